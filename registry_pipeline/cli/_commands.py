@@ -1,0 +1,261 @@
+"""The commands of `registry`: each adds its parser and a `run(args) -> int`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from registry_pipeline.cli._output import Progress, err, json_doc, json_line, out
+from registry_pipeline.core.errors import Hint, UsageError
+from registry_pipeline.core.workspace import Workspace, resolve_workspace
+
+Commands = Any  # argparse's private _SubParsersAction
+
+RAW = argparse.RawDescriptionHelpFormatter
+
+
+def _workspace_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workspace",
+        metavar="DIR",
+        help="workspace folder (default: $REGISTRY_WORKSPACE, else the current one)",
+    )
+
+
+def add_init(commands: Commands) -> None:
+    """`registry init [DIR]`."""
+    parser = commands.add_parser(
+        "init",
+        help="create a workspace skeleton",
+        formatter_class=RAW,
+        description="Create .codex/RUNS/ and a .gitattributes line that stops git from ever "
+        "converting the line endings of sealed files. Safe to run again.",
+        epilog="examples:\n  registry init\n  registry init ~/governance --json",
+    )
+    parser.add_argument("dir", nargs="?", metavar="DIR", help="folder to initialize (default: .)")
+    parser.add_argument("--json", action="store_true", help="print a JSON object")
+    parser.set_defaults(run=run_init)
+
+
+def run_init(args: argparse.Namespace) -> int:
+    from registry_pipeline.core.workspace import init_workspace
+
+    root = Path(args.dir or os.getcwd()).absolute()
+    changed = init_workspace(root)
+    if args.json:
+        json_doc({"workspace": str(root), "created": changed})
+    elif changed:
+        out(f"initialized registry workspace in {root}")
+        for item in changed:
+            out(f"  created {item}")
+    else:
+        out(f"{root} is already a registry workspace; nothing to do")
+    return 0
+
+
+def add_seal(commands: Commands) -> None:
+    """`registry seal SRC... --registry-id ID`."""
+    parser = commands.add_parser(
+        "seal",
+        help="seal files or a folder into a new run folder",
+        formatter_class=RAW,
+        description="Copy SRC into a new sealed run folder .codex/RUNS/<run_id>/ and print its "
+        "run_id, path and root hash. A single folder SRC seals its contents; "
+        "otherwise each SRC keeps its name. Nothing is written if any SRC is unsafe "
+        "(symlink, special file, unsafe name) or violates its artifact's schema.",
+        epilog="examples:\n"
+        "  registry seal reports/validation/ --registry-id validation_range_results\n"
+        "  registry seal EXPECTED_VERSIONS_v0_1.json --registry-id expected_versions "
+        "--op-id OP-QA07 --json",
+    )
+    parser.add_argument("sources", nargs="+", metavar="SRC", help="files or folders to seal")
+    parser.add_argument(
+        "--registry-id",
+        required=True,
+        metavar="ID",
+        help="registry the run belongs to (a-z, 0-9, _)",
+    )
+    parser.add_argument("--op-id", metavar="OP", help="operation id recorded in run.json (OP-...)")
+    parser.add_argument("--json", action="store_true", help="print a JSON object")
+    _workspace_option(parser)
+    parser.set_defaults(run=run_seal)
+
+
+def run_seal(args: argparse.Namespace) -> int:
+    from registry_pipeline.core.envelope import RunSpec
+    from registry_pipeline.core.run_id import OPERATION_ID, check_registry_id
+    from registry_pipeline.core.run_store import RunStore
+    from registry_pipeline.core.schemas import SchemaCatalog
+    from registry_pipeline.core.sources import check_source_schemas, plan_sources
+
+    workspace = resolve_workspace(args.workspace).require()
+    check_registry_id(args.registry_id)
+    if args.op_id is not None and not OPERATION_ID.fullmatch(args.op_id):
+        raise UsageError(
+            "operation id must look like OP-QA07", code="INVALID_OPERATION_ID", path=args.op_id
+        )
+    pairs = plan_sources([Path(source) for source in args.sources])
+    check_source_schemas(pairs, SchemaCatalog.for_workspace(workspace.root))
+    store = RunStore(workspace)
+    spec = RunSpec(registry_id=args.registry_id, operation_id=args.op_id, run_type="seal")
+    with store.stage(spec) as staging:
+        staging.add_copies(pairs)
+        sealed = staging.publish()
+    if args.json:
+        json_doc(sealed.as_json())
+    else:
+        out(f"sealed {sealed.run_id}")
+        out(f"  path   {_relative(sealed.path, workspace)}")
+        out(f"  root   sha256:{sealed.root_sha256}")
+        out(f"  files  {len(sealed.entries)} (incl. run.json)")
+    return 0
+
+
+def add_validate(commands: Commands) -> None:
+    """`registry validate [RUN_FOLDER...] [--all] [--registry ID] [--json] [--fast]`."""
+    parser = commands.add_parser(
+        "validate",
+        help="validate run folders against the seal contract",
+        formatter_class=RAW,
+        description="Check hashes, sizes, the root hash, required and unlisted files, safe "
+        "paths, run.json and artifact schemas. Every problem is reported with its "
+        "reason code. Exit 0 when all pass, 1 when any fails, 2 on bad usage or "
+        "unreadable input.",
+        epilog="examples:\n"
+        "  registry validate --all\n"
+        "  registry validate --all --registry run_registry --fast\n"
+        "  registry validate .codex/RUNS/2026-02-05__000138__run_registry_build --json",
+    )
+    parser.add_argument("folders", nargs="*", metavar="RUN_FOLDER", help="run folders to check")
+    parser.add_argument("--all", action="store_true", help="every run folder of the workspace")
+    parser.add_argument("--registry", metavar="ID", help="only run folders of this registry")
+    parser.add_argument(
+        "--fast", action="store_true", help="structure and sizes only: no hashing, no schema checks"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object per folder")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="worker processes for many folders (default: CPU count)",
+    )
+    _workspace_option(parser)
+    parser.set_defaults(run=run_validate)
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    from registry_pipeline.core.validate import FolderReport, inspect_many
+
+    if not args.folders and not args.all:
+        raise UsageError("name RUN_FOLDERs or pass --all", code="NOTHING_TO_VALIDATE")
+    if args.folders and args.all:
+        raise UsageError("give RUN_FOLDERs or --all, not both", code="BAD_USAGE")
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1", code="BAD_USAGE", path=str(args.jobs))
+    workspace = resolve_workspace(args.workspace)
+    if args.all:
+        folders = _workspace_folders(workspace.require(), args.registry)
+    else:
+        folders = [Path(folder) for folder in args.folders]
+        if args.registry:
+            folders = [f for f in folders if _belongs(f, args.registry)]
+    jobs = args.jobs if len(folders) >= 32 else 1
+    schema_root = workspace.root if workspace.schemas_dir.is_dir() else None
+    counts = {"PASS": 0, "FAIL": 0, "ERROR": 0}
+    advice = False
+    with Progress(len(folders), "validating", enabled=not args.json and len(folders) > 1) as bar:
+        for result in inspect_many(folders, fast=args.fast, workspace_root=schema_root, jobs=jobs):
+            bar.advance()
+            if isinstance(result, FolderReport):
+                counts[result.status] += 1
+                advice |= any(p.hint == Hint.LINE_ENDINGS_CONVERTED for p in result.problems)
+                _print_report(result, args.json, workspace)
+            else:
+                counts["ERROR"] += 1
+                _print_unreadable(result, args.json)
+    if not args.json:
+        _summary(counts, args.fast, advice)
+    if counts["ERROR"]:
+        return 2
+    return 1 if counts["FAIL"] else 0
+
+
+def _workspace_folders(workspace: Workspace, registry: str | None) -> list[Path]:
+    names = sorted(
+        e.name
+        for e in os.scandir(workspace.runs_dir)
+        if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)
+    )
+    folders = [workspace.runs_dir / name for name in names]
+    return [f for f in folders if _belongs(f, registry)] if registry else folders
+
+
+def _belongs(folder: Path, registry: str) -> bool:
+    from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
+    from registry_pipeline.core.run_id import registry_of
+
+    parsed = registry_of(folder.name)
+    if parsed is not None:
+        return parsed == registry
+    try:
+        envelope = loads_strict((folder / "run.json").read_bytes())
+    except (OSError, JSONDecodeProblem):
+        return False
+    return isinstance(envelope, dict) and registry in (
+        envelope.get("registry_id"),
+        envelope.get("run_type"),
+    )
+
+
+def _print_report(report: Any, as_json: bool, workspace: Workspace) -> None:
+    if as_json:
+        json_line(report.as_json())
+        return
+    where = _relative(Path(report.run_folder), workspace)
+    if report.ok:
+        root = f"root {report.root_sha256[:12]}" if report.root_sha256 else ""
+        out(f"PASS  {where}  ({report.files} files, {root})")
+        return
+    out(f"FAIL  {where}  ({len(report.problems)} problem(s))")
+    for problem in report.problems:
+        out(f"      {problem.code.value:<22} {problem.path or '-'}: {problem.message}")
+        if problem.expected is not None or problem.found is not None:
+            out(f"      {'':<22} expected {problem.expected}, found {problem.found}")
+
+
+def _print_unreadable(error: UsageError, as_json: bool) -> None:
+    if as_json:
+        json_line(
+            {
+                "run_folder": error.path,
+                "run_id": None,
+                "status": "ERROR",
+                "errors": [{"code": error.code, "path": None, "message": error.message}],
+            }
+        )
+    else:
+        err(error.diagnostics())
+
+
+def _summary(counts: dict[str, int], fast: bool, advice: bool) -> None:
+    from registry_pipeline.core._linefix import ADVICE
+
+    total = sum(counts.values())
+    line = f"checked {total} run folder(s): {counts['PASS']} PASS, {counts['FAIL']} FAIL"
+    if counts["ERROR"]:
+        line += f", {counts['ERROR']} unreadable"
+    if fast:
+        line += " (fast: structure and sizes only; hashes and schemas were NOT checked)"
+    err(line)
+    if advice:
+        err(f"hint: {ADVICE}")
+
+
+def _relative(path: Path, workspace: Workspace) -> str:
+    try:
+        return str(path.absolute().relative_to(workspace.root))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,71 @@
+"""The CLI's only output layer: human lines, JSON lines, errors, and progress on a terminal."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+
+def out(line: str = "") -> None:
+    """A line of human output on stdout."""
+    print(line, flush=False)
+
+
+def err(line: str) -> None:
+    """A line of diagnostics on stderr."""
+    print(line, file=sys.stderr)
+
+
+def json_line(value: Any) -> None:
+    """One JSON document on one line of stdout (JSON Lines, for scripts)."""
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+def json_doc(value: Any) -> None:
+    """One indented JSON document on stdout."""
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
+
+
+class Progress:
+    """A progress bar on stderr, shown only on a terminal (never in pipes, CI logs or --json)."""
+
+    def __init__(self, total: int | None, label: str, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self._bar: Any = None
+        self._task: Any = None
+        self.total = total
+        self.label = label
+
+    def __enter__(self) -> Progress:
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, TimeRemainingColumn
+            from rich.progress import Progress as RichProgress
+
+            self._bar = RichProgress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self._bar.__enter__()
+            self._task = self._bar.add_task(self.label, total=self.total)
+        return self
+
+    def advance(self) -> None:
+        """One more item done."""
+        if self._bar is not None:
+            self._bar.advance(self._task)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+
+
+def maybe(manager: AbstractContextManager[Any] | None) -> AbstractContextManager[Any]:
+    """`manager`, or a context that does nothing."""
+    return manager if manager is not None else nullcontext()

@@ -1,0 +1,85 @@
+"""`registry`: seal files into run folders, validate them, create workspaces.
+
+`main(argv) -> int` builds the parser, runs one command, and is the one place where errors
+become a message and an exit code: 0 done, 1 failed or refused, 2 bad usage or unreadable input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from registry_pipeline._version import __version__
+from registry_pipeline.cli import _commands
+from registry_pipeline.cli._output import err
+from registry_pipeline.core.errors import RegistryError
+
+DESCRIPTION = """\
+Seal files into immutable run folders (.codex/RUNS/<run_id>/) and validate run folders against
+the seal contract (docs/SEAL_CONTRACT.md)."""
+
+EPILOG = """\
+examples:
+  registry init                      make the current folder a workspace
+  registry seal report.json --registry-id drift_notes
+  registry validate --all            check every run folder of the workspace
+  registry validate .codex/RUNS/2026-02-04__213601__run_registry_build --json
+
+exit codes: 0 done, 1 a folder failed or the request was refused, 2 bad usage or unreadable input
+environment: REGISTRY_WORKSPACE selects the workspace when --workspace is not given"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        err(f"error: BAD_USAGE {message}")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser, with examples in every command's --help."""
+    parser = _Parser(
+        prog="registry",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"registry-pipeline {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    _commands.add_init(commands)
+    _commands.add_seal(commands)
+    _commands.add_validate(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `registry` command; returns the process exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return 2
+        code: int = args.run(args)
+        return code
+    except SystemExit as exc:
+        return int(exc.code) if isinstance(exc.code, int) else 2
+    except RegistryError as exc:
+        err(exc.diagnostics())
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err("interrupted")
+        return 130
+    except BrokenPipeError:
+        sys.stderr.close()
+        return 1
+    except OSError as exc:
+        err(f"error: IO_ERROR {exc.filename or ''}: {exc.strerror or exc}".replace(" :", ":"))
+        return 1
+    except Exception as exc:  # the last line of defence: never a traceback for users
+        if os.environ.get("REGISTRY_DEBUG"):
+            raise
+        err(f"error: INTERNAL {type(exc).__name__}: {exc} (set REGISTRY_DEBUG=1 for a traceback)")
+        return 3

@@ -1,0 +1,106 @@
+"""One error base for the whole core, and the structured problems that seal validation reports."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ReasonCode(StrEnum):
+    """Reason codes of the seal contract: a public, stable vocabulary (docs/SEAL_CONTRACT.md)."""
+
+    MISSING_REQUIRED_FILE = "MISSING_REQUIRED_FILE"
+    MALFORMED_MANIFEST = "MALFORMED_MANIFEST"
+    MANIFEST_DISAGREES = "MANIFEST_DISAGREES"
+    DUPLICATE_ENTRY = "DUPLICATE_ENTRY"
+    HASH_MISMATCH = "HASH_MISMATCH"
+    SIZE_MISMATCH = "SIZE_MISMATCH"
+    MISSING_FILE = "MISSING_FILE"
+    UNLISTED_FILE = "UNLISTED_FILE"
+    ROOT_MISMATCH = "ROOT_MISMATCH"
+    UNSAFE_PATH = "UNSAFE_PATH"
+    NOT_A_REGULAR_FILE = "NOT_A_REGULAR_FILE"
+    RUN_JSON_INVALID = "RUN_JSON_INVALID"
+    RUN_ID_MISMATCH = "RUN_ID_MISMATCH"
+    SCHEMA_VIOLATION = "SCHEMA_VIOLATION"
+
+
+class Hint(StrEnum):
+    """Machine-readable diagnoses attached to a problem when its cause is known."""
+
+    LINE_ENDINGS_CONVERTED = "LINE_ENDINGS_CONVERTED"
+
+
+class Problem(BaseModel):
+    """One thing wrong with a run folder, with enough context to act on it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: ReasonCode = Field(description="The reason code from the seal contract.")
+    path: str | None = Field(default=None, description="Relpath inside the run folder, if any.")
+    message: str = Field(description="One human sentence saying what is wrong.")
+    expected: str | int | None = Field(default=None, description="What the seal records.")
+    found: str | int | None = Field(default=None, description="What is actually there.")
+    hint: Hint | None = Field(default=None, description="A diagnosed cause, when one is known.")
+
+    def __str__(self) -> str:
+        where = f"{self.path}: " if self.path else ""
+        return f"{self.code.value}  {where}{self.message}"
+
+    def as_json(self) -> dict[str, object]:
+        """The `{code, path, message, ...}` object printed by `registry validate --json`."""
+        out: dict[str, object] = {
+            "code": self.code.value,
+            "path": self.path,
+            "message": self.message,
+        }
+        if self.expected is not None:
+            out["expected"] = self.expected
+        if self.found is not None:
+            out["found"] = self.found
+        if self.hint is not None:
+            out["hint"] = self.hint.value
+        return out
+
+
+class RegistryError(Exception):
+    """Base of every error the core raises; the CLI turns it into one message and an exit code."""
+
+    code: str = "REGISTRY_ERROR"
+    exit_code: int = 1
+
+    def __init__(self, message: str, *, code: str | None = None, path: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.path = path
+
+    def diagnostics(self) -> str:
+        """The text shown to a user: reason code, offending path, and the message."""
+        where = f" {self.path}:" if self.path else ""
+        return f"error: {self.code}{where} {self.message}"
+
+
+class UsageError(RegistryError):
+    """Bad arguments or unreadable input: the caller must change what they asked for."""
+
+    code = "BAD_USAGE"
+    exit_code = 2
+
+
+class SealValidationError(RegistryError):
+    """A run folder failed validation; `details` lists every problem found in one pass."""
+
+    code = "SEAL_INVALID"
+
+    def __init__(self, run_folder: str, details: tuple[Problem, ...]) -> None:
+        super().__init__(f"{len(details)} problem(s) in run folder", path=run_folder)
+        self.run_folder = run_folder
+        self.details = details
+
+    def diagnostics(self) -> str:
+        lines = [f"error: {self.code} {self.run_folder}: {len(self.details)} problem(s)"]
+        lines.extend(f"  {problem}" for problem in self.details)
+        return "\n".join(lines)

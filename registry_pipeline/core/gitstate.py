@@ -1,0 +1,38 @@
+"""Git state for the run envelope: HEAD commit and clean/dirty, or nulls outside git."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class GitState:
+    """`git_commit` and `working_tree_state` as recorded in run.json."""
+
+    commit: str | None
+    working_tree_state: str | None
+
+
+def read_git_state(root: Path) -> GitState:
+    """HEAD and whether `git status --porcelain` is empty; nulls outside git or without git."""
+    commit = _git(root, "rev-parse", "--verify", "-q", "HEAD")
+    if commit is None:
+        inside = _git(root, "rev-parse", "--is-inside-work-tree")
+        if inside != "true":
+            return GitState(None, None)
+        status = _git(root, "status", "--porcelain")
+        return GitState(None, None if status is None else ("dirty" if status else "clean"))
+    status = _git(root, "status", "--porcelain")
+    return GitState(commit, None if status is None else ("dirty" if status else "clean"))
+
+
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=60, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None

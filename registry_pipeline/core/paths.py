@@ -1,0 +1,43 @@
+"""Relpath rules of the seal contract, checked before any filesystem call is made with a path."""
+
+from __future__ import annotations
+
+import unicodedata
+
+RESERVED_NAMES = frozenset({"run.json", "manifest.json", "MANIFEST.sha256"})
+"""Top-level names that the seal itself writes."""
+
+SEAL_FILES = frozenset({"manifest.json", "MANIFEST.sha256"})
+"""Top-level files that `manifest.json` does not list."""
+
+
+def relpath_problem(relpath: str) -> str | None:
+    """Say why `relpath` is not a safe relative POSIX path, or return None when it is."""
+    if relpath == "":
+        return "empty path"
+    if "\\" in relpath:
+        return "contains a backslash"
+    for char in relpath:
+        code = ord(char)
+        if code < 0x20 or 0x7F <= code <= 0x9F:
+            return f"contains control character U+{code:04X}"
+        if 0xD800 <= code <= 0xDFFF:
+            return "is not valid UTF-8"
+    if relpath.startswith("/"):
+        return "is absolute"
+    for segment in relpath.split("/"):
+        if segment in ("", ".", ".."):
+            return f"has a {segment or 'empty'!r} segment" if segment else "has an empty segment"
+    if not unicodedata.is_normalized("NFC", relpath):
+        return "is not in Unicode NFC form"
+    return None
+
+
+def fold_key(relpath: str) -> str:
+    """The key under which two relpaths collide on case-insensitive or normalizing filesystems."""
+    return unicodedata.normalize("NFC", relpath).casefold()
+
+
+def sort_key(relpath: str) -> bytes:
+    """Byte order of the UTF-8 encoding: the one order the seal contract uses everywhere."""
+    return relpath.encode("utf-8", "surrogateescape")

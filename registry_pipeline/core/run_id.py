@@ -1,0 +1,75 @@
+"""Run ids: `<YYYY-MM-DD>__<HHMMSS>__<registry_id>_build` in UTC, plus `__NNN` on collision."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from registry_pipeline.core.errors import UsageError
+
+REGISTRY_ID = re.compile(r"[a-z][a-z0-9_]{0,63}")
+RUN_ID = re.compile(
+    r"(?P<date>\d{4}-\d{2}-\d{2})__(?P<time>\d{6})__(?P<registry_id>[a-z][a-z0-9_]*)_build"
+    r"(?:__(?P<seq>\d{3}))?"
+)
+MAX_SEQ = 999
+
+
+def check_registry_id(registry_id: str) -> str:
+    """Return `registry_id` if it is a valid id (lowercase, digits, underscores), else raise."""
+    if not REGISTRY_ID.fullmatch(registry_id):
+        raise UsageError(
+            "registry id must be 1-64 characters of a-z, 0-9 and '_', starting with a letter",
+            code="INVALID_REGISTRY_ID",
+            path=registry_id,
+        )
+    return registry_id
+
+
+def utc_timestamp(moment: datetime) -> str:
+    """`created_utc` format: ISO 8601 to the second, with a Z."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def base_run_id(registry_id: str, moment: datetime) -> str:
+    """The run id of a build of `registry_id` at `moment` (before any collision suffix)."""
+    stamp = moment.astimezone(UTC).strftime("%Y-%m-%d__%H%M%S")
+    return f"{stamp}__{registry_id}_build"
+
+
+def next_run_id(registry_id: str, moment: datetime, taken: Iterable[str]) -> str | None:
+    """The first free id at `moment` that sorts after every taken id of the same second.
+
+    Ids sort by creation: the base id, then `__001`, `__002`, ... Returns None when all 999
+    suffixes of this second are taken (the caller waits for the next second).
+    """
+    base = base_run_id(registry_id, moment)
+    highest = -1
+    for name in taken:
+        if name == base:
+            highest = max(highest, 0)
+        elif name.startswith(base + "__"):
+            match = RUN_ID.fullmatch(name)
+            if match and match["seq"]:
+                highest = max(highest, int(match["seq"]))
+    if highest < 0:
+        return base
+    if highest >= MAX_SEQ:
+        return None
+    return f"{base}__{highest + 1:03d}"
+
+
+def registry_of(run_id: str) -> str | None:
+    """The registry id encoded in a run id of ours, or None for other naming schemes."""
+    match = RUN_ID.fullmatch(run_id)
+    return match["registry_id"] if match else None
+
+
+def now_utc() -> datetime:
+    """The current time in UTC (one place to read the clock)."""
+    return datetime.now(UTC)
+
+
+OPERATION_ID = re.compile(r"OP-[A-Z0-9][A-Z0-9-]*")
+"""Operation ids of the operations catalog, e.g. OP-QA07."""

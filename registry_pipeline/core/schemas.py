@@ -1,0 +1,174 @@
+"""The schema catalog: JSON Schemas (draft 2020-12) loaded from disk, mapped by artifact name.
+
+A schema names the artifacts it governs in `x-registry-artifacts` (glob patterns matched against
+the relpath, or against the file name alone), and their format (`json` or `jsonl`) in
+`x-registry-format`. `$ref`s resolve only among the loaded schemas: nothing is ever fetched.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
+from registry_pipeline.core.errors import UsageError
+
+ENVELOPE_ID = "urn:registry-pipeline:schema:run_envelope"
+MANIFEST_ID = "urn:registry-pipeline:schema:manifest"
+MAX_MESSAGE = 240
+
+
+def builtin_schema_dir() -> Path:
+    """The schemas shipped with the package (`schemas/` at the repository root)."""
+    return Path(__file__).resolve().parent.parent / "schemas"
+
+
+@dataclass(frozen=True)
+class SchemaViolation:
+    """One schema error: where in the instance (a JSON pointer) and what is wrong."""
+
+    pointer: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.pointer or '/'}: {self.message}"
+
+
+@dataclass(frozen=True)
+class ArtifactSchema:
+    """A loaded schema and the artifacts it governs."""
+
+    schema_id: str
+    path: Path
+    document: dict[str, Any]
+    patterns: tuple[str, ...]
+    format: str
+
+    def matches(self, relpath: str) -> bool:
+        """Whether this schema governs the artifact at `relpath`."""
+        name = relpath.rsplit("/", 1)[-1]
+        return any(
+            fnmatch.fnmatchcase(relpath, pattern) or fnmatch.fnmatchcase(name, pattern)
+            for pattern in self.patterns
+        )
+
+
+@dataclass
+class SchemaCatalog:
+    """Every schema from a list of folders; later folders may add schemas, never replace one."""
+
+    schemas: dict[str, ArtifactSchema] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, folders: Sequence[Path]) -> SchemaCatalog:
+        """Load `*.schema.json` from each folder that exists; bad schemas are a usage error."""
+        catalog = cls()
+        seen: set[Path] = set()
+        for folder in folders:
+            if not folder.is_dir() or folder.resolve() in seen:
+                continue
+            seen.add(folder.resolve())
+            for path in sorted(folder.glob("*.schema.json")):
+                catalog._add(path)
+        return catalog
+
+    @classmethod
+    def for_workspace(cls, workspace_root: Path | None) -> SchemaCatalog:
+        """Built-in schemas plus the workspace's own `schemas/` folder."""
+        folders = [builtin_schema_dir()]
+        if workspace_root is not None:
+            folders.append(workspace_root / "schemas")
+        return _cached_catalog(tuple(str(folder) for folder in folders))
+
+    def _add(self, path: Path) -> None:
+        try:
+            document = loads_strict(path.read_bytes())
+        except (OSError, JSONDecodeProblem) as exc:
+            raise UsageError(
+                f"cannot read schema: {exc}", code="SCHEMA_UNREADABLE", path=str(path)
+            ) from None
+        if not isinstance(document, dict) or not isinstance(document.get("$id"), str):
+            raise UsageError(
+                "a schema must be an object with a string $id",
+                code="SCHEMA_INVALID",
+                path=str(path),
+            )
+        schema_id = document["$id"]
+        if schema_id in self.schemas and self.schemas[schema_id].path.resolve() != path.resolve():
+            raise UsageError(
+                f"duplicate $id {schema_id!r} (also {self.schemas[schema_id].path})",
+                code="SCHEMA_INVALID",
+                path=str(path),
+            )
+        patterns = tuple(document.get("x-registry-artifacts", ()))
+        self.schemas[schema_id] = ArtifactSchema(
+            schema_id, path, document, patterns, str(document.get("x-registry-format", "json"))
+        )
+
+    def for_artifact(self, relpath: str) -> ArtifactSchema | None:
+        """The schema governing the artifact at `relpath`, if any."""
+        for schema in self.schemas.values():
+            if schema.patterns and schema.matches(relpath):
+                return schema
+        return None
+
+    def validate(self, schema_id: str, instance: Any, limit: int = 20) -> list[SchemaViolation]:
+        """Every violation of `instance` against the schema, up to `limit`, in a stable order."""
+        validator = self._validator(schema_id)
+        found: list[SchemaViolation] = []
+        for error in sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.path))):
+            pointer = "".join(f"/{part}" for part in error.absolute_path)
+            message = error.message
+            if len(message) > MAX_MESSAGE:
+                message = message[: MAX_MESSAGE - 3] + "..."
+            found.append(SchemaViolation(pointer, message))
+            if len(found) >= limit:
+                break
+        return found
+
+    def metaschema_problems(self) -> Iterator[tuple[Path, str]]:
+        """Schemas that are not themselves valid draft 2020-12 schemas."""
+        from jsonschema import Draft202012Validator
+
+        for schema in self.schemas.values():
+            for error in Draft202012Validator(Draft202012Validator.META_SCHEMA).iter_errors(
+                schema.document
+            ):
+                yield schema.path, error.message
+
+    @functools.cache  # noqa: B019 - a catalog lives as long as the process, by design
+    def _validator(self, schema_id: str) -> Any:
+        from jsonschema import Draft202012Validator
+        from referencing import Registry, Resource
+        from referencing.exceptions import NoSuchResource
+
+        def refuse(uri: str) -> Resource[Any]:
+            raise NoSuchResource(ref=uri)  # type: ignore[call-arg]
+
+        registry: Registry[Any] = Registry(retrieve=refuse).with_resources(
+            (sid, Resource.from_contents(s.document)) for sid, s in self.schemas.items()
+        )
+        return Draft202012Validator(self.schemas[schema_id].document, registry=registry)
+
+    def __hash__(self) -> int:
+        return id(self)
+
+
+@functools.cache
+def _cached_catalog(folders: tuple[str, ...]) -> SchemaCatalog:
+    return SchemaCatalog.load([Path(folder) for folder in folders])
+
+
+def iter_jsonl(data: bytes) -> Iterable[tuple[int, Any]]:
+    """(line number, parsed object) per non-empty line; raises JSONDecodeProblem with the line."""
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield number, loads_strict(line)
+        except JSONDecodeProblem as exc:
+            raise JSONDecodeProblem(f"line {number}: {exc}") from None

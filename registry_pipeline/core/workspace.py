@@ -1,0 +1,88 @@
+"""A workspace: the folder that holds `.codex/RUNS/`, its staging area and its own schemas."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from registry_pipeline.core.errors import UsageError
+
+RUNS_RELPATH = ".codex/RUNS"
+GITATTRIBUTES_LINE = "/.codex/RUNS/** -text"
+GITATTRIBUTES_BLOCK = (
+    "# registry-pipeline: sealed run folders are compared byte for byte; git must never\n"
+    "# convert their line endings (a converted file no longer matches its seal).\n"
+    f"{GITATTRIBUTES_LINE}\n"
+)
+CODEX_GITIGNORE = "# registry-pipeline: interrupted builds leave staging folders here\n.staging/\n"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Paths of one workspace, rooted at `root`."""
+
+    root: Path
+
+    @property
+    def runs_dir(self) -> Path:
+        """`.codex/RUNS/`: one sealed folder per run, never modified."""
+        return self.root / ".codex" / "RUNS"
+
+    @property
+    def staging_dir(self) -> Path:
+        """`.codex/.staging/`: same filesystem as RUNS/, never mistaken for runs."""
+        return self.root / ".codex" / ".staging"
+
+    @property
+    def schemas_dir(self) -> Path:
+        """The workspace's own schemas for its source registries."""
+        return self.root / "schemas"
+
+    def require(self) -> Workspace:
+        """Raise a clear error unless this is an initialized workspace."""
+        if not self.runs_dir.is_dir():
+            raise UsageError(
+                f"not a registry workspace (no {RUNS_RELPATH}/); run `registry init {self.root}` "
+                "or pass --workspace DIR",
+                code="NOT_A_WORKSPACE",
+                path=str(self.root),
+            )
+        return self
+
+
+def resolve_workspace(arg: str | None) -> Workspace:
+    """--workspace DIR, else $REGISTRY_WORKSPACE, else the current directory."""
+    raw = arg or os.environ.get("REGISTRY_WORKSPACE") or os.getcwd()
+    return Workspace(Path(raw).absolute())
+
+
+def init_workspace(root: Path) -> list[str]:
+    """Create the workspace skeleton; idempotent. Returns the relpaths it created or changed."""
+    changed: list[str] = []
+    try:
+        if not (root / RUNS_RELPATH).is_dir():
+            (root / RUNS_RELPATH).mkdir(parents=True)
+            changed.append(RUNS_RELPATH + "/")
+        keep = root / RUNS_RELPATH / ".gitkeep"
+        if not keep.exists():
+            keep.write_bytes(b"")
+            changed.append(RUNS_RELPATH + "/.gitkeep")
+        ignore = root / ".codex" / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text(CODEX_GITIGNORE, encoding="utf-8")
+            changed.append(".codex/.gitignore")
+        attributes = root / ".gitattributes"
+        existing = attributes.read_text(encoding="utf-8") if attributes.exists() else ""
+        if GITATTRIBUTES_LINE not in existing.splitlines():
+            prefix = "" if not existing or existing.endswith("\n") else "\n"
+            with attributes.open("a", encoding="utf-8") as handle:
+                handle.write(prefix + GITATTRIBUTES_BLOCK)
+            changed.append(".gitattributes")
+    except OSError as exc:
+        raise UsageError(
+            f"cannot create workspace: {exc.strerror or exc}",
+            code="INIT_FAILED",
+            path=str(exc.filename or root),
+        ) from None
+    return changed
