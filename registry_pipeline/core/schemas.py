@@ -149,7 +149,7 @@ class SchemaCatalog:
         def refuse(uri: str) -> Resource[Any]:
             raise NoSuchResource(ref=uri)  # type: ignore[call-arg]
 
-        registry: Registry[Any] = Registry(retrieve=refuse).with_resources(
+        registry: Registry[Any] = Registry(retrieve=refuse).with_resources(  # type: ignore[call-arg]
             (sid, Resource.from_contents(s.document)) for sid, s in self.schemas.items()
         )
         return Draft202012Validator(self.schemas[schema_id].document, registry=registry)
