@@ -109,7 +109,8 @@ def run_seal(args: argparse.Namespace) -> int:
         out(f"sealed {sealed.run_id}")
         out(f"  path   {_relative(sealed.path, workspace)}")
         out(f"  root   sha256:{sealed.root_sha256}")
-        out(f"  files  {len(sealed.entries)} (incl. run.json)")
+        artifacts = len(sealed.entries) - 1
+        out(f"  files  {sealed.file_count} ({artifacts} artifact(s) + run.json and the manifests)")
     return 0
 
 

@@ -57,6 +57,11 @@ class SealedRun:
     created_utc: str
     entries: tuple[ManifestEntry, ...]
 
+    @property
+    def file_count(self) -> int:
+        """Files in the folder: the manifest entries plus manifest.json and MANIFEST.sha256."""
+        return len(self.entries) + 2
+
     def as_json(self) -> dict[str, object]:
         """The object `registry seal --json` prints."""
         return {
@@ -64,7 +69,7 @@ class SealedRun:
             "path": str(self.path),
             "root_sha256": self.root_sha256,
             "created_utc": self.created_utc,
-            "files": len(self.entries),
+            "files": self.file_count,
         }
 
     def __str__(self) -> str:

@@ -118,9 +118,20 @@ class SchemaCatalog:
 
     def validate(self, schema_id: str, instance: Any, limit: int = 20) -> list[SchemaViolation]:
         """Every violation of `instance` against the schema, up to `limit`, in a stable order."""
+        from referencing.exceptions import Unresolvable
+
         validator = self._validator(schema_id)
+        try:
+            errors = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.path)))
+        except Unresolvable as exc:
+            raise UsageError(
+                f"unresolvable $ref {exc} (only refs among the loaded schemas resolve; "
+                "nothing is fetched)",
+                code="SCHEMA_INVALID",
+                path=str(self.schemas[schema_id].path),
+            ) from None
         found: list[SchemaViolation] = []
-        for error in sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.path))):
+        for error in errors:
             pointer = "".join(f"/{part}" for part in error.absolute_path)
             message = error.message
             if len(message) > MAX_MESSAGE:
@@ -143,16 +154,27 @@ class SchemaCatalog:
     @functools.cache  # noqa: B019 - a catalog lives as long as the process, by design
     def _validator(self, schema_id: str) -> Any:
         from jsonschema import Draft202012Validator
+        from jsonschema.exceptions import SchemaError
         from referencing import Registry, Resource
         from referencing.exceptions import NoSuchResource
+        from referencing.jsonschema import DRAFT202012
 
         def refuse(uri: str) -> Resource[Any]:
             raise NoSuchResource(ref=uri)  # type: ignore[call-arg]
 
         registry: Registry[Any] = Registry(retrieve=refuse).with_resources(  # type: ignore[call-arg]
-            (sid, Resource.from_contents(s.document)) for sid, s in self.schemas.items()
+            (sid, DRAFT202012.create_resource(s.document)) for sid, s in self.schemas.items()
         )
-        return Draft202012Validator(self.schemas[schema_id].document, registry=registry)
+        schema = self.schemas[schema_id]
+        try:
+            Draft202012Validator.check_schema(schema.document)
+        except SchemaError as exc:
+            raise UsageError(
+                f"not a valid draft 2020-12 schema: {exc.message}",
+                code="SCHEMA_INVALID",
+                path=str(schema.path),
+            ) from None
+        return Draft202012Validator(schema.document, registry=registry)
 
     def __hash__(self) -> int:
         return id(self)

@@ -1,0 +1,365 @@
+"""The `registry` command as a user runs it: output, exit codes, --json, and bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from registry_pipeline.cli import main
+from registry_pipeline.core.run_store import SealedRun
+from registry_pipeline.core.workspace import Workspace
+
+Run = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Run:
+    """Run `registry ARGS...` in-process; returns (exit code, stdout, stderr)."""
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        captured = capsys.readouterr()
+        assert "Traceback" not in captured.err
+        return code, captured.out, captured.err
+
+    return run
+
+
+def _runs(workspace: Workspace) -> list[str]:
+    return sorted(p.name for p in workspace.runs_dir.iterdir() if not p.name.startswith("."))
+
+
+def _staging(workspace: Workspace) -> list[str]:
+    staging = workspace.staging_dir
+    return sorted(os.listdir(staging)) if staging.is_dir() else []
+
+
+def test_help_lists_commands_and_examples(cli: Run) -> None:
+    code, out, _ = cli("--help")
+    assert code == 0
+    assert all(command in out for command in ("init", "seal", "validate"))
+    for command in ("init", "seal", "validate"):
+        code, out, _ = cli(command, "--help")
+        assert code == 0
+        assert "examples:" in out and f"registry {command}" in out
+
+
+def test_no_command_is_bad_usage(cli: Run) -> None:
+    code, _out, err = cli()
+    assert code == 2
+    assert "usage" in err
+
+
+def test_unknown_option_is_bad_usage(cli: Run) -> None:
+    code, _out, err = cli("validate", "--no-such-flag")
+    assert code == 2
+    assert "BAD_USAGE" in err
+
+
+def test_init_creates_skeleton_and_is_idempotent(cli: Run, tmp_path: Path) -> None:
+    code, out, _ = cli("init", str(tmp_path))
+    assert code == 0
+    assert (tmp_path / ".codex" / "RUNS").is_dir()
+    assert "/.codex/RUNS/** -text" in (tmp_path / ".gitattributes").read_text()
+    assert "created .gitattributes" in out
+    code, out, _ = cli("init", str(tmp_path), "--json")
+    assert code == 0
+    assert json.loads(out)["created"] == []
+    assert (tmp_path / ".gitattributes").read_text().count("-text") == 1
+
+
+def test_init_keeps_existing_gitattributes(cli: Run, tmp_path: Path) -> None:
+    (tmp_path / ".gitattributes").write_text("*.png binary")
+    assert cli("init", str(tmp_path))[0] == 0
+    text = (tmp_path / ".gitattributes").read_text()
+    assert text.startswith("*.png binary\n")
+    assert "/.codex/RUNS/** -text" in text
+
+
+def test_seal_a_file_prints_id_path_and_root(
+    cli: Run, workspace: Workspace, tmp_path: Path
+) -> None:
+    source = tmp_path / "notes.txt"
+    source.write_bytes(b"hello\n")
+    code, out, _ = cli(
+        "seal", str(source), "--registry-id", "notes", "--workspace", str(workspace.root)
+    )
+    assert code == 0
+    [run_id] = _runs(workspace)
+    assert run_id.endswith("__notes_build")
+    assert f"sealed {run_id}" in out
+    assert f".codex/RUNS/{run_id}" in out
+    root = (workspace.runs_dir / run_id / "MANIFEST.sha256").read_text().splitlines()[-1].split()[1]
+    assert f"sha256:{root}" in out
+    assert (workspace.runs_dir / run_id / "notes.txt").read_bytes() == b"hello\n"
+
+
+def test_seal_json_and_env_workspace(
+    cli: Run, workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "collection"
+    (folder / "days").mkdir(parents=True)
+    (folder / "days" / "2026-01-01.jsonl").write_bytes(b'{"day": 1}\n')
+    (folder / "summary.json").write_bytes(b"{}\n")
+    monkeypatch.setenv("REGISTRY_WORKSPACE", str(workspace.root))
+    code, out, _ = cli(
+        "seal",
+        str(folder),
+        "--registry-id",
+        "validation_range_results",
+        "--op-id",
+        "OP-D04",
+        "--json",
+    )
+    assert code == 0
+    result = json.loads(out)
+    assert set(result) >= {"run_id", "path", "root_sha256", "created_utc", "files"}
+    run = Path(result["path"])
+    assert sorted(p.relative_to(run).as_posix() for p in run.rglob("*") if p.is_file()) == [
+        "MANIFEST.sha256",
+        "days/2026-01-01.jsonl",
+        "manifest.json",
+        "run.json",
+        "summary.json",
+    ]
+    envelope = json.loads((run / "run.json").read_text())
+    assert envelope["operation_id"] == "OP-D04"
+    assert envelope["registry_id"] == "validation_range_results"
+    assert envelope["git_commit"] is None and envelope["working_tree_state"] is None
+
+
+@pytest.mark.parametrize(
+    ("args", "code_word"),
+    [
+        (["--registry-id", "Bad Id"], "INVALID_REGISTRY_ID"),
+        (["--registry-id", "ok", "--op-id", "qa07"], "INVALID_OPERATION_ID"),
+    ],
+)
+def test_seal_rejects_bad_ids(
+    cli: Run, workspace: Workspace, tmp_path: Path, args: list[str], code_word: str
+) -> None:
+    source = tmp_path / "a.txt"
+    source.write_bytes(b"a")
+    code, _out, err = cli("seal", str(source), *args, "--workspace", str(workspace.root))
+    assert code == 2
+    assert code_word in err
+    assert _runs(workspace) == []
+
+
+def test_seal_missing_source_is_bad_usage(cli: Run, workspace: Workspace, tmp_path: Path) -> None:
+    code, _out, err = cli(
+        "seal",
+        str(tmp_path / "nope.json"),
+        "--registry-id",
+        "x",
+        "--workspace",
+        str(workspace.root),
+    )
+    assert code == 2
+    assert "SOURCE_NOT_FOUND" in err and "nope.json" in err
+    assert _runs(workspace) == [] and _staging(workspace) == []
+
+
+def test_seal_outside_a_workspace_says_how_to_fix(cli: Run, tmp_path: Path) -> None:
+    source = tmp_path / "a.txt"
+    source.write_bytes(b"a")
+    code, _out, err = cli(
+        "seal", str(source), "--registry-id", "x", "--workspace", str(tmp_path / "nowhere")
+    )
+    assert code == 2
+    assert "NOT_A_WORKSPACE" in err and "registry init" in err
+
+
+def test_seal_refuses_schema_violation_and_writes_nothing(
+    cli: Run, workspace: Workspace, tmp_path: Path
+) -> None:
+    source = tmp_path / "EXPECTED_VERSIONS_v0_1.json"
+    source.write_text('{"version": "0.1", "expected": {"schema_version": 1}}')
+    code, _out, err = cli(
+        "seal",
+        str(source),
+        "--registry-id",
+        "expected_versions",
+        "--workspace",
+        str(workspace.root),
+    )
+    assert code == 2
+    assert "SCHEMA_VIOLATION" in err and "EXPECTED_VERSIONS_v0_1.json" in err
+    assert "/expected" in err
+    assert _runs(workspace) == [] and _staging(workspace) == []
+
+
+def test_seal_refuses_symlink_source(cli: Run, workspace: Workspace, tmp_path: Path) -> None:
+    folder = tmp_path / "src"
+    folder.mkdir()
+    (folder / "real.txt").write_bytes(b"x")
+    (folder / "link.txt").symlink_to(folder / "real.txt")
+    code, _out, err = cli(
+        "seal", str(folder), "--registry-id", "x", "--workspace", str(workspace.root)
+    )
+    assert code == 2
+    assert "NOT_A_REGULAR_FILE" in err and "link.txt" in err
+    assert _runs(workspace) == []
+
+
+def test_validate_all_passes_on_sealed_runs(
+    cli: Run, workspace: Workspace, make_run: Callable[..., SealedRun]
+) -> None:
+    make_run()
+    make_run(registry_id="other")
+    code, out, err = cli("validate", "--all", "--workspace", str(workspace.root))
+    assert code == 0
+    assert out.count("PASS") == 2
+    assert "2 PASS, 0 FAIL" in err
+
+
+def test_validate_reports_every_problem_and_exits_1(
+    cli: Run, workspace: Workspace, make_run: Callable[..., SealedRun]
+) -> None:
+    good = make_run()
+    bad = make_run(registry_id="broken")
+    os.chmod(bad.path, 0o755)
+    target = bad.path / "notes.txt"
+    os.chmod(target, 0o644)
+    target.write_bytes(b"line one\nline 2!\n")
+    (bad.path / "extra.txt").write_bytes(b"sneaky")
+    code, out, _ = cli("validate", "--all", "--workspace", str(workspace.root))
+    assert code == 1
+    assert f"PASS  .codex/RUNS/{good.run_id}" in out
+    assert f"FAIL  .codex/RUNS/{bad.run_id}" in out
+    assert "HASH_MISMATCH" in out and "UNLISTED_FILE" in out and "extra.txt" in out
+
+
+def test_validate_json_one_object_per_folder(
+    cli: Run, workspace: Workspace, make_run: Callable[..., SealedRun]
+) -> None:
+    run = make_run()
+    os.chmod(run.path, 0o755)
+    (run.path / "notes.txt").chmod(0o644)
+    (run.path / "notes.txt").unlink()
+    code, out, _ = cli("validate", str(run.path), "--json")
+    assert code == 1
+    [line] = out.splitlines()
+    report = json.loads(line)
+    assert report["run_folder"] == str(run.path)
+    assert report["run_id"] == run.run_id
+    assert report["status"] == "FAIL"
+    assert {"code": "MISSING_FILE", "path": "notes.txt"}.items() <= report["errors"][0].items()
+    assert set(report["errors"][0]) >= {"code", "path", "message"}
+
+
+def test_validate_fast_says_what_it_skipped(
+    cli: Run, workspace: Workspace, make_run: Callable[..., SealedRun]
+) -> None:
+    run = make_run()
+    os.chmod(run.path, 0o755)
+    target = run.path / "notes.txt"
+    os.chmod(target, 0o644)
+    target.write_bytes(b"LINE one\nline two\n")  # same size, different bytes
+    code, _out, err = cli("validate", str(run.path), "--fast")
+    assert code == 0
+    assert "hashes and schemas were NOT checked" in err
+    assert cli("validate", str(run.path))[0] == 1
+
+
+def test_validate_registry_filter(
+    cli: Run, workspace: Workspace, make_run: Callable[..., SealedRun]
+) -> None:
+    make_run(registry_id="alpha")
+    beta = make_run(registry_id="beta")
+    code, out, _ = cli(
+        "validate", "--all", "--registry", "beta", "--workspace", str(workspace.root), "--json"
+    )
+    assert code == 0
+    assert [json.loads(line)["run_id"] for line in out.splitlines()] == [beta.run_id]
+
+
+def test_validate_needs_something_to_check(cli: Run) -> None:
+    code, _out, err = cli("validate")
+    assert code == 2
+    assert "NOTHING_TO_VALIDATE" in err
+
+
+def test_validate_unreadable_input_exits_2(cli: Run, tmp_path: Path) -> None:
+    code, _out, err = cli("validate", str(tmp_path / "missing"))
+    assert code == 2
+    assert "NOT_A_RUN_FOLDER" in err
+
+
+def test_validate_many_folders_in_parallel_matches_serial(
+    cli: Run, workspace: Workspace, make_run: Callable[..., SealedRun]
+) -> None:
+    runs = [make_run({"x.txt": str(i).encode()}, registry_id=f"r{i % 3}") for i in range(40)]
+    victim = runs[17]
+    os.chmod(victim.path, 0o755)
+    (victim.path / "x.txt").chmod(0o644)
+    (victim.path / "x.txt").write_bytes(b"tampered")
+    code, out_parallel, _ = cli(
+        "validate", "--all", "--json", "--jobs", "2", "--workspace", str(workspace.root)
+    )
+    code_serial, out_serial, _ = cli(
+        "validate", "--all", "--json", "--jobs", "1", "--workspace", str(workspace.root)
+    )
+    assert code == code_serial == 1
+    assert out_parallel == out_serial
+    failed = [
+        json.loads(line)["run_id"]
+        for line in out_parallel.splitlines()
+        if json.loads(line)["status"] == "FAIL"
+    ]
+    assert failed == [victim.run_id]
+
+
+def test_crlf_hint_is_printed_once(
+    cli: Run, workspace: Workspace, make_run: Callable[..., SealedRun]
+) -> None:
+    run = make_run({"a.txt": b"one\r\ntwo\r\n", "b.txt": b"x\r\ny\r\n"})
+    os.chmod(run.path, 0o755)
+    for name in ("a.txt", "b.txt"):
+        path = run.path / name
+        path.chmod(0o644)
+        path.write_bytes(path.read_bytes().replace(b"\r\n", b"\n"))
+    code, out, err = cli("validate", str(run.path))
+    assert code == 1
+    assert out.count("line endings were converted after sealing") == 4
+    assert err.count("hint:") == 1 and ".gitattributes" in err
+
+
+def _subprocess(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "registry_pipeline", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def test_python_dash_m_entry_point(make_run: Callable[..., SealedRun]) -> None:
+    run = make_run()
+    done = _subprocess("validate", str(run.path))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("PASS")
+
+
+def test_cli_paths_do_not_import_dagster_or_pandas(make_run: Callable[..., SealedRun]) -> None:
+    run = make_run()
+    probe = (
+        "import sys\n"
+        "from registry_pipeline.cli import main\n"
+        f"code = main(['validate', {str(run.path)!r}])\n"
+        "heavy = sorted(m for m in ('dagster', 'pandas') if m in sys.modules)\n"
+        "print('HEAVY', heavy)\n"
+        "sys.exit(code)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "HEAVY []" in done.stdout
