@@ -22,6 +22,7 @@ MANIFEST_ID = "urn:registry-pipeline:schema:manifest"
 MAX_MESSAGE = 240
 
 
+@functools.cache
 def builtin_schema_dir() -> Path:
     """The schemas shipped with the package (`schemas/` at the repository root)."""
     return Path(__file__).resolve().parent.parent / "schemas"

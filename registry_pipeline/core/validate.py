@@ -6,6 +6,7 @@ import os
 import sys
 from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from registry_pipeline.core.paths import fold_key, relpath_problem
 from registry_pipeline.core.schemas import ENVELOPE_ID, SchemaCatalog, iter_jsonl
 
 REQUIRED = (RUN_JSON, MANIFEST_JSON, MANIFEST_SHA256)
+HASH_THREADS = min(4, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,7 @@ class _Inspector:
         self.files: dict[str, int] = {}
         self.special: set[str] = set()
         self.contents: dict[str, bytes] = {}
+        self.large_hashes: dict[str, str] = {}
 
     def report(
         self,
@@ -234,9 +237,20 @@ class _Inspector:
         return data
 
     def _hash(self, relpath: str) -> str:
+        if relpath in self.large_hashes:
+            return self.large_hashes[relpath]
         if self.files[relpath] <= SMALL_FILE:
             return sha256_bytes(self._read(relpath))
         return sha256_file(self.folder / relpath)[0]
+
+    def _prehash_large(self, listing: list[ManifestEntry]) -> None:
+        """Hash large files on several threads (hashlib and file reads release the GIL)."""
+        large = [e.relpath for e in listing if self.files.get(e.relpath, 0) > SMALL_FILE]
+        if len(large) < 2:
+            return
+        with ThreadPoolExecutor(max_workers=HASH_THREADS) as pool:
+            digests = pool.map(lambda rp: sha256_file(self.folder / rp)[0], large)
+            self.large_hashes.update(zip(large, digests, strict=True))
 
     def _check_root(self, lines: list[str], claimed: str | None) -> None:
         computed = root_sha256(lines)
@@ -291,6 +305,8 @@ class _Inspector:
                 )
 
     def _check_files(self, listing: list[ManifestEntry]) -> None:
+        if not self.fast:
+            self._prehash_large(listing)
         for entry in listing:
             relpath = entry.relpath
             if relpath in self.special:
