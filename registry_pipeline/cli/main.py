@@ -27,7 +27,7 @@ examples:
   registry validate --all            check every run folder of the workspace
   registry validate .codex/RUNS/2026-02-04__213601__run_registry_build --json
 
-exit codes: 0 done, 1 a folder failed or the request was refused, 2 bad usage or unreadable input
+exit codes: 0 done, 1 a run folder failed validation, 2 bad usage or bad input (nothing written)
 environment: REGISTRY_WORKSPACE selects the workspace when --workspace is not given"""
 
 

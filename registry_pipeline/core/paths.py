@@ -41,3 +41,12 @@ def fold_key(relpath: str) -> str:
 def sort_key(relpath: str) -> bytes:
     """Byte order of the UTF-8 encoding: the one order the seal contract uses everywhere."""
     return relpath.encode("utf-8", "surrogateescape")
+
+
+RESERVED_KEYS = frozenset(fold_key(name) for name in RESERVED_NAMES)
+"""Reserved names after case folding: `Run.json` would clash with `run.json` on many filesystems."""
+
+
+def is_reserved(relpath: str) -> bool:
+    """Whether a top-level relpath collides with a file the seal writes (in any letter case)."""
+    return fold_key(relpath) in RESERVED_KEYS

@@ -37,7 +37,7 @@ from registry_pipeline.core.manifest import (
     render_manifest_sha256,
     sorted_entries,
 )
-from registry_pipeline.core.paths import RESERVED_NAMES, relpath_problem
+from registry_pipeline.core.paths import is_reserved, relpath_problem
 from registry_pipeline.core.run_id import check_registry_id, next_run_id, now_utc, utc_timestamp
 from registry_pipeline.core.workspace import Workspace
 
@@ -142,7 +142,7 @@ class Staging:
         reason = relpath_problem(relpath)
         if reason:
             raise UsageError(f"relpath {reason}", code="UNSAFE_PATH", path=relpath)
-        if relpath in RESERVED_NAMES:
+        if is_reserved(relpath):
             raise UsageError(
                 "this name is written by the seal itself", code="RESERVED_NAME", path=relpath
             )

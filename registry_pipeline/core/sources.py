@@ -9,7 +9,7 @@ from pathlib import Path
 
 from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.errors import Problem, ReasonCode, RegistryError, UsageError
-from registry_pipeline.core.paths import RESERVED_NAMES, fold_key, relpath_problem
+from registry_pipeline.core.paths import fold_key, is_reserved, relpath_problem
 from registry_pipeline.core.schemas import SchemaCatalog, iter_jsonl
 
 MAX_SCHEMA_CHECK = 256 << 20
@@ -133,7 +133,7 @@ def _check_names(pairs: list[tuple[str, Path]], problems: list[Problem]) -> None
         reason = relpath_problem(relpath)
         if reason:
             problems.append(_problem(ReasonCode.UNSAFE_PATH, relpath, f"name {reason}"))
-        if relpath in RESERVED_NAMES:
+        if is_reserved(relpath):
             problems.append(
                 _problem(
                     ReasonCode.UNSAFE_PATH, relpath, "is a name the seal writes itself; rename it"
