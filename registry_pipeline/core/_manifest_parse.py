@@ -61,18 +61,8 @@ def parse_manifest_json(data: bytes, report: Report) -> list[ManifestEntry] | No
                 f"entries are not sorted by relpath: {entry.relpath!r} comes after {previous!r}",
             )
         previous = entry.relpath
-        key = fold_key(entry.relpath)
-        if key in seen:
-            same = seen[key] == entry.relpath
-            report(
-                ReasonCode.DUPLICATE_ENTRY,
-                entry.relpath,
-                "listed twice in manifest.json"
-                if same
-                else f"same path as {seen[key]!r} after case folding, in manifest.json",
-            )
+        if _twin(entry.relpath, seen, "manifest.json", report):
             continue
-        seen[key] = entry.relpath
         entries.append(entry)
     return entries
 
@@ -103,7 +93,7 @@ def _entry(index: int, row: object, report: Report) -> ManifestEntry | None:
             ReasonCode.MALFORMED_MANIFEST,
             relpath,
             f"{where}: bytes must be a non-negative integer",
-            found=repr(size),
+            found=str(size),
         )
         return None
     if not isinstance(digest, str) or not HEX64.fullmatch(digest):
@@ -112,7 +102,7 @@ def _entry(index: int, row: object, report: Report) -> ManifestEntry | None:
             ReasonCode.MALFORMED_MANIFEST,
             relpath,
             f"{where}: sha256 " + ("uses uppercase hex" if upper else "is not 64 lowercase hex"),
-            found=repr(digest),
+            found=str(digest),
         )
         return None
     reason = relpath_problem(relpath)
@@ -144,6 +134,7 @@ def parse_manifest_sha256(data: bytes, report: Report) -> HashLines:
     if rows and rows[-1] == "":
         rows.pop()
     hashes: dict[str, str] = {}
+    folded: dict[str, str] = {}
     lines: list[str] = []
     root: str | None = None
     for number, row in enumerate(rows, start=1):
@@ -176,8 +167,7 @@ def parse_manifest_sha256(data: bytes, report: Report) -> HashLines:
         if relpath == MANIFEST_SHA256:
             report(ReasonCode.MALFORMED_MANIFEST, relpath, "MANIFEST.sha256 must not list itself")
             continue
-        if relpath in hashes:
-            report(ReasonCode.DUPLICATE_ENTRY, relpath, "listed twice in MANIFEST.sha256")
+        if _twin(relpath, folded, "MANIFEST.sha256", report):
             continue
         hashes[relpath] = digest
         lines.append(row)
@@ -204,3 +194,20 @@ def _root_line(number: int, row: str, total: int, seen: str | None, report: Repo
     if number != total:
         report(ReasonCode.MALFORMED_MANIFEST, MANIFEST_SHA256, "ROOT_SHA256 is not the last line")
     return value[2:]
+
+
+def _twin(relpath: str, seen: dict[str, str], where: str, report: Report) -> bool:
+    """Report a relpath listed twice (DUPLICATE_ENTRY) or a case/NFC twin (UNSAFE_PATH)."""
+    key = fold_key(relpath)
+    if key not in seen:
+        seen[key] = relpath
+        return False
+    if seen[key] == relpath:
+        report(ReasonCode.DUPLICATE_ENTRY, relpath, f"listed twice in {where}")
+    else:
+        report(
+            ReasonCode.UNSAFE_PATH,
+            relpath,
+            f"same path as {seen[key]!r} after case folding, in {where}",
+        )
+    return True

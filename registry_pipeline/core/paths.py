@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import unicodedata
 
 RESERVED_NAMES = frozenset({"run.json", "manifest.json", "MANIFEST.sha256"})
@@ -50,3 +51,8 @@ RESERVED_KEYS = frozenset(fold_key(name) for name in RESERVED_NAMES)
 def is_reserved(relpath: str) -> bool:
     """Whether a top-level relpath collides with a file the seal writes (in any letter case)."""
     return fold_key(relpath) in RESERVED_KEYS
+
+
+def printable(relpath: str) -> str:
+    """A relpath safe to print and to encode as JSON: undecodable bytes become \\xNN escapes."""
+    return os.fsencode(relpath).decode("utf-8", "backslashreplace")

@@ -37,7 +37,7 @@ from registry_pipeline.core.manifest import (
     render_manifest_sha256,
     sorted_entries,
 )
-from registry_pipeline.core.paths import is_reserved, relpath_problem
+from registry_pipeline.core.paths import fold_key, is_reserved, relpath_problem
 from registry_pipeline.core.run_id import check_registry_id, next_run_id, now_utc, utc_timestamp
 from registry_pipeline.core.workspace import Workspace
 
@@ -121,6 +121,8 @@ class Staging:
         self.spec = spec
         self.path = path
         self.entries: dict[str, ManifestEntry] = {}
+        self._claimed: dict[str, str] = {}
+        self._folders: set[str] = set()
         self._lock_fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._published = False
@@ -146,11 +148,34 @@ class Staging:
             raise UsageError(
                 "this name is written by the seal itself", code="RESERVED_NAME", path=relpath
             )
-        if relpath in self.entries:
-            raise UsageError("added twice to one run folder", code="DUPLICATE_ENTRY", path=relpath)
+        self._claim(relpath)
         target = self.path / relpath
         target.parent.mkdir(parents=True, exist_ok=True)
         return target
+
+    def _claim(self, relpath: str) -> None:
+        """Reserve `relpath`, refusing twins after case folding and file/folder clashes."""
+        key = fold_key(relpath)
+        if key in self._claimed:
+            same = self._claimed[key] == relpath
+            raise UsageError(
+                "added twice to one run folder"
+                if same
+                else f"same path as {self._claimed[key]!r} after case folding",
+                code="DUPLICATE_ENTRY" if same else "UNSAFE_PATH",
+                path=relpath,
+            )
+        if key in self._folders:
+            raise UsageError("is already a folder in this run", code="UNSAFE_PATH", path=relpath)
+        parts = relpath.split("/")
+        parents = ["/".join(parts[:depth]) for depth in range(1, len(parts))]
+        for parent in parents:
+            if fold_key(parent) in self._claimed:
+                raise UsageError(
+                    f"would be inside {parent!r}, which is a file", code="UNSAFE_PATH", path=relpath
+                )
+        self._claimed[key] = relpath
+        self._folders.update(fold_key(parent) for parent in parents)
 
     def add_bytes(self, relpath: str, data: bytes) -> ManifestEntry:
         """Write `data` as `relpath` (fsynced, read-only) and record its hash."""
@@ -161,8 +186,6 @@ class Staging:
     def add_copies(self, pairs: Iterable[tuple[str, Path]], workers: int = 2) -> None:
         """Copy files in, hashing each byte as it is written; `workers` files at a time."""
         targets = [(relpath, source, self._target(relpath)) for relpath, source in pairs]
-        for relpath, _source, _target in targets:
-            self.entries[relpath] = ManifestEntry(relpath, -1, "")  # reserve the name
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             for entry in pool.map(lambda t: _copy_hashing(t[1], t[2], t[0]), targets):
                 self.entries[entry.relpath] = entry

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.errors import Problem, ReasonCode, RegistryError, UsageError
-from registry_pipeline.core.paths import fold_key, is_reserved, relpath_problem
+from registry_pipeline.core.paths import fold_key, is_reserved, printable, relpath_problem
 from registry_pipeline.core.schemas import SchemaCatalog, iter_jsonl
 
 MAX_SCHEMA_CHECK = 256 << 20
@@ -152,9 +152,7 @@ def _check_names(pairs: list[tuple[str, Path]], problems: list[Problem]) -> None
 
 
 def _problem(code: ReasonCode, path: str, message: str) -> Problem:
-    return Problem(
-        code=code, path=path.encode("utf-8", "backslashreplace").decode(), message=message
-    )
+    return Problem(code=code, path=printable(path), message=message)
 
 
 def _raise(exc: OSError) -> None:

@@ -28,7 +28,7 @@ from registry_pipeline.core.manifest import (
     ManifestEntry,
     root_sha256,
 )
-from registry_pipeline.core.paths import fold_key, relpath_problem
+from registry_pipeline.core.paths import fold_key, printable, relpath_problem
 from registry_pipeline.core.schemas import ENVELOPE_ID, SchemaCatalog, iter_jsonl
 
 REQUIRED = (RUN_JSON, MANIFEST_JSON, MANIFEST_SHA256)
@@ -140,7 +140,7 @@ class _Inspector:
         self.problems.append(
             Problem(
                 code=code,
-                path=_printable(path),
+                path=None if path is None else printable(path),
                 message=message,
                 expected=expected,
                 found=found,
@@ -410,13 +410,6 @@ class _Inspector:
                 self.report(
                     ReasonCode.SCHEMA_VIOLATION, relpath, f"not valid {schema.format}: {exc}"
                 )
-
-
-def _printable(path: str | None) -> str | None:
-    """A relpath safe to print and to encode as JSON (undecodable bytes shown as escapes)."""
-    if path is None:
-        return None
-    return path.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def inspect_many(
