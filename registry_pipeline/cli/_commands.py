@@ -133,7 +133,9 @@ def add_validate(commands: Commands) -> None:
     parser.add_argument("--all", action="store_true", help="every run folder of the workspace")
     parser.add_argument("--registry", metavar="ID", help="only run folders of this registry")
     parser.add_argument(
-        "--fast", action="store_true", help="structure and sizes only: no hashing, no schema checks"
+        "--fast",
+        action="store_true",
+        help="structure and sizes only: no hashing, no artifact schemas",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object per folder")
     parser.add_argument(
@@ -164,11 +166,14 @@ def run_validate(args: argparse.Namespace) -> int:
         if args.registry:
             folders = [f for f in folders if _belongs(f, args.registry)]
     jobs = args.jobs if len(folders) >= 32 else 1
+    chunk = max(1, min(64, len(folders) // (jobs * 4)))
     schema_root = workspace.root if workspace.schemas_dir.is_dir() else None
     counts = {"PASS": 0, "FAIL": 0, "ERROR": 0}
     advice = False
     with Progress(len(folders), "validating", enabled=not args.json and len(folders) > 1) as bar:
-        for result in inspect_many(folders, fast=args.fast, workspace_root=schema_root, jobs=jobs):
+        for result in inspect_many(
+            folders, fast=args.fast, workspace_root=schema_root, jobs=jobs, chunk_size=chunk
+        ):
             bar.advance()
             if isinstance(result, FolderReport):
                 counts[result.status] += 1
@@ -249,7 +254,7 @@ def _summary(counts: dict[str, int], fast: bool, advice: bool) -> None:
     if counts["ERROR"]:
         line += f", {counts['ERROR']} unreadable"
     if fast:
-        line += " (fast: structure and sizes only; hashes and schemas were NOT checked)"
+        line += " (fast: structure and sizes only; hashes and artifact schemas were NOT checked)"
     err(line)
     if advice:
         err(f"hint: {ADVICE}")

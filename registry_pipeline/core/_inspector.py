@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from registry_pipeline.core import _linefix
+from registry_pipeline.core._envelope_check import surely_valid
 from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
 from registry_pipeline.core._manifest_parse import parse_manifest_json, parse_manifest_sha256
 from registry_pipeline.core.errors import Hint, Problem, ReasonCode, UsageError
@@ -324,8 +325,9 @@ class Inspector:
         except JSONDecodeProblem as exc:
             self.report(ReasonCode.RUN_JSON_INVALID, RUN_JSON, f"not valid JSON: {exc}")
             return None
-        for violation in self.schemas.validate(ENVELOPE_ID, envelope):
-            self.report(ReasonCode.RUN_JSON_INVALID, RUN_JSON, str(violation))
+        if not surely_valid(envelope):
+            for violation in self.schemas.validate(ENVELOPE_ID, envelope):
+                self.report(ReasonCode.RUN_JSON_INVALID, RUN_JSON, str(violation))
         run_id = envelope.get("run_id") if isinstance(envelope, dict) else None
         if isinstance(run_id, str) and run_id != self.expect_run_id:
             self.report(

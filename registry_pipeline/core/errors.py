@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
-
-from pydantic import BaseModel, ConfigDict, Field
 
 
 class ReasonCode(StrEnum):
@@ -32,17 +31,26 @@ class Hint(StrEnum):
     LINE_ENDINGS_CONVERTED = "LINE_ENDINGS_CONVERTED"
 
 
-class Problem(BaseModel):
-    """One thing wrong with a run folder, with enough context to act on it."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Problem:
+    """One thing wrong with a run folder, with enough context to act on it.
 
-    model_config = ConfigDict(frozen=True)
+    A plain frozen dataclass rather than a pydantic model: one is built per problem of per folder
+    on the hot validation path, and the CLI must start without importing pydantic.
+    """
 
-    code: ReasonCode = Field(description="The reason code from the seal contract.")
-    path: str | None = Field(default=None, description="Relpath inside the run folder, if any.")
-    message: str = Field(description="One human sentence saying what is wrong.")
-    expected: str | int | None = Field(default=None, description="What the seal records.")
-    found: str | int | None = Field(default=None, description="What is actually there.")
-    hint: Hint | None = Field(default=None, description="A diagnosed cause, when one is known.")
+    code: ReasonCode
+    """The reason code from the seal contract."""
+    path: str | None = None
+    """Relpath inside the run folder, if any."""
+    message: str
+    """One human sentence saying what is wrong."""
+    expected: str | int | None = None
+    """What the seal records."""
+    found: str | int | None = None
+    """What is actually there."""
+    hint: Hint | None = None
+    """A diagnosed cause, when one is known."""
 
     def __str__(self) -> str:
         where = f"{self.path}: " if self.path else ""

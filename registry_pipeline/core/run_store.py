@@ -43,6 +43,8 @@ from registry_pipeline.core.workspace import Workspace
 
 FILE_MODE = 0o444
 DIR_MODE = 0o555
+COPY_WORKERS = min(4, 2 * (os.cpu_count() or 1))
+"""Files copied at once: hashing uses the cores, and the disk serves a few writes at a time."""
 STAGING_GRACE_SECONDS = 5.0
 """A staging folder younger than this is never removed (its owner may not hold its lock yet)."""
 
@@ -183,7 +185,7 @@ class Staging:
         self.entries[relpath] = entry
         return entry
 
-    def add_copies(self, pairs: Iterable[tuple[str, Path]], workers: int = 2) -> None:
+    def add_copies(self, pairs: Iterable[tuple[str, Path]], workers: int = COPY_WORKERS) -> None:
         """Copy files in, hashing each byte as it is written; `workers` files at a time."""
         targets = [(relpath, source, self._target(relpath)) for relpath, source in pairs]
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -308,6 +310,7 @@ def _copy_hashing(source: Path, target: Path, relpath: str) -> ManifestEntry:
                 chunk = view[:count]
                 digest.update(chunk)
                 _write_all(dst, chunk)
+                _fs.start_writeback(dst, total, count)
                 total += count
                 crash_point("copy_block")
             os.fsync(dst)

@@ -70,8 +70,9 @@ def inspect_many(
     fast: bool = False,
     workspace_root: Path | None = None,
     jobs: int = 1,
+    chunk_size: int = 64,
 ) -> Iterator[FolderReport | UsageError]:
-    """Reports for many folders, in input order, streamed: at most a few per worker in flight.
+    """Reports for many folders, in input order, streamed: a few chunks per worker in flight.
 
     With `jobs > 1` the folders are checked in worker processes, so parsing and schema checks run
     in parallel too, not only hashing. Memory stays flat in the number of folders.
@@ -83,16 +84,34 @@ def inspect_many(
     import multiprocessing
     from concurrent.futures import Future, ProcessPoolExecutor
 
-    window = jobs * 8
-    pending: deque[Future[FolderReport | UsageError]] = deque()
+    window = jobs * 4
+    pending: deque[Future[list[FolderReport | UsageError]]] = deque()
     context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        for folder in folders:
-            pending.append(pool.submit(_inspect_or_error, str(folder), fast, workspace_root))
+        for chunk in _chunks(folders, chunk_size):
+            pending.append(pool.submit(_inspect_chunk, chunk, fast, workspace_root))
             if len(pending) >= window:
-                yield pending.popleft().result()
+                yield from pending.popleft().result()
         while pending:
-            yield pending.popleft().result()
+            yield from pending.popleft().result()
+
+
+def _chunks(folders: Iterable[Path], size: int) -> Iterator[list[str]]:
+    """Folders in lists of `size`: one worker task per list, not per folder (far less overhead)."""
+    chunk: list[str] = []
+    for folder in folders:
+        chunk.append(str(folder))
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _inspect_chunk(
+    folders: list[str], fast: bool, workspace_root: Path | None
+) -> list[FolderReport | UsageError]:
+    return [_inspect_or_error(folder, fast, workspace_root) for folder in folders]
 
 
 def _inspect_or_error(

@@ -264,7 +264,7 @@ def test_validate_fast_says_what_it_skipped(
     target.write_bytes(b"LINE one\nline two\n")  # same size, different bytes
     code, _out, err = cli("validate", str(run.path), "--fast")
     assert code == 0
-    assert "hashes and schemas were NOT checked" in err
+    assert "hashes and artifact schemas were NOT checked" in err
     assert cli("validate", str(run.path))[0] == 1
 
 
