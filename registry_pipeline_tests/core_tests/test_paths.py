@@ -28,6 +28,7 @@ from registry_pipeline.core.run_store import RunStore, SealedRun
 from registry_pipeline.core.sources import SourceError, plan_sources
 from registry_pipeline.core.validate import FolderReport, inspect_run_folder
 from registry_pipeline.core.workspace import Workspace
+from registry_pipeline_tests._helpers import unseal
 
 MakeRun = Callable[..., SealedRun]
 
@@ -97,15 +98,6 @@ def sha(data: bytes) -> str:
 def printable(relpath: str) -> str:
     """How problems show a relpath: undecodable bytes as \\xNN escapes."""
     return os.fsencode(relpath).decode("utf-8", "backslashreplace")
-
-
-def unseal(folder: Path) -> None:
-    for directory, _subdirs, files in os.walk(folder):
-        os.chmod(directory, 0o755)
-        for name in files:
-            path = os.path.join(directory, name)
-            if not os.path.islink(path):
-                os.chmod(path, 0o644)
 
 
 def hash_lines(folder: Path) -> list[str]:

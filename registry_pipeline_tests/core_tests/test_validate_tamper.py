@@ -40,6 +40,7 @@ from registry_pipeline.core.validate import (
     is_valid_run_folder,
     verify_run_folder,
 )
+from registry_pipeline_tests._helpers import unseal
 
 MakeRun = Callable[..., SealedRun]
 SEAL_FILES = ("manifest.json", "MANIFEST.sha256")
@@ -57,16 +58,6 @@ NOTES = "notes.txt"
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def unseal(folder: Path) -> None:
-    """Make a sealed (0444/0555) folder writable, portably (tests may not run as root)."""
-    for directory, _subdirs, files in os.walk(folder):
-        os.chmod(directory, 0o755)
-        for name in files:
-            path = os.path.join(directory, name)
-            if not os.path.islink(path):
-                os.chmod(path, 0o644)
 
 
 def payload_files(folder: Path) -> dict[str, bytes]:
