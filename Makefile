@@ -20,6 +20,7 @@ run: $(STAMP)
 	$(BIN)/registry seal registries/expected_versions/EXPECTED_VERSIONS_v0_1.json --registry-id expected_versions --op-id OP-QA07
 	$(BIN)/registry seal registries/migration_ledger/applied_migrations.json --registry-id migration_ledger
 	$(BIN)/registry seal registries/threshold_packs --registry-id threshold_packs
+	$(BIN)/registry seal registries/allowed_operations/ALLOWED_OPERATIONS_v0_1.json --registry-id allowed_operations
 	$(BIN)/registry validate --all
 
 ## test: lint, type-check and run the whole suite

@@ -1,0 +1,1 @@
+"""Builders: pure, deterministic functions from sealed inputs to registry artifacts."""
