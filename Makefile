@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 ## run: seal and validate the demo registries this repository ships
 run: $(STAMP)
 	$(BIN)/registry init .
-	$(BIN)/registry seal registries/expected_versions/EXPECTED_VERSIONS_v0_1.json --registry-id expected_versions --op-id OP-QA07
+	$(BIN)/registry seal registries/expected_versions/EXPECTED_VERSIONS_v0_1.json --registry-id expected_versions
 	$(BIN)/registry seal registries/migration_ledger/applied_migrations.json --registry-id migration_ledger
 	$(BIN)/registry seal registries/threshold_packs --registry-id threshold_packs
 	$(BIN)/registry seal registries/allowed_operations/ALLOWED_OPERATIONS_v0_1.json --registry-id allowed_operations
