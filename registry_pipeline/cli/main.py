@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from registry_pipeline._version import __version__
-from registry_pipeline.cli import _commands
+from registry_pipeline.cli import _build, _commands
 from registry_pipeline.cli._output import err
 from registry_pipeline.core.errors import RegistryError
 
@@ -23,6 +23,7 @@ the seal contract (docs/SEAL_CONTRACT.md)."""
 EPILOG = """\
 examples:
   registry init                      make the current folder a workspace
+  registry build                     build, seal and check every registry (Dagster)
   registry seal report.json --registry-id drift_notes
   registry validate --all            check every run folder of the workspace
   registry validate .codex/RUNS/2026-02-04__213601__run_registry_build --json
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     _commands.add_init(commands)
     _commands.add_seal(commands)
     _commands.add_validate(commands)
+    _build.add_build(commands)
     return parser
 
 

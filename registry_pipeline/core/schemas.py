@@ -66,7 +66,11 @@ class SchemaCatalog:
 
     @classmethod
     def load(cls, folders: Sequence[Path]) -> SchemaCatalog:
-        """Load `*.schema.json` from each folder that exists; bad schemas are a usage error."""
+        """Load `*.schema.json` from each folder that exists; bad schemas are a usage error.
+
+        A later folder may add schemas and repeat identical ones, never change one: a `$id`
+        seen twice with different content is an error.
+        """
         catalog = cls()
         seen: set[Path] = set()
         for folder in folders:
@@ -99,7 +103,9 @@ class SchemaCatalog:
                 path=str(path),
             )
         schema_id = document["$id"]
-        if schema_id in self.schemas and self.schemas[schema_id].path.resolve() != path.resolve():
+        if schema_id in self.schemas:
+            if self.schemas[schema_id].document == document:
+                return  # the same schema twice (a workspace carrying a copy) is harmless
             raise UsageError(
                 f"duplicate $id {schema_id!r} (also {self.schemas[schema_id].path})",
                 code="SCHEMA_INVALID",

@@ -15,7 +15,10 @@ GITATTRIBUTES_BLOCK = (
     "# convert their line endings (a converted file no longer matches its seal).\n"
     f"{GITATTRIBUTES_LINE}\n"
 )
-CODEX_GITIGNORE = "# registry-pipeline: interrupted builds leave staging folders here\n.staging/\n"
+CODEX_GITIGNORE = (
+    "# registry-pipeline: interrupted builds leave staging folders here\n.staging/\n"
+    "# the workspace's local Dagster instance (run history, event log)\ndagster_home/\n"
+)
 
 
 @dataclass(frozen=True)

@@ -136,8 +136,10 @@ def test_schema_without_id_or_with_duplicate_id_is_refused(tmp_path: Path) -> No
     with pytest.raises(UsageError, match="string \\$id"):
         SchemaCatalog.load([tmp_path])
     (tmp_path / "noid.schema.json").unlink()
-    _write(tmp_path, "one.schema.json", {"$id": "urn:test:same"})
-    _write(tmp_path, "two.schema.json", {"$id": "urn:test:same"})
+    _write(tmp_path, "one.schema.json", {"$id": "urn:test:same", "type": "object"})
+    _write(tmp_path, "two.schema.json", {"$id": "urn:test:same", "type": "object"})
+    assert list(SchemaCatalog.load([tmp_path]).schemas) == ["urn:test:same"]  # identical copies
+    _write(tmp_path, "two.schema.json", {"$id": "urn:test:same", "type": "integer"})
     with pytest.raises(UsageError, match="duplicate"):
         SchemaCatalog.load([tmp_path])
 

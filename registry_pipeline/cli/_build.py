@@ -1,0 +1,86 @@
+"""`registry build`: build, seal and check the registries through Dagster."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from registry_pipeline.cli._output import err, json_doc, out
+from registry_pipeline.core.workspace import resolve_workspace
+
+RAW = argparse.RawDescriptionHelpFormatter
+
+
+def add_build(commands: Any) -> None:
+    """`registry build [--select REGISTRY...] [--full-audit] [--json]`."""
+    parser = commands.add_parser(
+        "build",
+        help="build every registry of the catalog through Dagster",
+        formatter_class=RAW,
+        description="Run the registry graph in process against the workspace's Dagster instance "
+        "(.codex/dagster_home, so `dagster dev` shows the same history): each registry "
+        "is built or, for hand-edited sources, sealed when its content changed, then "
+        "its blocking checks run. Exit 0 when every registry built and passed its "
+        "checks, 1 when any failed (downstream registries are then not built).",
+        epilog="examples:\n  registry build\n  registry build --select op_status_table --json\n"
+        "  registry build --full-audit",
+    )
+    parser.add_argument(
+        "--select",
+        nargs="+",
+        metavar="REGISTRY",
+        default=[],
+        help="build only these registries (inputs come from sealed snapshots)",
+    )
+    parser.add_argument(
+        "--full-audit",
+        action="store_true",
+        help="re-hash every run folder instead of trusting the previous index",
+    )
+    parser.add_argument("--json", action="store_true", help="print a JSON object")
+    parser.add_argument(
+        "--workspace",
+        metavar="DIR",
+        help="workspace folder (default: $REGISTRY_WORKSPACE, else the current one)",
+    )
+    parser.set_defaults(run=run_build_command)
+
+
+def run_build_command(args: argparse.Namespace) -> int:
+    workspace = resolve_workspace(args.workspace).require()
+    from registry_pipeline.core.catalog import load_catalog
+
+    catalog = load_catalog(workspace)
+    for registry_id in args.select:
+        catalog.get(registry_id)
+    from registry_pipeline.lib.build import run_build
+
+    summary = run_build(workspace.root, select=args.select, full_audit=args.full_audit)
+    if args.json:
+        json_doc(
+            {
+                "dagster_run_id": summary.dagster_run_id,
+                "success": summary.success,
+                "registries": [entry.as_json() for entry in summary.registries],
+            }
+        )
+    else:
+        for entry in summary.registries:
+            checks = (
+                " ".join(
+                    f"{name}={'PASS' if ok else 'FAIL'}"
+                    for name, ok in sorted(entry.checks.items())
+                )
+                or "-"
+            )
+            out(
+                f"{entry.status.upper():<8} {entry.registry_id:<22} {entry.run_id or '-':<48} "
+                f"{checks}  not promoted"
+            )
+            for problem in entry.problems:
+                out(f"         {problem}")
+        err(
+            f"dagster run {summary.dagster_run_id}: "
+            + ("all registries built and checked" if summary.success else "FAILED")
+        )
+    return 0 if summary.success else 1

@@ -1,0 +1,56 @@
+"""The one `Definitions` object: `workspace.yaml` loads it, `registry build` runs its job.
+
+The workspace is $REGISTRY_WORKSPACE, or else the demo workspace of this repository.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import dagster as dg
+
+from registry_pipeline.core.builders.registry import registered_builders
+from registry_pipeline.core.catalog import load_catalog
+from registry_pipeline.core.workspace import Workspace
+from registry_pipeline.defs.assets import IO_MANAGER_KEY, registry_assets
+from registry_pipeline.defs.checks import registry_checks
+from registry_pipeline.lib.io_manager import SealingIOManager
+from registry_pipeline.lib.resources import RegistryWorkspace
+
+# Output(data_version=...) is how an asset reports its content hash (the documented way in 1.13).
+warnings.filterwarnings("ignore", message="Parameter `data_version` of initializer `Output")
+
+BUILD_JOB = "build_registries"
+DEMO_WORKSPACE = Path(__file__).resolve().parent.parent
+
+
+def default_workspace_root() -> Path:
+    """$REGISTRY_WORKSPACE, else the demo workspace this repository ships."""
+    return Path(os.environ.get("REGISTRY_WORKSPACE") or DEMO_WORKSPACE).absolute()
+
+
+def build_definitions(root: Path, *, full_audit: bool = False) -> dg.Definitions:
+    """Assets generated from the workspace's catalog, their checks, the build job, resources."""
+    catalog = load_catalog(Workspace(root))
+    assets = registry_assets(catalog, registered_builders())
+    keys = [asset.key.to_user_string() for asset in assets]
+    return dg.Definitions(
+        assets=assets,
+        asset_checks=registry_checks(keys),
+        jobs=[
+            dg.define_asset_job(
+                BUILD_JOB,
+                selection=dg.AssetSelection.all(),
+                description="Build, seal and check every registry.",
+            )
+        ],
+        resources={
+            "registry_workspace": RegistryWorkspace(root=str(root), full_audit=full_audit),
+            IO_MANAGER_KEY: SealingIOManager(workspace_root=str(root)),
+        },
+    )
+
+
+defs = build_definitions(default_workspace_root())

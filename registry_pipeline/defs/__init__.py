@@ -1,0 +1,1 @@
+"""Dagster definitions only: assets generated from the catalog, checks, jobs."""

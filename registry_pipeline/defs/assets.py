@@ -1,0 +1,166 @@
+"""Registry assets, generated from the catalog: one asset per registry."""
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+
+from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
+from registry_pipeline.core.builders.registry import Builder, BuildInputs
+from registry_pipeline.core.catalog import RegistryCatalog, RegistrySpec
+from registry_pipeline.core.errors import ReasonCode
+from registry_pipeline.core.snapshots import Snapshot, list_snapshots
+from registry_pipeline.core.sources import plan_sources
+from registry_pipeline.core.validate import inspect_run_folder
+from registry_pipeline.lib.inputs import resolve_inputs
+from registry_pipeline.lib.io_manager import RegistryOutput
+from registry_pipeline.lib.resources import RegistryWorkspace
+
+IO_MANAGER_KEY = "registry_io_manager"
+
+
+def buildable(catalog: RegistryCatalog, builders: Mapping[str, Builder]) -> list[RegistrySpec]:
+    """Registries that can be assets: sources, and built ones whose builder and deps exist."""
+    ready: set[str] = set()
+    specs: list[RegistrySpec] = []
+    for spec in catalog.registries:
+        has_code = spec.kind == "source" or spec.registry_id in builders
+        if has_code and set(spec.depends_on) <= ready:
+            ready.add(spec.registry_id)
+            specs.append(spec)
+    return specs
+
+
+def registry_assets(
+    catalog: RegistryCatalog, builders: Mapping[str, Builder]
+) -> list[dg.AssetsDefinition]:
+    """One asset per buildable registry of the catalog."""
+    return [
+        _source_asset(spec)
+        if spec.kind == "source"
+        else _built_asset(spec, builders[spec.registry_id])
+        for spec in buildable(catalog, builders)
+    ]
+
+
+def content_version(files: Mapping[str, bytes]) -> str:
+    """Hash of the artifact content (names and bytes): equal content, equal data version."""
+    digest = hashlib.sha256()
+    for relpath in sorted(files):
+        digest.update(f"{relpath}\0{hashlib.sha256(files[relpath]).hexdigest()}\n".encode())
+    return digest.hexdigest()
+
+
+def _asset_kwargs(spec: RegistrySpec) -> dict[str, Any]:
+    return {
+        "name": spec.registry_id,
+        "deps": [dg.AssetKey(dependency) for dependency in spec.depends_on],
+        "group_name": "sources" if spec.kind == "source" else "registries",
+        "description": spec.description or None,
+        "io_manager_key": IO_MANAGER_KEY,
+        "kinds": {"json"},
+        "metadata": {
+            "registry_kind": spec.kind,
+            "artifacts": list(spec.artifacts),
+            "active_pointer": spec.active_pointer,
+            "operation_id": spec.operation_id or "",
+        },
+    }
+
+
+def _built_asset(spec: RegistrySpec, builder: Builder) -> dg.AssetsDefinition:
+    @dg.asset(**_asset_kwargs(spec))
+    def _build(
+        context: dg.AssetExecutionContext, registry_workspace: RegistryWorkspace
+    ) -> dg.Output[RegistryOutput]:
+        workspace = registry_workspace.workspace
+        inputs, rules = resolve_inputs(context, workspace, spec.depends_on)
+        previous = _latest(workspace_snapshots=list_snapshots(workspace, spec.registry_id))
+        result = builder(
+            BuildInputs(workspace, spec, inputs, previous, registry_workspace.full_audit)
+        )
+        output = RegistryOutput(
+            registry_id=spec.registry_id,
+            operation_id=spec.operation_id,
+            files=result.files,
+            inputs=tuple(inputs[d].ref() for d in spec.depends_on),
+            input_rules=rules,
+            record_count=result.record_count,
+        )
+        return dg.Output(output, data_version=dg.DataVersion(content_version(result.files)))
+
+    return _build
+
+
+def _source_asset(spec: RegistrySpec) -> dg.AssetsDefinition:
+    @dg.asset(**_asset_kwargs(spec))
+    def _seal_source(
+        context: dg.AssetExecutionContext, registry_workspace: RegistryWorkspace
+    ) -> dg.Output[RegistryOutput]:
+        workspace = registry_workspace.workspace
+        pairs = plan_sources([workspace.root / source for source in spec.sources])
+        files = {relpath: path.read_bytes() for relpath, path in pairs}
+        reuse = _unchanged_snapshot(list_snapshots(workspace, spec.registry_id), files)
+        output = RegistryOutput(
+            registry_id=spec.registry_id,
+            operation_id=spec.operation_id,
+            files=None if reuse else files,
+            reuse=reuse,
+            record_count=_records(files),
+        )
+        context.log.info(
+            f"{spec.registry_id}: " + (f"unchanged, reusing {reuse.run_id}" if reuse else "sealing")
+        )
+        return dg.Output(output, data_version=dg.DataVersion(content_version(files)))
+
+    return _seal_source
+
+
+def _latest(workspace_snapshots: list[Snapshot]) -> Snapshot | None:
+    for snapshot in reversed(workspace_snapshots):
+        if inspect_run_folder(snapshot.path).ok:
+            return snapshot
+    return None
+
+
+def _unchanged_snapshot(snapshots: list[Snapshot], files: Mapping[str, bytes]) -> Snapshot | None:
+    """The newest snapshot if it validates and holds exactly these files; else None."""
+    if not snapshots:
+        return None
+    newest = snapshots[-1]
+    try:
+        listed = loads_strict((newest.path / "manifest.json").read_bytes())
+    except (OSError, JSONDecodeProblem):
+        return None
+    sealed = {row["relpath"]: row["sha256"] for row in listed if row["relpath"] != "run.json"}
+    wanted = {relpath: hashlib.sha256(data).hexdigest() for relpath, data in files.items()}
+    if sealed != wanted:
+        return None
+    # Identical content: reuse it even when it violates its schema (the check says so again);
+    # a broken seal, though, is never reused.
+    seal_problems = [
+        p for p in inspect_run_folder(newest.path).problems if p.code != ReasonCode.SCHEMA_VIOLATION
+    ]
+    return None if seal_problems else newest
+
+
+def _records(files: Mapping[str, bytes]) -> int:
+    """Records in a source registry: JSON array items or object keys, JSONL lines, else files."""
+    total = 0
+    for relpath, data in files.items():
+        if relpath.endswith(".jsonl"):
+            total += sum(1 for line in data.splitlines() if line.strip())
+            continue
+        try:
+            document = loads_strict(data)
+        except JSONDecodeProblem:
+            total += 1
+            continue
+        items = (
+            next((v for v in document.values() if isinstance(v, list)), None)
+            if isinstance(document, dict)
+            else document
+        )
+        total += len(items) if isinstance(items, list) else 1
+    return total

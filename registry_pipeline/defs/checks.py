@@ -1,0 +1,46 @@
+"""Blocking asset checks on every registry: the seal is valid, the artifacts match their schemas."""
+
+from collections.abc import Iterable
+
+import dagster as dg
+
+from registry_pipeline.lib.check_results import check_result
+from registry_pipeline.lib.inputs import materialized_path
+
+CHECK_NAMES = ("seal_valid", "schema_valid")
+
+
+def registry_checks(registry_ids: Iterable[str]) -> list[dg.AssetChecksDefinition]:
+    """Both blocking checks for each registry asset."""
+    checks: list[dg.AssetChecksDefinition] = []
+    for registry_id in registry_ids:
+        checks.append(
+            _check(
+                registry_id,
+                "seal_valid",
+                "seal",
+                "The run folder satisfies the seal contract (hashes, root, files).",
+            )
+        )
+        checks.append(
+            _check(
+                registry_id,
+                "schema_valid",
+                "schema",
+                "Every artifact parses and matches the schema of its name.",
+            )
+        )
+    return checks
+
+
+def _check(
+    registry_id: str, name: str, problems_of: str, description: str
+) -> dg.AssetChecksDefinition:
+    key = dg.AssetKey(registry_id)
+
+    @dg.asset_check(asset=key, name=name, blocking=True, description=description)
+    def _run(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        path = materialized_path(context.instance, key, context.run.run_id)
+        return check_result(path, problems_of)
+
+    return _run

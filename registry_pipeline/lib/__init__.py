@@ -1,0 +1,1 @@
+"""Dagster-aware building blocks: the sealing IO manager, resources, check results."""

@@ -1,0 +1,71 @@
+"""The sealing IO manager: every materialization becomes a sealed run folder (or reuses one)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from registry_pipeline.core.envelope import RunSpec, SealedRef
+from registry_pipeline.core.run_store import RunStore, seal_files
+from registry_pipeline.core.snapshots import Snapshot
+from registry_pipeline.core.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class RegistryOutput:
+    """What a registry asset returns: files to seal, or an existing snapshot to reuse."""
+
+    registry_id: str
+    operation_id: str | None
+    files: Mapping[str, bytes] | None = None
+    reuse: Snapshot | None = None
+    inputs: tuple[SealedRef, ...] = ()
+    input_rules: Mapping[str, str] = field(default_factory=dict)
+    record_count: int | None = None
+
+
+class SealingIOManager(dg.ConfigurableIOManager):
+    """Writes each output through the core run store and reports where it went."""
+
+    workspace_root: str
+
+    def handle_output(self, context: dg.OutputContext, obj: RegistryOutput) -> None:
+        if obj.reuse is not None:
+            run_id, root, path, reused = (
+                obj.reuse.run_id,
+                obj.reuse.root_sha256 or "",
+                obj.reuse.path,
+                True,
+            )
+        else:
+            store = RunStore(Workspace(Path(self.workspace_root)))
+            spec = RunSpec(
+                registry_id=obj.registry_id,
+                operation_id=obj.operation_id,
+                inputs=obj.inputs,
+                extra={"dagster_run_id": context.run_id},
+            )
+            sealed = seal_files(store, spec, obj.files or {})
+            run_id, root, path, reused = sealed.run_id, sealed.root_sha256, sealed.path, False
+        metadata: dict[str, Any] = {
+            "run_id": run_id,
+            "root_sha256": root,
+            "path": dg.MetadataValue.path(str(path)),
+            "reused_snapshot": reused,
+            "inputs": dg.MetadataValue.json([ref.as_json() for ref in obj.inputs]),
+            "input_rules": dg.MetadataValue.json(dict(obj.input_rules)),
+        }
+        if obj.record_count is not None:
+            metadata["record_count"] = obj.record_count
+        context.add_output_metadata(metadata)
+
+    def load_input(self, context: dg.InputContext) -> None:
+        raise NotImplementedError(
+            "registry assets read sealed snapshots themselves (deps, not inputs): "
+            + json.dumps(context.asset_key.to_user_string())
+        )
