@@ -33,6 +33,24 @@ class Snapshot:
             self.registry_id, self.run_id, self.root_sha256 or "", RUNS_RELPATH, relpath
         )
 
+    def payload(self) -> dict[str, Path]:
+        """Sealed artifact files (relpath -> path) as manifest.json lists them, minus run.json."""
+        try:
+            rows = loads_strict((self.path / "manifest.json").read_bytes())
+        except (OSError, JSONDecodeProblem) as exc:
+            raise UsageError(
+                f"cannot read manifest.json: {exc}", code="SNAPSHOT_UNREADABLE", path=str(self.path)
+            ) from None
+        return {
+            row["relpath"]: self.path / row["relpath"]
+            for row in rows
+            if isinstance(row, dict) and row.get("relpath") not in (None, RUN_JSON)
+        }
+
+    def envelope(self) -> dict[str, object]:
+        """The snapshot's run.json (empty when it cannot be read)."""
+        return _envelope(self.path) or {}
+
     def __str__(self) -> str:
         return f"{self.registry_id}@{self.run_id}"
 

@@ -88,7 +88,11 @@ def _built_asset(spec: RegistrySpec, builder: Builder) -> dg.AssetsDefinition:
             input_rules=rules,
             record_count=result.record_count,
         )
-        return dg.Output(output, data_version=dg.DataVersion(content_version(result.files)))
+        return dg.Output(
+            output,
+            data_version=dg.DataVersion(content_version(result.files)),
+            metadata=_summary_metadata(result.summary),
+        )
 
     return _build
 
@@ -115,6 +119,19 @@ def _source_asset(spec: RegistrySpec) -> dg.AssetsDefinition:
         return dg.Output(output, data_version=dg.DataVersion(content_version(files)))
 
     return _seal_source
+
+
+def _summary_metadata(summary: Mapping[str, object]) -> dict[str, Any]:
+    """A builder's summary as metadata; a `markdown` entry renders in the Dagster UI."""
+    metadata: dict[str, Any] = {}
+    for key, value in summary.items():
+        if key == "markdown" and isinstance(value, str):
+            metadata["report"] = dg.MetadataValue.md(value)
+        else:
+            metadata[key] = (
+                dg.MetadataValue.json(value) if isinstance(value, dict | list) else value
+            )
+    return metadata
 
 
 def _latest(workspace_snapshots: list[Snapshot]) -> Snapshot | None:

@@ -36,7 +36,7 @@ def resolve_inputs(
     snapshots: dict[str, Snapshot] = {}
     rules: dict[str, str] = {}
     for registry_id in dependencies:
-        path = materialized_path(context.instance, dg.AssetKey(registry_id), context.run_id)
+        path = materialized_path(context.instance, dg.AssetKey(registry_id), context.run.run_id)
         if path is not None:
             snapshots[registry_id], rules[registry_id] = read_snapshot(path, registry_id), SAME_RUN
             continue

@@ -72,13 +72,15 @@ def test_build_seals_every_source_and_checks_it(cli: Run, demo: Path) -> None:
 
 
 def test_unchanged_sources_are_reused_and_changed_ones_sealed(cli: Run, demo: Path) -> None:
+    sources = ("expected_versions", "migration_ledger", "threshold_packs", "allowed_operations")
     assert _build_json(cli, demo)[0] == 0
     before = _runs(demo)
     code, entries = _build_json(cli, demo)
     assert code == 0
-    assert _runs(demo) == before
-    assert {e["status"] for r, e in entries.items() if r != "run_registry"} <= {"reused", "built"}
-    assert entries["migration_ledger"]["status"] == "reused"
+    assert all(entries[source]["status"] == "reused" for source in sources)
+    new = set(_runs(demo)) - set(before)
+    assert not any(source in name for name in new for source in sources)
+    assert all(name in _runs(demo) for name in before)  # old folders are never touched
     ledger = demo / "registries" / "migration_ledger" / "applied_migrations.json"
     document = json.loads(ledger.read_text())
     document["migrations"][0]["status"] = "FAILED"
@@ -118,6 +120,10 @@ def test_select_builds_only_what_was_asked(cli: Run, demo: Path) -> None:
     assert code == 0
     assert list(entries) == ["expected_versions"]
     assert len(_runs(demo)) == 1
+    code, entries = _build_json(cli, demo, "--select", "op_status_table")
+    assert code == 1  # its inputs have no valid snapshot yet: a clear step failure
+    assert entries["op_status_table"]["status"] == "failed"
+    assert "NO_VALID_INPUT" in " ".join(entries["op_status_table"]["problems"])
 
 
 def test_unknown_selection_is_bad_usage(cli: Run, demo: Path) -> None:
@@ -130,3 +136,56 @@ def test_build_outside_a_workspace(cli: Run, tmp_path: Path) -> None:
     code, _out, err = cli("build", "--workspace", str(tmp_path))
     assert code == 2
     assert "NOT_A_WORKSPACE" in err
+
+
+BUILT = ("run_registry", "op_status_table", "drift_signals", "system_health_report")
+
+
+def test_full_graph_builds_every_registry(cli: Run, demo: Path) -> None:
+    code, entries = _build_json(cli, demo)
+    assert code == 0
+    for registry_id in BUILT:
+        assert entries[registry_id]["status"] == "built", entries[registry_id]
+        folder = demo / ".codex" / "RUNS" / str(entries[registry_id]["run_id"])
+        assert is_valid_run_folder(folder)
+    report = demo / ".codex" / "RUNS" / str(entries["system_health_report"]["run_id"])
+    assert {
+        "SYSTEM_HEALTH_REPORT_v0_1.md",
+        "SYSTEM_HEALTH_REPORT_v0_1.html",
+        "SYSTEM_HEALTH_SUMMARY_v0_1.json",
+    } <= {p.name for p in report.iterdir()}
+    drift = json.loads(
+        (
+            demo / ".codex" / "RUNS" / str(entries["drift_signals"]["run_id"]) / "run.json"
+        ).read_text()
+    )
+    assert {ref["registry_id"] for ref in drift["inputs"]} == {
+        "op_status_table",
+        "run_registry",
+        "expected_versions",
+        "threshold_packs",
+    }
+
+
+def test_failed_check_stops_downstream(cli: Run, demo: Path) -> None:
+    source = demo / "registries" / "expected_versions" / "EXPECTED_VERSIONS_v0_1.json"
+    source.write_text('{"version": "0.1"}\n')
+    code, entries = _build_json(cli, demo)
+    assert code == 1
+    assert entries["expected_versions"]["status"] == "failed"
+    assert entries["drift_signals"]["status"] == "skipped"
+    assert entries["system_health_report"]["status"] == "skipped"
+    assert entries["op_status_table"]["status"] == "built"
+    assert not any("drift_signals_build" in name for name in _runs(demo))
+
+
+def test_rebuilding_from_the_same_inputs_is_byte_identical(cli: Run, demo: Path) -> None:
+    assert _build_json(cli, demo)[0] == 0
+    folders = []
+    for _ in range(2):
+        code, entries = _build_json(cli, demo, "--select", "op_status_table")
+        assert code == 0
+        folders.append(demo / ".codex" / "RUNS" / str(entries["op_status_table"]["run_id"]))
+    assert folders[0] != folders[1]
+    for name in ("OPERATION_STATUS_TABLE_v0_1.json", "OPERATION_STATUS_DETAIL_v0_2.json"):
+        assert (folders[0] / name).read_bytes() == (folders[1] / name).read_bytes()

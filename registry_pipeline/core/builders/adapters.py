@@ -1,3 +1,201 @@
-"""Adapters from sealed input snapshots to the pure builders; importing this registers them."""
+"""Adapters from sealed input snapshots to the pure builders; importing this registers them.
+
+Each adapter reads only sealed snapshots (never live files), calls one pure builder and returns
+its artifacts. `as_of` for time-dependent builders is the created_utc of the input run registry
+snapshot, so that the same sealed inputs give byte-identical artifacts.
+"""
 
 from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from registry_pipeline.core._json import loads_strict
+from registry_pipeline.core.builders import (
+    drift_signals,
+    op_status_table,
+    run_registry,
+    system_health,
+)
+from registry_pipeline.core.builders.registry import BuildInputs, BuildResult, register
+from registry_pipeline.core.catalog import RegistryCatalog, load_catalog
+from registry_pipeline.core.schemas import SchemaCatalog, iter_jsonl
+from registry_pipeline.core.snapshots import Snapshot, list_snapshots, newest_valid
+from registry_pipeline.core.validate import inspect_run_folder
+from registry_pipeline.core.workspace import RUNS_RELPATH
+
+
+@register("run_registry")
+def build_run_registry(build: BuildInputs) -> BuildResult:
+    """Index every run folder of the workspace, reusing the previous snapshot's verdicts."""
+    previous = None
+    if build.previous is not None:
+        status = build.previous.path / run_registry.SEAL_STATUS_ARTIFACT
+        if status.is_file():
+            previous = run_registry.load_previous(status.read_bytes())
+    result = run_registry.build_run_registry(
+        [run_registry.RunRoot(RUNS_RELPATH, build.workspace.runs_dir)],
+        previous=previous,
+        full_audit=build.full_audit,
+        schemas=SchemaCatalog.for_workspace(build.workspace.root),
+    )
+    return BuildResult(result.artifacts, result.stats.folders, result.stats.as_json())
+
+
+@register("op_status_table")
+def build_op_status_table(build: BuildInputs) -> BuildResult:
+    """Status per operation of the operations catalog, from the sealed run registry."""
+    registry = build.inputs["run_registry"]
+    lines = _jsonl(registry, run_registry.REGISTRY_ARTIFACT)
+    operations = loads_strict(
+        _read(build.inputs["allowed_operations"], "ALLOWED_OPERATIONS_v0_1.json")
+    )
+    packs = {
+        relpath.removesuffix(".json"): loads_strict(path.read_bytes())
+        for relpath, path in build.inputs["threshold_packs"].payload().items()
+        if relpath.endswith(".json")
+    }
+    commit = registry.envelope().get("git_commit")
+    result = op_status_table.build_op_status_table(
+        lines,
+        operations,
+        packs,
+        as_of=registry.created_utc,
+        reference_commit=commit if isinstance(commit, str) else None,
+    )
+    return BuildResult(op_status_table.render(result), len(result.table), _counts(result.detail))
+
+
+def _read(snapshot: Snapshot, relpath: str) -> bytes:
+    return (snapshot.path / relpath).read_bytes()
+
+
+def _counts(detail: dict[str, Any]) -> dict[str, object]:
+    counts = detail.get("counts")
+    return dict(counts) if isinstance(counts, dict) else {}
+
+
+@register("drift_signals")
+def build_drift_signals(build: BuildInputs) -> BuildResult:
+    """Drift between expected versions and the sealed evidence, every signal tri-state."""
+    registry = build.inputs["run_registry"]
+    status = build.inputs["op_status_table"]
+    lines = _jsonl(registry, run_registry.REGISTRY_ARTIFACT)
+    table = loads_strict(_read(status, op_status_table.TABLE_ARTIFACT))
+    catalog = load_catalog(build.workspace)
+    schemas = SchemaCatalog.for_workspace(build.workspace.root)
+    envelope = registry.envelope()
+    result = drift_signals.build_drift_signals(
+        run_registry_lines=lines,
+        op_status_detail=loads_strict(_read(status, op_status_table.DETAIL_ARTIFACT)),
+        expected_versions=loads_strict(
+            _read(build.inputs["expected_versions"], "EXPECTED_VERSIONS_v0_1.json")
+        ),
+        observed_schema_versions={
+            "run_registry": _first(lines, "registry_version"),
+            "op_status_table": _first(table, "status_version"),
+            "run_envelope": None,
+        },
+        observed_builder_versions={
+            registry_id: _builder_version(snapshot)
+            for registry_id, snapshot in sorted(build.inputs.items())
+        },
+        observed_threshold_pack_version=_pack_version(build.inputs.get("threshold_packs")),
+        active_snapshots=None,  # pointers arrive with the promotion issue: unknown until then
+        newest_valid_snapshots={
+            spec.registry_id: _drift_ref(newest_valid(build.workspace, spec.registry_id, schemas))
+            for spec in catalog.registries
+        },
+        schema_hashes_now=_schema_hashes(catalog, schemas),
+        schema_hashes_at_active={spec.registry_id: None for spec in catalog.registries},
+        git_commit=_text(envelope.get("git_commit")),
+        working_tree_state=_text(envelope.get("working_tree_state")),
+        as_of=max(snapshot.created_utc for snapshot in build.inputs.values()),
+    )
+    detail = result.detail()
+    return BuildResult(result.files(), len(result.signals), _counts(detail))
+
+
+@register("system_health_report")
+def build_system_health_report(build: BuildInputs) -> BuildResult:
+    """The rendered health report: per registry and operation, drift, governance scorecard."""
+    status = build.inputs["op_status_table"]
+    drift = build.inputs["drift_signals"]
+    files = system_health.build_system_health(
+        catalog_summary=_catalog_summary(build),
+        op_status_rows=loads_strict(_read(status, op_status_table.TABLE_ARTIFACT)),
+        op_status_detail=loads_strict(_read(status, op_status_table.DETAIL_ARTIFACT)),
+        drift_v01=loads_strict(_read(drift, drift_signals.V01_ARTIFACT)),
+        drift_detail=loads_strict(_read(drift, drift_signals.DETAIL_ARTIFACT)),
+        run_registry_lines=_jsonl(build.inputs["run_registry"], run_registry.REGISTRY_ARTIFACT),
+        as_of=max(snapshot.created_utc for snapshot in build.inputs.values()),
+    )
+    markdown = files[system_health.MARKDOWN_ARTIFACT].decode("utf-8")
+    return BuildResult(files, len(files), {"markdown": markdown})
+
+
+def _catalog_summary(build: BuildInputs) -> list[dict[str, Any]]:
+    from registry_pipeline.core.builders.registry import BUILDERS
+
+    summary = []
+    for spec in load_catalog(build.workspace).registries:
+        snapshots = list_snapshots(build.workspace, spec.registry_id)
+        latest = snapshots[-1] if snapshots else None
+        verdict = "none"
+        if latest is not None:
+            verdict = "PASS" if inspect_run_folder(latest.path).ok else "FAIL"
+        summary.append(
+            {
+                "registry_id": spec.registry_id,
+                "kind": spec.kind,
+                "has_builder": spec.kind == "source" or spec.registry_id in BUILDERS,
+                "latest_run_id": latest.run_id if latest else None,
+                "latest_status": verdict,
+                "operation_id": spec.operation_id,
+            }
+        )
+    return summary
+
+
+def _jsonl(snapshot: Snapshot, relpath: str) -> list[Any]:
+    return [line for _, line in iter_jsonl(_read(snapshot, relpath))]
+
+
+def _first(rows: Any, key: str) -> str | None:
+    if isinstance(rows, list) and rows and isinstance(rows[0], dict):
+        return _text(rows[0].get(key))
+    return None
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _builder_version(snapshot: Snapshot) -> str | None:
+    builder = snapshot.envelope().get("builder")
+    return _text(builder.get("version")) if isinstance(builder, dict) else None
+
+
+def _pack_version(snapshot: Snapshot | None) -> str | None:
+    """`vN` when every pack file is named `*_vN.json` with the same N; otherwise unknown."""
+    if snapshot is None:
+        return None
+    versions = {relpath.rsplit("_", 1)[-1].removesuffix(".json") for relpath in snapshot.payload()}
+    return versions.pop() if len(versions) == 1 else None
+
+
+def _drift_ref(snapshot: Snapshot | None) -> drift_signals.SnapshotRef | None:
+    if snapshot is None:
+        return None
+    return drift_signals.SnapshotRef(
+        snapshot.registry_id, snapshot.run_id, snapshot.root_sha256, snapshot.created_utc
+    )
+
+
+def _schema_hashes(catalog: RegistryCatalog, schemas: SchemaCatalog) -> dict[str, str]:
+    hashes = {}
+    for spec in catalog.registries:
+        schema = schemas.for_artifact(spec.primary_artifact)
+        if schema is not None:
+            hashes[spec.registry_id] = hashlib.sha256(schema.path.read_bytes()).hexdigest()
+    return hashes
