@@ -15,7 +15,7 @@ from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.paths import relpath_problem
 from registry_pipeline.core.schemas import SchemaCatalog
-from registry_pipeline.core.workspace import Workspace
+from registry_pipeline.core.workspace import RUNS_RELPATH, Workspace
 
 CATALOG_RELPATH = "registries/REGISTRY_CATALOG_v0_2.json"
 CATALOG_SCHEMA_ID = "urn:registry-pipeline:schema:registry_catalog_v0_2"
@@ -77,6 +77,8 @@ class RegistryCatalog:
 
     registries: tuple[RegistrySpec, ...]
     path: Path
+    run_roots: tuple[str, ...] = (RUNS_RELPATH,)
+    """Workspace-relative folders whose subfolders run_registry indexes."""
 
     def get(self, registry_id: str) -> RegistrySpec:
         """The entry of `registry_id`; a usage error naming the known ids when absent."""
@@ -135,7 +137,13 @@ def load_catalog(workspace: Workspace, schemas: SchemaCatalog | None = None) -> 
     problems = _semantic_problems(specs, workspace.root)
     if problems:
         raise CatalogError(str(path), problems)
-    return RegistryCatalog(tuple(_dependency_order(specs, str(path))), path)
+    roots = tuple(document.get("run_roots", (RUNS_RELPATH,)))
+    bad_roots = [
+        f"/run_roots: {root!r} {relpath_problem(root)}" for root in roots if relpath_problem(root)
+    ]
+    if bad_roots:
+        raise CatalogError(str(path), bad_roots)
+    return RegistryCatalog(tuple(_dependency_order(specs, str(path))), path, roots)
 
 
 def _spec(entry: dict[str, Any]) -> RegistrySpec:

@@ -157,3 +157,16 @@ def test_missing_or_malformed_catalog(tmp_path: Path) -> None:
 def test_the_demo_catalog_is_a_valid_workspace_artifact() -> None:
     assert DEMO["catalog_version"] == "0.2"
     assert all("registry_id" in entry and "write_policy" in entry for entry in DEMO["registries"])
+
+
+def test_run_roots_default_and_validation(tmp_path: Path) -> None:
+    assert load_catalog(Workspace(REPO)).run_roots == (".codex/RUNS",)
+    document = _catalog(_entry("a"))
+    assert load_catalog(_workspace(tmp_path / "one", document)).run_roots == (".codex/RUNS",)
+    document["run_roots"] = [".codex/RUNS", "reports/path1/evidence/runs"]
+    catalog = load_catalog(_workspace(tmp_path / "two", document))
+    assert catalog.run_roots == (".codex/RUNS", "reports/path1/evidence/runs")
+    document["run_roots"] = ["../outside"]
+    with pytest.raises(CatalogError) as raised:
+        load_catalog(_workspace(tmp_path / "three", document))
+    assert raised.value.details[0].startswith("/run_roots: '../outside'")

@@ -22,7 +22,6 @@ from registry_pipeline.core.catalog import RegistryCatalog, load_catalog
 from registry_pipeline.core.schemas import SchemaCatalog, iter_jsonl
 from registry_pipeline.core.snapshots import Snapshot, list_snapshots, newest_valid
 from registry_pipeline.core.validate import inspect_run_folder
-from registry_pipeline.core.workspace import RUNS_RELPATH
 
 
 @register("run_registry")
@@ -33,8 +32,9 @@ def build_run_registry(build: BuildInputs) -> BuildResult:
         status = build.previous.path / run_registry.SEAL_STATUS_ARTIFACT
         if status.is_file():
             previous = run_registry.load_previous(status.read_bytes())
+    roots = load_catalog(build.workspace).run_roots
     result = run_registry.build_run_registry(
-        [run_registry.RunRoot(RUNS_RELPATH, build.workspace.runs_dir)],
+        [run_registry.RunRoot(root, build.workspace.root / root) for root in roots],
         previous=previous,
         full_audit=build.full_audit,
         schemas=SchemaCatalog.for_workspace(build.workspace.root),
