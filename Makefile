@@ -14,13 +14,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## run: seal and validate the demo registries this repository ships
+## run: build every registry of the demo workspace through Dagster (seal, check), then validate
 run: $(STAMP)
 	$(BIN)/registry init .
-	$(BIN)/registry seal registries/expected_versions/EXPECTED_VERSIONS_v0_1.json --registry-id expected_versions
-	$(BIN)/registry seal registries/migration_ledger/applied_migrations.json --registry-id migration_ledger
-	$(BIN)/registry seal registries/threshold_packs --registry-id threshold_packs
-	$(BIN)/registry seal registries/allowed_operations/ALLOWED_OPERATIONS_v0_1.json --registry-id allowed_operations
+	$(BIN)/registry build
 	$(BIN)/registry validate --all
 
 ## test: lint, type-check and run the whole suite
