@@ -488,3 +488,21 @@ def test_html_is_self_contained_and_escapes_names() -> None:
 def test_health_outputs_are_byte_identical() -> None:
     assert _health() == _health()
     assert set(_health()) == {MARKDOWN_ARTIFACT, HTML_ARTIFACT, SUMMARY_ARTIFACT}
+
+
+def test_summary_keeps_the_seed_summary_shape(reference: Path) -> None:
+    """Consumers of the seed's SYSTEM_HEALTH_SUMMARY_v0_1.json find every key they read."""
+    seed_path = (
+        reference
+        / "sealed_by_reference"
+        / "2026-11-21__121403__system_health_render"
+        / "SYSTEM_HEALTH_SUMMARY_v0_1.json"
+    )
+    seed = json.loads(seed_path.read_text())
+    ours = json.loads(_health()["SYSTEM_HEALTH_SUMMARY_v0_1.json"])
+    missing = set(seed) - set(ours) - {"stale_threshold_days", "input_sources"}
+    assert missing == set()
+    assert set(seed["counts"]) <= set(ours["counts"])
+    for name in ("observed", "stale", "drifting", "coverage_below_c3"):
+        assert isinstance(ours[name], list)
+    assert set(ours["truncated"]) == set(seed["truncated"])

@@ -325,6 +325,10 @@ def _td(cell: str) -> str:
     return f"<td{css}>{html.escape(cell)}</td>"
 
 
+MAX_LIST = 20
+"""Rows per category list in the summary, as in the seed system's summaries."""
+
+
 def _summary(
     scorecard: Scorecard,
     catalog_summary: Sequence[Mapping[str, Any]],
@@ -372,4 +376,27 @@ def _summary(
         },
         "unauthorized_operations": list(unauthorized),
         "system_drift": dict(drift_v01.get("system_drift", {})),
+        **_seed_lists(rows, statuses),
     }
+
+
+def _seed_lists(rows: Sequence[Mapping[str, Any]], statuses: Mapping[str, str]) -> dict[str, Any]:
+    """The seed system's per-category lists of operation rows (at most MAX_LIST each)."""
+
+    def status_of(row: Mapping[str, Any]) -> str:
+        return statuses.get(str(row.get("operation_id")), "unknown")
+
+    categories = {
+        "observed": [r for r in rows if r.get("run_evidence_state") == "OBSERVED"],
+        "stale": [r for r in rows if status_of(r) == "stale"],
+        "legacy_only": [r for r in rows if r.get("run_evidence_state") == "LEGACY_ONLY"],
+        "unobserved": [r for r in rows if r.get("run_evidence_state") == "UNOBSERVED"],
+        "coverage_below_c3": [r for r in rows if r.get("coverage_level") not in CHECKED_LEVELS],
+        "drifting": [r for r in rows if r.get("op_drift") is True],
+    }
+    lists: dict[str, Any] = {"max_list": MAX_LIST}
+    for name, members in categories.items():
+        lists[name] = [dict(row) for row in members[:MAX_LIST]]
+    lists["drifting_ops"] = lists["drifting"]
+    lists["truncated"] = {name: len(m) > MAX_LIST for name, m in categories.items()}
+    return lists
