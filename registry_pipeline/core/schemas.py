@@ -68,8 +68,9 @@ class SchemaCatalog:
     def load(cls, folders: Sequence[Path]) -> SchemaCatalog:
         """Load `*.schema.json` from each folder that exists; bad schemas are a usage error.
 
-        A later folder may add schemas and repeat identical ones, never change one: a `$id`
-        seen twice with different content is an error.
+        A later folder may add schemas and may override an earlier folder's schema of the same
+        `$id` (a workspace's own copy wins over the built-in one, so a workspace keeps its contract
+        across upgrades); one folder holding two different schemas of one `$id` is an error.
         """
         catalog = cls()
         seen: set[Path] = set()
@@ -77,8 +78,9 @@ class SchemaCatalog:
             if not folder.is_dir() or folder.resolve() in seen:
                 continue
             seen.add(folder.resolve())
+            in_folder: set[str] = set()
             for path in sorted(folder.glob("*.schema.json")):
-                catalog._add(path)
+                in_folder.add(catalog._add(path, in_folder))
         return catalog
 
     @classmethod
@@ -89,7 +91,7 @@ class SchemaCatalog:
             folders.append(workspace_root / "schemas")
         return _cached_catalog(tuple(str(folder) for folder in folders))
 
-    def _add(self, path: Path) -> None:
+    def _add(self, path: Path, in_folder: set[str]) -> str:
         try:
             document = loads_strict(path.read_bytes())
         except (OSError, JSONDecodeProblem) as exc:
@@ -102,10 +104,8 @@ class SchemaCatalog:
                 code="SCHEMA_INVALID",
                 path=str(path),
             )
-        schema_id = document["$id"]
-        if schema_id in self.schemas:
-            if self.schemas[schema_id].document == document:
-                return  # the same schema twice (a workspace carrying a copy) is harmless
+        schema_id: str = document["$id"]
+        if schema_id in in_folder and self.schemas[schema_id].document != document:
             raise UsageError(
                 f"duplicate $id {schema_id!r} (also {self.schemas[schema_id].path})",
                 code="SCHEMA_INVALID",
@@ -115,6 +115,7 @@ class SchemaCatalog:
         self.schemas[schema_id] = ArtifactSchema(
             schema_id, path, document, patterns, str(document.get("x-registry-format", "json"))
         )
+        return schema_id
 
     def for_artifact(self, relpath: str) -> ArtifactSchema | None:
         """The schema governing the artifact at `relpath`, if any."""

@@ -144,6 +144,17 @@ def test_schema_without_id_or_with_duplicate_id_is_refused(tmp_path: Path) -> No
         SchemaCatalog.load([tmp_path])
 
 
+def test_a_later_folder_overrides_an_earlier_schema(tmp_path: Path) -> None:
+    builtin, workspace = tmp_path / "builtin", tmp_path / "workspace"
+    builtin.mkdir()
+    workspace.mkdir()
+    _write(builtin, "x.schema.json", {"$id": "urn:test:x", "type": "integer"})
+    _write(workspace, "x.schema.json", {"$id": "urn:test:x", "type": "string"})
+    catalog = SchemaCatalog.load([builtin, workspace])
+    assert catalog.validate("urn:test:x", "text") == []
+    assert catalog.schemas["urn:test:x"].path == workspace / "x.schema.json"
+
+
 @pytest.mark.parametrize(
     ("data", "reason"),
     [

@@ -26,19 +26,37 @@ from registry_pipeline.core.validate import inspect_run_folder
 
 @register("run_registry")
 def build_run_registry(build: BuildInputs) -> BuildResult:
-    """Index every run folder of the workspace, reusing the previous snapshot's verdicts."""
-    previous = None
-    if build.previous is not None:
-        status = build.previous.path / run_registry.SEAL_STATUS_ARTIFACT
-        if status.is_file():
-            previous = run_registry.load_previous(status.read_bytes())
+    """Index every run folder of the workspace, reusing the previous snapshot's verdicts.
+
+    The previous snapshot's v0.1 file is mapped read-only (not copied) so that a folder that
+    passed with the same root reuses its line without being listed again.
+    """
+    import contextlib
+    import mmap
+    import os
+
     roots = load_catalog(build.workspace).run_roots
-    result = run_registry.build_run_registry(
-        [run_registry.RunRoot(root, build.workspace.root / root) for root in roots],
-        previous=previous,
-        full_audit=build.full_audit,
-        schemas=SchemaCatalog.for_workspace(build.workspace.root),
-    )
+    with contextlib.ExitStack() as stack:
+        previous = None
+        status = build.previous.path / run_registry.SEAL_STATUS_ARTIFACT if build.previous else None
+        if status is not None and status.is_file():
+            lines: bytes | mmap.mmap | None = None
+            registry = status.with_name(run_registry.REGISTRY_ARTIFACT)
+            if registry.is_file():
+                handle = stack.enter_context(registry.open("rb"))
+                size = os.fstat(handle.fileno()).st_size
+                lines = (
+                    stack.enter_context(mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ))
+                    if size
+                    else b""
+                )
+            previous = run_registry.load_previous(status.read_bytes(), lines)
+        result = run_registry.build_run_registry(
+            [run_registry.RunRoot(root, build.workspace.root / root) for root in roots],
+            previous=previous,
+            full_audit=build.full_audit,
+            schemas=SchemaCatalog.for_workspace(build.workspace.root),
+        )
     return BuildResult(result.artifacts, result.stats.folders, result.stats.as_json())
 
 

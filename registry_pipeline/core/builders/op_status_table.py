@@ -262,13 +262,18 @@ def _operations(document: Mapping[str, Any]) -> list[Operation]:
 def _stale_after_hours(
     op: Operation, packs: Mapping[str, Mapping[str, Any]]
 ) -> tuple[int | float | None, list[str]]:
-    """The operation's pack's `max_age_hours` (packs keyed by name, `.json` optional)."""
+    """The pack's `thresholds.max_age_hours` (or a flat pack's `max_age_hours`), by pack name."""
     if op.threshold_pack is None:
         return None, []
     pack = packs.get(op.threshold_pack, packs.get(f"{op.threshold_pack}.json"))
     if pack is None:
         return None, [f"threshold_pack_missing:{op.threshold_pack}"]
-    value = pack.get("max_age_hours")
+    thresholds = pack.get("thresholds")
+    value = (
+        thresholds.get("max_age_hours")
+        if isinstance(thresholds, Mapping)
+        else pack.get("max_age_hours")
+    )
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         return None, [f"threshold_pack_without_max_age_hours:{op.threshold_pack}"]
     return value, []

@@ -6,6 +6,13 @@ Output 1 is `RUN_REGISTRY_v0_1.jsonl`, the seed system's v0.1 line (our verdict 
 immutable, so a folder that passed in the previous snapshot with the same ROOT_SHA256 is not hashed
 again; a full audit hashes everything and turns a once-passing folder that now fails into a finding.
 
+The reuse path is cheap: given the previous `RUN_REGISTRY_v0_1.jsonl` too, a folder that passed
+before costs three `lstat`s (its seal files are still regular files) and one small read (its
+MANIFEST.sha256 ROOT line equals the previous root); its previous v0.1 line is then reused as it
+was, without listing the folder or reading run.json. For an immutable folder that line is exactly
+what indexing it again would write. Without the previous v0.1 file, or when its line for the
+folder is not a plain passing line, the folder is listed and its line rebuilt (same verdict).
+
 Decisions: a configured root that does not exist yields no records and a warning in the stats;
 `files` lists every regular file recursively (the seed lists only top-level files); the seed's
 `missing <file>` warnings are kept for its consumers.
@@ -14,7 +21,9 @@ Decisions: a configured root that does not exist yields no records and a warning
 from __future__ import annotations
 
 import json
+import mmap
 import os
+import stat
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +41,7 @@ __all__ = [
     "REGISTRY_ARTIFACT",
     "SEAL_STATUS_ARTIFACT",
     "FolderRecord",
+    "PreviousLines",
     "PreviousSnapshot",
     "PreviousStatus",
     "RunRegistryResult",
@@ -75,18 +85,57 @@ class PreviousStatus:
     """The root the verdict applies to."""
     tampered: bool
     """Whether it was already found tampered."""
+    index: int = -1
+    """Its position (0-based) among the previous snapshot's lines; -1 when unknown."""
+
+
+Buffer = bytes | mmap.mmap
+"""The previous v0.1 file: bytes, or a read-only map of the file (not copied into memory)."""
+
+
+class PreviousLines:
+    """The lines of the previous `RUN_REGISTRY_v0_1.jsonl`, by position, without parsing them.
+
+    Holds the buffer and one offset per line (8 bytes each); a line is sliced out on demand.
+    """
+
+    def __init__(self, data: Buffer) -> None:
+        """Index the newline-terminated lines of `data`."""
+        self._data = data
+        starts = [0]
+        position = data.find(b"\n")
+        while position >= 0:
+            starts.append(position + 1)
+            position = data.find(b"\n", position + 1)
+        self._starts = starts
+
+    def __len__(self) -> int:
+        return len(self._starts) - 1
+
+    def line(self, index: int) -> bytes | None:
+        """Line `index` (0-based) with its newline, or None when there is no such line."""
+        if not 0 <= index < len(self):
+            return None
+        return bytes(self._data[self._starts[index] : self._starts[index + 1]])
 
 
 @dataclass(frozen=True)
 class PreviousSnapshot:
-    """The previous companion file, keyed by run_key."""
+    """The previous companion file, keyed by run_key, and optionally its v0.1 lines."""
 
     records: Mapping[str, PreviousStatus]
     """Verdict per run_key."""
+    lines: PreviousLines | None = None
+    """The previous v0.1 lines, paired with `records` by position; None when not given or when
+    they do not pair up (then every folder is listed again)."""
 
     def get(self, run_key: str) -> PreviousStatus | None:
         """The previous verdict on `run_key`, if it was indexed."""
         return self.records.get(run_key)
+
+    def registry_line(self, prior: PreviousStatus) -> bytes | None:
+        """The previous v0.1 line of the folder `prior` describes, when it is known."""
+        return self.lines.line(prior.index) if self.lines is not None else None
 
 
 @dataclass(frozen=True)
@@ -176,15 +225,91 @@ def build_run_registry(
     _check_labels(run_roots)
     tally = _Tally()
     registry, status = bytearray(), bytearray()
+    fast = previous is not None and previous.lines is not None and not full_audit
     for root in run_roots:
         for name in _folder_names(root, tally.warnings):
-            record = index_folder(
-                root, name, previous=previous, full_audit=full_audit, schemas=schemas
-            )
-            registry += _dumps_line(record.line)
-            status += _dumps_line(record.status)
-            tally.add(record.status)
+            reused = _reuse_line(root, name, previous) if fast and previous else None
+            if reused is not None:
+                line, verdict = reused
+                registry += line
+            else:
+                record = index_folder(
+                    root, name, previous=previous, full_audit=full_audit, schemas=schemas
+                )
+                registry += _dumps_line(record.line)
+                verdict = record.status
+            status += _dumps_line(verdict)
+            tally.add(verdict)
     return RunRegistryResult(bytes(registry), bytes(status), tally.stats())
+
+
+def _reuse_line(
+    root: RunRoot, name: str, previous: PreviousSnapshot
+) -> tuple[bytes, dict[str, Any]] | None:
+    """The previous v0.1 line and a `reused` verdict, for a folder that passed with this root.
+
+    None (index the folder) unless: it passed before, its seal files are still regular files,
+    its ROOT line still says the previous root, and the previous line is a plain passing line
+    for this very run_key and root. Never lists the folder nor reads run.json.
+    """
+    run_id = printable(name)
+    run_key = f"{root.label}::{run_id}"
+    prior = previous.get(run_key)
+    if prior is None or prior.status != PASS or prior.manifest_root_sha256 is None:
+        return None
+    folder = root.path / name
+    for seal_file in (RUN_JSON_NAME, MANIFEST_JSON, MANIFEST_SHA256):
+        try:
+            if not stat.S_ISREG(os.lstat(folder / seal_file).st_mode):
+                return None
+        except OSError:
+            return None
+    manifest_root = _manifest_root(folder)
+    if manifest_root != prior.manifest_root_sha256:
+        return None
+    raw = previous.registry_line(prior)
+    if raw is None or not _plain_passing_line(raw, root.label, run_id, run_key, manifest_root):
+        return None
+    return raw, {"run_key": run_key, **_status(manifest_root, [], REUSED, None)}
+
+
+_V01_FIELDS = (
+    "registry_version",
+    "run_id",
+    "run_root",
+    "run_key",
+    "run_path",
+    *_ENVELOPE_FIELDS,
+    "working_tree_state",
+    "has_run_json",
+    "has_manifest_sha256",
+    "has_manifest_json",
+    "manifest_root_sha256",
+    "files",
+    "warnings",
+)
+
+
+_SEAL_FLAGS = ("has_run_json", "has_manifest_sha256", "has_manifest_json")
+
+
+def _plain_passing_line(raw: bytes, label: str, run_id: str, run_key: str, root: str) -> bool:
+    """Whether `raw` is the compact v0.1 line this builder writes for a passing folder."""
+    try:
+        line = json.loads(raw)
+    except ValueError:
+        return False
+    return (
+        isinstance(line, dict)
+        and tuple(line) == _V01_FIELDS
+        and line["registry_version"] == "0.1"
+        and (line["run_id"], line["run_root"], line["run_key"]) == (run_id, label, run_key)
+        and line["run_path"] == f"{label}/{run_id}/"
+        and all(line[flag] is True for flag in _SEAL_FLAGS)
+        and line["manifest_root_sha256"] == root
+        and line["warnings"] == [f"seal:{PASS}"]
+        and _dumps_line(line) == raw
+    )
 
 
 def render_jsonl(lines: Iterable[Mapping[str, Any]]) -> bytes:
@@ -197,21 +322,28 @@ def _dumps_line(line: Mapping[str, Any]) -> bytes:
     return text.encode("utf-8") + b"\n"
 
 
-def load_previous(status_jsonl: bytes) -> PreviousSnapshot:
-    """Parse a previous companion file; a malformed one is a usage error naming the line."""
+def load_previous(status_jsonl: bytes, registry_jsonl: Buffer | None = None) -> PreviousSnapshot:
+    """Parse a previous companion file; a malformed one is a usage error naming the line.
+
+    `registry_jsonl`, the previous v0.1 file, enables the cheap reuse path; it is ignored
+    (every folder is listed again) when its line count differs from the companion's.
+    """
     records: dict[str, PreviousStatus] = {}
     try:
         for number, row in iter_jsonl(status_jsonl):
-            run_key, entry = _previous_entry(number, row)
+            run_key, entry = _previous_entry(number, row, len(records))
             if run_key in records:
                 _bad_previous(f"line {number}: run_key {run_key!r} appears twice")
             records[run_key] = entry
     except JSONDecodeProblem as exc:
         _bad_previous(str(exc))
-    return PreviousSnapshot(records)
+    lines = PreviousLines(registry_jsonl) if registry_jsonl is not None else None
+    if lines is not None and len(lines) != len(records):
+        lines = None
+    return PreviousSnapshot(records, lines)
 
 
-def _previous_entry(number: int, row: object) -> tuple[str, PreviousStatus]:
+def _previous_entry(number: int, row: object, index: int) -> tuple[str, PreviousStatus]:
     if not isinstance(row, dict):
         _bad_previous(f"line {number}: not an object")
     run_key, status, root = row.get("run_key"), row.get("status"), row.get("manifest_root_sha256")
@@ -223,7 +355,7 @@ def _previous_entry(number: int, row: object) -> tuple[str, PreviousStatus]:
         or not isinstance(tampered, bool)
     ):
         _bad_previous(f"line {number}: needs run_key, status, manifest_root_sha256, tampered")
-    return run_key, PreviousStatus(str(status), root, tampered)
+    return run_key, PreviousStatus(str(status), root, tampered, index)
 
 
 def _bad_previous(message: str) -> NoReturn:
