@@ -1,6 +1,6 @@
 """Every benchmark of docs/benchmarks.md in one command: `.venv/bin/python benchmarks/run_all.py`.
 
-Options: `--quick` (smaller sizes), `--only seal|validate|startup` (repeatable), `--repeat N`
+Options: `--quick` (smaller sizes), `--only seal|validate|startup|build` (repeatable), `--repeat N`
 (default 3), `--keep` (leave the generated data in benchmarks/_data/work/), `--json` (also print
 the results JSON on stdout), `--strict` (exit 1 when a target is missed). Generated data lives
 in benchmarks/_data/work/ (git-ignored, same filesystem as the repository) and is removed at the
@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SUITES = ("seal", "validate", "startup")
+SUITES = ("seal", "validate", "startup", "build")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -38,9 +38,14 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from benchmarks import _common, _report, bench_seal, bench_startup, bench_validate
+    from benchmarks import _common, _report, bench_build, bench_seal, bench_startup, bench_validate
 
-    modules = {"seal": bench_seal, "validate": bench_validate, "startup": bench_startup}
+    modules = {
+        "seal": bench_seal,
+        "validate": bench_validate,
+        "startup": bench_startup,
+        "build": bench_build,
+    }
     chosen = [name for name in SUITES if not args.only or name in args.only]
     _common.remove_tree(_common.WORK_DIR)
     _common.WORK_DIR.mkdir(parents=True)

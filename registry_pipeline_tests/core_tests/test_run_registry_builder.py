@@ -77,8 +77,13 @@ def build(
     previous: RunRegistryResult | None = None,
     full_audit: bool = False,
     roots: list[RunRoot] | None = None,
+    with_lines: bool = True,
 ) -> RunRegistryResult:
-    snapshot = load_previous(previous.seal_status_jsonl) if previous is not None else None
+    """Build; with a previous result, its v0.1 lines too unless `with_lines` is False."""
+    snapshot = None
+    if previous is not None:
+        lines = previous.registry_jsonl if with_lines else None
+        snapshot = load_previous(previous.seal_status_jsonl, lines)
     return build_run_registry(
         roots or [RunRoot(RUNS, workspace.runs_dir)],
         previous=snapshot,
@@ -525,6 +530,158 @@ def test_previously_failing_folder_is_hashed_again(
         "FAIL",
         False,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# the cheap reuse path (the previous v0.1 lines given)
+# --------------------------------------------------------------------------------------------
+
+
+def refuse(*_args: object, **_kwargs: object) -> Any:
+    raise AssertionError("a folder that passed with the same root must not be listed or read")
+
+
+def test_cheap_reuse_neither_lists_nor_reads_run_json(
+    workspace: Workspace, catalog: SchemaCatalog, make_run: MakeRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = [make_run() for _ in range(3)]
+    first = build(workspace, catalog)
+    slow = build(workspace, catalog, previous=first, with_lines=False)
+    for name in ("_scan", "_envelope", "inspect_run_folder", "index_folder"):
+        monkeypatch.setattr(run_registry, name, refuse)
+    cheap = build(workspace, catalog, previous=first)
+    assert [s["verification"] for _l, s in by_id(cheap).values()] == ["reused"] * len(runs)
+    assert cheap.registry_jsonl == first.registry_jsonl  # the from-scratch bytes
+    assert cheap.artifacts == slow.artifacts  # the same as listing every folder again
+    assert cheap.stats == slow.stats
+    assert (cheap.stats.reused, cheap.stats.hashed) == (3, 0)
+
+
+def test_incremental_is_byte_identical_to_a_from_scratch_build(
+    workspace: Workspace, catalog: SchemaCatalog, make_run: MakeRun
+) -> None:
+    mixed_workspace(workspace, make_run)
+    first = build(workspace, catalog)
+    new = make_run(registry_id="gamma")
+    plain_folder(workspace.runs_dir, "plain_2", {"y.txt": b"y"})
+    scratch = build(workspace, catalog)
+    cheap = build(workspace, catalog, previous=first)
+    slow = build(workspace, catalog, previous=first, with_lines=False)
+    assert cheap.registry_jsonl == scratch.registry_jsonl
+    assert cheap.artifacts == slow.artifacts
+    records = by_id(cheap)
+    assert records[new.run_id][1]["verification"] == "hashed"
+    reused = [run_id for run_id, (_l, s) in records.items() if s["verification"] == "reused"]
+    assert len(reused) == 1  # alpha; the failing, unsealed and new folders are inspected
+    # the companion differs from a from-scratch one only where a verdict was reused
+    for (_line, status), (_l, fresh) in zip(records.values(), by_id(scratch).values(), strict=True):
+        assert {**status, "verification": fresh["verification"]} == fresh
+
+
+def _swap_first_two(data: bytes) -> bytes:
+    rows = data.splitlines(keepends=True)
+    return b"".join([rows[1], rows[0], *rows[2:]])
+
+
+def _spaced_first(data: bytes) -> bytes:
+    rows = data.splitlines(keepends=True)
+    return b"".join([json.dumps(json.loads(rows[0])).encode() + b"\n", *rows[1:]])
+
+
+def _extra_warning_first(data: bytes) -> bytes:
+    rows = data.splitlines(keepends=True)
+    line = json.loads(rows[0])
+    line["warnings"].append("scan:UNREADABLE:x")
+    return b"".join([render_jsonl([line]), *rows[1:]])
+
+
+@pytest.mark.parametrize("mangle", [_swap_first_two, _spaced_first, _extra_warning_first])
+def test_a_previous_line_that_does_not_fit_is_rebuilt(
+    workspace: Workspace,
+    catalog: SchemaCatalog,
+    make_run: MakeRun,
+    mangle: Callable[[bytes], bytes],
+) -> None:
+    runs = [make_run() for _ in range(3)]
+    first = build(workspace, catalog)
+    snapshot = load_previous(first.seal_status_jsonl, mangle(first.registry_jsonl))
+    assert snapshot.lines is not None
+    result = build_run_registry(
+        [RunRoot(RUNS, workspace.runs_dir)], previous=snapshot, full_audit=False, schemas=catalog
+    )
+    assert result.registry_jsonl == first.registry_jsonl  # rebuilt from the folder itself
+    assert [s["verification"] for _l, s in by_id(result).values()] == ["reused"] * len(runs)
+
+
+def test_previous_lines_that_do_not_pair_up_are_not_used(
+    workspace: Workspace, catalog: SchemaCatalog, make_run: MakeRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_run()
+    make_run()
+    first = build(workspace, catalog)
+    short = first.registry_jsonl.splitlines(keepends=True)[0]
+    snapshot = load_previous(first.seal_status_jsonl, short)
+    assert snapshot.lines is None
+    scans: list[Path] = []
+    real_scan = run_registry._scan
+    monkeypatch.setattr(
+        run_registry, "_scan", lambda folder: scans.append(folder) or real_scan(folder)
+    )
+    result = build_run_registry(
+        [RunRoot(RUNS, workspace.runs_dir)], previous=snapshot, full_audit=False, schemas=catalog
+    )
+    assert len(scans) == 2  # every folder listed again, verdicts still reused
+    assert result.registry_jsonl == first.registry_jsonl
+    assert result.stats.reused == 2
+
+
+def test_symlinked_seal_file_is_not_reused(
+    workspace: Workspace, catalog: SchemaCatalog, make_run: MakeRun
+) -> None:
+    run = make_run()
+    first = build(workspace, catalog)
+    unseal(run.path)
+    (run.path / "run.json").rename(run.path / "envelope.json")
+    (run.path / "run.json").symlink_to("envelope.json")
+    line, status = by_id(build(workspace, catalog, previous=first))[run.run_id]
+    assert line["has_run_json"] is False
+    assert (status["verification"], status["status"], status["tampered"]) == (
+        "hashed",
+        "FAIL",
+        True,
+    )
+
+
+def test_full_audit_ignores_the_previous_lines(
+    workspace: Workspace, catalog: SchemaCatalog, make_run: MakeRun
+) -> None:
+    run = make_run()
+    first = build(workspace, catalog)
+    tamper_same_size(run.path, "notes.txt")
+    (run.path / "later.txt").write_bytes(b"added after sealing\n")
+    audit = build(workspace, catalog, previous=first, full_audit=True)
+    line, status = by_id(audit)[run.run_id]
+    assert (status["verification"], status["tampered"]) == ("hashed", True)
+    assert {"relpath": "later.txt", "bytes": 20} in line["files"]
+    without = build(workspace, catalog, previous=first, full_audit=True, with_lines=False)
+    assert audit.artifacts == without.artifacts
+
+
+def test_previous_lines_by_position(
+    workspace: Workspace, catalog: SchemaCatalog, make_run: MakeRun
+) -> None:
+    runs = sorted(make_run().run_id for _ in range(3))
+    first = build(workspace, catalog)
+    snapshot = load_previous(first.seal_status_jsonl, first.registry_jsonl)
+    assert snapshot.lines is not None and len(snapshot.lines) == 3
+    rows = first.registry_jsonl.splitlines(keepends=True)
+    for position, run_id in enumerate(runs):
+        prior = snapshot.get(f"{RUNS}::{run_id}")
+        assert prior is not None and prior.index == position
+        assert snapshot.registry_line(prior) == rows[position]
+    assert snapshot.lines.line(3) is None and snapshot.lines.line(-1) is None
+    empty = load_previous(b"", b"")
+    assert empty.lines is not None and len(empty.lines) == 0
 
 
 # --------------------------------------------------------------------------------------------

@@ -257,10 +257,10 @@ def _reuse_line(
     prior = previous.get(run_key)
     if prior is None or prior.status != PASS or prior.manifest_root_sha256 is None:
         return None
-    folder = root.path / name
+    folder = os.path.join(root.path, name)  # str paths: pathlib costs more than the lstat
     for seal_file in (RUN_JSON_NAME, MANIFEST_JSON, MANIFEST_SHA256):
         try:
-            if not stat.S_ISREG(os.lstat(folder / seal_file).st_mode):
+            if not stat.S_ISREG(os.lstat(os.path.join(folder, seal_file)).st_mode):
                 return None
         except OSError:
             return None
@@ -503,10 +503,11 @@ def _envelope(folder: Path, scan: _Scan) -> tuple[dict[str, Any], list[str]]:
     return fields, warnings
 
 
-def _manifest_root(folder: Path) -> str | None:
+def _manifest_root(folder: Path | str) -> str | None:
     """The ROOT_SHA256 value of MANIFEST.sha256 when it is well formed, else None."""
     try:
-        text = (folder / MANIFEST_SHA256).read_bytes().decode("utf-8")
+        with open(os.path.join(folder, MANIFEST_SHA256), "rb") as handle:
+            text = handle.read().decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return None
     for row in text.split("\n"):
