@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from collections import deque
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from registry_pipeline.core._inspector import FolderReport, Inspector
@@ -16,6 +18,7 @@ __all__ = [
     "FolderReport",
     "inspect_many",
     "inspect_run_folder",
+    "inspection_cache",
     "is_valid_run_folder",
     "verify_run_folder",
 ]
@@ -45,6 +48,27 @@ def is_valid_run_folder(
         return False
 
 
+_CACHE: dict[tuple[str, str, bool, int, str | None], FolderReport] | None = None
+
+
+@contextmanager
+def inspection_cache() -> Iterator[None]:
+    """Within the block, a folder whose files are unchanged is inspected once.
+
+    A build reads the same sealed snapshots several times (the blocking checks, input selection,
+    the report); re-hashing and re-validating them each time is pure waste. A folder counts as
+    unchanged while the names, sizes, mtimes and inodes of everything in it are the same, so any
+    write to a folder during the block is still seen. The first inspection in a block is always
+    real (a full audit therefore still re-verifies every folder once).
+    """
+    global _CACHE
+    outer, _CACHE = _CACHE, {}
+    try:
+        yield
+    finally:
+        _CACHE = outer
+
+
 def inspect_run_folder(
     path: str | os.PathLike[str],
     *,
@@ -54,6 +78,18 @@ def inspect_run_folder(
 ) -> FolderReport:
     """Check a run folder and return the report; raises UsageError only when it cannot be read."""
     folder = Path(path)
+    if _CACHE is not None:
+        catalog = schemas or SchemaCatalog.for_workspace(None)
+        key = (str(folder), _fingerprint(folder), fast, id(catalog), expect_run_id)
+        if key not in _CACHE:
+            _CACHE[key] = _inspect(folder, fast, catalog, expect_run_id)
+        return _CACHE[key]
+    return _inspect(folder, fast, schemas, expect_run_id)
+
+
+def _inspect(
+    folder: Path, fast: bool, schemas: SchemaCatalog | None, expect_run_id: str | None
+) -> FolderReport:
     try:
         return Inspector(
             folder, fast, schemas or SchemaCatalog.for_workspace(None), expect_run_id
@@ -123,3 +159,23 @@ def _inspect_or_error(
         )
     except UsageError as exc:
         return exc
+
+
+def _fingerprint(folder: Path) -> str:
+    """Names, sizes, mtimes and inodes of everything under `folder` (empty when unreadable)."""
+    entries: list[str] = []
+    stack = [str(folder)]
+    try:
+        while stack:
+            directory = stack.pop()
+            with os.scandir(directory) as listing:
+                for entry in listing:
+                    info = entry.stat(follow_symlinks=False)
+                    entries.append(
+                        f"{entry.path}\0{info.st_size}\0{info.st_mtime_ns}\0{info.st_ino}"
+                    )
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+    except OSError:
+        return ""
+    return hashlib.sha256("\n".join(sorted(entries)).encode("utf-8", "surrogateescape")).hexdigest()

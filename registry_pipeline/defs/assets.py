@@ -10,7 +10,8 @@ from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.builders.registry import Builder, BuildInputs
 from registry_pipeline.core.catalog import RegistryCatalog, RegistrySpec
 from registry_pipeline.core.errors import ReasonCode
-from registry_pipeline.core.snapshots import Snapshot, list_snapshots
+from registry_pipeline.core.schemas import SchemaCatalog
+from registry_pipeline.core.snapshots import Snapshot, list_snapshots, newest_valid
 from registry_pipeline.core.sources import plan_sources
 from registry_pipeline.core.validate import inspect_run_folder
 from registry_pipeline.lib.inputs import resolve_inputs
@@ -76,7 +77,8 @@ def _built_asset(spec: RegistrySpec, builder: Builder) -> dg.AssetsDefinition:
     ) -> dg.Output[RegistryOutput]:
         workspace = registry_workspace.workspace
         inputs, rules = resolve_inputs(context, workspace, spec.depends_on)
-        previous = _latest(workspace_snapshots=list_snapshots(workspace, spec.registry_id))
+        schemas = SchemaCatalog.for_workspace(workspace.root)
+        previous = newest_valid(workspace, spec.registry_id, schemas)
         result = builder(
             BuildInputs(workspace, spec, inputs, previous, registry_workspace.full_audit)
         )
@@ -105,7 +107,8 @@ def _source_asset(spec: RegistrySpec) -> dg.AssetsDefinition:
         workspace = registry_workspace.workspace
         pairs = plan_sources([workspace.root / source for source in spec.sources])
         files = {relpath: path.read_bytes() for relpath, path in pairs}
-        reuse = _unchanged_snapshot(list_snapshots(workspace, spec.registry_id), files)
+        schemas = SchemaCatalog.for_workspace(workspace.root)
+        reuse = _unchanged_snapshot(list_snapshots(workspace, spec.registry_id), files, schemas)
         output = RegistryOutput(
             registry_id=spec.registry_id,
             operation_id=spec.operation_id,
@@ -134,14 +137,9 @@ def _summary_metadata(summary: Mapping[str, object]) -> dict[str, Any]:
     return metadata
 
 
-def _latest(workspace_snapshots: list[Snapshot]) -> Snapshot | None:
-    for snapshot in reversed(workspace_snapshots):
-        if inspect_run_folder(snapshot.path).ok:
-            return snapshot
-    return None
-
-
-def _unchanged_snapshot(snapshots: list[Snapshot], files: Mapping[str, bytes]) -> Snapshot | None:
+def _unchanged_snapshot(
+    snapshots: list[Snapshot], files: Mapping[str, bytes], schemas: SchemaCatalog
+) -> Snapshot | None:
     """The newest snapshot if it validates and holds exactly these files; else None."""
     if not snapshots:
         return None
@@ -157,7 +155,9 @@ def _unchanged_snapshot(snapshots: list[Snapshot], files: Mapping[str, bytes]) -
     # Identical content: reuse it even when it violates its schema (the check says so again);
     # a broken seal, though, is never reused.
     seal_problems = [
-        p for p in inspect_run_folder(newest.path).problems if p.code != ReasonCode.SCHEMA_VIOLATION
+        p
+        for p in inspect_run_folder(newest.path, schemas=schemas).problems
+        if p.code != ReasonCode.SCHEMA_VIOLATION
     ]
     return None if seal_problems else newest
 

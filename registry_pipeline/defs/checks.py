@@ -4,8 +4,10 @@ from collections.abc import Iterable
 
 import dagster as dg
 
+from registry_pipeline.core.schemas import SchemaCatalog
 from registry_pipeline.lib.check_results import check_result
 from registry_pipeline.lib.inputs import materialized_path
+from registry_pipeline.lib.resources import RegistryWorkspace
 
 CHECK_NAMES = ("seal_valid", "schema_valid")
 
@@ -39,8 +41,11 @@ def _check(
     key = dg.AssetKey(registry_id)
 
     @dg.asset_check(asset=key, name=name, blocking=True, description=description)
-    def _run(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    def _run(
+        context: dg.AssetCheckExecutionContext, registry_workspace: RegistryWorkspace
+    ) -> dg.AssetCheckResult:
         path = materialized_path(context.instance, key, context.run.run_id)
-        return check_result(path, problems_of)
+        schemas = SchemaCatalog.for_workspace(registry_workspace.workspace.root)
+        return check_result(path, problems_of, schemas)
 
     return _run

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from registry_pipeline.core.validate import inspection_cache
 from registry_pipeline.definitions import BUILD_JOB, build_definitions
 
 DAGSTER_HOME_RELPATH = ".codex/dagster_home"
@@ -69,7 +70,7 @@ def run_build(root: Path, *, select: Sequence[str] = (), full_audit: bool = Fals
     definitions = build_definitions(root, full_audit=full_audit)
     job = definitions.resolve_job_def(BUILD_JOB)
     keys = [dg.AssetKey(registry_id) for registry_id in select] or None
-    with dg.DagsterInstance.from_config(str(home)) as instance:
+    with dg.DagsterInstance.from_config(str(home)) as instance, inspection_cache():
         result = job.execute_in_process(
             instance=instance, raise_on_error=False, asset_selection=keys, run_config=QUIET_LOGS
         )

@@ -8,13 +8,16 @@ from pathlib import Path
 import dagster as dg
 
 from registry_pipeline.core.errors import Problem, ReasonCode, UsageError
+from registry_pipeline.core.schemas import SchemaCatalog
 from registry_pipeline.core.validate import FolderReport, inspect_run_folder
 
 SCHEMA_CODES = frozenset({ReasonCode.SCHEMA_VIOLATION})
 MAX_LISTED = 50
 
 
-def check_result(path: Path | None, problems_of: str) -> dg.AssetCheckResult:
+def check_result(
+    path: Path | None, problems_of: str, schemas: SchemaCatalog
+) -> dg.AssetCheckResult:
     """Validate the run folder at `path` and keep the seal or the schema problems."""
     if path is None:
         return dg.AssetCheckResult(
@@ -23,7 +26,7 @@ def check_result(path: Path | None, problems_of: str) -> dg.AssetCheckResult:
             description="no materialization of this asset in this run",
         )
     try:
-        report = inspect_run_folder(path)
+        report = inspect_run_folder(path, schemas=schemas)
     except UsageError as exc:
         return dg.AssetCheckResult(
             passed=False, metadata={"reason_codes": [exc.code]}, description=exc.message

@@ -156,12 +156,13 @@ def _catalog_summary(build: BuildInputs) -> list[dict[str, Any]]:
     from registry_pipeline.core.builders.registry import BUILDERS
 
     summary = []
+    schemas = SchemaCatalog.for_workspace(build.workspace.root)
     for spec in load_catalog(build.workspace).registries:
         snapshots = list_snapshots(build.workspace, spec.registry_id)
         latest = snapshots[-1] if snapshots else None
         verdict = "none"
         if latest is not None:
-            verdict = "PASS" if inspect_run_folder(latest.path).ok else "FAIL"
+            verdict = "PASS" if inspect_run_folder(latest.path, schemas=schemas).ok else "FAIL"
         summary.append(
             {
                 "registry_id": spec.registry_id,
