@@ -105,6 +105,8 @@ class SchemaCatalog:
                 path=str(path),
             )
         schema_id: str = document["$id"]
+        if schema_id in self.schemas and self.schemas[schema_id].document == document:
+            return schema_id  # an identical copy: keep the first (built-in) one
         if schema_id in in_folder and self.schemas[schema_id].document != document:
             raise UsageError(
                 f"duplicate $id {schema_id!r} (also {self.schemas[schema_id].path})",
@@ -128,6 +130,8 @@ class SchemaCatalog:
         """Every violation of `instance` against the schema, up to `limit`, in a stable order."""
         from referencing.exceptions import Unresolvable
 
+        if self._quick_ok(schema_id, instance):
+            return []
         validator = self._validator(schema_id)
         try:
             errors = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.path)))
@@ -148,6 +152,17 @@ class SchemaCatalog:
             if len(found) >= limit:
                 break
         return found
+
+    def _quick_ok(self, schema_id: str, instance: Any) -> bool:
+        """A conservative fast path for built-in schemas validated once per line of big files."""
+        from registry_pipeline.core._quick_checks import QUICK_CHECKS
+
+        quick = QUICK_CHECKS.get(schema_id)
+        if quick is None:
+            return False
+        if self.schemas[schema_id].path.parent.resolve() != builtin_schema_dir().resolve():
+            return False  # a workspace's own version of the schema: only jsonschema knows it
+        return quick(instance)
 
     def metaschema_problems(self) -> Iterator[tuple[Path, str]]:
         """Schemas that are not themselves valid draft 2020-12 schemas."""
