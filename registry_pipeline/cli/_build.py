@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from registry_pipeline.cli._commands import workspace_option
 from registry_pipeline.cli._output import err, json_doc, out
 from registry_pipeline.core.workspace import resolve_workspace
 
@@ -38,11 +39,7 @@ def add_build(commands: Any) -> None:
         help="re-hash every run folder instead of trusting the previous index",
     )
     parser.add_argument("--json", action="store_true", help="print a JSON object")
-    parser.add_argument(
-        "--workspace",
-        metavar="DIR",
-        help="workspace folder (default: $REGISTRY_WORKSPACE, else the current one)",
-    )
+    workspace_option(parser)
     parser.set_defaults(run=run_build_command)
 
 

@@ -16,7 +16,7 @@ Commands = Any  # argparse's private _SubParsersAction
 RAW = argparse.RawDescriptionHelpFormatter
 
 
-def _workspace_option(parser: argparse.ArgumentParser) -> None:
+def workspace_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workspace",
         metavar="DIR",
@@ -79,7 +79,7 @@ def add_seal(commands: Commands) -> None:
     )
     parser.add_argument("--op-id", metavar="OP", help="operation id recorded in run.json (OP-...)")
     parser.add_argument("--json", action="store_true", help="print a JSON object")
-    _workspace_option(parser)
+    workspace_option(parser)
     parser.set_defaults(run=run_seal)
 
 
@@ -145,7 +145,7 @@ def add_validate(commands: Commands) -> None:
         metavar="N",
         help="worker processes for many folders (default: CPU count)",
     )
-    _workspace_option(parser)
+    workspace_option(parser)
     parser.set_defaults(run=run_validate)
 
 
