@@ -22,6 +22,7 @@ from registry_pipeline.core.catalog import RegistryCatalog, load_catalog
 from registry_pipeline.core.schemas import SchemaCatalog, iter_jsonl
 from registry_pipeline.core.snapshots import Snapshot, list_snapshots, newest_valid
 from registry_pipeline.core.validate import inspect_run_folder
+from registry_pipeline.core.workspace import RUNS_RELPATH
 
 
 @register("run_registry")
@@ -147,6 +148,11 @@ def build_system_health_report(build: BuildInputs) -> BuildResult:
         drift_detail=loads_strict(_read(drift, drift_signals.DETAIL_ARTIFACT)),
         run_registry_lines=_jsonl(build.inputs["run_registry"], run_registry.REGISTRY_ARTIFACT),
         as_of=max(snapshot.created_utc for snapshot in build.inputs.values()),
+        input_sources={
+            "status_table": _source(status, op_status_table.TABLE_ARTIFACT),
+            "registry": _source(build.inputs["run_registry"], run_registry.REGISTRY_ARTIFACT),
+            "drift_signals": _source(drift, drift_signals.V01_ARTIFACT),
+        },
     )
     markdown = files[system_health.MARKDOWN_ARTIFACT].decode("utf-8")
     return BuildResult(files, len(files), {"markdown": markdown})
@@ -174,6 +180,11 @@ def _catalog_summary(build: BuildInputs) -> list[dict[str, Any]]:
             }
         )
     return summary
+
+
+def _source(snapshot: Snapshot, relpath: str) -> str:
+    """Workspace-relative path of an artifact of a sealed snapshot, as the seed records inputs."""
+    return f"{RUNS_RELPATH}/{snapshot.run_id}/{relpath}"
 
 
 def _jsonl(snapshot: Snapshot, relpath: str) -> list[Any]:

@@ -113,8 +113,13 @@ def build_system_health(
     drift_detail: Mapping[str, Any],
     run_registry_lines: Sequence[Mapping[str, Any]],
     as_of: str,
+    input_sources: Mapping[str, str] | None = None,
 ) -> dict[str, bytes]:
-    """Artifact name to bytes for the Markdown report, the HTML page and the JSON summary."""
+    """Artifact name to bytes for the Markdown report, the HTML page and the JSON summary.
+
+    `input_sources` (the seed summary's field: input name -> workspace-relative artifact path of
+    the sealed snapshot read) is recorded as given.
+    """
     scorecard = compute_scorecard(catalog_summary, op_status_rows)
     statuses = operation_statuses(op_status_detail)
     unauthorized = unauthorized_operations(op_status_detail)
@@ -132,11 +137,25 @@ def build_system_health(
         scorecard, catalog_summary, op_status_rows, statuses, unauthorized, run_registry_lines,
         signals, drift_v01, as_of,
     )  # fmt: skip
+    summary["stale_threshold_days"] = _stale_threshold_days(op_status_detail)
+    summary["input_sources"] = dict(sorted((input_sources or {}).items()))
     return {
         MARKDOWN_ARTIFACT: render_markdown(sections, as_of).encode("utf-8"),
         HTML_ARTIFACT: render_html(sections, as_of).encode("utf-8"),
         SUMMARY_ARTIFACT: dumps_pretty(summary, sort_keys=False),
     }
+
+
+def _stale_threshold_days(detail: Mapping[str, Any]) -> int | None:
+    """The strictest staleness limit of any operation, in whole days (the seed's single figure)."""
+    raw = detail.get("operations", ())
+    entries = raw.values() if isinstance(raw, Mapping) else raw
+    hours: list[float] = []
+    for entry in entries:
+        value = entry.get("stale_after_hours") if isinstance(entry, Mapping) else None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            hours.append(float(value))
+    return int(min(hours) // 24) if hours else None
 
 
 def operation_statuses(detail: Mapping[str, Any]) -> dict[str, str]:
