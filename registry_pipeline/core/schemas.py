@@ -158,11 +158,13 @@ class SchemaCatalog:
         from registry_pipeline.core._quick_checks import QUICK_CHECKS
 
         quick = QUICK_CHECKS.get(schema_id)
-        if quick is None:
-            return False
-        if self.schemas[schema_id].path.parent.resolve() != builtin_schema_dir().resolve():
-            return False  # a workspace's own version of the schema: only jsonschema knows it
+        if quick is None or not self._is_builtin(schema_id):
+            return False  # no quick check, or a workspace's own version: only jsonschema knows it
         return quick(instance)
+
+    @functools.cache  # noqa: B019 - a catalog lives as long as the process, by design
+    def _is_builtin(self, schema_id: str) -> bool:
+        return self.schemas[schema_id].path.parent.resolve() == builtin_schema_dir().resolve()
 
     def metaschema_problems(self) -> Iterator[tuple[Path, str]]:
         """Schemas that are not themselves valid draft 2020-12 schemas."""
