@@ -43,6 +43,7 @@ from benchmarks._common import (
     rotate,
     run_quiet,
     run_timed,
+    write_run_folder,
 )
 
 FULL_SIZES = (10_000, 100_000)
@@ -94,39 +95,10 @@ class Folders:
         """Run folder number `index`: two payload files, run.json, manifest.json, MANIFEST."""
         from datetime import UTC, datetime, timedelta
 
-        from registry_pipeline.core._json import dumps_pretty
-        from registry_pipeline.core.envelope import RunSpec, build_envelope
-        from registry_pipeline.core.hashing import sha256_bytes
-        from registry_pipeline.core.manifest import (
-            ManifestEntry,
-            render_manifest_json,
-            render_manifest_sha256,
-            sorted_entries,
-        )
-        from registry_pipeline.core.run_id import base_run_id, utc_timestamp
-
-        registry_id = f"bench_{index % 12:02d}"
         moment = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(seconds=index)
-        run_id = base_run_id(registry_id, moment)
-        folder = self.runs / run_id
-        folder.mkdir()
-        files = _payload(index)
-        entries = []
-        for relpath, data in files.items():
-            (folder / relpath).write_bytes(data)
-            entries.append(ManifestEntry(relpath, len(data), sha256_bytes(data)))
-        spec = RunSpec(registry_id=registry_id)
-        envelope = build_envelope(spec, run_id, utc_timestamp(moment), self.git, list(files))
-        run_json = dumps_pretty(envelope)
-        (folder / "run.json").write_bytes(run_json)
-        entries.append(ManifestEntry("run.json", len(run_json), sha256_bytes(run_json)))
-        listed = sorted_entries(entries)
-        manifest_json = render_manifest_json(listed)
-        (folder / "manifest.json").write_bytes(manifest_json)
-        entry = ManifestEntry("manifest.json", len(manifest_json), sha256_bytes(manifest_json))
-        text, _root = render_manifest_sha256([*listed, entry])
-        (folder / "MANIFEST.sha256").write_bytes(text)
-        return run_id
+        return write_run_folder(
+            self.runs, f"bench_{index % 12:02d}", moment, _payload(index), self.git
+        )
 
 
 def _payload(index: int) -> dict[str, bytes]:

@@ -37,6 +37,7 @@ from benchmarks._common import (
     rotate,
     run_quiet,
     run_timed,
+    write_run_folder,
 )
 
 FULL_SIZES = (1_000, 10_000)
@@ -140,40 +141,10 @@ class Corpus:
         return seal_files(store, RunSpec(registry_id=registry_id), files).run_id
 
     def _write_run_folder(self, index: int, registry_id: str, files: dict[str, bytes]) -> str:
-        """A run folder in the format Staging._write_seal produces, without fsync or chmod."""
-        from registry_pipeline.core._json import dumps_pretty
-        from registry_pipeline.core.envelope import RunSpec, build_envelope
-        from registry_pipeline.core.hashing import sha256_bytes
-        from registry_pipeline.core.manifest import (
-            ManifestEntry,
-            render_manifest_json,
-            render_manifest_sha256,
-            sorted_entries,
+        """Folder number `index`, in the seal's exact format (shared with bench_build)."""
+        return write_run_folder(
+            self.runs, registry_id, EPOCH + timedelta(seconds=index), files, self.git
         )
-        from registry_pipeline.core.run_id import base_run_id, utc_timestamp
-
-        moment = EPOCH + timedelta(seconds=index)
-        run_id = base_run_id(registry_id, moment)
-        folder = self.runs / run_id
-        folder.mkdir()
-        entries = []
-        for relpath, data in files.items():
-            (folder / relpath).write_bytes(data)
-            entries.append(ManifestEntry(relpath, len(data), sha256_bytes(data)))
-        spec = RunSpec(registry_id=registry_id)
-        envelope = build_envelope(spec, run_id, utc_timestamp(moment), self.git, list(files))
-        run_json = dumps_pretty(envelope)
-        (folder / "run.json").write_bytes(run_json)
-        entries.append(ManifestEntry("run.json", len(run_json), sha256_bytes(run_json)))
-        listed = sorted_entries(entries)
-        manifest_json = render_manifest_json(listed)
-        (folder / "manifest.json").write_bytes(manifest_json)
-        manifest_entry = ManifestEntry(
-            "manifest.json", len(manifest_json), sha256_bytes(manifest_json)
-        )
-        text, _root = render_manifest_sha256([*listed, manifest_entry])
-        (folder / "MANIFEST.sha256").write_bytes(text)
-        return run_id
 
 
 def _bag_info_template() -> str:
