@@ -14,3 +14,16 @@ def unseal(folder: Path) -> None:
             path = os.path.join(directory, name)
             if not os.path.islink(path):
                 os.chmod(path, 0o644)
+
+
+DEMO_GRAPH: dict[str, list[str]] = {
+    "run_registry": [],
+    "op_status_table": ["allowed_operations", "run_registry", "threshold_packs"],
+    "drift_signals": ["expected_versions", "op_status_table", "run_registry", "threshold_packs"],
+    "system_health_report": ["drift_signals", "op_status_table", "run_registry"],
+    "expected_versions": [],
+    "migration_ledger": [],
+    "threshold_packs": [],
+    "allowed_operations": [],
+}
+"""The demo workspace's registry graph (registry -> sorted upstream registries): a contract."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.envelope import SealedRef
 from registry_pipeline.core.errors import UsageError
-from registry_pipeline.core.manifest import MANIFEST_SHA256, ROOT_LABEL, RUN_JSON
+from registry_pipeline.core.manifest import MANIFEST_JSON, MANIFEST_SHA256, ROOT_LABEL, RUN_JSON
 from registry_pipeline.core.run_id import registry_of
 from registry_pipeline.core.schemas import SchemaCatalog
 from registry_pipeline.core.validate import inspect_run_folder
@@ -36,7 +36,7 @@ class Snapshot:
     def payload(self) -> dict[str, Path]:
         """Sealed artifact files (relpath -> path) as manifest.json lists them, minus run.json."""
         try:
-            rows = loads_strict((self.path / "manifest.json").read_bytes())
+            rows = loads_strict((self.path / MANIFEST_JSON).read_bytes())
         except (OSError, JSONDecodeProblem) as exc:
             raise UsageError(
                 f"cannot read manifest.json: {exc}", code="SNAPSHOT_UNREADABLE", path=str(self.path)

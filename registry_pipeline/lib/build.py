@@ -98,7 +98,7 @@ def _entry(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> RegistryBuild
         for evaluation in result.get_asset_check_evaluations()
         if evaluation.asset_key == key and not evaluation.passed and evaluation.description
     ]
-    materialized = [m for m in result.asset_materializations_for_node(key.to_python_identifier())]
+    materialized = list(result.asset_materializations_for_node(key.to_python_identifier()))
     if not materialized:
         failed = any(
             e.is_step_failure and e.step_key == key.to_python_identifier()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +65,6 @@ class SealingIOManager(dg.ConfigurableIOManager):
 
     def load_input(self, context: dg.InputContext) -> None:
         raise NotImplementedError(
-            "registry assets read sealed snapshots themselves (deps, not inputs): "
-            + json.dumps(context.asset_key.to_user_string())
+            f"{context.asset_key.to_user_string()}: registry assets read sealed snapshots "
+            "themselves (deps, not inputs)"
         )

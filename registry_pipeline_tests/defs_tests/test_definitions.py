@@ -5,17 +5,9 @@ from __future__ import annotations
 import dagster as dg
 
 from registry_pipeline.definitions import BUILD_JOB, DEMO_WORKSPACE, build_definitions
+from registry_pipeline_tests._helpers import DEMO_GRAPH
 
-REGISTRIES = {
-    "run_registry": [],
-    "op_status_table": ["allowed_operations", "run_registry", "threshold_packs"],
-    "drift_signals": ["expected_versions", "op_status_table", "run_registry", "threshold_packs"],
-    "system_health_report": ["drift_signals", "op_status_table", "run_registry"],
-    "expected_versions": [],
-    "migration_ledger": [],
-    "threshold_packs": [],
-    "allowed_operations": [],
-}
+REGISTRIES = DEMO_GRAPH
 
 
 def test_demo_graph_is_pinned() -> None:

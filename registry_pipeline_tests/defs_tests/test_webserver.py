@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from registry_pipeline.core.workspace import init_workspace
+from registry_pipeline_tests._helpers import DEMO_GRAPH
 
 pytestmark = pytest.mark.slow
 
@@ -35,16 +36,7 @@ READY_TIMEOUT = 90.0
 POLL_INTERVAL = 0.2
 REQUEST_TIMEOUT = 30.0
 
-REGISTRIES = {
-    "run_registry": [],
-    "op_status_table": ["allowed_operations", "run_registry", "threshold_packs"],
-    "drift_signals": ["expected_versions", "op_status_table", "run_registry", "threshold_packs"],
-    "system_health_report": ["drift_signals", "op_status_table", "run_registry"],
-    "expected_versions": [],
-    "migration_ledger": [],
-    "threshold_packs": [],
-    "allowed_operations": [],
-}
+REGISTRIES = DEMO_GRAPH
 CHECKS = {"seal_valid", "schema_valid"}
 
 
