@@ -76,8 +76,7 @@ def run_build_command(args: argparse.Namespace) -> int:
             )
             for problem in entry.problems:
                 out(f"         {problem}")
-        err(
-            f"dagster run {summary.dagster_run_id}: "
-            + ("all registries built and checked" if summary.success else "FAILED")
-        )
+        run_id = summary.dagster_run_id
+        run = f"dagster run {run_id}" if run_id else "no dagster run"
+        err(f"{run}: " + ("all registries built and checked" if summary.success else "FAILED"))
     return 0 if summary.success else 1

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import hashlib
+import json
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,10 +89,10 @@ class SchemaCatalog:
     @classmethod
     def for_workspace(cls, workspace_root: Path | None) -> SchemaCatalog:
         """Built-in schemas plus the workspace's own `schemas/` folder."""
-        folders = [builtin_schema_dir()]
+        folders = [str(builtin_schema_dir())]
         if workspace_root is not None:
-            folders.append(workspace_root / "schemas")
-        return _cached_catalog(tuple(str(folder) for folder in folders))
+            folders.append(str(workspace_root / "schemas"))
+        return _cached_catalog(tuple(folders), _stamp(folders))
 
     def _add(self, path: Path, in_folder: set[str]) -> str:
         try:
@@ -118,6 +121,15 @@ class SchemaCatalog:
             schema_id, path, document, patterns, str(document.get("x-registry-format", "json"))
         )
         return schema_id
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """SHA-256 over every schema's `$id` and document: equal catalogs, equal fingerprints."""
+        digest = hashlib.sha256()
+        for schema_id in sorted(self.schemas):
+            document = json.dumps(self.schemas[schema_id].document, sort_keys=True)
+            digest.update(f"{schema_id}\0{document}\n".encode())
+        return digest.hexdigest()
 
     def for_artifact(self, relpath: str) -> ArtifactSchema | None:
         """The schema governing the artifact at `relpath`, if any."""
@@ -205,9 +217,27 @@ class SchemaCatalog:
         return id(self)
 
 
-@functools.cache
-def _cached_catalog(folders: tuple[str, ...]) -> SchemaCatalog:
+@functools.lru_cache(maxsize=16)
+def _cached_catalog(folders: tuple[str, ...], stamp: tuple[object, ...]) -> SchemaCatalog:
     return SchemaCatalog.load([Path(folder) for folder in folders])
+
+
+def _stamp(folders: Sequence[str]) -> tuple[object, ...]:
+    """Names, sizes, mtimes and ctimes of the schema files: an edited schema is loaded again
+    (a long-lived process such as `dagster dev` sees schema changes)."""
+    entries: list[object] = []
+    for folder in folders:
+        try:
+            with os.scandir(folder) as listing:
+                for entry in listing:
+                    if entry.name.endswith(".schema.json"):
+                        info = entry.stat()
+                        entries.append(
+                            (entry.path, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+                        )
+        except OSError:
+            entries.append((folder, None))
+    return tuple(sorted(entries, key=str))
 
 
 def iter_jsonl(data: bytes) -> Iterable[tuple[int, Any]]:

@@ -88,9 +88,10 @@ def _scan(workspace: Workspace, registry_id: str) -> Iterator[Snapshot]:
     if not runs.is_dir():
         return
     for entry in os.scandir(runs):
-        if entry.name.startswith(".") or not entry.is_dir(follow_symlinks=False):
+        # `in` first: a substring test is far cheaper than the run id pattern on 10,000 names
+        if registry_id not in entry.name or registry_of(entry.name) != registry_id:
             continue
-        if registry_of(entry.name) != registry_id:
+        if not entry.is_dir(follow_symlinks=False):
             continue
         yield read_snapshot(Path(entry.path), registry_id)
 

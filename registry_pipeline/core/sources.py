@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.errors import Problem, ReasonCode, RegistryError, UsageError
 from registry_pipeline.core.paths import fold_key, is_reserved, printable, relpath_problem
 from registry_pipeline.core.schemas import SchemaCatalog, iter_jsonl
+from registry_pipeline.core.validate import inspect_run_folder
 
 MAX_SCHEMA_CHECK = 256 << 20
 
@@ -161,3 +163,57 @@ def _raise(exc: OSError) -> None:
         code="SOURCE_UNREADABLE",
         path=str(exc.filename),
     )
+
+
+def read_source_files(workspace_root: Path, sources: Sequence[str]) -> dict[str, bytes]:
+    """The current bytes of a source registry's files, by the relpath they are sealed under."""
+    pairs = plan_sources([workspace_root / source for source in sources])
+    return {relpath: path.read_bytes() for relpath, path in pairs}
+
+
+def unchanged_snapshot(
+    newest: Path | None, files: Mapping[str, bytes], schemas: SchemaCatalog
+) -> tuple[bool, bool]:
+    """Whether the newest snapshot (a run folder) holds exactly `files` with an intact seal, and
+    whether it also passes its schemas: (reusable, valid).
+
+    A snapshot with identical content is reusable even when it violates its schema (its check
+    says so again); a broken seal is never reused.
+    """
+    if newest is None:
+        return False, False
+    try:
+        listed = loads_strict((newest / "manifest.json").read_bytes())
+        sealed = {row["relpath"]: row["sha256"] for row in listed if row["relpath"] != "run.json"}
+    except (OSError, JSONDecodeProblem, TypeError, KeyError):
+        return False, False
+    wanted = {relpath: hashlib.sha256(data).hexdigest() for relpath, data in files.items()}
+    if sealed != wanted:
+        return False, False
+    try:
+        problems = inspect_run_folder(newest, schemas=schemas).problems
+    except UsageError:
+        return False, False
+    seal_problems = [p for p in problems if p.code != ReasonCode.SCHEMA_VIOLATION]
+    return not seal_problems, not problems
+
+
+def count_records(files: Mapping[str, bytes]) -> int:
+    """Records in a source registry: JSON array items or object keys, JSONL lines, else files."""
+    total = 0
+    for relpath, data in files.items():
+        if relpath.endswith(".jsonl"):
+            total += sum(1 for line in data.splitlines() if line.strip())
+            continue
+        try:
+            document = loads_strict(data)
+        except JSONDecodeProblem:
+            total += 1
+            continue
+        items = (
+            next((v for v in document.values() if isinstance(v, list)), None)
+            if isinstance(document, dict)
+            else document
+        )
+        total += len(items) if isinstance(items, list) else 1
+    return total

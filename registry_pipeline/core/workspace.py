@@ -9,6 +9,8 @@ from pathlib import Path
 from registry_pipeline.core.errors import UsageError
 
 RUNS_RELPATH = ".codex/RUNS"
+VERDICTS_RELPATH = ".codex/cache/verdicts.json"
+"""PASS verdicts carried between builds (a cache: deleting it only costs time)."""
 GITATTRIBUTES_LINE = "/.codex/RUNS/** -text"
 GITATTRIBUTES_BLOCK = (
     "# registry-pipeline: sealed run folders are compared byte for byte; git must never\n"
@@ -36,6 +38,11 @@ class Workspace:
     def staging_dir(self) -> Path:
         """`.codex/.staging/`: same filesystem as RUNS/, never mistaken for runs."""
         return self.root / ".codex" / ".staging"
+
+    @property
+    def verdicts_path(self) -> Path:
+        """The verdict cache of `registry build` (see `inspection_cache`)."""
+        return self.root / VERDICTS_RELPATH
 
     @property
     def schemas_dir(self) -> Path:

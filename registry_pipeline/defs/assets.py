@@ -6,14 +6,11 @@ from typing import Any
 
 import dagster as dg
 
-from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.builders.registry import Builder, BuildInputs
 from registry_pipeline.core.catalog import RegistryCatalog, RegistrySpec
-from registry_pipeline.core.errors import ReasonCode
 from registry_pipeline.core.schemas import SchemaCatalog
-from registry_pipeline.core.snapshots import Snapshot, list_snapshots, newest_valid
-from registry_pipeline.core.sources import plan_sources
-from registry_pipeline.core.validate import inspect_run_folder
+from registry_pipeline.core.snapshots import list_snapshots, newest_valid
+from registry_pipeline.core.sources import count_records, read_source_files, unchanged_snapshot
 from registry_pipeline.lib.inputs import resolve_inputs
 from registry_pipeline.lib.io_manager import RegistryOutput
 from registry_pipeline.lib.resources import RegistryWorkspace
@@ -105,16 +102,18 @@ def _source_asset(spec: RegistrySpec) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, registry_workspace: RegistryWorkspace
     ) -> dg.Output[RegistryOutput]:
         workspace = registry_workspace.workspace
-        pairs = plan_sources([workspace.root / source for source in spec.sources])
-        files = {relpath: path.read_bytes() for relpath, path in pairs}
+        files = read_source_files(workspace.root, spec.sources)
         schemas = SchemaCatalog.for_workspace(workspace.root)
-        reuse = _unchanged_snapshot(list_snapshots(workspace, spec.registry_id), files, schemas)
+        snapshots = list_snapshots(workspace, spec.registry_id)
+        newest = snapshots[-1] if snapshots else None
+        reusable, _valid = unchanged_snapshot(newest.path if newest else None, files, schemas)
+        reuse = newest if reusable else None
         output = RegistryOutput(
             registry_id=spec.registry_id,
             operation_id=spec.operation_id,
             files=None if reuse else files,
             reuse=reuse,
-            record_count=_records(files),
+            record_count=count_records(files),
         )
         context.log.info(
             f"{spec.registry_id}: " + (f"unchanged, reusing {reuse.run_id}" if reuse else "sealing")
@@ -135,49 +134,3 @@ def _summary_metadata(summary: Mapping[str, object]) -> dict[str, Any]:
                 dg.MetadataValue.json(value) if isinstance(value, dict | list) else value
             )
     return metadata
-
-
-def _unchanged_snapshot(
-    snapshots: list[Snapshot], files: Mapping[str, bytes], schemas: SchemaCatalog
-) -> Snapshot | None:
-    """The newest snapshot if it validates and holds exactly these files; else None."""
-    if not snapshots:
-        return None
-    newest = snapshots[-1]
-    try:
-        listed = loads_strict((newest.path / "manifest.json").read_bytes())
-    except (OSError, JSONDecodeProblem):
-        return None
-    sealed = {row["relpath"]: row["sha256"] for row in listed if row["relpath"] != "run.json"}
-    wanted = {relpath: hashlib.sha256(data).hexdigest() for relpath, data in files.items()}
-    if sealed != wanted:
-        return None
-    # Identical content: reuse it even when it violates its schema (the check says so again);
-    # a broken seal, though, is never reused.
-    seal_problems = [
-        p
-        for p in inspect_run_folder(newest.path, schemas=schemas).problems
-        if p.code != ReasonCode.SCHEMA_VIOLATION
-    ]
-    return None if seal_problems else newest
-
-
-def _records(files: Mapping[str, bytes]) -> int:
-    """Records in a source registry: JSON array items or object keys, JSONL lines, else files."""
-    total = 0
-    for relpath, data in files.items():
-        if relpath.endswith(".jsonl"):
-            total += sum(1 for line in data.splitlines() if line.strip())
-            continue
-        try:
-            document = loads_strict(data)
-        except JSONDecodeProblem:
-            total += 1
-            continue
-        items = (
-            next((v for v in document.values() if isinstance(v, list)), None)
-            if isinstance(document, dict)
-            else document
-        )
-        total += len(items) if isinstance(items, list) else 1
-    return total

@@ -9,8 +9,15 @@ from pathlib import Path
 
 import dagster as dg
 
+from registry_pipeline.core.catalog import load_catalog
+from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.schemas import SchemaCatalog
+from registry_pipeline.core.snapshots import list_snapshots
+from registry_pipeline.core.sources import count_records, read_source_files, unchanged_snapshot
 from registry_pipeline.core.validate import inspection_cache
+from registry_pipeline.core.workspace import Workspace
 from registry_pipeline.definitions import BUILD_JOB, build_definitions
+from registry_pipeline.defs.checks import CHECK_NAMES
 
 DAGSTER_HOME_RELPATH = ".codex/dagster_home"
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -46,9 +53,9 @@ class RegistryBuild:
 
 @dataclass(frozen=True)
 class BuildSummary:
-    """The Dagster run and one entry per registry in build order."""
+    """The Dagster run (None when there was nothing to run) and one entry per registry."""
 
-    dagster_run_id: str
+    dagster_run_id: str | None
     success: bool
     registries: list[RegistryBuild]
 
@@ -64,27 +71,71 @@ def dagster_home(root: Path) -> Path:
 
 
 def run_build(root: Path, *, select: Sequence[str] = (), full_audit: bool = False) -> BuildSummary:
-    """Build the selected registries (all when empty) and summarize what happened."""
+    """Build the selected registries (all when empty) and summarize what happened.
+
+    Without a selection, a source registry whose newest snapshot already holds exactly its
+    current files and validates is settled before Dagster starts: it is not materialized again
+    (Dagster keeps its last materialization, dependents read that snapshot) and its entry says
+    `reused`. A full audit settles nothing: every registry is materialized and checked.
+    """
     home = dagster_home(root)
     os.environ["DAGSTER_HOME"] = str(home)
     definitions = build_definitions(root, full_audit=full_audit)
     job = definitions.resolve_job_def(BUILD_JOB)
-    keys = [dg.AssetKey(registry_id) for registry_id in select] or None
-    with dg.DagsterInstance.from_config(str(home)) as instance, inspection_cache():
-        result = job.execute_in_process(
-            instance=instance, raise_on_error=False, asset_selection=keys, run_config=QUIET_LOGS
-        )
-        order = [
-            key
-            for key in definitions.resolve_asset_graph().toposorted_asset_keys
-            if keys is None or key in keys
+    graph_keys = definitions.resolve_asset_graph().toposorted_asset_keys
+    workspace = Workspace(root)
+    with (
+        dg.DagsterInstance.from_config(str(home)) as instance,
+        inspection_cache(workspace.verdicts_path, trust_stored=not full_audit),
+    ):
+        settled = {} if select or full_audit else _settled_sources(workspace, graph_keys)
+        wanted = [dg.AssetKey(registry_id) for registry_id in select] or [
+            key for key in graph_keys if key.to_user_string() not in settled
         ]
-        entries = [_entry(result, key) for key in order]
+        if not wanted:  # every registry is a settled source: nothing for Dagster to do
+            return BuildSummary(None, True, list(settled.values()))
+        result = job.execute_in_process(
+            instance=instance, raise_on_error=False, asset_selection=wanted, run_config=QUIET_LOGS
+        )
+        entries = [
+            settled.get(key.to_user_string()) or _entry(result, key)
+            for key in graph_keys
+            if key in wanted or key.to_user_string() in settled
+        ]
     return BuildSummary(
         result.run_id,
         result.success and all(e.status in ("built", "reused") for e in entries),
         entries,
     )
+
+
+def _settled_sources(
+    workspace: Workspace, graph_keys: Sequence[dg.AssetKey]
+) -> dict[str, RegistryBuild]:
+    """Sources whose newest snapshot holds their current files and passes both checks."""
+    in_graph = {key.to_user_string() for key in graph_keys}
+    schemas = SchemaCatalog.for_workspace(workspace.root)
+    settled: dict[str, RegistryBuild] = {}
+    for spec in load_catalog(workspace).registries:
+        if spec.kind != "source" or spec.registry_id not in in_graph:
+            continue
+        try:
+            files = read_source_files(workspace.root, spec.sources)
+        except RegistryError:
+            continue  # the asset reports it, with its check
+        snapshots = list_snapshots(workspace, spec.registry_id)
+        newest = snapshots[-1] if snapshots else None
+        if newest is None or unchanged_snapshot(newest.path, files, schemas) != (True, True):
+            continue
+        settled[spec.registry_id] = RegistryBuild(
+            spec.registry_id,
+            "reused",
+            newest.run_id,
+            newest.root_sha256,
+            count_records(files),
+            {name: True for name in CHECK_NAMES},
+        )
+    return settled
 
 
 def _entry(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> RegistryBuild:

@@ -96,6 +96,63 @@ def test_unchanged_sources_are_reused_and_changed_ones_sealed(cli: Run, demo: Pa
     assert entries["expected_versions"]["status"] == "reused"
 
 
+SOURCES = ("expected_versions", "migration_ledger", "threshold_packs", "allowed_operations")
+
+
+def _latest_materialization_run(root: Path, registry_id: str) -> str | None:
+    """The Dagster run that last materialized `registry_id` in the workspace's instance."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(root / ".codex" / "dagster_home")) as instance:
+        event = instance.get_latest_materialization_event(dg.AssetKey(registry_id))
+        return event.run_id if event else None
+
+
+def test_settled_sources_are_not_materialized_again(cli: Run, demo: Path) -> None:
+    code, first = _build_json(cli, demo)
+    assert code == 0
+    code, out, _ = cli("build", "--workspace", str(demo), "--json")
+    assert code == 0
+    document = json.loads(out)
+    second = {entry["registry_id"]: entry for entry in document["registries"]}
+    for source in SOURCES:
+        assert second[source]["status"] == "reused"
+        assert second[source]["run_id"] == first[source]["run_id"]
+        assert second[source]["checks"] == {"seal_valid": True, "schema_valid": True}
+        # Dagster keeps the first build's materialization: nothing new was recorded
+        assert _latest_materialization_run(demo, source) not in (None, document["dagster_run_id"])
+    assert second["allowed_operations"]["record_count"] == 7
+    table = demo / ".codex" / "RUNS" / str(second["op_status_table"]["run_id"]) / "run.json"
+    inputs = {ref["registry_id"]: ref["run_id"] for ref in json.loads(table.read_text())["inputs"]}
+    assert inputs["allowed_operations"] == first["allowed_operations"]["run_id"]
+    assert _latest_materialization_run(demo, "op_status_table") == document["dagster_run_id"]
+
+
+def test_an_unchanged_source_that_no_longer_validates_is_checked_again(
+    cli: Run, demo: Path
+) -> None:
+    assert _build_json(cli, demo)[0] == 0
+    schema = demo / "schemas" / "expected_versions.schema.json"
+    document = json.loads(schema.read_text())
+    document["required"] = [*document.get("required", []), "signed_off_by"]
+    schema.write_text(json.dumps(document, indent=2))
+    code, entries = _build_json(cli, demo)
+    assert code == 1
+    assert entries["expected_versions"]["status"] == "failed"
+    assert entries["expected_versions"]["checks"] == {"seal_valid": True, "schema_valid": False}
+    assert "signed_off_by" in " ".join(entries["expected_versions"]["problems"])
+    assert entries["drift_signals"]["status"] == "skipped"
+
+
+def test_a_full_audit_materializes_and_checks_every_source(cli: Run, demo: Path) -> None:
+    assert _build_json(cli, demo)[0] == 0
+    code, out, _ = cli("build", "--workspace", str(demo), "--json", "--full-audit")
+    assert code == 0
+    run_id = json.loads(out)["dagster_run_id"]
+    for source in SOURCES:
+        assert _latest_materialization_run(demo, source) == run_id
+
+
 def test_schema_violating_source_fails_its_check_with_the_field(cli: Run, demo: Path) -> None:
     source = demo / "registries" / "expected_versions" / "EXPECTED_VERSIONS_v0_1.json"
     source.write_text('{"version": 3, "expected": {"schema_version": "0.1"}}\n')

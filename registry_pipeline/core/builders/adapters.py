@@ -187,8 +187,22 @@ def _source(snapshot: Snapshot, relpath: str) -> str:
     return f"{RUNS_RELPATH}/{snapshot.run_id}/{relpath}"
 
 
+_PARSED: dict[tuple[str, int, int, int, int], list[Any]] = {}
+"""The last parsed JSONL artifacts, by path and stat: three builders of one build read the same
+sealed run registry, which is parsed once. Sealed files are read-only; any write to one changes
+its ctime, so a changed file is parsed again."""
+
+
 def _jsonl(snapshot: Snapshot, relpath: str) -> list[Any]:
-    return [line for _, line in iter_jsonl(_read(snapshot, relpath))]
+    """The parsed lines of a sealed JSONL artifact (shared between callers: do not mutate)."""
+    path = snapshot.path / relpath
+    info = path.stat()
+    key = (str(path), info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
+    if key not in _PARSED:
+        if len(_PARSED) >= 4:
+            _PARSED.clear()
+        _PARSED[key] = [line for _, line in iter_jsonl(path.read_bytes())]
+    return _PARSED[key]
 
 
 def _first(rows: Any, key: str) -> str | None:

@@ -273,43 +273,33 @@ def _reuse_line(
     return raw, {"run_key": run_key, **_status(manifest_root, [], REUSED, None)}
 
 
-_V01_FIELDS = (
-    "registry_version",
-    "run_id",
-    "run_root",
-    "run_key",
-    "run_path",
-    *_ENVELOPE_FIELDS,
-    "working_tree_state",
-    "has_run_json",
-    "has_manifest_sha256",
-    "has_manifest_json",
-    "manifest_root_sha256",
-    "files",
-    "warnings",
-)
-
-
-_SEAL_FLAGS = ("has_run_json", "has_manifest_sha256", "has_manifest_json")
-
-
 def _plain_passing_line(raw: bytes, label: str, run_id: str, run_key: str, root: str) -> bool:
-    """Whether `raw` is the compact v0.1 line this builder writes for a passing folder."""
-    try:
-        line = json.loads(raw)
-    except ValueError:
-        return False
-    return (
-        isinstance(line, dict)
-        and tuple(line) == _V01_FIELDS
-        and line["registry_version"] == "0.1"
-        and (line["run_id"], line["run_root"], line["run_key"]) == (run_id, label, run_key)
-        and line["run_path"] == f"{label}/{run_id}/"
-        and all(line[flag] is True for flag in _SEAL_FLAGS)
-        and line["manifest_root_sha256"] == root
-        and line["warnings"] == [f"seal:{PASS}"]
-        and _dumps_line(line) == raw
+    """Whether `raw` is the compact v0.1 line this builder writes for a passing folder.
+
+    Compared as bytes (no parsing: it runs once per reused folder): the identity fields up to
+    `run_path`, the three seal flags, the root and the passing `warnings`, each exactly where
+    this builder writes them. The whole new file is still schema-checked by the blocking check.
+    """
+    head = (
+        _dumps_line(
+            {
+                "registry_version": "0.1",
+                "run_id": run_id,
+                "run_root": label,
+                "run_key": run_key,
+                "run_path": f"{label}/{run_id}/",
+            }
+        )[:-2]
+        + b","
     )
+    seal = (
+        b',"has_run_json":true,"has_manifest_sha256":true,"has_manifest_json":true,'
+        b'"manifest_root_sha256":"' + root.encode("ascii") + b'","files":'
+    )
+    return raw.startswith(head) and seal in raw and raw.endswith(_PASSING_TAIL)
+
+
+_PASSING_TAIL = b',"warnings":["seal:' + PASS.encode("ascii") + b'"]}\n'
 
 
 def render_jsonl(lines: Iterable[Mapping[str, Any]]) -> bytes:
