@@ -16,13 +16,14 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from registry_pipeline.core.builders import run_registry
 from registry_pipeline.core.builders.run_registry import (
     REGISTRY_ARTIFACT,
     SEAL_STATUS_ARTIFACT,
     PreviousSnapshot,
     RunRegistryResult,
     RunRoot,
+    _build,
+    _verdict,
     build_run_registry,
     load_previous,
     render_jsonl,
@@ -257,7 +258,7 @@ def test_unreadable_folder_is_a_record_not_an_exception(
             raise PermissionError(13, "Permission denied", str(path))
         return real_scandir(path)
 
-    monkeypatch.setattr(run_registry.os, "scandir", scandir)
+    monkeypatch.setattr(os, "scandir", scandir)
     records = by_id(build(workspace, catalog))
     line, status = records["blocked"]
     assert line["warnings"] == ["seal:FAIL", "seal:FAIL:UNREADABLE"]
@@ -453,7 +454,7 @@ def test_reuse_path_never_calls_the_inspector(
     def refuse(*_args: object, **_kwargs: object) -> None:
         raise AssertionError("a reused folder must not be inspected")
 
-    monkeypatch.setattr(run_registry, "inspect_run_folder", refuse)
+    monkeypatch.setattr(_verdict, "inspect_run_folder", refuse)
     again = build(workspace, catalog, previous=first)
     assert [s["verification"] for _l, s in by_id(again).values()] == ["reused"] * len(runs)
     assert again.registry_jsonl == first.registry_jsonl
@@ -547,8 +548,13 @@ def test_cheap_reuse_neither_lists_nor_reads_run_json(
     runs = [make_run() for _ in range(3)]
     first = build(workspace, catalog)
     slow = build(workspace, catalog, previous=first, with_lines=False)
-    for name in ("_scan", "_envelope", "inspect_run_folder", "index_folder"):
-        monkeypatch.setattr(run_registry, name, refuse)
+    for module, name in (
+        (_build, "_scan"),
+        (_build, "_envelope"),
+        (_verdict, "inspect_run_folder"),
+        (_build, "index_folder"),
+    ):
+        monkeypatch.setattr(module, name, refuse)
     cheap = build(workspace, catalog, previous=first)
     assert [s["verification"] for _l, s in by_id(cheap).values()] == ["reused"] * len(runs)
     assert cheap.registry_jsonl == first.registry_jsonl  # the from-scratch bytes
@@ -623,10 +629,8 @@ def test_previous_lines_that_do_not_pair_up_are_not_used(
     snapshot = load_previous(first.seal_status_jsonl, short)
     assert snapshot.lines is None
     scans: list[Path] = []
-    real_scan = run_registry._scan
-    monkeypatch.setattr(
-        run_registry, "_scan", lambda folder: scans.append(folder) or real_scan(folder)
-    )
+    real_scan = _build._scan
+    monkeypatch.setattr(_build, "_scan", lambda folder: scans.append(folder) or real_scan(folder))
     result = build_run_registry(
         [RunRoot(RUNS, workspace.runs_dir)], previous=snapshot, full_audit=False, schemas=catalog
     )

@@ -1,0 +1,115 @@
+"""Reading the inputs: run registry lines as run facts, the catalog's operations, pack limits."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from registry_pipeline.core.builders.op_status_table._model import (
+    SEAL_STATES,
+    Operation,
+    OpStatusInputError,
+    RunFact,
+)
+
+
+def _parse_utc(text: object) -> datetime | None:
+    """A timezone-aware datetime from ISO 8601 text, or None (absent, unreadable or naive)."""
+    if not isinstance(text, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def _run_fact(line: Mapping[str, Any], index: int) -> RunFact:
+    """Read one run registry line; a line without run_key or run_id is an input error."""
+    for key in ("run_key", "run_id"):
+        if not isinstance(line.get(key), str) or not line[key]:
+            raise OpStatusInputError(f"run registry line has no {key}", path=f"line {index + 1}")
+    seal_warnings = tuple(
+        warning
+        for warning in line.get("warnings") or ()
+        if isinstance(warning, str) and warning.startswith("seal:")
+    )
+    return RunFact(
+        run_key=line["run_key"],
+        run_id=line["run_id"],
+        operation_id=_text(line.get("operation_id")),
+        created_utc=_text(line.get("created_utc")),
+        created=_parse_utc(line.get("created_utc")),
+        seal=_seal_status(seal_warnings),
+        seal_warnings=seal_warnings,
+        has_run_json=_flag(line.get("has_run_json")),
+        has_manifest_sha256=_flag(line.get("has_manifest_sha256")),
+        git_commit=_text(line.get("git_commit")),
+        working_tree_state=_text(line.get("working_tree_state")),
+    )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _flag(value: object) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _seal_status(seal_warnings: Sequence[str]) -> str:
+    """TAMPERED if flagged anywhere, else the first warning's state; UNKNOWN when none."""
+    if "seal:TAMPERED" in seal_warnings:
+        return "TAMPERED"
+    if not seal_warnings:
+        return "UNKNOWN"
+    state = seal_warnings[0].split(":")[1]
+    return state if state in SEAL_STATES else "UNKNOWN"
+
+
+def _operations(document: Mapping[str, Any]) -> list[Operation]:
+    """The catalog's operations in catalog order; duplicates and missing fields are errors."""
+    entries = document.get("operations")
+    if not isinstance(entries, list):
+        raise OpStatusInputError("allowed_operations has no operations array", path="/operations")
+    operations: list[Operation] = []
+    for index, entry in enumerate(entries):
+        where = f"/operations/{index}"
+        for key in ("operation_id", "name", "option", "enforcement_level"):
+            if not isinstance(entry, Mapping) or not isinstance(entry.get(key), str):
+                raise OpStatusInputError(f"missing or non-string {key}", path=f"{where}/{key}")
+        if any(op.operation_id == entry["operation_id"] for op in operations):
+            raise OpStatusInputError(
+                f"duplicate operation {entry['operation_id']!r}", path=f"{where}/operation_id"
+            )
+        operations.append(
+            Operation(
+                entry["operation_id"],
+                entry["name"],
+                entry["option"],
+                entry["enforcement_level"],
+                _text(entry.get("threshold_pack")),
+            )
+        )
+    return operations
+
+
+def _stale_after_hours(
+    op: Operation, packs: Mapping[str, Mapping[str, Any]]
+) -> tuple[int | float | None, list[str]]:
+    """The pack's `thresholds.max_age_hours` (or a flat pack's `max_age_hours`), by pack name."""
+    if op.threshold_pack is None:
+        return None, []
+    pack = packs.get(op.threshold_pack, packs.get(f"{op.threshold_pack}.json"))
+    if pack is None:
+        return None, [f"threshold_pack_missing:{op.threshold_pack}"]
+    thresholds = pack.get("thresholds")
+    value = (
+        thresholds.get("max_age_hours")
+        if isinstance(thresholds, Mapping)
+        else pack.get("max_age_hours")
+    )
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        return None, [f"threshold_pack_without_max_age_hours:{op.threshold_pack}"]
+    return value, []

@@ -1,0 +1,103 @@
+"""A folder's seal verdict: reused, unsealed or verified, tampering, and its warning strings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from registry_pipeline.core.builders.run_registry._folder import _Scan
+from registry_pipeline.core.builders.run_registry._model import (
+    FAIL,
+    HASHED,
+    NONE,
+    PASS,
+    REUSED,
+    UNSEALED,
+)
+from registry_pipeline.core.builders.run_registry._previous import PreviousStatus
+from registry_pipeline.core.errors import ReasonCode, RegistryError
+from registry_pipeline.core.manifest import MANIFEST_JSON, MANIFEST_SHA256
+from registry_pipeline.core.manifest import RUN_JSON as RUN_JSON_NAME
+from registry_pipeline.core.paths import sort_key
+from registry_pipeline.core.schemas import SchemaCatalog
+from registry_pipeline.core.validate import inspect_run_folder
+
+MAX_PROBLEMS = 50
+"""Problems listed per folder (in the companion and in `warnings`); the count says how many."""
+INTEGRITY_CODES = frozenset(ReasonCode) - {ReasonCode.SCHEMA_VIOLATION, ReasonCode.RUN_JSON_INVALID}
+"""Codes that mean the bytes changed; a schema change or an unreadable folder is not tampering."""
+
+
+def _verdict(
+    folder: Path,
+    scan: _Scan,
+    root: str | None,
+    prior: PreviousStatus | None,
+    full_audit: bool,
+    schemas: SchemaCatalog,
+) -> dict[str, Any]:
+    """The companion fields (without run_key): reuse, unsealed, or a full verification."""
+    if scan.unreadable:
+        return _status(root, [("UNREADABLE", None)], NONE, prior)
+    sealed_before = prior is not None and prior.status != UNSEALED
+    if not sealed_before and not scan.has(MANIFEST_SHA256) and not scan.has(MANIFEST_JSON):
+        return _status(None, [], NONE, None, unsealed=True)
+    if not full_audit and _reusable(scan, root, prior):
+        return _status(root, [], REUSED, None)
+    try:
+        report = inspect_run_folder(folder, schemas=schemas)
+        problems = [(p.code.value, p.path) for p in report.problems]
+    except RegistryError as exc:
+        problems = [(exc.code, None)]
+    return _status(root, problems, HASHED, prior)
+
+
+def _reusable(scan: _Scan, root: str | None, prior: PreviousStatus | None) -> bool:
+    """Passed before with this very root, and the seal files are all still there."""
+    return (
+        prior is not None
+        and prior.status == PASS
+        and root is not None
+        and prior.manifest_root_sha256 == root
+        and all(scan.has(name) for name in (RUN_JSON_NAME, MANIFEST_JSON, MANIFEST_SHA256))
+    )
+
+
+def _status(
+    root: str | None,
+    problems: list[tuple[str, str | None]],
+    verification: str,
+    prior: PreviousStatus | None,
+    unsealed: bool = False,
+) -> dict[str, Any]:
+    distinct = sorted(set(problems), key=lambda p: (sort_key(p[1] or ""), p[0]))
+    verdict = UNSEALED if unsealed else FAIL if distinct else PASS
+    integrity = any(code in INTEGRITY_CODES for code, _path in distinct)
+    tampered = (
+        verdict == FAIL
+        and prior is not None
+        and ((prior.status == PASS and integrity) or prior.tampered)
+    )
+    return {
+        "manifest_root_sha256": root,
+        "status": verdict,
+        "problems": [{"code": code, "path": path} for code, path in distinct[:MAX_PROBLEMS]],
+        "problem_count": len(distinct),
+        "verification": verification,
+        "tampered": tampered,
+    }
+
+
+def _seal_warnings(status: Mapping[str, Any]) -> list[str]:
+    """The verdict as stable warning strings: `seal:<STATUS>`, then details when it fails."""
+    warnings = [f"seal:{status['status']}"]
+    for problem in status["problems"]:
+        path = problem["path"]
+        warnings.append(f"seal:FAIL:{problem['code']}" + (f":{path}" if path is not None else ""))
+    hidden = status["problem_count"] - len(status["problems"])
+    if hidden > 0:
+        warnings.append(f"seal:FAIL:TRUNCATED:{hidden}")
+    if status["tampered"]:
+        warnings.append("seal:TAMPERED")
+    return warnings

@@ -1,0 +1,67 @@
+"""The system_health_report builder: one read-only view of registries, operations and drift.
+
+Pure and deterministic. It renders the same report model three ways: Markdown
+(`SYSTEM_HEALTH_REPORT_v0_1.md`), a self-contained HTML page (inline CSS, no scripts, no external
+resources, every text escaped), and `SYSTEM_HEALTH_SUMMARY_v0_1.json` (counts and scorecard).
+
+Inputs are plain parsed JSON:
+- `catalog_summary`: one object per catalog registry: `registry_id`, `kind`, `has_builder` (bool),
+  `latest_run_id` (str or null), `latest_status` (`PASS` | `FAIL` | `none`: whether the newest
+  snapshot validates), optional `operation_id` (the operation that builds it).
+- `op_status_rows`: OPERATION_STATUS_TABLE_v0_1 rows; `op_status_detail`: `{"operations": [...]
+  or {op_id: {...}}, "unauthorized": [op_id or {"operation_id": ...}]}` with each operation's
+  `status` (`ok` | `failing` | `stale` | `never_run`).
+- `drift_v01`, `drift_detail`: the two drift_signals documents; `run_registry_lines`: RUN_REGISTRY
+  lines with `seal:` warnings.
+
+Scorecard, computed from those inputs only:
+- sealed registries: registries whose `latest_status` is PASS / registries in the catalog;
+- operations with builders: operations (rows) built by a catalog registry that has a builder /
+  operations;
+- check coverage: operations at coverage level C3 or above (enforced by a check) / operations.
+
+Layout: `_build` assembles the report, `_inputs` reads the inputs, `_scorecard` computes the
+ratios, `_sections` builds the report model, `_render` writes Markdown and HTML, `_summary` the
+JSON summary.
+"""
+
+from registry_pipeline.core.builders.system_health._build import (
+    HTML_ARTIFACT,
+    MARKDOWN_ARTIFACT,
+    SUMMARY_ARTIFACT,
+    build_system_health,
+)
+from registry_pipeline.core.builders.system_health._inputs import (
+    SEAL_STATUSES,
+    operation_statuses,
+    unauthorized_operations,
+)
+from registry_pipeline.core.builders.system_health._render import render_html, render_markdown
+from registry_pipeline.core.builders.system_health._scorecard import (
+    CHECKED_LEVELS,
+    Ratio,
+    Scorecard,
+    compute_scorecard,
+)
+from registry_pipeline.core.builders.system_health._sections import Section, tri_state
+from registry_pipeline.core.builders.system_health._summary import MAX_LIST, OP_STATUSES
+
+__all__ = [
+    "CHECKED_LEVELS",
+    "HTML_ARTIFACT",
+    "MARKDOWN_ARTIFACT",
+    "MAX_LIST",
+    "OP_STATUSES",
+    "SEAL_STATUSES",
+    "SUMMARY_ARTIFACT",
+    "Ratio",
+    "Scorecard",
+    "Section",
+    "build_system_health",
+    "compute_scorecard",
+    "operation_statuses",
+    "render_html",
+    "render_markdown",
+    "tri_state",
+    "unauthorized_operations",
+]

@@ -1,0 +1,71 @@
+"""The build: sections and summary from the inputs, rendered into the three artifacts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from registry_pipeline.core._json import dumps_pretty
+from registry_pipeline.core.builders.system_health._inputs import (
+    _stale_threshold_days,
+    operation_statuses,
+    unauthorized_operations,
+)
+from registry_pipeline.core.builders.system_health._render import render_html, render_markdown
+from registry_pipeline.core.builders.system_health._scorecard import compute_scorecard
+from registry_pipeline.core.builders.system_health._sections import (
+    Section,
+    _operation_section,
+    _registry_section,
+    _run_folder_section,
+    _scorecard_section,
+    _signal_section,
+    _system_drift_section,
+)
+from registry_pipeline.core.builders.system_health._summary import _summary
+
+MARKDOWN_ARTIFACT = "SYSTEM_HEALTH_REPORT_v0_1.md"
+HTML_ARTIFACT = "SYSTEM_HEALTH_REPORT_v0_1.html"
+SUMMARY_ARTIFACT = "SYSTEM_HEALTH_SUMMARY_v0_1.json"
+
+
+def build_system_health(
+    *,
+    catalog_summary: Sequence[Mapping[str, Any]],
+    op_status_rows: Sequence[Mapping[str, Any]],
+    op_status_detail: Mapping[str, Any],
+    drift_v01: Mapping[str, Any],
+    drift_detail: Mapping[str, Any],
+    run_registry_lines: Sequence[Mapping[str, Any]],
+    as_of: str,
+    input_sources: Mapping[str, str] | None = None,
+) -> dict[str, bytes]:
+    """Artifact name to bytes for the Markdown report, the HTML page and the JSON summary.
+
+    `input_sources` (the seed summary's field: input name -> workspace-relative artifact path of
+    the sealed snapshot read) is recorded as given.
+    """
+    scorecard = compute_scorecard(catalog_summary, op_status_rows)
+    statuses = operation_statuses(op_status_detail)
+    unauthorized = unauthorized_operations(op_status_detail)
+    signals = [s for s in drift_detail.get("signals", ()) if isinstance(s, Mapping)]
+    sections = (
+        _scorecard_section(scorecard),
+        _registry_section(catalog_summary),
+        _operation_section(op_status_rows, statuses),
+        Section("Unauthorized operations", notes=tuple(unauthorized) or ("none",)),
+        _run_folder_section(run_registry_lines),
+        _system_drift_section(drift_v01),
+        _signal_section(signals),
+    )
+    summary = _summary(
+        scorecard, catalog_summary, op_status_rows, statuses, unauthorized, run_registry_lines,
+        signals, drift_v01, as_of,
+    )  # fmt: skip
+    summary["stale_threshold_days"] = _stale_threshold_days(op_status_detail)
+    summary["input_sources"] = dict(sorted((input_sources or {}).items()))
+    return {
+        MARKDOWN_ARTIFACT: render_markdown(sections, as_of).encode("utf-8"),
+        HTML_ARTIFACT: render_html(sections, as_of).encode("utf-8"),
+        SUMMARY_ARTIFACT: dumps_pretty(summary, sort_keys=False),
+    }

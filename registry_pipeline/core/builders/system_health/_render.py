@@ -1,0 +1,70 @@
+"""The report rendered as Markdown and as one self-contained HTML page."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+
+from registry_pipeline.core.builders.system_health._sections import Section
+
+
+def _md_cell(text: str) -> str:
+    """Text safe in Markdown: one line, HTML escaped (renderers pass raw HTML), pipes escaped."""
+    flat = html.escape(" ".join(text.split()), quote=False)
+    return flat.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
+
+
+def render_markdown(sections: Sequence[Section], as_of: str) -> str:
+    """The report as Markdown."""
+    out = ["# System Health Report v0.1", "", f"- generated_utc: `{_md_cell(as_of)}`", ""]
+    for section in sections:
+        out += [f"## {section.title}", ""]
+        out += [f"- {_md_cell(note)}" for note in section.notes]
+        if section.notes:
+            out.append("")
+        if section.headers:
+            out.append("| " + " | ".join(section.headers) + " |")
+            out.append("|" + "---|" * len(section.headers))
+            out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in section.rows]
+            out.append("")
+    return "\n".join(out)
+
+
+_CSS = (
+    "body{font-family:system-ui,sans-serif;margin:2rem;color:#1b1b1b}"
+    "table{border-collapse:collapse;margin:0 0 1.5rem}"
+    "th,td{border:1px solid #bbb;padding:.25rem .5rem;text-align:left;vertical-align:top}"
+    "th{background:#eee}"
+    "td.yes{background:#fde2e1}td.unknown{background:#fff4d6}"
+)
+
+
+def render_html(sections: Sequence[Section], as_of: str) -> str:
+    """The report as one self-contained HTML page (inline CSS only, all text escaped)."""
+    esc = html.escape
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        "<title>System Health Report v0.1</title>",
+        f"<style>{_CSS}</style></head><body>",
+        "<h1>System Health Report v0.1</h1>",
+        f"<p>generated_utc: <code>{esc(as_of)}</code></p>",
+    ]
+    for section in sections:
+        out.append(f"<h2>{esc(section.title)}</h2>")
+        if section.notes:
+            out.append("<ul>" + "".join(f"<li>{esc(n)}</li>" for n in section.notes) + "</ul>")
+        if section.headers:
+            out.append("<table><thead><tr>")
+            out.append("".join(f"<th>{esc(h)}</th>" for h in section.headers))
+            out.append("</tr></thead><tbody>")
+            out += ["<tr>" + "".join(_td(cell) for cell in row) + "</tr>" for row in section.rows]
+            out.append("</tbody></table>")
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
+
+
+def _td(cell: str) -> str:
+    """A table cell; drift values get a class so the CSS can colour them."""
+    css = f' class="{cell}"' if cell in ("yes", "unknown") else ""
+    return f"<td{css}>{html.escape(cell)}</td>"

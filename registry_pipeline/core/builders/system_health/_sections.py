@@ -1,0 +1,119 @@
+"""The report model: its sections (scorecard, registries, operations, run folders, drift)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from registry_pipeline.core.builders.system_health._inputs import SEAL_STATUSES, _seal_counts
+from registry_pipeline.core.builders.system_health._scorecard import Scorecard
+
+
+@dataclass(frozen=True)
+class Section:
+    """One part of the report: a title, optional bullet notes and an optional table."""
+
+    title: str
+    notes: tuple[str, ...] = ()
+    headers: tuple[str, ...] = ()
+    rows: tuple[tuple[str, ...], ...] = ()
+
+
+def tri_state(value: Any) -> str:
+    """`yes`, `no` or `unknown` for true, false and anything else (null)."""
+    if value is True:
+        return "yes"
+    if value is False:
+        return "no"
+    return "unknown"
+
+
+def _text(value: Any) -> str:
+    """A cell's text: `-` for null."""
+    return "-" if value is None else str(value)
+
+
+def _scorecard_section(scorecard: Scorecard) -> Section:
+    """The governance scorecard as a table."""
+    return Section(
+        "Governance scorecard",
+        headers=("figure", "value", "computed as"),
+        rows=(
+            ("sealed registries", str(scorecard.sealed_registries),
+             "registries whose latest snapshot validates / registries in the catalog"),
+            ("operations with builders", str(scorecard.operations_with_builders),
+             "operations built by a registry with a builder / operations"),
+            ("check coverage", str(scorecard.check_coverage),
+             "operations at coverage level C3 or above / operations"),
+        ),
+    )  # fmt: skip
+
+
+def _registry_section(catalog_summary: Sequence[Mapping[str, Any]]) -> Section:
+    """Status per registry, in catalog order."""
+    rows = tuple(
+        (
+            _text(entry.get("registry_id")),
+            _text(entry.get("kind")),
+            tri_state(entry.get("has_builder")),
+            _text(entry.get("latest_run_id")),
+            _text(entry.get("latest_status")),
+        )
+        for entry in catalog_summary
+    )
+    headers = ("registry_id", "kind", "builder", "latest_run_id", "latest_status")
+    return Section("Registries", headers=headers, rows=rows)
+
+
+def _operation_section(rows: Sequence[Mapping[str, Any]], statuses: Mapping[str, str]) -> Section:
+    """Status per operation, sorted by operation id."""
+    table = tuple(
+        (
+            _text(row.get("operation_id")),
+            _text(row.get("operation_name")),
+            _text(row.get("coverage_level")),
+            statuses.get(str(row.get("operation_id")), "unknown"),
+            _text(row.get("last_run_id")),
+            _text(row.get("staleness_days")),
+            tri_state(row.get("op_drift")),
+        )
+        for row in sorted(rows, key=lambda r: str(r.get("operation_id")))
+    )
+    headers = ("operation_id", "name", "coverage", "status", "last_run_id", "staleness_days",
+               "op_drift")  # fmt: skip
+    return Section("Operations", headers=headers, rows=table)
+
+
+def _run_folder_section(lines: Sequence[Mapping[str, Any]]) -> Section:
+    """Run folders per seal status."""
+    counts = _seal_counts(lines)
+    rows = tuple((status, str(counts[status])) for status in SEAL_STATUSES)
+    return Section(
+        "Run folders", notes=(f"total: {len(lines)}",), headers=("seal", "count"), rows=rows
+    )
+
+
+def _system_drift_section(drift_v01: Mapping[str, Any]) -> Section:
+    """The v0.1 system drift flags, tri-state shown as yes/no/unknown."""
+    flags = drift_v01.get("system_drift", {})
+    keys = ("canon_dirty", "schema_drift", "threshold_drift")
+    return Section(
+        "System drift", notes=tuple(f"{key}: {tri_state(flags.get(key))}" for key in keys)
+    )
+
+
+def _signal_section(signals: Sequence[Mapping[str, Any]]) -> Section:
+    """Every drift signal, in the detail file's order."""
+    rows = tuple(
+        (
+            _text(signal.get("signal_id")),
+            _text(signal.get("severity")),
+            tri_state(signal.get("value")),
+            _text(signal.get("summary")),
+        )
+        for signal in signals
+    )
+    return Section(
+        "Drift signals", headers=("signal_id", "severity", "drift", "summary"), rows=rows
+    )
