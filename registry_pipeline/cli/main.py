@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from registry_pipeline._version import __version__
-from registry_pipeline.cli import _build, _commands
+from registry_pipeline.cli import _build, _commands, _pointers
 from registry_pipeline.cli._output import err
 from registry_pipeline.core.errors import RegistryError
 
@@ -27,8 +27,10 @@ examples:
   registry seal report.json --registry-id drift_notes
   registry validate --all            check every run folder of the workspace
   registry validate .codex/RUNS/2026-02-04__213601__run_registry_build --json
+  registry pointers show             what is active now (see: registry pointers --help)
 
-exit codes: 0 done, 1 a run folder failed validation, 2 bad usage or bad input (nothing written)
+exit codes: 0 done, 1 failed or refused (a run folder failed validation, a pointer change was
+refused), 2 bad usage or bad input (nothing written)
 environment: REGISTRY_WORKSPACE selects the workspace when --workspace is not given"""
 
 
@@ -53,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     _commands.add_seal(commands)
     _commands.add_validate(commands)
     _build.add_build(commands)
+    _pointers.add_pointers(commands)
     return parser
 
 

@@ -1,0 +1,409 @@
+"""`registry pointers ...`: show, history, promote, rollback, verify, as-of."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import re
+import socket
+from datetime import UTC, datetime
+from typing import Any
+
+from registry_pipeline.cli._commands import RAW, workspace_option
+from registry_pipeline.cli._output import err, json_doc, out
+from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.workspace import Workspace, resolve_workspace
+
+EPILOG = """\
+examples:
+  registry pointers show
+  registry pointers promote op_status_table 2026-11-21__101500__op_status_table_build \\
+      --expect 2026-11-20__101500__op_status_table_build --reason "reviewed"
+  registry pointers rollback drift_signals --to 2026-11-19__090000__drift_signals_build \\
+      --reason "bad threshold pack"
+  registry pointers history drift_signals --json
+  registry pointers verify --expect-head 3f1c...e9
+  registry pointers as-of 2026-11-20T18:00:00Z
+
+exit codes: 0 done, 1 refused (CAS_CONFLICT, TARGET_INVALID, NOT_NEWER, LOCKED, ...) or
+verification failed, 2 bad usage"""
+
+NONE = "none"
+
+
+def add_pointers(commands: Any) -> None:
+    """`registry pointers COMMAND`."""
+    parser = commands.add_parser(
+        "pointers",
+        help="the active pointers: show, promote, roll back, verify the journal",
+        formatter_class=RAW,
+        description="The active pointer file (.codex/ACTIVE_REGISTRY_POINTERS_v0_1.json) is the "
+        "only mutable file of a workspace. Every change is a compare-and-swap under a lock, "
+        "validated again and recorded in a hash-chained journal first.",
+        epilog=EPILOG,
+    )
+    sub = parser.add_subparsers(dest="pointers_command", metavar="COMMAND", required=True)
+
+    show = sub.add_parser("show", help="what is active now", formatter_class=RAW,
+                          epilog="examples:\n  registry pointers show --json")  # fmt: skip
+    _common(show)
+    show.set_defaults(run=run_show)
+
+    history = sub.add_parser(
+        "history", help="the journal, oldest first", formatter_class=RAW,
+        epilog="examples:\n  registry pointers history\n  registry pointers history run_registry",
+    )  # fmt: skip
+    history.add_argument("registry_id", nargs="?", metavar="REGISTRY_ID")
+    _common(history)
+    history.set_defaults(run=run_history)
+
+    promote = sub.add_parser(
+        "promote", help="make a newer valid snapshot active", formatter_class=RAW,
+        epilog="examples:\n  registry pointers promote run_registry RUN_ID --expect OLD_RUN_ID\n"
+        "  registry pointers promote expected_versions RUN_ID --expect none",
+    )  # fmt: skip
+    promote.add_argument("registry_id", metavar="REGISTRY_ID")
+    promote.add_argument("run_id", metavar="RUN_ID")
+    promote.add_argument(
+        "--expect", metavar="RUN_ID",
+        help="refuse (CAS_CONFLICT) unless this is the active snapshot now ('none': no pointer)",
+    )  # fmt: skip
+    promote.add_argument("--reason", default="", help="why (recorded in the journal)")
+    _lock_option(promote)
+    _common(promote)
+    promote.set_defaults(run=run_promote)
+
+    rollback = sub.add_parser(
+        "rollback", help="make an older valid snapshot active again", formatter_class=RAW,
+        epilog="examples:\n  registry pointers rollback drift_signals --to RUN_ID "
+        '--reason "bad pack"',
+    )  # fmt: skip
+    rollback.add_argument("registry_id", metavar="REGISTRY_ID")
+    rollback.add_argument("--to", required=True, metavar="RUN_ID", dest="run_id")
+    rollback.add_argument("--reason", required=True, help="why (required, journaled)")
+    rollback.add_argument("--expect", metavar="RUN_ID", help="as for promote")
+    _lock_option(rollback)
+    _common(rollback)
+    rollback.set_defaults(run=run_rollback)
+
+    verify = sub.add_parser(
+        "verify", help="replay the journal: chain, sequence, and the pointer file",
+        formatter_class=RAW,
+        epilog="examples:\n  registry pointers verify\n"
+        "  registry pointers verify --expect-head $(git show HEAD:journal-head.txt)",
+    )  # fmt: skip
+    verify.add_argument(
+        "--expect-head", metavar="HASH",
+        help="a head hash recorded earlier: it must still be in the chain (catches truncation "
+        "and a rewritten journal)",
+    )  # fmt: skip
+    _common(verify)
+    verify.set_defaults(run=run_verify)
+
+    as_of = sub.add_parser(
+        "as-of", help="what was active at a past moment (from the journal)", formatter_class=RAW,
+        epilog="examples:\n  registry pointers as-of 2026-11-20T18:00:00Z\n"
+        "  registry pointers as-of 2026-11-20        (the end of that UTC day)",
+    )  # fmt: skip
+    as_of.add_argument("timestamp", metavar="TIMESTAMP")
+    _common(as_of)
+    as_of.set_defaults(run=run_as_of)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    workspace_option(parser)
+
+
+def _store(args: argparse.Namespace) -> tuple[Workspace, Any]:
+    from registry_pipeline.core.pointer_store import PointerStore
+
+    workspace = resolve_workspace(args.workspace).require()
+    timeout = getattr(args, "lock_timeout", None)
+    if timeout is not None and timeout < 0:
+        raise UsageError("--lock-timeout must be 0 or more seconds", code="BAD_TIMEOUT")
+    if timeout is None:
+        return workspace, PointerStore(workspace)
+    return workspace, PointerStore(workspace, lock_timeout=timeout)
+
+
+def _lock_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--lock-timeout", type=float, metavar="SECONDS",
+        help="wait this long for another writer's lock before failing with LOCKED (default 10)",
+    )  # fmt: skip
+
+
+# -- show ------------------------------------------------------------------------------------
+
+
+def run_show(args: argparse.Namespace) -> int:
+    from registry_pipeline.core.catalog import load_catalog
+
+    workspace, store = _store(args)
+    pointers = store.read()
+    try:
+        specs = {spec.registry_id: spec for spec in load_catalog(workspace).registries}
+    except UsageError as exc:
+        if exc.code != "NO_CATALOG":
+            raise
+        specs = {}  # a workspace without a catalog: the pointers alone
+    rows = []
+    for registry_id in [*specs, *(i for i in pointers.pointers if i not in specs)]:
+        pointer = pointers.pointers.get(registry_id)
+        spec = specs.get(registry_id)
+        ref = pointer.active_ref if pointer else None
+        rows.append(
+            {
+                "registry_id": registry_id,
+                "has_pointer": spec.active_pointer if spec else True,
+                "active_ref": ref.as_json() if ref else None,
+                "active_ref_known": pointer.active_ref_known if pointer else None,
+                "active_asof_utc": pointer.active_asof_utc if pointer else None,
+                "target": _target_state(workspace, ref),
+                "notes": pointer.notes if pointer else "",
+            }
+        )
+    if args.json:
+        json_doc({"last_updated_utc": pointers.last_updated_utc, "pointers": rows})
+        return 0
+    for row in rows:
+        ref = row["active_ref"]
+        if not row["has_pointer"]:
+            out(f"{row['registry_id']:<24} (no pointer by design)")
+        elif ref is None:
+            out(f"{row['registry_id']:<24} (none)")
+        else:
+            out(
+                f"{row['registry_id']:<24} {ref['run_id']:<48} "
+                f"sha256:{str(ref['manifest_sha256'])[:12]}  {row['active_asof_utc']}  "
+                f"{row['target']}"
+            )
+    return 0
+
+
+def _target_state(workspace: Workspace, ref: Any) -> str | None:
+    """`ok`, `missing` or `root_mismatch`: whether the folder is there with the pointer's root."""
+    from registry_pipeline.core.snapshots import read_snapshot
+
+    if ref is None or ref.run_id is None:
+        return None
+    folder = workspace.runs_dir / ref.run_id
+    if not folder.is_dir():
+        return "missing"
+    root = read_snapshot(folder, "").root_sha256
+    return "ok" if root == ref.manifest_sha256 else "root_mismatch"
+
+
+# -- history ---------------------------------------------------------------------------------
+
+
+def _records(store: Any) -> list[Any]:
+    """Every journal record; an unreadable line is JOURNAL_CORRUPT (exit 1) naming it."""
+    from registry_pipeline.core.journal import JournalFormatError, read_records
+    from registry_pipeline.core.pointer_store import PointerRefused
+
+    try:
+        return list(read_records(store.journal_path))
+    except JournalFormatError as exc:
+        raise PointerRefused(
+            f"{exc}; run `registry pointers verify`", code="JOURNAL_CORRUPT",
+            path=str(store.journal_path),
+        ) from None  # fmt: skip
+
+
+def run_history(args: argparse.Namespace) -> int:
+    _workspace, store = _store(args)
+    records = [
+        record
+        for record in _records(store)
+        if args.registry_id is None or record.registry_id == args.registry_id
+    ]
+    if args.json:
+        json_doc([{**record.as_json(), "sha256": record.sha256} for record in records])
+        return 0
+    if not records:
+        out("no pointer changes journaled yet")
+    for record in records:
+        was = record.from_ref.run_id if record.from_ref else "(none)"
+        out(
+            f"#{record.seq:<5} {record.created_utc}  {record.action:<8} {record.registry_id:<22} "
+            f"{was} -> {record.to_ref.run_id}  by {record.actor.get('kind')}:"
+            f"{record.actor.get('id')}" + (f"  ({record.reason})" if record.reason else "")
+        )
+    return 0
+
+
+# -- promote / rollback ----------------------------------------------------------------------
+
+
+def _actor() -> dict[str, str]:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return {"kind": "cli_user", "id": f"{user}@{socket.gethostname()}"}
+
+
+def _expect(value: str | None) -> object:
+    from registry_pipeline.core.pointer_store import ANY
+
+    if value is None:
+        return ANY
+    return None if value.lower() == NONE else value
+
+
+def _relpath(workspace: Workspace, registry_id: str, run_id: str) -> str | None:
+    """The artifact the pointer names: from the catalog; in a workspace without one (only
+    `registry seal`), the snapshot's single payload file, or None for several."""
+    from registry_pipeline.core.catalog import load_catalog
+    from registry_pipeline.core.pointer_store import (
+        PointerRefused,
+        pointer_relpath,
+        target_folder,
+    )
+    from registry_pipeline.core.snapshots import read_snapshot
+
+    try:
+        catalog = load_catalog(workspace)
+    except UsageError as exc:
+        if exc.code != "NO_CATALOG":
+            raise
+        folder = target_folder(workspace, registry_id, run_id)  # refuses unsafe names first
+        payload = list(read_snapshot(folder, registry_id).payload())
+        return payload[0] if len(payload) == 1 else None
+    spec = catalog.get(registry_id)
+    if not spec.active_pointer:
+        raise PointerRefused(
+            f"{registry_id} is a {spec.kind} registry without an active pointer (catalog: "
+            "active_pointer false)",
+            code="NO_POINTER",
+        )
+    return pointer_relpath(spec.kind, spec.artifacts)
+
+
+def run_promote(args: argparse.Namespace) -> int:
+    workspace, store = _store(args)
+    change = store.promote(
+        args.registry_id,
+        args.run_id,
+        relpath=_relpath(workspace, args.registry_id, args.run_id),
+        reason=args.reason,
+        actor=_actor(),
+        expect=_expect(args.expect),
+    )
+    return _report_change(args, change)
+
+
+def run_rollback(args: argparse.Namespace) -> int:
+    workspace, store = _store(args)
+    change = store.rollback(
+        args.registry_id,
+        args.run_id,
+        relpath=_relpath(workspace, args.registry_id, args.run_id),
+        reason=args.reason,
+        actor=_actor(),
+        expect=_expect(args.expect),
+    )
+    return _report_change(args, change)
+
+
+def _report_change(args: argparse.Namespace, change: Any) -> int:
+    record = change.record
+    if args.json:
+        json_doc(
+            {
+                "registry_id": change.registry_id,
+                "changed": change.changed,
+                "record": {**record.as_json(), "sha256": record.sha256} if record else None,
+                "journal_head": record.sha256 if record else None,
+            }
+        )
+    elif record is None:
+        out(f"{change.registry_id}: {args.run_id} is already active; nothing changed")
+    else:
+        out(f"{record}  (journal head {record.sha256})")
+    return 0
+
+
+# -- verify ----------------------------------------------------------------------------------
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from registry_pipeline.core.journal_replay import verify_journal
+
+    expect = args.expect_head
+    if expect is not None and not re.fullmatch(r"[0-9a-f]{64}", expect):
+        raise UsageError("--expect-head takes a 64-character lowercase hex SHA-256",
+                         code="BAD_HEAD")  # fmt: skip
+    _workspace, store = _store(args)
+    report = verify_journal(store.journal_path, store.read(), expect)
+    if args.json:
+        json_doc(
+            {
+                "ok": report.ok,
+                "records": report.records,
+                "head": report.head,
+                "expect_head_seq": report.expect_head_seq,
+                "problems": [finding.as_json() for finding in report.problems],
+                "notes": [finding.as_json() for finding in report.notes],
+            }
+        )
+    else:
+        for finding in report.problems:
+            err(f"error: {finding}")
+        for finding in report.notes:
+            err(f"note: {finding}")
+        if report.ok:
+            out(f"journal OK: {report.records} record(s), head {report.head or '(empty)'}")
+    return 0 if report.ok else 1
+
+
+# -- as-of -----------------------------------------------------------------------------------
+
+
+def parse_moment(text: str) -> str:
+    """An ISO UTC timestamp (or a date: the end of that UTC day) in the journal's format."""
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            moment = datetime.fromisoformat(text).replace(
+                hour=23, minute=59, second=59, microsecond=999999, tzinfo=UTC
+            )
+        else:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            if moment.tzinfo is None:
+                raise ValueError("no time zone")
+    except ValueError:
+        raise UsageError(
+            f"{text!r} is not a date (2026-11-20) or a UTC timestamp (2026-11-20T18:00:00Z)",
+            code="BAD_TIMESTAMP",
+        ) from None
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def run_as_of(args: argparse.Namespace) -> int:
+    from registry_pipeline.core.journal_replay import state_as_of
+
+    moment = parse_moment(args.timestamp)
+    _workspace, store = _store(args)
+    state = state_as_of(iter(_records(store)), moment)
+    rows: list[dict[str, Any]] = [
+        {
+            "registry_id": registry_id,
+            "active_ref": record.to_ref.as_json(),
+            "since_utc": record.created_utc,
+            "seq": record.seq,
+        }
+        for registry_id, record in sorted(state.items())
+    ]
+    if args.json:
+        json_doc({"as_of": moment, "pointers": rows})
+        return 0
+    if not rows:
+        out(f"nothing was active at {moment} according to the journal")
+    for row in rows:
+        out(
+            f"{row['registry_id']:<24} {row['active_ref']['run_id']:<48} since {row['since_utc']}"
+            f" (#{row['seq']})"
+        )
+    return 0

@@ -1,0 +1,347 @@
+"""`registry pointers ...` as a user runs it: exit codes 0/1/2, reason codes, --json, --help.
+
+Workspaces are made with `registry init` and snapshots with `registry seal FILE --registry-id ID`
+(no catalog needed); one test uses a copy of the demo catalog, where system_health_report has no
+pointer by design.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from registry_pipeline.cli import main
+from registry_pipeline_tests._helpers import unseal
+
+REPO = Path(__file__).resolve().parents[2]
+SUBCOMMANDS = ("show", "history", "promote", "rollback", "verify", "as-of")
+HEX64 = re.compile(r"[0-9a-f]{64}")
+Run = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Run:
+    """Run `registry ARGS...` in-process; returns (exit code, stdout, stderr); never a traceback."""
+    monkeypatch.delenv("REGISTRY_WORKSPACE", raising=False)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        captured = capsys.readouterr()
+        assert "Traceback" not in captured.out + captured.err
+        return code, captured.out, captured.err
+
+    return run
+
+
+@pytest.fixture
+def ws(cli: Run, tmp_path: Path) -> Path:
+    """A workspace made by `registry init`."""
+    root = tmp_path / "ws"
+    root.mkdir()
+    assert cli("init", str(root))[0] == 0
+    return root
+
+
+@pytest.fixture
+def seal(cli: Run, ws: Path, tmp_path: Path) -> Callable[..., str]:
+    """`registry seal FILE --registry-id ID --json`: a new snapshot; returns its run id."""
+    counter = iter(range(1000))
+
+    def make(registry_id: str = "alpha") -> str:
+        source = tmp_path / f"{registry_id.upper()}.json"
+        source.write_text(json.dumps({"n": next(counter)}) + "\n")
+        code, out, err = cli(
+            "seal", str(source), "--registry-id", registry_id, "--workspace", str(ws), "--json"
+        )
+        assert code == 0, err
+        run_id: str = json.loads(out)["run_id"]
+        return run_id
+
+    return make
+
+
+def pointers(cli: Run, ws: Path, *args: str) -> tuple[int, str, str]:
+    """`registry pointers ARGS... --workspace WS`."""
+    return cli("pointers", *args, "--workspace", str(ws))
+
+
+def _json(text: str) -> object:
+    return json.loads(text)
+
+
+# -- help and bad usage ----------------------------------------------------------------------------
+
+
+def test_every_subcommand_has_help_with_examples(cli: Run) -> None:
+    code, out, _ = cli("pointers", "--help")
+    assert code == 0 and "examples:" in out and "exit codes" in out
+    for command in SUBCOMMANDS:
+        code, out, _ = cli("pointers", command, "--help")
+        assert code == 0, command
+        assert "examples:" in out and f"registry pointers {command}" in out, command
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("pointers",), "BAD_USAGE"),
+        (("pointers", "frobnicate"), "BAD_USAGE"),
+        (("pointers", "verify", "--expect-head", "abc123"), "BAD_HEAD"),
+        (("pointers", "verify", "--expect-head", "A" * 64), "BAD_HEAD"),
+        (("pointers", "as-of", "yesterday"), "BAD_TIMESTAMP"),
+        (("pointers", "as-of", "2026-11-20T18:00:00"), "BAD_TIMESTAMP"),  # no time zone
+        (("pointers", "as-of", "2026-13-45"), "BAD_TIMESTAMP"),
+        (("pointers", "rollback", "alpha", "--to", "X"), "--reason"),
+        (("pointers", "rollback", "alpha", "--reason", "x"), "--to"),
+        (("pointers", "promote", "alpha"), "RUN_ID"),
+    ],
+)
+def test_bad_usage_exits_2(cli: Run, ws: Path, args: tuple[str, ...], expected: str) -> None:
+    code, out, err = cli(*args, "--workspace", str(ws))
+    assert code == 2, (out, err)
+    assert expected in err
+
+
+def test_a_rollback_with_a_blank_reason_is_bad_usage(
+    cli: Run, ws: Path, seal: Callable[..., str]
+) -> None:
+    old, new = seal(), seal()
+    assert pointers(cli, ws, "promote", "alpha", new)[0] == 0
+    code, _out, err = pointers(cli, ws, "rollback", "alpha", "--to", old, "--reason", "  ")
+    assert code == 2 and "REASON_REQUIRED" in err
+
+
+# -- promote, show, refusals -----------------------------------------------------------------------
+
+
+def test_promote_show_and_the_journal_head(cli: Run, ws: Path, seal: Callable[..., str]) -> None:
+    code, out, _ = pointers(cli, ws, "show", "--json")
+    assert code == 0 and _json(out) == {"last_updated_utc": "unknown", "pointers": []}
+
+    first = seal()
+    code, out, err = pointers(cli, ws, "promote", "alpha", first, "--expect", "none", "--json")
+    assert code == 0, err
+    change = json.loads(out)
+    assert change["changed"] is True and change["registry_id"] == "alpha"
+    assert HEX64.fullmatch(change["journal_head"])
+    assert change["record"]["seq"] == 1 and change["record"]["to_ref"]["run_id"] == first
+    assert change["record"]["to_ref"]["relpath"] == "ALPHA.json"
+    assert change["record"]["actor"]["kind"] == "cli_user"
+
+    code, out, _ = pointers(cli, ws, "show", "--json")
+    (row,) = json.loads(out)["pointers"]
+    assert row["registry_id"] == "alpha" and row["active_ref"]["run_id"] == first
+    assert row["target"] == "ok" and row["active_ref_known"] is True
+    code, out, _ = pointers(cli, ws, "show")
+    assert code == 0 and first in out and "ok" in out
+
+    code, out, _ = pointers(cli, ws, "promote", "alpha", first)
+    assert code == 0 and "already active" in out
+    code, out, _ = pointers(cli, ws, "promote", "alpha", first, "--json")
+    assert json.loads(out)["changed"] is False and json.loads(out)["record"] is None
+
+
+def test_refusals_exit_1_with_their_reason_code(
+    cli: Run, ws: Path, seal: Callable[..., str]
+) -> None:
+    one, two, three, broken = seal(), seal(), seal(), seal()
+    assert pointers(cli, ws, "promote", "alpha", two)[0] == 0
+    journal = ws / ".codex" / "ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
+    before = journal.read_bytes()
+
+    code, _out, err = pointers(cli, ws, "promote", "alpha", three, "--expect", one)
+    assert code == 1 and "CAS_CONFLICT" in err and two in err
+    code, _out, err = pointers(cli, ws, "promote", "alpha", three, "--expect", "none")
+    assert code == 1 and "CAS_CONFLICT" in err
+    code, _out, err = pointers(cli, ws, "promote", "alpha", one)
+    assert code == 1 and "NOT_NEWER" in err and "rollback" in err
+    code, _out, err = pointers(cli, ws, "rollback", "alpha", "--to", three, "--reason", "x")
+    assert code == 1 and "NOT_OLDER" in err
+
+    folder = ws / ".codex" / "RUNS" / broken
+    unseal(folder)
+    (folder / "ALPHA.json").write_text('{"n": "edited"}\n')
+    code, _out, err = pointers(cli, ws, "promote", "alpha", broken)
+    assert code == 1 and "TARGET_INVALID" in err and "HASH_MISMATCH" in err
+
+    beta = seal("beta")
+    code, _out, err = pointers(cli, ws, "promote", "alpha", beta)
+    assert code == 1 and "TARGET_WRONG_REGISTRY" in err
+    code, _out, err = pointers(cli, ws, "promote", "alpha", "a/b")
+    assert code == 1 and "TARGET_NOT_IN_RUNS" in err
+    code, _out, err = pointers(cli, ws, "promote", "alpha", "2026-01-01__000000__alpha_build")
+    assert code == 1 and "TARGET_MISSING" in err
+    assert journal.read_bytes() == before  # nothing refused was journaled
+
+
+def test_a_stale_lock_is_locked_and_left_in_place(
+    cli: Run, ws: Path, seal: Callable[..., str]
+) -> None:
+    run_id = seal()
+    lock = ws / ".codex" / "ACTIVE_REGISTRY_POINTERS_v0_1.json.lock"
+    lock.write_text(json.dumps({"pid": 2**22 + 4321, "host": _hostname(), "since": "then"}))
+    code, _out, err = pointers(cli, ws, "promote", "alpha", run_id, "--lock-timeout", "0.2")
+    assert code == 1 and "LOCKED" in err and "stale" in err and str(lock) in err
+    assert lock.exists()
+    lock.unlink()
+    assert pointers(cli, ws, "promote", "alpha", run_id)[0] == 0
+
+
+def _hostname() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
+# -- rollback, history, as-of, verify --------------------------------------------------------------
+
+
+def test_rollback_history_and_time_travel(cli: Run, ws: Path, seal: Callable[..., str]) -> None:
+    a1, a2, b1 = seal(), seal(), seal("beta")
+    for registry_id, run_id in (("alpha", a1), ("beta", b1), ("alpha", a2)):
+        assert pointers(cli, ws, "promote", registry_id, run_id, "--reason", "ok")[0] == 0
+    code, out, err = pointers(
+        cli, ws, "rollback", "alpha", "--to", a1, "--reason", "bad data", "--expect", a2
+    )
+    assert code == 0, err
+
+    code, out, _ = pointers(cli, ws, "history", "--json")
+    records = json.loads(out)
+    assert [r["seq"] for r in records] == [1, 2, 3, 4]
+    assert [r["action"] for r in records] == ["promote"] * 3 + ["rollback"]
+    assert records[3]["reason"] == "bad data" and records[3]["to_ref"]["run_id"] == a1
+    assert all(HEX64.fullmatch(r["sha256"]) for r in records)
+    code, out, _ = pointers(cli, ws, "history", "beta", "--json")
+    assert [r["registry_id"] for r in json.loads(out)] == ["beta"]
+    code, out, _ = pointers(cli, ws, "history", "alpha")
+    assert code == 0 and len(out.splitlines()) == 3 and "rollback" in out and b1 not in out
+    code, out, _ = pointers(cli, ws, "history", "gamma")
+    assert code == 0 and "no pointer changes" in out
+
+    first_moment = records[0]["created_utc"]
+    code, out, _ = pointers(cli, ws, "as-of", first_moment, "--json")
+    state = json.loads(out)
+    assert code == 0 and state["as_of"] == first_moment
+    assert [(p["registry_id"], p["active_ref"]["run_id"]) for p in state["pointers"]] == [
+        ("alpha", a1)
+    ]
+    today = first_moment[:10]
+    code, out, _ = pointers(cli, ws, "as-of", today, "--json")
+    assert json.loads(out)["as_of"] == f"{today}T23:59:59.999999Z"
+    assert {p["registry_id"]: p["seq"] for p in json.loads(out)["pointers"]} == {
+        "alpha": 4,
+        "beta": 2,
+    }
+    code, out, _ = pointers(cli, ws, "as-of", "2000-01-01")
+    assert code == 0 and "nothing was active" in out
+    code, out, _ = pointers(cli, ws, "as-of", "2000-01-01T12:00:00+02:00", "--json")
+    assert json.loads(out) == {"as_of": "2000-01-01T10:00:00.000000Z", "pointers": []}
+
+
+def test_verify_with_and_without_an_expected_head(
+    cli: Run, ws: Path, seal: Callable[..., str]
+) -> None:
+    code, out, _ = pointers(cli, ws, "verify")
+    assert code == 0 and "0 record(s)" in out
+    one, two = seal(), seal()
+    _code, out, _ = pointers(cli, ws, "promote", "alpha", one, "--json")
+    first_head = json.loads(out)["journal_head"]
+    assert pointers(cli, ws, "promote", "alpha", two)[0] == 0
+
+    code, out, _ = pointers(cli, ws, "verify", "--json")
+    report = json.loads(out)
+    assert code == 0 and report["ok"] is True and report["records"] == 2
+    assert report["problems"] == [] and report["notes"] == []
+    code, out, _ = pointers(cli, ws, "verify", "--expect-head", first_head, "--json")
+    assert code == 0 and json.loads(out)["expect_head_seq"] == 1
+    code, out, err = pointers(cli, ws, "verify", "--expect-head", "0" * 64)
+    assert code == 1 and "HEAD_NOT_FOUND" in err
+    code, out, _ = pointers(cli, ws, "verify", "--expect-head", "0" * 64, "--json")
+    assert code == 1 and [p["code"] for p in json.loads(out)["problems"]] == ["HEAD_NOT_FOUND"]
+
+    journal = ws / ".codex" / "ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
+    journal.write_bytes(journal.read_bytes().replace(b'"reason":""', b'"reason":"x"', 1))
+    code, out, err = pointers(cli, ws, "verify")
+    assert code == 1 and "CHAIN_BROKEN" in err and "line 2" in err
+    code, out, _ = pointers(cli, ws, "verify", "--json")
+    (problem,) = json.loads(out)["problems"]
+    assert (problem["code"], problem["line"], problem["seq"]) == ("CHAIN_BROKEN", 2, 2)
+
+
+def test_a_corrupt_journal_is_reported_not_a_traceback(
+    cli: Run, ws: Path, seal: Callable[..., str]
+) -> None:
+    one = seal()
+    assert pointers(cli, ws, "promote", "alpha", one)[0] == 0
+    journal = ws / ".codex" / "ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
+    journal.write_bytes(b"{not json\n" + journal.read_bytes())
+    code, _out, err = pointers(cli, ws, "history")
+    assert code == 1 and "JOURNAL_CORRUPT" in err
+    code, _out, err = pointers(cli, ws, "verify")
+    assert code == 1 and "RECORD_UNREADABLE" in err
+    code, _out, err = pointers(cli, ws, "show")
+    assert code == 0 and one in _out
+
+
+def test_as_of_on_a_corrupt_journal_is_journal_corrupt(
+    cli: Run, ws: Path, seal: Callable[..., str]
+) -> None:
+    assert pointers(cli, ws, "promote", "alpha", seal())[0] == 0
+    journal = ws / ".codex" / "ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
+    journal.write_bytes(b"{not json\n" + journal.read_bytes())
+    code, _out, err = pointers(cli, ws, "as-of", "2999-01-01")
+    assert "INTERNAL" not in err and "JOURNAL_CORRUPT" in err and code == 1
+
+
+@pytest.mark.parametrize("run_id", ["../RUNS", "."])
+def test_a_run_id_outside_runs_is_refused_before_any_read(cli: Run, ws: Path, run_id: str) -> None:
+    code, _out, err = pointers(cli, ws, "promote", "alpha", run_id)
+    assert code == 1 and "TARGET_NOT_IN_RUNS" in err
+
+
+# -- the demo catalog ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def demo(cli: Run, tmp_path: Path) -> Path:
+    """A copy of the demo workspace (catalog, sources, schemas), `registry init`-ed."""
+    root = tmp_path / "demo"
+    root.mkdir()
+    shutil.copytree(REPO / "registries", root / "registries")
+    shutil.copytree(REPO / "schemas", root / "schemas")
+    assert cli("init", str(root))[0] == 0
+    return root
+
+
+def test_a_registry_without_a_pointer_by_design_is_refused(
+    cli: Run, demo: Path, tmp_path: Path
+) -> None:
+    report = tmp_path / "SYSTEM_HEALTH_REPORT_v0_1.md"
+    report.write_text("# health\n")
+    code, out, err = cli(
+        "seal", str(report), "--registry-id", "system_health_report", "--workspace", str(demo),
+        "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    run_id = json.loads(out)["run_id"]
+    code, _out, err = pointers(cli, demo, "promote", "system_health_report", run_id)
+    assert code == 1 and "NO_POINTER" in err
+    code, _out, err = pointers(
+        cli, demo, "rollback", "system_health_report", "--to", run_id, "--reason", "x"
+    )
+    assert code == 1 and "NO_POINTER" in err
+    assert not (demo / ".codex" / "ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl").exists()
+
+    code, out, _ = pointers(cli, demo, "show", "--json")
+    rows = {row["registry_id"]: row for row in json.loads(out)["pointers"]}
+    assert code == 0 and rows["system_health_report"]["has_pointer"] is False
+    assert (
+        rows["run_registry"]["has_pointer"] is True and rows["run_registry"]["active_ref"] is None
+    )
+    code, out, _ = pointers(cli, demo, "show")
+    assert "system_health_report" in out and "no pointer by design" in out
