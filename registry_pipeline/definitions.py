@@ -16,6 +16,8 @@ from registry_pipeline.core.catalog import load_catalog
 from registry_pipeline.core.workspace import Workspace
 from registry_pipeline.defs.assets import IO_MANAGER_KEY, registry_assets
 from registry_pipeline.defs.checks import registry_checks
+from registry_pipeline.defs.promotion import promote_active_pointers, promotion_sensor
+from registry_pipeline.defs.schedules import build_schedules
 from registry_pipeline.lib.io_manager import SealingIOManager
 from registry_pipeline.lib.resources import RegistryWorkspace
 
@@ -32,10 +34,12 @@ def default_workspace_root() -> Path:
 
 
 def build_definitions(root: Path, *, full_audit: bool = False) -> dg.Definitions:
-    """Assets generated from the workspace's catalog, their checks, the build job, resources."""
+    """Assets generated from the workspace's catalog, their checks, the build and promotion
+    jobs, the promotion sensor, the schedules and the resources."""
     catalog = load_catalog(Workspace(root))
     assets = registry_assets(catalog, registered_builders())
     keys = [asset.key.to_user_string() for asset in assets]
+    with_pointer = [key for key in keys if catalog.get(key).active_pointer]
     return dg.Definitions(
         assets=assets,
         asset_checks=registry_checks(keys),
@@ -44,8 +48,11 @@ def build_definitions(root: Path, *, full_audit: bool = False) -> dg.Definitions
                 BUILD_JOB,
                 selection=dg.AssetSelection.all(),
                 description="Build, seal and check every registry.",
-            )
+            ),
+            promote_active_pointers,
         ],
+        sensors=[promotion_sensor(with_pointer)],
+        schedules=build_schedules(BUILD_JOB, str(root)),
         resources={
             "registry_workspace": RegistryWorkspace(root=str(root), full_audit=full_audit),
             IO_MANAGER_KEY: SealingIOManager(workspace_root=str(root)),

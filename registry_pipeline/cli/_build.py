@@ -21,8 +21,11 @@ def add_build(commands: Any) -> None:
         description="Run the registry graph in process against the workspace's Dagster instance "
         "(.codex/dagster_home, so `dagster dev` shows the same history): each registry "
         "is built or, for hand-edited sources, sealed when its content changed, then "
-        "its blocking checks run. Exit 0 when every registry built and passed its "
-        "checks, 1 when any failed (downstream registries are then not built).",
+        "its blocking checks run. When all passed, each registry with a pointer is "
+        "promoted (the same code as the promote_active_pointers job; a failed build "
+        "promotes nothing). Exit 0 when every registry built, passed its checks and "
+        "was promoted or needed no promotion, 1 otherwise (downstream registries of a "
+        "failed one are not built).",
         epilog="examples:\n  registry build\n  registry build --select op_status_table --json\n"
         "  registry build --full-audit",
     )
@@ -70,9 +73,10 @@ def run_build_command(args: argparse.Namespace) -> int:
                 )
                 or "-"
             )
+            promotion = "promoted" if entry.promoted else f"not promoted ({entry.promotion})"
             out(
                 f"{entry.status.upper():<8} {entry.registry_id:<22} {entry.run_id or '-':<48} "
-                f"{checks}  not promoted"
+                f"{checks}  {promotion}"
             )
             for problem in entry.problems:
                 out(f"         {problem}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import dagster as dg
@@ -18,6 +18,7 @@ from registry_pipeline.core.validate import inspection_cache
 from registry_pipeline.core.workspace import Workspace
 from registry_pipeline.definitions import BUILD_JOB, build_definitions
 from registry_pipeline.defs.checks import CHECK_NAMES
+from registry_pipeline.lib.promotion import latest_materialization_of, promote_materialization
 
 DAGSTER_HOME_RELPATH = ".codex/dagster_home"
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -36,6 +37,10 @@ class RegistryBuild:
     record_count: int | None = None
     checks: dict[str, bool] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    promoted: bool = False
+    """True when this build moved the registry's active pointer to `run_id`."""
+    promotion: str = "build failed"
+    """Why not, when not: "already active", "NOT_NEWER", "no pointer by design", ..."""
 
     def as_json(self) -> dict[str, object]:
         """The object `registry build --json` prints for this registry."""
@@ -46,7 +51,8 @@ class RegistryBuild:
             "root_sha256": self.root_sha256,
             "record_count": self.record_count,
             "checks": self.checks,
-            "promoted": False,
+            "promoted": self.promoted,
+            "promotion": self.promotion,
             "problems": self.problems,
         }
 
@@ -71,12 +77,15 @@ def dagster_home(root: Path) -> Path:
 
 
 def run_build(root: Path, *, select: Sequence[str] = (), full_audit: bool = False) -> BuildSummary:
-    """Build the selected registries (all when empty) and summarize what happened.
+    """Build the selected registries (all when empty), promote them, summarize what happened.
 
     Without a selection, a source registry whose newest snapshot already holds exactly its
     current files and validates is settled before Dagster starts: it is not materialized again
     (Dagster keeps its last materialization, dependents read that snapshot) and its entry says
     `reused`. A full audit settles nothing: every registry is materialized and checked.
+
+    When every registry built and passed its checks, each one is promoted through
+    `lib.promotion` (the job's code path); a failed build promotes nothing.
     """
     home = dagster_home(root)
     os.environ["DAGSTER_HOME"] = str(home)
@@ -93,19 +102,51 @@ def run_build(root: Path, *, select: Sequence[str] = (), full_audit: bool = Fals
             key for key in graph_keys if key.to_user_string() not in settled
         ]
         if not wanted:  # every registry is a settled source: nothing for Dagster to do
-            return BuildSummary(None, True, list(settled.values()))
-        result = job.execute_in_process(
-            instance=instance, raise_on_error=False, asset_selection=wanted, run_config=QUIET_LOGS
-        )
-        entries = [
-            settled.get(key.to_user_string()) or _entry(result, key)
-            for key in graph_keys
-            if key in wanted or key.to_user_string() in settled
-        ]
-    return BuildSummary(
-        result.run_id,
-        result.success and all(e.status in ("built", "reused") for e in entries),
-        entries,
+            entries, run_id, success = list(settled.values()), None, True
+        else:
+            result = job.execute_in_process(
+                instance=instance,
+                raise_on_error=False,
+                asset_selection=wanted,
+                run_config=QUIET_LOGS,
+            )
+            entries = [
+                settled.get(key.to_user_string()) or _entry(result, key)
+                for key in graph_keys
+                if key in wanted or key.to_user_string() in settled
+            ]
+            run_id = result.run_id
+            success = result.success and all(e.status in ("built", "reused") for e in entries)
+        if success:
+            entries = [_promote(instance, root, entry, run_id, settled) for entry in entries]
+            success = not any(entry.problems for entry in entries)
+    return BuildSummary(run_id, success, entries)
+
+
+def _promote(
+    instance: dg.DagsterInstance,
+    root: Path,
+    entry: RegistryBuild,
+    dagster_run_id: str | None,
+    settled: dict[str, RegistryBuild],
+) -> RegistryBuild:
+    """`entry` after promoting its snapshot; a refusal other than NOT_NEWER is a problem."""
+    if entry.run_id is None:
+        return entry
+    checked_in = dagster_run_id
+    if entry.registry_id in settled:  # checked by the build that last materialized it
+        record = latest_materialization_of(instance, entry.registry_id, entry.run_id)
+        checked_in = record.run_id if record is not None else None
+    if checked_in is None:
+        return replace(entry, promotion="no checked Dagster materialization of this snapshot")
+    actor = {"kind": "registry_build", "id": dagster_run_id or "no dagster run (all settled)"}
+    outcome = promote_materialization(
+        instance, root, entry.registry_id, entry.run_id, checked_in, actor
+    )
+    promotion = outcome.reason if outcome.code is None else outcome.code
+    problems = [f"promotion: {outcome.reason}"] if outcome.is_error else []
+    return replace(
+        entry, promoted=outcome.promoted, promotion=promotion, problems=entry.problems + problems
     )
 
 

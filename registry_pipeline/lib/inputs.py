@@ -7,13 +7,20 @@ from pathlib import Path
 
 import dagster as dg
 
+from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.pointer_store import PointerStore
+from registry_pipeline.core.schemas import SchemaCatalog
 from registry_pipeline.core.snapshots import Snapshot, newest_valid, read_snapshot
-from registry_pipeline.core.workspace import Workspace
+from registry_pipeline.core.validate import inspect_run_folder
+from registry_pipeline.core.workspace import RUNS_RELPATH, Workspace
 
 SAME_RUN = "same_run"
 """The upstream snapshot written and checked earlier in the same Dagster run."""
+ACTIVE_POINTER = "active_pointer"
+"""Otherwise: the upstream's active snapshot, named by the pointer file, if it still validates."""
 NEWEST_VALID = "newest_valid"
-"""Before any pointer exists: the newest snapshot that validates."""
+"""Before any pointer exists (or when it names a folder that no longer validates): the newest
+snapshot that validates; the rule text then says why the pointer was not used."""
 
 
 def materialized_path(
@@ -40,11 +47,37 @@ def resolve_inputs(
         if path is not None:
             snapshots[registry_id], rules[registry_id] = read_snapshot(path, registry_id), SAME_RUN
             continue
+        active, why_not = active_snapshot(workspace, registry_id)
+        if active is not None:
+            snapshots[registry_id], rules[registry_id] = active, ACTIVE_POINTER
+            continue
         snapshot = newest_valid(workspace, registry_id)
         if snapshot is None:
             raise dg.Failure(
                 description=f"NO_VALID_INPUT: no valid sealed snapshot of {registry_id!r}; "
                 f"build it first (registry build --select {registry_id})",
             )
-        snapshots[registry_id], rules[registry_id] = snapshot, NEWEST_VALID
+        rule = NEWEST_VALID if why_not is None else f"{NEWEST_VALID} ({why_not})"
+        snapshots[registry_id], rules[registry_id] = snapshot, rule
     return snapshots, rules
+
+
+def active_snapshot(workspace: Workspace, registry_id: str) -> tuple[Snapshot | None, str | None]:
+    """The snapshot the pointer file names for `registry_id` if its folder still validates;
+    otherwise None and why the pointer was not used (None when there is no pointer)."""
+    try:
+        ref = PointerStore(workspace).read().active(registry_id)
+    except RegistryError as exc:
+        return None, f"pointer file unreadable: {exc.code}"
+    if ref is None or ref.run_id is None:
+        return None, None
+    folder = workspace.root / (ref.run_root or RUNS_RELPATH) / ref.run_id
+    if not folder.resolve().is_relative_to(workspace.root.resolve()):
+        return None, f"active pointer {ref.run_id} is outside the workspace"
+    try:
+        report = inspect_run_folder(folder, schemas=SchemaCatalog.for_workspace(workspace.root))
+    except RegistryError:
+        return None, f"active pointer {ref.run_id} is missing"
+    if not report.ok:
+        return None, f"active pointer {ref.run_id} no longer validates"
+    return read_snapshot(folder, registry_id), None

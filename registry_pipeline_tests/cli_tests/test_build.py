@@ -62,7 +62,7 @@ def test_build_seals_every_source_and_checks_it(cli: Run, demo: Path) -> None:
         entry = entries[registry_id]
         assert entry["status"] == "built"
         assert entry["checks"] == {"seal_valid": True, "schema_valid": True}
-        assert entry["promoted"] is False
+        assert entry["promoted"] is True and entry["promotion"] == "promoted"
         folder = demo / ".codex" / "RUNS" / str(entry["run_id"])
         assert is_valid_run_folder(folder)
         envelope = json.loads((folder / "run.json").read_text())

@@ -1,4 +1,5 @@
-"""The asset graph is a contract: registry assets, their checks and the job are pinned here."""
+"""The asset graph is a contract: registry assets, their checks, jobs, sensors and schedules are
+pinned here."""
 
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ def test_every_registry_has_two_blocking_checks() -> None:
 
 def test_jobs_and_groups() -> None:
     defs = build_definitions(DEMO_WORKSPACE)
-    assert defs.resolve_job_def(BUILD_JOB).name == BUILD_JOB
+    jobs = {job.name for job in defs.resolve_all_job_defs() if not job.name.startswith("__")}
+    assert jobs == {BUILD_JOB, "promote_active_pointers"}
     graph = defs.resolve_asset_graph()
     groups = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
     assert groups["expected_versions"] == "sources"
@@ -42,3 +44,31 @@ def test_definitions_module_loads_the_demo_workspace() -> None:
     from registry_pipeline import definitions
 
     assert isinstance(definitions.defs, dg.Definitions)
+
+
+def test_promotion_sensor_watches_the_registries_with_a_pointer() -> None:
+    defs = build_definitions(DEMO_WORKSPACE)
+    sensors = {sensor.name: sensor for sensor in defs.sensors or []}
+    assert set(sensors) == {"promote_checked_materializations"}
+    sensor = sensors["promote_checked_materializations"]
+    assert sensor.job_name == "promote_active_pointers"
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_schedules_rebuild_daily_and_audit_weekly() -> None:
+    defs = build_definitions(DEMO_WORKSPACE)
+    schedules = {
+        schedule.name: (schedule.job_name, schedule.cron_schedule, schedule.execution_timezone)
+        for schedule in defs.schedules or []
+    }
+    assert schedules == {
+        "daily_full_rebuild": (BUILD_JOB, "0 2 * * *", "UTC"),
+        "weekly_full_audit": (BUILD_JOB, "0 3 * * 0", "UTC"),
+    }
+    audit = defs.resolve_schedule_def("weekly_full_audit")
+    context = dg.build_schedule_context(scheduled_execution_time=None)
+    request = audit.evaluate_tick(context).run_requests[0]
+    config = request.run_config["resources"]["registry_workspace"]["config"]
+    assert config == {"root": str(DEMO_WORKSPACE), "full_audit": True}
+    job = defs.resolve_job_def(BUILD_JOB)
+    assert dg.validate_run_config(job, request.run_config)

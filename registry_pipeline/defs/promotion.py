@@ -1,0 +1,144 @@
+"""Write-audit-publish in Dagster: a sensor requests a promotion for each checked materialization,
+the `promote_active_pointers` job performs it through `lib.promotion` (the pointer store's lock
+serializes promotions; an already-active target is a no-op)."""
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import dagster as dg
+
+from registry_pipeline.lib.promotion import blocking_checks, promote_materialization
+from registry_pipeline.lib.resources import RegistryWorkspace
+
+PROMOTE_JOB = "promote_active_pointers"
+PROMOTE_OP = "promote_active_pointer"
+PROMOTION_SENSOR = "promote_checked_materializations"
+_PAGE = 100
+
+
+class PromotionConfig(dg.Config):
+    """Which snapshot to promote, and the Dagster run whose checks vouch for it."""
+
+    registry_id: str
+    run_id: str
+    """The snapshot (run folder name) to make active."""
+    materialization_run_id: str
+    """The Dagster run that materialized the snapshot and ran its blocking checks."""
+
+
+@dg.op(name=PROMOTE_OP, description="Promote one checked snapshot to its registry's pointer.")
+def promote_active_pointer(
+    context: dg.OpExecutionContext, config: PromotionConfig, registry_workspace: RegistryWorkspace
+) -> None:
+    outcome = promote_materialization(
+        context.instance,
+        Path(registry_workspace.root),
+        config.registry_id,
+        config.run_id,
+        config.materialization_run_id,
+        {"kind": "dagster_run", "id": context.run_id},
+    )
+    context.log.info(f"{config.registry_id} {config.run_id}: {outcome.reason}")
+    context.log_event(
+        dg.AssetObservation(
+            asset_key=config.registry_id,
+            metadata={
+                "promotion": outcome.outcome.value,
+                "promoted_run_id": config.run_id,
+                "detail": dg.MetadataValue.json(outcome.as_json()),
+            },
+        )
+    )
+    if outcome.is_error:
+        raise dg.Failure(description=f"{outcome.code}: {outcome.reason}")
+
+
+@dg.job(name=PROMOTE_JOB, description="Validate and promote a snapshot whose checks passed.")
+def promote_active_pointers() -> None:
+    promote_active_pointer()
+
+
+def promotion_request(registry_id: str, run_id: str, materialization_run_id: str) -> dg.RunRequest:
+    """The job's run for one snapshot; its run key makes a repeated request a no-op."""
+    config = {
+        "registry_id": registry_id,
+        "run_id": run_id,
+        "materialization_run_id": materialization_run_id,
+    }
+    return dg.RunRequest(
+        run_key=f"{registry_id}:{run_id}",
+        run_config={"ops": {PROMOTE_OP: {"config": config}}},
+        tags={"registry_id": registry_id, "registry_run_id": run_id},
+    )
+
+
+def promotion_sensor(
+    registry_ids: Sequence[str],
+    *,
+    name: str = PROMOTION_SENSOR,
+    minimum_interval_seconds: int = 30,
+    default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
+) -> dg.SensorDefinition:
+    """A sensor over the materializations of `registry_ids` (the pointer-enabled registries).
+
+    The cursor is the last event storage id handled. A materialization whose blocking checks all
+    passed is requested once (run key `registry_id:run_id`); one whose checks failed is passed
+    over for good; one whose checks have not run yet holds the cursor back, so it is looked at
+    again next tick (requests after it may repeat then, and their run keys make that a no-op).
+    """
+
+    @dg.sensor(
+        name=name,
+        job_name=PROMOTE_JOB,
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=default_status,
+        description="Request a pointer promotion for each materialization whose checks passed.",
+    )
+    def _sensor(context: dg.SensorEvaluationContext) -> Iterator[dg.RunRequest]:
+        after = int(context.cursor) if context.cursor else 0
+        cursor, held = after, False
+        for record in _new_materializations(context.instance, registry_ids, after):
+            checks = blocking_checks(context.instance, record)
+            if any(entry["passed"] is None for entry in checks.values()):
+                held = True
+                continue
+            cursor = cursor if held else record.storage_id
+            run_id = _snapshot_run_id(record)
+            if run_id is not None and all(entry["passed"] for entry in checks.values()):
+                yield promotion_request(_registry_id(record), run_id, record.run_id)
+        context.update_cursor(str(cursor))
+
+    return _sensor
+
+
+def _new_materializations(
+    instance: dg.DagsterInstance, registry_ids: Sequence[str], after: int
+) -> list[dg.EventLogRecord]:
+    """Materializations after storage id `after`, in event order, up to a horizon that every
+    registry's page reached (so the cursor never skips an unfetched event)."""
+    records: list[dg.EventLogRecord] = []
+    horizon: int | None = None
+    for registry_id in registry_ids:
+        result = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(registry_id), after_storage_id=after),
+            limit=_PAGE,
+            ascending=True,
+        )
+        page = [r for r in result.records if r.asset_materialization is not None]
+        records.extend(page)
+        if result.has_more and result.records:
+            last = result.records[-1].storage_id
+            horizon = last if horizon is None else min(horizon, last)
+    ordered = sorted(records, key=lambda record: record.storage_id)
+    return [r for r in ordered if horizon is None or r.storage_id <= horizon]
+
+
+def _registry_id(record: dg.EventLogRecord) -> str:
+    return record.asset_key.to_user_string() if record.asset_key else ""
+
+
+def _snapshot_run_id(record: dg.EventLogRecord) -> str | None:
+    """The run folder the materialization wrote or reused (the IO manager's `run_id`)."""
+    materialization = record.asset_materialization
+    value = materialization.metadata.get("run_id") if materialization else None
+    return str(value.value) if value is not None else None

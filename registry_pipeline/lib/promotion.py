@@ -1,0 +1,258 @@
+"""Promote a checked materialization to the active pointer: the one path the job and `registry
+build` share. Dagster's event log says the blocking checks passed; the pointer store (core)
+validates again under its lock and records the change in the journal.
+
+Promotions are serialized by the pointer store's exclusive lock file, so concurrent job runs and
+builds never lose an update; an already-active target is a no-op, so nothing is promoted twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from registry_pipeline.core.catalog import load_catalog
+from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.journal import JournalFormatError, read_records
+from registry_pipeline.core.pointer_store import ANY, PointerRefused, PointerStore, pointer_relpath
+from registry_pipeline.core.workspace import Workspace
+from registry_pipeline.defs.checks import CHECK_NAMES
+
+CHECK_SOURCE = "dagster asset check; validated again by the pointer store under its lock"
+_HISTORY_PAGE = 50
+_PAGE = 100
+
+
+class Outcome(StrEnum):
+    """What a promotion attempt did."""
+
+    PROMOTED = "promoted"
+    ALREADY_ACTIVE = "already active"
+    SKIPPED = "skipped"
+    """Not an error: NOT_NEWER, or a snapshot that was explicitly rolled back away from."""
+    NO_POINTER = "no pointer by design"
+    CHECKS_NOT_PASSED = "checks not passed"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True)
+class PromotionOutcome:
+    """The result of `promote_materialization` for one registry snapshot."""
+
+    registry_id: str
+    run_id: str
+    outcome: Outcome
+    reason: str
+    """One line for humans: "promoted", "already active", "NOT_NEWER: ...", ..."""
+    code: str | None = None
+    """The pointer store's refusal code (NOT_NEWER, CAS_CONFLICT, TARGET_INVALID, ...)."""
+    checks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    journal_seq: int | None = None
+
+    @property
+    def promoted(self) -> bool:
+        """True only when this call moved the pointer."""
+        return self.outcome is Outcome.PROMOTED
+
+    @property
+    def is_error(self) -> bool:
+        """A refusal other than NOT_NEWER, or checks that did not pass."""
+        return self.outcome in (Outcome.REFUSED, Outcome.CHECKS_NOT_PASSED)
+
+    def as_json(self) -> dict[str, object]:
+        """A JSON object (job logs, `registry build --json`)."""
+        return {
+            "registry_id": self.registry_id,
+            "run_id": self.run_id,
+            "outcome": self.outcome.value,
+            "reason": self.reason,
+            "code": self.code,
+            "checks": self.checks,
+            "journal_seq": self.journal_seq,
+        }
+
+
+def promote_materialization(
+    instance: dg.DagsterInstance,
+    workspace_root: Path,
+    registry_id: str,
+    run_id: str,
+    dagster_run_id: str,
+    actor: dict[str, str],
+) -> PromotionOutcome:
+    """Promote snapshot `run_id`, materialized by Dagster run `dagster_run_id`, if both blocking
+    checks passed on that materialization and the catalog gives the registry a pointer."""
+    workspace = Workspace(workspace_root)
+
+    def outcome(kind: Outcome, reason: str, **extra: Any) -> PromotionOutcome:
+        return PromotionOutcome(registry_id, run_id, kind, reason, **extra)
+
+    try:
+        spec = load_catalog(workspace).get(registry_id)
+    except RegistryError as exc:
+        return outcome(Outcome.REFUSED, exc.message, code=exc.code)
+    if not spec.active_pointer:
+        return outcome(Outcome.NO_POINTER, Outcome.NO_POINTER.value)
+    record = materialization_of(instance, registry_id, run_id, dagster_run_id)
+    if record is None:
+        reason = f"Dagster run {dagster_run_id} did not materialize {run_id}"
+        return outcome(Outcome.CHECKS_NOT_PASSED, reason, code="NO_MATERIALIZATION")
+    checks = blocking_checks(instance, record)
+    failing = sorted(name for name, entry in checks.items() if entry["passed"] is not True)
+    if failing:
+        reason = "checks not passed: " + ", ".join(f"{n} {checks[n]['status']}" for n in failing)
+        return outcome(Outcome.CHECKS_NOT_PASSED, reason, code="CHECKS_NOT_PASSED", checks=checks)
+    store = PointerStore(workspace)
+    if _rolled_back_from(store, registry_id, run_id):
+        reason = "rolled back away from earlier; promote it explicitly with registry pointers"
+        return outcome(Outcome.SKIPPED, reason, code="ROLLED_BACK", checks=checks)
+    try:
+        change = store.promote(
+            registry_id,
+            run_id,
+            relpath=pointer_relpath(spec.kind, spec.artifacts),
+            reason=f"blocking checks passed in Dagster run {dagster_run_id}",
+            actor=actor,
+            checks=checks,
+            expect=ANY,
+        )
+    except PointerRefused as exc:
+        kind = Outcome.SKIPPED if exc.code == "NOT_NEWER" else Outcome.REFUSED
+        return outcome(kind, f"{exc.code}: {exc.message}", code=exc.code, checks=checks)
+    except RegistryError as exc:  # a stale lock, an unreadable pointer file, ...
+        return outcome(Outcome.REFUSED, f"{exc.code}: {exc.message}", code=exc.code, checks=checks)
+    if change.record is None:
+        return outcome(Outcome.ALREADY_ACTIVE, Outcome.ALREADY_ACTIVE.value, checks=checks)
+    return outcome(
+        Outcome.PROMOTED, Outcome.PROMOTED.value, checks=checks, journal_seq=change.record.seq
+    )
+
+
+def materialization_of(
+    instance: dg.DagsterInstance, registry_id: str, run_id: str, dagster_run_id: str
+) -> dg.EventLogRecord | None:
+    """The materialization of `registry_id` in Dagster run `dagster_run_id` that wrote or reused
+    snapshot `run_id` (from the asset index: its storage id is the one checks point at)."""
+    run = instance.get_run_record_by_id(dagster_run_id)
+    if run is None:
+        return None
+    return _newest_materialization(
+        instance, registry_id, run_id, dagster_run_id, since=run.create_timestamp.timestamp()
+    )
+
+
+def latest_materialization_of(
+    instance: dg.DagsterInstance, registry_id: str, run_id: str
+) -> dg.EventLogRecord | None:
+    """The newest materialization of `registry_id` that wrote or reused snapshot `run_id`."""
+    return _newest_materialization(instance, registry_id, run_id)
+
+
+def _newest_materialization(
+    instance: dg.DagsterInstance,
+    registry_id: str,
+    run_id: str,
+    dagster_run_id: str | None = None,
+    since: float | None = None,
+) -> dg.EventLogRecord | None:
+    records_filter = dg.AssetRecordsFilter(
+        asset_key=dg.AssetKey(registry_id), after_timestamp=since
+    )
+    cursor = None
+    while True:
+        result = instance.fetch_materializations(records_filter, limit=_PAGE, cursor=cursor)
+        for record in result.records:
+            if dagster_run_id is not None and record.run_id != dagster_run_id:
+                continue
+            materialization = record.asset_materialization
+            value = materialization.metadata.get("run_id") if materialization else None
+            if value is not None and value.value == run_id:
+                return record
+        if not result.has_more:
+            return None
+        cursor = result.cursor
+
+
+def blocking_checks(
+    instance: dg.DagsterInstance, materialization: dg.EventLogRecord
+) -> dict[str, dict[str, Any]]:
+    """Each blocking check's verdict on that materialization, for the journal.
+
+    `status` is SUCCEEDED, FAILED, PLANNED (not evaluated yet) or NOT_RUN (the run ended without
+    evaluating it, or never planned it); `passed` is True, False, or None while it may still run.
+    """
+    dagster_run_id, asset_key = materialization.run_id, materialization.asset_key
+    if asset_key is None:
+        raise ValueError(f"event {materialization.storage_id} is not an asset materialization")
+    finished = _run_finished(instance, dagster_run_id)
+    verdicts: dict[str, dict[str, Any]] = {}
+    for name in CHECK_NAMES:
+        key = dg.AssetCheckKey(asset_key, name)
+        execution = _execution_in_run(instance, key, dagster_run_id, materialization.storage_id)
+        status = execution.status.value if execution is not None else "NOT_RUN"
+        passed: bool | None = status == "SUCCEEDED"
+        if status in ("PLANNED", "NOT_RUN") and not finished:
+            status, passed = "PLANNED", None
+        elif status == "PLANNED":
+            status = "NOT_RUN"
+        verdicts[name] = {
+            "passed": passed,
+            "status": status,
+            "source": CHECK_SOURCE,
+            "dagster_run_id": dagster_run_id,
+        }
+    return verdicts
+
+
+def _execution_in_run(
+    instance: dg.DagsterInstance, key: dg.AssetCheckKey, dagster_run_id: str, storage_id: int
+) -> Any:
+    """The check's execution in `dagster_run_id` that targets this materialization, if any."""
+    storage = instance.event_log_storage
+    latest = storage.get_latest_asset_check_execution_by_key([key]).get(key)
+    candidates = [latest] if latest is not None else []
+    if latest is not None and latest.run_id != dagster_run_id:
+        candidates = []
+        cursor = None
+        while True:  # newest first: the wanted run is usually within the first page
+            page = storage.get_asset_check_execution_history(key, _HISTORY_PAGE, cursor)
+            candidates.extend(r for r in page if r.run_id == dagster_run_id)
+            if candidates or len(page) < _HISTORY_PAGE:
+                break
+            cursor = page[-1].id
+    for execution in candidates:
+        if execution.run_id == dagster_run_id and _targets(execution, storage_id):
+            return execution
+    return None
+
+
+def _targets(execution: Any, storage_id: int) -> bool:
+    """False when the evaluation names another materialization than `storage_id`."""
+    event = execution.event
+    evaluation = event.dagster_event.event_specific_data if event and event.dagster_event else None
+    target = getattr(evaluation, "target_materialization_data", None)
+    return target is None or target.storage_id == storage_id
+
+
+def _run_finished(instance: dg.DagsterInstance, dagster_run_id: str) -> bool:
+    run = instance.get_run_by_id(dagster_run_id)
+    return run is None or run.is_finished
+
+
+def _rolled_back_from(store: PointerStore, registry_id: str, run_id: str) -> bool:
+    """True when a journaled rollback moved `registry_id` away from `run_id`: automatic
+    promotion would silently undo that decision."""
+    try:
+        return any(
+            record.action == "rollback"
+            and record.registry_id == registry_id
+            and record.from_ref is not None
+            and record.from_ref.run_id == run_id
+            for record in read_records(store.journal_path)
+        )
+    except JournalFormatError:
+        return False  # the store refuses with JOURNAL_CORRUPT if the tail is unreadable

@@ -1,0 +1,137 @@
+"""`registry build` promotes what passed its checks, through the job's code, end to end."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from registry_pipeline.cli import main
+from registry_pipeline.core.journal import read_records
+from registry_pipeline.core.journal_replay import verify_journal
+from registry_pipeline.core.pointer_store import PointerStore
+from registry_pipeline.core.workspace import Workspace, init_workspace
+
+REPO = Path(__file__).resolve().parents[2]
+SOURCES = ("expected_versions", "migration_ledger", "threshold_packs", "allowed_operations")
+BUILT_WITH_POINTER = ("run_registry", "op_status_table", "drift_signals")
+Run = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Path:
+    """A copy of the demo workspace (catalog, sources, schemas) with no runs yet."""
+    root = tmp_path / "demo"
+    root.mkdir()
+    shutil.copytree(REPO / "registries", root / "registries")
+    shutil.copytree(REPO / "schemas", root / "schemas")
+    init_workspace(root)
+    return root
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Run:
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        captured = capsys.readouterr()
+        assert "Traceback" not in captured.err + captured.out
+        return code, captured.out, captured.err
+
+    return run
+
+
+def _build(cli: Run, root: Path) -> tuple[int, dict[str, dict[str, object]]]:
+    code, out, _ = cli("build", "--workspace", str(root), "--json")
+    return code, {entry["registry_id"]: entry for entry in json.loads(out)["registries"]}
+
+
+def _active(root: Path) -> dict[str, str | None]:
+    pointers = PointerStore(Workspace(root)).read()
+    return {rid: ref.run_id if (ref := pointers.active(rid)) else None for rid in pointers.pointers}
+
+
+def _verify(root: Path) -> None:
+    store = PointerStore(Workspace(root))
+    report = verify_journal(store.journal_path, store.read())
+    assert report.ok, report.problems
+
+
+def test_build_promotes_every_registry_with_a_pointer(cli: Run, demo: Path) -> None:
+    code, entries = _build(cli, demo)
+    assert code == 0
+    active = _active(demo)
+    for registry_id in (*SOURCES, *BUILT_WITH_POINTER):
+        assert entries[registry_id]["promoted"] is True, entries[registry_id]
+        assert active[registry_id] == entries[registry_id]["run_id"]
+    report = entries["system_health_report"]
+    assert report["promoted"] is False and report["promotion"] == "no pointer by design"
+    assert "system_health_report" not in active
+    store = PointerStore(Workspace(demo))
+    for record in read_records(store.journal_path):
+        assert record.actor["kind"] == "registry_build"
+        assert record.checks["seal_valid"]["source"].startswith("dagster asset check")
+    _verify(demo)
+
+
+def test_failed_check_promotes_nothing_then_the_fix_does(cli: Run, demo: Path) -> None:
+    source = demo / "registries" / "expected_versions" / "EXPECTED_VERSIONS_v0_1.json"
+    good = source.read_text()
+    source.write_text('{"version": "0.1"}\n')
+    code, out, _ = cli("build", "--workspace", str(demo))
+    assert code == 1
+    line = next(row for row in out.splitlines() if "expected_versions" in row)
+    assert "schema_valid=FAIL" in line and "not promoted (build failed)" in line
+    assert _active(demo) == {}
+    assert not PointerStore(Workspace(demo)).journal_path.exists()
+
+    source.write_text(good)
+    code, entries = _build(cli, demo)
+    assert code == 0
+    assert entries["expected_versions"]["promoted"] is True
+    assert _active(demo)["expected_versions"] == entries["expected_versions"]["run_id"]
+    _verify(demo)
+
+    code, again = _build(cli, demo)  # nothing new for the sources
+    assert code == 0
+    for registry_id in SOURCES:
+        assert again[registry_id]["status"] == "reused"
+        assert again[registry_id]["promoted"] is False
+        assert again[registry_id]["promotion"] == "already active"
+    rules = _input_rules(demo, "op_status_table")
+    assert rules["allowed_operations"] == "active_pointer"  # settled: read through the pointer
+    assert rules["run_registry"] == "same_run"
+    _verify(demo)
+
+
+def _input_rules(root: Path, registry_id: str) -> dict[str, str]:
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(root / ".codex" / "dagster_home")) as instance:
+        event = instance.get_latest_materialization_event(dg.AssetKey(registry_id))
+        assert event is not None and event.asset_materialization is not None
+        return dict(event.asset_materialization.metadata["input_rules"].value)  # type: ignore[arg-type]
+
+
+def test_a_rolled_back_snapshot_is_not_promoted_again_by_a_build(cli: Run, demo: Path) -> None:
+    assert _build(cli, demo)[0] == 0
+    ledger = demo / "registries" / "migration_ledger" / "applied_migrations.json"
+    document = json.loads(ledger.read_text())
+    document["migrations"][0]["status"] = "FAILED"
+    old = _active(demo)["migration_ledger"]
+    ledger.write_text(json.dumps(document, indent=2))
+    code, entries = _build(cli, demo)
+    assert code == 0 and entries["migration_ledger"]["promoted"] is True
+    new = entries["migration_ledger"]["run_id"]
+    args = ("pointers", "rollback", "migration_ledger", "--to", str(old), "--reason", "bad ledger")
+    assert cli(*args, "--workspace", str(demo))[0] == 0
+    code, entries = _build(cli, demo)
+    assert code == 0
+    assert entries["migration_ledger"]["run_id"] == new
+    assert entries["migration_ledger"]["promotion"] == "ROLLED_BACK"
+    assert _active(demo)["migration_ledger"] == old
+    _verify(demo)

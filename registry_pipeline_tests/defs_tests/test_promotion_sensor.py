@@ -1,0 +1,184 @@
+"""The promotion sensor and job on a real Dagster instance over a copy of the demo workspace."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from dagster._core.events import DagsterEvent, StepMaterializationData
+
+from registry_pipeline.core.journal import read_records
+from registry_pipeline.core.pointer_store import PointerStore
+from registry_pipeline.core.workspace import Workspace, init_workspace
+from registry_pipeline.definitions import BUILD_JOB, build_definitions
+from registry_pipeline.defs.promotion import PROMOTE_JOB, PROMOTION_SENSOR
+from registry_pipeline.lib.build import QUIET_LOGS, dagster_home
+
+REPO = Path(__file__).resolve().parents[2]
+WITH_POINTER = {
+    "run_registry",
+    "op_status_table",
+    "drift_signals",
+    "expected_versions",
+    "migration_ledger",
+    "threshold_packs",
+    "allowed_operations",
+}
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Path:
+    """A copy of the demo workspace (catalog, sources, schemas) with no runs yet."""
+    root = tmp_path / "demo"
+    root.mkdir()
+    shutil.copytree(REPO / "registries", root / "registries")
+    shutil.copytree(REPO / "schemas", root / "schemas")
+    init_workspace(root)
+    return root
+
+
+@pytest.fixture
+def instance(demo: Path) -> Iterator[dg.DagsterInstance]:
+    """The workspace's persistent instance (sensor contexts need a persistent one)."""
+    with dg.DagsterInstance.from_config(str(dagster_home(demo))) as instance:
+        yield instance
+
+
+def _build(defs: dg.Definitions, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    """The build job alone: it materializes and checks, it never promotes."""
+    job = defs.resolve_job_def(BUILD_JOB)
+    return job.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET_LOGS)
+
+
+def _tick(
+    defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None
+) -> tuple[list[dg.RunRequest], str | None]:
+    sensor = defs.resolve_sensor_def(PROMOTION_SENSOR)
+    context = dg.build_sensor_context(instance=instance, definitions=defs, cursor=cursor)
+    result = sensor.evaluate_tick(context)
+    return list(result.run_requests or []), result.cursor
+
+
+def _promote(
+    defs: dg.Definitions, instance: dg.DagsterInstance, request: dg.RunRequest
+) -> dg.ExecuteInProcessResult:
+    job = defs.resolve_job_def(PROMOTE_JOB)
+    return job.execute_in_process(
+        instance=instance, run_config=request.run_config, raise_on_error=False
+    )
+
+
+def test_requests_once_per_snapshot_with_passed_checks(
+    demo: Path, instance: dg.DagsterInstance
+) -> None:
+    defs = build_definitions(demo)
+    build = _build(defs, instance)
+    assert build.success
+    requests, cursor = _tick(defs, instance, None)
+    keys = {request.run_key for request in requests}
+    assert {key.split(":")[0] for key in keys} == WITH_POINTER  # not system_health_report
+    assert len(keys) == len(requests) == len(WITH_POINTER)
+    for request in requests:
+        registry_id, run_id = str(request.run_key).split(":")
+        config = request.run_config["ops"]["promote_active_pointer"]["config"]
+        assert config == {
+            "registry_id": registry_id,
+            "run_id": run_id,
+            "materialization_run_id": build.run_id,
+        }
+    assert cursor is not None
+    again, same = _tick(defs, instance, cursor)
+    assert again == [] and same == cursor
+
+
+def test_a_failed_check_is_never_requested(demo: Path, instance: dg.DagsterInstance) -> None:
+    source = demo / "registries" / "expected_versions" / "EXPECTED_VERSIONS_v0_1.json"
+    source.write_text('{"version": "0.1"}\n')
+    defs = build_definitions(demo)
+    assert not _build(defs, instance).success
+    requests, cursor = _tick(defs, instance, None)
+    requested = {str(request.run_key).split(":")[0] for request in requests}
+    assert "expected_versions" not in requested
+    assert {"allowed_operations", "run_registry", "op_status_table"} <= requested
+    assert "drift_signals" not in requested  # skipped: its upstream failed
+    assert _tick(defs, instance, cursor) == ([], cursor)  # passed over for good
+
+
+def test_the_job_promotes_once(demo: Path, instance: dg.DagsterInstance) -> None:
+    defs = build_definitions(demo)
+    assert _build(defs, instance).success
+    requests, _ = _tick(defs, instance, None)
+    request = next(r for r in requests if str(r.run_key).startswith("allowed_operations:"))
+    run_id = str(request.run_key).split(":")[1]
+    store = PointerStore(Workspace(demo))
+    first = _promote(defs, instance, request)
+    assert first.success
+    active = store.read().active("allowed_operations")
+    assert active is not None and active.run_id == run_id
+    records = list(read_records(store.journal_path))
+    assert len(records) == 1
+    record = records[0]
+    assert record.actor == {"kind": "dagster_run", "id": first.run_id}
+    checked_in = request.run_config["ops"]["promote_active_pointer"]["config"]
+    for name in ("seal_valid", "schema_valid"):
+        assert record.checks[name]["passed"] is True
+        assert record.checks[name]["dagster_run_id"] == checked_in["materialization_run_id"]
+    pointers = store.pointers_path.read_bytes()
+    second = _promote(defs, instance, request)
+    assert second.success
+    assert store.pointers_path.read_bytes() == pointers
+    assert len(list(read_records(store.journal_path))) == 1
+    observed = second.asset_observations_for_node("promote_active_pointer")
+    assert observed[-1].metadata["promotion"].value == "already active"
+
+
+def test_the_job_refuses_a_materialization_whose_checks_failed(
+    demo: Path, instance: dg.DagsterInstance
+) -> None:
+    source = demo / "registries" / "expected_versions" / "EXPECTED_VERSIONS_v0_1.json"
+    source.write_text('{"version": "0.1"}\n')
+    defs = build_definitions(demo)
+    build = _build(defs, instance)
+    event = instance.get_latest_materialization_event(dg.AssetKey("expected_versions"))
+    assert event is not None and event.asset_materialization is not None
+    run_id = str(event.asset_materialization.metadata["run_id"].value)
+    config = {"registry_id": "expected_versions", "run_id": run_id}
+    config["materialization_run_id"] = build.run_id
+    request = dg.RunRequest(run_config={"ops": {"promote_active_pointer": {"config": config}}})
+    result = _promote(defs, instance, request)
+    assert not result.success
+    assert PointerStore(Workspace(demo)).read().active("expected_versions") is None
+
+
+def test_a_materialization_not_checked_yet_holds_the_cursor(
+    demo: Path, instance: dg.DagsterInstance
+) -> None:
+    defs = build_definitions(demo)
+    assert _build(defs, instance).success
+    _, cursor = _tick(defs, instance, None)
+    event = instance.get_latest_materialization_event(dg.AssetKey("migration_ledger"))
+    assert event is not None and event.asset_materialization is not None
+    run = dg.DagsterRun(job_name=BUILD_JOB, run_id=str(uuid.uuid4()), status=_STARTED)
+    instance.add_run(run)
+    materialization = dg.AssetMaterialization(
+        asset_key="migration_ledger", metadata=dict(event.asset_materialization.metadata)
+    )
+    instance.report_dagster_event(
+        DagsterEvent(
+            event_type_value="ASSET_MATERIALIZATION",
+            job_name=BUILD_JOB,
+            event_specific_data=StepMaterializationData(materialization),
+        ),
+        run.run_id,
+    )
+    assert _tick(defs, instance, cursor) == ([], cursor)  # its run is still going: wait
+    instance.report_run_failed(run)  # the run ended without checking it: passed over
+    after, moved = _tick(defs, instance, cursor)
+    assert after == [] and moved is not None and int(moved) > int(str(cursor))
+
+
+_STARTED = dg.DagsterRunStatus.STARTED
