@@ -1,11 +1,11 @@
 """Every benchmark of docs/benchmarks.md in one command: `.venv/bin/python benchmarks/run_all.py`.
 
-Options: `--quick` (smaller sizes), `--only seal|validate|startup|build` (repeatable), `--repeat N`
-(default 3), `--keep` (leave the generated data in benchmarks/_data/work/), `--json` (also print
-the results JSON on stdout), `--strict` (exit 1 when a target is missed). Generated data lives
-in benchmarks/_data/work/ (git-ignored, same filesystem as the repository) and is removed at the
-end; the results are written to benchmarks/_data/results.json, and as Markdown tables (for
-docs/benchmarks.md) to benchmarks/_data/results.md.
+Options: `--quick` (smaller sizes), `--only seal|validate|startup|build|pointers` (repeatable),
+`--repeat N` (default 3), `--keep` (leave the generated data in benchmarks/_data/work/), `--json`
+(also print the results JSON on stdout), `--strict` (exit 1 when a target is missed). Generated
+data lives in benchmarks/_data/work/ (git-ignored, same filesystem as the repository) and is
+removed at the end; the results are written to benchmarks/_data/results.json, and as Markdown
+tables (for docs/benchmarks.md) to benchmarks/_data/results.md.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SUITES = ("seal", "validate", "startup", "build")
+SUITES = ("seal", "validate", "startup", "build", "pointers")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -38,13 +38,22 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from benchmarks import _common, _report, bench_build, bench_seal, bench_startup, bench_validate
+    from benchmarks import (
+        _common,
+        _report,
+        bench_build,
+        bench_pointers,
+        bench_seal,
+        bench_startup,
+        bench_validate,
+    )
 
     modules = {
         "seal": bench_seal,
         "validate": bench_validate,
         "startup": bench_startup,
         "build": bench_build,
+        "pointers": bench_pointers,
     }
     chosen = [name for name in SUITES if not args.only or name in args.only]
     _common.remove_tree(_common.WORK_DIR)
