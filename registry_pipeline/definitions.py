@@ -16,6 +16,11 @@ from registry_pipeline.core.catalog import load_catalog
 from registry_pipeline.core.workspace import Workspace
 from registry_pipeline.defs.assets import IO_MANAGER_KEY, registry_assets
 from registry_pipeline.defs.checks import registry_checks
+from registry_pipeline.defs.drift_daily import (
+    drift_signals_daily,
+    drift_signals_daily_job,
+    drift_signals_daily_schedule,
+)
 from registry_pipeline.defs.promotion import promote_active_pointers, promotion_sensor
 from registry_pipeline.defs.schedules import build_schedules
 from registry_pipeline.lib.io_manager import SealingIOManager
@@ -41,18 +46,19 @@ def build_definitions(root: Path, *, full_audit: bool = False) -> dg.Definitions
     keys = [asset.key.to_user_string() for asset in assets]
     with_pointer = [key for key in keys if catalog.get(key).active_pointer]
     return dg.Definitions(
-        assets=assets,
-        asset_checks=registry_checks(keys),
+        assets=[*assets, drift_signals_daily],
+        asset_checks=registry_checks([*keys, drift_signals_daily.key.to_user_string()]),
         jobs=[
             dg.define_asset_job(
                 BUILD_JOB,
-                selection=dg.AssetSelection.all(),
+                selection=dg.AssetSelection.assets(*assets),
                 description="Build, seal and check every registry.",
             ),
             promote_active_pointers,
+            drift_signals_daily_job,
         ],
         sensors=[promotion_sensor(with_pointer)],
-        schedules=build_schedules(BUILD_JOB, str(root)),
+        schedules=[*build_schedules(BUILD_JOB, str(root)), drift_signals_daily_schedule],
         resources={
             "registry_workspace": RegistryWorkspace(root=str(root), full_audit=full_audit),
             IO_MANAGER_KEY: SealingIOManager(workspace_root=str(root)),

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from registry_pipeline._version import __version__
-from registry_pipeline.cli import _build, _commands, _pointers
+from registry_pipeline.cli import _build, _commands, _drift, _pointers
 from registry_pipeline.cli._output import err
 from registry_pipeline.core.errors import RegistryError
 
@@ -28,6 +28,7 @@ examples:
   registry validate --all            check every run folder of the workspace
   registry validate .codex/RUNS/2026-02-04__213601__run_registry_build --json
   registry pointers show             what is active now (see: registry pointers --help)
+  registry drift backfill --from 2026-11-01 --to 2026-11-20
 
 exit codes: 0 done, 1 failed or refused (a run folder failed validation, a pointer change was
 refused), 2 bad usage or bad input (nothing written)
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     _commands.add_validate(commands)
     _build.add_build(commands)
     _pointers.add_pointers(commands)
+    _drift.add_drift(commands)
     return parser
 
 

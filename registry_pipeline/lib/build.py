@@ -91,7 +91,10 @@ def run_build(root: Path, *, select: Sequence[str] = (), full_audit: bool = Fals
     os.environ["DAGSTER_HOME"] = str(home)
     definitions = build_definitions(root, full_audit=full_audit)
     job = definitions.resolve_job_def(BUILD_JOB)
-    graph_keys = definitions.resolve_asset_graph().toposorted_asset_keys
+    in_job = job.asset_layer.asset_graph.executable_asset_keys  # not drift_signals_daily
+    graph_keys = [
+        key for key in definitions.resolve_asset_graph().toposorted_asset_keys if key in in_job
+    ]
     workspace = Workspace(root)
     with (
         dg.DagsterInstance.from_config(str(home)) as instance,

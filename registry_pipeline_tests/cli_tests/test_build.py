@@ -3,42 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
-from registry_pipeline.cli import main
 from registry_pipeline.core.validate import is_valid_run_folder
-from registry_pipeline.core.workspace import init_workspace
 
 REPO = Path(__file__).resolve().parents[2]
 Run = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def demo(tmp_path: Path) -> Path:
-    """A copy of the demo workspace (catalog, sources, schemas) with no runs yet."""
-    root = tmp_path / "demo"
-    root.mkdir()
-    shutil.copytree(REPO / "registries", root / "registries")
-    shutil.copytree(REPO / "schemas", root / "schemas")
-    init_workspace(root)
-    return root
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Run:
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = main(list(args))
-        captured = capsys.readouterr()
-        assert "Traceback" not in captured.err + captured.out
-        return code, captured.out, captured.err
-
-    return run
 
 
 def _runs(root: Path) -> list[str]:

@@ -3,46 +3,18 @@
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
-from registry_pipeline.cli import main
 from registry_pipeline.core.journal import read_records
 from registry_pipeline.core.journal_replay import verify_journal
 from registry_pipeline.core.pointer_store import PointerStore
-from registry_pipeline.core.workspace import Workspace, init_workspace
+from registry_pipeline.core.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCES = ("expected_versions", "migration_ledger", "threshold_packs", "allowed_operations")
 BUILT_WITH_POINTER = ("run_registry", "op_status_table", "drift_signals")
 Run = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def demo(tmp_path: Path) -> Path:
-    """A copy of the demo workspace (catalog, sources, schemas) with no runs yet."""
-    root = tmp_path / "demo"
-    root.mkdir()
-    shutil.copytree(REPO / "registries", root / "registries")
-    shutil.copytree(REPO / "schemas", root / "schemas")
-    init_workspace(root)
-    return root
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Run:
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = main(list(args))
-        captured = capsys.readouterr()
-        assert "Traceback" not in captured.err + captured.out
-        return code, captured.out, captured.err
-
-    return run
 
 
 def _build(cli: Run, root: Path) -> tuple[int, dict[str, dict[str, object]]]:

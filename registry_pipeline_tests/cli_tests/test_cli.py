@@ -11,24 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from registry_pipeline.cli import main
 from registry_pipeline.core.run_store import SealedRun
 from registry_pipeline.core.workspace import Workspace
 
 Run = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Run:
-    """Run `registry ARGS...` in-process; returns (exit code, stdout, stderr)."""
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = main(list(args))
-        captured = capsys.readouterr()
-        assert "Traceback" not in captured.err
-        return code, captured.out, captured.err
-
-    return run
 
 
 def _runs(workspace: Workspace) -> list[str]:

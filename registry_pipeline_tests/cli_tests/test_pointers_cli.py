@@ -9,33 +9,17 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from registry_pipeline.cli import main
 from registry_pipeline_tests._helpers import unseal
 
 REPO = Path(__file__).resolve().parents[2]
 SUBCOMMANDS = ("show", "history", "promote", "rollback", "verify", "as-of")
 HEX64 = re.compile(r"[0-9a-f]{64}")
 Run = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Run:
-    """Run `registry ARGS...` in-process; returns (exit code, stdout, stderr); never a traceback."""
-    monkeypatch.delenv("REGISTRY_WORKSPACE", raising=False)
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = main(list(args))
-        captured = capsys.readouterr()
-        assert "Traceback" not in captured.out + captured.err
-        return code, captured.out, captured.err
-
-    return run
 
 
 @pytest.fixture
@@ -305,17 +289,6 @@ def test_a_run_id_outside_runs_is_refused_before_any_read(cli: Run, ws: Path, ru
 
 
 # -- the demo catalog ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def demo(cli: Run, tmp_path: Path) -> Path:
-    """A copy of the demo workspace (catalog, sources, schemas), `registry init`-ed."""
-    root = tmp_path / "demo"
-    root.mkdir()
-    shutil.copytree(REPO / "registries", root / "registries")
-    shutil.copytree(REPO / "schemas", root / "schemas")
-    assert cli("init", str(root))[0] == 0
-    return root
 
 
 def test_a_registry_without_a_pointer_by_design_is_refused(

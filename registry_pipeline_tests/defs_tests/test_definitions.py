@@ -9,14 +9,17 @@ from registry_pipeline.definitions import BUILD_JOB, DEMO_WORKSPACE, build_defin
 from registry_pipeline_tests._helpers import DEMO_GRAPH
 
 REGISTRIES = DEMO_GRAPH
+DAILY = {"drift_signals_daily": ["expected_versions", "op_status_table", "run_registry",
+                                 "threshold_packs"]}  # fmt: skip
+ASSETS = {**REGISTRIES, **DAILY}
 
 
 def test_demo_graph_is_pinned() -> None:
     defs = build_definitions(DEMO_WORKSPACE)
     graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert keys == set(REGISTRIES)
-    for registry_id, upstream in REGISTRIES.items():
+    assert keys == set(ASSETS)
+    for registry_id, upstream in ASSETS.items():
         parents = graph.get(dg.AssetKey(registry_id)).parent_keys
         assert sorted(key.to_user_string() for key in parents) == upstream
 
@@ -25,7 +28,7 @@ def test_every_registry_has_two_blocking_checks() -> None:
     defs = build_definitions(DEMO_WORKSPACE)
     graph = defs.resolve_asset_graph()
     checks = {(key.asset_key.to_user_string(), key.name) for key in graph.asset_check_keys}
-    assert checks == {(r, name) for r in REGISTRIES for name in ("seal_valid", "schema_valid")}
+    assert checks == {(r, name) for r in ASSETS for name in ("seal_valid", "schema_valid")}
     for key in graph.asset_check_keys:
         assert graph.get_check_spec(key).blocking
 
@@ -33,11 +36,17 @@ def test_every_registry_has_two_blocking_checks() -> None:
 def test_jobs_and_groups() -> None:
     defs = build_definitions(DEMO_WORKSPACE)
     jobs = {job.name for job in defs.resolve_all_job_defs() if not job.name.startswith("__")}
-    assert jobs == {BUILD_JOB, "promote_active_pointers"}
+    assert jobs == {BUILD_JOB, "promote_active_pointers", "drift_signals_daily_job"}
+    build = defs.resolve_job_def(BUILD_JOB).asset_layer.asset_graph.executable_asset_keys
+    assert {key.to_user_string() for key in build} == set(REGISTRIES)  # not the daily one
     graph = defs.resolve_asset_graph()
     groups = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
     assert groups["expected_versions"] == "sources"
     assert groups["run_registry"] == "registries"
+    assert groups["drift_signals_daily"] == "drift_history"
+    daily = graph.get(dg.AssetKey("drift_signals_daily")).partitions_def
+    assert isinstance(daily, dg.DailyPartitionsDefinition)
+    assert daily.get_first_partition_key() == "2026-01-01"
 
 
 def test_definitions_module_loads_the_demo_workspace() -> None:
@@ -59,11 +68,12 @@ def test_schedules_rebuild_daily_and_audit_weekly() -> None:
     defs = build_definitions(DEMO_WORKSPACE)
     schedules = {
         schedule.name: (schedule.job_name, schedule.cron_schedule, schedule.execution_timezone)
-        for schedule in defs.schedules or []
+        for schedule in defs.get_repository_def().schedule_defs
     }
     assert schedules == {
         "daily_full_rebuild": (BUILD_JOB, "0 2 * * *", "UTC"),
         "weekly_full_audit": (BUILD_JOB, "0 3 * * 0", "UTC"),
+        "drift_signals_daily_schedule": ("drift_signals_daily_job", "30 0 * * *", "UTC"),
     }
     audit = defs.resolve_schedule_def("weekly_full_audit")
     context = dg.build_schedule_context(scheduled_execution_time=None)

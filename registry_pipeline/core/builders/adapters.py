@@ -8,6 +8,7 @@ snapshot, so that the same sealed inputs give byte-identical artifacts.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 
 from registry_pipeline.core._json import loads_strict
@@ -22,7 +23,7 @@ from registry_pipeline.core.catalog import RegistryCatalog, load_catalog
 from registry_pipeline.core.schemas import SchemaCatalog, iter_jsonl
 from registry_pipeline.core.snapshots import Snapshot, list_snapshots, newest_valid
 from registry_pipeline.core.validate import inspect_run_folder
-from registry_pipeline.core.workspace import RUNS_RELPATH
+from registry_pipeline.core.workspace import RUNS_RELPATH, Workspace
 
 
 @register("run_registry")
@@ -97,18 +98,48 @@ def _counts(detail: dict[str, Any]) -> dict[str, object]:
 @register("drift_signals")
 def build_drift_signals(build: BuildInputs) -> BuildResult:
     """Drift between expected versions and the sealed evidence, every signal tri-state."""
-    registry = build.inputs["run_registry"]
-    status = build.inputs["op_status_table"]
-    lines = _jsonl(registry, run_registry.REGISTRY_ARTIFACT)
-    table = loads_strict(_read(status, op_status_table.TABLE_ARTIFACT))
     catalog = load_catalog(build.workspace)
     schemas = SchemaCatalog.for_workspace(build.workspace.root)
+    result = drift_from_snapshots(
+        build.workspace,
+        build.inputs,
+        active_snapshots=None,  # during a build the new snapshots are not promoted yet
+        newest_valid_snapshots={
+            spec.registry_id: drift_ref(newest_valid(build.workspace, spec.registry_id, schemas))
+            for spec in catalog.registries
+        },
+        as_of=max(snapshot.created_utc for snapshot in build.inputs.values()),
+    )
+    return drift_build_result(result)
+
+
+def drift_build_result(result: drift_signals.DriftResult) -> BuildResult:
+    """A drift result as a builder's result (files, signal count, counts by value)."""
+    return BuildResult(result.files(), len(result.signals), _counts(result.detail()))
+
+
+def drift_from_snapshots(
+    workspace: Workspace,
+    inputs: Mapping[str, Snapshot],
+    *,
+    active_snapshots: Mapping[str, drift_signals.SnapshotRef | None] | None,
+    newest_valid_snapshots: Mapping[str, drift_signals.SnapshotRef | None],
+    as_of: str,
+) -> drift_signals.DriftResult:
+    """The drift documents from sealed input snapshots (run_registry, op_status_table,
+    expected_versions, threshold_packs) and the snapshot refs the active-behind signal compares."""
+    catalog = load_catalog(workspace)
+    schemas = SchemaCatalog.for_workspace(workspace.root)
+    registry = inputs["run_registry"]
+    status = inputs["op_status_table"]
+    lines = _jsonl(registry, run_registry.REGISTRY_ARTIFACT)
+    table = loads_strict(_read(status, op_status_table.TABLE_ARTIFACT))
     envelope = registry.envelope()
-    result = drift_signals.build_drift_signals(
+    return drift_signals.build_drift_signals(
         run_registry_lines=lines,
         op_status_detail=loads_strict(_read(status, op_status_table.DETAIL_ARTIFACT)),
         expected_versions=loads_strict(
-            _read(build.inputs["expected_versions"], "EXPECTED_VERSIONS_v0_1.json")
+            _read(inputs["expected_versions"], "EXPECTED_VERSIONS_v0_1.json")
         ),
         observed_schema_versions={
             "run_registry": _first(lines, "registry_version"),
@@ -117,22 +148,17 @@ def build_drift_signals(build: BuildInputs) -> BuildResult:
         },
         observed_builder_versions={
             registry_id: _builder_version(snapshot)
-            for registry_id, snapshot in sorted(build.inputs.items())
+            for registry_id, snapshot in sorted(inputs.items())
         },
-        observed_threshold_pack_version=_pack_version(build.inputs.get("threshold_packs")),
-        active_snapshots=None,  # pointers arrive with the promotion issue: unknown until then
-        newest_valid_snapshots={
-            spec.registry_id: _drift_ref(newest_valid(build.workspace, spec.registry_id, schemas))
-            for spec in catalog.registries
-        },
+        observed_threshold_pack_version=_pack_version(inputs.get("threshold_packs")),
+        active_snapshots=active_snapshots,
+        newest_valid_snapshots=newest_valid_snapshots,
         schema_hashes_now=_schema_hashes(catalog, schemas),
         schema_hashes_at_active={spec.registry_id: None for spec in catalog.registries},
         git_commit=_text(envelope.get("git_commit")),
         working_tree_state=_text(envelope.get("working_tree_state")),
-        as_of=max(snapshot.created_utc for snapshot in build.inputs.values()),
+        as_of=as_of,
     )
-    detail = result.detail()
-    return BuildResult(result.files(), len(result.signals), _counts(detail))
 
 
 @register("system_health_report")
@@ -228,7 +254,8 @@ def _pack_version(snapshot: Snapshot | None) -> str | None:
     return versions.pop() if len(versions) == 1 else None
 
 
-def _drift_ref(snapshot: Snapshot | None) -> drift_signals.SnapshotRef | None:
+def drift_ref(snapshot: Snapshot | None) -> drift_signals.SnapshotRef | None:
+    """A snapshot as the drift builder's ref (None stays None)."""
     if snapshot is None:
         return None
     return drift_signals.SnapshotRef(

@@ -20,6 +20,7 @@ from registry_pipeline.core.builders.drift_signals._build import (
     DEFAULT_EXPECTED_SOURCE,
     build_drift_signals,
     canon_tree_hash,
+    unknown_drift,
 )
 from registry_pipeline.core.builders.drift_signals._model import (
     DETAIL_ARTIFACT,
@@ -48,4 +49,5 @@ __all__ = [
     "build_drift_signals",
     "canon_tree_hash",
     "seal_status",
+    "unknown_drift",
 ]

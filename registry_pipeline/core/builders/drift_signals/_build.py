@@ -13,7 +13,13 @@ from registry_pipeline.core.builders.drift_signals._comparisons import (
     _threshold_signal,
     _version_signals,
 )
-from registry_pipeline.core.builders.drift_signals._model import UTC_STAMP, DriftResult, SnapshotRef
+from registry_pipeline.core.builders.drift_signals._model import (
+    KIND_SEVERITY,
+    UTC_STAMP,
+    DriftResult,
+    Signal,
+    SnapshotRef,
+)
 from registry_pipeline.core.builders.drift_signals._runs import _run_folder_signals, _stale_signals
 from registry_pipeline.core.builders.drift_signals._v01 import _v01_object
 from registry_pipeline.core.errors import UsageError
@@ -67,6 +73,26 @@ def build_drift_signals(
         source=expected_versions_source,
         canon_tree_hash=canon_tree_hash(schema_hashes_now),
         git=(git_commit, working_tree_state),
+        as_of=as_of,
+    )
+    return DriftResult(v01, signals, as_of)
+
+
+def unknown_drift(
+    *, as_of: str, reason: str, expected_versions_source: str = DEFAULT_EXPECTED_SOURCE
+) -> DriftResult:
+    """Every signal unknown, for a moment whose evidence is missing (e.g. no pointer history
+    then): one signal per kind, value null, `reason` as its summary. Never a guess."""
+    _check_inputs(as_of, None)
+    signals = tuple(Signal(f"{kind}:no_history", kind, None, reason) for kind in KIND_SEVERITY)
+    v01 = _v01_object(
+        signals=signals,
+        expected={},
+        observed_schema_versions={},
+        observed_threshold_pack_version=None,
+        source=expected_versions_source,
+        canon_tree_hash=canon_tree_hash({}),
+        git=(None, None),
         as_of=as_of,
     )
     return DriftResult(v01, signals, as_of)

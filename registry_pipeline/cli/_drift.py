@@ -1,0 +1,100 @@
+"""`registry drift backfill`: drift_signals_daily for a range of past days."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from registry_pipeline.cli._commands import RAW, workspace_option
+from registry_pipeline.cli._output import Progress, err, json_doc, out
+from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.workspace import resolve_workspace
+
+FIRST_DAY = date(2026, 1, 1)
+"""The first partition of drift_signals_daily (defs/drift_daily.py DRIFT_DAILY_START)."""
+MAX_DAYS = 3660
+
+
+def add_drift(commands: Any) -> None:
+    """`registry drift backfill --from DAY --to DAY`."""
+    parser = commands.add_parser(
+        "drift",
+        help="drift signals by day (drift_signals_daily)",
+        formatter_class=RAW,
+        description="Day D of drift_signals_daily is computed from the snapshots that were "
+        "active at the end of D according to the pointer journal (every signal unknown where "
+        "no history exists), sealed and checked like any registry.",
+    )
+    sub = parser.add_subparsers(dest="drift_command", metavar="COMMAND", required=True)
+    backfill = sub.add_parser(
+        "backfill",
+        help="compute and seal a range of days, one Dagster run per day",
+        formatter_class=RAW,
+        description="Materialize the partitions --from..--to (inclusive, UTC days, only days "
+        "that have ended) on the workspace's Dagster instance: the UI then shows them as "
+        "materialized. The same backfill can be launched from the UI (asset "
+        "drift_signals_daily, Materialize, select the partitions).",
+        epilog="examples:\n  registry drift backfill --from 2026-11-01 --to 2026-11-20\n"
+        "  registry drift backfill --from 2026-11-20 --to 2026-11-20 --json",
+    )
+    backfill.add_argument("--from", dest="first", required=True, metavar="DAY")
+    backfill.add_argument("--to", dest="last", required=True, metavar="DAY")
+    backfill.add_argument("--json", action="store_true", help="print a JSON object")
+    workspace_option(backfill)
+    backfill.set_defaults(run=run_backfill)
+
+
+def parse_day(text: str, option: str) -> date:
+    """A YYYY-MM-DD day, or a usage error naming the option."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{option} {text!r} is not a day (YYYY-MM-DD)", code="BAD_DAY") from None
+
+
+def day_range(first: date, last: date, today: date) -> list[date]:
+    """first..last inclusive, checked: ordered, within the partitions, ended, not absurdly long."""
+    if last < first:
+        raise UsageError(f"--to {last} is before --from {first}", code="BAD_RANGE")
+    if first < FIRST_DAY:
+        raise UsageError(f"the first day that can be backfilled is {FIRST_DAY}", code="BAD_RANGE")
+    if last >= today:
+        raise UsageError(
+            f"{last} has not ended yet (UTC); the last complete day is {today - timedelta(1)}",
+            code="DAY_NOT_ENDED",
+        )
+    count = (last - first).days + 1
+    if count > MAX_DAYS:
+        raise UsageError(f"{count} days is more than {MAX_DAYS}; split the range", code="BAD_RANGE")
+    return [first + timedelta(days=offset) for offset in range(count)]
+
+
+def run_backfill(args: argparse.Namespace) -> int:
+    workspace = resolve_workspace(args.workspace).require()
+    days = day_range(
+        parse_day(args.first, "--from"),
+        parse_day(args.last, "--to"),
+        datetime.now(UTC).date(),
+    )
+    from registry_pipeline.lib.drift_backfill import run_drift_backfill
+
+    with Progress(len(days), "backfilling drift_signals_daily", not args.json) as progress:
+        outcomes = run_drift_backfill(workspace.root, days, lambda _day: progress.advance())
+    ok = all(outcome.success for outcome in outcomes)
+    if args.json:
+        json_doc({"success": ok, "days": [outcome.as_json() for outcome in outcomes]})
+        return 0 if ok else 1
+    for outcome in outcomes:
+        counts = " ".join(f"{key}={value}" for key, value in sorted(outcome.counts.items()))
+        missing = (
+            f"  (no history: {', '.join(outcome.missing_history)})"
+            if outcome.missing_history
+            else ""
+        )
+        status = "OK    " if outcome.success else "FAILED"
+        out(f"{status} {outcome.day}  {outcome.run_id or '-':<52} {counts}{missing}")
+        for problem in outcome.problems:
+            out(f"       {problem}")
+    err(f"{sum(o.success for o in outcomes)} of {len(outcomes)} day(s) sealed and checked")
+    return 0 if ok else 1

@@ -1,0 +1,131 @@
+"""drift_signals_daily: partition D reads what the journal had active at the end of D; backfills
+from the command line seal and check each day on the workspace's Dagster instance."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from registry_pipeline.core.builders.drift_days import DAY_INPUTS, build_drift_for_day
+from registry_pipeline.core.builders.drift_signals import KIND_SEVERITY, V01_ARTIFACT
+from registry_pipeline.core.pointer_store import PointerStore
+from registry_pipeline.core.validate import inspect_run_folder
+from registry_pipeline.core.workspace import Workspace
+
+Run = Callable[..., tuple[int, str, str]]
+TODAY = datetime.now(UTC).date()
+YESTERDAY = TODAY - timedelta(days=1)
+
+
+def _backfill(cli: Run, root: Path, first: date, last: date) -> tuple[int, dict[str, object]]:
+    code, out, _ = cli(
+        "drift", "backfill", "--from", str(first), "--to", str(last),
+        "--workspace", str(root), "--json",
+    )  # fmt: skip
+    return code, json.loads(out) if out.strip() else {}
+
+
+def test_days_without_history_are_all_unknown_sealed_and_checked(cli: Run, demo: Path) -> None:
+    assert cli("build", "--workspace", str(demo))[0] == 0  # the journal starts today
+    first = YESTERDAY - timedelta(days=1)
+    code, document = _backfill(cli, demo, first, YESTERDAY)
+    assert code == 0 and document["success"] is True
+    days = document["days"]
+    assert [day["day"] for day in days] == [str(first), str(YESTERDAY)]
+    for day in days:
+        assert day["signals"] == {"true": 0, "false": 0, "unknown": len(KIND_SEVERITY)}
+        assert day["missing_history"] == list(DAY_INPUTS)
+        folder = demo / ".codex" / "RUNS" / day["run_id"]
+        assert "__drift_signals_daily_build" in day["run_id"]
+        assert inspect_run_folder(folder).ok
+        envelope = json.loads((folder / "run.json").read_text())
+        assert envelope["inputs"] == [] and envelope["registry_id"] == "drift_signals_daily"
+        v01 = json.loads((folder / V01_ARTIFACT).read_text())
+        assert v01["generated_utc"] == f"{day['day']}T23:59:59Z"
+    with dg.DagsterInstance.from_config(str(demo / ".codex" / "dagster_home")) as instance:
+        done = instance.get_materialized_partitions(dg.AssetKey("drift_signals_daily"))
+    assert {str(first), str(YESTERDAY)} <= done
+
+
+def test_a_day_reads_the_snapshots_active_at_its_end(cli: Run, demo: Path) -> None:
+    assert cli("build", "--workspace", str(demo))[0] == 0
+    workspace = Workspace(demo)
+    pointers = PointerStore(workspace).read()
+    today = build_drift_for_day(workspace, TODAY)
+    assert today.missing == ()
+    assert {rid: snap.run_id for rid, snap in today.inputs.items()} == {
+        rid: pointers.active(rid).run_id for rid in DAY_INPUTS
+    }
+    summary = today.result.summary
+    assert int(summary["true"]) + int(summary["false"]) > 0  # real evidence gives real values
+    behind = [
+        signal
+        for signal in json.loads(today.result.files["DRIFT_SIGNALS_DETAIL_v0_2.json"])["signals"]
+        if signal["kind"] == "active_snapshot_behind"
+    ]
+    assert behind and all(signal["value"] is False for signal in behind if "run_registry" in
+                          signal["signal_id"])  # fmt: skip
+    again = build_drift_for_day(workspace, TODAY)
+    assert again.result.files == today.result.files  # same journal state, same bytes
+    before = build_drift_for_day(workspace, YESTERDAY)
+    assert before.missing == DAY_INPUTS and before.result.summary["unknown"] == len(KIND_SEVERITY)
+
+
+def test_a_backfilled_day_with_history_records_its_inputs(
+    cli: Run, demo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from registry_pipeline.core import pointer_store
+
+    noon = datetime.combine(YESTERDAY, datetime.min.time(), tzinfo=UTC) + timedelta(hours=12)
+    with monkeypatch.context() as patch:  # the promotions are journaled as of yesterday noon
+        patch.setattr(pointer_store, "now_utc", lambda: noon)
+        assert cli("build", "--workspace", str(demo))[0] == 0
+    code, document = _backfill(cli, demo, YESTERDAY, YESTERDAY)
+    (outcome,) = document["days"]
+    assert code == 0 and outcome["success"] and outcome["missing_history"] == [], outcome
+    folder = demo / ".codex" / "RUNS" / str(outcome["run_id"])
+    inputs = json.loads((folder / "run.json").read_text())["inputs"]
+    pointers = PointerStore(Workspace(demo)).read()
+    assert {ref["registry_id"]: ref["run_id"] for ref in inputs} == {
+        rid: pointers.active(rid).run_id for rid in DAY_INPUTS
+    }
+    assert all(ref["manifest_sha256"] for ref in inputs)
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "code"),
+    [
+        (str(YESTERDAY), str(YESTERDAY - timedelta(days=1)), "BAD_RANGE"),
+        ("2025-12-31", "2026-01-01", "BAD_RANGE"),
+        (str(TODAY), str(TODAY), "DAY_NOT_ENDED"),
+        ("2026-02-30", "2026-03-01", "BAD_DAY"),
+        ("yesterday", "2026-03-01", "BAD_DAY"),
+        ("2026-01-01", "2036-01-01", "DAY_NOT_ENDED"),
+    ],
+)
+def test_bad_ranges_are_refused_before_anything_runs(
+    cli: Run, demo: Path, first: str, last: str, code: str
+) -> None:
+    exit_code, out, err = cli(
+        "drift", "backfill", "--from", first, "--to", last, "--workspace", str(demo)
+    )
+    assert exit_code == 2 and code in err and out == ""
+    assert not (demo / ".codex" / "dagster_home").exists()
+
+
+def test_backfill_outside_a_workspace(cli: Run, tmp_path: Path) -> None:
+    code, _out, err = cli(
+        "drift", "backfill", "--from", str(YESTERDAY), "--to", str(YESTERDAY),
+        "--workspace", str(tmp_path),
+    )  # fmt: skip
+    assert code == 2 and "NOT_A_WORKSPACE" in err
+
+
+def test_help_has_examples(cli: Run) -> None:
+    code, out, _ = cli("drift", "backfill", "--help")
+    assert code == 0 and "examples:" in out and "registry drift backfill --from" in out
