@@ -6,6 +6,7 @@ from typing import Any
 
 import dagster as dg
 
+from registry_pipeline.core.builders.adapters import SCHEMA_HASH_KEY, schema_file_hash
 from registry_pipeline.core.builders.registry import Builder, BuildInputs
 from registry_pipeline.core.catalog import RegistryCatalog, RegistrySpec
 from registry_pipeline.core.schemas import SchemaCatalog
@@ -86,6 +87,7 @@ def _built_asset(spec: RegistrySpec, builder: Builder) -> dg.AssetsDefinition:
             inputs=tuple(inputs[d].ref() for d in spec.depends_on),
             input_rules=rules,
             record_count=result.record_count,
+            extra=_schema_extra(schemas, spec.primary_artifact),
         )
         return dg.Output(
             output,
@@ -114,6 +116,7 @@ def _source_asset(spec: RegistrySpec) -> dg.AssetsDefinition:
             files=None if reuse else files,
             reuse=reuse,
             record_count=count_records(files),
+            extra=_schema_extra(schemas, spec.primary_artifact),
         )
         context.log.info(
             f"{spec.registry_id}: " + (f"unchanged, reusing {reuse.run_id}" if reuse else "sealing")
@@ -121,6 +124,13 @@ def _source_asset(spec: RegistrySpec) -> dg.AssetsDefinition:
         return dg.Output(output, data_version=dg.DataVersion(content_version(files)))
 
     return _seal_source
+
+
+def _schema_extra(schemas: SchemaCatalog, artifact: str) -> dict[str, str]:
+    """run.json's record of the schema the primary artifact was built against (drift_signals
+    compares it with today's schema file)."""
+    digest = schema_file_hash(schemas, artifact)
+    return {SCHEMA_HASH_KEY: digest} if digest is not None else {}
 
 
 def _summary_metadata(summary: Mapping[str, object]) -> dict[str, Any]:

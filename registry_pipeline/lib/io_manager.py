@@ -26,6 +26,8 @@ class RegistryOutput:
     inputs: tuple[SealedRef, ...] = ()
     input_rules: Mapping[str, str] = field(default_factory=dict)
     record_count: int | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    """More run.json fields (e.g. the schema hash of the primary artifact)."""
 
 
 class SealingIOManager(dg.ConfigurableIOManager):
@@ -47,7 +49,7 @@ class SealingIOManager(dg.ConfigurableIOManager):
                 registry_id=obj.registry_id,
                 operation_id=obj.operation_id,
                 inputs=obj.inputs,
-                extra={"dagster_run_id": context.run_id},
+                extra={**obj.extra, "dagster_run_id": context.run_id},
             )
             sealed = seal_files(store, spec, obj.files or {})
             run_id, root, path, reused = sealed.run_id, sealed.root_sha256, sealed.path, False

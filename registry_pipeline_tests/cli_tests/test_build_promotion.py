@@ -107,3 +107,50 @@ def test_a_rolled_back_snapshot_is_not_promoted_again_by_a_build(cli: Run, demo:
     assert entries["migration_ledger"]["promotion"] == "ROLLED_BACK"
     assert _active(demo)["migration_ledger"] == old
     _verify(demo)
+
+
+def _drift_signals(root: Path, entries: dict[str, dict[str, object]]) -> dict[str, object]:
+    folder = root / ".codex" / "RUNS" / str(entries["drift_signals"]["run_id"])
+    detail = json.loads((folder / "DRIFT_SIGNALS_DETAIL_v0_2.json").read_text())
+    return {signal["signal_id"]: signal["value"] for signal in detail["signals"]}
+
+
+def test_drift_compares_active_snapshots_with_newest_valid_and_schemas(
+    cli: Run, demo: Path
+) -> None:
+    assert _build(cli, demo)[0] == 0
+    code, entries = _build(cli, demo)
+    assert code == 0
+    values = _drift_signals(demo, entries)
+    pointered = (*SOURCES, *BUILT_WITH_POINTER)
+    assert {rid: values[f"active_snapshot_behind:{rid}"] for rid in pointered} == dict.fromkeys(
+        pointered, False
+    )
+    assert {rid: values[f"schema_changed:{rid}"] for rid in pointered} == dict.fromkeys(
+        pointered, False
+    )
+    # a schema edited since the active snapshot was built
+    schema = demo / "schemas" / "expected_versions.schema.json"
+    document = json.loads(schema.read_text())
+    document["description"] = document.get("description", "") + " (edited)"
+    schema.write_text(json.dumps(document, indent=2))
+    # an active snapshot older than the newest valid one: roll migration_ledger back
+    first = _active(demo)["migration_ledger"]
+    ledger = demo / "registries" / "migration_ledger" / "applied_migrations.json"
+    text = ledger.read_text()
+    ledger.write_text(text.replace('"status": "VERIFIED"', '"status": "UNVERIFIED"', 1))
+    assert ledger.read_text() != text
+    assert _build(cli, demo)[0] == 0
+    assert _active(demo)["migration_ledger"] != first
+    code, _out, _err = cli(
+        "pointers", "rollback", "migration_ledger", "--to", str(first), "--reason", "test",
+        "--workspace", str(demo),
+    )  # fmt: skip
+    assert code == 0
+    code, entries = _build(cli, demo)
+    assert code == 0
+    values = _drift_signals(demo, entries)
+    assert values["schema_changed:expected_versions"] is True
+    assert values["schema_changed:run_registry"] is False
+    assert values["active_snapshot_behind:migration_ledger"] is True
+    assert values["active_snapshot_behind:expected_versions"] is False

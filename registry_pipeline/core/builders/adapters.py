@@ -21,7 +21,7 @@ from registry_pipeline.core.builders import (
 from registry_pipeline.core.builders.registry import BuildInputs, BuildResult, register
 from registry_pipeline.core.catalog import RegistryCatalog, load_catalog
 from registry_pipeline.core.schemas import SchemaCatalog, iter_jsonl
-from registry_pipeline.core.snapshots import Snapshot, list_snapshots, newest_valid
+from registry_pipeline.core.snapshots import Snapshot, list_snapshots, newest_valid, read_snapshot
 from registry_pipeline.core.validate import inspect_run_folder
 from registry_pipeline.core.workspace import RUNS_RELPATH, Workspace
 
@@ -100,17 +100,48 @@ def build_drift_signals(build: BuildInputs) -> BuildResult:
     """Drift between expected versions and the sealed evidence, every signal tri-state."""
     catalog = load_catalog(build.workspace)
     schemas = SchemaCatalog.for_workspace(build.workspace.root)
+    active = _active_after_build(build, catalog)
     result = drift_from_snapshots(
         build.workspace,
         build.inputs,
-        active_snapshots=None,  # during a build the new snapshots are not promoted yet
+        active_snapshots={rid: drift_ref(snapshot) for rid, snapshot in active.items()},
         newest_valid_snapshots={
             spec.registry_id: drift_ref(newest_valid(build.workspace, spec.registry_id, schemas))
             for spec in catalog.registries
+            if spec.active_pointer
+        },
+        schema_hashes_at_active={
+            rid: _text(snapshot.envelope().get(SCHEMA_HASH_KEY)) if snapshot else None
+            for rid, snapshot in active.items()
         },
         as_of=max(snapshot.created_utc for snapshot in build.inputs.values()),
     )
     return drift_build_result(result)
+
+
+SCHEMA_HASH_KEY = "schema_sha256"
+"""run.json key: SHA-256 of the schema file that governed the registry's primary artifact."""
+
+
+def _active_after_build(build: BuildInputs, catalog: RegistryCatalog) -> dict[str, Snapshot | None]:
+    """Per registry with a pointer: the snapshot this build reads (the build promotes it with
+    its own outputs), else the one its pointer names now, else None."""
+    from registry_pipeline.core.pointer_store import PointerStore
+
+    pointers = PointerStore(build.workspace).read()
+    active: dict[str, Snapshot | None] = {}
+    for spec in catalog.registries:
+        if not spec.active_pointer:
+            continue
+        ref = pointers.active(spec.registry_id)
+        folder = build.workspace.runs_dir / str(ref.run_id) if ref and ref.run_id else None
+        if spec.registry_id in build.inputs:
+            active[spec.registry_id] = build.inputs[spec.registry_id]
+        elif folder is not None and folder.is_dir():
+            active[spec.registry_id] = read_snapshot(folder, spec.registry_id)
+        else:
+            active[spec.registry_id] = None
+    return active
 
 
 def drift_build_result(result: drift_signals.DriftResult) -> BuildResult:
@@ -125,6 +156,7 @@ def drift_from_snapshots(
     active_snapshots: Mapping[str, drift_signals.SnapshotRef | None] | None,
     newest_valid_snapshots: Mapping[str, drift_signals.SnapshotRef | None],
     as_of: str,
+    schema_hashes_at_active: Mapping[str, str | None] | None = None,
 ) -> drift_signals.DriftResult:
     """The drift documents from sealed input snapshots (run_registry, op_status_table,
     expected_versions, threshold_packs) and the snapshot refs the active-behind signal compares."""
@@ -154,7 +186,8 @@ def drift_from_snapshots(
         active_snapshots=active_snapshots,
         newest_valid_snapshots=newest_valid_snapshots,
         schema_hashes_now=_schema_hashes(catalog, schemas),
-        schema_hashes_at_active={spec.registry_id: None for spec in catalog.registries},
+        schema_hashes_at_active=schema_hashes_at_active
+        or {spec.registry_id: None for spec in catalog.registries if spec.active_pointer},
         git_commit=_text(envelope.get("git_commit")),
         working_tree_state=_text(envelope.get("working_tree_state")),
         as_of=as_of,
@@ -266,7 +299,13 @@ def drift_ref(snapshot: Snapshot | None) -> drift_signals.SnapshotRef | None:
 def _schema_hashes(catalog: RegistryCatalog, schemas: SchemaCatalog) -> dict[str, str]:
     hashes = {}
     for spec in catalog.registries:
-        schema = schemas.for_artifact(spec.primary_artifact)
-        if schema is not None:
-            hashes[spec.registry_id] = hashlib.sha256(schema.path.read_bytes()).hexdigest()
+        digest = schema_file_hash(schemas, spec.primary_artifact)
+        if digest is not None and spec.active_pointer:
+            hashes[spec.registry_id] = digest
     return hashes
+
+
+def schema_file_hash(schemas: SchemaCatalog, artifact: str) -> str | None:
+    """SHA-256 of the schema file that governs `artifact`, None when none does."""
+    schema = schemas.for_artifact(artifact)
+    return hashlib.sha256(schema.path.read_bytes()).hexdigest() if schema is not None else None
