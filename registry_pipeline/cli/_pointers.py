@@ -120,7 +120,7 @@ def _store(args: argparse.Namespace) -> tuple[Workspace, Any]:
 
     workspace = resolve_workspace(args.workspace).require()
     timeout = getattr(args, "lock_timeout", None)
-    if timeout is not None and timeout < 0:
+    if timeout is not None and not (0 <= timeout < float("inf")):  # also refuses nan
         raise UsageError("--lock-timeout must be 0 or more seconds", code="BAD_TIMEOUT")
     if timeout is None:
         return workspace, PointerStore(workspace)
@@ -373,7 +373,10 @@ def parse_moment(text: str) -> str:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
             if moment.tzinfo is None:
                 raise ValueError("no time zone")
-    except ValueError:
+        moment = moment.astimezone(UTC)
+        if moment.year < 1000:
+            raise ValueError("before year 1000")
+    except (ValueError, OverflowError):
         raise UsageError(
             f"{text!r} is not a date (2026-11-20) or a UTC timestamp (2026-11-20T18:00:00Z)",
             code="BAD_TIMESTAMP",

@@ -44,14 +44,28 @@ def exclusive_lock(path: Path, *, timeout: float = DEFAULT_TIMEOUT) -> Iterator[
             time.sleep(delay)  # waiting on another process, not synchronizing a test
             delay = min(delay * 2, 0.05)
     try:
+        mine = os.fstat(fd).st_ino
         owner = {"pid": os.getpid(), "host": socket.gethostname(), "since": _stamp()}
         os.write(fd, (json.dumps(owner) + "\n").encode())
+    except BaseException:
+        os.unlink(path)  # never leave a lock behind that nobody holds
+        raise
     finally:
         os.close(fd)
     try:
         yield
     finally:
-        os.unlink(path)
+        _release(path, mine)
+
+
+def _release(path: Path, inode: int) -> None:
+    """Remove the lock if it is still ours (a person may have removed it and another writer
+    taken it since: theirs is left alone)."""
+    try:
+        if os.stat(path).st_ino == inode:
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _stamp() -> str:

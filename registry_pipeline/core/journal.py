@@ -156,6 +156,32 @@ def last_record(path: Path) -> JournalRecord | None:
     return parse_record(line)
 
 
+def last_record_of(path: Path, registry_id: str) -> JournalRecord | None:
+    """The newest record of one registry, reading back from the end of the file (cost grows with
+    the records written since that registry last changed, not with the whole journal)."""
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        return None
+    needle = b'"registry_id":' + rfc8785.dumps(registry_id)
+    with handle:
+        position = handle.seek(0, os.SEEK_END)
+        carry = b""
+        while position > 0:
+            start = max(0, position - TAIL_BLOCK)
+            handle.seek(start)
+            block = handle.read(position - start) + carry
+            lines = block.split(b"\n")
+            carry = lines[0] if start > 0 else b""
+            for line in reversed(lines[1:] if start > 0 else lines):
+                if needle in line:
+                    record = parse_record(line)
+                    if record.registry_id == registry_id:
+                        return record
+            position = start
+    return None
+
+
 def append_record(path: Path, record: JournalRecord) -> None:
     """Append one record and fsync it (and, for a new journal, its folder entry)."""
     created = not path.exists()

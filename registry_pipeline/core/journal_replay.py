@@ -78,10 +78,14 @@ def verify_journal(
     last: JournalRecord | None = None
     previous_hash: str | None = None
     seen_expected = expect_head is None
-    for number, line in iter_lines(path):
+    lines = iter_lines(path)
+    for number, line in lines:
         try:
             record = parse_record(line)
         except JournalFormatError as exc:
+            if next(lines, None) is None and not _ends_with_newline(path):
+                report.notes.append(_torn(number, exc))  # the documented crash state
+                break
             report.problems.append(Finding("RECORD_UNREADABLE", str(exc), line=number))
             return report
         report.records += 1
@@ -104,6 +108,24 @@ def verify_journal(
         )
     _compare_with_pointers(report, state, last, pointers)
     return report
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as handle:
+        end = handle.seek(0, 2)
+        if end == 0:
+            return True
+        handle.seek(end - 1)
+        return handle.read(1) == b"\n"
+
+
+def _torn(number: int, exc: JournalFormatError) -> Finding:
+    return Finding(
+        "TORN_TAIL",
+        f"the last line is an incomplete record ({exc}): a promotion died while appending it, "
+        "before the pointer file changed; the next pointer change removes it",
+        line=number,
+    )
 
 
 def _link_problem(

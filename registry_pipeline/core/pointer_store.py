@@ -15,6 +15,7 @@ leaves a journaled record that step 1 of the next change applies (a redo log).
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +27,13 @@ from registry_pipeline.core._lock import DEFAULT_TIMEOUT, exclusive_lock
 from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.journal import (
     JOURNAL_NAME,
+    TAIL_BLOCK,
     JournalFormatError,
     JournalRecord,
     append_record,
     last_record,
+    last_record_of,
+    parse_record,
 )
 from registry_pipeline.core.pointer_file import (
     POINTERS_NAME,
@@ -44,6 +48,8 @@ from registry_pipeline.core.snapshots import read_snapshot
 from registry_pipeline.core.validate import inspect_run_folder
 from registry_pipeline.core.workspace import RUNS_RELPATH, Workspace
 
+MAX_REASON = 4000
+"""Characters of a change's reason (a journal record stays one short line)."""
 ANY = object()
 """`expect=ANY`: take whatever is current (still serialized by the lock, never lost)."""
 
@@ -99,9 +105,17 @@ class PointerStore:
         actor: dict[str, str],
         checks: dict[str, Any] | None = None,
         expect: str | object | None = ANY,
+        automatic: bool = False,
     ) -> Change:
-        """Make `run_id` active: it must validate and be newer than the current snapshot."""
-        return self._change("promote", registry_id, run_id, relpath, reason, actor, checks, expect)
+        """Make `run_id` active: it must validate and be newer than the current snapshot.
+
+        `automatic` (the promotion job, `registry build`) also refuses with ROLLED_BACK a
+        target that is not newer than the snapshot a journaled rollback moved away from: only a
+        person undoes a rollback, or a build newer than what was rolled back.
+        """
+        return self._change(
+            "promote", registry_id, run_id, relpath, reason, actor, checks, expect, automatic
+        )
 
     def rollback(
         self,
@@ -116,7 +130,9 @@ class PointerStore:
         """Make an older valid snapshot active again (an explicit, journaled move back)."""
         if not reason.strip():
             raise UsageError("a rollback needs a reason", code="REASON_REQUIRED")
-        return self._change("rollback", registry_id, run_id, relpath, reason, actor, None, expect)
+        return self._change(
+            "rollback", registry_id, run_id, relpath, reason, actor, None, expect, False
+        )
 
     def complete_pending(self) -> JournalRecord | None:
         """Apply an interrupted change, if any (under the lock); returns the record applied."""
@@ -136,8 +152,14 @@ class PointerStore:
         actor: dict[str, str],
         checks: dict[str, Any] | None,
         expect: str | object | None,
+        automatic: bool,
     ) -> Change:
         self.workspace.require()
+        if len(reason) > MAX_REASON:
+            raise UsageError(
+                f"the reason is {len(reason)} characters; at most {MAX_REASON}",
+                code="REASON_TOO_LONG",
+            )
         folder = target_folder(self.workspace, registry_id, run_id)
         with exclusive_lock(self.lock_path, timeout=self.lock_timeout):
             crash_point("pointer_locked")
@@ -153,6 +175,8 @@ class PointerStore:
             if current == target:
                 return Change(registry_id, None, current)
             self._check_direction(action, registry_id, current, folder)
+            if automatic:
+                self._check_not_rolled_back(registry_id, folder)
             previous = self._last()
             now = now_utc().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             record = JournalRecord(
@@ -173,9 +197,8 @@ class PointerStore:
             return Change(registry_id, record, current)
 
     def _last(self) -> JournalRecord | None:
-        """The journal's last record, after dropping a torn tail (a record without its newline
-        was never followed by a pointer change: the write of line and newline is one call)."""
-        _drop_torn_tail(self.journal_path)
+        """The journal's last record, after repairing its tail (see `_repair_tail`)."""
+        _repair_tail(self.journal_path)
         try:
             return last_record(self.journal_path)
         except JournalFormatError as exc:
@@ -253,15 +276,35 @@ class PointerStore:
                 path=str(folder),
             )
 
+    def _check_not_rolled_back(self, registry_id: str, folder: Path) -> None:
+        last = last_record_of(self.journal_path, registry_id)
+        if last is None or last.action != "rollback" or last.from_ref is None:
+            return
+        away = _order_key(self.workspace.runs_dir / str(last.from_ref.run_id), registry_id)
+        if away is None or (_order_key(folder, registry_id) or ("", "")) <= away:
+            raise PointerRefused(
+                f"{registry_id} was rolled back from {last.from_ref.run_id} (journal "
+                f"#{last.seq}); {folder.name} is not newer than that, so only a person promotes "
+                "it (registry pointers promote)",
+                code="ROLLED_BACK",
+                path=str(folder),
+            )
+
     def _write_pointers(self, pointers: PointerFile) -> None:
         data = pointers.render()
         temp = self.pointers_path.with_name(f".{POINTERS_NAME}.{os.getpid()}.tmp")
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                view = memoryview(data)
+                while view:  # os.write may write less than asked (a full disk, a size limit)
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except BaseException:
+            temp.unlink(missing_ok=True)  # the old pointer file stays as it was
+            raise
         crash_point("pointer_temp_written")
         os.replace(temp, self.pointers_path)
         crash_point("pointer_renamed")
@@ -308,24 +351,63 @@ def _apply(pointers: PointerFile, record: JournalRecord) -> PointerFile:
     return pointers.with_pointer(pointer, record.created_utc)
 
 
-def _drop_torn_tail(path: Path) -> None:
+def _repair_tail(path: Path) -> None:
+    """Make the journal end with a newline: a complete last record that only lost its newline
+    (a tool stripped it) gets it back; an incomplete one (the process died mid-append, before
+    the pointer file could change) is cut off. Earlier records are never touched."""
     try:
-        with path.open("rb+") as handle:
-            end = handle.seek(0, os.SEEK_END)
-            if end == 0:
-                return
-            handle.seek(end - 1)
-            if handle.read(1) == b"\n":
-                return
-            start = max(0, end - (1 << 20))
-            handle.seek(start)
-            tail = handle.read(end - start)
-            cut = tail.rfind(b"\n")
-            handle.truncate(start + cut + 1 if cut >= 0 else 0)
-            handle.flush()
-            os.fsync(handle.fileno())
+        handle = path.open("rb+")
     except FileNotFoundError:
         return
+    with handle:
+        end = handle.seek(0, os.SEEK_END)
+        if end == 0:
+            return
+        handle.seek(end - 1)
+        if handle.read(1) == b"\n":
+            return
+        start = _last_newline(handle, end) + 1
+        handle.seek(start)
+        tail = handle.read(end - start)
+        previous = _line_before(handle, start)
+        if _complete_record(tail, previous):
+            handle.seek(end)
+            handle.write(b"\n")
+        else:
+            handle.truncate(start)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _last_newline(handle: Any, end: int) -> int:  # handle: a binary file
+    """Offset of the last newline before `end`, scanning back block by block; -1 if none."""
+    position = end
+    while position > 0:
+        start = max(0, position - TAIL_BLOCK)
+        handle.seek(start)
+        found: int = handle.read(position - start).rfind(b"\n")
+        if found >= 0:
+            return start + found
+        position = start
+    return -1
+
+
+def _line_before(handle: Any, start: int) -> bytes | None:
+    """The complete line that ends just before offset `start`, None at the start of the file."""
+    if start == 0:
+        return None
+    begin = _last_newline(handle, start - 1) + 1
+    handle.seek(begin)
+    return bytes(handle.read(start - 1 - begin))
+
+
+def _complete_record(tail: bytes, previous: bytes | None) -> bool:
+    try:
+        record = parse_record(tail)
+    except JournalFormatError:
+        return False
+    expected = hashlib.sha256(previous).hexdigest() if previous is not None else None
+    return record.prev_sha256 == expected
 
 
 def _order_key(folder: Path, registry_id: str) -> tuple[str, str] | None:

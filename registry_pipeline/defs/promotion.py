@@ -26,6 +26,10 @@ class PromotionConfig(dg.Config):
     """The Dagster run that materialized the snapshot and ran its blocking checks."""
 
 
+LOCK_RETRIES = 3
+"""Retries of a promotion that found the pointer lock busy (after its own 10 s wait)."""
+
+
 @dg.op(name=PROMOTE_OP, description="Promote one checked snapshot to its registry's pointer.")
 def promote_active_pointer(
     context: dg.OpExecutionContext, config: PromotionConfig, registry_workspace: RegistryWorkspace
@@ -49,8 +53,11 @@ def promote_active_pointer(
             },
         )
     )
+    if outcome.code == "LOCKED" and context.retry_number < LOCK_RETRIES:
+        # the sensor's run key for (registry, run_id) is used once: retry a busy lock in this run
+        raise dg.RetryRequested(max_retries=LOCK_RETRIES, seconds_to_wait=5)
     if outcome.is_error:
-        raise dg.Failure(description=f"{outcome.code}: {outcome.reason}")
+        raise dg.Failure(description=f"{outcome.code}: {outcome.reason}", allow_retries=False)
 
 
 @dg.job(name=PROMOTE_JOB, description="Validate and promote a snapshot whose checks passed.")

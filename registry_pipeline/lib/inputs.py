@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.pointer_store import PointerStore
+from registry_pipeline.core.pointer_store import PointerStore, target_folder
 from registry_pipeline.core.schemas import SchemaCatalog
 from registry_pipeline.core.snapshots import Snapshot, newest_valid, read_snapshot
 from registry_pipeline.core.validate import inspect_run_folder
@@ -71,13 +71,15 @@ def active_snapshot(workspace: Workspace, registry_id: str) -> tuple[Snapshot | 
         return None, f"pointer file unreadable: {exc.code}"
     if ref is None or ref.run_id is None:
         return None, None
-    folder = workspace.root / (ref.run_root or RUNS_RELPATH) / ref.run_id
-    if not folder.resolve().is_relative_to(workspace.root.resolve()):
-        return None, f"active pointer {ref.run_id} is outside the workspace"
+    if (ref.run_root or RUNS_RELPATH) != RUNS_RELPATH:
+        return None, f"active pointer {ref.run_id} is not under {RUNS_RELPATH}"
     try:
+        folder = target_folder(workspace, registry_id, ref.run_id)  # direct child, this registry
         report = inspect_run_folder(folder, schemas=SchemaCatalog.for_workspace(workspace.root))
-    except RegistryError:
-        return None, f"active pointer {ref.run_id} is missing"
+    except RegistryError as exc:
+        return None, f"active pointer {ref.run_id} unusable: {exc.code}"
     if not report.ok:
         return None, f"active pointer {ref.run_id} no longer validates"
+    if report.root_sha256 != ref.manifest_sha256:
+        return None, f"active pointer {ref.run_id} names another root than its folder has"
     return read_snapshot(folder, registry_id), None

@@ -17,7 +17,6 @@ import dagster as dg
 
 from registry_pipeline.core.catalog import load_catalog
 from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.journal import JournalFormatError, read_records
 from registry_pipeline.core.pointer_store import ANY, PointerRefused, PointerStore, pointer_relpath
 from registry_pipeline.core.workspace import Workspace
 from registry_pipeline.defs.checks import CHECK_NAMES
@@ -107,9 +106,6 @@ def promote_materialization(
         reason = "checks not passed: " + ", ".join(f"{n} {checks[n]['status']}" for n in failing)
         return outcome(Outcome.CHECKS_NOT_PASSED, reason, code="CHECKS_NOT_PASSED", checks=checks)
     store = PointerStore(workspace)
-    if _rolled_back_from(store, registry_id, run_id):
-        reason = "rolled back away from earlier; promote it explicitly with registry pointers"
-        return outcome(Outcome.SKIPPED, reason, code="ROLLED_BACK", checks=checks)
     try:
         change = store.promote(
             registry_id,
@@ -119,9 +115,11 @@ def promote_materialization(
             actor=actor,
             checks=checks,
             expect=ANY,
+            automatic=True,
         )
     except PointerRefused as exc:
-        kind = Outcome.SKIPPED if exc.code == "NOT_NEWER" else Outcome.REFUSED
+        skipped = exc.code in ("NOT_NEWER", "ROLLED_BACK")
+        kind = Outcome.SKIPPED if skipped else Outcome.REFUSED
         return outcome(kind, f"{exc.code}: {exc.message}", code=exc.code, checks=checks)
     except RegistryError as exc:  # a stale lock, an unreadable pointer file, ...
         return outcome(Outcome.REFUSED, f"{exc.code}: {exc.message}", code=exc.code, checks=checks)
@@ -241,18 +239,3 @@ def _targets(execution: Any, storage_id: int) -> bool:
 def _run_finished(instance: dg.DagsterInstance, dagster_run_id: str) -> bool:
     run = instance.get_run_by_id(dagster_run_id)
     return run is None or run.is_finished
-
-
-def _rolled_back_from(store: PointerStore, registry_id: str, run_id: str) -> bool:
-    """True when a journaled rollback moved `registry_id` away from `run_id`: automatic
-    promotion would silently undo that decision."""
-    try:
-        return any(
-            record.action == "rollback"
-            and record.registry_id == registry_id
-            and record.from_ref is not None
-            and record.from_ref.run_id == run_id
-            for record in read_records(store.journal_path)
-        )
-    except JournalFormatError:
-        return False  # the store refuses with JOURNAL_CORRUPT if the tail is unreadable

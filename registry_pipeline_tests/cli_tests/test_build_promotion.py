@@ -154,3 +154,29 @@ def test_drift_compares_active_snapshots_with_newest_valid_and_schemas(
     assert values["schema_changed:run_registry"] is False
     assert values["active_snapshot_behind:migration_ledger"] is True
     assert values["active_snapshot_behind:expected_versions"] is False
+
+
+def test_the_active_pointer_rule_checks_the_root_and_the_registry(cli: Run, demo: Path) -> None:
+    from registry_pipeline.lib.inputs import active_snapshot
+
+    assert _build(cli, demo)[0] == 0
+    workspace = Workspace(demo)
+    snapshot, why = active_snapshot(workspace, "allowed_operations")
+    assert snapshot is not None and why is None
+    path = PointerStore(workspace).pointers_path
+    original = path.read_text()
+    document = json.loads(original)
+    for entry in document["pointers"]:
+        if entry["registry_id"] == "allowed_operations":
+            entry["active_ref"]["manifest_sha256"] = "0" * 64  # edited by hand
+    path.write_text(json.dumps(document))
+    snapshot, why = active_snapshot(workspace, "allowed_operations")
+    assert snapshot is None and why is not None and "another root" in why
+    document = json.loads(original)
+    other = _active(demo)["expected_versions"]
+    for entry in document["pointers"]:
+        if entry["registry_id"] == "allowed_operations":
+            entry["active_ref"]["run_id"] = other  # a folder of another registry
+    path.write_text(json.dumps(document))
+    snapshot, why = active_snapshot(workspace, "allowed_operations")
+    assert snapshot is None and why is not None and "TARGET_WRONG_REGISTRY" in why

@@ -318,3 +318,19 @@ def test_a_registry_without_a_pointer_by_design_is_refused(
     )
     code, out, _ = pointers(cli, demo, "show")
     assert "system_health_report" in out and "no pointer by design" in out
+
+
+@pytest.mark.parametrize(
+    "moment", ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00", "0999-12-31"]
+)
+def test_as_of_outside_the_calendar_is_bad_usage(cli: Run, ws: Path, moment: str) -> None:
+    code, _out, err = pointers(cli, ws, "as-of", moment)
+    assert code == 2 and "BAD_TIMESTAMP" in err
+
+
+@pytest.mark.parametrize("timeout", ["nan", "inf", "-1"])
+def test_a_lock_timeout_must_be_a_finite_number_of_seconds(
+    cli: Run, ws: Path, seal: Callable[..., str], timeout: str
+) -> None:
+    code, _out, err = pointers(cli, ws, "promote", "alpha", seal(), "--lock-timeout", timeout)
+    assert code == 2 and "BAD_TIMEOUT" in err
