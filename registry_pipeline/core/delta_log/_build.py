@@ -1,0 +1,211 @@
+"""The incremental build: the previous log's bytes unchanged, then records for new snapshots only.
+
+Per covered registry, its sealed snapshots are ordered by (created_utc, run_id), where created_utc
+is the record's normalized timestamp (see the package docstring). Snapshots after the registry's
+last covered to_ref get a record each, oldest first; the first one's from_ref is that to_ref.
+Only these new snapshots (and that one predecessor) are validated and diffed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from registry_pipeline.core.delta_log._diff import diff_record, folder_of, sealed_files
+from registry_pipeline.core.delta_log._model import (
+    LOG_ARTIFACT,
+    STATE_ARTIFACT,
+    UNKNOWN,
+    DeltaRecord,
+    created_from_run_id,
+    normalize_created_utc,
+    ref_of,
+)
+from registry_pipeline.core.delta_log._state import (
+    EMPTY_STATE,
+    LogState,
+    PreviousLog,
+    RegistryState,
+)
+from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.schemas import SchemaCatalog
+from registry_pipeline.core.snapshots import Snapshot, list_snapshots
+from registry_pipeline.core.workspace import Workspace
+
+_HEX64 = re.compile(r"[a-f0-9]{64}", re.ASCII)
+
+
+@dataclass(frozen=True)
+class CoveredRegistry:
+    """A registry the log covers."""
+
+    registry_id: str
+    """Its id."""
+    relpath: str | None
+    """The relpath its refs name (`pointer_relpath(kind, artifacts)`)."""
+
+
+@dataclass(frozen=True)
+class RegistryCounts:
+    """One covered registry in one build."""
+
+    records: int
+    """Its records in the new log (carried and appended)."""
+    appended: int
+    """Records appended by this build."""
+    unknown: int = 0
+    """Appended records whose basis is `unknown` (a snapshot that does not validate)."""
+    skipped: tuple[str, ...] = ()
+    """Run folders that cannot be recorded: no ROOT_SHA256, or no creation time at all."""
+    late: int = 0
+    """Snapshots ordered before the last covered one that the log does not count: they appeared
+    after it was written and are never appended (a lower bound; 0 in a healthy workspace)."""
+
+    def as_json(self) -> dict[str, Any]:
+        """The counts as a JSON object."""
+        return {
+            "records": self.records,
+            "appended": self.appended,
+            "unknown": self.unknown,
+            "skipped": list(self.skipped),
+            "late": self.late,
+        }
+
+
+@dataclass(frozen=True)
+class DeltaLogResult:
+    """What a build produces: both artifacts, and counts for metadata."""
+
+    files: Mapping[str, bytes]
+    """`REGISTRY_DELTA_LOG_v0_1.jsonl` and `REGISTRY_DELTA_LOG_STATE_v0_2.json`."""
+    appended: int
+    """Records appended by this build."""
+    carried: int
+    """Records carried unchanged from the previous log."""
+    registries: Mapping[str, RegistryCounts]
+    """Per covered registry, in the order given."""
+    new_records: tuple[DeltaRecord, ...] = ()
+    """The appended records, in log order."""
+    state: LogState = field(default=EMPTY_STATE)
+    """The new state companion."""
+
+    @property
+    def records(self) -> int:
+        """Records in the new log."""
+        return self.appended + self.carried
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """Build metadata: totals and the covered registries with their counts."""
+        covered = set(self.registries)
+        return {
+            "records": self.records,
+            "appended": self.appended,
+            "carried": self.carried,
+            "covered": [
+                {"registry_id": registry_id, **counts.as_json()}
+                for registry_id, counts in self.registries.items()
+            ],
+            "no_longer_covered": sorted(set(self.state.registries) - covered),
+        }
+
+
+def build_delta_log(
+    workspace: Workspace,
+    covered: Sequence[CoveredRegistry],
+    previous: PreviousLog | None,
+    derivation_run_id: str,
+    schemas: SchemaCatalog,
+) -> DeltaLogResult:
+    """The next log: `previous`'s JSONL bytes unchanged plus one record per new snapshot."""
+    ids = [entry.registry_id for entry in covered]
+    if len(set(ids)) != len(ids):
+        raise UsageError("a registry is listed twice", code="BAD_USAGE", path=",".join(ids))
+    state = previous.state if previous else EMPTY_STATE
+    registries = dict(state.registries)
+    appended: list[DeltaRecord] = []
+    counts: dict[str, RegistryCounts] = {}
+    for entry in covered:
+        before = registries.get(entry.registry_id)
+        records, tally = _registry_records(workspace, entry, before, derivation_run_id, schemas)
+        appended.extend(records)
+        counts[entry.registry_id] = tally
+        if records:
+            last = records[-1]
+            total = (before.records if before else 0) + len(records)
+            registries[entry.registry_id] = RegistryState(total, last.to_ref, last.created_utc)
+    jsonl = (previous.jsonl if previous else b"") + b"".join(r.line() for r in appended)
+    new_state = LogState(
+        state.records + len(appended), hashlib.sha256(jsonl).hexdigest(), registries
+    )
+    return DeltaLogResult(
+        files={LOG_ARTIFACT: jsonl, STATE_ARTIFACT: new_state.render()},
+        appended=len(appended),
+        carried=state.records,
+        registries=counts,
+        new_records=tuple(appended),
+        state=new_state,
+    )
+
+
+def _registry_records(
+    workspace: Workspace,
+    entry: CoveredRegistry,
+    before: RegistryState | None,
+    derivation_run_id: str,
+    schemas: SchemaCatalog,
+) -> tuple[list[DeltaRecord], RegistryCounts]:
+    ordered, skipped = order_snapshots(list_snapshots(workspace, entry.registry_id))
+    last = (before.last_created_utc, before.last_to_ref.run_id) if before else None
+    new = [(s, created) for s, created in ordered if last is None or (created, s.run_id) > last]
+    late = 0
+    if before is not None:
+        late = max(0, len(ordered) - len(new) - before.records)
+    from_ref = before.last_to_ref if before else None
+    from_files = None
+    if from_ref is not None and new:
+        from_files = sealed_files(folder_of(workspace, from_ref), from_ref.manifest_sha256, schemas)
+    records: list[DeltaRecord] = []
+    for snapshot, created in new:
+        to_ref = ref_of(snapshot.run_id, snapshot.root_sha256 or "", entry.relpath)
+        to_files = sealed_files(snapshot.path, to_ref.manifest_sha256, schemas)
+        records.append(
+            diff_record(
+                entry.registry_id,
+                from_ref,
+                from_files,
+                to_ref,
+                to_files,
+                created_utc=created,
+                derivation_run_id=derivation_run_id,
+            )
+        )
+        from_ref, from_files = to_ref, to_files
+    total = (before.records if before else 0) + len(records)
+    unknown = sum(1 for record in records if record.delta_basis == UNKNOWN)
+    return records, RegistryCounts(total, len(records), unknown, tuple(skipped), late)
+
+
+def order_snapshots(
+    snapshots: Sequence[Snapshot],
+) -> tuple[list[tuple[Snapshot, str]], list[str]]:
+    """Recordable snapshots with their record created_utc, in log order; and the skipped run ids.
+
+    created_utc is run.json's, normalized; when run.json has none, the second the run id encodes.
+    A folder without a well-formed ROOT_SHA256 is not a sealed snapshot and is skipped.
+    """
+    ordered: list[tuple[Snapshot, str]] = []
+    skipped: list[str] = []
+    for snapshot in snapshots:
+        created = normalize_created_utc(snapshot.created_utc) or created_from_run_id(
+            snapshot.run_id
+        )
+        if created is None or not _HEX64.fullmatch(snapshot.root_sha256 or ""):
+            skipped.append(snapshot.run_id)
+            continue
+        ordered.append((snapshot, created))
+    ordered.sort(key=lambda pair: (pair[1], pair[0].run_id))
+    return ordered, sorted(skipped)
