@@ -15,7 +15,7 @@ from registry_pipeline.core.builders.registry import registered_builders
 from registry_pipeline.core.catalog import load_catalog
 from registry_pipeline.core.workspace import Workspace
 from registry_pipeline.defs.assets import IO_MANAGER_KEY, registry_assets
-from registry_pipeline.defs.checks import registry_checks
+from registry_pipeline.defs.checks import append_only_check, registry_checks
 from registry_pipeline.defs.drift_daily import (
     drift_signals_daily,
     drift_signals_daily_job,
@@ -47,7 +47,10 @@ def build_definitions(root: Path, *, full_audit: bool = False) -> dg.Definitions
     with_pointer = [key for key in keys if catalog.get(key).active_pointer]
     return dg.Definitions(
         assets=[*assets, drift_signals_daily],
-        asset_checks=registry_checks([*keys, drift_signals_daily.key.to_user_string()]),
+        asset_checks=[
+            *registry_checks([*keys, drift_signals_daily.key.to_user_string()]),
+            *(append_only_check(key) for key in keys if catalog.get(key).kind == "log"),
+        ],
         jobs=[
             dg.define_asset_job(
                 BUILD_JOB,

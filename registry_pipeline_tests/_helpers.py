@@ -25,5 +25,14 @@ DEMO_GRAPH: dict[str, list[str]] = {
     "migration_ledger": [],
     "threshold_packs": [],
     "allowed_operations": [],
+    "registry_delta_log": [
+        "allowed_operations",
+        "drift_signals",
+        "expected_versions",
+        "migration_ledger",
+        "op_status_table",
+        "run_registry",
+        "threshold_packs",
+    ],
 }
 """The demo workspace's registry graph (registry -> sorted upstream registries): a contract."""

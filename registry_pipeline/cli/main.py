@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from registry_pipeline._version import __version__
-from registry_pipeline.cli import _build, _commands, _drift, _pointers
+from registry_pipeline.cli import _build, _commands, _delta, _drift, _pointers
 from registry_pipeline.cli._output import err
 from registry_pipeline.core.errors import RegistryError
 
@@ -29,6 +29,7 @@ examples:
   registry validate .codex/RUNS/2026-02-04__213601__run_registry_build --json
   registry pointers show             what is active now (see: registry pointers --help)
   registry drift backfill --from 2026-11-01 --to 2026-11-20
+  registry delta show --registry migration_ledger --explain
 
 exit codes: 0 done, 1 failed or refused (a run folder failed validation, a pointer change was
 refused), 2 bad usage or bad input (nothing written)
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     _build.add_build(commands)
     _pointers.add_pointers(commands)
     _drift.add_drift(commands)
+    _delta.add_delta(commands)
     return parser
 
 

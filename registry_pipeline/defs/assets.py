@@ -80,14 +80,19 @@ def _built_asset(spec: RegistrySpec, builder: Builder) -> dg.AssetsDefinition:
         result = builder(
             BuildInputs(workspace, spec, inputs, previous, registry_workspace.full_audit)
         )
+        plan = result.seal
         output = RegistryOutput(
             registry_id=spec.registry_id,
             operation_id=spec.operation_id,
-            files=result.files,
-            inputs=tuple(inputs[d].ref() for d in spec.depends_on),
+            files=None if plan and plan.reuse else result.files,
+            reuse=plan.reuse if plan else None,
+            inputs=tuple(inputs[d].ref() for d in spec.depends_on)
+            + (plan.extra_inputs if plan else ()),
             input_rules=rules,
             record_count=result.record_count,
             extra=_schema_extra(schemas, spec.primary_artifact),
+            run_id=plan.run_id if plan and not plan.reuse else None,
+            moment=plan.moment if plan and not plan.reuse else None,
         )
         return dg.Output(
             output,

@@ -5,7 +5,7 @@ from collections.abc import Iterable
 import dagster as dg
 
 from registry_pipeline.core.schemas import SchemaCatalog
-from registry_pipeline.lib.check_results import check_result
+from registry_pipeline.lib.check_results import append_only_result, check_result
 from registry_pipeline.lib.inputs import materialized_path
 from registry_pipeline.lib.resources import RegistryWorkspace
 
@@ -47,5 +47,23 @@ def _check(
         path = materialized_path(context.instance, key, context.run.run_id)
         schemas = SchemaCatalog.for_workspace(registry_workspace.workspace.root)
         return check_result(path, problems_of, schemas)
+
+    return _run
+
+
+def append_only_check(registry_id: str) -> dg.AssetChecksDefinition:
+    """The log's third blocking check: the previous log is an exact prefix of the new one."""
+    key = dg.AssetKey(registry_id)
+
+    @dg.asset_check(
+        asset=key,
+        name="append_only",
+        blocking=True,
+        description="The previous log snapshot is an exact prefix of this one, and every "
+        "appended record is valid and chained (no record dropped, altered or reordered).",
+    )
+    def _run(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        path = materialized_path(context.instance, key, context.run.run_id)
+        return append_only_result(path)
 
     return _run

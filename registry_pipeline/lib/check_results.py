@@ -7,7 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from registry_pipeline.core.errors import Problem, ReasonCode, UsageError
+from registry_pipeline.core.errors import Problem, ReasonCode, RegistryError, UsageError
 from registry_pipeline.core.schemas import SchemaCatalog
 from registry_pipeline.core.validate import FolderReport, inspect_run_folder
 
@@ -57,3 +57,56 @@ def _describe(problems: Iterable[Problem]) -> str | None:
         return None
     more = f" (+{len(listed) - 5} more)" if len(listed) > 5 else ""
     return "; ".join(listed[:5]) + more
+
+
+def append_only_result(path: Path | None) -> dg.AssetCheckResult:
+    """The delta log's append-only check on the run folder at `path` (see core.delta_log)."""
+    from registry_pipeline.core.delta_log import (
+        LOG_ARTIFACT,
+        LOG_REGISTRY_ID,
+        DeltaCode,
+        DeltaLogError,
+        check_append_only,
+        load_previous_log,
+    )
+    from registry_pipeline.core.snapshots import read_snapshot
+
+    if path is None:
+        return dg.AssetCheckResult(
+            passed=False,
+            metadata={"reason_codes": ["NO_MATERIALIZATION"]},
+            description="no materialization of this asset in this run",
+        )
+    try:
+        inputs = read_snapshot(path, LOG_REGISTRY_ID).envelope().get("inputs")
+        previous_ref = next(
+            (ref for ref in (inputs if isinstance(inputs, list) else [])
+             if isinstance(ref, dict) and ref.get("registry_id") == LOG_REGISTRY_ID),
+            None,
+        )  # fmt: skip
+        previous = None
+        if previous_ref is not None:
+            folder = path.parent / str(previous_ref["run_id"])
+            previous = load_previous_log(read_snapshot(folder, LOG_REGISTRY_ID))
+            if previous.root_sha256 != previous_ref.get("manifest_sha256"):
+                raise DeltaLogError(
+                    f"previous log {folder.name} has another root than run.json records",
+                    code=DeltaCode.ROOT_MISMATCH,
+                    path=str(folder),
+                )
+        findings = check_append_only((path / LOG_ARTIFACT).read_bytes(), previous)
+    except (RegistryError, OSError) as exc:
+        code = getattr(exc, "code", "UNREADABLE")
+        return dg.AssetCheckResult(
+            passed=False, metadata={"reason_codes": [code]}, description=str(exc)
+        )
+    return dg.AssetCheckResult(
+        passed=not findings,
+        metadata={
+            "previous_log": previous.run_id if previous else "(none: the first log)",
+            "reason_codes": sorted({str(f.code) for f in findings}),
+            "problems": dg.MetadataValue.json([f.as_json() for f in findings[:MAX_LISTED]]),
+            "problem_count": len(findings),
+        },
+        description="; ".join(str(f) for f in findings[:5]) or None,
+    )

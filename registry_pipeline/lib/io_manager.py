@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,9 @@ class RegistryOutput:
     record_count: int | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
     """More run.json fields (e.g. the schema hash of the primary artifact)."""
+    run_id: str | None = None
+    """The run id the folder must get (sealed with the clock at `moment`), when fixed."""
+    moment: datetime | None = None
 
 
 class SealingIOManager(dg.ConfigurableIOManager):
@@ -44,7 +48,9 @@ class SealingIOManager(dg.ConfigurableIOManager):
                 True,
             )
         else:
-            store = RunStore(Workspace(Path(self.workspace_root)))
+            workspace = Workspace(Path(self.workspace_root))
+            moment = obj.moment
+            store = RunStore(workspace) if moment is None else RunStore(workspace, lambda: moment)
             spec = RunSpec(
                 registry_id=obj.registry_id,
                 operation_id=obj.operation_id,
@@ -52,6 +58,11 @@ class SealingIOManager(dg.ConfigurableIOManager):
                 extra={**obj.extra, "dagster_run_id": context.run_id},
             )
             sealed = seal_files(store, spec, obj.files or {})
+            if obj.run_id is not None and sealed.run_id != obj.run_id:
+                raise dg.Failure(
+                    description=f"RUN_ID_TAKEN: sealed as {sealed.run_id}, but its records name "
+                    f"{obj.run_id} (another build sealed that id meanwhile); build again",
+                )
             run_id, root, path, reused = sealed.run_id, sealed.root_sha256, sealed.path, False
         metadata: dict[str, Any] = {
             "run_id": run_id,

@@ -307,9 +307,10 @@ def test_second_build_shows_the_registry_operations_as_run(built: Built) -> None
         assert rows[op_id]["last_run_id"] == first.name
         assert rows[op_id]["last_run_created_utc"] == _envelope(first)["created_utc"]
         assert rows[op_id]["run_evidence_state"] == "OBSERVED"
-    # Observed: OP-QA11 (registry_delta_log, no builder or catalog entry yet) and the two
-    # non-registry operations have no run in the demo workspace.
-    for op_id in ("OP-QA11", "OP-B07", "OP-D04"):
+    # OP-QA11 builds registry_delta_log; the two non-registry operations have no run here.
+    assert detail["OP-QA11"]["status"] == "ok"
+    assert detail["OP-QA11"]["last_run_id"] == built.folder(0, "registry_delta_log").name
+    for op_id in ("OP-B07", "OP-D04"):
         assert detail[op_id]["status"] == "never_run"
     assert _json(folder / "OPERATION_STATUS_DETAIL_v0_2.json")["unauthorized"] == []
 

@@ -56,7 +56,10 @@ def test_demo_catalog_loads_in_dependency_order() -> None:
         "migration_ledger",
         "threshold_packs",
         "allowed_operations",
+        "registry_delta_log",
     }
+    assert catalog.get("registry_delta_log").kind == "log"
+    assert not catalog.get("registry_delta_log").delta_log.covered
     for spec in catalog.registries:
         for dependency in spec.depends_on:
             assert ids.index(dependency) < ids.index(spec.registry_id)
@@ -91,6 +94,7 @@ def test_upstream_closure_and_missing_builders() -> None:
     assert catalog.missing_builders(["run_registry", "op_status_table"]) == [
         "drift_signals",
         "system_health_report",
+        "registry_delta_log",
     ]
     with pytest.raises(UsageError) as raised:
         catalog.get("nope")

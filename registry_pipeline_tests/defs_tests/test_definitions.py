@@ -28,7 +28,9 @@ def test_every_registry_has_two_blocking_checks() -> None:
     defs = build_definitions(DEMO_WORKSPACE)
     graph = defs.resolve_asset_graph()
     checks = {(key.asset_key.to_user_string(), key.name) for key in graph.asset_check_keys}
-    assert checks == {(r, name) for r in ASSETS for name in ("seal_valid", "schema_valid")}
+    assert checks == {(r, name) for r in ASSETS for name in ("seal_valid", "schema_valid")} | {
+        ("registry_delta_log", "append_only")
+    }
     for key in graph.asset_check_keys:
         assert graph.get_check_spec(key).blocking
 

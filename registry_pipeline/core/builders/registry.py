@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from registry_pipeline.core.catalog import RegistrySpec
+from registry_pipeline.core.envelope import SealedRef
 from registry_pipeline.core.snapshots import Snapshot
 from registry_pipeline.core.workspace import Workspace
 
@@ -30,6 +32,23 @@ class BuildResult:
     files: Mapping[str, bytes]
     record_count: int
     summary: Mapping[str, object] = field(default_factory=dict)
+    seal: SealPlan | None = None
+    """How to seal, for builders whose records name their own run (the delta log)."""
+
+
+@dataclass(frozen=True)
+class SealPlan:
+    """A build's run folder decided by the builder: a fixed run id (sealed at `moment`), or an
+    existing identical snapshot to reuse; and inputs beyond the catalog's dependencies."""
+
+    run_id: str
+    """The run id the new folder must get (the records already name it)."""
+    moment: datetime
+    """The store's clock for this seal: the run id and created_utc derive from it."""
+    reuse: Snapshot | None = None
+    """An existing snapshot with exactly these files: reuse it, seal nothing."""
+    extra_inputs: tuple[SealedRef, ...] = ()
+    """More run.json inputs (the delta log names its previous snapshot)."""
 
 
 Builder = Callable[[BuildInputs], BuildResult]
@@ -49,6 +68,9 @@ def register(registry_id: str) -> Callable[[Builder], Builder]:
 
 def registered_builders() -> Mapping[str, Builder]:
     """Every registered builder (importing the builder modules registers them)."""
-    from registry_pipeline.core.builders import adapters  # noqa: F401 - registers on import
+    from registry_pipeline.core.builders import (  # noqa: F401 - register on import
+        adapters,
+        delta_log_adapter,
+    )
 
     return BUILDERS

@@ -1,0 +1,178 @@
+"""`registry delta show|verify`: the registry delta log, its transitions and its chain."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from typing import Any
+
+from registry_pipeline.cli._commands import RAW, workspace_option
+from registry_pipeline.cli._output import err, json_doc, out
+from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.workspace import Workspace, resolve_workspace
+
+EPILOG = """\
+examples:
+  registry delta show
+  registry delta show --registry migration_ledger --since 2026-11-20 --explain
+  registry delta show --json
+  registry delta verify
+
+exit codes: 0 done, 1 the chain does not hold, 2 bad usage"""
+
+
+def add_delta(commands: Any) -> None:
+    """`registry delta COMMAND`."""
+    parser = commands.add_parser(
+        "delta",
+        help="what changed in each registry, between which sealed snapshots, and when",
+        formatter_class=RAW,
+        description="The registry delta log (REGISTRY_DELTA_LOG_v0_1.jsonl in each "
+        "registry_delta_log snapshot) records every transition between consecutive sealed "
+        "snapshots of the covered registries, append-only across builds.",
+        epilog=EPILOG,
+    )
+    sub = parser.add_subparsers(dest="delta_command", metavar="COMMAND", required=True)
+    show = sub.add_parser(
+        "show", help="list transitions (newest valid log)", formatter_class=RAW,
+        epilog="examples:\n  registry delta show --registry run_registry\n"
+        "  registry delta show --since 2026-11-20T00:00:00Z --explain",
+    )  # fmt: skip
+    show.add_argument("--registry", metavar="ID", help="only this registry")
+    show.add_argument("--since", metavar="TIMESTAMP", help="only transitions created at or after")
+    show.add_argument(
+        "--explain", action="store_true",
+        help="also say what changed inside JSON, JSONL and YAML artifacts, record by record",
+    )  # fmt: skip
+    show.add_argument("--json", action="store_true", help="print JSON")
+    workspace_option(show)
+    show.set_defaults(run=run_show)
+    verify = sub.add_parser(
+        "verify", help="check the whole chain of log snapshots back to the first",
+        formatter_class=RAW, epilog="examples:\n  registry delta verify --json",
+    )  # fmt: skip
+    verify.add_argument("--json", action="store_true", help="print JSON")
+    workspace_option(verify)
+    verify.set_defaults(run=run_verify)
+
+
+def _since(text: str | None) -> str | None:
+    """`--since` as a record's created_utc stamp: a date means the start of that UTC day."""
+    if text is None:
+        return None
+    from datetime import date
+
+    from registry_pipeline.cli._pointers import parse_moment
+
+    if "T" in text:
+        return parse_moment(text)[:19] + "Z"
+    try:
+        return f"{date.fromisoformat(text).isoformat()}T00:00:00Z"
+    except ValueError:
+        raise UsageError(f"--since {text!r} is not a date or UTC timestamp",
+                         code="BAD_TIMESTAMP") from None  # fmt: skip
+
+
+def _records(workspace: Workspace) -> tuple[str | None, Iterator[Any]]:
+    from registry_pipeline.core.delta_log import LOG_ARTIFACT, newest_valid_log, parse_record
+    from registry_pipeline.core.schemas import SchemaCatalog
+
+    log = newest_valid_log(workspace, SchemaCatalog.for_workspace(workspace.root))
+    if log is None:
+        return None, iter(())
+    path = log.path / LOG_ARTIFACT
+
+    def stream() -> Iterator[Any]:
+        with path.open("rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                if line.strip():
+                    yield parse_record(line, line_number=number, path=str(path))
+
+    return log.run_id, stream()
+
+
+def run_show(args: argparse.Namespace) -> int:
+    workspace = resolve_workspace(args.workspace).require()
+    since = _since(args.since)
+    if args.registry is not None:
+        from registry_pipeline.core.catalog import load_catalog
+
+        load_catalog(workspace).get(args.registry)  # UNKNOWN_REGISTRY, exit 2
+    log_run_id, records = _records(workspace)
+    rows = []
+    for record in records:
+        if args.registry and record.registry_id != args.registry:
+            continue
+        if since and record.created_utc < since:
+            continue
+        row: dict[str, Any] = record.as_json()
+        if args.explain:
+            row["explanation"] = [item.as_json() for item in _explain(workspace, record)]
+        rows.append(row)
+    if args.json:
+        json_doc({"log_run_id": log_run_id, "records": rows})
+        return 0
+    if log_run_id is None:
+        out("no delta log yet (registry build makes one)")
+        return 0
+    for row in rows:
+        was = row["from_ref"]["run_id"] if row["from_ref"] else "(first snapshot)"
+        counts = row["counts"]
+        out(
+            f"{row['created_utc']}  {row['registry_id']:<20} {was} -> {row['to_ref']['run_id']}"
+            f"  {row['delta_basis']}  +{counts['added']} -{counts['removed']} ~{counts['modified']}"
+        )
+        for item in _explain(workspace, _as_record(row)) if args.explain else []:
+            for line in item.lines():
+                out(f"    {line}")
+    err(f"{len(rows)} transition(s) from {log_run_id}")
+    return 0
+
+
+def _as_record(row: dict[str, Any]) -> Any:
+    import json
+
+    from registry_pipeline.core.delta_log import parse_record
+
+    return parse_record(json.dumps({k: v for k, v in row.items() if k != "explanation"}))
+
+
+def _explain(workspace: Workspace, record: Any) -> list[Any]:
+    """Record-level explanation of a transition's changed JSON/JSONL/YAML files."""
+    from registry_pipeline.core.delta_explain import explain_snapshots
+
+    if record.delta_basis != "manifest_diff":
+        return []
+    paths = [*record.added_paths, *record.removed_paths, *record.modified_paths]
+    paths = [p for p in paths if p != "run.json"]
+    old = workspace.runs_dir / record.from_ref.run_id if record.from_ref else None
+    new = workspace.runs_dir / record.to_ref.run_id
+    if not new.is_dir() or (old is not None and not old.is_dir()):
+        return []
+    return list(explain_snapshots(old, new, paths))
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from registry_pipeline.core.delta_log import LOG_REGISTRY_ID, inspect_chain
+    from registry_pipeline.core.snapshots import list_snapshots
+
+    workspace = resolve_workspace(args.workspace).require()
+    snapshots = list_snapshots(workspace, LOG_REGISTRY_ID)
+    if not snapshots:
+        if args.json:
+            json_doc({"status": "EMPTY", "snapshots": 0, "records": 0, "problems": []})
+        else:
+            out("no delta log yet: nothing to verify")
+        return 0
+    report = inspect_chain(workspace, snapshots[-1].path)
+    if args.json:
+        json_doc(report.as_json())
+    else:
+        for finding in report.problems:
+            err(f"error: {finding.code} {finding.run_id or ''}: {finding.message}")
+        if report.ok:
+            out(
+                f"delta log chain OK: {report.snapshots} snapshot(s) from {report.first_run_id} "
+                f"to {report.newest_run_id}, {report.records} record(s)"
+            )
+    return 0 if report.ok else 1

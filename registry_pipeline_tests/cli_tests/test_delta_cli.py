@@ -1,0 +1,100 @@
+"""The delta log through `registry build` and `registry delta`: append-only across real builds,
+the blocking append-only check, verify, show and explain."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from registry_pipeline_tests._helpers import unseal
+
+Run = Callable[..., tuple[int, str, str]]
+LOG = "REGISTRY_DELTA_LOG_v0_1.jsonl"
+
+
+def _logs(root: Path) -> list[Path]:
+    runs = root / ".codex" / "RUNS"
+    return sorted(p for p in runs.iterdir() if "__registry_delta_log_build" in p.name)
+
+
+def _build(cli: Run, root: Path) -> dict[str, dict[str, object]]:
+    code, out, _ = cli("build", "--workspace", str(root), "--json")
+    assert code == 0, out
+    return {entry["registry_id"]: entry for entry in json.loads(out)["registries"]}
+
+
+def test_each_build_appends_and_never_rewrites(cli: Run, demo: Path) -> None:
+    first = _build(cli, demo)
+    assert first["registry_delta_log"]["checks"] == {
+        "append_only": True, "schema_valid": True, "seal_valid": True,
+    }  # fmt: skip
+    _build(cli, demo)
+    one, two = _logs(demo)
+    old, new = (one / LOG).read_bytes(), (two / LOG).read_bytes()
+    assert new.startswith(old) and len(new) > len(old)
+    lines = [json.loads(line) for line in new.splitlines()]
+    assert {line["registry_id"] for line in lines if line["from_ref"] is None} == {
+        "run_registry", "op_status_table", "drift_signals", "expected_versions",
+        "migration_ledger", "threshold_packs", "allowed_operations",
+    }  # fmt: skip
+    appended = lines[len(old.splitlines()) :]
+    assert all(line["derivation_run_id"] == two.name for line in appended)
+    envelope = json.loads((two / "run.json").read_text())
+    previous = [ref for ref in envelope["inputs"] if ref["registry_id"] == "registry_delta_log"]
+    assert [ref["run_id"] for ref in previous] == [one.name]
+    code, out, _ = cli("delta", "verify", "--workspace", str(demo), "--json")
+    assert code == 0 and json.loads(out)["status"] == "PASS"
+
+
+def test_show_filters_and_explains_record_changes(cli: Run, demo: Path) -> None:
+    _build(cli, demo)
+    ledger = demo / "registries" / "migration_ledger" / "applied_migrations.json"
+    text = ledger.read_text()
+    ledger.write_text(text.replace('"status": "VERIFIED"', '"status": "UNVERIFIED"', 1))
+    _build(cli, demo)
+    code, out, _ = cli(
+        "delta", "show", "--registry", "migration_ledger", "--explain", "--json",
+        "--workspace", str(demo),
+    )  # fmt: skip
+    assert code == 0
+    records = json.loads(out)["records"]
+    assert [r["from_ref"] is None for r in records] == [True, False]
+    (changed,) = records[1]["explanation"]
+    assert changed["records"]["counts"]["changed"] == 1
+    assert changed["records"]["changed"]["records"][0]["fields"] == ["status"]
+    code, out, _ = cli("delta", "show", "--since", "2999-01-01", "--workspace", str(demo))
+    assert code == 0 and out == ""
+
+
+def test_a_tampered_log_breaks_verify_and_is_not_a_baseline(cli: Run, demo: Path) -> None:
+    _build(cli, demo)
+    _build(cli, demo)
+    first, _second = _logs(demo)
+    unseal(first)
+    data = (first / LOG).read_bytes()
+    (first / LOG).write_bytes(data.replace(b'"delta_version":"0.1"', b'"delta_version":"0.2"', 1))
+    code, _out, err = cli("delta", "verify", "--workspace", str(demo))
+    assert code == 1 and "error:" in err
+    entries = _build(cli, demo)  # the broken chain is never extended: a fresh valid baseline
+    assert entries["registry_delta_log"]["checks"]["append_only"] is True
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (("show", "--since", "2026-13-01"), "BAD_TIMESTAMP"),
+        (("show", "--registry", "nope"), "UNKNOWN_REGISTRY"),
+    ],
+)
+def test_bad_usage(cli: Run, demo: Path, args: tuple[str, ...], code: str) -> None:
+    exit_code, _out, err = cli("delta", *args, "--workspace", str(demo))
+    assert exit_code == 2 and code in err
+
+
+def test_nothing_yet(cli: Run, demo: Path) -> None:
+    assert cli("delta", "verify", "--workspace", str(demo))[0] == 0
+    code, out, _ = cli("delta", "show", "--workspace", str(demo))
+    assert code == 0 and "no delta log yet" in out
