@@ -98,3 +98,14 @@ def test_nothing_yet(cli: Run, demo: Path) -> None:
     assert cli("delta", "verify", "--workspace", str(demo))[0] == 0
     code, out, _ = cli("delta", "show", "--workspace", str(demo))
     assert code == 0 and "no delta log yet" in out
+
+
+def test_a_rebuild_from_the_same_inputs_reuses_the_log(cli: Run, demo: Path) -> None:
+    first = _build(cli, demo)["registry_delta_log"]
+    code, out, _ = cli(
+        "build", "--select", "registry_delta_log", "--workspace", str(demo), "--json"
+    )
+    assert code == 0
+    (again,) = json.loads(out)["registries"]
+    assert again["status"] == "reused" and again["run_id"] == first["run_id"]
+    assert len(_logs(demo)) == 1
