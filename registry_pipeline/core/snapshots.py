@@ -55,9 +55,16 @@ class Snapshot:
         return f"{self.registry_id}@{self.run_id}"
 
 
-def list_snapshots(workspace: Workspace, registry_id: str) -> list[Snapshot]:
-    """Every run folder of `registry_id`, oldest first (created_utc, then run_id)."""
-    found = list(_scan(workspace, registry_id))
+def list_snapshots(
+    workspace: Workspace, registry_id: str, *, not_before: str | None = None
+) -> list[Snapshot]:
+    """Every run folder of `registry_id`, oldest first (created_utc, then run_id).
+
+    `not_before` (a run id stamp, `YYYY-MM-DD__HHMMSS`) skips, by name alone, the folders whose
+    run id is older: the run store names a folder from the same moment as its created_utc, so
+    a caller that has seen everything before a moment does not read those folders again.
+    """
+    found = list(_scan(workspace, registry_id, not_before))
     return sorted(found, key=lambda s: (s.created_utc, s.run_id))
 
 
@@ -83,13 +90,15 @@ def read_snapshot(path: Path, registry_id: str) -> Snapshot:
     )
 
 
-def _scan(workspace: Workspace, registry_id: str) -> Iterator[Snapshot]:
+def _scan(workspace: Workspace, registry_id: str, not_before: str | None) -> Iterator[Snapshot]:
     runs = workspace.runs_dir
     if not runs.is_dir():
         return
     for entry in os.scandir(runs):
         # `in` first: a substring test is far cheaper than the run id pattern on 10,000 names
         if registry_id not in entry.name or registry_of(entry.name) != registry_id:
+            continue
+        if not_before is not None and entry.name[: len(not_before)] < not_before:
             continue
         if not entry.is_dir(follow_symlinks=False):
             continue

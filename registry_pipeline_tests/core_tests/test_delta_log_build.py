@@ -459,3 +459,33 @@ def test_paths_are_relative_to_the_snapshot(workspace: Workspace, make_run: Make
     (record,) = build(workspace).new_records
     assert record.added_paths == ("ALPHA.json", "run.json", "sub/dir/x.txt")
     assert all((Path(run.path) / p).is_file() for p in record.added_paths)
+
+
+def test_an_incremental_build_does_not_read_covered_folders(
+    workspace: Workspace, store: RunStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from registry_pipeline.core import snapshots
+
+    def seal_at(second: int, content: bytes) -> SealedRun:
+        moment = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=second)
+        at = RunStore(workspace, clock=lambda: moment)
+        return seal_files(at, RunSpec("alpha"), {"ALPHA.json": content})
+
+    for second in range(6):
+        seal_at(second, b"%d" % second)
+    covered = [CoveredRegistry("alpha", "ALPHA.json")]
+    log1 = seal_log(store, build(workspace, covered=covered), None)
+    newest = seal_at(60, b"60")
+    read: list[str] = []
+    real = snapshots.read_snapshot
+
+    def counting(path: Path, registry_id: str) -> object:
+        read.append(path.name)
+        return real(path, registry_id)
+
+    monkeypatch.setattr(snapshots, "read_snapshot", counting)
+    result = build(workspace, log1, covered=covered)
+    assert result.appended == 1 and result.new_records[0].to_ref.run_id == newest.run_id
+    assert len([name for name in read if name.endswith("__alpha_build")]) == 2  # last + new

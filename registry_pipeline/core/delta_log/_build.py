@@ -158,7 +158,11 @@ def _registry_records(
     derivation_run_id: str,
     schemas: SchemaCatalog,
 ) -> tuple[list[DeltaRecord], RegistryCounts]:
-    ordered, skipped = order_snapshots(list_snapshots(workspace, entry.registry_id))
+    # Only folders named at or after the last covered snapshot's second can be new: older ones
+    # are covered (or late, which is never appended), so they are not read again.
+    not_before = _stamp(before.last_created_utc) if before else None
+    listed = list_snapshots(workspace, entry.registry_id, not_before=not_before)
+    ordered, skipped = order_snapshots(listed)
     last = (before.last_created_utc, before.last_to_ref.run_id) if before else None
     new = [(s, created) for s, created in ordered if last is None or (created, s.run_id) > last]
     late = 0
@@ -187,6 +191,11 @@ def _registry_records(
     total = (before.records if before else 0) + len(records)
     unknown = sum(1 for record in records if record.delta_basis == UNKNOWN)
     return records, RegistryCounts(total, len(records), unknown, tuple(skipped), late)
+
+
+def _stamp(created_utc: str) -> str:
+    """`YYYY-MM-DDTHH:MM:SSZ` as a run id stamp `YYYY-MM-DD__HHMMSS`."""
+    return f"{created_utc[:10]}__{created_utc[11:13]}{created_utc[14:16]}{created_utc[17:19]}"
 
 
 def order_snapshots(
