@@ -1,11 +1,12 @@
 """Every benchmark of docs/benchmarks.md in one command: `.venv/bin/python benchmarks/run_all.py`.
 
-Options: `--quick` (smaller sizes), `--only seal|validate|startup|build|pointers` (repeatable),
-`--repeat N` (default 3), `--keep` (leave the generated data in benchmarks/_data/work/), `--json`
-(also print the results JSON on stdout), `--strict` (exit 1 when a target is missed). Generated
-data lives in benchmarks/_data/work/ (git-ignored, same filesystem as the repository) and is
-removed at the end; the results are written to benchmarks/_data/results.json, and as Markdown
-tables (for docs/benchmarks.md) to benchmarks/_data/results.md.
+Options: `--quick` (smaller sizes), `--only seal|validate|startup|build|pointers|delta`
+(repeatable), `--repeat N` (default 3), `--keep` (leave the generated data in
+benchmarks/_data/work/), `--json` (also print the results JSON on stdout), `--strict` (exit 1
+when a target is missed). Generated data lives in benchmarks/_data/work/ (git-ignored, same
+filesystem as the repository) and is removed at the end; the results are written to
+benchmarks/_data/results.json, and as Markdown tables (for docs/benchmarks.md) to
+benchmarks/_data/results.md.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SUITES = ("seal", "validate", "startup", "build", "pointers")
+SUITES = ("seal", "validate", "startup", "build", "pointers", "delta")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         _common,
         _report,
         bench_build,
+        bench_delta,
         bench_pointers,
         bench_seal,
         bench_startup,
@@ -54,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         "startup": bench_startup,
         "build": bench_build,
         "pointers": bench_pointers,
+        "delta": bench_delta,
     }
     chosen = [name for name in SUITES if not args.only or name in args.only]
     _common.remove_tree(_common.WORK_DIR)
