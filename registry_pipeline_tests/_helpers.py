@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def unseal(folder: Path) -> None:
@@ -36,3 +39,15 @@ DEMO_GRAPH: dict[str, list[str]] = {
     ],
 }
 """The demo workspace's registry graph (registry -> sorted upstream registries): a contract."""
+
+
+def copy_demo(parent: Path) -> Path:
+    """A copy of the demo workspace (catalog, sources, schemas) under `parent`, with no runs."""
+    from registry_pipeline.core.workspace import init_workspace
+
+    root = parent / "demo"
+    root.mkdir()
+    shutil.copytree(REPO / "registries", root / "registries")
+    shutil.copytree(REPO / "schemas", root / "schemas")
+    init_workspace(root)
+    return root

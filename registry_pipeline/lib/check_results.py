@@ -20,11 +20,7 @@ def check_result(
 ) -> dg.AssetCheckResult:
     """Validate the run folder at `path` and keep the seal or the schema problems."""
     if path is None:
-        return dg.AssetCheckResult(
-            passed=False,
-            metadata={"reason_codes": ["NO_MATERIALIZATION"]},
-            description="no materialization of this asset in this run",
-        )
+        return _not_materialized()
     try:
         report = inspect_run_folder(path, schemas=schemas)
     except UsageError as exc:
@@ -72,11 +68,7 @@ def append_only_result(path: Path | None) -> dg.AssetCheckResult:
     from registry_pipeline.core.snapshots import read_snapshot
 
     if path is None:
-        return dg.AssetCheckResult(
-            passed=False,
-            metadata={"reason_codes": ["NO_MATERIALIZATION"]},
-            description="no materialization of this asset in this run",
-        )
+        return _not_materialized()
     try:
         inputs = read_snapshot(path, LOG_REGISTRY_ID).envelope().get("inputs")
         previous_ref = next(
@@ -109,4 +101,12 @@ def append_only_result(path: Path | None) -> dg.AssetCheckResult:
             "problem_count": len(findings),
         },
         description="; ".join(str(f) for f in findings[:5]) or None,
+    )
+
+
+def _not_materialized() -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        passed=False,
+        metadata={"reason_codes": ["NO_MATERIALIZATION"]},
+        description="no materialization of this asset in this run",
     )

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from registry_pipeline.cli import main
-from registry_pipeline.core.workspace import init_workspace
+from registry_pipeline_tests._helpers import copy_demo
 
-REPO = Path(__file__).resolve().parents[2]
 Run = Callable[..., tuple[int, str, str]]
 
 
@@ -33,9 +31,4 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
 @pytest.fixture
 def demo(tmp_path: Path) -> Path:
     """A copy of the demo workspace (catalog, sources, schemas) with no runs yet."""
-    root = tmp_path / "demo"
-    root.mkdir()
-    shutil.copytree(REPO / "registries", root / "registries")
-    shutil.copytree(REPO / "schemas", root / "schemas")
-    init_workspace(root)
-    return root
+    return copy_demo(tmp_path)

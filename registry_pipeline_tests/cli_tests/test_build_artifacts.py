@@ -13,7 +13,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,7 +26,7 @@ from registry_pipeline.cli import main
 from registry_pipeline.core.builders.registry import registered_builders
 from registry_pipeline.core.schemas import ENVELOPE_ID, MANIFEST_ID, SchemaCatalog
 from registry_pipeline.core.validate import is_valid_run_folder
-from registry_pipeline.core.workspace import init_workspace
+from registry_pipeline_tests._helpers import copy_demo
 
 REPO = Path(__file__).resolve().parents[2]
 SEAL_FILES = ("run.json", "manifest.json", "MANIFEST.sha256")
@@ -87,14 +86,7 @@ def _build(root: Path, *extra: str) -> Build:
     return Build(code, json.loads(out))
 
 
-def _demo(parent: Path) -> Path:
-    """A copy of the demo workspace (catalog, sources, schemas) with no runs yet."""
-    root = parent / "demo"
-    root.mkdir()
-    shutil.copytree(REPO / "registries", root / "registries")
-    shutil.copytree(REPO / "schemas", root / "schemas")
-    init_workspace(root)
-    return root
+_demo = copy_demo
 
 
 @dataclass(frozen=True)

@@ -20,29 +20,13 @@ from registry_pipeline.core.journal import (
 from registry_pipeline.core.journal_replay import state_as_of, verify_journal
 from registry_pipeline.core.pointer_file import ActiveRef, PointerFileError, read_pointer_file
 from registry_pipeline.core.pointer_store import PointerRefused, PointerStore
-from registry_pipeline.core.run_store import RunStore, SealedRun
+from registry_pipeline.core.run_store import SealedRun
 from registry_pipeline.core.schemas import SchemaCatalog
 from registry_pipeline.core.workspace import Workspace
 from registry_pipeline_tests._helpers import unseal
 
 ACTOR = {"kind": "cli_user", "id": "tester@host"}
 Snap = Callable[..., SealedRun]
-
-
-@pytest.fixture
-def snap(make_run: Callable[..., SealedRun]) -> Snap:
-    """A new sealed snapshot of `alpha` (or another registry) with distinct content."""
-    counter = iter(range(10_000))
-
-    def make(registry_id: str = "alpha") -> SealedRun:
-        return make_run({"ALPHA.json": b'{"n": %d}\n' % next(counter)}, registry_id=registry_id)
-
-    return make
-
-
-@pytest.fixture
-def pstore(store: RunStore) -> PointerStore:
-    return PointerStore(store.workspace, lock_timeout=0.2)
 
 
 def promote(pstore: PointerStore, run: SealedRun, **kwargs: object) -> object:

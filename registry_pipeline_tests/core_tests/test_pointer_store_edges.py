@@ -16,25 +16,10 @@ import pytest
 from registry_pipeline.core.journal import read_records
 from registry_pipeline.core.journal_replay import verify_journal
 from registry_pipeline.core.pointer_store import MAX_REASON, PointerRefused, PointerStore
-from registry_pipeline.core.run_store import RunStore, SealedRun
+from registry_pipeline.core.run_store import SealedRun
 
 ACTOR = {"kind": "cli_user", "id": "tester@host"}
 Snap = Callable[..., SealedRun]
-
-
-@pytest.fixture
-def snap(make_run: Callable[..., SealedRun]) -> Snap:
-    counter = iter(range(10_000))
-
-    def make() -> SealedRun:
-        return make_run({"ALPHA.json": b'{"n": %d}\n' % next(counter)}, registry_id="alpha")
-
-    return make
-
-
-@pytest.fixture
-def pstore(store: RunStore) -> PointerStore:
-    return PointerStore(store.workspace, lock_timeout=0.2)
 
 
 def promote(pstore: PointerStore, run: SealedRun, **kwargs: object) -> object:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,10 +12,11 @@ from dagster._core.events import DagsterEvent, StepMaterializationData
 
 from registry_pipeline.core.journal import read_records
 from registry_pipeline.core.pointer_store import PointerStore
-from registry_pipeline.core.workspace import Workspace, init_workspace
+from registry_pipeline.core.workspace import Workspace
 from registry_pipeline.definitions import BUILD_JOB, build_definitions
 from registry_pipeline.defs.promotion import PROMOTE_JOB, PROMOTION_SENSOR
 from registry_pipeline.lib.build import QUIET_LOGS, dagster_home
+from registry_pipeline_tests._helpers import copy_demo
 
 REPO = Path(__file__).resolve().parents[2]
 WITH_POINTER = {
@@ -33,12 +33,7 @@ WITH_POINTER = {
 @pytest.fixture
 def demo(tmp_path: Path) -> Path:
     """A copy of the demo workspace (catalog, sources, schemas) with no runs yet."""
-    root = tmp_path / "demo"
-    root.mkdir()
-    shutil.copytree(REPO / "registries", root / "registries")
-    shutil.copytree(REPO / "schemas", root / "schemas")
-    init_workspace(root)
-    return root
+    return copy_demo(tmp_path)
 
 
 @pytest.fixture
