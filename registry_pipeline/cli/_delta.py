@@ -97,7 +97,9 @@ def run_show(args: argparse.Namespace) -> int:
     if args.registry is not None:
         from registry_pipeline.core.catalog import load_catalog
 
-        load_catalog(workspace).get(args.registry)  # UNKNOWN_REGISTRY, exit 2
+        spec = load_catalog(workspace).get(args.registry)  # UNKNOWN_REGISTRY, exit 2
+        if not spec.delta_log.covered:
+            err(f"note: {args.registry} is not covered by the delta log: {spec.delta_log.reason}")
     log_run_id, records = _records(workspace)
     rows = []
     for record in records:

@@ -109,3 +109,9 @@ def test_a_rebuild_from_the_same_inputs_reuses_the_log(cli: Run, demo: Path) -> 
     (again,) = json.loads(out)["registries"]
     assert again["status"] == "reused" and again["run_id"] == first["run_id"]
     assert len(_logs(demo)) == 1
+
+
+def test_a_registry_outside_the_log_says_why(cli: Run, demo: Path) -> None:
+    code, _out, err = cli("delta", "show", "--registry", "system_health_report", "--workspace",
+                          str(demo))  # fmt: skip
+    assert code == 0 and "not covered by the delta log: presentation-only" in err
