@@ -67,7 +67,10 @@ def _since(text: str | None) -> str | None:
     if "T" in text:
         return parse_moment(text)[:19] + "Z"
     try:
-        return f"{date.fromisoformat(text).isoformat()}T00:00:00Z"
+        day = date.fromisoformat(text)
+        if day.year < 1000:
+            raise ValueError("before year 1000")
+        return f"{day.isoformat()}T00:00:00Z"
     except ValueError:
         raise UsageError(f"--since {text!r} is not a date or UTC timestamp",
                          code="BAD_TIMESTAMP") from None  # fmt: skip
@@ -77,8 +80,21 @@ def _records(workspace: Workspace) -> tuple[str | None, Iterator[Any]]:
     from registry_pipeline.core.delta_log import LOG_ARTIFACT, newest_valid_log, parse_record
     from registry_pipeline.core.schemas import SchemaCatalog
 
-    log = newest_valid_log(workspace, SchemaCatalog.for_workspace(workspace.root))
+    log = newest_valid_log(
+        workspace, SchemaCatalog.for_workspace(workspace.root), strict_derivation=True
+    )
     if log is None:
+        from registry_pipeline.core.delta_log import LOG_REGISTRY_ID
+        from registry_pipeline.core.errors import RegistryError
+        from registry_pipeline.core.snapshots import list_snapshots
+
+        if list_snapshots(workspace, LOG_REGISTRY_ID):
+            raise RegistryError(
+                "delta log snapshots exist but none is usable (each fails its seal, its state "
+                "or its chain); run `registry delta verify` for the reasons",
+                code="NO_VALID_LOG",
+                path=str(workspace.runs_dir),
+            )
         return None, iter(())
     path = log.path / LOG_ARTIFACT
 
@@ -166,7 +182,7 @@ def run_verify(args: argparse.Namespace) -> int:
         else:
             out("no delta log yet: nothing to verify")
         return 0
-    report = inspect_chain(workspace, snapshots[-1].path)
+    report = inspect_chain(workspace, snapshots[-1].path, strict_derivation=True)
     if args.json:
         json_doc(report.as_json())
     else:

@@ -86,7 +86,9 @@ def append_only_result(path: Path | None) -> dg.AssetCheckResult:
                     code=DeltaCode.ROOT_MISMATCH,
                     path=str(folder),
                 )
-        findings = check_append_only((path / LOG_ARTIFACT).read_bytes(), previous)
+        findings = check_append_only(  # appended records must name this very folder
+            (path / LOG_ARTIFACT).read_bytes(), previous, derivation_run_id=path.name
+        )
     except (RegistryError, OSError) as exc:
         code = getattr(exc, "code", "UNREADABLE")
         return dg.AssetCheckResult(

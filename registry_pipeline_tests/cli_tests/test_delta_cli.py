@@ -115,3 +115,36 @@ def test_a_registry_outside_the_log_says_why(cli: Run, demo: Path) -> None:
     code, _out, err = cli("delta", "show", "--registry", "system_health_report", "--workspace",
                           str(demo))  # fmt: skip
     assert code == 0 and "not covered by the delta log: presentation-only" in err
+
+
+def test_a_log_whose_records_name_another_folder_is_never_used(cli: Run, demo: Path) -> None:
+    """What a build that lost the race for its run id would leave: caught, never a baseline."""
+    from registry_pipeline.core.delta_log import STATE_ARTIFACT, newest_valid_log
+    from registry_pipeline.core.envelope import RunSpec
+    from registry_pipeline.core.run_store import RunStore, seal_files
+    from registry_pipeline.core.schemas import SchemaCatalog
+    from registry_pipeline.core.workspace import Workspace
+    from registry_pipeline.lib.check_results import append_only_result
+
+    _build(cli, demo)
+    (good,) = _logs(demo)
+    files = {name: (good / name).read_bytes() for name in (LOG, STATE_ARTIFACT)}
+    stray = seal_files(RunStore(Workspace(demo)), RunSpec("registry_delta_log"), files)
+    result = append_only_result(stray.path)
+    assert not result.passed and "DERIVATION_MISMATCH" in result.metadata["reason_codes"].value
+    schemas = SchemaCatalog.for_workspace(demo)
+    chosen = newest_valid_log(Workspace(demo), schemas, strict_derivation=True)
+    assert chosen is not None and chosen.run_id == good.name
+    code, _out, err = cli("delta", "verify", "--workspace", str(demo))
+    assert code == 1 and "DERIVATION_MISMATCH" in err
+    code, out, _ = cli("delta", "show", "--json", "--workspace", str(demo))
+    assert code == 0 and json.loads(out)["log_run_id"] == good.name
+
+
+def test_show_with_no_usable_log_says_so(cli: Run, demo: Path) -> None:
+    _build(cli, demo)
+    (log,) = _logs(demo)
+    unseal(log)
+    (log / "REGISTRY_DELTA_LOG_STATE_v0_2.json").unlink()
+    code, _out, err = cli("delta", "show", "--workspace", str(demo))
+    assert code == 1 and "NO_VALID_LOG" in err

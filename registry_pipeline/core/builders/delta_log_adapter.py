@@ -2,8 +2,9 @@
 
 The records name the build that derived them (`derivation_run_id`), so the run id is decided
 before sealing and made deterministic: `<as_of>__registry_delta_log_build` (with the usual
-`__NNN` suffix when taken), `as_of` being the newest input snapshot's created_utc; the folder is
-sealed with the store's clock at that moment. A rebuild from the same sealed inputs produces
+`__NNN` suffix when taken), `as_of` being the newest appended record's created_utc, never before
+the baseline log's (so a log always sorts after the one it extends); the folder is sealed with
+the store's clock at that moment. A rebuild from the same sealed inputs produces
 the same files under the same id, so the existing snapshot is reused instead of sealing a copy.
 """
 
@@ -23,11 +24,13 @@ from registry_pipeline.core.delta_log import (
     build_delta_log,
     load_previous_log,
     newest_valid_log,
+    normalize_created_utc,
 )
 from registry_pipeline.core.pointer_store import pointer_relpath
 from registry_pipeline.core.run_id import MAX_SEQ, base_run_id
 from registry_pipeline.core.schemas import SchemaCatalog
 from registry_pipeline.core.snapshots import read_snapshot
+from registry_pipeline.core.validate import is_valid_run_folder
 
 
 @register(LOG_REGISTRY_ID)
@@ -46,19 +49,26 @@ def build_registry_delta_log(build: BuildInputs) -> BuildResult:
         for spec in catalog.registries
         if not spec.delta_log.covered and spec.registry_id != LOG_REGISTRY_ID
     }
-    baseline = newest_valid_log(workspace, schemas)
+    baseline = newest_valid_log(workspace, schemas, strict_derivation=True)
     previous = load_previous_log(baseline) if baseline is not None else None
-    moment = max(_moment(snapshot.created_utc) for snapshot in build.inputs.values())
+    draft = build_delta_log(workspace, covered, previous, PENDING, schemas)
+    if previous is not None and baseline is not None and draft.appended == 0:
+        summary = {**draft.summary, "excluded": excluded, "derivation_run_id": baseline.run_id}
+        plan = SealPlan(baseline.run_id, _moment(baseline.created_utc), reuse=baseline)
+        return BuildResult(draft.files, draft.records, summary, plan)
+    # the log as of its newest record, never before its baseline: it sorts after what it extends
+    stamps = [record.created_utc for record in draft.new_records]
+    stamps += [baseline.created_utc] if baseline is not None else []
+    stamps = stamps or [snapshot.created_utc for snapshot in build.inputs.values()]
+    moment = max(_moment(stamp) for stamp in stamps)
     base = base_run_id(LOG_REGISTRY_ID, moment)
     for sequence in range(MAX_SEQ + 1):
         run_id = base if sequence == 0 else f"{base}__{sequence:03d}"
         result = build_delta_log(workspace, covered, previous, run_id, schemas)
         folder = workspace.runs_dir / run_id
-        if folder.exists() and not _same_files(folder, result.files):
+        if folder.exists() and not _same_valid_folder(folder, result.files, schemas):
             continue  # taken by another log: the next id (records name it, so build again)
         reuse = read_snapshot(folder, LOG_REGISTRY_ID) if folder.exists() else None
-        if previous is not None and result.appended == 0:
-            reuse = read_snapshot(previous.path, LOG_REGISTRY_ID)  # nothing new: keep the log
         summary = {**result.summary, "excluded": excluded, "derivation_run_id": run_id}
         return BuildResult(
             result.files,
@@ -74,13 +84,20 @@ def build_registry_delta_log(build: BuildInputs) -> BuildResult:
     raise RuntimeError(f"no free run id after {base}")  # pragma: no cover - 1,000 collisions
 
 
+PENDING = "pending__registry_delta_log_build"
+"""The derivation id of the draft that finds the new records (never sealed)."""
+
+
 def _moment(created_utc: str) -> datetime:
-    return datetime.strptime(created_utc[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    """A record's or snapshot's created_utc (normalized to the second) as a UTC moment."""
+    normalized = normalize_created_utc(created_utc) or created_utc
+    return datetime.strptime(normalized[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
 
 
-def _same_files(folder: Path, files: Mapping[str, bytes]) -> bool:
-    """Whether the sealed folder already holds exactly these log artifacts."""
-    return all(
+def _same_valid_folder(folder: Path, files: Mapping[str, bytes], schemas: SchemaCatalog) -> bool:
+    """Whether the folder already holds exactly these log artifacts and still validates."""
+    same = all(
         (folder / name).is_file() and (folder / name).read_bytes() == files[name]
         for name in (LOG_ARTIFACT, STATE_ARTIFACT)
     )
+    return same and is_valid_run_folder(folder, schemas=schemas)

@@ -62,9 +62,17 @@ class ChainReport:
 
 
 def inspect_chain(
-    workspace: Workspace, newest_log_folder: Path, *, schemas: SchemaCatalog | None = None
+    workspace: Workspace,
+    newest_log_folder: Path,
+    *,
+    schemas: SchemaCatalog | None = None,
+    strict_derivation: bool = False,
 ) -> ChainReport:
-    """Walk the chain back from `newest_log_folder` to the first log; every link's first problem."""
+    """Walk the chain back from `newest_log_folder` to the first log; every link's first problem.
+
+    `strict_derivation`: the records each log appended must name that log's own folder as their
+    derivation_run_id (true of every log `registry build` seals; a log sealed under another id
+    than its records name lost a race and is reported DERIVATION_MISMATCH)."""
     catalog = schemas or SchemaCatalog.for_workspace(workspace.root)
     problems: list[DeltaFinding] = []
     if not has_valid_seal(newest_log_folder, catalog):
@@ -72,7 +80,7 @@ def inspect_chain(
     snapshots = 1
     current = newest_log_folder
     seen = {current.name}
-    for finding, older in _links(workspace, current, catalog):
+    for finding, older in _links(workspace, current, catalog, strict_derivation):
         if finding is not None:
             problems.append(finding)
         if older is None or older.name in seen:
@@ -104,7 +112,7 @@ StateCache = dict[str, tuple[DeltaFinding | None, LogState | None]]
 
 
 def _links(
-    workspace: Workspace, newest: Path, schemas: SchemaCatalog
+    workspace: Workspace, newest: Path, schemas: SchemaCatalog, strict: bool = False
 ) -> Iterator[tuple[DeltaFinding | None, Path | None]]:
     """Per link, newest first: its first problem (or None) and the older folder to walk to."""
     newer = newest
@@ -116,7 +124,7 @@ def _links(
             yield link, None
             return
         if link is None:  # the first log: its records extend nothing
-            yield _first_log_problem(newer, states), None
+            yield _first_log_problem(newer, states, strict), None
             return
         run_id, root = link
         if run_id in seen:
@@ -126,7 +134,7 @@ def _links(
         seen.add(run_id)
         finding, older = link_problem(workspace, newer, run_id, root, schemas)
         if finding is None and older is not None:
-            finding = _records_problem(newer, older, states)
+            finding = _records_problem(newer, older, states, strict)
         yield finding, older
         if older is None:
             return
@@ -139,30 +147,42 @@ def _state(folder: Path, states: StateCache) -> tuple[DeltaFinding | None, LogSt
     return states[folder.name]
 
 
-def _first_log_problem(folder: Path, states: StateCache) -> DeltaFinding | None:
+def _first_log_problem(
+    folder: Path, states: StateCache, strict: bool = False
+) -> DeltaFinding | None:
     problem, _ = _state(folder, states)
-    return problem or _tail_problem(folder, None, 0)
+    return problem or _tail_problem(folder, None, 0, strict=strict)
 
 
-def _records_problem(newer: Path, older: Path, states: StateCache) -> DeltaFinding | None:
+def _records_problem(
+    newer: Path, older: Path, states: StateCache, strict: bool = False
+) -> DeltaFinding | None:
     """Both logs' states, then the newer log's appended records against the older state."""
     problem, _ = _state(newer, states)
     older_problem, older_state = _state(older, states)
     if problem or older_problem:
         return problem or older_problem
     size = (older / LOG_ARTIFACT).stat().st_size
-    return _tail_problem(newer, older_state, size, previous_run_id=older.name)
+    return _tail_problem(newer, older_state, size, previous_run_id=older.name, strict=strict)
 
 
 def _tail_problem(
-    folder: Path, state: LogState | None, offset: int, previous_run_id: str | None = None
+    folder: Path,
+    state: LogState | None,
+    offset: int,
+    previous_run_id: str | None = None,
+    strict: bool = False,
 ) -> DeltaFinding | None:
     """The first problem of the records after `offset`, which extend `state`."""
     with (folder / LOG_ARTIFACT).open("rb") as stream:
         stream.seek(offset)
         first = (state.records if state else 0) + 1
         findings = check_records(
-            stream, first_line=first, state=state, path=f"{folder.name}/{LOG_ARTIFACT}"
+            stream,
+            first_line=first,
+            state=state,
+            derivation_run_id=folder.name if strict else None,
+            path=f"{folder.name}/{LOG_ARTIFACT}",
         )
     if not findings:
         return None
@@ -178,17 +198,21 @@ def _finding(code: DeltaCode, message: str, run_id: str, previous: str | None) -
     return DeltaFinding(code=code, message=message, run_id=run_id, previous_run_id=previous)
 
 
-def newest_valid_log(workspace: Workspace, schemas: SchemaCatalog) -> Snapshot | None:
+def newest_valid_log(
+    workspace: Workspace, schemas: SchemaCatalog, *, strict_derivation: bool = False
+) -> Snapshot | None:
     """The newest log snapshot usable as a baseline: it validates, its state agrees with its JSONL,
     and it extends its own predecessor append-only (a build that dropped or altered a record, or
     appended a broken one, is never used)."""
     for snapshot in reversed(list_snapshots(workspace, LOG_REGISTRY_ID)):
-        if _usable(workspace, snapshot.path, schemas):
+        if _usable(workspace, snapshot.path, schemas, strict_derivation):
             return snapshot
     return None
 
 
-def _usable(workspace: Workspace, folder: Path, schemas: SchemaCatalog) -> bool:
+def _usable(
+    workspace: Workspace, folder: Path, schemas: SchemaCatalog, strict: bool = False
+) -> bool:
     if not has_valid_seal(folder, schemas):
         return False
     link = previous_input(folder)
@@ -196,6 +220,10 @@ def _usable(workspace: Workspace, folder: Path, schemas: SchemaCatalog) -> bool:
         return False
     states: StateCache = {}
     if link is None:
-        return _first_log_problem(folder, states) is None
+        return _first_log_problem(folder, states, strict) is None
     finding, older = link_problem(workspace, folder, link[0], link[1], schemas)
-    return finding is None and older is not None and not _records_problem(folder, older, states)
+    return (
+        finding is None
+        and older is not None
+        and not _records_problem(folder, older, states, strict)
+    )
