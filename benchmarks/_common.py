@@ -182,6 +182,16 @@ def _last_int(text: str) -> int | None:
     return int(lines[-1]) if lines and lines[-1].isdigit() else None
 
 
+def demo_workspace(work: Path, name: str) -> Path:
+    """A copy of the demo catalog, sources and schemas in `work/name`, `registry init`-ed."""
+    workspace = work / name
+    workspace.mkdir(parents=True)
+    for folder in ("registries", "schemas"):
+        shutil.copytree(ROOT / folder, workspace / folder)
+    run_quiet([REGISTRY, "init", str(workspace)])
+    return workspace
+
+
 def run_quiet(argv: Sequence[str]) -> str:
     """Run an untimed helper command; return its stdout, raise BenchError on failure."""
     done = subprocess.run(list(argv), capture_output=True, text=True, check=False)

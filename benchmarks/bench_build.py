@@ -32,12 +32,12 @@ if __name__ == "__main__" and str(Path(__file__).resolve().parent.parent) not in
 from benchmarks._common import (
     PYTHON,
     REGISTRY,
-    ROOT,
     BenchError,
     Measurement,
     Report,
     Sample,
     Target,
+    demo_workspace,
     ready,
     remove_tree,
     rotate,
@@ -60,13 +60,8 @@ WORKER = str(Path(__file__).resolve())
 
 
 def make_workspace(work: Path, name: str = "ws_build") -> Path:
-    """A copy of the demo catalog, sources and schemas, initialized with `registry init`."""
-    workspace = work / name
-    workspace.mkdir(parents=True)
-    for name in ("registries", "schemas"):
-        shutil.copytree(ROOT / name, workspace / name)
-    run_quiet([REGISTRY, "init", str(workspace)])
-    return workspace
+    """The build benchmark's workspace: a copy of the demo, initialized."""
+    return demo_workspace(work, name)
 
 
 class Folders:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import cProfile
 import json
 import pstats
-import shutil
 import statistics
 import sys
 import time
@@ -38,13 +37,12 @@ if __name__ == "__main__" and str(Path(__file__).resolve().parent.parent) not in
 
 from benchmarks._common import (
     PYTHON,
-    REGISTRY,
-    ROOT,
     BenchError,
     Measurement,
     Report,
     Sample,
     Target,
+    demo_workspace,
     files_under,
     ready,
     remove_tree,
@@ -82,16 +80,6 @@ PROFILED = (
 # --------------------------------------------------------------------------------------------
 # the generated workspace
 # --------------------------------------------------------------------------------------------
-
-
-def make_workspace(work: Path) -> Path:
-    """A copy of the demo catalog and schemas, initialized with `registry init`."""
-    workspace = work / "ws_delta"
-    workspace.mkdir(parents=True)
-    for name in ("registries", "schemas"):
-        shutil.copytree(ROOT / name, workspace / name)
-    run_quiet([REGISTRY, "init", str(workspace)])
-    return workspace
 
 
 class Snapshots:
@@ -419,7 +407,7 @@ def _profile(work: Path, workspace: Path, snapshots: Snapshots, size: int, previ
 def run(work: Path, quick: bool, repeat: int) -> Report:
     """Generate the snapshots once; seal the full log; time full vs incremental; profile."""
     size = QUICK_SIZE if quick else FULL_SIZE
-    workspace = make_workspace(work)
+    workspace = demo_workspace(work, "ws_delta")
     snapshots = Snapshots(workspace)
     print(f"[delta] generating {size:,} snapshots of {len(COVERED)} registries", flush=True)
     started = time.perf_counter()

@@ -283,21 +283,17 @@ def _relpath(workspace: Workspace, registry_id: str, run_id: str) -> str | None:
 
 
 def run_promote(args: argparse.Namespace) -> int:
-    workspace, store = _store(args)
-    change = store.promote(
-        args.registry_id,
-        args.run_id,
-        relpath=_relpath(workspace, args.registry_id, args.run_id),
-        reason=args.reason,
-        actor=_actor(),
-        expect=_expect(args.expect),
-    )
-    return _report_change(args, change)
+    return _change(args, "promote")
 
 
 def run_rollback(args: argparse.Namespace) -> int:
+    return _change(args, "rollback")
+
+
+def _change(args: argparse.Namespace, action: str) -> int:
+    """`promote` or `rollback` through the store, as the CLI user."""
     workspace, store = _store(args)
-    change = store.rollback(
+    change = getattr(store, action)(
         args.registry_id,
         args.run_id,
         relpath=_relpath(workspace, args.registry_id, args.run_id),

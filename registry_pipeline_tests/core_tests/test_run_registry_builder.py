@@ -473,49 +473,67 @@ def test_new_folder_is_hashed_and_old_ones_reused(
     assert (second.stats.folders, second.stats.hashed, second.stats.reused) == (2, 1, 1)
 
 
-def test_changed_root_is_not_reused(
-    workspace: Workspace, catalog: SchemaCatalog, make_run: MakeRun
-) -> None:
+def _rebuilt_after(
+    workspace: Workspace,
+    catalog: SchemaCatalog,
+    make_run: MakeRun,
+    damage: Callable[[SealedRun], object],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(v0.1 line, seal status) of a folder that passed the first build, then was damaged."""
     run = make_run()
     first = build(workspace, catalog)
     unseal(run.path)
+    damage(run)
+    line, status = by_id(build(workspace, catalog, previous=first))[run.run_id]
+    return line, status
+
+
+def _zero_root(run: SealedRun) -> None:
     manifest = run.path / "MANIFEST.sha256"
     manifest.write_bytes(manifest.read_bytes().replace(run.root_sha256.encode(), b"0" * 64))
-    second = build(workspace, catalog, previous=first)
-    _line, status = by_id(second)[run.run_id]
-    assert (status["verification"], status["status"], status["tampered"]) == (
-        "hashed",
-        "FAIL",
-        True,
-    )
-    assert {"code": "ROOT_MISMATCH", "path": "MANIFEST.sha256"} in status["problems"]
 
 
-def test_removed_seal_file_is_not_reused(
-    workspace: Workspace, catalog: SchemaCatalog, make_run: MakeRun
+def _symlink_run_json(run: SealedRun) -> None:
+    (run.path / "run.json").rename(run.path / "envelope.json")
+    (run.path / "run.json").symlink_to("envelope.json")
+
+
+@pytest.mark.parametrize(
+    ("damage", "flag", "problem"),
+    [
+        (_zero_root, "has_manifest_sha256", {"code": "ROOT_MISMATCH", "path": "MANIFEST.sha256"}),
+        (lambda run: (run.path / "manifest.json").unlink(), "has_manifest_json", None),
+        (_symlink_run_json, "has_run_json", None),
+    ],
+    ids=["changed_root", "removed_manifest_json", "symlinked_run_json"],
+)
+def test_a_damaged_seal_is_not_reused_but_hashed_and_tampered(
+    workspace: Workspace,
+    catalog: SchemaCatalog,
+    make_run: MakeRun,
+    damage: Callable[[SealedRun], object],
+    flag: str,
+    problem: dict[str, str] | None,
 ) -> None:
-    run = make_run()
-    first = build(workspace, catalog)
-    unseal(run.path)
-    (run.path / "manifest.json").unlink()
-    line, status = by_id(build(workspace, catalog, previous=first))[run.run_id]
-    assert line["has_manifest_json"] is False
+    line, status = _rebuilt_after(workspace, catalog, make_run, damage)
     assert (status["verification"], status["status"], status["tampered"]) == (
         "hashed",
         "FAIL",
         True,
     )
+    assert line[flag] is (problem is not None)  # the root case keeps its seal files
+    if problem is not None:
+        assert problem in status["problems"]
 
 
 def test_stripped_seal_of_a_sealed_folder_is_not_unsealed(
     workspace: Workspace, catalog: SchemaCatalog, make_run: MakeRun
 ) -> None:
-    run = make_run()
-    first = build(workspace, catalog)
-    unseal(run.path)
-    (run.path / "manifest.json").unlink()
-    (run.path / "MANIFEST.sha256").unlink()
-    _line, status = by_id(build(workspace, catalog, previous=first))[run.run_id]
+    def strip(run: SealedRun) -> None:
+        (run.path / "manifest.json").unlink()
+        (run.path / "MANIFEST.sha256").unlink()
+
+    _line, status = _rebuilt_after(workspace, catalog, make_run, strip)
     assert (status["status"], status["tampered"]) == ("FAIL", True)
 
 
@@ -637,23 +655,6 @@ def test_previous_lines_that_do_not_pair_up_are_not_used(
     assert len(scans) == 2  # every folder listed again, verdicts still reused
     assert result.registry_jsonl == first.registry_jsonl
     assert result.stats.reused == 2
-
-
-def test_symlinked_seal_file_is_not_reused(
-    workspace: Workspace, catalog: SchemaCatalog, make_run: MakeRun
-) -> None:
-    run = make_run()
-    first = build(workspace, catalog)
-    unseal(run.path)
-    (run.path / "run.json").rename(run.path / "envelope.json")
-    (run.path / "run.json").symlink_to("envelope.json")
-    line, status = by_id(build(workspace, catalog, previous=first))[run.run_id]
-    assert line["has_run_json"] is False
-    assert (status["verification"], status["status"], status["tampered"]) == (
-        "hashed",
-        "FAIL",
-        True,
-    )
 
 
 def test_full_audit_ignores_the_previous_lines(
