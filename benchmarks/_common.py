@@ -358,15 +358,15 @@ def write_run_folder(
 ) -> str:
     """A valid run folder in the seal's exact format, without fsync (generating data fast)."""
     from registry_pipeline.core._json import dumps_pretty
-    from registry_pipeline.core.envelope import RunSpec, build_envelope
-    from registry_pipeline.core.hashing import sha256_bytes
-    from registry_pipeline.core.manifest import (
+    from registry_pipeline.core.seal.envelope import RunSpec, build_envelope
+    from registry_pipeline.core.seal.hashing import sha256_bytes
+    from registry_pipeline.core.seal.manifest import (
         ManifestEntry,
         render_manifest_json,
         render_manifest_sha256,
         sorted_entries,
     )
-    from registry_pipeline.core.run_id import base_run_id, utc_timestamp
+    from registry_pipeline.core.seal.run_id import base_run_id, utc_timestamp
 
     run_id = base_run_id(registry_id, moment)
     folder = runs / run_id

@@ -69,7 +69,7 @@ class Folders:
 
     def __init__(self, workspace: Path) -> None:
         """Read the git state once (every run.json records it)."""
-        from registry_pipeline.core.gitstate import read_git_state
+        from registry_pipeline.core.seal.gitstate import read_git_state
 
         self.runs = workspace / ".codex" / "RUNS"
         self.git = read_git_state(workspace)
@@ -124,10 +124,11 @@ def run_files(workspace: Path) -> list[Path]:
 
 def _worker_builders(workspace_root: Path, full_audit: bool, only: tuple[str, ...]) -> None:
     """Time each registered adapter on the sealed snapshots a build would read; print JSON."""
-    from registry_pipeline.core.builders.registry import BuildInputs, registered_builders
-    from registry_pipeline.core.catalog import load_catalog
-    from registry_pipeline.core.snapshots import Snapshot, list_snapshots
-    from registry_pipeline.core.workspace import Workspace
+    from registry_pipeline.core.builders.model import BuildInputs
+    from registry_pipeline.core.builders.registry import registered_builders
+    from registry_pipeline.core.workspace.catalog import load_catalog
+    from registry_pipeline.core.workspace.layout import Workspace
+    from registry_pipeline.core.workspace.snapshots import Snapshot, list_snapshots
 
     workspace = Workspace(workspace_root)
     catalog = load_catalog(workspace)
@@ -159,12 +160,13 @@ def _worker_run_registry(
     workspace_root: Path, full_audit: bool, previous: Path | None, seal_to: Path | None
 ) -> None:
     """Time the run registry adapter alone; optionally seal its result into another workspace."""
-    from registry_pipeline.core.builders.registry import BuildInputs, registered_builders
-    from registry_pipeline.core.catalog import load_catalog
-    from registry_pipeline.core.envelope import RunSpec
-    from registry_pipeline.core.run_store import RunStore, seal_files
-    from registry_pipeline.core.snapshots import read_snapshot
-    from registry_pipeline.core.workspace import Workspace
+    from registry_pipeline.core.builders.model import BuildInputs
+    from registry_pipeline.core.builders.registry import registered_builders
+    from registry_pipeline.core.seal.envelope import RunSpec
+    from registry_pipeline.core.seal.run_store import RunStore, seal_files
+    from registry_pipeline.core.workspace.catalog import load_catalog
+    from registry_pipeline.core.workspace.layout import Workspace
+    from registry_pipeline.core.workspace.snapshots import read_snapshot
 
     workspace = Workspace(workspace_root)
     spec = load_catalog(workspace).get("run_registry")

@@ -65,11 +65,11 @@ PROFILED = (
     # (label, function name, file suffix): cumulative seconds of each in the profiled run
     ("load_previous_log", "load_previous_log", "delta_log/_state.py"),
     ("build_delta_log", "build_delta_log", "delta_log/_build.py"),
-    ("list_snapshots", "list_snapshots", "core/snapshots.py"),
-    ("  read run.json (_envelope)", "_envelope", "core/snapshots.py"),
-    ("  read MANIFEST.sha256 (_root)", "_root", "core/snapshots.py"),
-    ("  registry_of (run id pattern)", "registry_of", "core/run_id.py"),
-    ("  sort by (created_utc, run_id)", "<lambda>", "core/snapshots.py"),
+    ("list_snapshots", "list_snapshots", "core/workspace/snapshots.py"),
+    ("  read run.json (_envelope)", "_envelope", "core/workspace/snapshots.py"),
+    ("  read MANIFEST.sha256 (_root)", "_root", "core/workspace/snapshots.py"),
+    ("  registry_of (run id pattern)", "registry_of", "core/seal/run_id.py"),
+    ("  sort by (created_utc, run_id)", "<lambda>", "core/workspace/snapshots.py"),
     ("order_snapshots", "order_snapshots", "delta_log/_build.py"),
     ("  normalize_created_utc (strptime)", "normalize_created_utc", "delta_log/_model.py"),
     ("sealed_files (validate + manifest)", "sealed_files", "delta_log/_diff.py"),
@@ -87,7 +87,7 @@ class Snapshots:
 
     def __init__(self, workspace: Path) -> None:
         """Read the git state once (every run.json records it)."""
-        from registry_pipeline.core.gitstate import read_git_state
+        from registry_pipeline.core.seal.gitstate import read_git_state
 
         self.runs = workspace / ".codex" / "RUNS"
         self.git = read_git_state(workspace)
@@ -154,11 +154,11 @@ def _worker_build(
         build_delta_log,
         load_previous_log,
     )
-    from registry_pipeline.core.envelope import RunSpec
-    from registry_pipeline.core.run_store import RunStore, seal_files
-    from registry_pipeline.core.schemas import SchemaCatalog
-    from registry_pipeline.core.snapshots import read_snapshot
-    from registry_pipeline.core.workspace import Workspace
+    from registry_pipeline.core.seal.envelope import RunSpec
+    from registry_pipeline.core.seal.run_store import RunStore, seal_files
+    from registry_pipeline.core.seal.schemas import SchemaCatalog
+    from registry_pipeline.core.workspace.layout import Workspace
+    from registry_pipeline.core.workspace.snapshots import read_snapshot
 
     workspace = Workspace(workspace_root)
     schemas = SchemaCatalog.for_workspace(workspace.root)
@@ -229,9 +229,9 @@ def _warm_programs() -> None:
 
 
 WARM_IMPORTS = (
-    "import registry_pipeline.core.delta_log, registry_pipeline.core.run_store, "
-    "registry_pipeline.core.schemas, registry_pipeline.core.snapshots, "
-    "registry_pipeline.core.validate"
+    "import registry_pipeline.core.delta_log, registry_pipeline.core.seal.run_store, "
+    "registry_pipeline.core.seal.schemas, registry_pipeline.core.workspace.snapshots, "
+    "registry_pipeline.core.seal.validate"
 )
 
 
@@ -289,14 +289,14 @@ def _profile_breakdown(path: Path) -> dict[str, float]:
         sum(
             row[2]
             for (filename, _line, function), row in stats.items()
-            if function == "_scan" and filename.endswith("core/snapshots.py")
+            if function == "_scan" and filename.endswith("core/workspace/snapshots.py")
         ),
         4,
     )
     found["read_snapshot calls"] = sum(
         row[1]
         for (filename, _line, function), row in stats.items()
-        if function == "read_snapshot" and filename.endswith("core/snapshots.py")
+        if function == "read_snapshot" and filename.endswith("core/workspace/snapshots.py")
     )
     return found
 

@@ -90,9 +90,9 @@ def generate_journal(path: Path, total: int, prefixes: tuple[int, ...]) -> dict[
     final ref, as pointers that predate the journal), so the files of every size are the same
     size and a promotion rewrites the same bytes whatever the journal's length.
     """
-    from registry_pipeline.core.journal import JournalRecord
-    from registry_pipeline.core.pointer_file import ActiveRef, Pointer, PointerFile
-    from registry_pipeline.core.run_id import base_run_id
+    from registry_pipeline.core.pointers.journal import JournalRecord
+    from registry_pipeline.core.pointers.pointer_file import ActiveRef, Pointer, PointerFile
+    from registry_pipeline.core.seal.run_id import base_run_id
 
     state: dict[str, tuple[ActiveRef, str]] = {}
     snapshots: dict[int, dict[str, tuple[ActiveRef, str]]] = {}
@@ -151,7 +151,7 @@ def install_journal(workspace: Path, source: Path, prefix: Prefix) -> None:
 
 def make_workspace(work: Path, name: str, snapshots: int) -> Path:
     """`registry init`, plus `snapshots` valid run folders of alpha, one second apart."""
-    from registry_pipeline.core.gitstate import read_git_state
+    from registry_pipeline.core.seal.gitstate import read_git_state
 
     workspace = work / name
     workspace.mkdir(parents=True)
@@ -192,8 +192,8 @@ class _Promoter:
     """Promotes the sealed snapshots of alpha in one workspace, oldest first, with CAS."""
 
     def __init__(self, root: Path, count: int) -> None:
-        from registry_pipeline.core.pointer_store import PointerStore
-        from registry_pipeline.core.workspace import Workspace
+        from registry_pipeline.core.pointers.store import PointerStore
+        from registry_pipeline.core.workspace.layout import Workspace
 
         self.root = root
         workspace = Workspace(root)
@@ -227,7 +227,7 @@ class _Promoter:
 def _warm_programs() -> None:
     """Untimed: load the CLI and the pointer store's modules into the page cache."""
     run_quiet(
-        [PYTHON, "-c", "import registry_pipeline.cli.main, registry_pipeline.core.pointer_store"]
+        [PYTHON, "-c", "import registry_pipeline.cli.main, registry_pipeline.core.pointers.store"]
     )
 
 

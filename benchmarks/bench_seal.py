@@ -51,7 +51,7 @@ from benchmarks._common import (
 )
 
 if TYPE_CHECKING:
-    from registry_pipeline.core.run_store import SealedRun
+    from registry_pipeline.core.seal.run_store import SealedRun
 
 FILE_SIZE = 4 * MIB
 FULL_FILES = 256
@@ -131,7 +131,7 @@ def seal_cli(data: SealData, work: Path, check: bool) -> tuple[Sample, dict[str,
 
 def seal_api(data: SealData, work: Path, check: bool) -> tuple[Sample, dict[str, str]]:
     """The same seal through the Python API, in this process (no interpreter start, no CLI)."""
-    from registry_pipeline.core.workspace import init_workspace
+    from registry_pipeline.core.workspace.layout import init_workspace
 
     workspace = work / "ws_api"
     init_workspace(workspace)
@@ -146,10 +146,10 @@ def seal_api(data: SealData, work: Path, check: bool) -> tuple[Sample, dict[str,
 
 def _api_seal(workspace: Path, src: Path, registry_id: str) -> SealedRun:
     """plan_sources, RunStore.stage, Staging.add_copies, publish: what `registry seal` does."""
-    from registry_pipeline.core.envelope import RunSpec
-    from registry_pipeline.core.run_store import RunStore
-    from registry_pipeline.core.sources import plan_sources
-    from registry_pipeline.core.workspace import Workspace
+    from registry_pipeline.core.seal.envelope import RunSpec
+    from registry_pipeline.core.seal.run_store import RunStore
+    from registry_pipeline.core.workspace.layout import Workspace
+    from registry_pipeline.core.workspace.sources import plan_sources
 
     store = RunStore(Workspace(workspace))
     with store.stage(RunSpec(registry_id=registry_id)) as staging:

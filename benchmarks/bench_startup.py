@@ -39,9 +39,9 @@ IMPORT_LINE = re.compile(r"^import time:\s*(\d+)\s*\|\s*(\d+)\s*\|(\s*)(\S+)\s*$
 
 def one_folder(work: Path) -> tuple[Path, Path]:
     """A workspace holding one small sealed run folder (made by the real seal_files API)."""
-    from registry_pipeline.core.envelope import RunSpec
-    from registry_pipeline.core.run_store import RunStore, seal_files
-    from registry_pipeline.core.workspace import Workspace, init_workspace
+    from registry_pipeline.core.seal.envelope import RunSpec
+    from registry_pipeline.core.seal.run_store import RunStore, seal_files
+    from registry_pipeline.core.workspace.layout import Workspace, init_workspace
 
     workspace = work / "ws_startup"
     init_workspace(workspace)

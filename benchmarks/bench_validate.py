@@ -92,8 +92,8 @@ class Corpus:
 
     def __init__(self, work: Path) -> None:
         """An empty workspace and bag folder under `work`; git state read once for run.json."""
-        from registry_pipeline.core.gitstate import read_git_state
-        from registry_pipeline.core.workspace import init_workspace
+        from registry_pipeline.core.seal.gitstate import read_git_state
+        from registry_pipeline.core.workspace.layout import init_workspace
 
         self.workspace = work / "ws_validate"
         self.bags = work / "bags"
@@ -133,9 +133,9 @@ class Corpus:
 
     def _seal_via_api(self, registry_id: str, files: dict[str, bytes]) -> str:
         """One folder made by the product itself (fsynced, read-only, real run id)."""
-        from registry_pipeline.core.envelope import RunSpec
-        from registry_pipeline.core.run_store import RunStore, seal_files
-        from registry_pipeline.core.workspace import Workspace
+        from registry_pipeline.core.seal.envelope import RunSpec
+        from registry_pipeline.core.seal.run_store import RunStore, seal_files
+        from registry_pipeline.core.workspace.layout import Workspace
 
         store = RunStore(Workspace(self.workspace))
         return seal_files(store, RunSpec(registry_id=registry_id), files).run_id

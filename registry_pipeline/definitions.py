@@ -12,8 +12,8 @@ from pathlib import Path
 import dagster as dg
 
 from registry_pipeline.core.builders.registry import registered_builders
-from registry_pipeline.core.catalog import load_catalog
-from registry_pipeline.core.workspace import Workspace
+from registry_pipeline.core.workspace.catalog import load_catalog
+from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.defs.assets import IO_MANAGER_KEY, registry_assets
 from registry_pipeline.defs.checks import append_only_check, registry_checks
 from registry_pipeline.defs.drift_daily import (

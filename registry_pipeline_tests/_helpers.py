@@ -43,7 +43,7 @@ DEMO_GRAPH: dict[str, list[str]] = {
 
 def copy_demo(parent: Path) -> Path:
     """A copy of the demo workspace (catalog, sources, schemas) under `parent`, with no runs."""
-    from registry_pipeline.core.workspace import init_workspace
+    from registry_pipeline.core.workspace.layout import init_workspace
 
     root = parent / "demo"
     root.mkdir()

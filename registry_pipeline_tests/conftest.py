@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from registry_pipeline.core.envelope import RunSpec
-from registry_pipeline.core.run_store import RunStore, SealedRun, seal_files
-from registry_pipeline.core.workspace import Workspace, init_workspace
+from registry_pipeline.core.seal.envelope import RunSpec
+from registry_pipeline.core.seal.run_store import RunStore, SealedRun, seal_files
+from registry_pipeline.core.workspace.layout import Workspace, init_workspace
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = REPO_ROOT.parent / "shared" / "reference" / "ovc-infra"

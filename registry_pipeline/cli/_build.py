@@ -7,7 +7,7 @@ from typing import Any
 
 from registry_pipeline.cli._commands import workspace_option
 from registry_pipeline.cli._output import err, json_doc, out
-from registry_pipeline.core.workspace import resolve_workspace
+from registry_pipeline.core.workspace.layout import resolve_workspace
 
 RAW = argparse.RawDescriptionHelpFormatter
 
@@ -48,7 +48,7 @@ def add_build(commands: Any) -> None:
 
 def run_build_command(args: argparse.Namespace) -> int:
     workspace = resolve_workspace(args.workspace).require()
-    from registry_pipeline.core.catalog import load_catalog
+    from registry_pipeline.core.workspace.catalog import load_catalog
 
     catalog = load_catalog(workspace)
     for registry_id in args.select:

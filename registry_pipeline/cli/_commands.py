@@ -9,7 +9,7 @@ from typing import Any
 
 from registry_pipeline.cli._output import Progress, err, json_doc, json_line, out
 from registry_pipeline.core.errors import Hint, UsageError
-from registry_pipeline.core.workspace import Workspace, resolve_workspace
+from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
 
 Commands = Any  # argparse's private _SubParsersAction
 
@@ -40,7 +40,7 @@ def add_init(commands: Commands) -> None:
 
 
 def run_init(args: argparse.Namespace) -> int:
-    from registry_pipeline.core.workspace import init_workspace
+    from registry_pipeline.core.workspace.layout import init_workspace
 
     root = Path(args.dir or os.getcwd()).absolute()
     changed = init_workspace(root)
@@ -84,11 +84,11 @@ def add_seal(commands: Commands) -> None:
 
 
 def run_seal(args: argparse.Namespace) -> int:
-    from registry_pipeline.core.envelope import RunSpec
-    from registry_pipeline.core.run_id import OPERATION_ID, check_registry_id
-    from registry_pipeline.core.run_store import RunStore
-    from registry_pipeline.core.schemas import SchemaCatalog
-    from registry_pipeline.core.sources import check_source_schemas, plan_sources
+    from registry_pipeline.core.seal.envelope import RunSpec
+    from registry_pipeline.core.seal.run_id import OPERATION_ID, check_registry_id
+    from registry_pipeline.core.seal.run_store import RunStore
+    from registry_pipeline.core.seal.schemas import SchemaCatalog
+    from registry_pipeline.core.workspace.sources import check_source_schemas, plan_sources
 
     workspace = resolve_workspace(args.workspace).require()
     check_registry_id(args.registry_id)
@@ -150,7 +150,7 @@ def add_validate(commands: Commands) -> None:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    from registry_pipeline.core.validate import FolderReport, inspect_many
+    from registry_pipeline.core.seal.validate import FolderReport, inspect_many
 
     if not args.folders and not args.all:
         raise UsageError("name RUN_FOLDERs or pass --all", code="NOTHING_TO_VALIDATE")
@@ -201,7 +201,7 @@ def _workspace_folders(workspace: Workspace, registry: str | None) -> list[Path]
 
 def _belongs(folder: Path, registry: str) -> bool:
     from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
-    from registry_pipeline.core.run_id import registry_of
+    from registry_pipeline.core.seal.run_id import registry_of
 
     parsed = registry_of(folder.name)
     if parsed is not None:
@@ -247,7 +247,7 @@ def _print_unreadable(error: UsageError, as_json: bool) -> None:
 
 
 def _summary(counts: dict[str, int], fast: bool, advice: bool) -> None:
-    from registry_pipeline.core._linefix import ADVICE
+    from registry_pipeline.core.seal._linefix import ADVICE
 
     total = sum(counts.values())
     line = f"checked {total} run folder(s): {counts['PASS']} PASS, {counts['FAIL']} FAIL"

@@ -9,7 +9,7 @@ from typing import Any
 from registry_pipeline.cli._commands import RAW, workspace_option
 from registry_pipeline.cli._output import err, json_doc, out
 from registry_pipeline.core.errors import UsageError
-from registry_pipeline.core.workspace import Workspace, resolve_workspace
+from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
 
 EPILOG = """\
 examples:
@@ -78,7 +78,7 @@ def _since(text: str | None) -> str | None:
 
 def _records(workspace: Workspace) -> tuple[str | None, Iterator[Any]]:
     from registry_pipeline.core.delta_log import LOG_ARTIFACT, newest_valid_log, parse_record
-    from registry_pipeline.core.schemas import SchemaCatalog
+    from registry_pipeline.core.seal.schemas import SchemaCatalog
 
     log = newest_valid_log(
         workspace, SchemaCatalog.for_workspace(workspace.root), strict_derivation=True
@@ -86,7 +86,7 @@ def _records(workspace: Workspace) -> tuple[str | None, Iterator[Any]]:
     if log is None:
         from registry_pipeline.core.delta_log import LOG_REGISTRY_ID
         from registry_pipeline.core.errors import RegistryError
-        from registry_pipeline.core.snapshots import list_snapshots
+        from registry_pipeline.core.workspace.snapshots import list_snapshots
 
         if list_snapshots(workspace, LOG_REGISTRY_ID):
             raise RegistryError(
@@ -111,7 +111,7 @@ def run_show(args: argparse.Namespace) -> int:
     workspace = resolve_workspace(args.workspace).require()
     since = _since(args.since)
     if args.registry is not None:
-        from registry_pipeline.core.catalog import load_catalog
+        from registry_pipeline.core.workspace.catalog import load_catalog
 
         spec = load_catalog(workspace).get(args.registry)  # UNKNOWN_REGISTRY, exit 2
         if not spec.delta_log.covered:
@@ -157,7 +157,7 @@ def _as_record(row: dict[str, Any]) -> Any:
 
 def _explain(workspace: Workspace, record: Any) -> list[Any]:
     """Record-level explanation of a transition's changed JSON/JSONL/YAML files."""
-    from registry_pipeline.core.delta_explain import explain_snapshots
+    from registry_pipeline.core.explain.changes import explain_snapshots
 
     if record.delta_basis != "manifest_diff":
         return []
@@ -172,7 +172,7 @@ def _explain(workspace: Workspace, record: Any) -> list[Any]:
 
 def run_verify(args: argparse.Namespace) -> int:
     from registry_pipeline.core.delta_log import LOG_REGISTRY_ID, inspect_chain
-    from registry_pipeline.core.snapshots import list_snapshots
+    from registry_pipeline.core.workspace.snapshots import list_snapshots
 
     workspace = resolve_workspace(args.workspace).require()
     snapshots = list_snapshots(workspace, LOG_REGISTRY_ID)

@@ -9,7 +9,7 @@ from typing import Any
 from registry_pipeline.cli._commands import RAW, workspace_option
 from registry_pipeline.cli._output import Progress, err, json_doc, out
 from registry_pipeline.core.errors import UsageError
-from registry_pipeline.core.workspace import resolve_workspace
+from registry_pipeline.core.workspace.layout import resolve_workspace
 
 FIRST_DAY = date(2026, 1, 1)
 """The first partition of drift_signals_daily (defs/drift_daily.py DRIFT_DAILY_START)."""

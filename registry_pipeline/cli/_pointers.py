@@ -12,7 +12,7 @@ from typing import Any
 from registry_pipeline.cli._commands import RAW, workspace_option
 from registry_pipeline.cli._output import err, json_doc, out
 from registry_pipeline.core.errors import UsageError
-from registry_pipeline.core.workspace import Workspace, resolve_workspace
+from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
 
 EPILOG = """\
 examples:
@@ -116,7 +116,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _store(args: argparse.Namespace) -> tuple[Workspace, Any]:
-    from registry_pipeline.core.pointer_store import PointerStore
+    from registry_pipeline.core.pointers.store import PointerStore
 
     workspace = resolve_workspace(args.workspace).require()
     timeout = getattr(args, "lock_timeout", None)
@@ -138,7 +138,7 @@ def _lock_option(parser: argparse.ArgumentParser) -> None:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from registry_pipeline.core.catalog import load_catalog
+    from registry_pipeline.core.workspace.catalog import load_catalog
 
     workspace, store = _store(args)
     pointers = store.read()
@@ -184,7 +184,7 @@ def run_show(args: argparse.Namespace) -> int:
 
 def _target_state(workspace: Workspace, ref: Any) -> str | None:
     """`ok`, `missing` or `root_mismatch`: whether the folder is there with the pointer's root."""
-    from registry_pipeline.core.snapshots import read_snapshot
+    from registry_pipeline.core.workspace.snapshots import read_snapshot
 
     if ref is None or ref.run_id is None:
         return None
@@ -200,8 +200,8 @@ def _target_state(workspace: Workspace, ref: Any) -> str | None:
 
 def _records(store: Any) -> list[Any]:
     """Every journal record; an unreadable line is JOURNAL_CORRUPT (exit 1) naming it."""
-    from registry_pipeline.core.journal import JournalFormatError, read_records
-    from registry_pipeline.core.pointer_store import PointerRefused
+    from registry_pipeline.core.pointers.journal import JournalFormatError, read_records
+    from registry_pipeline.core.pointers.store import PointerRefused
 
     try:
         return list(read_records(store.journal_path))
@@ -246,7 +246,7 @@ def _actor() -> dict[str, str]:
 
 
 def _expect(value: str | None) -> object:
-    from registry_pipeline.core.pointer_store import ANY
+    from registry_pipeline.core.pointers.store import ANY
 
     if value is None:
         return ANY
@@ -256,13 +256,13 @@ def _expect(value: str | None) -> object:
 def _relpath(workspace: Workspace, registry_id: str, run_id: str) -> str | None:
     """The artifact the pointer names: from the catalog; in a workspace without one (only
     `registry seal`), the snapshot's single payload file, or None for several."""
-    from registry_pipeline.core.catalog import load_catalog
-    from registry_pipeline.core.pointer_store import (
+    from registry_pipeline.core.pointers.store import (
         PointerRefused,
         pointer_relpath,
         target_folder,
     )
-    from registry_pipeline.core.snapshots import read_snapshot
+    from registry_pipeline.core.workspace.catalog import load_catalog
+    from registry_pipeline.core.workspace.snapshots import read_snapshot
 
     try:
         catalog = load_catalog(workspace)
@@ -326,7 +326,7 @@ def _report_change(args: argparse.Namespace, change: Any) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from registry_pipeline.core.journal_replay import verify_journal
+    from registry_pipeline.core.pointers.journal_replay import verify_journal
 
     expect = args.expect_head
     if expect is not None and not re.fullmatch(r"[0-9a-f]{64}", expect):
@@ -381,7 +381,7 @@ def parse_moment(text: str) -> str:
 
 
 def run_as_of(args: argparse.Namespace) -> int:
-    from registry_pipeline.core.journal_replay import state_as_of
+    from registry_pipeline.core.pointers.journal_replay import state_as_of
 
     moment = parse_moment(args.timestamp)
     _workspace, store = _store(args)

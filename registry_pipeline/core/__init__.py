@@ -1,9 +1,22 @@
-"""The pure core: sealing, validation and the run store. Never imports dagster.
+"""The pure core: sealing, validation, workspaces, pointers, the delta log and the builders.
 
-A user can validate run folders and seal files with Dagster absent.
+Never imports dagster (nor `registry_pipeline.lib`, `.defs`, `.cli`): a user can validate run
+folders, seal files and verify history with Dagster absent.
+
+One subpackage per concept, and dependencies run one way, down this list (a subpackage imports
+only those above it; `core_tests/test_layers.py` enforces it):
+
+1. `seal/`       one run folder: hashes, manifests, run ids, run.json, run store, validation
+2. `workspace/`  a workspace's layout, registry catalog, sources, snapshots
+3. `pointers/`   the active pointer file, its store, the journal and its replay, the lock
+4. `explain/`    record-level explanations of changes
+5. `delta_log/`  the registry delta log
+6. `builders/`   the pure builders and the one list of them
+
+At the top: `errors` (one error base and the reason codes) and `_json` (the strict JSON reader),
+which every subpackage may import and which import none of them, and this package face.
 """
 
-from registry_pipeline.core.envelope import RunSpec, SealedRef
 from registry_pipeline.core.errors import (
     Problem,
     ReasonCode,
@@ -11,15 +24,19 @@ from registry_pipeline.core.errors import (
     SealValidationError,
     UsageError,
 )
-from registry_pipeline.core.manifest import ManifestEntry, root_sha256
-from registry_pipeline.core.run_store import RunStore, SealedRun, seal_files
-from registry_pipeline.core.validate import (
+from registry_pipeline.core.seal.envelope import RunSpec, SealedRef
+from registry_pipeline.core.seal.manifest import ManifestEntry, root_sha256
+from registry_pipeline.core.seal.run_store import RunStore, SealedRun, seal_files
+from registry_pipeline.core.seal.validate import (
     FolderReport,
     inspect_run_folder,
     is_valid_run_folder,
     verify_run_folder,
 )
-from registry_pipeline.core.workspace import Workspace, init_workspace
+from registry_pipeline.core.workspace.layout import Workspace, init_workspace
+
+LAYERS = ("seal", "workspace", "pointers", "explain", "delta_log", "builders")
+"""The subpackages in dependency order: each may import only those before it."""
 
 __all__ = [
     "FolderReport",

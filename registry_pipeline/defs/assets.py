@@ -7,11 +7,15 @@ from typing import Any
 import dagster as dg
 
 from registry_pipeline.core.builders.adapters import SCHEMA_HASH_KEY, schema_file_hash
-from registry_pipeline.core.builders.registry import Builder, BuildInputs
-from registry_pipeline.core.catalog import RegistryCatalog, RegistrySpec
-from registry_pipeline.core.schemas import SchemaCatalog
-from registry_pipeline.core.snapshots import list_snapshots, newest_valid
-from registry_pipeline.core.sources import count_records, read_source_files, unchanged_snapshot
+from registry_pipeline.core.builders.model import Builder, BuildInputs
+from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.workspace.catalog import RegistryCatalog, RegistrySpec
+from registry_pipeline.core.workspace.snapshots import list_snapshots, newest_valid
+from registry_pipeline.core.workspace.sources import (
+    count_records,
+    read_source_files,
+    unchanged_snapshot,
+)
 from registry_pipeline.lib.inputs import resolve_inputs
 from registry_pipeline.lib.io_manager import RegistryOutput
 from registry_pipeline.lib.resources import RegistryWorkspace

@@ -4,7 +4,7 @@ from collections.abc import Iterable
 
 import dagster as dg
 
-from registry_pipeline.core.schemas import SchemaCatalog
+from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.lib.check_results import append_only_result, check_result
 from registry_pipeline.lib.inputs import materialized_path
 from registry_pipeline.lib.resources import RegistryWorkspace

@@ -9,13 +9,17 @@ from pathlib import Path
 
 import dagster as dg
 
-from registry_pipeline.core.catalog import load_catalog
 from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.schemas import SchemaCatalog
-from registry_pipeline.core.snapshots import list_snapshots
-from registry_pipeline.core.sources import count_records, read_source_files, unchanged_snapshot
-from registry_pipeline.core.validate import inspection_cache
-from registry_pipeline.core.workspace import Workspace
+from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.seal.validate import inspection_cache
+from registry_pipeline.core.workspace.catalog import load_catalog
+from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.workspace.snapshots import list_snapshots
+from registry_pipeline.core.workspace.sources import (
+    count_records,
+    read_source_files,
+    unchanged_snapshot,
+)
 from registry_pipeline.definitions import BUILD_JOB, build_definitions
 from registry_pipeline.defs.checks import CHECK_NAMES
 from registry_pipeline.lib.promotion import latest_materialization_of, promote_materialization

@@ -8,8 +8,8 @@ from pathlib import Path
 import dagster as dg
 
 from registry_pipeline.core.errors import Problem, ReasonCode, RegistryError, UsageError
-from registry_pipeline.core.schemas import SchemaCatalog
-from registry_pipeline.core.validate import FolderReport, inspect_run_folder
+from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.seal.validate import FolderReport, inspect_run_folder
 
 SCHEMA_CODES = frozenset({ReasonCode.SCHEMA_VIOLATION})
 MAX_LISTED = 50
@@ -65,7 +65,7 @@ def append_only_result(path: Path | None) -> dg.AssetCheckResult:
         check_append_only,
         load_previous_log,
     )
-    from registry_pipeline.core.snapshots import read_snapshot
+    from registry_pipeline.core.workspace.snapshots import read_snapshot
 
     if path is None:
         return _not_materialized()

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from registry_pipeline.core.validate import inspection_cache
-from registry_pipeline.core.workspace import Workspace
+from registry_pipeline.core.seal.validate import inspection_cache
+from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.definitions import build_definitions
 from registry_pipeline.defs.drift_daily import DRIFT_DAILY_JOB
 from registry_pipeline.lib.build import QUIET_LOGS, dagster_home

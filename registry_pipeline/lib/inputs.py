@@ -8,11 +8,11 @@ from pathlib import Path
 import dagster as dg
 
 from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.pointer_store import PointerStore, target_folder
-from registry_pipeline.core.schemas import SchemaCatalog
-from registry_pipeline.core.snapshots import Snapshot, newest_valid, read_snapshot
-from registry_pipeline.core.validate import inspect_run_folder
-from registry_pipeline.core.workspace import RUNS_RELPATH, Workspace
+from registry_pipeline.core.pointers.store import PointerStore, target_folder
+from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.seal.validate import inspect_run_folder
+from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
+from registry_pipeline.core.workspace.snapshots import Snapshot, newest_valid, read_snapshot
 
 SAME_RUN = "same_run"
 """The upstream snapshot written and checked earlier in the same Dagster run."""

@@ -10,10 +10,10 @@ from typing import Any
 
 import dagster as dg
 
-from registry_pipeline.core.envelope import RunSpec, SealedRef
-from registry_pipeline.core.run_store import RunStore, seal_files
-from registry_pipeline.core.snapshots import Snapshot
-from registry_pipeline.core.workspace import Workspace
+from registry_pipeline.core.seal.envelope import RunSpec, SealedRef
+from registry_pipeline.core.seal.run_store import RunStore, seal_files
+from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.workspace.snapshots import Snapshot
 
 
 @dataclass(frozen=True)

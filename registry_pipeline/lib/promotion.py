@@ -15,10 +15,10 @@ from typing import Any
 
 import dagster as dg
 
-from registry_pipeline.core.catalog import load_catalog
 from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.pointer_store import ANY, PointerRefused, PointerStore, pointer_relpath
-from registry_pipeline.core.workspace import Workspace
+from registry_pipeline.core.pointers.store import ANY, PointerRefused, PointerStore, pointer_relpath
+from registry_pipeline.core.workspace.catalog import load_catalog
+from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.defs.checks import CHECK_NAMES
 
 CHECK_SOURCE = "dagster asset check; validated again by the pointer store under its lock"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from registry_pipeline.core.catalog import RegistryCatalog, load_catalog
-from registry_pipeline.core.workspace import Workspace
+from registry_pipeline.core.workspace.catalog import RegistryCatalog, load_catalog
+from registry_pipeline.core.workspace.layout import Workspace
 
 
 class RegistryWorkspace(dg.ConfigurableResource):  # type: ignore[type-arg]

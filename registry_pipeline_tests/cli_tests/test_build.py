@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from registry_pipeline.core.validate import is_valid_run_folder
+from registry_pipeline.core.seal.validate import is_valid_run_folder
 
 REPO = Path(__file__).resolve().parents[2]
 Run = Callable[..., tuple[int, str, str]]

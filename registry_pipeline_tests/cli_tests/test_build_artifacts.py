@@ -24,8 +24,8 @@ from jsonschema import Draft202012Validator
 
 from registry_pipeline.cli import main
 from registry_pipeline.core.builders.registry import registered_builders
-from registry_pipeline.core.schemas import ENVELOPE_ID, MANIFEST_ID, SchemaCatalog
-from registry_pipeline.core.validate import is_valid_run_folder
+from registry_pipeline.core.seal.schemas import ENVELOPE_ID, MANIFEST_ID, SchemaCatalog
+from registry_pipeline.core.seal.validate import is_valid_run_folder
 from registry_pipeline_tests._helpers import copy_demo
 
 REPO = Path(__file__).resolve().parents[2]

@@ -6,10 +6,10 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from registry_pipeline.core.journal import read_records
-from registry_pipeline.core.journal_replay import verify_journal
-from registry_pipeline.core.pointer_store import PointerStore
-from registry_pipeline.core.workspace import Workspace
+from registry_pipeline.core.pointers.journal import read_records
+from registry_pipeline.core.pointers.journal_replay import verify_journal
+from registry_pipeline.core.pointers.store import PointerStore
+from registry_pipeline.core.workspace.layout import Workspace
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCES = ("expected_versions", "migration_ledger", "threshold_packs", "allowed_operations")

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from registry_pipeline.core.run_store import SealedRun
-from registry_pipeline.core.workspace import Workspace
+from registry_pipeline.core.seal.run_store import SealedRun
+from registry_pipeline.core.workspace.layout import Workspace
 
 Run = Callable[..., tuple[int, str, str]]
 

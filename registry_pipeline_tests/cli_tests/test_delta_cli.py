@@ -120,10 +120,10 @@ def test_a_registry_outside_the_log_says_why(cli: Run, demo: Path) -> None:
 def test_a_log_whose_records_name_another_folder_is_never_used(cli: Run, demo: Path) -> None:
     """What a build that lost the race for its run id would leave: caught, never a baseline."""
     from registry_pipeline.core.delta_log import STATE_ARTIFACT, newest_valid_log
-    from registry_pipeline.core.envelope import RunSpec
-    from registry_pipeline.core.run_store import RunStore, seal_files
-    from registry_pipeline.core.schemas import SchemaCatalog
-    from registry_pipeline.core.workspace import Workspace
+    from registry_pipeline.core.seal.envelope import RunSpec
+    from registry_pipeline.core.seal.run_store import RunStore, seal_files
+    from registry_pipeline.core.seal.schemas import SchemaCatalog
+    from registry_pipeline.core.workspace.layout import Workspace
     from registry_pipeline.lib.check_results import append_only_result
 
     _build(cli, demo)

@@ -13,9 +13,9 @@ import pytest
 
 from registry_pipeline.core.builders.drift_days import DAY_INPUTS, build_drift_for_day
 from registry_pipeline.core.builders.drift_signals import KIND_SEVERITY, V01_ARTIFACT
-from registry_pipeline.core.pointer_store import PointerStore
-from registry_pipeline.core.validate import inspect_run_folder
-from registry_pipeline.core.workspace import Workspace
+from registry_pipeline.core.pointers.store import PointerStore
+from registry_pipeline.core.seal.validate import inspect_run_folder
+from registry_pipeline.core.workspace.layout import Workspace
 
 Run = Callable[..., tuple[int, str, str]]
 TODAY = datetime.now(UTC).date()
@@ -79,7 +79,7 @@ def test_a_day_reads_the_snapshots_active_at_its_end(cli: Run, demo: Path) -> No
 def test_a_backfilled_day_with_history_records_its_inputs(
     cli: Run, demo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from registry_pipeline.core import pointer_store
+    from registry_pipeline.core.pointers import store as pointer_store
 
     noon = datetime.combine(YESTERDAY, datetime.min.time(), tzinfo=UTC) + timedelta(hours=12)
     with monkeypatch.context() as patch:  # the promotions are journaled as of yesterday noon

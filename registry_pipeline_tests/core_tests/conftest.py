@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from registry_pipeline.core.pointer_store import PointerStore
-from registry_pipeline.core.run_store import RunStore, SealedRun
+from registry_pipeline.core.pointers.store import PointerStore
+from registry_pipeline.core.seal.run_store import RunStore, SealedRun
 
 Snap = Callable[..., SealedRun]
 

@@ -10,9 +10,9 @@ import dagster as dg
 import pytest
 from dagster._core.events import DagsterEvent, StepMaterializationData
 
-from registry_pipeline.core.journal import read_records
-from registry_pipeline.core.pointer_store import PointerStore
-from registry_pipeline.core.workspace import Workspace
+from registry_pipeline.core.pointers.journal import read_records
+from registry_pipeline.core.pointers.store import PointerStore
+from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.definitions import BUILD_JOB, build_definitions
 from registry_pipeline.defs.promotion import PROMOTE_JOB, PROMOTION_SENSOR
 from registry_pipeline.lib.build import QUIET_LOGS, dagster_home

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from registry_pipeline.core.workspace import init_workspace
+from registry_pipeline.core.workspace.layout import init_workspace
 from registry_pipeline_tests._helpers import DEMO_GRAPH
 
 pytestmark = pytest.mark.slow

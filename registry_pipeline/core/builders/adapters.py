@@ -1,4 +1,4 @@
-"""Adapters from sealed input snapshots to the pure builders; importing this registers them.
+"""Adapters from sealed input snapshots to the pure builders (listed in `registry.py`).
 
 Each adapter reads only sealed snapshots (never live files), calls one pure builder and returns
 its artifacts. `as_of` for time-dependent builders is the created_utc of the input run registry
@@ -8,7 +8,7 @@ snapshot, so that the same sealed inputs give byte-identical artifacts.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from typing import Any
 
 from registry_pipeline.core._json import loads_strict
@@ -18,15 +18,19 @@ from registry_pipeline.core.builders import (
     run_registry,
     system_health,
 )
-from registry_pipeline.core.builders.registry import BuildInputs, BuildResult, register
-from registry_pipeline.core.catalog import RegistryCatalog, load_catalog
-from registry_pipeline.core.schemas import SchemaCatalog, iter_jsonl
-from registry_pipeline.core.snapshots import Snapshot, list_snapshots, newest_valid, read_snapshot
-from registry_pipeline.core.validate import inspect_run_folder
-from registry_pipeline.core.workspace import RUNS_RELPATH, Workspace
+from registry_pipeline.core.builders.model import BuildInputs, BuildResult
+from registry_pipeline.core.seal.schemas import SchemaCatalog, iter_jsonl
+from registry_pipeline.core.seal.validate import inspect_run_folder
+from registry_pipeline.core.workspace.catalog import RegistryCatalog, load_catalog
+from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
+from registry_pipeline.core.workspace.snapshots import (
+    Snapshot,
+    list_snapshots,
+    newest_valid,
+    read_snapshot,
+)
 
 
-@register("run_registry")
 def build_run_registry(build: BuildInputs) -> BuildResult:
     """Index every run folder of the workspace, reusing the previous snapshot's verdicts.
 
@@ -62,7 +66,6 @@ def build_run_registry(build: BuildInputs) -> BuildResult:
     return BuildResult(result.artifacts, result.stats.folders, result.stats.as_json())
 
 
-@register("op_status_table")
 def build_op_status_table(build: BuildInputs) -> BuildResult:
     """Status per operation of the operations catalog, from the sealed run registry."""
     registry = build.inputs["run_registry"]
@@ -95,7 +98,6 @@ def _counts(detail: dict[str, Any]) -> dict[str, object]:
     return dict(counts) if isinstance(counts, dict) else {}
 
 
-@register("drift_signals")
 def build_drift_signals(build: BuildInputs) -> BuildResult:
     """Drift between expected versions and the sealed evidence, every signal tri-state."""
     catalog = load_catalog(build.workspace)
@@ -126,7 +128,7 @@ SCHEMA_HASH_KEY = "schema_sha256"
 def _active_after_build(build: BuildInputs, catalog: RegistryCatalog) -> dict[str, Snapshot | None]:
     """Per registry with a pointer: the snapshot this build reads (the build promotes it with
     its own outputs), else the one its pointer names now, else None."""
-    from registry_pipeline.core.pointer_store import PointerStore
+    from registry_pipeline.core.pointers.store import PointerStore
 
     pointers = PointerStore(build.workspace).read()
     active: dict[str, Snapshot | None] = {}
@@ -194,13 +196,15 @@ def drift_from_snapshots(
     )
 
 
-@register("system_health_report")
-def build_system_health_report(build: BuildInputs) -> BuildResult:
-    """The rendered health report: per registry and operation, drift, governance scorecard."""
+def build_system_health_report(build: BuildInputs, builder_ids: Set[str]) -> BuildResult:
+    """The rendered health report: per registry and operation, drift, governance scorecard.
+
+    `builder_ids`: the registries that have a builder in code (the report shows which do not).
+    """
     status = build.inputs["op_status_table"]
     drift = build.inputs["drift_signals"]
     files = system_health.build_system_health(
-        catalog_summary=_catalog_summary(build),
+        catalog_summary=_catalog_summary(build, builder_ids),
         op_status_rows=loads_strict(_read(status, op_status_table.TABLE_ARTIFACT)),
         op_status_detail=loads_strict(_read(status, op_status_table.DETAIL_ARTIFACT)),
         drift_v01=loads_strict(_read(drift, drift_signals.V01_ARTIFACT)),
@@ -217,9 +221,7 @@ def build_system_health_report(build: BuildInputs) -> BuildResult:
     return BuildResult(files, len(files), {"markdown": markdown})
 
 
-def _catalog_summary(build: BuildInputs) -> list[dict[str, Any]]:
-    from registry_pipeline.core.builders.registry import BUILDERS
-
+def _catalog_summary(build: BuildInputs, builder_ids: Set[str]) -> list[dict[str, Any]]:
     summary = []
     schemas = SchemaCatalog.for_workspace(build.workspace.root)
     for spec in load_catalog(build.workspace).registries:
@@ -232,7 +234,7 @@ def _catalog_summary(build: BuildInputs) -> list[dict[str, Any]]:
             {
                 "registry_id": spec.registry_id,
                 "kind": spec.kind,
-                "has_builder": spec.kind == "source" or spec.registry_id in BUILDERS,
+                "has_builder": spec.kind == "source" or spec.registry_id in builder_ids,
                 "latest_run_id": latest.run_id if latest else None,
                 "latest_status": verdict,
                 "operation_id": spec.operation_id,

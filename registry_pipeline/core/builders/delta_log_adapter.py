@@ -14,8 +14,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-from registry_pipeline.core.builders.registry import BuildInputs, BuildResult, SealPlan, register
-from registry_pipeline.core.catalog import load_catalog
+from registry_pipeline.core.builders.model import BuildInputs, BuildResult, SealPlan
 from registry_pipeline.core.delta_log import (
     LOG_ARTIFACT,
     LOG_REGISTRY_ID,
@@ -26,14 +25,14 @@ from registry_pipeline.core.delta_log import (
     newest_valid_log,
     normalize_created_utc,
 )
-from registry_pipeline.core.pointer_store import pointer_relpath
-from registry_pipeline.core.run_id import MAX_SEQ, base_run_id
-from registry_pipeline.core.schemas import SchemaCatalog
-from registry_pipeline.core.snapshots import read_snapshot
-from registry_pipeline.core.validate import is_valid_run_folder
+from registry_pipeline.core.pointers.store import pointer_relpath
+from registry_pipeline.core.seal.run_id import MAX_SEQ, base_run_id
+from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.seal.validate import is_valid_run_folder
+from registry_pipeline.core.workspace.catalog import load_catalog
+from registry_pipeline.core.workspace.snapshots import read_snapshot
 
 
-@register(LOG_REGISTRY_ID)
 def build_registry_delta_log(build: BuildInputs) -> BuildResult:
     """Append the covered registries' new snapshots to the newest valid log."""
     workspace = build.workspace

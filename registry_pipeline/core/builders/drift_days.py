@@ -19,14 +19,14 @@ from registry_pipeline.core.builders.adapters import (
     drift_from_snapshots,
     drift_ref,
 )
-from registry_pipeline.core.builders.registry import BuildResult
-from registry_pipeline.core.catalog import load_catalog
-from registry_pipeline.core.journal import JOURNAL_NAME, read_records
-from registry_pipeline.core.journal_replay import state_as_of
-from registry_pipeline.core.schemas import SchemaCatalog
-from registry_pipeline.core.snapshots import Snapshot, list_snapshots, read_snapshot
-from registry_pipeline.core.validate import is_valid_run_folder
-from registry_pipeline.core.workspace import Workspace
+from registry_pipeline.core.builders.model import BuildResult
+from registry_pipeline.core.pointers.journal import JOURNAL_NAME, read_records
+from registry_pipeline.core.pointers.journal_replay import state_as_of
+from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.seal.validate import is_valid_run_folder
+from registry_pipeline.core.workspace.catalog import load_catalog
+from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.workspace.snapshots import Snapshot, list_snapshots, read_snapshot
 
 DAILY_REGISTRY_ID = "drift_signals_daily"
 """The registry id its run folders carry: `<time>__drift_signals_daily_build`."""

@@ -1,76 +1,31 @@
-"""Builders registered by registry_id: the catalog says what to build, this says how."""
+"""The builders, by registry_id: the catalog says what to build, this one list says how."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Mapping
+from types import MappingProxyType
 
-from registry_pipeline.core.catalog import RegistrySpec
-from registry_pipeline.core.envelope import SealedRef
-from registry_pipeline.core.snapshots import Snapshot
-from registry_pipeline.core.workspace import Workspace
+from registry_pipeline.core.builders import adapters, delta_log_adapter
+from registry_pipeline.core.builders.model import Builder, BuildInputs, BuildResult
+from registry_pipeline.core.delta_log import LOG_REGISTRY_ID
 
 
-@dataclass(frozen=True)
-class BuildInputs:
-    """Everything a builder may read: sealed input snapshots, never live files."""
-
-    workspace: Workspace
-    spec: RegistrySpec
-    inputs: Mapping[str, Snapshot]
-    """Upstream registry id -> the sealed snapshot this build reads."""
-    previous: Snapshot | None = None
-    """This registry's own newest valid snapshot (for incremental builders)."""
-    full_audit: bool = False
+def _system_health_report(build: BuildInputs) -> BuildResult:
+    return adapters.build_system_health_report(build, BUILDERS.keys())
 
 
-@dataclass(frozen=True)
-class BuildResult:
-    """Artifact files (relpath -> bytes) and how many records the primary artifact holds."""
-
-    files: Mapping[str, bytes]
-    record_count: int
-    summary: Mapping[str, object] = field(default_factory=dict)
-    seal: SealPlan | None = None
-    """How to seal, for builders whose records name their own run (the delta log)."""
-
-
-@dataclass(frozen=True)
-class SealPlan:
-    """A build's run folder decided by the builder: a fixed run id (sealed at `moment`), or an
-    existing identical snapshot to reuse; and inputs beyond the catalog's dependencies."""
-
-    run_id: str
-    """The run id the new folder must get (the records already name it)."""
-    moment: datetime
-    """The store's clock for this seal: the run id and created_utc derive from it."""
-    reuse: Snapshot | None = None
-    """An existing snapshot with exactly these files: reuse it, seal nothing."""
-    extra_inputs: tuple[SealedRef, ...] = ()
-    """More run.json inputs (the delta log names its previous snapshot)."""
-
-
-Builder = Callable[[BuildInputs], BuildResult]
-
-BUILDERS: dict[str, Builder] = {}
-
-
-def register(registry_id: str) -> Callable[[Builder], Builder]:
-    """Register `builder` as the builder of `registry_id`."""
-
-    def add(builder: Builder) -> Builder:
-        BUILDERS[registry_id] = builder
-        return builder
-
-    return add
+BUILDERS: Mapping[str, Builder] = MappingProxyType(
+    {
+        "run_registry": adapters.build_run_registry,
+        "op_status_table": adapters.build_op_status_table,
+        "drift_signals": adapters.build_drift_signals,
+        "system_health_report": _system_health_report,
+        LOG_REGISTRY_ID: delta_log_adapter.build_registry_delta_log,
+    }
+)
+"""Every builder in code. A built, log or presentation registry of a catalog needs one here."""
 
 
 def registered_builders() -> Mapping[str, Builder]:
-    """Every registered builder (importing the builder modules registers them)."""
-    from registry_pipeline.core.builders import (  # noqa: F401 - register on import
-        adapters,
-        delta_log_adapter,
-    )
-
+    """Every builder in code, by registry_id."""
     return BUILDERS

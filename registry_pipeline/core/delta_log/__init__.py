@@ -24,6 +24,8 @@ gives a bootstrap record (`from_ref` null, every manifest path added), each next
 - **Chain.** Each log snapshot's run.json names its predecessor (`PreviousLog.ref()`) as an input;
   `check_append_only` is the blocking check of one build, `inspect_chain`/`verify_chain` walk the
   whole chain, `newest_valid_log` picks a baseline that never dropped or altered a record.
+
+Depends on `seal/`, `workspace/`, `pointers/` and `explain/`; must not import `builders/`.
 """
 
 from registry_pipeline.core.delta_log._append import check_append_only, check_records

@@ -31,9 +31,9 @@ from registry_pipeline.core.delta_log._state import (
     RegistryState,
 )
 from registry_pipeline.core.errors import UsageError
-from registry_pipeline.core.schemas import SchemaCatalog
-from registry_pipeline.core.snapshots import Snapshot, list_snapshots
-from registry_pipeline.core.workspace import Workspace
+from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.workspace.snapshots import Snapshot, list_snapshots
 
 _HEX64 = re.compile(r"[a-f0-9]{64}", re.ASCII)
 

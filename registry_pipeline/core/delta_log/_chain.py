@@ -24,9 +24,9 @@ from registry_pipeline.core.delta_log._chain_io import (
 from registry_pipeline.core.delta_log._errors import DeltaChainError, DeltaCode, DeltaFinding
 from registry_pipeline.core.delta_log._model import LOG_ARTIFACT, LOG_REGISTRY_ID
 from registry_pipeline.core.delta_log._state import LogState
-from registry_pipeline.core.schemas import SchemaCatalog
-from registry_pipeline.core.snapshots import Snapshot, list_snapshots
-from registry_pipeline.core.workspace import Workspace
+from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.workspace.snapshots import Snapshot, list_snapshots
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,11 @@ from registry_pipeline.core.delta_log._model import LOG_ARTIFACT, LOG_REGISTRY_I
 from registry_pipeline.core.delta_log._prefix import CHUNK, first_break
 from registry_pipeline.core.delta_log._state import LogState, parse_state
 from registry_pipeline.core.errors import UsageError
-from registry_pipeline.core.manifest import RUN_JSON
-from registry_pipeline.core.schemas import SchemaCatalog
-from registry_pipeline.core.snapshots import read_snapshot
-from registry_pipeline.core.validate import inspect_run_folder
-from registry_pipeline.core.workspace import Workspace
+from registry_pipeline.core.seal.manifest import RUN_JSON
+from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.seal.validate import inspect_run_folder
+from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.workspace.snapshots import read_snapshot
 
 
 def has_valid_seal(folder: Path, schemas: SchemaCatalog) -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from registry_pipeline.core._manifest_parse import parse_manifest_json
 from registry_pipeline.core.delta_log._model import (
     MANIFEST_DIFF,
     UNKNOWN,
@@ -13,11 +12,12 @@ from registry_pipeline.core.delta_log._model import (
     SealedLogRef,
 )
 from registry_pipeline.core.errors import UsageError
-from registry_pipeline.core.manifest import MANIFEST_JSON
-from registry_pipeline.core.paths import relpath_problem
-from registry_pipeline.core.schemas import SchemaCatalog
-from registry_pipeline.core.validate import inspect_run_folder
-from registry_pipeline.core.workspace import Workspace
+from registry_pipeline.core.seal._manifest_parse import parse_manifest_json
+from registry_pipeline.core.seal.manifest import MANIFEST_JSON
+from registry_pipeline.core.seal.paths import relpath_problem
+from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.seal.validate import inspect_run_folder
+from registry_pipeline.core.workspace.layout import Workspace
 
 Files = Mapping[str, str]
 """relpath -> sha256 of every file a manifest.json lists (run.json included, like the seed)."""

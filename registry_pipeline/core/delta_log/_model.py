@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from registry_pipeline.core.workspace import RUNS_RELPATH
+from registry_pipeline.core.workspace.layout import RUNS_RELPATH
 
 DELTA_VERSION = "0.1"
 LOG_REGISTRY_ID = "registry_delta_log"

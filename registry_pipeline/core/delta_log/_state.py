@@ -22,9 +22,9 @@ from registry_pipeline.core.delta_log._model import (
     SealedLogRef,
 )
 from registry_pipeline.core.delta_log._parse import parse_record, record_from_json
-from registry_pipeline.core.envelope import SealedRef
-from registry_pipeline.core.snapshots import Snapshot
-from registry_pipeline.core.workspace import RUNS_RELPATH
+from registry_pipeline.core.seal.envelope import SealedRef
+from registry_pipeline.core.workspace.layout import RUNS_RELPATH
+from registry_pipeline.core.workspace.snapshots import Snapshot
 
 STATE_VERSION = "0.2"
 

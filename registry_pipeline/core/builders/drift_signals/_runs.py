@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from registry_pipeline.core.builders.drift_signals._model import UTC_STAMP, Evidence, Signal
-from registry_pipeline.core.run_id import registry_of
+from registry_pipeline.core.seal.run_id import registry_of
 
 
 def _operations(detail: Mapping[str, Any]) -> list[Mapping[str, Any]]:

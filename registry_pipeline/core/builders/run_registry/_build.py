@@ -23,10 +23,10 @@ from registry_pipeline.core.builders.run_registry._render import _dumps_line
 from registry_pipeline.core.builders.run_registry._reuse import _reuse_line
 from registry_pipeline.core.builders.run_registry._verdict import _seal_warnings, _verdict
 from registry_pipeline.core.errors import UsageError
-from registry_pipeline.core.manifest import MANIFEST_JSON, MANIFEST_SHA256
-from registry_pipeline.core.manifest import RUN_JSON as RUN_JSON_NAME
-from registry_pipeline.core.paths import printable, relpath_problem, sort_key
-from registry_pipeline.core.schemas import SchemaCatalog
+from registry_pipeline.core.seal.manifest import MANIFEST_JSON, MANIFEST_SHA256
+from registry_pipeline.core.seal.manifest import RUN_JSON as RUN_JSON_NAME
+from registry_pipeline.core.seal.paths import printable, relpath_problem, sort_key
+from registry_pipeline.core.seal.schemas import SchemaCatalog
 
 
 @dataclass

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
-from registry_pipeline.core.manifest import HEX64, MANIFEST_JSON, MANIFEST_SHA256, ROOT_LABEL
-from registry_pipeline.core.manifest import RUN_JSON as RUN_JSON_NAME
-from registry_pipeline.core.paths import printable, sort_key
+from registry_pipeline.core.seal.manifest import HEX64, MANIFEST_JSON, MANIFEST_SHA256, ROOT_LABEL
+from registry_pipeline.core.seal.manifest import RUN_JSON as RUN_JSON_NAME
+from registry_pipeline.core.seal.paths import printable, sort_key
 
 _ENVELOPE_FIELDS = ("created_utc", "run_type", "option", "operation_id", "git_commit")
 _TREE_STATES = frozenset({"clean", "dirty"})

@@ -15,7 +15,7 @@ from registry_pipeline.core.builders.run_registry._model import (
     UNSEALED,
 )
 from registry_pipeline.core.errors import UsageError
-from registry_pipeline.core.schemas import iter_jsonl
+from registry_pipeline.core.seal.schemas import iter_jsonl
 
 
 @dataclass(frozen=True, slots=True)

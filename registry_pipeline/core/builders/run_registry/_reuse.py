@@ -11,9 +11,9 @@ from registry_pipeline.core.builders.run_registry._model import PASS, REUSED, Ru
 from registry_pipeline.core.builders.run_registry._previous import PreviousSnapshot
 from registry_pipeline.core.builders.run_registry._render import _dumps_line
 from registry_pipeline.core.builders.run_registry._verdict import _status
-from registry_pipeline.core.manifest import MANIFEST_JSON, MANIFEST_SHA256
-from registry_pipeline.core.manifest import RUN_JSON as RUN_JSON_NAME
-from registry_pipeline.core.paths import printable
+from registry_pipeline.core.seal.manifest import MANIFEST_JSON, MANIFEST_SHA256
+from registry_pipeline.core.seal.manifest import RUN_JSON as RUN_JSON_NAME
+from registry_pipeline.core.seal.paths import printable
 
 
 def _reuse_line(

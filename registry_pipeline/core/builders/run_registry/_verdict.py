@@ -17,11 +17,11 @@ from registry_pipeline.core.builders.run_registry._model import (
 )
 from registry_pipeline.core.builders.run_registry._previous import PreviousStatus
 from registry_pipeline.core.errors import ReasonCode, RegistryError
-from registry_pipeline.core.manifest import MANIFEST_JSON, MANIFEST_SHA256
-from registry_pipeline.core.manifest import RUN_JSON as RUN_JSON_NAME
-from registry_pipeline.core.paths import sort_key
-from registry_pipeline.core.schemas import SchemaCatalog
-from registry_pipeline.core.validate import inspect_run_folder
+from registry_pipeline.core.seal.manifest import MANIFEST_JSON, MANIFEST_SHA256
+from registry_pipeline.core.seal.manifest import RUN_JSON as RUN_JSON_NAME
+from registry_pipeline.core.seal.paths import sort_key
+from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.seal.validate import inspect_run_folder
 
 MAX_PROBLEMS = 50
 """Problems listed per folder (in the companion and in `warnings`); the count says how many."""

@@ -1,0 +1,54 @@
+"""What a builder is: the sealed inputs it reads, the files it returns, how it asks to be sealed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from registry_pipeline.core.seal.envelope import SealedRef
+from registry_pipeline.core.workspace.catalog import RegistrySpec
+from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.workspace.snapshots import Snapshot
+
+
+@dataclass(frozen=True)
+class BuildInputs:
+    """Everything a builder may read: sealed input snapshots, never live files."""
+
+    workspace: Workspace
+    spec: RegistrySpec
+    inputs: Mapping[str, Snapshot]
+    """Upstream registry id -> the sealed snapshot this build reads."""
+    previous: Snapshot | None = None
+    """This registry's own newest valid snapshot (for incremental builders)."""
+    full_audit: bool = False
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """Artifact files (relpath -> bytes) and how many records the primary artifact holds."""
+
+    files: Mapping[str, bytes]
+    record_count: int
+    summary: Mapping[str, object] = field(default_factory=dict)
+    seal: SealPlan | None = None
+    """How to seal, for builders whose records name their own run (the delta log)."""
+
+
+@dataclass(frozen=True)
+class SealPlan:
+    """A build's run folder decided by the builder: a fixed run id (sealed at `moment`), or an
+    existing identical snapshot to reuse; and inputs beyond the catalog's dependencies."""
+
+    run_id: str
+    """The run id the new folder must get (the records already name it)."""
+    moment: datetime
+    """The store's clock for this seal: the run id and created_utc derive from it."""
+    reuse: Snapshot | None = None
+    """An existing snapshot with exactly these files: reuse it, seal nothing."""
+    extra_inputs: tuple[SealedRef, ...] = ()
+    """More run.json inputs (the delta log names its previous snapshot)."""
+
+
+Builder = Callable[[BuildInputs], BuildResult]

@@ -1,0 +1,200 @@
+"""The pointer journal: one hash-chained JSONL record per pointer change, append-only.
+
+Each line is the RFC 8785 canonical JSON of one record; `prev_sha256` is the SHA-256 of the
+previous line's bytes (without its newline), null for the first, so editing, deleting, inserting
+or reordering any record breaks the chain at that record. The head (the hash of the last line),
+recorded elsewhere, also catches truncation and a rewritten, re-chained journal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import rfc8785
+
+from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
+from registry_pipeline.core.pointers.pointer_file import ActiveRef
+
+JOURNAL_NAME = "ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
+JOURNAL_SCHEMA_ID = "urn:registry-pipeline:schema:pointer_journal"
+JOURNAL_VERSION = "0.1"
+ACTIONS = ("promote", "rollback")
+TAIL_BLOCK = 64 << 10
+
+
+@dataclass(frozen=True)
+class JournalRecord:
+    """One pointer change."""
+
+    seq: int
+    registry_id: str
+    from_ref: ActiveRef | None
+    to_ref: ActiveRef
+    action: str
+    """`promote` or `rollback`."""
+    reason: str
+    actor: Mapping[str, str]
+    """`{kind: dagster_run | cli_user | registry_build, id}`."""
+    checks: Mapping[str, Any]
+    """The check results that allowed the change, by check name."""
+    created_utc: str
+    prev_sha256: str | None
+    sha256: str = field(default="", compare=False)
+    """SHA-256 of this record's line (set when read or rendered)."""
+
+    def as_json(self) -> dict[str, Any]:
+        """The record as one journal line holds it."""
+        return {
+            "journal_version": JOURNAL_VERSION,
+            "seq": self.seq,
+            "registry_id": self.registry_id,
+            "from_ref": self.from_ref.as_json() if self.from_ref else None,
+            "to_ref": self.to_ref.as_json(),
+            "action": self.action,
+            "reason": self.reason,
+            "actor": dict(self.actor),
+            "checks": dict(self.checks),
+            "created_utc": self.created_utc,
+            "prev_sha256": self.prev_sha256,
+        }
+
+    def hashed(self) -> JournalRecord:
+        """This record with `sha256` set from its canonical line."""
+        return replace(self, sha256=hashlib.sha256(self.line()).hexdigest())
+
+    def line(self) -> bytes:
+        """Canonical JSON bytes (RFC 8785), without the newline: what the chain hashes."""
+        return bytes(rfc8785.dumps(self.as_json()))
+
+    def __str__(self) -> str:
+        was = self.from_ref.run_id if self.from_ref else "(none)"
+        return f"#{self.seq} {self.action} {self.registry_id}: {was} -> {self.to_ref.run_id}"
+
+
+class JournalFormatError(ValueError):
+    """A line that is not a well-formed record (the verifier reports it with its line)."""
+
+
+def parse_record(line: bytes) -> JournalRecord:
+    """A record from its line; JournalFormatError says which field is wrong."""
+    try:
+        document = loads_strict(line)
+    except JSONDecodeProblem as exc:
+        raise JournalFormatError(f"not valid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise JournalFormatError("a record must be a JSON object")
+    try:
+        to_ref = ActiveRef.from_json(document["to_ref"])
+        if to_ref is None:
+            raise JournalFormatError("to_ref: must name a snapshot")
+        from_ref = ActiveRef.from_json(document["from_ref"])
+        record = JournalRecord(
+            seq=document["seq"],
+            registry_id=document["registry_id"],
+            from_ref=from_ref,
+            to_ref=to_ref,
+            action=document["action"],
+            reason=document["reason"],
+            actor=document["actor"],
+            checks=document["checks"],
+            created_utc=document["created_utc"],
+            prev_sha256=document["prev_sha256"],
+            sha256=hashlib.sha256(line).hexdigest(),
+        )
+    except KeyError as exc:
+        raise JournalFormatError(f"missing field {exc.args[0]!r}") from None
+    except (TypeError, AttributeError) as exc:
+        raise JournalFormatError(f"malformed record: {exc}") from None
+    if not isinstance(record.seq, int) or record.action not in ACTIONS:
+        raise JournalFormatError("seq must be an integer and action promote or rollback")
+    return record
+
+
+def iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """(line number, bytes without the newline) of every line, streamed; none if no file."""
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        return
+    with handle:
+        for number, raw in enumerate(handle, start=1):
+            yield number, raw[:-1] if raw.endswith(b"\n") else raw
+
+
+def read_records(path: Path) -> Iterator[JournalRecord]:
+    """Every record in order (streamed); a malformed line raises JournalFormatError."""
+    for number, line in iter_lines(path):
+        try:
+            yield parse_record(line)
+        except JournalFormatError as exc:
+            raise JournalFormatError(f"line {number}: {exc}") from None
+
+
+def last_record(path: Path) -> JournalRecord | None:
+    """The last record, read from the end of the file (cost independent of its length)."""
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        return None
+    with handle:
+        end = handle.seek(0, os.SEEK_END)
+        if end == 0:
+            return None
+        start, tail = end, b""
+        while start > 0:
+            start = max(0, start - TAIL_BLOCK)
+            handle.seek(start)
+            tail = handle.read(end - start)
+            if tail.rstrip(b"\n").count(b"\n") >= 1:
+                break
+        line = tail.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+    return parse_record(line)
+
+
+def last_record_of(path: Path, registry_id: str) -> JournalRecord | None:
+    """The newest record of one registry, reading back from the end of the file (cost grows with
+    the records written since that registry last changed, not with the whole journal)."""
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        return None
+    needle = b'"registry_id":' + rfc8785.dumps(registry_id)
+    with handle:
+        position = handle.seek(0, os.SEEK_END)
+        carry = b""
+        while position > 0:
+            start = max(0, position - TAIL_BLOCK)
+            handle.seek(start)
+            block = handle.read(position - start) + carry
+            lines = block.split(b"\n")
+            carry = lines[0] if start > 0 else b""
+            for line in reversed(lines[1:] if start > 0 else lines):
+                if needle in line:
+                    record = parse_record(line)
+                    if record.registry_id == registry_id:
+                        return record
+            position = start
+    return None
+
+
+def append_record(path: Path, record: JournalRecord) -> None:
+    """Append one record and fsync it (and, for a new journal, its folder entry)."""
+    created = not path.exists()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        data = record.line() + b"\n"
+        written = os.write(fd, data)
+        if written != len(data):
+            raise OSError(f"short write to {path}: {written} of {len(data)} bytes")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if created:
+        from registry_pipeline.core.seal._fs import fsync_dir
+
+        fsync_dir(path.parent)

@@ -1,0 +1,199 @@
+"""Replaying the pointer journal: verify the chain, reproduce the pointer file, travel in time.
+
+Replay streams the journal once and keeps only the state per registry, so memory is bounded by
+the number of registries, not by the length of the history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from registry_pipeline.core.pointers.journal import (
+    JournalFormatError,
+    JournalRecord,
+    iter_lines,
+    parse_record,
+)
+from registry_pipeline.core.pointers.pointer_file import ActiveRef, PointerFile
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing wrong (or worth knowing) about the journal, at a record."""
+
+    code: str
+    message: str
+    seq: int | None = None
+    line: int | None = None
+
+    def as_json(self) -> dict[str, object]:
+        """The object `registry pointers verify --json` prints."""
+        return {"code": self.code, "seq": self.seq, "line": self.line, "message": self.message}
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" + (f" (seq {self.seq})" if self.seq is not None else "")
+        if self.line is None:
+            return f"{self.code}: {self.message}"
+        return f"{self.code} {where}: {self.message}"
+
+
+@dataclass
+class VerifyReport:
+    """The result of `registry pointers verify`."""
+
+    records: int = 0
+    head: str | None = None
+    problems: list[Finding] = field(default_factory=list)
+    notes: list[Finding] = field(default_factory=list)
+    """Not failures: pointers older than the journal, an interrupted promotion to complete."""
+    expect_head_seq: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing is wrong."""
+        return not self.problems
+
+
+def replay(records: Iterator[JournalRecord]) -> dict[str, JournalRecord]:
+    """The last record per registry (its `to_ref` is that registry's pointer)."""
+    state: dict[str, JournalRecord] = {}
+    for record in records:
+        state[record.registry_id] = record
+    return state
+
+
+def state_as_of(records: Iterator[JournalRecord], moment: str) -> dict[str, JournalRecord]:
+    """The last record per registry among those created at or before `moment` (ISO UTC)."""
+    return replay(record for record in records if record.created_utc <= moment)
+
+
+def verify_journal(
+    path: Path, pointers: PointerFile, expect_head: str | None = None
+) -> VerifyReport:
+    """Check the chain from the first record, and that replaying it gives the pointer file."""
+    report = VerifyReport()
+    state: dict[str, ActiveRef] = {}
+    last: JournalRecord | None = None
+    previous_hash: str | None = None
+    seen_expected = expect_head is None
+    lines = iter_lines(path)
+    for number, line in lines:
+        try:
+            record = parse_record(line)
+        except JournalFormatError as exc:
+            if next(lines, None) is None and not _ends_with_newline(path):
+                report.notes.append(_torn(number, exc))  # the documented crash state
+                break
+            report.problems.append(Finding("RECORD_UNREADABLE", str(exc), line=number))
+            return report
+        report.records += 1
+        problem = _link_problem(record, number, previous_hash, last, state)
+        if problem is not None:
+            report.problems.append(problem)
+            return report
+        state[record.registry_id] = record.to_ref
+        previous_hash, last = record.sha256, record
+        if record.sha256 == expect_head:
+            seen_expected, report.expect_head_seq = True, record.seq
+    report.head = previous_hash
+    if not seen_expected:
+        report.problems.append(
+            Finding(
+                "HEAD_NOT_FOUND",
+                f"no record hashes to the expected head {expect_head}: the journal was "
+                "truncated before it or rewritten",
+            )
+        )
+    _compare_with_pointers(report, state, last, pointers)
+    return report
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as handle:
+        end = handle.seek(0, 2)
+        if end == 0:
+            return True
+        handle.seek(end - 1)
+        return handle.read(1) == b"\n"
+
+
+def _torn(number: int, exc: JournalFormatError) -> Finding:
+    return Finding(
+        "TORN_TAIL",
+        f"the last line is an incomplete record ({exc}): a promotion died while appending it, "
+        "before the pointer file changed; the next pointer change removes it",
+        line=number,
+    )
+
+
+def _link_problem(
+    record: JournalRecord,
+    number: int,
+    previous_hash: str | None,
+    last: JournalRecord | None,
+    state: dict[str, ActiveRef],
+) -> Finding | None:
+    expected_seq = last.seq + 1 if last else 1
+    if record.prev_sha256 != previous_hash:
+        before = f"record {last.seq} (line {number - 1})" if last else "the start"
+        return Finding(
+            "CHAIN_BROKEN",
+            f"the chain breaks between {before} and this record: its prev_sha256 is "
+            f"{record.prev_sha256}, the line before it hashes to {previous_hash}; the record "
+            "before it was edited, or records between them were removed, inserted or moved",
+            record.seq,
+            number,
+        )
+    if record.seq != expected_seq:
+        return Finding(
+            "SEQ_GAP", f"seq is {record.seq}, expected {expected_seq}", record.seq, number
+        )
+    if record.registry_id in state and record.from_ref != state[record.registry_id]:
+        return Finding(
+            "FROM_MISMATCH",
+            f"from_ref {record.from_ref} is not the pointer the journal had reached "
+            f"({state[record.registry_id]})",
+            record.seq,
+            number,
+        )
+    return None
+
+
+def _compare_with_pointers(
+    report: VerifyReport,
+    state: dict[str, ActiveRef],
+    last: JournalRecord | None,
+    pointers: PointerFile,
+) -> None:
+    for registry_id, ref in state.items():
+        actual = pointers.active(registry_id)
+        if actual == ref:
+            continue
+        if last is not None and last.registry_id == registry_id and actual == last.from_ref:
+            report.notes.append(
+                Finding(
+                    "PENDING_RECORD",
+                    f"record {last.seq} ({registry_id} -> {ref.run_id}) is journaled but the "
+                    "pointer file was not replaced (an interrupted promotion); the next "
+                    "pointer change completes it",
+                    last.seq,
+                )
+            )
+            continue
+        report.problems.append(
+            Finding(
+                "POINTER_MISMATCH",
+                f"{registry_id}: the pointer file says {actual}, the journal says {ref}",
+            )
+        )
+    for registry_id, pointer in pointers.pointers.items():
+        if registry_id not in state and pointer.active_ref is not None:
+            report.notes.append(
+                Finding(
+                    "NOT_JOURNALED",
+                    f"{registry_id}: pointer {pointer.active_ref} predates the journal "
+                    "(adopted as found)",
+                )
+            )

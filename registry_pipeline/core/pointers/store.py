@@ -1,0 +1,426 @@
+"""The pointer store: every change is a compare-and-swap under a lock, journaled before it shows.
+
+Protocol of one change (`promote` or `rollback`), all under the lock file
+`ACTIVE_REGISTRY_POINTERS_v0_1.json.lock` (created exclusively, like git's `.lock` files):
+
+1. complete an interrupted change (a journaled record the pointer file does not show yet);
+2. read the pointer file and compare the registry's current ref with the caller's expectation;
+3. validate the target run folder again (seal and schemas) and the direction of the move;
+4. append the journal record and fsync it;
+5. write the new pointer file to a temp file, fsync, rename it over the old one, fsync the folder.
+
+Readers never lock: they see the old file or the new one, never a mix. A crash between 4 and 5
+leaves a journaled record that step 1 of the next change applies (a redo log).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from registry_pipeline.core.errors import RegistryError, UsageError
+from registry_pipeline.core.pointers._lock import DEFAULT_TIMEOUT, exclusive_lock
+from registry_pipeline.core.pointers.journal import (
+    JOURNAL_NAME,
+    TAIL_BLOCK,
+    JournalFormatError,
+    JournalRecord,
+    append_record,
+    last_record,
+    last_record_of,
+    parse_record,
+)
+from registry_pipeline.core.pointers.pointer_file import (
+    POINTERS_NAME,
+    ActiveRef,
+    Pointer,
+    PointerFile,
+    read_pointer_file,
+)
+from registry_pipeline.core.seal._faults import crash_point
+from registry_pipeline.core.seal._fs import fsync_dir
+from registry_pipeline.core.seal.run_id import now_utc, registry_of
+from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.seal.validate import inspect_run_folder
+from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
+from registry_pipeline.core.workspace.snapshots import read_snapshot
+
+MAX_REASON = 4000
+"""Characters of a change's reason (a journal record stays one short line)."""
+ANY = object()
+"""`expect=ANY`: take whatever is current (still serialized by the lock, never lost)."""
+
+
+class PointerRefused(RegistryError):
+    """The store refused a change; `code` says why (CAS_CONFLICT, TARGET_INVALID, ...)."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a call did: the journal record, or None when the target was already active."""
+
+    registry_id: str
+    record: JournalRecord | None
+    current: ActiveRef | None
+
+    @property
+    def changed(self) -> bool:
+        """False for a no-op (already active)."""
+        return self.record is not None
+
+
+class PointerStore:
+    """The pointer file and its journal in a workspace's `.codex/`."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        schemas: SchemaCatalog | None = None,
+        lock_timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.workspace = workspace
+        self.schemas = schemas or SchemaCatalog.for_workspace(workspace.root)
+        self.lock_timeout = lock_timeout
+        codex = workspace.root / ".codex"
+        self.pointers_path = codex / POINTERS_NAME
+        self.journal_path = codex / JOURNAL_NAME
+        self.lock_path = codex / (POINTERS_NAME + ".lock")
+
+    def read(self) -> PointerFile:
+        """The pointer file as it is now (no lock: it is replaced atomically)."""
+        return read_pointer_file(self.pointers_path, self.schemas)
+
+    def promote(
+        self,
+        registry_id: str,
+        run_id: str,
+        *,
+        relpath: str | None,
+        reason: str,
+        actor: dict[str, str],
+        checks: dict[str, Any] | None = None,
+        expect: str | object | None = ANY,
+        automatic: bool = False,
+    ) -> Change:
+        """Make `run_id` active: it must validate and be newer than the current snapshot.
+
+        `automatic` (the promotion job, `registry build`) also refuses with ROLLED_BACK a
+        target that is not newer than the snapshot a journaled rollback moved away from: only a
+        person undoes a rollback, or a build newer than what was rolled back.
+        """
+        return self._change(
+            "promote", registry_id, run_id, relpath, reason, actor, checks, expect, automatic
+        )
+
+    def rollback(
+        self,
+        registry_id: str,
+        run_id: str,
+        *,
+        relpath: str | None,
+        reason: str,
+        actor: dict[str, str],
+        expect: str | object | None = ANY,
+    ) -> Change:
+        """Make an older valid snapshot active again (an explicit, journaled move back)."""
+        if not reason.strip():
+            raise UsageError("a rollback needs a reason", code="REASON_REQUIRED")
+        return self._change(
+            "rollback", registry_id, run_id, relpath, reason, actor, None, expect, False
+        )
+
+    def complete_pending(self) -> JournalRecord | None:
+        """Apply an interrupted change, if any (under the lock); returns the record applied."""
+        self.workspace.require()
+        with exclusive_lock(self.lock_path, timeout=self.lock_timeout):
+            return self._redo(self.read())[1]
+
+    # -- one change, under the lock ---------------------------------------------------------
+
+    def _change(
+        self,
+        action: str,
+        registry_id: str,
+        run_id: str,
+        relpath: str | None,
+        reason: str,
+        actor: dict[str, str],
+        checks: dict[str, Any] | None,
+        expect: str | object | None,
+        automatic: bool,
+    ) -> Change:
+        self.workspace.require()
+        if len(reason) > MAX_REASON:
+            raise UsageError(
+                f"the reason is {len(reason)} characters; at most {MAX_REASON}",
+                code="REASON_TOO_LONG",
+            )
+        folder = target_folder(self.workspace, registry_id, run_id)
+        with exclusive_lock(self.lock_path, timeout=self.lock_timeout):
+            crash_point("pointer_locked")
+            pointers, _ = self._redo(self.read())
+            current = pointers.active(registry_id)
+            if expect is not ANY and (current.run_id if current else None) != expect:
+                raise PointerRefused(
+                    f"{registry_id}: expected the active snapshot to be {expect or '(none)'}, "
+                    f"it is {current.run_id if current else '(none)'}",
+                    code="CAS_CONFLICT",
+                )
+            target, verdict = self._validated_target(registry_id, folder, relpath)
+            if current == target:
+                return Change(registry_id, None, current)
+            self._check_direction(action, registry_id, current, folder)
+            if automatic:
+                self._check_not_rolled_back(registry_id, folder)
+            previous = self._last()
+            now = now_utc().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            record = JournalRecord(
+                seq=previous.seq + 1 if previous else 1,
+                registry_id=registry_id,
+                from_ref=current,
+                to_ref=target,
+                action=action,
+                reason=reason,
+                actor=actor,
+                checks={**verdict, **(checks or {})},
+                created_utc=now,
+                prev_sha256=previous.sha256 if previous else None,
+            ).hashed()
+            append_record(self.journal_path, record)
+            crash_point("journal_appended")
+            self._write_pointers(_apply(pointers, record))
+            return Change(registry_id, record, current)
+
+    def _last(self) -> JournalRecord | None:
+        """The journal's last record, after repairing its tail (see `_repair_tail`)."""
+        _repair_tail(self.journal_path)
+        try:
+            return last_record(self.journal_path)
+        except JournalFormatError as exc:
+            raise PointerRefused(
+                f"the last journal record is unreadable ({exc}); run `registry pointers verify`",
+                code="JOURNAL_CORRUPT",
+                path=str(self.journal_path),
+            ) from None
+
+    def _redo(self, pointers: PointerFile) -> tuple[PointerFile, JournalRecord | None]:
+        """Apply the last record if the pointer file still shows its `from_ref` (and remove a
+        temp file a killed writer left; only the lock holder writes one)."""
+        for leftover in self.pointers_path.parent.glob(f".{POINTERS_NAME}.*.tmp"):
+            leftover.unlink(missing_ok=True)
+        record = self._last()
+        if record is None or pointers.active(record.registry_id) == record.to_ref:
+            return pointers, None
+        if pointers.active(record.registry_id) != record.from_ref:
+            return pointers, None  # not an interrupted change: verify reports it
+        updated = _apply(pointers, record)
+        self._write_pointers(updated)
+        return updated, record
+
+    def _validated_target(
+        self, registry_id: str, folder: Path, relpath: str | None
+    ) -> tuple[ActiveRef, dict[str, Any]]:
+        try:
+            report = inspect_run_folder(folder, schemas=self.schemas)
+        except UsageError as exc:
+            raise PointerRefused(exc.message, code="TARGET_INVALID", path=str(folder)) from None
+        if not report.ok:
+            codes = sorted({problem.code.value for problem in report.problems})
+            unsealed = "MISSING_REQUIRED_FILE" in codes
+            raise PointerRefused(
+                f"{folder.name} does not validate ({', '.join(codes)}): "
+                + "; ".join(str(p) for p in report.problems[:3]),
+                code="TARGET_UNSEALED" if unsealed else "TARGET_INVALID",
+                path=str(folder),
+            )
+        if relpath is not None and not (folder / relpath).is_file():
+            raise PointerRefused(
+                f"{folder.name} has no {relpath}", code="TARGET_INVALID", path=str(folder)
+            )
+        ref = ActiveRef(folder.name, RUNS_RELPATH, relpath, report.root_sha256)
+        source = "pointer store (under the lock)"
+        verdict = {
+            "seal_valid": {"passed": True, "source": source},
+            "schema_valid": {"passed": True, "source": source},
+        }
+        return ref, verdict
+
+    def _check_direction(
+        self, action: str, registry_id: str, current: ActiveRef | None, folder: Path
+    ) -> None:
+        if current is None or current.run_id is None:
+            if action == "rollback":
+                raise PointerRefused(
+                    f"{registry_id} has no active snapshot to roll back from", code="NOT_OLDER"
+                )
+            return
+        now_key = _order_key(self.workspace.runs_dir / current.run_id, registry_id)
+        target_key = _order_key(folder, registry_id) or ("", folder.name)
+        if action == "promote" and now_key is not None and target_key <= now_key:
+            raise PointerRefused(
+                f"{folder.name} is not newer than the active {current.run_id}; moving back is "
+                f"an explicit rollback (registry pointers rollback {registry_id} --to "
+                f"{folder.name} --reason ...)",
+                code="NOT_NEWER",
+                path=str(folder),
+            )
+        if action == "rollback" and now_key is not None and target_key >= now_key:
+            raise PointerRefused(
+                f"{folder.name} is not older than the active {current.run_id}; use promote",
+                code="NOT_OLDER",
+                path=str(folder),
+            )
+
+    def _check_not_rolled_back(self, registry_id: str, folder: Path) -> None:
+        last = last_record_of(self.journal_path, registry_id)
+        if last is None or last.action != "rollback" or last.from_ref is None:
+            return
+        away = _order_key(self.workspace.runs_dir / str(last.from_ref.run_id), registry_id)
+        if away is None or (_order_key(folder, registry_id) or ("", "")) <= away:
+            raise PointerRefused(
+                f"{registry_id} was rolled back from {last.from_ref.run_id} (journal "
+                f"#{last.seq}); {folder.name} is not newer than that, so only a person promotes "
+                "it (registry pointers promote)",
+                code="ROLLED_BACK",
+                path=str(folder),
+            )
+
+    def _write_pointers(self, pointers: PointerFile) -> None:
+        data = pointers.render()
+        temp = self.pointers_path.with_name(f".{POINTERS_NAME}.{os.getpid()}.tmp")
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                view = memoryview(data)
+                while view:  # os.write may write less than asked (a full disk, a size limit)
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except BaseException:
+            temp.unlink(missing_ok=True)  # the old pointer file stays as it was
+            raise
+        crash_point("pointer_temp_written")
+        os.replace(temp, self.pointers_path)
+        crash_point("pointer_renamed")
+        fsync_dir(self.pointers_path.parent)
+
+
+def target_folder(workspace: Workspace, registry_id: str, run_id: str) -> Path:
+    """The run folder `run_id` of `registry_id` directly under RUNS/; the name is checked
+    before any filesystem call."""
+    if (
+        not run_id
+        or "/" in run_id
+        or "\\" in run_id
+        or run_id in (".", "..")
+        or (run_id.startswith("."))
+    ):
+        raise PointerRefused(
+            f"{run_id!r} is not the name of a run folder directly under {RUNS_RELPATH}/",
+            code="TARGET_NOT_IN_RUNS",
+            path=run_id,
+        )
+    folder = workspace.runs_dir / run_id
+    if folder.is_symlink() or not folder.is_dir():
+        raise PointerRefused(
+            f"no run folder {run_id} in {RUNS_RELPATH}/",
+            code="TARGET_MISSING",
+            path=str(folder),
+        )
+    owner = registry_of(run_id)
+    if owner != registry_id:
+        raise PointerRefused(
+            f"{run_id} is a snapshot of {owner or 'no known registry'}, not of {registry_id}",
+            code="TARGET_WRONG_REGISTRY",
+            path=str(folder),
+        )
+    return folder
+
+
+def _apply(pointers: PointerFile, record: JournalRecord) -> PointerFile:
+    note = f"{record.action} by {record.actor.get('kind')}:{record.actor.get('id')}"
+    if record.reason:
+        note += f": {record.reason}"
+    pointer = Pointer(record.registry_id, record.to_ref, True, record.created_utc, note)
+    return pointers.with_pointer(pointer, record.created_utc)
+
+
+def _repair_tail(path: Path) -> None:
+    """Make the journal end with a newline: a complete last record that only lost its newline
+    (a tool stripped it) gets it back; an incomplete one (the process died mid-append, before
+    the pointer file could change) is cut off. Earlier records are never touched."""
+    try:
+        handle = path.open("rb+")
+    except FileNotFoundError:
+        return
+    with handle:
+        end = handle.seek(0, os.SEEK_END)
+        if end == 0:
+            return
+        handle.seek(end - 1)
+        if handle.read(1) == b"\n":
+            return
+        start = _last_newline(handle, end) + 1
+        handle.seek(start)
+        tail = handle.read(end - start)
+        previous = _line_before(handle, start)
+        if _complete_record(tail, previous):
+            handle.seek(end)
+            handle.write(b"\n")
+        else:
+            handle.truncate(start)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _last_newline(handle: Any, end: int) -> int:  # handle: a binary file
+    """Offset of the last newline before `end`, scanning back block by block; -1 if none."""
+    position = end
+    while position > 0:
+        start = max(0, position - TAIL_BLOCK)
+        handle.seek(start)
+        found: int = handle.read(position - start).rfind(b"\n")
+        if found >= 0:
+            return start + found
+        position = start
+    return -1
+
+
+def _line_before(handle: Any, start: int) -> bytes | None:
+    """The complete line that ends just before offset `start`, None at the start of the file."""
+    if start == 0:
+        return None
+    begin = _last_newline(handle, start - 1) + 1
+    handle.seek(begin)
+    return bytes(handle.read(start - 1 - begin))
+
+
+def _complete_record(tail: bytes, previous: bytes | None) -> bool:
+    try:
+        record = parse_record(tail)
+    except JournalFormatError:
+        return False
+    expected = hashlib.sha256(previous).hexdigest() if previous is not None else None
+    return record.prev_sha256 == expected
+
+
+def _order_key(folder: Path, registry_id: str) -> tuple[str, str] | None:
+    """(created_utc, run_id): the order of snapshots; None when the folder is gone."""
+    if not folder.is_dir():
+        return None
+    snapshot = read_snapshot(folder, registry_id)
+    return snapshot.created_utc, snapshot.run_id
+
+
+def pointer_relpath(kind: str, artifacts: tuple[str, ...]) -> str | None:
+    """The artifact a pointer names: the primary one, or None for a multi-file source snapshot
+    (as the seed does for its threshold packs)."""
+    if kind == "source" and len(artifacts) > 1:
+        return None
+    return artifacts[0] if artifacts else None

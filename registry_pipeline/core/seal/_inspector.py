@@ -1,0 +1,362 @@
+"""One pass over one run folder: every problem reported, nothing raised but unreadable input."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
+from registry_pipeline.core.errors import Hint, Problem, ReasonCode, UsageError
+from registry_pipeline.core.seal import _linefix
+from registry_pipeline.core.seal._envelope_check import surely_valid
+from registry_pipeline.core.seal._manifest_parse import parse_manifest_json, parse_manifest_sha256
+from registry_pipeline.core.seal.hashing import SMALL_FILE, sha256_bytes, sha256_file
+from registry_pipeline.core.seal.manifest import (
+    MANIFEST_JSON,
+    MANIFEST_SHA256,
+    RUN_JSON,
+    ManifestEntry,
+    root_sha256,
+)
+from registry_pipeline.core.seal.paths import fold_key, printable, relpath_problem
+from registry_pipeline.core.seal.schemas import ENVELOPE_ID, SchemaCatalog, iter_jsonl
+
+REQUIRED = (RUN_JSON, MANIFEST_JSON, MANIFEST_SHA256)
+HASH_THREADS = min(4, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class FolderReport:
+    """The verdict on one run folder: PASS when `problems` is empty."""
+
+    run_folder: str
+    run_id: str | None
+    root_sha256: str | None
+    problems: tuple[Problem, ...]
+    files: int
+    fast: bool
+
+    @property
+    def ok(self) -> bool:
+        """True when the folder satisfies the seal contract."""
+        return not self.problems
+
+    @property
+    def status(self) -> str:
+        """`PASS` or `FAIL`."""
+        return "PASS" if self.ok else "FAIL"
+
+    def as_json(self) -> dict[str, object]:
+        """The object `registry validate --json` prints for this folder."""
+        return {
+            "run_folder": self.run_folder,
+            "run_id": self.run_id,
+            "status": self.status,
+            "root_sha256": self.root_sha256,
+            "files": self.files,
+            "mode": "fast" if self.fast else "full",
+            "errors": [problem.as_json() for problem in self.problems],
+        }
+
+
+class Inspector:
+    """One pass over one folder; `report` collects problems instead of raising."""
+
+    def __init__(
+        self, folder: Path, fast: bool, schemas: SchemaCatalog, expect_run_id: str | None
+    ) -> None:
+        self.folder = folder
+        self.fast = fast
+        self.schemas = schemas
+        self.expect_run_id = expect_run_id if expect_run_id is not None else folder.name
+        self.problems: list[Problem] = []
+        self.files: dict[str, int] = {}
+        self.special: set[str] = set()
+        self.contents: dict[str, bytes] = {}
+        self.large_hashes: dict[str, str] = {}
+
+    def report(
+        self,
+        code: ReasonCode,
+        path: str | None,
+        message: str,
+        expected: str | int | None = None,
+        found: str | int | None = None,
+        hint: Hint | None = None,
+    ) -> None:
+        self.problems.append(
+            Problem(
+                code=code,
+                path=None if path is None else printable(path),
+                message=message,
+                expected=expected,
+                found=found,
+                hint=hint,
+            )
+        )
+
+    def run(self) -> FolderReport:
+        if not self.folder.is_dir() or self.folder.is_symlink():
+            raise UsageError(
+                "not a run folder (not a directory)", code="NOT_A_RUN_FOLDER", path=str(self.folder)
+            )
+        self._scan()
+        for name in REQUIRED:
+            if name not in self.files and name not in self.special:
+                self.report(
+                    ReasonCode.MISSING_REQUIRED_FILE, name, f"required file {name} is missing"
+                )
+        entries = None
+        if MANIFEST_JSON in self.files:
+            entries = parse_manifest_json(self._read(MANIFEST_JSON), self.report)
+        hash_lines = None
+        if MANIFEST_SHA256 in self.files:
+            hash_lines = parse_manifest_sha256(self._read(MANIFEST_SHA256), self.report)
+        root = None
+        if hash_lines is not None:
+            root = hash_lines.root
+            self._check_root(hash_lines.lines, hash_lines.root)
+            if entries is not None:
+                self._cross_check(entries, hash_lines.hashes)
+        listing = entries
+        if listing is None and hash_lines is not None:
+            # Without a usable manifest.json, MANIFEST.sha256 still says what the files should be.
+            listing = [
+                ManifestEntry(rp, -1, h)
+                for rp, h in hash_lines.hashes.items()
+                if rp != MANIFEST_JSON
+            ]
+        if listing is not None:
+            self._check_files(listing)
+            if entries is not None:
+                self._check_unlisted(entries)
+        run_id = self._check_run_json()
+        if not self.fast and listing is not None:
+            self._check_schemas(listing)
+        return FolderReport(
+            str(self.folder), run_id, root, tuple(self.problems), len(self.files), self.fast
+        )
+
+    def _scan(self) -> None:
+        folded: dict[str, str] = {}
+        stack: list[tuple[str, str]] = [("", str(self.folder))]
+        while stack:
+            prefix, directory = stack.pop()
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    relpath = prefix + entry.name
+                    reason = relpath_problem(relpath)
+                    if reason:
+                        self.report(ReasonCode.UNSAFE_PATH, relpath, f"path on disk {reason}")
+                    key = fold_key(relpath)
+                    if key in folded:
+                        self.report(
+                            ReasonCode.UNSAFE_PATH,
+                            relpath,
+                            f"same path as {folded[key]!r} after case folding",
+                        )
+                    folded[key] = relpath
+                    if entry.is_symlink():
+                        self.special.add(relpath)
+                        self.report(
+                            ReasonCode.NOT_A_REGULAR_FILE,
+                            relpath,
+                            f"is a symbolic link (to {os.readlink(entry.path)!r})",
+                        )
+                    elif entry.is_dir(follow_symlinks=False):
+                        stack.append((relpath + "/", entry.path))
+                    elif entry.is_file(follow_symlinks=False):
+                        self.files[relpath] = entry.stat(follow_symlinks=False).st_size
+                    else:
+                        self.special.add(relpath)
+                        self.report(
+                            ReasonCode.NOT_A_REGULAR_FILE,
+                            relpath,
+                            "is not a regular file (FIFO, socket or device)",
+                        )
+
+    def _read(self, relpath: str) -> bytes:
+        data = self.contents.get(relpath)
+        if data is None:
+            data = (self.folder / relpath).read_bytes()
+            if len(data) <= SMALL_FILE:
+                self.contents[relpath] = data
+        return data
+
+    def _hash(self, relpath: str) -> str:
+        if relpath in self.large_hashes:
+            return self.large_hashes[relpath]
+        if self.files[relpath] <= SMALL_FILE:
+            return sha256_bytes(self._read(relpath))
+        return sha256_file(self.folder / relpath)[0]
+
+    def _prehash_large(self, listing: list[ManifestEntry]) -> None:
+        """Hash large files on several threads (hashlib and file reads release the GIL)."""
+        large = [e.relpath for e in listing if self.files.get(e.relpath, 0) > SMALL_FILE]
+        if len(large) < 2:
+            return
+        with ThreadPoolExecutor(max_workers=HASH_THREADS) as pool:
+            digests = pool.map(lambda rp: sha256_file(self.folder / rp)[0], large)
+            self.large_hashes.update(zip(large, digests, strict=True))
+
+    def _check_root(self, lines: list[str], claimed: str | None) -> None:
+        computed = root_sha256(lines)
+        if claimed is not None and claimed != computed:
+            self.report(
+                ReasonCode.ROOT_MISMATCH,
+                MANIFEST_SHA256,
+                "ROOT_SHA256 does not match the per-file lines",
+                expected=claimed,
+                found=computed,
+            )
+
+    def _cross_check(self, entries: list[ManifestEntry], hashes: dict[str, str]) -> None:
+        listed = {entry.relpath: entry for entry in entries}
+        if MANIFEST_JSON not in hashes:
+            self.report(
+                ReasonCode.MANIFEST_DISAGREES,
+                MANIFEST_JSON,
+                "MANIFEST.sha256 has no line for manifest.json",
+            )
+        elif MANIFEST_JSON in self.files and not self.fast:
+            found = self._hash(MANIFEST_JSON)
+            if found != hashes[MANIFEST_JSON]:
+                self._mismatch(
+                    ReasonCode.HASH_MISMATCH,
+                    MANIFEST_JSON,
+                    hashes[MANIFEST_JSON],
+                    found,
+                    "does not match its hash in MANIFEST.sha256",
+                )
+        for relpath, entry in listed.items():
+            if relpath not in hashes:
+                self.report(
+                    ReasonCode.MANIFEST_DISAGREES,
+                    relpath,
+                    "listed in manifest.json but not in MANIFEST.sha256",
+                )
+            elif hashes[relpath] != entry.sha256:
+                self.report(
+                    ReasonCode.MANIFEST_DISAGREES,
+                    relpath,
+                    "manifest.json and MANIFEST.sha256 record different hashes",
+                    expected=entry.sha256,
+                    found=hashes[relpath],
+                )
+        for relpath in hashes:
+            if relpath != MANIFEST_JSON and relpath not in listed:
+                self.report(
+                    ReasonCode.MANIFEST_DISAGREES,
+                    relpath,
+                    "listed in MANIFEST.sha256 but not in manifest.json",
+                )
+
+    def _check_files(self, listing: list[ManifestEntry]) -> None:
+        if not self.fast:
+            self._prehash_large(listing)
+        for entry in listing:
+            relpath = entry.relpath
+            if relpath in self.special:
+                continue
+            if relpath not in self.files:
+                self.report(ReasonCode.MISSING_FILE, relpath, "listed in the manifest but missing")
+                continue
+            size = self.files[relpath]
+            if entry.bytes >= 0 and size != entry.bytes:
+                self._mismatch(
+                    ReasonCode.SIZE_MISMATCH,
+                    relpath,
+                    entry.bytes,
+                    size,
+                    "has a different size than sealed",
+                    entry,
+                )
+            if not self.fast:
+                found = self._hash(relpath)
+                if found != entry.sha256:
+                    self._mismatch(
+                        ReasonCode.HASH_MISMATCH,
+                        relpath,
+                        entry.sha256,
+                        found,
+                        "has different content than sealed",
+                        entry,
+                    )
+
+    def _mismatch(
+        self,
+        code: ReasonCode,
+        relpath: str,
+        expected: str | int,
+        found: str | int,
+        message: str,
+        entry: ManifestEntry | None = None,
+    ) -> None:
+        sealed_sha = entry.sha256 if entry else str(expected)
+        sealed_size = entry.bytes if entry else -1
+        diagnosis = None
+        if self.files[relpath] <= _linefix.MAX_DIAGNOSE:
+            diagnosis = _linefix.diagnose(self._read(relpath), sealed_sha, sealed_size)
+        if diagnosis:
+            self.report(
+                code,
+                relpath,
+                f"{message}: {diagnosis}",
+                expected=expected,
+                found=found,
+                hint=Hint.LINE_ENDINGS_CONVERTED,
+            )
+        else:
+            self.report(code, relpath, message, expected=expected, found=found)
+
+    def _check_unlisted(self, entries: list[ManifestEntry]) -> None:
+        listed = {entry.relpath for entry in entries}
+        for relpath in sorted(self.files):
+            if relpath not in listed and relpath not in (MANIFEST_JSON, MANIFEST_SHA256):
+                self.report(ReasonCode.UNLISTED_FILE, relpath, "is not listed in manifest.json")
+
+    def _check_run_json(self) -> str | None:
+        if RUN_JSON not in self.files:
+            return None
+        try:
+            envelope = loads_strict(self._read(RUN_JSON))
+        except JSONDecodeProblem as exc:
+            self.report(ReasonCode.RUN_JSON_INVALID, RUN_JSON, f"not valid JSON: {exc}")
+            return None
+        if not surely_valid(envelope):
+            for violation in self.schemas.validate(ENVELOPE_ID, envelope):
+                self.report(ReasonCode.RUN_JSON_INVALID, RUN_JSON, str(violation))
+        run_id = envelope.get("run_id") if isinstance(envelope, dict) else None
+        if isinstance(run_id, str) and run_id != self.expect_run_id:
+            self.report(
+                ReasonCode.RUN_ID_MISMATCH,
+                RUN_JSON,
+                "run_id in run.json differs from the folder name",
+                expected=self.expect_run_id,
+                found=run_id,
+            )
+        return run_id if isinstance(run_id, str) else None
+
+    def _check_schemas(self, listing: list[ManifestEntry]) -> None:
+        for entry in listing:
+            relpath = entry.relpath
+            schema = self.schemas.for_artifact(relpath) if relpath != RUN_JSON else None
+            if schema is None or relpath not in self.files:
+                continue
+            data = self._read(relpath)
+            try:
+                if schema.format == "jsonl":
+                    for number, record in iter_jsonl(data):
+                        for violation in self.schemas.validate(schema.schema_id, record, limit=5):
+                            self.report(
+                                ReasonCode.SCHEMA_VIOLATION, relpath, f"line {number} {violation}"
+                            )
+                else:
+                    for violation in self.schemas.validate(schema.schema_id, loads_strict(data)):
+                        self.report(ReasonCode.SCHEMA_VIOLATION, relpath, str(violation))
+            except JSONDecodeProblem as exc:
+                self.report(
+                    ReasonCode.SCHEMA_VIOLATION, relpath, f"not valid {schema.format}: {exc}"
+                )

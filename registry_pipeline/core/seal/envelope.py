@@ -1,0 +1,73 @@
+"""The run envelope (`run.json`) that registry-pipeline writes into every run folder."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from registry_pipeline._version import __version__
+from registry_pipeline.core.seal.gitstate import GitState
+from registry_pipeline.core.seal.manifest import MANIFEST_JSON, MANIFEST_SHA256, RUN_JSON
+from registry_pipeline.core.seal.paths import sort_key
+
+BUILDER_NAME = "registry-pipeline"
+
+
+@dataclass(frozen=True)
+class SealedRef:
+    """A sealed input snapshot: registry, run folder and the root hash it had when read."""
+
+    registry_id: str
+    run_id: str
+    manifest_sha256: str
+    run_root: str = ".codex/RUNS"
+    relpath: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The object recorded in `run.json` `inputs[]`."""
+        return {
+            "registry_id": self.registry_id,
+            "run_id": self.run_id,
+            "run_root": self.run_root,
+            "relpath": self.relpath,
+            "manifest_sha256": self.manifest_sha256,
+        }
+
+    def __str__(self) -> str:
+        return f"{self.registry_id}@{self.run_id} sha256:{self.manifest_sha256}"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What a build says about itself; the store adds run_id, time, git state and outputs."""
+
+    registry_id: str
+    operation_id: str | None = None
+    run_type: str | None = None
+    inputs: Sequence[SealedRef] = ()
+    builder_name: str = BUILDER_NAME
+    builder_version: str = __version__
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def build_envelope(
+    spec: RunSpec, run_id: str, created_utc: str, git: GitState, payload: Sequence[str]
+) -> dict[str, Any]:
+    """The `run.json` object; `outputs` lists the payload in relpath order, then the seal files."""
+    envelope: dict[str, Any] = dict(spec.extra)
+    envelope.update(
+        {
+            "run_id": run_id,
+            "created_utc": created_utc,
+            "run_type": spec.run_type or f"{spec.registry_id}_build",
+            "registry_id": spec.registry_id,
+            "operation_id": spec.operation_id,
+            "git_commit": git.commit,
+            "working_tree_state": git.working_tree_state,
+            "builder": {"name": spec.builder_name, "version": spec.builder_version},
+            "inputs": [ref.as_json() for ref in spec.inputs],
+            "outputs": [*sorted(payload, key=sort_key), RUN_JSON, MANIFEST_JSON, MANIFEST_SHA256],
+        }
+    )
+    return envelope

@@ -1,0 +1,354 @@
+"""The run store: build a run folder in staging, seal it, and publish it atomically into RUNS/.
+
+Every file is written and fsynced in `.codex/.staging/<token>/`; the folder is then renamed into
+`RUNS/<run_id>` with a rename that fails rather than replaces, and RUNS/ is fsynced. A build that
+fails or is killed leaves nothing in RUNS/; the next build removes its staging leftovers.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import os
+import secrets
+import stat
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol
+
+from registry_pipeline.core._json import dumps_pretty
+from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.seal import _fs
+from registry_pipeline.core.seal._faults import crash_point
+from registry_pipeline.core.seal.envelope import RunSpec, build_envelope
+from registry_pipeline.core.seal.gitstate import GitState, read_git_state
+from registry_pipeline.core.seal.hashing import BLOCK_SIZE
+from registry_pipeline.core.seal.manifest import (
+    MANIFEST_JSON,
+    MANIFEST_SHA256,
+    RUN_JSON,
+    ManifestEntry,
+    render_manifest_json,
+    render_manifest_sha256,
+    sorted_entries,
+)
+from registry_pipeline.core.seal.paths import fold_key, is_reserved, relpath_problem
+from registry_pipeline.core.seal.run_id import (
+    check_registry_id,
+    next_run_id,
+    now_utc,
+    utc_timestamp,
+)
+
+FILE_MODE = 0o444
+DIR_MODE = 0o555
+COPY_WORKERS = min(4, 2 * (os.cpu_count() or 1))
+"""Files copied at once: hashing uses the cores, and the disk serves a few writes at a time."""
+STAGING_GRACE_SECONDS = 5.0
+"""A staging folder younger than this is never removed (its owner may not hold its lock yet)."""
+
+
+class RunsHome(Protocol):
+    """Where a store publishes: a workspace's `RUNS/` and its staging area on the same filesystem.
+
+    `registry_pipeline.core.workspace.layout.Workspace` is one; seal/ names only the shape so it
+    stays below the workspace package.
+    """
+
+    @property
+    def root(self) -> Path: ...
+
+    @property
+    def runs_dir(self) -> Path: ...
+
+    @property
+    def staging_dir(self) -> Path: ...
+
+    def require(self) -> RunsHome: ...
+
+
+@dataclass(frozen=True)
+class SealedRun:
+    """A published run folder and its seal."""
+
+    run_id: str
+    path: Path
+    root_sha256: str
+    created_utc: str
+    entries: tuple[ManifestEntry, ...]
+
+    @property
+    def file_count(self) -> int:
+        """Files in the folder: the manifest entries plus manifest.json and MANIFEST.sha256."""
+        return len(self.entries) + 2
+
+    def as_json(self) -> dict[str, object]:
+        """The object `registry seal --json` prints."""
+        return {
+            "run_id": self.run_id,
+            "path": str(self.path),
+            "root_sha256": self.root_sha256,
+            "created_utc": self.created_utc,
+            "files": self.file_count,
+        }
+
+    def __str__(self) -> str:
+        return f"{self.run_id} sha256:{self.root_sha256}"
+
+
+class RunStore:
+    """Creates run folders in one workspace; never modifies or deletes a published one."""
+
+    def __init__(self, workspace: RunsHome, clock: Callable[[], datetime] = now_utc) -> None:
+        self.workspace = workspace.require()
+        self.clock = clock
+
+    def clean_staging(self) -> list[str]:
+        """Remove staging folders whose build died; live builds hold a lock and are left alone."""
+        removed: list[str] = []
+        staging = self.workspace.staging_dir
+        if not staging.is_dir():
+            return removed
+        for entry in os.scandir(staging):
+            path = Path(entry.path)
+            try:
+                if time.time() - entry.stat(follow_symlinks=False).st_mtime < STAGING_GRACE_SECONDS:
+                    continue
+                if entry.is_dir(follow_symlinks=False) and _is_locked(path):
+                    continue
+                _fs.make_writable_and_remove(path)
+                removed.append(entry.name)
+            except FileNotFoundError:
+                continue
+        return removed
+
+    def stage(self, spec: RunSpec) -> Staging:
+        """A new staging folder for one run of `spec.registry_id` (use it as a context manager)."""
+        check_registry_id(spec.registry_id)
+        self.clean_staging()
+        staging = self.workspace.staging_dir
+        staging.mkdir(exist_ok=True)
+        path = staging / f"{spec.registry_id}.{os.getpid()}.{secrets.token_hex(4)}"
+        path.mkdir()
+        return Staging(self, spec, path)
+
+
+class Staging:
+    """One run folder under construction: add files, then `publish()`."""
+
+    def __init__(self, store: RunStore, spec: RunSpec, path: Path) -> None:
+        self.store = store
+        self.spec = spec
+        self.path = path
+        self.entries: dict[str, ManifestEntry] = {}
+        self._claimed: dict[str, str] = {}
+        self._folders: set[str] = set()
+        self._lock_fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._published = False
+        crash_point("staging_created")
+
+    def __enter__(self) -> Staging:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if not self._published and self.path.exists():
+                _fs.make_writable_and_remove(self.path)
+        finally:
+            os.close(self._lock_fd)
+
+    def _target(self, relpath: str) -> Path:
+        reason = relpath_problem(relpath)
+        if reason:
+            raise UsageError(f"relpath {reason}", code="UNSAFE_PATH", path=relpath)
+        if is_reserved(relpath):
+            raise UsageError(
+                "this name is written by the seal itself", code="RESERVED_NAME", path=relpath
+            )
+        self._claim(relpath)
+        target = self.path / relpath
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
+
+    def _claim(self, relpath: str) -> None:
+        """Reserve `relpath`, refusing twins after case folding and file/folder clashes."""
+        key = fold_key(relpath)
+        if key in self._claimed:
+            same = self._claimed[key] == relpath
+            raise UsageError(
+                "added twice to one run folder"
+                if same
+                else f"same path as {self._claimed[key]!r} after case folding",
+                code="DUPLICATE_ENTRY" if same else "UNSAFE_PATH",
+                path=relpath,
+            )
+        if key in self._folders:
+            raise UsageError("is already a folder in this run", code="UNSAFE_PATH", path=relpath)
+        parts = relpath.split("/")
+        parents = ["/".join(parts[:depth]) for depth in range(1, len(parts))]
+        for parent in parents:
+            if fold_key(parent) in self._claimed:
+                raise UsageError(
+                    f"would be inside {parent!r}, which is a file", code="UNSAFE_PATH", path=relpath
+                )
+        self._claimed[key] = relpath
+        self._folders.update(fold_key(parent) for parent in parents)
+
+    def add_bytes(self, relpath: str, data: bytes) -> ManifestEntry:
+        """Write `data` as `relpath` (fsynced, read-only) and record its hash."""
+        entry = _write_file(self._target(relpath), relpath, data)
+        self.entries[relpath] = entry
+        return entry
+
+    def add_copies(self, pairs: Iterable[tuple[str, Path]], workers: int = COPY_WORKERS) -> None:
+        """Copy files in, hashing each byte as it is written; `workers` files at a time."""
+        targets = [(relpath, source, self._target(relpath)) for relpath, source in pairs]
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            for entry in pool.map(lambda t: _copy_hashing(t[1], t[2], t[0]), targets):
+                self.entries[entry.relpath] = entry
+
+    def publish(self) -> SealedRun:
+        """Seal and atomically publish; retries with the next run id if another build took it."""
+        if not self.entries:
+            raise UsageError("nothing to seal", code="NOTHING_TO_SEAL", path=str(self.path))
+        crash_point("payload_written")
+        _seal_subdirs(self.path)
+        git = read_git_state(self.store.workspace.root)
+        runs = self.store.workspace.runs_dir
+        while True:
+            moment = self.store.clock()
+            run_id = next_run_id(self.spec.registry_id, moment, _names_with_prefix(runs, moment))
+            if run_id is None:
+                time.sleep(max(0.0, 1.0 - moment.microsecond / 1e6))
+                continue
+            created = utc_timestamp(moment)
+            root, entries = self._write_seal(run_id, created, git)
+            target = runs / run_id
+            try:
+                _fs.rename_noreplace(self.path, target)
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                    continue
+                raise
+            self._published = True
+            crash_point("published")
+            os.chmod(target, DIR_MODE)
+            _fs.fsync_dir(target)
+            _fs.fsync_dir(runs)
+            crash_point("runs_synced")
+            return SealedRun(run_id, target, root, created, entries)
+
+    def _write_seal(
+        self, run_id: str, created: str, git: GitState
+    ) -> tuple[str, tuple[ManifestEntry, ...]]:
+        for name in (RUN_JSON, MANIFEST_JSON, MANIFEST_SHA256):
+            (self.path / name).unlink(missing_ok=True)
+        payload = list(self.entries.values())
+        envelope = build_envelope(self.spec, run_id, created, git, [e.relpath for e in payload])
+        run_entry = _write_file(self.path / RUN_JSON, RUN_JSON, dumps_pretty(envelope))
+        crash_point("run_json_written")
+        listed = sorted_entries([*payload, run_entry])
+        manifest_entry = _write_file(
+            self.path / MANIFEST_JSON, MANIFEST_JSON, render_manifest_json(listed)
+        )
+        crash_point("manifest_json_written")
+        text, root = render_manifest_sha256([*listed, manifest_entry])
+        _write_file(self.path / MANIFEST_SHA256, MANIFEST_SHA256, text)
+        crash_point("manifest_sha256_written")
+        _fs.fsync_dir(self.path)
+        crash_point("staging_synced")
+        return root, tuple(listed)
+
+
+def seal_files(store: RunStore, spec: RunSpec, files: Mapping[str, bytes]) -> SealedRun:
+    """Seal in-memory artifacts (what builders produce) as one new run folder."""
+    with store.stage(spec) as staging:
+        for relpath, data in files.items():
+            staging.add_bytes(relpath, data)
+        return staging.publish()
+
+
+def _names_with_prefix(runs: Path, moment: datetime) -> list[str]:
+    prefix = moment.strftime("%Y-%m-%d__%H%M%S__")
+    return [name for name in os.listdir(runs) if name.startswith(prefix)]
+
+
+def _is_locked(path: Path) -> bool:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def _write_all(fd: int, data: memoryview | bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _write_file(target: Path, relpath: str, data: bytes) -> ManifestEntry:
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    try:
+        _write_all(fd, data)
+        os.fsync(fd)
+        os.fchmod(fd, FILE_MODE)
+    finally:
+        os.close(fd)
+    return ManifestEntry(relpath, len(data), hashlib.sha256(data).hexdigest())
+
+
+def _copy_hashing(source: Path, target: Path, relpath: str) -> ManifestEntry:
+    """Copy `source` to `target` reading each byte once: hash and write the same buffer."""
+    digest = hashlib.sha256()
+    buffer = bytearray(BLOCK_SIZE)
+    view = memoryview(buffer)
+    total = 0
+    try:
+        src = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read source: {exc.strerror}", code="SOURCE_UNREADABLE", path=str(source)
+        ) from None
+    try:
+        if not stat.S_ISREG(os.fstat(src).st_mode):
+            raise UsageError("not a regular file", code="NOT_A_REGULAR_FILE", path=str(source))
+        dst = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        try:
+            while count := os.readv(src, [buffer]):
+                chunk = view[:count]
+                digest.update(chunk)
+                _write_all(dst, chunk)
+                _fs.start_writeback(dst, total, count)
+                total += count
+                crash_point("copy_block")
+            os.fsync(dst)
+            os.fchmod(dst, FILE_MODE)
+        finally:
+            os.close(dst)
+    finally:
+        os.close(src)
+    return ManifestEntry(relpath, total, digest.hexdigest())
+
+
+def _seal_subdirs(root: Path) -> None:
+    """fsync and make read-only every subfolder, deepest first (the root stays writable)."""
+    folders = [Path(d) for d, _subdirs, _files in os.walk(root) if Path(d) != root]
+    for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+        _fs.fsync_dir(folder)
+        os.chmod(folder, DIR_MODE)

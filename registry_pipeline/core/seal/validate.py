@@ -1,0 +1,258 @@
+"""Validation of run folders against the seal contract: every problem found in one pass."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from collections import deque
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from registry_pipeline.core.errors import SealValidationError, UsageError
+from registry_pipeline.core.seal._inspector import FolderReport, Inspector
+from registry_pipeline.core.seal.schemas import SchemaCatalog
+
+__all__ = [
+    "FolderReport",
+    "inspect_many",
+    "inspect_run_folder",
+    "inspection_cache",
+    "is_valid_run_folder",
+    "verify_run_folder",
+]
+
+
+def verify_run_folder(
+    path: str | os.PathLike[str],
+    *,
+    fast: bool = False,
+    schemas: SchemaCatalog | None = None,
+    expect_run_id: str | None = None,
+) -> FolderReport:
+    """Validate a run folder; raise SealValidationError listing every problem if it fails."""
+    report = inspect_run_folder(path, fast=fast, schemas=schemas, expect_run_id=expect_run_id)
+    if not report.ok:
+        raise SealValidationError(report.run_folder, report.problems)
+    return report
+
+
+def is_valid_run_folder(
+    path: str | os.PathLike[str], *, fast: bool = False, schemas: SchemaCatalog | None = None
+) -> bool:
+    """True when the folder validates; unreadable folders are not valid."""
+    try:
+        return inspect_run_folder(path, fast=fast, schemas=schemas).ok
+    except UsageError:
+        return False
+
+
+_CACHE: dict[tuple[str, str, bool, int, str | None], FolderReport] | None = None
+_VERDICTS: _VerdictStore | None = None
+VERDICT_STORE_VERSION = 1
+
+
+@contextmanager
+def inspection_cache(verdicts: Path | None = None, *, trust_stored: bool = True) -> Iterator[None]:
+    """Within the block, a folder whose files are unchanged is inspected once.
+
+    A build reads the same sealed snapshots several times (the blocking checks, input selection,
+    the report); re-hashing and re-validating them each time is pure waste. A folder counts as
+    unchanged while the names, sizes, mtimes, ctimes and inodes of everything in it are the same,
+    so any write to a folder during the block is still seen. Without `verdicts` the first
+    inspection in a block is always real.
+
+    With `verdicts` (a JSON file), PASS verdicts are also carried between blocks, like git's
+    index carries file hashes: a folder that passed in an earlier build and whose fingerprint
+    and schema catalog are unchanged passes again without being read. Any write to a file of the
+    folder changes its ctime, which user space cannot set back, so tampering is still seen.
+    `trust_stored=False` (a full audit) reads nothing from the file and inspects every folder
+    for real, then records the fresh verdicts. The file is a cache: unreadable means empty.
+    """
+    global _CACHE, _VERDICTS
+    outer, _CACHE = _CACHE, {}
+    outer_verdicts = _VERDICTS
+    _VERDICTS = _VerdictStore.load(verdicts, trust_stored) if verdicts is not None else None
+    try:
+        yield
+        if _VERDICTS is not None:
+            _VERDICTS.save()
+    finally:
+        _CACHE, _VERDICTS = outer, outer_verdicts
+
+
+def inspect_run_folder(
+    path: str | os.PathLike[str],
+    *,
+    fast: bool = False,
+    schemas: SchemaCatalog | None = None,
+    expect_run_id: str | None = None,
+) -> FolderReport:
+    """Check a run folder and return the report; raises UsageError only when it cannot be read."""
+    folder = Path(path)
+    if _CACHE is None:
+        return _inspect(folder, fast, schemas, expect_run_id)
+    catalog = schemas or SchemaCatalog.for_workspace(None)
+    fingerprint = _fingerprint(folder)
+    key = (str(folder), fingerprint, fast, id(catalog), expect_run_id)
+    if key in _CACHE:
+        return _CACHE[key]
+    durable = _VERDICTS is not None and fingerprint and not fast and expect_run_id is None
+    report = _VERDICTS.get(folder, fingerprint, catalog) if durable and _VERDICTS else None
+    if report is None:
+        report = _inspect(folder, fast, catalog, expect_run_id)
+        if durable and _VERDICTS and report.ok:
+            _VERDICTS.put(folder, fingerprint, catalog, report)
+    _CACHE[key] = report
+    return report
+
+
+class _VerdictStore:
+    """PASS verdicts by folder path, each with the folder's fingerprint and the schemas' hash."""
+
+    def __init__(self, path: Path, entries: dict[str, list[Any]]) -> None:
+        self.path = path
+        self.entries = entries
+        self.changed = False
+
+    @classmethod
+    def load(cls, path: Path, trust_stored: bool) -> _VerdictStore:
+        entries: dict[str, list[Any]] = {}
+        if trust_stored:
+            try:
+                document = json.loads(path.read_bytes())
+                if document.get("version") == VERDICT_STORE_VERSION:
+                    entries = dict(document["entries"])
+            except (OSError, ValueError, AttributeError, KeyError, TypeError):
+                entries = {}
+        return cls(path, entries)
+
+    def get(self, folder: Path, fingerprint: str, schemas: SchemaCatalog) -> FolderReport | None:
+        entry = self.entries.get(str(folder))
+        if not isinstance(entry, list) or len(entry) != 5:
+            return None
+        stored_fingerprint, schemas_hash, run_id, root, files = entry
+        if stored_fingerprint != fingerprint or schemas_hash != schemas.fingerprint:
+            return None
+        return FolderReport(str(folder), run_id, root, (), files, False)
+
+    def put(
+        self, folder: Path, fingerprint: str, schemas: SchemaCatalog, report: FolderReport
+    ) -> None:
+        self.entries[str(folder)] = [
+            fingerprint,
+            schemas.fingerprint,
+            report.run_id,
+            report.root_sha256,
+            report.files,
+        ]
+        self.changed = True
+
+    def save(self) -> None:
+        """Replace the file (temp + rename: readers see the old or the new one, never half)."""
+        if not self.changed:
+            return
+        document = {"version": VERDICT_STORE_VERSION, "entries": self.entries}
+        temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temp.write_text(json.dumps(document, separators=(",", ":")), encoding="utf-8")
+            os.replace(temp, self.path)
+        except OSError:
+            temp.unlink(missing_ok=True)  # a cache that cannot be written is only slower
+
+
+def _inspect(
+    folder: Path, fast: bool, schemas: SchemaCatalog | None, expect_run_id: str | None
+) -> FolderReport:
+    try:
+        return Inspector(
+            folder, fast, schemas or SchemaCatalog.for_workspace(None), expect_run_id
+        ).run()
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read run folder: {exc.strerror or exc}", code="UNREADABLE", path=str(folder)
+        ) from None
+
+
+def inspect_many(
+    folders: Iterable[Path],
+    *,
+    fast: bool = False,
+    workspace_root: Path | None = None,
+    jobs: int = 1,
+    chunk_size: int = 64,
+) -> Iterator[FolderReport | UsageError]:
+    """Reports for many folders, in input order, streamed: a few chunks per worker in flight.
+
+    With `jobs > 1` the folders are checked in worker processes, so parsing and schema checks run
+    in parallel too, not only hashing. Memory stays flat in the number of folders.
+    """
+    if jobs <= 1:
+        schemas = SchemaCatalog.for_workspace(workspace_root)
+        for folder in folders:
+            yield _inspect_or_error(str(folder), fast, schemas)
+        return
+    import multiprocessing
+    from concurrent.futures import Future, ProcessPoolExecutor
+
+    window = jobs * 4
+    pending: deque[Future[list[FolderReport | UsageError]]] = deque()
+    context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        for chunk in _chunks(folders, chunk_size):
+            pending.append(pool.submit(_inspect_chunk, chunk, fast, workspace_root))
+            if len(pending) >= window:
+                yield from pending.popleft().result()
+        while pending:
+            yield from pending.popleft().result()
+
+
+def _chunks(folders: Iterable[Path], size: int) -> Iterator[list[str]]:
+    """Folders in lists of `size`: one worker task per list, not per folder (far less overhead)."""
+    chunk: list[str] = []
+    for folder in folders:
+        chunk.append(str(folder))
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _inspect_chunk(
+    folders: list[str], fast: bool, workspace_root: Path | None
+) -> list[FolderReport | UsageError]:
+    schemas = SchemaCatalog.for_workspace(workspace_root)
+    return [_inspect_or_error(folder, fast, schemas) for folder in folders]
+
+
+def _inspect_or_error(folder: str, fast: bool, schemas: SchemaCatalog) -> FolderReport | UsageError:
+    try:
+        return inspect_run_folder(folder, fast=fast, schemas=schemas)
+    except UsageError as exc:
+        return exc
+
+
+def _fingerprint(folder: Path) -> str:
+    """Names, sizes, mtimes, ctimes and inodes of everything under `folder` ("" if unreadable)."""
+    entries: list[str] = []
+    stack = [str(folder)]
+    try:
+        while stack:
+            directory = stack.pop()
+            with os.scandir(directory) as listing:
+                for entry in listing:
+                    info = entry.stat(follow_symlinks=False)
+                    entries.append(
+                        f"{entry.path}\0{info.st_size}\0{info.st_mtime_ns}"
+                        f"\0{info.st_ctime_ns}\0{info.st_ino}"
+                    )
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+    except OSError:
+        return ""
+    return hashlib.sha256("\n".join(sorted(entries)).encode("utf-8", "surrogateescape")).hexdigest()

@@ -1,0 +1,206 @@
+"""The registry catalog: which registries a workspace has, their kinds, files and dependencies.
+
+It is data (`registries/REGISTRY_CATALOG_v0_2.json`, schema `schemas/registry_catalog.schema.json`),
+read and checked here, so that the asset graph is generated from it rather than written by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
+from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.seal.paths import relpath_problem
+from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
+
+CATALOG_RELPATH = "registries/REGISTRY_CATALOG_v0_2.json"
+CATALOG_SCHEMA_ID = "urn:registry-pipeline:schema:registry_catalog_v0_2"
+KINDS = ("built", "source", "log", "presentation", "collection")
+
+
+class CatalogError(UsageError):
+    """The catalog cannot be used; `details` lists every problem (field pointer and message)."""
+
+    code = "CATALOG_INVALID"
+
+    def __init__(self, path: str, details: Sequence[str]) -> None:
+        super().__init__(f"{len(details)} problem(s) in the registry catalog", path=path)
+        self.details = tuple(details)
+
+    def diagnostics(self) -> str:
+        lines = [f"error: {self.code} {self.path}: {self.message}"]
+        lines.extend(f"  {detail}" for detail in self.details)
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class DeltaCoverage:
+    """Whether the delta log covers a registry, and why not when it does not."""
+
+    covered: bool
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class RegistrySpec:
+    """One catalog entry."""
+
+    registry_id: str
+    kind: str
+    schema_id: str
+    artifact_type: str
+    write_policy: str
+    artifacts: tuple[str, ...]
+    depends_on: tuple[str, ...]
+    active_pointer: bool
+    delta_log: DeltaCoverage
+    sources: tuple[str, ...] = ()
+    operation_id: str | None = None
+    description: str = ""
+
+    @property
+    def primary_artifact(self) -> str:
+        """The artifact a pointer names (`active_ref.relpath`)."""
+        return self.artifacts[0]
+
+    def __str__(self) -> str:
+        return f"{self.registry_id} ({self.kind})"
+
+
+@dataclass(frozen=True)
+class RegistryCatalog:
+    """The checked catalog: entries in dependency order (dependencies first, then catalog order)."""
+
+    registries: tuple[RegistrySpec, ...]
+    path: Path
+    run_roots: tuple[str, ...] = (RUNS_RELPATH,)
+    """Workspace-relative folders whose subfolders run_registry indexes."""
+
+    def get(self, registry_id: str) -> RegistrySpec:
+        """The entry of `registry_id`; a usage error naming the known ids when absent."""
+        for spec in self.registries:
+            if spec.registry_id == registry_id:
+                return spec
+        known = ", ".join(self.ids)
+        raise UsageError(
+            f"unknown registry (known: {known})", code="UNKNOWN_REGISTRY", path=registry_id
+        )
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """Registry ids in dependency order."""
+        return tuple(spec.registry_id for spec in self.registries)
+
+    def upstream_closure(self, selected: Iterable[str]) -> tuple[str, ...]:
+        """`selected` and everything they depend on, in dependency order."""
+        wanted: set[str] = set()
+        stack = [self.get(registry_id).registry_id for registry_id in selected]
+        while stack:
+            current = stack.pop()
+            if current not in wanted:
+                wanted.add(current)
+                stack.extend(self.get(current).depends_on)
+        return tuple(registry_id for registry_id in self.ids if registry_id in wanted)
+
+    def missing_builders(self, registered: Iterable[str]) -> list[str]:
+        """Built, log and presentation registries that have no builder registered in code."""
+        have = set(registered)
+        return [
+            spec.registry_id
+            for spec in self.registries
+            if spec.kind in ("built", "log", "presentation") and spec.registry_id not in have
+        ]
+
+
+def load_catalog(workspace: Workspace, schemas: SchemaCatalog | None = None) -> RegistryCatalog:
+    """Read, validate and order the workspace's catalog; every problem is reported at once."""
+    path = workspace.root / CATALOG_RELPATH
+    try:
+        document = loads_strict(path.read_bytes())
+    except FileNotFoundError:
+        raise UsageError(
+            f"no registry catalog ({CATALOG_RELPATH}) in this workspace",
+            code="NO_CATALOG",
+            path=str(path),
+        ) from None
+    except (OSError, JSONDecodeProblem) as exc:
+        raise CatalogError(str(path), [f"cannot read: {exc}"]) from None
+    catalog = schemas or SchemaCatalog.for_workspace(workspace.root)
+    violations = [str(v) for v in catalog.validate(CATALOG_SCHEMA_ID, document, limit=50)]
+    if violations:
+        raise CatalogError(str(path), violations)
+    specs = [_spec(entry) for entry in document["registries"]]
+    problems = _semantic_problems(specs, workspace.root)
+    if problems:
+        raise CatalogError(str(path), problems)
+    roots = tuple(document.get("run_roots", (RUNS_RELPATH,)))
+    bad_roots = [
+        f"/run_roots: {root!r} {relpath_problem(root)}" for root in roots if relpath_problem(root)
+    ]
+    if bad_roots:
+        raise CatalogError(str(path), bad_roots)
+    return RegistryCatalog(tuple(_dependency_order(specs, str(path))), path, roots)
+
+
+def _spec(entry: dict[str, Any]) -> RegistrySpec:
+    delta = entry["delta_log"]
+    return RegistrySpec(
+        registry_id=entry["registry_id"],
+        kind=entry["kind"],
+        schema_id=entry["schema_id"],
+        artifact_type=entry["artifact_type"],
+        write_policy=entry["write_policy"],
+        artifacts=tuple(entry["artifacts"]),
+        depends_on=tuple(entry["depends_on"]),
+        active_pointer=entry["active_pointer"],
+        delta_log=DeltaCoverage(delta["covered"], delta.get("reason")),
+        sources=tuple(entry.get("sources", ())),
+        operation_id=entry.get("build_operation_id"),
+        description=entry.get("description", ""),
+    )
+
+
+def _semantic_problems(specs: list[RegistrySpec], root: Path) -> list[str]:
+    problems: list[str] = []
+    ids = [spec.registry_id for spec in specs]
+    for index, spec in enumerate(specs):
+        where = f"/registries/{index}"
+        if ids.count(spec.registry_id) > 1 and ids.index(spec.registry_id) != index:
+            problems.append(f"{where}/registry_id: duplicate registry id {spec.registry_id!r}")
+        for dependency in spec.depends_on:
+            if dependency not in ids:
+                problems.append(f"{where}/depends_on: unknown registry {dependency!r}")
+            elif dependency == spec.registry_id:
+                problems.append(f"{where}/depends_on: {spec.registry_id!r} depends on itself")
+        for artifact in spec.artifacts:
+            reason = relpath_problem(artifact)
+            if reason:
+                problems.append(f"{where}/artifacts: {artifact!r} {reason}")
+        for source in spec.sources:
+            reason = relpath_problem(source)
+            if reason:
+                problems.append(f"{where}/sources: {source!r} {reason}")
+            elif not (root / source).exists():
+                problems.append(f"{where}/sources: {source!r} does not exist in the workspace")
+    return problems
+
+
+def _dependency_order(specs: list[RegistrySpec], path: str) -> list[RegistrySpec]:
+    """Dependencies first; among ready entries, catalog order. Cycles are an error."""
+    remaining = list(specs)
+    done: set[str] = set()
+    ordered: list[RegistrySpec] = []
+    while remaining:
+        ready = [spec for spec in remaining if set(spec.depends_on) <= done]
+        if not ready:
+            cycle = ", ".join(spec.registry_id for spec in remaining)
+            raise CatalogError(path, [f"/registries: dependency cycle among {cycle}"])
+        first = ready[0]
+        ordered.append(first)
+        done.add(first.registry_id)
+        remaining.remove(first)
+    return ordered

@@ -1,0 +1,782 @@
+"""The run registry builder on real folders: sealed, tampered, unsealed, seed-style, and the seed's.
+
+Folders are sealed by our own store (`make_run`) or copied from the seed system's data; each
+test builds the registry and asserts on the parsed lines, never on message text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from registry_pipeline.core.builders.run_registry import (
+    REGISTRY_ARTIFACT,
+    SEAL_STATUS_ARTIFACT,
+    PreviousSnapshot,
+    RunRegistryResult,
+    RunRoot,
+    _build,
+    _verdict,
+    build_run_registry,
+    load_previous,
+    render_jsonl,
+)
+from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.seal.run_store import SealedRun
+from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline_tests._helpers import unseal
+
+MakeRun = Callable[..., SealedRun]
+RUNS = ".codex/RUNS"
+EVIDENCE = "reports/path1/evidence/runs"
+V01_ID = "urn:registry-pipeline:schema:run_registry_v0_1"
+STATUS_ID = "urn:registry-pipeline:schema:run_registry_seal_status_v0_2"
+SEED_SNAPSHOT = "sealed_by_reference/2026-11-21__121403__run_registry_build/" + REGISTRY_ARTIFACT
+V01_FIELDS = [
+    "registry_version",
+    "run_id",
+    "run_root",
+    "run_key",
+    "run_path",
+    "created_utc",
+    "run_type",
+    "option",
+    "operation_id",
+    "git_commit",
+    "working_tree_state",
+    "has_run_json",
+    "has_manifest_sha256",
+    "has_manifest_json",
+    "manifest_root_sha256",
+    "files",
+    "warnings",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def catalog() -> SchemaCatalog:
+    return SchemaCatalog.for_workspace(None)
+
+
+def build(
+    workspace: Workspace,
+    catalog: SchemaCatalog,
+    *,
+    previous: RunRegistryResult | None = None,
+    full_audit: bool = False,
+    roots: list[RunRoot] | None = None,
+    with_lines: bool = True,
+) -> RunRegistryResult:
+    """Build; with a previous result, its v0.1 lines too unless `with_lines` is False."""
+    snapshot = None
+    if previous is not None:
+        lines = previous.registry_jsonl if with_lines else None
+        snapshot = load_previous(previous.seal_status_jsonl, lines)
+    return build_run_registry(
+        roots or [RunRoot(RUNS, workspace.runs_dir)],
+        previous=snapshot,
+        full_audit=full_audit,
+        schemas=catalog,
+    )
+
+
+def lines(data: bytes) -> list[dict[str, Any]]:
+    assert data == b"" or data.endswith(b"\n")
+    return [json.loads(line) for line in data.decode("utf-8").splitlines()]
+
+
+def by_id(result: RunRegistryResult) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """run_id to (v0.1 line, companion line), checking both files pair up line by line."""
+    registry, status = lines(result.registry_jsonl), lines(result.seal_status_jsonl)
+    assert [r["run_key"] for r in registry] == [s["run_key"] for s in status]
+    return {r["run_id"]: (r, s) for r, s in zip(registry, status, strict=True)}
+
+
+def tamper_same_size(folder: Path, relpath: str) -> None:
+    """Flip one byte of a sealed file, leaving its size and both manifests untouched."""
+    unseal(folder)
+    target = folder / relpath
+    data = bytearray(target.read_bytes())
+    data[0] = ord("X") if data[0] != ord("X") else ord("Y")
+    target.write_bytes(bytes(data))
+
+
+def plain_folder(parent: Path, name: str, files: dict[str, bytes]) -> Path:
+    folder = parent / name
+    for relpath, data in files.items():
+        (folder / relpath).parent.mkdir(parents=True, exist_ok=True)
+        (folder / relpath).write_bytes(data)
+    return folder
+
+
+# --------------------------------------------------------------------------------------------
+# one record per folder
+# --------------------------------------------------------------------------------------------
+
+
+def test_sealed_folder_is_a_passing_record(
+    workspace: Workspace, catalog: SchemaCatalog, make_run: MakeRun
+) -> None:
+    run = make_run(registry_id="demo")
+    line, status = by_id(build(workspace, catalog))[run.run_id]
+    assert list(line) == V01_FIELDS
+    assert line["run_key"] == f"{RUNS}::{run.run_id}"
+    assert line["run_path"] == f"{RUNS}/{run.run_id}/"
+    assert line["created_utc"] == run.created_utc
+    assert line["run_type"] == "demo_build"
+    assert (line["has_run_json"], line["has_manifest_json"], line["has_manifest_sha256"]) == (
+        True,
+        True,
+        True,
+    )
+    assert line["manifest_root_sha256"] == run.root_sha256
+    on_disk = {
+        p.relative_to(run.path).as_posix(): p.stat().st_size
+        for p in run.path.rglob("*")
+        if p.is_file()
+    }
+    assert line["files"] == [{"relpath": k, "bytes": on_disk[k]} for k in sorted(on_disk)]
+    assert "data/rows.csv" in on_disk
+    assert line["warnings"] == ["seal:PASS"]
+    assert status == {
+        "run_key": line["run_key"],
+        "manifest_root_sha256": run.root_sha256,
+        "status": "PASS",
+        "problems": [],
+        "problem_count": 0,
+        "verification": "hashed",
+        "tampered": False,
+    }
+
+
+def test_tampered_folder_fails_with_reason_codes(
+    workspace: Workspace, catalog: SchemaCatalog, make_run: MakeRun
+) -> None:
+    run = make_run()
+    tamper_same_size(run.path, "notes.txt")
+    line, status = by_id(build(workspace, catalog))[run.run_id]
+    assert status["status"] == "FAIL"
+    assert status["problems"] == [{"code": "HASH_MISMATCH", "path": "notes.txt"}]
+    assert status["tampered"] is False  # never seen passing: a failure, not yet a tampering
+    assert line["warnings"] == ["seal:FAIL", "seal:FAIL:HASH_MISMATCH:notes.txt"]
+    assert line["manifest_root_sha256"] == run.root_sha256
+
+
+def test_plain_folder_is_unsealed_with_the_seed_warnings(
+    workspace: Workspace, catalog: SchemaCatalog
+) -> None:
+    plain_folder(workspace.runs_dir, "scratch", {"notes.md": b"hello\n", "out/a.csv": b"a\n"})
+    line, status = by_id(build(workspace, catalog))["scratch"]
+    assert line["warnings"] == [
+        "missing run.json",
+        "missing MANIFEST.sha256",
+        "missing manifest.json",
+        "seal:UNSEALED",
+    ]
+    assert [line[f] for f in ("created_utc", "run_type", "manifest_root_sha256")] == [None] * 3
+    assert line["files"] == [
+        {"relpath": "notes.md", "bytes": 6},
+        {"relpath": "out/a.csv", "bytes": 2},
+    ]
+    assert (status["status"], status["verification"], status["problems"]) == (
+        "UNSEALED",
+        "none",
+        [],
+    )
+
+
+def test_unparseable_run_json_gives_null_fields_and_a_warning(
+    workspace: Workspace, catalog: SchemaCatalog
+) -> None:
+    plain_folder(
+        workspace.runs_dir, "dup", {"run.json": b'{"run_id": "a", "run_id": "b", "option": "D"}'}
+    )
+    line, _status = by_id(build(workspace, catalog))["dup"]
+    assert line["option"] is None and line["run_id"] == "dup"
+    assert "run.json:UNPARSEABLE" in line["warnings"]
+
+
+def test_run_json_fields_are_typed_or_null(workspace: Workspace, catalog: SchemaCatalog) -> None:
+    envelope = {
+        "run_id": "odd",
+        "created_at": "2026-01-20T10:00:00Z",
+        "option": "D",
+        "operation_id": 7,
+        "git_commit": None,
+        "working_tree_state": "unknown",
+        "run_type": "",
+    }
+    plain_folder(workspace.runs_dir, "odd", {"run.json": json.dumps(envelope).encode()})
+    line, _status = by_id(build(workspace, catalog))["odd"]
+    assert line["created_utc"] == "2026-01-20T10:00:00Z"
+    assert line["option"] == "D"
+    assert [line[f] for f in ("operation_id", "git_commit", "working_tree_state", "run_type")] == [
+        None
+    ] * 4
+    assert catalog.validate(V01_ID, line) == []
+
+
+def test_problem_list_is_capped_and_counted(
+    workspace: Workspace, catalog: SchemaCatalog, make_run: MakeRun
+) -> None:
+    run = make_run()
+    unseal(run.path)
+    for number in range(60):
+        (run.path / f"extra_{number:02d}.txt").write_bytes(b"x")
+    line, status = by_id(build(workspace, catalog))[run.run_id]
+    assert status["problem_count"] == 60
+    assert len(status["problems"]) == 50
+    assert {p["code"] for p in status["problems"]} == {"UNLISTED_FILE"}
+    assert line["warnings"][0] == "seal:FAIL"
+    assert line["warnings"][-1] == "seal:FAIL:TRUNCATED:10"
+    assert len(line["warnings"]) == 52
+    assert catalog.validate(STATUS_ID, status) == []
+
+
+def test_unreadable_folder_is_a_record_not_an_exception(
+    workspace: Workspace, catalog: SchemaCatalog, make_run: MakeRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = make_run()
+    blocked = plain_folder(workspace.runs_dir, "blocked", {"a.txt": b"a"})
+    real_scandir = os.scandir
+
+    def scandir(path: Any) -> Any:
+        if Path(path) == blocked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    records = by_id(build(workspace, catalog))
+    line, status = records["blocked"]
+    assert line["warnings"] == ["seal:FAIL", "seal:FAIL:UNREADABLE"]
+    assert line["files"] == [] and line["has_run_json"] is False
+    assert (status["status"], status["verification"]) == ("FAIL", "none")
+    assert status["problems"] == [{"code": "UNREADABLE", "path": None}]
+    assert records[run.run_id][1]["status"] == "PASS"
+
+
+def test_hidden_entries_and_loose_files_are_not_run_folders(
+    workspace: Workspace, catalog: SchemaCatalog, make_run: MakeRun
+) -> None:
+    run = make_run()
+    plain_folder(workspace.runs_dir, ".hidden", {"a.txt": b"a"})
+    (workspace.runs_dir / "README.md").write_bytes(b"not a run\n")
+    result = build(workspace, catalog)
+    assert list(by_id(result)) == [run.run_id]
+    assert result.stats.folders == 1
+
+
+# --------------------------------------------------------------------------------------------
+# schemas: ours, and the seed system's own line schema
+# --------------------------------------------------------------------------------------------
+
+
+def mixed_workspace(workspace: Workspace, make_run: MakeRun) -> None:
+    make_run(registry_id="alpha")
+    tamper_same_size(make_run(registry_id="beta").path, "REPORT.json")
+    plain_folder(workspace.runs_dir, "plain", {"x.txt": b"x"})
+    plain_folder(workspace.runs_dir, "bad_json", {"run.json": b"{", "MANIFEST.sha256": b"junk\n"})
+
+
+def test_every_line_satisfies_our_schemas(
+    workspace: Workspace, catalog: SchemaCatalog, make_run: MakeRun
+) -> None:
+    mixed_workspace(workspace, make_run)
+    result = build(workspace, catalog)
+    assert result.stats.folders == 4
+    for line in lines(result.registry_jsonl):
+        assert catalog.validate(V01_ID, line) == [], line
+    for status in lines(result.seal_status_jsonl):
+        assert catalog.validate(STATUS_ID, status) == [], status
+
+
+def test_our_artifacts_are_mapped_to_our_schemas(catalog: SchemaCatalog) -> None:
+    v01, status = (
+        catalog.for_artifact(REGISTRY_ARTIFACT),
+        catalog.for_artifact(SEAL_STATUS_ARTIFACT),
+    )
+    assert v01 is not None and (v01.schema_id, v01.format) == (V01_ID, "jsonl")
+    assert status is not None and (status.schema_id, status.format) == (STATUS_ID, "jsonl")
+
+
+def test_status_schema_refuses_inconsistent_verdicts(catalog: SchemaCatalog) -> None:
+    good = {
+        "run_key": f"{RUNS}::r",
+        "manifest_root_sha256": "0" * 64,
+        "status": "PASS",
+        "problems": [],
+        "problem_count": 0,
+        "verification": "reused",
+        "tampered": False,
+    }
+    assert catalog.validate(STATUS_ID, good) == []
+    for change in (
+        {"tampered": True},
+        {"status": "FAIL"},
+        {"status": "UNSEALED"},
+        {"problem_count": 1},
+        {"extra": 1},
+        {"manifest_root_sha256": "ABC"},
+    ):
+        assert catalog.validate(STATUS_ID, {**good, **change}) != [], change
+
+
+@pytest.mark.reference
+def test_every_line_satisfies_the_seed_schema(
+    workspace: Workspace, catalog: SchemaCatalog, make_run: MakeRun, reference: Path
+) -> None:
+    mixed_workspace(workspace, make_run)
+    seed_schema = json.loads(
+        (reference / "schemas" / "REGISTRY_run_registry_v0_1.schema.json").read_bytes()
+    )
+    validator = Draft202012Validator(seed_schema)
+    result = build(workspace, catalog)
+    for line in lines(result.registry_jsonl):
+        assert list(validator.iter_errors(line)) == [], line
+
+
+@pytest.mark.reference
+def test_our_schema_accepts_the_seed_snapshot(catalog: SchemaCatalog, reference: Path) -> None:
+    snapshot = lines((reference / SEED_SNAPSHOT).read_bytes())
+    assert len(snapshot) > 200
+    for line in snapshot:
+        assert catalog.validate(V01_ID, line) == [], line
+
+
+# --------------------------------------------------------------------------------------------
+# seed folders
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.reference
+def test_seed_sealed_folders_are_indexed_as_pass(catalog: SchemaCatalog, reference: Path) -> None:
+    root = RunRoot("sealed_by_reference", reference / "sealed_by_reference")
+    result = build_run_registry([root], previous=None, full_audit=True, schemas=catalog)
+    records = by_id(result)
+    assert sorted(records) == sorted(os.listdir(root.path))
+    for line, status in records.values():
+        assert (status["status"], status["verification"]) == ("PASS", "hashed"), status
+        assert line["warnings"] == ["seal:PASS"]
+        assert line["created_utc"] == "2026-11-21T12:14:03Z"
+        assert line["manifest_root_sha256"] is not None
+    assert result.stats.hashed == 5 and result.stats.failed == 0
+
+
+@pytest.mark.reference
+def test_seed_evidence_folders_match_the_seed_snapshot(
+    catalog: SchemaCatalog, reference: Path, tmp_path: Path
+) -> None:
+    """Where the seed's own builder indexed these folders, our envelope fields agree with it."""
+    runs = tmp_path / EVIDENCE
+    shutil.copytree(reference / "evidence_runs_crlf_converted", runs)
+    records = by_id(
+        build_run_registry(
+            [RunRoot(EVIDENCE, runs)], previous=None, full_audit=False, schemas=catalog
+        )
+    )
+    seed = {line["run_id"]: line for line in lines((reference / SEED_SNAPSHOT).read_bytes())}
+    for run_id, (line, _status) in records.items():
+        same = [f for f in V01_FIELDS if f not in ("files", "warnings")]
+        assert {f: line[f] for f in same} == {f: seed[run_id][f] for f in same}, run_id
+        top_level = [f for f in line["files"] if "/" not in f["relpath"]]
+        assert top_level == seed[run_id]["files"], run_id
+        missing = [w for w in line["warnings"] if w.startswith("missing ")]
+        assert missing == seed[run_id]["warnings"], run_id
+    converted, status = records["p1_20260204_001"]
+    assert status["status"] == "FAIL"
+    assert {p["code"] for p in status["problems"]} == {"HASH_MISMATCH", "SIZE_MISMATCH"}
+    assert "seal:FAIL:HASH_MISMATCH:run.json" in converted["warnings"]
+    no_envelope, status = records["p1_20260120_001"]
+    assert no_envelope["has_manifest_sha256"] is True
+    assert no_envelope["manifest_root_sha256"] is None
+    assert {"code": "MISSING_REQUIRED_FILE", "path": "run.json"} in status["problems"]
+
+
+# --------------------------------------------------------------------------------------------
+# incremental builds and full audits
+# --------------------------------------------------------------------------------------------
+
+
+def test_reuse_path_does_not_hash_and_full_audit_finds_tampering(
+    workspace: Workspace, catalog: SchemaCatalog, make_run: MakeRun
+) -> None:
+    run = make_run()
+    first = build(workspace, catalog)
+    assert by_id(first)[run.run_id][1]["status"] == "PASS"
+    tamper_same_size(run.path, "notes.txt")  # content changes, the ROOT line does not
+
+    incremental = build(workspace, catalog, previous=first)
+    line, status = by_id(incremental)[run.run_id]
+    assert (status["status"], status["verification"]) == ("PASS", "reused")
+    assert line["warnings"] == ["seal:PASS"]
+    assert (incremental.stats.hashed, incremental.stats.reused) == (0, 1)
+
+    audit = build(workspace, catalog, previous=first, full_audit=True)
+    line, status = by_id(audit)[run.run_id]
+    assert (status["status"], status["verification"], status["tampered"]) == (
+        "FAIL",
+        "hashed",
+        True,
+    )
+    assert status["problems"] == [{"code": "HASH_MISMATCH", "path": "notes.txt"}]
+    assert line["warnings"] == ["seal:FAIL", "seal:FAIL:HASH_MISMATCH:notes.txt", "seal:TAMPERED"]
+    assert (audit.stats.tampered, audit.stats.failed, audit.stats.hashed) == (1, 1, 1)
+
+    # The finding stays: the next incremental build re-verifies a failing folder.
+    after = build(workspace, catalog, previous=audit)
+    _line, status = by_id(after)[run.run_id]
+    assert (status["status"], status["verification"], status["tampered"]) == (
+        "FAIL",
+        "hashed",
+        True,
+    )
+
+
+def test_reuse_path_never_calls_the_inspector(
+    workspace: Workspace, catalog: SchemaCatalog, make_run: MakeRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = [make_run() for _ in range(3)]
+    first = build(workspace, catalog)
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("a reused folder must not be inspected")
+
+    monkeypatch.setattr(_verdict, "inspect_run_folder", refuse)
+    again = build(workspace, catalog, previous=first)
+    assert [s["verification"] for _l, s in by_id(again).values()] == ["reused"] * len(runs)
+    assert again.registry_jsonl == first.registry_jsonl
+
+
+def test_new_folder_is_hashed_and_old_ones_reused(
+    workspace: Workspace, catalog: SchemaCatalog, make_run: MakeRun
+) -> None:
+    old = make_run()
+    first = build(workspace, catalog)
+    new = make_run()
+    second = build(workspace, catalog, previous=first)
+    records = by_id(second)
+    assert records[old.run_id][1]["verification"] == "reused"
+    assert records[new.run_id][1]["verification"] == "hashed"
+    assert (second.stats.folders, second.stats.hashed, second.stats.reused) == (2, 1, 1)
+
+
+def _rebuilt_after(
+    workspace: Workspace,
+    catalog: SchemaCatalog,
+    make_run: MakeRun,
+    damage: Callable[[SealedRun], object],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(v0.1 line, seal status) of a folder that passed the first build, then was damaged."""
+    run = make_run()
+    first = build(workspace, catalog)
+    unseal(run.path)
+    damage(run)
+    line, status = by_id(build(workspace, catalog, previous=first))[run.run_id]
+    return line, status
+
+
+def _zero_root(run: SealedRun) -> None:
+    manifest = run.path / "MANIFEST.sha256"
+    manifest.write_bytes(manifest.read_bytes().replace(run.root_sha256.encode(), b"0" * 64))
+
+
+def _symlink_run_json(run: SealedRun) -> None:
+    (run.path / "run.json").rename(run.path / "envelope.json")
+    (run.path / "run.json").symlink_to("envelope.json")
+
+
+@pytest.mark.parametrize(
+    ("damage", "flag", "problem"),
+    [
+        (_zero_root, "has_manifest_sha256", {"code": "ROOT_MISMATCH", "path": "MANIFEST.sha256"}),
+        (lambda run: (run.path / "manifest.json").unlink(), "has_manifest_json", None),
+        (_symlink_run_json, "has_run_json", None),
+    ],
+    ids=["changed_root", "removed_manifest_json", "symlinked_run_json"],
+)
+def test_a_damaged_seal_is_not_reused_but_hashed_and_tampered(
+    workspace: Workspace,
+    catalog: SchemaCatalog,
+    make_run: MakeRun,
+    damage: Callable[[SealedRun], object],
+    flag: str,
+    problem: dict[str, str] | None,
+) -> None:
+    line, status = _rebuilt_after(workspace, catalog, make_run, damage)
+    assert (status["verification"], status["status"], status["tampered"]) == (
+        "hashed",
+        "FAIL",
+        True,
+    )
+    assert line[flag] is (problem is not None)  # the root case keeps its seal files
+    if problem is not None:
+        assert problem in status["problems"]
+
+
+def test_stripped_seal_of_a_sealed_folder_is_not_unsealed(
+    workspace: Workspace, catalog: SchemaCatalog, make_run: MakeRun
+) -> None:
+    def strip(run: SealedRun) -> None:
+        (run.path / "manifest.json").unlink()
+        (run.path / "MANIFEST.sha256").unlink()
+
+    _line, status = _rebuilt_after(workspace, catalog, make_run, strip)
+    assert (status["status"], status["tampered"]) == ("FAIL", True)
+
+
+def test_previously_failing_folder_is_hashed_again(
+    workspace: Workspace, catalog: SchemaCatalog, make_run: MakeRun
+) -> None:
+    run = make_run()
+    tamper_same_size(run.path, "REPORT.json")
+    first = build(workspace, catalog)
+    _line, status = by_id(build(workspace, catalog, previous=first))[run.run_id]
+    assert (status["verification"], status["status"], status["tampered"]) == (
+        "hashed",
+        "FAIL",
+        False,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# the cheap reuse path (the previous v0.1 lines given)
+# --------------------------------------------------------------------------------------------
+
+
+def refuse(*_args: object, **_kwargs: object) -> Any:
+    raise AssertionError("a folder that passed with the same root must not be listed or read")
+
+
+def test_cheap_reuse_neither_lists_nor_reads_run_json(
+    workspace: Workspace, catalog: SchemaCatalog, make_run: MakeRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = [make_run() for _ in range(3)]
+    first = build(workspace, catalog)
+    slow = build(workspace, catalog, previous=first, with_lines=False)
+    for module, name in (
+        (_build, "_scan"),
+        (_build, "_envelope"),
+        (_verdict, "inspect_run_folder"),
+        (_build, "index_folder"),
+    ):
+        monkeypatch.setattr(module, name, refuse)
+    cheap = build(workspace, catalog, previous=first)
+    assert [s["verification"] for _l, s in by_id(cheap).values()] == ["reused"] * len(runs)
+    assert cheap.registry_jsonl == first.registry_jsonl  # the from-scratch bytes
+    assert cheap.artifacts == slow.artifacts  # the same as listing every folder again
+    assert cheap.stats == slow.stats
+    assert (cheap.stats.reused, cheap.stats.hashed) == (3, 0)
+
+
+def test_incremental_is_byte_identical_to_a_from_scratch_build(
+    workspace: Workspace, catalog: SchemaCatalog, make_run: MakeRun
+) -> None:
+    mixed_workspace(workspace, make_run)
+    first = build(workspace, catalog)
+    new = make_run(registry_id="gamma")
+    plain_folder(workspace.runs_dir, "plain_2", {"y.txt": b"y"})
+    scratch = build(workspace, catalog)
+    cheap = build(workspace, catalog, previous=first)
+    slow = build(workspace, catalog, previous=first, with_lines=False)
+    assert cheap.registry_jsonl == scratch.registry_jsonl
+    assert cheap.artifacts == slow.artifacts
+    records = by_id(cheap)
+    assert records[new.run_id][1]["verification"] == "hashed"
+    reused = [run_id for run_id, (_l, s) in records.items() if s["verification"] == "reused"]
+    assert len(reused) == 1  # alpha; the failing, unsealed and new folders are inspected
+    # the companion differs from a from-scratch one only where a verdict was reused
+    for (_line, status), (_l, fresh) in zip(records.values(), by_id(scratch).values(), strict=True):
+        assert {**status, "verification": fresh["verification"]} == fresh
+
+
+def _swap_first_two(data: bytes) -> bytes:
+    rows = data.splitlines(keepends=True)
+    return b"".join([rows[1], rows[0], *rows[2:]])
+
+
+def _spaced_first(data: bytes) -> bytes:
+    rows = data.splitlines(keepends=True)
+    return b"".join([json.dumps(json.loads(rows[0])).encode() + b"\n", *rows[1:]])
+
+
+def _extra_warning_first(data: bytes) -> bytes:
+    rows = data.splitlines(keepends=True)
+    line = json.loads(rows[0])
+    line["warnings"].append("scan:UNREADABLE:x")
+    return b"".join([render_jsonl([line]), *rows[1:]])
+
+
+@pytest.mark.parametrize("mangle", [_swap_first_two, _spaced_first, _extra_warning_first])
+def test_a_previous_line_that_does_not_fit_is_rebuilt(
+    workspace: Workspace,
+    catalog: SchemaCatalog,
+    make_run: MakeRun,
+    mangle: Callable[[bytes], bytes],
+) -> None:
+    runs = [make_run() for _ in range(3)]
+    first = build(workspace, catalog)
+    snapshot = load_previous(first.seal_status_jsonl, mangle(first.registry_jsonl))
+    assert snapshot.lines is not None
+    result = build_run_registry(
+        [RunRoot(RUNS, workspace.runs_dir)], previous=snapshot, full_audit=False, schemas=catalog
+    )
+    assert result.registry_jsonl == first.registry_jsonl  # rebuilt from the folder itself
+    assert [s["verification"] for _l, s in by_id(result).values()] == ["reused"] * len(runs)
+
+
+def test_previous_lines_that_do_not_pair_up_are_not_used(
+    workspace: Workspace, catalog: SchemaCatalog, make_run: MakeRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_run()
+    make_run()
+    first = build(workspace, catalog)
+    short = first.registry_jsonl.splitlines(keepends=True)[0]
+    snapshot = load_previous(first.seal_status_jsonl, short)
+    assert snapshot.lines is None
+    scans: list[Path] = []
+    real_scan = _build._scan
+    monkeypatch.setattr(_build, "_scan", lambda folder: scans.append(folder) or real_scan(folder))
+    result = build_run_registry(
+        [RunRoot(RUNS, workspace.runs_dir)], previous=snapshot, full_audit=False, schemas=catalog
+    )
+    assert len(scans) == 2  # every folder listed again, verdicts still reused
+    assert result.registry_jsonl == first.registry_jsonl
+    assert result.stats.reused == 2
+
+
+def test_full_audit_ignores_the_previous_lines(
+    workspace: Workspace, catalog: SchemaCatalog, make_run: MakeRun
+) -> None:
+    run = make_run()
+    first = build(workspace, catalog)
+    tamper_same_size(run.path, "notes.txt")
+    (run.path / "later.txt").write_bytes(b"added after sealing\n")
+    audit = build(workspace, catalog, previous=first, full_audit=True)
+    line, status = by_id(audit)[run.run_id]
+    assert (status["verification"], status["tampered"]) == ("hashed", True)
+    assert {"relpath": "later.txt", "bytes": 20} in line["files"]
+    without = build(workspace, catalog, previous=first, full_audit=True, with_lines=False)
+    assert audit.artifacts == without.artifacts
+
+
+def test_previous_lines_by_position(
+    workspace: Workspace, catalog: SchemaCatalog, make_run: MakeRun
+) -> None:
+    runs = sorted(make_run().run_id for _ in range(3))
+    first = build(workspace, catalog)
+    snapshot = load_previous(first.seal_status_jsonl, first.registry_jsonl)
+    assert snapshot.lines is not None and len(snapshot.lines) == 3
+    rows = first.registry_jsonl.splitlines(keepends=True)
+    for position, run_id in enumerate(runs):
+        prior = snapshot.get(f"{RUNS}::{run_id}")
+        assert prior is not None and prior.index == position
+        assert snapshot.registry_line(prior) == rows[position]
+    assert snapshot.lines.line(3) is None and snapshot.lines.line(-1) is None
+    empty = load_previous(b"", b"")
+    assert empty.lines is not None and len(empty.lines) == 0
+
+
+# --------------------------------------------------------------------------------------------
+# determinism, roots, rendering, the previous snapshot
+# --------------------------------------------------------------------------------------------
+
+
+def test_two_builds_are_byte_identical(
+    workspace: Workspace, catalog: SchemaCatalog, make_run: MakeRun
+) -> None:
+    mixed_workspace(workspace, make_run)
+    first, second = build(workspace, catalog), build(workspace, catalog)
+    assert first.artifacts == second.artifacts
+    assert first.stats == second.stats
+    third = build(workspace, catalog, previous=first)
+    fourth = build(workspace, catalog, previous=first)
+    assert third.artifacts == fourth.artifacts
+    assert third.registry_jsonl == first.registry_jsonl  # reuse changes nothing in v0.1
+
+
+def test_multiple_roots_in_the_given_order(
+    workspace: Workspace, catalog: SchemaCatalog, make_run: MakeRun
+) -> None:
+    run = make_run()
+    evidence = workspace.root / EVIDENCE
+    plain_folder(evidence, "p1_b", {"RUN.md": b"b\n"})
+    plain_folder(evidence, "p1_a", {"RUN.md": b"a\n"})
+    roots = [
+        RunRoot(EVIDENCE, evidence),
+        RunRoot("reports/runs", workspace.root / "reports" / "runs"),
+        RunRoot(RUNS, workspace.runs_dir),
+    ]
+    result = build(workspace, catalog, roots=roots)
+    keys = [line["run_key"] for line in lines(result.registry_jsonl)]
+    assert keys == [f"{EVIDENCE}::p1_a", f"{EVIDENCE}::p1_b", f"{RUNS}::{run.run_id}"]
+    paths = [line["run_path"] for line in lines(result.registry_jsonl)]
+    assert paths[0] == f"{EVIDENCE}/p1_a/"
+    assert result.stats.warnings == ("root:MISSING:reports/runs",)
+    assert (result.stats.folders, result.stats.unsealed) == (3, 2)
+
+
+@pytest.mark.parametrize("label", ["", "/abs", "a/../b", "trailing/"])
+def test_bad_root_labels_are_refused(workspace: Workspace, label: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        build_run_registry(
+            [RunRoot(label, workspace.runs_dir)],
+            previous=None,
+            full_audit=False,
+            schemas=SchemaCatalog.for_workspace(None),
+        )
+    assert caught.value.code == "BAD_RUN_ROOT"
+
+
+def test_render_jsonl_is_compact_ordered_utf8() -> None:
+    rendered = render_jsonl([{"b": 1, "a": "é"}, {"z": [1, {"y": None}]}])
+    assert rendered == '{"b":1,"a":"é"}\n{"z":[1,{"y":null}]}\n'.encode()
+    assert render_jsonl([]) == b""
+
+
+def test_load_previous_round_trips(
+    workspace: Workspace, catalog: SchemaCatalog, make_run: MakeRun
+) -> None:
+    run = make_run()
+    plain_folder(workspace.runs_dir, "plain", {"x": b""})
+    snapshot = load_previous(build(workspace, catalog).seal_status_jsonl)
+    assert isinstance(snapshot, PreviousSnapshot)
+    passed = snapshot.get(f"{RUNS}::{run.run_id}")
+    assert passed is not None
+    assert (passed.status, passed.manifest_root_sha256, passed.tampered) == (
+        "PASS",
+        run.root_sha256,
+        False,
+    )
+    unsealed = snapshot.get(f"{RUNS}::plain")
+    assert unsealed is not None and unsealed.status == "UNSEALED"
+    assert snapshot.get(f"{RUNS}::absent") is None
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"{not json}\n",
+        b"[]\n",
+        b'{"run_key":"r::a","status":"MAYBE","manifest_root_sha256":null}\n',
+        b'{"run_key":"r::a","status":"PASS","manifest_root_sha256":null}\n' * 2,
+        b'{"run_key":"r::a","run_key":"r::b","status":"PASS","manifest_root_sha256":null}\n',
+    ],
+)
+def test_malformed_previous_snapshot_is_a_usage_error(data: bytes) -> None:
+    with pytest.raises(UsageError) as caught:
+        load_previous(data)
+    assert caught.value.code == "PREVIOUS_SNAPSHOT_INVALID"
+    assert caught.value.path == SEAL_STATUS_ARTIFACT

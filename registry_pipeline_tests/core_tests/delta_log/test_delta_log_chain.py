@@ -1,0 +1,282 @@
+"""The append-only check and the chain of log snapshots: every way a later log can lose or rewrite
+a record is caught, with its reason code, line and the two run ids; a bad build is never a baseline.
+
+Logs are real snapshots sealed by our store, chained through run.json `inputs`; a bad build is
+sealed with bytes edited from a good one (as a buggy or malicious builder would write them).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+
+from registry_pipeline.core.delta_log import (
+    LOG_ARTIFACT,
+    LOG_REGISTRY_ID,
+    STATE_ARTIFACT,
+    CoveredRegistry,
+    DeltaChainError,
+    DeltaCode,
+    DeltaLogResult,
+    PreviousLog,
+    build_delta_log,
+    check_append_only,
+    inspect_chain,
+    load_previous_log,
+    newest_valid_log,
+    state_from_log,
+    verify_chain,
+)
+from registry_pipeline.core.seal.envelope import RunSpec, SealedRef
+from registry_pipeline.core.seal.run_store import RunStore, SealedRun, seal_files
+from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.workspace.snapshots import read_snapshot
+from registry_pipeline_tests._helpers import unseal
+
+MakeRun = Callable[..., SealedRun]
+COVERED = [CoveredRegistry("alpha", "ALPHA.json"), CoveredRegistry("beta", "BETA.json")]
+
+
+@dataclass
+class History:
+    """Three chained log snapshots over a growing history of two registries."""
+
+    logs: list[PreviousLog]
+    sealed: list[SealedRun]
+
+
+def _build(workspace: Workspace, previous: PreviousLog | None, run_id: str) -> DeltaLogResult:
+    schemas = SchemaCatalog.for_workspace(workspace.root)
+    return build_delta_log(workspace, COVERED, previous, run_id, schemas)
+
+
+def _seal(
+    store: RunStore, files: dict[str, bytes], previous: PreviousLog | SealedRef | None
+) -> SealedRun:
+    inputs = [previous.ref() if isinstance(previous, PreviousLog) else previous] if previous else []
+    return seal_files(store, RunSpec(LOG_REGISTRY_ID, inputs=inputs), files)
+
+
+def _load(run: SealedRun) -> PreviousLog:
+    return load_previous_log(read_snapshot(run.path, LOG_REGISTRY_ID))
+
+
+@pytest.fixture
+def history(workspace: Workspace, store: RunStore, make_run: MakeRun) -> History:
+    logs: list[PreviousLog] = []
+    sealed: list[SealedRun] = []
+    rounds = [
+        [({"ALPHA.json": b"1"}, "alpha"), ({"BETA.json": b"1"}, "beta")],
+        [({"ALPHA.json": b"2"}, "alpha"), ({"BETA.json": b"2"}, "beta")],
+        [({"ALPHA.json": b"3", "x": b"x"}, "alpha")],
+    ]
+    for number, runs in enumerate(rounds, start=1):
+        for files, registry_id in runs:
+            make_run(files, registry_id=registry_id)
+        previous = logs[-1] if logs else None
+        run = _seal(store, dict(_build(workspace, previous, f"LOG-{number}").files), previous)
+        sealed.append(run)
+        logs.append(_load(run))
+    return History(logs, sealed)
+
+
+def _bad_build(store: RunStore, history: History, jsonl: bytes) -> SealedRun:
+    """A later log with edited records, sealed with a state that matches its bytes."""
+    state = state_from_log(jsonl)
+    files = {LOG_ARTIFACT: jsonl, STATE_ARTIFACT: state.render()}
+    return _seal(store, files, history.logs[-1])
+
+
+def _grow(workspace: Workspace, make_run: MakeRun, history: History) -> bytes:
+    make_run({"BETA.json": b"3"}, registry_id="beta")
+    return _build(workspace, history.logs[-1], "LOG-4").files[LOG_ARTIFACT]
+
+
+# --------------------------------------------------------------------------------------------
+# a good chain
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_good_chain_verifies_back_to_the_first_log(
+    workspace: Workspace, history: History
+) -> None:
+    newest = history.sealed[-1]
+    report = verify_chain(workspace, newest.path)
+    assert report.ok and report.problems == ()
+    assert (report.snapshots, report.records) == (3, 5)
+    assert report.first_run_id == history.sealed[0].run_id
+    assert report.newest_run_id == newest.run_id
+    assert report.as_json()["status"] == "PASS"
+    assert newest_valid_log(workspace, SchemaCatalog.for_workspace(workspace.root)) == (
+        read_snapshot(newest.path, LOG_REGISTRY_ID)
+    )
+
+
+def test_no_log_yet_means_no_baseline(workspace: Workspace) -> None:
+    assert newest_valid_log(workspace, SchemaCatalog.for_workspace(workspace.root)) is None
+
+
+# --------------------------------------------------------------------------------------------
+# edit, drop, reorder a record in a later log
+# --------------------------------------------------------------------------------------------
+
+
+def _edit(lines: list[bytes]) -> list[bytes]:
+    return [lines[0], lines[1].replace(b'"LOG-1"', b'"LOG-X"'), *lines[2:]]
+
+
+def _drop(lines: list[bytes]) -> list[bytes]:
+    return [lines[0], *lines[2:]]
+
+
+def _reorder(lines: list[bytes]) -> list[bytes]:
+    return [lines[1], lines[0], *lines[2:]]
+
+
+@pytest.mark.parametrize(
+    ("damage", "line"), [(_edit, 2), (_drop, 2), (_reorder, 1)], ids=["edit", "drop", "reorder"]
+)
+def test_a_later_log_that_rewrites_history_is_caught(
+    workspace: Workspace,
+    store: RunStore,
+    make_run: MakeRun,
+    history: History,
+    damage: Callable[[list[bytes]], list[bytes]],
+    line: int,
+) -> None:
+    good = _grow(workspace, make_run, history)
+    jsonl = b"".join(damage(good.splitlines(keepends=True)))
+
+    (finding,) = check_append_only(jsonl, history.logs[-1])
+    assert (finding.code, finding.line) == (DeltaCode.PREFIX_VIOLATION, line)
+    assert finding.previous_run_id == history.logs[-1].run_id
+
+    bad = _bad_build(store, history, jsonl)
+    report = inspect_chain(workspace, bad.path)
+    assert not report.ok
+    (problem,) = report.problems
+    assert problem.code == DeltaCode.PREFIX_VIOLATION and problem.line == line
+    assert (problem.run_id, problem.previous_run_id) == (bad.run_id, history.logs[-1].run_id)
+    with pytest.raises(DeltaChainError) as raised:
+        verify_chain(workspace, bad.path)
+    assert raised.value.details == report.problems
+
+    baseline = newest_valid_log(workspace, SchemaCatalog.for_workspace(workspace.root))
+    assert baseline is not None and baseline.run_id == history.sealed[-1].run_id
+
+
+def test_records_dropped_at_the_end_are_caught(history: History) -> None:
+    previous = history.logs[-1]
+    shorter = b"".join(previous.jsonl.splitlines(keepends=True)[:-1])
+    (finding,) = check_append_only(shorter, previous)
+    assert (finding.code, finding.line) == (DeltaCode.PREFIX_VIOLATION, 5)
+    assert "missing" in finding.message
+
+
+# --------------------------------------------------------------------------------------------
+# appended records: valid and chained
+# --------------------------------------------------------------------------------------------
+
+
+def test_an_appended_record_must_chain_from_its_registry(
+    workspace: Workspace, make_run: MakeRun, history: History
+) -> None:
+    good = _grow(workspace, make_run, history)
+    appended = good[len(history.logs[-1].jsonl) :]
+    broken = appended.replace(
+        history.logs[-1].state.registries["beta"].last_to_ref.run_id.encode(),
+        b"2000-01-01__000000__beta_build",
+    )
+    (finding,) = check_append_only(history.logs[-1].jsonl + broken, history.logs[-1])
+    assert (finding.code, finding.line, finding.field) == (DeltaCode.FROM_MISMATCH, 6, "/from_ref")
+
+
+def test_a_snapshot_recorded_twice_is_caught(history: History) -> None:
+    previous = history.logs[-1]
+    last_line = previous.jsonl.splitlines(keepends=True)[-1]
+    codes = {f.code for f in check_append_only(previous.jsonl + last_line, previous)}
+    assert DeltaCode.DUPLICATE_SNAPSHOT in codes
+
+
+def test_an_invalid_appended_line_names_its_line_and_field(history: History) -> None:
+    previous = history.logs[-1]
+    findings = check_append_only(previous.jsonl + b'{"delta_version":"0.1"}\nnot json\n', previous)
+    assert [(f.code, f.line) for f in findings] == [
+        (DeltaCode.RECORD_INVALID, 6),
+        (DeltaCode.RECORD_INVALID, 7),
+    ]
+    assert findings[0].field == "/registry_id"
+
+
+def test_a_bad_appended_record_is_caught_in_the_chain_too(
+    workspace: Workspace, store: RunStore, history: History
+) -> None:
+    previous = history.logs[-1]
+    last_line = previous.jsonl.splitlines(keepends=True)[-1]
+    bad = _bad_build(store, history, previous.jsonl + last_line)
+    (problem,) = inspect_chain(workspace, bad.path).problems
+    assert problem.code in (DeltaCode.FROM_MISMATCH, DeltaCode.DUPLICATE_SNAPSHOT)
+    assert problem.line == 6 and problem.run_id == bad.run_id
+    baseline = newest_valid_log(workspace, SchemaCatalog.for_workspace(workspace.root))
+    assert baseline is not None and baseline.run_id == history.sealed[-1].run_id
+
+
+# --------------------------------------------------------------------------------------------
+# the chain of snapshots: missing, root mismatch, seal invalid
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_snapshot_missing_from_the_chain(workspace: Workspace, history: History) -> None:
+    middle, newest = history.sealed[1], history.sealed[2]
+    unseal(middle.path)
+    shutil.rmtree(middle.path)
+    report = inspect_chain(workspace, newest.path)
+    (problem,) = report.problems
+    assert problem.code == DeltaCode.MISSING_SNAPSHOT
+    assert (problem.run_id, problem.previous_run_id) == (newest.run_id, middle.run_id)
+    assert report.snapshots == 1
+    baseline = newest_valid_log(workspace, SchemaCatalog.for_workspace(workspace.root))
+    # the newest no longer links to anything: the first log (a valid bootstrap) is the baseline
+    assert baseline is not None and baseline.run_id == history.sealed[0].run_id
+
+
+def test_a_root_mismatch_in_the_chain(
+    workspace: Workspace, store: RunStore, make_run: MakeRun, history: History
+) -> None:
+    good = _grow(workspace, make_run, history)
+    previous = history.logs[-1]
+    wrong = SealedRef(LOG_REGISTRY_ID, previous.run_id, "f" * 64, ".codex/RUNS", LOG_ARTIFACT)
+    bad = _seal(store, {LOG_ARTIFACT: good, STATE_ARTIFACT: state_from_log(good).render()}, wrong)
+    (problem,) = inspect_chain(workspace, bad.path).problems
+    assert problem.code == DeltaCode.ROOT_MISMATCH
+    assert (problem.expected, problem.found) == ("f" * 64, previous.root_sha256)
+    assert (problem.run_id, problem.previous_run_id) == (bad.run_id, previous.run_id)
+
+
+def test_a_tampered_snapshot_in_the_chain(workspace: Workspace, history: History) -> None:
+    middle, newest = history.sealed[1], history.sealed[2]
+    unseal(middle.path)
+    (middle.path / "run.json").write_bytes((middle.path / "run.json").read_bytes() + b" ")
+    problems = inspect_chain(workspace, newest.path).problems
+    assert [(p.code, p.run_id, p.previous_run_id) for p in problems] == [
+        (DeltaCode.SEAL_INVALID, newest.run_id, middle.run_id)
+    ]
+    report = inspect_chain(workspace, middle.path)
+    assert report.problems[0].code == DeltaCode.SEAL_INVALID
+    assert report.problems[0].previous_run_id is None
+
+
+def test_the_first_log_records_are_checked_too(
+    workspace: Workspace, store: RunStore, make_run: MakeRun
+) -> None:
+    make_run({"ALPHA.json": b"1"}, registry_id="alpha")
+    good = _build(workspace, None, "LOG-1").files[LOG_ARTIFACT]
+    jsonl = good + good  # the same snapshot twice
+    bad = _seal(store, {LOG_ARTIFACT: jsonl, STATE_ARTIFACT: state_from_log(jsonl).render()}, None)
+    codes = [p.code for p in inspect_chain(workspace, bad.path).problems]
+    assert codes in ([DeltaCode.FROM_MISMATCH], [DeltaCode.DUPLICATE_SNAPSHOT])
+    assert newest_valid_log(workspace, SchemaCatalog.for_workspace(workspace.root)) is None

@@ -1,0 +1,165 @@
+"""Compatibility of the delta log with the seed system: our records are valid against its schema
+(read at test time from ../shared/reference) and ours; its sealed example log parses with ours.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from registry_pipeline.core._json import loads_strict
+from registry_pipeline.core.delta_log import (
+    LOG_ARTIFACT,
+    LOG_REGISTRY_ID,
+    STATE_ARTIFACT,
+    CoveredRegistry,
+    build_delta_log,
+    is_valid_record,
+    load_previous_log,
+    parse_record,
+    state_from_log,
+)
+from registry_pipeline.core.seal.run_store import SealedRun
+from registry_pipeline.core.seal.schemas import SchemaCatalog, builtin_schema_dir
+from registry_pipeline.core.seal.validate import inspect_run_folder
+from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.workspace.snapshots import read_snapshot
+from registry_pipeline_tests._helpers import unseal
+
+MakeRun = Callable[..., SealedRun]
+SEED_SCHEMA = "schemas/REGISTRY_registry_delta_log_v0_1.schema.json"
+SEED_LOG = "sealed_by_reference/2026-11-21__121403__registry_delta_log_build"
+OUR_ID = "urn:registry-pipeline:schema:registry_delta_log_v0_1"
+STATE_ID = "urn:registry-pipeline:schema:registry_delta_log_state_v0_2"
+
+
+def _records(workspace: Workspace, make_run: MakeRun) -> tuple[list[Any], bytes]:
+    """A crafted history: bootstraps, transitions (added, removed, modified) and an unknown."""
+    make_run({"RUN_REGISTRY_v0_1.jsonl": b"{}\n", "old.txt": b"o"}, registry_id="run_registry")
+    make_run({"RUN_REGISTRY_v0_1.jsonl": b"{}\n{}\n"}, registry_id="run_registry")
+    bad = make_run({"RUN_REGISTRY_v0_1.jsonl": b"[]\n", "n": b"n"}, registry_id="run_registry")
+    make_run({"p1/a.json": b"1", "p2/b.json": b"2"}, registry_id="threshold_packs")
+    unseal(bad.path)
+    (bad.path / "n").write_bytes(b"N")
+    covered = [
+        CoveredRegistry("run_registry", "RUN_REGISTRY_v0_1.jsonl"),
+        CoveredRegistry("threshold_packs", None),
+    ]
+    schemas = SchemaCatalog.for_workspace(workspace.root)
+    result = build_delta_log(
+        workspace, covered, None, "2026-11-21__121403__registry_delta_log_build", schemas
+    )
+    bases = {record.delta_basis for record in result.new_records}
+    assert bases == {"manifest_diff", "unknown"} and result.appended == 4
+    lines = result.files[LOG_ARTIFACT].splitlines()
+    return [loads_strict(line) for line in lines], result.files[STATE_ARTIFACT]
+
+
+@pytest.mark.reference
+def test_every_record_is_valid_against_the_seed_schema(
+    workspace: Workspace, make_run: MakeRun, reference: Path
+) -> None:
+    seed = Draft202012Validator(loads_strict((reference / SEED_SCHEMA).read_bytes()))
+    records, _state = _records(workspace, make_run)
+    for record in records:
+        assert list(seed.iter_errors(record)) == []
+
+
+def test_every_record_is_valid_against_our_schemas(workspace: Workspace, make_run: MakeRun) -> None:
+    catalog = SchemaCatalog.for_workspace(None)
+    records, state = _records(workspace, make_run)
+    for record in records:
+        assert catalog.validate(OUR_ID, record) == []
+    assert catalog.validate(STATE_ID, loads_strict(state)) == []
+    assert catalog.for_artifact(LOG_ARTIFACT).schema_id == OUR_ID  # type: ignore[union-attr]
+    assert catalog.for_artifact(STATE_ARTIFACT).schema_id == STATE_ID  # type: ignore[union-attr]
+
+
+def test_our_schema_rejects_what_the_seed_rejects() -> None:
+    catalog = SchemaCatalog.for_workspace(None)
+    record = {
+        "delta_version": "0.1",
+        "registry_id": "r",
+        "from_ref": None,
+        "to_ref": {
+            "run_id": "x",
+            "run_root": ".codex/RUNS",
+            "relpath": None,
+            "manifest_sha256": "0" * 64,
+        },
+        "delta_basis": "manifest_diff",
+        "added_paths": [],
+        "removed_paths": [],
+        "modified_paths": [],
+        "counts": {"added": 0, "removed": 0, "modified": 0},
+        "created_utc": "2026-01-01T00:00:00Z",
+        "derivation_run_id": "d",
+    }
+    assert catalog.validate(OUR_ID, record) == []
+    for pointer, bad in [
+        ("/extra", {**record, "extra": 1}),
+        ("/created_utc", {**record, "created_utc": "2026-01-01T00:00:00.1Z"}),
+        ("/delta_basis", {**record, "delta_basis": "guess"}),
+        ("/to_ref", {**record, "to_ref": {**record["to_ref"], "registry_id": "r"}}),  # type: ignore[dict-item]
+    ]:
+        assert catalog.validate(OUR_ID, bad), pointer
+
+
+@pytest.mark.reference
+def test_our_schema_has_the_seed_shape(reference: Path) -> None:
+    seed = loads_strict((reference / SEED_SCHEMA).read_bytes())
+    ours = loads_strict((builtin_schema_dir() / "registry_delta_log_v0_1.schema.json").read_bytes())
+    assert ours["required"] == seed["required"]
+    assert list(ours["properties"]) == list(seed["properties"])
+    assert ours["additionalProperties"] is seed["additionalProperties"] is False
+    assert ours["$defs"]["sealed_ref"]["required"] == seed["$defs"]["sealed_ref"]["required"]
+    assert (
+        ours["properties"]["created_utc"]["pattern"] == seed["properties"]["created_utc"]["pattern"]
+    )
+
+
+@pytest.mark.reference
+def test_the_seed_example_log_parses_and_reserializes_byte_for_byte(reference: Path) -> None:
+    data = (reference / SEED_LOG / LOG_ARTIFACT).read_bytes()
+    lines = data.splitlines(keepends=True)
+    assert lines
+    for number, line in enumerate(lines, start=1):
+        record = parse_record(line, line_number=number)
+        assert record.line() == line  # same key order, same compact separators
+        assert record.from_ref is None and record.delta_basis == "manifest_diff"
+    state = state_from_log(data)
+    assert state.records == len(lines)
+    assert set(state.registries) == {"drift_signals", "op_status_table", "run_registry"}
+
+
+@pytest.mark.reference
+def test_the_seed_example_log_validates_and_can_be_adopted(reference: Path) -> None:
+    folder = reference / SEED_LOG
+    assert inspect_run_folder(folder, schemas=SchemaCatalog.for_workspace(None)).ok
+    previous = load_previous_log(read_snapshot(folder, LOG_REGISTRY_ID), recover_state=True)
+    assert previous.state.records == 3
+    assert json.loads(previous.jsonl.splitlines()[0])["registry_id"] == "drift_signals"
+
+
+def test_the_quick_record_check_implies_schema_validity(
+    workspace: Workspace, make_run: MakeRun
+) -> None:
+    catalog = SchemaCatalog.for_workspace(None)
+    records, _state = _records(workspace, make_run)
+    mutations: list[Any] = []
+    for record in records:
+        mutations.append(record)
+        for key in record:
+            for value in (None, 1, "", [], {}, ["b", "a"], "0" * 64, True):
+                mutations.append({**record, key: value})
+        mutations.append({**record, "to_ref": {**record["to_ref"], "manifest_sha256": "A" * 64}})
+        mutations.append({**record, "created_utc": "２０26-01-01T00:00:00Z"})
+    accepted = [m for m in mutations if is_valid_record(m)]
+    assert len(accepted) >= len(records)
+    for mutation in accepted:
+        assert catalog.validate(OUR_ID, mutation) == [], mutation

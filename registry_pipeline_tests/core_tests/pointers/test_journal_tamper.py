@@ -1,0 +1,262 @@
+"""Tampering with the pointer journal (or the pointer file) is detected by `verify_journal`.
+
+A journal of six real promotions over two registries is edited as an attacker or a careless
+person would: a field edited, a record deleted, a record forged and inserted (correctly chained
+to its predecessor), two records swapped, an unreadable line. Each is named at the first record
+where the chain no longer holds. A truncated journal (with the pointer file rolled back to match)
+and a journal rewritten whole and re-chained are consistent in themselves: only a head hash
+recorded elsewhere (`expect_head`) detects them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import pytest
+
+from registry_pipeline.core.pointers.journal import JournalRecord, parse_record, read_records
+from registry_pipeline.core.pointers.journal_replay import VerifyReport, verify_journal
+from registry_pipeline.core.pointers.pointer_file import ActiveRef
+from registry_pipeline.core.pointers.store import PointerStore
+from registry_pipeline.core.seal.run_store import SealedRun
+from registry_pipeline.core.workspace.layout import Workspace
+
+ACTOR = {"kind": "cli_user", "id": "tester@host"}
+Lines = list[bytes]
+
+
+@dataclass
+class History:
+    """The store, its snapshots by name (a1..a3, b1..b3), and the pointer file after each record."""
+
+    pstore: PointerStore
+    runs: dict[str, SealedRun]
+    pointer_bytes: list[bytes]
+
+    @property
+    def lines(self) -> Lines:
+        return self.pstore.journal_path.read_bytes().splitlines()
+
+    def write(self, lines: Lines) -> None:
+        self.pstore.journal_path.write_bytes(b"".join(line + b"\n" for line in lines))
+
+    def verify(self, expect_head: str | None = None) -> VerifyReport:
+        return verify_journal(self.pstore.journal_path, self.pstore.read(), expect_head)
+
+
+@pytest.fixture
+def history(make_run: Callable[..., SealedRun], workspace: Workspace) -> History:
+    """Six records: a1, b1, a2, b2, a3, b3 (alpha and beta, interleaved)."""
+    runs: dict[str, SealedRun] = {}
+    for n in (1, 2, 3):
+        for registry, prefix in (("alpha", "a"), ("beta", "b")):
+            runs[f"{prefix}{n}"] = make_run({"DATA.json": b"%d\n" % n}, registry_id=registry)
+    pstore = PointerStore(workspace)
+    pointer_bytes = []
+    for name in ("a1", "b1", "a2", "b2", "a3", "b3"):
+        registry = "alpha" if name.startswith("a") else "beta"
+        pstore.promote(
+            registry, runs[name].run_id, relpath="DATA.json", reason=f"promote {name}", actor=ACTOR
+        )
+        pointer_bytes.append(pstore.pointers_path.read_bytes())
+    return History(pstore, runs, pointer_bytes)
+
+
+def _sha(line: bytes) -> str:
+    return hashlib.sha256(line).hexdigest()
+
+
+def _rechain(records: list[JournalRecord]) -> Lines:
+    """The records renumbered and re-hashed into a consistent chain (what a careful forger does)."""
+    lines: Lines = []
+    previous: str | None = None
+    for seq, record in enumerate(records, start=1):
+        chained = replace(record, seq=seq, prev_sha256=previous).hashed()
+        lines.append(chained.line())
+        previous = chained.sha256
+    return lines
+
+
+def _problem(report: VerifyReport) -> tuple[str, int | None, int | None]:
+    assert len(report.problems) == 1, report.problems
+    (finding,) = report.problems
+    return finding.code, finding.seq, finding.line
+
+
+def test_the_untouched_journal_verifies_and_knows_its_heads(history: History) -> None:
+    report = history.verify()
+    assert report.ok and report.notes == [] and report.records == 6
+    assert report.head == _sha(history.lines[-1])
+    middle = history.verify(expect_head=_sha(history.lines[2]))
+    assert middle.ok and middle.expect_head_seq == 3
+    assert [r.seq for r in read_records(history.pstore.journal_path)] == [1, 2, 3, 4, 5, 6]
+
+
+# -- edit, delete, insert, reorder: named at the first record whose link breaks --------------------
+
+
+def _edit_reason(lines: Lines) -> Lines:
+    edited = lines[2].replace(b'"reason":"promote a2"', b'"reason":"approved by CAB"')
+    assert edited != lines[2]
+    return [*lines[:2], edited, *lines[3:]]
+
+
+def _edit_target(lines: Lines) -> Lines:
+    record = parse_record(lines[2])  # record 3 (a2): claim that a3 was promoted instead
+    assert record.to_ref.run_id is not None
+    forged = json.loads(lines[2])
+    forged["to_ref"]["run_id"] = record.to_ref.run_id[:-5] + "zzzzz"
+    return [*lines[:2], json.dumps(forged, separators=(",", ":")).encode(), *lines[3:]]
+
+
+def _delete(lines: Lines) -> Lines:
+    return [*lines[:2], *lines[3:]]
+
+
+def _insert_chained(lines: Lines) -> Lines:
+    """A forged record 3 that chains correctly to record 2; the real record 3 then breaks."""
+    two = parse_record(lines[1])
+    forged = replace(parse_record(lines[2]), reason="forged", prev_sha256=two.sha256).hashed()
+    return [*lines[:2], forged.line(), *lines[2:]]
+
+
+def _insert_unchained(lines: Lines) -> Lines:
+    forged = replace(parse_record(lines[2]), reason="forged", prev_sha256="0" * 64).hashed()
+    return [*lines[:2], forged.line(), *lines[2:]]
+
+
+def _swap(lines: Lines) -> Lines:
+    return [*lines[:2], lines[3], lines[2], *lines[4:]]
+
+
+def _garble(lines: Lines) -> Lines:
+    return [*lines[:3], lines[3][:40], *lines[4:]]
+
+
+@pytest.mark.parametrize(
+    ("tamper", "code", "seq", "line"),
+    [
+        (_edit_reason, "CHAIN_BROKEN", 4, 4),  # record 4's prev_sha256 no longer matches line 3
+        (_edit_target, "CHAIN_BROKEN", 4, 4),
+        (_delete, "CHAIN_BROKEN", 4, 3),
+        (_insert_chained, "CHAIN_BROKEN", 3, 4),
+        (_insert_unchained, "CHAIN_BROKEN", 3, 3),
+        (_swap, "CHAIN_BROKEN", 4, 3),
+        (_garble, "RECORD_UNREADABLE", None, 4),
+    ],
+    ids=["edit_reason", "edit_target", "delete", "insert_chained", "insert", "reorder", "garble"],
+)
+def test_tampering_is_named_at_the_first_bad_record(
+    history: History, tamper: Callable[[Lines], Lines], code: str, seq: int | None, line: int
+) -> None:
+    history.write(tamper(history.lines))
+    report = history.verify()
+    assert not report.ok
+    assert _problem(report) == (code, seq, line)
+
+
+def test_a_rechained_journal_that_skips_a_number_or_breaks_the_from_link_is_named(
+    history: History,
+) -> None:
+    records = list(read_records(history.pstore.journal_path))
+    lines = history.lines
+    fifth = replace(parse_record(lines[4]), seq=9).hashed()  # chained, but numbered 9
+    sixth = replace(parse_record(lines[5]), prev_sha256=fifth.sha256).hashed()
+    history.write([*lines[:4], fifth.line(), sixth.line()])
+    assert _problem(history.verify()) == ("SEQ_GAP", 9, 5)
+
+    a1 = history.runs["a1"]
+    wrong_from = ActiveRef(a1.run_id, ".codex/RUNS", "DATA.json", a1.root_sha256)
+    records[4] = replace(records[4], from_ref=wrong_from)  # a3's record claims it came from a1
+    history.write(_rechain(records))
+    assert _problem(history.verify()) == ("FROM_MISMATCH", 5, 5)
+
+
+# -- consistent forgeries: only a head recorded elsewhere catches them ----------------------------
+
+
+def test_a_truncated_journal_is_detected_only_with_the_expected_head(history: History) -> None:
+    head = _sha(history.lines[-1])
+    history.write(history.lines[:4])
+    history.pstore.pointers_path.write_bytes(history.pointer_bytes[3])  # rolled back to match
+    plain = history.verify()
+    assert plain.ok and plain.notes == [] and plain.records == 4
+    report = history.verify(expect_head=head)
+    assert _problem(report) == ("HEAD_NOT_FOUND", None, None)
+    assert head in report.problems[0].message
+
+
+def test_a_truncated_journal_alone_disagrees_with_the_pointer_file(history: History) -> None:
+    history.write(history.lines[:4])
+    report = history.verify()
+    assert {finding.code for finding in report.problems} == {"POINTER_MISMATCH"}
+
+
+def test_a_rewritten_and_rechained_journal_is_detected_only_with_the_expected_head(
+    history: History,
+) -> None:
+    head = _sha(history.lines[-1])
+    records = list(read_records(history.pstore.journal_path))
+    # A different past with the same present: alpha never went through a2, and record 1 was
+    # promoted by somebody else for another reason.
+    a1_to_a3 = replace(records[4], from_ref=records[0].to_ref, reason="straight to a3")
+    rewritten = [replace(records[0], actor={"kind": "cli_user", "id": "someone@else"}),
+                 records[1], records[3], a1_to_a3, records[5]]  # fmt: skip
+    history.write(_rechain(rewritten))
+    plain = history.verify()
+    assert plain.ok and plain.notes == [] and plain.records == 5
+    assert _problem(history.verify(expect_head=head)) == ("HEAD_NOT_FOUND", None, None)
+    assert history.verify(expect_head=plain.head).ok  # the forger's own head, of course
+
+
+def test_an_appended_record_keeps_an_older_expected_head(history: History) -> None:
+    """Appending is what the journal is for: a recorded head stays found after later records."""
+    head = _sha(history.lines[-1])
+    history.pstore.rollback(
+        "alpha", history.runs["a2"].run_id, relpath="DATA.json", reason="bad a3", actor=ACTOR
+    )
+    report = history.verify(expect_head=head)
+    assert report.ok and report.records == 7 and report.expect_head_seq == 6
+
+
+# -- the pointer file edited by hand ---------------------------------------------------------------
+
+
+def _edit_pointer(history: History, registry: str, run: SealedRun) -> None:
+    document = json.loads(history.pstore.pointers_path.read_bytes())
+    (entry,) = [p for p in document["pointers"] if p["registry_id"] == registry]
+    entry["active_ref"]["run_id"] = run.run_id
+    entry["active_ref"]["manifest_sha256"] = run.root_sha256
+    history.pstore.pointers_path.write_text(json.dumps(document, indent=2))
+
+
+def test_a_pointer_file_edited_by_hand_is_a_pointer_mismatch(history: History) -> None:
+    _edit_pointer(history, "alpha", history.runs["a1"])
+    report = history.verify()
+    assert _problem(report) == ("POINTER_MISMATCH", None, None)
+    assert "alpha" in report.problems[0].message
+
+
+def test_a_hand_edit_back_to_the_last_records_origin_reads_as_an_interrupted_change(
+    history: History,
+) -> None:
+    """Known limit: the last record's `from_ref` is also what a crash between the journal append
+    and the rename leaves, so this edit is a PENDING_RECORD note that the next change redoes."""
+    _edit_pointer(history, "beta", history.runs["b2"])
+    report = history.verify()
+    assert report.ok and [note.code for note in report.notes] == ["PENDING_RECORD"]
+    assert history.pstore.complete_pending() is not None
+    assert history.pstore.pointers_path.read_bytes() == history.pointer_bytes[5]
+    assert history.verify().notes == []
+
+
+def test_editing_a_pointer_hash_is_a_pointer_mismatch(history: History) -> None:
+    document = json.loads(history.pstore.pointers_path.read_bytes())
+    document["pointers"][1]["active_ref"]["manifest_sha256"] = "f" * 64
+    history.pstore.pointers_path.write_text(json.dumps(document))
+    report = history.verify()
+    assert _problem(report) == ("POINTER_MISMATCH", None, None)
+    assert "beta" in report.problems[0].message

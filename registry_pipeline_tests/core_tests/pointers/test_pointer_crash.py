@@ -1,0 +1,164 @@
+"""Crash tests: `registry pointers promote` killed by SIGKILL at each named step of a change.
+
+Afterwards the pointer file parses and names a folder that validates, the journal verifies (an
+interrupted change shows as a PENDING_RECORD note), the lock left behind is reported as stale by
+the next writer and never broken by it; once a person removes it, the next promotion completes
+the interrupted change, applies its own, and the journal verifies with no notes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+
+import pytest
+
+from registry_pipeline.core.pointers._lock import LockedError
+from registry_pipeline.core.pointers.journal import read_records
+from registry_pipeline.core.pointers.journal_replay import verify_journal
+from registry_pipeline.core.pointers.pointer_file import read_pointer_file
+from registry_pipeline.core.pointers.store import PointerStore
+from registry_pipeline.core.seal.run_store import SealedRun
+from registry_pipeline.core.seal.validate import inspect_run_folder
+from registry_pipeline.core.workspace.layout import Workspace
+
+pytestmark = pytest.mark.slow
+
+REGISTRY = "alpha"
+RELPATH = "ALPHA.json"
+ACTOR = {"kind": "cli_user", "id": "tester@host"}
+STEPS = ("pointer_locked", "journal_appended", "pointer_temp_written", "pointer_renamed")
+JOURNALED = frozenset({"journal_appended", "pointer_temp_written", "pointer_renamed"})
+"""Steps reached after the record was appended and fsynced."""
+REPLACED = frozenset({"pointer_renamed"})
+"""Steps reached after the new pointer file replaced the old one."""
+
+
+@pytest.fixture
+def snapshots(make_run: Callable[..., SealedRun]) -> list[SealedRun]:
+    """Three sealed snapshots of alpha, oldest first."""
+    return [make_run({RELPATH: b'{"n": %d}\n' % n}, registry_id=REGISTRY) for n in range(3)]
+
+
+def _promote_cli(
+    workspace: Workspace, run_id: str, crash_at: str | None
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "REGISTRY_PIPELINE_CRASH_AT"}
+    if crash_at is not None:
+        env["REGISTRY_PIPELINE_CRASH_AT"] = crash_at
+    argv = [sys.executable, "-m", "registry_pipeline", "pointers", "promote", REGISTRY, run_id]
+    argv += ["--workspace", str(workspace.root), "--reason", "crash test", "--json"]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+def _assert_pointer_names_a_valid_folder(pstore: PointerStore, allowed: set[str]) -> str:
+    """The pointer file parses and its alpha entry names a folder that validates, with its root."""
+    pointers = read_pointer_file(pstore.pointers_path, pstore.schemas)
+    ref = pointers.active(REGISTRY)
+    assert ref is not None and ref.run_id in allowed, ref
+    report = inspect_run_folder(pstore.workspace.runs_dir / ref.run_id, schemas=pstore.schemas)
+    assert report.ok, report.problems
+    assert report.root_sha256 == ref.manifest_sha256
+    return ref.run_id
+
+
+def _assert_stale_lock_refused(pstore: PointerStore, killed_pid: int, run_id: str) -> None:
+    """The next writer names the dead owner's lock as stale and leaves it (and the files) alone."""
+    owner = json.loads(pstore.lock_path.read_text())
+    assert owner["pid"] == killed_pid
+    before = pstore.journal_path.read_bytes(), pstore.pointers_path.read_bytes()
+    with pytest.raises(LockedError) as caught:
+        pstore.promote(REGISTRY, run_id, relpath=RELPATH, reason="next", actor=ACTOR)
+    assert caught.value.code == "LOCKED" and caught.value.exit_code == 1
+    assert "stale" in caught.value.message and str(killed_pid) in caught.value.message
+    assert caught.value.path == str(pstore.lock_path)
+    assert pstore.lock_path.exists()
+    assert (pstore.journal_path.read_bytes(), pstore.pointers_path.read_bytes()) == before
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_a_promotion_killed_at_each_step_leaves_a_consistent_store(
+    workspace: Workspace, snapshots: list[SealedRun], step: str
+) -> None:
+    first, second, third = (run.run_id for run in snapshots)
+    pstore = PointerStore(workspace, lock_timeout=0.2)
+    assert _promote_cli(workspace, first, None).returncode == 0
+
+    killed = _promote_cli(workspace, second, step)
+    assert killed.returncode == -signal.SIGKILL, (step, killed.returncode, killed.stderr)
+
+    active = _assert_pointer_names_a_valid_folder(pstore, {first, second})
+    assert active == (second if step in REPLACED else first)
+    records = list(read_records(pstore.journal_path))
+    assert [r.to_ref.run_id for r in records] == [first, second][: 2 if step in JOURNALED else 1]
+    report = verify_journal(pstore.journal_path, pstore.read())
+    assert report.ok, report.problems
+    pending = step in JOURNALED and step not in REPLACED
+    assert [note.code for note in report.notes] == (["PENDING_RECORD"] if pending else [])
+    if pending:
+        assert report.notes[0].seq == 2
+
+    dead_pid = json.loads(pstore.lock_path.read_text())["pid"]
+    _assert_stale_lock_refused(pstore, dead_pid, third)
+    pstore.lock_path.unlink()  # what a person does after checking that nobody is promoting
+
+    expected_now = second if step in JOURNALED else first
+    change = pstore.promote(
+        REGISTRY, third, relpath=RELPATH, reason="after the crash", actor=ACTOR, expect=expected_now
+    )
+    assert change.changed and change.current is not None
+    assert change.current.run_id == expected_now
+    assert _assert_pointer_names_a_valid_folder(pstore, {third}) == third
+    runs = [first, second, third] if step in JOURNALED else [first, third]
+    assert [r.to_ref.run_id for r in read_records(pstore.journal_path)] == runs
+    after = verify_journal(pstore.journal_path, pstore.read())
+    assert after.ok and after.notes == [], (after.problems, after.notes)
+    assert not pstore.lock_path.exists()
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_a_first_promotion_killed_at_each_step_is_recovered(
+    workspace: Workspace, snapshots: list[SealedRun], step: str
+) -> None:
+    """With no pointer file yet: the crash leaves none, or one naming the target."""
+    first, second, _third = (run.run_id for run in snapshots)
+    pstore = PointerStore(workspace, lock_timeout=0.2)
+
+    killed = _promote_cli(workspace, first, step)
+    assert killed.returncode == -signal.SIGKILL, (step, killed.returncode, killed.stderr)
+
+    if step in REPLACED:
+        _assert_pointer_names_a_valid_folder(pstore, {first})
+    else:
+        assert not pstore.pointers_path.exists()
+    report = verify_journal(pstore.journal_path, pstore.read())
+    assert report.ok, report.problems
+    pending = step in JOURNALED and step not in REPLACED
+    assert [note.code for note in report.notes] == (["PENDING_RECORD"] if pending else [])
+
+    pstore.lock_path.unlink()
+    expected_now = first if step in JOURNALED else None
+    pstore.promote(
+        REGISTRY, second, relpath=RELPATH, reason="after", actor=ACTOR, expect=expected_now
+    )
+    runs = [first, second] if step in JOURNALED else [second]
+    assert [r.to_ref.run_id for r in read_records(pstore.journal_path)] == runs
+    after = verify_journal(pstore.journal_path, pstore.read())
+    assert after.ok and after.notes == [], (after.problems, after.notes)
+
+
+def test_the_named_steps_are_the_ones_the_store_passes(
+    workspace: Workspace, snapshots: list[SealedRun], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Guards the list above: a renamed or new crash point in the store fails here."""
+    from registry_pipeline.core.pointers import store as pointer_store
+
+    reached: list[str] = []
+    monkeypatch.setattr(pointer_store, "crash_point", reached.append)
+    pstore = PointerStore(workspace)
+    pstore.promote(REGISTRY, snapshots[0].run_id, relpath=RELPATH, reason="", actor=ACTOR)
+    assert reached == list(STEPS)

@@ -1,0 +1,317 @@
+"""The pointer store: compare-and-swap promotions, refusals, the journal, redo, the seed format."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from registry_pipeline.core.pointers.journal import (
+    JournalRecord,
+    append_record,
+    last_record,
+    read_records,
+)
+from registry_pipeline.core.pointers.journal_replay import state_as_of, verify_journal
+from registry_pipeline.core.pointers.pointer_file import (
+    ActiveRef,
+    PointerFileError,
+    read_pointer_file,
+)
+from registry_pipeline.core.pointers.store import PointerRefused, PointerStore
+from registry_pipeline.core.seal.run_store import SealedRun
+from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline_tests._helpers import unseal
+
+ACTOR = {"kind": "cli_user", "id": "tester@host"}
+Snap = Callable[..., SealedRun]
+
+
+def promote(pstore: PointerStore, run: SealedRun, **kwargs: object) -> object:
+    return pstore.promote(
+        "alpha", run.run_id, relpath="ALPHA.json", reason="test", actor=ACTOR, **kwargs
+    )
+
+
+def test_first_promotion_writes_the_seed_format_and_one_record(
+    pstore: PointerStore, snap: Snap
+) -> None:
+    run = snap()
+    change = promote(pstore, run)
+    assert change.changed and change.current is None
+    document = json.loads(pstore.pointers_path.read_bytes())
+    assert document["pointer_contract_version"] == "0.1"
+    (entry,) = document["pointers"]
+    assert entry["registry_id"] == "alpha" and entry["active_ref_known"] is True
+    assert entry["active_ref"] == {
+        "run_id": run.run_id,
+        "run_root": ".codex/RUNS",
+        "relpath": "ALPHA.json",
+        "manifest_sha256": run.root_sha256,
+    }
+    (record,) = list(read_records(pstore.journal_path))
+    assert (record.seq, record.from_ref, record.prev_sha256) == (1, None, None)
+    assert record.checks["seal_valid"]["passed"] is True
+    assert (
+        SchemaCatalog.for_workspace(None).validate(
+            "urn:registry-pipeline:schema:active_registry_pointers", document
+        )
+        == []
+    )
+
+
+def test_each_change_chains_to_the_previous_record(pstore: PointerStore, snap: Snap) -> None:
+    first, second = snap(), snap()
+    promote(pstore, first)
+    promote(pstore, second, expect=first.run_id)
+    records = list(read_records(pstore.journal_path))
+    assert [r.seq for r in records] == [1, 2]
+    line_one = pstore.journal_path.read_bytes().split(b"\n")[0]
+    assert records[1].prev_sha256 == hashlib.sha256(line_one).hexdigest()
+    assert records[1].from_ref == records[0].to_ref
+    assert pstore.read().active("alpha") == records[1].to_ref
+    assert verify_journal(pstore.journal_path, pstore.read()).ok
+
+
+def test_promoting_the_active_snapshot_again_changes_nothing(
+    pstore: PointerStore, snap: Snap
+) -> None:
+    run = snap()
+    promote(pstore, run)
+    before = pstore.journal_path.read_bytes(), pstore.pointers_path.read_bytes()
+    assert not promote(pstore, run).changed
+    assert (pstore.journal_path.read_bytes(), pstore.pointers_path.read_bytes()) == before
+
+
+def test_compare_and_swap(pstore: PointerStore, snap: Snap) -> None:
+    first, second, third = snap(), snap(), snap()
+    with pytest.raises(PointerRefused) as caught:
+        promote(pstore, first, expect=second.run_id)
+    assert caught.value.code == "CAS_CONFLICT"
+    promote(pstore, first, expect=None)
+    with pytest.raises(PointerRefused) as caught:
+        promote(pstore, second, expect=None)
+    assert caught.value.code == "CAS_CONFLICT" and first.run_id in caught.value.message
+    promote(pstore, second, expect=first.run_id)
+    with pytest.raises(PointerRefused) as caught:
+        promote(pstore, third, expect=first.run_id)  # a stale expectation
+    assert caught.value.code == "CAS_CONFLICT"
+    assert len(list(read_records(pstore.journal_path))) == 2
+
+
+def test_moving_back_is_only_an_explicit_rollback(pstore: PointerStore, snap: Snap) -> None:
+    old, new = snap(), snap()
+    promote(pstore, new)
+    with pytest.raises(PointerRefused) as caught:
+        promote(pstore, old)
+    assert caught.value.code == "NOT_NEWER" and "rollback" in caught.value.message
+    with pytest.raises(Exception) as missing_reason:
+        pstore.rollback("alpha", old.run_id, relpath="ALPHA.json", reason=" ", actor=ACTOR)
+    assert getattr(missing_reason.value, "code", None) == "REASON_REQUIRED"
+    change = pstore.rollback("alpha", old.run_id, relpath="ALPHA.json", reason="bad", actor=ACTOR)
+    assert change.record is not None and change.record.action == "rollback"
+    with pytest.raises(PointerRefused) as caught:
+        pstore.rollback("alpha", new.run_id, relpath="ALPHA.json", reason="x", actor=ACTOR)
+    assert caught.value.code == "NOT_OLDER"
+    assert pstore.read().active("alpha").run_id == old.run_id
+
+
+@pytest.mark.parametrize(
+    ("target", "code"),
+    [
+        ("../outside", "TARGET_NOT_IN_RUNS"),
+        ("a/b", "TARGET_NOT_IN_RUNS"),
+        (".staging", "TARGET_NOT_IN_RUNS"),
+        ("2026-01-01__000000__alpha_build", "TARGET_MISSING"),
+    ],
+)
+def test_targets_outside_runs_or_missing_are_refused(
+    pstore: PointerStore, target: str, code: str
+) -> None:
+    with pytest.raises(PointerRefused) as caught:
+        pstore.promote("alpha", target, relpath=None, reason="", actor=ACTOR)
+    assert caught.value.code == code
+    assert not pstore.pointers_path.exists() and not pstore.journal_path.exists()
+
+
+def test_a_snapshot_of_another_registry_is_refused(pstore: PointerStore, snap: Snap) -> None:
+    other = snap("beta")
+    with pytest.raises(PointerRefused) as caught:
+        pstore.promote("alpha", other.run_id, relpath=None, reason="", actor=ACTOR)
+    assert caught.value.code == "TARGET_WRONG_REGISTRY" and "beta" in caught.value.message
+
+
+def test_an_invalid_or_unsealed_target_is_refused(pstore: PointerStore, snap: Snap) -> None:
+    tampered, unsealed = snap(), snap()
+    unseal(tampered.path)
+    (tampered.path / "ALPHA.json").write_bytes(b'{"n": 999}\n')
+    unseal(unsealed.path)
+    (unsealed.path / "MANIFEST.sha256").unlink()
+    for run, code in ((tampered, "TARGET_INVALID"), (unsealed, "TARGET_UNSEALED")):
+        with pytest.raises(PointerRefused) as caught:
+            promote(pstore, run)
+        assert caught.value.code == code
+        assert caught.value.path == str(run.path)
+    assert not pstore.journal_path.exists()
+
+
+def test_a_stale_lock_is_named_and_never_broken(pstore: PointerStore, snap: Snap) -> None:
+    run = snap()
+    pstore.lock_path.write_text(
+        json.dumps({"pid": 2**22 + 12345, "host": os.uname().nodename, "since": "then"})
+    )
+    with pytest.raises(PointerRefused.__mro__[1]) as caught:  # LockedError is a RegistryError
+        promote(pstore, run)
+    assert caught.value.code == "LOCKED"
+    assert caught.value.path == str(pstore.lock_path)
+    assert "stale" in caught.value.message
+    assert pstore.lock_path.exists() and not pstore.journal_path.exists()
+    pstore.lock_path.unlink()
+    assert promote(pstore, run).changed
+
+
+def test_an_interrupted_change_is_reported_then_completed(pstore: PointerStore, snap: Snap) -> None:
+    first, second, third = snap(), snap(), snap()
+    promote(pstore, first)
+    previous = last_record(pstore.journal_path)
+    assert previous is not None
+    pending = JournalRecord(
+        seq=2,
+        registry_id="alpha",
+        from_ref=previous.to_ref,
+        to_ref=ActiveRef(second.run_id, ".codex/RUNS", "ALPHA.json", second.root_sha256),
+        action="promote",
+        reason="crashed before the rename",
+        actor=ACTOR,
+        checks={},
+        created_utc="2099-01-01T00:00:00.000000Z",
+        prev_sha256=previous.sha256,
+    )
+    append_record(pstore.journal_path, pending)  # journaled, pointer file not replaced
+    report = verify_journal(pstore.journal_path, pstore.read())
+    assert report.ok and [n.code for n in report.notes] == ["PENDING_RECORD"]
+    promote(pstore, third, expect=second.run_id)  # completes #2 first, then applies #3
+    records = list(read_records(pstore.journal_path))
+    assert [r.to_ref.run_id for r in records] == [first.run_id, second.run_id, third.run_id]
+    assert verify_journal(pstore.journal_path, pstore.read()).notes == []
+
+
+def test_a_torn_last_line_is_dropped_before_the_next_change(
+    pstore: PointerStore, snap: Snap
+) -> None:
+    first, second = snap(), snap()
+    promote(pstore, first)
+    with pstore.journal_path.open("ab") as handle:
+        handle.write(b'{"journal_version":"0.1","seq":2,"regis')  # killed mid-append
+    promote(pstore, second)
+    assert [r.seq for r in read_records(pstore.journal_path)] == [1, 2]
+    assert verify_journal(pstore.journal_path, pstore.read()).ok
+
+
+def test_time_travel_replays_records_up_to_the_moment(pstore: PointerStore, snap: Snap) -> None:
+    first, second = snap(), snap()
+    promote(pstore, first)
+    promote(pstore, second)
+    one, two = list(read_records(pstore.journal_path))
+    assert state_as_of(read_records(pstore.journal_path), "2000-01-01T00:00:00Z") == {}
+    assert state_as_of(read_records(pstore.journal_path), one.created_utc)["alpha"] == one
+    later = state_as_of(read_records(pstore.journal_path), "2999-01-01T00:00:00.000000Z")
+    assert later["alpha"].to_ref.run_id == second.run_id == two.to_ref.run_id
+
+
+# --- the pointer file format --------------------------------------------------------------------
+
+SEED_LIKE = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "pointer_contract_version": "0.1",
+    "description": "kept as is",
+    "last_updated_utc": "2026-02-05T01:56:05Z",
+    "last_updated_phase": "2.2.1",
+    "pointers": [
+        {
+            "registry_id": "gamma",
+            "active_ref": {
+                "run_id": "2026-02-05__015605__seal_gamma",
+                "run_root": ".codex/RUNS",
+                "relpath": None,
+                "manifest_sha256": "b" * 64,
+            },
+            "active_ref_known": True,
+            "active_asof_utc": "2026-02-05T01:56:05Z",
+            "notes": "multi-file",
+        },
+        {
+            "registry_id": "external_db",
+            "active_ref": {"run_id": None, "run_root": None, "relpath": None,
+                           "manifest_sha256": None},
+            "active_ref_known": "unknown",
+            "active_asof_utc": "unknown",
+            "notes": "external",
+        },
+    ],
+    "pointer_schema": {"description": "kept as is"},
+}  # fmt: skip
+
+
+def test_a_seed_style_file_is_read_as_is_and_its_extra_keys_kept(
+    pstore: PointerStore, snap: Snap
+) -> None:
+    pstore.pointers_path.write_text(json.dumps(SEED_LIKE, indent=2))
+    pointers = pstore.read()
+    assert list(pointers.pointers) == ["gamma", "external_db"]
+    assert pointers.active("external_db") is None
+    assert pointers.pointers["external_db"].active_ref_known == "unknown"
+    promote(pstore, snap())
+    document = json.loads(pstore.pointers_path.read_bytes())
+    assert [p["registry_id"] for p in document["pointers"]] == ["gamma", "external_db", "alpha"]
+    assert document["pointers"][:2] == SEED_LIKE["pointers"]
+    for key in ("$schema", "description", "last_updated_phase", "pointer_schema"):
+        assert document[key] == SEED_LIKE[key]
+    notes = verify_journal(pstore.journal_path, pstore.read()).notes
+    assert [n.code for n in notes] == ["NOT_JOURNALED"]  # gamma predates the journal
+
+
+def test_the_seed_systems_own_pointer_file_is_read(reference: Path, tmp_path: Path) -> None:
+    workspace = Workspace(tmp_path)
+    (tmp_path / ".codex" / "RUNS").mkdir(parents=True)
+    shutil.copy(reference / "ACTIVE_REGISTRY_POINTERS_v0_1.json", tmp_path / ".codex")
+    pointers = PointerStore(workspace).read()
+    assert len(pointers.pointers) == 12
+    assert pointers.active("threshold_packs_file").relpath is None
+    assert pointers.pointers["system_health_report"].active_ref_known == "unknown"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "where"),
+    [
+        (lambda d: d["pointers"].append(dict(d["pointers"][0])), "/pointers/2/registry_id"),
+        (lambda d: d["pointers"][0]["active_ref"].pop("relpath"), "/pointers/0/active_ref"),
+        (lambda d: d["pointers"][0].update(active_ref_known="yes"), "/pointers/0"),
+        (lambda d: d["pointers"][0]["active_ref"].update(manifest_sha256="x"), "/pointers/0"),
+    ],
+)
+def test_a_broken_pointer_file_names_the_field(
+    tmp_path: Path, mutate: Callable[[dict[str, object]], object], where: str
+) -> None:
+    document = json.loads(json.dumps(SEED_LIKE))
+    mutate(document)
+    path = tmp_path / "ACTIVE_REGISTRY_POINTERS_v0_1.json"
+    path.write_text(json.dumps(document))
+    with pytest.raises(PointerFileError) as caught:
+        read_pointer_file(path, SchemaCatalog.for_workspace(None))
+    assert caught.value.exit_code == 1 and where in caught.value.message
+    assert caught.value.path == str(path)
+
+
+def test_a_pointer_file_with_duplicate_keys_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "ACTIVE_REGISTRY_POINTERS_v0_1.json"
+    path.write_text('{"pointer_contract_version": "0.1", "pointers": [], "pointers": []}')
+    with pytest.raises(PointerFileError) as caught:
+        read_pointer_file(path, SchemaCatalog.for_workspace(None))
+    assert "duplicate" in caught.value.message.lower()

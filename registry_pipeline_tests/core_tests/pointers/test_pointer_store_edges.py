@@ -1,0 +1,126 @@
+"""Edge cases found in review: long records torn mid-append, a stripped final newline, short
+writes, a lock whose owner cannot be written, rollbacks and automatic promotion."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from registry_pipeline.core.pointers.journal import read_records
+from registry_pipeline.core.pointers.journal_replay import verify_journal
+from registry_pipeline.core.pointers.store import MAX_REASON, PointerRefused, PointerStore
+from registry_pipeline.core.seal.run_store import SealedRun
+
+ACTOR = {"kind": "cli_user", "id": "tester@host"}
+Snap = Callable[..., SealedRun]
+
+
+def promote(pstore: PointerStore, run: SealedRun, **kwargs: object) -> object:
+    return pstore.promote(
+        "alpha", run.run_id, relpath="ALPHA.json", reason=str(kwargs.pop("reason", "t")),
+        actor=ACTOR, **kwargs,
+    )  # fmt: skip
+
+
+def test_a_torn_record_longer_than_a_block_never_takes_earlier_records(
+    pstore: PointerStore, snap: Snap
+) -> None:
+    first, second, third = snap(), snap(), snap()
+    promote(pstore, first)
+    promote(pstore, second)
+    with pstore.journal_path.open("ab") as handle:  # died while appending a 2 MiB line
+        handle.write(b'{"journal_version":"0.1","reason":"' + b"x" * (2 << 20))
+    report = verify_journal(pstore.journal_path, pstore.read())
+    assert report.ok and [note.code for note in report.notes] == ["TORN_TAIL"]
+    promote(pstore, third)
+    assert [r.seq for r in read_records(pstore.journal_path)] == [1, 2, 3]
+    assert verify_journal(pstore.journal_path, pstore.read()).notes == []
+
+
+def test_a_complete_last_record_without_its_newline_is_kept(
+    pstore: PointerStore, snap: Snap
+) -> None:
+    first, second, third = snap(), snap(), snap()
+    promote(pstore, first)
+    promote(pstore, second)
+    data = pstore.journal_path.read_bytes()
+    pstore.journal_path.write_bytes(data.rstrip(b"\n"))  # a tool stripped the final newline
+    promote(pstore, third)
+    records = list(read_records(pstore.journal_path))
+    assert [r.to_ref.run_id for r in records] == [first.run_id, second.run_id, third.run_id]
+    assert verify_journal(pstore.journal_path, pstore.read()).notes == []
+
+
+def test_a_reason_too_long_is_refused_before_anything_is_written(
+    pstore: PointerStore, snap: Snap
+) -> None:
+    with pytest.raises(Exception) as caught:
+        promote(pstore, snap(), reason="x" * (MAX_REASON + 1))
+    assert getattr(caught.value, "code", None) == "REASON_TOO_LONG"
+    assert not pstore.journal_path.exists() and not pstore.lock_path.exists()
+
+
+def _promote_in_child(root: Path, run_id: str, file_limit: int) -> subprocess.CompletedProcess[str]:
+    """`registry pointers promote` in a child limited to `file_limit` bytes per written file."""
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (file_limit, file_limit))
+
+    return subprocess.run(
+        [sys.executable, "-m", "registry_pipeline", "pointers", "promote", "alpha", run_id,
+         "--workspace", str(root), "--lock-timeout", "0.2"],
+        capture_output=True, text=True, preexec_fn=limit, check=False,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )  # fmt: skip
+
+
+def test_a_short_write_of_the_pointer_file_changes_nothing_visible(
+    pstore: PointerStore, snap: Snap
+) -> None:
+    first, second = snap(), snap()
+    big = {"pointer_contract_version": "0.1", "pointers": [], "description": "d" * 20_000}
+    pstore.pointers_path.write_text(json.dumps(big))
+    promote(pstore, first)
+    before = pstore.pointers_path.read_bytes()
+    journal_size = pstore.journal_path.stat().st_size
+    result = _promote_in_child(pstore.workspace.root, second.run_id, journal_size + 4096)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert pstore.pointers_path.read_bytes() == before  # still the old, whole file
+    assert not list(pstore.pointers_path.parent.glob(".ACTIVE_REGISTRY_POINTERS_v0_1.json.*"))
+    assert not pstore.lock_path.exists()
+    report = verify_journal(pstore.journal_path, pstore.read())
+    assert report.ok and [n.code for n in report.notes] == ["PENDING_RECORD"]
+    promote(pstore, snap())  # the next change completes the journaled one first
+    assert verify_journal(pstore.journal_path, pstore.read()).notes == []
+
+
+def test_a_lock_whose_owner_cannot_be_written_is_not_left_behind(
+    pstore: PointerStore, snap: Snap
+) -> None:
+    run = snap()
+    result = _promote_in_child(pstore.workspace.root, run.run_id, 0)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert not pstore.lock_path.exists()
+    assert promote(pstore, run).changed
+
+
+def test_automatic_promotion_respects_a_rollback(pstore: PointerStore, snap: Snap) -> None:
+    a, b, c = snap(), snap(), snap()
+    promote(pstore, a)
+    promote(pstore, c)
+    pstore.rollback("alpha", a.run_id, relpath="ALPHA.json", reason="bad data", actor=ACTOR)
+    for target in (b, c):  # neither the one rolled back from nor anything older
+        with pytest.raises(PointerRefused) as caught:
+            promote(pstore, target, automatic=True)
+        assert caught.value.code == "ROLLED_BACK"
+    assert pstore.read().active("alpha").run_id == a.run_id
+    assert promote(pstore, b).changed  # a person may
+    d = snap()
+    assert promote(pstore, d, automatic=True).changed  # and anything newer is a new build

@@ -1,0 +1,232 @@
+"""Crash tests: `registry seal` killed by SIGKILL at every kind of crash point.
+
+A kill before `published` must leave no run folder (only a staging leftover); a kill at or after it
+must leave exactly one valid run folder. Either way the next seal cleans the (aged) leftovers up and
+succeeds, and folders sealed earlier are untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from registry_pipeline.core.seal import _faults, run_store
+from registry_pipeline.core.seal.envelope import RunSpec
+from registry_pipeline.core.seal.hashing import BLOCK_SIZE
+from registry_pipeline.core.seal.run_store import RunStore, seal_files
+from registry_pipeline.core.seal.validate import is_valid_run_folder
+from registry_pipeline.core.workspace.layout import Workspace, init_workspace
+from registry_pipeline.core.workspace.sources import plan_sources
+
+pytestmark = pytest.mark.slow
+
+NAMED_STEPS = (
+    "staging_created",
+    "copy_block",
+    "payload_written",
+    "run_json_written",
+    "manifest_json_written",
+    "manifest_sha256_written",
+    "staging_synced",
+    "published",
+    "runs_synced",
+)
+AFTER_PUBLISH = frozenset({"published", "runs_synced"})
+RANDOM_POINTS = 50
+SEED = 20260205
+BIG_FILE_BYTES = 3 * BLOCK_SIZE + 4321  # four copy blocks
+REGISTRY = "crashy"
+AN_HOUR_AGO = 3600.0
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """~20 files: text, binary, an empty file, non-ASCII names, two levels of subfolders, 3 MiB."""
+    rng = random.Random(SEED)
+    root = tmp_path_factory.mktemp("crash_source") / "src"
+    (root / "sub" / "deeper").mkdir(parents=True)
+    for index in range(10):
+        (root / f"file_{index:02d}.txt").write_bytes(f"line {index}\r\n".encode() * (index + 1))
+    for index in range(5):
+        (root / "sub" / f"part_{index}.bin").write_bytes(rng.randbytes(rng.randrange(1, 5000)))
+    (root / "sub" / "deeper" / "café.csv").write_bytes("id,name\n1,Zoë\n".encode())
+    (root / "sub" / "deeper" / "empty.dat").write_bytes(b"")
+    (root / "Ünïcode name.txt").write_bytes(b"non-ascii name\n")
+    (root / "big.bin").write_bytes(rng.randbytes(BIG_FILE_BYTES))
+    return root
+
+
+def _seal_in_process(workspace: Workspace, source: Path) -> None:
+    """What `registry seal SRC --registry-id crashy` does, through the same core calls."""
+    pairs = plan_sources([source])
+    with RunStore(workspace).stage(RunSpec(registry_id=REGISTRY, run_type="seal")) as staging:
+        staging.add_copies(pairs)
+        staging.publish()
+
+
+@pytest.fixture(scope="module")
+def crash_steps(source: Path, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """The crash points one seal of `source` passes, in order (copy blocks may interleave)."""
+    root = tmp_path_factory.mktemp("crash_measure") / "ws"
+    root.mkdir()
+    init_workspace(root)
+    steps: list[str] = []
+    original = run_store.crash_point
+
+    def recording(step: str) -> None:
+        steps.append(step)
+        original(step)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_faults, "_TARGET", "#999999")
+        patch.setattr(run_store, "crash_point", recording)
+        before = _faults.crash_points_reached()
+        _seal_in_process(Workspace(root), source)
+        counted = _faults.crash_points_reached() - before
+    assert counted == len(steps)
+    return steps
+
+
+@pytest.fixture(scope="module")
+def random_points(crash_steps: list[str]) -> list[int]:
+    """RANDOM_POINTS crash points `#n` drawn (seeded) from 1..N, with replacement (N < 50)."""
+    rng = random.Random(SEED)
+    return [rng.randint(1, len(crash_steps)) for _ in range(RANDOM_POINTS)]
+
+
+def test_a_seal_passes_every_named_step_and_several_copy_blocks(
+    crash_steps: list[str], source: Path
+) -> None:
+    assert set(crash_steps) == set(NAMED_STEPS)
+    nonempty = sum(1 for path in source.rglob("*") if path.is_file() and path.stat().st_size)
+    assert crash_steps.count("copy_block") >= nonempty + 3  # the big file takes 4 blocks
+    assert crash_steps[-2:] == ["published", "runs_synced"]
+
+
+def _env(crash_at: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "REGISTRY_PIPELINE_CRASH_AT"}
+    if crash_at is not None:
+        env["REGISTRY_PIPELINE_CRASH_AT"] = crash_at
+    return env
+
+
+def _seal_cli(
+    workspace: Workspace, source: Path, crash_at: str | None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "registry_pipeline",
+            "seal",
+            str(source),
+            "--registry-id",
+            REGISTRY,
+            "--workspace",
+            str(workspace.root),
+            "--json",
+        ],
+        env=_env(crash_at),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _run_folders(workspace: Workspace) -> set[str]:
+    return {
+        entry.name
+        for entry in os.scandir(workspace.runs_dir)
+        if entry.is_dir(follow_symlinks=False) and not entry.name.startswith(".")
+    }
+
+
+def _tree(path: Path) -> dict[str, tuple[bytes | None, int, int]]:
+    """relpath -> (bytes or None for a folder, mode, mtime_ns) of everything under `path`."""
+    found: dict[str, tuple[bytes | None, int, int]] = {}
+    for item in sorted(path.rglob("*")):
+        info = item.lstat()
+        data = None if item.is_dir() else item.read_bytes()
+        found[item.relative_to(path).as_posix()] = (data, info.st_mode, info.st_mtime_ns)
+    info = path.lstat()
+    found["."] = (None, info.st_mode, info.st_mtime_ns)
+    return found
+
+
+def _staging_entries(workspace: Workspace) -> list[Path]:
+    staging = workspace.staging_dir
+    return sorted(staging.iterdir()) if staging.is_dir() else []
+
+
+def _age(paths: Iterator[Path] | list[Path]) -> None:
+    moment = time.time() - AN_HOUR_AGO
+    for path in paths:
+        os.utime(path, (moment, moment), follow_symlinks=False)
+
+
+def _crash_then_recover(
+    workspace: Workspace, source: Path, crash_at: str, leaves_run: bool
+) -> None:
+    earlier = seal_files(RunStore(workspace), RunSpec(registry_id="earlier"), {"a.txt": b"kept\n"})
+    earlier_tree = _tree(earlier.path)
+
+    killed = _seal_cli(workspace, source, crash_at)
+    assert killed.returncode == -signal.SIGKILL, (crash_at, killed.returncode, killed.stderr)
+
+    folders = _run_folders(workspace)
+    new = folders - {earlier.run_id}
+    for name in sorted(folders):
+        assert is_valid_run_folder(workspace.runs_dir / name), (crash_at, name)
+    assert len(new) == (1 if leaves_run else 0), (crash_at, sorted(new))
+    if new:
+        (published,) = new
+        manifest = json.loads((workspace.runs_dir / published / "manifest.json").read_bytes())
+        listed = {row["relpath"] for row in manifest} - {"run.json"}
+        assert listed == {
+            p.relative_to(source).as_posix() for p in source.rglob("*") if p.is_file()
+        }
+    leftovers = _staging_entries(workspace)
+    assert len(leftovers) == (0 if leaves_run else 1), (crash_at, leftovers)
+    assert _tree(earlier.path) == earlier_tree
+
+    _age(leftovers)
+    done = _seal_cli(workspace, source, None)
+    assert done.returncode == 0, done.stderr
+    sealed = json.loads(done.stdout)
+    assert is_valid_run_folder(sealed["path"])
+    assert _run_folders(workspace) == folders | {sealed["run_id"]}
+    assert sealed["run_id"] not in folders
+    assert _staging_entries(workspace) == []
+    for name in sorted(folders):
+        assert is_valid_run_folder(workspace.runs_dir / name), (crash_at, name)
+    assert _tree(earlier.path) == earlier_tree
+
+
+@pytest.mark.parametrize("step", NAMED_STEPS)
+def test_kill_at_named_step_leaves_valid_runs_and_recovers(
+    workspace: Workspace, source: Path, step: str
+) -> None:
+    _crash_then_recover(workspace, source, step, leaves_run=step in AFTER_PUBLISH)
+
+
+@pytest.mark.parametrize("draw", range(RANDOM_POINTS))
+def test_kill_at_random_point_leaves_valid_runs_and_recovers(
+    workspace: Workspace,
+    source: Path,
+    crash_steps: list[str],
+    random_points: list[int],
+    draw: int,
+) -> None:
+    point = random_points[draw]
+    published_at = crash_steps.index("published") + 1
+    _crash_then_recover(workspace, source, f"#{point}", leaves_run=point >= published_at)

@@ -1,0 +1,198 @@
+"""The schema catalog: valid schemas, mapping by artifact name, no remote refs, strict JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
+from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.seal.schemas import (
+    ENVELOPE_ID,
+    MANIFEST_ID,
+    SchemaCatalog,
+    builtin_schema_dir,
+)
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def test_every_shipped_schema_is_valid_draft_2020_12() -> None:
+    catalog = SchemaCatalog.load([builtin_schema_dir()])
+    assert len(catalog.schemas) >= 5
+    assert list(catalog.metaschema_problems()) == []
+    for schema in catalog.schemas.values():
+        assert schema.document["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+
+
+def test_builtin_schemas_are_the_repository_schemas() -> None:
+    assert builtin_schema_dir().resolve() == (REPO / "schemas").resolve()
+
+
+@pytest.mark.parametrize(
+    ("relpath", "schema_id"),
+    [
+        ("EXPECTED_VERSIONS_v0_1.json", "urn:registry-pipeline:schema:expected_versions_v0_1"),
+        ("sub/applied_migrations.json", "urn:registry-pipeline:schema:migration_ledger_v0_1"),
+        ("threshold_packs/anything.json", "urn:registry-pipeline:schema:threshold_pack_v0_1"),
+        ("drift_strict_pack_v1.json", "urn:registry-pipeline:schema:threshold_pack_v0_1"),
+        ("notes.txt", None),
+        ("run.json", None),
+    ],
+)
+def test_artifacts_are_mapped_by_name(relpath: str, schema_id: str | None) -> None:
+    schema = SchemaCatalog.for_workspace(None).for_artifact(relpath)
+    assert (schema.schema_id if schema else None) == schema_id
+
+
+def test_demo_registries_satisfy_their_schemas() -> None:
+    catalog = SchemaCatalog.for_workspace(REPO)
+    files = sorted((REPO / "registries").rglob("*.json"))
+    assert len(files) >= 5
+    for path in files:
+        schema = catalog.for_artifact(path.relative_to(REPO / "registries").as_posix())
+        assert schema is not None, path
+        assert catalog.validate(schema.schema_id, loads_strict(path.read_bytes())) == [], path
+
+
+def test_envelope_schema_minimum_and_our_fields() -> None:
+    catalog = SchemaCatalog.for_workspace(None)
+    assert (
+        catalog.validate(ENVELOPE_ID, {"run_id": "x", "created_utc": "2026-02-04T22:45:58Z"}) == []
+    )
+    missing = catalog.validate(ENVELOPE_ID, {"run_id": "x"})
+    assert [v.message for v in missing] == ["'created_utc' is a required property"]
+    ours = catalog.validate(
+        ENVELOPE_ID,
+        {
+            "run_id": "x",
+            "created_utc": "2026-02-04T22:45:58Z",
+            "builder": {"name": "b", "version": "1"},
+        },
+    )
+    required = {v.message.split("'")[1] for v in ours}
+    assert required == {
+        "run_type",
+        "registry_id",
+        "operation_id",
+        "git_commit",
+        "working_tree_state",
+        "inputs",
+        "outputs",
+    }
+
+
+def test_manifest_schema_rejects_uppercase_hex() -> None:
+    catalog = SchemaCatalog.for_workspace(None)
+    row = {"relpath": "a", "bytes": 1, "sha256": "A" * 64}
+    [violation] = catalog.validate(MANIFEST_ID, [row])
+    assert violation.pointer == "/0/sha256"
+    assert catalog.validate(MANIFEST_ID, [{**row, "sha256": "a" * 64}]) == []
+
+
+def _write(folder: Path, name: str, document: object) -> None:
+    (folder / name).write_text(json.dumps(document))
+
+
+def test_remote_refs_are_never_fetched(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        "remote.schema.json",
+        {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": "urn:test:remote",
+            "$ref": "https://example.invalid/schema.json",
+        },
+    )
+    catalog = SchemaCatalog.load([tmp_path])
+    with pytest.raises(UsageError) as raised:
+        catalog.validate("urn:test:remote", {})
+    assert raised.value.code == "SCHEMA_INVALID"
+    assert "nothing is fetched" in raised.value.message
+
+
+def test_local_refs_between_schemas_resolve(tmp_path: Path) -> None:
+    _write(tmp_path, "a.schema.json", {"$id": "urn:test:a", "$ref": "urn:test:b"})
+    _write(tmp_path, "b.schema.json", {"$id": "urn:test:b", "type": "integer"})
+    catalog = SchemaCatalog.load([tmp_path])
+    assert catalog.validate("urn:test:a", 3) == []
+    assert [v.message for v in catalog.validate("urn:test:a", "x")] == [
+        "'x' is not of type 'integer'"
+    ]
+
+
+def test_invalid_schema_is_a_clear_error(tmp_path: Path) -> None:
+    _write(tmp_path, "bad.schema.json", {"$id": "urn:test:bad", "type": "no-such-type"})
+    with pytest.raises(UsageError) as raised:
+        SchemaCatalog.load([tmp_path]).validate("urn:test:bad", 1)
+    assert raised.value.code == "SCHEMA_INVALID"
+    assert raised.value.path == str(tmp_path / "bad.schema.json")
+
+
+def test_schema_without_id_or_with_duplicate_id_is_refused(tmp_path: Path) -> None:
+    _write(tmp_path, "noid.schema.json", {"type": "object"})
+    with pytest.raises(UsageError, match="string \\$id"):
+        SchemaCatalog.load([tmp_path])
+    (tmp_path / "noid.schema.json").unlink()
+    _write(tmp_path, "one.schema.json", {"$id": "urn:test:same", "type": "object"})
+    _write(tmp_path, "two.schema.json", {"$id": "urn:test:same", "type": "object"})
+    assert list(SchemaCatalog.load([tmp_path]).schemas) == ["urn:test:same"]  # identical copies
+    _write(tmp_path, "two.schema.json", {"$id": "urn:test:same", "type": "integer"})
+    with pytest.raises(UsageError, match="duplicate"):
+        SchemaCatalog.load([tmp_path])
+
+
+def test_a_later_folder_overrides_an_earlier_schema(tmp_path: Path) -> None:
+    builtin, workspace = tmp_path / "builtin", tmp_path / "workspace"
+    builtin.mkdir()
+    workspace.mkdir()
+    _write(builtin, "x.schema.json", {"$id": "urn:test:x", "type": "integer"})
+    _write(workspace, "x.schema.json", {"$id": "urn:test:x", "type": "string"})
+    catalog = SchemaCatalog.load([builtin, workspace])
+    assert catalog.validate("urn:test:x", "text") == []
+    assert catalog.schemas["urn:test:x"].path == workspace / "x.schema.json"
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b'{"a": 1, "a": 2}', "duplicate key"),
+        (b'{"a": NaN}', "NaN"),
+        (b"[Infinity]", "Infinity"),
+        (b"[-Infinity]", "-Infinity"),
+        (b"\xef\xbb\xbf{}", "byte-order mark"),
+        (b'{"a": "\xff"}', "not UTF-8"),
+        (b"{", "line 1"),
+    ],
+)
+def test_strict_json_rejects(data: bytes, reason: str) -> None:
+    with pytest.raises(JSONDecodeProblem, match=reason):
+        loads_strict(data)
+
+
+def test_strict_json_accepts_plain_json() -> None:
+    assert loads_strict(b'{"a": [1, 2.5, null, true, "\\u00e9"]}') == {
+        "a": [1, 2.5, None, True, "é"]
+    }
+
+
+def test_the_builtin_catalog_holds_every_shipped_schema() -> None:
+    shipped = sorted(builtin_schema_dir().glob("*.schema.json"))
+    catalog = SchemaCatalog.for_workspace(None)
+    assert len(shipped) >= 10
+    assert {schema.path.resolve() for schema in catalog.schemas.values()} == {
+        path.resolve() for path in shipped
+    }
+
+
+def test_a_missing_builtin_schema_folder_is_an_error_not_a_skipped_check(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from registry_pipeline.core.seal import schemas
+
+    monkeypatch.setattr(schemas, "builtin_schema_dir", lambda: tmp_path / "nowhere")
+    with pytest.raises(UsageError) as caught:
+        SchemaCatalog.for_workspace(None)
+    assert caught.value.code == "SCHEMAS_MISSING"

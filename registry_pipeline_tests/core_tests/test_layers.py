@@ -1,0 +1,247 @@
+"""The core's architecture as a test: no Dagster, and subpackages that depend on each other one way.
+
+Every import in the source is read with `ast` (module level, inside functions and under
+`TYPE_CHECKING` alike), so a lazy import cannot hide a dependency. The order is the one
+`registry_pipeline.core.LAYERS` writes down.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from registry_pipeline.core import LAYERS
+
+PACKAGE = Path(__file__).resolve().parents[2] / "registry_pipeline"
+TOP_LEVEL_CORE = {"__init__", "errors", "_json"}
+"""The only modules at the top of core/: the package face, the error base, strict JSON."""
+OUTER = ("lib", "defs", "cli", "definitions")
+"""The Dagster layer and the CLI: the core never imports them."""
+
+
+@dataclass(frozen=True)
+class Edge:
+    """One import: `source` (a module name) imports `target` at `path`:`line`."""
+
+    source: str
+    target: str
+    path: Path
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.source} imports {self.target}"
+
+
+def module_name(package_dir: Path, path: Path) -> str:
+    """`registry_pipeline.core.seal.hashing` for `<package_dir>/core/seal/hashing.py`."""
+    parts = [package_dir.name, *path.relative_to(package_dir).with_suffix("").parts]
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _exists(package_dir: Path, dotted: str) -> bool:
+    parts = dotted.split(".")[1:]
+    base = package_dir.joinpath(*parts)
+    return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
+
+
+def imports(package_dir: Path) -> Iterator[Edge]:
+    """Every import in the package's source, resolved to a module where one exists."""
+    for path in sorted(package_dir.rglob("*.py")):
+        source = module_name(package_dir, path)
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    yield Edge(source, alias.name, path, node.lineno)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for alias in node.names:
+                    candidate = f"{node.module}.{alias.name}"
+                    root = candidate.split(".")[0] == package_dir.name
+                    target = candidate if root and _exists(package_dir, candidate) else node.module
+                    yield Edge(source, target, path, node.lineno)
+
+
+def _layer(module: str) -> str | None:
+    """`seal` for `registry_pipeline.core.seal.anything`; None outside core's subpackages."""
+    parts = module.split(".")
+    if len(parts) >= 3 and parts[1] == "core" and parts[2] in LAYERS:
+        return parts[2]
+    return None
+
+
+def violations(package_dir: Path) -> list[str]:
+    """Every import that breaks the core's rules, as `path:line: reason` (empty when clean)."""
+    found: list[str] = []
+    rank = {layer: index for index, layer in enumerate(LAYERS)}
+    core = f"{package_dir.name}.core"
+    for edge in imports(package_dir):
+        if not (edge.source == core or edge.source.startswith(core + ".")):
+            continue
+        top = edge.target.split(".")[0]
+        if top == "dagster" or top.startswith("dagster_"):
+            found.append(f"{edge}: the core never imports dagster")
+            continue
+        if any(edge.target.startswith(f"{package_dir.name}.{outer}") for outer in OUTER):
+            found.append(f"{edge}: the core never imports the Dagster layer or the CLI")
+            continue
+        source_layer, target_layer = _layer(edge.source), _layer(edge.target)
+        if target_layer is None or source_layer == target_layer:
+            continue
+        if source_layer is None:
+            if edge.source != core:
+                found.append(f"{edge}: {edge.source} is below every subpackage")
+        elif rank[target_layer] > rank[source_layer]:
+            allowed = ", ".join(f"{layer}/" for layer in LAYERS[: rank[source_layer]])
+            found.append(
+                f"{edge}: {source_layer}/ may import only {allowed or 'errors and _json'}, "
+                f"not {target_layer}/"
+            )
+    return found
+
+
+def cycles(package_dir: Path) -> list[list[str]]:
+    """Import cycles between modules of the package (each as the list of modules on it)."""
+    graph: dict[str, set[str]] = {}
+    prefix = package_dir.name + "."
+    for edge in imports(package_dir):
+        if edge.target.startswith(prefix) and edge.target != edge.source:
+            graph.setdefault(edge.source, set()).add(edge.target)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:  # Tarjan's strongly connected components
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_core_subpackages_depend_one_way_and_never_on_dagster() -> None:
+    found = violations(PACKAGE)
+    assert not found, "\n" + "\n".join(found)
+
+
+def test_no_module_imports_its_own_importer() -> None:
+    found = cycles(PACKAGE)
+    assert not found, "\n" + "\n".join(" -> ".join(cycle) for cycle in found)
+
+
+def test_core_top_level_holds_only_the_face_errors_and_json() -> None:
+    core = PACKAGE / "core"
+    modules = {path.stem for path in core.glob("*.py")}
+    packages = {path.parent.name for path in core.glob("*/__init__.py")}
+    assert modules == TOP_LEVEL_CORE
+    assert packages == set(LAYERS), "a new core subpackage must take its place in LAYERS"
+
+
+def test_every_subpackage_says_what_it_owns_and_must_not_import() -> None:
+    for layer in LAYERS:
+        doc = ast.get_docstring(ast.parse((PACKAGE / "core" / layer / "__init__.py").read_text()))
+        assert doc, f"core/{layer}/__init__.py has no docstring"
+        assert "import" in doc, f"core/{layer}/__init__.py does not say what it may import"
+
+
+# The checker itself, on small fake packages: each rule must be able to fail.
+
+
+def _fake_package(root: Path, files: dict[str, str]) -> Path:
+    package = root / "registry_pipeline"
+    for relpath, text in files.items():
+        path = package / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    for directory in [package, *[p for p in package.rglob("*") if p.is_dir()]]:
+        (directory / "__init__.py").touch()
+    return package
+
+
+@pytest.mark.parametrize(
+    ("relpath", "text", "expected"),
+    [
+        ("core/seal/bad.py", "from registry_pipeline.core.workspace import layout\n", "seal/"),
+        (
+            "core/workspace/bad.py",
+            "def f():\n    from registry_pipeline.core.pointers import store\n",
+            "workspace/ may import only seal/",
+        ),
+        ("core/pointers/bad.py", "import registry_pipeline.core.builders.registry\n", "pointers/"),
+        ("core/seal/bad.py", "import dagster\n", "never imports dagster"),
+        ("core/builders/bad.py", "from dagster import asset\n", "never imports dagster"),
+        ("core/explain/bad.py", "from registry_pipeline.lib import build\n", "Dagster layer"),
+        ("core/errors.py", "from registry_pipeline.core.seal import hashing\n", "below every"),
+    ],
+)
+def test_checker_flags_wrong_imports(
+    tmp_path: Path, relpath: str, text: str, expected: str
+) -> None:
+    package = _fake_package(
+        tmp_path,
+        {
+            "core/seal/hashing.py": "",
+            "core/workspace/layout.py": "from registry_pipeline.core.seal import hashing\n",
+            "core/pointers/store.py": "",
+            "core/builders/registry.py": "",
+            "lib/build.py": "",
+            relpath: text,
+        },
+    )
+    found = violations(package)
+    assert len(found) == 1, found
+    assert relpath in found[0] and expected in found[0]
+
+
+def test_checker_accepts_downward_imports(tmp_path: Path) -> None:
+    package = _fake_package(
+        tmp_path,
+        {
+            "core/seal/hashing.py": "from registry_pipeline.core.errors import E\n",
+            "core/workspace/layout.py": "from registry_pipeline.core.seal import hashing\n",
+            "core/builders/registry.py": "from registry_pipeline.core.workspace.layout import W\n",
+            "lib/build.py": "import dagster\nfrom registry_pipeline.core.builders import b\n",
+        },
+    )
+    assert violations(package) == []
+
+
+def test_checker_finds_a_circle_of_three(tmp_path: Path) -> None:
+    package = _fake_package(
+        tmp_path,
+        {
+            "core/builders/a.py": "from registry_pipeline.core.builders import b\n",
+            "core/builders/b.py": "from registry_pipeline.core.builders.c import run\n",
+            "core/builders/c.py": "def run():\n    from registry_pipeline.core.builders import a\n",
+        },
+    )
+    assert cycles(package) == [
+        [
+            "registry_pipeline.core.builders.a",
+            "registry_pipeline.core.builders.b",
+            "registry_pipeline.core.builders.c",
+        ]
+    ]

@@ -1,0 +1,176 @@
+"""The registry catalog: the demo catalog loads in dependency order; bad catalogs say why."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.workspace.catalog import CATALOG_RELPATH, CatalogError, load_catalog
+from registry_pipeline.core.workspace.layout import Workspace
+
+REPO = Path(__file__).resolve().parents[3]
+DEMO = json.loads((REPO / CATALOG_RELPATH).read_text())
+
+
+def _workspace(tmp_path: Path, document: Any) -> Workspace:
+    root = tmp_path / "ws"
+    shutil.copytree(REPO / "registries", root / "registries")
+    (root / CATALOG_RELPATH).write_text(json.dumps(document))
+    return Workspace(root)
+
+
+def _entry(registry_id: str, **changes: Any) -> dict[str, Any]:
+    base = {
+        "registry_id": registry_id,
+        "schema_id": f"REGISTRY_{registry_id}_v0_1",
+        "artifact_type": "json_snapshot",
+        "write_policy": "append_new_snapshot",
+        "kind": "built",
+        "artifacts": [f"{registry_id.upper()}_v0_1.json"],
+        "depends_on": [],
+        "active_pointer": True,
+        "delta_log": {"covered": True},
+    }
+    base.update(changes)
+    return base
+
+
+def _catalog(*entries: dict[str, Any]) -> dict[str, Any]:
+    return {"catalog_version": "0.2", "registries": list(entries)}
+
+
+def test_demo_catalog_loads_in_dependency_order() -> None:
+    catalog = load_catalog(Workspace(REPO))
+    ids = catalog.ids
+    assert set(ids) == {
+        "run_registry",
+        "op_status_table",
+        "drift_signals",
+        "system_health_report",
+        "expected_versions",
+        "migration_ledger",
+        "threshold_packs",
+        "allowed_operations",
+        "registry_delta_log",
+    }
+    assert catalog.get("registry_delta_log").kind == "log"
+    assert not catalog.get("registry_delta_log").delta_log.covered
+    for spec in catalog.registries:
+        for dependency in spec.depends_on:
+            assert ids.index(dependency) < ids.index(spec.registry_id)
+    assert catalog.get("system_health_report").kind == "presentation"
+    assert not catalog.get("system_health_report").active_pointer
+    assert catalog.get("run_registry").primary_artifact == "RUN_REGISTRY_v0_1.jsonl"
+
+
+def test_demo_catalog_keeps_the_seed_runbook_order() -> None:
+    catalog = load_catalog(Workspace(REPO))
+    assert catalog.get("op_status_table").depends_on[0] == "run_registry"
+    assert set(catalog.get("drift_signals").depends_on) >= {
+        "op_status_table",
+        "run_registry",
+        "expected_versions",
+    }
+    assert set(catalog.get("system_health_report").depends_on) == {
+        "op_status_table",
+        "drift_signals",
+        "run_registry",
+    }
+
+
+def test_upstream_closure_and_missing_builders() -> None:
+    catalog = load_catalog(Workspace(REPO))
+    assert catalog.upstream_closure(["op_status_table"]) == (
+        "run_registry",
+        "threshold_packs",
+        "allowed_operations",
+        "op_status_table",
+    )
+    assert catalog.missing_builders(["run_registry", "op_status_table"]) == [
+        "drift_signals",
+        "system_health_report",
+        "registry_delta_log",
+    ]
+    with pytest.raises(UsageError) as raised:
+        catalog.get("nope")
+    assert raised.value.code == "UNKNOWN_REGISTRY" and "run_registry" in raised.value.message
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    document = _catalog(
+        _entry("a", depends_on=["ghost"]),
+        _entry("a"),
+        _entry("b", kind="source", sources=["registries/missing.json"]),
+        _entry("c", artifacts=["../escape.json"]),
+    )
+    with pytest.raises(CatalogError) as raised:
+        load_catalog(_workspace(tmp_path, document))
+    details = "\n".join(raised.value.details)
+    assert "/registries/0/depends_on: unknown registry 'ghost'" in details
+    assert "/registries/1/registry_id: duplicate registry id 'a'" in details
+    assert "/registries/2/sources: 'registries/missing.json' does not exist" in details
+    assert "/registries/3/artifacts: '../escape.json'" in details
+
+
+@pytest.mark.parametrize(
+    ("entry", "pointer"),
+    [
+        (_entry("a", kind="source"), "/registries/0"),
+        (_entry("a", sources=["registries/threshold_packs"]), "/registries/0"),
+        (_entry("a", delta_log={"covered": False}), "/registries/0/delta_log"),
+        (_entry("a", kind="magic"), "/registries/0/kind"),
+        (_entry("Bad-Id"), "/registries/0/registry_id"),
+        (_entry("a", extra_field=1), "/registries/0"),
+    ],
+)
+def test_schema_violations_name_the_field(
+    tmp_path: Path, entry: dict[str, Any], pointer: str
+) -> None:
+    with pytest.raises(CatalogError) as raised:
+        load_catalog(_workspace(tmp_path, _catalog(entry)))
+    assert any(detail.startswith(pointer) for detail in raised.value.details), raised.value.details
+
+
+def test_cycles_are_refused(tmp_path: Path) -> None:
+    document = _catalog(_entry("a", depends_on=["b"]), _entry("b", depends_on=["a"]))
+    with pytest.raises(CatalogError, match="problem") as raised:
+        load_catalog(_workspace(tmp_path, document))
+    assert raised.value.details == ("/registries: dependency cycle among a, b",)
+
+
+def test_missing_or_malformed_catalog(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(UsageError) as raised:
+        load_catalog(Workspace(empty))
+    assert raised.value.code == "NO_CATALOG"
+    workspace = _workspace(tmp_path, {})
+    (workspace.root / CATALOG_RELPATH).write_text(
+        '{"catalog_version": "0.2", "catalog_version": 1}'
+    )
+    with pytest.raises(CatalogError) as bad:
+        load_catalog(workspace)
+    assert "duplicate key" in bad.value.details[0]
+
+
+def test_the_demo_catalog_is_a_valid_workspace_artifact() -> None:
+    assert DEMO["catalog_version"] == "0.2"
+    assert all("registry_id" in entry and "write_policy" in entry for entry in DEMO["registries"])
+
+
+def test_run_roots_default_and_validation(tmp_path: Path) -> None:
+    assert load_catalog(Workspace(REPO)).run_roots == (".codex/RUNS",)
+    document = _catalog(_entry("a"))
+    assert load_catalog(_workspace(tmp_path / "one", document)).run_roots == (".codex/RUNS",)
+    document["run_roots"] = [".codex/RUNS", "reports/path1/evidence/runs"]
+    catalog = load_catalog(_workspace(tmp_path / "two", document))
+    assert catalog.run_roots == (".codex/RUNS", "reports/path1/evidence/runs")
+    document["run_roots"] = ["../outside"]
+    with pytest.raises(CatalogError) as raised:
+        load_catalog(_workspace(tmp_path / "three", document))
+    assert raised.value.details[0].startswith("/run_roots: '../outside'")
