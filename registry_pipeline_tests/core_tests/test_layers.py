@@ -245,3 +245,11 @@ def test_checker_finds_a_circle_of_three(tmp_path: Path) -> None:
             "registry_pipeline.core.builders.c",
         ]
     ]
+
+
+def test_the_public_face_still_exports_every_documented_name() -> None:
+    import registry_pipeline.core as core
+
+    assert len(core.__all__) >= 18
+    for name in core.__all__:
+        assert getattr(core, name) is not None, name
