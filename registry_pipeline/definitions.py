@@ -12,6 +12,7 @@ from pathlib import Path
 import dagster as dg
 
 from registry_pipeline.core.builders.registry import registered_builders
+from registry_pipeline.core.workspace.build_lock import DEFAULT_WAIT
 from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.defs.assets import IO_MANAGER_KEY, registry_assets
@@ -23,8 +24,9 @@ from registry_pipeline.defs.drift_daily import (
 )
 from registry_pipeline.defs.promotion import promote_active_pointers, promotion_sensor
 from registry_pipeline.defs.schedules import build_schedules
+from registry_pipeline.lib.instance import BUILD_TAG
 from registry_pipeline.lib.io_manager import SealingIOManager
-from registry_pipeline.lib.resources import RegistryWorkspace
+from registry_pipeline.lib.resources import BuildLock, RegistryWorkspace
 
 # Output(data_version=...) is how an asset reports its content hash (the documented way in 1.13).
 warnings.filterwarnings("ignore", message="Parameter `data_version` of initializer `Output")
@@ -38,7 +40,9 @@ def default_workspace_root() -> Path:
     return Path(os.environ.get("REGISTRY_WORKSPACE") or DEMO_WORKSPACE).absolute()
 
 
-def build_definitions(root: Path, *, full_audit: bool = False) -> dg.Definitions:
+def build_definitions(
+    root: Path, *, full_audit: bool = False, build_wait: float = DEFAULT_WAIT
+) -> dg.Definitions:
     """Assets generated from the workspace's catalog, their checks, the build and promotion
     jobs, the promotion sensor, the schedules and the resources."""
     catalog = load_catalog(Workspace(root))
@@ -55,7 +59,10 @@ def build_definitions(root: Path, *, full_audit: bool = False) -> dg.Definitions
             dg.define_asset_job(
                 BUILD_JOB,
                 selection=dg.AssetSelection.assets(*assets),
-                description="Build, seal and check every registry.",
+                description="Build, seal and check every registry (one build at a time per "
+                "workspace: the run holds the workspace's build lock).",
+                executor_def=dg.in_process_executor,
+                tags={BUILD_TAG: "1"},
             ),
             promote_active_pointers,
             drift_signals_daily_job,
@@ -64,6 +71,7 @@ def build_definitions(root: Path, *, full_audit: bool = False) -> dg.Definitions
         schedules=[*build_schedules(BUILD_JOB, str(root)), drift_signals_daily_schedule],
         resources={
             "registry_workspace": RegistryWorkspace(root=str(root), full_audit=full_audit),
+            "build_lock": BuildLock(root=str(root), wait_seconds=build_wait),
             IO_MANAGER_KEY: SealingIOManager(workspace_root=str(root)),
         },
     )

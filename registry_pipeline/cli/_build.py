@@ -7,6 +7,7 @@ from typing import Any
 
 from registry_pipeline.cli._commands import workspace_option
 from registry_pipeline.cli._output import err, json_doc, out
+from registry_pipeline.core.workspace.build_lock import DEFAULT_WAIT
 from registry_pipeline.core.workspace.layout import resolve_workspace
 
 RAW = argparse.RawDescriptionHelpFormatter
@@ -27,7 +28,10 @@ def add_build(commands: Any) -> None:
         "was promoted or needed no promotion, 1 otherwise (downstream registries of a "
         "failed one are not built).",
         epilog="examples:\n  registry build\n  registry build --select op_status_table --json\n"
-        "  registry build --full-audit",
+        "  registry build --full-audit\n  registry build --wait 0   # fail at once if another "
+        "build runs\n\nOne build at a time per workspace: a second build (CLI, UI or schedule) "
+        "waits for the first, up to --wait seconds, then fails with BUILD_IN_PROGRESS naming "
+        "the holder.",
     )
     parser.add_argument(
         "--select",
@@ -41,9 +45,27 @@ def add_build(commands: Any) -> None:
         action="store_true",
         help="re-hash every run folder instead of trusting the previous index",
     )
+    parser.add_argument(
+        "--wait",
+        type=_seconds,
+        default=DEFAULT_WAIT,
+        metavar="SECONDS",
+        help="how long to wait for another build of this workspace before failing with "
+        f"BUILD_IN_PROGRESS (default {DEFAULT_WAIT:g}; 0 fails at once)",
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON object")
     workspace_option(parser)
     parser.set_defaults(run=run_build_command)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 <= value <= 86400:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 86400 seconds: {text!r}")
+    return value
 
 
 def run_build_command(args: argparse.Namespace) -> int:
@@ -55,7 +77,9 @@ def run_build_command(args: argparse.Namespace) -> int:
         catalog.get(registry_id)
     from registry_pipeline.lib.build import run_build
 
-    summary = run_build(workspace.root, select=args.select, full_audit=args.full_audit)
+    summary = run_build(
+        workspace.root, select=args.select, full_audit=args.full_audit, wait=args.wait
+    )
     if args.json:
         json_doc(
             {

@@ -18,7 +18,7 @@ from registry_pipeline.core.workspace.sources import (
 )
 from registry_pipeline.lib.inputs import resolve_inputs
 from registry_pipeline.lib.io_manager import RegistryOutput
-from registry_pipeline.lib.resources import RegistryWorkspace
+from registry_pipeline.lib.resources import BuildLock, RegistryWorkspace
 
 IO_MANAGER_KEY = "registry_io_manager"
 
@@ -75,7 +75,9 @@ def _asset_kwargs(spec: RegistrySpec) -> dict[str, Any]:
 def _built_asset(spec: RegistrySpec, builder: Builder) -> dg.AssetsDefinition:
     @dg.asset(**_asset_kwargs(spec))
     def _build(
-        context: dg.AssetExecutionContext, registry_workspace: RegistryWorkspace
+        context: dg.AssetExecutionContext,
+        registry_workspace: RegistryWorkspace,
+        build_lock: BuildLock,  # held for the whole run from its start: one build at a time
     ) -> dg.Output[RegistryOutput]:
         workspace = registry_workspace.workspace
         inputs, rules = resolve_inputs(context, workspace, spec.depends_on)
@@ -110,7 +112,9 @@ def _built_asset(spec: RegistrySpec, builder: Builder) -> dg.AssetsDefinition:
 def _source_asset(spec: RegistrySpec) -> dg.AssetsDefinition:
     @dg.asset(**_asset_kwargs(spec))
     def _seal_source(
-        context: dg.AssetExecutionContext, registry_workspace: RegistryWorkspace
+        context: dg.AssetExecutionContext,
+        registry_workspace: RegistryWorkspace,
+        build_lock: BuildLock,  # held for the whole run from its start: one build at a time
     ) -> dg.Output[RegistryOutput]:
         workspace = registry_workspace.workspace
         files = read_source_files(workspace.root, spec.sources)

@@ -12,6 +12,7 @@ import dagster as dg
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspection_cache
+from registry_pipeline.core.workspace.build_lock import DEFAULT_WAIT, build_lock
 from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import list_snapshots
@@ -22,9 +23,9 @@ from registry_pipeline.core.workspace.sources import (
 )
 from registry_pipeline.definitions import BUILD_JOB, build_definitions
 from registry_pipeline.defs.checks import CHECK_NAMES
+from registry_pipeline.lib.instance import dagster_home, open_instance
 from registry_pipeline.lib.promotion import latest_materialization_of, promote_materialization
 
-DAGSTER_HOME_RELPATH = ".codex/dagster_home"
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 """Dagster's run log stays in the instance (the UI shows it); the CLI prints its own summary."""
 
@@ -70,17 +71,13 @@ class BuildSummary:
     registries: list[RegistryBuild]
 
 
-def dagster_home(root: Path) -> Path:
-    """The workspace's persistent Dagster instance; `dagster dev` with this DAGSTER_HOME sees it."""
-    home = root / DAGSTER_HOME_RELPATH
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
-    return home
-
-
-def run_build(root: Path, *, select: Sequence[str] = (), full_audit: bool = False) -> BuildSummary:
+def run_build(
+    root: Path,
+    *,
+    select: Sequence[str] = (),
+    full_audit: bool = False,
+    wait: float = DEFAULT_WAIT,
+) -> BuildSummary:
     """Build the selected registries (all when empty), promote them, summarize what happened.
 
     Without a selection, a source registry whose newest snapshot already holds exactly its
@@ -90,18 +87,29 @@ def run_build(root: Path, *, select: Sequence[str] = (), full_audit: bool = Fals
 
     When every registry built and passed its checks, each one is promoted through
     `lib.promotion` (the job's code path); a failed build promotes nothing.
+
+    The whole build holds the workspace's build lock (waiting up to `wait` seconds for another
+    build, then BUILD_IN_PROGRESS): one build at a time per workspace.
     """
+    workspace = Workspace(root)
+    with build_lock(workspace, wait=wait, command="registry build"):
+        return _run_build(workspace, select, full_audit, wait)
+
+
+def _run_build(
+    workspace: Workspace, select: Sequence[str], full_audit: bool, wait: float
+) -> BuildSummary:
+    root = workspace.root
     home = dagster_home(root)
     os.environ["DAGSTER_HOME"] = str(home)
-    definitions = build_definitions(root, full_audit=full_audit)
+    definitions = build_definitions(root, full_audit=full_audit, build_wait=wait)
     job = definitions.resolve_job_def(BUILD_JOB)
     in_job = job.asset_layer.asset_graph.executable_asset_keys  # not drift_signals_daily
     graph_keys = [
         key for key in definitions.resolve_asset_graph().toposorted_asset_keys if key in in_job
     ]
-    workspace = Workspace(root)
     with (
-        dg.DagsterInstance.from_config(str(home)) as instance,
+        open_instance(root) as instance,
         inspection_cache(workspace.verdicts_path, trust_stored=not full_audit),
     ):
         settled = {} if select or full_audit else _settled_sources(workspace, graph_keys)

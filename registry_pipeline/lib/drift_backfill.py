@@ -15,7 +15,8 @@ from registry_pipeline.core.seal.validate import inspection_cache
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.definitions import build_definitions
 from registry_pipeline.defs.drift_daily import DRIFT_DAILY_JOB
-from registry_pipeline.lib.build import QUIET_LOGS, dagster_home
+from registry_pipeline.lib.build import QUIET_LOGS
+from registry_pipeline.lib.instance import dagster_home, open_instance
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def run_drift_backfill(
     job = build_definitions(root).resolve_job_def(DRIFT_DAILY_JOB)
     outcomes: list[DayOutcome] = []
     with (
-        dg.DagsterInstance.from_config(str(home)) as instance,
+        open_instance(root) as instance,
         inspection_cache(Workspace(root).verdicts_path),
     ):
         for day in days:

@@ -23,17 +23,23 @@ NEWEST_VALID = "newest_valid"
 snapshot that validates; the rule text then says why the pointer was not used."""
 
 
-def materialized_path(
-    instance: dg.DagsterInstance, key: dg.AssetKey, run_id: str | None = None
-) -> Path | None:
-    """The run folder of the latest materialization of `key` (only from `run_id` if given)."""
-    event = instance.get_latest_materialization_event(key)
-    if event is None or event.asset_materialization is None:
-        return None
-    if run_id is not None and event.run_id != run_id:
-        return None
-    value = event.asset_materialization.metadata.get("path")
-    return Path(str(value.value)) if value is not None else None
+def materialized_path(instance: dg.DagsterInstance, key: dg.AssetKey, run_id: str) -> Path | None:
+    """The run folder that Dagster run `run_id` materialized for `key`, or None.
+
+    Read from that run's own events, never from the newest materialization across runs: another
+    run materializing the same asset meanwhile must not change what this run checks or reads.
+    """
+    records = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+    ).records
+    for record in reversed(records):
+        event = record.event_log_entry.dagster_event
+        if event is None or event.asset_key != key:
+            continue
+        materialization = event.step_materialization_data.materialization
+        value = materialization.metadata.get("path")
+        return Path(str(value.value)) if value is not None else None
+    return None
 
 
 def resolve_inputs(

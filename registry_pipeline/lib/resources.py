@@ -1,11 +1,14 @@
-"""The workspace as a Dagster resource."""
+"""The workspace as a Dagster resource, and the workspace's build lock as one."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
 
+from registry_pipeline.core.workspace.build_lock import DEFAULT_WAIT, build_lock
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
 
@@ -25,3 +28,21 @@ class RegistryWorkspace(dg.ConfigurableResource):  # type: ignore[type-arg]
     def catalog(self) -> RegistryCatalog:
         """The workspace's registry catalog."""
         return load_catalog(self.workspace)
+
+
+class BuildLock(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """Holds the workspace's build lock for a whole run of the build job, whoever launched it
+    (`registry build`, the UI, a schedule): one build at a time per workspace. `registry build`
+    already holds it when its in-process run starts; the lock is re-entrant in one process."""
+
+    root: str
+    wait_seconds: float = DEFAULT_WAIT
+    """How long a run waits for another build before failing with BUILD_IN_PROGRESS."""
+
+    @contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[BuildLock]:
+        run = context.run.run_id if context.run is not None else "?"
+        with build_lock(
+            Workspace(Path(self.root)), wait=self.wait_seconds, command=f"dagster run {run}"
+        ):
+            yield self

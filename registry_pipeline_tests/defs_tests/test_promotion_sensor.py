@@ -15,7 +15,8 @@ from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.definitions import BUILD_JOB, build_definitions
 from registry_pipeline.defs.promotion import PROMOTE_JOB, PROMOTION_SENSOR
-from registry_pipeline.lib.build import QUIET_LOGS, dagster_home
+from registry_pipeline.lib.build import QUIET_LOGS
+from registry_pipeline.lib.instance import dagster_home
 from registry_pipeline_tests._helpers import copy_demo
 
 REPO = Path(__file__).resolve().parents[2]

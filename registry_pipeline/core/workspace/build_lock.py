@@ -1,0 +1,139 @@
+"""One build at a time per workspace: an `fcntl.flock` on `.codex/build.lock`.
+
+The kernel releases the lock when its holder exits, however it exits, so a killed build leaves
+nothing to clean up. The file itself stays (removing a lock file others may hold open would let
+two holders in); the holder writes its pid, command and start time into it so that a waiter can
+say who it waits for. The lock is re-entrant within one process: `registry build` holds it and
+the Dagster run it executes in process asks for it again.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.seal.run_id import now_utc
+from registry_pipeline.core.workspace.layout import Workspace
+
+BUILD_LOCK_RELPATH = ".codex/build.lock"
+DEFAULT_WAIT = 300.0
+"""Seconds a build waits for another one before failing with BUILD_IN_PROGRESS."""
+
+_held: dict[str, int] = {}
+"""Lock path -> how many times this process holds it (re-entrance)."""
+_guard = threading.Lock()
+
+
+class BuildInProgress(RegistryError):
+    """Another build of this workspace holds the build lock."""
+
+    code = "BUILD_IN_PROGRESS"
+
+
+@contextmanager
+def build_lock(
+    workspace: Workspace, *, wait: float = DEFAULT_WAIT, command: str = "build"
+) -> Iterator[None]:
+    """Hold the workspace's build lock for the block, waiting up to `wait` seconds for it."""
+    path = workspace.root / BUILD_LOCK_RELPATH
+    key = str(path)
+    with _guard:
+        if _held.get(key):
+            _held[key] += 1
+            reentered = True
+        else:
+            reentered = False
+    if reentered:
+        try:
+            yield
+        finally:
+            with _guard:
+                _held[key] -= 1
+        return
+    fd = _acquire(path, wait, command)
+    with _guard:
+        _held[key] = 1
+    try:
+        yield
+    finally:
+        with _guard:
+            _held.pop(key, None)
+        os.close(fd)  # closing the descriptor releases the flock
+
+
+def holder(workspace: Workspace) -> dict[str, object] | None:
+    """What the current holder wrote into the lock file, or None when nobody holds it."""
+    path = workspace.root / BUILD_LOCK_RELPATH
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _owner(path) or {}
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def _acquire(path: Path, wait: float, command: str) -> int:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise RegistryError(
+            f"cannot open the build lock: {exc.strerror or exc}",
+            code="IO_ERROR",
+            path=str(path),
+        ) from None
+    deadline = time.monotonic() + max(wait, 0.0)
+    delay = 0.01
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                raise _in_progress(path, wait) from None
+            time.sleep(delay)  # waiting on another process, not synchronizing a test
+            delay = min(delay * 2, 0.25)
+    owner = {"pid": os.getpid(), "host": socket.gethostname(), "command": command,
+             "since": now_utc().strftime("%Y-%m-%dT%H:%M:%SZ")}  # fmt: skip
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(owner) + "\n").encode(), 0)
+    except OSError:
+        pass  # the owner note is for humans; the flock is the lock
+    return fd
+
+
+def _owner(path: Path) -> dict[str, object] | None:
+    try:
+        owner = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return owner if isinstance(owner, dict) else None
+
+
+def _in_progress(path: Path, wait: float) -> BuildInProgress:
+    owner = _owner(path) or {}
+    pid, since = owner.get("pid", "?"), owner.get("since", "?")
+    who = f"pid {pid} ({owner.get('command', 'a build')}) since {since}"
+    waited = f" after waiting {wait:g} s" if wait > 0 else ""
+    return BuildInProgress(
+        f"another build of this workspace is running: {who}{waited}; retry when it finishes "
+        "or pass --wait SECONDS",
+        path=str(path),
+    )

@@ -1,0 +1,158 @@
+"""One build at a time per workspace: concurrent `registry build`s (real processes) serialize on
+the build lock, or fail fast with BUILD_IN_PROGRESS; nothing is bricked and nothing sealed twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from registry_pipeline.core.seal.run_id import registry_of
+from registry_pipeline.core.workspace.build_lock import BUILD_LOCK_RELPATH
+from registry_pipeline_tests._helpers import copy_demo
+
+SOURCES = ("expected_versions", "migration_ledger", "threshold_packs", "allowed_operations")
+HOLD = """
+import sys
+from pathlib import Path
+from registry_pipeline.core.workspace.build_lock import build_lock
+from registry_pipeline.core.workspace.layout import Workspace
+with build_lock(Workspace(Path(sys.argv[1])), wait=0, command="test holder"):
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def _registry(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "registry_pipeline", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env or _env(),
+    )
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("DAGSTER_HOME", None)
+    env.pop("REGISTRY_WORKSPACE", None)
+    return env
+
+
+def _run(*args: str) -> tuple[int, str, str]:
+    process = _registry(*args)
+    out, err = process.communicate(timeout=600)
+    return process.returncode, out, err
+
+
+def _holder(root: Path) -> subprocess.Popen[str]:
+    """A process that holds the build lock until its stdin closes (synchronized on its output)."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(root)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+    assert process.stdout is not None and process.stdout.readline().strip() == "held"
+    return process
+
+
+def _assert_healthy(root: Path) -> None:
+    """Everything verifies and a plain build afterwards is green."""
+    for args in (("validate", "--all"), ("pointers", "verify"), ("delta", "verify")):
+        code, out, err = _run(*args, "--workspace", str(root))
+        assert code == 0, (args, out, err)
+    code, out, err = _run("build", "--workspace", str(root), "--json")
+    assert code == 0, (out, err)
+    assert all(entry["problems"] == [] for entry in json.loads(out)["registries"])
+
+
+def _source_snapshots(root: Path) -> dict[str, list[str]]:
+    runs = root / ".codex" / "RUNS"
+    return {
+        source: sorted(p.name for p in runs.iterdir() if registry_of(p.name) == source)
+        for source in SOURCES
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("builds", [2, 3])
+def test_concurrent_builds_on_a_fresh_workspace_serialize(tmp_path: Path, builds: int) -> None:
+    root = copy_demo(tmp_path)
+    processes = [_registry("build", "--workspace", str(root), "--json") for _ in range(builds)]
+    results = [(*p.communicate(timeout=600), p.returncode) for p in processes]
+    for out, err, code in results:
+        assert code == 0, (out, err)
+        assert "INTERNAL" not in err
+    for source, folders in _source_snapshots(root).items():
+        assert len(folders) == 1, (source, folders)  # identical content is sealed once
+    _assert_healthy(root)
+
+
+@pytest.mark.slow
+def test_a_build_on_a_used_workspace_waits_for_the_running_one(tmp_path: Path) -> None:
+    root = copy_demo(tmp_path)
+    assert _run("build", "--workspace", str(root))[0] == 0
+    source = root / "registries" / "expected_versions" / "EXPECTED_VERSIONS_v0_1.json"
+    text = source.read_text()
+    source.write_text(text.replace('"op_status_table": "0.1.0"', '"op_status_table": "0.1.1"'))
+    first = _registry("build", "--workspace", str(root), "--json")
+    second = _registry("build", "--workspace", str(root), "--json")
+    for process in (first, second):
+        out, err = process.communicate(timeout=600)
+        assert process.returncode == 0, (out, err)
+    assert len(_source_snapshots(root)["expected_versions"]) == 2
+    _assert_healthy(root)
+
+
+def test_a_busy_workspace_fails_fast_naming_the_holder(tmp_path: Path) -> None:
+    root = copy_demo(tmp_path)
+    holder = _holder(root)
+    try:
+        code, _out, err = _run("build", "--workspace", str(root), "--wait", "0")
+    finally:
+        holder.communicate(input="\n", timeout=60)
+    assert code == 1
+    assert "BUILD_IN_PROGRESS" in err and str(root / BUILD_LOCK_RELPATH) in err
+    assert f"pid {holder.pid} (test holder)" in err
+    assert list((root / ".codex" / "RUNS").iterdir()) == [root / ".codex" / "RUNS" / ".gitkeep"]
+
+
+def test_a_killed_holder_leaves_no_lock_to_clean(tmp_path: Path) -> None:
+    root = copy_demo(tmp_path)
+    holder = _holder(root)
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(timeout=60)
+    code, out, err = _run("build", "--workspace", str(root), "--wait", "0")
+    assert code == 0, (out, err)
+
+
+def test_a_dagster_run_of_the_build_job_waits_for_the_lock_too(tmp_path: Path) -> None:
+    """A run launched by the UI or a schedule takes the same lock (the build_lock resource)."""
+    import dagster as dg
+
+    from registry_pipeline.definitions import BUILD_JOB, build_definitions
+
+    root = copy_demo(tmp_path)
+    job = build_definitions(root, build_wait=0).resolve_job_def(BUILD_JOB)
+    holder = _holder(root)
+    try:
+        with dg.instance_for_test() as instance:
+            result = job.execute_in_process(instance=instance, raise_on_error=False)
+    finally:
+        holder.communicate(input="\n", timeout=60)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_failure).event_specific_data
+    error, messages = failure.error, []
+    while error is not None:  # the resource's error is the cause of Dagster's
+        messages.append(error.message)
+        error = error.cause
+    assert any("BuildInProgress: another build" in message for message in messages), messages
+    assert list((root / ".codex" / "RUNS").iterdir()) == [root / ".codex" / "RUNS" / ".gitkeep"]
