@@ -1,4 +1,5 @@
-"""`registry pointers ...`: show, history, promote, rollback, verify, as-of."""
+"""`registry pointers ...`: show, history, promote, rollback, hold, release, accept, verify,
+as-of."""
 
 from __future__ import annotations
 
@@ -21,12 +22,19 @@ examples:
       --expect 2026-11-20__101500__op_status_table_build --reason "reviewed"
   registry pointers rollback drift_signals --to 2026-11-19__090000__drift_signals_build \\
       --reason "bad threshold pack"
+  registry pointers release drift_signals --reason "pack fixed"
+  registry pointers hold run_registry --reason "freeze for the audit"
+  registry pointers accept expected_versions --reason "pinned by hand for the audit"
   registry pointers history drift_signals --json
   registry pointers verify --expect-head 3f1c...e9
   registry pointers as-of 2026-11-20T18:00:00Z
 
-exit codes: 0 done, 1 refused (CAS_CONFLICT, TARGET_INVALID, NOT_NEWER, LOCKED, ...) or
-verification failed, 2 bad usage"""
+A rollback holds the registry: builds still build and check it but do not promote it until
+`registry pointers release`. A pointer file edited by hand stops builds and promotions with
+POINTER_MISMATCH until the edit is undone or recorded with `registry pointers accept`.
+
+exit codes: 0 done, 1 refused (CAS_CONFLICT, TARGET_INVALID, NOT_NEWER, LOCKED, HELD,
+POINTER_MISMATCH, ...) or verification failed, 2 bad usage"""
 
 NONE = "none"
 
@@ -74,7 +82,8 @@ def add_pointers(commands: Any) -> None:
     promote.set_defaults(run=run_promote)
 
     rollback = sub.add_parser(
-        "rollback", help="make an older valid snapshot active again", formatter_class=RAW,
+        "rollback", help="make an older valid snapshot active again, and hold it there",
+        formatter_class=RAW,
         epilog="examples:\n  registry pointers rollback drift_signals --to RUN_ID "
         '--reason "bad pack"',
     )  # fmt: skip
@@ -85,6 +94,23 @@ def add_pointers(commands: Any) -> None:
     _lock_option(rollback)
     _common(rollback)
     rollback.set_defaults(run=run_rollback)
+
+    for name, helptext, example in (
+        ("hold", "stop automatic promotion of a registry (builds still build and check)",
+         'registry pointers hold run_registry --reason "freeze for the audit"'),
+        ("release", "lift a hold or a rollback's hold: automatic promotion resumes",
+         'registry pointers release drift_signals --reason "pack fixed"'),
+        ("accept", "record a hand edit of the pointer file as a journaled decision",
+         'registry pointers accept expected_versions --reason "pinned by hand"'),
+    ):
+        command = sub.add_parser(name, help=helptext, formatter_class=RAW,
+                                 epilog=f"examples:\n  {example}")
+        command.add_argument("registry_id", metavar="REGISTRY_ID")
+        command.add_argument("--reason", required=name != "release", default="",
+                             help="why (journaled)" + (" (required)" if name != "release" else ""))
+        _lock_option(command)
+        _common(command)
+        command.set_defaults(run=run_mark, mark=name)  # fmt: skip
 
     verify = sub.add_parser(
         "verify", help="replay the journal: chain, sequence, and the pointer file",
@@ -153,6 +179,7 @@ def run_show(args: argparse.Namespace) -> int:
         pointer = pointers.pointers.get(registry_id)
         spec = specs.get(registry_id)
         ref = pointer.active_ref if pointer else None
+        hold = store.held(registry_id)
         rows.append(
             {
                 "registry_id": registry_id,
@@ -160,7 +187,9 @@ def run_show(args: argparse.Namespace) -> int:
                 "active_ref": ref.as_json() if ref else None,
                 "active_ref_known": pointer.active_ref_known if pointer else None,
                 "active_asof_utc": pointer.active_asof_utc if pointer else None,
-                "target": _target_state(workspace, ref),
+                "target": _target_state(workspace, store, registry_id, ref),
+                "journal": _journal_state(store, pointers, registry_id),
+                "hold": _hold_json(hold),
                 "notes": pointer.notes if pointer else "",
             }
         )
@@ -174,25 +203,57 @@ def run_show(args: argparse.Namespace) -> int:
         elif ref is None:
             out(f"{row['registry_id']:<24} (none)")
         else:
+            hold = row["hold"]
+            state = " ".join(
+                part
+                for part in (
+                    str(row["target"]),
+                    "" if row["journal"] == "ok" else f"[{row['journal']}]",
+                    f"[held: {hold['reason']}, since {hold['since']}]" if hold else "",
+                )
+                if part
+            )
             out(
                 f"{row['registry_id']:<24} {ref['run_id']:<48} "
-                f"sha256:{str(ref['manifest_sha256'])[:12]}  {row['active_asof_utc']}  "
-                f"{row['target']}"
+                f"sha256:{str(ref['manifest_sha256'])[:12]}  {row['active_asof_utc']}  {state}"
             )
     return 0
 
 
-def _target_state(workspace: Workspace, ref: Any) -> str | None:
-    """`ok`, `missing` or `root_mismatch`: whether the folder is there with the pointer's root."""
-    from registry_pipeline.core.workspace.snapshots import read_snapshot
+def _target_state(workspace: Workspace, store: Any, registry_id: str, ref: Any) -> str | None:
+    """`ok`, or what is wrong with the folder the pointer names: `missing`, `wrong_registry`,
+    `root_mismatch`, `invalid: CODES` (validated again, with the build's verdict cache)."""
+    from registry_pipeline.core.pointers.store import PointerRefused, target_folder
+    from registry_pipeline.core.seal.validate import inspect_run_folder, inspection_cache
 
     if ref is None or ref.run_id is None:
         return None
-    folder = workspace.runs_dir / ref.run_id
-    if not folder.is_dir():
-        return "missing"
-    root = read_snapshot(folder, "").root_sha256
-    return "ok" if root == ref.manifest_sha256 else "root_mismatch"
+    try:
+        folder = target_folder(workspace, registry_id, ref.run_id)
+    except PointerRefused as exc:
+        return {"TARGET_WRONG_REGISTRY": "wrong_registry"}.get(exc.code, "missing")
+    with inspection_cache(workspace.verdicts_path):
+        report = inspect_run_folder(folder, schemas=store.schemas)
+    if not report.ok:
+        return "invalid: " + ",".join(sorted({p.code.value for p in report.problems}))
+    return "ok" if report.root_sha256 == ref.manifest_sha256 else "root_mismatch"
+
+
+def _hold_json(hold: Any) -> dict[str, object] | None:
+    if hold is None:
+        return None
+    return {"reason": hold.reason, "since": hold.since, "by": hold.by, "seq": hold.record.seq}
+
+
+def _journal_state(store: Any, pointers: Any, registry_id: str) -> str:
+    """`ok` when the journal explains the pointer, else the refusal code (POINTER_MISMATCH)."""
+    from registry_pipeline.core.pointers.store import PointerRefused
+
+    try:
+        store.explained([registry_id]) if pointers.pointers.get(registry_id) else None
+    except PointerRefused as exc:
+        return str(exc.code)
+    return "ok"
 
 
 # -- history ---------------------------------------------------------------------------------
@@ -228,7 +289,8 @@ def run_history(args: argparse.Namespace) -> int:
         was = record.from_ref.run_id if record.from_ref else "(none)"
         out(
             f"#{record.seq:<5} {record.created_utc}  {record.action:<8} {record.registry_id:<22} "
-            f"{was} -> {record.to_ref.run_id}  by {record.actor.get('kind')}:"
+            f"{was} -> {record.to_ref.run_id if record.to_ref else '(none)'}  by "
+            f"{record.actor.get('kind')}:"
             f"{record.actor.get('id')}" + (f"  ({record.reason})" if record.reason else "")
         )
     return 0
@@ -304,6 +366,13 @@ def _change(args: argparse.Namespace, action: str) -> int:
     return _report_change(args, change)
 
 
+def run_mark(args: argparse.Namespace) -> int:
+    """`hold`, `release` or `accept` through the store, as the CLI user."""
+    _workspace, store = _store(args)
+    change = getattr(store, args.mark)(args.registry_id, reason=args.reason, actor=_actor())
+    return _report_change(args, change)
+
+
 def _report_change(args: argparse.Namespace, change: Any) -> int:
     record = change.record
     if args.json:
@@ -316,9 +385,15 @@ def _report_change(args: argparse.Namespace, change: Any) -> int:
             }
         )
     elif record is None:
-        out(f"{change.registry_id}: {args.run_id} is already active; nothing changed")
+        what = change.note or f"{getattr(args, 'run_id', '')} is already active"
+        out(f"{change.registry_id}: {what}; nothing changed")
     else:
         out(f"{record}  (journal head {record.sha256})")
+        if record.action == "rollback":
+            out(
+                f"{change.registry_id} is held: builds will not promote it until "
+                f"`registry pointers release {change.registry_id}`"
+            )
     return 0
 
 
@@ -332,8 +407,14 @@ def run_verify(args: argparse.Namespace) -> int:
     if expect is not None and not re.fullmatch(r"[0-9a-f]{64}", expect):
         raise UsageError("--expect-head takes a 64-character lowercase hex SHA-256",
                          code="BAD_HEAD")  # fmt: skip
+    from registry_pipeline.core.pointers._lock import describe_lock, lock_state
+    from registry_pipeline.core.pointers.journal_replay import Finding
+
     _workspace, store = _store(args)
     report = verify_journal(store.journal_path, store.read(), expect)
+    if lock_state(store.lock_path) == "stale":
+        stale = f"{store.lock_path}: {describe_lock(store.lock_path)}"
+        report.problems.append(Finding("STALE_LOCK", stale))
     if args.json:
         json_doc(
             {
@@ -394,6 +475,7 @@ def run_as_of(args: argparse.Namespace) -> int:
             "seq": record.seq,
         }
         for registry_id, record in sorted(state.items())
+        if record.to_ref is not None  # an aborted first promotion: no pointer then
     ]
     if args.json:
         json_doc({"as_of": moment, "pointers": rows})

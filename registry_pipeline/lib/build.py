@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 
 from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspection_cache
 from registry_pipeline.core.workspace.build_lock import DEFAULT_WAIT, build_lock
@@ -100,6 +101,10 @@ def _run_build(
     workspace: Workspace, select: Sequence[str], full_audit: bool, wait: float
 ) -> BuildSummary:
     root = workspace.root
+    with_pointer = [
+        spec.registry_id for spec in load_catalog(workspace).registries if spec.active_pointer
+    ]
+    PointerStore(workspace).explained(with_pointer)  # a hand-edited pointer stops the build here
     home = dagster_home(root)
     os.environ["DAGSTER_HOME"] = str(home)
     definitions = build_definitions(root, full_audit=full_audit, build_wait=wait)
@@ -158,7 +163,7 @@ def _promote(
     outcome = promote_materialization(
         instance, root, entry.registry_id, entry.run_id, checked_in, actor
     )
-    promotion = outcome.reason if outcome.code is None else outcome.code
+    promotion = outcome.reason if outcome.code in (None, "HELD") else outcome.code
     problems = [f"promotion: {outcome.reason}"] if outcome.is_error else []
     return replace(
         entry, promoted=outcome.promoted, promotion=promotion, problems=entry.problems + problems

@@ -72,8 +72,10 @@ def active_snapshot(workspace: Workspace, registry_id: str) -> tuple[Snapshot | 
     """The snapshot the pointer file names for `registry_id` if its folder still validates;
     otherwise None and why the pointer was not used (None when there is no pointer)."""
     try:
-        ref = PointerStore(workspace).read().active(registry_id)
+        ref = PointerStore(workspace).explained([registry_id]).active(registry_id)
     except RegistryError as exc:
+        if exc.code in ("POINTER_MISMATCH", "JOURNAL_CORRUPT"):
+            raise  # a pointer the journal does not explain is never read
         return None, f"pointer file unreadable: {exc.code}"
     if ref is None or ref.run_id is None:
         return None, None

@@ -32,7 +32,7 @@ class Outcome(StrEnum):
     PROMOTED = "promoted"
     ALREADY_ACTIVE = "already active"
     SKIPPED = "skipped"
-    """Not an error: NOT_NEWER, or a snapshot that was explicitly rolled back away from."""
+    """Not an error: NOT_NEWER, or a registry on hold (a rollback or `pointers hold`)."""
     NO_POINTER = "no pointer by design"
     CHECKS_NOT_PASSED = "checks not passed"
     REFUSED = "refused"
@@ -118,9 +118,10 @@ def promote_materialization(
             automatic=True,
         )
     except PointerRefused as exc:
-        skipped = exc.code in ("NOT_NEWER", "ROLLED_BACK")
+        skipped = exc.code in ("NOT_NEWER", "HELD")
         kind = Outcome.SKIPPED if skipped else Outcome.REFUSED
-        return outcome(kind, f"{exc.code}: {exc.message}", code=exc.code, checks=checks)
+        text = exc.message if exc.code == "HELD" else f"{exc.code}: {exc.message}"
+        return outcome(kind, text, code=exc.code, checks=checks)
     except RegistryError as exc:  # a stale lock, an unreadable pointer file, ...
         return outcome(Outcome.REFUSED, f"{exc.code}: {exc.message}", code=exc.code, checks=checks)
     if change.record is None:

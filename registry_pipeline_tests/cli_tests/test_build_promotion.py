@@ -6,9 +6,11 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from registry_pipeline.core.pointers.journal import read_records
 from registry_pipeline.core.pointers.journal_replay import verify_journal
-from registry_pipeline.core.pointers.store import PointerStore
+from registry_pipeline.core.pointers.store import PointerRefused, PointerStore
 from registry_pipeline.core.workspace.layout import Workspace
 
 REPO = Path(__file__).resolve().parents[2]
@@ -89,7 +91,7 @@ def _input_rules(root: Path, registry_id: str) -> dict[str, str]:
         return dict(event.asset_materialization.metadata["input_rules"].value)  # type: ignore[arg-type]
 
 
-def test_a_rolled_back_snapshot_is_not_promoted_again_by_a_build(cli: Run, demo: Path) -> None:
+def test_a_rollback_holds_across_builds_until_released(cli: Run, demo: Path) -> None:
     assert _build(cli, demo)[0] == 0
     ledger = demo / "registries" / "migration_ledger" / "applied_migrations.json"
     document = json.loads(ledger.read_text())
@@ -104,8 +106,21 @@ def test_a_rolled_back_snapshot_is_not_promoted_again_by_a_build(cli: Run, demo:
     code, entries = _build(cli, demo)
     assert code == 0
     assert entries["migration_ledger"]["run_id"] == new
-    assert entries["migration_ledger"]["promotion"] == "ROLLED_BACK"
+    assert str(entries["migration_ledger"]["promotion"]).startswith("held: bad ledger, since ")
     assert _active(demo)["migration_ledger"] == old
+    document["migrations"][0]["status"] = "SKIPPED"  # a newer snapshot: still held
+    ledger.write_text(json.dumps(document, indent=2))
+    code, out, _ = cli("build", "--workspace", str(demo))
+    assert code == 0
+    line = next(row for row in out.splitlines() if "migration_ledger" in row)
+    assert "not promoted (held: bad ledger, since " in line
+    assert _active(demo)["migration_ledger"] == old
+    code, out, _ = cli("pointers", "show", "--workspace", str(demo))
+    assert "[held: bad ledger, since " in out
+    assert cli("pointers", "release", "migration_ledger", "--workspace", str(demo))[0] == 0
+    code, entries = _build(cli, demo)
+    assert code == 0 and entries["migration_ledger"]["promoted"] is True
+    assert _active(demo)["migration_ledger"] == entries["migration_ledger"]["run_id"] != old
     _verify(demo)
 
 
@@ -170,6 +185,10 @@ def test_the_active_pointer_rule_checks_the_root_and_the_registry(cli: Run, demo
         if entry["registry_id"] == "allowed_operations":
             entry["active_ref"]["manifest_sha256"] = "0" * 64  # edited by hand
     path.write_text(json.dumps(document))
+    with pytest.raises(PointerRefused) as caught:  # the journal does not explain it: never read
+        active_snapshot(workspace, "allowed_operations")
+    assert caught.value.code == "POINTER_MISMATCH"
+    PointerStore(workspace).journal_path.unlink()  # a pointer file that predates any journal
     snapshot, why = active_snapshot(workspace, "allowed_operations")
     assert snapshot is None and why is not None and "another root" in why
     document = json.loads(original)

@@ -130,7 +130,8 @@ def _active_after_build(build: BuildInputs, catalog: RegistryCatalog) -> dict[st
     its own outputs), else the one its pointer names now, else None."""
     from registry_pipeline.core.pointers.store import PointerStore
 
-    pointers = PointerStore(build.workspace).read()
+    ids = [spec.registry_id for spec in catalog.registries if spec.active_pointer]
+    pointers = PointerStore(build.workspace).explained(ids)  # POINTER_MISMATCH: never read
     active: dict[str, Snapshot | None] = {}
     for spec in catalog.registries:
         if not spec.active_pointer:

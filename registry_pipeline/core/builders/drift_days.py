@@ -62,10 +62,13 @@ def build_drift_for_day(workspace: Workspace, day: date) -> DayDrift:
     state = state_as_of(read_records(journal), moment)
     active: dict[str, Snapshot] = {}
     for registry_id, record in state.items():
-        folder = workspace.runs_dir / str(record.to_ref.run_id)
+        ref = record.to_ref
+        if ref is None:
+            continue  # an aborted first promotion: no pointer then
+        folder = workspace.runs_dir / str(ref.run_id)
         if folder.is_dir():
             snapshot = read_snapshot(folder, registry_id)
-            if snapshot.root_sha256 == record.to_ref.manifest_sha256:
+            if snapshot.root_sha256 == ref.manifest_sha256:
                 active[registry_id] = snapshot
     missing = tuple(registry_id for registry_id in DAY_INPUTS if registry_id not in active)
     if missing:

@@ -23,7 +23,15 @@ from registry_pipeline.core.pointers.pointer_file import ActiveRef
 JOURNAL_NAME = "ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
 JOURNAL_SCHEMA_ID = "urn:registry-pipeline:schema:pointer_journal"
 JOURNAL_VERSION = "0.1"
-ACTIONS = ("promote", "rollback")
+MOVES = ("promote", "rollback")
+"""Actions that move a pointer to another snapshot (the pointer file changes)."""
+ACTIONS = (*MOVES, "abort", "accept", "hold", "release")
+"""Every action. `abort`: a change reported as failed is undone in the history (to_ref is the
+pointer as it stayed, null when the registry had none); `accept`: a hand edit of the pointer file
+recorded as a decision (to_ref is what the file shows); `hold`/`release` keep the pointer where
+it is (from_ref = to_ref) and stop or resume automatic promotion."""
+HOLDS = ("rollback", "accept", "hold", "release")
+"""Actions that set (rollback, accept, hold) or lift (release) a hold on automatic promotion."""
 TAIL_BLOCK = 64 << 10
 
 
@@ -34,9 +42,10 @@ class JournalRecord:
     seq: int
     registry_id: str
     from_ref: ActiveRef | None
-    to_ref: ActiveRef
+    to_ref: ActiveRef | None
+    """The pointer after this record; None only for an `abort` of a registry's first pointer."""
     action: str
-    """`promote` or `rollback`."""
+    """One of ACTIONS."""
     reason: str
     actor: Mapping[str, str]
     """`{kind: dagster_run | cli_user | registry_build, id}`."""
@@ -54,7 +63,7 @@ class JournalRecord:
             "seq": self.seq,
             "registry_id": self.registry_id,
             "from_ref": self.from_ref.as_json() if self.from_ref else None,
-            "to_ref": self.to_ref.as_json(),
+            "to_ref": self.to_ref.as_json() if self.to_ref else None,
             "action": self.action,
             "reason": self.reason,
             "actor": dict(self.actor),
@@ -73,7 +82,8 @@ class JournalRecord:
 
     def __str__(self) -> str:
         was = self.from_ref.run_id if self.from_ref else "(none)"
-        return f"#{self.seq} {self.action} {self.registry_id}: {was} -> {self.to_ref.run_id}"
+        now = self.to_ref.run_id if self.to_ref else "(none)"
+        return f"#{self.seq} {self.action} {self.registry_id}: {was} -> {now}"
 
 
 class JournalFormatError(ValueError):
@@ -90,7 +100,7 @@ def parse_record(line: bytes) -> JournalRecord:
         raise JournalFormatError("a record must be a JSON object")
     try:
         to_ref = ActiveRef.from_json(document["to_ref"])
-        if to_ref is None:
+        if to_ref is None and document.get("action") != "abort":
             raise JournalFormatError("to_ref: must name a snapshot")
         from_ref = ActiveRef.from_json(document["from_ref"])
         record = JournalRecord(
@@ -111,7 +121,7 @@ def parse_record(line: bytes) -> JournalRecord:
     except (TypeError, AttributeError) as exc:
         raise JournalFormatError(f"malformed record: {exc}") from None
     if not isinstance(record.seq, int) or record.action not in ACTIONS:
-        raise JournalFormatError("seq must be an integer and action promote or rollback")
+        raise JournalFormatError(f"seq must be an integer and action one of {', '.join(ACTIONS)}")
     return record
 
 
@@ -156,9 +166,11 @@ def last_record(path: Path) -> JournalRecord | None:
     return parse_record(line)
 
 
-def last_record_of(path: Path, registry_id: str) -> JournalRecord | None:
-    """The newest record of one registry, reading back from the end of the file (cost grows with
-    the records written since that registry last changed, not with the whole journal)."""
+def last_record_of(
+    path: Path, registry_id: str, actions: tuple[str, ...] = ACTIONS
+) -> JournalRecord | None:
+    """The newest record of one registry (with one of `actions`), reading back from the end of
+    the file (cost grows with the records written since, not with the whole journal)."""
     try:
         handle = path.open("rb")
     except FileNotFoundError:
@@ -176,15 +188,17 @@ def last_record_of(path: Path, registry_id: str) -> JournalRecord | None:
             for line in reversed(lines[1:] if start > 0 else lines):
                 if needle in line:
                     record = parse_record(line)
-                    if record.registry_id == registry_id:
+                    if record.registry_id == registry_id and record.action in actions:
                         return record
             position = start
     return None
 
 
-def append_record(path: Path, record: JournalRecord) -> None:
-    """Append one record and fsync it (and, for a new journal, its folder entry)."""
+def append_record(path: Path, record: JournalRecord) -> int:
+    """Append one record and fsync it (and, for a new journal, its folder entry); returns the
+    journal's size before the record (to cut it off again if nothing else can be written)."""
     created = not path.exists()
+    before = 0 if created else path.stat().st_size
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         data = record.line() + b"\n"
@@ -198,3 +212,4 @@ def append_record(path: Path, record: JournalRecord) -> None:
         from registry_pipeline.core.seal._fs import fsync_dir
 
         fsync_dir(path.parent)
+    return before

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from registry_pipeline.core.pointers.journal import (
+    MOVES,
     JournalFormatError,
     JournalRecord,
     iter_lines,
@@ -74,7 +75,7 @@ def verify_journal(
 ) -> VerifyReport:
     """Check the chain from the first record, and that replaying it gives the pointer file."""
     report = VerifyReport()
-    state: dict[str, ActiveRef] = {}
+    state: dict[str, ActiveRef | None] = {}
     last: JournalRecord | None = None
     previous_hash: str | None = None
     seen_expected = expect_head is None
@@ -95,6 +96,8 @@ def verify_journal(
             return report
         state[record.registry_id] = record.to_ref
         previous_hash, last = record.sha256, record
+        if record.action in ("abort", "accept"):
+            report.notes.append(_decision(record, number))
         if record.sha256 == expect_head:
             seen_expected, report.expect_head_seq = True, record.seq
     report.head = previous_hash
@@ -108,6 +111,20 @@ def verify_journal(
         )
     _compare_with_pointers(report, state, last, pointers)
     return report
+
+
+def _decision(record: JournalRecord, number: int) -> Finding:
+    """A note for an aborted change or an accepted hand edit (both explain the pointer file)."""
+    if record.action == "abort":
+        return Finding(
+            "ABORTED", f"{record.registry_id}: {record.reason}", record.seq, number
+        )
+    return Finding(
+        "ACCEPTED_EDIT",
+        f"{record.registry_id}: a hand edit to {record.to_ref} was accepted: {record.reason}",
+        record.seq,
+        number,
+    )
 
 
 def _ends_with_newline(path: Path) -> bool:
@@ -133,7 +150,7 @@ def _link_problem(
     number: int,
     previous_hash: str | None,
     last: JournalRecord | None,
-    state: dict[str, ActiveRef],
+    state: dict[str, ActiveRef | None],
 ) -> Finding | None:
     expected_seq = last.seq + 1 if last else 1
     if record.prev_sha256 != previous_hash:
@@ -163,7 +180,7 @@ def _link_problem(
 
 def _compare_with_pointers(
     report: VerifyReport,
-    state: dict[str, ActiveRef],
+    state: dict[str, ActiveRef | None],
     last: JournalRecord | None,
     pointers: PointerFile,
 ) -> None:
@@ -171,7 +188,8 @@ def _compare_with_pointers(
         actual = pointers.active(registry_id)
         if actual == ref:
             continue
-        if last is not None and last.registry_id == registry_id and actual == last.from_ref:
+        pending = last is not None and last.registry_id == registry_id and last.action in MOVES
+        if pending and ref is not None and last is not None and actual == last.from_ref:
             report.notes.append(
                 Finding(
                     "PENDING_RECORD",
@@ -185,7 +203,9 @@ def _compare_with_pointers(
         report.problems.append(
             Finding(
                 "POINTER_MISMATCH",
-                f"{registry_id}: the pointer file says {actual}, the journal says {ref}",
+                f"{registry_id}: the pointer file says {actual}, the journal says {ref}: the file "
+                f"was edited by hand; `registry pointers accept {registry_id} --reason TEXT` "
+                "records the edit, or restore the journal's value",
             )
         )
     for registry_id, pointer in pointers.pointers.items():

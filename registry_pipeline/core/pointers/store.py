@@ -10,13 +10,20 @@ Protocol of one change (`promote` or `rollback`), all under the lock file
 5. write the new pointer file to a temp file, fsync, rename it over the old one, fsync the folder.
 
 Readers never lock: they see the old file or the new one, never a mix. A crash between 4 and 5
-leaves a journaled record that step 1 of the next change applies (a redo log).
+leaves a journaled record that step 1 of the next change applies (a redo log). A change whose
+step 5 fails (a full disk, an immutable file) is reported as failed and journaled as aborted
+right away, so it is never applied later.
+
+The journal explains the pointer file: `explained()` refuses (POINTER_MISMATCH) to hand out a
+pointer that the journal does not account for (a hand edit), until `accept` records that edit
+as a decision. A rollback or `hold` stops automatic promotion of a registry until `release`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +31,9 @@ from typing import Any
 from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.pointers._lock import DEFAULT_TIMEOUT, exclusive_lock
 from registry_pipeline.core.pointers.journal import (
+    HOLDS,
     JOURNAL_NAME,
+    MOVES,
     TAIL_BLOCK,
     JournalFormatError,
     JournalRecord,
@@ -61,12 +70,40 @@ class PointerRefused(RegistryError):
 
 
 @dataclass(frozen=True)
+class Hold:
+    """A registry whose automatic promotion is stopped: who, when, why (its journal record)."""
+
+    registry_id: str
+    record: JournalRecord
+
+    @property
+    def reason(self) -> str:
+        """Why, as the rollback or hold recorded it."""
+        return self.record.reason
+
+    @property
+    def since(self) -> str:
+        """When (the record's created_utc)."""
+        return self.record.created_utc
+
+    @property
+    def by(self) -> str:
+        """Who: `kind:id` of the record's actor."""
+        return f"{self.record.actor.get('kind')}:{self.record.actor.get('id')}"
+
+    def __str__(self) -> str:
+        return f"held: {self.reason}, since {self.since}"
+
+
+@dataclass(frozen=True)
 class Change:
     """What a call did: the journal record, or None when the target was already active."""
 
     registry_id: str
     record: JournalRecord | None
     current: ActiveRef | None
+    note: str = ""
+    """For a no-op: why (e.g. "already held")."""
 
     @property
     def changed(self) -> bool:
@@ -109,9 +146,8 @@ class PointerStore:
     ) -> Change:
         """Make `run_id` active: it must validate and be newer than the current snapshot.
 
-        `automatic` (the promotion job, `registry build`) also refuses with ROLLED_BACK a
-        target that is not newer than the snapshot a journaled rollback moved away from: only a
-        person undoes a rollback, or a build newer than what was rolled back.
+        `automatic` (the promotion job, `registry build`) is refused with HELD while the
+        registry is held (a rollback or `hold` not yet released); a person may still promote.
         """
         return self._change(
             "promote", registry_id, run_id, relpath, reason, actor, checks, expect, automatic
@@ -140,6 +176,97 @@ class PointerStore:
         with exclusive_lock(self.lock_path, timeout=self.lock_timeout):
             return self._redo(self.read())[1]
 
+    def explained(self, registry_ids: Iterable[str] | None = None) -> PointerFile:
+        """The pointer file, after checking that the journal explains each pointer of
+        `registry_ids` (default: every registry in the file); POINTER_MISMATCH otherwise.
+
+        A pointer the journal never recorded (it predates the journal) is taken as found; an
+        interrupted change (the journal's last record, whose from_ref the file still shows) is
+        explained too: the next change completes it.
+        """
+        pointers = self.read()
+        ids = list(pointers.pointers) if registry_ids is None else list(registry_ids)
+        for registry_id in ids:
+            mismatch = self._mismatch(pointers, registry_id)
+            if mismatch is not None:
+                raise mismatch
+        return pointers
+
+    def held(self, registry_id: str) -> Hold | None:
+        """The hold on `registry_id` (its last rollback or hold not yet released), if any."""
+        record = last_record_of(self.journal_path, registry_id, HOLDS)
+        if record is None or record.action == "release":
+            return None
+        return Hold(registry_id, record)
+
+    def accept(self, registry_id: str, *, reason: str, actor: dict[str, str]) -> Change:
+        """Record the pointer file's current value for `registry_id`, which the journal does not
+        explain (a hand edit), as a decision: journaled, after validating its target."""
+        if not reason.strip():
+            raise UsageError("accepting a hand edit needs a reason", code="REASON_REQUIRED")
+        self.workspace.require()
+        with exclusive_lock(self.lock_path, timeout=self.lock_timeout):
+            pointers, _ = self._redo(self.read())
+            mismatch = self._mismatch(pointers, registry_id)
+            if mismatch is None:
+                raise PointerRefused(
+                    f"the journal already explains the pointer of {registry_id}; nothing to "
+                    "accept",
+                    code="NOTHING_TO_ACCEPT",
+                    path=str(self.pointers_path),
+                )
+            found = pointers.active(registry_id)
+            if found is None or found.run_id is None:
+                raise PointerRefused(
+                    f"the pointer file has no active snapshot for {registry_id}; restore its "
+                    f"entry (the journal says {self._journal_view(registry_id)})",
+                    code="TARGET_MISSING",
+                    path=str(self.pointers_path),
+                )
+            folder = target_folder(self.workspace, registry_id, found.run_id)
+            target, verdict = self._validated_target(registry_id, folder, found.relpath)
+            if target != found:
+                raise PointerRefused(
+                    f"the pointer file names {found}, but {folder.name} has root "
+                    f"{target.manifest_sha256}; fix the entry by hand or restore it",
+                    code="TARGET_INVALID",
+                    path=str(folder),
+                )
+            record = self._append(
+                registry_id, self._journal_view(registry_id), found, "accept", reason, actor,
+                verdict,
+            )  # fmt: skip
+            return Change(registry_id, record, found)
+
+    def hold(self, registry_id: str, *, reason: str, actor: dict[str, str]) -> Change:
+        """Stop automatic promotion of `registry_id` (builds still build and check)."""
+        return self._mark("hold", registry_id, reason, actor)
+
+    def release(self, registry_id: str, *, reason: str, actor: dict[str, str]) -> Change:
+        """Lift the hold on `registry_id`: automatic promotion resumes."""
+        return self._mark("release", registry_id, reason, actor)
+
+    def _mark(self, action: str, registry_id: str, reason: str, actor: dict[str, str]) -> Change:
+        self.workspace.require()
+        if action == "hold" and not reason.strip():
+            raise UsageError("a hold needs a reason", code="REASON_REQUIRED")
+        with exclusive_lock(self.lock_path, timeout=self.lock_timeout):
+            pointers, _ = self._redo(self.read())
+            mismatch = self._mismatch(pointers, registry_id)
+            if mismatch is not None:
+                raise mismatch
+            held = self.held(registry_id)
+            if (action == "hold") == (held is not None):
+                state = str(held) if held else "not held"
+                return Change(registry_id, None, pointers.active(registry_id), state)
+            current = pointers.active(registry_id)
+            if current is None:
+                raise PointerRefused(
+                    f"{registry_id} has no active snapshot to hold", code="NO_POINTER"
+                )
+            record = self._append(registry_id, current, current, action, reason, actor, {})
+            return Change(registry_id, record, current)
+
     # -- one change, under the lock ---------------------------------------------------------
 
     def _change(
@@ -164,6 +291,9 @@ class PointerStore:
         with exclusive_lock(self.lock_path, timeout=self.lock_timeout):
             crash_point("pointer_locked")
             pointers, _ = self._redo(self.read())
+            mismatch = self._mismatch(pointers, registry_id)
+            if mismatch is not None:
+                raise mismatch
             current = pointers.active(registry_id)
             if expect is not ANY and (current.run_id if current else None) != expect:
                 raise PointerRefused(
@@ -176,25 +306,95 @@ class PointerStore:
                 return Change(registry_id, None, current)
             self._check_direction(action, registry_id, current, folder)
             if automatic:
-                self._check_not_rolled_back(registry_id, folder)
-            previous = self._last()
-            now = now_utc().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-            record = JournalRecord(
-                seq=previous.seq + 1 if previous else 1,
-                registry_id=registry_id,
-                from_ref=current,
-                to_ref=target,
-                action=action,
-                reason=reason,
-                actor=actor,
-                checks={**verdict, **(checks or {})},
-                created_utc=now,
-                prev_sha256=previous.sha256 if previous else None,
-            ).hashed()
-            append_record(self.journal_path, record)
+                self._check_not_held(registry_id)
+            record = self._append(
+                registry_id, current, target, action, reason, actor, {**verdict, **(checks or {})}
+            )
             crash_point("journal_appended")
-            self._write_pointers(_apply(pointers, record))
+            try:
+                self._write_pointers(_apply(pointers, record))
+            except OSError as exc:
+                if self.read().active(registry_id) != target:  # not applied: never apply it
+                    self._abort(record, exc)
+                raise PointerRefused(
+                    f"{registry_id}: cannot write the pointer file ({exc.strerror or exc}); the "
+                    f"change was not applied and journal #{record.seq} is marked aborted",
+                    code="IO_ERROR",
+                    path=str(exc.filename or self.pointers_path),
+                ) from None
             return Change(registry_id, record, current)
+
+    def _append(
+        self,
+        registry_id: str,
+        from_ref: ActiveRef | None,
+        to_ref: ActiveRef | None,
+        action: str,
+        reason: str,
+        actor: dict[str, str],
+        checks: dict[str, Any],
+    ) -> JournalRecord:
+        """Append one record after the last one (under the lock)."""
+        previous = self._last()
+        record = JournalRecord(
+            seq=previous.seq + 1 if previous else 1,
+            registry_id=registry_id,
+            from_ref=from_ref,
+            to_ref=to_ref,
+            action=action,
+            reason=reason,
+            actor=actor,
+            checks=checks,
+            created_utc=now_utc().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            prev_sha256=previous.sha256 if previous else None,
+        ).hashed()
+        append_record(self.journal_path, record)
+        return record
+
+    def _abort(self, failed: JournalRecord, error: OSError) -> None:
+        """Journal that `failed` was not applied; if even that cannot be written, cut `failed`
+        off the journal again (truncating needs no space), so no later change applies it."""
+        try:
+            self._append(
+                failed.registry_id, failed.to_ref, failed.from_ref, "abort",
+                f"journal #{failed.seq} was not applied: {error.strerror or error}",
+                dict(failed.actor), {},
+            )  # fmt: skip
+        except OSError:
+            size = self.journal_path.stat().st_size
+            line = len(failed.line()) + 1
+            with self.journal_path.open("rb+") as handle:
+                handle.truncate(size - line)
+                os.fsync(handle.fileno())
+
+    def _journal_view(self, registry_id: str) -> ActiveRef | None:
+        record = last_record_of(self.journal_path, registry_id)
+        return record.to_ref if record is not None else None
+
+    def _mismatch(self, pointers: PointerFile, registry_id: str) -> PointerRefused | None:
+        """POINTER_MISMATCH when the file shows another pointer than the journal recorded."""
+        try:
+            record = last_record_of(self.journal_path, registry_id)
+        except JournalFormatError as exc:
+            return PointerRefused(
+                f"the journal is unreadable ({exc}); run `registry pointers verify`",
+                code="JOURNAL_CORRUPT",
+                path=str(self.journal_path),
+            )
+        found = pointers.active(registry_id)
+        if record is None or found == record.to_ref:
+            return None
+        last = self._last()
+        if last is not None and last.seq == record.seq and found == record.from_ref:
+            return None  # an interrupted change: the next change completes it
+        return PointerRefused(
+            f"{registry_id}: the pointer file says {found or '(none)'}, the journal says "
+            f"{record.to_ref or '(none)'} (#{record.seq}); the file was edited by hand. Record the "
+            f"edit with `registry pointers accept {registry_id} --reason TEXT`, or restore the "
+            "journal's value",
+            code="POINTER_MISMATCH",
+            path=str(self.pointers_path),
+        )
 
     def _last(self) -> JournalRecord | None:
         """The journal's last record, after repairing its tail (see `_repair_tail`)."""
@@ -216,6 +416,8 @@ class PointerStore:
         record = self._last()
         if record is None or pointers.active(record.registry_id) == record.to_ref:
             return pointers, None
+        if record.to_ref is None or record.action not in MOVES:
+            return pointers, None  # not a move: nothing to redo (verify reports a mismatch)
         if pointers.active(record.registry_id) != record.from_ref:
             return pointers, None  # not an interrupted change: verify reports it
         updated = _apply(pointers, record)
@@ -276,18 +478,13 @@ class PointerStore:
                 path=str(folder),
             )
 
-    def _check_not_rolled_back(self, registry_id: str, folder: Path) -> None:
-        last = last_record_of(self.journal_path, registry_id)
-        if last is None or last.action != "rollback" or last.from_ref is None:
-            return
-        away = _order_key(self.workspace.runs_dir / str(last.from_ref.run_id), registry_id)
-        if away is None or (_order_key(folder, registry_id) or ("", "")) <= away:
+    def _check_not_held(self, registry_id: str) -> None:
+        held = self.held(registry_id)
+        if held is not None:
             raise PointerRefused(
-                f"{registry_id} was rolled back from {last.from_ref.run_id} (journal "
-                f"#{last.seq}); {folder.name} is not newer than that, so only a person promotes "
-                "it (registry pointers promote)",
-                code="ROLLED_BACK",
-                path=str(folder),
+                f"{held} (journal #{held.record.seq}, {held.record.action} by {held.by}); "
+                f"`registry pointers release {registry_id}` resumes automatic promotion",
+                code="HELD",
             )
 
     def _write_pointers(self, pointers: PointerFile) -> None:
@@ -344,6 +541,7 @@ def target_folder(workspace: Workspace, registry_id: str, run_id: str) -> Path:
 
 
 def _apply(pointers: PointerFile, record: JournalRecord) -> PointerFile:
+    assert record.to_ref is not None, "only moves are applied"
     note = f"{record.action} by {record.actor.get('kind')}:{record.actor.get('id')}"
     if record.reason:
         note += f": {record.reason}"

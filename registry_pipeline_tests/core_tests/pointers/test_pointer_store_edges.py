@@ -81,7 +81,7 @@ def _promote_in_child(root: Path, run_id: str, file_limit: int) -> subprocess.Co
     )  # fmt: skip
 
 
-def test_a_short_write_of_the_pointer_file_changes_nothing_visible(
+def test_a_failed_pointer_write_is_aborted_and_never_applied_later(
     pstore: PointerStore, snap: Snap
 ) -> None:
     first, second = snap(), snap()
@@ -92,13 +92,22 @@ def test_a_short_write_of_the_pointer_file_changes_nothing_visible(
     journal_size = pstore.journal_path.stat().st_size
     result = _promote_in_child(pstore.workspace.root, second.run_id, journal_size + 4096)
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "IO_ERROR" in result.stderr and "marked aborted" in result.stderr
     assert pstore.pointers_path.read_bytes() == before  # still the old, whole file
     assert not list(pstore.pointers_path.parent.glob(".ACTIVE_REGISTRY_POINTERS_v0_1.json.*"))
     assert not pstore.lock_path.exists()
     report = verify_journal(pstore.journal_path, pstore.read())
-    assert report.ok and [n.code for n in report.notes] == ["PENDING_RECORD"]
-    promote(pstore, snap())  # the next change completes the journaled one first
-    assert verify_journal(pstore.journal_path, pstore.read()).notes == []
+    assert report.ok and [n.code for n in report.notes] == ["ABORTED"]
+    hold = pstore.hold("alpha", reason="an unrelated change", actor=ACTOR)  # applies nothing
+    assert hold.record is not None and pstore.read().active("alpha").run_id == first.run_id
+    pstore.release("alpha", reason="", actor=ACTOR)
+    third = snap()
+    promote(pstore, third)
+    history = [record.to_ref.run_id if record.to_ref else None
+               for record in read_records(pstore.journal_path)]  # fmt: skip
+    assert history == [first.run_id, second.run_id, first.run_id, first.run_id, first.run_id,
+                       third.run_id]  # fmt: skip
+    assert verify_journal(pstore.journal_path, pstore.read()).ok
 
 
 def test_a_lock_whose_owner_cannot_be_written_is_not_left_behind(
@@ -111,16 +120,40 @@ def test_a_lock_whose_owner_cannot_be_written_is_not_left_behind(
     assert promote(pstore, run).changed
 
 
-def test_automatic_promotion_respects_a_rollback(pstore: PointerStore, snap: Snap) -> None:
+def test_a_rollback_holds_until_released(pstore: PointerStore, snap: Snap) -> None:
     a, b, c = snap(), snap(), snap()
     promote(pstore, a)
     promote(pstore, c)
     pstore.rollback("alpha", a.run_id, relpath="ALPHA.json", reason="bad data", actor=ACTOR)
-    for target in (b, c):  # neither the one rolled back from nor anything older
+    d = snap()
+    for target in (b, c, d):  # older, the one rolled back from, and a newer build alike
         with pytest.raises(PointerRefused) as caught:
             promote(pstore, target, automatic=True)
-        assert caught.value.code == "ROLLED_BACK"
+        assert caught.value.code == "HELD" and "held: bad data, since" in caught.value.message
     assert pstore.read().active("alpha").run_id == a.run_id
-    assert promote(pstore, b).changed  # a person may
-    d = snap()
-    assert promote(pstore, d, automatic=True).changed  # and anything newer is a new build
+    hold = pstore.held("alpha")
+    assert hold is not None and hold.reason == "bad data" and hold.record.action == "rollback"
+    assert promote(pstore, b).changed  # a person may, and the hold stays
+    assert pstore.held("alpha") is not None
+    released = pstore.release("alpha", reason="fixed", actor=ACTOR)
+    assert released.record is not None and released.record.action == "release"
+    assert pstore.held("alpha") is None
+    assert promote(pstore, d, automatic=True).changed
+    assert pstore.release("alpha", reason="", actor=ACTOR).record is None  # not held: a no-op
+    assert verify_journal(pstore.journal_path, pstore.read()).ok
+
+
+def test_a_hold_stops_automatic_promotion_and_keeps_the_pointer(
+    pstore: PointerStore, snap: Snap
+) -> None:
+    a, b = snap(), snap()
+    promote(pstore, a)
+    held = pstore.hold("alpha", reason="audit freeze", actor=ACTOR)
+    assert held.record is not None and held.record.from_ref == held.record.to_ref
+    assert pstore.hold("alpha", reason="again", actor=ACTOR).record is None  # already held
+    with pytest.raises(PointerRefused) as caught:
+        promote(pstore, b, automatic=True)
+    assert caught.value.code == "HELD"
+    pstore.release("alpha", reason="", actor=ACTOR)
+    assert promote(pstore, b, automatic=True).changed
+    assert verify_journal(pstore.journal_path, pstore.read()).ok

@@ -1,0 +1,135 @@
+"""The pointer promises under hand edits and failed writes, as an operator meets them.
+
+- A hand-edited pointer file stops builds (POINTER_MISMATCH naming the registry, the file's
+  value and the journal's) until `registry pointers accept` records the edit; then verify passes.
+- A promotion reported as failed (an immutable pointer file) leaves the file as it was, is
+  journaled as aborted, and is never applied by a later change.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from registry_pipeline.core.pointers.journal import read_records
+from registry_pipeline.core.pointers.store import PointerStore
+from registry_pipeline.core.workspace.layout import Workspace
+
+Run = Callable[..., tuple[int, str, str]]
+SOURCE = Path("registries") / "expected_versions" / "EXPECTED_VERSIONS_v0_1.json"
+
+
+def _build(cli: Run, root: Path) -> tuple[int, dict[str, dict[str, object]], str]:
+    code, out, err = cli("build", "--workspace", str(root), "--json")
+    return code, {entry["registry_id"]: entry for entry in json.loads(out)["registries"]}, err
+
+
+def _two_snapshots(cli: Run, root: Path) -> tuple[str, str]:
+    """expected_versions with an older and a newer (active) snapshot."""
+    code, first, _ = _build(cli, root)
+    assert code == 0
+    source = root / SOURCE
+    source.write_text(source.read_text().replace('"0.1.0"', '"0.1.1"', 1))
+    code, second, _ = _build(cli, root)
+    assert code == 0 and second["expected_versions"]["promoted"] is True
+    return str(first["expected_versions"]["run_id"]), str(second["expected_versions"]["run_id"])
+
+
+def _edit_pointer(root: Path, registry_id: str, run_id: str) -> None:
+    """What an operator does in an editor: point a registry at another valid snapshot."""
+    store = PointerStore(Workspace(root))
+    document = json.loads(store.pointers_path.read_text())
+    root_hash = (root / ".codex" / "RUNS" / run_id / "MANIFEST.sha256").read_text()
+    for entry in document["pointers"]:
+        if entry["registry_id"] == registry_id:
+            entry["active_ref"]["run_id"] = run_id
+            entry["active_ref"]["manifest_sha256"] = root_hash.split("ROOT_SHA256")[1].split()[-1]
+    store.pointers_path.write_text(json.dumps(document, indent=2) + "\n")
+
+
+def test_a_hand_edited_pointer_stops_the_build_until_accepted(cli: Run, demo: Path) -> None:
+    older, newer = _two_snapshots(cli, demo)
+    _edit_pointer(demo, "expected_versions", older)
+    runs_before = sorted(p.name for p in (demo / ".codex" / "RUNS").iterdir())
+
+    code, _out, err = cli("pointers", "verify", "--workspace", str(demo))
+    assert code == 1 and "POINTER_MISMATCH" in err
+    code, out, err = cli("build", "--workspace", str(demo))
+    assert code == 1
+    assert "POINTER_MISMATCH" in err and "expected_versions" in err
+    assert older in err and newer in err and "registry pointers accept" in err
+    assert sorted(p.name for p in (demo / ".codex" / "RUNS").iterdir()) == runs_before
+    code, out, _ = cli("pointers", "show", "--workspace", str(demo))
+    assert "[POINTER_MISMATCH]" in next(row for row in out.splitlines() if "expected_vers" in row)
+
+    code, out, err = cli("pointers", "accept", "expected_versions", "--reason", "pinned for the "
+                         "audit", "--workspace", str(demo))  # fmt: skip
+    assert code == 0, err
+    code, _out, err = cli("pointers", "verify", "--workspace", str(demo))
+    assert code == 0 and "ACCEPTED_EDIT" in err
+    last = list(read_records(PointerStore(Workspace(demo)).journal_path))[-1]
+    assert last.action == "accept" and last.to_ref is not None and last.to_ref.run_id == older
+    assert last.from_ref is not None and last.from_ref.run_id == newer
+
+    code, entries, _ = _build(cli, demo)  # the accepted edit holds: builds do not override it
+    assert code == 0
+    assert str(entries["expected_versions"]["promotion"]).startswith("held: pinned for the audit")
+    assert PointerStore(Workspace(demo)).read().active("expected_versions").run_id == older
+    assert cli("pointers", "verify", "--workspace", str(demo))[0] == 0
+
+
+def test_accept_refuses_when_there_is_nothing_to_accept_or_the_edit_is_invalid(
+    cli: Run, demo: Path
+) -> None:
+    older, _newer = _two_snapshots(cli, demo)
+    code, _out, err = cli("pointers", "accept", "expected_versions", "--reason", "x",
+                          "--workspace", str(demo))  # fmt: skip
+    assert code == 1 and "NOTHING_TO_ACCEPT" in err
+    _edit_pointer(demo, "expected_versions", older)
+    store = PointerStore(Workspace(demo))
+    document = json.loads(store.pointers_path.read_text())
+    for entry in document["pointers"]:
+        if entry["registry_id"] == "expected_versions":
+            entry["active_ref"]["manifest_sha256"] = "0" * 64
+    store.pointers_path.write_text(json.dumps(document))
+    code, _out, err = cli("pointers", "accept", "expected_versions", "--reason", "x",
+                          "--workspace", str(demo))  # fmt: skip
+    assert code == 1 and "TARGET_INVALID" in err
+    assert cli("pointers", "verify", "--workspace", str(demo))[0] == 1  # still refused
+
+
+def _chattr(flag: str, path: Path) -> bool:
+    if shutil.which("chattr") is None:
+        return False
+    result = subprocess.run(["chattr", flag, str(path)], capture_output=True, check=False)
+    return result.returncode == 0
+
+
+def test_a_failed_promotion_is_not_applied_later(cli: Run, demo: Path) -> None:
+    older, newer = _two_snapshots(cli, demo)
+    args = ("pointers", "rollback", "expected_versions", "--to", older, "--reason", "r")
+    assert cli(*args, "--workspace", str(demo))[0] == 0
+    store = PointerStore(Workspace(demo))
+    if not _chattr("+i", store.pointers_path):
+        pytest.skip("chattr +i is not available here (needs root and a filesystem with flags)")
+    try:
+        code, _out, err = cli("pointers", "promote", "expected_versions", newer,
+                              "--workspace", str(demo))  # fmt: skip
+    finally:
+        _chattr("-i", store.pointers_path)
+    assert code == 1 and "IO_ERROR" in err and "marked aborted" in err
+    assert store.read().active("expected_versions").run_id == older
+    code, _out, err = cli("pointers", "verify", "--workspace", str(demo))
+    assert code == 0 and "ABORTED" in err
+    # the next unrelated pointer change, and the next build, apply nothing of it
+    hold = ("pointers", "hold", "run_registry", "--reason", "x", "--workspace", str(demo))
+    assert cli(*hold)[0] == 0
+    code, _entries, _ = _build(cli, demo)
+    assert code == 0
+    assert store.read().active("expected_versions").run_id == older
+    assert cli("pointers", "verify", "--workspace", str(demo))[0] == 0
