@@ -67,7 +67,7 @@ def build_definitions(
             promote_active_pointers,
             drift_signals_daily_job,
         ],
-        sensors=[promotion_sensor(with_pointer)],
+        sensors=[promotion_sensor(with_pointer, root)],
         schedules=[*build_schedules(BUILD_JOB, str(root)), drift_signals_daily_schedule],
         resources={
             "registry_workspace": RegistryWorkspace(root=str(root), full_audit=full_audit),

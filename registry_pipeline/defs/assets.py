@@ -80,7 +80,9 @@ def _built_asset(spec: RegistrySpec, builder: Builder) -> dg.AssetsDefinition:
         build_lock: BuildLock,  # held for the whole run from its start: one build at a time
     ) -> dg.Output[RegistryOutput]:
         workspace = registry_workspace.workspace
-        inputs, rules = resolve_inputs(context, workspace, spec.depends_on)
+        inputs, rules = resolve_inputs(
+            context, workspace, spec.depends_on, registry_workspace.settled
+        )
         schemas = SchemaCatalog.for_workspace(workspace.root)
         previous = newest_valid(workspace, spec.registry_id, schemas)
         result = builder(

@@ -1,13 +1,17 @@
-"""Write-audit-publish in Dagster: a sensor requests a promotion for each checked materialization,
-the `promote_active_pointers` job performs it through `lib.promotion` (the pointer store's lock
-serializes promotions; an already-active target is a no-op)."""
+"""Write-audit-publish in Dagster: a sensor requests a promotion for each snapshot that a
+promotable build run materialized (`lib.promotion.run_verdict`, the rule `registry build` uses)
+and that would move a pointer; the `promote_active_pointers` job performs it through
+`lib.promotion` (the pointer store's lock serializes promotions)."""
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import dagster as dg
 
-from registry_pipeline.lib.promotion import blocking_checks, promote_materialization
+from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.pointers.store import PointerStore
+from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.lib.promotion import promote_materialization, run_verdict
 from registry_pipeline.lib.resources import RegistryWorkspace
 
 PROMOTE_JOB = "promote_active_pointers"
@@ -81,6 +85,7 @@ def promotion_request(registry_id: str, run_id: str, materialization_run_id: str
 
 def promotion_sensor(
     registry_ids: Sequence[str],
+    root: Path,
     *,
     name: str = PROMOTION_SENSOR,
     minimum_interval_seconds: int = 30,
@@ -88,10 +93,13 @@ def promotion_sensor(
 ) -> dg.SensorDefinition:
     """A sensor over the materializations of `registry_ids` (the pointer-enabled registries).
 
-    The cursor is the last event storage id handled. A materialization whose blocking checks all
-    passed is requested once (run key `registry_id:run_id`); one whose checks failed is passed
-    over for good; one whose checks have not run yet holds the cursor back, so it is looked at
-    again next tick (requests after it may repeat then, and their run keys make that a no-op).
+    It decides in its tick: a run is requested only for a snapshot whose build run is promotable
+    (`run_verdict`: a failed build promotes nothing) and that would move a pointer
+    (`PointerStore.promotion_blocker`); every other case is a skip reason, never a run. The
+    cursor is the last event storage id handled; without one (a new sensor, a fresh `dagster
+    dev`) only each registry's newest materialization is looked at, not the whole history. A
+    materialization whose run is still going holds the cursor back. A pointer file the journal
+    does not explain (POINTER_MISMATCH) stops the tick with that reason.
     """
 
     @dg.sensor(
@@ -99,23 +107,60 @@ def promotion_sensor(
         job_name=PROMOTE_JOB,
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=default_status,
-        description="Request a pointer promotion for each materialization whose checks passed.",
+        description="Request a pointer promotion for each snapshot of a successful build that "
+        "would move its pointer.",
     )
-    def _sensor(context: dg.SensorEvaluationContext) -> Iterator[dg.RunRequest]:
-        after = int(context.cursor) if context.cursor else 0
-        cursor, held = after, False
-        for record in _new_materializations(context.instance, registry_ids, after):
-            checks = blocking_checks(context.instance, record)
-            if any(entry["passed"] is None for entry in checks.values()):
+    def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        store = PointerStore(Workspace(root))
+        try:
+            store.explained(registry_ids)
+        except RegistryError as exc:
+            return dg.SensorResult(skip_reason=f"{exc.code}: {exc.message}", cursor=context.cursor)
+        if context.cursor:
+            after = int(context.cursor)
+            records = _new_materializations(context.instance, registry_ids, after)
+        else:
+            records = _newest_materializations(context.instance, registry_ids)
+            after = max((record.storage_id for record in records), default=0)
+        cursor, held = (int(context.cursor) if context.cursor else 0), False
+        requests: list[dg.RunRequest] = []
+        skipped: list[str] = []
+        for record in records:
+            verdict = run_verdict(context.instance, record.run_id)
+            if not verdict.finished:
                 held = True
                 continue
-            cursor = cursor if held else record.storage_id
-            run_id = _snapshot_run_id(record)
-            if run_id is not None and all(entry["passed"] for entry in checks.values()):
-                yield promotion_request(_registry_id(record), run_id, record.run_id)
-        context.update_cursor(str(cursor))
+            cursor = cursor if held else max(cursor, record.storage_id)
+            registry_id, run_id = _registry_id(record), _snapshot_run_id(record)
+            if run_id is None:
+                continue
+            if not verdict.promotable:
+                skipped.append(f"{registry_id} {run_id}: {verdict.reason}")
+                continue
+            blocker = store.promotion_blocker(registry_id, run_id)
+            if blocker is not None:
+                skipped.append(f"{registry_id} {run_id}: {blocker.code}")
+                continue
+            requests.append(promotion_request(registry_id, run_id, record.run_id))
+        if not held:
+            cursor = max(cursor, after)
+        skip = None if requests else ("; ".join(skipped) or "no new materializations")
+        return dg.SensorResult(run_requests=requests, skip_reason=skip, cursor=str(cursor))
 
     return _sensor
+
+
+def _newest_materializations(
+    instance: dg.DagsterInstance, registry_ids: Sequence[str]
+) -> list[dg.EventLogRecord]:
+    """Each registry's newest materialization, in event order (a sensor without a cursor)."""
+    records: list[dg.EventLogRecord] = []
+    for registry_id in registry_ids:
+        result = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(registry_id)), limit=1, ascending=False
+        )
+        records.extend(r for r in result.records if r.asset_materialization is not None)
+    return sorted(records, key=lambda record: record.storage_id)
 
 
 def _new_materializations(

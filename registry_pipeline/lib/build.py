@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -14,7 +15,7 @@ from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspection_cache
 from registry_pipeline.core.workspace.build_lock import DEFAULT_WAIT, build_lock
-from registry_pipeline.core.workspace.catalog import load_catalog
+from registry_pipeline.core.workspace.catalog import RegistrySpec, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import list_snapshots
 from registry_pipeline.core.workspace.sources import (
@@ -25,8 +26,12 @@ from registry_pipeline.core.workspace.sources import (
 from registry_pipeline.definitions import BUILD_JOB, build_definitions
 from registry_pipeline.defs.checks import CHECK_NAMES
 from registry_pipeline.lib.instance import dagster_home, open_instance
-from registry_pipeline.lib.promotion import latest_materialization_of, promote_materialization
+from registry_pipeline.lib.promotion import promote_checked, promote_materialization, run_verdict
 
+PID_TAG = "registry-pipeline/pid"
+HOST_TAG = "registry-pipeline/host"
+"""Tags of a `registry build` run: the process that runs it, so a later build can tell a
+killed build's run (left STARTED) from a live one."""
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 """Dagster's run log stays in the instance (the UI shows it); the CLI prints its own summary."""
 
@@ -117,6 +122,7 @@ def _run_build(
         open_instance(root) as instance,
         inspection_cache(workspace.verdicts_path, trust_stored=not full_audit),
     ):
+        mark_dead_builds_failed(instance)
         settled = {} if select or full_audit else _settled_sources(workspace, graph_keys)
         wanted = [dg.AssetKey(registry_id) for registry_id in select] or [
             key for key in graph_keys if key.to_user_string() not in settled
@@ -128,7 +134,8 @@ def _run_build(
                 instance=instance,
                 raise_on_error=False,
                 asset_selection=wanted,
-                run_config=QUIET_LOGS,
+                run_config=_run_config(root, full_audit, settled),
+                tags={PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()},
             )
             entries = [
                 settled.get(key.to_user_string()) or _entry(result, key)
@@ -137,37 +144,105 @@ def _run_build(
             ]
             run_id = result.run_id
             success = result.success and all(e.status in ("built", "reused") for e in entries)
-        if success:
-            entries = [_promote(instance, root, entry, run_id, settled) for entry in entries]
+        verdict = run_verdict(instance, run_id)  # the sensor's rule, on this run
+        if success and verdict.promotable:
+            catalog = load_catalog(workspace)
+            entries = [
+                _promote(instance, workspace, catalog.get(e.registry_id), e, run_id, settled)
+                for e in entries
+            ]
             success = not any(entry.problems for entry in entries)
+        else:
+            success = False
     return BuildSummary(run_id, success, entries)
+
+
+def _run_config(
+    root: Path, full_audit: bool, settled: dict[str, RegistryBuild]
+) -> dict[str, object]:
+    """Quiet logs, and the settled sources as the run's own inputs (`lib.inputs.SAME_BUILD`)."""
+    config = {
+        "root": str(root),
+        "full_audit": full_audit,
+        "settled": {rid: str(entry.run_id) for rid, entry in settled.items()},
+    }
+    return {**QUIET_LOGS, "resources": {"registry_workspace": {"config": config}}}
 
 
 def _promote(
     instance: dg.DagsterInstance,
-    root: Path,
+    workspace: Workspace,
+    spec: RegistrySpec,
     entry: RegistryBuild,
     dagster_run_id: str | None,
     settled: dict[str, RegistryBuild],
 ) -> RegistryBuild:
-    """`entry` after promoting its snapshot; a refusal other than NOT_NEWER is a problem."""
+    """`entry` after promoting its snapshot; a refusal other than NOT_NEWER or HELD is a problem.
+
+    A settled source (unchanged, reused without Dagster) was validated in this build by the
+    same core function as the asset checks (`inspect_run_folder`), so it is promoted on that
+    verdict: it does not depend on how far an earlier build got, nor on Dagster's history.
+    """
     if entry.run_id is None:
         return entry
-    checked_in = dagster_run_id
-    if entry.registry_id in settled:  # checked by the build that last materialized it
-        record = latest_materialization_of(instance, entry.registry_id, entry.run_id)
-        checked_in = record.run_id if record is not None else None
-    if checked_in is None:
-        return replace(entry, promotion="no checked Dagster materialization of this snapshot")
     actor = {"kind": "registry_build", "id": dagster_run_id or "no dagster run (all settled)"}
-    outcome = promote_materialization(
-        instance, root, entry.registry_id, entry.run_id, checked_in, actor
-    )
+    if entry.registry_id in settled:
+        source = "registry build: inspect_run_folder in this build (as the asset checks)"
+        checks = {name: {"passed": True, "source": source} for name in CHECK_NAMES}
+        reason = "unchanged source snapshot, validated again in this build"
+        outcome = promote_checked(workspace, spec, entry.run_id, reason, actor, checks)
+    else:
+        outcome = promote_materialization(
+            instance, workspace.root, entry.registry_id, entry.run_id, str(dagster_run_id), actor
+        )
     promotion = outcome.reason if outcome.code in (None, "HELD") else outcome.code
     problems = [f"promotion: {outcome.reason}"] if outcome.is_error else []
     return replace(
         entry, promoted=outcome.promoted, promotion=promotion, problems=entry.problems + problems
     )
+
+
+def mark_dead_builds_failed(instance: dg.DagsterInstance) -> list[str]:
+    """Mark failed the build runs left STARTED by a process that no longer runs (killed).
+
+    Called under the build lock. The pid is the tag `registry build` sets, else the pid of the
+    run's first event; runs of another host, or whose process still runs, are left alone (a UI
+    run waiting for the build lock is alive). Returns the run ids marked.
+    """
+    statuses = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING]
+    marked: list[str] = []
+    for record in instance.get_run_records(dg.RunsFilter(job_name=BUILD_JOB, statuses=statuses)):
+        run = record.dagster_run
+        host = run.tags.get(HOST_TAG)
+        pid = _run_pid(instance, run)
+        if (host is not None and host != socket.gethostname()) or pid is None or _alive(pid):
+            continue
+        instance.report_run_failed(
+            run,
+            message=f"the process ({pid}) that ran this build no longer runs (it was killed); "
+            "marked failed by the next `registry build`",
+        )
+        marked.append(run.run_id)
+    return marked
+
+
+def _run_pid(instance: dg.DagsterInstance, run: dg.DagsterRun) -> int | None:
+    text = run.tags.get(PID_TAG)
+    if text is None:
+        records = instance.get_records_for_run(run.run_id, limit=1).records
+        event = records[0].event_log_entry.dagster_event if records else None
+        return event.pid if event is not None else None
+    return int(text) if text.isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _settled_sources(

@@ -2,6 +2,10 @@
 build` share. Dagster's event log says the blocking checks passed; the pointer store (core)
 validates again under its lock and records the change in the journal.
 
+The rule, in one function (`run_verdict`), for the CLI build and the sensor alike: the snapshots
+of a build run are promoted only when that run finished successfully and every blocking check it
+planned passed. A failed build promotes nothing, in either path.
+
 Promotions are serialized by the pointer store's exclusive lock file, so concurrent job runs and
 builds never lose an update; an already-active target is a no-op, so nothing is promoted twice.
 """
@@ -17,7 +21,7 @@ import dagster as dg
 
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.pointers.store import ANY, PointerRefused, PointerStore, pointer_relpath
-from registry_pipeline.core.workspace.catalog import load_catalog
+from registry_pipeline.core.workspace.catalog import RegistrySpec, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.defs.checks import CHECK_NAMES
 
@@ -75,6 +79,55 @@ class PromotionOutcome:
         }
 
 
+@dataclass(frozen=True)
+class RunVerdict:
+    """May the snapshots a Dagster build run materialized be promoted?"""
+
+    finished: bool
+    promotable: bool
+    reason: str = ""
+    """Why not, when not ("build failed: ...", "run not finished")."""
+
+
+def run_verdict(instance: dg.DagsterInstance, dagster_run_id: str | None) -> RunVerdict:
+    """The promotion rule: the run finished with success and every blocking check it planned
+    was evaluated and passed. `None` (a build with nothing for Dagster to do) is promotable."""
+    if dagster_run_id is None:
+        return RunVerdict(True, True)
+    run = instance.get_run_by_id(dagster_run_id)
+    if run is None:
+        return RunVerdict(True, False, f"build failed: no Dagster run {dagster_run_id}")
+    if not run.is_finished:
+        return RunVerdict(False, False, "run not finished")
+    if run.status != dg.DagsterRunStatus.SUCCESS:
+        return RunVerdict(True, False, f"build failed (Dagster run {run.status.value})")
+    planned = {
+        (event.event_specific_data.asset_key, event.event_specific_data.check_name)
+        for event in _events(instance, dagster_run_id, CHECK_PLANNED)
+    }
+    evaluated: dict[tuple[Any, str], bool] = {}
+    for event in _events(instance, dagster_run_id, CHECK_EVALUATION):
+        data = event.event_specific_data
+        evaluated[(data.asset_key, data.check_name)] = bool(data.passed)
+    failing = sorted(
+        f"{key.to_user_string()}.{name}" for (key, name), ok in evaluated.items() if not ok
+    )
+    missing = sorted(f"{k.to_user_string()}.{n}" for k, n in planned - evaluated.keys())
+    if failing or missing:
+        what = ", ".join([*(f"{f} FAILED" for f in failing), *(f"{m} NOT_RUN" for m in missing)])
+        return RunVerdict(True, False, f"build failed: {what}")
+    return RunVerdict(True, True)
+
+
+CHECK_PLANNED = dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED
+CHECK_EVALUATION = dg.DagsterEventType.ASSET_CHECK_EVALUATION
+
+
+def _events(instance: dg.DagsterInstance, run_id: str, kind: dg.DagsterEventType) -> list[Any]:
+    records = instance.get_records_for_run(run_id, of_type=kind).records
+    return [r.event_log_entry.dagster_event for r in records if r.event_log_entry.dagster_event]
+
+
 def promote_materialization(
     instance: dg.DagsterInstance,
     workspace_root: Path,
@@ -83,8 +136,8 @@ def promote_materialization(
     dagster_run_id: str,
     actor: dict[str, str],
 ) -> PromotionOutcome:
-    """Promote snapshot `run_id`, materialized by Dagster run `dagster_run_id`, if both blocking
-    checks passed on that materialization and the catalog gives the registry a pointer."""
+    """Promote snapshot `run_id`, materialized by Dagster run `dagster_run_id`, if that run is
+    promotable (`run_verdict`) and the catalog gives the registry a pointer."""
     workspace = Workspace(workspace_root)
 
     def outcome(kind: Outcome, reason: str, **extra: Any) -> PromotionOutcome:
@@ -101,17 +154,37 @@ def promote_materialization(
         reason = f"Dagster run {dagster_run_id} did not materialize {run_id}"
         return outcome(Outcome.CHECKS_NOT_PASSED, reason, code="NO_MATERIALIZATION")
     checks = blocking_checks(instance, record)
-    failing = sorted(name for name, entry in checks.items() if entry["passed"] is not True)
-    if failing:
-        reason = "checks not passed: " + ", ".join(f"{n} {checks[n]['status']}" for n in failing)
-        return outcome(Outcome.CHECKS_NOT_PASSED, reason, code="CHECKS_NOT_PASSED", checks=checks)
-    store = PointerStore(workspace)
+    verdict = run_verdict(instance, dagster_run_id)
+    if not verdict.promotable:
+        return outcome(
+            Outcome.CHECKS_NOT_PASSED, verdict.reason, code="CHECKS_NOT_PASSED", checks=checks
+        )
+    reason = f"blocking checks passed in Dagster run {dagster_run_id}"
+    return promote_checked(workspace, spec, run_id, reason, actor, checks)
+
+
+def promote_checked(
+    workspace: Workspace,
+    spec: RegistrySpec,
+    run_id: str,
+    reason: str,
+    actor: dict[str, str],
+    checks: dict[str, dict[str, Any]],
+) -> PromotionOutcome:
+    """Promote a snapshot whose checks passed (`checks` says where) through the pointer store,
+    which validates it again under its lock; refusals become outcomes."""
+
+    def outcome(kind: Outcome, text: str, **extra: Any) -> PromotionOutcome:
+        return PromotionOutcome(spec.registry_id, run_id, kind, text, checks=checks, **extra)
+
+    if not spec.active_pointer:
+        return outcome(Outcome.NO_POINTER, Outcome.NO_POINTER.value)
     try:
-        change = store.promote(
-            registry_id,
+        change = PointerStore(workspace).promote(
+            spec.registry_id,
             run_id,
             relpath=pointer_relpath(spec.kind, spec.artifacts),
-            reason=f"blocking checks passed in Dagster run {dagster_run_id}",
+            reason=reason,
             actor=actor,
             checks=checks,
             expect=ANY,
@@ -121,14 +194,12 @@ def promote_materialization(
         skipped = exc.code in ("NOT_NEWER", "HELD")
         kind = Outcome.SKIPPED if skipped else Outcome.REFUSED
         text = exc.message if exc.code == "HELD" else f"{exc.code}: {exc.message}"
-        return outcome(kind, text, code=exc.code, checks=checks)
+        return outcome(kind, text, code=exc.code)
     except RegistryError as exc:  # a stale lock, an unreadable pointer file, ...
-        return outcome(Outcome.REFUSED, f"{exc.code}: {exc.message}", code=exc.code, checks=checks)
+        return outcome(Outcome.REFUSED, f"{exc.code}: {exc.message}", code=exc.code)
     if change.record is None:
-        return outcome(Outcome.ALREADY_ACTIVE, Outcome.ALREADY_ACTIVE.value, checks=checks)
-    return outcome(
-        Outcome.PROMOTED, Outcome.PROMOTED.value, checks=checks, journal_seq=change.record.seq
-    )
+        return outcome(Outcome.ALREADY_ACTIVE, Outcome.ALREADY_ACTIVE.value)
+    return outcome(Outcome.PROMOTED, Outcome.PROMOTED.value, journal_seq=change.record.seq)
 
 
 def materialization_of(

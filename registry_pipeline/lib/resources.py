@@ -19,6 +19,9 @@ class RegistryWorkspace(dg.ConfigurableResource):  # type: ignore[type-arg]
     root: str
     full_audit: bool = False
     """Re-hash every run folder instead of reusing the previous run registry's verdicts."""
+    settled: dict[str, str] = {}  # noqa: RUF012 - pydantic copies field defaults
+    """Registry id -> run id of unchanged source snapshots `registry build` validated and reused
+    without materializing them: the run reads them as its own inputs."""
 
     @property
     def workspace(self) -> Workspace:

@@ -390,7 +390,7 @@ def test_every_configured_run_root_is_indexed(demo: Path) -> None:
     assert detail["OP-D04"]["status"] == "ok"
 
 
-# --- 4. tampering: reused by a normal build, caught by a full audit -------------------------------
+# --- 4. tampering: caught by a normal build (the incremental path is sound) and a full audit -----
 
 
 def _flip_last_byte(path: Path) -> None:
@@ -419,7 +419,7 @@ def _signals(root: Path, build: Build) -> dict[str, dict[str, Any]]:
     return {signal["signal_id"]: signal for signal in detail["signals"]}
 
 
-def test_tampering_is_reused_normally_and_found_by_a_full_audit(demo: Path) -> None:
+def test_a_same_size_edit_is_caught_by_a_normal_build_and_a_full_audit(demo: Path) -> None:
     first = _build(demo)
     second = _build(demo)  # indexes (hashes) every folder of the first build as PASS
     assert first.code == 0 and second.code == 0
@@ -431,14 +431,15 @@ def test_tampering_is_reused_normally_and_found_by_a_full_audit(demo: Path) -> N
     assert (victim / "MANIFEST.sha256").read_bytes() == manifest_before
     assert not is_valid_run_folder(victim)
 
-    normal = _build(demo)
-    assert normal.code == 0, normal.document
+    normal = _build(demo)  # what `registry validate` reports, a normal build reports too
+    assert normal.code == 0, normal.document  # a finding, not a failed build
     status = _seal_status(demo, normal)[key]
-    assert status["status"] == "PASS", status
-    assert status["verification"] == "reused"  # not re-hashed: folders are immutable
-    assert status["tampered"] is False
-    assert "seal:PASS" in _registry_lines(demo, normal)[key]["warnings"]
-    assert _signals(demo, normal)["run_folders:tampered"]["value"] is not True
+    assert status["status"] == "FAIL", status
+    assert status["verification"] == "hashed" and status["tampered"] is True
+    assert "seal:TAMPERED" in _registry_lines(demo, normal)[key]["warnings"]
+    assert _signals(demo, normal)["run_folders:tampered"]["value"] is True
+    untouched = f".codex/RUNS::{first.run_id('expected_versions')}"
+    assert _seal_status(demo, normal)[untouched]["verification"] == "reused"  # still incremental
 
     audit = _build(demo, "--full-audit")
     assert audit.code == 0, audit.document  # a finding, not a failed build

@@ -77,7 +77,7 @@ def test_failed_check_promotes_nothing_then_the_fix_does(cli: Run, demo: Path) -
         assert again[registry_id]["promoted"] is False
         assert again[registry_id]["promotion"] == "already active"
     rules = _input_rules(demo, "op_status_table")
-    assert rules["allowed_operations"] == "active_pointer"  # settled: read through the pointer
+    assert rules["allowed_operations"] == "same_build"  # settled: validated and read by this build
     assert rules["run_registry"] == "same_run"
     _verify(demo)
 

@@ -349,3 +349,29 @@ def test_cli_paths_do_not_import_dagster_or_pandas(make_run: Callable[..., Seale
     )
     assert done.returncode == 0, done.stderr
     assert "HEAVY []" in done.stdout
+
+
+def test_runs_on_a_mount_of_its_own_seals_and_validates(
+    cli: Run, workspace: Workspace, tmp_path: Path
+) -> None:
+    """Staging is on RUNS/'s filesystem, so publishing stays a rename (no EXDEV)."""
+    import subprocess
+
+    runs = workspace.runs_dir
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(runs)],
+        capture_output=True, check=False,
+    )  # fmt: skip
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        assert workspace.staging_dir == runs / ".staging"
+        source = tmp_path / "ALPHA.json"
+        source.write_text('{"a": 1}\n')
+        code, _out, err = cli("seal", str(source), "--registry-id", "alpha",
+                             "--workspace", str(workspace.root))  # fmt: skip
+        assert code == 0, err
+        assert cli("validate", "--all", "--workspace", str(workspace.root))[0] == 0
+        assert [p.name for p in runs.iterdir() if not p.name.startswith(".")] != []
+    finally:
+        subprocess.run(["umount", "-l", str(runs)], check=False)

@@ -133,3 +133,23 @@ def test_a_failed_promotion_is_not_applied_later(cli: Run, demo: Path) -> None:
     assert code == 0
     assert store.read().active("expected_versions").run_id == older
     assert cli("pointers", "verify", "--workspace", str(demo))[0] == 0
+
+
+def test_show_validates_each_target_again(cli: Run, demo: Path) -> None:
+    code, entries, _ = _build(cli, demo)
+    assert code == 0
+    folder = demo / ".codex" / "RUNS" / str(entries["expected_versions"]["run_id"])
+    artifact = folder / "EXPECTED_VERSIONS_v0_1.json"
+    folder.chmod(0o755)
+    artifact.chmod(0o644)
+    data = artifact.read_bytes()
+    artifact.write_bytes(data.replace(b"0.1.0", b"0.1.9", 1))  # same size, same root line
+    code, out, _ = cli("pointers", "show", "--workspace", str(demo))
+    assert code == 0
+    rows = {line.split()[0]: line for line in out.splitlines()}
+    assert "invalid: HASH_MISMATCH" in rows["expected_versions"]
+    assert rows["run_registry"].endswith(" ok")
+    code, out, _ = cli("pointers", "show", "--workspace", str(demo), "--json")
+    shown = {row["registry_id"]: row for row in json.loads(out)["pointers"]}
+    assert shown["expected_versions"]["target"] == "invalid: HASH_MISMATCH"
+    assert shown["expected_versions"]["journal"] == "ok" and shown["run_registry"]["hold"] is None

@@ -91,17 +91,43 @@ def test_requests_once_per_snapshot_with_passed_checks(
     assert again == [] and same == cursor
 
 
-def test_a_failed_check_is_never_requested(demo: Path, instance: dg.DagsterInstance) -> None:
+def test_a_failed_build_promotes_nothing_in_the_sensor_as_in_the_cli(
+    demo: Path, instance: dg.DagsterInstance
+) -> None:
+    """One rule for both paths: the same failing build, judged by the CLI and by the sensor."""
+    from registry_pipeline.lib.build import run_build
+
     source = demo / "registries" / "expected_versions" / "EXPECTED_VERSIONS_v0_1.json"
     source.write_text('{"version": "0.1"}\n')
+    summary = run_build(demo)  # the CLI's path: it promotes nothing
+    assert not summary.success
+    assert not any(entry.promoted for entry in summary.registries)
+    passed = {e.registry_id for e in summary.registries if e.checks and all(e.checks.values())}
+    assert {"allowed_operations", "run_registry", "op_status_table"} <= passed
     defs = build_definitions(demo)
-    assert not _build(defs, instance).success
-    requests, cursor = _tick(defs, instance, None)
-    requested = {str(request.run_key).split(":")[0] for request in requests}
-    assert "expected_versions" not in requested
-    assert {"allowed_operations", "run_registry", "op_status_table"} <= requested
-    assert "drift_signals" not in requested  # skipped: its upstream failed
+    requests, cursor = _tick(defs, instance, None)  # the sensor, on the same run
+    assert requests == []
     assert _tick(defs, instance, cursor) == ([], cursor)  # passed over for good
+    assert PointerStore(Workspace(demo)).read().pointers == {}
+
+
+def test_a_new_sensor_on_a_long_history_requests_nothing_already_done(
+    demo: Path, instance: dg.DagsterInstance
+) -> None:
+    from registry_pipeline.lib.build import run_build
+
+    source = demo / "registries" / "expected_versions" / "EXPECTED_VERSIONS_v0_1.json"
+    template = source.read_text().replace('"op_status_table": "0.1.0"', '"op_status_table": "V"')
+    for version in ("0.1.1", "0.1.2", "0.1.3"):  # three promoted builds: ~20 materializations
+        source.write_text(template.replace('"V"', f'"{version}"'))
+        assert run_build(demo).success
+    materializations = instance.fetch_materializations(dg.AssetKey("run_registry"), limit=100)
+    assert len(materializations.records) == 3
+    defs = build_definitions(demo)
+    sensor = defs.resolve_sensor_def(PROMOTION_SENSOR)
+    result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs))
+    assert list(result.run_requests or []) == []
+    assert result.skip_message is not None and "ALREADY_ACTIVE" in result.skip_message
 
 
 def test_the_job_promotes_once(demo: Path, instance: dg.DagsterInstance) -> None:

@@ -1,13 +1,17 @@
-"""A create-exclusive lock file, like git's `index.lock`: whoever creates it owns the pointer file.
+"""The pointer lock: an `fcntl.flock` on `ACTIVE_REGISTRY_POINTERS_v0_1.json.lock`.
 
-The lock is never broken silently. A process that finds it held by a live process waits (polling,
-up to a timeout), then fails with `LOCKED`; one left by a process that no longer runs on this host
-(stale) fails at once. Either names the lock file and what its owner wrote into it (pid, host,
-time, age): a stale lock must be removed by a person who has checked, never by the next writer.
+The kernel releases the lock when its holder exits, however it exits, so a killed promotion or
+build never leaves a lock that blocks the next writer: a lock cannot go stale. The file exists
+while someone holds it and names the holder (pid, host, time); the holder removes it when done.
+A killed holder leaves the file behind, unlocked: the next writer takes it as free. A waiter
+polls up to a timeout, then fails with `LOCKED`, naming the lock file, the holder and its age.
+After taking the flock, a writer checks that the file it locked is still the one at the path (a
+holder that released meanwhile removed it), so two writers never both hold the lock.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket
@@ -25,48 +29,68 @@ DEFAULT_TIMEOUT = 10.0
 
 
 class LockedError(RegistryError):
-    """Another writer holds the lock (or left it behind)."""
+    """Another writer holds the lock."""
 
     code = "LOCKED"
 
 
 @contextmanager
 def exclusive_lock(path: Path, *, timeout: float = DEFAULT_TIMEOUT) -> Iterator[None]:
-    """Hold `path` (created exclusively) for the block; wait up to `timeout` seconds for it."""
-    deadline = time.monotonic() + timeout
+    """Hold the lock at `path` for the block; wait up to `timeout` seconds for it."""
+    fd = _acquire(path, time.monotonic() + timeout)
+    try:
+        owner = {"pid": os.getpid(), "host": socket.gethostname(), "since": _stamp()}
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, (json.dumps(owner) + "\n").encode(), 0)
+        except OSError:
+            pass  # the owner note is for humans; the flock is the lock
+        yield
+    finally:
+        path.unlink(missing_ok=True)  # ours while we hold the flock
+        os.close(fd)
+
+
+def _acquire(path: Path, deadline: float) -> int:
     delay = 0.0005
     while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            break
-        except FileExistsError:
-            if time.monotonic() >= deadline or lock_state(path) == "stale":
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            if time.monotonic() >= deadline:
                 raise _locked(path) from None
             time.sleep(delay)  # waiting on another process, not synchronizing a test
             delay = min(delay * 2, 0.05)
+            continue
+        try:
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return fd
+        os.close(fd)  # its holder removed it after we opened it: lock the new one
+
+
+def lock_state(path: Path) -> str | None:
+    """None when nobody holds the lock (a file left by a killed holder included), else "held"."""
     try:
-        mine = os.fstat(fd).st_ino
-        owner = {"pid": os.getpid(), "host": socket.gethostname(), "since": _stamp()}
-        os.write(fd, (json.dumps(owner) + "\n").encode())
-    except BaseException:
-        os.unlink(path)  # never leave a lock behind that nobody holds
-        raise
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return "held"
     finally:
         os.close(fd)
-    try:
-        yield
-    finally:
-        _release(path, mine)
+    return None
 
 
-def _release(path: Path, inode: int) -> None:
-    """Remove the lock if it is still ours (a person may have removed it and another writer
-    taken it since: theirs is left alone)."""
-    try:
-        if os.stat(path).st_ino == inode:
-            os.unlink(path)
-    except FileNotFoundError:
-        pass
+def describe_lock(path: Path) -> str:
+    """One line on who holds the lock at `path`, since when."""
+    return _locked(path).message
 
 
 def _stamp() -> str:
@@ -81,47 +105,18 @@ def _owner(path: Path) -> dict[str, object] | None:
     return owner if isinstance(owner, dict) else None
 
 
-def lock_state(path: Path) -> str | None:
-    """None (free), "held" (by a live or unknown owner) or "stale" (its pid is gone here)."""
-    if not path.exists():
-        return None
-    owner = _owner(path)
-    if owner is None:
-        return "held"  # being written, or unreadable: never called stale
-    pid = owner.get("pid")
-    if owner.get("host") == socket.gethostname() and isinstance(pid, int) and not _running(pid):
-        return "stale"
-    return "held"
-
-
-def describe_lock(path: Path) -> str:
-    """One line on who holds the lock at `path`, since when, and whether it is stale."""
-    return _locked(path).message
-
-
 def _locked(path: Path) -> LockedError:
     owner = _owner(path)
     if owner is None:
         return LockedError(
-            "the pointer lock is held and its owner is unknown; if no registry command is "
-            "running, remove the lock file and retry",
+            "the pointer lock is held by a process that has not written its name yet; retry",
             path=str(path),
         )
     pid, host, since = owner.get("pid"), owner.get("host"), owner.get("since")
-    here = host == socket.gethostname()
-    alive = here and isinstance(pid, int) and _running(pid)
-    state = (
-        "still running"
-        if alive
-        else ("not running: the lock is stale" if here else f"on host {host}, cannot check")
-    )
+    where = "" if host == socket.gethostname() else f" on host {host}"
     return LockedError(
-        f"the pointer lock is held by pid {pid} since {since}{_age(since)} ({state}); "
-        + (
-            "retry when it finishes"
-            if alive
-            else "check that no promotion is in progress, then remove the lock file"
-        ),
+        f"the pointer lock is held by pid {pid}{where} since {since}{_age(since)}; retry when "
+        "it finishes (a lock dies with its holder: it never needs removing)",
         path=str(path),
     )
 
@@ -132,13 +127,3 @@ def _age(since: object) -> str:
     except ValueError:
         return ""
     return f", {max(0, int((now_utc() - then).total_seconds()))} s ago"
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import rfc8785
 
@@ -146,24 +146,38 @@ def read_records(path: Path) -> Iterator[JournalRecord]:
 
 
 def last_record(path: Path) -> JournalRecord | None:
-    """The last record, read from the end of the file (cost independent of its length)."""
+    """The last record, read from the end of the file: each byte of the last line is read once
+    (linear in its length, independent of the journal's)."""
     try:
         handle = path.open("rb")
     except FileNotFoundError:
         return None
     with handle:
         end = handle.seek(0, os.SEEK_END)
+        while end > 0:  # skip trailing newlines
+            handle.seek(end - 1)
+            if handle.read(1) != b"\n":
+                break
+            end -= 1
         if end == 0:
             return None
-        start, tail = end, b""
-        while start > 0:
-            start = max(0, start - TAIL_BLOCK)
-            handle.seek(start)
-            tail = handle.read(end - start)
-            if tail.rstrip(b"\n").count(b"\n") >= 1:
-                break
-        line = tail.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+        start = _line_start(handle, end)
+        handle.seek(start)
+        line = handle.read(end - start)
     return parse_record(line)
+
+
+def _line_start(handle: BinaryIO, end: int) -> int:
+    """Offset just after the last newline before `end` (0 if none), reading blocks backwards."""
+    position = end
+    while position > 0:
+        start = max(0, position - TAIL_BLOCK)
+        handle.seek(start)
+        found = handle.read(position - start).rfind(b"\n")
+        if found >= 0:
+            return start + found + 1
+        position = start
+    return 0
 
 
 def last_record_of(
@@ -177,21 +191,32 @@ def last_record_of(
         return None
     needle = b'"registry_id":' + rfc8785.dumps(registry_id)
     with handle:
-        position = handle.seek(0, os.SEEK_END)
-        carry = b""
-        while position > 0:
-            start = max(0, position - TAIL_BLOCK)
-            handle.seek(start)
-            block = handle.read(position - start) + carry
-            lines = block.split(b"\n")
-            carry = lines[0] if start > 0 else b""
-            for line in reversed(lines[1:] if start > 0 else lines):
-                if needle in line:
-                    record = parse_record(line)
-                    if record.registry_id == registry_id and record.action in actions:
-                        return record
-            position = start
+        for line in _lines_backwards(handle):
+            if needle in line:
+                record = parse_record(line)
+                if record.registry_id == registry_id and record.action in actions:
+                    return record
     return None
+
+
+def _lines_backwards(handle: BinaryIO) -> Iterator[bytes]:
+    """The file's non-empty lines, last first, each byte read once (a line longer than a block
+    is gathered from its pieces once, never re-copied per block)."""
+    position = handle.seek(0, os.SEEK_END)
+    pieces: list[bytes] = []  # the end of a line whose start is not read yet, last piece first
+    while position > 0:
+        start = max(0, position - TAIL_BLOCK)
+        handle.seek(start)
+        block = handle.read(position - start)
+        position = start
+        parts = block.split(b"\n")
+        if len(parts) == 1 and start > 0:
+            pieces.append(block)
+            continue
+        lines = parts[1:] if start > 0 else parts
+        lines[-1] += b"".join(reversed(pieces))
+        pieces = [parts[0]] if start > 0 else []
+        yield from (line for line in reversed(lines) if line)
 
 
 def append_record(path: Path, record: JournalRecord) -> int:

@@ -22,6 +22,7 @@ __all__ = [
     "inspect_run_folder",
     "inspection_cache",
     "is_valid_run_folder",
+    "passed_unchanged",
     "verify_run_folder",
 ]
 
@@ -108,6 +109,22 @@ def inspect_run_folder(
             _VERDICTS.put(folder, fingerprint, catalog, report)
     _CACHE[key] = report
     return report
+
+
+def passed_unchanged(path: str | os.PathLike[str], schemas: SchemaCatalog) -> bool:
+    """True when this folder, exactly as it is now (its fingerprint), already has a PASS verdict
+    in the active inspection cache; never inspects. A shortcut may skip re-validating a folder
+    only when this is True: it is exactly as strict as `inspect_run_folder` under the cache."""
+    if _CACHE is None:
+        return False
+    folder = Path(path)
+    fingerprint = _fingerprint(folder)
+    if not fingerprint:
+        return False
+    cached = _CACHE.get((str(folder), fingerprint, False, id(schemas), None))
+    if cached is not None:
+        return cached.ok
+    return _VERDICTS is not None and _VERDICTS.get(folder, fingerprint, schemas) is not None
 
 
 class _VerdictStore:

@@ -6,6 +6,7 @@ read and checked here, so that the asset graph is generated from it rather than 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,7 +144,31 @@ def load_catalog(workspace: Workspace, schemas: SchemaCatalog | None = None) -> 
     ]
     if bad_roots:
         raise CatalogError(str(path), bad_roots)
+    for root in roots:
+        _check_run_root(workspace.root, root)
     return RegistryCatalog(tuple(_dependency_order(specs, str(path))), path, roots)
+
+
+def _check_run_root(workspace_root: Path, relpath: str) -> None:
+    """A run root is a real folder inside the workspace: no component of it is a symlink, and it
+    does not resolve elsewhere (a link to / would index /etc and /proc into a sealed artifact)."""
+    current = workspace_root
+    for part in Path(relpath).parts:
+        current = current / part
+        if current.is_symlink():
+            raise UsageError(
+                f"run root {relpath!r} goes through a symlink ({current.name} -> "
+                f"{os.readlink(current)}); a run root must be a real folder in the workspace",
+                code="UNSAFE_RUN_ROOT",
+                path=str(current),
+            )
+    resolved = (workspace_root / relpath).resolve()
+    if not resolved.is_relative_to(workspace_root.resolve()):
+        raise UsageError(
+            f"run root {relpath!r} resolves outside the workspace ({resolved})",
+            code="UNSAFE_RUN_ROOT",
+            path=str(workspace_root / relpath),
+        )
 
 
 def _spec(entry: dict[str, Any]) -> RegistrySpec:

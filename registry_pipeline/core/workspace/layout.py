@@ -36,8 +36,16 @@ class Workspace:
 
     @property
     def staging_dir(self) -> Path:
-        """`.codex/.staging/`: same filesystem as RUNS/, never mistaken for runs."""
-        return self.root / ".codex" / ".staging"
+        """Where run folders are built before publishing, on RUNS/'s filesystem (publishing is
+        a rename): `.codex/.staging/`, or `RUNS/.staging/` when RUNS/ is a mount of its own.
+        Never mistaken for a run (run folders never start with a dot)."""
+        codex = self.root / ".codex"
+        try:
+            if os.stat(self.runs_dir).st_dev != os.stat(codex).st_dev:
+                return self.runs_dir / ".staging"
+        except OSError:
+            pass
+        return codex / ".staging"
 
     @property
     def verdicts_path(self) -> Path:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from registry_pipeline.core.builders.run_registry import (
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.seal.run_store import SealedRun
 from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.seal.validate import inspection_cache
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline_tests._helpers import unseal
 
@@ -69,6 +70,14 @@ V01_FIELDS = [
 @pytest.fixture
 def catalog() -> SchemaCatalog:
     return SchemaCatalog.for_workspace(None)
+
+
+@pytest.fixture(autouse=True)
+def verdicts(tmp_path: Path) -> Iterator[Path]:
+    """Every build here runs inside a verdict cache, as `registry build` runs the builder."""
+    path = tmp_path / "verdicts.json"
+    with inspection_cache(path):
+        yield path
 
 
 def build(
@@ -410,7 +419,7 @@ def test_seed_evidence_folders_match_the_seed_snapshot(
 # --------------------------------------------------------------------------------------------
 
 
-def test_reuse_path_does_not_hash_and_full_audit_finds_tampering(
+def test_reuse_path_re_verifies_a_same_size_edit_and_full_audit_finds_it_too(
     workspace: Workspace, catalog: SchemaCatalog, make_run: MakeRun
 ) -> None:
     run = make_run()
@@ -418,11 +427,15 @@ def test_reuse_path_does_not_hash_and_full_audit_finds_tampering(
     assert by_id(first)[run.run_id][1]["status"] == "PASS"
     tamper_same_size(run.path, "notes.txt")  # content changes, the ROOT line does not
 
-    incremental = build(workspace, catalog, previous=first)
+    incremental = build(workspace, catalog, previous=first)  # what validate says, it says
     line, status = by_id(incremental)[run.run_id]
-    assert (status["status"], status["verification"]) == ("PASS", "reused")
-    assert line["warnings"] == ["seal:PASS"]
-    assert (incremental.stats.hashed, incremental.stats.reused) == (0, 1)
+    assert (status["status"], status["verification"], status["tampered"]) == (
+        "FAIL",
+        "hashed",
+        True,
+    )
+    assert "seal:TAMPERED" in line["warnings"]
+    assert (incremental.stats.hashed, incremental.stats.reused) == (1, 0)
 
     audit = build(workspace, catalog, previous=first, full_audit=True)
     line, status = by_id(audit)[run.run_id]
@@ -560,7 +573,7 @@ def refuse(*_args: object, **_kwargs: object) -> Any:
     raise AssertionError("a folder that passed with the same root must not be listed or read")
 
 
-def test_cheap_reuse_neither_lists_nor_reads_run_json(
+def test_cheap_reuse_neither_inspects_nor_reads_run_json(
     workspace: Workspace, catalog: SchemaCatalog, make_run: MakeRun, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     runs = [make_run() for _ in range(3)]

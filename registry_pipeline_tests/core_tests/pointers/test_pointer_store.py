@@ -6,6 +6,8 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -161,18 +163,47 @@ def test_an_invalid_or_unsealed_target_is_refused(pstore: PointerStore, snap: Sn
     assert not pstore.journal_path.exists()
 
 
-def test_a_stale_lock_is_named_and_never_broken(pstore: PointerStore, snap: Snap) -> None:
+def test_a_lock_file_left_by_a_dead_process_blocks_nothing(
+    pstore: PointerStore, snap: Snap
+) -> None:
     run = snap()
     pstore.lock_path.write_text(
         json.dumps({"pid": 2**22 + 12345, "host": os.uname().nodename, "since": "then"})
     )
-    with pytest.raises(PointerRefused.__mro__[1]) as caught:  # LockedError is a RegistryError
-        promote(pstore, run)
-    assert caught.value.code == "LOCKED"
-    assert caught.value.path == str(pstore.lock_path)
-    assert "stale" in caught.value.message
-    assert pstore.lock_path.exists() and not pstore.journal_path.exists()
-    pstore.lock_path.unlink()
+    assert promote(pstore, run).changed  # the flock died with its holder: nothing to remove
+    assert not pstore.lock_path.exists()
+
+
+HOLD_LOCK = """
+import sys
+from pathlib import Path
+from registry_pipeline.core.pointers._lock import exclusive_lock
+with exclusive_lock(Path(sys.argv[1])):
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def test_a_held_lock_is_named_with_its_holder_and_never_broken(
+    pstore: PointerStore, snap: Snap
+) -> None:
+    run = snap()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(pstore.lock_path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        waiting = PointerStore(pstore.workspace, lock_timeout=0.2)
+        with pytest.raises(PointerRefused.__mro__[1]) as caught:  # LockedError: a RegistryError
+            promote(waiting, run)
+        assert caught.value.code == "LOCKED"
+        assert caught.value.path == str(pstore.lock_path)
+        message = caught.value.message
+        assert f"pid {holder.pid} since " in message and " s ago" in message
+        assert not pstore.journal_path.exists()
+    finally:
+        holder.communicate("\n", timeout=60)
     assert promote(pstore, run).changed
 
 

@@ -174,3 +174,27 @@ def test_run_roots_default_and_validation(tmp_path: Path) -> None:
     with pytest.raises(CatalogError) as raised:
         load_catalog(_workspace(tmp_path / "three", document))
     assert raised.value.details[0].startswith("/run_roots: '../outside'")
+
+
+@pytest.mark.parametrize(
+    ("link", "run_root"),
+    [
+        ("registries/rootlink", "registries/rootlink"),  # a run root that is a link to /
+        ("evidence", "evidence/runs"),  # a run root below a linked folder
+    ],
+)
+def test_a_run_root_through_a_symlink_is_refused(tmp_path: Path, link: str, run_root: str) -> None:
+    document = dict(DEMO, run_roots=[".codex/RUNS", run_root])
+    workspace = _workspace(tmp_path, document)
+    (workspace.root / link).symlink_to("/")
+    with pytest.raises(UsageError) as raised:
+        load_catalog(workspace)
+    assert raised.value.code == "UNSAFE_RUN_ROOT"
+    assert raised.value.path == str(workspace.root / link)
+
+
+def test_a_run_root_inside_the_workspace_is_accepted(tmp_path: Path) -> None:
+    document = dict(DEMO, run_roots=[".codex/RUNS", "evidence/runs"])
+    workspace = _workspace(tmp_path, document)
+    (workspace.root / "evidence" / "runs").mkdir(parents=True)
+    assert load_catalog(workspace).run_roots == (".codex/RUNS", "evidence/runs")

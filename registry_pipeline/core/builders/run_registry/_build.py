@@ -64,7 +64,7 @@ def build_run_registry(
     fast = previous is not None and previous.lines is not None and not full_audit
     for root in run_roots:
         for name in _folder_names(root, tally.warnings):
-            reused = _reuse_line(root, name, previous) if fast and previous else None
+            reused = _reuse_line(root, name, previous, schemas) if fast and previous else None
             if reused is not None:
                 line, verdict = reused
                 registry += line

@@ -14,16 +14,20 @@ from registry_pipeline.core.builders.run_registry._verdict import _status
 from registry_pipeline.core.seal.manifest import MANIFEST_JSON, MANIFEST_SHA256
 from registry_pipeline.core.seal.manifest import RUN_JSON as RUN_JSON_NAME
 from registry_pipeline.core.seal.paths import printable
+from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.seal.validate import passed_unchanged
 
 
 def _reuse_line(
-    root: RunRoot, name: str, previous: PreviousSnapshot
+    root: RunRoot, name: str, previous: PreviousSnapshot, schemas: SchemaCatalog
 ) -> tuple[bytes, dict[str, Any]] | None:
     """The previous v0.1 line and a `reused` verdict, for a folder that passed with this root.
 
     None (index the folder) unless: it passed before, its seal files are still regular files,
-    its ROOT line still says the previous root, and the previous line is a plain passing line
-    for this very run_key and root. Never lists the folder nor reads run.json.
+    its ROOT line still says the previous root, the previous line is a plain passing line for
+    this very run_key and root, and the folder is exactly as it was when it last passed
+    validation (`passed_unchanged`: names, sizes, mtimes, ctimes, inodes of all its files), so
+    an edit that keeps the root line and the size is still re-verified. Never reads run.json.
     """
     run_id = printable(name)
     run_key = f"{root.label}::{run_id}"
@@ -42,6 +46,8 @@ def _reuse_line(
         return None
     raw = previous.registry_line(prior)
     if raw is None or not _plain_passing_line(raw, root.label, run_id, run_key, manifest_root):
+        return None
+    if not passed_unchanged(folder, schemas):
         return None
     return raw, {"run_key": run_key, **_status(manifest_root, [], REUSED, None)}
 

@@ -21,7 +21,7 @@ from registry_pipeline.core.seal.manifest import MANIFEST_JSON, MANIFEST_SHA256
 from registry_pipeline.core.seal.manifest import RUN_JSON as RUN_JSON_NAME
 from registry_pipeline.core.seal.paths import sort_key
 from registry_pipeline.core.seal.schemas import SchemaCatalog
-from registry_pipeline.core.seal.validate import inspect_run_folder
+from registry_pipeline.core.seal.validate import inspect_run_folder, passed_unchanged
 
 MAX_PROBLEMS = 50
 """Problems listed per folder (in the companion and in `warnings`); the count says how many."""
@@ -43,7 +43,7 @@ def _verdict(
     sealed_before = prior is not None and prior.status != UNSEALED
     if not sealed_before and not scan.has(MANIFEST_SHA256) and not scan.has(MANIFEST_JSON):
         return _status(None, [], NONE, None, unsealed=True)
-    if not full_audit and _reusable(scan, root, prior):
+    if not full_audit and _reusable(scan, root, prior) and passed_unchanged(folder, schemas):
         return _status(root, [], REUSED, None)
     try:
         report = inspect_run_folder(folder, schemas=schemas)
@@ -54,7 +54,8 @@ def _verdict(
 
 
 def _reusable(scan: _Scan, root: str | None, prior: PreviousStatus | None) -> bool:
-    """Passed before with this very root, and the seal files are all still there."""
+    """Passed before with this very root, and the seal files are all still there (the caller
+    also requires `passed_unchanged`: the folder is exactly as it was when it last passed)."""
     return (
         prior is not None
         and prior.status == PASS
