@@ -61,7 +61,6 @@ def build_definitions(
                 selection=dg.AssetSelection.assets(*assets),
                 description="Build, seal and check every registry (one build at a time per "
                 "workspace: the run holds the workspace's build lock).",
-                executor_def=dg.in_process_executor,
                 tags={BUILD_TAG: "1"},
             ),
             promote_active_pointers,
@@ -69,6 +68,9 @@ def build_definitions(
         ],
         sensors=[promotion_sensor(with_pointer, root)],
         schedules=[*build_schedules(BUILD_JOB, str(root)), drift_signals_daily_schedule],
+        # every run in one process: a run launched from the UI ("Materialize") holds the build
+        # lock from its first step to its last, and its resources are set up once
+        executor=dg.in_process_executor,
         resources={
             "registry_workspace": RegistryWorkspace(root=str(root), full_audit=full_audit),
             "build_lock": BuildLock(root=str(root), wait_seconds=build_wait),

@@ -117,20 +117,19 @@ def promotion_sensor(
         except RegistryError as exc:
             return dg.SensorResult(skip_reason=f"{exc.code}: {exc.message}", cursor=context.cursor)
         if context.cursor:
-            after = int(context.cursor)
-            records = _new_materializations(context.instance, registry_ids, after)
-        else:
+            records = _new_materializations(context.instance, registry_ids, int(context.cursor))
+            cursor = int(context.cursor)
+        else:  # a new sensor: only what could still move a pointer, not the whole history
             records = _newest_materializations(context.instance, registry_ids)
-            after = max((record.storage_id for record in records), default=0)
-        cursor, held = (int(context.cursor) if context.cursor else 0), False
-        requests: list[dg.RunRequest] = []
+            cursor = max((record.storage_id for record in records), default=0)
+        newest: dict[str, dg.RunRequest] = {}
         skipped: list[str] = []
-        for record in records:
+        waiting: list[int] = []
+        for record in records:  # in event order: a later snapshot replaces an earlier request
             verdict = run_verdict(context.instance, record.run_id)
             if not verdict.finished:
-                held = True
+                waiting.append(record.storage_id)
                 continue
-            cursor = cursor if held else max(cursor, record.storage_id)
             registry_id, run_id = _registry_id(record), _snapshot_run_id(record)
             if run_id is None:
                 continue
@@ -141,9 +140,13 @@ def promotion_sensor(
             if blocker is not None:
                 skipped.append(f"{registry_id} {run_id}: {blocker.code}")
                 continue
-            requests.append(promotion_request(registry_id, run_id, record.run_id))
-        if not held:
-            cursor = max(cursor, after)
+            newest[registry_id] = promotion_request(registry_id, run_id, record.run_id)
+        if records and not waiting:
+            cursor = max(cursor, records[-1].storage_id)
+        elif waiting:  # look again from the first materialization whose run is still going
+            handled = [r.storage_id for r in records if r.storage_id < min(waiting)]
+            cursor = max([cursor if context.cursor else min(waiting) - 1, *handled])
+        requests = list(newest.values())
         skip = None if requests else ("; ".join(skipped) or "no new materializations")
         return dg.SensorResult(run_requests=requests, skip_reason=skip, cursor=str(cursor))
 

@@ -27,11 +27,8 @@ from registry_pipeline.definitions import BUILD_JOB, build_definitions
 from registry_pipeline.defs.checks import CHECK_NAMES
 from registry_pipeline.lib.instance import dagster_home, open_instance
 from registry_pipeline.lib.promotion import promote_checked, promote_materialization, run_verdict
+from registry_pipeline.lib.resources import HOST_TAG, PID_TAG
 
-PID_TAG = "registry-pipeline/pid"
-HOST_TAG = "registry-pipeline/host"
-"""Tags of a `registry build` run: the process that runs it, so a later build can tell a
-killed build's run (left STARTED) from a live one."""
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 """Dagster's run log stays in the instance (the UI shows it); the CLI prints its own summary."""
 
@@ -228,8 +225,9 @@ def mark_dead_builds_failed(instance: dg.DagsterInstance) -> list[str]:
 
 def _run_pid(instance: dg.DagsterInstance, run: dg.DagsterRun) -> int | None:
     text = run.tags.get(PID_TAG)
-    if text is None:
-        records = instance.get_records_for_run(run.run_id, limit=1).records
+    if text is None:  # a run that died before its build lock was taken: its run worker's pid
+        start = dg.DagsterEventType.RUN_START
+        records = instance.get_records_for_run(run.run_id, of_type=start, limit=1).records
         event = records[0].event_log_entry.dagster_event if records else None
         return event.pid if event is not None else None
     return int(text) if text.isdigit() else None

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
 
+from registry_pipeline.core.seal.validate import cache_active, inspection_cache
 from registry_pipeline.core.workspace.build_lock import DEFAULT_WAIT, build_lock
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
@@ -33,6 +36,12 @@ class RegistryWorkspace(dg.ConfigurableResource):  # type: ignore[type-arg]
         return load_catalog(self.workspace)
 
 
+PID_TAG = "registry-pipeline/pid"
+HOST_TAG = "registry-pipeline/host"
+"""Tags of every build run: the process that runs it, so a later build can tell a killed
+build's run (left STARTED) from a live one."""
+
+
 class BuildLock(dg.ConfigurableResource):  # type: ignore[type-arg]
     """Holds the workspace's build lock for a whole run of the build job, whoever launched it
     (`registry build`, the UI, a schedule): one build at a time per workspace. `registry build`
@@ -45,7 +54,23 @@ class BuildLock(dg.ConfigurableResource):  # type: ignore[type-arg]
     @contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[BuildLock]:
         run = context.run.run_id if context.run is not None else "?"
-        with build_lock(
-            Workspace(Path(self.root)), wait=self.wait_seconds, command=f"dagster run {run}"
-        ):
-            yield self
+        workspace = Workspace(Path(self.root))
+        with build_lock(workspace, wait=self.wait_seconds, command=f"dagster run {run}"):
+            if context.run is not None and context.instance is not None:
+                # whoever launched it: the process that runs it, so a later build can tell a
+                # killed run (left STARTED) from a live one
+                tags = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+                context.instance.add_run_tags(run, tags)
+            with _verdicts(workspace):
+                yield self
+
+
+@contextmanager
+def _verdicts(workspace: Workspace) -> Iterator[None]:
+    """The verdict cache for a run launched by Dagster (UI, schedule); `registry build` has
+    opened it already (with --full-audit: trusting nothing), and that one is kept."""
+    if cache_active():
+        yield
+        return
+    with inspection_cache(workspace.verdicts_path):
+        yield

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -153,3 +154,59 @@ def test_show_validates_each_target_again(cli: Run, demo: Path) -> None:
     shown = {row["registry_id"]: row for row in json.loads(out)["pointers"]}
     assert shown["expected_versions"]["target"] == "invalid: HASH_MISMATCH"
     assert shown["expected_versions"]["journal"] == "ok" and shown["run_registry"]["hold"] is None
+
+
+def test_a_promotion_on_a_full_disk_is_aborted_and_not_applied_later(
+    cli: Run, tmp_path: Path
+) -> None:
+    """A real full filesystem (a small tmpfs): the journal record fits in its file's last page,
+    the new pointer file does not; the change is reported failed, journaled aborted, and the
+    next change after space is freed does not apply it."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)],
+                             capture_output=True, check=False)  # fmt: skip
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        ws = disk / "ws"
+        assert cli("init", str(ws))[0] == 0
+        ids = []
+        for value in (1, 2):
+            source = tmp_path / "ALPHA.json"
+            source.write_text(json.dumps({"value": value}))
+            code, out, err = cli("seal", str(source), "--registry-id", "alpha", "--json",
+                                 "--workspace", str(ws))  # fmt: skip
+            assert code == 0, err
+            ids.append(json.loads(out)["run_id"])
+        promote = ("pointers", "promote", "alpha")
+        assert cli(*promote, ids[0], "--workspace", str(ws))[0] == 0
+        store = PointerStore(Workspace(ws))
+        filler = disk / "filler"
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:  # fill the disk to the last page
+            while os.write(fd, b"\0" * 4096):
+                pass
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        code, _out, err = cli(*promote, ids[1], "--workspace", str(ws))
+        assert code == 1 and "IO_ERROR" in err and "marked aborted" in err, err
+        assert store.read().active("alpha").run_id == ids[0]
+        actions = [record.action for record in read_records(store.journal_path)]
+        assert actions == ["promote", "promote", "abort"]  # journaled, failed, marked aborted
+        filler.unlink()
+        report = verify_journal_cli(cli, ws)
+        assert report["ok"] is True
+        assert cli("pointers", "hold", "alpha", "--reason", "x", "--workspace", str(ws))[0] == 0
+        assert store.read().active("alpha").run_id == ids[0]  # never applied later
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def verify_journal_cli(cli: Run, root: Path) -> dict[str, object]:
+    code, out, _ = cli("pointers", "verify", "--json", "--workspace", str(root))
+    document: dict[str, object] = json.loads(out)
+    assert code == (0 if document["ok"] else 1)
+    return document

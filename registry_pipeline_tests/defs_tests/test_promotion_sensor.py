@@ -204,3 +204,74 @@ def test_a_materialization_not_checked_yet_holds_the_cursor(
 
 
 _STARTED = dg.DagsterRunStatus.STARTED
+
+
+def test_after_an_outage_only_each_registrys_newest_snapshot_is_requested(
+    demo: Path, instance: dg.DagsterInstance
+) -> None:
+    defs = build_definitions(demo)
+    assert _build(defs, instance).success
+    source = demo / "registries" / "expected_versions" / "EXPECTED_VERSIONS_v0_1.json"
+    source.write_text(source.read_text().replace('"0.1.0"', '"0.1.1"', 1))
+    second = _build(defs, instance)
+    assert second.success
+    requests, _ = _tick(defs, instance, "0")  # a cursor from before both builds
+    by_registry: dict[str, list[str]] = {}
+    for request in requests:
+        registry_id, run_id = str(request.run_key).split(":")
+        by_registry.setdefault(registry_id, []).append(run_id)
+    assert all(len(run_ids) == 1 for run_ids in by_registry.values()), by_registry
+    newest = instance.get_latest_materialization_event(dg.AssetKey("expected_versions"))
+    assert newest is not None and newest.asset_materialization is not None
+    assert by_registry["expected_versions"] == [
+        str(newest.asset_materialization.metadata["run_id"].value)
+    ]
+
+
+def test_a_build_run_left_started_by_a_dead_process_is_marked_failed(
+    demo: Path, instance: dg.DagsterInstance
+) -> None:
+    import os
+    import socket
+
+    from registry_pipeline.lib.build import mark_dead_builds_failed
+    from registry_pipeline.lib.resources import HOST_TAG, PID_TAG
+
+    defs = build_definitions(demo)
+    run = _build(defs, instance)  # as the UI runs it: the build_lock resource tags the run
+    tags = instance.get_run_by_id(run.run_id).tags  # type: ignore[union-attr]
+    assert tags[PID_TAG] == str(os.getpid()) and tags[HOST_TAG] == socket.gethostname()
+    here, gone = socket.gethostname(), str(2**22 + 777)
+
+    def started(pid: str, host: str) -> dg.DagsterRun:
+        tags = {PID_TAG: pid, HOST_TAG: host}
+        run_id = str(uuid.uuid4())
+        return dg.DagsterRun(job_name=BUILD_JOB, run_id=run_id, status=_STARTED, tags=tags)
+
+    dead, alive = started(gone, here), started(str(os.getpid()), here)
+    elsewhere = started(gone, "another-host")
+    for record in (dead, alive, elsewhere):
+        instance.add_run(record)
+    assert mark_dead_builds_failed(instance) == [dead.run_id]
+    status = {r: instance.get_run_by_id(r).status for r in (dead.run_id, alive.run_id)}  # type: ignore[union-attr]
+    assert status == {dead.run_id: dg.DagsterRunStatus.FAILURE, alive.run_id: _STARTED}
+
+
+def test_a_run_launched_by_dagster_keeps_the_verdict_cache(
+    demo: Path, instance: dg.DagsterInstance
+) -> None:
+    """A UI or scheduled run opens the verdict cache itself (only `registry build` did), so its
+    run_registry reuses the verdicts of unchanged folders instead of re-hashing them all."""
+    import json
+
+    defs = build_definitions(demo)
+    assert _build(defs, instance).success
+    second = _build(defs, instance)
+    assert second.success
+    event = instance.get_latest_materialization_event(dg.AssetKey("run_registry"))
+    assert event is not None and event.asset_materialization is not None
+    folder = Path(str(event.asset_materialization.metadata["path"].value))
+    rows = [json.loads(line) for line in
+            (folder / "RUN_REGISTRY_SEAL_STATUS_v0_2.jsonl").read_text().splitlines()]  # fmt: skip
+    assert {row["verification"] for row in rows} >= {"reused"}
+    assert (demo / ".codex" / "cache" / "verdicts.json").is_file()

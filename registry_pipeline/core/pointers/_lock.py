@@ -47,8 +47,10 @@ def exclusive_lock(path: Path, *, timeout: float = DEFAULT_TIMEOUT) -> Iterator[
             pass  # the owner note is for humans; the flock is the lock
         yield
     finally:
-        path.unlink(missing_ok=True)  # ours while we hold the flock
-        os.close(fd)
+        try:
+            path.unlink(missing_ok=True)  # ours while we hold the flock
+        finally:
+            os.close(fd)  # releases the flock, whatever happened to the file
 
 
 def _acquire(path: Path, deadline: float) -> int:

@@ -146,25 +146,37 @@ def read_records(path: Path) -> Iterator[JournalRecord]:
 
 
 def last_record(path: Path) -> JournalRecord | None:
-    """The last record, read from the end of the file: each byte of the last line is read once
-    (linear in its length, independent of the journal's)."""
+    """The last complete record, read from the end of the file: each byte of the last line is
+    read once. A final line without its newline that does not parse is a torn append (the
+    documented crash state, removed by the next change) and is skipped."""
     try:
         handle = path.open("rb")
     except FileNotFoundError:
         return None
     with handle:
-        end = handle.seek(0, os.SEEK_END)
-        while end > 0:  # skip trailing newlines
-            handle.seek(end - 1)
-            if handle.read(1) != b"\n":
-                break
-            end -= 1
-        if end == 0:
+        for line, torn in _records_backwards(handle):
+            return _parse_unless_torn(line, torn)
+    return None
+
+
+def _records_backwards(handle: BinaryIO) -> Iterator[tuple[bytes, bool]]:
+    """(line, torn) from the last line back; `torn` for a final line without its newline."""
+    end = handle.seek(0, os.SEEK_END)
+    if end == 0:
+        return
+    handle.seek(end - 1)
+    unterminated = handle.read(1) != b"\n"
+    for index, line in enumerate(_lines_backwards(handle)):
+        yield line, unterminated and index == 0
+
+
+def _parse_unless_torn(line: bytes, torn: bool) -> JournalRecord | None:
+    try:
+        return parse_record(line)
+    except JournalFormatError:
+        if torn:
             return None
-        start = _line_start(handle, end)
-        handle.seek(start)
-        line = handle.read(end - start)
-    return parse_record(line)
+        raise
 
 
 def _line_start(handle: BinaryIO, end: int) -> int:
@@ -191,10 +203,10 @@ def last_record_of(
         return None
     needle = b'"registry_id":' + rfc8785.dumps(registry_id)
     with handle:
-        for line in _lines_backwards(handle):
+        for line, torn in _records_backwards(handle):
             if needle in line:
-                record = parse_record(line)
-                if record.registry_id == registry_id and record.action in actions:
+                record = _parse_unless_torn(line, torn)
+                if record and record.registry_id == registry_id and record.action in actions:
                     return record
     return None
 

@@ -57,6 +57,18 @@ class VerifyReport:
         return not self.problems
 
 
+def interrupted(pointers: PointerFile, record: JournalRecord) -> bool:
+    """Whether `record` (the journal's last) is a move whose command died before replacing the
+    pointer file: the file still shows its from_ref and was not written by it (a file rewritten by
+    the record carries its created_utc; one that shows from_ref again was edited by hand)."""
+    return (
+        record.action in MOVES
+        and record.to_ref is not None
+        and pointers.active(record.registry_id) == record.from_ref
+        and pointers.last_updated_utc != record.created_utc
+    )
+
+
 def replay(records: Iterator[JournalRecord]) -> dict[str, JournalRecord]:
     """The last record per registry (its `to_ref` is that registry's pointer)."""
     state: dict[str, JournalRecord] = {}
@@ -188,12 +200,11 @@ def _compare_with_pointers(
         actual = pointers.active(registry_id)
         if actual == ref:
             continue
-        pending = last is not None and last.registry_id == registry_id and last.action in MOVES
-        if pending and ref is not None and last is not None and actual == last.from_ref:
+        if last is not None and last.registry_id == registry_id and interrupted(pointers, last):
             report.notes.append(
                 Finding(
                     "PENDING_RECORD",
-                    f"record {last.seq} ({registry_id} -> {ref.run_id}) is journaled but the "
+                    f"record {last.seq} ({last}) is journaled but the "
                     "pointer file was not replaced (an interrupted promotion); the next "
                     "pointer change completes it",
                     last.seq,

@@ -1,7 +1,7 @@
 """The pointer store: every change is a compare-and-swap under a lock, journaled before it shows.
 
-Protocol of one change (`promote` or `rollback`), all under the lock file
-`ACTIVE_REGISTRY_POINTERS_v0_1.json.lock` (created exclusively, like git's `.lock` files):
+Protocol of one change (`promote` or `rollback`), all under the lock
+`ACTIVE_REGISTRY_POINTERS_v0_1.json.lock` (an flock that dies with its holder, see `_lock`):
 
 1. complete an interrupted change (a journaled record the pointer file does not show yet);
 2. read the pointer file and compare the registry's current ref with the caller's expectation;
@@ -33,7 +33,6 @@ from registry_pipeline.core.pointers._lock import DEFAULT_TIMEOUT, exclusive_loc
 from registry_pipeline.core.pointers.journal import (
     HOLDS,
     JOURNAL_NAME,
-    MOVES,
     TAIL_BLOCK,
     JournalFormatError,
     JournalRecord,
@@ -42,6 +41,7 @@ from registry_pipeline.core.pointers.journal import (
     last_record_of,
     parse_record,
 )
+from registry_pipeline.core.pointers.journal_replay import interrupted
 from registry_pipeline.core.pointers.pointer_file import (
     POINTERS_NAME,
     ActiveRef,
@@ -253,7 +253,7 @@ class PointerStore:
                     code="TARGET_INVALID",
                     path=str(folder),
                 )
-            record = self._append(
+            record, _ = self._append(
                 registry_id, self._journal_view(registry_id), found, "accept", reason, actor,
                 verdict,
             )  # fmt: skip
@@ -285,7 +285,7 @@ class PointerStore:
                 raise PointerRefused(
                     f"{registry_id} has no active snapshot to hold", code="NO_POINTER"
                 )
-            record = self._append(registry_id, current, current, action, reason, actor, {})
+            record, _ = self._append(registry_id, current, current, action, reason, actor, {})
             return Change(registry_id, record, current)
 
     # -- one change, under the lock ---------------------------------------------------------
@@ -328,15 +328,16 @@ class PointerStore:
             self._check_direction(action, registry_id, current, folder)
             if automatic:
                 self._check_not_held(registry_id)
-            record = self._append(
+            record, offset = self._append(
                 registry_id, current, target, action, reason, actor, {**verdict, **(checks or {})}
             )
             crash_point("journal_appended")
             try:
                 self._write_pointers(_apply(pointers, record))
             except OSError as exc:
-                if self.read().active(registry_id) != target:  # not applied: never apply it
-                    self._abort(record, exc)
+                if self.read().active(registry_id) == target:
+                    return Change(registry_id, record, current)  # renamed; only a sync failed
+                self._abort(record, offset, exc)  # not applied: it never will be
                 raise PointerRefused(
                     f"{registry_id}: cannot write the pointer file ({exc.strerror or exc}); the "
                     f"change was not applied and journal #{record.seq} is marked aborted",
@@ -354,8 +355,9 @@ class PointerStore:
         reason: str,
         actor: dict[str, str],
         checks: dict[str, Any],
-    ) -> JournalRecord:
-        """Append one record after the last one (under the lock)."""
+    ) -> tuple[JournalRecord, int]:
+        """Append one record after the last one (under the lock); returns it and the journal's
+        size before it."""
         previous = self._last()
         record = JournalRecord(
             seq=previous.seq + 1 if previous else 1,
@@ -369,12 +371,12 @@ class PointerStore:
             created_utc=now_utc().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             prev_sha256=previous.sha256 if previous else None,
         ).hashed()
-        append_record(self.journal_path, record)
-        return record
+        return record, append_record(self.journal_path, record)
 
-    def _abort(self, failed: JournalRecord, error: OSError) -> None:
-        """Journal that `failed` was not applied; if even that cannot be written, cut `failed`
-        off the journal again (truncating needs no space), so no later change applies it."""
+    def _abort(self, failed: JournalRecord, offset: int, error: OSError) -> None:
+        """Journal that `failed` (appended at `offset`) was not applied; if even that cannot be
+        written, cut the journal back to `offset` (truncating needs no space), so no later change
+        applies it."""
         try:
             self._append(
                 failed.registry_id, failed.to_ref, failed.from_ref, "abort",
@@ -382,10 +384,8 @@ class PointerStore:
                 dict(failed.actor), {},
             )  # fmt: skip
         except OSError:
-            size = self.journal_path.stat().st_size
-            line = len(failed.line()) + 1
             with self.journal_path.open("rb+") as handle:
-                handle.truncate(size - line)
+                handle.truncate(offset)
                 os.fsync(handle.fileno())
 
     def _journal_view(self, registry_id: str) -> ActiveRef | None:
@@ -393,9 +393,13 @@ class PointerStore:
         return record.to_ref if record is not None else None
 
     def _mismatch(self, pointers: PointerFile, registry_id: str) -> PointerRefused | None:
-        """POINTER_MISMATCH when the file shows another pointer than the journal recorded."""
+        """POINTER_MISMATCH when the file shows another pointer than the journal recorded.
+
+        Reads only (no lock, no repair of the journal): readers call it too.
+        """
         try:
             record = last_record_of(self.journal_path, registry_id)
+            last = last_record(self.journal_path)
         except JournalFormatError as exc:
             return PointerRefused(
                 f"the journal is unreadable ({exc}); run `registry pointers verify`",
@@ -405,8 +409,7 @@ class PointerStore:
         found = pointers.active(registry_id)
         if record is None or found == record.to_ref:
             return None
-        last = self._last()
-        if last is not None and last.seq == record.seq and found == record.from_ref:
+        if last is not None and last.seq == record.seq and interrupted(pointers, record):
             return None  # an interrupted change: the next change completes it
         return PointerRefused(
             f"{registry_id}: the pointer file says {found or '(none)'}, the journal says "
@@ -435,12 +438,8 @@ class PointerStore:
         for leftover in self.pointers_path.parent.glob(f".{POINTERS_NAME}.*.tmp"):
             leftover.unlink(missing_ok=True)
         record = self._last()
-        if record is None or pointers.active(record.registry_id) == record.to_ref:
-            return pointers, None
-        if record.to_ref is None or record.action not in MOVES:
-            return pointers, None  # not a move: nothing to redo (verify reports a mismatch)
-        if pointers.active(record.registry_id) != record.from_ref:
-            return pointers, None  # not an interrupted change: verify reports it
+        if record is None or not interrupted(pointers, record):
+            return pointers, None  # nothing to redo, or a hand edit: verify reports it
         updated = _apply(pointers, record)
         self._write_pointers(updated)
         return updated, record

@@ -18,6 +18,7 @@ from registry_pipeline.core.seal.schemas import SchemaCatalog
 
 __all__ = [
     "FolderReport",
+    "cache_active",
     "inspect_many",
     "inspect_run_folder",
     "inspection_cache",
@@ -109,6 +110,11 @@ def inspect_run_folder(
             _VERDICTS.put(folder, fingerprint, catalog, report)
     _CACHE[key] = report
     return report
+
+
+def cache_active() -> bool:
+    """Whether an `inspection_cache` block is open in this process."""
+    return _CACHE is not None
 
 
 def passed_unchanged(path: str | os.PathLike[str], schemas: SchemaCatalog) -> bool:

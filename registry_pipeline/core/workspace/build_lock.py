@@ -3,8 +3,9 @@
 The kernel releases the lock when its holder exits, however it exits, so a killed build leaves
 nothing to clean up. The file itself stays (removing a lock file others may hold open would let
 two holders in); the holder writes its pid, command and start time into it so that a waiter can
-say who it waits for. The lock is re-entrant within one process: `registry build` holds it and
-the Dagster run it executes in process asks for it again.
+say who it waits for. The lock is re-entrant within one thread: `registry build` holds it and
+the Dagster run it executes in process (same thread) asks for it again; another thread of the
+same process opens its own descriptor and waits like another process.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ BUILD_LOCK_RELPATH = ".codex/build.lock"
 DEFAULT_WAIT = 300.0
 """Seconds a build waits for another one before failing with BUILD_IN_PROGRESS."""
 
-_held: dict[str, int] = {}
-"""Lock path -> how many times this process holds it (re-entrance)."""
+_held: dict[tuple[str, int], int] = {}
+"""(lock path, thread id) -> how many times that thread holds it (re-entrance)."""
 _guard = threading.Lock()
 
 
@@ -44,7 +45,7 @@ def build_lock(
 ) -> Iterator[None]:
     """Hold the workspace's build lock for the block, waiting up to `wait` seconds for it."""
     path = workspace.root / BUILD_LOCK_RELPATH
-    key = str(path)
+    key = (str(path), threading.get_ident())
     with _guard:
         if _held.get(key):
             _held[key] += 1

@@ -240,17 +240,18 @@ def test_a_pointer_file_edited_by_hand_is_a_pointer_mismatch(history: History) -
     assert "alpha" in report.problems[0].message
 
 
-def test_a_hand_edit_back_to_the_last_records_origin_reads_as_an_interrupted_change(
+def test_a_hand_edit_back_to_the_last_records_origin_is_a_mismatch_not_a_crash(
     history: History,
 ) -> None:
-    """Known limit: the last record's `from_ref` is also what a crash between the journal append
-    and the rename leaves, so this edit is a PENDING_RECORD note that the next change redoes."""
+    """The last record's `from_ref` is also what a crash between the journal append and the
+    rename leaves; but a file that record wrote carries its created_utc, so an edit back is a
+    POINTER_MISMATCH and never redone (a crash leaves the older timestamp)."""
     _edit_pointer(history, "beta", history.runs["b2"])
+    edited = history.pstore.pointers_path.read_bytes()
     report = history.verify()
-    assert report.ok and [note.code for note in report.notes] == ["PENDING_RECORD"]
-    assert history.pstore.complete_pending() is not None
-    assert history.pstore.pointers_path.read_bytes() == history.pointer_bytes[5]
-    assert history.verify().notes == []
+    assert _problem(report) == ("POINTER_MISMATCH", None, None) and report.notes == []
+    assert history.pstore.complete_pending() is None
+    assert history.pstore.pointers_path.read_bytes() == edited
 
 
 def test_editing_a_pointer_hash_is_a_pointer_mismatch(history: History) -> None:

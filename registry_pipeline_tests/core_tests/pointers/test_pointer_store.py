@@ -245,6 +245,64 @@ def test_a_torn_last_line_is_dropped_before_the_next_change(
     assert verify_journal(pstore.journal_path, pstore.read()).ok
 
 
+def test_a_torn_tail_naming_a_registry_does_not_stop_readers(
+    pstore: PointerStore, snap: Snap
+) -> None:
+    first = snap()
+    promote(pstore, first)
+    with pstore.journal_path.open("ab") as handle:  # killed mid-append, after the registry id
+        handle.write(b'{"action":"promote","registry_id":"alpha","seq":2,"to_r')
+    before = pstore.journal_path.read_bytes()
+    assert pstore.explained(["alpha"]).active("alpha").run_id == first.run_id
+    assert pstore.held("alpha") is None
+    assert pstore.promotion_blocker("alpha", first.run_id).code == "ALREADY_ACTIVE"
+    assert pstore.journal_path.read_bytes() == before  # readers never write the journal
+
+
+def test_a_hand_edit_back_to_the_previous_snapshot_is_a_mismatch_not_a_redo(
+    pstore: PointerStore, snap: Snap
+) -> None:
+    first, second = snap(), snap()
+    promote(pstore, first)
+    one_pointer = pstore.pointers_path.read_bytes()
+    promote(pstore, second)
+    document = json.loads(pstore.pointers_path.read_text())
+    document["pointers"] = json.loads(one_pointer)["pointers"]  # the editor kept the timestamp
+    pstore.pointers_path.write_text(json.dumps(document))
+    with pytest.raises(PointerRefused) as caught:
+        pstore.explained(["alpha"])
+    assert caught.value.code == "POINTER_MISMATCH"
+    report = verify_journal(pstore.journal_path, pstore.read())
+    assert [p.code for p in report.problems] == ["POINTER_MISMATCH"] and report.notes == []
+    accepted = pstore.accept("alpha", reason="back to the first", actor=ACTOR)  # not a redo
+    assert accepted.record is not None and accepted.record.to_ref.run_id == first.run_id
+    assert pstore.read().active("alpha").run_id == first.run_id
+    assert verify_journal(pstore.journal_path, pstore.read()).ok
+
+
+def test_the_build_lock_is_re_entrant_per_thread_only(workspace: Workspace) -> None:
+    import threading
+
+    from registry_pipeline.core.workspace.build_lock import BuildInProgress, build_lock
+
+    outcome: list[str] = []
+
+    def other_thread() -> None:
+        try:
+            with build_lock(workspace, wait=0):
+                outcome.append("entered")
+        except BuildInProgress:
+            outcome.append("refused")
+
+    with build_lock(workspace, wait=0), build_lock(workspace, wait=0):  # same thread: re-entrant
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        thread.join()
+    assert outcome == ["refused"]
+    with build_lock(workspace, wait=0):  # released for good
+        pass
+
+
 def test_time_travel_replays_records_up_to_the_moment(pstore: PointerStore, snap: Snap) -> None:
     first, second = snap(), snap()
     promote(pstore, first)
