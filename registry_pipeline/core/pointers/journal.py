@@ -30,8 +30,9 @@ ACTIONS = (*MOVES, "abort", "accept", "hold", "release")
 pointer as it stayed, null when the registry had none); `accept`: a hand edit of the pointer file
 recorded as a decision (to_ref is what the file shows); `hold`/`release` keep the pointer where
 it is (from_ref = to_ref) and stop or resume automatic promotion."""
-HOLDS = ("rollback", "accept", "hold", "release")
-"""Actions that set (rollback, accept, hold) or lift (release) a hold on automatic promotion."""
+HOLDING = ("rollback", "accept", "hold")
+"""A registry whose last record has one of these actions is held: automatic promotion stops
+until its next record (a `release`, or a promotion by a person)."""
 TAIL_BLOCK = 64 << 10
 
 
@@ -197,18 +198,40 @@ def last_record_of(
 ) -> JournalRecord | None:
     """The newest record of one registry (with one of `actions`), reading back from the end of
     the file (cost grows with the records written since, not with the whole journal)."""
+    for record in records_of(path, registry_id):
+        if record.action in actions:
+            return record
+    return None
+
+
+def last_effective_record_of(path: Path, registry_id: str) -> JournalRecord | None:
+    """The newest record of one registry that took effect: an `abort` and the record it aborted
+    (the registry's record just before it) are passed over."""
+    aborted = 0
+    for record in records_of(path, registry_id):
+        if record.action == "abort":
+            aborted += 1
+        elif aborted:
+            aborted -= 1
+        else:
+            return record
+    return None
+
+
+def records_of(path: Path, registry_id: str) -> Iterator[JournalRecord]:
+    """The records of one registry, newest first, streamed from the end of the file (a torn,
+    unterminated last line is skipped)."""
     try:
         handle = path.open("rb")
     except FileNotFoundError:
-        return None
+        return
     needle = b'"registry_id":' + rfc8785.dumps(registry_id)
     with handle:
         for line, torn in _records_backwards(handle):
             if needle in line:
                 record = _parse_unless_torn(line, torn)
-                if record and record.registry_id == registry_id and record.action in actions:
-                    return record
-    return None
+                if record is not None and record.registry_id == registry_id:
+                    yield record
 
 
 def _lines_backwards(handle: BinaryIO) -> Iterator[bytes]:

@@ -31,12 +31,13 @@ from typing import Any
 from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.pointers._lock import DEFAULT_TIMEOUT, exclusive_lock
 from registry_pipeline.core.pointers.journal import (
-    HOLDS,
+    HOLDING,
     JOURNAL_NAME,
     TAIL_BLOCK,
     JournalFormatError,
     JournalRecord,
     append_record,
+    last_effective_record_of,
     last_record,
     last_record_of,
     parse_record,
@@ -214,9 +215,14 @@ class PointerStore:
         return None
 
     def held(self, registry_id: str) -> Hold | None:
-        """The hold on `registry_id` (its last rollback or hold not yet released), if any."""
-        record = last_record_of(self.journal_path, registry_id, HOLDS)
-        if record is None or record.action == "release":
+        """The hold on `registry_id`: its last record is a rollback, an accepted edit or a hold.
+
+        Any later change of the registry ends the hold: `release`, or a promotion by a person
+        (who then decided what is active); an aborted change does not. Reading back to the
+        registry's last record only keeps this as cheap as the promotion itself.
+        """
+        record = last_effective_record_of(self.journal_path, registry_id)
+        if record is None or record.action not in HOLDING:
             return None
         return Hold(registry_id, record)
 

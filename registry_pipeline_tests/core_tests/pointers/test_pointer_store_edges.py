@@ -133,13 +133,14 @@ def test_a_rollback_holds_until_released(pstore: PointerStore, snap: Snap) -> No
     assert pstore.read().active("alpha").run_id == a.run_id
     hold = pstore.held("alpha")
     assert hold is not None and hold.reason == "bad data" and hold.record.action == "rollback"
-    assert promote(pstore, b).changed  # a person may, and the hold stays
-    assert pstore.held("alpha") is not None
     released = pstore.release("alpha", reason="fixed", actor=ACTOR)
     assert released.record is not None and released.record.action == "release"
     assert pstore.held("alpha") is None
     assert promote(pstore, d, automatic=True).changed
     assert pstore.release("alpha", reason="", actor=ACTOR).record is None  # not held: a no-op
+    pstore.rollback("alpha", b.run_id, relpath="ALPHA.json", reason="again", actor=ACTOR)
+    assert promote(pstore, c).changed  # a person may promote; that ends the hold
+    assert pstore.held("alpha") is None
     assert verify_journal(pstore.journal_path, pstore.read()).ok
 
 
