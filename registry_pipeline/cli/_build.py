@@ -7,6 +7,7 @@ from typing import Any
 
 from registry_pipeline.cli._commands import workspace_option
 from registry_pipeline.cli._output import err, json_doc, out
+from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.workspace.build_lock import DEFAULT_WAIT
 from registry_pipeline.core.workspace.layout import resolve_workspace
 
@@ -74,6 +75,13 @@ def run_build_command(args: argparse.Namespace) -> int:
 
     catalog = load_catalog(workspace)
     for registry_id in args.select:
+        if registry_id == "drift_signals_daily":
+            raise UsageError(
+                "drift_signals_daily has one partition per day: build it with `registry drift "
+                "backfill --from DAY --to DAY` (or from the UI)",
+                code="PARTITIONED_ASSET",
+                path=registry_id,
+            )
         catalog.get(registry_id)
     from registry_pipeline.lib.build import run_build
 
@@ -106,5 +114,6 @@ def run_build_command(args: argparse.Namespace) -> int:
                 out(f"         {problem}")
         run_id = summary.dagster_run_id
         run = f"dagster run {run_id}" if run_id else "no dagster run"
-        err(f"{run}: " + ("all registries built and checked" if summary.success else "FAILED"))
+        done = "the selected registries" if args.select else "all registries"
+        err(f"{run}: " + (f"{done} built and checked" if summary.success else "FAILED"))
     return 0 if summary.success else 1

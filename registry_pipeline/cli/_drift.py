@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -48,6 +49,8 @@ def add_drift(commands: Any) -> None:
 def parse_day(text: str, option: str) -> date:
     """A YYYY-MM-DD day, or a usage error naming the option."""
     try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):  # fromisoformat also takes 2026-W47-1
+            raise ValueError(text)
         return date.fromisoformat(text)
     except ValueError:
         raise UsageError(f"{option} {text!r} is not a day (YYYY-MM-DD)", code="BAD_DAY") from None

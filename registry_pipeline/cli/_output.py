@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 
 def out(line: str = "") -> None:
-    """A line of human output on stdout."""
-    print(line, flush=False)
+    """A line of human output on stdout (control characters escaped, see `safe`)."""
+    print(safe(line), flush=False)
 
 
 def err(line: str) -> None:
-    """A line of diagnostics on stderr."""
-    print(line, file=sys.stderr)
+    """A line of diagnostics on stderr (control characters escaped, see `safe`)."""
+    print(safe(line), file=sys.stderr)
+
+
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def safe(text: str) -> str:
+    """Human output that cannot drive a terminal or forge log lines: control characters (an
+    escape sequence, a carriage return, NUL) and lone surrogates are printed as escapes; tabs
+    and line breaks the program writes itself are kept."""
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def json_line(value: Any) -> None:

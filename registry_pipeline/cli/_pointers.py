@@ -196,6 +196,8 @@ def run_show(args: argparse.Namespace) -> int:
     if args.json:
         json_doc({"last_updated_utc": pointers.last_updated_utc, "pointers": rows})
         return 0
+    if not rows:
+        out("no active pointers yet (a build promotes what passes its checks)")
     for row in rows:
         ref = row["active_ref"]
         if not row["has_pointer"]:
@@ -239,6 +241,20 @@ def _target_state(workspace: Workspace, store: Any, registry_id: str, ref: Any) 
     return "ok" if report.root_sha256 == ref.manifest_sha256 else "root_mismatch"
 
 
+def _known_registry(workspace: Workspace, store: Any, registry_id: str, seen: set[str]) -> None:
+    """UNKNOWN_REGISTRY unless the journal, the pointer file or the catalog knows it."""
+    from registry_pipeline.core.workspace.catalog import load_catalog, unknown_registry
+
+    known = seen | set(store.read().pointers)
+    try:
+        known.update(load_catalog(workspace).ids)
+    except UsageError as exc:
+        if exc.code != "NO_CATALOG":
+            raise
+    if registry_id not in known:
+        raise unknown_registry(registry_id, known)
+
+
 def _hold_json(hold: Any) -> dict[str, object] | None:
     if hold is None:
         return None
@@ -274,12 +290,11 @@ def _records(store: Any) -> list[Any]:
 
 
 def run_history(args: argparse.Namespace) -> int:
-    _workspace, store = _store(args)
-    records = [
-        record
-        for record in _records(store)
-        if args.registry_id is None or record.registry_id == args.registry_id
-    ]
+    workspace, store = _store(args)
+    every = _records(store)
+    records = [r for r in every if args.registry_id is None or r.registry_id == args.registry_id]
+    if args.registry_id is not None and not records and every:
+        _known_registry(workspace, store, args.registry_id, {r.registry_id for r in every})
     if args.json:
         json_doc([{**record.as_json(), "sha256": record.sha256} for record in records])
         return 0

@@ -1,13 +1,31 @@
-"""Strict JSON reading (no duplicate keys, no NaN/Infinity) and the house JSON writing style."""
+"""Strict JSON reading and the house JSON writing style.
+
+Strict: no duplicate keys, no NaN/Infinity (nor a number that overflows to infinity), no
+byte-order mark, UTF-8 only, no lone surrogate in a string, integers of at most
+`MAX_INT_DIGITS` digits and nesting at most `MAX_DEPTH` deep. Each refusal is a
+`JSONDecodeProblem` with its own `code`, raised before Python's own limits (recursion, integer
+conversion) can turn bad input into an internal error.
+"""
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from typing import Any
+
+MAX_DEPTH = 200
+"""Deepest nesting of arrays and objects accepted (Python's parser and validators recurse)."""
+MAX_INT_DIGITS = 1000
+"""Longest integer accepted, in digits (Python refuses to convert more than 4,300)."""
 
 
 class JSONDecodeProblem(ValueError):
-    """The bytes are not strict JSON; the message says where and why."""
+    """The bytes are not strict JSON; the message says where and why, `code` names the rule."""
+
+    def __init__(self, message: str, code: str = "JSON_INVALID") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -20,21 +38,96 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _no_constant(name: str) -> Any:
-    raise JSONDecodeProblem(f"{name} is not allowed in JSON")
+    raise JSONDecodeProblem(f"{name} is not allowed in JSON", "JSON_NON_FINITE")
+
+
+def _bounded_int(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INT_DIGITS:
+        raise JSONDecodeProblem(
+            f"an integer of {digits} digits (at most {MAX_INT_DIGITS})", "JSON_NUMBER_TOO_LARGE"
+        )
+    return int(text)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (math.inf, -math.inf):
+        raise JSONDecodeProblem(
+            f"the number {text[:40]} is out of range (it would be infinity)", "JSON_NON_FINITE"
+        )
+    return value
+
+
+def _check_tree(value: Any) -> None:
+    """Lone surrogates in strings and keys (the walk is iterative: no recursion)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            _check_text(item)
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                _check_text(key)
+                stack.append(child)
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _check_text(text: str) -> None:
+    if _SURROGATE.search(text):
+        raise JSONDecodeProblem(
+            f"a lone surrogate in the string {text[:40]!r} (not Unicode text)",
+            "JSON_LONE_SURROGATE",
+        )
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_BRACKETS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[{]|[\]}]')
+
+
+def _check_depth(text: str) -> None:
+    """Nesting deeper than MAX_DEPTH, found before parsing (strings skipped)."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return
+    depth = 0
+    for match in _BRACKETS.finditer(text):
+        token = match.group()
+        if token in ("[", "{"):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise JSONDecodeProblem(
+                    f"nested more than {MAX_DEPTH} levels deep (at character {match.start()})",
+                    "JSON_TOO_DEEP",
+                )
+        elif token in ("]", "}"):
+            depth -= 1
 
 
 def loads_strict(data: bytes | str) -> Any:
-    """Parse UTF-8 JSON, rejecting duplicate keys, NaN and Infinity, and a byte-order mark."""
+    """Parse UTF-8 JSON strictly (see the module docstring); JSONDecodeProblem names the rule."""
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
     except UnicodeDecodeError as exc:
         raise JSONDecodeProblem(f"not UTF-8 (byte {exc.start})") from None
     if text.startswith("\ufeff"):
         raise JSONDecodeProblem("starts with a byte-order mark")
+    _check_depth(text)
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+        value = json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_no_constant,
+            parse_int=_bounded_int,
+            parse_float=_finite_float,
+        )
     except json.JSONDecodeError as exc:
         raise JSONDecodeProblem(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:  # a guard: _check_depth refuses this first
+        raise JSONDecodeProblem("nested too deeply", "JSON_TOO_DEEP") from None
+    if "\\u" in text or _SURROGATE.search(text):
+        _check_tree(value)
+    return value
 
 
 def dumps_pretty(value: Any, *, sort_keys: bool = True) -> bytes:

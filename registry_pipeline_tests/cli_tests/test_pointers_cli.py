@@ -204,8 +204,8 @@ def test_rollback_history_and_time_travel(cli: Run, ws: Path, seal: Callable[...
     assert [r["registry_id"] for r in json.loads(out)] == ["beta"]
     code, out, _ = pointers(cli, ws, "history", "alpha")
     assert code == 0 and len(out.splitlines()) == 3 and "rollback" in out and b1 not in out
-    code, out, _ = pointers(cli, ws, "history", "gamma")
-    assert code == 0 and "no pointer changes" in out
+    code, out, err = pointers(cli, ws, "history", "gamma")  # known nowhere: a typo, not "none"
+    assert code == 2 and "UNKNOWN_REGISTRY" in err and out == ""
 
     first_moment = records[0]["created_utc"]
     code, out, _ = pointers(cli, ws, "as-of", first_moment, "--json")

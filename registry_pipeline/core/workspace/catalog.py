@@ -6,6 +6,7 @@ read and checked here, so that the asset graph is generated from it rather than 
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -86,10 +87,7 @@ class RegistryCatalog:
         for spec in self.registries:
             if spec.registry_id == registry_id:
                 return spec
-        known = ", ".join(self.ids)
-        raise UsageError(
-            f"unknown registry (known: {known})", code="UNKNOWN_REGISTRY", path=registry_id
-        )
+        raise unknown_registry(registry_id, self.ids)
 
     @property
     def ids(self) -> tuple[str, ...]:
@@ -115,6 +113,20 @@ class RegistryCatalog:
             for spec in self.registries
             if spec.kind in ("built", "log", "presentation") and spec.registry_id not in have
         ]
+
+
+def unknown_registry(registry_id: str, known: Iterable[str]) -> UsageError:
+    """UNKNOWN_REGISTRY (exit 2) naming the id, a "did you mean" when one is close, and the
+    known ids."""
+    ids = sorted(set(known))
+    close = difflib.get_close_matches(registry_id, ids, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    listed = ", ".join(ids) if ids else "none"
+    return UsageError(
+        f"unknown registry {registry_id!r}; {hint}known: {listed}",
+        code="UNKNOWN_REGISTRY",
+        path=registry_id,
+    )
 
 
 def load_catalog(workspace: Workspace, schemas: SchemaCatalog | None = None) -> RegistryCatalog:

@@ -60,9 +60,17 @@ class Workspace:
     def require(self) -> Workspace:
         """Raise a clear error unless this is an initialized workspace."""
         if not self.runs_dir.is_dir():
+            if self.root.exists() and not self.root.is_dir():
+                raise UsageError(
+                    f"{self.root} is a file, not a folder; --workspace and REGISTRY_WORKSPACE "
+                    "name a workspace folder",
+                    code="NOT_A_WORKSPACE",
+                    path=str(self.root),
+                )
             raise UsageError(
-                f"not a registry workspace (no {RUNS_RELPATH}/); run `registry init {self.root}` "
-                "or pass --workspace DIR",
+                f"not a registry workspace (no {RUNS_RELPATH}/ here or in any parent folder); "
+                f"run `registry init {self.root}` to make this folder one, or pass "
+                "--workspace DIR",
                 code="NOT_A_WORKSPACE",
                 path=str(self.root),
             )
@@ -70,9 +78,16 @@ class Workspace:
 
 
 def resolve_workspace(arg: str | None) -> Workspace:
-    """--workspace DIR, else $REGISTRY_WORKSPACE, else the current directory."""
-    raw = arg or os.environ.get("REGISTRY_WORKSPACE") or os.getcwd()
-    return Workspace(Path(raw).absolute())
+    """--workspace DIR, else $REGISTRY_WORKSPACE, else the nearest folder holding `.codex/RUNS/`
+    from the current directory up (as git finds its repository), else the current directory."""
+    raw = arg or os.environ.get("REGISTRY_WORKSPACE")
+    if raw:
+        return Workspace(Path(raw).absolute())
+    here = Path(os.getcwd()).absolute()
+    for folder in (here, *here.parents):
+        if (folder / RUNS_RELPATH).is_dir():
+            return Workspace(folder)
+    return Workspace(here)
 
 
 def init_workspace(root: Path) -> list[str]:
