@@ -200,23 +200,11 @@ def _workspace_folders(workspace: Workspace, registry: str | None) -> list[Path]
         return folders
     chosen = [f for f in folders if _belongs(f, registry)]
     if not chosen:  # a typo must not read as "checked 0 folders, all fine"
-        _known_registry(workspace, registry, names)
+        from registry_pipeline.core.seal.run_id import registry_of
+        from registry_pipeline.core.workspace.catalog import require_known
+
+        require_known(workspace, registry, filter(None, map(registry_of, names)))
     return chosen
-
-
-def _known_registry(workspace: Workspace, registry: str, names: list[str]) -> None:
-    """UNKNOWN_REGISTRY unless the catalog or a run folder knows `registry`."""
-    from registry_pipeline.core.seal.run_id import registry_of
-    from registry_pipeline.core.workspace.catalog import load_catalog, unknown_registry
-
-    known = {rid for rid in map(registry_of, names) if rid}
-    try:
-        known.update(load_catalog(workspace).ids)
-    except UsageError as exc:
-        if exc.code != "NO_CATALOG":
-            raise
-    if registry not in known:
-        raise unknown_registry(registry, known)
 
 
 def _belongs(folder: Path, registry: str) -> bool:

@@ -164,6 +164,7 @@ def _lock_option(parser: argparse.ArgumentParser) -> None:
 
 
 def run_show(args: argparse.Namespace) -> int:
+    from registry_pipeline.core.seal.validate import inspection_cache
     from registry_pipeline.core.workspace.catalog import load_catalog
 
     workspace, store = _store(args)
@@ -174,25 +175,11 @@ def run_show(args: argparse.Namespace) -> int:
         if exc.code != "NO_CATALOG":
             raise
         specs = {}  # a workspace without a catalog: the pointers alone
-    rows = []
-    for registry_id in [*specs, *(i for i in pointers.pointers if i not in specs)]:
-        pointer = pointers.pointers.get(registry_id)
-        spec = specs.get(registry_id)
-        ref = pointer.active_ref if pointer else None
-        hold = store.held(registry_id)
-        rows.append(
-            {
-                "registry_id": registry_id,
-                "has_pointer": spec.active_pointer if spec else True,
-                "active_ref": ref.as_json() if ref else None,
-                "active_ref_known": pointer.active_ref_known if pointer else None,
-                "active_asof_utc": pointer.active_asof_utc if pointer else None,
-                "target": _target_state(workspace, store, registry_id, ref),
-                "journal": _journal_state(store, pointers, registry_id),
-                "hold": _hold_json(hold),
-                "notes": pointer.notes if pointer else "",
-            }
-        )
+    with inspection_cache(workspace.verdicts_path):  # one load and save for every target
+        rows = [
+            _row(workspace, store, pointers, registry_id, specs.get(registry_id))
+            for registry_id in [*specs, *(i for i in pointers.pointers if i not in specs)]
+        ]
     if args.json:
         json_doc({"last_updated_utc": pointers.last_updated_utc, "pointers": rows})
         return 0
@@ -222,11 +209,36 @@ def run_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _row(
+    workspace: Workspace, store: Any, pointers: Any, registry_id: str, spec: Any
+) -> dict[str, Any]:
+    """One registry's line of `pointers show`: its pointer, target, journal state and hold."""
+    from registry_pipeline.core.pointers.store import PointerRefused
+
+    pointer = pointers.pointers.get(registry_id)
+    ref = pointer.active_ref if pointer else None
+    try:
+        hold = store.held(registry_id)
+    except PointerRefused:  # an unreadable journal: the journal column says so
+        hold = None
+    return {
+        "registry_id": registry_id,
+        "has_pointer": spec.active_pointer if spec else True,
+        "active_ref": ref.as_json() if ref else None,
+        "active_ref_known": pointer.active_ref_known if pointer else None,
+        "active_asof_utc": pointer.active_asof_utc if pointer else None,
+        "target": _target_state(workspace, store, registry_id, ref),
+        "journal": _journal_state(store, pointers, registry_id),
+        "hold": _hold_json(hold),
+        "notes": pointer.notes if pointer else "",
+    }
+
+
 def _target_state(workspace: Workspace, store: Any, registry_id: str, ref: Any) -> str | None:
     """`ok`, or what is wrong with the folder the pointer names: `missing`, `wrong_registry`,
     `root_mismatch`, `invalid: CODES` (validated again, with the build's verdict cache)."""
     from registry_pipeline.core.pointers.store import PointerRefused, target_folder
-    from registry_pipeline.core.seal.validate import inspect_run_folder, inspection_cache
+    from registry_pipeline.core.seal.validate import inspect_run_folder
 
     if ref is None or ref.run_id is None:
         return None
@@ -234,25 +246,10 @@ def _target_state(workspace: Workspace, store: Any, registry_id: str, ref: Any) 
         folder = target_folder(workspace, registry_id, ref.run_id)
     except PointerRefused as exc:
         return {"TARGET_WRONG_REGISTRY": "wrong_registry"}.get(exc.code, "missing")
-    with inspection_cache(workspace.verdicts_path):
-        report = inspect_run_folder(folder, schemas=store.schemas)
+    report = inspect_run_folder(folder, schemas=store.schemas)  # in run_show's verdict cache
     if not report.ok:
         return "invalid: " + ",".join(sorted({p.code.value for p in report.problems}))
     return "ok" if report.root_sha256 == ref.manifest_sha256 else "root_mismatch"
-
-
-def _known_registry(workspace: Workspace, store: Any, registry_id: str, seen: set[str]) -> None:
-    """UNKNOWN_REGISTRY unless the journal, the pointer file or the catalog knows it."""
-    from registry_pipeline.core.workspace.catalog import load_catalog, unknown_registry
-
-    known = seen | set(store.read().pointers)
-    try:
-        known.update(load_catalog(workspace).ids)
-    except UsageError as exc:
-        if exc.code != "NO_CATALOG":
-            raise
-    if registry_id not in known:
-        raise unknown_registry(registry_id, known)
 
 
 def _hold_json(hold: Any) -> dict[str, object] | None:
@@ -294,7 +291,10 @@ def run_history(args: argparse.Namespace) -> int:
     every = _records(store)
     records = [r for r in every if args.registry_id is None or r.registry_id == args.registry_id]
     if args.registry_id is not None and not records and every:
-        _known_registry(workspace, store, args.registry_id, {r.registry_id for r in every})
+        from registry_pipeline.core.workspace.catalog import require_known
+
+        seen = {r.registry_id for r in every} | set(store.read().pointers)
+        require_known(workspace, args.registry_id, seen)
     if args.json:
         json_doc([{**record.as_json(), "sha256": record.sha256} for record in records])
         return 0

@@ -132,7 +132,6 @@ def _run_build(
                 raise_on_error=False,
                 asset_selection=wanted,
                 run_config=_run_config(root, full_audit, settled),
-                tags={PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()},
             )
             entries = [
                 settled.get(key.to_user_string()) or _entry(result, key)

@@ -210,37 +210,16 @@ def materialization_of(
     run = instance.get_run_record_by_id(dagster_run_id)
     if run is None:
         return None
-    return _newest_materialization(
-        instance, registry_id, run_id, dagster_run_id, since=run.create_timestamp.timestamp()
-    )
-
-
-def latest_materialization_of(
-    instance: dg.DagsterInstance, registry_id: str, run_id: str
-) -> dg.EventLogRecord | None:
-    """The newest materialization of `registry_id` that wrote or reused snapshot `run_id`."""
-    return _newest_materialization(instance, registry_id, run_id)
-
-
-def _newest_materialization(
-    instance: dg.DagsterInstance,
-    registry_id: str,
-    run_id: str,
-    dagster_run_id: str | None = None,
-    since: float | None = None,
-) -> dg.EventLogRecord | None:
     records_filter = dg.AssetRecordsFilter(
-        asset_key=dg.AssetKey(registry_id), after_timestamp=since
+        asset_key=dg.AssetKey(registry_id), after_timestamp=run.create_timestamp.timestamp()
     )
     cursor = None
     while True:
         result = instance.fetch_materializations(records_filter, limit=_PAGE, cursor=cursor)
         for record in result.records:
-            if dagster_run_id is not None and record.run_id != dagster_run_id:
-                continue
             materialization = record.asset_materialization
             value = materialization.metadata.get("run_id") if materialization else None
-            if value is not None and value.value == run_id:
+            if record.run_id == dagster_run_id and value is not None and value.value == run_id:
                 return record
         if not result.has_more:
             return None

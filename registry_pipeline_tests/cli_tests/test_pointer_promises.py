@@ -210,3 +210,26 @@ def verify_journal_cli(cli: Run, root: Path) -> dict[str, object]:
     document: dict[str, object] = json.loads(out)
     assert code == (0 if document["ok"] else 1)
     return document
+
+
+def test_a_corrupt_journal_record_is_a_reason_code_everywhere_never_internal(
+    cli: Run, demo: Path
+) -> None:
+    _older, newer = _two_snapshots(cli, demo)
+    journal = PointerStore(Workspace(demo)).journal_path
+    lines = journal.read_bytes().splitlines(keepends=True)
+    index = max(i for i, line in enumerate(lines[:-1]) if b'"expected_versions"' in line)
+    lines[index] = lines[index][:-40] + b"\n"  # a record of it, not the last, cut short
+    journal.write_bytes(b"".join(lines))
+    for args in (
+        ("pointers", "show"),
+        ("pointers", "verify"),
+        ("pointers", "history"),
+        ("pointers", "accept", "expected_versions", "--reason", "x"),
+        ("pointers", "hold", "expected_versions", "--reason", "x"),
+        ("pointers", "promote", "expected_versions", newer),
+        ("build",),
+    ):
+        code, _out, err = cli(*args, "--workspace", str(demo))
+        assert code in (0, 1), (args, code, err)  # show reports it in its journal column
+        assert "INTERNAL" not in err, (args, err)

@@ -180,19 +180,6 @@ def _parse_unless_torn(line: bytes, torn: bool) -> JournalRecord | None:
         raise
 
 
-def _line_start(handle: BinaryIO, end: int) -> int:
-    """Offset just after the last newline before `end` (0 if none), reading blocks backwards."""
-    position = end
-    while position > 0:
-        start = max(0, position - TAIL_BLOCK)
-        handle.seek(start)
-        found = handle.read(position - start).rfind(b"\n")
-        if found >= 0:
-            return start + found + 1
-        position = start
-    return 0
-
-
 def last_record_of(
     path: Path, registry_id: str, actions: tuple[str, ...] = ACTIONS
 ) -> JournalRecord | None:

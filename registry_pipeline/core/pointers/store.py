@@ -221,7 +221,10 @@ class PointerStore:
         (who then decided what is active); an aborted change does not. Reading back to the
         registry's last record only keeps this as cheap as the promotion itself.
         """
-        record = last_effective_record_of(self.journal_path, registry_id)
+        try:
+            record = last_effective_record_of(self.journal_path, registry_id)
+        except JournalFormatError as exc:
+            raise _corrupt(self.journal_path, exc) from None
         if record is None or record.action not in HOLDING:
             return None
         return Hold(registry_id, record)
@@ -235,6 +238,8 @@ class PointerStore:
         with exclusive_lock(self.lock_path, timeout=self.lock_timeout):
             pointers, _ = self._redo(self.read())
             mismatch = self._mismatch(pointers, registry_id)
+            if mismatch is not None and mismatch.code != "POINTER_MISMATCH":
+                raise mismatch  # an unreadable journal: nothing can be accepted against it
             if mismatch is None:
                 raise PointerRefused(
                     f"the journal already explains the pointer of {registry_id}; nothing to "
@@ -407,11 +412,7 @@ class PointerStore:
             record = last_record_of(self.journal_path, registry_id)
             last = last_record(self.journal_path)
         except JournalFormatError as exc:
-            return PointerRefused(
-                f"the journal is unreadable ({exc}); run `registry pointers verify`",
-                code="JOURNAL_CORRUPT",
-                path=str(self.journal_path),
-            )
+            return _corrupt(self.journal_path, exc)
         found = pointers.active(registry_id)
         if record is None or found == record.to_ref:
             return None
@@ -432,11 +433,7 @@ class PointerStore:
         try:
             return last_record(self.journal_path)
         except JournalFormatError as exc:
-            raise PointerRefused(
-                f"the last journal record is unreadable ({exc}); run `registry pointers verify`",
-                code="JOURNAL_CORRUPT",
-                path=str(self.journal_path),
-            ) from None
+            raise _corrupt(self.journal_path, exc) from None
 
     def _redo(self, pointers: PointerFile) -> tuple[PointerFile, JournalRecord | None]:
         """Apply the last record if the pointer file still shows its `from_ref` (and remove a
@@ -532,6 +529,14 @@ class PointerStore:
         os.replace(temp, self.pointers_path)
         crash_point("pointer_renamed")
         fsync_dir(self.pointers_path.parent)
+
+
+def _corrupt(journal: Path, error: JournalFormatError) -> PointerRefused:
+    return PointerRefused(
+        f"the journal is unreadable ({error}); run `registry pointers verify`",
+        code="JOURNAL_CORRUPT",
+        path=str(journal),
+    )
 
 
 def target_folder(workspace: Workspace, registry_id: str, run_id: str) -> Path:

@@ -70,24 +70,6 @@ def build_lock(
         os.close(fd)  # closing the descriptor releases the flock
 
 
-def holder(workspace: Workspace) -> dict[str, object] | None:
-    """What the current holder wrote into the lock file, or None when nobody holds it."""
-    path = workspace.root / BUILD_LOCK_RELPATH
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return _owner(path) or {}
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
-
-
 def _acquire(path: Path, wait: float, command: str) -> int:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -129,6 +129,20 @@ def unknown_registry(registry_id: str, known: Iterable[str]) -> UsageError:
     )
 
 
+def require_known(workspace: Workspace, registry_id: str, seen: Iterable[str]) -> None:
+    """UNKNOWN_REGISTRY unless the workspace's catalog (when it has one) or `seen` (ids found in
+    its run folders, journal or pointer file) knows `registry_id`: a typo is refused, never
+    answered with an empty result."""
+    known = set(seen)
+    try:
+        known.update(load_catalog(workspace).ids)
+    except UsageError as exc:
+        if exc.code != "NO_CATALOG":
+            raise
+    if registry_id not in known:
+        raise unknown_registry(registry_id, known)
+
+
 def load_catalog(workspace: Workspace, schemas: SchemaCatalog | None = None) -> RegistryCatalog:
     """Read, validate and order the workspace's catalog; every problem is reported at once."""
     path = workspace.root / CATALOG_RELPATH
