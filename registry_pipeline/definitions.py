@@ -11,7 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from registry_pipeline.core.builders.registry import registered_builders
+from registry_pipeline.core.builders.registry import check_catalog, registered_builders
 from registry_pipeline.core.workspace.build_lock import DEFAULT_WAIT
 from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
@@ -46,6 +46,7 @@ def build_definitions(
     """Assets generated from the workspace's catalog, their checks, the build and promotion
     jobs, the promotion sensor, the schedules and the resources."""
     catalog = load_catalog(Workspace(root))
+    check_catalog(catalog)
     assets = registry_assets(catalog, registered_builders())
     keys = [asset.key.to_user_string() for asset in assets]
     with_pointer = [key for key in keys if catalog.get(key).active_pointer]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -51,3 +52,14 @@ def copy_demo(parent: Path) -> Path:
     shutil.copytree(REPO / "schemas", root / "schemas")
     init_workspace(root)
     return root
+
+
+def break_built_schema(root: Path, field: str = "signed_off_by") -> Path:
+    """Make drift_signals' own schema require `field`, which its builder never writes: the next
+    build seals a drift_signals snapshot whose schema check fails (hand-edited sources that
+    violate their schema are refused before sealing, so this is how a check fails)."""
+    schema = root / "schemas" / "drift_signals_v0_1.schema.json"
+    document = json.loads(schema.read_text())
+    document["required"] = [*document["required"], field]
+    schema.write_text(json.dumps(document, indent=2))
+    return schema

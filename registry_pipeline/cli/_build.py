@@ -112,6 +112,8 @@ def run_build_command(args: argparse.Namespace) -> int:
             )
             for problem in entry.problems:
                 out(f"         {problem}")
+            for note in entry.notes:
+                out(f"         note: {note}")
         run_id = summary.dagster_run_id
         run = f"dagster run {run_id}" if run_id else "no dagster run"
         done = "the selected registries" if args.select else "all registries"

@@ -12,15 +12,21 @@ from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, RegistrySpec
 from registry_pipeline.core.workspace.snapshots import list_snapshots, newest_valid
 from registry_pipeline.core.workspace.sources import (
+    SourceError,
     count_records,
     read_source_files,
+    source_problems,
     unchanged_snapshot,
+    unexpected_note,
 )
+from registry_pipeline.lib.failures import as_step_failure
 from registry_pipeline.lib.inputs import resolve_inputs
 from registry_pipeline.lib.io_manager import RegistryOutput
 from registry_pipeline.lib.resources import BuildLock, RegistryWorkspace
 
 IO_MANAGER_KEY = "registry_io_manager"
+UNEXPECTED_FILES = "unexpected_files"
+"""Output metadata: files beside a source's glob that it does not match (not sealed)."""
 
 
 def buildable(catalog: RegistryCatalog, builders: Mapping[str, Builder]) -> list[RegistrySpec]:
@@ -80,14 +86,15 @@ def _built_asset(spec: RegistrySpec, builder: Builder) -> dg.AssetsDefinition:
         build_lock: BuildLock,  # held for the whole run from its start: one build at a time
     ) -> dg.Output[RegistryOutput]:
         workspace = registry_workspace.workspace
-        inputs, rules = resolve_inputs(
-            context, workspace, spec.depends_on, registry_workspace.settled
-        )
-        schemas = SchemaCatalog.for_workspace(workspace.root)
-        previous = newest_valid(workspace, spec.registry_id, schemas)
-        result = builder(
-            BuildInputs(workspace, spec, inputs, previous, registry_workspace.full_audit)
-        )
+        with as_step_failure():
+            inputs, rules = resolve_inputs(
+                context, workspace, spec.depends_on, registry_workspace.settled
+            )
+            schemas = SchemaCatalog.for_workspace(workspace.root)
+            previous = newest_valid(workspace, spec.registry_id, schemas)
+            result = builder(
+                BuildInputs(workspace, spec, inputs, previous, registry_workspace.full_audit)
+            )
         plan = result.seal
         output = RegistryOutput(
             registry_id=spec.registry_id,
@@ -119,24 +126,39 @@ def _source_asset(spec: RegistrySpec) -> dg.AssetsDefinition:
         build_lock: BuildLock,  # held for the whole run from its start: one build at a time
     ) -> dg.Output[RegistryOutput]:
         workspace = registry_workspace.workspace
-        files = read_source_files(workspace.root, spec.sources)
         schemas = SchemaCatalog.for_workspace(workspace.root)
+        with as_step_failure():
+            source = read_source_files(workspace.root, spec.sources)
+        with as_step_failure(lambda path: source.origins.get(path or "", path)):
+            problems = source_problems(source.files, schemas)
+            if problems:  # never sealed: the step fails, downstream is skipped
+                raise SourceError(problems)
+        for path in source.unexpected:
+            context.log.warning(f"{spec.registry_id}: {unexpected_note(path)}")
         snapshots = list_snapshots(workspace, spec.registry_id)
         newest = snapshots[-1] if snapshots else None
-        reusable, _valid = unchanged_snapshot(newest.path if newest else None, files, schemas)
+        reusable, _valid = unchanged_snapshot(
+            newest.path if newest else None, source.files, schemas
+        )
         reuse = newest if reusable else None
         output = RegistryOutput(
             registry_id=spec.registry_id,
             operation_id=spec.operation_id,
-            files=None if reuse else files,
+            files=None if reuse else source.files,
             reuse=reuse,
-            record_count=count_records(files),
+            record_count=count_records(source.files),
             extra=_schema_extra(schemas, spec.primary_artifact),
         )
         context.log.info(
             f"{spec.registry_id}: " + (f"unchanged, reusing {reuse.run_id}" if reuse else "sealing")
         )
-        return dg.Output(output, data_version=dg.DataVersion(content_version(files)))
+        return dg.Output(
+            output,
+            data_version=dg.DataVersion(content_version(source.files)),
+            metadata={UNEXPECTED_FILES: dg.MetadataValue.json(list(source.unexpected))}
+            if source.unexpected
+            else {},
+        )
 
     return _seal_source
 

@@ -11,6 +11,7 @@ import dagster as dg
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.lib.failures import step_failure
 from registry_pipeline.lib.promotion import promote_materialization, run_verdict
 from registry_pipeline.lib.resources import RegistryWorkspace
 
@@ -61,7 +62,7 @@ def promote_active_pointer(
         # the sensor's run key for (registry, run_id) is used once: retry a busy lock in this run
         raise dg.RetryRequested(max_retries=LOCK_RETRIES, seconds_to_wait=5)
     if outcome.is_error:
-        raise dg.Failure(description=f"{outcome.code}: {outcome.reason}", allow_retries=False)
+        raise step_failure(str(outcome.code), config.registry_id, outcome.reason)
 
 
 @dg.job(name=PROMOTE_JOB, description="Validate and promote a snapshot whose checks passed.")

@@ -21,9 +21,12 @@ from registry_pipeline.core.workspace.snapshots import list_snapshots
 from registry_pipeline.core.workspace.sources import (
     count_records,
     read_source_files,
+    source_problems,
     unchanged_snapshot,
+    unexpected_note,
 )
 from registry_pipeline.definitions import BUILD_JOB, build_definitions
+from registry_pipeline.defs.assets import UNEXPECTED_FILES
 from registry_pipeline.defs.checks import CHECK_NAMES
 from registry_pipeline.lib.instance import dagster_home, open_instance
 from registry_pipeline.lib.promotion import promote_checked, promote_materialization, run_verdict
@@ -49,6 +52,8 @@ class RegistryBuild:
     """True when this build moved the registry's active pointer to `run_id`."""
     promotion: str = "build failed"
     """Why not, when not: "already active", "NOT_NEWER", "no pointer by design", ..."""
+    notes: list[str] = field(default_factory=list)
+    """What the build noticed without failing (files a source's glob left out)."""
 
     def as_json(self) -> dict[str, object]:
         """The object `registry build --json` prints for this registry."""
@@ -62,6 +67,7 @@ class RegistryBuild:
             "promoted": self.promoted,
             "promotion": self.promotion,
             "problems": self.problems,
+            "notes": self.notes,
         }
 
 
@@ -253,20 +259,23 @@ def _settled_sources(
         if spec.kind != "source" or spec.registry_id not in in_graph:
             continue
         try:
-            files = read_source_files(workspace.root, spec.sources)
+            source = read_source_files(workspace.root, spec.sources)
         except RegistryError:
-            continue  # the asset reports it, with its check
+            continue  # the asset reports it, as its step failure
+        if source_problems(source.files, schemas):  # the asset's own check: no shortcut past it
+            continue
         snapshots = list_snapshots(workspace, spec.registry_id)
         newest = snapshots[-1] if snapshots else None
-        if newest is None or unchanged_snapshot(newest.path, files, schemas) != (True, True):
+        if newest is None or unchanged_snapshot(newest.path, source.files, schemas) != (True, True):
             continue
         settled[spec.registry_id] = RegistryBuild(
             spec.registry_id,
             "reused",
             newest.run_id,
             newest.root_sha256,
-            count_records(files),
+            count_records(source.files),
             {name: True for name in CHECK_NAMES},
+            notes=[unexpected_note(path) for path in source.unexpected],
         )
     return settled
 
@@ -297,6 +306,8 @@ def _entry(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> RegistryBuild
     reused = bool(metadata["reused_snapshot"].value) if "reused_snapshot" in metadata else False
     status = "failed" if not all(checks.values()) else ("reused" if reused else "built")
     count = metadata.get("record_count")
+    listed = metadata.get(UNEXPECTED_FILES)
+    unexpected = listed.value if listed is not None and isinstance(listed.value, list) else []
     return RegistryBuild(
         key.to_user_string(),
         status,
@@ -305,13 +316,23 @@ def _entry(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> RegistryBuild
         int(str(count.value)) if count is not None else None,
         checks,
         problems,
+        notes=[unexpected_note(str(path)) for path in unexpected],
     )
 
 
 def _step_errors(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> list[str]:
+    """The failed step's own cause: our `dg.Failure` description (reason code, path, problems),
+    else the innermost exception of Dagster's error chain (a bug: said as INTERNAL)."""
     errors = []
     for event in result.all_events:
         if event.is_step_failure and event.step_key == key.to_python_identifier():
-            error = event.step_failure_data.error
-            errors.append(error.message.strip() if error else "step failed")
+            data = event.step_failure_data
+            if data.user_failure_data is not None and data.user_failure_data.description:
+                errors.extend(data.user_failure_data.description.splitlines())
+                continue
+            error = data.error
+            while error is not None and error.cause is not None:
+                error = error.cause
+            text = error.message.strip() if error else "step failed"
+            errors.append(f"INTERNAL {text} (a bug: the full traceback is in the Dagster UI)")
     return errors

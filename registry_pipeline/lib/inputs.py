@@ -13,6 +13,7 @@ from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 from registry_pipeline.core.workspace.snapshots import Snapshot, newest_valid, read_snapshot
+from registry_pipeline.lib.failures import step_failure
 
 SAME_RUN = "same_run"
 """The upstream snapshot written and checked earlier in the same Dagster run."""
@@ -73,9 +74,11 @@ def resolve_inputs(
             continue
         snapshot = newest_valid(workspace, registry_id)
         if snapshot is None:
-            raise dg.Failure(
-                description=f"NO_VALID_INPUT: no valid sealed snapshot of {registry_id!r}; "
-                f"build it first (registry build --select {registry_id})",
+            raise step_failure(
+                "NO_VALID_INPUT",
+                registry_id,
+                f"no valid sealed snapshot of {registry_id!r}; build it first (registry build "
+                f"--select {registry_id})",
             )
         rule = NEWEST_VALID if why_not is None else f"{NEWEST_VALID} ({why_not})"
         snapshots[registry_id], rules[registry_id] = snapshot, rule

@@ -49,7 +49,8 @@ def dagster_home(root: Path) -> Path:
             if text is None or text in _OLD_CONFIGS:
                 config.write_text(INSTANCE_CONFIG, encoding="utf-8")
             if not (home / "history" / "runs.db").exists():
-                dg.DagsterInstance.from_config(str(home)).dispose()
+                with storage_errors(home):
+                    dg.DagsterInstance.from_config(str(home)).dispose()
     except OSError as exc:
         raise RegistryError(
             f"cannot prepare the Dagster instance: {exc.strerror or exc}",
@@ -63,10 +64,32 @@ def dagster_home(root: Path) -> Path:
 def open_instance(root: Path) -> Iterator[dg.DagsterInstance]:
     """The workspace's instance, opened under the init lock (created first if new)."""
     home = dagster_home(root)
-    with _init_lock(home):
-        instance = dg.DagsterInstance.from_config(str(home))
-    with instance:
-        yield instance
+    with storage_errors(home):
+        with _init_lock(home):
+            instance = dg.DagsterInstance.from_config(str(home))
+        with instance:
+            yield instance
+
+
+@contextmanager
+def storage_errors(home: Path) -> Iterator[None]:
+    """Errors of Dagster's SQLite storage (disk full, read-only, not a database, locked) as
+    DAGSTER_STORAGE naming the instance's folder, not as an internal error."""
+    import sqlite3
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        yield
+    except (sqlite3.Error, SQLAlchemyError) as exc:
+        cause = getattr(exc, "orig", None) or exc
+        raise RegistryError(
+            f"Dagster's storage failed: {cause} (the instance is {home}; check free space and "
+            "permissions, or move a damaged home aside: runs history is kept there, not the "
+            "registries)",
+            code="DAGSTER_STORAGE",
+            path=str(home),
+        ) from None
 
 
 @contextmanager

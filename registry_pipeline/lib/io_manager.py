@@ -14,6 +14,7 @@ from registry_pipeline.core.seal.envelope import RunSpec, SealedRef
 from registry_pipeline.core.seal.run_store import RunStore, seal_files
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import Snapshot
+from registry_pipeline.lib.failures import as_step_failure, step_failure
 
 
 @dataclass(frozen=True)
@@ -57,11 +58,14 @@ class SealingIOManager(dg.ConfigurableIOManager):
                 inputs=obj.inputs,
                 extra={**obj.extra, "dagster_run_id": context.run_id},
             )
-            sealed = seal_files(store, spec, obj.files or {})
+            with as_step_failure():
+                sealed = seal_files(store, spec, obj.files or {})
             if obj.run_id is not None and sealed.run_id != obj.run_id:
-                raise dg.Failure(
-                    description=f"RUN_ID_TAKEN: sealed as {sealed.run_id}, but its records name "
-                    f"{obj.run_id} (another build sealed that id meanwhile); build again",
+                raise step_failure(
+                    "RUN_ID_TAKEN",
+                    str(sealed.path),
+                    f"sealed as {sealed.run_id}, but its records name {obj.run_id} (another "
+                    "build sealed that id meanwhile); build again",
                 )
             run_id, root, path, reused = sealed.run_id, sealed.root_sha256, sealed.path, False
         metadata: dict[str, Any] = {

@@ -12,6 +12,7 @@ from registry_pipeline.core.pointers.journal import read_records
 from registry_pipeline.core.pointers.journal_replay import verify_journal
 from registry_pipeline.core.pointers.store import PointerRefused, PointerStore
 from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline_tests._helpers import break_built_schema
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCES = ("expected_versions", "migration_ledger", "threshold_packs", "allowed_operations")
@@ -53,21 +54,23 @@ def test_build_promotes_every_registry_with_a_pointer(cli: Run, demo: Path) -> N
 
 
 def test_failed_check_promotes_nothing_then_the_fix_does(cli: Run, demo: Path) -> None:
-    source = demo / "registries" / "expected_versions" / "EXPECTED_VERSIONS_v0_1.json"
-    good = source.read_text()
-    source.write_text('{"version": "0.1"}\n')
+    schema = break_built_schema(demo)
+    good = schema.read_text()
     code, out, _ = cli("build", "--workspace", str(demo))
     assert code == 1
-    line = next(row for row in out.splitlines() if "expected_versions" in row)
+    line = next(row for row in out.splitlines() if " drift_signals " in row)
     assert "schema_valid=FAIL" in line and "not promoted (build failed)" in line
     assert _active(demo) == {}
     assert not PointerStore(Workspace(demo)).journal_path.exists()
 
-    source.write_text(good)
+    document = json.loads(good)
+    document["required"].remove("signed_off_by")
+    schema.write_text(json.dumps(document, indent=2))
     code, entries = _build(cli, demo)
     assert code == 0
+    assert entries["drift_signals"]["promoted"] is True
+    assert _active(demo)["drift_signals"] == entries["drift_signals"]["run_id"]
     assert entries["expected_versions"]["promoted"] is True
-    assert _active(demo)["expected_versions"] == entries["expected_versions"]["run_id"]
     _verify(demo)
 
     code, again = _build(cli, demo)  # nothing new for the sources

@@ -17,7 +17,7 @@ from registry_pipeline.definitions import BUILD_JOB, build_definitions
 from registry_pipeline.defs.promotion import PROMOTE_JOB, PROMOTION_SENSOR
 from registry_pipeline.lib.build import QUIET_LOGS
 from registry_pipeline.lib.instance import dagster_home
-from registry_pipeline_tests._helpers import copy_demo
+from registry_pipeline_tests._helpers import break_built_schema, copy_demo
 
 REPO = Path(__file__).resolve().parents[2]
 WITH_POINTER = {
@@ -161,19 +161,18 @@ def test_the_job_promotes_once(demo: Path, instance: dg.DagsterInstance) -> None
 def test_the_job_refuses_a_materialization_whose_checks_failed(
     demo: Path, instance: dg.DagsterInstance
 ) -> None:
-    source = demo / "registries" / "expected_versions" / "EXPECTED_VERSIONS_v0_1.json"
-    source.write_text('{"version": "0.1"}\n')
+    break_built_schema(demo)
     defs = build_definitions(demo)
     build = _build(defs, instance)
-    event = instance.get_latest_materialization_event(dg.AssetKey("expected_versions"))
+    event = instance.get_latest_materialization_event(dg.AssetKey("drift_signals"))
     assert event is not None and event.asset_materialization is not None
     run_id = str(event.asset_materialization.metadata["run_id"].value)
-    config = {"registry_id": "expected_versions", "run_id": run_id}
+    config = {"registry_id": "drift_signals", "run_id": run_id}
     config["materialization_run_id"] = build.run_id
     request = dg.RunRequest(run_config={"ops": {"promote_active_pointer": {"config": config}}})
     result = _promote(defs, instance, request)
     assert not result.success
-    assert PointerStore(Workspace(demo)).read().active("expected_versions") is None
+    assert PointerStore(Workspace(demo)).read().active("drift_signals") is None
 
 
 def test_a_materialization_not_checked_yet_holds_the_cursor(

@@ -8,6 +8,7 @@ from types import MappingProxyType
 from registry_pipeline.core.builders import adapters, delta_log_adapter
 from registry_pipeline.core.builders.model import Builder, BuildInputs, BuildResult
 from registry_pipeline.core.delta_log import LOG_REGISTRY_ID
+from registry_pipeline.core.workspace.catalog import CatalogError, RegistryCatalog
 
 
 def _system_health_report(build: BuildInputs) -> BuildResult:
@@ -29,3 +30,27 @@ BUILDERS: Mapping[str, Builder] = MappingProxyType(
 def registered_builders() -> Mapping[str, Builder]:
     """Every builder in code, by registry_id."""
     return BUILDERS
+
+
+READS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "op_status_table": ("run_registry", "allowed_operations", "threshold_packs"),
+        "drift_signals": ("run_registry", "op_status_table", "expected_versions"),
+        "system_health_report": ("run_registry", "op_status_table", "drift_signals"),
+    }
+)
+"""The upstream registries each builder reads: its catalog entry must depend on them."""
+
+
+def check_catalog(catalog: RegistryCatalog) -> None:
+    """CATALOG_INVALID when an entry built by one of our builders does not depend on a registry
+    that builder reads (the build would otherwise fail inside the builder, far from the cause)."""
+    problems = [
+        f"/registries ({spec.registry_id})/depends_on: the {spec.registry_id} builder reads "
+        f"{missing!r}; add it to depends_on (with its own catalog entry)"
+        for spec in catalog.registries
+        for missing in READS.get(spec.registry_id, ())
+        if missing not in spec.depends_on
+    ]
+    if problems:
+        raise CatalogError(str(catalog.path), problems)

@@ -128,9 +128,7 @@ def verify_journal(
 def _decision(record: JournalRecord, number: int) -> Finding:
     """A note for an aborted change or an accepted hand edit (both explain the pointer file)."""
     if record.action == "abort":
-        return Finding(
-            "ABORTED", f"{record.registry_id}: {record.reason}", record.seq, number
-        )
+        return Finding("ABORTED", f"{record.registry_id}: {record.reason}", record.seq, number)
     return Finding(
         "ACCEPTED_EDIT",
         f"{record.registry_id}: a hand edit to {record.to_ref} was accepted: {record.reason}",

@@ -242,8 +242,7 @@ class PointerStore:
                 raise mismatch  # an unreadable journal: nothing can be accepted against it
             if mismatch is None:
                 raise PointerRefused(
-                    f"the journal already explains the pointer of {registry_id}; nothing to "
-                    "accept",
+                    f"the journal already explains the pointer of {registry_id}; nothing to accept",
                     code="NOTHING_TO_ACCEPT",
                     path=str(self.pointers_path),
                 )

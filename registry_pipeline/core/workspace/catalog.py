@@ -18,6 +18,7 @@ from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
+from registry_pipeline.core.workspace.sources import is_pattern, pattern_base
 
 CATALOG_RELPATH = "registries/REGISTRY_CATALOG_v0_2.json"
 CATALOG_SCHEMA_ID = "urn:registry-pipeline:schema:registry_catalog_v0_2"
@@ -235,6 +236,12 @@ def _semantic_problems(specs: list[RegistrySpec], root: Path) -> list[str]:
             reason = relpath_problem(source)
             if reason:
                 problems.append(f"{where}/sources: {source!r} {reason}")
+            elif is_pattern(source):
+                if not (root / pattern_base(source)).is_dir():
+                    problems.append(
+                        f"{where}/sources: the folder of pattern {source!r} "
+                        f"({pattern_base(source)}) does not exist in the workspace"
+                    )
             elif not (root / source).exists():
                 problems.append(f"{where}/sources: {source!r} does not exist in the workspace")
     return problems

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
+import re
 import stat
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
@@ -71,45 +74,83 @@ def plan_sources(sources: Sequence[Path]) -> list[tuple[str, Path]]:
 
 def check_source_schemas(pairs: Sequence[tuple[str, Path]], catalog: SchemaCatalog) -> None:
     """Refuse, before staging, artifacts that violate the schema governing their name."""
-    problems: list[Problem] = []
-    for relpath, path in pairs:
-        schema = catalog.for_artifact(relpath)
-        if schema is None or path.stat().st_size > MAX_SCHEMA_CHECK:
-            continue
-        data = path.read_bytes()
-        try:
-            documents = iter_jsonl(data) if schema.format == "jsonl" else [(0, loads_strict(data))]
-            for number, document in documents:
-                where = f"line {number} " if number else ""
-                problems.extend(
-                    _problem(ReasonCode.SCHEMA_VIOLATION, relpath, f"{where}{violation}")
-                    for violation in catalog.validate(schema.schema_id, document)
-                )
-        except JSONDecodeProblem as exc:
-            problems.append(
-                _problem(ReasonCode.SCHEMA_VIOLATION, relpath, f"not valid {schema.format}: {exc}")
-            )
+    problems = source_problems(
+        {
+            relpath: path.read_bytes()
+            for relpath, path in pairs
+            if catalog.for_artifact(relpath) is not None and path.stat().st_size <= MAX_SCHEMA_CHECK
+        },
+        catalog,
+        parse_ungoverned=False,
+    )
     if problems:
         raise SourceError(problems)
 
 
-def _walk(root: Path, prefix: str, pairs: list[tuple[str, Path]], problems: list[Problem]) -> None:
-    for directory, subdirs, files in os.walk(root, onerror=_raise):
-        base = Path(directory)
-        rel_dir = base.relative_to(root).as_posix()
-        rel_prefix = prefix + ("" if rel_dir == "." else rel_dir + "/")
-        for name in list(subdirs):
-            if (base / name).is_symlink():
-                subdirs.remove(name)
-                problems.append(
-                    _problem(
-                        ReasonCode.NOT_A_REGULAR_FILE,
-                        rel_prefix + name,
-                        "is a symbolic link to a folder",
+def source_problems(
+    files: Mapping[str, bytes], catalog: SchemaCatalog, *, parse_ungoverned: bool = True
+) -> list[Problem]:
+    """Every parse and schema problem of `files` (relpath -> bytes), each naming the file, the
+    line and the field (JSON pointer): the one check `registry seal` and a source asset make
+    before anything is written. With `parse_ungoverned`, .json and .jsonl files no schema
+    governs must still parse strictly."""
+    problems: list[Problem] = []
+    for relpath, data in sorted(files.items()):
+        schema = catalog.for_artifact(relpath)
+        fmt = schema.format if schema else _format_of(relpath) if parse_ungoverned else None
+        if fmt is None:
+            continue
+        try:
+            if fmt == "jsonl":
+                for number, document in iter_jsonl(data):
+                    if schema is not None:
+                        problems.extend(
+                            _problem(ReasonCode.SCHEMA_VIOLATION, relpath, f"line {number} {v}")
+                            for v in catalog.validate(schema.schema_id, document)
+                        )
+            else:
+                document = loads_strict(data)
+                if schema is not None:
+                    violations = catalog.validate(schema.schema_id, document)
+                    lines = _pointer_lines(data, [v.pointer for v in violations])
+                    problems.extend(
+                        _problem(ReasonCode.SCHEMA_VIOLATION, relpath, f"{lines[v.pointer]}{v}")
+                        for v in violations
                     )
+        except JSONDecodeProblem as exc:
+            problems.append(
+                _problem(
+                    ReasonCode.SCHEMA_VIOLATION, relpath, f"not valid {fmt} ({exc.code}): {exc}"
                 )
-        for name in files:
-            _add(base / name, rel_prefix + name, os.lstat(base / name).st_mode, pairs, problems)
+            )
+    return problems
+
+
+def _format_of(relpath: str) -> str | None:
+    return {".json": "json", ".jsonl": "jsonl"}.get(Path(relpath).suffix)
+
+
+def _pointer_lines(data: bytes, pointers: Sequence[str]) -> dict[str, str]:
+    """`line N ` for each JSON pointer, where its value starts in `data` ("" when unknown)."""
+    found = dict.fromkeys(pointers, "")
+    if not pointers:
+        return found
+    from json_source_map import calculate
+
+    try:
+        positions = calculate(data.decode("utf-8"))
+    except Exception:  # line numbers are a courtesy: the problem is reported without one
+        return found
+    for pointer in pointers:
+        entry = positions.get(pointer)
+        if entry is not None:
+            found[pointer] = f"line {entry.value_start.line + 1} "
+    return found
+
+
+def _walk(root: Path, prefix: str, pairs: list[tuple[str, Path]], problems: list[Problem]) -> None:
+    for relpath, path, mode in _entries(root, problems):
+        _add(path, prefix + relpath, mode, pairs, problems)
 
 
 def _add(
@@ -165,10 +206,135 @@ def _raise(exc: OSError) -> None:
     )
 
 
-def read_source_files(workspace_root: Path, sources: Sequence[str]) -> dict[str, bytes]:
-    """The current bytes of a source registry's files, by the relpath they are sealed under."""
-    pairs = plan_sources([workspace_root / source for source in sources])
-    return {relpath: path.read_bytes() for relpath, path in pairs}
+GLOB_CHARS = frozenset("*?[")
+
+
+@dataclass(frozen=True)
+class SourceFiles:
+    """A source registry's current files, and the files beside them its patterns leave out."""
+
+    files: dict[str, bytes]
+    """relpath (as sealed) -> bytes."""
+    origins: dict[str, str] = field(default_factory=dict)
+    """relpath (as sealed) -> the workspace-relative path it was read from."""
+    unexpected: tuple[str, ...] = ()
+    """Workspace-relative paths of files in a pattern's folder that the pattern does not match:
+    not sealed, and reported (a stray README.txt must not slip into a registry unseen)."""
+
+
+def unexpected_note(path: str) -> str:
+    """What `registry build` and the asset's log say of a file a source's glob leaves out."""
+    return f"{path} is not matched by the catalog's sources pattern: not sealed"
+
+
+def is_pattern(source: str) -> bool:
+    """Whether a catalog `sources` entry is a glob (`*`, `?`, `[...]`, `**` for any depth)."""
+    return any(char in GLOB_CHARS for char in source)
+
+
+def pattern_base(source: str) -> str:
+    """The folder a glob entry looks in: its leading components without glob characters."""
+    parts = source.split("/")
+    fixed = list(itertools.takewhile(lambda part: not is_pattern(part), parts[:-1]))
+    return "/".join(fixed) or "."
+
+
+def _pattern_regex(pattern: str) -> re.Pattern[str]:
+    """`*` and `?` within one component, `[...]` as in fnmatch, `**/` any number of folders."""
+    out = []
+    for part in re.split(r"(\*\*/|\*|\?|\[[^]]*\])", pattern):
+        if part == "**/":
+            out.append("(?:[^/]+/)*")
+        elif part == "*":
+            out.append("[^/]*")
+        elif part == "?":
+            out.append("[^/]")
+        elif part.startswith("[") and part.endswith("]") and len(part) > 2:
+            body = part[1:-1].replace("\\", "\\\\")
+            out.append("[^" + body[1:] + "]" if body[0] == "!" else "[" + body + "]")
+        else:
+            out.append(re.escape(part))
+    return re.compile("".join(out))
+
+
+def read_source_files(workspace_root: Path, sources: Sequence[str]) -> SourceFiles:
+    """The current bytes of a source registry's files, by the relpath they are sealed under.
+
+    Each entry is a file, a folder (all of its files) or a glob relative to the workspace; one
+    folder or one glob seals its files relative to that folder, several entries keep the last
+    folder's name (as `registry seal` does). Unsafe files (symlinks, FIFOs, unsafe names) raise
+    SourceError before anything is read; files a glob's folder holds but the glob does not match
+    are returned as `unexpected`.
+    """
+    problems: list[Problem] = []
+    pairs: list[tuple[str, Path]] = []
+    unexpected: list[str] = []
+    plain = [workspace_root / source for source in sources if not is_pattern(source)]
+    if len(plain) == 1 and len(sources) > 1 and plain[0].is_dir():  # beside a glob
+        _walk(plain[0], plain[0].name + "/", pairs, problems)
+    elif plain:
+        pairs.extend(plan_sources(plain))
+    for source in sources:
+        if not is_pattern(source):
+            continue
+        base = pattern_base(source)
+        regex = _pattern_regex(source[len(base) + 1 :] if base != "." else source)
+        prefix = "" if len(sources) == 1 else Path(base).name + "/"
+        found: list[tuple[str, Path]] = []
+        for relpath, path, mode in _entries(workspace_root / base, problems):
+            if regex.fullmatch(relpath):
+                _add(path, prefix + relpath, mode, found, problems)
+            else:
+                unexpected.append(f"{base}/{relpath}" if base != "." else relpath)
+        if not found and not problems:
+            problems.append(
+                _problem(ReasonCode.MISSING_FILE, source, "the pattern matches no file")
+            )
+        pairs.extend(found)
+    _check_names(pairs, problems)
+    if problems:
+        raise SourceError(problems)
+    return SourceFiles(
+        {relpath: path.read_bytes() for relpath, path in sorted(pairs)},
+        {relpath: _origin(workspace_root, path) for relpath, path in pairs},
+        tuple(sorted(unexpected)),
+    )
+
+
+def _origin(workspace_root: Path, path: Path) -> str:
+    try:
+        return path.relative_to(workspace_root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _entries(folder: Path, problems: list[Problem]) -> list[tuple[str, Path, int]]:
+    """(relpath, path, lstat mode) of every file under `folder`; symlinked folders are
+    problems, not followed."""
+    found: list[tuple[str, Path, int]] = []
+    if not folder.is_dir() or folder.is_symlink():
+        problems.append(
+            _problem(ReasonCode.MISSING_FILE, str(folder), "is not a folder (a pattern's base)")
+        )
+        return found
+    for directory, subdirs, files in os.walk(folder, onerror=_raise):
+        base = Path(directory)
+        rel_dir = base.relative_to(folder).as_posix()
+        rel_prefix = "" if rel_dir == "." else rel_dir + "/"
+        for name in list(subdirs):
+            if (base / name).is_symlink():
+                subdirs.remove(name)
+                problems.append(
+                    _problem(
+                        ReasonCode.NOT_A_REGULAR_FILE,
+                        rel_prefix + name,
+                        "is a symbolic link to a folder",
+                    )
+                )
+        found.extend(
+            (rel_prefix + name, base / name, os.lstat(base / name).st_mode) for name in files
+        )
+    return found
 
 
 def unchanged_snapshot(

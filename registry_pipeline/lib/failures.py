@@ -1,0 +1,65 @@
+"""Our errors as Dagster step failures: the reason code, the path and every problem become the
+failed step's message and metadata, so the UI and `registry build` show the real cause rather
+than Dagster's "Error occurred while executing op"."""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import dagster as dg
+
+from registry_pipeline.core.errors import Problem, RegistryError
+
+MAX_LISTED = 50
+IO_ERROR = "IO_ERROR"
+
+
+def step_failure(
+    code: str, path: str | None, message: str, problems: Sequence[Problem] = ()
+) -> dg.Failure:
+    """A `dg.Failure` whose description reads like the CLI's errors: `CODE path: message`,
+    then the first problems; all of them (up to MAX_LISTED) are in its metadata."""
+    where = f" {path}:" if path else ""
+    lines = [f"{code}{where} {message}"]
+    lines.extend(f"  {problem}" for problem in problems[:5])
+    if len(problems) > 5:
+        lines.append(f"  (+{len(problems) - 5} more in the metadata)")
+    metadata: dict[str, Any] = {"reason_code": code, "path": path or ""}
+    if problems:
+        metadata["problems"] = dg.MetadataValue.json(
+            [problem.as_json() for problem in problems[:MAX_LISTED]]
+        )
+        metadata["problem_count"] = len(problems)
+    return dg.Failure(description="\n".join(lines), metadata=metadata, allow_retries=False)
+
+
+@contextmanager
+def as_step_failure(
+    where: Callable[[str | None], str | None] = lambda path: path,
+) -> Iterator[None]:
+    """Turn our errors and the operating system's into a `step_failure` (exit 1 of `registry
+    build`, the step's message in the UI). `where` maps a problem path to the path shown (a
+    sealed relpath back to the workspace file it came from). Anything else is a bug and stays
+    Dagster's error, with its traceback."""
+    try:
+        yield
+    except dg.Failure:
+        raise
+    except RegistryError as exc:
+        details: Sequence[Problem] = getattr(exc, "details", ())
+        problems = [
+            Problem(code=p.code, path=where(p.path), message=p.message)
+            for p in details
+            if isinstance(p, Problem)
+        ]
+        raise step_failure(exc.code, where(exc.path), exc.message, problems) from None
+    except OSError as exc:
+        name = errno.errorcode.get(exc.errno or 0, "")
+        reason = f"{exc.strerror or exc}" + (f" ({name})" if name else "")
+        path = exc.filename if exc.filename is None else str(exc.filename)
+        if exc.filename2 is not None:
+            path = f"{path} -> {exc.filename2}"
+        raise step_failure(IO_ERROR, path, reason) from None
