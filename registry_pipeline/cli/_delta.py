@@ -18,7 +18,29 @@ examples:
   registry delta show --json
   registry delta verify
 
-exit codes: 0 done, 1 the chain does not hold, 2 bad usage"""
+exit codes: 0 done, 1 the chain does not hold (verify) or no log snapshot is usable (show),
+2 bad usage"""
+
+DESCRIPTION = """\
+The registry delta log (REGISTRY_DELTA_LOG_v0_1.jsonl in each registry_delta_log snapshot, built
+by `registry build`) records every transition between consecutive sealed snapshots of the covered
+registries, append-only across builds. show and verify only read."""
+
+SHOW = """\
+Print the transitions of the newest usable delta log snapshot (its seal, state file and chain
+hold, and the records each log snapshot appended name it as their build) in time order: by
+created_utc, records of the same second in the log's order. Each line: time, registry, the run
+ids before and after, the basis (manifest_diff, or unknown when a side could not be compared)
+and the counts of added (+), removed (-) and modified (~) paths; --json prints the log's run id
+and the records. Exit 0 (also when there is no log yet); 1 NO_VALID_LOG when log snapshots exist
+but none is usable (see `registry delta verify`); 2 BAD_TIMESTAMP or UNKNOWN_REGISTRY."""
+
+VERIFY = """\
+Walk the chain of delta log snapshots from the newest back to the first (each names its
+predecessor in run.json inputs): each must validate, its state file must describe its JSONL, it
+must extend its predecessor byte for byte with valid, chained records, and the records it
+appended must name it as their build. Every problem is listed with its reason code. Exit 0 when
+the chain holds or there is no log yet, 1 otherwise."""
 
 
 def add_delta(commands: Any) -> None:
@@ -27,29 +49,36 @@ def add_delta(commands: Any) -> None:
         "delta",
         help="what changed in each registry, between which sealed snapshots, and when",
         formatter_class=RAW,
-        description="The registry delta log (REGISTRY_DELTA_LOG_v0_1.jsonl in each "
-        "registry_delta_log snapshot) records every transition between consecutive sealed "
-        "snapshots of the covered registries, append-only across builds.",
+        description=DESCRIPTION,
         epilog=EPILOG,
     )
     sub = parser.add_subparsers(dest="delta_command", metavar="COMMAND", required=True)
     show = sub.add_parser(
-        "show", help="list transitions (newest valid log)", formatter_class=RAW,
+        "show", help="list transitions in time order (newest valid log)", formatter_class=RAW,
+        description=SHOW,
         epilog="examples:\n  registry delta show --registry run_registry\n"
         "  registry delta show --since 2026-11-20T00:00:00Z --explain",
     )  # fmt: skip
-    show.add_argument("--registry", metavar="ID", help="only this registry")
-    show.add_argument("--since", metavar="TIMESTAMP", help="only transitions created at or after")
+    show.add_argument(
+        "--registry", metavar="ID", help="only this registry (it must be in the catalog)"
+    )
+    show.add_argument(
+        "--since", metavar="TIMESTAMP",
+        help="only transitions created at or after this time (with a zone: 2026-11-20T08:00:00Z) "
+        "or date (the start of that UTC day)",
+    )  # fmt: skip
     show.add_argument(
         "--explain", action="store_true",
-        help="also say what changed inside JSON, JSONL and YAML artifacts, record by record",
+        help="also say what changed inside JSON, JSONL and YAML artifacts, record by record "
+        "(manifest_diff transitions whose two run folders still exist)",
     )  # fmt: skip
     show.add_argument("--json", action="store_true", help="print JSON")
     workspace_option(show)
     show.set_defaults(run=run_show)
     verify = sub.add_parser(
         "verify", help="check the whole chain of log snapshots back to the first",
-        formatter_class=RAW, epilog="examples:\n  registry delta verify --json",
+        formatter_class=RAW, description=VERIFY,
+        epilog="examples:\n  registry delta verify\n  registry delta verify --json",
     )  # fmt: skip
     verify.add_argument("--json", action="store_true", help="print JSON")
     workspace_option(verify)
@@ -117,42 +146,45 @@ def run_show(args: argparse.Namespace) -> int:
         if not spec.delta_log.covered:
             err(f"note: {args.registry} is not covered by the delta log: {spec.delta_log.reason}")
     log_run_id, records = _records(workspace)
-    rows = []
-    for record in records:
-        if args.registry and record.registry_id != args.registry:
-            continue
-        if since and record.created_utc < since:
-            continue
-        row: dict[str, Any] = record.as_json()
-        if args.explain:
-            row["explanation"] = [item.as_json() for item in _explain(workspace, record)]
-        rows.append(row)
+    chosen = [
+        record
+        for record in records
+        if (args.registry is None or record.registry_id == args.registry)
+        and (since is None or record.created_utc >= since)
+    ]
+    # The log is in append order: each build appends its records registry by registry, and a
+    # registry that becomes covered brings its whole past. A stable sort keeps the log's order
+    # among records of the same second (created_utc is `YYYY-MM-DDTHH:MM:SSZ`: text order is
+    # time order).
+    chosen.sort(key=lambda record: record.created_utc)
+    shown = [(record, _explain(workspace, record) if args.explain else []) for record in chosen]
     if args.json:
+        rows = [_row(record, items, args.explain) for record, items in shown]
         json_doc({"log_run_id": log_run_id, "records": rows})
         return 0
     if log_run_id is None:
         out("no delta log yet (registry build makes one)")
         return 0
-    for row in rows:
-        was = row["from_ref"]["run_id"] if row["from_ref"] else "(first snapshot)"
-        counts = row["counts"]
+    for record, items in shown:
+        was = record.from_ref.run_id if record.from_ref else "(first snapshot)"
+        counts = record.counts
         out(
-            f"{row['created_utc']}  {row['registry_id']:<20} {was} -> {row['to_ref']['run_id']}"
-            f"  {row['delta_basis']}  +{counts['added']} -{counts['removed']} ~{counts['modified']}"
+            f"{record.created_utc}  {record.registry_id:<20} {was} -> {record.to_ref.run_id}"
+            f"  {record.delta_basis}  +{counts['added']} -{counts['removed']} ~{counts['modified']}"
         )
-        for item in _explain(workspace, _as_record(row)) if args.explain else []:
+        for item in items:
             for line in item.lines():
                 out(f"    {line}")
-    err(f"{len(rows)} transition(s) from {log_run_id}")
+    err(f"{len(shown)} transition(s) from {log_run_id}")
     return 0
 
 
-def _as_record(row: dict[str, Any]) -> Any:
-    import json
-
-    from registry_pipeline.core.delta_log import parse_record
-
-    return parse_record(json.dumps({k: v for k, v in row.items() if k != "explanation"}))
+def _row(record: Any, explanation: list[Any], explain: bool) -> dict[str, Any]:
+    """One record of `delta show --json`, with its explanation when `--explain` asked for it."""
+    row: dict[str, Any] = record.as_json()
+    if explain:
+        row["explanation"] = [item.as_json() for item in explanation]
+    return row
 
 
 def _explain(workspace: Workspace, record: Any) -> list[Any]:

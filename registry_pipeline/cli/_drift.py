@@ -17,30 +17,56 @@ FIRST_DAY = date(2026, 1, 1)
 MAX_DAYS = 3660
 
 
+DESCRIPTION = """\
+Day D of drift_signals_daily is computed from the snapshots that were active at the end of D
+according to the pointer journal (every signal unknown where no history exists), sealed as a run
+folder <time>__drift_signals_daily_build and checked like any registry. Where the Dagster daemon
+runs, the schedule drift_signals_daily_schedule computes each day at 00:30 UTC after it ends;
+`registry drift backfill` computes past days."""
+
+EPILOG = """\
+examples:
+  registry drift backfill --from 2026-11-01 --to 2026-11-20
+  registry drift backfill --from 2026-11-20 --to 2026-11-20 --json
+
+exit codes: 0 every day sealed and checked, 1 a day failed, 2 bad usage"""
+
+BACKFILL = f"""\
+Materialize the partitions --from..--to (inclusive, UTC days from {FIRST_DAY} to the last day
+that has ended, at most {MAX_DAYS} at once) on the workspace's Dagster instance, one run per day,
+in order: the UI then shows them as materialized. The same backfill can be launched from the UI
+(asset drift_signals_daily, Materialize, select the partitions). Prints one line per day: OK or
+FAILED, the sealed run id, the signal counts (true, false, unknown), the registries without
+history and any problem; --json prints the same as one object. Exit 0 when every day was sealed
+and passed its checks, 1 when any failed, 2 bad usage (BAD_DAY, BAD_RANGE, DAY_NOT_ENDED)."""
+
+
 def add_drift(commands: Any) -> None:
     """`registry drift backfill --from DAY --to DAY`."""
     parser = commands.add_parser(
         "drift",
         help="drift signals by day (drift_signals_daily)",
         formatter_class=RAW,
-        description="Day D of drift_signals_daily is computed from the snapshots that were "
-        "active at the end of D according to the pointer journal (every signal unknown where "
-        "no history exists), sealed and checked like any registry.",
+        description=DESCRIPTION,
+        epilog=EPILOG,
     )
     sub = parser.add_subparsers(dest="drift_command", metavar="COMMAND", required=True)
     backfill = sub.add_parser(
         "backfill",
         help="compute and seal a range of days, one Dagster run per day",
         formatter_class=RAW,
-        description="Materialize the partitions --from..--to (inclusive, UTC days, only days "
-        "that have ended) on the workspace's Dagster instance: the UI then shows them as "
-        "materialized. The same backfill can be launched from the UI (asset "
-        "drift_signals_daily, Materialize, select the partitions).",
+        description=BACKFILL,
         epilog="examples:\n  registry drift backfill --from 2026-11-01 --to 2026-11-20\n"
         "  registry drift backfill --from 2026-11-20 --to 2026-11-20 --json",
     )
-    backfill.add_argument("--from", dest="first", required=True, metavar="DAY")
-    backfill.add_argument("--to", dest="last", required=True, metavar="DAY")
+    backfill.add_argument(
+        "--from", dest="first", required=True, metavar="DAY",
+        help=f"the first day, YYYY-MM-DD (UTC, {FIRST_DAY} or later)",
+    )  # fmt: skip
+    backfill.add_argument(
+        "--to", dest="last", required=True, metavar="DAY",
+        help="the last day, YYYY-MM-DD, included (UTC, a day that has ended)",
+    )  # fmt: skip
     backfill.add_argument("--json", action="store_true", help="print a JSON object")
     workspace_option(backfill)
     backfill.set_defaults(run=run_backfill)

@@ -26,15 +26,92 @@ examples:
   registry pointers hold run_registry --reason "freeze for the audit"
   registry pointers accept expected_versions --reason "pinned by hand for the audit"
   registry pointers history drift_signals --json
-  registry pointers verify --expect-head 3f1c...e9
+  registry pointers verify --expect-head "$(cat journal-head.txt)"
   registry pointers as-of 2026-11-20T18:00:00Z
 
-A rollback holds the registry: builds still build and check it but do not promote it until
-`registry pointers release`. A pointer file edited by hand stops builds and promotions with
-POINTER_MISMATCH until the edit is undone or recorded with `registry pointers accept`.
+A rollback, a hold and an accepted hand edit hold the registry: builds still build and check it
+but do not promote it until `registry pointers release` (or a person promotes a snapshot). A
+pointer file edited by hand stops builds and promotions with POINTER_MISMATCH until the edit is
+undone or recorded with `registry pointers accept`.
 
-exit codes: 0 done, 1 refused (CAS_CONFLICT, TARGET_INVALID, NOT_NEWER, LOCKED, HELD,
-POINTER_MISMATCH, ...) or verification failed, 2 bad usage"""
+exit codes: 0 done (also when nothing had to change), 1 refused (CAS_CONFLICT, TARGET_INVALID,
+NOT_NEWER, NOT_OLDER, LOCKED, POINTER_MISMATCH, JOURNAL_CORRUPT, ...) or verification failed,
+2 bad usage"""
+
+DESCRIPTION = """\
+The active pointer file (.codex/ACTIVE_REGISTRY_POINTERS_v0_1.json) is the only mutable file of
+a workspace: it names each registry's active snapshot. Every change is a compare-and-swap under
+a lock (.codex/ACTIVE_REGISTRY_POINTERS_v0_1.json.lock), validates its target again and is
+recorded first in a hash-chained journal (.codex/ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl).
+show, history, verify and as-of only read."""
+
+SHOW = """\
+Print each registry's active snapshot: run id, root hash (first 12 hex digits), when it became
+active, then the state of the run folder it names, validated again (ok, missing, wrong_registry,
+root_mismatch, or invalid: CODES), the journal's verdict when it does not explain the pointer
+(POINTER_MISMATCH, a hand edit) and any hold. The catalog's registries come first ("no pointer
+by design" for those without one, "none" when nothing is active yet), then pointers the catalog
+does not list; a workspace without a catalog shows its pointers alone. Changes no pointer.
+Exit 0."""
+
+HISTORY = """\
+Print the pointer journal, oldest first: per record its number, time, action (promote,
+rollback, hold, release, accept, abort), registry, the run ids before and after, the actor and
+the reason; --json prints every record with its sha256. With REGISTRY_ID, only that registry's
+records. Exit 0; 1 JOURNAL_CORRUPT when a line cannot be read (see `registry pointers verify`);
+2 UNKNOWN_REGISTRY when REGISTRY_ID is in none of the catalog, the pointer file and a non-empty
+journal."""
+
+PROMOTE = """\
+Make RUN_ID, a sealed snapshot of REGISTRY_ID in .codex/RUNS/, the registry's active snapshot.
+Under the lock the target is validated again (seal and schemas) and must be newer than the active
+one (by created_utc, then run id; moving back is `registry pointers rollback`); the change is
+journaled, then the pointer file is replaced atomically. A person's promotion also ends a hold.
+Exit 0 when promoted or already active (nothing changes); 1 when refused (CAS_CONFLICT,
+TARGET_INVALID, TARGET_MISSING, NOT_NEWER, POINTER_MISMATCH, LOCKED, ...)."""
+
+ROLLBACK = """\
+Make RUN_ID, an older valid snapshot of REGISTRY_ID, active again and hold the registry there:
+builds still build and check it but do not promote it until `registry pointers release` (or a
+person promotes a snapshot). The target is validated again and must be older than the active one.
+Exit 0 when rolled back or already active; 1 when refused (NOT_OLDER, also when nothing is
+active; CAS_CONFLICT, TARGET_INVALID, POINTER_MISMATCH, LOCKED, ...); 2 without a reason."""
+
+HOLD = """\
+Stop automatic promotion of REGISTRY_ID (by `registry build` and the promotion job): builds still
+build and check it. The hold is journaled; the active snapshot does not change. Exit 0 when held
+or already held (nothing changes); 1 NO_POINTER when nothing is active, POINTER_MISMATCH when the
+pointer file was edited by hand; 2 without a reason."""
+
+RELEASE = """\
+Lift the hold that `hold`, a rollback or an accepted hand edit left on REGISTRY_ID: automatic
+promotion resumes. The release is journaled; the active snapshot does not change. Exit 0 when
+released or not held (nothing changes); 1 POINTER_MISMATCH when the pointer file was edited by
+hand."""
+
+ACCEPT = """\
+Record the pointer file's current entry for REGISTRY_ID, which the journal does not explain (a
+hand edit: builds and promotions stop with POINTER_MISMATCH), as a journaled decision, after
+validating the snapshot it names. The registry is then held until `registry pointers release`.
+Exit 0 when accepted; 1 NOTHING_TO_ACCEPT when the journal explains the entry, TARGET_MISSING or
+TARGET_INVALID when the entry names no valid snapshot; 2 without a reason."""
+
+VERIFY = """\
+Replay the journal from its first record: every line must parse, each record must name the
+previous one's sha256 (CHAIN_BROKEN), follow its number (SEQ_GAP) and start from the pointer the
+registry had reached (FROM_MISMATCH), and the replay must give the pointer file (POINTER_MISMATCH).
+Notes that are no failure: a torn last line left by a crash, an interrupted change the next one
+completes, aborted changes, accepted edits, pointers older than the journal, a change in
+progress. On success it prints the record count and the head (the last record's sha256): keep
+it, and pass it later as --expect-head. Changes nothing. Exit 0 when the journal holds, 1 when
+it does not, 2 for a malformed --expect-head."""
+
+AS_OF = """\
+Replay the journal up to TIMESTAMP and print, per registry, the snapshot that was active then,
+with the time and number of the registry's last journal record at or before TIMESTAMP. TIMESTAMP
+is an ISO 8601 time with a zone (2026-11-20T18:00:00Z, 2026-11-20T19:00:00+01:00) or a date,
+meaning the end of that UTC day. Only the journal is read: a pointer it never recorded is not
+shown. Exit 0; 1 JOURNAL_CORRUPT; 2 BAD_TIMESTAMP."""
 
 NONE = "none"
 
@@ -45,33 +122,33 @@ def add_pointers(commands: Any) -> None:
         "pointers",
         help="the active pointers: show, promote, roll back, verify the journal",
         formatter_class=RAW,
-        description="The active pointer file (.codex/ACTIVE_REGISTRY_POINTERS_v0_1.json) is the "
-        "only mutable file of a workspace. Every change is a compare-and-swap under a lock, "
-        "validated again and recorded in a hash-chained journal first.",
+        description=DESCRIPTION,
         epilog=EPILOG,
     )
     sub = parser.add_subparsers(dest="pointers_command", metavar="COMMAND", required=True)
 
-    show = sub.add_parser("show", help="what is active now", formatter_class=RAW,
-                          epilog="examples:\n  registry pointers show --json")  # fmt: skip
+    show = _command(sub, "show", "what is active now", SHOW,
+                    "registry pointers show\n  registry pointers show --json")  # fmt: skip
     _common(show)
     show.set_defaults(run=run_show)
 
-    history = sub.add_parser(
-        "history", help="the journal, oldest first", formatter_class=RAW,
-        epilog="examples:\n  registry pointers history\n  registry pointers history run_registry",
+    history = _command(
+        sub, "history", "the journal, oldest first", HISTORY,
+        "registry pointers history\n  registry pointers history run_registry --json",
     )  # fmt: skip
-    history.add_argument("registry_id", nargs="?", metavar="REGISTRY_ID")
+    history.add_argument("registry_id", nargs="?", metavar="REGISTRY_ID",
+                         help="only this registry's records (default: every registry)")  # fmt: skip
     _common(history)
     history.set_defaults(run=run_history)
 
-    promote = sub.add_parser(
-        "promote", help="make a newer valid snapshot active", formatter_class=RAW,
-        epilog="examples:\n  registry pointers promote run_registry RUN_ID --expect OLD_RUN_ID\n"
+    promote = _command(
+        sub, "promote", "make a newer valid snapshot active", PROMOTE,
+        "registry pointers promote run_registry RUN_ID --expect OLD_RUN_ID\n"
         "  registry pointers promote expected_versions RUN_ID --expect none",
     )  # fmt: skip
-    promote.add_argument("registry_id", metavar="REGISTRY_ID")
-    promote.add_argument("run_id", metavar="RUN_ID")
+    _registry_argument(promote)
+    promote.add_argument("run_id", metavar="RUN_ID",
+                         help="the snapshot to make active (a run folder name)")  # fmt: skip
     promote.add_argument(
         "--expect", metavar="RUN_ID",
         help="refuse (CAS_CONFLICT) unless this is the active snapshot now ('none': no pointer)",
@@ -81,59 +158,96 @@ def add_pointers(commands: Any) -> None:
     _common(promote)
     promote.set_defaults(run=run_promote)
 
-    rollback = sub.add_parser(
-        "rollback", help="make an older valid snapshot active again, and hold it there",
-        formatter_class=RAW,
-        epilog="examples:\n  registry pointers rollback drift_signals --to RUN_ID "
-        '--reason "bad pack"',
+    rollback = _command(
+        sub, "rollback", "make an older valid snapshot active again, and hold it there", ROLLBACK,
+        'registry pointers rollback drift_signals --to RUN_ID --reason "bad pack"',
     )  # fmt: skip
-    rollback.add_argument("registry_id", metavar="REGISTRY_ID")
-    rollback.add_argument("--to", required=True, metavar="RUN_ID", dest="run_id")
+    _registry_argument(rollback)
+    rollback.add_argument(
+        "--to", required=True, metavar="RUN_ID", dest="run_id",
+        help="the older snapshot to make active again (a run folder name)",
+    )  # fmt: skip
     rollback.add_argument("--reason", required=True, help="why (required, journaled)")
-    rollback.add_argument("--expect", metavar="RUN_ID", help="as for promote")
+    rollback.add_argument(
+        "--expect", metavar="RUN_ID",
+        help="refuse (CAS_CONFLICT) unless this is the active snapshot now ('none': no pointer)",
+    )  # fmt: skip
     _lock_option(rollback)
     _common(rollback)
     rollback.set_defaults(run=run_rollback)
 
-    for name, helptext, example in (
-        ("hold", "stop automatic promotion of a registry (builds still build and check)",
-         'registry pointers hold run_registry --reason "freeze for the audit"'),
-        ("release", "lift a hold or a rollback's hold: automatic promotion resumes",
-         'registry pointers release drift_signals --reason "pack fixed"'),
-        ("accept", "record a hand edit of the pointer file as a journaled decision",
-         'registry pointers accept expected_versions --reason "pinned by hand"'),
+    for name, helptext, description, example in (
+        (
+            "hold",
+            "stop automatic promotion of a registry (builds still build and check)",
+            HOLD,
+            'registry pointers hold run_registry --reason "freeze for the audit"',
+        ),
+        (
+            "release",
+            "lift a hold (from hold, rollback or accept): automatic promotion resumes",
+            RELEASE,
+            'registry pointers release drift_signals --reason "pack fixed"',
+        ),
+        (
+            "accept",
+            "record a hand edit of the pointer file as a journaled decision",
+            ACCEPT,
+            'registry pointers accept expected_versions --reason "pinned by hand"',
+        ),
     ):
-        command = sub.add_parser(name, help=helptext, formatter_class=RAW,
-                                 epilog=f"examples:\n  {example}")
-        command.add_argument("registry_id", metavar="REGISTRY_ID")
-        command.add_argument("--reason", required=name != "release", default="",
-                             help="why (journaled)" + (" (required)" if name != "release" else ""))
+        command = _command(sub, name, helptext, description, example)
+        _registry_argument(command)
+        command.add_argument(
+            "--reason",
+            required=name != "release",
+            default="",
+            help="why (journaled)" + (" (required)" if name != "release" else ""),
+        )
         _lock_option(command)
         _common(command)
-        command.set_defaults(run=run_mark, mark=name)  # fmt: skip
+        command.set_defaults(run=run_mark, mark=name)
 
-    verify = sub.add_parser(
-        "verify", help="replay the journal: chain, sequence, and the pointer file",
-        formatter_class=RAW,
-        epilog="examples:\n  registry pointers verify\n"
-        "  registry pointers verify --expect-head $(git show HEAD:journal-head.txt)",
+    verify = _command(
+        sub, "verify", "replay the journal: chain, sequence, and the pointer file", VERIFY,
+        "registry pointers verify\n"
+        '  registry pointers verify --expect-head "$(cat journal-head.txt)"',
     )  # fmt: skip
     verify.add_argument(
         "--expect-head", metavar="HASH",
-        help="a head hash recorded earlier: it must still be in the chain (catches truncation "
-        "and a rewritten journal)",
+        help="a head hash recorded earlier (64 hex digits): it must still be in the chain "
+        "(catches truncation and a rewritten journal)",
     )  # fmt: skip
     _common(verify)
     verify.set_defaults(run=run_verify)
 
-    as_of = sub.add_parser(
-        "as-of", help="what was active at a past moment (from the journal)", formatter_class=RAW,
-        epilog="examples:\n  registry pointers as-of 2026-11-20T18:00:00Z\n"
+    as_of = _command(
+        sub, "as-of", "what was active at a past moment (from the journal)", AS_OF,
+        "registry pointers as-of 2026-11-20T18:00:00Z\n"
         "  registry pointers as-of 2026-11-20        (the end of that UTC day)",
     )  # fmt: skip
-    as_of.add_argument("timestamp", metavar="TIMESTAMP")
+    as_of.add_argument(
+        "timestamp", metavar="TIMESTAMP",
+        help="an ISO 8601 time with a zone, or a date (the end of that UTC day)",
+    )  # fmt: skip
     _common(as_of)
     as_of.set_defaults(run=run_as_of)
+
+
+def _command(
+    sub: Any, name: str, helptext: str, description: str, examples: str
+) -> argparse.ArgumentParser:
+    """One `registry pointers NAME` parser; `examples` are its epilog's lines after the first's
+    indent."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name, help=helptext, description=description, formatter_class=RAW,
+        epilog=f"examples:\n  {examples}",
+    )  # fmt: skip
+    return parser
+
+
+def _registry_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("registry_id", metavar="REGISTRY_ID", help="the registry's id")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:

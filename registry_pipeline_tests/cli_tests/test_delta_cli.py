@@ -5,10 +5,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from registry_pipeline.core.delta_log import CoveredRegistry, build_delta_log
+from registry_pipeline.core.seal.envelope import RunSpec
+from registry_pipeline.core.seal.run_id import base_run_id
+from registry_pipeline.core.seal.run_store import RunStore, seal_files
+from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline_tests._helpers import unseal
 
 Run = Callable[..., tuple[int, str, str]]
@@ -148,3 +155,31 @@ def test_show_with_no_usable_log_says_so(cli: Run, demo: Path) -> None:
     (log / "REGISTRY_DELTA_LOG_STATE_v0_2.json").unlink()
     code, _out, err = cli("delta", "show", "--workspace", str(demo))
     assert code == 1 and "NO_VALID_LOG" in err
+
+
+def test_show_lists_transitions_in_time_order(cli: Run, workspace: Workspace) -> None:
+    """A build appends its records registry by registry; show orders them by created_utc, and
+    records of the same second keep the log's order (gamma before alpha here, not by id)."""
+    seconds = iter([0, 1, 0, 2, 3])  # alpha, beta, gamma, alpha again, then the log
+    store = RunStore(workspace, clock=lambda: _at(next(seconds)))
+    seal_files(store, RunSpec("alpha"), {"ALPHA.json": b"1"})
+    seal_files(store, RunSpec("beta"), {"BETA.json": b"1"})
+    seal_files(store, RunSpec("gamma"), {"GAMMA.json": b"1"})
+    seal_files(store, RunSpec("alpha"), {"ALPHA.json": b"2"})
+    log_run_id = base_run_id("registry_delta_log", _at(3))
+    covered = [CoveredRegistry(name, f"{name.upper()}.json") for name in ("gamma", "alpha", "beta")]
+    schemas = SchemaCatalog.for_workspace(workspace.root)
+    result = build_delta_log(workspace, covered, None, log_run_id, schemas)
+    assert seal_files(store, RunSpec("registry_delta_log"), dict(result.files)).run_id == log_run_id
+    in_log = [(r.registry_id, r.created_utc[-3:-1]) for r in result.new_records]
+    assert in_log == [("gamma", "00"), ("alpha", "00"), ("alpha", "02"), ("beta", "01")]
+    code, out, _ = cli("delta", "show", "--json", "--workspace", str(workspace.root))
+    assert code == 0
+    shown = [(r["registry_id"], r["created_utc"][-3:-1]) for r in json.loads(out)["records"]]
+    assert shown == [("gamma", "00"), ("alpha", "00"), ("beta", "01"), ("alpha", "02")]
+    code, out, _ = cli("delta", "show", "--workspace", str(workspace.root))
+    assert [line.split()[1] for line in out.splitlines()] == ["gamma", "alpha", "beta", "alpha"]
+
+
+def _at(second: int) -> datetime:
+    return datetime(2026, 11, 20, 10, 0, second, tzinfo=UTC)
