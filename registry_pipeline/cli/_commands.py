@@ -126,11 +126,19 @@ def add_validate(commands: Commands) -> None:
         "unreadable input.",
         epilog="examples:\n"
         "  registry validate --all\n"
+        "  registry validate --active   # what is active now: exit 0 after any fixed mistake\n"
         "  registry validate --all --registry run_registry --fast\n"
         "  registry validate .codex/RUNS/2026-02-05__000138__run_registry_build --json",
     )
     parser.add_argument("folders", nargs="*", metavar="RUN_FOLDER", help="run folders to check")
     parser.add_argument("--all", action="store_true", help="every run folder of the workspace")
+    parser.add_argument(
+        "--active",
+        action="store_true",
+        help="only the folders the active pointers name, each with the root its pointer records "
+        "(what builds read and users trust; older folders, failed ones included, are kept as "
+        "evidence and checked by --all)",
+    )
     parser.add_argument("--registry", metavar="ID", help="only run folders of this registry")
     parser.add_argument(
         "--fast",
@@ -152,15 +160,22 @@ def add_validate(commands: Commands) -> None:
 def run_validate(args: argparse.Namespace) -> int:
     from registry_pipeline.core.seal.validate import FolderReport, inspect_many
 
-    if not args.folders and not args.all:
-        raise UsageError("name RUN_FOLDERs or pass --all", code="NOTHING_TO_VALIDATE")
-    if args.folders and args.all:
-        raise UsageError("give RUN_FOLDERs or --all, not both", code="BAD_USAGE")
+    chosen = [flag for flag, on in (("RUN_FOLDERs", bool(args.folders)), ("--all", args.all),
+                                     ("--active", args.active)) if on]  # fmt: skip
+    if not chosen:
+        raise UsageError("name RUN_FOLDERs or pass --all or --active", code="NOTHING_TO_VALIDATE")
+    if len(chosen) > 1:
+        raise UsageError(f"give one of {' or '.join(chosen)}, not both", code="BAD_USAGE")
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1", code="BAD_USAGE", path=str(args.jobs))
     workspace = resolve_workspace(args.workspace)
+    roots: dict[str, str | None] = {}
     if args.all:
         folders = _workspace_folders(workspace.require(), args.registry)
+    elif args.active:
+        folders, roots, unusable = _active_folders(workspace.require(), args.registry)
+        for error in unusable:
+            _print_unreadable(error, args.json)
     else:
         folders = [Path(folder) for folder in args.folders]
         if args.registry:
@@ -168,7 +183,7 @@ def run_validate(args: argparse.Namespace) -> int:
     jobs = args.jobs if len(folders) >= 32 else 1
     chunk = max(1, min(64, len(folders) // (jobs * 4)))
     schema_root = workspace.root if workspace.schemas_dir.is_dir() else None
-    counts = {"PASS": 0, "FAIL": 0, "ERROR": 0}
+    counts = {"PASS": 0, "FAIL": 0, "ERROR": len(unusable) if args.active else 0}
     advice = False
     with Progress(len(folders), "validating", enabled=not args.json and len(folders) > 1) as bar:
         for result in inspect_many(
@@ -176,6 +191,7 @@ def run_validate(args: argparse.Namespace) -> int:
         ):
             bar.advance()
             if isinstance(result, FolderReport):
+                result = _against_pointer(result, roots)
                 counts[result.status] += 1
                 advice |= any(p.hint == Hint.LINE_ENDINGS_CONVERTED for p in result.problems)
                 _print_report(result, args.json, workspace)
@@ -187,6 +203,59 @@ def run_validate(args: argparse.Namespace) -> int:
     if counts["ERROR"]:
         return 2
     return 1 if counts["FAIL"] else 0
+
+
+def _active_folders(
+    workspace: Workspace, registry: str | None
+) -> tuple[list[Path], dict[str, str | None], list[UsageError]]:
+    """The folders the active pointers name (the pointer file, explained by the journal), the
+    root each pointer records (by folder path), and the pointers whose folder is unusable."""
+    from registry_pipeline.core.errors import RegistryError
+    from registry_pipeline.core.pointers.store import PointerStore, target_folder
+
+    store = PointerStore(workspace)
+    pointers = store.read()
+    if registry:
+        from registry_pipeline.core.workspace.catalog import require_known
+
+        require_known(workspace, registry, pointers.pointers)
+    ids = [rid for rid in pointers.pointers if registry in (None, rid)]
+    store.explained(ids)  # a pointer the journal does not explain: POINTER_MISMATCH, exit 1
+    folders: list[Path] = []
+    roots: dict[str, str | None] = {}
+    unusable: list[UsageError] = []
+    for registry_id in ids:
+        ref = pointers.active(registry_id)
+        if ref is None or ref.run_id is None:
+            continue
+        try:
+            folder = target_folder(workspace, registry_id, ref.run_id)
+        except RegistryError as exc:
+            unusable.append(UsageError(f"active pointer of {registry_id}: {exc.message}",
+                                       code=exc.code, path=exc.path))  # fmt: skip
+            continue
+        folders.append(folder)
+        roots[str(folder)] = ref.manifest_sha256
+    return folders, roots, unusable
+
+
+def _against_pointer(report: Any, roots: dict[str, str | None]) -> Any:
+    """`report`, failed with ROOT_MISMATCH when its pointer records another root."""
+    from dataclasses import replace
+
+    from registry_pipeline.core.errors import Problem, ReasonCode
+
+    expected = roots.get(str(report.run_folder))
+    if not report.ok or expected is None or expected == report.root_sha256:
+        return report
+    problem = Problem(
+        code=ReasonCode.ROOT_MISMATCH,
+        path="MANIFEST.sha256",
+        message="the active pointer records another root than this folder has",
+        expected=expected,
+        found=report.root_sha256,
+    )
+    return replace(report, problems=(*report.problems, problem))
 
 
 def _workspace_folders(workspace: Workspace, registry: str | None) -> list[Path]:
