@@ -86,7 +86,7 @@ def run_build_command(args: argparse.Namespace) -> int:
     from registry_pipeline.lib.build import run_build
 
     summary = run_build(
-        workspace.root, select=args.select, full_audit=args.full_audit, wait=args.wait
+        workspace.root, select=args.select, full_audit=args.full_audit, wait=args.wait, on_wait=err
     )
     if args.json:
         json_doc(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -86,6 +86,7 @@ def run_build(
     select: Sequence[str] = (),
     full_audit: bool = False,
     wait: float = DEFAULT_WAIT,
+    on_wait: Callable[[str], None] | None = None,
 ) -> BuildSummary:
     """Build the selected registries (all when empty), promote them, summarize what happened.
 
@@ -101,7 +102,7 @@ def run_build(
     build, then BUILD_IN_PROGRESS): one build at a time per workspace.
     """
     workspace = Workspace(root)
-    with build_lock(workspace, wait=wait, command="registry build"):
+    with build_lock(workspace, wait=wait, command="registry build", on_wait=on_wait):
         return _run_build(workspace, select, full_audit, wait)
 
 
@@ -139,6 +140,8 @@ def _run_build(
                 asset_selection=wanted,
                 run_config=_run_config(root, full_audit, settled),
             )
+            if _interrupted(result):  # Ctrl-C: Dagster failed the run; nothing is promoted
+                raise KeyboardInterrupt
             entries = [
                 settled.get(key.to_user_string()) or _entry(result, key)
                 for key in graph_keys
@@ -317,6 +320,18 @@ def _entry(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> RegistryBuild
         checks,
         problems,
         notes=[unexpected_note(str(path)) for path in unexpected],
+    )
+
+
+def _interrupted(result: dg.ExecuteInProcessResult) -> bool:
+    """Whether Dagster stopped the run on an interrupt (it captures SIGINT during the run and
+    fails the step it was in, rather than letting KeyboardInterrupt through)."""
+    interrupts = ("DagsterExecutionInterruptedError", "KeyboardInterrupt")
+    return any(
+        event.is_step_failure
+        and event.step_failure_data.error is not None
+        and event.step_failure_data.error.cls_name in interrupts
+        for event in result.all_events
     )
 
 

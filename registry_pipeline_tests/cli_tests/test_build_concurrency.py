@@ -156,3 +156,42 @@ def test_a_dagster_run_of_the_build_job_waits_for_the_lock_too(tmp_path: Path) -
         error = error.cause
     assert any("BuildInProgress: another build" in message for message in messages), messages
     assert list((root / ".codex" / "RUNS").iterdir()) == [root / ".codex" / "RUNS" / ".gitkeep"]
+
+
+def _runs(root: Path) -> list[str]:
+    return [p for p in os.listdir(root / ".codex" / "RUNS") if not p.startswith(".")]
+
+
+def test_ctrl_c_waiting_for_the_build_lock_is_one_line_and_130(tmp_path: Path) -> None:
+    root = copy_demo(tmp_path)
+    holder = _holder(root)
+    try:
+        build = _registry("build", "--workspace", str(root), "--wait", "600")
+        assert build.stderr is not None
+        assert "waiting" in build.stderr.readline()  # it is waiting for the holder: interrupt it
+        build.send_signal(signal.SIGINT)
+        out, err = build.communicate(timeout=60)
+    finally:
+        holder.communicate("")
+    assert build.returncode == 130
+    assert err.strip() == "interrupted" and out == ""
+    assert _runs(root) == []
+
+
+def test_ctrl_c_inside_the_dagster_run_is_one_line_and_130(tmp_path: Path) -> None:
+    import time
+
+    root = copy_demo(tmp_path)
+    build = _registry("build", "--workspace", str(root))
+    deadline = time.monotonic() + 120
+    while not _runs(root) and build.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)  # polls an observable condition: the run has sealed its first folder
+    build.send_signal(signal.SIGINT)
+    out, err = build.communicate(timeout=120)
+    assert build.returncode == 130, out + err
+    assert err.strip() == "interrupted" and out == ""
+    assert "Traceback" not in err
+    pointers = root / ".codex" / "ACTIVE_REGISTRY_POINTERS_v0_1.json"
+    assert not pointers.exists()  # an interrupted build promotes nothing
+    code, out, err = _run("build", "--workspace", str(root))  # and the next one is green
+    assert code == 0, out + err

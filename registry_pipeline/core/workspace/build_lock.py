@@ -16,7 +16,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -41,9 +41,14 @@ class BuildInProgress(RegistryError):
 
 @contextmanager
 def build_lock(
-    workspace: Workspace, *, wait: float = DEFAULT_WAIT, command: str = "build"
+    workspace: Workspace,
+    *,
+    wait: float = DEFAULT_WAIT,
+    command: str = "build",
+    on_wait: Callable[[str], None] | None = None,
 ) -> Iterator[None]:
-    """Hold the workspace's build lock for the block, waiting up to `wait` seconds for it."""
+    """Hold the workspace's build lock for the block, waiting up to `wait` seconds for it;
+    `on_wait` is told once, with who holds it, when the lock is busy."""
     path = workspace.root / BUILD_LOCK_RELPATH
     key = (str(path), threading.get_ident())
     with _guard:
@@ -59,7 +64,7 @@ def build_lock(
             with _guard:
                 _held[key] -= 1
         return
-    fd = _acquire(path, wait, command)
+    fd = _acquire(path, wait, command, on_wait)
     with _guard:
         _held[key] = 1
     try:
@@ -70,7 +75,9 @@ def build_lock(
         os.close(fd)  # closing the descriptor releases the flock
 
 
-def _acquire(path: Path, wait: float, command: str) -> int:
+def _acquire(
+    path: Path, wait: float, command: str, on_wait: Callable[[str], None] | None = None
+) -> int:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -90,6 +97,10 @@ def _acquire(path: Path, wait: float, command: str) -> int:
             if time.monotonic() >= deadline:
                 os.close(fd)
                 raise _in_progress(path, wait) from None
+            if on_wait is not None:
+                on_wait(f"waiting up to {wait:g} s for another build of this workspace: "
+                        f"{_holder(path)} (Ctrl-C to stop waiting)")  # fmt: skip
+                on_wait = None
             time.sleep(delay)  # waiting on another process, not synchronizing a test
             delay = min(delay * 2, 0.25)
     owner = {"pid": os.getpid(), "host": socket.gethostname(), "command": command,
@@ -110,10 +121,14 @@ def _owner(path: Path) -> dict[str, object] | None:
     return owner if isinstance(owner, dict) else None
 
 
-def _in_progress(path: Path, wait: float) -> BuildInProgress:
+def _holder(path: Path) -> str:
     owner = _owner(path) or {}
     pid, since = owner.get("pid", "?"), owner.get("since", "?")
-    who = f"pid {pid} ({owner.get('command', 'a build')}) since {since}"
+    return f"pid {pid} ({owner.get('command', 'a build')}) since {since}"
+
+
+def _in_progress(path: Path, wait: float) -> BuildInProgress:
+    who = _holder(path)
     waited = f" after waiting {wait:g} s" if wait > 0 else ""
     return BuildInProgress(
         f"another build of this workspace is running: {who}{waited}; retry when it finishes "
