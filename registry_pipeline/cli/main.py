@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from registry_pipeline._version import __version__
 from registry_pipeline.cli import _build, _commands, _delta, _drift, _pointers
-from registry_pipeline.cli._output import err
+from registry_pipeline.cli._output import err, json_doc
 from registry_pipeline.core.errors import RegistryError
 
 DESCRIPTION = """\
@@ -37,9 +37,15 @@ environment: REGISTRY_WORKSPACE selects the workspace when --workspace is not gi
 
 
 class _Parser(argparse.ArgumentParser):
+    json_errors = False
+    """Set by `main` for one command line that asks for --json."""
+
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        err(f"error: BAD_USAGE {message}")
+        if _Parser.json_errors:
+            _error(True, "BAD_USAGE", None, message, "")
+        else:
+            self.print_usage(sys.stderr)
+            err(f"error: BAD_USAGE {message}")
         raise SystemExit(2)
 
 
@@ -65,9 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the `registry` command; returns the process exit code."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in arguments
+    _Parser.json_errors = as_json
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(arguments)
         if args.command is None:
             parser.print_help(sys.stderr)
             return 2
@@ -76,19 +85,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:
         return int(exc.code) if isinstance(exc.code, int) else 2
     except RegistryError as exc:
-        err(exc.diagnostics())
+        _error(as_json, exc.code, exc.path, exc.message, exc.diagnostics(), _details(exc))
         return exc.exit_code
     except KeyboardInterrupt:
-        err("interrupted")
+        _error(as_json, "INTERRUPTED", None, "interrupted", "interrupted")
         return 130
     except BrokenPipeError:
         sys.stderr.close()
         return 1
     except OSError as exc:
-        err(f"error: IO_ERROR {exc.filename or ''}: {exc.strerror or exc}".replace(" :", ":"))
+        path = None if exc.filename is None else str(exc.filename)
+        text = f"error: IO_ERROR {path or ''}: {exc.strerror or exc}".replace(" :", ":")
+        _error(as_json, "IO_ERROR", path, str(exc.strerror or exc), text)
         return 1
     except Exception as exc:  # the last line of defence: never a traceback for users
         if os.environ.get("REGISTRY_DEBUG"):
             raise
-        err(f"error: INTERNAL {type(exc).__name__}: {exc} (set REGISTRY_DEBUG=1 for a traceback)")
+        message = f"{type(exc).__name__}: {exc} (set REGISTRY_DEBUG=1 for a traceback)"
+        _error(as_json, "INTERNAL", None, message, f"error: INTERNAL {message}")
         return 3
+
+
+def _error(
+    as_json: bool,
+    code: str,
+    path: str | None,
+    message: str,
+    text: str,
+    details: list[object] | None = None,
+) -> None:
+    """An error as the human text on stderr, or with --json as one JSON object on stdout (a
+    script reads one format whatever happens)."""
+    if not as_json:
+        err(text)
+        return
+    document: dict[str, object] = {"code": code, "path": path, "message": message}
+    if details:
+        document["details"] = details
+    json_doc({"error": document})
+
+
+def _details(exc: RegistryError) -> list[object]:
+    """The problems an error lists (catalog fields, files to seal, folder problems)."""
+    listed = getattr(exc, "details", ())
+    return [item.as_json() if hasattr(item, "as_json") else str(item) for item in listed]
