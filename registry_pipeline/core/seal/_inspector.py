@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import stat
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
@@ -20,7 +22,7 @@ from registry_pipeline.core.seal.manifest import (
     ManifestEntry,
     root_sha256,
 )
-from registry_pipeline.core.seal.paths import fold_key, printable, relpath_problem
+from registry_pipeline.core.seal.paths import fold_key, printable, relpath_problem, sort_key
 from registry_pipeline.core.seal.schemas import ENVELOPE_ID, SchemaCatalog, iter_jsonl
 
 REQUIRED = (RUN_JSON, MANIFEST_JSON, MANIFEST_SHA256)
@@ -48,6 +50,11 @@ class FolderReport:
         """`PASS` or `FAIL`."""
         return "PASS" if self.ok else "FAIL"
 
+    def with_problems(self, extra: Iterable[Problem]) -> FolderReport:
+        """This report with `extra` problems appended (e.g. from `run_folder_name_problems`)."""
+        added = tuple(extra)
+        return replace(self, problems=self.problems + added) if added else self
+
     def as_json(self) -> dict[str, object]:
         """The object `registry validate --json` prints for this folder."""
         return {
@@ -59,6 +66,64 @@ class FolderReport:
             "mode": "fast" if self.fast else "full",
             "errors": [problem.as_json() for problem in self.problems],
         }
+
+
+def refuse_non_run_folder(folder: Path, fast: bool) -> FolderReport | None:
+    """A FAIL report when `folder` has none of the seal files at its top, else None.
+
+    Decided by three `lstat` calls, before anything below the folder is listed: `registry
+    validate /` must not walk the filesystem. One seal file is enough to make it a (damaged) run
+    folder that is read in full (a seed evidence folder has only MANIFEST.sha256). Raises
+    UsageError when `folder` is not a directory or cannot be read.
+    """
+    try:
+        info = os.lstat(folder)
+        if not stat.S_ISDIR(info.st_mode):
+            raise UsageError(
+                "not a run folder (not a directory)", code="NOT_A_RUN_FOLDER", path=str(folder)
+            )
+        if any(_lexists(folder / name) for name in REQUIRED):
+            return None
+    except FileNotFoundError:
+        raise UsageError(
+            "not a run folder (no such directory)", code="NOT_A_RUN_FOLDER", path=str(folder)
+        ) from None
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read run folder: {exc.strerror or exc}", code="UNREADABLE", path=str(folder)
+        ) from None
+    problems = (
+        Problem(
+            code=ReasonCode.NOT_A_RUN_FOLDER,
+            message=f"none of {', '.join(REQUIRED)} is at its top: not a run folder, "
+            "nothing in it was read",
+        ),
+        *(
+            Problem(
+                code=ReasonCode.MISSING_REQUIRED_FILE,
+                path=name,
+                message=f"required file {name} is missing",
+            )
+            for name in REQUIRED
+        ),
+    )
+    return FolderReport(str(folder), None, None, problems, 0, fast)
+
+
+def _parents(relpath: str) -> Iterator[str]:
+    """The folders above `relpath`: `a/b/c` gives `a/b` and `a`."""
+    while "/" in relpath:
+        relpath = relpath.rsplit("/", 1)[0]
+        yield relpath
+
+
+def _lexists(path: Path) -> bool:
+    """Whether anything (a symlink too) is at `path`; errors other than absence propagate."""
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    return True
 
 
 class Inspector:
@@ -74,6 +139,7 @@ class Inspector:
         self.problems: list[Problem] = []
         self.files: dict[str, int] = {}
         self.special: set[str] = set()
+        self.empty_folders: list[str] = []
         self.contents: dict[str, bytes] = {}
         self.large_hashes: dict[str, str] = {}
 
@@ -98,10 +164,9 @@ class Inspector:
         )
 
     def run(self) -> FolderReport:
-        if not self.folder.is_dir() or self.folder.is_symlink():
-            raise UsageError(
-                "not a run folder (not a directory)", code="NOT_A_RUN_FOLDER", path=str(self.folder)
-            )
+        refused = refuse_non_run_folder(self.folder, self.fast)
+        if refused is not None:
+            return refused
         self._scan()
         for name in REQUIRED:
             if name not in self.files and name not in self.special:
@@ -132,6 +197,7 @@ class Inspector:
             self._check_files(listing)
             if entries is not None:
                 self._check_unlisted(entries)
+        self._check_empty_folders(listing)
         run_id = self._check_run_json()
         if not self.fast and listing is not None:
             self._check_schemas(listing)
@@ -145,7 +211,9 @@ class Inspector:
         while stack:
             prefix, directory = stack.pop()
             with os.scandir(directory) as entries:
+                empty = True
                 for entry in entries:
+                    empty = False
                     relpath = prefix + entry.name
                     reason = relpath_problem(relpath)
                     if reason:
@@ -176,6 +244,8 @@ class Inspector:
                             relpath,
                             "is not a regular file (FIFO, socket or device)",
                         )
+            if empty and prefix:
+                self.empty_folders.append(prefix[:-1])
 
     def _read(self, relpath: str) -> bytes:
         data = self.contents.get(relpath)
@@ -316,6 +386,18 @@ class Inspector:
         for relpath in sorted(self.files):
             if relpath not in listed and relpath not in (MANIFEST_JSON, MANIFEST_SHA256):
                 self.report(ReasonCode.UNLISTED_FILE, relpath, "is not listed in manifest.json")
+
+    def _check_empty_folders(self, listing: list[ManifestEntry] | None) -> None:
+        """Empty folders are unlisted: the manifests list files, so no seal covers one. A folder
+        that held a listed file is left out (MISSING_FILE already says what went)."""
+        held = {parent for entry in listing or () for parent in _parents(entry.relpath)}
+        for relpath in sorted(self.empty_folders, key=sort_key):
+            if relpath not in held:
+                self.report(
+                    ReasonCode.UNLISTED_FILE,
+                    relpath,
+                    "is an empty folder, which no seal lists (manifests list files only)",
+                )
 
     def _check_run_json(self) -> str | None:
         if RUN_JSON not in self.files:

@@ -280,8 +280,15 @@ def seal_files(store: RunStore, spec: RunSpec, files: Mapping[str, bytes]) -> Se
 
 
 def _names_with_prefix(runs: Path, moment: datetime) -> list[str]:
+    """Run ids of `moment`'s second that are taken, each as its fold_key.
+
+    Our ids are lowercase ASCII, so a folder whose name equals one after NFC and case folding
+    (`..._DEMO_build`, `..._maß_build` for `mass`) takes that id too: publishing it would make
+    two folders that are one on macOS and Windows. No character folds to a digit, `-` or `_`,
+    so only names that start with the prefix as they are can fold to one of ours.
+    """
     prefix = moment.strftime("%Y-%m-%d__%H%M%S__")
-    return [name for name in os.listdir(runs) if name.startswith(prefix)]
+    return [fold_key(name) for name in os.listdir(runs) if name.startswith(prefix)]
 
 
 def _is_locked(path: Path) -> bool:

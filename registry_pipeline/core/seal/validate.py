@@ -12,8 +12,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from registry_pipeline.core.errors import SealValidationError, UsageError
-from registry_pipeline.core.seal._inspector import FolderReport, Inspector
+from registry_pipeline.core.errors import Problem, ReasonCode, SealValidationError, UsageError
+from registry_pipeline.core.seal._inspector import (
+    REQUIRED,
+    FolderReport,
+    Inspector,
+    refuse_non_run_folder,
+)
+from registry_pipeline.core.seal.paths import fold_key, printable, relpath_problem, sort_key
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 
 __all__ = [
@@ -24,6 +30,7 @@ __all__ = [
     "inspection_cache",
     "is_valid_run_folder",
     "passed_unchanged",
+    "run_folder_name_problems",
     "verify_run_folder",
 ]
 
@@ -54,7 +61,9 @@ def is_valid_run_folder(
 
 _CACHE: dict[tuple[str, str, bool, int, str | None], FolderReport] | None = None
 _VERDICTS: _VerdictStore | None = None
-VERDICT_STORE_VERSION = 1
+VERDICT_STORE_VERSION = 2
+"""Bumped whenever validation gets stricter, so PASS verdicts of a laxer validator are dropped
+(2: empty folders and folders without seal files fail)."""
 
 
 @contextmanager
@@ -93,8 +102,15 @@ def inspect_run_folder(
     schemas: SchemaCatalog | None = None,
     expect_run_id: str | None = None,
 ) -> FolderReport:
-    """Check a run folder and return the report; raises UsageError only when it cannot be read."""
+    """Check a run folder and return the report; raises UsageError only when it cannot be read.
+
+    A folder with none of the seal files at its top fails with NOT_A_RUN_FOLDER at once: nothing
+    below it is listed, fingerprinted or hashed.
+    """
     folder = Path(path)
+    refused = refuse_non_run_folder(folder, fast)
+    if refused is not None:
+        return refused
     if _CACHE is None:
         return _inspect(folder, fast, schemas, expect_run_id)
     catalog = schemas or SchemaCatalog.for_workspace(None)
@@ -124,6 +140,8 @@ def passed_unchanged(path: str | os.PathLike[str], schemas: SchemaCatalog) -> bo
     if _CACHE is None:
         return False
     folder = Path(path)
+    if not any(os.path.lexists(folder / name) for name in REQUIRED):
+        return False  # not a run folder: never fingerprint (walk) it
     fingerprint = _fingerprint(folder)
     if not fingerprint:
         return False
@@ -186,6 +204,41 @@ class _VerdictStore:
             os.replace(temp, self.path)
         except OSError:
             temp.unlink(missing_ok=True)  # a cache that cannot be written is only slower
+
+
+def run_folder_name_problems(names: Iterable[str]) -> dict[str, tuple[Problem, ...]]:
+    """Problems of run folder names in one RUNS dir, by name (names without any are left out).
+
+    A name fails as UNSAFE_PATH when it breaks the relpath rules for one segment (not NFC, a
+    control character, a backslash, not UTF-8) or when it equals another name after NFC and
+    case folding: `café_run` (NFC or NFD) and `CAFÉ_RUN` are one folder on macOS and Windows,
+    so every member of such a group fails, each naming the others. `path` is None (the problem
+    is the folder's own name); merge them into that folder's report with `with_problems`.
+    """
+    listed = list(dict.fromkeys(names))
+    groups: dict[str, list[str]] = {}
+    for name in listed:
+        groups.setdefault(fold_key(name), []).append(name)
+    found: dict[str, tuple[Problem, ...]] = {}
+    for name in listed:
+        problems = []
+        shown = f"folder name {printable(name)!r}"
+        reason = relpath_problem(name)
+        if reason:
+            problems.append(Problem(code=ReasonCode.UNSAFE_PATH, message=f"{shown} {reason}"))
+        twins = sorted((n for n in groups[fold_key(name)] if n != name), key=sort_key)
+        if twins:
+            others = ", ".join(repr(printable(twin)) for twin in twins)
+            problems.append(
+                Problem(
+                    code=ReasonCode.UNSAFE_PATH,
+                    message=f"{shown} is the same as {others} after NFC normalization and "
+                    "case folding (one folder on macOS and Windows)",
+                )
+            )
+        if problems:
+            found[name] = tuple(problems)
+    return found
 
 
 def _inspect(

@@ -505,3 +505,77 @@ def test_summary_keeps_the_seed_summary_shape(reference: Path) -> None:
     for name in ("observed", "stale", "drifting", "coverage_below_c3"):
         assert isinstance(ours[name], list)
     assert set(ours["truncated"]) == set(seed["truncated"])
+
+
+# --- values rendered for humans, JSON kept typed ---------------------------------------------
+
+
+def _unexpected_versions_health() -> dict[str, bytes]:
+    """A health report whose drift compared against missing expectations (None) and a string."""
+    drift = build_drift_signals(
+        **_inputs(
+            expected_versions=_expected(schema_version=None, builder_versions={}),
+            observed_builder_versions={"run_registry": "0.1.0"},
+        )
+    )
+    return _health(drift_v01=drift.v01, drift_detail=drift.detail())
+
+
+def test_report_text_shows_values_not_python_reprs() -> None:
+    files = _unexpected_versions_health()
+    markdown = files[MARKDOWN_ARTIFACT].decode()
+    page = files[HTML_ARTIFACT].decode()
+    sentence = "builder version of run_registry: expected (none), observed 0.1.0"
+    assert f"| builder_version:run_registry | info | unknown | {sentence} |" in markdown
+    assert f"<td>{sentence}</td>" in page
+    assert "threshold pack version: expected v1, observed v1" in markdown
+    assert "schema version of run_envelope: expected (none), observed 0.1" in markdown
+    for text in (markdown, page):
+        assert "None" not in text
+        assert "'0.1" not in text and "&#x27;" not in text
+
+
+def test_summary_json_keeps_typed_values() -> None:
+    files = _unexpected_versions_health()
+    summary = json.loads(files[SUMMARY_ARTIFACT])
+    assert summary["system_drift"]["schema_drift"] is None
+    assert summary["system_drift"]["canon_dirty"] is False
+    assert summary["counts"]["drift_signals"]["unknown"] == 3
+    assert summary["stale_threshold_days"] is None
+    catalog = SchemaCatalog.for_workspace(REPO)
+    assert catalog.validate(SUMMARY_ID, summary) == []
+
+
+@pytest.mark.parametrize(
+    ("sealed_summary", "shown"),
+    [
+        ("x: expected None, observed '0.1.0'", "x: expected (none), observed 0.1.0"),
+        ("x: expected 'v1', observed None", "x: expected v1, observed (none)"),
+        ("x: expected \"it's\", observed 'a b'", "x: expected it's, observed a b"),
+        ("x: expected '', observed ' padded'", 'x: expected "", observed " padded"'),
+        ("x: expected '(none)', observed None", 'x: expected "(none)", observed (none)'),
+        ("OP-QA07: status ok, stale after 12 hours", "OP-QA07: status ok, stale after 12 hours"),
+    ],
+)
+def test_signal_summaries_of_sealed_snapshots_are_rendered_for_humans(
+    sealed_summary: str, shown: str
+) -> None:
+    """Drift snapshots already sealed carry Python reprs in `summary`; the report rewrites them
+    (strings bare; JSON-quoted only when bare text would be ambiguous: empty, padded, control
+    characters, or the word for none)."""
+    detail = {"signals": [{"signal_id": "s", "severity": "info", "value": None,
+                           "summary": sealed_summary}]}  # fmt: skip
+    markdown = _health(drift_detail=detail)[MARKDOWN_ARTIFACT].decode()
+    assert f"| s | info | unknown | {shown} |" in markdown
+
+
+def test_table_cells_render_typed_values_for_humans() -> None:
+    row = _row("OP-QA07", "C4", "OBSERVED", False)
+    row.update(operation_name=["a", "b"], staleness_days=2.0, last_run_id=7)
+    detail = {"operations": [{"operation_id": "OP-QA07"}], "unauthorized": []}
+    files = _health(op_status_rows=[row], op_status_detail=detail)
+    markdown = files[MARKDOWN_ARTIFACT].decode()
+    assert '| OP-QA07 | ["a", "b"] | C4 | unknown | 7 | 2 | no |' in markdown
+    summary = json.loads(files[SUMMARY_ARTIFACT])
+    assert summary["counts"]["operations_by_status"]["unknown"] == 1
+    assert summary["observed"][0]["staleness_days"] == 2.0  # the JSON keeps the input's value

@@ -665,10 +665,12 @@ def test_missing_required_file(run: SealedRun, name: str) -> None:
 
 
 def test_empty_folder_misses_every_required_file(tmp_path: Path) -> None:
+    """No seal file at all: refused as NOT_A_RUN_FOLDER, the three absences still listed."""
     folder = tmp_path / "2026-01-01__000000__demo"
     folder.mkdir()
     report = inspect_run_folder(folder)
     assert pairs(report) == {
+        (ReasonCode.NOT_A_RUN_FOLDER, None),
         (ReasonCode.MISSING_REQUIRED_FILE, "run.json"),
         (ReasonCode.MISSING_REQUIRED_FILE, "manifest.json"),
         (ReasonCode.MISSING_REQUIRED_FILE, "MANIFEST.sha256"),

@@ -31,7 +31,12 @@ def operation_statuses(detail: Mapping[str, Any]) -> dict[str, str]:
         if isinstance(raw, Mapping)
         else [entry for entry in raw if isinstance(entry, Mapping)]
     )
-    return {str(entry.get("operation_id")): str(entry.get("status")) for entry in entries}
+    return {str(entry.get("operation_id")): _status(entry.get("status")) for entry in entries}
+
+
+def _status(value: Any) -> str:
+    """An operation's status; `unknown` when the detail records none (never the text `None`)."""
+    return value if isinstance(value, str) and value else "unknown"
 
 
 def unauthorized_operations(detail: Mapping[str, Any]) -> list[str]:

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from registry_pipeline.core.builders.system_health._human import cell, human_summary
 from registry_pipeline.core.builders.system_health._inputs import SEAL_STATUSES, _seal_counts
 from registry_pipeline.core.builders.system_health._scorecard import Scorecard
 
@@ -29,11 +30,6 @@ def tri_state(value: Any) -> str:
     return "unknown"
 
 
-def _text(value: Any) -> str:
-    """A cell's text: `-` for null."""
-    return "-" if value is None else str(value)
-
-
 def _scorecard_section(scorecard: Scorecard) -> Section:
     """The governance scorecard as a table."""
     return Section(
@@ -54,11 +50,11 @@ def _registry_section(catalog_summary: Sequence[Mapping[str, Any]]) -> Section:
     """Status per registry, in catalog order."""
     rows = tuple(
         (
-            _text(entry.get("registry_id")),
-            _text(entry.get("kind")),
+            cell(entry.get("registry_id")),
+            cell(entry.get("kind")),
             tri_state(entry.get("has_builder")),
-            _text(entry.get("latest_run_id")),
-            _text(entry.get("latest_status")),
+            cell(entry.get("latest_run_id")),
+            cell(entry.get("latest_status")),
         )
         for entry in catalog_summary
     )
@@ -70,12 +66,12 @@ def _operation_section(rows: Sequence[Mapping[str, Any]], statuses: Mapping[str,
     """Status per operation, sorted by operation id."""
     table = tuple(
         (
-            _text(row.get("operation_id")),
-            _text(row.get("operation_name")),
-            _text(row.get("coverage_level")),
+            cell(row.get("operation_id")),
+            cell(row.get("operation_name")),
+            cell(row.get("coverage_level")),
             statuses.get(str(row.get("operation_id")), "unknown"),
-            _text(row.get("last_run_id")),
-            _text(row.get("staleness_days")),
+            cell(row.get("last_run_id")),
+            cell(row.get("staleness_days")),
             tri_state(row.get("op_drift")),
         )
         for row in sorted(rows, key=lambda r: str(r.get("operation_id")))
@@ -107,10 +103,10 @@ def _signal_section(signals: Sequence[Mapping[str, Any]]) -> Section:
     """Every drift signal, in the detail file's order."""
     rows = tuple(
         (
-            _text(signal.get("signal_id")),
-            _text(signal.get("severity")),
+            cell(signal.get("signal_id")),
+            cell(signal.get("severity")),
             tri_state(signal.get("value")),
-            _text(signal.get("summary")),
+            human_summary(signal.get("summary")),
         )
         for signal in signals
     )
