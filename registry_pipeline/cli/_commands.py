@@ -170,8 +170,12 @@ def run_validate(args: argparse.Namespace) -> int:
         raise UsageError("--jobs must be at least 1", code="BAD_USAGE", path=str(args.jobs))
     workspace = resolve_workspace(args.workspace)
     roots: dict[str, str | None] = {}
+    name_problems: dict[str, Any] = {}
     if args.all:
+        from registry_pipeline.core.seal.validate import run_folder_name_problems
+
         folders = _workspace_folders(workspace.require(), args.registry)
+        name_problems = run_folder_name_problems(_run_folder_names(workspace))
     elif args.active:
         folders, roots, unusable = _active_folders(workspace.require(), args.registry)
         for error in unusable:
@@ -192,6 +196,7 @@ def run_validate(args: argparse.Namespace) -> int:
             bar.advance()
             if isinstance(result, FolderReport):
                 result = _against_pointer(result, roots)
+                result = result.with_problems(name_problems.get(Path(result.run_folder).name, ()))
                 counts[result.status] += 1
                 advice |= any(p.hint == Hint.LINE_ENDINGS_CONVERTED for p in result.problems)
                 _print_report(result, args.json, workspace)
@@ -258,12 +263,17 @@ def _against_pointer(report: Any, roots: dict[str, str | None]) -> Any:
     return replace(report, problems=(*report.problems, problem))
 
 
-def _workspace_folders(workspace: Workspace, registry: str | None) -> list[Path]:
-    names = sorted(
+def _run_folder_names(workspace: Workspace) -> list[str]:
+    """The run folders' names in RUNS/, sorted (hidden staging folders left out)."""
+    return sorted(
         e.name
         for e in os.scandir(workspace.runs_dir)
         if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)
     )
+
+
+def _workspace_folders(workspace: Workspace, registry: str | None) -> list[Path]:
+    names = _run_folder_names(workspace)
     folders = [workspace.runs_dir / name for name in names]
     if not registry:
         return folders

@@ -57,3 +57,24 @@ def test_active_refuses_a_typo_and_mixed_selections(cli: Run, demo: Path) -> Non
     code, out, _ = cli("validate", "--active", "--registry", "expected_versions",
                        "--workspace", str(demo))  # fmt: skip
     assert code == 0 and len(out.splitlines()) == 1
+
+
+def test_all_fails_run_folders_whose_names_fold_together(cli: Run, tmp_path: Path) -> None:
+    import unicodedata
+
+    from registry_pipeline.core.workspace.layout import init_workspace
+
+    init_workspace(tmp_path)
+    store = RunStore(Workspace(tmp_path))
+    sealed = seal_files(store, RunSpec(registry_id="demo"), {"a.txt": b"a\n"})
+    runs = tmp_path / ".codex" / "RUNS"
+    for name in ("café_run", unicodedata.normalize("NFD", "café_run"), "CAFÉ_RUN"):
+        (runs / name).mkdir()
+        for item in sealed.path.iterdir():
+            (runs / name / item.name).write_bytes(item.read_bytes())
+    code, out, _ = cli("validate", "--all", "--workspace", str(tmp_path))
+    assert code == 1
+    blocks = out.split("FAIL  ")[1:]  # one block per failed folder, its problem lines included
+    assert len(blocks) == 3
+    assert all("UNSAFE_PATH" in block and "fold" in block for block in blocks), out
+    assert f"PASS  .codex/RUNS/{sealed.run_id}" in out

@@ -45,7 +45,9 @@ def _version_signals(
         want = per_key.get(name) if per_key is not None else expected
         have = observed.get(name)
         value = _compare(want, have)
-        summary = f"{kind.replace('_', ' ')} of {name}: expected {want!r}, observed {have!r}"
+        summary = (
+            f"{kind.replace('_', ' ')} of {name}: expected {_text(want)}, observed {_text(have)}"
+        )
         signals.append(Signal(f"{kind}:{name}", kind, value, summary, refs.evidence(name)))
     return signals
 
@@ -53,8 +55,13 @@ def _version_signals(
 def _threshold_signal(expected: str | None, observed: str | None) -> Signal:
     """The threshold pack version in use against the expected one."""
     value = _compare(expected, observed)
-    summary = f"threshold pack version: expected {expected!r}, observed {observed!r}"
+    summary = f"threshold pack version: expected {_text(expected)}, observed {_text(observed)}"
     return Signal("threshold_pack_version", "threshold_pack_version", value, summary)
+
+
+def _text(value: str | None) -> str:
+    """A compared version in a summary sentence: no Python repr (`(none)` when absent)."""
+    return "(none)" if value is None else value
 
 
 def _order(ref: SnapshotRef) -> tuple[str, str]:
