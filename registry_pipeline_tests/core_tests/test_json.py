@@ -38,7 +38,7 @@ def test_bad_json_is_refused_with_its_own_code(data: bytes, code: str) -> None:
     "value",
     [
         {"a": [1, 2.5, -3e-5, "x", None, True]},
-        "\U0001F600 is written as a surrogate pair escape by json.dumps",
+        "\U0001f600 is written as a surrogate pair escape by json.dumps",
         9 * 10 ** (MAX_INT_DIGITS - 1),
         1.7976931348623157e308,
     ],
