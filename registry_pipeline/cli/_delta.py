@@ -8,7 +8,6 @@ from typing import Any
 
 from registry_pipeline.cli._commands import RAW, workspace_option
 from registry_pipeline.cli._output import err, json_doc, out
-from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
 
 EPILOG = """\
@@ -89,20 +88,10 @@ def _since(text: str | None) -> str | None:
     """`--since` as a record's created_utc stamp: a date means the start of that UTC day."""
     if text is None:
         return None
-    from datetime import date
+    from registry_pipeline.cli._time import DAY, parse_moment
 
-    from registry_pipeline.cli._pointers import parse_moment
-
-    if "T" in text:
-        return parse_moment(text)[:19] + "Z"
-    try:
-        day = date.fromisoformat(text)
-        if day.year < 1000:
-            raise ValueError("before year 1000")
-        return f"{day.isoformat()}T00:00:00Z"
-    except ValueError:
-        raise UsageError(f"--since {text!r} is not a date or UTC timestamp",
-                         code="BAD_TIMESTAMP") from None  # fmt: skip
+    moment = parse_moment(text, "--since")  # a day: its end; --since wants its start
+    return f"{text}T00:00:00Z" if DAY.fullmatch(text) else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _records(workspace: Workspace) -> tuple[str | None, Iterator[Any]]:

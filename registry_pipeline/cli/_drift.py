@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from registry_pipeline.cli._commands import RAW, workspace_option
 from registry_pipeline.cli._output import Progress, err, json_doc, out
+from registry_pipeline.cli._time import parse_day
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.workspace.layout import resolve_workspace
 
@@ -70,16 +70,6 @@ def add_drift(commands: Any) -> None:
     backfill.add_argument("--json", action="store_true", help="print a JSON object")
     workspace_option(backfill)
     backfill.set_defaults(run=run_backfill)
-
-
-def parse_day(text: str, option: str) -> date:
-    """A YYYY-MM-DD day, or a usage error naming the option."""
-    try:
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):  # fromisoformat also takes 2026-W47-1
-            raise ValueError(text)
-        return date.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"{option} {text!r} is not a day (YYYY-MM-DD)", code="BAD_DAY") from None
 
 
 def day_range(first: date, last: date, today: date) -> list[date]:

@@ -7,7 +7,6 @@ import argparse
 import getpass
 import re
 import socket
-from datetime import UTC, datetime
 from typing import Any
 
 from registry_pipeline.cli._commands import RAW, workspace_option
@@ -570,24 +569,9 @@ def run_verify(args: argparse.Namespace) -> int:
 
 def parse_moment(text: str) -> str:
     """An ISO UTC timestamp (or a date: the end of that UTC day) in the journal's format."""
-    try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            moment = datetime.fromisoformat(text).replace(
-                hour=23, minute=59, second=59, microsecond=999999, tzinfo=UTC
-            )
-        else:
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-            if moment.tzinfo is None:
-                raise ValueError("no time zone")
-        moment = moment.astimezone(UTC)
-        if moment.year < 1000:
-            raise ValueError("before year 1000")
-    except (ValueError, OverflowError):
-        raise UsageError(
-            f"{text!r} is not a date (2026-11-20) or a UTC timestamp (2026-11-20T18:00:00Z)",
-            code="BAD_TIMESTAMP",
-        ) from None
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    from registry_pipeline.cli._time import parse_moment as strict_moment
+
+    return strict_moment(text).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def run_as_of(args: argparse.Namespace) -> int:

@@ -54,3 +54,20 @@ def test_bad_files_to_seal_list_problems_as_objects(cli: Run, demo: Path) -> Non
 def test_without_json_errors_stay_text_on_stderr(cli: Run, tmp_path: Path) -> None:
     code, out, err = cli("build", "--workspace", str(tmp_path))
     assert code == 2 and out == "" and err.startswith("error: NOT_A_WORKSPACE")
+
+
+def test_catalog_errors_are_in_document_order_and_say_when_capped(cli: Run, demo: Path) -> None:
+    path = demo / "registries" / "REGISTRY_CATALOG_v0_2.json"
+    catalog = json.loads(path.read_text())
+    entry = catalog["registries"][0]
+    catalog["registries"] = [dict(entry, kind="nope") for _ in range(60)]
+    path.write_text(json.dumps(catalog))
+    code, out, _ = cli("build", "--json", "--workspace", str(demo))
+    assert code == 2
+    error = _error(out)
+    details = error["details"]
+    assert isinstance(details, list) and len(details) == 51
+    assert details[-1].startswith("(stopped after 50 problems")
+    indexes = [int(str(d).split("/")[2].split(":")[0]) for d in details[:-1]]
+    assert indexes == sorted(indexes) and indexes[:3] == [0, 1, 2]
+    assert "more than 50 problem(s)" in str(error["message"])

@@ -93,3 +93,31 @@ def test_a_workspace_that_is_a_file_is_named_as_such(
     monkeypatch.setenv("REGISTRY_WORKSPACE", str(not_a_folder))
     code, _out, err = cli("pointers", "show")
     assert code == 2 and "is a file, not a folder" in err and "registry init" not in err
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "hint"),
+    [
+        (("delta", "show", "--since", "2026-W47-1"), "BAD_TIMESTAMP", None),
+        (("delta", "show", "--since", "2026-11-2"), "BAD_TIMESTAMP", "did you mean 2026-11-02?"),
+        (("pointers", "as-of", "2026-W47-1T00:00Z"), "BAD_TIMESTAMP", None),
+        (("pointers", "as-of", "2026/11/20"), "BAD_TIMESTAMP", "did you mean 2026-11-20?"),
+        (("pointers", "as-of", "20261120T180000Z"), "BAD_TIMESTAMP", None),
+        (("drift", "backfill", "--from", "2026-11-1", "--to", "2026-11-02"), "BAD_DAY",
+         "did you mean 2026-11-01?"),
+    ],
+)  # fmt: skip
+def test_days_and_timestamps_are_strict(
+    cli: Run, demo: Path, args: tuple[str, ...], code: str, hint: str | None
+) -> None:
+    exit_code, out, err = cli(*args, "--workspace", str(demo))
+    assert exit_code == 2 and out == ""
+    assert code in err
+    if hint:
+        assert hint in err
+
+
+def test_the_accepted_timestamp_forms(cli: Run, demo: Path) -> None:
+    for moment in ("2026-11-20", "2026-11-20T18:00Z", "2026-11-20T18:00:00.5+01:00"):
+        exit_code, _out, err = cli("pointers", "as-of", moment, "--workspace", str(demo))
+        assert exit_code == 0, err

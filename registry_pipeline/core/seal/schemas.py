@@ -154,7 +154,7 @@ class SchemaCatalog:
             return []
         validator = self._validator(schema_id)
         try:
-            errors = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.path)))
+            errors = sorted(validator.iter_errors(instance), key=_natural_path)
         except Unresolvable as exc:
             raise UsageError(
                 f"unresolvable $ref {exc} (only refs among the loaded schemas resolve; "
@@ -246,6 +246,11 @@ def _stamp(folders: Sequence[str]) -> tuple[object, ...]:
         except OSError:
             entries.append((folder, None))
     return tuple(sorted(entries, key=str))
+
+
+def _natural_path(error: Any) -> list[tuple[int, int | str]]:
+    """Where an error is, in document order: array indexes as numbers (/2 before /10)."""
+    return [(0, part) if isinstance(part, int) else (1, str(part)) for part in error.path]
 
 
 def iter_jsonl(data: bytes) -> Iterable[tuple[int, Any]]:

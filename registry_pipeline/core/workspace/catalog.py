@@ -23,6 +23,8 @@ from registry_pipeline.core.workspace.sources import is_pattern, pattern_base
 CATALOG_RELPATH = "registries/REGISTRY_CATALOG_v0_2.json"
 CATALOG_SCHEMA_ID = "urn:registry-pipeline:schema:registry_catalog_v0_2"
 KINDS = ("built", "source", "log", "presentation", "collection")
+MAX_LISTED = 50
+"""Schema problems listed per catalog error; the error says when there were more."""
 
 
 class CatalogError(UsageError):
@@ -31,7 +33,9 @@ class CatalogError(UsageError):
     code = "CATALOG_INVALID"
 
     def __init__(self, path: str, details: Sequence[str]) -> None:
-        super().__init__(f"{len(details)} problem(s) in the registry catalog", path=path)
+        capped = any(detail.startswith("(stopped after") for detail in details)
+        count = f"more than {len(details) - 1}" if capped else str(len(details))
+        super().__init__(f"{count} problem(s) in the registry catalog", path=path)
         self.details = tuple(details)
 
     def diagnostics(self) -> str:
@@ -158,7 +162,13 @@ def load_catalog(workspace: Workspace, schemas: SchemaCatalog | None = None) -> 
     except (OSError, JSONDecodeProblem) as exc:
         raise CatalogError(str(path), [f"cannot read: {exc}"]) from None
     catalog = schemas or SchemaCatalog.for_workspace(workspace.root)
-    violations = [str(v) for v in catalog.validate(CATALOG_SCHEMA_ID, document, limit=50)]
+    violations = [
+        str(v) for v in catalog.validate(CATALOG_SCHEMA_ID, document, limit=MAX_LISTED + 1)
+    ]
+    if len(violations) > MAX_LISTED:
+        violations[MAX_LISTED:] = [
+            f"(stopped after {MAX_LISTED} problems: fix these and run again to see the rest)"
+        ]
     if violations:
         raise CatalogError(str(path), violations)
     specs = [_spec(entry) for entry in document["registries"]]
