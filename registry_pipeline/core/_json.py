@@ -25,7 +25,12 @@ class JSONDecodeProblem(ValueError):
 
     def __init__(self, message: str, code: str = "JSON_INVALID") -> None:
         super().__init__(message)
+        self.message = message
         self.code = code
+
+    def __str__(self) -> str:
+        """`CODE: where and why`: every place that reports the problem carries its rule."""
+        return f"{self.code}: {self.message}"
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

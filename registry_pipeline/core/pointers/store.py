@@ -52,6 +52,7 @@ from registry_pipeline.core.pointers.pointer_file import (
 )
 from registry_pipeline.core.seal._faults import crash_point
 from registry_pipeline.core.seal._fs import fsync_dir
+from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.seal.run_id import now_utc, registry_of
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder
@@ -547,6 +548,7 @@ def target_folder(workspace: Workspace, registry_id: str, run_id: str) -> Path:
         or "\\" in run_id
         or run_id in (".", "..")
         or (run_id.startswith("."))
+        or relpath_problem(run_id) is not None  # NUL, control characters, not UTF-8 or NFC
     ):
         raise PointerRefused(
             f"{run_id!r} is not the name of a run folder directly under {RUNS_RELPATH}/",

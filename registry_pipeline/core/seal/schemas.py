@@ -261,4 +261,4 @@ def iter_jsonl(data: bytes) -> Iterable[tuple[int, Any]]:
         try:
             yield number, loads_strict(line)
         except JSONDecodeProblem as exc:
-            raise JSONDecodeProblem(f"line {number}: {exc}") from None
+            raise JSONDecodeProblem(f"line {number}: {exc.message}", exc.code) from None

@@ -7,7 +7,6 @@ read and checked here, so that the asset graph is generated from it rather than 
 from __future__ import annotations
 
 import difflib
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.seal.schemas import SchemaCatalog
-from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
+from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace, escape_problem
 from registry_pipeline.core.workspace.sources import is_pattern, pattern_base
 
 CATALOG_RELPATH = "registries/REGISTRY_CATALOG_v0_2.json"
@@ -189,22 +188,13 @@ def load_catalog(workspace: Workspace, schemas: SchemaCatalog | None = None) -> 
 def _check_run_root(workspace_root: Path, relpath: str) -> None:
     """A run root is a real folder inside the workspace: no component of it is a symlink, and it
     does not resolve elsewhere (a link to / would index /etc and /proc into a sealed artifact)."""
-    current = workspace_root
-    for part in Path(relpath).parts:
-        current = current / part
-        if current.is_symlink():
-            raise UsageError(
-                f"run root {relpath!r} goes through a symlink ({current.name} -> "
-                f"{os.readlink(current)}); a run root must be a real folder in the workspace",
-                code="UNSAFE_RUN_ROOT",
-                path=str(current),
-            )
-    resolved = (workspace_root / relpath).resolve()
-    if not resolved.is_relative_to(workspace_root.resolve()):
+    problem = escape_problem(workspace_root, relpath)
+    if problem is not None:
+        reason, where = problem
         raise UsageError(
-            f"run root {relpath!r} resolves outside the workspace ({resolved})",
+            f"run root {relpath!r} {reason}; a run root must be a real folder in the workspace",
             code="UNSAFE_RUN_ROOT",
-            path=str(workspace_root / relpath),
+            path=str(where),
         )
 
 

@@ -77,6 +77,21 @@ class Workspace:
         return self
 
 
+def escape_problem(root: Path, relpath: str) -> tuple[str, Path] | None:
+    """Why the workspace-relative `relpath` does not stay a real place inside the workspace at
+    `root`, and where: a folder on the way that is a symlink, or a path resolving outside.
+    None when it stays inside (whether or not it exists)."""
+    current = root
+    for part in Path(relpath).parts:
+        current = current / part
+        if current.is_symlink():
+            return f"goes through a symlink ({current.name} -> {os.readlink(current)})", current
+    resolved = (root / relpath).resolve()
+    if not resolved.is_relative_to(root.resolve()):
+        return f"resolves outside the workspace ({resolved})", root / relpath
+    return None
+
+
 def resolve_workspace(arg: str | None) -> Workspace:
     """--workspace DIR, else $REGISTRY_WORKSPACE, else the nearest folder holding `.codex/RUNS/`
     from the current directory up (as git finds its repository), else the current directory."""

@@ -16,6 +16,7 @@ from registry_pipeline.core.errors import Problem, ReasonCode, RegistryError, Us
 from registry_pipeline.core.seal.paths import fold_key, is_reserved, printable, relpath_problem
 from registry_pipeline.core.seal.schemas import SchemaCatalog, iter_jsonl
 from registry_pipeline.core.seal.validate import inspect_run_folder
+from registry_pipeline.core.workspace.layout import escape_problem
 
 MAX_SCHEMA_CHECK = 256 << 20
 
@@ -119,9 +120,7 @@ def source_problems(
                     )
         except JSONDecodeProblem as exc:
             problems.append(
-                _problem(
-                    ReasonCode.SCHEMA_VIOLATION, relpath, f"not valid {fmt} ({exc.code}): {exc}"
-                )
+                _problem(ReasonCode.SCHEMA_VIOLATION, relpath, f"not valid {fmt}: {exc}")
             )
     return problems
 
@@ -267,6 +266,13 @@ def read_source_files(workspace_root: Path, sources: Sequence[str]) -> SourceFil
     are returned as `unexpected`.
     """
     problems: list[Problem] = []
+    for source in sources:  # the folders on the way: real, inside (the file itself: below)
+        folder = pattern_base(source) if is_pattern(source) else str(Path(source).parent)
+        escape = escape_problem(workspace_root, folder) if folder != "." else None
+        if escape is not None:
+            problems.append(_problem(ReasonCode.NOT_A_REGULAR_FILE, source, escape[0]))
+    if problems:
+        raise SourceError(problems)
     pairs: list[tuple[str, Path]] = []
     unexpected: list[str] = []
     plain = [workspace_root / source for source in sources if not is_pattern(source)]
