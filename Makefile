@@ -21,9 +21,9 @@ run: $(STAMP)
 	$(BIN)/registry build
 	$(BIN)/registry validate --active
 
-## test: lint, type-check and run the whole suite
+## test: lint, type-check and run the whole suite (test files spread over up to 4 worker processes)
 test: $(STAMP) lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check registry_pipeline registry_pipeline_tests benchmarks

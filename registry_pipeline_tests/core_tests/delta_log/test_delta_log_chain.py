@@ -187,9 +187,9 @@ def test_an_appended_record_must_chain_from_its_registry(
 ) -> None:
     good = _grow(workspace, make_run, history)
     appended = good[len(history.logs[-1].jsonl) :]
-    broken = appended.replace(
-        history.logs[-1].state.registries["beta"].last_to_ref.run_id.encode(),
-        b"2000-01-01__000000__beta_build",
+    last = history.logs[-1].state.registries["beta"].last_to_ref.run_id
+    broken = appended.replace(  # quoted: a newer id of the same second extends this one
+        f'"{last}"'.encode(), b'"2000-01-01__000000__beta_build"'
     )
     (finding,) = check_append_only(history.logs[-1].jsonl + broken, history.logs[-1])
     assert (finding.code, finding.line, finding.field) == (DeltaCode.FROM_MISMATCH, 6, "/from_ref")
