@@ -19,6 +19,7 @@ from registry_pipeline.core.builders import (
     system_health,
 )
 from registry_pipeline.core.builders.model import BuildInputs, BuildResult
+from registry_pipeline.core.builders.op_status_table._markdown import operations_from_markdown
 from registry_pipeline.core.seal.schemas import SchemaCatalog, iter_jsonl
 from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, load_catalog
@@ -70,9 +71,7 @@ def build_op_status_table(build: BuildInputs) -> BuildResult:
     """Status per operation of the operations catalog, from the sealed run registry."""
     registry = build.inputs["run_registry"]
     lines = _jsonl(registry, run_registry.REGISTRY_ARTIFACT)
-    operations = loads_strict(
-        _read(build.inputs["allowed_operations"], "ALLOWED_OPERATIONS_v0_1.json")
-    )
+    operations = _allowed_operations(build.inputs["allowed_operations"])
     packs = {
         relpath.removesuffix(".json"): loads_strict(path.read_bytes())
         for relpath, path in build.inputs["threshold_packs"].payload().items()
@@ -87,6 +86,29 @@ def build_op_status_table(build: BuildInputs) -> BuildResult:
         reference_commit=commit if isinstance(commit, str) else None,
     )
     return BuildResult(op_status_table.render(result), len(result.table), _counts(result.detail))
+
+
+def _allowed_operations(snapshot: Snapshot) -> Any:
+    """The operations document of an allowed_operations snapshot: its one `.json` artifact as it
+    is, or its one `.md` artifact (a Markdown operations catalog, any name) parsed."""
+    payload = snapshot.payload()
+    found = sorted(relpath for relpath in payload if relpath.lower().endswith((".json", ".md")))
+    if len(found) != 1:
+        raise op_status_table.OpStatusInputError(
+            f"allowed_operations snapshot {snapshot.run_id} must hold exactly one .json or .md "
+            f"catalog; it holds {', '.join(found) or 'none'}",
+            path=str(snapshot.path),
+        )
+    data = payload[found[0]].read_bytes()
+    if not found[0].lower().endswith(".md"):
+        return loads_strict(data)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise op_status_table.OpStatusInputError(
+            f"not UTF-8 text: {exc.reason} at byte {exc.start}", path=str(payload[found[0]])
+        ) from None
+    return operations_from_markdown(text, source=_source(snapshot, found[0]))
 
 
 def _read(snapshot: Snapshot, relpath: str) -> bytes:

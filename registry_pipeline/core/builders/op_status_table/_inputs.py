@@ -68,6 +68,13 @@ def _seal_status(seal_warnings: Sequence[str]) -> str:
     return state if state in SEAL_STATES else "UNKNOWN"
 
 
+UNKNOWN_ENFORCEMENT_LEVEL = "C0"
+"""The level of an operation whose catalog entry has `enforcement_level: null` (a Markdown catalog
+states none: the seed system keeps levels in its enforcement coverage matrix). C0, "documented
+only", is the floor and what the seed's own builder writes for an operation its matrix does not
+list; the row then warns `coverage_below_C3:C0`, and the v0.1 row has no other way to say it."""
+
+
 def _operations(document: Mapping[str, Any]) -> list[Operation]:
     """The catalog's operations in catalog order; duplicates and missing fields are errors."""
     entries = document.get("operations")
@@ -78,6 +85,8 @@ def _operations(document: Mapping[str, Any]) -> list[Operation]:
         where = f"/operations/{index}"
         for key in ("operation_id", "name", "option", "enforcement_level"):
             if not isinstance(entry, Mapping) or not isinstance(entry.get(key), str):
+                if key == "enforcement_level" and key in entry and entry[key] is None:
+                    continue
                 raise OpStatusInputError(f"missing or non-string {key}", path=f"{where}/{key}")
         if any(op.operation_id == entry["operation_id"] for op in operations):
             raise OpStatusInputError(
@@ -88,7 +97,11 @@ def _operations(document: Mapping[str, Any]) -> list[Operation]:
                 entry["operation_id"],
                 entry["name"],
                 entry["option"],
-                entry["enforcement_level"],
+                (
+                    UNKNOWN_ENFORCEMENT_LEVEL
+                    if entry["enforcement_level"] is None
+                    else entry["enforcement_level"]
+                ),
                 _text(entry.get("threshold_pack")),
             )
         )
