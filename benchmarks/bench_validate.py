@@ -50,7 +50,7 @@ FLAT_MEMORY = 1.25
 REGISTRIES = (
     "expected_versions",
     "migration_ledger",
-    "threshold_packs",
+    "threshold_packs_file",
     "validation_range_results",
     "drift_notes",
     "run_registry",

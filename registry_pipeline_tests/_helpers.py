@@ -22,12 +22,17 @@ def unseal(folder: Path) -> None:
 
 DEMO_GRAPH: dict[str, list[str]] = {
     "run_registry": [],
-    "op_status_table": ["allowed_operations", "run_registry", "threshold_packs"],
-    "drift_signals": ["expected_versions", "op_status_table", "run_registry", "threshold_packs"],
+    "op_status_table": ["allowed_operations", "run_registry", "threshold_packs_file"],
+    "drift_signals": [
+        "expected_versions",
+        "op_status_table",
+        "run_registry",
+        "threshold_packs_file",
+    ],
     "system_health_report": ["drift_signals", "op_status_table", "run_registry"],
     "expected_versions": [],
     "migration_ledger": [],
-    "threshold_packs": [],
+    "threshold_packs_file": [],
     "allowed_operations": [],
     "registry_delta_log": [
         "allowed_operations",
@@ -36,7 +41,7 @@ DEMO_GRAPH: dict[str, list[str]] = {
         "migration_ledger",
         "op_status_table",
         "run_registry",
-        "threshold_packs",
+        "threshold_packs_file",
     ],
 }
 """The demo workspace's registry graph (registry -> sorted upstream registries): a contract."""

@@ -27,7 +27,12 @@ def _build_json(cli: Run, root: Path, *extra: str) -> tuple[int, dict[str, dict[
 def test_build_seals_every_source_and_checks_it(cli: Run, demo: Path) -> None:
     code, entries = _build_json(cli, demo)
     assert code == 0
-    sources = {"expected_versions", "migration_ledger", "threshold_packs", "allowed_operations"}
+    sources = {
+        "expected_versions",
+        "migration_ledger",
+        "threshold_packs_file",
+        "allowed_operations",
+    }
     assert sources <= set(entries)
     for registry_id in sources:
         entry = entries[registry_id]
@@ -43,7 +48,12 @@ def test_build_seals_every_source_and_checks_it(cli: Run, demo: Path) -> None:
 
 
 def test_unchanged_sources_are_reused_and_changed_ones_sealed(cli: Run, demo: Path) -> None:
-    sources = ("expected_versions", "migration_ledger", "threshold_packs", "allowed_operations")
+    sources = (
+        "expected_versions",
+        "migration_ledger",
+        "threshold_packs_file",
+        "allowed_operations",
+    )
     assert _build_json(cli, demo)[0] == 0
     before = _runs(demo)
     code, entries = _build_json(cli, demo)
@@ -67,7 +77,7 @@ def test_unchanged_sources_are_reused_and_changed_ones_sealed(cli: Run, demo: Pa
     assert entries["expected_versions"]["status"] == "reused"
 
 
-SOURCES = ("expected_versions", "migration_ledger", "threshold_packs", "allowed_operations")
+SOURCES = ("expected_versions", "migration_ledger", "threshold_packs_file", "allowed_operations")
 
 
 def _latest_materialization_run(root: Path, registry_id: str) -> str | None:
@@ -190,7 +200,7 @@ def test_full_graph_builds_every_registry(cli: Run, demo: Path) -> None:
         "op_status_table",
         "run_registry",
         "expected_versions",
-        "threshold_packs",
+        "threshold_packs_file",
     }
 
 

@@ -95,7 +95,7 @@ def test_a_stray_file_beside_a_globbed_source_is_reported_not_sealed(cli: Run, d
     stray.write_text("notes\n")
     code, entries, _ = _build(cli, demo)
     assert code == 0
-    packs = entries["threshold_packs"]
+    packs = entries["threshold_packs_file"]
     assert packs["notes"] == [
         "registries/threshold_packs/README.txt is not matched by the catalog's sources "
         "pattern: not sealed"
@@ -103,8 +103,8 @@ def test_a_stray_file_beside_a_globbed_source_is_reported_not_sealed(cli: Run, d
     folder = demo / ".codex" / "RUNS" / str(packs["run_id"])
     assert not (folder / "README.txt").exists()
     code, entries, _ = _build(cli, demo)  # settled, unchanged: still said
-    assert entries["threshold_packs"]["status"] == "reused"
-    assert entries["threshold_packs"]["notes"] == packs["notes"]
+    assert entries["threshold_packs_file"]["status"] == "reused"
+    assert entries["threshold_packs_file"]["notes"] == packs["notes"]
     _code, out, _ = cli("build", "--workspace", str(demo))
     assert "note: registries/threshold_packs/README.txt is not matched" in out
 

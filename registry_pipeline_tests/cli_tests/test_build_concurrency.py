@@ -16,7 +16,7 @@ from registry_pipeline.core.seal.run_id import registry_of
 from registry_pipeline.core.workspace.build_lock import BUILD_LOCK_RELPATH
 from registry_pipeline_tests._helpers import copy_demo
 
-SOURCES = ("expected_versions", "migration_ledger", "threshold_packs", "allowed_operations")
+SOURCES = ("expected_versions", "migration_ledger", "threshold_packs_file", "allowed_operations")
 HOLD = """
 import sys
 from pathlib import Path

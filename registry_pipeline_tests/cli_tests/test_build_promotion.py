@@ -15,7 +15,7 @@ from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline_tests._helpers import break_built_schema
 
 REPO = Path(__file__).resolve().parents[2]
-SOURCES = ("expected_versions", "migration_ledger", "threshold_packs", "allowed_operations")
+SOURCES = ("expected_versions", "migration_ledger", "threshold_packs_file", "allowed_operations")
 BUILT_WITH_POINTER = ("run_registry", "op_status_table", "drift_signals")
 Run = Callable[..., tuple[int, str, str]]
 

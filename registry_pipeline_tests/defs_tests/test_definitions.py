@@ -10,7 +10,7 @@ from registry_pipeline_tests._helpers import DEMO_GRAPH
 
 REGISTRIES = DEMO_GRAPH
 DAILY = {"drift_signals_daily": ["expected_versions", "op_status_table", "run_registry",
-                                 "threshold_packs"]}  # fmt: skip
+                                 "threshold_packs_file"]}  # fmt: skip
 ASSETS = {**REGISTRIES, **DAILY}
 
 

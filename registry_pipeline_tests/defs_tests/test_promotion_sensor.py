@@ -26,7 +26,7 @@ WITH_POINTER = {
     "drift_signals",
     "expected_versions",
     "migration_ledger",
-    "threshold_packs",
+    "threshold_packs_file",
     "allowed_operations",
 }
 

@@ -208,7 +208,7 @@ def _metadata(node: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def test_server_serves_the_registry_graph(nodes: dict[str, dict[str, Any]]) -> None:
     assert set(nodes) == {*REGISTRIES, "drift_signals_daily"}
     daily = sorted("/".join(key["path"]) for key in nodes["drift_signals_daily"]["dependencyKeys"])
-    assert daily == ["expected_versions", "op_status_table", "run_registry", "threshold_packs"]
+    assert daily == ["expected_versions", "op_status_table", "run_registry", "threshold_packs_file"]
     for registry_id, upstream in REGISTRIES.items():
         served_deps = sorted("/".join(key["path"]) for key in nodes[registry_id]["dependencyKeys"])
         assert served_deps == upstream, registry_id

@@ -74,7 +74,7 @@ def build_op_status_table(build: BuildInputs) -> BuildResult:
     operations = _allowed_operations(build.inputs["allowed_operations"])
     packs = {
         relpath.removesuffix(".json"): loads_strict(path.read_bytes())
-        for relpath, path in build.inputs["threshold_packs"].payload().items()
+        for relpath, path in build.inputs["threshold_packs_file"].payload().items()
         if relpath.endswith(".json")
     }
     commit = registry.envelope().get("git_commit")
@@ -184,7 +184,8 @@ def drift_from_snapshots(
     schema_hashes_at_active: Mapping[str, str | None] | None = None,
 ) -> drift_signals.DriftResult:
     """The drift documents from sealed input snapshots (run_registry, op_status_table,
-    expected_versions, threshold_packs) and the snapshot refs the active-behind signal compares."""
+    expected_versions, threshold_packs_file) and the snapshot refs the active-behind signal
+    compares."""
     catalog = load_catalog(workspace)
     schemas = SchemaCatalog.for_workspace(workspace.root)
     registry = inputs["run_registry"]
@@ -207,7 +208,7 @@ def drift_from_snapshots(
             registry_id: _builder_version(snapshot)
             for registry_id, snapshot in sorted(inputs.items())
         },
-        observed_threshold_pack_version=_pack_version(inputs.get("threshold_packs")),
+        observed_threshold_pack_version=_pack_version(inputs.get("threshold_packs_file")),
         active_snapshots=active_snapshots,
         newest_valid_snapshots=newest_valid_snapshots,
         schema_hashes_now=_schema_hashes(catalog, schemas),

@@ -30,7 +30,7 @@ from registry_pipeline.core.workspace.snapshots import Snapshot, list_snapshots,
 
 DAILY_REGISTRY_ID = "drift_signals_daily"
 """The registry id its run folders carry: `<time>__drift_signals_daily_build`."""
-DAY_INPUTS = ("run_registry", "op_status_table", "expected_versions", "threshold_packs")
+DAY_INPUTS = ("run_registry", "op_status_table", "expected_versions", "threshold_packs_file")
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ def registered_builders() -> Mapping[str, Builder]:
 
 READS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
-        "op_status_table": ("run_registry", "allowed_operations", "threshold_packs"),
+        "op_status_table": ("run_registry", "allowed_operations", "threshold_packs_file"),
         "drift_signals": ("run_registry", "op_status_table", "expected_versions"),
         "system_health_report": ("run_registry", "op_status_table", "drift_signals"),
     }

@@ -43,12 +43,12 @@ def _records(workspace: Workspace, make_run: MakeRun) -> tuple[list[Any], bytes]
     make_run({"RUN_REGISTRY_v0_1.jsonl": b"{}\n", "old.txt": b"o"}, registry_id="run_registry")
     make_run({"RUN_REGISTRY_v0_1.jsonl": b"{}\n{}\n"}, registry_id="run_registry")
     bad = make_run({"RUN_REGISTRY_v0_1.jsonl": b"[]\n", "n": b"n"}, registry_id="run_registry")
-    make_run({"p1/a.json": b"1", "p2/b.json": b"2"}, registry_id="threshold_packs")
+    make_run({"p1/a.json": b"1", "p2/b.json": b"2"}, registry_id="threshold_packs_file")
     unseal(bad.path)
     (bad.path / "n").write_bytes(b"N")
     covered = [
         CoveredRegistry("run_registry", "RUN_REGISTRY_v0_1.jsonl"),
-        CoveredRegistry("threshold_packs", None),
+        CoveredRegistry("threshold_packs_file", None),
     ]
     schemas = SchemaCatalog.for_workspace(workspace.root)
     result = build_delta_log(

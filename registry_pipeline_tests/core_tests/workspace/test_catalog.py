@@ -54,7 +54,7 @@ def test_demo_catalog_loads_in_dependency_order() -> None:
         "system_health_report",
         "expected_versions",
         "migration_ledger",
-        "threshold_packs",
+        "threshold_packs_file",
         "allowed_operations",
         "registry_delta_log",
     }
@@ -87,7 +87,7 @@ def test_upstream_closure_and_missing_builders() -> None:
     catalog = load_catalog(Workspace(REPO))
     assert catalog.upstream_closure(["op_status_table"]) == (
         "run_registry",
-        "threshold_packs",
+        "threshold_packs_file",
         "allowed_operations",
         "op_status_table",
     )

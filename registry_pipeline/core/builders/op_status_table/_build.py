@@ -25,6 +25,11 @@ from registry_pipeline.core.builders.op_status_table._model import (
 )
 from registry_pipeline.core.builders.op_status_table._rows import _detail, _row
 
+TABLE_OPTIONS = frozenset({"A", "B", "C", "D", "QA"})
+"""The option families the v0.1 table has rows for (its schema's enum, as the seed's builder,
+which leaves its non-canonical `OP-NC..` operations out of the table). Every operation, NC
+included, is in the v0.2 detail: authorized, with its status."""
+
 
 def build_op_status_table(
     run_registry_lines: Sequence[Mapping[str, Any]],
@@ -52,6 +57,8 @@ def build_op_status_table(
         limit, pack_warnings = _stale_after_hours(op, threshold_packs)
         detail = _detail(op, runs, limit, moment)
         details.append(detail)
+        if op.option not in TABLE_OPTIONS:
+            continue  # in the detail only: the v0.1 table (and the seed's) has no row for it
         row = _row(op, runs, moment, legacy, detail["status"], reference_commit)
         row["warnings"].extend(pack_warnings)
         table.append(row)
