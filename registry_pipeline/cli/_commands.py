@@ -45,11 +45,11 @@ def run_init(args: argparse.Namespace) -> int:
     root = Path(args.dir or os.getcwd()).absolute()
     changed = init_workspace(root)
     if args.json:
-        json_doc({"workspace": str(root), "created": changed})
+        json_doc({"workspace": str(root), "changes": changed})
     elif changed:
         out(f"initialized registry workspace in {root}")
         for item in changed:
-            out(f"  created {item}")
+            out(f"  {item}")
     else:
         out(f"{root} is already a registry workspace; nothing to do")
     return 0

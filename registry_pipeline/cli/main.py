@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from registry_pipeline._version import __version__
-from registry_pipeline.cli import _build, _commands, _delta, _drift, _pointers
+from registry_pipeline.cli import _adopt, _build, _commands, _delta, _drift, _pointers
 from registry_pipeline.cli._output import err, json_doc
 from registry_pipeline.core.errors import RegistryError
 
@@ -23,6 +23,7 @@ the seal contract (docs/SEAL_CONTRACT.md)."""
 EPILOG = """\
 examples:
   registry init                      make the current folder a workspace
+  registry adopt --dry-run           adopt a repository of the seed system's layout
   registry build                     build, seal and check every registry (Dagster)
   registry seal report.json --registry-id drift_notes
   registry validate --all            check every run folder of the workspace
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"registry-pipeline {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _commands.add_init(commands)
+    _adopt.add_adopt(commands)
     _commands.add_seal(commands)
     _commands.add_validate(commands)
     _build.add_build(commands)

@@ -12,6 +12,7 @@ only those above it; `core_tests/test_layers.py` enforces it):
 4. `explain/`    record-level explanations of changes
 5. `delta_log/`  the registry delta log
 6. `builders/`   the pure builders and the one list of them
+7. `adopt/`      planning our catalog for a repository laid out like the seed system's
 
 At the top: `errors` (one error base and the reason codes) and `_json` (the strict JSON reader),
 which every subpackage may import and which import none of them, and this package face.
@@ -35,7 +36,7 @@ from registry_pipeline.core.seal.validate import (
 )
 from registry_pipeline.core.workspace.layout import Workspace, init_workspace
 
-LAYERS = ("seal", "workspace", "pointers", "explain", "delta_log", "builders")
+LAYERS = ("seal", "workspace", "pointers", "explain", "delta_log", "builders", "adopt")
 """The subpackages in dependency order: each may import only those before it."""
 
 __all__ = [

@@ -56,13 +56,15 @@ def test_init_creates_skeleton_and_is_idempotent(cli: Run, tmp_path: Path) -> No
     assert "created .gitattributes" in out
     code, out, _ = cli("init", str(tmp_path), "--json")
     assert code == 0
-    assert json.loads(out)["created"] == []
+    assert json.loads(out)["changes"] == []
     assert (tmp_path / ".gitattributes").read_text().count("-text") == 1
 
 
 def test_init_keeps_existing_gitattributes(cli: Run, tmp_path: Path) -> None:
     (tmp_path / ".gitattributes").write_text("*.png binary")
-    assert cli("init", str(tmp_path))[0] == 0
+    code, out, _ = cli("init", str(tmp_path))
+    assert code == 0
+    assert "appended 3 lines to .gitattributes" in out and "created .gitattributes" not in out
     text = (tmp_path / ".gitattributes").read_text()
     assert text.startswith("*.png binary\n")
     assert "/.codex/RUNS/** -text" in text

@@ -56,6 +56,7 @@ from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.seal.run_id import now_utc, registry_of
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder
+from registry_pipeline.core.workspace.catalog import pointer_file_path
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 from registry_pipeline.core.workspace.snapshots import read_snapshot
 
@@ -126,7 +127,7 @@ class PointerStore:
         self.schemas = schemas or SchemaCatalog.for_workspace(workspace.root)
         self.lock_timeout = lock_timeout
         codex = workspace.root / ".codex"
-        self.pointers_path = codex / POINTERS_NAME
+        self.pointers_path = pointer_file_path(workspace)  # the catalog says where (adoption)
         self.journal_path = codex / JOURNAL_NAME
         self.lock_path = codex / (POINTERS_NAME + ".lock")
 

@@ -7,6 +7,7 @@ read and checked here, so that the asset graph is generated from it rather than 
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from registry_pipeline.core.workspace.sources import is_pattern, pattern_base
 CATALOG_RELPATH = "registries/REGISTRY_CATALOG_v0_2.json"
 CATALOG_SCHEMA_ID = "urn:registry-pipeline:schema:registry_catalog_v0_2"
 KINDS = ("built", "source", "log", "presentation", "collection")
+POINTER_FILE_RELPATH = ".codex/ACTIVE_REGISTRY_POINTERS_v0_1.json"
 MAX_LISTED = 50
 """Schema problems listed per catalog error; the error says when there were more."""
 
@@ -85,6 +87,10 @@ class RegistryCatalog:
     path: Path
     run_roots: tuple[str, ...] = (RUNS_RELPATH,)
     """Workspace-relative folders whose subfolders run_registry indexes."""
+    pointer_file: str = POINTER_FILE_RELPATH
+    """Where the active pointer file lives (an adopted repository keeps its own place)."""
+    excluded: tuple[tuple[str, str], ...] = ()
+    """(registry_id, reason) of an adopted catalog's registries that are not assets here."""
 
     def get(self, registry_id: str) -> RegistrySpec:
         """The entry of `registry_id`; a usage error naming the known ids when absent."""
@@ -182,7 +188,38 @@ def load_catalog(workspace: Workspace, schemas: SchemaCatalog | None = None) -> 
         raise CatalogError(str(path), bad_roots)
     for root in roots:
         _check_run_root(workspace.root, root)
-    return RegistryCatalog(tuple(_dependency_order(specs, str(path))), path, roots)
+    pointer_file = str(document.get("pointer_file", POINTER_FILE_RELPATH))
+    escape = relpath_problem(pointer_file) or _escape_reason(workspace.root, pointer_file)
+    if escape:
+        raise CatalogError(str(path), [f"/pointer_file: {pointer_file!r} {escape}"])
+    excluded = tuple((e["registry_id"], e["reason"]) for e in document.get("excluded", ()))
+    ordered = tuple(_dependency_order(specs, str(path)))
+    return RegistryCatalog(ordered, path, roots, pointer_file, excluded)
+
+
+def pointer_file_path(workspace: Workspace) -> Path:
+    """The workspace's pointer file: the catalog's `pointer_file`, else the default place
+    (also without a catalog). An unusable catalog is its error: never a guess."""
+    path = workspace.root / CATALOG_RELPATH
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return workspace.root / POINTER_FILE_RELPATH
+    except OSError:
+        info = None
+    stamp = (info.st_mtime_ns, info.st_ctime_ns, info.st_size, info.st_ino) if info else None
+    return workspace.root / _pointer_file_of(str(workspace.root), stamp)
+
+
+@functools.lru_cache(maxsize=32)
+def _pointer_file_of(root: str, stamp: object) -> str:
+    """The catalog's pointer file, loaded once per catalog version (`stamp`)."""
+    return load_catalog(Workspace(Path(root))).pointer_file
+
+
+def _escape_reason(root: Path, relpath: str) -> str | None:
+    problem = escape_problem(root, relpath)
+    return problem[0] if problem else None
 
 
 def _check_run_root(workspace_root: Path, relpath: str) -> None:

@@ -106,27 +106,33 @@ def resolve_workspace(arg: str | None) -> Workspace:
 
 
 def init_workspace(root: Path) -> list[str]:
-    """Create the workspace skeleton; idempotent. Returns the relpaths it created or changed."""
+    """Create the workspace skeleton; idempotent. Returns what it did, one phrase per change
+    (`created .codex/RUNS/`, `appended 3 lines to .gitattributes`); empty when nothing."""
     changed: list[str] = []
     try:
         if not (root / RUNS_RELPATH).is_dir():
             (root / RUNS_RELPATH).mkdir(parents=True)
-            changed.append(RUNS_RELPATH + "/")
+            changed.append(f"created {RUNS_RELPATH}/")
         keep = root / RUNS_RELPATH / ".gitkeep"
         if not keep.exists():
             keep.write_bytes(b"")
-            changed.append(RUNS_RELPATH + "/.gitkeep")
+            changed.append(f"created {RUNS_RELPATH}/.gitkeep")
         ignore = root / ".codex" / ".gitignore"
         if not ignore.exists():
             ignore.write_text(CODEX_GITIGNORE, encoding="utf-8")
-            changed.append(".codex/.gitignore")
+            changed.append("created .codex/.gitignore")
         attributes = root / ".gitattributes"
-        existing = attributes.read_text(encoding="utf-8") if attributes.exists() else ""
-        if GITATTRIBUTES_LINE not in existing.splitlines():
+        existing = attributes.read_text(encoding="utf-8") if attributes.exists() else None
+        if GITATTRIBUTES_LINE not in (existing or "").splitlines():
             prefix = "" if not existing or existing.endswith("\n") else "\n"
             with attributes.open("a", encoding="utf-8") as handle:
                 handle.write(prefix + GITATTRIBUTES_BLOCK)
-            changed.append(".gitattributes")
+            lines = GITATTRIBUTES_BLOCK.count("\n")
+            changed.append(
+                "created .gitattributes"
+                if existing is None
+                else f"appended {lines} lines to .gitattributes (kept what was there)"
+            )
     except OSError as exc:
         raise UsageError(
             f"cannot create workspace: {exc.strerror or exc}",

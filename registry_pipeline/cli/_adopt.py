@@ -1,0 +1,188 @@
+"""`registry adopt [DIR]`: make a repository laid out like the seed system's a workspace."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from registry_pipeline.cli._commands import RAW
+from registry_pipeline.cli._output import err, json_doc, out
+from registry_pipeline.core.errors import UsageError
+
+MARKER = "Adopted by `registry adopt`"
+
+
+def add_adopt(commands: Any) -> None:
+    """`registry adopt [DIR] [--catalog PATH] [--dry-run] [--json]`."""
+    parser = commands.add_parser(
+        "adopt",
+        help="make a repository of the seed system's layout a workspace (its files untouched)",
+        formatter_class=RAW,
+        description="Read the repository's v0.1 registry catalog and addenda "
+        "(docs/phase_2_2/REGISTRY_CATALOG_v0_1.json by default), its operations catalog\n"
+        "(Markdown), its pointer file and its schemas, and write our catalog for it\n"
+        "(registries/REGISTRY_CATALOG_v0_2.json) plus one schema binding per source registry\n"
+        "(schemas/<id>.schema.json, naming their schema file). Registry ids stay theirs; the\n"
+        "pointer file stays where they keep it; none of their files is modified. Every decision\n"
+        "(kind per registry, exclusions with reasons, run roots, operations) is printed. Running\n"
+        "it twice changes nothing. Exit 0 done, 2 no seed catalog or bad usage.",
+        epilog="examples:\n  registry adopt --dry-run\n  registry adopt ~/src/ovc-infra --json\n"
+        "  registry adopt . --catalog governance/REGISTRY_CATALOG_v0_1.json\n\n"
+        "Then: registry build (see docs/ADOPTING.md).",
+    )
+    parser.add_argument(
+        "dir", nargs="?", metavar="DIR", help="the repository to adopt (default: the current one)"
+    )
+    parser.add_argument(
+        "--catalog",
+        metavar="PATH",
+        help="the v0.1 catalog, relative to DIR "
+        "(default: docs/phase_2_2/REGISTRY_CATALOG_v0_1.json)",
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print what would be written, write nothing"
+    )
+    parser.add_argument("--json", action="store_true", help="print a JSON object")
+    parser.set_defaults(run=run_adopt)
+
+
+def run_adopt(args: argparse.Namespace) -> int:
+    from registry_pipeline.core.adopt import find_layout, plan_adoption
+    from registry_pipeline.core.workspace.layout import init_workspace
+
+    root = Path(args.dir or os.getcwd()).absolute()
+    if not root.is_dir():
+        raise UsageError("not a folder", code="NOT_A_FOLDER", path=str(root))
+    layout = find_layout(root, Path(args.catalog) if args.catalog else None)
+    plan = plan_adoption(layout)
+    changes = {path: _change(root / path, document) for path, document in plan.files.items()}
+    created: list[str] = []
+    if not args.dry_run:
+        for relpath, document in plan.files.items():
+            if changes[relpath] != "unchanged":
+                _write(root / relpath, document)
+        created = init_workspace(root)
+    warnings = [*plan.warnings, *_pointer_warnings(plan), *_git_warnings(root)]
+    if args.json:
+        json_doc(
+            {
+                "workspace": str(root),
+                "dry_run": args.dry_run,
+                "catalog": layout.relpath(layout.catalog),
+                "addenda": [layout.relpath(p) for p in layout.addenda],
+                "pointer_file": plan.catalog.get("pointer_file"),
+                "operations": layout.relpath(layout.operations) if layout.operations else None,
+                "run_roots": plan.catalog["run_roots"],
+                "decisions": [decision.as_json() for decision in plan.decisions],
+                "files": changes,
+                "workspace_changes": created,
+                "warnings": warnings,
+            }
+        )
+        return 0
+    verb = "would write" if args.dry_run else "wrote"
+    out(f"adopting {root} from {layout.relpath(layout.catalog)}"
+        + "".join(f" + {layout.relpath(p)}" for p in layout.addenda))  # fmt: skip
+    for decision in plan.decisions:
+        out(f"  {decision.kind:<12} {decision.registry_id:<28} {decision.reason}")
+    out(f"  run roots: {', '.join(plan.catalog['run_roots'])}")
+    if "pointer_file" in plan.catalog:
+        out(f"  pointer file: {plan.catalog['pointer_file']} (kept where it is, in its format)")
+    for relpath, change in changes.items():
+        out(f"{verb if change != 'unchanged' else 'unchanged'} {relpath}"
+            + (f" ({change})" if change not in ("unchanged",) else ""))  # fmt: skip
+    for item in created:
+        out(item)
+    for warning in warnings:
+        err(f"warning: {warning}")
+    if not args.dry_run:
+        out("next: registry build")
+    return 0
+
+
+def _change(path: Path, document: dict[str, Any]) -> str:
+    """`new`, `unchanged`, or `updated`; ADOPT_CONFLICT for a catalog adopt did not write."""
+    if not path.exists():
+        return "new"
+    try:
+        current = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        current = None
+    if current == document:
+        return "unchanged"
+    description = str(current.get("description", "")) if isinstance(current, dict) else ""
+    written_by_adopt = MARKER in description or (
+        isinstance(current, dict) and "x-schema-file" in current
+    )
+    if not written_by_adopt:
+        raise UsageError(
+            "exists and was not written by registry adopt; move it aside to adopt this "
+            "repository (nothing was written)",
+            code="ADOPT_CONFLICT",
+            path=str(path),
+        )
+    return "updated"
+
+
+def _write(path: Path, document: dict[str, Any]) -> None:
+    from registry_pipeline.core._json import dumps_pretty
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.tmp")
+    temp.write_bytes(dumps_pretty(document, sort_keys=False))
+    os.replace(temp, path)
+
+
+def _pointer_warnings(plan: Any) -> list[str]:
+    """Pointers of their file whose snapshot folder is absent here, said once with the cause."""
+    relpath = plan.catalog.get("pointer_file")
+    if relpath is None:
+        return []
+    try:
+        document = json.loads((plan.layout.root / relpath).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return [f"the pointer file {relpath} cannot be read ({exc}); builds will say why"]
+    absent = []
+    for pointer in document.get("pointers", []) if isinstance(document, dict) else []:
+        ref = pointer.get("active_ref") if isinstance(pointer, dict) else None
+        if isinstance(ref, dict) and ref.get("run_id"):
+            folder = plan.layout.root / str(ref.get("run_root") or ".codex/RUNS") / ref["run_id"]
+            if not folder.is_dir():
+                absent.append(f"{pointer.get('registry_id')} -> {ref['run_id']}")
+    if not absent:
+        return []
+    return [
+        f"the pointer file names {len(absent)} snapshot(s) absent here ({'; '.join(absent)}): "
+        "builds will not read them, and the first promotion of each registry replaces its "
+        "entry, journaled"
+    ]
+
+
+def _git_warnings(root: Path) -> list[str]:
+    """Run folders git would ignore or convert: said with the consequence (git decides, as it
+    would on commit; nothing is checked when `root` is not a git work tree)."""
+    probe = ".codex/RUNS/probe/manifest.json"
+    try:
+        ignored = subprocess.run(["git", "check-ignore", "-q", probe], cwd=root,
+                                 capture_output=True, timeout=30)  # fmt: skip
+        attributes = subprocess.run(["git", "check-attr", "text", "--", probe], cwd=root,
+                                    capture_output=True, text=True, timeout=30)  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    warnings = []
+    if ignored.returncode == 0:
+        warnings.append(
+            ".gitignore ignores .codex/RUNS/: sealed folders are never committed, so a clone "
+            "has none of the snapshots the committed pointer file names"
+        )
+    value = attributes.stdout.strip().rsplit(": ", 1)[-1] if attributes.returncode == 0 else ""
+    if value in ("set", "auto"):
+        warnings.append(
+            ".gitattributes lets git convert line endings under .codex/RUNS/: a converted file "
+            "no longer matches its seal (registry init adds `/.codex/RUNS/** -text`)"
+        )
+    return warnings

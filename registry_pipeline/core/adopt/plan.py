@@ -1,0 +1,334 @@
+"""The adoption plan: for each v0.1 registry, what it becomes in our catalog and why.
+
+Each entry maps to one kind, by these rules, in this order:
+
+1. `external_database`: excluded (nothing in the repository to seal).
+2. A registry one of our builders builds (`run_registry`, `op_status_table`, `drift_signals`,
+   `system_health_report`, `registry_delta_log`): built, presentation or log, with the
+   artifacts, inputs and operation of that builder.
+3. Every primary `authoritative_sources` path a concrete file of the repository: a source
+   registry of those files (several files of one folder, and all of that folder's files of their
+   extension: one glob, so a new threshold pack is picked up).
+4. Otherwise excluded, with the reason: a collection (a path with a `<placeholder>`: one folder
+   or file per run, no single snapshot), or files that are not in the repository.
+
+Registry ids are theirs, exactly. The operations catalog our `op_status_table` builder reads is
+their Markdown operations catalog, sealed as a source registry `allowed_operations` with no
+pointer (their pointer validator accepts only ids of their catalog).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from registry_pipeline.core.adopt.v01 import SeedLayout, operation_ids, read_entries
+from registry_pipeline.core.workspace.catalog import CATALOG_RELPATH
+
+OPERATIONS_ID = "allowed_operations"
+THRESHOLD_PACKS = "threshold_packs_file"
+BINDING_PREFIX = "urn:registry-pipeline:adopted:"
+
+
+@dataclass(frozen=True)
+class Built:
+    kind: str
+    artifacts: tuple[str, ...]
+    depends_on: tuple[str, ...]
+    operation_id: str
+    active_pointer: bool
+    delta_reason: str | None = None
+
+
+BUILT: dict[str, Built] = {
+    "run_registry": Built(
+        "built", ("RUN_REGISTRY_v0_1.jsonl", "RUN_REGISTRY_SEAL_STATUS_v0_2.jsonl"), (),
+        "OP-QA07", True,
+    ),
+    "op_status_table": Built(
+        "built", ("OPERATION_STATUS_TABLE_v0_1.json", "OPERATION_STATUS_DETAIL_v0_2.json"),
+        ("run_registry", OPERATIONS_ID, THRESHOLD_PACKS), "OP-QA08", True,
+    ),
+    "drift_signals": Built(
+        "built", ("DRIFT_SIGNALS_v0_1.json", "DRIFT_SIGNALS_DETAIL_v0_2.json"),
+        ("op_status_table", "run_registry", "expected_versions", THRESHOLD_PACKS), "OP-QA09",
+        True,
+    ),
+    "system_health_report": Built(
+        "presentation",
+        ("SYSTEM_HEALTH_REPORT_v0_1.md", "SYSTEM_HEALTH_SUMMARY_v0_1.json",
+         "SYSTEM_HEALTH_REPORT_v0_1.html"),
+        ("op_status_table", "drift_signals", "run_registry"), "OP-QA10", False,
+        "presentation-only: no active pointer, no meaningful delta semantics",
+    ),
+    "registry_delta_log": Built(
+        "log", ("REGISTRY_DELTA_LOG_v0_1.jsonl", "REGISTRY_DELTA_LOG_STATE_v0_2.json"), (),
+        "OP-QA11", False, "the log itself: it records the other registries' transitions",
+    ),
+}  # fmt: skip
+"""What each of our builders produces and reads (the demo catalog's built entries say the same;
+a test holds them together)."""
+
+_PLACEHOLDER = re.compile(r"<[^>]+>")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What one v0.1 registry becomes: a kind, or `excluded` with the reason."""
+
+    registry_id: str
+    kind: str
+    reason: str
+    defined_in: str
+    sources: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "registry_id": self.registry_id,
+            "kind": self.kind,
+            "reason": self.reason,
+            "defined_in": self.defined_in,
+            "sources": list(self.sources),
+        }
+
+
+@dataclass(frozen=True)
+class AdoptionPlan:
+    """Everything `registry adopt` writes (our catalog and schema bindings, all new files) and
+    every decision and warning behind it."""
+
+    layout: SeedLayout
+    catalog: dict[str, Any]
+    bindings: dict[str, dict[str, Any]]
+    """Workspace relpath -> schema binding document (`schemas/<registry_id>.schema.json`)."""
+    decisions: list[Decision]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def files(self) -> dict[str, dict[str, Any]]:
+        """Every file adoption writes, by workspace relpath."""
+        return {CATALOG_RELPATH: self.catalog, **self.bindings}
+
+
+def plan_adoption(layout: SeedLayout) -> AdoptionPlan:
+    """Our catalog for the repository of `layout`: their ids, their files, their pointer file."""
+    warnings: list[str] = []
+    ops_text = layout.operations.read_text(encoding="utf-8") if layout.operations else ""
+    known_ops = operation_ids(ops_text)
+    if layout.operations is None:
+        warnings.append(
+            "no operations catalog (OVC_ALLOWED_OPERATIONS_CATALOG_v*.md) beside the catalog or at "
+            "the root: op_status_table cannot be built"
+        )
+    decisions: list[Decision] = []
+    entries: list[dict[str, Any]] = []
+    bindings: dict[str, dict[str, Any]] = {}
+    run_roots: list[str] = []
+    for defined_in, entry in read_entries(layout):
+        registry_id = entry["registry_id"]
+        primary = [
+            str(source.get("path"))
+            for source in entry.get("authoritative_sources", [])
+            if isinstance(source, dict) and source.get("authority_class") == "primary"
+        ]
+        for path in primary:
+            root = _run_root(path)
+            if root is not None and root not in run_roots:
+                run_roots.append(root)
+        decision, ours = _decide(layout, registry_id, entry, primary, known_ops, warnings)
+        decisions.append(Decision(registry_id, decision[0], decision[1], defined_in, decision[2]))
+        if ours is not None:
+            entries.append(ours)
+            binding = _binding(layout, ours)
+            if binding is not None:
+                bindings[f"schemas/{registry_id}.schema.json"] = binding
+    if layout.operations is not None and OPERATIONS_ID not in {e["registry_id"] for e in entries}:
+        entries.append(_operations_entry(layout))
+        decisions.append(
+            Decision(
+                OPERATIONS_ID,
+                "source",
+                "added: the operations catalog op_status_table reads (no pointer: not an id "
+                "of the v0.1 catalog)",
+                layout.relpath(layout.operations),
+                (layout.relpath(layout.operations),),
+            )
+        )
+    _complete_dependencies(entries, warnings)
+    existing_roots = [root for root in run_roots if (layout.root / root).is_dir()]
+    for root in run_roots:
+        if root not in existing_roots:
+            warnings.append(f"run root {root} named by the catalog does not exist here")
+    if ".codex/RUNS" not in existing_roots:
+        existing_roots.insert(0, ".codex/RUNS")
+    catalog: dict[str, Any] = {
+        "catalog_version": "0.2",
+        "description": f"Adopted by `registry adopt` from {layout.relpath(layout.catalog)}"
+        + "".join(f" + {layout.relpath(p)}" for p in layout.addenda)
+        + "; those files are never modified. Re-run `registry adopt` after editing them.",
+        "run_roots": existing_roots,
+        "registries": entries,
+        "excluded": [
+            {"registry_id": d.registry_id, "reason": d.reason}
+            for d in decisions
+            if d.kind == "excluded"
+        ],
+    }
+    if layout.pointer_file is not None:
+        catalog["pointer_file"] = layout.relpath(layout.pointer_file)
+    return AdoptionPlan(layout, catalog, bindings, decisions, warnings)
+
+
+def _decide(
+    layout: SeedLayout,
+    registry_id: str,
+    entry: dict[str, Any],
+    primary: list[str],
+    known_ops: set[str],
+    warnings: list[str],
+) -> tuple[tuple[str, str, tuple[str, ...]], dict[str, Any] | None]:
+    artifact_type = str(entry.get("artifact_type", ""))
+    if artifact_type == "external_database":
+        return ("excluded", "external database: nothing in the repository to seal", ()), None
+    built = BUILT.get(registry_id)
+    if built is not None:
+        operation = built.operation_id if built.operation_id in known_ops else None
+        if operation is None and known_ops:
+            warnings.append(
+                f"{registry_id}: our builder is operation {built.operation_id}, which the "
+                "operations catalog does not list; built without an operation id"
+            )
+        ours = _entry(entry, built.kind, list(built.artifacts), list(built.depends_on))
+        ours.update(build_operation_id=operation, active_pointer=built.active_pointer)
+        if built.delta_reason:
+            ours["delta_log"] = {"covered": False, "reason": built.delta_reason}
+        return (built.kind, f"built by registry-pipeline's {registry_id} builder", ()), ours
+    templated = [path for path in primary if _PLACEHOLDER.search(path)]
+    if templated or artifact_type == "run_folder" or not primary:
+        shown = templated[0] if templated else artifact_type or "no primary source"
+        return (
+            "excluded",
+            f"collection: one folder or file per run ({shown}), no single snapshot to seal",
+            (),
+        ), None
+    missing = [path for path in primary if not (layout.root / path).is_file()]
+    if missing:
+        return ("excluded", f"its files are not in this repository: {', '.join(missing)}", ()), None
+    sources = _sources(layout, primary)
+    artifacts = sorted(Path(path).name for path in primary)
+    ours = _entry(entry, "source", artifacts, [])
+    ours.update(
+        build_operation_id=_operation(entry, known_ops),
+        active_pointer=True,
+        sources=list(sources),
+    )
+    return ("source", "hand-edited files named by authoritative_sources", sources), ours
+
+
+def _entry(
+    entry: dict[str, Any], kind: str, artifacts: list[str], depends_on: list[str]
+) -> dict[str, Any]:
+    ours: dict[str, Any] = {
+        key: entry[key]
+        for key in ("registry_id", "schema_id", "schema_version", "artifact_type",
+                    "description", "write_policy")
+        if isinstance(entry.get(key), str)
+    }  # fmt: skip
+    ours.setdefault("schema_id", f"REGISTRY_{entry['registry_id']}_v0_1")
+    ours.setdefault("artifact_type", "json_snapshot")
+    ours.setdefault("write_policy", "append_new_snapshot")
+    ours.update(
+        kind=kind,
+        artifacts=artifacts,
+        depends_on=depends_on,
+        active_pointer=False,
+        delta_log={"covered": True},
+    )
+    return ours
+
+
+def _sources(layout: SeedLayout, primary: list[str]) -> tuple[str, ...]:
+    """The files, or one glob when they are all of one folder's files of their extension."""
+    folders = {str(Path(path).parent) for path in primary}
+    suffixes = {Path(path).suffix for path in primary}
+    if len(primary) > 1 and len(folders) == 1 and len(suffixes) == 1:
+        folder, suffix = folders.pop(), suffixes.pop()
+        present = {p.name for p in (layout.root / folder).glob(f"*{suffix}") if p.is_file()}
+        if present == {Path(path).name for path in primary}:
+            return (f"{folder}/*{suffix}",)
+    return tuple(primary)
+
+
+def _operation(entry: dict[str, Any], known_ops: set[str]) -> str | None:
+    found = re.search(r"\bOP-[A-Z]+\d+\b", str(entry.get("build_operation_id") or ""))
+    return found.group() if found and (not known_ops or found.group() in known_ops) else None
+
+
+def _operations_entry(layout: SeedLayout) -> dict[str, Any]:
+    assert layout.operations is not None
+    relpath = layout.relpath(layout.operations)
+    return {
+        "registry_id": OPERATIONS_ID,
+        "schema_id": "OVC_ALLOWED_OPERATIONS_CATALOG",
+        "artifact_type": "markdown_catalog",
+        "description": "The repository's operations catalog (Markdown tables), read by "
+        "op_status_table.",
+        "write_policy": "append_only",
+        "build_operation_id": None,
+        "kind": "source",
+        "artifacts": [layout.operations.name],
+        "depends_on": [],
+        "active_pointer": False,
+        "delta_log": {
+            "covered": False,
+            "reason": "added by registry adopt; not a registry of the v0.1 catalog",
+        },
+        "sources": [relpath],
+    }
+
+
+def _complete_dependencies(entries: list[dict[str, Any]], warnings: list[str]) -> None:
+    """Built registries keep only inputs the repository has (a missing one is said, and the
+    catalog check refuses the build naming it); the log depends on every covered registry."""
+    ids = {entry["registry_id"] for entry in entries}
+    for entry in entries:
+        missing = [d for d in entry["depends_on"] if d not in ids]
+        for dependency in missing:
+            warnings.append(
+                f"{entry['registry_id']} reads {dependency!r}, which this repository does not "
+                "have: its build will be refused until the catalog gets it"
+            )
+        entry["depends_on"] = [d for d in entry["depends_on"] if d in ids]
+        if entry["kind"] == "log":
+            entry["depends_on"] = [
+                other["registry_id"]
+                for other in entries
+                if other is not entry and other["delta_log"].get("covered")
+            ]
+
+
+def _binding(layout: SeedLayout, entry: dict[str, Any]) -> dict[str, Any] | None:
+    """A schema binding for a source registry whose schema the repository has (never copied:
+    the binding names their file)."""
+    if entry["kind"] != "source" or layout.schemas_dir is None:
+        return None
+    if not all(name.endswith(".json") for name in entry["artifacts"]):
+        return None  # their JSON Schema cannot govern a CSV or Markdown file
+    schema = layout.schemas_dir / f"{entry['schema_id']}.schema.json"
+    if not schema.is_file():
+        return None
+    return {
+        "$id": BINDING_PREFIX + entry["registry_id"],
+        "title": f"{entry['registry_id']}: bound to the repository's own schema",
+        "x-registry-artifacts": list(entry["artifacts"]),
+        "x-registry-format": "json",
+        "x-schema-file": "../" + layout.relpath(schema),
+    }
+
+
+def _run_root(path: str) -> str | None:
+    """`.codex/RUNS` of `.codex/RUNS/<run_id>/X`: where a catalog path's run folders live."""
+    found = re.match(r"(.+?)/<run_id>(?:/|$)", path)
+    return found.group(1).rstrip("/") if found else None

@@ -1,0 +1,131 @@
+"""Where a repository of the seed system keeps its registry layer, and its v0.1 catalog entries.
+
+Default places (the seed system's own layout): the catalog
+`docs/phase_2_2/REGISTRY_CATALOG_v0_1.json`; beside it its addenda
+(`REGISTRY_CATALOG_ADDENDUM_v0_1__*.json`), the pointer file
+(`ACTIVE_REGISTRY_POINTERS_v0_1.json`), the schemas (`schemas/REGISTRY_<id>_v0_1.schema.json`) and
+the operations catalog (`OVC_ALLOWED_OPERATIONS_CATALOG_v<version>.md`, newest version; else at
+the repository's root). `--catalog PATH` names the catalog when it lives elsewhere; the other
+files are then looked for beside it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
+from registry_pipeline.core.errors import UsageError
+
+DEFAULT_CATALOG = "docs/phase_2_2/REGISTRY_CATALOG_v0_1.json"
+ADDENDA = "REGISTRY_CATALOG_ADDENDUM_v0_1__*.json"
+POINTER_FILE = "ACTIVE_REGISTRY_POINTERS_v0_1.json"
+OPERATIONS = "OVC_ALLOWED_OPERATIONS_CATALOG_v*.md"
+REGISTRY_ID = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+@dataclass(frozen=True)
+class SeedLayout:
+    """The files of a seed-system repository that adoption reads (never writes)."""
+
+    root: Path
+    catalog: Path
+    addenda: tuple[Path, ...]
+    pointer_file: Path | None
+    schemas_dir: Path | None
+    operations: Path | None
+
+    def relpath(self, path: Path) -> str:
+        """`path` relative to the repository's root, POSIX style."""
+        return path.relative_to(self.root).as_posix()
+
+
+def find_layout(root: Path, catalog: Path | None = None) -> SeedLayout:
+    """The seed layout of the repository at `root`; NO_SEED_CATALOG when its catalog is absent."""
+    path = (root / catalog if catalog is not None and not catalog.is_absolute() else catalog) or (
+        root / DEFAULT_CATALOG
+    )
+    if not path.is_file():
+        raise UsageError(
+            f"no v0.1 registry catalog at {path} (looked for {DEFAULT_CATALOG}); pass "
+            "--catalog PATH to name it",
+            code="NO_SEED_CATALOG",
+            path=str(path),
+        )
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise UsageError(
+            "the catalog must be inside the repository being adopted",
+            code="NO_SEED_CATALOG",
+            path=str(path),
+        )
+    folder = path.parent
+    pointer = folder / POINTER_FILE
+    schemas = folder / "schemas"
+    return SeedLayout(
+        root=root,
+        catalog=path,
+        addenda=tuple(sorted(folder.glob(ADDENDA))),
+        pointer_file=pointer if pointer.is_file() else None,
+        schemas_dir=schemas if schemas.is_dir() else None,
+        operations=_newest_operations(folder) or _newest_operations(root),
+    )
+
+
+def _newest_operations(folder: Path) -> Path | None:
+    def version(path: Path) -> tuple[int, ...]:
+        found = re.search(r"_v(\d+(?:\.\d+)*)\.md$", path.name)
+        return tuple(int(part) for part in found.group(1).split(".")) if found else ()
+
+    candidates = sorted(folder.glob(OPERATIONS), key=version)
+    return candidates[-1] if candidates else None
+
+
+def read_entries(layout: SeedLayout) -> list[tuple[str, dict[str, Any]]]:
+    """(file relpath, entry) for every registry of the catalog, then of each addendum, in order;
+    an id defined twice is CATALOG_INVALID naming both files."""
+    entries: list[tuple[str, dict[str, Any]]] = []
+    seen: dict[str, str] = {}
+    for path in (layout.catalog, *layout.addenda):
+        where = layout.relpath(path)
+        try:
+            document = loads_strict(path.read_bytes())
+        except (OSError, JSONDecodeProblem) as exc:
+            raise UsageError(
+                f"cannot read: {exc}", code="CATALOG_INVALID", path=str(path)
+            ) from None
+        registries = document.get("registries") if isinstance(document, dict) else None
+        if not isinstance(registries, list):
+            raise UsageError("no `registries` array", code="CATALOG_INVALID", path=str(path))
+        for index, entry in enumerate(registries):
+            registry_id = entry.get("registry_id") if isinstance(entry, dict) else None
+            if not isinstance(registry_id, str) or not re.fullmatch(
+                r"[a-z0-9_]{1,64}", registry_id
+            ):
+                raise UsageError(
+                    f"/registries/{index}/registry_id: not a registry id: {registry_id!r}",
+                    code="CATALOG_INVALID",
+                    path=str(path),
+                )
+            if registry_id in seen:
+                raise UsageError(
+                    f"{registry_id!r} is defined in {seen[registry_id]} and again here",
+                    code="CATALOG_INVALID",
+                    path=str(path),
+                )
+            seen[registry_id] = where
+            entries.append((where, entry))
+    return entries
+
+
+def operation_ids(text: str) -> set[str]:
+    """Every operation id a Markdown operations catalog mentions (`OP-A01`, `OP-QA11`,
+    `OP-NC29`), with same-family ranges written `OP-NC01 through OP-NC29` expanded."""
+    ids = set(re.findall(r"\bOP-[A-Z]+\d+\b", text))
+    for family, first, last in re.findall(
+        r"\bOP-([A-Z]+)(\d+)\s+(?:through|to|-|–|—)\s+OP-\1(\d+)\b", text
+    ):
+        width = len(first)
+        ids.update(f"OP-{family}{n:0{width}d}" for n in range(int(first), int(last) + 1))
+    return ids

@@ -1,0 +1,317 @@
+"""`registry adopt`: a repository laid out like the seed system's becomes a workspace in one
+command, with its ids, its pointer file and its files untouched; then `registry build` is green.
+
+The fixture repository is ours, written in the seed system's formats (a v0.1 catalog and an
+addendum, a Markdown operations catalog, a pointer file naming snapshots this clone does not
+have, schemas without `$id`, sources in their places, a `.gitignore` that ignores the run root,
+`.gitattributes` converting line endings). Tests that read ../shared/reference do the same with
+the real files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+Run = Callable[..., tuple[int, str, str]]
+PHASE = Path("docs/phase_2_2")
+
+
+def _source(path: str, authority: str = "primary") -> dict[str, str]:
+    return {"path": path, "authority_class": authority}
+
+
+def _v01(registry_id: str, artifact_type: str, sources: list[dict[str, str]],
+         operation: str = "unknown — not mapped") -> dict[str, Any]:  # fmt: skip
+    return {
+        "registry_id": registry_id,
+        "schema_id": f"REGISTRY_{registry_id}_v0_1",
+        "schema_version": "0.1",
+        "artifact_type": artifact_type,
+        "description": f"The {registry_id} registry of the fixture.",
+        "authoritative_sources": sources,
+        "build_operation_id": operation,
+        "write_policy": "append_new_snapshot" if "RUNS" in str(sources) else "append_only",
+    }
+
+
+CATALOG = {
+    "catalog_version": "0.1",
+    "registries": [
+        _v01("run_registry", "jsonl_registry",
+             [_source(".codex/RUNS/<run_id>/RUN_REGISTRY_v0_1.jsonl")]),
+        _v01("op_status_table", "json_snapshot",
+             [_source(".codex/RUNS/<run_id>/OPERATION_STATUS_TABLE_v0_1.json")]),
+        _v01("drift_signals", "json_snapshot",
+             [_source(".codex/RUNS/<run_id>/DRIFT_SIGNALS_v0_1.json")]),
+        _v01("migration_ledger", "json_snapshot", [_source("schema/applied_migrations.json")]),
+        _v01("expected_versions", "json_snapshot",
+             [_source("docs/governance/EXPECTED_VERSIONS_v0_1.json")]),
+        _v01("threshold_packs_file", "json_snapshot",
+             [_source("configs/threshold_packs/alpha_pack_v1.json"),
+              _source("configs/threshold_packs/beta_pack_v1.json")],
+             "OP-B07 (Threshold Management)"),
+        _v01("threshold_registry_db", "external_database", [_source("sql/04_thresholds.sql")]),
+        _v01("validation_range_results", "jsonl_registry",
+             [_source("reports/validation/range_<uuid>.jsonl")]),
+        _v01("system_health_report", "run_folder",
+             [_source(".codex/RUNS/<run_id>/SYSTEM_HEALTH_v0_1.md")]),
+    ],
+}  # fmt: skip
+ADDENDUM = {
+    "addendum_version": "0.1",
+    "registries": [
+        _v01("registry_delta_log", "jsonl_registry",
+             [_source(".codex/RUNS/<run_id>/REGISTRY_DELTA_LOG_v0_1.jsonl")], "OP-QA11"),
+    ],
+}  # fmt: skip
+OPERATIONS = """\
+# Fixture Operations Catalog v0.2
+
+Inherited: OP-B01 through OP-B07, OP-NC01 through OP-NC03.
+
+| Operation | Name | Option |
+|---|---|---|
+| OP-B07 | Threshold Management | B |
+| OP-NC01 | Manual notebook run | NC |
+
+### OP-QA07 — Run Registry Build
+
+| Field | Value |
+|---|---|
+| **Operation ID** | OP-QA07 |
+| **Option** | QA |
+| **Outputs** | `RUN_REGISTRY_v0_1.jsonl` |
+
+### OP-QA08 — Operation Status Table Build
+
+| Field | Value |
+|---|---|
+| **Operation ID** | OP-QA08 |
+| **Option** | QA |
+| **Outputs** | `OPERATION_STATUS_TABLE_v0_1.json` |
+
+### OP-QA09 — Drift Signals Build
+
+| Field | Value |
+|---|---|
+| **Operation ID** | OP-QA09 |
+| **Option** | QA |
+| **Outputs** | `DRIFT_SIGNALS_v0_1.json` |
+
+### OP-QA10 — System Health Render
+
+| Field | Value |
+|---|---|
+| **Operation ID** | OP-QA10 |
+| **Option** | QA |
+
+### OP-QA11 — Registry Delta Log Build
+
+| Field | Value |
+|---|---|
+| **Operation ID** | OP-QA11 |
+| **Option** | QA |
+| **Outputs** | `REGISTRY_DELTA_LOG_v0_1.jsonl` |
+"""
+EXPECTED = {
+    "version": "0.1",
+    "expected": {"schema_version": "0.1", "threshold_pack_version": "v1",
+                 "builder_versions": {"run_registry": "0.1.0"}},
+}  # fmt: skip
+LEDGER = {"_version": "1.0", "migrations": [
+    {"file": "001_init.sql", "description": "tables", "applied_at": "2026-01-01T00:00:00Z",
+     "applied_by": "ops", "status": "VERIFIED"}]}  # fmt: skip
+PACK = {"pack_id": "alpha_pack", "pack_version": "v1", "thresholds": {"max_age_hours": 24}}
+POINTERS = {
+    "pointer_contract_version": "0.1",
+    "mutation_policy": "Only pointers change.",
+    "last_updated_utc": "2026-02-05T01:56:05Z",
+    "pointers": [
+        {
+            "registry_id": "expected_versions",
+            "active_ref": {
+                "run_id": "2026-02-05__015605__seal_expected_versions",
+                "run_root": ".codex/RUNS",
+                "relpath": "expected_versions_snapshot.json",
+                "manifest_sha256": "ab" * 32,
+            },
+            "active_ref_known": True,
+            "active_asof_utc": "2026-02-05T01:56:05Z",
+            "notes": "sealed on the author's machine",
+        }
+    ],
+}
+OBJECT_SCHEMA = {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object"}
+
+
+def _write(root: Path, relpath: str | Path, value: Any) -> None:
+    path = root / relpath
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(value if isinstance(value, str) else json.dumps(value, indent=2) + "\n")
+
+
+@pytest.fixture
+def seed_repo(tmp_path: Path) -> Path:
+    """A git repository in the seed system's layout, committed."""
+    root = tmp_path / "ovc"
+    _write(root, PHASE / "REGISTRY_CATALOG_v0_1.json", CATALOG)
+    _write(root, PHASE / "REGISTRY_CATALOG_ADDENDUM_v0_1__delta.json", ADDENDUM)
+    _write(root, PHASE / "ACTIVE_REGISTRY_POINTERS_v0_1.json", POINTERS)
+    _write(root, PHASE / "OVC_ALLOWED_OPERATIONS_CATALOG_v0.2.md", OPERATIONS)
+    for registry_id in ("expected_versions", "migration_ledger", "threshold_packs_file"):
+        _write(root, PHASE / "schemas" / f"REGISTRY_{registry_id}_v0_1.schema.json", OBJECT_SCHEMA)
+    _write(root, "docs/governance/EXPECTED_VERSIONS_v0_1.json", EXPECTED)
+    _write(root, "schema/applied_migrations.json", LEDGER)
+    _write(root, "configs/threshold_packs/alpha_pack_v1.json", PACK)
+    _write(root, "configs/threshold_packs/beta_pack_v1.json", dict(PACK, pack_id="beta_pack"))
+    _write(root, ".gitignore", "__pycache__/\n.codex/RUNS/\n")
+    _write(root, ".gitattributes", "* text=auto eol=lf\n")
+    git = ["git", "-c", "user.email=t@example.org", "-c", "user.name=t"]
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    subprocess.run([*git, "commit", "-qm", "seed"], cwd=root, check=True)
+    return root
+
+
+def _theirs(root: Path) -> dict[str, str]:
+    """Hashes of every file the repository had before adoption (adoption must not touch one)."""
+    listed = subprocess.run(["git", "ls-files"], cwd=root, capture_output=True, text=True)
+    return {
+        name: hashlib.sha256((root / name).read_bytes()).hexdigest()
+        for name in listed.stdout.split()
+        if name != ".gitattributes"  # the one file adoption may extend, and says so
+    }
+
+
+def test_dry_run_decides_everything_and_writes_nothing(cli: Run, seed_repo: Path) -> None:
+    before = sorted(p.relative_to(seed_repo).as_posix() for p in seed_repo.rglob("*"))
+    code, out, err = cli("adopt", str(seed_repo), "--dry-run", "--json")
+    assert code == 0, err
+    plan = json.loads(out)
+    kinds = {d["registry_id"]: d["kind"] for d in plan["decisions"]}
+    assert kinds == {
+        "run_registry": "built", "op_status_table": "built", "drift_signals": "built",
+        "migration_ledger": "source", "expected_versions": "source",
+        "threshold_packs_file": "source", "threshold_registry_db": "excluded",
+        "validation_range_results": "excluded", "system_health_report": "presentation",
+        "registry_delta_log": "log", "allowed_operations": "source",
+    }  # fmt: skip
+    reasons = {d["registry_id"]: d["reason"] for d in plan["decisions"]}
+    assert "external database" in reasons["threshold_registry_db"]
+    assert "collection" in reasons["validation_range_results"]
+    assert plan["pointer_file"] == (PHASE / "ACTIVE_REGISTRY_POINTERS_v0_1.json").as_posix()
+    assert set(plan["files"].values()) == {"new"}
+    assert any(".gitignore ignores .codex/RUNS/" in w for w in plan["warnings"])
+    assert any("names 1 snapshot(s) absent here" in w for w in plan["warnings"])
+    after = sorted(p.relative_to(seed_repo).as_posix() for p in seed_repo.rglob("*"))
+    assert after == before
+
+
+def test_adopt_writes_our_catalog_keeps_theirs_and_is_idempotent(cli: Run, seed_repo: Path) -> None:
+    theirs = _theirs(seed_repo)
+    code, out, err = cli("adopt", str(seed_repo))
+    assert code == 0, err
+    assert "appended 3 lines to .gitattributes" in out
+    catalog = json.loads((seed_repo / "registries" / "REGISTRY_CATALOG_v0_2.json").read_text())
+    entries = {entry["registry_id"]: entry for entry in catalog["registries"]}
+    assert entries["threshold_packs_file"]["sources"] == ["configs/threshold_packs/*.json"]
+    assert entries["threshold_packs_file"]["build_operation_id"] == "OP-B07"
+    assert entries["op_status_table"]["build_operation_id"] == "OP-QA08"
+    assert entries["allowed_operations"]["active_pointer"] is False
+    assert {e["registry_id"] for e in catalog["excluded"]} == {
+        "threshold_registry_db", "validation_range_results"}  # fmt: skip
+    binding = json.loads((seed_repo / "schemas" / "expected_versions.schema.json").read_text())
+    assert binding["x-schema-file"].endswith("REGISTRY_expected_versions_v0_1.schema.json")
+    assert _theirs(seed_repo) == theirs
+    snapshot = {p: p.read_bytes() for p in (seed_repo / "schemas").iterdir()}
+    code, out, _ = cli("adopt", str(seed_repo), "--json")
+    assert code == 0 and set(json.loads(out)["files"].values()) == {"unchanged"}
+    assert json.loads(out)["workspace_changes"] == []
+    assert {p: p.read_bytes() for p in (seed_repo / "schemas").iterdir()} == snapshot
+
+
+def test_an_adopted_repository_builds_green_with_its_ids_and_pointer_file(
+    cli: Run, seed_repo: Path
+) -> None:
+    assert cli("adopt", str(seed_repo))[0] == 0
+    code, out, err = cli("build", "--workspace", str(seed_repo), "--json")
+    assert code == 0, out + err
+    entries = {e["registry_id"]: e for e in json.loads(out)["registries"]}
+    assert entries["threshold_packs_file"]["status"] == "built"
+    assert entries["op_status_table"]["status"] == "built"
+    pointers = json.loads((seed_repo / PHASE / "ACTIVE_REGISTRY_POINTERS_v0_1.json").read_text())
+    assert pointers["mutation_policy"] == "Only pointers change."  # their keys are kept
+    active = {p["registry_id"]: p["active_ref"]["run_id"] for p in pointers["pointers"]}
+    assert active["expected_versions"] == entries["expected_versions"]["run_id"]
+    assert "allowed_operations" not in active  # not an id of their catalog
+    assert not (seed_repo / ".codex" / "ACTIVE_REGISTRY_POINTERS_v0_1.json").exists()
+    code, out, err = cli("pointers", "verify", "--workspace", str(seed_repo))
+    assert code == 0, out + err
+    table = Path(seed_repo / ".codex" / "RUNS" / str(entries["op_status_table"]["run_id"]))
+    rows = json.loads((table / "OPERATION_STATUS_TABLE_v0_1.json").read_text())
+    ids = {row["op_id"] for row in rows} if rows and "op_id" in rows[0] else set()
+    assert not ids or {"OP-QA07", "OP-B07"} <= ids
+
+
+def test_no_seed_catalog_is_a_clear_error(cli: Run, tmp_path: Path) -> None:
+    code, out, err = cli("adopt", str(tmp_path))
+    assert code == 2 and out == ""
+    assert "NO_SEED_CATALOG" in err and "--catalog" in err
+
+
+def test_a_hand_written_catalog_is_never_overwritten(cli: Run, seed_repo: Path) -> None:
+    _write(seed_repo, "registries/REGISTRY_CATALOG_v0_2.json", {"catalog_version": "0.2"})
+    code, _out, err = cli("adopt", str(seed_repo))
+    assert code == 2 and "ADOPT_CONFLICT" in err
+    assert not (seed_repo / "schemas").exists()  # nothing was written
+
+
+def test_the_built_templates_match_the_demo_catalog() -> None:
+    """What adoption declares for our builders is what the demo catalog says (one truth)."""
+    from registry_pipeline.core.adopt.plan import BUILT
+
+    demo = json.loads(
+        (Path(__file__).parents[2] / "registries" / "REGISTRY_CATALOG_v0_2.json").read_text()
+    )
+    for entry in demo["registries"]:
+        built = BUILT.get(entry["registry_id"])
+        if built is None or entry["kind"] == "log":
+            continue
+        assert (entry["kind"], tuple(entry["artifacts"])) == (built.kind, built.artifacts)
+        assert set(entry["depends_on"]) == set(built.depends_on)
+
+
+def test_the_real_seed_repository_adopts_and_builds(
+    cli: Run, reference: Path, tmp_path: Path
+) -> None:
+    """The reference's catalog, addendum, pointer file, schemas, operations catalog and sources
+    in their places (LAYOUT.md): adopt, then build green."""
+    root = tmp_path / "ovc-infra"
+    (root / PHASE / "schemas").mkdir(parents=True)
+    for name in ("REGISTRY_CATALOG_v0_1.json", "ACTIVE_REGISTRY_POINTERS_v0_1.json"):
+        shutil.copy(reference / name, root / PHASE / name)
+    for path in reference.glob("REGISTRY_CATALOG_ADDENDUM_*.json"):
+        shutil.copy(path, root / PHASE / path.name)
+    for path in (reference / "schemas").glob("*.json"):
+        shutil.copy(path, root / PHASE / "schemas" / path.name)
+    shutil.copy(reference / "docs" / "OVC_ALLOWED_OPERATIONS_CATALOG_v0.2.md", root / PHASE)
+    (root / "docs" / "governance").mkdir(parents=True)
+    shutil.copy(reference / "sources" / "EXPECTED_VERSIONS_v0_1.json", root / "docs/governance")
+    (root / "schema").mkdir()
+    shutil.copy(reference / "sources" / "applied_migrations.json", root / "schema")
+    shutil.copytree(reference / "sources" / "threshold_packs", root / "configs/threshold_packs")
+    code, out, err = cli("adopt", str(root), "--json")
+    assert code == 0, err
+    kinds = {d["registry_id"]: d["kind"] for d in json.loads(out)["decisions"]}
+    assert kinds["threshold_packs_file"] == "source"
+    assert kinds["threshold_registry_db"] == "excluded"
+    code, out, err = cli("build", "--workspace", str(root), "--json")
+    assert code == 0, out + err
