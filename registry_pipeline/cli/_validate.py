@@ -1,0 +1,296 @@
+"""`registry validate`: run folders against the seal contract, one verdict per folder."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from registry_pipeline.cli._commands import RAW, Commands, _relative, workspace_option
+from registry_pipeline.cli._output import Progress, err, json_line, out
+from registry_pipeline.core.errors import Hint, UsageError
+from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
+
+
+def add_validate(commands: Commands) -> None:
+    """`registry validate [RUN_FOLDER...] [--all] [--registry ID] [--json] [--fast]`."""
+    parser = commands.add_parser(
+        "validate",
+        help="validate run folders against the seal contract",
+        formatter_class=RAW,
+        description="Check hashes, sizes, the root hash, required and unlisted files, safe "
+        "paths, run.json and artifact schemas. Every problem is reported with its "
+        "reason code. One verdict per folder: PASS, FAIL (damaged), INTACT_OLDER_FORMAT "
+        "(a plain sha256sum list whose every line verifies) or UNSEALED (no seal files). "
+        "--all covers every run root of the catalog. Exit 0 when nothing FAILed (with "
+        "--strict or named folders: when all PASS), 1 otherwise, 2 on bad usage or "
+        "unreadable input.",
+        epilog="examples:\n"
+        "  registry validate --all\n"
+        "  registry validate --active   # what is active now: exit 0 after any fixed mistake\n"
+        "  registry validate --all --registry run_registry --fast\n"
+        "  registry validate .codex/RUNS/2026-02-05__000138__run_registry_build --json",
+    )
+    parser.add_argument("folders", nargs="*", metavar="RUN_FOLDER", help="run folders to check")
+    parser.add_argument("--all", action="store_true", help="every run folder of the workspace")
+    parser.add_argument(
+        "--active",
+        action="store_true",
+        help="only the folders the active pointers name, each with the root its pointer records "
+        "(what builds read and users trust; older folders, failed ones included, are kept as "
+        "evidence and checked by --all)",
+    )
+    parser.add_argument("--registry", metavar="ID", help="only run folders of this registry")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="with --all, count UNSEALED and INTACT_OLDER_FORMAT folders as failures too "
+        "(named RUN_FOLDERs are always strict)",
+    )
+    parser.add_argument(
+        "--fast",
+        action="store_true",
+        help="structure and sizes only: no hashing, no artifact schemas",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object per folder")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="worker processes for many folders (default: CPU count)",
+    )
+    workspace_option(parser)
+    parser.set_defaults(run=run_validate)
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    from registry_pipeline.core.seal.validate import FolderReport, inspect_many
+    from registry_pipeline.core.seal.verdicts import (
+        FAIL,
+        INTACT_OLDER_FORMAT,
+        PASS,
+        UNSEALED,
+        verdict_of,
+    )
+
+    chosen = [flag for flag, on in (("RUN_FOLDERs", bool(args.folders)), ("--all", args.all),
+                                     ("--active", args.active)) if on]  # fmt: skip
+    if not chosen:
+        raise UsageError("name RUN_FOLDERs or pass --all or --active", code="NOTHING_TO_VALIDATE")
+    if len(chosen) > 1:
+        raise UsageError(f"give one of {' or '.join(chosen)}, not both", code="BAD_USAGE")
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1", code="BAD_USAGE", path=str(args.jobs))
+    workspace = resolve_workspace(args.workspace)
+    roots: dict[str, str | None] = {}
+    name_problems: dict[str, Any] = {}
+    if args.all:
+        from registry_pipeline.core.seal.validate import run_folder_name_problems
+
+        folders: list[Path] = []
+        for runs in _run_roots(workspace.require()):
+            names = _run_folder_names(runs)
+            folders.extend(runs / name for name in names)
+            for name, found in run_folder_name_problems(names).items():
+                name_problems[str(runs / name)] = found
+        folders = _only(workspace, folders, args.registry)
+    elif args.active:
+        folders, roots, unusable = _active_folders(workspace.require(), args.registry)
+        for error in unusable:
+            _print_unreadable(error, args.json)
+    else:
+        folders = [Path(folder) for folder in args.folders]
+        if args.registry:
+            folders = [f for f in folders if _belongs(f, args.registry)]
+    jobs = args.jobs if len(folders) >= 32 else 1
+    chunk = max(1, min(64, len(folders) // (jobs * 4)))
+    schema_root = workspace.root if workspace.schemas_dir.is_dir() else None
+    counts = dict.fromkeys((PASS, FAIL, INTACT_OLDER_FORMAT, UNSEALED), 0)
+    counts["ERROR"] = len(unusable) if args.active else 0
+    advice = False
+    with Progress(len(folders), "validating", enabled=not args.json and len(folders) > 1) as bar:
+        for result in inspect_many(
+            folders, fast=args.fast, workspace_root=schema_root, jobs=jobs, chunk_size=chunk
+        ):
+            bar.advance()
+            if isinstance(result, FolderReport):
+                result = _against_pointer(result, roots)
+                result = result.with_problems(name_problems.get(str(result.run_folder), ()))
+                verdict = verdict_of(result)
+                counts[verdict.status] += 1
+                advice |= any(p.hint == Hint.LINE_ENDINGS_CONVERTED for p in result.problems)
+                _print_report(result, verdict, args.json, workspace)
+            else:
+                counts["ERROR"] += 1
+                _print_unreadable(result, args.json)
+    if not args.json:
+        _summary(counts, args.fast, advice)
+    if counts["ERROR"]:
+        return 2
+    strict = args.strict or bool(args.folders)
+    lenient = counts[INTACT_OLDER_FORMAT] + counts[UNSEALED]
+    return 1 if counts[FAIL] or (strict and lenient) else 0
+
+
+def _active_folders(
+    workspace: Workspace, registry: str | None
+) -> tuple[list[Path], dict[str, str | None], list[UsageError]]:
+    """The folders the active pointers name (the pointer file, explained by the journal), the
+    root each pointer records (by folder path), and the pointers whose folder is unusable."""
+    from registry_pipeline.core.errors import RegistryError
+    from registry_pipeline.core.pointers.store import PointerStore, target_folder
+
+    store = PointerStore(workspace)
+    pointers = store.read()
+    if registry:
+        from registry_pipeline.core.workspace.catalog import require_known
+
+        require_known(workspace, registry, pointers.pointers)
+    ids = [rid for rid in pointers.pointers if registry in (None, rid)]
+    store.explained(ids)  # a pointer the journal does not explain: POINTER_MISMATCH, exit 1
+    folders: list[Path] = []
+    roots: dict[str, str | None] = {}
+    unusable: list[UsageError] = []
+    for registry_id in ids:
+        ref = pointers.active(registry_id)
+        if ref is None or ref.run_id is None:
+            continue
+        try:
+            folder = target_folder(workspace, registry_id, ref.run_id)
+        except RegistryError as exc:
+            unusable.append(UsageError(f"active pointer of {registry_id}: {exc.message}",
+                                       code=exc.code, path=exc.path))  # fmt: skip
+            continue
+        folders.append(folder)
+        roots[str(folder)] = ref.manifest_sha256
+    return folders, roots, unusable
+
+
+def _against_pointer(report: Any, roots: dict[str, str | None]) -> Any:
+    """`report`, failed with ROOT_MISMATCH when its pointer records another root."""
+    from dataclasses import replace
+
+    from registry_pipeline.core.errors import Problem, ReasonCode
+
+    expected = roots.get(str(report.run_folder))
+    if not report.ok or expected is None or expected == report.root_sha256:
+        return report
+    problem = Problem(
+        code=ReasonCode.ROOT_MISMATCH,
+        path="MANIFEST.sha256",
+        message="the active pointer records another root than this folder has",
+        expected=expected,
+        found=report.root_sha256,
+    )
+    return replace(report, problems=(*report.problems, problem))
+
+
+def _run_roots(workspace: Workspace) -> list[Path]:
+    """The run roots of the workspace's catalog (default `.codex/RUNS`), those that exist."""
+    from registry_pipeline.core.workspace.catalog import load_catalog
+
+    try:
+        roots = load_catalog(workspace).run_roots
+    except UsageError as exc:
+        if exc.code != "NO_CATALOG":
+            raise
+        roots = (".codex/RUNS",)
+    return [workspace.root / root for root in roots if (workspace.root / root).is_dir()]
+
+
+def _run_folder_names(runs: Path) -> list[str]:
+    """The run folders' names in a run root, sorted (hidden staging folders left out)."""
+    return sorted(
+        e.name
+        for e in os.scandir(runs)
+        if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)
+    )
+
+
+def _only(workspace: Workspace, folders: list[Path], registry: str | None) -> list[Path]:
+    """`folders` of `registry` (all when None); a registry nobody knows is UNKNOWN_REGISTRY."""
+    if not registry:
+        return folders
+    chosen = [f for f in folders if _belongs(f, registry)]
+    if not chosen:  # a typo must not read as "checked 0 folders, all fine"
+        from registry_pipeline.core.seal.run_id import registry_of
+        from registry_pipeline.core.workspace.catalog import require_known
+
+        names = (folder.name for folder in folders)
+        require_known(workspace, registry, filter(None, map(registry_of, names)))
+    return chosen
+
+
+def _belongs(folder: Path, registry: str) -> bool:
+    from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
+    from registry_pipeline.core.seal.run_id import registry_of
+
+    parsed = registry_of(folder.name)
+    if parsed is not None:
+        return parsed == registry
+    try:
+        envelope = loads_strict((folder / "run.json").read_bytes())
+    except (OSError, JSONDecodeProblem):
+        return False
+    return isinstance(envelope, dict) and registry in (
+        envelope.get("registry_id"),
+        envelope.get("run_type"),
+    )
+
+
+def _print_report(report: Any, verdict: Any, as_json: bool, workspace: Workspace) -> None:
+    if as_json:
+        json_line(
+            {**report.as_json(), "verdict": verdict.status, "older_format": verdict.older_format}
+        )
+        return
+    where = _relative(Path(report.run_folder), workspace)
+    if report.ok:
+        root = f"root {report.root_sha256[:12]}" if report.root_sha256 else ""
+        out(f"PASS  {where}  ({report.files} files, {root})")
+        return
+    if verdict.status == "UNSEALED":
+        out(f"UNSEALED  {where}  (no seal files: nothing claims anything about its content)")
+        return
+    if verdict.status == "INTACT_OLDER_FORMAT":
+        out(f"INTACT  {where}  (older format: {verdict.older_format}, every line verifies)")
+        return
+    out(f"FAIL  {where}  ({len(report.problems)} problem(s))")
+    for problem in report.problems:
+        out(f"      {problem.code.value:<22} {problem.path or '-'}: {problem.message}")
+        if problem.expected is not None or problem.found is not None:
+            out(f"      {'':<22} expected {problem.expected}, found {problem.found}")
+
+
+def _print_unreadable(error: UsageError, as_json: bool) -> None:
+    if as_json:
+        json_line(
+            {
+                "run_folder": error.path,
+                "run_id": None,
+                "status": "ERROR",
+                "errors": [{"code": error.code, "path": None, "message": error.message}],
+            }
+        )
+    else:
+        err(error.diagnostics())
+
+
+def _summary(counts: dict[str, int], fast: bool, advice: bool) -> None:
+    from registry_pipeline.core.seal._linefix import ADVICE
+
+    total = sum(counts.values())
+    line = f"checked {total} run folder(s): {counts['PASS']} PASS, {counts['FAIL']} FAIL"
+    if counts["INTACT_OLDER_FORMAT"]:
+        line += f", {counts['INTACT_OLDER_FORMAT']} intact in an older format"
+    if counts["UNSEALED"]:
+        line += f", {counts['UNSEALED']} unsealed"
+    if counts["ERROR"]:
+        line += f", {counts['ERROR']} unreadable"
+    if fast:
+        line += " (fast: structure and sizes only; hashes and artifact schemas were NOT checked)"
+    err(line)
+    if advice:
+        err(f"hint: {ADVICE}")
