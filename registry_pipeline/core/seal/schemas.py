@@ -3,6 +3,10 @@
 A schema names the artifacts it governs in `x-registry-artifacts` (glob patterns matched against
 the relpath, or against the file name alone), and their format (`json` or `jsonl`) in
 `x-registry-format`. `$ref`s resolve only among the loaded schemas: nothing is ever fetched.
+
+A *binding* is a schema file that only names another file's schema (`x-schema-file`, relative to
+the binding's folder, inside the workspace, no symlink on the way) and adds our `$id`, patterns
+and format: an adopted repository's schemas are validated where they live, never copied.
 """
 
 from __future__ import annotations
@@ -12,9 +16,10 @@ import functools
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any
 
 from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
@@ -23,6 +28,9 @@ from registry_pipeline.core.errors import UsageError
 ENVELOPE_ID = "urn:registry-pipeline:schema:run_envelope"
 MANIFEST_ID = "urn:registry-pipeline:schema:manifest"
 MAX_MESSAGE = 240
+BINDING_KEY = "x-schema-file"
+BINDING_KEYWORDS = frozenset({"$id", "$schema", "title", "description"})
+"""The keywords a binding may hold besides `x-*` ones: a binding is not itself a schema."""
 
 
 @functools.cache
@@ -48,9 +56,19 @@ class ArtifactSchema:
 
     schema_id: str
     path: Path
+    """The file whose document validates (for a binding, the file it names)."""
     document: dict[str, Any]
     patterns: tuple[str, ...]
     format: str
+    binding: Path | None = None
+    """The binding file that named `path`; None for a schema file used as it is."""
+    binding_document: dict[str, Any] | None = None
+    """The binding's own object (its `$id`, patterns and format), when bound."""
+
+    @property
+    def origin(self) -> Path:
+        """The file of the schema folder this schema was loaded from."""
+        return self.binding or self.path
 
     def matches(self, relpath: str) -> bool:
         """Whether this schema governs the artifact at `relpath`."""
@@ -66,6 +84,8 @@ class SchemaCatalog:
     """Every schema from a list of folders; later folders may add schemas, never replace one."""
 
     schemas: dict[str, ArtifactSchema] = field(default_factory=dict)
+    _rank: dict[str, int] = field(default_factory=dict, repr=False)
+    """The index of the folder each schema came from: a later folder's schema wins an artifact."""
 
     @classmethod
     def load(cls, folders: Sequence[Path]) -> SchemaCatalog:
@@ -74,16 +94,17 @@ class SchemaCatalog:
         A later folder may add schemas and may override an earlier folder's schema of the same
         `$id` (a workspace's own copy wins over the built-in one, so a workspace keeps its contract
         across upgrades); one folder holding two different schemas of one `$id` is an error.
+        A binding (`x-schema-file`) brings the document of the file it names.
         """
         catalog = cls()
         seen: set[Path] = set()
-        for folder in folders:
+        for rank, folder in enumerate(folders):
             if not folder.is_dir() or folder.resolve() in seen:
                 continue
             seen.add(folder.resolve())
             in_folder: set[str] = set()
             for path in sorted(folder.glob("*.schema.json")):
-                in_folder.add(catalog._add(path, in_folder))
+                in_folder.add(catalog._add(path, in_folder, rank))
         return catalog
 
     @classmethod
@@ -102,49 +123,65 @@ class SchemaCatalog:
             folders.append(str(workspace_root / "schemas"))
         return _cached_catalog(tuple(folders), _stamp(folders))
 
-    def _add(self, path: Path, in_folder: set[str]) -> str:
-        try:
-            document = loads_strict(path.read_bytes())
-        except (OSError, JSONDecodeProblem) as exc:
-            raise UsageError(
-                f"cannot read schema: {exc}", code="SCHEMA_UNREADABLE", path=str(path)
-            ) from None
-        if not isinstance(document, dict) or not isinstance(document.get("$id"), str):
+    def _add(self, path: Path, in_folder: set[str], rank: int) -> str:
+        declared = _read_schema(path, "cannot read schema")
+        if not isinstance(declared, dict) or not isinstance(declared.get("$id"), str):
             raise UsageError(
                 "a schema must be an object with a string $id",
                 code="SCHEMA_INVALID",
                 path=str(path),
             )
-        schema_id: str = document["$id"]
-        if schema_id in self.schemas and self.schemas[schema_id].document == document:
+        schema_id: str = declared["$id"]
+        patterns = tuple(declared.get("x-registry-artifacts", ()))
+        fmt = str(declared.get("x-registry-format", "json"))
+        if BINDING_KEY in declared:
+            target = _bound_file(path, declared)
+            document = _read_schema(target, f"cannot read the schema bound by {path}")
+            if not isinstance(document, dict):
+                raise UsageError(
+                    f"the schema bound by {path} must be a JSON object",
+                    code="SCHEMA_INVALID",
+                    path=str(target),
+                )
+            schema = ArtifactSchema(schema_id, target, document, patterns, fmt, path, declared)
+        else:
+            schema = ArtifactSchema(schema_id, path, declared, patterns, fmt)
+        known = self.schemas.get(schema_id)
+        if known is not None and _contents(known) == _contents(schema):
             return schema_id  # an identical copy: keep the first (built-in) one
-        if schema_id in in_folder and self.schemas[schema_id].document != document:
+        if known is not None and schema_id in in_folder:
             raise UsageError(
-                f"duplicate $id {schema_id!r} (also {self.schemas[schema_id].path})",
+                f"duplicate $id {schema_id!r} (also {known.origin})",
                 code="SCHEMA_INVALID",
                 path=str(path),
             )
-        patterns = tuple(document.get("x-registry-artifacts", ()))
-        self.schemas[schema_id] = ArtifactSchema(
-            schema_id, path, document, patterns, str(document.get("x-registry-format", "json"))
-        )
+        self.schemas.pop(schema_id, None)  # an override goes last, in its own folder's order
+        self.schemas[schema_id] = schema
+        self._rank[schema_id] = rank
         return schema_id
 
     @functools.cached_property
     def fingerprint(self) -> str:
-        """SHA-256 over every schema's `$id` and document: equal catalogs, equal fingerprints."""
+        """SHA-256 over every schema's `$id` and document (for a binding, the binding's object
+        and the bound document): equal catalogs, equal fingerprints."""
         digest = hashlib.sha256()
         for schema_id in sorted(self.schemas):
-            document = json.dumps(self.schemas[schema_id].document, sort_keys=True)
-            digest.update(f"{schema_id}\0{document}\n".encode())
+            contents = "\0".join(
+                json.dumps(part, sort_keys=True) for part in _contents(self.schemas[schema_id])
+            )
+            digest.update(f"{schema_id}\0{contents}\n".encode())
         return digest.hexdigest()
 
     def for_artifact(self, relpath: str) -> ArtifactSchema | None:
-        """The schema governing the artifact at `relpath`, if any."""
+        """The schema governing the artifact at `relpath`, if any: a workspace schema wins over a
+        built-in one (the later folder wins), then the first in file-name order."""
+        found: ArtifactSchema | None = None
         for schema in self.schemas.values():
             if schema.patterns and schema.matches(relpath):
-                return schema
-        return None
+                rank = self._rank.get(schema.schema_id, 0)
+                if found is None or rank > self._rank.get(found.schema_id, 0):
+                    found = schema
+        return found
 
     def validate(self, schema_id: str, instance: Any, limit: int = 20) -> list[SchemaViolation]:
         """Every violation of `instance` against the schema, up to `limit`, in a stable order."""
@@ -184,10 +221,11 @@ class SchemaCatalog:
 
     @functools.cache  # noqa: B019 - a catalog lives as long as the process, by design
     def _is_builtin(self, schema_id: str) -> bool:
-        return self.schemas[schema_id].path.parent.resolve() == builtin_schema_dir().resolve()
+        return self.schemas[schema_id].origin.parent.resolve() == builtin_schema_dir().resolve()
 
     def metaschema_problems(self) -> Iterator[tuple[Path, str]]:
-        """Schemas that are not themselves valid draft 2020-12 schemas."""
+        """Schemas that are not themselves valid draft 2020-12 schemas (a bound document is
+        reported with its own path)."""
         from jsonschema import Draft202012Validator
 
         for schema in self.schemas.values():
@@ -231,8 +269,8 @@ def _cached_catalog(folders: tuple[str, ...], stamp: tuple[object, ...]) -> Sche
 
 
 def _stamp(folders: Sequence[str]) -> tuple[object, ...]:
-    """Names, sizes, mtimes and ctimes of the schema files: an edited schema is loaded again
-    (a long-lived process such as `dagster dev` sees schema changes)."""
+    """Names, sizes, mtimes and ctimes of the schema files and of the files bindings name: an
+    edited schema is loaded again (a long-lived process such as `dagster dev` sees changes)."""
     entries: list[object] = []
     for folder in folders:
         try:
@@ -240,12 +278,120 @@ def _stamp(folders: Sequence[str]) -> tuple[object, ...]:
                 for entry in listing:
                     if entry.name.endswith(".schema.json"):
                         info = entry.stat()
-                        entries.append(
-                            (entry.path, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
-                        )
+                        key = (info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+                        entries.append((entry.path, *key))
+                        bound = _bound_name(entry.path, *key)
+                        if bound is not None:
+                            entries.append(_file_stamp(bound))
         except OSError:
             entries.append((folder, None))
     return tuple(sorted(entries, key=str))
+
+
+def _file_stamp(path: str) -> tuple[object, ...]:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return (path, None)
+    return (path, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+@functools.lru_cache(maxsize=1024)
+def _bound_name(path: str, size: int, mtime_ns: int, ctime_ns: int) -> str | None:
+    """The file a binding names, read again only when the binding's stat changes; None for a
+    schema, an unreadable file or a reference that leaves the workspace (loading refuses it)."""
+    try:
+        declared = loads_strict(Path(path).read_bytes())
+    except (OSError, JSONDecodeProblem):
+        return None
+    if not isinstance(declared, dict) or BINDING_KEY not in declared:
+        return None
+    try:
+        return str(_walk(Path(path), declared[BINDING_KEY])[-1])
+    except ValueError:
+        return None
+
+
+def _read_schema(path: Path, what: str) -> Any:
+    try:
+        return loads_strict(path.read_bytes())
+    except (OSError, JSONDecodeProblem) as exc:
+        raise UsageError(f"{what}: {exc}", code="SCHEMA_UNREADABLE", path=str(path)) from None
+
+
+def _contents(schema: ArtifactSchema) -> tuple[dict[str, Any], ...]:
+    """What a schema is made of: its document, and the binding's own object when bound."""
+    if schema.binding_document is None:
+        return (schema.document,)
+    return (schema.binding_document, schema.document)
+
+
+def _walk(binding: Path, target: object) -> list[Path]:
+    """Every path the OS would pass through to open `target` from the binding's folder, the file
+    last; ValueError (before any filesystem call) when it is not a relative path inside the
+    workspace (the binding folder's parent)."""
+    if not isinstance(target, str) or not target:
+        raise ValueError("must be a non-empty relative path (a string)")
+    if "\\" in target or "\0" in target:
+        raise ValueError("must use `/` as separator (no backslash, no NUL)")
+    if target.startswith("/") or PureWindowsPath(target).drive:
+        raise ValueError("is absolute: it must be relative to the binding's folder")
+    folder = binding.absolute().parent
+    parts = [folder.name]
+    walk = [folder]
+    for part in target.split("/"):
+        if part == "..":
+            if not parts:
+                raise ValueError(f"leads outside the workspace {folder.parent}")
+            parts.pop()
+        elif part not in ("", "."):
+            parts.append(part)
+            walk.append(folder.parent.joinpath(*parts))
+    walk.append(folder.parent.joinpath(*parts))
+    return walk
+
+
+def _bound_file(binding: Path, declared: dict[str, Any]) -> Path:
+    """The checked file a binding names: SCHEMA_INVALID for a binding with schema keywords or a
+    reference that may leave the workspace, SCHEMA_UNREADABLE when it is missing."""
+    extra = sorted(k for k in declared if k not in BINDING_KEYWORDS and not k.startswith("x-"))
+    if extra:
+        raise UsageError(
+            f"a binding ({BINDING_KEY}) holds only $id, $schema, title, description and x-* "
+            f"keys, not a schema of its own; found {', '.join(map(repr, extra))}",
+            code="SCHEMA_INVALID",
+            path=str(binding),
+        )
+    target = declared[BINDING_KEY]
+    try:
+        walk = _walk(binding, target)
+    except ValueError as exc:
+        raise UsageError(
+            f"{BINDING_KEY} {target!r} {exc}", code="SCHEMA_INVALID", path=str(binding)
+        ) from None
+    for step in dict.fromkeys(walk):  # the file itself comes last
+        try:
+            info = step.lstat()
+        except OSError as exc:
+            raise UsageError(
+                f"cannot read the schema bound by {binding}: {exc.strerror or exc} ({step})",
+                code="SCHEMA_UNREADABLE",
+                path=str(walk[-1]),
+            ) from None
+        if stat.S_ISLNK(info.st_mode):
+            raise UsageError(
+                f"{BINDING_KEY} {target!r} passes through the symlink {step}: the bound file "
+                "must lie in the workspace itself",
+                code="SCHEMA_INVALID",
+                path=str(binding),
+            )
+    if not stat.S_ISREG(info.st_mode):
+        raise UsageError(
+            f"the schema bound by {binding} is not a regular file",
+            code="SCHEMA_UNREADABLE",
+            path=str(walk[-1]),
+        )
+    return walk[-1]
 
 
 def _natural_path(error: Any) -> list[tuple[int, int | str]]:

@@ -155,6 +155,24 @@ def test_a_later_folder_overrides_an_earlier_schema(tmp_path: Path) -> None:
     assert catalog.schemas["urn:test:x"].path == workspace / "x.schema.json"
 
 
+def test_a_later_folders_schema_wins_an_artifact_matched_by_both(tmp_path: Path) -> None:
+    builtin, workspace = tmp_path / "builtin", tmp_path / "workspace"
+    builtin.mkdir()
+    workspace.mkdir()
+    _write(builtin, "a.schema.json", {"$id": "urn:test:a", "x-registry-artifacts": ["*.json"]})
+    _write(builtin, "b.schema.json", {"$id": "urn:test:b", "x-registry-artifacts": ["b.json"]})
+    _write(workspace, "z.schema.json", {"$id": "urn:test:z", "x-registry-artifacts": ["b.json"]})
+
+    def governing(catalog: SchemaCatalog, name: str) -> str | None:
+        schema = catalog.for_artifact(name)
+        return schema.schema_id if schema else None
+
+    assert governing(SchemaCatalog.load([builtin]), "b.json") == "urn:test:a"  # file-name order
+    catalog = SchemaCatalog.load([builtin, workspace])
+    assert governing(catalog, "a.json") == "urn:test:a"
+    assert governing(catalog, "b.json") == "urn:test:z"  # the workspace's schema wins
+
+
 @pytest.mark.parametrize(
     ("data", "reason"),
     [
