@@ -322,10 +322,20 @@ def _binding(layout: SeedLayout, entry: dict[str, Any]) -> dict[str, Any] | None
     return {
         "$id": BINDING_PREFIX + entry["registry_id"],
         "title": f"{entry['registry_id']}: bound to the repository's own schema",
-        "x-registry-artifacts": list(entry["artifacts"]),
+        "x-registry-artifacts": _with_snapshot_names(entry["artifacts"]),
         "x-registry-format": "json",
         "x-schema-file": "../" + layout.relpath(schema),
     }
+
+
+def _with_snapshot_names(artifacts: list[str]) -> list[str]:
+    """The artifact names, and the names the seed's seal-promotion script gives the same files
+    (`EXPECTED_VERSIONS_v0_1_snapshot.json`), so their snapshots are checked by the same schema."""
+    names = list(artifacts)
+    for name in artifacts:
+        stem, dot, suffix = name.rpartition(".")
+        names.append(f"{stem}_snapshot{dot}{suffix}" if dot else f"{name}_snapshot")
+    return names
 
 
 def _run_root(path: str) -> str | None:
