@@ -12,7 +12,16 @@ import sys
 from collections.abc import Sequence
 
 from registry_pipeline._version import __version__
-from registry_pipeline.cli import _adopt, _build, _commands, _delta, _drift, _pointers, _validate
+from registry_pipeline.cli import (
+    _adopt,
+    _build,
+    _commands,
+    _delta,
+    _drift,
+    _pointers,
+    _restore,
+    _validate,
+)
 from registry_pipeline.cli._output import err, json_doc
 from registry_pipeline.core.errors import RegistryError
 
@@ -64,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     _adopt.add_adopt(commands)
     _commands.add_seal(commands)
     _validate.add_validate(commands)
+    _restore.add_restore(commands)
     _build.add_build(commands)
     _pointers.add_pointers(commands)
     _drift.add_drift(commands)

@@ -1,0 +1,53 @@
+"""`registry restore-line-endings FOLDER DEST`: a verified copy, converted line endings undone."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from registry_pipeline.cli._commands import RAW
+from registry_pipeline.cli._output import json_doc, out
+
+
+def add_restore(commands: Any) -> None:
+    """`registry restore-line-endings FOLDER DEST [--json]`."""
+    parser = commands.add_parser(
+        "restore-line-endings",
+        help="write a verified copy of a run folder whose line endings git converted",
+        formatter_class=RAW,
+        description="A file that matches its sealed SHA-256 once its line endings are converted\n"
+        "back (LF to CRLF or CRLF to LF) is restored to the sealed bytes. The copy is written to\n"
+        "DEST/<folder name>, never over FOLDER, and only when every listed file is intact or\n"
+        "restored and the copy verifies (the seal contract, or its plain sha256sum list).\n"
+        "Exit 0 written, 1 a file cannot be restored or the copy does not verify (nothing\n"
+        "written), 2 bad usage (DEST/<name> exists, FOLDER has no MANIFEST.sha256).",
+        epilog="examples:\n"
+        "  registry restore-line-endings reports/path1/evidence/runs/p1_20260204_001 /tmp/fixed\n"
+        "  registry restore-line-endings .codex/RUNS/2026-02-05__000138__run_registry_build "
+        "/tmp/restored --json\n\nThen compare or re-commit the restored copy with line-ending "
+        "conversion off for it (`-text` in .gitattributes).",
+    )
+    parser.add_argument("folder", metavar="FOLDER", help="the damaged run folder (read only)")
+    parser.add_argument("dest", metavar="DEST", help="folder to write the restored copy into")
+    parser.add_argument("--json", action="store_true", help="print a JSON object")
+    parser.set_defaults(run=run_restore)
+
+
+def run_restore(args: argparse.Namespace) -> int:
+    from registry_pipeline.core.errors import UsageError
+    from registry_pipeline.core.seal.restore import restore_line_endings
+
+    source, dest = Path(args.folder), Path(args.dest)
+    if not source.is_dir():
+        raise UsageError("not a folder", code="NOT_A_RUN_FOLDER", path=str(source))
+    dest.mkdir(parents=True, exist_ok=True)
+    restored = restore_line_endings(source, dest)
+    if args.json:
+        json_doc(restored.as_json())
+        return 0
+    out(f"wrote {restored.folder} (verified)")
+    for relpath, how in sorted(restored.restored.items()):
+        out(f"  restored  {relpath}  ({how})")
+    out(f"  {len(restored.kept)} file(s) were intact and copied as they are")
+    return 0
