@@ -237,6 +237,7 @@ def _belongs(folder: Path, registry: str) -> bool:
     return isinstance(envelope, dict) and registry in (
         envelope.get("registry_id"),
         envelope.get("run_type"),
+        envelope.get("source_registry"),  # a seed seal-promotion folder
     )
 
 

@@ -315,3 +315,64 @@ def test_the_real_seed_repository_adopts_and_builds(
     assert kinds["threshold_registry_db"] == "excluded"
     code, out, err = cli("build", "--workspace", str(root), "--json")
     assert code == 0, out + err
+
+
+def _seal_promotion(runs: Path, name: str, registry_id: str, files: dict[str, bytes]) -> Path:
+    """A folder as the seed's seal-promotion script writes it: `<ts>__seal_<name>`, run.json
+    with `run_type: seal_promotion` and `source_registry`, renamed `<stem>_snapshot` files."""
+    from registry_pipeline.core.seal.manifest import (
+        ManifestEntry,
+        render_manifest_json,
+        render_manifest_sha256,
+    )
+
+    folder = runs / f"2026-02-06__093000__seal_{name}"
+    folder.mkdir(parents=True)
+    envelope = {"created_utc": "2026-02-06T09:30:00Z", "run_id": folder.name,
+                "run_type": "seal_promotion", "source_registry": registry_id,
+                "source_path": "docs/governance/"}  # fmt: skip
+    payload = {**files, "run.json": json.dumps(envelope, indent=2).encode() + b"\n"}
+    entries = []
+    for relpath, data in payload.items():
+        (folder / relpath).write_bytes(data)
+        entries.append(ManifestEntry(relpath, len(data), hashlib.sha256(data).hexdigest()))
+    manifest = render_manifest_json(entries)
+    (folder / "manifest.json").write_bytes(manifest)
+    entries.append(
+        ManifestEntry("manifest.json", len(manifest), hashlib.sha256(manifest).hexdigest())
+    )
+    (folder / "MANIFEST.sha256").write_bytes(render_manifest_sha256(entries)[0])
+    return folder
+
+
+def test_their_seal_promotion_folders_continue_the_history(cli: Run, seed_repo: Path) -> None:
+    """A clone that has their sealed folders: an unchanged source reuses their snapshot (no new
+    folder), the pointer keeps naming it, and the delta log starts from it."""
+    source = (seed_repo / "docs/governance/EXPECTED_VERSIONS_v0_1.json").read_bytes()
+    folder = _seal_promotion(
+        seed_repo / ".codex" / "RUNS", "expected_versions", "expected_versions",
+        {"EXPECTED_VERSIONS_v0_1_snapshot.json": source},
+    )  # fmt: skip
+    assert cli("validate", str(folder))[0] == 0  # their seal passes our validator
+    assert cli("adopt", str(seed_repo))[0] == 0
+    code, out, err = cli("build", "--workspace", str(seed_repo), "--json")
+    assert code == 0, out + err
+    entry = {e["registry_id"]: e for e in json.loads(out)["registries"]}["expected_versions"]
+    assert (entry["status"], entry["run_id"]) == ("reused", folder.name)
+    pointers = json.loads((seed_repo / PHASE / "ACTIVE_REGISTRY_POINTERS_v0_1.json").read_text())
+    ref = next(p for p in pointers["pointers"] if p["registry_id"] == "expected_versions")
+    assert ref["active_ref"]["run_id"] == folder.name
+    assert ref["active_ref"]["relpath"] == "EXPECTED_VERSIONS_v0_1_snapshot.json"
+    code, out, _ = cli("delta", "show", "--registry", "expected_versions", "--json",
+                       "--workspace", str(seed_repo))  # fmt: skip
+    assert code == 0 and folder.name in out
+    (seed_repo / "docs/governance/EXPECTED_VERSIONS_v0_1.json").write_text(
+        json.dumps(dict(EXPECTED, version="0.2"), indent=2) + "\n"
+    )
+    code, out, err = cli("build", "--workspace", str(seed_repo), "--json")
+    assert code == 0, out + err
+    entry = {e["registry_id"]: e for e in json.loads(out)["registries"]}["expected_versions"]
+    assert entry["status"] == "built" and entry["promoted"] is True
+    code, out, _ = cli("delta", "show", "--registry", "expected_versions",
+                       "--workspace", str(seed_repo))  # fmt: skip
+    assert f"{folder.name} -> " in out  # the transition from their snapshot to ours

@@ -112,7 +112,7 @@ def _allowed_operations(snapshot: Snapshot) -> Any:
 
 
 def _read(snapshot: Snapshot, relpath: str) -> bytes:
-    return (snapshot.path / relpath).read_bytes()
+    return snapshot.artifact(relpath).read_bytes()
 
 
 def _counts(detail: dict[str, Any]) -> dict[str, object]:

@@ -53,12 +53,12 @@ from registry_pipeline.core.pointers.pointer_file import (
 from registry_pipeline.core.seal._faults import crash_point
 from registry_pipeline.core.seal._fs import fsync_dir
 from registry_pipeline.core.seal.paths import relpath_problem
-from registry_pipeline.core.seal.run_id import now_utc, registry_of
+from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.workspace.catalog import pointer_file_path
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
-from registry_pipeline.core.workspace.snapshots import read_snapshot
+from registry_pipeline.core.workspace.snapshots import read_snapshot, sealed_name, snapshot_registry
 
 MAX_REASON = 4000
 """Characters of a change's reason (a journal record stays one short line)."""
@@ -464,6 +464,8 @@ class PointerStore:
                 code="TARGET_UNSEALED" if unsealed else "TARGET_INVALID",
                 path=str(folder),
             )
+        if relpath is not None:
+            relpath = sealed_name(folder, relpath)  # a seed seal-promotion folder renames it
         if relpath is not None and not (folder / relpath).is_file():
             raise PointerRefused(
                 f"{folder.name} has no {relpath}", code="TARGET_INVALID", path=str(folder)
@@ -563,7 +565,7 @@ def target_folder(workspace: Workspace, registry_id: str, run_id: str) -> Path:
             code="TARGET_MISSING",
             path=str(folder),
         )
-    owner = registry_of(run_id)
+    owner = snapshot_registry(folder)
     if owner != registry_id:
         raise PointerRefused(
             f"{run_id} is a snapshot of {owner or 'no known registry'}, not of {registry_id}",

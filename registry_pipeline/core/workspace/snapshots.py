@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,41 @@ from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 
+SEAL_PROMOTION = re.compile(r"\d{4}-\d{2}-\d{2}__\d{6}__seal_[a-z0-9_]+")
+"""The seed system's seal-promotion folders: a hand-edited registry sealed by its script, with
+run.json `run_type: seal_promotion` and `source_registry` naming the registry."""
+
+
+def snapshot_registry(folder: Path) -> str | None:
+    """The registry the run folder `folder` is a snapshot of: the one its name says (our run
+    ids), or for a seed seal-promotion folder the `source_registry` its run.json records."""
+    owner = registry_of(folder.name)
+    if owner is not None or not SEAL_PROMOTION.fullmatch(folder.name):
+        return owner
+    envelope = _envelope(folder)
+    source = envelope.get("source_registry") if envelope else None
+    return source if isinstance(source, str) and source else None
+
+
+def sealed_name(folder: Path, name: str) -> str:
+    """The relpath under which `folder` holds the artifact we call `name`: `name` itself, or in
+    a seed seal-promotion folder `<stem>_snapshot<ext>` (its script renames single files)."""
+    if SEAL_PROMOTION.fullmatch(folder.name) and not (folder / name).exists():
+        stem, dot, suffix = name.rpartition(".")
+        renamed = f"{stem}_snapshot{dot}{suffix}" if dot else f"{name}_snapshot"
+        if (folder / renamed).is_file():
+            return renamed
+    return name
+
+
+def logical_name(folder: Path, relpath: str) -> str:
+    """The inverse of `sealed_name`: what we call the artifact `relpath` of `folder`."""
+    if SEAL_PROMOTION.fullmatch(folder.name):
+        match = re.fullmatch(r"(.+)_snapshot(\.[^./]+)?", relpath)
+        if match:
+            return match[1] + (match[2] or "")
+    return relpath
+
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -37,6 +73,10 @@ class Snapshot:
         return SealedRef(
             self.registry_id, self.run_id, self.root_sha256 or "", RUNS_RELPATH, relpath
         )
+
+    def artifact(self, name: str) -> Path:
+        """The file of the artifact we call `name` (see `sealed_name`)."""
+        return self.path / sealed_name(self.path, name)
 
     def payload(self) -> dict[str, Path]:
         """Sealed artifact files (relpath -> path) as manifest.json lists them, minus run.json."""
@@ -101,7 +141,10 @@ def _scan(workspace: Workspace, registry_id: str, not_before: str | None) -> Ite
         return
     for entry in os.scandir(runs):
         # `in` first: a substring test is far cheaper than the run id pattern on 10,000 names
-        if registry_id not in entry.name or registry_of(entry.name) != registry_id:
+        if "__seal_" in entry.name:  # a seed seal-promotion folder: its run.json says whose
+            if snapshot_registry(Path(entry.path)) != registry_id:
+                continue
+        elif registry_id not in entry.name or registry_of(entry.name) != registry_id:
             continue
         if not_before is not None and entry.name[: len(not_before)] < not_before:
             continue

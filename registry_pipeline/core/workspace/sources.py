@@ -17,6 +17,7 @@ from registry_pipeline.core.seal.paths import fold_key, is_reserved, printable, 
 from registry_pipeline.core.seal.schemas import SchemaCatalog, iter_jsonl
 from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.workspace.layout import escape_problem
+from registry_pipeline.core.workspace.snapshots import logical_name
 
 MAX_SCHEMA_CHECK = 256 << 20
 
@@ -356,7 +357,11 @@ def unchanged_snapshot(
         return False, False
     try:
         listed = loads_strict((newest / "manifest.json").read_bytes())
-        sealed = {row["relpath"]: row["sha256"] for row in listed if row["relpath"] != "run.json"}
+        sealed = {
+            logical_name(newest, row["relpath"]): row["sha256"]
+            for row in listed
+            if row["relpath"] != "run.json"
+        }
     except (OSError, JSONDecodeProblem, TypeError, KeyError):
         return False, False
     wanted = {relpath: hashlib.sha256(data).hexdigest() for relpath, data in files.items()}
