@@ -225,11 +225,11 @@ def _only(workspace: Workspace, folders: list[Path], registry: str | None) -> li
 
 def _belongs(folder: Path, registry: str) -> bool:
     from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
-    from registry_pipeline.core.seal.run_id import registry_of
+    from registry_pipeline.core.workspace.snapshots import snapshot_registry
 
-    parsed = registry_of(folder.name)
-    if parsed is not None:
-        return parsed == registry
+    owner = snapshot_registry(folder)  # our run ids, the seed's seal-promotion folders
+    if owner is not None:
+        return owner == registry
     try:
         envelope = loads_strict((folder / "run.json").read_bytes())
     except (OSError, JSONDecodeProblem):
@@ -237,7 +237,6 @@ def _belongs(folder: Path, registry: str) -> bool:
     return isinstance(envelope, dict) and registry in (
         envelope.get("registry_id"),
         envelope.get("run_type"),
-        envelope.get("source_registry"),  # a seed seal-promotion folder
     )
 
 

@@ -21,12 +21,10 @@ from registry_pipeline.core.workspace.sources import (
 )
 from registry_pipeline.lib.failures import as_step_failure
 from registry_pipeline.lib.inputs import resolve_inputs
-from registry_pipeline.lib.io_manager import RegistryOutput
+from registry_pipeline.lib.io_manager import UNEXPECTED_FILES, RegistryOutput
 from registry_pipeline.lib.resources import BuildLock, RegistryWorkspace
 
 IO_MANAGER_KEY = "registry_io_manager"
-UNEXPECTED_FILES = "unexpected_files"
-"""Output metadata: files beside a source's glob that it does not match (not sealed)."""
 
 
 def buildable(catalog: RegistryCatalog, builders: Mapping[str, Builder]) -> list[RegistrySpec]:

@@ -26,9 +26,9 @@ from registry_pipeline.core.workspace.sources import (
     unexpected_note,
 )
 from registry_pipeline.definitions import BUILD_JOB, build_definitions
-from registry_pipeline.defs.assets import UNEXPECTED_FILES
 from registry_pipeline.defs.checks import CHECK_NAMES
 from registry_pipeline.lib.instance import dagster_home, open_instance
+from registry_pipeline.lib.io_manager import UNEXPECTED_FILES
 from registry_pipeline.lib.promotion import promote_checked, promote_materialization, run_verdict
 from registry_pipeline.lib.resources import HOST_TAG, PID_TAG
 

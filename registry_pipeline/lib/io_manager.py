@@ -16,6 +16,9 @@ from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import Snapshot
 from registry_pipeline.lib.failures import as_step_failure, step_failure
 
+UNEXPECTED_FILES = "unexpected_files"
+"""Output metadata: files beside a source's glob that it does not match (not sealed)."""
+
 
 @dataclass(frozen=True)
 class RegistryOutput:

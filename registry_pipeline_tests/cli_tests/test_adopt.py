@@ -257,8 +257,8 @@ def test_an_adopted_repository_builds_green_with_its_ids_and_pointer_file(
     assert code == 0, out + err
     table = Path(seed_repo / ".codex" / "RUNS" / str(entries["op_status_table"]["run_id"]))
     rows = json.loads((table / "OPERATION_STATUS_TABLE_v0_1.json").read_text())
-    ids = {row["op_id"] for row in rows} if rows and "op_id" in rows[0] else set()
-    assert not ids or {"OP-QA07", "OP-B07"} <= ids
+    ids = {row["operation_id"] for row in rows}  # their Markdown operations, v0.1 table
+    assert {"OP-QA07", "OP-QA08", "OP-B07"} <= ids and "OP-NC01" not in ids
 
 
 def test_no_seed_catalog_is_a_clear_error(cli: Run, tmp_path: Path) -> None:
@@ -376,3 +376,24 @@ def test_their_seal_promotion_folders_continue_the_history(cli: Run, seed_repo: 
     code, out, _ = cli("delta", "show", "--registry", "expected_versions",
                        "--workspace", str(seed_repo))  # fmt: skip
     assert f"{folder.name} -> " in out  # the transition from their snapshot to ours
+
+
+def test_an_operations_catalog_that_is_not_utf8_is_a_clear_error(cli: Run, seed_repo: Path) -> None:
+    (seed_repo / PHASE / "OVC_ALLOWED_OPERATIONS_CATALOG_v0.2.md").write_bytes(b"# Ops \xff\n")
+    code, out, err = cli("adopt", str(seed_repo))
+    assert code == 2 and out == ""
+    assert "OPERATIONS_UNREADABLE" in err and "not UTF-8" in err
+    assert not (seed_repo / "registries").exists()
+
+
+def test_values_our_catalog_cannot_express_are_refused_before_writing(
+    cli: Run, seed_repo: Path
+) -> None:
+    path = seed_repo / PHASE / "REGISTRY_CATALOG_v0_1.json"
+    catalog = json.loads(path.read_text())
+    catalog["registries"][3]["write_policy"] = "overwrite_in_place"
+    path.write_text(json.dumps(catalog))
+    code, _out, err = cli("adopt", str(seed_repo))
+    assert code == 2
+    assert "ADOPT_UNSUPPORTED" in err and "overwrite_in_place" in err
+    assert not (seed_repo / "registries").exists() and not (seed_repo / "schemas").exists()

@@ -66,3 +66,16 @@ def test_the_seed_folder_broken_by_conversion_is_restored(
     assert code == 0, err
     assert len(json.loads(out)["restored"]) == 5
     assert cli("validate", str(tmp_path / folder.name))[0] == 0
+
+
+def test_a_listed_file_that_is_a_symlink_is_refused(
+    cli: Run, workspace: Workspace, tmp_path: Path
+) -> None:
+    folder = _converted(workspace)
+    outside = tmp_path / "outside.md"
+    outside.write_bytes(b"line one\r\nline two\r\n")
+    (folder / "RUN.md").unlink()
+    (folder / "RUN.md").symlink_to(outside)
+    code, _out, err = cli("restore-line-endings", str(folder), str(tmp_path / "fixed"))
+    assert code == 2 and "NOT_A_REGULAR_FILE" in err and "RUN.md" in err
+    assert list((tmp_path / "fixed").iterdir()) == []

@@ -25,7 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from registry_pipeline.core.adopt.v01 import SeedLayout, operation_ids, read_entries
-from registry_pipeline.core.workspace.catalog import CATALOG_RELPATH
+from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.workspace.catalog import (
+    CATALOG_RELPATH,
+    CATALOG_SCHEMA_ID,
+    CatalogError,
+)
 
 OPERATIONS_ID = "allowed_operations"
 THRESHOLD_PACKS = "threshold_packs_file"
@@ -115,7 +121,7 @@ class AdoptionPlan:
 def plan_adoption(layout: SeedLayout) -> AdoptionPlan:
     """Our catalog for the repository of `layout`: their ids, their files, their pointer file."""
     warnings: list[str] = []
-    ops_text = layout.operations.read_text(encoding="utf-8") if layout.operations else ""
+    ops_text = _operations_text(layout.operations) if layout.operations else ""
     known_ops = operation_ids(ops_text)
     if layout.operations is None:
         warnings.append(
@@ -178,7 +184,34 @@ def plan_adoption(layout: SeedLayout) -> AdoptionPlan:
     }
     if layout.pointer_file is not None:
         catalog["pointer_file"] = layout.relpath(layout.pointer_file)
+    _check_against_our_schema(layout, catalog)
     return AdoptionPlan(layout, catalog, bindings, decisions, warnings)
+
+
+def _check_against_our_schema(layout: SeedLayout, catalog: dict[str, Any]) -> None:
+    """ADOPT_UNSUPPORTED before anything is written when their catalog holds values ours cannot
+    express (an artifact_type or write_policy we do not know), naming each."""
+    schemas = SchemaCatalog.for_workspace(None)
+    problems = [str(v) for v in schemas.validate(CATALOG_SCHEMA_ID, catalog, limit=20)]
+    if problems:
+        raise CatalogError(str(layout.catalog), problems, code="ADOPT_UNSUPPORTED")
+
+
+def _operations_text(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"the operations catalog is not UTF-8 (byte {exc.start})",
+            code="OPERATIONS_UNREADABLE",
+            path=str(path),
+        ) from None
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read the operations catalog: {exc.strerror or exc}",
+            code="OPERATIONS_UNREADABLE",
+            path=str(path),
+        ) from None
 
 
 def _decide(

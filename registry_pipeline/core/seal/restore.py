@@ -10,16 +10,13 @@ or restored and the copy verifies (seal contract, or the plain `sha256sum` list 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.seal.hashing import sha256_bytes
-from registry_pipeline.core.seal.paths import relpath_problem
-
-_LINE = re.compile(r"([0-9a-f]{64}) [ *](.+)")
+from registry_pipeline.core.seal.manifest import MANIFEST_SHA256
 
 
 @dataclass
@@ -74,6 +71,12 @@ def restore_line_endings(source: Path, dest_parent: Path) -> Restored:
         for directory, _dirs, files in os.walk(source):
             for name in files:
                 relpath = (Path(directory) / name).relative_to(source).as_posix()
+                if (source / relpath).is_symlink():
+                    raise UsageError(
+                        "is a symlink: restore only sealed files",
+                        code="NOT_A_REGULAR_FILE",
+                        path=str(source / relpath),
+                    )
                 path = staging / relpath
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(contents.get(relpath, (source / relpath).read_bytes()))
@@ -85,27 +88,30 @@ def restore_line_endings(source: Path, dest_parent: Path) -> Restored:
 
 
 def _listed(folder: Path) -> dict[str, str]:
-    """relpath -> sha256 of every file MANIFEST.sha256 lists (the ROOT line left out)."""
+    """relpath -> sha256 of every file MANIFEST.sha256 lists (its ROOT line left out); a
+    listed file that is a symlink or not a regular file is refused (nothing outside the folder
+    is ever copied in)."""
+    from registry_pipeline.core.seal._manifest_parse import parse_manifest_sha256
+
     try:
-        text = (folder / "MANIFEST.sha256").read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        data = (folder / MANIFEST_SHA256).read_bytes()
+    except OSError as exc:
         raise UsageError(
-            f"no readable MANIFEST.sha256 to restore against: {exc}",
+            f"no readable MANIFEST.sha256 to restore against: {exc.strerror or exc}",
             code="NOT_A_RUN_FOLDER",
             path=str(folder),
         ) from None
-    listed: dict[str, str] = {}
-    for line in text.replace("\r\n", "\n").splitlines():
-        match = _LINE.fullmatch(line)
-        if match is None or relpath_problem(match[2]) or not (folder / match[2]).is_file():
-            continue
-        listed[match[2]] = match[1]
+    listed = parse_manifest_sha256(data, lambda *_args, **_kwargs: None).hashes
+    for relpath in listed:
+        path = folder / relpath
+        if path.is_symlink() or not path.is_file():
+            raise UsageError(
+                "is listed but is a symlink, a folder or missing: restore only sealed files",
+                code="NOT_A_REGULAR_FILE",
+                path=str(path),
+            )
     if not listed:
-        raise UsageError(
-            "MANIFEST.sha256 lists no file of this folder",
-            code="NOT_A_RUN_FOLDER",
-            path=str(folder),
-        )
+        raise UsageError("MANIFEST.sha256 lists no file", code="NOT_A_RUN_FOLDER", path=str(folder))
     return listed
 
 

@@ -15,21 +15,21 @@ to worry about" and "evidence was altered", so `registry validate` reports one v
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from registry_pipeline.core.errors import ReasonCode
 from registry_pipeline.core.seal._inspector import FolderReport
+from registry_pipeline.core.seal._manifest_parse import parse_manifest_sha256
+from registry_pipeline.core.seal.hashing import sha256_file
+from registry_pipeline.core.seal.manifest import MANIFEST_JSON, MANIFEST_SHA256, RUN_JSON
 
 PASS = "PASS"
 INTACT_OLDER_FORMAT = "INTACT_OLDER_FORMAT"
 UNSEALED = "UNSEALED"
 FAIL = "FAIL"
 SHA256SUM_LIST = "sha256sum list"
-_LINE = re.compile(r"([0-9a-f]{64}) [ *](.+)")
 
 
 @dataclass(frozen=True)
@@ -60,40 +60,36 @@ def verdict_of(report: FolderReport) -> Verdict:
 
 
 def _intact_sha256sum_list(folder: Path) -> bool:
-    """A folder sealed by `sha256sum` alone: only MANIFEST.sha256 among the seal files, every
-    line a hash and a relpath, no ROOT line, every listed file verifying, every file listed."""
-    if (folder / "manifest.json").exists() or (folder / "run.json").exists():
+    """A folder sealed by `sha256sum` alone: only MANIFEST.sha256 among the seal files, parsed
+    as the seal contract parses it with no complaint but the missing ROOT line, every listed file
+    verifying and every file listed."""
+    if (folder / MANIFEST_JSON).exists() or (folder / RUN_JSON).exists():
         return False
-    try:
-        text = (folder / "MANIFEST.sha256").read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return False
-    listed: dict[str, str] = {}
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        match = _LINE.fullmatch(line)
-        if match is None or match[2] in listed or ".." in match[2].split("/"):
-            return False
-        listed[match[2]] = match[1]
+    listed = plain_hash_list(folder)
     if not listed:
         return False
-    present = set()
-    for directory, _subdirs, files in os.walk(folder):
-        for name in files:
-            relpath = (Path(directory) / name).relative_to(folder).as_posix()
-            if relpath != "MANIFEST.sha256":
-                present.add(relpath)
-    if present != set(listed):
-        return False
-    for relpath, expected in listed.items():
-        path = folder / relpath
-        if path.is_symlink() or not path.is_file():
-            return False
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        if digest.hexdigest() != expected:
-            return False
-    return True
+    present = {
+        (Path(directory) / name).relative_to(folder).as_posix()
+        for directory, _subdirs, files in os.walk(folder)
+        for name in files
+    } - {MANIFEST_SHA256}
+    return present == set(listed) and all(
+        not (folder / relpath).is_symlink() and sha256_file(folder / relpath)[0] == digest
+        for relpath, digest in listed.items()
+    )
+
+
+def plain_hash_list(folder: Path) -> dict[str, str] | None:
+    """relpath -> sha256 of a `MANIFEST.sha256` that is a clean per-file hash list (our parser,
+    every rule but the ROOT line), or None when it is absent, unreadable or malformed."""
+    try:
+        data = (folder / MANIFEST_SHA256).read_bytes()
+    except OSError:
+        return None
+    complaints: list[str] = []
+    parsed = parse_manifest_sha256(
+        data, lambda code, path, message, **_: complaints.append(message)
+    )
+    if [c for c in complaints if c != "has no ROOT_SHA256 line"]:
+        return None
+    return parsed.hashes
