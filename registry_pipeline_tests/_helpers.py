@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -68,3 +69,95 @@ def break_built_schema(root: Path, field: str = "signed_off_by") -> Path:
     document["required"] = [*document["required"], field]
     schema.write_text(json.dumps(document, indent=2))
     return schema
+
+
+def seal_like_seed(folder: Path, files: dict[str, bytes], envelope: dict[str, object]) -> Path:
+    """A run folder sealed the way the seed system's scripts write one: the files and run.json
+    (pretty JSON), manifest.json listing them (not itself), MANIFEST.sha256 with the ROOT line.
+    The formats are ours too (one seal contract), so our renderers write them."""
+    from registry_pipeline.core.seal.manifest import (
+        ManifestEntry,
+        render_manifest_json,
+        render_manifest_sha256,
+    )
+
+    folder.mkdir(parents=True)
+    payload = {**files, "run.json": json.dumps(envelope, indent=2).encode() + b"\n"}
+    entries = []
+    for relpath, data in payload.items():
+        (folder / relpath).parent.mkdir(parents=True, exist_ok=True)
+        (folder / relpath).write_bytes(data)
+        entries.append(ManifestEntry(relpath, len(data), hashlib.sha256(data).hexdigest()))
+    manifest = render_manifest_json(entries)
+    (folder / "manifest.json").write_bytes(manifest)
+    entries.append(
+        ManifestEntry("manifest.json", len(manifest), hashlib.sha256(manifest).hexdigest())
+    )
+    (folder / "MANIFEST.sha256").write_bytes(render_manifest_sha256(entries)[0])
+    return folder
+
+
+def seed_stamp(created_utc: str) -> str:
+    """`YYYY-MM-DDTHH:MM:SSZ` as the `YYYY-MM-DD__HHMMSS` that starts a run folder's name."""
+    return f"{created_utc[:10]}__{created_utc[11:13]}{created_utc[14:16]}{created_utc[17:19]}"
+
+
+def _listing(folder: Path) -> dict[str, str]:
+    rows = json.loads((folder / "manifest.json").read_text())
+    return {row["relpath"]: row["sha256"] for row in rows}
+
+
+def _ref(folder: Path, relpath: str | None) -> dict[str, str | None]:
+    root = (folder / "MANIFEST.sha256").read_text().splitlines()[-1].split()[-1]
+    return {"run_id": folder.name, "run_root": ".codex/RUNS", "relpath": relpath,
+            "manifest_sha256": root}  # fmt: skip
+
+
+def seal_seed_delta_log(
+    runs: Path,
+    created_utc: str,
+    snapshots: dict[str, list[Path]],
+    repeat: int = 1,
+    relpaths: dict[str, str | None] | None = None,
+) -> Path:
+    """A log as the seed's builder writes it: every snapshot of each registry from scratch,
+    records sorted by registry then run id, all stamped with the build time and folder. The
+    refs name `relpaths[registry_id]` (default `<REGISTRY_ID>.json`)."""
+    relpaths = relpaths or {}
+    name = f"{seed_stamp(created_utc)}__registry_delta_log_build"
+    lines = []
+    for registry_id in sorted(snapshots):
+        before: Path | None = None
+        for folder in sorted(snapshots[registry_id]):
+            relpath = relpaths.get(registry_id, f"{registry_id.upper()}.json")
+            after = _listing(folder)
+            old = _listing(before) if before else {}
+            added = sorted(set(after) - set(old))
+            removed = sorted(set(old) - set(after))
+            modified = sorted(p for p in set(old) & set(after) if old[p] != after[p])
+            record = {
+                "delta_version": "0.1",
+                "registry_id": registry_id,
+                "from_ref": _ref(before, relpath) if before else None,
+                "to_ref": _ref(folder, relpath),
+                "delta_basis": "manifest_diff",
+                "added_paths": added,
+                "removed_paths": removed,
+                "modified_paths": modified,
+                "counts": {"added": len(added), "removed": len(removed),
+                           "modified": len(modified)},
+                "created_utc": created_utc,
+                "derivation_run_id": name,
+            }  # fmt: skip
+            lines.append(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+            before = folder
+    envelope = {
+        "run_id": name,
+        "created_utc": created_utc,
+        "run_type": "registry_delta_log_build",
+        "operation_id": "OP-QA11",
+        "inputs": {"runs_root": ".codex/RUNS", "pointers_file": "docs/ACTIVE.json"},
+    }
+    return seal_like_seed(
+        runs / name, {"REGISTRY_DELTA_LOG_v0_1.jsonl": b"".join(lines) * repeat}, envelope
+    )

@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from registry_pipeline_tests._helpers import seal_like_seed, seal_seed_delta_log
+
 Run = Callable[..., tuple[int, str, str]]
 PHASE = Path("docs/phase_2_2")
 
@@ -313,36 +315,31 @@ def test_the_real_seed_repository_adopts_and_builds(
     kinds = {d["registry_id"]: d["kind"] for d in json.loads(out)["decisions"]}
     assert kinds["threshold_packs_file"] == "source"
     assert kinds["threshold_registry_db"] == "excluded"
+    runs = root / ".codex" / "RUNS"
+    for folder in [*reference.glob("sealed_by_*/*__*")]:
+        shutil.copytree(folder, runs / folder.name)
     code, out, err = cli("build", "--workspace", str(root), "--json")
     assert code == 0, out + err
+    entries = {e["registry_id"]: e for e in json.loads(out)["registries"]}
+    theirs = next(reference.glob("sealed_by_reference/*__registry_delta_log_build"))
+    ours = runs / str(entries["registry_delta_log"]["run_id"]) / "REGISTRY_DELTA_LOG_v0_1.jsonl"
+    assert ours.read_bytes().startswith((theirs / ours.name).read_bytes())  # one history
+    code, out, err = cli("delta", "verify", "--json", "--workspace", str(root))
+    assert code == 0 and json.loads(out)["first_run_id"] == theirs.name, out + err
+    reused = {k: e["run_id"] for k, e in entries.items() if e["status"] == "reused"}
+    promoted = {f.name for f in reference.glob("sealed_by_seal_promotion/*")}
+    assert set(reused) == {"expected_versions", "migration_ledger", "threshold_packs_file"}
+    assert set(reused.values()) <= promoted  # their sealed sources are this history's snapshots
 
 
 def _seal_promotion(runs: Path, name: str, registry_id: str, files: dict[str, bytes]) -> Path:
     """A folder as the seed's seal-promotion script writes it: `<ts>__seal_<name>`, run.json
     with `run_type: seal_promotion` and `source_registry`, renamed `<stem>_snapshot` files."""
-    from registry_pipeline.core.seal.manifest import (
-        ManifestEntry,
-        render_manifest_json,
-        render_manifest_sha256,
-    )
-
     folder = runs / f"2026-02-06__093000__seal_{name}"
-    folder.mkdir(parents=True)
     envelope = {"created_utc": "2026-02-06T09:30:00Z", "run_id": folder.name,
                 "run_type": "seal_promotion", "source_registry": registry_id,
                 "source_path": "docs/governance/"}  # fmt: skip
-    payload = {**files, "run.json": json.dumps(envelope, indent=2).encode() + b"\n"}
-    entries = []
-    for relpath, data in payload.items():
-        (folder / relpath).write_bytes(data)
-        entries.append(ManifestEntry(relpath, len(data), hashlib.sha256(data).hexdigest()))
-    manifest = render_manifest_json(entries)
-    (folder / "manifest.json").write_bytes(manifest)
-    entries.append(
-        ManifestEntry("manifest.json", len(manifest), hashlib.sha256(manifest).hexdigest())
-    )
-    (folder / "MANIFEST.sha256").write_bytes(render_manifest_sha256(entries)[0])
-    return folder
+    return seal_like_seed(folder, files, envelope)
 
 
 def test_their_seal_promotion_folders_continue_the_history(cli: Run, seed_repo: Path) -> None:
@@ -397,3 +394,31 @@ def test_values_our_catalog_cannot_express_are_refused_before_writing(
     assert code == 2
     assert "ADOPT_UNSUPPORTED" in err and "overwrite_in_place" in err
     assert not (seed_repo / "registries").exists() and not (seed_repo / "schemas").exists()
+
+
+def test_our_delta_log_extends_theirs(cli: Run, seed_repo: Path) -> None:
+    """Their newest delta log is where ours starts: their records byte for byte, nothing of
+    theirs recorded again, and `delta verify` walks from our log into theirs."""
+    runs = seed_repo / ".codex" / "RUNS"
+    snapshot = "EXPECTED_VERSIONS_v0_1_snapshot.json"
+    source = (seed_repo / "docs/governance/EXPECTED_VERSIONS_v0_1.json").read_bytes()
+    folder = _seal_promotion(runs, "expected_versions", "expected_versions", {snapshot: source})
+    relpaths: dict[str, str | None] = {"expected_versions": snapshot}
+    theirs = seal_seed_delta_log(
+        runs, "2026-02-06T10:00:00Z", {"expected_versions": [folder]}, relpaths=relpaths
+    )
+    assert cli("adopt", str(seed_repo))[0] == 0
+    code, out, err = cli("build", "--workspace", str(seed_repo), "--json")
+    assert code == 0, out + err
+    entry = {e["registry_id"]: e for e in json.loads(out)["registries"]}["registry_delta_log"]
+    assert entry["status"] == "built"
+    ours = (runs / str(entry["run_id"]) / "REGISTRY_DELTA_LOG_v0_1.jsonl").read_bytes()
+    head = (theirs / "REGISTRY_DELTA_LOG_v0_1.jsonl").read_bytes()
+    assert ours.startswith(head) and len(ours) > len(head)
+    appended = [json.loads(line) for line in ours[len(head) :].splitlines()]
+    assert "expected_versions" not in {r["registry_id"] for r in appended}  # reused: no record
+    assert all(r["derivation_run_id"] == entry["run_id"] for r in appended)
+    code, out, err = cli("delta", "verify", "--json", "--workspace", str(seed_repo))
+    assert code == 0, out + err
+    report = json.loads(out)
+    assert (report["first_run_id"], report["snapshots"]) == (theirs.name, 2)

@@ -18,12 +18,11 @@ from registry_pipeline.core.delta_log._chain_io import (
     count_lines,
     has_valid_seal,
     link_problem,
-    previous_input,
     state_problem,
 )
 from registry_pipeline.core.delta_log._errors import DeltaChainError, DeltaCode, DeltaFinding
 from registry_pipeline.core.delta_log._model import LOG_ARTIFACT, LOG_REGISTRY_ID
-from registry_pipeline.core.delta_log._state import LogState
+from registry_pipeline.core.delta_log._state import LogState, previous_input
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import Snapshot, list_snapshots

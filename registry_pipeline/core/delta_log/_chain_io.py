@@ -5,14 +5,16 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.delta_log._diff import is_folder_name
 from registry_pipeline.core.delta_log._errors import DeltaCode, DeltaFinding, DeltaLogError
 from registry_pipeline.core.delta_log._model import LOG_ARTIFACT, LOG_REGISTRY_ID, STATE_ARTIFACT
 from registry_pipeline.core.delta_log._prefix import CHUNK, first_break
-from registry_pipeline.core.delta_log._state import LogState, parse_state
+from registry_pipeline.core.delta_log._state import (
+    LogState,
+    origin_state,
+    parse_state,
+)
 from registry_pipeline.core.errors import UsageError
-from registry_pipeline.core.seal.manifest import RUN_JSON
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.workspace.layout import Workspace
@@ -25,35 +27,6 @@ def has_valid_seal(folder: Path, schemas: SchemaCatalog) -> bool:
         return inspect_run_folder(folder, schemas=schemas).ok
     except UsageError:
         return False
-
-
-def previous_input(folder: Path) -> tuple[str, str] | DeltaFinding | None:
-    """(run_id, manifest_sha256) of the previous log named in run.json `inputs`; None for the first.
-
-    An envelope whose `inputs` is not a list (the seed system's) names no previous log.
-    """
-
-    def bad(message: str) -> DeltaFinding:
-        return DeltaFinding(
-            code=DeltaCode.CHAIN_INPUT_INVALID, path=RUN_JSON, message=message, run_id=folder.name
-        )
-
-    try:
-        envelope = loads_strict((folder / RUN_JSON).read_bytes())
-    except (OSError, JSONDecodeProblem) as exc:
-        return bad(f"cannot read run.json: {exc}")
-    inputs = envelope.get("inputs") if isinstance(envelope, dict) else None
-    if not isinstance(inputs, list):
-        return None
-    links = [i for i in inputs if isinstance(i, dict) and i.get("registry_id") == LOG_REGISTRY_ID]
-    if not links:
-        return None
-    if len(links) > 1:
-        return bad(f"{len(links)} inputs name a {LOG_REGISTRY_ID} snapshot; a log has one parent")
-    run_id, root = links[0].get("run_id"), links[0].get("manifest_sha256")
-    if not isinstance(run_id, str) or not isinstance(root, str):
-        return bad(f"the {LOG_REGISTRY_ID} input lacks a run_id or manifest_sha256")
-    return run_id, root
 
 
 def link_problem(
@@ -114,7 +87,13 @@ def state_problem(folder: Path) -> tuple[DeltaFinding | None, LogState | None]:
     try:
         state = parse_state((folder / STATE_ARTIFACT).read_bytes(), where)
     except FileNotFoundError:
-        return finding(DeltaCode.LOG_STATE_MISSING, "the log snapshot has no state companion")
+        try:
+            return None, origin_state(folder)  # the seed system's logs carry none
+        except DeltaLogError as exc:
+            at = f"{folder.name}/{LOG_ARTIFACT}" if exc.line else where
+            problem = DeltaFinding(code=exc.reason, path=at, message=exc.message, line=exc.line,
+                                   field=exc.field, run_id=folder.name)  # fmt: skip
+            return problem, None
     except OSError as exc:
         return finding(DeltaCode.LOG_STATE_INVALID, f"cannot read: {exc.strerror or exc}")
     except DeltaLogError as exc:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from registry_pipeline.core._json import JSONDecodeProblem, dumps_pretty, loads_strict
-from registry_pipeline.core.delta_log._errors import DeltaCode, DeltaLogError
+from registry_pipeline.core.delta_log._errors import DeltaCode, DeltaFinding, DeltaLogError
 from registry_pipeline.core.delta_log._model import (
     LOG_ARTIFACT,
     LOG_REGISTRY_ID,
@@ -23,6 +23,7 @@ from registry_pipeline.core.delta_log._model import (
 )
 from registry_pipeline.core.delta_log._parse import parse_record, record_from_json
 from registry_pipeline.core.seal.envelope import SealedRef
+from registry_pipeline.core.seal.manifest import RUN_JSON
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH
 from registry_pipeline.core.workspace.snapshots import Snapshot
 
@@ -172,11 +173,11 @@ class PreviousLog:
         return SealedRef(LOG_REGISTRY_ID, self.run_id, self.root_sha256, RUNS_RELPATH, LOG_ARTIFACT)
 
 
-def load_previous_log(snapshot: Snapshot, *, recover_state: bool = False) -> PreviousLog:
+def load_previous_log(snapshot: Snapshot) -> PreviousLog:
     """Read a log snapshot's JSONL and state and check they agree (LOG_STATE_MISMATCH if not).
 
-    With `recover_state`, a snapshot without a state file (e.g. the seed system's log) gets one
-    recomputed from its records: the only path that parses old records.
+    A chain origin without a state file (the seed system's logs) gets one recomputed from its
+    records (`origin_state`): the only path that parses old records.
     """
     where = str(snapshot.path)
     if snapshot.root_sha256 is None:
@@ -197,14 +198,62 @@ def load_previous_log(snapshot: Snapshot, *, recover_state: bool = False) -> Pre
         message = f"cannot read {STATE_ARTIFACT}: {exc.strerror or exc}"
         raise DeltaLogError(message, code=DeltaCode.LOG_STATE_INVALID, path=where) from None
     if state_bytes is None:
-        if not recover_state:
-            message = f"no {STATE_ARTIFACT}: this log cannot be appended to incrementally"
-            raise DeltaLogError(message, code=DeltaCode.LOG_STATE_MISSING, path=where)
-        state = state_from_log(jsonl, f"{where}/{LOG_ARTIFACT}")
+        state = origin_state(snapshot.path, jsonl)
     else:
         state = parse_state(state_bytes, f"{where}/{STATE_ARTIFACT}")
     check_state(state, jsonl, where)
     return PreviousLog(snapshot.path, snapshot.run_id, snapshot.root_sha256, jsonl, state)
+
+
+def previous_input(folder: Path) -> tuple[str, str] | DeltaFinding | None:
+    """(run_id, manifest_sha256) of the previous log named in run.json `inputs`; None for the first.
+
+    An envelope whose `inputs` is not a list (the seed system's) names no previous log.
+    """
+
+    def bad(message: str) -> DeltaFinding:
+        return DeltaFinding(
+            code=DeltaCode.CHAIN_INPUT_INVALID, path=RUN_JSON, message=message, run_id=folder.name
+        )
+
+    try:
+        envelope = loads_strict((folder / RUN_JSON).read_bytes())
+    except (OSError, JSONDecodeProblem) as exc:
+        return bad(f"cannot read run.json: {exc}")
+    inputs = envelope.get("inputs") if isinstance(envelope, dict) else None
+    if not isinstance(inputs, list):
+        return None
+    links = [i for i in inputs if isinstance(i, dict) and i.get("registry_id") == LOG_REGISTRY_ID]
+    if not links:
+        return None
+    if len(links) > 1:
+        return bad(f"{len(links)} inputs name a {LOG_REGISTRY_ID} snapshot; a log has one parent")
+    run_id, root = links[0].get("run_id"), links[0].get("manifest_sha256")
+    if not isinstance(run_id, str) or not isinstance(root, str):
+        return bad(f"the {LOG_REGISTRY_ID} input lacks a run_id or manifest_sha256")
+    return run_id, root
+
+
+def origin_state(folder: Path, jsonl: bytes | None = None) -> LogState:
+    """The state of a log snapshot sealed without a companion, recomputed from its records.
+
+    Only a chain origin may lack one: a log that names no previous log, as the seed system's
+    builder writes them (it rewrites the whole log in each folder, with no state). A log that
+    names a previous log (or whose run.json cannot be read) raises LOG_STATE_MISSING.
+    """
+    where = str(folder)
+    if previous_input(folder) is not None:
+        message = f"no {STATE_ARTIFACT}: a log that extends another must be sealed with its state"
+        raise DeltaLogError(message, code=DeltaCode.LOG_STATE_MISSING, path=where)
+    if jsonl is None:
+        try:
+            jsonl = (folder / LOG_ARTIFACT).read_bytes()
+        except OSError as exc:
+            message = f"cannot read {LOG_ARTIFACT}: {exc.strerror or exc}"
+            raise DeltaLogError(message, code=DeltaCode.SEAL_INVALID, path=where) from None
+    if not jsonl:
+        return EMPTY_STATE
+    return state_from_log(jsonl, f"{where}/{LOG_ARTIFACT}")
 
 
 def check_state(state: LogState, jsonl: bytes, where: str) -> None:

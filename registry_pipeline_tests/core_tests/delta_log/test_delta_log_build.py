@@ -357,17 +357,21 @@ def test_a_state_that_does_not_match_its_log_is_refused(
     assert raised.value.code == DeltaCode.LOG_STATE_MISMATCH
 
 
-def test_a_log_without_state_is_refused_unless_recovered(
+def test_a_log_without_state_is_recovered_only_as_a_chain_origin(
     workspace: Workspace, store: RunStore, make_run: MakeRun
 ) -> None:
+    """A first log without a state companion (as the seed system writes them) is read by
+    parsing its records; one that names a previous log must carry its state."""
     make_run({"ALPHA.json": b"1"}, registry_id="alpha")
     result = build(workspace)
     sealed = seal_files(store, RunSpec(LOG_REGISTRY_ID), {LOG_ARTIFACT: result.files[LOG_ARTIFACT]})
-    snapshot = read_snapshot(sealed.path, LOG_REGISTRY_ID)
+    origin = load_previous_log(read_snapshot(sealed.path, LOG_REGISTRY_ID))
+    assert origin.state == result.state
+    spec = RunSpec(LOG_REGISTRY_ID, inputs=[origin.ref()])
+    extending = seal_files(store, spec, {LOG_ARTIFACT: result.files[LOG_ARTIFACT]})
     with pytest.raises(DeltaLogError) as raised:
-        load_previous_log(snapshot)
+        load_previous_log(read_snapshot(extending.path, LOG_REGISTRY_ID))
     assert raised.value.code == DeltaCode.LOG_STATE_MISSING
-    assert load_previous_log(snapshot, recover_state=True).state == result.state
 
 
 # --------------------------------------------------------------------------------------------

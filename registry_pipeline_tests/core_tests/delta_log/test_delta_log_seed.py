@@ -141,7 +141,7 @@ def test_the_seed_example_log_parses_and_reserializes_byte_for_byte(reference: P
 def test_the_seed_example_log_validates_and_can_be_adopted(reference: Path) -> None:
     folder = reference / SEED_LOG
     assert inspect_run_folder(folder, schemas=SchemaCatalog.for_workspace(None)).ok
-    previous = load_previous_log(read_snapshot(folder, LOG_REGISTRY_ID), recover_state=True)
+    previous = load_previous_log(read_snapshot(folder, LOG_REGISTRY_ID))
     assert previous.state.records == 3
     assert json.loads(previous.jsonl.splitlines()[0])["registry_id"] == "drift_signals"
 
