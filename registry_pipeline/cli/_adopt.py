@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +51,8 @@ def add_adopt(commands: Any) -> None:
 
 def run_adopt(args: argparse.Namespace) -> int:
     from registry_pipeline.core.adopt import find_layout, plan_adoption
+    from registry_pipeline.core.workspace.catalog import POINTER_FILE_RELPATH
+    from registry_pipeline.core.workspace.gitcheck import workspace_git_warnings
     from registry_pipeline.core.workspace.layout import init_workspace
 
     root = Path(args.dir or os.getcwd()).absolute()
@@ -65,8 +66,10 @@ def run_adopt(args: argparse.Namespace) -> int:
         for relpath, document in plan.files.items():
             if changes[relpath] != "unchanged":
                 _write(root / relpath, document)
-        created = init_workspace(root)
-    warnings = [*plan.warnings, *_pointer_warnings(plan), *_git_warnings(root)]
+        created = init_workspace(root, plan.catalog["run_roots"])
+    pointer_file = plan.catalog.get("pointer_file", POINTER_FILE_RELPATH)
+    git = workspace_git_warnings(root, plan.catalog["run_roots"], pointer_file)
+    warnings = [*plan.warnings, *_pointer_warnings(plan), *git]
     if args.json:
         json_doc(
             {
@@ -155,34 +158,10 @@ def _pointer_warnings(plan: Any) -> list[str]:
                 absent.append(f"{pointer.get('registry_id')} -> {ref['run_id']}")
     if not absent:
         return []
+    from registry_pipeline.core.workspace.gitcheck import some
+
     return [
-        f"the pointer file names {len(absent)} snapshot(s) absent here ({'; '.join(absent)}): "
-        "builds will not read them, and the first promotion of each registry replaces its "
-        "entry, journaled"
+        f"the pointer file names {len(absent)} snapshot(s) absent here ({some(absent)}): "
+        "builds will not read them; the first build journals each entry as found, then "
+        "promotes its own snapshot over it"
     ]
-
-
-def _git_warnings(root: Path) -> list[str]:
-    """Run folders git would ignore or convert: said with the consequence (git decides, as it
-    would on commit; nothing is checked when `root` is not a git work tree)."""
-    probe = ".codex/RUNS/probe/manifest.json"
-    try:
-        ignored = subprocess.run(["git", "check-ignore", "-q", probe], cwd=root,
-                                 capture_output=True, timeout=30)  # fmt: skip
-        attributes = subprocess.run(["git", "check-attr", "text", "--", probe], cwd=root,
-                                    capture_output=True, text=True, timeout=30)  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired):
-        return []
-    warnings = []
-    if ignored.returncode == 0:
-        warnings.append(
-            ".gitignore ignores .codex/RUNS/: sealed folders are never committed, so a clone "
-            "has none of the snapshots the committed pointer file names"
-        )
-    value = attributes.stdout.strip().rsplit(": ", 1)[-1] if attributes.returncode == 0 else ""
-    if value in ("set", "auto"):
-        warnings.append(
-            ".gitattributes lets git convert line endings under .codex/RUNS/: a converted file "
-            "no longer matches its seal (registry init adds `/.codex/RUNS/** -text`)"
-        )
-    return warnings

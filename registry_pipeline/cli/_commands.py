@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from registry_pipeline.cli._output import json_doc, out
+from registry_pipeline.cli._output import err, json_doc, out
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
 
@@ -40,19 +40,38 @@ def add_init(commands: Commands) -> None:
 
 
 def run_init(args: argparse.Namespace) -> int:
+    from registry_pipeline.core.workspace.gitcheck import workspace_git_warnings
     from registry_pipeline.core.workspace.layout import init_workspace
 
     root = Path(args.dir or os.getcwd()).absolute()
-    changed = init_workspace(root)
+    run_roots, pointer_file = _catalog_places(root)
+    changed = init_workspace(root, run_roots)
+    warnings = workspace_git_warnings(root, run_roots, pointer_file)
     if args.json:
-        json_doc({"workspace": str(root), "changes": changed})
+        json_doc({"workspace": str(root), "changes": changed, "warnings": warnings})
     elif changed:
         out(f"initialized registry workspace in {root}")
         for item in changed:
             out(f"  {item}")
     else:
         out(f"{root} is already a registry workspace; nothing to do")
+    for warning in [] if args.json else warnings:
+        err(f"warning: {warning}")
     return 0
+
+
+def _catalog_places(root: Path) -> tuple[tuple[str, ...], str]:
+    """The run roots and pointer file of the workspace's catalog (the defaults without one;
+    a catalog that does not load is the build's error to report, not init's)."""
+    from registry_pipeline.core.errors import RegistryError
+    from registry_pipeline.core.workspace.catalog import POINTER_FILE_RELPATH, load_catalog
+    from registry_pipeline.core.workspace.layout import RUNS_RELPATH
+
+    try:
+        catalog = load_catalog(Workspace(root))
+    except RegistryError:
+        return (RUNS_RELPATH,), POINTER_FILE_RELPATH
+    return catalog.run_roots, catalog.pointer_file
 
 
 def add_seal(commands: Commands) -> None:

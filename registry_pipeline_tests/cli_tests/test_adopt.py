@@ -211,7 +211,14 @@ def test_dry_run_decides_everything_and_writes_nothing(cli: Run, seed_repo: Path
     assert "collection" in reasons["validation_range_results"]
     assert plan["pointer_file"] == (PHASE / "ACTIVE_REGISTRY_POINTERS_v0_1.json").as_posix()
     assert set(plan["files"].values()) == {"new"}
-    assert any(".gitignore ignores .codex/RUNS/" in w for w in plan["warnings"])
+    warnings = "\n".join(plan["warnings"])
+    assert ".codex/RUNS/ is git-ignored (.gitignore:2 .codex/RUNS/)" in warnings
+    pointer_file = (PHASE / "ACTIVE_REGISTRY_POINTERS_v0_1.json").as_posix()
+    assert (
+        f"the committed pointer file {pointer_file} names 1 sealed folder(s) that git " in warnings
+    )
+    assert "expected_versions -> 2026-02-05__015605__seal_expected_versions" in warnings
+    assert ".gitattributes lets git convert line endings under .codex/RUNS/" in warnings
     assert any("names 1 snapshot(s) absent here" in w for w in plan["warnings"])
     after = sorted(p.relative_to(seed_repo).as_posix() for p in seed_repo.rglob("*"))
     assert after == before
@@ -255,8 +262,16 @@ def test_an_adopted_repository_builds_green_with_its_ids_and_pointer_file(
     assert active["expected_versions"] == entries["expected_versions"]["run_id"]
     assert "allowed_operations" not in active  # not an id of their catalog
     assert not (seed_repo / ".codex" / "ACTIVE_REGISTRY_POINTERS_v0_1.json").exists()
-    code, out, err = cli("pointers", "verify", "--workspace", str(seed_repo))
+    code, out, err = cli("pointers", "verify", "--workspace", str(seed_repo), "--json")
     assert code == 0, out + err
+    assert json.loads(out)["notes"] == []  # the journal explains every entry from the start
+    journal = seed_repo / ".codex" / "ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
+    first = json.loads(journal.read_text().splitlines()[0])
+    assert (first["action"], first["registry_id"], first["from_ref"]) == (
+        "adopt", "expected_versions", None)  # fmt: skip
+    assert first["to_ref"] == POINTERS["pointers"][0]["active_ref"]  # as found
+    assert first["checks"]["as_found"]["target"] == "absent"
+    assert "(git ignores it: .gitignore:2 .codex/RUNS/)" in first["reason"]
     table = Path(seed_repo / ".codex" / "RUNS" / str(entries["op_status_table"]["run_id"]))
     rows = json.loads((table / "OPERATION_STATUS_TABLE_v0_1.json").read_text())
     ids = {row["operation_id"] for row in rows}  # their Markdown operations, v0.1 table

@@ -377,3 +377,19 @@ def test_runs_on_a_mount_of_its_own_seals_and_validates(
         assert [p.name for p in runs.iterdir() if not p.name.startswith(".")] != []
     finally:
         subprocess.run(["umount", "-l", str(runs)], check=False)
+
+
+def test_init_warns_when_git_would_ignore_or_convert_sealed_folders(
+    cli: Run, tmp_path: Path
+) -> None:
+    import subprocess
+
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    (tmp_path / ".gitignore").write_text("*.pyc\n.codex/RUNS/\n")
+    (tmp_path / ".gitattributes").write_text("* text=auto eol=lf\n")
+    code, out, err = cli("init", str(tmp_path))
+    assert code == 0 and "appended 3 lines to .gitattributes" in out
+    assert "warning: .codex/RUNS/ is git-ignored (.gitignore:2 .codex/RUNS/)" in err
+    assert "convert line endings" not in err  # the line init appended stops it
+    code, out, _ = cli("init", str(tmp_path), "--json")
+    assert code == 0 and json.loads(out)["warnings"][0].startswith(".codex/RUNS/ is git-ignored")

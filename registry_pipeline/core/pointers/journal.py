@@ -25,8 +25,10 @@ JOURNAL_SCHEMA_ID = "urn:registry-pipeline:schema:pointer_journal"
 JOURNAL_VERSION = "0.1"
 MOVES = ("promote", "rollback")
 """Actions that move a pointer to another snapshot (the pointer file changes)."""
-ACTIONS = (*MOVES, "abort", "accept", "hold", "release")
-"""Every action. `abort`: a change reported as failed is undone in the history (to_ref is the
+ACTIONS = (*MOVES, "abort", "accept", "hold", "release", "adopt")
+"""Every action. `adopt`: the journal's first records capture the pointer file as found (one per
+entry that names a snapshot, from_ref null, with the file's hash and whether the target is here);
+`abort`: a change reported as failed is undone in the history (to_ref is the
 pointer as it stayed, null when the registry had none); `accept`: a hand edit of the pointer file
 recorded as a decision (to_ref is what the file shows); `hold`/`release` keep the pointer where
 it is (from_ref = to_ref) and stop or resume automatic promotion."""

@@ -218,11 +218,23 @@ def _compare_with_pointers(
             )
         )
     for registry_id, pointer in pointers.pointers.items():
-        if registry_id not in state and pointer.active_ref is not None:
+        if registry_id in state or pointer.active_ref is None:
+            continue
+        if last is None:  # no journal yet: the first change captures the file as found
             report.notes.append(
                 Finding(
                     "NOT_JOURNALED",
-                    f"{registry_id}: pointer {pointer.active_ref} predates the journal "
-                    "(adopted as found)",
+                    f"{registry_id}: pointer {pointer.active_ref} predates the journal; the "
+                    "first pointer change records it as found (an `adopt` record)",
                 )
             )
+            continue
+        report.problems.append(
+            Finding(
+                "POINTER_MISMATCH",
+                f"{registry_id}: the pointer file says {pointer.active_ref}, but the journal, "
+                "which captured the file at its first record, never recorded it: the entry was "
+                f"added by hand; `registry pointers accept {registry_id} --reason TEXT` records "
+                "it, or remove it",
+            )
+        )

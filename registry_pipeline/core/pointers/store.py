@@ -183,7 +183,8 @@ class PointerStore:
         """The pointer file, after checking that the journal explains each pointer of
         `registry_ids` (default: every registry in the file); POINTER_MISMATCH otherwise.
 
-        A pointer the journal never recorded (it predates the journal) is taken as found; an
+        Before the journal's first record the file is taken as found (that record captures
+        it); from then on an entry the journal never recorded is a hand edit. An
         interrupted change (the journal's last record, whose from_ref the file still shows) is
         explained too: the next change completes it.
         """
@@ -369,8 +370,8 @@ class PointerStore:
         checks: dict[str, Any],
     ) -> tuple[JournalRecord, int]:
         """Append one record after the last one (under the lock); returns it and the journal's
-        size before it."""
-        previous = self._last()
+        size before it. The journal's first change is preceded by the adoption records."""
+        previous = self._last() or self._adopt_as_found()
         record = JournalRecord(
             seq=previous.seq + 1 if previous else 1,
             registry_id=registry_id,
@@ -384,6 +385,66 @@ class PointerStore:
             prev_sha256=previous.sha256 if previous else None,
         ).hashed()
         return record, append_record(self.journal_path, record)
+
+    def _adopt_as_found(self) -> JournalRecord | None:
+        """Before the journal's first record: one `adopt` record per entry of the pointer file
+        as found (a file adopted from the seed system, or written before the journal), so that
+        the journal explains the whole file from then on. Each says whether its target is here
+        and, when not, why (e.g. git ignores the run root). Returns the last one written."""
+        try:
+            data = self.pointers_path.read_bytes()
+        except FileNotFoundError:
+            return None
+        pointers = self.read()
+        where = self.pointers_path.relative_to(self.workspace.root).as_posix()
+        digest = hashlib.sha256(data).hexdigest()
+        previous: JournalRecord | None = None
+        for registry_id in pointers.pointers:
+            ref = pointers.active(registry_id)
+            if ref is None:
+                continue
+            target, why = self._found_target(registry_id, ref)
+            reason = f"taken as found in {where}" + (f"; {why}" if why else "")
+            as_found = {"passed": True, "source": where, "pointer_file_sha256": digest,
+                        "target": target}  # fmt: skip
+            previous = JournalRecord(
+                seq=previous.seq + 1 if previous else 1,
+                registry_id=registry_id,
+                from_ref=None,
+                to_ref=ref,
+                action="adopt",
+                reason=reason,
+                actor={"kind": "registry_adopt", "id": where},
+                checks={"as_found": as_found},
+                created_utc=now_utc().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                prev_sha256=previous.sha256 if previous else None,
+            ).hashed()
+            append_record(self.journal_path, previous)
+        return previous
+
+    def _found_target(self, registry_id: str, ref: ActiveRef) -> tuple[str, str]:
+        """`valid`, `invalid` or `absent` for an adopted entry's target, and why when not valid."""
+        from registry_pipeline.core.workspace.gitcheck import ignore_rules
+
+        run_root = ref.run_root or RUNS_RELPATH
+        try:
+            folder = target_folder(self.workspace, registry_id, ref.run_id or "")
+        except PointerRefused as exc:
+            if exc.code != "TARGET_MISSING":
+                return "invalid", exc.message
+            probe = f"{run_root}/{ref.run_id}/manifest.json"
+            rule = ignore_rules(self.workspace.root, [probe]).get(probe)
+            ignored = f" (git ignores it: {rule})" if rule else ""
+            return "absent", f"its folder {run_root}/{ref.run_id} is not here{ignored}"
+        try:
+            report = inspect_run_folder(folder, schemas=self.schemas)
+        except UsageError as exc:
+            return "invalid", exc.message
+        if not report.ok:
+            return "invalid", f"{folder.name} does not validate"
+        if report.root_sha256 != ref.manifest_sha256:
+            return "invalid", f"{folder.name} has root {report.root_sha256}"
+        return "valid", ""
 
     def _abort(self, failed: JournalRecord, offset: int, error: OSError) -> None:
         """Journal that `failed` (appended at `offset`) was not applied; if even that cannot be
@@ -415,7 +476,17 @@ class PointerStore:
         except JournalFormatError as exc:
             return _corrupt(self.journal_path, exc)
         found = pointers.active(registry_id)
-        if record is None or found == record.to_ref:
+        if record is None and (last is None or found is None):
+            return None  # no journal yet: the file is taken as found by the first change
+        if record is None:
+            return PointerRefused(
+                f"{registry_id}: the pointer file says {found}, but the journal has no record of "
+                f"{registry_id} (it captured the file at #1): the entry was added by hand. Record "
+                f"it with `registry pointers accept {registry_id} --reason TEXT`, or remove it",
+                code="POINTER_MISMATCH",
+                path=str(self.pointers_path),
+            )
+        if found == record.to_ref:
             return None
         if last is not None and last.seq == record.seq and interrupted(pointers, record):
             return None  # an interrupted change: the next change completes it

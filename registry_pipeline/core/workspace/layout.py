@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,11 +13,17 @@ RUNS_RELPATH = ".codex/RUNS"
 VERDICTS_RELPATH = ".codex/cache/verdicts.json"
 """PASS verdicts carried between builds (a cache: deleting it only costs time)."""
 GITATTRIBUTES_LINE = "/.codex/RUNS/** -text"
-GITATTRIBUTES_BLOCK = (
+GITATTRIBUTES_COMMENT = (
     "# registry-pipeline: sealed run folders are compared byte for byte; git must never\n"
     "# convert their line endings (a converted file no longer matches its seal).\n"
-    f"{GITATTRIBUTES_LINE}\n"
 )
+
+
+def attributes_line(run_root: str) -> str:
+    """The `.gitattributes` line that keeps git from converting files under `run_root`."""
+    return f"/{run_root.strip('/')}/** -text"
+
+
 CODEX_GITIGNORE = (
     "# registry-pipeline: interrupted builds leave staging folders here\n.staging/\n"
     "# the workspace's local Dagster instance (run history, event log)\ndagster_home/\n"
@@ -105,9 +112,11 @@ def resolve_workspace(arg: str | None) -> Workspace:
     return Workspace(here)
 
 
-def init_workspace(root: Path) -> list[str]:
+def init_workspace(root: Path, run_roots: Sequence[str] = (RUNS_RELPATH,)) -> list[str]:
     """Create the workspace skeleton; idempotent. Returns what it did, one phrase per change
-    (`created .codex/RUNS/`, `appended 3 lines to .gitattributes`); empty when nothing."""
+    (`created .codex/RUNS/`, `appended 3 lines to .gitattributes`); empty when nothing.
+
+    `.gitattributes` gets one `/<run root>/** -text` line per run root that lacks one."""
     changed: list[str] = []
     try:
         if not (root / RUNS_RELPATH).is_dir():
@@ -123,13 +132,16 @@ def init_workspace(root: Path) -> list[str]:
             changed.append("created .codex/.gitignore")
         attributes = root / ".gitattributes"
         existing = attributes.read_text(encoding="utf-8") if attributes.exists() else None
-        if GITATTRIBUTES_LINE not in (existing or "").splitlines():
+        have = set((existing or "").splitlines())
+        missing = [line for line in map(attributes_line, run_roots) if line not in have]
+        if missing:
+            block = GITATTRIBUTES_COMMENT + "".join(f"{line}\n" for line in missing)
             prefix = "" if not existing or existing.endswith("\n") else "\n"
             with attributes.open("a", encoding="utf-8") as handle:
-                handle.write(prefix + GITATTRIBUTES_BLOCK)
-            lines = GITATTRIBUTES_BLOCK.count("\n")
+                handle.write(prefix + block)
+            lines = block.count("\n")
             changed.append(
-                "created .gitattributes"
+                f"created .gitattributes ({lines} lines)"
                 if existing is None
                 else f"appended {lines} lines to .gitattributes (kept what was there)"
             )

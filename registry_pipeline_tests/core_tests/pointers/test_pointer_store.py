@@ -362,8 +362,52 @@ def test_a_seed_style_file_is_read_as_is_and_its_extra_keys_kept(
     assert document["pointers"][:2] == SEED_LIKE["pointers"]
     for key in ("$schema", "description", "last_updated_phase", "pointer_schema"):
         assert document[key] == SEED_LIKE[key]
-    notes = verify_journal(pstore.journal_path, pstore.read()).notes
-    assert [n.code for n in notes] == ["NOT_JOURNALED"]  # gamma predates the journal
+    report = verify_journal(pstore.journal_path, pstore.read())
+    assert report.ok and report.notes == []  # the first change captured gamma as found
+    adopted, promoted = list(read_records(pstore.journal_path))
+    assert (adopted.action, adopted.registry_id, adopted.seq) == ("adopt", "gamma", 1)
+    assert adopted.checks["as_found"]["target"] == "absent"
+    assert "its folder .codex/RUNS/2026-02-05__015605__seal_gamma is not here" in adopted.reason
+    assert (promoted.action, promoted.registry_id, promoted.seq) == ("promote", "alpha", 2)
+
+
+def test_before_the_first_change_the_file_is_taken_as_found_then_explained(
+    pstore: PointerStore, snap: Snap
+) -> None:
+    """Verify notes an unjournaled entry only while there is no journal; once the first change
+    captured the file, an entry added by hand is a mismatch until accepted."""
+    gamma = snap(registry_id="gamma")
+    seed = json.loads(json.dumps(SEED_LIKE))
+    seed["pointers"][0]["active_ref"].update(
+        run_id=gamma.run_id, manifest_sha256=gamma.root_sha256, relpath=None
+    )
+    pstore.pointers_path.write_text(json.dumps(seed, indent=2))
+    found = hashlib.sha256(pstore.pointers_path.read_bytes()).hexdigest()
+    before = verify_journal(pstore.journal_path, pstore.read())
+    assert before.ok and [n.code for n in before.notes] == ["NOT_JOURNALED"]
+    promote(pstore, snap())
+    adopted = next(read_records(pstore.journal_path))
+    assert adopted.action == "adopt" and adopted.checks == {"as_found": {
+        "passed": True, "source": ".codex/ACTIVE_REGISTRY_POINTERS_v0_1.json",
+        "pointer_file_sha256": found, "target": "valid"}}  # fmt: skip
+    catalog = SchemaCatalog.for_workspace(None)
+    assert catalog.validate("urn:registry-pipeline:schema:pointer_journal", adopted.as_json()) == []
+    assert adopted.reason == "taken as found in .codex/ACTIVE_REGISTRY_POINTERS_v0_1.json"
+    document = json.loads(pstore.pointers_path.read_bytes())
+    beta = snap(registry_id="beta")
+    entry = json.loads(json.dumps(document["pointers"][0]))
+    entry["registry_id"] = "beta"
+    entry["active_ref"].update(run_id=beta.run_id, manifest_sha256=beta.root_sha256)
+    document["pointers"].append(entry)
+    pstore.pointers_path.write_text(json.dumps(document, indent=2))
+    report = verify_journal(pstore.journal_path, pstore.read())
+    assert [p.code for p in report.problems] == ["POINTER_MISMATCH"]
+    assert "beta" in report.problems[0].message and "accept beta" in report.problems[0].message
+    with pytest.raises(PointerRefused) as refused:
+        pstore.explained(["beta"])
+    assert refused.value.code == "POINTER_MISMATCH"
+    pstore.accept("beta", reason="added by hand", actor={"kind": "cli_user", "id": "t"})
+    assert verify_journal(pstore.journal_path, pstore.read()).ok
 
 
 def test_the_seed_systems_own_pointer_file_is_read(reference: Path, tmp_path: Path) -> None:

@@ -1,0 +1,152 @@
+"""What git will do to sealed folders: ignore them (a clone has none) or convert their line
+endings (a converted file no longer matches its seal). Git itself decides (`check-ignore`,
+`check-attr`), as it would on commit; outside a git work tree nothing is reported.
+
+`init` and `adopt` say it once, with the consequence; the pointer store says it when it journals
+a pointer whose folder is absent.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+PROBE = "probe__/manifest.json"
+"""A file name inside a run root, as a sealed folder would hold one."""
+
+
+def _git(root: Path, args: Sequence[str], stdin: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(root), *args], input=stdin, capture_output=True, text=True,
+            timeout=60, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout if done.returncode in (0, 1) else None
+
+
+def ignore_rules(root: Path, relpaths: Iterable[str]) -> dict[str, str]:
+    """For each of `relpaths` that git ignores: the rule, as `.gitignore:275 .codex/RUNS/`."""
+    paths = list(relpaths)
+    output = _git(root, ["check-ignore", "-v", "-n", "--stdin"], "".join(f"{p}\n" for p in paths))
+    rules: dict[str, str] = {}
+    for line in (output or "").splitlines():
+        source, _, path = line.partition("\t")
+        where, _, pattern = source.rpartition(":")
+        if not where or where == ":" or pattern.startswith("!"):
+            continue  # `::` (not ignored) or a negated rule (re-included)
+        rules[path] = f"{where} {pattern}"
+    return rules
+
+
+def converted(root: Path, relpaths: Iterable[str]) -> list[str]:
+    """Those of `relpaths` whose line endings git may convert: `text` set or `auto`, or `eol` set
+    while `text` is not unset. (`core.autocrlf` in a user's config is not seen here.)"""
+    paths = list(relpaths)
+    output = _git(root, ["check-attr", "text", "eol", "--stdin"], "".join(f"{p}\n" for p in paths))
+    values: dict[str, dict[str, str]] = {}
+    for line in (output or "").splitlines():
+        path, _, rest = line.rpartition(": ")
+        path, _, attribute = path.rpartition(": ")
+        values.setdefault(path, {})[attribute] = rest
+    found = []
+    for path in paths:
+        text, eol = values.get(path, {}).get("text"), values.get(path, {}).get("eol")
+        if text in ("set", "auto") or (text == "unspecified" and eol not in (None, "unspecified")):
+            found.append(path)
+    return found
+
+
+def is_tracked(root: Path, relpath: str) -> bool:
+    """Whether git tracks the file (it is committed, or staged)."""
+    output = _git(root, ["ls-files", "--", relpath], "")
+    return bool(output and output.strip())
+
+
+@dataclass(frozen=True)
+class GitReport:
+    """What git does to a workspace's run roots and to the folders its pointer file names."""
+
+    ignored_roots: dict[str, str]
+    """Run root -> the rule ignoring it."""
+    converting_roots: list[str]
+    """Run roots whose files git may convert."""
+    ignored_targets: list[str]
+    """`registry_id -> run_id` of pointer targets inside an ignored run root."""
+    pointer_file: str | None
+    pointer_file_tracked: bool
+
+    def warnings(self) -> list[str]:
+        """One sentence per finding, with its consequence."""
+        found = []
+        for run_root, rule in self.ignored_roots.items():
+            found.append(
+                f"{run_root}/ is git-ignored ({rule}): sealed folders there are never "
+                "committed, so a fresh clone has none of them"
+            )
+        if self.ignored_targets and self.pointer_file_tracked:
+            found.append(
+                f"the committed pointer file {self.pointer_file} names "
+                f"{len(self.ignored_targets)} sealed folder(s) that git ignores "
+                f"({some(self.ignored_targets)}): a fresh clone has the pointers but none "
+                "of their snapshots; commit the run root, or stop committing the pointer file"
+            )
+        for run_root in self.converting_roots:
+            found.append(
+                f".gitattributes lets git convert line endings under {run_root}/: a converted "
+                f"file no longer matches its seal (add `/{run_root}/** -text`)"
+            )
+        return found
+
+
+def git_report(
+    root: Path,
+    run_roots: Sequence[str],
+    pointer_file: str | None = None,
+    targets: Sequence[tuple[str, str, str]] = (),
+) -> GitReport:
+    """Ask git about each run root and each pointer target `(registry_id, run_root, run_id)`."""
+    probes = {f"{run_root}/{PROBE}": run_root for run_root in run_roots}
+    target_probes = {f"{r}/{run_id}/manifest.json": f"{i} -> {run_id}" for i, r, run_id in targets}
+    rules = ignore_rules(root, [*probes, *target_probes])
+    return GitReport(
+        ignored_roots={probes[p]: rule for p, rule in rules.items() if p in probes},
+        converting_roots=[probes[p] for p in converted(root, probes)],
+        ignored_targets=[name for p, name in target_probes.items() if p in rules],
+        pointer_file=pointer_file,
+        pointer_file_tracked=pointer_file is not None and is_tracked(root, pointer_file),
+    )
+
+
+def some(items: Sequence[str], shown: int = 3) -> str:
+    """`a; b; c and 5 more`: a list said in one line."""
+    more = f" and {len(items) - shown} more" if len(items) > shown else ""
+    return "; ".join(items[:shown]) + more
+
+
+def pointer_targets(path: Path) -> list[tuple[str, str, str]]:
+    """`(registry_id, run_root, run_id)` of each entry of a pointer file that names a snapshot,
+    read leniently (the file's own checks are the pointer store's; unreadable means none)."""
+    import json
+
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    entries = document.get("pointers", []) if isinstance(document, dict) else []
+    found = []
+    for entry in entries if isinstance(entries, list) else []:
+        ref = entry.get("active_ref") if isinstance(entry, dict) else None
+        if isinstance(ref, dict) and isinstance(ref.get("run_id"), str):
+            run_root = ref.get("run_root") if isinstance(ref.get("run_root"), str) else None
+            found.append((str(entry.get("registry_id")), run_root or ".codex/RUNS", ref["run_id"]))
+    return found
+
+
+def workspace_git_warnings(root: Path, run_roots: Sequence[str], pointer_file: str) -> list[str]:
+    """`git_report` for a workspace's run roots and the targets its pointer file names."""
+    targets = pointer_targets(root / pointer_file)
+    return git_report(root, run_roots, pointer_file, targets).warnings()
