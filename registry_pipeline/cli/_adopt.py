@@ -78,7 +78,7 @@ def run_adopt(args: argparse.Namespace) -> int:
                 "catalog": layout.relpath(layout.catalog),
                 "addenda": [layout.relpath(p) for p in layout.addenda],
                 "pointer_file": plan.catalog.get("pointer_file"),
-                "operations": layout.relpath(layout.operations) if layout.operations else None,
+                "operations": [layout.relpath(path) for path in layout.operations],
                 "run_roots": plan.catalog["run_roots"],
                 "decisions": [decision.as_json() for decision in plan.decisions],
                 "files": changes,

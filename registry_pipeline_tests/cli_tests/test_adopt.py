@@ -123,6 +123,18 @@ Inherited: OP-B01 through OP-B07, OP-NC01 through OP-NC03.
 | **Option** | QA |
 | **Outputs** | `REGISTRY_DELTA_LOG_v0_1.jsonl` |
 """
+OPERATIONS_V01 = """\
+# Fixture Operations Catalog v0.1
+
+### OP-A01: Ingest
+
+Option: A
+
+| Operation | Name | Option |
+|---|---|---|
+| OP-B01 | Data Build | B |
+| OP-NC01 | Manual notebook run | NC |
+"""
 EXPECTED = {
     "version": "0.1",
     "expected": {"schema_version": "0.1", "threshold_pack_version": "v1",
@@ -168,6 +180,7 @@ def seed_repo(tmp_path: Path) -> Path:
     _write(root, PHASE / "REGISTRY_CATALOG_ADDENDUM_v0_1__delta.json", ADDENDUM)
     _write(root, PHASE / "ACTIVE_REGISTRY_POINTERS_v0_1.json", POINTERS)
     _write(root, PHASE / "OVC_ALLOWED_OPERATIONS_CATALOG_v0.2.md", OPERATIONS)
+    _write(root, "OVC_ALLOWED_OPERATIONS_CATALOG_v0.1.md", OPERATIONS_V01)  # inherited by v0.2
     for registry_id in ("expected_versions", "migration_ledger", "threshold_packs_file"):
         _write(root, PHASE / "schemas" / f"REGISTRY_{registry_id}_v0_1.schema.json", OBJECT_SCHEMA)
     _write(root, "docs/governance/EXPECTED_VERSIONS_v0_1.json", EXPECTED)
@@ -235,6 +248,10 @@ def test_adopt_writes_our_catalog_keeps_theirs_and_is_idempotent(cli: Run, seed_
     assert entries["threshold_packs_file"]["build_operation_id"] == "OP-B07"
     assert entries["op_status_table"]["build_operation_id"] == "OP-QA08"
     assert entries["allowed_operations"]["active_pointer"] is False
+    assert entries["allowed_operations"]["sources"] == [
+        "OVC_ALLOWED_OPERATIONS_CATALOG_v0.1.md",
+        f"{PHASE}/OVC_ALLOWED_OPERATIONS_CATALOG_v0.2.md",
+    ]
     assert {e["registry_id"] for e in catalog["excluded"]} == {
         "threshold_registry_db", "validation_range_results"}  # fmt: skip
     binding = json.loads((seed_repo / "schemas" / "expected_versions.schema.json").read_text())
@@ -276,6 +293,7 @@ def test_an_adopted_repository_builds_green_with_its_ids_and_pointer_file(
     rows = json.loads((table / "OPERATION_STATUS_TABLE_v0_1.json").read_text())
     ids = {row["operation_id"] for row in rows}  # their Markdown operations, v0.1 table
     assert {"OP-QA07", "OP-QA08", "OP-B07"} <= ids and "OP-NC01" not in ids
+    assert {"OP-A01", "OP-B01"} <= ids  # from the v0.1 catalog at the root, which v0.2 inherits
 
 
 def test_no_seed_catalog_is_a_clear_error(cli: Run, tmp_path: Path) -> None:
@@ -341,6 +359,9 @@ def test_the_real_seed_repository_adopts_and_builds(
     assert ours.read_bytes().startswith((theirs / ours.name).read_bytes())  # one history
     code, out, err = cli("delta", "verify", "--json", "--workspace", str(root))
     assert code == 0 and json.loads(out)["first_run_id"] == theirs.name, out + err
+    for line in ours.read_text().splitlines():  # every ref names a file its folder holds
+        ref = json.loads(line)["to_ref"]
+        assert ref["relpath"] is None or (runs / ref["run_id"] / ref["relpath"]).is_file(), ref
     reused = {k: e["run_id"] for k, e in entries.items() if e["status"] == "reused"}
     promoted = {f.name for f in reference.glob("sealed_by_seal_promotion/*")}
     assert set(reused) == {"expected_versions", "migration_ledger", "threshold_packs_file"}

@@ -121,9 +121,8 @@ class AdoptionPlan:
 def plan_adoption(layout: SeedLayout) -> AdoptionPlan:
     """Our catalog for the repository of `layout`: their ids, their files, their pointer file."""
     warnings: list[str] = []
-    ops_text = _operations_text(layout.operations) if layout.operations else ""
-    known_ops = operation_ids(ops_text)
-    if layout.operations is None:
+    known_ops = set().union(*(operation_ids(_operations_text(p)) for p in layout.operations))
+    if not layout.operations:
         warnings.append(
             "no operations catalog (OVC_ALLOWED_OPERATIONS_CATALOG_v*.md) beside the catalog or at "
             "the root: op_status_table cannot be built"
@@ -150,16 +149,18 @@ def plan_adoption(layout: SeedLayout) -> AdoptionPlan:
             binding = _binding(layout, ours)
             if binding is not None:
                 bindings[f"schemas/{registry_id}.schema.json"] = binding
-    if layout.operations is not None and OPERATIONS_ID not in {e["registry_id"] for e in entries}:
+    if layout.operations and OPERATIONS_ID not in {e["registry_id"] for e in entries}:
         entries.append(_operations_entry(layout))
+        relpaths = tuple(layout.relpath(path) for path in layout.operations)
+        merged = " (read together, newest last)" if len(relpaths) > 1 else ""
         decisions.append(
             Decision(
                 OPERATIONS_ID,
                 "source",
                 "added: the operations catalog op_status_table reads (no pointer: not an id "
-                "of the v0.1 catalog)",
-                layout.relpath(layout.operations),
-                (layout.relpath(layout.operations),),
+                f"of the v0.1 catalog){merged}",
+                relpaths[-1],
+                relpaths,
             )
         )
     _complete_dependencies(entries, warnings)
@@ -300,8 +301,7 @@ def _operation(entry: dict[str, Any], known_ops: set[str]) -> str | None:
 
 
 def _operations_entry(layout: SeedLayout) -> dict[str, Any]:
-    assert layout.operations is not None
-    relpath = layout.relpath(layout.operations)
+    assert layout.operations
     return {
         "registry_id": OPERATIONS_ID,
         "schema_id": "OVC_ALLOWED_OPERATIONS_CATALOG",
@@ -311,14 +311,14 @@ def _operations_entry(layout: SeedLayout) -> dict[str, Any]:
         "write_policy": "append_only",
         "build_operation_id": None,
         "kind": "source",
-        "artifacts": [layout.operations.name],
+        "artifacts": [path.name for path in layout.operations],
         "depends_on": [],
         "active_pointer": False,
         "delta_log": {
             "covered": False,
             "reason": "added by registry adopt; not a registry of the v0.1 catalog",
         },
-        "sources": [relpath],
+        "sources": [layout.relpath(path) for path in layout.operations],
     }
 
 

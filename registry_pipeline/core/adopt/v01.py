@@ -4,9 +4,10 @@ Default places (the seed system's own layout): the catalog
 `docs/phase_2_2/REGISTRY_CATALOG_v0_1.json`; beside it its addenda
 (`REGISTRY_CATALOG_ADDENDUM_v0_1__*.json`), the pointer file
 (`ACTIVE_REGISTRY_POINTERS_v0_1.json`), the schemas (`schemas/REGISTRY_<id>_v0_1.schema.json`) and
-the operations catalog (`OVC_ALLOWED_OPERATIONS_CATALOG_v<version>.md`, newest version; else at
-the repository's root). `--catalog PATH` names the catalog when it lives elsewhere; the other
-files are then looked for beside it.
+the operations catalogs (`OVC_ALLOWED_OPERATIONS_CATALOG_v<version>.md`, every version found
+beside it or at the repository's root: v0.2 in `docs/phase_2_2/` inherits the v0.1 at the root,
+so both are read, the newer one winning an id both define). `--catalog PATH` names the catalog
+when it lives elsewhere; the other files are then looked for beside it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
+from registry_pipeline.core.builders.op_status_table._markdown import catalog_version_key
 from registry_pipeline.core.errors import UsageError
 
 DEFAULT_CATALOG = "docs/phase_2_2/REGISTRY_CATALOG_v0_1.json"
@@ -35,7 +37,8 @@ class SeedLayout:
     addenda: tuple[Path, ...]
     pointer_file: Path | None
     schemas_dir: Path | None
-    operations: Path | None
+    operations: tuple[Path, ...]
+    """The operations catalogs, oldest version first (each newer one supersedes the older)."""
 
     def relpath(self, path: Path) -> str:
         """`path` relative to the repository's root, POSIX style."""
@@ -69,17 +72,18 @@ def find_layout(root: Path, catalog: Path | None = None) -> SeedLayout:
         addenda=tuple(sorted(folder.glob(ADDENDA))),
         pointer_file=pointer if pointer.is_file() else None,
         schemas_dir=schemas if schemas.is_dir() else None,
-        operations=_newest_operations(folder) or _newest_operations(root),
+        operations=_operations(folder, root),
     )
 
 
-def _newest_operations(folder: Path) -> Path | None:
-    def version(path: Path) -> tuple[int, ...]:
-        found = re.search(r"_v(\d+(?:\.\d+)*)\.md$", path.name)
-        return tuple(int(part) for part in found.group(1).split(".")) if found else ()
-
-    candidates = sorted(folder.glob(OPERATIONS), key=version)
-    return candidates[-1] if candidates else None
+def _operations(*folders: Path) -> tuple[Path, ...]:
+    """Every operations catalog in `folders`, one per file name (the first folder's wins),
+    oldest version first."""
+    found: dict[str, Path] = {}
+    for folder in folders:
+        for path in folder.glob(OPERATIONS):
+            found.setdefault(path.name, path)
+    return tuple(sorted(found.values(), key=lambda path: catalog_version_key(path.name)))
 
 
 def read_entries(layout: SeedLayout) -> list[tuple[str, dict[str, Any]]]:

@@ -19,7 +19,10 @@ from registry_pipeline.core.builders import (
     system_health,
 )
 from registry_pipeline.core.builders.model import BuildInputs, BuildResult
-from registry_pipeline.core.builders.op_status_table._markdown import operations_from_markdown
+from registry_pipeline.core.builders.op_status_table._markdown import (
+    catalog_version_key,
+    merged_operations,
+)
 from registry_pipeline.core.seal.schemas import SchemaCatalog, iter_jsonl
 from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, load_catalog
@@ -90,25 +93,29 @@ def build_op_status_table(build: BuildInputs) -> BuildResult:
 
 def _allowed_operations(snapshot: Snapshot) -> Any:
     """The operations document of an allowed_operations snapshot: its one `.json` artifact as it
-    is, or its one `.md` artifact (a Markdown operations catalog, any name) parsed."""
+    is, or its `.md` artifacts (Markdown operations catalogs, any names) parsed and merged, the
+    newest version (by file name) winning an id several define."""
     payload = snapshot.payload()
     found = sorted(relpath for relpath in payload if relpath.lower().endswith((".json", ".md")))
-    if len(found) != 1:
+    markdown = [relpath for relpath in found if relpath.lower().endswith(".md")]
+    if not found or (markdown != found and len(found) != 1):
         raise op_status_table.OpStatusInputError(
-            f"allowed_operations snapshot {snapshot.run_id} must hold exactly one .json or .md "
-            f"catalog; it holds {', '.join(found) or 'none'}",
+            f"allowed_operations snapshot {snapshot.run_id} must hold one .json catalog or "
+            f"Markdown (.md) catalogs; it holds {', '.join(found) or 'none'}",
             path=str(snapshot.path),
         )
-    data = payload[found[0]].read_bytes()
-    if not found[0].lower().endswith(".md"):
-        return loads_strict(data)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise op_status_table.OpStatusInputError(
-            f"not UTF-8 text: {exc.reason} at byte {exc.start}", path=str(payload[found[0]])
-        ) from None
-    return operations_from_markdown(text, source=_source(snapshot, found[0]))
+    if not markdown:
+        return loads_strict(payload[found[0]].read_bytes())
+    catalogs = []
+    for relpath in sorted(markdown, key=lambda name: (catalog_version_key(name), name)):
+        try:
+            text = payload[relpath].read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise op_status_table.OpStatusInputError(
+                f"not UTF-8 text: {exc.reason} at byte {exc.start}", path=str(payload[relpath])
+            ) from None
+        catalogs.append((text, _source(snapshot, relpath)))
+    return merged_operations(catalogs)
 
 
 def _read(snapshot: Snapshot, relpath: str) -> bytes:

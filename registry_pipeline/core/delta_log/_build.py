@@ -33,7 +33,7 @@ from registry_pipeline.core.delta_log._state import (
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.core.workspace.snapshots import Snapshot, list_snapshots
+from registry_pipeline.core.workspace.snapshots import Snapshot, list_snapshots, sealed_name
 
 _HEX64 = re.compile(r"[a-f0-9]{64}", re.ASCII)
 
@@ -174,7 +174,8 @@ def _registry_records(
         from_files = sealed_files(folder_of(workspace, from_ref), from_ref.manifest_sha256, schemas)
     records: list[DeltaRecord] = []
     for snapshot, created in new:
-        to_ref = ref_of(snapshot.run_id, snapshot.root_sha256 or "", entry.relpath)
+        relpath = sealed_name(snapshot.path, entry.relpath) if entry.relpath else None
+        to_ref = ref_of(snapshot.run_id, snapshot.root_sha256 or "", relpath)
         to_files = sealed_files(snapshot.path, to_ref.manifest_sha256, schemas)
         records.append(
             diff_record(

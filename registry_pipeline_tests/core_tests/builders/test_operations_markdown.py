@@ -20,6 +20,8 @@ from registry_pipeline.core.builders.op_status_table import (
 )
 from registry_pipeline.core.builders.op_status_table._markdown import (
     OperationsMarkdownError,
+    catalog_version_key,
+    merged_operations,
     operations_from_markdown,
 )
 from registry_pipeline.core.seal.envelope import RunSpec
@@ -339,3 +341,61 @@ def test_adapter_refuses_a_markdown_catalog_that_is_not_utf8(
     with pytest.raises(OpStatusInputError) as caught:
         adapters.build_op_status_table(_inputs(workspace, store, {"ops.md": b"### OP-A01 \xff\n"}))
     assert caught.value.path is not None and caught.value.path.endswith("ops.md")
+
+
+V01 = """# Operations Catalog v0.1
+
+| Operation | Name | Option |
+|---|---|---|
+| OP-A01 | Ingest | A |
+| OP-QA06 | Old check | QA |
+"""
+V02 = """# Operations Catalog v0.2
+
+v0.1 operations are inherited verbatim.
+
+### OP-QA06 — Reworked check
+
+| Field | Value |
+|---|---|
+| **Option** | QA |
+
+### OP-QA07 — Run Registry Build
+
+| Field | Value |
+|---|---|
+| **Option** | QA |
+"""
+
+
+def test_catalog_versions_order_numerically() -> None:
+    names = ["X_v0.10.md", "X_v0.2.md", "X.md", "X_v0.1.md"]
+    assert sorted(names, key=catalog_version_key) == [
+        "X.md",
+        "X_v0.1.md",
+        "X_v0.2.md",
+        "X_v0.10.md",
+    ]
+
+
+def test_a_newer_catalog_supersedes_and_inherits_the_older() -> None:
+    document = merged_operations([(V01, "v0.1.md"), (V02, "v0.2.md")])
+    assert document["catalog_version"] == "0.2"
+    assert [(op["operation_id"], op["name"]) for op in document["operations"]] == [
+        ("OP-A01", "Ingest"),  # inherited
+        ("OP-QA06", "Reworked check"),  # the newer definition, in the older one's place
+        ("OP-QA07", "Run Registry Build"),  # new
+    ]
+    assert SchemaCatalog.for_workspace(None).validate(SCHEMA, document) == []
+
+
+def test_the_adapter_merges_every_markdown_catalog_of_the_snapshot(
+    workspace: Workspace, store: RunStore
+) -> None:
+    files = {"OPS_v0.2.md": V02.encode(), "OPS_v0.1.md": V01.encode()}
+    sealed = seal_files(store, RunSpec("allowed_operations"), files)
+    document = adapters._allowed_operations(read_snapshot(sealed.path, "allowed_operations"))
+    assert [op["operation_id"] for op in document["operations"]] == ["OP-A01", "OP-QA06", "OP-QA07"]
+    mixed = seal_files(store, RunSpec("allowed_operations"), {**files, "ops.json": b"{}"})
+    with pytest.raises(OpStatusInputError, match="one .json catalog or Markdown"):
+        adapters._allowed_operations(read_snapshot(mixed.path, "allowed_operations"))

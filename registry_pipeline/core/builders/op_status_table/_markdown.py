@@ -141,6 +141,34 @@ def operations_from_markdown(text: str, *, source: str) -> dict[str, Any]:
     }
 
 
+def catalog_version_key(name: str) -> tuple[int, ...]:
+    """The version a catalog's file name carries (`..._v0.2.md` -> (0, 2)); () when none, so a
+    catalog without one sorts first."""
+    found = re.search(r"_v(\d+(?:\.\d+)*)\.md$", name, re.IGNORECASE)
+    return tuple(int(part) for part in found.group(1).split(".")) if found else ()
+
+
+def merged_operations(catalogs: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """Several Markdown catalogs `(text, source)`, oldest first, read as one document.
+
+    A newer catalog supersedes an older one and inherits what it does not redefine (the seed
+    system's v0.2 "inherits v0.1 verbatim"): an id defined in both takes the newer definition,
+    in the older one's place; ids new in the newer catalog follow. The version is the newest's.
+    """
+    merged: dict[str, dict[str, Any]] = {}
+    document: dict[str, Any] = {}
+    for text, source in catalogs:
+        document = operations_from_markdown(text, source=source)
+        for entry in document["operations"]:
+            merged[entry["operation_id"]] = entry
+    sources = ", ".join(source for _text, source in catalogs)
+    return {
+        "catalog_version": document.get("catalog_version"),
+        "description": f"Operations read from the Markdown catalogs {sources} (newest last).",
+        "operations": list(merged.values()),
+    }
+
+
 def _read(text: str) -> tuple[list[_Definition], str | None, str | None]:
     """(operations found in order, the first level-1 title, a `Version:` line before them)."""
     definitions: list[_Definition] = []
