@@ -294,6 +294,9 @@ def test_an_adopted_repository_builds_green_with_its_ids_and_pointer_file(
     ids = {row["operation_id"] for row in rows}  # their Markdown operations, v0.1 table
     assert {"OP-QA07", "OP-QA08", "OP-B07"} <= ids and "OP-NC01" not in ids
     assert {"OP-A01", "OP-B01"} <= ids  # from the v0.1 catalog at the root, which v0.2 inherits
+    drift_folder = seed_repo / ".codex" / "RUNS" / str(entries["drift_signals"]["run_id"])
+    drift = json.loads((drift_folder / "DRIFT_SIGNALS_v0_1.json").read_text())
+    assert drift["expected_versions_source"] == "docs/governance/EXPECTED_VERSIONS_v0_1.json"
 
 
 def test_no_seed_catalog_is_a_clear_error(cli: Run, tmp_path: Path) -> None:

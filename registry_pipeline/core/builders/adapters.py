@@ -33,6 +33,7 @@ from registry_pipeline.core.workspace.snapshots import (
     newest_valid,
     read_snapshot,
 )
+from registry_pipeline.core.workspace.sources import is_pattern
 
 
 def build_run_registry(build: BuildInputs) -> BuildResult:
@@ -224,7 +225,17 @@ def drift_from_snapshots(
         git_commit=_text(envelope.get("git_commit")),
         working_tree_state=_text(envelope.get("working_tree_state")),
         as_of=as_of,
+        expected_versions_source=_source_file(catalog, "expected_versions"),
     )
+
+
+def _source_file(catalog: RegistryCatalog, registry_id: str) -> str:
+    """The workspace file a source registry is edited in (its one source), as drift documents
+    name it; the demo's place when the catalog names none or a pattern."""
+    sources = catalog.get(registry_id).sources if registry_id in catalog.ids else ()
+    if len(sources) == 1 and not is_pattern(sources[0]):
+        return sources[0]
+    return drift_signals.DEFAULT_EXPECTED_SOURCE
 
 
 def build_system_health_report(build: BuildInputs, builder_ids: Set[str]) -> BuildResult:
