@@ -397,5 +397,5 @@ def test_the_adapter_merges_every_markdown_catalog_of_the_snapshot(
     document = adapters._allowed_operations(read_snapshot(sealed.path, "allowed_operations"))
     assert [op["operation_id"] for op in document["operations"]] == ["OP-A01", "OP-QA06", "OP-QA07"]
     mixed = seal_files(store, RunSpec("allowed_operations"), {**files, "ops.json": b"{}"})
-    with pytest.raises(OpStatusInputError, match="one .json catalog or Markdown"):
+    with pytest.raises(OpStatusInputError, match=r"one \.json catalog or Markdown"):
         adapters._allowed_operations(read_snapshot(mixed.path, "allowed_operations"))
