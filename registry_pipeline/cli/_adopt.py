@@ -142,24 +142,23 @@ def _write(path: Path, document: dict[str, Any]) -> None:
 
 def _pointer_warnings(plan: Any) -> list[str]:
     """Pointers of their file whose snapshot folder is absent here, said once with the cause."""
+    from registry_pipeline.core.workspace.gitcheck import pointer_targets, some
+
     relpath = plan.catalog.get("pointer_file")
     if relpath is None:
         return []
+    root = plan.layout.root
     try:
-        document = json.loads((plan.layout.root / relpath).read_text(encoding="utf-8"))
+        json.loads((root / relpath).read_bytes())
     except (OSError, ValueError) as exc:
         return [f"the pointer file {relpath} cannot be read ({exc}); builds will say why"]
-    absent = []
-    for pointer in document.get("pointers", []) if isinstance(document, dict) else []:
-        ref = pointer.get("active_ref") if isinstance(pointer, dict) else None
-        if isinstance(ref, dict) and ref.get("run_id"):
-            folder = plan.layout.root / str(ref.get("run_root") or ".codex/RUNS") / ref["run_id"]
-            if not folder.is_dir():
-                absent.append(f"{pointer.get('registry_id')} -> {ref['run_id']}")
+    absent = [
+        f"{registry_id} -> {run_id}"
+        for registry_id, run_root, run_id in pointer_targets(root / relpath)
+        if not (root / run_root / run_id).is_dir()
+    ]
     if not absent:
         return []
-    from registry_pipeline.core.workspace.gitcheck import some
-
     return [
         f"the pointer file names {len(absent)} snapshot(s) absent here ({some(absent)}): "
         "builds will not read them; the first build journals each entry as found, then "

@@ -461,3 +461,18 @@ def test_our_delta_log_extends_theirs(cli: Run, seed_repo: Path) -> None:
     assert code == 0, out + err
     report = json.loads(out)
     assert (report["first_run_id"], report["snapshots"]) == (theirs.name, 2)
+
+
+def test_odd_pointer_entries_are_warned_about_never_a_crash(cli: Run, seed_repo: Path) -> None:
+    path = seed_repo / PHASE / "ACTIVE_REGISTRY_POINTERS_v0_1.json"
+    path.write_text(json.dumps({"pointers": [
+        {"registry_id": "a", "active_ref": {"run_id": 5}}, "not an entry",
+        {"registry_id": "b", "active_ref": {"run_id": "gone", "run_root": 7}},
+    ]}))  # fmt: skip
+    code, out, err = cli("adopt", str(seed_repo), "--dry-run", "--json")
+    assert code == 0, err
+    assert any("names 1 snapshot(s) absent here (b -> gone)" in w
+               for w in json.loads(out)["warnings"])  # fmt: skip
+    path.write_bytes(b"\xff")
+    code, out, err = cli("adopt", str(seed_repo), "--dry-run", "--json")
+    assert code == 0 and "cannot be read" in "".join(json.loads(out)["warnings"])

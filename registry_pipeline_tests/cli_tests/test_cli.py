@@ -393,3 +393,14 @@ def test_init_warns_when_git_would_ignore_or_convert_sealed_folders(
     assert "convert line endings" not in err  # the line init appended stops it
     code, out, _ = cli("init", str(tmp_path), "--json")
     assert code == 0 and json.loads(out)["warnings"][0].startswith(".codex/RUNS/ is git-ignored")
+
+
+def test_init_keeps_a_gitattributes_that_is_not_utf8(cli: Run, tmp_path: Path) -> None:
+    """git does not require UTF-8 there: init appends its lines and keeps every byte."""
+    before = b"*.txt text eol=crlf\r\n# caf\xe9\r\n"
+    (tmp_path / ".gitattributes").write_bytes(before)
+    code, out, _ = cli("init", str(tmp_path))
+    assert code == 0 and "appended 3 lines to .gitattributes" in out
+    after = (tmp_path / ".gitattributes").read_bytes()
+    assert after.startswith(before) and after.endswith(b"/.codex/RUNS/** -text\n")
+    assert cli("init", str(tmp_path), "--json")[1].count('"changes": []') == 1  # idempotent

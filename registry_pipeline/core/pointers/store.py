@@ -57,6 +57,7 @@ from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.workspace.catalog import pointer_file_path
+from registry_pipeline.core.workspace.gitcheck import ignore_rules
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 from registry_pipeline.core.workspace.snapshots import read_snapshot, sealed_name, snapshot_registry
 
@@ -424,8 +425,6 @@ class PointerStore:
 
     def _found_target(self, registry_id: str, ref: ActiveRef) -> tuple[str, str]:
         """`valid`, `invalid` or `absent` for an adopted entry's target, and why when not valid."""
-        from registry_pipeline.core.workspace.gitcheck import ignore_rules
-
         run_root = ref.run_root or RUNS_RELPATH
         try:
             folder = target_folder(self.workspace, registry_id, ref.run_id or "")

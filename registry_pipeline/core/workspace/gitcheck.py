@@ -8,6 +8,7 @@ a pointer whose folder is absent.
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -17,28 +18,29 @@ PROBE = "probe__/manifest.json"
 """A file name inside a run root, as a sealed folder would hold one."""
 
 
-def _git(root: Path, args: Sequence[str], stdin: str) -> str | None:
+def _git(root: Path, args: Sequence[str], paths: Sequence[str]) -> list[str] | None:
+    """The NUL-separated fields git prints for `paths` given NUL-separated on stdin (`-z`: any
+    path, even one holding a newline, passes unquoted); None outside a work tree or without git."""
+    stdin = "".join(f"{path}\0" for path in paths).encode("utf-8", "surrogateescape")
     try:
         done = subprocess.run(
-            ["git", "-C", str(root), *args], input=stdin, capture_output=True, text=True,
+            ["git", "-C", str(root), *args, "-z", "--stdin"], input=stdin, capture_output=True,
             timeout=60, check=False,
         )  # fmt: skip
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return done.stdout if done.returncode in (0, 1) else None
+    if done.returncode not in (0, 1):
+        return None
+    return done.stdout.decode("utf-8", "surrogateescape").split("\0")[:-1]
 
 
 def ignore_rules(root: Path, relpaths: Iterable[str]) -> dict[str, str]:
     """For each of `relpaths` that git ignores: the rule, as `.gitignore:275 .codex/RUNS/`."""
-    paths = list(relpaths)
-    output = _git(root, ["check-ignore", "-v", "-n", "--stdin"], "".join(f"{p}\n" for p in paths))
+    fields = _git(root, ["check-ignore", "-v", "-n"], list(relpaths)) or []
     rules: dict[str, str] = {}
-    for line in (output or "").splitlines():
-        source, _, path = line.partition("\t")
-        where, _, pattern = source.rpartition(":")
-        if not where or where == ":" or pattern.startswith("!"):
-            continue  # `::` (not ignored) or a negated rule (re-included)
-        rules[path] = f"{where} {pattern}"
+    for source, line, pattern, path in zip(*[iter(fields)] * 4, strict=False):
+        if source and not pattern.startswith("!"):  # empty: not ignored; `!`: re-included
+            rules[path] = f"{source}:{line} {pattern}"
     return rules
 
 
@@ -46,12 +48,10 @@ def converted(root: Path, relpaths: Iterable[str]) -> list[str]:
     """Those of `relpaths` whose line endings git may convert: `text` set or `auto`, or `eol` set
     while `text` is not unset. (`core.autocrlf` in a user's config is not seen here.)"""
     paths = list(relpaths)
-    output = _git(root, ["check-attr", "text", "eol", "--stdin"], "".join(f"{p}\n" for p in paths))
+    fields = _git(root, ["check-attr", "text", "eol"], paths) or []
     values: dict[str, dict[str, str]] = {}
-    for line in (output or "").splitlines():
-        path, _, rest = line.rpartition(": ")
-        path, _, attribute = path.rpartition(": ")
-        values.setdefault(path, {})[attribute] = rest
+    for path, attribute, value in zip(*[iter(fields)] * 3, strict=False):
+        values.setdefault(path, {})[attribute] = value
     found = []
     for path in paths:
         text, eol = values.get(path, {}).get("text"), values.get(path, {}).get("eol")
@@ -62,8 +62,12 @@ def converted(root: Path, relpaths: Iterable[str]) -> list[str]:
 
 def is_tracked(root: Path, relpath: str) -> bool:
     """Whether git tracks the file (it is committed, or staged)."""
-    output = _git(root, ["ls-files", "--", relpath], "")
-    return bool(output and output.strip())
+    try:
+        done = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--", relpath],
+                              capture_output=True, timeout=60, check=False)  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0 and bool(done.stdout)
 
 
 @dataclass(frozen=True)
@@ -130,8 +134,6 @@ def some(items: Sequence[str], shown: int = 3) -> str:
 def pointer_targets(path: Path) -> list[tuple[str, str, str]]:
     """`(registry_id, run_root, run_id)` of each entry of a pointer file that names a snapshot,
     read leniently (the file's own checks are the pointer store's; unreadable means none)."""
-    import json
-
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -131,14 +131,16 @@ def init_workspace(root: Path, run_roots: Sequence[str] = (RUNS_RELPATH,)) -> li
             ignore.write_text(CODEX_GITIGNORE, encoding="utf-8")
             changed.append("created .codex/.gitignore")
         attributes = root / ".gitattributes"
-        existing = attributes.read_text(encoding="utf-8") if attributes.exists() else None
-        have = set((existing or "").splitlines())
-        missing = [line for line in map(attributes_line, run_roots) if line not in have]
+        # bytes, never decoded: git does not require the file to be UTF-8, neither do we
+        existing = attributes.read_bytes() if attributes.exists() else None
+        have = {line.rstrip(b"\r") for line in (existing or b"").split(b"\n")}
+        wanted = [attributes_line(run_root) for run_root in run_roots]
+        missing = [line for line in wanted if line.encode("utf-8") not in have]
         if missing:
             block = GITATTRIBUTES_COMMENT + "".join(f"{line}\n" for line in missing)
-            prefix = "" if not existing or existing.endswith("\n") else "\n"
-            with attributes.open("a", encoding="utf-8") as handle:
-                handle.write(prefix + block)
+            prefix = b"" if not existing or existing.endswith(b"\n") else b"\n"
+            with attributes.open("ab") as handle:
+                handle.write(prefix + block.encode("utf-8"))
             lines = block.count("\n")
             changed.append(
                 f"created .gitattributes ({lines} lines)"

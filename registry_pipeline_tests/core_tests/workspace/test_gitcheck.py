@@ -83,3 +83,13 @@ def test_a_committed_pointer_file_naming_ignored_folders_is_warned(tmp_path: Pat
                   if "pointer file" in w]  # fmt: skip
     assert "names 1 sealed folder(s) that git ignores (a -> r1)" in warning
     assert "a fresh clone" in warning
+
+
+def test_any_name_reaches_git_intact(tmp_path: Path) -> None:
+    """Names with a newline or non-ASCII characters (a pointer file may hold anything) are passed
+    and read back NUL-separated, so each finding belongs to its own path."""
+    root = _repo(tmp_path / "r", ignore=".codex/RUNS/\n", attributes="* text=auto\n")
+    odd = ".codex/RUNS/x\ny é/manifest.json"
+    rules = ignore_rules(root, [odd, "kept/a"])
+    assert rules == {odd: ".gitignore:1 .codex/RUNS/"}
+    assert converted(root, [odd, "kept/a"]) == [odd, "kept/a"]
