@@ -71,29 +71,49 @@ def break_built_schema(root: Path, field: str = "signed_off_by") -> Path:
     return schema
 
 
-def seal_like_seed(folder: Path, files: dict[str, bytes], envelope: dict[str, object]) -> Path:
-    """A run folder sealed the way the seed system's scripts write one: the files and run.json
-    (pretty JSON), manifest.json listing them (not itself), MANIFEST.sha256 with the ROOT line.
-    The formats are ours too (one seal contract), so our renderers write them."""
+def payload_files(folder: Path) -> dict[str, bytes]:
+    """Every regular file of the folder except the two seal files, by relpath (symlinks
+    skipped)."""
+    found: dict[str, bytes] = {}
+    for directory, _subdirs, files in os.walk(folder):
+        for name in files:
+            path = Path(directory) / name
+            relpath = path.relative_to(folder).as_posix()
+            seal_file = relpath in ("manifest.json", "MANIFEST.sha256")
+            if not seal_file and path.is_file() and not path.is_symlink():
+                found[relpath] = path.read_bytes()
+    return found
+
+
+def reseal(folder: Path) -> None:
+    """Rewrite both manifests from the files now in `folder` (`payload_files`), as a forger or
+    the seed system's scripts would."""
     from registry_pipeline.core.seal.manifest import (
         ManifestEntry,
         render_manifest_json,
         render_manifest_sha256,
     )
 
+    def entry(relpath: str, data: bytes) -> ManifestEntry:
+        return ManifestEntry(relpath, len(data), hashlib.sha256(data).hexdigest())
+
+    entries = [entry(relpath, data) for relpath, data in payload_files(folder).items()]
+    manifest = render_manifest_json(entries)
+    (folder / "manifest.json").write_bytes(manifest)
+    text, _root = render_manifest_sha256([*entries, entry("manifest.json", manifest)])
+    (folder / "MANIFEST.sha256").write_bytes(text)
+
+
+def seal_like_seed(folder: Path, files: dict[str, bytes], envelope: dict[str, object]) -> Path:
+    """A run folder sealed the way the seed system's scripts write one: the files and run.json
+    (pretty JSON), manifest.json listing them (not itself), MANIFEST.sha256 with the ROOT line.
+    The formats are ours too (one seal contract), so our renderers write them."""
     folder.mkdir(parents=True)
     payload = {**files, "run.json": json.dumps(envelope, indent=2).encode() + b"\n"}
-    entries = []
     for relpath, data in payload.items():
         (folder / relpath).parent.mkdir(parents=True, exist_ok=True)
         (folder / relpath).write_bytes(data)
-        entries.append(ManifestEntry(relpath, len(data), hashlib.sha256(data).hexdigest()))
-    manifest = render_manifest_json(entries)
-    (folder / "manifest.json").write_bytes(manifest)
-    entries.append(
-        ManifestEntry("manifest.json", len(manifest), hashlib.sha256(manifest).hexdigest())
-    )
-    (folder / "MANIFEST.sha256").write_bytes(render_manifest_sha256(entries)[0])
+    reseal(folder)
     return folder
 
 

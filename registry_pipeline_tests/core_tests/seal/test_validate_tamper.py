@@ -29,8 +29,6 @@ from registry_pipeline.core.errors import (
 )
 from registry_pipeline.core.seal.manifest import (
     ManifestEntry,
-    render_manifest_json,
-    render_manifest_sha256,
     root_sha256,
 )
 from registry_pipeline.core.seal.run_store import SealedRun
@@ -40,7 +38,7 @@ from registry_pipeline.core.seal.validate import (
     is_valid_run_folder,
     verify_run_folder,
 )
-from registry_pipeline_tests._helpers import unseal
+from registry_pipeline_tests._helpers import payload_files, reseal, unseal
 
 MakeRun = Callable[..., SealedRun]
 SEAL_FILES = ("manifest.json", "MANIFEST.sha256")
@@ -58,32 +56,6 @@ NOTES = "notes.txt"
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def payload_files(folder: Path) -> dict[str, bytes]:
-    """Every regular file of the folder except the two seal files, by relpath."""
-    found: dict[str, bytes] = {}
-    for directory, _subdirs, files in os.walk(folder):
-        for name in files:
-            path = Path(directory) / name
-            relpath = path.relative_to(folder).as_posix()
-            if relpath not in SEAL_FILES and path.is_file() and not path.is_symlink():
-                found[relpath] = path.read_bytes()
-    return found
-
-
-def reseal(folder: Path) -> None:
-    """Rewrite both manifests from the files now on disk, as a forger would."""
-    entries = [
-        ManifestEntry(relpath, len(data), sha(data))
-        for relpath, data in payload_files(folder).items()
-    ]
-    manifest = render_manifest_json(entries)
-    (folder / "manifest.json").write_bytes(manifest)
-    text, _root = render_manifest_sha256(
-        [*entries, ManifestEntry("manifest.json", len(manifest), sha(manifest))]
-    )
-    (folder / "MANIFEST.sha256").write_bytes(text)
 
 
 def read_rows(folder: Path) -> list[dict[str, object]]:
