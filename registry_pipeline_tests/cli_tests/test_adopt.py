@@ -196,6 +196,15 @@ def seed_repo(tmp_path: Path) -> Path:
     return root
 
 
+def _tree(root: Path) -> dict[str, bytes | None]:
+    """Every path under `root` outside .git, with its bytes (None for a folder)."""
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes() if p.is_file() else None
+        for p in root.rglob("*")
+        if ".git" not in p.relative_to(root).parts
+    }
+
+
 def _theirs(root: Path) -> dict[str, str]:
     """Hashes of every file the repository had before adoption (adoption must not touch one)."""
     listed = subprocess.run(["git", "ls-files"], cwd=root, capture_output=True, text=True)
@@ -207,7 +216,7 @@ def _theirs(root: Path) -> dict[str, str]:
 
 
 def test_dry_run_decides_everything_and_writes_nothing(cli: Run, seed_repo: Path) -> None:
-    before = sorted(p.relative_to(seed_repo).as_posix() for p in seed_repo.rglob("*"))
+    before = _tree(seed_repo)
     code, out, err = cli("adopt", str(seed_repo), "--dry-run", "--json")
     assert code == 0, err
     plan = json.loads(out)
@@ -233,8 +242,7 @@ def test_dry_run_decides_everything_and_writes_nothing(cli: Run, seed_repo: Path
     assert "expected_versions -> 2026-02-05__015605__seal_expected_versions" in warnings
     assert ".gitattributes lets git convert line endings under .codex/RUNS/" in warnings
     assert any("names 1 snapshot(s) absent here" in w for w in plan["warnings"])
-    after = sorted(p.relative_to(seed_repo).as_posix() for p in seed_repo.rglob("*"))
-    assert after == before
+    assert _tree(seed_repo) == before  # no file added, none changed (.gitattributes included)
 
 
 def test_adopt_writes_our_catalog_keeps_theirs_and_is_idempotent(cli: Run, seed_repo: Path) -> None:
@@ -307,9 +315,10 @@ def test_no_seed_catalog_is_a_clear_error(cli: Run, tmp_path: Path) -> None:
 
 def test_a_hand_written_catalog_is_never_overwritten(cli: Run, seed_repo: Path) -> None:
     _write(seed_repo, "registries/REGISTRY_CATALOG_v0_2.json", {"catalog_version": "0.2"})
+    before = _tree(seed_repo)
     code, _out, err = cli("adopt", str(seed_repo))
     assert code == 2 and "ADOPT_CONFLICT" in err
-    assert not (seed_repo / "schemas").exists()  # nothing was written
+    assert _tree(seed_repo) == before  # nothing was written, their catalog byte for byte
 
 
 def test_the_built_templates_match_the_demo_catalog() -> None:
@@ -319,12 +328,15 @@ def test_the_built_templates_match_the_demo_catalog() -> None:
     demo = json.loads(
         (Path(__file__).parents[2] / "registries" / "REGISTRY_CATALOG_v0_2.json").read_text()
     )
+    compared = 0
     for entry in demo["registries"]:
         built = BUILT.get(entry["registry_id"])
         if built is None or entry["kind"] == "log":
             continue
+        compared += 1
         assert (entry["kind"], tuple(entry["artifacts"])) == (built.kind, built.artifacts)
         assert set(entry["depends_on"]) == set(built.depends_on)
+    assert compared == 4  # run_registry, op_status_table, drift_signals, system_health_report
 
 
 def test_the_real_seed_repository_adopts_and_builds(
@@ -476,3 +488,71 @@ def test_odd_pointer_entries_are_warned_about_never_a_crash(cli: Run, seed_repo:
     path.write_bytes(b"\xff")
     code, out, err = cli("adopt", str(seed_repo), "--dry-run", "--json")
     assert code == 0 and "cannot be read" in "".join(json.loads(out)["warnings"])
+
+
+def _edit_catalog(root: Path, index: int, **changes: Any) -> None:
+    path = root / PHASE / "REGISTRY_CATALOG_v0_1.json"
+    catalog = json.loads(path.read_text())
+    catalog["registries"][index].update(changes)
+    path.write_text(json.dumps(catalog))
+
+
+@pytest.mark.parametrize(
+    ("changes", "code", "said"),
+    [
+        ({"authoritative_sources": 5}, "CATALOG_INVALID", "authoritative_sources: must be an"),
+        ({"authoritative_sources": [{"path": 5}]}, "CATALOG_INVALID", "authoritative_sources/0"),
+        ({"registry_id": "9lives"}, "CATALOG_INVALID", "not a registry id"),
+        ({"schema_id": ["x"]}, "CATALOG_INVALID", "schema_id: must be a string"),
+        ({"authoritative_sources": [{"path": "../outside.json", "authority_class": "primary"}]},
+         "ADOPT_UNSUPPORTED", "migration_ledger (in docs/phase_2_2/REGISTRY_CATALOG_v0_1.json)"),
+        ({"authoritative_sources": [{"path": "../../<run_id>/X.json",
+                                     "authority_class": "primary"}]},
+         "ADOPT_UNSUPPORTED", "'../..'"),
+    ],
+)  # fmt: skip
+def test_a_catalog_adoption_cannot_use_is_refused_with_a_reason(
+    cli: Run, seed_repo: Path, changes: dict[str, Any], code: str, said: str
+) -> None:
+    """Entries of a shape adoption cannot read, or a plan `registry build` would refuse: a
+    reason code and the place, nothing written (never INTERNAL)."""
+    (seed_repo.parent / "outside.json").write_text("{}")
+    _edit_catalog(seed_repo, 3, **changes)  # migration_ledger
+    before = {
+        p: p.read_bytes() for p in seed_repo.rglob("*") if p.is_file() and ".git" not in p.parts
+    }
+    rc, out, err = cli("adopt", str(seed_repo))
+    assert rc == 2 and out == "" and code in err and said in err, err
+    after = {
+        p: p.read_bytes() for p in seed_repo.rglob("*") if p.is_file() and ".git" not in p.parts
+    }
+    assert after == before
+
+
+def test_a_schema_id_naming_a_file_elsewhere_gets_no_binding(cli: Run, seed_repo: Path) -> None:
+    elsewhere = seed_repo.parent / "evil"
+    (seed_repo.parent / "evil.schema.json").write_text(json.dumps(OBJECT_SCHEMA))
+    _edit_catalog(seed_repo, 3, schema_id=str(elsewhere))
+    rc, out, err = cli("adopt", str(seed_repo), "--dry-run", "--json")
+    assert rc == 0, err
+    assert "schemas/migration_ledger.schema.json" not in json.loads(out)["files"]
+
+
+def test_a_symlinked_repository_folder_adopts(cli: Run, seed_repo: Path) -> None:
+    link = seed_repo.parent / "link"
+    link.symlink_to(seed_repo)
+    catalog = seed_repo / PHASE / "REGISTRY_CATALOG_v0_1.json"
+    rc, _out, err = cli("adopt", str(link), "--catalog", str(catalog), "--dry-run")
+    assert rc == 0, err
+
+
+def test_sources_at_the_root_become_a_root_glob(cli: Run, seed_repo: Path) -> None:
+    for name in ("one.json", "two.json"):
+        (seed_repo / name).write_text(json.dumps(PACK))
+    sources = [{"path": n, "authority_class": "primary"} for n in ("one.json", "two.json")]
+    _edit_catalog(seed_repo, 3, authoritative_sources=sources)
+    rc, _out, err = cli("adopt", str(seed_repo))
+    assert rc == 0, err
+    catalog = json.loads((seed_repo / "registries" / "REGISTRY_CATALOG_v0_2.json").read_text())
+    ledger = next(e for e in catalog["registries"] if e["registry_id"] == "migration_ledger")
+    assert ledger["sources"] == ["*.json"]

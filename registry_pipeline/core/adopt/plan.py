@@ -29,8 +29,8 @@ from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import (
     CATALOG_RELPATH,
-    CATALOG_SCHEMA_ID,
     CatalogError,
+    check_catalog,
 )
 
 OPERATIONS_ID = "allowed_operations"
@@ -166,7 +166,7 @@ def plan_adoption(layout: SeedLayout) -> AdoptionPlan:
     _complete_dependencies(entries, warnings)
     existing_roots = [root for root in run_roots if (layout.root / root).is_dir()]
     for root in run_roots:
-        if root not in existing_roots:
+        if root not in existing_roots and root != ".codex/RUNS":  # adopt creates that one
             warnings.append(f"run root {root} named by the catalog does not exist here")
     if ".codex/RUNS" not in existing_roots:
         existing_roots.insert(0, ".codex/RUNS")
@@ -185,17 +185,33 @@ def plan_adoption(layout: SeedLayout) -> AdoptionPlan:
     }
     if layout.pointer_file is not None:
         catalog["pointer_file"] = layout.relpath(layout.pointer_file)
-    _check_against_our_schema(layout, catalog)
+    _check_plan(layout, catalog, decisions)
     return AdoptionPlan(layout, catalog, bindings, decisions, warnings)
 
 
-def _check_against_our_schema(layout: SeedLayout, catalog: dict[str, Any]) -> None:
-    """ADOPT_UNSUPPORTED before anything is written when their catalog holds values ours cannot
-    express (an artifact_type or write_policy we do not know), naming each."""
-    schemas = SchemaCatalog.for_workspace(None)
-    problems = [str(v) for v in schemas.validate(CATALOG_SCHEMA_ID, catalog, limit=20)]
-    if problems:
-        raise CatalogError(str(layout.catalog), problems, code="ADOPT_UNSUPPORTED")
+def _check_plan(layout: SeedLayout, catalog: dict[str, Any], decisions: list[Decision]) -> None:
+    """ADOPT_UNSUPPORTED before anything is written when the catalog we would write is one
+    `registry build` refuses (`check_catalog`, the build's own check): values ours cannot
+    express (an unknown artifact_type or write_policy), paths that leave the repository. Each
+    problem names the registry and the file of theirs that defines it."""
+    defined_in = {decision.registry_id: decision.defined_in for decision in decisions}
+    ids = [entry["registry_id"] for entry in catalog["registries"]]
+
+    def located(detail: str) -> str:
+        found = re.match(r"/registries/(\d+)(\S*)", detail)
+        if found is None or int(found[1]) >= len(ids):
+            return detail
+        registry_id = ids[int(found[1])]
+        where = f"{registry_id} (in {defined_in.get(registry_id, 'added by adopt')})"
+        return where + found[2] + detail[found.end() :]
+
+    try:
+        check_catalog(catalog, layout.root, str(layout.catalog), SchemaCatalog.for_workspace(None))
+    except CatalogError as exc:
+        details = [located(detail) for detail in exc.details]
+        raise CatalogError(str(layout.catalog), details, code="ADOPT_UNSUPPORTED") from None
+    except UsageError as exc:  # a run root that leaves the repository (UNSAFE_RUN_ROOT)
+        raise CatalogError(str(layout.catalog), [exc.message], code="ADOPT_UNSUPPORTED") from None
 
 
 def _operations_text(path: Path) -> str:
@@ -291,7 +307,7 @@ def _sources(layout: SeedLayout, primary: list[str]) -> tuple[str, ...]:
         folder, suffix = folders.pop(), suffixes.pop()
         present = {p.name for p in (layout.root / folder).glob(f"*{suffix}") if p.is_file()}
         if present == {Path(path).name for path in primary}:
-            return (f"{folder}/*{suffix}",)
+            return (f"*{suffix}" if folder == "." else f"{folder}/*{suffix}",)
     return tuple(primary)
 
 
@@ -349,9 +365,10 @@ def _binding(layout: SeedLayout, entry: dict[str, Any]) -> dict[str, Any] | None
         return None
     if not all(name.endswith(".json") for name in entry["artifacts"]):
         return None  # their JSON Schema cannot govern a CSV or Markdown file
-    schema = layout.schemas_dir / f"{entry['schema_id']}.schema.json"
-    if not schema.is_file():
-        return None
+    name = f"{entry['schema_id']}.schema.json"
+    schema = layout.schemas_dir / name
+    if Path(name).name != name or name.startswith(".") or not schema.is_file():
+        return None  # only a file directly in their schemas folder
     return {
         "$id": BINDING_PREFIX + entry["registry_id"],
         "title": f"{entry['registry_id']}: bound to the repository's own schema",

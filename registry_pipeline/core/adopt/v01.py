@@ -47,9 +47,8 @@ class SeedLayout:
 
 def find_layout(root: Path, catalog: Path | None = None) -> SeedLayout:
     """The seed layout of the repository at `root`; NO_SEED_CATALOG when its catalog is absent."""
-    path = (root / catalog if catalog is not None and not catalog.is_absolute() else catalog) or (
-        root / DEFAULT_CATALOG
-    )
+    root = root.resolve()  # one spelling of every path, so relpaths never fail (a symlinked DIR)
+    path = root / (catalog or DEFAULT_CATALOG)
     if not path.is_file():
         raise UsageError(
             f"no v0.1 registry catalog at {path} (looked for {DEFAULT_CATALOG}); pass "
@@ -57,7 +56,8 @@ def find_layout(root: Path, catalog: Path | None = None) -> SeedLayout:
             code="NO_SEED_CATALOG",
             path=str(path),
         )
-    if not path.resolve().is_relative_to(root.resolve()):
+    path = path.resolve()
+    if not path.is_relative_to(root):
         raise UsageError(
             "the catalog must be inside the repository being adopted",
             code="NO_SEED_CATALOG",
@@ -103,15 +103,12 @@ def read_entries(layout: SeedLayout) -> list[tuple[str, dict[str, Any]]]:
         if not isinstance(registries, list):
             raise UsageError("no `registries` array", code="CATALOG_INVALID", path=str(path))
         for index, entry in enumerate(registries):
-            registry_id = entry.get("registry_id") if isinstance(entry, dict) else None
-            if not isinstance(registry_id, str) or not re.fullmatch(
-                r"[a-z0-9_]{1,64}", registry_id
-            ):
+            problem = _entry_problem(entry)
+            if problem is not None:
                 raise UsageError(
-                    f"/registries/{index}/registry_id: not a registry id: {registry_id!r}",
-                    code="CATALOG_INVALID",
-                    path=str(path),
+                    f"/registries/{index}/{problem}", code="CATALOG_INVALID", path=str(path)
                 )
+            registry_id = entry["registry_id"]
             if registry_id in seen:
                 raise UsageError(
                     f"{registry_id!r} is defined in {seen[registry_id]} and again here",
@@ -121,6 +118,26 @@ def read_entries(layout: SeedLayout) -> list[tuple[str, dict[str, Any]]]:
             seen[registry_id] = where
             entries.append((where, entry))
     return entries
+
+
+def _entry_problem(entry: Any) -> str | None:
+    """What is wrong with the shape of a v0.1 entry (`field: reason`), or None: what adoption
+    reads must have the type it reads it as."""
+    if not isinstance(entry, dict):
+        return ": an entry must be a JSON object"
+    registry_id = entry.get("registry_id")
+    if not isinstance(registry_id, str) or not REGISTRY_ID.fullmatch(registry_id):
+        return f"registry_id: not a registry id (a-z, 0-9, _, a letter first): {registry_id!r}"
+    for key in ("schema_id", "artifact_type", "write_policy", "description"):
+        if key in entry and not isinstance(entry[key], str):
+            return f"{key}: must be a string"
+    sources = entry.get("authoritative_sources", [])
+    if not isinstance(sources, list):
+        return "authoritative_sources: must be an array"
+    for number, source in enumerate(sources):
+        if not isinstance(source, dict) or not isinstance(source.get("path", ""), str):
+            return f"authoritative_sources/{number}: must be an object whose path is a string"
+    return None
 
 
 def operation_ids(text: str) -> set[str]:

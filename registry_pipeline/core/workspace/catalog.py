@@ -166,7 +166,17 @@ def load_catalog(workspace: Workspace, schemas: SchemaCatalog | None = None) -> 
         ) from None
     except (OSError, JSONDecodeProblem) as exc:
         raise CatalogError(str(path), [f"cannot read: {exc}"]) from None
-    catalog = schemas or SchemaCatalog.for_workspace(workspace.root)
+    return check_catalog(document, workspace.root, str(path), schemas)
+
+
+def check_catalog(
+    document: Any, root: Path, path: str, schemas: SchemaCatalog | None = None
+) -> RegistryCatalog:
+    """The catalog `document` for the workspace at `root`, validated and ordered: its schema,
+    then ids, dependencies, artifact and source paths, run roots and the pointer file. `path`
+    names it in errors (CatalogError listing every problem; UNSAFE_RUN_ROOT for a run root that
+    leaves the workspace). `registry adopt` runs this on its plan before writing anything."""
+    catalog = schemas or SchemaCatalog.for_workspace(root)
     violations = [
         str(v) for v in catalog.validate(CATALOG_SCHEMA_ID, document, limit=MAX_LISTED + 1)
     ]
@@ -175,26 +185,28 @@ def load_catalog(workspace: Workspace, schemas: SchemaCatalog | None = None) -> 
             f"(stopped after {MAX_LISTED} problems: fix these and run again to see the rest)"
         ]
     if violations:
-        raise CatalogError(str(path), violations)
+        raise CatalogError(path, violations)
     specs = [_spec(entry) for entry in document["registries"]]
-    problems = _semantic_problems(specs, workspace.root)
+    problems = _semantic_problems(specs, root)
     if problems:
-        raise CatalogError(str(path), problems)
+        raise CatalogError(path, problems)
     roots = tuple(document.get("run_roots", (RUNS_RELPATH,)))
     bad_roots = [
-        f"/run_roots: {root!r} {relpath_problem(root)}" for root in roots if relpath_problem(root)
+        f"/run_roots: {run_root!r} {relpath_problem(run_root)}"
+        for run_root in roots
+        if relpath_problem(run_root)
     ]
     if bad_roots:
-        raise CatalogError(str(path), bad_roots)
-    for root in roots:
-        _check_run_root(workspace.root, root)
+        raise CatalogError(path, bad_roots)
+    for run_root in roots:
+        _check_run_root(root, run_root)
     pointer_file = str(document.get("pointer_file", POINTER_FILE_RELPATH))
-    escape = relpath_problem(pointer_file) or _escape_reason(workspace.root, pointer_file)
+    escape = relpath_problem(pointer_file) or _escape_reason(root, pointer_file)
     if escape:
-        raise CatalogError(str(path), [f"/pointer_file: {pointer_file!r} {escape}"])
+        raise CatalogError(path, [f"/pointer_file: {pointer_file!r} {escape}"])
     excluded = tuple((e["registry_id"], e["reason"]) for e in document.get("excluded", ()))
-    ordered = tuple(_dependency_order(specs, str(path)))
-    return RegistryCatalog(ordered, path, roots, pointer_file, excluded)
+    ordered = tuple(_dependency_order(specs, path))
+    return RegistryCatalog(ordered, Path(path), roots, pointer_file, excluded)
 
 
 def pointer_file_path(workspace: Workspace) -> Path:

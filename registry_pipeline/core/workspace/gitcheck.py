@@ -14,6 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from registry_pipeline.core.seal.paths import relpath_problem
+
 PROBE = "probe__/manifest.json"
 """A file name inside a run root, as a sealed folder would hold one."""
 
@@ -113,8 +115,14 @@ def git_report(
     targets: Sequence[tuple[str, str, str]] = (),
 ) -> GitReport:
     """Ask git about each run root and each pointer target `(registry_id, run_root, run_id)`."""
-    probes = {f"{run_root}/{PROBE}": run_root for run_root in run_roots}
-    target_probes = {f"{r}/{run_id}/manifest.json": f"{i} -> {run_id}" for i, r, run_id in targets}
+    # a path git would refuse (outside the work tree, `..`) is not asked: git stops at the
+    # first one and would answer nothing for the others
+    probes = {f"{r}/{PROBE}": r for r in run_roots if relpath_problem(f"{r}/{PROBE}") is None}
+    target_probes = {
+        f"{r}/{run_id}/manifest.json": f"{i} -> {run_id}"
+        for i, r, run_id in targets
+        if relpath_problem(f"{r}/{run_id}/manifest.json") is None
+    }
     rules = ignore_rules(root, [*probes, *target_probes])
     return GitReport(
         ignored_roots={probes[p]: rule for p, rule in rules.items() if p in probes},

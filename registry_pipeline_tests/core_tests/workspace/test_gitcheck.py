@@ -34,6 +34,10 @@ def test_ignore_rules_name_the_file_line_and_pattern(tmp_path: Path) -> None:
 
 
 def test_outside_git_nothing_is_reported(tmp_path: Path) -> None:
+    """Rule files that are not in a git work tree govern nothing (git decides, not a parser of
+    ours); the same files in a repository do (the other tests)."""
+    (tmp_path / ".gitignore").write_text(".codex/RUNS/\n")
+    (tmp_path / ".gitattributes").write_text("* text=auto\n")
     report = git_report(tmp_path, [".codex/RUNS"], "p.json", [("a", ".codex/RUNS", "r1")])
     assert report.warnings() == []
 
@@ -93,3 +97,15 @@ def test_any_name_reaches_git_intact(tmp_path: Path) -> None:
     rules = ignore_rules(root, [odd, "kept/a"])
     assert rules == {odd: ".gitignore:1 .codex/RUNS/"}
     assert converted(root, [odd, "kept/a"]) == [odd, "kept/a"]
+
+
+def test_a_target_outside_the_work_tree_does_not_silence_the_others(tmp_path: Path) -> None:
+    root = _repo(tmp_path / "r", ignore=".codex/RUNS/\n")
+    (root / "p.json").write_text(json.dumps({"pointers": [
+        {"registry_id": "a", "active_ref": {"run_id": "r1", "run_root": "../elsewhere"}},
+        {"registry_id": "b", "active_ref": {"run_id": "r2", "run_root": ".codex/RUNS"}},
+    ]}))  # fmt: skip
+    subprocess.run(["git", "add", "p.json"], cwd=root, check=True)
+    warnings = workspace_git_warnings(root, [".codex/RUNS", "/abs"], "p.json")
+    assert any(w.startswith(".codex/RUNS/ is git-ignored") for w in warnings)
+    assert any("names 1 sealed folder(s) that git ignores (b -> r2)" in w for w in warnings)
