@@ -20,8 +20,13 @@ def add_restore(commands: Any) -> None:
         "back (LF to CRLF or CRLF to LF) is restored to the sealed bytes. The copy is written to\n"
         "DEST/<folder name>, never over FOLDER, and only when every listed file is intact or\n"
         "restored and the copy verifies (the seal contract, or its plain sha256sum list).\n"
+        "MANIFEST.sha256 gets its LF line endings back too. Only regular files are read:\n"
+        "a symlink, FIFO or device anywhere in FOLDER is refused.\n"
         "Exit 0 written, 1 a file cannot be restored or the copy does not verify (nothing\n"
-        "written), 2 bad usage (DEST/<name> exists, FOLDER has no MANIFEST.sha256).",
+        "written), 2 bad usage, nothing written: DEST/<name> exists (DEST_EXISTS), DEST is\n"
+        "FOLDER or inside it (DEST_INSIDE_FOLDER) or is not a folder (DEST_NOT_A_FOLDER),\n"
+        "FOLDER has no MANIFEST.sha256 (NOT_A_RUN_FOLDER) or a malformed one\n"
+        "(MALFORMED_MANIFEST), or holds a symlink or special file (NOT_A_REGULAR_FILE).",
         epilog="examples:\n"
         "  registry restore-line-endings reports/path1/evidence/runs/p1_20260204_001 /tmp/fixed\n"
         "  registry restore-line-endings .codex/RUNS/2026-02-05__000138__run_registry_build "
@@ -35,14 +40,9 @@ def add_restore(commands: Any) -> None:
 
 
 def run_restore(args: argparse.Namespace) -> int:
-    from registry_pipeline.core.errors import UsageError
     from registry_pipeline.core.seal.restore import restore_line_endings
 
-    source, dest = Path(args.folder), Path(args.dest)
-    if not source.is_dir():
-        raise UsageError("not a folder", code="NOT_A_RUN_FOLDER", path=str(source))
-    dest.mkdir(parents=True, exist_ok=True)
-    restored = restore_line_endings(source, dest)
+    restored = restore_line_endings(Path(args.folder), Path(args.dest))
     if args.json:
         json_doc(restored.as_json())
         return 0

@@ -5,18 +5,32 @@ says exactly which bytes were sealed: a file that matches its recorded SHA-256 o
 endings are converted back (LF to CRLF, or CRLF to LF) is restored to those bytes. The copy is
 written into a new folder, never over the original, and only when every listed file is intact
 or restored and the copy verifies (seal contract, or the plain `sha256sum` list it carries).
+`MANIFEST.sha256` itself, which our seal writes with LF, gets its LF back too.
+
+Only regular files are ever opened (no symlink is followed, no FIFO or device is read), and
+unchanged files are copied by streaming: only restored files are held in memory.
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import os
 import shutil
+import stat
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from registry_pipeline.core.errors import RegistryError, UsageError
-from registry_pipeline.core.seal.hashing import sha256_bytes
+from registry_pipeline.core.seal._fs import fsync_dir, rename_noreplace
+from registry_pipeline.core.seal.hashing import BLOCK_SIZE, sha256_bytes
 from registry_pipeline.core.seal.manifest import MANIFEST_SHA256
+
+_NO_ROOT = "has no ROOT_SHA256 line"
+"""The one complaint a plain `sha256sum` list (an older format the copy may verify as) draws."""
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+"""No symlink followed; a FIFO swapped in after the check does not block the open."""
 
 
 @dataclass
@@ -35,28 +49,47 @@ class Restored:
 def restore_line_endings(source: Path, dest_parent: Path) -> Restored:
     """Write `dest_parent/<source name>`: `source` with converted line endings undone.
 
-    RESTORE_UNRECOVERABLE (nothing written) when a listed file matches its hash neither as it
-    is nor converted back; RESTORE_UNVERIFIED when the copy does not verify; DEST_EXISTS when the
-    target exists.
+    Usage errors (exit 2, nothing written): NOT_A_RUN_FOLDER, MALFORMED_MANIFEST (or the seal
+    parser's UNSAFE_PATH / DUPLICATE_ENTRY), NOT_A_REGULAR_FILE, DEST_INSIDE_FOLDER,
+    DEST_NOT_A_FOLDER, DEST_EXISTS. RESTORE_UNRECOVERABLE when a listed file matches its hash
+    neither as it is nor converted back; RESTORE_UNVERIFIED when the copy does not verify.
+    `dest_parent` is created only once the manifest of `source` was read.
     """
-    listed = _listed(source)
-    target = dest_parent / source.name
-    if target.exists():
+    source = source.resolve()
+    if not source.is_dir():
+        raise UsageError("not a folder", code="NOT_A_RUN_FOLDER", path=str(source))
+    name = source.name
+    if not name:
+        raise UsageError("has no name to give the copy", code="NOT_A_RUN_FOLDER", path=str(source))
+    dest_parent = _checked_dest(source, dest_parent)
+    manifest, listed = _listed(source)
+    dest_parent.mkdir(parents=True, exist_ok=True)
+    files = _regular_files(source)
+    for relpath in listed:
+        if relpath not in files:
+            raise UsageError(
+                "is listed but is missing or a folder: restore only sealed files",
+                code="NOT_A_REGULAR_FILE",
+                path=str(source / relpath),
+            )
+    target = dest_parent / name
+    if os.path.lexists(target):
         raise UsageError("the restored copy would replace it", code="DEST_EXISTS", path=str(target))
     result = Restored(target)
     contents: dict[str, bytes] = {}
+    if manifest is not None:
+        contents[MANIFEST_SHA256] = manifest
+        result.restored[MANIFEST_SHA256] = "CRLF back to LF"
     unrecoverable = []
     for relpath, expected in sorted(listed.items()):
-        data = (source / relpath).read_bytes()
-        fixed, how = _undo(data, expected)
-        if fixed is None:
-            unrecoverable.append(relpath)
+        if _hash_regular(source / relpath) == expected:
+            result.kept.append(relpath)  # copied later by streaming, never held in memory
             continue
-        contents[relpath] = fixed
-        if how:
-            result.restored[relpath] = how
+        undone = _undo(_read_regular(source / relpath), expected)
+        if undone is None:
+            unrecoverable.append(relpath)
         else:
-            result.kept.append(relpath)
+            contents[relpath], result.restored[relpath] = undone
     if unrecoverable:
         raise RegistryError(
             f"{len(unrecoverable)} file(s) match their seal neither as they are nor with their "
@@ -64,80 +97,205 @@ def restore_line_endings(source: Path, dest_parent: Path) -> Restored:
             code="RESTORE_UNRECOVERABLE",
             path=str(source),
         )
-    holder = dest_parent / f".restoring-{source.name}"  # same name inside: run.json agrees
-    shutil.rmtree(holder, ignore_errors=True)
-    staging = holder / source.name
+    holder = Path(tempfile.mkdtemp(prefix=f".restoring-{name}-", dir=dest_parent))
+    staging = holder / name  # same name inside: run.json agrees
     try:
-        for directory, _dirs, files in os.walk(source):
-            for name in files:
-                relpath = (Path(directory) / name).relative_to(source).as_posix()
-                if (source / relpath).is_symlink():
-                    raise UsageError(
-                        "is a symlink: restore only sealed files",
-                        code="NOT_A_REGULAR_FILE",
-                        path=str(source / relpath),
-                    )
-                path = staging / relpath
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(contents.get(relpath, (source / relpath).read_bytes()))
-        _verify(staging)
-        os.replace(staging, target)
+        _write_copy(source, staging, sorted(files), contents)
+        _verify(staging, source)
+        try:
+            rename_noreplace(staging, target)
+        except OSError as exc:
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+            raise UsageError(
+                "appeared while the copy was written; it was not replaced and nothing was written",
+                code="DEST_EXISTS",
+                path=str(target),
+            ) from None
+        fsync_dir(dest_parent)
     finally:
         shutil.rmtree(holder, ignore_errors=True)
     return result
 
 
-def _listed(folder: Path) -> dict[str, str]:
-    """relpath -> sha256 of every file MANIFEST.sha256 lists (its ROOT line left out); a
-    listed file that is a symlink or not a regular file is refused (nothing outside the folder
-    is ever copied in)."""
+def _checked_dest(source: Path, dest_parent: Path) -> Path:
+    """`dest_parent` resolved, refused when it is `source` or inside it, or not a folder."""
+    dest = dest_parent.resolve()
+    if dest == source or source in dest.parents:
+        raise UsageError(
+            f"is inside the folder to restore ({source}): the copy would alter the evidence; "
+            "choose a DEST outside it",
+            code="DEST_INSIDE_FOLDER",
+            path=str(dest_parent),
+        )
+    existing = dest
+    while not os.path.lexists(existing):
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(
+            "is not a folder: DEST must be a folder, or a path where one can be created",
+            code="DEST_NOT_A_FOLDER",
+            path=str(existing),
+        )
+    return dest
+
+
+def _listed(folder: Path) -> tuple[bytes | None, dict[str, str]]:
+    """The LF-restored MANIFEST.sha256 (None when it already uses LF) and relpath -> sha256 of
+    every file it lists, parsed by the seal's own parser: any malformation is refused with its
+    reason (a missing ROOT line only is accepted: a plain `sha256sum` list)."""
     from registry_pipeline.core.seal._manifest_parse import parse_manifest_sha256
 
+    path = folder / MANIFEST_SHA256
     try:
-        data = (folder / MANIFEST_SHA256).read_bytes()
+        data = _read_regular(path)
+    except FileNotFoundError:
+        raise UsageError(
+            "has no MANIFEST.sha256 to restore against", code="NOT_A_RUN_FOLDER", path=str(folder)
+        ) from None
     except OSError as exc:
         raise UsageError(
             f"no readable MANIFEST.sha256 to restore against: {exc.strerror or exc}",
             code="NOT_A_RUN_FOLDER",
-            path=str(folder),
+            path=str(path),
         ) from None
-    listed = parse_manifest_sha256(data, lambda *_args, **_kwargs: None).hashes
-    for relpath in listed:
-        path = folder / relpath
-        if path.is_symlink() or not path.is_file():
+    restored = data.replace(b"\r\n", b"\n") if b"\r\n" in data else None
+    complaints: list[tuple[str, str, str]] = []
+
+    def report(code: str, relpath: str, message: str, **_details: object) -> None:
+        if message != _NO_ROOT:
+            complaints.append((str(code), relpath, message))
+
+    hashes = parse_manifest_sha256(data if restored is None else restored, report).hashes
+    if complaints:
+        reasons = "; ".join(f"{where}: {message}" for _code, where, message in complaints[:5])
+        more = f" (and {len(complaints) - 5} more)" if len(complaints) > 5 else ""
+        raise UsageError(
+            f"cannot be restored against: {reasons}{more}",
+            code=complaints[0][0],
+            path=str(path),
+        )
+    if not hashes:
+        raise UsageError("MANIFEST.sha256 lists no file", code="NOT_A_RUN_FOLDER", path=str(path))
+    return restored, hashes
+
+
+def _regular_files(folder: Path) -> set[str]:
+    """Relpaths of every file under `folder`, each checked with lstat; a symlink, FIFO, socket or
+    device anywhere is refused before anything is opened (nothing outside is ever copied in)."""
+    found: set[str] = set()
+    pending = [folder]
+    while pending:
+        directory = pending.pop()
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                mode = entry.stat(follow_symlinks=False).st_mode
+                if stat.S_ISDIR(mode):
+                    pending.append(Path(entry.path))
+                elif stat.S_ISREG(mode):
+                    found.add(Path(entry.path).relative_to(folder).as_posix())
+                else:
+                    raise UsageError(
+                        f"is a {_kind(mode)}: restore only sealed regular files",
+                        code="NOT_A_REGULAR_FILE",
+                        path=entry.path,
+                    )
+    return found
+
+
+def _kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISLNK, "symlink"), (stat.S_ISFIFO, "FIFO"),
+                       (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
+                       (stat.S_ISBLK, "block device")):  # fmt: skip
+        if test(mode):
+            return kind
+    return "special file"
+
+
+def _open_regular(path: Path) -> int:
+    """A read descriptor on `path`, refused unless it is a regular file (never a symlink)."""
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
             raise UsageError(
-                "is listed but is a symlink, a folder or missing: restore only sealed files",
+                "is a symlink: restore only sealed regular files",
                 code="NOT_A_REGULAR_FILE",
                 path=str(path),
-            )
-    if not listed:
-        raise UsageError("MANIFEST.sha256 lists no file", code="NOT_A_RUN_FOLDER", path=str(folder))
-    return listed
+            ) from None
+        raise
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise UsageError(
+            f"is a {_kind(mode)}: restore only sealed regular files",
+            code="NOT_A_REGULAR_FILE",
+            path=str(path),
+        )
+    return fd
 
 
-def _undo(data: bytes, expected: str) -> tuple[bytes | None, str | None]:
-    """The sealed bytes and what was undone, or (None, None) when nothing matches."""
-    if sha256_bytes(data) == expected:
-        return data, None
+def _read_regular(path: Path) -> bytes:
+    with open(_open_regular(path), "rb") as handle:
+        return handle.read()
+
+
+def _hash_regular(path: Path) -> str:
+    """SHA-256 of a regular file, read in fixed blocks."""
+    digest = hashlib.sha256()
+    with open(_open_regular(path), "rb") as handle:
+        while block := handle.read(BLOCK_SIZE):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _undo(data: bytes, expected: str) -> tuple[bytes, str] | None:
+    """The sealed bytes and what was undone, or None when no conversion back matches."""
     as_lf = data.replace(b"\r\n", b"\n")
     for candidate, how in ((as_lf.replace(b"\n", b"\r\n"), "LF back to CRLF"),
                            (as_lf, "CRLF back to LF")):  # fmt: skip
         if candidate != data and sha256_bytes(candidate) == expected:
             return candidate, how
-    return None, None
+    return None
 
 
-def _verify(folder: Path) -> None:
+def _write_copy(
+    source: Path, staging: Path, relpaths: list[str], contents: dict[str, bytes]
+) -> None:
+    """Every file of `source` into `staging`: restored bytes from `contents`, the others
+    streamed; each file and folder made durable."""
+    folders = {staging}
+    for relpath in relpaths:
+        path = staging / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        folders.update(path.parents)
+        with open(path, "xb") as out:
+            if relpath in contents:
+                out.write(contents[relpath])
+            else:
+                with open(_open_regular(source / relpath), "rb") as handle:
+                    shutil.copyfileobj(handle, out, BLOCK_SIZE)
+            out.flush()
+            os.fsync(out.fileno())
+    for folder in folders:
+        if folder == staging or staging in folder.parents:
+            fsync_dir(folder)
+
+
+def _verify(folder: Path, source: Path) -> None:
     """The copy satisfies the seal contract, or (no manifest.json) its plain hash list."""
     from registry_pipeline.core.seal.validate import inspect_run_folder
     from registry_pipeline.core.seal.verdicts import INTACT_OLDER_FORMAT, PASS, verdict_of
 
     report = inspect_run_folder(folder)
     if verdict_of(report).status not in (PASS, INTACT_OLDER_FORMAT):
-        codes = sorted({problem.code.value for problem in report.problems})
+        problems = [str(problem) for problem in report.problems]
+        more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
         raise RegistryError(
-            f"the restored copy of {folder.name} does not verify ({', '.join(codes)}); nothing "
-            "was written",
+            "the restored copy does not verify: "
+            + "; ".join(problems[:5])
+            + more
+            + "; nothing was written",
             code="RESTORE_UNVERIFIED",
-            path=str(folder),
+            path=str(source),
         )
