@@ -133,11 +133,10 @@ def _change(path: Path, document: dict[str, Any]) -> str:
 
 def _write(path: Path, document: dict[str, Any]) -> None:
     from registry_pipeline.core._json import dumps_pretty
+    from registry_pipeline.core.seal._fs import write_atomic
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.tmp")
-    temp.write_bytes(dumps_pretty(document, sort_keys=False))
-    os.replace(temp, path)
+    write_atomic(path, dumps_pretty(document, sort_keys=False))
 
 
 def _pointer_warnings(plan: Any) -> list[str]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from registry_pipeline.core.errors import Problem, ReasonCode, SealValidationError, UsageError
+from registry_pipeline.core.seal._fs import write_atomic
 from registry_pipeline.core.seal._inspector import (
     REQUIRED,
     FolderReport,
@@ -197,13 +198,12 @@ class _VerdictStore:
         if not self.changed:
             return
         document = {"version": VERDICT_STORE_VERSION, "entries": self.entries}
-        temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        data = json.dumps(document, separators=(",", ":")).encode("utf-8")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            temp.write_text(json.dumps(document, separators=(",", ":")), encoding="utf-8")
-            os.replace(temp, self.path)
+            write_atomic(self.path, data, durable=False)  # a cache: losing it costs only time
         except OSError:
-            temp.unlink(missing_ok=True)  # a cache that cannot be written is only slower
+            pass  # a cache that cannot be written is only slower
 
 
 def run_folder_name_problems(names: Iterable[str]) -> dict[str, tuple[Problem, ...]]:
