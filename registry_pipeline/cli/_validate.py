@@ -10,6 +10,7 @@ from typing import Any
 from registry_pipeline.cli._commands import RAW, Commands, _relative, workspace_option
 from registry_pipeline.cli._output import Progress, err, json_line, out
 from registry_pipeline.core.errors import Hint, UsageError
+from registry_pipeline.core.seal.paths import printable
 from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
 
 
@@ -86,6 +87,7 @@ def run_validate(args: argparse.Namespace) -> int:
     workspace = resolve_workspace(args.workspace)
     roots: dict[str, str | None] = {}
     name_problems: dict[str, Any] = {}
+    unusable: list[UsageError] = []
     if args.all:
         from registry_pipeline.core.seal.validate import run_folder_name_problems
 
@@ -103,12 +105,12 @@ def run_validate(args: argparse.Namespace) -> int:
     else:
         folders = [Path(folder) for folder in args.folders]
         if args.registry:
-            folders = [f for f in folders if _belongs(f, args.registry)]
+            folders = _named_of(workspace, folders, args.registry, args.json)
     jobs = args.jobs if len(folders) >= 32 else 1
     chunk = max(1, min(64, len(folders) // (jobs * 4)))
     schema_root = workspace.root if workspace.schemas_dir.is_dir() else None
     counts = dict.fromkeys((PASS, FAIL, INTACT_OLDER_FORMAT, UNSEALED), 0)
-    counts["ERROR"] = len(unusable) if args.active else 0
+    counts["ERROR"] = len(unusable)
     advice = False
     with Progress(len(folders), "validating", enabled=not args.json and len(folders) > 1) as bar:
         for result in inspect_many(
@@ -119,6 +121,7 @@ def run_validate(args: argparse.Namespace) -> int:
                 result = _against_pointer(result, roots)
                 result = result.with_problems(name_problems.get(str(result.run_folder), ()))
                 verdict = verdict_of(result)
+                result = result.with_problems(verdict.problems)
                 counts[verdict.status] += 1
                 advice |= any(p.hint == Hint.LINE_ENDINGS_CONVERTED for p in result.problems)
                 _print_report(result, verdict, args.json, workspace)
@@ -202,11 +205,12 @@ def _run_roots(workspace: Workspace) -> list[Path]:
 
 def _run_folder_names(runs: Path) -> list[str]:
     """The run folders' names in a run root, sorted (hidden staging folders left out)."""
-    return sorted(
-        e.name
-        for e in os.scandir(runs)
-        if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)
-    )
+    with os.scandir(runs) as entries:
+        return sorted(
+            e.name
+            for e in entries
+            if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)
+        )
 
 
 def _only(workspace: Workspace, folders: list[Path], registry: str | None) -> list[Path]:
@@ -223,30 +227,83 @@ def _only(workspace: Workspace, folders: list[Path], registry: str | None) -> li
     return chosen
 
 
-def _belongs(folder: Path, registry: str) -> bool:
-    from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
-    from registry_pipeline.core.workspace.snapshots import snapshot_registry
+def _named_of(
+    workspace: Workspace, folders: list[Path], registry: str, as_json: bool
+) -> list[Path]:
+    """The named `folders` of `registry`, in order. A name that is no directory is kept, never
+    filtered out: it is reported (NOT_A_RUN_FOLDER) like any named folder. A registry nobody
+    knows is UNKNOWN_REGISTRY, after the names that are no directories are reported."""
+    from registry_pipeline.core.seal._inspector import refuse_non_run_folder
 
-    owner = snapshot_registry(folder)  # our run ids, the seed's seal-promotion folders
+    missing = [folder for folder in folders if not _is_directory(folder)]
+    try:
+        chosen = set(_only(workspace, [f for f in folders if f not in missing], registry))
+    except UsageError:
+        for folder in missing:
+            try:
+                refuse_non_run_folder(folder, False)
+            except UsageError as exc:
+                _print_unreadable(exc, as_json)
+        raise
+    return [folder for folder in folders if folder in chosen or folder in missing]
+
+
+def _is_directory(folder: Path) -> bool:
+    """Whether `folder` is a directory (not a symlink to one); False when it cannot be read."""
+    import stat
+
+    try:
+        return stat.S_ISDIR(os.lstat(folder).st_mode)
+    except OSError:
+        return False
+
+
+def _belongs(folder: Path, registry: str) -> bool:
+    """Whether `folder` is of `registry`: by its name (our run ids), else by its run.json
+    (`source_registry` of a seed seal-promotion folder, `registry_id`, `run_type`). Only a
+    regular run.json is read: a FIFO there must not block `validate --registry`."""
+    from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
+    from registry_pipeline.core.seal.run_id import registry_of
+    from registry_pipeline.core.seal.verdicts import read_if_regular
+    from registry_pipeline.core.workspace.snapshots import SEAL_PROMOTION
+
+    owner = registry_of(folder.name)
     if owner is not None:
         return owner == registry
-    try:
-        envelope = loads_strict((folder / "run.json").read_bytes())
-    except (OSError, JSONDecodeProblem):
+    data = read_if_regular(folder / "run.json")
+    if data is None:
         return False
-    return isinstance(envelope, dict) and registry in (
-        envelope.get("registry_id"),
-        envelope.get("run_type"),
-    )
+    try:
+        envelope = loads_strict(data)
+    except JSONDecodeProblem:
+        return False
+    if not isinstance(envelope, dict):
+        return False
+    source = envelope.get("source_registry")
+    if SEAL_PROMOTION.fullmatch(folder.name) and isinstance(source, str) and source:
+        return source == registry
+    return registry in (envelope.get("registry_id"), envelope.get("run_type"))
+
+
+def _shown(path: str) -> str:
+    """A path on one line of output: undecodable bytes as \\xNN (`printable`), line breaks
+    and tabs escaped, so a run folder's name cannot forge a line (other control characters are
+    escaped by `out`/`err`)."""
+    return printable(path).replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
 
 
 def _print_report(report: Any, verdict: Any, as_json: bool, workspace: Workspace) -> None:
     if as_json:
         json_line(
-            {**report.as_json(), "verdict": verdict.status, "older_format": verdict.older_format}
+            {
+                **report.as_json(),
+                "run_folder": printable(report.run_folder),
+                "verdict": verdict.status,
+                "older_format": verdict.older_format,
+            }
         )
         return
-    where = _relative(Path(report.run_folder), workspace)
+    where = _shown(_relative(Path(report.run_folder), workspace))
     if report.ok:
         root = f"root {report.root_sha256[:12]}" if report.root_sha256 else ""
         out(f"PASS  {where}  ({report.files} files, {root})")
@@ -255,11 +312,17 @@ def _print_report(report: Any, verdict: Any, as_json: bool, workspace: Workspace
         out(f"UNSEALED  {where}  (no seal files: nothing claims anything about its content)")
         return
     if verdict.status == "INTACT_OLDER_FORMAT":
-        out(f"INTACT  {where}  (older format: {verdict.older_format}, every line verifies)")
+        checked = (
+            "every line verifies"
+            if verdict.hashed
+            else "every listed file present; fast: NOT hash-checked"
+        )
+        out(f"INTACT  {where}  (older format: {verdict.older_format}, {checked})")
         return
     out(f"FAIL  {where}  ({len(report.problems)} problem(s))")
     for problem in report.problems:
-        out(f"      {problem.code.value:<22} {problem.path or '-'}: {problem.message}")
+        shown = _shown(problem.path) if problem.path else "-"
+        out(f"      {problem.code.value:<22} {shown}: {problem.message}")
         if problem.expected is not None or problem.found is not None:
             out(f"      {'':<22} expected {problem.expected}, found {problem.found}")
 
@@ -268,14 +331,15 @@ def _print_unreadable(error: UsageError, as_json: bool) -> None:
     if as_json:
         json_line(
             {
-                "run_folder": error.path,
+                "run_folder": None if error.path is None else printable(error.path),
                 "run_id": None,
                 "status": "ERROR",
                 "errors": [{"code": error.code, "path": None, "message": error.message}],
             }
         )
     else:
-        err(error.diagnostics())
+        where = f" {_shown(error.path)}:" if error.path else ""
+        err(f"error: {error.code}{where} {error.message}")
 
 
 def _summary(counts: dict[str, int], fast: bool, advice: bool) -> None:

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,6 +81,7 @@ def test_an_unlisted_or_extra_file_is_not_intact(cli: Run, tmp_path: Path) -> No
     (folder / "b.txt").write_text("not listed\n")
     code, out, _ = cli("validate", "--all", "--workspace", str(root))
     assert code == 1 and "FAIL  .codex/RUNS/p1_extra" in out
+    assert "UNLISTED_FILE" in out  # a FAIL always names its reason
 
 
 def test_the_seed_evidence_folders(cli: Run, reference: Path) -> None:
@@ -89,3 +94,159 @@ def test_the_seed_evidence_folders(cli: Run, reference: Path) -> None:
     }
     assert verdicts == {"p1_20260120_001": "INTACT_OLDER_FORMAT", "p1_20260204_001": "FAIL"}
     assert code == 1
+
+
+def _registry(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`registry ARGS...` in a child process, so a hang is a failed test, not a stuck suite."""
+    env = {k: v for k, v in os.environ.items() if k not in ("REGISTRY_WORKSPACE", "DAGSTER_HOME")}
+    return subprocess.run(
+        [sys.executable, "-m", "registry_pipeline", *args, "--workspace", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+
+
+def test_a_fifo_in_an_older_format_folder_fails_and_is_never_opened(tmp_path: Path) -> None:
+    root = copy_demo(tmp_path)
+    folder = root / ".codex" / "RUNS" / "p1_fifo"
+    folder.mkdir()
+    _sha256sum_folder(folder, {"a.txt": b"a\n"})
+    os.mkfifo(folder / "p")
+    with (folder / "MANIFEST.sha256").open("a") as manifest:
+        manifest.write(f"{'0' * 64}  p\n")
+    for args in ((str(folder),), ("--all",), ("--all", "--json")):
+        done = _registry(root, "validate", *args)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "NOT_A_REGULAR_FILE" in done.stdout and "INTACT" not in done.stdout
+    os.mkfifo(folder / "run.json")  # what --registry reads to tell a folder's registry
+    done = _registry(root, "validate", "--all", "--registry", "expected_versions")
+    assert done.returncode == 0, done.stdout + done.stderr  # p1_fifo is of no registry
+    assert "checked 0 run folder(s)" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("damage", "code"),
+    [("symlink", "NOT_A_REGULAR_FILE"), ("empty_folder", "UNLISTED_FILE")],
+)
+def test_an_older_format_verdict_never_hides_a_problem(
+    cli: Run, tmp_path: Path, damage: str, code: str
+) -> None:
+    root = copy_demo(tmp_path)
+    folder = root / ".codex" / "RUNS" / "p1_old"
+    folder.mkdir()
+    _sha256sum_folder(folder, {"a.txt": b"a\n"})
+    if damage == "symlink":
+        (folder / "etc").symlink_to("/etc")
+    else:
+        (folder / "empty").mkdir()
+    rc, out, _ = cli("validate", "--all", "--workspace", str(root))
+    assert rc == 1 and "FAIL  .codex/RUNS/p1_old" in out and code in out
+    rc, out, _ = cli("validate", "--all", "--json", "--workspace", str(root))
+    (row,) = map(json.loads, out.splitlines())
+    assert row["verdict"] == "FAIL" and code in {e["code"] for e in row["errors"]}
+
+
+def test_run_folders_whose_names_fold_together_are_not_intact(cli: Run, tmp_path: Path) -> None:
+    root = copy_demo(tmp_path)
+    for name in ("old1", "OLD1"):
+        (root / ".codex" / "RUNS" / name).mkdir()
+        _sha256sum_folder(root / ".codex" / "RUNS" / name, {"a.txt": b"a\n"})
+    rc, out, _ = cli("validate", "--all", "--workspace", str(root))
+    assert rc == 1
+    blocks = out.split("FAIL  ")[1:]
+    assert len(blocks) == 2 and all("UNSAFE_PATH" in block for block in blocks), out
+
+
+def test_an_unsealed_folder_with_a_bad_name_fails(cli: Run, tmp_path: Path) -> None:
+    root = copy_demo(tmp_path)
+    runs = os.fsencode(root / ".codex" / "RUNS")
+    os.mkdir(runs + b"/notes\xff")
+    with open(runs + b"/notes\xff/RUN.md", "wb") as notes:
+        notes.write(b"notes\n")
+    rc, out, _ = cli("validate", "--all", "--workspace", str(root))
+    assert rc == 1 and "FAIL  .codex/RUNS/notes\\xff" in out and "UNSAFE_PATH" in out
+    rc, out, _ = cli("validate", "--all", "--json", "--workspace", str(root))
+    (row,) = map(json.loads, out.splitlines())
+    assert row["verdict"] == "FAIL" and row["run_folder"].endswith("notes\\xff")
+
+
+def test_fast_never_hashes_and_says_so(
+    cli: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from registry_pipeline.core.seal import _inspector, verdicts
+
+    root = copy_demo(tmp_path)
+    folder = root / ".codex" / "RUNS" / "p1_old"
+    folder.mkdir()
+    _sha256sum_folder(folder, {"a.txt": b"a\n", "big.bin": b"x" * (_inspector.SMALL_FILE + 1)})
+    hashed: list[str] = []
+
+    def spy(hash_function: Callable[..., Any]) -> Callable[..., Any]:
+        def counted(path: Path | bytes, *args: Any) -> Any:
+            hashed.append(path.name if isinstance(path, Path) else "<bytes>")
+            return hash_function(path, *args)
+
+        return counted
+
+    for module in (_inspector, verdicts):
+        for name in ("sha256_file", "sha256_bytes"):
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, spy(getattr(module, name)))
+    rc, out, err = cli("validate", str(folder), "--workspace", str(root))
+    assert rc == 1 and out.startswith("INTACT  .codex/RUNS/p1_old")  # named: strict
+    assert hashed.count("big.bin") == 1, hashed  # one inspection, one hashing pass
+    hashed.clear()
+    (folder / "a.txt").write_bytes(b"b\n")  # same size, other content: only hashing sees it
+    rc, out, err = cli("validate", "--all", "--fast", "--workspace", str(root))
+    assert hashed == []
+    assert rc == 0 and "INTACT  .codex/RUNS/p1_old" in out and "NOT hash-checked" in out
+    assert "hashes and artifact schemas were NOT checked" in err
+    rc, out, _ = cli("validate", "--all", "--fast", "--json", "--workspace", str(root))
+    (row,) = map(json.loads, out.splitlines())
+    assert (row["verdict"], row["mode"]) == ("INTACT_OLDER_FORMAT", "fast")
+    rc, out, _ = cli("validate", "--all", "--workspace", str(root))
+    assert rc == 1 and "HASH_MISMATCH" in out
+
+
+def _sealed_demo(tmp_path: Path) -> tuple[Path, Path]:
+    from registry_pipeline.core.seal.envelope import RunSpec
+    from registry_pipeline.core.seal.run_store import RunStore, seal_files
+    from registry_pipeline.core.workspace.layout import Workspace, init_workspace
+
+    init_workspace(tmp_path)
+    sealed = seal_files(RunStore(Workspace(tmp_path)), RunSpec(registry_id="demo"), {"a": b"a"})
+    return tmp_path, sealed.path
+
+
+def test_named_folders_with_an_unknown_registry_are_refused(cli: Run, tmp_path: Path) -> None:
+    root, folder = _sealed_demo(tmp_path)
+    rc, out, err = cli("validate", str(folder), "--registry", "dem", "--workspace", str(root))
+    assert rc == 2 and "UNKNOWN_REGISTRY" in err and "'demo'" in err and "checked" not in err
+    rc, out, err = cli("validate", str(folder), "--registry", "demo", "--workspace", str(root))
+    assert rc == 0 and out.startswith("PASS")
+
+
+def test_a_missing_named_folder_is_never_filtered_out(cli: Run, tmp_path: Path) -> None:
+    root, folder = _sealed_demo(tmp_path)
+    missing = str(tmp_path / "nonexistent")
+    for registry in ("demo", "x"):
+        rc, out, err = cli("validate", missing, "--registry", registry, "--workspace", str(root))
+        assert rc == 2 and "NOT_A_RUN_FOLDER" in err and "nonexistent" in err, err
+    rc, out, err = cli("validate", str(folder), missing, "--registry", "demo",
+                       "--json", "--workspace", str(root))  # fmt: skip
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert rc == 2 and [row.get("verdict", row["status"]) for row in rows] == ["PASS", "ERROR"]
+
+
+def test_a_newline_in_a_run_folder_name_cannot_forge_a_line(cli: Run, tmp_path: Path) -> None:
+    root = copy_demo(tmp_path)
+    folder = root / ".codex" / "RUNS" / "p1\nPASS  forged"
+    folder.mkdir()
+    _sha256sum_folder(folder, {"a.txt": b"a\n"})
+    rc, out, _ = cli("validate", "--all", "--workspace", str(root))
+    assert rc == 1
+    assert not any(line.startswith("PASS") for line in out.splitlines()), out
+    assert "FAIL  .codex/RUNS/p1\\nPASS  forged" in out

@@ -7,22 +7,28 @@ to worry about" and "evidence was altered", so `registry validate` reports one v
 
 - `PASS`: satisfies the seal contract.
 - `INTACT_OLDER_FORMAT`: no `manifest.json` or `run.json`, but a `MANIFEST.sha256` that is a plain
-  per-file hash list (`<sha256>  <relpath>`, no ROOT line) whose every line verifies and which
-  lists every file of the folder. Format: `sha256sum list`.
+  per-file hash list (`<sha256>  <relpath>`, no ROOT line needed) whose every line verifies and
+  which lists every file of the folder. Format: `sha256sum list`.
 - `UNSEALED`: none of the seal files: nothing claims anything about its content.
-- `FAIL`: damaged (a hash, size, listing or schema problem), with the reason codes.
+- `FAIL`: damaged (a hash, size, listing, path or schema problem), with the reason codes.
+
+The verdict is read off the report of the one inspection: a folder is INTACT_OLDER_FORMAT or
+UNSEALED only when every problem of its report is one that scheme explains, so no problem the
+inspector (or a caller, such as a folder-name check) found is ever explained away. No file is
+hashed or opened again; after a `fast` inspection nothing was hashed, and `Verdict.hashed` says
+so.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from registry_pipeline.core.errors import ReasonCode
-from registry_pipeline.core.seal._inspector import FolderReport
+from registry_pipeline.core.errors import Problem, ReasonCode
+from registry_pipeline.core.seal._inspector import REQUIRED, FolderReport
 from registry_pipeline.core.seal._manifest_parse import parse_manifest_sha256
-from registry_pipeline.core.seal.hashing import sha256_file
 from registry_pipeline.core.seal.manifest import MANIFEST_JSON, MANIFEST_SHA256, RUN_JSON
 
 PASS = "PASS"
@@ -30,14 +36,21 @@ INTACT_OLDER_FORMAT = "INTACT_OLDER_FORMAT"
 UNSEALED = "UNSEALED"
 FAIL = "FAIL"
 SHA256SUM_LIST = "sha256sum list"
+NO_ROOT_LINE = "has no ROOT_SHA256 line"
+"""The parser's complaint about a MANIFEST.sha256 without a ROOT line (a plain sha256sum list)."""
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """One folder's verdict; `older_format` names the scheme when the verdict is intact."""
+    """One folder's verdict; `older_format` names the scheme when the verdict is intact,
+    `hashed` is False when the inspection was `fast` (sizes and listing only, no hashes), and
+    `problems` are those found in judging it beyond the report's (add them with
+    `FolderReport.with_problems`, so that every FAIL names its reason)."""
 
     status: str
     older_format: str | None = None
+    hashed: bool = True
+    problems: tuple[Problem, ...] = ()
 
     @property
     def failed(self) -> bool:
@@ -47,49 +60,111 @@ class Verdict:
 
 
 def verdict_of(report: FolderReport) -> Verdict:
-    """The verdict on the folder of `report` (read again only for an older-format check)."""
+    """The verdict on the folder of `report`, from its problems alone (never a listed file read
+    again; see `_listing_problem` for the one small read of MANIFEST.sha256)."""
+    hashed = not report.fast
     if report.ok:
-        return Verdict(PASS)
+        return Verdict(PASS, hashed=hashed)
     codes = {problem.code for problem in report.problems}
     if ReasonCode.NOT_A_RUN_FOLDER in codes:
-        return Verdict(UNSEALED)
-    folder = Path(report.run_folder)
-    if _intact_sha256sum_list(folder):
-        return Verdict(INTACT_OLDER_FORMAT, SHA256SUM_LIST)
-    return Verdict(FAIL)
+        unsealed = all(_unsealed_explains(problem) for problem in report.problems)
+        return Verdict(UNSEALED if unsealed else FAIL, hashed=hashed)
+    if not _older_format_explains(report.problems):
+        return Verdict(FAIL, hashed=hashed)
+    unlisted = _listing_problem(report)
+    if unlisted is not None:
+        return Verdict(FAIL, hashed=hashed, problems=(unlisted,))
+    return Verdict(INTACT_OLDER_FORMAT, SHA256SUM_LIST, hashed=hashed)
 
 
-def _intact_sha256sum_list(folder: Path) -> bool:
-    """A folder sealed by `sha256sum` alone: only MANIFEST.sha256 among the seal files, parsed
-    as the seal contract parses it with no complaint but the missing ROOT line, every listed file
-    verifying and every file listed."""
-    if (folder / MANIFEST_JSON).exists() or (folder / RUN_JSON).exists():
-        return False
-    listed = plain_hash_list(folder)
-    if not listed:
-        return False
-    present = {
-        (Path(directory) / name).relative_to(folder).as_posix()
-        for directory, _subdirs, files in os.walk(folder)
-        for name in files
-    } - {MANIFEST_SHA256}
-    return present == set(listed) and all(
-        not (folder / relpath).is_symlink() and sha256_file(folder / relpath)[0] == digest
-        for relpath, digest in listed.items()
+def _unsealed_explains(problem: Problem) -> bool:
+    """What the inspector reports for a folder with none of the seal files, and nothing else."""
+    return problem.code == ReasonCode.NOT_A_RUN_FOLDER or (
+        problem.code == ReasonCode.MISSING_REQUIRED_FILE and problem.path in REQUIRED
     )
 
 
-def plain_hash_list(folder: Path) -> dict[str, str] | None:
-    """relpath -> sha256 of a `MANIFEST.sha256` that is a clean per-file hash list (our parser,
-    every rule but the ROOT line), or None when it is absent, unreadable or malformed."""
+def _older_format_explains(problems: tuple[Problem, ...]) -> bool:
+    """True when the problems are exactly those of a plain hash list that verified: run.json and
+    manifest.json missing, at most the missing ROOT line, and nothing else (no hash, size,
+    listing, path, special-file or folder-name problem)."""
+    missing = set()
+    for problem in problems:
+        if problem.code == ReasonCode.MISSING_REQUIRED_FILE and problem.path in (
+            RUN_JSON,
+            MANIFEST_JSON,
+        ):
+            missing.add(problem.path)
+        elif not (
+            problem.code == ReasonCode.MALFORMED_MANIFEST
+            and problem.path == MANIFEST_SHA256
+            and problem.message == NO_ROOT_LINE
+        ):
+            return False
+    return missing == {RUN_JSON, MANIFEST_JSON}
+
+
+def _listing_problem(report: FolderReport) -> Problem | None:
+    """Why MANIFEST.sha256 does not list every file of the folder (and at least one), or None.
+
+    Without manifest.json the inspector checks the listed files (each present, a regular file,
+    hashed unless fast) but reports no unlisted ones. With no problem but those an older format
+    explains, the listed relpaths are distinct regular files of the folder, so they are all of
+    its files when there are as many as the report counts besides MANIFEST.sha256. Counting them
+    reads MANIFEST.sha256 once more, never a listed file, and never anything but a regular file.
+    """
+    data = read_if_regular(Path(report.run_folder) / MANIFEST_SHA256)
+    complaints: list[str] = []
+    listed = (
+        parse_manifest_sha256(data, lambda code, path, message, **_: complaints.append(message))
+        if data is not None
+        else None
+    )
+    if listed is not None and MANIFEST_JSON in listed.hashes:
+        return Problem(
+            code=ReasonCode.MISSING_FILE,
+            path=MANIFEST_JSON,
+            message="listed in MANIFEST.sha256 but missing",
+        )
+    if (
+        listed is None
+        or any(complaint != NO_ROOT_LINE for complaint in complaints)
+        or len(listed.hashes) > report.files - 1
+    ):
+        return Problem(
+            code=ReasonCode.MALFORMED_MANIFEST,
+            path=MANIFEST_SHA256,
+            message="changed or became unreadable while the folder was validated",
+        )
+    if not listed.hashes:
+        return Problem(
+            code=ReasonCode.MALFORMED_MANIFEST,
+            path=MANIFEST_SHA256,
+            message="lists no file: it vouches for nothing in the folder",
+        )
+    unlisted = report.files - 1 - len(listed.hashes)
+    if unlisted:
+        return Problem(
+            code=ReasonCode.UNLISTED_FILE,
+            path=None,
+            message=f"{unlisted} file(s) of the folder are not listed in MANIFEST.sha256 "
+            f"(it lists {len(listed.hashes)}, the folder holds {report.files - 1} besides it)",
+        )
+    return None
+
+
+def read_if_regular(path: Path) -> bytes | None:
+    """The bytes of `path` when it is a regular file, else None (also when unreadable): a
+    symlink is not followed and a FIFO or device is never read, so this never blocks."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
     try:
-        data = (folder / MANIFEST_SHA256).read_bytes()
+        fd = os.open(path, flags)
     except OSError:
         return None
-    complaints: list[str] = []
-    parsed = parse_manifest_sha256(
-        data, lambda code, path, message, **_: complaints.append(message)
-    )
-    if [c for c in complaints if c != "has no ROOT_SHA256 line"]:
-        return None
-    return parsed.hashes
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            return handle.read()
+        except OSError:
+            return None
