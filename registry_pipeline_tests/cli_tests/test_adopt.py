@@ -556,3 +556,45 @@ def test_sources_at_the_root_become_a_root_glob(cli: Run, seed_repo: Path) -> No
     catalog = json.loads((seed_repo / "registries" / "REGISTRY_CATALOG_v0_2.json").read_text())
     ledger = next(e for e in catalog["registries"] if e["registry_id"] == "migration_ledger")
     assert ledger["sources"] == ["*.json"]
+
+
+def test_the_seed_builders_run_roots_are_indexed_and_its_pointer_layout_kept(
+    cli: Run, seed_repo: Path
+) -> None:
+    """Their run-registry builder also indexes reports/runs and reports/path1/evidence/runs:
+    present ones become run roots, so both registries index the same runs, in the seed's order
+    (by root, dated before undated); the pointer file keeps its key order and other text."""
+    _write(seed_repo, "reports/runs/r_20261110_a/run.json",
+           {"run_id": "r_20261110_a", "created_at": "2026-11-10T10:00:00+00:00",
+            "operation_id": "OP-B01", "working_tree_state": "dirty"})  # fmt: skip
+    _write(seed_repo, "reports/path1/evidence/runs/p1_20260120_001/RUN.md", "# evidence\n")
+    pointer_path = seed_repo / PHASE / "ACTIVE_REGISTRY_POINTERS_v0_1.json"
+    original = pointer_path.read_text()
+    code, out, err = cli("adopt", str(seed_repo), "--dry-run", "--json")
+    assert code == 0, err
+    roots = [".codex/RUNS", "reports/path1/evidence/runs", "reports/runs"]
+    assert sorted(json.loads(out)["run_roots"]) == roots
+    assert cli("adopt", str(seed_repo))[0] == 0
+    code, out, err = cli("build", "--workspace", str(seed_repo), "--json")
+    assert code == 0, out + err
+    entries = {e["registry_id"]: e for e in json.loads(out)["registries"]}
+    folder = seed_repo / ".codex" / "RUNS" / str(entries["run_registry"]["run_id"])
+    rows = (folder / "RUN_REGISTRY_v0_1.jsonl").read_text().splitlines()
+    lines = [json.loads(row) for row in rows]
+    assert [line["run_root"] for line in lines] == sorted(line["run_root"] for line in lines)
+    by_key = {line["run_key"]: line for line in lines}
+    legacy = by_key["reports/runs::r_20261110_a"]
+    assert legacy["created_utc"] == "2026-11-10T10:00:00+00:00"
+    assert legacy["warnings"] == ["missing MANIFEST.sha256", "missing manifest.json"]
+    assert by_key["reports/path1/evidence/runs::p1_20260120_001"]["warnings"] == [
+        "missing run.json", "missing MANIFEST.sha256", "missing manifest.json"]  # fmt: skip
+    table = seed_repo / ".codex" / "RUNS" / str(entries["op_status_table"]["run_id"])
+    detail = json.loads((table / "OPERATION_STATUS_DETAIL_v0_2.json").read_text())
+    operations = detail["operations"]
+    b01 = operations["OP-B01"] if isinstance(operations, dict) else next(
+        op for op in operations if op["operation_id"] == "OP-B01")  # fmt: skip
+    assert b01["last_run_key"] == "reports/runs::r_20261110_a"
+    text = pointer_path.read_text()
+    assert list(json.loads(text)) == list(json.loads(original))
+    head = original[: original.index('"last_updated_utc"')]
+    assert text.startswith(head)

@@ -164,10 +164,11 @@ def plan_adoption(layout: SeedLayout) -> AdoptionPlan:
             )
         )
     _complete_dependencies(entries, warnings)
-    existing_roots = [root for root in run_roots if (layout.root / root).is_dir()]
     for root in run_roots:
-        if root not in existing_roots and root != ".codex/RUNS":  # adopt creates that one
+        if not (layout.root / root).is_dir() and root != ".codex/RUNS":  # adopt creates that
             warnings.append(f"run root {root} named by the catalog does not exist here")
+    run_roots += [root for root in SEED_BUILDER_ROOTS if root not in run_roots]
+    existing_roots = [root for root in run_roots if (layout.root / root).is_dir()]
     if ".codex/RUNS" not in existing_roots:
         existing_roots.insert(0, ".codex/RUNS")
     catalog: dict[str, Any] = {
@@ -386,6 +387,11 @@ def _with_snapshot_names(artifacts: list[str]) -> list[str]:
         stem, dot, suffix = name.rpartition(".")
         names.append(f"{stem}_snapshot{dot}{suffix}" if dot else f"{name}_snapshot")
     return names
+
+
+SEED_BUILDER_ROOTS = (".codex/RUNS", "reports/runs", "reports/path1/evidence/runs")
+"""The folders the seed's run-registry builder indexes; each one present is a run root too, so
+that our run registry indexes exactly the runs theirs does."""
 
 
 def _run_root(path: str) -> str | None:

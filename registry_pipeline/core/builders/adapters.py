@@ -74,7 +74,7 @@ def build_run_registry(build: BuildInputs) -> BuildResult:
 def build_op_status_table(build: BuildInputs) -> BuildResult:
     """Status per operation of the operations catalog, from the sealed run registry."""
     registry = build.inputs["run_registry"]
-    lines = _jsonl(registry, run_registry.REGISTRY_ARTIFACT)
+    lines = _run_lines(registry)
     operations = _allowed_operations(build.inputs["allowed_operations"])
     packs = {
         relpath.removesuffix(".json"): loads_strict(path.read_bytes())
@@ -198,7 +198,7 @@ def drift_from_snapshots(
     schemas = SchemaCatalog.for_workspace(workspace.root)
     registry = inputs["run_registry"]
     status = inputs["op_status_table"]
-    lines = _jsonl(registry, run_registry.REGISTRY_ARTIFACT)
+    lines = _run_lines(registry)
     table = loads_strict(_read(status, op_status_table.TABLE_ARTIFACT))
     envelope = registry.envelope()
     return drift_signals.build_drift_signals(
@@ -251,7 +251,7 @@ def build_system_health_report(build: BuildInputs, builder_ids: Set[str]) -> Bui
         op_status_detail=loads_strict(_read(status, op_status_table.DETAIL_ARTIFACT)),
         drift_v01=loads_strict(_read(drift, drift_signals.V01_ARTIFACT)),
         drift_detail=loads_strict(_read(drift, drift_signals.DETAIL_ARTIFACT)),
-        run_registry_lines=_jsonl(build.inputs["run_registry"], run_registry.REGISTRY_ARTIFACT),
+        run_registry_lines=_run_lines(build.inputs["run_registry"]),
         as_of=max(snapshot.created_utc for snapshot in build.inputs.values()),
         input_sources={
             "status_table": _source(status, op_status_table.TABLE_ARTIFACT),
@@ -306,6 +306,16 @@ def _jsonl(snapshot: Snapshot, relpath: str) -> list[Any]:
             _PARSED.clear()
         _PARSED[key] = [line for _, line in iter_jsonl(path.read_bytes())]
     return _PARSED[key]
+
+
+def _run_lines(snapshot: Snapshot) -> list[Any]:
+    """A run registry snapshot's v0.1 lines joined with their companion seal verdicts."""
+    statuses = None
+    if (snapshot.path / run_registry.SEAL_STATUS_ARTIFACT).is_file():
+        statuses = _jsonl(snapshot, run_registry.SEAL_STATUS_ARTIFACT)
+    return run_registry.with_seal_warnings(
+        _jsonl(snapshot, run_registry.REGISTRY_ARTIFACT), statuses
+    )
 
 
 def _first(rows: Any, key: str) -> str | None:

@@ -2,12 +2,17 @@
 
 The seed system's format: `pointer_contract_version`, `last_updated_utc` and a `pointers` array of
 `{registry_id, active_ref: {run_id, run_root, relpath, manifest_sha256}, active_ref_known,
-active_asof_utc, notes}`. A file written by the seed system is read as is; top-level keys we do not
-use (`description`, `pointer_schema`, ...) are kept when we rewrite the file.
+active_asof_utc, notes}`. A file written by the seed system is read as is and written back in its
+own layout: only the values of `last_updated_utc` and `pointers` are replaced in its text, so its
+key order, its other keys (`description`, `pointer_schema`, ...) and their formatting stay byte
+for byte. Timestamps we write are the journal record's `created_utc`, with microseconds (the seed
+writes whole seconds): equal stamps are how an interrupted change is told from a hand edit, and
+several promotions of one build fall within the same second.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -98,6 +103,8 @@ class PointerFile:
     last_updated_utc: str = UNKNOWN
     contract_version: str = CONTRACT_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
+    source: str | None = field(default=None, compare=False, repr=False)
+    """The text the file was read from; rewrites keep its layout."""
 
     def active(self, registry_id: str) -> ActiveRef | None:
         """The active ref of a registry, None when it has none."""
@@ -111,14 +118,91 @@ class PointerFile:
         return replace(self, pointers=pointers, last_updated_utc=now)
 
     def render(self) -> bytes:
-        """The file's bytes: our keys first, kept keys after, two-space indent."""
+        """The file's bytes. A file that was read keeps its text: only the values of
+        `last_updated_utc` and `pointers` are replaced, each in the file's indentation. A new
+        file: our keys first, kept keys after, two-space indent."""
+        entries = [pointer.as_json() for pointer in self.pointers.values()]
+        if self.source is not None:
+            spliced = _splice(
+                self.source, {"last_updated_utc": self.last_updated_utc, "pointers": entries}
+            )
+            if spliced is not None:
+                return spliced.encode("utf-8")
         document: dict[str, Any] = {
             "pointer_contract_version": self.contract_version,
             "last_updated_utc": self.last_updated_utc,
-            "pointers": [pointer.as_json() for pointer in self.pointers.values()],
+            "pointers": entries,
         }
         document.update({k: v for k, v in self.extra.items() if k not in document})
         return dumps_pretty(document, sort_keys=False)
+
+
+_DECODER = json.JSONDecoder()
+_SPACE = " \t\r\n"
+
+
+def _splice(text: str, values: Mapping[str, Any]) -> str | None:
+    """`text` (a JSON object) with the values of `values`' keys replaced in place, each rendered
+    in the indentation of the line its key is on; None when a key is missing or the text is
+    not a plain object (then the caller renders the whole file)."""
+    spans = _top_level_spans(text)
+    if spans is None or not set(values) <= spans.keys():
+        return None
+    newline = "\r\n" if "\r\n" in text else "\n"
+    pieces, position = [], 0
+    for key, (key_start, start, end) in sorted(
+        ((key, spans[key]) for key in values), key=lambda item: item[1][1]
+    ):
+        line_start = text.rfind("\n", 0, key_start) + 1
+        margin = text[line_start:key_start]
+        if margin.strip(" \t"):
+            return None
+        unit = _indent_unit(text) or 2
+        rendered = json.dumps(
+            values[key], indent=unit, ensure_ascii=text.isascii(), allow_nan=False
+        ).replace("\n", newline + margin)
+        pieces += [text[position:start], rendered]
+        position = end
+    return "".join([*pieces, text[position:]])
+
+
+def _indent_unit(text: str) -> int:
+    """The indentation of the object's first key line (the file's indent unit)."""
+    first = text.find("\n")
+    rest = text[first + 1 :] if first >= 0 else ""
+    return len(rest) - len(rest.lstrip(" "))
+
+
+def _top_level_spans(text: str) -> dict[str, tuple[int, int, int]] | None:
+    """Key -> (where its key starts, where its value starts, where it ends) for each top-level
+    key of the JSON object `text`; None when `text` is not one."""
+    try:
+        position = _skip(text, 0)
+        if text[position] != "{":
+            return None
+        spans: dict[str, tuple[int, int, int]] = {}
+        position = _skip(text, position + 1)
+        while text[position] != "}":
+            key_start = position
+            key, position = _DECODER.raw_decode(text, position)
+            position = _skip(text, position)
+            if not isinstance(key, str) or text[position] != ":":
+                return None
+            start = _skip(text, position + 1)
+            _value, end = _DECODER.raw_decode(text, start)
+            spans[key] = (key_start, start, end)
+            position = _skip(text, end)
+            if text[position] == ",":
+                position = _skip(text, position + 1)
+        return spans
+    except (ValueError, IndexError):
+        return None
+
+
+def _skip(text: str, position: int) -> int:
+    while position < len(text) and text[position] in _SPACE:
+        position += 1
+    return position
 
 
 def parse_pointer_file(data: bytes, path: Path, schemas: SchemaCatalog) -> PointerFile:
@@ -155,6 +239,7 @@ def parse_pointer_file(data: bytes, path: Path, schemas: SchemaCatalog) -> Point
         document.get("last_updated_utc", UNKNOWN),
         document.get("pointer_contract_version", CONTRACT_VERSION),
         kept,
+        data.decode("utf-8"),
     )
 
 

@@ -51,6 +51,8 @@ _STATUS_KEYS = frozenset(
     }
 )
 
+_STATUS_ALLOWED = _STATUS_KEYS | {"nested_files"}
+
 
 def run_registry_line_ok(line: Any) -> bool:
     """True only if `line` certainly satisfies `run_registry_v0_1.schema.json`."""
@@ -74,7 +76,10 @@ def run_registry_line_ok(line: Any) -> bool:
 
 def seal_status_line_ok(line: Any) -> bool:
     """True only if `line` certainly satisfies `run_registry_seal_status_v0_2.schema.json`."""
-    if type(line) is not dict or line.keys() != _STATUS_KEYS:
+    if type(line) is not dict or not _STATUS_KEYS <= line.keys() <= _STATUS_ALLOWED:
+        return False
+    nested = line.get("nested_files", [])
+    if type(nested) is not list or not all(_nested_file_ok(item) for item in nested):
         return False
     problems, count = line["problems"], line["problem_count"]
     root = line["manifest_root_sha256"]
@@ -110,6 +115,16 @@ def _status_rules_ok(
 def _file_ok(item: Any) -> bool:
     return (
         type(item) is dict and type(item.get("relpath")) is str and type(item.get("bytes")) is int
+    )
+
+
+def _nested_file_ok(item: Any) -> bool:
+    return (
+        type(item) is dict
+        and item.keys() == {"relpath", "bytes"}
+        and type(item["relpath"]) is str
+        and type(item["bytes"]) is int
+        and item["bytes"] >= 0
     )
 
 

@@ -19,7 +19,11 @@ from registry_pipeline.core.builders.op_status_table import (
     build_op_status_table,
     render,
 )
-from registry_pipeline.core.builders.run_registry import RunRoot, build_run_registry
+from registry_pipeline.core.builders.run_registry import (
+    RunRoot,
+    build_run_registry,
+    with_seal_warnings,
+)
 from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_store import RunStore, seal_files
 from registry_pipeline.core.seal.schemas import SchemaCatalog, iter_jsonl
@@ -440,7 +444,10 @@ def test_lines_from_the_run_registry_builder_over_real_run_folders(
         full_audit=True,
         schemas=SchemaCatalog.for_workspace(workspace.root),
     )
-    lines = [record for _, record in iter_jsonl(index.registry_jsonl)]
+    lines = with_seal_warnings(
+        [record for _, record in iter_jsonl(index.registry_jsonl)],
+        [record for _, record in iter_jsonl(index.seal_status_jsonl)],
+    )
     as_of = max(line["created_utc"] for line in lines)
     rows, details = by_op(build_op_status_table(lines, OPERATIONS, PACKS, as_of=as_of))
     assert details["OP-T01"]["last_run_id"] == passed.run_id

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
+from registry_pipeline.core.builders import run_registry
 from registry_pipeline.core.builders.run_registry import (
     REGISTRY_ARTIFACT,
     SEAL_STATUS_ARTIFACT,
@@ -114,6 +115,11 @@ def by_id(result: RunRegistryResult) -> dict[str, tuple[dict[str, Any], dict[str
     return {r["run_id"]: (r, s) for r, s in zip(registry, status, strict=True)}
 
 
+def joined(line: dict[str, Any], status: dict[str, Any]) -> list[str]:
+    """The line's warnings as downstream builders read them (with the companion's verdict)."""
+    return list(run_registry.with_seal_warnings([line], [status])[0]["warnings"])
+
+
 def tamper_same_size(folder: Path, relpath: str) -> None:
     """Flip one byte of a sealed file, leaving its size and both manifests untouched."""
     unseal(folder)
@@ -157,9 +163,10 @@ def test_sealed_folder_is_a_passing_record(
         for p in run.path.rglob("*")
         if p.is_file()
     }
-    assert line["files"] == [{"relpath": k, "bytes": on_disk[k]} for k in sorted(on_disk)]
+    top = sorted(k for k in on_disk if "/" not in k)
+    assert line["files"] == [{"relpath": k, "bytes": on_disk[k]} for k in top]
     assert "data/rows.csv" in on_disk
-    assert line["warnings"] == ["seal:PASS"]
+    assert line["warnings"] == []
     assert status == {
         "run_key": line["run_key"],
         "manifest_root_sha256": run.root_sha256,
@@ -168,7 +175,9 @@ def test_sealed_folder_is_a_passing_record(
         "problem_count": 0,
         "verification": "hashed",
         "tampered": False,
+        "nested_files": [{"relpath": "data/rows.csv", "bytes": on_disk["data/rows.csv"]}],
     }
+    assert joined(line, status) == ["seal:PASS"]
 
 
 def test_tampered_folder_fails_with_reason_codes(
@@ -180,7 +189,8 @@ def test_tampered_folder_fails_with_reason_codes(
     assert status["status"] == "FAIL"
     assert status["problems"] == [{"code": "HASH_MISMATCH", "path": "notes.txt"}]
     assert status["tampered"] is False  # never seen passing: a failure, not yet a tampering
-    assert line["warnings"] == ["seal:FAIL", "seal:FAIL:HASH_MISMATCH:notes.txt"]
+    assert line["warnings"] == []
+    assert joined(line, status) == ["seal:FAIL", "seal:FAIL:HASH_MISMATCH:notes.txt"]
     assert line["manifest_root_sha256"] == run.root_sha256
 
 
@@ -193,13 +203,11 @@ def test_plain_folder_is_unsealed_with_the_seed_warnings(
         "missing run.json",
         "missing MANIFEST.sha256",
         "missing manifest.json",
-        "seal:UNSEALED",
     ]
+    assert joined(line, status)[-1] == "seal:UNSEALED"
     assert [line[f] for f in ("created_utc", "run_type", "manifest_root_sha256")] == [None] * 3
-    assert line["files"] == [
-        {"relpath": "notes.md", "bytes": 6},
-        {"relpath": "out/a.csv", "bytes": 2},
-    ]
+    assert line["files"] == [{"relpath": "notes.md", "bytes": 6}]
+    assert status["nested_files"] == [{"relpath": "out/a.csv", "bytes": 2}]
     assert (status["status"], status["verification"], status["problems"]) == (
         "UNSEALED",
         "none",
@@ -213,9 +221,29 @@ def test_unparseable_run_json_gives_null_fields_and_a_warning(
     plain_folder(
         workspace.runs_dir, "dup", {"run.json": b'{"run_id": "a", "run_id": "b", "option": "D"}'}
     )
-    line, _status = by_id(build(workspace, catalog))["dup"]
+    plain_folder(workspace.runs_dir, "syntax", {"run.json": b"{not json"})
+    plain_folder(workspace.runs_dir, "list", {"run.json": b"[1, 2]"})
+    plain_folder(workspace.runs_dir, "latin1", {"run.json": b'{"option": "\xe9"}'})
+    records = by_id(build(workspace, catalog))
+    line = records["dup"][0]
     assert line["option"] is None and line["run_id"] == "dup"
-    assert "run.json:UNPARSEABLE" in line["warnings"]
+    missing = ["missing MANIFEST.sha256", "missing manifest.json"]
+    # Python's decoder reads duplicate keys; our strict reader does not, and says why.
+    assert line["warnings"] == [
+        "Failed to parse run.json: JSON_INVALID: duplicate key 'run_id'",
+        *missing,
+    ]
+    # Otherwise the seed builder's words, first, then the missing seal files.
+    assert records["syntax"][0]["warnings"] == [
+        "Failed to parse run.json: Expecting property name enclosed in double quotes:"
+        " line 1 column 2 (char 1)",
+        *missing,
+    ]
+    assert records["list"][0]["warnings"] == ["run.json top-level is not an object", *missing]
+    assert records["latin1"][0]["warnings"][0] == (
+        "Failed to parse run.json: 'utf-8' codec can't decode byte 0xe9 in position 12:"
+        " invalid continuation byte"
+    )
 
 
 def test_run_json_fields_are_typed_or_null(workspace: Workspace, catalog: SchemaCatalog) -> None:
@@ -249,9 +277,9 @@ def test_problem_list_is_capped_and_counted(
     assert status["problem_count"] == 60
     assert len(status["problems"]) == 50
     assert {p["code"] for p in status["problems"]} == {"UNLISTED_FILE"}
-    assert line["warnings"][0] == "seal:FAIL"
-    assert line["warnings"][-1] == "seal:FAIL:TRUNCATED:10"
-    assert len(line["warnings"]) == 52
+    assert joined(line, status)[0] == "seal:FAIL"
+    assert joined(line, status)[-1] == "seal:FAIL:TRUNCATED:10"
+    assert len(joined(line, status)) == 52
     assert catalog.validate(STATUS_ID, status) == []
 
 
@@ -270,7 +298,8 @@ def test_unreadable_folder_is_a_record_not_an_exception(
     monkeypatch.setattr(os, "scandir", scandir)
     records = by_id(build(workspace, catalog))
     line, status = records["blocked"]
-    assert line["warnings"] == ["seal:FAIL", "seal:FAIL:UNREADABLE"]
+    assert line["warnings"] == []
+    assert joined(line, status) == ["seal:FAIL", "seal:FAIL:UNREADABLE"]
     assert line["files"] == [] and line["has_run_json"] is False
     assert (status["status"], status["verification"]) == ("FAIL", "none")
     assert status["problems"] == [{"code": "UNREADABLE", "path": None}]
@@ -378,7 +407,7 @@ def test_seed_sealed_folders_are_indexed_as_pass(catalog: SchemaCatalog, referen
     assert sorted(records) == sorted(os.listdir(root.path))
     for line, status in records.values():
         assert (status["status"], status["verification"]) == ("PASS", "hashed"), status
-        assert line["warnings"] == ["seal:PASS"]
+        assert line["warnings"] == []
         assert line["created_utc"] == "2026-11-21T12:14:03Z"
         assert line["manifest_root_sha256"] is not None
     assert result.stats.hashed == 5 and result.stats.failed == 0
@@ -400,14 +429,12 @@ def test_seed_evidence_folders_match_the_seed_snapshot(
     for run_id, (line, _status) in records.items():
         same = [f for f in V01_FIELDS if f not in ("files", "warnings")]
         assert {f: line[f] for f in same} == {f: seed[run_id][f] for f in same}, run_id
-        top_level = [f for f in line["files"] if "/" not in f["relpath"]]
-        assert top_level == seed[run_id]["files"], run_id
-        missing = [w for w in line["warnings"] if w.startswith("missing ")]
-        assert missing == seed[run_id]["warnings"], run_id
+        assert line["files"] == seed[run_id]["files"], run_id
+        assert line["warnings"] == seed[run_id]["warnings"], run_id
     converted, status = records["p1_20260204_001"]
     assert status["status"] == "FAIL"
     assert {p["code"] for p in status["problems"]} == {"HASH_MISMATCH", "SIZE_MISMATCH"}
-    assert "seal:FAIL:HASH_MISMATCH:run.json" in converted["warnings"]
+    assert "seal:FAIL:HASH_MISMATCH:run.json" in joined(converted, status)
     no_envelope, status = records["p1_20260120_001"]
     assert no_envelope["has_manifest_sha256"] is True
     assert no_envelope["manifest_root_sha256"] is None
@@ -434,7 +461,7 @@ def test_reuse_path_re_verifies_a_same_size_edit_and_full_audit_finds_it_too(
         "hashed",
         True,
     )
-    assert "seal:TAMPERED" in line["warnings"]
+    assert "seal:TAMPERED" in joined(line, status)
     assert (incremental.stats.hashed, incremental.stats.reused) == (1, 0)
 
     audit = build(workspace, catalog, previous=first, full_audit=True)
@@ -445,7 +472,11 @@ def test_reuse_path_re_verifies_a_same_size_edit_and_full_audit_finds_it_too(
         True,
     )
     assert status["problems"] == [{"code": "HASH_MISMATCH", "path": "notes.txt"}]
-    assert line["warnings"] == ["seal:FAIL", "seal:FAIL:HASH_MISMATCH:notes.txt", "seal:TAMPERED"]
+    assert joined(line, status) == [
+        "seal:FAIL",
+        "seal:FAIL:HASH_MISMATCH:notes.txt",
+        "seal:TAMPERED",
+    ]
     assert (audit.stats.tampered, audit.stats.failed, audit.stats.hashed) == (1, 1, 1)
 
     # The finding stays: the next incremental build re-verifies a failing folder.
@@ -720,25 +751,39 @@ def test_two_builds_are_byte_identical(
     assert third.registry_jsonl == first.registry_jsonl  # reuse changes nothing in v0.1
 
 
-def test_multiple_roots_in_the_given_order(
+def test_records_are_in_the_seed_order(
     workspace: Workspace, catalog: SchemaCatalog, make_run: MakeRun
 ) -> None:
+    """By run root, then dated records by created_utc before undated ones, then by run id;
+    the companion follows line for line, and a reused line keeps its place."""
     run = make_run()
     evidence = workspace.root / EVIDENCE
-    plain_folder(evidence, "p1_b", {"RUN.md": b"b\n"})
-    plain_folder(evidence, "p1_a", {"RUN.md": b"a\n"})
+    plain_folder(evidence, "p1_c", {"RUN.md": b"c\n"})
+    plain_folder(evidence, "p1_a", {"run.json": b'{"created_utc": "2026-02-01T00:00:00Z"}'})
+    plain_folder(evidence, "p1_b", {"run.json": b'{"created_at": "2026-01-01T00:00:00Z"}'})
+    plain_folder(workspace.runs_dir, "0_undated", {"x.txt": b"x"})
+    plain_folder(workspace.runs_dir, "9_early", {"run.json": b'{"created_utc": "2000-01-01"}'})
     roots = [
         RunRoot(EVIDENCE, evidence),
         RunRoot("reports/runs", workspace.root / "reports" / "runs"),
         RunRoot(RUNS, workspace.runs_dir),
     ]
+    expected = [
+        f"{RUNS}::9_early",
+        f"{RUNS}::{run.run_id}",
+        f"{RUNS}::0_undated",
+        f"{EVIDENCE}::p1_b",
+        f"{EVIDENCE}::p1_a",
+        f"{EVIDENCE}::p1_c",
+    ]
     result = build(workspace, catalog, roots=roots)
-    keys = [line["run_key"] for line in lines(result.registry_jsonl)]
-    assert keys == [f"{EVIDENCE}::p1_a", f"{EVIDENCE}::p1_b", f"{RUNS}::{run.run_id}"]
-    paths = [line["run_path"] for line in lines(result.registry_jsonl)]
-    assert paths[0] == f"{EVIDENCE}/p1_a/"
+    assert [line["run_key"] for line in lines(result.registry_jsonl)] == expected
+    assert [line["run_key"] for line in lines(result.seal_status_jsonl)] == expected
+    again = build(workspace, catalog, roots=roots, previous=result)
+    assert again.artifacts[REGISTRY_ARTIFACT] == result.registry_jsonl
+    assert again.stats.reused == 1
     assert result.stats.warnings == ("root:MISSING:reports/runs",)
-    assert (result.stats.folders, result.stats.unsealed) == (3, 2)
+    assert (result.stats.folders, result.stats.unsealed) == (6, 5)
 
 
 @pytest.mark.parametrize("label", ["", "/abs", "a/../b", "trailing/"])
@@ -753,10 +798,82 @@ def test_bad_root_labels_are_refused(workspace: Workspace, label: str) -> None:
     assert caught.value.code == "BAD_RUN_ROOT"
 
 
-def test_render_jsonl_is_compact_ordered_utf8() -> None:
+def test_render_jsonl_is_compact_ordered_ascii() -> None:
     rendered = render_jsonl([{"b": 1, "a": "é"}, {"z": [1, {"y": None}]}])
-    assert rendered == '{"b":1,"a":"é"}\n{"z":[1,{"y":null}]}\n'.encode()
+    assert rendered == b'{"b":1,"a":"\\u00e9"}\n{"z":[1,{"y":null}]}\n'
     assert render_jsonl([]) == b""
+
+
+def test_a_line_is_the_seed_builders_line_byte_for_byte(
+    workspace: Workspace, catalog: SchemaCatalog
+) -> None:
+    """Written as `json.dumps(record, separators=(",", ":"))` (ASCII), top-level files only."""
+    envelope = {"run_id": "x", "created_utc": "2026-11-14T00:00:00Z", "run_type": "évaluation"}
+    folder = plain_folder(
+        workspace.runs_dir,
+        "2026-11-14__000000__unicode",
+        {"run.json": json.dumps(envelope).encode(), "résumé.txt": b"abc", "sub/n.txt": b"n"},
+    )
+    result = build(workspace, catalog)
+    seed_line = {
+        "registry_version": "0.1",
+        "run_id": folder.name,
+        "run_root": RUNS,
+        "run_key": f"{RUNS}::{folder.name}",
+        "run_path": f"{RUNS}/{folder.name}/",
+        "created_utc": "2026-11-14T00:00:00Z",
+        "run_type": "évaluation",
+        "option": None,
+        "operation_id": None,
+        "git_commit": None,
+        "working_tree_state": None,
+        "has_run_json": True,
+        "has_manifest_sha256": False,
+        "has_manifest_json": False,
+        "manifest_root_sha256": None,
+        "files": [
+            {"relpath": "run.json", "bytes": len(json.dumps(envelope))},
+            {"relpath": "résumé.txt", "bytes": 3},
+        ],
+        "warnings": ["missing MANIFEST.sha256", "missing manifest.json"],
+    }
+    assert result.registry_jsonl == json.dumps(seed_line, separators=(",", ":")).encode() + b"\n"
+    status = lines(result.seal_status_jsonl)[0]
+    assert status["nested_files"] == [{"relpath": "sub/n.txt", "bytes": 1}]
+
+
+def _older_format(registry: bytes, status: bytes) -> tuple[bytes, bytes]:
+    """The previous snapshot as builders before the byte-identical line wrote it: the verdict
+    in `warnings`, nested files in `files`, raw UTF-8, no `nested_files` in the companion."""
+    old_lines, old_status = [], []
+    for line, verdict in zip(lines(registry), lines(status), strict=True):
+        nested = verdict.pop("nested_files")
+        line["files"] = sorted(line["files"] + nested, key=lambda f: f["relpath"])
+        line["warnings"] += _verdict._seal_warnings(verdict)
+        old_lines.append(json.dumps(line, separators=(",", ":"), ensure_ascii=False))
+        old_status.append(json.dumps(verdict, separators=(",", ":")))
+    return "\n".join(old_lines).encode() + b"\n", "\n".join(old_status).encode() + b"\n"
+
+
+def test_lines_of_an_older_format_are_rebuilt_not_reused(
+    workspace: Workspace, catalog: SchemaCatalog, make_run: MakeRun
+) -> None:
+    for _ in range(2):
+        make_run()
+    first = build(workspace, catalog)
+    old_registry, old_status = _older_format(first.registry_jsonl, first.seal_status_jsonl)
+    assert b"seal:PASS" in old_registry
+    snapshot = load_previous(old_status, old_registry)
+    assert snapshot.lines is not None
+    upgraded = build_run_registry(
+        [RunRoot(RUNS, workspace.runs_dir)], previous=snapshot, full_audit=False, schemas=catalog
+    )
+    assert upgraded.artifacts == first.artifacts | {
+        SEAL_STATUS_ARTIFACT: upgraded.seal_status_jsonl
+    }
+    assert upgraded.registry_jsonl == first.registry_jsonl
+    assert [s["verification"] for s in lines(upgraded.seal_status_jsonl)] == ["reused"] * 2
+    assert all("nested_files" in s for s in lines(upgraded.seal_status_jsonl))
 
 
 def test_load_previous_round_trips(

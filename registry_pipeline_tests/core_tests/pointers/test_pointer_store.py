@@ -448,3 +448,85 @@ def test_a_pointer_file_with_duplicate_keys_is_refused(tmp_path: Path) -> None:
     with pytest.raises(PointerFileError) as caught:
         read_pointer_file(path, SchemaCatalog.for_workspace(None))
     assert "duplicate" in caught.value.message.lower()
+
+
+HAND_LAYOUT = """{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "pointer_contract_version": "0.1",
+  "description": "Active Registry Pointers \u2014 the ONLY mutable artifacts.",
+  "last_updated_utc": "2026-02-05T01:56:05Z",
+  "last_updated_phase": "2.2.1",
+  "pointers": [
+    {
+      "registry_id": "external_db",
+      "active_ref": {
+        "run_id": null,
+        "run_root": null,
+        "relpath": null,
+        "manifest_sha256": null
+      },
+      "active_ref_known": "unknown",
+      "active_asof_utc": "unknown",
+      "notes": "external"
+    }
+  ],
+  "pointer_schema": {
+    "required": ["registry_id", "active_ref", "active_ref_known", "active_asof_utc"],
+    "properties": {
+      "run_id": { "type": ["string", "null"] },
+      "active_ref_known": { "enum": [true, false, "unknown"] }
+    }
+  }
+}
+"""
+
+
+def _stamp_shape(text: str) -> bool:
+    """The journal's created_utc: `YYYY-MM-DDTHH:MM:SS.ffffffZ`."""
+    return len(text) == 27 and text[10] == "T" and text[19] == "." and text.endswith("Z")
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_a_rewrite_keeps_the_files_own_layout(
+    pstore: PointerStore, snap: Snap, newline: str
+) -> None:
+    """Only the values of last_updated_utc and pointers change: key order, one-line arrays,
+    inline objects, raw non-ASCII text, line endings and untouched entries stay byte for byte."""
+    original = HAND_LAYOUT.replace("\n", newline)
+    pstore.pointers_path.write_bytes(original.encode("utf-8"))
+    run = snap()
+    promote(pstore, run)
+    text = pstore.pointers_path.read_bytes().decode("utf-8")
+    head, _, _ = original.partition('  "last_updated_utc"')
+    assert text.startswith(head)
+    schema_block = original[original.index('  "pointer_schema"') :]
+    assert text.endswith(schema_block)
+    untouched = original[original.index("    {") : original.index(f"    }}{newline}  ]") + 5]
+    assert untouched in text
+    assert "\u2014" in text and newline + newline not in text
+    if newline == "\r\n":
+        assert text.count("\n") == text.count("\r\n")
+    document = json.loads(text)
+    assert list(document) == list(json.loads(original))
+    assert _stamp_shape(document["last_updated_utc"])
+    assert _stamp_shape(document["pointers"][1]["active_asof_utc"])
+    assert document["pointers"][1]["active_ref"]["run_id"] == run.run_id
+    assert verify_journal(pstore.journal_path, pstore.read()).ok
+    again = pstore.pointers_path.read_bytes()
+    promote(pstore, run)  # the same target again: nothing changes
+    assert pstore.pointers_path.read_bytes() == again
+
+
+def test_the_seed_systems_own_pointer_file_keeps_its_layout(
+    reference: Path, tmp_path: Path, snap: Snap, pstore: PointerStore
+) -> None:
+    original = (reference / "ACTIVE_REGISTRY_POINTERS_v0_1.json").read_text(encoding="utf-8")
+    pstore.pointers_path.write_text(original, encoding="utf-8")
+    promote(pstore, snap())
+    text = pstore.pointers_path.read_text(encoding="utf-8")
+    before, after = original.splitlines(), text.splitlines()
+    changed = [line for line in before if line not in after]
+    assert changed == [line for line in before if line.startswith('  "last_updated_utc"')]
+    schema = before.index('  "pointer_schema": {')
+    assert after[-(len(before) - schema) :] == before[schema:]  # one-line arrays included
+    assert len(after) == len(before) + 12  # one entry added, nothing reformatted

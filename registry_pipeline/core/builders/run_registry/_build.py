@@ -21,7 +21,7 @@ from registry_pipeline.core.builders.run_registry._model import (
 from registry_pipeline.core.builders.run_registry._previous import PreviousSnapshot
 from registry_pipeline.core.builders.run_registry._render import _dumps_line
 from registry_pipeline.core.builders.run_registry._reuse import _reuse_line
-from registry_pipeline.core.builders.run_registry._verdict import _seal_warnings, _verdict
+from registry_pipeline.core.builders.run_registry._verdict import _verdict
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.seal.manifest import MANIFEST_JSON, MANIFEST_SHA256
 from registry_pipeline.core.seal.manifest import RUN_JSON as RUN_JSON_NAME
@@ -57,26 +57,41 @@ def build_run_registry(
     full_audit: bool,
     schemas: SchemaCatalog,
 ) -> RunRegistryResult:
-    """Index every folder of every root (roots in order, folders by name) into both artifacts."""
+    """Index every folder of every root into both artifacts, in the seed's order (`order_key`)."""
     _check_labels(run_roots)
     tally = _Tally()
-    registry, status = bytearray(), bytearray()
+    rows: list[tuple[tuple[str, int, str, str], bytes, bytes]] = []
     fast = previous is not None and previous.lines is not None and not full_audit
     for root in run_roots:
         for name in _folder_names(root, tally.warnings):
             reused = _reuse_line(root, name, previous, schemas) if fast and previous else None
             if reused is not None:
-                line, verdict = reused
-                registry += line
+                line, created_utc, verdict = reused
             else:
                 record = index_folder(
                     root, name, previous=previous, full_audit=full_audit, schemas=schemas
                 )
-                registry += _dumps_line(record.line)
-                verdict = record.status
-            status += _dumps_line(verdict)
+                line, created_utc, verdict = (
+                    _dumps_line(record.line),
+                    record.line["created_utc"],
+                    record.status,
+                )
+            rows.append(
+                (order_key(root.label, created_utc, printable(name)), line, _dumps_line(verdict))
+            )
             tally.add(verdict)
-    return RunRegistryResult(bytes(registry), bytes(status), tally.stats())
+    rows.sort(key=lambda row: row[0])
+    registry = b"".join(line for _, line, _ in rows)
+    status = b"".join(verdict for _, _, verdict in rows)
+    return RunRegistryResult(registry, status, tally.stats())
+
+
+def order_key(run_root: str, created_utc: str | None, run_id: str) -> tuple[str, int, str, str]:
+    """The seed builder's record order: by run root, then dated records by `created_utc` (as
+    text) before undated ones, then by run id."""
+    if created_utc is None:
+        return (run_root, 1, "", run_id)
+    return (run_root, 0, created_utc, run_id)
 
 
 def _check_labels(run_roots: Sequence[RunRoot]) -> None:
@@ -133,7 +148,7 @@ def index_folder(
     status = _verdict(folder, scan, manifest_root, prior, full_audit, schemas)
     status = {"run_key": run_key, **status}
     warnings.extend(scan.warnings)
-    warnings.extend(_seal_warnings(status))
+    top_level, nested = scan.split()
     line = {
         "registry_version": "0.1",
         "run_id": run_id,
@@ -145,7 +160,11 @@ def index_folder(
         "has_manifest_sha256": scan.has(MANIFEST_SHA256),
         "has_manifest_json": scan.has(MANIFEST_JSON),
         "manifest_root_sha256": manifest_root,
-        "files": [{"relpath": printable(rp), "bytes": size} for rp, size in scan.files],
+        "files": _files(top_level),
         "warnings": warnings,
     }
-    return FolderRecord(line, status)
+    return FolderRecord(line, {**status, "nested_files": _files(nested)})
+
+
+def _files(items: Sequence[tuple[str, int]]) -> list[dict[str, Any]]:
+    return [{"relpath": printable(relpath), "bytes": size} for relpath, size in items]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ class _Scan:
     """The regular files of one folder, and what could not be read."""
 
     files: list[tuple[str, int]] = field(default_factory=list)
+    """Every regular file (relpath, size), in relpath byte order."""
     top_level: set[str] = field(default_factory=set)
     warnings: list[str] = field(default_factory=list)
     unreadable: bool = False
@@ -28,6 +30,11 @@ class _Scan:
     def has(self, name: str) -> bool:
         """Whether `name` is a regular file at the top of the folder."""
         return name in self.top_level
+
+    def split(self) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+        """(top-level files, files in subfolders): the seed's `files`, and the rest."""
+        top = [item for item in self.files if item[0] in self.top_level]
+        return top, [item for item in self.files if item[0] not in self.top_level]
 
 
 def _scan(folder: Path) -> _Scan:
@@ -56,21 +63,26 @@ def _scan(folder: Path) -> _Scan:
 
 
 def _envelope(folder: Path, scan: _Scan) -> tuple[dict[str, Any], list[str]]:
-    """The v0.1 fields from run.json (null unless it parses strictly), and the seed warnings."""
+    """The v0.1 fields from run.json (null unless it parses strictly), and the seed's warnings in
+    its wording and order: run.json's problem (`missing run.json`, `Failed to parse run.json:
+    <reason>`, `run.json top-level is not an object`), then the missing seal files."""
     fields: dict[str, Any] = dict.fromkeys((*_ENVELOPE_FIELDS, "working_tree_state"))
-    warnings = [
+    missing = [
         f"missing {name}"
-        for name in (RUN_JSON_NAME, MANIFEST_SHA256, MANIFEST_JSON)
+        for name in (MANIFEST_SHA256, MANIFEST_JSON)
         if not scan.has(name) and not scan.unreadable
     ]
     if not scan.has(RUN_JSON_NAME):
-        return fields, warnings
+        return fields, ([] if scan.unreadable else [f"missing {RUN_JSON_NAME}"]) + missing
     try:
-        data = loads_strict((folder / RUN_JSON_NAME).read_bytes())
-    except (OSError, JSONDecodeProblem):
-        data = None
+        raw = (folder / RUN_JSON_NAME).read_bytes()
+        data = loads_strict(raw)
+    except OSError as exc:
+        return fields, [f"Failed to parse {RUN_JSON_NAME}: {exc.strerror}", *missing]
+    except JSONDecodeProblem as exc:
+        return fields, [f"Failed to parse {RUN_JSON_NAME}: {_parse_reason(raw, exc)}", *missing]
     if not isinstance(data, dict):
-        return fields, [*warnings, "run.json:UNPARSEABLE"]
+        return fields, [f"{RUN_JSON_NAME} top-level is not an object", *missing]
     if not isinstance(data.get("created_utc"), str):
         data = {**data, "created_utc": data.get("created_at")}
     for name in _ENVELOPE_FIELDS:
@@ -78,7 +90,19 @@ def _envelope(folder: Path, scan: _Scan) -> tuple[dict[str, Any], list[str]]:
         fields[name] = value if isinstance(value, str) and value else None
     state = data.get("working_tree_state")
     fields["working_tree_state"] = state if state in _TREE_STATES else None
-    return fields, warnings
+    return fields, missing
+
+
+def _parse_reason(raw: bytes, problem: JSONDecodeProblem) -> str:
+    """Why run.json does not parse, in the words the seed's builder uses (Python's decoder
+    messages) when Python's decoder refuses it too, else our strict rule (a duplicate key, NaN)."""
+    try:
+        json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        return str(exc)
+    except (ValueError, RecursionError) as exc:
+        return str(exc)
+    return str(problem)
 
 
 def _manifest_root(folder: Path | str) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import mmap
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from registry_pipeline.core._json import JSONDecodeProblem
 from registry_pipeline.core.builders.run_registry._model import (
@@ -30,6 +30,9 @@ class PreviousStatus:
     """Whether it was already found tampered."""
     index: int = -1
     """Its position (0-based) among the previous snapshot's lines; -1 when unknown."""
+    nested_files: tuple[Any, ...] | None = None
+    """Its files below the top level as the companion listed them; None when that companion
+    predates the field (the folder is then listed again)."""
 
 
 Buffer = bytes | mmap.mmap
@@ -107,14 +110,17 @@ def _previous_entry(number: int, row: object, index: int) -> tuple[str, Previous
         _bad_previous(f"line {number}: not an object")
     run_key, status, root = row.get("run_key"), row.get("status"), row.get("manifest_root_sha256")
     tampered = row.get("tampered", False)
+    nested = row.get("nested_files")
     if (
         not isinstance(run_key, str)
         or status not in (PASS, FAIL, UNSEALED)
         or not (root is None or isinstance(root, str))
         or not isinstance(tampered, bool)
+        or not (nested is None or isinstance(nested, list))
     ):
         _bad_previous(f"line {number}: needs run_key, status, manifest_root_sha256, tampered")
-    return run_key, PreviousStatus(str(status), root, tampered, index)
+    files = tuple(nested) if nested is not None else None
+    return run_key, PreviousStatus(str(status), root, tampered, index, files)
 
 
 def _bad_previous(message: str) -> NoReturn:
