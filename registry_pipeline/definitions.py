@@ -16,7 +16,11 @@ from registry_pipeline.core.workspace.build_lock import DEFAULT_WAIT
 from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.defs.assets import IO_MANAGER_KEY, registry_assets
-from registry_pipeline.defs.checks import append_only_check, registry_checks
+from registry_pipeline.defs.checks import (
+    append_only_check,
+    catalog_append_only_check,
+    registry_checks,
+)
 from registry_pipeline.defs.drift_daily import (
     drift_signals_daily,
     drift_signals_daily_job,
@@ -55,6 +59,11 @@ def build_definitions(
         asset_checks=[
             *registry_checks([*keys, drift_signals_daily.key.to_user_string()]),
             *(append_only_check(key) for key in keys if catalog.get(key).kind == "log"),
+            *(
+                catalog_append_only_check(key)
+                for key in keys
+                if catalog.get(key).append_only is not None
+            ),
         ],
         jobs=[
             dg.define_asset_job(

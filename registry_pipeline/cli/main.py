@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from registry_pipeline._version import __version__
 from registry_pipeline.cli import (
     _adopt,
+    _append_only,
     _build,
     _commands,
     _delta,
@@ -40,6 +41,7 @@ examples:
   registry pointers show             what is active now (see: registry pointers --help)
   registry drift backfill --from 2026-11-01 --to 2026-11-20
   registry delta show --registry migration_ledger --explain
+  registry check-append-only registries/rolepack/atelier_rolepack_v1.json --baseline-git main
 
 exit codes: 0 done, 1 failed or refused (a run folder failed validation, a pointer change was
 refused), 2 bad usage or bad input (nothing written)
@@ -78,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     _pointers.add_pointers(commands)
     _drift.add_drift(commands)
     _delta.add_delta(commands)
+    _append_only.add_check_append_only(commands)
     return parser
 
 

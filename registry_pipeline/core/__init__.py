@@ -36,7 +36,16 @@ from registry_pipeline.core.seal.validate import (
 )
 from registry_pipeline.core.workspace.layout import Workspace, init_workspace
 
-LAYERS = ("seal", "workspace", "pointers", "explain", "delta_log", "builders", "adopt")
+LAYERS = (
+    "seal",
+    "workspace",
+    "pointers",
+    "append_only",
+    "explain",
+    "delta_log",
+    "builders",
+    "adopt",
+)
 """The subpackages in dependency order: each may import only those before it."""
 
 __all__ = [

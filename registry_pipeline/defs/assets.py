@@ -6,6 +6,7 @@ from typing import Any
 
 import dagster as dg
 
+from registry_pipeline.core.append_only.governed import governed_files
 from registry_pipeline.core.builders.adapters import SCHEMA_HASH_KEY, schema_file_hash
 from registry_pipeline.core.builders.model import Builder, BuildInputs
 from registry_pipeline.core.seal.schemas import SchemaCatalog
@@ -133,16 +134,20 @@ def _source_asset(spec: RegistrySpec) -> dg.AssetsDefinition:
                 raise SourceError(problems)
         for path in source.unexpected:
             context.log.warning(f"{spec.registry_id}: {unexpected_note(path)}")
+        with as_step_failure():  # with append-only rules: checked, diagnostics sealed beside
+            governed = governed_files(workspace, spec, source.files, schemas)
+        for relpath, report in governed.reports.items():
+            for violation in report.violations:
+                context.log.warning(f"{spec.registry_id}: {relpath}: {violation}")
+        files = governed.files
         snapshots = list_snapshots(workspace, spec.registry_id)
         newest = snapshots[-1] if snapshots else None
-        reusable, _valid = unchanged_snapshot(
-            newest.path if newest else None, source.files, schemas
-        )
+        reusable, _valid = unchanged_snapshot(newest.path if newest else None, files, schemas)
         reuse = newest if reusable else None
         output = RegistryOutput(
             registry_id=spec.registry_id,
             operation_id=spec.operation_id,
-            files=None if reuse else source.files,
+            files=None if reuse else files,
             reuse=reuse,
             record_count=count_records(source.files),
             extra=_schema_extra(schemas, spec.primary_artifact),
@@ -152,7 +157,7 @@ def _source_asset(spec: RegistrySpec) -> dg.AssetsDefinition:
         )
         return dg.Output(
             output,
-            data_version=dg.DataVersion(content_version(source.files)),
+            data_version=dg.DataVersion(content_version(files)),
             metadata={UNEXPECTED_FILES: dg.MetadataValue.json(list(source.unexpected))}
             if source.unexpected
             else {},

@@ -5,11 +5,24 @@ from collections.abc import Iterable
 import dagster as dg
 
 from registry_pipeline.core.seal.schemas import SchemaCatalog
-from registry_pipeline.lib.check_results import append_only_result, check_result
+from registry_pipeline.core.workspace.catalog import RegistrySpec
+from registry_pipeline.lib.check_results import (
+    append_only_result,
+    catalog_append_only_result,
+    check_result,
+)
 from registry_pipeline.lib.inputs import materialized_path
 from registry_pipeline.lib.resources import RegistryWorkspace
 
 CHECK_NAMES = ("seal_valid", "schema_valid")
+APPEND_ONLY = "append_only"
+
+
+def check_names(spec: RegistrySpec) -> tuple[str, ...]:
+    """The blocking checks of a registry's asset: both, plus `append_only` for a log and for a
+    source with append-only rules."""
+    extra = (APPEND_ONLY,) if spec.kind == "log" or spec.append_only is not None else ()
+    return CHECK_NAMES + extra
 
 
 def registry_checks(registry_ids: Iterable[str]) -> list[dg.AssetChecksDefinition]:
@@ -65,5 +78,25 @@ def append_only_check(registry_id: str) -> dg.AssetChecksDefinition:
     def _run(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         path = materialized_path(context.instance, key, context.run.run_id)
         return append_only_result(path)
+
+    return _run
+
+
+def catalog_append_only_check(registry_id: str) -> dg.AssetChecksDefinition:
+    """A governed source's third blocking check: its ids and contracts only grow."""
+    key = dg.AssetKey(registry_id)
+
+    @dg.asset_check(
+        asset=key,
+        name=APPEND_ONLY,
+        blocking=True,
+        description="Against the active snapshot: no id removed or reused, no alias colliding, "
+        "no published contract removed or changed (docs/APPEND_ONLY.md).",
+    )
+    def _run(
+        context: dg.AssetCheckExecutionContext, registry_workspace: RegistryWorkspace
+    ) -> dg.AssetCheckResult:
+        path = materialized_path(context.instance, key, context.run.run_id)
+        return catalog_append_only_result(path, registry_workspace.workspace, registry_id)
 
     return _run

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from registry_pipeline.core.append_only.governed import governed_files
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.seal.schemas import SchemaCatalog
@@ -26,7 +27,7 @@ from registry_pipeline.core.workspace.sources import (
     unexpected_note,
 )
 from registry_pipeline.definitions import BUILD_JOB, build_definitions
-from registry_pipeline.defs.checks import CHECK_NAMES
+from registry_pipeline.defs.checks import check_names
 from registry_pipeline.lib.instance import dagster_home, open_instance
 from registry_pipeline.lib.io_manager import UNEXPECTED_FILES
 from registry_pipeline.lib.promotion import promote_checked, promote_materialization, run_verdict
@@ -193,7 +194,7 @@ def _promote(
     actor = {"kind": "registry_build", "id": dagster_run_id or "no dagster run (all settled)"}
     if entry.registry_id in settled:
         source = "registry build: inspect_run_folder in this build (as the asset checks)"
-        checks = {name: {"passed": True, "source": source} for name in CHECK_NAMES}
+        checks = {name: {"passed": True, "source": source} for name in check_names(spec)}
         reason = "unchanged source snapshot, validated again in this build"
         outcome = promote_checked(workspace, spec, entry.run_id, reason, actor, checks)
     else:
@@ -267,9 +268,18 @@ def _settled_sources(
             continue  # the asset reports it, as its step failure
         if source_problems(source.files, schemas):  # the asset's own check: no shortcut past it
             continue
+        try:  # the append-only check too: a violation goes through Dagster, visibly failing
+            governed = governed_files(workspace, spec, source.files, schemas)
+        except RegistryError:
+            continue
+        if not governed.ok:
+            continue
         snapshots = list_snapshots(workspace, spec.registry_id)
         newest = snapshots[-1] if snapshots else None
-        if newest is None or unchanged_snapshot(newest.path, source.files, schemas) != (True, True):
+        if newest is None or unchanged_snapshot(newest.path, governed.files, schemas) != (
+            True,
+            True,
+        ):
             continue
         settled[spec.registry_id] = RegistryBuild(
             spec.registry_id,
@@ -277,7 +287,7 @@ def _settled_sources(
             newest.run_id,
             newest.root_sha256,
             count_records(source.files),
-            {name: True for name in CHECK_NAMES},
+            dict.fromkeys(check_names(spec), True),
             notes=[unexpected_note(path) for path in source.unexpected],
         )
     return settled

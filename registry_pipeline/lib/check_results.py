@@ -10,6 +10,7 @@ import dagster as dg
 from registry_pipeline.core.errors import Problem, ReasonCode, RegistryError, UsageError
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import FolderReport, inspect_run_folder
+from registry_pipeline.core.workspace.layout import Workspace
 
 SCHEMA_CODES = frozenset({ReasonCode.SCHEMA_VIOLATION})
 MAX_LISTED = 50
@@ -72,10 +73,13 @@ def append_only_result(path: Path | None) -> dg.AssetCheckResult:
     try:
         inputs = read_snapshot(path, LOG_REGISTRY_ID).envelope().get("inputs")
         previous_ref = next(
-            (ref for ref in (inputs if isinstance(inputs, list) else [])
-             if isinstance(ref, dict) and ref.get("registry_id") == LOG_REGISTRY_ID),
+            (
+                ref
+                for ref in (inputs if isinstance(inputs, list) else [])
+                if isinstance(ref, dict) and ref.get("registry_id") == LOG_REGISTRY_ID
+            ),
             None,
-        )  # fmt: skip
+        )
         previous = None
         if previous_ref is not None:
             folder = path.parent / str(previous_ref["run_id"])
@@ -103,6 +107,51 @@ def append_only_result(path: Path | None) -> dg.AssetCheckResult:
             "problem_count": len(findings),
         },
         description="; ".join(str(f) for f in findings[:5]) or None,
+    )
+
+
+def catalog_append_only_result(
+    path: Path | None, workspace: Workspace, registry_id: str
+) -> dg.AssetCheckResult:
+    """The append-only check of a governed source's snapshot at `path`, decided again from its
+    sealed files by the function that wrote its diagnostics (`governed_files`)."""
+    from registry_pipeline.core.append_only.governed import (
+        governed_files,
+        published_files,
+        published_snapshot,
+    )
+    from registry_pipeline.core.workspace.catalog import load_catalog
+
+    if path is None:
+        return _not_materialized()
+    try:
+        spec = load_catalog(workspace).get(registry_id)
+        schemas = SchemaCatalog.for_workspace(workspace.root)
+        published = published_snapshot(workspace, spec, schemas)
+        files = published_files(path, registry_id) or {}
+        governed = governed_files(workspace, spec, files, schemas, published=published)
+    except (RegistryError, OSError) as exc:
+        code = getattr(exc, "code", "UNREADABLE")
+        return dg.AssetCheckResult(
+            passed=False, metadata={"reason_codes": [code]}, description=str(exc)
+        )
+    violations = [
+        {"file": relpath, **violation.as_json()}
+        for relpath, report in sorted(governed.reports.items())
+        for violation in report.violations
+    ]
+    return dg.AssetCheckResult(
+        passed=governed.ok,
+        metadata={
+            "baseline": governed.published or "(none: a first publish)",
+            "reason_codes": sorted({str(v["code"]) for v in violations}),
+            "violations": dg.MetadataValue.json(violations[:MAX_LISTED]),
+            "violation_count": len(violations),
+        },
+        description="; ".join(
+            f"{v['code']} {v['file']}{v['path']}: {v['message']}" for v in violations[:5]
+        )
+        or None,
     )
 
 

@@ -12,6 +12,7 @@ builds never lose an update; an already-active target is a no-op, so nothing is 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -23,7 +24,7 @@ from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.pointers.store import ANY, PointerRefused, PointerStore, pointer_relpath
 from registry_pipeline.core.workspace.catalog import RegistrySpec, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.defs.checks import CHECK_NAMES
+from registry_pipeline.defs.checks import CHECK_NAMES, check_names
 
 CHECK_SOURCE = "dagster asset check; validated again by the pointer store under its lock"
 _HISTORY_PAGE = 50
@@ -153,7 +154,7 @@ def promote_materialization(
     if record is None:
         reason = f"Dagster run {dagster_run_id} did not materialize {run_id}"
         return outcome(Outcome.CHECKS_NOT_PASSED, reason, code="NO_MATERIALIZATION")
-    checks = blocking_checks(instance, record)
+    checks = blocking_checks(instance, record, check_names(spec))
     verdict = run_verdict(instance, dagster_run_id)
     if not verdict.promotable:
         return outcome(
@@ -227,7 +228,9 @@ def materialization_of(
 
 
 def blocking_checks(
-    instance: dg.DagsterInstance, materialization: dg.EventLogRecord
+    instance: dg.DagsterInstance,
+    materialization: dg.EventLogRecord,
+    names: Sequence[str] = CHECK_NAMES,
 ) -> dict[str, dict[str, Any]]:
     """Each blocking check's verdict on that materialization, for the journal.
 
@@ -239,7 +242,7 @@ def blocking_checks(
         raise ValueError(f"event {materialization.storage_id} is not an asset materialization")
     finished = _run_finished(instance, dagster_run_id)
     verdicts: dict[str, dict[str, Any]] = {}
-    for name in CHECK_NAMES:
+    for name in names:
         key = dg.AssetCheckKey(asset_key, name)
         execution = _execution_in_run(instance, key, dagster_run_id, materialization.storage_id)
         status = execution.status.value if execution is not None else "NOT_RUN"

@@ -32,12 +32,15 @@ def test_build_seals_every_source_and_checks_it(cli: Run, demo: Path) -> None:
         "migration_ledger",
         "threshold_packs_file",
         "allowed_operations",
+        "rolepack",
     }
+    append_only = {"allowed_operations", "rolepack"}  # their catalog entries have rules
     assert sources <= set(entries)
     for registry_id in sources:
         entry = entries[registry_id]
         assert entry["status"] == "built"
-        assert entry["checks"] == {"seal_valid": True, "schema_valid": True}
+        extra = {"append_only": True} if registry_id in append_only else {}
+        assert entry["checks"] == {"seal_valid": True, "schema_valid": True, **extra}
         assert entry["promoted"] is True and entry["promotion"] == "promoted"
         folder = demo / ".codex" / "RUNS" / str(entry["run_id"])
         assert is_valid_run_folder(folder)
@@ -77,7 +80,13 @@ def test_unchanged_sources_are_reused_and_changed_ones_sealed(cli: Run, demo: Pa
     assert entries["expected_versions"]["status"] == "reused"
 
 
-SOURCES = ("expected_versions", "migration_ledger", "threshold_packs_file", "allowed_operations")
+SOURCES = (
+    "expected_versions",
+    "migration_ledger",
+    "threshold_packs_file",
+    "allowed_operations",
+    "rolepack",
+)
 
 
 def _latest_materialization_run(root: Path, registry_id: str) -> str | None:
@@ -99,7 +108,8 @@ def test_settled_sources_are_not_materialized_again(cli: Run, demo: Path) -> Non
     for source in SOURCES:
         assert second[source]["status"] == "reused"
         assert second[source]["run_id"] == first[source]["run_id"]
-        assert second[source]["checks"] == {"seal_valid": True, "schema_valid": True}
+        extra = {"append_only": True} if source in ("allowed_operations", "rolepack") else {}
+        assert second[source]["checks"] == {"seal_valid": True, "schema_valid": True, **extra}
         # Dagster keeps the first build's materialization: nothing new was recorded
         assert _latest_materialization_run(demo, source) not in (None, document["dagster_run_id"])
     assert second["allowed_operations"]["record_count"] == 7

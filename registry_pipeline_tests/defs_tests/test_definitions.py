@@ -25,11 +25,14 @@ def test_demo_graph_is_pinned() -> None:
 
 
 def test_every_registry_has_two_blocking_checks() -> None:
+    """Both on every asset; `append_only` on the log and on each source with append-only rules."""
     defs = build_definitions(DEMO_WORKSPACE)
     graph = defs.resolve_asset_graph()
     checks = {(key.asset_key.to_user_string(), key.name) for key in graph.asset_check_keys}
     assert checks == {(r, name) for r in ASSETS for name in ("seal_valid", "schema_valid")} | {
-        ("registry_delta_log", "append_only")
+        ("registry_delta_log", "append_only"),
+        ("rolepack", "append_only"),
+        ("allowed_operations", "append_only"),
     }
     for key in graph.asset_check_keys:
         assert graph.get_check_spec(key).blocking

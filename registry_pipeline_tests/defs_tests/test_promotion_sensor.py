@@ -21,6 +21,7 @@ from registry_pipeline_tests._helpers import break_built_schema, copy_demo
 
 REPO = Path(__file__).resolve().parents[2]
 WITH_POINTER = {
+    "rolepack",
     "run_registry",
     "op_status_table",
     "drift_signals",

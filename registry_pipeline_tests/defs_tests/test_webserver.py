@@ -223,8 +223,9 @@ def test_every_asset_has_its_blocking_checks_and_they_passed(
         node = nodes[registry_id]
         assert node["assetChecksOrError"]["__typename"] == "AssetChecks", registry_id
         checks = {check["name"]: check for check in node["assetChecksOrError"]["checks"]}
-        log_only = {"append_only"} if registry_id == "registry_delta_log" else set()
-        assert set(checks) == CHECKS | log_only, registry_id
+        governed = registry_id in ("registry_delta_log", "allowed_operations", "rolepack")
+        append_only = {"append_only"} if governed else set()
+        assert set(checks) == CHECKS | append_only, registry_id
         for name, check in checks.items():
             assert check["blocking"] is True, (registry_id, name)
             execution = check["executionForLatestMaterialization"]

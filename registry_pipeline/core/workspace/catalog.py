@@ -69,6 +69,9 @@ class RegistrySpec:
     sources: tuple[str, ...] = ()
     operation_id: str | None = None
     description: str = ""
+    append_only: Any = None
+    """The entry's append-only rules as written (a preset name or a rule block), or None;
+    `core.append_only.parse_rules` reads it."""
 
     @property
     def primary_artifact(self) -> str:
@@ -262,6 +265,7 @@ def _spec(entry: dict[str, Any]) -> RegistrySpec:
         sources=tuple(entry.get("sources", ())),
         operation_id=entry.get("build_operation_id"),
         description=entry.get("description", ""),
+        append_only=entry.get("append_only"),
     )
 
 
@@ -293,6 +297,8 @@ def _semantic_problems(specs: list[RegistrySpec], root: Path) -> list[str]:
                     )
             elif not (root / source).exists():
                 problems.append(f"{where}/sources: {source!r} does not exist in the workspace")
+        if spec.append_only is not None and spec.kind != "source":
+            problems.append(f"{where}/append_only: only a source registry's files are checked")
     return problems
 
 

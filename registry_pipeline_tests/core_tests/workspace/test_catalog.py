@@ -56,6 +56,7 @@ def test_demo_catalog_loads_in_dependency_order() -> None:
         "migration_ledger",
         "threshold_packs_file",
         "allowed_operations",
+        "rolepack",
         "registry_delta_log",
     }
     assert catalog.get("registry_delta_log").kind == "log"

@@ -1,0 +1,204 @@
+"""`registry check-append-only PATH...`: the append-only check for CI and pre-commit."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from registry_pipeline.cli._commands import RAW, workspace_option
+from registry_pipeline.cli._output import json_doc, out
+from registry_pipeline.core.errors import UsageError
+
+if TYPE_CHECKING:
+    from registry_pipeline.core.append_only import Report, Rules
+    from registry_pipeline.core.append_only.baseline import Baseline
+    from registry_pipeline.core.workspace.catalog import RegistrySpec
+    from registry_pipeline.core.workspace.layout import Workspace
+
+
+def add_check_append_only(commands: Any) -> None:
+    """`registry check-append-only PATH... [--baseline F | --baseline-git REF] [--rules R]`."""
+    parser = commands.add_parser(
+        "check-append-only",
+        help="check that a catalog's ids and contracts only grow (CI, pre-commit)",
+        formatter_class=RAW,
+        description="Compare a catalog file with its published version: an id once published\n"
+        "may be deprecated but never removed or reused, and a published contract never\n"
+        "changes without a new contract id. Every violation is reported in one pass:\n"
+        "ID_REMOVED, DUPLICATE_ID, INVALID_ID, ALIAS_COLLISION, INVALID_CONTRACT_ID,\n"
+        "DUPLICATE_CONTRACT_ID, CONTRACT_REMOVED, CONTRACT_SURFACE_DRIFT (with both RFC 8785\n"
+        "hashes, how the schema changed, and the contract id to publish instead),\n"
+        "CONTRACT_SURFACE_INVALID. See docs/APPEND_ONLY.md.\n\n"
+        "Rules: --rules NAME (a preset: rolepack, allowed_operations) or FILE (a JSON rule\n"
+        "block); without it, the catalog entry of the workspace whose sources include PATH.\n"
+        "Baseline: --baseline FILE; --baseline-git REF (git show REF:<path>, then origin/REF;\n"
+        "neither: a first publish, where only the internal rules apply); without either, in a\n"
+        "workspace, the active sealed snapshot of the registry (else the newest valid one).\n"
+        "Exit 0 clean, 1 violations, 2 bad usage or unreadable input.",
+        epilog="examples:\n"
+        "  registry check-append-only registries/rolepack/atelier_rolepack_v1.json\n"
+        "  registry check-append-only assets/rolepack.json --rules rolepack --baseline-git main\n"
+        "  registry check-append-only pack.json --rules rolepack --baseline old.json --json\n\n"
+        "pre-commit (.pre-commit-config.yaml of another repository):\n"
+        "  - repo: <this repository's URL>\n"
+        "    rev: <tag>\n"
+        "    hooks:\n"
+        "      - id: registry-append-only\n"
+        "        files: ^assets/atelier_rolepack.*\\.json$\n"
+        "        args: [--rules, rolepack]",
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="catalog file(s) to check")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--baseline", metavar="FILE", help="the published version, as a file")
+    source.add_argument("--baseline-git", metavar="REF", help="the published version at REF")
+    parser.add_argument("--rules", metavar="NAME|FILE", help="a preset name or a rules file")
+    parser.add_argument("--json", action="store_true", help="print a JSON object")
+    workspace_option(parser)
+    parser.set_defaults(run=run_check_append_only)
+
+
+def run_check_append_only(args: argparse.Namespace) -> int:
+    from registry_pipeline.core.append_only.baseline import check_bytes
+
+    if args.baseline and len(args.paths) > 1:
+        raise UsageError(
+            "--baseline FILE names the published version of one PATH; "
+            "give one PATH, or use --baseline-git",
+            code="BAD_USAGE",
+        )
+    results = []
+    for raw in args.paths:
+        path = Path(raw)
+        rules, workspace = _rules(path, args)
+        baseline = _baseline(path, args, workspace)
+        try:
+            current = path.read_bytes()
+        except OSError as exc:
+            raise UsageError(
+                f"cannot read: {exc.strerror or exc}", code="UNREADABLE", path=raw
+            ) from None
+        results.append((raw, rules, baseline, check_bytes(current, baseline, rules, raw)))
+    ok = all(report.ok for *_rest, report in results)
+    if args.json:
+        documents = [_as_json(*result) for result in results]
+        json_doc(documents[0] if len(documents) == 1 else {"ok": ok, "files": documents})
+    else:
+        for result in results:
+            _print(*result)
+    return 0 if ok else 1
+
+
+def _rules(path: Path, args: argparse.Namespace) -> tuple[Rules, Workspace | None]:
+    """--rules as a preset or a file; else the catalog entry whose sources hold PATH."""
+    from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
+    from registry_pipeline.core.append_only import PRESETS, RulesError, parse_rules
+
+    if args.rules:
+        if args.rules in PRESETS or not Path(args.rules).exists():
+            return parse_rules(args.rules, "--rules"), _workspace_of(args)
+        try:
+            block = loads_strict(Path(args.rules).read_bytes())
+        except (OSError, JSONDecodeProblem) as exc:
+            raise RulesError(f"cannot read the rules file: {exc}", path=args.rules) from None
+        return parse_rules(block, args.rules), _workspace_of(args)
+    workspace = _workspace_of(args)
+    found = _entry_of(path, workspace) if workspace is not None else None
+    if found is None:
+        raise UsageError(
+            f"no catalog entry with append_only rules has {path} among its sources; pass "
+            "--rules rolepack (or another preset, or a rules file)",
+            code="NO_RULES",
+            path=str(path),
+        )
+    from registry_pipeline.core.append_only.governed import rules_of
+
+    rules = rules_of(found[0])
+    assert rules is not None
+    return rules, workspace
+
+
+def _workspace_of(args: argparse.Namespace) -> Workspace | None:
+    """The workspace, when there is one with a catalog."""
+    from registry_pipeline.core.workspace.catalog import CATALOG_RELPATH
+    from registry_pipeline.core.workspace.layout import resolve_workspace
+
+    workspace = resolve_workspace(args.workspace)
+    return workspace if (workspace.root / CATALOG_RELPATH).is_file() else None
+
+
+def _entry_of(path: Path, workspace: Workspace) -> tuple[RegistrySpec, str] | None:
+    """The source entry with append_only rules whose files include `path`, and the name
+    `path` is sealed under; None when no entry governs it."""
+    from registry_pipeline.core.workspace.catalog import load_catalog
+    from registry_pipeline.core.workspace.sources import read_source_files
+
+    target = path.resolve()
+    for spec in load_catalog(workspace).registries:
+        if spec.kind != "source" or spec.append_only is None:
+            continue
+        origins = read_source_files(workspace.root, spec.sources).origins
+        for relpath, origin in origins.items():
+            if (workspace.root / origin).resolve() == target:
+                return spec, relpath
+    return None
+
+
+def _baseline(path: Path, args: argparse.Namespace, workspace: Workspace | None) -> Baseline:
+    from registry_pipeline.core.append_only.baseline import (
+        NO_BASELINE,
+        Baseline,
+        file_baseline,
+        git_baseline,
+    )
+
+    if args.baseline:
+        return file_baseline(Path(args.baseline))
+    if args.baseline_git:
+        return git_baseline(path, args.baseline_git)
+    if workspace is None or args.rules:
+        return NO_BASELINE
+    from registry_pipeline.core.append_only.governed import published_files, published_snapshot
+    from registry_pipeline.core.seal.schemas import SchemaCatalog
+
+    found = _entry_of(path, workspace)
+    if found is None:
+        return NO_BASELINE
+    spec, relpath = found
+    folder = published_snapshot(workspace, spec, SchemaCatalog.for_workspace(workspace.root))
+    files = published_files(folder, spec.registry_id) or {}
+    if folder is None or relpath not in files:
+        return NO_BASELINE
+    return Baseline("snapshot", f"{folder.name}/{relpath}", files[relpath])
+
+
+def _as_json(raw: str, rules: Rules, baseline: Baseline, report: Report) -> dict[str, Any]:
+    return {
+        "ok": report.ok,
+        "file": raw,
+        "rules": rules.name,
+        "baseline": baseline.as_json(),
+        "entries": report.entries,
+        "contracts": report.contracts,
+        "violations": [violation.as_json() for violation in report.violations],
+    }
+
+
+def _print(raw: str, rules: Rules, baseline: Baseline, report: Report) -> None:
+    against = baseline.source if baseline.data is not None else "nothing (a first publish)"
+    state = "ok" if report.ok else f"{len(report.violations)} violation(s)"
+    out(
+        f"{raw}: {state} ({report.entries} entries, {report.contracts} contracts, "
+        f"rules {rules.name}, against {against})"
+    )
+    for violation in report.violations:
+        out(f"  {violation}")
+        if violation.expected_sha256 is not None:
+            out(f"    published sha256:{violation.expected_sha256}")
+            out(f"    now       sha256:{violation.found_sha256}")
+        if violation.compatibility is not None:
+            for change in violation.compatibility.changes[:10]:
+                out(
+                    f"    {change.direction:12s} {change.code} {change.path or '/'}: "
+                    f"{change.detail}"
+                )

@@ -1,0 +1,129 @@
+"""The published version a catalog is checked against: a file, a git ref, or a sealed snapshot.
+
+`check_bytes` is the one entry point every path takes (the CLI, the pre-commit hook and the
+pipeline's blocking check): parse both versions strictly, then `check_catalog`.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
+from registry_pipeline.core.append_only.check import Report, check_catalog
+from registry_pipeline.core.append_only.rules import Rules
+from registry_pipeline.core.errors import UsageError
+
+DIAGNOSTICS_ARTIFACT = "APPEND_ONLY_DIAGNOSTICS_v0_1.jsonl"
+"""Sealed beside a checked source snapshot: one line per violation (empty when clean)."""
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The published bytes of one catalog file, and where they came from."""
+
+    kind: str
+    """`file`, `git`, `snapshot`, or `none` (a first publish: only internal rules apply)."""
+    source: str | None
+    """The file, `REF:path`, or `run_id/relpath`; None for `none`."""
+    data: bytes | None
+
+    def as_json(self) -> dict[str, Any]:
+        """The `baseline` object of `--json`."""
+        return {"kind": self.kind, "source": self.source, "first_publish": self.data is None}
+
+
+NO_BASELINE = Baseline("none", None, None)
+
+
+def file_baseline(path: Path) -> Baseline:
+    """The baseline in a file; a usage error when it cannot be read."""
+    try:
+        return Baseline("file", str(path), path.read_bytes())
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read the baseline: {exc.strerror or exc}",
+            code="BASELINE_UNREADABLE",
+            path=str(path),
+        ) from None
+
+
+def git_baseline(path: Path, ref: str) -> Baseline:
+    """`git show REF:<path>`, else `origin/REF`; neither: a first publish (`none`, with the refs
+    tried as its source). A usage error outside a git repository."""
+    top = _git(path.parent, "rev-parse", "--show-toplevel")
+    if top is None:
+        raise UsageError(
+            "--baseline-git needs the file to be inside a git repository",
+            code="NOT_A_GIT_REPOSITORY",
+            path=str(path),
+        )
+    relpath = path.resolve().relative_to(Path(top.decode().strip()).resolve()).as_posix()
+    for candidate in (ref, f"origin/{ref}"):
+        data = _git(path.parent, "show", f"{candidate}:{relpath}")
+        if data is not None:
+            return Baseline("git", f"{candidate}:{relpath}", data)
+    return Baseline("none", f"{ref}:{relpath}, origin/{ref}:{relpath} (neither exists)", None)
+
+
+def _git(cwd: Path, *args: str) -> bytes | None:
+    try:
+        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False)
+    except OSError:
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def check_bytes(current: bytes, baseline: Baseline, rules: Rules, where: str) -> Report:
+    """Parse the current file and its baseline strictly and check one against the other."""
+    document = _parse(current, where, "JSON_INVALID", "")
+    published = None
+    if baseline.data is not None:
+        published = _parse(
+            baseline.data, baseline.source or where, "BASELINE_UNREADABLE", "the baseline is "
+        )
+    return check_catalog(document, published, rules, where)
+
+
+def _parse(data: bytes, where: str, code: str, prefix: str) -> Any:
+    try:
+        return loads_strict(data)
+    except JSONDecodeProblem as exc:
+        raise UsageError(f"{prefix}not valid JSON: {exc}", code=code, path=where) from None
+
+
+def check_files(
+    files: Mapping[str, bytes], published: Mapping[str, bytes] | None, rules: Rules, label: str
+) -> dict[str, Report]:
+    """Each JSON file of a source snapshot against the same file of the published snapshot
+    (`label`: its run id; None: nothing published yet)."""
+    reports = {}
+    for relpath in sorted(files):
+        if not relpath.endswith(".json"):
+            continue
+        data = published.get(relpath) if published is not None else None
+        baseline = (
+            Baseline("snapshot", f"{label}/{relpath}", data) if data is not None else NO_BASELINE
+        )
+        reports[relpath] = check_bytes(files[relpath], baseline, rules, relpath)
+    return reports
+
+
+def diagnostics_jsonl(reports: Mapping[str, Report]) -> bytes:
+    """One compact JSON line per violation, `file` first; empty when every file is clean."""
+    import json
+
+    lines = [
+        json.dumps(
+            {"file": relpath, **violation.as_json()},
+            separators=(",", ":"),
+            ensure_ascii=False,
+            sort_keys=False,
+        )
+        for relpath, report in sorted(reports.items())
+        for violation in report.violations
+    ]
+    return "".join(line + "\n" for line in lines).encode("utf-8")

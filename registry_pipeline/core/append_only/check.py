@@ -1,0 +1,398 @@
+"""The append-only check: a catalog against its published baseline, every problem in one pass.
+
+Ids are promises: an id once published may be deprecated but never removed or reused, and a
+published contract never changes without a new contract id. `check_catalog` compares the
+current document with the baseline (None: a first publish, where only the internal rules apply)
+under one set of `Rules` and returns every violation it finds.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from registry_pipeline.core._json import gc_paused
+from registry_pipeline.core.append_only.compat import Compatibility, classify
+from registry_pipeline.core.append_only.rules import Rules, RulesError
+from registry_pipeline.core.append_only.surface import SurfaceError, same_surface, surface_sha256
+
+MAX_VERSION = 2**32 - 1
+"""Contract versions are positive u32."""
+
+CODES = (
+    "ID_REMOVED",
+    "DUPLICATE_ID",
+    "INVALID_ID",
+    "ALIAS_COLLISION",
+    "INVALID_CONTRACT_ID",
+    "DUPLICATE_CONTRACT_ID",
+    "CONTRACT_REMOVED",
+    "CONTRACT_SURFACE_DRIFT",
+    "CONTRACT_SURFACE_INVALID",
+)
+"""Every violation code, in the order the docs list them."""
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken promise, with the ids involved and, for drift, both hashes."""
+
+    code: str
+    id: str | None
+    """The id concerned (an entry id or a contract id); None when it has no usable id."""
+    message: str
+    path: str
+    """JSON pointer into the current document (the baseline's for a removal)."""
+    ids: tuple[str, ...] = ()
+    """Other ids involved (the colliding id, the owner of a contract...)."""
+    expected_sha256: str | None = None
+    found_sha256: str | None = None
+    publish_instead: str | None = None
+    """For drift: the next free contract id of that owner and kind."""
+    compatibility: Compatibility | None = None
+
+    def __str__(self) -> str:
+        return f"{self.code}  {self.path}: {self.message}"
+
+    def as_json(self) -> dict[str, Any]:
+        """The `{code, id, ...}` object of `--json` and of the diagnostics file."""
+        out: dict[str, Any] = {
+            "code": self.code,
+            "id": self.id,
+            "path": self.path,
+            "message": self.message,
+        }
+        if self.ids:
+            out["ids"] = list(self.ids)
+        if self.expected_sha256 is not None:
+            out["expected_sha256"] = self.expected_sha256
+            out["found_sha256"] = self.found_sha256
+        if self.publish_instead is not None:
+            out["publish_instead"] = self.publish_instead
+        if self.compatibility is not None:
+            out["compatibility"] = self.compatibility.as_json()
+        return out
+
+
+@dataclass(frozen=True)
+class Report:
+    """The outcome of one check."""
+
+    violations: tuple[Violation, ...]
+    entries: int
+    """Entries in the current document."""
+    contracts: int
+    """Contracts in the current document."""
+    baseline_entries: int | None
+    """Entries in the baseline; None for a first publish."""
+
+    @property
+    def ok(self) -> bool:
+        """True when no promise is broken."""
+        return not self.violations
+
+
+@dataclass
+class _Contract:
+    contract_id: str
+    owner: str
+    kind: str
+    version: int
+    surface: Any
+    path: str
+
+
+@dataclass
+class _Index:
+    """The ids, aliases and contracts of one document."""
+
+    ids: dict[str, str] = field(default_factory=dict)
+    """id -> JSON pointer of its entry (first occurrence)."""
+    aliases: dict[str, str] = field(default_factory=dict)
+    """alias -> the id it belongs to (first occurrence)."""
+    contracts: dict[str, _Contract] = field(default_factory=dict)
+    entries: int = 0
+
+
+class CatalogShapeError(RulesError):
+    """The document does not hold an array where the rules say its entries are."""
+
+    code = "CATALOG_SHAPE"
+
+
+def check_catalog(current: Any, baseline: Any | None, rules: Rules, where: str = "") -> Report:
+    """Every violation of `current` against `baseline` (None: a first publish) under `rules`."""
+    found: list[Violation] = []
+    with gc_paused():  # builds no cycles; collections would cost as much as the check
+        index = _index(current, rules, where, found)
+        old = _index(baseline, rules, f"{where} (baseline)", None) if baseline else None
+        if old is not None:
+            found.extend(_against_baseline(index, old, rules))
+    return Report(
+        tuple(found), index.entries, len(index.contracts), old.entries if old is not None else None
+    )
+
+
+def entries_of(document: Any, rules: Rules, where: str) -> list[Any]:
+    """The array at `rules.items`; CatalogShapeError when there is none."""
+    node = document
+    for token in rules.items.split("/")[1:]:
+        key = token.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, Mapping) and key in node:
+            node = node[key]
+        elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
+            node = node[int(key)]
+        else:
+            node = None
+            break
+    if not isinstance(node, list):
+        raise CatalogShapeError(
+            f"no array at {rules.items} (the entries the {rules.name} rules check)", path=where
+        )
+    return node
+
+
+def _index(document: Any, rules: Rules, where: str, found: list[Violation] | None) -> _Index:
+    """Index a document; with `found`, record the internal violations (the current document)."""
+    report = found.append if found is not None else (lambda _violation: None)
+    index = _Index()
+    for position, entry in enumerate(entries_of(document, rules, where)):
+        index.entries += 1
+        path = f"{rules.items}/{position}"
+        entry_id = entry.get(rules.id_key) if isinstance(entry, Mapping) else None
+        if not isinstance(entry_id, str) or not rules.id_matches(entry_id):
+            report(
+                Violation(
+                    "INVALID_ID",
+                    entry_id if isinstance(entry_id, str) else None,
+                    f"{rules.id_key} {entry_id!r} does not match {rules.id_pattern}",
+                    f"{path}/{rules.id_key}",
+                )
+            )
+            continue
+        if entry_id in index.ids:
+            report(
+                Violation(
+                    "DUPLICATE_ID",
+                    entry_id,
+                    f"{entry_id} is also the id of {index.ids[entry_id]}",
+                    f"{path}/{rules.id_key}",
+                )
+            )
+            continue
+        index.ids[entry_id] = path
+        _aliases(entry, entry_id, path, rules, index, report)
+        for contract in _contracts(entry, entry_id, path, rules, report):
+            if contract.contract_id in index.contracts:
+                first = index.contracts[contract.contract_id]
+                report(
+                    Violation(
+                        "DUPLICATE_CONTRACT_ID",
+                        contract.contract_id,
+                        f"{contract.contract_id} is also declared at {first.path}",
+                        contract.path,
+                        (first.owner, entry_id),
+                    )
+                )
+                continue
+            index.contracts[contract.contract_id] = contract
+    for alias, owner in index.aliases.items():
+        if alias in index.ids:
+            report(
+                Violation(
+                    "ALIAS_COLLISION",
+                    owner,
+                    f"alias {alias!r} of {owner} is the id of {index.ids[alias]}",
+                    index.ids[owner],
+                    (alias,),
+                )
+            )
+    return index
+
+
+def _aliases(
+    entry: Mapping[str, Any], entry_id: str, path: str, rules: Rules, index: _Index, report: Any
+) -> None:
+    if rules.alias_key is None or rules.alias_key not in entry:
+        return  # absent: no aliases (the real pack has none)
+    aliases = entry[rules.alias_key]
+    if not isinstance(aliases, list):
+        report(
+            Violation(
+                "INVALID_ID",
+                entry_id,
+                f"{rules.alias_key} is not a list",
+                f"{path}/{rules.alias_key}",
+            )
+        )
+        return
+    for number, alias in enumerate(aliases):
+        where = f"{path}/{rules.alias_key}/{number}"
+        if not isinstance(alias, str) or not rules.id_matches(alias):
+            report(
+                Violation(
+                    "INVALID_ID",
+                    entry_id,
+                    f"alias {alias!r} does not match {rules.id_pattern}",
+                    where,
+                )
+            )
+            continue
+        if alias in index.aliases:
+            report(
+                Violation(
+                    "ALIAS_COLLISION",
+                    entry_id,
+                    f"alias {alias!r} is also an alias of {index.aliases[alias]}",
+                    where,
+                    (alias, index.aliases[alias]),
+                )
+            )
+            continue
+        index.aliases[alias] = entry_id
+
+
+def _contracts(
+    entry: Mapping[str, Any], entry_id: str, path: str, rules: Rules, report: Any
+) -> Iterator[_Contract]:
+    grammar = _grammar(rules.contract_prefix)
+    for listed in rules.contracts:
+        items = entry.get(listed.key, [])
+        if not isinstance(items, list):
+            report(
+                Violation(
+                    "INVALID_CONTRACT_ID",
+                    entry_id,
+                    f"{listed.key} is not a list",
+                    f"{path}/{listed.key}",
+                )
+            )
+            continue
+        for number, item in enumerate(items):
+            where = f"{path}/{listed.key}/{number}"
+            raw = item.get(rules.contract_id_key) if isinstance(item, Mapping) else None
+            problem = _contract_id_problem(raw, grammar, listed.kind, entry_id, rules)
+            if problem is not None:
+                report(
+                    Violation(
+                        "INVALID_CONTRACT_ID",
+                        raw if isinstance(raw, str) else None,
+                        problem,
+                        f"{where}/{rules.contract_id_key}",
+                        (entry_id,),
+                    )
+                )
+                continue
+            assert isinstance(raw, str) and isinstance(item, Mapping)
+            _prefix, owner, kind, version = raw.split(":")
+            yield _Contract(raw, owner, kind, int(version), item.get(rules.surface_key), where)
+
+
+@functools.cache
+def _grammar(prefix: str) -> re.Pattern[str]:
+    """`<prefix>:<owner>:<kind>:<version>`, loosely: the parts are judged one by one."""
+    return re.compile(rf"{re.escape(prefix)}:([^:]*):([A-Z]):([0-9]+)")
+
+
+def _contract_id_problem(
+    raw: object, grammar: re.Pattern[str], kind: str, owner: str, rules: Rules
+) -> str | None:
+    expected = f"{rules.contract_prefix}:{owner}:{kind}:<version>"
+    if not isinstance(raw, str):
+        return f"{rules.contract_id_key} {raw!r} is not a string (expected {expected})"
+    match = grammar.fullmatch(raw)
+    if match is None:
+        return f"{raw} is not of the form {expected}"
+    found_owner, found_kind, version = match.groups()
+    if found_kind != kind:
+        return f"{raw} has kind {found_kind} in a list of kind {kind} (expected {expected})"
+    if found_owner != owner:
+        return f"{raw} names {found_owner!r}, but it belongs to {owner} (expected {expected})"
+    if version.startswith("0") or int(version) > MAX_VERSION:
+        return f"{raw}: the version must be a positive u32 without leading zeros"
+    return None
+
+
+def _against_baseline(index: _Index, old: _Index, rules: Rules) -> Iterator[Violation]:
+    for entry_id, path in old.ids.items():
+        if entry_id in index.ids:
+            continue
+        yield Violation(
+            "ID_REMOVED",
+            entry_id,
+            f"{entry_id} was published; deprecate it instead of removing it",
+            path,
+        )
+        if entry_id in index.aliases:
+            yield Violation(
+                "ALIAS_COLLISION",
+                index.aliases[entry_id],
+                f"alias {entry_id!r} of {index.aliases[entry_id]} reuses a published id",
+                index.ids.get(index.aliases[entry_id], path),
+                (entry_id,),
+            )
+    for entry_id, path in index.ids.items():
+        owner = old.aliases.get(entry_id)
+        if entry_id not in old.ids and owner is not None and entry_id not in index.aliases:
+            yield Violation(
+                "ALIAS_COLLISION",
+                entry_id,
+                f"{entry_id} was published as an alias of {owner}; an id is never reused",
+                path,
+                (owner,),
+            )
+    for contract_id, published in old.contracts.items():
+        current = index.contracts.get(contract_id)
+        if current is None:
+            yield Violation(
+                "CONTRACT_REMOVED",
+                contract_id,
+                f"{contract_id} was published; add a new version beside it instead",
+                published.path,
+                (published.owner,),
+            )
+            continue
+        drift = _drift(published, current, index, old, rules)
+        if drift is not None:
+            yield drift
+
+
+def _drift(
+    published: _Contract, current: _Contract, index: _Index, old: _Index, rules: Rules
+) -> Violation | None:
+    if same_surface(published.surface, current.surface):
+        return None
+    try:
+        expected, found = surface_sha256(published.surface), surface_sha256(current.surface)
+    except SurfaceError as exc:
+        return Violation(
+            "CONTRACT_SURFACE_INVALID",
+            current.contract_id,
+            f"{rules.surface_key} cannot be canonicalized (RFC 8785): {exc}",
+            f"{current.path}/{rules.surface_key}",
+            (current.owner,),
+        )
+    if expected == found:
+        return None
+    versions = [
+        c.version
+        for c in (*index.contracts.values(), *old.contracts.values())
+        if (c.owner, c.kind) == (current.owner, current.kind)
+    ]
+    instead = f"{rules.contract_prefix}:{current.owner}:{current.kind}:{max(versions) + 1}"
+    compatibility = classify(published.surface, current.surface)
+    return Violation(
+        "CONTRACT_SURFACE_DRIFT",
+        current.contract_id,
+        f"the published surface of {current.contract_id} changed ({compatibility.kind}); "
+        f"keep it and publish the change as {instead}",
+        f"{current.path}/{rules.surface_key}",
+        (current.owner,),
+        expected,
+        found,
+        instead,
+        compatibility,
+    )

@@ -1,0 +1,102 @@
+"""Append-only rules in a workspace: the published snapshot, and the files a source seals.
+
+`governed_files` is the one function the source asset, the build's shortcut for unchanged
+sources and the blocking check call: it finds the published snapshot (the active pointer's
+target, else the newest valid snapshot), checks each JSON file against the same file of it, and
+returns the files to seal with the diagnostics file beside them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from registry_pipeline.core.append_only.baseline import (
+    DIAGNOSTICS_ARTIFACT,
+    check_files,
+    diagnostics_jsonl,
+)
+from registry_pipeline.core.append_only.check import Report
+from registry_pipeline.core.append_only.rules import Rules, parse_rules
+from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.pointers.store import PointerStore
+from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.seal.validate import inspect_run_folder
+from registry_pipeline.core.workspace.catalog import RegistrySpec
+from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.workspace.snapshots import newest_valid, read_snapshot
+
+
+@dataclass(frozen=True)
+class Governed:
+    """A source registry's files checked against its published snapshot."""
+
+    files: dict[str, bytes]
+    """The files to seal: the source files and the diagnostics file."""
+    reports: dict[str, Report]
+    """Per checked file."""
+    published: str | None
+    """The run id of the published snapshot; None for a first publish."""
+
+    @property
+    def ok(self) -> bool:
+        """True when no file breaks a promise."""
+        return all(report.ok for report in self.reports.values())
+
+
+def rules_of(spec: RegistrySpec) -> Rules | None:
+    """The entry's append-only rules, None when it has none (RulesError names the field)."""
+    if spec.append_only is None:
+        return None
+    return parse_rules(spec.append_only, f"catalog: {spec.registry_id}/append_only")
+
+
+def published_snapshot(
+    workspace: Workspace, spec: RegistrySpec, schemas: SchemaCatalog
+) -> Path | None:
+    """The folder a new snapshot is checked against: the active pointer's target (it must
+    validate: BASELINE_INVALID otherwise), else the newest valid snapshot, else None."""
+    if spec.active_pointer:
+        ref = PointerStore(workspace, schemas).read().active(spec.registry_id)
+        if ref is not None and ref.run_id:
+            folder = workspace.root / (ref.run_root or ".codex/RUNS") / ref.run_id
+            if not folder.is_dir() or not inspect_run_folder(folder, schemas=schemas).ok:
+                raise UsageError(
+                    f"the active snapshot of {spec.registry_id} is missing or does not "
+                    "validate; the append-only check has no trustworthy baseline",
+                    code="BASELINE_INVALID",
+                    path=str(folder),
+                )
+            return folder
+    newest = newest_valid(workspace, spec.registry_id, schemas)
+    return newest.path if newest is not None else None
+
+
+def published_files(folder: Path | None, registry_id: str) -> dict[str, bytes] | None:
+    """The sealed files of a published snapshot (relpath -> bytes), the diagnostics excepted."""
+    if folder is None:
+        return None
+    payload = read_snapshot(folder, registry_id).payload()
+    return {rel: path.read_bytes() for rel, path in payload.items() if rel != DIAGNOSTICS_ARTIFACT}
+
+
+def governed_files(
+    workspace: Workspace,
+    spec: RegistrySpec,
+    files: Mapping[str, bytes],
+    schemas: SchemaCatalog,
+    published: Path | None = None,
+) -> Governed:
+    """`files` checked against the published snapshot (found when not given), plus the
+    diagnostics file; the files as they are when the entry has no rules."""
+    rules = rules_of(spec)
+    own = {rel: data for rel, data in files.items() if rel != DIAGNOSTICS_ARTIFACT}
+    if rules is None:
+        return Governed(dict(files), {}, None)
+    folder = published if published is not None else published_snapshot(workspace, spec, schemas)
+    reports = check_files(
+        own, published_files(folder, spec.registry_id), rules, folder.name if folder else ""
+    )
+    sealed = {**own, DIAGNOSTICS_ARTIFACT: diagnostics_jsonl(reports)}
+    return Governed(sealed, reports, folder.name if folder else None)

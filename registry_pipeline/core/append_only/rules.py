@@ -1,0 +1,197 @@
+"""Where a catalog keeps its ids, aliases, lifecycle and contracts: the rules of one catalog.
+
+A catalog is a JSON document holding an array of entries (`items`, a JSON pointer). Each entry
+has an id (`id`, matching `id_pattern`), optionally rename aliases and a lifecycle, and
+optionally lists of contracts whose ids have the form `<prefix>:<owner id>:<kind>:<version>`
+and whose surface (a JSON value) is hashed. A preset names a ready set of rules (`rolepack`,
+`allowed_operations`); a catalog entry or a rules file may give the block itself:
+
+    {"items": "/roles", "id": "role_id", "id_pattern": "^[a-z0-9_]{1,64}$",
+     "aliases": "aliases", "lifecycle": "lifecycle",
+     "contracts": [{"list": "extract_contracts", "kind": "X"},
+                   {"list": "produce_contracts", "kind": "C"}],
+     "contract_id": "contract_id", "surface": "schema_json", "contract_prefix": "ROLE"}
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from registry_pipeline.core.errors import UsageError
+
+SAFE_ID = r"^[a-z0-9_]{1,64}$"
+"""The seed's id format: lower_snake_case, 1 to 64 characters."""
+
+
+class RulesError(UsageError):
+    """A rule block, preset name or rules file that cannot be used."""
+
+    code = "RULES_INVALID"
+
+
+@dataclass(frozen=True)
+class ContractList:
+    """One list of contracts inside an entry, and the kind letter its contract ids carry."""
+
+    key: str
+    """The entry's key holding the list, e.g. `extract_contracts`."""
+    kind: str
+    """The kind part of its contract ids, e.g. `X`."""
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The append-only rules of one catalog."""
+
+    name: str
+    """The preset name, or where the block came from."""
+    items: str
+    """JSON pointer to the array of entries, e.g. `/roles`."""
+    id_key: str
+    """The key of an entry's id, e.g. `role_id`."""
+    id_pattern: str = SAFE_ID
+    """Regular expression every id (and alias) must match in full."""
+    alias_key: str | None = None
+    """The key of an entry's rename aliases; absent in an entry means none."""
+    lifecycle_key: str | None = None
+    """The key of an entry's lifecycle; absent in an entry means `active`."""
+    contracts: tuple[ContractList, ...] = ()
+    contract_id_key: str = "contract_id"
+    surface_key: str = "schema_json"
+    contract_prefix: str = "ROLE"
+
+    def id_matches(self, value: str) -> bool:
+        """Whether `value` has the id format."""
+        return _compiled(self.id_pattern).fullmatch(value) is not None
+
+    def as_json(self) -> dict[str, Any]:
+        """The rule block (what `--json` prints and a rules file holds)."""
+        return {
+            "name": self.name,
+            "items": self.items,
+            "id": self.id_key,
+            "id_pattern": self.id_pattern,
+            "aliases": self.alias_key,
+            "lifecycle": self.lifecycle_key,
+            "contracts": [{"list": c.key, "kind": c.kind} for c in self.contracts],
+            "contract_id": self.contract_id_key,
+            "surface": self.surface_key,
+            "contract_prefix": self.contract_prefix,
+        }
+
+
+PRESETS: dict[str, Rules] = {
+    "rolepack": Rules(
+        name="rolepack",
+        items="/roles",
+        id_key="role_id",
+        alias_key="aliases",
+        lifecycle_key="lifecycle",
+        contracts=(ContractList("extract_contracts", "X"), ContractList("produce_contracts", "C")),
+    ),
+    "allowed_operations": Rules(
+        name="allowed_operations",
+        items="/operations",
+        id_key="operation_id",
+        id_pattern=r"^OP-[A-Z0-9][A-Z0-9-]*$",
+        lifecycle_key="lifecycle",
+    ),
+}
+"""The shipped rule sets, by name."""
+
+_KEYS = frozenset(
+    {
+        "name",
+        "preset",
+        "items",
+        "id",
+        "id_pattern",
+        "aliases",
+        "lifecycle",
+        "contracts",
+        "contract_id",
+        "surface",
+        "contract_prefix",
+    }
+)
+
+
+@functools.cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def parse_rules(value: object, where: str) -> Rules:
+    """Rules from a preset name, `{"preset": NAME}` or a rule block; RulesError names the field."""
+    if isinstance(value, str):
+        return preset(value, where)
+    if not isinstance(value, Mapping):
+        raise RulesError("must be a preset name or a rule block (an object)", path=where)
+    unknown = sorted(set(value) - _KEYS)
+    if unknown:
+        raise RulesError(
+            f"unknown key {unknown[0]!r} (known: {', '.join(sorted(_KEYS))})", path=where
+        )
+    if "preset" in value:
+        if len(value) > 1:
+            raise RulesError("`preset` stands alone in a rule block", path=where)
+        return preset(_text(value, "preset", where), where)
+    pattern = _text(value, "id_pattern", where, SAFE_ID)
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise RulesError(f"id_pattern is not a regular expression: {exc}", path=where) from None
+    items = _text(value, "items", where)
+    if not items.startswith("/"):
+        raise RulesError(f"items must be a JSON pointer such as /roles, not {items!r}", path=where)
+    return Rules(
+        name=str(value.get("name") or where),
+        items=items,
+        id_key=_text(value, "id", where),
+        id_pattern=pattern,
+        alias_key=_optional(value, "aliases", where),
+        lifecycle_key=_optional(value, "lifecycle", where),
+        contracts=_contract_lists(value.get("contracts", []), where),
+        contract_id_key=_text(value, "contract_id", where, "contract_id"),
+        surface_key=_text(value, "surface", where, "schema_json"),
+        contract_prefix=_text(value, "contract_prefix", where, "ROLE"),
+    )
+
+
+def preset(name: str, where: str) -> Rules:
+    """The shipped rules called `name`; RulesError lists the known names."""
+    if name not in PRESETS:
+        raise RulesError(f"no preset {name!r} (known: {', '.join(sorted(PRESETS))})", path=where)
+    return PRESETS[name]
+
+
+def _text(value: Mapping[str, Any], key: str, where: str, default: str | None = None) -> str:
+    found = value.get(key, default)
+    if not isinstance(found, str) or not found:
+        raise RulesError(f"{key} must be a non-empty string", path=where)
+    return found
+
+
+def _optional(value: Mapping[str, Any], key: str, where: str) -> str | None:
+    found = value.get(key)
+    if found is None:
+        return None
+    return _text(value, key, where)
+
+
+def _contract_lists(raw: object, where: str) -> tuple[ContractList, ...]:
+    if not isinstance(raw, list):
+        raise RulesError("contracts must be a list of {list, kind}", path=where)
+    lists = []
+    for item in raw:
+        if not isinstance(item, Mapping) or set(item) != {"list", "kind"}:
+            raise RulesError('each contracts item is {"list": KEY, "kind": LETTER}', path=where)
+        kind = item["kind"]
+        if not isinstance(kind, str) or not re.fullmatch(r"[A-Z]", kind):
+            raise RulesError(f"contract kind must be one capital letter, not {kind!r}", path=where)
+        lists.append(ContractList(_text(item, "list", where), kind))
+    return tuple(lists)

@@ -1,0 +1,332 @@
+"""The append-only check: every violation code, the real pack's shape, canonical hashing."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from registry_pipeline.core.append_only import (
+    CODES,
+    CatalogShapeError,
+    Report,
+    RulesError,
+    check_catalog,
+    parse_rules,
+    preset,
+    surface_sha256,
+)
+from registry_pipeline.core.append_only.example import DEPARTMENTS, example_pack, role
+from registry_pipeline.core.seal.schemas import SchemaCatalog
+
+ROLEPACK = preset("rolepack", "test")
+REPO = Path(__file__).resolve().parents[3]
+
+
+def pack() -> dict[str, Any]:
+    return copy.deepcopy(example_pack())
+
+
+def codes(report: Report) -> list[str]:
+    return [violation.code for violation in report.violations]
+
+
+def by_code(report: Report, code: str) -> list[dict[str, Any]]:
+    return [v.as_json() for v in report.violations if v.code == code]
+
+
+# --- the example pack has the real pack's shape, and our schema accepts it -------------------
+
+
+def test_the_example_pack_has_the_real_packs_facts() -> None:
+    document = example_pack()
+    roles = document["roles"]
+    assert len(roles) == 38
+    counts: dict[str, int] = {}
+    for entry in roles:
+        counts[entry["department_id"]] = counts.get(entry["department_id"], 0) + 1
+    assert counts == dict(DEPARTMENTS)
+    for entry in roles:
+        assert [c["contract_id"] for c in entry["extract_contracts"]] == [
+            f"ROLE:{entry['role_id']}:X:1"
+        ]
+        assert [c["contract_id"] for c in entry["produce_contracts"]] == [
+            f"ROLE:{entry['role_id']}:C:1"
+        ]
+        assert entry["vocab_namespace"] == "" and entry["proposal_policy"] == "disabled"
+        assert "aliases" not in entry and "lifecycle" not in entry  # as in the real pack
+    extract = {json.dumps(e["extract_contracts"][0]["schema_json"]) for e in roles}
+    produce = {json.dumps(e["produce_contracts"][0]["schema_json"]) for e in roles}
+    assert len(extract) == 1 and len(produce) == 1
+    assert check_catalog(document, None, ROLEPACK).ok
+    assert check_catalog(document, document, ROLEPACK).ok
+
+
+def test_our_schema_accepts_a_pack_without_aliases_and_lifecycle() -> None:
+    schemas = SchemaCatalog.for_workspace(None)
+    schema = schemas.for_artifact("atelier_rolepack_v1.json")
+    assert schema is not None
+    assert schemas.validate(schema.schema_id, example_pack()) == []
+    document = pack()
+    document["roles"][0]["aliases"] = ["old_name"]
+    document["roles"][0]["lifecycle"] = "deprecated"
+    assert schemas.validate(schema.schema_id, document) == []
+    document["roles"][0]["lifecycle"] = "retired"
+    document["roles"][1]["modes_supported"] = []
+    assert len(schemas.validate(schema.schema_id, document)) == 2
+
+
+def test_the_shipped_demo_pack_is_the_generated_one() -> None:
+    shipped = json.loads((REPO / "registries/rolepack/atelier_rolepack_v1.json").read_text())
+    assert shipped == example_pack()
+
+
+# --- every code -------------------------------------------------------------------------------
+
+
+def test_removing_a_role_is_id_removed_and_its_contracts_contract_removed() -> None:
+    baseline, current = pack(), pack()
+    gone = current["roles"].pop(3)["role_id"]
+    report = check_catalog(current, baseline, ROLEPACK)
+    assert codes(report) == ["ID_REMOVED", "CONTRACT_REMOVED", "CONTRACT_REMOVED"]
+    assert report.violations[0].id == gone
+    assert {v.id for v in report.violations[1:]} == {f"ROLE:{gone}:X:1", f"ROLE:{gone}:C:1"}
+    assert report.baseline_entries == 38 and report.entries == 37
+
+
+def test_deprecation_and_additions_are_allowed() -> None:
+    baseline, current = pack(), pack()
+    current["roles"][0]["lifecycle"] = "deprecated"
+    current["roles"].append(role("visuals_9", "visuals", 9))
+    extra = copy.deepcopy(current["roles"][1]["extract_contracts"][0])
+    extra["contract_id"] = extra["contract_id"].replace(":X:1", ":X:2")
+    extra["schema_json"] = {"type": "object"}
+    current["roles"][1]["extract_contracts"].append(extra)  # a new version beside the old one
+    assert check_catalog(current, baseline, ROLEPACK).ok
+
+
+def test_duplicate_and_invalid_ids() -> None:
+    current = pack()
+    current["roles"].append(copy.deepcopy(current["roles"][0]))
+    current["roles"].append(role("Bad-Id", "visuals", 1))
+    current["roles"].append(role("x" * 65, "visuals", 1))
+    current["roles"].append({"department_id": "visuals"})
+    report = check_catalog(current, None, ROLEPACK)
+    assert codes(report) == ["DUPLICATE_ID", "INVALID_ID", "INVALID_ID", "INVALID_ID"]
+    assert report.violations[0].path == "/roles/38/role_id"
+    assert report.violations[3].id is None
+
+
+def test_alias_collisions() -> None:
+    baseline = pack()
+    baseline["roles"][2]["aliases"] = ["former_name"]
+    current = copy.deepcopy(baseline)
+    current["roles"][0]["aliases"] = ["executive_2"]  # another entry's id
+    current["roles"][1]["aliases"] = ["shared", "Not-Safe"]
+    current["roles"][3]["aliases"] = ["shared"]  # another entry's alias
+    removed = current["roles"].pop(5)["role_id"]
+    current["roles"][4]["aliases"] = [removed]  # reuses a removed id
+    del current["roles"][2]["aliases"]
+    current["roles"].append(role("former_name", "visuals", 9))  # reuses a published alias
+    report = check_catalog(current, baseline, ROLEPACK)
+    collisions = by_code(report, "ALIAS_COLLISION")
+    messages = " | ".join(v["message"] for v in collisions)
+    assert len(collisions) == 4, messages
+    assert "is the id of" in messages and "also an alias of" in messages
+    assert "reuses a published id" in messages and "was published as an alias" in messages
+    assert [v["id"] for v in by_code(report, "INVALID_ID")] == ["executive_2"]  # Not-Safe
+    assert "ID_REMOVED" in codes(report)
+
+
+@pytest.mark.parametrize(
+    ("contract_id", "where", "reason"),
+    [
+        ("ROLE:executive_1:X:01", "extract_contracts", "leading zeros"),
+        ("ROLE:executive_1:X:0", "extract_contracts", "leading zeros"),
+        ("ROLE:executive_1:X:4294967296", "extract_contracts", "u32"),
+        ("ROLE:executive_1:C:2", "extract_contracts", "kind C in a list of kind X"),
+        ("ROLE:executive_2:X:2", "extract_contracts", "belongs to executive_1"),
+        ("ROLE:executive_1:X", "extract_contracts", "not of the form"),
+        ("role:executive_1:X:2", "extract_contracts", "not of the form"),
+        ("ROLE:executive_1:X:2", "produce_contracts", "kind X in a list of kind C"),
+    ],
+)
+def test_invalid_contract_ids(contract_id: str, where: str, reason: str) -> None:
+    current = pack()
+    current["roles"][0][where].append({"contract_id": contract_id, "schema_json": {}})
+    report = check_catalog(current, None, ROLEPACK)
+    (violation,) = report.violations
+    assert violation.code == "INVALID_CONTRACT_ID"
+    assert reason in violation.message
+    assert violation.ids == ("executive_1",)
+
+
+def test_the_largest_u32_version_is_valid() -> None:
+    current = pack()
+    contract = {"contract_id": "ROLE:executive_1:X:4294967295", "schema_json": {}}
+    current["roles"][0]["extract_contracts"].append(contract)
+    assert check_catalog(current, None, ROLEPACK).ok
+
+
+def test_duplicate_contract_ids_across_the_pack() -> None:
+    current = pack()
+    current["roles"][0]["extract_contracts"].append(
+        copy.deepcopy(current["roles"][0]["extract_contracts"][0])
+    )
+    report = check_catalog(current, None, ROLEPACK)
+    assert codes(report) == ["DUPLICATE_CONTRACT_ID"]
+    assert report.violations[0].id == "ROLE:executive_1:X:1"
+
+
+def test_surface_drift_names_both_hashes_the_change_and_the_id_to_publish() -> None:
+    baseline, current = pack(), pack()
+    surface = current["roles"][0]["extract_contracts"][0]["schema_json"]
+    surface["required"] = [*surface["required"], "notes"]
+    report = check_catalog(current, baseline, ROLEPACK)
+    (drift,) = report.violations
+    assert drift.code == "CONTRACT_SURFACE_DRIFT" and drift.id == "ROLE:executive_1:X:1"
+    published = baseline["roles"][0]["extract_contracts"][0]["schema_json"]
+    assert drift.expected_sha256 == surface_sha256(published)
+    assert drift.found_sha256 == surface_sha256(surface)
+    assert drift.publish_instead == "ROLE:executive_1:X:2"
+    assert drift.compatibility is not None and drift.compatibility.kind == "forward"
+    shown = drift.as_json()
+    assert shown["publish_instead"] in shown["message"]
+    assert shown["compatibility"]["changes"][0]["code"] == "REQUIRED_PROPERTY_ADDED"
+
+
+def test_the_next_version_skips_versions_already_taken() -> None:
+    baseline = pack()
+    later = {"contract_id": "ROLE:executive_1:X:7", "schema_json": {"type": "object"}}
+    baseline["roles"][0]["extract_contracts"].append(later)
+    current = copy.deepcopy(baseline)
+    current["roles"][0]["extract_contracts"][0]["schema_json"] = {"type": "string"}
+    (drift,) = check_catalog(current, baseline, ROLEPACK).violations
+    assert drift.publish_instead == "ROLE:executive_1:X:8"
+
+
+def test_a_surface_rfc8785_cannot_encode_is_reported_not_raised() -> None:
+    baseline, current = pack(), pack()
+    current["roles"][0]["extract_contracts"][0]["schema_json"] = {"maximum": 2**60}
+    (violation,) = check_catalog(current, baseline, ROLEPACK).violations
+    assert violation.code == "CONTRACT_SURFACE_INVALID"
+
+
+def test_every_problem_in_one_pass() -> None:
+    baseline, current = pack(), pack()
+    current["roles"].pop(0)
+    current["roles"][0]["role_id"] = "BAD"
+    current["roles"][1]["extract_contracts"][0]["schema_json"] = {}
+    current["roles"].append(copy.deepcopy(current["roles"][2]))
+    report = check_catalog(current, baseline, ROLEPACK)
+    assert set(codes(report)) >= {
+        "ID_REMOVED", "INVALID_ID", "DUPLICATE_ID", "CONTRACT_SURFACE_DRIFT", "CONTRACT_REMOVED"
+    }  # fmt: skip
+    assert set(codes(report)) <= set(CODES)
+
+
+# --- canonical hashing --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("left", "right"),
+    [
+        ('{"a": 1, "b": [1, 2]}', '{"b":[1,2],"a":1}'),
+        ('{"a": 1.0}', '{"a": 1}'),
+        ('{"a": 1e2}', '{"a": 100}'),
+        ('{"a": 0.5}', '{"a": 5E-1}'),
+        ('{"a": "\\u00e9"}', '{"a": "é"}'),
+        ('{ "a" :\n  {"y": true, "x": null} }', '{"a":{"x":null,"y":true}}'),
+    ],
+)
+def test_canonical_hashes_ignore_key_order_whitespace_and_number_spelling(
+    left: str, right: str
+) -> None:
+    assert surface_sha256(json.loads(left)) == surface_sha256(json.loads(right))
+    baseline, current = pack(), pack()
+    baseline["roles"][0]["extract_contracts"][0]["schema_json"] = json.loads(left)
+    current["roles"][0]["extract_contracts"][0]["schema_json"] = json.loads(right)
+    assert check_catalog(current, baseline, ROLEPACK).ok
+
+
+@pytest.mark.parametrize(
+    ("left", "right"),
+    [('{"a": true}', '{"a": 1}'), ('{"a": "1"}', '{"a": 1}'), ('{"a": [1, 2]}', '{"a": [2, 1]}')],
+)
+def test_different_values_hash_differently(left: str, right: str) -> None:
+    assert surface_sha256(json.loads(left)) != surface_sha256(json.loads(right))
+    baseline, current = pack(), pack()
+    baseline["roles"][0]["extract_contracts"][0]["schema_json"] = json.loads(left)
+    current["roles"][0]["extract_contracts"][0]["schema_json"] = json.loads(right)
+    assert codes(check_catalog(current, baseline, ROLEPACK)) == ["CONTRACT_SURFACE_DRIFT"]
+
+
+def test_the_hash_is_sha256_of_rfc8785_bytes() -> None:
+    # RFC 8785 section 3.2.2.3 number serialization, and sorted keys with no whitespace
+    import hashlib
+
+    assert (
+        surface_sha256({"b": 1e21, "a": [0.1, -0.0]})
+        == hashlib.sha256(b'{"a":[0.1,0],"b":1e+21}').hexdigest()
+    )
+
+
+# --- generic rules: the demo's allowed_operations is append-only too --------------------------
+
+
+def test_allowed_operations_rules() -> None:
+    rules = preset("allowed_operations", "test")
+    baseline = json.loads(
+        (REPO / "registries/allowed_operations/ALLOWED_OPERATIONS_v0_1.json").read_text()
+    )
+    assert check_catalog(baseline, baseline, rules).ok
+    current = copy.deepcopy(baseline)
+    removed = current["operations"].pop()["operation_id"]
+    current["operations"].append(dict(current["operations"][0], operation_id="op-lower"))
+    report = check_catalog(current, baseline, rules)
+    assert [(v.code, v.id) for v in report.violations] == [
+        ("INVALID_ID", "op-lower"), ("ID_REMOVED", removed)]  # fmt: skip
+
+
+def test_a_rule_block_works_like_a_preset() -> None:
+    block = {"items": "/data/items", "id": "key", "id_pattern": "^[A-Z]+$", "aliases": "aka",
+             "contracts": [{"list": "apis", "kind": "A"}], "contract_prefix": "API",
+             "surface": "spec"}  # fmt: skip
+    rules = parse_rules(block, "catalog")
+    baseline = {"data": {"items": [{"key": "ONE", "apis": [
+        {"contract_id": "API:ONE:A:1", "spec": {"type": "object"}}]}]}}  # fmt: skip
+    current = copy.deepcopy(baseline)
+    current["data"]["items"][0]["apis"][0]["spec"] = {"type": "array"}
+    current["data"]["items"][0]["aka"] = ["TWO"]
+    (drift,) = check_catalog(current, baseline, rules).violations
+    assert drift.publish_instead == "API:ONE:A:2"
+    assert parse_rules({"preset": "rolepack"}, "x") == ROLEPACK
+
+
+@pytest.mark.parametrize(
+    ("block", "fragment"),
+    [
+        (7, "preset name or a rule block"),
+        ("nope", "no preset 'nope'"),
+        ({"items": "/x"}, "id must be a non-empty string"),
+        ({"items": "x", "id": "k"}, "JSON pointer"),
+        ({"items": "/x", "id": "k", "id_pattern": "("}, "not a regular expression"),
+        ({"items": "/x", "id": "k", "color": "red"}, "unknown key 'color'"),
+        ({"items": "/x", "id": "k", "contracts": [{"list": "a", "kind": "xx"}]}, "capital"),
+        ({"preset": "rolepack", "id": "k"}, "stands alone"),
+    ],
+)
+def test_bad_rules_are_refused_with_the_field(block: object, fragment: str) -> None:
+    with pytest.raises(RulesError) as refused:
+        parse_rules(block, "catalog: demo/append_only")
+    assert refused.value.code == "RULES_INVALID" and fragment in refused.value.message
+    assert refused.value.path == "catalog: demo/append_only"
+
+
+def test_a_document_without_the_entries_array_is_a_shape_error() -> None:
+    with pytest.raises(CatalogShapeError) as refused:
+        check_catalog({"roles": {}}, None, ROLEPACK, "pack.json")
+    assert refused.value.code == "CATALOG_SHAPE" and refused.value.path == "pack.json"
