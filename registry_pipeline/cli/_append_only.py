@@ -60,6 +60,7 @@ def add_check_append_only(commands: Any) -> None:
 
 def run_check_append_only(args: argparse.Namespace) -> int:
     from registry_pipeline.core.append_only.baseline import check_bytes
+    from registry_pipeline.core.append_only.governed import rules_of
 
     if args.baseline and len(args.paths) > 1:
         raise UsageError(
@@ -67,17 +68,21 @@ def run_check_append_only(args: argparse.Namespace) -> int:
             "give one PATH, or use --baseline-git",
             code="BAD_USAGE",
         )
+    given = _given_rules(args.rules) if args.rules else None
+    workspace = None if given else _workspace_of(args)
     results = []
     for raw in args.paths:
         path = Path(raw)
-        rules, workspace = _rules(path, args)
-        baseline = _baseline(path, args, workspace)
         try:
             current = path.read_bytes()
         except OSError as exc:
             raise UsageError(
                 f"cannot read: {exc.strerror or exc}", code="UNREADABLE", path=raw
             ) from None
+        entry = None if given is not None else _entry_of(path, workspace)
+        rules = given if entry is None else rules_of(entry[0])
+        assert rules is not None  # an entry is found only when it has rules
+        baseline = _baseline(path, args, workspace, entry)
         results.append((raw, rules, baseline, check_bytes(current, baseline, rules, raw)))
     ok = all(report.ok for *_rest, report in results)
     if args.json:
@@ -89,33 +94,18 @@ def run_check_append_only(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def _rules(path: Path, args: argparse.Namespace) -> tuple[Rules, Workspace | None]:
-    """--rules as a preset or a file; else the catalog entry whose sources hold PATH."""
+def _given_rules(value: str) -> Rules:
+    """--rules as a preset name, else as a rules file (a JSON rule block)."""
     from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
     from registry_pipeline.core.append_only import PRESETS, RulesError, parse_rules
 
-    if args.rules:
-        if args.rules in PRESETS or not Path(args.rules).exists():
-            return parse_rules(args.rules, "--rules"), _workspace_of(args)
-        try:
-            block = loads_strict(Path(args.rules).read_bytes())
-        except (OSError, JSONDecodeProblem) as exc:
-            raise RulesError(f"cannot read the rules file: {exc}", path=args.rules) from None
-        return parse_rules(block, args.rules), _workspace_of(args)
-    workspace = _workspace_of(args)
-    found = _entry_of(path, workspace) if workspace is not None else None
-    if found is None:
-        raise UsageError(
-            f"no catalog entry with append_only rules has {path} among its sources; pass "
-            "--rules rolepack (or another preset, or a rules file)",
-            code="NO_RULES",
-            path=str(path),
-        )
-    from registry_pipeline.core.append_only.governed import rules_of
-
-    rules = rules_of(found[0])
-    assert rules is not None
-    return rules, workspace
+    if value in PRESETS or not Path(value).exists():
+        return parse_rules(value, "--rules")
+    try:
+        block = loads_strict(Path(value).read_bytes())
+    except (OSError, JSONDecodeProblem) as exc:
+        raise RulesError(f"cannot read the rules file: {exc}", path=value) from None
+    return parse_rules(block, value)
 
 
 def _workspace_of(args: argparse.Namespace) -> Workspace | None:
@@ -127,24 +117,37 @@ def _workspace_of(args: argparse.Namespace) -> Workspace | None:
     return workspace if (workspace.root / CATALOG_RELPATH).is_file() else None
 
 
-def _entry_of(path: Path, workspace: Workspace) -> tuple[RegistrySpec, str] | None:
+def _entry_of(path: Path, workspace: Workspace | None) -> tuple[RegistrySpec, str]:
     """The source entry with append_only rules whose files include `path`, and the name
-    `path` is sealed under; None when no entry governs it."""
+    `path` is sealed under; NO_RULES when no entry governs it."""
     from registry_pipeline.core.workspace.catalog import load_catalog
     from registry_pipeline.core.workspace.sources import read_source_files
 
     target = path.resolve()
-    for spec in load_catalog(workspace).registries:
+    specs = load_catalog(workspace).registries if workspace is not None else ()
+    for spec in specs:
         if spec.kind != "source" or spec.append_only is None:
             continue
+        assert workspace is not None
         origins = read_source_files(workspace.root, spec.sources).origins
         for relpath, origin in origins.items():
             if (workspace.root / origin).resolve() == target:
                 return spec, relpath
-    return None
+    raise UsageError(
+        f"no catalog entry with append_only rules has {path} among its sources; pass "
+        "--rules rolepack (or another preset, or a rules file)",
+        code="NO_RULES",
+        path=str(path),
+    )
 
 
-def _baseline(path: Path, args: argparse.Namespace, workspace: Workspace | None) -> Baseline:
+def _baseline(
+    path: Path,
+    args: argparse.Namespace,
+    workspace: Workspace | None,
+    entry: tuple[RegistrySpec, str] | None,
+) -> Baseline:
+    """--baseline, --baseline-git, else the published snapshot of the governing entry."""
     from registry_pipeline.core.append_only.baseline import (
         NO_BASELINE,
         Baseline,
@@ -156,15 +159,12 @@ def _baseline(path: Path, args: argparse.Namespace, workspace: Workspace | None)
         return file_baseline(Path(args.baseline))
     if args.baseline_git:
         return git_baseline(path, args.baseline_git)
-    if workspace is None or args.rules:
+    if workspace is None or entry is None:
         return NO_BASELINE
     from registry_pipeline.core.append_only.governed import published_files, published_snapshot
     from registry_pipeline.core.seal.schemas import SchemaCatalog
 
-    found = _entry_of(path, workspace)
-    if found is None:
-        return NO_BASELINE
-    spec, relpath = found
+    spec, relpath = entry
     folder = published_snapshot(workspace, spec, SchemaCatalog.for_workspace(workspace.root))
     files = published_files(folder, spec.registry_id) or {}
     if folder is None or relpath not in files:

@@ -115,11 +115,8 @@ def catalog_append_only_result(
 ) -> dg.AssetCheckResult:
     """The append-only check of a governed source's snapshot at `path`, decided again from its
     sealed files by the function that wrote its diagnostics (`governed_files`)."""
-    from registry_pipeline.core.append_only.governed import (
-        governed_files,
-        published_files,
-        published_snapshot,
-    )
+    from registry_pipeline.core.append_only.baseline import violation_rows
+    from registry_pipeline.core.append_only.governed import governed_files, published_files
     from registry_pipeline.core.workspace.catalog import load_catalog
 
     if path is None:
@@ -127,19 +124,14 @@ def catalog_append_only_result(
     try:
         spec = load_catalog(workspace).get(registry_id)
         schemas = SchemaCatalog.for_workspace(workspace.root)
-        published = published_snapshot(workspace, spec, schemas)
-        files = published_files(path, registry_id) or {}
-        governed = governed_files(workspace, spec, files, schemas, published=published)
+        files = published_files(path, registry_id) or {}  # the snapshot's own sealed files
+        governed = governed_files(workspace, spec, files, schemas)
     except (RegistryError, OSError) as exc:
         code = getattr(exc, "code", "UNREADABLE")
         return dg.AssetCheckResult(
             passed=False, metadata={"reason_codes": [code]}, description=str(exc)
         )
-    violations = [
-        {"file": relpath, **violation.as_json()}
-        for relpath, report in sorted(governed.reports.items())
-        for violation in report.violations
-    ]
+    violations = violation_rows(governed.reports)
     return dg.AssetCheckResult(
         passed=governed.ok,
         metadata={

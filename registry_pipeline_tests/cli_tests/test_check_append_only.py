@@ -136,6 +136,7 @@ def test_no_git_baseline_is_a_first_publish_and_internal_rules_still_apply(
         (["pack.json", "--rules", "rolepack", "--baseline", "bad.json"], "BASELINE_UNREADABLE"),
         (["pack.json", "pack.json", "--rules", "rolepack", "--baseline", "pack.json"], "BAD_USAGE"),
         (["pack.json", "--rules", "rolepack", "--baseline-git", "main"], "NOT_A_GIT_REPOSITORY"),
+        (["missing.json", "--rules", "rolepack", "--baseline-git", "main"], "UNREADABLE"),
         (["list.json", "--rules", "rolepack"], "CATALOG_SHAPE"),
     ],
 )
@@ -151,6 +152,18 @@ def test_bad_input_is_exit_2_with_a_reason(
     code, out, err = cli("check-append-only", *args, "--json")
     assert code == 2, out + err
     assert json.loads(out or err)["error"]["code"] == code_word
+
+
+def test_a_file_that_resolves_outside_the_repository_is_a_reason_not_a_crash(
+    cli: Run, tmp_path: Path
+) -> None:
+    root = _repo(tmp_path)
+    outside = _write(tmp_path / "elsewhere" / "rolepack.json", example_pack())
+    (root / "rolepack.json").symlink_to(outside)
+    code, out, _ = cli("check-append-only", str(root / "rolepack.json"), "--rules", "rolepack",
+                       "--baseline-git", "main", "--json")  # fmt: skip
+    assert code == 2
+    assert json.loads(out)["error"]["code"] == "NOT_A_GIT_REPOSITORY"
 
 
 def test_a_rules_file(cli: Run, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ pipeline's blocking check): parse both versions strictly, then `check_catalog`.
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -61,7 +62,14 @@ def git_baseline(path: Path, ref: str) -> Baseline:
             code="NOT_A_GIT_REPOSITORY",
             path=str(path),
         )
-    relpath = path.resolve().relative_to(Path(top.decode().strip()).resolve()).as_posix()
+    try:
+        relpath = path.resolve().relative_to(Path(top.decode().strip()).resolve()).as_posix()
+    except ValueError:
+        raise UsageError(
+            "--baseline-git needs the file itself inside the repository (it resolves outside)",
+            code="NOT_A_GIT_REPOSITORY",
+            path=str(path),
+        ) from None
     for candidate in (ref, f"origin/{ref}"):
         data = _git(path.parent, "show", f"{candidate}:{relpath}")
         if data is not None:
@@ -112,18 +120,19 @@ def check_files(
     return reports
 
 
-def diagnostics_jsonl(reports: Mapping[str, Report]) -> bytes:
-    """One compact JSON line per violation, `file` first; empty when every file is clean."""
-    import json
-
-    lines = [
-        json.dumps(
-            {"file": relpath, **violation.as_json()},
-            separators=(",", ":"),
-            ensure_ascii=False,
-            sort_keys=False,
-        )
+def violation_rows(reports: Mapping[str, Report]) -> list[dict[str, Any]]:
+    """Every violation as `{"file", "code", "id", ...}`, files in name order: the diagnostics
+    file's lines and the blocking check's metadata."""
+    return [
+        {"file": relpath, **violation.as_json()}
         for relpath, report in sorted(reports.items())
         for violation in report.violations
     ]
-    return "".join(line + "\n" for line in lines).encode("utf-8")
+
+
+def diagnostics_jsonl(reports: Mapping[str, Report]) -> bytes:
+    """One compact JSON line per violation; empty when every file is clean."""
+    rows = violation_rows(reports)
+    return "".join(
+        json.dumps(row, separators=(",", ":"), ensure_ascii=False) + "\n" for row in rows
+    ).encode("utf-8")

@@ -86,15 +86,14 @@ def governed_files(
     spec: RegistrySpec,
     files: Mapping[str, bytes],
     schemas: SchemaCatalog,
-    published: Path | None = None,
 ) -> Governed:
-    """`files` checked against the published snapshot (found when not given), plus the
-    diagnostics file; the files as they are when the entry has no rules."""
+    """`files` checked against the published snapshot, plus the diagnostics file; the files as
+    they are when the entry has no rules."""
     rules = rules_of(spec)
     own = {rel: data for rel, data in files.items() if rel != DIAGNOSTICS_ARTIFACT}
     if rules is None:
         return Governed(dict(files), {}, None)
-    folder = published if published is not None else published_snapshot(workspace, spec, schemas)
+    folder = published_snapshot(workspace, spec, schemas)
     reports = check_files(
         own, published_files(folder, spec.registry_id), rules, folder.name if folder else ""
     )

@@ -149,6 +149,7 @@ def _splice(text: str, values: Mapping[str, Any]) -> str | None:
     if spans is None or not set(values) <= spans.keys():
         return None
     newline = "\r\n" if "\r\n" in text else "\n"
+    unit = _indent_unit(text) or 2
     pieces, position = [], 0
     for key, (key_start, start, end) in sorted(
         ((key, spans[key]) for key in values), key=lambda item: item[1][1]
@@ -157,7 +158,6 @@ def _splice(text: str, values: Mapping[str, Any]) -> str | None:
         margin = text[line_start:key_start]
         if margin.strip(" \t"):
             return None
-        unit = _indent_unit(text) or 2
         rendered = json.dumps(
             values[key], indent=unit, ensure_ascii=text.isascii(), allow_nan=False
         ).replace("\n", newline + margin)

@@ -78,7 +78,7 @@ def _envelope(folder: Path, scan: _Scan) -> tuple[dict[str, Any], list[str]]:
         raw = (folder / RUN_JSON_NAME).read_bytes()
         data = loads_strict(raw)
     except OSError as exc:
-        return fields, [f"Failed to parse {RUN_JSON_NAME}: {exc.strerror}", *missing]
+        return fields, [f"Failed to parse {RUN_JSON_NAME}: {exc.strerror or exc}", *missing]
     except JSONDecodeProblem as exc:
         return fields, [f"Failed to parse {RUN_JSON_NAME}: {_parse_reason(raw, exc)}", *missing]
     if not isinstance(data, dict):
