@@ -19,6 +19,7 @@ from registry_pipeline.defs.assets import IO_MANAGER_KEY, registry_assets
 from registry_pipeline.defs.checks import (
     append_only_check,
     catalog_append_only_check,
+    coordination_check,
     registry_checks,
 )
 from registry_pipeline.defs.drift_daily import (
@@ -64,6 +65,7 @@ def build_definitions(
                 for key in keys
                 if catalog.get(key).append_only is not None
             ),
+            *(coordination_check(key) for key in keys if catalog.get(key).entries is not None),
         ],
         jobs=[
             dg.define_asset_job(

@@ -22,6 +22,7 @@ from registry_pipeline.cli import (
     _pointers,
     _restore,
     _validate,
+    _write,
 )
 from registry_pipeline.cli._output import err, json_doc
 from registry_pipeline.core.errors import RegistryError
@@ -42,6 +43,7 @@ examples:
   registry drift backfill --from 2026-11-01 --to 2026-11-20
   registry delta show --registry migration_ledger --explain
   registry check-append-only registries/rolepack/atelier_rolepack_v1.json --baseline-git main
+  registry add-entry --type migration_ledger --entry-file migration.json --dry-run
 
 exit codes: 0 done, 1 failed or refused (a run folder failed validation, a pointer change was
 refused), 2 bad usage or bad input (nothing written)
@@ -81,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     _drift.add_drift(commands)
     _delta.add_delta(commands)
     _append_only.add_check_append_only(commands)
+    _write.add_add_entry(commands)
+    _write.add_types(commands)
     return parser
 
 

@@ -6,15 +6,18 @@ folders, seal files and verify history with Dagster absent.
 One subpackage per concept, and dependencies run one way, down this list (a subpackage imports
 only those above it; `core_tests/test_layers.py` enforces it):
 
-1. `seal/`       one run folder: hashes, manifests, run ids, run.json, run store, validation
-2. `workspace/`  a workspace's layout, registry catalog, sources, snapshots
-3. `pointers/`   the active pointer file, its store, the journal and its replay, the lock
-4. `explain/`    record-level explanations of changes
-5. `delta_log/`  the registry delta log
-6. `builders/`   the pure builders and the one list of them
-7. `adopt/`      planning our catalog for a repository laid out like the seed system's
+1. `seal/`        one run folder: hashes, manifests, run ids, run.json, run store, validation
+2. `workspace/`   a workspace's layout, registry catalog, sources, snapshots
+3. `pointers/`    the active pointer file, its store, the journal and its replay, the lock
+4. `append_only/` append-only catalogs: ids and published contracts only grow
+5. `write_path/`  `add-entry`: registry types, coordination rules, spliced atomic writes
+6. `explain/`     record-level explanations of changes
+7. `delta_log/`   the registry delta log
+8. `builders/`    the pure builders and the one list of them
+9. `adopt/`       planning our catalog for a repository laid out like the seed system's
 
-At the top: `errors` (one error base and the reason codes) and `_json` (the strict JSON reader),
+At the top: `errors` (one error base and the reason codes), `_json` and `_yaml` (the strict
+JSON and YAML readers),
 which every subpackage may import and which import none of them, and this package face.
 """
 
@@ -41,6 +44,7 @@ LAYERS = (
     "workspace",
     "pointers",
     "append_only",
+    "write_path",
     "explain",
     "delta_log",
     "builders",

@@ -10,19 +10,22 @@ from registry_pipeline.lib.check_results import (
     append_only_result,
     catalog_append_only_result,
     check_result,
+    coordination_result,
 )
 from registry_pipeline.lib.inputs import materialized_path
 from registry_pipeline.lib.resources import RegistryWorkspace
 
 CHECK_NAMES = ("seal_valid", "schema_valid")
 APPEND_ONLY = "append_only"
+COORDINATION = "coordination"
 
 
 def check_names(spec: RegistrySpec) -> tuple[str, ...]:
     """The blocking checks of a registry's asset: both, plus `append_only` for a log and for a
-    source with append-only rules."""
+    source with append-only rules, plus `coordination` for a source add-entry writes."""
     extra = (APPEND_ONLY,) if spec.kind == "log" or spec.append_only is not None else ()
-    return CHECK_NAMES + extra
+    written = (COORDINATION,) if spec.entries is not None else ()
+    return CHECK_NAMES + extra + written
 
 
 def registry_checks(registry_ids: Iterable[str]) -> list[dg.AssetChecksDefinition]:
@@ -98,5 +101,27 @@ def catalog_append_only_check(registry_id: str) -> dg.AssetChecksDefinition:
     ) -> dg.AssetCheckResult:
         path = materialized_path(context.instance, key, context.run.run_id)
         return catalog_append_only_result(path, registry_workspace.workspace, registry_id)
+
+    return _run
+
+
+def coordination_check(registry_id: str) -> dg.AssetChecksDefinition:
+    """A written source's blocking check: its entries pass their schema and the workspace's
+    coordination rules, decided by the function `registry add-entry` uses."""
+    key = dg.AssetKey(registry_id)
+
+    @dg.asset_check(
+        asset=key,
+        name=COORDINATION,
+        blocking=True,
+        description="Every entry parses, has a unique key, matches its schema and passes the "
+        "coordination rules of severity error against the other registries "
+        "(docs/WRITE_PATH.md); warnings are listed, not blocking.",
+    )
+    def _run(
+        context: dg.AssetCheckExecutionContext, registry_workspace: RegistryWorkspace
+    ) -> dg.AssetCheckResult:
+        path = materialized_path(context.instance, key, context.run.run_id)
+        return coordination_result(path, registry_workspace.workspace, registry_id)
 
     return _run

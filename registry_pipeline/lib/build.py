@@ -26,6 +26,8 @@ from registry_pipeline.core.workspace.sources import (
     unchanged_snapshot,
     unexpected_note,
 )
+from registry_pipeline.core.write_path import workspace_findings
+from registry_pipeline.core.write_path.findings import errors
 from registry_pipeline.definitions import BUILD_JOB, build_definitions
 from registry_pipeline.defs.checks import check_names
 from registry_pipeline.lib.instance import dagster_home, open_instance
@@ -259,7 +261,8 @@ def _settled_sources(
     in_graph = {key.to_user_string() for key in graph_keys}
     schemas = SchemaCatalog.for_workspace(workspace.root)
     settled: dict[str, RegistryBuild] = {}
-    for spec in load_catalog(workspace).registries:
+    catalog = load_catalog(workspace)
+    for spec in catalog.registries:
         if spec.kind != "source" or spec.registry_id not in in_graph:
             continue
         try:
@@ -273,6 +276,10 @@ def _settled_sources(
         except RegistryError:
             continue
         if not governed.ok:
+            continue
+        if spec.entries is not None and errors(  # the coordination check too, same function
+            workspace_findings(workspace, catalog, spec.registry_id, source.files)
+        ):
             continue
         snapshots = list_snapshots(workspace, spec.registry_id)
         newest = snapshots[-1] if snapshots else None

@@ -147,6 +147,38 @@ def catalog_append_only_result(
     )
 
 
+def coordination_result(
+    path: Path | None, workspace: Workspace, registry_id: str
+) -> dg.AssetCheckResult:
+    """The coordination check of a written source's snapshot at `path`: its sealed entries
+    against their schema and the coordination rules (`core.write_path.workspace_findings`)."""
+    from registry_pipeline.core.append_only.governed import published_files
+    from registry_pipeline.core.workspace.catalog import load_catalog
+    from registry_pipeline.core.write_path import workspace_findings
+
+    if path is None:
+        return _not_materialized()
+    try:
+        files = published_files(path, registry_id) or {}
+        findings = workspace_findings(workspace, load_catalog(workspace), registry_id, files)
+    except (RegistryError, OSError) as exc:
+        code = getattr(exc, "code", "UNREADABLE")
+        return dg.AssetCheckResult(
+            passed=False, metadata={"reason_codes": [code]}, description=str(exc)
+        )
+    errors = [f for f in findings if f.severity == "error"]
+    return dg.AssetCheckResult(
+        passed=not errors,
+        metadata={
+            "reason_codes": sorted({f.code for f in errors}),
+            "error_count": len(errors),
+            "warning_count": sum(f.severity == "warning" for f in findings),
+            "findings": dg.MetadataValue.json([f.as_json() for f in findings[:MAX_LISTED]]),
+        },
+        description="; ".join(str(f) for f in errors[:5]) or None,
+    )
+
+
 def _not_materialized() -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         passed=False,

@@ -40,6 +40,7 @@ def test_build_seals_every_source_and_checks_it(cli: Run, demo: Path) -> None:
         entry = entries[registry_id]
         assert entry["status"] == "built"
         extra = {"append_only": True} if registry_id in append_only else {}
+        extra["coordination"] = True  # every demo source is written by add-entry
         assert entry["checks"] == {"seal_valid": True, "schema_valid": True, **extra}
         assert entry["promoted"] is True and entry["promotion"] == "promoted"
         folder = demo / ".codex" / "RUNS" / str(entry["run_id"])
@@ -109,6 +110,7 @@ def test_settled_sources_are_not_materialized_again(cli: Run, demo: Path) -> Non
         assert second[source]["status"] == "reused"
         assert second[source]["run_id"] == first[source]["run_id"]
         extra = {"append_only": True} if source in ("allowed_operations", "rolepack") else {}
+        extra["coordination"] = True
         assert second[source]["checks"] == {"seal_valid": True, "schema_valid": True, **extra}
         # Dagster keeps the first build's materialization: nothing new was recorded
         assert _latest_materialization_run(demo, source) not in (None, document["dagster_run_id"])

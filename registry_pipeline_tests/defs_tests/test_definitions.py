@@ -24,8 +24,13 @@ def test_demo_graph_is_pinned() -> None:
         assert sorted(key.to_user_string() for key in parents) == upstream
 
 
+SOURCE_IDS = ("expected_versions", "migration_ledger", "threshold_packs_file", "allowed_operations",
+              "rolepack")  # fmt: skip
+
+
 def test_every_registry_has_two_blocking_checks() -> None:
-    """Both on every asset; `append_only` on the log and on each source with append-only rules."""
+    """Both on every asset; `append_only` on the log and on each source with append-only rules;
+    `coordination` on each source add-entry writes (every demo source)."""
     defs = build_definitions(DEMO_WORKSPACE)
     graph = defs.resolve_asset_graph()
     checks = {(key.asset_key.to_user_string(), key.name) for key in graph.asset_check_keys}
@@ -33,7 +38,7 @@ def test_every_registry_has_two_blocking_checks() -> None:
         ("registry_delta_log", "append_only"),
         ("rolepack", "append_only"),
         ("allowed_operations", "append_only"),
-    }
+    } | {(r, "coordination") for r in SOURCE_IDS}
     for key in graph.asset_check_keys:
         assert graph.get_check_spec(key).blocking
 

@@ -258,9 +258,22 @@ def build_system_health_report(build: BuildInputs, builder_ids: Set[str]) -> Bui
             "registry": _source(build.inputs["run_registry"], run_registry.REGISTRY_ARTIFACT),
             "drift_signals": _source(drift, drift_signals.V01_ARTIFACT),
         },
+        write_overrides=_write_overrides(build),
     )
     markdown = files[system_health.MARKDOWN_ARTIFACT].decode("utf-8")
     return BuildResult(files, len(files), {"markdown": markdown})
+
+
+def _write_overrides(build: BuildInputs) -> list[dict[str, Any]]:
+    """The write path's override records (an unreadable log is shown as one record saying so:
+    the report still renders)."""
+    from registry_pipeline.core.errors import RegistryError
+    from registry_pipeline.core.write_path.logs import OVERRIDES_RELPATH, read_records
+
+    try:
+        return read_records(build.workspace.root / OVERRIDES_RELPATH)
+    except RegistryError as exc:
+        return [{"type": "(log)", "key": OVERRIDES_RELPATH, "reason": f"{exc.code}: {exc}"}]
 
 
 def _catalog_summary(build: BuildInputs, builder_ids: Set[str]) -> list[dict[str, Any]]:

@@ -60,6 +60,7 @@ from registry_pipeline.core.workspace.catalog import pointer_file_path
 from registry_pipeline.core.workspace.gitcheck import ignore_rules
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 from registry_pipeline.core.workspace.snapshots import read_snapshot, sealed_name, snapshot_registry
+from registry_pipeline.core.workspace.sources import is_pattern
 
 MAX_REASON = 4000
 """Characters of a change's reason (a journal record stays one short line)."""
@@ -723,7 +724,7 @@ def _order_key(folder: Path, registry_id: str) -> tuple[str, str] | None:
 
 def pointer_relpath(kind: str, artifacts: tuple[str, ...]) -> str | None:
     """The artifact a pointer names: the primary one, or None for a multi-file source snapshot
-    (as the seed does for its threshold packs)."""
-    if kind == "source" and len(artifacts) > 1:
+    (as the seed does for its threshold packs) or one given as a glob (one file per entry)."""
+    if kind == "source" and (len(artifacts) > 1 or any(map(is_pattern, artifacts))):
         return None
     return artifacts[0] if artifacts else None

@@ -72,6 +72,9 @@ class RegistrySpec:
     append_only: Any = None
     """The entry's append-only rules as written (a preset name or a rule block), or None;
     `core.append_only.parse_rules` reads it."""
+    entries: Any = None
+    """The entry layout `registry add-entry` writes by (a block as written), or None;
+    `core.write_path.entry_types` reads it."""
 
     @property
     def primary_artifact(self) -> str:
@@ -94,6 +97,8 @@ class RegistryCatalog:
     """Where the active pointer file lives (an adopted repository keeps its own place)."""
     excluded: tuple[tuple[str, str], ...] = ()
     """(registry_id, reason) of an adopted catalog's registries that are not assets here."""
+    coordination: str | None = None
+    """Workspace-relative path of the coordination rules (`core.write_path`), or None."""
 
     def get(self, registry_id: str) -> RegistrySpec:
         """The entry of `registry_id`; a usage error naming the known ids when absent."""
@@ -208,8 +213,13 @@ def check_catalog(
     if escape:
         raise CatalogError(path, [f"/pointer_file: {pointer_file!r} {escape}"])
     excluded = tuple((e["registry_id"], e["reason"]) for e in document.get("excluded", ()))
+    coordination = document.get("coordination")
+    if coordination is not None:
+        escape = relpath_problem(coordination) or _escape_reason(root, coordination)
+        if escape:
+            raise CatalogError(path, [f"/coordination: {coordination!r} {escape}"])
     ordered = tuple(_dependency_order(specs, path))
-    return RegistryCatalog(ordered, Path(path), roots, pointer_file, excluded)
+    return RegistryCatalog(ordered, Path(path), roots, pointer_file, excluded, coordination)
 
 
 def pointer_file_path(workspace: Workspace) -> Path:
@@ -266,6 +276,7 @@ def _spec(entry: dict[str, Any]) -> RegistrySpec:
         operation_id=entry.get("build_operation_id"),
         description=entry.get("description", ""),
         append_only=entry.get("append_only"),
+        entries=entry.get("entries"),
     )
 
 
@@ -299,6 +310,8 @@ def _semantic_problems(specs: list[RegistrySpec], root: Path) -> list[str]:
                 problems.append(f"{where}/sources: {source!r} does not exist in the workspace")
         if spec.append_only is not None and spec.kind != "source":
             problems.append(f"{where}/append_only: only a source registry's files are checked")
+        if spec.entries is not None and spec.kind != "source":
+            problems.append(f"{where}/entries: only a source registry's files are written")
     return problems
 
 

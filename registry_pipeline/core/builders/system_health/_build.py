@@ -16,6 +16,7 @@ from registry_pipeline.core.builders.system_health._scorecard import compute_sco
 from registry_pipeline.core.builders.system_health._sections import (
     Section,
     _operation_section,
+    _overrides_section,
     _registry_section,
     _run_folder_section,
     _scorecard_section,
@@ -39,11 +40,13 @@ def build_system_health(
     run_registry_lines: Sequence[Mapping[str, Any]],
     as_of: str,
     input_sources: Mapping[str, str] | None = None,
+    write_overrides: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, bytes]:
     """Artifact name to bytes for the Markdown report, the HTML page and the JSON summary.
 
     `input_sources` (the seed summary's field: input name -> workspace-relative artifact path of
-    the sealed snapshot read) is recorded as given.
+    the sealed snapshot read) is recorded as given; `write_overrides` are the records of the
+    write path's overrides log (`add-entry --no-check`), shown newest first.
     """
     scorecard = compute_scorecard(catalog_summary, op_status_rows)
     statuses = operation_statuses(op_status_detail)
@@ -57,6 +60,7 @@ def build_system_health(
         _run_folder_section(run_registry_lines),
         _system_drift_section(drift_v01),
         _signal_section(signals),
+        _overrides_section(write_overrides),
     )
     summary = _summary(
         scorecard, catalog_summary, op_status_rows, statuses, unauthorized, run_registry_lines,
@@ -64,6 +68,7 @@ def build_system_health(
     )  # fmt: skip
     summary["stale_threshold_days"] = _stale_threshold_days(op_status_detail)
     summary["input_sources"] = dict(sorted((input_sources or {}).items()))
+    summary["write_overrides"] = len(write_overrides)
     return {
         MARKDOWN_ARTIFACT: render_markdown(sections, as_of).encode("utf-8"),
         HTML_ARTIFACT: render_html(sections, as_of).encode("utf-8"),

@@ -113,3 +113,35 @@ def _signal_section(signals: Sequence[Mapping[str, Any]]) -> Section:
     return Section(
         "Drift signals", headers=("signal_id", "severity", "drift", "summary"), rows=rows
     )
+
+
+MAX_OVERRIDES = 20
+"""Override records the report lists (newest first); the summary counts them all."""
+
+
+def _overrides_section(records: Sequence[Mapping[str, Any]]) -> Section:
+    """Writes made despite blocking findings (`registry add-entry --no-check`), newest first."""
+    if not records:
+        return Section("Write-path overrides", notes=("none",))
+    shown = list(reversed(records))[:MAX_OVERRIDES]
+    more = len(records) - len(shown)
+    return Section(
+        "Write-path overrides",
+        notes=(
+            f"{len(records)} write(s) made despite blocking findings (add-entry --no-check)"
+            + (f"; the {len(shown)} newest are listed" if more else ""),
+        ),
+        headers=("recorded", "who", "type", "key", "reason", "skipped"),
+        rows=tuple(
+            (
+                cell(record.get("recorded_utc")),
+                cell(record.get("who")),
+                cell(record.get("type")),
+                cell(record.get("key")),
+                cell(record.get("reason")),
+                cell(", ".join(sorted({str(f.get("code")) for f in record.get("skipped") or ()
+                                        if isinstance(f, Mapping)}))),
+            )
+            for record in shown
+        ),
+    )  # fmt: skip

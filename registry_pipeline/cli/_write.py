@@ -1,0 +1,202 @@
+"""`registry add-entry` and `registry types`: the governed write path for hand-edited registries."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from registry_pipeline.cli._commands import RAW, workspace_option
+from registry_pipeline.cli._output import err, json_doc, out
+
+MAX_ENTRY_BYTES = 16 * 1024 * 1024
+"""Largest entry accepted (JSON or YAML), in bytes."""
+
+if TYPE_CHECKING:
+    from registry_pipeline.core.write_path import WriteResult
+
+
+def add_add_entry(commands: Any) -> None:
+    """`registry add-entry --type TYPE (--entry-file F | --entry-json JSON) ...`."""
+    parser = commands.add_parser(
+        "add-entry",
+        help="insert or update one entry of a hand-edited registry, checked and atomic",
+        formatter_class=RAW,
+        description="Insert an entry, or update the one with the same key, in a hand-edited\n"
+        "registry (see `registry types`). The entry is validated against its schema and\n"
+        "checked against the other registries by the workspace's coordination rules; the file\n"
+        "keeps its comments and every other entry byte for byte, and is replaced atomically\n"
+        "under the workspace's write lock (concurrent writers lose nothing). Findings of\n"
+        "severity error block the write, warning ones are printed, record ones are appended to\n"
+        "registries/WRITE_NOTES_v0_1.jsonl. --no-check --reason TEXT writes despite errors and\n"
+        "appends an override record to registries/WRITE_OVERRIDES_v0_1.jsonl, which the health\n"
+        "report shows. See docs/WRITE_PATH.md.\n\n"
+        "Exit 0 written (or would be, with --dry-run, which prints the diff) or unchanged;\n"
+        "1 blocked by errors (nothing written); 2 bad input (unparsable entry, unknown type,\n"
+        "schema violation): every problem is listed with its field.",
+        epilog="examples:\n"
+        "  registry add-entry --type hook --entry-file entries/hook.yaml\n"
+        "  registry add-entry --type module_type --entry-json "
+        '\'{"type_id": "queue", "name": "Queue", ...}\' --dry-run\n'
+        "  registry add-entry --type route --entry-file r.yaml --json\n"
+        "  registry add-entry --type ability_low --entry-file a.yaml --no-check "
+        "--reason 'hook lands next release'\n"
+        "  registry add-entry --type expected_versions "
+        '--entry-json \'{"run_registry": "0.2.0"}\'',
+    )
+    parser.add_argument("--type", required=True, metavar="TYPE", help="the registry type")
+    given = parser.add_mutually_exclusive_group(required=True)
+    given.add_argument("--entry-file", metavar="F", help="the entry as YAML or JSON (- : stdin)")
+    given.add_argument("--entry-json", metavar="JSON", help="the entry as a JSON object")
+    parser.add_argument(
+        "--no-check", action="store_true", help="write despite errors (needs --reason; recorded)"
+    )
+    parser.add_argument("--reason", metavar="TEXT", help="why --no-check is needed")
+    parser.add_argument("--dry-run", action="store_true", help="print the diff, write nothing")
+    parser.add_argument("--json", action="store_true", help="print a JSON object")
+    workspace_option(parser)
+    parser.set_defaults(run=run_add_entry)
+
+
+def add_types(commands: Any) -> None:
+    """`registry types [--json | --markdown]`."""
+    parser = commands.add_parser(
+        "types",
+        help="list the registry types add-entry writes (schema, content, key, purpose)",
+        formatter_class=RAW,
+        description="List every registry type of the workspace's catalog that add-entry can\n"
+        "write: its schema, where its entries live, what identifies one, and its purpose.",
+        epilog="examples:\n"
+        "  registry types\n"
+        "  registry types --json\n"
+        "  registry types --markdown > .system/registry/AGENTS.md\n"
+        "  registry types --rules        the coordination rules as a Markdown table",
+    )
+    shape = parser.add_mutually_exclusive_group()
+    shape.add_argument("--json", action="store_true", help="print a JSON list")
+    shape.add_argument("--markdown", action="store_true", help="print the generated document")
+    shape.add_argument(
+        "--rules", action="store_true", help="print the coordination rules as a Markdown table"
+    )
+    workspace_option(parser)
+    parser.set_defaults(run=run_types)
+
+
+def run_types(args: argparse.Namespace) -> int:
+    from registry_pipeline.core.workspace.catalog import load_catalog
+    from registry_pipeline.core.workspace.layout import resolve_workspace
+    from registry_pipeline.core.write_path import entry_types, load_coordination
+    from registry_pipeline.core.write_path.table import (
+        coordination_markdown,
+        types_json,
+        types_markdown,
+    )
+
+    workspace = resolve_workspace(args.workspace)
+    catalog = load_catalog(workspace)
+    types = entry_types(catalog)
+    if args.rules:
+        coordination = load_coordination(workspace.root, catalog.coordination, types)
+        sys.stdout.write(coordination_markdown(coordination))
+    elif args.json:
+        json_doc(types_json(types))
+    elif args.markdown:
+        sys.stdout.write(types_markdown(catalog, types))
+    else:
+        out(f"{'TYPE':<20} {'LAYOUT':<6} {'KEY':<14} {'CONTENT':<48} SCHEMA")
+        for entry_type in types.values():
+            key = entry_type.key or "(the name)"
+            schema = entry_type.schema or f"{entry_type.schema_id} (by file name)"
+            name, layout, source = entry_type.name, entry_type.layout, entry_type.source
+            out(f"{name:<20} {layout:<6} {key:<14} {source:<48} {schema}")
+    return 0
+
+
+def run_add_entry(args: argparse.Namespace) -> int:
+    from registry_pipeline.core.workspace.layout import resolve_workspace
+    from registry_pipeline.core.write_path import add_entry
+
+    entry = _read_entry(args)
+    result = add_entry(
+        resolve_workspace(args.workspace),
+        args.type,
+        entry,
+        no_check=args.no_check,
+        reason=args.reason,
+        dry_run=args.dry_run,
+    )
+    if args.json:
+        json_doc(result.as_json())
+    else:
+        _report(result)
+    return 1 if result.blocked else 0
+
+
+def _read_entry(args: argparse.Namespace) -> Any:
+    """The entry, parsed strictly; ENTRY_UNPARSABLE (exit 2) naming the line when it is not."""
+    from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
+    from registry_pipeline.core._yaml import loads_yaml_strict
+    from registry_pipeline.core.errors import UsageError
+
+    if args.entry_json is not None:
+        data, name, as_json = args.entry_json.encode("utf-8", "surrogatepass"), "--entry-json", True
+    else:
+        name = args.entry_file
+        try:
+            data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+        except OSError as exc:
+            raise UsageError(
+                f"cannot read: {exc.strerror or exc}", code="UNREADABLE", path=name
+            ) from None
+        as_json = name.endswith(".json")
+    if len(data) > MAX_ENTRY_BYTES:
+        raise UsageError(
+            f"the entry is {len(data)} bytes; at most {MAX_ENTRY_BYTES}",
+            code="ENTRY_TOO_LARGE",
+            path=name,
+        )
+    try:
+        return loads_strict(data) if as_json else loads_yaml_strict(data)
+    except JSONDecodeProblem as exc:
+        raise UsageError(f"not a valid entry: {exc}", code="ENTRY_UNPARSABLE", path=name) from None
+
+
+def _report(result: WriteResult) -> None:
+    from registry_pipeline.core.write_path.logs import NOTES_RELPATH, OVERRIDES_RELPATH
+
+    what = f"{result.type} {result.key!r}"
+    if result.dry_run and result.diff:
+        sys.stdout.write(result.diff)
+    for finding in result.findings:
+        if finding.severity != "error":
+            err(f"{finding.severity}: {finding.code} {_where(finding)}: {finding.message}")
+    errors = [finding for finding in result.findings if finding.severity == "error"]
+    if result.blocked:
+        err(
+            f"error: BLOCKED {result.file}: {len(errors)} error(s); nothing was written "
+            "(--no-check --reason TEXT writes anyway, and is recorded)"
+        )
+        for finding in errors:
+            err(f"  {finding.code} {_where(finding)}: {finding.message}")
+        return
+    if result.overridden:
+        err(
+            f"WARNING: OVERRIDE {what} written despite {len(errors)} error(s) (--no-check); "
+            f"recorded in {OVERRIDES_RELPATH}:"
+        )
+        for finding in errors:
+            err(f"  {finding.code} {_where(finding)}: {finding.message}")
+    if result.notes:
+        err(f"note: {result.notes} finding(s) recorded in {NOTES_RELPATH}")
+    if result.action == "unchanged":
+        out(f"unchanged {what}: {result.file} already holds this entry")
+    elif result.dry_run:
+        out(f"would have {result.action} {what} in {result.file} (dry run: nothing written)")
+    else:
+        out(f"{result.action} {what} in {result.file}")
+
+
+def _where(finding: Any) -> str:
+    key = f"[{finding.key}]" if finding.key is not None else ""
+    return f"{finding.type}{key}{finding.field}"

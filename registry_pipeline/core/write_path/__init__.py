@@ -1,0 +1,47 @@
+"""The governed write path: registry types, `add_entry`, coordination rules and their findings.
+
+`add_entry` inserts or updates one entry by key in a hand-edited registry (JSON or YAML; one
+file holding a list or a map, or one file per entry), validated against its schema, checked
+against the other registries by the workspace's coordination rules, spliced into the file so
+every other byte stays, and written atomically under the workspace's write lock. The build's
+blocking `coordination` check runs the same rules through `workspace_findings`.
+
+Depends on `seal/`, `workspace/`, `pointers/` (the lock) and `append_only/` (a governed source's
+promises are checked before a write); must not import `explain/`, `delta_log/`, `builders/` or
+`adopt/`.
+"""
+
+from registry_pipeline.core.write_path.check import workspace_findings
+from registry_pipeline.core.write_path.content import Entry, TypeContent, content_of, read_type
+from registry_pipeline.core.write_path.coordinate import evaluate, involving
+from registry_pipeline.core.write_path.findings import (
+    SEVERITIES,
+    EntryError,
+    Finding,
+    RegistryFileError,
+)
+from registry_pipeline.core.write_path.rules import Coordination, Rule, load_coordination
+from registry_pipeline.core.write_path.types import EntryType, entry_type, entry_types
+from registry_pipeline.core.write_path.write import WriteResult, add_entry
+
+__all__ = [
+    "SEVERITIES",
+    "Coordination",
+    "Entry",
+    "EntryError",
+    "EntryType",
+    "Finding",
+    "RegistryFileError",
+    "Rule",
+    "TypeContent",
+    "WriteResult",
+    "add_entry",
+    "content_of",
+    "entry_type",
+    "entry_types",
+    "evaluate",
+    "involving",
+    "load_coordination",
+    "read_type",
+    "workspace_findings",
+]

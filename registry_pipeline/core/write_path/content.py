@@ -1,0 +1,264 @@
+"""A registry type's current entries, read from its files' bytes (the workspace's, or a sealed
+snapshot's: the same function reads both)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
+from registry_pipeline.core._yaml import parse_yaml
+from registry_pipeline.core.errors import ReasonCode
+from registry_pipeline.core.workspace.sources import SourceError, read_source_files
+from registry_pipeline.core.write_path.findings import Finding
+from registry_pipeline.core.write_path.types import EntryType
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One entry: its key, its value, where it lives."""
+
+    key: str
+    value: Any
+    """The entry object (list, files with a key), or the value under its key (map, files
+    without a key)."""
+    file: str
+    """Workspace-relative file."""
+    index: int | None = None
+    """Its position in the file's list (list layout)."""
+
+
+@dataclass(frozen=True)
+class ParsedFile:
+    """One file: its bytes, its document and, for a YAML list, each item's line span."""
+
+    data: bytes
+    document: Any
+    spans: tuple[tuple[int, int], ...] | None = None
+    """(first line, last line), 0-based, of each list item, the dash line first; None when the
+    list is not in block style (the writer then rewrites the file round-trip)."""
+
+
+@dataclass
+class TypeContent:
+    """Every entry of one type, and every problem reading them."""
+
+    type: EntryType
+    entries: dict[str, Entry] = field(default_factory=dict)
+    files: dict[str, ParsedFile] = field(default_factory=dict)
+    """Workspace-relative path -> the parsed file."""
+    problems: list[Finding] = field(default_factory=list)
+
+
+def parse_file(relpath: str, data: bytes, container: str | None = None) -> ParsedFile:
+    """The strict parse of one registry file (JSON or YAML by its suffix); JSONDecodeProblem
+    (YAMLDecodeProblem for YAML) when it does not parse. With `container`, a YAML list there
+    gets its items' line spans."""
+    if not relpath.endswith((".yaml", ".yml")):
+        return ParsedFile(data, loads_strict(data))
+    parsed = parse_yaml(data)
+    spans = None
+    if container is not None and parsed.node is not None:
+        spans = _item_spans(parsed.node, container, data)
+    return ParsedFile(data, parsed.value, spans)
+
+
+def resolve(document: Any, pointer: str) -> Any:
+    """The value at JSON pointer `pointer`; KeyError when absent."""
+    current = document
+    for part in _parts(pointer):
+        if isinstance(current, dict):
+            current = current[part]
+        elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
+            current = current[int(part)]
+        else:
+            raise KeyError(part)
+    return current
+
+
+Parse = Callable[[str, bytes, "str | None"], "ParsedFile"]
+"""How a file is parsed: `parse_file`, or the cached parse of `write_path.cache`."""
+
+
+def read_type(root: Path, entry_type: EntryType, parse: Parse | None = None) -> TypeContent:
+    """The type's entries as its files in the workspace hold them now."""
+    try:
+        files = read_source_files(root, [entry_type.source]).files
+    except SourceError as exc:
+        if all(p.code == ReasonCode.MISSING_FILE for p in exc.details):
+            files = {}  # no entry yet: the first add-entry creates the file
+        else:
+            raise
+    return content_of(entry_type, files, parse)
+
+
+def content_of(
+    entry_type: EntryType, files: Mapping[str, bytes], parse: Parse | None = None
+) -> TypeContent:
+    """The type's entries from its files (relpath as sealed -> bytes): the one reader of the
+    write path and of the build's blocking check (which parses every file: no cache)."""
+    content = TypeContent(entry_type)
+    for relpath, data in sorted(files.items()):
+        path = (
+            f"{entry_type.folder}/{relpath}" if entry_type.layout == "files" else entry_type.source
+        )
+        container = entry_type.container if entry_type.layout == "list" else None
+        try:
+            parsed = (parse or parse_file)(path, data, container)
+        except JSONDecodeProblem as exc:
+            content.problems.append(_problem(entry_type, None, "", exc.message, path, exc.code))
+            continue
+        content.files[path] = parsed
+        if entry_type.layout == "files":
+            _file_entry(content, path, parsed.document)
+        else:
+            _container_entries(content, path, parsed.document)
+    return content
+
+
+def _file_entry(content: TypeContent, path: str, document: Any) -> None:
+    entry_type = content.type
+    stem = Path(path).name[: -len(entry_type.suffix)]
+    if entry_type.key is None:
+        _add(content, Entry(stem, document, path))
+        return
+    if not isinstance(document, dict):
+        content.problems.append(
+            _problem(entry_type, stem, "", "the file must hold one entry (a mapping)", path)
+        )
+        return
+    key = document.get(entry_type.key)
+    if key != stem:
+        content.problems.append(
+            _problem(
+                entry_type,
+                stem,
+                f"/{entry_type.key}",
+                f"{key!r} does not match the file name {Path(path).name!r}",
+                path,
+                "KEY_MISMATCH",
+            )
+        )
+        return
+    _add(content, Entry(stem, document, path))
+
+
+def _container_entries(content: TypeContent, path: str, document: Any) -> None:
+    entry_type = content.type
+    try:
+        container = resolve(document, entry_type.container)
+    except KeyError:
+        if document is None or entry_type.container:
+            return  # an empty file, or no list yet: no entries
+        container = None
+    if entry_type.layout == "map":
+        if not isinstance(container, dict):
+            content.problems.append(
+                _problem(entry_type, None, entry_type.container, "must be an object", path)
+            )
+            return
+        for key, value in container.items():
+            _add(content, Entry(key, value, path))
+        return
+    if container is None:
+        return
+    if not isinstance(container, list):
+        content.problems.append(
+            _problem(entry_type, None, entry_type.container or "/", "must be a list", path)
+        )
+        return
+    key_field = entry_type.key or ""
+    for index, item in enumerate(container):
+        key = item.get(key_field) if isinstance(item, dict) else None
+        if not isinstance(key, str) or not key:
+            content.problems.append(
+                _problem(
+                    entry_type,
+                    None,
+                    f"{entry_type.container}/{index}/{key_field}",
+                    "every entry needs a non-empty string key",
+                    path,
+                    "KEY_MISSING",
+                )
+            )
+            continue
+        _add(content, Entry(key, item, path, index))
+
+
+def _add(content: TypeContent, entry: Entry) -> None:
+    known = content.entries.get(entry.key)
+    if known is not None:
+        where = f" (index {entry.index})" if entry.index is not None else ""
+        content.problems.append(
+            _problem(
+                content.type,
+                entry.key,
+                "",
+                f"duplicate key{where}; first in {known.file}",
+                entry.file,
+                "DUPLICATE_KEY",
+            )
+        )
+        return
+    content.entries[entry.key] = entry
+
+
+def _problem(
+    entry_type: EntryType,
+    key: str | None,
+    field_: str,
+    message: str,
+    path: str,
+    code: str = "REGISTRY_FILE_INVALID",
+) -> Finding:
+    return Finding(code, "error", entry_type.name, key, field_, message, path)
+
+
+def _parts(pointer: str) -> list[str]:
+    if not pointer:
+        return []
+    return [part.replace("~1", "/").replace("~0", "~") for part in pointer[1:].split("/")]
+
+
+def _item_spans(root: Any, container: str, data: bytes) -> tuple[tuple[int, int], ...] | None:
+    """Line spans of the block list at `container`, or None when it is not a block list."""
+    node = root
+    for part in _parts(container):
+        if type(node).__name__ != "MappingNode":
+            return None
+        node = next((v for k, v in node.value if k.value == part), None)
+        if node is None:
+            return None
+    if type(node).__name__ != "SequenceNode" or node.flow_style:
+        return None
+    lines = data.decode("utf-8-sig").splitlines()
+    spans = []
+    for item in node.value:
+        first = _dash_line(item, lines)
+        last = max(first, _last_line(item))
+        while last > first and not lines[last].strip():
+            last -= 1
+        spans.append((first, last))
+    return tuple(spans)
+
+
+def _dash_line(item: Any, lines: list[str]) -> int:
+    line = item.start_mark.line
+    if lines[line][: item.start_mark.column].rstrip().endswith("-"):
+        return int(line)
+    while line > 0 and lines[line].strip() != "-":
+        line -= 1
+    return int(line)
+
+
+def _last_line(node: Any) -> int:
+    kind = type(node).__name__
+    if kind in ("MappingNode", "SequenceNode") and not node.flow_style and node.value:
+        last = node.value[-1]
+        return _last_line(last[1] if kind == "MappingNode" else last)
+    end = node.end_mark
+    if end.column == 0 and end.line > node.start_mark.line:
+        return int(end.line) - 1
+    return int(end.line)

@@ -1,0 +1,921 @@
+"""`registry add-entry` and `registry types` from the command line: coordination rules at each
+severity, --no-check overrides, --dry-run, the bad input corpus, concurrent writers, the types
+table, and the append-only rolepack."""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import json
+import multiprocessing
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from registry_pipeline.core import _yaml
+from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline_tests.cli_tests.conftest import Run
+from registry_pipeline_tests.core_tests.write_path._support import (
+    DEMO_FILES,
+    EXAMPLE,
+    EXAMPLE_FILES,
+    EXAMPLE_FOLDERS,
+    EXAMPLE_TYPES,
+    NOTES,
+    OVERRIDES,
+    changed_files,
+    copy_example,
+    jsonl,
+    keys_of,
+    parse,
+    sample,
+    snapshot,
+)
+
+RULES = "registries/COORDINATION_v0_1.yaml"
+INSTANCES = "modules/overview/instance_registry.yaml"
+TYPES = "modules/overview/type_registry.yaml"
+BIN = Path(sys.executable).with_name("registry")
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    """A copy of examples/module-registries with no runs."""
+    return copy_example(tmp_path)
+
+
+def _entry_file(tmp_path: Path, entry: Any, name: str = "entry.json") -> str:
+    path = tmp_path / "in" / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(entry, ensure_ascii=False))
+    return str(path)
+
+
+def _add(
+    cli: Run, root: Path, type_name: str, entry_file: str, *extra: str
+) -> tuple[int, str, str]:
+    return cli("add-entry", "--workspace", str(root), "--type", type_name,
+               "--entry-file", entry_file, *extra)  # fmt: skip
+
+
+def _error(out: str) -> dict[str, Any]:
+    document = json.loads(out)
+    assert set(document) == {"error"}
+    error: dict[str, Any] = document["error"]
+    return error
+
+
+# --- 4. coordination rules: every kind at every severity -----------------------------------
+
+
+def _rule(kind: str, **fields: Any) -> dict[str, Any]:
+    return {"id": "rule-under-test", "severity": "error", "kind": kind, "why": "test"} | fields
+
+
+def _module(type_id: str) -> dict[str, Any]:
+    return {"module_id": "comment_service", "type_id": type_id, "name": "Comments",
+            "description": "d", "owner": "community", "status": "active"}  # fmt: skip
+
+
+def _ability_with_pre_call() -> dict[str, Any]:
+    entry = sample("ability_low")
+    entry["hooks"]["pre_call"] = ["ability_usage_tracker"]  # a PostAbilityCall hook
+    return entry
+
+
+def _hook(**fields: Any) -> dict[str, Any]:
+    return sample("hook") | fields
+
+
+def _route(**fields: Any) -> dict[str, Any]:
+    return sample("route") | fields
+
+
+RULE_CASES: dict[str, tuple[list[dict[str, Any]], str, Any, str]] = {
+    "exists": (
+        [_rule("exists", **{"from": {"type": "module_instance", "field": "/type_id"},
+                            "to": {"type": "module_type"}})],
+        "module_instance", _module("no_such_type"), INSTANCES,
+    ),
+    "exists-to-where": (
+        [_rule("exists", **{"from": {"type": "ability_low", "field": "/hooks/pre_call/*"},
+                            "to": {"type": "hook", "where": {"field": "/event_type",
+                                                            "equals": "PreAbilityCall"}}})],
+        "ability_low", _ability_with_pre_call(),
+        ".system/registry/low-level/content.archive.article.yaml",
+    ),
+    "exists-patterns": (
+        [_rule("exists", **{"from": {"type": "hook", "field": "/match/ability_scope/*"},
+                            "to": {"type": "ability_low", "patterns": True}})],
+        "hook", _hook(match={"ability_scope": ["billing.*"]}),
+        ".system/hooks/session_registry_check.yaml",
+    ),
+    "no_overlap-inside-another": (
+        [_rule("no_overlap", of={"type": "route", "field": "/scope/*"})],
+        "route", _route(scope=["content/blog/drafts/"]), "modules/routes/help_pages.yaml",
+    ),
+    "no_overlap-around-others": (
+        [_rule("no_overlap", of={"type": "route", "field": "/scope/*"})],
+        "route", _route(scope=["content/"]), "modules/routes/help_pages.yaml",
+    ),
+    "shared": (
+        [_rule("shared", of={"type": "route", "field": "/topics/*", "owner": "/owner_module"})],
+        "route", _route(topics=["search"]), "modules/routes/help_pages.yaml",
+    ),
+    "one_of": (
+        [_rule("one_of", of={"type": "hook", "field": "/event_type"},
+               values=["PromptSubmit", "PreAbilityCall"])],
+        "hook", _hook(), ".system/hooks/session_registry_check.yaml",
+    ),
+    "one_of-when": (
+        [_rule("one_of", of={"type": "hook", "field": "/event_type"}, values=["PromptSubmit"],
+               when={"field": "/enabled", "equals": True})],
+        "hook", _hook(), ".system/hooks/session_registry_check.yaml",
+    ),
+    "not_deprecated": (
+        [{"id": "maturity-module-exists", "severity": "error", "kind": "exists", "why": "test",
+          "from": {"type": "module_maturity", "field": "/module_id"},
+          "to": {"type": "module_instance"}},
+         _rule("not_deprecated", field="/status", value="deprecated")],
+        "module_maturity", sample("module_maturity"), "modules/overview/instance_maturity.yaml",
+    ),
+}  # fmt: skip
+
+
+def _set_rules(root: Path, rules: list[dict[str, Any]], severity: str) -> None:
+    rules = copy.deepcopy(rules)
+    for rule in rules:
+        if rule["id"] == "rule-under-test":
+            rule["severity"] = severity
+    document = {"version": "0.1", "rules": rules}
+    (root / RULES).write_text("# rules of one test\n" + json.dumps(document, indent=2) + "\n")
+
+
+@pytest.mark.parametrize("case", sorted(RULE_CASES))
+def test_a_rule_at_error_blocks_and_writes_nothing(
+    cli: Run, example: Path, tmp_path: Path, case: str
+) -> None:
+    rules, type_name, entry, relpath = RULE_CASES[case]
+    _set_rules(example, rules, "error")
+    entry_file = _entry_file(tmp_path, entry)
+    before = snapshot(example)
+
+    code, out, err = _add(cli, example, type_name, entry_file)
+
+    assert code == 1 and out == ""
+    assert f"error: BLOCKED {relpath}" in err and "rule-under-test" in err
+    assert snapshot(example) == before
+    code, out, err = _add(cli, example, type_name, entry_file, "--json")
+    assert code == 1 and err == ""
+    result = json.loads(out)
+    assert (result["blocked"], result["written"], result["file"]) == (True, False, relpath)
+    assert {(f["code"], f["severity"]) for f in result["findings"]} >= {
+        ("rule-under-test", "error")
+    }
+    assert snapshot(example) == before
+
+
+@pytest.mark.parametrize("case", sorted(RULE_CASES))
+def test_a_rule_at_warning_writes_and_says_so(
+    cli: Run, example: Path, tmp_path: Path, case: str
+) -> None:
+    rules, type_name, entry, relpath = RULE_CASES[case]
+    entry_file = _entry_file(tmp_path, entry)
+    second = copy_example(tmp_path / "second")
+    for root in (example, second):
+        _set_rules(root, rules, "warning")
+    before = snapshot(example)
+
+    code, out, err = _add(cli, example, type_name, entry_file, "--json")
+
+    assert code == 0 and err == ""
+    result = json.loads(out)
+    assert (result["blocked"], result["written"], result["action"]) == (False, True, "inserted")
+    warnings = [f for f in result["findings"] if f["code"] == "rule-under-test"]
+    assert warnings and all(f["severity"] == "warning" for f in warnings)
+    assert changed_files(before, snapshot(example)) == {relpath}
+
+    code, out, err = _add(cli, second, type_name, entry_file)
+
+    assert code == 0
+    assert err.count("warning: rule-under-test ") == len(warnings)
+    assert out == f"inserted {type_name} {result['key']!r} in {relpath}\n"
+    assert snapshot(second) == snapshot(example)
+
+
+@pytest.mark.parametrize("case", sorted(RULE_CASES))
+def test_a_rule_at_record_writes_and_appends_a_note(
+    cli: Run, example: Path, tmp_path: Path, case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REGISTRY_ACTOR", "test-actor")
+    rules, type_name, entry, relpath = RULE_CASES[case]
+    _set_rules(example, rules, "record")
+    entry_file = _entry_file(tmp_path, entry)
+    before = snapshot(example)
+
+    code, out, _err = _add(cli, example, type_name, entry_file, "--dry-run", "--json")
+    assert code == 0
+    records = [f for f in json.loads(out)["findings"] if f["code"] == "rule-under-test"]
+    assert records and all(f["severity"] == "record" for f in records)
+    assert snapshot(example) == before  # a dry run records nothing
+
+    code, out, err = _add(cli, example, type_name, entry_file)
+    assert code == 0 and f"inserted {type_name}" in out
+    assert f"note: {len(records)} finding(s) recorded in {NOTES}" in err
+    assert "warning: rule-under-test" not in err
+    assert changed_files(before, snapshot(example)) == {relpath, NOTES}
+    notes = jsonl(example / NOTES)
+    assert [n["code"] for n in notes] == ["rule-under-test"] * len(records)
+    for note, finding in zip(notes, records, strict=True):
+        assert note["who"] == "test-actor" and note["severity"] == "record"
+        assert note["recorded_utc"].endswith("Z")
+        assert {k: note[k] for k in ("type", "key", "field", "message", "file", "related")} == {
+            k: finding[k] for k in ("type", "key", "field", "message", "file", "related")
+        }
+
+
+def test_a_one_of_rule_whose_when_does_not_hold_finds_nothing(
+    cli: Run, example: Path, tmp_path: Path
+) -> None:
+    rules, type_name, entry, relpath = RULE_CASES["one_of-when"]
+    _set_rules(example, rules, "error")
+    code, out, err = _add(
+        cli, example, type_name, _entry_file(tmp_path, entry | {"enabled": False}), "--json"
+    )
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["written"] and result["findings"] == []
+    assert (example / relpath).is_file()
+
+
+def test_the_example_rules_block_a_dangling_reference(
+    cli: Run, example: Path, tmp_path: Path
+) -> None:
+    before = snapshot(example)
+    code, _out, err = _add(cli, example, "module_instance",
+                           _entry_file(tmp_path, _module("no_such_type")))  # fmt: skip
+    assert code == 1
+    assert "instance-type-exists module_instance[comment_service]/type_id: no module_type " \
+        "'no_such_type'" in err  # fmt: skip
+    assert snapshot(example) == before
+
+
+# --- 5. --no-check ------------------------------------------------------------------------------
+
+
+def test_no_check_without_a_reason_is_bad_input(cli: Run, example: Path, tmp_path: Path) -> None:
+    entry_file = _entry_file(tmp_path, _module("no_such_type"))
+    before = snapshot(example)
+    for extra in (("--no-check",), ("--no-check", "--reason", "   ")):
+        code, out, err = _add(cli, example, "module_instance", entry_file, *extra)
+        assert code == 2 and out == "" and "error: REASON_REQUIRED" in err
+    code, out, err = _add(cli, example, "module_instance", entry_file, "--no-check", "--json")
+    assert code == 2 and err == "" and _error(out)["code"] == "REASON_REQUIRED"
+    assert snapshot(example) == before
+
+
+def test_no_check_with_a_reason_writes_despite_errors_and_records_the_override(
+    cli: Run, example: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REGISTRY_ACTOR", "alice@example")
+    entry = _module("no_such_type")
+    before = snapshot(example)
+
+    code, out, err = _add(cli, example, "module_instance", _entry_file(tmp_path, entry),
+                          "--no-check", "--reason", "  type lands next release  ")  # fmt: skip
+
+    assert code == 0
+    assert "inserted module_instance 'comment_service'" in out
+    assert "WARNING: OVERRIDE module_instance 'comment_service' written despite 1 error(s)" in err
+    assert "instance-type-exists" in err
+    after = snapshot(example)
+    assert changed_files(before, after) == {INSTANCES, OVERRIDES}
+    assert entry in parse(example / INSTANCES)["module_instances"]
+    [record] = jsonl(example / OVERRIDES)
+    assert record["who"] == "alice@example"
+    assert (record["type"], record["key"], record["file"], record["action"]) == (
+        "module_instance", "comment_service", INSTANCES, "inserted"
+    )  # fmt: skip
+    assert record["reason"] == "type lands next release"
+    assert [(f["code"], f["severity"], f["field"]) for f in record["skipped"]] == [
+        ("instance-type-exists", "error", "/type_id")
+    ]
+    assert record["sha256_before"] == hashlib.sha256(before[INSTANCES]).hexdigest()
+    assert record["sha256_after"] == hashlib.sha256(after[INSTANCES]).hexdigest()
+
+
+def test_no_check_on_a_clean_entry_records_no_override(
+    cli: Run, example: Path, tmp_path: Path
+) -> None:
+    code, out, err = _add(cli, example, "module_type", _entry_file(tmp_path, sample("module_type")),
+                          "--no-check", "--reason", "habit", "--json")  # fmt: skip
+    assert code == 0 and err == ""
+    result = json.loads(out)
+    assert (result["written"], result["overridden"], result["findings"]) == (True, False, [])
+    assert not (example / OVERRIDES).exists()
+
+
+def test_a_second_override_appends_a_second_record(cli: Run, example: Path, tmp_path: Path) -> None:
+    for type_id in ("nope_one", "nope_two"):
+        code, _out, _err = _add(cli, example, "module_instance",
+                                _entry_file(tmp_path, _module(type_id)),
+                                "--no-check", "--reason", type_id)  # fmt: skip
+        assert code == 0
+    assert [r["reason"] for r in jsonl(example / OVERRIDES)] == ["nope_one", "nope_two"]
+    assert [r["action"] for r in jsonl(example / OVERRIDES)] == ["inserted", "updated"]
+
+
+def test_an_override_that_cannot_be_recorded_is_not_written(
+    cli: Run, example: Path, tmp_path: Path
+) -> None:
+    (example / OVERRIDES).write_bytes(b'{"torn": ')
+    before = snapshot(example)
+    code, _out, err = _add(cli, example, "module_instance", _entry_file(tmp_path, _module("x")),
+                           "--no-check", "--reason", "r")  # fmt: skip
+    assert code == 1 and "LOG_TORN" in err
+    assert snapshot(example) == before
+
+
+# --- 6. --dry-run ---------------------------------------------------------------------------
+
+
+def test_dry_run_prints_the_diff_the_write_then_makes(
+    cli: Run, example: Path, tmp_path: Path
+) -> None:
+    entry_file = _entry_file(tmp_path, sample("module_type"))
+    before = snapshot(example)
+
+    code, out, err = _add(cli, example, "module_type", entry_file, "--dry-run")
+
+    assert code == 0 and err == ""
+    assert snapshot(example) == before
+    assert out.startswith(f"--- a/{TYPES}\n+++ b/{TYPES}\n@@ ")
+    assert "would have inserted module_type 'analytics_pipeline'" in out
+    assert "+  - type_id: analytics_pipeline\n" in out
+    code, _out, _err = _add(cli, example, "module_type", entry_file)
+    assert code == 0
+    old = before[TYPES].decode().splitlines(keepends=True)
+    new = (example / TYPES).read_text().splitlines(keepends=True)
+    expected = "".join(difflib.unified_diff(old, new, f"a/{TYPES}", f"b/{TYPES}"))
+    summary = f"would have inserted module_type 'analytics_pipeline' in {TYPES}"
+    assert expected and out == expected + summary + " (dry run: nothing written)\n"
+
+
+def test_dry_run_of_a_new_file_diffs_against_dev_null(
+    cli: Run, example: Path, tmp_path: Path
+) -> None:
+    code, out, _err = _add(cli, example, "route", _entry_file(tmp_path, sample("route")),
+                           "--dry-run", "--json")  # fmt: skip
+    assert code == 0
+    result = json.loads(out)
+    assert set(result) == {"type", "key", "file", "action", "written", "blocked", "dry_run",
+                           "overridden", "findings", "diff"}  # fmt: skip
+    assert result["diff"].startswith("--- /dev/null\n+++ b/modules/routes/help_pages.yaml\n")
+    assert (result["dry_run"], result["written"], result["action"]) == (True, False, "inserted")
+    assert not (example / "modules/routes/help_pages.yaml").exists()
+
+
+def test_dry_run_of_a_blocked_entry_exits_1_and_writes_nothing(
+    cli: Run, example: Path, tmp_path: Path
+) -> None:
+    before = snapshot(example)
+    code, out, err = _add(cli, example, "module_instance",
+                          _entry_file(tmp_path, _module("no_such_type")), "--dry-run")  # fmt: skip
+    assert code == 1
+    assert out.startswith(f"--- a/{INSTANCES}\n+++ b/{INSTANCES}\n")
+    assert "error: BLOCKED" in err
+    assert snapshot(example) == before
+
+
+def test_dry_run_of_an_unchanged_entry_prints_no_diff(
+    cli: Run, example: Path, tmp_path: Path
+) -> None:
+    existing = parse(example / TYPES)["module_types"][0]
+    code, out, err = _add(cli, example, "module_type", _entry_file(tmp_path, existing),
+                          "--dry-run")  # fmt: skip
+    assert code == 0 and err == ""
+    assert out == f"unchanged module_type 'content_service': {TYPES} already holds this entry\n"
+
+
+# --- 7. bad input: exit 2, a clear code, nothing written -------------------------------------
+
+
+def _refused(cli: Run, root: Path, type_name: str, *given: str) -> dict[str, Any]:
+    """Run add-entry twice (human, --json): both exit 2, nothing written; the --json error."""
+    before = snapshot(root)
+    code, out, err = cli("add-entry", "--workspace", str(root), "--type", type_name, *given)
+    assert code == 2 and out == "" and err.startswith("error: "), (code, out, err)
+    code, out, err = cli("add-entry", "--workspace", str(root), "--type", type_name, *given,
+                         "--json")  # fmt: skip
+    assert code == 2 and err == "", (code, out, err)
+    assert snapshot(root) == before
+    return _error(out)
+
+
+def test_a_python_tag_is_refused_and_never_run(
+    cli: Run, example: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    marker = tmp_path / "X"
+    entry = tmp_path / "evil.yaml"
+    entry.write_text(f'!!python/object/apply:os.system ["touch {marker}"]\n')
+    (tmp_path / "evil2.yaml").write_text(
+        f'type_id: !!python/object/apply:os.system ["touch {marker}"]\n'
+    )
+    for path in (entry, tmp_path / "evil2.yaml"):
+        error = _refused(cli, example, "module_type", "--entry-file", str(path))
+        assert error["code"] == "ENTRY_UNPARSABLE" and "YAML_TAG" in error["message"]
+    assert not marker.exists() and not (tmp_path / "X").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        ("type_id: a\nname: A\ntype_id: b\n", "YAML_DUPLICATE_KEY"),
+        ("a: &x [1, 2]\nb: *x\n", "YAML_ALIAS"),
+        ('a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+         "b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+         "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n"
+         "f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\n"
+         "h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]\ni: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]\n",
+         "YAML_ALIAS"),
+        ("base: &b {type_id: x}\nentry:\n  <<: *b\n", "YAML_MERGE_KEY"),
+        ("type_id: x\n---\ntype_id: y\n", "YAML_MULTIPLE_DOCUMENTS"),
+        ("type_id: x\nsize: .nan\n", "YAML_NON_FINITE"),
+        ("type_id: [\n", "YAML_SYNTAX"),
+        ("? [a, b]\n: c\n", "YAML_KEY_NOT_STRING"),
+        ("[" * 5000, "YAML_TOO_DEEP"),
+    ],
+)  # fmt: skip
+def test_a_bad_yaml_entry_is_unparsable(
+    cli: Run, example: Path, tmp_path: Path, text: str, rule: str
+) -> None:
+    path = tmp_path / "entry.yaml"
+    path.write_text(text)
+    error = _refused(cli, example, "module_type", "--entry-file", str(path))
+    assert error["code"] == "ENTRY_UNPARSABLE" and rule in error["message"]
+    assert error["path"] == str(path)
+
+
+def test_a_huge_yaml_entry_is_refused_before_parsing(
+    cli: Run, example: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "huge.yaml"
+    with path.open("wb") as handle:
+        handle.write(b"type_id: x\n")
+        handle.truncate(_yaml.MAX_BYTES + 1)  # NUL bytes: parsing them would fail anyway
+    error = _refused(cli, example, "module_type", "--entry-file", str(path))
+    assert error["code"] == "ENTRY_TOO_LARGE"  # the CLI's limit (16 MiB) comes before YAML's
+    path.unlink()
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        ('{"type_id": "a", "type_id": "b"}', "duplicate key 'type_id'"),
+        ('{"type_id": "a", "n": NaN}', "JSON_NON_FINITE"),
+        ('{"type_id": "a", "n": Infinity}', "JSON_NON_FINITE"),
+        ('{"type_id": "a", "n": 1e999}', "JSON_NON_FINITE"),
+        ('{"type_id": "a",}', "JSON_INVALID"),
+        ('{"type_id": "a", "n": ' + "9" * 2000 + "}", "JSON_NUMBER_TOO_LARGE"),
+        ("\ufeff{}", "byte-order mark"),
+    ],
+)
+def test_a_bad_json_entry_is_unparsable(
+    cli: Run, example: Path, tmp_path: Path, text: str, rule: str
+) -> None:
+    error = _refused(cli, example, "module_type", "--entry-json", text)
+    assert error["code"] == "ENTRY_UNPARSABLE" and rule in error["message"]
+    path = tmp_path / "entry.json"
+    path.write_text(text)
+    error = _refused(cli, example, "module_type", "--entry-file", str(path))
+    assert error["code"] == "ENTRY_UNPARSABLE" and rule in error["message"]
+
+
+def test_a_schema_violating_entry_lists_every_violation_with_its_field(
+    cli: Run, example: Path
+) -> None:
+    entry = {"type_id": "Bad-Id", "name": "", "status": "gone", "tags": ["a", "a"], "extra": 1}
+    error = _refused(cli, example, "module_type", "--entry-json", json.dumps(entry))
+    assert error["code"] == "SCHEMA_VIOLATION"
+    found = sorted((d["field"], d["message"]) for d in error["details"])
+    assert found == [
+        ("", "'description' is a required property"),
+        ("", "Additional properties are not allowed ('extra' was unexpected)"),
+        ("/name", "'' should be non-empty"),
+        ("/status", "'gone' is not one of ['active', 'deprecated']"),
+        ("/tags", "['a', 'a'] has non-unique elements"),
+        ("/type_id", "'Bad-Id' does not match '^[a-z][a-z0-9_]*$'"),
+    ]
+    assert {d["code"] for d in error["details"]} == {"SCHEMA_VIOLATION"}
+    assert {d["file"] for d in error["details"]} == {TYPES}
+
+
+def test_a_schema_violation_is_reported_line_by_line_for_humans(cli: Run, example: Path) -> None:
+    entry = {"type_id": "x", "name": "", "description": "d", "status": "gone"}
+    code, _out, err = cli("add-entry", "--workspace", str(example), "--type", "module_type",
+                          "--entry-json", json.dumps(entry))  # fmt: skip
+    assert code == 2
+    lines = err.splitlines()
+    assert lines[0] == "error: SCHEMA_VIOLATION: 2 problem(s) with the entry; nothing was written"
+    assert "  error: SCHEMA_VIOLATION module_type[x]/name: '' should be non-empty" in lines
+    assert any(
+        line.startswith("  error: SCHEMA_VIOLATION module_type[x]/status:") for line in lines
+    )
+
+
+def test_a_demo_entry_violating_its_files_schema_is_refused(cli: Run, demo: Path) -> None:
+    """The demo's types have no entry schema: the file's own schema decides, at the entry."""
+    entry = {"file": "sql/009.sql", "description": "d", "applied_at": None, "applied_by": None,
+             "status": "MAYBE", "extra": True}  # fmt: skip
+    error = _refused(cli, demo, "migration_ledger", "--entry-json", json.dumps(entry))
+    assert error["code"] == "SCHEMA_VIOLATION"
+    assert sorted(d["field"] for d in error["details"]) == ["", "/status"]
+    error = _refused(cli, demo, "expected_versions", "--entry-json", '{"drift_signals": 2}')
+    assert error["code"] == "SCHEMA_VIOLATION"
+    error = _refused(cli, demo, "threshold_pack", "--entry-json", '{"bad_pack_v1": {}}')
+    assert error["code"] == "SCHEMA_VIOLATION"
+
+
+def test_a_threshold_pack_of_any_name_is_validated(cli: Run, demo: Path) -> None:
+    """A name no schema governs would be sealed unchecked: refused, naming the pattern."""
+    entry = {"loose": {"max_age_hours": "twelve"}}
+    error = _refused(cli, demo, "threshold_pack", "--entry-json", json.dumps(entry))
+    assert error["code"] == "UNGOVERNED_NAME"
+    assert "_pack_v" in json.dumps(error["details"])
+    entry = {"loose_pack_v1": {"max_age_hours": "twelve"}}
+    error = _refused(cli, demo, "threshold_pack", "--entry-json", json.dumps(entry))
+    assert error["code"] == "SCHEMA_VIOLATION"
+
+
+def test_an_unknown_type_says_did_you_mean(cli: Run, example: Path) -> None:
+    error = _refused(cli, example, "modul_type", "--entry-json", "{}")
+    assert error["code"] == "UNKNOWN_TYPE" and error["path"] == "modul_type"
+    assert "did you mean 'module_type'?" in error["message"]
+    assert all(name in error["message"] for name in EXAMPLE_TYPES)
+    code, _out, err = cli("add-entry", "--workspace", str(example), "--type", "hoook",
+                          "--entry-json", "{}")  # fmt: skip
+    assert code == 2 and err.startswith("error: UNKNOWN_TYPE hoook: ") and "'hook'?" in err
+
+
+def test_a_field_whose_json_type_changes_is_refused(cli: Run, demo: Path) -> None:
+    pack = parse(demo / "registries/threshold_packs/health_scoring_pack_v1.json")
+    pack["weights"]["seal"] = "half"
+    error = _refused(cli, demo, "threshold_pack", "--entry-json",
+                     json.dumps({"health_scoring_pack_v1": pack}))  # fmt: skip
+    assert error["code"] == "FIELD_TYPE_CHANGED"
+    [detail] = error["details"]
+    assert detail["field"] == "/weights/seal" and detail["key"] == "health_scoring_pack_v1"
+    assert detail["message"] == "was a number (0.5), would become a string ('half')"
+    error = _refused(cli, demo, "expected_versions", "--entry-json", '{"run_registry": null}')
+    assert error["code"] == "SCHEMA_VIOLATION"
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", '"text"', "42", "null", "true"])
+def test_an_entry_that_is_not_an_object_is_refused(cli: Run, example: Path, text: str) -> None:
+    error = _refused(cli, example, "module_type", "--entry-json", text)
+    assert error["code"] == "ENTRY_INVALID"
+    assert error["details"][0]["message"] == "an entry must be an object"
+
+
+def test_an_empty_yaml_entry_is_refused(cli: Run, example: Path, tmp_path: Path) -> None:
+    path = tmp_path / "empty.yaml"
+    path.write_text("# nothing here\n")
+    error = _refused(cli, example, "module_type", "--entry-file", str(path))
+    assert error["code"] == "ENTRY_INVALID"
+
+
+@pytest.mark.parametrize("key", ["../x", "../../etc/cron.d/x", "a/b", ".hidden", "/abs", "a\\b"])
+def test_a_files_key_that_would_leave_its_folder_is_refused(
+    cli: Run, example: Path, demo: Path, key: str
+) -> None:
+    error = _refused(cli, example, "route", "--entry-json", json.dumps(_route(route_id=key)))
+    assert error["code"] == "ENTRY_INVALID"
+    assert error["details"][0]["field"] == "/route_id"
+    assert "cannot name a file" in error["details"][0]["message"]
+    pack = {key: {"version": "v1", "scope": "s", "thresholds": {}}}
+    error = _refused(cli, demo, "threshold_pack", "--entry-json", json.dumps(pack))
+    assert error["code"] == "ENTRY_INVALID"
+    assert not (example / "x.yaml").exists() and not (example / "modules/x.yaml").exists()
+
+
+def test_a_files_key_too_long_for_a_file_name_is_bad_input(cli: Run, example: Path) -> None:
+    error = _refused(cli, example, "route", "--entry-json",
+                     json.dumps(_route(route_id="a" * 300, scope=["content/long/"])))  # fmt: skip
+    assert error["code"] == "ENTRY_INVALID"
+
+
+def test_an_unreadable_entry_file_is_bad_input(cli: Run, example: Path, tmp_path: Path) -> None:
+    error = _refused(cli, example, "module_type", "--entry-file", str(tmp_path / "missing.yaml"))
+    assert error["code"] == "UNREADABLE"
+    error = _refused(cli, example, "module_type", "--entry-file", str(tmp_path))
+    assert error["code"] == "UNREADABLE"
+
+
+@pytest.mark.parametrize("broken", ["duplicate-field", "duplicate-entry", "unparsable"])
+def test_a_registry_file_broken_by_hand_blocks_the_write(
+    cli: Run, example: Path, tmp_path: Path, broken: str
+) -> None:
+    path = example / TYPES
+    text = path.read_text()
+    if broken == "duplicate-field":
+        text = text.replace("    name: Data store\n", "    name: Data store\n    name: Again\n")
+    elif broken == "duplicate-entry":
+        text += "  - type_id: data_store\n    name: D\n    description: d\n    status: active\n"
+    else:
+        text += "  - type_id: [unclosed\n"
+    path.write_text(text)
+    before = snapshot(example)
+    entry_file = _entry_file(tmp_path, sample("module_type"))
+
+    code, out, err = _add(cli, example, "module_type", entry_file)
+
+    assert code == 1 and out == ""
+    assert err.startswith("error: REGISTRY_FILE_INVALID: 1 problem(s) in the registry files")
+    assert {"duplicate-field": "duplicate key 'name'", "duplicate-entry": "duplicate key",
+            "unparsable": "YAML_SYNTAX"}[broken] in err  # fmt: skip
+    code, out, err = _add(cli, example, "module_type", entry_file, "--json")
+    assert code == 1 and err == ""
+    error = _error(out)
+    assert error["code"] == "REGISTRY_FILE_INVALID"
+    [detail] = error["details"]
+    assert detail["file"] == TYPES
+    assert detail["code"] == {"duplicate-field": "YAML_DUPLICATE_KEY",
+                              "duplicate-entry": "DUPLICATE_KEY",
+                              "unparsable": "YAML_SYNTAX"}[broken]  # fmt: skip
+    assert snapshot(example) == before
+    # the other registries, which no rule ties to module_type's file... are tied: instances
+    code, _out, err = _add(cli, example, "module_instance",
+                           _entry_file(tmp_path, _module("data_store")))  # fmt: skip
+    assert code == 1 and "REGISTRY_FILE_INVALID" in err
+    assert snapshot(example) == before
+
+
+def test_a_broken_file_is_named_in_the_human_error(cli: Run, example: Path, tmp_path: Path) -> None:
+    broken = ".system/hooks/prod_call_guard.yaml"
+    path = example / broken
+    path.write_text(path.read_text() + "extra: [unclosed\n")
+    code, _out, err = _add(
+        cli, example, "ability_low", _entry_file(tmp_path, sample("ability_low"))
+    )
+    assert code == 1 and "REGISTRY_FILE_INVALID" in err
+    assert broken in err
+
+
+def test_a_next_line_character_never_exits_3(cli: Run, example: Path) -> None:
+    entry = {"type_id": "nel", "name": "N", "description": "x\x85y", "status": "active"}
+    code, _out, err = cli("add-entry", "--workspace", str(example), "--type", "module_type",
+                          "--entry-json", json.dumps(entry))  # fmt: skip
+    assert code != 3, err
+
+
+def test_updating_a_map_member_named_with_a_slash_never_exits_3(cli: Run, demo: Path) -> None:
+    args = ("add-entry", "--workspace", str(demo), "--type", "expected_versions", "--entry-json")
+    assert cli(*args, '{"ns/reg": "0.1.0"}')[0] == 0
+    code, _out, err = cli(*args, '{"ns/reg": "0.2.0"}')
+    assert code != 3, err
+
+
+# --- 8. concurrent writers ------------------------------------------------------------------
+
+
+def _concurrent_writer(root: str, type_id: str, barrier: Any) -> None:
+    """One process: wait for every other one, then add one module type."""
+    from registry_pipeline.cli import main
+
+    entry = {"type_id": type_id, "name": type_id, "description": "d", "status": "active"}
+    barrier.wait(timeout=120)
+    raise SystemExit(main(["add-entry", "--workspace", root, "--type", "module_type",
+                           "--entry-json", json.dumps(entry)]))  # fmt: skip
+
+
+@pytest.mark.parametrize("writers", [2, 4])
+def test_concurrent_processes_lose_no_entry(example: Path, writers: int) -> None:
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(writers)
+    ids = [f"concurrent_{index}" for index in range(writers)]
+    processes = [
+        context.Process(target=_concurrent_writer, args=(str(example), type_id, barrier))
+        for type_id in ids
+    ]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=120)
+    assert [process.exitcode for process in processes] == [0] * writers
+    keys = keys_of(parse(example / TYPES), "/module_types", "type_id")
+    assert sorted(keys) == sorted(["content_service", "data_store", "delivery_channel", *ids])
+    assert keys == sorted(keys)
+    header = (EXAMPLE / TYPES).read_text().splitlines()[:3]
+    assert (example / TYPES).read_text().splitlines()[:3] == header  # the comments stay
+
+
+@pytest.mark.skipif(not BIN.exists(), reason="the registry script is not installed beside python")
+def test_concurrent_registry_commands_lose_no_entry(example: Path) -> None:
+    """Four `registry add-entry --entry-file -` processes, each held at its stdin read until
+    all are started, then released together."""
+    ids = [f"cli_writer_{index}" for index in range(4)]
+    processes = [
+        subprocess.Popen(
+            [str(BIN), "add-entry", "--workspace", str(example), "--type", "module_type",
+             "--entry-file", "-", "--json"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        for _ in ids
+    ]  # fmt: skip
+    for process, type_id in zip(processes, ids, strict=True):
+        assert process.stdin is not None
+        process.stdin.write(
+            f"type_id: {type_id}\nname: N\ndescription: d\nstatus: active\n".encode()
+        )
+    for process in processes:
+        assert process.stdin is not None
+        process.stdin.close()
+    results = []
+    for process in processes:
+        assert process.stdout is not None and process.stderr is not None
+        out, err = process.stdout.read(), process.stderr.read()  # a few hundred bytes each
+        assert process.wait(timeout=120) == 0, err
+        process.stdout.close()
+        process.stderr.close()
+        results.append(json.loads(out))
+    assert sorted(r["key"] for r in results) == ids
+    assert all(r["action"] == "inserted" and r["written"] for r in results)
+    keys = keys_of(parse(example / TYPES), "/module_types", "type_id")
+    assert sorted(keys) == sorted(["content_service", "data_store", "delivery_channel", *ids])
+
+
+# --- 9. registry types ------------------------------------------------------------------------
+
+
+def test_types_json_lists_every_type_with_schema_and_content(cli: Run, example: Path) -> None:
+    code, out, err = cli("types", "--workspace", str(example), "--json")
+    assert code == 0 and err == ""
+    listed = {row["type"]: row for row in json.loads(out)}
+    assert sorted(listed) == sorted(EXAMPLE_TYPES)
+    for name, (relpath, container, key) in EXAMPLE_FILES.items():
+        row = listed[name]
+        assert (row["layout"], row["content"], row["container"], row["key"]) == (
+            "list", relpath, container, key
+        )  # fmt: skip
+    for name, (folder, key) in EXAMPLE_FOLDERS.items():
+        row = listed[name]
+        assert (row["layout"], row["content"], row["container"], row["key"]) == (
+            "files", f"{folder}/*.yaml", None, key
+        )  # fmt: skip
+    for name, row in listed.items():
+        assert row["schema"] == f".system/registry/schemas/{name}.schema.yaml"
+        assert (example / row["schema"]).is_file()
+        assert row["purpose"]
+
+
+def test_types_json_of_the_demo(cli: Run, demo: Path) -> None:
+    code, out, _err = cli("types", "--workspace", str(demo), "--json")
+    assert code == 0
+    listed = {row["type"]: row for row in json.loads(out)}
+    assert sorted(listed) == sorted([*DEMO_FILES, "threshold_pack"])
+    assert listed["threshold_pack"]["content"] == "registries/threshold_packs/*.json"
+    assert listed["threshold_pack"]["registry_id"] == "threshold_packs_file"
+    assert all(row["schema"] is None and row["schema_id"] for row in listed.values())
+    assert [listed[n]["order"] for n in ("migration_ledger", "rolepack")] == ["append", "append"]
+
+
+def test_types_markdown_is_a_table_row_per_type(cli: Run, example: Path) -> None:
+    code, out, err = cli("types", "--workspace", str(example), "--markdown")
+    assert code == 0 and err == ""
+    assert out.startswith("# Registry types\n")
+    assert "`registries/COORDINATION_v0_1.yaml`" in out
+    rows = [line for line in out.splitlines() if line.startswith("| `")]
+    assert len(rows) == len(EXAMPLE_TYPES)
+    for name in EXAMPLE_TYPES:
+        [row] = [r for r in rows if r.startswith(f"| `{name}` |")]
+        assert f"`.system/registry/schemas/{name}.schema.yaml`" in row
+    for relpath, container, _key in EXAMPLE_FILES.values():
+        assert f"`{relpath}` at `{container}`" in out
+    for folder, _key in EXAMPLE_FOLDERS.values():
+        assert f"`{folder}/*.yaml` (one entry per file)" in out
+    code, demo_out, _err = cli("types", "--workspace", str(example), "--markdown")
+    assert demo_out == out  # deterministic
+
+
+def test_types_human_lists_every_type_and_its_content(cli: Run, example: Path) -> None:
+    code, out, err = cli("types", "--workspace", str(example))
+    assert code == 0 and err == ""
+    header, *lines = out.splitlines()
+    assert header.split() == ["TYPE", "LAYOUT", "KEY", "CONTENT", "SCHEMA"]
+    assert len(lines) == len(EXAMPLE_TYPES)
+    for name, (relpath, _container, key) in EXAMPLE_FILES.items():
+        assert any(line.split()[:4] == [name, "list", key, relpath] for line in lines)
+    for name, (folder, key) in EXAMPLE_FOLDERS.items():
+        assert any(line.split()[:4] == [name, "files", key, f"{folder}/*.yaml"] for line in lines)
+
+
+def test_types_human_names_each_schema(cli: Run, example: Path) -> None:
+    code, out, _err = cli("types", "--workspace", str(example))
+    assert code == 0
+    for name in EXAMPLE_TYPES:
+        assert f".system/registry/schemas/{name}.schema.yaml" in out
+
+
+def test_a_catalog_without_entries_blocks_has_no_types(cli: Run, example: Path) -> None:
+    path = example / "registries/REGISTRY_CATALOG_v0_2.json"
+    document = json.loads(path.read_text())
+    for registry in document["registries"]:
+        registry.pop("entries", None)
+    path.write_text(json.dumps(document, indent=2))
+    code, out, err = cli("types", "--workspace", str(example), "--json")
+    assert code == 0 and json.loads(out) == []
+    code, out, err = cli("add-entry", "--workspace", str(example), "--type", "hook",
+                         "--entry-json", "{}")  # fmt: skip
+    assert code == 2 and err.startswith("error: UNKNOWN_TYPE hook: ")
+    assert "none (no catalog entry has an `entries` block)" in err
+
+
+# --- 10. the append-only rolepack -------------------------------------------------------------
+
+
+def _publish_rolepack(root: Path) -> None:
+    """Seal the rolepack as it is: the published snapshot the append-only rules check against."""
+    from registry_pipeline.core.seal.envelope import RunSpec
+    from registry_pipeline.core.seal.run_store import RunStore, seal_files
+
+    data = (root / DEMO_FILES["rolepack"]).read_bytes()
+    seal_files(RunStore(Workspace(root)), RunSpec(registry_id="rolepack"),
+               {"atelier_rolepack_v1.json": data})  # fmt: skip
+
+
+def _roles(root: Path) -> list[dict[str, Any]]:
+    roles: list[dict[str, Any]] = parse(root / DEMO_FILES["rolepack"])["roles"]
+    return roles
+
+
+def test_a_rolepack_update_that_keeps_its_contracts_is_written(
+    cli: Run, demo: Path, tmp_path: Path
+) -> None:
+    _publish_rolepack(demo)
+    published = [role["role_id"] for role in _roles(demo)]
+    role = _roles(demo)[0]
+    role["display_name"] = "Executive One"
+    role["aliases"] = ["exec_1"]
+    code, out, err = _add(cli, demo, "rolepack", _entry_file(tmp_path, role), "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert (result["action"], result["written"], result["findings"]) == ("updated", True, [])
+    assert _roles(demo)[0] == role
+    assert [r["role_id"] for r in _roles(demo)] == published
+
+
+@pytest.mark.parametrize("change", ["surface", "contract-removed"])
+def test_a_rolepack_update_that_breaks_a_published_contract_is_blocked(
+    cli: Run, demo: Path, tmp_path: Path, change: str
+) -> None:
+    _publish_rolepack(demo)
+    role = _roles(demo)[1]
+    if change == "surface":
+        role["extract_contracts"][0]["schema_json"]["required"] = ["something_else"]
+        expected = "CONTRACT_SURFACE_DRIFT"
+    else:
+        role["produce_contracts"] = []
+        expected = "CONTRACT_REMOVED"
+    before = snapshot(demo)
+    code, out, err = _add(cli, demo, "rolepack", _entry_file(tmp_path, role))
+    assert code == 1 and "error: BLOCKED" in err and expected in err
+    assert snapshot(demo) == before
+    code, out, _err = _add(cli, demo, "rolepack", _entry_file(tmp_path, role), "--json")
+    assert code == 1
+    assert expected in {f["code"] for f in json.loads(out)["findings"]}
+
+
+def test_a_new_role_is_appended_and_add_entry_never_removes_a_role(
+    cli: Run, demo: Path, tmp_path: Path
+) -> None:
+    _publish_rolepack(demo)
+    published = [role["role_id"] for role in _roles(demo)]
+    role = copy.deepcopy(_roles(demo)[0])
+    role.update(role_id="aaa_archivist", display_name="Archivist")
+    role["extract_contracts"][0]["contract_id"] = "ROLE:aaa_archivist:X:1"
+    role["produce_contracts"][0]["contract_id"] = "ROLE:aaa_archivist:C:1"
+    code, _out, err = _add(cli, demo, "rolepack", _entry_file(tmp_path, role))
+    assert code == 0, err
+    assert [r["role_id"] for r in _roles(demo)] == [*published, "aaa_archivist"]
+    # an entry given as just its key is an update to a role, never its removal: refused
+    code, out, err = _add(cli, demo, "rolepack", _entry_file(tmp_path, {"role_id": "executive_1"}),
+                          "--json")  # fmt: skip
+    assert code == 2 and _error(out)["code"] == "SCHEMA_VIOLATION"
+    assert [r["role_id"] for r in _roles(demo)] == [*published, "aaa_archivist"]
+    # a new role may not take a published role's contract ids, nor its id as an alias
+    before = snapshot(demo)
+    clash = copy.deepcopy(role) | {"role_id": "zzz_clash"}
+    clash["extract_contracts"][0]["contract_id"] = "ROLE:executive_1:X:1"
+    code, _out, err = _add(cli, demo, "rolepack", _entry_file(tmp_path, clash))
+    assert code == 1 and "INVALID_CONTRACT_ID" in err
+    alias = copy.deepcopy(role) | {"role_id": "yyy_alias", "aliases": ["executive_2"]}
+    alias["extract_contracts"][0]["contract_id"] = "ROLE:yyy_alias:X:1"
+    alias["produce_contracts"][0]["contract_id"] = "ROLE:yyy_alias:C:1"
+    code, _out, err = _add(cli, demo, "rolepack", _entry_file(tmp_path, alias))
+    assert code == 1 and "ALIAS_COLLISION" in err
+    assert snapshot(demo) == before

@@ -1,0 +1,113 @@
+"""The write path and the build decide alike: a hand edit that bypasses `add-entry` fails the
+build's blocking `coordination` check with the finding `add-entry` gives for the same entry, and
+an override made with `--no-check` is listed by the health report."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from registry_pipeline_tests.cli_tests.conftest import Run
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples" / "module-registries"
+ROUTE = """\
+route_id: orphan_pages
+owner_module: billing_service
+scope:
+  - content/orphans/
+topics:
+  - orphans
+description: Pages of a module that does not exist.
+status: active
+"""
+
+pytestmark = pytest.mark.slow  # real Dagster builds
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    """A copy of the example workspace in the seed's layout."""
+    root = tmp_path / "module-registries"
+    shutil.copytree(EXAMPLE, root)
+    return root
+
+
+def _build(cli: Run, root: Path) -> tuple[int, dict[str, dict[str, object]]]:
+    code, out, _ = cli("build", "--workspace", str(root), "--json")
+    return code, {entry["registry_id"]: entry for entry in json.loads(out)["registries"]}
+
+
+def test_a_hand_edit_is_refused_by_the_build_as_add_entry_refuses_it(
+    cli: Run, example: Path
+) -> None:
+    entry = example / "orphan.yaml"
+    entry.write_text(ROUTE, encoding="utf-8")
+    code, out, _ = cli(
+        "add-entry", "--workspace", str(example), "--type", "route",
+        "--entry-file", str(entry), "--json",
+    )  # fmt: skip
+    assert code == 1
+    refused = [f for f in json.loads(out)["findings"] if f["severity"] == "error"]
+    assert [(f["code"], f["key"], f["field"]) for f in refused] == [
+        ("route-owner-exists", "orphan_pages", "/owner_module")
+    ]
+    assert not (example / "modules/routes/orphan_pages.yaml").exists()
+
+    code, first = _build(cli, example)  # a clean workspace builds and promotes
+    assert code == 0 and first["route"]["checks"]["coordination"] is True
+
+    shutil.copy(entry, example / "modules/routes/orphan_pages.yaml")  # the same entry, by hand
+    code, second = _build(cli, example)
+    assert code == 1
+    route = second["route"]
+    assert route["checks"]["coordination"] is False
+    assert route["promoted"] is False
+    problems = "\n".join(map(str, route["problems"]))
+    assert "route-owner-exists route[orphan_pages]/owner_module" in problems
+    assert "no module_instance 'billing_service'" in problems
+
+
+def test_an_override_is_recorded_and_the_health_report_lists_it(
+    cli: Run, demo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REGISTRY_ACTOR", "ops@example")
+    operation = {
+        "operation_id": "OP-Z01", "name": "Weekly digest", "option": "Z", "builder": None,
+        "enforcement_level": "C2", "threshold_pack": "weekly_pack_v1",
+    }  # fmt: skip
+    code, _, err = cli(
+        "add-entry", "--workspace", str(demo), "--type", "allowed_operations",
+        "--entry-json", json.dumps(operation), "--no-check", "--reason", "pack lands next",
+    )  # fmt: skip
+    assert code == 0
+    assert "OVERRIDE" in err and "operation-threshold-pack-exists" in err
+    log = (demo / "registries/WRITE_OVERRIDES_v0_1.jsonl").read_text(encoding="utf-8")
+    record = json.loads(log)
+    assert (record["who"], record["type"], record["key"], record["reason"]) == (
+        "ops@example", "allowed_operations", "OP-Z01", "pack lands next",
+    )  # fmt: skip
+    assert [f["code"] for f in record["skipped"]] == ["operation-threshold-pack-exists"]
+
+    code, entries = _build(cli, demo)  # inconsistent until the pack exists: nothing promoted
+    assert code == 1 and entries["allowed_operations"]["checks"]["coordination"] is False
+
+    empty: dict[str, object] = {"weights": {}, "y_map": {}, "columns": {}, "source_views": []}
+    pack = {"weekly_pack_v1": {"version": "v1", "scope": "weekly", "thresholds": {}, **empty}}
+    code, _, _ = cli(
+        "add-entry", "--workspace", str(demo), "--type", "threshold_pack",
+        "--entry-json", json.dumps(pack),
+    )  # fmt: skip
+    assert code == 0
+    code, entries = _build(cli, demo)
+    assert code == 0
+    report_run = entries["system_health_report"]["run_id"]
+    folder = demo / ".codex/RUNS" / str(report_run)
+    markdown = (folder / "SYSTEM_HEALTH_REPORT_v0_1.md").read_text(encoding="utf-8")
+    section = markdown.split("Write-path overrides", 1)[1]
+    assert "ops@example" in section and "OP-Z01" in section and "pack lands next" in section
+    summary = json.loads((folder / "SYSTEM_HEALTH_SUMMARY_v0_1.json").read_text())
+    assert summary["write_overrides"] == 1

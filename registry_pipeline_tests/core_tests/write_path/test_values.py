@@ -1,0 +1,162 @@
+"""Values a YAML or JSON writer may get wrong are written so that they read back exactly, and
+keys a JSON pointer must escape are found again on update."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from registry_pipeline.core._yaml import loads_yaml_strict
+from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.write_path import EntryError, add_entry
+from registry_pipeline_tests._helpers import copy_demo
+from registry_pipeline_tests.core_tests.write_path._support import (
+    DEMO_FILES,
+    copy_example,
+    parse,
+)
+
+TRICKY = [
+    "yes", "No", "off", "ON", "y", "N", "~", "null", "NULL", "true", "False", "", " ", "  x",
+    "x ", "0", "00", "07", "0o17", "0x1F", "1_000", "1:20", "-0", ".5", "5.", "1e3", "+.inf",
+    "-.INF", ".NaN", "2025-01-01", "2025-1-1 10:00", "=", "<<", "-", "- x", "? x", "@x", "`x",
+    "!x", "&x", "*x", "|", ">", "%x", "#", "x #y", "a #", "x: y", ":", "a:", "{a}", "[a]",
+    "a, b", "'", '"', "\\", "a\nb", "a\n", "\n", "x\r\ny", "\t", "a\tb", "\x01", "x\x7fy",
+    "\x1b[31m", "\ufeffx", "\u200b", "\ufffe", "é", "😀", "---", "... x", "x\u00a0",
+    "a" * 5000,
+]  # fmt: skip
+"""Strings a YAML 1.1 reader, a plain scalar or a line splitter could take for something else."""
+NON_EMPTY = [value for value in TRICKY if value]
+"""The example's schemas want non-empty descriptions."""
+
+LINE_SEPARATORS = ["\x85", "x\x85y", "\u2028", "a\u2028b", "a\u2029b"]
+"""NEL, LINE SEPARATOR and PARAGRAPH SEPARATOR: line breaks to YAML 1.1 and str.splitlines."""
+
+
+def _type(type_id: str, description: str) -> dict[str, str]:
+    return {"type_id": type_id, "name": "N", "description": description, "status": "active"}
+
+
+def test_tricky_strings_read_back_exactly_from_a_yaml_list(tmp_path: Path) -> None:
+    root = copy_example(tmp_path)
+    for index, value in enumerate(NON_EMPTY):
+        result = add_entry(Workspace(root), "module_type", _type(f"t{index:03d}", value))
+        assert result.written, repr(value)
+    items = parse(root / "modules/overview/type_registry.yaml")["module_types"]
+    got = {item["type_id"]: item["description"] for item in items}
+    for index, value in enumerate(NON_EMPTY):
+        assert got[f"t{index:03d}"] == value
+    # each again is unchanged: what was written is what was meant
+    for index, value in enumerate(NON_EMPTY[:20]):
+        again = add_entry(Workspace(root), "module_type", _type(f"t{index:03d}", value))
+        assert again.action == "unchanged", repr(value)
+
+
+def test_tricky_strings_read_back_exactly_from_a_yaml_update(tmp_path: Path) -> None:
+    root = copy_example(tmp_path)
+    path = root / "modules/overview/instance_registry.yaml"
+    entry = parse(path)["module_instances"][4]
+    for value in NON_EMPTY[::3]:
+        entry["description"] = value
+        add_entry(Workspace(root), "module_instance", entry)
+        assert parse(path)["module_instances"][4] == entry
+
+
+def test_tricky_strings_read_back_exactly_from_a_yaml_file_per_entry(tmp_path: Path) -> None:
+    root = copy_example(tmp_path)
+    for index, value in enumerate(NON_EMPTY[1::3]):
+        entry = {
+            "route_id": f"r{index:03d}",
+            "owner_module": "article_service",
+            "scope": [f"content/r{index:03d}/"],
+            "topics": [],
+            "description": value,
+            "status": "active",
+        }
+        add_entry(Workspace(root), "route", entry)
+        assert parse(root / f"modules/routes/r{index:03d}.yaml") == entry
+
+
+def test_tricky_strings_read_back_exactly_from_a_json_list(tmp_path: Path) -> None:
+    root = copy_demo(tmp_path)
+    path = root / DEMO_FILES["migration_ledger"]
+    for index, value in enumerate([*TRICKY[2::3], *LINE_SEPARATORS, "\u2028\u2029"]):
+        entry = {"file": f"sql/{index:03d}.sql", "description": value, "applied_at": None,
+                 "applied_by": None, "status": "UNVERIFIED"}  # fmt: skip
+        add_entry(Workspace(root), "migration_ledger", entry)
+        assert parse(path)["migrations"][-1] == entry
+
+
+@pytest.mark.parametrize("value", LINE_SEPARATORS)
+def test_line_separators_read_back_exactly_from_a_yaml_list(tmp_path: Path, value: str) -> None:
+    root = copy_example(tmp_path)
+    add_entry(Workspace(root), "module_type", _type("sep", value))
+    items = parse(root / "modules/overview/type_registry.yaml")["module_types"]
+    assert [i["description"] for i in items if i["type_id"] == "sep"] == [value]
+
+
+def test_a_next_line_character_reads_back_exactly_from_a_yaml_file_per_entry(
+    tmp_path: Path,
+) -> None:
+    root = copy_example(tmp_path)
+    entry = {"route_id": "nel", "owner_module": "article_service", "scope": ["content/nel/"],
+             "topics": [], "description": "x\x85y", "status": "active"}  # fmt: skip
+    add_entry(Workspace(root), "route", entry)
+    assert parse(root / "modules/routes/nel.yaml") == entry
+
+
+def test_line_separators_in_a_yaml_file_per_entry_other_than_nel(tmp_path: Path) -> None:
+    root = copy_example(tmp_path)
+    for index, value in enumerate(["\u2028", "a\u2028b", "a\u2029b"]):
+        entry = {"route_id": f"s{index}", "owner_module": "article_service",
+                 "scope": [f"content/s{index}/"], "topics": [], "description": value,
+                 "status": "active"}  # fmt: skip
+        add_entry(Workspace(root), "route", entry)
+        assert loads_yaml_strict((root / f"modules/routes/s{index}.yaml").read_bytes()) == entry
+
+
+# --- map keys a JSON pointer escapes --------------------------------------------------------
+
+
+def test_an_empty_map_key_is_refused(tmp_path: Path) -> None:
+    root = copy_demo(tmp_path)
+    with pytest.raises(EntryError):
+        add_entry(Workspace(root), "expected_versions", {"": "0.1.0"})
+
+
+@pytest.mark.parametrize("name", ["plain", "with space", "ünï"])
+def test_a_map_member_is_inserted_then_updated_in_place(tmp_path: Path, name: str) -> None:
+    root = copy_demo(tmp_path)
+    path = root / DEMO_FILES["expected_versions"]
+    add_entry(Workspace(root), "expected_versions", {name: "0.1.0"})
+    count = len(parse(path)["expected"]["builder_versions"])
+    result = add_entry(Workspace(root), "expected_versions", {name: "0.2.0"})
+    assert result.action == "updated"
+    members = parse(path)["expected"]["builder_versions"]
+    assert members[name] == "0.2.0" and len(members) == count
+
+
+@pytest.mark.parametrize("name", ["a/b", "t~x", "t~1x"])
+def test_a_map_member_whose_name_a_pointer_escapes_is_updated_in_place(
+    tmp_path: Path, name: str
+) -> None:
+    root = copy_demo(tmp_path)
+    path = root / DEMO_FILES["expected_versions"]
+    add_entry(Workspace(root), "expected_versions", {name: "0.1.0"})
+    result = add_entry(Workspace(root), "expected_versions", {name: "0.2.0"})
+    assert result.action == "updated"
+    assert parse(path)["expected"]["builder_versions"][name] == "0.2.0"
+
+
+def test_a_list_key_with_a_slash_is_updated_in_place(tmp_path: Path) -> None:
+    """The ledger's key is a file path: a list finds its entry by index, not by key."""
+    root = copy_demo(tmp_path)
+    path = root / DEMO_FILES["migration_ledger"]
+    entry = parse(path)["migrations"][4]
+    entry["status"] = "VERIFIED"
+    result = add_entry(Workspace(root), "migration_ledger", entry)
+    assert result.action == "updated"
+    assert parse(path)["migrations"][4] == entry
+    assert json.dumps(parse(path)).count(entry["file"]) == 1
