@@ -111,13 +111,13 @@ def _locked(path: Path) -> LockedError:
     owner = _owner(path)
     if owner is None:
         return LockedError(
-            "the pointer lock is held by a process that has not written its name yet; retry",
+            "the lock is held by a process that has not written its name yet; retry",
             path=str(path),
         )
     pid, host, since = owner.get("pid"), owner.get("host"), owner.get("since")
     where = "" if host == socket.gethostname() else f" on host {host}"
     return LockedError(
-        f"the pointer lock is held by pid {pid}{where} since {since}{_age(since)}; retry when "
+        f"the lock is held by pid {pid}{where} since {since}{_age(since)}; retry when "
         "it finishes (a lock dies with its holder: it never needs removing)",
         path=str(path),
     )

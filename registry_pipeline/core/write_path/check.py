@@ -11,7 +11,7 @@ from registry_pipeline.core.write_path.content import TypeContent, content_of, r
 from registry_pipeline.core.write_path.coordinate import evaluate
 from registry_pipeline.core.write_path.entry_schema import entry_violations
 from registry_pipeline.core.write_path.findings import Finding
-from registry_pipeline.core.write_path.rules import load_coordination
+from registry_pipeline.core.write_path.rules import load_coordination, rules_involving
 from registry_pipeline.core.write_path.types import entry_types
 
 
@@ -29,7 +29,9 @@ def workspace_findings(
     target = by_registry.get(registry_id)
     if target is None:
         return []
-    coordination = load_coordination(workspace.root, catalog.coordination, types)
+    coordination = rules_involving(
+        load_coordination(workspace.root, catalog.coordination, types), target.name
+    )
     contents: dict[str, TypeContent] = {target.name: content_of(target, files)}
     for name in {name for rule in coordination.rules for name in rule.types} - {target.name}:
         contents[name] = read_type(workspace.root, types[name])

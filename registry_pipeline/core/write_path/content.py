@@ -3,6 +3,7 @@ snapshot's: the same function reads both)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,12 +148,24 @@ def _file_entry(content: TypeContent, path: str, document: Any) -> None:
 
 def _container_entries(content: TypeContent, path: str, document: Any) -> None:
     entry_type = content.type
+    if document is None:
+        return  # an empty file (comments only): no entries yet
     try:
         container = resolve(document, entry_type.container)
     except KeyError:
-        if document is None or entry_type.container:
-            return  # an empty file, or no list yet: no entries
-        container = None
+        shape = "list" if entry_type.layout == "list" else "object"
+        content.problems.append(
+            _problem(
+                entry_type,
+                None,
+                entry_type.container,
+                f"the file has no {shape} at {entry_type.container or '/'} (the catalog's "
+                f"container); add one (`{_parts(entry_type.container)[-1]}: []`) or fix its name",
+                path,
+                "CONTAINER_MISSING",
+            )
+        )
+        return
     if entry_type.layout == "map":
         if not isinstance(container, dict):
             content.problems.append(
@@ -222,8 +235,15 @@ def _parts(pointer: str) -> list[str]:
     return [part.replace("~1", "/").replace("~0", "~") for part in pointer[1:].split("/")]
 
 
+DASH_PREFIX = re.compile(r"( *)- +")
+"""What precedes an item's first key on its line in a list the writer splices: indentation, a
+dash, spaces (nothing else: no comment, no second dash, no tab)."""
+
+
 def _item_spans(root: Any, container: str, data: bytes) -> tuple[tuple[int, int], ...] | None:
-    """Line spans of the block list at `container`, or None when it is not a block list."""
+    """Line spans of the block list at `container`, or None when the writer must not splice it
+    (not a block list of mappings, an item whose first key is not on its dash's line, dashes at
+    different columns, or an item ending in a block scalar, whose trailing lines are content)."""
     node = root
     for part in _parts(container):
         if type(node).__name__ != "MappingNode":
@@ -235,29 +255,34 @@ def _item_spans(root: Any, container: str, data: bytes) -> tuple[tuple[int, int]
         return None
     lines = data.decode("utf-8-sig").splitlines()
     spans = []
+    columns = set()
     for item in node.value:
-        first = _dash_line(item, lines)
-        last = max(first, _last_line(item))
+        if type(item).__name__ != "MappingNode" or not item.value:
+            return None
+        first = int(item.start_mark.line)
+        dash = DASH_PREFIX.fullmatch(lines[first][: item.start_mark.column])
+        leaf = _last_leaf(item)
+        if dash is None or getattr(leaf, "style", None) in ("|", ">"):
+            return None
+        columns.add(len(dash.group(1)))
+        last = max(first, _end_line(leaf))
         while last > first and not lines[last].strip():
             last -= 1
         spans.append((first, last))
-    return tuple(spans)
+    return tuple(spans) if len(columns) <= 1 else None
 
 
-def _dash_line(item: Any, lines: list[str]) -> int:
-    line = item.start_mark.line
-    if lines[line][: item.start_mark.column].rstrip().endswith("-"):
-        return int(line)
-    while line > 0 and lines[line].strip() != "-":
-        line -= 1
-    return int(line)
-
-
-def _last_line(node: Any) -> int:
-    kind = type(node).__name__
-    if kind in ("MappingNode", "SequenceNode") and not node.flow_style and node.value:
+def _last_leaf(node: Any) -> Any:
+    """The node whose text ends the block collection `node` (itself when it is not one)."""
+    while type(node).__name__ in ("MappingNode", "SequenceNode") and not node.flow_style:
+        if not node.value:
+            return node
         last = node.value[-1]
-        return _last_line(last[1] if kind == "MappingNode" else last)
+        node = last[1] if type(node).__name__ == "MappingNode" else last
+    return node
+
+
+def _end_line(node: Any) -> int:
     end = node.end_mark
     if end.column == 0 and end.line > node.start_mark.line:
         return int(end.line) - 1

@@ -22,8 +22,23 @@ def entry_violations(
     """Every violation of `value` against the type's entry schema (none without one)."""
     if entry_type.schema is None:
         return []
-    validator = _validator(str(root / entry_type.schema), _stamp(root / entry_type.schema))
-    errors = sorted(validator.iter_errors(value), key=lambda e: [str(p) for p in e.absolute_path])
+    path = str(root / entry_type.schema)
+    validator = _validator(path, _stamp(root / entry_type.schema))
+    try:
+        errors = sorted(
+            validator.iter_errors(value), key=lambda e: [str(p) for p in e.absolute_path]
+        )
+    except (
+        Exception
+    ) as exc:  # referencing's errors: a $ref that does not resolve (nothing is fetched)
+        if type(exc).__module__.split(".")[0] not in ("referencing", "jsonschema"):
+            raise
+        raise UsageError(
+            f"the entry schema cannot be applied: {exc} (a $ref resolves only inside the schema; "
+            "nothing is fetched)",
+            code="SCHEMA_INVALID",
+            path=path,
+        ) from None
     return [
         Finding(
             "SCHEMA_VIOLATION",

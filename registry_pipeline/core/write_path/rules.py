@@ -3,7 +3,7 @@ checked against their schema and against the catalog's types before any is appli
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,21 @@ class CoordinationError(CatalogError):
     """The coordination file cannot be used; `details` lists every problem."""
 
     code = "COORDINATION_INVALID"
+
+    def __init__(self, path: str, details: Sequence[str]) -> None:
+        super().__init__(path, details)
+        self.message = f"{len(self.details)} problem(s) in the coordination rules"
+
+
+def rules_involving(coordination: Coordination, type_name: str) -> Coordination:
+    """The rules that read `type_name` (and `not_deprecated`, which applies to their
+    references): what can report on an entry of that type."""
+    kept = tuple(
+        rule
+        for rule in coordination.rules
+        if type_name in rule.types or rule.kind == "not_deprecated"
+    )
+    return Coordination(kept, coordination.path)
 
 
 def load_coordination(root: Path, relpath: str | None, types: Iterable[str]) -> Coordination:

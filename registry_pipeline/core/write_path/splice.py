@@ -14,6 +14,7 @@ import io
 import json
 import re
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from registry_pipeline.core._json import loads_strict
@@ -31,6 +32,12 @@ YAML_11_LOOKALIKE = re.compile(
 UNSAFE_RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\n\r\t]")
 """Characters written escaped in a double-quoted scalar (line breaks YAML 1.1 readers fold,
 controls), so the file's lines stay the parser's lines."""
+
+
+FULL_CHECK_BYTES = 64 * 1024
+"""Spliced files smaller than this are parsed whole again before they are written; larger ones
+have the entry's own text parsed again, and rely on the splice points the strict parse found
+(`content._item_spans` refuses every layout it cannot splice exactly)."""
 
 
 class SpliceError(RegistryError):
@@ -51,7 +58,8 @@ def new_text(
     if entry_type.layout == "files":
         if entry_type.is_yaml:
             return ParsedFile(_yaml_file(parsed, value), value)
-        return ParsedFile(_json_dump(value, 0) + b"\n", value)
+        text = _json_dump(value, "") + "\n"
+        return ParsedFile(_as_file(text, parsed.data if parsed is not None else b""), value)
     if entry_type.is_yaml:
         return _yaml_list(entry_type, parsed, old, key, value)
     data, document = _json_container(entry_type, parsed, old, key, value)
@@ -81,7 +89,7 @@ def _quoted(value: Any) -> Any:
     from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 
     if isinstance(value, dict):
-        return {k: _quoted(v) for k, v in value.items()}
+        return {_quoted(k): _quoted(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_quoted(v) for v in value]
     if isinstance(value, str) and UNSAFE_RAW.search(value):
@@ -114,7 +122,10 @@ def _merge(old: Any, new: Any) -> Any:
         for gone in [k for k in old if k not in new]:
             del old[gone]
         for k, v in new.items():
-            old[k] = _merge(old[k], v) if k in old else _quoted(v)
+            if k in old:
+                old[k] = _merge(old[k], v)
+            else:
+                old[_quoted(k)] = _quoted(v)
         return old
     if isinstance(old, CommentedSeq) and isinstance(new, list):
         del old[len(new) :]
@@ -131,15 +142,25 @@ def _merge(old: Any, new: Any) -> Any:
 
 
 def _yaml_file(parsed: ParsedFile | None, value: Any) -> bytes:
-    """A one-entry file: written fresh, or merged round-trip into its old text."""
+    """A one-entry file: written fresh, or merged round-trip into its old text (its line ends
+    and byte-order mark kept)."""
     yaml = _yaml()
     if parsed is None:
         text = _dump(yaml, _quoted(value))
     else:
-        text = _dump(yaml, _merge(yaml.load(parsed.data.decode("utf-8-sig")), value))
+        old = parsed.data.decode("utf-8-sig").replace("\r\n", "\n")
+        text = _dump(yaml, _merge(yaml.load(old), value))
     if loads_yaml_strict(text) != value:
         raise SpliceError("the written entry would read back differently")
-    return text.encode()
+    return _as_file(text, parsed.data if parsed is not None else b"")
+
+
+def _as_file(text: str, original: bytes) -> bytes:
+    """`text` (LF line ends) with the original file's line ends and byte-order mark."""
+    if b"\r\n" in original:
+        text = text.replace("\n", "\r\n")
+    bom = "\ufeff" if original.startswith(b"\xef\xbb\xbf") else ""
+    return (bom + text).encode()
 
 
 def _lines(data: bytes) -> list[str]:
@@ -192,7 +213,7 @@ def _splice_yaml(
         snippet = lines[first : last + 1]
         if any(line.strip() and len(line) - len(line.lstrip(" ")) < shift for line in snippet):
             return None  # a line left of the entry (a comment): round-trip the whole file
-        item = yaml.load("".join(line[shift:] if line.strip() else line for line in snippet))
+        item = yaml.load("".join(line[shift:].rstrip("\r\n") + "\n" for line in snippet))
         text = _dump(yaml, _merge(item, [value]))
         start, stop = first, last + 1
     else:
@@ -216,11 +237,12 @@ def _splice_yaml(
     if start > 0 and not lines[start - 1].endswith(("\n", "\r")):
         lines[start - 1] += newline  # the file did not end with a newline
     lines[start:stop] = [line + newline for line in block]
-    return ParsedFile(
-        "".join(lines).encode(),
-        _with_entry(parsed.document, entry_type, old, value, index),
-        _moved(spans, old, start, stop, len(block), index),
-    )
+    bom = "\ufeff" if parsed.data.startswith(b"\xef\xbb\xbf") else ""
+    data = (bom + "".join(lines)).encode()
+    document = _with_entry(parsed.document, entry_type, old, value, index)
+    if len(data) < FULL_CHECK_BYTES and loads_yaml_strict(data) != document:
+        raise SpliceError("the spliced file would read back differently", path=entry_type.source)
+    return ParsedFile(data, document, _moved(spans, old, start, stop, len(block), index))
 
 
 def _with_entry(
@@ -283,7 +305,9 @@ def _yaml_roundtrip(
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
     yaml = _yaml()
-    document = yaml.load(parsed.data.decode("utf-8-sig")) if parsed is not None else None
+    text = parsed.data.decode("utf-8-sig").replace("\r\n", "\n") if parsed is not None else ""
+    document = yaml.load(text) if parsed is not None else None
+    wanted = None if parsed is None or parsed.document is None else parsed.document
     parts = [p for p in entry_type.container.split("/")[1:]] if entry_type.container else []
     if document is None:
         document = CommentedMap() if parts else CommentedSeq()
@@ -302,61 +326,146 @@ def _yaml_roundtrip(
         items.insert(index, _quoted(value))
     text = _dump(yaml, document)
     expected = loads_yaml_strict(text)
-    if (
-        resolve(expected, entry_type.container)[
-            old.index if old is not None and old.index is not None else index
-        ]
-        != value
-    ):
+    if wanted is not None and _holds_list(wanted, entry_type.container):
+        wanted = _with_entry(wanted, entry_type, old, value, index)
+        if expected != wanted:
+            raise SpliceError("the rewritten file would read back differently")
+    position = old.index if old is not None and old.index is not None else index
+    if resolve(expected, entry_type.container)[position] != value:
         raise SpliceError("the written entry would read back differently")
-    return ParsedFile(text.encode(), expected)
+    return ParsedFile(_as_file(text, parsed.data if parsed is not None else b""), expected)
+
+
+def _holds_list(document: Any, container: str) -> bool:
+    try:
+        return isinstance(resolve(document, container), list)
+    except KeyError:
+        return False
 
 
 # --- JSON -----------------------------------------------------------------------------------
 
 
-def _json_dump(value: Any, column: int) -> bytes:
-    text = json.dumps(value, indent=2, ensure_ascii=False)
-    return text.replace("\n", "\n" + " " * column).encode()
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+@dataclass(frozen=True)
+class _Member:
+    """One member of a JSON array or object in the file's text (character offsets)."""
+
+    name: str | None
+    start: int
+    """Where the member starts (its key, or its value in an array)."""
+    value_start: int
+    value_end: int
+
+
+def _scan(text: str, start: int) -> tuple[list[_Member], int]:
+    """The members of the array or object whose opening bracket is at `start`, and the offset
+    of its closing bracket: read with the JSON decoder itself, so names are exact."""
+    decoder = json.JSONDecoder()
+    closing = "]" if text[start] == "[" else "}"
+    members: list[_Member] = []
+    at = _SPACE.match(text, start + 1).end()  # type: ignore[union-attr]
+    while text[at] != closing:
+        begin, name = at, None
+        if closing == "}":
+            name, at = json.decoder.scanstring(text, at + 1)  # type: ignore[attr-defined]
+            at = _SPACE.match(text, at).end()  # type: ignore[union-attr]
+            at = _SPACE.match(text, at + 1).end()  # type: ignore[union-attr]  # past ':'
+        _value, end = decoder.raw_decode(text, at)
+        members.append(_Member(name, begin, at, end))
+        at = _SPACE.match(text, end).end()  # type: ignore[union-attr]
+        if text[at] == ",":
+            at = _SPACE.match(text, at + 1).end()  # type: ignore[union-attr]
+    return members, at
+
+
+def _indent_of(text: str, offset: int) -> str:
+    """The whitespace that starts the line holding `offset`."""
+    line_start = text.rfind("\n", 0, offset) + 1
+    return _SPACE.match(text, line_start).group().replace("\n", "").replace("\r", "")  # type: ignore[union-attr]
+
+
+def _json_dump(value: Any, indent: str, newline: str = "\n") -> str:
+    """`value` as indented JSON whose continuation lines start with `indent`."""
+    unit = "\t" if indent.startswith("\t") else "  "
+    text = json.dumps(value, indent=unit, ensure_ascii=False)
+    return text.replace("\n", newline + indent)
 
 
 def _json_container(
     entry_type: EntryType, parsed: ParsedFile | None, old: Entry | None, key: str, value: Any
 ) -> tuple[bytes, Any]:
-    from json_source_map import calculate
-
     if parsed is None:
         raise RegistryError(
             f"{entry_type.source} does not exist: create it with its first entry by hand",
             code="REGISTRY_FILE_MISSING",
             path=entry_type.source,
         )
-    text = parsed.data.decode("utf-8")
-    positions = calculate(text)
-    base = entry_type.container
+    bom = "\ufeff" if parsed.data.startswith(b"\xef\xbb\xbf") else ""
+    text = parsed.data.decode("utf-8-sig")
+    newline = "\r\n" if "\r\n" in text else "\n"
     expected = json.loads(json.dumps(parsed.document))
-    container = resolve(expected, base)
-    members = _members(positions, base, container)  # json_source_map keeps names unescaped
-    existing = (
-        members.get(key)
-        if entry_type.layout == "map"
-        else members[str(old.index)]
+    container = resolve(expected, entry_type.container)
+    opening = _container_offset(text, entry_type.container)
+    members, closing = _scan(text, opening)
+    is_map = entry_type.layout == "map"
+    target = (
+        next((m for m in members if m.name == key), None)
+        if is_map
+        else members[old.index]
         if old is not None and old.index is not None
         else None
     )
-    if existing is not None:  # replace the value in place
-        column = (existing.key_start or existing.value_start).column
-        start, stop = existing.value_start.position, existing.value_end.position
-        body = _json_dump(value, column).decode()
+    if target is not None:  # replace the value in place
+        start, stop = target.value_start, target.value_end
+        body = _json_dump(value, _indent_of(text, target.start), newline)
     else:
         index = _json_index(entry_type, container, key)
-        start, stop, column, before, after = _json_slot(
-            text, positions[base], list(members.values()), index
-        )
-        member = _json_dump(value, column).decode()
-        if entry_type.layout == "map":
+        if members:
+            anchor = members[min(index, len(members) - 1)]
+            indent = _indent_of(text, anchor.start)
+        else:
+            outer = _indent_of(text, opening)
+            indent = outer + ("\t" if outer.startswith("\t") else "  ")
+        member = _json_dump(value, indent, newline)
+        if is_map:
             member = json.dumps(key, ensure_ascii=False) + ": " + member
-        body = before + member + after
+        if not members:
+            start, stop = opening + 1, closing
+            body = newline + indent + member + newline + _indent_of(text, opening)
+        elif index < len(members):
+            start = stop = members[index].start
+            body = member + "," + newline + indent
+        else:
+            start = stop = members[-1].value_end
+            body = "," + newline + indent + member
+    _set_member(expected, entry_type, container, old, key, value)
+    result = (bom + text[:start] + body + text[stop:]).encode()
+    if loads_strict(result) != expected:
+        raise SpliceError("the written entry would read back differently", path=entry_type.source)
+    return result, expected
+
+
+def _container_offset(text: str, pointer: str) -> int:
+    """The offset of the opening bracket of the value at `pointer` (walked with `_scan`)."""
+    at = _SPACE.match(text).end()  # type: ignore[union-attr]
+    for part in pointer[1:].split("/") if pointer else []:
+        name = part.replace("~1", "/").replace("~0", "~")
+        members, _ = _scan(text, at)
+        if text[at] == "{":
+            member = next(m for m in members if m.name == name)
+        else:
+            member = members[int(name)]
+        at = member.value_start
+    return at
+
+
+def _set_member(
+    expected: Any, entry_type: EntryType, container: Any, old: Entry | None, key: str, value: Any
+) -> None:
+    """The parsed document as it should read after the write."""
     if entry_type.layout == "map" and key in container:
         container[key] = value
     elif entry_type.layout == "map":
@@ -369,10 +478,6 @@ def _json_container(
         container[old.index] = value
     else:
         container.insert(_json_index(entry_type, container, key), value)
-    result = (text[:start] + body + text[stop:]).encode()
-    if loads_strict(result) != expected:
-        raise SpliceError("the written entry would read back differently", path=entry_type.source)
-    return result, expected
 
 
 def _json_index(entry_type: EntryType, container: Any, key: str) -> int:
@@ -390,35 +495,3 @@ def _json_index(entry_type: EntryType, container: Any, key: str) -> int:
             if other > key:
                 return index
     return len(container)
-
-
-def _members(positions: dict[str, Any], base: str, container: Any) -> dict[str, Any]:
-    """The source positions of the container's members in document order, by name or index."""
-    names = list(container) if isinstance(container, dict) else map(str, range(len(container)))
-    return {name: positions[f"{base}/{name}"] for name in names}
-
-
-def _json_slot(
-    text: str, holder: Any, members: list[Any], index: int
-) -> tuple[int, int, int, str, str]:
-    """(start, stop, column, before, after): the new member goes between `before` and `after`
-    in place of text[start:stop], at `column` like its siblings."""
-    if not members:
-        column = holder.value_start.column
-        opening = text[holder.value_start.position]
-        closing = "}" if opening == "{" else "]"
-        inner = column + 2
-        return (
-            holder.value_start.position,
-            holder.value_end.position,
-            inner,
-            opening + "\n" + " " * inner,
-            "\n" + " " * column + closing,
-        )
-    if index < len(members):
-        anchor = members[index].key_start or members[index].value_start
-        return anchor.position, anchor.position, anchor.column, "", ",\n" + " " * anchor.column
-    last = members[-1]
-    column = (last.key_start or last.value_start).column
-    end = last.value_end.position
-    return end, end, column, ",\n" + " " * column, ""

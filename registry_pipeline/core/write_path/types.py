@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.workspace.catalog import CatalogError, RegistryCatalog, RegistrySpec
 from registry_pipeline.core.workspace.sources import is_pattern, pattern_base
 
@@ -106,6 +107,9 @@ def _entry_type(spec: RegistrySpec) -> tuple[EntryType, None] | tuple[None, str]
         return None, f"layout {layout} needs one file as its source, not the glob {source!r}"
     if layout == "map" and suffix != ".json":
         return None, "layout map is written in JSON files only"
+    schema = block.get("schema")
+    if schema is not None and relpath_problem(schema):
+        return None, f"schema {schema!r} {relpath_problem(schema)}"
     return (
         EntryType(
             name=block.get("type", spec.registry_id),

@@ -47,7 +47,11 @@ from registry_pipeline.core.write_path.logs import (
     check_appendable,
     stamp,
 )
-from registry_pipeline.core.write_path.rules import Coordination, load_coordination
+from registry_pipeline.core.write_path.rules import (
+    Coordination,
+    load_coordination,
+    rules_involving,
+)
 from registry_pipeline.core.write_path.splice import new_text
 from registry_pipeline.core.write_path.types import EntryType, entry_type, entry_types
 
@@ -126,7 +130,9 @@ def add_entry(
     problems = entry_violations(root, target, key, value)
     if problems:
         raise EntryError(problems, code="SCHEMA_VIOLATION")
-    coordination = load_coordination(root, catalog.coordination, types)
+    coordination = rules_involving(
+        load_coordination(root, catalog.coordination, types), target.name
+    )
     lock = root / LOCK_RELPATH
     lock.parent.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(lock, timeout=timeout):
@@ -220,12 +226,15 @@ def _plan(
     file = target.file_of(key)
     parsed = content.files.get(file)
     before = parsed.data if parsed is not None else None
-    if old is not None and old.value == value:
-        return _Plan(target, key, value, old, before, before or b"")
+    schemas = SchemaCatalog.for_workspace(workspace.root)
+    if old is not None and old.value == value:  # nothing to write; still checked and reported
+        plan = _Plan(target, key, value, old, before, before or b"")
+        found = involving(evaluate(coordination, contents), target.name, key)
+        plan.findings = _unique(found)
+        return plan
     written = new_text(target, parsed, old, key, value)
     after = written.data
     plan = _Plan(target, key, value, old, before, after, written)
-    schemas = SchemaCatalog.for_workspace(workspace.root)
     if target.schema is None:
         _governed_name(schemas, target, key, content)
         problems = _file_schema(schemas, target, key, after)
@@ -402,7 +411,12 @@ def unified_diff(file: str, before: bytes | None, after: bytes, context: int = 3
         f"b/{file}",
         n=context,
     )
-    return "".join(_shift_hunk(line, start) for line in lines)
+    return "".join(_no_newline_marked(_shift_hunk(line, start)) for line in lines)
+
+
+def _no_newline_marked(line: str) -> str:
+    """A diff line of a last line without a newline, marked as `diff` and `patch` expect."""
+    return line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
 
 
 def _shift_hunk(line: str, offset: int) -> str:

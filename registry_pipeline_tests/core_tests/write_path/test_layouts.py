@@ -1,0 +1,209 @@
+"""Valid but unusual file layouts: each is spliced exactly, rewritten round-trip, or refused
+with a clear error; never a corrupted file, never an internal error."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from registry_pipeline.core._yaml import loads_yaml_strict
+from registry_pipeline.core.errors import RegistryError, UsageError
+from registry_pipeline.core.workspace.catalog import CatalogError
+from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.write_path import RegistryFileError, add_entry
+from registry_pipeline_tests._helpers import copy_demo
+from registry_pipeline_tests.core_tests.write_path._support import copy_example
+
+TYPES = "modules/overview/type_registry.yaml"
+VERSIONS = "registries/expected_versions/EXPECTED_VERSIONS_v0_1.json"
+
+
+def _type(key: str, **extra: object) -> dict[str, object]:
+    return {"type_id": key, "name": key, "description": "x.", "status": "active", **extra}
+
+
+def _keys(root: Path) -> list[str]:
+    document = loads_yaml_strict((root / TYPES).read_bytes())
+    return [entry["type_id"] for entry in document["module_types"]]
+
+
+@pytest.mark.parametrize("key", ["a_first", "delivery_channel", "zz_last"])
+def test_a_comment_on_the_dash_line_is_never_spliced_around(tmp_path: Path, key: str) -> None:
+    root = copy_example(tmp_path)
+    path = root / TYPES
+    text = path.read_text().replace(
+        "  - type_id: delivery_channel", "  - # split pending\n    type_id: delivery_channel"
+    )
+    path.write_text(text)
+    before = _keys(root)
+    add_entry(Workspace(root), "module_type", _type(key))
+    document = loads_yaml_strict(path.read_bytes())
+    assert isinstance(document, dict) and "module_types" in document
+    assert sorted(set(before) | {key}) == sorted(_keys(root))
+    assert "# Module types" in path.read_text()  # the header stays
+
+
+def test_a_keep_block_scalar_at_the_end_of_an_entry_keeps_its_trailing_lines(
+    tmp_path: Path,
+) -> None:
+    root = copy_example(tmp_path)
+    workspace = Workspace(root)
+    add_entry(workspace, "module_type", _type("m_block", description="one\ntwo\n\n"))
+    add_entry(workspace, "module_type", _type("n_next"))
+    document = loads_yaml_strict((root / TYPES).read_bytes())
+    entry = next(e for e in document["module_types"] if e["type_id"] == "m_block")
+    assert entry["description"] == "one\ntwo\n\n"
+    path = root / TYPES  # a hand-written |+ scalar ending the entry: round-trip, exact
+    path.write_text(
+        path.read_text().replace(
+            "    status: active\n    # tags left out",
+            "    status: active\n    notes: |+\n      kept\n\n    # tags left out",
+        )
+    )
+    assert add_entry(workspace, "module_type", _type("zz")).written
+    written = loads_yaml_strict(path.read_bytes())["module_types"]
+    assert next(e for e in written if "notes" in e)["notes"] == "kept\n\n"
+    assert written[-1]["type_id"] == "zz"
+
+
+def test_keys_a_yaml_11_reader_would_misread_are_quoted(tmp_path: Path) -> None:
+    root = copy_example(tmp_path)
+    entry = {
+        "route_id": "odd_keys", "owner_module": "article_service", "scope": ["content/odd/"],
+        "topics": [], "description": "x", "status": "active",
+    }  # fmt: skip
+    add_entry(Workspace(root), "route", entry)
+    written = (root / "modules/routes/odd_keys.yaml").read_bytes()
+    assert loads_yaml_strict(written) == entry
+    from registry_pipeline.core.write_path.splice import _dump, _quoted, _yaml
+
+    text = _dump(_yaml(), _quoted({"yes": 1, "on": 2, "12:30": 3, "\x85": 4}))
+    assert "'yes'" in text and "'on'" in text and "'12:30'" in text
+    assert loads_yaml_strict(text) == {"yes": 1, "on": 2, "12:30": 3, "\x85": 4}
+
+
+@pytest.mark.parametrize("name", ['q"uote', "back\\slash", "tab\tkey", "a/b", "t~1x"])
+def test_a_json_map_key_of_any_spelling_is_inserted_then_updated(tmp_path: Path, name: str) -> None:
+    root = copy_demo(tmp_path)
+    workspace = Workspace(root)
+    add_entry(workspace, "expected_versions", {name: "0.1.0"})
+    result = add_entry(workspace, "expected_versions", {name: "0.2.0"})
+    assert result.action == "updated"
+    add_entry(workspace, "expected_versions", {"zz_after": "1.0.0"})
+    members = json.loads((root / VERSIONS).read_text())["expected"]["builder_versions"]
+    assert members[name] == "0.2.0" and members["zz_after"] == "1.0.0"
+
+
+def test_a_missing_container_is_a_broken_file_not_an_empty_registry(tmp_path: Path) -> None:
+    root = copy_example(tmp_path)
+    path = root / "modules/overview/interfaces.yaml"
+    path.write_text(path.read_text().replace("interfaces:\n", "interface:\n", 1))
+    before = path.read_bytes()
+    entry = {
+        "interface_id": "user_store.admin", "module_id": "user_store", "kind": "cli",
+        "description": "x", "status": "active",
+    }  # fmt: skip
+    with pytest.raises(RegistryFileError) as caught:
+        add_entry(Workspace(root), "module_interface", entry)
+    assert [d.code for d in caught.value.details] == ["CONTAINER_MISSING"]
+    assert path.read_bytes() == before
+
+
+def test_crlf_and_a_byte_order_mark_are_kept(tmp_path: Path) -> None:
+    root = copy_example(tmp_path)
+    workspace = Workspace(root)
+    path = root / TYPES
+    text = path.read_text().replace("    name: Data store", "    name: Data store  # c")
+    path.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
+    add_entry(workspace, "module_type", _type("data_store", name="Changed"))
+    data = path.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf")
+    assert b"\r\r" not in data and data.count(b"\n") == data.count(b"\r\n")
+    route = root / "modules/routes/blog_articles.yaml"
+    route.write_bytes(route.read_bytes().replace(b"\n", b"\r\n"))
+    document = loads_yaml_strict(route.read_bytes())
+    add_entry(workspace, "route", {**document, "description": "Changed."})
+    data = route.read_bytes()
+    assert data.count(b"\n") == data.count(b"\r\n")
+    demo = copy_demo(tmp_path)
+    versions = demo / VERSIONS
+    versions.write_bytes(versions.read_bytes().replace(b"\n", b"\r\n"))
+    add_entry(Workspace(demo), "expected_versions", {"drift_signals": "0.1.0"})
+    data = versions.read_bytes()
+    assert data.count(b"\n") == data.count(b"\r\n")
+
+
+def test_a_compact_json_file_gets_its_new_entry_at_its_line_indentation(tmp_path: Path) -> None:
+    root = copy_demo(tmp_path)
+    path = root / "registries/allowed_operations/ALLOWED_OPERATIONS_v0_1.json"
+    path.write_text(json.dumps(json.loads(path.read_text())))  # one line
+    entry = {"operation_id": "OP-Z01", "name": "Z", "option": "Z", "builder": None,
+             "enforcement_level": "C2", "threshold_pack": "freshness_default_pack_v1"}  # fmt: skip
+    add_entry(Workspace(root), "allowed_operations", entry)
+    text = path.read_text()
+    assert max(len(line) - len(line.lstrip(" ")) for line in text.splitlines()) <= 4
+    assert entry in json.loads(text)["operations"]
+
+
+def test_the_dry_run_diff_applies_with_patch_when_the_file_has_no_final_newline(
+    tmp_path: Path,
+) -> None:
+    root = copy_example(tmp_path)
+    path = root / TYPES
+    path.write_bytes(path.read_bytes().rstrip(b"\n"))
+    result = add_entry(Workspace(root), "module_type", _type("zz_end"), dry_run=True)
+    assert "\\ No newline at end of file" in result.diff
+    applied = subprocess.run(
+        ["patch", "-p1", "--dry-run", "-s"], cwd=root, input=result.diff, text=True,
+        capture_output=True, check=False,
+    )  # fmt: skip
+    if applied.returncode == 127:
+        pytest.skip("patch is not installed")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+
+
+def test_an_entry_schema_whose_ref_does_not_resolve_is_schema_invalid(tmp_path: Path) -> None:
+    root = copy_example(tmp_path)
+    schema = root / ".system/registry/schemas/module_type.schema.yaml"
+    schema.write_text(schema.read_text() + '$ref: "#/nowhere"\n')
+    with pytest.raises(UsageError) as caught:
+        add_entry(Workspace(root), "module_type", _type("q"))
+    assert caught.value.code == "SCHEMA_INVALID"
+
+
+def test_an_entry_schema_outside_the_workspace_is_refused(tmp_path: Path) -> None:
+    root = copy_example(tmp_path)
+    catalog = root / "registries/REGISTRY_CATALOG_v0_2.json"
+    text = catalog.read_text().replace(
+        '".system/registry/schemas/hook.schema.yaml"', '"../../etc/passwd"'
+    )
+    catalog.write_text(text)
+    with pytest.raises(CatalogError) as caught:
+        add_entry(Workspace(root), "module_type", _type("q"))
+    assert "../../etc/passwd" in "\n".join(caught.value.details)
+
+
+def test_an_unchanged_entry_that_breaks_a_rule_is_reported_not_passed(tmp_path: Path) -> None:
+    root = copy_example(tmp_path)
+    path = root / "modules/routes/blog_articles.yaml"
+    document = loads_yaml_strict(path.read_bytes())
+    path.write_text(path.read_text().replace(document["owner_module"], "gone_module"))
+    document["owner_module"] = "gone_module"
+    result = add_entry(Workspace(root), "route", document)
+    assert result.action == "unchanged" and result.blocked
+    assert [f.code for f in result.findings if f.severity == "error"] == ["route-owner-exists"]
+
+
+def test_a_broken_file_blocks_only_the_types_whose_rules_read_it(tmp_path: Path) -> None:
+    root = copy_example(tmp_path)
+    path = root / "modules/overview/interfaces.yaml"
+    path.write_text(path.read_text() + "  - interface_id: [unterminated\n")
+    assert add_entry(Workspace(root), "module_type", _type("a_new")).written
+    with pytest.raises(RegistryError):
+        add_entry(Workspace(root), "module_instance", {
+            "module_id": "x_new", "type_id": "content_service", "name": "X",
+            "description": "x", "owner": "t", "status": "active",
+        })  # fmt: skip
