@@ -1,11 +1,13 @@
 """Blocking asset checks on every registry: the seal is valid, the artifacts match their schemas."""
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 
 import dagster as dg
 
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import RegistrySpec
+from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.lib.check_results import (
     append_only_result,
     catalog_append_only_result,
@@ -87,41 +89,43 @@ def append_only_check(registry_id: str) -> dg.AssetChecksDefinition:
 
 def catalog_append_only_check(registry_id: str) -> dg.AssetChecksDefinition:
     """A governed source's third blocking check: its ids and contracts only grow."""
-    key = dg.AssetKey(registry_id)
-
-    @dg.asset_check(
-        asset=key,
-        name=APPEND_ONLY,
-        blocking=True,
-        description="Against the active snapshot: no id removed or reused, no alias colliding, "
+    return _workspace_check(
+        registry_id,
+        APPEND_ONLY,
+        "Against the active snapshot: no id removed or reused, no alias colliding, "
         "no published contract removed or changed (docs/APPEND_ONLY.md).",
+        catalog_append_only_result,
     )
-    def _run(
-        context: dg.AssetCheckExecutionContext, registry_workspace: RegistryWorkspace
-    ) -> dg.AssetCheckResult:
-        path = materialized_path(context.instance, key, context.run.run_id)
-        return catalog_append_only_result(path, registry_workspace.workspace, registry_id)
-
-    return _run
 
 
 def coordination_check(registry_id: str) -> dg.AssetChecksDefinition:
     """A written source's blocking check: its entries pass their schema and the workspace's
     coordination rules, decided by the function `registry add-entry` uses."""
-    key = dg.AssetKey(registry_id)
-
-    @dg.asset_check(
-        asset=key,
-        name=COORDINATION,
-        blocking=True,
-        description="Every entry parses, has a unique key, matches its schema and passes the "
+    return _workspace_check(
+        registry_id,
+        COORDINATION,
+        "Every entry parses, has a unique key, matches its schema and passes the "
         "coordination rules of severity error against the other registries "
         "(docs/WRITE_PATH.md); warnings are listed, not blocking.",
+        coordination_result,
     )
+
+
+def _workspace_check(
+    registry_id: str,
+    name: str,
+    description: str,
+    result: Callable[[Path | None, Workspace, str], dg.AssetCheckResult],
+) -> dg.AssetChecksDefinition:
+    """A blocking check decided by `result(run folder of this run's materialization,
+    workspace, registry id)`."""
+    key = dg.AssetKey(registry_id)
+
+    @dg.asset_check(asset=key, name=name, blocking=True, description=description)
     def _run(
         context: dg.AssetCheckExecutionContext, registry_workspace: RegistryWorkspace
     ) -> dg.AssetCheckResult:
         path = materialized_path(context.instance, key, context.run.run_id)
-        return coordination_result(path, registry_workspace.workspace, registry_id)
+        return result(path, registry_workspace.workspace, registry_id)
 
     return _run

@@ -171,7 +171,7 @@ def _yaml_list(
     entry_type: EntryType, parsed: ParsedFile | None, old: Entry | None, key: str, value: Any
 ) -> ParsedFile:
     if parsed is None or parsed.document is None:
-        return _yaml_roundtrip(entry_type, None, old, value, 0)
+        return _yaml_roundtrip(entry_type, parsed, old, value, 0)
     spans = parsed.spans
     if spans:
         spliced = _splice_yaml(entry_type, parsed, spans, old, key, value)
@@ -181,17 +181,12 @@ def _yaml_list(
 
 
 def _insert_at(entry_type: EntryType, parsed: ParsedFile, key: str) -> int:
+    """Where a new entry goes in the parsed file's list (0 when it has none yet)."""
     try:
         items = resolve(parsed.document, entry_type.container)
     except KeyError:
         return 0
-    if not isinstance(items, list):
-        return 0
-    if entry_type.order == "key":
-        for index, item in enumerate(items):
-            if isinstance(item, dict) and str(item.get(entry_type.key or "")) > key:
-                return index
-    return len(items)
+    return _json_index(entry_type, items, key) if isinstance(items, list) else 0
 
 
 def _splice_yaml(
@@ -305,10 +300,10 @@ def _yaml_roundtrip(
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
     yaml = _yaml()
-    text = parsed.data.decode("utf-8-sig").replace("\r\n", "\n") if parsed is not None else ""
-    document = yaml.load(text) if parsed is not None else None
+    original = parsed.data.decode("utf-8-sig").replace("\r\n", "\n") if parsed else ""
+    document = yaml.load(original) if parsed is not None else None
     wanted = None if parsed is None or parsed.document is None else parsed.document
-    parts = [p for p in entry_type.container.split("/")[1:]] if entry_type.container else []
+    parts = entry_type.container.split("/")[1:] if entry_type.container else []
     if document is None:
         document = CommentedMap() if parts else CommentedSeq()
     holder: Any = document
@@ -325,6 +320,8 @@ def _yaml_roundtrip(
     else:
         items.insert(index, _quoted(value))
     text = _dump(yaml, document)
+    if wanted is None and original.strip():  # comments only: they stay, the list follows them
+        text = original + ("" if original.endswith("\n") else "\n") + text
     expected = loads_yaml_strict(text)
     if wanted is not None and _holds_list(wanted, entry_type.container):
         wanted = _with_entry(wanted, entry_type, old, value, index)
@@ -481,7 +478,8 @@ def _set_member(
 
 
 def _json_index(entry_type: EntryType, container: Any, key: str) -> int:
-    """Where a new member goes: before the first greater key (key order), else at the end."""
+    """Where a new member of a list or map goes (JSON or YAML): before the first greater key
+    (key order), else at the end."""
     if entry_type.order == "key":
         keys = (
             list(container)

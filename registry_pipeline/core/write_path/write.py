@@ -29,6 +29,7 @@ from registry_pipeline.core.write_path.content import (
     Parse,
     ParsedFile,
     TypeContent,
+    parse_file,
     read_type,
 )
 from registry_pipeline.core.write_path.coordinate import evaluate, involving
@@ -281,8 +282,6 @@ def _governed_name(
 def _file_schema(
     schemas: SchemaCatalog, target: EntryType, key: str, after: bytes
 ) -> list[Finding]:
-    from registry_pipeline.core.write_path.content import parse_file
-
     document = parse_file(target.file_of(key), after).document
     if target.layout == "files":
         pointer = ""

@@ -207,3 +207,16 @@ def test_a_broken_file_blocks_only_the_types_whose_rules_read_it(tmp_path: Path)
             "module_id": "x_new", "type_id": "content_service", "name": "X",
             "description": "x", "owner": "t", "status": "active",
         })  # fmt: skip
+
+
+def test_a_list_file_holding_only_comments_keeps_them_above_its_first_entry(
+    tmp_path: Path,
+) -> None:
+    root = copy_example(tmp_path)
+    path = root / TYPES
+    header = "# Module types: none yet.\n# Add them with registry add-entry.\n"
+    path.write_text(header)
+    add_entry(Workspace(root), "module_type", _type("first"))
+    text = path.read_text()
+    assert text.startswith(header)
+    assert _keys(root) == ["first"]
