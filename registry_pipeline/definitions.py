@@ -20,7 +20,9 @@ from registry_pipeline.defs.checks import (
     append_only_check,
     catalog_append_only_check,
     coordination_check,
+    log_prefix_check,
     registry_checks,
+    run_rules_check,
 )
 from registry_pipeline.defs.drift_daily import (
     drift_signals_daily,
@@ -59,13 +61,18 @@ def build_definitions(
         assets=[*assets, drift_signals_daily],
         asset_checks=[
             *registry_checks([*keys, drift_signals_daily.key.to_user_string()]),
-            *(append_only_check(key) for key in keys if catalog.get(key).kind == "log"),
+            *(
+                log_prefix_check(key) if catalog.get(key).is_source else append_only_check(key)
+                for key in keys
+                if catalog.get(key).kind == "log"
+            ),
             *(
                 catalog_append_only_check(key)
                 for key in keys
                 if catalog.get(key).append_only is not None
             ),
             *(coordination_check(key) for key in keys if catalog.get(key).entries is not None),
+            *(run_rules_check(key) for key in keys if catalog.get(key).run_index is not None),
         ],
         jobs=[
             dg.define_asset_job(

@@ -36,6 +36,8 @@ DEMO_GRAPH: dict[str, list[str]] = {
     "threshold_packs_file": [],
     "allowed_operations": [],
     "rolepack": [],
+    "run_index": [],
+    "run_overrides": [],
     "registry_delta_log": [
         "allowed_operations",
         "drift_signals",
@@ -43,6 +45,8 @@ DEMO_GRAPH: dict[str, list[str]] = {
         "migration_ledger",
         "op_status_table",
         "rolepack",
+        "run_index",
+        "run_overrides",
         "run_registry",
         "threshold_packs_file",
     ],

@@ -21,6 +21,7 @@ from registry_pipeline.cli import (
     _drift,
     _pointers,
     _restore,
+    _runs,
     _validate,
     _write,
 )
@@ -44,6 +45,7 @@ examples:
   registry delta show --registry migration_ledger --explain
   registry check-append-only registries/rolepack/atelier_rolepack_v1.json --baseline-git main
   registry add-entry --type migration_ledger --entry-file migration.json --dry-run
+  registry runs latest --lane artist_id=ART-iron-harbor --lane genre_id=GEN-worship
 
 exit codes: 0 done, 1 failed or refused (a run folder failed validation, a pointer change was
 refused), 2 bad usage or bad input (nothing written)
@@ -85,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     _append_only.add_check_append_only(commands)
     _write.add_add_entry(commands)
     _write.add_types(commands)
+    _runs.add_runs(commands)
     return parser
 
 

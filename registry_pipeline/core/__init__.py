@@ -11,10 +11,11 @@ only those above it; `core_tests/test_layers.py` enforces it):
 3. `pointers/`    the active pointer file, its store, the journal and its replay, the lock
 4. `append_only/` append-only catalogs: ids and published contracts only grow
 5. `write_path/`  `add-entry`: registry types, coordination rules, spliced atomic writes
-6. `explain/`     record-level explanations of changes
-7. `delta_log/`   the registry delta log
-8. `builders/`    the pure builders and the one list of them
-9. `adopt/`       planning our catalog for a repository laid out like the seed system's
+6. `run_index/`   append-only run records with rules, a SQLite sidecar, the four queries
+7. `explain/`     record-level explanations of changes
+8. `delta_log/`   the registry delta log
+9. `builders/`    the pure builders and the one list of them
+10. `adopt/`      planning our catalog for a repository laid out like the seed system's
 
 At the top: `errors` (one error base and the reason codes), `_json` and `_yaml` (the strict
 JSON and YAML readers),
@@ -45,6 +46,7 @@ LAYERS = (
     "pointers",
     "append_only",
     "write_path",
+    "run_index",
     "explain",
     "delta_log",
     "builders",

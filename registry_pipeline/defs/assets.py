@@ -33,7 +33,7 @@ def buildable(catalog: RegistryCatalog, builders: Mapping[str, Builder]) -> list
     ready: set[str] = set()
     specs: list[RegistrySpec] = []
     for spec in catalog.registries:
-        has_code = spec.kind == "source" or spec.registry_id in builders
+        has_code = spec.is_source or spec.registry_id in builders
         if has_code and set(spec.depends_on) <= ready:
             ready.add(spec.registry_id)
             specs.append(spec)
@@ -45,9 +45,7 @@ def registry_assets(
 ) -> list[dg.AssetsDefinition]:
     """One asset per buildable registry of the catalog."""
     return [
-        _source_asset(spec)
-        if spec.kind == "source"
-        else _built_asset(spec, builders[spec.registry_id])
+        _source_asset(spec) if spec.is_source else _built_asset(spec, builders[spec.registry_id])
         for spec in buildable(catalog, builders)
     ]
 
@@ -64,7 +62,7 @@ def _asset_kwargs(spec: RegistrySpec) -> dict[str, Any]:
     return {
         "name": spec.registry_id,
         "deps": [dg.AssetKey(dependency) for dependency in spec.depends_on],
-        "group_name": "sources" if spec.kind == "source" else "registries",
+        "group_name": "sources" if spec.is_source else "registries",
         "description": spec.description or None,
         "io_manager_key": IO_MANAGER_KEY,
         "kinds": {"json"},

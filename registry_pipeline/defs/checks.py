@@ -13,6 +13,8 @@ from registry_pipeline.lib.check_results import (
     catalog_append_only_result,
     check_result,
     coordination_result,
+    log_prefix_result,
+    run_rules_result,
 )
 from registry_pipeline.lib.inputs import materialized_path
 from registry_pipeline.lib.resources import RegistryWorkspace
@@ -20,14 +22,17 @@ from registry_pipeline.lib.resources import RegistryWorkspace
 CHECK_NAMES = ("seal_valid", "schema_valid")
 APPEND_ONLY = "append_only"
 COORDINATION = "coordination"
+RULES = "rules"
 
 
 def check_names(spec: RegistrySpec) -> tuple[str, ...]:
     """The blocking checks of a registry's asset: both, plus `append_only` for a log and for a
-    source with append-only rules, plus `coordination` for a source add-entry writes."""
+    source with append-only rules, plus `coordination` for a source add-entry writes, plus
+    `rules` for a run index."""
     extra = (APPEND_ONLY,) if spec.kind == "log" or spec.append_only is not None else ()
     written = (COORDINATION,) if spec.entries is not None else ()
-    return CHECK_NAMES + extra + written
+    ruled = (RULES,) if spec.run_index is not None else ()
+    return CHECK_NAMES + extra + written + ruled
 
 
 def registry_checks(registry_ids: Iterable[str]) -> list[dg.AssetChecksDefinition]:
@@ -95,6 +100,31 @@ def catalog_append_only_check(registry_id: str) -> dg.AssetChecksDefinition:
         "Against the active snapshot: no id removed or reused, no alias colliding, "
         "no published contract removed or changed (docs/APPEND_ONLY.md).",
         catalog_append_only_result,
+    )
+
+
+def log_prefix_check(registry_id: str) -> dg.AssetChecksDefinition:
+    """A log sealed from the workspace: its third blocking check, append-only across
+    snapshots."""
+    return _workspace_check(
+        registry_id,
+        APPEND_ONLY,
+        "The previous sealed log (the active snapshot) is an exact prefix of this one: no "
+        "record removed, altered or reordered.",
+        log_prefix_result,
+    )
+
+
+def run_rules_check(registry_id: str) -> dg.AssetChecksDefinition:
+    """A run index's blocking rules check, decided by the function `registry runs append`
+    uses."""
+    return _workspace_check(
+        registry_id,
+        RULES,
+        "Every line is complete and parses; a run's records come in time order (an augmenting "
+        "record is later); the coordination rules hold (e.g. a named override exists); the "
+        "declared warnings are listed, not blocking (docs/RUN_INDEX.md).",
+        run_rules_result,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import socket
 from collections.abc import Callable, Sequence
@@ -263,7 +264,7 @@ def _settled_sources(
     settled: dict[str, RegistryBuild] = {}
     catalog = load_catalog(workspace)
     for spec in catalog.registries:
-        if spec.kind != "source" or spec.registry_id not in in_graph:
+        if not spec.is_source or spec.registry_id not in in_graph:
             continue
         try:
             source = read_source_files(workspace.root, spec.sources)
@@ -280,6 +281,8 @@ def _settled_sources(
         if spec.entries is not None and errors(  # the coordination check too, same function
             workspace_findings(workspace, catalog, spec.registry_id, source.files)
         ):
+            continue
+        if spec.kind == "log" and not _log_checks_pass(workspace, spec, source.files, schemas):
             continue
         snapshots = list_snapshots(workspace, spec.registry_id)
         newest = snapshots[-1] if snapshots else None
@@ -368,3 +371,26 @@ def _step_errors(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> list[st
             text = error.message.strip() if error else "step failed"
             errors.append(f"INTERNAL {text} (a bug: the full traceback is in the Dagster UI)")
     return errors
+
+
+def _log_checks_pass(
+    workspace: Workspace, spec: RegistrySpec, files: dict[str, bytes], schemas: SchemaCatalog
+) -> bool:
+    """A log's append_only check (and a run index's rules check), by the functions the asset
+    checks call."""
+    from registry_pipeline.core.run_index import index_spec, log_problems
+    from registry_pipeline.core.run_index.prefix import log_prefix
+
+    data = files.get(spec.primary_artifact)
+    if data is None:
+        return False
+    try:
+        if not log_prefix(workspace, spec, io.BytesIO(data), schemas).ok:
+            return False
+        if spec.run_index is None:
+            return True
+        catalog = load_catalog(workspace)
+        found = log_problems(workspace.root, catalog, index_spec(catalog, spec.registry_id), data)
+    except RegistryError:
+        return False
+    return not any(problem.severity == "error" for problem in found)

@@ -179,6 +179,72 @@ def coordination_result(
     )
 
 
+def log_prefix_result(
+    path: Path | None, workspace: Workspace, registry_id: str
+) -> dg.AssetCheckResult:
+    """The append-only check of a log sealed from the workspace: the previous snapshot's log is
+    an exact prefix of this one (`core.run_index.prefix.log_prefix`)."""
+    from registry_pipeline.core.run_index.prefix import log_prefix
+    from registry_pipeline.core.workspace.catalog import load_catalog
+
+    if path is None:
+        return _not_materialized()
+    try:
+        spec = load_catalog(workspace).get(registry_id)
+        schemas = SchemaCatalog.for_workspace(workspace.root)
+        with (path / spec.primary_artifact).open("rb") as current:
+            report = log_prefix(workspace, spec, current, schemas)
+    except (RegistryError, OSError) as exc:
+        code = getattr(exc, "code", "UNREADABLE")
+        return dg.AssetCheckResult(
+            passed=False, metadata={"reason_codes": [code]}, description=str(exc)
+        )
+    return dg.AssetCheckResult(
+        passed=report.ok,
+        metadata={
+            "previous_log": report.baseline or "(none: the first snapshot)",
+            "reason_codes": [] if report.ok else ["LOG_REWRITTEN"],
+        },
+        description=None if report.broken is None else report.broken.describe(),
+    )
+
+
+def run_rules_result(
+    path: Path | None, workspace: Workspace, registry_id: str
+) -> dg.AssetCheckResult:
+    """The rules check of a run index's snapshot: its records in time order per key, the
+    coordination rules and the declared warnings (`core.run_index.log_problems`, the checks
+    `registry runs append` makes)."""
+    from registry_pipeline.core.run_index import index_spec, log_problems
+    from registry_pipeline.core.workspace.catalog import load_catalog
+
+    if path is None:
+        return _not_materialized()
+    try:
+        catalog = load_catalog(workspace)
+        spec = index_spec(catalog, registry_id)
+        data = (path / spec.artifact).read_bytes()
+        problems = log_problems(workspace.root, catalog, spec, data)
+    except (RegistryError, OSError) as exc:
+        code = getattr(exc, "code", "UNREADABLE")
+        return dg.AssetCheckResult(
+            passed=False, metadata={"reason_codes": [code]}, description=str(exc)
+        )
+    errors = [p for p in problems if p.severity == "error"]
+    return dg.AssetCheckResult(
+        passed=not errors,
+        metadata={
+            "reason_codes": sorted({p.code for p in errors}),
+            "error_count": len(errors),
+            "warning_count": sum(p.severity == "warning" for p in problems),
+            "problems": dg.MetadataValue.json(
+                [p.as_json() for p in (errors or problems)[:MAX_LISTED]]
+            ),
+        },
+        description="; ".join(str(p) for p in errors[:5]) or None,
+    )
+
+
 def _not_materialized() -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         passed=False,

@@ -777,7 +777,9 @@ def test_types_json_of_the_demo(cli: Run, demo: Path) -> None:
     code, out, _err = cli("types", "--workspace", str(demo), "--json")
     assert code == 0
     listed = {row["type"]: row for row in json.loads(out)}
-    assert sorted(listed) == sorted([*DEMO_FILES, "threshold_pack"])
+    assert sorted(listed) == sorted([*DEMO_FILES, "threshold_pack", "run", "run_override"])
+    assert listed["run"]["layout"] == "log"  # a run index: read by the rules, never written
+    assert listed["run"]["container"] is None
     assert listed["threshold_pack"]["content"] == "registries/threshold_packs/*.json"
     assert listed["threshold_pack"]["registry_id"] == "threshold_packs_file"
     assert all(row["schema"] is None and row["schema_id"] for row in listed.values())

@@ -46,6 +46,7 @@ def test_each_build_appends_and_never_rewrites(cli: Run, demo: Path) -> None:
     assert {line["registry_id"] for line in lines if line["from_ref"] is None} == {
         "run_registry", "op_status_table", "drift_signals", "expected_versions",
         "migration_ledger", "threshold_packs_file", "allowed_operations", "rolepack",
+        "run_index", "run_overrides",
     }  # fmt: skip
     appended = lines[len(old.splitlines()) :]
     assert all(line["derivation_run_id"] == two.name for line in appended)

@@ -30,7 +30,8 @@ SOURCE_IDS = ("expected_versions", "migration_ledger", "threshold_packs_file", "
 
 def test_every_registry_has_two_blocking_checks() -> None:
     """Both on every asset; `append_only` on the log and on each source with append-only rules;
-    `coordination` on each source add-entry writes (every demo source)."""
+    `coordination` on each source add-entry writes (every demo source); `append_only` (the
+    previous log is a prefix) and `rules` on each run index."""
     defs = build_definitions(DEMO_WORKSPACE)
     graph = defs.resolve_asset_graph()
     checks = {(key.asset_key.to_user_string(), key.name) for key in graph.asset_check_keys}
@@ -38,7 +39,9 @@ def test_every_registry_has_two_blocking_checks() -> None:
         ("registry_delta_log", "append_only"),
         ("rolepack", "append_only"),
         ("allowed_operations", "append_only"),
-    } | {(r, "coordination") for r in SOURCE_IDS}
+    } | {(r, "coordination") for r in SOURCE_IDS} | {
+        (r, name) for r in ("run_index", "run_overrides") for name in ("append_only", "rules")
+    }
     for key in graph.asset_check_keys:
         assert graph.get_check_spec(key).blocking
 

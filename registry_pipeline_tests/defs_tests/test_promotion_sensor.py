@@ -22,6 +22,8 @@ from registry_pipeline_tests._helpers import break_built_schema, copy_demo
 REPO = Path(__file__).resolve().parents[2]
 WITH_POINTER = {
     "rolepack",
+    "run_index",
+    "run_overrides",
     "run_registry",
     "op_status_table",
     "drift_signals",

@@ -223,10 +223,13 @@ def test_every_asset_has_its_blocking_checks_and_they_passed(
         node = nodes[registry_id]
         assert node["assetChecksOrError"]["__typename"] == "AssetChecks", registry_id
         checks = {check["name"]: check for check in node["assetChecksOrError"]["checks"]}
-        governed = registry_id in ("registry_delta_log", "allowed_operations", "rolepack")
+        logs = ("run_index", "run_overrides")
+        governed = registry_id in ("registry_delta_log", "allowed_operations", "rolepack", *logs)
         append_only = {"append_only"} if governed else set()
-        written = {"coordination"} if nodes[registry_id]["groupName"] == "sources" else set()
-        assert set(checks) == CHECKS | append_only | written, registry_id
+        sourced = nodes[registry_id]["groupName"] == "sources"
+        written = {"coordination"} if sourced and registry_id not in logs else set()
+        ruled = {"rules"} if registry_id in logs else set()
+        assert set(checks) == CHECKS | append_only | written | ruled, registry_id
         for name, check in checks.items():
             assert check["blocking"] is True, (registry_id, name)
             execution = check["executionForLatestMaterialization"]

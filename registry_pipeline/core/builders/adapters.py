@@ -289,7 +289,7 @@ def _catalog_summary(build: BuildInputs, builder_ids: Set[str]) -> list[dict[str
             {
                 "registry_id": spec.registry_id,
                 "kind": spec.kind,
-                "has_builder": spec.kind == "source" or spec.registry_id in builder_ids,
+                "has_builder": spec.is_source or spec.registry_id in builder_ids,
                 "latest_run_id": latest.run_id if latest else None,
                 "latest_status": verdict,
                 "operation_id": spec.operation_id,

@@ -11,9 +11,9 @@ from collections.abc import Iterable
 
 from registry_pipeline.core.delta_log._errors import DeltaCode, DeltaFinding, DeltaLogError
 from registry_pipeline.core.delta_log._model import LOG_ARTIFACT, SealedLogRef
-from registry_pipeline.core.delta_log._parse import parse_record
-from registry_pipeline.core.delta_log._prefix import bytes_break
+from registry_pipeline.core.delta_log._parse import describe_record, parse_record
 from registry_pipeline.core.delta_log._state import LogState, PreviousLog
+from registry_pipeline.core.seal.prefix import bytes_break
 
 
 def check_append_only(
@@ -35,7 +35,7 @@ def check_append_only(
                 code=DeltaCode.PREFIX_VIOLATION,
                 path=path,
                 line=broken.line,
-                message=broken.describe(),
+                message=broken.describe(describe_record),
                 previous_run_id=previous.run_id if previous else None,
                 expected=broken.record[:240].decode("utf-8", "replace"),
             )

@@ -8,13 +8,14 @@ from pathlib import Path
 from registry_pipeline.core.delta_log._diff import is_folder_name
 from registry_pipeline.core.delta_log._errors import DeltaCode, DeltaFinding, DeltaLogError
 from registry_pipeline.core.delta_log._model import LOG_ARTIFACT, LOG_REGISTRY_ID, STATE_ARTIFACT
-from registry_pipeline.core.delta_log._prefix import CHUNK, first_break
+from registry_pipeline.core.delta_log._parse import describe_record
 from registry_pipeline.core.delta_log._state import (
     LogState,
     origin_state,
     parse_state,
 )
 from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.seal.prefix import CHUNK, first_break
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.workspace.layout import Workspace
@@ -72,7 +73,7 @@ def link_problem(
         return finding(DeltaCode.PREFIX_VIOLATION, f"cannot read a log: {exc}"), older
     if broken is not None:
         path = f"{newer.name}/{LOG_ARTIFACT}"
-        message = broken.describe()
+        message = broken.describe(describe_record)
         return finding(DeltaCode.PREFIX_VIOLATION, message, path=path, line=broken.line), older
     return None, older
 

@@ -148,3 +148,17 @@ def is_valid_record(instance: object) -> bool:
     except DeltaLogError:
         return False
     return True
+
+
+def describe_record(raw: bytes) -> str:
+    """`registry_id -> to_ref run_id` of a record line, or a short quote when it does not parse
+    (what a prefix break names)."""
+    from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
+    from registry_pipeline.core.seal.prefix import quote
+
+    try:
+        document = loads_strict(raw)
+        to_run = document["to_ref"]["run_id"]
+        return f"{document['registry_id']} -> {to_run}"
+    except (JSONDecodeProblem, KeyError, TypeError):
+        return quote(raw)

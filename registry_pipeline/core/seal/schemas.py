@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 import stat
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
 from typing import Any
@@ -189,6 +189,9 @@ class SchemaCatalog:
 
         if self._quick_ok(schema_id, instance):
             return []
+        fast = self._fast_check(schema_id)
+        if fast is not None and fast(instance):
+            return []
         validator = self._validator(schema_id)
         try:
             errors = sorted(validator.iter_errors(instance), key=_natural_path)
@@ -218,6 +221,15 @@ class SchemaCatalog:
         if quick is None or not self._is_builtin(schema_id):
             return False  # no quick check, or a workspace's own version: only jsonschema knows it
         return quick(instance)
+
+    @functools.cache  # noqa: B019 - a catalog lives as long as the process, by design
+    def _fast_check(self, schema_id: str) -> Callable[[Any], bool] | None:
+        """The schema compiled by `_fast_schema` (True: surely valid); None when unsupported."""
+        from registry_pipeline.core.seal._fast_schema import compile_schema
+
+        self._validator(schema_id)  # a schema jsonschema refuses stays a usage error
+        documents = {sid: schema.document for sid, schema in self.schemas.items()}
+        return compile_schema(self.schemas[schema_id].document, documents)
 
     @functools.cache  # noqa: B019 - a catalog lives as long as the process, by design
     def _is_builtin(self, schema_id: str) -> bool:

@@ -75,6 +75,15 @@ class RegistrySpec:
     entries: Any = None
     """The entry layout `registry add-entry` writes by (a block as written), or None;
     `core.write_path.entry_types` reads it."""
+    run_index: Any = None
+    """A record log's key, time, lanes and predicates (a block as written), or None;
+    `core.run_index.index_specs` reads it."""
+
+    @property
+    def is_source(self) -> bool:
+        """Sealed from files in the workspace rather than built: a source, or a log with
+        `sources` (appended to by hand or by `registry runs append`)."""
+        return self.kind == "source" or (self.kind == "log" and bool(self.sources))
 
     @property
     def primary_artifact(self) -> str:
@@ -129,7 +138,9 @@ class RegistryCatalog:
         return [
             spec.registry_id
             for spec in self.registries
-            if spec.kind in ("built", "log", "presentation") and spec.registry_id not in have
+            if not spec.is_source
+            and spec.kind in ("built", "log", "presentation")
+            and spec.registry_id not in have
         ]
 
 
@@ -277,6 +288,7 @@ def _spec(entry: dict[str, Any]) -> RegistrySpec:
         description=entry.get("description", ""),
         append_only=entry.get("append_only"),
         entries=entry.get("entries"),
+        run_index=entry.get("run_index"),
     )
 
 
@@ -312,7 +324,28 @@ def _semantic_problems(specs: list[RegistrySpec], root: Path) -> list[str]:
             problems.append(f"{where}/append_only: only a source registry's files are checked")
         if spec.entries is not None and spec.kind != "source":
             problems.append(f"{where}/entries: only a source registry's files are written")
+        if spec.sources and spec.kind not in ("source", "log"):
+            problems.append(f"{where}/sources: only a source or a log is sealed from files")
+        problems.extend(_run_index_problems(spec, where))
     return problems
+
+
+def _run_index_problems(spec: RegistrySpec, where: str) -> list[str]:
+    """A run index is a log sealed from one JSONL file, and its key and time are not lanes."""
+    block = spec.run_index
+    if block is None:
+        return []
+    if spec.kind != "log" or len(spec.sources) != 1 or not spec.sources[0].endswith(".jsonl"):
+        return [f"{where}/run_index: a run index is a log with exactly one .jsonl file in sources"]
+    if is_pattern(spec.sources[0]):
+        return [f"{where}/run_index: its source must be one file, not the glob {spec.sources[0]!r}"]
+    lanes = block.get("lanes", [])
+    return [
+        f"{where}/run_index/lanes: {field!r} is the {role} field, not a lane"
+        for role in ("key", "time")
+        for field in lanes
+        if field == block[role]
+    ]
 
 
 def _dependency_order(specs: list[RegistrySpec], path: str) -> list[RegistrySpec]:

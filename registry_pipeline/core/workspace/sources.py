@@ -102,6 +102,17 @@ def source_problems(
         fmt = schema.format if schema else _format_of(relpath) if parse_ungoverned else None
         if fmt is None:
             continue
+        if fmt == "jsonl" and data and not data.endswith(b"\n"):
+            line = data.count(b"\n") + 1
+            problems.append(
+                _problem(
+                    ReasonCode.SCHEMA_VIOLATION,
+                    relpath,
+                    f"line {line} is incomplete (no final newline: an interrupted append?); "
+                    "complete or remove it (`registry runs repair` for a run index)",
+                )
+            )
+            continue
         try:
             if fmt == "jsonl":
                 for number, document in iter_jsonl(data):

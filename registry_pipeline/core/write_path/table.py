@@ -34,13 +34,21 @@ def types_markdown(catalog: RegistryCatalog, types: dict[str, EntryType]) -> str
             t.name,
             f"`{t.schema}`" if t.schema else f"`{t.schema_id}` (the file's schema)",
             t.source,
-            " (one entry per file)" if t.layout == "files" else f" at `{t.container or '/'}`",
+            _where(t),
             f"`{t.key}`" if t.key else "the name",
             t.purpose.replace("|", "\\|").replace("\n", " "),
         )
         for t in sorted(types.values(), key=lambda t: order.get(t.registry_id, 0))
     ]
     return HEADER.format(rules=rules) + "\n".join(rows) + "\n"
+
+
+def _where(t: EntryType) -> str:
+    if t.layout == "files":
+        return " (one entry per file)"
+    if t.layout == "log":
+        return " (one record per line; `registry runs append`)"
+    return f" at `{t.container or '/'}`"
 
 
 def types_json(types: dict[str, EntryType]) -> list[dict[str, object]]:
@@ -51,7 +59,7 @@ def types_json(types: dict[str, EntryType]) -> list[dict[str, object]]:
             "registry_id": t.registry_id,
             "layout": t.layout,
             "content": t.source,
-            "container": t.container if t.layout != "files" else None,
+            "container": t.container if t.layout in ("list", "map") else None,
             "key": t.key,
             "order": t.order,
             "schema": t.schema,

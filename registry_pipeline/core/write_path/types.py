@@ -12,7 +12,9 @@ from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.workspace.catalog import CatalogError, RegistryCatalog, RegistrySpec
 from registry_pipeline.core.workspace.sources import is_pattern, pattern_base
 
-LAYOUTS = ("list", "map", "files")
+LAYOUTS = ("list", "map", "files", "log")
+"""log: a run index (`core.run_index`): one record per JSONL line, read here, appended by
+`registry runs append`, never written by `add-entry`."""
 
 
 @dataclass(frozen=True)
@@ -24,7 +26,7 @@ class EntryType:
     registry_id: str
     layout: str
     """list: an array of objects at `container`; map: an object at `container`; files: one
-    entry per file of a glob, named after its key."""
+    entry per file of a glob, named after its key; log: a JSONL record log (read only here)."""
     source: str
     """The workspace-relative file (list, map) or glob (files)."""
     container: str
@@ -65,9 +67,9 @@ def entry_types(catalog: RegistryCatalog) -> dict[str, EntryType]:
     types: dict[str, EntryType] = {}
     problems: list[str] = []
     for index, spec in enumerate(catalog.registries):
-        if spec.entries is None:
+        if spec.entries is None and spec.run_index is None:
             continue
-        entry_type, problem = _entry_type(spec)
+        entry_type, problem = _entry_type(spec) if spec.entries is not None else _log_type(spec)
         if entry_type is None:
             problems.append(f"/registries/{index}/entries: {problem}")
         elif entry_type.name in types:
@@ -87,6 +89,27 @@ def entry_type(types: dict[str, EntryType], name: str) -> EntryType:
     hint = f"did you mean {close[0]!r}? " if close else ""
     known = ", ".join(sorted(types)) or "none (no catalog entry has an `entries` block)"
     raise UsageError(f"unknown type {name!r}; {hint}known: {known}", code="UNKNOWN_TYPE", path=name)
+
+
+def _log_type(spec: RegistrySpec) -> tuple[EntryType, None]:
+    """A run index as a type coordination rules can name: its records by key, the latest line
+    of a key standing for it (the catalog check made sure it has one .jsonl source)."""
+    block = spec.run_index
+    return (
+        EntryType(
+            name=block.get("type", spec.registry_id),
+            registry_id=spec.registry_id,
+            layout="log",
+            source=spec.sources[0],
+            container="",
+            key=block["key"],
+            order="append",
+            schema=None,
+            purpose=block.get("purpose") or spec.description,
+            schema_id=spec.schema_id,
+        ),
+        None,
+    )
 
 
 def _entry_type(spec: RegistrySpec) -> tuple[EntryType, None] | tuple[None, str]:

@@ -127,6 +127,13 @@ def add_entry(
     catalog = load_catalog(workspace)
     types = entry_types(catalog)
     target = entry_type(types, type_name)
+    if target.layout == "log":
+        raise UsageError(
+            f"{target.name} is a record log ({target.source}): its records are appended with "
+            f"`registry runs append --index {target.registry_id}`, never rewritten",
+            code="LOG_TYPE",
+            path=target.name,
+        )
     key, value = split_entry(target, entry)
     problems = entry_violations(root, target, key, value)
     if problems:

@@ -57,9 +57,13 @@ def test_demo_catalog_loads_in_dependency_order() -> None:
         "threshold_packs_file",
         "allowed_operations",
         "rolepack",
+        "run_index",
+        "run_overrides",
         "registry_delta_log",
     }
     assert catalog.get("registry_delta_log").kind == "log"
+    assert not catalog.get("registry_delta_log").is_source
+    assert catalog.get("run_index").is_source  # a log sealed from the workspace
     assert not catalog.get("registry_delta_log").delta_log.covered
     for spec in catalog.registries:
         for dependency in spec.depends_on:

@@ -117,6 +117,8 @@ def test_the_demo_and_example_types() -> None:
         "threshold_pack": ("files", "key", None),
         "allowed_operations": ("list", "key", "operation_id"),
         "rolepack": ("list", "append", "role_id"),
+        "run": ("log", "append", "run_id"),
+        "run_override": ("log", "append", "override_id"),
     }
     assert demo["threshold_pack"].registry_id == "threshold_packs_file"
     assert demo["threshold_pack"].file_of("p") == "registries/threshold_packs/p.json"

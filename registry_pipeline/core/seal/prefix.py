@@ -1,12 +1,12 @@
-"""Whether one log's bytes are an exact prefix of another's, compared in chunks (flat memory)."""
+"""Whether one log's bytes are an exact prefix of another's, compared in chunks (flat memory):
+the append-only check of every JSONL log (the delta log, a run index)."""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
-
-from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
 
 CHUNK = 1 << 20
 MAX_RECORD = 1 << 16
@@ -26,22 +26,18 @@ class PrefixBreak:
     truncated: bool
     """True when the new log simply ends there (records dropped at the end)."""
 
-    def describe(self) -> str:
-        """One sentence naming the line and the previous record there."""
+    def describe(self, name: Callable[[bytes], str] | None = None) -> str:
+        """One sentence naming the line and the previous record there (`name` says what a
+        record is; default: a short quote)."""
         what = "is missing from" if self.truncated else "was altered, dropped or moved in"
-        record = describe_record(self.record)
+        record = (name or quote)(self.record)
         return f"line {self.line} of the previous log ({record}) {what} the new log"
 
 
-def describe_record(raw: bytes) -> str:
-    """`registry_id -> to_ref run_id` of a record line, or a short quote when it does not parse."""
-    try:
-        document = loads_strict(raw)
-        to_run = document["to_ref"]["run_id"]
-        return f"{document['registry_id']} -> {to_run}"
-    except (JSONDecodeProblem, KeyError, TypeError):
-        text = raw[:120].decode("utf-8", "replace")
-        return repr(text) if text else "empty line"
+def quote(raw: bytes) -> str:
+    """A short quote of a record line."""
+    text = raw[:120].decode("utf-8", "replace")
+    return repr(text) if text else "empty line"
 
 
 def first_break(old: BinaryIO, new: BinaryIO, chunk: int = CHUNK) -> PrefixBreak | None:

@@ -1,0 +1,354 @@
+"""`registry runs`: append run records and ask the run index the four questions."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING, Any
+
+from registry_pipeline.cli._commands import RAW, workspace_option
+from registry_pipeline.cli._output import err, json_doc, out
+
+if TYPE_CHECKING:
+    from registry_pipeline.core.run_index import RunIndex
+    from registry_pipeline.core.run_index.query import Run
+
+DESCRIPTION = """\
+The run index: every generation run recorded with its lane, inputs, outputs and QA outcomes,
+in an append-only JSONL log (a catalog log with a `run_index` block; docs/RUN_INDEX.md).
+Records are validated by the log's JSON Schema (its rules are if/then), the workspace's
+coordination rules and the index (a record augmenting a run must be later than its latest).
+A run is shown as its latest view: the fields of its newest record.
+
+Exit 0 found (or appended); 1 nothing found (show, latest) or refused (append: nothing was
+written); 2 bad usage or bad input."""
+
+EXAMPLES = """\
+examples:
+  registry runs append --record-file run.json
+  registry runs append --record-file runs.jsonl --json       all valid, or nothing written
+  registry runs append --record-json '{"record_type": "RUN", "run_id": ...}'
+  registry runs show RUN-20260901-0800-3PPB
+  registry runs show RUN-20260901-0800-3PPB --history --json
+  registry runs list --lane artist_id=ART-iron-harbor --lane genre_id=GEN-worship \\
+      --since 2026-09-01 --until 2026-09-30
+  registry runs failed --lane artist_id=ART-iron-harbor
+  registry runs latest --lane artist_id=ART-iron-harbor --lane genre_id=GEN-worship
+  registry runs append --index run_overrides --record-file override.json
+  registry runs repair                                       after an interrupted append"""
+
+
+def add_runs(commands: Any) -> None:
+    """`registry runs {append,show,list,failed,latest,repair}`."""
+    parser = commands.add_parser(
+        "runs",
+        help="append run records to the run index and query it (show, list, failed, latest)",
+        formatter_class=RAW,
+        description=DESCRIPTION,
+        epilog=EXAMPLES,
+    )
+    sub = parser.add_subparsers(
+        dest="runs_command", metavar="COMMAND", required=True, parser_class=type(parser)
+    )
+    append = _sub(
+        sub,
+        "append",
+        "append records: every one checked first, then all or none",
+        "  registry runs append --record-file runs.jsonl\n"
+        "  registry runs append --record-json '{...}' --json",
+    )
+    given = append.add_mutually_exclusive_group(required=True)
+    given.add_argument("--record-json", metavar="JSON", help="one record as a JSON object")
+    given.add_argument(
+        "--record-file", metavar="F", help="one JSON object, or JSONL (one per line); - : stdin"
+    )
+    append.set_defaults(run=run_append)
+
+    show = _sub(
+        sub,
+        "show",
+        "one run's latest view (--history: every record)",
+        "  registry runs show RUN-20260901-0800-3PPB\n"
+        "  registry runs show RUN-20260901-0800-3PPB --history --json",
+    )
+    show.add_argument("run_id", metavar="RUN_ID", help="the run (its key, e.g. run_id)")
+    show.add_argument(
+        "--history", action="store_true", help="every record of the run, oldest first"
+    )
+    show.set_defaults(run=run_show)
+
+    for name, help_text, handler in (
+        ("list", "the runs of a lane first recorded in a date range, oldest first", run_list),
+        ("failed", "the runs whose latest view meets the failure predicate", run_failed),
+    ):
+        listing = _sub(
+            sub,
+            name,
+            help_text,
+            f"  registry runs {name} --lane artist_id=ART-iron-harbor\n"
+            f"  registry runs {name} --since 2026-09-01 --until 2026-09-30 --json",
+        )
+        _lane_option(listing, required=False)
+        listing.add_argument(
+            "--since",
+            metavar="DATE",
+            help="first recorded on or after (YYYY-MM-DD or an ISO 8601 time)",
+        )
+        listing.add_argument(
+            "--until",
+            metavar="DATE",
+            help="first recorded on or before (a date includes its whole day)",
+        )
+        listing.add_argument("--limit", type=_positive, metavar="N", help="at most N runs")
+        listing.set_defaults(run=handler)
+
+    latest = _sub(
+        sub,
+        "latest",
+        "a lane's newest run whose latest view succeeded",
+        "  registry runs latest --lane artist_id=ART-iron-harbor --lane genre_id=GEN-worship",
+    )
+    _lane_option(latest, required=True)
+    latest.set_defaults(run=run_latest)
+
+    repair = _sub(
+        sub,
+        "repair",
+        "move a torn last line (an interrupted append) aside",
+        "  registry runs repair\n  registry runs repair --index run_overrides --json\n"
+        "  registry runs repair --reindex      also rebuild the sidecar index from the log",
+    )
+    repair.add_argument(
+        "--reindex",
+        action="store_true",
+        help="also delete the sidecar index and rebuild it from the log",
+    )
+    repair.set_defaults(run=run_repair)
+
+
+def _sub(sub: Any, name: str, help_text: str, examples: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name,
+        help=help_text,
+        description=help_text[0].upper() + help_text[1:] + ".",
+        formatter_class=RAW,
+        epilog="examples:\n" + examples,
+    )
+    parser.add_argument(
+        "--index", metavar="ID", help="the run index (default: the catalog's first)"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    workspace_option(parser)
+    return parser
+
+
+def _lane_option(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    parser.add_argument(
+        "--lane",
+        action="append",
+        default=[],
+        required=required,
+        metavar="FIELD=VALUE",
+        help="a lane field and its value (repeat for several fields)",
+    )
+
+
+def _positive(text: str) -> int:
+    value = int(text) if text.isdigit() else 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number, not {text!r}")
+    return value
+
+
+def _open(args: argparse.Namespace) -> RunIndex:
+    from registry_pipeline.core.run_index import RunIndex
+    from registry_pipeline.core.workspace.layout import resolve_workspace
+
+    return RunIndex.open(resolve_workspace(args.workspace).root, args.index)
+
+
+def _synced(args: argparse.Namespace) -> RunIndex:
+    """The index with its sidecar current; what it could not index is said on stderr."""
+    index = _open(args)
+    state = index.sync()
+    if state.torn:
+        err(
+            f"warning: LOG_TORN {index.spec.source}: the last line (bytes {state.covered}.."
+            f"{state.size}) is incomplete and not shown; `registry runs repair` moves it aside"
+        )
+    if state.skipped_count:
+        first = "; ".join(f"line {line}: {reason}" for line, reason in state.skipped)
+        err(
+            f"warning: LINES_NOT_INDEXED {index.spec.source}: {state.skipped_count} line(s) "
+            f"cannot be queried ({first})"
+        )
+    return index
+
+
+def run_append(args: argparse.Namespace) -> int:
+    from registry_pipeline.core.run_index.append import append_records
+    from registry_pipeline.core.run_index.records import open_input, read_records, record_from_json
+
+    index = _open(args)
+    if args.record_json is not None:
+        records: Any = [(1, record_from_json(args.record_json))]
+        result = append_records(index, records)
+    else:
+        with open_input(args.record_file) as stream:
+            result = append_records(index, read_records(stream, args.record_file))
+    if args.json:
+        json_doc(result.as_json())
+        return 0
+    for warning in result.warnings:
+        err(str(warning))
+    if result.warning_count > len(result.warnings):
+        err(f"... and {result.warning_count - len(result.warnings)} more warning(s)")
+    new = result.appended - result.augmented
+    out(
+        f"appended {result.appended} record(s) to {index.spec.registry_id} ({index.spec.source}):"
+        f" {new} new run(s), {result.augmented} augmenting"
+    )
+    if result.notes:
+        err(f"note: {result.notes} finding(s) recorded in the write path's notes log")
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    from registry_pipeline.core.run_index import query
+
+    index = _synced(args)
+    found = index.answer(lambda: query.show(index, args.run_id))
+    if found is None:
+        return _not_found(
+            args, f"no run {args.run_id!r} in {index.spec.registry_id}", "RUN_NOT_FOUND"
+        )
+    if args.history:
+        records = index.answer(lambda: query.history(index, args.run_id))
+        if args.json:
+            json_doc(records)
+        else:
+            for number, record in enumerate(records, start=1):
+                out(f"record {number} of {len(records)}")
+                _fields(record)
+        return 0
+    if args.json:
+        json_doc(found.record)
+    else:
+        _describe(index, found)
+    return 0
+
+
+def run_list(args: argparse.Namespace, *, failed: bool = False) -> int:
+    from registry_pipeline.core.run_index import query
+
+    index = _synced(args)
+    where = query.window(index, args.lane, args.since, args.until)
+    found = index.answer(lambda: query.runs(index, where, failed=failed, limit=args.limit))
+    if args.json:
+        json_doc([run.record for run in found])
+    elif not found:
+        err("no runs match")
+    else:
+        _table(index, found)
+    return 0
+
+
+def run_failed(args: argparse.Namespace) -> int:
+    return run_list(args, failed=True)
+
+
+def run_latest(args: argparse.Namespace) -> int:
+    from registry_pipeline.core.run_index import query
+
+    index = _synced(args)
+    where = query.window(index, args.lane)
+    found = index.answer(lambda: query.latest_success(index, where))
+    if found is None:
+        lanes = ", ".join(args.lane)
+        return _not_found(args, f"no successful run in the lane {lanes}", "NO_SUCCESS")
+    if args.json:
+        json_doc(found.record)
+    else:
+        _describe(index, found)
+    return 0
+
+
+def run_repair(args: argparse.Namespace) -> int:
+    from registry_pipeline.core.run_index.repair import repair
+
+    index = _open(args)
+    done = repair(index)
+    if args.reindex:
+        with index.locked():  # type: ignore[attr-defined]
+            index.discard()
+            index.sync(locked=True)
+    if args.json:
+        json_doc(
+            {
+                "index": index.spec.registry_id,
+                "log": index.spec.source,
+                "moved_bytes": done.moved,
+                "kept_at": done.kept_at,
+                "size": done.size,
+                "reindexed": args.reindex,
+            }
+        )
+        return 0
+    if done.kept_at is None:
+        out(f"{index.spec.source}: nothing to repair (every line is complete)")
+    else:
+        out(
+            f"{index.spec.source}: moved the incomplete last line ({done.moved} bytes) to "
+            f"{done.kept_at}; the log ends at its last complete line ({done.size} bytes)"
+        )
+    if args.reindex:
+        out(f"{index.spec.registry_id}: rebuilt the sidecar index from {index.spec.source}")
+    return 0
+
+
+def _not_found(args: argparse.Namespace, message: str, code: str) -> int:
+    if args.json:
+        json_doc({"error": {"code": code, "path": None, "message": message}})
+    else:
+        err(f"error: {code} {message}")
+    return 1
+
+
+def _describe(index: RunIndex, run: Run) -> None:
+    count = f"{run.records} records" if run.records > 1 else "1 record"
+    out(f"{run.key}  {run.status}  (first {run.first_time}; {count}; latest at line {run.line})")
+    _fields(run.record)
+
+
+def _fields(record: dict[str, Any]) -> None:
+    width = max((len(name) for name in record), default=0)
+    for name, value in record.items():
+        shown = ", ".join(map(str, value)) if isinstance(value, list) else value
+        out(f"  {name:<{width}}  {shown}")
+
+
+def _table(index: RunIndex, runs: list[Run]) -> None:
+    spec = index.spec
+    header = [
+        spec.key.upper(),
+        "FIRST",
+        "LATEST",
+        *(lane.upper() for lane in spec.lanes),
+        "RECORDS",
+        "STATUS",
+    ]
+    rows = [
+        [
+            run.key,
+            run.first_time,
+            str(run.record.get(spec.time, "")),
+            *(str(run.record.get(lane, "")) for lane in spec.lanes),
+            str(run.records),
+            run.status,
+        ]
+        for run in runs
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        out("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    sys.stdout.flush()

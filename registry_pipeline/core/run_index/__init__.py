@@ -1,0 +1,38 @@
+"""The run index (seed 004): append-only run records with rules, and the four queries.
+
+A run index is a log of the catalog (`kind: log`) sealed from one JSONL file and described by
+a `run_index` block: the key (run_id), the time (created_utc), the lanes, the success and
+failure predicates, the recommended fields. Records are validated by the schema governing the
+log's name (its rules are JSON Schema if/then), by the workspace's coordination rules and by
+the index itself (an augmenting record is later than the run's latest). `RunIndex` keeps a
+SQLite sidecar current with the log and answers queries from it (`query`); its methods `show`,
+`runs`, `failed` and `latest` give the same answers as pandas DataFrames. See docs/RUN_INDEX.md.
+
+Imports `seal`, `workspace`, `pointers` (the lock), `append_only` (the published snapshot a log
+is compared with) and `write_path` (registry types and coordination rules); nothing above it
+imports this package but `builders`-and-later layers and the CLI.
+"""
+
+from registry_pipeline.core.run_index.api import RunIndex
+from registry_pipeline.core.run_index.append import AppendResult, append_records
+from registry_pipeline.core.run_index.index import IndexState, LogIndex
+from registry_pipeline.core.run_index.query import Run, Window
+from registry_pipeline.core.run_index.records import RecordProblem, RecordsError
+from registry_pipeline.core.run_index.rules import log_problems
+from registry_pipeline.core.run_index.spec import IndexSpec, index_spec, index_specs
+
+__all__ = [
+    "AppendResult",
+    "IndexSpec",
+    "IndexState",
+    "LogIndex",
+    "RecordProblem",
+    "RecordsError",
+    "Run",
+    "RunIndex",
+    "Window",
+    "append_records",
+    "index_spec",
+    "index_specs",
+    "log_problems",
+]

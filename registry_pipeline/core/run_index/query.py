@@ -1,0 +1,206 @@
+"""The four questions a run index answers (seed 004, "Minimal Queries"), from the sidecar:
+show one run, list a lane's runs in a date range, the failed runs, a lane's latest success.
+
+A run is shown as its latest view: the fields of its newest record (greatest time; ties: the
+later line). A run's date is its first record's time. Records are read from the log itself at
+the offsets the sidecar holds, so what is shown is what the log says.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
+from registry_pipeline.core.errors import RegistryError, UsageError
+from registry_pipeline.core.run_index.index import LogIndex
+from registry_pipeline.core.run_index.spec import EARLIEST, parse_time
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run: its latest view, when it was first recorded, how many records it has."""
+
+    key: str
+    record: dict[str, Any]
+    first_time: str
+    records: int
+    success: bool
+    failure: bool
+    line: int
+    """The line of the latest view in the log."""
+
+    @property
+    def status(self) -> str:
+        """success, failed, success+failed (e.g. passed with an override) or open."""
+        if self.success and self.failure:
+            return "success+failed"
+        return "success" if self.success else "failed" if self.failure else "open"
+
+
+@dataclass(frozen=True)
+class Window:
+    """Which runs: lane values, and the first record's time within [since, until]."""
+
+    lanes: tuple[tuple[str, str], ...] = ()
+    since: int | None = None
+    until: int | None = None
+
+
+def window(
+    index: LogIndex, lanes: Sequence[str] = (), since: str | None = None, until: str | None = None
+) -> Window:
+    """A Window from `FIELD=VALUE` strings and dates (YYYY-MM-DD, `until` inclusive of its
+    whole day, or ISO 8601 times); BAD_LANE / BAD_DATE / UNKNOWN_LANE (exit 2)."""
+    pairs: list[tuple[str, str]] = []
+    for text in lanes:
+        field, sep, value = text.partition("=")
+        if not sep or not field:
+            raise UsageError(f"--lane takes FIELD=VALUE, not {text!r}", code="BAD_LANE", path=text)
+        pairs.append((field, value))
+    index.spec.lane_filter(dict(pairs))
+    start = _moment(since, end=False)
+    end = _moment(until, end=True)
+    if start is not None and end is not None and start > end:
+        raise UsageError(f"--since {since} is after --until {until}", code="BAD_DATE")
+    return Window(tuple(pairs), start, end)
+
+
+def show(index: LogIndex, key: str) -> Run | None:
+    """The run `key`, or None."""
+    rows = list(_runs(index, "r.key = ?", [key], "", 1))
+    return rows[0] if rows else None
+
+
+def history(index: LogIndex, key: str) -> list[dict[str, Any]]:
+    """Every record of the run `key`, oldest first (time, then line)."""
+    rows = index.db.execute(
+        "SELECT key, off, len, line FROM records WHERE key = ? ORDER BY t, seq", (key,)
+    ).fetchall()
+    with _log(index) as fd:
+        return [_read(index, fd, *row) for row in rows]
+
+
+def runs(
+    index: LogIndex, where: Window, *, failed: bool = False, limit: int | None = None
+) -> list[Run]:
+    """The runs in `where` (only the failed ones with `failed`), oldest first."""
+    clauses, params = _clauses(index, where)
+    if failed:
+        clauses.append("r.failure")
+    sql = " AND ".join(clauses) or "1"
+    return list(_runs(index, sql, params, "ORDER BY r.first_t, r.first_seq", limit))
+
+
+def latest_success(index: LogIndex, where: Window) -> Run | None:
+    """The newest run in `where` whose latest view succeeded (ties: the later first line)."""
+    clauses, params = _clauses(index, where)
+    clauses.append("r.success")
+    order = "ORDER BY r.first_t DESC, r.first_seq DESC"
+    rows = list(_runs(index, " AND ".join(clauses), params, order, 1))
+    return rows[0] if rows else None
+
+
+def latest_records(index: LogIndex, keys: Sequence[str]) -> dict[str, tuple[dict[str, Any], int]]:
+    """key -> (latest view, its line) of each of `keys` the index has (after `sync`)."""
+    found: dict[str, tuple[dict[str, Any], int]] = {}
+    for start in range(0, len(keys), 500):
+        part = list(keys[start : start + 500])
+        marks = ", ".join("?" * len(part))
+        for run in _runs(index, f"r.key IN ({marks})", part, "", None):
+            found[run.key] = (run.record, run.line)
+    return found
+
+
+def _clauses(index: LogIndex, where: Window) -> tuple[list[str], list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    for field, value in where.lanes:
+        clauses.append(f"r.l{index.spec.lanes.index(field)} = ?")
+        params.append(value)
+    if where.since is not None:
+        clauses.append("r.first_t >= ?")
+        params.append(where.since)
+    if where.until is not None:
+        clauses.append("r.first_t <= ?")
+        params.append(where.until)
+    return clauses, params
+
+
+def _runs(
+    index: LogIndex, where: str, params: list[Any], order: str, limit: int | None
+) -> Iterator[Run]:
+    sql = (
+        "SELECT r.key, x.off, x.len, x.line, r.first_t, r.n, r.success, r.failure "
+        f"FROM runs AS r JOIN records AS x ON x.seq = r.last_seq WHERE {where} {order}"
+    )
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    with _log(index) as fd:
+        for key, off, length, line, first_t, count, success, failure in index.db.execute(
+            sql, params
+        ):
+            record = _read(index, fd, key, off, length, line)
+            yield Run(key, record, _iso(first_t), count, bool(success), bool(failure), line)
+
+
+class _log:
+    """The log opened for reading at offsets, as a context manager giving its descriptor."""
+
+    def __init__(self, index: LogIndex) -> None:
+        self.path = index.log
+
+    def __enter__(self) -> int:
+        self.fd = os.open(self.path, os.O_RDONLY)
+        return self.fd
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)
+
+
+def _read(index: LogIndex, fd: int, key: str, off: int, length: int, line: int) -> dict[str, Any]:
+    """The record at `off`; INDEX_CHANGED when the log no longer holds it there (rewritten
+    while this command ran)."""
+    raw = os.pread(fd, length, off)
+    try:
+        record = loads_strict(raw)
+    except JSONDecodeProblem:
+        record = None
+    if not isinstance(record, dict) or record.get(index.spec.key) != key:
+        raise RegistryError(
+            f"line {line} is no longer the record the index has (the log was rewritten while "
+            "this command ran); run it again",
+            code="INDEX_CHANGED",
+            path=str(index.log),
+        )
+    return record
+
+
+def _moment(text: str | None, *, end: bool) -> int | None:
+    if text is None:
+        return None
+    try:
+        day = date.fromisoformat(text) if len(text) == 10 else None
+    except ValueError:
+        day = None
+    if day is not None:
+        moment = parse_time((day + timedelta(days=1) if end else day).isoformat() + "T00:00Z")
+        return None if moment is None else moment - 1 if end else moment
+    moment = parse_time(text)
+    if moment is None:
+        raise UsageError(
+            f"{text!r} is not a date (YYYY-MM-DD) or an ISO 8601 time", code="BAD_DATE", path=text
+        )
+    return moment
+
+
+def _iso(micros: int) -> str:
+    from datetime import UTC, datetime
+
+    if micros == EARLIEST:
+        return ""  # a time that does not parse: its schema check says so
+    moment = datetime.fromtimestamp(micros / 1_000_000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ" if moment.second else "%Y-%m-%dT%H:%MZ")

@@ -1,0 +1,179 @@
+"""Records given to `registry runs append`: read one at a time (one JSON object, or JSONL),
+each checked alone against the schema governing the log's name, with its line and field."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
+from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.run_index.spec import IndexSpec, parse_time
+from registry_pipeline.core.seal.schemas import SchemaCatalog
+
+MAX_LINE_BYTES = 16 * 1024 * 1024
+"""Largest record accepted, in bytes."""
+MAX_LISTED = 100
+"""Problems listed per refusal; the error says how many there were."""
+
+
+@dataclass(frozen=True)
+class RecordProblem:
+    """One problem of one input record: where (line, field), what (code) and why."""
+
+    line: int
+    field: str
+    code: str
+    message: str
+    key: str | None = None
+    severity: str = "error"
+    """error refuses the records (fails the build's check); warning is printed; record is
+    appended to the write path's notes log."""
+
+    def as_json(self) -> dict[str, object]:
+        """The object `--json` lists."""
+        return {
+            "severity": self.severity,
+            "line": self.line,
+            "field": self.field,
+            "code": self.code,
+            "message": self.message,
+            "key": self.key,
+        }
+
+    def __str__(self) -> str:
+        run = f" {self.key}" if self.key else ""
+        where = f"line {self.line}{run} {self.field or '/'}"
+        return f"{self.severity}: {where}: {self.code} {self.message}"
+
+
+class RecordsError(UsageError):
+    """Records refused before anything was written; `details` lists the problems. Exit 2 for
+    bad input (unparsable, schema), 1 (`refused`) when the index or another registry says no."""
+
+    code = "RECORD_INVALID"
+
+    def __init__(
+        self,
+        problems: list[RecordProblem],
+        total: int,
+        *,
+        code: str | None = None,
+        refused: bool = False,
+    ) -> None:
+        self.details = tuple(problems[:MAX_LISTED])
+        more = f" (the first {MAX_LISTED} listed)" if total > MAX_LISTED else ""
+        super().__init__(f"{total} problem(s) in the records{more}; nothing was written", code=code)
+        if refused:
+            self.exit_code = 1
+
+    def diagnostics(self) -> str:
+        lines = [f"error: {self.code}: {self.message}"]
+        lines.extend(f"  {problem}" for problem in self.details)
+        return "\n".join(lines)
+
+
+def read_records(stream: BinaryIO, origin: str) -> Iterator[tuple[int, Any]]:
+    """(line, parsed value) of each record: a stream holding one JSON object (on any number of
+    lines) is one record; otherwise one record per non-empty line. RECORD_UNPARSABLE (exit 2)
+    naming the line for the first that does not parse."""
+    head = stream.read(MAX_LINE_BYTES + 1)
+    if len(head) <= MAX_LINE_BYTES and head.lstrip().startswith(b"{") and b"\n" in head.strip():
+        try:
+            yield 1, loads_strict(head)
+            return
+        except JSONDecodeProblem:
+            pass  # several records, one a line
+    number = 0
+    for number, line in _lines(head, stream):
+        if len(line) > MAX_LINE_BYTES:
+            raise _unparsable(origin, number, f"longer than {MAX_LINE_BYTES} bytes")
+        if not line.strip():
+            continue
+        try:
+            yield number, loads_strict(line)
+        except JSONDecodeProblem as exc:
+            raise _unparsable(origin, number, exc.message) from None
+
+
+def record_from_json(text: str) -> Any:
+    """The record of `--record-json`; RECORD_UNPARSABLE (exit 2) when it does not parse."""
+    try:
+        return loads_strict(text)
+    except JSONDecodeProblem as exc:
+        raise _unparsable("--record-json", 1, exc.message) from None
+
+
+def record_problems(
+    spec: IndexSpec, schemas: SchemaCatalog, line: int, record: Any
+) -> list[RecordProblem]:
+    """Every problem of one record alone: an object, its key and time present and usable, and
+    the schema governing the log's name (its if/then rules included)."""
+    if not isinstance(record, dict):
+        kind = type(record).__name__
+        return [RecordProblem(line, "", "RECORD_NOT_OBJECT", f"is a JSON {kind}, not an object")]
+    key = record.get(spec.key)
+    shown = key if isinstance(key, str) else None
+    problems = []
+    if not isinstance(key, str) or not key:
+        problems.append(RecordProblem(line, f"/{spec.key}", "KEY_MISSING", "must be a string"))
+    if parse_time(record.get(spec.time)) is None:
+        problems.append(
+            RecordProblem(
+                line, f"/{spec.time}", "TIME_INVALID", "must be an ISO 8601 UTC time", shown
+            )
+        )
+    schema = schemas.for_artifact(spec.artifact)
+    if schema is not None:
+        problems.extend(
+            RecordProblem(line, v.pointer, "SCHEMA_VIOLATION", v.message, shown)
+            for v in schemas.validate(schema.schema_id, record)
+        )
+    return problems
+
+
+def encode(record: dict[str, Any]) -> bytes:
+    """The line a record is appended as: compact JSON, keys in the order given, UTF-8."""
+    return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+
+
+def open_input(path: str) -> BinaryIO:
+    """The file `--record-file` names (`-`: stdin); RECORD_FILE_UNREADABLE (exit 2)."""
+    import sys
+
+    if path == "-":
+        return sys.stdin.buffer
+    try:
+        return Path(path).open("rb")
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read: {exc.strerror}", code="RECORD_FILE_UNREADABLE", path=path
+        ) from None
+
+
+def _lines(head: bytes, stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
+    pending = head
+    number = 0
+    while True:
+        parts = pending.split(b"\n")
+        pending = parts.pop()
+        for part in parts:
+            number += 1
+            yield number, part
+        chunk = stream.read(8 << 20)
+        if not chunk:
+            break
+        pending += chunk
+    if pending:
+        yield number + 1, pending
+
+
+def _unparsable(origin: str, line: int, message: str) -> UsageError:
+    return UsageError(
+        f"line {line} does not parse: {message}; nothing was written",
+        code="RECORD_UNPARSABLE",
+        path=origin,
+    )

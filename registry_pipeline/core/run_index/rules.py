@@ -1,0 +1,339 @@
+"""The rules beyond one record's schema, shared by `registry runs append` and the build's
+blocking `rules` check: a key's records in time order, the workspace's coordination rules
+(the write path's, e.g. a named override must exist in the overrides log), and the warnings
+the catalog declares (recommended fields, files that should exist)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
+from registry_pipeline.core.run_index import query
+from registry_pipeline.core.run_index.index import LogIndex
+from registry_pipeline.core.run_index.records import RecordProblem
+from registry_pipeline.core.run_index.spec import IndexSpec, index_spec, parse_time
+from registry_pipeline.core.workspace.catalog import RegistryCatalog
+from registry_pipeline.core.write_path import (
+    Entry,
+    TypeContent,
+    entry_types,
+    evaluate,
+    load_coordination,
+    read_type,
+)
+from registry_pipeline.core.write_path.coordinate import values_at
+from registry_pipeline.core.write_path.rules import rules_involving
+from registry_pipeline.core.write_path.types import EntryType
+
+CHUNK = 5_000
+"""Records given to the coordination rules at a time."""
+MAX_WARNINGS = 1_000
+"""Warnings kept by a whole-log check; beyond, one MORE_WARNINGS says how many more."""
+
+
+class RecordRules:
+    """The coordination rules and warnings for records of one run index."""
+
+    def __init__(self, root: Path, catalog: RegistryCatalog, spec: IndexSpec) -> None:
+        self.root = root
+        self.spec = spec
+        types = entry_types(catalog)
+        self.own = types[spec.type_name]
+        self.coordination = rules_involving(
+            load_coordination(root, catalog.coordination, types), spec.type_name
+        )
+        names = {name for rule in self.coordination.rules for name in rule.types}
+        names.discard(spec.type_name)
+        self.looked_up = {  # logs only referred to by plain exists: read by key from their index
+            name: LogIndex(root, catalog, index_spec(catalog, types[name].registry_id))
+            for name in names
+            if types[name].layout == "log" and self._only_looked_up(name)
+        }
+        self.others = {name: read_type(root, types[name]) for name in names - set(self.looked_up)}
+        self.unreadable = [
+            RecordProblem(
+                0,
+                "",
+                "DEPENDENCY_UNREADABLE",
+                f"{p.type} cannot be read ({p.message}): coordination not checked",
+            )
+            for content in self.others.values()
+            for p in content.problems
+        ]
+
+    def _only_looked_up(self, name: str) -> bool:
+        """Whether every rule reading type `name` only looks up keys in it (exists, no
+        patterns): then only the keys the records name are read, through its sidecar."""
+        return all(
+            rule.kind == "exists"
+            and rule.target_type == name
+            and not rule.patterns
+            and rule.source_type == self.spec.type_name
+            for rule in self.coordination.rules
+            if name in rule.types
+        )
+
+    def _looked_up_contents(
+        self, group: list[tuple[int, dict[str, Any]]]
+    ) -> dict[str, TypeContent]:
+        """For each log read by key: the entries the records of `group` name, and no more."""
+        contents: dict[str, TypeContent] = {}
+        for name, index in self.looked_up.items():
+            wanted = {
+                value
+                for rule in self.coordination.rules
+                if rule.target_type == name
+                for _line, record in group
+                for _where, value in values_at(record, rule.field or "")
+                if isinstance(value, str)
+            }
+            found: dict[str, Entry] = {}
+            if wanted:
+                index.sync()
+                for key, (record, line) in query.latest_records(index, sorted(wanted)).items():
+                    found[key] = Entry(key, record, index.spec.source, line)
+            contents[name] = TypeContent(entry_types_of(index), found)
+        return contents
+
+    def coordination_problems(
+        self, records: list[tuple[int, dict[str, Any]]]
+    ) -> list[RecordProblem]:
+        """Findings of the coordination rules about `records` ((line, record), keys present),
+        each with its record's line."""
+        if not self.coordination.rules:
+            return []
+        if self.unreadable:
+            return list(self.unreadable)
+        found: list[RecordProblem] = []
+        for group in _unique_key_groups(records, self.spec.key):
+            lines = {record[self.spec.key]: line for line, record in group}
+            entries = {
+                record[self.spec.key]: Entry(record[self.spec.key], record, self.own.source, line)
+                for line, record in group
+            }
+            contents = {
+                **self.others,
+                **self._looked_up_contents(group),
+                self.spec.type_name: TypeContent(self.own, entries),
+            }
+            found.extend(
+                RecordProblem(
+                    lines.get(f.key or "", 0), f.field, f.code, f.message, f.key, f.severity
+                )
+                for f in evaluate(self.coordination, contents)
+                if f.type == self.spec.type_name
+            )
+        return found
+
+    def warnings(self, line: int, record: dict[str, Any]) -> list[RecordProblem]:
+        """The catalog's warnings for a run's latest view: recommended fields absent, files
+        named that do not exist on this machine."""
+        key = record.get(self.spec.key)
+        found = [
+            RecordProblem(
+                line, f"/{field}", "RECOMMENDED_MISSING", "is recommended", key, "warning"
+            )
+            for field in self.spec.recommended
+            if record.get(field) in (None, "", [])
+        ]
+        for field in self.spec.file_fields:
+            value = record.get(field)
+            if isinstance(value, str) and value and not Path(value).exists():
+                found.append(
+                    RecordProblem(
+                        line,
+                        f"/{field}",
+                        "FILE_ABSENT",
+                        f"{value!r} does not exist on this machine",
+                        key,
+                        "warning",
+                    )
+                )
+        return found
+
+
+def entry_types_of(index: LogIndex) -> EntryType:
+    """The write path's type of a run index (its records as coordination rules see them)."""
+    return entry_types(index.catalog)[index.spec.type_name]
+
+
+class Order:
+    """Each key's records in the order given, kept on disk (a temporary SQLite file): a
+    million keys never sit in memory."""
+
+    def __init__(self) -> None:
+        self.db = sqlite3.connect("", isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=OFF")
+        self.db.execute("PRAGMA synchronous=OFF")
+        self.db.execute(
+            "CREATE TABLE batch (line INTEGER PRIMARY KEY, key TEXT NOT NULL, t INTEGER NOT NULL)"
+        )
+        self.db.execute("BEGIN")
+        self.count = 0
+
+    def add(self, rows: Iterable[tuple[int, str, int]]) -> None:
+        """(line, key, time) of records, in line order."""
+        before = self.db.total_changes
+        self.db.executemany("INSERT INTO batch VALUES (?, ?, ?)", rows)
+        self.count += self.db.total_changes - before
+
+    def not_later(self) -> Iterator[tuple[int, str]]:
+        """(line, key) of each record whose key had a record with an equal or later time
+        before it."""
+        self.db.execute("CREATE INDEX IF NOT EXISTS batch_key ON batch (key, line)")
+        yield from self.db.execute(
+            "SELECT line, key FROM (SELECT line, key, t, max(t) OVER (PARTITION BY key "
+            "ORDER BY line ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before "
+            "FROM batch) WHERE before >= t ORDER BY line"
+        )
+
+    def against(self, index: sqlite3.Connection) -> Iterator[tuple[int, str, int]]:
+        """(line, key, latest time) of the first record of each key whose run the sidecar
+        `index` already has at an equal or later time."""
+        self.db.execute("CREATE INDEX IF NOT EXISTS batch_key ON batch (key, line)")
+        firsts = self.db.execute(
+            "SELECT key, min(line), t FROM batch GROUP BY key ORDER BY min(line)"
+        )
+        while rows := firsts.fetchmany(500):
+            marks = ", ".join("?" * len(rows))
+            latest = dict(
+                index.execute(
+                    f"SELECT key, last_t FROM runs WHERE key IN ({marks})", [r[0] for r in rows]
+                ).fetchall()
+            )
+            for key, line, t in rows:
+                if key in latest and t <= latest[key]:
+                    yield line, key, latest[key]
+
+    def latest_lines(self) -> set[int]:
+        """The line of each key's latest view (greatest time; ties: the later line)."""
+        return {
+            line
+            for (line,) in self.db.execute(
+                "SELECT max(line) FROM (SELECT line, key, t, max(t) OVER (PARTITION BY key) "
+                "AS top FROM batch) WHERE t = top GROUP BY key"
+            )
+        }
+
+    def close(self) -> None:
+        """Drop the temporary file."""
+        self.db.close()
+
+
+def log_problems(
+    root: Path, catalog: RegistryCatalog, spec: IndexSpec, data: bytes
+) -> list[RecordProblem]:
+    """Every problem of a whole log (the build's `rules` check on the sealed bytes): a torn
+    last line, lines that do not parse, records whose key and time are unusable, a key's
+    record not later than the one before, the coordination findings of every record and the
+    warnings of each run's latest view. Schema violations are the `schema_valid` check's."""
+    problems: list[RecordProblem] = []
+    if data and not data.endswith(b"\n"):
+        line = data.count(b"\n") + 1
+        problems.append(RecordProblem(line, "", "LOG_TORN", "the last line is incomplete"))
+        data = data[: data.rfind(b"\n") + 1]
+    rules = RecordRules(root, catalog, spec)
+    order = Order()
+    try:
+        chunk: list[tuple[int, dict[str, Any]]] = []
+        for line, record in _records(data, problems, spec):
+            chunk.append((line, record))
+            if len(chunk) >= CHUNK:
+                _check_chunk(rules, order, chunk, problems, spec)
+        _check_chunk(rules, order, chunk, problems, spec)
+        problems.extend(
+            RecordProblem(line, f"/{spec.time}", "AUGMENT_NOT_LATER", _not_later(spec), key)
+            for line, key in order.not_later()
+        )
+        if spec.recommended or spec.file_fields:
+            latest = order.latest_lines()
+            warned = 0
+            for line, record in _records(data, [], spec):
+                if line in latest:
+                    found = rules.warnings(line, record)
+                    problems.extend(found[: max(0, MAX_WARNINGS - warned)])
+                    warned += len(found)
+            if warned > MAX_WARNINGS:
+                problems.append(
+                    RecordProblem(
+                        0,
+                        "",
+                        "MORE_WARNINGS",
+                        f"{warned - MAX_WARNINGS} more warning(s)",
+                        severity="warning",
+                    )
+                )
+    finally:
+        order.close()
+    return sorted(problems, key=lambda p: (p.line, p.code))
+
+
+def _not_later(spec: IndexSpec) -> str:
+    return (
+        f"an earlier line has the same {spec.key} at an equal or later {spec.time}: a record "
+        f"augmenting a run must be later than its previous one"
+    )
+
+
+def _check_chunk(
+    rules: RecordRules,
+    order: Order,
+    chunk: list[tuple[int, dict[str, Any]]],
+    problems: list[RecordProblem],
+    spec: IndexSpec,
+) -> None:
+    problems.extend(rules.coordination_problems(chunk))
+    order.add(
+        (line, record[spec.key], parse_time(record[spec.time]) or 0) for line, record in chunk
+    )
+    chunk.clear()
+
+
+def _records(
+    data: bytes, problems: list[RecordProblem], spec: IndexSpec
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line, record) of each line whose record has a usable key and time; the others are
+    problems."""
+    for number, raw in enumerate(data.split(b"\n")[:-1], start=1):
+        if not raw.strip():
+            continue
+        try:
+            record = loads_strict(raw)
+        except JSONDecodeProblem as exc:
+            problems.append(RecordProblem(number, "", "RECORD_UNPARSABLE", exc.message))
+            continue
+        if not isinstance(record, dict):
+            problems.append(RecordProblem(number, "", "RECORD_NOT_OBJECT", "is not an object"))
+            continue
+        key = record.get(spec.key)
+        if not isinstance(key, str) or not key:
+            problems.append(
+                RecordProblem(number, f"/{spec.key}", "KEY_MISSING", "must be a string")
+            )
+        elif parse_time(record.get(spec.time)) is None:
+            problems.append(
+                RecordProblem(
+                    number, f"/{spec.time}", "TIME_INVALID", "must be an ISO 8601 UTC time", key
+                )
+            )
+        else:
+            yield number, record
+
+
+def _unique_key_groups(
+    records: list[tuple[int, dict[str, Any]]], key: str
+) -> Iterator[list[tuple[int, dict[str, Any]]]]:
+    """Consecutive groups in which no key repeats (each record is checked as an entry)."""
+    group: list[tuple[int, dict[str, Any]]] = []
+    seen: set[str] = set()
+    for line, record in records:
+        if record[key] in seen:
+            yield group
+            group, seen = [], set()
+        group.append((line, record))
+        seen.add(record[key])
+    if group:
+        yield group

@@ -1,0 +1,332 @@
+"""The sidecar index: a SQLite file beside the log that answers queries without reading it.
+
+The JSONL log is the source of truth; the sidecar (`.codex/cache/run_index/<id>.sqlite3`) is
+derived from it and rebuilt from it when missing, unreadable or made for other settings. It
+records how many bytes of the log it covers, the log's stat stamp (device, inode, size, mtime,
+ctime: any write changes ctime) and a SHA-256 per MiB of the covered bytes. When the stamp
+matches, the sidecar is current (git's index trusts the same stamp). When it does not, every
+covered block is hashed again: all equal, only the bytes after are indexed; otherwise it is
+rebuilt. So a log rewritten in place is never answered from a stale index, and a log that
+grew (an append by hand, a `git pull`, a crash between the log's fsync and the index's commit)
+costs only its new lines.
+
+Per record: its key, time, byte offset and line. Per run (key): first and latest record, record
+count, lane values and the success and failure predicates, all of the latest view (the record
+with the greatest time; ties: the later line).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
+from registry_pipeline.core.run_index.spec import EARLIEST, IndexSpec, parse_time
+
+FORMAT = "run-index-sidecar-1"
+BLOCK = 1 << 20
+"""Bytes per hashed block of the covered log."""
+CHUNK = 8 << 20
+"""Bytes read at a time while indexing."""
+BATCH = 10_000
+"""Rows written to SQLite at a time while indexing."""
+CACHE_RELPATH = ".codex/cache/run_index"
+
+
+@dataclass(frozen=True)
+class Stale:
+    """What is wrong with a sidecar: `rebuild` from scratch, or index from `covered` on."""
+
+    rebuild: bool
+    covered: int = 0
+
+
+def sidecar_path(root: Path, spec: IndexSpec) -> Path:
+    """Where the sidecar of `spec` lives in the workspace at `root`."""
+    return root / CACHE_RELPATH / f"{spec.registry_id}.sqlite3"
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """The sidecar at `path` (created empty when absent), WAL: readers never wait for a writer."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")  # a cache: losing its last commit costs a catch-up
+    db.execute("PRAGMA busy_timeout=30000")
+    return db
+
+
+def meta(db: sqlite3.Connection) -> dict[str, str]:
+    """The sidecar's meta table ({} when it has none yet)."""
+    try:
+        return dict(db.execute("SELECT k, v FROM meta").fetchall())
+    except sqlite3.OperationalError:
+        return {}
+
+
+def stamp(info: os.stat_result) -> str:
+    """The stat stamp that says a file has not been written since."""
+    parts = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+    return ":".join(map(str, parts))
+
+
+def staleness(db: sqlite3.Connection, spec: IndexSpec, log: Path) -> Stale | None:
+    """None when the sidecar answers for the log as it is; else what to do about it."""
+    known = meta(db)
+    if known.get("format") != FORMAT or known.get("fingerprint") != spec.fingerprint():
+        return Stale(rebuild=True)
+    try:
+        info = log.stat()
+    except FileNotFoundError:
+        return Stale(rebuild=True)
+    if known.get("stamp") == stamp(info):
+        return None
+    covered = int(known.get("covered", "0"))
+    if info.st_size < covered or not _blocks_match(db, log, covered):
+        return Stale(rebuild=True)
+    return Stale(rebuild=False, covered=covered)
+
+
+def refresh(db: sqlite3.Connection, spec: IndexSpec, log: Path, stale: Stale) -> None:
+    """Bring the sidecar up to the log (the caller holds the index lock)."""
+    if stale.rebuild:
+        _reset(db, spec)
+    _index_from(db, spec, log, 0 if stale.rebuild else stale.covered)
+
+
+def index_appended(db: sqlite3.Connection, spec: IndexSpec, log: Path, start: int, fd: int) -> None:
+    """Index the lines appended at `start` by this process (the caller holds the lock and the
+    sidecar covered exactly `start` bytes before)."""
+    _index_from(db, spec, log, start, fd=fd)
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction (BEGIN IMMEDIATE ... COMMIT, rolled back on any error)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _reset(db: sqlite3.Connection, spec: IndexSpec) -> None:
+    lanes = "".join(f", l{i} TEXT" for i in range(len(spec.lanes)))
+    with transaction(db):
+        for table in ("meta", "blocks", "records", "runs", "skipped"):
+            db.execute(f"DROP TABLE IF EXISTS {table}")
+        db.execute("CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)")
+        db.execute("CREATE TABLE blocks (i INTEGER PRIMARY KEY, sha256 BLOB NOT NULL)")
+        db.execute(
+            "CREATE TABLE records (seq INTEGER PRIMARY KEY, key TEXT NOT NULL, "
+            "t INTEGER NOT NULL, off INTEGER NOT NULL, len INTEGER NOT NULL, "
+            "line INTEGER NOT NULL)"
+        )
+        db.execute(
+            "CREATE TABLE runs (key TEXT PRIMARY KEY, first_t INTEGER NOT NULL, "
+            "first_seq INTEGER NOT NULL, last_t INTEGER NOT NULL, last_seq INTEGER NOT NULL, "
+            f"n INTEGER NOT NULL, success INTEGER NOT NULL, failure INTEGER NOT NULL{lanes})"
+        )
+        db.execute("CREATE TABLE skipped (line INTEGER PRIMARY KEY, reason TEXT NOT NULL)")
+        db.executemany(
+            "INSERT INTO meta VALUES (?, ?)",
+            [("format", FORMAT), ("fingerprint", spec.fingerprint()), ("covered", "0")],
+        )
+
+
+def create_query_indexes(db: sqlite3.Connection, spec: IndexSpec) -> None:
+    """The B-tree indexes the four queries use (created after a bulk load: faster)."""
+    lanes = [f"l{i}" for i in range(len(spec.lanes))]
+    statements = [
+        "CREATE INDEX IF NOT EXISTS records_key ON records (key, seq)",
+        "CREATE INDEX IF NOT EXISTS runs_time ON runs (first_t, first_seq)",
+        "CREATE INDEX IF NOT EXISTS runs_failed ON runs (first_t, first_seq) WHERE failure",
+    ]
+    for i, lane in enumerate(lanes):
+        rest = ", ".join([*lanes[i:], "first_t", "first_seq"])
+        statements.append(f"CREATE INDEX IF NOT EXISTS runs_{lane} ON runs ({rest})")
+        statements.append(
+            f"CREATE INDEX IF NOT EXISTS runs_ok_{lane} ON runs ({rest}) WHERE success"
+        )
+    for statement in statements:
+        db.execute(statement)
+
+
+_UPSERT = """
+INSERT INTO runs (key, first_t, first_seq, last_t, last_seq, n, success, failure{lanes})
+VALUES (?, ?, ?, ?, ?, 1, ?, ?{marks})
+ON CONFLICT (key) DO UPDATE SET
+  n = n + 1,
+  first_seq = CASE WHEN excluded.first_t < first_t THEN excluded.first_seq ELSE first_seq END,
+  first_t = min(first_t, excluded.first_t),
+  last_seq = CASE WHEN excluded.last_t >= last_t THEN excluded.last_seq ELSE last_seq END,
+  success = CASE WHEN excluded.last_t >= last_t THEN excluded.success ELSE success END,
+  failure = CASE WHEN excluded.last_t >= last_t THEN excluded.failure ELSE failure END{sets},
+  last_t = max(last_t, excluded.last_t)
+"""
+
+
+def _upsert_sql(spec: IndexSpec) -> str:
+    n = len(spec.lanes)
+    return _UPSERT.format(
+        lanes="".join(f", l{i}" for i in range(n)),
+        marks=", ?" * n,
+        sets="".join(
+            f",\n  l{i} = CASE WHEN excluded.last_t >= last_t THEN excluded.l{i} ELSE l{i} END"
+            for i in range(n)
+        ),
+    )
+
+
+def _index_from(
+    db: sqlite3.Connection, spec: IndexSpec, log: Path, start: int, fd: int | None = None
+) -> None:
+    """Index the complete lines of the log from byte `start` on, in one transaction; the
+    stamp is recorded only when nobody wrote the log meanwhile."""
+    own = fd is None
+    if own:
+        fd = os.open(log, os.O_RDONLY)
+    assert fd is not None
+    try:
+        before = os.fstat(fd)
+        known = meta(db)
+        seq, line = _counters(db)
+        if start == 0:
+            seq, line = 0, 0
+        upsert = _upsert_sql(spec)
+        with transaction(db):
+            position = start
+            records: list[tuple[Any, ...]] = []
+            runs: list[tuple[Any, ...]] = []
+            for offset, raw in _complete_lines(fd, start, before.st_size):
+                line += 1
+                position = offset + len(raw) + 1
+                if not raw.strip():
+                    continue
+                row = _row(spec, raw)
+                if isinstance(row, str):
+                    db.execute("INSERT OR REPLACE INTO skipped VALUES (?, ?)", (line, row))
+                    continue
+                seq += 1
+                key, t, record = row
+                records.append((seq, key, t, offset, len(raw), line))
+                lanes = [_lane(record.get(field)) for field in spec.lanes]
+                runs.append((key, t, seq, t, seq, *_flags(spec, record), *lanes))
+                if len(records) >= BATCH:
+                    _flush(db, upsert, records, runs)
+            _flush(db, upsert, records, runs)
+            _hash_blocks(db, fd, int(known.get("covered", "0")) if start else 0, position)
+            after = os.fstat(fd)
+            current = stamp(after) if after.st_size == before.st_size else ""
+            db.executemany(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                [
+                    ("covered", str(position)),
+                    ("stamp", current),
+                    ("seq", str(seq)),
+                    ("line", str(line)),
+                    ("size", str(before.st_size)),
+                ],
+            )
+        if start == 0:
+            create_query_indexes(db, spec)
+    finally:
+        if own:
+            os.close(fd)
+
+
+def _flush(
+    db: sqlite3.Connection,
+    upsert: str,
+    records: list[tuple[Any, ...]],
+    runs: list[tuple[Any, ...]],
+) -> None:
+    db.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)", records)
+    db.executemany(upsert, runs)  # in order: a later record of a run updates the earlier
+    records.clear()
+    runs.clear()
+
+
+def _counters(db: sqlite3.Connection) -> tuple[int, int]:
+    known = meta(db)
+    return int(known.get("seq", "0")), int(known.get("line", "0"))
+
+
+def _row(spec: IndexSpec, raw: bytes) -> tuple[str, int, Any] | str:
+    """(key, time, record) of one line, or why it cannot be indexed."""
+    try:
+        record = loads_strict(raw)
+    except JSONDecodeProblem as exc:
+        return f"does not parse: {exc.message}"
+    if not isinstance(record, dict):
+        return "is not a JSON object"
+    key = record.get(spec.key)
+    if not isinstance(key, str) or not key:
+        return f"has no {spec.key}"
+    t = parse_time(record.get(spec.time))
+    return key, EARLIEST if t is None else t, record
+
+
+def _flags(spec: IndexSpec, record: dict[str, Any]) -> tuple[int, int]:
+    success = spec.success is not None and spec.success(record)
+    failure = spec.failure is not None and spec.failure(record)
+    return int(success), int(failure)
+
+
+def _lane(value: Any) -> str | None:
+    return value if isinstance(value, str) else None if value is None else str(value)
+
+
+def _complete_lines(fd: int, start: int, end: int) -> Iterator[tuple[int, bytes]]:
+    """(offset, bytes without the newline) of each complete line in [start, end)."""
+    position, pending = start, b""
+    while position < end:
+        chunk = os.pread(fd, min(CHUNK, end - position), position)
+        if not chunk:
+            break
+        base = position - len(pending)
+        data = pending + chunk
+        position += len(chunk)
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            pending = data
+            continue
+        at = 0
+        for raw in data[:cut].split(b"\n"):
+            yield base + at, raw
+            at += len(raw) + 1
+        pending = data[cut + 1 :]
+
+
+def _hash_blocks(db: sqlite3.Connection, fd: int, previous: int, covered: int) -> None:
+    """SHA-256 of each BLOCK of [0, covered): from the block holding `previous` on."""
+    db.execute("DELETE FROM blocks WHERE i >= ?", (previous // BLOCK,))
+    for i in range(previous // BLOCK, (covered + BLOCK - 1) // BLOCK):
+        size = min(BLOCK, covered - i * BLOCK)
+        digest = hashlib.sha256(os.pread(fd, size, i * BLOCK)).digest()
+        db.execute("INSERT INTO blocks VALUES (?, ?)", (i, digest))
+
+
+def _blocks_match(db: sqlite3.Connection, log: Path, covered: int) -> bool:
+    """Whether the log's first `covered` bytes are those the sidecar indexed."""
+    stored = dict(db.execute("SELECT i, sha256 FROM blocks").fetchall())
+    if len(stored) != (covered + BLOCK - 1) // BLOCK:
+        return False
+    with closing(_open_fd(log)) as handle:
+        for i, digest in stored.items():
+            size = min(BLOCK, covered - i * BLOCK)
+            if hashlib.sha256(os.pread(handle.fileno(), size, i * BLOCK)).digest() != digest:
+                return False
+    return True
+
+
+def _open_fd(path: Path) -> Any:
+    return path.open("rb")

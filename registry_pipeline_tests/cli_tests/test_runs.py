@@ -1,0 +1,257 @@
+"""`registry runs` across processes: concurrent appenders lose nothing and interleave no batch,
+racing writers of one run at one time give exactly one winner, stdin input; and `registry
+add-entry` refuses the run logs (LOG_TYPE: they are appended with `registry runs append`)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from registry_pipeline_tests.cli_tests.conftest import Run
+from registry_pipeline_tests.core_tests.run_index._support import (
+    OVERRIDES_LOG,
+    RUNS_LOG,
+    failing,
+    jsonl,
+    make_workspace,
+    override,
+    record,
+    slow_list,
+    write_input,
+)
+
+BIN = Path(sys.executable).with_name("registry")
+WORKERS = 4
+EACH = 25
+DRIVER = """
+import sys
+from registry_pipeline.cli import main
+root, files = sys.argv[1], sys.argv[2:]
+codes = [main(["runs", "append", "--record-file", f, "--workspace", root, "--json"]) for f in files]
+sys.exit(max(codes))
+"""
+"""One process running `registry runs append` once per file, one after the other."""
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Path:
+    return make_workspace(tmp_path)
+
+
+def _rid(worker: int, n: int) -> str:
+    return f"RUN-20260901-{worker:02d}{n:02d}-W{worker}N{n % 10}"
+
+
+def _worker_records(worker: int) -> list[dict[str, Any]]:
+    """EACH records of one worker: 20 new runs (gate 2 failed), then 5 augmenting the first
+    five of them to pass, each later than the run's first record."""
+    new = [
+        failing(
+            run_id=_rid(worker, n),
+            created_utc=f"2026-09-{1 + worker:02d}T08:{n:02d}Z",
+            machine_id="C2" if worker % 2 else "C1",
+        )
+        for n in range(EACH - 5)
+    ]
+    later = [
+        record(run_id=_rid(worker, n), created_utc=f"2026-09-{1 + worker:02d}T09:{n:02d}Z")
+        for n in range(5)
+    ]
+    return new + later
+
+
+def _lines(ws: Path) -> list[dict[str, Any]]:
+    data = (ws / RUNS_LOG).read_bytes()
+    assert data.endswith(b"\n")
+    return [json.loads(raw) for raw in data.split(b"\n")[:-1]]
+
+
+def _key(value: dict[str, Any]) -> tuple[str, str]:
+    return value["run_id"], value["created_utc"]
+
+
+def _list(ws: Path) -> list[str]:
+    done = subprocess.run(
+        [str(BIN), "runs", "list", "--json", "--workspace", str(ws)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return [r["run_id"] for r in json.loads(done.stdout)]
+
+
+def test_four_appenders_one_record_at_a_time_lose_nothing(ws: Path, tmp_path: Path) -> None:
+    expected: list[dict[str, Any]] = []
+    processes = []
+    for worker in range(WORKERS):
+        records = _worker_records(worker)
+        expected.extend(records)
+        files = [write_input(tmp_path, [r], f"w{worker}-{n}.json") for n, r in enumerate(records)]
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "-c", DRIVER, str(ws), *files],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+        )
+    for process in processes:
+        _out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err.decode()
+
+    found = _lines(ws)
+    assert len(found) == WORKERS * EACH
+    assert sorted(map(_key, found)) == sorted(map(_key, expected))
+    assert sorted(found, key=_key) == sorted(expected, key=_key)  # each byte of each record
+    for worker in range(WORKERS):  # a worker's own records stay in its order
+        mine = [_key(r) for r in found if r["run_id"].startswith(f"RUN-20260901-{worker:02d}")]
+        assert mine == [_key(r) for r in _worker_records(worker)]
+
+    listed = _list(ws)
+    assert len(listed) == WORKERS * (EACH - 5)
+    assert listed == slow_list((ws / RUNS_LOG).read_bytes())
+    shown = subprocess.run(
+        [str(BIN), "runs", "show", _rid(2, 3), "--history", "--json", "--workspace", str(ws)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert [r["qa_gate2"] for r in json.loads(shown.stdout)] == ["FAIL", "PASS"]
+
+
+def test_four_batch_appenders_each_batch_is_contiguous(ws: Path, tmp_path: Path) -> None:
+    batches = {worker: _worker_records(worker) for worker in range(WORKERS)}
+    processes = [
+        subprocess.Popen(
+            [
+                str(BIN),
+                "runs",
+                "append",
+                "--record-file",
+                write_input(tmp_path, records, f"batch-{worker}.jsonl"),
+                "--workspace",
+                str(ws),
+                "--json",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for worker, records in batches.items()
+    ]
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err.decode()
+        result = json.loads(out)
+        assert (result["appended"], result["augmented"]) == (EACH, 5)
+
+    data = (ws / RUNS_LOG).read_bytes()
+    assert len(data) == sum(len(jsonl(records)) for records in batches.values())
+    for records in batches.values():  # every batch's lines, in one piece
+        assert jsonl(records) in data
+    assert len(_list(ws)) == WORKERS * (EACH - 5)
+
+
+def test_racing_writers_of_one_run_at_one_time_one_wins(ws: Path, tmp_path: Path) -> None:
+    processes = [
+        subprocess.Popen(
+            [
+                str(BIN),
+                "runs",
+                "append",
+                "--record-file",
+                write_input(tmp_path, [record(machine_id=machine)], f"race-{machine}.json"),
+                "--workspace",
+                str(ws),
+                "--json",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for machine in ("C1", "C2", "other", "C1")
+    ]
+    outcomes = []
+    for process in processes:
+        out, _err = process.communicate(timeout=120)
+        document = json.loads(out)
+        outcomes.append((process.returncode, document.get("error", {}).get("code")))
+    assert sorted(outcomes, key=str) == sorted(
+        [(0, None), *[(1, "AUGMENT_NOT_LATER")] * 3], key=str
+    )
+    assert len(_lines(ws)) == 1
+
+
+def test_append_from_stdin(ws: Path) -> None:
+    given = [record(), record(run_id="RUN-20260901-0801-BBBB", created_utc="2026-09-01T08:01Z")]
+    done = subprocess.run(
+        [str(BIN), "runs", "append", "--record-file", "-", "--workspace", str(ws), "--json"],
+        input=jsonl(given),
+        capture_output=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["appended"] == 2
+    assert (ws / RUNS_LOG).read_bytes() == jsonl(given)
+
+
+@pytest.mark.parametrize(
+    ("type_name", "entry", "log"),
+    [("run", record(), RUNS_LOG), ("run_override", override(), OVERRIDES_LOG)],
+    ids=["run", "run_override"],
+)
+def test_add_entry_refuses_run_logs(
+    cli: Run, ws: Path, tmp_path: Path, type_name: str, entry: dict[str, Any], log: str
+) -> None:
+    (ws / log).write_bytes(jsonl([entry]))
+    given = write_input(tmp_path, json.dumps(entry).encode(), "entry.json")
+    before = (ws / log).read_bytes()
+    for extra in ([], ["--dry-run"]):
+        code, out, _err = cli(
+            "add-entry",
+            "--workspace",
+            str(ws),
+            "--type",
+            type_name,
+            "--entry-file",
+            given,
+            "--json",
+            *extra,
+        )
+        assert code == 2
+        error = json.loads(out)["error"]
+        assert (error["code"], error["path"]) == ("LOG_TYPE", type_name)
+    code, _out, err = cli(
+        "add-entry", "--workspace", str(ws), "--type", type_name, "--entry-file", given
+    )
+    assert code == 2
+    assert "LOG_TYPE" in err
+    assert (ws / log).read_bytes() == before
+
+
+def test_add_entry_refuses_run_log_in_the_demo_workspace(
+    cli: Run, demo: Path, tmp_path: Path
+) -> None:
+    before = (demo / RUNS_LOG).read_bytes()
+    given = write_input(tmp_path, json.dumps(record()).encode(), "entry.json")
+    code, out, _err = cli(
+        "add-entry", "--workspace", str(demo), "--type", "run", "--entry-file", given, "--json"
+    )
+    assert code == 2
+    assert json.loads(out)["error"]["code"] == "LOG_TYPE"
+    assert (demo / RUNS_LOG).read_bytes() == before
+
+
+def test_demo_workspace_answers(cli: Run, demo: Path) -> None:
+    """The repository's own run index (copied): its documented example run is found."""
+    code, out, _err = cli(
+        "runs", "show", "RUN-20260901-0800-3PPB", "--workspace", str(demo), "--json"
+    )
+    assert code == 0
+    assert json.loads(out)["artist_id"] == "ART-iron-harbor"
+    code, out, _err = cli("runs", "list", "--workspace", str(demo), "--json")
+    assert code == 0
+    assert [r["run_id"] for r in json.loads(out)] == slow_list((demo / RUNS_LOG).read_bytes())

@@ -1,0 +1,173 @@
+"""`registry_pipeline.core.run_index.log_problems`, the build's rules check over a whole log, on
+crafted logs: each kind of damage gives its code at its line; a clean log gives no error."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from benchmarks.gen_run_index import generate
+from registry_pipeline.core.run_index import RecordProblem, RunIndex, log_problems
+from registry_pipeline_tests.core_tests.run_index._support import (
+    OVERRIDES_LOG,
+    failing,
+    jsonl,
+    line,
+    override,
+    record,
+    run_id,
+    utc,
+)
+
+OVR = "OVR-20260901-0900-OOOO"
+DROP_KEY = ""
+"""An empty run_id: not a usable key."""
+
+
+@pytest.fixture
+def index(ws: Path) -> Iterator[RunIndex]:
+    opened = RunIndex.open(ws, "run_index")
+    yield opened
+    opened.close()
+
+
+def _problems(index: RunIndex, data: bytes) -> list[RecordProblem]:
+    return log_problems(index.root, index.catalog, index.spec, data)
+
+
+def _errors(index: RunIndex, data: bytes) -> list[tuple[int, str]]:
+    return [(p.line, p.code) for p in _problems(index, data) if p.severity == "error"]
+
+
+def test_clean_log_has_no_problem(index: RunIndex) -> None:
+    data = jsonl(
+        [
+            failing(
+                run_id=run_id(1),
+                created_utc=utc(1, 8),
+                work_id="WORK-20260901-0800-B5KC",
+                version_ids=["VER-20260901-0800-URMH"],
+            ),
+            record(run_id=run_id(2), created_utc=utc(1, 9)),
+            record(run_id=run_id(1), created_utc=utc(1, 10)),
+        ]
+    )
+    assert _problems(index, data) == []
+    assert _problems(index, b"") == []
+
+
+def test_clean_generated_log_has_no_error(ws: Path, index: RunIndex) -> None:
+    lines, overrides = generate(500, seed=2, start="2026-01-01T00:00Z")
+    data = "".join(lines).encode()
+    assert overrides  # the generated runs name overrides, which must exist
+    without = [p for p in _problems(index, data) if p.severity == "error"]
+    assert len(without) == len({r["override_id"] for r in overrides})
+    assert {p.code for p in without} == {"run-override-exists"}
+    (ws / OVERRIDES_LOG).write_bytes(jsonl(overrides))
+    assert _errors(index, data) == []
+
+
+def test_out_of_order_augmentation(index: RunIndex) -> None:
+    data = jsonl(
+        [
+            record(run_id=run_id(1), created_utc=utc(1, 9)),
+            record(run_id=run_id(2), created_utc=utc(1, 9)),
+            record(run_id=run_id(1), created_utc=utc(1, 8)),  # earlier
+            record(run_id=run_id(2), created_utc=utc(1, 9)),  # equal
+            record(run_id=run_id(1), created_utc=utc(1, 10)),  # later than line 1: fine
+        ]
+    )
+    problems = [p for p in _problems(index, data) if p.severity == "error"]
+    assert [(p.line, p.code, p.field, p.key) for p in problems] == [
+        (3, "AUGMENT_NOT_LATER", "/created_utc", run_id(1)),
+        (4, "AUGMENT_NOT_LATER", "/created_utc", run_id(2)),
+    ]
+
+
+def test_missing_override(ws: Path, index: RunIndex) -> None:
+    data = jsonl(
+        [
+            record(run_id=run_id(1)),
+            record(run_id=run_id(2), uniqueness_scene="FAIL", override_id=OVR),
+        ]
+    )
+    problems = [p for p in _problems(index, data) if p.severity == "error"]
+    assert [(p.line, p.code, p.field, p.key) for p in problems] == [
+        (2, "run-override-exists", "/override_id", run_id(2))
+    ]
+    (ws / OVERRIDES_LOG).write_bytes(line(override(override_id=OVR, run_id=run_id(2))))
+    fresh = RunIndex.open(ws, "run_index")
+    try:
+        assert _errors(fresh, data) == []
+    finally:
+        fresh.close()
+
+
+def test_torn_line(index: RunIndex) -> None:
+    complete = jsonl([record(run_id=run_id(1)), record(run_id=run_id(2))])
+    torn = complete + line(record(run_id=run_id(3)))[:60]
+    assert _errors(index, torn) == [(3, "LOG_TORN")]
+    assert _errors(index, complete + b"{") == [(3, "LOG_TORN")]
+    assert _errors(index, b'{"run_id"') == [(1, "LOG_TORN")]
+
+
+def test_unparsable_line(index: RunIndex) -> None:
+    data = jsonl([record(run_id=run_id(1))]) + b"{not json\n" + jsonl([record(run_id=run_id(2))])
+    assert _errors(index, data) == [(2, "RECORD_UNPARSABLE")]
+
+
+def test_unusable_key_and_time_and_not_an_object(index: RunIndex) -> None:
+    data = b"".join(
+        [
+            line(record(run_id=run_id(1))),
+            line([1, 2]),
+            line(record(run_id=DROP_KEY)),
+            line(record(run_id=run_id(2), created_utc="soon")),
+        ]
+    )
+    assert _errors(index, data) == [
+        (2, "RECORD_NOT_OBJECT"),
+        (3, "KEY_MISSING"),
+        (4, "TIME_INVALID"),
+    ]
+
+
+def test_every_kind_at_once_sorted_by_line(index: RunIndex) -> None:
+    data = (
+        jsonl(
+            [
+                record(run_id=run_id(1), created_utc=utc(1, 9)),
+                record(run_id=run_id(1), created_utc=utc(1, 8)),
+                record(run_id=run_id(2), uniqueness_hook="FAIL", override_id=OVR),
+            ]
+        )
+        + b"oops\n"
+        + b'{"record_type":"RUN"'
+    )
+    assert _errors(index, data) == [
+        (2, "AUGMENT_NOT_LATER"),
+        (3, "run-override-exists"),
+        (4, "RECORD_UNPARSABLE"),
+        (5, "LOG_TORN"),
+    ]
+
+
+def test_warnings_only_for_each_runs_latest_view(index: RunIndex) -> None:
+    """Recommended fields are judged on a run's latest view: an early record without its work
+    is not warned about once a later record has it."""
+    data = jsonl(
+        [
+            failing(run_id=run_id(1), created_utc=utc(1, 8)),
+            record(run_id=run_id(1), created_utc=utc(1, 9)),
+            failing(run_id=run_id(2), created_utc=utc(1, 9), run_log_filepath_abs="/no/such"),
+        ]
+    )
+    warnings = {(p.line, p.field, p.code) for p in _problems(index, data)}
+    assert warnings == {
+        (3, "/work_id", "RECOMMENDED_MISSING"),
+        (3, "/version_ids", "RECOMMENDED_MISSING"),
+        (3, "/run_log_filepath_abs", "FILE_ABSENT"),
+    }
+    assert {p.severity for p in _problems(index, data)} == {"warning"}
