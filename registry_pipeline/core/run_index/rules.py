@@ -173,6 +173,8 @@ class Order:
         )
         self.db.execute("BEGIN")
         self.count = 0
+        self.new_keys = 0
+        """Keys of the batch the index did not have (counted by `against`)."""
 
     def add(self, rows: Iterable[tuple[int, str, int]]) -> None:
         """(line, key, time) of records, in line order."""
@@ -197,6 +199,7 @@ class Order:
         firsts = self.db.execute(
             "SELECT key, min(line), t FROM batch GROUP BY key ORDER BY min(line)"
         )
+        self.new_keys = 0
         while rows := firsts.fetchmany(500):
             marks = ", ".join("?" * len(rows))
             latest = dict(
@@ -205,7 +208,9 @@ class Order:
                 ).fetchall()
             )
             for key, line, t in rows:
-                if key in latest and t <= latest[key]:
+                if key not in latest:
+                    self.new_keys += 1
+                elif t <= latest[key]:
                     yield line, key, latest[key]
 
     def latest_lines(self) -> set[int]:
