@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -10,8 +11,13 @@ from registry_pipeline.cli._commands import RAW, workspace_option
 from registry_pipeline.cli._output import err, json_doc, out
 
 if TYPE_CHECKING:
-    from registry_pipeline.core.run_index import RunIndex
+    from collections.abc import Iterator
+
+    from registry_pipeline.core.run_index import LogIndex, RunIndex
     from registry_pipeline.core.run_index.query import Run
+
+TABLE_SAMPLE = 1000
+"""Rows a table's column widths are measured on before it is streamed."""
 
 DESCRIPTION = """\
 The run index: every generation run recorded with its lane, inputs, outputs and QA outcomes,
@@ -243,13 +249,10 @@ def run_list(args: argparse.Namespace, *, failed: bool = False) -> int:
 
     index = _synced(args)
     where = query.window(index, args.lane, args.since, args.until)
-    found = index.answer(lambda: query.runs(index, where, failed=failed, limit=args.limit))
-    if args.json:
-        json_doc([run.record for run in found])
-    elif not found:
+    found = index.stream(lambda: query.iter_runs(index, where, failed=failed, limit=args.limit))
+    shown = _json_list(found) if args.json else _table(index, found)
+    if not shown and not args.json:
         err("no runs match")
-    else:
-        _table(index, found)
     return 0
 
 
@@ -327,28 +330,39 @@ def _fields(record: dict[str, Any]) -> None:
         out(f"  {name:<{width}}  {shown}")
 
 
-def _table(index: RunIndex, runs: list[Run]) -> None:
-    spec = index.spec
-    header = [
-        spec.key.upper(),
-        "FIRST",
-        "LATEST",
-        *(lane.upper() for lane in spec.lanes),
-        "RECORDS",
-        "STATUS",
-    ]
-    rows = [
-        [
-            run.key,
-            run.first_time,
-            str(run.record.get(spec.time, "")),
-            *(str(run.record.get(lane, "")) for lane in spec.lanes),
-            str(run.records),
-            run.status,
-        ]
-        for run in runs
-    ]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        out("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+def _json_list(runs: Iterator[Run]) -> int:
+    """A JSON list of the runs' latest views, one per line as the log holds it, written as
+    they come (a million runs never sit in memory)."""
+    write = sys.stdout.buffer.write
+    count = 0
+    write(b"[")
+    for run in runs:
+        write(b",\n" if count else b"\n")
+        write(run.raw)
+        count += 1
+    write(b"\n]\n" if count else b"]\n")
     sys.stdout.flush()
+    return count
+
+
+def _table(index: LogIndex, runs: Iterator[Run]) -> int:
+    """A table of runs, streamed: column widths from the first rows."""
+    spec = index.spec
+    header = [spec.key.upper(), "FIRST", "LATEST", *(lane.upper() for lane in spec.lanes),
+              "RECORDS", "STATUS"]  # fmt: skip
+
+    def row(run: Run) -> list[str]:
+        lanes = [str(run.record.get(lane, "")) for lane in spec.lanes]
+        latest = str(run.record.get(spec.time, ""))
+        return [run.key, run.first_time, latest, *lanes, str(run.records), run.status]
+
+    first = [row(run) for run in itertools.islice(runs, TABLE_SAMPLE)]
+    if not first:
+        return 0
+    widths = [max(len(cells[i]) for cells in [header, *first]) for i in range(len(header))]
+    count = 0
+    for cells in itertools.chain([header], first, map(row, runs)):
+        out("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
+        count += 1
+    sys.stdout.flush()
+    return count - 1

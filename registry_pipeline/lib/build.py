@@ -17,7 +17,7 @@ from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspection_cache
 from registry_pipeline.core.workspace.build_lock import DEFAULT_WAIT, build_lock
-from registry_pipeline.core.workspace.catalog import RegistrySpec, load_catalog
+from registry_pipeline.core.workspace.catalog import RegistryCatalog, RegistrySpec, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import list_snapshots
 from registry_pipeline.core.workspace.sources import (
@@ -282,7 +282,9 @@ def _settled_sources(
             workspace_findings(workspace, catalog, spec.registry_id, source.files)
         ):
             continue
-        if spec.kind == "log" and not _log_checks_pass(workspace, spec, source.files, schemas):
+        if spec.kind == "log" and not _log_checks_pass(
+            workspace, catalog, spec, source.files, schemas
+        ):
             continue
         snapshots = list_snapshots(workspace, spec.registry_id)
         newest = snapshots[-1] if snapshots else None
@@ -374,7 +376,11 @@ def _step_errors(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> list[st
 
 
 def _log_checks_pass(
-    workspace: Workspace, spec: RegistrySpec, files: dict[str, bytes], schemas: SchemaCatalog
+    workspace: Workspace,
+    catalog: RegistryCatalog,
+    spec: RegistrySpec,
+    files: dict[str, bytes],
+    schemas: SchemaCatalog,
 ) -> bool:
     """A log's append_only check (and a run index's rules check), by the functions the asset
     checks call."""
@@ -389,7 +395,6 @@ def _log_checks_pass(
             return False
         if spec.run_index is None:
             return True
-        catalog = load_catalog(workspace)
         found = log_problems(workspace.root, catalog, index_spec(catalog, spec.registry_id), data)
     except RegistryError:
         return False

@@ -94,10 +94,7 @@ def append_only_result(path: Path | None) -> dg.AssetCheckResult:
             (path / LOG_ARTIFACT).read_bytes(), previous, derivation_run_id=path.name
         )
     except (RegistryError, OSError) as exc:
-        code = getattr(exc, "code", "UNREADABLE")
-        return dg.AssetCheckResult(
-            passed=False, metadata={"reason_codes": [code]}, description=str(exc)
-        )
+        return _unreadable(exc)
     return dg.AssetCheckResult(
         passed=not findings,
         metadata={
@@ -127,10 +124,7 @@ def catalog_append_only_result(
         files = published_files(path, registry_id) or {}  # the snapshot's own sealed files
         governed = governed_files(workspace, spec, files, schemas)
     except (RegistryError, OSError) as exc:
-        code = getattr(exc, "code", "UNREADABLE")
-        return dg.AssetCheckResult(
-            passed=False, metadata={"reason_codes": [code]}, description=str(exc)
-        )
+        return _unreadable(exc)
     violations = violation_rows(governed.reports)
     return dg.AssetCheckResult(
         passed=governed.ok,
@@ -162,10 +156,7 @@ def coordination_result(
         files = published_files(path, registry_id) or {}
         findings = workspace_findings(workspace, load_catalog(workspace), registry_id, files)
     except (RegistryError, OSError) as exc:
-        code = getattr(exc, "code", "UNREADABLE")
-        return dg.AssetCheckResult(
-            passed=False, metadata={"reason_codes": [code]}, description=str(exc)
-        )
+        return _unreadable(exc)
     errors = [f for f in findings if f.severity == "error"]
     return dg.AssetCheckResult(
         passed=not errors,
@@ -195,10 +186,7 @@ def log_prefix_result(
         with (path / spec.primary_artifact).open("rb") as current:
             report = log_prefix(workspace, spec, current, schemas)
     except (RegistryError, OSError) as exc:
-        code = getattr(exc, "code", "UNREADABLE")
-        return dg.AssetCheckResult(
-            passed=False, metadata={"reason_codes": [code]}, description=str(exc)
-        )
+        return _unreadable(exc)
     return dg.AssetCheckResult(
         passed=report.ok,
         metadata={
@@ -226,10 +214,7 @@ def run_rules_result(
         data = (path / spec.artifact).read_bytes()
         problems = log_problems(workspace.root, catalog, spec, data)
     except (RegistryError, OSError) as exc:
-        code = getattr(exc, "code", "UNREADABLE")
-        return dg.AssetCheckResult(
-            passed=False, metadata={"reason_codes": [code]}, description=str(exc)
-        )
+        return _unreadable(exc)
     errors = [p for p in problems if p.severity == "error"]
     return dg.AssetCheckResult(
         passed=not errors,
@@ -242,6 +227,14 @@ def run_rules_result(
             ),
         },
         description="; ".join(str(p) for p in errors[:5]) or None,
+    )
+
+
+def _unreadable(exc: RegistryError | OSError) -> dg.AssetCheckResult:
+    """A check that could not read what it checks: failed, with the error's reason code."""
+    code = getattr(exc, "code", "UNREADABLE")
+    return dg.AssetCheckResult(
+        passed=False, metadata={"reason_codes": [code]}, description=str(exc)
     )
 
 

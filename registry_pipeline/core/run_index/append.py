@@ -32,7 +32,12 @@ from registry_pipeline.core.run_index.rules import CHUNK, Order, RecordRules
 from registry_pipeline.core.run_index.spec import parse_time
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.seal.schemas import SchemaCatalog
-from registry_pipeline.core.write_path.logs import NOTES_RELPATH, actor, append_record
+from registry_pipeline.core.write_path.logs import (
+    NOTES_RELPATH,
+    actor,
+    append_record,
+    check_appendable,
+)
 
 SPOOL_IN_MEMORY = 64 << 20
 """Bytes of appended lines kept in memory before the spool moves to a temporary file."""
@@ -85,6 +90,8 @@ def append_records(
     with tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY, mode="w+b", dir=str(spool_dir)) as spool:
         try:
             notes = _check_all(index, records, schemas, rules, order, spool, result)
+            if notes:  # a torn notes log refuses before the records are written, not after
+                check_appendable(index.root / NOTES_RELPATH)
             with index.locked(timeout):  # type: ignore[attr-defined]
                 _append_locked(index, order, spool, result)
         finally:

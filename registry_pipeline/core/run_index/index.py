@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Self, TypeVar
@@ -130,6 +130,28 @@ class LogIndex:
             self.discard()
             self.sync()
             return question()
+
+    def stream(self, question: Callable[[], Iterator[T]]) -> Iterator[T]:
+        """`answer` for an answer given piece by piece: rebuilt and asked again when SQLite
+        finds the sidecar damaged before the first piece; SIDECAR_DAMAGED (run it again) when
+        after, as part of the answer is out already."""
+        self.sync()
+        given = False
+        try:
+            for item in question():
+                given = True
+                yield item
+        except sqlite3.DatabaseError:
+            self.discard()
+            if given:
+                raise RegistryError(
+                    "the sidecar index turned out damaged while answering; it is rebuilt from "
+                    "the log on the next command: run it again",
+                    code="SIDECAR_DAMAGED",
+                    path=str(sidecar.sidecar_path(self.root, self.spec)),
+                ) from None
+            self.sync()
+            yield from question()
 
     def discard(self) -> None:
         """Close and delete the sidecar (it is rebuilt from the log on the next `sync`)."""

@@ -112,6 +112,23 @@ def record_problems(
 ) -> list[RecordProblem]:
     """Every problem of one record alone: an object, its key and time present and usable, and
     the schema governing the log's name (its if/then rules included)."""
+    problems = shape_problems(spec, line, record)
+    if not isinstance(record, dict):
+        return problems
+    key = record.get(spec.key)
+    shown = key if isinstance(key, str) else None
+    schema = schemas.for_artifact(spec.artifact)
+    if schema is not None:
+        problems.extend(
+            RecordProblem(line, v.pointer, "SCHEMA_VIOLATION", v.message, shown)
+            for v in schemas.validate(schema.schema_id, record)
+        )
+    return problems
+
+
+def shape_problems(spec: IndexSpec, line: int, record: Any) -> list[RecordProblem]:
+    """What keeps a record from being indexed at all: not an object, no string key, a time
+    that is not ISO 8601 (`registry runs append` and the build's rules check both ask this)."""
     if not isinstance(record, dict):
         kind = type(record).__name__
         return [RecordProblem(line, "", "RECORD_NOT_OBJECT", f"is a JSON {kind}, not an object")]
@@ -125,12 +142,6 @@ def record_problems(
             RecordProblem(
                 line, f"/{spec.time}", "TIME_INVALID", "must be an ISO 8601 UTC time", shown
             )
-        )
-    schema = schemas.for_artifact(spec.artifact)
-    if schema is not None:
-        problems.extend(
-            RecordProblem(line, v.pointer, "SCHEMA_VIOLATION", v.message, shown)
-            for v in schemas.validate(schema.schema_id, record)
         )
     return problems
 
@@ -163,6 +174,9 @@ def _lines(head: bytes, stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
         for part in parts:
             number += 1
             yield number, part
+        if len(pending) > MAX_LINE_BYTES:
+            yield number + 1, pending  # refused by the caller as too long
+            return
         chunk = stream.read(8 << 20)
         if not chunk:
             break

@@ -13,7 +13,7 @@ from typing import Any
 from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.run_index import query
 from registry_pipeline.core.run_index.index import LogIndex
-from registry_pipeline.core.run_index.records import RecordProblem
+from registry_pipeline.core.run_index.records import RecordProblem, shape_problems
 from registry_pipeline.core.run_index.spec import IndexSpec, index_spec, parse_time
 from registry_pipeline.core.workspace.catalog import RegistryCatalog
 from registry_pipeline.core.write_path import (
@@ -302,7 +302,7 @@ def _records(
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line, record) of each line whose record has a usable key and time; the others are
     problems."""
-    for number, raw in enumerate(data.split(b"\n")[:-1], start=1):
+    for number, raw in enumerate(_lines(data), start=1):
         if not raw.strip():
             continue
         try:
@@ -310,22 +310,19 @@ def _records(
         except JSONDecodeProblem as exc:
             problems.append(RecordProblem(number, "", "RECORD_UNPARSABLE", exc.message))
             continue
-        if not isinstance(record, dict):
-            problems.append(RecordProblem(number, "", "RECORD_NOT_OBJECT", "is not an object"))
-            continue
-        key = record.get(spec.key)
-        if not isinstance(key, str) or not key:
-            problems.append(
-                RecordProblem(number, f"/{spec.key}", "KEY_MISSING", "must be a string")
-            )
-        elif parse_time(record.get(spec.time)) is None:
-            problems.append(
-                RecordProblem(
-                    number, f"/{spec.time}", "TIME_INVALID", "must be an ISO 8601 UTC time", key
-                )
-            )
+        found = shape_problems(spec, number, record)
+        if found:
+            problems.extend(found)
         else:
             yield number, record
+
+
+def _lines(data: bytes) -> Iterator[bytes]:
+    """The complete lines of `data`, one at a time (never a list of a million lines)."""
+    start = 0
+    while (end := data.find(b"\n", start)) >= 0:
+        yield data[start:end]
+        start = end + 1
 
 
 def _unique_key_groups(

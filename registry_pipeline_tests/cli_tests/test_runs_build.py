@@ -1,0 +1,61 @@
+"""`registry runs append` and the build decide alike: a record `append` refuses, written into the
+log by hand, fails the build's blocking `rules` check with the same code; a rewritten log fails
+its `append_only` check; an unchanged log is reused with both checks passed by the shortcut."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from registry_pipeline_tests._helpers import copy_demo
+from registry_pipeline_tests.cli_tests.conftest import Run
+
+pytestmark = pytest.mark.slow  # real Dagster builds
+
+LOG = "registries/run_index/RUN_INDEX_v0_1.jsonl"
+
+
+def _build(cli: Run, root: Path) -> tuple[int, dict[str, dict[str, object]]]:
+    code, out, _ = cli("build", "--workspace", str(root), "--json")
+    return code, {entry["registry_id"]: entry for entry in json.loads(out)["registries"]}
+
+
+def test_append_and_the_build_refuse_the_same_record(cli: Run, tmp_path: Path) -> None:
+    demo = copy_demo(tmp_path)
+    code, first = _build(cli, demo)
+    assert code == 0 and first["run_index"]["promoted"]
+    code, again = _build(cli, demo)  # unchanged: the shortcut runs the same two checks
+    assert code == 0 and again["run_index"]["status"] == "reused"
+    assert again["run_index"]["checks"] == first["run_index"]["checks"]
+    assert {"append_only", "rules"} <= set(first["run_index"]["checks"])
+
+    log = demo / LOG
+    last = json.loads(log.read_bytes().splitlines()[-1])  # again, at the same time
+    code, out, _ = cli("runs", "append", "--workspace", str(demo), "--json",
+                       "--record-json", json.dumps(last))  # fmt: skip
+    assert code == 1 and json.loads(out)["error"]["code"] == "AUGMENT_NOT_LATER"
+    with log.open("ab") as handle:  # the same record, by hand
+        handle.write(json.dumps(last).encode() + b"\n")
+    code, built = _build(cli, demo)
+    assert code == 1
+    assert built["run_index"]["checks"]["rules"] is False
+    assert "AUGMENT_NOT_LATER" in " ".join(map(str, built["run_index"]["problems"]))
+    assert not built["run_index"]["promoted"]
+
+
+def test_a_rewritten_log_fails_its_append_only_check(cli: Run, tmp_path: Path) -> None:
+    demo = copy_demo(tmp_path)
+    assert _build(cli, demo)[0] == 0
+    log = demo / LOG
+    lines = log.read_bytes().splitlines(keepends=True)
+    record = json.loads(lines[1])
+    record["notes"] = "rewritten by hand"
+    lines[1] = json.dumps(record).encode() + b"\n"
+    log.write_bytes(b"".join(lines))
+    code, built = _build(cli, demo)
+    assert code == 1
+    assert built["run_index"]["checks"]["append_only"] is False
+    assert built["run_index"]["checks"]["rules"] is True
+    assert "line 2 of the previous log" in " ".join(map(str, built["run_index"]["problems"]))
