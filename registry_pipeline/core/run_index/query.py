@@ -8,6 +8,7 @@ the offsets the sidecar holds, so what is shown is what the log says.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -25,15 +26,26 @@ class Run:
     """One run: its latest view, when it was first recorded, how many records it has."""
 
     key: str
-    record: dict[str, Any]
-    first_time: str
+    raw: bytes
+    """The latest view's line as the log holds it (one JSON object, no newline)."""
+    first_t: int
+    """The first record's time (microseconds since the epoch)."""
     records: int
     success: bool
     failure: bool
     line: int
     """The line of the latest view in the log."""
-    raw: bytes = b""
-    """The latest view's line as the log holds it (one JSON object, no newline)."""
+
+    @functools.cached_property
+    def record(self) -> dict[str, Any]:
+        """The latest view's fields (parsed when first asked for)."""
+        parsed: dict[str, Any] = json.loads(self.raw)
+        return parsed
+
+    @property
+    def first_time(self) -> str:
+        """The first record's time, as ISO 8601 UTC."""
+        return _iso(self.first_t)
 
     @property
     def status(self) -> str:
@@ -153,8 +165,9 @@ def _runs(
             sql, params
         ):
             raw = os.pread(fd, length, off)
-            record = _record(index, raw, key, line)
-            yield Run(key, record, _iso(first_t), count, bool(success), bool(failure), line, raw)
+            if _quoted(key) not in raw:  # the cheap test; the exact one when it says no
+                _record(index, raw, key, line)
+            yield Run(key, raw, first_t, count, bool(success), bool(failure), line)
 
 
 class _log:
@@ -169,6 +182,11 @@ class _log:
 
     def __exit__(self, *exc: object) -> None:
         os.close(self.fd)
+
+
+def _quoted(key: str) -> bytes:
+    """`key` as a JSON string, as a record naming it holds it (compact lines)."""
+    return json.dumps(key, ensure_ascii=False).encode()
 
 
 def _record(index: LogIndex, raw: bytes, key: str, line: int) -> dict[str, Any]:
