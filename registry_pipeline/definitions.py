@@ -1,29 +1,22 @@
-"""The one `Definitions` object: `workspace.yaml` loads it, `registry build` runs its job.
+"""The one `Definitions` object: `workspace.yaml` and `dg` load it, `registry build` runs its job.
 
-The workspace is $REGISTRY_WORKSPACE, or else the demo workspace of this repository.
+The workspace is found as the CLI finds it ($REGISTRY_WORKSPACE, else the current directory's),
+else it is the demo workspace of this repository.
 """
 
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 
 import dagster as dg
 
 from registry_pipeline.core.builders.registry import check_catalog, registered_builders
+from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.workspace.build_lock import DEFAULT_WAIT
 from registry_pipeline.core.workspace.catalog import load_catalog
-from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
 from registry_pipeline.defs.assets import IO_MANAGER_KEY, registry_assets
-from registry_pipeline.defs.checks import (
-    append_only_check,
-    catalog_append_only_check,
-    coordination_check,
-    log_prefix_check,
-    registry_checks,
-    run_rules_check,
-)
 from registry_pipeline.defs.drift_daily import (
     drift_signals_daily,
     drift_signals_daily_job,
@@ -35,16 +28,18 @@ from registry_pipeline.lib.instance import BUILD_TAG
 from registry_pipeline.lib.io_manager import SealingIOManager
 from registry_pipeline.lib.resources import BuildLock, RegistryWorkspace
 
-# Output(data_version=...) is how an asset reports its content hash (the documented way in 1.13).
-warnings.filterwarnings("ignore", message="Parameter `data_version` of initializer `Output")
-
 BUILD_JOB = "build_registries"
 DEMO_WORKSPACE = Path(__file__).resolve().parent.parent
 
 
 def default_workspace_root() -> Path:
-    """$REGISTRY_WORKSPACE, else the demo workspace this repository ships."""
-    return Path(os.environ.get("REGISTRY_WORKSPACE") or DEMO_WORKSPACE).absolute()
+    """The workspace the CLI would use here ($REGISTRY_WORKSPACE, else the nearest folder with
+    `.codex/RUNS/` from the current directory up: `dg dev` runs in its project's folder), else
+    the demo workspace this repository ships."""
+    workspace = resolve_workspace(None)
+    if os.environ.get("REGISTRY_WORKSPACE") or workspace.runs_dir.is_dir():
+        return workspace.root
+    return DEMO_WORKSPACE
 
 
 def build_definitions(
@@ -59,21 +54,6 @@ def build_definitions(
     with_pointer = [key for key in keys if catalog.get(key).active_pointer]
     return dg.Definitions(
         assets=[*assets, drift_signals_daily],
-        asset_checks=[
-            *registry_checks([*keys, drift_signals_daily.key.to_user_string()]),
-            *(
-                log_prefix_check(key) if catalog.get(key).is_source else append_only_check(key)
-                for key in keys
-                if catalog.get(key).kind == "log"
-            ),
-            *(
-                catalog_append_only_check(key)
-                for key in keys
-                if catalog.get(key).append_only is not None
-            ),
-            *(coordination_check(key) for key in keys if catalog.get(key).entries is not None),
-            *(run_rules_check(key) for key in keys if catalog.get(key).run_index is not None),
-        ],
         jobs=[
             dg.define_asset_job(
                 BUILD_JOB,
@@ -98,4 +78,15 @@ def build_definitions(
     )
 
 
-defs = build_definitions(default_workspace_root())
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The definitions of $REGISTRY_WORKSPACE (or the demo), built when Dagster loads them (not
+    when a module imports this one: `registry build` builds its own for its workspace). A
+    workspace that cannot load fails with its reason code and path (`dg check defs` shows it)."""
+    root = default_workspace_root()
+    try:
+        return build_definitions(root)
+    except RegistryError as exc:
+        raise dg.DagsterInvariantViolationError(
+            f"cannot load the registry graph of {root}: {exc.diagnostics()}"
+        ) from None

@@ -1,11 +1,12 @@
 """Registry assets, generated from the catalog: one asset per registry."""
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import dagster as dg
 
+from registry_pipeline._version import __version__
 from registry_pipeline.core.append_only.governed import governed_files
 from registry_pipeline.core.builders.adapters import SCHEMA_HASH_KEY, schema_file_hash
 from registry_pipeline.core.builders.model import Builder, BuildInputs
@@ -20,8 +21,14 @@ from registry_pipeline.core.workspace.sources import (
     unchanged_snapshot,
     unexpected_note,
 )
+from registry_pipeline.defs.checks import (
+    RegistryCheck,
+    check_specs,
+    evaluate_checks,
+    registry_checks,
+)
 from registry_pipeline.lib.failures import as_step_failure
-from registry_pipeline.lib.inputs import resolve_inputs
+from registry_pipeline.lib.inputs import materialized_path, resolve_inputs
 from registry_pipeline.lib.io_manager import UNEXPECTED_FILES, RegistryOutput
 from registry_pipeline.lib.resources import BuildLock, RegistryWorkspace
 
@@ -61,6 +68,10 @@ def content_version(files: Mapping[str, bytes]) -> str:
 def _asset_kwargs(spec: RegistrySpec) -> dict[str, Any]:
     return {
         "name": spec.registry_id,
+        # the builders' version (run.json's builder_version): a new release shows as a code
+        # version change in the UI, so its registries show as stale until built again
+        "code_version": __version__,
+        "check_specs": check_specs(dg.AssetKey(spec.registry_id), registry_checks(spec)),
         "deps": [dg.AssetKey(dependency) for dependency in spec.depends_on],
         "group_name": "sources" if spec.is_source else "registries",
         "description": spec.description or None,
@@ -81,7 +92,7 @@ def _built_asset(spec: RegistrySpec, builder: Builder) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext,
         registry_workspace: RegistryWorkspace,
         build_lock: BuildLock,  # held for the whole run from its start: one build at a time
-    ) -> dg.Output[RegistryOutput]:
+    ) -> Iterator[dg.MaterializeResult[RegistryOutput] | dg.AssetCheckResult]:
         workspace = registry_workspace.workspace
         with as_step_failure():
             inputs, rules = resolve_inputs(
@@ -106,11 +117,12 @@ def _built_asset(spec: RegistrySpec, builder: Builder) -> dg.AssetsDefinition:
             run_id=plan.run_id if plan and not plan.reuse else None,
             moment=plan.moment if plan and not plan.reuse else None,
         )
-        return dg.Output(
-            output,
+        yield dg.MaterializeResult(
+            value=output,
             data_version=dg.DataVersion(content_version(result.files)),
             metadata=_summary_metadata(result.summary),
         )
+        yield from sealed_checks(context, registry_checks(spec), registry_workspace)
 
     return _build
 
@@ -121,7 +133,7 @@ def _source_asset(spec: RegistrySpec) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext,
         registry_workspace: RegistryWorkspace,
         build_lock: BuildLock,  # held for the whole run from its start: one build at a time
-    ) -> dg.Output[RegistryOutput]:
+    ) -> Iterator[dg.MaterializeResult[RegistryOutput] | dg.AssetCheckResult]:
         workspace = registry_workspace.workspace
         schemas = SchemaCatalog.for_workspace(workspace.root)
         with as_step_failure():
@@ -153,15 +165,29 @@ def _source_asset(spec: RegistrySpec) -> dg.AssetsDefinition:
         context.log.info(
             f"{spec.registry_id}: " + (f"unchanged, reusing {reuse.run_id}" if reuse else "sealing")
         )
-        return dg.Output(
-            output,
+        yield dg.MaterializeResult(
+            value=output,
             data_version=dg.DataVersion(content_version(files)),
             metadata={UNEXPECTED_FILES: dg.MetadataValue.json(list(source.unexpected))}
             if source.unexpected
             else {},
         )
+        yield from sealed_checks(context, registry_checks(spec), registry_workspace)
 
     return _seal_source
+
+
+def sealed_checks(
+    context: dg.AssetExecutionContext,
+    checks: tuple[RegistryCheck, ...],
+    registry_workspace: RegistryWorkspace,
+) -> Iterator[dg.AssetCheckResult]:
+    """The asset's blocking checks on the run folder its output was just sealed into (the IO
+    manager has handled the output, and its materialization is stored, when the step resumes
+    after yielding it)."""
+    key = context.asset_key
+    path = materialized_path(context.instance, key, context.run.run_id)
+    yield from evaluate_checks(key, checks, path, registry_workspace.workspace)
 
 
 def _schema_extra(schemas: SchemaCatalog, artifact: str) -> dict[str, str]:

@@ -5,17 +5,20 @@ and checked by the same blocking checks. It is its own asset because a daily-par
 cannot share the unpartitioned build job; `drift_signals` stays the signal of the latest build.
 """
 
-from datetime import date
+from collections.abc import Iterator
+from datetime import date, timedelta
 from typing import Any
 
 import dagster as dg
 
+from registry_pipeline._version import __version__
 from registry_pipeline.core.builders.drift_days import (
     DAILY_REGISTRY_ID,
     DAY_INPUTS,
     build_drift_for_day,
 )
-from registry_pipeline.defs.assets import IO_MANAGER_KEY, content_version
+from registry_pipeline.defs.assets import IO_MANAGER_KEY, content_version, sealed_checks
+from registry_pipeline.defs.checks import SCHEMA_VALID, SEAL_VALID, check_specs
 from registry_pipeline.lib.io_manager import RegistryOutput
 from registry_pipeline.lib.resources import RegistryWorkspace
 
@@ -27,6 +30,7 @@ ACTIVE_AT_END_OF_DAY = "active_at_end_of_day"
 """The input rule of every partition: the snapshot the journal had active when D ended."""
 
 daily_partitions = dg.DailyPartitionsDefinition(start_date=DRIFT_DAILY_START, timezone="UTC")
+DAILY_CHECKS = (SEAL_VALID, SCHEMA_VALID)
 
 
 @dg.asset(
@@ -36,13 +40,20 @@ daily_partitions = dg.DailyPartitionsDefinition(start_date=DRIFT_DAILY_START, ti
     group_name="drift_history",
     io_manager_key=IO_MANAGER_KEY,
     kinds={"json"},
+    code_version=__version__,
+    check_specs=check_specs(dg.AssetKey(DAILY_REGISTRY_ID), DAILY_CHECKS),
+    # the schedule computes yesterday at 00:30 UTC: by 02:00 a partition must have been
+    # materialized within the last day, or the UI (and Dagster's freshness alerts) say stale
+    freshness_policy=dg.FreshnessPolicy.cron(
+        deadline_cron="0 2 * * *", lower_bound_delta=timedelta(days=1), timezone="UTC"
+    ),
     description="Drift signals of day D, from the snapshots active at the end of D according "
     "to the pointer journal (unknown where no history exists).",
     metadata={"registry_kind": "built", "active_pointer": False},
 )
 def drift_signals_daily(
     context: dg.AssetExecutionContext, registry_workspace: RegistryWorkspace
-) -> dg.Output[RegistryOutput]:
+) -> Iterator[dg.MaterializeResult[RegistryOutput] | dg.AssetCheckResult]:
     """Day `context.partition_key`'s drift documents, sealed."""
     day = date.fromisoformat(context.partition_key)
     drift = build_drift_for_day(registry_workspace.workspace, day)
@@ -59,9 +70,12 @@ def drift_signals_daily(
         "missing_history": list(drift.missing),
         **{f"signals_{key}": value for key, value in drift.result.summary.items()},
     }
-    return dg.Output(
-        output, data_version=dg.DataVersion(content_version(drift.result.files)), metadata=metadata
+    yield dg.MaterializeResult(
+        value=output,
+        data_version=dg.DataVersion(content_version(drift.result.files)),
+        metadata=metadata,
     )
+    yield from sealed_checks(context, DAILY_CHECKS, registry_workspace)
 
 
 drift_signals_daily_job = dg.define_asset_job(

@@ -62,10 +62,12 @@ def test_jobs_and_groups() -> None:
     assert daily.get_first_partition_key() == "2026-01-01"
 
 
-def test_definitions_module_loads_the_demo_workspace() -> None:
+def test_definitions_module_loads_the_demo_workspace_when_dagster_asks() -> None:
     from registry_pipeline import definitions
 
-    assert isinstance(definitions.defs, dg.Definitions)
+    loaded = definitions.defs()  # what workspace.yaml and dg call; importing builds nothing
+    assert isinstance(loaded, dg.Definitions)
+    assert dg.AssetKey("run_registry") in loaded.resolve_asset_graph().get_all_asset_keys()
 
 
 def test_promotion_sensor_watches_the_registries_with_a_pointer() -> None:

@@ -29,6 +29,32 @@ CODEX_GITIGNORE = (
     "# the workspace's local Dagster instance (run history, event log)\ndagster_home/\n"
 )
 
+DG_MODULE = "registry_defs"
+DG_TOML = f"""\
+# Dagster's `dg` loads this workspace's registry graph: `dg dev`, `dg check defs`, `dg list defs`
+# (with DAGSTER_HOME=.codex/dagster_home the UI shows the runs of `registry build`).
+directory_type = "project"
+
+[project]
+root_module = "{DG_MODULE}"
+code_location_target_module = "{DG_MODULE}"
+defs_module = "{DG_MODULE}"
+code_location_name = "registry_pipeline"
+
+[cli]
+# dg is run from the venv registry-pipeline is installed in, usually without activating it
+suppress_warnings = ["project_and_activated_venv_mismatch"]
+"""
+DG_MODULE_TEXT = '''"""This workspace's registry graph for Dagster's `dg` (dg loads a module of the
+project folder; the graph is registry-pipeline's, from the catalog of the workspace dg runs in)."""
+
+from registry_pipeline.definitions import defs
+
+__all__ = ["defs"]
+'''
+"""What `registry init` writes as `dg.toml` and `registry_defs.py`, unless the folder is a dg
+project already."""
+
 
 @dataclass(frozen=True)
 class Workspace:
@@ -147,6 +173,10 @@ def init_workspace(root: Path, run_roots: Sequence[str] = (RUNS_RELPATH,)) -> li
                 if existing is None
                 else f"appended {lines} lines to .gitattributes (kept what was there)"
             )
+        if not _is_dg_project(root):
+            (root / f"{DG_MODULE}.py").write_text(DG_MODULE_TEXT, encoding="utf-8")
+            (root / "dg.toml").write_text(DG_TOML, encoding="utf-8")
+            changed.append(f"created dg.toml and {DG_MODULE}.py (for `dg dev`)")
     except OSError as exc:
         raise UsageError(
             f"cannot create workspace: {exc.strerror or exc}",
@@ -154,3 +184,11 @@ def init_workspace(root: Path, run_roots: Sequence[str] = (RUNS_RELPATH,)) -> li
             path=str(exc.filename or root),
         ) from None
     return changed
+
+
+def _is_dg_project(root: Path) -> bool:
+    """Whether dg already finds a project here: a `dg.toml`, or `[tool.dg]` in pyproject.toml."""
+    if (root / "dg.toml").exists():
+        return True
+    pyproject = root / "pyproject.toml"
+    return pyproject.is_file() and b"[tool.dg" in pyproject.read_bytes()
