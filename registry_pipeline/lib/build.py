@@ -103,10 +103,17 @@ def run_build(
     `lib.promotion` (the job's code path); a failed build promotes nothing.
 
     The whole build holds the workspace's build lock (waiting up to `wait` seconds for another
-    build, then BUILD_IN_PROGRESS): one build at a time per workspace.
+    build, then BUILD_IN_PROGRESS): one build at a time per workspace. On a PostgreSQL instance
+    it also holds the instance's build slot, which builds on other machines wait for too.
     """
+    from registry_pipeline.lib.build_slot import workspace_build_slot
+
     workspace = Workspace(root)
-    with build_lock(workspace, wait=wait, command="registry build", on_wait=on_wait):
+    command = "registry build"
+    with (
+        build_lock(workspace, wait=wait, command=command, on_wait=on_wait),
+        workspace_build_slot(workspace.root, wait=wait, command=command, on_wait=on_wait),
+    ):
         return _run_build(workspace, select, full_audit, wait)
 
 

@@ -1,28 +1,49 @@
 """The workspace's persistent Dagster instance (`.codex/dagster_home`), opened safely.
 
+The instance keeps its history in SQLite files in the home by default, or in a PostgreSQL
+database when `$REGISTRY_DAGSTER_POSTGRES_URL` is set as the home is prepared (docs/DEPLOYMENT.md):
+the generated `dagster.yaml` then reads the URL from that variable. A user's own `dagster.yaml`
+is never rewritten, whatever storage it names.
+
 Dagster's SQLite storages create their tables and stamp their schema revision on first open,
 with no lock between processes: two processes opening a fresh home at once can fail (`table runs
 already exists`) or leave two revisions stamped, after which every open fails. Every open here
 holds an `fcntl.flock` on `.instance.lock` in the home, so a home is initialized exactly once.
 `dagster dev` does not take this lock; `dagster_home()` initializes a fresh home under it before
-anything else can open it.
+anything else can open it. dagster-postgres creates its tables itself (retrying when two
+processes race); for it, `dagster_home()` checks once per process that the server answers, so
+that a wrong URL fails at once with its reason rather than after Dagster's retries.
 """
 
 from __future__ import annotations
 
 import fcntl
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
+import yaml  # type: ignore[import-untyped]
 
 from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.lib.postgres import (
+    POSTGRES_EXTRA,
+    check_reachable,
+    config_error,
+    first_lines,
+    postgres_settings,
+    postgres_url,
+)
 
 DAGSTER_HOME_RELPATH = ".codex/dagster_home"
+POSTGRES_URL_ENV = "REGISTRY_DAGSTER_POSTGRES_URL"
+"""When set as the home is prepared, the generated dagster.yaml keeps the instance in PostgreSQL
+at this URL (`postgresql+psycopg2://USER:PASSWORD@HOST:PORT/DATABASE`), read at every open."""
 BUILD_TAG = "registry-pipeline/build"
 """Every build run carries this tag; the instance's run queue admits one such run at a time."""
-INSTANCE_CONFIG = f"""\
+_BASE_CONFIG = f"""\
 telemetry:
   enabled: false
 # registry-pipeline: one build at a time per workspace. Runs launched from the UI or a schedule
@@ -33,24 +54,42 @@ concurrency:
       - key: {BUILD_TAG}
         limit: 1
 """
+INSTANCE_CONFIG = _BASE_CONFIG
+"""The generated dagster.yaml: Dagster's SQLite storage in the home."""
+POSTGRES_INSTANCE_CONFIG = f"""\
+{_BASE_CONFIG}# registry-pipeline: runs, events and schedules in PostgreSQL (docs/DEPLOYMENT.md);
+# the URL is read from the environment at every open, so no password is written here.
+storage:
+  postgres:
+    postgres_url:
+      env: {POSTGRES_URL_ENV}
+"""
+"""The generated dagster.yaml when $REGISTRY_DAGSTER_POSTGRES_URL is set."""
 _OLD_CONFIGS = ("telemetry:\n  enabled: false\n",)
 """What earlier versions wrote: replaced by INSTANCE_CONFIG (a user's own file is left alone)."""
 _LOCK_NAME = ".instance.lock"
 
 
 def dagster_home(root: Path) -> Path:
-    """The workspace's Dagster home, created and initialized (once, under the lock) if new."""
+    """The workspace's Dagster home, created and initialized (once, under the lock) if new; on
+    PostgreSQL, its server checked to answer (once per process)."""
     home = root / DAGSTER_HOME_RELPATH
     try:
         home.mkdir(parents=True, exist_ok=True)
         config = home / "dagster.yaml"
         with _init_lock(home):
             text = config.read_text(encoding="utf-8") if config.exists() else None
-            if text is None or text in _OLD_CONFIGS:
-                config.write_text(INSTANCE_CONFIG, encoding="utf-8")
-            if not (home / "history" / "runs.db").exists():
-                with storage_errors(home):
-                    dg.DagsterInstance.from_config(str(home)).dispose()
+            generated = _generated(text)
+            if generated is not None and generated != text:
+                text = generated
+                config.write_text(text, encoding="utf-8")
+            settings = _instance_settings(str(text))
+            url = postgres_url(home, settings)
+            if url is not None:
+                check_reachable(home, url, settings)
+            elif not (home / "history" / "runs.db").exists():
+                with storage_errors(home):  # SQLite storage in the home, not yet created
+                    _from_config(home).dispose()
     except OSError as exc:
         raise RegistryError(
             f"cannot prepare the Dagster instance: {exc.strerror or exc}",
@@ -60,21 +99,44 @@ def dagster_home(root: Path) -> Path:
     return home
 
 
+def _generated(text: str | None) -> str | None:
+    """The dagster.yaml to write over `text` (None: a user's own, kept). With the variable set,
+    a new home or one with our SQLite file goes to PostgreSQL; ours on PostgreSQL stays there
+    (without the variable it then fails saying so, rather than splitting the history)."""
+    ours_sqlite = text is None or text in (INSTANCE_CONFIG, *_OLD_CONFIGS)
+    if ours_sqlite and os.environ.get(POSTGRES_URL_ENV):
+        return POSTGRES_INSTANCE_CONFIG
+    return INSTANCE_CONFIG if ours_sqlite else None
+
+
+def uses_postgres(root: Path) -> bool:
+    """Whether the workspace's instance is kept in PostgreSQL (its dagster.yaml, ours or a
+    user's, or the one `dagster_home()` would write now), read without preparing the home."""
+    try:
+        config = root / DAGSTER_HOME_RELPATH / "dagster.yaml"
+        text = config.read_text(encoding="utf-8") if config.exists() else None
+    except OSError:
+        return False  # dagster_home() says why, when the build prepares it
+    effective = _generated(text) or str(text)
+    return postgres_settings(_instance_settings(effective)) is not None
+
+
 @contextmanager
 def open_instance(root: Path) -> Iterator[dg.DagsterInstance]:
     """The workspace's instance, opened under the init lock (created first if new)."""
     home = dagster_home(root)
     with storage_errors(home):
         with _init_lock(home):
-            instance = dg.DagsterInstance.from_config(str(home))
+            instance = _from_config(home)
         with instance:
             yield instance
 
 
 @contextmanager
 def storage_errors(home: Path) -> Iterator[None]:
-    """Errors of Dagster's SQLite storage (disk full, read-only, not a database, locked) as
-    DAGSTER_STORAGE naming the instance's folder, not as an internal error."""
+    """Errors of Dagster's storage (SQLite: disk full, read-only, not a database, locked;
+    PostgreSQL: server down, refused login, connection lost) as DAGSTER_STORAGE naming the
+    instance's folder, not as an internal error."""
     import sqlite3
 
     from sqlalchemy.exc import SQLAlchemyError
@@ -83,13 +145,77 @@ def storage_errors(home: Path) -> Iterator[None]:
         yield
     except (sqlite3.Error, SQLAlchemyError) as exc:
         cause = getattr(exc, "orig", None) or exc
-        raise RegistryError(
-            f"Dagster's storage failed: {cause} (the instance is {home}; check free space and "
-            "permissions, or move a damaged home aside: runs history is kept there, not the "
-            "registries)",
-            code="DAGSTER_STORAGE",
-            path=str(home),
-        ) from None
+        raise _storage_error(home, first_lines(cause)) from None
+    except Exception as exc:
+        if type(exc).__name__ != "DagsterPostgresException":  # dagster-postgres gave up retrying
+            raise
+        cause = exc.__cause__
+        reason = first_lines(getattr(cause, "orig", None) or cause or exc)
+        raise _storage_error(home, f"PostgreSQL: {reason}") from None
+
+
+def _storage_error(home: Path, reason: str) -> RegistryError:
+    return RegistryError(
+        f"Dagster's storage failed: {reason} (the instance is {home}; check free space and "
+        "permissions, or the PostgreSQL server and its URL, or move a damaged home aside: "
+        "runs history is kept there, not the registries)",
+        code="DAGSTER_STORAGE",
+        path=str(home),
+    )
+
+
+def _from_config(home: Path) -> dg.DagsterInstance:
+    """`DagsterInstance.from_config`, with a dagster.yaml it cannot load said as DAGSTER_STORAGE
+    (a missing environment variable, a storage package that is not installed, bad YAML)."""
+    from dagster._core.errors import DagsterInvalidConfigError
+
+    try:
+        return _open(home)
+    except DagsterInvalidConfigError as exc:
+        reason = "; ".join(config_error(error.message) for error in exc.errors) or str(exc)
+    except yaml.YAMLError as exc:
+        reason = f"not valid YAML: {first_lines(exc)}"
+    except ImportError as exc:
+        postgres = any(name in str(exc) for name in ("dagster_postgres", "psycopg"))
+        reason = f"{exc} ({POSTGRES_EXTRA})" if postgres else str(exc)
+    raise RegistryError(
+        f"cannot load the Dagster instance's configuration {home / 'dagster.yaml'}: {reason}",
+        code="DAGSTER_STORAGE",
+        path=str(home),
+    ) from None
+
+
+STORAGE_KEYS = ("storage", "run_storage", "event_log_storage", "schedule_storage")
+
+
+def _open(home: Path) -> dg.DagsterInstance:
+    """The instance of `home`. When its dagster.yaml names no storage (Dagster's SQLite files in
+    the home: ours, or a user's without a storage key), this process opens those same files
+    through `lib.storage.KeptSqliteStorage` (connections kept, WAL synced normally); `dagster
+    dev` and the webserver open them with Dagster's plain classes."""
+    from dagster._core.instance.ref import InstanceRef
+
+    config = home / "dagster.yaml"
+    text = config.read_text(encoding="utf-8") if config.exists() else ""
+    if any(key in _instance_settings(text) for key in STORAGE_KEYS):
+        return dg.DagsterInstance.from_config(str(home))
+    kept = {
+        "module": "registry_pipeline.lib.storage",
+        "class": "KeptSqliteStorage",
+        "config": {"base_dir": str(home)},
+    }
+    ref = InstanceRef.from_dir(str(home), overrides={"storage": {"custom": kept}})
+    return dg.DagsterInstance.from_ref(ref)
+
+
+def _instance_settings(text: str) -> Mapping[str, Any]:
+    """The home's dagster.yaml as a mapping (empty when it does not parse: Dagster says why)."""
+
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
 
 
 @contextmanager

@@ -44,8 +44,10 @@ build's run (left STARTED) from a live one."""
 
 class BuildLock(dg.ConfigurableResource):  # type: ignore[type-arg]
     """Holds the workspace's build lock for a whole run of the build job, whoever launched it
-    (`registry build`, the UI, a schedule): one build at a time per workspace. `registry build`
-    already holds it when its in-process run starts; the lock is re-entrant in one process."""
+    (`registry build`, the UI, a schedule): one build at a time per workspace. On a PostgreSQL
+    instance the run also holds the instance's build slot (`lib.build_slot`), which processes
+    of other machines see. `registry build` already holds both when its in-process run starts;
+    both are re-entrant in one thread."""
 
     root: str
     wait_seconds: float = DEFAULT_WAIT
@@ -53,9 +55,16 @@ class BuildLock(dg.ConfigurableResource):  # type: ignore[type-arg]
 
     @contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[BuildLock]:
+        from registry_pipeline.lib.build_slot import build_slot
+
         run = context.run.run_id if context.run is not None else "?"
         workspace = Workspace(Path(self.root))
-        with build_lock(workspace, wait=self.wait_seconds, command=f"dagster run {run}"):
+        command, wait = f"dagster run {run}", self.wait_seconds
+        token = context.run.run_id if context.run is not None else None
+        with (
+            build_lock(workspace, wait=wait, command=command),
+            build_slot(context.instance, workspace.root, wait=wait, command=command, token=token),
+        ):
             if context.run is not None and context.instance is not None:
                 # whoever launched it: the process that runs it, so a later build can tell a
                 # killed run (left STARTED) from a live one

@@ -1,0 +1,196 @@
+"""A real PostgreSQL server for tests: Debian's server binaries, a cluster made by `initdb` in a
+temporary folder, run as an unprivileged user when we are root, listening on 127.0.0.1 (a free
+port) and on a Unix socket in that folder, and stopped by `pg_ctl stop -m fast`."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+SUPERUSER = "postgres"
+"""The cluster's superuser; it logs in without a password (trust), from this machine only."""
+ROLE = "registry"
+"""The role the tests' instances log in as. Its URLs carry a password, but it is trusted from
+127.0.0.1: Dagster opens a connection per storage call (~280 a build) and each scram-sha-256
+login costs ~30 ms of hashing; LOCKED shows that a refused login is said clearly."""
+PASSWORD = "s3cret-pw"
+LOCKED = "locked"
+"""A role that must log in with its password (scram-sha-256)."""
+START_ATTEMPTS = 3
+"""A free port can be taken between choosing it and the server binding it: start again."""
+HBA = """\
+local all all trust
+host all locked 127.0.0.1/32 scram-sha-256
+host all all 127.0.0.1/32 trust
+"""
+
+
+@dataclass(frozen=True)
+class Binaries:
+    """The folder of one PostgreSQL version's server programs."""
+
+    bin_dir: Path
+
+    def __getitem__(self, program: str) -> str:
+        return str(self.bin_dir / program)
+
+
+def find_binaries() -> Binaries | None:
+    """The newest `/usr/lib/postgresql/<version>/bin` (Debian), else the programs on PATH."""
+    found = []
+    for folder in Path("/usr/lib/postgresql").glob("*/bin"):
+        version = re.fullmatch(r"\d+(\.\d+)?", folder.parent.name)
+        if version and all((folder / name).is_file() for name in ("initdb", "pg_ctl", "postgres")):
+            found.append((tuple(int(part) for part in folder.parent.name.split(".")), folder))
+    if found:
+        return Binaries(max(found)[1])
+    pg_ctl = shutil.which("pg_ctl")
+    if pg_ctl is not None:
+        folder = Path(pg_ctl).resolve().parent
+        if all((folder / name).is_file() for name in ("initdb", "postgres")):
+            return Binaries(folder)
+    return None
+
+
+@dataclass
+class PostgresServer:
+    """One running cluster; `url(database)` is what a dagster.yaml would be given."""
+
+    binaries: Binaries
+    base: Path
+    port: int
+    uid: int | None
+    gid: int | None
+
+    @property
+    def data(self) -> Path:
+        return self.base / "data"
+
+    @classmethod
+    def start(cls, binaries: Binaries) -> PostgresServer:
+        """initdb into a new temporary folder and start the server on a free port."""
+        base = Path(tempfile.mkdtemp(prefix="registry-pg-"))  # short: a socket path's limit
+        uid = gid = None
+        if os.geteuid() == 0:  # initdb and postgres refuse to run as root
+            user = _unprivileged_user()
+            uid, gid = user.pw_uid, user.pw_gid
+            os.chown(base, uid, gid)
+        server = cls(binaries, base, 0, uid, gid)
+        try:
+            server._run(binaries["initdb"], "-D", str(server.data), "-U", SUPERUSER, "-A",
+                        "trust", "-E", "UTF8", "--locale=C", "--no-sync")  # fmt: skip
+            (server.data / "pg_hba.conf").write_text(HBA)
+            for attempt in range(START_ATTEMPTS):
+                server.port = _free_port()
+                if server._pg_ctl_start():
+                    break
+                if attempt == START_ATTEMPTS - 1:
+                    raise RuntimeError(f"PostgreSQL did not start:\n{server.log()}")
+            server.sql(f"CREATE ROLE {ROLE} LOGIN CREATEDB PASSWORD '{PASSWORD}'")
+            server.sql(f"CREATE ROLE {LOCKED} LOGIN PASSWORD '{PASSWORD}'")
+        except BaseException:
+            server.stop()
+            raise
+        return server
+
+    def url(
+        self, database: str, *, role: str = ROLE, password: str = PASSWORD, port: int = 0
+    ) -> str:
+        """The SQLAlchemy URL of `database` (dagster-postgres's driver)."""
+        return f"postgresql+psycopg2://{role}:{password}@127.0.0.1:{port or self.port}/{database}"
+
+    def create_database(self, name: str, template: str | None = None) -> str:
+        """A new database owned by ROLE (a copy of `template` when given); its URL."""
+        copy = f" TEMPLATE {template}" if template else ""
+        self.sql(f"CREATE DATABASE {name} OWNER {ROLE}{copy}")
+        return self.url(name)
+
+    def sql(self, statement: str, database: str = "postgres") -> list[tuple[object, ...]]:
+        """Run one statement as the superuser over the Unix socket; its rows."""
+        import psycopg2
+
+        connection = psycopg2.connect(
+            host=str(self.base), port=self.port, user=SUPERUSER, dbname=database
+        )
+        try:
+            connection.autocommit = True
+            with connection.cursor() as cursor:
+                cursor.execute(statement)
+                return list(cursor.fetchall()) if cursor.description else []
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        """`pg_ctl stop -m fast`, then the folder removed (whatever state it is in)."""
+        try:
+            if (self.data / "postmaster.pid").exists():
+                self._run(self.binaries["pg_ctl"], "-D", str(self.data), "-m", "fast", "-w",
+                          "-t", "60", "stop")  # fmt: skip
+        finally:
+            shutil.rmtree(self.base, ignore_errors=True)
+
+    def log(self) -> str:
+        path = self.base / "server.log"
+        return path.read_text(errors="replace") if path.exists() else "(no server log)"
+
+    def _pg_ctl_start(self) -> bool:
+        """Start and wait for the server (`pg_ctl -w` polls until it accepts connections, up to
+        60 s), then ask `pg_isready`; False when it did not come up (the port was taken)."""
+        options = " ".join([
+            "-c listen_addresses=127.0.0.1", f"-c port={self.port}",
+            f"-c unix_socket_directories={self.base}", "-c fsync=off",
+            "-c synchronous_commit=off", "-c full_page_writes=off", "-c max_connections=200",
+        ])  # fmt: skip
+        started = self._run(self.binaries["pg_ctl"], "-D", str(self.data), "-l",
+                            str(self.base / "server.log"), "-o", options, "-w", "-t", "60",
+                            "start", check=False)  # fmt: skip
+        if started.returncode != 0:
+            return False
+        ready = self._run(self.binaries["pg_isready"], "-h", "127.0.0.1", "-p", str(self.port),
+                          "-t", "10", check=False)  # fmt: skip
+        return ready.returncode == 0
+
+    def _run(self, *command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """A server program, as the unprivileged user when we are root."""
+        result = subprocess.run(
+            command,
+            cwd=self.base,
+            env={**os.environ, "HOME": str(self.base), "LC_ALL": "C"},
+            user=self.uid,
+            group=self.gid,
+            extra_groups=[] if self.uid is not None else None,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed:\n{result.stdout}{result.stderr}")
+        return result
+
+
+def _unprivileged_user() -> pwd.struct_passwd:
+    for name in ("postgres", "nobody"):
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            continue
+    raise RuntimeError("running as root with neither a `postgres` nor a `nobody` user")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 where nothing listens (for a server that is down)."""
+    return _free_port()

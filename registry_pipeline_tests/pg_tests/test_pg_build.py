@@ -1,0 +1,56 @@
+"""`registry build` on a Dagster instance kept in PostgreSQL: a fresh database gets Dagster's
+tables, a second build reuses what did not change, and every run is in the database."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import dagster as dg
+
+from registry_pipeline.definitions import BUILD_JOB
+from registry_pipeline.lib.build_slot import BUILD_POOL, slot_holders
+from registry_pipeline.lib.instance import POSTGRES_INSTANCE_CONFIG, open_instance
+from registry_pipeline_tests.pg_tests._server import PostgresServer
+
+Run = Callable[..., tuple[int, str, str]]
+SOURCES = {"expected_versions", "migration_ledger", "threshold_packs_file", "allowed_operations"}
+
+
+def _build(cli: Run, root: Path) -> dict[str, dict[str, object]]:
+    code, out, err = cli("build", "--workspace", str(root), "--json", "--wait", "30")
+    assert code == 0, err
+    document = json.loads(out)
+    assert document["success"] is True
+    return {entry["registry_id"]: entry for entry in document["registries"]}
+
+
+def test_a_build_on_an_empty_database_then_one_that_reuses(
+    cli: Run,
+    demo: Path,
+    pg_server: PostgresServer,
+    blank_pg_url: str,
+    pg_env: Callable[[str], dict[str, str]],
+) -> None:
+    pg_env(blank_pg_url)
+    first = _build(cli, demo)
+    assert {entry["status"] for entry in first.values()} == {"built"}
+    home = demo / ".codex" / "dagster_home"
+    assert (home / "dagster.yaml").read_text() == POSTGRES_INSTANCE_CONFIG
+    assert not (home / "history").exists()  # nothing went to SQLite
+    second = _build(cli, demo)
+    for source in SOURCES:
+        assert second[source]["status"] == "reused"
+        assert second[source]["run_id"] == first[source]["run_id"]  # not sealed again
+    with open_instance(demo) as instance:
+        assert type(instance.run_storage).__module__.startswith("dagster_postgres")
+        runs = instance.get_runs(dg.RunsFilter(job_name=BUILD_JOB))
+        assert runs and {run.status for run in runs} == {dg.DagsterRunStatus.SUCCESS}
+        assert instance.get_latest_materialization_event(dg.AssetKey("op_status_table"))
+        assert slot_holders(instance) == []  # released by both builds
+        pool = instance.event_log_storage.get_concurrency_info(BUILD_POOL)
+        assert pool.limit == 1 and pool.slot_count == 1
+    database = blank_pg_url.rsplit("/", 1)[1]
+    rows = pg_server.sql(f"SELECT run_id FROM runs WHERE pipeline_name = '{BUILD_JOB}'", database)
+    assert {row[0] for row in rows} == {run.run_id for run in runs}  # in PostgreSQL itself

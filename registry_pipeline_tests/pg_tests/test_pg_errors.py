@@ -1,0 +1,112 @@
+"""A PostgreSQL instance that cannot be used is DAGSTER_STORAGE with its reason, exit 1, no
+traceback, its password never shown; a user's own PostgreSQL dagster.yaml is kept and used."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.lib.instance import (
+    POSTGRES_INSTANCE_CONFIG,
+    POSTGRES_URL_ENV,
+    dagster_home,
+    open_instance,
+    storage_errors,
+)
+from registry_pipeline_tests.pg_tests._server import (
+    LOCKED,
+    PASSWORD,
+    PostgresServer,
+    closed_port,
+)
+
+Run = Callable[..., tuple[int, str, str]]
+Env = Callable[[str], dict[str, str]]
+BAD_URLS: dict[str, tuple[Callable[[PostgresServer, str], str], str]] = {
+    "server down": (
+        lambda server, db: server.url(db, port=closed_port()),
+        "Connection refused",
+    ),
+    "no such database": (lambda server, _db: server.url("no_such_db"), "does not exist"),
+    "refused login": (
+        lambda server, db: server.url(db, role=LOCKED, password="wrong-pw"),
+        f'password authentication failed for user "{LOCKED}"',
+    ),
+    "plain postgresql scheme": (
+        lambda server, db: server.url(db).replace("postgresql+psycopg2://", "postgresql://"),
+        "the scheme is postgresql://, not postgresql+psycopg2://",
+    ),
+    "postgres scheme": (
+        lambda server, db: server.url(db).replace("postgresql+psycopg2://", "postgres://"),
+        "the scheme is postgres://",
+    ),
+    "not a URL": (lambda _server, _db: f"127.0.0.1 {PASSWORD}", "it does not parse"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_URLS)
+def test_an_unusable_url_is_dagster_storage_with_its_reason(
+    cli: Run, demo: Path, pg_server: PostgresServer, pg_url: str, pg_env: Env, case: str
+) -> None:
+    make, reason = BAD_URLS[case]
+    pg_env(make(pg_server, pg_url.rsplit("/", 1)[1]))
+    home = demo / ".codex" / "dagster_home"
+    code, out, err = cli("build", "--workspace", str(demo))
+    assert code == 1 and out == ""
+    assert err.startswith(f"error: DAGSTER_STORAGE {home}:"), err
+    assert reason in err and PASSWORD not in err and "wrong-pw" not in err
+    assert sorted(p.name for p in (demo / ".codex" / "RUNS").iterdir()) == [".gitkeep"]
+    code, out, _ = cli("build", "--workspace", str(demo), "--json")
+    assert code == 1 and json.loads(out)["error"]["code"] == "DAGSTER_STORAGE"
+
+
+def test_a_postgres_home_without_its_variable_says_which_one(
+    cli: Run, demo: Path, pg_url: str, pg_env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pg_env(pg_url)
+    home = dagster_home(demo)
+    assert (home / "dagster.yaml").read_text() == POSTGRES_INSTANCE_CONFIG
+    monkeypatch.delenv(POSTGRES_URL_ENV)  # the home stays on PostgreSQL: history not split
+    code, _out, err = cli("drift", "backfill", "--from", "2026-01-01", "--to", "2026-01-01",
+                          "--workspace", str(demo))  # fmt: skip
+    assert code == 1 and "DAGSTER_STORAGE" in err
+    assert f"${POSTGRES_URL_ENV}, which is not set" in err
+    assert (home / "dagster.yaml").read_text() == POSTGRES_INSTANCE_CONFIG
+
+
+def test_a_lost_connection_is_dagster_storage(tmp_path: Path) -> None:
+    """What dagster-postgres raises when it gives up (here at once) is said as DAGSTER_STORAGE."""
+    from dagster_postgres.utils import retry_pg_connection_fn
+    from sqlalchemy import create_engine
+
+    engine = create_engine(f"postgresql+psycopg2://u:{PASSWORD}@127.0.0.1:{closed_port()}/d")
+    with pytest.raises(RegistryError) as raised, storage_errors(tmp_path):
+        retry_pg_connection_fn(engine.connect, retry_limit=0)
+    assert raised.value.code == "DAGSTER_STORAGE" and raised.value.path == str(tmp_path)
+    assert "PostgreSQL: " in raised.value.message and "Connection refused" in raised.value.message
+
+
+def test_a_users_own_postgres_yaml_is_kept_and_used(
+    demo: Path, pg_server: PostgresServer, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The `postgres_db` form, its password from another variable (our variable unset)."""
+    monkeypatch.delenv(POSTGRES_URL_ENV, raising=False)
+    monkeypatch.setenv("MY_PG_PASSWORD", PASSWORD)
+    home = demo / ".codex" / "dagster_home"
+    home.mkdir(parents=True)
+    own = (
+        "storage:\n  postgres:\n    postgres_db:\n      username: registry\n"
+        "      password:\n        env: MY_PG_PASSWORD\n      hostname: 127.0.0.1\n"
+        f"      port: {pg_server.port}\n      db_name: {pg_url.rsplit('/', 1)[1]}\n"
+        "      scheme: postgresql+psycopg2\n"
+    )
+    (home / "dagster.yaml").write_text(own)
+    with open_instance(demo) as instance:
+        assert type(instance.run_storage).__module__.startswith("dagster_postgres")
+        assert instance.get_runs() == []
+    assert (home / "dagster.yaml").read_text() == own
+    assert not (home / "history").exists()
