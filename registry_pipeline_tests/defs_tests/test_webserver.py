@@ -1,175 +1,31 @@
 """The real `dagster-webserver` serves the registry graph and the CLI's build history.
 
-One server per module: a copy of the demo workspace is built once with `registry build`, then
-`dagster-webserver -w workspace.yaml` runs against it (REGISTRY_WORKSPACE = the copy, DAGSTER_HOME
-= its `.codex/dagster_home`), and the tests read what the UI would show through `POST /graphql`.
+One server per module (`registry_pipeline_tests._webserver`): a copy of the demo workspace is
+built once with `registry build`, then served, and the tests read what the UI would show through
+`POST /graphql`.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from registry_pipeline.core.workspace.layout import init_workspace
 from registry_pipeline_tests._helpers import DEMO_GRAPH
+from registry_pipeline_tests._webserver import Served, graphql, serve_demo
 
 pytestmark = pytest.mark.slow
-
-REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-READY_TIMEOUT = 90.0
-"""Upper bound on the server's start (it is usually ready within a few seconds)."""
-POLL_INTERVAL = 0.2
-REQUEST_TIMEOUT = 30.0
 
 REGISTRIES = DEMO_GRAPH
 CHECKS = {"seal_valid", "schema_valid"}
 
 
-@dataclass(frozen=True)
-class Served:
-    """A running webserver on a built copy of the demo workspace."""
-
-    base_url: str
-    workspace: Path
-    build: dict[str, Any]
-    """The `registry build --json` document of the build that ran before the server started."""
-
-    def entry(self, registry_id: str) -> dict[str, Any]:
-        """The build's entry for `registry_id`."""
-        return next(e for e in self.build["registries"] if e["registry_id"] == registry_id)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _log_tail(log: Path) -> str:
-    return log.read_text(encoding="utf-8", errors="replace")[-4000:] if log.exists() else ""
-
-
-def _graphql(base_url: str, query: str, variables: dict[str, Any] | None = None) -> Any:
-    body = json.dumps({"query": query, "variables": variables or {}}).encode()
-    request = urllib.request.Request(
-        f"{base_url}/graphql", data=body, headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT) as response:
-        document = json.load(response)
-    assert not document.get("errors"), document.get("errors")
-    return document["data"]
-
-
-LOCATIONS = """
-{ workspaceOrError { __typename ... on Workspace { locationEntries {
-    name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }
-"""
-
-
-def _wait_until_ready(base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    """Poll /server_info, then the code location's load status, within READY_TIMEOUT."""
-    deadline = time.monotonic() + READY_TIMEOUT
-    stage = "server_info"
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"dagster-webserver exited with {process.returncode}:\n{_log_tail(log)}")
-        try:
-            if stage == "server_info":
-                with urllib.request.urlopen(f"{base_url}/server_info", timeout=5) as response:
-                    info = json.load(response)
-                assert "dagster_webserver_version" in info, info
-                stage = "location"
-            entries = _graphql(base_url, LOCATIONS)["workspaceOrError"]["locationEntries"]
-            if entries and all(e["loadStatus"] == "LOADED" for e in entries):
-                loaded = {e["locationOrLoadError"]["__typename"] for e in entries}
-                assert loaded == {"RepositoryLocation"}, entries  # not a PythonError
-                return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass  # not listening yet
-        time.sleep(POLL_INTERVAL)  # polling interval, not a wait for readiness
-    pytest.fail(f"dagster-webserver not ready after {READY_TIMEOUT}s ({stage}):\n{_log_tail(log)}")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Terminate the server and the code server it spawned (its own process group)."""
-    if process.poll() is not None:
-        return
-    for sig, wait in ((signal.SIGTERM, 30.0), (signal.SIGKILL, 10.0)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """Build a copy of the demo workspace once, then serve it with the real webserver."""
-    root = tmp_path_factory.mktemp("webserver") / "demo"
-    root.mkdir()
-    shutil.copytree(REPO / "registries", root / "registries")
-    shutil.copytree(REPO / "schemas", root / "schemas")
-    init_workspace(root)
-    env = {
-        **os.environ,
-        "REGISTRY_WORKSPACE": str(root),
-        "DAGSTER_HOME": str(root / ".codex" / "dagster_home"),
-    }
-    built = subprocess.run(
-        [str(BIN / "registry"), "build", "--json"],
-        env=env,
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert built.returncode == 0, built.stdout + built.stderr
-    build = json.loads(built.stdout)
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    log = root.parent / "webserver.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [
-                str(BIN / "dagster-webserver"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "-w",
-                str(REPO / "workspace.yaml"),
-            ],
-            env=env,
-            cwd=REPO,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        _wait_until_ready(base_url, process, log)
-        yield Served(base_url, root, build)
-    finally:
-        _stop(process)
+    yield from serve_demo(tmp_path_factory.mktemp("webserver"))
 
 
 ASSET_NODES = """
@@ -196,7 +52,7 @@ ASSET_NODES = """
 @pytest.fixture(scope="module")
 def nodes(served: Served) -> dict[str, dict[str, Any]]:
     """The asset nodes the server serves, by asset key."""
-    data = _graphql(served.base_url, ASSET_NODES)
+    data = graphql(served.base_url, ASSET_NODES)
     return {"/".join(node["assetKey"]["path"]): node for node in data["assetNodes"]}
 
 

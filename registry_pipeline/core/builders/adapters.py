@@ -245,13 +245,15 @@ def build_system_health_report(build: BuildInputs, builder_ids: Set[str]) -> Bui
     """
     status = build.inputs["op_status_table"]
     drift = build.inputs["drift_signals"]
+    run_lines = _run_lines(build.inputs["run_registry"])
     files = system_health.build_system_health(
         catalog_summary=_catalog_summary(build, builder_ids),
         op_status_rows=loads_strict(_read(status, op_status_table.TABLE_ARTIFACT)),
         op_status_detail=loads_strict(_read(status, op_status_table.DETAIL_ARTIFACT)),
         drift_v01=loads_strict(_read(drift, drift_signals.V01_ARTIFACT)),
         drift_detail=loads_strict(_read(drift, drift_signals.DETAIL_ARTIFACT)),
-        run_registry_lines=_run_lines(build.inputs["run_registry"]),
+        run_registry_lines=run_lines,
+        drift_history=_drift_history(build.workspace, run_lines),
         as_of=max(snapshot.created_utc for snapshot in build.inputs.values()),
         input_sources={
             "status_table": _source(status, op_status_table.TABLE_ARTIFACT),
@@ -262,6 +264,34 @@ def build_system_health_report(build: BuildInputs, builder_ids: Set[str]) -> Bui
     )
     markdown = files[system_health.MARKDOWN_ARTIFACT].decode("utf-8")
     return BuildResult(files, len(files), {"markdown": markdown})
+
+
+DRIFT_HISTORY = 30
+"""Earlier drift snapshots the health report's drift chart draws."""
+
+
+def _drift_history(workspace: Workspace, lines: list[Any]) -> list[dict[str, Any]]:
+    """Detail documents of the earlier drift_signals snapshots the input run registry indexes
+    as sealed (PASS), oldest first, at most DRIFT_HISTORY; one that cannot be read is left out
+    (the same inputs give the same history)."""
+    from registry_pipeline.core.errors import RegistryError
+    from registry_pipeline.core.seal.run_id import registry_of
+
+    runs = [
+        line
+        for line in lines
+        if isinstance(line, dict)
+        and registry_of(str(line.get("run_id"))) == "drift_signals"
+        and "seal:PASS" in line.get("warnings", ())
+    ]
+    history = []
+    for line in runs[-DRIFT_HISTORY:]:
+        try:
+            snapshot = read_snapshot(workspace.root / str(line["run_path"]), "drift_signals")
+            history.append(loads_strict(_read(snapshot, drift_signals.DETAIL_ARTIFACT)))
+        except (RegistryError, OSError, ValueError, KeyError):
+            continue
+    return history
 
 
 def _write_overrides(build: BuildInputs) -> list[dict[str, Any]]:

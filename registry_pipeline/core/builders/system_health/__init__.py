@@ -1,8 +1,9 @@
 """The system_health_report builder: one read-only view of registries, operations and drift.
 
 Pure and deterministic. It renders the same report model three ways: Markdown
-(`SYSTEM_HEALTH_REPORT_v0_1.md`), a self-contained HTML page (inline CSS, no scripts, no external
-resources, every text escaped), and `SYSTEM_HEALTH_SUMMARY_v0_1.json` (counts and scorecard).
+(`SYSTEM_HEALTH_REPORT_v0_1.md`), a self-contained HTML page (inline CSS and SVG charts, no
+scripts, no external resources, every text escaped), and `SYSTEM_HEALTH_SUMMARY_v0_1.json`
+(counts and scorecard).
 
 Inputs are plain parsed JSON:
 - `catalog_summary`: one object per catalog registry: `registry_id`, `kind`, `has_builder` (bool),
@@ -12,7 +13,12 @@ Inputs are plain parsed JSON:
   or {op_id: {...}}, "unauthorized": [op_id or {"operation_id": ...}]}` with each operation's
   `status` (`ok` | `failing` | `stale` | `never_run`).
 - `drift_v01`, `drift_detail`: the two drift_signals documents; `run_registry_lines`: RUN_REGISTRY
-  lines with `seal:` warnings.
+  lines with `seal:` warnings; optional `drift_history`: earlier drift detail documents.
+
+Charts (HTML only): run folders per day by seal status (`created_utc` of each run registry
+line), the seal pass rate per registry (its run folders, by run id, whose seal verifies) with
+its latest status, and drift signals by value per drift snapshot (`drift_history`, then
+`drift_detail`).
 
 Scorecard, computed from those inputs only:
 - sealed registries: registries whose `latest_status` is PASS / registries in the catalog;
@@ -21,8 +27,8 @@ Scorecard, computed from those inputs only:
 - check coverage: operations at coverage level C3 or above (enforced by a check) / operations.
 
 Layout: `_build` assembles the report, `_inputs` reads the inputs, `_scorecard` computes the
-ratios, `_sections` builds the report model, `_render` writes Markdown and HTML, `_summary` the
-JSON summary.
+ratios, `_sections` builds the report model, `_charts` the charts' data (drawn by `_svg`),
+`_render` writes Markdown and HTML, `_summary` the JSON summary.
 """
 
 from registry_pipeline.core.builders.system_health._build import (
@@ -31,6 +37,7 @@ from registry_pipeline.core.builders.system_health._build import (
     SUMMARY_ARTIFACT,
     build_system_health,
 )
+from registry_pipeline.core.builders.system_health._charts import Chart, report_charts
 from registry_pipeline.core.builders.system_health._inputs import (
     SEAL_STATUSES,
     operation_statuses,
@@ -54,6 +61,7 @@ __all__ = [
     "OP_STATUSES",
     "SEAL_STATUSES",
     "SUMMARY_ARTIFACT",
+    "Chart",
     "Ratio",
     "Scorecard",
     "Section",
@@ -62,6 +70,7 @@ __all__ = [
     "operation_statuses",
     "render_html",
     "render_markdown",
+    "report_charts",
     "tri_state",
     "unauthorized_operations",
 ]

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from registry_pipeline.core._json import dumps_pretty
+from registry_pipeline.core.builders.system_health._charts import report_charts
 from registry_pipeline.core.builders.system_health._inputs import (
     _stale_threshold_days,
     operation_statuses,
@@ -41,12 +42,15 @@ def build_system_health(
     as_of: str,
     input_sources: Mapping[str, str] | None = None,
     write_overrides: Sequence[Mapping[str, Any]] = (),
+    drift_history: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, bytes]:
     """Artifact name to bytes for the Markdown report, the HTML page and the JSON summary.
 
     `input_sources` (the seed summary's field: input name -> workspace-relative artifact path of
     the sealed snapshot read) is recorded as given; `write_overrides` are the records of the
-    write path's overrides log (`add-entry --no-check`), shown newest first.
+    write path's overrides log (`add-entry --no-check`), shown newest first; `drift_history`
+    are earlier drift detail documents, oldest first, drawn before `drift_detail` in the drift
+    chart of the HTML page.
     """
     scorecard = compute_scorecard(catalog_summary, op_status_rows)
     statuses = operation_statuses(op_status_detail)
@@ -62,6 +66,7 @@ def build_system_health(
         _signal_section(signals),
         _overrides_section(write_overrides),
     )
+    charts = report_charts(catalog_summary, run_registry_lines, [*drift_history, drift_detail])
     summary = _summary(
         scorecard, catalog_summary, op_status_rows, statuses, unauthorized, run_registry_lines,
         signals, drift_v01, as_of,
@@ -71,6 +76,6 @@ def build_system_health(
     summary["write_overrides"] = len(write_overrides)
     return {
         MARKDOWN_ARTIFACT: render_markdown(sections, as_of).encode("utf-8"),
-        HTML_ARTIFACT: render_html(sections, as_of).encode("utf-8"),
+        HTML_ARTIFACT: render_html(sections, as_of, charts).encode("utf-8"),
         SUMMARY_ARTIFACT: dumps_pretty(summary, sort_keys=False),
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
+from registry_pipeline.core.builders.system_health._charts import Chart
 from registry_pipeline.core.builders.system_health._sections import Section
 
 
@@ -36,11 +37,14 @@ _CSS = (
     "th,td{border:1px solid #bbb;padding:.25rem .5rem;text-align:left;vertical-align:top}"
     "th{background:#eee}"
     "td.yes{background:#fde2e1}td.unknown{background:#fff4d6}"
+    "figure{margin:0 0 1.5rem}figcaption{color:#555;margin-top:.25rem}"
+    "svg.chart{max-width:100%;height:auto;display:block}"
 )
 
 
-def render_html(sections: Sequence[Section], as_of: str) -> str:
-    """The report as one self-contained HTML page (inline CSS only, all text escaped)."""
+def render_html(sections: Sequence[Section], as_of: str, charts: Sequence[Chart] = ()) -> str:
+    """The report as one self-contained HTML page (inline CSS and SVG only, all text escaped);
+    `charts` come first, under "At a glance"."""
     esc = html.escape
     out = [
         "<!DOCTYPE html>",
@@ -50,6 +54,11 @@ def render_html(sections: Sequence[Section], as_of: str) -> str:
         "<h1>System Health Report v0.1</h1>",
         f"<p>generated_utc: <code>{esc(as_of)}</code></p>",
     ]
+    if charts:
+        out.append("<h2>At a glance</h2>")
+    for chart in charts:
+        caption = f"<strong>{esc(chart.title)}</strong>. {esc(chart.caption)}"
+        out += ["<figure>", chart.svg, f"<figcaption>{caption}</figcaption></figure>"]
     for section in sections:
         out.append(f"<h2>{esc(section.title)}</h2>")
         if section.notes:

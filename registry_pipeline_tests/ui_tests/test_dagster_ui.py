@@ -1,0 +1,181 @@
+"""What a person sees in the real Dagster UI, in headless Chromium, after `registry build`.
+
+One webserver for the module, on a built copy of the demo workspace: the lineage shows every
+registry in runbook order, a materialization shows its run folder, root hash and record count,
+the health report's Markdown renders, and the sealed HTML report draws its charts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Locator, Page, ViewportSize, expect
+
+from registry_pipeline.core.workspace.catalog import load_catalog
+from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline_tests._webserver import Served
+from registry_pipeline_tests.ui_tests._browser import (
+    TIMEOUT_MS,
+    code_location,
+    publish,
+    serve_for_browser,
+)
+
+pytestmark = pytest.mark.slow
+
+LINEAGE_VIEWPORT = ViewportSize(width=1280, height=1400)
+"""Tall enough that the graph, fitted to the width, is drawn whole with its names in full."""
+MAX_ZOOM_STEPS = 12
+"""Zoom-out clicks allowed before every node must be on screen."""
+GRAPH_NODES = """() => Array.from(document.querySelectorAll('svg foreignObject')).flatMap(fo => {
+  const node = fo.querySelector('[class*="AssetNode_assetName"]');
+  const link = fo.querySelector('span.label[title]');
+  const label = node ? node.textContent : link ? link.getAttribute('title') : null;
+  return label ? [{label, x: Number(fo.getAttribute('x')), kind: node ? 'node' : 'link'}] : [];
+})"""
+"""Asset nodes (their shown name) and links to assets of other groups (their title), with the
+x of each in graph coordinates: the graph reads left to right, upstream first."""
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """A built copy of the demo workspace, served."""
+    yield from serve_for_browser(tmp_path_factory.mktemp("ui"))
+
+
+def _resolve(label: str, ids: list[str]) -> str | None:
+    """The registry id a node label shows: whole, or cut in the middle as `abc…xyz`."""
+    if label in ids:
+        return label
+    if "…" not in label:
+        return None
+    head, tail = label.split("…", 1)
+    [match] = [i for i in ids if i.startswith(head) and i.endswith(tail) and len(i) > len(label)]
+    return match
+
+
+def _shown_nodes(page: Page, ids: list[str]) -> dict[str, dict[str, Any]]:
+    found = {}
+    for node in page.evaluate(GRAPH_NODES):
+        registry_id = _resolve(node["label"], ids)
+        if registry_id is not None:
+            found[registry_id] = node
+    return found
+
+
+def _zoom_out_until_all_shown(page: Page, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Click the graph's zoom-out button until every registry is drawn (the graph draws only
+    what is in view)."""
+    slider = page.get_by_role("slider")
+    for _ in range(MAX_ZOOM_STEPS):
+        shown = _shown_nodes(page, ids)
+        if set(shown) == set(ids):
+            return shown
+        before = slider.get_attribute("aria-valuenow")
+        page.locator('button:has([aria-label="zoom_out"])').click()
+        page.wait_for_function(
+            "before => document.querySelector('[role=slider]')"
+            ".getAttribute('aria-valuenow') !== before",
+            arg=before,
+        )
+    missing = sorted(set(ids) - set(_shown_nodes(page, ids)))
+    pytest.fail(f"not drawn after {MAX_ZOOM_STEPS} zoom steps: {missing}")
+
+
+def test_lineage_shows_every_registry_in_runbook_order(
+    page: Page, served: Served, shots: Path
+) -> None:
+    catalog = load_catalog(Workspace(served.workspace))
+    ids = list(catalog.ids)  # runbook order: dependencies first, then catalog order
+    page.set_viewport_size(LINEAGE_VIEWPORT)
+    page.goto(f"{served.base_url}/locations/{code_location(served)}/asset-groups/registries")
+    page.locator('[class*="AssetNode_assetName"]').first.wait_for()
+    shown = _zoom_out_until_all_shown(page, ids)
+    assert set(shown) == set(ids)
+    x = {registry_id: shown[registry_id]["x"] for registry_id in ids}
+    for spec in catalog.registries:  # every registry drawn right of what it reads
+        for upstream in spec.depends_on:
+            assert x[upstream] < x[spec.registry_id], (upstream, spec.registry_id, x)
+    reading = sorted(ids, key=lambda registry_id: (x[registry_id], ids.index(registry_id)))
+    position = {registry_id: index for index, registry_id in enumerate(reading)}
+    for spec in catalog.registries:  # left to right is a runbook order
+        assert all(position[d] < position[spec.registry_id] for d in spec.depends_on), reading
+    built = [i for i in ids if shown[i]["kind"] == "node"]  # this group's own assets
+    assert [i for i in reading if i in built] == built  # the same order as the catalog's
+    assert built == [spec.registry_id for spec in catalog.registries if not spec.is_source]
+    graph = page.locator("[data-svg-viewport]")
+    materialized = graph.get_by_text("Materialized", exact=True)  # each node's latest state
+    expect(materialized).to_have_count(len(built), timeout=TIMEOUT_MS)
+    expect(graph.get_by_text("Loading...")).to_have_count(0, timeout=TIMEOUT_MS)
+    screenshot = shots / "asset-lineage.png"
+    graph.screenshot(path=str(screenshot))  # the graph without the navigation
+    publish(screenshot, "asset-lineage.png")
+
+
+def _metadata_value(page: Page, key: str) -> Locator:
+    """The value cell of `key` in the metadata table shown on the page."""
+    row = page.locator("tr").filter(has=page.get_by_role("cell", name=key, exact=True))
+    return row.first.locator("td").nth(1)
+
+
+def test_materialization_shows_run_folder_root_hash_and_record_count(
+    page: Page, served: Served, shots: Path
+) -> None:
+    entry = served.entry("run_registry")
+    page.goto(f"{served.base_url}/assets/run_registry?view=events")
+    run_id = _metadata_value(page, "run_id")
+    run_id.wait_for()
+    assert run_id.inner_text().strip() == entry["run_id"]
+    assert _metadata_value(page, "root_sha256").inner_text().strip() == entry["root_sha256"]
+    assert _metadata_value(page, "record_count").inner_text().strip() == str(entry["record_count"])
+    folder = served.workspace / ".codex" / "RUNS" / entry["run_id"]
+    path = _metadata_value(page, "path")  # a path entry: the text and a copy button
+    assert path.inner_text().strip() == str(folder)
+    expect(path.get_by_title("Copy to clipboard")).to_be_visible(timeout=TIMEOUT_MS)
+    manifest = (folder / "MANIFEST.sha256").read_text(encoding="utf-8")
+    assert f"ROOT_SHA256  {entry['root_sha256']}" in manifest.splitlines()
+    page.screenshot(path=str(shots / "run-registry-materialization.png"))
+
+
+def test_health_report_markdown_renders(page: Page, served: Served, shots: Path) -> None:
+    entry = served.entry("system_health_report")
+    folder = served.workspace / ".codex" / "RUNS" / entry["run_id"]
+    summary = json.loads((folder / "SYSTEM_HEALTH_SUMMARY_v0_1.json").read_text())
+    sealed = summary["scorecard"]["sealed_registries"]
+    page.goto(f"{served.base_url}/assets/system_health_report?view=events")
+    _metadata_value(page, "report").get_by_text("[Show Markdown]").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("heading", name="System Health Report v0.1").wait_for()
+    headings = [h.inner_text() for h in dialog.locator("h2").all()]
+    assert headings[:3] == ["Governance scorecard", "Registries", "Operations"]
+    scorecard = dialog.locator("table").first  # Markdown tables render as tables
+    row = scorecard.locator("tr").filter(has_text="sealed registries")
+    assert row.locator("td").nth(1).inner_text() == f"{sealed['count']}/{sealed['total']}"
+    registries = dialog.locator("table").nth(1)
+    assert registries.locator("tr").count() == 1 + len(served.build["registries"])
+    text = dialog.inner_text()
+    assert "|---|" not in text and "## " not in text  # rendered, not shown as source
+    page.screenshot(path=str(shots / "health-report-markdown.png"))
+
+
+def test_sealed_health_report_page_draws_its_charts(page: Page, served: Served) -> None:
+    """The HTML artifact of the build, opened from its run folder as a person would."""
+    entry = served.entry("system_health_report")
+    report = served.workspace / ".codex" / "RUNS" / entry["run_id"]
+    page.goto((report / "SYSTEM_HEALTH_REPORT_v0_1.html").as_uri())
+    for chart_id in ("chart-runs", "chart-pass-rate", "chart-drift"):
+        chart = page.locator(f"svg#{chart_id}")
+        box = chart.bounding_box()
+        assert box is not None and box["width"] > 300 and box["height"] > 100, chart_id
+    bars = page.locator("svg#chart-pass-rate g.bar")
+    labels = [bar.get_attribute("data-label") for bar in bars.all()]
+    assert labels == list(load_catalog(Workspace(served.workspace)).ids)  # the report's order
+    assert all(bar.is_visible() for bar in bars.all())
+    drift = page.locator("svg#chart-drift g.column")
+    assert drift.count() == 1  # the build's drift snapshot
+    assert re.fullmatch(r"\d+", drift.locator("text.total").text_content() or "")
