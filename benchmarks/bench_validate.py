@@ -12,6 +12,12 @@ Timed: `registry validate --all --workspace WS --json > /dev/null` (full, then `
 bagit in its own process: `Bag(path).validate()` in a loop, and spread over Pool(2) with
 Pool.map (our CLI uses 2 worker processes), plus the fast (Payload-Oxum) mode. Every timed run
 must report every folder valid. Peak memory of the CLI and its workers is measured at both sizes.
+The CPU time (user + system) of each timed process tree is recorded too: on a shared machine it
+says what each contender costs when the wall time is disturbed by other work.
+
+Alone: `.venv/bin/python benchmarks/bench_validate.py [--quick] [--repeat N] [--keep]` (its own
+work folder, results in benchmarks/_data/validate_results.json and .md); or through
+`benchmarks/run_all.py --only validate`.
 """
 
 from __future__ import annotations
@@ -19,17 +25,28 @@ from __future__ import annotations
 import json
 import os
 import random
+import resource
 import shutil
+import statistics
+import sys
+import time
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
+
+if __name__ == "__main__" and str(Path(__file__).resolve().parent.parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import (
     BAGIT_WORKER,
+    DATA_DIR,
     PYTHON,
     REGISTRY,
     BenchError,
     Measurement,
     Report,
+    Sample,
     Target,
     files_under,
     ready,
@@ -62,6 +79,8 @@ REGISTRIES = (
     "audit_findings",
 )
 EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
+BASELINE: list[tuple[str, Path]] = []
+"""(label, folder) of another version of our package to time beside this one (`--baseline`)."""
 
 
 def payload(index: int) -> dict[str, bytes]:
@@ -127,7 +146,10 @@ class Corpus:
             shutil.copytree(self.workspace, warm_ws)
             for extra in sorted(os.listdir(warm_ws / ".codex" / "RUNS"))[WARM_FOLDERS:]:
                 remove_tree(warm_ws / ".codex" / "RUNS" / extra)
-        run_quiet([REGISTRY, "validate", "--all", "--workspace", str(warm_ws), "--json"])
+        ours = [REGISTRY, "validate", "--all", "--workspace", str(warm_ws), "--json"]
+        run_quiet(ours)
+        for _label, source in BASELINE:
+            run_quiet(["env", f"PYTHONPATH={source}", *ours])
         bags = [PYTHON, BAGIT_WORKER, "validate", str(self.bags), "--limit", str(WARM_FOLDERS)]
         run_quiet([*bags, "--pool", "2"])
 
@@ -204,7 +226,16 @@ def _contenders(corpus: Corpus) -> dict[str, tuple[list[str], bool, Path]]:
     ours = [REGISTRY, "validate", "--all", "--workspace", str(corpus.workspace), "--json"]
     bags = str(corpus.bags)
     bag = [PYTHON, BAGIT_WORKER, "validate", bags]
+    before = {
+        f"registry validate --all (2 procs), before: {label}": (
+            ["env", f"PYTHONPATH={source}", *ours],
+            True,
+            corpus.workspace,
+        )
+        for label, source in BASELINE
+    }
     return {
+        **before,
         "registry validate --all (2 procs)": (ours, True, corpus.workspace),
         "registry validate --all --fast": ([*ours, "--fast"], True, corpus.workspace),
         "registry validate --all --jobs 1": ([*ours, "--jobs", "1"], True, corpus.workspace),
@@ -218,28 +249,44 @@ def _contenders(corpus: Corpus) -> dict[str, tuple[list[str], bool, Path]]:
     }
 
 
-def measure_size(corpus: Corpus, repeat: int) -> tuple[list[Measurement], dict[str, int]]:
-    """Time every contender at the corpus's current size; then the CLI's memory, sampled."""
+def measure_size(
+    corpus: Corpus, repeat: int, cpu: dict[str, dict[str, list[float]]]
+) -> tuple[list[Measurement], dict[str, int]]:
+    """Time every contender at the corpus's current size (its CPU seconds into `cpu`, by
+    benchmark and contender); then the CLI's memory, sampled."""
     contenders = _contenders(corpus)
     label = f"validate {corpus.size:,} folders"
     measurements = {
         name: Measurement(label, name, items=corpus.size, ours=ours)
         for name, (_argv, ours, _tree) in contenders.items()
     }
+    spent = cpu.setdefault(label, {name: [] for name in contenders})
     warm_sets = {tree: files_under(tree) for _argv, _ours, tree in contenders.values()}
     for repetition in range(repeat):
         for name in rotate(list(contenders), repetition):
             argv, _ours, tree = contenders[name]
             ready(warm_sets[tree], corpus.warm_programs)
-            sample, _ = run_timed(argv)
+            sample, seconds = _timed_with_cpu(argv)
             measurements[name].samples.append(sample)
+            spent[name].append(round(seconds, 3))
             print(
-                f"[validate] {label} run {repetition + 1}/{repeat} {name}: {sample.seconds:.2f} s",
+                f"[validate] {label} run {repetition + 1}/{repeat} {name}: {sample.seconds:.2f} s "
+                f"(CPU {seconds:.2f} s)",
                 flush=True,
             )
     argv = contenders["registry validate --all (2 procs)"][0]
     memory = _memory(argv, warm_sets[corpus.workspace], corpus)
     return list(measurements.values()), memory
+
+
+def _timed_with_cpu(argv: list[str]) -> tuple[Sample, float]:
+    """`run_timed(argv)` and the user + system CPU seconds of the whole process tree it ran
+    (every descendant is waited for by its parent, so all of it lands in RUSAGE_CHILDREN)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    sample, _ = run_timed(argv)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    used = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return sample, used
 
 
 def _memory(argv: list[str], warm_set: list[Path], corpus: Corpus) -> dict[str, int]:
@@ -273,19 +320,22 @@ def run(work: Path, quick: bool, repeat: int) -> Report:
     report.checks.append(check_bag_format(work, corpus.bag_info))
     memory: dict[int, dict[str, int]] = {}
     by_size: dict[int, list[Measurement]] = {}
+    cpu: dict[str, dict[str, list[float]]] = {}
     for size in sizes:
         print(f"[validate] generating {size:,} run folders and {size:,} bags", flush=True)
         corpus.grow(size)
         if size == sizes[0]:
             report.measurements.append(per_bag_processes(corpus, repeat))
-        by_size[size], memory[size] = measure_size(corpus, repeat)
+        by_size[size], memory[size] = measure_size(corpus, repeat, cpu)
         report.measurements.extend(by_size[size])
     report.checks.append(
         "validate: every timed run exited 0 (all folders PASS / all bags valid); "
         f"{VIA_API} of the run folders were made by the real seal_files API"
     )
     report.extra["validate_memory_kb"] = {str(size): value for size, value in memory.items()}
+    report.extra["validate_cpu_s"] = cpu
     report.targets.extend(_targets(by_size[sizes[-1]], memory, sizes))
+    report.checks.append(_cpu_line(cpu[f"validate {sizes[-1]:,} folders"]))
     remove_tree(corpus.workspace)
     remove_tree(corpus.bags)
     return report
@@ -321,3 +371,85 @@ def _targets(
             f"{large['max_rss_one_process_kb'] / 1024:.1f} MiB ({one_ratio:.2f}x)",
         ),
     ]
+
+
+def _cpu_line(spent: dict[str, list[float]]) -> str:
+    """The median CPU seconds of every contender at the largest size, ours against bagit's."""
+    medians = {name: statistics.median(values) for name, values in spent.items() if values}
+    ours = medians["registry validate --all (2 procs)"]
+    pool = medians["bagit Bag.validate() over Pool(2)"]
+    shown = "; ".join(f"{name} {value:.2f} s" for name, value in medians.items())
+    return (
+        f"validate: CPU (user + system of the process tree, medians): {shown}; "
+        f"bagit over Pool(2) uses {pool / ours:.2f}x the CPU of ours"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run this benchmark alone, in its own work folder; print and write the results."""
+    import argparse
+
+    from benchmarks import _report
+    from benchmarks._common import machine_info, settle_caches
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="200 and 2,000 folders")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per contender")
+    parser.add_argument("--keep", action="store_true", help="keep the generated data")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=DATA_DIR / "work_validate",
+        help="work folder (default: benchmarks/_data/work_validate; emptied first)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=DATA_DIR / "validate_results",
+        help="results written to OUT.json and OUT.md",
+    )
+    parser.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
+    parser.add_argument(
+        "--baseline",
+        nargs=2,
+        metavar=("LABEL", "DIR"),
+        help="also time `registry validate --all` with the package in DIR (a folder holding "
+        "registry_pipeline/ and schemas/ of another commit, e.g. from `git archive`), as LABEL",
+    )
+    args = parser.parse_args(argv)
+    if args.baseline:
+        label, source = args.baseline
+        if not (Path(source) / "registry_pipeline" / "cli" / "main.py").is_file():
+            parser.error(f"--baseline: no registry_pipeline package in {source}")
+        BASELINE.append((label, Path(source).resolve()))
+    remove_tree(args.work)
+    args.work.mkdir(parents=True)
+    machine = machine_info(settle_caches())
+    started = time.perf_counter()
+    try:
+        report = run(args.work, args.quick, args.repeat)
+    finally:
+        if not args.keep:
+            remove_tree(args.work)
+    results: dict[str, Any] = {
+        "command": "python benchmarks/bench_validate.py " + " ".join(argv or sys.argv[1:]),
+        "machine": machine,
+        "suites": ["validate"],
+        "quick": args.quick,
+        "repeat": args.repeat,
+        "total_seconds": round(time.perf_counter() - started, 1),
+        "loadavg_end": Path("/proc/loadavg").read_text().split()[:3],
+        "measurements": [m.as_json() for m in report.measurements],
+        "targets": [t.as_json() for t in report.targets],
+        "checks": report.checks,
+        **report.extra,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+    args.out.with_suffix(".md").write_text(_report.markdown(results))
+    _report.print_results(results)
+    return 1 if args.strict and not all(t.passed for t in report.targets) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

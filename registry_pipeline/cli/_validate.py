@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from registry_pipeline.cli._commands import RAW, Commands, _relative, workspace_option
 from registry_pipeline.cli._output import Progress, err, json_line, out
 from registry_pipeline.core.errors import Hint, UsageError
 from registry_pipeline.core.seal.paths import printable
 from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
+
+_F = TypeVar("_F", str, Path)
 
 
 def add_validate(commands: Commands) -> None:
@@ -91,21 +94,21 @@ def run_validate(args: argparse.Namespace) -> int:
     if args.all:
         from registry_pipeline.core.seal.validate import run_folder_name_problems
 
-        folders: list[Path] = []
+        listed: list[str] = []  # plain strings: 10,000 Path objects weigh 5 MB
         for runs in _run_roots(workspace.require()):
             names = _run_folder_names(runs)
-            folders.extend(runs / name for name in names)
+            base = str(runs)
+            listed.extend(os.path.join(base, name) for name in names)
             for name, found in run_folder_name_problems(names).items():
-                name_problems[str(runs / name)] = found
-        folders = _only(workspace, folders, args.registry)
+                name_problems[os.path.join(base, name)] = found
+        folders: Sequence[str | Path] = _only(workspace, listed, args.registry)
     elif args.active:
         folders, roots, unusable = _active_folders(workspace.require(), args.registry)
         for error in unusable:
             _print_unreadable(error, args.json)
     else:
-        folders = [Path(folder) for folder in args.folders]
-        if args.registry:
-            folders = _named_of(workspace, folders, args.registry, args.json)
+        named = [Path(folder) for folder in args.folders]
+        folders = _named_of(workspace, named, args.registry, args.json) if args.registry else named
     jobs = args.jobs if len(folders) >= 32 else 1
     chunk = max(1, min(64, len(folders) // (jobs * 4)))
     schema_root = workspace.root if workspace.schemas_dir.is_dir() else None
@@ -173,6 +176,8 @@ def _active_folders(
 
 def _against_pointer(report: Any, roots: dict[str, str | None]) -> Any:
     """`report`, failed with ROOT_MISMATCH when its pointer records another root."""
+    if not roots:
+        return report  # not --active: no pointer names a root
     from dataclasses import replace
 
     from registry_pipeline.core.errors import Problem, ReasonCode
@@ -213,16 +218,16 @@ def _run_folder_names(runs: Path) -> list[str]:
         )
 
 
-def _only(workspace: Workspace, folders: list[Path], registry: str | None) -> list[Path]:
+def _only(workspace: Workspace, folders: list[_F], registry: str | None) -> list[_F]:
     """`folders` of `registry` (all when None); a registry nobody knows is UNKNOWN_REGISTRY."""
     if not registry:
         return folders
-    chosen = [f for f in folders if _belongs(f, registry)]
+    chosen = [f for f in folders if _belongs(Path(f), registry)]
     if not chosen:  # a typo must not read as "checked 0 folders, all fine"
         from registry_pipeline.core.seal.run_id import registry_of
         from registry_pipeline.core.workspace.catalog import require_known
 
-        names = (folder.name for folder in folders)
+        names = (Path(folder).name for folder in folders)
         require_known(workspace, registry, filter(None, map(registry_of, names)))
     return chosen
 

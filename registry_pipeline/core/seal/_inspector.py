@@ -82,7 +82,8 @@ def refuse_non_run_folder(folder: Path, fast: bool) -> FolderReport | None:
             raise UsageError(
                 "not a run folder (not a directory)", code="NOT_A_RUN_FOLDER", path=str(folder)
             )
-        if any(_lexists(folder / name) for name in REQUIRED):
+        top = os.fspath(folder)
+        if any(_lexists(os.path.join(top, name)) for name in REQUIRED):
             return None
     except FileNotFoundError:
         raise UsageError(
@@ -117,7 +118,7 @@ def _parents(relpath: str) -> Iterator[str]:
         yield relpath
 
 
-def _lexists(path: Path) -> bool:
+def _lexists(path: str) -> bool:
     """Whether anything (a symlink too) is at `path`; errors other than absence propagate."""
     try:
         os.lstat(path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import unicodedata
 
 RESERVED_NAMES = frozenset({"run.json", "manifest.json", "MANIFEST.sha256"})
@@ -12,8 +13,20 @@ SEAL_FILES = frozenset({"manifest.json", "MANIFEST.sha256"})
 """Top-level files that `manifest.json` does not list."""
 
 
+_ASCII_UNSAFE = re.compile(r"[\x00-\x1f\x7f\\]|(?:^|/)\.{0,2}(?:/|$)")
+"""In an ASCII relpath, what any rule below refuses: a control character, a backslash, or an
+empty, `.` or `..` segment (which includes a leading `/`, and the empty path)."""
+
+
 def relpath_problem(relpath: str) -> str | None:
     """Say why `relpath` is not a safe relative POSIX path, or return None when it is."""
+    if relpath.isascii() and _ASCII_UNSAFE.search(relpath) is None:
+        return None  # the common case in one regex: ASCII is NFC and holds no C1 or surrogate
+    return _relpath_rules(relpath)
+
+
+def _relpath_rules(relpath: str) -> str | None:
+    """The rules one by one, with the reason for the first one broken."""
     if relpath == "":
         return "empty path"
     if "\\" in relpath:
@@ -36,7 +49,17 @@ def relpath_problem(relpath: str) -> str | None:
 
 def fold_key(relpath: str) -> str:
     """The key under which two relpaths collide on case-insensitive or normalizing filesystems."""
+    if relpath.isascii():
+        return relpath.lower()  # ASCII is NFC, and casefold() is lower() there
     return unicodedata.normalize("NFC", relpath).casefold()
+
+
+def safe_fold_key(relpath: str) -> str | None:
+    """`fold_key(relpath)` when `relpath_problem(relpath)` is None, else None: both rules in one
+    call, for loops over many paths that only need to know whether all are fine."""
+    if relpath.isascii():
+        return None if _ASCII_UNSAFE.search(relpath) else relpath.lower()
+    return None if relpath_problem(relpath) else fold_key(relpath)
 
 
 def sort_key(relpath: str) -> bytes:

@@ -20,6 +20,7 @@ from registry_pipeline.core.seal._inspector import (
     Inspector,
     refuse_non_run_folder,
 )
+from registry_pipeline.core.seal._quick_pass import quick_pass
 from registry_pipeline.core.seal.paths import fold_key, printable, relpath_problem, sort_key
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 
@@ -221,12 +222,15 @@ def run_folder_name_problems(names: Iterable[str]) -> dict[str, tuple[Problem, .
         groups.setdefault(fold_key(name), []).append(name)
     found: dict[str, tuple[Problem, ...]] = {}
     for name in listed:
+        reason = relpath_problem(name)
+        group = groups[fold_key(name)]
+        if not reason and len(group) == 1:
+            continue  # the common case: nothing to say
         problems = []
         shown = f"folder name {printable(name)!r}"
-        reason = relpath_problem(name)
         if reason:
             problems.append(Problem(code=ReasonCode.UNSAFE_PATH, message=f"{shown} {reason}"))
-        twins = sorted((n for n in groups[fold_key(name)] if n != name), key=sort_key)
+        twins = sorted((n for n in group if n != name), key=sort_key)
         if twins:
             others = ", ".join(repr(printable(twin)) for twin in twins)
             problems.append(
@@ -244,10 +248,14 @@ def run_folder_name_problems(names: Iterable[str]) -> dict[str, tuple[Problem, .
 def _inspect(
     folder: Path, fast: bool, schemas: SchemaCatalog | None, expect_run_id: str | None
 ) -> FolderReport:
+    """The report on a folder `refuse_non_run_folder` let through: the quick PASS when the
+    folder certainly passes, else the Inspector's full account (see `_quick_pass`)."""
+    catalog = schemas or SchemaCatalog.for_workspace(None)
+    quick = quick_pass(str(folder), folder.name, fast, catalog, expect_run_id)
+    if quick is not None:
+        return quick
     try:
-        return Inspector(
-            folder, fast, schemas or SchemaCatalog.for_workspace(None), expect_run_id
-        ).run()
+        return Inspector(folder, fast, catalog, expect_run_id).run()
     except OSError as exc:
         raise UsageError(
             f"cannot read run folder: {exc.strerror or exc}", code="UNREADABLE", path=str(folder)
@@ -255,7 +263,7 @@ def _inspect(
 
 
 def inspect_many(
-    folders: Iterable[Path],
+    folders: Iterable[str | os.PathLike[str]],
     *,
     fast: bool = False,
     workspace_root: Path | None = None,
@@ -275,23 +283,35 @@ def inspect_many(
     import multiprocessing
     from concurrent.futures import Future, ProcessPoolExecutor
 
+    global _FORKED_SCHEMAS
     window = jobs * 4
     pending: deque[Future[list[FolderReport | UsageError]]] = deque()
-    context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        for chunk in _chunks(folders, chunk_size):
-            pending.append(pool.submit(_inspect_chunk, chunk, fast, workspace_root))
-            if len(pending) >= window:
+    forking = sys.platform.startswith("linux")
+    context = multiprocessing.get_context("fork" if forking else "spawn")
+    outer = _FORKED_SCHEMAS
+    if forking:  # loaded once here, inherited by the workers: one catalog for the whole run
+        _FORKED_SCHEMAS = (workspace_root, SchemaCatalog.for_workspace(workspace_root))
+    try:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+            for chunk in _chunks(folders, chunk_size):
+                pending.append(pool.submit(_inspect_chunk, chunk, fast, workspace_root))
+                if len(pending) >= window:
+                    yield from pending.popleft().result()
+            while pending:
                 yield from pending.popleft().result()
-        while pending:
-            yield from pending.popleft().result()
+    finally:
+        _FORKED_SCHEMAS = outer
 
 
-def _chunks(folders: Iterable[Path], size: int) -> Iterator[list[str]]:
+_FORKED_SCHEMAS: tuple[Path | None, SchemaCatalog] | None = None
+"""The catalog `inspect_many` loaded before forking its workers, with its workspace root."""
+
+
+def _chunks(folders: Iterable[str | os.PathLike[str]], size: int) -> Iterator[list[str]]:
     """Folders in lists of `size`: one worker task per list, not per folder (far less overhead)."""
     chunk: list[str] = []
     for folder in folders:
-        chunk.append(str(folder))
+        chunk.append(os.fspath(folder))
         if len(chunk) >= size:
             yield chunk
             chunk = []
@@ -302,7 +322,11 @@ def _chunks(folders: Iterable[Path], size: int) -> Iterator[list[str]]:
 def _inspect_chunk(
     folders: list[str], fast: bool, workspace_root: Path | None
 ) -> list[FolderReport | UsageError]:
-    schemas = SchemaCatalog.for_workspace(workspace_root)
+    inherited = _FORKED_SCHEMAS
+    if inherited is not None and inherited[0] == workspace_root:
+        schemas = inherited[1]
+    else:
+        schemas = SchemaCatalog.for_workspace(workspace_root)
     return [_inspect_or_error(folder, fast, schemas) for folder in folders]
 
 

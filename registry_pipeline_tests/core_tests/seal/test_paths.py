@@ -23,7 +23,13 @@ from hypothesis import strategies as st
 from registry_pipeline.cli.main import main as registry_main
 from registry_pipeline.core.errors import Problem, ReasonCode, RegistryError
 from registry_pipeline.core.seal.manifest import ManifestEntry, render_manifest_json, root_sha256
-from registry_pipeline.core.seal.paths import fold_key, relpath_problem, sort_key
+from registry_pipeline.core.seal.paths import (
+    _relpath_rules,
+    fold_key,
+    relpath_problem,
+    safe_fold_key,
+    sort_key,
+)
 from registry_pipeline.core.seal.run_store import RunStore, SealedRun
 from registry_pipeline.core.seal.validate import FolderReport, inspect_run_folder
 from registry_pipeline.core.workspace.layout import Workspace
@@ -222,6 +228,25 @@ def test_sort_key_is_utf8_byte_order() -> None:
         "~",
         "é.txt",
     ]
+
+
+PATHISH_CHARS = "aBz0-_ ./\\\x00\t\x1f\x7f\x85\x9f\u00e9\u0301\u00df\u212a\ud800\udcff"
+PATHISH = st.text(alphabet=st.sampled_from(list(PATHISH_CHARS)), max_size=12)
+"""Paths built from the characters each rule is about: separators, dots, controls (C0, DEL,
+C1), a backslash, a combining accent, letters that fold specially, lone surrogates."""
+
+
+@given(st.one_of(PATHISH, st.text(max_size=20)))
+def test_the_ascii_shortcut_answers_what_the_rules_answer(relpath: str) -> None:
+    """`relpath_problem` answers ASCII paths with one regex; the rules one by one agree."""
+    assert relpath_problem(relpath) == _relpath_rules(relpath)
+
+
+@given(st.one_of(PATHISH, st.text(max_size=20)))
+def test_safe_fold_key_is_both_rules_in_one(relpath: str) -> None:
+    assert fold_key(relpath) == unicodedata.normalize("NFC", relpath).casefold()
+    expected = None if relpath_problem(relpath) else fold_key(relpath)
+    assert safe_fold_key(relpath) == expected
 
 
 @given(st.text(max_size=40))

@@ -1,0 +1,627 @@
+"""The quick PASS and the Inspector decide alike, on the same folders, intact and tampered.
+
+`quick_pass` answers a PASS report without the Inspector's bookkeeping, or gives up. Each case
+below seals a real folder with our own store, tampers with it (a wrong hash, a missing or extra
+file, a bad manifest, a bad run.json, a symlink, a schema violation...), then runs both paths on
+it, full and fast, and requires: the quick path answers exactly when the Inspector passes the
+folder, with the very same report, and `inspect_run_folder` (which tries the quick path first)
+answers the Inspector's report, problems and all. Random edits of a sealed folder follow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import unicodedata
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from registry_pipeline.core.seal._inspector import FolderReport, Inspector
+from registry_pipeline.core.seal._quick_pass import quick_pass
+from registry_pipeline.core.seal.envelope import RunSpec
+from registry_pipeline.core.seal.hashing import SMALL_FILE
+from registry_pipeline.core.seal.manifest import root_sha256
+from registry_pipeline.core.seal.run_store import RunStore, SealedRun, seal_files
+from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.seal.validate import inspect_run_folder
+from registry_pipeline.core.workspace.layout import Workspace, init_workspace
+from registry_pipeline_tests._helpers import reseal, unseal
+
+MakeRun = Callable[..., SealedRun]
+Tamper = Callable[[Path], Path | None]
+
+EXPECTED_VERSIONS = "EXPECTED_VERSIONS_v0_1.json"
+DIAGNOSTICS = "APPEND_ONLY_DIAGNOSTICS_v0_1.jsonl"
+DIAGNOSTIC = {"file": "a.csv", "code": "ID_REMOVED", "id": None, "path": "a.csv", "message": "m"}
+CAFE = unicodedata.normalize("NFC", "caf\u00e9.txt")
+PAYLOAD = {
+    "REPORT.json": b'{"ok": true}\n',
+    "data/rows.csv": b"id,value\r\n1,a\r\n2,b\r\n",
+    "data/deep/notes.txt": b"line one\nline two\n",
+    "empty.txt": b"",
+    CAFE: "caf\u00e9\n".encode(),
+    EXPECTED_VERSIONS: b'{"version": "0.1", "expected": {"schema_version": "0.1", '
+    b'"threshold_pack_version": null}}\n',
+    DIAGNOSTICS: (json.dumps(DIAGNOSTIC) + "\n\n" + json.dumps(DIAGNOSTIC) + "\n").encode(),
+}
+"""Nested folders, an empty file, a non-ASCII name, and a JSON and a JSONL artifact that
+built-in schemas govern (so both paths validate artifact schemas)."""
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    slow: FolderReport
+    quick: FolderReport | None
+
+
+def decide(folder: Path, fast: bool) -> Outcome:
+    """Both paths on `folder`; `inspect_run_folder` must give the Inspector's report."""
+    catalog = SchemaCatalog.for_workspace(None)
+    slow = Inspector(folder, fast, catalog, None).run()
+    quick = quick_pass(str(folder), folder.name, fast, catalog, None)
+    assert inspect_run_folder(folder, fast=fast, schemas=catalog) == slow
+    if quick is not None:
+        assert slow.ok, f"the quick path passed a folder the Inspector fails: {slow.problems}"
+        assert quick == slow
+    return Outcome(slow, quick)
+
+
+# --------------------------------------------------------------------------------------------
+# tampering helpers
+# --------------------------------------------------------------------------------------------
+
+
+def hash_rows(folder: Path) -> list[str]:
+    text = (folder / "MANIFEST.sha256").read_text(encoding="utf-8")
+    return [row for row in text.splitlines() if not row.startswith("ROOT_SHA256")]
+
+
+def write_hash_rows(folder: Path, rows: list[str], root: str | None = None) -> None:
+    """MANIFEST.sha256 with `rows` and a ROOT line (the right root unless given)."""
+    value = root_sha256(rows) if root is None else root
+    text = "".join(f"{row}\n" for row in rows) + f"ROOT_SHA256  {value}\n"
+    (folder / "MANIFEST.sha256").write_bytes(text.encode("utf-8"))
+
+
+def write_manifest_json(folder: Path, data: bytes) -> None:
+    """A new manifest.json, MANIFEST.sha256 kept consistent with it (its line and the root)."""
+    (folder / "manifest.json").write_bytes(data)
+    rows = [row for row in hash_rows(folder) if not row.endswith("  manifest.json")]
+    write_hash_rows(folder, [*rows, f"{sha(data)}  manifest.json"])
+
+
+def manifest_rows(folder: Path) -> list[dict[str, object]]:
+    rows = json.loads((folder / "manifest.json").read_bytes())
+    assert isinstance(rows, list)
+    return rows
+
+
+def write_rows(folder: Path, rows: list[object]) -> None:
+    write_manifest_json(folder, (json.dumps(rows, indent=2, ensure_ascii=False) + "\n").encode())
+
+
+def edit_text(relpath: str, old: str, new: str, count: int = 1) -> Tamper:
+    def tamper(folder: Path) -> None:
+        path = folder / relpath
+        text = path.read_text(encoding="utf-8")
+        assert old in text, (relpath, old)
+        path.write_text(text.replace(old, new, count), encoding="utf-8")
+
+    return tamper
+
+
+def edit_bytes(relpath: str, edit: Callable[[bytes], bytes]) -> Tamper:
+    def tamper(folder: Path) -> None:
+        path = folder / relpath
+        path.write_bytes(edit(path.read_bytes()))
+
+    return tamper
+
+
+def edit_rows(edit: Callable[[list[dict[str, object]]], list[object]]) -> Tamper:
+    def tamper(folder: Path) -> None:
+        write_rows(folder, edit(manifest_rows(folder)))
+
+    return tamper
+
+
+def edit_hash_rows(edit: Callable[[list[str]], list[str]], fix_root: bool = True) -> Tamper:
+    def tamper(folder: Path) -> None:
+        rows = edit(hash_rows(folder))
+        write_hash_rows(folder, rows, None if fix_root else "0" * 64)
+
+    return tamper
+
+
+def then_reseal(tamper: Tamper) -> Tamper:
+    """`tamper`, then both manifests rewritten from the files (as a forger would)."""
+
+    def both(folder: Path) -> Path | None:
+        moved = tamper(folder)
+        reseal(moved or folder)
+        return moved
+
+    return both
+
+
+def flip_first(data: bytes) -> bytes:
+    return bytes([data[0] ^ 0x01]) + data[1:]
+
+
+def remove(relpath: str) -> Tamper:
+    def tamper(folder: Path) -> None:
+        target = folder / relpath
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        else:
+            target.unlink()
+
+    return tamper
+
+
+def add(relpath: str, data: bytes = b"extra\n") -> Tamper:
+    def tamper(folder: Path) -> None:
+        (folder / relpath).parent.mkdir(parents=True, exist_ok=True)
+        (folder / relpath).write_bytes(data)
+
+    return tamper
+
+
+def add_empty_folder(folder: Path) -> None:
+    (folder / "data" / "nothing").mkdir()
+
+
+def symlink_added(folder: Path) -> None:
+    os.symlink("REPORT.json", folder / "alias.json")
+
+
+def listed_file_replaced_by_symlink(folder: Path) -> None:
+    outside = folder.parent / "outside_report.json"
+    outside.write_bytes((folder / "REPORT.json").read_bytes())
+    (folder / "REPORT.json").unlink()
+    os.symlink(outside, folder / "REPORT.json")
+
+
+def subfolder_replaced_by_symlink(folder: Path) -> None:
+    copy = folder.parent / "outside_data"
+    shutil.copytree(folder / "data", copy)
+    shutil.rmtree(folder / "data")
+    os.symlink(copy, folder / "data")
+
+
+def fifo_added(folder: Path) -> None:
+    os.mkfifo(folder / "pipe")
+
+
+def file_renamed(folder: Path) -> None:
+    (folder / "REPORT.json").rename(folder / "REPORT2.json")
+
+
+def renamed(folder: Path) -> Path:
+    target = folder.with_name(folder.name + "_copy")
+    folder.rename(target)
+    return target
+
+
+def run_json_edit(edit: Callable[[dict[str, object]], object]) -> Tamper:
+    """run.json rewritten by `edit` (then resealed: only run.json itself is wrong)."""
+
+    def tamper(folder: Path) -> None:
+        envelope = json.loads((folder / "run.json").read_bytes())
+        value = edit(envelope)
+        text = value if isinstance(value, str) else json.dumps(value, indent=2)
+        (folder / "run.json").write_text(text, encoding="utf-8")
+
+    return then_reseal(tamper)
+
+
+def with_key(key: str, value: object) -> Callable[[dict[str, object]], object]:
+    return lambda envelope: {**envelope, key: value}
+
+
+def with_escapes(folder: Path) -> None:
+    """manifest.json with every `R` written as a JSON escape: the same values, valid."""
+    text = (folder / "manifest.json").read_text(encoding="utf-8")
+    write_manifest_json(folder, text.replace("R", "\\u0052").encode())
+
+
+def compact_manifest(folder: Path) -> None:
+    write_manifest_json(folder, json.dumps(manifest_rows(folder)).encode())
+
+
+def large_file_added(folder: Path) -> None:
+    (folder / "big.bin").write_bytes(b"x" * (SMALL_FILE + 1))
+    reseal(folder)
+
+
+def large_file_added_then_flipped(folder: Path) -> None:
+    large_file_added(folder)
+    edit_bytes("big.bin", lambda data: data[:-1] + b"y")(folder)
+
+
+def case_twin(folder: Path) -> None:
+    (folder / "report.json").write_bytes((folder / "REPORT.json").read_bytes())
+    reseal(folder)
+
+
+def nfd_name(folder: Path) -> None:
+    (folder / unicodedata.normalize("NFD", "d\u00e9j\u00e0.txt")).write_bytes(b"x\n")
+    reseal(folder)
+
+
+def forged_hash_in_both(folder: Path) -> None:
+    """The hash of data/rows.csv replaced in both manifests, consistently (root recomputed)."""
+    forged = sha(b"something else")
+    rows = manifest_rows(folder)
+    for row in rows:
+        if row["relpath"] == "data/rows.csv":
+            row["sha256"] = forged
+    data = (json.dumps(rows, indent=2) + "\n").encode()
+    (folder / "manifest.json").write_bytes(data)
+    lines = [
+        f"{forged}  data/rows.csv" if row.endswith("  data/rows.csv") else row
+        for row in hash_rows(folder)
+        if not row.endswith("  manifest.json")
+    ]
+    write_hash_rows(folder, [*lines, f"{sha(data)}  manifest.json"])
+
+
+def jsonl_line(line: bytes) -> Tamper:
+    return then_reseal(edit_bytes(DIAGNOSTICS, lambda data: data + line))
+
+
+@dataclass(frozen=True)
+class Case:
+    tamper: Tamper
+    passes: tuple[bool, bool]
+    """Whether the Inspector passes it: (full, fast)."""
+    quick_full: bool = True
+    """Whether the quick path may answer a full check of it (False: it hands large files on)."""
+
+
+FAILS = (False, False)
+PASSES = (True, True)
+FAILS_FULL_ONLY = (False, True)
+
+CASES: dict[str, Case] = {
+    "intact": Case(lambda folder: None, PASSES),
+    # content
+    "payload byte flipped (same size)": Case(edit_bytes("REPORT.json", flip_first), (False, True)),
+    "nested payload byte flipped": Case(
+        edit_bytes("data/deep/notes.txt", flip_first), (False, True)
+    ),
+    "payload truncated": Case(edit_bytes("data/rows.csv", lambda d: d[:-1]), FAILS),
+    "payload appended": Case(edit_bytes("data/rows.csv", lambda d: d + b"3,c\r\n"), FAILS),
+    "empty file no longer empty": Case(edit_bytes("empty.txt", lambda d: b"x"), FAILS),
+    "line endings converted": Case(
+        edit_bytes("data/rows.csv", lambda d: d.replace(b"\r\n", b"\n")), FAILS
+    ),
+    "content edited and both manifests resealed": Case(
+        then_reseal(edit_bytes("REPORT.json", lambda d: b'{"ok": false}\n')), PASSES
+    ),
+    "hash forged in both manifests": Case(forged_hash_in_both, FAILS_FULL_ONLY),
+    # missing and extra
+    "payload missing": Case(remove("REPORT.json"), FAILS),
+    "nested folder missing": Case(remove("data/deep"), FAILS),
+    "run.json missing": Case(remove("run.json"), FAILS),
+    "manifest.json missing": Case(remove("manifest.json"), FAILS),
+    "MANIFEST.sha256 missing": Case(remove("MANIFEST.sha256"), FAILS),
+    "extra file at the top": Case(add("extra.txt"), FAILS),
+    "extra file in a subfolder": Case(add("data/deep/extra.txt"), FAILS),
+    "extra hidden file": Case(add(".DS_Store"), FAILS),
+    "empty folder added": Case(add_empty_folder, FAILS),
+    "file renamed": Case(file_renamed, FAILS),
+    # MANIFEST.sha256
+    "root edited": Case(edit_hash_rows(lambda rows: rows, fix_root=False), FAILS),
+    "hash line for a file removed": Case(
+        edit_hash_rows(lambda rows: [r for r in rows if not r.endswith("  REPORT.json")]), FAILS
+    ),
+    "hash line for manifest.json removed": Case(
+        edit_hash_rows(lambda rows: [r for r in rows if not r.endswith("  manifest.json")]), FAILS
+    ),
+    "hash line for an unknown file": Case(
+        edit_hash_rows(lambda rows: [*rows, f"{sha(b'')}  ghost.txt"]), FAILS
+    ),
+    "hash line twice": Case(edit_hash_rows(lambda rows: [*rows, rows[0]]), FAILS),
+    "hash line with another hash": Case(
+        edit_hash_rows(lambda rows: [sha(b"other") + rows[0][64:], *rows[1:]]), FAILS
+    ),
+    "hash line in uppercase hex": Case(
+        edit_hash_rows(lambda rows: [rows[0][:64].upper() + rows[0][64:], *rows[1:]]), FAILS
+    ),
+    "hash line with one space": Case(
+        edit_hash_rows(lambda rows: [rows[0][:64] + rows[0][65:], *rows[1:]]), FAILS
+    ),
+    "hash line for MANIFEST.sha256": Case(
+        edit_hash_rows(lambda rows: [*rows, f"{sha(b'')}  MANIFEST.sha256"]), FAILS
+    ),
+    "hash line with a case twin": Case(
+        edit_hash_rows(lambda rows: [*rows, rows[0].replace("  ", "  X", 1).upper()]), FAILS
+    ),
+    "hash lines in another order": Case(edit_hash_rows(lambda rows: rows[::-1]), PASSES),
+    "blank line before ROOT": Case(edit_hash_rows(lambda rows: [*rows, ""]), FAILS),
+    "CRLF in MANIFEST.sha256": Case(
+        edit_bytes("MANIFEST.sha256", lambda d: d.replace(b"\n", b"\r\n")), FAILS
+    ),
+    "no final newline in MANIFEST.sha256": Case(
+        edit_bytes("MANIFEST.sha256", lambda d: d.rstrip(b"\n")), PASSES
+    ),
+    "ROOT line first": Case(
+        edit_bytes(
+            "MANIFEST.sha256",
+            lambda d: b"\n".join([d.splitlines()[-1], *d.splitlines()[:-1]]) + b"\n",
+        ),
+        FAILS,
+    ),
+    "ROOT line twice": Case(
+        edit_bytes("MANIFEST.sha256", lambda d: d + d.splitlines()[-1] + b"\n"), FAILS
+    ),
+    "no ROOT line": Case(
+        edit_bytes("MANIFEST.sha256", lambda d: b"".join(d.splitlines(keepends=True)[:-1])), FAILS
+    ),
+    "ROOT line in uppercase hex": Case(
+        edit_bytes("MANIFEST.sha256", lambda d: d[:-65] + d[-65:].upper()), FAILS
+    ),
+    "MANIFEST.sha256 not UTF-8": Case(edit_bytes("MANIFEST.sha256", lambda d: b"\xff" + d), FAILS),
+    "MANIFEST.sha256 empty": Case(edit_bytes("MANIFEST.sha256", lambda d: b""), FAILS),
+    # manifest.json
+    "manifest.json not JSON": Case(
+        lambda f: write_manifest_json(f, (f / "manifest.json").read_bytes()[:-5]), FAILS
+    ),
+    "manifest.json an object": Case(lambda f: write_manifest_json(f, b'{"a": 1}\n'), FAILS),
+    "manifest.json with a BOM": Case(
+        lambda f: write_manifest_json(f, b"\xef\xbb\xbf" + (f / "manifest.json").read_bytes()),
+        FAILS,
+    ),
+    "manifest.json with a duplicate key": Case(
+        lambda f: write_manifest_json(
+            f, (f / "manifest.json").read_bytes().replace(b"{", b'{"bytes": 1, ', 1)
+        ),
+        FAILS,
+    ),
+    "manifest.json with NaN": Case(
+        lambda f: write_manifest_json(
+            f, (f / "manifest.json").read_bytes().replace(b'"bytes": ', b'"bytes": NaN, "x": ', 1)
+        ),
+        FAILS,
+    ),
+    "manifest.json with a huge integer": Case(
+        lambda f: write_manifest_json(
+            f,
+            (f / "manifest.json")
+            .read_bytes()
+            .replace(b'"bytes": ', b'"bytes": 1' + b"0" * 1000 + b', "x": ', 1),
+        ),
+        FAILS,
+    ),
+    "manifest.json with escapes": Case(with_escapes, PASSES),
+    "manifest.json compact": Case(compact_manifest, PASSES),
+    "entry with an extra key": Case(
+        edit_rows(lambda rows: [{**rows[0], "x": 1}, *rows[1:]]), FAILS
+    ),
+    "entry without sha256": Case(
+        edit_rows(
+            lambda rows: [{"relpath": rows[0]["relpath"], "bytes": rows[0]["bytes"]}, *rows[1:]]
+        ),
+        FAILS,
+    ),
+    "entry bytes negative": Case(
+        edit_rows(lambda rows: [{**rows[0], "bytes": -1}, *rows[1:]]), FAILS
+    ),
+    "entry bytes true": Case(
+        edit_rows(lambda rows: [{**rows[0], "bytes": True}, *rows[1:]]), FAILS
+    ),
+    "entry bytes a float": Case(
+        edit_rows(lambda rows: [{**rows[0], "bytes": float(rows[0]["bytes"])}, *rows[1:]]),
+        FAILS,
+    ),
+    "entry sha256 uppercase": Case(
+        edit_rows(lambda rows: [{**rows[0], "sha256": str(rows[0]["sha256"]).upper()}, *rows[1:]]),
+        FAILS,
+    ),
+    "entry relpath escapes": Case(
+        edit_rows(lambda rows: [{**rows[0], "relpath": "../x"}, *rows[1:]]), FAILS
+    ),
+    "entries unsorted": Case(edit_rows(lambda rows: rows[::-1]), FAILS),
+    "entry twice": Case(edit_rows(lambda rows: [rows[0], *rows]), FAILS),
+    "entry for manifest.json": Case(
+        edit_rows(
+            lambda rows: [*rows, {"relpath": "manifest.json", "bytes": 1, "sha256": sha(b"")}]
+        ),
+        FAILS,
+    ),
+    "entry not an object": Case(edit_rows(lambda rows: [*rows, "x"]), FAILS),
+    "entry size wrong": Case(
+        edit_rows(lambda rows: [{**rows[0], "bytes": int(rows[0]["bytes"]) + 1}, *rows[1:]]),
+        FAILS,
+    ),
+    # run.json
+    "run_id differs from the folder name": Case(run_json_edit(with_key("run_id", "other")), FAILS),
+    "folder renamed": Case(renamed, FAILS),
+    "run.json not JSON": Case(run_json_edit(lambda e: json.dumps(e)[:-3]), FAILS),
+    "run.json an array": Case(run_json_edit(lambda e: [e]), FAILS),
+    "run.json with a duplicate key": Case(
+        run_json_edit(lambda e: json.dumps(e).replace("{", '{"run_id": "x", ', 1)), FAILS
+    ),
+    "run.json created_utc not UTC": Case(
+        run_json_edit(with_key("created_utc", "2026-01-01 12:00:00+02:00")), FAILS
+    ),
+    "run.json without created_utc": Case(
+        run_json_edit(lambda e: {k: v for k, v in e.items() if k != "created_utc"}), FAILS
+    ),
+    "run.json run_id a number": Case(run_json_edit(with_key("run_id", 12)), FAILS),
+    "run.json with Infinity": Case(
+        run_json_edit(lambda e: json.dumps(e).replace("{", '{"score": Infinity, ', 1)), FAILS
+    ),
+    "run.json with escapes": Case(
+        run_json_edit(lambda e: json.dumps(e, ensure_ascii=True).replace("_", "\\u005f")), PASSES
+    ),
+    "run.json with a lone surrogate": Case(
+        run_json_edit(lambda e: json.dumps({**e, "note": "x"}).replace('"x"', '"\\ud800"')), FAILS
+    ),
+    # paths and file kinds
+    "symlink added": Case(symlink_added, FAILS),
+    "listed file replaced by a symlink": Case(listed_file_replaced_by_symlink, FAILS),
+    "subfolder replaced by a symlink": Case(subfolder_replaced_by_symlink, FAILS),
+    "FIFO added": Case(fifo_added, FAILS),
+    "case twins sealed": Case(case_twin, FAILS),
+    "non-NFC name sealed": Case(nfd_name, FAILS),
+    # artifact schemas
+    "schema violation in a JSON artifact": Case(
+        then_reseal(
+            edit_bytes(EXPECTED_VERSIONS, lambda d: b'{"version": "0.1", "expected": []}\n')
+        ),
+        FAILS_FULL_ONLY,
+    ),
+    "schema violation in a JSONL line": Case(jsonl_line(b'{"file": 1}\n'), FAILS_FULL_ONLY),
+    "invalid JSON in a JSONL line": Case(jsonl_line(b"{not json\n"), FAILS_FULL_ONLY),
+    "blank JSONL lines": Case(jsonl_line(b"\n  \n"), PASSES),
+    # large files: the quick path leaves hashing them to the Inspector
+    "large file": Case(large_file_added, PASSES, quick_full=False),
+    "large file tampered": Case(large_file_added_then_flipped, FAILS_FULL_ONLY, quick_full=False),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_quick_path_and_inspector_agree(make_run: MakeRun, name: str) -> None:
+    case = CASES[name]
+    sealed = make_run(PAYLOAD)
+    unseal(sealed.path)
+    folder = case.tamper(sealed.path) or sealed.path
+    for fast, passes in zip((False, True), case.passes, strict=True):
+        outcome = decide(folder, fast)
+        assert outcome.slow.ok is passes, (fast, outcome.slow.problems)
+        answers = passes and (fast or case.quick_full)
+        assert (outcome.quick is not None) is answers, (fast, outcome.slow.problems)
+
+
+def test_the_quick_report_is_the_inspectors(make_run: MakeRun) -> None:
+    """Run id, root, file count and mode: every field of the PASS report, not only `ok`."""
+    sealed = make_run(PAYLOAD)
+    for fast in (False, True):
+        outcome = decide(sealed.path, fast)
+        assert outcome.quick is not None
+        assert outcome.quick.run_id == sealed.run_id
+        assert outcome.quick.root_sha256 == sealed.root_sha256
+        assert outcome.quick.files == len(PAYLOAD) + 3  # the payload, run.json, two manifests
+        assert outcome.quick.fast is fast
+
+
+def test_expected_run_id_is_checked_on_the_quick_path(make_run: MakeRun) -> None:
+    sealed = make_run(PAYLOAD)
+    catalog = SchemaCatalog.for_workspace(None)
+    folder = str(sealed.path)
+    assert quick_pass(folder, sealed.path.name, False, catalog, sealed.run_id) is not None
+    assert quick_pass(folder, sealed.path.name, False, catalog, "another_run") is None
+    report = inspect_run_folder(sealed.path, schemas=catalog, expect_run_id="another_run")
+    assert [p.code.value for p in report.problems] == ["RUN_ID_MISMATCH"]
+
+
+def test_a_workspace_schema_is_the_one_the_quick_path_applies(
+    make_run: MakeRun, tmp_path: Path
+) -> None:
+    """A folder that passes the built-in schemas fails a workspace's stricter one on both paths
+    (the remembered artifact-to-schema lookup is per catalog)."""
+    sealed = make_run(PAYLOAD)
+    root = tmp_path / "strict_ws"
+    (root / "schemas").mkdir(parents=True)
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "urn:test:report",
+        "x-registry-artifacts": ["REPORT.json"],
+        "type": "object",
+        "required": ["signed"],
+    }
+    (root / "schemas" / "report.schema.json").write_text(json.dumps(schema))
+    builtin = SchemaCatalog.for_workspace(None)
+    strict = SchemaCatalog.for_workspace(root)
+    assert quick_pass(str(sealed.path), sealed.path.name, False, builtin, None) is not None
+    assert quick_pass(str(sealed.path), sealed.path.name, False, strict, None) is None
+    report = inspect_run_folder(sealed.path, schemas=strict)
+    assert [(p.code.value, p.path) for p in report.problems] == [
+        ("SCHEMA_VIOLATION", "REPORT.json")
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# random edits of a sealed folder
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One sealed folder (the PAYLOAD), copied afresh for every example."""
+    root = tmp_path_factory.mktemp("quick_template")
+    init_workspace(root)
+    sealed = seal_files(RunStore(Workspace(root)), RunSpec(registry_id="demo"), PAYLOAD)
+    yield sealed.path
+
+
+EDITS = ("flip", "delete", "insert", "truncate", "append", "remove", "copy", "empty")
+
+
+@settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    edits=st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=100),
+            st.sampled_from(EDITS),
+            st.integers(min_value=0, max_value=10_000),
+            st.integers(min_value=0, max_value=255),
+        ),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_random_edits_are_judged_alike(
+    template: Path, edits: list[tuple[int, str, int, int]]
+) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch) / template.name
+        shutil.copytree(template, folder)
+        unseal(folder)
+        for which, edit, position, byte in edits:
+            files = sorted(p for p in folder.rglob("*") if p.is_file())
+            if files:
+                _edit(folder, files[which % len(files)], edit, position, byte)
+        for fast in (False, True):
+            decide(folder, fast)
+
+
+def _edit(folder: Path, path: Path, edit: str, position: int, byte: int) -> None:
+    data = path.read_bytes()
+    at = position % (len(data) + 1)
+    if edit == "flip" and data:
+        at = position % len(data)
+        path.write_bytes(data[:at] + bytes([data[at] ^ (byte or 1)]) + data[at + 1 :])
+    elif edit == "delete" and data:
+        at = position % len(data)
+        path.write_bytes(data[:at] + data[at + 1 :])
+    elif edit == "insert":
+        path.write_bytes(data[:at] + bytes([byte]) + data[at:])
+    elif edit == "truncate":
+        path.write_bytes(data[:at])
+    elif edit == "append":
+        path.write_bytes(data + bytes([byte]))
+    elif edit == "remove":
+        path.unlink()
+    elif edit == "copy":
+        (folder / f"copy_{byte}.bin").write_bytes(data)
+    elif edit == "empty":
+        path.write_bytes(b"")
