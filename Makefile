@@ -3,16 +3,14 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+LOCK   := requirements.lock
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench lock clean
 
-$(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+# The venv from the lock, with uv when the package index has it, else pip (INSTALLER=pip forces
+# pip); quiet unless a step fails. The log: .venv/install.log.
+$(STAMP): pyproject.toml $(LOCK) .ci/install
+	@bash .ci/install $(PYTHON)
 
 ## run: build every registry of the demo workspace through Dagster (seal, check, promote), then
 ##      validate what is active (folders of failed builds are kept as evidence: validate --all)
@@ -21,17 +19,23 @@ run: $(STAMP)
 	$(BIN)/registry build
 	$(BIN)/registry validate --active
 
-## test: lint, type-check and run the whole suite (test files spread over up to 4 worker processes)
+## test: lint, type-check and run the whole suite (test files spread over one worker process per
+##       core, at most 4), naming the 10 slowest tests at the end
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile
+	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile --durations=10
 
 lint: $(STAMP)
-	$(BIN)/ruff check registry_pipeline registry_pipeline_tests benchmarks
+	$(BIN)/ruff check registry_pipeline registry_pipeline_tests benchmarks examples
 	$(BIN)/mypy
 
 ## bench: the benchmarks of docs/benchmarks.md (minutes; not part of `make test`)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
+
+## lock: pin pyproject.toml's dependencies (every extra, every platform, with hashes) in
+##       requirements.lock, keeping the pins that still fit; LOCK_ARGS=--upgrade takes the newest
+lock:
+	@bash .ci/install --lock $(LOCK_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .codex/.staging
