@@ -127,16 +127,18 @@ def _run_build(
     PointerStore(workspace).explained(with_pointer)  # a hand-edited pointer stops the build here
     home = dagster_home(root)
     os.environ["DAGSTER_HOME"] = str(home)
-    definitions = build_definitions(root, full_audit=full_audit, build_wait=wait)
-    job = definitions.resolve_job_def(BUILD_JOB)
-    in_job = job.asset_layer.asset_graph.executable_asset_keys  # not drift_signals_daily
-    graph_keys = [
-        key for key in definitions.resolve_asset_graph().toposorted_asset_keys if key in in_job
-    ]
     with (
         open_instance(root) as instance,
         inspection_cache(workspace.verdicts_path, trust_stored=not full_audit),
     ):
+        # resolved inside the instance's context: Dagster loads definitions against the
+        # instance entered last in this process (a context variable), which must be this one
+        definitions = build_definitions(root, full_audit=full_audit, build_wait=wait)
+        job = definitions.resolve_job_def(BUILD_JOB)
+        in_job = job.asset_layer.asset_graph.executable_asset_keys  # not drift_signals_daily
+        graph_keys = [
+            key for key in definitions.resolve_asset_graph().toposorted_asset_keys if key in in_job
+        ]
         mark_dead_builds_failed(instance)
         settled = {} if select or full_audit else _settled_sources(workspace, graph_keys)
         wanted = [dg.AssetKey(registry_id) for registry_id in select] or [

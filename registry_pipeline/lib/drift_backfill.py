@@ -53,12 +53,13 @@ def run_drift_backfill(
     """Materialize day partitions of drift_signals_daily in order, one Dagster run each."""
     home = dagster_home(root)
     os.environ["DAGSTER_HOME"] = str(home)
-    job = build_definitions(root).resolve_job_def(DRIFT_DAILY_JOB)
     outcomes: list[DayOutcome] = []
     with (
         open_instance(root) as instance,
         inspection_cache(Workspace(root).verdicts_path),
     ):
+        # resolved inside the instance's context (see lib.build._run_build)
+        job = build_definitions(root).resolve_job_def(DRIFT_DAILY_JOB)
         for day in days:
             result = job.execute_in_process(
                 instance=instance,
