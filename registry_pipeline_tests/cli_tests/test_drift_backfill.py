@@ -18,8 +18,12 @@ from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.workspace.layout import Workspace
 
 Run = Callable[..., tuple[int, str, str]]
-TODAY = datetime.now(UTC).date()
-YESTERDAY = TODAY - timedelta(days=1)
+
+
+def _today() -> date:
+    """Today (UTC), read when a test runs, not when the module is imported (a run may cross
+    midnight)."""
+    return datetime.now(UTC).date()
 
 
 def _backfill(cli: Run, root: Path, first: date, last: date) -> tuple[int, dict[str, object]]:
@@ -32,11 +36,12 @@ def _backfill(cli: Run, root: Path, first: date, last: date) -> tuple[int, dict[
 
 def test_days_without_history_are_all_unknown_sealed_and_checked(cli: Run, demo: Path) -> None:
     assert cli("build", "--workspace", str(demo))[0] == 0  # the journal starts today
-    first = YESTERDAY - timedelta(days=1)
-    code, document = _backfill(cli, demo, first, YESTERDAY)
+    yesterday = _today() - timedelta(days=1)
+    first = yesterday - timedelta(days=1)
+    code, document = _backfill(cli, demo, first, yesterday)
     assert code == 0 and document["success"] is True
     days = document["days"]
-    assert [day["day"] for day in days] == [str(first), str(YESTERDAY)]
+    assert [day["day"] for day in days] == [str(first), str(yesterday)]
     for day in days:
         assert day["signals"] == {"true": 0, "false": 0, "unknown": len(KIND_SEVERITY)}
         assert day["missing_history"] == list(DAY_INPUTS)
@@ -49,14 +54,15 @@ def test_days_without_history_are_all_unknown_sealed_and_checked(cli: Run, demo:
         assert v01["generated_utc"] == f"{day['day']}T23:59:59Z"
     with dg.DagsterInstance.from_config(str(demo / ".codex" / "dagster_home")) as instance:
         done = instance.get_materialized_partitions(dg.AssetKey("drift_signals_daily"))
-    assert {str(first), str(YESTERDAY)} <= done
+    assert {str(first), str(yesterday)} <= done
 
 
 def test_a_day_reads_the_snapshots_active_at_its_end(cli: Run, demo: Path) -> None:
     assert cli("build", "--workspace", str(demo))[0] == 0
     workspace = Workspace(demo)
     pointers = PointerStore(workspace).read()
-    today = build_drift_for_day(workspace, TODAY)
+    day = _today()  # the build's day (the journal starts there)
+    today = build_drift_for_day(workspace, day)
     assert today.missing == ()
     assert {rid: snap.run_id for rid, snap in today.inputs.items()} == {
         rid: pointers.active(rid).run_id for rid in DAY_INPUTS
@@ -70,9 +76,9 @@ def test_a_day_reads_the_snapshots_active_at_its_end(cli: Run, demo: Path) -> No
     ]
     assert behind and all(signal["value"] is False for signal in behind if "run_registry" in
                           signal["signal_id"])  # fmt: skip
-    again = build_drift_for_day(workspace, TODAY)
+    again = build_drift_for_day(workspace, day)
     assert again.result.files == today.result.files  # same journal state, same bytes
-    before = build_drift_for_day(workspace, YESTERDAY)
+    before = build_drift_for_day(workspace, day - timedelta(days=1))
     assert before.missing == DAY_INPUTS and before.result.summary["unknown"] == len(KIND_SEVERITY)
 
 
@@ -81,11 +87,12 @@ def test_a_backfilled_day_with_history_records_its_inputs(
 ) -> None:
     from registry_pipeline.core.pointers import store as pointer_store
 
-    noon = datetime.combine(YESTERDAY, datetime.min.time(), tzinfo=UTC) + timedelta(hours=12)
+    yesterday = _today() - timedelta(days=1)
+    noon = datetime.combine(yesterday, datetime.min.time(), tzinfo=UTC) + timedelta(hours=12)
     with monkeypatch.context() as patch:  # the promotions are journaled as of yesterday noon
         patch.setattr(pointer_store, "now_utc", lambda: noon)
         assert cli("build", "--workspace", str(demo))[0] == 0
-    code, document = _backfill(cli, demo, YESTERDAY, YESTERDAY)
+    code, document = _backfill(cli, demo, yesterday, yesterday)
     (outcome,) = document["days"]
     assert code == 0 and outcome["success"] and outcome["missing_history"] == [], outcome
     folder = demo / ".codex" / "RUNS" / str(outcome["run_id"])
@@ -100,9 +107,9 @@ def test_a_backfilled_day_with_history_records_its_inputs(
 @pytest.mark.parametrize(
     ("first", "last", "code"),
     [
-        (str(YESTERDAY), str(YESTERDAY - timedelta(days=1)), "BAD_RANGE"),
+        ("YESTERDAY", "THE DAY BEFORE", "BAD_RANGE"),
         ("2025-12-31", "2026-01-01", "BAD_RANGE"),
-        (str(TODAY), str(TODAY), "DAY_NOT_ENDED"),
+        ("TODAY", "TODAY", "DAY_NOT_ENDED"),
         ("2026-02-30", "2026-03-01", "BAD_DAY"),
         ("yesterday", "2026-03-01", "BAD_DAY"),
         ("2026-01-01", "2036-01-01", "DAY_NOT_ENDED"),
@@ -111,6 +118,13 @@ def test_a_backfilled_day_with_history_records_its_inputs(
 def test_bad_ranges_are_refused_before_anything_runs(
     cli: Run, demo: Path, first: str, last: str, code: str
 ) -> None:
+    today = _today()  # the days relative to today, resolved when the test runs
+    days = {
+        "TODAY": str(today),
+        "YESTERDAY": str(today - timedelta(days=1)),
+        "THE DAY BEFORE": str(today - timedelta(days=2)),
+    }
+    first, last = days.get(first, first), days.get(last, last)
     exit_code, out, err = cli(
         "drift", "backfill", "--from", first, "--to", last, "--workspace", str(demo)
     )
@@ -120,7 +134,8 @@ def test_bad_ranges_are_refused_before_anything_runs(
 
 def test_backfill_outside_a_workspace(cli: Run, tmp_path: Path) -> None:
     code, _out, err = cli(
-        "drift", "backfill", "--from", str(YESTERDAY), "--to", str(YESTERDAY),
+        "drift", "backfill", "--from", str(_today() - timedelta(days=1)),
+        "--to", str(_today() - timedelta(days=1)),
         "--workspace", str(tmp_path),
     )  # fmt: skip
     assert code == 2 and "NOT_A_WORKSPACE" in err
