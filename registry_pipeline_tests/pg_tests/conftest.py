@@ -12,16 +12,14 @@ import importlib.util
 import os
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
-from registry_pipeline.cli import main
 from registry_pipeline.lib.instance import POSTGRES_URL_ENV
-from registry_pipeline_tests._helpers import copy_demo
+from registry_pipeline_tests.cli_tests.conftest import Run, cli, demo
 from registry_pipeline_tests.pg_tests._server import PostgresServer, find_binaries
 
-Run = Callable[..., tuple[int, str, str]]
+__all__ = ["Run", "cli", "demo"]  # the CLI tests' fixtures, shared
 TEMPLATE = "dagster_template"
 """A database with Dagster's tables already made: copying it costs ~0.1 s, making them ~2.5 s."""
 
@@ -91,24 +89,3 @@ def pg_env(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], dict[str, str]]:
         return env
 
     return point
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Run:
-    """Run `registry ARGS...` in-process; returns (exit code, stdout, stderr); never a traceback."""
-    monkeypatch.setenv("DAGSTER_HOME", "")  # restored after the test: run_build sets it
-    monkeypatch.delenv("DAGSTER_HOME")
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = main(list(args))
-        captured = capsys.readouterr()
-        assert "Traceback" not in captured.out + captured.err
-        return code, captured.out, captured.err
-
-    return run
-
-
-@pytest.fixture
-def demo(tmp_path: Path) -> Path:
-    """A copy of the demo workspace (catalog, sources, schemas) with no runs yet."""
-    return copy_demo(tmp_path)
