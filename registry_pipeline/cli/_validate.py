@@ -26,7 +26,8 @@ def add_validate(commands: Commands) -> None:
         description="Check hashes, sizes, the root hash, required and unlisted files, safe "
         "paths, run.json and artifact schemas. Every problem is reported with its "
         "reason code. One verdict per folder: PASS, FAIL (damaged), INTACT_OLDER_FORMAT "
-        "(a plain sha256sum list whose every line verifies) or UNSEALED (no seal files). "
+        "(a plain sha256sum list whose every line verifies), CONVERTED (every file matches its "
+        "seal once git's line-ending conversion is undone) or UNSEALED (no seal files). "
         "--all covers every run root of the catalog. Exit 0 when nothing FAILed (with "
         "--strict or named folders: when all PASS), 1 otherwise, 2 on bad usage or "
         "unreadable input.",
@@ -49,7 +50,8 @@ def add_validate(commands: Commands) -> None:
     parser.add_argument(
         "--strict",
         action="store_true",
-        help="with --all, count UNSEALED and INTACT_OLDER_FORMAT folders as failures too "
+        help="with --all, count UNSEALED, INTACT_OLDER_FORMAT and CONVERTED folders as "
+        "failures too "
         "(named RUN_FOLDERs are always strict)",
     )
     parser.add_argument(
@@ -72,6 +74,7 @@ def add_validate(commands: Commands) -> None:
 def run_validate(args: argparse.Namespace) -> int:
     from registry_pipeline.core.seal.validate import FolderReport, inspect_many
     from registry_pipeline.core.seal.verdicts import (
+        CONVERTED,
         FAIL,
         INTACT_OLDER_FORMAT,
         PASS,
@@ -112,7 +115,7 @@ def run_validate(args: argparse.Namespace) -> int:
     jobs = args.jobs if len(folders) >= 32 else 1
     chunk = max(1, min(64, len(folders) // (jobs * 4)))
     schema_root = workspace.root if workspace.schemas_dir.is_dir() else None
-    counts = dict.fromkeys((PASS, FAIL, INTACT_OLDER_FORMAT, UNSEALED), 0)
+    counts = dict.fromkeys((PASS, FAIL, INTACT_OLDER_FORMAT, CONVERTED, UNSEALED), 0)
     counts["ERROR"] = len(unusable)
     advice = False
     with Progress(len(folders), "validating", enabled=not args.json and len(folders) > 1) as bar:
@@ -135,8 +138,8 @@ def run_validate(args: argparse.Namespace) -> int:
         _summary(counts, args.fast, advice)
     if counts["ERROR"]:
         return 2
-    strict = args.strict or bool(args.folders)
-    lenient = counts[INTACT_OLDER_FORMAT] + counts[UNSEALED]
+    strict = args.strict or bool(args.folders) or args.active  # what is trusted must PASS
+    lenient = counts[INTACT_OLDER_FORMAT] + counts[CONVERTED] + counts[UNSEALED]
     return 1 if counts[FAIL] or (strict and lenient) else 0
 
 
@@ -324,7 +327,13 @@ def _print_report(report: Any, verdict: Any, as_json: bool, workspace: Workspace
         )
         out(f"INTACT  {where}  (older format: {verdict.older_format}, {checked})")
         return
-    out(f"FAIL  {where}  ({len(report.problems)} problem(s))")
+    if verdict.status == "CONVERTED":
+        out(
+            f"CONVERTED  {where}  ({len(report.problems)} problem(s), each a file that matches "
+            "its seal once its line endings are converted back)"
+        )
+    else:
+        out(f"FAIL  {where}  ({len(report.problems)} problem(s))")
     for problem in report.problems:
         shown = _shown(problem.path) if problem.path else "-"
         out(f"      {problem.code.value:<22} {shown}: {problem.message}")
@@ -354,6 +363,8 @@ def _summary(counts: dict[str, int], fast: bool, advice: bool) -> None:
     line = f"checked {total} run folder(s): {counts['PASS']} PASS, {counts['FAIL']} FAIL"
     if counts["INTACT_OLDER_FORMAT"]:
         line += f", {counts['INTACT_OLDER_FORMAT']} intact in an older format"
+    if counts["CONVERTED"]:
+        line += f", {counts['CONVERTED']} with line endings converted"
     if counts["UNSEALED"]:
         line += f", {counts['UNSEALED']} unsealed"
     if counts["ERROR"]:

@@ -156,7 +156,7 @@ def _source_asset(spec: RegistrySpec) -> dg.AssetsDefinition:
         reuse = newest if reusable else None
         output = RegistryOutput(
             registry_id=spec.registry_id,
-            operation_id=spec.operation_id,
+            operation_id=None,  # sealing files is no run of the operation that wrote them
             files=None if reuse else files,
             reuse=reuse,
             record_count=count_records(source.files),

@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
-from registry_pipeline_tests._helpers import copy_demo
+from registry_pipeline.core.seal.run_store import SealedRun
+from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline_tests._helpers import copy_demo, unseal
 
 Run = Callable[..., tuple[int, str, str]]
 
@@ -92,8 +94,26 @@ def test_the_seed_evidence_folders(cli: Run, reference: Path) -> None:
     verdicts = {
         Path(row["run_folder"]).name: row["verdict"] for row in map(json.loads, out.splitlines())
     }
-    assert verdicts == {"p1_20260120_001": "INTACT_OLDER_FORMAT", "p1_20260204_001": "FAIL"}
-    assert code == 1
+    assert verdicts == {"p1_20260120_001": "INTACT_OLDER_FORMAT", "p1_20260204_001": "CONVERTED"}
+    assert code == 1  # named folders are strict
+
+
+def test_a_folder_git_converted_is_its_own_verdict_and_fails_only_when_strict(
+    cli: Run, workspace: Workspace, make_run: Callable[..., SealedRun]
+) -> None:
+    """Every problem a file that matches its seal once its line endings are converted back:
+    CONVERTED, lenient in --all like an older format; one problem more and it is FAIL."""
+    run = make_run({"RUN.md": b"a\r\nb\r\n", "x.txt": b"x\n"})
+    unseal(run.path)
+    (run.path / "RUN.md").write_bytes(b"a\nb\n")
+    root = str(workspace.root)
+    code, out, err = cli("validate", "--all", "--workspace", root)
+    assert code == 0 and f"CONVERTED  .codex/RUNS/{run.run_id}" in out
+    assert "HASH_MISMATCH" in out and "1 with line endings converted" in err
+    assert cli("validate", "--all", "--strict", "--workspace", root)[0] == 1
+    (run.path / "x.txt").write_bytes(b"y\n")
+    code, out, _ = cli("validate", "--all", "--workspace", root)
+    assert code == 1 and f"FAIL  .codex/RUNS/{run.run_id}" in out
 
 
 def _registry(root: Path, *args: str) -> subprocess.CompletedProcess[str]:

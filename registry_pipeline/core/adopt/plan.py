@@ -153,14 +153,20 @@ def plan_adoption(layout: SeedLayout) -> AdoptionPlan:
         entries.append(_operations_entry(layout))
         relpaths = tuple(layout.relpath(path) for path in layout.operations)
         merged = " (read together, newest last)" if len(relpaths) > 1 else ""
+        matrices = (
+            f"; coverage levels from {', '.join(layout.relpath(p) for p in layout.coverage)}"
+            if layout.coverage
+            else "; no enforcement coverage matrix (OVC_ENFORCEMENT_COVERAGE_MATRIX_v*.md): "
+            "coverage levels are C0"
+        )
         decisions.append(
             Decision(
                 OPERATIONS_ID,
                 "source",
                 "added: the operations catalog op_status_table reads (no pointer: not an id "
-                f"of the v0.1 catalog){merged}",
+                f"of the v0.1 catalog){merged}{matrices}",
                 relpaths[-1],
-                relpaths,
+                relpaths + tuple(layout.relpath(path) for path in layout.coverage),
             )
         )
     _complete_dependencies(entries, warnings)
@@ -318,25 +324,32 @@ def _operation(entry: dict[str, Any], known_ops: set[str]) -> str | None:
 
 
 def _operations_entry(layout: SeedLayout) -> dict[str, Any]:
+    """The operations catalogs and coverage matrices, sealed together as one source that is not
+    one of the repository's registries (no pointer, no delta log, not in the scorecard)."""
     assert layout.operations
-    return {
+    files = (*layout.operations, *layout.coverage)
+    entry: dict[str, Any] = {
         "registry_id": OPERATIONS_ID,
         "schema_id": "OVC_ALLOWED_OPERATIONS_CATALOG",
         "artifact_type": "markdown_catalog",
-        "description": "The repository's operations catalog (Markdown tables), read by "
-        "op_status_table.",
+        "description": "The repository's operations catalog (Markdown tables) and enforcement "
+        "coverage matrices, read by op_status_table.",
         "write_policy": "append_only",
         "build_operation_id": None,
         "kind": "source",
-        "artifacts": [path.name for path in layout.operations],
+        "artifacts": [path.name for path in files],
         "depends_on": [],
         "active_pointer": False,
         "delta_log": {
             "covered": False,
             "reason": "added by registry adopt; not a registry of the v0.1 catalog",
         },
-        "sources": [layout.relpath(path) for path in layout.operations],
+        "in_scorecard": False,
+        "sources": [layout.relpath(path) for path in files],
     }
+    if layout.coverage:
+        entry["coverage_matrices"] = [layout.relpath(path) for path in layout.coverage]
+    return entry
 
 
 def _complete_dependencies(entries: list[dict[str, Any]], warnings: list[str]) -> None:

@@ -6,7 +6,9 @@ Default places (the seed system's own layout): the catalog
 (`ACTIVE_REGISTRY_POINTERS_v0_1.json`), the schemas (`schemas/REGISTRY_<id>_v0_1.schema.json`) and
 the operations catalogs (`OVC_ALLOWED_OPERATIONS_CATALOG_v<version>.md`, every version found
 beside it or at the repository's root: v0.2 in `docs/phase_2_2/` inherits the v0.1 at the root,
-so both are read, the newer one winning an id both define). `--catalog PATH` names the catalog
+so both are read, the newer one winning an id both define) and, found the same way, the
+enforcement coverage matrices (`OVC_ENFORCEMENT_COVERAGE_MATRIX_v<version>.md`) that give each
+operation its coverage level. `--catalog PATH` names the catalog
 when it lives elsewhere; the other files are then looked for beside it.
 """
 
@@ -25,6 +27,7 @@ DEFAULT_CATALOG = "docs/phase_2_2/REGISTRY_CATALOG_v0_1.json"
 ADDENDA = "REGISTRY_CATALOG_ADDENDUM_v0_1__*.json"
 POINTER_FILE = "ACTIVE_REGISTRY_POINTERS_v0_1.json"
 OPERATIONS = "OVC_ALLOWED_OPERATIONS_CATALOG_v*.md"
+COVERAGE = "OVC_ENFORCEMENT_COVERAGE_MATRIX_v*.md"
 REGISTRY_ID = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
@@ -39,6 +42,8 @@ class SeedLayout:
     schemas_dir: Path | None
     operations: tuple[Path, ...]
     """The operations catalogs, oldest version first (each newer one supersedes the older)."""
+    coverage: tuple[Path, ...] = ()
+    """The enforcement coverage matrices (each operation's C0..C5 level), oldest first."""
 
     def relpath(self, path: Path) -> str:
         """`path` relative to the repository's root, POSIX style."""
@@ -72,16 +77,17 @@ def find_layout(root: Path, catalog: Path | None = None) -> SeedLayout:
         addenda=tuple(sorted(folder.glob(ADDENDA))),
         pointer_file=pointer if pointer.is_file() else None,
         schemas_dir=schemas if schemas.is_dir() else None,
-        operations=_operations(folder, root),
+        operations=_versions(OPERATIONS, folder, root),
+        coverage=_versions(COVERAGE, folder, root),
     )
 
 
-def _operations(*folders: Path) -> tuple[Path, ...]:
-    """Every operations catalog in `folders`, one per file name (the first folder's wins),
+def _versions(pattern: str, *folders: Path) -> tuple[Path, ...]:
+    """Every file matching `pattern` in `folders`, one per file name (the first folder's wins),
     oldest version first."""
     found: dict[str, Path] = {}
     for folder in folders:
-        for path in folder.glob(OPERATIONS):
+        for path in folder.glob(pattern):
             found.setdefault(path.name, path)
     return tuple(sorted(found.values(), key=lambda path: catalog_version_key(path.name)))
 

@@ -19,10 +19,6 @@ from registry_pipeline.core.builders import (
     system_health,
 )
 from registry_pipeline.core.builders.model import BuildInputs, BuildResult
-from registry_pipeline.core.builders.op_status_table._markdown import (
-    catalog_version_key,
-    merged_operations,
-)
 from registry_pipeline.core.seal.schemas import SchemaCatalog, iter_jsonl
 from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, load_catalog
@@ -69,54 +65,6 @@ def build_run_registry(build: BuildInputs) -> BuildResult:
             schemas=SchemaCatalog.for_workspace(build.workspace.root),
         )
     return BuildResult(result.artifacts, result.stats.folders, result.stats.as_json())
-
-
-def build_op_status_table(build: BuildInputs) -> BuildResult:
-    """Status per operation of the operations catalog, from the sealed run registry."""
-    registry = build.inputs["run_registry"]
-    lines = _run_lines(registry)
-    operations = _allowed_operations(build.inputs["allowed_operations"])
-    packs = {
-        relpath.removesuffix(".json"): loads_strict(path.read_bytes())
-        for relpath, path in build.inputs["threshold_packs_file"].payload().items()
-        if relpath.endswith(".json")
-    }
-    commit = registry.envelope().get("git_commit")
-    result = op_status_table.build_op_status_table(
-        lines,
-        operations,
-        packs,
-        as_of=registry.created_utc,
-        reference_commit=commit if isinstance(commit, str) else None,
-    )
-    return BuildResult(op_status_table.render(result), len(result.table), _counts(result.detail))
-
-
-def _allowed_operations(snapshot: Snapshot) -> Any:
-    """The operations document of an allowed_operations snapshot: its one `.json` artifact as it
-    is, or its `.md` artifacts (Markdown operations catalogs, any names) parsed and merged, the
-    newest version (by file name) winning an id several define."""
-    payload = snapshot.payload()
-    found = sorted(relpath for relpath in payload if relpath.lower().endswith((".json", ".md")))
-    markdown = [relpath for relpath in found if relpath.lower().endswith(".md")]
-    if not found or (markdown != found and len(found) != 1):
-        raise op_status_table.OpStatusInputError(
-            f"allowed_operations snapshot {snapshot.run_id} must hold one .json catalog or "
-            f"Markdown (.md) catalogs; it holds {', '.join(found) or 'none'}",
-            path=str(snapshot.path),
-        )
-    if not markdown:
-        return loads_strict(payload[found[0]].read_bytes())
-    catalogs = []
-    for relpath in sorted(markdown, key=lambda name: (catalog_version_key(name), name)):
-        try:
-            text = payload[relpath].read_bytes().decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise op_status_table.OpStatusInputError(
-                f"not UTF-8 text: {exc.reason} at byte {exc.start}", path=str(payload[relpath])
-            ) from None
-        catalogs.append((text, _source(snapshot, relpath)))
-    return merged_operations(catalogs)
 
 
 def _read(snapshot: Snapshot, relpath: str) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from registry_pipeline.core.builders import adapters, delta_log_adapter
+from registry_pipeline.core.builders import adapters, delta_log_adapter, op_status_adapter
 from registry_pipeline.core.builders.model import Builder, BuildInputs, BuildResult
 from registry_pipeline.core.delta_log import LOG_REGISTRY_ID
 from registry_pipeline.core.workspace.catalog import CatalogError, RegistryCatalog
@@ -18,7 +18,7 @@ def _system_health_report(build: BuildInputs) -> BuildResult:
 BUILDERS: Mapping[str, Builder] = MappingProxyType(
     {
         "run_registry": adapters.build_run_registry,
-        "op_status_table": adapters.build_op_status_table,
+        "op_status_table": op_status_adapter.build_op_status_table,
         "drift_signals": adapters.build_drift_signals,
         "system_health_report": _system_health_report,
         LOG_REGISTRY_ID: delta_log_adapter.build_registry_delta_log,

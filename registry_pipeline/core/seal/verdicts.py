@@ -9,8 +9,14 @@ to worry about" and "evidence was altered", so `registry validate` reports one v
 - `INTACT_OLDER_FORMAT`: no `manifest.json` or `run.json`, but a `MANIFEST.sha256` that is a plain
   per-file hash list (`<sha256>  <relpath>`, no ROOT line needed) whose every line verifies and
   which lists every file of the folder. Format: `sha256sum list`.
+- `CONVERTED`: every problem is a file that matches its seal once its line endings are converted
+  back (git's text normalization did this, as it did to one of the seed's evidence folders): the
+  sealed content, not the sealed bytes. `registry restore-line-endings` writes a copy that PASSes.
 - `UNSEALED`: none of the seal files: nothing claims anything about its content.
 - `FAIL`: damaged (a hash, size, listing, path or schema problem), with the reason codes.
+
+Only PASS can ever become active; `registry validate --all` counts INTACT_OLDER_FORMAT, CONVERTED
+and UNSEALED as failures with `--strict` only.
 
 The verdict is read off the report of the one inspection: a folder is INTACT_OLDER_FORMAT or
 UNSEALED only when every problem of its report is one that scheme explains, so no problem the
@@ -26,13 +32,14 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from registry_pipeline.core.errors import Problem, ReasonCode
+from registry_pipeline.core.errors import Hint, Problem, ReasonCode
 from registry_pipeline.core.seal._inspector import REQUIRED, FolderReport
 from registry_pipeline.core.seal._manifest_parse import parse_manifest_sha256
 from registry_pipeline.core.seal.manifest import MANIFEST_JSON, MANIFEST_SHA256, RUN_JSON
 
 PASS = "PASS"
 INTACT_OLDER_FORMAT = "INTACT_OLDER_FORMAT"
+CONVERTED = "CONVERTED"
 UNSEALED = "UNSEALED"
 FAIL = "FAIL"
 SHA256SUM_LIST = "sha256sum list"
@@ -65,6 +72,8 @@ def verdict_of(report: FolderReport) -> Verdict:
     hashed = not report.fast
     if report.ok:
         return Verdict(PASS, hashed=hashed)
+    if line_endings_explain(report.problems):
+        return Verdict(CONVERTED, hashed=hashed)
     codes = {problem.code for problem in report.problems}
     if ReasonCode.NOT_A_RUN_FOLDER in codes:
         unsealed = all(_unsealed_explains(problem) for problem in report.problems)
@@ -75,6 +84,13 @@ def verdict_of(report: FolderReport) -> Verdict:
     if unlisted is not None:
         return Verdict(FAIL, hashed=hashed, problems=(unlisted,))
     return Verdict(INTACT_OLDER_FORMAT, SHA256SUM_LIST, hashed=hashed)
+
+
+def line_endings_explain(problems: tuple[Problem, ...] | list[Problem]) -> bool:
+    """Whether git's line-ending conversion explains every problem (and there is one): each is a
+    file that matches its seal once its line endings are converted back. The one rule for
+    `registry validate`'s CONVERTED and the run registry's diagnosis."""
+    return bool(problems) and all(p.hint == Hint.LINE_ENDINGS_CONVERTED for p in problems)
 
 
 def _unsealed_explains(problem: Problem) -> bool:

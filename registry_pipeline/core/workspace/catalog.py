@@ -78,12 +78,17 @@ class RegistrySpec:
     run_index: Any = None
     """A record log's key, time, lanes and predicates (a block as written), or None;
     `core.run_index.index_specs` reads it."""
+    coverage_matrices: tuple[str, ...] = ()
+    """Which of `sources` are enforcement coverage matrices (an operations catalog only)."""
+    in_scorecard: bool = True
+    """False for a registry adoption added to feed a builder: not one of the repository's own,
+    so the governance scorecard leaves it out of its totals."""
 
     @property
     def is_source(self) -> bool:
-        """Sealed from files in the workspace rather than built: a source, or a log with
-        `sources` (appended to by hand or by `registry runs append`)."""
-        return self.kind == "source" or (self.kind == "log" and bool(self.sources))
+        """Sealed from files in the workspace rather than built: a source, a collection, or a
+        log with `sources` (appended to by hand or by `registry runs append`)."""
+        return self.kind in ("source", "collection") or (self.kind == "log" and bool(self.sources))
 
     @property
     def primary_artifact(self) -> str:
@@ -289,6 +294,8 @@ def _spec(entry: dict[str, Any]) -> RegistrySpec:
         append_only=entry.get("append_only"),
         entries=entry.get("entries"),
         run_index=entry.get("run_index"),
+        coverage_matrices=tuple(entry.get("coverage_matrices", ())),
+        in_scorecard=entry.get("in_scorecard", True),
     )
 
 
@@ -324,8 +331,15 @@ def _semantic_problems(specs: list[RegistrySpec], root: Path) -> list[str]:
             problems.append(f"{where}/append_only: only a source registry's files are checked")
         if spec.entries is not None and spec.kind != "source":
             problems.append(f"{where}/entries: only a source registry's files are written")
-        if spec.sources and spec.kind not in ("source", "log"):
-            problems.append(f"{where}/sources: only a source or a log is sealed from files")
+        if spec.sources and spec.kind not in ("source", "log", "collection"):
+            problems.append(
+                f"{where}/sources: only a source, a collection or a log is sealed from files"
+            )
+        for matrix in spec.coverage_matrices:
+            if matrix not in spec.sources:
+                problems.append(
+                    f"{where}/coverage_matrices: {matrix!r} is not one of the entry's sources"
+                )
         problems.extend(_run_index_problems(spec, where))
     return problems
 

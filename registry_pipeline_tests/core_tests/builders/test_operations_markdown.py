@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from registry_pipeline.core.builders import adapters
+from registry_pipeline.core.builders import op_status_adapter as adapters
 from registry_pipeline.core.builders.model import BuildInputs
 from registry_pipeline.core.builders.op_status_table import (
     TABLE_ARTIFACT,
@@ -23,7 +23,9 @@ from registry_pipeline.core.builders.op_status_table._markdown import (
     catalog_version_key,
     merged_operations,
     operations_from_markdown,
+    read_operations_markdown,
 )
+from registry_pipeline.core.builders.op_status_table._model import CatalogWarning
 from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_store import RunStore, seal_files
 from registry_pipeline.core.seal.schemas import SchemaCatalog
@@ -33,6 +35,7 @@ from registry_pipeline.core.workspace.snapshots import Snapshot, read_snapshot
 
 REPO = Path(__file__).resolve().parents[3]
 SCHEMA = "urn:registry-pipeline:schema:allowed_operations_v0_1"
+DETAIL_SCHEMA = "urn:registry-pipeline:schema:op_status_detail_v0_2"
 FIXTURE = "operations_md/harbor_lab_operations_v1.3.md"
 REFERENCE_CATALOG = "docs/OVC_ALLOWED_OPERATIONS_CATALOG_v0.2.md"
 AS_OF = "2026-11-21T12:00:00Z"
@@ -51,6 +54,12 @@ def _refusal(text: str) -> OperationsMarkdownError:
         operations_from_markdown(text, source="ops.md")
     assert isinstance(caught.value, OpStatusInputError)
     return caught.value
+
+
+def _warned(text: str) -> tuple[dict[str, Any], list[CatalogWarning]]:
+    document, warnings = read_operations_markdown(text, source="ops.md")
+    assert warnings, "expected a warning"
+    return document, warnings
 
 
 @pytest.mark.reference
@@ -163,16 +172,16 @@ def test_crlf_and_a_byte_order_mark_are_read() -> None:
     assert document["operations"][0]["name"] == "Mix Paint"
 
 
-def test_duplicate_ids_are_refused_with_both_line_numbers() -> None:
+def test_a_duplicate_id_is_a_warning_and_the_first_definition_counts() -> None:
     text = (
         "# Ops\n\n### OP-A01 — First\n\n## Index\n\n| ID | Name |\n|---|---|\n| OP-A01 | Again |\n"
     )
-    error = _refusal(text)
-    assert error.lines == (3, 9)
-    assert error.path == "ops.md:9"
-    assert "3" in error.message and "9" in error.message
-    sections = _refusal("### OP-B02 — One\n\ntext\n\n### OP-B02 — Two\n")
-    assert sections.lines == (1, 5)
+    document, [warning] = _warned(text)
+    assert [op["name"] for op in document["operations"]] == ["First"]
+    assert (warning.source, warning.line, warning.operation_id) == ("ops.md", 9, "OP-A01")
+    assert "first at line 3" in warning.message
+    _document, [sections] = _warned("### OP-B02 — One\n\ntext\n\n### OP-B02 — Two\n")
+    assert sections.line == 5
 
 
 def test_a_catalog_without_operations_is_refused(assets: Path) -> None:
@@ -184,24 +193,113 @@ def test_a_catalog_without_operations_is_refused(assets: Path) -> None:
     assert _refusal(fenced).lines == (1,)
 
 
-def test_a_field_id_other_than_the_heading_id_is_refused() -> None:
-    error = _refusal(
+def test_a_field_id_other_than_the_heading_id_is_a_warning() -> None:
+    document, [warning] = _warned(
         "### OP-A01 — Pull\n\n| Field | Value |\n|---|---|\n| Operation ID | OP-A02 |\n"
     )
-    assert error.lines == (5,)
+    assert [op["operation_id"] for op in document["operations"]] == ["OP-A01"]
+    assert (warning.line, warning.operation_id) == (5, "OP-A01")
+    assert "OP-A02" in warning.message
 
 
 @pytest.mark.parametrize(
-    ("text", "line"),
+    ("text", "line", "field", "fallback"),
     [
-        ("### OP-A01 — Pull\n\n| Field | Value |\n|---|---|\n| Enforcement Level | high |\n", 5),
-        ("### OP-A01 — Pull\nOption: non-canonical\n", 2),
-        ("| ID | Name |\n|---|---|\n| OP-A01 |  |\n", 3),
-        ("\n### OP-A01\n\nno name anywhere\n", 2),
+        ("### OP-A01 — Pull\n\n| Field | Value |\n|---|---|\n| Enforcement Level | high |\n", 5,
+         "enforcement_level", None),
+        ("### OP-A01 — Pull\nOption: lower-case\n", 2, "option", "A"),
+        ("| ID | Name |\n|---|---|\n| OP-A01 |  |\n", 3, "name", "OP-A01"),
+        ("\n### OP-A01\n\nno name anywhere\n", 2, "name", "OP-A01"),
     ],
-)
-def test_unreadable_values_are_refused_with_their_line(text: str, line: int) -> None:
-    assert _refusal(text).lines == (line,)
+)  # fmt: skip
+def test_an_unreadable_value_is_a_warning_naming_file_line_and_operation(
+    text: str, line: int, field: str, fallback: str | None
+) -> None:
+    document, [warning] = _warned(text)
+    assert (warning.source, warning.line, warning.operation_id) == ("ops.md", line, "OP-A01")
+    assert str(warning).startswith(f"ops.md:{line}: OP-A01: ")
+    assert document["operations"][0][field] == fallback
+
+
+SEED_STYLE = """# Allowed Operations v0.1
+
+## Option A — Canonical Ingest
+
+### OP-A01: Webhook Ingest
+
+Operation ID: OP-A01
+Option: A
+Bound Executables:
+- `infra/webhook/src/index.ts`
+- `src/helper.py` (shared)
+Inputs:
+- `contracts/min.json`
+
+### OP-A02: Backfill
+
+Operation ID: OP-A02
+Bound Executables:
+- `src/backfill.py`
+
+## Option QA — Audit
+
+### OP-QA01: Facts Check
+
+Option: QA
+Bound Executables: `sql/qa.sql`, `scripts/qa.py`
+
+---
+
+## NON_CANONICAL — Exploratory, Legacy
+
+### OP-NC01: Legacy Backfill
+
+Operation ID: OP-NC01
+Option: NON_CANONICAL
+Bound Executables:
+- `src/old.py`
+
+### OP-X07: Stray Notebook
+
+Purpose: found in the section, so not canonical whatever its family.
+"""
+
+
+def test_the_seed_layout_option_headers_lists_and_the_non_canonical_section() -> None:
+    document, warnings = read_operations_markdown(SEED_STYLE, source="ops.md")
+    assert warnings == []
+    found = {
+        op["operation_id"]: (op["option"], op["canonical"], op["executables"])
+        for op in document["operations"]
+    }
+    assert found == {
+        "OP-A01": ("A", True, ["infra/webhook/src/index.ts", "src/helper.py"]),
+        "OP-A02": ("A", True, ["src/backfill.py"]),  # the Option heading's family
+        "OP-QA01": ("QA", True, ["scripts/qa.py", "sql/qa.sql"]),
+        "OP-NC01": ("NC", False, ["src/old.py"]),  # `Option: NON_CANONICAL` is no error
+        "OP-X07": ("NC", False, []),  # canonical operations end where the section starts
+    }
+    assert SchemaCatalog.for_workspace(REPO).validate(SCHEMA, document) == []
+
+
+def test_an_option_heading_after_the_non_canonical_section_starts_canonical_ones_again() -> None:
+    text = SEED_STYLE + "\n## Option D — Paths\n\n### OP-D01: Evidence Pack\n"
+    document, _warnings = read_operations_markdown(text, source="ops.md")
+    last = document["operations"][-1]
+    assert (last["operation_id"], last["option"], last["canonical"]) == ("OP-D01", "D", True)
+
+
+def test_the_builder_lists_non_canonical_operations_and_gives_them_no_row() -> None:
+    document, _warnings = read_operations_markdown(SEED_STYLE, source="ops.md")
+    result = build_op_status_table([], document, PACKS, as_of=AS_OF)
+    assert [row["operation_id"] for row in result.table] == ["OP-A01", "OP-A02", "OP-QA01"]
+    assert result.detail["non_canonical"] == {"count": 2, "operation_ids": ["OP-NC01", "OP-X07"]}
+    assert result.detail["counts"]["non_canonical_operations"] == 2
+    assert result.detail["counts"]["canonical_operations"] == 3
+    detail = {op["operation_id"]: op for op in result.detail["operations"]}
+    assert detail["OP-NC01"]["coverage_level"] is None
+    assert detail["OP-NC01"]["executables"] == ["src/old.py"]
+    assert SchemaCatalog.for_workspace(REPO).validate(DETAIL_SCHEMA, result.detail) == []
 
 
 PACKS: dict[str, dict[str, Any]] = {}
@@ -379,7 +477,8 @@ def test_catalog_versions_order_numerically() -> None:
 
 
 def test_a_newer_catalog_supersedes_and_inherits_the_older() -> None:
-    document = merged_operations([(V01, "v0.1.md"), (V02, "v0.2.md")])
+    document, warnings = merged_operations([(V01, "v0.1.md"), (V02, "v0.2.md")])
+    assert warnings == []
     assert document["catalog_version"] == "0.2"
     assert [(op["operation_id"], op["name"]) for op in document["operations"]] == [
         ("OP-A01", "Ingest"),  # inherited
@@ -394,8 +493,13 @@ def test_the_adapter_merges_every_markdown_catalog_of_the_snapshot(
 ) -> None:
     files = {"OPS_v0.2.md": V02.encode(), "OPS_v0.1.md": V01.encode()}
     sealed = seal_files(store, RunSpec("allowed_operations"), files)
-    document = adapters._allowed_operations(read_snapshot(sealed.path, "allowed_operations"))
-    assert [op["operation_id"] for op in document["operations"]] == ["OP-A01", "OP-QA06", "OP-QA07"]
+    found = adapters._allowed_operations(read_snapshot(sealed.path, "allowed_operations"))
+    assert [op["operation_id"] for op in found.document["operations"]] == [
+        "OP-A01",
+        "OP-QA06",
+        "OP-QA07",
+    ]
+    assert found.coverage is None  # no coverage matrix named
     mixed = seal_files(store, RunSpec("allowed_operations"), {**files, "ops.json": b"{}"})
     with pytest.raises(OpStatusInputError, match=r"one \.json catalog or Markdown"):
         adapters._allowed_operations(read_snapshot(mixed.path, "allowed_operations"))

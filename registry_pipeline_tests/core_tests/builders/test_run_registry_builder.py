@@ -194,6 +194,29 @@ def test_tampered_folder_fails_with_reason_codes(
     assert line["manifest_root_sha256"] == run.root_sha256
 
 
+def test_a_folder_whose_line_endings_git_converted_is_diagnosed(
+    workspace: Workspace, catalog: SchemaCatalog, make_run: MakeRun
+) -> None:
+    """Sealed with CRLF, then normalized to LF (git's `text=auto`): every failing file matches
+    once converted back, so the companion says why, and downstream rows can say it in words."""
+    files = {"RUN.md": b"# run\r\nok\r\n", "out/t.csv": b"a,b\r\n1,2\r\n", "x.bin": b"\x00"}
+    run = make_run(files)
+    unseal(run.path)
+    for relpath in ("RUN.md", "out/t.csv"):
+        path = run.path / relpath
+        path.write_bytes(path.read_bytes().replace(b"\r\n", b"\n"))
+    line, status = by_id(build(workspace, catalog))[run.run_id]
+    assert status["status"] == "FAIL"
+    assert {p["path"] for p in status["problems"]} == {"RUN.md", "out/t.csv"}
+    assert status["diagnosis"] == "LINE_ENDINGS_CONVERTED"
+    assert joined(line, status)[-1] == "seal:DIAGNOSIS:LINE_ENDINGS_CONVERTED"
+    assert catalog.validate(STATUS_ID, status) == []
+    # One more change that no conversion explains: no diagnosis (it would hide the edit).
+    (run.path / "x.bin").write_bytes(b"\x01")
+    _line, status = by_id(build(workspace, catalog))[run.run_id]
+    assert "diagnosis" not in status
+
+
 def test_plain_folder_is_unsealed_with_the_seed_warnings(
     workspace: Workspace, catalog: SchemaCatalog
 ) -> None:

@@ -30,11 +30,22 @@ Meanings:
   when that evidence is missing: no run, a seal that is not PASS (its run.json cannot be trusted),
   no git state. The reason for null is a `op_drift_unknown:<why>` warning.
 
+Coverage: each canonical operation's `coverage_level` is the enforcement coverage matrices' level
+for it (`_coverage`, when the workspace's catalog names matrices), else its catalog entry's, else
+C0. Non-canonical operations (a Markdown catalog's NON_CANONICAL section) are in the detail only,
+listed by id under `non_canonical`. Catalog lines that could not be read are `catalog_warnings`.
+
 Layout: `_build` assembles and renders both artifacts, `_inputs` reads the three inputs, `_rows`
-computes one operation's entry and row, `_model` holds the names and values.
+computes one operation's entry and row, `_model` holds the names and values; `_markdown` reads a
+Markdown catalog, `_coverage` a coverage matrix, both through `_blocks`.
 """
 
 from registry_pipeline.core.builders.op_status_table._build import build_op_status_table, render
+from registry_pipeline.core.builders.op_status_table._coverage import Coverage, coverage_levels
+from registry_pipeline.core.builders.op_status_table._markdown import (
+    merged_operations,
+    read_operations_markdown,
+)
 from registry_pipeline.core.builders.op_status_table._model import (
     DETAIL_ARTIFACT,
     DETAIL_VERSION,
@@ -43,7 +54,9 @@ from registry_pipeline.core.builders.op_status_table._model import (
     STATUS_VERSION,
     STATUSES,
     TABLE_ARTIFACT,
+    CatalogWarning,
     Operation,
+    OperationsInput,
     OpStatusInputError,
     OpStatusResult,
     RunFact,
@@ -57,10 +70,16 @@ __all__ = [
     "STATUSES",
     "STATUS_VERSION",
     "TABLE_ARTIFACT",
+    "CatalogWarning",
+    "Coverage",
     "OpStatusInputError",
     "OpStatusResult",
     "Operation",
+    "OperationsInput",
     "RunFact",
     "build_op_status_table",
+    "coverage_levels",
+    "merged_operations",
+    "read_operations_markdown",
     "render",
 ]

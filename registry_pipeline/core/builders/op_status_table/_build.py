@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from registry_pipeline.core._json import dumps_pretty
+from registry_pipeline.core.builders.op_status_table._coverage import Coverage
 from registry_pipeline.core.builders.op_status_table._inputs import (
     _operations,
     _parse_utc,
@@ -19,6 +20,8 @@ from registry_pipeline.core.builders.op_status_table._model import (
     ROW_FIELDS,
     STATUSES,
     TABLE_ARTIFACT,
+    CatalogWarning,
+    Operation,
     OpStatusInputError,
     OpStatusResult,
     RunFact,
@@ -26,9 +29,9 @@ from registry_pipeline.core.builders.op_status_table._model import (
 from registry_pipeline.core.builders.op_status_table._rows import _detail, _row
 
 TABLE_OPTIONS = frozenset({"A", "B", "C", "D", "QA"})
-"""The option families the v0.1 table has rows for (its schema's enum, as the seed's builder,
-which leaves its non-canonical `OP-NC..` operations out of the table). Every operation, NC
-included, is in the v0.2 detail: authorized, with its status."""
+"""The option families the v0.1 table has rows for (its schema's enum, as the seed's builder).
+Canonical operations of these families get a row; every operation, non-canonical included, is in
+the v0.2 detail: authorized, with its status."""
 
 
 def build_op_status_table(
@@ -38,13 +41,20 @@ def build_op_status_table(
     *,
     as_of: str,
     reference_commit: str | None = None,
+    coverage: Mapping[str, Coverage] | None = None,
+    catalog_warnings: Sequence[CatalogWarning] = (),
 ) -> OpStatusResult:
-    """Status of every catalogued operation at `as_of`; see the module docstring for meanings."""
+    """Status of every catalogued operation at `as_of`; see the module docstring for meanings.
+
+    `coverage`: each operation's level from the enforcement coverage matrices (None: the
+    workspace has none, the catalog's own levels count); `catalog_warnings`: the lines of the
+    catalog and matrices that could not be read, listed in the detail.
+    """
     moment = _parse_utc(as_of)
     if moment is None:
         raise OpStatusInputError(f"as_of {as_of!r} is not an ISO 8601 UTC time", path="as_of")
     facts = [_run_fact(line, index) for index, line in enumerate(run_registry_lines)]
-    operations = _operations(allowed_operations)
+    operations = _operations(allowed_operations, coverage)
     by_op: dict[str, list[RunFact]] = {}
     for fact in sorted(facts, key=lambda f: f.order):
         if fact.operation_id:
@@ -52,27 +62,45 @@ def build_op_status_table(
     legacy = any(fact.has_run_json is False for fact in facts)
     table: list[dict[str, Any]] = []
     details: list[dict[str, Any]] = []
+    warnings = [warning.as_json() for warning in catalog_warnings]
     for op in operations:
         runs = by_op.get(op.operation_id, [])
         limit, pack_warnings = _stale_after_hours(op, threshold_packs)
         detail = _detail(op, runs, limit, moment)
         details.append(detail)
-        if op.option not in TABLE_OPTIONS:
+        if not op.canonical:
             continue  # in the detail only: the v0.1 table (and the seed's) has no row for it
+        if op.option not in TABLE_OPTIONS:
+            warnings.append(_no_row(op))
+            continue
         row = _row(op, runs, moment, legacy, detail["status"], reference_commit)
         row["warnings"].extend(pack_warnings)
         table.append(row)
     known = {op.operation_id for op in operations}
     unauthorized = _unauthorized(by_op, known)
+    non_canonical = [op.operation_id for op in operations if not op.canonical]
     document = {
         "detail_version": DETAIL_VERSION,
         "as_of": as_of,
         "reference_commit": reference_commit,
         "operations": details,
+        "non_canonical": {"count": len(non_canonical), "operation_ids": non_canonical},
+        "catalog_warnings": warnings,
         "unauthorized": unauthorized,
-        "counts": _counts(details, unauthorized, facts),
+        "counts": _counts(details, unauthorized, facts, table),
     }
     return OpStatusResult(table=table, detail=document)
+
+
+def _no_row(op: Operation) -> dict[str, Any]:
+    """The warning for a canonical operation whose family the v0.1 table cannot hold."""
+    return {
+        "source": "allowed_operations",
+        "line": None,
+        "operation_id": op.operation_id,
+        "message": f"option {op.option} is none of the v0.1 table's families "
+        f"({', '.join(sorted(TABLE_OPTIONS))}): in the detail only",
+    }
 
 
 def render(result: OpStatusResult) -> dict[str, bytes]:
@@ -101,13 +129,21 @@ def _counts(
     details: Sequence[Mapping[str, Any]],
     unauthorized: Sequence[Mapping[str, Any]],
     facts: Sequence[RunFact],
+    table: Sequence[Mapping[str, Any]],
 ) -> dict[str, int]:
-    """Totals of the companion: operations by status, runs, unauthorized operations and runs."""
+    """Totals of the companion: operations by status, canonical or not, below C3 (table rows),
+    runs, unauthorized operations and runs."""
     by_status = Counter(str(detail["status"]) for detail in details)
     counts = {status: by_status[status] for status in STATUSES}
+    canonical = sum(1 for detail in details if detail["canonical"])
     counts.update(
         {
             "operations": len(details),
+            "canonical_operations": canonical,
+            "non_canonical_operations": len(details) - canonical,
+            "coverage_below_c3": sum(
+                1 for row in table if row["coverage_level"] in ("C0", "C1", "C2")
+            ),
             "runs_indexed": len(facts),
             "runs_with_operation_id": sum(1 for fact in facts if fact.operation_id),
             "unauthorized_operations": len(unauthorized),

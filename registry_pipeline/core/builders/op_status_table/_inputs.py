@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from registry_pipeline.core.builders.op_status_table._coverage import Coverage
 from registry_pipeline.core.builders.op_status_table._model import (
     SEAL_STATES,
     Operation,
@@ -69,14 +70,21 @@ def _seal_status(seal_warnings: Sequence[str]) -> str:
 
 
 UNKNOWN_ENFORCEMENT_LEVEL = "C0"
-"""The level of an operation whose catalog entry has `enforcement_level: null` (a Markdown catalog
-states none: the seed system keeps levels in its enforcement coverage matrix). C0, "documented
-only", is the floor and what the seed's own builder writes for an operation its matrix does not
-list; the row then warns `coverage_below_C3:C0`, and the v0.1 row has no other way to say it."""
+"""The level of an operation no coverage matrix lists and whose catalog entry says none
+(`enforcement_level: null`). C0, "no enforcement evidence", is the floor and what the seed's own
+builder writes for an operation its matrix does not list; the row then warns
+`coverage_below_C3:C0`."""
+CANONICAL_OPTIONS = frozenset({"A", "B", "C", "D", "QA"})
+"""The option families of canonical operations when a catalog entry does not say `canonical`
+(the v0.1 table's schema enum, as the seed's builder filters its rows)."""
 
 
-def _operations(document: Mapping[str, Any]) -> list[Operation]:
-    """The catalog's operations in catalog order; duplicates and missing fields are errors."""
+def _operations(
+    document: Mapping[str, Any], coverage: Mapping[str, Coverage] | None = None
+) -> list[Operation]:
+    """The catalog's operations in catalog order, each with its coverage level: the matrices'
+    (`coverage`, when the workspace has any), else the entry's own, else C0; a non-canonical
+    operation has no level. Duplicates and missing fields are errors."""
     entries = document.get("operations")
     if not isinstance(entries, list):
         raise OpStatusInputError("allowed_operations has no operations array", path="/operations")
@@ -92,20 +100,37 @@ def _operations(document: Mapping[str, Any]) -> list[Operation]:
             raise OpStatusInputError(
                 f"duplicate operation {entry['operation_id']!r}", path=f"{where}/operation_id"
             )
+        canonical = entry.get("canonical")
+        if not isinstance(canonical, bool):
+            canonical = entry["option"] in CANONICAL_OPTIONS
+        level, source = _level(entry, coverage)
+        executables = entry.get("executables")
         operations.append(
             Operation(
                 entry["operation_id"],
                 entry["name"],
                 entry["option"],
-                (
-                    UNKNOWN_ENFORCEMENT_LEVEL
-                    if entry["enforcement_level"] is None
-                    else entry["enforcement_level"]
-                ),
+                level if canonical else UNKNOWN_ENFORCEMENT_LEVEL,
                 _text(entry.get("threshold_pack")),
+                canonical=canonical,
+                executables=tuple(item for item in executables or () if isinstance(item, str)),
+                coverage_source=source if canonical else None,
+                defined_in=_text(entry.get("defined_in")),
             )
         )
     return operations
+
+
+def _level(
+    entry: Mapping[str, Any], coverage: Mapping[str, Coverage] | None
+) -> tuple[str, str | None]:
+    """(level, where it was read): the matrices', else the catalog entry's, else the floor."""
+    found = coverage.get(entry["operation_id"]) if coverage is not None else None
+    if found is not None:
+        return found.level, found.source
+    if entry["enforcement_level"] is not None:
+        return entry["enforcement_level"], "catalog"
+    return UNKNOWN_ENFORCEMENT_LEVEL, None
 
 
 def _stale_after_hours(

@@ -6,39 +6,66 @@ is invented. An operation is defined by either:
 
 - a heading `### OP-QA07 — Name` (any level; the separator may be an em or en dash, a hyphen or a
   colon, as in v0.1's `### OP-A01: Name`), with the fields of the section below it: the rows of
-  its `| Field | Value |` tables and its `Key: value` lines, up to the next heading of the same or
-  a higher level or the next operation heading; or
+  its `| Field | Value |` tables, its `Key: value` lines, and a `Key:` line's bullet list
+  (`Bound Executables:` then `- \\`src/x.py\\``), up to the next heading of the same or a higher
+  level or the next operation heading; or
 - a table row whose first cell is exactly an id (`| OP-A01 | Name | A | C3 |`), whose other cells
   are fields named by the table's header (a column `Name`/`Operation`/`Title`, else the second).
 
 An id is `OP-<uppercase letters><digits>` (OP-A01, OP-QA11, OP-NC29). Text that only mentions an
 id (`ADD OP-QA07`, `OP-NC01 through OP-NC29`) or sits in a fenced code block defines nothing.
 
-The fields of an entry: `option` from an Option field (`Option A` or `A`), else the id's letters;
-`enforcement_level` from an Enforcement Level / Coverage (Level) field (`C0`..`C5`), else null:
-the catalog does not say it (the seed system keeps levels in its enforcement coverage matrix, and
-"Enforcement Surfaces" E1..E7 are not levels); `builder` the one registry of ours whose artifact or
-builder script the Outputs and Bound Executables fields name, null when they name none or several;
-`threshold_pack` null. Problems are `OperationsMarkdownError`s carrying their 1-based lines.
+Canonical and not: a heading `## Option A — Canonical Ingest` gives the operations below it
+option A; a heading naming NON_CANONICAL ends the canonical operations (as the seed's own builder
+reads it): every operation after it is non-canonical, until a later `Option` heading of the same
+or a higher level. An Option field `NON_CANONICAL` (or `NC`) marks one operation so. Non-canonical
+operations are authorized (option `NC`, no coverage level, no row in the v0.1 table).
+
+The fields of an entry: `option` from an Option field (`Option A` or `A`), else the Option
+heading, else the id's letters; `enforcement_level` from an Enforcement Level / Coverage (Level)
+field (`C0`..`C5`), else null: the catalog does not say it (the seed system keeps levels in its
+enforcement coverage matrix, `_coverage`; "Enforcement Surfaces" E1..E7 are not levels);
+`builder` the one registry of ours whose artifact or builder script the Outputs and Bound
+Executables fields name, null when they name none or several; `executables` the files Bound
+Executables names; `threshold_pack` null.
+
+A line that cannot be understood (an option that is no family, a level that is not C0..C5, an
+Operation ID field naming another id, no name, an id defined twice) is a `CatalogWarning` naming
+the file, line and operation, and the entry falls back (the id's family, no level, the id as its
+name, the first definition): the build goes on. Only a catalog with no operation at all, or one
+that is not text, cannot be read (`OperationsMarkdownError`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from registry_pipeline.core.builders.op_status_table._model import OpStatusInputError
+from registry_pipeline.core.builders.op_status_table._blocks import (
+    Block,
+    blocks,
+    field_key,
+    plain,
+)
+from registry_pipeline.core.builders.op_status_table._model import (
+    CatalogWarning,
+    OpStatusInputError,
+)
 
 OPERATION_ID = re.compile(r"OP-([A-Z]+)[0-9]+")
 """The id forms accepted: `OP-`, uppercase letters (the option family), digits."""
+NON_CANONICAL = "NC"
+"""The option of a non-canonical operation."""
 
-_HEADING = re.compile(r"(#{1,6})\s+(.*?)(?:\s+#+)?\s*")
 _OP_HEADING = re.compile(r"(OP-[A-Z]+[0-9]+)(?:\s*[:—–-]\s*(.*))?")
-_KEY_VALUE = re.compile(r"(?:[-*+]\s+)?([A-Za-z][A-Za-z0-9 _/-]{0,40}?)\s*:\s+(.*)")
-_SEPARATOR = re.compile(r":?-+:?")
-_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+_OPTION_HEADING = re.compile(r"option\s+([A-Za-z]+)\b.*", re.IGNORECASE)
+_NON_CANONICAL_TEXT = re.compile(r"\bnon[\s_-]?canonical\b", re.IGNORECASE)
+_KEY_VALUE = re.compile(r"(?:[-*+]\s+)?([A-Za-z*][A-Za-z0-9 _/*-]{0,44}?)\s*:\s+(.*)")
+_KEY_ONLY = re.compile(r"([A-Za-z*][A-Za-z0-9 _/*-]{0,44}?)\s*:\s*")
+_BULLET = re.compile(r"[-*+]\s+(.*)")
+_CODE = re.compile(r"`([^`]+)`")
 _TITLE_VERSION = re.compile(r"\bv(\d+(?:\.\d+)*)\b", re.IGNORECASE)
 _LEVEL = re.compile(r"(C[0-5])(?![0-9])")
 _OPTION = re.compile(r"(?:option\s+)?([A-Z]+)(?![A-Za-z0-9])", re.IGNORECASE)
@@ -79,8 +106,8 @@ _BUILDERS = (
 
 
 class OperationsMarkdownError(OpStatusInputError):
-    """A Markdown operations catalog that cannot be read; `lines` are the 1-based lines at fault
-    (both definitions for a duplicated id), `path` is `<source>:<last of them>`."""
+    """A Markdown operations catalog that cannot be read at all; `lines` are the 1-based lines
+    at fault, `path` is `<source>:<last of them>`."""
 
     def __init__(self, message: str, *, source: str, lines: Sequence[int]) -> None:
         super().__init__(message, path=f"{source}:{lines[-1]}")
@@ -90,42 +117,36 @@ class OperationsMarkdownError(OpStatusInputError):
 
 @dataclass
 class _Definition:
-    """One operation as found: its id, line, heading name and fields (key -> value, line)."""
+    """One operation as found: id, line, heading name, where it stands, and its fields."""
 
     operation_id: str
     line: int
     name: str | None
+    heading_option: str | None = None
+    canonical: bool = True
     fields: dict[str, tuple[str, int]] = field(default_factory=dict)
+    """Canonical key -> (raw text, line); a list's items joined by spaces."""
 
 
-@dataclass(frozen=True)
-class _Block:
-    """A heading, a table row (with its table's header keys, if any) or another line."""
+@dataclass
+class _Context:
+    """Where the reader stands: the open section, the Option heading, the NC section."""
 
-    kind: str
-    line: int
-    text: str = ""
-    level: int = 0
-    cells: tuple[str, ...] = ()
-    header: tuple[str, ...] = ()
+    section: _Definition | None = None
+    depth: int = 0
+    option: tuple[str, int] | None = None
+    non_canonical: int | None = None
+    """The level of the NON_CANONICAL heading once seen."""
+    listing: str | None = None
+    """The field a `Key:` line opened, whose bullet items follow."""
 
 
-def operations_from_markdown(text: str, *, source: str) -> dict[str, Any]:
-    """The allowed_operations document of a Markdown catalog, operations in document order.
-
-    `source` names the catalog in errors (`<source>:<line>`) and in the document's description.
-    """
-    definitions, title, version = _read(text)
-    first: dict[str, int] = {}
-    for found in definitions:
-        if found.operation_id in first:
-            lines = (first[found.operation_id], found.line)
-            raise OperationsMarkdownError(
-                f"{found.operation_id} is defined at line {lines[0]} and again at line {lines[1]}",
-                source=source,
-                lines=lines,
-            )
-        first[found.operation_id] = found.line
+def read_operations_markdown(
+    text: str, *, source: str
+) -> tuple[dict[str, Any], list[CatalogWarning]]:
+    """The allowed_operations document of a Markdown catalog (operations in document order) and
+    the warnings for the lines it could not understand. `source` names the catalog in both."""
+    definitions, title, version = _read(text.removeprefix("\ufeff"))
     if not definitions:
         raise OperationsMarkdownError(
             "no operation found: no `### OP-<letters><digits> — Name` heading and no table row "
@@ -133,12 +154,35 @@ def operations_from_markdown(text: str, *, source: str) -> dict[str, Any]:
             source=source,
             lines=(1,),
         )
+    warnings: list[CatalogWarning] = []
+    first: dict[str, int] = {}
+    entries = []
+    for found in definitions:
+        if found.operation_id in first:
+            warnings.append(
+                CatalogWarning(
+                    source,
+                    found.line,
+                    found.operation_id,
+                    f"defined again (first at line {first[found.operation_id]}): this "
+                    "definition is ignored",
+                )
+            )
+            continue
+        first[found.operation_id] = found.line
+        entries.append(_entry(found, source, warnings))
     title_version = _TITLE_VERSION.search(title or "")
-    return {
+    document = {
         "catalog_version": title_version.group(1) if title_version else version,
         "description": f"Operations read from the Markdown catalog {source}.",
-        "operations": [_entry(found, source) for found in definitions],
+        "operations": entries,
     }
+    return document, warnings
+
+
+def operations_from_markdown(text: str, *, source: str) -> dict[str, Any]:
+    """`read_operations_markdown`'s document alone (its warnings dropped)."""
+    return read_operations_markdown(text, source=source)[0]
 
 
 def catalog_version_key(name: str) -> tuple[int, ...]:
@@ -148,7 +192,9 @@ def catalog_version_key(name: str) -> tuple[int, ...]:
     return tuple(int(part) for part in found.group(1).split(".")) if found else ()
 
 
-def merged_operations(catalogs: Sequence[tuple[str, str]]) -> dict[str, Any]:
+def merged_operations(
+    catalogs: Sequence[tuple[str, str]],
+) -> tuple[dict[str, Any], list[CatalogWarning]]:
     """Several Markdown catalogs `(text, source)`, oldest first, read as one document.
 
     A newer catalog supersedes an older one and inherits what it does not redefine (the seed
@@ -157,8 +203,10 @@ def merged_operations(catalogs: Sequence[tuple[str, str]]) -> dict[str, Any]:
     """
     merged: dict[str, dict[str, Any]] = {}
     document: dict[str, Any] = {}
+    warnings: list[CatalogWarning] = []
     for text, source in catalogs:
-        document = operations_from_markdown(text, source=source)
+        document, found = read_operations_markdown(text, source=source)
+        warnings.extend(found)
         for entry in document["operations"]:
             merged[entry["operation_id"]] = entry
     sources = ", ".join(source for _text, source in catalogs)
@@ -166,7 +214,7 @@ def merged_operations(catalogs: Sequence[tuple[str, str]]) -> dict[str, Any]:
         "catalog_version": document.get("catalog_version"),
         "description": f"Operations read from the Markdown catalogs {sources} (newest last).",
         "operations": list(merged.values()),
-    }
+    }, warnings
 
 
 def _read(text: str) -> tuple[list[_Definition], str | None, str | None]:
@@ -174,160 +222,177 @@ def _read(text: str) -> tuple[list[_Definition], str | None, str | None]:
     definitions: list[_Definition] = []
     title: str | None = None
     version: str | None = None
-    section: _Definition | None = None
-    depth = 0
-    for block in _blocks(text.removeprefix("\ufeff")):
+    at = _Context()
+    for block in blocks(text):
         if block.kind == "heading":
-            found = _OP_HEADING.fullmatch(block.text)
-            if found:
-                section, depth = _Definition(found[1], block.line, found[2] or None), block.level
-                definitions.append(section)
-            elif section is not None and block.level <= depth:
-                section = None
+            _heading(block, at, definitions)
             if block.level == 1 and title is None:
                 title = block.text
         elif block.kind == "row":
+            at.listing = None
             operation_id = _operation_id(block.cells[0])
             if operation_id is not None:
-                definitions.append(_row(operation_id, block))
-            elif section is not None and len(block.cells) >= 2:
-                _add(section, block.cells[0], block.cells[1], block.line)
-        elif (pair := _KEY_VALUE.fullmatch(block.text)) is not None:
-            if section is not None:
-                _add(section, pair[1], pair[2], block.line)
-            elif not definitions and version is None and _key(pair[1]) == "version":
-                version = _plain(pair[2])
+                definitions.append(_row(operation_id, block, at))
+            elif at.section is not None and len(block.cells) >= 2:
+                _add(at.section, block.cells[0], block.cells[1], block.line)
+        elif at.section is not None:
+            _line(block, at)
+        elif not definitions and version is None:
+            pair = _KEY_VALUE.fullmatch(block.raw)
+            if pair is not None and field_key(pair[1]) == "version":
+                version = plain(pair[2])
     return definitions, title, version
 
 
-def _blocks(text: str) -> Iterator[_Block]:
-    """The document's headings, table rows and other lines; code fences and table header and
-    separator rows are not blocks (a header is kept on its rows)."""
-    fence: str | None = None
-    header: tuple[str, ...] = ()
-    lines = text.splitlines()
-    for index, raw in enumerate(lines):
-        line = raw.strip()
-        if fence is not None or line.startswith(("```", "~~~")):
-            fence = line[:3] if fence is None else (None if line.startswith(fence) else fence)
-            continue
-        if not line.startswith("|"):
-            header = ()
-            heading = _HEADING.fullmatch(line)
-            if heading:
-                yield _Block("heading", index + 1, _plain(heading[2]), level=len(heading[1]))
-            else:
-                yield _Block("line", index + 1, _plain(line))
-            continue
-        cells = _cells(line)
-        if _is_separator(cells):
-            continue
-        following = lines[index + 1].strip() if index + 1 < len(lines) else ""
-        if _is_separator(_cells(following)) and _operation_id(cells[0]) is None:
-            header = tuple(_key(cell) for cell in cells)
-            continue
-        yield _Block("row", index + 1, cells=tuple(cells), header=header)
+def _heading(block: Block, at: _Context, definitions: list[_Definition]) -> None:
+    """An operation heading opens a section; others close it, and move the Option and the
+    NON_CANONICAL boundaries."""
+    at.listing = None
+    found = _OP_HEADING.fullmatch(block.text)
+    if found:
+        at.section = _Definition(found[1], block.line, found[2] or None)
+        at.depth = block.level
+        _place(at.section, at)
+        definitions.append(at.section)
+        return
+    if at.section is not None and block.level <= at.depth:
+        at.section = None
+    option = _OPTION_HEADING.fullmatch(block.text)
+    if option and option[1].isupper():
+        at.option = (option[1], block.level)
+        if at.non_canonical is not None and block.level <= at.non_canonical:
+            at.non_canonical = None
+    elif _NON_CANONICAL_TEXT.search(block.text.replace("_", " ")):
+        at.non_canonical, at.option = block.level, None
+    elif at.option is not None and block.level <= at.option[1]:
+        at.option = None
 
 
-def _row(operation_id: str, block: _Block) -> _Definition:
+def _place(found: _Definition, at: _Context) -> None:
+    found.heading_option = at.option[0] if at.option else None
+    found.canonical = at.non_canonical is None
+
+
+def _line(block: Block, at: _Context) -> None:
+    """A line inside an operation's section: `Key: value`, `Key:` opening a list, or an item."""
+    assert at.section is not None
+    item = _BULLET.fullmatch(block.raw)
+    if at.listing is not None and item is not None:
+        value, number = at.section.fields.get(at.listing, ("", block.line))
+        at.section.fields[at.listing] = (f"{value} {item[1]}".strip(), number)
+        return
+    at.listing = None
+    pair = _KEY_VALUE.fullmatch(block.raw)
+    if pair is not None:
+        _add(at.section, pair[1], pair[2], block.line)
+        return
+    opened = _KEY_ONLY.fullmatch(block.raw)
+    if opened is not None:
+        canonical = _KEYS.get(field_key(opened[1]))
+        if canonical is not None and canonical not in at.section.fields:
+            at.listing = canonical
+            at.section.fields[canonical] = ("", block.line)
+
+
+def _row(operation_id: str, block: Block, at: _Context) -> _Definition:
     """A table row defining an operation: fields by header name; the name is the column the
     header calls Name (or Operation, Title), else the second column unless named otherwise."""
     found = _Definition(operation_id, block.line, None)
+    _place(found, at)
     for key, cell in list(zip(block.header, block.cells, strict=False))[1:]:
         _add(found, key, cell, block.line)
     second = _KEYS.get(block.header[1]) if len(block.header) > 1 else None
     if "name" not in found.fields and second is None and len(block.cells) > 1:
-        found.fields["name"] = (_plain(block.cells[1]), block.line)
+        found.fields["name"] = (block.cells[1], block.line)
     return found
 
 
 def _add(found: _Definition, key: str, value: str, number: int) -> None:
     """Record a field under its canonical key (the first one given wins)."""
-    canonical = _KEYS.get(_key(key))
+    canonical = _KEYS.get(field_key(key))
     if canonical is not None and canonical not in found.fields:
-        found.fields[canonical] = (_plain(value), number)
+        found.fields[canonical] = (value.strip(), number)
 
 
-def _entry(found: _Definition, source: str) -> dict[str, Any]:
-    """The allowed_operations entry of one definition; unreadable fields are refused."""
+def _entry(found: _Definition, source: str, warnings: list[CatalogWarning]) -> dict[str, Any]:
+    """The allowed_operations entry of one definition; what cannot be read is warned about."""
+
+    def warn(message: str, number: int | None = None) -> None:
+        warnings.append(CatalogWarning(source, number or found.line, found.operation_id, message))
+
     fields = found.fields
-    name = found.name or fields.get("name", ("", found.line))[0]
+    name = found.name or plain(fields.get("name", ("", found.line))[0])
     if not name:
-        raise _refusal(found, source, "no name (after the id in its heading, or a Name field)")
+        warn("no name (after the id in its heading, or a Name field): the id stands for it")
+        name = found.operation_id
     said_id = fields.get("operation_id")
-    if said_id is not None and said_id[0] != found.operation_id:
-        raise _refusal(found, source, f"its Operation ID field says {said_id[0]!r}", said_id[1])
+    if said_id is not None and plain(said_id[0]) != found.operation_id:
+        warn(f"its Operation ID field says {plain(said_id[0])!r}: the heading's id is used",
+             said_id[1])  # fmt: skip
+    option, canonical = _option(found, warn)
     return {
         "operation_id": found.operation_id,
         "name": name,
-        "option": _option(found, source),
+        "option": option,
+        "canonical": canonical,
         "builder": _builder(fields),
-        "enforcement_level": _level(found, source),
+        "enforcement_level": _level(found, warn),
+        "executables": _executables(fields.get("executables", ("", 0))[0]),
         "threshold_pack": None,
+        "defined_in": f"{source}:{found.line}",
     }
 
 
-def _option(found: _Definition, source: str) -> str:
-    """The Option field's family (`QA`, `Option B`, `A (ingest)`), else the id's letters."""
+def _option(found: _Definition, warn: Any) -> tuple[str, bool]:
+    """(family, canonical): the Option field's family (`QA`, `Option B`, `A (ingest)`), else the
+    Option heading's, else the id's letters; NON_CANONICAL or NC anywhere makes it NC."""
+    fallback = found.heading_option or found.operation_id[3:].rstrip("0123456789")
     value, number = found.fields.get("option", ("", found.line))
+    value = plain(value)
+    if _NON_CANONICAL_TEXT.search(value.replace("_", " ")):
+        return NON_CANONICAL, False
     if value.lower() in _NOT_SAID:
-        return found.operation_id[3:].rstrip("0123456789")
-    said = _OPTION.fullmatch(value.split(" (")[0].strip())
-    if said is None or not said[1].isupper():
-        raise _refusal(found, source, f"option {value!r} is not an uppercase family", number)
-    return said[1]
+        option = fallback
+    else:
+        said = _OPTION.fullmatch(value.split(" (")[0].strip())
+        if said is None or not said[1].isupper():
+            warn(f"option {value!r} is not an uppercase family: {fallback} is used", number)
+            option = fallback
+        else:
+            option = said[1]
+    canonical = found.canonical and option != NON_CANONICAL
+    return (option if canonical else NON_CANONICAL), canonical
 
 
-def _level(found: _Definition, source: str) -> str | None:
+def _level(found: _Definition, warn: Any) -> str | None:
     """The enforcement level field's `C0`..`C5`; None when there is none or it says unknown."""
     value, number = found.fields.get("enforcement_level", ("", found.line))
+    value = plain(value)
     if value.lower() in _NOT_SAID:
         return None
     said = _LEVEL.match(value)
     if said is None:
-        raise _refusal(found, source, f"enforcement level {value!r} is not C0..C5", number)
+        warn(f"enforcement level {value!r} is not C0..C5: none is taken from the catalog", number)
+        return None
     return said[1]
 
 
 def _builder(fields: dict[str, tuple[str, int]]) -> str | None:
     """Our registry whose artifacts or builder the Outputs and Bound Executables name, if one."""
-    said = " ".join(fields.get(key, ("", 0))[0] for key in ("outputs", "executables"))
+    said = " ".join(plain(fields.get(key, ("", 0))[0]) for key in ("outputs", "executables"))
     named = [registry_id for registry_id, pattern in _BUILDERS if pattern.search(said)]
     return named[0] if len(named) == 1 else None
 
 
-def _refusal(
-    found: _Definition, source: str, message: str, number: int | None = None
-) -> OperationsMarkdownError:
-    return OperationsMarkdownError(
-        f"{found.operation_id}: {message}", source=source, lines=(number or found.line,)
-    )
+def _executables(raw: str) -> list[str]:
+    """The files a Bound Executables value names: its `code` spans, else its comma-separated
+    words (a trailing `(note)` left out); sorted, each once."""
+    named = _CODE.findall(raw) or [
+        part.split(" (")[0].strip() for part in plain(raw).split(",") if part.strip()
+    ]
+    return sorted({name.strip() for name in named if name.strip().lower() not in _NOT_SAID})
 
 
 def _operation_id(cell: str) -> str | None:
-    plain = _plain(cell)
-    return plain if OPERATION_ID.fullmatch(plain) else None
-
-
-def _cells(line: str) -> list[str]:
-    """The cells of a table row (`\\|` is a literal bar); empty for a line that is not a row."""
-    if not line.startswith("|"):
-        return []
-    inner = line[1:-1] if line.endswith("|") and len(line) > 1 else line[1:]
-    return [cell.strip().replace("\\|", "|") for cell in re.split(r"(?<!\\)\|", inner)]
-
-
-def _is_separator(cells: Sequence[str]) -> bool:
-    """Whether a row is a table's `|---|:--:|` delimiter row."""
-    return bool(cells) and all(_SEPARATOR.fullmatch(cell) for cell in cells)
-
-
-def _plain(text: str) -> str:
-    """Text without emphasis markers, code ticks and link targets."""
-    text = _LINK.sub(r"\1", text).replace("**", "").replace("__", "").replace("`", "")
-    return text.strip()
-
-
-def _key(text: str) -> str:
-    """A field or column name compared case- and punctuation-blind (`**Operation ID**:`)."""
-    return " ".join(_plain(text).lower().replace("_", " ").replace("-", " ").strip(":").split())
+    text = plain(cell)
+    return text if OPERATION_ID.fullmatch(text) else None

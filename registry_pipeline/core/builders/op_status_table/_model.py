@@ -31,6 +31,9 @@ ROW_FIELDS = (
 STATUSES = ("ok", "failing", "stale", "never_run")
 SEAL_STATES = ("PASS", "FAIL", "TAMPERED", "UNSEALED")
 _OLDEST = datetime.min.replace(tzinfo=UTC)
+LINE_ENDINGS_DIAGNOSIS = "seal:DIAGNOSIS:LINE_ENDINGS_CONVERTED"
+"""The run registry's warning for a folder whose every failing file matches its seal once its
+line endings are converted back."""
 
 
 class OpStatusInputError(UsageError):
@@ -67,6 +70,16 @@ class RunFact:
     """`clean`, `dirty`, or None when unknown."""
 
     @property
+    def folder(self) -> str:
+        """The run folder, workspace-relative (`<run_root>/<run_id>`)."""
+        return self.run_key.replace("::", "/", 1)
+
+    @property
+    def line_endings_converted(self) -> bool:
+        """Whether its seal fails only because git converted its text files' line endings."""
+        return LINE_ENDINGS_DIAGNOSIS in self.seal_warnings
+
+    @property
     def order(self) -> tuple[datetime, str]:
         """Sort key: creation time (unknown is oldest), then run key."""
         return (self.created or _OLDEST, self.run_key)
@@ -81,6 +94,43 @@ class Operation:
     option: str
     enforcement_level: str
     threshold_pack: str | None
+    canonical: bool = True
+    """False for an exploratory or legacy operation (a catalog's NON_CANONICAL section, option
+    NC): authorized and in the detail, without a row in the v0.1 table or a coverage level."""
+    executables: tuple[str, ...] = ()
+    """The files the catalog's Bound Executables field names."""
+    coverage_source: str | None = None
+    """Where `enforcement_level` was read: `<matrix>:<line>`, `catalog`, or None (the C0 floor)."""
+    defined_in: str | None = None
+    """Where the catalog defines it (`<catalog>:<line>`), when it says."""
+
+
+@dataclass(frozen=True)
+class CatalogWarning:
+    """A line of an operations catalog or coverage matrix that could not be understood: the
+    build goes on without it, and the detail and the health report list it."""
+
+    source: str
+    """The file (as sealed), e.g. `OVC_ALLOWED_OPERATIONS_CATALOG_v0.1.md`."""
+    line: int
+    """1-based line."""
+    operation_id: str | None
+    """The operation the line belongs to, when known."""
+    message: str
+    """What could not be understood, and what was done instead."""
+
+    def __str__(self) -> str:
+        where = f"{self.operation_id}: " if self.operation_id else ""
+        return f"{self.source}:{self.line}: {where}{self.message}"
+
+    def as_json(self) -> dict[str, Any]:
+        """`{source, line, operation_id, message}` as the detail lists it."""
+        return {
+            "source": self.source,
+            "line": self.line,
+            "operation_id": self.operation_id,
+            "message": self.message,
+        }
 
 
 @dataclass(frozen=True)
@@ -91,3 +141,15 @@ class OpStatusResult:
     """`OPERATION_STATUS_TABLE_v0_1.json`: one row per operation, catalog order."""
     detail: dict[str, Any]
     """`OPERATION_STATUS_DETAIL_v0_2.json`: per-operation detail, unauthorized ops, counts."""
+
+
+@dataclass(frozen=True)
+class OperationsInput:
+    """What the builder reads from an allowed_operations snapshot."""
+
+    document: Any
+    """The allowed_operations document (a JSON catalog as it is, or Markdown catalogs read)."""
+    coverage: Any
+    """operation id -> `Coverage` from the enforcement coverage matrices; None without any."""
+    warnings: tuple[CatalogWarning, ...] = ()
+    """Lines of the catalogs and matrices that could not be read."""

@@ -39,6 +39,13 @@ def _detail(
     success = successes[-1] if successes else None
     return {
         "operation_id": op.operation_id,
+        "option": op.option,
+        "canonical": op.canonical,
+        "defined_in": op.defined_in,
+        "coverage_level": op.enforcement_level if op.canonical else None,
+        "coverage_source": op.coverage_source,
+        "executables": list(op.executables),
+        "notes": _notes(last),
         "last_run_id": last.run_id if last else None,
         "last_run_key": last.run_key if last else None,
         "last_seal_status": last.seal if last else None,
@@ -70,6 +77,7 @@ def _row(
     drift, reasons, unknown = _op_drift(last, reference_commit)
     if unknown:
         warnings.append(f"op_drift_unknown:{unknown}")
+        warnings.extend(_notes(last))
     if op.enforcement_level in ("C0", "C1", "C2"):
         warnings.append(f"coverage_below_C3:{op.enforcement_level}")
     return {
@@ -134,3 +142,29 @@ def _op_drift(
     if last.working_tree_state != "clean":
         return None, [], "no_working_tree_state"
     return False, [], None
+
+
+def _notes(last: RunFact | None) -> list[str]:
+    """Why op_drift cannot be decided from the last run, in plain words (none when it can)."""
+    if last is None or last.seal == "PASS":
+        return []
+    if last.line_endings_converted:
+        return [
+            f"op_drift unknown: the evidence folder {last.folder} was converted by git "
+            "line-ending normalization (its files match their seal once their line endings "
+            "are converted back), so its run.json cannot be trusted; see "
+            "`registry restore-line-endings`"
+        ]
+    if last.seal in ("FAIL", "TAMPERED"):
+        codes = sorted({w.split(":")[2] for w in last.seal_warnings if w.count(":") >= 2})
+        said = f" ({', '.join(codes)})" if codes else ""
+        return [
+            f"op_drift unknown: the evidence folder {last.folder} fails its seal{said}, so its "
+            f"run.json cannot be trusted; see `registry validate {last.folder}`"
+        ]
+    if last.seal == "UNSEALED":
+        return [
+            f"op_drift unknown: the evidence folder {last.folder} carries no seal "
+            "(no MANIFEST.sha256 and manifest.json), so nothing proves its run.json"
+        ]
+    return [f"op_drift unknown: the run registry gives no seal verdict for {last.folder}"]

@@ -16,15 +16,19 @@ from registry_pipeline.core.builders.run_registry._model import (
     UNSEALED,
 )
 from registry_pipeline.core.builders.run_registry._previous import PreviousStatus
-from registry_pipeline.core.errors import ReasonCode, RegistryError
+from registry_pipeline.core.errors import Hint, ReasonCode, RegistryError
 from registry_pipeline.core.seal.manifest import MANIFEST_JSON, MANIFEST_SHA256
 from registry_pipeline.core.seal.manifest import RUN_JSON as RUN_JSON_NAME
 from registry_pipeline.core.seal.paths import sort_key
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder, passed_unchanged
+from registry_pipeline.core.seal.verdicts import line_endings_explain
 
 MAX_PROBLEMS = 50
 """Problems listed per folder (in the companion and in `warnings`); the count says how many."""
+LINE_ENDINGS_CONVERTED = Hint.LINE_ENDINGS_CONVERTED.value
+"""The diagnosis of a folder whose every problem is a file that matches its seal once its line
+endings are converted back (git's normalization, not tampering with content)."""
 INTEGRITY_CODES = frozenset(ReasonCode) - {ReasonCode.SCHEMA_VIOLATION, ReasonCode.RUN_JSON_INVALID}
 """Codes that mean the bytes changed; a schema change or an unreadable folder is not tampering."""
 
@@ -49,8 +53,11 @@ def _verdict(
         report = inspect_run_folder(folder, schemas=schemas)
         problems = [(p.code.value, p.path) for p in report.problems]
     except RegistryError as exc:
-        problems = [(exc.code, None)]
-    return _status(root, problems, HASHED, prior)
+        return _status(root, [(exc.code, None)], HASHED, prior)
+    status = _status(root, problems, HASHED, prior)
+    if line_endings_explain(report.problems):
+        status["diagnosis"] = LINE_ENDINGS_CONVERTED
+    return status
 
 
 def _reusable(scan: _Scan, root: str | None, prior: PreviousStatus | None) -> bool:
@@ -101,4 +108,6 @@ def _seal_warnings(status: Mapping[str, Any]) -> list[str]:
         warnings.append(f"seal:FAIL:TRUNCATED:{hidden}")
     if status["tampered"]:
         warnings.append("seal:TAMPERED")
+    if "diagnosis" in status:
+        warnings.append(f"seal:DIAGNOSIS:{status['diagnosis']}")
     return warnings
