@@ -27,7 +27,8 @@ def add_validate(commands: Commands) -> None:
         "paths, run.json and artifact schemas. Every problem is reported with its "
         "reason code. One verdict per folder: PASS, FAIL (damaged), INTACT_OLDER_FORMAT "
         "(a plain sha256sum list whose every line verifies), CONVERTED (every file matches its "
-        "seal once git's line-ending conversion is undone) or UNSEALED (no seal files). "
+        "seal once git's line-ending conversion is undone; a failure in the workspace's own "
+        "run root) or UNSEALED (no seal files). "
         "--all covers every run root of the catalog. Exit 0 when nothing FAILed (with "
         "--strict or named folders: when all PASS), 1 otherwise, 2 on bad usage or "
         "unreadable input.",
@@ -117,6 +118,8 @@ def run_validate(args: argparse.Namespace) -> int:
     schema_root = workspace.root if workspace.schemas_dir.is_dir() else None
     counts = dict.fromkeys((PASS, FAIL, INTACT_OLDER_FORMAT, CONVERTED, UNSEALED), 0)
     counts["ERROR"] = len(unusable)
+    own_runs = os.path.abspath(workspace.runs_dir) + os.sep
+    own_converted = 0  # converted where this workspace seals (and adopt/init forbid converting)
     advice = False
     with Progress(len(folders), "validating", enabled=not args.json and len(folders) > 1) as bar:
         for result in inspect_many(
@@ -129,8 +132,12 @@ def run_validate(args: argparse.Namespace) -> int:
                 verdict = verdict_of(result)
                 result = result.with_problems(verdict.problems)
                 counts[verdict.status] += 1
+                own = verdict.status == CONVERTED and os.path.abspath(result.run_folder).startswith(
+                    own_runs
+                )
+                own_converted += own
                 advice |= any(p.hint == Hint.LINE_ENDINGS_CONVERTED for p in result.problems)
-                _print_report(result, verdict, args.json, workspace)
+                _print_report(result, verdict, args.json, workspace, own)
             else:
                 counts["ERROR"] += 1
                 _print_unreadable(result, args.json)
@@ -140,7 +147,7 @@ def run_validate(args: argparse.Namespace) -> int:
         return 2
     strict = args.strict or bool(args.folders) or args.active  # what is trusted must PASS
     lenient = counts[INTACT_OLDER_FORMAT] + counts[CONVERTED] + counts[UNSEALED]
-    return 1 if counts[FAIL] or (strict and lenient) else 0
+    return 1 if counts[FAIL] or own_converted or (strict and lenient) else 0
 
 
 def _active_folders(
@@ -300,7 +307,11 @@ def _shown(path: str) -> str:
     return printable(path).replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
 
 
-def _print_report(report: Any, verdict: Any, as_json: bool, workspace: Workspace) -> None:
+def _print_report(
+    report: Any, verdict: Any, as_json: bool, workspace: Workspace, own: bool = False
+) -> None:
+    """One folder's verdict; `own`: a CONVERTED folder in the workspace's own run root, which
+    counts as a failure (its seals must hold: init and adopt keep git from converting there)."""
     if as_json:
         json_line(
             {
@@ -328,9 +339,10 @@ def _print_report(report: Any, verdict: Any, as_json: bool, workspace: Workspace
         out(f"INTACT  {where}  (older format: {verdict.older_format}, {checked})")
         return
     if verdict.status == "CONVERTED":
+        failing = "; a failure in the workspace's own run root" if own else ""
         out(
             f"CONVERTED  {where}  ({len(report.problems)} problem(s), each a file that matches "
-            "its seal once its line endings are converted back)"
+            f"its seal once its line endings are converted back{failing})"
         )
     else:
         out(f"FAIL  {where}  ({len(report.problems)} problem(s))")

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from registry_pipeline.core.seal.run_store import SealedRun
+from registry_pipeline.core.seal.envelope import RunSpec
+from registry_pipeline.core.seal.run_store import RunStore, seal_files
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline_tests._helpers import copy_demo, unseal
 
@@ -98,22 +99,35 @@ def test_the_seed_evidence_folders(cli: Run, reference: Path) -> None:
     assert code == 1  # named folders are strict
 
 
-def test_a_folder_git_converted_is_its_own_verdict_and_fails_only_when_strict(
-    cli: Run, workspace: Workspace, make_run: Callable[..., SealedRun]
+def test_a_folder_git_converted_is_its_own_verdict_lenient_only_outside_our_run_root(
+    cli: Run, demo: Path
 ) -> None:
     """Every problem a file that matches its seal once its line endings are converted back:
-    CONVERTED, lenient in --all like an older format; one problem more and it is FAIL."""
-    run = make_run({"RUN.md": b"a\r\nb\r\n", "x.txt": b"x\n"})
+    CONVERTED. In another tool's run root (the seed's evidence) it is lenient like an older
+    format; in the workspace's own run root, where seals must hold, it fails; one unexplained
+    problem more and it is FAIL anywhere."""
+    catalog_path = demo / "registries" / "REGISTRY_CATALOG_v0_2.json"
+    catalog = json.loads(catalog_path.read_text())
+    catalog["run_roots"] = [".codex/RUNS", "evidence/runs"]
+    catalog_path.write_text(json.dumps(catalog, indent=2))
+    workspace = Workspace(demo)
+    files = {"RUN.md": b"a\r\nb\r\n", "x.txt": b"x\n"}
+    moved = workspace.root / "evidence" / "runs"
+    moved.mkdir(parents=True)
+    run = seal_files(RunStore(workspace), RunSpec(registry_id="demo"), files)
     unseal(run.path)
     (run.path / "RUN.md").write_bytes(b"a\nb\n")
     root = str(workspace.root)
     code, out, err = cli("validate", "--all", "--workspace", root)
-    assert code == 0 and f"CONVERTED  .codex/RUNS/{run.run_id}" in out
+    assert code == 1 and "a failure in the workspace's own run root" in out, out + err
+    run.path.rename(moved / run.run_id)
+    code, out, err = cli("validate", "--all", "--workspace", root)
+    assert code == 0 and f"CONVERTED  evidence/runs/{run.run_id}" in out
     assert "HASH_MISMATCH" in out and "1 with line endings converted" in err
     assert cli("validate", "--all", "--strict", "--workspace", root)[0] == 1
-    (run.path / "x.txt").write_bytes(b"y\n")
+    (moved / run.run_id / "x.txt").write_bytes(b"y\n")
     code, out, _ = cli("validate", "--all", "--workspace", root)
-    assert code == 1 and f"FAIL  .codex/RUNS/{run.run_id}" in out
+    assert code == 1 and f"FAIL  evidence/runs/{run.run_id}" in out
 
 
 def _registry(root: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -15,8 +15,9 @@ to worry about" and "evidence was altered", so `registry validate` reports one v
 - `UNSEALED`: none of the seal files: nothing claims anything about its content.
 - `FAIL`: damaged (a hash, size, listing, path or schema problem), with the reason codes.
 
-Only PASS can ever become active; `registry validate --all` counts INTACT_OLDER_FORMAT, CONVERTED
-and UNSEALED as failures with `--strict` only.
+Only PASS can ever become active. `registry validate --all` counts INTACT_OLDER_FORMAT, CONVERTED
+and UNSEALED as failures with `--strict` only, except CONVERTED in the workspace's own run root:
+there seals must hold (`registry init` and `adopt` keep git from converting it), so it fails.
 
 The verdict is read off the report of the one inspection: a folder is INTACT_OLDER_FORMAT or
 UNSEALED only when every problem of its report is one that scheme explains, so no problem the
