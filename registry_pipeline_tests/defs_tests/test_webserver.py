@@ -7,6 +7,7 @@ built once with `registry build`, then served, and the tests read what the UI wo
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ ASSET_NODES = """
             ... on PathMetadataEntry { path }
             ... on IntMetadataEntry { intValue }
             ... on MarkdownMetadataEntry { mdStr }
+            ... on JsonMetadataEntry { jsonString }
         }
     }
 } }
@@ -128,3 +130,15 @@ def test_health_report_markdown_is_served(nodes: dict[str, dict[str, Any]]) -> N
     assert report["__typename"] == "MarkdownMetadataEntry"
     assert report["mdStr"].startswith("# System Health Report v0.1")
     assert "## Governance scorecard" in report["mdStr"]
+
+
+def test_health_report_metadata_shows_the_sealed_scorecard(
+    served: Served, nodes: dict[str, dict[str, Any]]
+) -> None:
+    """The UI's figures are the sealed summary's, not computed again."""
+    shown = json.loads(_metadata(nodes["system_health_report"])["scorecard"]["jsonString"])
+    entry = served.entry("system_health_report")
+    folder = served.workspace / ".codex" / "RUNS" / entry["run_id"]
+    sealed = json.loads((folder / "SYSTEM_HEALTH_SUMMARY_v0_1.json").read_text(encoding="utf-8"))
+    assert shown == sealed["scorecard"]
+    assert shown["enforcement_c3_plus"]["total"] > 0

@@ -209,9 +209,11 @@ def build_system_health_report(build: BuildInputs, builder_ids: Set[str]) -> Bui
             "drift_signals": _source(drift, drift_signals.V01_ARTIFACT),
         },
         write_overrides=_write_overrides(build),
+        excluded=load_catalog(build.workspace).excluded,
     )
     markdown = files[system_health.MARKDOWN_ARTIFACT].decode("utf-8")
-    return BuildResult(files, len(files), {"markdown": markdown})
+    sealed = loads_strict(files[system_health.SUMMARY_ARTIFACT])  # the figures, as sealed
+    return BuildResult(files, len(files), {"markdown": markdown, "scorecard": sealed["scorecard"]})
 
 
 DRIFT_HISTORY = 30
@@ -271,6 +273,7 @@ def _catalog_summary(build: BuildInputs, builder_ids: Set[str]) -> list[dict[str
                 "latest_run_id": latest.run_id if latest else None,
                 "latest_status": verdict,
                 "operation_id": spec.operation_id,
+                "in_scorecard": spec.in_scorecard,
             }
         )
     return summary

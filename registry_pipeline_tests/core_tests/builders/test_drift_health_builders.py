@@ -420,11 +420,21 @@ def _health(**overrides: Any) -> dict[str, bytes]:
 
 def test_scorecard_and_counts_are_computed_from_data() -> None:
     summary = json.loads(_health()[SUMMARY_ARTIFACT])
-    assert summary["scorecard"] == {
-        "sealed_registries": {"count": 2, "total": 4},
-        "operations_with_builders": {"count": 1, "total": 3},
-        "check_coverage": {"count": 2, "total": 3},
+    scorecard = summary["scorecard"]
+    registries = scorecard["sealed_registries"].pop("registries")
+    assert scorecard == {
+        "enforcement_c3_plus": {"count": 2, "total": 3, "percent": 66.7},
+        "sealed_registries": {"count": 2, "total": 4, "percent": 50.0},
+        "executables": None,  # no operation carries any
+        "operations_with_builders": {"count": 1, "total": 3, "percent": 33.3},
+        "check_coverage": {"count": 2, "total": 3, "percent": 66.7},
     }
+    assert [(r["registry_id"], r["sealed"], r["reason"]) for r in registries] == [
+        ("run_registry", True, None),
+        ("op_status_table", False, "no snapshot yet"),
+        (HOSTILE, False, "its newest snapshot x fails its seal or schema"),
+        ("expected_versions", True, None),
+    ]
     counts = summary["counts"]
     assert (counts["total_ops"], counts["observed"], counts["unobserved"]) == (3, 1, 1)
     assert (counts["legacy_only"], counts["stale"], counts["drifting"]) == (1, 1, 1)
@@ -448,16 +458,62 @@ def test_scorecard_changes_with_the_data() -> None:
     summary[1]["has_builder"] = True
     summary[1]["latest_status"] = "PASS"
     figures = json.loads(_health(catalog_summary=summary)[SUMMARY_ARTIFACT])["scorecard"]
-    assert figures["sealed_registries"] == {"count": 3, "total": 4}
-    assert figures["operations_with_builders"] == {"count": 2, "total": 3}
+    assert (figures["sealed_registries"]["count"], figures["sealed_registries"]["total"]) == (3, 4)
+    assert figures["operations_with_builders"] == {"count": 2, "total": 3, "percent": 66.7}
+
+
+def test_sealed_registries_count_excluded_ones_and_leave_out_those_adoption_added() -> None:
+    """As the seed counts: its 13 registries, the external database among them; never the
+    operations catalog adoption added to feed op_status_table."""
+    summary = _catalog_summary()
+    added = {"registry_id": "allowed_operations", "kind": "source", "has_builder": True,
+             "latest_run_id": "z", "latest_status": "PASS", "in_scorecard": False}  # fmt: skip
+    summary.append(added)
+    excluded = [("threshold_registry_db", "external database: nothing in the repository to seal")]
+    files = _health(catalog_summary=summary, excluded=excluded)
+    figures = json.loads(files[SUMMARY_ARTIFACT])["scorecard"]["sealed_registries"]
+    assert (figures["count"], figures["total"], figures["percent"]) == (2, 5, 40.0)
+    assert figures["registries"][-1] == {
+        "registry_id": "threshold_registry_db", "sealed": False, "run_id": None,
+        "reason": "excluded: external database: nothing in the repository to seal",
+    }  # fmt: skip
+    assert "allowed_operations" not in {r["registry_id"] for r in figures["registries"]}
+    markdown = files[MARKDOWN_ARTIFACT].decode()
+    assert "| sealed registries | 2/5 | 40.0% |" in markdown
+    assert "- not sealed: threshold_registry_db (excluded: external database" in markdown
+
+
+def test_executables_are_counted_from_the_catalogs_bound_executables() -> None:
+    detail = {
+        "operations": [
+            {"operation_id": "OP-QA07", "status": "ok", "canonical": True,
+             "executables": ["tools/a.py", "tools/b.py"]},
+            {"operation_id": "OP-B07", "status": "stale", "canonical": True, "executables": []},
+            {"operation_id": "OP-QA08", "status": "never_run", "canonical": True,
+             "executables": ["tools/a.py"]},
+            {"operation_id": "OP-NC01", "status": "never_run", "canonical": False,
+             "executables": ["src/old.py"]},
+        ],
+        "non_canonical": {"count": 1, "operation_ids": ["OP-NC01"]},
+        "catalog_warnings": [{"source": "ops.md", "line": 7, "operation_id": "OP-B07",
+                              "message": "option 'x' is not an uppercase family: B is used"}],
+        "unauthorized": [],
+    }  # fmt: skip
+    files = _health(op_status_detail=detail)
+    figures = json.loads(files[SUMMARY_ARTIFACT])["scorecard"]["executables"]
+    assert figures == {"count": 3, "operations_bound": {"count": 2, "total": 3, "percent": 66.7}}
+    markdown = files[MARKDOWN_ARTIFACT].decode()
+    assert "| executables | 3 |" in markdown
+    assert "- non-canonical operations: 1 (OP-NC01)" in markdown
+    assert "- could not read ops.md:7 (OP-B07): option 'x'" in markdown
 
 
 def test_markdown_has_scorecard_statuses_and_tri_state_words() -> None:
     markdown = _health()[MARKDOWN_ARTIFACT].decode()
     assert "## Governance scorecard" in markdown
-    assert "| sealed registries | 2/4 |" in markdown
-    assert "| operations with builders | 1/3 |" in markdown
-    assert "| check coverage | 2/3 |" in markdown
+    assert "| enforcement coverage C3+ | 2/3 | 66.7% |" in markdown
+    assert "| sealed registries | 2/4 | 50.0% |" in markdown
+    assert "| operations with builders | 1/3 | 33.3% |" in markdown
     assert "| OP-B07 | name of OP-B07 | C2 | stale | - | - | yes |" in markdown
     assert "| OP-QA08 | name of OP-QA08 | C3 | never_run | - | - | unknown |" in markdown
     assert "| run_folders:invalid | critical | yes |" in markdown

@@ -8,7 +8,8 @@ scripts, no external resources, every text escaped), and `SYSTEM_HEALTH_SUMMARY_
 Inputs are plain parsed JSON:
 - `catalog_summary`: one object per catalog registry: `registry_id`, `kind`, `has_builder` (bool),
   `latest_run_id` (str or null), `latest_status` (`PASS` | `FAIL` | `none`: whether the newest
-  snapshot validates), optional `operation_id` (the operation that builds it).
+  snapshot validates), optional `operation_id` (the operation that builds it) and `in_scorecard`
+  (false: not one of the repository's registries, left out of the scorecard).
 - `op_status_rows`: OPERATION_STATUS_TABLE_v0_1 rows; `op_status_detail`: `{"operations": [...]
   or {op_id: {...}}, "unauthorized": [op_id or {"operation_id": ...}]}` with each operation's
   `status` (`ok` | `failing` | `stale` | `never_run`).
@@ -20,11 +21,11 @@ line), the seal pass rate per registry (its run folders, by run id, whose seal v
 its latest status, and drift signals by value per drift snapshot (`drift_history`, then
 `drift_detail`).
 
-Scorecard, computed from those inputs only:
-- sealed registries: registries whose `latest_status` is PASS / registries in the catalog;
-- operations with builders: operations (rows) built by a catalog registry that has a builder /
-  operations;
-- check coverage: operations at coverage level C3 or above (enforced by a check) / operations.
+Scorecard, computed from those inputs only (`_scorecard` says exactly what each counts):
+enforcement coverage C3+ over the canonical operations, sealed registries over the repository's
+registries (excluded ones included, as the seed counts), operations with builders, and the
+executables the operations catalog binds. The catalog's non-canonical operations and the lines
+it could not read are listed in an "Operations catalog" section.
 
 Layout: `_build` assembles the report, `_inputs` reads the inputs, `_scorecard` computes the
 ratios, `_sections` builds the report model, `_charts` the charts' data (drawn by `_svg`),

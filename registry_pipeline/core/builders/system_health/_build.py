@@ -16,6 +16,7 @@ from registry_pipeline.core.builders.system_health._render import render_html, r
 from registry_pipeline.core.builders.system_health._scorecard import compute_scorecard
 from registry_pipeline.core.builders.system_health._sections import (
     Section,
+    _catalog_section,
     _operation_section,
     _overrides_section,
     _registry_section,
@@ -43,6 +44,7 @@ def build_system_health(
     input_sources: Mapping[str, str] | None = None,
     write_overrides: Sequence[Mapping[str, Any]] = (),
     drift_history: Sequence[Mapping[str, Any]] = (),
+    excluded: Sequence[tuple[str, str]] = (),
 ) -> dict[str, bytes]:
     """Artifact name to bytes for the Markdown report, the HTML page and the JSON summary.
 
@@ -50,9 +52,10 @@ def build_system_health(
     the sealed snapshot read) is recorded as given; `write_overrides` are the records of the
     write path's overrides log (`add-entry --no-check`), shown newest first; `drift_history`
     are earlier drift detail documents, oldest first, drawn before `drift_detail` in the drift
-    chart of the HTML page.
+    chart of the HTML page; `excluded` are the catalog's excluded registries (id, reason), which
+    the scorecard counts as not sealed.
     """
-    scorecard = compute_scorecard(catalog_summary, op_status_rows)
+    scorecard = compute_scorecard(catalog_summary, op_status_rows, op_status_detail, excluded)
     statuses = operation_statuses(op_status_detail)
     unauthorized = unauthorized_operations(op_status_detail)
     signals = [s for s in drift_detail.get("signals", ()) if isinstance(s, Mapping)]
@@ -60,6 +63,7 @@ def build_system_health(
         _scorecard_section(scorecard),
         _registry_section(catalog_summary),
         _operation_section(op_status_rows, statuses),
+        *filter(None, [_catalog_section(op_status_detail)]),
         Section("Unauthorized operations", notes=tuple(unauthorized) or ("none",)),
         _run_folder_section(run_registry_lines),
         _system_drift_section(drift_v01),

@@ -31,19 +31,69 @@ def tri_state(value: Any) -> str:
 
 
 def _scorecard_section(scorecard: Scorecard) -> Section:
-    """The governance scorecard as a table."""
+    """The governance scorecard as a table, with what each figure counts and what it leaves out."""
+    ratios = (
+        ("enforcement coverage C3+", scorecard.enforcement_c3_plus,
+         "canonical operations at coverage level C3, C4 or C5 / canonical operations"),
+        ("sealed registries", scorecard.sealed_registries,
+         "registries whose newest snapshot here passes seal and schema / registries of the "
+         "repository, excluded ones included"),
+        ("operations with builders", scorecard.operations_with_builders,
+         "operations built by a registry with a builder / operations"),
+    )  # fmt: skip
+    rows = [(name, str(ratio), _percent(ratio.percent), how) for name, ratio, how in ratios]
+    executables = scorecard.executables
+    if executables is not None:
+        bound = executables["operations_bound"]
+        rows.append(
+            ("executables", str(executables["count"]), "-",
+             "distinct files the operations catalog binds (Bound Executables)")
+        )  # fmt: skip
+        rows.append(
+            ("operations with executables", f"{bound['count']}/{bound['total']}",
+             _percent(bound["percent"]), "canonical operations binding at least one file")
+        )  # fmt: skip
+    notes = [
+        f"not sealed: {entry['registry_id']} ({entry['reason']})"
+        for entry in scorecard.registries
+        if not entry["sealed"]
+    ]
+    if executables is None:
+        notes.append("executables: the operations catalog names none")
+    notes.append(
+        "the report and any registry built after it in the same run count by their previous "
+        "snapshot; the seed system counts system_health_report as never sealed in its own "
+        "scorecard (presentation-only), here it is sealed like every other registry"
+    )
     return Section(
         "Governance scorecard",
-        headers=("figure", "value", "computed as"),
-        rows=(
-            ("sealed registries", str(scorecard.sealed_registries),
-             "registries whose latest snapshot validates / registries in the catalog"),
-            ("operations with builders", str(scorecard.operations_with_builders),
-             "operations built by a registry with a builder / operations"),
-            ("check coverage", str(scorecard.check_coverage),
-             "operations at coverage level C3 or above / operations"),
-        ),
-    )  # fmt: skip
+        notes=tuple(notes),
+        headers=("figure", "value", "percent", "computed as"),
+        rows=tuple(rows),
+    )
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}%"
+
+
+def _catalog_section(detail: Mapping[str, Any]) -> Section | None:
+    """The catalog's non-canonical operations (count and ids) and the lines it could not read."""
+    found = detail.get("non_canonical")
+    warnings = [w for w in detail.get("catalog_warnings", ()) if isinstance(w, Mapping)]
+    if not isinstance(found, Mapping) and not warnings:
+        return None
+    notes = []
+    if isinstance(found, Mapping):
+        ids = ", ".join(str(op) for op in found.get("operation_ids", ())) or "none"
+        notes.append(f"non-canonical operations: {found.get('count', 0)} ({ids})")
+    notes.extend(
+        f"could not read {w.get('source')}:{w.get('line')}"
+        + (f" ({w.get('operation_id')})" if w.get("operation_id") else "")
+        + f": {w.get('message')}"
+        for w in warnings
+    )
+    return Section("Operations catalog", notes=tuple(notes))
 
 
 def _registry_section(catalog_summary: Sequence[Mapping[str, Any]]) -> Section:

@@ -54,11 +54,7 @@ def _summary(
                 "unknown": values.count(None),
             },
         },
-        "scorecard": {
-            "sealed_registries": scorecard.sealed_registries.as_json(),
-            "operations_with_builders": scorecard.operations_with_builders.as_json(),
-            "check_coverage": scorecard.check_coverage.as_json(),
-        },
+        "scorecard": scorecard.as_json(),
         "unauthorized_operations": list(unauthorized),
         "system_drift": dict(drift_v01.get("system_drift", {})),
         **_seed_lists(rows, statuses),
