@@ -137,7 +137,7 @@ def _source_asset(spec: RegistrySpec) -> dg.AssetsDefinition:
         workspace = registry_workspace.workspace
         schemas = SchemaCatalog.for_workspace(workspace.root)
         with as_step_failure():
-            source = read_source_files(workspace.root, spec.sources)
+            source = read_source_files(workspace.root, spec.sources, spec.kind)
         with as_step_failure(lambda path: source.origins.get(path or "", path)):
             problems = source_problems(source.files, schemas)
             if problems:  # never sealed: the step fails, downstream is skipped

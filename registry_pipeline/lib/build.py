@@ -276,7 +276,7 @@ def _settled_sources(
         if not spec.is_source or spec.registry_id not in in_graph:
             continue
         try:
-            source = read_source_files(workspace.root, spec.sources)
+            source = read_source_files(workspace.root, spec.sources, spec.kind)
         except RegistryError:
             continue  # the asset reports it, as its step failure
         if source_problems(source.files, schemas):  # the asset's own check: no shortcut past it
@@ -342,6 +342,8 @@ def _entry(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> RegistryBuild
     count = metadata.get("record_count")
     listed = metadata.get(UNEXPECTED_FILES)
     unexpected = listed.value if listed is not None and isinstance(listed.value, list) else []
+    said = metadata.get("notes")  # a builder's own notes (lines of its inputs it could not read)
+    notes = [str(note) for note in said.value] if said and isinstance(said.value, list) else []
     return RegistryBuild(
         key.to_user_string(),
         status,
@@ -350,7 +352,7 @@ def _entry(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> RegistryBuild
         int(str(count.value)) if count is not None else None,
         checks,
         problems,
-        notes=[unexpected_note(str(path)) for path in unexpected],
+        notes=[unexpected_note(str(path)) for path in unexpected] + notes,
     )
 
 

@@ -175,7 +175,12 @@ def _write(root: Path, relpath: str | Path, value: Any) -> None:
 @pytest.fixture
 def seed_repo(tmp_path: Path) -> Path:
     """A git repository in the seed system's layout, committed."""
-    root = tmp_path / "ovc"
+    return make_seed_repo(tmp_path / "ovc")
+
+
+def make_seed_repo(root: Path, extra: dict[str, Any] | None = None) -> Path:
+    """Write the seed-layout repository at `root` (plus `extra` files: relpath -> JSON value
+    or text), then `git init` and commit it."""
     _write(root, PHASE / "REGISTRY_CATALOG_v0_1.json", CATALOG)
     _write(root, PHASE / "REGISTRY_CATALOG_ADDENDUM_v0_1__delta.json", ADDENDUM)
     _write(root, PHASE / "ACTIVE_REGISTRY_POINTERS_v0_1.json", POINTERS)
@@ -189,6 +194,8 @@ def seed_repo(tmp_path: Path) -> Path:
     _write(root, "configs/threshold_packs/beta_pack_v1.json", dict(PACK, pack_id="beta_pack"))
     _write(root, ".gitignore", "__pycache__/\n.codex/RUNS/\n")
     _write(root, ".gitattributes", "* text=auto eol=lf\n")
+    for relpath, value in (extra or {}).items():
+        _write(root, relpath, value)
     git = ["git", "-c", "user.email=t@example.org", "-c", "user.name=t"]
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
     subprocess.run(["git", "add", "-A"], cwd=root, check=True)
@@ -230,7 +237,9 @@ def test_dry_run_decides_everything_and_writes_nothing(cli: Run, seed_repo: Path
     }  # fmt: skip
     reasons = {d["registry_id"]: d["reason"] for d in plan["decisions"]}
     assert "external database" in reasons["threshold_registry_db"]
-    assert "collection" in reasons["validation_range_results"]
+    assert reasons["validation_range_results"] == (  # a collection with no member yet
+        "collection: no file matches reports/validation/range_*.jsonl; nothing to snapshot"
+    )
     assert plan["pointer_file"] == (PHASE / "ACTIVE_REGISTRY_POINTERS_v0_1.json").as_posix()
     assert set(plan["files"].values()) == {"new"}
     warnings = "\n".join(plan["warnings"])

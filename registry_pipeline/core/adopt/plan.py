@@ -6,11 +6,14 @@ Each entry maps to one kind, by these rules, in this order:
 2. A registry one of our builders builds (`run_registry`, `op_status_table`, `drift_signals`,
    `system_health_report`, `registry_delta_log`): built, presentation or log, with the
    artifacts, inputs and operation of that builder.
-3. Every primary `authoritative_sources` path a concrete file of the repository: a source
+3. A primary path with a `<placeholder>` (one folder or file per run): a collection, sealed
+   from a glob of that path as one snapshot of all its members (`core.adopt._collection`);
+   excluded when no file matches it (nothing to snapshot).
+4. Every primary `authoritative_sources` path a concrete file of the repository: a source
    registry of those files (several files of one folder, and all of that folder's files of their
    extension: one glob, so a new threshold pack is picked up).
-4. Otherwise excluded, with the reason: a collection (a path with a `<placeholder>`: one folder
-   or file per run, no single snapshot), or files that are not in the repository.
+5. Otherwise excluded, with the reason: a run folder or no primary path (no single snapshot),
+   or files that are not in the repository.
 
 Registry ids are theirs, exactly. The operations catalog our `op_status_table` builder reads is
 their Markdown operations catalog, sealed as a source registry `allowed_operations` with no
@@ -24,6 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from registry_pipeline.core.adopt._bindings import binding
+from registry_pipeline.core.adopt._built import BUILT as BUILT
+from registry_pipeline.core.adopt._built import OPERATIONS_ID
+from registry_pipeline.core.adopt._collection import PLACEHOLDER, plan_collection
 from registry_pipeline.core.adopt.v01 import SeedLayout, operation_ids, read_entries
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.seal.schemas import SchemaCatalog
@@ -32,52 +39,6 @@ from registry_pipeline.core.workspace.catalog import (
     CatalogError,
     check_catalog,
 )
-
-OPERATIONS_ID = "allowed_operations"
-THRESHOLD_PACKS = "threshold_packs_file"
-BINDING_PREFIX = "urn:registry-pipeline:adopted:"
-
-
-@dataclass(frozen=True)
-class Built:
-    kind: str
-    artifacts: tuple[str, ...]
-    depends_on: tuple[str, ...]
-    operation_id: str
-    active_pointer: bool
-    delta_reason: str | None = None
-
-
-BUILT: dict[str, Built] = {
-    "run_registry": Built(
-        "built", ("RUN_REGISTRY_v0_1.jsonl", "RUN_REGISTRY_SEAL_STATUS_v0_2.jsonl"), (),
-        "OP-QA07", True,
-    ),
-    "op_status_table": Built(
-        "built", ("OPERATION_STATUS_TABLE_v0_1.json", "OPERATION_STATUS_DETAIL_v0_2.json"),
-        ("run_registry", OPERATIONS_ID, THRESHOLD_PACKS), "OP-QA08", True,
-    ),
-    "drift_signals": Built(
-        "built", ("DRIFT_SIGNALS_v0_1.json", "DRIFT_SIGNALS_DETAIL_v0_2.json"),
-        ("op_status_table", "run_registry", "expected_versions", THRESHOLD_PACKS), "OP-QA09",
-        True,
-    ),
-    "system_health_report": Built(
-        "presentation",
-        ("SYSTEM_HEALTH_REPORT_v0_1.md", "SYSTEM_HEALTH_SUMMARY_v0_1.json",
-         "SYSTEM_HEALTH_REPORT_v0_1.html"),
-        ("op_status_table", "drift_signals", "run_registry"), "OP-QA10", False,
-        "presentation-only: no active pointer, no meaningful delta semantics",
-    ),
-    "registry_delta_log": Built(
-        "log", ("REGISTRY_DELTA_LOG_v0_1.jsonl", "REGISTRY_DELTA_LOG_STATE_v0_2.json"), (),
-        "OP-QA11", False, "the log itself: it records the other registries' transitions",
-    ),
-}  # fmt: skip
-"""What each of our builders produces and reads (the demo catalog's built entries say the same;
-a test holds them together)."""
-
-_PLACEHOLDER = re.compile(r"<[^>]+>")
 
 
 @dataclass(frozen=True)
@@ -146,9 +107,9 @@ def plan_adoption(layout: SeedLayout) -> AdoptionPlan:
         decisions.append(Decision(registry_id, decision[0], decision[1], defined_in, decision[2]))
         if ours is not None:
             entries.append(ours)
-            binding = _binding(layout, ours)
-            if binding is not None:
-                bindings[f"schemas/{registry_id}.schema.json"] = binding
+            bound = binding(layout, ours)
+            if bound is not None:
+                bindings[f"schemas/{registry_id}.schema.json"] = bound
     if layout.operations and OPERATIONS_ID not in {e["registry_id"] for e in entries}:
         entries.append(_operations_entry(layout))
         relpaths = tuple(layout.relpath(path) for path in layout.operations)
@@ -262,9 +223,16 @@ def _decide(
         if built.delta_reason:
             ours["delta_log"] = {"covered": False, "reason": built.delta_reason}
         return (built.kind, f"built by registry-pipeline's {registry_id} builder", ()), ours
-    templated = [path for path in primary if _PLACEHOLDER.search(path)]
-    if templated or artifact_type == "run_folder" or not primary:
-        shown = templated[0] if templated else artifact_type or "no primary source"
+    if any(PLACEHOLDER.search(path) for path in primary):
+        collection = plan_collection(layout.root, primary)
+        if not collection.sources:
+            return ("excluded", collection.reason, ()), None
+        ours = _entry(entry, "collection", list(collection.artifacts), [])
+        ours.update(build_operation_id=_operation(entry, known_ops), active_pointer=True,
+                    sources=list(collection.sources))  # fmt: skip
+        return ("collection", collection.reason, collection.sources), ours
+    if artifact_type == "run_folder" or not primary:
+        shown = artifact_type or "no primary source"
         return (
             "excluded",
             f"collection: one folder or file per run ({shown}), no single snapshot to seal",
@@ -370,36 +338,6 @@ def _complete_dependencies(entries: list[dict[str, Any]], warnings: list[str]) -
                 for other in entries
                 if other is not entry and other["delta_log"].get("covered")
             ]
-
-
-def _binding(layout: SeedLayout, entry: dict[str, Any]) -> dict[str, Any] | None:
-    """A schema binding for a source registry whose schema the repository has (never copied:
-    the binding names their file)."""
-    if entry["kind"] != "source" or layout.schemas_dir is None:
-        return None
-    if not all(name.endswith(".json") for name in entry["artifacts"]):
-        return None  # their JSON Schema cannot govern a CSV or Markdown file
-    name = f"{entry['schema_id']}.schema.json"
-    schema = layout.schemas_dir / name
-    if Path(name).name != name or name.startswith(".") or not schema.is_file():
-        return None  # only a file directly in their schemas folder
-    return {
-        "$id": BINDING_PREFIX + entry["registry_id"],
-        "title": f"{entry['registry_id']}: bound to the repository's own schema",
-        "x-registry-artifacts": _with_snapshot_names(entry["artifacts"]),
-        "x-registry-format": "json",
-        "x-schema-file": "../" + layout.relpath(schema),
-    }
-
-
-def _with_snapshot_names(artifacts: list[str]) -> list[str]:
-    """The artifact names, and the names the seed's seal-promotion script gives the same files
-    (`EXPECTED_VERSIONS_v0_1_snapshot.json`), so their snapshots are checked by the same schema."""
-    names = list(artifacts)
-    for name in artifacts:
-        stem, dot, suffix = name.rpartition(".")
-        names.append(f"{stem}_snapshot{dot}{suffix}" if dot else f"{name}_snapshot")
-    return names
 
 
 SEED_BUILDER_ROOTS = (".codex/RUNS", "reports/runs", "reports/path1/evidence/runs")

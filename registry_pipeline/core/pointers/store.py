@@ -724,7 +724,8 @@ def _order_key(folder: Path, registry_id: str) -> tuple[str, str] | None:
 
 def pointer_relpath(kind: str, artifacts: tuple[str, ...]) -> str | None:
     """The artifact a pointer names: the primary one, or None for a multi-file source snapshot
-    (as the seed does for its threshold packs) or one given as a glob (one file per entry)."""
-    if kind == "source" and (len(artifacts) > 1 or any(map(is_pattern, artifacts))):
+    (as the seed does for its threshold packs), one given as a glob, and any collection's."""
+    several = len(artifacts) > 1 or any(map(is_pattern, artifacts))
+    if kind == "collection" or (kind == "source" and several):
         return None
     return artifacts[0] if artifacts else None

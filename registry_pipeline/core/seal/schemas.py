@@ -71,11 +71,17 @@ class ArtifactSchema:
         return self.binding or self.path
 
     def matches(self, relpath: str) -> bool:
-        """Whether this schema governs the artifact at `relpath`."""
+        """Whether this schema governs the artifact at `relpath`: a pattern with a `/` matches
+        the relpath, one without matches the file name; `*` never crosses a `/` (a collection's
+        `p1/outputs/evidence_pack_v0_2/meta.json` is no `*_pack_v[0-9]*.json`)."""
         name = relpath.rsplit("/", 1)[-1]
+        depth = relpath.count("/")
         return any(
-            fnmatch.fnmatchcase(relpath, pattern) or fnmatch.fnmatchcase(name, pattern)
+            fnmatch.fnmatchcase(relpath, pattern)
+            if "/" in pattern
+            else fnmatch.fnmatchcase(name, pattern)
             for pattern in self.patterns
+            if "/" not in pattern or pattern.count("/") == depth
         )
 
 

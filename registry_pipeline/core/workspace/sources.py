@@ -14,8 +14,9 @@ from pathlib import Path
 from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.errors import Problem, ReasonCode, RegistryError, UsageError
 from registry_pipeline.core.seal.paths import fold_key, is_reserved, printable, relpath_problem
-from registry_pipeline.core.seal.schemas import SchemaCatalog, iter_jsonl
+from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder
+from registry_pipeline.core.workspace._source_schemas import source_problems as source_problems
 from registry_pipeline.core.workspace.layout import escape_problem
 from registry_pipeline.core.workspace.snapshots import logical_name
 
@@ -87,76 +88,6 @@ def check_source_schemas(pairs: Sequence[tuple[str, Path]], catalog: SchemaCatal
     )
     if problems:
         raise SourceError(problems)
-
-
-def source_problems(
-    files: Mapping[str, bytes], catalog: SchemaCatalog, *, parse_ungoverned: bool = True
-) -> list[Problem]:
-    """Every parse and schema problem of `files` (relpath -> bytes), each naming the file, the
-    line and the field (JSON pointer): the one check `registry seal` and a source asset make
-    before anything is written. With `parse_ungoverned`, .json and .jsonl files no schema
-    governs must still parse strictly."""
-    problems: list[Problem] = []
-    for relpath, data in sorted(files.items()):
-        schema = catalog.for_artifact(relpath)
-        fmt = schema.format if schema else _format_of(relpath) if parse_ungoverned else None
-        if fmt is None:
-            continue
-        if fmt == "jsonl" and data and not data.endswith(b"\n"):
-            line = data.count(b"\n") + 1
-            problems.append(
-                _problem(
-                    ReasonCode.SCHEMA_VIOLATION,
-                    relpath,
-                    f"line {line} is incomplete (no final newline: an interrupted append?); "
-                    "complete or remove it (`registry runs repair` for a run index)",
-                )
-            )
-            continue
-        try:
-            if fmt == "jsonl":
-                for number, document in iter_jsonl(data):
-                    if schema is not None:
-                        problems.extend(
-                            _problem(ReasonCode.SCHEMA_VIOLATION, relpath, f"line {number} {v}")
-                            for v in catalog.validate(schema.schema_id, document)
-                        )
-            else:
-                document = loads_strict(data)
-                if schema is not None:
-                    violations = catalog.validate(schema.schema_id, document)
-                    lines = _pointer_lines(data, [v.pointer for v in violations])
-                    problems.extend(
-                        _problem(ReasonCode.SCHEMA_VIOLATION, relpath, f"{lines[v.pointer]}{v}")
-                        for v in violations
-                    )
-        except JSONDecodeProblem as exc:
-            problems.append(
-                _problem(ReasonCode.SCHEMA_VIOLATION, relpath, f"not valid {fmt}: {exc}")
-            )
-    return problems
-
-
-def _format_of(relpath: str) -> str | None:
-    return {".json": "json", ".jsonl": "jsonl"}.get(Path(relpath).suffix)
-
-
-def _pointer_lines(data: bytes, pointers: Sequence[str]) -> dict[str, str]:
-    """`line N ` for each JSON pointer, where its value starts in `data` ("" when unknown)."""
-    found = dict.fromkeys(pointers, "")
-    if not pointers:
-        return found
-    from json_source_map import calculate
-
-    try:
-        positions = calculate(data.decode("utf-8"))
-    except Exception:  # line numbers are a courtesy: the problem is reported without one
-        return found
-    for pointer in pointers:
-        entry = positions.get(pointer)
-        if entry is not None:
-            found[pointer] = f"line {entry.value_start.line + 1} "
-    return found
 
 
 def _walk(root: Path, prefix: str, pairs: list[tuple[str, Path]], problems: list[Problem]) -> None:
@@ -261,21 +192,24 @@ def _pattern_regex(pattern: str) -> re.Pattern[str]:
         elif part == "?":
             out.append("[^/]")
         elif part.startswith("[") and part.endswith("]") and len(part) > 2:
-            body = part[1:-1].replace("\\", "\\\\")
+            body = part[1:-1].replace("\\", "\\\\").replace("[", "\\[")  # no nested set
             out.append("[^" + body[1:] + "]" if body[0] == "!" else "[" + body + "]")
         else:
             out.append(re.escape(part))
     return re.compile("".join(out))
 
 
-def read_source_files(workspace_root: Path, sources: Sequence[str]) -> SourceFiles:
+def read_source_files(
+    workspace_root: Path, sources: Sequence[str], kind: str = "source"
+) -> SourceFiles:
     """The current bytes of a source registry's files, by the relpath they are sealed under.
 
     Each entry is a file, a folder (all of its files) or a glob relative to the workspace; one
     folder or one glob seals its files relative to that folder, several entries keep the last
     folder's name (as `registry seal` does). Unsafe files (symlinks, FIFOs, unsafe names) raise
     SourceError before anything is read; files a glob's folder holds but the glob does not match
-    are returned as `unexpected`.
+    are returned as `unexpected`, except for a registry of `kind` collection, whose members
+    live among the other files of the runs that produced them (their other outputs, LATEST.txt).
     """
     problems: list[Problem] = []
     for source in sources:  # the folders on the way: real, inside (the file itself: below)
@@ -302,7 +236,7 @@ def read_source_files(workspace_root: Path, sources: Sequence[str]) -> SourceFil
         for relpath, path, mode in _entries(workspace_root / base, problems):
             if regex.fullmatch(relpath):
                 _add(path, prefix + relpath, mode, found, problems)
-            else:
+            elif kind != "collection":
                 unexpected.append(f"{base}/{relpath}" if base != "." else relpath)
         if not found and not problems:
             problems.append(
@@ -317,6 +251,18 @@ def read_source_files(workspace_root: Path, sources: Sequence[str]) -> SourceFil
         {relpath: _origin(workspace_root, path) for relpath, path in pairs},
         tuple(sorted(unexpected)),
     )
+
+
+def pattern_matches(workspace_root: Path, source: str) -> list[str]:
+    """Workspace-relative paths of the files a glob matches now, without reading them (what a
+    pattern would seal; unsafe entries are the build's to report, so they are left out here)."""
+    base = pattern_base(source)
+    regex = _pattern_regex(source[len(base) + 1 :] if base != "." else source)
+    if base != "." and escape_problem(workspace_root, base) is not None:
+        return []
+    entries = _entries(workspace_root / base, []) if (workspace_root / base).is_dir() else []
+    prefix = "" if base == "." else base + "/"
+    return sorted(prefix + relpath for relpath, _path, _mode in entries if regex.fullmatch(relpath))
 
 
 def _origin(workspace_root: Path, path: Path) -> str:

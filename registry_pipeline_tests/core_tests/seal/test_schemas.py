@@ -40,6 +40,9 @@ def test_builtin_schemas_are_the_repository_schemas() -> None:
         ("drift_strict_pack_v1.json", "urn:registry-pipeline:schema:threshold_pack_v0_1"),
         ("notes.txt", None),
         ("run.json", None),
+        # `*` never crosses a folder: a collection member is no threshold pack by its path
+        ("p1_x/outputs/evidence_pack_v0_2/meta.json", None),
+        ("threshold_packs/old/anything.json", None),
     ],
 )
 def test_artifacts_are_mapped_by_name(relpath: str, schema_id: str | None) -> None:

@@ -1,0 +1,86 @@
+"""Parse and schema problems of a source registry's files, found before anything is sealed
+(re-exported by `core.workspace.sources`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
+from registry_pipeline.core.errors import Problem, ReasonCode
+from registry_pipeline.core.seal.paths import printable
+from registry_pipeline.core.seal.schemas import SchemaCatalog, iter_jsonl
+
+
+def source_problems(
+    files: Mapping[str, bytes], catalog: SchemaCatalog, *, parse_ungoverned: bool = True
+) -> list[Problem]:
+    """Every parse and schema problem of `files` (relpath -> bytes), each naming the file, the
+    line and the field (JSON pointer): the one check `registry seal` and a source asset make
+    before anything is written. With `parse_ungoverned`, .json and .jsonl files no schema
+    governs must still parse strictly."""
+    problems: list[Problem] = []
+    for relpath, data in sorted(files.items()):
+        schema = catalog.for_artifact(relpath)
+        fmt = schema.format if schema else _format_of(relpath) if parse_ungoverned else None
+        if fmt is None:
+            continue
+        if fmt == "jsonl" and data and not data.endswith(b"\n"):
+            line = data.count(b"\n") + 1
+            problems.append(
+                _problem(
+                    ReasonCode.SCHEMA_VIOLATION,
+                    relpath,
+                    f"line {line} is incomplete (no final newline: an interrupted append?); "
+                    "complete or remove it (`registry runs repair` for a run index)",
+                )
+            )
+            continue
+        try:
+            if fmt == "jsonl":
+                for number, document in iter_jsonl(data):
+                    if schema is not None:
+                        problems.extend(
+                            _problem(ReasonCode.SCHEMA_VIOLATION, relpath, f"line {number} {v}")
+                            for v in catalog.validate(schema.schema_id, document)
+                        )
+            else:
+                document = loads_strict(data)
+                if schema is not None:
+                    violations = catalog.validate(schema.schema_id, document)
+                    lines = _pointer_lines(data, [v.pointer for v in violations])
+                    problems.extend(
+                        _problem(ReasonCode.SCHEMA_VIOLATION, relpath, f"{lines[v.pointer]}{v}")
+                        for v in violations
+                    )
+        except JSONDecodeProblem as exc:
+            problems.append(
+                _problem(ReasonCode.SCHEMA_VIOLATION, relpath, f"not valid {fmt}: {exc}")
+            )
+    return problems
+
+
+def _format_of(relpath: str) -> str | None:
+    return {".json": "json", ".jsonl": "jsonl"}.get(Path(relpath).suffix)
+
+
+def _pointer_lines(data: bytes, pointers: Sequence[str]) -> dict[str, str]:
+    """`line N ` for each JSON pointer, where its value starts in `data` ("" when unknown)."""
+    found = dict.fromkeys(pointers, "")
+    if not pointers:
+        return found
+    from json_source_map import calculate
+
+    try:
+        positions = calculate(data.decode("utf-8"))
+    except Exception:  # line numbers are a courtesy: the problem is reported without one
+        return found
+    for pointer in pointers:
+        entry = positions.get(pointer)
+        if entry is not None:
+            found[pointer] = f"line {entry.value_start.line + 1} "
+    return found
+
+
+def _problem(code: ReasonCode, path: str, message: str) -> Problem:
+    return Problem(code=code, path=printable(path), message=message)
