@@ -39,7 +39,10 @@ def build_op_status_table(build: BuildInputs) -> BuildResult:
         coverage=operations.coverage,
         catalog_warnings=operations.warnings,
     )
-    return BuildResult(op_status_table.render(result), len(result.table), _counts(result.detail))
+    summary: dict[str, object] = _counts(result.detail)
+    if operations.warnings:  # the build goes on: said in the build's output and the detail
+        summary["notes"] = [f"catalog line not understood: {w}" for w in operations.warnings]
+    return BuildResult(op_status_table.render(result), len(result.table), summary)
 
 
 def _coverage_matrices(workspace: Workspace) -> tuple[str, ...]:
