@@ -461,18 +461,22 @@ def test_a_same_size_edit_is_caught_by_a_normal_build_and_a_full_audit(demo: Pat
 # --- 5. the health report's scorecard -------------------------------------------------------------
 
 
-def _existing_before(built: Built, build: int, report: Path) -> list[Path]:
-    """Run folders that existed when build `build`'s report was rendered (all but later ones)."""
-    names = {
-        entry["run_id"] for b in built.builds[: build + 1] for entry in b.document["registries"]
-    }
-    return [built.runs / name for name in sorted(names) if name != report.name]
+def _shown(built: Built, build: int, report: Path) -> set[str]:
+    """Run folders the report's sealed inputs show: those its run registry indexes, the inputs
+    and what they were built from (read from run.json, as a person would check)."""
+    lines = _jsonl(built.folder(build, "run_registry") / "RUN_REGISTRY_v0_1.jsonl")
+    shown = {line["run_id"] for line in lines if line["run_root"] == ".codex/RUNS"}
+    for ref in _envelope(report)["inputs"]:
+        shown.add(ref["run_id"])
+        shown.update(inner["run_id"] for inner in _envelope(built.runs / ref["run_id"])["inputs"])
+    return shown
 
 
 def _expected_scorecard(built: Built, build: int, report: Path) -> dict[str, dict[str, int]]:
     catalog = _json(built.root / "registries" / "REGISTRY_CATALOG_v0_2.json")["registries"]
     newest: dict[str, Path] = {}
-    for folder in _existing_before(built, build, report):
+    for name in sorted(_shown(built, build, report)):
+        folder = built.runs / name
         envelope = _envelope(folder)
         order = (envelope["created_utc"], folder.name)
         current = newest.get(envelope["registry_id"])
@@ -481,7 +485,8 @@ def _expected_scorecard(built: Built, build: int, report: Path) -> dict[str, dic
     sealed = sum(
         1
         for r in catalog
-        if r["registry_id"] in newest and is_valid_run_folder(newest[r["registry_id"]])
+        if r["registry_id"] == "system_health_report"  # counts itself: this build seals it
+        or (r["registry_id"] in newest and is_valid_run_folder(newest[r["registry_id"]]))
     )
     with_builder = {
         r["registry_id"]
@@ -501,6 +506,11 @@ def _expected_scorecard(built: Built, build: int, report: Path) -> dict[str, dic
     }
 
 
+def _counted(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    registries = summary["scorecard"]["sealed_registries"]["registries"]
+    return {entry["registry_id"]: entry for entry in registries}
+
+
 @pytest.mark.parametrize("build", [0, 1])
 def test_health_scorecard_matches_the_workspace(built: Built, build: int) -> None:
     report = built.folder(build, "system_health_report")
@@ -513,7 +523,21 @@ def test_health_scorecard_matches_the_workspace(built: Built, build: int) -> Non
         }
         for key in expected
     } == expected
-    assert summary["scorecard"]["check_coverage"] == summary["scorecard"]["enforcement_c3_plus"]
+    assert summary["scorecard"]["check_coverage"] == {
+        key: summary["scorecard"]["enforcement_c3_plus"][key]
+        for key in ("count", "total", "percent")
+    }
+    counted = _counted(summary)
+    assert counted["system_health_report"]["basis"] == "this_report"
+    log = counted["registry_delta_log"]  # built after the inputs: counted by the next report
+    if build == 0:
+        assert (log["sealed"], log["basis"]) == (False, "none")
+    else:
+        assert (log["sealed"], log["run_id"]) == (
+            True,
+            built.builds[0].run_id("registry_delta_log"),
+        )
+        assert summary["scorecard"]["sealed_registries"]["count"] == len(counted)
     markdown = (report / "SYSTEM_HEALTH_REPORT_v0_1.md").read_text(encoding="utf-8")
     for figure, key in (
         ("sealed registries", "sealed_registries"),

@@ -257,11 +257,17 @@ def _write_overrides(build: BuildInputs) -> list[dict[str, Any]]:
 
 
 def _catalog_summary(build: BuildInputs, builder_ids: Set[str]) -> list[dict[str, Any]]:
+    """Per catalog registry: the snapshot the report counts, the newest its sealed inputs show
+    (`system_health.visible_runs`), and whether it passes its seal and schema."""
     summary = []
     schemas = SchemaCatalog.for_workspace(build.workspace.root)
+    shown = system_health.visible_runs(
+        _run_lines(build.inputs["run_registry"]),
+        {snapshot.run_id: snapshot.envelope() for snapshot in build.inputs.values()},
+    )
     for spec in load_catalog(build.workspace).registries:
         snapshots = list_snapshots(build.workspace, spec.registry_id)
-        latest = snapshots[-1] if snapshots else None
+        latest = next((s for s in reversed(snapshots) if s.run_id in shown), None)
         verdict = "none"
         if latest is not None:
             verdict = "PASS" if inspect_run_folder(latest.path, schemas=schemas).ok else "FAIL"
@@ -274,6 +280,7 @@ def _catalog_summary(build: BuildInputs, builder_ids: Set[str]) -> list[dict[str
                 "latest_status": verdict,
                 "operation_id": spec.operation_id,
                 "in_scorecard": spec.in_scorecard,
+                "this_report": spec.registry_id == build.spec.registry_id,
             }
         )
     return summary

@@ -423,16 +423,20 @@ def test_scorecard_and_counts_are_computed_from_data() -> None:
     scorecard = summary["scorecard"]
     registries = scorecard["sealed_registries"].pop("registries")
     assert scorecard == {
-        "enforcement_c3_plus": {"count": 2, "total": 3, "percent": 66.7},
+        "enforcement_c3_plus": {
+            "count": 2, "total": 3, "percent": 66.7,
+            "below_c3": [{"operation_id": "OP-B07", "coverage_level": "C2"}],
+        },
         "sealed_registries": {"count": 2, "total": 4, "percent": 50.0},
         "executables": None,  # no operation carries any
+        "executables_reason": "the operations catalog names no executables",
         "operations_with_builders": {"count": 1, "total": 3, "percent": 33.3},
         "check_coverage": {"count": 2, "total": 3, "percent": 66.7},
-    }
+    }  # fmt: skip
     assert [(r["registry_id"], r["sealed"], r["reason"]) for r in registries] == [
         ("run_registry", True, None),
-        ("op_status_table", False, "no snapshot yet"),
-        (HOSTILE, False, "its newest snapshot x fails its seal or schema"),
+        ("op_status_table", False, "no snapshot as of the inputs of this report"),
+        (HOSTILE, False, "its snapshot x fails its seal or schema"),
         ("expected_versions", True, None),
     ]
     counts = summary["counts"]
@@ -462,27 +466,6 @@ def test_scorecard_changes_with_the_data() -> None:
     assert figures["operations_with_builders"] == {"count": 2, "total": 3, "percent": 66.7}
 
 
-def test_sealed_registries_count_excluded_ones_and_leave_out_those_adoption_added() -> None:
-    """As the seed counts: its 13 registries, the external database among them; never the
-    operations catalog adoption added to feed op_status_table."""
-    summary = _catalog_summary()
-    added = {"registry_id": "allowed_operations", "kind": "source", "has_builder": True,
-             "latest_run_id": "z", "latest_status": "PASS", "in_scorecard": False}  # fmt: skip
-    summary.append(added)
-    excluded = [("threshold_registry_db", "external database: nothing in the repository to seal")]
-    files = _health(catalog_summary=summary, excluded=excluded)
-    figures = json.loads(files[SUMMARY_ARTIFACT])["scorecard"]["sealed_registries"]
-    assert (figures["count"], figures["total"], figures["percent"]) == (2, 5, 40.0)
-    assert figures["registries"][-1] == {
-        "registry_id": "threshold_registry_db", "sealed": False, "run_id": None,
-        "reason": "excluded: external database: nothing in the repository to seal",
-    }  # fmt: skip
-    assert "allowed_operations" not in {r["registry_id"] for r in figures["registries"]}
-    markdown = files[MARKDOWN_ARTIFACT].decode()
-    assert "| sealed registries | 2/5 | 40.0% |" in markdown
-    assert "- not sealed: threshold_registry_db (excluded: external database" in markdown
-
-
 def test_executables_are_counted_from_the_catalogs_bound_executables() -> None:
     detail = {
         "operations": [
@@ -501,7 +484,11 @@ def test_executables_are_counted_from_the_catalogs_bound_executables() -> None:
     }  # fmt: skip
     files = _health(op_status_detail=detail)
     figures = json.loads(files[SUMMARY_ARTIFACT])["scorecard"]["executables"]
-    assert figures == {"count": 3, "operations_bound": {"count": 2, "total": 3, "percent": 66.7}}
+    assert figures == {
+        "count": 3,
+        "operations_bound": {"count": 2, "total": 3, "percent": 66.7},
+        "unbound_operations": ["OP-B07"],
+    }
     markdown = files[MARKDOWN_ARTIFACT].decode()
     assert "| executables | 3 |" in markdown
     assert "- non-canonical operations: 1 (OP-NC01)" in markdown

@@ -7,9 +7,11 @@ scripts, no external resources, every text escaped), and `SYSTEM_HEALTH_SUMMARY_
 
 Inputs are plain parsed JSON:
 - `catalog_summary`: one object per catalog registry: `registry_id`, `kind`, `has_builder` (bool),
-  `latest_run_id` (str or null), `latest_status` (`PASS` | `FAIL` | `none`: whether the newest
-  snapshot validates), optional `operation_id` (the operation that builds it) and `in_scorecard`
-  (false: not one of the repository's registries, left out of the scorecard).
+  `latest_run_id` (str or null: the snapshot counted, the newest the inputs show, see
+  `_sealed`), `latest_status` (`PASS` | `FAIL` | `none`: whether it validates), optional
+  `operation_id` (the operation that builds it), `in_scorecard` (false: not one of the
+  repository's registries, left out of the scorecard) and `this_report` (true: the registry
+  this build writes, counted as sealed).
 - `op_status_rows`: OPERATION_STATUS_TABLE_v0_1 rows; `op_status_detail`: `{"operations": [...]
   or {op_id: {...}}, "unauthorized": [op_id or {"operation_id": ...}]}` with each operation's
   `status` (`ok` | `failing` | `stale` | `never_run`).
@@ -21,15 +23,16 @@ line), the seal pass rate per registry (its run folders, by run id, whose seal v
 its latest status, and drift signals by value per drift snapshot (`drift_history`, then
 `drift_detail`).
 
-Scorecard, computed from those inputs only (`_scorecard` says exactly what each counts):
-enforcement coverage C3+ over the canonical operations, sealed registries over the repository's
-registries (excluded ones included, as the seed counts), operations with builders, and the
-executables the operations catalog binds. The catalog's non-canonical operations and the lines
-it could not read are listed in an "Operations catalog" section.
+Scorecard, computed from those inputs only (`_scorecard` says exactly what each counts, `_sealed`
+what "sealed" means): enforcement coverage C3+ over the canonical operations, sealed registries
+over the repository's registries (excluded ones included, as the seed counts), operations with
+builders, and the executables the operations catalog binds; in the summary's `scorecard`, and
+the same numbers in the report's first section. The catalog's non-canonical operations and the
+lines it could not read are listed in an "Operations catalog" section.
 
 Layout: `_build` assembles the report, `_inputs` reads the inputs, `_scorecard` computes the
-ratios, `_sections` builds the report model, `_charts` the charts' data (drawn by `_svg`),
-`_render` writes Markdown and HTML, `_summary` the JSON summary.
+ratios (`_sealed`: which snapshots count), `_sections` builds the report model, `_charts` the
+charts' data (drawn by `_svg`), `_render` writes Markdown and HTML, `_summary` the JSON summary.
 """
 
 from registry_pipeline.core.builders.system_health._build import (
@@ -51,6 +54,7 @@ from registry_pipeline.core.builders.system_health._scorecard import (
     Scorecard,
     compute_scorecard,
 )
+from registry_pipeline.core.builders.system_health._sealed import RULE, visible_runs
 from registry_pipeline.core.builders.system_health._sections import Section, tri_state
 from registry_pipeline.core.builders.system_health._summary import MAX_LIST, OP_STATUSES
 
@@ -60,6 +64,7 @@ __all__ = [
     "MARKDOWN_ARTIFACT",
     "MAX_LIST",
     "OP_STATUSES",
+    "RULE",
     "SEAL_STATUSES",
     "SUMMARY_ARTIFACT",
     "Chart",
@@ -74,4 +79,5 @@ __all__ = [
     "report_charts",
     "tri_state",
     "unauthorized_operations",
+    "visible_runs",
 ]

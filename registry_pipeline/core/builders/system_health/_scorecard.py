@@ -1,17 +1,19 @@
 """The governance scorecard: its figures computed from the catalog summary and the status inputs.
 
 - `enforcement_c3_plus`: canonical operations (the v0.1 status rows) at coverage level C3, C4 or
-  C5, of all of them: the seed's "Enforcement Coverage (C3+)". `check_coverage` is the same
-  ratio under its earlier name.
-- `sealed_registries`: registries whose newest snapshot here passes its seal and schema, of the
-  repository's registries: the catalog's, less those adoption added to feed a builder
-  (`in_scorecard: false`), plus those the catalog excludes (an external database has no
-  snapshot): the seed's "Registries with Seals", 9 of 13 in its own scorecard. The snapshot is
-  the newest that existed when the report was built, so the report itself and a registry built
-  later in the same run count from their previous snapshot.
+  C5, of all of them: the seed's "Enforcement Coverage (C3+)"; `below_c3` names the others with
+  their level. `check_coverage` is the same ratio under its earlier name.
+- `sealed_registries`: registries sealed here, of the repository's registries: the catalog's,
+  less those adoption added to feed a builder (`in_scorecard: false`), plus those the catalog
+  excludes (an external database has no snapshot): the seed's "Registries with Seals", 9 of 13
+  in its own scorecard. What "sealed" means, for the report itself and for registries sealed
+  later in the same run (the delta log) too, is `_sealed`'s rule; `registries` lists each one
+  counted, with why it is not sealed.
 - `operations_with_builders`: operations built by a catalog registry that has a builder.
-- `executables`: the files the operations catalog binds to operations (its Bound Executables),
-  counted when the catalog names any: distinct paths, and canonical operations with at least one.
+- `executables`: the files the operations catalog binds to operations (its Bound Executables):
+  `count` distinct paths over every operation, and `operations_bound`, canonical operations
+  binding at least one of all canonical operations (the others in `unbound_operations`). Null
+  when no operation names any (a JSON catalog), `executables_reason` then saying so.
 
 Each ratio is `{count, total, percent}` (percent to one decimal, null when total is 0).
 """
@@ -22,7 +24,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from registry_pipeline.core.builders.system_health._sealed import registry_entries
+
 CHECKED_LEVELS = frozenset({"C3", "C4", "C5"})
+NO_EXECUTABLES = "the operations catalog names no executables"
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,26 @@ class Ratio:
 
 
 @dataclass(frozen=True)
+class Executables:
+    """The operations catalog's Bound Executables, counted."""
+
+    count: int
+    """Distinct paths bound to any operation."""
+    operations_bound: Ratio
+    """Canonical operations binding at least one, of all canonical operations."""
+    unbound_operations: tuple[str, ...]
+    """The canonical operations binding none."""
+
+    def as_json(self) -> dict[str, Any]:
+        """The summary's `scorecard.executables` object."""
+        return {
+            "count": self.count,
+            "operations_bound": self.operations_bound.as_json(),
+            "unbound_operations": list(self.unbound_operations),
+        }
+
+
+@dataclass(frozen=True)
 class Scorecard:
     """The governance figures, computed from data."""
 
@@ -57,20 +82,28 @@ class Scorecard:
     """Operations built by a catalog registry that has a builder, of all operations."""
     enforcement_c3_plus: Ratio
     """Canonical operations at coverage level C3 or above, of all canonical operations."""
+    below_c3: tuple[tuple[str, str], ...]
+    """(operation id, coverage level) of the canonical operations below C3, by id."""
     registries: tuple[dict[str, Any], ...]
-    """Per registry counted: `{registry_id, sealed, run_id, reason}` (why not, in words)."""
-    executables: dict[str, Any] | None
-    """`{count, operations_bound}` from the catalog's Bound Executables; None without any."""
+    """Per registry counted: `{registry_id, sealed, basis, run_id, reason}` (`_sealed`)."""
+    executables: Executables | None
+    """The catalog's Bound Executables; None when it names none."""
 
     def as_json(self) -> dict[str, Any]:
         """The summary's `scorecard` object."""
         return {
-            "enforcement_c3_plus": self.enforcement_c3_plus.as_json(),
+            "enforcement_c3_plus": {
+                **self.enforcement_c3_plus.as_json(),
+                "below_c3": [
+                    {"operation_id": op, "coverage_level": level} for op, level in self.below_c3
+                ],
+            },
             "sealed_registries": {
                 **self.sealed_registries.as_json(),
-                "registries": list(self.registries),
+                "registries": [dict(entry) for entry in self.registries],
             },
-            "executables": self.executables,
+            "executables": self.executables.as_json() if self.executables else None,
+            "executables_reason": None if self.executables else NO_EXECUTABLES,
             "operations_with_builders": self.operations_with_builders.as_json(),
             "check_coverage": self.enforcement_c3_plus.as_json(),
         }
@@ -88,63 +121,44 @@ def compute_scorecard(
         for entry in catalog_summary
         if entry.get("has_builder") is True and entry.get("operation_id")
     }
-    registries = _registries(catalog_summary, excluded)
+    registries = registry_entries(catalog_summary, excluded)
+    below = sorted(
+        (str(row.get("operation_id")), str(row.get("coverage_level")))
+        for row in op_status_rows
+        if row.get("coverage_level") not in CHECKED_LEVELS
+    )
     return Scorecard(
         sealed_registries=Ratio(sum(1 for r in registries if r["sealed"]), len(registries)),
         operations_with_builders=Ratio(
             sum(1 for row in op_status_rows if row.get("operation_id") in built_ops),
             len(op_status_rows),
         ),
-        enforcement_c3_plus=Ratio(
-            sum(1 for row in op_status_rows if row.get("coverage_level") in CHECKED_LEVELS),
-            len(op_status_rows),
-        ),
+        enforcement_c3_plus=Ratio(len(op_status_rows) - len(below), len(op_status_rows)),
+        below_c3=tuple(below),
         registries=tuple(registries),
-        executables=_executables(op_status_detail or {}),
+        executables=_executables(op_status_rows, op_status_detail or {}),
     )
 
 
-def _registries(
-    catalog_summary: Sequence[Mapping[str, Any]], excluded: Sequence[tuple[str, str]]
-) -> list[dict[str, Any]]:
-    counted: list[dict[str, Any]] = []
-    for entry in catalog_summary:
-        if entry.get("in_scorecard") is False:
-            continue
-        status = entry.get("latest_status")
-        sealed = status == "PASS"
-        reason = None
-        if not sealed:
-            reason = (
-                "no snapshot yet"
-                if status in (None, "none")
-                else f"its newest snapshot {entry.get('latest_run_id')} fails its seal or schema"
-            )
-        counted.append(
-            {
-                "registry_id": entry.get("registry_id"),
-                "sealed": sealed,
-                "run_id": entry.get("latest_run_id") if sealed else None,
-                "reason": reason,
-            }
-        )
-    counted.extend(
-        {"registry_id": registry_id, "sealed": False, "run_id": None, "reason": f"excluded: {why}"}
-        for registry_id, why in excluded
+def _executables(
+    rows: Sequence[Mapping[str, Any]], detail: Mapping[str, Any]
+) -> Executables | None:
+    """Distinct bound paths over every operation of the detail, and the canonical operations
+    (the rows) binding one; None when no operation names any."""
+    raw = detail.get("operations", ())
+    entries = (
+        [{"operation_id": key, **value} for key, value in raw.items() if isinstance(value, Mapping)]
+        if isinstance(raw, Mapping)
+        else [entry for entry in raw if isinstance(entry, Mapping)]
     )
-    return counted
-
-
-def _executables(detail: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Distinct bound executables, and canonical operations with one, from the status detail."""
-    operations = [op for op in detail.get("operations", ()) if isinstance(op, Mapping)]
-    bound = [op for op in operations if op.get("executables")]
-    if not bound:
-        return None
-    paths = {path for op in bound for path in op["executables"] if isinstance(path, str)}
-    canonical = [op for op in operations if op.get("canonical", True)]
-    with_one = sum(1 for op in canonical if op.get("executables"))
-    return {
-        "count": len(paths),
-        "operations_bound": Ratio(with_one, len(canonical)).as_json(),
+    bound = {
+        str(entry.get("operation_id")): {p for p in entry["executables"] if isinstance(p, str)}
+        for entry in entries
+        if isinstance(entry.get("executables"), list)
     }
+    paths = set().union(*bound.values()) if bound else set()
+    if not paths:
+        return None
+    canonical = sorted({str(row.get("operation_id")) for row in rows})
+    unbound = tuple(op for op in canonical if not bound.get(op))
+    return Executables(len(paths), Ratio(len(canonical) - len(unbound), len(canonical)), unbound)

@@ -8,7 +8,8 @@ from typing import Any
 
 from registry_pipeline.core.builders.system_health._human import cell, human_summary
 from registry_pipeline.core.builders.system_health._inputs import SEAL_STATUSES, _seal_counts
-from registry_pipeline.core.builders.system_health._scorecard import Scorecard
+from registry_pipeline.core.builders.system_health._scorecard import NO_EXECUTABLES, Scorecard
+from registry_pipeline.core.builders.system_health._sealed import RULE
 
 
 @dataclass(frozen=True)
@@ -31,46 +32,74 @@ def tri_state(value: Any) -> str:
 
 
 def _scorecard_section(scorecard: Scorecard) -> Section:
-    """The governance scorecard as a table, with what each figure counts and what it leaves out."""
+    """The governance scorecard as a table (the summary's figures), with the rule for "sealed",
+    where the seed counts otherwise, and why each registry counted is not sealed."""
     ratios = (
         ("enforcement coverage C3+", scorecard.enforcement_c3_plus,
          "canonical operations at coverage level C3, C4 or C5 / canonical operations"),
         ("sealed registries", scorecard.sealed_registries,
-         "registries whose newest snapshot here passes seal and schema / registries of the "
-         "repository, excluded ones included"),
+         "registries sealed here / registries of the repository, excluded ones included"),
         ("operations with builders", scorecard.operations_with_builders,
          "operations built by a registry with a builder / operations"),
     )  # fmt: skip
     rows = [(name, str(ratio), _percent(ratio.percent), how) for name, ratio, how in ratios]
     executables = scorecard.executables
     if executables is not None:
-        bound = executables["operations_bound"]
-        rows.append(
-            ("executables", str(executables["count"]), "-",
-             "distinct files the operations catalog binds (Bound Executables)")
-        )  # fmt: skip
-        rows.append(
-            ("operations with executables", f"{bound['count']}/{bound['total']}",
-             _percent(bound["percent"]), "canonical operations binding at least one file")
-        )  # fmt: skip
+        bound = executables.operations_bound
+        rows += [
+            ("executables", str(executables.count), "-",
+             "distinct files the operations catalog binds to operations (Bound Executables)"),
+            ("operations with executables", str(bound), _percent(bound.percent),
+             "canonical operations binding at least one file / canonical operations"),
+        ]  # fmt: skip
+    return Section(
+        "Governance scorecard",
+        notes=(RULE, *_seed_differences(scorecard), *_explanations(scorecard)),
+        headers=("figure", "value", "percent", "computed as"),
+        rows=tuple(rows),
+    )
+
+
+def _seed_differences(scorecard: Scorecard) -> list[str]:
+    """Where the seed's own scorecard counts a figure otherwise, in plain words."""
     notes = [
+        f"the seed counts {entry['registry_id']} as not sealed because it is presentation-only; "
+        "it is sealed here like every other registry"
+        for entry in scorecard.registries
+        if entry["basis"] == "this_report"
+    ]
+    if scorecard.executables is not None:
+        notes.append(
+            "executables: the seed scorecard counts an inventory of executable files by type "
+            "(scripts, SQL, workflows); here they are the distinct files the operations catalog "
+            "binds to operations"
+        )
+    return notes
+
+
+def _explanations(scorecard: Scorecard) -> list[str]:
+    """The operations below C3, each registry not sealed and why, executables not counted."""
+    notes = []
+    if scorecard.below_c3:
+        shown = [f"{op} ({level})" for op, level in scorecard.below_c3[:MAX_NAMED]]
+        more = len(scorecard.below_c3) - len(shown)
+        notes.append(
+            "below C3: "
+            + ", ".join(shown)
+            + (f" and {more} more (the summary lists all)" if more else "")
+        )
+    notes += [
         f"not sealed: {entry['registry_id']} ({entry['reason']})"
         for entry in scorecard.registries
         if not entry["sealed"]
     ]
-    if executables is None:
-        notes.append("executables: the operations catalog names none")
-    notes.append(
-        "the report and any registry built after it in the same run count by their previous "
-        "snapshot; the seed system counts system_health_report as never sealed in its own "
-        "scorecard (presentation-only), here it is sealed like every other registry"
-    )
-    return Section(
-        "Governance scorecard",
-        notes=tuple(notes),
-        headers=("figure", "value", "percent", "computed as"),
-        rows=tuple(rows),
-    )
+    if scorecard.executables is None:
+        notes.append(f"executables: not counted: {NO_EXECUTABLES}")
+    return notes
+
+
+MAX_NAMED = 20
+"""Operations below C3 the Markdown names; the summary lists them all."""
 
 
 def _percent(value: float | None) -> str:

@@ -1,0 +1,252 @@
+"""The health report's governance scorecard: figures as the seed counts them, each explaining
+itself, the same in the sealed summary, the Markdown and the HTML page.
+
+Fixtures are ours, in the seed's shapes: 36 canonical operations of which 31 are at C3 or above
+(the seed's own 86.1%), thirteen registries as its scorecard lists them.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from registry_pipeline.core.builders.system_health import (
+    HTML_ARTIFACT,
+    MARKDOWN_ARTIFACT,
+    SUMMARY_ARTIFACT,
+    build_system_health,
+    visible_runs,
+)
+from registry_pipeline.core.seal.schemas import SchemaCatalog
+
+REPO = Path(__file__).resolve().parents[3]
+SUMMARY_ID = "urn:registry-pipeline:schema:system_health_summary_v0_1"
+AS_OF = "2026-03-02T00:00:00Z"
+LEVELS = ["C5"] * 4 + ["C4"] * 10 + ["C3"] * 17 + ["C2"] * 5
+"""Levels of the 36 canonical operations: 31 at C3 or above, as in the seed's v0.2 scorecard."""
+OPS = [f"OP-A{number:02d}" for number in range(1, len(LEVELS) + 1)]
+EXCLUDED = (
+    ("threshold_registry_db", "external database: nothing in the repository to seal"),
+    ("validation_range_results", "collection: no file matches x/*.json; nothing to snapshot"),
+)
+
+
+def _entry(
+    registry_id: str, status: str, run_id: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    return {"registry_id": registry_id, "kind": "built", "has_builder": True,
+            "latest_run_id": run_id, "latest_status": status, **extra}  # fmt: skip
+
+
+def _catalog() -> list[dict[str, Any]]:
+    """Twelve catalog registries (two more are excluded): eight sealed, the report itself, one
+    failing, one with no snapshot as of the inputs, and the operations catalog adoption added."""
+    sealed = ("run_registry", "op_status_table", "drift_signals", "migration_ledger",
+              "expected_versions", "threshold_packs_file", "fingerprint_index",
+              "derived_validation_reports")  # fmt: skip
+    return [
+        *(
+            _entry(rid, "PASS", f"2026-03-01__1200{n:02d}__{rid}_build")
+            for n, rid in enumerate(sealed)
+        ),
+        _entry(
+            "evidence_pack_registry", "FAIL", "2026-03-01__120100__evidence_pack_registry_build"
+        ),
+        _entry("registry_delta_log", "none"),
+        _entry("system_health_report", "none", this_report=True),
+        _entry("allowed_operations", "PASS", "2026-03-01__120200__x_build", in_scorecard=False),
+    ]
+
+
+def _rows(levels: list[str] = LEVELS) -> list[dict[str, Any]]:
+    return [
+        {"operation_id": op, "operation_name": op, "coverage_level": level,
+         "run_evidence_state": "UNOBSERVED", "op_drift": None}
+        for op, level in zip(OPS, levels, strict=False)
+    ]  # fmt: skip
+
+
+def _detail(executables: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    operations: list[dict[str, Any]] = [
+        {"operation_id": op, "status": "never_run", "canonical": True} for op in OPS
+    ]
+    operations.append({"operation_id": "OP-NC01", "status": "never_run", "canonical": False})
+    for operation in operations:
+        if executables is not None:
+            operation["executables"] = executables.get(operation["operation_id"], [])
+    return {"operations": operations, "unauthorized": []}
+
+
+def _report(**overrides: Any) -> tuple[dict[str, Any], str, str]:
+    """(scorecard of the sealed summary, Markdown, HTML) of the fixture with `overrides`."""
+    inputs: dict[str, Any] = {
+        "catalog_summary": _catalog(),
+        "op_status_rows": _rows(),
+        "op_status_detail": _detail(),
+        "drift_v01": {},
+        "drift_detail": {},
+        "run_registry_lines": [],
+        "as_of": AS_OF,
+        "excluded": EXCLUDED,
+    }
+    inputs.update(overrides)
+    files = build_system_health(**inputs)
+    summary = json.loads(files[SUMMARY_ARTIFACT])
+    assert SchemaCatalog.for_workspace(REPO).validate(SUMMARY_ID, summary) == []
+    return summary["scorecard"], files[MARKDOWN_ARTIFACT].decode(), files[HTML_ARTIFACT].decode()
+
+
+def test_enforcement_c3_plus_counts_canonical_operations_and_names_those_below() -> None:
+    scorecard, markdown, page = _report()
+    figure = scorecard["enforcement_c3_plus"]
+    assert (figure["count"], figure["total"], figure["percent"]) == (31, 36, 86.1)
+    assert figure["below_c3"] == [{"operation_id": op, "coverage_level": "C2"} for op in OPS[31:]]
+    assert "| enforcement coverage C3+ | 31/36 | 86.1% |" in markdown
+    assert "<td>enforcement coverage C3+</td><td>31/36</td><td>86.1%</td>" in page
+    assert "- below C3: OP-A32 (C2), OP-A33 (C2), OP-A34 (C2), OP-A35 (C2), OP-A36 (C2)" in markdown
+
+
+def test_sealed_registries_count_as_the_seed_does_and_say_why_not() -> None:
+    """Thirteen, the seed's 9 of 13: the catalog's twelve less the one adoption added, plus the
+    two it excludes; the report itself is sealed, the delta log not yet."""
+    scorecard, markdown, page = _report()
+    figure = scorecard["sealed_registries"]
+    assert (figure["count"], figure["total"], figure["percent"]) == (9, 13, 69.2)
+    entries = {entry["registry_id"]: entry for entry in figure["registries"]}
+    assert "allowed_operations" not in entries
+    assert len(entries) == len(figure["registries"]) == 13
+    assert entries["run_registry"] == {
+        "registry_id": "run_registry", "sealed": True, "basis": "snapshot",
+        "run_id": "2026-03-01__120000__run_registry_build", "reason": None,
+    }  # fmt: skip
+    assert entries["system_health_report"] == {
+        "registry_id": "system_health_report", "sealed": True, "basis": "this_report",
+        "run_id": None, "reason": None,
+    }  # fmt: skip
+    failing = entries["evidence_pack_registry"]
+    assert (failing["sealed"], failing["basis"]) == (False, "snapshot")
+    assert failing["run_id"] == "2026-03-01__120100__evidence_pack_registry_build"
+    assert failing["reason"] == f"its snapshot {failing['run_id']} fails its seal or schema"
+    assert entries["registry_delta_log"] == {
+        "registry_id": "registry_delta_log", "sealed": False, "basis": "none", "run_id": None,
+        "reason": "no snapshot as of the inputs of this report",
+    }  # fmt: skip
+    assert entries["threshold_registry_db"] == {
+        "registry_id": "threshold_registry_db", "sealed": False, "basis": "excluded",
+        "run_id": None, "reason": "excluded: external database: nothing in the repository to seal",
+    }  # fmt: skip
+    assert "| sealed registries | 9/13 | 69.2% |" in markdown
+    assert "<td>sealed registries</td><td>9/13</td><td>69.2%</td>" in page
+    assert (
+        "- not sealed: registry_delta_log (no snapshot as of the inputs of this report)" in markdown
+    )
+    assert "- not sealed: threshold_registry_db (excluded: external database" in markdown
+    assert "<li>not sealed: validation_range_results (excluded: collection: no file" in page
+
+
+def test_the_markdown_names_twenty_operations_below_c3_and_the_summary_all() -> None:
+    scorecard, markdown, _ = _report(op_status_rows=_rows(["C1"] * 25 + ["C3"] * 11))
+    assert len(scorecard["enforcement_c3_plus"]["below_c3"]) == 25
+    [note] = [line for line in markdown.splitlines() if line.startswith("- below C3: ")]
+    assert note.count("(C1)") == 20
+    assert note.endswith("OP-A20 (C1) and 5 more (the summary lists all)")
+
+
+def test_the_rule_and_the_seeds_way_of_counting_are_said_in_words() -> None:
+    _, markdown, page = _report()
+    [rule] = [line for line in markdown.splitlines() if line.startswith("- sealed means:")]
+    assert "this report counts itself sealed" in rule
+    assert "registry_delta_log" in rule and "earlier snapshot" in rule
+    assert (
+        "- the seed counts system_health_report as not sealed because it is presentation-only; "
+        "it is sealed here like every other registry" in markdown
+    )
+    assert f"<li>{html.escape(rule[2:])}</li>" in page
+    without_self = [e for e in _catalog() if e["registry_id"] != "system_health_report"]
+    _, markdown, _ = _report(catalog_summary=without_self)
+    assert "presentation-only" not in markdown  # said only where our count differs
+
+
+def test_executables_are_distinct_bound_paths_and_canonical_operations_binding_one() -> None:
+    bound = {OPS[0]: ["tools/a.py", "sql/b.sql"], OPS[1]: ["tools/a.py"], "OP-NC01": ["old.ps1"]}
+    scorecard, markdown, page = _report(op_status_detail=_detail(bound))
+    figure = scorecard["executables"]
+    assert figure["count"] == 3  # across every operation, non-canonical included
+    assert figure["operations_bound"] == {"count": 2, "total": 36, "percent": 5.6}
+    assert figure["unbound_operations"] == OPS[2:]
+    assert scorecard["executables_reason"] is None
+    assert "| executables | 3 | - |" in markdown
+    assert "| operations with executables | 2/36 | 5.6% |" in markdown
+    assert "<td>operations with executables</td><td>2/36</td><td>5.6%</td>" in page
+    assert "inventory" in markdown  # how the seed's own figure differs, in words
+
+
+def test_executables_are_null_with_a_reason_when_the_catalog_names_none() -> None:
+    for detail in (_detail(), _detail({})):  # no `executables` key; every list empty
+        scorecard, markdown, _ = _report(op_status_detail=detail)
+        assert scorecard["executables"] is None
+        assert scorecard["executables_reason"] == "the operations catalog names no executables"
+        assert "- executables: not counted: the operations catalog names no executables" in markdown
+        assert "| executables |" not in markdown
+
+
+def test_a_figure_with_nothing_to_count_has_no_percent() -> None:
+    scorecard, markdown, _ = _report(
+        op_status_rows=[], catalog_summary=[], excluded=(), op_status_detail={"operations": []}
+    )
+    assert scorecard["enforcement_c3_plus"] == {"count": 0, "total": 0, "percent": None,
+                                                "below_c3": []}  # fmt: skip
+    sealed = scorecard["sealed_registries"]
+    assert (sealed["count"], sealed["total"], sealed["percent"]) == (0, 0, None)
+    assert "| enforcement coverage C3+ | 0/0 | - |" in markdown
+    assert "| sealed registries | 0/0 | - |" in markdown
+
+
+def test_check_coverage_stays_the_same_ratio_for_earlier_consumers() -> None:
+    scorecard, _, _ = _report()
+    ratio = {k: scorecard["enforcement_c3_plus"][k] for k in ("count", "total", "percent")}
+    assert scorecard["check_coverage"] == ratio
+
+
+def test_the_seeds_health_schema_governs_the_markdown_and_accepts_our_summary(
+    reference: Path,
+) -> None:
+    """The seed's REGISTRY_system_health_report_v0_1 is a stub for its rendered Markdown: it
+    binds no JSON artifact, so the summary's new `scorecard` breaks no seed consumer."""
+    stub = json.loads(
+        (reference / "schemas" / "REGISTRY_system_health_report_v0_1.schema.json").read_text()
+    )
+    assert stub["artifact_format"] == "markdown"
+    assert not {"$id", "x-registry-artifacts", "properties", "required"} & set(stub)
+    summary = build_system_health(
+        catalog_summary=_catalog(), op_status_rows=_rows(), op_status_detail=_detail(),
+        drift_v01={}, drift_detail={}, run_registry_lines=[], as_of=AS_OF, excluded=EXCLUDED,
+    )[SUMMARY_ARTIFACT]  # fmt: skip
+    assert list(Draft202012Validator(stub).iter_errors(json.loads(summary))) == []
+    ours = SchemaCatalog.for_workspace(REPO).for_artifact(SUMMARY_ARTIFACT)
+    assert ours is not None and ours.schema_id == SUMMARY_ID
+
+
+# --- which snapshots the report may count --------------------------------------------------
+
+
+def _line(run_id: str, root: str = ".codex/RUNS") -> dict[str, Any]:
+    return {"run_id": run_id, "run_root": root, "run_key": f"{root}::{run_id}"}
+
+
+def test_visible_runs_are_the_inputs_what_they_read_and_what_the_run_registry_indexes() -> None:
+    inputs = {
+        "rr": {"run_id": "rr", "inputs": []},
+        "ost": {"inputs": [{"registry_id": "allowed_operations", "run_id": "ops",
+                            "run_root": ".codex/RUNS"}]},
+        "drift": {"inputs": [{"registry_id": "x", "run_id": "elsewhere", "run_root": "other"},
+                             "not a ref"]},
+    }  # fmt: skip
+    lines = [_line("old_source"), _line("evidence", root="reports/runs"), {"run_id": 7}]
+    assert visible_runs(lines, inputs) == {"rr", "ost", "drift", "ops", "old_source"}
+    legacy = [{"run_id": "seed_line", "run_key": ".codex/RUNS::seed_line"}]  # no run_root
+    assert visible_runs(legacy, {}) == {"seed_line"}
