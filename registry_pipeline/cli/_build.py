@@ -97,6 +97,9 @@ def run_build_command(args: argparse.Namespace) -> int:
             }
         )
     else:
+        ids = max((len(entry.registry_id) for entry in summary.registries), default=0)
+        runs = max((len(entry.run_id or "") for entry in summary.registries), default=0)
+        id_width, run_width = max(22, ids), max(48, runs)  # columns stay aligned
         for entry in summary.registries:
             checks = (
                 " ".join(
@@ -107,7 +110,8 @@ def run_build_command(args: argparse.Namespace) -> int:
             )
             promotion = "promoted" if entry.promoted else f"not promoted ({entry.promotion})"
             out(
-                f"{entry.status.upper():<8} {entry.registry_id:<22} {entry.run_id or '-':<48} "
+                f"{entry.status.upper():<8} {entry.registry_id:<{id_width}} "
+                f"{entry.run_id or '-':<{run_width}} "
                 f"{checks}  {promotion}"
             )
             for problem in entry.problems:
