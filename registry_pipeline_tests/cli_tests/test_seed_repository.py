@@ -236,6 +236,20 @@ def test_the_scorecard_is_the_seeds_and_sealed_with_the_report(seed: Seed) -> No
     assert "- non-canonical operations: 29 (OP-NC01, OP-NC02," in markdown
 
 
+def test_a_committed_adoption_builds_from_a_clean_tree_as_theirs_does(seed: Seed) -> None:
+    """Our locks and caches are ignored: nothing the build writes before sealing dirties the
+    tree, so our snapshots and the canon flag say `clean`, as their builders' do."""
+    states = {
+        json.loads(path.read_text())["working_tree_state"]
+        for path in (seed.ours / ".codex" / "RUNS").glob("*/run.json")
+    }
+    assert states == {"clean"}
+    ours = seed.newest(seed.ours, "drift_signals_build", "DRIFT_SIGNALS_v0_1.json")
+    theirs = seed.newest(seed.theirs, "drift_signals_build", "DRIFT_SIGNALS_v0_1.json")
+    assert list(ours) == list(theirs)  # the same keys, in the same order
+    assert ours["system_drift"]["canon_dirty"] is theirs["system_drift"]["canon_dirty"] is False
+
+
 def test_the_delta_log_covers_every_registry_the_seeds_does(seed: Seed) -> None:
     folders = sorted((seed.ours / ".codex" / "RUNS").glob("*__registry_delta_log_build"))
     log = (folders[-1] / "REGISTRY_DELTA_LOG_v0_1.jsonl").read_text(encoding="utf-8")

@@ -27,7 +27,10 @@ def attributes_line(run_root: str) -> str:
 CODEX_GITIGNORE = (
     "# registry-pipeline: interrupted builds leave staging folders here\n.staging/\n"
     "# the workspace's local Dagster instance (run history, event log)\ndagster_home/\n"
+    "# locks and caches: this machine's state, never history (untracked, they would make every\n"
+    "# build's working tree `dirty`)\n*.lock\ncache/\n"
 )
+"""`.codex/.gitignore`: what registry-pipeline writes under `.codex/` that is no one's history."""
 
 DG_MODULE = "registry_defs"
 DG_TOML = f"""\
@@ -138,6 +141,26 @@ def resolve_workspace(arg: str | None) -> Workspace:
     return Workspace(here)
 
 
+def _codex_gitignore(ignore: Path) -> list[str]:
+    """Create `.codex/.gitignore`, or append the patterns an older one lacks (kept as it is)."""
+    if not ignore.exists():
+        ignore.write_text(CODEX_GITIGNORE, encoding="utf-8")
+        return ["created .codex/.gitignore"]
+    existing = ignore.read_bytes()
+    have = {line.strip() for line in existing.decode("utf-8", "replace").splitlines()}
+    missing = [
+        line
+        for line in CODEX_GITIGNORE.splitlines()
+        if not line.startswith("#") and line not in have
+    ]
+    if not missing:
+        return []
+    prefix = b"" if not existing or existing.endswith(b"\n") else b"\n"
+    with ignore.open("ab") as handle:
+        handle.write(prefix + "".join(f"{line}\n" for line in missing).encode("utf-8"))
+    return [f"appended {len(missing)} lines to .codex/.gitignore (kept what was there)"]
+
+
 def init_workspace(root: Path, run_roots: Sequence[str] = (RUNS_RELPATH,)) -> list[str]:
     """Create the workspace skeleton; idempotent. Returns what it did, one phrase per change
     (`created .codex/RUNS/`, `appended 3 lines to .gitattributes`); empty when nothing.
@@ -152,10 +175,7 @@ def init_workspace(root: Path, run_roots: Sequence[str] = (RUNS_RELPATH,)) -> li
         if not keep.exists():
             keep.write_bytes(b"")
             changed.append(f"created {RUNS_RELPATH}/.gitkeep")
-        ignore = root / ".codex" / ".gitignore"
-        if not ignore.exists():
-            ignore.write_text(CODEX_GITIGNORE, encoding="utf-8")
-            changed.append("created .codex/.gitignore")
+        changed.extend(_codex_gitignore(root / ".codex" / ".gitignore"))
         attributes = root / ".gitattributes"
         # bytes, never decoded: git does not require the file to be UTF-8, neither do we
         existing = attributes.read_bytes() if attributes.exists() else None

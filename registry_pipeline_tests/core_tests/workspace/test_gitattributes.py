@@ -192,3 +192,26 @@ def test_without_the_line_a_clone_fails_with_line_endings_hint(
         error["code"] == "HASH_MISMATCH" and error.get("hint") == "LINE_ENDINGS_CONVERTED"
         for error in folder["errors"]
     )
+
+
+def test_our_locks_and_caches_never_make_a_committed_workspace_dirty(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """A build holds `.codex/build.lock` before it seals anything: were it untracked, every
+    snapshot would record `working_tree_state: dirty` and the drift it implies."""
+    root = tmp_path / "ws"
+    root.mkdir()
+    _git(env, "init", "-q", cwd=root)
+    (root / ".codex").mkdir()
+    (root / ".codex" / ".gitignore").write_text("# older\n.staging/\ndagster_home/")
+    done = _registry(env, "init", str(root))
+    assert done.returncode == 0, done.stderr
+    assert "appended 2 lines to .codex/.gitignore (kept what was there)" in done.stdout
+    assert (root / ".codex" / ".gitignore").read_text().startswith("# older\n")
+    _git(env, "add", "-A", cwd=root)
+    _git(env, "commit", "-qm", "init", cwd=root)
+    for relpath in ("build.lock", "REGISTRY_WRITE.lock", "cache/verdicts/a", "dagster_home/x"):
+        (root / ".codex" / relpath).parent.mkdir(parents=True, exist_ok=True)
+        (root / ".codex" / relpath).write_text("state\n")
+    assert _git(env, "status", "--porcelain", cwd=root) == ""
+    assert _registry(env, "init", str(root)).stdout.count(".codex/.gitignore") == 0  # idempotent
