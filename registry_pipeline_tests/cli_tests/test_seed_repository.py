@@ -225,8 +225,11 @@ def test_the_scorecard_is_the_seeds_and_sealed_with_the_report(seed: Seed) -> No
     sealed = scorecard["sealed_registries"]
     assert sealed["total"] == 13  # the seed's count: its 12 and the delta log, none of ours
     reasons = {r["registry_id"]: r["reason"] for r in sealed["registries"] if not r["sealed"]}
+    assert set(reasons) == {"threshold_registry_db", "validation_range_results",
+                            "registry_delta_log"}  # fmt: skip
     assert reasons["threshold_registry_db"].startswith("excluded: external database")
-    assert sealed["count"] == 13 - len(reasons)
+    assert reasons["validation_range_results"].startswith("excluded: collection: no file")
+    assert sealed["count"] == 10  # theirs, hand-kept: 9; both collections are sealed here
     assert scorecard["executables"]["count"] > 100  # the catalog binds its scripts and SQL
     markdown = (
         sorted((seed.ours / ".codex" / "RUNS").glob("*__system_health_report_build"))[-1]

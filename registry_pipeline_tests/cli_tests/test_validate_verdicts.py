@@ -284,3 +284,29 @@ def test_a_newline_in_a_run_folder_name_cannot_forge_a_line(cli: Run, tmp_path: 
     assert rc == 1
     assert not any(line.startswith("PASS") for line in out.splitlines()), out
     assert "FAIL  .codex/RUNS/p1\\nPASS  forged" in out
+
+
+@pytest.mark.parametrize(
+    ("sealed", "now"),
+    [
+        (b"a\nb\nc\n", b"a\r\nb\nc\n"),  # one carriage return added: no checkout does that
+        (b"a\r\nb\r\nc\r\n", b"a\nb\r\nc\r\n"),  # one taken away
+    ],
+)
+def test_a_partial_line_ending_edit_is_no_conversion_but_a_failure(
+    cli: Run, demo: Path, sealed: bytes, now: bytes
+) -> None:
+    """Only a whole-file conversion, as git makes it, explains a mismatch: a line whose value
+    gained or lost a `\\r` was edited, even though converting back would restore its bytes."""
+    catalog_path = demo / "registries" / "REGISTRY_CATALOG_v0_2.json"
+    catalog = json.loads(catalog_path.read_text())
+    catalog["run_roots"] = [".codex/RUNS", "evidence/runs"]
+    catalog_path.write_text(json.dumps(catalog, indent=2))
+    (demo / "evidence" / "runs").mkdir(parents=True)
+    run = seal_files(RunStore(Workspace(demo)), RunSpec(registry_id="demo"), {"t.csv": sealed})
+    unseal(run.path)
+    (run.path / "t.csv").write_bytes(now)
+    run.path.rename(demo / "evidence" / "runs" / run.run_id)
+    code, out, _ = cli("validate", "--all", "--workspace", str(demo))
+    assert code == 1 and f"FAIL  evidence/runs/{run.run_id}" in out
+    assert "line endings were converted" not in out

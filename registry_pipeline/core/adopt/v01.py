@@ -88,7 +88,8 @@ def _versions(pattern: str, *folders: Path) -> tuple[Path, ...]:
     found: dict[str, Path] = {}
     for folder in folders:
         for path in folder.glob(pattern):
-            found.setdefault(path.name, path)
+            if path.is_file() and not path.is_symlink():  # a folder or a link is no document
+                found.setdefault(path.name, path)
     return tuple(sorted(found.values(), key=lambda path: catalog_version_key(path.name)))
 
 

@@ -40,8 +40,16 @@ def build_op_status_table(build: BuildInputs) -> BuildResult:
         catalog_warnings=operations.warnings,
     )
     summary: dict[str, object] = _counts(result.detail)
-    if operations.warnings:  # the build goes on: said in the build's output and the detail
-        summary["notes"] = [f"catalog line not understood: {w}" for w in operations.warnings]
+    listed, total = result.detail["catalog_warnings"], result.detail["catalog_warnings_total"]
+    notes = [  # the build goes on: said in the build's output and the detail
+        f"catalog line not understood: {w['source']}:{w['line']}: {w['operation_id']}: "
+        f"{w['message']}"
+        for w in listed
+    ]
+    if total > len(listed):
+        notes.append(f"and {total - len(listed)} more catalog line(s) not understood")
+    if notes:
+        summary["notes"] = notes
     return BuildResult(op_status_table.render(result), len(result.table), summary)
 
 

@@ -15,14 +15,18 @@ ADVICE = (
 
 
 def diagnose(data: bytes, sealed_sha256: str, sealed_bytes: int) -> str | None:
-    """Explain a mismatch when the file matches its seal once line endings are converted back."""
+    """Explain a mismatch when the file matches its seal once line endings are converted back.
+
+    Only a conversion git makes explains it: the whole file in one direction (every line end
+    now LF, or every one now CRLF). A file with one carriage return added or taken away, and the
+    others not, was edited, even if converting it back would restore the sealed bytes."""
     if b"\0" in data or b"\n" not in data:
         return None
+    crlf = data.count(b"\r\n")
     as_lf = data.replace(b"\r\n", b"\n")
-    as_crlf = as_lf.replace(b"\n", b"\r\n")
-    if as_crlf != data and _matches(as_crlf, sealed_sha256, sealed_bytes):
+    if crlf == 0 and _matches(as_lf.replace(b"\n", b"\r\n"), sealed_sha256, sealed_bytes):
         return "line endings were converted after sealing (sealed with CRLF, now LF)"
-    if as_lf != data and _matches(as_lf, sealed_sha256, sealed_bytes):
+    if crlf == data.count(b"\n") and _matches(as_lf, sealed_sha256, sealed_bytes):
         return "line endings were converted after sealing (sealed with LF, now CRLF)"
     return None
 

@@ -25,10 +25,11 @@ def attributes_line(run_root: str) -> str:
 
 
 CODEX_GITIGNORE = (
-    "# registry-pipeline: interrupted builds leave staging folders here\n.staging/\n"
-    "# the workspace's local Dagster instance (run history, event log)\ndagster_home/\n"
+    "# registry-pipeline: interrupted builds leave staging folders here\n/.staging/\n"
+    "# the workspace's local Dagster instance (run history, event log)\n/dagster_home/\n"
     "# locks and caches: this machine's state, never history (untracked, they would make every\n"
-    "# build's working tree `dirty`)\n*.lock\ncache/\n"
+    "# build's working tree `dirty`); anchored, so no file of a sealed folder is ever ignored\n"
+    "/*.lock\n/cache/\n"
 )
 """`.codex/.gitignore`: what registry-pipeline writes under `.codex/` that is no one's history."""
 
@@ -142,23 +143,25 @@ def resolve_workspace(arg: str | None) -> Workspace:
 
 
 def _codex_gitignore(ignore: Path) -> list[str]:
-    """Create `.codex/.gitignore`, or append the patterns an older one lacks (kept as it is)."""
+    """Create `.codex/.gitignore`; in an older one, anchor the unanchored patterns an earlier
+    release wrote (`dagster_home/` would also ignore a sealed folder's own `dagster_home/`) and
+    append the patterns it lacks; every other line is kept as it is."""
     if not ignore.exists():
         ignore.write_text(CODEX_GITIGNORE, encoding="utf-8")
         return ["created .codex/.gitignore"]
     existing = ignore.read_bytes()
-    have = {line.strip() for line in existing.decode("utf-8", "replace").splitlines()}
-    missing = [
-        line
-        for line in CODEX_GITIGNORE.splitlines()
-        if not line.startswith("#") and line not in have
-    ]
-    if not missing:
+    ours = [line for line in CODEX_GITIGNORE.splitlines() if not line.startswith("#")]
+    lines = existing.decode("utf-8", "replace").splitlines()
+    anchored = {pattern.lstrip("/"): pattern for pattern in ours}
+    fixed = [anchored.get(line.strip(), line) for line in lines]
+    missing = [pattern for pattern in ours if pattern not in {line.strip() for line in fixed}]
+    changes = sum(1 for old, new in zip(lines, fixed, strict=True) if old != new)
+    if not missing and not changes:
         return []
-    prefix = b"" if not existing or existing.endswith(b"\n") else b"\n"
-    with ignore.open("ab") as handle:
-        handle.write(prefix + "".join(f"{line}\n" for line in missing).encode("utf-8"))
-    return [f"appended {len(missing)} lines to .codex/.gitignore (kept what was there)"]
+    ignore.write_text("\n".join([*fixed, *missing]) + "\n", encoding="utf-8")
+    said = [f"anchored {changes}"] if changes else []
+    said += [f"appended {len(missing)}"] if missing else []
+    return [f"{' and '.join(said)} line(s) of .codex/.gitignore (kept the rest)"]
 
 
 def init_workspace(root: Path, run_roots: Sequence[str] = (RUNS_RELPATH,)) -> list[str]:

@@ -503,3 +503,27 @@ def test_the_adapter_merges_every_markdown_catalog_of_the_snapshot(
     mixed = seal_files(store, RunSpec("allowed_operations"), {**files, "ops.json": b"{}"})
     with pytest.raises(OpStatusInputError, match=r"one \.json catalog or Markdown"):
         adapters._allowed_operations(read_snapshot(mixed.path, "allowed_operations"))
+
+
+def test_canonical_is_one_rule_a_family_outside_the_table_is_not_and_says_so() -> None:
+    text = SEED_STYLE.replace(
+        "## NON_CANONICAL", "## Option E — Extra\n\n### OP-E01: Extra\n\n## NON_CANONICAL"
+    )
+    document, _warnings = read_operations_markdown(text, source="ops.md")
+    result = build_op_status_table([], document, PACKS, as_of=AS_OF)
+    detail = {op["operation_id"]: op for op in result.detail["operations"]}
+    assert detail["OP-E01"]["canonical"] is False and "OP-E01" not in {
+        row["operation_id"] for row in result.table
+    }
+    assert result.detail["counts"]["canonical_operations"] == len(result.table)
+    [warning] = result.detail["catalog_warnings"]
+    assert (warning["source"], warning["operation_id"]) == ("ops.md", "OP-E01")
+    assert "none of the canonical families" in warning["message"]
+
+
+def test_catalog_warnings_are_listed_up_to_fifty_and_all_counted() -> None:
+    text = "### OP-A01 — First\n" + "".join(f"\n### OP-A01 — Again {n}\n" for n in range(70))
+    document, warnings = read_operations_markdown(text, source="ops.md")
+    result = build_op_status_table([], document, PACKS, as_of=AS_OF, catalog_warnings=warnings)
+    assert len(result.detail["catalog_warnings"]) == 50
+    assert result.detail["catalog_warnings_total"] == 70

@@ -206,7 +206,7 @@ def test_our_locks_and_caches_never_make_a_committed_workspace_dirty(
     (root / ".codex" / ".gitignore").write_text("# older\n.staging/\ndagster_home/")
     done = _registry(env, "init", str(root))
     assert done.returncode == 0, done.stderr
-    assert "appended 2 lines to .codex/.gitignore (kept what was there)" in done.stdout
+    assert "anchored 2 and appended 2 line(s) of .codex/.gitignore (kept the rest)" in done.stdout
     assert (root / ".codex" / ".gitignore").read_text().startswith("# older\n")
     _git(env, "add", "-A", cwd=root)
     _git(env, "commit", "-qm", "init", cwd=root)
@@ -214,4 +214,13 @@ def test_our_locks_and_caches_never_make_a_committed_workspace_dirty(
         (root / ".codex" / relpath).parent.mkdir(parents=True, exist_ok=True)
         (root / ".codex" / relpath).write_text("state\n")
     assert _git(env, "status", "--porcelain", cwd=root) == ""
+    sealed = root / ".codex" / "RUNS" / "2026-11-23__000000__deps_build"  # files a seal lists
+    for relpath in ("uv.lock", "cache/a.json", "dagster_home/b", ".staging/c"):
+        (sealed / relpath).parent.mkdir(parents=True, exist_ok=True)
+        (sealed / relpath).write_text("sealed\n")
+    untracked = _git(env, "status", "--porcelain", "-uall", cwd=root).split()[1::2]
+    assert sorted(untracked) == sorted(
+        f".codex/RUNS/2026-11-23__000000__deps_build/{relpath}"
+        for relpath in ("uv.lock", "cache/a.json", "dagster_home/b", ".staging/c")
+    )  # nothing a seal lists is ever ignored
     assert _registry(env, "init", str(root)).stdout.count(".codex/.gitignore") == 0  # idempotent

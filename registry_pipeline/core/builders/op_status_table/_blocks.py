@@ -11,9 +11,11 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-_HEADING = re.compile(r"(#{1,6})\s+(.*?)(?:\s+#+)?\s*")
+_HEADING = re.compile(r"(#{1,6})[ \t]+(.*)")
+_CLOSING = re.compile(r"[ \t]+#+$")
 _SEPARATOR = re.compile(r":?-+:?")
-_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+_LINK = re.compile(r"\[([^\[\]]*)\]\([^()]*\)")
+"""A link's text and target; neither may hold a bracket, so a long line is scanned once."""
 _OPERATION_ID = re.compile(r"OP-[A-Z]+[0-9]+")
 
 
@@ -48,7 +50,8 @@ def blocks(text: str) -> Iterator[Block]:
             header = ()
             heading = _HEADING.fullmatch(line)
             if heading:
-                yield Block("heading", index + 1, plain(heading[2]), level=len(heading[1]))
+                text = _CLOSING.sub("", heading[2].rstrip())  # `## Title ##`: no closing hashes
+                yield Block("heading", index + 1, plain(text), level=len(heading[1]))
             else:
                 yield Block("line", index + 1, plain(line), raw=line)
             continue

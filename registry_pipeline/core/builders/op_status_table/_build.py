@@ -21,17 +21,14 @@ from registry_pipeline.core.builders.op_status_table._model import (
     STATUSES,
     TABLE_ARTIFACT,
     CatalogWarning,
-    Operation,
     OpStatusInputError,
     OpStatusResult,
     RunFact,
 )
 from registry_pipeline.core.builders.op_status_table._rows import _detail, _row
 
-TABLE_OPTIONS = frozenset({"A", "B", "C", "D", "QA"})
-"""The option families the v0.1 table has rows for (its schema's enum, as the seed's builder).
-Canonical operations of these families get a row; every operation, non-canonical included, is in
-the v0.2 detail: authorized, with its status."""
+MAX_WARNINGS = 50
+"""Catalog warnings the detail lists (`catalog_warnings_total` counts them all)."""
 
 
 def build_op_status_table(
@@ -54,7 +51,8 @@ def build_op_status_table(
     if moment is None:
         raise OpStatusInputError(f"as_of {as_of!r} is not an ISO 8601 UTC time", path="as_of")
     facts = [_run_fact(line, index) for index, line in enumerate(run_registry_lines)]
-    operations = _operations(allowed_operations, coverage)
+    found = list(catalog_warnings)
+    operations = _operations(allowed_operations, coverage, found)
     by_op: dict[str, list[RunFact]] = {}
     for fact in sorted(facts, key=lambda f: f.order):
         if fact.operation_id:
@@ -62,7 +60,6 @@ def build_op_status_table(
     legacy = any(fact.has_run_json is False for fact in facts)
     table: list[dict[str, Any]] = []
     details: list[dict[str, Any]] = []
-    warnings = [warning.as_json() for warning in catalog_warnings]
     for op in operations:
         runs = by_op.get(op.operation_id, [])
         limit, pack_warnings = _stale_after_hours(op, threshold_packs)
@@ -70,9 +67,6 @@ def build_op_status_table(
         details.append(detail)
         if not op.canonical:
             continue  # in the detail only: the v0.1 table (and the seed's) has no row for it
-        if op.option not in TABLE_OPTIONS:
-            warnings.append(_no_row(op))
-            continue
         row = _row(op, runs, moment, legacy, detail["status"], reference_commit)
         row["warnings"].extend(pack_warnings)
         table.append(row)
@@ -85,22 +79,12 @@ def build_op_status_table(
         "reference_commit": reference_commit,
         "operations": details,
         "non_canonical": {"count": len(non_canonical), "operation_ids": non_canonical},
-        "catalog_warnings": warnings,
+        "catalog_warnings": [warning.as_json() for warning in found[:MAX_WARNINGS]],
+        "catalog_warnings_total": len(found),
         "unauthorized": unauthorized,
         "counts": _counts(details, unauthorized, facts, table),
     }
     return OpStatusResult(table=table, detail=document)
-
-
-def _no_row(op: Operation) -> dict[str, Any]:
-    """The warning for a canonical operation whose family the v0.1 table cannot hold."""
-    return {
-        "source": "allowed_operations",
-        "line": None,
-        "operation_id": op.operation_id,
-        "message": f"option {op.option} is none of the v0.1 table's families "
-        f"({', '.join(sorted(TABLE_OPTIONS))}): in the detail only",
-    }
 
 
 def render(result: OpStatusResult) -> dict[str, bytes]:

@@ -9,6 +9,7 @@ from typing import Any
 from registry_pipeline.core.builders.op_status_table._coverage import Coverage
 from registry_pipeline.core.builders.op_status_table._model import (
     SEAL_STATES,
+    CatalogWarning,
     Operation,
     OpStatusInputError,
     RunFact,
@@ -75,16 +76,20 @@ UNKNOWN_ENFORCEMENT_LEVEL = "C0"
 builder writes for an operation its matrix does not list; the row then warns
 `coverage_below_C3:C0`."""
 CANONICAL_OPTIONS = frozenset({"A", "B", "C", "D", "QA"})
-"""The option families of canonical operations when a catalog entry does not say `canonical`
-(the v0.1 table's schema enum, as the seed's builder filters its rows)."""
+"""The option families of canonical operations: the v0.1 table's schema enum, as the seed's
+builder filters its rows. An operation of another family is not canonical, whatever its
+catalog says (it is in the detail only, with a catalog warning when the catalog said it was)."""
 
 
 def _operations(
-    document: Mapping[str, Any], coverage: Mapping[str, Coverage] | None = None
+    document: Mapping[str, Any],
+    coverage: Mapping[str, Coverage] | None = None,
+    warnings: list[CatalogWarning] | None = None,
 ) -> list[Operation]:
     """The catalog's operations in catalog order, each with its coverage level: the matrices'
     (`coverage`, when the workspace has any), else the entry's own, else C0; a non-canonical
-    operation has no level. Duplicates and missing fields are errors."""
+    operation has no level. Duplicates and missing fields are errors; an operation said to be
+    canonical whose family is none of CANONICAL_OPTIONS is appended to `warnings`."""
     entries = document.get("operations")
     if not isinstance(entries, list):
         raise OpStatusInputError("allowed_operations has no operations array", path="/operations")
@@ -100,9 +105,10 @@ def _operations(
             raise OpStatusInputError(
                 f"duplicate operation {entry['operation_id']!r}", path=f"{where}/operation_id"
             )
-        canonical = entry.get("canonical")
-        if not isinstance(canonical, bool):
-            canonical = entry["option"] in CANONICAL_OPTIONS
+        said = entry.get("canonical")
+        canonical = entry["option"] in CANONICAL_OPTIONS and said is not False
+        if said is True and not canonical and warnings is not None:
+            warnings.append(_not_a_family(entry))
         level, source = _level(entry, coverage)
         executables = entry.get("executables")
         operations.append(
@@ -119,6 +125,18 @@ def _operations(
             )
         )
     return operations
+
+
+def _not_a_family(entry: Mapping[str, Any]) -> CatalogWarning:
+    where = _text(entry.get("defined_in")) or "allowed_operations:0"
+    source, _, line = where.rpartition(":")
+    return CatalogWarning(
+        source,
+        int(line) if line.isdigit() else 0,
+        entry["operation_id"],
+        f"option {entry['option']} is none of the canonical families "
+        f"({', '.join(sorted(CANONICAL_OPTIONS))}): counted as non-canonical",
+    )
 
 
 def _level(
