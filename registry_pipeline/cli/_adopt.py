@@ -28,7 +28,8 @@ def add_adopt(commands: Any) -> None:
         "(schemas/<id>.schema.json, naming their schema file). Registry ids stay theirs; the\n"
         "pointer file stays where they keep it; none of their files is modified. Every decision\n"
         "(kind per registry, exclusions with reasons, run roots, operations) is printed. Running\n"
-        "it twice changes nothing. Exit 0 done, 2 no seed catalog or bad usage.",
+        "it twice changes nothing. Exit 0 done, 2 no seed catalog, bad usage, or a symlink\n"
+        "where it would write (UNSAFE_PATH: nothing is written, not even with --dry-run).",
         epilog="examples:\n  registry adopt --dry-run\n  registry adopt ~/src/ovc-infra --json\n"
         "  registry adopt . --catalog governance/REGISTRY_CATALOG_v0_1.json\n\n"
         "Then: registry build (see docs/ADOPTING.md).",
@@ -51,15 +52,19 @@ def add_adopt(commands: Any) -> None:
 
 def run_adopt(args: argparse.Namespace) -> int:
     from registry_pipeline.core.adopt import find_layout, plan_adoption
-    from registry_pipeline.core.workspace.catalog import POINTER_FILE_RELPATH
+    from registry_pipeline.core.workspace.catalog import CATALOG_RELPATH, POINTER_FILE_RELPATH
     from registry_pipeline.core.workspace.gitcheck import workspace_git_warnings
-    from registry_pipeline.core.workspace.layout import init_workspace
+    from registry_pipeline.core.workspace.layout import init_targets, init_workspace
+    from registry_pipeline.core.workspace.safe_write import require_safe_all
 
     root = Path(args.dir or os.getcwd()).absolute()
     if not root.is_dir():
         raise UsageError("not a folder", code="NOT_A_FOLDER", path=str(root))
+    # before planning (whose run-root check would say less), then what the plan adds
+    require_safe_all(root, [root / CATALOG_RELPATH, *init_targets(root)])
     layout = find_layout(root, Path(args.catalog) if args.catalog else None)
     plan = plan_adoption(layout)
+    require_safe_all(root, [root / relpath for relpath in plan.files])
     changes = {path: _change(root / path, document) for path, document in plan.files.items()}
     created: list[str] = []
     if not args.dry_run:

@@ -31,7 +31,9 @@ def add_init(commands: Commands) -> None:
         help="create a workspace skeleton",
         formatter_class=RAW,
         description="Create .codex/RUNS/ and a .gitattributes line that stops git from ever "
-        "converting the line endings of sealed files. Safe to run again.",
+        "converting the line endings of sealed files. Safe to run again. A symlink where it "
+        "would write, or in the way to registries/, is refused (UNSAFE_PATH, exit 2) with "
+        "nothing written.",
         epilog="examples:\n  registry init\n  registry init ~/governance --json",
     )
     parser.add_argument("dir", nargs="?", metavar="DIR", help="folder to initialize (default: .)")
@@ -40,10 +42,15 @@ def add_init(commands: Commands) -> None:
 
 
 def run_init(args: argparse.Namespace) -> int:
+    from registry_pipeline.core.workspace.catalog import CATALOG_RELPATH
     from registry_pipeline.core.workspace.gitcheck import workspace_git_warnings
-    from registry_pipeline.core.workspace.layout import init_workspace
+    from registry_pipeline.core.workspace.layout import init_targets, init_workspace
+    from registry_pipeline.core.workspace.safe_write import require_safe_all
 
     root = Path(args.dir or os.getcwd()).absolute()
+    # the catalog gives the run roots (another folder's, through a link), and adopt and
+    # add-entry write beside it: checked with what init writes, before the catalog is read
+    require_safe_all(root, [root / CATALOG_RELPATH, *init_targets(root)])
     run_roots, pointer_file = _catalog_places(root)
     changed = init_workspace(root, run_roots)
     warnings = workspace_git_warnings(root, run_roots, pointer_file)

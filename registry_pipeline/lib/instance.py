@@ -28,6 +28,8 @@ import dagster as dg
 import yaml  # type: ignore[import-untyped]
 
 from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.workspace.layout import DAGSTER_HOME_RELPATH as DAGSTER_HOME_RELPATH
+from registry_pipeline.core.workspace.safe_write import require_safe_all
 from registry_pipeline.lib.postgres import (
     POSTGRES_EXTRA,
     check_reachable,
@@ -37,7 +39,6 @@ from registry_pipeline.lib.postgres import (
     postgres_url,
 )
 
-DAGSTER_HOME_RELPATH = ".codex/dagster_home"
 POSTGRES_URL_ENV = "REGISTRY_DAGSTER_POSTGRES_URL"
 """When set as the home is prepared, the generated dagster.yaml keeps the instance in PostgreSQL
 at this URL (`postgresql+psycopg2://USER:PASSWORD@HOST:PORT/DATABASE`), read at every open."""
@@ -72,8 +73,10 @@ _LOCK_NAME = ".instance.lock"
 
 def dagster_home(root: Path) -> Path:
     """The workspace's Dagster home, created and initialized (once, under the lock) if new; on
-    PostgreSQL, its server checked to answer (once per process)."""
+    PostgreSQL, its server checked to answer (once per process). UNSAFE_PATH, with nothing
+    written, when a symlink is on the way to the home or to what is written in it."""
     home = root / DAGSTER_HOME_RELPATH
+    require_safe_all(root, [home / "dagster.yaml", home / _LOCK_NAME])
     try:
         home.mkdir(parents=True, exist_ok=True)
         config = home / "dagster.yaml"

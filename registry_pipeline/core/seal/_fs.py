@@ -13,6 +13,7 @@ from pathlib import Path
 _AT_FDCWD = -100
 _RENAME_NOREPLACE = 1
 _RENAME_EXCL = 0x4  # macOS renamex_np
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:
@@ -27,10 +28,14 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
 def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
     """Replace `path` with `data`: a temp file beside it (unique to this process), written in
     full, fsynced (`durable`), renamed over it, the folder fsynced. Readers see the old file or
-    the new one, never half; on any failure the temp file is removed and `path` is untouched."""
+    the new one, never half; on any failure the temp file is removed and `path` is untouched.
+
+    No link is followed where the file is: a link at `path` is replaced, not written through,
+    and one at the temp name fails the open. The folders on the way are the caller's to check
+    (`core.workspace.safe_write`)."""
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, 0o644)
         try:
             view = memoryview(data)
             while view:  # os.write may write less than asked (a full disk, a size limit)

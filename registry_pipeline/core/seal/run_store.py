@@ -3,6 +3,8 @@
 Every file is written and fsynced in `.codex/.staging/<token>/`; the folder is then renamed into
 `RUNS/<run_id>` with a rename that fails rather than replaces, and RUNS/ is fsynced. A build that
 fails or is killed leaves nothing in RUNS/; the next build removes its staging leftovers.
+Staging and RUNS/ must be real folders of the workspace (`RunsHome.require_writable`): a symlink
+on the way is refused before anything is written, removed or renamed there.
 """
 
 from __future__ import annotations
@@ -72,6 +74,10 @@ class RunsHome(Protocol):
 
     def require(self) -> RunsHome: ...
 
+    def require_writable(self, *targets: Path) -> RunsHome:
+        """UNSAFE_PATH unless each target is a real place inside the workspace."""
+        ...
+
 
 @dataclass(frozen=True)
 class SealedRun:
@@ -113,6 +119,7 @@ class RunStore:
         """Remove staging folders whose build died; live builds hold a lock and are left alone."""
         removed: list[str] = []
         staging = self.workspace.staging_dir
+        self.workspace.require_writable(staging)  # never removes another folder's files
         if not staging.is_dir():
             return removed
         for entry in os.scandir(staging):
@@ -131,8 +138,9 @@ class RunStore:
     def stage(self, spec: RunSpec) -> Staging:
         """A new staging folder for one run of `spec.registry_id` (use it as a context manager)."""
         check_registry_id(spec.registry_id)
-        self.clean_staging()
         staging = self.workspace.staging_dir
+        self.workspace.require_writable(staging, self.workspace.runs_dir)
+        self.clean_staging()
         staging.mkdir(exist_ok=True)
         path = staging / f"{spec.registry_id}.{os.getpid()}.{secrets.token_hex(4)}"
         path.mkdir()
@@ -233,6 +241,7 @@ class Staging:
             created = utc_timestamp(moment)
             root, entries = self._write_seal(run_id, created, git)
             target = runs / run_id
+            self.store.workspace.require_writable(target)  # RUNS/ may have changed meanwhile
             try:
                 _fs.rename_noreplace(self.path, target)
             except FileExistsError:

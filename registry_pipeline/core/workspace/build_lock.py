@@ -6,6 +6,10 @@ two holders in); the holder writes its pid, command and start time into it so th
 say who it waits for. The lock is re-entrant within one thread: `registry build` holds it and
 the Dagster run it executes in process (same thread) asks for it again; another thread of the
 same process opens its own descriptor and waits like another process.
+
+Before the lock is opened (a build's first write), the lock and every place a build writes
+(`Workspace.write_places`) are checked to be real places inside the workspace: a symlink on the
+way is UNSAFE_PATH, with nothing written.
 """
 
 from __future__ import annotations
@@ -57,13 +61,14 @@ def build_lock(
             reentered = True
         else:
             reentered = False
-    if reentered:
+    if reentered:  # checked when it was first taken
         try:
             yield
         finally:
             with _guard:
                 _held[key] -= 1
         return
+    workspace.require_writable(path, *workspace.write_places)
     fd = _acquire(path, wait, command, on_wait)
     with _guard:
         _held[key] = 1

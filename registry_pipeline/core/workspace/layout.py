@@ -8,10 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.workspace.safe_write import escape_problem as escape_problem
+from registry_pipeline.core.workspace.safe_write import require_safe, require_safe_all
 
 RUNS_RELPATH = ".codex/RUNS"
 VERDICTS_RELPATH = ".codex/cache/verdicts.json"
 """PASS verdicts carried between builds (a cache: deleting it only costs time)."""
+DAGSTER_HOME_RELPATH = ".codex/dagster_home"
+"""The workspace's own Dagster instance (`lib/instance.py`)."""
 GITATTRIBUTES_LINE = "/.codex/RUNS/** -text"
 GITATTRIBUTES_COMMENT = (
     "# registry-pipeline: sealed run folders are compared byte for byte; git must never\n"
@@ -86,8 +90,27 @@ class Workspace:
 
     @property
     def verdicts_path(self) -> Path:
-        """The verdict cache of `registry build` (see `inspection_cache`)."""
-        return self.root / VERDICTS_RELPATH
+        """The verdict cache of `registry build` (see `inspection_cache`); UNSAFE_PATH when a
+        symlink is on the way: the cache is trusted when read and replaced when written."""
+        return require_safe(self.root, self.root / VERDICTS_RELPATH)
+
+    @property
+    def write_places(self) -> tuple[Path, ...]:
+        """Where a build writes besides its lock: run folders, staging, the verdict cache, the
+        Dagster home (the pointer file and logs are checked by their own writers)."""
+        return (
+            self.runs_dir,
+            self.staging_dir,
+            self.root / VERDICTS_RELPATH,
+            self.root / DAGSTER_HOME_RELPATH,
+        )
+
+    def require_writable(self, *targets: Path) -> Workspace:
+        """This workspace, once every one of `targets` is known to be a real place inside it:
+        UNSAFE_PATH naming the symlink on the way otherwise (`core.workspace.safe_write`),
+        all checked before any is written."""
+        require_safe_all(self.root, targets)
+        return self
 
     @property
     def schemas_dir(self) -> Path:
@@ -112,21 +135,6 @@ class Workspace:
                 path=str(self.root),
             )
         return self
-
-
-def escape_problem(root: Path, relpath: str) -> tuple[str, Path] | None:
-    """Why the workspace-relative `relpath` does not stay a real place inside the workspace at
-    `root`, and where: a folder on the way that is a symlink, or a path resolving outside.
-    None when it stays inside (whether or not it exists)."""
-    current = root
-    for part in Path(relpath).parts:
-        current = current / part
-        if current.is_symlink():
-            return f"goes through a symlink ({current.name} -> {os.readlink(current)})", current
-    resolved = (root / relpath).resolve()
-    if not resolved.is_relative_to(root.resolve()):
-        return f"resolves outside the workspace ({resolved})", root / relpath
-    return None
 
 
 def resolve_workspace(arg: str | None) -> Workspace:
@@ -164,13 +172,29 @@ def _codex_gitignore(ignore: Path) -> list[str]:
     return [f"{' and '.join(said)} line(s) of .codex/.gitignore (kept the rest)"]
 
 
+def init_targets(root: Path) -> list[Path]:
+    """Every file `init_workspace` may write under `root` (a dg project's own files are left
+    alone, so they are not among them); each must be a real place inside the workspace."""
+    targets = [
+        root / RUNS_RELPATH / ".gitkeep",
+        root / ".codex" / ".gitignore",
+        root / ".gitattributes",
+    ]
+    if not _is_dg_project(root):
+        targets += [root / f"{DG_MODULE}.py", root / "dg.toml"]
+    return targets
+
+
 def init_workspace(root: Path, run_roots: Sequence[str] = (RUNS_RELPATH,)) -> list[str]:
     """Create the workspace skeleton; idempotent. Returns what it did, one phrase per change
     (`created .codex/RUNS/`, `appended 3 lines to .gitattributes`); empty when nothing.
 
-    `.gitattributes` gets one `/<run root>/** -text` line per run root that lacks one."""
+    `.gitattributes` gets one `/<run root>/** -text` line per run root that lacks one. Every
+    target is checked first (`init_targets`, UNSAFE_PATH): nothing is written through a link."""
     changed: list[str] = []
     try:
+        targets = init_targets(root)
+        require_safe_all(root, targets)
         if not (root / RUNS_RELPATH).is_dir():
             (root / RUNS_RELPATH).mkdir(parents=True)
             changed.append(f"created {RUNS_RELPATH}/")
@@ -179,24 +203,8 @@ def init_workspace(root: Path, run_roots: Sequence[str] = (RUNS_RELPATH,)) -> li
             keep.write_bytes(b"")
             changed.append(f"created {RUNS_RELPATH}/.gitkeep")
         changed.extend(_codex_gitignore(root / ".codex" / ".gitignore"))
-        attributes = root / ".gitattributes"
-        # bytes, never decoded: git does not require the file to be UTF-8, neither do we
-        existing = attributes.read_bytes() if attributes.exists() else None
-        have = {line.rstrip(b"\r") for line in (existing or b"").split(b"\n")}
-        wanted = [attributes_line(run_root) for run_root in run_roots]
-        missing = [line for line in wanted if line.encode("utf-8") not in have]
-        if missing:
-            block = GITATTRIBUTES_COMMENT + "".join(f"{line}\n" for line in missing)
-            prefix = b"" if not existing or existing.endswith(b"\n") else b"\n"
-            with attributes.open("ab") as handle:
-                handle.write(prefix + block.encode("utf-8"))
-            lines = block.count("\n")
-            changed.append(
-                f"created .gitattributes ({lines} lines)"
-                if existing is None
-                else f"appended {lines} lines to .gitattributes (kept what was there)"
-            )
-        if not _is_dg_project(root):
+        changed.extend(_gitattributes(root / ".gitattributes", run_roots))
+        if root / "dg.toml" in targets:
             (root / f"{DG_MODULE}.py").write_text(DG_MODULE_TEXT, encoding="utf-8")
             (root / "dg.toml").write_text(DG_TOML, encoding="utf-8")
             changed.append(f"created dg.toml and {DG_MODULE}.py (for `dg dev`)")
@@ -207,6 +215,25 @@ def init_workspace(root: Path, run_roots: Sequence[str] = (RUNS_RELPATH,)) -> li
             path=str(exc.filename or root),
         ) from None
     return changed
+
+
+def _gitattributes(attributes: Path, run_roots: Sequence[str]) -> list[str]:
+    """Append a `-text` line for each run root `.gitattributes` lacks (creating the file)."""
+    # bytes, never decoded: git does not require the file to be UTF-8, neither do we
+    existing = attributes.read_bytes() if attributes.exists() else None
+    have = {line.rstrip(b"\r") for line in (existing or b"").split(b"\n")}
+    wanted = [attributes_line(run_root) for run_root in run_roots]
+    missing = [line for line in wanted if line.encode("utf-8") not in have]
+    if not missing:
+        return []
+    block = GITATTRIBUTES_COMMENT + "".join(f"{line}\n" for line in missing)
+    prefix = b"" if not existing or existing.endswith(b"\n") else b"\n"
+    with attributes.open("ab") as handle:
+        handle.write(prefix + block.encode("utf-8"))
+    lines = block.count("\n")
+    if existing is None:
+        return [f"created .gitattributes ({lines} lines)"]
+    return [f"appended {lines} lines to .gitattributes (kept what was there)"]
 
 
 def _is_dg_project(root: Path) -> bool:

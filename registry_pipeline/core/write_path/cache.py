@@ -21,6 +21,7 @@ from pathlib import Path
 
 from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.seal._fs import write_atomic
+from registry_pipeline.core.workspace.safe_write import require_safe
 from registry_pipeline.core.write_path.content import ParsedFile, parse_file
 
 CACHE_RELPATH = ".codex/cache/write_path"
@@ -32,8 +33,11 @@ KEEP = 64
 
 
 def cache_dir(root: Path) -> Path | None:
-    """The workspace's cache folder, or None when caching is off."""
-    return None if os.environ.get("REGISTRY_NO_CACHE") else root / CACHE_RELPATH
+    """The workspace's cache folder, or None when caching is off; UNSAFE_PATH when a symlink is
+    on the way (a parse read from elsewhere is not ours to trust, nor its folder ours to write)."""
+    if os.environ.get("REGISTRY_NO_CACHE"):
+        return None
+    return require_safe(root, root / CACHE_RELPATH)
 
 
 def cached_parser(folder: Path | None) -> Callable[[str, bytes, str | None], ParsedFile]:

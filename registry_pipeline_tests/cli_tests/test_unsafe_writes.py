@@ -1,0 +1,261 @@
+"""Every write of ours stays a real place inside the workspace: a symlink on the way to it (or a
+target outside) is refused as UNSAFE_PATH naming the link, with exit 2, before anything is
+written, here or where the link points (issue 27)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from registry_pipeline.core.seal.envelope import RunSpec
+from registry_pipeline.core.seal.run_store import RunStore, seal_files
+from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline_tests._helpers import REPO
+from registry_pipeline_tests.cli_tests.test_adopt import make_seed_repo
+
+Run = Callable[..., tuple[int, str, str]]
+MIGRATION = {
+    "file": "sql/099_unsafe.sql",
+    "description": "A migration the write path must not write",
+    "applied_at": "2026-09-20T08:00:00Z",
+    "applied_by": "ops-bot",
+    "status": "VERIFIED",
+}
+
+
+def _state(folder: Path) -> dict[str, object]:
+    """Everything under `folder`, no link followed: file bytes, `-> target` for a link, None for
+    a folder (a comparison before and after shows any write, inside or through a link)."""
+    found: dict[str, object] = {}
+    for directory, subdirs, files in os.walk(folder):
+        for name in [*subdirs, *files]:
+            path = Path(directory) / name
+            relpath = path.relative_to(folder).as_posix()
+            if path.is_symlink():
+                found[relpath] = f"-> {os.readlink(path)}"
+            elif path.is_file():
+                found[relpath] = path.read_bytes()
+            else:
+                found[relpath] = None
+    return found
+
+
+def _refused(result: tuple[int, str, str], link: Path, reason: str = "UNSAFE_PATH") -> None:
+    """Exit 2, one line on stderr: `reason` naming `link`, no traceback (the fixture)."""
+    code, out, err = result
+    assert code == 2, err
+    assert out == ""
+    assert err.startswith(f"error: {reason} {link}: ") and err.count("\n") == 1, err
+    assert "symlink" in err
+
+
+@pytest.fixture
+def elsewhere(tmp_path: Path) -> Path:
+    """A folder outside every workspace, holding one file of its own."""
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    (folder / "theirs.txt").write_text("not the workspace's\n")
+    return folder
+
+
+@pytest.fixture
+def seed_repo(tmp_path: Path) -> Path:
+    """A repository in the seed system's layout (as `test_adopt` makes it)."""
+    return make_seed_repo(tmp_path / "ovc")
+
+
+def _link(path: Path, target: Path) -> Path:
+    """Replace `path` (a file or folder, if any) with a symlink to `target`."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.symlink_to(target)
+    return path
+
+
+# --- init and adopt ------------------------------------------------------------------------
+
+
+def test_init_refuses_a_symlinked_codex_folder(cli: Run, tmp_path: Path, elsewhere: Path) -> None:
+    root = tmp_path / "ws"
+    root.mkdir()
+    link = _link(root / ".codex", elsewhere)
+    before, outside = _state(root), _state(elsewhere)
+    _refused(cli("init", str(root)), link)
+    assert _state(root) == before and _state(elsewhere) == outside
+
+
+def test_init_refuses_a_symlinked_registries_folder(
+    cli: Run, tmp_path: Path, elsewhere: Path
+) -> None:
+    """The catalog init reads its run roots from, and add-entry and adopt write, is elsewhere."""
+    shutil.copytree(REPO / "registries", elsewhere, dirs_exist_ok=True)
+    root = tmp_path / "ws"
+    root.mkdir()
+    link = _link(root / "registries", elsewhere)
+    before, outside = _state(root), _state(elsewhere)
+    _refused(cli("init", str(root)), link)
+    assert _state(root) == before and _state(elsewhere) == outside
+    assert not (root / ".codex").exists()
+
+
+def test_adopt_refuses_a_symlinked_codex_folder(cli: Run, seed_repo: Path, elsewhere: Path) -> None:
+    link = _link(seed_repo / ".codex", elsewhere)
+    before, outside = _state(seed_repo), _state(elsewhere)
+    _refused(cli("adopt", str(seed_repo)), link)
+    assert _state(seed_repo) == before and _state(elsewhere) == outside
+    assert not (seed_repo / "registries").exists()  # not even our catalog was written first
+
+
+def test_adopt_refuses_a_symlinked_codex_folder_as_json(
+    cli: Run, seed_repo: Path, elsewhere: Path
+) -> None:
+    link = _link(seed_repo / ".codex", elsewhere)
+    before = _state(seed_repo)
+    code, out, err = cli("adopt", str(seed_repo), "--json")
+    assert code == 2 and err == ""
+    error = json.loads(out)["error"]
+    assert error["code"] == "UNSAFE_PATH" and error["path"] == str(link)
+    assert ".codex" in error["message"] and "\n" not in error["message"]
+    assert _state(seed_repo) == before
+
+
+def test_adopt_dry_run_says_what_the_real_run_would_refuse(
+    cli: Run, seed_repo: Path, elsewhere: Path
+) -> None:
+    link = _link(seed_repo / ".codex", elsewhere)
+    _refused(cli("adopt", str(seed_repo), "--dry-run"), link)
+
+
+def test_adopt_refuses_a_symlinked_gitattributes(
+    cli: Run, seed_repo: Path, elsewhere: Path
+) -> None:
+    link = _link(seed_repo / ".gitattributes", elsewhere / "theirs.txt")
+    before, outside = _state(seed_repo), _state(elsewhere)
+    _refused(cli("adopt", str(seed_repo)), link)
+    assert _state(seed_repo) == before and _state(elsewhere) == outside
+    assert (elsewhere / "theirs.txt").read_text() == "not the workspace's\n"
+
+
+def test_adopt_refuses_a_symlinked_schemas_folder(
+    cli: Run, seed_repo: Path, elsewhere: Path
+) -> None:
+    """Our schema bindings go to `schemas/`: a link there is refused with the rest unwritten."""
+    link = _link(seed_repo / "schemas", elsewhere)
+    before, outside = _state(seed_repo), _state(elsewhere)
+    _refused(cli("adopt", str(seed_repo)), link)
+    assert _state(seed_repo) == before and _state(elsewhere) == outside
+
+
+# --- seal and build -------------------------------------------------------------------------
+
+
+def _source(tmp_path: Path) -> str:
+    path = tmp_path / "in" / "notes.txt"
+    path.parent.mkdir()
+    path.write_text("sealed notes\n")
+    return str(path)
+
+
+def test_seal_refuses_a_symlinked_runs_folder(
+    cli: Run, demo: Path, tmp_path: Path, elsewhere: Path
+) -> None:
+    link = _link(demo / ".codex" / "RUNS", elsewhere)
+    before, outside = _state(demo), _state(elsewhere)
+    result = cli("seal", _source(tmp_path), "--registry-id", "notes", "--workspace", str(demo))
+    _refused(result, link)
+    assert _state(demo) == before and _state(elsewhere) == outside  # no staging folder either
+
+
+def test_seal_never_cleans_or_stages_in_a_symlinked_staging_folder(
+    cli: Run, demo: Path, tmp_path: Path, elsewhere: Path
+) -> None:
+    """Staging leftovers are removed after a grace period: through a link that would delete
+    another folder's old files."""
+    old = elsewhere / "old_leftover"
+    old.mkdir()
+    os.utime(old, (0, 0))
+    link = _link(demo / ".codex" / ".staging", elsewhere)
+    before, outside = _state(demo), _state(elsewhere)
+    result = cli("seal", _source(tmp_path), "--registry-id", "notes", "--workspace", str(demo))
+    _refused(result, link)
+    assert _state(demo) == before and _state(elsewhere) == outside
+    assert old.is_dir()
+
+
+@pytest.mark.parametrize(
+    "relpath",
+    [".codex/RUNS", ".codex/.staging", ".codex/build.lock", ".codex/cache", ".codex/dagster_home"],
+)
+def test_build_refuses_a_symlink_on_any_of_its_places_before_writing(
+    cli: Run, demo: Path, elsewhere: Path, relpath: str
+) -> None:
+    """Run folders, staging, the build lock, the verdict cache and the Dagster home: all are
+    checked before the build lock (the build's first write) is taken. RUNS/ is a run root of
+    the catalog, whose own check (UNSAFE_RUN_ROOT) refuses it even earlier."""
+    target = elsewhere / "theirs.txt" if relpath.endswith(".lock") else elsewhere
+    link = _link(demo / relpath, target)
+    before, outside = _state(demo), _state(elsewhere)
+    reason = "UNSAFE_RUN_ROOT" if relpath == ".codex/RUNS" else "UNSAFE_PATH"
+    _refused(cli("build", "--workspace", str(demo)), link, reason)
+    assert _state(demo) == before and _state(elsewhere) == outside
+
+
+def test_the_run_store_refuses_a_symlinked_runs_folder_for_every_caller(
+    tmp_path: Path, elsewhere: Path
+) -> None:
+    """The sealing IO manager seals through the run store, which checks for itself."""
+    from registry_pipeline.core.errors import UsageError
+
+    root = tmp_path / "ws"
+    (root / ".codex").mkdir(parents=True)
+    link = _link(root / ".codex" / "RUNS", elsewhere)
+    with pytest.raises(UsageError) as raised:
+        seal_files(RunStore(Workspace(root)), RunSpec(registry_id="notes"), {"a.txt": b"a\n"})
+    assert raised.value.code == "UNSAFE_PATH" and raised.value.path == str(link)
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["theirs.txt"]
+    assert sorted(p.name for p in (root / ".codex").iterdir()) == ["RUNS"]
+
+
+# --- caches ---------------------------------------------------------------------------------
+
+
+def test_add_entry_refuses_a_symlinked_parse_cache(
+    cli: Run, demo: Path, tmp_path: Path, elsewhere: Path
+) -> None:
+    """The write path's parse cache is read as the parse of a file: from elsewhere it is not
+    ours to trust, and never ours to write."""
+    ledger = demo / "registries" / "migration_ledger" / "applied_migrations.json"
+    mine = ledger.read_bytes()
+    entry = tmp_path / "entry.json"
+    entry.write_text(json.dumps(MIGRATION))
+    link = _link(demo / ".codex" / "cache", elsewhere)
+    outside = _state(elsewhere)
+    result = cli("add-entry", "--workspace", str(demo), "--type", "migration_ledger",
+                 "--entry-file", str(entry))  # fmt: skip
+    _refused(result, link)
+    assert ledger.read_bytes() == mine and _state(elsewhere) == outside
+
+
+# --- restore --------------------------------------------------------------------------------
+
+
+def test_restore_never_writes_through_a_link_below_its_dest(
+    cli: Run, demo: Path, tmp_path: Path, elsewhere: Path
+) -> None:
+    """DEST is the user's choice (resolved once); below it the copy is a new folder that
+    replaces nothing, so a link planted at DEST/<name> is refused, never followed."""
+    sealed = seal_files(RunStore(Workspace(demo)), RunSpec(registry_id="notes"), {"a": b"a\n"})
+    dest = tmp_path / "dest"
+    link = _link(dest / sealed.run_id, elsewhere)
+    outside = _state(elsewhere)
+    code, _out, err = cli("restore-line-endings", str(sealed.path), str(dest))
+    assert code == 2 and "DEST_EXISTS" in err and str(link) in err
+    assert _state(elsewhere) == outside
