@@ -9,6 +9,11 @@ from typing import TYPE_CHECKING, Any
 from registry_pipeline.cli._commands import RAW, workspace_option
 from registry_pipeline.cli._output import json_doc, out
 from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.workspace.input_files import (
+    MAX_CATALOG_FILE_BYTES,
+    human_size,
+    read_input_file,
+)
 
 if TYPE_CHECKING:
     from registry_pipeline.core.append_only import Report, Rules
@@ -35,6 +40,9 @@ def add_check_append_only(commands: Any) -> None:
         "Baseline: --baseline FILE; --baseline-git REF (git show REF:<path>, then origin/REF;\n"
         "neither: a first publish, where only the internal rules apply); without either, in a\n"
         "workspace, the active sealed snapshot of the registry (else the newest valid one).\n"
+        f"Files read (PATH, --baseline, --rules) are regular files of at most "
+        f"{human_size(MAX_CATALOG_FILE_BYTES)}:\n"
+        "a FIFO or device is NOT_A_REGULAR_FILE, a bigger file INPUT_TOO_LARGE.\n"
         "Exit 0 clean, 1 violations, 2 bad usage or unreadable input.",
         epilog="examples:\n"
         "  registry check-append-only registries/rolepack/atelier_rolepack_v1.json\n"
@@ -73,12 +81,7 @@ def run_check_append_only(args: argparse.Namespace) -> int:
     results = []
     for raw in args.paths:
         path = Path(raw)
-        try:
-            current = path.read_bytes()
-        except OSError as exc:
-            raise UsageError(
-                f"cannot read: {exc.strerror or exc}", code="UNREADABLE", path=raw
-            ) from None
+        current = read_input_file(raw, limit=MAX_CATALOG_FILE_BYTES, what="catalog file")
         entry = None if given is not None else _entry_of(path, workspace)
         rules = given if entry is None else rules_of(entry[0])
         assert rules is not None  # an entry is found only when it has rules
@@ -101,9 +104,12 @@ def _given_rules(value: str) -> Rules:
 
     if value in PRESETS or not Path(value).exists():
         return parse_rules(value, "--rules")
+    data = read_input_file(
+        value, limit=MAX_CATALOG_FILE_BYTES, what="rules file", unreadable="RULES_INVALID"
+    )
     try:
-        block = loads_strict(Path(value).read_bytes())
-    except (OSError, JSONDecodeProblem) as exc:
+        block = loads_strict(data)
+    except JSONDecodeProblem as exc:
         raise RulesError(f"cannot read the rules file: {exc}", path=value) from None
     return parse_rules(block, value)
 
@@ -148,15 +154,16 @@ def _baseline(
     entry: tuple[RegistrySpec, str] | None,
 ) -> Baseline:
     """--baseline, --baseline-git, else the published snapshot of the governing entry."""
-    from registry_pipeline.core.append_only.baseline import (
-        NO_BASELINE,
-        Baseline,
-        file_baseline,
-        git_baseline,
-    )
+    from registry_pipeline.core.append_only.baseline import NO_BASELINE, Baseline, git_baseline
 
     if args.baseline:
-        return file_baseline(Path(args.baseline))
+        data = read_input_file(
+            args.baseline,
+            limit=MAX_CATALOG_FILE_BYTES,
+            what="baseline",
+            unreadable="BASELINE_UNREADABLE",
+        )
+        return Baseline("file", args.baseline, data)
     if args.baseline_git:
         return git_baseline(path, args.baseline_git)
     if workspace is None or entry is None:

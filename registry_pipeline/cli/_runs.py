@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import itertools
-import sys
 from typing import TYPE_CHECKING, Any
 
+from registry_pipeline.cli._args import bounded_int
 from registry_pipeline.cli._commands import RAW, workspace_option
 from registry_pipeline.cli._output import err, json_doc, out
+from registry_pipeline.cli._runs_show import describe, fields, json_list, table
+from registry_pipeline.core.workspace.input_files import MAX_RECORD_FILE_BYTES, human_size
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from registry_pipeline.core.run_index import RunIndex
 
-    from registry_pipeline.core.run_index import LogIndex, RunIndex
-    from registry_pipeline.core.run_index.query import Run
-
-TABLE_SAMPLE = 1000
-"""Rows a table's column widths are measured on before it is streamed."""
+MAX_LIMIT = 1_000_000_000
+"""The largest `--limit`."""
 
 DESCRIPTION = """\
 The run index: every generation run recorded with its lane, inputs, outputs and QA outcomes,
@@ -26,8 +24,14 @@ Records are validated by the log's JSON Schema (its rules are if/then), the work
 coordination rules and the index (a record augmenting a run must be later than its latest).
 A run is shown as its latest view: the fields of its newest record.
 
-Exit 0 found (or appended); 1 nothing found (show, latest) or refused (append: nothing was
-written); 2 bad usage or bad input."""
+Appending the same records again is safe: records that are the log's last records already,
+byte for byte, are "already appended" (exit 0, nothing written); a batch only partly in the
+log is refused once (PARTIAL_RETRY, naming how many matched). Queries never write when the
+sidecar index is current, and a read-only workspace is answered from a temporary index.
+
+Exit 0 found (or appended, or already appended); 1 nothing found (show, latest), refused
+(append: nothing was written), or appended but the sidecar not updated (SIDECAR_STALE: the
+records are in the log); 2 bad usage or bad input."""
 
 EXAMPLES = """\
 examples:
@@ -66,7 +70,11 @@ def add_runs(commands: Any) -> None:
     given = append.add_mutually_exclusive_group(required=True)
     given.add_argument("--record-json", metavar="JSON", help="one record as a JSON object")
     given.add_argument(
-        "--record-file", metavar="F", help="one JSON object, or JSONL (one per line); - : stdin"
+        "--record-file",
+        metavar="F",
+        help="one JSON object, or JSONL (one per line); - : stdin. A regular file (a FIFO or "
+        f"device is refused: NOT_A_REGULAR_FILE) of at most {human_size(MAX_RECORD_FILE_BYTES)} "
+        "(INPUT_TOO_LARGE)",
     )
     append.set_defaults(run=run_append)
 
@@ -105,7 +113,12 @@ def add_runs(commands: Any) -> None:
             metavar="DATE",
             help="first recorded on or before (a date includes its whole day)",
         )
-        listing.add_argument("--limit", type=_positive, metavar="N", help="at most N runs")
+        listing.add_argument(
+            "--limit",
+            type=bounded_int(1, MAX_LIMIT),
+            metavar="N",
+            help=f"at most N runs (1 to {MAX_LIMIT})",
+        )
         listing.set_defaults(run=handler)
 
     latest = _sub(
@@ -159,13 +172,6 @@ def _lane_option(parser: argparse.ArgumentParser, *, required: bool) -> None:
     )
 
 
-def _positive(text: str) -> int:
-    value = int(text) if text.isdigit() else 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive number, not {text!r}")
-    return value
-
-
 def _open(args: argparse.Namespace) -> RunIndex:
     from registry_pipeline.core.run_index import RunIndex
     from registry_pipeline.core.workspace.layout import resolve_workspace
@@ -177,6 +183,12 @@ def _synced(args: argparse.Namespace) -> RunIndex:
     """The index with its sidecar current; what it could not index is said on stderr."""
     index = _open(args)
     state = index.sync()
+    if index.fallback is not None:
+        why = index.fallback
+        err(
+            f"note: {why.code} {why.path}: {why.message}; answered from a temporary index "
+            "outside the workspace"
+        )
     if state.torn:
         err(
             f"warning: LOG_TORN {index.spec.source}: the last line (bytes {state.covered}.."
@@ -193,22 +205,37 @@ def _synced(args: argparse.Namespace) -> RunIndex:
 
 def run_append(args: argparse.Namespace) -> int:
     from registry_pipeline.core.run_index.append import append_records
-    from registry_pipeline.core.run_index.records import open_input, read_records, record_from_json
+    from registry_pipeline.core.run_index.records import read_records, record_from_json
+    from registry_pipeline.core.workspace import input_files
 
     index = _open(args)
     if args.record_json is not None:
         records: Any = [(1, record_from_json(args.record_json))]
         result = append_records(index, records)
     else:
-        with open_input(args.record_file) as stream:
+        with input_files.open_input_file(
+            args.record_file,
+            limit=input_files.MAX_RECORD_FILE_BYTES,
+            what="record file",
+            unreadable="RECORD_FILE_UNREADABLE",
+        ) as stream:
             result = append_records(index, read_records(stream, args.record_file))
+    code = 1 if result.unfinished else 0
     if args.json:
         json_doc(result.as_json())
-        return 0
+        return code
     for warning in result.warnings:
         err(str(warning))
     if result.warning_count > len(result.warnings):
         err(f"... and {result.warning_count - len(result.warnings)} more warning(s)")
+    if result.already_appended:
+        first = result.first_line or 0
+        out(
+            f"already appended: the {result.records} record(s) given are lines {first}.."
+            f"{first + result.records - 1} of {index.spec.source} ({index.spec.registry_id}), "
+            "byte for byte; nothing was written"
+        )
+        return code
     new = result.appended - result.augmented
     out(
         f"appended {result.appended} record(s) to {index.spec.registry_id} ({index.spec.source}):"
@@ -216,7 +243,9 @@ def run_append(args: argparse.Namespace) -> int:
     )
     if result.notes:
         err(f"note: {result.notes} finding(s) recorded in the write path's notes log")
-    return 0
+    for unfinished in result.unfinished:
+        err(f"error: {unfinished.code} {unfinished.path}: {unfinished.message}")
+    return code
 
 
 def run_show(args: argparse.Namespace) -> int:
@@ -235,12 +264,12 @@ def run_show(args: argparse.Namespace) -> int:
         else:
             for number, record in enumerate(records, start=1):
                 out(f"record {number} of {len(records)}")
-                _fields(record)
+                fields(record)
         return 0
     if args.json:
         json_doc(found.record)
     else:
-        _describe(index, found)
+        describe(index, found)
     return 0
 
 
@@ -250,7 +279,7 @@ def run_list(args: argparse.Namespace, *, failed: bool = False) -> int:
     index = _synced(args)
     where = query.window(index, args.lane, args.since, args.until)
     found = index.stream(lambda: query.iter_runs(index, where, failed=failed, limit=args.limit))
-    shown = _json_list(found) if args.json else _table(index, found)
+    shown = json_list(found) if args.json else table(index, found)
     if not shown and not args.json:
         err("no runs match")
     return 0
@@ -272,7 +301,7 @@ def run_latest(args: argparse.Namespace) -> int:
     if args.json:
         json_doc(found.record)
     else:
-        _describe(index, found)
+        describe(index, found)
     return 0
 
 
@@ -315,54 +344,3 @@ def _not_found(args: argparse.Namespace, message: str, code: str) -> int:
     else:
         err(f"error: {code} {message}")
     return 1
-
-
-def _describe(index: RunIndex, run: Run) -> None:
-    count = f"{run.records} records" if run.records > 1 else "1 record"
-    out(f"{run.key}  {run.status}  (first {run.first_time}; {count}; latest at line {run.line})")
-    _fields(run.record)
-
-
-def _fields(record: dict[str, Any]) -> None:
-    width = max((len(name) for name in record), default=0)
-    for name, value in record.items():
-        shown = ", ".join(map(str, value)) if isinstance(value, list) else value
-        out(f"  {name:<{width}}  {shown}")
-
-
-def _json_list(runs: Iterator[Run]) -> int:
-    """A JSON list of the runs' latest views, one per line as the log holds it, written as
-    they come (a million runs never sit in memory)."""
-    write = sys.stdout.buffer.write
-    count = 0
-    write(b"[")
-    for run in runs:
-        write(b",\n" if count else b"\n")
-        write(run.raw)
-        count += 1
-    write(b"\n]\n" if count else b"]\n")
-    sys.stdout.flush()
-    return count
-
-
-def _table(index: LogIndex, runs: Iterator[Run]) -> int:
-    """A table of runs, streamed: column widths from the first rows."""
-    spec = index.spec
-    header = [spec.key.upper(), "FIRST", "LATEST", *(lane.upper() for lane in spec.lanes),
-              "RECORDS", "STATUS"]  # fmt: skip
-
-    def row(run: Run) -> list[str]:
-        lanes = [str(run.record.get(lane, "")) for lane in spec.lanes]
-        latest = str(run.record.get(spec.time, ""))
-        return [run.key, run.first_time, latest, *lanes, str(run.records), run.status]
-
-    first = [row(run) for run in itertools.islice(runs, TABLE_SAMPLE)]
-    if not first:
-        return 0
-    widths = [max(len(cells[i]) for cells in [header, *first]) for i in range(len(header))]
-    count = 0
-    for cells in itertools.chain([header], first, map(row, runs)):
-        out("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
-        count += 1
-    sys.stdout.flush()
-    return count - 1

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from registry_pipeline.cli._commands import RAW, workspace_option
 from registry_pipeline.cli._output import err, json_doc, out
+from registry_pipeline.core.workspace.input_files import MAX_ENTRY_FILE_BYTES, human_size
 
-MAX_ENTRY_BYTES = 16 * 1024 * 1024
-"""Largest entry accepted (JSON or YAML), in bytes."""
+MAX_ENTRY_BYTES = MAX_ENTRY_FILE_BYTES
+"""Largest entry accepted (JSON or YAML), in bytes: 16 MiB (ENTRY_TOO_LARGE)."""
 
 if TYPE_CHECKING:
     from registry_pipeline.core.write_path import WriteResult
@@ -47,7 +47,13 @@ def add_add_entry(commands: Any) -> None:
     )
     parser.add_argument("--type", required=True, metavar="TYPE", help="the registry type")
     given = parser.add_mutually_exclusive_group(required=True)
-    given.add_argument("--entry-file", metavar="F", help="the entry as YAML or JSON (- : stdin)")
+    given.add_argument(
+        "--entry-file",
+        metavar="F",
+        help="the entry as YAML or JSON (- : stdin): a regular file (a FIFO or device is "
+        f"refused: NOT_A_REGULAR_FILE) of at most {human_size(MAX_ENTRY_FILE_BYTES)} "
+        "(ENTRY_TOO_LARGE)",
+    )
     given.add_argument("--entry-json", metavar="JSON", help="the entry as a JSON object")
     parser.add_argument(
         "--no-check", action="store_true", help="write despite errors (needs --reason; recorded)"
@@ -138,17 +144,15 @@ def _read_entry(args: argparse.Namespace) -> Any:
     from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
     from registry_pipeline.core._yaml import loads_yaml_strict
     from registry_pipeline.core.errors import UsageError
+    from registry_pipeline.core.workspace.input_files import read_input_file
 
     if args.entry_json is not None:
         data, name, as_json = args.entry_json.encode("utf-8", "surrogatepass"), "--entry-json", True
     else:
         name = args.entry_file
-        try:
-            data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
-        except OSError as exc:
-            raise UsageError(
-                f"cannot read: {exc.strerror or exc}", code="UNREADABLE", path=name
-            ) from None
+        data = read_input_file(
+            name, limit=MAX_ENTRY_BYTES, what="entry file", too_large="ENTRY_TOO_LARGE"
+        )
         as_json = name.endswith(".json")
     if len(data) > MAX_ENTRY_BYTES:
         raise UsageError(

@@ -164,7 +164,7 @@ def test_racing_writers_of_one_run_at_one_time_one_wins(ws: Path, tmp_path: Path
                 "runs",
                 "append",
                 "--record-file",
-                write_input(tmp_path, [record(machine_id=machine)], f"race-{machine}.json"),
+                write_input(tmp_path, [given], f"race-{index}.json"),
                 "--workspace",
                 str(ws),
                 "--json",
@@ -172,7 +172,15 @@ def test_racing_writers_of_one_run_at_one_time_one_wins(ws: Path, tmp_path: Path
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
-        for machine in ("C1", "C2", "other", "C1")
+        for index, given in enumerate(
+            (
+                record(machine_id="C1"),
+                record(machine_id="C2"),
+                record(machine_id="other"),
+                # the same record in other bytes: a byte-identical one would be a retry
+                dict(reversed(list(record(machine_id="C1").items()))),
+            )
+        )
     ]
     outcomes = []
     for process in processes:

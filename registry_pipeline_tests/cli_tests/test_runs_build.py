@@ -33,8 +33,9 @@ def test_append_and_the_build_refuse_the_same_record(cli: Run, tmp_path: Path) -
 
     log = demo / LOG
     last = json.loads(log.read_bytes().splitlines()[-1])  # again, at the same time
+    other_bytes = dict(reversed(list(last.items())))  # byte for byte, it would be a retry
     code, out, _ = cli("runs", "append", "--workspace", str(demo), "--json",
-                       "--record-json", json.dumps(last))  # fmt: skip
+                       "--record-json", json.dumps(other_bytes))  # fmt: skip
     assert code == 1 and json.loads(out)["error"]["code"] == "AUGMENT_NOT_LATER"
     with log.open("ab") as handle:  # the same record, by hand
         handle.write(json.dumps(last).encode() + b"\n")

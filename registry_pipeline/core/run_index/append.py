@@ -7,19 +7,26 @@ spooled. Under the lock the sidecar is brought up to the log, a torn last line r
 records are checked against the runs the index has (an augmenting record must be later than
 the run's latest), and only then is the spool appended to the log in one pass, fsynced (on any
 failure the log is cut back to its size before), and indexed.
+
+A retry is safe: records the log holds already, byte for byte and in order, are "already
+appended" (nothing written), a partial overlap is one PARTIAL_RETRY problem (`retry`). Once the
+records are fsynced the append stands: what fails after it (the sidecar, the notes log) is said
+in `AppendResult.unfinished` (SIDECAR_STALE: the next query brings the sidecar up to the log),
+never as if nothing had been written. Every place written is checked first (`require_safe`).
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.pointers._lock import DEFAULT_TIMEOUT
-from registry_pipeline.core.run_index import sidecar
+from registry_pipeline.core.run_index import retry, sidecar
 from registry_pipeline.core.run_index.index import LogIndex, torn_error
 from registry_pipeline.core.run_index.records import (
     MAX_LISTED,
@@ -30,8 +37,10 @@ from registry_pipeline.core.run_index.records import (
 )
 from registry_pipeline.core.run_index.rules import CHUNK, Order, RecordRules
 from registry_pipeline.core.run_index.spec import parse_time
+from registry_pipeline.core.seal._faults import crash_point
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.workspace.safe_write import require_safe_all
 from registry_pipeline.core.write_path.logs import (
     NOTES_RELPATH,
     actor,
@@ -43,16 +52,36 @@ SPOOL_IN_MEMORY = 64 << 20
 """Bytes of appended lines kept in memory before the spool moves to a temporary file."""
 
 
+@dataclass(frozen=True)
+class Unfinished:
+    """Something left undone after the records were committed: the append itself stands."""
+
+    code: str
+    path: str
+    message: str
+
+    def as_json(self) -> dict[str, str]:
+        """The `error` object of `--json`."""
+        return {"code": self.code, "path": self.path, "message": self.message}
+
+
 @dataclass
 class AppendResult:
     """What an append did."""
 
     index: str
     log: str
+    records: int = 0
+    """Records given."""
     appended: int = 0
+    """Records this append wrote (0 when they were in the log already)."""
     augmented: int = 0
     """Appended records whose run already had a record (in the index or earlier in the batch)."""
     bytes: int = 0
+    already_appended: bool = False
+    """Whether the log held every record given already, in order, byte for byte (a retry)."""
+    first_line: int | None = None
+    """The log's line of the first record given (written now or before)."""
     keys: list[str] = field(default_factory=list)
     """The keys appended, in order (the first MAX_LISTED)."""
     warnings: list[RecordProblem] = field(default_factory=list)
@@ -60,20 +89,36 @@ class AppendResult:
     warning_count: int = 0
     notes: int = 0
     """Findings of severity record appended to the write path's notes log."""
+    unfinished: list[Unfinished] = field(default_factory=list)
+    """What failed after the records were committed (SIDECAR_STALE, NOTES_NOT_RECORDED)."""
+
+    @property
+    def committed(self) -> bool:
+        """Whether this append wrote and fsynced the records."""
+        return self.appended > 0
 
     def as_json(self) -> dict[str, object]:
-        """The object `registry runs append --json` prints."""
-        return {
+        """The object `registry runs append --json` prints (with `error`, the first unfinished
+        thing, when something failed after the commit)."""
+        document: dict[str, object] = {
             "index": self.index,
             "log": self.log,
+            "records": self.records,
             "appended": self.appended,
+            "already_appended": self.already_appended,
+            "committed": self.committed,
+            "first_line": self.first_line,
             "augmented": self.augmented,
             "bytes": self.bytes,
             "keys": self.keys,
             "warnings": [w.as_json() for w in self.warnings],
             "warning_count": self.warning_count,
             "notes": self.notes,
+            "unfinished": [u.as_json() for u in self.unfinished],
         }
+        if self.unfinished:
+            document["error"] = self.unfinished[0].as_json()
+        return document
 
 
 def append_records(
@@ -81,33 +126,68 @@ def append_records(
 ) -> AppendResult:
     """Append `records` ((line, value) pairs, in order) to `index`: all or none."""
     spec = index.spec
+    notes_log = index.root / NOTES_RELPATH
+    spool_dir = index.sidecar.parent
+    require_safe_all(index.root, [index.log, index.lock_path, index.sidecar, notes_log])
     schemas = SchemaCatalog.for_workspace(index.root)
     rules = RecordRules(index.root, index.catalog, spec)
     result = AppendResult(spec.registry_id, spec.source)
     order = Order()
-    spool_dir = sidecar.sidecar_path(index.root, spec).parent
     spool_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY, mode="w+b", dir=str(spool_dir)) as spool:
         try:
             notes = _check_all(index, records, schemas, rules, order, spool, result)
+            result.records = order.count
+            if _already_appended(index, order, spool, result, index.sync().covered):
+                return result  # read from a current sidecar: nothing written, no lock taken
             if notes:  # a torn notes log refuses before the records are written, not after
-                check_appendable(index.root / NOTES_RELPATH)
+                check_appendable(notes_log)
             with index.locked(timeout):  # type: ignore[attr-defined]
                 _append_locked(index, order, spool, result)
         finally:
             order.close()
-    for note in notes:
-        append_record(
-            index.root / NOTES_RELPATH,
-            {
-                "recorded_utc": now_utc().strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "who": actor(),
-                "index": spec.registry_id,
-                **note.as_json(),
-            },
-        )
-    result.notes = len(notes)
+    if result.committed:
+        _record_notes(index, notes, result)
     return result
+
+
+def _already_appended(
+    index: LogIndex, order: Order, spool: IO[bytes], result: AppendResult, covered: int
+) -> bool:
+    """Whether the log holds every record given (after `sync`); a partial overlap refuses."""
+    found = retry.find_overlap(index, order, spool, covered)
+    if found is None or not found.retried:
+        return False
+    result.already_appended = True
+    result.first_line = found.first_line
+    return True
+
+
+def _record_notes(index: LogIndex, notes: list[RecordProblem], result: AppendResult) -> None:
+    """Append the findings of severity record to the notes log, after the commit."""
+    path = index.root / NOTES_RELPATH
+    try:
+        for note in notes:
+            append_record(
+                path,
+                {
+                    "recorded_utc": now_utc().strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "who": actor(),
+                    "index": index.spec.registry_id,
+                    **note.as_json(),
+                },
+            )
+            result.notes += 1
+    except (RegistryError, OSError) as exc:
+        reason = exc.message if isinstance(exc, RegistryError) else exc.strerror or str(exc)
+        result.unfinished.append(
+            Unfinished(
+                "NOTES_NOT_RECORDED",
+                str(path),
+                f"the records are appended, but {len(notes) - result.notes} finding(s) of "
+                f"severity record could not be added to the notes log ({reason})",
+            )
+        )
 
 
 def _check_all(
@@ -176,6 +256,12 @@ def _append_locked(index: LogIndex, order: Order, spool: IO[bytes], result: Appe
     state = index.sync(locked=True)
     if state.torn:
         raise torn_error(index, state)
+    found = retry.find_overlap(index, order, spool, state.covered)
+    if found is not None and found.retried:
+        result.already_appended, result.first_line = True, found.first_line
+        return
+    if found is not None and not found.complete:
+        raise retry.partial_retry(found, order)
     conflicts = [
         RecordProblem(
             line,
@@ -188,26 +274,72 @@ def _append_locked(index: LogIndex, order: Order, spool: IO[bytes], result: Appe
         for line, key, _latest in order.against(index.db)
     ]  # `against` also counts the batch's keys the index does not have (order.new_keys)
     if conflicts:
-        raise RecordsError(conflicts, len(conflicts), code="AUGMENT_NOT_LATER", refused=True)
+        raise RecordsError(
+            conflicts,
+            len(conflicts),
+            code="AUGMENT_NOT_LATER",
+            refused=True,
+            summary=None if found is None else retry.followed_by_others(found, len(conflicts)),
+        )
+    crash_point("run_index_checked")
     fd = os.open(index.log, os.O_RDWR | os.O_APPEND)
     try:
         start = os.fstat(fd).st_size
         if start != state.covered:
             raise torn_error(index, state)  # written by hand since the sync: look again
-        spool.seek(0)
-        try:
-            written = _copy(spool, fd)
-            os.fsync(fd)
-        except BaseException:
-            os.ftruncate(fd, start)  # all or none
-            os.fsync(fd)
-            raise
-        sidecar.index_appended(index.db, spec, index.log, start, fd)
+        result.bytes = _write_all(index, spool, fd, start)
+        result.appended = order.count
+        result.augmented = order.count - order.new_keys  # batch-sized work, never index-sized
+        result.first_line = state.lines + 1
+        crash_point("run_index_written")
+        _index_written(index, fd, start, result)
     finally:
         os.close(fd)
-    result.appended = order.count
-    result.augmented = order.count - order.new_keys  # batch-sized work, never index-sized
-    result.bytes = written
+
+
+def _write_all(index: LogIndex, spool: IO[bytes], fd: int, start: int) -> int:
+    """Append the spool to the log at `start` and fsync it; on any failure cut the log back to
+    `start` (all or none) and say that nothing was appended."""
+    spool.seek(0)
+    try:
+        written = _copy(spool, fd)
+        os.fsync(fd)
+    except BaseException as exc:
+        os.ftruncate(fd, start)
+        os.fsync(fd)
+        if isinstance(exc, OSError):
+            raise RegistryError(
+                f"cannot append to the log ({exc.strerror or exc}): nothing was appended (the "
+                f"log is cut back to its {start} bytes)",
+                code="IO_ERROR",
+                path=str(index.log),
+            ) from None
+        raise
+    return written
+
+
+def _index_written(index: LogIndex, fd: int, start: int, result: AppendResult) -> None:
+    """Index the lines just committed; a failure leaves the sidecar behind the log, which is
+    consistent (the next sync indexes them), and is said as SIDECAR_STALE."""
+    why = index.fallback.message if index.private and index.fallback else None
+    try:
+        sidecar.index_appended(index.db, index.spec, index.log, start, fd)
+    except (sqlite3.Error, OSError) as exc:
+        index.close()
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    if why is None:
+        crash_point("run_index_indexed")
+        return
+    result.unfinished.append(
+        Unfinished(
+            "SIDECAR_STALE",
+            str(index.sidecar),
+            f"the {result.appended} record(s) are appended (written and fsynced), but the "
+            f"sidecar index could not be updated: {why}. The index stays consistent: the next "
+            "query or append brings the sidecar up to the log, or `registry runs repair "
+            "--reindex` rebuilds it",
+        )
+    )
 
 
 def _copy(spool: IO[bytes], fd: int) -> int:
@@ -216,6 +348,8 @@ def _copy(spool: IO[bytes], fd: int) -> int:
         block = spool.read(1 << 20)
         if not block:
             return total
+        if total:
+            crash_point("run_index_block")  # between two writes: the log holds a prefix
         view = memoryview(block)
         while view:
             count = os.write(fd, view)

@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Self, TypeVar
 
-from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.pointers._lock import DEFAULT_TIMEOUT, exclusive_lock
-from registry_pipeline.core.run_index import sidecar
+from registry_pipeline.core.run_index import connection, sidecar
 from registry_pipeline.core.run_index.spec import IndexSpec, index_spec
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.workspace.safe_write import require_safe
 
 T = TypeVar("T")
 
@@ -45,14 +46,23 @@ class IndexState:
 
 class LogIndex:
     """A workspace's run index `spec`, its log and its sidecar: `sync()` before reading;
-    `locked()` around a write. `RunIndex` (`api`) adds the Python API."""
+    `locked()` around a write. `RunIndex` (`api`) adds the Python API.
+
+    A query reads a current sidecar read-only and writes nothing. A sidecar behind the log is
+    brought up to it under the lock; when the workspace's sidecar cannot be written (a
+    read-only workspace, a full disk, a symlink on its way), the index is built in a private
+    temporary database instead and `fallback` says why."""
 
     def __init__(self, root: Path, catalog: RegistryCatalog, spec: IndexSpec) -> None:
         self.root = root
         self.catalog = catalog
         self.spec = spec
         self.log = root / spec.source
+        self.fallback: RegistryError | None = None
+        """Why this index answers from a private temporary database (None: it does not)."""
         self._db: sqlite3.Connection | None = None
+        self._mode = ""
+        """How `_db` is open: `ro`, `rw` (under the lock) or `private`."""
 
     @classmethod
     def open(cls, root: Path | str, index_id: str | None = None) -> Self:
@@ -67,58 +77,132 @@ class LogIndex:
         return self.root / f"{LOCK_PREFIX}{self.spec.registry_id}.lock"
 
     @property
+    def sidecar(self) -> Path:
+        """The workspace's sidecar file of this index."""
+        return sidecar.sidecar_path(self.root, self.spec)
+
+    @property
+    def private(self) -> bool:
+        """Whether this index answers from a private temporary database."""
+        return self._mode == "private"
+
+    @property
     def db(self) -> sqlite3.Connection:
-        """The sidecar (opened once; rebuilt when it is not a readable SQLite file)."""
+        """The sidecar connection (synced first when none is open yet)."""
         if self._db is None:
-            path = sidecar.sidecar_path(self.root, self.spec)
-            try:
-                self._db = sidecar.connect(path)
-                sidecar.meta(self._db)
-            except sqlite3.DatabaseError:
-                _remove(path)
-                self._db = sidecar.connect(path)
+            self.sync()
+        assert self._db is not None
         return self._db
 
     def locked(self, timeout: float = DEFAULT_TIMEOUT) -> object:
-        """The index lock, as a context manager."""
+        """The index lock, as a context manager (UNSAFE_PATH when its path is not a real place
+        inside the workspace)."""
+        require_safe(self.root, self.lock_path)
         self.lock_path.parent.mkdir(parents=True, exist_ok=True)
         return exclusive_lock(self.lock_path, timeout=timeout)
 
     def sync(self, *, locked: bool = False) -> IndexState:
-        """Bring the sidecar up to the log (taking the lock unless `locked`) and say what it
-        found; LOG_MISSING when the log is gone."""
+        """Bring the sidecar up to the log and say what it found; LOG_MISSING when the log is
+        gone. Without `locked` a current sidecar is only read; one behind the log is brought
+        up under the lock. With `locked` (the caller holds the lock, will write, and has
+        checked the places it writes with `require_safe`) the sidecar is opened for writing."""
         if not self.log.is_file():
             raise RegistryError(
                 "the run index's log does not exist (create it empty to start one)",
                 code="LOG_MISSING",
                 path=str(self.log),
             )
-        try:
-            self._refresh(locked)
-            return self.state()
-        except sqlite3.DatabaseError:
-            self.discard()  # a damaged or vanished sidecar is only a cache: build it again
+        if self.private:
+            self._refresh_private()
+        elif locked or not self._current():
             try:
-                self._refresh(locked)
-                return self.state()
-            except sqlite3.DatabaseError as exc:
-                raise RegistryError(
-                    f"the sidecar index cannot be used ({exc}); delete it to rebuild it",
-                    code="SIDECAR_UNUSABLE",
-                    path=str(sidecar.sidecar_path(self.root, self.spec)),
-                ) from None
+                self._bring_up(locked)
+            except UsageError as exc:
+                if exc.code != "UNSAFE_PATH":
+                    raise
+                self._go_private(exc)
+            except (OSError, sqlite3.Error) as exc:
+                if isinstance(exc, OSError) and not connection.cannot_write(exc):
+                    raise
+                self._go_private(self._unwritable(exc))
+        return self.state()
 
-    def _refresh(self, locked: bool) -> None:
-        stale = sidecar.staleness(self.db, self.spec, self.log)
-        if stale is None:
-            return
+    def _bring_up(self, locked: bool) -> None:
+        """The workspace's sidecar brought up to the log for writing, under the lock."""
         if locked:
-            sidecar.refresh(self.db, self.spec, self.log, stale)
+            self._refresh_writable()
             return
+        require_safe(self.root, self.sidecar)
         with self.locked():  # type: ignore[attr-defined]
-            again = sidecar.staleness(self.db, self.spec, self.log)
-            if again is not None:
-                sidecar.refresh(self.db, self.spec, self.log, again)
+            self._refresh_writable()
+
+    def _current(self) -> bool:
+        """Whether the open sidecar, else the workspace's read-only, is current (no write)."""
+        if self._db is None:
+            if not _is_safe(self.root, self.sidecar):
+                return False
+            try:
+                self._db = connection.connect_readonly(self.sidecar)
+            except sqlite3.Error:
+                self._db = None
+            if self._db is None:
+                return False
+            self._mode = "ro"
+        try:
+            return sidecar.staleness(self._db, self.spec, self.log) is None
+        except sqlite3.Error:
+            self.close()
+            return False
+
+    def _refresh_writable(self) -> None:
+        """Bring the workspace's sidecar up to the log (the caller holds the lock); one that
+        SQLite finds damaged is deleted and built again."""
+        for attempt in range(2):
+            try:
+                if self._db is None or self._mode != "rw":
+                    self.close()
+                    self._db = connection.connect(self.sidecar)
+                    self._mode = "rw"
+                stale = sidecar.staleness(self._db, self.spec, self.log)
+                if stale is not None:
+                    sidecar.refresh(self._db, self.spec, self.log, stale)
+                return
+            except sqlite3.DatabaseError as exc:
+                if attempt or not connection.is_damaged(exc):
+                    raise
+                self.discard()
+
+    def _refresh_private(self) -> None:
+        assert self._db is not None
+        try:
+            stale = sidecar.staleness(self._db, self.spec, self.log)
+            if stale is not None:
+                sidecar.refresh(self._db, self.spec, self.log, stale)
+        except sqlite3.Error as exc:
+            raise RegistryError(
+                f"the temporary index cannot be built ({exc})",
+                code="SIDECAR_UNUSABLE",
+                path=str(self.sidecar),
+            ) from None
+
+    def _go_private(self, why: RegistryError) -> None:
+        """From now on, answer from a private temporary index built from the log."""
+        self.close()
+        self._db = connection.connect_private()
+        self._mode = "private"
+        self.fallback = why
+        self._refresh_private()
+
+    def _unwritable(self, exc: OSError | sqlite3.Error) -> RegistryError:
+        """Why the workspace's sidecar cannot be brought up to the log."""
+        where = getattr(exc, "filename", None) or str(self.sidecar)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        read_only = connection.is_read_only(exc)
+        return RegistryError(
+            f"the sidecar index could not be {'written' if read_only else 'updated'} ({reason})",
+            code="SIDECAR_READ_ONLY" if read_only else "SIDECAR_UNWRITABLE",
+            path=str(where),
+        )
 
     def answer(self, question: Callable[[], T]) -> T:
         """`question()` on a current sidecar; when SQLite finds the sidecar damaged midway, it
@@ -126,9 +210,8 @@ class LogIndex:
         self.sync()
         try:
             return question()
-        except sqlite3.DatabaseError:
-            self.discard()
-            self.sync()
+        except sqlite3.DatabaseError as exc:
+            self._after_damage(exc)
             return question()
 
     def stream(self, question: Callable[[], Iterator[T]]) -> Iterator[T]:
@@ -141,22 +224,44 @@ class LogIndex:
             for item in question():
                 given = True
                 yield item
-        except sqlite3.DatabaseError:
-            self.discard()
-            if given:
+        except sqlite3.DatabaseError as exc:
+            if given and connection.is_damaged(exc):
+                with contextlib.suppress(OSError):
+                    self.discard()
                 raise RegistryError(
                     "the sidecar index turned out damaged while answering; it is rebuilt from "
                     "the log on the next command: run it again",
                     code="SIDECAR_DAMAGED",
-                    path=str(sidecar.sidecar_path(self.root, self.spec)),
+                    path=str(self.sidecar),
                 ) from None
-            self.sync()
+            self._after_damage(exc)
             yield from question()
 
+    def _after_damage(self, exc: sqlite3.DatabaseError) -> None:
+        """Build the index again after SQLite failed answering: a damaged sidecar is deleted
+        (a private index when it cannot be); any other failure is said as it is."""
+        if not connection.is_damaged(exc):
+            raise RegistryError(
+                f"the sidecar index failed while answering ({exc}); run the command again",
+                code="SIDECAR_UNUSABLE",
+                path=str(self.sidecar),
+            ) from None
+        try:
+            self.discard()
+        except OSError as failed:
+            self._go_private(self._unwritable(failed))
+        self.sync()
+
     def discard(self) -> None:
-        """Close and delete the sidecar (it is rebuilt from the log on the next `sync`)."""
+        """Close and delete the sidecar (it is rebuilt from the log on the next `sync`); a
+        private index is only dropped."""
+        private = self.private
         self.close()
-        _remove(sidecar.sidecar_path(self.root, self.spec))
+        if private:
+            self._db, self._mode = connection.connect_private(), "private"
+            return
+        require_safe(self.root, self.sidecar)
+        _remove(self.sidecar)
 
     def __enter__(self) -> Self:
         return self
@@ -182,6 +287,7 @@ class LogIndex:
         if self._db is not None:
             self._db.close()
             self._db = None
+        self._mode = ""
 
 
 def torn_error(index: LogIndex, state: IndexState) -> RegistryError:
@@ -197,6 +303,14 @@ def torn_error(index: LogIndex, state: IndexState) -> RegistryError:
 
 
 def _remove(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
+    for suffix in ("", "-journal", "-wal", "-shm"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(f"{path}{suffix}")
+
+
+def _is_safe(root: Path, path: Path) -> bool:
+    try:
+        require_safe(root, path)
+    except UsageError:
+        return False
+    return True

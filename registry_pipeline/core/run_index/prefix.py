@@ -34,10 +34,16 @@ class PrefixReport:
 
 
 def log_prefix(
-    workspace: Workspace, spec: RegistrySpec, current: BinaryIO, schemas: SchemaCatalog
+    workspace: Workspace,
+    spec: RegistrySpec,
+    current: BinaryIO,
+    schemas: SchemaCatalog,
+    *,
+    checked: str | None = None,
 ) -> PrefixReport:
-    """Whether the previous sealed snapshot's primary artifact is a prefix of `current`."""
-    folder = published_snapshot(workspace, spec, schemas)
+    """Whether the previous sealed snapshot's primary artifact is a prefix of `current`
+    (`checked`: the run id of the sealed snapshot `current` is, never its own baseline)."""
+    folder = published_snapshot(workspace, spec, schemas, checked=checked)
     if folder is None:
         return PrefixReport(None)
     previous = _artifact(folder, spec)

@@ -8,9 +8,12 @@ the offsets the sidecar holds, so what is shown is what the log says.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import itertools
 import json
 import os
+import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -19,6 +22,9 @@ from typing import Any
 from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.run_index.index import LogIndex
 from registry_pipeline.core.run_index.spec import EARLIEST, parse_time
+
+_ANSWERS = itertools.count(1)
+"""Numbers the temporary tables of streamed answers (two may be open on one connection)."""
 
 
 @dataclass(frozen=True)
@@ -113,7 +119,8 @@ def iter_runs(
     if failed:
         clauses.append("r.failure")
     sql = " AND ".join(clauses) or "1"
-    yield from _runs(index, sql, params, "ORDER BY r.first_t, r.first_seq", limit)
+    order = "ORDER BY r.first_t, r.first_seq"
+    yield from _runs(index, sql, params, order, limit, snapshot=True)
 
 
 def latest_success(index: LogIndex, where: Window) -> Run | None:
@@ -152,22 +159,42 @@ def _clauses(index: LogIndex, where: Window) -> tuple[list[str], list[Any]]:
 
 
 def _runs(
-    index: LogIndex, where: str, params: list[Any], order: str, limit: int | None
+    index: LogIndex,
+    where: str,
+    params: list[Any],
+    order: str,
+    limit: int | None,
+    *,
+    snapshot: bool = False,
 ) -> Iterator[Run]:
+    """The runs selected, read from the log at their offsets. With `snapshot` the rows are
+    copied into a temporary table first (one short read of the sidecar): a slow reader of a
+    long answer then holds no lock on the sidecar, so it never keeps an append waiting."""
     sql = (
         "SELECT r.key, x.off, x.len, x.line, r.first_t, r.n, r.success, r.failure "
         f"FROM runs AS r JOIN records AS x ON x.seq = r.last_seq WHERE {where} {order}"
     )
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
-    with _log(index) as fd:
-        for key, off, length, line, first_t, count, success, failure in index.db.execute(
-            sql, params
-        ):
-            raw = os.pread(fd, length, off)
-            if _quoted(key) not in raw:  # the cheap test; the exact one when it says no
-                _record(index, raw, key, line)
-            yield Run(key, raw, first_t, count, bool(success), bool(failure), line)
+    db = index.db
+    table = f"temp.answer_{next(_ANSWERS)}" if snapshot else None
+    if table is not None:
+        db.execute(f"CREATE TABLE {table} AS {sql}", params)
+        rows = db.execute(f"SELECT * FROM {table} ORDER BY rowid")
+    else:
+        rows = db.execute(sql, params)
+    try:
+        with _log(index) as fd:
+            for key, off, length, line, first_t, count, success, failure in rows:
+                raw = os.pread(fd, length, off)
+                if _quoted(key) not in raw:  # the cheap test; the exact one when it says no
+                    _record(index, raw, key, line)
+                yield Run(key, raw, first_t, count, bool(success), bool(failure), line)
+    finally:
+        with contextlib.suppress(sqlite3.Error):  # the connection may be closed already
+            rows.close()
+            if table is not None:
+                db.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 class _log:

@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, Protocol
 
 from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.errors import UsageError
@@ -18,6 +17,12 @@ MAX_LINE_BYTES = 16 * 1024 * 1024
 """Largest record accepted, in bytes."""
 MAX_LISTED = 100
 """Problems listed per refusal; the error says how many there were."""
+
+
+class Readable(Protocol):
+    """What records are read from: a binary file, standard input, or a bounded input file."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -63,10 +68,12 @@ class RecordsError(UsageError):
         *,
         code: str | None = None,
         refused: bool = False,
+        summary: str | None = None,
     ) -> None:
         self.details = tuple(problems[:MAX_LISTED])
         more = f" (the first {MAX_LISTED} listed)" if total > MAX_LISTED else ""
-        super().__init__(f"{total} problem(s) in the records{more}; nothing was written", code=code)
+        message = summary or f"{total} problem(s) in the records{more}; nothing was written"
+        super().__init__(message, code=code)
         if refused:
             self.exit_code = 1
 
@@ -76,7 +83,7 @@ class RecordsError(UsageError):
         return "\n".join(lines)
 
 
-def read_records(stream: BinaryIO, origin: str) -> Iterator[tuple[int, Any]]:
+def read_records(stream: Readable, origin: str) -> Iterator[tuple[int, Any]]:
     """(line, parsed value) of each record: a stream holding one JSON object (on any number of
     lines) is one record; otherwise one record per non-empty line. RECORD_UNPARSABLE (exit 2)
     naming the line for the first that does not parse."""
@@ -151,21 +158,7 @@ def encode(record: dict[str, Any]) -> bytes:
     return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
 
 
-def open_input(path: str) -> BinaryIO:
-    """The file `--record-file` names (`-`: stdin); RECORD_FILE_UNREADABLE (exit 2)."""
-    import sys
-
-    if path == "-":
-        return sys.stdin.buffer
-    try:
-        return Path(path).open("rb")
-    except OSError as exc:
-        raise UsageError(
-            f"cannot read: {exc.strerror}", code="RECORD_FILE_UNREADABLE", path=path
-        ) from None
-
-
-def _lines(head: bytes, stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
+def _lines(head: bytes, stream: Readable) -> Iterator[tuple[int, bytes]]:
     pending = head
     number = 0
     while True:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from registry_pipeline.core.run_index.index import LogIndex
 from registry_pipeline.core.seal.run_id import now_utc
+from registry_pipeline.core.workspace.safe_write import require_safe_all
 
 QUARANTINE_RELPATH = ".codex/quarantine"
 
@@ -25,7 +26,10 @@ class Repair:
 def repair(index: LogIndex) -> Repair:
     """Under the index lock: when the log ends in an incomplete line, copy those bytes to
     `.codex/quarantine/<registry>-<utc>.torn` (fsynced), then cut the log back to its last
-    complete line (fsynced). Nothing else is ever changed."""
+    complete line (fsynced). Nothing else is ever changed. Every place written is checked
+    first (UNSAFE_PATH)."""
+    folder = index.root / QUARANTINE_RELPATH
+    require_safe_all(index.root, [index.log, index.lock_path, index.sidecar, folder])
     with index.locked():  # type: ignore[attr-defined]
         state = index.sync(locked=True)
         if not state.torn:
@@ -34,7 +38,6 @@ def repair(index: LogIndex) -> Repair:
         try:
             size = os.fstat(fd).st_size
             tail = os.pread(fd, size - state.covered, state.covered)
-            folder = index.root / QUARANTINE_RELPATH
             folder.mkdir(parents=True, exist_ok=True)
             stamp = now_utc().strftime("%Y%m%dT%H%M%S%fZ")
             kept = folder / f"{index.spec.registry_id}-{stamp}.torn"

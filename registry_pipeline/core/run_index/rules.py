@@ -213,6 +213,20 @@ class Order:
                 elif t <= latest[key]:
                     yield line, key, latest[key]
 
+    def line_at(self, position: int) -> int | None:
+        """The input line of the record at `position` (0: the first) in the order given."""
+        found = self.db.execute(
+            "SELECT line, key, t FROM batch ORDER BY line LIMIT 1 OFFSET ?", (position,)
+        ).fetchone()
+        return None if found is None else int(found[0])
+
+    def first(self) -> tuple[int, str, int]:
+        """(line, key, time) of the first record given (after `add`)."""
+        line, key, t = self.db.execute(
+            "SELECT line, key, t FROM batch ORDER BY line LIMIT 1"
+        ).fetchone()
+        return int(line), str(key), int(t)
+
     def latest_lines(self) -> set[int]:
         """The line of each key's latest view (greatest time; ties: the later line)."""
         return {

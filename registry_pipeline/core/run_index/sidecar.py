@@ -21,7 +21,7 @@ import hashlib
 import os
 import sqlite3
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,16 +50,6 @@ class Stale:
 def sidecar_path(root: Path, spec: IndexSpec) -> Path:
     """Where the sidecar of `spec` lives in the workspace at `root`."""
     return root / CACHE_RELPATH / f"{spec.registry_id}.sqlite3"
-
-
-def connect(path: Path) -> sqlite3.Connection:
-    """The sidecar at `path` (created empty when absent), WAL: readers never wait for a writer."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")  # a cache: losing its last commit costs a catch-up
-    db.execute("PRAGMA busy_timeout=30000")
-    return db
 
 
 def meta(db: sqlite3.Connection) -> dict[str, str]:
@@ -112,10 +102,12 @@ def transaction(db: sqlite3.Connection) -> Iterator[None]:
     db.execute("BEGIN IMMEDIATE")
     try:
         yield
+        db.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        if db.in_transaction:  # SQLite may have rolled back already (a full disk, an I/O error)
+            with suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
         raise
-    db.execute("COMMIT")
 
 
 def _reset(db: sqlite3.Connection, spec: IndexSpec) -> None:

@@ -1,0 +1,160 @@
+"""Queries never write: `registry runs show/list/failed/latest` on a workspace whose sidecar is
+current leave every file and folder as they were (bytes and mtimes; no sidecar journal, cache
+or lock file created), and a workspace that cannot be written at all (a read-only bind mount,
+which holds for root too, where chmod does not) is answered all the same, from the sidecar when
+it is current, else from a temporary index outside the workspace."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from registry_pipeline_tests.core_tests.run_index._support import (
+    RUNS_LOG,
+    SIDECAR,
+    Cli,
+    failing,
+    make_workspace,
+    record,
+    run_id,
+    settle,
+    utc,
+)
+
+LANE = ("--lane", "artist_id=ART-iron-harbor")
+QUERIES: list[tuple[str, ...]] = [
+    ("show", run_id(1)),
+    ("show", run_id(1), "--history"),
+    ("show", "RUN-20260101-0000-NONE"),
+    ("list",),
+    ("list", *LANE, "--since", "2026-09-01", "--limit", "2"),
+    ("failed",),
+    ("latest", *LANE),
+    ("latest", "--lane", "artist_id=ART-nobody"),
+]
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Path:
+    return make_workspace(tmp_path)
+
+
+@pytest.fixture
+def cli(ws: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
+    monkeypatch.delenv("REGISTRY_WORKSPACE", raising=False)
+    return Cli(ws, capsys)
+
+
+@pytest.fixture
+def filled(cli: Cli, ws: Path) -> Path:
+    """Runs appended (one augmented, one failed); the sidecar current; no connection open."""
+    given = [
+        failing(run_id=run_id(1)),
+        record(run_id=run_id(2), created_utc=utc(1, 9)),
+        failing(run_id=run_id(3), created_utc=utc(2, 9)),
+    ]
+    assert cli.append(*given).code == 0
+    assert cli.append(record(run_id=run_id(1), created_utc=utc(3, 9))).code == 0
+    settle()
+    return ws
+
+
+def _state(root: Path) -> dict[str, tuple[str, int]]:
+    """Every file and folder under `root`: content hash and mtime."""
+    found: dict[str, tuple[str, int]] = {}
+    for directory, _subdirs, files in os.walk(root):
+        here = Path(directory)
+        found[here.relative_to(root).as_posix() + "/"] = ("", here.stat().st_mtime_ns)
+        for name in files:
+            path = here / name
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            found[path.relative_to(root).as_posix()] = (digest, path.stat().st_mtime_ns)
+    return found
+
+
+def _answers(cli: Cli) -> list[tuple[int, str]]:
+    """Every query, human and --json: (exit code, stdout)."""
+    found = []
+    for query in QUERIES:
+        for extra in ((), ("--json",)):
+            result = cli.runs(*query, *extra)
+            assert "INTERNAL" not in result.err, result.err
+            found.append((result.code, result.out))
+    return found
+
+
+def test_queries_on_a_current_sidecar_write_nothing(cli: Cli, filled: Path) -> None:
+    answers = _answers(cli)  # the first round may bring the sidecar up to the log
+    assert [code for code, _out in answers] == [0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1]
+    settle()
+    before = _state(filled)
+    assert _answers(cli) == answers
+    settle()
+    assert _state(filled) == before
+
+
+@contextmanager
+def _read_only_view(source: Path, view: Path) -> Iterator[Path]:
+    """`source` bind-mounted read-only at `view` (the test is skipped where mounting is not
+    allowed): writes there fail with EROFS, whoever the user is."""
+    view.mkdir()
+    bound = subprocess.run(["mount", "--bind", str(source), str(view)], capture_output=True,
+                           check=False)  # fmt: skip
+    if bound.returncode != 0:
+        pytest.skip(f"cannot bind-mount here: {bound.stderr.decode().strip()}")
+    try:
+        remounted = subprocess.run(["mount", "-o", "remount,bind,ro", str(view)],
+                                   capture_output=True, check=False)  # fmt: skip
+        if remounted.returncode != 0:
+            pytest.skip(f"cannot remount read-only here: {remounted.stderr.decode().strip()}")
+        probe = view / ".probe"
+        with pytest.raises(OSError):
+            probe.write_text("x")
+        yield view
+    finally:
+        subprocess.run(["umount", "-l", str(view)], check=False)
+
+
+@pytest.mark.parametrize("sidecar", ["current", "missing", "stale"])
+def test_a_read_only_workspace_answers_queries(
+    cli: Cli, filled: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], sidecar: str
+) -> None:
+    expected = _answers(cli)
+    settle()
+    if sidecar == "missing":
+        (filled / SIDECAR).unlink()
+    elif sidecar == "stale":
+        with (filled / RUNS_LOG).open("ab") as log:  # a `git pull` of one more record
+            log.write(b'{"record_type":"RUN"}\n')
+    before = _state(filled)
+    with _read_only_view(filled, tmp_path / "ro") as view:
+        viewer = Cli(view, capsys)
+        answers = _answers(viewer)
+        notes = viewer.runs("list").err
+        settle()
+    assert answers == expected
+    if sidecar == "stale":
+        assert "LINES_NOT_INDEXED" in notes
+    if sidecar != "current":
+        assert "SIDECAR_READ_ONLY" in notes and "temporary index" in notes
+    assert _state(filled) == before
+
+
+def test_an_append_to_a_read_only_workspace_is_a_clear_error(
+    cli: Cli, filled: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = _state(filled)
+    with _read_only_view(filled, tmp_path / "ro") as view:
+        result = Cli(view, capsys).append(record(run_id=run_id(9), created_utc=utc(9)))
+    assert result.code == 1, result.out
+    error: dict[str, Any] = result.error
+    assert error["code"] == "IO_ERROR" and "Read-only file system" in error["message"]
+    assert error["path"] is not None and error["path"].startswith(str(tmp_path / "ro"))
+    assert _state(filled) == before

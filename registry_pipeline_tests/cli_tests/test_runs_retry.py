@@ -1,0 +1,281 @@
+"""A retried `registry runs append`: the caller of a killed append cannot know whether it
+committed, so running the same append again must be safe. Records that are the log's last
+records already (same bytes, same order) are "already appended": exit 0, nothing written. A
+batch whose first records are in the log and whose rest is not (an append cut short, or an
+overlap that differs) is refused with one PARTIAL_RETRY problem naming how many records
+matched, never one AUGMENT_NOT_LATER per record.
+
+The kill tests SIGKILL a real `registry runs append` process at the run index's named crash
+points (`REGISTRY_PIPELINE_CRASH_AT`, core/seal/_faults.py), then retry it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from registry_pipeline_tests.core_tests.run_index._support import (
+    RUNS_LOG,
+    Cli,
+    jsonl,
+    make_workspace,
+    record,
+    run_id,
+    settle,
+    slow_list,
+    utc,
+    write_input,
+)
+
+BIN = Path(sys.executable).with_name("registry")
+GUARD = 300.0
+"""Seconds before an append process is taken to hang (a guard, not a synchronization)."""
+N = 2_000
+"""Records of a batch: enough that one AUGMENT_NOT_LATER per record would be thousands."""
+MIB = 1 << 20
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Path:
+    return make_workspace(tmp_path)
+
+
+@pytest.fixture
+def cli(ws: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
+    monkeypatch.delenv("REGISTRY_WORKSPACE", raising=False)
+    monkeypatch.delenv("REGISTRY_PIPELINE_CRASH_AT", raising=False)
+    return Cli(ws, capsys)
+
+
+def _batch(count: int = N, day: int = 2, first: int = 0) -> list[dict[str, Any]]:
+    """`count` new runs, all valid, none in the seeded log."""
+    return [
+        record(run_id=run_id(n, day), created_utc=utc(day, 8, n % 60))
+        for n in range(first, first + count)
+    ]
+
+
+def _seeded(cli: Cli, ws: Path) -> bytes:
+    """A log holding one earlier run; its bytes."""
+    assert cli.append(record(run_id=run_id(1, day=1))).code == 0
+    return (ws / RUNS_LOG).read_bytes()
+
+
+def _state(root: Path) -> dict[str, tuple[str, int]]:
+    """Every file and folder under `root`: its content hash and mtime (a folder's mtime changes
+    when a file is created or removed in it)."""
+    found: dict[str, tuple[str, int]] = {}
+    for directory, _subdirs, files in os.walk(root):
+        here = Path(directory)
+        found[here.relative_to(root).as_posix() + "/"] = ("", here.stat().st_mtime_ns)
+        for name in files:
+            path = here / name
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            found[path.relative_to(root).as_posix()] = (digest, path.stat().st_mtime_ns)
+    return found
+
+
+def _append_process(
+    ws: Path, given: str, crash_at: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "REGISTRY_PIPELINE_CRASH_AT"}
+    if crash_at is not None:
+        env["REGISTRY_PIPELINE_CRASH_AT"] = crash_at
+    try:
+        return subprocess.run(
+            [str(BIN), "runs", "append", "--record-file", given, "--workspace", str(ws), "--json"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=GUARD,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the append still ran after {GUARD:.0f} s")
+
+
+def _one_partial_retry(result: Any, matched: int, given: int) -> dict[str, Any]:
+    """The refusal's one problem, after checking exit 1 and the code."""
+    assert result.code == 1, result.out
+    error = result.error
+    assert error["code"] == "PARTIAL_RETRY", error
+    [problem] = error["details"]
+    assert problem["code"] == "PARTIAL_RETRY"
+    assert (problem["matched"], problem["given"]) == (matched, given)
+    assert f"{matched} of the {given}" in problem["message"]
+    found: dict[str, Any] = problem
+    return found
+
+
+# --- retried after success -----------------------------------------------------------------
+
+
+def test_a_retried_append_is_already_appended_and_writes_nothing(
+    cli: Cli, ws: Path, tmp_path: Path
+) -> None:
+    before = _seeded(cli, ws)
+    given = _batch()
+    path = write_input(tmp_path, given, "batch.jsonl")
+    first = cli.runs("append", "--record-file", path, "--json")
+    assert first.code == 0, first.out
+    assert (first.json["appended"], first.json["already_appended"]) == (N, False)
+    assert (ws / RUNS_LOG).read_bytes() == before + jsonl(given)
+    settle()
+    state = _state(ws)
+
+    again = cli.runs("append", "--record-file", path, "--json")
+    assert again.code == 0, again.out
+    assert again.json["already_appended"] is True
+    assert (again.json["appended"], again.json["records"]) == (0, N)
+    assert again.json["first_line"] == 2
+    settle()
+    assert _state(ws) == state  # nothing written: not the log, the sidecar nor a lock
+
+    human = cli.runs("append", "--record-file", path)
+    assert human.code == 0, human.err
+    assert human.out.startswith(f"already appended: the {N} record(s) given are lines 2..")
+    assert "nothing was written" in human.out
+    settle()
+    assert _state(ws) == state
+
+
+def test_records_in_the_log_before_others_are_not_a_retry_and_say_where(cli: Cli, ws: Path) -> None:
+    """A retry is of the last append: records the log holds before other records conflict as
+    ever (AUGMENT_NOT_LATER), and the refusal says that they are all in the log, and where."""
+    _seeded(cli, ws)
+    given, later = _batch(10), _batch(5, day=3)
+    assert cli.append(*given).code == 0
+    assert cli.append(*later).code == 0
+    log = (ws / RUNS_LOG).read_bytes()
+    again = cli.append(*given)
+    assert again.code == 1, again.out
+    assert again.error["code"] == "AUGMENT_NOT_LATER"
+    assert "all 10 records given are in the log already" in again.error["message"]
+    assert "(lines 2..11)" in again.error["message"]
+    assert (ws / RUNS_LOG).read_bytes() == log
+
+
+def test_a_record_json_retry_is_already_appended(cli: Cli, ws: Path) -> None:
+    given = json.dumps(record())
+    assert cli.runs("append", "--record-json", given).code == 0
+    again = cli.runs("append", "--record-json", given, "--json")
+    assert again.code == 0 and again.json["already_appended"] is True
+    assert (ws / RUNS_LOG).read_bytes() == jsonl([record()])
+
+
+def test_the_same_run_with_other_bytes_is_still_augment_not_later(cli: Cli, ws: Path) -> None:
+    """A retry is the same bytes: a record of the same run and time that differs is a conflict."""
+    assert cli.append(record()).code == 0
+    refused = cli.append(record(machine_id="C2"))
+    assert refused.code == 1
+    assert refused.error["code"] == "AUGMENT_NOT_LATER"
+
+
+# --- partial overlaps ----------------------------------------------------------------------
+
+
+def test_an_append_cut_short_then_retried_is_one_partial_retry(cli: Cli, ws: Path) -> None:
+    before = _seeded(cli, ws)
+    given = _batch()
+    assert cli.append(*given[:700]).code == 0
+    log = (ws / RUNS_LOG).read_bytes()
+
+    refused = cli.append(*given)
+    problem = _one_partial_retry(refused, 700, N)
+    assert problem["line"] == 701  # the first record not in the log: append from there
+    assert "lines 2..701" in problem["message"] and "1300" in problem["message"]
+    assert (ws / RUNS_LOG).read_bytes() == log
+
+    rest = cli.append(*given[700:])
+    assert rest.code == 0, rest.out
+    assert (ws / RUNS_LOG).read_bytes() == before + jsonl(given)
+    again = cli.append(*given)
+    assert again.code == 0 and again.json["already_appended"] is True
+
+
+def test_an_overlap_that_differs_is_one_partial_retry(cli: Cli, ws: Path) -> None:
+    _seeded(cli, ws)
+    given = _batch(50)
+    assert cli.append(*given[:20]).code == 0
+    assert cli.append(*_batch(3, day=3)).code == 0  # someone else's records follow
+    log = (ws / RUNS_LOG).read_bytes()
+
+    problem = _one_partial_retry(cli.append(*given), 20, 50)
+    assert "differs" in problem["message"]
+    changed = [*given[:5], record(run_id=run_id(999, 2), created_utc=utc(2, 9)), *given[6:20]]
+    problem = _one_partial_retry(cli.append(*changed), 5, 20)
+    assert problem["line"] == 6 and "differs" in problem["message"]
+    assert (ws / RUNS_LOG).read_bytes() == log
+
+
+# --- retried after a kill ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("step", "committed"),
+    [("run_index_checked", False), ("run_index_written", True), ("run_index_indexed", True)],
+)
+def test_a_killed_append_retried_exits_0_whether_or_not_it_committed(
+    cli: Cli, ws: Path, tmp_path: Path, step: str, committed: bool
+) -> None:
+    before = _seeded(cli, ws)
+    settle()
+    given = _batch()
+    path = write_input(tmp_path, given, "batch.jsonl")
+
+    killed = _append_process(ws, path, crash_at=step)
+    assert killed.returncode == -signal.SIGKILL, (killed.returncode, killed.stdout, killed.stderr)
+    assert (ws / RUNS_LOG).read_bytes() == before + (jsonl(given) if committed else b"")
+
+    retried = _append_process(ws, path)
+    assert retried.returncode == 0, retried.stdout + retried.stderr
+    document = json.loads(retried.stdout)
+    assert document["already_appended"] is committed
+    assert document["appended"] == (0 if committed else N)
+    data = (ws / RUNS_LOG).read_bytes()
+    assert data == before + jsonl(given)  # exactly once
+    assert cli.runs("list", "--json").run_ids() == slow_list(data)
+
+
+def test_a_kill_between_blocks_leaves_a_prefix_and_the_retry_says_so(
+    cli: Cli, ws: Path, tmp_path: Path
+) -> None:
+    """Killed between two 1 MiB writes, the log holds the batch's first MiB: a torn line, after
+    `runs repair` the complete lines of that MiB, and the retry names how many they are."""
+    before = _seeded(cli, ws)
+    settle()
+    given = _batch(3_000)
+    data = jsonl(given)
+    assert len(data) > 1 * MIB
+    path = write_input(tmp_path, given, "big.jsonl")
+
+    killed = _append_process(ws, path, crash_at="run_index_block")
+    assert killed.returncode == -signal.SIGKILL, (killed.returncode, killed.stderr)
+    assert (ws / RUNS_LOG).read_bytes() == before + data[:MIB]
+    complete = data[:MIB].count(b"\n")
+    assert not data[:MIB].endswith(b"\n")
+
+    torn = _append_process(ws, path)
+    assert torn.returncode == 1
+    assert json.loads(torn.stdout)["error"]["code"] == "LOG_TORN"
+    assert cli.runs("repair").code == 0
+    assert (ws / RUNS_LOG).read_bytes() == before + data[: data[:MIB].rfind(b"\n") + 1]
+
+    retried = _append_process(ws, path)
+    assert retried.returncode == 1, retried.stdout
+    error = json.loads(retried.stdout)["error"]
+    assert error["code"] == "PARTIAL_RETRY"
+    [problem] = error["details"]
+    assert (problem["matched"], problem["given"], problem["line"]) == (
+        complete,
+        3_000,
+        complete + 1,
+    )
