@@ -17,8 +17,8 @@ examples:
   registry delta show --json
   registry delta verify
 
-exit codes: 0 done, 1 the chain does not hold (verify) or no log snapshot is usable (show),
-2 bad usage"""
+exit codes: 0 done, 1 the chain does not hold or a folder is FUTURE_DATED (verify) or no log
+snapshot is usable (show), 2 bad usage"""
 
 DESCRIPTION = """\
 The registry delta log (REGISTRY_DELTA_LOG_v0_1.jsonl in each registry_delta_log snapshot, built
@@ -38,8 +38,10 @@ VERIFY = """\
 Walk the chain of delta log snapshots from the newest back to the first (each names its
 predecessor in run.json inputs): each must validate, its state file must describe its JSONL, it
 must extend its predecessor byte for byte with valid, chained records, and the records it
-appended must name it as their build. Every problem is listed with its reason code. Exit 0 when
-the chain holds or there is no log yet, 1 otherwise."""
+appended must name it as their build. A run folder of a covered registry (or a log) dated in
+the future, beyond 5 minutes of clock skew, is FUTURE_DATED: the log never records it (it would
+stop the log) and never starts from it. Every problem is listed with its reason code. Exit 0
+when the chain holds and no folder is future-dated (or there is no log yet), 1 otherwise."""
 
 
 def add_delta(commands: Any) -> None:
@@ -192,18 +194,26 @@ def _explain(workspace: Workspace, record: Any) -> list[Any]:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from registry_pipeline.core.delta_log import LOG_REGISTRY_ID, inspect_chain
+    from dataclasses import replace
+
+    from registry_pipeline.core.delta_log import LOG_REGISTRY_ID, future_findings, inspect_chain
     from registry_pipeline.core.workspace.snapshots import list_snapshots
 
     workspace = resolve_workspace(args.workspace).require()
+    future = future_findings(workspace)  # never recorded, never a log: each one an error
     snapshots = list_snapshots(workspace, LOG_REGISTRY_ID)
     if not snapshots:
         if args.json:
-            json_doc({"status": "EMPTY", "snapshots": 0, "records": 0, "problems": []})
+            status = "FAIL" if future else "EMPTY"
+            problems = [finding.as_json() for finding in future]
+            json_doc({"status": status, "snapshots": 0, "records": 0, "problems": problems})
         else:
+            for finding in future:
+                err(f"error: {finding.code} {finding.run_id}: {finding.message}")
             out("no delta log yet: nothing to verify")
-        return 0
+        return 1 if future else 0
     report = inspect_chain(workspace, snapshots[-1].path, strict_derivation=True)
+    report = replace(report, problems=(*future, *report.problems))
     if args.json:
         json_doc(report.as_json())
     else:

@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from registry_pipeline.cli._commands import RAW, Commands, _relative, workspace_option
-from registry_pipeline.cli._output import Progress, err, json_line, out
-from registry_pipeline.core.errors import Hint, UsageError
-from registry_pipeline.core.seal.paths import printable
+from registry_pipeline.cli._args import bounded_int
+from registry_pipeline.cli._commands import RAW, Commands, workspace_option
+from registry_pipeline.cli._output import Progress, err
+from registry_pipeline.cli._validate_print import print_report, print_unreadable, summary
+from registry_pipeline.core.errors import Hint, RegistryError, UsageError
 from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
 
 _F = TypeVar("_F", str, Path)
@@ -28,10 +29,13 @@ def add_validate(commands: Commands) -> None:
         "reason code. One verdict per folder: PASS, FAIL (damaged), INTACT_OLDER_FORMAT "
         "(a plain sha256sum list whose every line verifies), CONVERTED (every file matches its "
         "seal once git's line-ending conversion is undone; a failure in the workspace's own "
-        "run root) or UNSEALED (no seal files). "
-        "--all covers every run root of the catalog. Exit 0 when nothing FAILed (with "
-        "--strict or named folders: when all PASS), 1 otherwise, 2 on bad usage or "
-        "unreadable input.",
+        "run root) or UNSEALED (no seal files). A folder dated in the future (its run id or "
+        "run.json created_utc after now plus 5 minutes of clock skew) FAILs with "
+        "FUTURE_DATED: no build reads it until then. "
+        "--all covers every run root of the catalog; --active with no pointer file is "
+        "POINTERS_MISSING (exit 1) once the pointer journal has recorded pointers. Exit 0 when "
+        "nothing FAILed (with --strict or named folders: when all PASS), 1 otherwise, 2 on bad "
+        "usage or unreadable input.",
         epilog="examples:\n"
         "  registry validate --all\n"
         "  registry validate --active   # what is active now: exit 0 after any fixed mistake\n"
@@ -63,7 +67,7 @@ def add_validate(commands: Commands) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object per folder")
     parser.add_argument(
         "--jobs",
-        type=int,
+        type=bounded_int(1, 1024),
         default=os.cpu_count() or 1,
         metavar="N",
         help="worker processes for many folders (default: CPU count)",
@@ -73,6 +77,7 @@ def add_validate(commands: Commands) -> None:
 
 
 def run_validate(args: argparse.Namespace) -> int:
+    from registry_pipeline.core.seal.run_id import now_utc
     from registry_pipeline.core.seal.validate import FolderReport, inspect_many
     from registry_pipeline.core.seal.verdicts import (
         CONVERTED,
@@ -82,6 +87,7 @@ def run_validate(args: argparse.Namespace) -> int:
         UNSEALED,
         verdict_of,
     )
+    from registry_pipeline.core.workspace.snapshots import future_dated_folder
 
     chosen = [flag for flag, on in (("RUN_FOLDERs", bool(args.folders)), ("--all", args.all),
                                      ("--active", args.active)) if on]  # fmt: skip
@@ -89,8 +95,6 @@ def run_validate(args: argparse.Namespace) -> int:
         raise UsageError("name RUN_FOLDERs or pass --all or --active", code="NOTHING_TO_VALIDATE")
     if len(chosen) > 1:
         raise UsageError(f"give one of {' or '.join(chosen)}, not both", code="BAD_USAGE")
-    if args.jobs < 1:
-        raise UsageError("--jobs must be at least 1", code="BAD_USAGE", path=str(args.jobs))
     workspace = resolve_workspace(args.workspace)
     roots: dict[str, str | None] = {}
     name_problems: dict[str, Any] = {}
@@ -109,7 +113,7 @@ def run_validate(args: argparse.Namespace) -> int:
     elif args.active:
         folders, roots, unusable = _active_folders(workspace.require(), args.registry)
         for error in unusable:
-            _print_unreadable(error, args.json)
+            print_unreadable(error, args.json)
     else:
         named = [Path(folder) for folder in args.folders]
         folders = _named_of(workspace, named, args.registry, args.json) if args.registry else named
@@ -121,6 +125,7 @@ def run_validate(args: argparse.Namespace) -> int:
     own_runs = os.path.abspath(workspace.runs_dir) + os.sep
     own_converted = 0  # converted where this workspace seals (and adopt/init forbid converting)
     advice = False
+    now = now_utc()
     with Progress(len(folders), "validating", enabled=not args.json and len(folders) > 1) as bar:
         for result in inspect_many(
             folders, fast=args.fast, workspace_root=schema_root, jobs=jobs, chunk_size=chunk
@@ -131,18 +136,19 @@ def run_validate(args: argparse.Namespace) -> int:
                 result = result.with_problems(name_problems.get(str(result.run_folder), ()))
                 verdict = verdict_of(result)
                 result = result.with_problems(verdict.problems)
-                counts[verdict.status] += 1
+                dated = future_dated_folder(Path(result.run_folder), now)
+                counts[FAIL if dated else verdict.status] += 1
                 own = verdict.status == CONVERTED and os.path.abspath(result.run_folder).startswith(
                     own_runs
                 )
                 own_converted += own
                 advice |= any(p.hint == Hint.LINE_ENDINGS_CONVERTED for p in result.problems)
-                _print_report(result, verdict, args.json, workspace, own)
+                print_report(result, verdict, args.json, workspace, own, dated)
             else:
                 counts["ERROR"] += 1
-                _print_unreadable(result, args.json)
+                print_unreadable(result, args.json)
     if not args.json:
-        _summary(counts, args.fast, advice)
+        summary(counts, args.fast, advice)
     if counts["ERROR"]:
         return 2
     strict = args.strict or bool(args.folders) or args.active  # what is trusted must PASS
@@ -155,7 +161,6 @@ def _active_folders(
 ) -> tuple[list[Path], dict[str, str | None], list[UsageError]]:
     """The folders the active pointers name (the pointer file, explained by the journal), the
     root each pointer records (by folder path), and the pointers whose folder is unusable."""
-    from registry_pipeline.core.errors import RegistryError
     from registry_pipeline.core.pointers.store import PointerStore, target_folder
 
     store = PointerStore(workspace)
@@ -164,6 +169,9 @@ def _active_folders(
         from registry_pipeline.core.workspace.catalog import require_known
 
         require_known(workspace, registry, pointers.pointers)
+    if not os.path.lexists(store.pointers_path):
+        _no_pointer_file(store.pointers_path, store.journal_path)
+        return [], {}, []
     ids = [rid for rid in pointers.pointers if registry in (None, rid)]
     store.explained(ids)  # a pointer the journal does not explain: POINTER_MISMATCH, exit 1
     folders: list[Path] = []
@@ -182,6 +190,34 @@ def _active_folders(
         folders.append(folder)
         roots[str(folder)] = ref.manifest_sha256
     return folders, roots, unusable
+
+
+def _no_pointer_file(pointers: Path, journal: Path) -> None:
+    """No pointer file: POINTERS_MISSING when the journal has recorded pointers (the file was
+    lost: nothing may read as "all fine"), else a note that nothing is active yet."""
+    from registry_pipeline.core.pointers.journal import JournalFormatError, read_records
+
+    named: set[str] = set()
+    try:
+        named.update(r.registry_id for r in read_records(journal) if r.to_ref is not None)
+    except (JournalFormatError, OSError) as exc:
+        raise RegistryError(
+            f"the active pointer file is missing, and its journal {journal.name} cannot be "
+            f"read ({exc}): restore the pointer file (from git or a backup)",
+            code="POINTERS_MISSING",
+            path=str(pointers),
+        ) from None
+    if not named:
+        err("note: no active pointers yet (no pointer file, and its journal records none): "
+            "nothing is active to check")  # fmt: skip
+        return
+    raise RegistryError(
+        f"the active pointer file is missing, but its journal {journal.name} records pointers "
+        f"of {', '.join(sorted(named))}: restore the file (from git or a backup; `registry "
+        "pointers as-of` replays the journal) before trusting what is active",
+        code="POINTERS_MISSING",
+        path=str(pointers),
+    )
 
 
 def _against_pointer(report: Any, roots: dict[str, str | None]) -> Any:
@@ -258,7 +294,7 @@ def _named_of(
             try:
                 refuse_non_run_folder(folder, False)
             except UsageError as exc:
-                _print_unreadable(exc, as_json)
+                print_unreadable(exc, as_json)
         raise
     return [folder for folder in folders if folder in chosen or folder in missing]
 
@@ -298,91 +334,3 @@ def _belongs(folder: Path, registry: str) -> bool:
     if SEAL_PROMOTION.fullmatch(folder.name) and isinstance(source, str) and source:
         return source == registry
     return registry in (envelope.get("registry_id"), envelope.get("run_type"))
-
-
-def _shown(path: str) -> str:
-    """A path on one line of output: undecodable bytes as \\xNN (`printable`), line breaks
-    and tabs escaped, so a run folder's name cannot forge a line (other control characters are
-    escaped by `out`/`err`)."""
-    return printable(path).replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
-
-
-def _print_report(
-    report: Any, verdict: Any, as_json: bool, workspace: Workspace, own: bool = False
-) -> None:
-    """One folder's verdict; `own`: a CONVERTED folder in the workspace's own run root, which
-    counts as a failure (its seals must hold: init and adopt keep git from converting there)."""
-    if as_json:
-        json_line(
-            {
-                **report.as_json(),
-                "run_folder": printable(report.run_folder),
-                "verdict": verdict.status,
-                "older_format": verdict.older_format,
-            }
-        )
-        return
-    where = _shown(_relative(Path(report.run_folder), workspace))
-    if report.ok:
-        root = f"root {report.root_sha256[:12]}" if report.root_sha256 else ""
-        out(f"PASS  {where}  ({report.files} files, {root})")
-        return
-    if verdict.status == "UNSEALED":
-        out(f"UNSEALED  {where}  (no seal files: nothing claims anything about its content)")
-        return
-    if verdict.status == "INTACT_OLDER_FORMAT":
-        checked = (
-            "every line verifies"
-            if verdict.hashed
-            else "every listed file present; fast: NOT hash-checked"
-        )
-        out(f"INTACT  {where}  (older format: {verdict.older_format}, {checked})")
-        return
-    if verdict.status == "CONVERTED":
-        failing = "; a failure in the workspace's own run root" if own else ""
-        out(
-            f"CONVERTED  {where}  ({len(report.problems)} problem(s), each a file that matches "
-            f"its seal once its line endings are converted back{failing})"
-        )
-    else:
-        out(f"FAIL  {where}  ({len(report.problems)} problem(s))")
-    for problem in report.problems:
-        shown = _shown(problem.path) if problem.path else "-"
-        out(f"      {problem.code.value:<22} {shown}: {problem.message}")
-        if problem.expected is not None or problem.found is not None:
-            out(f"      {'':<22} expected {problem.expected}, found {problem.found}")
-
-
-def _print_unreadable(error: UsageError, as_json: bool) -> None:
-    if as_json:
-        json_line(
-            {
-                "run_folder": None if error.path is None else printable(error.path),
-                "run_id": None,
-                "status": "ERROR",
-                "errors": [{"code": error.code, "path": None, "message": error.message}],
-            }
-        )
-    else:
-        where = f" {_shown(error.path)}:" if error.path else ""
-        err(f"error: {error.code}{where} {error.message}")
-
-
-def _summary(counts: dict[str, int], fast: bool, advice: bool) -> None:
-    from registry_pipeline.core.seal._linefix import ADVICE
-
-    total = sum(counts.values())
-    line = f"checked {total} run folder(s): {counts['PASS']} PASS, {counts['FAIL']} FAIL"
-    if counts["INTACT_OLDER_FORMAT"]:
-        line += f", {counts['INTACT_OLDER_FORMAT']} intact in an older format"
-    if counts["CONVERTED"]:
-        line += f", {counts['CONVERTED']} with line endings converted"
-    if counts["UNSEALED"]:
-        line += f", {counts['UNSEALED']} unsealed"
-    if counts["ERROR"]:
-        line += f", {counts['ERROR']} unreadable"
-    if fast:
-        line += " (fast: structure and sizes only; hashes and artifact schemas were NOT checked)"
-    err(line)
-    if advice:
-        err(f"hint: {ADVICE}")

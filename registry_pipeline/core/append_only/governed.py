@@ -53,10 +53,11 @@ def rules_of(spec: RegistrySpec) -> Rules | None:
 
 
 def published_snapshot(
-    workspace: Workspace, spec: RegistrySpec, schemas: SchemaCatalog
+    workspace: Workspace, spec: RegistrySpec, schemas: SchemaCatalog, *, checked: str | None = None
 ) -> Path | None:
     """The folder a new snapshot is checked against: the active pointer's target (it must
-    validate: BASELINE_INVALID otherwise), else the newest valid snapshot, else None."""
+    validate: BASELINE_INVALID otherwise), else the newest valid snapshot (before `checked`,
+    the run id of a sealed snapshot being checked: never itself), else None."""
     if spec.active_pointer:
         ref = PointerStore(workspace, schemas).read().active(spec.registry_id)
         if ref is not None and ref.run_id:
@@ -69,7 +70,7 @@ def published_snapshot(
                     path=str(folder),
                 )
             return folder
-    newest = newest_valid(workspace, spec.registry_id, schemas)
+    newest = newest_valid(workspace, spec.registry_id, schemas, before=checked)
     return newest.path if newest is not None else None
 
 
@@ -86,6 +87,8 @@ def governed_files(
     spec: RegistrySpec,
     files: Mapping[str, bytes],
     schemas: SchemaCatalog,
+    *,
+    checked: str | None = None,
 ) -> Governed:
     """`files` checked against the published snapshot, plus the diagnostics file; the files as
     they are when the entry has no rules."""
@@ -93,7 +96,7 @@ def governed_files(
     own = {rel: data for rel, data in files.items() if rel != DIAGNOSTICS_ARTIFACT}
     if rules is None:
         return Governed(dict(files), {}, None)
-    folder = published_snapshot(workspace, spec, schemas)
+    folder = published_snapshot(workspace, spec, schemas, checked=checked)
     reports = check_files(
         own, published_files(folder, spec.registry_id), rules, folder.name if folder else ""
     )

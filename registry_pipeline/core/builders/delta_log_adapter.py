@@ -6,6 +6,9 @@ before sealing and made deterministic: `<as_of>__registry_delta_log_build` (with
 the baseline log's (so a log always sorts after the one it extends); the folder is sealed with
 the store's clock at that moment. A rebuild from the same sealed inputs produces
 the same files under the same id, so the existing snapshot is reused instead of sealing a copy.
+Neither the records nor the baseline can be dated in the future (`list_snapshots` leaves such
+folders out: FUTURE_DATED), so neither can `as_of`: a log is never dated past the clock
+plus the tolerated skew.
 """
 
 from __future__ import annotations

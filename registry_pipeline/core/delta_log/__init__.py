@@ -10,7 +10,8 @@ gives a bootstrap record (`from_ref` null, every manifest path added), each next
   counts: never a guess.
 - **Order.** A registry's snapshots are ordered by (created_utc, run_id), created_utc being the
   record's value below. Folders without a well-formed ROOT_SHA256 are not sealed snapshots and
-  are skipped (listed in the build summary).
+  are skipped (listed in the build summary); so are folders dated in the future
+  (`future_findings`, FUTURE_DATED), which would otherwise stop the log.
 - **created_utc is deterministic.** It is the to_ref snapshot's run.json `created_utc`,
   normalized to `YYYY-MM-DDTHH:MM:SSZ` (converted to UTC, fractions of a second dropped; a value
   without an offset is UTC); when run.json has none, the second the run id encodes. It is never
@@ -48,6 +49,7 @@ from registry_pipeline.core.delta_log._errors import (
     DeltaFinding,
     DeltaLogError,
 )
+from registry_pipeline.core.delta_log._future import future_findings
 from registry_pipeline.core.delta_log._model import (
     DELTA_VERSION,
     LOG_ARTIFACT,
@@ -96,6 +98,7 @@ __all__ = [
     "build_delta_log",
     "check_append_only",
     "check_records",
+    "future_findings",
     "inspect_chain",
     "is_valid_record",
     "load_previous_log",

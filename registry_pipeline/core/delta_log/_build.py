@@ -33,7 +33,7 @@ from registry_pipeline.core.delta_log._state import (
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.core.workspace.snapshots import Snapshot, list_snapshots, sealed_name
+from registry_pipeline.core.workspace.snapshots import Snapshot, sealed_name, split_snapshots
 
 _HEX64 = re.compile(r"[a-f0-9]{64}", re.ASCII)
 
@@ -63,16 +63,22 @@ class RegistryCounts:
     late: int = 0
     """Snapshots ordered before the last covered one that the log does not count: they appeared
     after it was written and are never appended (a lower bound; 0 in a healthy workspace)."""
+    future: tuple[str, ...] = ()
+    """Run folders dated in the future (FUTURE_DATED): not recorded, so that they never become
+    the registry's last covered snapshot; recorded once the clock has reached their date."""
 
     def as_json(self) -> dict[str, Any]:
-        """The counts as a JSON object."""
-        return {
+        """The counts as a JSON object (`future_dated` only when there are any)."""
+        counts: dict[str, Any] = {
             "records": self.records,
             "appended": self.appended,
             "unknown": self.unknown,
             "skipped": list(self.skipped),
             "late": self.late,
         }
+        if self.future:
+            counts["future_dated"] = list(self.future)
+        return counts
 
 
 @dataclass(frozen=True)
@@ -161,7 +167,7 @@ def _registry_records(
     # Only folders named at or after the last covered snapshot's second can be new: older ones
     # are covered (or late, which is never appended), so they are not read again.
     not_before = _stamp(before.last_created_utc) if before else None
-    listed = list_snapshots(workspace, entry.registry_id, not_before=not_before)
+    listed, future = split_snapshots(workspace, entry.registry_id, not_before=not_before)
     ordered, skipped = order_snapshots(listed)
     last = (before.last_created_utc, before.last_to_ref.run_id) if before else None
     new = [(s, created) for s, created in ordered if last is None or (created, s.run_id) > last]
@@ -191,7 +197,8 @@ def _registry_records(
         from_ref, from_files = to_ref, to_files
     total = (before.records if before else 0) + len(records)
     unknown = sum(1 for record in records if record.delta_basis == UNKNOWN)
-    return records, RegistryCounts(total, len(records), unknown, tuple(skipped), late)
+    dated = tuple(snapshot.run_id for snapshot, _why in future)
+    return records, RegistryCounts(total, len(records), unknown, tuple(skipped), late, dated)
 
 
 def _stamp(created_utc: str) -> str:

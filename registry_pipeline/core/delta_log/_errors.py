@@ -25,6 +25,7 @@ class DeltaCode(StrEnum):
     LOG_STATE_MISSING = "LOG_STATE_MISSING"
     LOG_STATE_INVALID = "LOG_STATE_INVALID"
     LOG_STATE_MISMATCH = "LOG_STATE_MISMATCH"
+    FUTURE_DATED = "FUTURE_DATED"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

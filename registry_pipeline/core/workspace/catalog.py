@@ -18,6 +18,7 @@ from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace, escape_problem
+from registry_pipeline.core.workspace.override_log import override_log_entries
 from registry_pipeline.core.workspace.sources import is_pattern, pattern_base
 
 CATALOG_RELPATH = "registries/REGISTRY_CATALOG_v0_2.json"
@@ -234,7 +235,10 @@ def check_catalog(
         escape = relpath_problem(coordination) or _escape_reason(root, coordination)
         if escape:
             raise CatalogError(path, [f"/coordination: {coordination!r} {escape}"])
-    ordered = tuple(_dependency_order(specs, path))
+    added, clashes = override_log_entries(document["registries"], root)
+    if clashes:
+        raise CatalogError(path, clashes)
+    ordered = tuple(_dependency_order([*specs, *map(_spec, added)], path))
     return RegistryCatalog(ordered, Path(path), roots, pointer_file, excluded, coordination)
 
 

@@ -6,6 +6,7 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
@@ -17,9 +18,10 @@ from registry_pipeline.core.seal.manifest import (
     ROOT_LABEL,
     RUN_JSON,
 )
-from registry_pipeline.core.seal.run_id import registry_of
+from registry_pipeline.core.seal.run_id import now_utc, registry_of
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder
+from registry_pipeline.core.seal.verdicts import read_if_regular
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 
 SEAL_PROMOTION = re.compile(r"\d{4}-\d{2}-\d{2}__\d{6}__seal_[a-z0-9_]+")
@@ -103,21 +105,100 @@ class Snapshot:
 def list_snapshots(
     workspace: Workspace, registry_id: str, *, not_before: str | None = None
 ) -> list[Snapshot]:
-    """Every run folder of `registry_id`, oldest first (created_utc, then run_id).
+    """Every run folder of `registry_id`, oldest first (created_utc, then run_id), except those
+    dated in the future (`future_dated`): not snapshots yet, so never the newest, a baseline,
+    an input or a reused snapshot.
 
     `not_before` (a run id stamp, `YYYY-MM-DD__HHMMSS`) skips, by name alone, the folders whose
     run id is older: the run store names a folder from the same moment as its created_utc, so
     a caller that has seen everything before a moment does not read those folders again.
     """
-    found = list(_scan(workspace, registry_id, not_before))
-    return sorted(found, key=lambda s: (s.created_utc, s.run_id))
+    return split_snapshots(workspace, registry_id, not_before=not_before)[0]
+
+
+def split_snapshots(
+    workspace: Workspace, registry_id: str, *, not_before: str | None = None
+) -> tuple[list[Snapshot], list[tuple[Snapshot, str]]]:
+    """`list_snapshots`, and the folders it leaves out as dated in the future, each with why."""
+    now = now_utc()
+    found: list[Snapshot] = []
+    future: list[tuple[Snapshot, str]] = []
+    for snapshot in _scan(workspace, registry_id, not_before):
+        reason = future_dated(snapshot.run_id, snapshot.created_utc, now)
+        if reason is None:
+            found.append(snapshot)
+        else:
+            future.append((snapshot, reason))
+    found.sort(key=lambda s: (s.created_utc, s.run_id))
+    future.sort(key=lambda pair: pair[0].run_id)
+    return found, future
+
+
+CLOCK_SKEW = timedelta(minutes=5)
+"""How far after this machine's clock a folder may be dated and still count as sealed by now:
+clocks of machines sharing a workspace (a CI runner, a laptop) differ by seconds, not hours."""
+_STAMP = re.compile(r"(\d{4}-\d{2}-\d{2})__(\d{2})(\d{2})(\d{2})__", re.ASCII)
+
+
+def future_dated(run_id: str, created_utc: object, now: datetime | None = None) -> str | None:
+    """Why a run folder is dated in the future, or None: its run id's stamp or its run.json
+    `created_utc` is later than `now` (default: the clock) plus CLOCK_SKEW. A wrong clock or a
+    forged folder; ordered by that date, it would pass every real snapshot sealed after it."""
+    limit = (now or now_utc()) + CLOCK_SKEW
+    for what, moment in (("its run id", _stamp_moment(run_id)),
+                         ("its run.json created_utc", _created_moment(created_utc))):  # fmt: skip
+        if moment is not None and moment > limit:
+            shown = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+            return (
+                f"{what} dates it {shown}, after now ({limit - CLOCK_SKEW:%Y-%m-%dT%H:%M:%SZ}) "
+                f"plus {int(CLOCK_SKEW.total_seconds()) // 60} minutes of clock skew: not a "
+                "snapshot yet, so no build reads, reuses or records it"
+            )
+    return None
+
+
+def future_dated_folder(folder: Path, now: datetime | None = None) -> str | None:
+    """`future_dated` for the run folder at `folder` (its run.json read only when regular)."""
+    envelope = _envelope(folder, regular_only=True)
+    return future_dated(folder.name, envelope.get("created_utc") if envelope else None, now)
+
+
+def _stamp_moment(run_id: str) -> datetime | None:
+    match = _STAMP.match(run_id)
+    if match is None:
+        return None
+    day, hours, minutes, seconds = match.groups()
+    try:
+        return datetime.fromisoformat(f"{day}T{hours}:{minutes}:{seconds}+00:00")
+    except ValueError:
+        return None
+
+
+def _created_moment(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def newest_valid(
-    workspace: Workspace, registry_id: str, schemas: SchemaCatalog | None = None
+    workspace: Workspace,
+    registry_id: str,
+    schemas: SchemaCatalog | None = None,
+    *,
+    before: str | None = None,
 ) -> Snapshot | None:
-    """The newest snapshot that validates (seal and schemas), or None."""
-    for snapshot in reversed(list_snapshots(workspace, registry_id)):
+    """The newest snapshot that validates (seal and schemas), or None. With `before` (a run
+    id), the newest one ordered before that snapshot: what a check of `before` compares with
+    (never `before` itself, which is the newest once it is sealed)."""
+    listed = list_snapshots(workspace, registry_id)
+    ids = [snapshot.run_id for snapshot in listed]
+    if before is not None and before in ids:
+        listed = listed[: ids.index(before)]
+    for snapshot in reversed(listed):
         try:
             if inspect_run_folder(snapshot.path, schemas=schemas).ok:
                 return snapshot
@@ -153,9 +234,17 @@ def _scan(workspace: Workspace, registry_id: str, not_before: str | None) -> Ite
         yield read_snapshot(Path(entry.path), registry_id)
 
 
-def _envelope(path: Path) -> dict[str, object] | None:
+def _envelope(path: Path, *, regular_only: bool = False) -> dict[str, object] | None:
+    """The run.json of the folder at `path`, or None; `regular_only`: never follow a symlink
+    nor open a FIFO or device there (a folder being validated may hold anything)."""
     try:
-        document = loads_strict((path / RUN_JSON).read_bytes())
+        if regular_only:
+            data = read_if_regular(path / RUN_JSON)
+            if data is None:
+                return None
+        else:
+            data = (path / RUN_JSON).read_bytes()
+        document = loads_strict(data)
     except (OSError, JSONDecodeProblem):
         return None
     return document if isinstance(document, dict) else None

@@ -1,6 +1,13 @@
 """The write path's two append-only logs: overrides (`--no-check` writes despite errors) and
-notes (findings of `record` severity). One JSON object per line, appended under the write lock
-with fsync; a torn last line is refused, never built upon."""
+notes (findings of `record` severity). One JSON object per line, appended with fsync; a torn
+last line is refused, never built upon.
+
+The audit comes first: `write_audited` appends a write's records before it replaces the file
+they are about, so no change is ever on disk without its record. A record that cannot be
+appended leaves the file as it was; a replace that fails takes the override record back (only
+`add-entry` appends to that log, under the write lock); a failure after the file is replaced is
+an error with its reason code, the records kept.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +15,19 @@ import getpass
 import json
 import os
 import socket
+import stat
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.seal._faults import crash_point
+from registry_pipeline.core.seal._fs import write_atomic
 from registry_pipeline.core.seal.run_id import now_utc
+from registry_pipeline.core.workspace.override_log import WRITE_OVERRIDES_RELPATH
 
-OVERRIDES_RELPATH = "registries/WRITE_OVERRIDES_v0_1.jsonl"
+OVERRIDES_RELPATH = WRITE_OVERRIDES_RELPATH
 NOTES_RELPATH = "registries/WRITE_NOTES_v0_1.jsonl"
 
 
@@ -32,7 +44,8 @@ def actor() -> str:
 
 
 def check_appendable(path: Path) -> None:
-    """LOG_TORN when the log's last line is incomplete (checked before a write it would record)."""
+    """LOG_TORN when the log's last line is incomplete, LOG_UNWRITABLE when it is no file that
+    can be read (a folder in its place); checked before a write it would record."""
     try:
         with path.open("rb") as log:
             size = log.seek(0, os.SEEK_END)
@@ -42,6 +55,8 @@ def check_appendable(path: Path) -> None:
                     raise _torn(path)
     except FileNotFoundError:
         return
+    except OSError as exc:
+        raise _unwritable(path, exc) from None
 
 
 def _torn(path: Path) -> RegistryError:
@@ -53,19 +68,122 @@ def _torn(path: Path) -> RegistryError:
     )
 
 
-def append_record(path: Path, record: dict[str, Any]) -> None:
-    """Append one record as a line, fsynced; LOG_TORN when the log's last line is incomplete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _unwritable(path: Path, exc: OSError | str) -> RegistryError:
+    why = exc if isinstance(exc, str) else exc.strerror or str(exc)
+    return RegistryError(f"cannot append to this log: {why}", code="LOG_UNWRITABLE", path=str(path))
+
+
+def append_record(path: Path, record: dict[str, Any]) -> int:
+    """Append one record as a line, fsynced; returns the log's size before it (where the line
+    starts). LOG_TORN when the last line is incomplete; LOG_UNWRITABLE when the log cannot be
+    appended to (not a regular file, immutable, a full disk): then no part of the line stays."""
     line = (json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n").encode()
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | _NOFOLLOW, 0o644)
+    except OSError as exc:
+        raise _unwritable(path, exc) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise _unwritable(path, "not a regular file")
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
             raise _torn(path)
-        os.write(fd, line)
-        os.fsync(fd)
+        try:
+            view = memoryview(line)
+            while view:  # a full disk may take part of it
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        except OSError as exc:
+            _truncate(fd, size)
+            raise _unwritable(path, exc) from None
+        return size
     finally:
         os.close(fd)
+
+
+def take_back(path: Path, size: int) -> bool:
+    """Cut the log back to `size` bytes (a record appended for a write that did not happen);
+    False when it cannot be."""
+    try:
+        fd = os.open(path, os.O_WRONLY | _NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        return _truncate(fd, size)
+    finally:
+        os.close(fd)
+
+
+def _truncate(fd: int, size: int) -> bool:
+    try:
+        os.ftruncate(fd, size)
+        os.fsync(fd)
+    except OSError:
+        return False
+    return True
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def write_audited(
+    path: Path, data: bytes, records: Sequence[tuple[Path, dict[str, Any]]], *, revocable: Path
+) -> None:
+    """Append each (log, record) of `records` in order, fsynced, then replace `path` with
+    `data` (atomically): a change is never on disk without its audit. Records appended to
+    `revocable` (a log only this writer appends to, under its lock) are taken back when the
+    change is not made; records of other logs stay (they note an attempt).
+
+    LOG_TORN / LOG_UNWRITABLE: a record cannot be appended; nothing was written. IO_ERROR: the
+    file cannot be replaced; nothing was written. WRITE_UNCONFIRMED: the file holds `data` but
+    its folder cannot be synced; the records stay.
+    """
+    for log in dict.fromkeys(log for log, _record in records):
+        check_appendable(log)
+    appended: list[tuple[Path, int]] = []
+    try:
+        for log, record in records:
+            appended.append((log, append_record(log, record)))
+    except RegistryError as exc:
+        kept = _take_back(appended, revocable)
+        message = exc.message.removesuffix("; nothing was written")
+        raise RegistryError(f"{message}; nothing was written{kept}", code=exc.code,
+                            path=exc.path) from None  # fmt: skip
+    crash_point("audit_recorded")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, data)
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        if _holds(path, data):
+            raise RegistryError(
+                f"written, but its folder could not be synced ({why}): the change may not "
+                "survive a power loss; its audit is recorded",
+                code="WRITE_UNCONFIRMED",
+                path=str(path),
+            ) from None
+        kept = _take_back(appended, revocable)
+        raise RegistryError(f"cannot write: {why}; nothing was written{kept}", code="IO_ERROR",
+                            path=str(path)) from None  # fmt: skip
+    crash_point("entry_written")
+
+
+def _take_back(appended: list[tuple[Path, int]], revocable: Path) -> str:
+    """Take the records appended to `revocable` back (newest first); what stays, said."""
+    stuck = [
+        log for log, size in reversed(appended) if log == revocable and not take_back(log, size)
+    ]
+    if not stuck:
+        return ""
+    return f" (but its record in {revocable} could not be taken back: it records no change)"
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    try:
+        return path.read_bytes() == data
+    except OSError:
+        return False
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:

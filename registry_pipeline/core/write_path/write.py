@@ -3,14 +3,13 @@
 Under the workspace's write lock the files are read again, the entry is validated, the
 coordination rules (and a governed source's append-only rules) run on the workspace as it would
 be, and only then is the one changed file replaced (temporary file, fsync, rename). Errors block
-the write unless `--no-check` with a reason, which writes and appends an override record.
+the write unless `--no-check` with a reason, which appends an override record first, then
+writes (`logs.write_audited`). Every place written is checked first (UNSAFE_PATH).
 """
 
 from __future__ import annotations
 
-import difflib
 import hashlib
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -18,11 +17,11 @@ from typing import Any
 from registry_pipeline.core.append_only.governed import governed_files
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.pointers._lock import DEFAULT_TIMEOUT, exclusive_lock
-from registry_pipeline.core.seal._fs import write_atomic
 from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.workspace.safe_write import require_safe_all
 from registry_pipeline.core.write_path.cache import cache_dir, cached_parser, store
 from registry_pipeline.core.write_path.content import (
     Entry,
@@ -33,6 +32,7 @@ from registry_pipeline.core.write_path.content import (
     read_type,
 )
 from registry_pipeline.core.write_path.coordinate import evaluate, involving
+from registry_pipeline.core.write_path.diff import type_changes, unified_diff
 from registry_pipeline.core.write_path.entry_schema import entry_violations, file_violations
 from registry_pipeline.core.write_path.findings import (
     EntryError,
@@ -44,9 +44,8 @@ from registry_pipeline.core.write_path.logs import (
     NOTES_RELPATH,
     OVERRIDES_RELPATH,
     actor,
-    append_record,
-    check_appendable,
     stamp,
+    write_audited,
 )
 from registry_pipeline.core.write_path.rules import (
     Coordination,
@@ -59,7 +58,6 @@ from registry_pipeline.core.write_path.types import EntryType, entry_type, entry
 LOCK_RELPATH = ".codex/REGISTRY_WRITE.lock"
 MAX_NAME = 255
 """Longest file name, in bytes (the usual file system limit)."""
-HUNK = re.compile(r"^@@ -(\d+)(,\d+)? \+(\d+)(,\d+)? @@")
 
 
 @dataclass(frozen=True)
@@ -141,12 +139,14 @@ def add_entry(
     coordination = rules_involving(
         load_coordination(root, catalog.coordination, types), target.name
     )
-    lock = root / LOCK_RELPATH
+    lock, cache = root / LOCK_RELPATH, cache_dir(root)  # UNSAFE_PATH before any write
+    logs = [root / OVERRIDES_RELPATH, root / NOTES_RELPATH]
+    require_safe_all(root, [lock, root / target.file_of(key), *logs])
     lock.parent.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(lock, timeout=timeout):
-        contents = _read_all(root, types, target, coordination, cached_parser(cache_dir(root)))
+        contents = _read_all(root, types, target, coordination, cached_parser(cache))
         plan = _plan(workspace, catalog, target, contents, key, value, coordination)
-        return _finish(root, plan, no_check=no_check, reason=reason, dry_run=dry_run)
+        return _finish(root, plan, cache, no_check=no_check, reason=reason, dry_run=dry_run)
 
 
 def split_entry(entry_type: EntryType, entry: Any) -> tuple[str, Any]:
@@ -336,7 +336,13 @@ def _unique(findings: list[Finding]) -> list[Finding]:
 
 
 def _finish(
-    root: Path, plan: _Plan, *, no_check: bool, reason: str | None, dry_run: bool
+    root: Path,
+    plan: _Plan,
+    cache: Path | None,
+    *,
+    no_check: bool,
+    reason: str | None,
+    dry_run: bool,
 ) -> WriteResult:
     target = plan.entry_type
     file = target.file_of(plan.key)
@@ -365,108 +371,28 @@ def _finish(
         return result
     notes = [f for f in plan.findings if f.severity == "record"]
     overridden = bool(blocking) and no_check
-    if notes:
-        check_appendable(root / NOTES_RELPATH)  # a torn log refuses before anything is written
-    if overridden:
-        check_appendable(root / OVERRIDES_RELPATH)
-    path = root / file
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, plan.after)
+    records = [(root / NOTES_RELPATH, {"recorded_utc": stamp(), "who": actor(), **n.as_json()})
+               for n in notes]  # fmt: skip
+    if overridden:  # first: a change it allows is never on disk without it
+        records.insert(0, (root / OVERRIDES_RELPATH, _override(plan, file, action, reason)))
+    write_audited(root / file, plan.after, records, revocable=root / OVERRIDES_RELPATH)
     if plan.parsed is not None and plan.parsed.spans is not None:
-        store(cache_dir(root), plan.parsed, target.container)
-    for note in notes:
-        append_record(
-            root / NOTES_RELPATH, {"recorded_utc": stamp(), "who": actor(), **note.as_json()}
-        )
-    if overridden:
-        append_record(
-            root / OVERRIDES_RELPATH,
-            {
-                "recorded_utc": stamp(),
-                "who": actor(),
-                "type": target.name,
-                "key": plan.key,
-                "file": file,
-                "action": action,
-                "reason": (reason or "").strip(),
-                "skipped": [finding.as_json() for finding in blocking],
-                "sha256_before": hashlib.sha256(plan.before).hexdigest() if plan.before else None,
-                "sha256_after": hashlib.sha256(plan.after).hexdigest(),
-            },
-        )
+        store(cache, plan.parsed, target.container)
     return replace(result, written=True, overridden=overridden, notes=len(notes))
 
 
-def unified_diff(file: str, before: bytes | None, after: bytes, context: int = 3) -> str:
-    """The change as a unified diff (what `--dry-run` prints). Only the changed region is
-    compared (a splice changes one region): linear in the file, not quadratic."""
-    old = before.decode("utf-8", "replace").splitlines(keepends=True) if before else []
-    new = after.decode("utf-8", "replace").splitlines(keepends=True)
-    prefix = 0
-    limit = min(len(old), len(new))
-    while prefix < limit and old[prefix] == new[prefix]:
-        prefix += 1
-    suffix = 0
-    while suffix < limit - prefix and old[-1 - suffix] == new[-1 - suffix]:
-        suffix += 1
-    start = max(0, prefix - context)
-    lines = difflib.unified_diff(
-        old[start : len(old) - max(0, suffix - context)],
-        new[start : len(new) - max(0, suffix - context)],
-        f"a/{file}" if before else "/dev/null",
-        f"b/{file}",
-        n=context,
-    )
-    return "".join(_no_newline_marked(_shift_hunk(line, start)) for line in lines)
-
-
-def _no_newline_marked(line: str) -> str:
-    """A diff line of a last line without a newline, marked as `diff` and `patch` expect."""
-    return line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
-
-
-def _shift_hunk(line: str, offset: int) -> str:
-    """A hunk header with its line numbers moved down by `offset`."""
-    match = HUNK.match(line)
-    if match is None or not offset:
-        return line
-
-    def moved(start: str, count: str | None) -> str:
-        return f"{int(start) + offset}{count or ''}"
-
-    old_start, old_count, new_start, new_count = match.groups()
-    return f"@@ -{moved(old_start, old_count)} +{moved(new_start, new_count)} @@\n"
-
-
-def type_changes(old: Any, new: Any, where: str) -> list[tuple[str, str]]:
-    """(field, message) for each field whose JSON type an update changes (null aside)."""
-    if old is None or new is None:
-        return []
-    if isinstance(old, dict) and isinstance(new, dict):
-        return [
-            change
-            for name in old.keys() & new.keys()
-            for change in type_changes(old[name], new[name], f"{where}/{name}")
-        ]
-    if isinstance(old, list) and isinstance(new, list):
-        return [
-            change
-            for index, (a, b) in enumerate(zip(old, new, strict=False))
-            for change in type_changes(a, b, f"{where}/{index}")
-        ]
-    before, after = _json_type(old), _json_type(new)
-    if before != after:
-        return [(where, f"was {before} ({old!r}), would become {after} ({new!r})")]
-    return []
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    return "an object"
+def _override(plan: _Plan, file: str, action: str, reason: str | None) -> dict[str, Any]:
+    """The override record of a `--no-check` write: who, what, why, the findings it skipped and
+    the file's SHA-256 before and after (after: what the write will leave)."""
+    return {
+        "recorded_utc": stamp(),
+        "who": actor(),
+        "type": plan.entry_type.name,
+        "key": plan.key,
+        "file": file,
+        "action": action,
+        "reason": (reason or "").strip(),
+        "skipped": [finding.as_json() for finding in errors(plan.findings)],
+        "sha256_before": hashlib.sha256(plan.before).hexdigest() if plan.before else None,
+        "sha256_after": hashlib.sha256(plan.after).hexdigest(),
+    }
