@@ -192,7 +192,7 @@ class _Promoter:
     """Promotes the sealed snapshots of alpha in one workspace, oldest first, with CAS."""
 
     def __init__(self, root: Path, count: int) -> None:
-        from registry_pipeline.core.pointers.store import PointerStore
+        from registry_pipeline.core.gate.gate import gated_store
         from registry_pipeline.core.workspace.layout import Workspace
 
         self.root = root
@@ -200,7 +200,7 @@ class _Promoter:
         self.runs = sorted(p.name for p in workspace.runs_dir.iterdir() if p.name[0] != ".")
         if len(self.runs) < count + 1:
             raise SystemExit(f"{root}: {len(self.runs)} snapshots, {count + 1} needed")
-        self.store = PointerStore(workspace)
+        self.store = gated_store(workspace)
         self.expect: str | None = None
         self.done = 0
 

@@ -13,10 +13,11 @@ import dagster as dg
 
 from registry_pipeline.core.builders.registry import check_catalog, registered_builders
 from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.gate.dependencies import coordination_reads
 from registry_pipeline.core.workspace.build_lock import DEFAULT_WAIT
 from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
-from registry_pipeline.defs.assets import IO_MANAGER_KEY, registry_assets
+from registry_pipeline.defs.assets import IO_MANAGER_KEY, coordination_steps, registry_assets
 from registry_pipeline.defs.drift_daily import (
     drift_signals_daily,
     drift_signals_daily_job,
@@ -49,11 +50,14 @@ def build_definitions(
     jobs, the promotion sensor, the schedules and the resources."""
     catalog = load_catalog(Workspace(root))
     check_catalog(catalog)
-    assets = registry_assets(catalog, registered_builders())
+    builders = registered_builders()
+    reads = coordination_reads(root, catalog)
+    assets = registry_assets(catalog, builders, reads)
     keys = [asset.key.to_user_string() for asset in assets]
     with_pointer = [key for key in keys if catalog.get(key).active_pointer]
     return dg.Definitions(
         assets=[*assets, drift_signals_daily],
+        asset_checks=coordination_steps(catalog, builders, reads),
         jobs=[
             dg.define_asset_job(
                 BUILD_JOB,

@@ -14,8 +14,9 @@ only those above it; `core_tests/test_layers.py` enforces it):
 6. `run_index/`   append-only run records with rules, a SQLite sidecar, the four queries
 7. `explain/`     record-level explanations of changes
 8. `delta_log/`   the registry delta log
-9. `builders/`    the pure builders and the one list of them
-10. `adopt/`      planning our catalog for a repository laid out like the seed system's
+9. `gate/`        the publish gate: the blocking checks, their receipts, the gated pointer store
+10. `builders/`   the pure builders and the one list of them
+11. `adopt/`      planning our catalog for a repository laid out like the seed system's
 
 At the top: `errors` (one error base and the reason codes), `_json` and `_yaml` (the strict
 JSON and YAML readers),
@@ -49,6 +50,7 @@ LAYERS = (
     "run_index",
     "explain",
     "delta_log",
+    "gate",
     "builders",
     "adopt",
 )

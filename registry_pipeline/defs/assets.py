@@ -10,6 +10,9 @@ from registry_pipeline._version import __version__
 from registry_pipeline.core.append_only.governed import governed_files
 from registry_pipeline.core.builders.adapters import SCHEMA_HASH_KEY, schema_file_hash
 from registry_pipeline.core.builders.model import Builder, BuildInputs
+from registry_pipeline.core.gate.dependencies import in_cycle
+from registry_pipeline.core.gate.receipts import failed_before
+from registry_pipeline.core.gate.registry import COORDINATION_CHECK
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, RegistrySpec
 from registry_pipeline.core.workspace.snapshots import list_snapshots, newest_valid
@@ -48,13 +51,77 @@ def buildable(catalog: RegistryCatalog, builders: Mapping[str, Builder]) -> list
 
 
 def registry_assets(
-    catalog: RegistryCatalog, builders: Mapping[str, Builder]
+    catalog: RegistryCatalog,
+    builders: Mapping[str, Builder],
+    reads: Mapping[str, tuple[str, ...]] | None = None,
 ) -> list[dg.AssetsDefinition]:
-    """One asset per buildable registry of the catalog."""
+    """One asset per buildable registry of the catalog; a registry in `reads` (registry -> the
+    registries its coordination rules refer to) has its coordination checked in its own step
+    (`coordination_steps`), after those are sealed."""
+    later = {registry_id for registry_id, others in (reads or {}).items() if others}
     return [
-        _source_asset(spec) if spec.is_source else _built_asset(spec, builders[spec.registry_id])
+        _source_asset(spec, spec.registry_id in later)
+        if spec.is_source
+        else _built_asset(spec, builders[spec.registry_id])
         for spec in buildable(catalog, builders)
     ]
+
+
+def coordination_steps(
+    catalog: RegistryCatalog,
+    builders: Mapping[str, Builder],
+    reads: Mapping[str, tuple[str, ...]],
+) -> list[dg.AssetChecksDefinition]:
+    """The coordination check of each source registry that refers to others, as a blocking
+    check in a step after it and they are sealed: it reads their snapshots of the same run."""
+    specs = {spec.registry_id: spec for spec in buildable(catalog, builders) if spec.is_source}
+    return [
+        _coordination_step(
+            specs[registry_id],
+            tuple(o for o in others if o in specs),
+            blocking=not in_cycle(reads, registry_id),
+        )
+        for registry_id, others in reads.items()
+        if registry_id in specs and specs[registry_id].entries is not None and others
+    ]
+
+
+def _coordination_step(
+    spec: RegistrySpec, others: tuple[str, ...], *, blocking: bool
+) -> dg.AssetChecksDefinition:
+    """Blocking, unless the registries refer to each other in a cycle (two blocking checks
+    would each wait for the other): then its failure still fails the build and promotes
+    nothing (`run_verdict`), and its receipt still refuses the snapshot, but the registries
+    built from it in the same run are not skipped."""
+    key = dg.AssetKey(spec.registry_id)
+
+    @dg.asset_check(
+        asset=key,
+        name=COORDINATION_CHECK.name,
+        description=COORDINATION_CHECK.description,
+        blocking=blocking,
+        additional_deps=[dg.AssetKey(other) for other in others],
+    )
+    def _coordination(
+        context: dg.AssetCheckExecutionContext, registry_workspace: RegistryWorkspace
+    ) -> dg.AssetCheckResult:
+        path = materialized_path(context.instance, key, context.run.run_id)
+        with as_step_failure():  # every check again, then the receipt of them all
+            results = list(
+                evaluate_checks(
+                    key, registry_checks(spec), path, registry_workspace.workspace,
+                    context.run.run_id,
+                )
+            )  # fmt: skip
+        (result,) = [r for r in results if r.check_name == COORDINATION_CHECK.name]
+        return dg.AssetCheckResult(
+            passed=result.passed,
+            metadata=result.metadata,
+            severity=result.severity,
+            description=result.description,
+        )
+
+    return _coordination
 
 
 def content_version(files: Mapping[str, bytes]) -> str:
@@ -65,13 +132,13 @@ def content_version(files: Mapping[str, bytes]) -> str:
     return digest.hexdigest()
 
 
-def _asset_kwargs(spec: RegistrySpec) -> dict[str, Any]:
+def _asset_kwargs(spec: RegistrySpec, checks: tuple[RegistryCheck, ...]) -> dict[str, Any]:
     return {
         "name": spec.registry_id,
         # the builders' version (run.json's builder_version): a new release shows as a code
         # version change in the UI, so its registries show as stale until built again
         "code_version": __version__,
-        "check_specs": check_specs(dg.AssetKey(spec.registry_id), registry_checks(spec)),
+        "check_specs": check_specs(dg.AssetKey(spec.registry_id), checks),
         "deps": [dg.AssetKey(dependency) for dependency in spec.depends_on],
         "group_name": "sources" if spec.is_source else "registries",
         "description": spec.description or None,
@@ -87,7 +154,7 @@ def _asset_kwargs(spec: RegistrySpec) -> dict[str, Any]:
 
 
 def _built_asset(spec: RegistrySpec, builder: Builder) -> dg.AssetsDefinition:
-    @dg.asset(**_asset_kwargs(spec))
+    @dg.asset(**_asset_kwargs(spec, registry_checks(spec)))
     def _build(
         context: dg.AssetExecutionContext,
         registry_workspace: RegistryWorkspace,
@@ -127,8 +194,12 @@ def _built_asset(spec: RegistrySpec, builder: Builder) -> dg.AssetsDefinition:
     return _build
 
 
-def _source_asset(spec: RegistrySpec) -> dg.AssetsDefinition:
-    @dg.asset(**_asset_kwargs(spec))
+def _source_asset(spec: RegistrySpec, coordination_later: bool) -> dg.AssetsDefinition:
+    checks = registry_checks(spec)
+    if coordination_later:  # checked in its own step (`coordination_steps`), with the receipt
+        checks = tuple(check for check in checks if check.name != COORDINATION_CHECK.name)
+
+    @dg.asset(**_asset_kwargs(spec, checks))
     def _seal_source(
         context: dg.AssetExecutionContext,
         registry_workspace: RegistryWorkspace,
@@ -153,7 +224,7 @@ def _source_asset(spec: RegistrySpec) -> dg.AssetsDefinition:
         snapshots = list_snapshots(workspace, spec.registry_id)
         newest = snapshots[-1] if snapshots else None
         reusable, _valid = unchanged_snapshot(newest.path if newest else None, files, schemas)
-        reuse = newest if reusable else None
+        reuse = newest if reusable and not failed_before(workspace, newest) else None
         output = RegistryOutput(
             registry_id=spec.registry_id,
             operation_id=None,  # sealing files is no run of the operation that wrote them
@@ -172,7 +243,9 @@ def _source_asset(spec: RegistrySpec) -> dg.AssetsDefinition:
             if source.unexpected
             else {},
         )
-        yield from sealed_checks(context, registry_checks(spec), registry_workspace)
+        yield from sealed_checks(
+            context, checks, registry_workspace, receipt=not coordination_later
+        )
 
     return _seal_source
 
@@ -181,13 +254,18 @@ def sealed_checks(
     context: dg.AssetExecutionContext,
     checks: tuple[RegistryCheck, ...],
     registry_workspace: RegistryWorkspace,
+    *,
+    receipt: bool = True,
 ) -> Iterator[dg.AssetCheckResult]:
     """The asset's blocking checks on the run folder its output was just sealed into (the IO
     manager has handled the output, and its materialization is stored, when the step resumes
     after yielding it)."""
     key = context.asset_key
     path = materialized_path(context.instance, key, context.run.run_id)
-    yield from evaluate_checks(key, checks, path, registry_workspace.workspace)
+    run_id = context.run.run_id if receipt else None  # None: a later step writes the receipt
+    with as_step_failure():  # the receipt is written before any result is yielded
+        results = list(evaluate_checks(key, checks, path, registry_workspace.workspace, run_id))
+    yield from results
 
 
 def _schema_extra(schemas: SchemaCatalog, artifact: str) -> dict[str, str]:

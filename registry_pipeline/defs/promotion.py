@@ -99,8 +99,9 @@ def promotion_sensor(
     (`PointerStore.promotion_blocker`); every other case is a skip reason, never a run. The
     cursor is the last event storage id handled; without one (a new sensor, a fresh `dagster
     dev`) only each registry's newest materialization is looked at, not the whole history. A
-    materialization whose run is still going holds the cursor back. A pointer file the journal
-    does not explain (POINTER_MISMATCH) stops the tick with that reason.
+    materialization whose run is still going holds the cursor back. A broken journal
+    (CHAIN_BROKEN, ...) or a pointer file the journal does not explain (POINTER_MISMATCH) stops
+    the tick with that reason and the command that repairs it.
     """
 
     @dg.sensor(
@@ -114,6 +115,7 @@ def promotion_sensor(
     def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         store = PointerStore(Workspace(root))
         try:
+            store.require_intact("sensor tick")  # no request onto a broken history
             store.explained(registry_ids)
         except RegistryError as exc:
             return dg.SensorResult(skip_reason=f"{exc.code}: {exc.message}", cursor=context.cursor)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import socket
 from collections.abc import Callable, Sequence
@@ -11,30 +10,21 @@ from pathlib import Path
 
 import dagster as dg
 
-from registry_pipeline.core.append_only.governed import governed_files
-from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.pointers.store import PointerStore
-from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspection_cache
 from registry_pipeline.core.workspace.build_lock import DEFAULT_WAIT, build_lock
-from registry_pipeline.core.workspace.catalog import RegistryCatalog, RegistrySpec, load_catalog
+from registry_pipeline.core.workspace.catalog import RegistrySpec, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.core.workspace.snapshots import list_snapshots
 from registry_pipeline.core.workspace.sources import (
-    count_records,
-    read_source_files,
-    source_problems,
-    unchanged_snapshot,
     unexpected_note,
 )
-from registry_pipeline.core.write_path import workspace_findings
-from registry_pipeline.core.write_path.findings import errors
 from registry_pipeline.definitions import BUILD_JOB, build_definitions
 from registry_pipeline.defs.checks import check_names
 from registry_pipeline.lib.instance import dagster_home, open_instance
 from registry_pipeline.lib.io_manager import UNEXPECTED_FILES
 from registry_pipeline.lib.promotion import promote_checked, promote_materialization, run_verdict
 from registry_pipeline.lib.resources import HOST_TAG, PID_TAG
+from registry_pipeline.lib.settled import settled_sources
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 """Dagster's run log stays in the instance (the UI shows it); the CLI prints its own summary."""
@@ -124,7 +114,9 @@ def _run_build(
     with_pointer = [
         spec.registry_id for spec in load_catalog(workspace).registries if spec.active_pointer
     ]
-    PointerStore(workspace).explained(with_pointer)  # a hand-edited pointer stops the build here
+    store = PointerStore(workspace)
+    store.require_intact()  # a broken journal or a hand-edited pointer stops the build here
+    store.explained(with_pointer)
     home = dagster_home(root)
     os.environ["DAGSTER_HOME"] = str(home)
     with (
@@ -267,51 +259,20 @@ def _alive(pid: int) -> bool:
 def _settled_sources(
     workspace: Workspace, graph_keys: Sequence[dg.AssetKey]
 ) -> dict[str, RegistryBuild]:
-    """Sources whose newest snapshot holds their current files and passes both checks."""
-    in_graph = {key.to_user_string() for key in graph_keys}
-    schemas = SchemaCatalog.for_workspace(workspace.root)
-    settled: dict[str, RegistryBuild] = {}
-    catalog = load_catalog(workspace)
-    for spec in catalog.registries:
-        if not spec.is_source or spec.registry_id not in in_graph:
-            continue
-        try:
-            source = read_source_files(workspace.root, spec.sources, spec.kind)
-        except RegistryError:
-            continue  # the asset reports it, as its step failure
-        if source_problems(source.files, schemas):  # the asset's own check: no shortcut past it
-            continue
-        try:  # the append-only check too: a violation goes through Dagster, visibly failing
-            governed = governed_files(workspace, spec, source.files, schemas)
-        except RegistryError:
-            continue
-        if not governed.ok:
-            continue
-        if spec.entries is not None and errors(  # the coordination check too, same function
-            workspace_findings(workspace, catalog, spec.registry_id, source.files)
-        ):
-            continue
-        if spec.kind == "log" and not _log_checks_pass(
-            workspace, catalog, spec, source.files, schemas
-        ):
-            continue
-        snapshots = list_snapshots(workspace, spec.registry_id)
-        newest = snapshots[-1] if snapshots else None
-        if newest is None or unchanged_snapshot(newest.path, governed.files, schemas) != (
-            True,
-            True,
-        ):
-            continue
-        settled[spec.registry_id] = RegistryBuild(
-            spec.registry_id,
+    """Sources that need no build (`lib.settled`), as this build's entries."""
+    found = settled_sources(workspace, [key.to_user_string() for key in graph_keys])
+    return {
+        registry_id: RegistryBuild(
+            registry_id,
             "reused",
-            newest.run_id,
-            newest.root_sha256,
-            count_records(source.files),
-            dict.fromkeys(check_names(spec), True),
-            notes=[unexpected_note(path) for path in source.unexpected],
+            entry.snapshot.run_id,
+            entry.snapshot.root_sha256,
+            entry.record_count,
+            entry.checks,
+            notes=entry.notes,
         )
-    return settled
+        for registry_id, entry in found.items()
+    }
 
 
 def _entry(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> RegistryBuild:
@@ -384,29 +345,3 @@ def _step_errors(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> list[st
             text = error.message.strip() if error else "step failed"
             errors.append(f"INTERNAL {text} (a bug: the full traceback is in the Dagster UI)")
     return errors
-
-
-def _log_checks_pass(
-    workspace: Workspace,
-    catalog: RegistryCatalog,
-    spec: RegistrySpec,
-    files: dict[str, bytes],
-    schemas: SchemaCatalog,
-) -> bool:
-    """A log's append_only check (and a run index's rules check), by the functions the asset
-    checks call."""
-    from registry_pipeline.core.run_index import index_spec, log_problems
-    from registry_pipeline.core.run_index.prefix import log_prefix
-
-    data = files.get(spec.primary_artifact)
-    if data is None:
-        return False
-    try:
-        if not log_prefix(workspace, spec, io.BytesIO(data), schemas).ok:
-            return False
-        if spec.run_index is None:
-            return True
-        found = log_problems(workspace.root, catalog, index_spec(catalog, spec.registry_id), data)
-    except RegistryError:
-        return False
-    return not any(problem.severity == "error" for problem in found)

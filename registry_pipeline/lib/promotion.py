@@ -21,7 +21,8 @@ from typing import Any
 import dagster as dg
 
 from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.pointers.store import ANY, PointerRefused, PointerStore, pointer_relpath
+from registry_pipeline.core.gate.gate import gated_store
+from registry_pipeline.core.pointers.store import ANY, PointerRefused, pointer_relpath
 from registry_pipeline.core.workspace.catalog import RegistrySpec, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.defs.checks import CHECK_NAMES, check_names
@@ -181,7 +182,7 @@ def promote_checked(
     if not spec.active_pointer:
         return outcome(Outcome.NO_POINTER, Outcome.NO_POINTER.value)
     try:
-        change = PointerStore(workspace).promote(
+        change = gated_store(workspace).promote(
             spec.registry_id,
             run_id,
             relpath=pointer_relpath(spec.kind, spec.artifacts),

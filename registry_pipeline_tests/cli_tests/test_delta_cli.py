@@ -128,18 +128,18 @@ def test_a_registry_outside_the_log_says_why(cli: Run, demo: Path) -> None:
 def test_a_log_whose_records_name_another_folder_is_never_used(cli: Run, demo: Path) -> None:
     """What a build that lost the race for its run id would leave: caught, never a baseline."""
     from registry_pipeline.core.delta_log import STATE_ARTIFACT, newest_valid_log
+    from registry_pipeline.core.gate.checks import delta_append_only_check
     from registry_pipeline.core.seal.envelope import RunSpec
     from registry_pipeline.core.seal.run_store import RunStore, seal_files
     from registry_pipeline.core.seal.schemas import SchemaCatalog
     from registry_pipeline.core.workspace.layout import Workspace
-    from registry_pipeline.lib.check_results import append_only_result
 
     _build(cli, demo)
     (good,) = _logs(demo)
     files = {name: (good / name).read_bytes() for name in (LOG, STATE_ARTIFACT)}
     stray = seal_files(RunStore(Workspace(demo)), RunSpec("registry_delta_log"), files)
-    result = append_only_result(stray.path)
-    assert not result.passed and "DERIVATION_MISMATCH" in result.metadata["reason_codes"].value
+    result = delta_append_only_check(stray.path, Workspace(demo), "registry_delta_log")
+    assert not result.passed and "DERIVATION_MISMATCH" in result.metadata["reason_codes"]
     schemas = SchemaCatalog.for_workspace(demo)
     chosen = newest_valid_log(Workspace(demo), schemas, strict_derivation=True)
     assert chosen is not None and chosen.run_id == good.name

@@ -183,14 +183,13 @@ def test_a_promotion_on_a_full_disk_is_aborted_and_not_applied_later(
         assert cli(*promote, ids[0], "--workspace", str(ws))[0] == 0
         store = PointerStore(Workspace(ws))
         filler = disk / "filler"
-        fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o644)
-        try:  # fill the disk to the last page
-            while os.write(fd, b"\0" * 4096):
-                pass
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+        _fill(filler)  # no room for the gate's receipt: refused before anything is journaled
+        code, _out, err = cli(*promote, ids[1], "--workspace", str(ws))
+        assert code == 1 and "IO_ERROR" in err and "nothing was changed" in err, err
+        assert [record.action for record in read_records(store.journal_path)] == ["promote"]
+        filler.unlink()
+        assert cli("pointers", "check", "alpha", ids[1], "--workspace", str(ws))[0] == 0
+        _fill(filler)  # the receipt is there now; the new pointer file does not fit
         code, _out, err = cli(*promote, ids[1], "--workspace", str(ws))
         assert code == 1 and "IO_ERROR" in err and "marked aborted" in err, err
         assert store.read().active("alpha").run_id == ids[0]
@@ -203,6 +202,18 @@ def test_a_promotion_on_a_full_disk_is_aborted_and_not_applied_later(
         assert store.read().active("alpha").run_id == ids[0]  # never applied later
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def _fill(filler: Path) -> None:
+    """Fill the disk `filler` lives on to its last page."""
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        while os.write(fd, b"\0" * 4096):
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def verify_journal_cli(cli: Run, root: Path) -> dict[str, object]:

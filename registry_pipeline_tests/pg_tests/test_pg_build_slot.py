@@ -37,7 +37,7 @@ OWN_LOCK = 'mount --bind "$1" "$2" && shift 2 && exec "$@"'
 no longer meets the other process's, as on another machine."""
 
 Env = Callable[[str], dict[str, str]]
-SMALL = "allowed_operations"
+SMALL = "expected_versions"
 
 
 @pytest.fixture

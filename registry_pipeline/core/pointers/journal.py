@@ -25,7 +25,7 @@ JOURNAL_SCHEMA_ID = "urn:registry-pipeline:schema:pointer_journal"
 JOURNAL_VERSION = "0.1"
 MOVES = ("promote", "rollback")
 """Actions that move a pointer to another snapshot (the pointer file changes)."""
-ACTIONS = (*MOVES, "abort", "accept", "hold", "release", "adopt")
+ACTIONS = (*MOVES, "abort", "accept", "hold", "release", "adopt", "restore")
 """Every action. `adopt`: the journal's first records capture the pointer file as found (one per
 entry that names a snapshot, from_ref null, with the file's hash and whether the target is here);
 `abort`: a change reported as failed is undone in the history (to_ref is the
@@ -103,7 +103,7 @@ def parse_record(line: bytes) -> JournalRecord:
         raise JournalFormatError("a record must be a JSON object")
     try:
         to_ref = ActiveRef.from_json(document["to_ref"])
-        if to_ref is None and document.get("action") != "abort":
+        if to_ref is None and document.get("action") not in ("abort", "restore"):
             raise JournalFormatError("to_ref: must name a snapshot")
         from_ref = ActiveRef.from_json(document["from_ref"])
         record = JournalRecord(

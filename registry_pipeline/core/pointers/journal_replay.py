@@ -28,10 +28,13 @@ class Finding:
     message: str
     seq: int | None = None
     line: int | None = None
+    registry_id: str | None = None
+    """The registry it is about, when it is about one (a pointer, a target)."""
 
     def as_json(self) -> dict[str, object]:
         """The object `registry pointers verify --json` prints."""
-        return {"code": self.code, "seq": self.seq, "line": self.line, "message": self.message}
+        return {"code": self.code, "seq": self.seq, "line": self.line, "message": self.message,
+                "registry_id": self.registry_id}  # fmt: skip
 
     def __str__(self) -> str:
         where = f"line {self.line}" + (f" (seq {self.seq})" if self.seq is not None else "")
@@ -50,6 +53,8 @@ class VerifyReport:
     notes: list[Finding] = field(default_factory=list)
     """Not failures: pointers older than the journal, an interrupted promotion to complete."""
     expect_head_seq: int | None = None
+    last_records: dict[str, JournalRecord] = field(default_factory=dict)
+    """Each registry's last record (memory bounded by the number of registries)."""
 
     @property
     def ok(self) -> bool:
@@ -107,6 +112,7 @@ def verify_journal(
             report.problems.append(problem)
             return report
         state[record.registry_id] = record.to_ref
+        report.last_records[record.registry_id] = record
         previous_hash, last = record.sha256, record
         if record.action in ("abort", "accept"):
             report.notes.append(_decision(record, number))
@@ -121,7 +127,7 @@ def verify_journal(
                 "truncated before it or rewritten",
             )
         )
-    _compare_with_pointers(report, state, last, pointers)
+    compare_with_pointers(report, state, last, pointers)
     return report
 
 
@@ -188,7 +194,7 @@ def _link_problem(
     return None
 
 
-def _compare_with_pointers(
+def compare_with_pointers(
     report: VerifyReport,
     state: dict[str, ActiveRef | None],
     last: JournalRecord | None,
@@ -212,9 +218,9 @@ def _compare_with_pointers(
         report.problems.append(
             Finding(
                 "POINTER_MISMATCH",
-                f"{registry_id}: the pointer file says {actual}, the journal says {ref}: the file "
-                f"was edited by hand; `registry pointers accept {registry_id} --reason TEXT` "
-                "records the edit, or restore the journal's value",
+                f"{registry_id}: {difference(actual, ref)}: the file was edited by hand; "
+                f"{mismatch_advice(registry_id)}",
+                registry_id=registry_id,
             )
         )
     for registry_id, pointer in pointers.pointers.items():
@@ -234,7 +240,31 @@ def _compare_with_pointers(
                 "POINTER_MISMATCH",
                 f"{registry_id}: the pointer file says {pointer.active_ref}, but the journal, "
                 "which captured the file at its first record, never recorded it: the entry was "
-                f"added by hand; `registry pointers accept {registry_id} --reason TEXT` records "
-                "it, or remove it",
+                f"added by hand; {mismatch_advice(registry_id)}",
+                registry_id=registry_id,
             )
         )
+
+
+def difference(found: ActiveRef | None, recorded: ActiveRef | None) -> str:
+    """How the pointer file's entry differs from the journal's, field by field (two refs can
+    share a run id and root and still differ, e.g. in relpath)."""
+    if found is None or recorded is None:
+        return f"the pointer file says {found or '(none)'}, the journal says {recorded or '(none)'}"
+    fields = ("run_id", "run_root", "relpath", "manifest_sha256")
+    changed = [
+        f"{name} is {getattr(found, name)!r} in the pointer file, {getattr(recorded, name)!r} in "
+        "the journal"
+        for name in fields
+        if getattr(found, name) != getattr(recorded, name)
+    ]
+    return "; ".join(changed) or "the entries differ"
+
+
+def mismatch_advice(registry_id: str) -> str:
+    """The two ways out of a hand edit, each a journaled act."""
+    return (
+        f"`registry pointers accept {registry_id} --reason TEXT` records the edit (its target "
+        f"must pass the gate), `registry pointers repair {registry_id} --reason TEXT` restores "
+        "the journal's value"
+    )

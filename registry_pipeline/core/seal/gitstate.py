@@ -15,16 +15,23 @@ class GitState:
     working_tree_state: str | None
 
 
+NOT_INPUTS = (".codex/RECEIPTS",)
+"""What the pipeline itself writes during a build, before later snapshots are sealed (the gate's
+promotion receipts): never part of the working tree's state the snapshots record."""
+_STATUS = ("status", "--porcelain", "--", ":/", *(f":(exclude){path}" for path in NOT_INPUTS))
+
+
 def read_git_state(root: Path) -> GitState:
-    """HEAD and whether `git status --porcelain` is empty; nulls outside git or without git."""
+    """HEAD and whether `git status --porcelain` is empty (`NOT_INPUTS` aside); nulls outside
+    git or without git."""
     commit = _git(root, "rev-parse", "--verify", "-q", "HEAD")
     if commit is None:
         inside = _git(root, "rev-parse", "--is-inside-work-tree")
         if inside != "true":
             return GitState(None, None)
-        status = _git(root, "status", "--porcelain")
+        status = _git(root, *_STATUS)
         return GitState(None, None if status is None else ("dirty" if status else "clean"))
-    status = _git(root, "status", "--porcelain")
+    status = _git(root, *_STATUS)
     return GitState(commit, None if status is None else ("dirty" if status else "clean"))
 
 

@@ -3,7 +3,8 @@ files it is about to promote, by the rules `add-entry` applies."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from registry_pipeline.core.workspace.catalog import RegistryCatalog
 from registry_pipeline.core.workspace.layout import Workspace
@@ -12,7 +13,9 @@ from registry_pipeline.core.write_path.coordinate import evaluate
 from registry_pipeline.core.write_path.entry_schema import entry_violations
 from registry_pipeline.core.write_path.findings import Finding
 from registry_pipeline.core.write_path.rules import load_coordination, rules_involving
-from registry_pipeline.core.write_path.types import entry_types
+from registry_pipeline.core.write_path.types import EntryType, entry_types
+
+Reader = Callable[[Path, EntryType], TypeContent]
 
 
 def workspace_findings(
@@ -20,9 +23,12 @@ def workspace_findings(
     catalog: RegistryCatalog,
     registry_id: str,
     files: Mapping[str, bytes],
+    *,
+    read: Reader = read_type,
 ) -> list[Finding]:
     """Every finding about the entries of `registry_id` when its files are `files` (relpath as
-    sealed -> bytes) and the other registries are as the workspace holds them: unreadable files,
+    sealed -> bytes) and the other registries are as `read` gives them (default: as the
+    workspace holds them; the build's check reads their sealed snapshots): unreadable files,
     duplicate keys, schema violations per entry and coordination findings of every severity."""
     types = entry_types(catalog)
     by_registry = {t.registry_id: t for t in types.values()}
@@ -34,7 +40,7 @@ def workspace_findings(
     )
     contents: dict[str, TypeContent] = {target.name: content_of(target, files)}
     for name in {name for rule in coordination.rules for name in rule.types} - {target.name}:
-        contents[name] = read_type(workspace.root, types[name])
+        contents[name] = read(workspace.root, types[name])
     own = contents[target.name]
     findings = list(own.problems)
     for entry in own.entries.values():

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 
 import pytest
 
+from registry_pipeline.core.gate.gate import gated_store
 from registry_pipeline.core.pointers.journal import JournalRecord, parse_record, read_records
 from registry_pipeline.core.pointers.journal_replay import VerifyReport, verify_journal
 from registry_pipeline.core.pointers.pointer_file import ActiveRef
@@ -54,7 +55,7 @@ def history(make_run: Callable[..., SealedRun], workspace: Workspace) -> History
     for n in (1, 2, 3):
         for registry, prefix in (("alpha", "a"), ("beta", "b")):
             runs[f"{prefix}{n}"] = make_run({"DATA.json": b"%d\n" % n}, registry_id=registry)
-    pstore = PointerStore(workspace)
+    pstore = gated_store(workspace)
     pointer_bytes = []
     for name in ("a1", "b1", "a2", "b2", "a3", "b3"):
         registry = "alpha" if name.startswith("a") else "beta"

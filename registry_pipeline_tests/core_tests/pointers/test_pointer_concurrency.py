@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from registry_pipeline.core.gate.gate import gated_store
 from registry_pipeline.core.pointers.journal import read_records
 from registry_pipeline.core.pointers.journal_replay import verify_journal
 from registry_pipeline.core.pointers.pointer_file import (
@@ -95,7 +96,7 @@ def _worker(
     attempts: list[Attempt] = []
     try:
         workspace = Workspace(Path(root))
-        pstore = PointerStore(workspace, lock_timeout=BARRIER_SECONDS)
+        pstore = gated_store(workspace, lock_timeout=BARRIER_SECONDS)
         position = {run_id: n for n, run_id in enumerate(run_ids)}
         for round_number in range(rounds):
             current = pstore.read().active(REGISTRY)
@@ -223,7 +224,7 @@ def test_four_processes_promoting_with_compare_and_swap_lose_nothing(
     sealed: tuple[Workspace, list[str]],
 ) -> None:
     workspace, run_ids = sealed
-    pstore = PointerStore(workspace)
+    pstore = gated_store(workspace)
     attempts = run_harness("store", workspace, run_ids, ROUNDS)
 
     assert len(attempts) == WORKERS * ROUNDS
@@ -251,7 +252,7 @@ def test_the_harness_catches_lost_updates_of_a_naive_writer(
     naive_root = tmp_path / "naive"
     (naive_root / ".codex").mkdir(parents=True)
     naive = Workspace(naive_root)
-    pstore = PointerStore(naive, schemas=SchemaCatalog.for_workspace(None))
+    pstore = gated_store(naive, schemas=SchemaCatalog.for_workspace(None))
     assert pstore.pointers_path == naive_root / ".codex" / POINTERS_NAME
     attempts = run_harness("naive", naive, run_ids, NAIVE_ROUNDS)
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 import pytest
 
+from registry_pipeline.core.gate.gate import gated_store
 from registry_pipeline.core.pointers._lock import lock_state
 from registry_pipeline.core.pointers.journal import read_records
 from registry_pipeline.core.pointers.journal_replay import verify_journal
@@ -78,7 +79,7 @@ def test_a_promotion_killed_at_each_step_leaves_a_consistent_store(
     workspace: Workspace, snapshots: list[SealedRun], step: str
 ) -> None:
     first, second, third = (run.run_id for run in snapshots)
-    pstore = PointerStore(workspace, lock_timeout=0.2)
+    pstore = gated_store(workspace, lock_timeout=0.2)
     assert _promote_cli(workspace, first, None).returncode == 0
 
     killed = _promote_cli(workspace, second, step)
@@ -117,7 +118,7 @@ def test_a_first_promotion_killed_at_each_step_is_recovered(
 ) -> None:
     """With no pointer file yet: the crash leaves none, or one naming the target."""
     first, second, _third = (run.run_id for run in snapshots)
-    pstore = PointerStore(workspace, lock_timeout=0.2)
+    pstore = gated_store(workspace, lock_timeout=0.2)
 
     killed = _promote_cli(workspace, first, step)
     assert killed.returncode == -signal.SIGKILL, (step, killed.returncode, killed.stderr)
@@ -146,10 +147,12 @@ def test_the_named_steps_are_the_ones_the_store_passes(
     workspace: Workspace, snapshots: list[SealedRun], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Guards the list above: a renamed or new crash point in the store fails here."""
+    from registry_pipeline.core.pointers import _writer
     from registry_pipeline.core.pointers import store as pointer_store
 
     reached: list[str] = []
     monkeypatch.setattr(pointer_store, "crash_point", reached.append)
-    pstore = PointerStore(workspace)
+    monkeypatch.setattr(_writer, "crash_point", reached.append)
+    pstore = gated_store(workspace)
     pstore.promote(REGISTRY, snapshots[0].run_id, relpath=RELPATH, reason="", actor=ACTOR)
     assert reached == list(STEPS)

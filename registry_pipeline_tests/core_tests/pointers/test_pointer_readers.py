@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from registry_pipeline.core.gate.gate import gated_store
 from registry_pipeline.core.pointers.pointer_file import (
     ActiveRef,
     Pointer,
@@ -65,7 +66,7 @@ def sealed(tmp_path: Path) -> tuple[Workspace, list[str]]:
             ).run_id
             for n in range(PROMOTIONS + 1)
         ]
-    PointerStore(workspace).promote(REGISTRY, run_ids[0], relpath=RELPATH, reason="", actor=ACTOR)
+    gated_store(workspace).promote(REGISTRY, run_ids[0], relpath=RELPATH, reason="", actor=ACTOR)
     return workspace, run_ids
 
 
@@ -75,7 +76,7 @@ def sealed(tmp_path: Path) -> tuple[Workspace, list[str]]:
 def _reader(root: str, ready: Barrier, done: Event, out: str) -> None:
     """Loop until `done`: read, parse, validate the target; counts and failures to `out`."""
     try:
-        pstore = PointerStore(Workspace(Path(root)))
+        pstore = gated_store(Workspace(Path(root)))
         checked: dict[tuple[str | None, str | None], bool] = {}
         reads, failures, seen = 0, [], [""]
         ready.wait(WAIT_SECONDS)
@@ -120,7 +121,7 @@ def _read_once(
 def _writer(kind: str, root: str, run_ids: list[str], ready: Barrier, done: Event) -> None:
     """Promote every snapshot after the first, in order, then set `done`."""
     try:
-        pstore = PointerStore(Workspace(Path(root)))
+        pstore = gated_store(Workspace(Path(root)))
         ready.wait(WAIT_SECONDS)
         for previous, run_id in itertools.pairwise(run_ids):
             if kind == "store":
@@ -192,7 +193,7 @@ def test_readers_never_see_partial_json_or_an_invalid_target(
         assert result["seen"][-1] == run_ids[-1]  # the last read follows the last promotion
     distinct = {run_id for result in results for run_id in result["seen"]}
     assert len(distinct) >= 10, sorted(distinct)
-    pointers = PointerStore(workspace).read()
+    pointers = gated_store(workspace).read()
     assert pointers.active(REGISTRY) is not None
     assert pointers.active(REGISTRY).run_id == run_ids[-1]  # type: ignore[union-attr]
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from registry_pipeline.core.gate.gate import gated_store
 from registry_pipeline.core.pointers.journal import (
     JournalRecord,
     append_record,
@@ -107,8 +108,10 @@ def test_compare_and_swap(pstore: PointerStore, snap: Snap) -> None:
     assert len(list(read_records(pstore.journal_path))) == 2
 
 
-def test_moving_back_is_only_an_explicit_rollback(pstore: PointerStore, snap: Snap) -> None:
-    old, new = snap(), snap()
+def test_moving_back_is_only_an_explicit_rollback(
+    pstore: PointerStore, snap: Snap, checked: Callable[[SealedRun], SealedRun]
+) -> None:
+    old, new = checked(snap()), snap()
     promote(pstore, new)
     with pytest.raises(PointerRefused) as caught:
         promote(pstore, old)
@@ -194,7 +197,7 @@ def test_a_held_lock_is_named_with_its_holder_and_never_broken(
     )  # fmt: skip
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        waiting = PointerStore(pstore.workspace, lock_timeout=0.2)
+        waiting = gated_store(pstore.workspace, lock_timeout=0.2)
         with pytest.raises(PointerRefused.__mro__[1]) as caught:  # LockedError: a RegistryError
             promote(waiting, run)
         assert caught.value.code == "LOCKED"
@@ -414,7 +417,7 @@ def test_the_seed_systems_own_pointer_file_is_read(reference: Path, tmp_path: Pa
     workspace = Workspace(tmp_path)
     (tmp_path / ".codex" / "RUNS").mkdir(parents=True)
     shutil.copy(reference / "ACTIVE_REGISTRY_POINTERS_v0_1.json", tmp_path / ".codex")
-    pointers = PointerStore(workspace).read()
+    pointers = gated_store(workspace).read()
     assert len(pointers.pointers) == 12
     assert pointers.active("threshold_packs_file").relpath is None
     assert pointers.pointers["system_health_report"].active_ref_known == "unknown"

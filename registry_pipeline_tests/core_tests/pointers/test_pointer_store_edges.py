@@ -120,8 +120,10 @@ def test_a_lock_whose_owner_cannot_be_written_is_not_left_behind(
     assert promote(pstore, run).changed
 
 
-def test_a_rollback_holds_until_released(pstore: PointerStore, snap: Snap) -> None:
-    a, b, c = snap(), snap(), snap()
+def test_a_rollback_holds_until_released(
+    pstore: PointerStore, snap: Snap, checked: Callable[[SealedRun], SealedRun]
+) -> None:
+    a, b, c = snap(), checked(snap()), snap()
     promote(pstore, a)
     promote(pstore, c)
     pstore.rollback("alpha", a.run_id, relpath="ALPHA.json", reason="bad data", actor=ACTOR)

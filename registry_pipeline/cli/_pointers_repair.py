@@ -1,0 +1,123 @@
+"""`registry pointers check` and `registry pointers repair`: the gate on demand, and the
+journaled ways out of a broken history."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+from registry_pipeline.cli._output import json_doc, out
+
+CHECK = """\
+Run every blocking check of REGISTRY_ID on the snapshot RUN_ID (seal, schemas, and as its
+registry has them append-only, coordination against the other registries' checked snapshots,
+rules) exactly as a build does, and write its promotion receipt (.codex/RECEIPTS/<root>.json)
+unless it has one: the first verdict on a snapshot stands. Moves no pointer. A snapshot sealed by
+`registry seal` needs a receipt before it can be rolled back to. Exit 0 when every check passed,
+1 when one failed (the receipt says which) or the snapshot is not valid."""
+
+REPAIR = """\
+The explicit, journaled repairs of a history that `registry pointers verify` rejects; nothing
+moves a pointer until then. With REGISTRY_ID: the pointer file's entry was edited by hand
+(POINTER_MISMATCH); put the journal's value back and journal a `restore` record (`registry
+pointers accept` is the other way: it keeps a valid edit). Without: the journal's chain is
+broken (CHAIN_BROKEN, SEQ_GAP, RECORD_UNREADABLE, FROM_MISMATCH); move it, byte for byte, to
+.codex/JOURNAL_QUARANTINE/ and start a new journal that adopts the pointer file as found, each
+record naming the quarantined file, its SHA-256 and the problem. Exit 0 when repaired; 1
+NOTHING_TO_REPAIR, or the journal must be restarted first; 2 without a reason."""
+
+
+def add_repair_commands(
+    sub: Any, command: Callable[..., argparse.ArgumentParser], common: Callable[..., None],
+    lock_option: Callable[..., None], store: Callable[[argparse.Namespace], tuple[Any, Any]],
+    actor: Callable[[], dict[str, str]],
+) -> None:  # fmt: skip
+    """Add `check` and `repair` to `registry pointers` (`store` and `actor`: how the other
+    subcommands open the gated store and name the person)."""
+    check = command(
+        sub, "check", "run a snapshot's blocking checks and write its promotion receipt", CHECK,
+        "registry pointers check rolepack 2026-11-21__101500__rolepack_build --json",
+    )  # fmt: skip
+    check.add_argument("registry_id", metavar="REGISTRY_ID", help="the registry's id")
+    check.add_argument("run_id", metavar="RUN_ID", help="the snapshot (a run folder name)")
+    common(check)
+    check.set_defaults(run=lambda args: run_check(args, store, actor))
+
+    repair = command(
+        sub, "repair", "restore a hand-edited pointer, or restart a broken journal", REPAIR,
+        'registry pointers repair expected_versions --reason "undo the hand edit"\n'
+        '  registry pointers repair --reason "line 7 was deleted; evidence kept"',
+    )  # fmt: skip
+    repair.add_argument(
+        "registry_id", nargs="?", metavar="REGISTRY_ID",
+        help="restore this registry's pointer (default: restart the journal)",
+    )  # fmt: skip
+    repair.add_argument("--reason", required=True, help="why (required, journaled)")
+    lock_option(repair)
+    common(repair)
+    repair.set_defaults(run=lambda args: run_repair(args, store, actor))
+
+
+Store = Callable[[argparse.Namespace], tuple[Any, Any]]
+Actor = Callable[[], dict[str, str]]
+
+
+def run_check(args: argparse.Namespace, _store: Store, _actor: Actor) -> int:
+    """`registry pointers check`."""
+    from registry_pipeline.core.gate.gate import evaluate, record
+    from registry_pipeline.core.pointers.store import PointerRefused, target_folder
+    from registry_pipeline.core.workspace.snapshots import read_snapshot
+
+    workspace = _store(args)[0]
+    folder = target_folder(workspace, args.registry_id, args.run_id)
+    root = read_snapshot(folder, args.registry_id).root_sha256
+    if root is None:
+        raise PointerRefused(
+            f"{folder.name} is not sealed (no root in MANIFEST.sha256)",
+            code="TARGET_UNSEALED",
+            path=str(folder),
+        )
+    verdicts = evaluate(workspace, args.registry_id, folder)
+    receipt = record(workspace, args.registry_id, folder, root, verdicts, _actor())
+    checks, passed = receipt.checks, receipt.passed
+    if args.json:
+        json_doc({
+            "registry_id": args.registry_id, "run_id": args.run_id, "root_sha256": root,
+            "passed": passed, "checks": list(checks),
+            "receipt": store_path(workspace, receipt), "receipt_sha256": receipt.sha256,
+        })  # fmt: skip
+    else:
+        for check in checks:
+            verdict = "PASS" if check.get("passed") else "FAIL"
+            codes = ", ".join(check.get("reason_codes") or [])
+            out(f"{verdict}  {check.get('name')}" + (f"  ({codes})" if codes else ""))
+        out(f"receipt {store_path(workspace, receipt)} ({receipt.build.get('kind')} "
+            f"{receipt.build.get('id')}, {receipt.created_utc})")  # fmt: skip
+    return 0 if passed else 1
+
+
+def store_path(workspace: Any, receipt: Any) -> str:
+    """The receipt's workspace-relative path."""
+    from registry_pipeline.core.gate.receipts import ReceiptStore
+
+    return ReceiptStore(workspace).path_of(receipt.root_sha256)
+
+
+def run_repair(args: argparse.Namespace, _store: Store, _actor: Actor) -> int:
+    _workspace, store = _store(args)
+    done = store.repair(args.registry_id, reason=args.reason, actor=_actor())
+    if args.json:
+        json_doc({
+            "repair": done.kind, "quarantined": done.quarantined, "problem": done.problem,
+            "records": [{**r.as_json(), "sha256": r.sha256} for r in done.records],
+            "journal_head": done.records[-1].sha256 if done.records else None,
+        })  # fmt: skip
+    elif done.kind == "restored":
+        (restored,) = done.records
+        out(f"{restored}  (journal head {restored.sha256})")
+    else:
+        out(f"journal restarted: the broken one is kept at {done.quarantined} ({done.problem})")
+        for adopted in done.records:
+            out(f"  {adopted}")
+    return 0

@@ -1,0 +1,269 @@
+"""The blocking checks, each deciding one promise about one sealed snapshot.
+
+Every function takes the run folder (None: nothing was sealed), the workspace and the registry
+id, and returns a `CheckVerdict` naming the snapshots it read besides the one it checks. The
+Dagster asset checks (`defs/checks.py`) and the pointer store's gate call these same functions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from registry_pipeline.core.errors import Problem, ReasonCode, RegistryError, UsageError
+from registry_pipeline.core.gate.verdict import CheckVerdict, InputRef
+from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.seal.validate import FolderReport, inspect_run_folder
+from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.workspace.snapshots import read_snapshot
+
+SCHEMA_CODES = frozenset({ReasonCode.SCHEMA_VIOLATION})
+MAX_LISTED = 50
+
+
+def seal_check(path: Path | None, workspace: Workspace, _registry_id: str) -> CheckVerdict:
+    """The run folder satisfies the seal contract (hashes, root, files)."""
+    return _folder_check(path, workspace, "seal")
+
+
+def schema_check(path: Path | None, workspace: Workspace, _registry_id: str) -> CheckVerdict:
+    """Every artifact parses and matches the schema of its name."""
+    return _folder_check(path, workspace, "schema")
+
+
+def _folder_check(path: Path | None, workspace: Workspace, problems_of: str) -> CheckVerdict:
+    if path is None:
+        return not_materialized()
+    try:
+        report = inspect_run_folder(path, schemas=SchemaCatalog.for_workspace(workspace.root))
+    except UsageError as exc:
+        return CheckVerdict("", False, exc.message, {"reason_codes": [exc.code]})
+    problems = _select(report, problems_of)
+    return CheckVerdict(
+        "",
+        not problems,
+        _describe(problems),
+        {
+            "run_id": report.run_id or path.name,
+            "path": str(path),
+            "reason_codes": sorted({p.code.value for p in problems}),
+            "problems": [p.as_json() for p in problems[:MAX_LISTED]],
+            "problem_count": len(problems),
+        },
+    )
+
+
+def _select(report: FolderReport, problems_of: str) -> list[Problem]:
+    if problems_of == "schema":
+        return [p for p in report.problems if p.code in SCHEMA_CODES]
+    return [p for p in report.problems if p.code not in SCHEMA_CODES]
+
+
+def _describe(problems: list[Problem]) -> str | None:
+    listed = [str(problem) for problem in problems]
+    if not listed:
+        return None
+    more = f" (+{len(listed) - 5} more)" if len(listed) > 5 else ""
+    return "; ".join(listed[:5]) + more
+
+
+def delta_append_only_check(
+    path: Path | None, _workspace: Workspace, _registry_id: str
+) -> CheckVerdict:
+    """The delta log's previous snapshot (the one its run.json names) is an exact prefix."""
+    from registry_pipeline.core.delta_log import (
+        LOG_ARTIFACT,
+        LOG_REGISTRY_ID,
+        DeltaCode,
+        DeltaLogError,
+        check_append_only,
+        load_previous_log,
+    )
+
+    if path is None:
+        return not_materialized()
+    inputs: tuple[InputRef, ...] = ()
+    try:
+        refs = read_snapshot(path, LOG_REGISTRY_ID).envelope().get("inputs")
+        previous_ref = next(
+            (
+                ref
+                for ref in (refs if isinstance(refs, list) else [])
+                if isinstance(ref, dict) and ref.get("registry_id") == LOG_REGISTRY_ID
+            ),
+            None,
+        )
+        previous = None
+        if previous_ref is not None:
+            folder = path.parent / str(previous_ref["run_id"])
+            previous = load_previous_log(read_snapshot(folder, LOG_REGISTRY_ID))
+            inputs = (InputRef(LOG_REGISTRY_ID, folder.name, previous.root_sha256),)
+            if previous.root_sha256 != previous_ref.get("manifest_sha256"):
+                raise DeltaLogError(
+                    f"previous log {folder.name} has another root than run.json records",
+                    code=DeltaCode.ROOT_MISMATCH,
+                    path=str(folder),
+                )
+        findings = check_append_only(  # appended records must name this very folder
+            (path / LOG_ARTIFACT).read_bytes(), previous, derivation_run_id=path.name
+        )
+    except (RegistryError, OSError) as exc:
+        return unreadable(exc)
+    return CheckVerdict(
+        "",
+        not findings,
+        "; ".join(str(f) for f in findings[:5]) or None,
+        {
+            "previous_log": previous.run_id if previous else "(none: the first log)",
+            "reason_codes": sorted({str(f.code) for f in findings}),
+            "problems": [f.as_json() for f in findings[:MAX_LISTED]],
+            "problem_count": len(findings),
+        },
+        inputs,
+    )
+
+
+def catalog_append_only_check(
+    path: Path | None, workspace: Workspace, registry_id: str
+) -> CheckVerdict:
+    """A governed source's snapshot against its published one: decided again from its sealed
+    files by the function that wrote its diagnostics (`governed_files`)."""
+    from registry_pipeline.core.append_only.baseline import violation_rows
+    from registry_pipeline.core.append_only.governed import governed_files, published_files
+    from registry_pipeline.core.workspace.catalog import load_catalog
+
+    if path is None:
+        return not_materialized()
+    try:
+        spec = load_catalog(workspace).get(registry_id)
+        schemas = SchemaCatalog.for_workspace(workspace.root)
+        files = published_files(path, registry_id) or {}  # the snapshot's own sealed files
+        governed = governed_files(workspace, spec, files, schemas, checked=path.name)
+    except (RegistryError, OSError) as exc:
+        return unreadable(exc)
+    violations = violation_rows(governed.reports)
+    return CheckVerdict(
+        "",
+        governed.ok,
+        "; ".join(f"{v['code']} {v['file']}{v['path']}: {v['message']}" for v in violations[:5])
+        or None,
+        {
+            "baseline": governed.published or "(none: a first publish)",
+            "reason_codes": sorted({str(v["code"]) for v in violations}),
+            "violations": violations[:MAX_LISTED],
+            "violation_count": len(violations),
+        },
+        _baseline(workspace, registry_id, governed.published),
+    )
+
+
+def coordination_check(path: Path | None, workspace: Workspace, registry_id: str) -> CheckVerdict:
+    """A written source's sealed entries against their schema and the coordination rules, the
+    other registries read from their sealed snapshots (`dependency_reader`), never the tree."""
+    from registry_pipeline.core.append_only.governed import published_files
+    from registry_pipeline.core.gate.dependencies import SnapshotReader, coordination_reads
+    from registry_pipeline.core.workspace.catalog import load_catalog
+    from registry_pipeline.core.write_path import workspace_findings
+
+    if path is None:
+        return not_materialized()
+    try:
+        catalog = load_catalog(workspace)
+        refers_to = coordination_reads(workspace.root, catalog).get(registry_id, ())
+        reader = SnapshotReader(workspace, catalog, refers_to)
+        files = published_files(path, registry_id) or {}
+        findings = workspace_findings(workspace, catalog, registry_id, files, read=reader.read)
+    except (RegistryError, OSError) as exc:
+        return unreadable(exc)
+    errors = [f for f in findings if f.severity == "error"]
+    return CheckVerdict(
+        "",
+        not errors,
+        "; ".join(str(f) for f in errors[:5]) or None,
+        {
+            "reason_codes": sorted({f.code for f in errors}),
+            "error_count": len(errors),
+            "warning_count": sum(f.severity == "warning" for f in findings),
+            "findings": [f.as_json() for f in findings[:MAX_LISTED]],
+        },
+        tuple(reader.inputs),
+    )
+
+
+def log_prefix_check(path: Path | None, workspace: Workspace, registry_id: str) -> CheckVerdict:
+    """A log sealed from the workspace: the previous snapshot's log is an exact prefix of this
+    one (`core.run_index.prefix.log_prefix`)."""
+    from registry_pipeline.core.run_index.prefix import log_prefix
+    from registry_pipeline.core.workspace.catalog import load_catalog
+
+    if path is None:
+        return not_materialized()
+    try:
+        spec = load_catalog(workspace).get(registry_id)
+        schemas = SchemaCatalog.for_workspace(workspace.root)
+        with (path / spec.primary_artifact).open("rb") as current:
+            report = log_prefix(workspace, spec, current, schemas, checked=path.name)
+    except (RegistryError, OSError) as exc:
+        return unreadable(exc)
+    return CheckVerdict(
+        "",
+        report.ok,
+        None if report.broken is None else report.broken.describe(),
+        {
+            "previous_log": report.baseline or "(none: the first snapshot)",
+            "reason_codes": [] if report.ok else ["LOG_REWRITTEN"],
+        },
+        _baseline(workspace, registry_id, report.baseline),
+    )
+
+
+def run_rules_check(path: Path | None, workspace: Workspace, registry_id: str) -> CheckVerdict:
+    """A run index's snapshot: records in time order per key, the coordination rules and the
+    declared warnings (`core.run_index.log_problems`, the checks `registry runs append` makes)."""
+    from registry_pipeline.core.run_index import index_spec, log_problems
+    from registry_pipeline.core.workspace.catalog import load_catalog
+
+    if path is None:
+        return not_materialized()
+    try:
+        catalog = load_catalog(workspace)
+        spec = index_spec(catalog, registry_id)
+        data = (path / spec.artifact).read_bytes()
+        problems = log_problems(workspace.root, catalog, spec, data)
+    except (RegistryError, OSError) as exc:
+        return unreadable(exc)
+    errors = [p for p in problems if p.severity == "error"]
+    return CheckVerdict(
+        "",
+        not errors,
+        "; ".join(str(p) for p in errors[:5]) or None,
+        {
+            "reason_codes": sorted({p.code for p in errors}),
+            "error_count": len(errors),
+            "warning_count": sum(p.severity == "warning" for p in problems),
+            "problems": [p.as_json() for p in (errors or problems)[:MAX_LISTED]],
+        },
+    )
+
+
+def _baseline(workspace: Workspace, registry_id: str, run_id: str | None) -> tuple[InputRef, ...]:
+    if not run_id:
+        return ()
+    folder = workspace.runs_dir / run_id
+    return (InputRef(registry_id, run_id, read_snapshot(folder, registry_id).root_sha256),)
+
+
+def unreadable(exc: RegistryError | OSError) -> CheckVerdict:
+    """A check that could not read what it checks: failed, with the error's reason code."""
+    code: Any = getattr(exc, "code", "UNREADABLE")
+    return CheckVerdict("", False, str(exc), {"reason_codes": [str(code)]})
+
+
+def not_materialized() -> CheckVerdict:
+    """No run folder to check."""
+    return CheckVerdict(
+        "",
+        False,
+        "no materialization of this asset in this run",
+        {"reason_codes": ["NO_MATERIALIZATION"]},
+    )

@@ -1,0 +1,154 @@
+"""`registry pointers verify` as one function, and the rule that no pointer moves while it fails.
+
+`verify_workspace` replays the journal (chain, sequence, the pointer file) and checks that every
+active target is here with the root the pointer records. `require_intact` is what every change
+runs under the lock first: a broken chain or a hand edit (CHAIN_BROKEN, SEQ_GAP,
+RECORD_UNREADABLE, FROM_MISMATCH, POINTER_MISMATCH) refuses every move, naming the command that
+repairs it (`registry pointers repair`, or `accept` for a hand edit of that very registry); a
+lost or changed target is reported but moving that pointer is its repair, so it blocks nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.pointers import checkpoint
+from registry_pipeline.core.pointers._refused import PointerRefused
+from registry_pipeline.core.pointers.journal_replay import (
+    Finding,
+    VerifyReport,
+    compare_with_pointers,
+    verify_journal,
+)
+from registry_pipeline.core.pointers.pointer_file import PointerFile
+from registry_pipeline.core.pointers.targets import target_folder
+from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
+from registry_pipeline.core.workspace.snapshots import read_snapshot
+
+TARGET_CODES = frozenset(
+    {"TARGET_MISSING", "TARGET_CHANGED", "TARGET_WRONG_REGISTRY", "TARGET_NOT_IN_RUNS"}
+)
+REPAIRS = {
+    "RECORD_UNREADABLE": "registry pointers repair --reason TEXT",
+    "CHAIN_BROKEN": "registry pointers repair --reason TEXT",
+    "SEQ_GAP": "registry pointers repair --reason TEXT",
+    "FROM_MISMATCH": "registry pointers repair --reason TEXT",
+    "JOURNAL_MISSING": "registry pointers repair --reason TEXT",
+}
+
+
+def verify_workspace(
+    workspace: Workspace,
+    journal: Path,
+    pointers: PointerFile,
+    expect_head: str | None = None,
+    *,
+    checkpoint: bool = False,
+) -> VerifyReport:
+    """The journal's replay (`verify_journal`) and every active target checked: its folder is
+    here (TARGET_MISSING) with the root the pointer records (TARGET_CHANGED). A target an
+    `adopt` record found absent (e.g. git ignores the seed's run root) stays a note.
+
+    `checkpoint` (the store's check before a change): take the replay from the checkpoint of
+    the last one while the journal file is untouched since (`core.pointers.checkpoint`), and
+    keep a checkpoint of a full replay whose chain is whole."""
+    report = _replay(workspace.root, journal, pointers, expect_head, checkpoint)
+    edited = {p.registry_id for p in report.problems if p.code == "POINTER_MISMATCH"}
+    for registry_id in pointers.pointers:
+        ref = pointers.active(registry_id)
+        if ref is None or not ref.run_id or registry_id in edited:
+            continue  # a hand-edited entry: POINTER_MISMATCH says it, and its repair
+        if (ref.run_root or RUNS_RELPATH) != RUNS_RELPATH:
+            continue  # a seed pointer into another run root: `adopt` recorded what it found
+        last = report.last_records.get(registry_id)
+        adopted_absent = (
+            last is not None
+            and last.action == "adopt"
+            and (last.checks.get("as_found") or {}).get("target") == "absent"
+        )
+        problem = _target_problem(workspace, registry_id, ref.run_id, ref.manifest_sha256)
+        if problem is None:
+            continue
+        if adopted_absent or (last is None and not report.records):
+            report.notes.append(
+                Finding("TARGET_NOT_HERE", problem.message, registry_id=registry_id)
+            )
+        else:
+            report.problems.append(problem)
+    return report
+
+
+def _replay(
+    root: Path, journal: Path, pointers: PointerFile, expect_head: str | None, use: bool
+) -> VerifyReport:
+    if not use or expect_head is not None:
+        return verify_journal(journal, pointers, expect_head)
+    kept = checkpoint.load(root, journal)
+    if kept is None:
+        report = verify_journal(journal, pointers)
+        checkpoint.save(root, checkpoint.from_report(report, journal))
+        return report
+    report = kept.report()
+    state = {registry_id: record.to_ref for registry_id, record in kept.last.items()}
+    compare_with_pointers(report, state, kept.last_record(), pointers)
+    return report
+
+
+def _target_problem(
+    workspace: Workspace, registry_id: str, run_id: str, recorded: str | None
+) -> Finding | None:
+    try:  # the name is checked before any filesystem call: never a folder outside RUNS/
+        folder = target_folder(workspace, registry_id, run_id)
+    except PointerRefused as exc:
+        gone = exc.code == "TARGET_MISSING"
+        return Finding(
+            exc.code,
+            f"{registry_id}: the active snapshot {run_id} is gone ({exc.message}); promote or "
+            "roll back to a snapshot that is here"
+            if gone
+            else f"{registry_id}: {exc.message}",
+            registry_id=registry_id,
+        )
+    root = read_snapshot(folder, registry_id).root_sha256
+    if root != recorded:
+        return Finding(
+            "TARGET_CHANGED",
+            f"{registry_id}: the active snapshot {folder.name} has root {root or '(none)'}, the "
+            f"pointer records {recorded}: the sealed folder was changed; `registry validate "
+            f"--active` says how, promote or roll back to a snapshot that validates",
+            registry_id=registry_id,
+        )
+    return None
+
+
+class HistoryBroken(RegistryError):
+    """`pointers verify` fails: no pointer moves until the named repair."""
+
+    code = "CHAIN_BROKEN"
+
+
+def require_intact(report: VerifyReport, registry_id: str | None, action: str) -> None:
+    """Refuse a change (`action`: promote, rollback, accept, hold, release, build) while the
+    journal or the pointer file is broken. Exempt: a hand edit of `registry_id` itself (the
+    store reports it with its own advice, and `accept` or `repair` is its repair), and lost
+    targets (moving the pointer away from one repairs it)."""
+    for problem in report.problems:
+        if problem.code in TARGET_CODES:
+            continue
+        if problem.code == "POINTER_MISMATCH":
+            if problem.registry_id == registry_id:
+                continue  # the caller's own check says it precisely, or this is its repair
+            raise HistoryBroken(
+                f"no pointer moves while `registry pointers verify` fails: {problem}",
+                code="POINTER_MISMATCH",
+            )
+        if problem.code == "HEAD_NOT_FOUND":
+            continue
+        repair = REPAIRS.get(problem.code, "registry pointers repair --reason TEXT")
+        raise HistoryBroken(
+            f"no pointer moves while `registry pointers verify` fails: {problem}; `{repair}` "
+            "sets the broken journal aside as evidence and starts a new one from the pointer "
+            "file, as a journaled act",
+            code=problem.code,
+        )

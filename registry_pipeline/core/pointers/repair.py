@@ -1,0 +1,181 @@
+"""`registry pointers repair`: the explicit, journaled way out of a broken history.
+
+Two repairs, each under the pointer lock and each leaving a record:
+
+- **restore** (`repair REGISTRY`): the pointer file was edited by hand; put back the journal's
+  value and journal a `restore` record (from_ref = to_ref = the journal's value,
+  `checks.restored.found`: what the file showed). `accept` is the other way out: it keeps the
+  edit, if its target passes the gate.
+- **restart** (`repair` with no registry): the journal itself is broken (CHAIN_BROKEN, SEQ_GAP,
+  RECORD_UNREADABLE, FROM_MISMATCH). It is moved, byte for byte, to
+  `.codex/JOURNAL_QUARANTINE/` as evidence, and a new journal begins by adopting the pointer
+  file as found; each `adopt` record names the quarantined file, its SHA-256 and the first
+  problem. Time travel (`as-of`) before the repair reads the quarantined file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from registry_pipeline.core.pointers._lock import exclusive_lock
+from registry_pipeline.core.pointers._refused import PointerRefused
+from registry_pipeline.core.pointers.integrity import TARGET_CODES, verify_workspace
+from registry_pipeline.core.pointers.journal import JournalRecord
+from registry_pipeline.core.pointers.pointer_file import ActiveRef, Pointer, PointerFile
+from registry_pipeline.core.seal._fs import fsync_dir
+from registry_pipeline.core.seal.run_id import now_utc
+from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.workspace.safe_write import require_safe
+
+
+class PointerStore(Protocol):
+    """What a repair needs of the pointer store (`core.pointers.store.PointerStore`)."""
+
+    workspace: Workspace
+    journal_path: Path
+    lock_path: Path
+    lock_timeout: float
+
+    def read(self) -> PointerFile: ...
+
+    def journal_view(self, registry_id: str) -> ActiveRef | None: ...
+
+    def append(
+        self, registry_id: str, from_ref: ActiveRef | None, to_ref: ActiveRef | None,
+        action: str, reason: str, actor: dict[str, str], checks: dict[str, Any],
+    ) -> tuple[JournalRecord, int]: ...  # fmt: skip
+
+    def write_pointers(self, pointers: PointerFile) -> None: ...
+
+    def require_safe_paths(self) -> None: ...
+
+    def admit(
+        self, registry_id: str, folder: Path, target: ActiveRef, action: str,
+        actor: dict[str, str],
+    ) -> dict[str, Any]: ...  # fmt: skip
+
+    def adopt_as_found(
+        self, *, actor: dict[str, str] | None = None, note: str = "",
+        extra: dict[str, Any] | None = None,
+    ) -> list[JournalRecord]: ...  # fmt: skip
+
+
+QUARANTINE_RELPATH = ".codex/JOURNAL_QUARANTINE"
+
+
+@dataclass(frozen=True)
+class Repair:
+    """What `repair` did: `restored` one registry, or `restarted` the journal."""
+
+    kind: str
+    records: tuple[JournalRecord, ...]
+    quarantined: str | None = None
+    problem: str | None = None
+
+
+def repair(
+    store: PointerStore, registry_id: str | None, *, reason: str, actor: dict[str, str]
+) -> Repair:
+    """Restore `registry_id`'s hand-edited pointer, or (None) restart a broken journal."""
+    if not reason.strip():
+        raise PointerRefused("a repair needs a reason", code="REASON_REQUIRED")
+    store.workspace.require()
+    store.require_safe_paths()
+    with exclusive_lock(store.lock_path, timeout=store.lock_timeout):
+        pointers = store.read()
+        report = verify_workspace(store.workspace, store.journal_path, pointers)
+        chain = [p for p in report.problems if p.code not in TARGET_CODES
+                 and p.code not in ("POINTER_MISMATCH", "HEAD_NOT_FOUND")]  # fmt: skip
+        if registry_id is None:
+            if not chain:
+                raise PointerRefused(
+                    "the journal's chain is intact; nothing to restart (a hand edit of one "
+                    "pointer: `registry pointers repair REGISTRY --reason TEXT`)",
+                    code="NOTHING_TO_REPAIR",
+                )
+            return _restart(store, str(chain[0]), reason, actor)
+        if chain:
+            raise PointerRefused(
+                f"the journal is broken ({chain[0]}); restart it first: "
+                "`registry pointers repair --reason TEXT`",
+                code=chain[0].code,
+            )
+        mismatch = [p for p in report.problems
+                    if p.code == "POINTER_MISMATCH" and p.registry_id == registry_id]  # fmt: skip
+        if not mismatch:
+            raise PointerRefused(
+                f"the journal explains the pointer of {registry_id}; nothing to restore",
+                code="NOTHING_TO_REPAIR",
+            )
+        return _restore(store, registry_id, reason, actor)
+
+
+def _restore(store: PointerStore, registry_id: str, reason: str, actor: dict[str, str]) -> Repair:
+    pointers = store.read()
+    found = pointers.active(registry_id)
+    recorded = store.journal_view(registry_id)
+    checks: dict[str, Any] = {"restored": {
+        "passed": True, "found": found.as_json() if found else None,
+        "source": "registry pointers repair"}}  # fmt: skip
+    record, _ = store.append(registry_id, recorded, recorded, "restore", reason, actor, checks)
+    if recorded is None:
+        remaining = {k: v for k, v in pointers.pointers.items() if k != registry_id}
+        updated = replace(pointers, pointers=remaining, last_updated_utc=record.created_utc)
+    else:
+        old = pointers.pointers.get(registry_id)
+        since = old.active_asof_utc if old else record.created_utc
+        note = f"restore by {actor.get('kind')}:{actor.get('id')}: {reason}"
+        pointer = Pointer(registry_id, recorded, True, since, note)
+        updated = pointers.with_pointer(pointer, record.created_utc)
+    store.write_pointers(updated)
+    return Repair("restored", (record,))
+
+
+def _restart(store: PointerStore, problem: str, reason: str, actor: dict[str, str]) -> Repair:
+    _admit_as_found(store, actor)
+    journal = store.journal_path
+    folder = store.workspace.root / QUARANTINE_RELPATH
+    stamp = now_utc().strftime("%Y-%m-%dT%H%M%S.%fZ")
+    kept = folder / f"{stamp}__{journal.name}"
+    require_safe(store.workspace.root, kept)
+    folder.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256(journal.read_bytes()).hexdigest()
+    os.replace(journal, kept)  # the same filesystem: the bytes move as they are
+    fsync_dir(folder)
+    fsync_dir(journal.parent)
+    where = kept.relative_to(store.workspace.root).as_posix()
+    repaired = {"passed": True, "quarantined": where, "sha256": digest, "problem": problem[:500]}
+    records = store.adopt_as_found(
+        actor=actor,
+        note=f"journal restarted by `registry pointers repair`: {reason}; the broken journal is "
+        f"kept at {where}",
+        extra={"repair": repaired},
+    )
+    return Repair("restarted", tuple(records), where, problem)
+
+
+def _admit_as_found(store: PointerStore, actor: dict[str, str]) -> None:
+    """A restart adopts the pointer file as found: every entry whose snapshot is here must pass
+    the gate first, so that a hand edit to a snapshot that failed its checks cannot ride in on
+    a repair (an absent target is adopted as found and noted, as for the seed's file)."""
+    pointers = store.read()
+    for registry_id in pointers.pointers:
+        ref = pointers.active(registry_id)
+        if ref is None or not ref.run_id:
+            continue
+        folder = store.workspace.root / (ref.run_root or ".codex/RUNS") / ref.run_id
+        if not folder.is_dir():
+            continue
+        try:
+            store.admit(registry_id, folder, ref, "adopt", actor)
+        except PointerRefused as exc:
+            raise PointerRefused(
+                f"the pointer file's entry for {registry_id} cannot be adopted: {exc.message}; "
+                "fix that entry first (name a snapshot that passed its checks, or remove it)",
+                code=exc.code,
+                path=exc.path,
+            ) from None

@@ -1,0 +1,176 @@
+"""Where a pointer may point: the run folder of a snapshot, checked before it becomes active.
+
+Pure functions of the pointer store (`store.py`): the target's folder by name (never outside
+`RUNS/`), its validation (seal, schemas, not dated in the future), the order of snapshots and
+the direction of a move, what an adopted entry's target is, and a record applied to the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.pointers._refused import PointerRefused
+from registry_pipeline.core.pointers.journal import JournalRecord
+from registry_pipeline.core.pointers.pointer_file import ActiveRef, Pointer, PointerFile
+from registry_pipeline.core.seal.paths import relpath_problem
+from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.seal.validate import inspect_run_folder
+from registry_pipeline.core.workspace.gitcheck import ignore_rules
+from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
+from registry_pipeline.core.workspace.snapshots import (
+    future_dated_folder,
+    read_snapshot,
+    sealed_name,
+    snapshot_registry,
+)
+from registry_pipeline.core.workspace.sources import is_pattern
+
+
+def target_folder(workspace: Workspace, registry_id: str, run_id: str) -> Path:
+    """The run folder `run_id` of `registry_id` directly under RUNS/; the name is checked
+    before any filesystem call."""
+    if (
+        not run_id
+        or "/" in run_id
+        or "\\" in run_id
+        or run_id in (".", "..")
+        or (run_id.startswith("."))
+        or relpath_problem(run_id) is not None  # NUL, control characters, not UTF-8 or NFC
+    ):
+        raise PointerRefused(
+            f"{run_id!r} is not the name of a run folder directly under {RUNS_RELPATH}/",
+            code="TARGET_NOT_IN_RUNS",
+            path=run_id,
+        )
+    folder = workspace.runs_dir / run_id
+    if folder.is_symlink() or not folder.is_dir():
+        raise PointerRefused(
+            f"no run folder {run_id} in {RUNS_RELPATH}/",
+            code="TARGET_MISSING",
+            path=str(folder),
+        )
+    owner = snapshot_registry(folder)
+    if owner != registry_id:
+        raise PointerRefused(
+            f"{run_id} is a snapshot of {owner or 'no known registry'}, not of {registry_id}",
+            code="TARGET_WRONG_REGISTRY",
+            path=str(folder),
+        )
+    return folder
+
+
+def validated_target(
+    schemas: SchemaCatalog, registry_id: str, folder: Path, relpath: str | None
+) -> tuple[ActiveRef, dict[str, Any]]:
+    try:
+        report = inspect_run_folder(folder, schemas=schemas)
+    except UsageError as exc:
+        raise PointerRefused(exc.message, code="TARGET_INVALID", path=str(folder)) from None
+    if not report.ok:
+        codes = sorted({problem.code.value for problem in report.problems})
+        unsealed = "MISSING_REQUIRED_FILE" in codes
+        raise PointerRefused(
+            f"{folder.name} does not validate ({', '.join(codes)}): "
+            + "; ".join(str(p) for p in report.problems[:3]),
+            code="TARGET_UNSEALED" if unsealed else "TARGET_INVALID",
+            path=str(folder),
+        )
+    future = future_dated_folder(folder)
+    if future is not None:  # it would make every later real snapshot NOT_NEWER
+        raise PointerRefused(
+            f"{folder.name} is dated in the future ({future})", code="FUTURE_DATED",
+            path=str(folder),
+        )  # fmt: skip
+    if relpath is not None:
+        relpath = sealed_name(folder, relpath)  # a seed seal-promotion folder renames it
+    if relpath is not None and not (folder / relpath).is_file():
+        raise PointerRefused(
+            f"{folder.name} has no {relpath}", code="TARGET_INVALID", path=str(folder)
+        )
+    ref = ActiveRef(folder.name, RUNS_RELPATH, relpath, report.root_sha256)
+    source = "pointer store (under the lock)"
+    verdict = {
+        "seal_valid": {"passed": True, "source": source},
+        "schema_valid": {"passed": True, "source": source},
+    }
+    return ref, verdict
+
+
+def check_direction(
+    workspace: Workspace, action: str, registry_id: str, current: ActiveRef | None, folder: Path
+) -> None:
+    if current is None or current.run_id is None:
+        if action == "rollback":
+            raise PointerRefused(
+                f"{registry_id} has no active snapshot to roll back from", code="NOT_OLDER"
+            )
+        return
+    now_key = order_key(workspace.runs_dir / current.run_id, registry_id)
+    target_key = order_key(folder, registry_id) or ("", folder.name)
+    if action == "promote" and now_key is not None and target_key <= now_key:
+        raise PointerRefused(
+            f"{folder.name} is not newer than the active {current.run_id}; moving back is "
+            f"an explicit rollback (registry pointers rollback {registry_id} --to "
+            f"{folder.name} --reason ...)",
+            code="NOT_NEWER",
+            path=str(folder),
+        )
+    if action == "rollback" and now_key is not None and target_key >= now_key:
+        raise PointerRefused(
+            f"{folder.name} is not older than the active {current.run_id}; use promote",
+            code="NOT_OLDER",
+            path=str(folder),
+        )
+
+
+def found_target(
+    workspace: Workspace, schemas: SchemaCatalog, registry_id: str, ref: ActiveRef
+) -> tuple[str, str]:
+    """`valid`, `invalid` or `absent` for an adopted entry's target, and why when not valid."""
+    run_root = ref.run_root or RUNS_RELPATH
+    try:
+        folder = target_folder(workspace, registry_id, ref.run_id or "")
+    except PointerRefused as exc:
+        if exc.code != "TARGET_MISSING":
+            return "invalid", exc.message
+        probe = f"{run_root}/{ref.run_id}/manifest.json"
+        rule = ignore_rules(workspace.root, [probe]).get(probe)
+        ignored = f" (git ignores it: {rule})" if rule else ""
+        return "absent", f"its folder {run_root}/{ref.run_id} is not here{ignored}"
+    try:
+        report = inspect_run_folder(folder, schemas=schemas)
+    except UsageError as exc:
+        return "invalid", exc.message
+    if not report.ok:
+        return "invalid", f"{folder.name} does not validate"
+    if report.root_sha256 != ref.manifest_sha256:
+        return "invalid", f"{folder.name} has root {report.root_sha256}"
+    return "valid", ""
+
+
+def order_key(folder: Path, registry_id: str) -> tuple[str, str] | None:
+    """(created_utc, run_id): the order of snapshots; None when the folder is gone."""
+    if not folder.is_dir():
+        return None
+    snapshot = read_snapshot(folder, registry_id)
+    return snapshot.created_utc, snapshot.run_id
+
+
+def apply_record(pointers: PointerFile, record: JournalRecord) -> PointerFile:
+    assert record.to_ref is not None, "only moves are applied"
+    note = f"{record.action} by {record.actor.get('kind')}:{record.actor.get('id')}"
+    if record.reason:
+        note += f": {record.reason}"
+    pointer = Pointer(record.registry_id, record.to_ref, True, record.created_utc, note)
+    return pointers.with_pointer(pointer, record.created_utc)
+
+
+def pointer_relpath(kind: str, artifacts: tuple[str, ...]) -> str | None:
+    """The artifact a pointer names: the primary one, or None for a multi-file source snapshot
+    (as the seed does for its threshold packs), one given as a glob, and any collection's."""
+    several = len(artifacts) > 1 or any(map(is_pattern, artifacts))
+    if kind == "collection" or (kind == "source" and several):
+        return None
+    return artifacts[0] if artifacts else None

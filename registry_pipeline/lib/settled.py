@@ -1,0 +1,130 @@
+"""The no-change shortcut of `registry build`: sources settled before Dagster starts.
+
+A source is settled when its newest snapshot holds exactly its current files and has a
+passing promotion receipt (the gate's own verdict on exactly that root), the checks that
+read the working tree (parse and schemas, append-only, a log's prefix and rules) pass now,
+and every registry its coordination rules refer to is settled too: a referred registry that
+is built again re-checks the ones referring to it. The shortcut is exactly as strict as the
+path it shortcuts: anything it cannot settle goes through Dagster, visibly.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from registry_pipeline.core.append_only.governed import governed_files
+from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.gate.dependencies import coordination_reads
+from registry_pipeline.core.gate.receipts import ReceiptInvalid, ReceiptStore
+from registry_pipeline.core.gate.registry import check_names
+from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.workspace.catalog import RegistryCatalog, RegistrySpec, load_catalog
+from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.workspace.snapshots import Snapshot, list_snapshots
+from registry_pipeline.core.workspace.sources import (
+    count_records,
+    read_source_files,
+    source_problems,
+    unchanged_snapshot,
+    unexpected_note,
+)
+
+
+@dataclass(frozen=True)
+class Settled:
+    """A source this build reuses without Dagster."""
+
+    snapshot: Snapshot
+    record_count: int | None
+    checks: dict[str, bool]
+    notes: list[str]
+
+
+def settled_sources(workspace: Workspace, in_graph: Iterable[str]) -> dict[str, Settled]:
+    """The sources of `in_graph` that need no build (see the module's docstring)."""
+    wanted = set(in_graph)
+    schemas = SchemaCatalog.for_workspace(workspace.root)
+    catalog = load_catalog(workspace)
+    receipts = ReceiptStore(workspace)
+    settled: dict[str, Settled] = {}
+    for spec in catalog.registries:
+        if spec.is_source and spec.registry_id in wanted:
+            found = _settle(workspace, catalog, spec, schemas, receipts)
+            if found is not None:
+                settled[spec.registry_id] = found
+    reads = coordination_reads(workspace.root, catalog)
+    changed = True
+    while changed:  # one unsettled referred registry unsettles what refers to it, transitively
+        changed = False
+        for registry_id in list(settled):
+            if any(o in wanted and o not in settled for o in reads.get(registry_id, ())):
+                del settled[registry_id]
+                changed = True
+    return settled
+
+
+def _settle(
+    workspace: Workspace,
+    catalog: RegistryCatalog,
+    spec: RegistrySpec,
+    schemas: SchemaCatalog,
+    receipts: ReceiptStore,
+) -> Settled | None:
+    try:
+        source = read_source_files(workspace.root, spec.sources, spec.kind)
+    except RegistryError:
+        return None  # the asset reports it, as its step failure
+    if source_problems(source.files, schemas):  # the asset's own check: no shortcut past it
+        return None
+    try:  # the append-only check too: a violation goes through Dagster, visibly failing
+        governed = governed_files(workspace, spec, source.files, schemas)
+    except RegistryError:
+        return None
+    if not governed.ok:
+        return None
+    if spec.kind == "log" and not _log_checks_pass(workspace, catalog, spec, source.files, schemas):
+        return None
+    snapshots = list_snapshots(workspace, spec.registry_id)
+    newest = snapshots[-1] if snapshots else None
+    if newest is None or unchanged_snapshot(newest.path, governed.files, schemas) != (True, True):
+        return None
+    try:
+        receipt = receipts.find(newest.root_sha256)
+    except ReceiptInvalid:
+        return None
+    if receipt is None or not receipt.passed:  # never checked as a whole, or failed: Dagster
+        return None
+    return Settled(
+        newest,
+        count_records(source.files),
+        dict.fromkeys(check_names(spec), True),
+        [unexpected_note(path) for path in source.unexpected],
+    )
+
+
+def _log_checks_pass(
+    workspace: Workspace,
+    catalog: RegistryCatalog,
+    spec: RegistrySpec,
+    files: dict[str, bytes],
+    schemas: SchemaCatalog,
+) -> bool:
+    """A log's append_only check (and a run index's rules check), by the functions the asset
+    checks call."""
+    from registry_pipeline.core.run_index import index_spec, log_problems
+    from registry_pipeline.core.run_index.prefix import log_prefix
+
+    data = files.get(spec.primary_artifact)
+    if data is None:
+        return False
+    try:
+        if not log_prefix(workspace, spec, io.BytesIO(data), schemas).ok:
+            return False
+        if spec.run_index is None:
+            return True
+        found = log_problems(workspace.root, catalog, index_spec(catalog, spec.registry_id), data)
+    except RegistryError:
+        return False
+    return not any(problem.severity == "error" for problem in found)

@@ -1,0 +1,133 @@
+"""No building on a broken history: while `pointers verify` fails nothing moves, the refusal
+names the repair, and the repair is an explicit, journaled act."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from registry_pipeline.core.pointers.journal import read_records
+from registry_pipeline.core.pointers.store import PointerStore
+from registry_pipeline.core.workspace.layout import Workspace
+
+Run = Callable[..., tuple[int, str, str]]
+JOURNAL = ".codex/ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
+POINTERS = ".codex/ACTIVE_REGISTRY_POINTERS_v0_1.json"
+
+
+def _build(cli: Run, root: Path) -> tuple[int, dict[str, dict[str, object]], str]:
+    code, out, err = cli("build", "--workspace", str(root), "--json")
+    entries = {entry["registry_id"]: entry for entry in json.loads(out)["registries"]}
+    return code, entries, err
+
+
+def _verify(cli: Run, root: Path) -> tuple[int, dict[str, object]]:
+    code, out, _ = cli("pointers", "verify", "--json", "--workspace", str(root))
+    return code, json.loads(out)
+
+
+def test_a_build_refuses_to_promote_onto_a_journal_missing_a_middle_record(
+    cli: Run, demo: Path
+) -> None:
+    assert _build(cli, demo)[0] == 0
+    journal = demo / JOURNAL
+    lines = journal.read_bytes().splitlines(keepends=True)
+    assert len(lines) >= 3
+    journal.write_bytes(b"".join(lines[:1] + lines[2:]))  # one middle record removed
+    before = journal.read_bytes()
+    pointers_before = (demo / POINTERS).read_bytes()
+    code, out, _err = cli("build", "--workspace", str(demo), "--json")
+    assert code == 1
+    error = json.loads(out)["error"]
+    assert error["code"] == "CHAIN_BROKEN" and "registry pointers repair" in error["message"]
+    assert journal.read_bytes() == before  # nothing appended to the broken chain
+    assert (demo / POINTERS).read_bytes() == pointers_before
+
+    code, out, err = cli(
+        "pointers", "repair", "--reason", "a record was deleted", "--workspace", str(demo)
+    )
+    assert code == 0, err
+    assert "journal restarted" in out
+    (kept,) = (demo / ".codex/JOURNAL_QUARANTINE").iterdir()
+    assert kept.read_bytes() == before  # the evidence, byte for byte
+    assert _verify(cli, demo)[0] == 0
+    first = next(read_records(journal))
+    assert first.action == "adopt" and first.checks["repair"]["sha256"]
+    assert "a record was deleted" in first.reason
+    assert _build(cli, demo)[0] == 0
+
+
+def test_a_promotion_by_hand_is_refused_while_the_chain_is_broken(cli: Run, demo: Path) -> None:
+    assert _build(cli, demo)[0] == 0
+    journal = demo / JOURNAL
+    lines = journal.read_bytes().splitlines(keepends=True)
+    journal.write_bytes(b"".join(lines[:1] + lines[2:]))
+    for command in (("hold", "rolepack", "--reason", "x"),):
+        code, _out, err = cli("pointers", *command, "--workspace", str(demo))
+        assert code == 1 and "CHAIN_BROKEN" in err and "registry pointers repair" in err
+
+
+def test_a_hand_edit_of_the_relpath_names_the_field_and_repair_restores_it(
+    cli: Run, demo: Path
+) -> None:
+    assert _build(cli, demo)[0] == 0
+    path = demo / POINTERS
+    document = json.loads(path.read_text())
+    entry = next(p for p in document["pointers"] if p["registry_id"] == "expected_versions")
+    recorded = entry["active_ref"]["relpath"]
+    entry["active_ref"]["relpath"] = "OTHER.json"
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    code, out = _verify(cli, demo)
+    assert code == 1
+    (problem,) = [p for p in out["problems"] if p["code"] == "POINTER_MISMATCH"]  # type: ignore[union-attr]
+    message = problem["message"]
+    assert "relpath is 'OTHER.json' in the pointer file" in message
+    assert f"{recorded!r} in the journal" in message
+    assert "registry pointers repair expected_versions" in message
+    code, _out, err = cli(
+        "pointers", "accept", "expected_versions", "--reason", "x", "--workspace", str(demo)
+    )
+    assert code == 1 and "registry pointers repair expected_versions" in err
+    code, out_text, err = cli(
+        "pointers", "repair", "expected_versions", "--reason", "undo", "--workspace", str(demo)
+    )
+    assert code == 0, err
+    assert "restore" in out_text
+    assert _verify(cli, demo)[0] == 0
+    restored = json.loads(path.read_text())
+    entry = next(p for p in restored["pointers"] if p["registry_id"] == "expected_versions")
+    assert entry["active_ref"]["relpath"] == recorded
+    last = list(read_records(demo / JOURNAL))[-1]
+    assert last.action == "restore" and last.checks["restored"]["found"]["relpath"] == "OTHER.json"
+    assert _build(cli, demo)[0] == 0
+
+
+def test_verify_reports_a_deleted_active_snapshot(cli: Run, demo: Path) -> None:
+    assert _build(cli, demo)[0] == 0
+    active = PointerStore(Workspace(demo)).read().active("rolepack")
+    assert active is not None and active.run_id
+    shutil.rmtree(demo / ".codex/RUNS" / active.run_id)
+    code, out = _verify(cli, demo)
+    assert code == 1
+    codes = {(p["code"], p["registry_id"]) for p in out["problems"]}  # type: ignore[union-attr]
+    assert ("TARGET_MISSING", "rolepack") in codes
+    code, _text, err = cli("pointers", "verify", "--workspace", str(demo))
+    assert code == 1 and "TARGET_MISSING" in err and active.run_id in err
+
+
+def test_verify_reports_a_changed_active_snapshot(cli: Run, demo: Path) -> None:
+    assert _build(cli, demo)[0] == 0
+    active = PointerStore(Workspace(demo)).read().active("rolepack")
+    assert active is not None and active.run_id
+    seal = demo / ".codex/RUNS" / active.run_id / "MANIFEST.sha256"
+    text = seal.read_text()
+    root = active.manifest_sha256 or ""
+    seal.write_text(text.replace(root, "0" * 64))
+    code, out = _verify(cli, demo)
+    assert code == 1
+    assert ("TARGET_CHANGED", "rolepack") in {
+        (p["code"], p["registry_id"])
+        for p in out["problems"]  # type: ignore[union-attr]
+    }

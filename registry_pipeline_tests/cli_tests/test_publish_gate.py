@@ -1,0 +1,207 @@
+"""One publish gate: a snapshot becomes active only with a passing receipt for exactly its root,
+whichever path moves the pointer (build, `pointers promote`, `accept`, `rollback`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from registry_pipeline.core.gate.receipts import ReceiptStore
+from registry_pipeline.core.pointers.journal import read_records
+from registry_pipeline.core.pointers.store import PointerStore
+from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.workspace.snapshots import list_snapshots
+
+Run = Callable[..., tuple[int, str, str]]
+ROLEPACK = Path("registries/rolepack/atelier_rolepack_v1.json")
+
+
+def _build(cli: Run, root: Path) -> tuple[int, dict[str, dict[str, object]]]:
+    code, out, _ = cli("build", "--workspace", str(root), "--json")
+    return code, {entry["registry_id"]: entry for entry in json.loads(out)["registries"]}
+
+
+def _active(root: Path, registry_id: str) -> str | None:
+    ref = PointerStore(Workspace(root)).read().active(registry_id)
+    return ref.run_id if ref else None
+
+
+def _remove_a_role(root: Path) -> None:
+    document = json.loads((root / ROLEPACK).read_text())
+    document["roles"] = document["roles"][1:]
+    (root / ROLEPACK).write_text(json.dumps(document, indent=2) + "\n")
+
+
+def test_a_build_writes_a_receipt_for_every_checked_snapshot_and_the_journal_names_it(
+    cli: Run, demo: Path
+) -> None:
+    code, entries = _build(cli, demo)
+    assert code == 0
+    store = ReceiptStore(Workspace(demo))
+    run_id = str(entries["rolepack"]["run_id"])
+    (snapshot,) = [s for s in list_snapshots(Workspace(demo), "rolepack") if s.run_id == run_id]
+    receipt = store.find(snapshot.root_sha256)
+    assert receipt is not None and receipt.passed and receipt.run_id == run_id
+    names = [check["name"] for check in receipt.checks]
+    assert names == ["seal_valid", "schema_valid", "append_only", "coordination"]
+    assert receipt.build["kind"] == "dagster_run"
+    promoted = [r for r in read_records(PointerStore(Workspace(demo)).journal_path)
+                if r.registry_id == "rolepack" and r.action == "promote"]  # fmt: skip
+    assert promoted[-1].checks["receipt"]["sha256"] == receipt.sha256
+    assert (demo / promoted[-1].checks["receipt"]["path"]).read_bytes() == receipt.data()
+
+
+def test_the_coordination_check_names_the_snapshots_it_read_never_the_working_tree(
+    cli: Run, demo: Path
+) -> None:
+    code, entries = _build(cli, demo)
+    assert code == 0
+    packs = str(entries["threshold_packs_file"]["run_id"])
+    workspace = Workspace(demo)
+    (snapshot,) = [s for s in list_snapshots(workspace, "allowed_operations")]
+    receipt = ReceiptStore(workspace).find(snapshot.root_sha256)
+    assert receipt is not None
+    (coordination,) = [c for c in receipt.checks if c["name"] == "coordination"]
+    assert {"registry_id": "threshold_packs_file", "run_id": packs} == {
+        k: coordination["inputs"][0][k] for k in ("registry_id", "run_id")
+    }
+    assert len(coordination["inputs"][0]["root"]) == 64
+
+
+def test_a_snapshot_that_failed_append_only_cannot_be_promoted_by_hand(
+    cli: Run, demo: Path
+) -> None:
+    assert _build(cli, demo)[0] == 0
+    published = _active(demo, "rolepack")
+    _remove_a_role(demo)
+    code, entries = _build(cli, demo)
+    assert code == 1 and entries["rolepack"]["promoted"] is False
+    failed = str(entries["rolepack"]["run_id"])
+    code, out, err = cli(
+        "pointers", "promote", "rolepack", failed, "--reason", "force", "--workspace", str(demo)
+    )
+    assert code == 1, out
+    assert "CHECK_FAILED" in err and "append_only" in err and "ID_REMOVED" in err
+    assert _active(demo, "rolepack") == published
+    code, out, err = cli(
+        "pointers", "promote", "rolepack", failed, "--json", "--workspace", str(demo)
+    )
+    assert code == 1 and json.loads(err or out)["error"]["code"] == "CHECK_FAILED"
+
+
+def test_a_rebuild_of_a_failed_snapshot_seals_anew_instead_of_reusing_it(
+    cli: Run, demo: Path
+) -> None:
+    assert _build(cli, demo)[0] == 0
+    _remove_a_role(demo)
+    code, first = _build(cli, demo)
+    assert code == 1
+    code, second = _build(cli, demo)
+    assert code == 1
+    assert second["rolepack"]["run_id"] != first["rolepack"]["run_id"]
+
+
+def test_a_hand_edit_to_a_failed_snapshot_cannot_be_accepted(cli: Run, demo: Path) -> None:
+    assert _build(cli, demo)[0] == 0
+    _remove_a_role(demo)
+    code, entries = _build(cli, demo)
+    failed = str(entries["rolepack"]["run_id"])
+    pointers_path = demo / ".codex/ACTIVE_REGISTRY_POINTERS_v0_1.json"
+    document = json.loads(pointers_path.read_text())
+    (snapshot,) = [s for s in list_snapshots(Workspace(demo), "rolepack") if s.run_id == failed]
+    for pointer in document["pointers"]:
+        if pointer["registry_id"] == "rolepack":
+            pointer["active_ref"]["run_id"] = failed
+            pointer["active_ref"]["manifest_sha256"] = snapshot.root_sha256
+    pointers_path.write_text(json.dumps(document, indent=2) + "\n")
+    code, _out, err = cli(
+        "pointers", "accept", "rolepack", "--reason", "x", "--workspace", str(demo)
+    )
+    assert code == 1 and "CHECK_FAILED" in err and "append_only" in err
+
+
+def test_rollback_moves_only_to_a_snapshot_with_a_receipt(cli: Run, tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    root.mkdir()
+    assert cli("init", str(root))[0] == 0
+    never_checked, old, new = (_seal(cli, root, tmp_path, n) for n in range(3))
+
+    def pointers(*args: str) -> tuple[int, str, str]:
+        return cli("pointers", *args, "--workspace", str(root))
+
+    assert pointers("promote", "alpha", old)[0] == 0  # checked by the gate: a receipt
+    assert pointers("promote", "alpha", new)[0] == 0
+    code, _out, err = pointers("rollback", "alpha", "--to", never_checked, "--reason", "x")
+    assert code == 1 and "NO_RECEIPT" in err and never_checked in err
+    assert _active(root, "alpha") == new
+    code, _out, err = pointers("rollback", "alpha", "--to", old, "--reason", "x")
+    assert code == 0, err
+    assert _active(root, "alpha") == old
+
+
+def _seal(cli: Run, root: Path, tmp_path: Path, n: int) -> str:
+    source = tmp_path / "ALPHA.json"
+    source.write_text(json.dumps({"n": n}) + "\n")
+    code, out, err = cli(
+        "seal", str(source), "--registry-id", "alpha", "--workspace", str(root), "--json"
+    )
+    assert code == 0, err
+    return str(json.loads(out)["run_id"])
+
+
+def test_a_journal_symlinked_out_of_the_workspace_is_never_written(
+    cli: Run, tmp_path: Path
+) -> None:
+    root = tmp_path / "ws"
+    root.mkdir()
+    assert cli("init", str(root))[0] == 0
+    run_id = _seal(cli, root, tmp_path, 1)
+    outside = tmp_path / "elsewhere.jsonl"
+    outside.write_bytes(b"")
+    (root / ".codex/ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl").symlink_to(outside)
+    code, _out, err = cli("pointers", "promote", "alpha", run_id, "--workspace", str(root))
+    assert code == 2 and "UNSAFE_PATH" in err and "ACTIVE_REGISTRY_POINTERS_JOURNAL" in err
+    assert outside.read_bytes() == b""
+    assert not (root / ".codex/ACTIVE_REGISTRY_POINTERS_v0_1.json").exists()
+
+
+def test_before_its_first_promotion_a_log_is_checked_against_the_snapshot_before_it(
+    cli: Run, demo: Path
+) -> None:
+    """With no active pointer yet, the baseline of a sealed log is the snapshot before it, never
+    itself: an emptied override log fails even before the log was ever promoted."""
+    operation = {
+        "operation_id": "OP-Z01", "name": "Weekly digest", "option": "Z", "builder": None,
+        "enforcement_level": "C2", "threshold_pack": "weekly_pack_v1",
+    }  # fmt: skip
+    code, _out, err = cli(
+        "add-entry", "--workspace", str(demo), "--type", "allowed_operations",
+        "--entry-json", json.dumps(operation), "--no-check", "--reason", "pack lands next",
+    )  # fmt: skip
+    assert code == 0, err
+    code, entries = _build(cli, demo)  # inconsistent: nothing promoted, the log sealed
+    assert code == 1 and entries["write_overrides"]["promoted"] is False
+    assert _active(demo, "write_overrides") is None
+    (demo / "registries/WRITE_OVERRIDES_v0_1.jsonl").write_bytes(b"")
+    code, entries = _build(cli, demo)
+    assert code == 1
+    assert entries["write_overrides"]["checks"]["append_only"] is False
+
+
+def test_a_folder_dated_in_the_future_is_never_promoted(cli: Run, tmp_path: Path) -> None:
+    """It would make every real snapshot sealed after it NOT_NEWER."""
+    from datetime import UTC, datetime
+
+    from registry_pipeline.core.seal.envelope import RunSpec
+    from registry_pipeline.core.seal.run_store import RunStore, seal_files
+
+    root = tmp_path / "ws"
+    root.mkdir()
+    assert cli("init", str(root))[0] == 0
+    moment = datetime(2099, 1, 1, tzinfo=UTC)
+    store = RunStore(Workspace(root), clock=lambda: moment)
+    future = seal_files(store, RunSpec(registry_id="alpha"), {"ALPHA.json": b'{"n": 1}\n'})
+    code, _out, err = cli("pointers", "promote", "alpha", future.run_id, "--workspace", str(root))
+    assert code == 1 and "FUTURE_DATED" in err and "2099" in err
+    assert _active(root, "alpha") is None
