@@ -16,7 +16,8 @@ check, validation of the target folder, journal append + fsync, pointer temp + f
 folder fsync. The journals and pointer files are reset before every repetition.
 
 (b) Verify: `registry pointers verify --json` over 10,000 and 100,000 records, under GNU time for
-the peak RSS; every run must report ok with the expected record count.
+the peak RSS; every run must replay the whole chain with the expected record count (the filler
+registries' targets are absent by construction: TARGET_MISSING for them is expected).
 """
 
 from __future__ import annotations
@@ -86,9 +87,9 @@ class Prefix:
 def generate_journal(path: Path, total: int, prefixes: tuple[int, ...]) -> dict[int, Prefix]:
     """Write `total` chained records over FILLERS registries; the state after each prefix.
 
-    Every pointer file carries all twelve filler registries (those not journaled yet keep their
-    final ref, as pointers that predate the journal), so the files of every size are the same
-    size and a promotion rewrites the same bytes whatever the journal's length.
+    Each pointer file carries the filler registries its journal prefix has recorded (an entry
+    the journal does not explain is a hand edit, and no pointer moves while there is one): one
+    in the 1-record file, all twelve from 12 records on (about 3 KB more).
     """
     from registry_pipeline.core.pointers.journal import JournalRecord
     from registry_pipeline.core.pointers.pointer_file import ActiveRef, Pointer, PointerFile
@@ -133,7 +134,7 @@ def generate_journal(path: Path, total: int, prefixes: tuple[int, ...]) -> dict[
     result: dict[int, Prefix] = {}
     for records, journaled in snapshots.items():
         pointers = PointerFile()
-        for registry_id, (ref, created) in sorted({**state, **journaled}.items()):
+        for registry_id, (ref, created) in sorted(journaled.items()):
             pointer = Pointer(registry_id, ref, True, created, "generated")
             pointers = pointers.with_pointer(pointer, created)
         result[records] = Prefix(records, offsets[records], pointers.render())
@@ -232,11 +233,19 @@ def _warm_programs() -> None:
 
 
 def _verify(workspace: Path, output: Path, expected_records: int) -> Sample:
-    """One timed `registry pointers verify --json`; it must say ok with every record."""
+    """One timed `registry pointers verify --json`: the replay must be whole with every record.
+    The filler registries' targets are absent by construction (generated refs, no folders), so
+    TARGET_MISSING for a filler is the one problem expected."""
     argv = [REGISTRY, "pointers", "verify", "--workspace", str(workspace), "--json"]
-    sample, _ = run_timed(argv, stdout_path=output)
+    sample, _ = run_timed(argv, stdout_path=output, expect=1)  # TARGET_MISSING: the fillers
     report = json.loads(output.read_text())
-    if not report["ok"] or report["records"] != expected_records:
+    unexpected = [
+        problem
+        for problem in report["problems"]
+        if problem["code"] != "TARGET_MISSING"
+        or not str(problem.get("registry_id", "")).startswith("filler_")
+    ]
+    if unexpected or report["records"] != expected_records:
         raise BenchError(f"verify of {workspace.name}: {report}")
     return sample
 
@@ -307,7 +316,8 @@ def measure_latency(
         )
     )
     report.checks.append(
-        f"pointers: every promotion changed the pointer, and `registry pointers verify` said ok "
+        f"pointers: every promotion changed the pointer, and `registry pointers verify` replayed "
+        f"the whole chain (only the fillers' absent targets reported) "
         f"with {promotions + 1} more records after each run"
     )
     return report
@@ -359,7 +369,8 @@ def measure_verify(
     )
     report.extra["pointers_journal_bytes"] = {str(size): prefixes[size].nbytes for size in sizes}
     report.checks.append(
-        "pointers: every timed `registry pointers verify --json` said ok with the expected "
+        "pointers: every timed `registry pointers verify --json` replayed the whole chain with the "
+        "expected "
         "record count"
     )
     return report
