@@ -4,9 +4,7 @@ as-of."""
 from __future__ import annotations
 
 import argparse
-import getpass
 import re
-import socket
 from typing import Any
 
 from registry_pipeline.cli._args import bounded_float
@@ -26,8 +24,10 @@ from registry_pipeline.cli._pointers_help import (
     VERIFY,
 )
 from registry_pipeline.cli._pointers_repair import add_repair_commands
+from registry_pipeline.cli._pointers_show import records, run_history, run_show
+from registry_pipeline.cli._pointers_store import cli_actor, open_store
 from registry_pipeline.core.errors import UsageError
-from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
+from registry_pipeline.core.workspace.layout import Workspace
 
 NONE = "none"
 
@@ -148,7 +148,7 @@ def add_pointers(commands: Any) -> None:
     )  # fmt: skip
     _common(as_of)
     as_of.set_defaults(run=run_as_of)
-    add_repair_commands(sub, _command, _common, _lock_option, _store, _actor)
+    add_repair_commands(sub, _command, _common, _lock_option, open_store, cli_actor)
 
 
 def _command(
@@ -172,16 +172,6 @@ def _common(parser: argparse.ArgumentParser) -> None:
     workspace_option(parser)
 
 
-def _store(args: argparse.Namespace) -> tuple[Workspace, Any]:
-    from registry_pipeline.core.gate.gate import gated_store
-
-    workspace = resolve_workspace(args.workspace).require()
-    timeout = getattr(args, "lock_timeout", None)  # range-checked when parsed (bounded_float)
-    if timeout is None:
-        return workspace, gated_store(workspace)
-    return workspace, gated_store(workspace, lock_timeout=timeout)
-
-
 def _lock_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--lock-timeout", type=bounded_float(0, 86400), metavar="SECONDS",
@@ -189,166 +179,7 @@ def _lock_option(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-# -- show ------------------------------------------------------------------------------------
-
-
-def run_show(args: argparse.Namespace) -> int:
-    from registry_pipeline.core.seal.validate import inspection_cache
-    from registry_pipeline.core.workspace.catalog import load_catalog
-
-    workspace, store = _store(args)
-    pointers = store.read()
-    try:
-        specs = {spec.registry_id: spec for spec in load_catalog(workspace).registries}
-    except UsageError as exc:
-        if exc.code != "NO_CATALOG":
-            raise
-        specs = {}  # a workspace without a catalog: the pointers alone
-    with inspection_cache(workspace.verdicts_path):  # one load and save for every target
-        rows = [
-            _row(workspace, store, pointers, registry_id, specs.get(registry_id))
-            for registry_id in [*specs, *(i for i in pointers.pointers if i not in specs)]
-        ]
-    if args.json:
-        json_doc({"last_updated_utc": pointers.last_updated_utc, "pointers": rows})
-        return 0
-    if not rows:
-        out("no active pointers yet (a build promotes what passes its checks)")
-    for row in rows:
-        ref = row["active_ref"]
-        if not row["has_pointer"]:
-            out(f"{row['registry_id']:<24} (no pointer by design)")
-        elif ref is None:
-            out(f"{row['registry_id']:<24} (none)")
-        else:
-            hold = row["hold"]
-            state = " ".join(
-                part
-                for part in (
-                    str(row["target"]),
-                    "" if row["journal"] == "ok" else f"[{row['journal']}]",
-                    f"[held: {hold['reason']}, since {hold['since']}]" if hold else "",
-                )
-                if part
-            )
-            out(
-                f"{row['registry_id']:<24} {ref['run_id']:<48} "
-                f"sha256:{str(ref['manifest_sha256'])[:12]}  {row['active_asof_utc']}  {state}"
-            )
-    return 0
-
-
-def _row(
-    workspace: Workspace, store: Any, pointers: Any, registry_id: str, spec: Any
-) -> dict[str, Any]:
-    """One registry's line of `pointers show`: its pointer, target, journal state and hold."""
-    from registry_pipeline.core.pointers.store import PointerRefused
-
-    pointer = pointers.pointers.get(registry_id)
-    ref = pointer.active_ref if pointer else None
-    try:
-        hold = store.held(registry_id)
-    except PointerRefused:  # an unreadable journal: the journal column says so
-        hold = None
-    return {
-        "registry_id": registry_id,
-        "has_pointer": spec.active_pointer if spec else True,
-        "active_ref": ref.as_json() if ref else None,
-        "active_ref_known": pointer.active_ref_known if pointer else None,
-        "active_asof_utc": pointer.active_asof_utc if pointer else None,
-        "target": _target_state(workspace, store, registry_id, ref),
-        "journal": _journal_state(store, pointers, registry_id),
-        "hold": _hold_json(hold),
-        "notes": pointer.notes if pointer else "",
-    }
-
-
-def _target_state(workspace: Workspace, store: Any, registry_id: str, ref: Any) -> str | None:
-    """`ok`, or what is wrong with the folder the pointer names: `missing`, `wrong_registry`,
-    `root_mismatch`, `invalid: CODES` (validated again, with the build's verdict cache)."""
-    from registry_pipeline.core.pointers.store import PointerRefused, target_folder
-    from registry_pipeline.core.seal.validate import inspect_run_folder
-
-    if ref is None or ref.run_id is None:
-        return None
-    try:
-        folder = target_folder(workspace, registry_id, ref.run_id)
-    except PointerRefused as exc:
-        return {"TARGET_WRONG_REGISTRY": "wrong_registry"}.get(exc.code, "missing")
-    report = inspect_run_folder(folder, schemas=store.schemas)  # in run_show's verdict cache
-    if not report.ok:
-        return "invalid: " + ",".join(sorted({p.code.value for p in report.problems}))
-    return "ok" if report.root_sha256 == ref.manifest_sha256 else "root_mismatch"
-
-
-def _hold_json(hold: Any) -> dict[str, object] | None:
-    if hold is None:
-        return None
-    return {"reason": hold.reason, "since": hold.since, "by": hold.by, "seq": hold.record.seq}
-
-
-def _journal_state(store: Any, pointers: Any, registry_id: str) -> str:
-    """`ok` when the journal explains the pointer, else the refusal code (POINTER_MISMATCH)."""
-    from registry_pipeline.core.pointers.store import PointerRefused
-
-    try:
-        store.explained([registry_id])  # an entry deleted by hand is a mismatch too
-    except PointerRefused as exc:
-        return str(exc.code)
-    return "ok"
-
-
-# -- history ---------------------------------------------------------------------------------
-
-
-def _records(store: Any) -> list[Any]:
-    """Every journal record; an unreadable line is JOURNAL_CORRUPT (exit 1) naming it."""
-    from registry_pipeline.core.pointers.journal import JournalFormatError, read_records
-    from registry_pipeline.core.pointers.store import PointerRefused
-
-    try:
-        return list(read_records(store.journal_path))
-    except JournalFormatError as exc:
-        raise PointerRefused(
-            f"{exc}; run `registry pointers verify`", code="JOURNAL_CORRUPT",
-            path=str(store.journal_path),
-        ) from None  # fmt: skip
-
-
-def run_history(args: argparse.Namespace) -> int:
-    workspace, store = _store(args)
-    every = _records(store)
-    records = [r for r in every if args.registry_id is None or r.registry_id == args.registry_id]
-    if args.registry_id is not None and not records and every:
-        from registry_pipeline.core.workspace.catalog import require_known
-
-        seen = {r.registry_id for r in every} | set(store.read().pointers)
-        require_known(workspace, args.registry_id, seen)
-    if args.json:
-        json_doc([{**record.as_json(), "sha256": record.sha256} for record in records])
-        return 0
-    if not records:
-        out("no pointer changes journaled yet")
-    for record in records:
-        was = record.from_ref.run_id if record.from_ref else "(none)"
-        out(
-            f"#{record.seq:<5} {record.created_utc}  {record.action:<8} {record.registry_id:<22} "
-            f"{was} -> {record.to_ref.run_id if record.to_ref else '(none)'}  by "
-            f"{record.actor.get('kind')}:"
-            f"{record.actor.get('id')}" + (f"  ({record.reason})" if record.reason else "")
-        )
-    return 0
-
-
-# -- promote / rollback ----------------------------------------------------------------------
-
-
-def _actor() -> dict[str, str]:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return {"kind": "cli_user", "id": f"{user}@{socket.gethostname()}"}
+# -- promote, rollback, hold, release, accept -------------------------------------------------
 
 
 def _expect(value: str | None) -> object:
@@ -398,13 +229,13 @@ def run_rollback(args: argparse.Namespace) -> int:
 
 def _change(args: argparse.Namespace, action: str) -> int:
     """`promote` or `rollback` through the store, as the CLI user."""
-    workspace, store = _store(args)
+    workspace, store = open_store(args)
     change = getattr(store, action)(
         args.registry_id,
         args.run_id,
         relpath=_relpath(workspace, args.registry_id, args.run_id),
         reason=args.reason,
-        actor=_actor(),
+        actor=cli_actor(),
         expect=_expect(args.expect),
     )
     return _report_change(args, change)
@@ -412,8 +243,8 @@ def _change(args: argparse.Namespace, action: str) -> int:
 
 def run_mark(args: argparse.Namespace) -> int:
     """`hold`, `release` or `accept` through the store, as the CLI user."""
-    _workspace, store = _store(args)
-    change = getattr(store, args.mark)(args.registry_id, reason=args.reason, actor=_actor())
+    _workspace, store = open_store(args)
+    change = getattr(store, args.mark)(args.registry_id, reason=args.reason, actor=cli_actor())
     return _report_change(args, change)
 
 
@@ -452,7 +283,7 @@ def run_verify(args: argparse.Namespace) -> int:
     from registry_pipeline.core.pointers._lock import describe_lock, lock_state
     from registry_pipeline.core.pointers.journal_replay import Finding
 
-    _workspace, store = _store(args)
+    _workspace, store = open_store(args)
     report = store.verify(expect)
     if lock_state(store.lock_path) == "held":  # a lock cannot go stale: it dies with its holder
         held = f"{store.lock_path}: {describe_lock(store.lock_path)}"
@@ -492,8 +323,8 @@ def run_as_of(args: argparse.Namespace) -> int:
     from registry_pipeline.core.pointers.journal_replay import state_as_of
 
     moment = parse_moment(args.timestamp)
-    _workspace, store = _store(args)
-    state = state_as_of(iter(_records(store)), moment)
+    _workspace, store = open_store(args)
+    state = state_as_of(iter(records(store)), moment)
     rows: list[dict[str, Any]] = [
         {
             "registry_id": registry_id,

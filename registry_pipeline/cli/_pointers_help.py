@@ -23,7 +23,7 @@ pointer file edited by hand stops builds and promotions with POINTER_MISMATCH un
 undone (`registry pointers repair REGISTRY`) or recorded with `registry pointers accept`.
 
 One publish gate: every move (a build, the promotion job, promote, accept, rollback) needs a
-passing promotion receipt for exactly the target's root (.codex/RECEIPTS/<root>.json, written
+passing promotion receipt for exactly the target's root (.codex/RECEIPTS/<root>.jsonl, written
 when a build's blocking checks ran, or by the gate running all of them now). A snapshot that
 failed a blocking check never becomes active (CHECK_FAILED names the check); a rollback needs a
 receipt (NO_RECEIPT). While `registry pointers verify` fails (CHAIN_BROKEN, POINTER_MISMATCH,

@@ -12,8 +12,9 @@ from registry_pipeline.cli._output import json_doc, out
 CHECK = """\
 Run every blocking check of REGISTRY_ID on the snapshot RUN_ID (seal, schemas, and as its
 registry has them append-only, coordination against the other registries' checked snapshots,
-rules) exactly as a build does, and write its promotion receipt (.codex/RECEIPTS/<root>.json)
-unless it has one: the first verdict on a snapshot stands. Moves no pointer. A snapshot sealed by
+rules) exactly as a build does, and append its promotion receipt to
+.codex/RECEIPTS/<root>.jsonl (a snapshot with any failing receipt never becomes active). Moves
+no pointer; refused while `registry pointers verify` fails. A snapshot sealed by
 `registry seal` needs a receipt before it can be rolled back to. Exit 0 when every check passed,
 1 when one failed (the receipt says which) or the snapshot is not valid."""
 
@@ -69,7 +70,8 @@ def run_check(args: argparse.Namespace, _store: Store, _actor: Actor) -> int:
     from registry_pipeline.core.pointers.store import PointerRefused, target_folder
     from registry_pipeline.core.workspace.snapshots import read_snapshot
 
-    workspace = _store(args)[0]
+    workspace, store = _store(args)
+    store.require_intact("check")  # judged against the journal's history: it must hold
     folder = target_folder(workspace, args.registry_id, args.run_id)
     root = read_snapshot(folder, args.registry_id).root_sha256
     if root is None:
@@ -117,7 +119,10 @@ def run_repair(args: argparse.Namespace, _store: Store, _actor: Actor) -> int:
         (restored,) = done.records
         out(f"{restored}  (journal head {restored.sha256})")
     else:
-        out(f"journal restarted: the broken one is kept at {done.quarantined} ({done.problem})")
+        kept = (
+            f"the broken one is kept at {done.quarantined}" if done.quarantined else "none was left"
+        )
+        out(f"journal restarted ({kept}; {done.problem})")
         for adopted in done.records:
             out(f"  {adopted}")
     return 0

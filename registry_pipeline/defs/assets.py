@@ -105,12 +105,18 @@ def _coordination_step(
     def _coordination(
         context: dg.AssetCheckExecutionContext, registry_workspace: RegistryWorkspace
     ) -> dg.AssetCheckResult:
-        path = materialized_path(context.instance, key, context.run.run_id)
+        run_id = context.run.run_id
+        path = materialized_path(context.instance, key, run_id)
+        pinned = {  # what this run sealed of the registries it refers to: exactly those
+            other: folder
+            for other in others
+            if (folder := materialized_path(context.instance, dg.AssetKey(other), run_id))
+        }
         with as_step_failure():  # every check again, then the receipt of them all
             results = list(
                 evaluate_checks(
-                    key, registry_checks(spec), path, registry_workspace.workspace,
-                    context.run.run_id,
+                    key, registry_checks(spec), path, registry_workspace.workspace, run_id,
+                    pinned,
                 )
             )  # fmt: skip
         (result,) = [r for r in results if r.check_name == COORDINATION_CHECK.name]

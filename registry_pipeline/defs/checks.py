@@ -7,7 +7,7 @@ The checks themselves are the core gate's (`core.gate.registry`), the functions 
 store runs again for a snapshot no build checked; the step writes their promotion receipt.
 """
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 import dagster as dg
@@ -58,11 +58,13 @@ def evaluate_checks(
     path: Path | None,
     workspace: Workspace,
     dagster_run_id: str | None = None,
+    pinned: Mapping[str, Path] | None = None,
 ) -> Iterator[dg.AssetCheckResult]:
     """Each check on the run folder `path` this step sealed (None: nothing was sealed); the
-    verdicts are first written as the snapshot's promotion receipt (unless it has one)."""
+    verdicts are first appended to the snapshot's promotion receipts (`pinned`: the other
+    registries' folders this run sealed, which a coordination check reads)."""
     registry_id = key.to_user_string()
-    verdicts = [check.run(path, workspace, registry_id) for check in checks]
+    verdicts = [check.run(path, workspace, registry_id, pinned) for check in checks]
     root = read_snapshot(path, registry_id).root_sha256 if path is not None else None
     if path is not None and root is not None and dagster_run_id is not None:
         build = {"kind": "dagster_run", "id": dagster_run_id}

@@ -1,7 +1,8 @@
 """The no-change shortcut of `registry build`: sources settled before Dagster starts.
 
-A source is settled when its newest snapshot holds exactly its current files and has a
-passing promotion receipt (the gate's own verdict on exactly that root), the checks that
+A source is settled when its newest snapshot holds exactly its current files and the gate
+would admit it as it is (`gate.admissible`: a passing receipt of exactly that root, none that
+failed, run by the checks the catalog asks now against what is current), the checks that
 read the working tree (parse and schemas, append-only, a log's prefix and rules) pass now,
 and every registry its coordination rules refer to is settled too: a referred registry that
 is built again re-checks the ones referring to it. The shortcut is exactly as strict as the
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from registry_pipeline.core.append_only.governed import governed_files
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.gate.dependencies import coordination_reads
-from registry_pipeline.core.gate.receipts import ReceiptInvalid, ReceiptStore
+from registry_pipeline.core.gate.gate import admissible
 from registry_pipeline.core.gate.registry import check_names
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, RegistrySpec, load_catalog
@@ -47,11 +48,10 @@ def settled_sources(workspace: Workspace, in_graph: Iterable[str]) -> dict[str, 
     wanted = set(in_graph)
     schemas = SchemaCatalog.for_workspace(workspace.root)
     catalog = load_catalog(workspace)
-    receipts = ReceiptStore(workspace)
     settled: dict[str, Settled] = {}
     for spec in catalog.registries:
         if spec.is_source and spec.registry_id in wanted:
-            found = _settle(workspace, catalog, spec, schemas, receipts)
+            found = _settle(workspace, catalog, spec, schemas)
             if found is not None:
                 settled[spec.registry_id] = found
     reads = coordination_reads(workspace.root, catalog)
@@ -70,7 +70,6 @@ def _settle(
     catalog: RegistryCatalog,
     spec: RegistrySpec,
     schemas: SchemaCatalog,
-    receipts: ReceiptStore,
 ) -> Settled | None:
     try:
         source = read_source_files(workspace.root, spec.sources, spec.kind)
@@ -90,11 +89,10 @@ def _settle(
     newest = snapshots[-1] if snapshots else None
     if newest is None or unchanged_snapshot(newest.path, governed.files, schemas) != (True, True):
         return None
-    try:
-        receipt = receipts.find(newest.root_sha256)
-    except ReceiptInvalid:
-        return None
-    if receipt is None or not receipt.passed:  # never checked as a whole, or failed: Dagster
+    try:  # the gate's own rule: a passing receipt that is current, and none that failed
+        if admissible(workspace, spec.registry_id, newest.root_sha256) is None:
+            return None  # never checked as a whole, failed, or checked against another state
+    except RegistryError:
         return None
     return Settled(
         newest,

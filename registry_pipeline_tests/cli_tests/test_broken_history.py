@@ -11,6 +11,7 @@ from pathlib import Path
 from registry_pipeline.core.pointers.journal import read_records
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.workspace.snapshots import list_snapshots
 
 Run = Callable[..., tuple[int, str, str]]
 JOURNAL = ".codex/ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
@@ -49,7 +50,7 @@ def test_a_build_refuses_to_promote_onto_a_journal_missing_a_middle_record(
         "pointers", "repair", "--reason", "a record was deleted", "--workspace", str(demo)
     )
     assert code == 0, err
-    assert "journal restarted" in out
+    assert "journal restarted" in out and "kept at" in out
     (kept,) = (demo / ".codex/JOURNAL_QUARANTINE").iterdir()
     assert kept.read_bytes() == before  # the evidence, byte for byte
     assert _verify(cli, demo)[0] == 0
@@ -131,3 +132,41 @@ def test_verify_reports_a_changed_active_snapshot(cli: Run, demo: Path) -> None:
         (p["code"], p["registry_id"])
         for p in out["problems"]  # type: ignore[union-attr]
     }
+
+
+def test_a_deleted_journal_stops_every_move_and_no_hand_edit_rides_in_on_the_repair(
+    cli: Run, demo: Path
+) -> None:
+    assert _build(cli, demo)[0] == 0
+    published = PointerStore(Workspace(demo)).read().active("rolepack")
+    rolepack = demo / "registries/rolepack/atelier_rolepack_v1.json"
+    document = json.loads(rolepack.read_text())
+    rolepack.write_text(json.dumps({**document, "roles": document["roles"][1:]}, indent=2))
+    code, entries, _err = _build(cli, demo)  # fails append_only: a snapshot that failed
+    failed = str(entries["rolepack"]["run_id"])
+    root = next(
+        s.root_sha256 for s in list_snapshots(Workspace(demo), "rolepack") if s.run_id == failed
+    )
+    path = demo / POINTERS
+    original = path.read_text()
+    edited = json.loads(original)
+    for pointer in edited["pointers"]:
+        if pointer["registry_id"] == "rolepack":
+            pointer["active_ref"].update(run_id=failed, manifest_sha256=root)
+    path.write_text(json.dumps(edited, indent=2) + "\n")
+    (demo / JOURNAL).unlink()
+    code, out = _verify(cli, demo)
+    assert code == 1 and "JOURNAL_MISSING" in {p["code"] for p in out["problems"]}  # type: ignore[union-attr]
+    code, _text, err = cli(
+        "pointers", "hold", "run_index", "--reason", "x", "--workspace", str(demo)
+    )
+    assert code == 1 and "JOURNAL_MISSING" in err and "registry pointers repair" in err
+    assert not (demo / JOURNAL).exists()
+    code, _text, err = cli("pointers", "repair", "--reason", "lost", "--workspace", str(demo))
+    assert code == 1 and "CHECK_FAILED" in err and "rolepack" in err  # the edit cannot ride in
+    path.write_text(original)
+    code, text, err = cli("pointers", "repair", "--reason", "lost", "--workspace", str(demo))
+    assert code == 0, err
+    assert "none was left" in text
+    assert _verify(cli, demo)[0] == 0
+    assert PointerStore(Workspace(demo)).read().active("rolepack") == published

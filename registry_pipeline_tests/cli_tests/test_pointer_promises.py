@@ -183,12 +183,15 @@ def test_a_promotion_on_a_full_disk_is_aborted_and_not_applied_later(
         assert cli(*promote, ids[0], "--workspace", str(ws))[0] == 0
         store = PointerStore(Workspace(ws))
         filler = disk / "filler"
+        checkpoint = ws / ".codex/cache/pointer_journal_checkpoint.json"
+        checkpoint.unlink(missing_ok=True)  # a cache the store drops when full: no page to free
         _fill(filler)  # no room for the gate's receipt: refused before anything is journaled
         code, _out, err = cli(*promote, ids[1], "--workspace", str(ws))
         assert code == 1 and "IO_ERROR" in err and "nothing was changed" in err, err
         assert [record.action for record in read_records(store.journal_path)] == ["promote"]
         filler.unlink()
         assert cli("pointers", "check", "alpha", ids[1], "--workspace", str(ws))[0] == 0
+        checkpoint.unlink(missing_ok=True)
         _fill(filler)  # the receipt is there now; the new pointer file does not fit
         code, _out, err = cli(*promote, ids[1], "--workspace", str(ws))
         assert code == 1 and "IO_ERROR" in err and "marked aborted" in err, err

@@ -205,3 +205,131 @@ def test_a_folder_dated_in_the_future_is_never_promoted(cli: Run, tmp_path: Path
     code, _out, err = cli("pointers", "promote", "alpha", future.run_id, "--workspace", str(root))
     assert code == 1 and "FUTURE_DATED" in err and "2099" in err
     assert _active(root, "alpha") is None
+
+
+# -- doors a review found beside the gate ---------------------------------------------------------
+
+
+def _seal_rolepack(cli: Run, root: Path, document: dict[str, object], tmp_path: Path) -> str:
+    """`registry seal` of a rolepack file: a snapshot no build checked."""
+    folder = tmp_path / f"rp{len(list(tmp_path.iterdir()))}"
+    folder.mkdir()
+    source = folder / ROLEPACK.name
+    source.write_text(json.dumps(document, indent=2) + "\n")
+    code, out, err = cli(
+        "seal", str(source), "--registry-id", "rolepack", "--workspace", str(root), "--json"
+    )
+    assert code == 0, err
+    return str(json.loads(out)["run_id"])
+
+
+def _pointers(cli: Run, root: Path, *args: str) -> tuple[int, str, str]:
+    return cli("pointers", *args, "--workspace", str(root))
+
+
+def test_an_unchanged_rebuild_after_a_failed_coordination_fails_again(cli: Run, demo: Path) -> None:
+    assert _build(cli, demo)[0] == 0
+    (demo / "registries/threshold_packs/drift_strict_pack_v1.json").unlink()
+    code, entries = _build(cli, demo)
+    assert code == 1 and entries["allowed_operations"]["checks"]["coordination"] is False
+    code, entries = _build(cli, demo)  # nothing changed: the same verdict
+    assert code == 1 and entries["allowed_operations"]["checks"]["coordination"] is False
+
+
+def test_a_receipt_checked_against_an_older_baseline_is_checked_again(
+    cli: Run, demo: Path, tmp_path: Path
+) -> None:
+    assert _build(cli, demo)[0] == 0
+    original = json.loads((demo / ROLEPACK).read_text())
+    first = original["roles"][0]
+    role = json.loads(json.dumps(first).replace(first["role_id"], "zzz_new_1"))
+    grown = {**original, "roles": [*original["roles"], role]}
+    with_new_role = _seal_rolepack(cli, demo, grown, tmp_path)
+    without_it = _seal_rolepack(cli, demo, original, tmp_path)
+    assert _pointers(cli, demo, "check", "rolepack", without_it)[0] == 0  # against the first
+    code, _out, err = _pointers(cli, demo, "promote", "rolepack", with_new_role)
+    assert code == 0, err
+    code, _out, err = _pointers(cli, demo, "promote", "rolepack", without_it)
+    assert code == 1 and "CHECK_FAILED" in err and "ID_REMOVED" in err
+    assert _active(demo, "rolepack") == with_new_role
+
+
+def test_accept_checks_a_hand_edit_against_the_journals_snapshot_not_itself(
+    cli: Run, demo: Path, tmp_path: Path
+) -> None:
+    assert _build(cli, demo)[0] == 0
+    document = json.loads((demo / ROLEPACK).read_text())
+    shrunk = _seal_rolepack(cli, demo, {**document, "roles": document["roles"][1:]}, tmp_path)
+    path = demo / ".codex/ACTIVE_REGISTRY_POINTERS_v0_1.json"
+    pointers = json.loads(path.read_text())
+    (snapshot,) = [s for s in list_snapshots(Workspace(demo), "rolepack") if s.run_id == shrunk]
+    for pointer in pointers["pointers"]:
+        if pointer["registry_id"] == "rolepack":
+            pointer["active_ref"]["run_id"] = shrunk
+            pointer["active_ref"]["manifest_sha256"] = snapshot.root_sha256
+    path.write_text(json.dumps(pointers, indent=2) + "\n")
+    code, _out, err = _pointers(cli, demo, "accept", "rolepack", "--reason", "x")
+    assert code == 1 and "CHECK_FAILED" in err and "ID_REMOVED" in err
+
+
+def test_a_receipt_run_by_other_checks_than_the_catalog_asks_now_is_checked_again(
+    cli: Run, demo: Path, tmp_path: Path
+) -> None:
+    assert _build(cli, demo)[0] == 0
+    document = json.loads((demo / ROLEPACK).read_text())
+    shrunk = _seal_rolepack(cli, demo, {**document, "roles": document["roles"][1:]}, tmp_path)
+    catalog = demo / "registries/REGISTRY_CATALOG_v0_2.json"
+    kept = catalog.read_bytes()
+    catalog.unlink()  # no catalog: seal and schemas are all a snapshot is checked for
+    assert _pointers(cli, demo, "check", "rolepack", shrunk)[0] == 0
+    catalog.write_bytes(kept)
+    code, _out, err = _pointers(cli, demo, "promote", "rolepack", shrunk)
+    assert code == 1 and "CHECK_FAILED" in err and "append_only" in err
+
+
+def test_a_forged_last_journal_record_is_never_applied(cli: Run, demo: Path) -> None:
+    assert _build(cli, demo)[0] == 0
+    published = _active(demo, "rolepack")
+    _remove_a_role(demo)
+    code, entries = _build(cli, demo)
+    failed = str(entries["rolepack"]["run_id"])
+    (snapshot,) = [s for s in list_snapshots(Workspace(demo), "rolepack") if s.run_id == failed]
+    journal = demo / ".codex/ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
+    last = json.loads(journal.read_bytes().splitlines()[-1])
+    rolepack = next(
+        json.loads(line) for line in reversed(journal.read_bytes().splitlines())
+        if json.loads(line)["registry_id"] == "rolepack"
+    )  # fmt: skip
+    forged = {**rolepack, "seq": last["seq"] + 1, "prev_sha256": "0" * 64, "action": "promote",
+              "from_ref": rolepack["to_ref"],
+              "to_ref": {**rolepack["to_ref"], "run_id": failed,
+                         "manifest_sha256": snapshot.root_sha256}}  # fmt: skip
+    with journal.open("ab") as handle:
+        handle.write(json.dumps(forged, separators=(",", ":"), sort_keys=True).encode() + b"\n")
+    code, _out, err = _pointers(cli, demo, "hold", "run_index", "--reason", "x")
+    assert code == 1 and "CHAIN_BROKEN" in err
+    assert _active(demo, "rolepack") == published
+
+
+def test_a_hand_written_receipt_of_the_wrong_shape_is_refused_not_internal(
+    cli: Run, tmp_path: Path
+) -> None:
+    import rfc8785
+
+    root = tmp_path / "ws"
+    root.mkdir()
+    assert cli("init", str(root))[0] == 0
+    run_id = _seal(cli, root, tmp_path, 1)
+    (snapshot,) = list_snapshots(Workspace(root), "alpha")
+    receipt = {
+        "receipt_version": "0.1", "registry_id": "alpha", "run_id": run_id,
+        "root_sha256": snapshot.root_sha256, "passed": False, "build": {"kind": "x", "id": "y"},
+        "checks": [{"name": "seal_valid", "passed": False, "reason_codes": [], "description": 5,
+                    "inputs": []}],
+        "created_utc": "2026-11-23T00:00:00Z", "tool_version": "0",
+    }  # fmt: skip
+    folder = root / ".codex/RECEIPTS"
+    folder.mkdir(parents=True)
+    (folder / f"{snapshot.root_sha256}.jsonl").write_bytes(rfc8785.dumps(receipt) + b"\n")
+    code, _out, err = _pointers(cli, root, "promote", "alpha", run_id)
+    assert code == 1 and "RECEIPT_INVALID" in err

@@ -21,6 +21,7 @@ from registry_pipeline.core.append_only.check import Report
 from registry_pipeline.core.append_only.rules import Rules, parse_rules
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.pointers.store import PointerStore
+from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.workspace.catalog import RegistrySpec
@@ -55,14 +56,26 @@ def rules_of(spec: RegistrySpec) -> Rules | None:
 def published_snapshot(
     workspace: Workspace, spec: RegistrySpec, schemas: SchemaCatalog, *, checked: str | None = None
 ) -> Path | None:
-    """The folder a new snapshot is checked against: the active pointer's target (it must
-    validate: BASELINE_INVALID otherwise), else the newest valid snapshot (before `checked`,
-    the run id of a sealed snapshot being checked: never itself), else None."""
+    """The folder a new snapshot is checked against: the active snapshot as the journal records
+    it (a hand edit of the pointer file is never a baseline; before the journal, the file's),
+    in `.codex/RUNS/` (it must validate: BASELINE_INVALID otherwise), else the newest valid
+    snapshot (before `checked`, the run id of a sealed snapshot being checked: never itself),
+    else None."""
     if spec.active_pointer:
-        ref = PointerStore(workspace, schemas).read().active(spec.registry_id)
+        store = PointerStore(workspace, schemas)  # the journal's value: never a hand edit
+        journaled = store.journal_path.exists()
+        ref = store.journal_view(spec.registry_id) if journaled else store.read().active(
+            spec.registry_id
+        )  # fmt: skip
         if ref is not None and ref.run_id:
-            folder = workspace.root / (ref.run_root or ".codex/RUNS") / ref.run_id
-            if not folder.is_dir() or not inspect_run_folder(folder, schemas=schemas).ok:
+            folder = workspace.runs_dir / ref.run_id
+            if (
+                relpath_problem(ref.run_id) is not None
+                or "/" in ref.run_id
+                or ref.run_id.startswith(".")
+                or not folder.is_dir()
+                or not inspect_run_folder(folder, schemas=schemas).ok
+            ):
                 raise UsageError(
                     f"the active snapshot of {spec.registry_id} is missing or does not "
                     "validate; the append-only check has no trustworthy baseline",

@@ -7,6 +7,7 @@ Dagster asset checks (`defs/checks.py`) and the pointer store's gate call these 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -157,7 +158,13 @@ def catalog_append_only_check(
     )
 
 
-def coordination_check(path: Path | None, workspace: Workspace, registry_id: str) -> CheckVerdict:
+def coordination_check(
+    path: Path | None,
+    workspace: Workspace,
+    registry_id: str,
+    *,
+    pinned: Mapping[str, Path] | None = None,
+) -> CheckVerdict:
     """A written source's sealed entries against their schema and the coordination rules, the
     other registries read from their sealed snapshots (`dependency_reader`), never the tree."""
     from registry_pipeline.core.append_only.governed import published_files
@@ -170,7 +177,7 @@ def coordination_check(path: Path | None, workspace: Workspace, registry_id: str
     try:
         catalog = load_catalog(workspace)
         refers_to = coordination_reads(workspace.root, catalog).get(registry_id, ())
-        reader = SnapshotReader(workspace, catalog, refers_to)
+        reader = SnapshotReader(workspace, catalog, refers_to, pinned)
         files = published_files(path, registry_id) or {}
         findings = workspace_findings(workspace, catalog, registry_id, files, read=reader.read)
     except (RegistryError, OSError) as exc:

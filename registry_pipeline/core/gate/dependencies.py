@@ -1,9 +1,9 @@
 """What a coordination check reads of the other registries: their sealed snapshots, never the
 working tree, each named (registry, run id, root) in the receipt.
 
-The snapshot of a dependency is the newest one that validates and did not fail its own checks
-(a failing receipt): in a build, the one sealed in the same run (a registry that refers to
-others is checked for coordination in a step after they are sealed), else the one before. A
+The snapshot of a dependency is, in a build, the one sealed in the same run (a registry that
+refers to others is checked for coordination in a step after they are sealed, and is given
+their folders); otherwise its newest snapshot whose receipts all passed, else its active one. A
 registry with no such snapshot cannot be checked against (DEPENDENCY_NOT_SEALED): build it
 too.
 """
@@ -17,11 +17,15 @@ from registry_pipeline.core.append_only.governed import published_files
 from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.gate.receipts import ReceiptStore
 from registry_pipeline.core.gate.verdict import InputRef
+from registry_pipeline.core.pointers._refused import PointerRefused
+from registry_pipeline.core.pointers.pointer_file import ActiveRef
+from registry_pipeline.core.pointers.store import PointerStore
+from registry_pipeline.core.pointers.targets import target_folder
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.workspace.catalog import RegistryCatalog
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.core.workspace.snapshots import Snapshot, list_snapshots
+from registry_pipeline.core.workspace.snapshots import Snapshot, list_snapshots, read_snapshot
 from registry_pipeline.core.write_path.content import TypeContent, content_of
 from registry_pipeline.core.write_path.findings import Finding
 from registry_pipeline.core.write_path.types import EntryType
@@ -31,10 +35,16 @@ class SnapshotReader:
     """Reads entry types from their registries' checked snapshots and remembers which."""
 
     def __init__(
-        self, workspace: Workspace, catalog: RegistryCatalog, refers_to: tuple[str, ...] = ()
+        self,
+        workspace: Workspace,
+        catalog: RegistryCatalog,
+        refers_to: tuple[str, ...] = (),
+        pinned: Mapping[str, Path] | None = None,
     ) -> None:
         self.workspace = workspace
         self.catalog = catalog
+        self.pinned = dict(pinned or {})
+        """registry -> the run folder sealed for it in the same build (read first)."""
         self.refers_to = frozenset(refers_to)
         """The registries the checked one refers to: without a snapshot of one, nothing can be
         checked (DEPENDENCY_NOT_SEALED); one that refers to it has no entries yet instead."""
@@ -69,17 +79,43 @@ class SnapshotReader:
         return content_of(entry_type, files)
 
     def snapshot_of(self, registry_id: str) -> Snapshot | None:
-        """The newest snapshot of `registry_id` that validates and has no failing receipt."""
-        for snapshot in reversed(list_snapshots(self.workspace, registry_id)):
-            receipt = self.receipts.find(snapshot.root_sha256)
-            if receipt is not None and not receipt.passed:
-                continue
-            try:
-                if inspect_run_folder(snapshot.path, schemas=self.schemas).ok:
-                    return snapshot
-            except UsageError:
-                continue
+        """The snapshot of `registry_id` sealed in the same build, else its checked snapshot."""
+        folder = self.pinned.get(registry_id)
+        if folder is not None:
+            return read_snapshot(folder, registry_id)
+        return checked_snapshot(self.workspace, registry_id, self.schemas)
+
+
+def checked_snapshot(
+    workspace: Workspace, registry_id: str, schemas: SchemaCatalog | None = None
+) -> Snapshot | None:
+    """What another registry is checked against: the newest snapshot of `registry_id` whose
+    receipts all passed (a snapshot nobody checked, e.g. one `registry seal` made, never
+    counts), else its active one, else None."""
+    receipts = ReceiptStore(workspace)
+    for snapshot in reversed(list_snapshots(workspace, registry_id)):
+        verdicts = receipts.verdicts(snapshot.root_sha256)
+        if verdicts.passing and verdicts.failed is None:
+            return snapshot
+    ref = active_ref(workspace, registry_id)
+    if ref is None or not ref.run_id:
         return None
+    try:
+        folder = target_folder(workspace, registry_id, ref.run_id)
+        if inspect_run_folder(folder, schemas=schemas).ok:
+            return read_snapshot(folder, registry_id)
+    except (UsageError, PointerRefused):
+        return None
+    return None
+
+
+def active_ref(workspace: Workspace, registry_id: str) -> ActiveRef | None:
+    """The registry's active snapshot as the journal records it (the pointer file's entry
+    before the journal has begun): never a hand edit of the file."""
+    store = PointerStore(workspace)
+    if store.journal_path.exists():
+        return store.journal_view(registry_id)
+    return store.read().active(registry_id)
 
 
 def coordination_reads(root: Path, catalog: RegistryCatalog) -> dict[str, tuple[str, ...]]:

@@ -10,12 +10,14 @@ state of its day; running them again against today's would judge another questio
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.gate.dependencies import active_ref, checked_snapshot
 from registry_pipeline.core.gate.receipts import Receipt, ReceiptStore, make_receipt
-from registry_pipeline.core.gate.registry import registry_checks
+from registry_pipeline.core.gate.registry import check_names, registry_checks
 from registry_pipeline.core.gate.verdict import CheckVerdict
 from registry_pipeline.core.pointers.pointer_file import ActiveRef
 from registry_pipeline.core.pointers.store import PointerStore
@@ -41,10 +43,16 @@ def spec_of(workspace: Workspace, registry_id: str) -> RegistrySpec | None:
     return next((s for s in catalog.registries if s.registry_id == registry_id), None)
 
 
-def evaluate(workspace: Workspace, registry_id: str, folder: Path | None) -> list[CheckVerdict]:
-    """Every blocking check of `registry_id` on the run folder `folder`."""
+def evaluate(
+    workspace: Workspace,
+    registry_id: str,
+    folder: Path | None,
+    pinned: Mapping[str, Path] | None = None,
+) -> list[CheckVerdict]:
+    """Every blocking check of `registry_id` on the run folder `folder` (`pinned`: the other
+    registries' folders sealed in the same build)."""
     checks = registry_checks(spec_of(workspace, registry_id))
-    return [check.run(folder, workspace, registry_id) for check in checks]
+    return [check.run(folder, workspace, registry_id, pinned) for check in checks]
 
 
 def record(
@@ -55,9 +63,53 @@ def record(
     verdicts: list[CheckVerdict],
     build: dict[str, str],
 ) -> Receipt:
-    """Write the receipt of `verdicts` on `folder` (unless its root has one: that one stands)."""
+    """Append the receipt of `verdicts` on `folder` to its root's receipts."""
     receipt = make_receipt(registry_id, folder.name, root_sha256, verdicts, build)
     return ReceiptStore(workspace).write(receipt)
+
+
+def stale_reason(workspace: Workspace, registry_id: str, receipt: Receipt) -> str | None:
+    """Why a passing receipt no longer decides a move, or None when it does: the registry's
+    blocking checks are not the ones it ran (the catalog changed), or what a check read is not
+    current (its append-only baseline is not the active snapshot any more; another registry
+    it was checked against has a newer checked snapshot, or none of those it read)."""
+    wanted = set(check_names(spec_of(workspace, registry_id)))
+    ran = {str(check.get("name")) for check in receipt.checks}
+    if ran != wanted:
+        return f"it ran {', '.join(sorted(ran))}; the catalog now asks {', '.join(sorted(wanted))}"
+    for check in receipt.checks:
+        for ref in check.get("inputs") or []:
+            other, root = str(ref.get("registry_id")), ref.get("root")
+            if other == registry_id:
+                own = active_ref(workspace, registry_id)
+                if own is not None and own.manifest_sha256 != root:
+                    return (
+                        f"{check.get('name')} compared it with {ref.get('run_id')}, not the "
+                        f"active {own.run_id}"
+                    )
+                continue
+            current = {
+                checked.root_sha256 for checked in [checked_snapshot(workspace, other)] if checked
+            }
+            active = active_ref(workspace, other)
+            current |= {active.manifest_sha256} if active else set()
+            if root not in current and (root is not None or current):
+                return (
+                    f"{check.get('name')} read {other}@{ref.get('run_id') or '(none)'}, which is "
+                    "no longer current"
+                )
+    return None
+
+
+def admissible(workspace: Workspace, registry_id: str, root_sha256: str | None) -> Receipt | None:
+    """The passing receipt of that root that decides a move now (no receipt of it failed, and
+    none is stale), or None: the one rule of the gate and of the build's no-change shortcut."""
+    verdicts = ReceiptStore(workspace).verdicts(root_sha256)
+    if verdicts.failed is not None:
+        return None
+    return next(
+        (r for r in verdicts.passing if stale_reason(workspace, registry_id, r) is None), None
+    )
 
 
 def admit(
@@ -70,36 +122,47 @@ def admit(
     actor: dict[str, str],
 ) -> Receipt:
     """The passing receipt that allows moving `registry_id`'s pointer to `folder`; GateRefused
-    otherwise. Without a receipt, the checks run now (not for a rollback)."""
+    otherwise. Without one that is current, every check runs now and its receipt is appended
+    (not for a rollback: an older snapshot was judged against the state of its day)."""
     store = ReceiptStore(workspace)
-    receipt = store.find(root_sha256)
-    if receipt is None and action == "rollback":
-        raise GateRefused(
-            f"{folder.name} has no promotion receipt: its blocking checks never passed as a "
-            "whole, so it cannot be rolled back to; promote a snapshot instead",
-            code="NO_RECEIPT",
-            path=str(folder),
-        )
-    if receipt is None:
-        verdicts = evaluate(workspace, registry_id, folder)
-        receipt = record(workspace, registry_id, folder, root_sha256, verdicts, actor)
+    verdicts = store.verdicts(root_sha256)
+    if verdicts.failed is not None:
+        raise _failed(store, folder, verdicts.failed)
+    if action == "rollback":
+        if not verdicts.passing:
+            raise GateRefused(
+                f"{folder.name} has no promotion receipt: its blocking checks never passed as a "
+                "whole, so it cannot be rolled back to; promote a snapshot instead",
+                code="NO_RECEIPT",
+                path=str(folder),
+            )
+        receipt = verdicts.passing[0]
+    else:
+        receipt = admissible(workspace, registry_id, root_sha256) or record(
+            workspace, registry_id, folder, root_sha256,
+            evaluate(workspace, registry_id, folder), actor,
+        )  # fmt: skip
     if receipt.registry_id != registry_id or receipt.run_id != folder.name:
         raise GateRefused(
             f"the receipt of root {root_sha256} is for {receipt.registry_id}@{receipt.run_id}, "
             f"not {registry_id}@{folder.name}",
             code="RECEIPT_INVALID",
-            path=str(store.folder / f"{root_sha256}.json"),
-        )
-    if not receipt.passed:
-        by = receipt.build.get("id", "?")
-        raise GateRefused(
-            f"{folder.name} failed its blocking checks ({receipt.build.get('kind', '?')} {by}, "
-            f"{receipt.created_utc}): {receipt.describe_failure()}; a snapshot that failed a "
-            "blocking check never becomes active: fix the registry and build again",
-            code="CHECK_FAILED",
             path=store.path_of(root_sha256),
         )
+    if not receipt.passed:
+        raise _failed(store, folder, receipt)
     return receipt
+
+
+def _failed(store: ReceiptStore, folder: Path, receipt: Receipt) -> GateRefused:
+    by = receipt.build.get("id", "?")
+    return GateRefused(
+        f"{folder.name} failed its blocking checks ({receipt.build.get('kind', '?')} {by}, "
+        f"{receipt.created_utc}): {receipt.describe_failure()}; a snapshot that failed a "
+        "blocking check never becomes active: fix the registry and build again",
+        code="CHECK_FAILED",
+        path=store.path_of(receipt.root_sha256),
+    )
 
 
 def journal_entry(workspace: Workspace, receipt: Receipt) -> dict[str, Any]:

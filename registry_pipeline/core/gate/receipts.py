@@ -1,10 +1,11 @@
 """Promotion receipts: the verdict of every blocking check on exactly one snapshot.
 
-A receipt is written once per snapshot root, when its checks are first decided (by a build's
-asset step, or by the gate for a snapshot no build checked), as RFC 8785 canonical JSON in
-`.codex/RECEIPTS/<ROOT_SHA256>.json`; the journal record of every pointer move names it by path
-and SHA-256. It is never rewritten: the first verdict on a root is its verdict, so a snapshot
-that failed a blocking check can never become active (a rebuild seals a new snapshot instead).
+Each time a snapshot's checks are decided (by a build's step, or by the gate for a snapshot no
+build checked, or whose receipt's inputs are no longer current), a receipt is appended, as one
+line of RFC 8785 canonical JSON, to `.codex/RECEIPTS/<ROOT_SHA256>.jsonl`; the journal record
+of every pointer move names the one that allowed it by path and SHA-256. Lines are only ever
+appended: once any receipt of a root failed, that snapshot can never become active (a rebuild
+seals the same files as a new snapshot instead).
 """
 
 from __future__ import annotations
@@ -85,6 +86,10 @@ class Receipt:
         """SHA-256 of its bytes (what the journal names)."""
         return hashlib.sha256(self.data()).hexdigest()
 
+    def same_decision(self, other: Receipt) -> bool:
+        """The same checks with the same verdicts and inputs (time and build aside)."""
+        return self.checks == other.checks and self.registry_id == other.registry_id
+
     def describe_failure(self) -> str:
         """`name (CODES): why` for each failed check, e.g. for a refusal."""
         parts = []
@@ -113,61 +118,105 @@ def make_receipt(
     )
 
 
+@dataclass(frozen=True)
+class Verdicts:
+    """Every receipt of one root, oldest first: the gate's decisions on that snapshot."""
+
+    receipts: tuple[Receipt, ...]
+
+    @property
+    def failed(self) -> Receipt | None:
+        """The first receipt that failed: the snapshot can never become active."""
+        return next((r for r in self.receipts if not r.passed), None)
+
+    @property
+    def passing(self) -> tuple[Receipt, ...]:
+        """The passing receipts, newest first."""
+        return tuple(r for r in reversed(self.receipts) if r.passed)
+
+    @property
+    def latest(self) -> Receipt | None:
+        """The newest receipt."""
+        return self.receipts[-1] if self.receipts else None
+
+
 class ReceiptStore:
-    """The receipts of a workspace (`.codex/RECEIPTS/`)."""
+    """The receipts of a workspace (`.codex/RECEIPTS/<root>.jsonl`, one line per decision)."""
 
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
         self.folder = workspace.root / RECEIPTS_RELPATH
 
     def path_of(self, root_sha256: str) -> str:
-        """The workspace-relative path of the receipt of `root_sha256`."""
-        return f"{RECEIPTS_RELPATH}/{root_sha256}.json"
+        """The workspace-relative path of the receipts of `root_sha256`."""
+        return f"{RECEIPTS_RELPATH}/{root_sha256}.jsonl"
 
-    def find(self, root_sha256: str | None) -> Receipt | None:
-        """The receipt of that root, None when there is none; ReceiptInvalid when the file is
-        not a receipt the gate wrote (not canonical, another root, a missing field)."""
+    def verdicts(self, root_sha256: str | None) -> Verdicts:
+        """Every receipt of that root (none: an empty `Verdicts`); ReceiptInvalid when a line is
+        not a receipt the gate wrote (not canonical, another root, a field of the wrong type)."""
         if root_sha256 is None or not _ROOT.fullmatch(root_sha256):
-            return None
-        path = self.folder / f"{root_sha256}.json"
+            return Verdicts(())
+        path = self.workspace.root / self.path_of(root_sha256)
+        require_safe(self.workspace.root, path)  # never read through a link either
         try:
             with open(path, "rb", opener=_no_follow) as handle:
                 data = handle.read(MAX_RECEIPT_BYTES + 1)
         except FileNotFoundError:
-            return None
+            return Verdicts(())
         except OSError as exc:
             raise ReceiptInvalid(f"cannot read it: {exc.strerror or exc}", path=str(path)) from None
-        receipt = _parse(data, str(path))
-        if receipt.root_sha256 != root_sha256 or receipt.data() != data:
-            raise ReceiptInvalid(
-                "it is not the receipt the gate wrote for this root (edited by hand?)",
-                path=str(path),
-            )
-        return receipt
+        if len(data) > MAX_RECEIPT_BYTES or (data and not data.endswith(b"\n")):
+            raise ReceiptInvalid("too large, or its last line is incomplete", path=str(path))
+        receipts = []
+        for line in data.splitlines():
+            receipt = _parse(line, str(path))
+            if receipt.root_sha256 != root_sha256 or receipt.data() != line + b"\n":
+                raise ReceiptInvalid(
+                    "a line is not a receipt the gate wrote for this root (edited by hand?)",
+                    path=str(path),
+                )
+            receipts.append(receipt)
+        return Verdicts(tuple(receipts))
+
+    def find(self, root_sha256: str | None) -> Receipt | None:
+        """The verdict on that root: its first failing receipt if any failed, else its newest
+        receipt, else None."""
+        verdicts = self.verdicts(root_sha256)
+        return verdicts.failed or verdicts.latest
 
     def write(self, receipt: Receipt) -> Receipt:
-        """Write `receipt` unless its root has one; returns the receipt that stands (the first:
-        a verdict is never rewritten)."""
-        existing = self.find(receipt.root_sha256)
-        if existing is not None:
-            return existing
-        final = self.folder / f"{receipt.root_sha256}.json"
-        require_safe(self.workspace.root, final)
+        """Append `receipt` to its root's receipts (unless the newest says the same: the same
+        checks, verdicts and inputs); returns it. Receipts are only ever appended."""
+        latest = self.verdicts(receipt.root_sha256).latest
+        if latest is not None and latest.same_decision(receipt):
+            return latest
+        path = self.workspace.root / self.path_of(receipt.root_sha256)
+        require_safe(self.workspace.root, path)
         self.folder.mkdir(parents=True, exist_ok=True)
-        temp = self.folder / f".{receipt.root_sha256}.{os.getpid()}.tmp"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(path, flags, 0o644)
         try:
-            with open(temp, "wb") as handle:
-                handle.write(receipt.data())
-                handle.flush()
-                os.fsync(handle.fileno())
-            try:
-                os.link(temp, final)  # atomic and write-once: an existing receipt stands
-            except FileExistsError:
-                return self.find(receipt.root_sha256) or receipt
-            fsync_dir(self.folder)
+            view = memoryview(receipt.data())
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
         finally:
-            temp.unlink(missing_ok=True)
+            os.close(fd)
+        fsync_dir(self.folder)
         return receipt
+
+
+def _check_ok(check: object) -> bool:
+    return (
+        isinstance(check, dict)
+        and isinstance(check.get("name"), str)
+        and isinstance(check.get("passed"), bool)
+        and isinstance(check.get("reason_codes"), list)
+        and all(isinstance(code, str) for code in check["reason_codes"])
+        and isinstance(check.get("description"), str | None)
+        and isinstance(check.get("inputs"), list)
+        and all(isinstance(ref, dict) for ref in check["inputs"])
+    )
 
 
 def _no_follow(path: str, flags: int) -> int:
@@ -184,8 +233,12 @@ def _parse(data: bytes, where: str) -> Receipt:
     if not isinstance(document, dict) or sorted(document) != sorted(_FIELDS):
         raise ReceiptInvalid(f"not a receipt: it needs exactly {', '.join(_FIELDS)}", path=where)
     checks = document["checks"]
-    if not isinstance(checks, list) or not all(isinstance(c, dict) for c in checks):
-        raise ReceiptInvalid("checks is not a list of objects", path=where)
+    if not isinstance(checks, list) or not all(_check_ok(c) for c in checks):
+        raise ReceiptInvalid(
+            "checks must be objects with a string name, a boolean passed, a list of string "
+            "reason_codes, a string or null description and a list of inputs",
+            path=where,
+        )
     build = document["build"]
     receipt = Receipt(
         str(document["registry_id"]),

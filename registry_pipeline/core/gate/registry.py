@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,10 +24,23 @@ class RegistryCheck:
     name: str
     description: str
     evaluate: Evaluate
+    reads_others: bool = False
+    """It reads other registries' snapshots: `run` hands it those sealed in the same build."""
 
-    def run(self, path: Path | None, workspace: Workspace, registry_id: str) -> CheckVerdict:
-        """Its verdict on the run folder `path`, under its name."""
-        return self.evaluate(path, workspace, registry_id).with_name(self.name)
+    def run(
+        self,
+        path: Path | None,
+        workspace: Workspace,
+        registry_id: str,
+        pinned: Mapping[str, Path] | None = None,
+    ) -> CheckVerdict:
+        """Its verdict on the run folder `path`, under its name (`pinned`: registry -> the
+        folder sealed for it in the same build, for a check that reads other registries)."""
+        if self.reads_others:
+            verdict = c.coordination_check(path, workspace, registry_id, pinned=pinned)
+        else:
+            verdict = self.evaluate(path, workspace, registry_id)
+        return verdict.with_name(self.name)
 
 
 SEAL_VALID = RegistryCheck(
@@ -60,6 +73,7 @@ COORDINATION_CHECK = RegistryCheck(
     "rules of severity error against the other registries' checked snapshots "
     "(docs/WRITE_PATH.md); warnings are listed, not blocking.",
     c.coordination_check,
+    reads_others=True,
 )
 RULES_CHECK = RegistryCheck(
     RULES,

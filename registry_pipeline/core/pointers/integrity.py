@@ -54,6 +54,15 @@ def verify_workspace(
     the last one while the journal file is untouched since (`core.pointers.checkpoint`), and
     keep a checkpoint of a full replay whose chain is whole."""
     report = _replay(workspace.root, journal, pointers, expect_head, checkpoint)
+    traces = [] if journal.exists() or not pointers.pointers else journal_traces(workspace.root)
+    if traces:
+        report.problems.append(
+            Finding(
+                "JOURNAL_MISSING",
+                f"the pointer journal {journal.name} is gone, but the workspace shows it existed "
+                f"({', '.join(traces)}): the pointer file is no longer explained by any history",
+            )
+        )
     edited = {p.registry_id for p in report.problems if p.code == "POINTER_MISMATCH"}
     for registry_id in pointers.pointers:
         ref = pointers.active(registry_id)
@@ -77,6 +86,19 @@ def verify_workspace(
         else:
             report.problems.append(problem)
     return report
+
+
+def journal_traces(root: Path) -> list[str]:
+    """What shows that a workspace's pointer journal existed: promotion receipts, a quarantined
+    journal, the checkpoint of a replay."""
+    found = []
+    for relpath in (".codex/RECEIPTS", ".codex/JOURNAL_QUARANTINE"):
+        folder = root / relpath
+        if folder.is_dir() and not folder.is_symlink() and any(folder.iterdir()):
+            found.append(relpath)
+    if (root / checkpoint.CHECKPOINT_RELPATH).is_file():
+        found.append(checkpoint.CHECKPOINT_RELPATH)
+    return found
 
 
 def _replay(

@@ -143,16 +143,19 @@ def _restart(store: PointerStore, problem: str, reason: str, actor: dict[str, st
     kept = folder / f"{stamp}__{journal.name}"
     require_safe(store.workspace.root, kept)
     folder.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256(journal.read_bytes()).hexdigest()
-    os.replace(journal, kept)  # the same filesystem: the bytes move as they are
-    fsync_dir(folder)
-    fsync_dir(journal.parent)
-    where = kept.relative_to(store.workspace.root).as_posix()
+    if journal.exists():
+        digest: str | None = hashlib.sha256(journal.read_bytes()).hexdigest()
+        os.replace(journal, kept)  # the same filesystem: the bytes move as they are
+        fsync_dir(folder)
+        fsync_dir(journal.parent)
+        where: str | None = kept.relative_to(store.workspace.root).as_posix()
+    else:  # JOURNAL_MISSING: nothing to keep
+        digest = where = None
     repaired = {"passed": True, "quarantined": where, "sha256": digest, "problem": problem[:500]}
     records = store.adopt_as_found(
         actor=actor,
-        note=f"journal restarted by `registry pointers repair`: {reason}; the broken journal is "
-        f"kept at {where}",
+        note=f"journal restarted by `registry pointers repair`: {reason}; "
+        + (f"the broken journal is kept at {where}" if where else "the journal was gone"),
         extra={"repair": repaired},
     )
     return Repair("restarted", tuple(records), where, problem)

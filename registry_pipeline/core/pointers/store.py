@@ -171,11 +171,11 @@ class PointerStore(JournalWriter):
         self.workspace.require()
         self.require_safe_paths()
         with exclusive_lock(self.lock_path, timeout=self.lock_timeout):
+            self._require_intact(self.read(), registry_id, "accept")  # before redoing anything
             pointers, _ = self._redo(self.read())
             mismatch = self._mismatch(pointers, registry_id)
             if mismatch is not None and mismatch.code != "POINTER_MISMATCH":
                 raise mismatch  # an unreadable journal: nothing can be accepted against it
-            self._require_intact(pointers, registry_id, "accept")
             if mismatch is None:
                 raise PointerRefused(
                     f"the journal already explains the pointer of {registry_id}; nothing to accept",
@@ -231,8 +231,8 @@ class PointerStore(JournalWriter):
         if action == "hold" and not reason.strip():
             raise UsageError("a hold needs a reason", code="REASON_REQUIRED")
         with exclusive_lock(self.lock_path, timeout=self.lock_timeout):
+            self._require_intact(self.read(), registry_id, action)  # before redoing anything
             pointers, _ = self._redo(self.read())
-            self._require_intact(pointers, registry_id, action)
             mismatch = self._mismatch(pointers, registry_id)
             if mismatch is not None:
                 raise mismatch
@@ -272,8 +272,8 @@ class PointerStore(JournalWriter):
         folder = target_folder(self.workspace, registry_id, run_id)
         with exclusive_lock(self.lock_path, timeout=self.lock_timeout):
             crash_point("pointer_locked")
+            self._require_intact(self.read(), registry_id, action)  # before redoing anything
             pointers, _ = self._redo(self.read())
-            self._require_intact(pointers, registry_id, action)
             mismatch = self._mismatch(pointers, registry_id)
             if mismatch is not None:
                 raise mismatch
