@@ -89,13 +89,12 @@ def verify_workspace(
 
 
 def journal_traces(root: Path) -> list[str]:
-    """What shows that a workspace's pointer journal existed: promotion receipts, a quarantined
-    journal, the checkpoint of a replay."""
+    """What shows that a workspace's pointer journal existed: a quarantined journal, the
+    checkpoint of a replay (receipts do not: a first build writes them before its journal)."""
     found = []
-    for relpath in (".codex/RECEIPTS", ".codex/JOURNAL_QUARANTINE"):
-        folder = root / relpath
-        if folder.is_dir() and not folder.is_symlink() and any(folder.iterdir()):
-            found.append(relpath)
+    quarantine = root / ".codex/JOURNAL_QUARANTINE"
+    if quarantine.is_dir() and not quarantine.is_symlink() and any(quarantine.iterdir()):
+        found.append(".codex/JOURNAL_QUARANTINE")
     if (root / checkpoint.CHECKPOINT_RELPATH).is_file():
         found.append(checkpoint.CHECKPOINT_RELPATH)
     return found
