@@ -107,6 +107,9 @@ class JournalWriter:
             checkpoint.save(self.workspace.root, kept.advanced(record, stat))
         return record, offset
 
+    append = _append
+    """Append one record (the caller holds the lock): `registry pointers repair` uses it."""
+
     def _adopt_as_found(self) -> JournalRecord | None:
         """Before the journal's first record: one `adopt` record per entry of the pointer file
         as found (a file adopted from the seed system, or written before the journal), so that
@@ -182,19 +185,6 @@ class JournalWriter:
     def journal_view(self, registry_id: str) -> ActiveRef | None:
         """What the journal's last record of `registry_id` says is active (None: nothing)."""
         return self._journal_view(registry_id)
-
-    def append(
-        self,
-        registry_id: str,
-        from_ref: ActiveRef | None,
-        to_ref: ActiveRef | None,
-        action: str,
-        reason: str,
-        actor: dict[str, str],
-        checks: dict[str, Any],
-    ) -> tuple[JournalRecord, int]:
-        """Append one record (the caller holds the lock): see `_append`."""
-        return self._append(registry_id, from_ref, to_ref, action, reason, actor, checks)
 
     def admit(
         self, registry_id: str, folder: Path, target: ActiveRef, action: str, actor: dict[str, str]
