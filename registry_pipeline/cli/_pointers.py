@@ -148,7 +148,7 @@ def add_pointers(commands: Any) -> None:
     )  # fmt: skip
     _common(as_of)
     as_of.set_defaults(run=run_as_of)
-    add_repair_commands(sub, _command, _common, _lock_option, open_store, cli_actor)
+    add_repair_commands(sub, _command, _common, _lock_option)
 
 
 def _command(

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from registry_pipeline.cli._output import json_doc, out
+from registry_pipeline.cli._pointers_store import cli_actor, open_store
 
 CHECK = """\
 Run every blocking check of REGISTRY_ID on the snapshot RUN_ID (seal, schemas, and as its
@@ -31,11 +32,9 @@ NOTHING_TO_REPAIR, or the journal must be restarted first; 2 without a reason.""
 
 def add_repair_commands(
     sub: Any, command: Callable[..., argparse.ArgumentParser], common: Callable[..., None],
-    lock_option: Callable[..., None], store: Callable[[argparse.Namespace], tuple[Any, Any]],
-    actor: Callable[[], dict[str, str]],
+    lock_option: Callable[..., None],
 ) -> None:  # fmt: skip
-    """Add `check` and `repair` to `registry pointers` (`store` and `actor`: how the other
-    subcommands open the gated store and name the person)."""
+    """Add `check` and `repair` to `registry pointers`."""
     check = command(
         sub, "check", "run a snapshot's blocking checks and write its promotion receipt", CHECK,
         "registry pointers check rolepack 2026-11-21__101500__rolepack_build --json",
@@ -43,7 +42,7 @@ def add_repair_commands(
     check.add_argument("registry_id", metavar="REGISTRY_ID", help="the registry's id")
     check.add_argument("run_id", metavar="RUN_ID", help="the snapshot (a run folder name)")
     common(check)
-    check.set_defaults(run=lambda args: run_check(args, store, actor))
+    check.set_defaults(run=run_check)
 
     repair = command(
         sub, "repair", "restore a hand-edited pointer, or restart a broken journal", REPAIR,
@@ -57,20 +56,16 @@ def add_repair_commands(
     repair.add_argument("--reason", required=True, help="why (required, journaled)")
     lock_option(repair)
     common(repair)
-    repair.set_defaults(run=lambda args: run_repair(args, store, actor))
+    repair.set_defaults(run=run_repair)
 
 
-Store = Callable[[argparse.Namespace], tuple[Any, Any]]
-Actor = Callable[[], dict[str, str]]
-
-
-def run_check(args: argparse.Namespace, _store: Store, _actor: Actor) -> int:
+def run_check(args: argparse.Namespace) -> int:
     """`registry pointers check`."""
     from registry_pipeline.core.gate.gate import evaluate, record
     from registry_pipeline.core.pointers.store import PointerRefused, target_folder
     from registry_pipeline.core.workspace.snapshots import read_snapshot
 
-    workspace, store = _store(args)
+    workspace, store = open_store(args)
     store.require_intact("check")  # judged against the journal's history: it must hold
     folder = target_folder(workspace, args.registry_id, args.run_id)
     root = read_snapshot(folder, args.registry_id).root_sha256
@@ -81,7 +76,7 @@ def run_check(args: argparse.Namespace, _store: Store, _actor: Actor) -> int:
             path=str(folder),
         )
     verdicts = evaluate(workspace, args.registry_id, folder)
-    receipt = record(workspace, args.registry_id, folder, root, verdicts, _actor())
+    receipt = record(workspace, args.registry_id, folder, root, verdicts, cli_actor())
     checks, passed = receipt.checks, receipt.passed
     if args.json:
         json_doc({
@@ -106,9 +101,9 @@ def store_path(workspace: Any, receipt: Any) -> str:
     return ReceiptStore(workspace).path_of(receipt.root_sha256)
 
 
-def run_repair(args: argparse.Namespace, _store: Store, _actor: Actor) -> int:
-    _workspace, store = _store(args)
-    done = store.repair(args.registry_id, reason=args.reason, actor=_actor())
+def run_repair(args: argparse.Namespace) -> int:
+    _workspace, store = open_store(args)
+    done = store.repair(args.registry_id, reason=args.reason, actor=cli_actor())
     if args.json:
         json_doc({
             "repair": done.kind, "quarantined": done.quarantined, "problem": done.problem,

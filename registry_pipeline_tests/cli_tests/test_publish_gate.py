@@ -33,6 +33,18 @@ def _remove_a_role(root: Path) -> None:
     (root / ROLEPACK).write_text(json.dumps(document, indent=2) + "\n")
 
 
+def _point_at(root: Path, registry_id: str, run_id: str) -> None:
+    """Edit the pointer file by hand: `registry_id` names the snapshot `run_id`."""
+    (snapshot,) = [s for s in list_snapshots(Workspace(root), registry_id) if s.run_id == run_id]
+    path = root / ".codex/ACTIVE_REGISTRY_POINTERS_v0_1.json"
+    document = json.loads(path.read_text())
+    for pointer in document["pointers"]:
+        if pointer["registry_id"] == registry_id:
+            pointer["active_ref"]["run_id"] = run_id
+            pointer["active_ref"]["manifest_sha256"] = snapshot.root_sha256
+    path.write_text(json.dumps(document, indent=2) + "\n")
+
+
 def test_a_build_writes_a_receipt_for_every_checked_snapshot_and_the_journal_names_it(
     cli: Run, demo: Path
 ) -> None:
@@ -107,14 +119,7 @@ def test_a_hand_edit_to_a_failed_snapshot_cannot_be_accepted(cli: Run, demo: Pat
     _remove_a_role(demo)
     code, entries = _build(cli, demo)
     failed = str(entries["rolepack"]["run_id"])
-    pointers_path = demo / ".codex/ACTIVE_REGISTRY_POINTERS_v0_1.json"
-    document = json.loads(pointers_path.read_text())
-    (snapshot,) = [s for s in list_snapshots(Workspace(demo), "rolepack") if s.run_id == failed]
-    for pointer in document["pointers"]:
-        if pointer["registry_id"] == "rolepack":
-            pointer["active_ref"]["run_id"] = failed
-            pointer["active_ref"]["manifest_sha256"] = snapshot.root_sha256
-    pointers_path.write_text(json.dumps(document, indent=2) + "\n")
+    _point_at(demo, "rolepack", failed)
     code, _out, err = cli(
         "pointers", "accept", "rolepack", "--reason", "x", "--workspace", str(demo)
     )
@@ -260,14 +265,7 @@ def test_accept_checks_a_hand_edit_against_the_journals_snapshot_not_itself(
     assert _build(cli, demo)[0] == 0
     document = json.loads((demo / ROLEPACK).read_text())
     shrunk = _seal_rolepack(cli, demo, {**document, "roles": document["roles"][1:]}, tmp_path)
-    path = demo / ".codex/ACTIVE_REGISTRY_POINTERS_v0_1.json"
-    pointers = json.loads(path.read_text())
-    (snapshot,) = [s for s in list_snapshots(Workspace(demo), "rolepack") if s.run_id == shrunk]
-    for pointer in pointers["pointers"]:
-        if pointer["registry_id"] == "rolepack":
-            pointer["active_ref"]["run_id"] = shrunk
-            pointer["active_ref"]["manifest_sha256"] = snapshot.root_sha256
-    path.write_text(json.dumps(pointers, indent=2) + "\n")
+    _point_at(demo, "rolepack", shrunk)
     code, _out, err = _pointers(cli, demo, "accept", "rolepack", "--reason", "x")
     assert code == 1 and "CHECK_FAILED" in err and "ID_REMOVED" in err
 

@@ -20,8 +20,7 @@ from registry_pipeline.core.append_only.baseline import (
 from registry_pipeline.core.append_only.check import Report
 from registry_pipeline.core.append_only.rules import Rules, parse_rules
 from registry_pipeline.core.errors import UsageError
-from registry_pipeline.core.pointers.store import PointerStore
-from registry_pipeline.core.seal.paths import relpath_problem
+from registry_pipeline.core.pointers.store import PointerRefused, PointerStore, target_folder
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.workspace.catalog import RegistrySpec
@@ -62,20 +61,15 @@ def published_snapshot(
     snapshot (before `checked`, the run id of a sealed snapshot being checked: never itself),
     else None."""
     if spec.active_pointer:
-        store = PointerStore(workspace, schemas)  # the journal's value: never a hand edit
-        journaled = store.journal_path.exists()
-        ref = store.journal_view(spec.registry_id) if journaled else store.read().active(
-            spec.registry_id
-        )  # fmt: skip
+        ref = PointerStore(workspace, schemas).recorded(spec.registry_id)  # never a hand edit
         if ref is not None and ref.run_id:
             folder = workspace.runs_dir / ref.run_id
-            if (
-                relpath_problem(ref.run_id) is not None
-                or "/" in ref.run_id
-                or ref.run_id.startswith(".")
-                or not folder.is_dir()
-                or not inspect_run_folder(folder, schemas=schemas).ok
-            ):
+            try:  # the name is checked before any filesystem call, as for any pointer target
+                folder = target_folder(workspace, spec.registry_id, ref.run_id)
+                valid = inspect_run_folder(folder, schemas=schemas).ok
+            except PointerRefused:
+                valid = False
+            if not valid:
                 raise UsageError(
                     f"the active snapshot of {spec.registry_id} is missing or does not "
                     "validate; the append-only check has no trustworthy baseline",

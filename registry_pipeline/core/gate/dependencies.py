@@ -110,12 +110,8 @@ def checked_snapshot(
 
 
 def active_ref(workspace: Workspace, registry_id: str) -> ActiveRef | None:
-    """The registry's active snapshot as the journal records it (the pointer file's entry
-    before the journal has begun): never a hand edit of the file."""
-    store = PointerStore(workspace)
-    if store.journal_path.exists():
-        return store.journal_view(registry_id)
-    return store.read().active(registry_id)
+    """The registry's active snapshot as the journal records it (`PointerStore.recorded`)."""
+    return PointerStore(workspace).recorded(registry_id)
 
 
 def coordination_reads(root: Path, catalog: RegistryCatalog) -> dict[str, tuple[str, ...]]:

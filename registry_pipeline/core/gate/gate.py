@@ -68,12 +68,18 @@ def record(
     return ReceiptStore(workspace).write(receipt)
 
 
-def stale_reason(workspace: Workspace, registry_id: str, receipt: Receipt) -> str | None:
+def stale_reason(
+    workspace: Workspace,
+    registry_id: str,
+    receipt: Receipt,
+    wanted: set[str] | None = None,
+) -> str | None:
     """Why a passing receipt no longer decides a move, or None when it does: the registry's
     blocking checks are not the ones it ran (the catalog changed), or what a check read is not
     current (its append-only baseline is not the active snapshot any more; another registry
     it was checked against has a newer checked snapshot, or none of those it read)."""
-    wanted = set(check_names(spec_of(workspace, registry_id)))
+    if wanted is None:
+        wanted = set(check_names(spec_of(workspace, registry_id)))
     ran = {str(check.get("name")) for check in receipt.checks}
     if ran != wanted:
         return f"it ran {', '.join(sorted(ran))}; the catalog now asks {', '.join(sorted(wanted))}"
@@ -107,9 +113,11 @@ def admissible(workspace: Workspace, registry_id: str, root_sha256: str | None) 
     verdicts = ReceiptStore(workspace).verdicts(root_sha256)
     if verdicts.failed is not None:
         return None
-    return next(
-        (r for r in verdicts.passing if stale_reason(workspace, registry_id, r) is None), None
+    wanted = set(check_names(spec_of(workspace, registry_id)))  # the catalog read once
+    current = (
+        r for r in verdicts.passing if stale_reason(workspace, registry_id, r, wanted) is None
     )
+    return next(current, None)
 
 
 def admit(

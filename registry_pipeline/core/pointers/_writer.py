@@ -182,6 +182,13 @@ class JournalWriter:
         require_safe_all(self.workspace.root, [self.journal_path, self.pointers_path,
                                                self.lock_path])  # fmt: skip
 
+    def recorded(self, registry_id: str) -> ActiveRef | None:
+        """The registry's active snapshot as the journal records it (the pointer file's entry
+        before the journal has begun): never a hand edit of the file."""
+        if self.journal_path.exists():
+            return self._journal_view(registry_id)
+        return self.read().active(registry_id)
+
     def journal_view(self, registry_id: str) -> ActiveRef | None:
         """What the journal's last record of `registry_id` says is active (None: nothing)."""
         return self._journal_view(registry_id)

@@ -29,13 +29,8 @@ from registry_pipeline.core.workspace.snapshots import read_snapshot
 TARGET_CODES = frozenset(
     {"TARGET_MISSING", "TARGET_CHANGED", "TARGET_WRONG_REGISTRY", "TARGET_NOT_IN_RUNS"}
 )
-REPAIRS = {
-    "RECORD_UNREADABLE": "registry pointers repair --reason TEXT",
-    "CHAIN_BROKEN": "registry pointers repair --reason TEXT",
-    "SEQ_GAP": "registry pointers repair --reason TEXT",
-    "FROM_MISMATCH": "registry pointers repair --reason TEXT",
-    "JOURNAL_MISSING": "registry pointers repair --reason TEXT",
-}
+RESTART = "registry pointers repair --reason TEXT"
+"""The repair of every journal-level problem (a hand edit of one pointer has its own advice)."""
 
 
 def verify_workspace(
@@ -166,9 +161,8 @@ def require_intact(report: VerifyReport, registry_id: str | None, action: str) -
             )
         if problem.code == "HEAD_NOT_FOUND":
             continue
-        repair = REPAIRS.get(problem.code, "registry pointers repair --reason TEXT")
         raise HistoryBroken(
-            f"no pointer moves while `registry pointers verify` fails: {problem}; `{repair}` "
+            f"no pointer moves while `registry pointers verify` fails: {problem}; `{RESTART}` "
             "sets the broken journal aside as evidence and starts a new one from the pointer "
             "file, as a journaled act",
             code=problem.code,
