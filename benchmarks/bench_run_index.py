@@ -13,7 +13,8 @@ Timed, each as a whole process (wall: perf_counter around the child; peak RSS: G
 run, contenders taking turns, inputs in the page cache:
 
 - the four questions of the seed (60-REGISTRY/RUN-INDEX.md, "Minimal Queries") through our CLI:
-  `registry runs show|list|failed|latest ... --index run_index --workspace W --json`, `failed`
+  `registry runs show|list|failed --gates|latest ... --index run_index --workspace W --json`,
+  `failed --gates`
   twice (all runs, and one artist's for a smaller answer);
 - DuckDB answering the same questions over the same JSONL, in a fresh process each time (the
   duckdb Python package, `python -c` a small script: read_json into a temporary table, the
@@ -392,10 +393,10 @@ def questions(workspace: Path, data: Dataset, since: str, until: str) -> list[Qu
             "list",
             {"lanes": lane, "since": f"{since}T00:00Z", "until": f"{until}T23:59Z"},
         ),
-        Question("failed (all)", [*runs, "failed", *tail], "failed", {}),
+        Question("failed (all)", [*runs, "failed", "--gates", *tail], "failed", {}),
         Question(
             "failed --lane artist_id",
-            [*runs, "failed", "--lane", f"artist_id={data.small_artist}", *tail],
+            [*runs, "failed", "--gates", "--lane", f"artist_id={data.small_artist}", *tail],
             "failed",
             {"lanes": {"artist_id": data.small_artist}},
         ),

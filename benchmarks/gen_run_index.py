@@ -288,7 +288,7 @@ def _lines(n: int, seed: int, start: datetime, overrides: list[dict[str, Any]]) 
             if passes and failed:
                 record["override_id"] = f"OVR-{stamp}-{rand4()}"
                 overrides.append(_override_record(record, failed, utc, rng))
-            if rand() < 0.85:
+            if rand() < 0.85 or passes:  # required at Final Save (gate 2 PASS)
                 record["run_log_filepath_abs"] = _run_log(record, date)
             if rand() < 0.15:
                 record["notes"] = NOTES[int(rand() * len(NOTES))]
@@ -357,6 +357,7 @@ def _augment(
     if gate2 == "FAIL" and not blocked and roll < 0.25:
         # QA re-run: gate 2 now passes (an override for a failed uniqueness check)
         record["qa_gate2"] = "PASS"
+        record.setdefault("run_log_filepath_abs", _run_log(record, utc[:10]))  # Final Save
         record.setdefault("work_id", f"WORK-{stamp}-{rand4()}")
         record["version_ids"] = [*record.get("version_ids", ()), f"VER-{stamp}-{rand4()}"]
         if failed:

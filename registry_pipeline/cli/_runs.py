@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Any
 from registry_pipeline.cli._args import bounded_int
 from registry_pipeline.cli._commands import RAW, workspace_option
 from registry_pipeline.cli._output import err, json_doc, out
-from registry_pipeline.cli._runs_show import describe, fields, json_list, table
+from registry_pipeline.cli._runs_show import (
+    describe,
+    failed_json,
+    failed_table,
+    fields,
+    json_list,
+    table,
+)
 from registry_pipeline.core.workspace.input_files import MAX_RECORD_FILE_BYTES, human_size
 
 if TYPE_CHECKING:
@@ -21,8 +28,11 @@ DESCRIPTION = """\
 The run index: every generation run recorded with its lane, inputs, outputs and QA outcomes,
 in an append-only JSONL log (a catalog log with a `run_index` block; docs/RUN_INDEX.md).
 Records are validated by the log's JSON Schema (its rules are if/then), the workspace's
-coordination rules and the index (a record augmenting a run must be later than its latest).
-A run is shown as its latest view: the fields of its newest record.
+coordination rules and the index: a record augmenting a run must come after its latest
+(written later: last_updated_utc, else created_utc; then created_utc), a file field is an
+absolute path and is required at Final Save (qa_gate2 PASS), and a run that passed despite a
+failed uniqueness check names an override that is logged for it and covers every failed check.
+A run is shown as its latest view: the fields of its latest record.
 
 Appending the same records again is safe: records that are the log's last records already,
 byte for byte, are "already appended" (exit 0, nothing written); a batch only partly in the
@@ -42,7 +52,8 @@ examples:
   registry runs show RUN-20260901-0800-3PPB --history --json
   registry runs list --lane artist_id=ART-iron-harbor --lane genre_id=GEN-worship \\
       --since 2026-09-01 --until 2026-09-30
-  registry runs failed --lane artist_id=ART-iron-harbor
+  registry runs failed --lane artist_id=ART-iron-harbor        failed a uniqueness check
+  registry runs failed --gates --json                          any gate or check FAIL
   registry runs latest --lane artist_id=ART-iron-harbor --lane genre_id=GEN-worship
   registry runs append --index run_overrides --record-file override.json
   registry runs repair                                       after an interrupted append"""
@@ -91,16 +102,29 @@ def add_runs(commands: Any) -> None:
     )
     show.set_defaults(run=run_show)
 
-    for name, help_text, handler in (
-        ("list", "the runs of a lane first recorded in a date range, oldest first", run_list),
-        ("failed", "the runs whose latest view meets the failure predicate", run_failed),
+    for name, help_text, handler, more in (
+        (
+            "list",
+            'the runs of a lane first recorded in a date range, oldest first (seed 004: "List '
+            'runs for ART_y + GEN_z in date range")',
+            run_list,
+            "",
+        ),
+        (
+            "failed",
+            'the runs whose latest view FAILed a uniqueness check (seed 004: "Find runs that '
+            'failed uniqueness checks"), each with what FAILed and whether its override covers '
+            "it; --gates: the catalog's failure predicate (any QA gate or check FAIL)",
+            run_failed,
+            "\n  registry runs failed --gates --json",
+        ),
     ):
         listing = _sub(
             sub,
             name,
             help_text,
             f"  registry runs {name} --lane artist_id=ART-iron-harbor\n"
-            f"  registry runs {name} --since 2026-09-01 --until 2026-09-30 --json",
+            f"  registry runs {name} --since 2026-09-01 --until 2026-09-30 --json{more}",
         )
         _lane_option(listing, required=False)
         listing.add_argument(
@@ -119,6 +143,13 @@ def add_runs(commands: Any) -> None:
             metavar="N",
             help=f"at most N runs (1 to {MAX_LIMIT})",
         )
+        if name == "failed":
+            listing.add_argument(
+                "--gates",
+                action="store_true",
+                help="the runs meeting the catalog's failure predicate instead (any QA gate or "
+                "uniqueness check FAIL)",
+            )
         listing.set_defaults(run=handler)
 
     latest = _sub(
@@ -211,7 +242,7 @@ def run_append(args: argparse.Namespace) -> int:
     index = _open(args)
     if args.record_json is not None:
         records: Any = [(1, record_from_json(args.record_json))]
-        result = append_records(index, records)
+        result = append_records(index, records, origin="--record-json")
     else:
         with input_files.open_input_file(
             args.record_file,
@@ -219,7 +250,9 @@ def run_append(args: argparse.Namespace) -> int:
             what="record file",
             unreadable="RECORD_FILE_UNREADABLE",
         ) as stream:
-            result = append_records(index, read_records(stream, args.record_file))
+            result = append_records(
+                index, read_records(stream, args.record_file), origin=args.record_file
+            )
     code = 1 if result.unfinished else 0
     if args.json:
         json_doc(result.as_json())
@@ -273,12 +306,12 @@ def run_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_list(args: argparse.Namespace, *, failed: bool = False) -> int:
+def run_list(args: argparse.Namespace) -> int:
     from registry_pipeline.core.run_index import query
 
     index = _synced(args)
     where = query.window(index, args.lane, args.since, args.until)
-    found = index.stream(lambda: query.iter_runs(index, where, failed=failed, limit=args.limit))
+    found = index.stream(lambda: query.iter_runs(index, where, limit=args.limit))
     shown = json_list(found) if args.json else table(index, found)
     if not shown and not args.json:
         err("no runs match")
@@ -286,7 +319,16 @@ def run_list(args: argparse.Namespace, *, failed: bool = False) -> int:
 
 
 def run_failed(args: argparse.Namespace) -> int:
-    return run_list(args, failed=True)
+    from registry_pipeline.core.run_index import query
+    from registry_pipeline.core.run_index.failed import failed_runs
+
+    index = _synced(args)
+    where = query.window(index, args.lane, args.since, args.until)
+    found = index.stream(lambda: failed_runs(index, where, gates=args.gates, limit=args.limit))
+    shown = failed_json(index, found) if args.json else failed_table(index, found)
+    if not shown and not args.json:
+        err("no runs match")
+    return 0
 
 
 def run_latest(args: argparse.Namespace) -> int:
@@ -340,7 +382,9 @@ def run_repair(args: argparse.Namespace) -> int:
 
 def _not_found(args: argparse.Namespace, message: str, code: str) -> int:
     if args.json:
-        json_doc({"error": {"code": code, "path": None, "message": message}})
+        from registry_pipeline.core.errors import problem_object
+
+        json_doc({"error": problem_object(code, message)})
     else:
         err(f"error: {code} {message}")
     return 1

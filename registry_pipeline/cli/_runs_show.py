@@ -1,10 +1,12 @@
 """How `registry runs` shows runs: one run's fields, and long answers streamed as a table or a
-JSON list (a million runs never sit in memory)."""
+JSON list (a million runs never sit in memory); failed runs with their marks."""
 
 from __future__ import annotations
 
 import itertools
+import json
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from registry_pipeline.cli._output import out
@@ -13,6 +15,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from registry_pipeline.core.run_index import LogIndex
+    from registry_pipeline.core.run_index.failed import FailedRun
     from registry_pipeline.core.run_index.query import Run
 
 TABLE_SAMPLE = 1000
@@ -49,23 +52,64 @@ def json_list(runs: Iterator[Run]) -> int:
     return count
 
 
+def failed_json(index: LogIndex, marked: Iterator[FailedRun]) -> int:
+    """A JSON list of failed runs (`FailedRun.as_json`: the key, what FAILed, the override and
+    whether it covers them, the problems, the latest view), one per line, written as they
+    come."""
+    write = sys.stdout.write
+    count = 0
+    write("[")
+    for failed in marked:
+        write(",\n" if count else "\n")
+        write(json.dumps(failed.as_json(index.spec), ensure_ascii=False))
+        count += 1
+    write("\n]\n" if count else "]\n")
+    sys.stdout.flush()
+    return count
+
+
 def table(index: LogIndex, runs: Iterator[Run]) -> int:
     """A table of runs, streamed: column widths from the first rows."""
+    return _table(_header(index), _cells(index), runs)
+
+
+def failed_table(index: LogIndex, marked: Iterator[FailedRun]) -> int:
+    """`table` of failed runs, with what FAILed, the override named and whether it covers the
+    failed checks (yes, no, - when no check FAILed)."""
+    cells = _cells(index)
+
+    def row(failed: FailedRun) -> list[str]:
+        covered = "-" if failed.covered is None else "yes" if failed.covered else "no"
+        what = ",".join([*failed.failed_checks, *failed.failed_gates]) or "-"
+        return [*cells(failed.run), what, failed.override_id or "-", covered]
+
+    return _table([*_header(index), "FAILED", "OVERRIDE", "COVERED"], row, marked)
+
+
+def _header(index: LogIndex) -> list[str]:
     spec = index.spec
-    header = [spec.key.upper(), "FIRST", "LATEST", *(lane.upper() for lane in spec.lanes),
-              "RECORDS", "STATUS"]  # fmt: skip
+    lanes = [lane.upper() for lane in spec.lanes]
+    return [spec.key.upper(), "FIRST", "LATEST", *lanes, "RECORDS", "STATUS"]
+
+
+def _cells(index: LogIndex) -> Callable[[Run], list[str]]:
+    spec = index.spec
 
     def row(run: Run) -> list[str]:
         lanes = [str(run.record.get(lane, "")) for lane in spec.lanes]
-        latest = str(run.record.get(spec.time, ""))
+        latest = str(run.record.get(spec.updated) or run.record.get(spec.time, ""))
         return [run.key, run.first_time, latest, *lanes, str(run.records), run.status]
 
-    first = [row(run) for run in itertools.islice(runs, TABLE_SAMPLE)]
+    return row
+
+
+def _table(header: list[str], row: Callable[[Any], list[str]], items: Iterator[Any]) -> int:
+    first = [row(item) for item in itertools.islice(items, TABLE_SAMPLE)]
     if not first:
         return 0
     widths = [max(len(cells[i]) for cells in [header, *first]) for i in range(len(header))]
     count = 0
-    for cells in itertools.chain([header], first, map(row, runs)):
+    for cells in itertools.chain([header], first, map(row, items)):
         out("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
         count += 1
     sys.stdout.flush()

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from registry_pipeline.core.run_index import frames, query
 from registry_pipeline.core.run_index.append import AppendResult, append_records
+from registry_pipeline.core.run_index.failed import failed_runs
 from registry_pipeline.core.run_index.index import LogIndex
 
 if TYPE_CHECKING:
@@ -43,10 +44,14 @@ class RunIndex(LogIndex):
         lanes: Mapping[str, str] | None = None,
         since: str | None = None,
         until: str | None = None,
+        *,
+        gates: bool = False,
     ) -> pd.DataFrame:
-        """The runs whose latest view meets the failure predicate."""
+        """The runs whose latest view FAILed a uniqueness check (with `gates`: meets the
+        failure predicate), with what FAILed and whether an override covers it."""
         where = frames.select(self, lanes, since, until)
-        return frames.runs_frame(self, self.answer(lambda: query.runs(self, where, failed=True)))
+        marked = self.answer(lambda: list(failed_runs(self, where, gates=gates)))
+        return frames.failed_frame(self, marked)
 
     def latest(self, lanes: Mapping[str, str]) -> pd.DataFrame:
         """The lane's newest successful run (one row; none when the lane has no success)."""

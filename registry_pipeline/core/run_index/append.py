@@ -24,10 +24,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from registry_pipeline.core.errors import RegistryError, UsageError
+from registry_pipeline.core.errors import RegistryError, UsageError, problem_object
 from registry_pipeline.core.pointers._lock import DEFAULT_TIMEOUT
 from registry_pipeline.core.run_index import retry, sidecar
+from registry_pipeline.core.run_index.fields import field_problems
 from registry_pipeline.core.run_index.index import LogIndex, torn_error
+from registry_pipeline.core.run_index.order import Order, sort_key
 from registry_pipeline.core.run_index.records import (
     MAX_LISTED,
     RecordProblem,
@@ -35,8 +37,7 @@ from registry_pipeline.core.run_index.records import (
     encode,
     record_problems,
 )
-from registry_pipeline.core.run_index.rules import CHUNK, Order, RecordRules
-from registry_pipeline.core.run_index.spec import parse_time
+from registry_pipeline.core.run_index.rules import CHUNK, RecordRules
 from registry_pipeline.core.seal._faults import crash_point
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.seal.schemas import SchemaCatalog
@@ -60,9 +61,9 @@ class Unfinished:
     path: str
     message: str
 
-    def as_json(self) -> dict[str, str]:
-        """The `error` object of `--json`."""
-        return {"code": self.code, "path": self.path, "message": self.message}
+    def as_json(self) -> dict[str, object]:
+        """The `error` object of `--json` (`problem_object`)."""
+        return problem_object(self.code, self.message, path=self.path)
 
 
 @dataclass
@@ -122,9 +123,25 @@ class AppendResult:
 
 
 def append_records(
-    index: LogIndex, records: Iterable[tuple[int, Any]], *, timeout: float = DEFAULT_TIMEOUT
+    index: LogIndex,
+    records: Iterable[tuple[int, Any]],
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    origin: str | None = None,
 ) -> AppendResult:
-    """Append `records` ((line, value) pairs, in order) to `index`: all or none."""
+    """Append `records` ((line, value) pairs, in order) to `index`: all or none. `origin`:
+    the file the records come from, named by every problem (`--record-file`)."""
+    try:
+        result = _append_records(index, records, timeout)
+    except RecordsError as exc:
+        raise exc.at(origin) from None
+    result.warnings = [warning.at(origin) for warning in result.warnings]
+    return result
+
+
+def _append_records(
+    index: LogIndex, records: Iterable[tuple[int, Any]], timeout: float
+) -> AppendResult:
     spec = index.spec
     notes_log = index.root / NOTES_RELPATH
     spool_dir = index.sidecar.parent
@@ -212,16 +229,18 @@ def _check_all(
         result.warning_count += len(found)
 
     def judge() -> None:
-        for problem in rules.coordination_problems(chunk):
+        for problem in rules.problems(chunk):
             if problem.severity == "warning":
                 warn([problem])
             else:
                 (refused if problem.severity == "error" else notes).append(problem)
-        order.add((line, r[spec.key], parse_time(r[spec.time]) or 0) for line, r in chunk)
+        order.add((line, r[spec.key], sort_key(spec, r)) for line, r in chunk)
         chunk.clear()
 
     for line, record in records:
         problems = record_problems(spec, schemas, line, record)
+        if isinstance(record, dict):
+            problems.extend(field_problems(spec, line, record))
         if problems:
             total_invalid += len(problems)
             invalid.extend(problems[: max(0, MAX_LISTED - len(invalid))])
@@ -267,11 +286,12 @@ def _append_locked(index: LogIndex, order: Order, spool: IO[bytes], result: Appe
             line,
             f"/{spec.time}",
             "AUGMENT_NOT_LATER",
-            f"the index's latest record of {key} is at the same time or later: a record "
-            f"augmenting a run must be later than its latest",
+            f"the index's latest record of {key} was written at the same time or later "
+            f"({spec.updated}, else {spec.time}; then {spec.time}): a record augmenting a run "
+            "must come after its latest",
             key,
         )
-        for line, key, _latest in order.against(index.db)
+        for line, key in order.against(index.db)
     ]  # `against` also counts the batch's keys the index does not have (order.new_keys)
     if conflicts:
         raise RecordsError(
@@ -359,8 +379,9 @@ def _copy(spool: IO[bytes], fd: int) -> int:
 
 def _earlier_in_batch(spec: Any) -> str:
     return (
-        f"an earlier record given has the same {spec.key} at an equal or later {spec.time}: "
-        "a record augmenting a run must be later than its previous one"
+        f"an earlier record given has the same {spec.key}, written at the same time or later "
+        f"({spec.updated}, else {spec.time}; then {spec.time}): a record augmenting a run must "
+        "come after its previous one"
     )
 
 

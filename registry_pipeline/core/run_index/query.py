@@ -1,9 +1,10 @@
 """The four questions a run index answers (seed 004, "Minimal Queries"), from the sidecar:
-show one run, list a lane's runs in a date range, the failed runs, a lane's latest success.
+show one run, list a lane's runs in a date range, the runs that failed uniqueness checks (or
+the failure predicate), a lane's latest success.
 
-A run is shown as its latest view: the fields of its newest record (greatest time; ties: the
-later line). A run's date is its first record's time. Records are read from the log itself at
-the offsets the sidecar holds, so what is shown is what the log says.
+A run is shown as its latest view: the fields of its latest record (`order`: written, then
+created; ties: the later line). A run's date is its earliest `created_utc`. Records are read
+from the log itself at the offsets the sidecar holds, so what is shown is what the log says.
 """
 
 from __future__ import annotations
@@ -96,28 +97,32 @@ def show(index: LogIndex, key: str) -> Run | None:
 
 
 def history(index: LogIndex, key: str) -> list[dict[str, Any]]:
-    """Every record of the run `key`, oldest first (time, then line)."""
+    """Every record of the run `key`, oldest first (`order`, then line)."""
     rows = index.db.execute(
-        "SELECT key, off, len, line FROM records WHERE key = ? ORDER BY t, seq", (key,)
+        "SELECT key, off, len, line FROM records WHERE key = ? ORDER BY t, c, seq", (key,)
     ).fetchall()
     with _log(index) as fd:
         return [_record(index, os.pread(fd, n, off), key, line) for key, off, n, line in rows]
 
 
-def runs(
-    index: LogIndex, where: Window, *, failed: bool = False, limit: int | None = None
-) -> list[Run]:
-    """The runs in `where` (only the failed ones with `failed`), oldest first."""
-    return list(iter_runs(index, where, failed=failed, limit=limit))
+def runs(index: LogIndex, where: Window, *, limit: int | None = None) -> list[Run]:
+    """The runs in `where`, oldest first."""
+    return list(iter_runs(index, where, limit=limit))
 
 
 def iter_runs(
-    index: LogIndex, where: Window, *, failed: bool = False, limit: int | None = None
+    index: LogIndex,
+    where: Window,
+    *,
+    failed: bool = False,
+    gates: bool = False,
+    limit: int | None = None,
 ) -> Iterator[Run]:
-    """`runs`, one at a time (flat memory for a big answer)."""
+    """`runs`, one at a time (flat memory for a big answer). With `failed`: only those whose
+    latest view FAILed a uniqueness check, or with `gates` meets the failure predicate."""
     clauses, params = _clauses(index, where)
     if failed:
-        clauses.append("r.failure")
+        clauses.append("r.failure" if gates else "r.unique_fail")
     sql = " AND ".join(clauses) or "1"
     order = "ORDER BY r.first_t, r.first_seq"
     yield from _runs(index, sql, params, order, limit, snapshot=True)

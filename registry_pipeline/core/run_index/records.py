@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
-from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.errors import UsageError, problem_object
 from registry_pipeline.core.run_index.spec import IndexSpec, parse_time
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 
@@ -37,17 +37,25 @@ class RecordProblem:
     severity: str = "error"
     """error refuses the records (fails the build's check); warning is printed; record is
     appended to the write path's notes log."""
+    path: str | None = None
+    """The file the line is in: the records given, or the log."""
 
     def as_json(self) -> dict[str, object]:
-        """The object `--json` lists."""
-        return {
-            "severity": self.severity,
-            "line": self.line,
-            "field": self.field,
-            "code": self.code,
-            "message": self.message,
-            "key": self.key,
-        }
+        """The object `--json` lists: `problem_object` (line: the JSONL line, null when the
+        problem has none; field: the record field as a JSON pointer), with severity and key."""
+        return problem_object(
+            self.code,
+            self.message,
+            path=self.path,
+            line=self.line or None,
+            field=self.field,
+            severity=self.severity,
+            key=self.key,
+        )
+
+    def at(self, path: str | None) -> RecordProblem:
+        """This problem, in the file `path` (unchanged when it names one already)."""
+        return self if self.path is not None else replace(self, path=path)
 
     def __str__(self) -> str:
         run = f" {self.key}" if self.key else ""
@@ -76,6 +84,12 @@ class RecordsError(UsageError):
         super().__init__(message, code=code)
         if refused:
             self.exit_code = 1
+
+    def at(self, path: str | None) -> RecordsError:
+        """This error, its problems in the file `path` (the records given)."""
+        self.details = tuple(problem.at(path) for problem in self.details)
+        self.path = self.path or path
+        return self
 
     def diagnostics(self) -> str:
         lines = [f"error: {self.code}: {self.message}"]

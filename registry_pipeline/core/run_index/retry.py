@@ -1,7 +1,7 @@
 """Whether the records given to `registry runs append` are in the log already: a retry of an
 append that was killed, or whose outcome its caller never saw.
 
-The first record given is looked up by its key and time in the sidecar; where the log holds its
+The first record given is looked up by its key and times in the sidecar; where the log holds its
 exact bytes, the records given are compared with the log's lines from there, byte for byte. All
 of them equal and the log's last lines: the append happened (`Overlap.retried`, "already
 appended"). Only the first k: one PARTIAL_RETRY problem naming k (an append cut short when
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import IO
 
 from registry_pipeline.core.run_index.index import LogIndex
+from registry_pipeline.core.run_index.order import Order, unpacked
 from registry_pipeline.core.run_index.records import RecordProblem, RecordsError
-from registry_pipeline.core.run_index.rules import Order
 
 BLOCK = 1 << 20
 """Bytes compared at a time."""
@@ -67,12 +67,13 @@ class RetryProblem(RecordProblem):
 def find_overlap(index: LogIndex, order: Order, spool: IO[bytes], covered: int) -> Overlap | None:
     """Where the records spooled (their keys in `order`) are in the log's first `covered`
     bytes (after `index.sync`); None when the log does not hold the first of them."""
-    _line, key, t = order.first()
+    _line, key, place = order.first()
+    written, created = unpacked(place)
     spool.seek(0)
     head = spool.readline()
     rows = index.db.execute(
-        "SELECT off, len, line FROM records WHERE key = ? AND t = ? ORDER BY seq LIMIT ?",
-        (key, t, CANDIDATES),
+        "SELECT off, len, line FROM records WHERE key = ? AND t = ? AND c = ? ORDER BY seq LIMIT ?",
+        (key, written, created, CANDIDATES),
     ).fetchall()
     if not rows:
         return None

@@ -1,20 +1,24 @@
 """The rules beyond one record's schema, shared by `registry runs append` and the build's
-blocking `rules` check: a key's records in time order, the workspace's coordination rules
-(the write path's, e.g. a named override must exist in the overrides log), and the warnings
-the catalog declares (recommended fields, files that should exist)."""
+blocking `rules` check: a key's records in order (`order`), the record's own fields (`fields`:
+absolute file paths, required at Final Save), the overrides of passing records that failed a
+uniqueness check (`overrides`), the workspace's coordination rules (the write path's, e.g. a
+named override must exist in the overrides log), and the warnings the catalog declares
+(recommended fields, files that should exist)."""
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.run_index import query
+from registry_pipeline.core.run_index.fields import field_problems, is_absolute, saved
 from registry_pipeline.core.run_index.index import LogIndex
+from registry_pipeline.core.run_index.order import Order, sort_key
+from registry_pipeline.core.run_index.overrides import FIELD, Overrides
 from registry_pipeline.core.run_index.records import RecordProblem, shape_problems
-from registry_pipeline.core.run_index.spec import IndexSpec, index_spec, parse_time
+from registry_pipeline.core.run_index.spec import IndexSpec, index_spec
 from registry_pipeline.core.workspace.catalog import RegistryCatalog
 from registry_pipeline.core.write_path import (
     Entry,
@@ -53,6 +57,7 @@ class RecordRules:
             if types[name].layout == "log" and self._only_looked_up(name)
         }
         self.others = {name: read_type(root, types[name]) for name in names - set(self.looked_up)}
+        self.overrides = Overrides(root, catalog, spec, report_absent=not self._existence_checked())
         self.unreadable = [
             RecordProblem(
                 0,
@@ -63,6 +68,21 @@ class RecordRules:
             for content in self.others.values()
             for p in content.problems
         ]
+
+    def _existence_checked(self) -> bool:
+        """Whether a coordination rule refuses already a named override that does not exist."""
+        return any(
+            rule.kind == "exists"
+            and rule.severity == "error"
+            and rule.source_type == self.spec.type_name
+            and rule.field == FIELD
+            for rule in self.coordination.rules
+        )
+
+    def problems(self, records: list[tuple[int, dict[str, Any]]]) -> list[RecordProblem]:
+        """The overrides' and the coordination rules' findings about `records` ((line, record),
+        keys present), each with its record's line."""
+        return [*self.overrides.problems(records), *self.coordination_problems(records)]
 
     def _only_looked_up(self, name: str) -> bool:
         """Whether every rule reading type `name` only looks up keys in it (exists, no
@@ -130,18 +150,21 @@ class RecordRules:
 
     def warnings(self, line: int, record: dict[str, Any]) -> list[RecordProblem]:
         """The catalog's warnings for a run's latest view: recommended fields absent, files
-        named that do not exist on this machine."""
+        named that do not exist on this machine (what `fields` makes an error is not also a
+        warning)."""
+        file_fields = self.spec.file_fields
         key = record.get(self.spec.key)
+        required = saved(self.spec, record)  # at Final Save a file field's absence is an error
         found = [
             RecordProblem(
                 line, f"/{field}", "RECOMMENDED_MISSING", "is recommended", key, "warning"
             )
             for field in self.spec.recommended
-            if record.get(field) in (None, "", [])
+            if record.get(field) in (None, "", []) and not (required and field in file_fields)
         ]
-        for field in self.spec.file_fields:
+        for field in file_fields:
             value = record.get(field)
-            if isinstance(value, str) and value and not Path(value).exists():
+            if isinstance(value, str) and is_absolute(value) and not Path(value).exists():
                 found.append(
                     RecordProblem(
                         line,
@@ -160,95 +183,14 @@ def entry_types_of(index: LogIndex) -> EntryType:
     return entry_types(index.catalog)[index.spec.type_name]
 
 
-class Order:
-    """Each key's records in the order given, kept on disk (a temporary SQLite file): a
-    million keys never sit in memory."""
-
-    def __init__(self) -> None:
-        self.db = sqlite3.connect("", isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=OFF")
-        self.db.execute("PRAGMA synchronous=OFF")
-        self.db.execute(
-            "CREATE TABLE batch (line INTEGER PRIMARY KEY, key TEXT NOT NULL, t INTEGER NOT NULL)"
-        )
-        self.db.execute("BEGIN")
-        self.count = 0
-        self.new_keys = 0
-        """Keys of the batch the index did not have (counted by `against`)."""
-
-    def add(self, rows: Iterable[tuple[int, str, int]]) -> None:
-        """(line, key, time) of records, in line order."""
-        before = self.db.total_changes
-        self.db.executemany("INSERT INTO batch VALUES (?, ?, ?)", rows)
-        self.count += self.db.total_changes - before
-
-    def not_later(self) -> Iterator[tuple[int, str]]:
-        """(line, key) of each record whose key had a record with an equal or later time
-        before it."""
-        self.db.execute("CREATE INDEX IF NOT EXISTS batch_key ON batch (key, line)")
-        yield from self.db.execute(
-            "SELECT line, key FROM (SELECT line, key, t, max(t) OVER (PARTITION BY key "
-            "ORDER BY line ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before "
-            "FROM batch) WHERE before >= t ORDER BY line"
-        )
-
-    def against(self, index: sqlite3.Connection) -> Iterator[tuple[int, str, int]]:
-        """(line, key, latest time) of the first record of each key whose run the sidecar
-        `index` already has at an equal or later time."""
-        self.db.execute("CREATE INDEX IF NOT EXISTS batch_key ON batch (key, line)")
-        firsts = self.db.execute(
-            "SELECT key, min(line), t FROM batch GROUP BY key ORDER BY min(line)"
-        )
-        self.new_keys = 0
-        while rows := firsts.fetchmany(500):
-            marks = ", ".join("?" * len(rows))
-            latest = dict(
-                index.execute(
-                    f"SELECT key, last_t FROM runs WHERE key IN ({marks})", [r[0] for r in rows]
-                ).fetchall()
-            )
-            for key, line, t in rows:
-                if key not in latest:
-                    self.new_keys += 1
-                elif t <= latest[key]:
-                    yield line, key, latest[key]
-
-    def line_at(self, position: int) -> int | None:
-        """The input line of the record at `position` (0: the first) in the order given."""
-        found = self.db.execute(
-            "SELECT line, key, t FROM batch ORDER BY line LIMIT 1 OFFSET ?", (position,)
-        ).fetchone()
-        return None if found is None else int(found[0])
-
-    def first(self) -> tuple[int, str, int]:
-        """(line, key, time) of the first record given (after `add`)."""
-        line, key, t = self.db.execute(
-            "SELECT line, key, t FROM batch ORDER BY line LIMIT 1"
-        ).fetchone()
-        return int(line), str(key), int(t)
-
-    def latest_lines(self) -> set[int]:
-        """The line of each key's latest view (greatest time; ties: the later line)."""
-        return {
-            line
-            for (line,) in self.db.execute(
-                "SELECT max(line) FROM (SELECT line, key, t, max(t) OVER (PARTITION BY key) "
-                "AS top FROM batch) WHERE t = top GROUP BY key"
-            )
-        }
-
-    def close(self) -> None:
-        """Drop the temporary file."""
-        self.db.close()
-
-
 def log_problems(
     root: Path, catalog: RegistryCatalog, spec: IndexSpec, data: bytes
 ) -> list[RecordProblem]:
     """Every problem of a whole log (the build's `rules` check on the sealed bytes): a torn
-    last line, lines that do not parse, records whose key and time are unusable, a key's
-    record not later than the one before, the coordination findings of every record and the
-    warnings of each run's latest view. Schema violations are the `schema_valid` check's."""
+    last line, lines that do not parse, records whose key and time are unusable, the
+    problems of a record's own fields, a key's record not later than the one before, the
+    override and coordination findings of every record and the warnings of each run's latest
+    view, each in the log `spec.source`. Schema violations are the `schema_valid` check's."""
     problems: list[RecordProblem] = []
     if data and not data.endswith(b"\n"):
         line = data.count(b"\n") + 1
@@ -287,13 +229,14 @@ def log_problems(
                 )
     finally:
         order.close()
-    return sorted(problems, key=lambda p: (p.line, p.code))
+    return sorted((p.at(spec.source) for p in problems), key=lambda p: p.line)
 
 
 def _not_later(spec: IndexSpec) -> str:
     return (
-        f"an earlier line has the same {spec.key} at an equal or later {spec.time}: a record "
-        f"augmenting a run must be later than its previous one"
+        f"an earlier line has the same {spec.key}, written at the same time or later "
+        f"({spec.updated}, else {spec.time}; then {spec.time}): a record augmenting a run must "
+        "come after its previous one"
     )
 
 
@@ -304,10 +247,8 @@ def _check_chunk(
     problems: list[RecordProblem],
     spec: IndexSpec,
 ) -> None:
-    problems.extend(rules.coordination_problems(chunk))
-    order.add(
-        (line, record[spec.key], parse_time(record[spec.time]) or 0) for line, record in chunk
-    )
+    problems.extend(rules.problems(chunk))
+    order.add((line, record[spec.key], sort_key(spec, record)) for line, record in chunk)
     chunk.clear()
 
 
@@ -328,6 +269,7 @@ def _records(
         if found:
             problems.extend(found)
         else:
+            problems.extend(field_problems(spec, number, record))
             yield number, record
 
 

@@ -10,9 +10,10 @@ rebuilt. So a log rewritten in place is never answered from a stale index, and a
 grew (an append by hand, a `git pull`, a crash between the log's fsync and the index's commit)
 costs only its new lines.
 
-Per record: its key, time, byte offset and line. Per run (key): first and latest record, record
-count, lane values and the success and failure predicates, all of the latest view (the record
-with the greatest time; ties: the later line).
+Per record: its key, when it was written and created (`order`), byte offset and line. Per run
+(key): first and latest record, record count, lane values, the success and failure predicates
+and whether a uniqueness check failed, all of the latest view (the record latest in `order`;
+ties: the later line).
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
-from registry_pipeline.core.run_index.spec import EARLIEST, IndexSpec, parse_time
+from registry_pipeline.core.run_index.order import times
+from registry_pipeline.core.run_index.spec import IndexSpec
+from registry_pipeline.core.run_index.uniqueness import failed_checks
 
-FORMAT = "run-index-sidecar-1"
+FORMAT = "run-index-sidecar-2"
 BLOCK = 1 << 20
 """Bytes per hashed block of the covered log."""
 CHUNK = 8 << 20
@@ -119,13 +122,14 @@ def _reset(db: sqlite3.Connection, spec: IndexSpec) -> None:
         db.execute("CREATE TABLE blocks (i INTEGER PRIMARY KEY, sha256 BLOB NOT NULL)")
         db.execute(
             "CREATE TABLE records (seq INTEGER PRIMARY KEY, key TEXT NOT NULL, "
-            "t INTEGER NOT NULL, off INTEGER NOT NULL, len INTEGER NOT NULL, "
-            "line INTEGER NOT NULL)"
+            "t INTEGER NOT NULL, c INTEGER NOT NULL, off INTEGER NOT NULL, "
+            "len INTEGER NOT NULL, line INTEGER NOT NULL)"
         )
         db.execute(
             "CREATE TABLE runs (key TEXT PRIMARY KEY, first_t INTEGER NOT NULL, "
-            "first_seq INTEGER NOT NULL, last_t INTEGER NOT NULL, last_seq INTEGER NOT NULL, "
-            f"n INTEGER NOT NULL, success INTEGER NOT NULL, failure INTEGER NOT NULL{lanes})"
+            "first_seq INTEGER NOT NULL, last_t INTEGER NOT NULL, last_c INTEGER NOT NULL, "
+            "last_seq INTEGER NOT NULL, n INTEGER NOT NULL, success INTEGER NOT NULL, "
+            f"failure INTEGER NOT NULL, unique_fail INTEGER NOT NULL{lanes})"
         )
         db.execute("CREATE TABLE skipped (line INTEGER PRIMARY KEY, reason TEXT NOT NULL)")
         db.executemany(
@@ -141,6 +145,7 @@ def create_query_indexes(db: sqlite3.Connection, spec: IndexSpec) -> None:
         "CREATE INDEX IF NOT EXISTS records_key ON records (key, seq)",
         "CREATE INDEX IF NOT EXISTS runs_time ON runs (first_t, first_seq)",
         "CREATE INDEX IF NOT EXISTS runs_failed ON runs (first_t, first_seq) WHERE failure",
+        "CREATE INDEX IF NOT EXISTS runs_unique ON runs (first_t, first_seq) WHERE unique_fail",
     ]
     for i, lane in enumerate(lanes):
         rest = ", ".join([*lanes[i:], "first_t", "first_seq"])
@@ -152,28 +157,30 @@ def create_query_indexes(db: sqlite3.Connection, spec: IndexSpec) -> None:
         db.execute(statement)
 
 
+_LATER = "(excluded.last_t, excluded.last_c) >= (last_t, last_c)"
+"""Whether the record upserted is the run's latest (`order`; ties: the later line)."""
+
 _UPSERT = """
-INSERT INTO runs (key, first_t, first_seq, last_t, last_seq, n, success, failure{lanes})
-VALUES (?, ?, ?, ?, ?, 1, ?, ?{marks})
+INSERT INTO runs (key, first_t, first_seq, last_t, last_c, last_seq, n, success, failure,
+                  unique_fail{lanes})
+VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?{marks})
 ON CONFLICT (key) DO UPDATE SET
   n = n + 1,
   first_seq = CASE WHEN excluded.first_t < first_t THEN excluded.first_seq ELSE first_seq END,
-  first_t = min(first_t, excluded.first_t),
-  last_seq = CASE WHEN excluded.last_t >= last_t THEN excluded.last_seq ELSE last_seq END,
-  success = CASE WHEN excluded.last_t >= last_t THEN excluded.success ELSE success END,
-  failure = CASE WHEN excluded.last_t >= last_t THEN excluded.failure ELSE failure END{sets},
-  last_t = max(last_t, excluded.last_t)
+  first_t = min(first_t, excluded.first_t){sets}
 """
+_LATEST = ("last_seq", "success", "failure", "unique_fail", "last_t", "last_c")
+"""The columns of a run taken from its latest record."""
 
 
 def _upsert_sql(spec: IndexSpec) -> str:
     n = len(spec.lanes)
+    columns = [*_LATEST, *(f"l{i}" for i in range(n))]
     return _UPSERT.format(
         lanes="".join(f", l{i}" for i in range(n)),
         marks=", ?" * n,
         sets="".join(
-            f",\n  l{i} = CASE WHEN excluded.last_t >= last_t THEN excluded.l{i} ELSE l{i} END"
-            for i in range(n)
+            f",\n  {c} = CASE WHEN {_LATER} THEN excluded.{c} ELSE {c} END" for c in columns
         ),
     )
 
@@ -208,10 +215,10 @@ def _index_from(
                     db.execute("INSERT OR REPLACE INTO skipped VALUES (?, ?)", (line, row))
                     continue
                 seq += 1
-                key, t, record = row
-                records.append((seq, key, t, offset, len(raw), line))
+                key, (t, c), record = row
+                records.append((seq, key, t, c, offset, len(raw), line))
                 lanes = [_lane(record.get(field)) for field in spec.lanes]
-                runs.append((key, t, seq, t, seq, *_flags(spec, record), *lanes))
+                runs.append((key, c, seq, t, c, seq, *_flags(spec, record), *lanes))
                 if len(records) >= BATCH:
                     _flush(db, upsert, records, runs)
             _flush(db, upsert, records, runs)
@@ -241,7 +248,7 @@ def _flush(
     records: list[tuple[Any, ...]],
     runs: list[tuple[Any, ...]],
 ) -> None:
-    db.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)", records)
+    db.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?)", records)
     db.executemany(upsert, runs)  # in order: a later record of a run updates the earlier
     records.clear()
     runs.clear()
@@ -252,8 +259,8 @@ def _counters(db: sqlite3.Connection) -> tuple[int, int]:
     return int(known.get("seq", "0")), int(known.get("line", "0"))
 
 
-def _row(spec: IndexSpec, raw: bytes) -> tuple[str, int, Any] | str:
-    """(key, time, record) of one line, or why it cannot be indexed."""
+def _row(spec: IndexSpec, raw: bytes) -> tuple[str, tuple[int, int], Any] | str:
+    """(key, (written, created), record) of one line, or why it cannot be indexed."""
     try:
         record = loads_strict(raw)
     except JSONDecodeProblem as exc:
@@ -263,14 +270,13 @@ def _row(spec: IndexSpec, raw: bytes) -> tuple[str, int, Any] | str:
     key = record.get(spec.key)
     if not isinstance(key, str) or not key:
         return f"has no {spec.key}"
-    t = parse_time(record.get(spec.time))
-    return key, EARLIEST if t is None else t, record
+    return key, times(spec, record), record
 
 
-def _flags(spec: IndexSpec, record: dict[str, Any]) -> tuple[int, int]:
+def _flags(spec: IndexSpec, record: dict[str, Any]) -> tuple[int, int, int]:
     success = spec.success is not None and spec.success(record)
     failure = spec.failure is not None and spec.failure(record)
-    return int(success), int(failure)
+    return int(success), int(failure), int(bool(failed_checks(record)))
 
 
 def _lane(value: Any) -> str | None:

@@ -15,6 +15,8 @@ from registry_pipeline.core.workspace.catalog import RegistryCatalog, RegistrySp
 
 EARLIEST = -(2**62)
 """The sort time of a record whose time does not parse (its schema check reports it)."""
+UPDATED = "last_updated_utc"
+"""Seed 004's field for when a record augmenting a run was written, if not at its time."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,10 @@ class Predicate:
         held = (condition.holds(record) for condition in self.conditions)
         return all(held) if self.mode == "all" else any(held)
 
+    def holding(self, record: dict[str, Any]) -> list[str]:
+        """The fields of the conditions that hold for `record`, in the predicate's order."""
+        return [c.field for c in self.conditions if c.holds(record)]
+
     def __str__(self) -> str:
         joined = f" {'and' if self.mode == 'all' else 'or'} "
         return joined.join(f"{c.field} in {'|'.join(map(str, c.values))}" for c in self.conditions)
@@ -61,6 +67,8 @@ class IndexSpec:
     """Its name inside a run folder (the schema governing this name validates each record)."""
     key: str
     time: str
+    updated: str = UPDATED
+    """When the record was written, if later than `time` (records are ordered by it first)."""
     lanes: tuple[str, ...] = ()
     success: Predicate | None = None
     failure: Predicate | None = None
@@ -70,7 +78,14 @@ class IndexSpec:
 
     def fingerprint(self) -> str:
         """Hash of what the sidecar index derives from records: a change rebuilds it."""
-        derived = [self.key, self.time, self.lanes, str(self.success), str(self.failure)]
+        derived = [
+            self.key,
+            self.time,
+            self.updated,
+            self.lanes,
+            str(self.success),
+            str(self.failure),
+        ]
         return hashlib.sha256(json.dumps(derived).encode()).hexdigest()
 
     def lane_filter(self, lanes: dict[str, str]) -> None:

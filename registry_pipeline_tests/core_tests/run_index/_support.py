@@ -240,35 +240,42 @@ class SlowRun:
 
     @property
     def failure(self) -> bool:
-        checks = [self.latest.get(f) == "FAIL" for f in (*UNIQUENESS, *GATES)]
-        return any(checks)
+        """Whether a uniqueness check FAILed (`runs failed`)."""
+        return any(self.latest.get(f) == "FAIL" for f in UNIQUENESS)
+
+    @property
+    def gate_failure(self) -> bool:
+        """Whether the catalog's failure predicate holds (`runs failed --gates`)."""
+        return any(self.latest.get(f) == "FAIL" for f in (*UNIQUENESS, *GATES))
 
 
 def slow_runs(data: bytes) -> list[SlowRun]:
     """Every run of a log's complete lines, by (first time, first line): latest view = greatest
-    created_utc, ties the later line; first = smallest created_utc, ties the earlier line."""
+    (last_updated_utc else created_utc, created_utc), ties the later line; first = smallest
+    created_utc, ties the earlier line."""
     return list(_slow_runs(data))
 
 
 @functools.lru_cache(maxsize=4)
 def _slow_runs(data: bytes) -> tuple[SlowRun, ...]:
     runs: dict[str, SlowRun] = {}
-    latest_t: dict[str, int] = {}
+    latest_t: dict[str, tuple[int, int]] = {}
     for number, raw in enumerate(data.split(b"\n")[:-1], start=1):
         if not raw.strip():
             continue
         value = json.loads(raw)
         key, t = value["run_id"], _micros(value["created_utc"])
+        place = (_micros(value.get("last_updated_utc") or value["created_utc"]), t)
         if key not in runs:
             runs[key] = SlowRun(key, t, number, value, 1)
-            latest_t[key] = t
+            latest_t[key] = place
             continue
         run = runs[key]
         run.records += 1
         if t < run.first_t:
             run.first_t, run.first_line = t, number
-        if t >= latest_t[key]:
-            run.latest, latest_t[key] = value, t
+        if place >= latest_t[key]:
+            run.latest, latest_t[key] = value, place
     return tuple(sorted(runs.values(), key=lambda r: (r.first_t, r.first_line)))
 
 
@@ -279,8 +286,10 @@ def slow_list(
     until: str | None = None,
     *,
     failed: bool = False,
+    gates: bool = False,
 ) -> list[str]:
-    """The run ids `runs list` (or `failed`) must give; since/until are ISO times (inclusive)."""
+    """The run ids `runs list` (or `failed`, `failed --gates`) must give; since/until are ISO
+    times (inclusive)."""
     low = _micros(since) if since else None
     high = _micros(until) if until else None
     return [
@@ -289,7 +298,7 @@ def slow_list(
         if all(run.latest.get(f) == v for f, v in (lanes or {}).items())
         and (low is None or run.first_t >= low)
         and (high is None or run.first_t <= high)
-        and (not failed or run.failure)
+        and (not failed or (run.gate_failure if gates else run.failure))
     ]
 
 

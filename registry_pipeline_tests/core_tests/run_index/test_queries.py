@@ -1,7 +1,8 @@
 """The four questions on crafted data, asked through `registry runs ... --json` and through the
 Python API (`RunIndex.show/runs/failed/latest`, pandas DataFrames) on the same case, both giving
 the run ids written out below by hand: lanes, date windows (the until-day whole), ties in
-created_utc, lanes with no success, failed runs on the latest view, and every usage error."""
+created_utc, lanes with no success, runs that failed uniqueness checks (`--gates`: the failure
+predicate) on the latest view, and every usage error."""
 
 from __future__ import annotations
 
@@ -144,14 +145,34 @@ CASES: dict[str, tuple[list[str], Api, list[int]]] = {
         lambda i: i.runs(since="2026-10-01"),
         [],
     ),
-    "failed-all": (["failed"], lambda i: i.failed(), [6, 8, 10, 2, 12, 7, 11]),
-    "failed-lane": (["failed", *_lane_args(A)], lambda i: i.failed(A), [10, 2]),
+    "failed-all": (["failed"], lambda i: i.failed(), [8, 11]),  # a uniqueness check FAILed
+    "failed-lane": (["failed", *_lane_args(A)], lambda i: i.failed(A), []),
     "failed-lane-since": (
         ["failed", *_lane_args(B), "--since", "2026-09-02"],
         lambda i: i.failed(B, since="2026-09-02"),
+        [11],
+    ),
+    "failed-augmented-lane": (["failed", *_lane_args(A2)], lambda i: i.failed(A2), [8]),
+    "failed-gates-all": (
+        ["failed", "--gates"],
+        lambda i: i.failed(gates=True),
+        [6, 8, 10, 2, 12, 7, 11],
+    ),
+    "failed-gates-lane": (
+        ["failed", "--gates", *_lane_args(A)],
+        lambda i: i.failed(A, gates=True),
+        [10, 2],
+    ),
+    "failed-gates-lane-since": (
+        ["failed", "--gates", *_lane_args(B), "--since", "2026-09-02"],
+        lambda i: i.failed(B, since="2026-09-02", gates=True),
         [7, 11],
     ),
-    "failed-augmented-lane": (["failed", *_lane_args(A2)], lambda i: i.failed(A2), [8, 12]),
+    "failed-gates-augmented-lane": (
+        ["failed", "--gates", *_lane_args(A2)],
+        lambda i: i.failed(A2, gates=True),
+        [8, 12],
+    ),
     "latest-tie-later-line": (["latest", *_lane_args(A)], lambda i: i.latest(A), [5]),
     "latest-artist-only": (
         ["latest", "--lane", "artist_id=ART-alpha"],
@@ -200,7 +221,8 @@ def test_answers_are_latest_views_with_status(q: Cli, api: RunIndex) -> None:
 
 def test_limit(q: Cli) -> None:
     assert q.runs("list", "--limit", "2", "--json").run_ids() == [rid(1), rid(6)]
-    assert q.runs("failed", "--limit", "1", "--json").run_ids() == [rid(6)]
+    assert q.runs("failed", "--limit", "1", "--json").run_ids() == [rid(8)]
+    assert q.runs("failed", "--gates", "--limit", "1", "--json").run_ids() == [rid(6)]
     assert q.runs("list", "--limit", "0", "--json").code == 2
 
 

@@ -67,6 +67,7 @@ def _answers(cli: Cli, lanes: list[dict[str, str]], keys: list[str]) -> dict[str
     asked: dict[str, Any] = {
         "list": cli.runs("list", "--json").json,
         "failed": cli.runs("failed", "--json").json,
+        "failed-gates": cli.runs("failed", "--gates", "--json").json,
     }
     for n, lane in enumerate(lanes):
         asked[f"list-{n}"] = cli.runs("list", *_lane_args(lane), "--json").json
@@ -81,10 +82,14 @@ def _check_against_slow_path(cli: Cli, data: bytes, lanes: list[dict[str, str]])
     """list, failed and latest of every lane, and of everything, as the slow path says."""
     assert cli.runs("list", "--json").run_ids() == slow_list(data)
     assert cli.runs("failed", "--json").run_ids() == slow_list(data, failed=True)
+    gates = cli.runs("failed", "--gates", "--json").run_ids()
+    assert gates == slow_list(data, failed=True, gates=True)
     for lane in lanes:
         assert cli.runs("list", *_lane_args(lane), "--json").run_ids() == slow_list(data, lane)
         failed = cli.runs("failed", *_lane_args(lane), "--json").run_ids()
         assert failed == slow_list(data, lane, failed=True)
+        gates = cli.runs("failed", "--gates", *_lane_args(lane), "--json").run_ids()
+        assert gates == slow_list(data, lane, failed=True, gates=True)
         latest = cli.runs("latest", *_lane_args(lane), "--json")
         expected = slow_latest(data, lane)
         if expected is None:
@@ -147,7 +152,7 @@ def test_log_rewritten_in_place_same_length_is_never_answered_stale(
 ) -> None:
     key, raw = _passing_single_record_run(small)
     assert cli.runs("show", key, "--json").json["qa_gate2"] == "PASS"
-    assert key not in cli.runs("failed", "--json").run_ids()
+    assert key not in cli.runs("failed", "--gates", "--json").run_ids()
     edited = small.replace(raw, raw.replace(b'"qa_gate2":"PASS"', b'"qa_gate2":"FAIL"'))
     assert len(edited) == len(small) and edited != small
     log = ws / RUNS_LOG
@@ -155,7 +160,7 @@ def test_log_rewritten_in_place_same_length_is_never_answered_stale(
         handle.write(edited)
     assert log.read_bytes() == edited
     assert cli.runs("show", key, "--json").json["qa_gate2"] == "FAIL"
-    assert key in cli.runs("failed", "--json").run_ids()
+    assert key in cli.runs("failed", "--gates", "--json").run_ids()
     _check_against_slow_path(cli, edited, _lanes(edited, 3))
 
 
@@ -244,7 +249,7 @@ def test_catalog_settings_change_rebuilds(cli: Cli, ws: Path) -> None:
     ]
     assert cli.append(*given).code == 0
     assert cli.runs("latest", "--lane", "genre_id=GEN-worship", "--json").json == given[1]
-    assert cli.runs("failed", "--json").run_ids() == [run_id(1)]
+    assert cli.runs("failed", "--gates", "--json").run_ids() == [run_id(1)]
     catalog = json.loads((ws / CATALOG).read_text())
     block = next(e for e in catalog["registries"] if e["registry_id"] == "run_index")["run_index"]
     block["lanes"] = ["machine_id"]
@@ -254,7 +259,7 @@ def test_catalog_settings_change_rebuilds(cli: Cli, ws: Path) -> None:
     unknown = cli.runs("latest", "--lane", "genre_id=GEN-worship", "--json")
     assert (unknown.code, unknown.error["code"]) == (2, "UNKNOWN_LANE")
     assert cli.runs("latest", "--lane", "machine_id=C1", "--json").json == given[0]
-    assert cli.runs("failed", "--json").run_ids() == [run_id(2)]
+    assert cli.runs("failed", "--gates", "--json").run_ids() == [run_id(2)]
     assert cli.runs("list", "--lane", "machine_id=C2", "--json").json == []
 
 
@@ -327,6 +332,8 @@ def test_sidecar_equals_the_slow_path_on_a_generated_log(cli: Cli, ws: Path) -> 
         for lane in lanes:
             assert list(index.runs(lane).index) == slow_list(data, lane)
             assert list(index.failed(lane).index) == slow_list(data, lane, failed=True)
+            gates = list(index.failed(lane, gates=True).index)
+            assert gates == slow_list(data, lane, failed=True, gates=True)
             expected_latest = slow_latest(data, lane)
             assert list(index.latest(lane).index) == ([expected_latest] if expected_latest else [])
         for run in runs[:: len(runs) // 20]:

@@ -1,0 +1,91 @@
+"""The rules on one record's own fields beyond its schema, for `registry runs append` and the
+build's `log_problems` alike (`field_problems`):
+
+- a file field (the catalog's `file_fields`: seed 004's `run_log_filepath_abs`, the "Run Log
+  absolute path") is an absolute path, POSIX (`/srv/...`) or Windows (`C:\\...`, `C:/...`,
+  `\\\\server\\share\\...`): the index serves two machines, and a relative path names nothing on
+  either (PATH_NOT_ABSOLUTE);
+- "Run Log absolute path is stored at Final Save" (seed 004, PASS checklist): a record that
+  meets the success predicate (qa_gate2 PASS: the seed asks the work and its versions then, so
+  that is when a run's outputs are saved) carries every file field (REQUIRED_AT_FINAL_SAVE);
+- `last_updated_utc`, when given, is a time (TIME_INVALID) no earlier than the record's
+  `created_utc` (UPDATED_BEFORE_CREATED).
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath, PureWindowsPath
+from typing import Any
+
+from registry_pipeline.core.run_index.records import RecordProblem
+from registry_pipeline.core.run_index.spec import IndexSpec, parse_time
+
+
+def is_absolute(path: str) -> bool:
+    """Whether `path` is absolute on a POSIX or a Windows machine."""
+    return PurePosixPath(path).is_absolute() or PureWindowsPath(path).is_absolute()
+
+
+def saved(spec: IndexSpec, record: dict[str, Any]) -> bool:
+    """Whether `record` is a Final Save: it meets the index's success predicate."""
+    return spec.success is not None and spec.success(record)
+
+
+def field_problems(spec: IndexSpec, line: int, record: dict[str, Any]) -> list[RecordProblem]:
+    """Every problem of `record`'s file fields and update time (see the module)."""
+    key = record.get(spec.key)
+    shown = key if isinstance(key, str) else None
+    problems: list[RecordProblem] = []
+    final: bool | None = None
+    for field in spec.file_fields:
+        value = record.get(field)
+        if isinstance(value, str) and value:
+            if not is_absolute(value):
+                problems.append(
+                    RecordProblem(
+                        line,
+                        f"/{field}",
+                        "PATH_NOT_ABSOLUTE",
+                        f"{value!r} is not an absolute path (POSIX /..., Windows C:\\... or "
+                        "\\\\server\\share\\...)",
+                        shown,
+                    )
+                )
+            continue
+        if final is None:
+            final = saved(spec, record)
+        if final:
+            problems.append(
+                RecordProblem(
+                    line,
+                    f"/{field}",
+                    "REQUIRED_AT_FINAL_SAVE",
+                    f"is required at Final Save ({spec.success}): the absolute path of the file",
+                    shown,
+                )
+            )
+    updated = record.get(spec.updated)
+    if updated is not None:
+        problems.extend(_updated_problems(spec, line, record, updated, shown))
+    return problems
+
+
+def _updated_problems(
+    spec: IndexSpec, line: int, record: dict[str, Any], updated: Any, key: str | None
+) -> list[RecordProblem]:
+    written = parse_time(updated)
+    if written is None:
+        message = "must be an ISO 8601 UTC time"
+        return [RecordProblem(line, f"/{spec.updated}", "TIME_INVALID", message, key)]
+    created = parse_time(record.get(spec.time))
+    if created is not None and written < created:
+        return [
+            RecordProblem(
+                line,
+                f"/{spec.updated}",
+                "UPDATED_BEFORE_CREATED",
+                f"{updated} is before the record's {spec.time} {record.get(spec.time)}",
+                key,
+            )
+        ]
+    return []
