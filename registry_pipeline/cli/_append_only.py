@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from registry_pipeline.cli._commands import RAW, workspace_option
-from registry_pipeline.cli._output import json_doc, out
+from registry_pipeline.cli._output import err, json_doc, out
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.workspace.input_files import (
     MAX_CATALOG_FILE_BYTES,
@@ -16,37 +16,42 @@ from registry_pipeline.core.workspace.input_files import (
 )
 
 if TYPE_CHECKING:
-    from registry_pipeline.core.append_only import Report, Rules
+    from registry_pipeline.core.append_only import Rules
     from registry_pipeline.core.append_only.baseline import Baseline
+    from registry_pipeline.core.append_only.file_check import FileCheck
     from registry_pipeline.core.workspace.catalog import RegistrySpec
     from registry_pipeline.core.workspace.layout import Workspace
 
 
 def add_check_append_only(commands: Any) -> None:
-    """`registry check-append-only PATH... [--baseline F | --baseline-git REF] [--rules R]`."""
+    """`registry check-append-only PATH... [--baseline F | --baseline-git REF] [--require-baseline]
+    [--rules R]`."""
     parser = commands.add_parser(
         "check-append-only",
         help="check that a catalog's ids and contracts only grow (CI, pre-commit)",
         formatter_class=RAW,
-        description="Compare a catalog file with its published version: an id once published\n"
-        "may be deprecated but never removed or reused, and a published contract never\n"
-        "changes without a new contract id. Every violation is reported in one pass:\n"
-        "ID_REMOVED, DUPLICATE_ID, INVALID_ID, ALIAS_COLLISION, INVALID_CONTRACT_ID,\n"
-        "DUPLICATE_CONTRACT_ID, CONTRACT_REMOVED, CONTRACT_SURFACE_DRIFT (with both RFC 8785\n"
-        "hashes, how the schema changed, and the contract id to publish instead),\n"
-        "CONTRACT_SURFACE_INVALID. See docs/APPEND_ONLY.md.\n\n"
+        description="Check a catalog file as the build does, then against its published\n"
+        "version: an id once published may be deprecated but never removed or reused, and a\n"
+        "published contract never changes without a new contract id. Every problem is\n"
+        "reported in one pass: SCHEMA_VIOLATION (the registry's schema, exactly as the build\n"
+        "applies it), ID_REMOVED, DUPLICATE_ID, INVALID_ID, ALIAS_COLLISION,\n"
+        "INVALID_CONTRACT_ID, DUPLICATE_CONTRACT_ID, CONTRACT_REMOVED, CONTRACT_SURFACE_DRIFT\n"
+        "(with both RFC 8785 hashes, how the schema changed, and the contract id to publish\n"
+        "instead), CONTRACT_SURFACE_INVALID. See docs/APPEND_ONLY.md.\n\n"
         "Rules: --rules NAME (a preset: rolepack, allowed_operations) or FILE (a JSON rule\n"
         "block); without it, the catalog entry of the workspace whose sources include PATH.\n"
-        "Baseline: --baseline FILE; --baseline-git REF (git show REF:<path>, then origin/REF;\n"
-        "neither: a first publish, where only the internal rules apply); without either, in a\n"
-        "workspace, the active sealed snapshot of the registry (else the newest valid one).\n"
+        "Baseline: --baseline FILE; --baseline-git REF (REF:<path>, then origin/REF:<path>;\n"
+        "neither: a first publish, where only the internal rules apply, with a warning);\n"
+        "without either, in a workspace, the active sealed snapshot of the registry (else the\n"
+        "newest valid one). --require-baseline makes a missing one an error (CI, pre-commit).\n"
         f"Files read (PATH, --baseline, --rules) are regular files of at most "
         f"{human_size(MAX_CATALOG_FILE_BYTES)}:\n"
         "a FIFO or device is NOT_A_REGULAR_FILE, a bigger file INPUT_TOO_LARGE.\n"
         "Exit 0 clean, 1 violations, 2 bad usage or unreadable input.",
         epilog="examples:\n"
         "  registry check-append-only registries/rolepack/atelier_rolepack_v1.json\n"
-        "  registry check-append-only assets/rolepack.json --rules rolepack --baseline-git main\n"
+        "  registry check-append-only assets/atelier_rolepack_v1.json --rules rolepack \\\n"
+        "      --baseline-git main --require-baseline\n"
         "  registry check-append-only pack.json --rules rolepack --baseline old.json --json\n\n"
         "pre-commit (.pre-commit-config.yaml of another repository):\n"
         "  - repo: <this repository's URL>\n"
@@ -60,6 +65,12 @@ def add_check_append_only(commands: Any) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--baseline", metavar="FILE", help="the published version, as a file")
     source.add_argument("--baseline-git", metavar="REF", help="the published version at REF")
+    parser.add_argument(
+        "--require-baseline",
+        action="store_true",
+        help="no published version found is an error (exit 2: BASELINE_REF_UNRESOLVABLE, "
+        "BASELINE_MISSING), not a first publish: for CI and pre-commit",
+    )
     parser.add_argument("--rules", metavar="NAME|FILE", help="a preset name or a rules file")
     parser.add_argument("--json", action="store_true", help="print a JSON object")
     workspace_option(parser)
@@ -67,8 +78,9 @@ def add_check_append_only(commands: Any) -> None:
 
 
 def run_check_append_only(args: argparse.Namespace) -> int:
-    from registry_pipeline.core.append_only.baseline import check_bytes
+    from registry_pipeline.core.append_only.file_check import check_file
     from registry_pipeline.core.append_only.governed import rules_of
+    from registry_pipeline.core.seal.schemas import SchemaCatalog
 
     if args.baseline and len(args.paths) > 1:
         raise UsageError(
@@ -77,23 +89,38 @@ def run_check_append_only(args: argparse.Namespace) -> int:
             code="BAD_USAGE",
         )
     given = _given_rules(args.rules) if args.rules else None
-    workspace = None if given else _workspace_of(args)
+    workspace = _workspace_of(args)
+    schemas = SchemaCatalog.for_workspace(workspace.root if workspace is not None else None)
     results = []
     for raw in args.paths:
         path = Path(raw)
         current = read_input_file(raw, limit=MAX_CATALOG_FILE_BYTES, what="catalog file")
-        entry = None if given is not None else _entry_of(path, workspace)
-        rules = given if entry is None else rules_of(entry[0])
+        entry = _entry_of(path, workspace, required=given is None)
+        rules = given if given is not None else rules_of(entry[0]) if entry else None
         assert rules is not None  # an entry is found only when it has rules
         baseline = _baseline(path, args, workspace, entry)
-        results.append((raw, rules, baseline, check_bytes(current, baseline, rules, raw)))
-    ok = all(report.ok for *_rest, report in results)
+        if args.require_baseline:
+            baseline.required(raw)
+        elif baseline.data is None:
+            err(
+                f"warning: {raw}: {baseline.why}; checked as a first publish (only the "
+                "internal rules apply); --require-baseline makes this an error"
+            )
+        relpath = entry[1] if entry else path.name  # the name the build seals it under
+        checked = check_file(current, relpath, baseline, rules, schemas, raw)
+        if checked.schema is None:
+            err(
+                f"warning: {raw}: no schema governs {relpath} (nor would the build apply one); "
+                f"only the {rules.name} rules apply"
+            )
+        results.append(checked)
+    ok = all(checked.ok for checked in results)
     if args.json:
-        documents = [_as_json(*result) for result in results]
+        documents = [checked.as_json() for checked in results]
         json_doc(documents[0] if len(documents) == 1 else {"ok": ok, "files": documents})
     else:
-        for result in results:
-            _print(*result)
+        for checked in results:
+            _print(checked)
     return 0 if ok else 1
 
 
@@ -123,9 +150,11 @@ def _workspace_of(args: argparse.Namespace) -> Workspace | None:
     return workspace if (workspace.root / CATALOG_RELPATH).is_file() else None
 
 
-def _entry_of(path: Path, workspace: Workspace | None) -> tuple[RegistrySpec, str]:
+def _entry_of(
+    path: Path, workspace: Workspace | None, *, required: bool
+) -> tuple[RegistrySpec, str] | None:
     """The source entry with append_only rules whose files include `path`, and the name
-    `path` is sealed under; NO_RULES when no entry governs it."""
+    `path` is sealed under; None, or NO_RULES when `required`, when no entry governs it."""
     from registry_pipeline.core.workspace.catalog import load_catalog
     from registry_pipeline.core.workspace.sources import read_source_files
 
@@ -139,6 +168,8 @@ def _entry_of(path: Path, workspace: Workspace | None) -> tuple[RegistrySpec, st
         for relpath, origin in origins.items():
             if (workspace.root / origin).resolve() == target:
                 return spec, relpath
+    if not required:
+        return None
     raise UsageError(
         f"no catalog entry with append_only rules has {path} among its sources; pass "
         "--rules rolepack (or another preset, or a rules file)",
@@ -174,38 +205,32 @@ def _baseline(
     spec, relpath = entry
     folder = published_snapshot(workspace, spec, SchemaCatalog.for_workspace(workspace.root))
     files = published_files(folder, spec.registry_id) or {}
-    if folder is None or relpath not in files:
-        return NO_BASELINE
+    if folder is None:
+        why = f"{spec.registry_id} has no published snapshot yet (no active pointer, none valid)"
+        return Baseline("none", None, None, why=why)
+    if relpath not in files:
+        return Baseline("none", None, None, why=f"the published {folder.name} has no {relpath}")
     return Baseline("snapshot", f"{folder.name}/{relpath}", files[relpath])
 
 
-def _as_json(raw: str, rules: Rules, baseline: Baseline, report: Report) -> dict[str, Any]:
-    return {
-        "ok": report.ok,
-        "file": raw,
-        "rules": rules.name,
-        "baseline": baseline.as_json(),
-        "entries": report.entries,
-        "contracts": report.contracts,
-        "violations": [violation.as_json() for violation in report.violations],
-    }
-
-
-def _print(raw: str, rules: Rules, baseline: Baseline, report: Report) -> None:
+def _print(checked: FileCheck) -> None:
+    baseline, report = checked.baseline, checked.report
     against = baseline.source if baseline.data is not None else "nothing (a first publish)"
-    state = "ok" if report.ok else f"{len(report.violations)} violation(s)"
+    problems = checked.problems()
+    state = "ok" if checked.ok else f"{len(problems)} violation(s)"
     out(
-        f"{raw}: {state} ({report.entries} entries, {report.contracts} contracts, "
-        f"rules {rules.name}, against {against})"
+        f"{checked.file}: {state} ({report.entries} entries, {report.contracts} contracts, "
+        f"rules {checked.rules.name}, against {against})"
     )
-    for violation in report.violations:
-        out(f"  {violation}")
-        if violation.expected_sha256 is not None:
-            out(f"    published sha256:{violation.expected_sha256}")
-            out(f"    now       sha256:{violation.found_sha256}")
-        if violation.compatibility is not None:
-            for change in violation.compatibility.changes[:10]:
-                out(
-                    f"    {change.direction:12s} {change.code} {change.path or '/'}: "
-                    f"{change.detail}"
-                )
+    for problem in problems:
+        line = "" if problem["line"] is None else f" (line {problem['line']})"
+        out(f"  {problem['code']}  {problem['field'] or '/'}{line}: {problem['message']}")
+        if "expected_sha256" in problem:
+            out(f"    published sha256:{problem['expected_sha256']}")
+            out(f"    now       sha256:{problem['found_sha256']}")
+        compatibility: Any = problem.get("compatibility")
+        for change in compatibility["changes"][:10] if compatibility else ():
+            out(
+                f"    {change['direction']:12s} {change['code']} {change['path'] or '/'}: "
+                f"{change['detail']}"
+            )

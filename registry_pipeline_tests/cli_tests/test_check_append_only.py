@@ -214,7 +214,9 @@ def test_a_violation_stops_promotion_and_the_cli_agrees_with_the_check(
     assert code == 1
     document = json.loads(out)
     assert document["baseline"]["source"] == f"{active}/atelier_rolepack_v1.json"
-    assert [{"file": "atelier_rolepack_v1.json", **v} for v in document["violations"]] == sealed
+    shown = [(v["code"], v.get("id"), v["field"], v["message"]) for v in document["violations"]]
+    assert shown == [(v["code"], v["id"], v["path"], v["message"]) for v in sealed]
+    assert {v["path"] for v in document["violations"]} == {str(pack)}  # problem objects
     assert {v["code"] for v in sealed} == {
         "ID_REMOVED", "CONTRACT_REMOVED", "CONTRACT_SURFACE_DRIFT"}  # fmt: skip
     drift = next(v for v in sealed if v["code"] == "CONTRACT_SURFACE_DRIFT")

@@ -29,12 +29,28 @@ class Baseline:
     kind: str
     """`file`, `git`, `snapshot`, or `none` (a first publish: only internal rules apply)."""
     source: str | None
-    """The file, `REF:path`, or `run_id/relpath`; None for `none`."""
+    """The file, `REF:path`, or `run_id/relpath`; for `none`, what was looked for, if anything."""
     data: bytes | None
+    missing: str = "BASELINE_MISSING"
+    """For `none`: the reason code `--require-baseline` refuses it with
+    (`BASELINE_REF_UNRESOLVABLE` when the ref itself is not there)."""
+    why: str = "no baseline was given (--baseline FILE or --baseline-git REF)"
+    """For `none`: why there is no published version, in words."""
 
     def as_json(self) -> dict[str, Any]:
         """The `baseline` object of `--json`."""
         return {"kind": self.kind, "source": self.source, "first_publish": self.data is None}
+
+    def required(self, where: str) -> Baseline:
+        """This baseline; a usage error naming what was looked for when there is none (a CI
+        job on a shallow clone must not pass as a first publish)."""
+        if self.data is None:
+            raise UsageError(
+                f"{self.why}; --require-baseline refuses to check it as a first publish",
+                code=self.missing,
+                path=where,
+            )
+        return self
 
 
 NO_BASELINE = Baseline("none", None, None)
@@ -53,8 +69,16 @@ def file_baseline(path: Path) -> Baseline:
 
 
 def git_baseline(path: Path, ref: str) -> Baseline:
-    """`git show REF:<path>`, else `origin/REF`; neither: a first publish (`none`, with the refs
-    tried as its source). A usage error outside a git repository."""
+    """`git show REF:<path>`, else `origin/REF` (the seed's locked strategy); neither: a first
+    publish (`none`, saying whether the refs resolve at all). A usage error outside a git
+    repository, and for a ref git would read as an option."""
+    if not ref or ref.startswith("-") or any(c in ref for c in ":\0\n"):
+        raise UsageError(
+            f"--baseline-git {ref!r} is not a ref (it must not be empty, start with '-', or "
+            "hold ':' or a newline)",
+            code="BASELINE_REF_INVALID",
+            path=str(path),
+        )
     top = _git(path.parent, "rev-parse", "--show-toplevel")
     if top is None:
         raise UsageError(
@@ -70,11 +94,29 @@ def git_baseline(path: Path, ref: str) -> Baseline:
             code="NOT_A_GIT_REPOSITORY",
             path=str(path),
         ) from None
-    for candidate in (ref, f"origin/{ref}"):
-        data = _git(path.parent, "show", f"{candidate}:{relpath}")
+    candidates = (ref, f"origin/{ref}")
+    resolved = []
+    for candidate in candidates:
+        commit = _git(path.parent, "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}")
+        if commit is None:
+            continue
+        resolved.append(candidate)
+        data = _git(path.parent, "cat-file", "blob", f"{commit.decode().strip()}:{relpath}")
         if data is not None:
             return Baseline("git", f"{candidate}:{relpath}", data)
-    return Baseline("none", f"{ref}:{relpath}, origin/{ref}:{relpath} (neither exists)", None)
+    tried = f"{ref}:{relpath}, origin/{ref}:{relpath}"
+    if not resolved:
+        why = (
+            f"neither {ref} nor origin/{ref} resolves to a commit here (a shallow or "
+            f"single-branch clone? fetch it: git fetch origin {ref})"
+        )
+        return Baseline("none", f"{tried} (neither ref exists)", None,
+                        "BASELINE_REF_UNRESOLVABLE", why)  # fmt: skip
+    why = (
+        f"{' nor '.join(f'{c}:{relpath}' for c in resolved)} does not exist (a first publish, "
+        "or the file was moved or renamed)"
+    )
+    return Baseline("none", f"{tried} (neither exists)", None, "BASELINE_MISSING", why)
 
 
 def _git(cwd: Path, *args: str) -> bytes | None:
@@ -87,20 +129,32 @@ def _git(cwd: Path, *args: str) -> bytes | None:
 
 def check_bytes(current: bytes, baseline: Baseline, rules: Rules, where: str) -> Report:
     """Parse the current file and its baseline strictly and check one against the other."""
-    document = _parse(current, where, "JSON_INVALID", "")
-    published = None
-    if baseline.data is not None:
-        published = _parse(
-            baseline.data, baseline.source or where, "BASELINE_UNREADABLE", "the baseline is "
-        )
-    return check_catalog(document, published, rules, where)
+    return check_catalog(
+        parse_current(current, where), parse_baseline(baseline, where), rules, where
+    )
 
 
-def _parse(data: bytes, where: str, code: str, prefix: str) -> Any:
+def parse_current(data: bytes, where: str) -> Any:
+    """The checked file, parsed strictly; a usage error with the strict rule it breaks as its
+    code (`JSON_INVALID`, `JSON_NON_FINITE` for a number such as 1e400, ...)."""
     try:
         return loads_strict(data)
     except JSONDecodeProblem as exc:
-        raise UsageError(f"{prefix}not valid JSON: {exc}", code=code, path=where) from None
+        raise UsageError(f"not valid JSON: {exc}", code=exc.code, path=where) from None
+
+
+def parse_baseline(baseline: Baseline, where: str) -> Any | None:
+    """The published version, parsed strictly; None for a first publish."""
+    if baseline.data is None:
+        return None
+    try:
+        return loads_strict(baseline.data)
+    except JSONDecodeProblem as exc:
+        raise UsageError(
+            f"the baseline is not valid JSON: {exc}",
+            code="BASELINE_UNREADABLE",
+            path=baseline.source or where,
+        ) from None
 
 
 def check_files(

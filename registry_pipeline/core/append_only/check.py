@@ -15,84 +15,28 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from registry_pipeline.core._json import gc_paused
-from registry_pipeline.core.append_only.compat import Compatibility, classify
+from registry_pipeline.core.append_only.compat import classify
 from registry_pipeline.core.append_only.rules import Rules, RulesError
-from registry_pipeline.core.append_only.surface import SurfaceError, same_surface, surface_sha256
+from registry_pipeline.core.append_only.surface import (
+    SurfaceError,
+    same_surface,
+    surface_problem,
+    surface_sha256,
+)
+from registry_pipeline.core.append_only.violations import CODES, Report, Violation
+
+__all__ = [
+    "CODES",
+    "MAX_VERSION",
+    "CatalogShapeError",
+    "Report",
+    "Violation",
+    "check_catalog",
+    "entries_of",
+]
 
 MAX_VERSION = 2**32 - 1
 """Contract versions are positive u32."""
-
-CODES = (
-    "ID_REMOVED",
-    "DUPLICATE_ID",
-    "INVALID_ID",
-    "ALIAS_COLLISION",
-    "INVALID_CONTRACT_ID",
-    "DUPLICATE_CONTRACT_ID",
-    "CONTRACT_REMOVED",
-    "CONTRACT_SURFACE_DRIFT",
-    "CONTRACT_SURFACE_INVALID",
-)
-"""Every violation code, in the order the docs list them."""
-
-
-@dataclass(frozen=True)
-class Violation:
-    """One broken promise, with the ids involved and, for drift, both hashes."""
-
-    code: str
-    id: str | None
-    """The id concerned (an entry id or a contract id); None when it has no usable id."""
-    message: str
-    path: str
-    """JSON pointer into the current document (the baseline's for a removal)."""
-    ids: tuple[str, ...] = ()
-    """Other ids involved (the colliding id, the owner of a contract...)."""
-    expected_sha256: str | None = None
-    found_sha256: str | None = None
-    publish_instead: str | None = None
-    """For drift: the next free contract id of that owner and kind."""
-    compatibility: Compatibility | None = None
-
-    def __str__(self) -> str:
-        return f"{self.code}  {self.path}: {self.message}"
-
-    def as_json(self) -> dict[str, Any]:
-        """The `{code, id, ...}` object of `--json` and of the diagnostics file."""
-        out: dict[str, Any] = {
-            "code": self.code,
-            "id": self.id,
-            "path": self.path,
-            "message": self.message,
-        }
-        if self.ids:
-            out["ids"] = list(self.ids)
-        if self.expected_sha256 is not None:
-            out["expected_sha256"] = self.expected_sha256
-            out["found_sha256"] = self.found_sha256
-        if self.publish_instead is not None:
-            out["publish_instead"] = self.publish_instead
-        if self.compatibility is not None:
-            out["compatibility"] = self.compatibility.as_json()
-        return out
-
-
-@dataclass(frozen=True)
-class Report:
-    """The outcome of one check."""
-
-    violations: tuple[Violation, ...]
-    entries: int
-    """Entries in the current document."""
-    contracts: int
-    """Contracts in the current document."""
-    baseline_entries: int | None
-    """Entries in the baseline; None for a first publish."""
-
-    @property
-    def ok(self) -> bool:
-        """True when no promise is broken."""
-        return not self.violations
 
 
 @dataclass
@@ -103,6 +47,8 @@ class _Contract:
     version: int
     surface: Any
     path: str
+    canonical: bool = True
+    """False when the surface is missing, not an object or not canonicalizable (reported)."""
 
 
 @dataclass
@@ -162,13 +108,18 @@ def _index(document: Any, rules: Rules, where: str, found: list[Violation] | Non
     for position, entry in enumerate(entries_of(document, rules, where)):
         index.entries += 1
         path = f"{rules.items}/{position}"
-        entry_id = entry.get(rules.id_key) if isinstance(entry, Mapping) else None
+        if not isinstance(entry, Mapping):
+            found_type = type(entry).__name__
+            report(Violation("INVALID_ID", None, f"an entry is not an object ({found_type})", path))
+            continue
+        entry_id = entry.get(rules.id_key)
         if not isinstance(entry_id, str) or not rules.id_matches(entry_id):
+            shown = f"{entry_id!r} does not match" if rules.id_key in entry else "is missing, like"
             report(
                 Violation(
                     "INVALID_ID",
                     entry_id if isinstance(entry_id, str) else None,
-                    f"{rules.id_key} {entry_id!r} does not match {rules.id_pattern}",
+                    f"{rules.id_key} {shown} {rules.id_pattern}",
                     f"{path}/{rules.id_key}",
                 )
             )
@@ -185,7 +136,7 @@ def _index(document: Any, rules: Rules, where: str, found: list[Violation] | Non
             continue
         index.ids[entry_id] = path
         _aliases(entry, entry_id, path, rules, index, report)
-        for contract in _contracts(entry, entry_id, path, rules, report):
+        for contract in _contracts(entry, entry_id, path, rules, report, found is not None):
             if contract.contract_id in index.contracts:
                 first = index.contracts[contract.contract_id]
                 report(
@@ -256,24 +207,39 @@ def _aliases(
 
 
 def _contracts(
-    entry: Mapping[str, Any], entry_id: str, path: str, rules: Rules, report: Any
+    entry: Mapping[str, Any], entry_id: str, path: str, rules: Rules, report: Any, judge: bool
 ) -> Iterator[_Contract]:
+    """The entry's well-formed contracts; every list the rules name must be there (the seed's
+    checker: "expected extract_contracts and produce_contracts arrays"). Surfaces are judged
+    only with `judge` (the current document: the published one's were judged before)."""
     grammar = _grammar(rules.contract_prefix)
     for listed in rules.contracts:
-        items = entry.get(listed.key, [])
+        items = entry.get(listed.key)
         if not isinstance(items, list):
+            state = "is missing" if listed.key not in entry else "is not a list"
             report(
                 Violation(
                     "INVALID_CONTRACT_ID",
                     entry_id,
-                    f"{listed.key} is not a list",
+                    f"{listed.key} {state}: every entry has the list, empty when it has none",
                     f"{path}/{listed.key}",
                 )
             )
             continue
         for number, item in enumerate(items):
             where = f"{path}/{listed.key}/{number}"
-            raw = item.get(rules.contract_id_key) if isinstance(item, Mapping) else None
+            if not isinstance(item, Mapping):
+                report(
+                    Violation(
+                        "INVALID_CONTRACT_ID",
+                        None,
+                        f"a contract is not an object (found {type(item).__name__})",
+                        where,
+                        (entry_id,),
+                    )
+                )
+                continue
+            raw = item.get(rules.contract_id_key)
             problem = _contract_id_problem(raw, grammar, listed.kind, entry_id, rules)
             if problem is not None:
                 report(
@@ -286,9 +252,34 @@ def _contracts(
                     )
                 )
                 continue
-            assert isinstance(raw, str) and isinstance(item, Mapping)
+            assert isinstance(raw, str)
             _prefix, owner, kind, version = raw.split(":")
-            yield _Contract(raw, owner, kind, int(version), item.get(rules.surface_key), where)
+            surface = item.get(rules.surface_key)
+            invalid = (
+                _surface_invalid(item, raw, entry_id, f"{where}/{rules.surface_key}", rules)
+                if judge
+                else None
+            )
+            if invalid is not None:
+                report(invalid)
+            yield _Contract(raw, owner, kind, int(version), surface, where, invalid is None)
+
+
+def _surface_invalid(
+    item: Mapping[str, Any], contract_id: str, owner: str, where: str, rules: Rules
+) -> Violation | None:
+    """A surface that is missing, not an object, or has no canonical JSON (RFC 8785)."""
+    if rules.surface_key not in item:
+        reason, at = f"{rules.surface_key} is missing: a contract needs its surface", where
+    elif not isinstance(item[rules.surface_key], Mapping):
+        found = type(item[rules.surface_key]).__name__
+        reason, at = f"{rules.surface_key} is not an object (found {found})", where
+    else:
+        problem = surface_problem(item[rules.surface_key])
+        if problem is None:
+            return None
+        reason, at = problem[1], where + problem[0]
+    return Violation("CONTRACT_SURFACE_INVALID", contract_id, reason, at, (owner,))
 
 
 @functools.cache
@@ -363,8 +354,8 @@ def _against_baseline(index: _Index, old: _Index, rules: Rules) -> Iterator[Viol
 def _drift(
     published: _Contract, current: _Contract, index: _Index, old: _Index, rules: Rules
 ) -> Violation | None:
-    if same_surface(published.surface, current.surface):
-        return None
+    if not current.canonical or same_surface(published.surface, current.surface):
+        return None  # an invalid surface is reported once, as CONTRACT_SURFACE_INVALID
     try:
         expected, found = surface_sha256(published.surface), surface_sha256(current.surface)
     except SurfaceError as exc:

@@ -7,8 +7,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
-from registry_pipeline.core.errors import Problem, ReasonCode
-from registry_pipeline.core.seal.paths import printable
+from registry_pipeline.core.errors import Problem
+from registry_pipeline.core.seal.pointer_lines import pointer_lines
+from registry_pipeline.core.seal.problems import json_invalid, schema_violation
 from registry_pipeline.core.seal.schemas import SchemaCatalog, iter_jsonl
 
 
@@ -28,11 +29,11 @@ def source_problems(
         if fmt == "jsonl" and data and not data.endswith(b"\n"):
             line = data.count(b"\n") + 1
             problems.append(
-                _problem(
-                    ReasonCode.SCHEMA_VIOLATION,
+                schema_violation(
                     relpath,
                     f"line {line} is incomplete (no final newline: an interrupted append?); "
                     "complete or remove it (`registry runs repair` for a run index)",
+                    line,
                 )
             )
             continue
@@ -41,7 +42,7 @@ def source_problems(
                 for number, document in iter_jsonl(data):
                     if schema is not None:
                         problems.extend(
-                            _problem(ReasonCode.SCHEMA_VIOLATION, relpath, f"line {number} {v}")
+                            schema_violation(relpath, f"line {number} {v}", number, v.pointer)
                             for v in catalog.validate(schema.schema_id, document)
                         )
             else:
@@ -50,13 +51,13 @@ def source_problems(
                     violations = catalog.validate(schema.schema_id, document)
                     lines = _pointer_lines(data, [v.pointer for v in violations])
                     problems.extend(
-                        _problem(ReasonCode.SCHEMA_VIOLATION, relpath, f"{lines[v.pointer]}{v}")
+                        schema_violation(
+                            relpath, f"{_said(lines[v.pointer])}{v}", lines[v.pointer], v.pointer
+                        )
                         for v in violations
                     )
         except JSONDecodeProblem as exc:
-            problems.append(
-                _problem(ReasonCode.SCHEMA_VIOLATION, relpath, f"not valid {fmt}: {exc}")
-            )
+            problems.append(json_invalid(relpath, fmt, exc))
     return problems
 
 
@@ -64,23 +65,11 @@ def _format_of(relpath: str) -> str | None:
     return {".json": "json", ".jsonl": "jsonl"}.get(Path(relpath).suffix)
 
 
-def _pointer_lines(data: bytes, pointers: Sequence[str]) -> dict[str, str]:
-    """`line N ` for each JSON pointer, where its value starts in `data` ("" when unknown)."""
-    found = dict.fromkeys(pointers, "")
-    if not pointers:
-        return found
-    from json_source_map import calculate
-
-    try:
-        positions = calculate(data.decode("utf-8"))
-    except Exception:  # line numbers are a courtesy: the problem is reported without one
-        return found
-    for pointer in pointers:
-        entry = positions.get(pointer)
-        if entry is not None:
-            found[pointer] = f"line {entry.value_start.line + 1} "
-    return found
+def _pointer_lines(data: bytes, pointers: Sequence[str]) -> dict[str, int | None]:
+    """The 1-based line where each JSON pointer's value starts in `data` (None when unknown)."""
+    found = pointer_lines(data.decode("utf-8"), pointers) if pointers else {}
+    return {pointer: found.get(pointer) for pointer in pointers}
 
 
-def _problem(code: ReasonCode, path: str, message: str) -> Problem:
-    return Problem(code=code, path=printable(path), message=message)
+def _said(line: int | None) -> str:
+    return "" if line is None else f"line {line} "

@@ -330,3 +330,68 @@ def test_a_document_without_the_entries_array_is_a_shape_error() -> None:
     with pytest.raises(CatalogShapeError) as refused:
         check_catalog({"roles": {}}, None, ROLEPACK, "pack.json")
     assert refused.value.code == "CATALOG_SHAPE" and refused.value.path == "pack.json"
+
+
+# --- the seed checker's shape rules, whatever schema applies -------------------------------------
+
+
+def _drop(key: str) -> Any:
+    return lambda p: p["roles"][0].pop(key)
+
+
+def _set_surface(value: object) -> Any:
+    return lambda p: p["roles"][0]["extract_contracts"][0].__setitem__("schema_json", value)
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "field", "reason"),
+    [
+        (_drop("extract_contracts"), "INVALID_CONTRACT_ID", "/roles/0/extract_contracts",
+         "missing"),
+        (_drop("produce_contracts"), "INVALID_CONTRACT_ID", "/roles/0/produce_contracts",
+         "missing"),
+        (lambda p: p["roles"][0].__setitem__("extract_contracts", None), "INVALID_CONTRACT_ID",
+         "/roles/0/extract_contracts", "not a list"),
+        (lambda p: p["roles"][0]["extract_contracts"].__setitem__(0, "ROLE:executive_1:X:1"),
+         "INVALID_CONTRACT_ID", "/roles/0/extract_contracts/0", "not an object"),
+        (lambda p: p["roles"][0]["extract_contracts"][0].pop("schema_json"),
+         "CONTRACT_SURFACE_INVALID", "/roles/0/extract_contracts/0/schema_json", "missing"),
+        (_set_surface([]), "CONTRACT_SURFACE_INVALID",
+         "/roles/0/extract_contracts/0/schema_json", "not an object"),
+        (_set_surface(True), "CONTRACT_SURFACE_INVALID",
+         "/roles/0/extract_contracts/0/schema_json", "not an object"),
+    ],
+)  # fmt: skip
+def test_the_seed_checkers_shape_rules(change: Any, code: str, field: str, reason: str) -> None:
+    current = pack()
+    change(current)
+    for baseline in (None, pack()):
+        report = check_catalog(current, baseline, ROLEPACK)
+        assert report.violations, baseline
+        violation = report.violations[0]
+        assert (violation.code, violation.path) == (code, field)
+        assert reason in violation.message
+        assert "CONTRACT_SURFACE_DRIFT" not in codes(report)  # reported once, as invalid
+
+
+@pytest.mark.parametrize(
+    ("value", "where"),
+    [(2**60, "/maximum"), (-(2**53), "/maximum"), ({"a": [1, 2**53]}, "/maximum/a/1"),
+     (float("inf"), "/maximum"), (float("nan"), "/maximum")],
+)  # fmt: skip
+def test_a_surface_outside_i_json_is_refused_on_a_first_publish_and_unchanged(
+    value: object, where: str
+) -> None:
+    current = pack()
+    current["roles"][0]["extract_contracts"][0]["schema_json"] = {"maximum": value}
+    for baseline in (None, copy.deepcopy(current)):
+        (violation,) = check_catalog(current, baseline, ROLEPACK).violations
+        assert violation.code == "CONTRACT_SURFACE_INVALID"
+        assert violation.path == f"/roles/0/extract_contracts/0/schema_json{where}"
+
+
+def test_the_safe_integer_range_is_accepted() -> None:
+    current = pack()
+    surface = {"maximum": 2**53 - 1, "minimum": -(2**53 - 1), "multipleOf": 1e300}
+    current["roles"][0]["extract_contracts"][0]["schema_json"] = surface
+    assert check_catalog(current, None, ROLEPACK).ok

@@ -1,0 +1,108 @@
+"""Where a JSON pointer's value starts in a file, as a 1-based line: for problem objects.
+
+One pass over the text for all pointers at once: it descends only into the members and items
+some pointer names and skips every other value with the C decoder (`raw_decode`), so a
+violation near the end of a 20 MB catalog costs about one parse, and one near the start
+almost nothing. The text must be JSON that `loads_strict` accepted.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from typing import Any
+
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_DECODER = json.JSONDecoder()
+_HERE = object()
+"""Trie key: a pointer ends at this node."""
+
+
+class _Done(Exception):
+    """Every pointer is found: stop walking."""
+
+
+def pointer_lines(text: str, pointers: Iterable[str]) -> dict[str, int]:
+    """The line of each pointer that names a value in `text` (pointers not found are left out)."""
+    trie: dict[Any, Any] = {}
+    wanted = 0
+    for pointer in set(pointers):
+        if pointer and not pointer.startswith("/"):
+            continue
+        node = trie
+        for token in pointer.split("/")[1:]:
+            node = node.setdefault(token.replace("~1", "/").replace("~0", "~"), {})
+        node[_HERE] = pointer
+        wanted += 1
+    offsets: dict[str, int] = {}
+    if wanted:
+        try:
+            _walk(text, _skip_space(text, 0), trie, offsets, wanted)
+        except _Done:
+            pass
+        except (ValueError, IndexError):  # not the JSON it should be: lines are a courtesy
+            pass
+    lines: dict[str, int] = {}
+    line, at = 1, 0
+    for pointer, offset in sorted(offsets.items(), key=lambda item: item[1]):
+        line += text.count("\n", at, offset)
+        at = offset
+        lines[pointer] = line
+    return lines
+
+
+def _walk(text: str, at: int, node: dict[Any, Any], found: dict[str, int], wanted: int) -> int:
+    """Record the pointers ending at the value starting at `at`; returns where the value ends."""
+    if _HERE in node:
+        found[node[_HERE]] = at
+        if len(found) == wanted:
+            raise _Done
+    if len(node) == (1 if _HERE in node else 0):
+        return _skip_value(text, at)
+    opener = text[at]
+    if opener == "{":
+        return _object(text, at, node, found, wanted)
+    if opener == "[":
+        return _array(text, at, node, found, wanted)
+    return _skip_value(text, at)
+
+
+def _object(text: str, at: int, node: dict[Any, Any], found: dict[str, int], wanted: int) -> int:
+    at = _skip_space(text, at + 1)
+    if text[at] == "}":
+        return at + 1
+    while True:
+        key, at = _DECODER.raw_decode(text, at)  # `at` is on the key's opening quote
+        at = _skip_space(text, _skip_space(text, at) + 1)  # past the colon
+        child = node.get(key)
+        at = _walk(text, at, child, found, wanted) if child else _skip_value(text, at)
+        at = _skip_space(text, at)
+        if text[at] == "}":
+            return at + 1
+        at = _skip_space(text, at + 1)  # past the comma
+
+
+def _array(text: str, at: int, node: dict[Any, Any], found: dict[str, int], wanted: int) -> int:
+    at = _skip_space(text, at + 1)
+    if text[at] == "]":
+        return at + 1
+    number = 0
+    while True:
+        child = node.get(str(number))
+        at = _walk(text, at, child, found, wanted) if child else _skip_value(text, at)
+        at = _skip_space(text, at)
+        if text[at] == "]":
+            return at + 1
+        at = _skip_space(text, at + 1)
+        number += 1
+
+
+def _skip_value(text: str, at: int) -> int:
+    return int(_DECODER.raw_decode(text, at)[1])
+
+
+def _skip_space(text: str, at: int) -> int:
+    match = _WHITESPACE.match(text, at)
+    assert match is not None  # the pattern matches the empty string
+    return match.end()
