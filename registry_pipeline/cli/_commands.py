@@ -33,38 +33,78 @@ def add_init(commands: Commands) -> None:
         description="Create .codex/RUNS/ and a .gitattributes line that stops git from ever "
         "converting the line endings of sealed files. Safe to run again. A symlink where it "
         "would write, or in the way to registries/, is refused (UNSAFE_PATH, exit 2) with "
-        "nothing written.",
-        epilog="examples:\n  registry init\n  registry init ~/governance --json",
+        "nothing written.\n\n"
+        "--with-write-path also writes seed 003's registry types (module types, instances, "
+        "maturity, interfaces, routes, low- and high-level abilities, hooks: their entry "
+        "schemas, empty registries, coordination rules, the table of types and the catalog), "
+        "so that `registry add-entry` writes at once. A workspace with a catalog gets none of "
+        "them; an existing file is never overwritten (it is kept, and said so).",
+        epilog="examples:\n  registry init\n  registry init ~/governance --json\n"
+        "  registry init --with-write-path && registry types",
     )
     parser.add_argument("dir", nargs="?", metavar="DIR", help="folder to initialize (default: .)")
+    parser.add_argument(
+        "--with-write-path",
+        action="store_true",
+        help="also write the seed's registry types so that add-entry can write (keeps what "
+        "exists; nothing when the workspace has a catalog)",
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON object")
     parser.set_defaults(run=run_init)
 
 
 def run_init(args: argparse.Namespace) -> int:
     from registry_pipeline.core.workspace.catalog import CATALOG_RELPATH
-    from registry_pipeline.core.workspace.gitcheck import workspace_git_warnings
+    from registry_pipeline.core.workspace.gitcheck import workspace_git_findings
     from registry_pipeline.core.workspace.layout import init_targets, init_workspace
     from registry_pipeline.core.workspace.safe_write import require_safe_all
+    from registry_pipeline.core.write_path.scaffold import scaffold_targets
 
     root = Path(args.dir or os.getcwd()).absolute()
     # the catalog gives the run roots (another folder's, through a link), and adopt and
     # add-entry write beside it: checked with what init writes, before the catalog is read
-    require_safe_all(root, [root / CATALOG_RELPATH, *init_targets(root)])
+    targets = [root / CATALOG_RELPATH, *init_targets(root)]
+    require_safe_all(root, targets + (scaffold_targets(root) if args.with_write_path else []))
     run_roots, pointer_file = _catalog_places(root)
     changed = init_workspace(root, run_roots)
-    warnings = workspace_git_warnings(root, run_roots, pointer_file)
+    kept: list[str] = []
+    if args.with_write_path:
+        created, kept = _scaffold(root)
+        changed += created
+    warnings = workspace_git_findings(root, run_roots, pointer_file)
     if args.json:
-        json_doc({"workspace": str(root), "changes": changed, "warnings": warnings})
-    elif changed:
+        document = {"workspace": str(root), "changes": changed, "kept": kept}
+        json_doc({**document, "warnings": [warning.as_json() for warning in warnings]})
+        return 0
+    if changed:
         out(f"initialized registry workspace in {root}")
         for item in changed:
             out(f"  {item}")
     else:
         out(f"{root} is already a registry workspace; nothing to do")
-    for warning in [] if args.json else warnings:
-        err(f"warning: {warning}")
+    for item in kept:
+        out(f"  {item}")
+    if any(item == f"created {CATALOG_RELPATH}" for item in changed):
+        out("next: `registry types`, then `registry add-entry --type TYPE --entry-file ENTRY`")
+    for warning in warnings:
+        err(f"warning: {warning.message}")
     return 0
+
+
+def _scaffold(root: Path) -> tuple[list[str], list[str]]:
+    """`scaffold`, an OSError said as INIT_FAILED naming the file (what was written stays:
+    running init again completes it, never overwriting)."""
+    from registry_pipeline.core.write_path.scaffold import scaffold
+
+    try:
+        return scaffold(root)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write the registry types: {exc.strerror or exc}; run init again to "
+            "complete them",
+            code="INIT_FAILED",
+            path=str(exc.filename or root),
+        ) from None
 
 
 def _catalog_places(root: Path) -> tuple[tuple[str, ...], str]:

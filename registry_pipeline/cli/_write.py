@@ -1,4 +1,5 @@
-"""`registry add-entry` and `registry types`: the governed write path for hand-edited registries."""
+"""`registry add-entry`, `registry deprecate` and `registry types`: the governed write path for
+hand-edited registries."""
 
 from __future__ import annotations
 
@@ -63,6 +64,61 @@ def add_add_entry(commands: Any) -> None:
     parser.add_argument("--json", action="store_true", help="print a JSON object")
     workspace_option(parser)
     parser.set_defaults(run=run_add_entry)
+
+
+def add_deprecate(commands: Any) -> None:
+    """`registry deprecate TYPE KEY --reason TEXT ...`."""
+    parser = commands.add_parser(
+        "deprecate",
+        help="mark one registry entry deprecated (never removed), checked and atomic",
+        formatter_class=RAW,
+        description="Mark the entry KEY of a registry type deprecated: seed 002's lifecycle,\n"
+        '"explicit deprecation allowed; removal forbidden". Only the entry\'s lifecycle field\n'
+        "changes (the one the coordination file declares for the type, else `lifecycle` or\n"
+        "`status`, set to `deprecated`); the entry keeps its place, nothing is removed. The\n"
+        "write is add-entry's: the same lock, schema and coordination checks (a rule of kind\n"
+        "not_deprecated now sees every reference to the entry), the same atomic replace. The\n"
+        "reason is appended to registries/WRITE_NOTES_v0_1.jsonl (who, when, why) before the\n"
+        "file is replaced. See docs/WRITE_PATH.md.\n\n"
+        "Exit 0 deprecated (or would be, with --dry-run); 1 blocked by errors or already\n"
+        "deprecated (ALREADY_DEPRECATED); 2 bad input (UNKNOWN_TYPE, UNKNOWN_KEY,\n"
+        "NOT_DEPRECATABLE: the type has no lifecycle field, REASON_REQUIRED).",
+        epilog="examples:\n"
+        "  registry deprecate module_instance legacy_cms --reason 'replaced by article_service'\n"
+        "  registry deprecate rolepack visuals_2 --reason 'merged into visuals_1' --dry-run\n"
+        "  registry deprecate hook prod_call_guard --reason 'moved to the gateway' --json",
+    )
+    parser.add_argument("type", metavar="TYPE", help="the registry type (see `registry types`)")
+    parser.add_argument("key", metavar="KEY", help="the key of the entry to deprecate")
+    parser.add_argument("--reason", required=True, metavar="TEXT", help="why (recorded)")
+    parser.add_argument(
+        "--no-check",
+        action="store_true",
+        help="write despite errors (recorded in the override log with the reason)",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="print the diff, write nothing")
+    parser.add_argument("--json", action="store_true", help="print a JSON object")
+    workspace_option(parser)
+    parser.set_defaults(run=run_deprecate)
+
+
+def run_deprecate(args: argparse.Namespace) -> int:
+    from registry_pipeline.core.workspace.layout import resolve_workspace
+    from registry_pipeline.core.write_path import deprecate
+
+    result = deprecate(
+        resolve_workspace(args.workspace),
+        args.type,
+        args.key,
+        reason=args.reason,
+        no_check=args.no_check,
+        dry_run=args.dry_run,
+    )
+    if args.json:
+        json_doc(result.as_json())
+    else:
+        _report(result)
+    return 1 if result.blocked else 0
 
 
 def add_types(commands: Any) -> None:
@@ -193,12 +249,15 @@ def _report(result: WriteResult) -> None:
             err(f"  {finding.code} {_where(finding)}: {finding.message}")
     if result.notes:
         err(f"note: {result.notes} finding(s) recorded in {NOTES_RELPATH}")
+    if result.reason is not None and result.written:
+        err(f"note: the reason is recorded in {NOTES_RELPATH}")
+    field = f" ({result.field})" if result.field else ""
     if result.action == "unchanged":
         out(f"unchanged {what}: {result.file} already holds this entry")
     elif result.dry_run:
-        out(f"would have {result.action} {what} in {result.file} (dry run: nothing written)")
+        out(f"would have {result.action} {what} in {result.file}{field} (dry run: nothing written)")
     else:
-        out(f"{result.action} {what} in {result.file}")
+        out(f"{result.action} {what} in {result.file}{field}")
 
 
 def _where(finding: Any) -> str:

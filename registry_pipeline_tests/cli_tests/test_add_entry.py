@@ -233,8 +233,8 @@ def test_a_rule_at_record_writes_and_appends_a_note(
     for note, finding in zip(notes, records, strict=True):
         assert note["who"] == "test-actor" and note["severity"] == "record"
         assert note["recorded_utc"].endswith("Z")
-        assert {k: note[k] for k in ("type", "key", "field", "message", "file", "related")} == {
-            k: finding[k] for k in ("type", "key", "field", "message", "file", "related")
+        assert {k: note.get(k) for k in ("type", "key", "field", "message", "path", "related")} == {
+            k: finding.get(k) for k in ("type", "key", "field", "message", "path", "related")
         }
 
 
@@ -512,7 +512,7 @@ def test_a_schema_violating_entry_lists_every_violation_with_its_field(
         ("/type_id", "'Bad-Id' does not match '^[a-z][a-z0-9_]*$'"),
     ]
     assert {d["code"] for d in error["details"]} == {"SCHEMA_VIOLATION"}
-    assert {d["file"] for d in error["details"]} == {TYPES}
+    assert {d["path"] for d in error["details"]} == {TYPES}
 
 
 def test_a_schema_violation_is_reported_line_by_line_for_humans(cli: Run, example: Path) -> None:
@@ -643,7 +643,7 @@ def test_a_registry_file_broken_by_hand_blocks_the_write(
     error = _error(out)
     assert error["code"] == "REGISTRY_FILE_INVALID"
     [detail] = error["details"]
-    assert detail["file"] == TYPES
+    assert detail["path"] == TYPES
     assert detail["code"] == {"duplicate-field": "YAML_DUPLICATE_KEY",
                               "duplicate-entry": "DUPLICATE_KEY",
                               "unparsable": "YAML_SYNTAX"}[broken]  # fmt: skip

@@ -66,9 +66,13 @@ def test_a_hand_edit_is_refused_by_the_build_as_add_entry_refuses_it(
     route = second["route"]
     assert route["checks"]["coordination"] is False
     assert route["promoted"] is False
-    problems = "\n".join(map(str, route["problems"]))
-    assert "route-owner-exists route[orphan_pages]/owner_module" in problems
-    assert "no module_instance 'billing_service'" in problems
+    problems = route["problems"]
+    assert isinstance(problems, list)
+    found = [p for p in problems if p["code"] == "route-owner-exists"]
+    assert [(p["path"], p["field"], p["key"], p["check"]) for p in found] == [
+        ("modules/routes/orphan_pages.yaml", "/owner_module", "orphan_pages", "coordination")
+    ]
+    assert found[0]["message"] == "no module_instance 'billing_service'"
 
 
 def test_an_override_is_recorded_and_the_health_report_lists_it(
@@ -111,3 +115,56 @@ def test_an_override_is_recorded_and_the_health_report_lists_it(
     assert "ops@example" in section and "OP-Z01" in section and "pack lands next" in section
     summary = json.loads((folder / "SYSTEM_HEALTH_SUMMARY_v0_1.json").read_text())
     assert summary["write_overrides"] == 1
+
+
+HOOK = {
+    "id": "usage",
+    "event_type": "PostAbilityCall",
+    "routing_stages": ["post_route"],
+    "enabled": True,
+    "blocking": False,
+    "summary": "s",
+    "handler": {"kind": "script", "command": "python track.py"},
+    "status": "active",
+}
+FIRST = [
+    ("module_type", {"type_id": "content_service", "name": "Content service",
+                     "description": "Owns editorial content.", "status": "active"}),
+    ("module_instance", {"module_id": "article_service", "type_id": "content_service",
+                         "name": "Articles", "description": "d", "owner": "editorial",
+                         "status": "active"}),
+    ("route", {"route_id": "blog", "owner_module": "article_service", "scope": ["content/blog/"],
+               "topics": ["editorial"], "description": "d", "status": "active"}),
+    ("hook", HOOK),
+    ("ability_low", {"operation_key": "content.publish.article", "version": "1.0.0",
+                     "summary": "s", "scope": {"modules": ["article_service"],
+                                               "environments": ["prod"]},
+                     "implementation": {"kind": "script", "command": "python p.py"},
+                     "hooks": {"post_call": ["usage"]}, "status": "active"}),
+    ("ability_high", {"id": "publish", "type": "workflow", "summary": "s",
+                      "calls": ["content.publish.article"], "status": "active"}),
+]  # fmt: skip
+"""A first entry of each type a fresh workspace stores one per file (and what they name)."""
+
+
+def test_a_fresh_workspace_builds_and_checks_hook_routing_stages(cli: Run, tmp_path: Path) -> None:
+    root = tmp_path / "fresh"
+    root.mkdir()
+    assert cli("init", str(root), "--with-write-path")[0] == 0
+    for type_name, entry in FIRST:
+        code, _out, err = cli("add-entry", "--workspace", str(root), "--type", type_name,
+                              "--entry-json", json.dumps(entry))  # fmt: skip
+        assert code == 0, err
+    code, entries = _build(cli, root)
+    assert code == 0, entries
+    assert all(e["checks"].get("coordination", True) for e in entries.values())
+
+    bad = {**HOOK, "id": "early", "routing_stages": ["sideways"]}  # by hand, past add-entry
+    (root / ".system/hooks/early.yaml").write_text(json.dumps(bad), encoding="utf-8")
+    code, entries = _build(cli, root)
+    assert code == 1
+    hook = entries["hook"]
+    assert hook["checks"]["coordination"] is False and hook["promoted"] is False
+    assert [(p["code"], p["field"]) for p in hook["problems"] if p["code"].startswith("hook")] == [
+        ("hook-routing-stage", "/routing_stages/0")
+    ]

@@ -3,8 +3,10 @@
 `add_entry` inserts or updates one entry by key in a hand-edited registry (JSON or YAML; one
 file holding a list or a map, or one file per entry), validated against its schema, checked
 against the other registries by the workspace's coordination rules, spliced into the file so
-every other byte stays, and written atomically under the workspace's write lock. The build's
-blocking `coordination` check runs the same rules through `workspace_findings`.
+every other byte stays, and written atomically under the workspace's write lock; `deprecate`
+marks one entry deprecated the same way (nothing removes one). The build's blocking
+`coordination` check runs the same rules through `workspace_findings`. `scaffold` writes the
+seed's registry types into a fresh workspace (`registry init --with-write-path`).
 
 Depends on `seal/`, `workspace/`, `pointers/` (the lock) and `append_only/` (a governed source's
 promises are checked before a write); must not import `explain/`, `delta_log/`, `builders/` or
@@ -14,6 +16,7 @@ promises are checked before a write); must not import `explain/`, `delta_log/`, 
 from registry_pipeline.core.write_path.check import workspace_findings
 from registry_pipeline.core.write_path.content import Entry, TypeContent, content_of, read_type
 from registry_pipeline.core.write_path.coordinate import evaluate, involving
+from registry_pipeline.core.write_path.deprecate import deprecate
 from registry_pipeline.core.write_path.findings import (
     SEVERITIES,
     EntryError,
@@ -37,6 +40,7 @@ __all__ = [
     "WriteResult",
     "add_entry",
     "content_of",
+    "deprecate",
     "entry_type",
     "entry_types",
     "evaluate",

@@ -8,6 +8,7 @@ from typing import Any
 
 from registry_pipeline.core.write_path.content import Entry, TypeContent
 from registry_pipeline.core.write_path.findings import Finding
+from registry_pipeline.core.write_path.lifecycle import Lifecycle, deprecated_by
 from registry_pipeline.core.write_path.rules import Condition, Coordination, Rule
 
 _MISSING = object()
@@ -31,7 +32,7 @@ def evaluate(coordination: Coordination, contents: Mapping[str, TypeContent]) ->
             findings.extend(_one_of(rule, contents))
     for rule in coordination.rules:
         if rule.kind == "not_deprecated":
-            findings.extend(_not_deprecated(rule, resolved))
+            findings.extend(_not_deprecated(rule, resolved, coordination.lifecycle))
     return findings
 
 
@@ -117,17 +118,24 @@ def _exists(
                 resolved.append((rule, entry, where, found))
 
 
-def _not_deprecated(rule: Rule, resolved: list[Reference]) -> Iterator[Finding]:
+def _not_deprecated(
+    rule: Rule, resolved: list[Reference], lifecycle: Mapping[str, Lifecycle]
+) -> Iterator[Finding]:
+    """References to a deprecated entry: one whose `rule.field` is `rule.value`, or without a
+    field in the rule, one carrying its type's lifecycle marker (what `registry deprecate`
+    writes)."""
+    own = Lifecycle(rule.field, rule.value) if rule.field is not None else None
     for exists, entry, where, found in resolved:
-        if _first(found.value, rule.field or "") == rule.value:
-            to = exists.target_type or ""
+        to = exists.target_type or ""
+        marker = deprecated_by(found.value, own or lifecycle.get(to))
+        if marker is not None:
             yield Finding(
                 rule.id,
                 rule.severity,
                 exists.source_type or "",
                 entry.key,
                 where,
-                f"refers to {to} {found.key!r}, whose {rule.field} is {rule.value!r}",
+                f"refers to {to} {found.key!r}, whose {marker.field} is {marker.deprecated!r}",
                 entry.file,
                 (to, found.key),
             )

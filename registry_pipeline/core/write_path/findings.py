@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from registry_pipeline.core.errors import RegistryError, UsageError
+from registry_pipeline.core.errors import RegistryError, UsageError, problem_object
 
 SEVERITIES = ("error", "warning", "record")
 """error blocks a write (and fails the build's check); warning is printed; record is logged."""
@@ -33,17 +33,19 @@ class Finding:
         return (self.type, self.key) == (type_name, key) or self.related == (type_name, key)
 
     def as_json(self) -> dict[str, object]:
-        """The object `--json` prints and the check's metadata lists."""
-        return {
-            "code": self.code,
-            "severity": self.severity,
-            "type": self.type,
-            "key": self.key,
-            "field": self.field,
-            "message": self.message,
-            "file": self.file,
-            "related": list(self.related) if self.related else None,
-        }
+        """The finding as `problem_object` shapes every problem (`path` is the file; `line`
+        unknown), then `severity`, `type`, `key` and `related`: what `--json` prints, the
+        check's metadata and the write path's logs list."""
+        return problem_object(
+            self.code,
+            self.message,
+            path=self.file,
+            field=self.field,
+            severity=self.severity,
+            type=self.type,
+            key=self.key,
+            related=list(self.related) if self.related else None,
+        )
 
     def __str__(self) -> str:
         where = f"{self.type}[{self.key}]" if self.key is not None else self.type
@@ -89,3 +91,11 @@ class RegistryFileError(RegistryError):
         lines = [f"error: {self.code}: {self.message}"]
         lines.extend(f"  {finding.file or finding.type}: {finding}" for finding in self.details)
         return "\n".join(lines)
+
+
+class SpliceError(RegistryError):
+    """The spliced file would not read back as the intended document (a bug, reported with the
+    file rather than written)."""
+
+    code = "SPLICE_MISMATCH"
+    exit_code = 3

@@ -1,10 +1,15 @@
 """Coordination rules as data: read from the workspace's coordination file (YAML or JSON),
-checked against their schema and against the catalog's types before any is applied."""
+checked against their schema and against the catalog's types before any is applied.
+
+Besides its rules the file may declare named lists of values (`declared`, which a `one_of` rule
+names with `values_from`; the hook event types and routing stages are built in) and, per type,
+the field that marks an entry deprecated (`lifecycle`; see `core.write_path.lifecycle`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +17,24 @@ from registry_pipeline.core._json import JSONDecodeProblem
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import CatalogError
 from registry_pipeline.core.write_path.content import parse_file
+from registry_pipeline.core.write_path.lifecycle import Lifecycle
 
 RULES_SCHEMA_ID = "urn:registry-pipeline:schema:coordination_rules_v0_1"
+DEFAULT_DECLARED: Mapping[str, tuple[Any, ...]] = {
+    "hook_event_types": (
+        "PromptSubmit",
+        "PreAbilityCreate",
+        "PreAbilityCall",
+        "PostAbilityCall",
+        "SessionStop",
+    ),
+    "routing_stages": ("pre_route", "post_route"),
+}
+"""The lists a `values_from` may name without declaring them: the seed's five hook event types
+(seed 003, 3.1) and the two routing stages a hook may run at (before a prompt or a changed path
+is routed to the content route owning it, and after; named like the ability slots `pre_call`
+and `post_call`: the seed names the stages but not their values). A file's `declared` list of
+the same name replaces the default."""
 
 
 @dataclass(frozen=True)
@@ -35,13 +56,17 @@ class Rule:
     source_type: str | None = None
     """exists: the referring type (`from.type`); no_overlap, shared, one_of: `of.type`."""
     field: str | None = None
-    """exists: `from.field`; no_overlap, shared, one_of: `of.field`; not_deprecated: `field`."""
+    """exists: `from.field`; no_overlap, shared, one_of: `of.field`; not_deprecated: `field`
+    (None: each referred type's lifecycle field, as `registry deprecate` writes it)."""
     target_type: str | None = None
     target_where: Condition | None = None
     patterns: bool = False
     owner: str | None = None
     when: Condition | None = None
     values: tuple[Any, ...] = ()
+    """one_of: the allowed values, as written or from the declared list `values_from`."""
+    values_from: str | None = None
+    """one_of: the declared list `values` came from, if any."""
     value: Any = None
 
     @property
@@ -56,6 +81,8 @@ class Coordination:
 
     rules: tuple[Rule, ...]
     path: str | None = None
+    lifecycle: Mapping[str, Lifecycle] = dataclasses.field(default_factory=dict)
+    """Type name -> the field and value that mark its entries deprecated, where declared."""
 
 
 class CoordinationError(CatalogError):
@@ -76,7 +103,7 @@ def rules_involving(coordination: Coordination, type_name: str) -> Coordination:
         for rule in coordination.rules
         if type_name in rule.types or rule.kind == "not_deprecated"
     )
-    return Coordination(kept, coordination.path)
+    return replace(coordination, rules=kept)
 
 
 def load_coordination(root: Path, relpath: str | None, types: Iterable[str]) -> Coordination:
@@ -100,9 +127,13 @@ def parse_coordination(
     if problems:
         raise CoordinationError(path, problems)
     known = set(types)
-    rules = tuple(_rule(raw) for raw in document["rules"])
+    declared = {
+        **DEFAULT_DECLARED,
+        **{k: tuple(v) for k, v in document.get("declared", {}).items()},
+    }
+    rules = tuple(_rule(raw, declared) for raw in document["rules"])
     seen: set[str] = set()
-    for index, rule in enumerate(rules):
+    for index, (raw, rule) in enumerate(zip(document["rules"], rules, strict=True)):
         if rule.id in seen:
             problems.append(f"/rules/{index}/id: duplicate rule id {rule.id!r}")
         seen.add(rule.id)
@@ -111,12 +142,27 @@ def parse_coordination(
             for name in rule.types
             if name not in known
         )
+        name = raw.get("values_from")
+        if name is not None and name not in declared:
+            problems.append(
+                f"/rules/{index}/values_from: no declared list {name!r} (declared: "
+                f"{', '.join(sorted(declared))})"
+            )
+    lifecycle = {
+        name: Lifecycle(marker["field"], marker["deprecated"])
+        for name, marker in document.get("lifecycle", {}).items()
+    }
+    problems.extend(
+        f"/lifecycle/{name}: unknown type {name!r} (known: {', '.join(sorted(known))})"
+        for name in lifecycle
+        if name not in known
+    )
     if problems:
         raise CoordinationError(path, problems)
-    return Coordination(rules, relpath)
+    return Coordination(rules, relpath, lifecycle)
 
 
-def _rule(raw: dict[str, Any]) -> Rule:
+def _rule(raw: dict[str, Any], declared: Mapping[str, tuple[Any, ...]]) -> Rule:
     source = raw.get("from") or raw.get("of") or {}
     target = raw.get("to") or {}
     return Rule(
@@ -131,7 +177,8 @@ def _rule(raw: dict[str, Any]) -> Rule:
         patterns=bool(target.get("patterns", False)),
         owner=source.get("owner"),
         when=_condition(raw.get("when")),
-        values=tuple(raw.get("values", ())),
+        values=tuple(raw.get("values", declared.get(raw.get("values_from", ""), ()))),
+        values_from=raw.get("values_from"),
         value=raw.get("value"),
     )
 

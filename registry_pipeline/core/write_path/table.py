@@ -91,6 +91,11 @@ def _check_text(rule: Rule) -> str:
         also = f" whose `{where.field}` is `{_shown(where.equals)}`" if where else ""
         pattern = " (a value ending in `.*` must match at least one)" if rule.patterns else ""
         return f"each {field} of `{rule.source_type}` names a `{rule.target_type}`{also}{pattern}"
+    if rule.kind == "not_deprecated" and rule.field is None:
+        return (
+            "no reference of an `exists` rule names a deprecated entry (`registry deprecate` "
+            "marks one: its `lifecycle` or `status` is `deprecated`, unless declared otherwise)"
+        )
     if rule.kind == "not_deprecated":
         return (
             f"no reference of an `exists` rule names an entry whose {field} is "
@@ -104,6 +109,8 @@ def _check_text(rule: Rule) -> str:
             f"`{rule.owner}`"
         )
     values = ", ".join(f"`{_shown(value)}`" for value in rule.values)
+    if rule.values_from is not None:
+        values = f"the declared `{rule.values_from}` ({values})"
     when = f" when `{rule.when.field}` is `{_shown(rule.when.equals)}`" if rule.when else ""
     return f"{field} of `{rule.source_type}` is one of {values}{when}"
 

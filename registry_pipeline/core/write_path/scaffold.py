@@ -1,0 +1,224 @@
+"""`registry init --with-write-path`: the registry types of seed 003 in a fresh workspace, so
+that `add-entry` can write at once.
+
+What it writes is the seed's layout (Block A, 3.1): entry schemas under
+`.system/registry/schemas/`, module registries under `modules/overview/` (empty lists), one
+folder per entry-per-file type (`modules/routes/`, `.system/registry/{low,high}-level/`,
+`.system/hooks/`), the coordination rules between them (Block C), the generated table of types
+(`.system/registry/AGENTS.md`, Block A 3.2) and, last, the catalog that makes them registries.
+A workspace that has a catalog gets nothing; a file that exists is kept as it is: each file is
+created exclusively (a rename that never replaces)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from registry_pipeline.core.seal._fs import fsync_dir, rename_noreplace
+from registry_pipeline.core.workspace.catalog import CATALOG_RELPATH, check_catalog
+from registry_pipeline.core.workspace.layout import RUNS_RELPATH
+from registry_pipeline.core.workspace.safe_write import require_safe_all
+from registry_pipeline.core.write_path._scaffold_rules import RULES_TEXT
+from registry_pipeline.core.write_path._scaffold_schemas import schema_text
+from registry_pipeline.core.write_path.table import types_markdown
+from registry_pipeline.core.write_path.types import entry_types
+
+RULES_RELPATH = "registries/COORDINATION_v0_1.yaml"
+SCHEMAS_DIR = ".system/registry/schemas"
+AGENTS_RELPATH = ".system/registry/AGENTS.md"
+
+
+@dataclass(frozen=True)
+class _Type:
+    name: str
+    title: str
+    source: str
+    """A YAML file holding a list at `container`, or a folder's `*.yaml`, one entry per file."""
+    container: str | None
+    key: str
+    depends_on: tuple[str, ...]
+    purpose: str
+
+    @property
+    def folder(self) -> str:
+        return self.source.rsplit("/", 1)[0]
+
+
+TYPES = (
+    _Type("module_type", "Module type", "modules/overview/type_registry.yaml", "/module_types",
+          "type_id", (), "Module types: what kinds of module exist; every instance names one."),
+    _Type("module_instance", "Module instance", "modules/overview/instance_registry.yaml",
+          "/module_instances", "module_id", ("module_type",),
+          "Module instances: what abilities, routes, maturity records and interfaces refer to."),
+    _Type("module_maturity", "Module maturity", "modules/overview/instance_maturity.yaml",
+          "/maturity", "module_id", ("module_instance",),
+          "Module maturity: how far each module instance is from prototype to stable."),
+    _Type("module_interface", "Module interface", "modules/overview/interfaces.yaml",
+          "/interfaces", "interface_id", ("module_instance",),
+          "Module interfaces: what each module instance offers to others, and how."),
+    _Type("route", "Content route", "modules/routes/*.yaml", None, "route_id",
+          ("module_instance",), "Content routes: which module instance owns which content "
+          "paths and topics."),
+    _Type("hook", "Hook registration", ".system/hooks/*.yaml", None, "id", (),
+          "Hook registrations: the event and routing stages each hook runs at, and its script."),
+    _Type("ability_low", "Low-level ability", ".system/registry/low-level/*.yaml", None,
+          "operation_key", ("module_instance", "hook"),
+          "Low-level abilities: atomic operations, who may use them, the hooks around them."),
+    _Type("ability_high", "High-level ability", ".system/registry/high-level/*.yaml", None, "id",
+          ("ability_low",), "High-level abilities: workflows and agents, and what they call."),
+)  # fmt: skip
+"""The eight registry types of seed 003 (3.1), in the layout it gives."""
+
+
+def scaffold_targets(root: Path) -> list[Path]:
+    """Every file `scaffold` may write under `root`."""
+    return [root / relpath for relpath in (*_files(), AGENTS_RELPATH, CATALOG_RELPATH)]
+
+
+def scaffold(root: Path) -> tuple[list[str], list[str]]:
+    """Write the registry types into the workspace at `root` (see the module docstring);
+    returns what it created and what it kept, one phrase each. UNSAFE_PATH before anything is
+    written when a symlink is on the way of any file."""
+    catalog = root / CATALOG_RELPATH
+    if catalog.exists() or catalog.is_symlink():
+        return [], [f"kept {CATALOG_RELPATH} (exists): no registry types added"]
+    require_safe_all(root, scaffold_targets(root))
+    created: list[str] = []
+    kept: list[str] = []
+    for relpath, data in _files().items():
+        (created if _create(root / relpath, data) else kept).append(relpath)
+    document = _catalog()
+    checked = check_catalog(document, root, str(catalog))
+    agents = types_markdown(checked, entry_types(checked)).encode("utf-8")
+    for relpath, data in ((AGENTS_RELPATH, agents), (CATALOG_RELPATH, _json(document))):
+        (created if _create(root / relpath, data) else kept).append(relpath)
+    return _said(created, kept)
+
+
+def _files() -> dict[str, bytes]:
+    """The rules, the schemas and the empty registries, by workspace-relative path."""
+    files = {RULES_RELPATH: RULES_TEXT.encode("utf-8")}
+    for t in TYPES:
+        where = t.source if t.container is None else f"{t.source}, list {t.container}"
+        files[f"{SCHEMAS_DIR}/{t.name}.schema.yaml"] = schema_text(t.name, t.title, where).encode()
+    for t in TYPES:
+        if t.container is None:
+            files[f"{t.folder}/.gitkeep"] = b""
+        else:
+            files[t.source] = _empty_list(t).encode("utf-8")
+    return files
+
+
+def _empty_list(t: _Type) -> str:
+    return (
+        f"# {t.purpose}\n"
+        f"# Change it with `registry add-entry --type {t.name}` (or `registry deprecate "
+        f"{t.name} KEY`);\n# hand edits are checked by `registry build`. Schema: "
+        f"{SCHEMAS_DIR}/{t.name}.schema.yaml.\n{t.container.strip('/') if t.container else ''}"
+        ": []\n"
+    )
+
+
+def _catalog() -> dict[str, Any]:
+    names = [t.name for t in TYPES]
+    registries: list[dict[str, Any]] = [_registry(t) for t in TYPES]
+    registries.append(
+        {
+            "registry_id": "registry_delta_log",
+            "schema_id": "REGISTRY_registry_delta_log_v0_1",
+            "schema_version": "0.1",
+            "artifact_type": "jsonl_registry",
+            "description": "What changed between consecutive snapshots of every registry.",
+            "write_policy": "append_only",
+            "build_operation_id": "OP-QA11",
+            "kind": "log",
+            "artifacts": ["REGISTRY_DELTA_LOG_v0_1.jsonl", "REGISTRY_DELTA_LOG_STATE_v0_2.json"],
+            "depends_on": names,
+            "active_pointer": False,
+            "delta_log": {"covered": False, "reason": "the log itself"},
+        }
+    )
+    return {
+        "catalog_version": "0.2",
+        "description": "Registry types of seed 003 (modules, routes, abilities, hooks), made by "
+        "`registry init --with-write-path`: each a hand-edited source written through "
+        "`registry add-entry`, checked by the rules in " + RULES_RELPATH + ".",
+        "run_roots": [RUNS_RELPATH],
+        "coordination": RULES_RELPATH,
+        "registries": registries,
+    }
+
+
+def _registry(t: _Type) -> dict[str, Any]:
+    entries: dict[str, Any] = {
+        "schema": f"{SCHEMAS_DIR}/{t.name}.schema.yaml",
+        "key": t.key,
+        "layout": "files" if t.container is None else "list",
+    }
+    if t.container is not None:
+        entries["container"] = t.container
+    entries["purpose"] = t.purpose
+    return {
+        "registry_id": t.name,
+        "schema_id": f"urn:registry-types:schema:{t.name}",
+        "schema_version": "0.1",
+        "artifact_type": "json_snapshot",
+        "description": t.purpose,
+        "write_policy": "mutable_pointer_only",
+        "build_operation_id": None,
+        "kind": "source",
+        "artifacts": [t.source.rsplit("/", 1)[1]],
+        "depends_on": list(t.depends_on),
+        "active_pointer": True,
+        "delta_log": {"covered": True},
+        "sources": [t.source],
+        "entries": entries,
+    }
+
+
+def _json(document: Any) -> bytes:
+    return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _create(path: Path, data: bytes) -> bool:
+    """Write `path` unless something is there (False then): a temporary file in its folder,
+    fsynced, renamed without replacing."""
+    if path.exists() or path.is_symlink():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, 0o644)
+        rename_noreplace(temporary, path)
+    except FileExistsError:
+        return False
+    finally:
+        if os.path.lexists(temporary):
+            os.unlink(temporary)
+    fsync_dir(path.parent)
+    return True
+
+
+def _said(created: list[str], kept: list[str]) -> tuple[list[str], list[str]]:
+    """One phrase per file written (the schemas, the empty lists and the folders grouped), and
+    one per file kept."""
+    schemas = [p for p in created if p.startswith(f"{SCHEMAS_DIR}/")]
+    lists = [p for p in created if p.startswith("modules/overview/")]
+    folders = [p.removesuffix(".gitkeep") for p in created if p.endswith("/.gitkeep")]
+    said = [f"created {RULES_RELPATH}"] if RULES_RELPATH in created else []
+    if schemas:
+        said.append(f"created {len(schemas)} entry schema(s) in {SCHEMAS_DIR}/")
+    if lists:
+        said.append(f"created {len(lists)} empty registr(ies) in modules/overview/")
+    if folders:
+        said.append(f"created {len(folders)} folder(s) of one entry per file: {', '.join(folders)}")
+    said.extend(f"created {p}" for p in (AGENTS_RELPATH, CATALOG_RELPATH) if p in created)
+    return said, [f"kept {relpath} (exists)" for relpath in kept]

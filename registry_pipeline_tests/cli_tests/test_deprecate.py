@@ -1,0 +1,214 @@
+"""`registry deprecate TYPE KEY --reason TEXT`: seed 002's lifecycle ("explicit deprecation
+allowed; removal forbidden") through the write path `add-entry` uses: the same lock, checks,
+audit, --dry-run and --json; coordination rules see the deprecation; removal stays refused."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline_tests.cli_tests.conftest import Run
+from registry_pipeline_tests.core_tests.write_path._support import (
+    NOTES,
+    OVERRIDES,
+    changed_files,
+    copy_example,
+    jsonl,
+    parse,
+    snapshot,
+)
+
+INSTANCES = "modules/overview/instance_registry.yaml"
+RULES = "registries/COORDINATION_v0_1.yaml"
+ROLEPACK = "registries/rolepack/atelier_rolepack_v1.json"
+PROBLEM_KEYS = {"code", "path", "line", "field", "message"}
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    """A copy of examples/module-registries with no runs."""
+    return copy_example(tmp_path)
+
+
+def _deprecate(cli: Run, root: Path, *args: str) -> tuple[int, str, str]:
+    return cli("deprecate", "--workspace", str(root), *args)
+
+
+def _instance(root: Path, key: str) -> dict[str, Any]:
+    instances = parse(root / INSTANCES)["module_instances"]
+    found: dict[str, Any] = next(item for item in instances if item["module_id"] == key)
+    return found
+
+
+def test_deprecate_marks_the_entry_and_keeps_every_other_byte(
+    cli: Run, example: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REGISTRY_ACTOR", "ops@example")
+    before = snapshot(example)
+
+    code, out, err = _deprecate(cli, example, "module_instance", "search_indexer",
+                                "--reason", "replaced by the new search service")  # fmt: skip
+
+    assert code == 0, err
+    assert out == f"deprecated module_instance 'search_indexer' in {INSTANCES} (/status)\n"
+    assert _instance(example, "search_indexer")["status"] == "deprecated"
+    assert changed_files(before, snapshot(example)) == {INSTANCES, NOTES}
+    old = before[INSTANCES].decode().splitlines()
+    new = (example / INSTANCES).read_text().splitlines()
+    assert [(a, b) for a, b in zip(old, new, strict=True) if a != b] == [
+        ("    status: active", "    status: deprecated")
+    ]
+    # the coordination rules see it: every reference to it now warns (deprecated-reference)
+    assert "warning: deprecated-reference" in err
+    [record] = [r for r in jsonl(example / NOTES) if r["code"] == "DEPRECATED"]
+    assert (record["who"], record["type"], record["key"], record["field"]) == (
+        "ops@example", "module_instance", "search_indexer", "/status"
+    )  # fmt: skip
+    assert record["reason"] == "replaced by the new search service"
+    assert record["path"] == INSTANCES
+
+
+def test_deprecate_dry_run_prints_the_diff_and_writes_nothing(cli: Run, example: Path) -> None:
+    before = snapshot(example)
+    code, out, _err = _deprecate(cli, example, "module_instance", "user_store",
+                                 "--reason", "split", "--dry-run")  # fmt: skip
+    assert code == 0
+    assert "-    status: active\n+    status: deprecated\n" in out
+    assert "would have deprecated module_instance 'user_store'" in out
+    assert snapshot(example) == before
+
+
+def test_deprecate_json_is_one_object_with_problem_shaped_findings(cli: Run, example: Path) -> None:
+    code, out, err = _deprecate(cli, example, "module_instance", "search_indexer",
+                                "--reason", "moved", "--json")  # fmt: skip
+    assert code == 0 and err == ""
+    result = json.loads(out)
+    assert (result["action"], result["written"], result["blocked"], result["field"]) == (
+        "deprecated", True, False, "/status"
+    )  # fmt: skip
+    assert result["reason"] == "moved"
+    assert result["findings"], "references to the deprecated instance are reported"
+    for finding in result["findings"]:
+        assert set(finding) >= PROBLEM_KEYS
+    warned = {(f["code"], f["severity"]) for f in result["findings"]}
+    assert ("deprecated-reference", "warning") in warned
+
+
+def test_deprecating_twice_is_a_clear_error(cli: Run, example: Path) -> None:
+    before = snapshot(example)
+    code, _out, err = _deprecate(cli, example, "module_instance", "legacy_cms", "--reason", "x")
+    assert code == 1
+    assert "ALREADY_DEPRECATED" in err and "legacy_cms" in err and "/status" in err
+    code, out, _err = _deprecate(cli, example, "module_instance", "legacy_cms",
+                                 "--reason", "x", "--json")  # fmt: skip
+    error = json.loads(out)["error"]
+    assert (code, error["code"], error["path"]) == (1, "ALREADY_DEPRECATED", INSTANCES)
+    assert snapshot(example) == before
+
+
+def test_an_unknown_key_is_refused_with_a_suggestion(cli: Run, example: Path) -> None:
+    before = snapshot(example)
+    code, _out, err = _deprecate(cli, example, "module_instance", "search_indexr", "--reason", "x")
+    assert code == 2
+    assert "UNKNOWN_KEY" in err and "did you mean 'search_indexer'" in err
+    assert snapshot(example) == before
+
+
+def test_an_unknown_type_is_refused(cli: Run, example: Path) -> None:
+    code, out, _err = _deprecate(cli, example, "module_instanc", "x", "--reason", "x", "--json")
+    error = json.loads(out)["error"]
+    assert (code, error["code"]) == (2, "UNKNOWN_TYPE")
+    assert "did you mean 'module_instance'" in error["message"]
+
+
+def test_a_reason_is_required(cli: Run, example: Path) -> None:
+    before = snapshot(example)
+    code, _out, err = _deprecate(cli, example, "module_instance", "user_store", "--reason", "  ")
+    assert code == 2 and "REASON_REQUIRED" in err
+    code, _out, err = _deprecate(cli, example, "module_instance", "user_store")
+    assert code == 2 and "--reason" in err
+    assert snapshot(example) == before
+
+
+def test_a_type_without_a_lifecycle_field_cannot_be_deprecated(cli: Run, demo: Path) -> None:
+    before = snapshot(demo)
+    code, _out, err = _deprecate(cli, demo, "expected_versions", "run_registry", "--reason", "x")
+    assert code == 2
+    assert "NOT_DEPRECATABLE" in err and "expected_versions" in err
+    assert snapshot(demo) == before
+
+
+def test_deprecate_is_checked_like_add_entry_and_blocked_by_an_error_rule(
+    cli: Run, example: Path
+) -> None:
+    rules = (example / RULES).read_text()
+    (example / RULES).write_text(
+        rules.replace(
+            "severity: warning\n    kind: not_deprecated",
+            "severity: error\n    kind: not_deprecated",
+        )
+    )
+    before = snapshot(example)
+    code, out, err = _deprecate(cli, example, "module_instance", "search_indexer", "--reason", "x")
+    assert code == 1 and out == ""
+    assert f"error: BLOCKED {INSTANCES}" in err and "deprecated-reference" in err
+    assert snapshot(example) == before
+
+    code, out, err = _deprecate(cli, example, "module_instance", "search_indexer",
+                                "--reason", "index retired", "--no-check")  # fmt: skip
+    assert code == 0 and "WARNING: OVERRIDE" in err
+    [override] = jsonl(example / OVERRIDES)
+    assert (override["action"], override["reason"]) == ("deprecated", "index retired")
+    assert _instance(example, "search_indexer")["status"] == "deprecated"
+
+
+def test_deprecate_waits_for_the_write_lock(example: Path) -> None:
+    from registry_pipeline.core.write_path import deprecate
+
+    lock = example / ".codex/REGISTRY_WRITE.lock"
+    before = snapshot(example)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with pytest.raises(RegistryError) as caught:
+            deprecate(Workspace(example), "module_instance", "user_store", reason="x",
+                      timeout=0.2)  # fmt: skip
+    finally:
+        os.close(fd)
+    assert caught.value.code != "INTERNAL"
+    assert snapshot(example) == before
+
+
+def test_a_role_is_deprecated_and_its_removal_stays_refused(
+    cli: Run, demo: Path, tmp_path: Path
+) -> None:
+    """Seed 002: `lifecycle` active|deprecated, "explicit deprecation allowed; removal
+    forbidden"."""
+    baseline = tmp_path / "baseline.json"
+    baseline.write_bytes((demo / ROLEPACK).read_bytes())
+
+    code, out, err = _deprecate(cli, demo, "rolepack", "visuals_2", "--reason", "merged")
+    assert code == 0, err
+    assert out.endswith("(/lifecycle)\n")
+    roles = parse(demo / ROLEPACK)["roles"]
+    assert [r["role_id"] for r in roles] == [
+        r["role_id"] for r in json.loads(baseline.read_bytes())["roles"]
+    ]
+    assert next(r for r in roles if r["role_id"] == "visuals_2")["lifecycle"] == "deprecated"
+    code, _out, err = cli("check-append-only", str(demo / ROLEPACK), "--baseline", str(baseline),
+                          "--rules", "rolepack")  # fmt: skip
+    assert code == 0, err
+
+    document = parse(demo / ROLEPACK)  # removing it by hand is still refused
+    document["roles"] = [r for r in document["roles"] if r["role_id"] != "visuals_2"]
+    (demo / ROLEPACK).write_text(json.dumps(document, indent=2))
+    code, out, err = cli("check-append-only", str(demo / ROLEPACK), "--baseline", str(baseline),
+                         "--rules", "rolepack")  # fmt: skip
+    assert code == 1 and "visuals_2" in out + err, out + err

@@ -1,0 +1,258 @@
+"""`registry init --with-write-path`: a fresh workspace in which `add-entry` can write, with the
+seed's registry types (seed 003, Block A: schemas under `.system/registry/schemas/`, content
+under `modules/overview/`, `modules/routes/`, `.system/registry/{low,high}-level/`,
+`.system/hooks/`), their coordination rules and the generated AGENTS.md. Never overwrites."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from registry_pipeline.core.workspace.catalog import load_catalog
+from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.write_path import entry_types
+from registry_pipeline.core.write_path.entry_schema import entry_violations
+from registry_pipeline.core.write_path.table import types_markdown
+from registry_pipeline_tests.cli_tests.conftest import Run
+from registry_pipeline_tests.core_tests.write_path._support import (
+    EXAMPLE,
+    EXAMPLE_TYPES,
+    parse,
+    sample,
+    snapshot,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+CATALOG = "registries/REGISTRY_CATALOG_v0_2.json"
+RULES = "registries/COORDINATION_v0_1.yaml"
+TYPES = "modules/overview/type_registry.yaml"
+FIRST_ENTRY = {"type_id": "content_service", "name": "Content service",
+               "description": "Owns editorial content.", "status": "active"}  # fmt: skip
+"""The add-entry example proposed for the README (see test_the_readmes_add_entry_example...)."""
+
+
+@pytest.fixture
+def fresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty folder, the current directory (as a user runs `registry init` in it)."""
+    root = tmp_path / "fresh"
+    root.mkdir()
+    monkeypatch.chdir(root)
+    return root
+
+
+def _init(cli: Run, *args: str) -> tuple[int, str, str]:
+    return cli("init", "--with-write-path", *args)
+
+
+def _add(cli: Run, type_name: str, entry: Any, *extra: str) -> tuple[int, str, str]:
+    return cli("add-entry", "--type", type_name, "--entry-json", json.dumps(entry), *extra)
+
+
+def test_init_then_the_first_add_entry_writes(cli: Run, fresh: Path) -> None:
+    code, out, err = _init(cli)
+    assert code == 0, err
+    assert f"created {CATALOG}" in out
+    code, out, err = _add(cli, "module_type", FIRST_ENTRY)
+    assert code == 0, err
+    assert out == f"inserted module_type 'content_service' in {TYPES}\n"
+    assert parse(fresh / TYPES)["module_types"] == [FIRST_ENTRY]
+
+
+def _readme_example() -> list[tuple[str, list[str]]]:
+    """The README's write-path example: each `$ registry ...` line with the lines it shows."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    mark = r"<!-- tour: skip \(cli_tests/test_init_write_path.py[^>]*-->\n```\n(.*?)```"
+    block = re.search(mark, text, re.S)
+    assert block is not None, "README.md lost its write-path example"
+    steps: list[tuple[str, list[str]]] = []
+    for line in block.group(1).splitlines():
+        if line.startswith("$ "):
+            steps.append((line[2:], []))
+        elif steps:
+            steps[-1][1].append(line)
+    return steps
+
+
+def test_the_readmes_write_path_example_runs_in_a_fresh_workspace(fresh: Path) -> None:
+    steps = _readme_example()
+    assert [shlex.split(command)[1] for command, _ in steps] == [
+        "init", "add-entry", "deprecate"
+    ]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k not in ("REGISTRY_WORKSPACE", "DAGSTER_HOME")}
+    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
+    for command, shown in steps:
+        result = subprocess.run(["bash", "-c", command], cwd=fresh, env=env,
+                                capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert result.returncode == 0, f"$ {command}\n{result.stdout}{result.stderr}"
+        assert all(line in result.stdout.splitlines() for line in shown), result.stdout
+    assert "deprecated" in (fresh / TYPES).read_text(encoding="utf-8")
+
+
+def _seed_entries() -> list[tuple[str, dict[str, Any]]]:
+    """One entry per type, in an order in which each refers only to entries written before."""
+    return [
+        ("module_type", FIRST_ENTRY),
+        ("module_instance", {"module_id": "article_service", "type_id": "content_service",
+                             "name": "Articles", "description": "d", "owner": "editorial",
+                             "status": "active"}),
+        ("module_maturity", {"module_id": "article_service", "level": "beta",
+                             "assessed_on": "2025-04-02"}),
+        ("module_interface", {"interface_id": "articles.api", "module_id": "article_service",
+                              "kind": "http_api", "description": "d", "status": "active"}),
+        ("route", {"route_id": "blog", "owner_module": "article_service",
+                   "scope": ["content/blog/"], "topics": ["editorial"], "description": "d",
+                   "status": "active"}),
+        ("hook", {"id": "usage", "event_type": "PostAbilityCall", "routing_stages": ["post_route"],
+                  "enabled": True, "blocking": False, "summary": "s",
+                  "handler": {"kind": "script", "command": "python track.py"},
+                  "status": "active"}),
+        ("ability_low", {"operation_key": "content.publish.article", "version": "1.0.0",
+                         "summary": "s", "scope": {"modules": ["article_service"],
+                                                   "environments": ["prod"]},
+                         "implementation": {"kind": "script", "command": "python p.py"},
+                         "hooks": {"post_call": ["usage"]}, "status": "active"}),
+        ("ability_high", {"id": "publish", "type": "workflow", "summary": "s",
+                          "calls": ["content.publish.article"], "status": "active"}),
+    ]  # fmt: skip
+
+
+def _errors(out: str) -> list[str]:
+    return [f["code"] for f in json.loads(out)["findings"] if f["severity"] == "error"]
+
+
+def test_every_scaffolded_type_takes_an_entry_and_the_rules_tie_them(cli: Run, fresh: Path) -> None:
+    assert _init(cli)[0] == 0
+    for type_name, entry in _seed_entries():
+        code, _out, err = _add(cli, type_name, entry)
+        assert code == 0, f"{type_name}: {err}"
+    assert {name for name, _entry in _seed_entries()} == set(EXAMPLE_TYPES)
+    before = snapshot(fresh)
+    orphan = {**_seed_entries()[4][1], "route_id": "orphan", "owner_module": "nobody",
+              "scope": ["content/orphans/"]}  # fmt: skip
+    code, out, _err = _add(cli, "route", orphan, "--json")
+    assert code == 1
+    assert _errors(out) == ["route-owner-exists"]
+    bad_stage = {**_seed_entries()[5][1], "id": "early", "routing_stages": ["sideways"]}
+    code, out, _err = _add(cli, "hook", bad_stage, "--json")
+    assert code == 1
+    assert _errors(out) == ["hook-routing-stage"]
+    assert snapshot(fresh) == before
+    code, _out, err = cli("deprecate", "module_instance", "article_service", "--reason", "r")
+    assert code == 0, err
+
+
+def test_the_scaffolds_schemas_accept_the_example_workspaces_entries(cli: Run, fresh: Path) -> None:
+    """The scaffold is the example's layout: every entry of the example (and its samples)
+    passes the scaffolded schema of its type."""
+    assert _init(cli)[0] == 0
+    scaffold = entry_types(load_catalog(Workspace(fresh)))
+    example = entry_types(load_catalog(Workspace(EXAMPLE)))
+    for name in EXAMPLE_TYPES:
+        entries = [sample(name)]
+        source = example[name]
+        for path in sorted(EXAMPLE.glob(source.source)):
+            document = parse(path)
+            if source.layout == "files":
+                entries.append(document)
+            else:
+                entries.extend(document[source.container.strip("/")])
+        for entry in entries:
+            key = entry[scaffold[name].key or ""]
+            assert entry_violations(fresh, scaffold[name], key, entry) == [], (name, key)
+
+
+def test_the_scaffold_writes_the_types_table_it_describes(cli: Run, fresh: Path) -> None:
+    assert _init(cli)[0] == 0
+    catalog = load_catalog(Workspace(fresh))
+    agents = (fresh / ".system/registry/AGENTS.md").read_text(encoding="utf-8")
+    assert agents == types_markdown(catalog, entry_types(catalog))
+    for name in EXAMPLE_TYPES:
+        assert (fresh / f".system/registry/schemas/{name}.schema.yaml").is_file()
+
+
+def test_a_second_init_changes_nothing(cli: Run, fresh: Path) -> None:
+    assert _init(cli)[0] == 0
+    before = snapshot(fresh)
+    code, out, _err = _init(cli)
+    assert code == 0
+    assert out.startswith(f"{fresh} is already a registry workspace; nothing to do\n")
+    assert snapshot(fresh) == before
+
+
+def test_init_never_overwrites_a_file_it_would_scaffold(cli: Run, fresh: Path) -> None:
+    mine = {RULES: b"# my rules\nversion: '0.1'\nrules: []\n",
+            TYPES: b"# my types\nmodule_types: []\n"}  # fmt: skip
+    for relpath, data in mine.items():
+        (fresh / relpath).parent.mkdir(parents=True, exist_ok=True)
+        (fresh / relpath).write_bytes(data)
+    code, out, _err = _init(cli)
+    assert code == 0
+    for relpath, data in mine.items():
+        assert (fresh / relpath).read_bytes() == data
+        assert f"kept {relpath} (exists)" in out
+    assert (fresh / CATALOG).is_file()
+
+
+def test_a_workspace_with_a_catalog_gets_no_scaffold(cli: Run, demo: Path) -> None:
+    """`make run` runs `registry init .` in the demo: a catalog is never replaced or added to."""
+    before = snapshot(demo)
+    code, out, _err = cli("init", str(demo), "--with-write-path")
+    assert code == 0
+    assert f"kept {CATALOG} (exists): no registry types added" in out
+    assert snapshot(demo) == before
+
+
+def test_plain_init_scaffolds_no_write_path(cli: Run, fresh: Path) -> None:
+    """The README's tour: `registry init` alone makes run folders possible, nothing more."""
+    code, out, _err = cli("init")
+    assert code == 0
+    assert not (fresh / "registries").exists() and not (fresh / ".system").exists()
+    assert "--with-write-path" not in out
+
+
+def test_init_json_lists_the_scaffolded_files(cli: Run, fresh: Path) -> None:
+    code, out, _err = _init(cli, "--json")
+    assert code == 0
+    changes = json.loads(out)["changes"]
+    assert f"created {CATALOG}" in changes and f"created {RULES}" in changes
+
+
+def test_add_entry_without_a_catalog_says_how_to_get_one(cli: Run, fresh: Path) -> None:
+    assert cli("init")[0] == 0
+    code, out, _err = _add(cli, "module_type", FIRST_ENTRY, "--json")
+    error = json.loads(out)["error"]
+    assert (code, error["code"]) == (2, "NO_CATALOG")
+    assert "registry init --with-write-path" in error["message"]
+
+
+def test_a_symlink_in_the_way_is_refused_before_anything_is_written(
+    cli: Run, fresh: Path, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (fresh / ".system").symlink_to(elsewhere)
+    code, out, _err = _init(cli, "--json")
+    assert code == 2 and json.loads(out)["error"]["code"] == "UNSAFE_PATH"
+    assert list(elsewhere.iterdir()) == []
+    assert not (fresh / "registries").exists()
+
+
+def test_the_scaffolds_rules_are_the_example_workspaces(cli: Run, fresh: Path) -> None:
+    """docs/registry_coordination.md: the scaffold has the example's rules, the same ids."""
+    assert _init(cli)[0] == 0
+    ours = parse(fresh / RULES)
+    example = parse(EXAMPLE / RULES)
+    assert [rule["id"] for rule in ours["rules"]] == [rule["id"] for rule in example["rules"]]
+    assert ours["declared"] == example["declared"]
+    strip = ("why",)
+    assert [{k: v for k, v in r.items() if k not in strip} for r in ours["rules"]] == [
+        {k: v for k, v in r.items() if k not in strip} for r in example["rules"]
+    ]
