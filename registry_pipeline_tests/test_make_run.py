@@ -193,3 +193,14 @@ def test_the_install_refuses_a_python_older_than_3_11_before_making_anything(
     assert done.returncode == 1
     assert "needs Python 3.11 or newer" in done.stderr and "Python 2.7.18" in done.stderr
     assert not (tmp_path / ".venv").exists()
+
+
+def test_make_run_in_a_clone_warns_about_nothing(tmp_path: Path) -> None:
+    """The demo keeps its run folders out of git (.gitignore): a choice, not something a demo
+    user could act on, so `make run` says nothing about it (issue 28)."""
+    root = copy_demo(tmp_path)
+    shutil.copy(REPO / ".gitignore", root / ".gitignore")
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    results = _make_run(root)
+    assert [code for _, code, _ in results] == [0, 0, 0], results[-1][2]
+    assert not [output for _, _, output in results if "warning" in output.lower()]

@@ -6,11 +6,14 @@ import argparse
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from registry_pipeline.cli._commands import RAW
 from registry_pipeline.cli._output import err, json_doc, out
 from registry_pipeline.core.errors import UsageError
+
+if TYPE_CHECKING:
+    from registry_pipeline.core.adopt.plan import AdoptWarning
 
 MARKER = "Adopted by `registry adopt`"
 
@@ -53,7 +56,6 @@ def add_adopt(commands: Any) -> None:
 def run_adopt(args: argparse.Namespace) -> int:
     from registry_pipeline.core.adopt import find_layout, plan_adoption
     from registry_pipeline.core.workspace.catalog import CATALOG_RELPATH, POINTER_FILE_RELPATH
-    from registry_pipeline.core.workspace.gitcheck import workspace_git_warnings
     from registry_pipeline.core.workspace.layout import init_targets, init_workspace
     from registry_pipeline.core.workspace.safe_write import require_safe_all
 
@@ -73,7 +75,7 @@ def run_adopt(args: argparse.Namespace) -> int:
                 _write(root / relpath, document)
         created = init_workspace(root, plan.catalog["run_roots"])
     pointer_file = plan.catalog.get("pointer_file", POINTER_FILE_RELPATH)
-    git = workspace_git_warnings(root, plan.catalog["run_roots"], pointer_file)
+    git = _git_warnings(root, plan.catalog["run_roots"], pointer_file)
     warnings = [*plan.warnings, *_pointer_warnings(plan), *git]
     if args.json:
         json_doc(
@@ -88,7 +90,7 @@ def run_adopt(args: argparse.Namespace) -> int:
                 "decisions": [decision.as_json() for decision in plan.decisions],
                 "files": changes,
                 "workspace_changes": created,
-                "warnings": warnings,
+                "warnings": [warning.as_json() for warning in warnings],
             }
         )
         return 0
@@ -106,7 +108,7 @@ def run_adopt(args: argparse.Namespace) -> int:
     for item in created:
         out(item)
     for warning in warnings:
-        err(f"warning: {warning}")
+        err(f"warning: {warning.message}")
     if not args.dry_run:
         out("next: registry build")
     return 0
@@ -144,8 +146,9 @@ def _write(path: Path, document: dict[str, Any]) -> None:
     write_atomic(path, dumps_pretty(document, sort_keys=False))
 
 
-def _pointer_warnings(plan: Any) -> list[str]:
+def _pointer_warnings(plan: Any) -> list[AdoptWarning]:
     """Pointers of their file whose snapshot folder is absent here, said once with the cause."""
+    from registry_pipeline.core.adopt.plan import AdoptWarning
     from registry_pipeline.core.workspace.gitcheck import pointer_targets, some
 
     relpath = plan.catalog.get("pointer_file")
@@ -155,7 +158,11 @@ def _pointer_warnings(plan: Any) -> list[str]:
     try:
         json.loads((root / relpath).read_bytes())
     except (OSError, ValueError) as exc:
-        return [f"the pointer file {relpath} cannot be read ({exc}); builds will say why"]
+        message = (
+            f"the pointer file {relpath} cannot be read ({exc}); builds refuse it until it is "
+            "fixed or restored (from git or a backup)"
+        )
+        return [AdoptWarning("POINTER_FILE_UNREADABLE", message, relpath)]
     absent = [
         f"{registry_id} -> {run_id}"
         for registry_id, run_root, run_id in pointer_targets(root / relpath)
@@ -163,8 +170,21 @@ def _pointer_warnings(plan: Any) -> list[str]:
     ]
     if not absent:
         return []
-    return [
+    message = (
         f"the pointer file names {len(absent)} snapshot(s) absent here ({some(absent)}): "
         "builds will not read them; the first build journals each entry as found, then "
-        "promotes its own snapshot over it"
+        "promotes its own snapshot over it (to keep them active, bring those run folders here "
+        "before the first build)"
+    )
+    return [AdoptWarning("SNAPSHOTS_ABSENT", message, relpath)]
+
+
+def _git_warnings(root: Path, run_roots: list[str], pointer_file: str) -> list[AdoptWarning]:
+    """What git would do to the workspace (`core.workspace.gitcheck`), each with its code."""
+    from registry_pipeline.core.adopt.plan import AdoptWarning
+    from registry_pipeline.core.workspace.gitcheck import workspace_git_findings
+
+    return [
+        AdoptWarning(found.code, found.message, found.path)
+        for found in workspace_git_findings(root, run_roots, pointer_file)
     ]

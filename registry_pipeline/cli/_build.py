@@ -7,7 +7,7 @@ from typing import Any
 
 from registry_pipeline.cli._commands import workspace_option
 from registry_pipeline.cli._output import err, json_doc, out
-from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.errors import UsageError, problem_text
 from registry_pipeline.core.workspace.build_lock import DEFAULT_WAIT
 from registry_pipeline.core.workspace.layout import resolve_workspace
 
@@ -115,11 +115,11 @@ def run_build_command(args: argparse.Namespace) -> int:
                 f"{checks}  {promotion}"
             )
             for problem in entry.problems:
-                out(f"         {problem}")
+                out(f"         {problem_text(problem)}")
             for note in entry.notes:
                 out(f"         note: {note}")
         run_id = summary.dagster_run_id
         run = f"dagster run {run_id}" if run_id else "no dagster run"
         done = "the selected registries" if args.select else "all registries"
-        err(f"{run}: " + (f"{done} built and checked" if summary.success else "FAILED"))
+        out(f"{run}: " + (f"{done} built and checked" if summary.success else "FAILED"))
     return 0 if summary.success else 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from registry_pipeline.cli._commands import RAW, workspace_option
@@ -166,7 +166,7 @@ def run_show(args: argparse.Namespace) -> int:
         for item in items:
             for line in item.lines():
                 out(f"    {line}")
-    err(f"{len(shown)} transition(s) from {log_run_id}")
+    out(f"{len(shown)} transition(s) from {log_run_id}")
     return 0
 
 
@@ -208,20 +208,32 @@ def run_verify(args: argparse.Namespace) -> int:
             problems = [finding.as_json() for finding in future]
             json_doc({"status": status, "snapshots": 0, "records": 0, "problems": problems})
         else:
-            for finding in future:
-                err(f"error: {finding.code} {finding.run_id}: {finding.message}")
-            out("no delta log yet: nothing to verify")
+            _print_findings(future)
+            out(_failed(future) if future else "no delta log yet: nothing to verify")
         return 1 if future else 0
     report = inspect_chain(workspace, snapshots[-1].path, strict_derivation=True)
     report = replace(report, problems=(*future, *report.problems))
     if args.json:
         json_doc(report.as_json())
     else:
-        for finding in report.problems:
-            err(f"error: {finding.code} {finding.run_id or ''}: {finding.message}")
+        _print_findings(report.problems)
         if report.ok:
             out(
                 f"delta log chain OK: {report.snapshots} snapshot(s) from {report.first_run_id} "
                 f"to {report.newest_run_id}, {report.records} record(s)"
             )
+        else:
+            out(_failed(report.problems))
     return 0 if report.ok else 1
+
+
+def _print_findings(findings: Sequence[Any]) -> None:
+    """Each finding on stderr: `error: CODE run_id: message`."""
+    for finding in findings:
+        err(f"error: {finding.code} {finding.run_id or ''}: {finding.message}")
+
+
+def _failed(findings: Sequence[Any]) -> str:
+    """The verdict line of a failed `delta verify`, with the reason codes."""
+    codes = ", ".join(dict.fromkeys(str(finding.code) for finding in findings))
+    return f"delta log chain FAILED: {len(findings)} problem(s) ({codes})"

@@ -7,9 +7,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from registry_pipeline.cli._commands import RAW, workspace_option
-from registry_pipeline.cli._output import Progress, err, json_doc, out
+from registry_pipeline.cli._output import Progress, json_doc, out
 from registry_pipeline.cli._time import parse_day
-from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.errors import UsageError, problem_text
 from registry_pipeline.core.workspace.layout import resolve_workspace
 
 FIRST_DAY = date(2026, 1, 1)
@@ -114,6 +114,7 @@ def run_backfill(args: argparse.Namespace) -> int:
         status = "OK    " if outcome.success else "FAILED"
         out(f"{status} {outcome.day}  {outcome.run_id or '-':<52} {counts}{missing}")
         for problem in outcome.problems:
-            out(f"       {problem}")
-    err(f"{sum(o.success for o in outcomes)} of {len(outcomes)} day(s) sealed and checked")
+            check = f"{problem['check']}: " if problem.get("check") else ""
+            out(f"       {check}{problem_text(problem)}")
+    out(f"{sum(o.success for o in outcomes)} of {len(outcomes)} day(s) sealed and checked")
     return 0 if ok else 1

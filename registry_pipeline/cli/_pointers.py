@@ -295,18 +295,35 @@ def run_verify(args: argparse.Namespace) -> int:
                 "records": report.records,
                 "head": report.head,
                 "expect_head_seq": report.expect_head_seq,
-                "problems": [finding.as_json() for finding in report.problems],
-                "notes": [finding.as_json() for finding in report.notes],
+                "problems": [f.as_json(_finding_path(store, f)) for f in report.problems],
+                "notes": [f.as_json(_finding_path(store, f)) for f in report.notes],
             }
         )
+        return 0 if report.ok else 1
+    for finding in report.problems:
+        err(f"error: {finding}")
+    for finding in report.notes:
+        err(f"note: {finding}")
+    if report.ok:
+        out(f"journal OK: {report.records} record(s), head {report.head or '(empty)'}")
     else:
-        for finding in report.problems:
-            err(f"error: {finding}")
-        for finding in report.notes:
-            err(f"note: {finding}")
-        if report.ok:
-            out(f"journal OK: {report.records} record(s), head {report.head or '(empty)'}")
+        codes = ", ".join(dict.fromkeys(finding.code for finding in report.problems))
+        out(f"journal FAILED: {len(report.problems)} problem(s) ({codes})")
     return 0 if report.ok else 1
+
+
+_POINTER_FILE_CODES = frozenset({"POINTER_MISMATCH", "NOT_JOURNALED"})
+"""Findings about an entry of the pointer file; a TARGET_* finding is about a run folder (its
+message names it), LOCK_HELD about the lock file, every other one about the journal."""
+
+
+def _finding_path(store: Any, finding: Any) -> str | None:
+    """The file a `pointers verify` finding is about."""
+    if finding.code in _POINTER_FILE_CODES:
+        return str(store.pointers_path)
+    if finding.code == "LOCK_HELD":
+        return str(store.lock_path)
+    return None if finding.code.startswith("TARGET_") else str(store.journal_path)
 
 
 # -- as-of -----------------------------------------------------------------------------------

@@ -62,6 +62,7 @@ def add_repair_commands(
 def run_check(args: argparse.Namespace) -> int:
     """`registry pointers check`."""
     from registry_pipeline.core.gate.gate import evaluate, record
+    from registry_pipeline.core.gate.verdict import problem_objects
     from registry_pipeline.core.pointers.store import PointerRefused, target_folder
     from registry_pipeline.core.workspace.snapshots import read_snapshot
 
@@ -79,9 +80,14 @@ def run_check(args: argparse.Namespace) -> int:
     receipt = record(workspace, args.registry_id, folder, root, verdicts, cli_actor())
     checks, passed = receipt.checks, receipt.passed
     if args.json:
+        problems = [
+            problem
+            for v in verdicts
+            for problem in problem_objects(v.name, v.passed, v.description, v.metadata)
+        ]
         json_doc({
             "registry_id": args.registry_id, "run_id": args.run_id, "root_sha256": root,
-            "passed": passed, "checks": list(checks),
+            "passed": passed, "checks": list(checks), "problems": problems,
             "receipt": store_path(workspace, receipt), "receipt_sha256": receipt.sha256,
         })  # fmt: skip
     else:

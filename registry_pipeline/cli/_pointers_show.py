@@ -7,7 +7,7 @@ from typing import Any
 
 from registry_pipeline.cli._output import json_doc, out
 from registry_pipeline.cli._pointers_store import open_store
-from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.errors import UsageError, problem_object
 from registry_pipeline.core.workspace.layout import Workspace
 
 
@@ -69,35 +69,67 @@ def _row(
         hold = store.held(registry_id)
     except PointerRefused:  # an unreadable journal: the journal column says so
         hold = None
+    target, problems = _target_state(workspace, store, registry_id, ref)
+    journal, journal_problem = _journal_state(store, registry_id)
     return {
         "registry_id": registry_id,
         "has_pointer": spec.active_pointer if spec else True,
         "active_ref": ref.as_json() if ref else None,
         "active_ref_known": pointer.active_ref_known if pointer else None,
         "active_asof_utc": pointer.active_asof_utc if pointer else None,
-        "target": _target_state(workspace, store, registry_id, ref),
-        "journal": _journal_state(store, pointers, registry_id),
+        "target": target,
+        "journal": journal,
         "hold": _hold_json(hold),
         "notes": pointer.notes if pointer else "",
+        "problems": [*problems, *journal_problem],
     }
 
 
-def _target_state(workspace: Workspace, store: Any, registry_id: str, ref: Any) -> str | None:
+def _target_state(
+    workspace: Workspace, store: Any, registry_id: str, ref: Any
+) -> tuple[str | None, list[dict[str, object]]]:
     """`ok`, or what is wrong with the folder the pointer names: `missing`, `wrong_registry`,
-    `root_mismatch`, `invalid: CODES` (validated again, with the build's verdict cache)."""
+    `root_mismatch`, `invalid: CODES` (validated again, with the build's verdict cache); and
+    that as a problem object."""
     from registry_pipeline.core.pointers.store import PointerRefused, target_folder
     from registry_pipeline.core.seal.validate import inspect_run_folder
 
     if ref is None or ref.run_id is None:
-        return None
+        return None, []
     try:
         folder = target_folder(workspace, registry_id, ref.run_id)
     except PointerRefused as exc:
-        return {"TARGET_WRONG_REGISTRY": "wrong_registry"}.get(exc.code, "missing")
+        state = {"TARGET_WRONG_REGISTRY": "wrong_registry"}.get(exc.code, "missing")
+        message = f"{exc.message}; {_WAY_OUT}"
+        problem = problem_object(exc.code, message, path=exc.path, registry_id=registry_id)
+        return state, [problem]
     report = inspect_run_folder(folder, schemas=store.schemas)  # in run_show's verdict cache
     if not report.ok:
-        return "invalid: " + ",".join(sorted({p.code.value for p in report.problems}))
-    return "ok" if report.root_sha256 == ref.manifest_sha256 else "root_mismatch"
+        codes = sorted({p.code.value for p in report.problems})
+        message = (
+            f"the active snapshot fails validation ({', '.join(codes)}): `registry validate "
+            f"--active` lists why; {_WAY_OUT}"
+        )
+        where = str(folder)
+        problem = problem_object(
+            "TARGET_INVALID", message, path=where, registry_id=registry_id, reason_codes=codes
+        )
+        return "invalid: " + ",".join(codes), [problem]
+    if report.root_sha256 == ref.manifest_sha256:
+        return "ok", []
+    message = f"the active snapshot's root is not the one its pointer records; {_WAY_OUT}"
+    problem = problem_object(
+        "TARGET_CHANGED",
+        message,
+        path=str(folder),
+        registry_id=registry_id,
+        expected=ref.manifest_sha256,
+        found=report.root_sha256,
+    )
+    return "root_mismatch", [problem]
+
+
+_WAY_OUT = "promote or roll back to a snapshot that validates"
 
 
 def _hold_json(hold: Any) -> dict[str, object] | None:
@@ -106,15 +138,17 @@ def _hold_json(hold: Any) -> dict[str, object] | None:
     return {"reason": hold.reason, "since": hold.since, "by": hold.by, "seq": hold.record.seq}
 
 
-def _journal_state(store: Any, pointers: Any, registry_id: str) -> str:
-    """`ok` when the journal explains the pointer, else the refusal code (POINTER_MISMATCH)."""
+def _journal_state(store: Any, registry_id: str) -> tuple[str, list[dict[str, object]]]:
+    """`ok` when the journal explains the pointer, else the refusal code (POINTER_MISMATCH),
+    and the refusal as a problem object."""
     from registry_pipeline.core.pointers.store import PointerRefused
 
     try:
         store.explained([registry_id])  # an entry deleted by hand is a mismatch too
     except PointerRefused as exc:
-        return str(exc.code)
-    return "ok"
+        path = exc.path or str(store.pointers_path)
+        return exc.code, [problem_object(exc.code, exc.message, path=path, registry_id=registry_id)]
+    return "ok", []
 
 
 # -- history ---------------------------------------------------------------------------------

@@ -12,6 +12,16 @@ from datetime import UTC, date, datetime
 
 from registry_pipeline.core.errors import UsageError
 
+
+class BadValue(UsageError):
+    """A value an option does not take: `field` names the option (the `--json` problem's field),
+    the message says the value."""
+
+    def __init__(self, message: str, *, code: str, option: str) -> None:
+        super().__init__(message, code=code)
+        self.field = option
+
+
 DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})")
 
@@ -26,10 +36,10 @@ def parse_day(text: str, option: str) -> date:
             raise ValueError(text)
         return day
     except ValueError:
-        raise UsageError(
+        raise BadValue(
             f"{option} {text!r} is not a day (YYYY-MM-DD){_did_you_mean(text)}",
             code="BAD_DAY",
-            path=text,
+            option=option,
         ) from None
 
 
@@ -45,11 +55,11 @@ def parse_moment(text: str, option: str = "TIMESTAMP") -> datetime:
             raise ValueError(text)
         return moment
     except (ValueError, OverflowError, UsageError):
-        raise UsageError(
+        raise BadValue(
             f"{option} {text!r} is not a day (2026-11-20) or a UTC timestamp "
             f"(2026-11-20T18:00:00Z){_did_you_mean(text)}",
             code="BAD_TIMESTAMP",
-            path=text,
+            option=option,
         ) from None
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from registry_pipeline.cli._commands import _relative
 from registry_pipeline.cli._output import err, json_line, out
-from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.errors import UsageError, problem_object
 from registry_pipeline.core.seal.paths import printable
 from registry_pipeline.core.workspace.layout import Workspace
 
@@ -41,7 +41,7 @@ def print_report(
             "older_format": verdict.older_format,
         }
         if dated:
-            future = {"code": FUTURE_DATED, "path": None, "message": dated}
+            future = problem_object(FUTURE_DATED, dated)  # the folder itself: `run_folder`
             row.update(status="FAIL", errors=[*row["errors"], future])
         json_line(row)
         return
@@ -87,12 +87,13 @@ def _problems(report: Any) -> None:
 
 def print_unreadable(error: UsageError, as_json: bool) -> None:
     if as_json:
+        where = None if error.path is None else printable(error.path)
         json_line(
             {
-                "run_folder": None if error.path is None else printable(error.path),
+                "run_folder": where,
                 "run_id": None,
                 "status": "ERROR",
-                "errors": [{"code": error.code, "path": None, "message": error.message}],
+                "errors": [problem_object(error.code, error.message, path=where)],
             }
         )
     else:
@@ -115,6 +116,6 @@ def summary(counts: dict[str, int], fast: bool, advice: bool) -> None:
         line += f", {counts['ERROR']} unreadable"
     if fast:
         line += " (fast: structure and sizes only; hashes and artifact schemas were NOT checked)"
-    err(line)
+    out(line)  # the verdict: on stdout, after the folders' own
     if advice:
         err(f"hint: {ADVICE}")

@@ -1,4 +1,4 @@
-"""`registry`: seal files into run folders, validate them, create workspaces.
+"""`registry`: the whole tool's command line (build, seal, validate, pointers, write path, ...).
 
 `main(argv) -> int` builds the parser, runs one command, and is the one place where errors
 become a message and an exit code: 0 done, 1 failed or refused, 2 bad usage or unreadable input.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
 
@@ -26,30 +27,45 @@ from registry_pipeline.cli import (
     _write,
 )
 from registry_pipeline.cli._output import err, json_doc
-from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.errors import RegistryError, problem_object
 
 DESCRIPTION = """\
-Seal files into immutable run folders (.codex/RUNS/<run_id>/) and validate run folders against
-the seal contract (docs/SEAL_CONTRACT.md)."""
+Governance registries as sealed, validated, lineage-tracked Dagster assets. Every build seals each
+registry into an immutable run folder (.codex/RUNS/<run_id>/: artifact, run.json, manifest.json,
+MANIFEST.sha256); blocking checks verify seal, schema and the registry's own rules; one publish gate
+moves each active pointer by compare-and-swap, journaled in an append-only, hash-chained history.
+Hand-edited registries change through a checked, atomic write path; run records go to an
+append-only run index; what changed between snapshots is in the delta log."""
 
 EPILOG = """\
 examples:
-  registry init                      make the current folder a workspace
-  registry adopt --dry-run           adopt a repository of the seed system's layout
-  registry build                     build, seal and check every registry (Dagster)
-  registry seal report.json --registry-id drift_notes
-  registry validate --all            check every run folder of the workspace
-  registry validate .codex/RUNS/2026-02-04__213601__run_registry_build --json
-  registry pointers show             what is active now (see: registry pointers --help)
-  registry drift backfill --from 2026-11-01 --to 2026-11-20
-  registry delta show --registry migration_ledger --explain
-  registry check-append-only registries/rolepack/atelier_rolepack_v1.json --baseline-git main
+  registry init                        workspace: make the current folder a workspace
+  registry adopt --dry-run             workspace: adopt a repository of the seed's layout
+  registry build                       build: build, seal, check and promote every registry
+  registry build --select rolepack --json
+  registry seal report.json --registry-id drift_notes   snapshots: seal files by hand
+  registry validate --all              snapshots: check every run folder against its seal
+  registry restore-line-endings .codex/RUNS/RUN_ID /tmp/fixed   snapshots: undo git's CRLF
+  registry pointers show               pointers: what is active now, and since when
+  registry pointers verify             pointers: the journal's hash chain and every target
+  registry delta show --registry migration_ledger --explain   history: what changed, when
+  registry drift backfill --from 2026-11-01 --to 2026-11-20   drift: signals by day
   registry add-entry --type migration_ledger --entry-file migration.json --dry-run
+  registry deprecate rolepack visuals_2 --reason 'merged into visuals_1' --dry-run
+  registry types                       write path: the registry types add-entry writes
+  registry check-append-only registries/rolepack/atelier_rolepack_v1.json \\
+    --baseline-git origin/main --require-baseline   append-only: the CI and pre-commit check
+  registry runs append --record-file runs.jsonl   run index: append run records (checked)
+  registry runs failed                 run index: runs that failed a uniqueness check
   registry runs latest --lane artist_id=ART-iron-harbor --lane genre_id=GEN-worship
 
-exit codes: 0 done, 1 failed or refused (a run folder failed validation, a pointer change was
-refused), 2 bad usage or bad input (nothing written)
-environment: REGISTRY_WORKSPACE selects the workspace when --workspace is not given"""
+Every command has --help with more examples, and --json: one JSON document for scripts, every
+problem in it an object {"code", "path", "line", "field", "message"}.
+
+exit codes: 0 done, 1 failed or refused (a run folder failed validation, a check failed, a pointer
+change was refused), 2 bad usage or bad input (nothing written), 3 a bug (INTERNAL; please report)
+environment: REGISTRY_WORKSPACE selects the workspace when --workspace is not given
+docs: README.md, docs/ (SEAL_CONTRACT, POINTERS, WRITE_PATH, APPEND_ONLY, RUN_INDEX, DELTA_LOG)"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -57,8 +73,10 @@ class _Parser(argparse.ArgumentParser):
     """Set by `main` for one command line that asks for --json."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        if _Parser.json_errors:
-            _error(True, "BAD_USAGE", None, message, "")
+        if _Parser.json_errors:  # `argument --limit: ...`: the option is the field
+            named = re.match(r"argument (\S+?):", message)
+            field = named.group(1).split("/")[-1] if named else None
+            _error(True, "BAD_USAGE", None, message, "", field=field)
         else:
             self.print_usage(sys.stderr)
             err(f"error: BAD_USAGE {message}")
@@ -87,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     _append_only.add_check_append_only(commands)
     _write.add_add_entry(commands)
     _write.add_types(commands)
+    _write.add_deprecate(commands)
     _runs.add_runs(commands)
     return parser
 
@@ -107,7 +126,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:
         return int(exc.code) if isinstance(exc.code, int) else 2
     except RegistryError as exc:
-        _error(as_json, exc.code, exc.path, exc.message, exc.diagnostics(), _details(exc))
+        _error(
+            as_json,
+            exc.code,
+            exc.path,
+            exc.message,
+            exc.diagnostics(),
+            _details(exc),
+            line=getattr(exc, "line", None),
+            field=getattr(exc, "field", None),
+        )
         return exc.exit_code
     except KeyboardInterrupt:
         _error(as_json, "INTERRUPTED", None, "interrupted", "interrupted")
@@ -135,19 +163,43 @@ def _error(
     message: str,
     text: str,
     details: list[object] | None = None,
+    *,
+    line: object = None,
+    field: object = None,
 ) -> None:
-    """An error as the human text on stderr, or with --json as one JSON object on stdout (a
-    script reads one format whatever happens)."""
+    """An error as the human text on stderr, or with --json as one problem object on stdout
+    (`problem_object`: a script reads one format whatever happens), its problems in `details`."""
     if not as_json:
         err(text)
         return
-    document: dict[str, object] = {"code": code, "path": path, "message": message}
-    if details:
-        document["details"] = details
+    document = problem_object(
+        code,
+        message,
+        path=path,
+        line=line if isinstance(line, int) else None,
+        field=field if isinstance(field, str) else None,
+        details=details or None,
+    )
     json_doc({"error": document})
 
 
 def _details(exc: RegistryError) -> list[object]:
-    """The problems an error lists (catalog fields, files to seal, folder problems)."""
-    listed = getattr(exc, "details", ())
-    return [item.as_json() if hasattr(item, "as_json") else str(item) for item in listed]
+    """The problems an error lists (catalog fields, files to seal, folder problems), each a
+    problem object; a line of text (`/pointer: message`) becomes one with its field."""
+    found: list[object] = []
+    for item in getattr(exc, "details", ()):
+        if hasattr(item, "as_json"):
+            found.append(item.as_json())
+            continue
+        text = str(item)
+        field, said, message = text.partition(": ")
+        pointer = said and (field.startswith("/") or field == "(root)")
+        found.append(
+            problem_object(
+                exc.code,
+                message if pointer else text,
+                path=exc.path,
+                field=field if pointer else None,
+            )
+        )
+    return found

@@ -27,10 +27,20 @@ MAX_INT_DIGITS = 1000
 class JSONDecodeProblem(ValueError):
     """The bytes are not strict JSON; the message says where and why, `code` names the rule."""
 
-    def __init__(self, message: str, code: str = "JSON_INVALID") -> None:
+    def __init__(
+        self,
+        message: str,
+        code: str = "JSON_INVALID",
+        *,
+        line: int | None = None,
+        column: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
+        self.line = line
+        """The parser's 1-based line and column, when it gave them."""
+        self.column = column
 
     def __str__(self) -> str:
         """`CODE: where and why`: every place that reports the problem carries its rule."""
@@ -155,7 +165,11 @@ def loads_strict(data: bytes | str) -> Any:
                 parse_float=_finite_float,
             )
     except json.JSONDecodeError as exc:
-        raise JSONDecodeProblem(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise JSONDecodeProblem(
+            f"{exc.msg} at line {exc.lineno} column {exc.colno}",
+            line=exc.lineno,
+            column=exc.colno,
+        ) from None
     except RecursionError:  # a guard: _check_depth refuses this first
         raise JSONDecodeProblem("nested too deeply", "JSON_TOO_DEEP") from None
     if "\\u" in text or (not isinstance(data, bytes) and _SURROGATE.search(text)):

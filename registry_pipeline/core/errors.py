@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -23,7 +24,44 @@ class ReasonCode(StrEnum):
     RUN_JSON_INVALID = "RUN_JSON_INVALID"
     RUN_ID_MISMATCH = "RUN_ID_MISMATCH"
     SCHEMA_VIOLATION = "SCHEMA_VIOLATION"
+    JSON_INVALID = "JSON_INVALID"
     NOT_A_RUN_FOLDER = "NOT_A_RUN_FOLDER"
+
+
+def problem_object(
+    code: str,
+    message: str,
+    *,
+    path: str | None = None,
+    line: int | None = None,
+    field: str | None = None,
+    **extra: object,
+) -> dict[str, object]:
+    """The one shape of a problem in every `--json` output: `code`, `path`, `line`, `field` and
+    `message` always present (null when unknown), then whatever else the problem knows
+    (`expected`, `found`, `hint`, `column`, ...; None values left out)."""
+    document: dict[str, object] = {
+        "code": code,
+        "path": path,
+        "line": line,
+        "field": field,
+        "message": message,
+    }
+    document.update({key: value for key, value in extra.items() if value is not None})
+    return document
+
+
+def problem_text(problem: Mapping[str, object]) -> str:
+    """A problem object as one human line, as `Problem` prints: `CODE  path: message`, the line
+    and the field added where the message does not say them already."""
+    where = str(problem.get("path") or "")
+    message = str(problem.get("message"))
+    field, line = problem.get("field"), problem.get("line")
+    if field and str(field) not in message:
+        message = f"{field}: {message}"
+    if line is not None and f"line {line}" not in message:
+        where = f"{where}:{line}" if where else f"line {line}"
+    return f"{problem.get('code')}  {where + ': ' if where else ''}{message}"
 
 
 class Hint(StrEnum):
@@ -52,25 +90,30 @@ class Problem:
     """What is actually there."""
     hint: Hint | None = None
     """A diagnosed cause, when one is known."""
+    line: int | None = None
+    """1-based line in the file at `path`, when known."""
+    column: int | None = None
+    """1-based column on that line, when known (a parser's position)."""
+    field: str | None = None
+    """The offending field, as a JSON pointer, when known."""
 
     def __str__(self) -> str:
         where = f"{self.path}: " if self.path else ""
         return f"{self.code.value}  {where}{self.message}"
 
     def as_json(self) -> dict[str, object]:
-        """The `{code, path, message, ...}` object printed by `registry validate --json`."""
-        out: dict[str, object] = {
-            "code": self.code.value,
-            "path": self.path,
-            "message": self.message,
-        }
-        if self.expected is not None:
-            out["expected"] = self.expected
-        if self.found is not None:
-            out["found"] = self.found
-        if self.hint is not None:
-            out["hint"] = self.hint.value
-        return out
+        """The problem as `problem_object` shapes it (`registry validate --json`)."""
+        return problem_object(
+            self.code.value,
+            self.message,
+            path=self.path,
+            line=self.line,
+            field=self.field,
+            column=self.column,
+            expected=self.expected,
+            found=self.found,
+            hint=None if self.hint is None else self.hint.value,
+        )
 
 
 class RegistryError(Exception):

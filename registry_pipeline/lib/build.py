@@ -10,6 +10,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from registry_pipeline.core.errors import problem_object
+from registry_pipeline.core.gate.verdict import problem_objects
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.seal.validate import inspection_cache
 from registry_pipeline.core.workspace.build_lock import DEFAULT_WAIT, build_lock
@@ -20,6 +22,7 @@ from registry_pipeline.core.workspace.sources import (
 )
 from registry_pipeline.definitions import BUILD_JOB, build_definitions
 from registry_pipeline.defs.checks import check_names
+from registry_pipeline.lib.failures import failure_problems
 from registry_pipeline.lib.instance import dagster_home, open_instance
 from registry_pipeline.lib.io_manager import UNEXPECTED_FILES
 from registry_pipeline.lib.promotion import promote_checked, promote_materialization, run_verdict
@@ -41,7 +44,8 @@ class RegistryBuild:
     root_sha256: str | None = None
     record_count: int | None = None
     checks: dict[str, bool] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
+    problems: list[dict[str, object]] = field(default_factory=list)
+    """`problem_object`s: what failed (a check, the step, the promotion), never a warning."""
     promoted: bool = False
     """True when this build moved the registry's active pointer to `run_id`."""
     promotion: str = "build failed"
@@ -206,7 +210,11 @@ def _promote(
             instance, workspace.root, entry.registry_id, entry.run_id, str(dagster_run_id), actor
         )
     promotion = outcome.reason if outcome.code in (None, "HELD") else outcome.code
-    problems = [f"promotion: {outcome.reason}"] if outcome.is_error else []
+    problems = (
+        [problem_object(str(outcome.code), outcome.reason, field="promotion")]
+        if outcome.is_error
+        else []
+    )
     return replace(
         entry, promoted=outcome.promoted, promotion=promotion, problems=entry.problems + problems
     )
@@ -282,9 +290,15 @@ def _entry(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> RegistryBuild
         if evaluation.asset_key == key
     }
     problems = [
-        f"{evaluation.check_name}: {evaluation.description}"
+        problem
         for evaluation in result.get_asset_check_evaluations()
-        if evaluation.asset_key == key and not evaluation.passed and evaluation.description
+        if evaluation.asset_key == key
+        for problem in problem_objects(
+            evaluation.check_name,
+            evaluation.passed,
+            evaluation.description,
+            {name: value.value for name, value in evaluation.metadata.items()},
+        )
     ]
     materialized = list(result.asset_materializations_for_node(key.to_python_identifier()))
     if not materialized:
@@ -329,19 +343,22 @@ def _interrupted(result: dg.ExecuteInProcessResult) -> bool:
     )
 
 
-def _step_errors(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> list[str]:
-    """The failed step's own cause: our `dg.Failure` description (reason code, path, problems),
-    else the innermost exception of Dagster's error chain (a bug: said as INTERNAL)."""
-    errors = []
+def _step_errors(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> list[dict[str, object]]:
+    """The failed step's own cause: our `dg.Failure` (`lib.failures.step_failure`: reason code,
+    path, message, then its problems), else the innermost exception of Dagster's error chain (a
+    bug: said as INTERNAL)."""
+    errors: list[dict[str, object]] = []
     for event in result.all_events:
         if event.is_step_failure and event.step_key == key.to_python_identifier():
             data = event.step_failure_data
-            if data.user_failure_data is not None and data.user_failure_data.description:
-                errors.extend(data.user_failure_data.description.splitlines())
+            failure = data.user_failure_data
+            if failure is not None and failure.description:
+                errors.extend(failure_problems(failure.description, failure.metadata))
                 continue
             error = data.error
             while error is not None and error.cause is not None:
                 error = error.cause
             text = error.message.strip() if error else "step failed"
-            errors.append(f"INTERNAL {text} (a bug: the full traceback is in the Dagster UI)")
+            message = f"{text} (a bug: the full traceback is in the Dagster UI)"
+            errors.append(problem_object("INTERNAL", message))
     return errors

@@ -11,11 +11,15 @@ from pathlib import Path
 
 import dagster as dg
 
+from registry_pipeline.core.builders.drift_days import DAILY_REGISTRY_ID
+from registry_pipeline.core.errors import problem_object
+from registry_pipeline.core.gate.verdict import problem_objects
 from registry_pipeline.core.seal.validate import inspection_cache
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.definitions import build_definitions
-from registry_pipeline.defs.drift_daily import DRIFT_DAILY_JOB
+from registry_pipeline.defs.drift_daily import DAILY_CHECKS, DRIFT_DAILY_JOB
 from registry_pipeline.lib.build import QUIET_LOGS
+from registry_pipeline.lib.failures import failure_problems
 from registry_pipeline.lib.instance import dagster_home, open_instance
 
 
@@ -31,7 +35,8 @@ class DayOutcome:
     counts: dict[str, int] = field(default_factory=dict)
     """Signals by value: true, false, unknown."""
     missing_history: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
+    problems: list[dict[str, object]] = field(default_factory=list)
+    """`problem_object`s: each failed check's problems, the failed step's cause."""
 
     def as_json(self) -> dict[str, object]:
         """The object `registry drift backfill --json` prints for this day."""
@@ -76,18 +81,28 @@ def run_drift_backfill(
 
 
 def _outcome(day: date, result: dg.ExecuteInProcessResult) -> DayOutcome:
-    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    evaluations = result.get_asset_check_evaluations()
+    checks = {e.check_name: e.passed for e in evaluations}
     problems = [
-        f"{e.check_name}: {e.description}"
-        for e in result.get_asset_check_evaluations()
-        if not e.passed and e.description
+        problem
+        for e in evaluations
+        for problem in problem_objects(
+            e.check_name, e.passed, e.description, {k: v.value for k, v in e.metadata.items()}
+        )
     ]
-    for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data.error:
-            problems.append(event.step_failure_data.error.message.strip())
-    materialized = result.asset_materializations_for_node("drift_signals_daily")
+    unchecked = [check.name for check in DAILY_CHECKS if check.name not in checks]
+    problems += [
+        problem_object(
+            "CHECK_NOT_RUN", f"{name} was not evaluated: the day is not checked", check=name
+        )
+        for name in unchecked
+        if result.success  # else the step's failure says why
+    ]
+    problems += _step_problems(result)
+    materialized = result.asset_materializations_for_node(DAILY_REGISTRY_ID)
     if not materialized:
-        return DayOutcome(day, False, result.run_id, problems=problems or ["not materialized"])
+        unsealed = problem_object("NOT_MATERIALIZED", "no snapshot of the day was sealed")
+        return DayOutcome(day, False, result.run_id, problems=problems or [unsealed])
     metadata = materialized[-1].metadata
     counts = {
         key.removeprefix("signals_"): int(str(value.value))
@@ -97,7 +112,7 @@ def _outcome(day: date, result: dg.ExecuteInProcessResult) -> DayOutcome:
     missing = metadata.get("missing_history")
     return DayOutcome(
         day,
-        result.success and all(checks.values()) and len(checks) == 2,
+        result.success and all(checks.values()) and not unchecked,
         result.run_id,
         str(metadata["run_id"].value),
         str(metadata["root_sha256"].value),
@@ -105,3 +120,27 @@ def _outcome(day: date, result: dg.ExecuteInProcessResult) -> DayOutcome:
         list(missing.value) if missing is not None else [],  # type: ignore[arg-type]
         problems,
     )
+
+
+def _step_problems(result: dg.ExecuteInProcessResult) -> list[dict[str, object]]:
+    """The failed step's own cause (our `dg.Failure`: its reason code, path and problems), else
+    the innermost exception of Dagster's chain (a bug: INTERNAL). A step failed only because a
+    blocking check failed adds nothing: the check's problems say it."""
+    found: list[dict[str, object]] = []
+    for event in result.all_events:
+        if not event.is_step_failure:
+            continue
+        data = event.step_failure_data
+        failure = data.user_failure_data
+        if failure is not None and failure.description:
+            found.extend(failure_problems(failure.description, failure.metadata))
+            continue
+        error = data.error
+        while error is not None and error.cause is not None:
+            error = error.cause
+        if error is not None and error.cls_name == "DagsterAssetCheckFailedError":
+            continue
+        text = error.message.strip() if error else "step failed"
+        message = f"{text} (a bug: the full traceback is in the Dagster UI)"
+        found.append(problem_object("INTERNAL", message))
+    return found

@@ -5,13 +5,14 @@ than Dagster's "Error occurred while executing op"."""
 from __future__ import annotations
 
 import errno
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import dagster as dg
 
-from registry_pipeline.core.errors import Problem, RegistryError
+from registry_pipeline.core.errors import Problem, RegistryError, problem_object
 
 MAX_LISTED = 50
 IO_ERROR = "IO_ERROR"
@@ -36,6 +37,22 @@ def step_failure(
     return dg.Failure(description="\n".join(lines), metadata=metadata, allow_retries=False)
 
 
+def failure_problems(description: str, metadata: Mapping[str, Any]) -> list[dict[str, object]]:
+    """A `step_failure` read back as problem objects: its own (reason code, path, the message of
+    its first line), then every problem its metadata lists."""
+    values = {name: getattr(value, "value", value) for name, value in metadata.items()}
+    code = str(values.get("reason_code") or "STEP_FAILED")
+    path = str(values.get("path") or "") or None
+    first = description.splitlines()[0]
+    prefix = f"{code} {path}:" if path else code
+    message = first[len(prefix) :].strip() if first.startswith(prefix) else first
+    listed = values.get("problems")
+    return [
+        problem_object(code, message, path=path),
+        *(dict(item) for item in (listed if isinstance(listed, list) else [])),
+    ]
+
+
 @contextmanager
 def as_step_failure(
     where: Callable[[str | None], str | None] = lambda path: path,
@@ -50,11 +67,7 @@ def as_step_failure(
         raise
     except RegistryError as exc:
         details: Sequence[Problem] = getattr(exc, "details", ())
-        problems = [
-            Problem(code=p.code, path=where(p.path), message=p.message)
-            for p in details
-            if isinstance(p, Problem)
-        ]
+        problems = [replace(p, path=where(p.path)) for p in details if isinstance(p, Problem)]
         raise step_failure(exc.code, where(exc.path), exc.message, problems) from None
     except OSError as exc:
         name = errno.errorcode.get(exc.errno or 0, "")

@@ -242,15 +242,27 @@ def test_dry_run_decides_everything_and_writes_nothing(cli: Run, seed_repo: Path
     )
     assert plan["pointer_file"] == (PHASE / "ACTIVE_REGISTRY_POINTERS_v0_1.json").as_posix()
     assert set(plan["files"].values()) == {"new"}
-    warnings = "\n".join(plan["warnings"])
-    assert ".codex/RUNS/ is git-ignored (.gitignore:2 .codex/RUNS/)" in warnings
+    by_code = {w["code"]: w for w in plan["warnings"]}  # each a problem object (problem_object)
     pointer_file = (PHASE / "ACTIVE_REGISTRY_POINTERS_v0_1.json").as_posix()
-    assert (
-        f"the committed pointer file {pointer_file} names 1 sealed folder(s) that git " in warnings
+    ignored = by_code["POINTER_TARGETS_GIT_IGNORED"]
+    assert ignored["path"] == pointer_file
+    assert f"the committed pointer file {pointer_file} names 1 sealed folder(s) that git " in str(
+        ignored["message"]
     )
-    assert "expected_versions -> 2026-02-05__015605__seal_expected_versions" in warnings
-    assert ".gitattributes lets git convert line endings under .codex/RUNS/" in warnings
-    assert any("names 1 snapshot(s) absent here" in w for w in plan["warnings"])
+    assert "expected_versions -> 2026-02-05__015605__seal_expected_versions" in str(
+        ignored["message"]
+    )
+    converting = by_code["LINE_ENDINGS_CONVERTIBLE"]
+    assert converting["path"] == ".codex/RUNS/"
+    assert ".gitattributes lets git convert line endings under .codex/RUNS/" in str(
+        converting["message"]
+    )
+    absent = by_code["SNAPSHOTS_ABSENT"]
+    assert absent["path"] == pointer_file and "names 1 snapshot(s) absent here" in str(
+        absent["message"]
+    )
+    assert set(by_code) == {"POINTER_TARGETS_GIT_IGNORED", "LINE_ENDINGS_CONVERTIBLE",
+                            "SNAPSHOTS_ABSENT"}  # fmt: skip
     assert _tree(seed_repo) == before  # no file added, none changed (.gitattributes included)
 
 
@@ -492,11 +504,17 @@ def test_odd_pointer_entries_are_warned_about_never_a_crash(cli: Run, seed_repo:
     ]}))  # fmt: skip
     code, out, err = cli("adopt", str(seed_repo), "--dry-run", "--json")
     assert code == 0, err
-    assert any("names 1 snapshot(s) absent here (b -> gone)" in w
+    assert any("names 1 snapshot(s) absent here (b -> gone)" in w["message"]
                for w in json.loads(out)["warnings"])  # fmt: skip
     path.write_bytes(b"\xff")
     code, out, err = cli("adopt", str(seed_repo), "--dry-run", "--json")
-    assert code == 0 and "cannot be read" in "".join(json.loads(out)["warnings"])
+    warnings = json.loads(out)["warnings"]
+    (unreadable,) = [w for w in warnings if w["code"] == "POINTER_FILE_UNREADABLE"]
+    assert (
+        code == 0
+        and unreadable["path"] == (PHASE / "ACTIVE_REGISTRY_POINTERS_v0_1.json").as_posix()
+    )
+    assert "cannot be read" in unreadable["message"] and "restored" in unreadable["message"]
 
 
 def _edit_catalog(root: Path, index: int, **changes: Any) -> None:

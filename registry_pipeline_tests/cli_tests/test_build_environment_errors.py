@@ -39,7 +39,7 @@ def test_a_full_disk_fails_the_step_with_io_error_and_enospc(cli: Run, full_runs
     code, out, err = cli("build", "--json", "--workspace", str(full_runs))
     assert code == 1, err
     entries = {entry["registry_id"]: entry for entry in json.loads(out)["registries"]}
-    problems = " ".join(" ".join(entry["problems"]) for entry in entries.values())
+    problems = " ".join(json.dumps(entry["problems"]) for entry in entries.values())
     assert "IO_ERROR" in problems and "ENOSPC" in problems
     assert "INTERNAL" not in problems and "DagsterExecutionStepExecutionError" not in problems
 

@@ -67,7 +67,8 @@ def test_catalog_errors_are_in_document_order_and_say_when_capped(cli: Run, demo
     error = _error(out)
     details = error["details"]
     assert isinstance(details, list) and len(details) == 51
-    assert details[-1].startswith("(stopped after 50 problems")
-    indexes = [int(str(d).split("/")[2].split(":")[0]) for d in details[:-1]]
+    assert details[-1]["message"].startswith("(stopped after 50 problems")
+    assert all(set(d) >= {"code", "path", "line", "field", "message"} for d in details)
+    indexes = [int(d["field"].split("/")[2]) for d in details[:-1]]
     assert indexes == sorted(indexes) and indexes[:3] == [0, 1, 2]
     assert "more than 50 problem(s)" in str(error["message"])

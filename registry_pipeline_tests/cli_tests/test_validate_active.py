@@ -29,9 +29,10 @@ def test_evidence_of_a_failed_build_never_locks_the_active_state(cli: Run, demo:
     assert code == 0, out + err
     active = json.loads((demo / ".codex" / "ACTIVE_REGISTRY_POINTERS_v0_1.json").read_text())
     named = {p["active_ref"]["run_id"] for p in active["pointers"] if p["active_ref"]}
-    passed = {line.split()[1].rsplit("/", 1)[-1] for line in out.splitlines()}
+    *lines, summary = out.splitlines()
+    passed = {line.split()[1].rsplit("/", 1)[-1] for line in lines}
     assert passed == named and len(named) >= 7
-    assert f"checked {len(named)} run folder(s): {len(named)} PASS, 0 FAIL" in err
+    assert summary == f"checked {len(named)} run folder(s): {len(named)} PASS, 0 FAIL"
 
 
 def test_active_reports_a_damaged_active_folder(cli: Run, demo: Path) -> None:
@@ -56,7 +57,7 @@ def test_active_refuses_a_typo_and_mixed_selections(cli: Run, demo: Path) -> Non
     assert code == 2 and "BAD_USAGE" in err
     code, out, _ = cli("validate", "--active", "--registry", "expected_versions",
                        "--workspace", str(demo))  # fmt: skip
-    assert code == 0 and len(out.splitlines()) == 1
+    assert code == 0 and len(out.splitlines()) == 2  # the folder's verdict, then the summary
 
 
 def test_all_fails_run_folders_whose_names_fold_together(cli: Run, tmp_path: Path) -> None:

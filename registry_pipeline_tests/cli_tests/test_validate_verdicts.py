@@ -66,7 +66,7 @@ def test_all_follows_the_catalogs_run_roots_with_one_verdict_each(cli: Run, evid
     assert code == 0, out + err
     assert "INTACT  evidence/runs/p1_listed  (older format: sha256sum list" in out
     assert "UNSEALED  evidence/runs/p1_unsealed" in out
-    assert "2 intact in an older format, 1 unsealed" in err  # p1_altered restored
+    assert "2 intact in an older format, 1 unsealed" in out  # p1_altered restored
     code, _out, _err = cli("validate", "--all", "--strict", "--workspace", str(evidence))
     assert code == 1
 
@@ -123,7 +123,7 @@ def test_a_folder_git_converted_is_its_own_verdict_lenient_only_outside_our_run_
     run.path.rename(moved / run.run_id)
     code, out, err = cli("validate", "--all", "--workspace", root)
     assert code == 0 and f"CONVERTED  evidence/runs/{run.run_id}" in out
-    assert "HASH_MISMATCH" in out and "1 with line endings converted" in err
+    assert "HASH_MISMATCH" in out and "1 with line endings converted" in out
     assert cli("validate", "--all", "--strict", "--workspace", root)[0] == 1
     (moved / run.run_id / "x.txt").write_bytes(b"y\n")
     code, out, _ = cli("validate", "--all", "--workspace", root)
@@ -158,7 +158,7 @@ def test_a_fifo_in_an_older_format_folder_fails_and_is_never_opened(tmp_path: Pa
     os.mkfifo(folder / "run.json")  # what --registry reads to tell a folder's registry
     done = _registry(root, "validate", "--all", "--registry", "expected_versions")
     assert done.returncode == 0, done.stdout + done.stderr  # p1_fifo is of no registry
-    assert "checked 0 run folder(s)" in done.stderr
+    assert "checked 0 run folder(s)" in done.stdout
 
 
 @pytest.mark.parametrize(
@@ -229,15 +229,15 @@ def test_fast_never_hashes_and_says_so(
         for name in ("sha256_file", "sha256_bytes"):
             if hasattr(module, name):
                 monkeypatch.setattr(module, name, spy(getattr(module, name)))
-    rc, out, err = cli("validate", str(folder), "--workspace", str(root))
+    rc, out, _err = cli("validate", str(folder), "--workspace", str(root))
     assert rc == 1 and out.startswith("INTACT  .codex/RUNS/p1_old")  # named: strict
     assert hashed.count("big.bin") == 1, hashed  # one inspection, one hashing pass
     hashed.clear()
     (folder / "a.txt").write_bytes(b"b\n")  # same size, other content: only hashing sees it
-    rc, out, err = cli("validate", "--all", "--fast", "--workspace", str(root))
+    rc, out, _err = cli("validate", "--all", "--fast", "--workspace", str(root))
     assert hashed == []
     assert rc == 0 and "INTACT  .codex/RUNS/p1_old" in out and "NOT hash-checked" in out
-    assert "hashes and artifact schemas were NOT checked" in err
+    assert "hashes and artifact schemas were NOT checked" in out
     rc, out, _ = cli("validate", "--all", "--fast", "--json", "--workspace", str(root))
     (row,) = map(json.loads, out.splitlines())
     assert (row["verdict"], row["mode"]) == ("INTACT_OLDER_FORMAT", "fast")

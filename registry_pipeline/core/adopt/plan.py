@@ -32,7 +32,7 @@ from registry_pipeline.core.adopt._built import BUILT as BUILT
 from registry_pipeline.core.adopt._built import OPERATIONS_ID
 from registry_pipeline.core.adopt._collection import PLACEHOLDER, plan_collection
 from registry_pipeline.core.adopt.v01 import SeedLayout, operation_ids, read_entries
-from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.errors import UsageError, problem_object
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import (
     CATALOG_RELPATH,
@@ -62,6 +62,24 @@ class Decision:
 
 
 @dataclass(frozen=True)
+class AdoptWarning:
+    """Something the adopted workspace lacks, with what it costs and what to do."""
+
+    code: str
+    message: str
+    path: str | None = None
+    """The file or folder concerned (repository relpath), if any."""
+    registry_id: str | None = None
+
+    def __str__(self) -> str:
+        return self.message
+
+    def as_json(self) -> dict[str, object]:
+        """The problem object `registry adopt --json` lists under `warnings`."""
+        return problem_object(self.code, self.message, path=self.path, registry_id=self.registry_id)
+
+
+@dataclass(frozen=True)
 class AdoptionPlan:
     """Everything `registry adopt` writes (our catalog and schema bindings, all new files) and
     every decision and warning behind it."""
@@ -71,7 +89,7 @@ class AdoptionPlan:
     bindings: dict[str, dict[str, Any]]
     """Workspace relpath -> schema binding document (`schemas/<registry_id>.schema.json`)."""
     decisions: list[Decision]
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[AdoptWarning] = field(default_factory=list)
 
     @property
     def files(self) -> dict[str, dict[str, Any]]:
@@ -81,13 +99,15 @@ class AdoptionPlan:
 
 def plan_adoption(layout: SeedLayout) -> AdoptionPlan:
     """Our catalog for the repository of `layout`: their ids, their files, their pointer file."""
-    warnings: list[str] = []
+    warnings: list[AdoptWarning] = []
     known_ops = set().union(*(operation_ids(_operations_text(p)) for p in layout.operations))
     if not layout.operations:
-        warnings.append(
-            "no operations catalog (OVC_ALLOWED_OPERATIONS_CATALOG_v*.md) beside the catalog or at "
-            "the root: op_status_table cannot be built"
+        message = (
+            "no operations catalog (OVC_ALLOWED_OPERATIONS_CATALOG_v*.md) beside the catalog or "
+            "at the root: op_status_table cannot be built until one is there (then adopt again)"
         )
+        where = layout.relpath(layout.catalog.parent)
+        warnings.append(AdoptWarning("NO_OPERATIONS_CATALOG", message, where))
     decisions: list[Decision] = []
     entries: list[dict[str, Any]] = []
     bindings: dict[str, dict[str, Any]] = {}
@@ -133,7 +153,11 @@ def plan_adoption(layout: SeedLayout) -> AdoptionPlan:
     _complete_dependencies(entries, warnings)
     for root in run_roots:
         if not (layout.root / root).is_dir() and root != ".codex/RUNS":  # adopt creates that
-            warnings.append(f"run root {root} named by the catalog does not exist here")
+            message = (
+                f"run root {root} named by the catalog does not exist here: the run registry "
+                "indexes none of its runs until it does (check it out, or correct the catalog)"
+            )
+            warnings.append(AdoptWarning("RUN_ROOT_MISSING", message, root))
     run_roots += [root for root in SEED_BUILDER_ROOTS if root not in run_roots]
     existing_roots = [root for root in run_roots if (layout.root / root).is_dir()]
     if ".codex/RUNS" not in existing_roots:
@@ -205,7 +229,7 @@ def _decide(
     entry: dict[str, Any],
     primary: list[str],
     known_ops: set[str],
-    warnings: list[str],
+    warnings: list[AdoptWarning],
 ) -> tuple[tuple[str, str, tuple[str, ...]], dict[str, Any] | None]:
     artifact_type = str(entry.get("artifact_type", ""))
     if artifact_type == "external_database":
@@ -214,10 +238,13 @@ def _decide(
     if built is not None:
         operation = built.operation_id if built.operation_id in known_ops else None
         if operation is None and known_ops:
-            warnings.append(
+            message = (
                 f"{registry_id}: our builder is operation {built.operation_id}, which the "
-                "operations catalog does not list; built without an operation id"
+                "operations catalog does not list; built without an operation id until the "
+                "catalog lists it (then adopt again)"
             )
+            where = layout.relpath(layout.operations[-1])
+            warnings.append(AdoptWarning("OPERATION_NOT_LISTED", message, where, registry_id))
         ours = _entry(entry, built.kind, list(built.artifacts), list(built.depends_on))
         ours.update(build_operation_id=operation, active_pointer=built.active_pointer)
         if built.delta_reason:
@@ -320,17 +347,19 @@ def _operations_entry(layout: SeedLayout) -> dict[str, Any]:
     return entry
 
 
-def _complete_dependencies(entries: list[dict[str, Any]], warnings: list[str]) -> None:
+def _complete_dependencies(entries: list[dict[str, Any]], warnings: list[AdoptWarning]) -> None:
     """Built registries keep only inputs the repository has (a missing one is said, and the
     catalog check refuses the build naming it); the log depends on every covered registry."""
     ids = {entry["registry_id"] for entry in entries}
     for entry in entries:
         missing = [d for d in entry["depends_on"] if d not in ids]
         for dependency in missing:
-            warnings.append(
+            message = (
                 f"{entry['registry_id']} reads {dependency!r}, which this repository does not "
                 "have: its build will be refused until the catalog gets it"
             )
+            registry_id = entry["registry_id"]
+            warnings.append(AdoptWarning("DEPENDENCY_MISSING", message, registry_id=registry_id))
         entry["depends_on"] = [d for d in entry["depends_on"] if d in ids]
         if entry["kind"] == "log":
             entry["depends_on"] = [

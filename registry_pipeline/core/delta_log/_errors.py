@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.errors import RegistryError, problem_object
 
 
 class DeltaCode(StrEnum):
@@ -57,13 +57,19 @@ class DeltaFinding:
         return f"{self.code.value}  {where}{at}{self.message}"
 
     def as_json(self) -> dict[str, object]:
-        """The finding as a JSON object, without the fields that are unset."""
-        out: dict[str, object] = {"code": self.code.value, "message": self.message}
-        for name in ("path", "line", "field", "run_id", "previous_run_id", "expected", "found"):
-            value = getattr(self, name)
-            if value is not None:
-                out[name] = value
-        return out
+        """The finding as a problem object (`problem_object`: code, path, line, field and
+        message always there), then the run ids, expected and found when set."""
+        return problem_object(
+            self.code.value,
+            self.message,
+            path=self.path,
+            line=self.line,
+            field=self.field,
+            run_id=self.run_id,
+            previous_run_id=self.previous_run_id,
+            expected=self.expected,
+            found=self.found,
+        )
 
 
 class DeltaLogError(RegistryError):

@@ -18,7 +18,7 @@ from registry_pipeline.core.seal.validate import FolderReport, inspect_run_folde
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import read_snapshot
 
-SCHEMA_CODES = frozenset({ReasonCode.SCHEMA_VIOLATION})
+SCHEMA_CODES = frozenset({ReasonCode.SCHEMA_VIOLATION, ReasonCode.JSON_INVALID})
 MAX_LISTED = 50
 
 

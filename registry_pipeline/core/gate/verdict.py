@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from registry_pipeline.core.errors import problem_object
 
 
 @dataclass(frozen=True)
@@ -49,3 +52,49 @@ class CheckVerdict:
     def with_name(self, name: str) -> CheckVerdict:
         """The same verdict under the check's name."""
         return CheckVerdict(name, self.passed, self.description, self.metadata, self.inputs)
+
+
+_LISTS = ("problems", "violations", "findings")
+"""The metadata keys under which the checks list what they found."""
+
+
+def problem_objects(
+    check: str, passed: bool, description: str | None, metadata: Mapping[str, Any]
+) -> list[dict[str, object]]:
+    """A failed check's problems as `problem_object`s, each naming the check: the objects it
+    listed (a row that names its `file` has its JSON pointer as the field; a finding of severity
+    `warning` is no problem), else one object from its reason codes and description."""
+    if passed:
+        return []
+    found: list[dict[str, object]] = []
+    for key in _LISTS:
+        listed = metadata.get(key)
+        for item in listed if isinstance(listed, list) else []:
+            if not isinstance(item, Mapping) or item.get("severity", "error") != "error":
+                continue
+            rest = {k: v for k, v in item.items() if k not in ("code", "message", "line")}
+            where = rest.pop("file", None)
+            field = rest.pop("field", None)
+            if where is not None:  # an append-only row: `path` is the JSON pointer in `file`
+                field, where = rest.pop("path", None) or field, where
+            else:
+                where = rest.pop("path", None)
+            found.append(
+                problem_object(
+                    str(item.get("code")),
+                    str(item.get("message")),
+                    path=None if where is None else str(where),
+                    line=item.get("line") if isinstance(item.get("line"), int) else None,
+                    field=None if field is None else str(field),
+                    **{"check": check, **rest},
+                )
+            )
+    if found:
+        return found
+    codes = metadata.get("reason_codes") or ["CHECK_FAILED"]
+    return [
+        problem_object(
+            str(code), description or f"{check} failed", path=metadata.get("path"), check=check
+        )
+        for code in codes
+    ]

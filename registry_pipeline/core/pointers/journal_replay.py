@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from registry_pipeline.core.errors import problem_object
 from registry_pipeline.core.pointers.journal import (
     MOVES,
     JournalFormatError,
@@ -31,10 +32,12 @@ class Finding:
     registry_id: str | None = None
     """The registry it is about, when it is about one (a pointer, a target)."""
 
-    def as_json(self) -> dict[str, object]:
-        """The object `registry pointers verify --json` prints."""
-        return {"code": self.code, "seq": self.seq, "line": self.line, "message": self.message,
-                "registry_id": self.registry_id}  # fmt: skip
+    def as_json(self, path: str | None = None) -> dict[str, object]:
+        """The problem object `registry pointers verify --json` prints; `path`: the file it is
+        in (the journal, the pointer file), which the caller knows. `seq` and `registry_id`
+        are always there (null when unknown)."""
+        found = problem_object(self.code, self.message, path=path, line=self.line)
+        return {**found, "seq": self.seq, "registry_id": self.registry_id}
 
     def __str__(self) -> str:
         where = f"line {self.line}" + (f" (seq {self.seq})" if self.seq is not None else "")

@@ -23,6 +23,7 @@ from registry_pipeline.core.seal.manifest import (
     root_sha256,
 )
 from registry_pipeline.core.seal.paths import fold_key, printable, relpath_problem, sort_key
+from registry_pipeline.core.seal.problems import json_invalid, schema_violation
 from registry_pipeline.core.seal.schemas import ENVELOPE_ID, SchemaCatalog, iter_jsonl
 
 REQUIRED = (RUN_JSON, MANIFEST_JSON, MANIFEST_SHA256)
@@ -433,13 +434,13 @@ class Inspector:
                 if schema.format == "jsonl":
                     for number, record in iter_jsonl(data):
                         for violation in self.schemas.validate(schema.schema_id, record, limit=5):
-                            self.report(
-                                ReasonCode.SCHEMA_VIOLATION, relpath, f"line {number} {violation}"
-                            )
+                            message = f"line {number} {violation}"
+                            found = schema_violation(relpath, message, number, violation.pointer)
+                            self.problems.append(found)
                 else:
                     for violation in self.schemas.validate(schema.schema_id, loads_strict(data)):
-                        self.report(ReasonCode.SCHEMA_VIOLATION, relpath, str(violation))
+                        self.problems.append(
+                            schema_violation(relpath, str(violation), None, violation.pointer)
+                        )
             except JSONDecodeProblem as exc:
-                self.report(
-                    ReasonCode.SCHEMA_VIOLATION, relpath, f"not valid {schema.format}: {exc}"
-                )
+                self.problems.append(json_invalid(relpath, schema.format, exc))

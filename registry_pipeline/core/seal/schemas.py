@@ -425,4 +425,6 @@ def iter_jsonl(data: bytes) -> Iterable[tuple[int, Any]]:
         try:
             yield number, loads_strict(line)
         except JSONDecodeProblem as exc:
-            raise JSONDecodeProblem(f"line {number}: {exc.message}", exc.code) from None
+            raise JSONDecodeProblem(
+                f"line {number}: {exc.message}", exc.code, line=number, column=exc.column
+            ) from None

@@ -2,8 +2,8 @@
 endings (a converted file no longer matches its seal). Git itself decides (`check-ignore`,
 `check-attr`), as it would on commit; outside a git work tree nothing is reported.
 
-`init` and `adopt` say it once, with the consequence; the pointer store says it when it journals
-a pointer whose folder is absent.
+`init` and `adopt` say what a user can act on once, with the consequence and the fix; the
+pointer store says it when it journals a pointer whose folder is absent.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from registry_pipeline.core.errors import problem_object
 from registry_pipeline.core.seal.paths import relpath_problem
 
 PROBE = "probe__/manifest.json"
@@ -73,11 +74,23 @@ def is_tracked(root: Path, relpath: str) -> bool:
 
 
 @dataclass(frozen=True)
+class GitFinding:
+    """What git would do that a user can act on: a reason code, the file or folder, the
+    consequence and the fix."""
+
+    code: str
+    path: str | None
+    message: str
+
+    def as_json(self) -> dict[str, object]:
+        """The problem object `init --json` and `adopt --json` list under `warnings`."""
+        return problem_object(self.code, self.message, path=self.path)
+
+
+@dataclass(frozen=True)
 class GitReport:
     """What git does to a workspace's run roots and to the folders its pointer file names."""
 
-    ignored_roots: dict[str, str]
-    """Run root -> the rule ignoring it."""
     converting_roots: list[str]
     """Run roots whose files git may convert."""
     ignored_targets: list[str]
@@ -85,26 +98,28 @@ class GitReport:
     pointer_file: str | None
     pointer_file_tracked: bool
 
-    def warnings(self) -> list[str]:
-        """One sentence per finding, with its consequence."""
+    def findings(self) -> list[GitFinding]:
+        """One finding per thing a user can act on, with its consequence and the fix. A run
+        root that git ignores is no finding by itself (keeping sealed folders out of git is a
+        choice, the demo's and the seed's); it is one when a committed pointer file names
+        folders in it, which a fresh clone then lacks."""
         found = []
-        for run_root, rule in self.ignored_roots.items():
-            found.append(
-                f"{run_root}/ is git-ignored ({rule}): sealed folders there are never "
-                "committed, so a fresh clone has none of them"
-            )
         if self.ignored_targets and self.pointer_file_tracked:
-            found.append(
+            found.append(GitFinding(
+                "POINTER_TARGETS_GIT_IGNORED",
+                self.pointer_file,
                 f"the committed pointer file {self.pointer_file} names "
                 f"{len(self.ignored_targets)} sealed folder(s) that git ignores "
                 f"({some(self.ignored_targets)}): a fresh clone has the pointers but none "
-                "of their snapshots; commit the run root, or stop committing the pointer file"
-            )
+                "of their snapshots; commit the run root, or stop committing the pointer file",
+            ))  # fmt: skip
         for run_root in self.converting_roots:
-            found.append(
+            found.append(GitFinding(
+                "LINE_ENDINGS_CONVERTIBLE",
+                f"{run_root}/",
                 f".gitattributes lets git convert line endings under {run_root}/: a converted "
-                f"file no longer matches its seal (add `/{run_root}/** -text`)"
-            )
+                f"file no longer matches its seal (add `/{run_root}/** -text`)",
+            ))  # fmt: skip
         return found
 
 
@@ -123,9 +138,8 @@ def git_report(
         for i, r, run_id in targets
         if relpath_problem(f"{r}/{run_id}/manifest.json") is None
     }
-    rules = ignore_rules(root, [*probes, *target_probes])
+    rules = ignore_rules(root, target_probes)
     return GitReport(
-        ignored_roots={probes[p]: rule for p, rule in rules.items() if p in probes},
         converting_roots=[probes[p] for p in converted(root, probes)],
         ignored_targets=[name for p, name in target_probes.items() if p in rules],
         pointer_file=pointer_file,
@@ -156,7 +170,9 @@ def pointer_targets(path: Path) -> list[tuple[str, str, str]]:
     return found
 
 
-def workspace_git_warnings(root: Path, run_roots: Sequence[str], pointer_file: str) -> list[str]:
+def workspace_git_findings(
+    root: Path, run_roots: Sequence[str], pointer_file: str
+) -> list[GitFinding]:
     """`git_report` for a workspace's run roots and the targets its pointer file names."""
     targets = pointer_targets(root / pointer_file)
-    return git_report(root, run_roots, pointer_file, targets).warnings()
+    return git_report(root, run_roots, pointer_file, targets).findings()

@@ -755,10 +755,13 @@ def test_schema_violation_after_tampering_and_resealing(make_run: MakeRun) -> No
     assert pairs(report) == {(ReasonCode.SCHEMA_VIOLATION, EXPECTED_VERSIONS)}
 
 
-def test_schema_violation_when_the_artifact_is_not_json(make_run: MakeRun) -> None:
-    sealed = make_run({f"sub/{EXPECTED_VERSIONS}": b"version = 0.1\n"}, registry_id="ev")
+def test_json_invalid_at_the_parsers_position_when_the_artifact_is_not_json(
+    make_run: MakeRun,
+) -> None:
+    sealed = make_run({f"sub/{EXPECTED_VERSIONS}": b"{}\nversion = 0.1\n"}, registry_id="ev")
     report = inspect_run_folder(sealed.path)
-    assert pairs(report) == {(ReasonCode.SCHEMA_VIOLATION, f"sub/{EXPECTED_VERSIONS}")}
+    assert pairs(report) == {(ReasonCode.JSON_INVALID, f"sub/{EXPECTED_VERSIONS}")}
+    assert [(p.line, p.column) for p in report.problems] == [(2, 1)]
 
 
 # --------------------------------------------------------------------------------------------

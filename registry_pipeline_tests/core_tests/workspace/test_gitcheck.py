@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from registry_pipeline.core.workspace.gitcheck import (
     git_report,
     ignore_rules,
     pointer_targets,
-    workspace_git_warnings,
+    workspace_git_findings,
 )
 from registry_pipeline.core.workspace.layout import init_workspace
 
@@ -25,6 +26,10 @@ def _repo(root: Path, ignore: str = "", attributes: str = "") -> Path:
     (root / ".gitignore").write_text(ignore)
     (root / ".gitattributes").write_text(attributes)
     return root
+
+
+def workspace_git_warnings(root: Path, run_roots: Sequence[str], pointer_file: str) -> list[str]:
+    return [found.message for found in workspace_git_findings(root, run_roots, pointer_file)]
 
 
 def test_ignore_rules_name_the_file_line_and_pattern(tmp_path: Path) -> None:
@@ -39,7 +44,7 @@ def test_outside_git_nothing_is_reported(tmp_path: Path) -> None:
     (tmp_path / ".gitignore").write_text(".codex/RUNS/\n")
     (tmp_path / ".gitattributes").write_text("* text=auto\n")
     report = git_report(tmp_path, [".codex/RUNS"], "p.json", [("a", ".codex/RUNS", "r1")])
-    assert report.warnings() == []
+    assert report.findings() == []
 
 
 @pytest.mark.parametrize(
@@ -107,5 +112,7 @@ def test_a_target_outside_the_work_tree_does_not_silence_the_others(tmp_path: Pa
     ]}))  # fmt: skip
     subprocess.run(["git", "add", "p.json"], cwd=root, check=True)
     warnings = workspace_git_warnings(root, [".codex/RUNS", "/abs"], "p.json")
-    assert any(w.startswith(".codex/RUNS/ is git-ignored") for w in warnings)
+    assert not any("is git-ignored" in w for w in warnings)  # a choice, not a finding
     assert any("names 1 sealed folder(s) that git ignores (b -> r2)" in w for w in warnings)
+    codes = [found.code for found in workspace_git_findings(root, [".codex/RUNS"], "p.json")]
+    assert codes == ["POINTER_TARGETS_GIT_IGNORED"]

@@ -29,7 +29,11 @@ MAX_PROBLEMS = 50
 LINE_ENDINGS_CONVERTED = Hint.LINE_ENDINGS_CONVERTED.value
 """The diagnosis of a folder whose every problem is a file that matches its seal once its line
 endings are converted back (git's normalization, not tampering with content)."""
-INTEGRITY_CODES = frozenset(ReasonCode) - {ReasonCode.SCHEMA_VIOLATION, ReasonCode.RUN_JSON_INVALID}
+INTEGRITY_CODES = frozenset(ReasonCode) - {
+    ReasonCode.SCHEMA_VIOLATION,
+    ReasonCode.JSON_INVALID,
+    ReasonCode.RUN_JSON_INVALID,
+}
 """Codes that mean the bytes changed; a schema change or an unreadable folder is not tampering."""
 
 
