@@ -114,11 +114,7 @@ def run_deprecate(args: argparse.Namespace) -> int:
         no_check=args.no_check,
         dry_run=args.dry_run,
     )
-    if args.json:
-        json_doc(result.as_json())
-    else:
-        _report(result)
-    return 1 if result.blocked else 0
+    return _finish(result, args.json)
 
 
 def add_types(commands: Any) -> None:
@@ -188,7 +184,12 @@ def run_add_entry(args: argparse.Namespace) -> int:
         reason=args.reason,
         dry_run=args.dry_run,
     )
-    if args.json:
+    return _finish(result, args.json)
+
+
+def _finish(result: WriteResult, as_json: bool) -> int:
+    """A write's result said (a JSON object, or the human report); exit 1 when it was blocked."""
+    if as_json:
         json_doc(result.as_json())
     else:
         _report(result)
