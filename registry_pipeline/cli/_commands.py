@@ -58,13 +58,17 @@ def run_init(args: argparse.Namespace) -> int:
     from registry_pipeline.core.workspace.gitcheck import workspace_git_findings
     from registry_pipeline.core.workspace.layout import init_targets, init_workspace
     from registry_pipeline.core.workspace.safe_write import require_safe_all
-    from registry_pipeline.core.write_path.scaffold import scaffold_targets
+    from registry_pipeline.core.write_path.scaffold import require_placeable, scaffold_targets
 
     root = Path(args.dir or os.getcwd()).absolute()
     # the catalog gives the run roots (another folder's, through a link), and adopt and
     # add-entry write beside it: checked with what init writes, before the catalog is read
     targets = [root / CATALOG_RELPATH, *init_targets(root)]
-    require_safe_all(root, targets + (scaffold_targets(root) if args.with_write_path else []))
+    scaffolded = scaffold_targets(root) if args.with_write_path else []
+    require_safe_all(root, targets + scaffolded)
+    catalog = root / CATALOG_RELPATH
+    has_catalog = os.path.lexists(catalog)  # then scaffold writes nothing: its places are free
+    require_placeable(root, [*init_targets(root), *([] if has_catalog else scaffolded)])
     run_roots, pointer_file = _catalog_places(root)
     changed = init_workspace(root, run_roots)
     kept: list[str] = []

@@ -4,7 +4,9 @@ hand-edited registries."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from registry_pipeline.cli._commands import RAW, workspace_option
@@ -106,15 +108,30 @@ def run_deprecate(args: argparse.Namespace) -> int:
     from registry_pipeline.core.workspace.layout import resolve_workspace
     from registry_pipeline.core.write_path import deprecate
 
-    result = deprecate(
-        resolve_workspace(args.workspace),
-        args.type,
-        args.key,
-        reason=args.reason,
-        no_check=args.no_check,
-        dry_run=args.dry_run,
-    )
+    with _option("TYPE"):
+        result = deprecate(
+            resolve_workspace(args.workspace),
+            args.type,
+            args.key,
+            reason=args.reason,
+            no_check=args.no_check,
+            dry_run=args.dry_run,
+        )
     return _finish(result, args.json)
+
+
+@contextlib.contextmanager
+def _option(name: str) -> Iterator[None]:
+    """An UNKNOWN_TYPE raised inside names the option or argument that gave the type as its
+    `field` (the `--json` problem's path stays for files)."""
+    from registry_pipeline.core.errors import RegistryError
+
+    try:
+        yield
+    except RegistryError as exc:
+        if exc.code == "UNKNOWN_TYPE" and exc.field is None:
+            exc.field = name
+        raise
 
 
 def add_types(commands: Any) -> None:
@@ -176,14 +193,15 @@ def run_add_entry(args: argparse.Namespace) -> int:
     from registry_pipeline.core.write_path import add_entry
 
     entry = _read_entry(args)
-    result = add_entry(
-        resolve_workspace(args.workspace),
-        args.type,
-        entry,
-        no_check=args.no_check,
-        reason=args.reason,
-        dry_run=args.dry_run,
-    )
+    with _option("--type"):
+        result = add_entry(
+            resolve_workspace(args.workspace),
+            args.type,
+            entry,
+            no_check=args.no_check,
+            reason=args.reason,
+            dry_run=args.dry_run,
+        )
     return _finish(result, args.json)
 
 
@@ -220,7 +238,13 @@ def _read_entry(args: argparse.Namespace) -> Any:
     try:
         return loads_strict(data) if as_json else loads_yaml_strict(data)
     except JSONDecodeProblem as exc:
-        raise UsageError(f"not a valid entry: {exc}", code="ENTRY_UNPARSABLE", path=name) from None
+        raise UsageError(
+            f"not a valid entry: {exc}",
+            code="ENTRY_UNPARSABLE",
+            path=name,
+            line=exc.line,
+            column=exc.column,
+        ) from None
 
 
 def _report(result: WriteResult) -> None:

@@ -135,6 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _details(exc),
             line=getattr(exc, "line", None),
             field=getattr(exc, "field", None),
+            column=getattr(exc, "column", None),
         )
         return exc.exit_code
     except KeyboardInterrupt:
@@ -166,6 +167,7 @@ def _error(
     *,
     line: object = None,
     field: object = None,
+    column: object = None,
 ) -> None:
     """An error as the human text on stderr, or with --json as one problem object on stdout
     (`problem_object`: a script reads one format whatever happens), its problems in `details`."""
@@ -178,6 +180,7 @@ def _error(
         path=path,
         line=line if isinstance(line, int) else None,
         field=field if isinstance(field, str) else None,
+        column=column if isinstance(column, int) else None,
         details=details or None,
     )
     json_doc({"error": document})

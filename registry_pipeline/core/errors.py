@@ -122,12 +122,27 @@ class RegistryError(Exception):
     code: str = "REGISTRY_ERROR"
     exit_code: int = 1
 
-    def __init__(self, message: str, *, code: str | None = None, path: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        path: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        field: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
         self.path = path
+        self.line = line
+        """1-based line in the file at `path`, when known (a parser's position)."""
+        self.column = column
+        """1-based column on that line, when known."""
+        self.field = field
+        """The offending field (a JSON pointer) or option (`--type`), when known."""
 
     def diagnostics(self) -> str:
         """The text shown to a user: reason code, offending path, and the message."""

@@ -12,7 +12,6 @@ from registry_pipeline.core.builders.adapters import SCHEMA_HASH_KEY, schema_fil
 from registry_pipeline.core.builders.model import Builder, BuildInputs
 from registry_pipeline.core.gate.dependencies import in_cycle
 from registry_pipeline.core.gate.receipts import failed_before
-from registry_pipeline.core.gate.registry import COORDINATION_CHECK
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, RegistrySpec
 from registry_pipeline.core.workspace.snapshots import list_snapshots, newest_valid
@@ -59,6 +58,7 @@ def registry_assets(
     registries its coordination rules refer to) has its coordination checked in its own step
     (`coordination_steps`), after those are sealed."""
     later = {registry_id for registry_id, others in (reads or {}).items() if others}
+    later &= {s.registry_id for s in catalog.registries if _reading_check(s) is not None}
     return [
         _source_asset(spec, spec.registry_id in later)
         if spec.is_source
@@ -82,8 +82,14 @@ def coordination_steps(
             blocking=not in_cycle(reads, registry_id),
         )
         for registry_id, others in reads.items()
-        if registry_id in specs and specs[registry_id].entries is not None and others
+        if registry_id in specs and _reading_check(specs[registry_id]) is not None and others
     ]
+
+
+def _reading_check(spec: RegistrySpec) -> RegistryCheck | None:
+    """The check of `spec` that reads other registries (`coordination` for a source add-entry
+    writes, `rules` for a run index), if any: it runs in its own step, after they are sealed."""
+    return next((check for check in registry_checks(spec) if check.reads_others), None)
 
 
 def _coordination_step(
@@ -94,11 +100,13 @@ def _coordination_step(
     nothing (`run_verdict`), and its receipt still refuses the snapshot, but the registries
     built from it in the same run are not skipped."""
     key = dg.AssetKey(spec.registry_id)
+    reading = _reading_check(spec)
+    assert reading is not None  # coordination_steps makes a step only for such a registry
 
     @dg.asset_check(
         asset=key,
-        name=COORDINATION_CHECK.name,
-        description=COORDINATION_CHECK.description,
+        name=reading.name,
+        description=reading.description,
         blocking=blocking,
         additional_deps=[dg.AssetKey(other) for other in others],
     )
@@ -119,7 +127,7 @@ def _coordination_step(
                     pinned,
                 )
             )  # fmt: skip
-        (result,) = [r for r in results if r.check_name == COORDINATION_CHECK.name]
+        (result,) = [r for r in results if r.check_name == reading.name]
         return dg.AssetCheckResult(
             passed=result.passed,
             metadata=result.metadata,
@@ -203,7 +211,7 @@ def _built_asset(spec: RegistrySpec, builder: Builder) -> dg.AssetsDefinition:
 def _source_asset(spec: RegistrySpec, coordination_later: bool) -> dg.AssetsDefinition:
     checks = registry_checks(spec)
     if coordination_later:  # checked in its own step (`coordination_steps`), with the receipt
-        checks = tuple(check for check in checks if check.name != COORDINATION_CHECK.name)
+        checks = tuple(check for check in checks if not check.reads_others)
 
     @dg.asset(**_asset_kwargs(spec, checks))
     def _seal_source(

@@ -554,12 +554,14 @@ def test_a_threshold_pack_of_any_name_is_validated(cli: Run, demo: Path) -> None
 
 def test_an_unknown_type_says_did_you_mean(cli: Run, example: Path) -> None:
     error = _refused(cli, example, "modul_type", "--entry-json", "{}")
-    assert error["code"] == "UNKNOWN_TYPE" and error["path"] == "modul_type"
+    assert error["code"] == "UNKNOWN_TYPE" and error["path"] is None
+    assert error["field"] == "--type" and "'modul_type'" in error["message"]
     assert "did you mean 'module_type'?" in error["message"]
     assert all(name in error["message"] for name in EXAMPLE_TYPES)
     code, _out, err = cli("add-entry", "--workspace", str(example), "--type", "hoook",
                           "--entry-json", "{}")  # fmt: skip
-    assert code == 2 and err.startswith("error: UNKNOWN_TYPE hoook: ") and "'hook'?" in err
+    assert code == 2 and err.startswith("error: UNKNOWN_TYPE unknown type 'hoook'")
+    assert "'hook'?" in err
 
 
 def test_a_field_whose_json_type_changes_is_refused(cli: Run, demo: Path) -> None:
@@ -833,7 +835,7 @@ def test_a_catalog_without_entries_blocks_has_no_types(cli: Run, example: Path) 
     assert code == 0 and json.loads(out) == []
     code, out, err = cli("add-entry", "--workspace", str(example), "--type", "hook",
                          "--entry-json", "{}")  # fmt: skip
-    assert code == 2 and err.startswith("error: UNKNOWN_TYPE hook: ")
+    assert code == 2 and err.startswith("error: UNKNOWN_TYPE unknown type 'hook'")
     assert "none (no catalog entry has an `entries` block)" in err
 
 

@@ -93,3 +93,10 @@ def test_a_bad_option_value_names_the_option_as_the_field(cli: Run, demo: Path) 
     error = json.loads(out)["error"]
     assert code == 2 and set(error) >= FIVE
     assert (error["code"], error["field"]) == ("BAD_USAGE", "--wait")
+
+
+def test_an_unknown_registry_is_not_given_as_a_path(cli: Run, demo: Path) -> None:
+    code, out, _ = cli("delta", "show", "--workspace", str(demo), "--registry", "nope", "--json")
+    error = json.loads(out)["error"]
+    assert code == 2 and error["code"] == "UNKNOWN_REGISTRY"
+    assert error["path"] is None and "'nope'" in error["message"]

@@ -125,6 +125,7 @@ def test_an_unknown_type_is_refused(cli: Run, example: Path) -> None:
     code, out, _err = _deprecate(cli, example, "module_instanc", "x", "--reason", "x", "--json")
     error = json.loads(out)["error"]
     assert (code, error["code"]) == (2, "UNKNOWN_TYPE")
+    assert (error["path"], error["field"]) == (None, "TYPE")
     assert "did you mean 'module_instance'" in error["message"]
 
 

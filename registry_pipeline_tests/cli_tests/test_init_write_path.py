@@ -256,3 +256,24 @@ def test_the_scaffolds_rules_are_the_example_workspaces(cli: Run, fresh: Path) -
     assert [{k: v for k, v in r.items() if k not in strip} for r in ours["rules"]] == [
         {k: v for k, v in r.items() if k not in strip} for r in example["rules"]
     ]
+
+
+@pytest.mark.parametrize("where", ["modules/overview", ".system/registry/AGENTS.md", ".codex"])
+def test_a_file_or_folder_in_the_way_is_refused_before_anything_is_written(
+    cli: Run, fresh: Path, where: str
+) -> None:
+    """A plain file where a folder must go (or a folder where a file must): INIT_CONFLICT
+    naming it, nothing written, and the same again (no half-written workspace)."""
+    blocker = fresh / where
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.mkdir() if where.endswith(".md") else blocker.touch()
+    before = sorted(fresh.rglob("*"))  # folders too: not even .codex/ is created
+    for _ in range(2):
+        code, out, _err = _init(cli, "--json")
+        error = json.loads(out)["error"]
+        assert code == 2 and error["code"] == "INIT_CONFLICT"
+        assert error["path"] == str(blocker) and str(blocker) in error["message"]
+        assert sorted(fresh.rglob("*")) == before
+    code, _out, err = _init(cli)
+    assert code == 2 and err.startswith("error: INIT_CONFLICT")
+    assert sorted(fresh.rglob("*")) == before

@@ -140,7 +140,13 @@ def parse_current(data: bytes, where: str) -> Any:
     try:
         return loads_strict(data)
     except JSONDecodeProblem as exc:
-        raise UsageError(f"not valid JSON: {exc}", code=exc.code, path=where) from None
+        raise UsageError(
+            f"not valid JSON: {exc.message}",
+            code=exc.code,
+            path=where,
+            line=exc.line,
+            column=exc.column,
+        ) from None
 
 
 def parse_baseline(baseline: Baseline, where: str) -> Any | None:
@@ -154,6 +160,8 @@ def parse_baseline(baseline: Baseline, where: str) -> Any | None:
             f"the baseline is not valid JSON: {exc}",
             code="BASELINE_UNREADABLE",
             path=baseline.source or where,
+            line=exc.line,
+            column=exc.column,
         ) from None
 
 

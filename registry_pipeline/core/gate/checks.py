@@ -224,10 +224,22 @@ def log_prefix_check(path: Path | None, workspace: Workspace, registry_id: str) 
     )
 
 
-def run_rules_check(path: Path | None, workspace: Workspace, registry_id: str) -> CheckVerdict:
-    """A run index's snapshot: records in time order per key, the coordination rules and the
-    declared warnings (`core.run_index.log_problems`, the checks `registry runs append` makes)."""
+def run_rules_check(
+    path: Path | None,
+    workspace: Workspace,
+    registry_id: str,
+    *,
+    pinned: Mapping[str, Path] | None = None,
+) -> CheckVerdict:
+    """A run index's snapshot: records in time order per key, the overrides and coordination
+    rules and the declared warnings (`core.run_index.log_problems`, the checks `registry runs
+    append` makes), the other logs (the overrides log) read from their sealed snapshots as the
+    coordination check reads them (`pinned`, else the newest checked, else the active one),
+    each named in the verdict's inputs; never the working tree (`registry runs append` reads
+    that, through the same `log_problems`)."""
+    from registry_pipeline.core.gate.dependencies import SnapshotReader, coordination_reads
     from registry_pipeline.core.run_index import index_spec, log_problems
+    from registry_pipeline.core.run_index.overrides import overrides_log
     from registry_pipeline.core.workspace.catalog import load_catalog
 
     if path is None:
@@ -235,8 +247,14 @@ def run_rules_check(path: Path | None, workspace: Workspace, registry_id: str) -
     try:
         catalog = load_catalog(workspace)
         spec = index_spec(catalog, registry_id)
+        log = overrides_log(catalog, spec)
+        refers_to = (
+            *coordination_reads(workspace.root, catalog).get(registry_id, ()),
+            *(() if log is None else (log.registry_id,)),
+        )
+        reader = SnapshotReader(workspace, catalog, refers_to, pinned)
         data = (path / spec.artifact).read_bytes()
-        problems = log_problems(workspace.root, catalog, spec, data)
+        problems = log_problems(workspace.root, catalog, spec, data, read=reader.read)
     except (RegistryError, OSError) as exc:
         return unreadable(exc)
     errors = [p for p in problems if p.severity == "error"]
@@ -250,6 +268,7 @@ def run_rules_check(path: Path | None, workspace: Workspace, registry_id: str) -
             "warning_count": sum(p.severity == "warning" for p in problems),
             "problems": [p.as_json() for p in (errors or problems)[:MAX_LISTED]],
         },
+        tuple(dict.fromkeys(reader.inputs)),
     )
 
 

@@ -11,7 +11,8 @@ from registry_pipeline.core.gate.verdict import CheckVerdict
 from registry_pipeline.core.workspace.catalog import RegistrySpec
 from registry_pipeline.core.workspace.layout import Workspace
 
-Evaluate = Callable[[Path | None, Workspace, str], CheckVerdict]
+Evaluate = Callable[..., CheckVerdict]
+"""`(path, workspace, registry_id)`, and `pinned=` for a check that reads other registries."""
 APPEND_ONLY = "append_only"
 COORDINATION = "coordination"
 RULES = "rules"
@@ -37,7 +38,7 @@ class RegistryCheck:
         """Its verdict on the run folder `path`, under its name (`pinned`: registry -> the
         folder sealed for it in the same build, for a check that reads other registries)."""
         if self.reads_others:
-            verdict = c.coordination_check(path, workspace, registry_id, pinned=pinned)
+            verdict = self.evaluate(path, workspace, registry_id, pinned=pinned)
         else:
             verdict = self.evaluate(path, workspace, registry_id)
         return verdict.with_name(self.name)
@@ -79,8 +80,10 @@ RULES_CHECK = RegistryCheck(
     RULES,
     "Every line is complete and parses; a run's records come in time order (an augmenting "
     "record is later); the coordination rules hold (e.g. a named override exists); the "
-    "declared warnings are listed, not blocking (docs/RUN_INDEX.md).",
+    "declared warnings are listed, not blocking (docs/RUN_INDEX.md); the other logs (the "
+    "overrides) read from their checked snapshots, never the working tree.",
     c.run_rules_check,
+    reads_others=True,
 )
 SEALED_ONLY = (SEAL_VALID, SCHEMA_VALID)
 """The checks of a snapshot whose registry the catalog does not list (`registry seal`)."""

@@ -1,12 +1,11 @@
 """The order of a run's records (seed 004: "append a newer RUN record with same `run_id` and later
 `created_utc` or add `last_updated_utc`").
 
-A record is *written* at its `last_updated_utc` when it has one, else at its `created_utc`.
-Records of one run are ordered by (written, created_utc): a record comes after another when it
-was written later, or at the same moment with a later `created_utc`. So a record augments a run
-when either time is later, except that a record never counts as newer than what was written
-after it: one created later than the run's latest but written before that latest's
-`last_updated_utc` is not later (AUGMENT_NOT_LATER). Equal in both: not later.
+Records of one run are ordered by (`created_utc`, `last_updated_utc`), lexicographically: a record
+created later is later whatever either record's `last_updated_utc` says; with equal
+`created_utc`, the one updated later is later (an absent `last_updated_utc` counts as equal to
+`created_utc`). So a record created earlier than the run's latest is never later, even when
+updated after it (AUGMENT_NOT_LATER); equal in both: not later.
 
 `Order` keeps each key's records of a batch or a log in that order, on disk.
 """
@@ -25,27 +24,25 @@ _BIAS = 1 << 63
 
 
 def times(spec: IndexSpec, record: dict[str, Any]) -> tuple[int, int]:
-    """(written, created) of a record in microseconds since the epoch: written is the later of
-    `last_updated_utc` and the record's time (a time that does not parse sorts first)."""
+    """(created, updated) of a record in microseconds since the epoch, its place among its run's
+    records: updated is `last_updated_utc`, else (absent or unparsable) the created time (a
+    created time that does not parse sorts first)."""
     created = parse_time(record.get(spec.time))
     if created is None:
         created = EARLIEST
-    updated = record.get(spec.updated)
-    if updated is None:
-        return created, created
-    written = parse_time(updated)
-    return (created if written is None else max(written, created)), created
+    updated = parse_time(record.get(spec.updated)) if record.get(spec.updated) else None
+    return created, (created if updated is None else updated)
 
 
-def packed(written: int, created: int) -> bytes:
-    """(written, created) as 16 bytes that compare (memcmp: SQLite's BLOB order) as the pair."""
-    return struct.pack(">QQ", written + _BIAS, created + _BIAS)
+def packed(first: int, second: int) -> bytes:
+    """A place (`times`) as 16 bytes that compare (memcmp: SQLite's BLOB order) as the pair."""
+    return struct.pack(">QQ", first + _BIAS, second + _BIAS)
 
 
 def unpacked(value: bytes) -> tuple[int, int]:
-    """The (written, created) of `packed` bytes."""
-    written, created = struct.unpack(">QQ", value)
-    return written - _BIAS, created - _BIAS
+    """The place (`times`) of `packed` bytes."""
+    first, second = struct.unpack(">QQ", value)
+    return first - _BIAS, second - _BIAS
 
 
 def sort_key(spec: IndexSpec, record: dict[str, Any]) -> bytes:
@@ -96,8 +93,8 @@ class Order:
         while rows := firsts.fetchmany(500):
             marks = ", ".join("?" * len(rows))
             latest = {
-                key: packed(written, created)
-                for key, written, created in index.execute(
+                key: packed(first, second)
+                for key, first, second in index.execute(
                     f"SELECT key, last_t, last_c FROM runs WHERE key IN ({marks})",
                     [r[0] for r in rows],
                 )

@@ -12,7 +12,7 @@ marks of `registry runs failed`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,12 @@ from registry_pipeline.core.run_index.records import RecordProblem
 from registry_pipeline.core.run_index.spec import IndexSpec, index_specs
 from registry_pipeline.core.run_index.uniqueness import failed_checks
 from registry_pipeline.core.workspace.catalog import RegistryCatalog
+from registry_pipeline.core.write_path.content import TypeContent
+from registry_pipeline.core.write_path.types import EntryType, entry_types
+
+Read = Callable[[Path, EntryType], TypeContent]
+"""How another registry's entries are read: the working tree (`read_type`), or, in the build,
+a sealed snapshot (`core.gate.dependencies.SnapshotReader.read`)."""
 
 OVERRIDE = "override_id"
 """The field of a RUN record naming its override, and the key of the overrides log."""
@@ -97,27 +103,35 @@ def coverage(
 
 
 class Overrides:
-    """The overrides log of a run index, read by key through its own sidecar (only the ids the
-    records name)."""
+    """The overrides log of a run index, read by key: from the working tree through its own
+    sidecar (only the ids the records name), or through `read` (the build: a sealed
+    snapshot)."""
 
     def __init__(
-        self, root: Path, catalog: RegistryCatalog, spec: IndexSpec, *, report_absent: bool = True
+        self,
+        root: Path,
+        catalog: RegistryCatalog,
+        spec: IndexSpec,
+        *,
+        report_absent: bool = True,
+        read: Read | None = None,
     ) -> None:
         self.spec = spec
         self.report_absent = report_absent
-        log = next(
-            (
-                other
-                for other in index_specs(catalog).values()
-                if other.key == OVERRIDE and other.registry_id != spec.registry_id
-            ),
-            None,
+        log = overrides_log(catalog, spec)
+        self.log = None if log is None or read is not None else LogIndex(root, catalog, log)
+        self.content = (
+            None if log is None or read is None else read(root, entry_types(catalog)[log.type_name])
         )
-        self.log = None if log is None else LogIndex(root, catalog, log)
 
     def lookup(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """The latest record of each of `ids` the overrides log has."""
         wanted = sorted(set(ids))
+        if self.content is not None:
+            if self.content.problems:
+                raise RegistryError("; ".join(p.message for p in self.content.problems))
+            entries = self.content.entries
+            return {key: entries[key].value for key in wanted if key in entries}
         if self.log is None or not wanted:
             return {}
         self.log.sync()
@@ -158,6 +172,18 @@ class Overrides:
         """Close the overrides log's sidecar."""
         if self.log is not None:
             self.log.close()
+
+
+def overrides_log(catalog: RegistryCatalog, spec: IndexSpec) -> IndexSpec | None:
+    """The overrides log of the run index `spec`: the other run index keyed by `override_id`."""
+    return next(
+        (
+            other
+            for other in index_specs(catalog).values()
+            if other.key == OVERRIDE and other.registry_id != spec.registry_id
+        ),
+        None,
+    )
 
 
 def _named(records: Iterable[tuple[int, dict[str, Any]]]) -> list[str]:

@@ -97,17 +97,25 @@ class RecordsError(UsageError):
         return "\n".join(lines)
 
 
+EXTRA_DATA = "Extra data"
+"""How the parser begins its message for a document of several top-level values (JSONL)."""
+
+
 def read_records(stream: Readable, origin: str) -> Iterator[tuple[int, Any]]:
     """(line, parsed value) of each record: a stream holding one JSON object (on any number of
-    lines) is one record; otherwise one record per non-empty line. RECORD_UNPARSABLE (exit 2)
-    naming the line for the first that does not parse."""
+    lines) is one record; several top-level values (extra data after the first) are one record
+    per non-empty line. RECORD_UNPARSABLE (exit 2) with the parser's line and column for the
+    first that does not parse (a one-object document: its own parse error, never retried)."""
     head = stream.read(MAX_LINE_BYTES + 1)
     if len(head) <= MAX_LINE_BYTES and head.lstrip().startswith(b"{") and b"\n" in head.strip():
         try:
-            yield 1, loads_strict(head)
+            document = loads_strict(head)
+        except JSONDecodeProblem as exc:
+            if not exc.message.startswith(EXTRA_DATA):
+                raise _unparsable(origin, exc.line or 1, exc.message, exc.column) from None
+        else:
+            yield 1, document
             return
-        except JSONDecodeProblem:
-            pass  # several records, one a line
     number = 0
     for number, line in _lines(head, stream):
         if len(line) > MAX_LINE_BYTES:
@@ -115,9 +123,10 @@ def read_records(stream: Readable, origin: str) -> Iterator[tuple[int, Any]]:
         if not line.strip():
             continue
         try:
-            yield number, loads_strict(line)
+            record = loads_strict(line)
         except JSONDecodeProblem as exc:
-            raise _unparsable(origin, number, exc.message) from None
+            raise _unparsable(origin, number, exc.message, exc.column) from None
+        yield number, record
 
 
 def record_from_json(text: str) -> Any:
@@ -192,9 +201,11 @@ def _lines(head: bytes, stream: Readable) -> Iterator[tuple[int, bytes]]:
         yield number + 1, pending
 
 
-def _unparsable(origin: str, line: int, message: str) -> UsageError:
+def _unparsable(origin: str, line: int, message: str, column: int | None = None) -> UsageError:
     return UsageError(
         f"line {line} does not parse: {message}; nothing was written",
         code="RECORD_UNPARSABLE",
         path=origin,
+        line=line,
+        column=column,
     )

@@ -16,7 +16,7 @@ from registry_pipeline.core.run_index import query
 from registry_pipeline.core.run_index.fields import field_problems, is_absolute, saved
 from registry_pipeline.core.run_index.index import LogIndex
 from registry_pipeline.core.run_index.order import Order, sort_key
-from registry_pipeline.core.run_index.overrides import FIELD, Overrides
+from registry_pipeline.core.run_index.overrides import FIELD, Overrides, Read
 from registry_pipeline.core.run_index.records import RecordProblem, shape_problems
 from registry_pipeline.core.run_index.spec import IndexSpec, index_spec
 from registry_pipeline.core.workspace.catalog import RegistryCatalog
@@ -41,7 +41,11 @@ MAX_WARNINGS = 1_000
 class RecordRules:
     """The coordination rules and warnings for records of one run index."""
 
-    def __init__(self, root: Path, catalog: RegistryCatalog, spec: IndexSpec) -> None:
+    def __init__(
+        self, root: Path, catalog: RegistryCatalog, spec: IndexSpec, read: Read | None = None
+    ) -> None:
+        """`read`: how the other registries are read (None: the working tree, what `registry
+        runs append` checks against; the build passes its sealed-snapshot reader)."""
         self.root = root
         self.spec = spec
         types = entry_types(catalog)
@@ -51,23 +55,18 @@ class RecordRules:
         )
         names = {name for rule in self.coordination.rules for name in rule.types}
         names.discard(spec.type_name)
+        read = None if read is None else _once(read)
         self.looked_up = {  # logs only referred to by plain exists: read by key from their index
             name: LogIndex(root, catalog, index_spec(catalog, types[name].registry_id))
             for name in names
-            if types[name].layout == "log" and self._only_looked_up(name)
+            if read is None and types[name].layout == "log" and self._only_looked_up(name)
         }
-        self.others = {name: read_type(root, types[name]) for name in names - set(self.looked_up)}
-        self.overrides = Overrides(root, catalog, spec, report_absent=not self._existence_checked())
-        self.unreadable = [
-            RecordProblem(
-                0,
-                "",
-                "DEPENDENCY_UNREADABLE",
-                f"{p.type} cannot be read ({p.message}): coordination not checked",
-            )
-            for content in self.others.values()
-            for p in content.problems
-        ]
+        self.others = {
+            name: (read or read_type)(root, types[name]) for name in names - set(self.looked_up)
+        }
+        self.overrides = Overrides(
+            root, catalog, spec, report_absent=not self._existence_checked(), read=read
+        )
 
     def _existence_checked(self) -> bool:
         """Whether a coordination rule refuses already a named override that does not exist."""
@@ -125,8 +124,9 @@ class RecordRules:
         each with its record's line."""
         if not self.coordination.rules:
             return []
-        if self.unreadable:
-            return list(self.unreadable)
+        unreadable = self._unreadable(records)
+        if unreadable:
+            return unreadable
         found: list[RecordProblem] = []
         for group in _unique_key_groups(records, self.spec.key):
             lines = {record[self.spec.key]: line for line, record in group}
@@ -147,6 +147,31 @@ class RecordRules:
                 if f.type == self.spec.type_name
             )
         return found
+
+    def _unreadable(self, records: list[tuple[int, dict[str, Any]]]) -> list[RecordProblem]:
+        """The problems reading the other registries that matter to `records`: a log only
+        looked up by key (exists) matters only when a record names a key in it."""
+        return [
+            RecordProblem(
+                0,
+                "",
+                p.code if p.code == "DEPENDENCY_NOT_SEALED" else "DEPENDENCY_UNREADABLE",
+                f"{p.type} cannot be read ({p.message}): coordination not checked",
+            )
+            for name, content in self.others.items()
+            if content.problems and self._needed(name, records)
+            for p in content.problems
+        ]
+
+    def _needed(self, name: str, records: list[tuple[int, dict[str, Any]]]) -> bool:
+        if not self._only_looked_up(name):
+            return True
+        return any(
+            values_at(record, rule.field or "")
+            for rule in self.coordination.rules
+            if rule.target_type == name
+            for _line, record in records
+        )
 
     def warnings(self, line: int, record: dict[str, Any]) -> list[RecordProblem]:
         """The catalog's warnings for a run's latest view: recommended fields absent, files
@@ -184,19 +209,20 @@ def entry_types_of(index: LogIndex) -> EntryType:
 
 
 def log_problems(
-    root: Path, catalog: RegistryCatalog, spec: IndexSpec, data: bytes
+    root: Path, catalog: RegistryCatalog, spec: IndexSpec, data: bytes, read: Read | None = None
 ) -> list[RecordProblem]:
     """Every problem of a whole log (the build's `rules` check on the sealed bytes): a torn
     last line, lines that do not parse, records whose key and time are unusable, the
     problems of a record's own fields, a key's record not later than the one before, the
     override and coordination findings of every record and the warnings of each run's latest
-    view, each in the log `spec.source`. Schema violations are the `schema_valid` check's."""
+    view, each in the log `spec.source`. Schema violations are the `schema_valid` check's.
+    `read`: how the other registries are read (the build: their sealed snapshots)."""
     problems: list[RecordProblem] = []
     if data and not data.endswith(b"\n"):
         line = data.count(b"\n") + 1
         problems.append(RecordProblem(line, "", "LOG_TORN", "the last line is incomplete"))
         data = data[: data.rfind(b"\n") + 1]
-    rules = RecordRules(root, catalog, spec)
+    rules = RecordRules(root, catalog, spec, read)
     order = Order()
     try:
         chunk: list[tuple[int, dict[str, Any]]] = []
@@ -232,11 +258,22 @@ def log_problems(
     return sorted((p.at(spec.source) for p in problems), key=lambda p: p.line)
 
 
+def _once(read: Read) -> Read:
+    """`read`, each type read once (the overrides and the coordination rules share it)."""
+    done: dict[str, TypeContent] = {}
+
+    def once(root: Path, entry_type: EntryType) -> TypeContent:
+        if entry_type.name not in done:
+            done[entry_type.name] = read(root, entry_type)
+        return done[entry_type.name]
+
+    return once
+
+
 def _not_later(spec: IndexSpec) -> str:
     return (
-        f"an earlier line has the same {spec.key}, written at the same time or later "
-        f"({spec.updated}, else {spec.time}; then {spec.time}): a record augmenting a run must "
-        "come after its previous one"
+        f"an earlier line has the same {spec.key} at the same place or later ({spec.time}, "
+        f"then {spec.updated}): a record augmenting a run must come after its previous one"
     )
 
 

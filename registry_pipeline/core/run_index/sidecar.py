@@ -32,7 +32,7 @@ from registry_pipeline.core.run_index.order import times
 from registry_pipeline.core.run_index.spec import IndexSpec
 from registry_pipeline.core.run_index.uniqueness import failed_checks
 
-FORMAT = "run-index-sidecar-2"
+FORMAT = "run-index-sidecar-3"
 BLOCK = 1 << 20
 """Bytes per hashed block of the covered log."""
 CHUNK = 8 << 20
@@ -260,7 +260,7 @@ def _counters(db: sqlite3.Connection) -> tuple[int, int]:
 
 
 def _row(spec: IndexSpec, raw: bytes) -> tuple[str, tuple[int, int], Any] | str:
-    """(key, (written, created), record) of one line, or why it cannot be indexed."""
+    """(key, place (`order.times`), record) of one line, or why it cannot be indexed."""
     try:
         record = loads_strict(raw)
     except JSONDecodeProblem as exc:

@@ -160,7 +160,6 @@ def unknown_registry(registry_id: str, known: Iterable[str]) -> UsageError:
     return UsageError(
         f"unknown registry {registry_id!r}; {hint}known: {listed}",
         code="UNKNOWN_REGISTRY",
-        path=registry_id,
     )
 
 

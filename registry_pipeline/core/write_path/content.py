@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +114,8 @@ def content_of(
         try:
             parsed = (parse or parse_file)(path, data, container)
         except JSONDecodeProblem as exc:
-            content.problems.append(_problem(entry_type, None, "", exc.message, path, exc.code))
+            found = _problem(entry_type, None, "", exc.message, path, exc.code)
+            content.problems.append(replace(found, line=exc.line, column=exc.column))
             continue
         content.files[path] = parsed
         if entry_type.layout == "files":
@@ -149,7 +150,8 @@ def _log_entries(content: TypeContent, path: str, data: bytes) -> None:
                 continue
             content.entries[key] = Entry(key, record, path, line)
     except JSONDecodeProblem as exc:
-        content.problems.append(_problem(entry_type, None, "", exc.message, path, exc.code))
+        found = _problem(entry_type, None, "", exc.message, path, exc.code)
+        content.problems.append(replace(found, line=exc.line, column=exc.column))
 
 
 def _file_entry(content: TypeContent, path: str, document: Any) -> None:

@@ -27,6 +27,10 @@ class Finding:
     """The workspace-relative file the entry lives in (or would)."""
     related: tuple[str, str] | None = None
     """(type, key) of the other entry the finding is about, if any."""
+    line: int | None = None
+    """1-based line in `file`, when a parser gave it (a file that does not parse)."""
+    column: int | None = None
+    """1-based column on that line, when the parser gave it."""
 
     def involves(self, type_name: str, key: str) -> bool:
         """Whether the entry `type_name`/`key` is this finding's entry or its related one."""
@@ -34,13 +38,15 @@ class Finding:
 
     def as_json(self) -> dict[str, object]:
         """The finding as `problem_object` shapes every problem (`path` is the file; `line`
-        unknown), then `severity`, `type`, `key` and `related`: what `--json` prints, the
-        check's metadata and the write path's logs list."""
+        and `column` where a parser gave them), then `severity`, `type`, `key` and `related`:
+        what `--json` prints, the check's metadata and the write path's logs list."""
         return problem_object(
             self.code,
             self.message,
             path=self.file,
+            line=self.line,
             field=self.field,
+            column=self.column,
             severity=self.severity,
             type=self.type,
             key=self.key,

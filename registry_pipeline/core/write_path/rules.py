@@ -8,6 +8,7 @@ the field that marks an entry deprecated (`lifecycle`; see `core.write_path.life
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -148,6 +149,7 @@ def parse_coordination(
                 f"/rules/{index}/values_from: no declared list {name!r} (declared: "
                 f"{', '.join(sorted(declared))})"
             )
+    problems.extend(_unused(document.get("declared", {}), document["rules"]))
     lifecycle = {
         name: Lifecycle(marker["field"], marker["deprecated"])
         for name, marker in document.get("lifecycle", {}).items()
@@ -160,6 +162,22 @@ def parse_coordination(
     if problems:
         raise CoordinationError(path, problems)
     return Coordination(rules, relpath, lifecycle)
+
+
+def _unused(declared: Mapping[str, Any], rules: Iterable[Mapping[str, Any]]) -> list[str]:
+    """A declared list no rule names with `values_from`: a misspelt name (`hook_event_type`)
+    would otherwise leave the built-in list in force, silently."""
+    named = {str(raw["values_from"]) for raw in rules if "values_from" in raw}
+    found = []
+    for name in declared:
+        if name not in named:
+            close = difflib.get_close_matches(name, [*named, *DEFAULT_DECLARED], 1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            found.append(
+                f"/declared/{name}: unknown declared list {name!r}: no rule names it with "
+                f"values_from{hint}"
+            )
+    return found
 
 
 def _rule(raw: dict[str, Any], declared: Mapping[str, tuple[Any, ...]]) -> Rule:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.seal._fs import fsync_dir, rename_noreplace
 from registry_pipeline.core.workspace.catalog import CATALOG_RELPATH, check_catalog
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH
@@ -77,6 +78,31 @@ TYPES = (
 def scaffold_targets(root: Path) -> list[Path]:
     """Every file `scaffold` may write under `root`."""
     return [root / relpath for relpath in (*_files(), AGENTS_RELPATH, CATALOG_RELPATH)]
+
+
+def require_placeable(root: Path, targets: list[Path]) -> None:
+    """INIT_CONFLICT (exit 2) naming every path in the way, before anything is written: each
+    folder on the way to a target (the root included) must be a folder or absent, each target
+    a regular file (kept) or absent. Symlinks are `require_safe_all`'s to refuse, first."""
+    conflicts: dict[Path, str] = {}
+    for target in targets:
+        if os.path.lexists(target) and not (target.is_file() and not target.is_symlink()):
+            conflicts.setdefault(target, "a file must go there, but a folder or other is")
+        folder = target.parent
+        while True:
+            if os.path.lexists(folder) and not folder.is_dir():
+                conflicts.setdefault(folder, f"a folder must go there (for {target.name})")
+            if folder == root or folder == folder.parent or not folder.is_relative_to(root):
+                break
+            folder = folder.parent
+    if conflicts:
+        listed = "; ".join(f"{path}: {why}" for path, why in conflicts.items())
+        raise UsageError(
+            f"refusing to initialize: {len(conflicts)} path(s) in the way ({listed}); move "
+            "them aside and run init again (nothing was written)",
+            code="INIT_CONFLICT",
+            path=str(next(iter(conflicts))),
+        )
 
 
 def scaffold(root: Path) -> tuple[list[str], list[str]]:

@@ -88,7 +88,7 @@ def entry_type(types: dict[str, EntryType], name: str) -> EntryType:
     close = difflib.get_close_matches(name, sorted(types), n=1, cutoff=0.6)
     hint = f"did you mean {close[0]!r}? " if close else ""
     known = ", ".join(sorted(types)) or "none (no catalog entry has an `entries` block)"
-    raise UsageError(f"unknown type {name!r}; {hint}known: {known}", code="UNKNOWN_TYPE", path=name)
+    raise UsageError(f"unknown type {name!r}; {hint}known: {known}", code="UNKNOWN_TYPE")
 
 
 def _log_type(spec: RegistrySpec) -> tuple[EntryType, None]:

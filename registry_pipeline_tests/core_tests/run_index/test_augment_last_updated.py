@@ -1,8 +1,8 @@
 """Seed 004: "append a newer RUN record with same `run_id` and later `created_utc` or add
-`last_updated_utc`". A record is written at its `last_updated_utc` (else its `created_utc`);
-records of a run are ordered by (written, created_utc): a record augments the run when it comes
-after the run's latest in that order. Append, the build's `log_problems` and the sidecar's
-latest view agree."""
+`last_updated_utc`". Records of a run are ordered by (created_utc, last_updated_utc),
+lexicographically (an absent last_updated_utc counts as created_utc): a record augments the run
+when it comes after the run's latest in that order. Append, the build's `log_problems` and the
+sidecar's latest view agree."""
 
 from __future__ import annotations
 
@@ -51,16 +51,16 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any], bool]] = {
         True,
     ),
     "later-created-no-updated": (_run(utc(1, 8)), _run(utc(1, 9)), True),
-    "earlier-created-later-updated": (  # written later: the newest word on the run
+    "earlier-created-later-updated": (  # created earlier: never later (review item 2)
         _run(utc(1, 9)),
         _run(utc(1, 8), utc(1, 10)),
-        True,
+        False,
     ),
     "same-written-later-created": (_run(utc(1, 8), utc(1, 10)), _run(utc(1, 10)), True),
-    "later-created-written-before-the-latest": (  # claims to be older than what the index has
-        _run(utc(1, 8), utc(1, 12)),
-        _run(utc(1, 9)),
-        False,
+    "later-created-than-an-updated-latest": (  # created 11:00 after one created 09:00,
+        _run(utc(1, 9), utc(1, 12)),  # updated 12:00: later (review item 2)
+        _run(utc(1, 11)),
+        True,
     ),
     "same-created-same-updated": (
         _run(utc(1, 8), utc(1, 9)),
@@ -105,10 +105,10 @@ def test_augment_order_within_a_batch(cli: Cli, ws: Path, case: str) -> None:
 
 
 def test_a_hand_written_log_shows_the_record_written_last(cli: Cli, ws: Path) -> None:
-    """Out of order by hand: the latest view is the greatest (written, created), not the last
+    """Out of order by hand: the latest view is the greatest (created, updated), not the last
     line; the history is in that order too."""
-    newest = _run(utc(1, 8), utc(1, 11), notes="newest")
-    middle = _run(utc(1, 10))
+    newest = _run(utc(1, 10), notes="newest")
+    middle = _run(utc(1, 8), utc(1, 11))
     oldest = _run(utc(1, 8))
     (ws / RUNS_LOG).write_bytes(jsonl([newest, oldest, middle]))
     assert cli.runs("show", RUN, "--json").json == newest
