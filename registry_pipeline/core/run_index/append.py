@@ -163,6 +163,7 @@ def _append_records(
                 _append_locked(index, order, spool, result)
         finally:
             order.close()
+            rules.close()
     if result.committed:
         _record_notes(index, notes, result)
     return result

@@ -4,7 +4,8 @@ build's `log_problems` alike (`field_problems`):
 - a file field (the catalog's `file_fields`: seed 004's `run_log_filepath_abs`, the "Run Log
   absolute path") is an absolute path, POSIX (`/srv/...`) or Windows (`C:\\...`, `C:/...`,
   `\\\\server\\share\\...`): the index serves two machines, and a relative path names nothing on
-  either (PATH_NOT_ABSOLUTE);
+  either (PATH_NOT_ABSOLUTE); one holding a control character (a newline, a tab, NUL...) or a
+  root alone (`/`, `C:\\`) names no file (PATH_INVALID), the value shown escaped;
 - "Run Log absolute path is stored at Final Save" (seed 004, PASS checklist): a record that
   meets the success predicate (qa_gate2 PASS: the seed asks the work and its versions then, so
   that is when a run's outputs are saved) carries every file field (REQUIRED_AT_FINAL_SAVE);
@@ -14,7 +15,8 @@ build's `log_problems` alike (`field_problems`):
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath, PureWindowsPath
+import unicodedata
+from pathlib import PurePath, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from registry_pipeline.core.run_index.records import RecordProblem
@@ -24,6 +26,28 @@ from registry_pipeline.core.run_index.spec import IndexSpec, parse_time
 def is_absolute(path: str) -> bool:
     """Whether `path` is absolute on a POSIX or a Windows machine."""
     return PurePosixPath(path).is_absolute() or PureWindowsPath(path).is_absolute()
+
+
+def is_native(path: str) -> bool:
+    """Whether `path` is absolute in this machine's form (only such a path can be looked for
+    here: a Windows path on POSIX, or a POSIX one on Windows, names the other machine's file)."""
+    return PurePath(path).is_absolute()
+
+
+def path_problem(value: str) -> tuple[str, str] | None:
+    """(code, message) of a file field's value that names no file, or None."""
+    if any(unicodedata.category(c) == "Cc" for c in value):
+        return "PATH_INVALID", f"{value!r} holds a control character: it names no file"
+    if not is_absolute(value):
+        return (
+            "PATH_NOT_ABSOLUTE",
+            f"{value!r} is not an absolute path (POSIX /..., Windows C:\\... or "
+            "\\\\server\\share\\...)",
+        )
+    flavour = PurePosixPath if PurePosixPath(value).is_absolute() else PureWindowsPath
+    if not flavour(value).name:
+        return "PATH_INVALID", f"{value!r} is a root alone: it names no file"
+    return None
 
 
 def saved(spec: IndexSpec, record: dict[str, Any]) -> bool:
@@ -40,17 +64,9 @@ def field_problems(spec: IndexSpec, line: int, record: dict[str, Any]) -> list[R
     for field in spec.file_fields:
         value = record.get(field)
         if isinstance(value, str) and value:
-            if not is_absolute(value):
-                problems.append(
-                    RecordProblem(
-                        line,
-                        f"/{field}",
-                        "PATH_NOT_ABSOLUTE",
-                        f"{value!r} is not an absolute path (POSIX /..., Windows C:\\... or "
-                        "\\\\server\\share\\...)",
-                        shown,
-                    )
-                )
+            found = path_problem(value)
+            if found is not None:
+                problems.append(RecordProblem(line, f"/{field}", *found, shown))
             continue
         if final is None:
             final = saved(spec, record)

@@ -80,13 +80,17 @@ def window(
     for text in lanes:
         field, sep, value = text.partition("=")
         if not sep or not field:
-            raise UsageError(f"--lane takes FIELD=VALUE, not {text!r}", code="BAD_LANE", path=text)
+            raise UsageError(
+                f"--lane takes FIELD=VALUE, not {text!r}", code="BAD_LANE", field="--lane"
+            )
         pairs.append((field, value))
     index.spec.lane_filter(dict(pairs))
     start = _moment(since, end=False)
     end = _moment(until, end=True)
     if start is not None and end is not None and start > end:
-        raise UsageError(f"--since {since} is after --until {until}", code="BAD_DATE")
+        raise UsageError(
+            f"--since {since} is after --until {until}", code="BAD_DATE", field="--since"
+        )
     return Window(tuple(pairs), start, end)
 
 
@@ -146,6 +150,13 @@ def latest_records(index: LogIndex, keys: Sequence[str]) -> dict[str, tuple[dict
         for run in _runs(index, f"r.key IN ({marks})", part, "", None):
             found[run.key] = (run.record, run.line)
     return found
+
+
+def passed_despite_failure(index: LogIndex) -> Iterator[dict[str, Any]]:
+    """The latest views that met the success predicate with a failed uniqueness check (the runs
+    that need an override: few), after `sync`."""
+    for run in _runs(index, "r.success AND r.unique_fail", [], "", None, snapshot=True):
+        yield run.record
 
 
 def _clauses(index: LogIndex, where: Window) -> tuple[list[str], list[Any]]:
@@ -253,9 +264,12 @@ def _moment(text: str | None, *, end: bool) -> int | None:
         moment = parse_time((day + timedelta(days=1) if end else day).isoformat() + "T00:00Z")
         return None if moment is None else moment - 1 if end else moment
     moment = parse_time(text)
+    option = "--until" if end else "--since"
     if moment is None:
         raise UsageError(
-            f"{text!r} is not a date (YYYY-MM-DD) or an ISO 8601 time", code="BAD_DATE", path=text
+            f"{option} {text!r} is not a date (YYYY-MM-DD) or an ISO 8601 time",
+            code="BAD_DATE",
+            field=option,
         )
     return moment
 

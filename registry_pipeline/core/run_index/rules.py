@@ -13,11 +13,17 @@ from typing import Any
 
 from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.run_index import query
-from registry_pipeline.core.run_index.fields import field_problems, is_absolute, saved
+from registry_pipeline.core.run_index.fields import (
+    field_problems,
+    is_native,
+    path_problem,
+    saved,
+)
 from registry_pipeline.core.run_index.index import LogIndex
 from registry_pipeline.core.run_index.order import Order, sort_key
 from registry_pipeline.core.run_index.overrides import FIELD, Overrides, Read
 from registry_pipeline.core.run_index.records import RecordProblem, shape_problems
+from registry_pipeline.core.run_index.reliance import Reliance
 from registry_pipeline.core.run_index.spec import IndexSpec, index_spec
 from registry_pipeline.core.workspace.catalog import RegistryCatalog
 from registry_pipeline.core.write_path import (
@@ -67,6 +73,7 @@ class RecordRules:
         self.overrides = Overrides(
             root, catalog, spec, report_absent=not self._existence_checked(), read=read
         )
+        self.reliance = Reliance(root, catalog, spec, read)
 
     def _existence_checked(self) -> bool:
         """Whether a coordination rule refuses already a named override that does not exist."""
@@ -78,10 +85,19 @@ class RecordRules:
             for rule in self.coordination.rules
         )
 
-    def problems(self, records: list[tuple[int, dict[str, Any]]]) -> list[RecordProblem]:
+    def problems(
+        self, records: list[tuple[int, dict[str, Any]]], *, relied: bool = True
+    ) -> list[RecordProblem]:
         """The overrides' and the coordination rules' findings about `records` ((line, record),
-        keys present), each with its record's line."""
-        return [*self.overrides.problems(records), *self.coordination_problems(records)]
+        keys present), each with its record's line; with `relied` (each record is its key's
+        latest: an append), also the runs an override record leaves uncovered (`reliance`)."""
+        found = [*self.overrides.problems(records), *self.coordination_problems(records)]
+        return [*found, *self.reliance.problems(records)] if relied else found
+
+    def close(self) -> None:
+        """Close the sidecars opened to read other logs."""
+        self.overrides.close()
+        self.reliance.close()
 
     def _only_looked_up(self, name: str) -> bool:
         """Whether every rule reading type `name` only looks up keys in it (exists, no
@@ -174,22 +190,32 @@ class RecordRules:
         )
 
     def warnings(self, line: int, record: dict[str, Any]) -> list[RecordProblem]:
-        """The catalog's warnings for a run's latest view: recommended fields absent, files
-        named that do not exist on this machine (what `fields` makes an error is not also a
-        warning)."""
+        """The catalog's warnings for a run's latest view: recommended fields absent at Final
+        Save (seed 004: "Recommended required at Final Save"), files named in this machine's
+        form that do not exist here (what `fields` makes an error is not also a warning)."""
         file_fields = self.spec.file_fields
         key = record.get(self.spec.key)
-        required = saved(self.spec, record)  # at Final Save a file field's absence is an error
+        final = saved(self.spec, record)  # at Final Save a file field's absence is an error
         found = [
             RecordProblem(
-                line, f"/{field}", "RECOMMENDED_MISSING", "is recommended", key, "warning"
+                line,
+                f"/{field}",
+                "RECOMMENDED_MISSING",
+                "is recommended at Final Save",
+                key,
+                "warning",
             )
-            for field in self.spec.recommended
-            if record.get(field) in (None, "", []) and not (required and field in file_fields)
+            for field in (self.spec.recommended if final else ())
+            if record.get(field) in (None, "", []) and field not in file_fields
         ]
         for field in file_fields:
             value = record.get(field)
-            if isinstance(value, str) and is_absolute(value) and not Path(value).exists():
+            if (
+                isinstance(value, str)
+                and path_problem(value) is None
+                and is_native(value)
+                and not Path(value).exists()
+            ):
                 found.append(
                     RecordProblem(
                         line,
@@ -235,14 +261,18 @@ def log_problems(
             RecordProblem(line, f"/{spec.time}", "AUGMENT_NOT_LATER", _not_later(spec), key)
             for line, key in order.not_later()
         )
-        if spec.recommended or spec.file_fields:
+        if spec.recommended or spec.file_fields or rules.reliance.active:
             latest = order.latest_lines()
             warned = 0
+            views: list[tuple[int, dict[str, Any]]] = []
             for line, record in _records(data, [], spec):
                 if line in latest:
                     found = rules.warnings(line, record)
                     problems.extend(found[: max(0, MAX_WARNINGS - warned)])
                     warned += len(found)
+                    if rules.reliance.active:
+                        views.append((line, record))
+            problems.extend(rules.reliance.problems(views))
             if warned > MAX_WARNINGS:
                 problems.append(
                     RecordProblem(
@@ -255,6 +285,7 @@ def log_problems(
                 )
     finally:
         order.close()
+        rules.close()
     return sorted((p.at(spec.source) for p in problems), key=lambda p: p.line)
 
 
@@ -284,7 +315,7 @@ def _check_chunk(
     problems: list[RecordProblem],
     spec: IndexSpec,
 ) -> None:
-    problems.extend(rules.problems(chunk))
+    problems.extend(rules.problems(chunk, relied=False))
     order.add((line, record[spec.key], sort_key(spec, record)) for line, record in chunk)
     chunk.clear()
 

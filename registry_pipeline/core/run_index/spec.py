@@ -130,7 +130,7 @@ def index_spec(catalog: RegistryCatalog, index_id: str | None) -> IndexSpec:
     raise UsageError(
         f"no run index {index_id!r}; {hint}run indexes: {', '.join(specs)}",
         code="UNKNOWN_INDEX",
-        path=index_id,
+        field="--index",
     )
 
 

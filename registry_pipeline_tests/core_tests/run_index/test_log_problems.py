@@ -12,6 +12,7 @@ import pytest
 from benchmarks.gen_run_index import generate
 from registry_pipeline.core.run_index import RecordProblem, RunIndex, log_problems
 from registry_pipeline_tests.core_tests.run_index._support import (
+    DROP,
     OVERRIDES_LOG,
     failing,
     jsonl,
@@ -164,19 +165,20 @@ def test_every_kind_at_once_sorted_by_line(index: RunIndex) -> None:
 
 
 def test_warnings_only_for_each_runs_latest_view(index: RunIndex) -> None:
-    """Recommended fields are judged on a run's latest view: an early record without its work
-    is not warned about once a later record has it."""
+    """Recommended fields are judged on a run's latest view, and only at Final Save: an early
+    record without its scripture packet is not warned about once a later record has it, nor
+    a run whose qa_gate2 FAILed."""
     data = jsonl(
         [
-            failing(run_id=run_id(1), created_utc=utc(1, 8)),
+            record(run_id=run_id(1), created_utc=utc(1, 8), scripture_packet_id=DROP),
             record(run_id=run_id(1), created_utc=utc(1, 9)),
             failing(run_id=run_id(2), created_utc=utc(1, 9), run_log_filepath_abs="/no/such"),
+            record(run_id=run_id(3), created_utc=utc(1, 10), scripture_packet_id=DROP),
         ]
     )
     warnings = {(p.line, p.field, p.code) for p in _problems(index, data)}
     assert warnings == {
-        (3, "/work_id", "RECOMMENDED_MISSING"),
-        (3, "/version_ids", "RECOMMENDED_MISSING"),
         (3, "/run_log_filepath_abs", "FILE_ABSENT"),
+        (4, "/scripture_packet_id", "RECOMMENDED_MISSING"),
     }
     assert {p.severity for p in _problems(index, data)} == {"warning"}

@@ -265,6 +265,8 @@ def test_lane_without_value_separator(q: Cli) -> None:
     result = q.runs("list", "--lane", "artist_id", "--json")
     assert result.code == 2
     assert result.error["code"] == "BAD_LANE"
+    assert (result.error["field"], result.error["path"]) == ("--lane", None)
+    assert "artist_id" in result.error["message"]
 
 
 @pytest.mark.parametrize(
@@ -283,6 +285,8 @@ def test_bad_date(q: Cli, api: RunIndex, flags: list[str]) -> None:
         result = q.runs(command, *flags, "--json")
         assert result.code == 2, result.out
         assert result.error["code"] == "BAD_DATE"
+        option = "--since" if len(flags) == 4 else flags[0]  # since-after-until: --since
+        assert (result.error["field"], result.error["path"]) == (option, None)
     keywords = dict(zip([f.lstrip("-") for f in flags[::2]], flags[1::2], strict=True))
     with pytest.raises(RegistryError) as caught:
         api.runs(since=keywords.get("since"), until=keywords.get("until"))
@@ -303,7 +307,8 @@ def test_unknown_index(q: Cli, crafted: Path, command: list[str]) -> None:
     result = q.runs(*command, "--index", "run_indx", "--json")
     assert result.code == 2
     assert result.error["code"] == "UNKNOWN_INDEX"
-    assert result.error["path"] == "run_indx"
+    assert (result.error["field"], result.error["path"]) == ("--index", None)
+    assert "run_indx" in result.error["message"]
     with pytest.raises(RegistryError) as caught:
         RunIndex.open(crafted, "run_indx")
     assert (caught.value.code, caught.value.exit_code) == ("UNKNOWN_INDEX", 2)

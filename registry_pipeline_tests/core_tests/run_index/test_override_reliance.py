@@ -1,0 +1,118 @@
+"""An override a run relies on cannot be narrowed or re-pointed: appending to the overrides log,
+and the overrides log's own build `rules` check, refuse a record that would leave a run naming
+that override (its latest view, in the run index the log serves) uncovered, one problem per run
+and check, judged by the same `coverage` rule the run index's check uses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from registry_pipeline.core.run_index import RunIndex, log_problems
+from registry_pipeline.core.write_path.content import TypeContent, content_of
+from registry_pipeline.core.write_path.types import EntryType
+from registry_pipeline_tests.core_tests.run_index._support import (
+    OVERRIDES_LOG,
+    RUNS_LOG,
+    Cli,
+    jsonl,
+    override,
+    record,
+    run_id,
+)
+
+OVR = "OVR-20260901-0900-OOOO"
+LATER = "2026-09-01T09:05Z"
+
+
+def _ovr(**fields: object) -> dict[str, object]:
+    """A record of OVR, for run 1 unless `fields` say otherwise."""
+    return override(**{"override_id": OVR, "run_id": run_id(1), **fields})
+
+
+@pytest.fixture
+def relied(cli: Cli, ws: Path) -> Path:
+    """OVR for run 1 covering uniqueness_scene, and run 1 passing on it with that check FAILed."""
+    assert cli.append(_ovr(), index="run_overrides").code == 0
+    given = record(run_id=run_id(1), uniqueness_scene="FAIL", override_id=OVR)
+    assert cli.append(given).code == 0
+    return ws
+
+
+def _found(details: list[dict[str, object]]) -> list[tuple[object, object, object]]:
+    return [(d["line"], d["field"], d["code"]) for d in details]
+
+
+def _overrides_errors(
+    ws: Path, data: bytes, runs: bytes | None = None
+) -> list[tuple[int, str, str]]:
+    """`log_problems` of the overrides log; with `runs`, the run index read through `read=`
+    (as the build reads a sealed snapshot) holding those bytes instead of the working tree."""
+    index = RunIndex.open(ws, "run_overrides")
+
+    def read(_root: Path, entry_type: EntryType) -> TypeContent:
+        held = runs if entry_type.registry_id == "run_index" else (ws / OVERRIDES_LOG).read_bytes()
+        return content_of(entry_type, {entry_type.source: held or b""})
+
+    try:
+        found = log_problems(
+            index.root, index.catalog, index.spec, data, read=None if runs is None else read
+        )
+    finally:
+        index.close()
+    return [(p.line, p.field, p.code) for p in found if p.severity == "error"]
+
+
+def test_narrowing_an_override_a_run_relies_on_is_refused(cli: Cli, relied: Path) -> None:
+    before = (relied / OVERRIDES_LOG).read_bytes()
+    narrowed = _ovr(created_utc=LATER, checks=["uniqueness_hook"])
+    refused = cli.append(narrowed, index="run_overrides")
+    assert refused.code == 1, refused.out
+    assert refused.error["code"] == "RECORD_REFUSED"
+    details = refused.error["details"]
+    assert _found(details) == [(1, "/checks", "OVERRIDE_NOT_COVERING")]
+    assert run_id(1) in details[0]["message"] and "uniqueness_scene" in details[0]["message"]
+    assert details[0]["key"] == OVR
+    assert (relied / OVERRIDES_LOG).read_bytes() == before
+    assert _overrides_errors(relied, before + jsonl([narrowed])) == [
+        (2, "/checks", "OVERRIDE_NOT_COVERING")
+    ]
+
+
+def test_repointing_an_override_a_run_relies_on_is_refused(cli: Cli, relied: Path) -> None:
+    moved = _ovr(created_utc=LATER, run_id=run_id(2))
+    refused = cli.append(moved, index="run_overrides")
+    assert refused.code == 1, refused.out
+    details = refused.error["details"]
+    assert _found(details) == [(1, "/run_id", "OVERRIDE_OTHER_RUN")]
+    assert run_id(1) in details[0]["message"] and run_id(2) in details[0]["message"]
+
+
+def test_widening_or_an_unnamed_override_is_accepted(cli: Cli, relied: Path) -> None:
+    wider = _ovr(created_utc=LATER, checks=["uniqueness_scene", "uniqueness_hook"])
+    free = _ovr(override_id="OVR-20260901-0901-FREE", run_id=run_id(9))
+    assert cli.append(wider, free, index="run_overrides").code == 0
+    assert _overrides_errors(relied, (relied / OVERRIDES_LOG).read_bytes()) == []
+
+
+def test_only_the_latest_override_record_is_judged_by_the_build(relied: Path) -> None:
+    """A narrow record later widened again leaves no run uncovered."""
+    data = (relied / OVERRIDES_LOG).read_bytes() + jsonl(
+        [
+            _ovr(created_utc=LATER, checks=["uniqueness_hook"]),
+            _ovr(created_utc="2026-09-01T09:06Z"),
+        ]
+    )
+    assert _overrides_errors(relied, data) == []
+
+
+def test_the_build_reads_the_run_index_through_read(relied: Path) -> None:
+    narrowed = (relied / OVERRIDES_LOG).read_bytes() + jsonl(
+        [_ovr(created_utc=LATER, checks=["uniqueness_hook"])]
+    )
+    assert _overrides_errors(relied, narrowed, runs=(relied / RUNS_LOG).read_bytes()) == [
+        (2, "/checks", "OVERRIDE_NOT_COVERING")
+    ]
+    # the snapshot read has no run relying on OVR: nothing to refuse, whatever the tree holds
+    assert _overrides_errors(relied, narrowed, runs=jsonl([record(run_id=run_id(3))])) == []
