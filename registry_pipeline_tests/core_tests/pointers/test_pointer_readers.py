@@ -73,8 +73,9 @@ def sealed(tmp_path: Path) -> tuple[Workspace, list[str]]:
 # -- processes -----------------------------------------------------------------------------------
 
 
-def _reader(root: str, ready: Barrier, done: Event, out: str) -> None:
-    """Loop until `done`: read, parse, validate the target; counts and failures to `out`."""
+def _reader(root: str, ready: Barrier, done: Event, failed: Event, out: str) -> None:
+    """Loop until `done`: read, parse, validate the target; counts and failures to `out`
+    (`failed` set at the first torn file read, which the in-place writer waits for)."""
     try:
         pstore = gated_store(Workspace(Path(root)))
         checked: dict[tuple[str | None, str | None], bool] = {}
@@ -86,6 +87,8 @@ def _reader(root: str, ready: Barrier, done: Event, out: str) -> None:
             problem = _read_once(pstore, checked, seen)
             if problem is not None:
                 failures.append(problem)
+                if "not valid JSON" in problem:  # the torn file itself
+                    failed.set()
             if finished:
                 break
         result: dict[str, Any] = {"reads": reads, "failures": failures[:20],
@@ -118,7 +121,9 @@ def _read_once(
     return None if checked[key] else f"{ref.run_id} does not validate with its pointer's root"
 
 
-def _writer(kind: str, root: str, run_ids: list[str], ready: Barrier, done: Event) -> None:
+def _writer(
+    kind: str, root: str, run_ids: list[str], ready: Barrier, done: Event, failed: Event
+) -> None:
     """Promote every snapshot after the first, in order, then set `done`."""
     try:
         pstore = gated_store(Workspace(Path(root)))
@@ -129,13 +134,15 @@ def _writer(kind: str, root: str, run_ids: list[str], ready: Barrier, done: Even
                     REGISTRY, run_id, relpath=RELPATH, reason="", actor=ACTOR, expect=previous
                 )
             else:
-                _rewrite_in_place(pstore, run_id)
+                _rewrite_in_place(pstore, run_id, failed)
     finally:
         done.set()
 
 
-def _rewrite_in_place(pstore: PointerStore, run_id: str) -> None:
-    """The negative control: the right bytes, written over the old file instead of renamed."""
+def _rewrite_in_place(pstore: PointerStore, run_id: str, failed: Event) -> None:
+    """The negative control: the right bytes, written over the old file instead of renamed. Half
+    the file stays on disk until a reader has read it torn (or WAIT_SECONDS passed): the torn
+    state a reader must catch is shown to the readers however loaded the machine is."""
     root = read_snapshot(pstore.workspace.runs_dir / run_id, REGISTRY).root_sha256
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     pointer = Pointer(REGISTRY, ActiveRef(run_id, ".codex/RUNS", RELPATH, root), True, now)
@@ -145,6 +152,7 @@ def _rewrite_in_place(pstore: PointerStore, run_id: str) -> None:
         half = len(data) // 2
         os.write(fd, data[:half])
         os.fsync(fd)
+        failed.wait(WAIT_SECONDS)
         os.write(fd, data[half:])
     finally:
         os.close(fd)
@@ -155,12 +163,15 @@ def run_readers_during_writes(kind: str, workspace: Workspace, run_ids: list[str
     context = multiprocessing.get_context("spawn")
     ready = context.Barrier(READERS + 1)
     done = context.Event()
+    failed = context.Event()
     outs = [workspace.root / f"reader_{kind}_{n}.json" for n in range(READERS)]
     readers = [
-        context.Process(target=_reader, args=(str(workspace.root), ready, done, str(out)))
+        context.Process(target=_reader, args=(str(workspace.root), ready, done, failed, str(out)))
         for out in outs
     ]
-    writer = context.Process(target=_writer, args=(kind, str(workspace.root), run_ids, ready, done))
+    writer = context.Process(
+        target=_writer, args=(kind, str(workspace.root), run_ids, ready, done, failed)
+    )
     for process in [*readers, writer]:
         process.start()
     for process in [writer, *readers]:
