@@ -284,7 +284,7 @@ def _named_of(
     """The named `folders` of `registry`, in order. A name that is no directory is kept, never
     filtered out: it is reported (NOT_A_RUN_FOLDER) like any named folder. A registry nobody
     knows is UNKNOWN_REGISTRY, after the names that are no directories are reported."""
-    from registry_pipeline.core.seal._inspector import refuse_non_run_folder
+    from registry_pipeline.core.seal.folder_report import refuse_non_run_folder
 
     missing = [folder for folder in folders if not _is_directory(folder)]
     try:

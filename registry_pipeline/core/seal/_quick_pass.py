@@ -30,7 +30,7 @@ from typing import Any
 from registry_pipeline.core._json import MAX_DEPTH, MAX_INT_DIGITS, JSONDecodeProblem, loads_strict
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.seal._envelope_check import surely_valid
-from registry_pipeline.core.seal._inspector import FolderReport
+from registry_pipeline.core.seal.folder_report import FolderReport
 from registry_pipeline.core.seal.hashing import SMALL_FILE
 from registry_pipeline.core.seal.manifest import (
     HEX64,

@@ -14,13 +14,9 @@ from typing import Any
 
 from registry_pipeline.core.errors import Problem, ReasonCode, SealValidationError, UsageError
 from registry_pipeline.core.seal._fs import write_atomic
-from registry_pipeline.core.seal._inspector import (
-    REQUIRED,
-    FolderReport,
-    Inspector,
-    refuse_non_run_folder,
-)
+from registry_pipeline.core.seal._inspector import Inspector
 from registry_pipeline.core.seal._quick_pass import quick_pass
+from registry_pipeline.core.seal.folder_report import REQUIRED, FolderReport, refuse_non_run_folder
 from registry_pipeline.core.seal.paths import fold_key, printable, relpath_problem, sort_key
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 

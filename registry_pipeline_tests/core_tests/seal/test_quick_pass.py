@@ -24,9 +24,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from registry_pipeline.core.seal._inspector import FolderReport, Inspector
+from registry_pipeline.core.seal._inspector import Inspector
 from registry_pipeline.core.seal._quick_pass import quick_pass
 from registry_pipeline.core.seal.envelope import RunSpec
+from registry_pipeline.core.seal.folder_report import FolderReport
 from registry_pipeline.core.seal.hashing import SMALL_FILE
 from registry_pipeline.core.seal.manifest import root_sha256
 from registry_pipeline.core.seal.run_store import RunStore, SealedRun, seal_files

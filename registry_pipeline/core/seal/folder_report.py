@@ -1,0 +1,106 @@
+"""The verdict on one run folder (`FolderReport`), and the refusal of a folder that is no run
+folder at all, decided before anything in it is read."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from registry_pipeline.core.errors import Problem, ReasonCode, UsageError
+from registry_pipeline.core.seal.manifest import MANIFEST_JSON, MANIFEST_SHA256, RUN_JSON
+
+REQUIRED = (RUN_JSON, MANIFEST_JSON, MANIFEST_SHA256)
+
+
+@dataclass(frozen=True)
+class FolderReport:
+    """The verdict on one run folder: PASS when `problems` is empty."""
+
+    run_folder: str
+    run_id: str | None
+    root_sha256: str | None
+    problems: tuple[Problem, ...]
+    files: int
+    fast: bool
+
+    @property
+    def ok(self) -> bool:
+        """True when the folder satisfies the seal contract."""
+        return not self.problems
+
+    @property
+    def status(self) -> str:
+        """`PASS` or `FAIL`."""
+        return "PASS" if self.ok else "FAIL"
+
+    def with_problems(self, extra: Iterable[Problem]) -> FolderReport:
+        """This report with `extra` problems appended (e.g. from `run_folder_name_problems`)."""
+        added = tuple(extra)
+        return replace(self, problems=self.problems + added) if added else self
+
+    def as_json(self) -> dict[str, object]:
+        """The object `registry validate --json` prints for this folder."""
+        return {
+            "run_folder": self.run_folder,
+            "run_id": self.run_id,
+            "status": self.status,
+            "root_sha256": self.root_sha256,
+            "files": self.files,
+            "mode": "fast" if self.fast else "full",
+            "errors": [problem.as_json() for problem in self.problems],
+        }
+
+
+def refuse_non_run_folder(folder: Path, fast: bool) -> FolderReport | None:
+    """A FAIL report when `folder` has none of the seal files at its top, else None.
+
+    Decided by three `lstat` calls, before anything below the folder is listed: `registry
+    validate /` must not walk the filesystem. One seal file is enough to make it a (damaged) run
+    folder that is read in full (a seed evidence folder has only MANIFEST.sha256). Raises
+    UsageError when `folder` is not a directory or cannot be read.
+    """
+    try:
+        info = os.lstat(folder)
+        if not stat.S_ISDIR(info.st_mode):
+            raise UsageError(
+                "not a run folder (not a directory)", code="NOT_A_RUN_FOLDER", path=str(folder)
+            )
+        top = os.fspath(folder)
+        if any(_lexists(os.path.join(top, name)) for name in REQUIRED):
+            return None
+    except FileNotFoundError:
+        raise UsageError(
+            "not a run folder (no such directory)", code="NOT_A_RUN_FOLDER", path=str(folder)
+        ) from None
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read run folder: {exc.strerror or exc}", code="UNREADABLE", path=str(folder)
+        ) from None
+    problems = (
+        Problem(
+            code=ReasonCode.NOT_A_RUN_FOLDER,
+            message=f"none of {', '.join(REQUIRED)} is at its top: not a run folder, "
+            "nothing in it was read",
+        ),
+        *(
+            Problem(
+                code=ReasonCode.MISSING_REQUIRED_FILE,
+                path=name,
+                message=f"required file {name} is missing",
+            )
+            for name in REQUIRED
+        ),
+    )
+    return FolderReport(str(folder), None, None, problems, 0, fast)
+
+
+def _lexists(path: str) -> bool:
+    """Whether anything (a symlink too) is at `path`; errors other than absence propagate."""
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    return True
