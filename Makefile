@@ -27,6 +27,7 @@ test: $(STAMP) lint
 lint: $(STAMP)
 	$(BIN)/ruff check registry_pipeline registry_pipeline_tests benchmarks examples
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache --no-logo
 
 ## bench: the benchmarks of docs/benchmarks.md (minutes; not part of `make test`)
 bench: $(STAMP)

@@ -25,11 +25,11 @@ from registry_pipeline.defs.drift_daily import (
 )
 from registry_pipeline.defs.promotion import promote_active_pointers, promotion_sensor
 from registry_pipeline.defs.schedules import build_schedules
+from registry_pipeline.lib.build import BUILD_JOB
 from registry_pipeline.lib.instance import BUILD_TAG
 from registry_pipeline.lib.io_manager import SealingIOManager
 from registry_pipeline.lib.resources import BuildLock, RegistryWorkspace
 
-BUILD_JOB = "build_registries"
 DEMO_WORKSPACE = Path(__file__).resolve().parent.parent
 
 

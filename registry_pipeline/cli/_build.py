@@ -83,10 +83,16 @@ def run_build_command(args: argparse.Namespace) -> int:
                 path=registry_id,
             )
         catalog.get(registry_id)
+    from registry_pipeline.definitions import build_definitions
     from registry_pipeline.lib.build import run_build
 
     summary = run_build(
-        workspace.root, select=args.select, full_audit=args.full_audit, wait=args.wait, on_wait=err
+        workspace.root,
+        build_definitions,
+        select=args.select,
+        full_audit=args.full_audit,
+        wait=args.wait,
+        on_wait=err,
     )
     if args.json:
         json_doc(

@@ -96,10 +96,13 @@ def run_backfill(args: argparse.Namespace) -> int:
         parse_day(args.last, "--to"),
         datetime.now(UTC).date(),
     )
+    from registry_pipeline.definitions import build_definitions
     from registry_pipeline.lib.drift_backfill import run_drift_backfill
 
     with Progress(len(days), "backfilling drift_signals_daily", not args.json) as progress:
-        outcomes = run_drift_backfill(workspace.root, days, lambda _day: progress.advance())
+        outcomes = run_drift_backfill(
+            workspace.root, days, build_definitions, lambda _day: progress.advance()
+        )
     ok = all(outcome.success for outcome in outcomes)
     if args.json:
         json_doc({"success": ok, "days": [outcome.as_json() for outcome in outcomes]})

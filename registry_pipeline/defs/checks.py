@@ -15,6 +15,7 @@ import dagster as dg
 from registry_pipeline.core.gate.gate import record
 from registry_pipeline.core.gate.registry import (
     APPEND_ONLY,
+    CHECK_NAMES,
     COORDINATION,
     RULES,
     SCHEMA_VALID,
@@ -26,8 +27,6 @@ from registry_pipeline.core.gate.registry import (
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import read_snapshot
 from registry_pipeline.lib.check_results import as_check_result
-
-CHECK_NAMES = ("seal_valid", "schema_valid")
 
 __all__ = [
     "APPEND_ONLY",

@@ -7,10 +7,12 @@ import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 
 import dagster as dg
 
 from registry_pipeline.core.errors import problem_object
+from registry_pipeline.core.gate.registry import check_names
 from registry_pipeline.core.gate.verdict import problem_objects
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.seal.validate import inspection_cache
@@ -20,8 +22,6 @@ from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.sources import (
     unexpected_note,
 )
-from registry_pipeline.definitions import BUILD_JOB, build_definitions
-from registry_pipeline.defs.checks import check_names
 from registry_pipeline.lib.failures import failure_problems
 from registry_pipeline.lib.instance import dagster_home, open_instance
 from registry_pipeline.lib.io_manager import UNEXPECTED_FILES
@@ -29,8 +29,18 @@ from registry_pipeline.lib.promotion import promote_checked, promote_materializa
 from registry_pipeline.lib.resources import HOST_TAG, PID_TAG
 from registry_pipeline.lib.settled import settled_sources
 
+BUILD_JOB = "build_registries"
+"""The job that builds every registry: `definitions.py` defines it under this name."""
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 """Dagster's run log stays in the instance (the UI shows it); the CLI prints its own summary."""
+
+
+class DefinitionsFactory(Protocol):
+    """Makes a workspace's Definitions (`definitions.build_definitions`): lib is given the graph."""
+
+    def __call__(
+        self, root: Path, *, full_audit: bool = ..., build_wait: float = ...
+    ) -> dg.Definitions: ...
 
 
 @dataclass(frozen=True)
@@ -80,6 +90,7 @@ class BuildSummary:
 
 def run_build(
     root: Path,
+    definitions: DefinitionsFactory,
     *,
     select: Sequence[str] = (),
     full_audit: bool = False,
@@ -94,7 +105,8 @@ def run_build(
     `reused`. A full audit settles nothing: every registry is materialized and checked.
 
     When every registry built and passed its checks, each one is promoted through
-    `lib.promotion` (the job's code path); a failed build promotes nothing.
+    `lib.promotion` (the job's code path); a failed build promotes nothing. `definitions` makes
+    the graph whose BUILD_JOB runs (`definitions.build_definitions`).
 
     The whole build holds the workspace's build lock (waiting up to `wait` seconds for another
     build, then BUILD_IN_PROGRESS): one build at a time per workspace. On a PostgreSQL instance
@@ -108,11 +120,15 @@ def run_build(
         build_lock(workspace, wait=wait, command=command, on_wait=on_wait),
         workspace_build_slot(workspace.root, wait=wait, command=command, on_wait=on_wait),
     ):
-        return _run_build(workspace, select, full_audit, wait)
+        return _run_build(workspace, definitions, select, full_audit, wait)
 
 
 def _run_build(
-    workspace: Workspace, select: Sequence[str], full_audit: bool, wait: float
+    workspace: Workspace,
+    make_definitions: DefinitionsFactory,
+    select: Sequence[str],
+    full_audit: bool,
+    wait: float,
 ) -> BuildSummary:
     root = workspace.root
     with_pointer = [
@@ -129,7 +145,7 @@ def _run_build(
     ):
         # resolved inside the instance's context: Dagster loads definitions against the
         # instance entered last in this process (a context variable), which must be this one
-        definitions = build_definitions(root, full_audit=full_audit, build_wait=wait)
+        definitions = make_definitions(root, full_audit=full_audit, build_wait=wait)
         job = definitions.resolve_job_def(BUILD_JOB)
         in_job = job.asset_layer.asset_graph.executable_asset_keys  # not drift_signals_daily
         graph_keys = [

@@ -16,9 +16,7 @@ from registry_pipeline.core.errors import problem_object
 from registry_pipeline.core.gate.verdict import problem_objects
 from registry_pipeline.core.seal.validate import inspection_cache
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.definitions import build_definitions
-from registry_pipeline.defs.drift_daily import DAILY_CHECKS, DRIFT_DAILY_JOB
-from registry_pipeline.lib.build import QUIET_LOGS
+from registry_pipeline.lib.build import QUIET_LOGS, DefinitionsFactory
 from registry_pipeline.lib.failures import failure_problems
 from registry_pipeline.lib.instance import dagster_home, open_instance
 
@@ -53,9 +51,13 @@ class DayOutcome:
 
 
 def run_drift_backfill(
-    root: Path, days: Sequence[date], on_day: Callable[[DayOutcome], None] | None = None
+    root: Path,
+    days: Sequence[date],
+    definitions: DefinitionsFactory,
+    on_day: Callable[[DayOutcome], None] | None = None,
 ) -> list[DayOutcome]:
-    """Materialize day partitions of drift_signals_daily in order, one Dagster run each."""
+    """Materialize day partitions of drift_signals_daily in order, one Dagster run each, with
+    the job of the graph `definitions` makes (`definitions.build_definitions`)."""
     home = dagster_home(root)
     os.environ["DAGSTER_HOME"] = str(home)
     outcomes: list[DayOutcome] = []
@@ -64,7 +66,10 @@ def run_drift_backfill(
         inspection_cache(Workspace(root).verdicts_path),
     ):
         # resolved inside the instance's context (see lib.build._run_build)
-        job = build_definitions(root).resolve_job_def(DRIFT_DAILY_JOB)
+        graph = definitions(root)
+        job = _daily_job(graph)
+        daily = graph.resolve_assets_def(dg.AssetKey(DAILY_REGISTRY_ID))
+        checks = [spec.name for spec in daily.check_specs]
         for day in days:
             result = job.execute_in_process(
                 instance=instance,
@@ -73,14 +78,24 @@ def run_drift_backfill(
                 run_config=QUIET_LOGS,
                 tags={"registry_pipeline/backfill": f"{days[0]}..{days[-1]}"},
             )
-            outcome = _outcome(day, result)
+            outcome = _outcome(day, result, checks)
             outcomes.append(outcome)
             if on_day is not None:
                 on_day(outcome)
     return outcomes
 
 
-def _outcome(day: date, result: dg.ExecuteInProcessResult) -> DayOutcome:
+def _daily_job(definitions: dg.Definitions) -> dg.JobDefinition:
+    """The graph's declared job that materializes drift_signals_daily alone (its schedule's)."""
+    daily = {dg.AssetKey(DAILY_REGISTRY_ID)}
+    for declared in definitions.jobs or ():
+        job = definitions.resolve_job_def(declared.name)
+        if job.asset_layer.asset_graph.executable_asset_keys == daily:
+            return job
+    raise LookupError(f"the graph declares no job that materializes {DAILY_REGISTRY_ID} alone")
+
+
+def _outcome(day: date, result: dg.ExecuteInProcessResult, expected: Sequence[str]) -> DayOutcome:
     evaluations = result.get_asset_check_evaluations()
     checks = {e.check_name: e.passed for e in evaluations}
     problems = [
@@ -90,7 +105,7 @@ def _outcome(day: date, result: dg.ExecuteInProcessResult) -> DayOutcome:
             e.check_name, e.passed, e.description, {k: v.value for k, v in e.metadata.items()}
         )
     ]
-    unchecked = [check.name for check in DAILY_CHECKS if check.name not in checks]
+    unchecked = [name for name in expected if name not in checks]
     problems += [
         problem_object(
             "CHECK_NOT_RUN", f"{name} was not evaluated: the day is not checked", check=name

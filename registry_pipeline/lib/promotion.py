@@ -22,10 +22,10 @@ import dagster as dg
 
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.gate.gate import gated_store
+from registry_pipeline.core.gate.registry import CHECK_NAMES, check_names
 from registry_pipeline.core.pointers.store import ANY, PointerRefused, pointer_relpath
 from registry_pipeline.core.workspace.catalog import RegistrySpec, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.defs.checks import CHECK_NAMES, check_names
 
 CHECK_SOURCE = "dagster asset check; validated again by the pointer store under its lock"
 _HISTORY_PAGE = 50

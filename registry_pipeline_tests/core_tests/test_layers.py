@@ -2,12 +2,20 @@
 
 Every import in the source is read with `ast` (module level, inside functions and under
 `TYPE_CHECKING` alike), so a lazy import cannot hide a dependency. The order is the one
-`registry_pipeline.core.LAYERS` writes down.
+`registry_pipeline.core.LAYERS` writes down. The same rules, and those of the layers above the
+core, are `.importlinter`'s contracts (`make lint`); the tests at the end keep them in step with
+the packages and show that each one fails on a back-arrow.
 """
 
 from __future__ import annotations
 
 import ast
+import configparser
+import os
+import pkgutil
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +29,9 @@ TOP_LEVEL_CORE = {"__init__", "errors", "_json", "_yaml"}
 """The only modules at the top of core/: the face, the error base, strict JSON and strict YAML."""
 OUTER = ("lib", "defs", "cli", "definitions")
 """The Dagster layer and the CLI: the core never imports them."""
+CONFIG = PACKAGE.parent / ".importlinter"
+HOUSE = ("__main__", "cli", "definitions", "defs", "lib", "core", "_version")
+"""STYLE.md's parts, top first: each imports only those after it."""
 
 
 @dataclass(frozen=True)
@@ -253,3 +264,117 @@ def test_the_public_face_still_exports_every_documented_name() -> None:
     assert len(core.__all__) >= 18
     for name in core.__all__:
         assert getattr(core, name) is not None, name
+
+
+# The import-linter contracts (`.importlinter`, run by `make lint`).
+
+
+def _contracts() -> dict[str, configparser.SectionProxy]:
+    parser = configparser.ConfigParser()
+    assert parser.read(CONFIG, encoding="utf-8"), f"{CONFIG} is missing"
+    prefix = "importlinter:contract:"
+    return {name.removeprefix(prefix): parser[name] for name in parser if name.startswith(prefix)}
+
+
+def _lines(value: str) -> list[str]:
+    return [line.strip() for line in value.strip().splitlines() if line.strip()]
+
+
+def test_the_house_contract_places_every_top_level_module_as_style_md_does() -> None:
+    house = _contracts()["house"]
+    on_disk = {path.stem for path in PACKAGE.glob("*.py")} - {"__init__"}
+    on_disk |= {path.parent.name for path in PACKAGE.glob("*/__init__.py")}
+    assert tuple(_lines(house["layers"])) == HOUSE
+    assert set(HOUSE) == on_disk, "a new top-level module must take its place in the house"
+    assert house.getboolean("exhaustive")
+
+
+def test_the_core_contract_follows_layers_and_names_every_subpackage() -> None:
+    core = _contracts()["core-subpackages"]
+    bottom, *layers = reversed(_lines(core["layers"]))
+    packages = {path.parent.name for path in (PACKAGE / "core").glob("*/__init__.py")}
+    assert {name.strip() for name in bottom.split(":")} == TOP_LEVEL_CORE - {"__init__"}
+    assert set(layers) == packages
+    assert [layer for layer in layers if layer in LAYERS] == list(LAYERS)
+    assert core.getboolean("exhaustive")
+
+
+def test_the_dagster_contract_forbids_every_installed_dagster_package() -> None:
+    forbidden = set(_lines(_contracts()["core-without-dagster"]["forbidden_modules"]))
+    installed = {
+        module.name
+        for module in pkgutil.iter_modules()
+        if module.name == "dagster" or module.name.startswith("dagster_")
+    }
+    assert "dagster" in installed
+    assert installed <= forbidden, sorted(installed - forbidden)
+
+
+def _lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
+    """`lint-imports` with the repository's contracts, on the package found under `root`."""
+    command = [str(Path(sys.executable).with_name("lint-imports")), "--config", str(CONFIG)]
+    return subprocess.run(
+        [*command, "--no-cache", "--no-logo"],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_lint_imports_keeps_every_contract() -> None:
+    done = _lint_imports(PACKAGE.parent)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "3 kept, 0 broken" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("relpath", "text", "expected"),
+    [
+        (
+            "lib/bad.py",
+            "def f():\n    from registry_pipeline.definitions import build_definitions\n",
+            "registry_pipeline.lib.bad -> registry_pipeline.definitions",
+        ),
+        (
+            "lib/bad.py",
+            "import registry_pipeline.defs.assets\n",
+            "lib.bad -> registry_pipeline.defs",
+        ),
+        (
+            "defs/bad.py",
+            "from registry_pipeline.cli import main\n",
+            "defs.bad -> registry_pipeline.cli",
+        ),
+        (
+            "definitions.py",
+            "import registry_pipeline.cli.main\n",
+            "definitions -> registry_pipeline.cli",
+        ),
+        (
+            "core/explain/bad.py",
+            "from registry_pipeline.lib import build\n",
+            "bad -> registry_pipeline.lib",
+        ),
+        (
+            "core/seal/bad.py",
+            "from registry_pipeline.core.workspace import layout\n",
+            "core.seal.bad -> registry_pipeline.core.workspace.layout",
+        ),
+        ("core/pointers/bad.py", "import dagster_postgres\n", "pointers.bad -> dagster_postgres"),
+        ("core/newpkg/__init__.py", "", "- registry_pipeline.core.newpkg"),
+    ],
+)
+def test_lint_imports_fails_on_a_back_arrow(
+    tmp_path: Path, relpath: str, text: str, expected: str
+) -> None:
+    """A copy of the package with one wrong import (or an unplaced subpackage) breaks a contract."""
+    shutil.copytree(PACKAGE, tmp_path / PACKAGE.name, ignore=shutil.ignore_patterns("__pycache__"))
+    path = tmp_path / PACKAGE.name / relpath
+    path.parent.mkdir(exist_ok=True)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(text)
+    done = _lint_imports(tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "BROKEN" in done.stdout and expected in done.stdout, done.stdout

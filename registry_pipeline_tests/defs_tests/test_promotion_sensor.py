@@ -102,7 +102,7 @@ def test_a_failed_build_promotes_nothing_in_the_sensor_as_in_the_cli(
 
     source = demo / "registries" / "expected_versions" / "EXPECTED_VERSIONS_v0_1.json"
     source.write_text('{"version": "0.1"}\n')
-    summary = run_build(demo)  # the CLI's path: it promotes nothing
+    summary = run_build(demo, build_definitions)  # the CLI's path: it promotes nothing
     assert not summary.success
     assert not any(entry.promoted for entry in summary.registries)
     passed = {e.registry_id for e in summary.registries if e.checks and all(e.checks.values())}
@@ -123,7 +123,7 @@ def test_a_new_sensor_on_a_long_history_requests_nothing_already_done(
     template = source.read_text().replace('"op_status_table": "0.1.0"', '"op_status_table": "V"')
     for version in ("0.1.1", "0.1.2", "0.1.3"):  # three promoted builds: ~20 materializations
         source.write_text(template.replace('"V"', f'"{version}"'))
-        assert run_build(demo).success
+        assert run_build(demo, build_definitions).success
     materializations = instance.fetch_materializations(dg.AssetKey("run_registry"), limit=100)
     assert len(materializations.records) == 3
     defs = build_definitions(demo)

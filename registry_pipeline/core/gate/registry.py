@@ -50,6 +50,8 @@ SEAL_VALID = RegistryCheck(
 SCHEMA_VALID = RegistryCheck(
     "schema_valid", "Every artifact parses and matches the schema of its name.", c.schema_check
 )
+CHECK_NAMES = (SEAL_VALID.name, SCHEMA_VALID.name)
+"""The checks every registry has."""
 DELTA_APPEND_ONLY = RegistryCheck(
     APPEND_ONLY,
     "The previous log snapshot is an exact prefix of this one, and every appended record is "

@@ -147,11 +147,10 @@ def test_the_named_steps_are_the_ones_the_store_passes(
     workspace: Workspace, snapshots: list[SealedRun], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Guards the list above: a renamed or new crash point in the store fails here."""
-    from registry_pipeline.core.pointers import _writer
-    from registry_pipeline.core.pointers import store as pointer_store
+    from registry_pipeline.core.pointers import _compare_and_swap, _writer
 
     reached: list[str] = []
-    monkeypatch.setattr(pointer_store, "crash_point", reached.append)
+    monkeypatch.setattr(_compare_and_swap, "crash_point", reached.append)
     monkeypatch.setattr(_writer, "crash_point", reached.append)
     pstore = gated_store(workspace)
     pstore.promote(REGISTRY, snapshots[0].run_id, relpath=RELPATH, reason="", actor=ACTOR)
