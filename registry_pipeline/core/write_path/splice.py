@@ -1,18 +1,17 @@
-"""The new text of a registry file with one entry inserted or replaced.
+"""The new text of a registry file with one entry inserted or replaced, every other byte kept.
 
-Every other byte of the file stays as it was: the entry's text is spliced in at line (YAML) or
-character (JSON) boundaries found by the strict parse. A replaced YAML entry is merged into its
-old text round-trip (`ruamel.yaml`), so its own comments stay too. Where no splice is possible (a
-flow-style or empty YAML list) the whole file goes round-trip through `ruamel.yaml`, which keeps
-comments but may re-indent. Each result is parsed again and compared with what was meant before
-it is returned: a splice that would read back differently is never written.
+A block-style YAML list is spliced at the item line spans the strict parse found, the entry's
+text written by ruamel.yaml's round-trip mode (a replaced entry merged into its old text, so its
+comments stay); other YAML (a flow or missing list, one entry per file) goes round-trip whole,
+which keeps comments but may re-indent; JSON is spliced by `_splice_json`. Each result is parsed
+again and compared with what was meant: a file that would read back differently is never written.
 """
 
 from __future__ import annotations
 
 import io
 import re
-from contextvars import ContextVar
+from collections.abc import Callable
 from typing import Any
 
 from registry_pipeline.core._yaml import loads_yaml_strict
@@ -30,33 +29,36 @@ YAML_11_LOOKALIKE = re.compile(
 UNSAFE_RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\n\r\t]")
 """Characters written escaped in a double-quoted scalar (line breaks YAML 1.1 readers fold,
 controls), so the file's lines stay the parser's lines."""
-
-
 FULL_CHECK_BYTES = 64 * 1024
-"""Spliced files smaller than this are parsed whole again before they are written; larger ones
-have the entry's own text parsed again, and rely on the splice points the strict parse found
-(`content._item_spans` refuses every layout it cannot splice exactly)."""
+"""Spliced files smaller than this are parsed whole again; larger ones have the entry's own text
+parsed again and rely on the spans the strict parse found (`content._item_spans`)."""
 
 
 def new_text(
     entry_type: EntryType, parsed: ParsedFile | None, old: Entry | None, key: str, value: Any
 ) -> ParsedFile:
     """The entry's file once the entry `key` holds `value` (inserted or replaced): its bytes,
-    its document and, for a spliced YAML list, the moved line spans (None when the file was
-    written round-trip)."""
-    _DOUBLE_QUOTES.set(_quote_style(parsed.data if parsed is not None else None))
+    its document and, for a spliced YAML list, the moved line spans."""
+    data = parsed.data if parsed is not None else b""
+    # new quoted strings follow the file's quotes: double when most of its quoted values are
+    double = data.count(b': "') + data.count(b'- "') > data.count(b": '") + data.count(b"- '")
+    if not entry_type.is_yaml:
+        if entry_type.layout == "files":
+            return ParsedFile(_as_file(json_dump(value, "") + "\n", data), value)
+        return ParsedFile(*json_container(entry_type, parsed, old, key, value))
     if entry_type.layout == "files":
-        if entry_type.is_yaml:
-            return ParsedFile(_yaml_file(parsed, value), value)
-        text = json_dump(value, "") + "\n"
-        return ParsedFile(_as_file(text, parsed.data if parsed is not None else b""), value)
-    if entry_type.is_yaml:
-        return _yaml_list(entry_type, parsed, old, key, value)
-    data, document = json_container(entry_type, parsed, old, key, value)
-    return ParsedFile(data, document)
-
-
-# --- YAML -----------------------------------------------------------------------------------
+        text = _rewrite(parsed, lambda yaml, document: _merge(document, value, double))
+        if loads_yaml_strict(text) != value:
+            raise SpliceError("the written entry would read back differently")
+        return ParsedFile(_as_file(text, data), value)
+    document = parsed.document if parsed is not None else None
+    index = _insert_at(entry_type, document, key)
+    if old is not None and old.index is not None:
+        index = old.index
+    spliced = None
+    if parsed is not None and parsed.spans:
+        spliced = _splice(entry_type, parsed, old, index, value, double)
+    return spliced or _roundtrip(entry_type, parsed, old, index, value, double)
 
 
 def _yaml(offset: int = 2) -> Any:
@@ -69,208 +71,138 @@ def _yaml(offset: int = 2) -> Any:
     return yaml
 
 
-_DOUBLE_QUOTES: ContextVar[bool] = ContextVar("double_quotes", default=False)
-"""Whether the file being written quotes with `"` rather than `'` (new strings follow it)."""
-
-
-def _quoted(value: Any) -> Any:
-    """`value` with strings a YAML 1.1 reader would misread marked to be written quoted, in
-    the quote style of the file."""
-    from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
-
-    if isinstance(value, dict):
-        return {_quoted(k): _quoted(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_quoted(v) for v in value]
-    if isinstance(value, str) and UNSAFE_RAW.search(value):
-        return DoubleQuotedScalarString(value)  # escaped: \N, \L, \P, \x..
-    if isinstance(value, str) and (YAML_11_LOOKALIKE.match(value) or not value):
-        style = DoubleQuotedScalarString if _DOUBLE_QUOTES.get() else SingleQuotedScalarString
-        return style(value)
-    return value
-
-
-def _quote_style(data: bytes | None) -> bool:
-    """True when the file's quoted scalars mostly use `"`."""
-    if not data:
-        return False
-    return data.count(b': "') + data.count(b'- "') > data.count(b": '") + data.count(b"- '")
-
-
 def _dump(yaml: Any, value: Any) -> str:
     stream = io.StringIO()
     yaml.dump(value, stream)
     return stream.getvalue()
 
 
-def _merge(old: Any, new: Any) -> Any:
-    """`new`, reusing `old`'s round-trip nodes where they are equal (their comments and
-    quoting stay)."""
-    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+def _quoted(value: Any, double: bool = False) -> Any:
+    """`value` with the strings a YAML 1.1 reader would misread marked to be written quoted."""
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 
-    if isinstance(old, CommentedMap) and isinstance(new, dict):
+    if isinstance(value, dict):
+        return {_quoted(k, double): _quoted(v, double) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_quoted(v, double) for v in value]
+    if isinstance(value, str) and UNSAFE_RAW.search(value):
+        return DoubleQuotedScalarString(value)  # escaped: \N, \L, \P, \x..
+    if isinstance(value, str) and (YAML_11_LOOKALIKE.match(value) or not value):
+        return (DoubleQuotedScalarString if double else SingleQuotedScalarString)(value)
+    return value
+
+
+def _merge(old: Any, new: Any, double: bool) -> Any:
+    """`new`, keeping `old`'s round-trip nodes where equal (their comments and quoting stay)."""
+    if isinstance(old, dict) and isinstance(new, dict):
         for gone in [k for k in old if k not in new]:
             del old[gone]
         for k, v in new.items():
-            if k in old:
-                old[k] = _merge(old[k], v)
-            else:
-                old[_quoted(k)] = _quoted(v)
+            old[k if k in old else _quoted(k, double)] = _merge(old.get(k), v, double)
         return old
-    if isinstance(old, CommentedSeq) and isinstance(new, list):
+    if isinstance(old, list) and isinstance(new, list):
         del old[len(new) :]
         for i, v in enumerate(new):
             if i < len(old):
-                old[i] = _merge(old[i], v)
+                old[i] = _merge(old[i], v, double)
             else:
-                old.append(_quoted(v))
+                old.append(_quoted(v, double))
         return old
     same_kind = type(old) is type(new) or (isinstance(old, str) and isinstance(new, str))
-    if same_kind and old == new:
-        return old
-    return _quoted(new)
-
-
-def _yaml_file(parsed: ParsedFile | None, value: Any) -> bytes:
-    """A one-entry file: written fresh, or merged round-trip into its old text (its line ends
-    and byte-order mark kept)."""
-    yaml = _yaml()
-    if parsed is None:
-        text = _dump(yaml, _quoted(value))
-    else:
-        old = parsed.data.decode("utf-8-sig").replace("\r\n", "\n")
-        text = _dump(yaml, _merge(yaml.load(old), value))
-    if loads_yaml_strict(text) != value:
-        raise SpliceError("the written entry would read back differently")
-    return _as_file(text, parsed.data if parsed is not None else b"")
+    return old if same_kind and old == new else _quoted(new, double)
 
 
 def _as_file(text: str, original: bytes) -> bytes:
     """`text` (LF line ends) with the original file's line ends and byte-order mark."""
     if b"\r\n" in original:
         text = text.replace("\n", "\r\n")
-    bom = "\ufeff" if original.startswith(b"\xef\xbb\xbf") else ""
-    return (bom + text).encode()
+    return ("\ufeff" * original.startswith(b"\xef\xbb\xbf") + text).encode()
 
 
-def _lines(data: bytes) -> list[str]:
-    return data.decode("utf-8-sig").splitlines(keepends=True)
+def _rewrite(parsed: ParsedFile | None, edit: Callable[[Any, Any], Any]) -> str:
+    """The file's text once `edit(yaml, round-trip document)` changed it (LF line ends)."""
+    yaml = _yaml()
+    original = parsed.data.decode("utf-8-sig").replace("\r\n", "\n") if parsed else ""
+    document = yaml.load(original)
+    text = _dump(yaml, edit(yaml, document))
+    if document is None and original.strip():  # comments only: they stay, the entries follow
+        text = original + ("" if original.endswith("\n") else "\n") + text
+    return text
 
 
-def _yaml_list(
-    entry_type: EntryType, parsed: ParsedFile | None, old: Entry | None, key: str, value: Any
-) -> ParsedFile:
-    if parsed is None or parsed.document is None:
-        return _yaml_roundtrip(entry_type, parsed, old, value, 0)
-    spans = parsed.spans
-    if spans:
-        spliced = _splice_yaml(entry_type, parsed, spans, old, key, value)
-        if spliced is not None:
-            return spliced
-    return _yaml_roundtrip(entry_type, parsed, old, value, _insert_at(entry_type, parsed, key))
-
-
-def _insert_at(entry_type: EntryType, parsed: ParsedFile, key: str) -> int:
-    """Where a new entry goes in the parsed file's list (0 when it has none yet)."""
+def _insert_at(entry_type: EntryType, document: Any, key: str) -> int:
+    """Where a new entry goes in the document's list (0 when it has none yet)."""
     try:
-        items = resolve(parsed.document, entry_type.container)
+        items = resolve(document, entry_type.container)
     except KeyError:
         return 0
     return json_index(entry_type, items, key) if isinstance(items, list) else 0
 
 
-def _splice_yaml(
-    entry_type: EntryType,
-    parsed: ParsedFile,
-    spans: tuple[tuple[int, int], ...],
-    old: Entry | None,
-    key: str,
-    value: Any,
-) -> ParsedFile | None:
-    lines = _lines(parsed.data)
-    index = _insert_at(entry_type, parsed, key)
-    dash = lines[spans[0][0]].index("-")
-    offset = _offset(lines, spans[0][0], dash)
-    yaml = _yaml(offset)
-    shift = dash - offset
-    if old is not None and old.index is not None:
-        first, last = spans[old.index]
-        snippet = lines[first : last + 1]
-        if any(line.strip() and len(line) - len(line.lstrip(" ")) < shift for line in snippet):
-            return None  # a line left of the entry (a comment): round-trip the whole file
-        item = yaml.load("".join(line[shift:].rstrip("\r\n") + "\n" for line in snippet))
-        text = _dump(yaml, _merge(item, [value]))
-        start, stop = first, last + 1
-    else:
-        text = _dump(yaml, [_quoted(value)])
-        if index < len(spans):
-            start = spans[index][0]
-            while start > 0 and _comment_at(lines[start - 1], dash, above=True):
-                start -= 1  # the comment just above an entry stays with it
-        else:
-            start = spans[-1][1] + 1
-            while start < len(lines) and _comment_at(lines[start], dash, above=False):
-                start += 1  # a comment indented into the last entry stays with it
-        stop = start
-    newline = "\r\n" if lines[spans[0][0]].endswith("\r\n") else "\n"
-    written = text.split("\n")
-    if written and written[-1] == "":
-        written.pop()
-    block = [" " * shift + line if line.strip() else line for line in written]
-    if len(block) != len(text.splitlines()) or loads_yaml_strict(text) != [value]:
-        return None  # the text would not read back as the entry, line for line
-    if start > 0 and not lines[start - 1].endswith(("\n", "\r")):
-        lines[start - 1] += newline  # the file did not end with a newline
-    lines[start:stop] = [line + newline for line in block]
-    bom = "\ufeff" if parsed.data.startswith(b"\xef\xbb\xbf") else ""
-    data = (bom + "".join(lines)).encode()
-    document = _with_entry(parsed.document, entry_type, old, value, index)
-    if len(data) < FULL_CHECK_BYTES and loads_yaml_strict(data) != document:
-        raise SpliceError("the spliced file would read back differently", path=entry_type.source)
-    return ParsedFile(data, document, _moved(spans, old, start, stop, len(block), index))
-
-
-def _with_entry(
-    document: Any, entry_type: EntryType, old: Entry | None, value: Any, index: int
-) -> Any:
-    """`document` with the entry replaced at its index or inserted at `index` (in place: the old
-    parse is consumed by the write)."""
+def _with_entry(document: Any, entry_type: EntryType, replace: bool, value: Any, index: int) -> Any:
+    """`document` with the entry put at `index` (in place: the old parse is consumed)."""
     items = resolve(document, entry_type.container)
-    if old is not None and old.index is not None:
-        items[old.index] = value
-    else:
-        items.insert(index, value)
+    items[index : index + replace] = [value]
     return document
 
 
-def _moved(
-    spans: tuple[tuple[int, int], ...],
+def _splice(
+    entry_type: EntryType,
+    parsed: ParsedFile,
     old: Entry | None,
-    start: int,
-    stop: int,
-    count: int,
     index: int,
-) -> tuple[tuple[int, int], ...]:
-    """The items' line spans once lines [start, stop) became `count` new lines holding the
-    entry (at `old.index` when replaced, else at `index`)."""
-    shift = count - (stop - start)
-    moved = [(a + shift, b + shift) if a >= stop else (a, b) for a, b in spans]
-    own = (start, start + count - 1)
-    if old is not None and old.index is not None:
-        moved[old.index] = own
+    value: Any,
+    double: bool,
+) -> ParsedFile | None:
+    """The file with the entry's lines spliced in at `index`, or None where only a round-trip can
+    write it (a line of the old entry left of its dash, text that would not read back)."""
+    spans = parsed.spans or ()
+    lines = parsed.data.decode("utf-8-sig").splitlines(keepends=True)
+    dash = lines[spans[0][0]].index("-")
+    offset = _offset(lines, spans[0][0], dash)
+    yaml, shift = _yaml(offset), dash - offset
+    replace = old is not None and old.index is not None
+    if replace:
+        start, stop = spans[index][0], spans[index][1] + 1
+        snippet = lines[start:stop]
+        if any(line.strip() and len(line) - len(line.lstrip(" ")) < shift for line in snippet):
+            return None  # a line left of the entry (a comment): round-trip the whole file
+        item = yaml.load("".join(line[shift:].rstrip("\r\n") + "\n" for line in snippet))
+        text = _dump(yaml, _merge(item, [value], double))
     else:
-        moved.insert(index, own)
-    return tuple(moved)
+        text = _dump(yaml, [_quoted(value, double)])
+        if index < len(spans):  # the comment just above an entry stays with it
+            start = spans[index][0]
+            while start > 0 and _comment_at(lines[start - 1], dash, above=True):
+                start -= 1
+        else:  # a comment indented into the last entry stays with it
+            start = spans[-1][1] + 1
+            while start < len(lines) and _comment_at(lines[start], dash, above=False):
+                start += 1
+        stop = start
+    block = [" " * shift + line if line.strip() else line for line in text.splitlines()]
+    if text.count("\n") != len(block) or loads_yaml_strict(text) != [value]:
+        return None  # the text would not read back as the entry, line for line
+    newline = "\r\n" if lines[spans[0][0]].endswith("\r\n") else "\n"
+    if start > 0 and not lines[start - 1].endswith(("\n", "\r")):
+        lines[start - 1] += newline  # the file did not end with a newline
+    lines[start:stop] = [line + newline for line in block]
+    data = ("\ufeff" * parsed.data.startswith(b"\xef\xbb\xbf") + "".join(lines)).encode()
+    document = _with_entry(parsed.document, entry_type, replace, value, index)
+    if len(data) < FULL_CHECK_BYTES and loads_yaml_strict(data) != document:
+        raise SpliceError("the spliced file would read back differently", path=entry_type.source)
+    grown = len(block) - (stop - start)
+    moved = [(a + grown, b + grown) if a >= stop else (a, b) for a, b in spans]
+    moved[index : index + replace] = [(start, start + len(block) - 1)]
+    return ParsedFile(data, document, tuple(moved))
 
 
 def _comment_at(line: str, dash: int, *, above: bool) -> bool:
     """Whether `line` is a comment of the entry below (`above`: at most at the dashes' column)
     or of the entry above (indented past the dashes)."""
     stripped = line.lstrip(" ")
-    if not stripped.startswith("#"):
-        return False
     indent = len(line) - len(stripped)
-    return indent <= dash if above else indent > dash
+    return stripped.startswith("#") and (indent <= dash if above else indent > dash)
 
 
 def _offset(lines: list[str], dash_line: int, dash: int) -> int:
@@ -282,49 +214,44 @@ def _offset(lines: list[str], dash_line: int, dash: int) -> int:
     return 0
 
 
-def _yaml_roundtrip(
-    entry_type: EntryType, parsed: ParsedFile | None, old: Entry | None, value: Any, index: int
+def _roundtrip(
+    entry_type: EntryType,
+    parsed: ParsedFile | None,
+    old: Entry | None,
+    index: int,
+    value: Any,
+    double: bool,
 ) -> ParsedFile:
-    """The whole file round-trip: the list created where missing, the entry inserted or
-    merged; comments kept, layout possibly not."""
-    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+    """The whole file round-trip with the list created where missing and the entry put at
+    `index`: comments kept, layout possibly not."""
+    replace = old is not None and old.index is not None
+    parts = [p.replace("~1", "/").replace("~0", "~") for p in entry_type.container.split("/")[1:]]
 
-    yaml = _yaml()
-    original = parsed.data.decode("utf-8-sig").replace("\r\n", "\n") if parsed else ""
-    document = yaml.load(original) if parsed is not None else None
-    wanted = None if parsed is None or parsed.document is None else parsed.document
-    parts = entry_type.container.split("/")[1:] if entry_type.container else []
-    if document is None:
-        document = CommentedMap() if parts else CommentedSeq()
-    holder: Any = document
-    for part in parts[:-1]:
-        holder = holder.setdefault(part, CommentedMap())
-    if parts:
-        if not isinstance(holder.get(parts[-1]), list):
-            holder[parts[-1]] = CommentedSeq()
-        items = holder[parts[-1]]
-    else:
-        items = document
-    if old is not None and old.index is not None:
-        items[old.index] = _merge(items[old.index], value)
-    else:
-        items.insert(index, _quoted(value))
-    text = _dump(yaml, document)
-    if wanted is None and original.strip():  # comments only: they stay, the list follows them
-        text = original + ("" if original.endswith("\n") else "\n") + text
+    def edit(yaml: Any, document: Any) -> Any:
+        if document is None:
+            document = yaml.map() if parts else yaml.seq()
+        holder = document
+        for part in parts[:-1]:
+            holder = holder.setdefault(part, yaml.map())
+        if parts and not isinstance(holder.get(parts[-1]), list):
+            holder[parts[-1]] = yaml.seq()
+        items = holder[parts[-1]] if parts else document
+        if replace:  # one item set, not a slice: a slice drops the items' comments
+            items[index] = _merge(items[index], value, double)
+        else:
+            items.insert(index, _quoted(value, double))
+        return document
+
+    text = _rewrite(parsed, edit)
     expected = loads_yaml_strict(text)
-    if wanted is not None and _holds_list(wanted, entry_type.container):
-        wanted = _with_entry(wanted, entry_type, old, value, index)
-        if expected != wanted:
-            raise SpliceError("the rewritten file would read back differently")
-    position = old.index if old is not None and old.index is not None else index
-    if resolve(expected, entry_type.container)[position] != value:
+    wanted = parsed.document if parsed is not None else None
+    try:
+        if isinstance(resolve(wanted, entry_type.container), list):
+            wanted = _with_entry(wanted, entry_type, replace, value, index)
+            if expected != wanted:
+                raise SpliceError("the rewritten file would read back differently")
+    except KeyError:
+        pass
+    if resolve(expected, entry_type.container)[index] != value:
         raise SpliceError("the written entry would read back differently")
     return ParsedFile(_as_file(text, parsed.data if parsed is not None else b""), expected)
-
-
-def _holds_list(document: Any, container: str) -> bool:
-    try:
-        return isinstance(resolve(document, container), list)
-    except KeyError:
-        return False
