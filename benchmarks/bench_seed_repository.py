@@ -12,8 +12,9 @@ index refreshed (not timed; see `fresh_copy`):
   (`python3 SCRIPT`, cwd = the copy, with the venv's base interpreter: their stdlib only), after
   creating the `.codex/RUNS` they need (not timed); wall and CPU are summed, peak RSS the largest;
 - our side runs `registry adopt .` (timed on its own), commits the adoption (`git add -A`,
-  `git commit`, not timed, as a user would), then `registry build --json` (a full first build)
-  and once more with nothing changed.
+  `git commit`, not timed, as a user would), then `registry build --json` (a full first build),
+  once more with nothing changed (it must answer `up to date`), and once after one hand-edited
+  source changed (a newline appended to the expected versions: a build that changes something).
 
 Timing, cache handling and the table are bench_adopt's (its `Bench`, `run_measured` and
 `markdown`). Checks on every run: every command exits 0; their run registry indexes every run
@@ -102,6 +103,10 @@ def run_keys(root: Path) -> set[str]:
     }
 
 
+CHANGED_SOURCE = "docs/governance/EXPECTED_VERSIONS_v0_1.json"
+"""The hand-edited source the third build finds changed (expected_versions, a plain JSON file)."""
+
+
 class SeedRepositoryBench(Bench):
     """bench_adopt's two sides on copies of the real repository instead of a generated one.
 
@@ -130,7 +135,14 @@ class SeedRepositoryBench(Bench):
             "adopt": Row("registry adopt .", "once per copy, then committed", ours=True),
             "first": Row("registry build (first, full)", "registry build --json", ours=True),
             "again": Row(
-                "registry build (no change)", "the same, right after the first", ours=True
+                "registry build (no change)",
+                "the same, right after the first: `up to date`, no Dagster",
+                ours=True,
+            ),
+            "changed": Row(
+                "registry build (one source changed)",
+                f"after a newline is appended to {CHANGED_SOURCE}",
+                ours=True,
             ),
         }
         self.steps: dict[str, list[Timed]] = {name: [] for name, _rel in SEED_STEPS}
@@ -197,13 +209,18 @@ class SeedRepositoryBench(Bench):
         _progress("ours adopt", adopt)
         run_quiet(["git", "-C", str(copy), "add", "-A"])
         run_quiet(["git", "-C", str(copy), "commit", "-q", "-m", "adopt registry-pipeline"])
-        for key in ("first", "again"):
+        for key in ("first", "again", "changed"):
             before = self.count_folders(copy)
             output = self.work / f"build_{key}.json"
+            if key == "changed":
+                with (copy / CHANGED_SOURCE).open("a", encoding="utf-8") as source:
+                    source.write("\n")
             self.prepare(copy)
             try:
                 sample = run_measured([REGISTRY, "build", "--json"], copy, output)
-                self.statuses[key] = self.check_build(output, before, key)
+                self.statuses[key] = (
+                    _up_to_date(output) if key == "again" else self.check_build(output, before, key)
+                )
             except BenchError as error:
                 raise BenchError(f"registry build ({key}): {error}{_problems(output)}") from error
             self.rows[key].runs.append(sample)
@@ -212,6 +229,14 @@ class SeedRepositoryBench(Bench):
             self.kept = copy
         else:
             remove_tree(copy)
+
+
+def _up_to_date(output: Path) -> dict[str, str]:
+    """The no-change build must answer `up to date` (and build nothing)."""
+    summary = json.loads(output.read_text())
+    if not (summary.get("success") and summary.get("up_to_date")):
+        raise BenchError(f"not up to date: {summary.get('changed')}")
+    return {"up_to_date": "true"}
 
 
 def _problems(output: Path) -> str:

@@ -18,6 +18,7 @@ from registry_pipeline.core.workspace.build_lock import DEFAULT_WAIT
 from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
 from registry_pipeline.defs.assets import IO_MANAGER_KEY, coordination_steps, registry_assets
+from registry_pipeline.defs.build_record import build_record_sensor, change_sensor
 from registry_pipeline.defs.drift_daily import (
     drift_signals_daily,
     drift_signals_daily_job,
@@ -69,7 +70,11 @@ def build_definitions(
             promote_active_pointers,
             drift_signals_daily_job,
         ],
-        sensors=[promotion_sensor(with_pointer, root)],
+        sensors=[
+            promotion_sensor(with_pointer, root),
+            build_record_sensor(BUILD_JOB, root),
+            change_sensor(BUILD_JOB, root),
+        ],
         schedules=[*build_schedules(BUILD_JOB, str(root)), drift_signals_daily_schedule],
         # every run in one process: a run launched from the UI ("Materialize") holds the build
         # lock from its first step to its last, and its resources are set up once

@@ -8,6 +8,12 @@ from typing import Any
 from registry_pipeline.cli._commands import workspace_option
 from registry_pipeline.cli._output import err, json_doc, out
 from registry_pipeline.core.errors import UsageError, problem_text
+from registry_pipeline.core.freshness import (
+    active_snapshots,
+    build_inputs,
+    record_build,
+    up_to_date,
+)
 from registry_pipeline.core.workspace.build_lock import DEFAULT_WAIT
 from registry_pipeline.core.workspace.layout import resolve_workspace
 
@@ -27,8 +33,12 @@ def add_build(commands: Any) -> None:
         "promoted (the same code as the promote_active_pointers job; a failed build "
         "promotes nothing). Exit 0 when every registry built, passed its checks and "
         "was promoted or needed no promotion, 1 otherwise (downstream registries of a "
-        "failed one are not built).",
+        "failed one are not built). When nothing a build reads changed since the last "
+        "successful build (sources, catalog, schemas, the tool, run folders other than "
+        "the registries' own, the active snapshots), it says `up to date` without "
+        "starting Dagster; --force builds anyway.",
         epilog="examples:\n  registry build\n  registry build --select op_status_table --json\n"
+        "  registry build --force      # even when nothing changed\n"
         "  registry build --full-audit\n  registry build --wait 0   # fail at once if another "
         "build runs\n\nOne build at a time per workspace: a second build (CLI, UI or schedule) "
         "waits for the first, up to --wait seconds, then fails with BUILD_IN_PROGRESS naming "
@@ -53,6 +63,11 @@ def add_build(commands: Any) -> None:
         metavar="SECONDS",
         help="how long to wait for another build of this workspace before failing with "
         f"BUILD_IN_PROGRESS (default {DEFAULT_WAIT:g}; 0 fails at once)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="build even when nothing changed since the last successful build",
     )
     parser.add_argument("--json", action="store_true", help="print a JSON object")
     workspace_option(parser)
@@ -83,6 +98,16 @@ def run_build_command(args: argparse.Namespace) -> int:
                 path=registry_id,
             )
         catalog.get(registry_id)
+    whole = not args.select
+    if whole and not (args.force or args.full_audit):
+        freshness = up_to_date(workspace, catalog)
+        if freshness.up_to_date:  # answered without Dagster
+            if args.json:
+                json_doc({"dagster_run_id": None, "success": True, **freshness.as_json()})
+            else:
+                out(freshness.summary())
+            return 0
+    read = build_inputs(workspace) if whole else None
     from registry_pipeline.definitions import build_definitions
     from registry_pipeline.lib.build import run_build
 
@@ -94,11 +119,15 @@ def run_build_command(args: argparse.Namespace) -> int:
         wait=args.wait,
         on_wait=err,
     )
+    if read is not None and summary.success:
+        after = {rid: [run_id] for rid, run_id in active_snapshots(workspace).items()}
+        record_build(workspace, read, after, summary.dagster_run_id)
     if args.json:
         json_doc(
             {
                 "dagster_run_id": summary.dagster_run_id,
                 "success": summary.success,
+                "up_to_date": False,
                 "registries": [entry.as_json() for entry in summary.registries],
             }
         )

@@ -53,6 +53,7 @@ LAYERS = (
     "gate",
     "builders",
     "adopt",
+    "freshness",
 )
 """The subpackages in dependency order: each may import only those before it."""
 

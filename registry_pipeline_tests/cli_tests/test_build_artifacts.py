@@ -107,9 +107,10 @@ class Built:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
-    """Read-only for the tests: the demo copy after two successful builds."""
+    """Read-only for the tests: the demo copy after two successful builds (the second forced:
+    with nothing changed a plain build is `up to date` and builds nothing)."""
     root = _demo(tmp_path_factory.mktemp("artifacts"))
-    builds = tuple(_build(root) for _ in range(2))
+    builds = (_build(root), _build(root, "--force"))
     for build in builds:
         assert build.code == 0 and build.document["success"], build.document
     return Built(root, builds)

@@ -20,8 +20,8 @@ BUILT_WITH_POINTER = ("run_registry", "op_status_table", "drift_signals")
 Run = Callable[..., tuple[int, str, str]]
 
 
-def _build(cli: Run, root: Path) -> tuple[int, dict[str, dict[str, object]]]:
-    code, out, _ = cli("build", "--workspace", str(root), "--json")
+def _build(cli: Run, root: Path, *extra: str) -> tuple[int, dict[str, dict[str, object]]]:
+    code, out, _ = cli("build", "--workspace", str(root), "--json", *extra)
     return code, {entry["registry_id"]: entry for entry in json.loads(out)["registries"]}
 
 
@@ -73,7 +73,9 @@ def test_failed_check_promotes_nothing_then_the_fix_does(cli: Run, demo: Path) -
     assert entries["expected_versions"]["promoted"] is True
     _verify(demo)
 
-    code, again = _build(cli, demo)  # nothing new for the sources
+    code, out, _ = cli("build", "--workspace", str(demo))  # nothing changed: nothing to do
+    assert code == 0 and out.startswith("up to date: nothing changed")
+    code, again = _build(cli, demo, "--force")  # nothing new for the sources
     assert code == 0
     for registry_id in SOURCES:
         assert again[registry_id]["status"] == "reused"

@@ -73,7 +73,11 @@ def test_definitions_module_loads_the_demo_workspace_when_dagster_asks() -> None
 def test_promotion_sensor_watches_the_registries_with_a_pointer() -> None:
     defs = build_definitions(DEMO_WORKSPACE)
     sensors = {sensor.name: sensor for sensor in defs.sensors or []}
-    assert set(sensors) == {"promote_checked_materializations"}
+    assert set(sensors) == {
+        "promote_checked_materializations",
+        "record_successful_build",
+        "build_when_inputs_change",
+    }
     sensor = sensors["promote_checked_materializations"]
     assert sensor.job_name == "promote_active_pointers"
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING

@@ -1,0 +1,134 @@
+"""`registry build` with nothing changed: `up to date` without Dagster, the same answer as the
+daily schedule's, and a fixed point after one build (the registries' own folders are outputs)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from registry_pipeline.core.freshness import up_to_date
+from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline_tests.cli_tests.conftest import Run
+
+EXPECTED = "registries/expected_versions/EXPECTED_VERSIONS_v0_1.json"
+
+
+def _build(cli: Run, root: Path, *extra: str) -> dict[str, Any]:
+    code, out, err = cli("build", "--workspace", str(root), "--json", *extra)
+    assert code == 0, out + err
+    document = json.loads(out)
+    assert document["success"] is True
+    return dict(document)
+
+
+def _entry(document: dict[str, Any], registry_id: str) -> dict[str, Any]:
+    return dict(next(e for e in document["registries"] if e["registry_id"] == registry_id))
+
+
+def test_a_second_build_is_up_to_date_and_does_not_import_dagster(cli: Run, demo: Path) -> None:
+    first = _build(cli, demo)
+    assert first["up_to_date"] is False and first["dagster_run_id"]
+    runs = sorted(p.name for p in (demo / ".codex/RUNS").iterdir())
+    argv = ["-X", "importtime", "-m", "registry_pipeline", "build", "--workspace", str(demo)]
+    done = subprocess.run(
+        [sys.executable, *argv, "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    second = json.loads(done.stdout)
+    assert second["up_to_date"] is True and second["changed"] == [], second["changed"]
+    assert second["dagster_run_id"] is None
+    assert second["last_build"]["dagster_run_id"] == first["dagster_run_id"]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()}
+    assert "registry_pipeline.core.freshness.state" in imported
+    assert not {name for name in imported if name.split(".")[0] == "dagster"}
+    assert sorted(p.name for p in (demo / ".codex/RUNS").iterdir()) == runs  # nothing sealed
+
+
+def test_force_builds_and_a_forced_build_is_a_fixed_point_too(cli: Run, demo: Path) -> None:
+    _build(cli, demo)
+    forced = _build(cli, demo, "--force")
+    assert forced["up_to_date"] is False and forced["dagster_run_id"]
+    assert _entry(forced, "expected_versions")["status"] == "reused"
+    assert _entry(forced, "run_registry")["status"] == "built"
+    code, out, _ = cli("build", "--workspace", str(demo))
+    assert code == 0 and out.startswith("up to date: nothing changed"), out[-300:]
+
+
+def test_a_changed_source_is_built_then_the_workspace_is_up_to_date(cli: Run, demo: Path) -> None:
+    _build(cli, demo)
+    source = demo / EXPECTED
+    source.write_text(source.read_text().replace("\n", "\n ", 1))  # same data, other bytes
+    assert "source:expected_versions" in up_to_date(Workspace(demo)).changed
+    rebuilt = _build(cli, demo)
+    entry = _entry(rebuilt, "expected_versions")
+    assert entry["status"] == "built" and entry["promoted"] is True
+    assert up_to_date(Workspace(demo)).up_to_date
+
+
+def test_a_rollback_is_a_change_and_the_next_build_records_it(cli: Run, demo: Path) -> None:
+    first = _build(cli, demo)
+    old = _entry(first, "drift_signals")["run_id"]
+    _build(cli, demo, "--force")
+    code, _, err = cli(
+        "pointers", "rollback", "drift_signals", "--to", str(old), "--reason", "bad pack",
+        "--workspace", str(demo),
+    )  # fmt: skip
+    assert code == 0, err
+    assert up_to_date(Workspace(demo)).changed == ("active:drift_signals",)
+    after = _build(cli, demo)  # the rollback holds the pointer: built, not promoted
+    entry = _entry(after, "drift_signals")
+    assert entry["promoted"] is False
+    assert up_to_date(Workspace(demo)).up_to_date
+
+
+def test_the_daily_schedule_decides_as_the_cli_and_records_its_build(cli: Run, demo: Path) -> None:
+    """One rule: the schedule and the change sensor skip exactly when `registry build` says up
+    to date; a scheduled build that succeeds is recorded by the run-status sensor, so the next
+    tick skips."""
+    from registry_pipeline.definitions import build_definitions
+    from registry_pipeline.defs.build_record import CHANGE_SENSOR, RECORD_SENSOR
+    from registry_pipeline.defs.schedules import BUILD_INPUTS_TAG, DAILY_REBUILD
+    from registry_pipeline.lib.build import BUILD_JOB
+    from registry_pipeline.lib.instance import open_instance
+
+    defs = build_definitions(demo)
+    schedule = defs.resolve_schedule_def(DAILY_REBUILD)
+    with open_instance(demo) as instance:
+        tick = schedule.evaluate_tick(dg.build_schedule_context(instance))
+        [request] = tick.run_requests or []  # nothing recorded yet: build
+        assert BUILD_INPUTS_TAG in request.tags
+        change = defs.resolve_sensor_def(CHANGE_SENSOR)
+        sensed = change(dg.build_sensor_context(instance=instance))
+        assert isinstance(sensed, dg.RunRequest) and sensed.run_key
+        assert sensed.tags[BUILD_INPUTS_TAG] == request.tags[BUILD_INPUTS_TAG]
+        result = defs.resolve_job_def(BUILD_JOB).execute_in_process(
+            instance=instance, tags=request.tags, raise_on_error=False
+        )
+        assert result.success
+        assert not up_to_date(Workspace(demo)).up_to_date  # not recorded before the sensor
+        sensor = defs.resolve_sensor_def(RECORD_SENSOR)
+        run = instance.get_run_by_id(result.run_id)
+        assert run is not None
+        event = next(e for e in result.all_events if e.event_type_value == "PIPELINE_SUCCESS")
+        context = dg.build_run_status_sensor_context(
+            sensor_name=RECORD_SENSOR, dagster_event=event, dagster_instance=instance,
+            dagster_run=run,
+        )  # fmt: skip
+        sensor(context)
+        freshness = up_to_date(Workspace(demo))
+        assert freshness.up_to_date, freshness.changed
+        skipped = schedule.evaluate_tick(dg.build_schedule_context(instance))
+        assert not skipped.run_requests
+        assert skipped.skip_message == freshness.summary()
+        sensed = change(dg.build_sensor_context(instance=instance))
+        assert isinstance(sensed, dg.SkipReason) and sensed.skip_message == freshness.summary()
+    code, out, _ = cli("build", "--workspace", str(demo))
+    assert code == 0 and out.strip() == freshness.summary()
