@@ -73,6 +73,19 @@ def test_a_changed_source_is_built_then_the_workspace_is_up_to_date(cli: Run, de
     assert up_to_date(Workspace(demo)).up_to_date
 
 
+def test_a_tampered_active_snapshot_is_never_up_to_date(cli: Run, demo: Path) -> None:
+    """As strict as the build it shortcuts: the active folders pass inspection (the build's
+    verdict cache: any write to a file is seen), or the build runs and says what it found."""
+    first = _build(cli, demo)
+    folder = demo / ".codex/RUNS" / str(_entry(first, "expected_versions")["run_id"])
+    with (folder / "EXPECTED_VERSIONS_v0_1.json").open("a", encoding="utf-8") as handle:
+        handle.write(" ")
+    freshness = up_to_date(Workspace(demo))
+    assert "active:expected_versions (fails inspection)" in freshness.changed
+    _code, out, _err = cli("build", "--workspace", str(demo))
+    assert not out.startswith("up to date")
+
+
 def test_a_rollback_is_a_change_and_the_next_build_records_it(cli: Run, demo: Path) -> None:
     first = _build(cli, demo)
     old = _entry(first, "drift_signals")["run_id"]

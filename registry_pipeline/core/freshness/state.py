@@ -19,11 +19,14 @@ from typing import Any
 
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.freshness.inputs import current_inputs
+from registry_pipeline.core.pointers.integrity import verify_workspace
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.seal._fs import write_atomic
 from registry_pipeline.core.seal.run_id import now_utc
+from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.seal.validate import inspect_run_folder, inspection_cache
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, load_catalog
-from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 from registry_pipeline.core.workspace.safe_write import require_safe
 
 STATE_RELPATH = ".codex/cache/last_build.json"
@@ -74,19 +77,37 @@ def up_to_date(workspace: Workspace, catalog: RegistryCatalog | None = None) -> 
     changed = sorted(
         name for name in now.keys() | recorded.keys() if now.get(name) != recorded.get(name)
     )
-    try:
-        store = PointerStore(workspace)
-        store.require_intact()
-        pointers = store.read()
-    except RegistryError as exc:
-        changed.append(f"pointers ({exc.code})")
-    else:
-        for registry_id, allowed in sorted(record["active"].items()):
-            ref = pointers.active(registry_id)
-            if (ref.run_id if ref else None) not in allowed:
-                changed.append(f"active:{registry_id}")
+    changed.extend(_active_changes(workspace, record["active"]))
     last = {key: record[key] for key in ("dagster_run_id", "recorded_utc", "active")}
     return Freshness(not changed, tuple(changed), last)
+
+
+def _active_changes(workspace: Workspace, allowed: Mapping[str, list[str]]) -> list[str]:
+    """What a build would find about the active snapshots and refuse or repair: a problem of
+    `registry pointers verify` (a journal the file does not follow, a pending change, a lost
+    target), an active snapshot that is not one the last build left, or whose folder no longer
+    passes inspection (the verdict cache the build trusts: any write to a file is seen)."""
+    store = PointerStore(workspace)
+    try:
+        pointers = store.read()
+        report = verify_workspace(workspace, store.journal_path, pointers, checkpoint=True)
+    except RegistryError as exc:
+        return [f"pointers ({exc.code})"]
+    changes = [f"pointers ({problem.code})" for problem in report.problems]
+    try:
+        schemas = SchemaCatalog.for_workspace(workspace.root)
+        with inspection_cache(workspace.verdicts_path):
+            for registry_id, run_ids in sorted(allowed.items()):
+                ref = pointers.active(registry_id)
+                if (ref.run_id if ref else None) not in run_ids:
+                    changes.append(f"active:{registry_id}")
+                elif ref is not None and ref.run_id is not None:
+                    folder = workspace.root / (ref.run_root or RUNS_RELPATH) / ref.run_id
+                    if not inspect_run_folder(folder, schemas=schemas).ok:
+                        changes.append(f"active:{registry_id} (fails inspection)")
+    except RegistryError as exc:
+        changes.append(f"active snapshots ({exc.code})")
+    return changes
 
 
 def build_inputs(workspace: Workspace) -> dict[str, Any]:
