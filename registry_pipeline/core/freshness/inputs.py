@@ -88,25 +88,32 @@ def _run_folders(run_root: Path, own: set[str]) -> list[tuple[object, ...]]:
 
 
 def _tree(folder: Path, *, code_only: bool = False) -> list[tuple[object, ...]]:
-    """(relpath, identity) of every entry under `folder`, in a stable order; `code_only` keeps
+    """(relpath, identity) of every file under `folder`, in a stable order; `code_only` keeps
     Python sources and JSON data and skips bytecode caches (they change without a code change)."""
     found: list[tuple[object, ...]] = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(name for name in dirnames if not (code_only and name == "__pycache__"))
-        base = Path(dirpath)
-        for name in sorted(filenames):
-            if code_only and not name.endswith((".py", ".json")):
-                continue
-            path = base / name
-            found.append((path.relative_to(folder).as_posix(), *_identity(path)))
+    _walk(str(folder), "", code_only, found)
     return found or [("empty or absent",)]
+
+
+def _walk(folder: str, prefix: str, code_only: bool, found: list[tuple[object, ...]]) -> None:
+    try:
+        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for entry in entries:
+        relpath = prefix + entry.name
+        if entry.is_dir(follow_symlinks=False):
+            if not (code_only and entry.name == "__pycache__"):
+                _walk(entry.path, relpath + "/", code_only, found)
+        elif not code_only or entry.name.endswith((".py", ".json")):
+            found.append((relpath, *_identity(entry.path)))
 
 
 def _files(root: Path, paths: Iterable[Path]) -> list[tuple[object, ...]]:
     return [(_relative(root, path), *_identity(path)) for path in paths]
 
 
-def _identity(path: Path) -> tuple[object, ...]:
+def _identity(path: str | Path) -> tuple[object, ...]:
     """Type, size, mtime, ctime and inode of `path` itself (a symlink is not followed)."""
     try:
         info = os.lstat(path)
