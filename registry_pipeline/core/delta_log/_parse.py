@@ -141,7 +141,7 @@ def is_valid_record(instance: object) -> bool:
     """Whether a parsed line is a valid record: a quick check that implies schema validity.
 
     The record's rules are stricter than the schema (sorted paths, counts that match, ASCII
-    digits), so True here means the seed's and our schema accept it; fit for `QUICK_CHECKS`.
+    digits), so True here means the seed's and our schema accept it.
     """
     try:
         record_from_json(instance)

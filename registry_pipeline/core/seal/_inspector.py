@@ -10,9 +10,8 @@ from pathlib import Path
 from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.errors import Hint, Problem, ReasonCode
 from registry_pipeline.core.seal import _linefix
-from registry_pipeline.core.seal._envelope_check import surely_valid
 from registry_pipeline.core.seal._manifest_parse import parse_manifest_json, parse_manifest_sha256
-from registry_pipeline.core.seal.folder_report import REQUIRED, FolderReport, refuse_non_run_folder
+from registry_pipeline.core.seal.folder_report import REQUIRED, FolderReport
 from registry_pipeline.core.seal.hashing import SMALL_FILE, sha256_bytes, sha256_file
 from registry_pipeline.core.seal.manifest import (
     MANIFEST_JSON,
@@ -21,11 +20,28 @@ from registry_pipeline.core.seal.manifest import (
     ManifestEntry,
     root_sha256,
 )
-from registry_pipeline.core.seal.paths import fold_key, printable, relpath_problem, sort_key
+from registry_pipeline.core.seal.paths import (
+    fold_key,
+    printable,
+    relpath_problem,
+    safe_fold_key,
+    sort_key,
+)
 from registry_pipeline.core.seal.problems import json_invalid, schema_violation
 from registry_pipeline.core.seal.schemas import ENVELOPE_ID, SchemaCatalog, iter_jsonl
 
 HASH_THREADS = min(4, os.cpu_count() or 1)
+_READ_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
+"""A symlink swapped in after the scan is not followed, and a FIFO never blocks a read."""
+_FIRST_READ = 1 << 13
+"""Most files of a small run folder fit in one read of this size (a larger buffer costs more to
+allocate than the read itself); a read of one byte then confirms the end of the file."""
+_CHUNK = 1 << 16
 
 
 def _parents(relpath: str) -> Iterator[str]:
@@ -42,6 +58,9 @@ class Inspector:
         self, folder: Path, fast: bool, schemas: SchemaCatalog, expect_run_id: str | None
     ) -> None:
         self.folder = folder
+        top = os.fspath(folder)
+        self.root = top if top.endswith(os.sep) else top + os.sep
+        """The folder as a string ending in a separator: a relpath appended is its path."""
         self.fast = fast
         self.schemas = schemas
         self.expect_run_id = expect_run_id if expect_run_id is not None else folder.name
@@ -73,9 +92,7 @@ class Inspector:
         )
 
     def run(self) -> FolderReport:
-        refused = refuse_non_run_folder(self.folder, self.fast)
-        if refused is not None:
-            return refused
+        """The report; call it only on a folder `refuse_non_run_folder` let through."""
         self._scan()
         for name in REQUIRED:
             if name not in self.files and name not in self.special:
@@ -116,7 +133,7 @@ class Inspector:
 
     def _scan(self) -> None:
         folded: dict[str, str] = {}
-        stack: list[tuple[str, str]] = [("", str(self.folder))]
+        stack: list[tuple[str, str]] = [("", self.root)]
         while stack:
             prefix, directory = stack.pop()
             with os.scandir(directory) as entries:
@@ -124,10 +141,12 @@ class Inspector:
                 for entry in entries:
                     empty = False
                     relpath = prefix + entry.name
-                    reason = relpath_problem(relpath)
-                    if reason:
-                        self.report(ReasonCode.UNSAFE_PATH, relpath, f"path on disk {reason}")
-                    key = fold_key(relpath)
+                    key = safe_fold_key(relpath)  # the common case: a safe path, in one call
+                    if key is None:
+                        reason = relpath_problem(relpath)
+                        if reason:
+                            self.report(ReasonCode.UNSAFE_PATH, relpath, f"path on disk {reason}")
+                        key = fold_key(relpath)
                     if key in folded:
                         self.report(
                             ReasonCode.UNSAFE_PATH,
@@ -135,45 +154,78 @@ class Inspector:
                             f"same path as {folded[key]!r} after case folding",
                         )
                     folded[key] = relpath
-                    if entry.is_symlink():
-                        self.special.add(relpath)
-                        self.report(
-                            ReasonCode.NOT_A_REGULAR_FILE,
-                            relpath,
-                            f"is a symbolic link (to {os.readlink(entry.path)!r})",
+                    if entry.is_file(follow_symlinks=False):
+                        # a full check learns the size when it reads the file: no stat call
+                        self.files[relpath] = (
+                            entry.stat(follow_symlinks=False).st_size if self.fast else -1
                         )
                     elif entry.is_dir(follow_symlinks=False):
                         stack.append((relpath + "/", entry.path))
-                    elif entry.is_file(follow_symlinks=False):
-                        self.files[relpath] = entry.stat(follow_symlinks=False).st_size
                     else:
                         self.special.add(relpath)
-                        self.report(
-                            ReasonCode.NOT_A_REGULAR_FILE,
-                            relpath,
-                            "is not a regular file (FIFO, socket or device)",
+                        what = (
+                            f"is a symbolic link (to {os.readlink(entry.path)!r})"
+                            if entry.is_symlink()
+                            else "is not a regular file (FIFO, socket or device)"
                         )
+                        self.report(ReasonCode.NOT_A_REGULAR_FILE, relpath, what)
             if empty and prefix:
                 self.empty_folders.append(prefix[:-1])
 
+    def _size(self, relpath: str) -> int:
+        """The file's size: from the scan when `fast`, else learned by reading it."""
+        size = self.files[relpath]
+        if size < 0:
+            size = self.files[relpath] = self._load(relpath)
+        return size
+
+    def _load(self, relpath: str) -> int:
+        """Read a file of up to SMALL_FILE bytes into `contents` (plain system calls, one open);
+        return its size (a larger file is not kept: it is hashed as a stream)."""
+        fd = os.open(self.root + relpath, _READ_FLAGS)
+        try:
+            parts = [os.read(fd, _FIRST_READ)]
+            total = len(parts[0])
+            if total == _FIRST_READ and (size := os.fstat(fd).st_size) > SMALL_FILE:
+                return size  # a large file: never read here
+            while total <= SMALL_FILE and (
+                chunk := os.read(fd, 1 if total < _FIRST_READ else _CHUNK)  # 1: the end, surely
+            ):
+                parts.append(chunk)
+                total += len(chunk)
+            if total > SMALL_FILE:
+                return os.fstat(fd).st_size
+        finally:
+            os.close(fd)
+        self.contents[relpath] = parts[0] if len(parts) == 1 else b"".join(parts)
+        return total
+
     def _read(self, relpath: str) -> bytes:
+        """The file's bytes; a small file is read once and kept."""
         data = self.contents.get(relpath)
         if data is None:
-            data = (self.folder / relpath).read_bytes()
-            if len(data) <= SMALL_FILE:
-                self.contents[relpath] = data
+            if self._size(relpath) <= SMALL_FILE and relpath not in self.contents:
+                self._load(relpath)  # when `fast`, the size came from the scan: not read yet
+            data = self.contents.get(relpath)
+        if data is None:
+            with open(self.root + relpath, "rb") as handle:
+                data = handle.read()
         return data
 
     def _hash(self, relpath: str) -> str:
         if relpath in self.large_hashes:
             return self.large_hashes[relpath]
-        if self.files[relpath] <= SMALL_FILE:
+        if self._size(relpath) <= SMALL_FILE:
             return sha256_bytes(self._read(relpath))
         return sha256_file(self.folder / relpath)[0]
 
     def _prehash_large(self, listing: list[ManifestEntry]) -> None:
         """Hash large files on several threads (hashlib and file reads release the GIL)."""
-        large = [e.relpath for e in listing if self.files.get(e.relpath, 0) > SMALL_FILE]
+        large = [
+            e.relpath
+            for e in listing
+            if e.relpath in self.files and self._size(e.relpath) > SMALL_FILE
+        ]
         if len(large) < 2:
             return
         with ThreadPoolExecutor(max_workers=HASH_THREADS) as pool:
@@ -242,16 +294,10 @@ class Inspector:
             if relpath not in self.files:
                 self.report(ReasonCode.MISSING_FILE, relpath, "listed in the manifest but missing")
                 continue
-            size = self.files[relpath]
+            size = self._size(relpath)
             if entry.bytes >= 0 and size != entry.bytes:
-                self._mismatch(
-                    ReasonCode.SIZE_MISMATCH,
-                    relpath,
-                    entry.bytes,
-                    size,
-                    "has a different size than sealed",
-                    entry,
-                )
+                message = "has a different size than sealed"
+                self._mismatch(ReasonCode.SIZE_MISMATCH, relpath, entry.bytes, size, message, entry)
             if not self.fast:
                 found = self._hash(relpath)
                 if found != entry.sha256:
@@ -276,7 +322,7 @@ class Inspector:
         sealed_sha = entry.sha256 if entry else str(expected)
         sealed_size = entry.bytes if entry else -1
         diagnosis = None
-        if self.files[relpath] <= _linefix.MAX_DIAGNOSE:
+        if self._size(relpath) <= _linefix.MAX_DIAGNOSE:
             diagnosis = _linefix.diagnose(self._read(relpath), sealed_sha, sealed_size)
         if diagnosis:
             self.report(
@@ -291,14 +337,15 @@ class Inspector:
             self.report(code, relpath, message, expected=expected, found=found)
 
     def _check_unlisted(self, entries: list[ManifestEntry]) -> None:
-        listed = {entry.relpath for entry in entries}
-        for relpath in sorted(self.files):
-            if relpath not in listed and relpath not in (MANIFEST_JSON, MANIFEST_SHA256):
-                self.report(ReasonCode.UNLISTED_FILE, relpath, "is not listed in manifest.json")
+        unlisted = self.files.keys() - {entry.relpath for entry in entries}
+        for relpath in sorted(unlisted - {MANIFEST_JSON, MANIFEST_SHA256}):
+            self.report(ReasonCode.UNLISTED_FILE, relpath, "is not listed in manifest.json")
 
     def _check_empty_folders(self, listing: list[ManifestEntry] | None) -> None:
         """Empty folders are unlisted: the manifests list files, so no seal covers one. A folder
         that held a listed file is left out (MISSING_FILE already says what went)."""
+        if not self.empty_folders:
+            return
         held = {parent for entry in listing or () for parent in _parents(entry.relpath)}
         for relpath in sorted(self.empty_folders, key=sort_key):
             if relpath not in held:
@@ -316,9 +363,8 @@ class Inspector:
         except JSONDecodeProblem as exc:
             self.report(ReasonCode.RUN_JSON_INVALID, RUN_JSON, f"not valid JSON: {exc}")
             return None
-        if not surely_valid(envelope):
-            for violation in self.schemas.validate(ENVELOPE_ID, envelope):
-                self.report(ReasonCode.RUN_JSON_INVALID, RUN_JSON, str(violation))
+        for violation in self.schemas.validate(ENVELOPE_ID, envelope):
+            self.report(ReasonCode.RUN_JSON_INVALID, RUN_JSON, str(violation))
         run_id = envelope.get("run_id") if isinstance(envelope, dict) else None
         if isinstance(run_id, str) and run_id != self.expect_run_id:
             self.report(

@@ -16,12 +16,14 @@ from registry_pipeline.core.seal.manifest import (
     ROOT_LABEL,
     ManifestEntry,
 )
-from registry_pipeline.core.seal.paths import fold_key, relpath_problem, sort_key
+from registry_pipeline.core.seal.paths import fold_key, relpath_problem, safe_fold_key, sort_key
 
 Report = Callable[..., None]
 """`report(code, path, message, expected=None, found=None, hint=None)`."""
 
 _LINE = re.compile(r"([^ ]*)  (.*)")
+_ENTRY_KEYS = frozenset({"relpath", "bytes", "sha256"})
+_DIGEST = 64
 
 
 @dataclass(frozen=True)
@@ -72,10 +74,10 @@ def _entry(index: int, row: object, report: Report) -> ManifestEntry | None:
     if not isinstance(row, dict):
         report(ReasonCode.MALFORMED_MANIFEST, MANIFEST_JSON, f"{where} is not an object")
         return None
-    keys = set(row)
-    if keys != {"relpath", "bytes", "sha256"}:
-        missing = sorted({"relpath", "bytes", "sha256"} - keys)
-        extra = sorted(keys - {"relpath", "bytes", "sha256"})
+    keys = row.keys()
+    if keys != _ENTRY_KEYS:
+        missing = sorted(_ENTRY_KEYS - keys)
+        extra = sorted(keys - _ENTRY_KEYS)
         report(
             ReasonCode.MALFORMED_MANIFEST,
             MANIFEST_JSON,
@@ -138,6 +140,18 @@ def parse_manifest_sha256(data: bytes, report: Report) -> HashLines:
     lines: list[str] = []
     root: str | None = None
     for number, row in enumerate(rows, start=1):
+        relpath = row[_DIGEST + 2 :]
+        key = safe_fold_key(relpath) if row[_DIGEST : _DIGEST + 2] == "  " else None
+        if (
+            key is not None
+            and key not in folded
+            and relpath != MANIFEST_SHA256
+            and HEX64.fullmatch(row[:_DIGEST])
+        ):  # the common case, decided at once: a well-formed line for a new safe path
+            folded[key] = relpath
+            hashes[relpath] = row[:_DIGEST]
+            lines.append(row)
+            continue
         if row.startswith(ROOT_LABEL):
             root = _root_line(number, row, len(rows), root, report)
             continue

@@ -28,6 +28,8 @@ from registry_pipeline.core.seal._schema_bindings import BINDING_KEY, bound_file
 ENVELOPE_ID = "urn:registry-pipeline:schema:run_envelope"
 MANIFEST_ID = "urn:registry-pipeline:schema:manifest"
 MAX_MESSAGE = 240
+MAX_REMEMBERED = 4096
+"""Relpaths whose governing schema a catalog remembers."""
 
 
 @functools.cache
@@ -89,6 +91,8 @@ class SchemaCatalog:
     schemas: dict[str, ArtifactSchema] = field(default_factory=dict)
     _rank: dict[str, int] = field(default_factory=dict, repr=False)
     """The index of the folder each schema came from: a later folder's schema wins an artifact."""
+    _governing: dict[str, ArtifactSchema | None] = field(default_factory=dict, repr=False)
+    """`for_artifact`'s answers by relpath (a loaded catalog never changes)."""
 
     @classmethod
     def load(cls, folders: Sequence[Path]) -> SchemaCatalog:
@@ -158,6 +162,7 @@ class SchemaCatalog:
                 code="SCHEMA_INVALID",
                 path=str(path),
             )
+        self._governing.clear()
         self.schemas.pop(schema_id, None)  # an override goes last, in its own folder's order
         self.schemas[schema_id] = schema
         self._rank[schema_id] = rank
@@ -177,7 +182,16 @@ class SchemaCatalog:
 
     def for_artifact(self, relpath: str) -> ArtifactSchema | None:
         """The schema governing the artifact at `relpath`, if any: a workspace schema wins over a
-        built-in one (the later folder wins), then the first in file-name order."""
+        built-in one (the later folder wins), then the first in file-name order. Remembered per
+        relpath: matching every pattern costs more than the rest of checking a small folder."""
+        known = self._governing
+        if relpath not in known:
+            if len(known) >= MAX_REMEMBERED:
+                known.clear()  # a long-lived process sees ever new names: memory stays flat
+            known[relpath] = self._find_artifact(relpath)
+        return known[relpath]
+
+    def _find_artifact(self, relpath: str) -> ArtifactSchema | None:
         found: ArtifactSchema | None = None
         for schema in self.schemas.values():
             if schema.patterns and schema.matches(relpath):
@@ -187,14 +201,17 @@ class SchemaCatalog:
         return found
 
     def validate(self, schema_id: str, instance: Any, limit: int = 20) -> list[SchemaViolation]:
-        """Every violation of `instance` against the schema, up to `limit`, in a stable order."""
-        from referencing.exceptions import Unresolvable
+        """Every violation of `instance` against the schema, up to `limit`, in a stable order.
 
-        if self._quick_ok(schema_id, instance):
-            return []
+        jsonschema-rs, compiled once per schema, decides first; jsonschema (the reference, whose
+        verdict this always is) is asked only when it finds a violation or cannot vouch for the
+        schema or the instance (see `_compiled_schema`), and writes the messages.
+        """
         fast = self._fast_check(schema_id)
         if fast is not None and fast(instance):
             return []
+        from referencing.exceptions import Unresolvable
+
         validator = self._validator(schema_id)
         try:
             errors = sorted(validator.iter_errors(instance), key=_natural_path)
@@ -216,23 +233,25 @@ class SchemaCatalog:
                 break
         return found
 
-    def _quick_ok(self, schema_id: str, instance: Any) -> bool:
-        """A conservative fast path for built-in schemas validated once per line of big files."""
-        from registry_pipeline.core.seal._quick_checks import QUICK_CHECKS
-
-        quick = QUICK_CHECKS.get(schema_id)
-        if quick is None or not self._is_builtin(schema_id):
-            return False  # no quick check, or a workspace's own version: only jsonschema knows it
-        return quick(instance)
+    def prepare(self, *schema_ids: str) -> None:
+        """Compile these schemas' checks now (e.g. before forking workers, which inherit them)."""
+        for schema_id in schema_ids:
+            self._fast_check(schema_id)
 
     @functools.cache  # noqa: B019 - a catalog lives as long as the process, by design
     def _fast_check(self, schema_id: str) -> Callable[[Any], bool] | None:
-        """The schema compiled by `_fast_schema` (True: surely valid); None when unsupported."""
-        from registry_pipeline.core.seal._fast_schema import compile_schema
+        """jsonschema-rs compiled for the schema (True: valid); None when it cannot vouch.
 
-        self._validator(schema_id)  # a schema jsonschema refuses stays a usage error
+        A workspace's schema is first checked by jsonschema (one it refuses stays a usage error);
+        the built-in ones are not, so that a valid folder never imports jsonschema: a test holds
+        them valid draft 2020-12 schemas.
+        """
+        from registry_pipeline.core.seal._compiled_schema import compile_check
+
+        if not self._is_builtin(schema_id):
+            self._validator(schema_id)
         documents = {sid: schema.document for sid, schema in self.schemas.items()}
-        return compile_schema(self.schemas[schema_id].document, documents)
+        return compile_check(schema_id, documents)
 
     @functools.cache  # noqa: B019 - a catalog lives as long as the process, by design
     def _is_builtin(self, schema_id: str) -> bool:

@@ -15,10 +15,9 @@ from typing import Any
 from registry_pipeline.core.errors import Problem, ReasonCode, SealValidationError, UsageError
 from registry_pipeline.core.seal._fs import write_atomic
 from registry_pipeline.core.seal._inspector import Inspector
-from registry_pipeline.core.seal._quick_pass import quick_pass
 from registry_pipeline.core.seal.folder_report import REQUIRED, FolderReport, refuse_non_run_folder
 from registry_pipeline.core.seal.paths import fold_key, printable, relpath_problem, sort_key
-from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.seal.schemas import ENVELOPE_ID, SchemaCatalog
 
 __all__ = [
     "FolderReport",
@@ -244,12 +243,8 @@ def run_folder_name_problems(names: Iterable[str]) -> dict[str, tuple[Problem, .
 def _inspect(
     folder: Path, fast: bool, schemas: SchemaCatalog | None, expect_run_id: str | None
 ) -> FolderReport:
-    """The report on a folder `refuse_non_run_folder` let through: the quick PASS when the
-    folder certainly passes, else the Inspector's full account (see `_quick_pass`)."""
+    """The Inspector's report on a folder `refuse_non_run_folder` let through."""
     catalog = schemas or SchemaCatalog.for_workspace(None)
-    quick = quick_pass(str(folder), folder.name, fast, catalog, expect_run_id)
-    if quick is not None:
-        return quick
     try:
         return Inspector(folder, fast, catalog, expect_run_id).run()
     except OSError as exc:
@@ -286,7 +281,9 @@ def inspect_many(
     context = multiprocessing.get_context("fork" if forking else "spawn")
     outer = _FORKED_SCHEMAS
     if forking:  # loaded once here, inherited by the workers: one catalog for the whole run
-        _FORKED_SCHEMAS = (workspace_root, SchemaCatalog.for_workspace(workspace_root))
+        catalog = SchemaCatalog.for_workspace(workspace_root)
+        catalog.prepare(ENVELOPE_ID)  # every folder's run.json: compiled once, for all workers
+        _FORKED_SCHEMAS = (workspace_root, catalog)
     try:
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
             for chunk in _chunks(folders, chunk_size):

@@ -46,6 +46,13 @@ FAIL = "FAIL"
 SHA256SUM_LIST = "sha256sum list"
 NO_ROOT_LINE = "has no ROOT_SHA256 line"
 """The parser's complaint about a MANIFEST.sha256 without a ROOT line (a plain sha256sum list)."""
+_REGULAR_ONLY = (
+    os.O_RDONLY
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
+_CHUNK = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -173,15 +180,18 @@ def _listing_problem(report: FolderReport) -> Problem | None:
 def read_if_regular(path: Path) -> bytes | None:
     """The bytes of `path` when it is a regular file, else None (also when unreadable): a
     symlink is not followed and a FIFO or device is never read, so this never blocks."""
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
     try:
-        fd = os.open(path, flags)
+        fd = os.open(path, _REGULAR_ONLY)
     except OSError:
         return None
-    with os.fdopen(fd, "rb") as handle:
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                return None
-            return handle.read()
-        except OSError:
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
             return None
+        parts = []
+        while chunk := os.read(fd, _CHUNK):  # plain system calls: no buffered file object
+            parts.append(chunk)
+        return b"".join(parts)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)

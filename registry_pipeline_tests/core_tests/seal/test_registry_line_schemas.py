@@ -1,4 +1,6 @@
-"""The quick line checks never call a line valid that its schema rejects, and do take valid ones."""
+"""The run registry's line schemas, compiled: valid lines are decided by jsonschema-rs, every
+mutated line gets jsonschema's verdict, and a workspace's own version of a schema is the one
+applied."""
 
 from __future__ import annotations
 
@@ -10,15 +12,28 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from registry_pipeline.core.seal._quick_checks import run_registry_line_ok, seal_status_line_ok
+from registry_pipeline.core.seal._compiled_schema import plain
 from registry_pipeline.core.seal.schemas import SchemaCatalog, builtin_schema_dir
 
 CATALOG = SchemaCatalog.for_workspace(None)
 
 
 def _jsonschema_valid(schema_id: str, line: Any) -> bool:
-    """The authority, bypassing the quick path that `SchemaCatalog.validate` takes."""
+    """The reference: jsonschema itself."""
     return not list(CATALOG._validator(schema_id).iter_errors(line))
+
+
+def _compiled(schema_id: str, line: Any) -> bool:
+    check = CATALOG._fast_check(schema_id)
+    assert check is not None
+    return check(line)
+
+
+def _judged_alike(schema_id: str, line: Any) -> None:
+    """`validate` gives jsonschema's verdict, and so does the compiled path on plain JSON."""
+    expected = _jsonschema_valid(schema_id, line)
+    assert (CATALOG.validate(schema_id, line) == []) is expected, line
+    assert _compiled(schema_id, line) is (expected and plain(line)), line
 
 
 LINE_ID = "urn:registry-pipeline:schema:run_registry_v0_1"
@@ -61,13 +76,9 @@ FAILING: dict[str, Any] = {
 }
 
 
-def test_valid_lines_take_the_quick_path() -> None:
-    for check, schema_id, line in (
-        (run_registry_line_ok, LINE_ID, LINE),
-        (seal_status_line_ok, STATUS_ID, STATUS),
-        (seal_status_line_ok, STATUS_ID, FAILING),
-    ):
-        assert check(line)
+def test_valid_lines_are_decided_by_the_compiled_path() -> None:
+    for schema_id, line in ((LINE_ID, LINE), (STATUS_ID, STATUS), (STATUS_ID, FAILING)):
+        assert _compiled(schema_id, line)
         assert _jsonschema_valid(schema_id, line)
 
 
@@ -117,10 +128,8 @@ def _mutated(base: dict[str, Any], key: str, value: Any, delete: bool) -> dict[s
 
 @settings(max_examples=400, deadline=None)
 @given(key=st.sampled_from([*LINE, "extra"]), value=VALUES, delete=st.booleans())
-def test_quick_line_check_implies_schema_validity(key: str, value: Any, delete: bool) -> None:
-    line = _mutated(LINE, key, value, delete)
-    if run_registry_line_ok(line):
-        assert _jsonschema_valid(LINE_ID, line), line
+def test_every_mutated_line_gets_jsonschemas_verdict(key: str, value: Any, delete: bool) -> None:
+    _judged_alike(LINE_ID, _mutated(LINE, key, value, delete))
 
 
 @settings(max_examples=400, deadline=None)
@@ -130,21 +139,20 @@ def test_quick_line_check_implies_schema_validity(key: str, value: Any, delete: 
     value=VALUES,
     delete=st.booleans(),
 )
-def test_quick_status_check_implies_schema_validity(
+def test_every_mutated_status_line_gets_jsonschemas_verdict(
     base: dict[str, Any], key: str, value: Any, delete: bool
 ) -> None:
-    line = _mutated(base, key, value, delete)
-    if seal_status_line_ok(line):
-        assert _jsonschema_valid(STATUS_ID, line), line
+    _judged_alike(STATUS_ID, _mutated(base, key, value, delete))
 
 
-def test_validate_uses_the_quick_path_only_for_the_built_in_schema(tmp_path: Path) -> None:
-    assert CATALOG._quick_ok(LINE_ID, LINE)
+def test_a_workspace_version_of_a_schema_is_the_one_compiled(tmp_path: Path) -> None:
+    assert _compiled(LINE_ID, LINE)
     override = tmp_path / "schemas"
     override.mkdir()
     document = json.loads((builtin_schema_dir() / "run_registry_v0_1.schema.json").read_text())
     document["properties"]["run_id"] = {"type": "string", "maxLength": 3}
     (override / "run_registry_v0_1.schema.json").write_text(json.dumps(document))
     workspace = SchemaCatalog.load([builtin_schema_dir(), override])
-    assert not workspace._quick_ok(LINE_ID, LINE)
+    override_check = workspace._fast_check(LINE_ID)
+    assert override_check is not None and not override_check(LINE)
     assert [v.pointer for v in workspace.validate(LINE_ID, LINE)] == ["/run_id"]

@@ -1,11 +1,10 @@
-"""The quick PASS and the Inspector decide alike, on the same folders, intact and tampered.
+"""The Inspector on sealed folders, intact and tampered: every reason code it reports.
 
-`quick_pass` answers a PASS report without the Inspector's bookkeeping, or gives up. Each case
-below seals a real folder with our own store, tampers with it (a wrong hash, a missing or extra
-file, a bad manifest, a bad run.json, a symlink, a schema violation...), then runs both paths on
-it, full and fast, and requires: the quick path answers exactly when the Inspector passes the
-folder, with the very same report, and `inspect_run_folder` (which tries the quick path first)
-answers the Inspector's report, problems and all. Random edits of a sealed folder follow.
+Each case seals a real folder with our own store, tampers with it (a wrong hash, a missing or
+extra file, a bad manifest, a bad run.json, a symlink, a schema violation...), then inspects it,
+full and fast, through `inspect_run_folder`, and requires exactly the reason codes written
+beside it (the Inspector's answers when a separate quick PASS path still existed beside it, so
+that path's removal changed no verdict). Random edits of a sealed folder follow.
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ import os
 import shutil
 import tempfile
 import unicodedata
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +24,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from registry_pipeline.core.seal._inspector import Inspector
-from registry_pipeline.core.seal._quick_pass import quick_pass
 from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.folder_report import FolderReport
 from registry_pipeline.core.seal.hashing import SMALL_FILE
@@ -61,26 +59,8 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-@dataclass(frozen=True)
-class Outcome:
-    slow: FolderReport
-    quick: FolderReport | None
-
-
-def decide(folder: Path, fast: bool) -> Outcome:
-    """Both paths on `folder`; `inspect_run_folder` must give the Inspector's report."""
-    catalog = SchemaCatalog.for_workspace(None)
-    slow = Inspector(folder, fast, catalog, None).run()
-    quick = quick_pass(str(folder), folder.name, fast, catalog, None)
-    assert inspect_run_folder(folder, fast=fast, schemas=catalog) == slow
-    if quick is not None:
-        assert slow.ok, f"the quick path passed a folder the Inspector fails: {slow.problems}"
-        assert quick == slow
-    return Outcome(slow, quick)
-
-
 # --------------------------------------------------------------------------------------------
-# tampering helpers
+# tampering with a sealed folder
 # --------------------------------------------------------------------------------------------
 
 
@@ -242,14 +222,24 @@ def compact_manifest(folder: Path) -> None:
     write_manifest_json(folder, json.dumps(manifest_rows(folder)).encode())
 
 
-def large_file_added(folder: Path) -> None:
-    (folder / "big.bin").write_bytes(b"x" * (SMALL_FILE + 1))
-    reseal(folder)
+def file_added(size: int) -> Tamper:
+    """A file of `size` bytes added, both manifests rewritten."""
+
+    def tamper(folder: Path) -> None:
+        (folder / "big.bin").write_bytes(b"x" * size)
+        reseal(folder)
+
+    return tamper
 
 
-def large_file_added_then_flipped(folder: Path) -> None:
-    large_file_added(folder)
-    edit_bytes("big.bin", lambda data: data[:-1] + b"y")(folder)
+def file_added_then_flipped(size: int) -> Tamper:
+    """`file_added(size)`, then its last byte changed (same size)."""
+
+    def tamper(folder: Path) -> None:
+        file_added(size)(folder)
+        edit_bytes("big.bin", lambda data: data[:-1] + b"y")(folder)
+
+    return tamper
 
 
 def case_twin(folder: Path) -> None:
@@ -283,120 +273,202 @@ def jsonl_line(line: bytes) -> Tamper:
     return then_reseal(edit_bytes(DIAGNOSTICS, lambda data: data + line))
 
 
+def inspect(folder: Path, fast: bool) -> FolderReport:
+    """The report `inspect_run_folder` gives, the same on a second look."""
+    catalog = SchemaCatalog.for_workspace(None)
+    report = inspect_run_folder(folder, fast=fast, schemas=catalog)
+    assert inspect_run_folder(folder, fast=fast, schemas=catalog) == report
+    return report
+
+
+def codes(report: FolderReport) -> str:
+    """The report's reason codes, sorted, a repeated one as `CODE*n`."""
+    counted = Counter(problem.code.value for problem in report.problems)
+    return " ".join(f"{c}*{n}" if n > 1 else c for c, n in sorted(counted.items()))
+
+
 @dataclass(frozen=True)
 class Case:
     tamper: Tamper
-    passes: tuple[bool, bool]
-    """Whether the Inspector passes it: (full, fast)."""
-    quick_full: bool = True
-    """Whether the quick path may answer a full check of it (False: it hands large files on)."""
+    full: str
+    """The reason codes of a full check ("" for PASS)."""
+    fast: str
+    """The reason codes of a fast check (sizes and listing only)."""
 
-
-FAILS = (False, False)
-PASSES = (True, True)
-FAILS_FULL_ONLY = (False, True)
 
 CASES: dict[str, Case] = {
-    "intact": Case(lambda folder: None, PASSES),
+    "intact": Case(lambda folder: None, "", ""),
     # content
-    "payload byte flipped (same size)": Case(edit_bytes("REPORT.json", flip_first), (False, True)),
-    "nested payload byte flipped": Case(
-        edit_bytes("data/deep/notes.txt", flip_first), (False, True)
+    "payload byte flipped (same size)": Case(
+        edit_bytes("REPORT.json", flip_first), "HASH_MISMATCH", ""
     ),
-    "payload truncated": Case(edit_bytes("data/rows.csv", lambda d: d[:-1]), FAILS),
-    "payload appended": Case(edit_bytes("data/rows.csv", lambda d: d + b"3,c\r\n"), FAILS),
-    "empty file no longer empty": Case(edit_bytes("empty.txt", lambda d: b"x"), FAILS),
+    "nested payload byte flipped": Case(
+        edit_bytes("data/deep/notes.txt", flip_first), "HASH_MISMATCH", ""
+    ),
+    "payload truncated": Case(
+        edit_bytes("data/rows.csv", lambda d: d[:-1]),
+        "HASH_MISMATCH SIZE_MISMATCH",
+        "SIZE_MISMATCH",
+    ),
+    "payload appended": Case(
+        edit_bytes("data/rows.csv", lambda d: d + b"3,c\r\n"),
+        "HASH_MISMATCH SIZE_MISMATCH",
+        "SIZE_MISMATCH",
+    ),
+    "empty file no longer empty": Case(
+        edit_bytes("empty.txt", lambda d: b"x"), "HASH_MISMATCH SIZE_MISMATCH", "SIZE_MISMATCH"
+    ),
     "line endings converted": Case(
-        edit_bytes("data/rows.csv", lambda d: d.replace(b"\r\n", b"\n")), FAILS
+        edit_bytes("data/rows.csv", lambda d: d.replace(b"\r\n", b"\n")),
+        "HASH_MISMATCH SIZE_MISMATCH",
+        "SIZE_MISMATCH",
     ),
     "content edited and both manifests resealed": Case(
-        then_reseal(edit_bytes("REPORT.json", lambda d: b'{"ok": false}\n')), PASSES
+        then_reseal(edit_bytes("REPORT.json", lambda d: b'{"ok": false}\n')), "", ""
     ),
-    "hash forged in both manifests": Case(forged_hash_in_both, FAILS_FULL_ONLY),
+    "hash forged in both manifests": Case(forged_hash_in_both, "HASH_MISMATCH", ""),
     # missing and extra
-    "payload missing": Case(remove("REPORT.json"), FAILS),
-    "nested folder missing": Case(remove("data/deep"), FAILS),
-    "run.json missing": Case(remove("run.json"), FAILS),
-    "manifest.json missing": Case(remove("manifest.json"), FAILS),
-    "MANIFEST.sha256 missing": Case(remove("MANIFEST.sha256"), FAILS),
-    "extra file at the top": Case(add("extra.txt"), FAILS),
-    "extra file in a subfolder": Case(add("data/deep/extra.txt"), FAILS),
-    "extra hidden file": Case(add(".DS_Store"), FAILS),
-    "empty folder added": Case(add_empty_folder, FAILS),
-    "file renamed": Case(file_renamed, FAILS),
+    "payload missing": Case(remove("REPORT.json"), "MISSING_FILE", "MISSING_FILE"),
+    "nested folder missing": Case(remove("data/deep"), "MISSING_FILE", "MISSING_FILE"),
+    "run.json missing": Case(
+        remove("run.json"),
+        "MISSING_FILE MISSING_REQUIRED_FILE",
+        "MISSING_FILE MISSING_REQUIRED_FILE",
+    ),
+    "manifest.json missing": Case(
+        remove("manifest.json"), "MISSING_REQUIRED_FILE", "MISSING_REQUIRED_FILE"
+    ),
+    "MANIFEST.sha256 missing": Case(
+        remove("MANIFEST.sha256"), "MISSING_REQUIRED_FILE", "MISSING_REQUIRED_FILE"
+    ),
+    "extra file at the top": Case(add("extra.txt"), "UNLISTED_FILE", "UNLISTED_FILE"),
+    "extra file in a subfolder": Case(add("data/deep/extra.txt"), "UNLISTED_FILE", "UNLISTED_FILE"),
+    "extra hidden file": Case(add(".DS_Store"), "UNLISTED_FILE", "UNLISTED_FILE"),
+    "empty folder added": Case(add_empty_folder, "UNLISTED_FILE", "UNLISTED_FILE"),
+    "file renamed": Case(file_renamed, "MISSING_FILE UNLISTED_FILE", "MISSING_FILE UNLISTED_FILE"),
     # MANIFEST.sha256
-    "root edited": Case(edit_hash_rows(lambda rows: rows, fix_root=False), FAILS),
+    "root edited": Case(
+        edit_hash_rows(lambda rows: rows, fix_root=False), "ROOT_MISMATCH", "ROOT_MISMATCH"
+    ),
     "hash line for a file removed": Case(
-        edit_hash_rows(lambda rows: [r for r in rows if not r.endswith("  REPORT.json")]), FAILS
+        edit_hash_rows(lambda rows: [r for r in rows if not r.endswith("  REPORT.json")]),
+        "MANIFEST_DISAGREES",
+        "MANIFEST_DISAGREES",
     ),
     "hash line for manifest.json removed": Case(
-        edit_hash_rows(lambda rows: [r for r in rows if not r.endswith("  manifest.json")]), FAILS
+        edit_hash_rows(lambda rows: [r for r in rows if not r.endswith("  manifest.json")]),
+        "MANIFEST_DISAGREES",
+        "MANIFEST_DISAGREES",
     ),
     "hash line for an unknown file": Case(
-        edit_hash_rows(lambda rows: [*rows, f"{sha(b'')}  ghost.txt"]), FAILS
+        edit_hash_rows(lambda rows: [*rows, f"{sha(b'')}  ghost.txt"]),
+        "MANIFEST_DISAGREES",
+        "MANIFEST_DISAGREES",
     ),
-    "hash line twice": Case(edit_hash_rows(lambda rows: [*rows, rows[0]]), FAILS),
+    "hash line twice": Case(
+        edit_hash_rows(lambda rows: [*rows, rows[0]]),
+        "DUPLICATE_ENTRY ROOT_MISMATCH",
+        "DUPLICATE_ENTRY ROOT_MISMATCH",
+    ),
     "hash line with another hash": Case(
-        edit_hash_rows(lambda rows: [sha(b"other") + rows[0][64:], *rows[1:]]), FAILS
+        edit_hash_rows(lambda rows: [sha(b"other") + rows[0][64:], *rows[1:]]),
+        "MANIFEST_DISAGREES",
+        "MANIFEST_DISAGREES",
     ),
     "hash line in uppercase hex": Case(
-        edit_hash_rows(lambda rows: [rows[0][:64].upper() + rows[0][64:], *rows[1:]]), FAILS
+        edit_hash_rows(lambda rows: [rows[0][:64].upper() + rows[0][64:], *rows[1:]]),
+        "MALFORMED_MANIFEST MANIFEST_DISAGREES",
+        "MALFORMED_MANIFEST MANIFEST_DISAGREES",
     ),
     "hash line with one space": Case(
-        edit_hash_rows(lambda rows: [rows[0][:64] + rows[0][65:], *rows[1:]]), FAILS
+        edit_hash_rows(lambda rows: [rows[0][:64] + rows[0][65:], *rows[1:]]),
+        "MALFORMED_MANIFEST MANIFEST_DISAGREES ROOT_MISMATCH",
+        "MALFORMED_MANIFEST MANIFEST_DISAGREES ROOT_MISMATCH",
     ),
     "hash line for MANIFEST.sha256": Case(
-        edit_hash_rows(lambda rows: [*rows, f"{sha(b'')}  MANIFEST.sha256"]), FAILS
+        edit_hash_rows(lambda rows: [*rows, f"{sha(b'')}  MANIFEST.sha256"]),
+        "MALFORMED_MANIFEST ROOT_MISMATCH",
+        "MALFORMED_MANIFEST ROOT_MISMATCH",
     ),
     "hash line with a case twin": Case(
-        edit_hash_rows(lambda rows: [*rows, rows[0].replace("  ", "  X", 1).upper()]), FAILS
+        edit_hash_rows(lambda rows: [*rows, rows[0].replace("  ", "  X", 1).upper()]),
+        "MALFORMED_MANIFEST MANIFEST_DISAGREES",
+        "MALFORMED_MANIFEST MANIFEST_DISAGREES",
     ),
-    "hash lines in another order": Case(edit_hash_rows(lambda rows: rows[::-1]), PASSES),
-    "blank line before ROOT": Case(edit_hash_rows(lambda rows: [*rows, ""]), FAILS),
+    "hash lines in another order": Case(edit_hash_rows(lambda rows: rows[::-1]), "", ""),
+    "blank line before ROOT": Case(
+        edit_hash_rows(lambda rows: [*rows, ""]),
+        "MALFORMED_MANIFEST ROOT_MISMATCH",
+        "MALFORMED_MANIFEST ROOT_MISMATCH",
+    ),
     "CRLF in MANIFEST.sha256": Case(
-        edit_bytes("MANIFEST.sha256", lambda d: d.replace(b"\n", b"\r\n")), FAILS
+        edit_bytes("MANIFEST.sha256", lambda d: d.replace(b"\n", b"\r\n")),
+        "MALFORMED_MANIFEST",
+        "MALFORMED_MANIFEST",
     ),
     "no final newline in MANIFEST.sha256": Case(
-        edit_bytes("MANIFEST.sha256", lambda d: d.rstrip(b"\n")), PASSES
+        edit_bytes("MANIFEST.sha256", lambda d: d.rstrip(b"\n")), "", ""
     ),
     "ROOT line first": Case(
         edit_bytes(
             "MANIFEST.sha256",
             lambda d: b"\n".join([d.splitlines()[-1], *d.splitlines()[:-1]]) + b"\n",
         ),
-        FAILS,
+        "MALFORMED_MANIFEST",
+        "MALFORMED_MANIFEST",
     ),
     "ROOT line twice": Case(
-        edit_bytes("MANIFEST.sha256", lambda d: d + d.splitlines()[-1] + b"\n"), FAILS
+        edit_bytes("MANIFEST.sha256", lambda d: d + d.splitlines()[-1] + b"\n"),
+        "DUPLICATE_ENTRY MALFORMED_MANIFEST",
+        "DUPLICATE_ENTRY MALFORMED_MANIFEST",
     ),
     "no ROOT line": Case(
-        edit_bytes("MANIFEST.sha256", lambda d: b"".join(d.splitlines(keepends=True)[:-1])), FAILS
+        edit_bytes("MANIFEST.sha256", lambda d: b"".join(d.splitlines(keepends=True)[:-1])),
+        "MALFORMED_MANIFEST",
+        "MALFORMED_MANIFEST",
     ),
     "ROOT line in uppercase hex": Case(
-        edit_bytes("MANIFEST.sha256", lambda d: d[:-65] + d[-65:].upper()), FAILS
+        edit_bytes("MANIFEST.sha256", lambda d: d[:-65] + d[-65:].upper()),
+        "MALFORMED_MANIFEST ROOT_MISMATCH",
+        "MALFORMED_MANIFEST ROOT_MISMATCH",
     ),
-    "MANIFEST.sha256 not UTF-8": Case(edit_bytes("MANIFEST.sha256", lambda d: b"\xff" + d), FAILS),
-    "MANIFEST.sha256 empty": Case(edit_bytes("MANIFEST.sha256", lambda d: b""), FAILS),
+    "MANIFEST.sha256 not UTF-8": Case(
+        edit_bytes("MANIFEST.sha256", lambda d: b"\xff" + d),
+        "MALFORMED_MANIFEST MANIFEST_DISAGREES*9",
+        "MALFORMED_MANIFEST MANIFEST_DISAGREES*9",
+    ),
+    "MANIFEST.sha256 empty": Case(
+        edit_bytes("MANIFEST.sha256", lambda d: b""),
+        "MALFORMED_MANIFEST MANIFEST_DISAGREES*9",
+        "MALFORMED_MANIFEST MANIFEST_DISAGREES*9",
+    ),
     # manifest.json
     "manifest.json not JSON": Case(
-        lambda f: write_manifest_json(f, (f / "manifest.json").read_bytes()[:-5]), FAILS
+        lambda f: write_manifest_json(f, (f / "manifest.json").read_bytes()[:-5]),
+        "MALFORMED_MANIFEST",
+        "MALFORMED_MANIFEST",
     ),
-    "manifest.json an object": Case(lambda f: write_manifest_json(f, b'{"a": 1}\n'), FAILS),
+    "manifest.json an object": Case(
+        lambda f: write_manifest_json(f, b'{"a": 1}\n'), "MALFORMED_MANIFEST", "MALFORMED_MANIFEST"
+    ),
     "manifest.json with a BOM": Case(
         lambda f: write_manifest_json(f, b"\xef\xbb\xbf" + (f / "manifest.json").read_bytes()),
-        FAILS,
+        "MALFORMED_MANIFEST",
+        "MALFORMED_MANIFEST",
     ),
     "manifest.json with a duplicate key": Case(
         lambda f: write_manifest_json(
             f, (f / "manifest.json").read_bytes().replace(b"{", b'{"bytes": 1, ', 1)
         ),
-        FAILS,
+        "MALFORMED_MANIFEST",
+        "MALFORMED_MANIFEST",
     ),
     "manifest.json with NaN": Case(
         lambda f: write_manifest_json(
             f, (f / "manifest.json").read_bytes().replace(b'"bytes": ', b'"bytes": NaN, "x": ', 1)
         ),
-        FAILS,
+        "MALFORMED_MANIFEST",
+        "MALFORMED_MANIFEST",
     ),
     "manifest.json with a huge integer": Case(
         lambda f: write_manifest_json(
@@ -405,136 +477,188 @@ CASES: dict[str, Case] = {
             .read_bytes()
             .replace(b'"bytes": ', b'"bytes": 1' + b"0" * 1000 + b', "x": ', 1),
         ),
-        FAILS,
+        "MALFORMED_MANIFEST",
+        "MALFORMED_MANIFEST",
     ),
-    "manifest.json with escapes": Case(with_escapes, PASSES),
-    "manifest.json compact": Case(compact_manifest, PASSES),
+    "manifest.json with escapes": Case(with_escapes, "", ""),
+    "manifest.json compact": Case(compact_manifest, "", ""),
     "entry with an extra key": Case(
-        edit_rows(lambda rows: [{**rows[0], "x": 1}, *rows[1:]]), FAILS
+        edit_rows(lambda rows: [{**rows[0], "x": 1}, *rows[1:]]),
+        "MALFORMED_MANIFEST MANIFEST_DISAGREES UNLISTED_FILE",
+        "MALFORMED_MANIFEST MANIFEST_DISAGREES UNLISTED_FILE",
     ),
     "entry without sha256": Case(
         edit_rows(
             lambda rows: [{"relpath": rows[0]["relpath"], "bytes": rows[0]["bytes"]}, *rows[1:]]
         ),
-        FAILS,
+        "MALFORMED_MANIFEST MANIFEST_DISAGREES UNLISTED_FILE",
+        "MALFORMED_MANIFEST MANIFEST_DISAGREES UNLISTED_FILE",
     ),
     "entry bytes negative": Case(
-        edit_rows(lambda rows: [{**rows[0], "bytes": -1}, *rows[1:]]), FAILS
+        edit_rows(lambda rows: [{**rows[0], "bytes": -1}, *rows[1:]]),
+        "MALFORMED_MANIFEST MANIFEST_DISAGREES UNLISTED_FILE",
+        "MALFORMED_MANIFEST MANIFEST_DISAGREES UNLISTED_FILE",
     ),
     "entry bytes true": Case(
-        edit_rows(lambda rows: [{**rows[0], "bytes": True}, *rows[1:]]), FAILS
+        edit_rows(lambda rows: [{**rows[0], "bytes": True}, *rows[1:]]),
+        "MALFORMED_MANIFEST MANIFEST_DISAGREES UNLISTED_FILE",
+        "MALFORMED_MANIFEST MANIFEST_DISAGREES UNLISTED_FILE",
     ),
     "entry bytes a float": Case(
         edit_rows(lambda rows: [{**rows[0], "bytes": float(rows[0]["bytes"])}, *rows[1:]]),
-        FAILS,
+        "MALFORMED_MANIFEST MANIFEST_DISAGREES UNLISTED_FILE",
+        "MALFORMED_MANIFEST MANIFEST_DISAGREES UNLISTED_FILE",
     ),
     "entry sha256 uppercase": Case(
         edit_rows(lambda rows: [{**rows[0], "sha256": str(rows[0]["sha256"]).upper()}, *rows[1:]]),
-        FAILS,
+        "MALFORMED_MANIFEST MANIFEST_DISAGREES UNLISTED_FILE",
+        "MALFORMED_MANIFEST MANIFEST_DISAGREES UNLISTED_FILE",
     ),
     "entry relpath escapes": Case(
-        edit_rows(lambda rows: [{**rows[0], "relpath": "../x"}, *rows[1:]]), FAILS
+        edit_rows(lambda rows: [{**rows[0], "relpath": "../x"}, *rows[1:]]),
+        "MANIFEST_DISAGREES UNLISTED_FILE UNSAFE_PATH",
+        "MANIFEST_DISAGREES UNLISTED_FILE UNSAFE_PATH",
     ),
-    "entries unsorted": Case(edit_rows(lambda rows: rows[::-1]), FAILS),
-    "entry twice": Case(edit_rows(lambda rows: [rows[0], *rows]), FAILS),
+    "entries unsorted": Case(
+        edit_rows(lambda rows: rows[::-1]), "MALFORMED_MANIFEST*7", "MALFORMED_MANIFEST*7"
+    ),
+    "entry twice": Case(
+        edit_rows(lambda rows: [rows[0], *rows]), "DUPLICATE_ENTRY", "DUPLICATE_ENTRY"
+    ),
     "entry for manifest.json": Case(
         edit_rows(
             lambda rows: [*rows, {"relpath": "manifest.json", "bytes": 1, "sha256": sha(b"")}]
         ),
-        FAILS,
+        "MALFORMED_MANIFEST",
+        "MALFORMED_MANIFEST",
     ),
-    "entry not an object": Case(edit_rows(lambda rows: [*rows, "x"]), FAILS),
+    "entry not an object": Case(
+        edit_rows(lambda rows: [*rows, "x"]), "MALFORMED_MANIFEST", "MALFORMED_MANIFEST"
+    ),
     "entry size wrong": Case(
         edit_rows(lambda rows: [{**rows[0], "bytes": int(rows[0]["bytes"]) + 1}, *rows[1:]]),
-        FAILS,
+        "SIZE_MISMATCH",
+        "SIZE_MISMATCH",
     ),
     # run.json
-    "run_id differs from the folder name": Case(run_json_edit(with_key("run_id", "other")), FAILS),
-    "folder renamed": Case(renamed, FAILS),
-    "run.json not JSON": Case(run_json_edit(lambda e: json.dumps(e)[:-3]), FAILS),
-    "run.json an array": Case(run_json_edit(lambda e: [e]), FAILS),
+    "run_id differs from the folder name": Case(
+        run_json_edit(with_key("run_id", "other")), "RUN_ID_MISMATCH", "RUN_ID_MISMATCH"
+    ),
+    "folder renamed": Case(renamed, "RUN_ID_MISMATCH", "RUN_ID_MISMATCH"),
+    "run.json not JSON": Case(
+        run_json_edit(lambda e: json.dumps(e)[:-3]), "RUN_JSON_INVALID", "RUN_JSON_INVALID"
+    ),
+    "run.json an array": Case(run_json_edit(lambda e: [e]), "RUN_JSON_INVALID", "RUN_JSON_INVALID"),
     "run.json with a duplicate key": Case(
-        run_json_edit(lambda e: json.dumps(e).replace("{", '{"run_id": "x", ', 1)), FAILS
+        run_json_edit(lambda e: json.dumps(e).replace("{", '{"run_id": "x", ', 1)),
+        "RUN_JSON_INVALID",
+        "RUN_JSON_INVALID",
     ),
     "run.json created_utc not UTC": Case(
-        run_json_edit(with_key("created_utc", "2026-01-01 12:00:00+02:00")), FAILS
+        run_json_edit(with_key("created_utc", "2026-01-01 12:00:00+02:00")),
+        "RUN_JSON_INVALID",
+        "RUN_JSON_INVALID",
     ),
     "run.json without created_utc": Case(
-        run_json_edit(lambda e: {k: v for k, v in e.items() if k != "created_utc"}), FAILS
+        run_json_edit(lambda e: {k: v for k, v in e.items() if k != "created_utc"}),
+        "RUN_JSON_INVALID",
+        "RUN_JSON_INVALID",
     ),
-    "run.json run_id a number": Case(run_json_edit(with_key("run_id", 12)), FAILS),
+    "run.json run_id a number": Case(
+        run_json_edit(with_key("run_id", 12)), "RUN_JSON_INVALID", "RUN_JSON_INVALID"
+    ),
     "run.json with Infinity": Case(
-        run_json_edit(lambda e: json.dumps(e).replace("{", '{"score": Infinity, ', 1)), FAILS
+        run_json_edit(lambda e: json.dumps(e).replace("{", '{"score": Infinity, ', 1)),
+        "RUN_JSON_INVALID",
+        "RUN_JSON_INVALID",
     ),
     "run.json with escapes": Case(
-        run_json_edit(lambda e: json.dumps(e, ensure_ascii=True).replace("_", "\\u005f")), PASSES
+        run_json_edit(lambda e: json.dumps(e, ensure_ascii=True).replace("_", "\\u005f")), "", ""
     ),
     "run.json with a lone surrogate": Case(
-        run_json_edit(lambda e: json.dumps({**e, "note": "x"}).replace('"x"', '"\\ud800"')), FAILS
+        run_json_edit(lambda e: json.dumps({**e, "note": "x"}).replace('"x"', '"\\ud800"')),
+        "RUN_JSON_INVALID",
+        "RUN_JSON_INVALID",
     ),
     # paths and file kinds
-    "symlink added": Case(symlink_added, FAILS),
-    "listed file replaced by a symlink": Case(listed_file_replaced_by_symlink, FAILS),
-    "subfolder replaced by a symlink": Case(subfolder_replaced_by_symlink, FAILS),
-    "FIFO added": Case(fifo_added, FAILS),
-    "case twins sealed": Case(case_twin, FAILS),
-    "non-NFC name sealed": Case(nfd_name, FAILS),
+    "symlink added": Case(symlink_added, "NOT_A_REGULAR_FILE", "NOT_A_REGULAR_FILE"),
+    "listed file replaced by a symlink": Case(
+        listed_file_replaced_by_symlink, "NOT_A_REGULAR_FILE", "NOT_A_REGULAR_FILE"
+    ),
+    "subfolder replaced by a symlink": Case(
+        subfolder_replaced_by_symlink,
+        "MISSING_FILE*2 NOT_A_REGULAR_FILE",
+        "MISSING_FILE*2 NOT_A_REGULAR_FILE",
+    ),
+    "FIFO added": Case(fifo_added, "NOT_A_REGULAR_FILE", "NOT_A_REGULAR_FILE"),
+    "case twins sealed": Case(
+        case_twin,
+        "ROOT_MISMATCH UNLISTED_FILE UNSAFE_PATH*3",
+        "ROOT_MISMATCH UNLISTED_FILE UNSAFE_PATH*3",
+    ),
+    "non-NFC name sealed": Case(
+        nfd_name,
+        "ROOT_MISMATCH UNLISTED_FILE UNSAFE_PATH*3",
+        "ROOT_MISMATCH UNLISTED_FILE UNSAFE_PATH*3",
+    ),
     # artifact schemas
     "schema violation in a JSON artifact": Case(
         then_reseal(
             edit_bytes(EXPECTED_VERSIONS, lambda d: b'{"version": "0.1", "expected": []}\n')
         ),
-        FAILS_FULL_ONLY,
+        "SCHEMA_VIOLATION",
+        "",
     ),
-    "schema violation in a JSONL line": Case(jsonl_line(b'{"file": 1}\n'), FAILS_FULL_ONLY),
-    "invalid JSON in a JSONL line": Case(jsonl_line(b"{not json\n"), FAILS_FULL_ONLY),
-    "blank JSONL lines": Case(jsonl_line(b"\n  \n"), PASSES),
+    "schema violation in a JSONL line": Case(
+        jsonl_line(b'{"file": 1}\n'), "SCHEMA_VIOLATION*5", ""
+    ),
+    "invalid JSON in a JSONL line": Case(jsonl_line(b"{not json\n"), "JSON_INVALID", ""),
+    "blank JSONL lines": Case(jsonl_line(b"\n  \n"), "", ""),
     # large files: the quick path leaves hashing them to the Inspector
-    "large file": Case(large_file_added, PASSES, quick_full=False),
-    "large file tampered": Case(large_file_added_then_flipped, FAILS_FULL_ONLY, quick_full=False),
+    "large file": Case(file_added(SMALL_FILE + 1), "", ""),
+    "large file tampered": Case(file_added_then_flipped(SMALL_FILE + 1), "HASH_MISMATCH", ""),
+    # files read in more than one go, and files of exactly one or two first reads
+    "file of 100 KB": Case(file_added(100_000), "", ""),
+    "file of 100 KB tampered": Case(file_added_then_flipped(100_000), "HASH_MISMATCH", ""),
+    "file of 8 KB": Case(file_added(8192), "", ""),
+    "file of 16 KB tampered": Case(file_added_then_flipped(16384), "HASH_MISMATCH", ""),
+    "file of SMALL_FILE bytes": Case(file_added(SMALL_FILE), "", ""),
 }
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_quick_path_and_inspector_agree(make_run: MakeRun, name: str) -> None:
+def test_each_case_gets_its_reason_codes(make_run: MakeRun, name: str) -> None:
     case = CASES[name]
     sealed = make_run(PAYLOAD)
     unseal(sealed.path)
     folder = case.tamper(sealed.path) or sealed.path
-    for fast, passes in zip((False, True), case.passes, strict=True):
-        outcome = decide(folder, fast)
-        assert outcome.slow.ok is passes, (fast, outcome.slow.problems)
-        answers = passes and (fast or case.quick_full)
-        assert (outcome.quick is not None) is answers, (fast, outcome.slow.problems)
+    assert codes(inspect(folder, fast=False)) == case.full
+    assert codes(inspect(folder, fast=True)) == case.fast
 
 
-def test_the_quick_report_is_the_inspectors(make_run: MakeRun) -> None:
+def test_the_pass_report_says_everything(make_run: MakeRun) -> None:
     """Run id, root, file count and mode: every field of the PASS report, not only `ok`."""
     sealed = make_run(PAYLOAD)
     for fast in (False, True):
-        outcome = decide(sealed.path, fast)
-        assert outcome.quick is not None
-        assert outcome.quick.run_id == sealed.run_id
-        assert outcome.quick.root_sha256 == sealed.root_sha256
-        assert outcome.quick.files == len(PAYLOAD) + 3  # the payload, run.json, two manifests
-        assert outcome.quick.fast is fast
+        report = inspect(sealed.path, fast)
+        assert report.ok
+        assert report.run_id == sealed.run_id
+        assert report.root_sha256 == sealed.root_sha256
+        assert report.files == len(PAYLOAD) + 3  # the payload, run.json, two manifests
+        assert report.fast is fast
 
 
-def test_expected_run_id_is_checked_on_the_quick_path(make_run: MakeRun) -> None:
+def test_an_expected_run_id_is_checked(make_run: MakeRun) -> None:
     sealed = make_run(PAYLOAD)
     catalog = SchemaCatalog.for_workspace(None)
-    folder = str(sealed.path)
-    assert quick_pass(folder, sealed.path.name, False, catalog, sealed.run_id) is not None
-    assert quick_pass(folder, sealed.path.name, False, catalog, "another_run") is None
+    assert inspect_run_folder(sealed.path, schemas=catalog, expect_run_id=sealed.run_id).ok
     report = inspect_run_folder(sealed.path, schemas=catalog, expect_run_id="another_run")
     assert [p.code.value for p in report.problems] == ["RUN_ID_MISMATCH"]
 
 
-def test_a_workspace_schema_is_the_one_the_quick_path_applies(
-    make_run: MakeRun, tmp_path: Path
-) -> None:
-    """A folder that passes the built-in schemas fails a workspace's stricter one on both paths
-    (the remembered artifact-to-schema lookup is per catalog)."""
+def test_a_workspace_schema_is_the_one_applied(make_run: MakeRun, tmp_path: Path) -> None:
+    """A folder that passes the built-in schemas fails a workspace's stricter one (the
+    remembered artifact-to-schema lookup is per catalog)."""
     sealed = make_run(PAYLOAD)
     root = tmp_path / "strict_ws"
     (root / "schemas").mkdir(parents=True)
@@ -547,10 +671,8 @@ def test_a_workspace_schema_is_the_one_the_quick_path_applies(
     }
     (root / "schemas" / "report.schema.json").write_text(json.dumps(schema))
     builtin = SchemaCatalog.for_workspace(None)
-    strict = SchemaCatalog.for_workspace(root)
-    assert quick_pass(str(sealed.path), sealed.path.name, False, builtin, None) is not None
-    assert quick_pass(str(sealed.path), sealed.path.name, False, strict, None) is None
-    report = inspect_run_folder(sealed.path, schemas=strict)
+    assert inspect_run_folder(sealed.path, schemas=builtin).ok
+    report = inspect_run_folder(sealed.path, schemas=SchemaCatalog.for_workspace(root))
     assert [(p.code.value, p.path) for p in report.problems] == [
         ("SCHEMA_VIOLATION", "REPORT.json")
     ]
@@ -590,9 +712,12 @@ EDITS = ("flip", "delete", "insert", "truncate", "append", "remove", "copy", "em
         max_size=3,
     )
 )
-def test_random_edits_are_judged_alike(
+def test_random_edits_fail_unless_they_change_nothing(
     template: Path, edits: list[tuple[int, str, int, int]]
 ) -> None:
+    """A full check fails every edited folder but one whose bytes are the sealed ones (or whose
+    MANIFEST.sha256 only lost its final newline); a fast check fails it too unless every problem
+    is one only hashing or an artifact schema finds."""
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch) / template.name
         shutil.copytree(template, folder)
@@ -601,8 +726,26 @@ def test_random_edits_are_judged_alike(
             files = sorted(p for p in folder.rglob("*") if p.is_file())
             if files:
                 _edit(folder, files[which % len(files)], edit, position, byte)
-        for fast in (False, True):
-            decide(folder, fast)
+        full, fast = inspect(folder, fast=False), inspect(folder, fast=True)
+        assert full.ok is (_contents(folder) in _sealed_forms(template)), full.problems
+        if fast.ok:
+            assert {p.code.value for p in full.problems} <= CONTENT_ONLY, full.problems
+
+
+CONTENT_ONLY = {"HASH_MISMATCH", "SCHEMA_VIOLATION", "JSON_INVALID"}
+
+
+def _contents(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+    }
+
+
+def _sealed_forms(template: Path) -> list[dict[str, bytes]]:
+    """The template's files, as sealed and with MANIFEST.sha256 without its final newline."""
+    sealed = _contents(template)
+    stripped = {**sealed, "MANIFEST.sha256": sealed["MANIFEST.sha256"].rstrip(b"\n")}
+    return [sealed, stripped]
 
 
 def _edit(folder: Path, path: Path, edit: str, position: int, byte: int) -> None:

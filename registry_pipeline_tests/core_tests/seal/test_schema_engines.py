@@ -1,0 +1,360 @@
+"""jsonschema-rs and jsonschema judge alike: on every JSON Schema of the repository and of the
+seed system, against every JSON, JSONL and YAML fixture there, and on generated instances; and
+`SchemaCatalog.validate` always gives jsonschema's verdict."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema_rs
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
+from registry_pipeline.core.seal._compiled_schema import plain
+from registry_pipeline.core.seal.schemas import (
+    ArtifactSchema,
+    SchemaCatalog,
+    builtin_schema_dir,
+    iter_jsonl,
+)
+from registry_pipeline_tests.conftest import REFERENCE
+
+REPO = Path(__file__).resolve().parents[3]
+FIXTURE_ROOTS = (
+    REPO / "registries",
+    REPO / "examples",
+    REPO / "registry_pipeline_tests" / "assets",
+)
+SUFFIXES = (".json", ".jsonl", ".yaml", ".yml")
+
+
+def _documents(path: Path) -> list[Any]:
+    """The instances a fixture file holds: one per JSON/YAML file, one per JSONL line."""
+    data = path.read_bytes()
+    try:
+        if path.suffix == ".jsonl":
+            return [record for _line, record in iter_jsonl(data)]
+        if path.suffix == ".json":
+            return [loads_strict(data)]
+        return list(yaml.load_all(data, Loader=yaml.CSafeLoader))
+    except (JSONDecodeProblem, yaml.YAMLError):
+        return []
+
+
+def _fixtures(roots: tuple[Path, ...]) -> list[tuple[str, Any]]:
+    """(name, instance) of every fixture under `roots` (schemas included: they are data too)."""
+    found = []
+    for root in roots:
+        for path in sorted(root.rglob("*")):
+            if path.suffix in SUFFIXES and path.is_file():
+                found += [(f"{path.name}#{n}", doc) for n, doc in enumerate(_documents(path))]
+    return found
+
+
+def _standalone(path: Path, document: Any) -> tuple[SchemaCatalog, str]:
+    """A catalog of one schema file (the seed's carry no `$id`: the path names it)."""
+    schema_id = document.get("$id") or path.resolve().as_uri()
+    schema = ArtifactSchema(schema_id, path, document, (), "json")
+    return SchemaCatalog(schemas={schema_id: schema}), schema_id
+
+
+def _schema_files(roots: tuple[Path, ...]) -> list[Path]:
+    return [
+        path
+        for root in roots
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and path.name.endswith((".schema.json", ".schema.yaml"))
+    ]
+
+
+@functools.cache
+def _repository() -> list[tuple[str, SchemaCatalog, str]]:
+    """(label, catalog, schema id) of every schema of the repository, each in its catalog."""
+    found: list[tuple[str, SchemaCatalog, str]] = []
+    catalog = SchemaCatalog.load([builtin_schema_dir(), REPO / "schemas"])
+    found += [(s.path.name, catalog, sid) for sid, s in sorted(catalog.schemas.items())]
+    for path in _schema_files((REPO / "examples", REPO / "registry_pipeline_tests" / "assets")):
+        [document] = _documents(path)
+        found.append((path.name, *_standalone(path, document)))
+    return found
+
+
+@functools.cache
+def _seed() -> list[tuple[str, SchemaCatalog, str]]:
+    if not REFERENCE.is_dir():
+        return []
+    return [
+        (str(path.relative_to(REFERENCE)), *_standalone(path, loads_strict(path.read_bytes())))
+        for path in _schema_files((REFERENCE,))
+    ]
+
+
+def _agree(catalog: SchemaCatalog, schema_id: str, fixtures: list[tuple[str, Any]]) -> int:
+    """Both engines (ours, and jsonschema-rs as it is) against jsonschema on every fixture;
+    the number of fixtures the compiled path decided."""
+    reference = catalog._validator(schema_id)
+    fast = catalog._fast_check(schema_id)
+    raw = _raw(catalog, schema_id)
+    decided = 0
+    for name, instance in fixtures:
+        expected = reference.is_valid(instance)
+        assert (catalog.validate(schema_id, instance) == []) is expected, name
+        if fast is not None and plain(instance):
+            assert fast(instance) is expected, name
+            decided += 1
+        if raw is not None and plain(instance):
+            assert raw.is_valid(instance) is expected, name
+    return decided
+
+
+def _raw(catalog: SchemaCatalog, schema_id: str) -> Any:
+    """jsonschema-rs on the schema as written (no regex rewritten), or None if it refuses it."""
+    registry = jsonschema_rs.Registry(
+        [(sid, s.document) for sid, s in catalog.schemas.items()], draft=jsonschema_rs.Draft202012
+    )
+    try:
+        return jsonschema_rs.Draft202012Validator(
+            catalog.schemas[schema_id].document,
+            validate_formats=False,
+            registry=registry,
+            offline=True,
+        )
+    except (ValueError, jsonschema_rs.ReferencingError):
+        return None
+
+
+@functools.cache
+def _repository_fixtures() -> list[tuple[str, Any]]:
+    return _fixtures(FIXTURE_ROOTS) + _fixtures((builtin_schema_dir(),))
+
+
+def _labels(entries: list[tuple[str, SchemaCatalog, str]]) -> list[str]:
+    return [label for label, _catalog, _sid in entries]
+
+
+@pytest.mark.parametrize("label", _labels(_repository()))
+def test_engines_agree_on_repository_schemas_and_fixtures(label: str) -> None:
+    fixtures = _repository_fixtures() + (_seed_fixtures() if REFERENCE.is_dir() else [])
+    [(catalog, schema_id)] = [(c, s) for name, c, s in _repository() if name == label]
+    assert len(fixtures) > 20
+    _agree(catalog, schema_id, fixtures)
+
+
+@functools.cache
+def _seed_fixtures() -> list[tuple[str, Any]]:
+    return _fixtures((REFERENCE,))
+
+
+def test_the_compiled_path_decides_the_repository_fixtures() -> None:
+    """Not a vacuous agreement: most of our schemas compile, and decide real fixtures."""
+    compiled = [label for label, c, sid in _repository() if c._fast_check(sid) is not None]
+    assert len(compiled) >= len(_repository()) - 2, set(_labels(_repository())) - set(compiled)
+    catalog = SchemaCatalog.load([builtin_schema_dir(), REPO / "schemas"])
+    governed = [
+        (path.name, doc, schema.schema_id)
+        for path in sorted((REPO / "registries").rglob("*.json"))
+        if (schema := catalog.for_artifact(path.relative_to(REPO / "registries").as_posix()))
+        for _name, doc in [("", loads_strict(path.read_bytes()))]
+    ]
+    assert len(governed) >= 5
+    for name, document, schema_id in governed:
+        fast = catalog._fast_check(schema_id)
+        assert fast is not None and fast(document), name
+
+
+def _seed_labels() -> list[str]:
+    return _labels(_seed()) or ["(absent)"]
+
+
+@pytest.mark.parametrize("label", _seed_labels())
+def test_engines_agree_on_the_seed_schemas_and_fixtures(label: str) -> None:
+    if not REFERENCE.is_dir():
+        pytest.skip(f"the seed's data ({REFERENCE}) is absent: only beside the dev repository")
+    [(catalog, schema_id)] = [(c, s) for name, c, s in _seed() if name == label]
+    fixtures = _seed_fixtures() + _repository_fixtures()
+    _agree(catalog, schema_id, fixtures)
+
+
+def test_the_seed_schemas_are_decided_by_the_compiled_path() -> None:
+    if not REFERENCE.is_dir():
+        pytest.skip(f"the seed's data ({REFERENCE}) is absent: only beside the dev repository")
+    assert len(_seed()) >= 13
+    decided = sum(_agree(c, sid, _seed_fixtures()) for _label, c, sid in _seed())
+    assert decided >= 13 * 50  # every schema against every seed fixture, mostly compiled
+
+
+# --- generated instances against our schemas ------------------------------------------------
+
+BUILTIN = SchemaCatalog.load([builtin_schema_dir()])
+
+
+def _builtin_ids() -> Iterator[str]:
+    yield from sorted(BUILTIN.schemas)
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(data=st.data(), schema_id=st.sampled_from(sorted(BUILTIN.schemas)))
+def test_generated_instances_get_jsonschemas_verdict(data: st.DataObject, schema_id: str) -> None:
+    documents = {sid: s.document for sid, s in BUILTIN.schemas.items()}
+    instance = data.draw(instances(BUILTIN.schemas[schema_id].document, documents))
+    expected = BUILTIN._validator(schema_id).is_valid(instance)
+    assert (BUILTIN.validate(schema_id, instance) == []) is expected, instance
+    fast = BUILTIN._fast_check(schema_id)
+    assert fast is not None
+    if plain(instance):
+        assert fast(instance) is expected, instance
+    elif fast(instance):
+        raise AssertionError(f"the compiled path vouched for a non-plain instance: {instance!r}")
+
+
+# --- generated instances: valid-looking ones built from a schema, then mutated ---------------
+
+NOISE = st.sampled_from(
+    [
+        *(None, True, False, 0, 1, -1, 1.0, 2.5, -0.0, 1e300, 2**53, 2**53 + 1, 2**70, 1e30),
+        *("", "x", "PASS", "a\n", "\n", "\u0663", "\ufeff", "\u00e9", "OP-A\n", 10**30),
+        *([], {}, ["x"], {"x": 1}, float("nan"), float("inf"), (1, 2)),
+    ]
+)
+"""Values both engines might read differently: big integers, floats equal to them, a newline at
+the end of a string, Unicode digits and spaces, non-finite floats, a tuple."""
+
+
+def _scalars(node: Any, found: set[Any]) -> set[Any]:
+    """Every string and number a schema names in `const` or `enum` (values to swap in)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("const", "enum"):
+                values = value if key == "enum" and isinstance(value, list) else [value]
+                found.update(v for v in values if isinstance(v, str | int | float | None))
+            else:
+                _scalars(value, found)
+    elif isinstance(node, list):
+        for item in node:
+            _scalars(item, found)
+    return found
+
+
+def _merge(base: dict[str, Any], branch: Any) -> dict[str, Any]:
+    """`base` with a branch's keywords (properties and required joined)."""
+    out = dict(base)
+    for key, value in branch.items() if isinstance(branch, dict) else ():
+        if key == "properties":
+            out[key] = {**out.get(key, {}), **value}
+        elif key == "required":
+            out[key] = [*out.get(key, []), *value]
+        else:
+            out[key] = value
+    return out
+
+
+def _strategy(node: Any, doc: Any, documents: dict[str, Any], depth: int = 0) -> Any:
+    """Instances that look valid against `node` (most are; the mutations break the rest)."""
+    if depth > 6 or not isinstance(node, dict):
+        return NOISE
+    if "$ref" in node:
+        uri, _, pointer = node["$ref"].partition("#")
+        target = doc = documents.get(uri, doc) if uri else doc
+        for part in pointer.split("/")[1:]:
+            target = target[part.replace("~1", "/").replace("~0", "~")]
+        return _strategy(target, doc, documents, depth + 1)
+    if "const" in node:
+        return st.just(node["const"])
+    if "enum" in node:
+        return st.sampled_from(node["enum"])
+    for key in ("oneOf", "anyOf"):
+        if key in node:
+            base = {k: v for k, v in node.items() if k != key}
+            return st.one_of(
+                [_strategy(_merge(base, b), doc, documents, depth + 1) for b in node[key]]
+            )
+    types = node.get("type")
+    if types is None:
+        inferred = {"properties": "object", "required": "object", "items": "array"}
+        inferred |= {"pattern": "string", "minLength": "string", "minimum": "number"}
+        types = [kind for key, kind in inferred.items() if key in node][:1] or ["any"]
+    types = [types] if isinstance(types, str) else types
+    return st.one_of([_typed(kind, node, doc, documents, depth) for kind in types])
+
+
+def _typed(kind: str, node: dict[str, Any], doc: Any, documents: dict[str, Any], depth: int) -> Any:
+    """Instances of one JSON type shaped by the node's keywords."""
+    if kind == "object":
+        props = node.get("properties", {})
+        required = [key for key in node.get("required", []) if isinstance(key, str)]
+        fixed = {k: _strategy(props.get(k, True), doc, documents, depth + 1) for k in required}
+        optional = {
+            k: _strategy(v, doc, documents, depth + 1) for k, v in props.items() if k not in fixed
+        }
+        extra = node.get("additionalProperties")
+        if isinstance(extra, dict) and not props:
+            names = node.get("propertyNames", {}).get("pattern")
+            keys = st.from_regex(names, fullmatch=True) if names else st.sampled_from(["a", "b"])
+            return st.dictionaries(keys, _strategy(extra, doc, documents, depth + 1), max_size=3)
+        return st.fixed_dictionaries(fixed, optional=optional)
+    if kind == "array":
+        low = node.get("minItems", 0)
+        items = _strategy(node.get("items", True), doc, documents, depth + 1)
+        return st.lists(items, min_size=low, max_size=min(node.get("maxItems", low + 3), low + 3))
+    if kind == "string":
+        if isinstance(node.get("pattern"), str):
+            return st.from_regex(node["pattern"], fullmatch=True)
+        low = node.get("minLength", 0)
+        return st.text(min_size=low, max_size=node.get("maxLength", low + 12))
+    if kind in ("integer", "number"):
+        low = node.get("minimum")
+        if low is None and "exclusiveMinimum" in node:
+            low = node["exclusiveMinimum"] + 1
+        ints = st.integers(min_value=None if low is None else int(low))
+        return ints if kind == "integer" else ints | st.floats(allow_nan=False)
+    return {"boolean": st.booleans(), "null": st.none()}.get(kind, NOISE)
+
+
+def _mutate(draw: st.DrawFn, value: Any, swaps: list[Any]) -> Any:
+    """`value` with one change somewhere inside it."""
+    if isinstance(value, dict) and value and draw(st.booleans()):
+        key = draw(st.sampled_from(sorted(value)))
+        return {**value, key: _mutate(draw, value[key], swaps)}
+    if isinstance(value, list) and value and draw(st.booleans()):
+        index = draw(st.integers(0, len(value) - 1))
+        return [*value[:index], _mutate(draw, value[index], swaps), *value[index + 1 :]]
+    change = draw(st.sampled_from(["replace", "swap", "drop", "extra", "break", "flip"]))
+    if change == "drop" and isinstance(value, dict | list) and value:
+        if isinstance(value, list):
+            return [*value, value[0]] if draw(st.booleans()) else value[1:]
+        dropped = draw(st.sampled_from(sorted(value)))
+        return {k: v for k, v in value.items() if k != dropped}
+    if change == "extra" and isinstance(value, dict):
+        return {**value, draw(st.sampled_from(["extra", *filter(None, map(str, swaps))])): 1}
+    if change == "break" and isinstance(value, str):
+        breaks = [value + "!", value[:-1], value.lower(), " " + value, "", value + "\n"]
+        return draw(st.sampled_from(breaks))
+    if change == "flip" and type(value) is bool:
+        return int(value)
+    if change == "flip" and type(value) is int:
+        return draw(st.sampled_from([bool(value), float(value), -value, value + 2**60]))
+    if change == "flip" and type(value) is float:
+        return int(value) if value.is_integer() else value + 1
+    if change == "swap" and swaps:
+        return draw(st.sampled_from(swaps))
+    return draw(NOISE)
+
+
+@st.composite
+def instances(draw: st.DrawFn, document: dict[str, Any], documents: dict[str, Any]) -> Any:
+    """A valid-looking instance of `document` with zero to three mutations."""
+    instance = draw(_strategy(document, document, documents))
+    swaps = sorted(_scalars(document, set()), key=repr)
+    for _ in range(draw(st.integers(0, 3))):
+        instance = _mutate(draw, instance, swaps)
+    return instance
