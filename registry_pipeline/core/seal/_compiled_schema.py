@@ -101,23 +101,31 @@ def _translate(schema_id: str, documents: Mapping[str, Any]) -> dict[str, Any]:
         if uri not in documents or not plain(documents[uri]):
             raise _Unsure(uri)
         refs: list[str] = []
-        done[uri] = _schema(documents[uri], refs)
+        done[uri] = _schema(documents[uri], refs, top=True)
         pending.extend(filter(None, (ref.partition("#")[0] for ref in refs)))
     return done
 
 
-def _schema(node: Any, refs: list[str]) -> Any:
-    """`node` with its regexes rewritten for jsonschema-rs; `$ref`s are collected into `refs`."""
+def _schema(node: Any, refs: list[str], *, top: bool = False) -> Any:
+    """`node` with its regexes rewritten for jsonschema-rs; `$ref`s are collected into `refs`.
+
+    Unsure of an embedded `$id` (the engines may resolve a `$ref` to a bundled copy or to the
+    catalog's document of that id differently) and of two `patternProperties` keys that read
+    alike once rewritten (one would be lost)."""
     if isinstance(node, list):
         return [_schema(item, refs) for item in node]
     if not isinstance(node, dict):
         return node
+    if not top and "$id" in node:
+        raise _Unsure("$id")
     out: dict[str, Any] = {}
     for key, value in node.items():
         if key == "pattern" and isinstance(value, str):
             out[key] = rust_regex(value)
         elif key == "patternProperties" and isinstance(value, dict):
             out[key] = {rust_regex(name): _schema(sub, refs) for name, sub in value.items()}
+            if len(out[key]) != len(value):
+                raise _Unsure(key)
         elif key in _NAMED and isinstance(value, dict):
             out[key] = {name: _schema(sub, refs) for name, sub in value.items()}
         elif key in _DATA:

@@ -139,7 +139,7 @@ def test_validate_gives_jsonschemas_verdict(schema: Any, instance: Any) -> None:
 def test_the_cases_do_reach_the_compiled_path() -> None:
     """Most of the edge cases are decided by jsonschema-rs, rewritten: none is vacuous."""
     compiled = [schema for schema, _ in EDGES if catalog_of(schema)._fast_check(EDGE_ID)]
-    assert len(compiled) >= len(EDGES) - 10  # numbers beyond 2**53, multipleOf, 3 regexes
+    assert len(compiled) >= len(EDGES) - 11  # numbers beyond 2**53, multipleOf, 3 regexes, $id
     assert catalog_of(NEWLINE_NOT)._fast_check(EDGE_ID) is not None
     assert catalog_of(NEWLINE_EXTRA)._fast_check(EDGE_ID) is not None
 
@@ -161,10 +161,35 @@ def test_the_cases_do_reach_the_compiled_path() -> None:
         {"$ref": "#/const", "const": {"pattern": "^a$"}},
         {"$ref": "#/patternProperties/^x$", "patternProperties": {"^x$": {"pattern": "^a$"}}},
         {"$ref": "urn:test:no-such-schema"},
+        {"$defs": {"bundled": {"$id": "urn:test:bundled", "type": "object"}}},
+        {"patternProperties": {"^x-": {"maxLength": 8}, "^x\\-": {"type": "string"}}},
     ],
 )
 def test_what_the_engines_may_read_apart_gets_no_compiled_path(schema: dict[str, Any]) -> None:
     assert catalog_of(schema)._fast_check(EDGE_ID) is None
+
+
+def test_a_bundled_copy_of_another_schemas_id_does_not_hide_a_violation() -> None:
+    """jsonschema resolves `$ref` to the catalog's document of that `$id`; jsonschema-rs may take
+    the copy embedded under `$defs`: no compiled path, jsonschema decides."""
+    shared = {"$id": "urn:test:shared", "type": "object", "required": ["count"]}
+    shared["properties"] = {"count": {"type": "integer"}}
+    widget = {"$id": EDGE_ID, "$ref": "urn:test:shared"}
+    widget["$defs"] = {"bundled": {"$id": "urn:test:shared", "type": "object"}}
+    catalog = SchemaCatalog(
+        schemas={
+            EDGE_ID: ArtifactSchema(EDGE_ID, Path("edge.schema.json"), widget, (), ""),
+            "urn:test:shared": ArtifactSchema(
+                "urn:test:shared", Path("shared.schema.json"), shared, (), ""
+            ),
+        }
+    )
+    assert catalog.validate(EDGE_ID, {"count": "not a number"}) != []
+
+
+def test_pattern_properties_that_read_alike_once_rewritten_both_apply() -> None:
+    schema = {"patternProperties": {"^x-": {"maxLength": 8}, "^x\\-": {"type": "string"}}}
+    assert catalog_of(schema).validate(EDGE_ID, {"x-owner": "a-very-long-owner-name"}) != []
 
 
 # --- the regex rewriting: Python's `re.search`, matched alike by jsonschema-rs ----------------
