@@ -7,7 +7,7 @@ from typing import Any
 
 from registry_pipeline.cli._commands import workspace_option
 from registry_pipeline.cli._output import err, json_doc, out
-from registry_pipeline.core.errors import UsageError, problem_text
+from registry_pipeline.core.errors import RegistryError, UsageError, problem_text
 from registry_pipeline.core.freshness import (
     active_snapshots,
     build_inputs,
@@ -121,7 +121,13 @@ def run_build_command(args: argparse.Namespace) -> int:
     )
     if read is not None and summary.success:
         after = {rid: [run_id] for rid, run_id in active_snapshots(workspace).items()}
-        record_build(workspace, read, after, summary.dagster_run_id)
+        try:
+            record_build(workspace, read, after, summary.dagster_run_id)
+        except RegistryError as exc:  # the build stands; only the next one cannot be skipped
+            err(
+                f"warning: the build was not recorded ({exc.code}: {exc.message}); the next "
+                "build will run in full"
+            )
     if args.json:
         json_doc(
             {

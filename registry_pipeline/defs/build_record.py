@@ -69,7 +69,9 @@ def build_record_sensor(
             return dg.SkipReason(f"run {run.run_id} is not a scheduled or sensed build")
         before = json.loads(read)
         made = _made(context.instance, run.run_id)
-        active = {rid: [run_id, made.get(rid)] for rid, run_id in before["before"].items()}
+        active = {  # what the promotion sensor makes active; a registry not built keeps its own
+            rid: [made.get(rid) or run_id] for rid, run_id in before["before"].items()
+        }
         record_build(Workspace(root), before, active, run.run_id)
         return None
 

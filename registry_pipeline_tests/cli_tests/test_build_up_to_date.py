@@ -86,6 +86,20 @@ def test_a_tampered_active_snapshot_is_never_up_to_date(cli: Run, demo: Path) ->
     assert not out.startswith("up to date")
 
 
+def test_a_released_hold_makes_the_next_build_promote(cli: Run, demo: Path) -> None:
+    _build(cli, demo)
+    ws = ("--workspace", str(demo))
+    assert cli("pointers", "hold", "expected_versions", "--reason", "freeze", *ws)[0] == 0
+    source = demo / EXPECTED
+    source.write_text(source.read_text().replace("\n", "\n ", 1))
+    held = _build(cli, demo)
+    assert _entry(held, "expected_versions")["promoted"] is False
+    assert up_to_date(Workspace(demo)).up_to_date
+    assert cli("pointers", "release", "expected_versions", "--reason", "thaw", *ws)[0] == 0
+    assert up_to_date(Workspace(demo)).changed == ("held:expected_versions",)
+    assert _entry(_build(cli, demo), "expected_versions")["promoted"] is True
+
+
 def test_a_rollback_is_a_change_and_the_next_build_records_it(cli: Run, demo: Path) -> None:
     first = _build(cli, demo)
     old = _entry(first, "drift_signals")["run_id"]
@@ -95,7 +109,7 @@ def test_a_rollback_is_a_change_and_the_next_build_records_it(cli: Run, demo: Pa
         "--workspace", str(demo),
     )  # fmt: skip
     assert code == 0, err
-    assert up_to_date(Workspace(demo)).changed == ("active:drift_signals",)
+    assert up_to_date(Workspace(demo)).changed == ("active:drift_signals", "held:drift_signals")
     after = _build(cli, demo)  # the rollback holds the pointer: built, not promoted
     entry = _entry(after, "drift_signals")
     assert entry["promoted"] is False
@@ -105,9 +119,10 @@ def test_a_rollback_is_a_change_and_the_next_build_records_it(cli: Run, demo: Pa
 def test_the_daily_schedule_decides_as_the_cli_and_records_its_build(cli: Run, demo: Path) -> None:
     """One rule: the schedule and the change sensor skip exactly when `registry build` says up
     to date; a scheduled build that succeeds is recorded by the run-status sensor, so the next
-    tick skips."""
+    tick skips once the promotion sensor has published what it made."""
     from registry_pipeline.definitions import build_definitions
     from registry_pipeline.defs.build_record import CHANGE_SENSOR, RECORD_SENSOR
+    from registry_pipeline.defs.promotion import PROMOTE_JOB, PROMOTION_SENSOR
     from registry_pipeline.defs.schedules import BUILD_INPUTS_TAG, DAILY_REBUILD
     from registry_pipeline.lib.build import BUILD_JOB
     from registry_pipeline.lib.instance import open_instance
@@ -136,6 +151,18 @@ def test_the_daily_schedule_decides_as_the_cli_and_records_its_build(cli: Run, d
             dagster_run=run,
         )  # fmt: skip
         sensor(context)
+        pending = up_to_date(Workspace(demo))  # until the promotion sensor has published
+        assert not pending.up_to_date and "active:run_registry" in pending.changed
+        promotion = defs.resolve_sensor_def(PROMOTION_SENSOR)
+        tick = promotion.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs))
+        for promote in tick.run_requests or []:
+            assert (
+                defs.resolve_job_def(PROMOTE_JOB)
+                .execute_in_process(
+                    instance=instance, run_config=promote.run_config, raise_on_error=False
+                )
+                .success
+            )
         freshness = up_to_date(Workspace(demo))
         assert freshness.up_to_date, freshness.changed
         skipped = schedule.evaluate_tick(dg.build_schedule_context(instance))

@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from registry_pipeline.core.freshness import STATE_RELPATH, build_inputs, record_build, up_to_date
+from registry_pipeline.core.freshness import (
+    STATE_RELPATH,
+    active_snapshots,
+    build_inputs,
+    record_build,
+    up_to_date,
+)
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline_tests._helpers import copy_demo
 
@@ -19,8 +25,13 @@ from registry_pipeline_tests._helpers import copy_demo
 def recorded(tmp_path: Path) -> Workspace:
     """The demo catalog with a successful build recorded (no Dagster: the record alone)."""
     workspace = Workspace(copy_demo(tmp_path))
-    record_build(workspace, build_inputs(workspace), {}, "run-1")
+    _record(workspace, build_inputs(workspace))
     return workspace
+
+
+def _record(workspace: Workspace, read: dict[str, object]) -> None:
+    active = {rid: [run_id] for rid, run_id in active_snapshots(workspace).items()}
+    record_build(workspace, read, active, "run-1")
 
 
 def test_nothing_changed_is_up_to_date(recorded: Workspace) -> None:
@@ -51,14 +62,20 @@ def _touch(path: Path) -> None:
     os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns + 1_000_000_000))
 
 
+def _retitle(path: Path) -> None:
+    document = json.loads(path.read_text())
+    document["title"] = "another title"
+    path.write_text(json.dumps(document))
+
+
 CHANGES: dict[str, Callable[[Path], object]] = {
     "source:expected_versions": lambda root: _append(
         root / "registries/expected_versions/EXPECTED_VERSIONS_v0_1.json", "\n"
     ),
     "source:run_index": lambda root: _touch(root / "registries/run_index/RUN_INDEX_v0_1.jsonl"),
     "catalog": lambda root: _touch(root / "registries/REGISTRY_CATALOG_v0_2.json"),
-    "schemas": lambda root: _touch(sorted((root / "schemas").glob("*.json"))[0]),
-    "runs:.codex/RUNS": lambda root: (root / ".codex/RUNS/2026-01-01__000000__qa_evidence").mkdir(),
+    "schemas": lambda root: _retitle(sorted((root / "schemas").glob("*.json"))[0]),
+    "runs:.codex/RUNS (1 new)": lambda root: (root / ".codex/RUNS/2026-01-01__000000__qa").mkdir(),
 }
 
 
@@ -85,18 +102,53 @@ def test_a_file_a_glob_leaves_out_is_a_change(recorded: Workspace) -> None:
     assert f"source:{globbed[0]}" in up_to_date(recorded).changed
 
 
-def test_the_registries_own_snapshots_are_outputs_not_inputs(recorded: Workspace) -> None:
-    """A folder named as a snapshot of a catalog registry (what a build seals) changes nothing;
-    the same folder under another registry id is a new run to index."""
-    runs = recorded.runs_dir
-    (runs / "2026-01-01__000000__op_status_table_build").mkdir()
-    shutil.copytree(
-        runs / "2026-01-01__000000__op_status_table_build",
-        runs / "2026-01-02__000000__rolepack_build",
-    )
-    assert up_to_date(recorded).up_to_date
-    (runs / "2026-01-01__000000__qa_gate_build").mkdir()
-    assert up_to_date(recorded).changed == ("runs:.codex/RUNS",)
+def test_the_registries_own_snapshots_are_outputs_not_inputs(tmp_path: Path) -> None:
+    """The folders named as a catalog registry's snapshots that exist when a build is recorded
+    are its outputs: recorded with it, never a reason for the next build. Any other folder that
+    appeared meanwhile (evidence, a hand seal) is new; an edit to a recorded one is a change."""
+    workspace = Workspace(copy_demo(tmp_path))
+    read = build_inputs(workspace)  # before the build
+    runs = workspace.runs_dir
+    (runs / "2026-01-01__000000__op_status_table_build").mkdir()  # the build's own
+    (runs / "2026-01-01__000000__op_status_table_build" / "run.json").write_text("{}")
+    (runs / "2026-01-01__000001__qa_gate_build").mkdir()  # evidence arriving during the build
+    _record(workspace, read)
+    assert up_to_date(workspace).changed == ("runs:.codex/RUNS (1 new)",)
+    _record(workspace, build_inputs(workspace))
+    assert up_to_date(workspace).up_to_date
+    (runs / "2026-01-02__000000__rolepack_build").mkdir()  # a hand seal of a catalog registry
+    assert up_to_date(workspace).changed == ("runs:.codex/RUNS (1 new)",)
+    shutil.rmtree(runs / "2026-01-02__000000__rolepack_build")
+    with (runs / "2026-01-01__000000__op_status_table_build" / "run.json").open("a") as handle:
+        handle.write(" ")  # an edit of an old snapshot the run registry indexes
+    assert up_to_date(workspace).changed == ("runs:.codex/RUNS (1 changed)",)
+
+
+def test_a_hold_placed_or_released_is_a_change(recorded: Workspace) -> None:
+    """A release can make a held snapshot promotable: the next build must run."""
+    from registry_pipeline.core.pointers.store import PointerStore
+
+    record = json.loads((recorded.root / STATE_RELPATH).read_text())
+    record["held"]["rolepack"] = True  # as if recorded while held, and released since
+    (recorded.root / STATE_RELPATH).write_text(json.dumps(record))
+    assert up_to_date(recorded).changed == ("held:rolepack",)
+    assert PointerStore(recorded).held("rolepack") is None
+
+
+def test_a_record_without_the_registries_is_never_up_to_date(recorded: Workspace) -> None:
+    record = json.loads((recorded.root / STATE_RELPATH).read_text())
+    record["active"] = {}
+    (recorded.root / STATE_RELPATH).write_text(json.dumps(record))
+    assert "active:rolepack" in up_to_date(recorded).changed
+
+
+def test_a_symlinked_record_is_not_read(recorded: Workspace, tmp_path: Path) -> None:
+    record = recorded.root / STATE_RELPATH
+    elsewhere = tmp_path / "record.json"
+    elsewhere.write_bytes(record.read_bytes())
+    record.unlink()
+    record.symlink_to(elsewhere)
+    assert up_to_date(recorded).changed == ("no successful build recorded",)
 
 
 def test_a_hand_edited_pointer_file_is_never_up_to_date(recorded: Workspace) -> None:
