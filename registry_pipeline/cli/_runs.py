@@ -235,8 +235,8 @@ def _synced(args: argparse.Namespace) -> RunIndex:
 
 
 def run_append(args: argparse.Namespace) -> int:
-    from registry_pipeline.core.run_index.append import append_records
-    from registry_pipeline.core.run_index.records import read_records, record_from_json
+    from registry_pipeline.core.run_index.append import append_records, append_stream
+    from registry_pipeline.core.run_index.given import record_from_json
     from registry_pipeline.core.workspace import input_files
 
     index = _open(args)
@@ -250,9 +250,7 @@ def run_append(args: argparse.Namespace) -> int:
             what="record file",
             unreadable="RECORD_FILE_UNREADABLE",
         ) as stream:
-            result = append_records(
-                index, read_records(stream, args.record_file), origin=args.record_file
-            )
+            result = append_stream(index, stream, args.record_file)
     code = 1 if result.unfinished else 0
     if args.json:
         json_doc(result.as_json())
@@ -320,13 +318,16 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_failed(args: argparse.Namespace) -> int:
     from registry_pipeline.core.run_index import query
-    from registry_pipeline.core.run_index.failed import failed_runs
+    from registry_pipeline.core.run_index.failed import failed_lines, failed_runs
 
     index = _synced(args)
     where = query.window(index, args.lane, args.since, args.until)
+    if args.json:
+        lines = index.stream(lambda: failed_lines(index, where, gates=args.gates, limit=args.limit))
+        failed_json(lines)
+        return 0
     found = index.stream(lambda: failed_runs(index, where, gates=args.gates, limit=args.limit))
-    shown = failed_json(index, found) if args.json else failed_table(index, found)
-    if not shown and not args.json:
+    if not failed_table(index, found):
         err("no runs match")
     return 0
 

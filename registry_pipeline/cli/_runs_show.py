@@ -4,7 +4,6 @@ JSON list (a million runs never sit in memory); failed runs with their marks."""
 from __future__ import annotations
 
 import itertools
-import json
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -20,6 +19,8 @@ if TYPE_CHECKING:
 
 TABLE_SAMPLE = 1000
 """Rows a table's column widths are measured on before it is streamed."""
+WRITE_PIECES = 2000
+"""Pieces of a JSON answer (a run and its separator each) written at once."""
 
 
 def describe(index: LogIndex, run: Run) -> None:
@@ -52,18 +53,22 @@ def json_list(runs: Iterator[Run]) -> int:
     return count
 
 
-def failed_json(index: LogIndex, marked: Iterator[FailedRun]) -> int:
+def failed_json(lines: Iterator[bytes]) -> int:
     """A JSON list of failed runs (`FailedRun.as_json`: the key, what FAILed, the override and
-    whether it covers them, the problems, the latest view), one per line, written as they
-    come."""
-    write = sys.stdout.write
+    whether it covers them, the problems, the latest view as the log holds it), one per line
+    (`failed.failed_lines`), written as they come."""
+    sys.stdout.flush()
+    pending = [b"["]
     count = 0
-    write("[")
-    for failed in marked:
-        write(",\n" if count else "\n")
-        write(json.dumps(failed.as_json(index.spec), ensure_ascii=False))
+    for line in lines:
+        pending.append(b",\n" if count else b"\n")
+        pending.append(line)
         count += 1
-    write("\n]\n" if count else "]\n")
+        if len(pending) >= WRITE_PIECES:
+            sys.stdout.buffer.write(b"".join(pending))
+            pending = []
+    pending.append(b"\n]\n" if count else b"]\n")
+    sys.stdout.buffer.write(b"".join(pending))
     sys.stdout.flush()
     return count
 

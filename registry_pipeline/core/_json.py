@@ -15,7 +15,8 @@ import itertools
 import json
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 MAX_DEPTH = 200
@@ -146,6 +147,17 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_no_duplicates,
+    parse_constant=_no_constant,
+    parse_int=_bounded_int,
+    parse_float=_finite_float,
+)
+"""One decoder for every call (building one costs as much as parsing a small file)."""
+_GC_PAUSE_CHARS = 1 << 16
+"""Documents this long or longer are parsed with the garbage collector paused."""
+
+
 def loads_strict(data: bytes | str) -> Any:
     """Parse UTF-8 JSON strictly (see the module docstring); JSONDecodeProblem names the rule."""
     try:
@@ -156,14 +168,11 @@ def loads_strict(data: bytes | str) -> Any:
         raise JSONDecodeProblem("starts with a byte-order mark")
     _check_depth(text)
     try:
-        with gc_paused():
-            value = json.loads(
-                text,
-                object_pairs_hook=_no_duplicates,
-                parse_constant=_no_constant,
-                parse_int=_bounded_int,
-                parse_float=_finite_float,
-            )
+        if len(text) < _GC_PAUSE_CHARS:
+            value = _DECODER.decode(text)
+        else:
+            with gc_paused():
+                value = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise JSONDecodeProblem(
             f"{exc.msg} at line {exc.lineno} column {exc.colno}",
@@ -181,3 +190,51 @@ def dumps_pretty(value: Any, *, sort_keys: bool = True) -> bytes:
     """Two-space indented UTF-8 JSON with a final newline: the format of every file we seal."""
     text = json.dumps(value, indent=2, sort_keys=sort_keys, ensure_ascii=False, allow_nan=False)
     return (text + "\n").encode("utf-8")
+
+
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_ENCODE_ACYCLIC = (
+    None
+    if c_make_encoder is None
+    else c_make_encoder(None, None, encode_basestring, None, ":", ",", False, False, True)
+)
+"""The C encoder `_COMPACT` runs, without its check for cycles (a parsed value has none)."""
+_SCAN: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder(
+    parse_constant=_no_constant, parse_int=_bounded_int, parse_float=_finite_float
+).scan_once  # type: ignore[attr-defined]  # the C scanner: a value and where it ends
+NOT_COMPACT: Any = object()
+"""What `loads_compact` returns for a text it does not vouch for (`loads_strict` decides)."""
+
+
+def dumps_compact(value: Any) -> str:
+    """Compact JSON (no spaces), keys in the order given, non-ASCII as is: one JSONL line."""
+    return _COMPACT(value)
+
+
+def loads_compact(text: str) -> Any:
+    """The value of `text` when `text` is exactly what `dumps_compact` writes of that value,
+    else NOT_COMPACT: `loads_strict` then decides (and gives the reason for a refusal).
+
+    Such a text is strict JSON, parsed by the C parser with the same number and constant rules:
+    its value's own encoding is the text, so no key of it repeats (a repeated key would be
+    dropped from the value and missing from its encoding), no escape hides a lone surrogate (it
+    would be written raw) and no space or other spelling differs. Nesting is bounded by counting
+    brackets first; a raw lone surrogate in `text` (only a `str` can hold one) is not vouched for.
+    """
+    if text.count("[") + text.count("{") > MAX_DEPTH:
+        return NOT_COMPACT
+    if not text.isascii() and _SURROGATE.search(text):
+        return NOT_COMPACT
+    try:
+        value, end = _SCAN(text, 0)
+    except (StopIteration, ValueError, RecursionError):
+        return NOT_COMPACT
+    if end != len(text):
+        return NOT_COMPACT
+    if _ENCODE_ACYCLIC is None:
+        encoded = _COMPACT(value)
+    elif isinstance(value, str):
+        encoded = encode_basestring(value)
+    else:
+        encoded = "".join(_ENCODE_ACYCLIC(value, 0))
+    return value if encoded == text else NOT_COMPACT

@@ -20,9 +20,9 @@ from registry_pipeline.core.run_index.api import RunIndex
 from registry_pipeline.core.run_index.append import AppendResult, append_records
 from registry_pipeline.core.run_index.failed import FailedRun, failed_runs
 from registry_pipeline.core.run_index.index import IndexState, LogIndex
+from registry_pipeline.core.run_index.log_check import log_problems
 from registry_pipeline.core.run_index.query import Run, Window
 from registry_pipeline.core.run_index.records import RecordProblem, RecordsError
-from registry_pipeline.core.run_index.rules import log_problems
 from registry_pipeline.core.run_index.spec import IndexSpec, index_spec, index_specs
 
 __all__ = [

@@ -3,10 +3,11 @@ with fsync, or none.
 
 Outside the lock each record is checked alone (its schema, key and time), the records of one
 key against each other (later times only) and against the coordination rules; the lines are
-spooled. Under the lock the sidecar is brought up to the log, a torn last line refuses, the
-records are checked against the runs the index has (an augmenting record must be later than
-the run's latest), and only then is the spool appended to the log in one pass, fsynced (on any
-failure the log is cut back to its size before), and indexed.
+spooled (`intake`). Under the lock the sidecar is brought up to the log, a torn last line
+refuses, the records are checked against the runs the index has (an augmenting record must be
+later than the run's latest), and only then is the spool appended to the log in one pass,
+fsynced (on any failure the log is cut back to its size before), and indexed from what was noted
+while checking (`appended`).
 
 A retry is safe: records the log holds already, byte for byte and in order, are "already
 appended" (nothing written), a partial overlap is one PARTIAL_RETRY problem (`retry`). Once the
@@ -20,23 +21,23 @@ from __future__ import annotations
 import os
 import sqlite3
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from registry_pipeline.core.errors import RegistryError, UsageError, problem_object
+from registry_pipeline.core._json import gc_paused
+from registry_pipeline.core.errors import RegistryError, problem_object
 from registry_pipeline.core.pointers._lock import DEFAULT_TIMEOUT
-from registry_pipeline.core.run_index import retry, sidecar
-from registry_pipeline.core.run_index.fields import field_problems
+from registry_pipeline.core.run_index import parallel, retry
+from registry_pipeline.core.run_index.appended import Rows, index_rows
+from registry_pipeline.core.run_index.checked import Context
+from registry_pipeline.core.run_index.given import Batch, Readable, read_blocks
 from registry_pipeline.core.run_index.index import LogIndex, torn_error
-from registry_pipeline.core.run_index.order import Order, sort_key
-from registry_pipeline.core.run_index.records import (
-    MAX_LISTED,
-    RecordProblem,
-    RecordsError,
-    encode,
-    record_problems,
-)
+from registry_pipeline.core.run_index.intake import Intake
+from registry_pipeline.core.run_index.order import Order
+from registry_pipeline.core.run_index.parallel import Item
+from registry_pipeline.core.run_index.records import RecordProblem, RecordsError
 from registry_pipeline.core.run_index.rules import CHUNK, RecordRules
 from registry_pipeline.core.seal._faults import crash_point
 from registry_pipeline.core.seal.run_id import now_utc
@@ -131,41 +132,78 @@ def append_records(
 ) -> AppendResult:
     """Append `records` ((line, value) pairs, in order) to `index`: all or none. `origin`:
     the file the records come from, named by every problem (`--record-file`)."""
+    return _append(index, _batches(records), timeout, origin, 1)
+
+
+def append_stream(
+    index: LogIndex,
+    stream: Readable,
+    origin: str,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    workers: int | None = None,
+) -> AppendResult:
+    """`append_records` of the records in `stream` (`given.read_blocks`: one JSON object, or
+    JSONL), a bulk input checked in `workers` processes (default: one per core)."""
+    count = parallel.jobs() if workers is None else workers
+    return _append(index, read_blocks(stream, origin), timeout, origin, count)
+
+
+def _append(
+    index: LogIndex, items: Iterable[Item], timeout: float, origin: str | None, workers: int
+) -> AppendResult:
     try:
-        result = _append_records(index, records, timeout)
+        result = _append_records(index, items, timeout, origin or "", workers)
     except RecordsError as exc:
         raise exc.at(origin) from None
     result.warnings = [warning.at(origin) for warning in result.warnings]
     return result
 
 
+def _batches(records: Iterable[tuple[int, Any]]) -> Iterator[Batch]:
+    """`records` in batches of CHUNK, each record to be encoded."""
+    batch: list[tuple[int, Any]] = []
+    for item in records:
+        batch.append(item)
+        if len(batch) >= CHUNK:
+            yield Batch(batch)
+            batch = []
+    yield Batch(batch)
+
+
 def _append_records(
-    index: LogIndex, records: Iterable[tuple[int, Any]], timeout: float
+    index: LogIndex, items: Iterable[Item], timeout: float, origin: str, workers: int
 ) -> AppendResult:
     spec = index.spec
     notes_log = index.root / NOTES_RELPATH
     spool_dir = index.sidecar.parent
     require_safe_all(index.root, [index.log, index.lock_path, index.sidecar, notes_log])
-    schemas = SchemaCatalog.for_workspace(index.root)
     rules = RecordRules(index.root, index.catalog, spec)
+    context = Context(spec, SchemaCatalog.for_workspace(index.root), rules.heads)
     result = AppendResult(spec.registry_id, spec.source)
     order = Order()
     spool_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY, mode="w+b", dir=str(spool_dir)) as spool:
         try:
-            notes = _check_all(index, records, schemas, rules, order, spool, result)
+            intake = Intake(spec, rules, order, spool)
+            with gc_paused(), closing(parallel.checked(context, items, origin, workers)) as found:
+                for checked, block in found:  # a million records: millions of acyclic objects
+                    intake.take(checked, block)
+            intake.finish()
             result.records = order.count
+            result.keys = intake.keys
+            result.warnings, result.warning_count = intake.warnings, intake.warning_count
             if _already_appended(index, order, spool, result, index.sync().covered):
                 return result  # read from a current sidecar: nothing written, no lock taken
-            if notes:  # a torn notes log refuses before the records are written, not after
+            if intake.notes:  # a torn notes log refuses before the records are written, not after
                 check_appendable(notes_log)
             with index.locked(timeout):  # type: ignore[attr-defined]
-                _append_locked(index, order, spool, result)
+                _append_locked(index, order, spool, result, intake.rows)
         finally:
             order.close()
             rules.close()
     if result.committed:
-        _record_notes(index, notes, result)
+        _record_notes(index, intake.notes, result)
     return result
 
 
@@ -208,70 +246,9 @@ def _record_notes(index: LogIndex, notes: list[RecordProblem], result: AppendRes
         )
 
 
-def _check_all(
-    index: LogIndex,
-    records: Iterable[tuple[int, Any]],
-    schemas: SchemaCatalog,
-    rules: RecordRules,
-    order: Order,
-    spool: IO[bytes],
-    result: AppendResult,
-) -> list[RecordProblem]:
-    """Check every record and spool the valid ones; RecordsError when any is refused."""
-    spec = index.spec
-    invalid: list[RecordProblem] = []
-    refused: list[RecordProblem] = []
-    notes: list[RecordProblem] = []
-    total_invalid = 0
-    chunk: list[tuple[int, dict[str, Any]]] = []
-
-    def warn(found: list[RecordProblem]) -> None:
-        result.warnings.extend(found[: max(0, MAX_LISTED - len(result.warnings))])
-        result.warning_count += len(found)
-
-    def judge() -> None:
-        for problem in rules.problems(chunk):
-            if problem.severity == "warning":
-                warn([problem])
-            else:
-                (refused if problem.severity == "error" else notes).append(problem)
-        order.add((line, r[spec.key], sort_key(spec, r)) for line, r in chunk)
-        chunk.clear()
-
-    for line, record in records:
-        problems = record_problems(spec, schemas, line, record)
-        if isinstance(record, dict):
-            problems.extend(field_problems(spec, line, record))
-        if problems:
-            total_invalid += len(problems)
-            invalid.extend(problems[: max(0, MAX_LISTED - len(invalid))])
-            continue
-        if total_invalid:
-            continue  # refused anyway: only the remaining records' own problems count
-        spool.write(encode(record))
-        warn(rules.warnings(line, record))
-        if len(result.keys) < MAX_LISTED:
-            result.keys.append(record[spec.key])
-        chunk.append((line, record))
-        if len(chunk) >= CHUNK:
-            judge()
-    if invalid:
-        raise RecordsError(invalid, total_invalid, code=_code(invalid, "RECORD_INVALID"))
-    judge()
-    if order.count == 0:
-        raise UsageError("no records given (empty input)", code="NO_RECORDS")
-    later = [
-        RecordProblem(line, f"/{spec.time}", "AUGMENT_NOT_LATER", _earlier_in_batch(spec), key)
-        for line, key in order.not_later()
-    ]
-    if later:
-        raise RecordsError(later, len(later), code="AUGMENT_NOT_LATER")
-    if refused:
-        raise RecordsError(refused, len(refused), code="RECORD_REFUSED", refused=True)
-    return notes
-
-
-def _append_locked(index: LogIndex, order: Order, spool: IO[bytes], result: AppendResult) -> None:
+def _append_locked(
+    index: LogIndex, order: Order, spool: IO[bytes], result: AppendResult, rows: Rows
+) -> None:
     spec = index.spec
     state = index.sync(locked=True)
     if state.torn:
@@ -313,7 +290,7 @@ def _append_locked(index: LogIndex, order: Order, spool: IO[bytes], result: Appe
         result.augmented = order.count - order.new_keys  # batch-sized work, never index-sized
         result.first_line = state.lines + 1
         crash_point("run_index_written")
-        _index_written(index, fd, start, result)
+        _index_written(index, fd, start, result, order, rows)
     finally:
         os.close(fd)
 
@@ -339,12 +316,14 @@ def _write_all(index: LogIndex, spool: IO[bytes], fd: int, start: int) -> int:
     return written
 
 
-def _index_written(index: LogIndex, fd: int, start: int, result: AppendResult) -> None:
+def _index_written(
+    index: LogIndex, fd: int, start: int, result: AppendResult, order: Order, rows: Rows
+) -> None:
     """Index the lines just committed; a failure leaves the sidecar behind the log, which is
     consistent (the next sync indexes them), and is said as SIDECAR_STALE."""
     why = index.fallback.message if index.private and index.fallback else None
     try:
-        sidecar.index_appended(index.db, index.spec, index.log, start, fd)
+        index_rows(index.db, index.spec, fd, start, order, rows)
     except (sqlite3.Error, OSError) as exc:
         index.close()
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
@@ -376,16 +355,3 @@ def _copy(spool: IO[bytes], fd: int) -> int:
             count = os.write(fd, view)
             view = view[count:]
             total += count
-
-
-def _earlier_in_batch(spec: Any) -> str:
-    return (
-        f"an earlier record given has the same {spec.key}, written at the same time or later "
-        f"({spec.updated}, else {spec.time}; then {spec.time}): a record augmenting a run must "
-        "come after its previous one"
-    )
-
-
-def _code(problems: list[RecordProblem], default: str) -> str:
-    codes = {problem.code for problem in problems}
-    return codes.pop() if len(codes) == 1 else default

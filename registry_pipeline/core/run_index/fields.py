@@ -15,12 +15,22 @@ build's `log_problems` alike (`field_problems`):
 
 from __future__ import annotations
 
+import os
+import re
 import unicodedata
 from pathlib import PurePath, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from registry_pipeline.core.run_index.records import RecordProblem
 from registry_pipeline.core.run_index.spec import IndexSpec, parse_time
+
+CONTROL = "\x00-\x1f\x7f-\x9f"
+"""The Unicode category Cc (control characters), as a regular-expression class."""
+_PLAIN_POSIX = re.compile(f"/[^{CONTROL}]*[^{CONTROL}/.]")
+"""A POSIX absolute path without control characters whose last component is neither empty nor
+`.`: it names a file (`path_problem` is None), decided without building a path object."""
+NATIVE_POSIX = os.name != "nt"
+"""Whether this machine's paths are POSIX paths (`is_native`)."""
 
 
 def is_absolute(path: str) -> bool:
@@ -31,11 +41,20 @@ def is_absolute(path: str) -> bool:
 def is_native(path: str) -> bool:
     """Whether `path` is absolute in this machine's form (only such a path can be looked for
     here: a Windows path on POSIX, or a POSIX one on Windows, names the other machine's file)."""
+    if NATIVE_POSIX:
+        return path.startswith("/")  # what PurePosixPath(path).is_absolute() says
     return PurePath(path).is_absolute()
 
 
 def path_problem(value: str) -> tuple[str, str] | None:
     """(code, message) of a file field's value that names no file, or None."""
+    if _PLAIN_POSIX.fullmatch(value):
+        return None  # what `named_file_problem` says of it, without path objects
+    return named_file_problem(value)
+
+
+def named_file_problem(value: str) -> tuple[str, str] | None:
+    """`path_problem`, asked of the path objects of both machines' forms."""
     if any(unicodedata.category(c) == "Cc" for c in value):
         return "PATH_INVALID", f"{value!r} holds a control character: it names no file"
     if not is_absolute(value):

@@ -7,20 +7,18 @@ created later is later whatever either record's `last_updated_utc` says; with eq
 `created_utc`). So a record created earlier than the run's latest is never later, even when
 updated after it (AUGMENT_NOT_LATER); equal in both: not later.
 
-`Order` keeps each key's records of a batch or a log in that order, on disk.
+`Order` keeps each key's records of a batch or a log in that order.
 """
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
-import struct
-from collections.abc import Iterable, Iterator
+from array import array
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from registry_pipeline.core.run_index.spec import EARLIEST, IndexSpec, parse_time
-
-_BIAS = 1 << 63
-"""Added to a signed time so that the packed bytes sort as the times do."""
 
 
 def times(spec: IndexSpec, record: dict[str, Any]) -> tuple[int, int]:
@@ -34,101 +32,133 @@ def times(spec: IndexSpec, record: dict[str, Any]) -> tuple[int, int]:
     return created, (created if updated is None else updated)
 
 
-def packed(first: int, second: int) -> bytes:
-    """A place (`times`) as 16 bytes that compare (memcmp: SQLite's BLOB order) as the pair."""
-    return struct.pack(">QQ", first + _BIAS, second + _BIAS)
-
-
-def unpacked(value: bytes) -> tuple[int, int]:
-    """The place (`times`) of `packed` bytes."""
-    first, second = struct.unpack(">QQ", value)
-    return first - _BIAS, second - _BIAS
-
-
-def sort_key(spec: IndexSpec, record: dict[str, Any]) -> bytes:
-    """A record's place among its run's records, as `packed` bytes."""
-    return packed(*times(spec, record))
-
-
 class Order:
-    """Each key's records in the order given, kept on disk (a temporary SQLite file): a
-    million keys never sit in memory."""
+    """Each key's records in the order given, as they are added: which come after the key's
+    latest (`not_later`), the first of each key (checked `against` the index), and each key's
+    latest. Held in memory, compactly: a dict of the keys and arrays of times and lines (about
+    150 bytes a record; a million records, 150 MB)."""
 
     def __init__(self) -> None:
-        self.db = sqlite3.connect("", isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=OFF")
-        self.db.execute("PRAGMA synchronous=OFF")
-        self.db.execute(
-            "CREATE TABLE batch (line INTEGER PRIMARY KEY, key TEXT NOT NULL, o BLOB NOT NULL)"
-        )
-        self.db.execute("BEGIN")
         self.count = 0
         self.new_keys = 0
         """Keys of the batch the index did not have (counted by `against`)."""
+        self.known: set[str] = set()
+        """Keys of the batch the index had (found by `against`)."""
+        self._first: dict[str, int] = {}
+        """Key -> position of its first record (in the order first given)."""
+        self._top: dict[str, int] = {}
+        """Key -> position of its latest record so far, for keys given more than once."""
+        self._counts: dict[str, int] = {}
+        """Key -> its records, for keys given more than once."""
+        self._lines = array("q")
+        self._created = array("q")
+        self._updated = array("q")
+        self._later: list[tuple[int, str]] = []
 
-    def add(self, rows: Iterable[tuple[int, str, bytes]]) -> None:
-        """(line, key, `sort_key`) of records, in line order."""
-        before = self.db.total_changes
-        self.db.executemany("INSERT INTO batch VALUES (?, ?, ?)", rows)
-        self.count += self.db.total_changes - before
+    def add(self, line: int, key: str, created: int, updated: int) -> None:
+        """One record (`times`), in line order."""
+        self.add_many([line], [key], [created], [updated])
+
+    def add_many(
+        self,
+        lines: Sequence[int],
+        keys: Sequence[str],
+        created: Sequence[int],
+        updated: Sequence[int],
+    ) -> None:
+        """Records in line order (columns of equal length). Keys first given here are noted
+        at once (in C); only the records of a key given before, here or earlier, are placed
+        one by one."""
+        base, first = self.count, self._first
+        self._lines.extend(lines)
+        self._created.extend(created)
+        self._updated.extend(updated)
+        self.count = base + len(keys)
+        ordered = dict.fromkeys(keys, 0)  # each key once, in the order first given
+        positions = range(self.count - 1, base - 1, -1)
+        ordered.update(zip(reversed(keys), positions, strict=True))  # the first position wins
+        known = ordered.keys() & first.keys()
+        kept = {key: first[key] for key in known}
+        first.update(ordered)
+        first.update(kept)
+        if len(ordered) == len(keys) and not known:
+            return  # no key given twice: nothing to place
+        for at, key in enumerate(keys, start=base):
+            if first[key] != at:
+                self._place(at, key)
+
+    def _place(self, at: int, key: str) -> None:
+        """The record at `at`, of a key given before: later than the key's latest, or not."""
+        self._counts[key] = self._counts.get(key, 1) + 1
+        top = self._top.get(key, self._first[key])
+        place, latest = (
+            (self._created[at], self._updated[at]),
+            (
+                self._created[top],
+                self._updated[top],
+            ),
+        )
+        if place > latest:
+            self._top[key] = at
+        else:
+            self._later.append((self._lines[at], key))
+            if place == latest:
+                self._top[key] = at  # equal: the later line is the latest view
 
     def not_later(self) -> Iterator[tuple[int, str]]:
         """(line, key) of each record whose key had a record at an equal or later place before
-        it."""
-        self.db.execute("CREATE INDEX IF NOT EXISTS batch_key ON batch (key, line)")
-        yield from self.db.execute(
-            "SELECT line, key FROM (SELECT line, key, o, max(o) OVER (PARTITION BY key "
-            "ORDER BY line ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before "
-            "FROM batch) WHERE before >= o ORDER BY line"
-        )
+        it, in line order."""
+        yield from self._later
 
     def against(self, index: sqlite3.Connection) -> Iterator[tuple[int, str]]:
         """(line, key) of the first record of each key whose run the sidecar `index` already
         has at an equal or later place."""
-        self.db.execute("CREATE INDEX IF NOT EXISTS batch_key ON batch (key, line)")
-        firsts = self.db.execute(
-            "SELECT key, min(line), o FROM batch GROUP BY key ORDER BY min(line)"
-        )
         self.new_keys = 0
-        while rows := firsts.fetchmany(500):
-            marks = ", ".join("?" * len(rows))
+        self.known = set()
+        keys = iter(self._first.items())
+        while part := list(itertools.islice(keys, 500)):
+            marks = ", ".join("?" * len(part))
             latest = {
-                key: packed(first, second)
+                key: (first, second)
                 for key, first, second in index.execute(
                     f"SELECT key, last_t, last_c FROM runs WHERE key IN ({marks})",
-                    [r[0] for r in rows],
+                    [key for key, _at in part],
                 )
             }
-            for key, line, o in rows:
+            self.known.update(latest)
+            for key, at in part:
                 if key not in latest:
                     self.new_keys += 1
-                elif o <= latest[key]:
-                    yield line, key
+                elif (self._created[at], self._updated[at]) <= latest[key]:
+                    yield self._lines[at], key
 
     def line_at(self, position: int) -> int | None:
         """The input line of the record at `position` (0: the first) in the order given."""
-        found = self.db.execute(
-            "SELECT line FROM batch ORDER BY line LIMIT 1 OFFSET ?", (position,)
-        ).fetchone()
-        return None if found is None else int(found[0])
+        return self._lines[position] if 0 <= position < self.count else None
 
-    def first(self) -> tuple[int, str, bytes]:
-        """(line, key, `sort_key`) of the first record given (after `add`)."""
-        line, key, o = self.db.execute(
-            "SELECT line, key, o FROM batch ORDER BY line LIMIT 1"
-        ).fetchone()
-        return int(line), str(key), bytes(o)
+    def first(self) -> tuple[int, str, tuple[int, int]]:
+        """(line, key, place) of the first record given (after `add`)."""
+        key = next(iter(self._first))
+        return self._lines[0], key, (self._created[0], self._updated[0])
 
     def latest_lines(self) -> set[int]:
         """The line of each key's latest record (the greatest place; ties: the later line)."""
-        return {
-            line
-            for (line,) in self.db.execute(
-                "SELECT max(line) FROM (SELECT line, key, o, max(o) OVER (PARTITION BY key) "
-                "AS top FROM batch) WHERE o = top GROUP BY key"
-            )
-        }
+        return {self._lines[self._top.get(key, at)] for key, at in self._first.items()}
+
+    def places(self) -> tuple[array[int], array[int]]:
+        """(created, updated) of each record (`times`), by position."""
+        return self._created, self._updated
+
+    def new_runs(self) -> tuple[list[str], array[int], array[int], list[int]]:
+        """Of each key the index did not have (`against`), in the order first given: the key,
+        the positions of its first and of its latest record, and its record count."""
+        keys = [key for key in self._first if key not in self.known]
+        firsts = array("q", map(self._first.__getitem__, keys))
+        latests = array("q", map(self._top.get, keys, firsts))
+        return keys, firsts, latests, list(map(self._counts.get, keys, itertools.repeat(1)))
 
     def close(self) -> None:
-        """Drop the temporary file."""
-        self.db.close()
+        """Drop what is held."""
+        self._first.clear()
+        self._top.clear()
+        self._counts.clear()

@@ -21,7 +21,7 @@ from registry_pipeline.core.run_index import query
 from registry_pipeline.core.run_index.index import LogIndex
 from registry_pipeline.core.run_index.records import RecordProblem
 from registry_pipeline.core.run_index.spec import IndexSpec, index_specs
-from registry_pipeline.core.run_index.uniqueness import failed_checks
+from registry_pipeline.core.run_index.uniqueness import OVERRIDE, failed_checks
 from registry_pipeline.core.workspace.catalog import RegistryCatalog
 from registry_pipeline.core.write_path.content import TypeContent
 from registry_pipeline.core.write_path.types import EntryType, entry_types
@@ -30,8 +30,6 @@ Read = Callable[[Path, EntryType], TypeContent]
 """How another registry's entries are read: the working tree (`read_type`), or, in the build,
 a sealed snapshot (`core.gate.dependencies.SnapshotReader.read`)."""
 
-OVERRIDE = "override_id"
-"""The field of a RUN record naming its override, and the key of the overrides log."""
 COVERS = "checks"
 """The field of an override listing the checks it covers."""
 FIELD = f"/{OVERRIDE}"

@@ -18,6 +18,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from json.encoder import encode_basestring
 from typing import Any
 
 from registry_pipeline.core.errors import RegistryError, UsageError
@@ -26,6 +27,8 @@ from registry_pipeline.core.run_index.spec import EARLIEST, parse_time
 
 _ANSWERS = itertools.count(1)
 """Numbers the temporary tables of streamed answers (two may be open on one connection)."""
+WINDOW = 1 << 18
+"""Bytes of the log read at once when an answer's lines come in the log's order."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ class Run:
     @functools.cached_property
     def record(self) -> dict[str, Any]:
         """The latest view's fields (parsed when first asked for)."""
-        parsed: dict[str, Any] = json.loads(self.raw)
+        parsed: dict[str, Any] = json.loads(self.raw.decode("utf-8"))
         return parsed
 
     @property
@@ -105,8 +108,8 @@ def history(index: LogIndex, key: str) -> list[dict[str, Any]]:
     rows = index.db.execute(
         "SELECT key, off, len, line FROM records WHERE key = ? ORDER BY t, c, seq", (key,)
     ).fetchall()
-    with _log(index) as fd:
-        return [_record(index, os.pread(fd, n, off), key, line) for key, off, n, line in rows]
+    with _log(index) as log:
+        return [_record(index, log.read(off, n), key, line) for key, off, n, line in rows]
 
 
 def runs(index: LogIndex, where: Window, *, limit: int | None = None) -> list[Run]:
@@ -183,11 +186,53 @@ def _runs(
     *,
     snapshot: bool = False,
 ) -> Iterator[Run]:
-    """The runs selected, read from the log at their offsets. With `snapshot` the rows are
-    copied into a temporary table first (one short read of the sidecar): a slow reader of a
-    long answer then holds no lock on the sidecar, so it never keeps an append waiting."""
+    """The runs selected, read from the log at their offsets (`_rows`)."""
+    for run, _marks in _rows(index, where, params, order, limit, snapshot=snapshot):
+        yield run
+
+
+def iter_marked(
+    index: LogIndex, where: Window, *, gates: bool = False, limit: int | None = None
+) -> Iterator[tuple[Run, str, str, str | None]]:
+    """`iter_runs(failed=True)`, each run with what the sidecar holds of its failure
+    (`sidecar.marks`): the uniqueness checks that FAILed and the failure predicate's other
+    fields that hold (JSON lists, `fields_of`), the override it names."""
+    clauses, params = _clauses(index, where)
+    clauses.append("r.failure" if gates else "r.unique_fail")
+    order = "ORDER BY r.first_t, r.first_seq"
+    found = _rows(index, " AND ".join(clauses), params, order, limit, snapshot=True, marks=True)
+    for run, (checks, failed_gates, named) in found:
+        yield run, checks, failed_gates, named
+
+
+def fields_of(text: str) -> list[str]:
+    """A list of fields the sidecar holds as JSON."""
+    return [] if text == "[]" else list(_fields(text))
+
+
+@functools.lru_cache(maxsize=1024)
+def _fields(text: str) -> tuple[str, ...]:
+    """`fields_of`, parsed once per text (a few combinations of checks and gates)."""
+    return tuple(json.loads(text))
+
+
+def _rows(
+    index: LogIndex,
+    where: str,
+    params: list[Any],
+    order: str,
+    limit: int | None,
+    *,
+    snapshot: bool = False,
+    marks: bool = False,
+) -> Iterator[tuple[Run, tuple[Any, ...]]]:
+    """The runs selected, read from the log at their offsets (with `marks`: with the failure's
+    columns). With `snapshot` the rows are copied into a temporary table first (one short read
+    of the sidecar): a slow reader of a long answer then holds no lock on the sidecar, so it
+    never keeps an append waiting."""
+    extra = ", r.checks, r.gates, r.override" if marks else ""
     sql = (
-        "SELECT r.key, x.off, x.len, x.line, r.first_t, r.n, r.success, r.failure "
+        f"SELECT r.key, x.off, x.len, x.line, r.first_t, r.n, r.success, r.failure{extra} "
         f"FROM runs AS r JOIN records AS x ON x.seq = r.last_seq WHERE {where} {order}"
     )
     if limit is not None:
@@ -200,12 +245,13 @@ def _runs(
     else:
         rows = db.execute(sql, params)
     try:
-        with _log(index) as fd:
-            for key, off, length, line, first_t, count, success, failure in rows:
-                raw = os.pread(fd, length, off)
+        with _log(index) as log:
+            for key, off, length, line, first_t, count, success, failure, *more in rows:
+                raw = log.read(off, length)
                 if _quoted(key) not in raw:  # the cheap test; the exact one when it says no
                     _record(index, raw, key, line)
-                yield Run(key, raw, first_t, count, bool(success), bool(failure), line)
+                run = Run(key, raw, first_t, count, bool(success), bool(failure), line)
+                yield run, tuple(more)
     finally:
         with contextlib.suppress(sqlite3.Error):  # the connection may be closed already
             rows.close()
@@ -214,22 +260,37 @@ def _runs(
 
 
 class _log:
-    """The log opened for reading at offsets, as a context manager giving its descriptor."""
+    """The log opened for reading at offsets (a context manager). Lines read in the log's order
+    (a long answer's latest views mostly are) come from one read of WINDOW bytes, not one
+    system call each: a line just past the window moves it there; any other is read alone."""
 
     def __init__(self, index: LogIndex) -> None:
         self.path = index.log
+        self.base = 0
+        self.window = b""
 
-    def __enter__(self) -> int:
+    def __enter__(self) -> _log:
         self.fd = os.open(self.path, os.O_RDONLY)
-        return self.fd
+        return self
 
     def __exit__(self, *exc: object) -> None:
         os.close(self.fd)
 
+    def read(self, off: int, length: int) -> bytes:
+        """The `length` bytes at `off` (fewer when the log is shorter now)."""
+        at = off - self.base
+        if at >= 0 and at + length <= len(self.window):
+            return self.window[at : at + length]
+        end = self.base + len(self.window)
+        if end <= off < end + WINDOW and length < WINDOW:
+            self.window, self.base = os.pread(self.fd, WINDOW, off), off
+            return self.window[:length]
+        return os.pread(self.fd, length, off)
+
 
 def _quoted(key: str) -> bytes:
     """`key` as a JSON string, as a record naming it holds it (compact lines)."""
-    return json.dumps(key, ensure_ascii=False).encode()
+    return encode_basestring(key).encode()
 
 
 def _record(index: LogIndex, raw: bytes, key: str, line: int) -> dict[str, Any]:

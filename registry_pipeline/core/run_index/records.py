@@ -1,28 +1,18 @@
-"""Records given to `registry runs append`: read one at a time (one JSON object, or JSONL),
-each checked alone against the schema governing the log's name, with its line and field."""
+"""A record given to `registry runs append` checked alone (its shape, and the schema governing
+the log's name), and the problems and refusal that name its line and field."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any
 
-from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
+from registry_pipeline.core._json import dumps_compact
 from registry_pipeline.core.errors import UsageError, problem_object
 from registry_pipeline.core.run_index.spec import IndexSpec, parse_time
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 
-MAX_LINE_BYTES = 16 * 1024 * 1024
-"""Largest record accepted, in bytes."""
 MAX_LISTED = 100
 """Problems listed per refusal; the error says how many there were."""
-
-
-class Readable(Protocol):
-    """What records are read from: a binary file, standard input, or a bounded input file."""
-
-    def read(self, size: int = -1, /) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -97,46 +87,6 @@ class RecordsError(UsageError):
         return "\n".join(lines)
 
 
-EXTRA_DATA = "Extra data"
-"""How the parser begins its message for a document of several top-level values (JSONL)."""
-
-
-def read_records(stream: Readable, origin: str) -> Iterator[tuple[int, Any]]:
-    """(line, parsed value) of each record: a stream holding one JSON object (on any number of
-    lines) is one record; several top-level values (extra data after the first) are one record
-    per non-empty line. RECORD_UNPARSABLE (exit 2) with the parser's line and column for the
-    first that does not parse (a one-object document: its own parse error, never retried)."""
-    head = stream.read(MAX_LINE_BYTES + 1)
-    if len(head) <= MAX_LINE_BYTES and head.lstrip().startswith(b"{") and b"\n" in head.strip():
-        try:
-            document = loads_strict(head)
-        except JSONDecodeProblem as exc:
-            if not exc.message.startswith(EXTRA_DATA):
-                raise _unparsable(origin, exc.line or 1, exc.message, exc.column) from None
-        else:
-            yield 1, document
-            return
-    number = 0
-    for number, line in _lines(head, stream):
-        if len(line) > MAX_LINE_BYTES:
-            raise _unparsable(origin, number, f"longer than {MAX_LINE_BYTES} bytes")
-        if not line.strip():
-            continue
-        try:
-            record = loads_strict(line)
-        except JSONDecodeProblem as exc:
-            raise _unparsable(origin, number, exc.message, exc.column) from None
-        yield number, record
-
-
-def record_from_json(text: str) -> Any:
-    """The record of `--record-json`; RECORD_UNPARSABLE (exit 2) when it does not parse."""
-    try:
-        return loads_strict(text)
-    except JSONDecodeProblem as exc:
-        raise _unparsable("--record-json", 1, exc.message) from None
-
-
 def record_problems(
     spec: IndexSpec, schemas: SchemaCatalog, line: int, record: Any
 ) -> list[RecordProblem]:
@@ -178,34 +128,4 @@ def shape_problems(spec: IndexSpec, line: int, record: Any) -> list[RecordProble
 
 def encode(record: dict[str, Any]) -> bytes:
     """The line a record is appended as: compact JSON, keys in the order given, UTF-8."""
-    return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
-
-
-def _lines(head: bytes, stream: Readable) -> Iterator[tuple[int, bytes]]:
-    pending = head
-    number = 0
-    while True:
-        parts = pending.split(b"\n")
-        pending = parts.pop()
-        for part in parts:
-            number += 1
-            yield number, part
-        if len(pending) > MAX_LINE_BYTES:
-            yield number + 1, pending  # refused by the caller as too long
-            return
-        chunk = stream.read(8 << 20)
-        if not chunk:
-            break
-        pending += chunk
-    if pending:
-        yield number + 1, pending
-
-
-def _unparsable(origin: str, line: int, message: str, column: int | None = None) -> UsageError:
-    return UsageError(
-        f"line {line} does not parse: {message}; nothing was written",
-        code="RECORD_UNPARSABLE",
-        path=origin,
-        line=line,
-        column=column,
-    )
+    return (dumps_compact(record) + "\n").encode()

@@ -13,9 +13,10 @@ from typing import Any
 
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.run_index.index import LogIndex
-from registry_pipeline.core.run_index.overrides import OVERRIDE, Read, coverage, needs_override
+from registry_pipeline.core.run_index.overrides import Read, coverage, needs_override
 from registry_pipeline.core.run_index.records import RecordProblem
 from registry_pipeline.core.run_index.spec import IndexSpec, index_specs
+from registry_pipeline.core.run_index.uniqueness import OVERRIDE
 from registry_pipeline.core.workspace.catalog import RegistryCatalog
 from registry_pipeline.core.write_path.types import entry_types
 

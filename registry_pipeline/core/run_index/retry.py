@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import IO
 
 from registry_pipeline.core.run_index.index import LogIndex
-from registry_pipeline.core.run_index.order import Order, unpacked
+from registry_pipeline.core.run_index.order import Order
 from registry_pipeline.core.run_index.records import RecordProblem, RecordsError
 
 BLOCK = 1 << 20
@@ -67,13 +67,12 @@ class RetryProblem(RecordProblem):
 def find_overlap(index: LogIndex, order: Order, spool: IO[bytes], covered: int) -> Overlap | None:
     """Where the records spooled (their keys in `order`) are in the log's first `covered`
     bytes (after `index.sync`); None when the log does not hold the first of them."""
-    _line, key, place = order.first()
-    written, created = unpacked(place)
+    _line, key, (created, updated) = order.first()
     spool.seek(0)
     head = spool.readline()
     rows = index.db.execute(
         "SELECT off, len, line FROM records WHERE key = ? AND t = ? AND c = ? ORDER BY seq LIMIT ?",
-        (key, written, created, CANDIDATES),
+        (key, created, updated, CANDIDATES),
     ).fetchall()
     if not rows:
         return None

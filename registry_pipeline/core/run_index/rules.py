@@ -1,9 +1,8 @@
-"""The rules beyond one record's schema, shared by `registry runs append` and the build's
-blocking `rules` check: a key's records in order (`order`), the record's own fields (`fields`:
-absolute file paths, required at Final Save), the overrides of passing records that failed a
-uniqueness check (`overrides`), the workspace's coordination rules (the write path's, e.g. a
-named override must exist in the overrides log), and the warnings the catalog declares
-(recommended fields, files that should exist)."""
+"""The rules on records beyond their own fields, shared by `registry runs append` and the build's
+blocking `rules` check (`log_check`): the overrides of passing records that failed a uniqueness
+check (`overrides`), the workspace's coordination rules (the write path's, e.g. a named override
+must exist in the overrides log), and the warnings the catalog declares (recommended fields,
+files that should exist)."""
 
 from __future__ import annotations
 
@@ -11,20 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.run_index import query
-from registry_pipeline.core.run_index.fields import (
-    field_problems,
-    is_native,
-    path_problem,
-    saved,
-)
 from registry_pipeline.core.run_index.index import LogIndex
-from registry_pipeline.core.run_index.order import Order, sort_key
 from registry_pipeline.core.run_index.overrides import FIELD, Overrides, Read
-from registry_pipeline.core.run_index.records import RecordProblem, shape_problems
+from registry_pipeline.core.run_index.records import RecordProblem
 from registry_pipeline.core.run_index.reliance import Reliance
 from registry_pipeline.core.run_index.spec import IndexSpec, index_spec
+from registry_pipeline.core.run_index.view_warnings import ViewWarnings
 from registry_pipeline.core.workspace.catalog import RegistryCatalog
 from registry_pipeline.core.write_path import (
     Entry,
@@ -35,13 +27,11 @@ from registry_pipeline.core.write_path import (
     read_type,
 )
 from registry_pipeline.core.write_path.coordinate import values_at
-from registry_pipeline.core.write_path.rules import rules_involving
+from registry_pipeline.core.write_path.rules import Coordination, rules_involving
 from registry_pipeline.core.write_path.types import EntryType
 
 CHUNK = 5_000
 """Records given to the coordination rules at a time."""
-MAX_WARNINGS = 1_000
-"""Warnings kept by a whole-log check; beyond, one MORE_WARNINGS says how many more."""
 
 
 class RecordRules:
@@ -74,6 +64,15 @@ class RecordRules:
             root, catalog, spec, report_absent=not self._existence_checked(), read=read
         )
         self.reliance = Reliance(root, catalog, spec, read)
+        self.view = ViewWarnings(spec)
+        self.heads = None if self.reliance.active else _heads(self.coordination, spec.type_name)
+        """The top-level fields a record must hold for `problems` to say anything about it
+        unless it needs an override (None: any record may get a finding)."""
+
+    def relevant(self, record: dict[str, Any], *, overridden: bool) -> bool:
+        """Whether `problems` can find anything about `record` (`overridden`: it needs an
+        override, `overrides.needs_override`); the others need not be given to it."""
+        return relevant(self.heads, record, overridden=overridden)
 
     def _existence_checked(self) -> bool:
         """Whether a coordination rule refuses already a named override that does not exist."""
@@ -190,103 +189,13 @@ class RecordRules:
         )
 
     def warnings(self, line: int, record: dict[str, Any]) -> list[RecordProblem]:
-        """The catalog's warnings for a run's latest view: recommended fields absent at Final
-        Save (seed 004: "Recommended required at Final Save"), files named in this machine's
-        form that do not exist here (what `fields` makes an error is not also a warning)."""
-        file_fields = self.spec.file_fields
-        key = record.get(self.spec.key)
-        final = saved(self.spec, record)  # at Final Save a file field's absence is an error
-        found = [
-            RecordProblem(
-                line,
-                f"/{field}",
-                "RECOMMENDED_MISSING",
-                "is recommended at Final Save",
-                key,
-                "warning",
-            )
-            for field in (self.spec.recommended if final else ())
-            if record.get(field) in (None, "", []) and field not in file_fields
-        ]
-        for field in file_fields:
-            value = record.get(field)
-            if (
-                isinstance(value, str)
-                and path_problem(value) is None
-                and is_native(value)
-                and not Path(value).exists()
-            ):
-                found.append(
-                    RecordProblem(
-                        line,
-                        f"/{field}",
-                        "FILE_ABSENT",
-                        f"{value!r} does not exist on this machine",
-                        key,
-                        "warning",
-                    )
-                )
-        return found
+        """The catalog's warnings for a run's latest view (`view_warnings`)."""
+        return self.view.warnings(line, record)
 
 
 def entry_types_of(index: LogIndex) -> EntryType:
     """The write path's type of a run index (its records as coordination rules see them)."""
     return entry_types(index.catalog)[index.spec.type_name]
-
-
-def log_problems(
-    root: Path, catalog: RegistryCatalog, spec: IndexSpec, data: bytes, read: Read | None = None
-) -> list[RecordProblem]:
-    """Every problem of a whole log (the build's `rules` check on the sealed bytes): a torn
-    last line, lines that do not parse, records whose key and time are unusable, the
-    problems of a record's own fields, a key's record not later than the one before, the
-    override and coordination findings of every record and the warnings of each run's latest
-    view, each in the log `spec.source`. Schema violations are the `schema_valid` check's.
-    `read`: how the other registries are read (the build: their sealed snapshots)."""
-    problems: list[RecordProblem] = []
-    if data and not data.endswith(b"\n"):
-        line = data.count(b"\n") + 1
-        problems.append(RecordProblem(line, "", "LOG_TORN", "the last line is incomplete"))
-        data = data[: data.rfind(b"\n") + 1]
-    rules = RecordRules(root, catalog, spec, read)
-    order = Order()
-    try:
-        chunk: list[tuple[int, dict[str, Any]]] = []
-        for line, record in _records(data, problems, spec):
-            chunk.append((line, record))
-            if len(chunk) >= CHUNK:
-                _check_chunk(rules, order, chunk, problems, spec)
-        _check_chunk(rules, order, chunk, problems, spec)
-        problems.extend(
-            RecordProblem(line, f"/{spec.time}", "AUGMENT_NOT_LATER", _not_later(spec), key)
-            for line, key in order.not_later()
-        )
-        if spec.recommended or spec.file_fields or rules.reliance.active:
-            latest = order.latest_lines()
-            warned = 0
-            views: list[tuple[int, dict[str, Any]]] = []
-            for line, record in _records(data, [], spec):
-                if line in latest:
-                    found = rules.warnings(line, record)
-                    problems.extend(found[: max(0, MAX_WARNINGS - warned)])
-                    warned += len(found)
-                    if rules.reliance.active:
-                        views.append((line, record))
-            problems.extend(rules.reliance.problems(views))
-            if warned > MAX_WARNINGS:
-                problems.append(
-                    RecordProblem(
-                        0,
-                        "",
-                        "MORE_WARNINGS",
-                        f"{warned - MAX_WARNINGS} more warning(s)",
-                        severity="warning",
-                    )
-                )
-    finally:
-        order.close()
-        rules.close()
-    return sorted((p.at(spec.source) for p in problems), key=lambda p: p.line)
 
 
 def _once(read: Read) -> Read:
@@ -301,52 +210,29 @@ def _once(read: Read) -> Read:
     return once
 
 
-def _not_later(spec: IndexSpec) -> str:
-    return (
-        f"an earlier line has the same {spec.key} at the same place or later ({spec.time}, "
-        f"then {spec.updated}): a record augmenting a run must come after its previous one"
-    )
+def relevant(heads: frozenset[str] | None, record: dict[str, Any], *, overridden: bool) -> bool:
+    """`RecordRules.relevant`, given its `heads`."""
+    return overridden or heads is None or not heads.isdisjoint(record)
 
 
-def _check_chunk(
-    rules: RecordRules,
-    order: Order,
-    chunk: list[tuple[int, dict[str, Any]]],
-    problems: list[RecordProblem],
-    spec: IndexSpec,
-) -> None:
-    problems.extend(rules.problems(chunk, relied=False))
-    order.add((line, record[spec.key], sort_key(spec, record)) for line, record in chunk)
-    chunk.clear()
-
-
-def _records(
-    data: bytes, problems: list[RecordProblem], spec: IndexSpec
-) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line, record) of each line whose record has a usable key and time; the others are
-    problems."""
-    for number, raw in enumerate(_lines(data), start=1):
-        if not raw.strip():
-            continue
-        try:
-            record = loads_strict(raw)
-        except JSONDecodeProblem as exc:
-            problems.append(RecordProblem(number, "", "RECORD_UNPARSABLE", exc.message))
-            continue
-        found = shape_problems(spec, number, record)
-        if found:
-            problems.extend(found)
-        else:
-            problems.extend(field_problems(spec, number, record))
-            yield number, record
-
-
-def _lines(data: bytes) -> Iterator[bytes]:
-    """The complete lines of `data`, one at a time (never a list of a million lines)."""
-    start = 0
-    while (end := data.find(b"\n", start)) >= 0:
-        yield data[start:end]
-        start = end + 1
+def _heads(coordination: Coordination, own: str) -> frozenset[str] | None:
+    """The top-level fields the coordination rules read of a record of type `own`, when each
+    judges a record by its own values alone (exists towards another type, one_of): a record
+    holding none of them gets no finding. None when some rule compares records with each other
+    or refers to type `own`: every record is relevant then."""
+    heads: set[str] = set()
+    for rule in coordination.rules:
+        if rule.kind == "not_deprecated":
+            continue  # it judges the references the exists rules resolved
+        if rule.target_type == own or rule.source_type != own:
+            return None
+        if rule.kind not in ("exists", "one_of") or not rule.field:
+            return None
+        head = rule.field[1:].split("/")[0]
+        if head == "*":
+            return None
+        heads.add(head)
+    return frozenset(heads)
 
 
 def _unique_key_groups(

@@ -10,15 +10,17 @@ rebuilt. So a log rewritten in place is never answered from a stale index, and a
 grew (an append by hand, a `git pull`, a crash between the log's fsync and the index's commit)
 costs only its new lines.
 
-Per record: its key, when it was written and created (`order`), byte offset and line. Per run
-(key): first and latest record, record count, lane values, the success and failure predicates
-and whether a uniqueness check failed, all of the latest view (the record latest in `order`;
-ties: the later line).
+Per record: its key, when it was created and updated (`order`), byte offset and line. Per run
+(key): its first record (whose `created_utc` is the run's date) and latest record, record count,
+lane values, and `marks` of the latest view (the record latest in `order`; ties: the later
+line): the success and failure predicates, the uniqueness checks that FAILed, the gates, the
+override named.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -27,12 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
+from registry_pipeline.core._json import NOT_COMPACT, JSONDecodeProblem, loads_compact, loads_strict
 from registry_pipeline.core.run_index.order import times
 from registry_pipeline.core.run_index.spec import IndexSpec
-from registry_pipeline.core.run_index.uniqueness import failed_checks
+from registry_pipeline.core.run_index.uniqueness import failed_checks, is_check, named_override
 
-FORMAT = "run-index-sidecar-3"
+FORMAT = "run-index-sidecar-4"
 BLOCK = 1 << 20
 """Bytes per hashed block of the covered log."""
 CHUNK = 8 << 20
@@ -93,12 +95,6 @@ def refresh(db: sqlite3.Connection, spec: IndexSpec, log: Path, stale: Stale) ->
     _index_from(db, spec, log, 0 if stale.rebuild else stale.covered)
 
 
-def index_appended(db: sqlite3.Connection, spec: IndexSpec, log: Path, start: int, fd: int) -> None:
-    """Index the lines appended at `start` by this process (the caller holds the lock and the
-    sidecar covered exactly `start` bytes before)."""
-    _index_from(db, spec, log, start, fd=fd)
-
-
 @contextmanager
 def transaction(db: sqlite3.Connection) -> Iterator[None]:
     """One write transaction (BEGIN IMMEDIATE ... COMMIT, rolled back on any error)."""
@@ -129,7 +125,8 @@ def _reset(db: sqlite3.Connection, spec: IndexSpec) -> None:
             "CREATE TABLE runs (key TEXT PRIMARY KEY, first_t INTEGER NOT NULL, "
             "first_seq INTEGER NOT NULL, last_t INTEGER NOT NULL, last_c INTEGER NOT NULL, "
             "last_seq INTEGER NOT NULL, n INTEGER NOT NULL, success INTEGER NOT NULL, "
-            f"failure INTEGER NOT NULL, unique_fail INTEGER NOT NULL{lanes})"
+            "failure INTEGER NOT NULL, unique_fail INTEGER NOT NULL, checks TEXT NOT NULL, "
+            f"gates TEXT NOT NULL, override TEXT{lanes})"
         )
         db.execute("CREATE TABLE skipped (line INTEGER PRIMARY KEY, reason TEXT NOT NULL)")
         db.executemany(
@@ -138,47 +135,55 @@ def _reset(db: sqlite3.Connection, spec: IndexSpec) -> None:
         )
 
 
-def create_query_indexes(db: sqlite3.Connection, spec: IndexSpec) -> None:
-    """The B-tree indexes the four queries use (created after a bulk load: faster)."""
-    lanes = [f"l{i}" for i in range(len(spec.lanes))]
-    statements = [
-        "CREATE INDEX IF NOT EXISTS records_key ON records (key, seq)",
-        "CREATE INDEX IF NOT EXISTS runs_time ON runs (first_t, first_seq)",
-        "CREATE INDEX IF NOT EXISTS runs_failed ON runs (first_t, first_seq) WHERE failure",
-        "CREATE INDEX IF NOT EXISTS runs_unique ON runs (first_t, first_seq) WHERE unique_fail",
-    ]
-    for i, lane in enumerate(lanes):
-        rest = ", ".join([*lanes[i:], "first_t", "first_seq"])
-        statements.append(f"CREATE INDEX IF NOT EXISTS runs_{lane} ON runs ({rest})")
-        statements.append(
-            f"CREATE INDEX IF NOT EXISTS runs_ok_{lane} ON runs ({rest}) WHERE success"
-        )
-    for statement in statements:
-        db.execute(statement)
+QUERY_INDEXES = {
+    "records_key": "records (key, seq)",
+    "runs_time": "runs (first_t, first_seq)",
+    "runs_failed": "runs (first_t, first_seq) WHERE failure",
+    "runs_unique": "runs (first_t, first_seq) WHERE unique_fail",
+}
+"""The B-tree indexes the queries use: a run's records by key, runs in time order, and the
+failed ones. A lane's runs are read along the time index: a B-tree per lane, kept in lane order,
+would cost every append more than it saves a query (a million records appended: seconds)."""
+
+
+def create_query_indexes(db: sqlite3.Connection) -> None:
+    """`QUERY_INDEXES` (created after a bulk load: sorting once is faster than keeping them
+    in order row by row)."""
+    for name, on in QUERY_INDEXES.items():
+        db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {on}")
+
+
+def drop_query_indexes(db: sqlite3.Connection) -> None:
+    """Drop `QUERY_INDEXES` before a bulk load (inside its transaction: readers keep them)."""
+    for name in QUERY_INDEXES:
+        db.execute(f"DROP INDEX IF EXISTS {name}")
 
 
 _LATER = "(excluded.last_t, excluded.last_c) >= (last_t, last_c)"
 """Whether the record upserted is the run's latest (`order`; ties: the later line)."""
 
 _UPSERT = """
-INSERT INTO runs (key, first_t, first_seq, last_t, last_c, last_seq, n, success, failure,
-                  unique_fail{lanes})
-VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?{marks})
+INSERT INTO runs (key, first_t, first_seq, last_t, last_c, last_seq, n, {marks}{lanes})
+VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?{places})
 ON CONFLICT (key) DO UPDATE SET
   n = n + 1,
   first_seq = CASE WHEN excluded.first_t < first_t THEN excluded.first_seq ELSE first_seq END,
   first_t = min(first_t, excluded.first_t){sets}
 """
-_LATEST = ("last_seq", "success", "failure", "unique_fail", "last_t", "last_c")
+MARKS = ("success", "failure", "unique_fail", "checks", "gates", "override")
+"""The columns of a run's latest view `marks` gives."""
+_LATEST = ("last_seq", *MARKS, "last_t", "last_c")
 """The columns of a run taken from its latest record."""
 
 
-def _upsert_sql(spec: IndexSpec) -> str:
+def upsert_sql(spec: IndexSpec) -> str:
+    """The statement that adds one record to its run (`runs`), in record order."""
     n = len(spec.lanes)
     columns = [*_LATEST, *(f"l{i}" for i in range(n))]
     return _UPSERT.format(
+        marks=", ".join(MARKS),
         lanes="".join(f", l{i}" for i in range(n)),
-        marks=", ?" * n,
+        places=", ?" * n,
         sets="".join(
             f",\n  {c} = CASE WHEN {_LATER} THEN excluded.{c} ELSE {c} END" for c in columns
         ),
@@ -196,11 +201,10 @@ def _index_from(
     assert fd is not None
     try:
         before = os.fstat(fd)
-        known = meta(db)
-        seq, line = _counters(db)
+        seq, line = counters(db)
         if start == 0:
             seq, line = 0, 0
-        upsert = _upsert_sql(spec)
+        upsert = upsert_sql(spec)
         with transaction(db):
             position = start
             records: list[tuple[Any, ...]] = []
@@ -217,29 +221,50 @@ def _index_from(
                 seq += 1
                 key, (t, c), record = row
                 records.append((seq, key, t, c, offset, len(raw), line))
-                lanes = [_lane(record.get(field)) for field in spec.lanes]
-                runs.append((key, c, seq, t, c, seq, *_flags(spec, record), *lanes))
+                lanes = [lane_value(record.get(field)) for field in spec.lanes]
+                runs.append((key, t, seq, t, c, seq, *marks(spec, record), *lanes))
                 if len(records) >= BATCH:
                     _flush(db, upsert, records, runs)
             _flush(db, upsert, records, runs)
-            _hash_blocks(db, fd, int(known.get("covered", "0")) if start else 0, position)
-            after = os.fstat(fd)
-            current = stamp(after) if after.st_size == before.st_size else ""
-            db.executemany(
-                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                [
-                    ("covered", str(position)),
-                    ("stamp", current),
-                    ("seq", str(seq)),
-                    ("line", str(line)),
-                    ("size", str(before.st_size)),
-                ],
-            )
+            finish(db, fd, start, position, seq, line, before)
         if start == 0:
-            create_query_indexes(db, spec)
+            create_query_indexes(db)
     finally:
         if own:
             os.close(fd)
+
+
+def finish(
+    db: sqlite3.Connection,
+    fd: int,
+    start: int,
+    position: int,
+    seq: int,
+    line: int,
+    before: os.stat_result,
+    digests: list[bytes] | None = None,
+) -> None:
+    """Record (inside the indexing transaction) that the sidecar covers the log up to
+    `position`: the hashes of its blocks (`digests` of those from the one holding `start` on,
+    when computed already), the counters, and the stat stamp only when nobody wrote the log
+    since `before`."""
+    previous = int(meta(db).get("covered", "0")) if start else 0
+    if digests is None:
+        digests = block_digests(fd, previous, position)
+    db.execute("DELETE FROM blocks WHERE i >= ?", (previous // BLOCK,))
+    db.executemany("INSERT INTO blocks VALUES (?, ?)", enumerate(digests, start=previous // BLOCK))
+    after = os.fstat(fd)
+    current = stamp(after) if after.st_size == before.st_size else ""
+    db.executemany(
+        "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+        [
+            ("covered", str(position)),
+            ("stamp", current),
+            ("seq", str(seq)),
+            ("line", str(line)),
+            ("size", str(before.st_size)),
+        ],
+    )
 
 
 def _flush(
@@ -254,7 +279,8 @@ def _flush(
     runs.clear()
 
 
-def _counters(db: sqlite3.Connection) -> tuple[int, int]:
+def counters(db: sqlite3.Connection) -> tuple[int, int]:
+    """(records, lines) the sidecar has indexed."""
     known = meta(db)
     return int(known.get("seq", "0")), int(known.get("line", "0"))
 
@@ -262,9 +288,14 @@ def _counters(db: sqlite3.Connection) -> tuple[int, int]:
 def _row(spec: IndexSpec, raw: bytes) -> tuple[str, tuple[int, int], Any] | str:
     """(key, place (`order.times`), record) of one line, or why it cannot be indexed."""
     try:
-        record = loads_strict(raw)
-    except JSONDecodeProblem as exc:
-        return f"does not parse: {exc.message}"
+        record = loads_compact(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        record = NOT_COMPACT
+    if record is NOT_COMPACT:
+        try:
+            record = loads_strict(raw)
+        except JSONDecodeProblem as exc:
+            return f"does not parse: {exc.message}"
     if not isinstance(record, dict):
         return "is not a JSON object"
     key = record.get(spec.key)
@@ -273,13 +304,42 @@ def _row(spec: IndexSpec, raw: bytes) -> tuple[str, tuple[int, int], Any] | str:
     return key, times(spec, record), record
 
 
-def _flags(spec: IndexSpec, record: dict[str, Any]) -> tuple[int, int, int]:
+Marks = tuple[int, int, int, str, str, str | None]
+"""`marks` of a record."""
+Column = bytearray | list[str | None]
+"""One of `MARKS`, per record: 0 or 1 each (a bytearray), or texts."""
+
+
+def new_marks() -> list[Column]:
+    """Empty columns for `MARKS`: three flags, then three texts."""
+    return [bytearray(), bytearray(), bytearray(), [], [], []]
+
+
+def marks(spec: IndexSpec, record: dict[str, Any]) -> Marks:
+    """What the sidecar holds of a record as a run's latest view (`MARKS`): whether it meets
+    the success and the failure predicates, whether a uniqueness check FAILed, the checks that
+    FAILed and the failure predicate's other fields that hold (as JSON lists), the override it
+    names: all `runs failed` says of a run (`failed.mark`) but whether the override covers it."""
     success = spec.success is not None and spec.success(record)
-    failure = spec.failure is not None and spec.failure(record)
-    return int(success), int(failure), int(bool(failed_checks(record)))
+    checks = failed_checks(record)
+    failure, holding = (False, []) if spec.failure is None else spec.failure.judged(record)
+    gates = [field for field in holding if not is_check(field)]
+    return (
+        int(success),
+        int(failure),
+        int(bool(checks)),
+        _LIST(checks) if checks else "[]",
+        _LIST(gates) if gates else "[]",
+        named_override(record),
+    )
 
 
-def _lane(value: Any) -> str | None:
+_LIST = json.JSONEncoder(ensure_ascii=False).encode
+"""A list of fields as JSON, as `json.dumps` writes it (`runs failed --json` shows it so)."""
+
+
+def lane_value(value: Any) -> str | None:
+    """A lane field's value as the sidecar holds it (a string; None when absent)."""
     return value if isinstance(value, str) else None if value is None else str(value)
 
 
@@ -304,13 +364,12 @@ def _complete_lines(fd: int, start: int, end: int) -> Iterator[tuple[int, bytes]
         pending = data[cut + 1 :]
 
 
-def _hash_blocks(db: sqlite3.Connection, fd: int, previous: int, covered: int) -> None:
+def block_digests(fd: int, previous: int, covered: int) -> list[bytes]:
     """SHA-256 of each BLOCK of [0, covered): from the block holding `previous` on."""
-    db.execute("DELETE FROM blocks WHERE i >= ?", (previous // BLOCK,))
-    for i in range(previous // BLOCK, (covered + BLOCK - 1) // BLOCK):
-        size = min(BLOCK, covered - i * BLOCK)
-        digest = hashlib.sha256(os.pread(fd, size, i * BLOCK)).digest()
-        db.execute("INSERT INTO blocks VALUES (?, ?)", (i, digest))
+    return [
+        hashlib.sha256(os.pread(fd, min(BLOCK, covered - i * BLOCK), i * BLOCK)).digest()
+        for i in range(previous // BLOCK, (covered + BLOCK - 1) // BLOCK)
+    ]
 
 
 def _blocks_match(db: sqlite3.Connection, log: Path, covered: int) -> bool:

@@ -3,11 +3,16 @@ keyed, timed, grouped into lanes and judged, as the catalog entry's `run_index` 
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import functools
 import hashlib
+import itertools
 import json
+import math
+import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from registry_pipeline.core.errors import UsageError
@@ -17,6 +22,11 @@ EARLIEST = -(2**62)
 """The sort time of a record whose time does not parse (its schema check reports it)."""
 UPDATED = "last_updated_utc"
 """Seed 004's field for when a record augmenting a run was written, if not at its time."""
+_ABSENT = object()
+_ZULU = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})T([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?Z")
+"""The times the seed writes (`YYYY-MM-DDTHH:MMZ`, with or without seconds), read without
+`datetime` (`parse_time`)."""
+_EPOCH_DAY = date(1970, 1, 1).toordinal()
 
 
 @dataclass(frozen=True)
@@ -25,13 +35,34 @@ class Condition:
 
     field: str
     values: tuple[Any, ...]
+    _typed: frozenset[tuple[type, Any]] = dataclasses.field(init=False, repr=False, compare=False)
+    """(type, value) of each hashable value: one set lookup decides for most records."""
+    _other: tuple[Any, ...] = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        typed, other = set(), []
+        for v in self.values:
+            try:
+                if isinstance(v, float) and math.isnan(v):
+                    raise TypeError  # NaN equals nothing, not even itself: never in a set
+                typed.add((type(v), v))
+            except TypeError:
+                other.append(v)
+        object.__setattr__(self, "_typed", frozenset(typed))
+        object.__setattr__(self, "_other", tuple(other))
 
     def holds(self, record: dict[str, Any]) -> bool:
-        """Whether the condition holds for `record` (an absent field never does)."""
-        if self.field not in record:
+        """Whether the condition holds for `record` (an absent field never does): its value is
+        one of `values`, of the same type (`True` is not `1`)."""
+        value = record.get(self.field, _ABSENT)
+        if value is _ABSENT:
             return False
-        value = record[self.field]
-        return any(type(value) is type(v) and value == v for v in self.values)
+        try:
+            if (type(value), value) in self._typed:
+                return True
+        except TypeError:
+            pass  # an unhashable value (a list) can only equal an unhashable one
+        return any(type(value) is type(v) and value == v for v in self._other)
 
 
 @dataclass(frozen=True)
@@ -40,14 +71,42 @@ class Predicate:
 
     mode: str
     conditions: tuple[Condition, ...]
+    _fields: tuple[str, ...] = dataclasses.field(init=False, repr=False, compare=False)
+    _sets: tuple[frozenset[tuple[type, Any]], ...] | None = dataclasses.field(
+        init=False, repr=False, compare=False
+    )
+    """Each condition's (type, value) set, when no condition has an unhashable value."""
+
+    def __post_init__(self) -> None:
+        plain = all(not c._other for c in self.conditions)
+        object.__setattr__(self, "_fields", tuple(c.field for c in self.conditions))
+        sets = tuple(c._typed for c in self.conditions)
+        object.__setattr__(self, "_sets", sets if plain else None)
 
     def __call__(self, record: dict[str, Any]) -> bool:
-        held = (condition.holds(record) for condition in self.conditions)
+        held = self._held(record)
         return all(held) if self.mode == "all" else any(held)
 
     def holding(self, record: dict[str, Any]) -> list[str]:
         """The fields of the conditions that hold for `record`, in the predicate's order."""
-        return [c.field for c in self.conditions if c.holds(record)]
+        return list(itertools.compress(self._fields, self._held(record)))
+
+    def judged(self, record: dict[str, Any]) -> tuple[bool, list[str]]:
+        """(whether the predicate holds, `holding`) of `record`, each condition asked once."""
+        held = self._held(record)
+        holds = all(held) if self.mode == "all" else any(held)
+        return holds, list(itertools.compress(self._fields, held))
+
+    def _held(self, record: dict[str, Any]) -> list[bool]:
+        """`Condition.holds` of each condition, in C when every value is hashable."""
+        if self._sets is not None:
+            values = list(map(record.get, self._fields, itertools.repeat(_ABSENT)))
+            typed = zip(map(type, values), values, strict=True)
+            try:
+                return list(map(frozenset.__contains__, self._sets, typed))
+            except TypeError:
+                pass  # an unhashable value: ask each condition
+        return list(map(Condition.holds, self.conditions, itertools.repeat(record)))
 
     def __str__(self) -> str:
         joined = f" {'and' if self.mode == 'all' else 'or'} "
@@ -139,6 +198,34 @@ def parse_time(value: Any) -> int | None:
     written with and without seconds order correctly."""
     if not isinstance(value, str) or not value[:4].isdigit():
         return None
+    return _parsed(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(value: str) -> int | None:
+    """`parse_time` of a string, remembered (a record's times are asked for by several checks);
+    the seed's own form is read directly, any other by `datetime.fromisoformat`."""
+    match = _ZULU.fullmatch(value)
+    if match is not None:
+        day, hour, minute, second = match.groups()
+        if int(hour) < 24 and int(minute) < 60 and int(second or 0) < 60:
+            days = _day(day)
+            if days is not None:
+                seconds = int(hour) * 3600 + int(minute) * 60 + int(second or 0)
+                return (days * 86_400 + seconds) * 1_000_000
+    return _parsed_iso(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _day(text: str) -> int | None:
+    """Days since the epoch of a `YYYY-MM-DD` date; None when there is no such day."""
+    try:
+        return date.fromisoformat(text).toordinal() - _EPOCH_DAY
+    except ValueError:
+        return None
+
+
+def _parsed_iso(value: str) -> int | None:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:

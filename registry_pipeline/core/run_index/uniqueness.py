@@ -11,6 +11,8 @@ CHECK_PREFIX = "uniqueness_"
 """The prefix of a uniqueness check's field."""
 FAIL = "FAIL"
 """The value of a failed check."""
+OVERRIDE = "override_id"
+"""The field of a RUN record naming its override, and the key of the overrides log."""
 
 
 def is_check(field: str) -> bool:
@@ -20,4 +22,16 @@ def is_check(field: str) -> bool:
 
 def failed_checks(record: dict[str, Any]) -> list[str]:
     """The uniqueness checks of `record` whose value is FAIL, in the record's order."""
-    return [field for field, value in record.items() if value == FAIL and is_check(field)]
+    if FAIL not in record.values():  # most records: one pass in C
+        return []
+    return [
+        field
+        for field, value in record.items()
+        if value == FAIL and field.startswith(CHECK_PREFIX)  # is_check
+    ]
+
+
+def named_override(record: dict[str, Any]) -> str | None:
+    """The override `record` names (None: none, or not a string)."""
+    value = record.get(OVERRIDE)
+    return value if isinstance(value, str) else None

@@ -1,0 +1,206 @@
+"""Records given to `registry runs append`: one JSON object (on any number of lines), or JSONL
+read in blocks of whole lines, each line parsed as strictly as `loads_strict` parses it.
+
+A line written exactly as `dumps_compact` writes its value (what a program writing compact JSON,
+and the log itself, write) is parsed by the C parser and vouched for by its own encoding
+(`loads_compact`); any other line is parsed by `loads_strict`, which gives the reason and the
+column of a refusal. A block of such compact lines only is appended as given, byte for byte,
+since it is what encoding its records would write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from registry_pipeline.core._json import (
+    NOT_COMPACT,
+    JSONDecodeProblem,
+    loads_compact,
+    loads_strict,
+)
+from registry_pipeline.core.errors import UsageError
+
+MAX_LINE_BYTES = 16 * 1024 * 1024
+"""Largest record accepted, in bytes."""
+BLOCK = 4 << 20
+"""Bytes of whole lines parsed at a time (several records, never a whole file in memory)."""
+EXTRA_DATA = "Extra data"
+"""How the parser begins its message for a document of several top-level values (JSONL)."""
+
+
+class Readable(Protocol):
+    """What records are read from: a binary file, standard input, or a bounded input file."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+@dataclass
+class Batch:
+    """Records given, in order: (input line, parsed value) each."""
+
+    records: list[tuple[int, Any]]
+    appended: bytes | None = None
+    """The lines to append for these records when it is the input itself (every line compact,
+    none blank); None: each record is encoded."""
+    sizes: list[int] | None = None
+    """With `appended`: each line's length in bytes, without its newline."""
+
+
+def read_batches(stream: Readable, origin: str) -> Iterator[Batch]:
+    """The records of `stream`: a stream holding one JSON object (on any number of lines) is one
+    record; several top-level values are one record per non-empty line. RECORD_UNPARSABLE (exit
+    2) with the parser's line and column for the first line that does not parse (a one-object
+    document: its own parse error, never retried as JSONL)."""
+    for item in read_blocks(stream, origin):
+        yield item if isinstance(item, Batch) else parse_block(item[1], item[0], origin)
+
+
+def read_blocks(stream: Readable, origin: str) -> Iterator[Batch | tuple[int, bytes]]:
+    """`read_batches`, its JSONL blocks not parsed yet: (first line, whole lines) each (for
+    `parse_block`, wherever it runs); a one-object document as its Batch."""
+    head = stream.read(MAX_LINE_BYTES + 1)
+    document = _one_document(head, origin)
+    if document is not NOT_COMPACT:
+        yield Batch([(1, document)])
+        return
+    yield from _blocks(head, stream, origin)
+
+
+def parse_block(block: bytes, first: int, origin: str) -> Batch:
+    """The records of `block` (whole lines, the first being input line `first`); the first line
+    that does not parse is refused (RECORD_UNPARSABLE) with its line and column."""
+    try:
+        lines = block.decode("utf-8").split("\n")
+    except UnicodeDecodeError:
+        return _strict_lines(block.split(b"\n"), first, origin)
+    if block.endswith(b"\n"):
+        lines.pop()
+    values = [loads_compact(line) for line in lines]
+    if NOT_COMPACT in values:
+        return _mixed(lines, values, first, origin)
+    records = list(zip(range(first, first + len(values)), values, strict=True))
+    if block.isascii():
+        sizes = list(map(len, lines))
+    else:
+        sizes = [len(line) for line in block.split(b"\n")[: len(lines)]]
+    appended = block if block.endswith(b"\n") else block + b"\n"
+    return Batch(records, appended, sizes)
+
+
+def record_from_json(text: str) -> Any:
+    """The record of `--record-json`; RECORD_UNPARSABLE (exit 2) when it does not parse."""
+    try:
+        return loads_strict(text)
+    except JSONDecodeProblem as exc:
+        raise unparsable("--record-json", 1, exc.message) from None
+
+
+def unparsable(origin: str, line: int, message: str, column: int | None = None) -> UsageError:
+    """RECORD_UNPARSABLE at `line` (and `column`) of the records given."""
+    return UsageError(
+        f"line {line} does not parse: {message}; nothing was written",
+        code="RECORD_UNPARSABLE",
+        path=origin,
+        line=line,
+        column=column,
+    )
+
+
+def _one_document(head: bytes, origin: str) -> Any:
+    """The record of a head holding one JSON object spread over lines; NOT_COMPACT when the
+    head is JSONL. The first non-blank line parsing alone means JSONL (or that line alone)."""
+    stripped = head.lstrip()
+    if len(head) > MAX_LINE_BYTES or not stripped.startswith(b"{") or b"\n" not in head.strip():
+        return NOT_COMPACT
+    line, _newline, rest = stripped.partition(b"\n")
+    try:
+        value = loads_strict(line)
+    except JSONDecodeProblem:
+        pass  # the object goes on over the next lines, or the document does not parse
+    else:
+        return value if not rest.strip() else NOT_COMPACT
+    try:
+        return loads_strict(head)
+    except JSONDecodeProblem as exc:
+        if not exc.message.startswith(EXTRA_DATA):
+            raise unparsable(origin, exc.line or 1, exc.message, exc.column) from None
+    return NOT_COMPACT
+
+
+def _blocks(head: bytes, stream: Readable, origin: str) -> Iterator[tuple[int, bytes]]:
+    """(first line, bytes) of blocks of whole lines of about BLOCK bytes, then the last line
+    when it has no newline; a line over MAX_LINE_BYTES is refused at its line."""
+    pending, number, done = head, 1, False
+    while True:
+        while len(pending) >= BLOCK or (done and b"\n" in pending):
+            cut = pending.rfind(b"\n", 0, BLOCK)
+            if cut < 0:
+                cut = pending.find(b"\n")
+                if cut < 0:
+                    break
+            block, pending = pending[: cut + 1], pending[cut + 1 :]
+            yield from _bounded(block, number, origin)
+            number += block.count(b"\n")
+        if len(pending) - pending.rfind(b"\n") - 1 > MAX_LINE_BYTES:  # the unfinished line
+            raise _too_long(origin, number + pending.count(b"\n"))
+        if done:
+            break
+        chunk = stream.read(BLOCK)
+        if not chunk:
+            done = True
+        pending += chunk
+    if pending:
+        yield number, pending
+
+
+def _bounded(block: bytes, first: int, origin: str) -> Iterator[tuple[int, bytes]]:
+    """`block`, or when a line of it is over MAX_LINE_BYTES (only a block that long can have
+    one), the lines before it, then its refusal."""
+    if len(block) <= MAX_LINE_BYTES:
+        yield first, block
+        return
+    at = 0
+    for number, line in enumerate(block.split(b"\n"), start=first):
+        if len(line) > MAX_LINE_BYTES:
+            if at:
+                yield first, block[:at]
+            raise _too_long(origin, number)
+        at += len(line) + 1
+    yield first, block
+
+
+def _too_long(origin: str, line: int) -> UsageError:
+    return unparsable(origin, line, f"longer than {MAX_LINE_BYTES} bytes")
+
+
+def _mixed(lines: list[str], values: list[Any], first: int, origin: str) -> Batch:
+    """The records of lines some of which are not compact (each of those parsed strictly)."""
+    records: list[tuple[int, Any]] = []
+    for number, (line, value) in enumerate(zip(lines, values, strict=True), start=first):
+        if value is NOT_COMPACT:
+            raw = line.encode("utf-8")
+            if not raw.strip():
+                continue
+            value = _strict(raw, number, origin)
+        records.append((number, value))
+    return Batch(records)
+
+
+def _strict_lines(lines: list[bytes], first: int, origin: str) -> Batch:
+    if lines and not lines[-1]:
+        lines.pop()
+    records = [
+        (number, _strict(raw, number, origin))
+        for number, raw in enumerate(lines, start=first)
+        if raw.strip()
+    ]
+    return Batch(records)
+
+
+def _strict(raw: bytes, number: int, origin: str) -> Any:
+    try:
+        return loads_strict(raw)
+    except JSONDecodeProblem as exc:
+        raise unparsable(origin, number, exc.message, exc.column) from None

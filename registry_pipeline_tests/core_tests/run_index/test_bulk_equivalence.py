@@ -1,0 +1,342 @@
+"""A bulk append decides as appending record by record did, whichever way it runs: checked in
+worker processes or here (the same verdict, problems, warnings and log bytes), its run order kept
+in memory as the SQLite order did (generated sequences), and the sidecar it writes from what it
+noted while checking equal to the sidecar built again from the log."""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.run_index import RunIndex, parallel, query
+from registry_pipeline.core.run_index import given as reader
+from registry_pipeline.core.run_index.append import append_records, append_stream
+from registry_pipeline.core.run_index.failed import failed_lines, failed_runs
+from registry_pipeline.core.run_index.order import Order
+from registry_pipeline.core.run_index.view_warnings import ViewWarnings
+from registry_pipeline_tests.core_tests.run_index._support import (
+    DROP,
+    OVERRIDES_LOG,
+    RUNS_LOG,
+    SIDECAR,
+    jsonl,
+    make_workspace,
+    override,
+    record,
+    run_id,
+    utc,
+)
+
+BLOCK = 4096
+"""Bytes per block here (a few records each: an input of many blocks)."""
+
+
+def _records(count: int) -> list[dict[str, Any]]:
+    """`count` valid records: new runs, runs augmented later, runs with their log on another
+    machine or missing here (warnings), a Final Save without its recommended fields, and one
+    that passed with a failed check under a logged override."""
+    found: list[dict[str, Any]] = []
+    for n in range(count):
+        minute = utc(2, n // 60 % 24, n % 60)
+        if n % 7 == 3 and n > 10:  # augments the run of record n - 10, later
+            earlier = found[n - 10]
+            found.append({**earlier, "created_utc": minute, "notes": f"again {n}"})
+            continue
+        extra: dict[str, Any] = {}
+        if n % 5 == 1:
+            extra["run_log_filepath_abs"] = f"/nonexistent-{n % 3}/runs/{n}/RUN_LOG.md"
+        if n % 11 == 2:
+            extra["scripture_packet_id"] = DROP
+        if n % 13 == 4:
+            extra["last_updated_utc"] = utc(2, n // 60 % 24 + 1, n % 60)
+        found.append(record(run_id=run_id(n, day=2), created_utc=minute, **extra))
+    found.append(
+        record(
+            run_id=run_id(count, day=2),
+            created_utc=utc(3),
+            uniqueness_scene="FAIL",
+            override_id="OVR-20260901-0900-OOOO",
+        )
+    )
+    return found
+
+
+def _outcome(ws: Path, data: bytes, workers: int) -> tuple[Any, bytes]:
+    """The verdict of appending `data` with `workers` processes, and the log after."""
+    index = RunIndex.open(ws)
+    try:
+        result = append_stream(index, io.BytesIO(data), "in.jsonl", workers=workers)
+        verdict: Any = ("appended", result.as_json())
+    except RegistryError as exc:
+        details = [d.as_json() for d in getattr(exc, "details", ())]
+        verdict = ("refused", exc.code, exc.message, exc.line, exc.column, details)
+    finally:
+        index.close()
+    return verdict, (ws / RUNS_LOG).read_bytes()
+
+
+@pytest.fixture
+def workspaces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, Path]]:
+    """Two workspaces alike (the overrides log holding the one override), blocks of BLOCK
+    bytes, and a check that the one given several workers forks them."""
+    monkeypatch.setattr(reader, "BLOCK", BLOCK)
+    made = []
+    for name in ("here", "workers"):
+        ws = make_workspace(tmp_path, name)
+        (ws / OVERRIDES_LOG).write_bytes(
+            jsonl([override(run_id=run_id(80, day=2), checks=["uniqueness_scene"])])
+        )
+        made.append(ws)
+    forked: list[int] = []
+    real = parallel._in_workers
+
+    def counted(*args: Any) -> Iterator[Any]:
+        forked.append(1)
+        yield from real(*args)
+
+    monkeypatch.setattr(parallel, "_in_workers", counted)
+    yield made[0], made[1]
+    assert forked, "the workers were not used"
+
+
+def _same(workspaces: tuple[Path, Path], data: bytes) -> Any:
+    here, workers = workspaces
+    sequential = _outcome(here, data, 1)
+    assert _outcome(workers, data, 2) == sequential
+    return sequential[0]
+
+
+def test_valid_records_are_appended_alike(workspaces: tuple[Path, Path]) -> None:
+    records = _records(80)
+    verdict = _same(workspaces, jsonl(records))
+    assert verdict[0] == "appended"
+    index = RunIndex.open(workspaces[0])
+    view = ViewWarnings(index.spec)  # record by record, as the append did before
+    warnings = [w.as_json() for n, r in enumerate(records, start=1) for w in view.warnings(n, r)]
+    index.close()
+    assert {w["code"] for w in warnings} == {"FILE_ABSENT", "RECOMMENDED_MISSING"}
+    assert verdict[1]["appended"] == len(records)
+    assert verdict[1]["warning_count"] == len(warnings)
+    assert verdict[1]["warnings"] == [{**w, "path": "in.jsonl"} for w in warnings]
+    assert _sidecar(workspaces[1]) == _rebuilt(workspaces[1])
+
+
+def test_invalid_records_in_later_blocks_are_refused_alike(
+    workspaces: tuple[Path, Path],
+) -> None:
+    records = _records(80)
+    records[33]["machine_id"] = "C9"
+    records[47]["run_log_filepath_abs"] = "runs/RUN_LOG.md"
+    records[61]["created_utc"] = "yesterday"
+    verdict = _same(workspaces, jsonl(records))
+    assert verdict[:2] == ("refused", "RECORD_INVALID")
+    assert [(d["line"], d["code"]) for d in verdict[5]] == [
+        (34, "SCHEMA_VIOLATION"),
+        (48, "PATH_NOT_ABSOLUTE"),
+        (62, "TIME_INVALID"),
+        (62, "SCHEMA_VIOLATION"),
+    ]
+
+
+def test_an_unparsable_line_wins_over_earlier_invalid_records(
+    workspaces: tuple[Path, Path],
+) -> None:
+    lines = jsonl(_records(80)).splitlines(keepends=True)
+    lines[5] = lines[5].replace(b'"C1"', b'"C7"')
+    lines[52] = lines[52][:40] + b"\n"
+    verdict = _same(workspaces, b"".join(lines))
+    assert verdict[1:5] == ("RECORD_UNPARSABLE", verdict[2], 53, verdict[4])
+    assert verdict[4] is not None
+
+
+def test_a_line_too_long_is_refused_in_its_turn(
+    workspaces: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reader, "MAX_LINE_BYTES", 2000)
+    lines = jsonl(_records(80)).splitlines(keepends=True)
+    long = record(run_id=run_id(99, day=2), notes="x" * 2100)
+    verdict = _same(
+        workspaces, b"".join([*lines[:60], *jsonl([long]).splitlines(True), *lines[60:]])
+    )
+    assert verdict[1:4] == (
+        "RECORD_UNPARSABLE",
+        "line 61 does not parse: longer than 2000 bytes; nothing was written",
+        61,
+    )
+    lines[20] = b"{]\n"
+    verdict = _same(
+        workspaces, b"".join([*lines[:60], *jsonl([long]).splitlines(True), *lines[60:]])
+    )
+    assert verdict[1:4] == ("RECORD_UNPARSABLE", verdict[2], 21)
+
+
+def test_records_out_of_order_and_overrides_are_refused_alike(
+    workspaces: tuple[Path, Path],
+) -> None:
+    records = _records(80)
+    records[70] = {**records[12], "notes": "created no later than the run's first"}
+    records[75] = {
+        **records[75],
+        "uniqueness_hook": "FAIL",
+        "override_id": "OVR-20260902-0900-NONE",
+    }
+    verdict = _same(workspaces, jsonl(records))
+    assert verdict[:2] == ("refused", "AUGMENT_NOT_LATER")
+    assert [d["line"] for d in verdict[5]] == [71]
+    records[70] = _records(80)[70]
+    verdict = _same(workspaces, jsonl(records))
+    assert verdict[:2] == ("refused", "RECORD_REFUSED")
+    assert [(d["line"], d["code"]) for d in verdict[5]] == [(76, "run-override-exists")]
+
+
+def test_spelt_out_and_crlf_lines_are_appended_encoded_alike(
+    workspaces: tuple[Path, Path],
+) -> None:
+    records = _records(80)
+    text = b"".join(
+        (json.dumps(r).encode() + b"\r\n") if n % 4 == 0 else jsonl([r])
+        for n, r in enumerate(records)
+    )
+    verdict = _same(workspaces, b"\n" + text + b"\n\n")
+    assert verdict[0] == "appended"
+    assert (workspaces[1] / RUNS_LOG).read_bytes() == jsonl(records).replace(b'": ', b'":')
+
+
+def test_appending_to_runs_the_index_has_writes_the_sidecar_its_rebuild_would(
+    tmp_path: Path,
+) -> None:
+    ws = make_workspace(tmp_path)
+    (ws / OVERRIDES_LOG).write_bytes(jsonl([override(run_id=run_id(80, day=2))]))
+    records = _records(80)
+    index = RunIndex.open(ws)
+    try:
+        append_records(index, enumerate(records[:40], start=1))
+        later = [
+            {**r, "created_utc": utc(5, 10, n), "last_updated_utc": utc(5, 11, n), "notes": "later"}
+            for n, r in enumerate(records[:15])
+        ]
+        append_records(index, enumerate([*later, *records[40:]], start=1))
+    finally:
+        index.close()
+    assert _sidecar(ws) == _rebuilt(ws)
+
+
+def _sidecar(ws: Path) -> dict[str, Any]:
+    """What the sidecar holds (its stamp aside)."""
+    with sqlite3.connect(ws / SIDECAR) as db:
+        found = {
+            "records": db.execute("SELECT * FROM records ORDER BY seq").fetchall(),
+            "runs": db.execute("SELECT * FROM runs ORDER BY key").fetchall(),
+            "blocks": db.execute("SELECT * FROM blocks ORDER BY i").fetchall(),
+            "meta": db.execute("SELECT * FROM meta WHERE k != 'stamp' ORDER BY k").fetchall(),
+        }
+    db.close()
+    return found
+
+
+def _rebuilt(ws: Path) -> dict[str, Any]:
+    """`_sidecar` after it was built again from the log."""
+    index = RunIndex.open(ws)
+    try:
+        with index.locked():  # type: ignore[attr-defined]
+            index.discard()
+            index.sync(locked=True)
+    finally:
+        index.close()
+    return _sidecar(ws)
+
+
+# --- the order of a run's records ----------------------------------------------------------
+
+PLACES = st.tuples(st.integers(0, 3), st.integers(0, 3))
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from("abcdefg"), PLACES), max_size=25),
+    st.dictionaries(st.sampled_from("abcdefgh"), PLACES, max_size=4),
+    st.lists(st.integers(1, 6), max_size=8),
+)
+def test_the_order_decides_as_the_sqlite_order_did(
+    given_records: list[tuple[str, tuple[int, int]]],
+    index_has: dict[str, tuple[int, int]],
+    cuts: list[int],
+) -> None:
+    order = Order()
+    numbered = list(enumerate(given_records, start=1))
+    while numbered:  # given in batches of `cuts` records, then the rest
+        size = cuts.pop() if cuts else len(numbered)
+        batch, numbered = numbered[:size], numbered[size:]
+        order.add_many(
+            [line for line, _record in batch],
+            [key for _line, (key, _place) in batch],
+            [place[0] for _line, (_key, place) in batch],
+            [place[1] for _line, (_key, place) in batch],
+        )
+    rows = [(line, key, place) for line, (key, place) in enumerate(given_records, start=1)]
+    # not_later: a record whose key had one at an equal or later place before it
+    expected = [
+        (line, key)
+        for line, key, place in rows
+        if any(k == key and p >= place for ln, k, p in rows if ln < line)
+    ]
+    assert list(order.not_later()) == expected
+    # latest_lines: each key's greatest place, ties the later line
+    latest = {max((p, ln) for ln, k, p in rows if k == key)[1] for _l, key, _p in rows}
+    assert order.latest_lines() == latest
+    # against: the first record of each key the index has at an equal or later place
+    with sqlite3.connect(":memory:") as db:
+        db.execute("CREATE TABLE runs (key TEXT PRIMARY KEY, last_t INTEGER, last_c INTEGER)")
+        db.executemany("INSERT INTO runs VALUES (?, ?, ?)", [(k, *p) for k, p in index_has.items()])
+        firsts: dict[str, tuple[int, tuple[int, int]]] = {}
+        for line, key, place in rows:
+            firsts.setdefault(key, (line, place))
+        assert list(order.against(db)) == [
+            (line, key)
+            for key, (line, place) in firsts.items()
+            if key in index_has and place <= index_has[key]
+        ]
+    assert order.known == {key for key in firsts if key in index_has}
+    assert order.new_keys == len(set(firsts) - set(index_has))
+    keys, starts, latests, counts = order.new_runs()  # in the order first given
+    assert keys == [key for key in firsts if key not in index_has]
+    assert [given_records[at][0] for at in starts] == keys
+    assert [counts[n] for n in range(len(keys))] == [
+        sum(1 for k, _p in given_records if k == key) for key in keys
+    ]
+    assert {given_records[at][0] for at in latests} == set(keys)
+    db.close()
+
+
+def test_failed_runs_are_written_as_their_json_objects(tmp_path: Path) -> None:
+    """`runs failed --json` writes each run's latest view as the log holds it: the same JSON
+    object `FailedRun.as_json` makes, whether the run was marked from its record or from what
+    the sidecar holds of it."""
+    ws = make_workspace(tmp_path)
+    (ws / OVERRIDES_LOG).write_bytes(jsonl([override(run_id=run_id(80, day=2))]))
+    records = _records(80)
+    for n in range(0, 80, 9):
+        records[n] = {**records[n], "qa_gate1": "FAIL", "notes": 'é \\ " \u2028'}
+    for n in range(4, 80, 17):
+        records[n] = {**records[n], "qa_gate2": "FAIL", "uniqueness_hook": "FAIL"}
+    index = RunIndex.open(ws)
+    try:
+        append_records(index, enumerate(records, start=1))
+        for gates in (False, True):
+            marked = list(failed_runs(index, query.window(index), gates=gates))
+            assert len(marked) > 1
+            for failed in marked:
+                assert json.loads(failed.json_line(index.spec)) == failed.as_json(index.spec)
+            lines = list(failed_lines(index, query.window(index), gates=gates))
+            assert lines == [failed.json_line(index.spec) for failed in marked]
+    finally:
+        index.close()

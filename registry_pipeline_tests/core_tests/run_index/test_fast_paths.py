@@ -1,0 +1,263 @@
+"""Each shortcut a bulk append takes decides exactly as the rule it shortcuts: compact JSON lines
+parsed by the C parser (`loads_compact`) against `loads_strict`, the seed's times read directly
+against `datetime.fromisoformat`, plain POSIX paths against the path objects, file lookups
+against `Path.exists`, predicates over (type, value) sets against each condition, the failed
+uniqueness checks against a scan of every field."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from registry_pipeline.core._json import (
+    NOT_COMPACT,
+    JSONDecodeProblem,
+    dumps_compact,
+    loads_compact,
+    loads_strict,
+)
+from registry_pipeline.core.run_index.fields import CONTROL, named_file_problem, path_problem
+from registry_pipeline.core.run_index.files import KEPT, FileLookup
+from registry_pipeline.core.run_index.spec import Condition, Predicate, _parsed_iso, parse_time
+from registry_pipeline.core.run_index.uniqueness import FAIL, failed_checks, is_check
+
+TEXT = st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=8)
+"""Strings UTF-8 can hold (no lone surrogate)."""
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | TEXT
+)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def _strict(text: str) -> tuple[str, Any]:
+    """loads_strict's verdict on `text` as UTF-8: ("ok", value) or ("refused", code)."""
+    try:
+        return "ok", loads_strict(text.encode("utf-8", "surrogatepass"))
+    except JSONDecodeProblem as exc:
+        return "refused", exc.code
+
+
+def _agrees(text: str) -> None:
+    """loads_compact vouches only for what loads_strict accepts, with the same value."""
+    value = loads_compact(text)
+    if value is not NOT_COMPACT:
+        assert _strict(text) == ("ok", value)
+        assert dumps_compact(value) == text
+
+
+@settings(max_examples=400, deadline=None)
+@given(VALUES)
+def test_the_compact_text_of_any_value_is_read_as_strict_reads_it(value: Any) -> None:
+    text = dumps_compact(value)
+    assert loads_compact(text) is not NOT_COMPACT
+    _agrees(text)
+
+
+@settings(max_examples=400, deadline=None)
+@given(VALUES, st.sampled_from(["spaced", "ascii", "sorted", "indented"]))
+def test_other_spellings_are_left_to_strict(value: Any, spelling: str) -> None:
+    text = {
+        "spaced": json.dumps(value, ensure_ascii=False),
+        "ascii": json.dumps(value),
+        "sorted": json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False),
+        "indented": json.dumps(value, indent=1, ensure_ascii=False),
+    }[spelling]
+    _agrees(text)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet='{}[]:,"\\ -.0123456789eEtrufalsnNIaiy\ud800', max_size=30))
+def test_any_text_is_vouched_for_only_when_strict_accepts_it(text: str) -> None:
+    _agrees(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ('{"a":1,"a":1}', "JSON_INVALID"),
+        ('{"a":{"b":1,"b":2}}', "JSON_INVALID"),
+        ('[{"k":"v","k":"v"}]', "JSON_INVALID"),
+        ('{"a":NaN}', "JSON_NON_FINITE"),
+        ('{"a":Infinity}', "JSON_NON_FINITE"),
+        ('{"a":-Infinity}', "JSON_NON_FINITE"),
+        ('{"a":1e400}', "JSON_NON_FINITE"),
+        ('{"a":' + "9" * 1001 + "}", "JSON_NUMBER_TOO_LARGE"),
+        ('{"a":"\\ud800"}', "JSON_LONE_SURROGATE"),
+        ('{"\\udc00":1}', "JSON_LONE_SURROGATE"),
+        ("\ufeff{}", "JSON_INVALID"),
+        ("[" * 201 + "]" * 201, "JSON_TOO_DEEP"),
+        ('{"a":1} x', "JSON_INVALID"),
+        ('{"a":1}{}', "JSON_INVALID"),
+        ('{"a":"\x01"}', "JSON_INVALID"),
+        ("", "JSON_INVALID"),
+    ],
+)
+def test_every_strict_refusal_is_left_to_strict(text: str, code: str) -> None:
+    assert loads_compact(text) is NOT_COMPACT
+    assert _strict(text) == ("refused", code)
+
+
+def test_a_raw_lone_surrogate_in_a_str_is_not_vouched_for() -> None:
+    text = '{"a":"\ud800"}'
+    assert loads_compact(text) is NOT_COMPACT
+    with pytest.raises(JSONDecodeProblem) as refused:
+        loads_strict(text)
+    assert refused.value.code == "JSON_LONE_SURROGATE"
+
+
+def test_a_compact_record_is_read_by_the_fast_path() -> None:
+    text = '{"run_id":"RUN-1","version_ids":["V1","V2"],"n":3,"ok":true,"x":null,"é":"ü\\n"}'
+    assert loads_compact(text) == loads_strict(text.encode())
+
+
+# --- times --------------------------------------------------------------------------------
+
+DIGITS = st.text(alphabet="0123456789", min_size=1, max_size=2)
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    st.integers(0, 9999),
+    st.integers(0, 14),
+    st.integers(0, 33),
+    st.integers(0, 25),
+    st.integers(0, 61),
+    st.one_of(st.none(), st.integers(0, 61)),
+    st.sampled_from(["Z", "+00:00", "z", "", "Z "]),
+)
+def test_the_seeds_times_are_read_as_fromisoformat_reads_them(
+    year: int, month: int, day: int, hour: int, minute: int, second: int | None, zone: str
+) -> None:
+    seconds = "" if second is None else f":{second:02d}"
+    text = f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}{seconds}{zone}"
+    assert parse_time(text) == _parsed_iso(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="0123456789-T:Z.+ ٣", min_size=4, max_size=22))
+def test_any_time_text_is_read_as_fromisoformat_reads_it(text: str) -> None:
+    expected = _parsed_iso(text) if text[:4].isdigit() else None
+    assert parse_time(text) == expected
+
+
+# --- paths --------------------------------------------------------------------------------
+
+
+def test_the_control_class_is_unicode_category_cc() -> None:
+    import re
+
+    pattern = re.compile(f"[{CONTROL}]")
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        assert bool(pattern.match(char)) == (unicodedata.category(char) == "Cc"), hex(code)
+
+
+PATHS = st.text(alphabet="/\\.:aC ~\x00\t\x85é", max_size=12)
+
+
+@settings(max_examples=800, deadline=None)
+@given(PATHS)
+def test_plain_paths_get_the_path_objects_verdict(value: str) -> None:
+    assert path_problem(value) == named_file_problem(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["/srv/a/RUN_LOG.md", "/", "//", "/.", "/a/.", "/a/..", "/a/", "/a\nb", "C:\\x", "x/y", "/a."],
+)
+def test_named_paths(value: str) -> None:
+    assert path_problem(value) == named_file_problem(value)
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX paths")
+def test_file_lookups_answer_as_path_exists(tmp_path: Path) -> None:
+    (tmp_path / "dir" / "sub").mkdir(parents=True)
+    (tmp_path / "dir" / "file").write_text("x")
+    (tmp_path / "link").symlink_to(tmp_path / "dir")
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    names = [
+        "dir",
+        "dir/sub",
+        "dir/file",
+        "dir/file/x",
+        "dir/missing",
+        "missing/a/b",
+        "missing/c",
+        "link/file",
+        "link/none",
+        "loop/x",
+        "dir//file",
+        "dir/./file",
+        "dir/file/",
+        "dir/sub/.",
+        *(f"gone{n}/run/RUN_LOG.md" for n in range(KEPT + 5)),
+        *(f"gone{n}/other" for n in range(KEPT + 5)),
+    ]
+    lookup = FileLookup()
+    for name in names * 2:
+        path = f"{tmp_path}/{name}"
+        assert lookup.exists(path) == Path(path).exists(), name
+
+
+# --- predicates and checks ----------------------------------------------------------------
+
+FIELD_VALUES = (
+    st.none()
+    | st.booleans()
+    | st.integers(-2, 2)
+    | st.sampled_from([1.0, 0.0, math.nan, "PASS", "FAIL", "1", "True", ""])
+    | st.lists(st.sampled_from(["PASS", 1]), max_size=2)
+)
+FIELDS = st.sampled_from(["a", "b", "c", "uniqueness_x", "uniqueness_y"])
+
+
+def _holds(condition: Condition, record: dict[str, Any]) -> bool:
+    """The rule as written: the field is present and its value one of the values, same type."""
+    if condition.field not in record:
+        return False
+    value = record[condition.field]
+    return any(type(value) is type(v) and value == v for v in condition.values)
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    st.lists(
+        st.tuples(FIELDS, st.lists(FIELD_VALUES, min_size=1, max_size=3)), min_size=1, max_size=4
+    ),
+    st.sampled_from(["all", "any"]),
+    st.dictionaries(FIELDS, FIELD_VALUES, max_size=5),
+)
+def test_predicates_hold_as_their_conditions_do(
+    conditions: list[tuple[str, list[Any]]], mode: str, record: dict[str, Any]
+) -> None:
+    predicate = Predicate(mode, tuple(Condition(f, tuple(v)) for f, v in conditions))
+    held = [_holds(condition, record) for condition in predicate.conditions]
+    assert [c.holds(record) for c in predicate.conditions] == held
+    assert predicate(record) == (all(held) if mode == "all" else any(held))
+    assert predicate.holding(record) == [
+        c.field for c, h in zip(predicate.conditions, held, strict=True) if h
+    ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(FIELDS, FIELD_VALUES, max_size=5))
+def test_failed_checks_are_every_check_field_that_failed(record: dict[str, Any]) -> None:
+    expected = [field for field, value in record.items() if value == FAIL and is_check(field)]
+    assert failed_checks(record) == expected
