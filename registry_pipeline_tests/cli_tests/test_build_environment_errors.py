@@ -49,9 +49,9 @@ def test_a_damaged_dagster_storage_is_dagster_storage_with_its_path(cli: Run, de
     home = demo / ".codex" / "dagster_home"
     database = home / "history" / "runs.db"
     database.write_bytes(b"this is not a SQLite database, it was overwritten\n" * 100)
-    code, out, err = cli("build", "--workspace", str(demo))
+    code, out, err = cli("build", "--workspace", str(demo), "--force")  # Dagster must open it
     assert code == 1
     assert err.startswith(f"error: DAGSTER_STORAGE {home}:"), err
     assert "INTERNAL" not in err
-    code, out, _ = cli("build", "--json", "--workspace", str(demo))
+    code, out, _ = cli("build", "--json", "--workspace", str(demo), "--force")
     assert code == 1 and json.loads(out)["error"]["code"] == "DAGSTER_STORAGE"
