@@ -19,10 +19,18 @@ run: $(STAMP)
 	$(BIN)/registry build
 	$(BIN)/registry validate --active
 
-## test: lint, type-check and run the whole suite (test files spread over one worker process per
-##       core, at most 4), naming the 10 slowest tests at the end
-test: $(STAMP) lint
-	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile --durations=10
+## test: lint, type-check and run the whole suite (tests spread over one worker process per core,
+##       at most 4; an idle worker takes over tests queued for a busy one), naming the 10 slowest
+##       tests at the end; lint runs beside the tests and its output follows theirs
+# Bytecode caches are written even where PYTHONDONTWRITEBYTECODE is set: without them each of the
+# suite's Python processes compiles Dagster again and each worker rewrites every test module.
+test: $(STAMP)
+	@log=$$(mktemp); $(MAKE) --no-print-directory lint >"$$log" 2>&1 & lint=$$!; \
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -n auto --maxprocesses 4 \
+		--dist worksteal --durations=10; tests=$$?; \
+	wait $$lint; linted=$$?; cat "$$log"; rm -f "$$log"; \
+	if [ $$linted -ne 0 ]; then echo "make test: lint failed (above)" >&2; fi; \
+	[ $$tests -eq 0 ] && [ $$linted -eq 0 ]
 
 lint: $(STAMP)
 	$(BIN)/ruff check registry_pipeline registry_pipeline_tests benchmarks examples

@@ -1,9 +1,9 @@
 """The real `dagster-webserver` on a built copy of the demo workspace (one per test module).
 
-A copy of the demo workspace is built with `registry build --json`, then `dagster-webserver -w
-workspace.yaml` serves it on 127.0.0.1 (REGISTRY_WORKSPACE = the copy, DAGSTER_HOME = its
-`.codex/dagster_home`). The GraphQL tests (`defs_tests/test_webserver.py`) and the browser
-tests (`ui_tests/`) read what the UI shows from it.
+A copy of the demo workspace is built with `registry build --json` (in this process), then
+`dagster-webserver -w workspace.yaml` serves it on 127.0.0.1 (REGISTRY_WORKSPACE = the copy,
+DAGSTER_HOME = its `.codex/dagster_home`). The GraphQL tests (`defs_tests/test_webserver.py`)
+and the browser tests (`ui_tests/`) read what the UI shows from it.
 """
 
 from __future__ import annotations
@@ -25,11 +25,10 @@ from typing import Any
 
 import pytest
 
-from registry_pipeline_tests._helpers import copy_demo
+from registry_pipeline_tests._helpers import copy_demo, registry
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-BUILD_TIMEOUT = 180.0
 READY_TIMEOUT = 90.0
 """Upper bound on the server's start (it is usually ready within a few seconds)."""
 POLL_INTERVAL = 0.2
@@ -127,19 +126,16 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def build(root: Path, *, succeed: bool = True) -> dict[str, Any]:
-    """`registry build --json` in the workspace at `root`: its document, after checking that
-    the build succeeded (`succeed`) or failed with exit code 1."""
-    built = subprocess.run(
-        [str(BIN / "registry"), "build", "--json"],
-        env=_env(root),
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=BUILD_TIMEOUT,
-        check=False,
-    )
-    assert built.returncode == (0 if succeed else 1), built.stdout + built.stderr
-    document: dict[str, Any] = json.loads(built.stdout)
+    """`registry build --json` in the workspace at `root` (in this process, with the
+    environment the server gets): its document, after checking that the build succeeded
+    (`succeed`) or failed with exit code 1."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("REGISTRY_WORKSPACE", "DAGSTER_HOME"):
+            patch.setenv(name, _env(root)[name])
+        patch.chdir(root)
+        code, out, err = registry("build", "--json")
+    assert code == (0 if succeed else 1), out + err
+    document: dict[str, Any] = json.loads(out)
     assert document["success"] is succeed, document
     return document
 

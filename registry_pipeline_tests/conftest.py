@@ -1,4 +1,5 @@
-"""Shared fixtures: a fresh workspace per test, our own fixture folders, the seed system's data."""
+"""Shared fixtures: a fresh workspace per test, a copy of the demo workspace after one green
+build, our own fixture folders, the seed system's data."""
 
 from __future__ import annotations
 
@@ -10,10 +11,14 @@ import pytest
 from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_store import RunStore, SealedRun, seal_files
 from registry_pipeline.core.workspace.layout import Workspace, init_workspace
+from registry_pipeline_tests._helpers import build_demo, copy_built
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = REPO_ROOT.parent / "shared" / "reference" / "ovc-infra"
 ASSETS = Path(__file__).resolve().parent / "assets"
+BUILD_ENV = ("DAGSTER_HOME", "REGISTRY_WORKSPACE", "REGISTRY_ACTOR", "REGISTRY_NO_CACHE",
+             "REGISTRY_PIPELINE_CRASH_AT")  # fmt: skip
+"""The environment variables a build reads besides the PostgreSQL URL."""
 
 
 @pytest.fixture
@@ -48,6 +53,25 @@ def make_run(store: RunStore) -> Callable[..., SealedRun]:
         return seal_files(store, RunSpec(registry_id=registry_id), payload)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def built_demo_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo workspace after one green `registry build` (SQLite instance), built once per
+    test process: tests never change it, they take a copy (`built`)."""
+    from registry_pipeline.lib.instance import POSTGRES_URL_ENV  # Dagster: only when asked
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name in (*BUILD_ENV, POSTGRES_URL_ENV):  # a test's own settings are not the demo's
+            patch.delenv(name, raising=False)
+        return build_demo(tmp_path_factory.mktemp("built_demo"))
+
+
+@pytest.fixture
+def built(built_demo_once: Path, tmp_path: Path) -> Path:
+    """A private copy of the demo workspace after one green build (`tmp_path/demo`): for tests
+    whose first build is only the way to that state, not what they look at."""
+    return copy_built(built_demo_once, tmp_path)
 
 
 @pytest.fixture

@@ -122,8 +122,8 @@ def _json(text: str) -> Any:
     return json.loads(text)
 
 
-def _build(cli: Run, root: Path) -> dict[str, dict[str, Any]]:
-    code, out, err = cli("build", "--workspace", str(root), "--json")
+def _build(cli: Run, root: Path, *extra: str) -> dict[str, dict[str, Any]]:
+    code, out, err = cli("build", "--workspace", str(root), "--json", *extra)
     assert code == 0, out + err
     return {e["registry_id"]: e for e in _json(out)["registries"]}
 
@@ -248,7 +248,7 @@ def test_the_build_seals_a_collection_reuses_it_and_seals_a_new_member(
     ref = _pointer(root, "derived_validation_reports")
     assert (ref["run_id"], ref["relpath"]) == (derived["run_id"], None)
 
-    second = _build(cli, root)
+    second = _build(cli, root, "--force")  # a build, not `up to date`
     for registry_id in ("derived_validation_reports", "evidence_pack_registry"):
         assert second[registry_id]["status"] == "reused"
         assert second[registry_id]["run_id"] == first[registry_id]["run_id"]

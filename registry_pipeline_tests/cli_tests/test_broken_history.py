@@ -30,57 +30,54 @@ def _verify(cli: Run, root: Path) -> tuple[int, dict[str, object]]:
 
 
 def test_a_build_refuses_to_promote_onto_a_journal_missing_a_middle_record(
-    cli: Run, demo: Path
+    cli: Run, built: Path
 ) -> None:
-    assert _build(cli, demo)[0] == 0
-    journal = demo / JOURNAL
+    journal = built / JOURNAL
     lines = journal.read_bytes().splitlines(keepends=True)
     assert len(lines) >= 3
     journal.write_bytes(b"".join(lines[:1] + lines[2:]))  # one middle record removed
     before = journal.read_bytes()
-    pointers_before = (demo / POINTERS).read_bytes()
-    code, out, _err = cli("build", "--workspace", str(demo), "--json")
+    pointers_before = (built / POINTERS).read_bytes()
+    code, out, _err = cli("build", "--workspace", str(built), "--json")
     assert code == 1
     error = json.loads(out)["error"]
     assert error["code"] == "CHAIN_BROKEN" and "registry pointers repair" in error["message"]
     assert journal.read_bytes() == before  # nothing appended to the broken chain
-    assert (demo / POINTERS).read_bytes() == pointers_before
+    assert (built / POINTERS).read_bytes() == pointers_before
 
     code, out, err = cli(
-        "pointers", "repair", "--reason", "a record was deleted", "--workspace", str(demo)
+        "pointers", "repair", "--reason", "a record was deleted", "--workspace", str(built)
     )
     assert code == 0, err
     assert "journal restarted" in out and "kept at" in out
-    (kept,) = (demo / ".codex/JOURNAL_QUARANTINE").iterdir()
+    (kept,) = (built / ".codex/JOURNAL_QUARANTINE").iterdir()
     assert kept.read_bytes() == before  # the evidence, byte for byte
-    assert _verify(cli, demo)[0] == 0
+    assert _verify(cli, built)[0] == 0
     first = next(read_records(journal))
     assert first.action == "adopt" and first.checks["repair"]["sha256"]
     assert "a record was deleted" in first.reason
-    assert _build(cli, demo)[0] == 0
+    assert _build(cli, built)[0] == 0
 
 
-def test_a_promotion_by_hand_is_refused_while_the_chain_is_broken(cli: Run, demo: Path) -> None:
-    assert _build(cli, demo)[0] == 0
-    journal = demo / JOURNAL
+def test_a_promotion_by_hand_is_refused_while_the_chain_is_broken(cli: Run, built: Path) -> None:
+    journal = built / JOURNAL
     lines = journal.read_bytes().splitlines(keepends=True)
     journal.write_bytes(b"".join(lines[:1] + lines[2:]))
     for command in (("hold", "rolepack", "--reason", "x"),):
-        code, _out, err = cli("pointers", *command, "--workspace", str(demo))
+        code, _out, err = cli("pointers", *command, "--workspace", str(built))
         assert code == 1 and "CHAIN_BROKEN" in err and "registry pointers repair" in err
 
 
 def test_a_hand_edit_of_the_relpath_names_the_field_and_repair_restores_it(
-    cli: Run, demo: Path
+    cli: Run, built: Path
 ) -> None:
-    assert _build(cli, demo)[0] == 0
-    path = demo / POINTERS
+    path = built / POINTERS
     document = json.loads(path.read_text())
     entry = next(p for p in document["pointers"] if p["registry_id"] == "expected_versions")
     recorded = entry["active_ref"]["relpath"]
     entry["active_ref"]["relpath"] = "OTHER.json"
     path.write_text(json.dumps(document, indent=2) + "\n")
-    code, out = _verify(cli, demo)
+    code, out = _verify(cli, built)
     assert code == 1
     (problem,) = [p for p in out["problems"] if p["code"] == "POINTER_MISMATCH"]  # type: ignore[union-attr]
     message = problem["message"]
@@ -88,45 +85,43 @@ def test_a_hand_edit_of_the_relpath_names_the_field_and_repair_restores_it(
     assert f"{recorded!r} in the journal" in message
     assert "registry pointers repair expected_versions" in message
     code, _out, err = cli(
-        "pointers", "accept", "expected_versions", "--reason", "x", "--workspace", str(demo)
+        "pointers", "accept", "expected_versions", "--reason", "x", "--workspace", str(built)
     )
     assert code == 1 and "registry pointers repair expected_versions" in err
     code, out_text, err = cli(
-        "pointers", "repair", "expected_versions", "--reason", "undo", "--workspace", str(demo)
+        "pointers", "repair", "expected_versions", "--reason", "undo", "--workspace", str(built)
     )
     assert code == 0, err
     assert "restore" in out_text
-    assert _verify(cli, demo)[0] == 0
+    assert _verify(cli, built)[0] == 0
     restored = json.loads(path.read_text())
     entry = next(p for p in restored["pointers"] if p["registry_id"] == "expected_versions")
     assert entry["active_ref"]["relpath"] == recorded
-    last = list(read_records(demo / JOURNAL))[-1]
+    last = list(read_records(built / JOURNAL))[-1]
     assert last.action == "restore" and last.checks["restored"]["found"]["relpath"] == "OTHER.json"
-    assert _build(cli, demo)[0] == 0
+    assert _build(cli, built)[0] == 0
 
 
-def test_verify_reports_a_deleted_active_snapshot(cli: Run, demo: Path) -> None:
-    assert _build(cli, demo)[0] == 0
-    active = PointerStore(Workspace(demo)).read().active("rolepack")
+def test_verify_reports_a_deleted_active_snapshot(cli: Run, built: Path) -> None:
+    active = PointerStore(Workspace(built)).read().active("rolepack")
     assert active is not None and active.run_id
-    shutil.rmtree(demo / ".codex/RUNS" / active.run_id)
-    code, out = _verify(cli, demo)
+    shutil.rmtree(built / ".codex/RUNS" / active.run_id)
+    code, out = _verify(cli, built)
     assert code == 1
     codes = {(p["code"], p["registry_id"]) for p in out["problems"]}  # type: ignore[union-attr]
     assert ("TARGET_MISSING", "rolepack") in codes
-    code, _text, err = cli("pointers", "verify", "--workspace", str(demo))
+    code, _text, err = cli("pointers", "verify", "--workspace", str(built))
     assert code == 1 and "TARGET_MISSING" in err and active.run_id in err
 
 
-def test_verify_reports_a_changed_active_snapshot(cli: Run, demo: Path) -> None:
-    assert _build(cli, demo)[0] == 0
-    active = PointerStore(Workspace(demo)).read().active("rolepack")
+def test_verify_reports_a_changed_active_snapshot(cli: Run, built: Path) -> None:
+    active = PointerStore(Workspace(built)).read().active("rolepack")
     assert active is not None and active.run_id
-    seal = demo / ".codex/RUNS" / active.run_id / "MANIFEST.sha256"
+    seal = built / ".codex/RUNS" / active.run_id / "MANIFEST.sha256"
     text = seal.read_text()
     root = active.manifest_sha256 or ""
     seal.write_text(text.replace(root, "0" * 64))
-    code, out = _verify(cli, demo)
+    code, out = _verify(cli, built)
     assert code == 1
     assert ("TARGET_CHANGED", "rolepack") in {
         (p["code"], p["registry_id"])
@@ -135,38 +130,37 @@ def test_verify_reports_a_changed_active_snapshot(cli: Run, demo: Path) -> None:
 
 
 def test_a_deleted_journal_stops_every_move_and_no_hand_edit_rides_in_on_the_repair(
-    cli: Run, demo: Path
+    cli: Run, built: Path
 ) -> None:
-    assert _build(cli, demo)[0] == 0
-    published = PointerStore(Workspace(demo)).read().active("rolepack")
-    rolepack = demo / "registries/rolepack/atelier_rolepack_v1.json"
+    published = PointerStore(Workspace(built)).read().active("rolepack")
+    rolepack = built / "registries/rolepack/atelier_rolepack_v1.json"
     document = json.loads(rolepack.read_text())
     rolepack.write_text(json.dumps({**document, "roles": document["roles"][1:]}, indent=2))
-    code, entries, _err = _build(cli, demo)  # fails append_only: a snapshot that failed
+    code, entries, _err = _build(cli, built)  # fails append_only: a snapshot that failed
     failed = str(entries["rolepack"]["run_id"])
     root = next(
-        s.root_sha256 for s in list_snapshots(Workspace(demo), "rolepack") if s.run_id == failed
+        s.root_sha256 for s in list_snapshots(Workspace(built), "rolepack") if s.run_id == failed
     )
-    path = demo / POINTERS
+    path = built / POINTERS
     original = path.read_text()
     edited = json.loads(original)
     for pointer in edited["pointers"]:
         if pointer["registry_id"] == "rolepack":
             pointer["active_ref"].update(run_id=failed, manifest_sha256=root)
     path.write_text(json.dumps(edited, indent=2) + "\n")
-    (demo / JOURNAL).unlink()
-    code, out = _verify(cli, demo)
+    (built / JOURNAL).unlink()
+    code, out = _verify(cli, built)
     assert code == 1 and "JOURNAL_MISSING" in {p["code"] for p in out["problems"]}  # type: ignore[union-attr]
     code, _text, err = cli(
-        "pointers", "hold", "run_index", "--reason", "x", "--workspace", str(demo)
+        "pointers", "hold", "run_index", "--reason", "x", "--workspace", str(built)
     )
     assert code == 1 and "JOURNAL_MISSING" in err and "registry pointers repair" in err
-    assert not (demo / JOURNAL).exists()
-    code, _text, err = cli("pointers", "repair", "--reason", "lost", "--workspace", str(demo))
+    assert not (built / JOURNAL).exists()
+    code, _text, err = cli("pointers", "repair", "--reason", "lost", "--workspace", str(built))
     assert code == 1 and "CHECK_FAILED" in err and "rolepack" in err  # the edit cannot ride in
     path.write_text(original)
-    code, text, err = cli("pointers", "repair", "--reason", "lost", "--workspace", str(demo))
+    code, text, err = cli("pointers", "repair", "--reason", "lost", "--workspace", str(built))
     assert code == 0, err
     assert "none was left" in text
-    assert _verify(cli, demo)[0] == 0
-    assert PointerStore(Workspace(demo)).read().active("rolepack") == published
+    assert _verify(cli, built)[0] == 0
+    assert PointerStore(Workspace(built)).read().active("rolepack") == published

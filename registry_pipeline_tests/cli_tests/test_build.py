@@ -60,7 +60,7 @@ def test_unchanged_sources_are_reused_and_changed_ones_sealed(cli: Run, demo: Pa
     )
     assert _build_json(cli, demo)[0] == 0
     before = _runs(demo)
-    code, entries = _build_json(cli, demo)
+    code, entries = _build_json(cli, demo, "--force")  # a build, not `up to date`
     assert code == 0
     assert all(entries[source]["status"] == "reused" for source in sources)
     new = set(_runs(demo)) - set(before)
@@ -102,7 +102,7 @@ def _latest_materialization_run(root: Path, registry_id: str) -> str | None:
 def test_settled_sources_are_not_materialized_again(cli: Run, demo: Path) -> None:
     code, first = _build_json(cli, demo)
     assert code == 0
-    code, out, _ = cli("build", "--workspace", str(demo), "--json")
+    code, out, _ = cli("build", "--workspace", str(demo), "--json", "--force")  # not `up to date`
     assert code == 0
     document = json.loads(out)
     second = {entry["registry_id"]: entry for entry in document["registries"]}
@@ -122,27 +122,25 @@ def test_settled_sources_are_not_materialized_again(cli: Run, demo: Path) -> Non
 
 
 def test_an_unchanged_source_that_no_longer_validates_is_checked_again(
-    cli: Run, demo: Path
+    cli: Run, built: Path
 ) -> None:
-    assert _build_json(cli, demo)[0] == 0
-    schema = demo / "schemas" / "expected_versions.schema.json"
+    schema = built / "schemas" / "expected_versions.schema.json"
     document = json.loads(schema.read_text())
     document["required"] = [*document.get("required", []), "signed_off_by"]
     schema.write_text(json.dumps(document, indent=2))
-    code, entries = _build_json(cli, demo)
+    code, entries = _build_json(cli, built)
     assert code == 1
     assert entries["expected_versions"]["status"] == "failed"
     assert "signed_off_by" in json.dumps(entries["expected_versions"]["problems"])
     assert entries["drift_signals"]["status"] == "skipped"
 
 
-def test_a_full_audit_materializes_and_checks_every_source(cli: Run, demo: Path) -> None:
-    assert _build_json(cli, demo)[0] == 0
-    code, out, _ = cli("build", "--workspace", str(demo), "--json", "--full-audit")
+def test_a_full_audit_materializes_and_checks_every_source(cli: Run, built: Path) -> None:
+    code, out, _ = cli("build", "--workspace", str(built), "--json", "--full-audit")
     assert code == 0
     run_id = json.loads(out)["dagster_run_id"]
     for source in SOURCES:
-        assert _latest_materialization_run(demo, source) == run_id
+        assert _latest_materialization_run(built, source) == run_id
 
 
 def test_schema_violating_source_fails_with_the_field(cli: Run, demo: Path) -> None:
@@ -228,13 +226,12 @@ def test_failed_check_stops_downstream(cli: Run, demo: Path) -> None:
     assert not any("drift_signals_build" in name for name in _runs(demo))
 
 
-def test_rebuilding_from_the_same_inputs_is_byte_identical(cli: Run, demo: Path) -> None:
-    assert _build_json(cli, demo)[0] == 0
+def test_rebuilding_from_the_same_inputs_is_byte_identical(cli: Run, built: Path) -> None:
     folders = []
     for _ in range(2):
-        code, entries = _build_json(cli, demo, "--select", "op_status_table")
+        code, entries = _build_json(cli, built, "--select", "op_status_table")
         assert code == 0
-        folders.append(demo / ".codex" / "RUNS" / str(entries["op_status_table"]["run_id"]))
+        folders.append(built / ".codex" / "RUNS" / str(entries["op_status_table"]["run_id"]))
     assert folders[0] != folders[1]
     for name in ("OPERATION_STATUS_TABLE_v0_1.json", "OPERATION_STATUS_DETAIL_v0_2.json"):
         assert (folders[0] / name).read_bytes() == (folders[1] / name).read_bytes()

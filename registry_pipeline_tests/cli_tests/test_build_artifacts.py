@@ -422,7 +422,7 @@ def _signals(root: Path, build: Build) -> dict[str, dict[str, Any]]:
 
 def test_a_same_size_edit_is_caught_by_a_normal_build_and_a_full_audit(demo: Path) -> None:
     first = _build(demo)
-    second = _build(demo)  # indexes (hashes) every folder of the first build as PASS
+    second = _build(demo, "--force")  # indexes (hashes) every folder of the first build as PASS
     assert first.code == 0 and second.code == 0
     victim = demo / ".codex" / "RUNS" / first.run_id("op_status_table")
     key = f".codex/RUNS::{victim.name}"

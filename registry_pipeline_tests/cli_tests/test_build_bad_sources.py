@@ -22,19 +22,18 @@ def _runs(root: Path) -> set[str]:
     return {p.name for p in (root / ".codex" / "RUNS").iterdir() if not p.name.startswith(".")}
 
 
-def _build(cli: Run, root: Path) -> tuple[int, dict[str, dict[str, object]], str]:
-    code, out, err = cli("build", "--workspace", str(root), "--json")
+def _build(cli: Run, root: Path, *extra: str) -> tuple[int, dict[str, dict[str, object]], str]:
+    code, out, err = cli("build", "--workspace", str(root), "--json", *extra)
     document = json.loads(out)
     return code, {entry["registry_id"]: entry for entry in document["registries"]}, err
 
 
-def test_a_broken_source_is_not_sealed_and_the_fix_is_green(cli: Run, demo: Path) -> None:
-    assert _build(cli, demo)[0] == 0
-    before = _runs(demo)
-    source = demo / EXPECTED
+def test_a_broken_source_is_not_sealed_and_the_fix_is_green(cli: Run, built: Path) -> None:
+    before = _runs(built)
+    source = built / EXPECTED
     good = source.read_bytes()
     source.write_bytes(good.replace(b'"', b"", 1))  # one typo: the JSON no longer parses
-    code, entries, _ = _build(cli, demo)
+    code, entries, _ = _build(cli, built)
     assert code == 1
     entry = entries["expected_versions"]
     assert entry["status"] == "failed" and entry["run_id"] is None
@@ -43,12 +42,12 @@ def test_a_broken_source_is_not_sealed_and_the_fix_is_green(cli: Run, demo: Path
     assert "JSON_INVALID" in problems and "line 2" in problems
     assert "DagsterExecutionStepExecutionError" not in problems
     assert entries["drift_signals"]["status"] == "skipped"
-    new = _runs(demo) - before  # the failed source and what reads it sealed nothing
+    new = _runs(built) - before  # the failed source and what reads it sealed nothing
     assert not any(rid in name for name in new for rid in ("expected_versions", "drift_signals"))
     source.write_bytes(good)
-    code, entries, _ = _build(cli, demo)
+    code, entries, _ = _build(cli, built)
     assert code == 0
-    code, out, err = cli("validate", "--all", "--workspace", str(demo))
+    code, out, err = cli("validate", "--all", "--workspace", str(built))
     assert code == 0, out + err
 
 
@@ -106,10 +105,10 @@ def test_a_stray_file_beside_a_globbed_source_is_reported_not_sealed(cli: Run, d
     ]
     folder = demo / ".codex" / "RUNS" / str(packs["run_id"])
     assert not (folder / "README.txt").exists()
-    code, entries, _ = _build(cli, demo)  # settled, unchanged: still said
+    code, entries, _ = _build(cli, demo, "--force")  # settled, unchanged: still said
     assert entries["threshold_packs_file"]["status"] == "reused"
     assert entries["threshold_packs_file"]["notes"] == packs["notes"]
-    _code, out, _ = cli("build", "--workspace", str(demo))
+    _code, out, _ = cli("build", "--workspace", str(demo), "--force")
     assert "note: registries/threshold_packs/README.txt is not matched" in out
 
 

@@ -1,5 +1,8 @@
 """One build at a time per workspace: concurrent `registry build`s (real processes) serialize on
-the build lock, or fail fast with BUILD_IN_PROGRESS; nothing is bricked and nothing sealed twice."""
+the build lock, or fail fast with BUILD_IN_PROGRESS; nothing is bricked and nothing sealed twice.
+
+The builds that race, wait, hold the lock or are interrupted are processes of their own; the
+checks and the plain build after them run in this process (`cli`)."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import pytest
 from registry_pipeline.core.seal.run_id import registry_of
 from registry_pipeline.core.workspace.build_lock import BUILD_LOCK_RELPATH
 from registry_pipeline_tests._helpers import copy_demo
+from registry_pipeline_tests.cli_tests.conftest import Run
 
 SOURCES = ("expected_versions", "migration_ledger", "threshold_packs_file", "allowed_operations")
 HOLD = """
@@ -64,12 +68,13 @@ def _holder(root: Path) -> subprocess.Popen[str]:
     return process
 
 
-def _assert_healthy(root: Path) -> None:
-    """Everything verifies and a plain build afterwards is green."""
+def _assert_healthy(cli: Run, root: Path) -> None:
+    """Everything verifies and a build afterwards is green (`--force`: a build, not the answer
+    that nothing changed)."""
     for args in (("validate", "--all"), ("pointers", "verify"), ("delta", "verify")):
-        code, out, err = _run(*args, "--workspace", str(root))
+        code, out, err = cli(*args, "--workspace", str(root))
         assert code == 0, (args, out, err)
-    code, out, err = _run("build", "--workspace", str(root), "--json")
+    code, out, err = cli("build", "--workspace", str(root), "--json", "--force")
     assert code == 0, (out, err)
     assert all(entry["problems"] == [] for entry in json.loads(out)["registries"])
 
@@ -84,7 +89,9 @@ def _source_snapshots(root: Path) -> dict[str, list[str]]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("builds", [2, 3])
-def test_concurrent_builds_on_a_fresh_workspace_serialize(tmp_path: Path, builds: int) -> None:
+def test_concurrent_builds_on_a_fresh_workspace_serialize(
+    cli: Run, tmp_path: Path, builds: int
+) -> None:
     root = copy_demo(tmp_path)
     processes = [_registry("build", "--workspace", str(root), "--json") for _ in range(builds)]
     results = [(*p.communicate(timeout=600), p.returncode) for p in processes]
@@ -93,23 +100,21 @@ def test_concurrent_builds_on_a_fresh_workspace_serialize(tmp_path: Path, builds
         assert "INTERNAL" not in err
     for source, folders in _source_snapshots(root).items():
         assert len(folders) == 1, (source, folders)  # identical content is sealed once
-    _assert_healthy(root)
+    _assert_healthy(cli, root)
 
 
 @pytest.mark.slow
-def test_a_build_on_a_used_workspace_waits_for_the_running_one(tmp_path: Path) -> None:
-    root = copy_demo(tmp_path)
-    assert _run("build", "--workspace", str(root))[0] == 0
-    source = root / "registries" / "expected_versions" / "EXPECTED_VERSIONS_v0_1.json"
+def test_a_build_on_a_used_workspace_waits_for_the_running_one(cli: Run, built: Path) -> None:
+    source = built / "registries" / "expected_versions" / "EXPECTED_VERSIONS_v0_1.json"
     text = source.read_text()
     source.write_text(text.replace('"op_status_table": "0.1.0"', '"op_status_table": "0.1.1"'))
-    first = _registry("build", "--workspace", str(root), "--json")
-    second = _registry("build", "--workspace", str(root), "--json")
+    first = _registry("build", "--workspace", str(built), "--json")
+    second = _registry("build", "--workspace", str(built), "--json")
     for process in (first, second):
         out, err = process.communicate(timeout=600)
         assert process.returncode == 0, (out, err)
-    assert len(_source_snapshots(root)["expected_versions"]) == 2
-    _assert_healthy(root)
+    assert len(_source_snapshots(built)["expected_versions"]) == 2
+    _assert_healthy(cli, built)
 
 
 def test_a_busy_workspace_fails_fast_naming_the_holder(tmp_path: Path) -> None:
@@ -125,12 +130,12 @@ def test_a_busy_workspace_fails_fast_naming_the_holder(tmp_path: Path) -> None:
     assert list((root / ".codex" / "RUNS").iterdir()) == [root / ".codex" / "RUNS" / ".gitkeep"]
 
 
-def test_a_killed_holder_leaves_no_lock_to_clean(tmp_path: Path) -> None:
+def test_a_killed_holder_leaves_no_lock_to_clean(cli: Run, tmp_path: Path) -> None:
     root = copy_demo(tmp_path)
     holder = _holder(root)
     holder.send_signal(signal.SIGKILL)
     holder.wait(timeout=60)
-    code, out, err = _run("build", "--workspace", str(root), "--wait", "0")
+    code, out, err = cli("build", "--workspace", str(root), "--wait", "0")
     assert code == 0, (out, err)
 
 
@@ -178,7 +183,7 @@ def test_ctrl_c_waiting_for_the_build_lock_is_one_line_and_130(tmp_path: Path) -
     assert _runs(root) == []
 
 
-def test_ctrl_c_inside_the_dagster_run_is_one_line_and_130(tmp_path: Path) -> None:
+def test_ctrl_c_inside_the_dagster_run_is_one_line_and_130(cli: Run, tmp_path: Path) -> None:
     import time
 
     root = copy_demo(tmp_path)
@@ -193,5 +198,5 @@ def test_ctrl_c_inside_the_dagster_run_is_one_line_and_130(tmp_path: Path) -> No
     assert "Traceback" not in err
     pointers = root / ".codex" / "ACTIVE_REGISTRY_POINTERS_v0_1.json"
     assert not pointers.exists()  # an interrupted build promotes nothing
-    code, out, err = _run("build", "--workspace", str(root))  # and the next one is green
+    code, out, err = cli("build", "--workspace", str(root))  # and the next one is green
     assert code == 0, out + err

@@ -96,37 +96,36 @@ def _input_rules(root: Path, registry_id: str) -> dict[str, str]:
         return dict(event.asset_materialization.metadata["input_rules"].value)  # type: ignore[arg-type]
 
 
-def test_a_rollback_holds_across_builds_until_released(cli: Run, demo: Path) -> None:
-    assert _build(cli, demo)[0] == 0
-    ledger = demo / "registries" / "migration_ledger" / "applied_migrations.json"
+def test_a_rollback_holds_across_builds_until_released(cli: Run, built: Path) -> None:
+    ledger = built / "registries" / "migration_ledger" / "applied_migrations.json"
     document = json.loads(ledger.read_text())
     document["migrations"][0]["status"] = "FAILED"
-    old = _active(demo)["migration_ledger"]
+    old = _active(built)["migration_ledger"]
     ledger.write_text(json.dumps(document, indent=2))
-    code, entries = _build(cli, demo)
+    code, entries = _build(cli, built)
     assert code == 0 and entries["migration_ledger"]["promoted"] is True
     new = entries["migration_ledger"]["run_id"]
     args = ("pointers", "rollback", "migration_ledger", "--to", str(old), "--reason", "bad ledger")
-    assert cli(*args, "--workspace", str(demo))[0] == 0
-    code, entries = _build(cli, demo)
+    assert cli(*args, "--workspace", str(built))[0] == 0
+    code, entries = _build(cli, built)
     assert code == 0
     assert entries["migration_ledger"]["run_id"] == new
     assert str(entries["migration_ledger"]["promotion"]).startswith("held: bad ledger, since ")
-    assert _active(demo)["migration_ledger"] == old
+    assert _active(built)["migration_ledger"] == old
     document["migrations"][0]["status"] = "SKIPPED"  # a newer snapshot: still held
     ledger.write_text(json.dumps(document, indent=2))
-    code, out, _ = cli("build", "--workspace", str(demo))
+    code, out, _ = cli("build", "--workspace", str(built))
     assert code == 0
     line = next(row for row in out.splitlines() if "migration_ledger" in row)
     assert "not promoted (held: bad ledger, since " in line
-    assert _active(demo)["migration_ledger"] == old
-    code, out, _ = cli("pointers", "show", "--workspace", str(demo))
+    assert _active(built)["migration_ledger"] == old
+    code, out, _ = cli("pointers", "show", "--workspace", str(built))
     assert "[held: bad ledger, since " in out
-    assert cli("pointers", "release", "migration_ledger", "--workspace", str(demo))[0] == 0
-    code, entries = _build(cli, demo)
+    assert cli("pointers", "release", "migration_ledger", "--workspace", str(built))[0] == 0
+    code, entries = _build(cli, built)
     assert code == 0 and entries["migration_ledger"]["promoted"] is True
-    assert _active(demo)["migration_ledger"] == entries["migration_ledger"]["run_id"] != old
-    _verify(demo)
+    assert _active(built)["migration_ledger"] == entries["migration_ledger"]["run_id"] != old
+    _verify(built)
 
 
 def _drift_signals(root: Path, entries: dict[str, dict[str, object]]) -> dict[str, object]:
@@ -136,12 +135,11 @@ def _drift_signals(root: Path, entries: dict[str, dict[str, object]]) -> dict[st
 
 
 def test_drift_compares_active_snapshots_with_newest_valid_and_schemas(
-    cli: Run, demo: Path
+    cli: Run, built: Path
 ) -> None:
-    assert _build(cli, demo)[0] == 0
-    code, entries = _build(cli, demo)
+    code, entries = _build(cli, built)
     assert code == 0
-    values = _drift_signals(demo, entries)
+    values = _drift_signals(built, entries)
     pointered = (*SOURCES, *BUILT_WITH_POINTER)
     assert {rid: values[f"active_snapshot_behind:{rid}"] for rid in pointered} == dict.fromkeys(
         pointered, False
@@ -150,37 +148,36 @@ def test_drift_compares_active_snapshots_with_newest_valid_and_schemas(
         pointered, False
     )
     # a schema edited since the active snapshot was built
-    schema = demo / "schemas" / "expected_versions.schema.json"
+    schema = built / "schemas" / "expected_versions.schema.json"
     document = json.loads(schema.read_text())
     document["description"] = document.get("description", "") + " (edited)"
     schema.write_text(json.dumps(document, indent=2))
     # an active snapshot older than the newest valid one: roll migration_ledger back
-    first = _active(demo)["migration_ledger"]
-    ledger = demo / "registries" / "migration_ledger" / "applied_migrations.json"
+    first = _active(built)["migration_ledger"]
+    ledger = built / "registries" / "migration_ledger" / "applied_migrations.json"
     text = ledger.read_text()
     ledger.write_text(text.replace('"status": "VERIFIED"', '"status": "UNVERIFIED"', 1))
     assert ledger.read_text() != text
-    assert _build(cli, demo)[0] == 0
-    assert _active(demo)["migration_ledger"] != first
+    assert _build(cli, built)[0] == 0
+    assert _active(built)["migration_ledger"] != first
     code, _out, _err = cli(
         "pointers", "rollback", "migration_ledger", "--to", str(first), "--reason", "test",
-        "--workspace", str(demo),
+        "--workspace", str(built),
     )  # fmt: skip
     assert code == 0
-    code, entries = _build(cli, demo)
+    code, entries = _build(cli, built)
     assert code == 0
-    values = _drift_signals(demo, entries)
+    values = _drift_signals(built, entries)
     assert values["schema_changed:expected_versions"] is True
     assert values["schema_changed:run_registry"] is False
     assert values["active_snapshot_behind:migration_ledger"] is True
     assert values["active_snapshot_behind:expected_versions"] is False
 
 
-def test_the_active_pointer_rule_checks_the_root_and_the_registry(cli: Run, demo: Path) -> None:
+def test_the_active_pointer_rule_checks_the_root_and_the_registry(cli: Run, built: Path) -> None:
     from registry_pipeline.lib.inputs import active_snapshot
 
-    assert _build(cli, demo)[0] == 0
-    workspace = Workspace(demo)
+    workspace = Workspace(built)
     snapshot, why = active_snapshot(workspace, "allowed_operations")
     assert snapshot is not None and why is None
     path = PointerStore(workspace).pointers_path
@@ -197,7 +194,7 @@ def test_the_active_pointer_rule_checks_the_root_and_the_registry(cli: Run, demo
     snapshot, why = active_snapshot(workspace, "allowed_operations")
     assert snapshot is None and why is not None and "another root" in why
     document = json.loads(original)
-    other = _active(demo)["expected_versions"]
+    other = _active(built)["expected_versions"]
     for entry in document["pointers"]:
         if entry["registry_id"] == "allowed_operations":
             entry["active_ref"]["run_id"] = other  # a folder of another registry

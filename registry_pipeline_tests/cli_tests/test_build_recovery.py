@@ -1,5 +1,9 @@
 """A build killed at any named crash point, or a lost Dagster history, never leaves a valid
-snapshot unpromoted: the next plain build checks what it reuses, promotes it and exits 0."""
+snapshot unpromoted: the next plain build checks what it reuses, promotes it and exits 0.
+
+The killed build is a real process (SIGKILL at the named point); the workspace it starts from is
+a copy of one green build, and the next build and the checks after it run in this process (what
+they do does not depend on the process they run in)."""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ import pytest
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.definitions import BUILD_JOB
-from registry_pipeline_tests._helpers import copy_demo
+from registry_pipeline_tests.cli_tests.conftest import Run
 
 SOURCE = Path("registries") / "expected_versions" / "EXPECTED_VERSIONS_v0_1.json"
 BUILD_POINTS = (
@@ -28,15 +32,15 @@ staging_created and manifest_sha256_written leave the same state and are covered
 own crash tests."""
 
 
-def _registry(root: Path, *args: str, crash_at: str | None = None) -> tuple[int, str, str]:
+def _killed_build(root: Path, crash_at: str) -> int:
+    """`registry build` in its own process, killed (SIGKILL) at the named crash point."""
     env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "REGISTRY_WORKSPACE")}
-    if crash_at:
-        env["REGISTRY_PIPELINE_CRASH_AT"] = crash_at
+    env["REGISTRY_PIPELINE_CRASH_AT"] = crash_at
     result = subprocess.run(
-        [sys.executable, "-m", "registry_pipeline", *args, "--workspace", str(root)],
+        [sys.executable, "-m", "registry_pipeline", "build", "--workspace", str(root)],
         capture_output=True, text=True, env=env, timeout=600, check=False,
     )  # fmt: skip
-    return result.returncode, result.stdout, result.stderr
+    return result.returncode
 
 
 def _edit(root: Path, version: str) -> None:
@@ -50,56 +54,51 @@ def _newest(root: Path, registry_id: str) -> str:
     return sorted(p.name for p in runs.iterdir() if f"__{registry_id}_" in p.name)[-1]
 
 
-def _green_and_promoted(root: Path) -> dict[str, object]:
-    code, out, err = _registry(root, "build", "--json")
+def _green_and_promoted(cli: Run, root: Path) -> dict[str, object]:
+    code, out, err = cli("build", "--json", "--workspace", str(root))
     assert code == 0, (out, err)
     entries = {e["registry_id"]: e for e in json.loads(out)["registries"]}
     active = PointerStore(Workspace(root)).read().active("expected_versions")
     assert active is not None and active.run_id == _newest(root, "expected_versions")
     for args in (("validate", "--all"), ("pointers", "verify"), ("delta", "verify")):
-        assert _registry(root, *args)[0] == 0, args
+        assert cli(*args, "--workspace", str(root))[0] == 0, args
     return entries
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("point", BUILD_POINTS)
 def test_a_build_killed_at_any_point_is_completed_by_the_next_plain_build(
-    tmp_path: Path, point: str
+    cli: Run, built: Path, point: str
 ) -> None:
-    root = copy_demo(tmp_path)
-    assert _registry(root, "build")[0] == 0
-    _edit(root, "0.1.1")
-    code, _out, _err = _registry(root, "build", crash_at=point)
-    assert code == -9  # SIGKILL at the named point
-    _green_and_promoted(root)
-    with dg.DagsterInstance.from_config(str(root / ".codex" / "dagster_home")) as instance:
+    _edit(built, "0.1.1")
+    assert _killed_build(built, point) == -9  # SIGKILL at the named point
+    _green_and_promoted(cli, built)
+    with dg.DagsterInstance.from_config(str(built / ".codex" / "dagster_home")) as instance:
         started = instance.get_run_records(
             dg.RunsFilter(job_name=BUILD_JOB, statuses=[dg.DagsterRunStatus.STARTED])
         )
     assert started == []  # the killed build's run was marked failed
 
 
-def test_a_source_published_by_a_killed_build_is_promoted_by_the_next_one(tmp_path: Path) -> None:
-    root = copy_demo(tmp_path)
-    assert _registry(root, "build")[0] == 0
-    before = PointerStore(Workspace(root)).read().active("expected_versions")
-    _edit(root, "0.1.1")
-    assert _registry(root, "build", crash_at="published")[0] == -9
-    new = _newest(root, "expected_versions")
+def test_a_source_published_by_a_killed_build_is_promoted_by_the_next_one(
+    cli: Run, built: Path
+) -> None:
+    before = PointerStore(Workspace(built)).read().active("expected_versions")
+    _edit(built, "0.1.1")
+    assert _killed_build(built, "published") == -9
+    new = _newest(built, "expected_versions")
     assert before is not None and before.run_id != new
-    entries = _green_and_promoted(root)
+    entries = _green_and_promoted(cli, built)
     assert entries["expected_versions"]["status"] == "reused"
     assert entries["expected_versions"]["promoted"] is True
-    drift = root / ".codex" / "RUNS" / str(entries["drift_signals"]["run_id"]) / "run.json"
+    drift = built / ".codex" / "RUNS" / str(entries["drift_signals"]["run_id"]) / "run.json"
     inputs = {ref["registry_id"]: ref["run_id"] for ref in json.loads(drift.read_text())["inputs"]}
     assert inputs["expected_versions"] == new  # drift_signals consumes the user's edit
 
 
-def test_a_lost_dagster_history_does_not_block_promotion(tmp_path: Path) -> None:
-    root = copy_demo(tmp_path)
-    assert _registry(root, "build")[0] == 0
-    _edit(root, "0.1.1")
-    assert _registry(root, "build", crash_at="published")[0] == -9
-    shutil.rmtree(root / ".codex" / "dagster_home")
-    entries = _green_and_promoted(root)
+def test_a_lost_dagster_history_does_not_block_promotion(cli: Run, built: Path) -> None:
+    _edit(built, "0.1.1")
+    assert _killed_build(built, "published") == -9
+    shutil.rmtree(built / ".codex" / "dagster_home")
+    entries = _green_and_promoted(cli, built)
     assert entries["expected_versions"]["promoted"] is True

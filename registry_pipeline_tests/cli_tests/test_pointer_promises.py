@@ -20,6 +20,7 @@ import pytest
 from registry_pipeline.core.pointers.journal import read_records
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline_tests._helpers import copy_built, copy_demo, registry
 
 Run = Callable[..., tuple[int, str, str]]
 SOURCE = Path("registries") / "expected_versions" / "EXPECTED_VERSIONS_v0_1.json"
@@ -30,15 +31,32 @@ def _build(cli: Run, root: Path) -> tuple[int, dict[str, dict[str, object]], str
     return code, {entry["registry_id"]: entry for entry in json.loads(out)["registries"]}, err
 
 
-def _two_snapshots(cli: Run, root: Path) -> tuple[str, str]:
-    """expected_versions with an older and a newer (active) snapshot."""
-    code, first, _ = _build(cli, root)
-    assert code == 0
-    source = root / SOURCE
-    source.write_text(source.read_text().replace('"0.1.0"', '"0.1.1"', 1))
-    code, second, _ = _build(cli, root)
+Snapshots = tuple[Path, str, str]
+
+
+@pytest.fixture(scope="module")
+def two_snapshots_once(tmp_path_factory: pytest.TempPathFactory) -> Snapshots:
+    """The demo workspace built twice, expected_versions edited in between: its root, the older
+    and the newer (active) snapshot of expected_versions. Tests take a copy (`two_snapshots`)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("DAGSTER_HOME", raising=False)
+        patch.delenv("REGISTRY_WORKSPACE", raising=False)
+        root = copy_demo(tmp_path_factory.mktemp("two_snapshots"))
+        code, first, _ = _build(registry, root)
+        assert code == 0
+        source = root / SOURCE
+        source.write_text(source.read_text().replace('"0.1.0"', '"0.1.1"', 1))
+        code, second, _ = _build(registry, root)
     assert code == 0 and second["expected_versions"]["promoted"] is True
-    return str(first["expected_versions"]["run_id"]), str(second["expected_versions"]["run_id"])
+    older, newer = first["expected_versions"]["run_id"], second["expected_versions"]["run_id"]
+    return root, str(older), str(newer)
+
+
+@pytest.fixture
+def two_snapshots(two_snapshots_once: Snapshots, tmp_path: Path) -> Snapshots:
+    """A private copy of `two_snapshots_once` (a copy costs much less than two builds)."""
+    root, older, newer = two_snapshots_once
+    return copy_built(root, tmp_path), older, newer
 
 
 def _edit_pointer(root: Path, registry_id: str, run_id: str) -> None:
@@ -53,8 +71,10 @@ def _edit_pointer(root: Path, registry_id: str, run_id: str) -> None:
     store.pointers_path.write_text(json.dumps(document, indent=2) + "\n")
 
 
-def test_a_hand_edited_pointer_stops_the_build_until_accepted(cli: Run, demo: Path) -> None:
-    older, newer = _two_snapshots(cli, demo)
+def test_a_hand_edited_pointer_stops_the_build_until_accepted(
+    cli: Run, two_snapshots: Snapshots
+) -> None:
+    demo, older, newer = two_snapshots
     _edit_pointer(demo, "expected_versions", older)
     runs_before = sorted(p.name for p in (demo / ".codex" / "RUNS").iterdir())
 
@@ -85,9 +105,9 @@ def test_a_hand_edited_pointer_stops_the_build_until_accepted(cli: Run, demo: Pa
 
 
 def test_accept_refuses_when_there_is_nothing_to_accept_or_the_edit_is_invalid(
-    cli: Run, demo: Path
+    cli: Run, two_snapshots: Snapshots
 ) -> None:
-    older, _newer = _two_snapshots(cli, demo)
+    demo, older, _newer = two_snapshots
     code, _out, err = cli("pointers", "accept", "expected_versions", "--reason", "x",
                           "--workspace", str(demo))  # fmt: skip
     assert code == 1 and "NOTHING_TO_ACCEPT" in err
@@ -111,8 +131,8 @@ def _chattr(flag: str, path: Path) -> bool:
     return result.returncode == 0
 
 
-def test_a_failed_promotion_is_not_applied_later(cli: Run, demo: Path) -> None:
-    older, newer = _two_snapshots(cli, demo)
+def test_a_failed_promotion_is_not_applied_later(cli: Run, two_snapshots: Snapshots) -> None:
+    demo, older, newer = two_snapshots
     args = ("pointers", "rollback", "expected_versions", "--to", older, "--reason", "r")
     assert cli(*args, "--workspace", str(demo))[0] == 0
     store = PointerStore(Workspace(demo))
@@ -227,9 +247,9 @@ def verify_journal_cli(cli: Run, root: Path) -> dict[str, object]:
 
 
 def test_a_corrupt_journal_record_is_a_reason_code_everywhere_never_internal(
-    cli: Run, demo: Path
+    cli: Run, two_snapshots: Snapshots
 ) -> None:
-    _older, newer = _two_snapshots(cli, demo)
+    demo, _older, newer = two_snapshots
     journal = PointerStore(Workspace(demo)).journal_path
     lines = journal.read_bytes().splitlines(keepends=True)
     index = max(i for i, line in enumerate(lines[:-1]) if b'"expected_versions"' in line)

@@ -82,46 +82,43 @@ def test_the_coordination_check_names_the_snapshots_it_read_never_the_working_tr
 
 
 def test_a_snapshot_that_failed_append_only_cannot_be_promoted_by_hand(
-    cli: Run, demo: Path
+    cli: Run, built: Path
 ) -> None:
-    assert _build(cli, demo)[0] == 0
-    published = _active(demo, "rolepack")
-    _remove_a_role(demo)
-    code, entries = _build(cli, demo)
+    published = _active(built, "rolepack")
+    _remove_a_role(built)
+    code, entries = _build(cli, built)
     assert code == 1 and entries["rolepack"]["promoted"] is False
     failed = str(entries["rolepack"]["run_id"])
     code, out, err = cli(
-        "pointers", "promote", "rolepack", failed, "--reason", "force", "--workspace", str(demo)
+        "pointers", "promote", "rolepack", failed, "--reason", "force", "--workspace", str(built)
     )
     assert code == 1, out
     assert "CHECK_FAILED" in err and "append_only" in err and "ID_REMOVED" in err
-    assert _active(demo, "rolepack") == published
+    assert _active(built, "rolepack") == published
     code, out, err = cli(
-        "pointers", "promote", "rolepack", failed, "--json", "--workspace", str(demo)
+        "pointers", "promote", "rolepack", failed, "--json", "--workspace", str(built)
     )
     assert code == 1 and json.loads(err or out)["error"]["code"] == "CHECK_FAILED"
 
 
 def test_a_rebuild_of_a_failed_snapshot_seals_anew_instead_of_reusing_it(
-    cli: Run, demo: Path
+    cli: Run, built: Path
 ) -> None:
-    assert _build(cli, demo)[0] == 0
-    _remove_a_role(demo)
-    code, first = _build(cli, demo)
+    _remove_a_role(built)
+    code, first = _build(cli, built)
     assert code == 1
-    code, second = _build(cli, demo)
+    code, second = _build(cli, built)
     assert code == 1
     assert second["rolepack"]["run_id"] != first["rolepack"]["run_id"]
 
 
-def test_a_hand_edit_to_a_failed_snapshot_cannot_be_accepted(cli: Run, demo: Path) -> None:
-    assert _build(cli, demo)[0] == 0
-    _remove_a_role(demo)
-    code, entries = _build(cli, demo)
+def test_a_hand_edit_to_a_failed_snapshot_cannot_be_accepted(cli: Run, built: Path) -> None:
+    _remove_a_role(built)
+    code, entries = _build(cli, built)
     failed = str(entries["rolepack"]["run_id"])
-    _point_at(demo, "rolepack", failed)
+    _point_at(built, "rolepack", failed)
     code, _out, err = cli(
-        "pointers", "accept", "rolepack", "--reason", "x", "--workspace", str(demo)
+        "pointers", "accept", "rolepack", "--reason", "x", "--workspace", str(built)
     )
     assert code == 1 and "CHECK_FAILED" in err and "append_only" in err
 
@@ -232,67 +229,64 @@ def _pointers(cli: Run, root: Path, *args: str) -> tuple[int, str, str]:
     return cli("pointers", *args, "--workspace", str(root))
 
 
-def test_an_unchanged_rebuild_after_a_failed_coordination_fails_again(cli: Run, demo: Path) -> None:
-    assert _build(cli, demo)[0] == 0
-    (demo / "registries/threshold_packs/drift_strict_pack_v1.json").unlink()
-    code, entries = _build(cli, demo)
+def test_an_unchanged_rebuild_after_a_failed_coordination_fails_again(
+    cli: Run, built: Path
+) -> None:
+    (built / "registries/threshold_packs/drift_strict_pack_v1.json").unlink()
+    code, entries = _build(cli, built)
     assert code == 1 and entries["allowed_operations"]["checks"]["coordination"] is False
-    code, entries = _build(cli, demo)  # nothing changed: the same verdict
+    code, entries = _build(cli, built)  # nothing changed: the same verdict
     assert code == 1 and entries["allowed_operations"]["checks"]["coordination"] is False
 
 
 def test_a_receipt_checked_against_an_older_baseline_is_checked_again(
-    cli: Run, demo: Path, tmp_path: Path
+    cli: Run, built: Path, tmp_path: Path
 ) -> None:
-    assert _build(cli, demo)[0] == 0
-    original = json.loads((demo / ROLEPACK).read_text())
+    original = json.loads((built / ROLEPACK).read_text())
     first = original["roles"][0]
     role = json.loads(json.dumps(first).replace(first["role_id"], "zzz_new_1"))
     grown = {**original, "roles": [*original["roles"], role]}
-    with_new_role = _seal_rolepack(cli, demo, grown, tmp_path)
-    without_it = _seal_rolepack(cli, demo, original, tmp_path)
-    assert _pointers(cli, demo, "check", "rolepack", without_it)[0] == 0  # against the first
-    code, _out, err = _pointers(cli, demo, "promote", "rolepack", with_new_role)
+    with_new_role = _seal_rolepack(cli, built, grown, tmp_path)
+    without_it = _seal_rolepack(cli, built, original, tmp_path)
+    assert _pointers(cli, built, "check", "rolepack", without_it)[0] == 0  # against the first
+    code, _out, err = _pointers(cli, built, "promote", "rolepack", with_new_role)
     assert code == 0, err
-    code, _out, err = _pointers(cli, demo, "promote", "rolepack", without_it)
+    code, _out, err = _pointers(cli, built, "promote", "rolepack", without_it)
     assert code == 1 and "CHECK_FAILED" in err and "ID_REMOVED" in err
-    assert _active(demo, "rolepack") == with_new_role
+    assert _active(built, "rolepack") == with_new_role
 
 
 def test_accept_checks_a_hand_edit_against_the_journals_snapshot_not_itself(
-    cli: Run, demo: Path, tmp_path: Path
+    cli: Run, built: Path, tmp_path: Path
 ) -> None:
-    assert _build(cli, demo)[0] == 0
-    document = json.loads((demo / ROLEPACK).read_text())
-    shrunk = _seal_rolepack(cli, demo, {**document, "roles": document["roles"][1:]}, tmp_path)
-    _point_at(demo, "rolepack", shrunk)
-    code, _out, err = _pointers(cli, demo, "accept", "rolepack", "--reason", "x")
+    document = json.loads((built / ROLEPACK).read_text())
+    shrunk = _seal_rolepack(cli, built, {**document, "roles": document["roles"][1:]}, tmp_path)
+    _point_at(built, "rolepack", shrunk)
+    code, _out, err = _pointers(cli, built, "accept", "rolepack", "--reason", "x")
     assert code == 1 and "CHECK_FAILED" in err and "ID_REMOVED" in err
 
 
 def test_a_receipt_run_by_other_checks_than_the_catalog_asks_now_is_checked_again(
-    cli: Run, demo: Path, tmp_path: Path
+    cli: Run, built: Path, tmp_path: Path
 ) -> None:
-    assert _build(cli, demo)[0] == 0
-    document = json.loads((demo / ROLEPACK).read_text())
-    shrunk = _seal_rolepack(cli, demo, {**document, "roles": document["roles"][1:]}, tmp_path)
-    catalog = demo / "registries/REGISTRY_CATALOG_v0_2.json"
+    document = json.loads((built / ROLEPACK).read_text())
+    shrunk = _seal_rolepack(cli, built, {**document, "roles": document["roles"][1:]}, tmp_path)
+    catalog = built / "registries/REGISTRY_CATALOG_v0_2.json"
     kept = catalog.read_bytes()
     catalog.unlink()  # no catalog: seal and schemas are all a snapshot is checked for
-    assert _pointers(cli, demo, "check", "rolepack", shrunk)[0] == 0
+    assert _pointers(cli, built, "check", "rolepack", shrunk)[0] == 0
     catalog.write_bytes(kept)
-    code, _out, err = _pointers(cli, demo, "promote", "rolepack", shrunk)
+    code, _out, err = _pointers(cli, built, "promote", "rolepack", shrunk)
     assert code == 1 and "CHECK_FAILED" in err and "append_only" in err
 
 
-def test_a_forged_last_journal_record_is_never_applied(cli: Run, demo: Path) -> None:
-    assert _build(cli, demo)[0] == 0
-    published = _active(demo, "rolepack")
-    _remove_a_role(demo)
-    code, entries = _build(cli, demo)
+def test_a_forged_last_journal_record_is_never_applied(cli: Run, built: Path) -> None:
+    published = _active(built, "rolepack")
+    _remove_a_role(built)
+    code, entries = _build(cli, built)
     failed = str(entries["rolepack"]["run_id"])
-    (snapshot,) = [s for s in list_snapshots(Workspace(demo), "rolepack") if s.run_id == failed]
-    journal = demo / ".codex/ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
+    (snapshot,) = [s for s in list_snapshots(Workspace(built), "rolepack") if s.run_id == failed]
+    journal = built / ".codex/ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
     last = json.loads(journal.read_bytes().splitlines()[-1])
     rolepack = next(
         json.loads(line) for line in reversed(journal.read_bytes().splitlines())
@@ -304,9 +298,9 @@ def test_a_forged_last_journal_record_is_never_applied(cli: Run, demo: Path) -> 
                          "manifest_sha256": snapshot.root_sha256}}  # fmt: skip
     with journal.open("ab") as handle:
         handle.write(json.dumps(forged, separators=(",", ":"), sort_keys=True).encode() + b"\n")
-    code, _out, err = _pointers(cli, demo, "hold", "run_index", "--reason", "x")
+    code, _out, err = _pointers(cli, built, "hold", "run_index", "--reason", "x")
     assert code == 1 and "CHAIN_BROKEN" in err
-    assert _active(demo, "rolepack") == published
+    assert _active(built, "rolepack") == published
 
 
 def test_a_hand_written_receipt_of_the_wrong_shape_is_refused_not_internal(

@@ -18,8 +18,8 @@ Run = Callable[..., tuple[int, str, str]]
 SOURCES = {"expected_versions", "migration_ledger", "threshold_packs_file", "allowed_operations"}
 
 
-def _build(cli: Run, root: Path) -> dict[str, dict[str, object]]:
-    code, out, err = cli("build", "--workspace", str(root), "--json", "--wait", "30")
+def _build(cli: Run, root: Path, *extra: str) -> dict[str, dict[str, object]]:
+    code, out, err = cli("build", "--workspace", str(root), "--json", "--wait", "30", *extra)
     assert code == 0, err
     document = json.loads(out)
     assert document["success"] is True
@@ -39,7 +39,7 @@ def test_a_build_on_an_empty_database_then_one_that_reuses(
     home = demo / ".codex" / "dagster_home"
     assert (home / "dagster.yaml").read_text() == POSTGRES_INSTANCE_CONFIG
     assert not (home / "history").exists()  # nothing went to SQLite
-    second = _build(cli, demo)
+    second = _build(cli, demo, "--force")  # a build, not the answer that nothing changed
     for source in SOURCES:
         assert second[source]["status"] == "reused"
         assert second[source]["run_id"] == first[source]["run_id"]  # not sealed again

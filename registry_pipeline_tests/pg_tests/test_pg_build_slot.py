@@ -1,6 +1,9 @@
 """One build at a time for processes that share one PostgreSQL instance and one workspace: the
 instance's build slot (pool `registry_build`, limit 1), seen by processes the workspace's file
-lock does not reach (another machine; here, a process with a lock file of its own)."""
+lock does not reach (another machine; here, a process with a lock file of its own).
+
+The holder is always a process of its own; a build that only has to meet it (refused, or after
+it was killed) runs in this process (`cli`), one that waits or runs beside another in its own."""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from registry_pipeline.core.workspace.build_lock import BuildInProgress
 from registry_pipeline.definitions import BUILD_JOB, build_definitions
 from registry_pipeline.lib.build_slot import BUILD_POOL, build_slot, slot_holders
 from registry_pipeline.lib.instance import open_instance
+from registry_pipeline_tests.pg_tests.conftest import Run
 
 HOLD = """
 import sys, time
@@ -84,10 +88,15 @@ def holder(demo: Path, env: dict[str, str]) -> Iterator[Callable[[], Holder]]:
             each.process.communicate(timeout=60)
 
 
+def _command(root: Path, *args: str) -> list[str]:
+    """The arguments of `registry build` of one small registry (a Dagster run all the same,
+    quicker)."""
+    return ["build", "--workspace", str(root), "--json", "--select", SMALL, *args]
+
+
 def _build(root: Path, env: dict[str, str], *args: str, own_lock: Path | None = None) -> Any:
-    """`registry build` of one small registry (a Dagster run all the same, quicker)."""
-    command = [sys.executable, "-m", "registry_pipeline", "build", "--workspace", str(root),
-               "--json", "--select", SMALL, *args]  # fmt: skip
+    """`registry build` of one small registry in a process of its own."""
+    command = [sys.executable, "-m", "registry_pipeline", *_command(root, *args)]
     if own_lock is not None:
         target = root / ".codex" / "build.lock"
         command = ["unshare", "--mount", "--", "sh", "-c", OWN_LOCK, "sh", str(own_lock),
@@ -113,12 +122,11 @@ def _finish(process: subprocess.Popen[str]) -> dict[str, Any]:
 
 
 def test_a_held_slot_fails_a_build_fast_naming_the_holder(
-    demo: Path, env: dict[str, str], holder: Callable[[], Holder]
+    cli: Run, demo: Path, env: dict[str, str], holder: Callable[[], Holder]
 ) -> None:
     held = holder()
-    build = _build(demo, env, "--wait", "0")
-    out, err = build.communicate(timeout=300)
-    assert build.returncode == 1, out + err
+    code, out, err = cli(*_command(demo, "--wait", "0"))
+    assert code == 1, out + err
     document = json.loads(out)
     assert document["error"]["code"] == "BUILD_IN_PROGRESS"
     message = document["error"]["message"]
@@ -143,13 +151,14 @@ def test_a_build_waits_for_the_holder_and_starts_after_it(
 
 
 def test_a_killed_holder_frees_the_slot_for_the_next_build(
-    demo: Path, env: dict[str, str], holder: Callable[[], Holder]
+    cli: Run, demo: Path, env: dict[str, str], holder: Callable[[], Holder]
 ) -> None:
     held = holder()
     held.process.send_signal(signal.SIGKILL)
     held.process.communicate(timeout=60)
-    summary = _finish(_build(demo, env, "--wait", "60"))
-    assert summary["success"] is True
+    code, out, err = cli(*_command(demo, "--wait", "60"))
+    assert code == 0, err
+    assert json.loads(out)["success"] is True
     with open_instance(demo) as instance:
         assert slot_holders(instance) == []
 
