@@ -1,14 +1,12 @@
-"""Strict, safe YAML for hand-edited registry files: one pass over libyaml's events.
+"""Strict, safe YAML for hand-edited registry files: ruamel.yaml's composer and constructor over
+its parser's events (ruamel.yaml.clib's C parser when installed), made strict by a subclass.
 
-Scalars resolve by the YAML 1.2 core schema (`yes`, `on` and dates stay strings; integers are
-decimal, `0o` or `0x`); no tag constructs anything. Aliases, merge keys, duplicate or non-string
-keys, other tags than the core ones, a second document, non-finite numbers, integers longer than
-`MAX_INT_DIGITS`, nesting deeper than `MAX_DEPTH` and text that is not UTF-8 are each refused as a
-`YAMLDecodeProblem` with its own code and line. Not ruamel.yaml's safe loader: it accepts most
-of these (aliases, non-string keys, infinities, `!!binary`...), reads `1_000` and dates as numbers
-and dates, and is 3x (its C parser) to 10x (pure Python) slower on a 2 MB registry; nor PyYAML's,
-which reads YAML 1.1 and whose C composer recurses until the process crashes. An explicit stack
-over the events refuses an alias at its first event and builds the value in the same pass.
+Scalars resolve by the YAML 1.2 core schema (`yes`, `on`, `1_000` and dates stay strings); only
+the core tags construct anything. Aliases, merge keys, duplicate or non-string keys, other tags,
+a second document, non-finite numbers, integers longer than `MAX_INT_DIGITS`, nesting deeper than
+`MAX_DEPTH` and text that is not UTF-8 are each refused as a `YAMLDecodeProblem` with its own
+code and line. ruamel.yaml.clib's own C composer is not used: it recurses in C until the process
+crashes on deep nesting, where ruamel's Python composer stops at the limit.
 """
 
 from __future__ import annotations
@@ -18,37 +16,46 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import yaml  # type: ignore[import-untyped]
-from yaml.events import (  # type: ignore[import-untyped]
-    AliasEvent,
-    DocumentEndEvent,
-    MappingStartEvent,
-    ScalarEvent,
-    SequenceStartEvent,
-    StreamEndEvent,
-)
-from yaml.nodes import MappingNode, ScalarNode, SequenceNode  # type: ignore[import-untyped]
+from ruamel.yaml.composer import Composer
+from ruamel.yaml.constructor import BaseConstructor
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.events import MappingStartEvent, ScalarEvent, SequenceStartEvent, StreamEndEvent
+from ruamel.yaml.loader import BaseLoader
+from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+from ruamel.yaml.reader import ReaderError
+from ruamel.yaml.resolver import BaseResolver
 
 from registry_pipeline.core._json import MAX_DEPTH, MAX_INT_DIGITS, JSONDecodeProblem, gc_paused
+
+_Parser: Any = BaseLoader
+"""The event source: ruamel.yaml.clib's C parser when installed, else ruamel's pure-Python one."""
+try:
+    from ruamel.yaml.cyaml import CParser  # type: ignore[attr-defined]
+
+    _Parser = CParser
+except ImportError:  # ruamel.yaml.clib has no wheel for this platform
+    pass
 
 MAX_BYTES = 64 * 1024 * 1024
 """Largest file accepted, in bytes (refused before parsing)."""
 
 _CORE = "tag:yaml.org,2002:"
-STR, INT, FLOAT, BOOL, NULL, MAP, SEQ = (
-    _CORE + n for n in ["str", "int", "float", "bool", "null", "map", "seq"]
+STR, INT, FLOAT, BOOL, NULL, MAP, SEQ, MERGE = (
+    _CORE + n for n in ["str", "int", "float", "bool", "null", "map", "seq", "merge"]
 )
 _KINDS = {INT: "an integer", FLOAT: "a number", BOOL: "a boolean", NULL: "null"}
+_NODES = {ScalarNode: "a scalar", SequenceNode: "a sequence", MappingNode: "a mapping"}
+_EVENTS = dict(
+    zip((ScalarEvent, SequenceStartEvent, MappingStartEvent), _NODES.values(), strict=True)
+)
+_FITS = {MAP: "a mapping", SEQ: "a sequence", **dict.fromkeys([STR, MERGE, *_KINDS], "a scalar")}
+"""The tags constructed, each with the one kind of node it fits (a plain `<<` value: a string)."""
 _WORDS = dict.fromkeys(("true", "True", "TRUE", "false", "False", "FALSE"), BOOL)
 _WORDS.update(dict.fromkeys(("", "~", "null", "Null", "NULL"), NULL))
 _INT = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
 _FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
 _NON_FINITE = re.compile(r"[-+]?\.(?:inf|nan)", re.IGNORECASE)
-_PLAIN = frozenset(("", *"-+.0123456789tTfFnN~"))
-"""The first characters of a plain scalar that is not a string."""
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_Parser: Any = yaml.cyaml.CParser if yaml.__with_libyaml__ else yaml.BaseLoader
-"""The event source: libyaml's parser when PyYAML has it, else PyYAML's pure-Python one."""
 
 
 class YAMLDecodeProblem(JSONDecodeProblem):
@@ -58,8 +65,8 @@ class YAMLDecodeProblem(JSONDecodeProblem):
 
 @dataclass(frozen=True)
 class YAMLDocument:
-    """A parsed file: `value` (JSON-compatible) and `node`, the root `yaml.Node` (None for a
-    stream with no document) whose `start_mark`/`end_mark` locate every item (0-based lines)."""
+    """A parsed file: `value` (JSON-compatible) and `node`, the root ruamel.yaml node (None for
+    a stream with no document) whose `start_mark`/`end_mark` locate every item (0-based lines)."""
 
     value: Any
     node: Any
@@ -70,134 +77,141 @@ def _problem(code: str, mark: Any, text: str) -> YAMLDecodeProblem:
     return YAMLDecodeProblem(f"line {line}: {text}", code, line=line, column=column)
 
 
-def _plain_tag(text: str) -> str:
-    """The core-schema tag of an untagged plain scalar."""
-    if text[:1] in "-+.0123456789":
-        if _INT.fullmatch(text):
-            return INT
-        if _FLOAT.fullmatch(text) or _NON_FINITE.fullmatch(text):
-            return FLOAT
-    return _WORDS.get(text, STR)
-
-
-def _scalar(node: Any) -> Any:
-    """The value of a scalar whose tag is not str (implicit or explicit), or a refusal."""
-    tag, text, mark = node.tag, node.value, node.start_mark
-    if tag == INT and _INT.fullmatch(text):
-        base = {"o": 8, "x": 16}.get(text[1:2], 10)
-        digits = len(text.lstrip("-+")) if base == 10 else len(text) - 2
-        if digits > MAX_INT_DIGITS:
-            why = f"an integer of {digits} digits (at most {MAX_INT_DIGITS})"
-            raise _problem("YAML_NUMBER_TOO_LARGE", mark, why)
-        return int(text if base == 10 else text[2:], base)
-    if tag in (FLOAT, INT) and _NON_FINITE.fullmatch(text):
-        raise _problem("YAML_NON_FINITE", mark, f"{text} is not allowed (numbers must be finite)")
-    if tag == FLOAT and _FLOAT.fullmatch(text):
-        if math.isinf(value := float(text)):
-            why = f"the number {text[:40]} is out of range (it would be infinity)"
-            raise _problem("YAML_NON_FINITE", mark, why)
-        return value
-    if tag in (BOOL, NULL) and _WORDS.get(text) == tag:
-        return None if tag == NULL else text[0] in "tT"
-    if tag in _KINDS:
-        raise _problem("YAML_TAG", mark, f"{text[:40]!r} does not fit the tag {_show(tag)}")
-    raise _refused_tag(tag, "a scalar", mark)
-
-
-def _show(tag: str) -> str:
-    return "!!" + tag[len(_CORE) :] if tag.startswith(_CORE) else tag
-
-
-def _refused_tag(tag: str, kind: str, mark: Any) -> YAMLDecodeProblem:
-    if tag in (MAP, SEQ, STR, *_KINDS):
-        return _problem("YAML_TAG", mark, f"the tag {_show(tag)} cannot be put on {kind}")
+def _refused_tag(tag: str, kind: str, mark: Any, text: str = "") -> YAMLDecodeProblem:
+    shown = "!!" + tag[len(_CORE) :] if tag.startswith(_CORE) else tag
+    if tag in _KINDS and kind == "a scalar":
+        return _problem("YAML_TAG", mark, f"{text[:40]!r} does not fit the tag {shown}")
+    if tag in _FITS:
+        return _problem("YAML_TAG", mark, f"the tag {shown} cannot be put on {kind}")
     only = "only !!str, !!int, !!float, !!bool, !!null, !!map and !!seq"
-    return _problem("YAML_TAG", mark, f"the tag {_show(tag)} is not allowed ({only})")
+    return _problem("YAML_TAG", mark, f"the tag {shown} is not allowed ({only})")
 
 
-def _key(node: Any, event: Any, pairs: list[tuple[Any, Any]], mapping: dict[str, Any]) -> None:
-    """Refuse `node` as the next key of `mapping`: not a string, a duplicate or a merge key."""
-    if isinstance(node, ScalarNode) and node.tag not in (STR, *_KINDS):
-        raise _refused_tag(node.tag, "a scalar", node.start_mark)
-    if node.tag != STR:
-        what = "a mapping" if node.tag == MAP else "a sequence" if node.tag == SEQ else None
-        what = what or f"{_KINDS[node.tag]} {node.value!r} (quote it to make it a string)"
-        why = f"a mapping key must be a string, not {what}"
-        raise _problem("YAML_KEY_NOT_STRING", node.start_mark, why)
-    if node.value in mapping:
-        first = next(k for k, _ in pairs if k.value == node.value).start_mark.line + 1
-        why = f"duplicate key {node.value!r} (first at line {first})"
-        raise _problem("YAML_DUPLICATE_KEY", node.start_mark, why)
-    if node.value == "<<" and event.tag is None and event.implicit[0]:
-        why = "merge keys (<<) are not allowed in a registry file"
-        raise _problem("YAML_MERGE_KEY", node.start_mark, why)
+class _Strict(Composer, BaseConstructor, BaseResolver):
+    """ruamel.yaml's composer, constructor and resolver over `events` (a parser), refusing what a
+    registry file must not hold."""
 
+    max_depth = None  # ruamel's limit counts scalars too: `limit` counts collections
+    parser: Any = None  # the event source: an attribute, not ruamel's property on each event
+    resolver: Any = None
 
-def _compose(parser: Any, max_depth: int) -> tuple[Any, Any]:
-    """(root node, value) from the parser's events: one pass, an explicit stack, no recursion."""
-    get_event = parser.get_event
-    get_event()  # StreamStartEvent
-    if type(get_event()) is StreamEndEvent:  # otherwise a DocumentStartEvent
-        return None, None
-    # The open collection's node and value (first a list holding the root), the key node waiting
-    # for its value in a mapping (None when a key comes next), and the collections around them.
-    top = parent = SequenceNode(SEQ, [], None, None)
-    root: list[Any] = []
-    container: Any = root
-    key: Any = None
-    stack: list[tuple[Any, Any]] = []
-    while (kind := type(event := get_event())) is not DocumentEndEvent:
-        if kind is ScalarEvent:
-            tag, text = event.tag, event.value
-            if tag is None:
-                tag = _plain_tag(text) if text[:1] in _PLAIN and event.implicit[0] else STR
-            elif tag == "!":
-                tag = STR
-            if event.style == '"' and _SURROGATE.search(text):  # the pure parser lets them by
-                why = "an escaped surrogate (not a Unicode character)"
-                raise _problem("YAML_SYNTAX", event.start_mark, why)
-            node = ScalarNode(tag, text, event.start_mark, event.end_mark, event.style)
-            if key is None and type(container) is dict:
-                if tag != STR or text in container or text == "<<":
-                    _key(node, event, parent.value, container)  # a refusal, or a quoted <<
-                key = node
-                continue
-            value = text if tag == STR else _scalar(node)
-        elif kind is MappingStartEvent or kind is SequenceStartEvent:
-            if len(stack) >= max_depth:
-                why = f"nested more than {max_depth} levels deep"
-                raise _problem("YAML_TOO_DEEP", event.start_mark, why)
-            mapping = kind is MappingStartEvent
-            tag, what = (MAP, "a mapping") if mapping else (SEQ, "a sequence")
-            if event.tag not in (None, "!", tag):
-                raise _refused_tag(event.tag, what, event.start_mark)
-            node = (MappingNode if mapping else SequenceNode)(
-                tag, [], event.start_mark, None, event.flow_style
-            )
-            value = {} if mapping else []
-            if key is None and type(container) is dict:
-                _key(node, event, parent.value, container)
-        elif kind is AliasEvent:
+    def __init__(self, events: Any, limit: int) -> None:
+        Composer.__init__(self, loader=self)
+        BaseConstructor.__init__(self, loader=self)
+        BaseResolver.__init__(self, loadumper=self)
+        self.parser, self.resolver, self.limit = events, self, limit
+        self.keys: list[dict[str, int]] = []
+        """The keys of each mapping being composed, with their lines."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        """ruamel's `compose_node`, refusing in document order: an alias, a tag that does not
+        fit, a key that is not a new string, nesting past the limit, a scalar of a bad value."""
+        event = self.parser.peek_event()
+        if (kind := _EVENTS.get(type(event))) is None:
             why = "anchors and aliases are not allowed in a registry file"
             raise _problem("YAML_ALIAS", event.start_mark, f"the alias *{event.anchor}: {why}")
-        else:  # the end of a mapping or a sequence
-            parent.end_mark = event.end_mark
-            parent, container = stack.pop()
-            continue
-        if key is None:
-            parent.value.append(node)
-            container.append(value)
+        if kind != "a scalar" and self.depth >= self.limit:
+            why = f"nested more than {self.limit} levels deep"
+            raise _problem("YAML_TOO_DEEP", event.start_mark, why)
+        tag = None if event.ctag is None else str(event.ctag)
+        if tag == "!" and kind == "a scalar":
+            event.ctag = STR  # the non-specific tag: a string (libyaml calls it plain)
+        elif tag not in (None, "!") and _FITS.get(tag) != kind:
+            raise _refused_tag(tag, kind, event.start_mark)
+        is_key = index is None and type(parent) is MappingNode
+        if kind == "a scalar":
+            node = self.compose_scalar_node(event.anchor)
+            if is_key:
+                self.check_key(node)
+            elif node.ctag is not self.DEFAULT_SCALAR_TAG or node.style == '"':
+                self.construct_object(node)  # a refusal here, in document order; kept if not
+            return node
+        if is_key:
+            why = f"a mapping key must be a string, not {kind}"
+            raise _problem("YAML_KEY_NOT_STRING", event.start_mark, why)
+        self.depth += 1
+        if kind == "a mapping":
+            self.keys.append({})
+            node = self.compose_mapping_node(event.anchor)
+            self.keys.pop()
         else:
-            parent.value.append((key, node))
-            container[key.value] = value
-            key = None
-        if kind is not ScalarEvent:
-            stack.append((parent, container))
-            parent, container = node, value
-    if type(event := get_event()) is not StreamEndEvent:
-        why = "a second document (a registry file holds exactly one)"
-        raise _problem("YAML_MULTIPLE_DOCUMENTS", event.start_mark, why)
-    return top.value[0], root[0]
+            node = self.compose_sequence_node(event.anchor)
+        self.depth -= 1
+        return node
+
+    def check_key(self, node: Any) -> None:
+        """Refuse `node` as the next key of its mapping: not a string, a duplicate, a merge key."""
+        tag = STR if node.ctag is self.DEFAULT_SCALAR_TAG else node.tag
+        mark, keys = node.start_mark, self.keys[-1]
+        if tag not in (STR, MERGE):
+            why = f"{_KINDS[tag]} {node.value!r} (quote it to make it a string)"
+            raise _problem(
+                "YAML_KEY_NOT_STRING", mark, f"a mapping key must be a string, not {why}"
+            )
+        if (key := self.construct_str(node)) in keys:
+            why = f"duplicate key {key!r} (first at line {keys[key]})"
+            raise _problem("YAML_DUPLICATE_KEY", mark, why)
+        if tag == MERGE:
+            why = "merge keys (<<) are not allowed in a registry file"
+            raise _problem("YAML_MERGE_KEY", mark, why)
+        keys[key] = mark.line + 1
+
+    def compose_document(self) -> Any:
+        node = super().compose_document()
+        if not self.parser.check_event(StreamEndEvent):
+            why = "a second document (a registry file holds exactly one)"
+            raise _problem("YAML_MULTIPLE_DOCUMENTS", self.parser.peek_event().start_mark, why)
+        return node
+
+    def construct_str(self, node: Any) -> str:
+        if node.style == '"' and _SURROGATE.search(node.value):  # the pure parser lets them by
+            why = "an escaped surrogate (not a Unicode character)"
+            raise _problem("YAML_SYNTAX", node.start_mark, why)
+        return str(node.value)
+
+    def construct_core(self, node: Any) -> Any:
+        """The integer, number, boolean or null of a scalar that fits its tag, or a refusal."""
+        tag, text, mark = node.tag, node.value, node.start_mark
+        if tag == INT and _INT.fullmatch(text):
+            digits = len(text.lstrip("-+")) - 2 * (text[:2] in ("0o", "0x"))
+            if digits > MAX_INT_DIGITS:
+                why = f"an integer of {digits} digits (at most {MAX_INT_DIGITS})"
+                raise _problem("YAML_NUMBER_TOO_LARGE", mark, why)
+            return int(text, 0) if text[:2] in ("0o", "0x") else int(text)
+        if tag in (FLOAT, INT) and _NON_FINITE.fullmatch(text):
+            why = f"{text} is not allowed (numbers must be finite)"
+            raise _problem("YAML_NON_FINITE", mark, why)
+        if tag == FLOAT and _FLOAT.fullmatch(text):
+            if math.isinf(value := float(text)):
+                why = f"the number {text[:40]} is out of range (it would be infinity)"
+                raise _problem("YAML_NON_FINITE", mark, why)
+            return value
+        if tag in (BOOL, NULL) and _WORDS.get(text) == tag:
+            return None if tag == NULL else text[0] in "tT"
+        raise _refused_tag(tag, "a scalar", mark, text)
+
+    def construct_seq(self, node: Any) -> Any:
+        data: list[Any] = []
+        yield data
+        data.extend(self.construct_object(child) for child in node.value)
+
+    def construct_map(self, node: Any) -> Any:
+        data: dict[str, Any] = {}
+        yield data
+        data.update((key.value, self.construct_object(value)) for key, value in node.value)
+
+
+_Strict.yaml_constructors = {STR: _Strict.construct_str, MERGE: _Strict.construct_str}
+_Strict.yaml_constructors |= {MAP: _Strict.construct_map, SEQ: _Strict.construct_seq}
+_Strict.yaml_constructors |= dict.fromkeys(_KINDS, _Strict.construct_core)
+for _tag, _pattern, _first in [
+    (BOOL, "true|True|TRUE|false|False|FALSE", "tTfF"),
+    (NULL, "~|null|Null|NULL|", ["~", "n", "N", ""]),
+    (INT, _INT.pattern, "-+0123456789"),
+    (FLOAT, f"{_FLOAT.pattern}|(?i:{_NON_FINITE.pattern})", "-+.0123456789"),
+    (MERGE, "<<", "<"),
+]:  # the YAML 1.2 core schema's implicit types, and a plain `<<` (a merge key, refused)
+    _Strict.add_implicit_resolver_base(_tag, re.compile(f"(?:{_pattern})$"), list(_first))
 
 
 def _encoded(data: bytes | str, max_bytes: int) -> bytes:
@@ -215,7 +229,7 @@ def _encoded(data: bytes | str, max_bytes: int) -> bytes:
         else:
             line, text = data.count(b"\n", 0, exc.start) + 1, f"not UTF-8 (byte {exc.start})"
         raise YAMLDecodeProblem(f"line {line}: {text}", "YAML_ENCODING", line=line) from None
-    if len(raw) > max_bytes or isinstance(raw, str):
+    if isinstance(raw, str) or len(raw) > max_bytes:
         unit = "characters" if isinstance(raw, str) else "bytes"
         raise YAMLDecodeProblem(
             f"more than {max_bytes} bytes ({len(raw)} {unit})", "YAML_TOO_LARGE"
@@ -224,15 +238,15 @@ def _encoded(data: bytes | str, max_bytes: int) -> bytes:
 
 
 def _syntax(exc: Any, raw: bytes) -> YAMLDecodeProblem:
-    """A PyYAML error as YAML_SYNTAX, located where PyYAML says."""
+    """A ruamel.yaml parser error as YAML_SYNTAX, located where the parser says."""
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     if mark is not None:
         line, column = mark.line + 1, mark.column + 1
         context = f" ({exc.context})" if exc.problem and exc.context else ""
         why = f"line {line} column {column}: {exc.problem or exc.context}{context}"
         return YAMLDecodeProblem(why, "YAML_SYNTAX", line=line, column=column)
-    if isinstance(exc, yaml.reader.ReaderError):  # libyaml counts bytes, the pure reader characters
-        text = raw.decode("utf-8" if _Parser is yaml.BaseLoader else "latin-1")
+    if isinstance(exc, ReaderError):  # libyaml counts bytes, the pure reader characters
+        text = raw.decode("utf-8" if _Parser is BaseLoader else "latin-1")
         line = text.count("\n", 0, exc.position) + 1
         return YAMLDecodeProblem(f"line {line}: {exc.reason}", "YAML_SYNTAX", line=line)
     return YAMLDecodeProblem(str(exc), "YAML_SYNTAX")
@@ -245,14 +259,15 @@ def parse_yaml(
     raw = _encoded(data, max_bytes)
     try:
         with gc_paused():
-            node, value = _compose(_Parser(raw), max_depth)
-    except yaml.YAMLError as exc:
+            loader = _Strict(_Parser(raw), max_depth)
+            node = loader.get_single_node()
+            return YAMLDocument(None if node is None else loader.construct_document(node), node)
+    except YAMLError as exc:
         raise _syntax(exc, raw) from None
-    except RecursionError:  # a guard: nothing here recurses
+    except RecursionError:  # a guard: the composer recurses 2 frames a level, to MAX_DEPTH
         raise YAMLDecodeProblem("nested too deeply", "YAML_TOO_DEEP") from None
     except MemoryError:
         raise YAMLDecodeProblem("out of memory while parsing", "YAML_TOO_LARGE") from None
-    return YAMLDocument(value, node)
 
 
 def loads_yaml_strict(data: bytes | str) -> Any:

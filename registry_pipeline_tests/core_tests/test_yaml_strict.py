@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 from pathlib import Path
@@ -11,6 +12,9 @@ import pytest
 import yaml  # type: ignore[import-untyped]
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from ruamel.yaml import YAML
+from ruamel.yaml.loader import BaseLoader
+from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from registry_pipeline.core import _yaml
 from registry_pipeline.core._json import MAX_DEPTH, MAX_INT_DIGITS, JSONDecodeProblem
@@ -22,12 +26,12 @@ from registry_pipeline.core._yaml import (
     parse_yaml,
 )
 
-PARSERS = [yaml.cyaml.CParser, yaml.BaseLoader] if yaml.__with_libyaml__ else [yaml.BaseLoader]
+PARSERS = [_yaml._Parser, BaseLoader] if _yaml._Parser is not BaseLoader else [BaseLoader]
 
 
 @pytest.fixture(params=PARSERS, ids=lambda parser: parser.__name__)
 def loader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Each test that takes it runs on libyaml's C parser and on the pure-Python fallback."""
+    """Each test that takes it runs on ruamel.yaml.clib's C parser and on the pure-Python one."""
     monkeypatch.setattr(_yaml, "_Parser", request.param)
     return request.param
 
@@ -38,9 +42,9 @@ def refusal(data: bytes | str, **limits: int) -> YAMLDecodeProblem:
     return caught.value
 
 
-def test_libyaml_is_used_when_pyyaml_has_it() -> None:
-    assert yaml.__with_libyaml__, "PyYAML without libyaml: only the slow fallback is tested"
-    assert _yaml._Parser is yaml.cyaml.CParser
+def test_ruamel_yaml_clib_s_c_parser_is_used() -> None:
+    assert _yaml._Parser is not BaseLoader, "no ruamel.yaml.clib: only the slow fallback is tested"
+    assert _yaml._Parser.__name__ == "CParser"
 
 
 CORE_SCHEMA = [
@@ -73,10 +77,11 @@ def test_scalars_resolve_by_the_yaml_1_2_core_schema(
     assert type(value) is type(expected)
 
 
-def test_pyyaml_s_own_resolvers_are_left_alone() -> None:
-    assert loads_yaml_strict("v: yes") == {"v": "yes"}
-    assert yaml.safe_load("v: yes") == {"v": True}
-    assert yaml.load("v: 1:20", Loader=yaml.CSafeLoader) == {"v": 80}
+def test_ruamel_s_own_resolvers_and_constructors_are_left_alone() -> None:
+    text = "v: 2024-01-01\nw: 1_000\n"
+    assert loads_yaml_strict(text) == {"v": "2024-01-01", "w": "1_000"}
+    assert YAML(typ="safe", pure=True).load(text) == {"v": datetime.date(2024, 1, 1), "w": 1000}
+    assert YAML(typ="safe", pure=True).load("v: !!binary aGk=") == {"v": b"hi"}
 
 
 REFUSALS = [
@@ -151,6 +156,23 @@ def test_each_refusal_has_its_own_code_and_line(
     assert (problem.code, problem.line) == (code, line), str(problem)
     assert problem.message.startswith(f"line {line}"), problem.message
     assert str(problem) == f"{code}: {problem.message}"
+
+
+FIRST_IN_DOCUMENT_ORDER = [
+    ("base: &b {id: x}\nentry:\n  <<: *b\n", "YAML_MERGE_KEY", 3),
+    ("a: .inf\nb: *x\n", "YAML_NON_FINITE", 1),
+    ("a:\n  - !!binary aGk=\nb: *x\nc: {d: 1, d: 2}\n", "YAML_TAG", 2),
+    ("? [*x]\n: 1\n", "YAML_KEY_NOT_STRING", 1),
+    ("a: {b: 1, b: 2}\nc: 1e400\n", "YAML_DUPLICATE_KEY", 1),
+]
+
+
+@pytest.mark.parametrize(("data", "code", "line"), FIRST_IN_DOCUMENT_ORDER)
+def test_the_first_problem_in_the_text_is_the_one_reported(
+    loader: Any, data: str, code: str, line: int
+) -> None:
+    problem = refusal(data)
+    assert (problem.code, problem.line) == (code, line), str(problem)
 
 
 def test_a_refusal_is_a_json_decode_problem_with_line_and_column() -> None:
@@ -228,8 +250,8 @@ def test_nesting_up_to_the_limit_is_accepted_and_one_more_is_refused(loader: Any
     assert loads_yaml_strict("{a: [{b: [1]}]}") == {"a": [{"b": [1]}]}
 
 
-def test_nesting_that_would_crash_pyyaml_s_c_composer_is_refused() -> None:
-    # yaml.load(..., Loader=yaml.CSafeLoader) recurses in C and kills the process on this.
+def test_nesting_that_would_crash_a_c_composer_is_refused() -> None:
+    # ruamel.yaml.clib's and PyYAML's C composers recurse in C and kill the process on this.
     problem = refusal("[" * 1_000_000)
     assert (problem.code, problem.line, problem.column) == ("YAML_TOO_DEEP", 1, MAX_DEPTH + 1)
 
@@ -250,10 +272,10 @@ def test_node_marks_locate_each_item() -> None:
     assert isinstance(document, YAMLDocument)
     assert document.value["entries"][2] == {"id": "c", "size": 3, "tags": ["x", "y"]}
     root = document.node
-    assert isinstance(root, yaml.MappingNode)
+    assert isinstance(root, MappingNode)
     (entries_key, entries), (other_key, other) = root.value
     assert (entries_key.value, other_key.value, other.value) == ("entries", "other", "z")
-    assert isinstance(entries, yaml.SequenceNode)
+    assert isinstance(entries, SequenceNode)
     third = entries.value[2]
     assert (third.start_mark.line + 1, third.end_mark.line + 1) == (6, 9)
     assert entries.value[0].start_mark.line + 1 == 3
@@ -276,7 +298,7 @@ def test_empty_documents_are_none_and_a_bare_scalar_is_a_value(loader: Any) -> N
     for empty in ("", b"", "# only a comment\n", "\n\n"):
         assert parse_yaml(empty) == YAMLDocument(None, None)
     document = parse_yaml("---\n...\n")
-    assert document.value is None and isinstance(document.node, yaml.ScalarNode)
+    assert document.value is None and isinstance(document.node, ScalarNode)
     assert loads_yaml_strict("--- hello\n") == "hello"
     assert loads_yaml_strict("{}") == {} and loads_yaml_strict("[]") == []
 
@@ -294,10 +316,10 @@ def test_too_large_input_is_refused_before_parsing() -> None:
 def test_python_s_own_limits_become_a_problem(
     monkeypatch: pytest.MonkeyPatch, error: type[Exception]
 ) -> None:
-    def exhausted(loader: Any, max_depth: int) -> Any:
+    def exhausted(data: bytes) -> Any:
         raise error
 
-    monkeypatch.setattr(_yaml, "_compose", exhausted)
+    monkeypatch.setattr(_yaml, "_Parser", exhausted)
     assert refusal("a: 1").code in ("YAML_TOO_LARGE", "YAML_TOO_DEEP")
 
 

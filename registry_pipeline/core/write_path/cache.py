@@ -25,7 +25,7 @@ from registry_pipeline.core.workspace.safe_write import require_safe
 from registry_pipeline.core.write_path.content import ParsedFile, parse_file
 
 CACHE_RELPATH = ".codex/cache/write_path"
-VERSION = "write_path-parse-1"
+VERSION = "write_path-parse-2"
 MIN_BYTES = 64 * 1024
 """Smaller files are parsed each time (as fast as reading a cache entry)."""
 KEEP = 64
@@ -62,9 +62,11 @@ def _key(data: bytes, container: str) -> str:
 
 
 def _parser_version() -> str:
-    import yaml  # type: ignore[import-untyped]
+    """The YAML reader's version (`core/_yaml.py` reads through ruamel.yaml): a parse cached by
+    another release of it is parsed again."""
+    from ruamel.yaml import __version__
 
-    return str(yaml.__version__)
+    return str(__version__)
 
 
 def load(folder: Path | None, data: bytes, container: str) -> ParsedFile | None:

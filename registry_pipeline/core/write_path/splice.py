@@ -1,10 +1,12 @@
 """The new text of a registry file with one entry inserted or replaced, every other byte kept.
 
-A block-style YAML list is spliced at the item line spans the strict parse found, the entry's
-text written by ruamel.yaml's round-trip mode (a replaced entry merged into its old text, so its
-comments stay); other YAML (a flow or missing list, one entry per file) goes round-trip whole,
-which keeps comments but may re-indent; JSON is spliced by `_splice_json`. Each result is parsed
-again and compared with what was meant: a file that would read back differently is never written.
+A block-style YAML list is spliced at its items' line spans (the marks of ruamel.yaml's nodes in
+the strict parse, `content._item_spans`), the entry's text written by ruamel.yaml's round-trip
+dumper (a replaced entry merged into its old text, so its comments stay). A file that is one entry
+is that entry's round trip; other YAML lists (flow style, a comment on a dash's line, a keep block
+scalar ending an item, none yet) go round-trip whole, which keeps comments but may re-indent; JSON
+is spliced by `_splice_json`. Each result is parsed again and compared with what was meant: a
+file that would read back differently is never written.
 """
 
 from __future__ import annotations
@@ -14,18 +16,18 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from registry_pipeline.core._yaml import loads_yaml_strict
+from ruamel.yaml.nodes import ScalarNode
+from ruamel.yaml.resolver import VersionedResolver
+
+from registry_pipeline.core._yaml import STR, loads_yaml_strict
 from registry_pipeline.core.write_path._splice_json import json_container, json_dump, json_index
 from registry_pipeline.core.write_path.content import Entry, ParsedFile, resolve
 from registry_pipeline.core.write_path.findings import SpliceError
 from registry_pipeline.core.write_path.types import EntryType
 
-YAML_11_LOOKALIKE = re.compile(
-    r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF|~|null|Null|NULL|true|True|TRUE"
-    r"|false|False|FALSE|[-+]?[0-9_]+(?::[0-5]?[0-9])+(?:\.[0-9_]*)?|[-+]?\.?[0-9][0-9_.eE+-]*"
-    r"|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}.*|0b[01_]+|0x[0-9a-fA-F_]+|0o?[0-7_]+|\.(?:inf|Inf|INF|nan|NaN|NAN))$"
-)
-"""Strings a YAML 1.1 reader would take for something else: written quoted."""
+_READERS = [VersionedResolver(version) for version in ((1, 1), (1, 2))]
+"""ruamel.yaml's YAML 1.1 and 1.2 resolvers: a string either would read as something else
+(`yes`, `12:30`, `2024-01-01`, `1_000`, `''`) is written quoted."""
 UNSAFE_RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\n\r\t]")
 """Characters written escaped in a double-quoted scalar (line breaks YAML 1.1 readers fold,
 controls), so the file's lines stay the parser's lines."""
@@ -87,7 +89,9 @@ def _quoted(value: Any, double: bool = False) -> Any:
         return [_quoted(v, double) for v in value]
     if isinstance(value, str) and UNSAFE_RAW.search(value):
         return DoubleQuotedScalarString(value)  # escaped: \N, \L, \P, \x..
-    if isinstance(value, str) and (YAML_11_LOOKALIKE.match(value) or not value):
+    if isinstance(value, str) and any(
+        reader.resolve(ScalarNode, value, (True, False)) != STR for reader in _READERS
+    ):
         return (DoubleQuotedScalarString if double else SingleQuotedScalarString)(value)
     return value
 
