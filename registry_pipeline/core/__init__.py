@@ -42,6 +42,7 @@ from registry_pipeline.core.seal.validate import (
 from registry_pipeline.core.workspace.layout import Workspace, init_workspace
 
 LAYERS = (
+    "objstore",
     "seal",
     "workspace",
     "pointers",

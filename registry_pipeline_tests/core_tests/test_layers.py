@@ -199,7 +199,7 @@ def _fake_package(root: Path, files: dict[str, str]) -> Path:
         (
             "core/workspace/bad.py",
             "def f():\n    from registry_pipeline.core.pointers import store\n",
-            "workspace/ may import only seal/",
+            "workspace/ may import only objstore/, seal/",
         ),
         ("core/pointers/bad.py", "import registry_pipeline.core.builders.registry\n", "pointers/"),
         ("core/seal/bad.py", "import dagster\n", "never imports dagster"),

@@ -1,0 +1,205 @@
+"""An S3-compatible bucket (or obstore's in-memory store) as a workspace keeps it: whole objects
+read and written under one prefix, with the two conditional writes everything shared rests on:
+`create` (If-None-Match: *, the object must not exist) and `replace` (If-Match: its ETag).
+
+The client is obstore (Rust's `object_store`, maintained by the Apache Arrow project): it
+imports in ~10 ms, signs requests itself, and refuses a lost conditional write with a typed error.
+Settings come from the standard variables (`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`,
+`AWS_SECRET_ACCESS_KEY`, `AWS_DEFAULT_REGION`); an `http://` endpoint is allowed (a server on
+the same network). A write whose answer was lost may be retried by the client and then refused
+as if another writer had won: `create` and `replace` read the object back and count it as won
+when it holds exactly the bytes written (callers make every body unique).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from registry_pipeline.core.errors import RegistryError, UsageError
+
+SCHEME = "s3://"
+BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+"""S3's bucket names: 3-63 lowercase letters, digits, dots and hyphens."""
+RETRIES = 3
+TIMEOUT = timedelta(seconds=30)
+
+
+class StoreError(RegistryError):
+    """The bucket could not be reached, refused us, or holds something unreadable (exit 1: the
+    place, not the request, must change)."""
+
+
+class Conflict(Exception):
+    """A conditional write lost: another writer created or replaced the object first."""
+
+
+@dataclass(frozen=True)
+class Blob:
+    """An object's bytes and the ETag a `replace` must name."""
+
+    data: bytes
+    etag: str
+
+
+@dataclass(frozen=True)
+class StoreUrl:
+    """`s3://BUCKET/PREFIX`, parsed."""
+
+    bucket: str
+    prefix: str
+
+    def __str__(self) -> str:
+        return f"{SCHEME}{self.bucket}/{self.prefix}".rstrip("/")
+
+
+def parse_store_url(raw: str, field: str = "REGISTRY_STORE") -> StoreUrl:
+    """`s3://BUCKET[/PREFIX]`; STORE_URL_INVALID naming `field` otherwise."""
+    parts = urlsplit(raw)
+    problem = None
+    if parts.scheme != "s3":
+        problem = "only s3://BUCKET/PREFIX is supported"
+    elif not BUCKET.fullmatch(parts.netloc):
+        problem = "the bucket name must be 3-63 lowercase letters, digits, dots or hyphens"
+    elif parts.query or parts.fragment:
+        problem = "a store URL has no query or fragment"
+    elif parts.path.strip("/") and any(
+        seg in ("", ".", "..") for seg in parts.path.strip("/").split("/")
+    ):
+        problem = "the prefix has an empty, '.' or '..' segment"
+    if problem:
+        raise UsageError(f"{field}={raw!r}: {problem}", code="STORE_URL_INVALID", field=field)
+    return StoreUrl(parts.netloc, parts.path.strip("/"))
+
+
+class ObjectStore:
+    """Objects under one prefix of one bucket. Keys are relative to the prefix ('a/b.json')."""
+
+    def __init__(self, backend: Any, url: str) -> None:
+        self._backend = backend
+        self.url = url
+
+    @classmethod
+    def open(cls, url: StoreUrl, environ: Mapping[str, str] | None = None) -> ObjectStore:
+        """The bucket of `url`, configured from the standard AWS variables in `environ`."""
+        from obstore.store import S3Store
+
+        env = os.environ if environ is None else environ
+        config: dict[str, Any] = {}
+        for key, name in (
+            ("endpoint", "AWS_ENDPOINT_URL"),
+            ("access_key_id", "AWS_ACCESS_KEY_ID"),
+            ("secret_access_key", "AWS_SECRET_ACCESS_KEY"),
+            ("session_token", "AWS_SESSION_TOKEN"),
+            ("region", "AWS_DEFAULT_REGION"),
+        ):
+            if env.get(name):
+                config[key] = env[name]
+        config.setdefault("region", env.get("AWS_REGION") or "us-east-1")
+        if "endpoint" in config:
+            config["virtual_hosted_style_request"] = False
+        backend = S3Store(
+            url.bucket,
+            prefix=url.prefix or None,
+            config=config,  # type: ignore[arg-type]
+            client_options={"allow_http": True, "timeout": TIMEOUT},
+            retry_config={"max_retries": RETRIES, "retry_timeout": TIMEOUT},
+        )
+        return cls(backend, str(url))
+
+    @classmethod
+    def in_memory(cls) -> ObjectStore:
+        """obstore's in-memory store (same conditional writes): simulations and unit tests."""
+        from obstore.store import MemoryStore
+
+        return cls(MemoryStore(), "memory://")
+
+    def get(self, key: str) -> Blob | None:
+        """The object at `key`, or None when there is none."""
+        import obstore
+        from obstore.exceptions import NotFoundError
+
+        try:
+            result = obstore.get(self._backend, key)
+            data = bytes(result.bytes())
+        except (NotFoundError, FileNotFoundError):
+            return None
+        except Exception as exc:  # obstore's errors: the bucket is unreachable or refuses us
+            raise self._failed("read", key, exc) from None
+        return Blob(data, str(result.meta["e_tag"] or ""))
+
+    def put(self, key: str, data: bytes) -> str:
+        """Write `key` whatever is there (content-addressed objects only); its ETag."""
+        import obstore
+
+        try:
+            return str(obstore.put(self._backend, key, data)["e_tag"] or "")
+        except Exception as exc:
+            raise self._failed("write", key, exc) from None
+
+    def create(self, key: str, data: bytes) -> str:
+        """Write `key` only if no object is there (If-None-Match: *); Conflict otherwise."""
+        import obstore
+        from obstore.exceptions import AlreadyExistsError, PreconditionError
+
+        try:
+            return str(obstore.put(self._backend, key, data, mode="create")["e_tag"] or "")
+        except (AlreadyExistsError, PreconditionError):
+            return self._won_anyway(key, data)
+        except Exception as exc:
+            raise self._failed("create", key, exc) from None
+
+    def replace(self, key: str, data: bytes, etag: str) -> str:
+        """Write `key` only if it still has `etag` (If-Match); Conflict otherwise."""
+        import obstore
+        from obstore.exceptions import NotFoundError, PreconditionError
+
+        try:
+            mode: Any = {"e_tag": etag}
+            return str(obstore.put(self._backend, key, data, mode=mode)["e_tag"] or "")
+        except (PreconditionError, NotFoundError, FileNotFoundError):
+            return self._won_anyway(key, data)  # 404 on AWS and moto, 412 elsewhere
+        except Exception as exc:
+            raise self._failed("replace", key, exc) from None
+
+    def keys(self, prefix: str) -> Iterator[str]:
+        """Every key under `prefix` (a folder: 'RUNS/'), in the store's order (lexical on S3)."""
+        import obstore
+
+        try:
+            for chunk in obstore.list(self._backend, prefix.rstrip("/") or None):
+                for meta in chunk:
+                    yield str(meta["path"])
+        except Exception as exc:
+            raise self._failed("list", prefix, exc) from None
+
+    def delete(self, key: str) -> None:
+        """Remove `key` (no error when it is gone already)."""
+        import obstore
+
+        try:
+            obstore.delete(self._backend, key)
+        except Exception as exc:
+            raise self._failed("delete", key, exc) from None
+
+    def _won_anyway(self, key: str, data: bytes) -> str:
+        """After a refused conditional write: our own write, retried after a lost answer, when
+        the object holds exactly `data`; Conflict otherwise."""
+        found = self.get(key)
+        if found is not None and found.data == data:
+            return found.etag
+        raise Conflict(key)
+
+    def _failed(self, action: str, key: str, exc: Exception) -> StoreError:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        code = "STORE_DENIED" if "Permission" in type(exc).__name__ else "STORE_UNAVAILABLE"
+        if "Unauthenticated" in type(exc).__name__:
+            code = "STORE_DENIED"
+        return StoreError(
+            f"cannot {action} {self.url}/{key}: {first}", code=code, path=f"{self.url}/{key}"
+        )

