@@ -32,8 +32,11 @@ def s3_server() -> Iterator[SeaweedServer]:
 
 @pytest.fixture
 def store_url(s3_server: SeaweedServer, request: pytest.FixtureRequest) -> str:
-    """`s3://BUCKET/ws` in a bucket of this test's own (made by its first write)."""
-    return f"s3://{bucket_name(request.node.name)}/ws"
+    """`s3://BUCKET/ws` in a bucket of this test's own (SeaweedFS makes a bucket on its first
+    write; a user makes theirs before pointing REGISTRY_STORE at it)."""
+    bucket = bucket_name(request.node.name)
+    ObjectStore.open(parse_store_url(f"s3://{bucket}"), s3_server.env()).put("made-by-test", b"")
+    return f"s3://{bucket}/ws"
 
 
 @pytest.fixture

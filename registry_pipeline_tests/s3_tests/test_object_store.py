@@ -161,3 +161,11 @@ def test_a_server_killed_and_restarted_keeps_every_committed_write(tmp_path: obj
             store.create("journal/000019", b"a second entry 19")
     finally:
         server.stop()
+
+
+def test_a_missing_bucket_is_named(s3_server: SeaweedServer) -> None:
+    store = ObjectStore.open(parse_store_url("s3://registry-never-made/ws"), s3_server.env())
+    with pytest.raises(StoreError) as caught:
+        list(store.keys("RUNS/"))
+    assert caught.value.code == "STORE_NO_BUCKET"
+    assert "the bucket registry-never-made does not exist" in caught.value.message

@@ -167,12 +167,14 @@ class ObjectStore:
         except Exception as exc:
             raise self._failed("replace", key, exc) from None
 
-    def keys(self, prefix: str) -> Iterator[str]:
-        """Every key under `prefix` (a folder: 'RUNS/'), in the store's order (lexical on S3)."""
+    def keys(self, prefix: str, after: str | None = None) -> Iterator[str]:
+        """Every key under `prefix` (a folder: 'RUNS/'), in the store's order (lexical on S3);
+        only those sorting after the key `after`, when given (S3's start-after)."""
         import obstore
 
         try:
-            for chunk in obstore.list(self._backend, prefix.rstrip("/") or None):
+            folder = prefix.rstrip("/") or None
+            for chunk in obstore.list(self._backend, folder, offset=after):
                 for meta in chunk:
                     yield str(meta["path"])
         except Exception as exc:
@@ -197,9 +199,12 @@ class ObjectStore:
 
     def _failed(self, action: str, key: str, exc: Exception) -> StoreError:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        code = "STORE_DENIED" if "Permission" in type(exc).__name__ else "STORE_UNAVAILABLE"
-        if "Unauthenticated" in type(exc).__name__:
+        name, text = type(exc).__name__, str(exc)
+        code = "STORE_UNAVAILABLE"
+        if "Permission" in name or "Unauthenticated" in name:
             code = "STORE_DENIED"
+        elif "NoSuchBucket" in text:
+            code, first = "STORE_NO_BUCKET", f"the bucket {self.url.split('/')[2]} does not exist"
         return StoreError(
             f"cannot {action} {self.url}/{key}: {first}", code=code, path=f"{self.url}/{key}"
         )

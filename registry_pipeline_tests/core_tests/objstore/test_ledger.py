@@ -1,0 +1,97 @@
+"""The shared journal and head (obstore's in-memory store; `s3_tests/` races it on a real S3
+server): one writer wins each entry, a writer stopped between its two writes is completed by
+the next reader, nothing is lost."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+
+import pytest
+
+from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.objstore import Conflict, ObjectStore
+from registry_pipeline.core.objstore.ledger import Head, Ledger
+
+
+def add(ledger: Ledger, name: str) -> int:
+    """One change: the state is the list of names; retried until it wins. Its entry's seq."""
+    while True:
+        head = ledger.head()
+        for seq, entry in ledger.pending(head):  # complete a writer that stopped halfway
+            try:
+                head = ledger.advance(head, seq, _apply(head.state, entry))
+            except Conflict:
+                break
+        else:
+            try:
+                ledger.append(head.seq + 1, name)
+            except Conflict:
+                continue
+            with contextlib.suppress(Conflict):  # a reader completed it for us
+                ledger.advance(head, head.seq + 1, _apply(head.state, name))
+            return head.seq + 1
+
+
+def _apply(state: str, entry: str) -> str:
+    return f"{state},{entry}" if state else entry
+
+
+def test_entries_and_head_move_together() -> None:
+    ledger = Ledger(ObjectStore.in_memory(), "pointers")
+    assert ledger.head() == Head(0, "", None)
+    assert [add(ledger, name) for name in ("a", "b", "c")] == [1, 2, 3]
+    head = ledger.head()
+    assert (head.seq, head.state) == (3, "a,b,c")
+    assert list(ledger.entries(1)) == [(2, "b"), (3, "c")]
+
+
+def test_two_writers_cannot_both_write_one_entry() -> None:
+    ledger = Ledger(ObjectStore.in_memory(), "pointers")
+    ledger.append(1, "mine")
+    with pytest.raises(Conflict):
+        ledger.append(1, "mine")  # the same text, another write: the nonce tells them apart
+    assert list(ledger.entries(0)) == [(1, "mine")]
+
+
+def test_a_writer_stopped_between_entry_and_head_is_completed_by_the_next() -> None:
+    ledger = Ledger(ObjectStore.in_memory(), "pointers")
+    add(ledger, "a")
+    ledger.append(2, "b")  # ... and the process is killed before `advance`
+    assert ledger.head().seq == 1
+    assert ledger.pending(ledger.head()) == [(2, "b")]
+    assert add(ledger, "c") == 3
+    assert ledger.head().state == "a,b,c"
+
+
+def test_a_stale_head_cannot_be_written_back() -> None:
+    ledger = Ledger(ObjectStore.in_memory(), "pointers")
+    add(ledger, "a")
+    stale = ledger.head()
+    add(ledger, "b")
+    with pytest.raises(Conflict):
+        ledger.advance(stale, 2, "a,x")
+    assert ledger.head().state == "a,b"
+
+
+def test_concurrent_writers_lose_nothing() -> None:
+    ledger = Ledger(ObjectStore.in_memory(), "pointers")
+    names = [f"w{n}" for n in range(32)]
+    threads = [threading.Thread(target=add, args=(ledger, name)) for name in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    head = ledger.head()
+    assert head.seq == 32
+    assert sorted(head.state.split(",")) == sorted(names)
+    assert [seq for seq, _ in ledger.entries(0)] == list(range(1, 33))
+
+
+def test_a_head_this_release_did_not_write_is_refused() -> None:
+    store = ObjectStore.in_memory()
+    store.put("pointers/head.json", b'{"format": "other"}')
+    with pytest.raises(RegistryError) as caught:
+        Ledger(store, "pointers").head()
+    assert caught.value.code == "REMOTE_STATE_INVALID"
+    assert caught.value.path == "memory:///pointers/head.json"
