@@ -11,10 +11,11 @@ write retried after a lost answer is told from a rival's write of the same bytes
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from uuid import uuid4
 
@@ -23,6 +24,18 @@ from registry_pipeline.core.objstore.store import Conflict, ObjectStore
 
 FORMAT = "registry-remote-head-1"
 DIGITS = 12
+
+
+Apply = Callable[[str, str], str]
+"""The state after an entry, given the state before it."""
+
+
+@dataclass(frozen=True)
+class Committed:
+    """A change written: its entry's seq, and how many times another writer won first."""
+
+    seq: int
+    conflicts: int
 
 
 @dataclass(frozen=True)
@@ -95,6 +108,35 @@ class Ledger:
         else:
             etag = self.store.replace(self.head_key, body, head.etag)
         return Head(seq, state, etag)
+
+    def settle(self, apply: Apply) -> Head:
+        """The head with every pending entry applied (written back when it can be: a rival
+        that moved the head first has applied them too)."""
+        head = self.head()
+        for seq, entry in self.pending(head):
+            state = apply(head.state, entry)
+            try:
+                head = self.advance(head, seq, state)
+            except Conflict:
+                return self.settle(apply)
+        return head
+
+    def commit(self, entry_for: Callable[[Head], str], apply: Apply) -> Committed:
+        """One change, retried until it wins: settle, ask `entry_for` the entry for that head
+        (it may raise to refuse: a compare-and-swap that finds another state), write it as the
+        next entry, then advance the head. Its seq and how many times a rival won first."""
+        conflicts = 0
+        while True:
+            head = self.settle(apply)
+            entry = entry_for(head)
+            try:
+                self.append(head.seq + 1, entry)
+            except Conflict:
+                conflicts += 1
+                continue
+            with contextlib.suppress(Conflict):  # a reader settled it for us
+                self.advance(head, head.seq + 1, apply(head.state, entry))
+            return Committed(head.seq + 1, conflicts)
 
     def _invalid(self, key: str, exc: Exception) -> RegistryError:
         return RegistryError(

@@ -4,7 +4,6 @@ the next reader, nothing is lost."""
 
 from __future__ import annotations
 
-import contextlib
 import threading
 
 import pytest
@@ -15,22 +14,8 @@ from registry_pipeline.core.objstore.ledger import Head, Ledger
 
 
 def add(ledger: Ledger, name: str) -> int:
-    """One change: the state is the list of names; retried until it wins. Its entry's seq."""
-    while True:
-        head = ledger.head()
-        for seq, entry in ledger.pending(head):  # complete a writer that stopped halfway
-            try:
-                head = ledger.advance(head, seq, _apply(head.state, entry))
-            except Conflict:
-                break
-        else:
-            try:
-                ledger.append(head.seq + 1, name)
-            except Conflict:
-                continue
-            with contextlib.suppress(Conflict):  # a reader completed it for us
-                ledger.advance(head, head.seq + 1, _apply(head.state, name))
-            return head.seq + 1
+    """One change: the state is the list of names. Its entry's seq."""
+    return ledger.commit(lambda _head: name, _apply).seq
 
 
 def _apply(state: str, entry: str) -> str:
