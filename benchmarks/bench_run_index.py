@@ -1,6 +1,7 @@
 """(k) The run index: `registry runs` next to DuckDB, on the same million-record JSONL.
 
-Usage: `.venv/bin/python benchmarks/bench_run_index.py [--records 1000000] [--seed 4] [--json]`.
+Usage: `.venv/bin/python benchmarks/bench_run_index.py [--records 1000000] [--seed 4] [--json]`;
+`--only bulk` times the bulk append alone (below), `--repeat` times, and nothing else.
 
 The data is benchmarks/gen_run_index.py's: `--records` RUN records (about 10% of them augmenting an
 earlier run) and the overrides they name, generated once into benchmarks/_data/run_index/ and
@@ -72,6 +73,7 @@ from benchmarks._run_index_answers import (
     reference_answers,
     same_records,
 )
+from benchmarks._run_index_bulk import bulk_runs, summary
 from benchmarks._run_index_data import (
     DEFAULT_SINCE,
     DEFAULT_UNTIL,
@@ -186,6 +188,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             "  .venv/bin/python benchmarks/bench_run_index.py --records 20000 --repeat 3\n"
             "  .venv/bin/python benchmarks/bench_run_index.py --skip-ours --json\n"
             "  .venv/bin/python benchmarks/bench_run_index.py --keep      # keep the workspace\n"
+            "  .venv/bin/python benchmarks/bench_run_index.py --only bulk --repeat 3\n"
             "\n"
             "Data: benchmarks/_data/run_index/ (git-ignored; the generated records are kept and\n"
             "reused for the same --records and --seed, the workspace is removed unless --keep).\n"
@@ -200,6 +203,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--since", help=f"list: first day (default {DEFAULT_SINCE})")
     parser.add_argument("--until", help=f"list: last day (default {DEFAULT_UNTIL})")
     parser.add_argument("--skip-ours", action="store_true", help="time DuckDB only")
+    parser.add_argument(
+        "--only",
+        choices=["bulk"],
+        help="bulk: time only the bulk append into an empty index, --repeat times (wall, CPU, "
+        "peak RSS, load; DuckDB not needed)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the workspace")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     return parser.parse_args(argv)
@@ -208,6 +217,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Generate or reuse the data, time both sides, print the tables (and JSON)."""
     args = parse_args(argv)
+    if args.only == "bulk":
+        return _bulk_only(args)
     try:
         import duckdb
     except ImportError:
@@ -314,6 +325,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     disagree = [row for row in rows if False in (row.agree, row.records_agree)]
     wrong_reference = [row for row in rows if row.reference_ids not in (None, row.duckdb_ids)]
     return 1 if disagree or wrong_reference else 0
+
+
+def _bulk_only(args: argparse.Namespace) -> int:
+    """`--only bulk`: the bulk append alone, `--repeat` times."""
+    missing = ours_available()
+    if missing is not None:
+        print(f"registry runs is not available: {missing}", file=sys.stderr)
+        return 2
+    data = dataset(args.records, args.seed)
+    found = bulk_runs(data, args.repeat, args.keep)
+    found["machine"] = machine_info(cache_dropped=False)
+    print(summary(found, data.records))
+    if args.json:
+        print(json.dumps(found, indent=2))
+    return 0
 
 
 if __name__ == "__main__":

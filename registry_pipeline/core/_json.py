@@ -10,12 +10,14 @@ conversion) can turn bad input into an internal error.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import itertools
 import json
 import math
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
@@ -238,3 +240,106 @@ def loads_compact(text: str) -> Any:
     else:
         encoded = "".join(_ENCODE_ACYCLIC(value, 0))
     return value if encoded == text else NOT_COMPACT
+
+
+@dataclass(frozen=True)
+class CompactLines:
+    """The values of lines each written as `dumps_compact` writes its value (`compact_lines`)."""
+
+    values: list[Any]
+    sizes: list[int]
+    """Each line's length in UTF-8 bytes."""
+    plain: bool
+    """Whether they hold no integer beyond +-2**53: being parsed (JSON types only, finite
+    floats), both schema engines read them alike then (`seal._compiled_schema.plain`)."""
+
+
+def compact_lines(text: str) -> CompactLines | None:
+    """`[loads_compact(line) for line in text.split("\\n")]` when it vouches for every line, else
+    None (ask each line), in a few C calls: the lines are parsed as the items of one array, and
+    their encodings joined by newlines must be `text` (no encoding holds a newline, so each line
+    is its item's encoding: the whole text of one value). The same depth bound (each line's
+    brackets counted) and no raw lone surrogate, as `loads_compact` asks.
+
+    Without a float among the values, a long text's values are encoded by pydantic-core's
+    `to_json`, which writes what `dumps_compact` writes for every such value (tested code point
+    by code point; a lone surrogate it refuses); a float (whose exponent the two spell apart)
+    leaves the proof to the C encoder `dumps_compact` runs."""
+    if _ENCODE_ACYCLIC is None or not text:
+        return None
+    joined = "[" + text.replace("\n", ",") + "]"
+    if joined.count("[") + joined.count("{") > MAX_DEPTH + 1 and _deepest(text) > MAX_DEPTH:
+        return None
+    if not text.isascii() and _SURROGATE.search(text):
+        return None
+    floats: list[str] = []
+    long: list[str] = []
+    try:
+        values, end = _scanner(floats.append, long.append)(joined, 0)
+    except (StopIteration, ValueError, RecursionError):
+        return None
+    if end != len(joined) or len(values) != text.count("\n") + 1:
+        return None
+    encode = _fast_encoder() if len(values) >= FAST_LINES and not floats else None
+    if encode is None:
+        encoded = list(map("".join, map(_ENCODE_ACYCLIC, values, itertools.repeat(0))))
+        if "\n".join(encoded) != text:
+            return None
+        sizes = list(map(len, encoded)) if text.isascii() else [len(e.encode()) for e in encoded]
+        return CompactLines(values, sizes, not long)
+    try:
+        written = list(map(encode, values))
+    except ValueError:  # a lone surrogate (pydantic-core's PydanticSerializationError)
+        return None
+    if b"\n".join(written) != text.encode("utf-8"):
+        return None
+    return CompactLines(values, list(map(len, written)), not long)
+
+
+FAST_LINES = 256
+"""Lines from which `compact_lines` encodes with pydantic-core (imported on first use)."""
+LONG_INT = 15
+"""Digits (with the sign) an integer within +-2**53 surely has at most."""
+
+
+def _scanner(
+    floats: Callable[[str], object], long: Callable[[str], object]
+) -> Callable[[str, int], tuple[Any, int]]:
+    """The C scanner of `loads_compact`, giving the text of each float to `floats` and of each
+    integer longer than LONG_INT characters to `long`."""
+
+    def noted_float(text: str) -> float:
+        floats(text)
+        return _finite_float(text)
+
+    def noted_int(text: str) -> int:
+        if len(text) > LONG_INT:
+            long(text)
+        return _bounded_int(text)
+
+    decoder = json.JSONDecoder(
+        parse_constant=_no_constant, parse_int=noted_int, parse_float=noted_float
+    )
+    return decoder.scan_once  # type: ignore[attr-defined,no-any-return]
+
+
+def prepare_encoder() -> None:
+    """Import the encoder `compact_lines` uses for long texts now (e.g. before forking)."""
+    _fast_encoder()
+
+
+@functools.cache
+def _fast_encoder() -> Callable[[Any], bytes] | None:
+    """pydantic-core's `to_json` (None without it)."""
+    try:
+        from pydantic_core import to_json
+    except ImportError:  # pragma: no cover - pydantic is a dependency
+        return None
+    return to_json
+
+
+def _deepest(text: str) -> int:
+    """The most brackets (`[` and `{`) on one line of `text`."""
+    lines = text.split("\n")
+    opened = map(str.count, lines, itertools.repeat("["))
+    return max(map(int.__add__, opened, map(str.count, lines, itertools.repeat("{"))))

@@ -6,8 +6,8 @@ key against each other (later times only) and against the coordination rules; th
 spooled (`intake`). Under the lock the sidecar is brought up to the log, a torn last line
 refuses, the records are checked against the runs the index has (an augmenting record must be
 later than the run's latest), and only then is the spool appended to the log in one pass,
-fsynced (on any failure the log is cut back to its size before), and indexed from what was noted
-while checking (`appended`).
+fsynced (on any failure the log is cut back to its size before: `written`), and indexed from what
+was noted while checking (`appended`: the rows inserted meanwhile, committed once fsynced).
 
 A retry is safe: records the log holds already, byte for byte and in order, are "already
 appended" (nothing written), a partial overlap is one PARTIAL_RETRY problem (`retry`). Once the
@@ -29,16 +29,17 @@ from typing import IO, Any
 from registry_pipeline.core._json import gc_paused
 from registry_pipeline.core.errors import RegistryError, problem_object
 from registry_pipeline.core.pointers._lock import DEFAULT_TIMEOUT
-from registry_pipeline.core.run_index import parallel, retry
+from registry_pipeline.core.run_index import parallel, retry, sidecar
 from registry_pipeline.core.run_index.appended import Rows, index_rows
 from registry_pipeline.core.run_index.checked import Context
 from registry_pipeline.core.run_index.given import Batch, Readable, read_blocks
-from registry_pipeline.core.run_index.index import LogIndex, torn_error
+from registry_pipeline.core.run_index.index import IndexState, LogIndex, torn_error
 from registry_pipeline.core.run_index.intake import Intake
 from registry_pipeline.core.run_index.order import Order
 from registry_pipeline.core.run_index.parallel import Item
 from registry_pipeline.core.run_index.records import RecordProblem, RecordsError
 from registry_pipeline.core.run_index.rules import CHUNK, RecordRules
+from registry_pipeline.core.run_index.written import LogWrite
 from registry_pipeline.core.seal._faults import crash_point
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.seal.schemas import SchemaCatalog
@@ -285,48 +286,54 @@ def _append_locked(
         start = os.fstat(fd).st_size
         if start != state.covered:
             raise torn_error(index, state)  # written by hand since the sync: look again
-        result.bytes = _write_all(index, spool, fd, start)
-        result.appended = order.count
-        result.augmented = order.count - order.new_keys  # batch-sized work, never index-sized
-        result.first_line = state.lines + 1
-        crash_point("run_index_written")
-        _index_written(index, fd, start, result, order, rows)
+        _write_and_index(index, spool, fd, state, result, order, rows)
     finally:
         os.close(fd)
 
 
-def _write_all(index: LogIndex, spool: IO[bytes], fd: int, start: int) -> int:
-    """Append the spool to the log at `start` and fsync it; on any failure cut the log back to
-    `start` (all or none) and say that nothing was appended."""
-    spool.seek(0)
-    try:
-        written = _copy(spool, fd)
-        os.fsync(fd)
-    except BaseException as exc:
-        os.ftruncate(fd, start)
-        os.fsync(fd)
-        if isinstance(exc, OSError):
-            raise RegistryError(
-                f"cannot append to the log ({exc.strerror or exc}): nothing was appended (the "
-                f"log is cut back to its {start} bytes)",
-                code="IO_ERROR",
-                path=str(index.log),
-            ) from None
-        raise
-    return written
-
-
-def _index_written(
-    index: LogIndex, fd: int, start: int, result: AppendResult, order: Order, rows: Rows
+def _write_and_index(
+    index: LogIndex,
+    spool: IO[bytes],
+    fd: int,
+    state: IndexState,
+    result: AppendResult,
+    order: Order,
+    rows: Rows,
 ) -> None:
-    """Index the lines just committed; a failure leaves the sidecar behind the log, which is
+    """Append the spool to the log (`written.LogWrite`, in a thread) while the sidecar's rows are
+    inserted; the sidecar commits once the records are fsynced (a failed write rolls it back:
+    nothing appended). A failure of the sidecar after that leaves it behind the log, which is
     consistent (the next sync indexes them), and is said as SIDECAR_STALE."""
-    why = index.fallback.message if index.private and index.fallback else None
+    start = state.covered
     try:
-        index_rows(index.db, index.spec, fd, start, order, rows)
+        previous: int | None = int(sidecar.meta(index.db).get("covered", "0")) if start else 0
+    except (sqlite3.Error, ValueError):
+        previous = None  # the sidecar's problem, said by `index_rows`: no digests meanwhile
+    writing = LogWrite(str(index.log), spool, fd, start, previous)
+
+    def committed() -> None:
+        """The records written and fsynced (once), or the write's error: nothing appended."""
+        if not result.appended:
+            result.bytes = writing.wait()
+            result.appended = order.count
+            result.augmented = order.count - order.new_keys  # batch-sized work
+            result.first_line = state.lines + 1
+            crash_point("run_index_written")
+
+    def written() -> list[bytes] | None:
+        committed()
+        return writing.digests()
+
+    why = index.fallback.message if index.private and index.fallback else None
+    writing.start()
+    try:
+        index_rows(index.db, index.spec, fd, start, order, rows, written)
     except (sqlite3.Error, OSError) as exc:
+        committed()  # the append stands only once written: a failed write raises here
         index.close()
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    finally:
+        writing.wait_quietly()
     if why is None:
         crash_point("run_index_indexed")
         return
@@ -340,18 +347,3 @@ def _index_written(
             "--reindex` rebuilds it",
         )
     )
-
-
-def _copy(spool: IO[bytes], fd: int) -> int:
-    total = 0
-    while True:
-        block = spool.read(1 << 20)
-        if not block:
-            return total
-        if total:
-            crash_point("run_index_block")  # between two writes: the log holds a prefix
-        view = memoryview(block)
-        while view:
-            count = os.write(fd, view)
-            view = view[count:]
-            total += count

@@ -7,7 +7,7 @@ them (`sidecar.refresh` reads lines back): one `records` row each, and per run
 either one `runs` row (a run the index did not have: its first and latest record and its count,
 the latter being its last, as the batch's records of a run come in order) or, for a run the index
 had, the same upserts, record by record. The rows are fed to SQLite by iterators, not Python
-loops, and the log's blocks are hashed meanwhile in another thread.
+loops, while the records are written to the log in another thread (`written`).
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ import itertools
 import operator
 import os
 import sqlite3
-import threading
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from registry_pipeline.core.run_index import sidecar
@@ -59,51 +58,39 @@ def index_rows(
     start: int,
     order: Order,
     rows: Rows,
+    written: Callable[[], list[bytes] | None],
 ) -> None:
-    """Index the records an append wrote at `start` through `fd` (the caller holds the lock, the
-    sidecar covered exactly `start` bytes, and `order.against` found the runs it had)."""
-    before = os.fstat(fd)
+    """Index the records an append writes at `start` through `fd` (the caller holds the lock, the
+    sidecar covered exactly `start` bytes, and `order.against` found the runs it had). The rows
+    are inserted while the records are written; `written()` waits for them to be fsynced and
+    gives the digests of the log's blocks from the one holding what the sidecar covered (None:
+    hashed here; its error, the write's, rolls the rows back): only then is the sidecar's
+    transaction finished."""
     seq, line = sidecar.counters(db)
     end = start + rows.bytes
-    previous = int(sidecar.meta(db).get("covered", "0")) if start else 0
-    digests: list[bytes] = []
-    failed: list[BaseException] = []
-
-    def digest() -> None:
-        try:
-            digests.extend(sidecar.block_digests(fd, previous, end))
-        except BaseException as exc:  # said by the indexing thread, after the join
-            failed.append(exc)
-
-    hashing = threading.Thread(target=digest, daemon=True)
-    hashing.start()
-    try:
-        with sidecar.transaction(db):
-            rebuilt = order.count >= seq  # no fewer rows than the sidecar has: index them after
-            if rebuilt:
-                sidecar.drop_query_indexes(db)
-            db.executemany(
-                "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?)",
-                _records(order, rows, seq, line, start),
-            )
-            if order.known:
-                db.executemany(sidecar.upsert_sql(spec), _upserts(order, rows, seq))
-            lanes = "".join(f", l{i}" for i in range(len(spec.lanes)))
-            db.executemany(
-                "INSERT INTO runs (key, first_t, first_seq, last_t, last_c, last_seq, n, "
-                f"{', '.join(sidecar.MARKS)}{lanes}) VALUES "
-                f"(?, ?, ?, ?, ?, ?, ?{', ?' * (len(sidecar.MARKS) + len(spec.lanes))})",
-                _new_runs(order, rows, seq),
-            )
-            if rebuilt:
-                sidecar.create_query_indexes(db)
-            hashing.join()
-            if failed:
-                raise failed[0]
-            count = order.count
-            sidecar.finish(db, fd, start, end, seq + count, line + count, before, digests)
-    finally:
-        hashing.join()
+    with sidecar.transaction(db):
+        rebuilt = order.count >= seq  # no fewer rows than the sidecar has: index them after
+        if rebuilt:
+            sidecar.drop_query_indexes(db)
+        db.executemany(
+            "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?)",
+            _records(order, rows, seq, line, start),
+        )
+        if order.known:
+            db.executemany(sidecar.upsert_sql(spec), _upserts(order, rows, seq))
+        lanes = "".join(f", l{i}" for i in range(len(spec.lanes)))
+        db.executemany(
+            "INSERT INTO runs (key, first_t, first_seq, last_t, last_c, last_seq, n, "
+            f"{', '.join(sidecar.MARKS)}{lanes}) VALUES "
+            f"(?, ?, ?, ?, ?, ?, ?{', ?' * (len(sidecar.MARKS) + len(spec.lanes))})",
+            _new_runs(order, rows, seq),
+        )
+        if rebuilt:
+            sidecar.create_query_indexes(db)
+        digests = written()
+        before = os.fstat(fd)
+        count = order.count
+        sidecar.finish(db, fd, start, end, seq + count, line + count, before, digests)
 
 
 def _records(

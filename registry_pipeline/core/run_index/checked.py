@@ -7,7 +7,9 @@ one, what the rest of the append needs, compactly (it crosses processes): its li
 (the first MAX_LISTED with their messages), whether the overrides or coordination rules can say
 anything about it (`rules.relevant`; only those records themselves are kept), and its line as it
 will be appended (unless the block is appended as given). After the first invalid record of a
-batch, only problems are gathered: the append is refused anyway.
+batch, only problems are gathered: the append is refused anyway. A batch of valid records parsed
+from compact lines is checked a column at a time instead (`columns.check_batch`), finding the
+same.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.run_index.fields import field_problems
-from registry_pipeline.core.run_index.given import Batch, parse_block
+from registry_pipeline.core.run_index.given import Batch
 from registry_pipeline.core.run_index.order import times
 from registry_pipeline.core.run_index.records import (
     MAX_LISTED,
@@ -76,20 +78,9 @@ class Checked:
     """The valid records as appended; None: the block itself (every line compact)."""
 
 
-def check_block(context: Context, first: int, block: bytes, origin: str) -> Checked:
-    """`check_batch` of the records of a block of whole lines (`given.parse_block`)."""
-    try:
-        batch = parse_block(block, first, origin)
-    except UsageError as exc:
-        return Checked(error=exc)
-    found = check_batch(context, batch)
-    if found.data is None and not block.endswith(b"\n"):
-        found.data = batch.appended  # the last line, given without its newline
-    return found
-
-
-def check_batch(context: Context, batch: Batch) -> Checked:
-    """Check each record of `batch` alone (see the module)."""
+def check_each(context: Context, batch: Batch) -> Checked:
+    """Check each record of `batch` alone (see the module), record by record: the reference
+    the column-wise check (`columns.check_batch`) shortcuts."""
     spec, schemas, view, heads = context.spec, context.schemas, context.view, context.heads
     found = Checked()
     encoded: list[bytes] | None = [] if batch.appended is None else None
@@ -160,14 +151,14 @@ def _columns(
         list(named),
     ]
     values: dict[str, str] = {}  # each lane value once
-    found.lanes = [
-        list(map(values.setdefault, column, column))
-        if all(value.__class__ is str for value in column)
-        else [_lane(value, values) for value in column]
-        for column in (zip(*lanes, strict=True) if lane_count else ())
-    ]
+    found.lanes = [lane_values(list(column), values) for column in zip(*lanes, strict=True)]
+    if not lane_count:
+        found.lanes = []
 
 
-def _lane(value: Any, values: dict[str, str]) -> str | None:
-    shown = lane_value(value)
-    return shown if shown is None else values.setdefault(shown, shown)
+def lane_values(values: list[Any], seen: dict[str, str]) -> list[str | None]:
+    """One lane's values as the sidecar holds them (`lane_value`), each distinct value once."""
+    if set(map(type, values)) == {str}:
+        return list(map(seen.setdefault, values, values))
+    shown = map(lane_value, values)
+    return [value if value is None else seen.setdefault(value, value) for value in shown]

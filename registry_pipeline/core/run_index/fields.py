@@ -15,6 +15,8 @@ build's `log_problems` alike (`field_problems`):
 
 from __future__ import annotations
 
+import itertools
+import operator
 import os
 import re
 import unicodedata
@@ -51,6 +53,15 @@ def path_problem(value: str) -> tuple[str, str] | None:
     if _PLAIN_POSIX.fullmatch(value):
         return None  # what `named_file_problem` says of it, without path objects
     return named_file_problem(value)
+
+
+def odd_paths(values: list[Any]) -> list[int]:
+    """The positions of the values that are not plain POSIX absolute paths (strings that
+    `path_problem` passes without path objects): only those need asking."""
+    match = _PLAIN_POSIX.fullmatch
+    if set(map(type, values)) == {str}:
+        return list(itertools.compress(itertools.count(), map(operator.not_, map(match, values))))
+    return [at for at, value in enumerate(values) if type(value) is not str or not match(value)]
 
 
 def named_file_problem(value: str) -> tuple[str, str] | None:

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from registry_pipeline.core._json import (
     NOT_COMPACT,
     JSONDecodeProblem,
+    compact_lines,
     loads_compact,
     loads_strict,
 )
@@ -46,6 +47,8 @@ class Batch:
     none blank); None: each record is encoded."""
     sizes: list[int] | None = None
     """With `appended`: each line's length in bytes, without its newline."""
+    plain: bool = False
+    """Whether the records are known to be plain (`_json.CompactLines.plain`)."""
 
 
 def read_batches(stream: Readable, origin: str) -> Iterator[Batch]:
@@ -72,9 +75,15 @@ def parse_block(block: bytes, first: int, origin: str) -> Batch:
     """The records of `block` (whole lines, the first being input line `first`); the first line
     that does not parse is refused (RECORD_UNPARSABLE) with its line and column."""
     try:
-        lines = block.decode("utf-8").split("\n")
+        text = block.decode("utf-8")
     except UnicodeDecodeError:
         return _strict_lines(block.split(b"\n"), first, origin)
+    appended = block if block.endswith(b"\n") else block + b"\n"
+    found = compact_lines(text[:-1] if block.endswith(b"\n") else text)
+    if found is not None:
+        records = list(zip(range(first, first + len(found.values)), found.values, strict=True))
+        return Batch(records, appended, found.sizes, plain=found.plain)
+    lines = text.split("\n")
     if block.endswith(b"\n"):
         lines.pop()
     values = [loads_compact(line) for line in lines]
@@ -85,7 +94,6 @@ def parse_block(block: bytes, first: int, origin: str) -> Batch:
         sizes = list(map(len, lines))
     else:
         sizes = [len(line) for line in block.split(b"\n")[: len(lines)]]
-    appended = block if block.endswith(b"\n") else block + b"\n"
     return Batch(records, appended, sizes)
 
 
@@ -143,7 +151,10 @@ def _blocks(head: bytes, stream: Readable, origin: str) -> Iterator[tuple[int, b
             block, pending = pending[: cut + 1], pending[cut + 1 :]
             yield from _bounded(block, number, origin)
             number += block.count(b"\n")
-        if len(pending) - pending.rfind(b"\n") - 1 > MAX_LINE_BYTES:  # the unfinished line
+        whole = pending.rfind(b"\n") + 1
+        if len(pending) - whole > MAX_LINE_BYTES:  # the unfinished line
+            if whole:  # the lines before it first: a problem of theirs comes first
+                yield number, pending[:whole]
             raise _too_long(origin, number + pending.count(b"\n"))
         if done:
             break

@@ -13,6 +13,8 @@ updated after it (AUGMENT_NOT_LATER); equal in both: not later.
 from __future__ import annotations
 
 import itertools
+import operator
+import re
 import sqlite3
 from array import array
 from collections.abc import Iterator, Sequence
@@ -30,6 +32,24 @@ def times(spec: IndexSpec, record: dict[str, Any]) -> tuple[int, int]:
         created = EARLIEST
     updated = parse_time(record.get(spec.updated)) if record.get(spec.updated) else None
     return created, (created if updated is None else updated)
+
+
+_SEED_MINUTE = re.compile("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}Z")
+"""The seed's time to the minute (`YYYY-MM-DDTHH:MMZ`)."""
+
+
+def parse_times(values: list[Any]) -> list[int | None]:
+    """`parse_time` of each value; when all are the seed's times to the minute, each distinct day
+    and each distinct minute is read once (by `parse_time` itself), and a time is their sum."""
+    if set(map(type, values)) != {str} or not all(map(_SEED_MINUTE.fullmatch, values)):
+        return list(map(parse_time, values))
+    days = list(map(operator.getitem, values, itertools.repeat(slice(0, 10))))
+    minutes = list(map(operator.getitem, values, itertools.repeat(slice(11, 16))))
+    day = {text: parse_time(f"{text}T00:00Z") for text in set(days)}
+    minute = {text: parse_time(f"1970-01-01T{text}Z") for text in set(minutes)}
+    if None in day.values() or None in minute.values():
+        return list(map(parse_time, values))
+    return list(map(operator.add, map(day.__getitem__, days), map(minute.__getitem__, minutes)))
 
 
 class Order:
@@ -83,9 +103,9 @@ class Order:
         first.update(kept)
         if len(ordered) == len(keys) and not known:
             return  # no key given twice: nothing to place
-        for at, key in enumerate(keys, start=base):
-            if first[key] != at:
-                self._place(at, key)
+        later = map(operator.ne, map(first.__getitem__, keys), itertools.count(base))
+        for at in itertools.compress(itertools.count(base), later):  # found in C
+            self._place(at, keys[at - base])
 
     def _place(self, at: int, key: str) -> None:
         """The record at `at`, of a key given before: later than the key's latest, or not."""
@@ -115,6 +135,9 @@ class Order:
         has at an equal or later place."""
         self.new_keys = 0
         self.known = set()
+        if index.execute("SELECT 1 FROM runs LIMIT 1").fetchone() is None:
+            self.new_keys = len(self._first)  # an empty index has none of them
+            return
         keys = iter(self._first.items())
         while part := list(itertools.islice(keys, 500)):
             marks = ", ".join("?" * len(part))
@@ -152,8 +175,11 @@ class Order:
     def new_runs(self) -> tuple[list[str], array[int], array[int], list[int]]:
         """Of each key the index did not have (`against`), in the order first given: the key,
         the positions of its first and of its latest record, and its record count."""
-        keys = [key for key in self._first if key not in self.known]
-        firsts = array("q", map(self._first.__getitem__, keys))
+        if self.known:
+            keys = [key for key in self._first if key not in self.known]
+            firsts = array("q", map(self._first.__getitem__, keys))
+        else:
+            keys, firsts = list(self._first), array("q", self._first.values())
         latests = array("q", map(self._top.get, keys, firsts))
         return keys, firsts, latests, list(map(self._counts.get, keys, itertools.repeat(1)))
 

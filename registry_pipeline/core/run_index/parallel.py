@@ -19,7 +19,10 @@ from collections import deque
 from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures import Future
 
-from registry_pipeline.core.run_index.checked import Checked, Context, check_batch, check_block
+from registry_pipeline.core._json import gc_paused
+from registry_pipeline.core.run_index import columns
+from registry_pipeline.core.run_index.checked import Checked, Context
+from registry_pipeline.core.run_index.columns import check_batch, check_block
 from registry_pipeline.core.run_index.given import Batch
 
 Item = Batch | tuple[int, bytes]
@@ -89,9 +92,7 @@ def _in_workers(
     from concurrent.futures import ProcessPoolExecutor
 
     global _CONTEXT
-    schema = context.schemas.for_artifact(context.spec.artifact)
-    if schema is not None:
-        context.schemas.prepare(schema.schema_id)  # compiled once, inherited by every worker
+    columns.prepare(context)  # compiled and imported once, inherited by every worker
     pending: deque[tuple[Future[Checked] | Failure, bytes | None]] = deque()
     outer, _CONTEXT = _CONTEXT, context
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
@@ -125,9 +126,11 @@ def _taken(
 
 def _worker_block(first: int, block: bytes, origin: str) -> Checked:
     assert _CONTEXT is not None
-    return check_block(_CONTEXT, first, block, origin)
+    with gc_paused():  # a block parses into many thousand acyclic objects
+        return check_block(_CONTEXT, first, block, origin)
 
 
 def _worker_batch(batch: Batch) -> Checked:
     assert _CONTEXT is not None
-    return check_batch(_CONTEXT, batch)
+    with gc_paused():
+        return check_batch(_CONTEXT, batch)

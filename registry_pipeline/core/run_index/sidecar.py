@@ -328,13 +328,13 @@ def marks(spec: IndexSpec, record: dict[str, Any]) -> Marks:
         int(success),
         int(failure),
         int(bool(checks)),
-        _LIST(checks) if checks else "[]",
-        _LIST(gates) if gates else "[]",
+        list_text(checks) if checks else "[]",
+        list_text(gates) if gates else "[]",
         named_override(record),
     )
 
 
-_LIST = json.JSONEncoder(ensure_ascii=False).encode
+list_text = json.JSONEncoder(ensure_ascii=False).encode
 """A list of fields as JSON, as `json.dumps` writes it (`runs failed --json` shows it so)."""
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import array
 import functools
+import json
 import math
 import re
 import sys
@@ -68,6 +69,46 @@ def compile_check(schema_id: str, documents: Mapping[str, Any]) -> Callable[[Any
             return False
 
     return check
+
+
+def compile_batch_check(
+    schema_id: str, documents: Mapping[str, Any]
+) -> Callable[[list[Any], bool], bool] | None:
+    """`compile_check` for many instances at once, in one jsonschema-rs call: True only where
+    the check of each would be True (an array of them against `items` referring to the schema).
+    None when the schema's own `$id` is not `schema_id`, or it uses dynamic references (whose
+    scope the wrapper would change)."""
+    import jsonschema_rs
+
+    document = documents.get(schema_id)
+    if not isinstance(document, dict) or document.get("$id") != schema_id or "#" in schema_id:
+        return None
+    try:
+        translated = _translate(schema_id, documents)
+        if any(_DYNAMIC.search(json.dumps(doc)) for doc in translated.values()):
+            return None
+        registry = jsonschema_rs.Registry(translated.items(), draft=jsonschema_rs.Draft202012)
+        wrapper = {"$schema": DRAFT, "type": "array", "items": {"$ref": schema_id}}
+        is_valid = jsonschema_rs.Draft202012Validator(
+            wrapper, validate_formats=False, registry=registry, offline=True
+        ).is_valid
+    except (_Unsure, ValueError, TypeError, jsonschema_rs.ReferencingError):
+        return None
+
+    def check(instances: list[Any], known_plain: bool) -> bool:
+        """True only if jsonschema would find every one of `instances` valid (`known_plain`:
+        the caller knows them `plain`)."""
+        if not known_plain and not plain(instances):
+            return False
+        try:
+            return is_valid(instances)
+        except (ValueError, TypeError):
+            return False
+
+    return check
+
+
+_DYNAMIC = re.compile(r'"\$(dynamicRef|dynamicAnchor|recursiveRef|recursiveAnchor)"')
 
 
 def plain(value: Any) -> bool:

@@ -233,6 +233,25 @@ class SchemaCatalog:
                 break
         return found
 
+    def is_all_valid(self, schema_id: str, instances: list[Any], *, plain: bool = False) -> bool:
+        """Whether `validate` finds no violation in any of `instances`: one jsonschema-rs call
+        over them all decides when it vouches for them, else each is validated (up to the first
+        invalid one). `plain`: the caller knows them plain (`_compiled_schema.plain`)."""
+        batch = self._batch_check(schema_id)
+        if batch is not None and batch(instances, plain):
+            return True
+        return not any(self.validate(schema_id, instance, limit=1) for instance in instances)
+
+    @functools.cache  # noqa: B019 - a catalog lives as long as the process, by design
+    def _batch_check(self, schema_id: str) -> Callable[[list[Any], bool], bool] | None:
+        """`_fast_check` of many instances in one call (`compile_batch_check`), or None."""
+        from registry_pipeline.core.seal._compiled_schema import compile_batch_check
+
+        if self._fast_check(schema_id) is None:
+            return None
+        documents = {sid: schema.document for sid, schema in self.schemas.items()}
+        return compile_batch_check(schema_id, documents)
+
     def prepare(self, *schema_ids: str) -> None:
         """Compile these schemas' checks now (e.g. before forking workers, which inherit them)."""
         for schema_id in schema_ids:

@@ -1,14 +1,17 @@
 """Each shortcut a bulk append takes decides exactly as the rule it shortcuts: compact JSON lines
-parsed by the C parser (`loads_compact`) against `loads_strict`, the seed's times read directly
-against `datetime.fromisoformat`, plain POSIX paths against the path objects, file lookups
-against `Path.exists`, predicates over (type, value) sets against each condition, the failed
-uniqueness checks against a scan of every field."""
+parsed by the C parser (`loads_compact`) against `loads_strict`, a block of them at once
+(`compact_lines`, pydantic-core's encoder among them) against each line, the seed's times read
+directly (and a day and a minute at a time) against `datetime.fromisoformat`, plain POSIX paths
+against the path objects, file lookups (one by one, and many at once) against `Path.exists`,
+predicates over (type, value) sets against each condition, the failed uniqueness checks against
+a scan of every field."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
+import re
 import sys
 import unicodedata
 from pathlib import Path
@@ -21,14 +24,23 @@ from hypothesis import strategies as st
 from registry_pipeline.core._json import (
     NOT_COMPACT,
     JSONDecodeProblem,
+    _fast_encoder,
+    compact_lines,
     dumps_compact,
     loads_compact,
     loads_strict,
 )
-from registry_pipeline.core.run_index.fields import CONTROL, named_file_problem, path_problem
+from registry_pipeline.core.run_index.fields import (
+    CONTROL,
+    named_file_problem,
+    odd_paths,
+    path_problem,
+)
 from registry_pipeline.core.run_index.files import KEPT, FileLookup
+from registry_pipeline.core.run_index.order import parse_times
 from registry_pipeline.core.run_index.spec import Condition, Predicate, _parsed_iso, parse_time
 from registry_pipeline.core.run_index.uniqueness import FAIL, failed_checks, is_check
+from registry_pipeline.core.seal._compiled_schema import plain
 
 TEXT = st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=8)
 """Strings UTF-8 can hold (no lone surrogate)."""
@@ -39,11 +51,14 @@ SCALARS = (
     | st.floats(allow_nan=False, allow_infinity=False)
     | TEXT
 )
-VALUES = st.recursive(
-    SCALARS,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4),
-    max_leaves=12,
-)
+
+
+def VALUES_OF(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """Lists and objects of `inner`."""
+    return st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4)
+
+
+VALUES = st.recursive(SCALARS, VALUES_OF, max_leaves=12)
 
 
 def _strict(text: str) -> tuple[str, Any]:
@@ -261,3 +276,122 @@ def test_predicates_hold_as_their_conditions_do(
 def test_failed_checks_are_every_check_field_that_failed(record: dict[str, Any]) -> None:
     expected = [field for field, value in record.items() if value == FAIL and is_check(field)]
     assert failed_checks(record) == expected
+
+
+# --- blocks of compact lines --------------------------------------------------------------
+
+LINE_KINDS = st.sampled_from(["compact"] * 5 + ["spaced", "ascii", "blank", "bad", "float"])
+BAD_LINES = [
+    '{"a":1,"a":2}',
+    '{"a":NaN}',
+    '{"a":1e999}',
+    '{"a":"\\ud800"}',
+    "[" * 201 + "]" * 201,
+    '{"a":' + "9" * 1001 + "}",
+    '{"a":1} {"b":2}',
+    '{"a":1},{"b":2}',
+    '{"a":[1',
+    "2]}",
+    '{"a":"}',
+    "",
+    " ",
+    "\x00",
+]
+
+
+@st.composite
+def block_lines(draw: st.DrawFn) -> list[str]:
+    """Lines of a block: most compact, some spelt otherwise, blank, bad or holding floats."""
+    found = []
+    for _ in range(draw(st.integers(1, 12))):
+        kind, value = draw(LINE_KINDS), draw(VALUES)
+        if kind == "compact":
+            found.append(dumps_compact(value))
+        elif kind == "spaced":
+            found.append(json.dumps(value, ensure_ascii=False))
+        elif kind == "ascii":
+            found.append(json.dumps(value))
+        elif kind == "float":
+            found.append(dumps_compact([value, draw(st.floats(allow_nan=False))]))
+        else:
+            found.append(draw(st.sampled_from(BAD_LINES)) if kind == "bad" else "")
+    return found * draw(st.sampled_from([1, 1, 1, 30]))  # 30: long enough for pydantic-core
+
+
+@settings(max_examples=400, deadline=None)
+@given(block_lines())
+def test_a_block_is_vouched_for_exactly_when_each_line_is(lines: list[str]) -> None:
+    each = [loads_compact(line) for line in lines]
+    found = compact_lines("\n".join(lines))
+    if NOT_COMPACT in each:
+        assert found is None
+        return
+    assert found is not None
+    assert found.values == each
+    assert list(map(dumps_compact, found.values)) == lines  # same types: 1, 1.0 and true apart
+    assert found.sizes == [len(line.encode()) for line in lines]
+    outside = [re.sub(r'"(?:[^"\\]|\\.)*"', "", x) for x in lines]  # strings taken out
+    integers = [n for x in outside for n in re.findall(r"(?<![0-9.eE+-])-?[0-9]+(?![0-9.eE])", x)]
+    assert found.plain is not any(len(n) > 15 for n in integers)  # +-2**53 has 16 digits
+    if found.plain:
+        assert plain(found.values)
+
+
+def test_pydantic_core_writes_every_code_point_as_dumps_compact_does() -> None:
+    to_json = _fast_encoder()
+    assert to_json is not None
+    points = [chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF]
+    for at in range(0, len(points), 4096):
+        text = "".join(points[at : at + 4096])
+        assert to_json(text) == dumps_compact(text).encode(), hex(at)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.recursive(SCALARS.filter(lambda v: not isinstance(v, float)), VALUES_OF, max_leaves=12))
+def test_pydantic_core_writes_values_without_floats_as_dumps_compact_does(value: Any) -> None:
+    to_json = _fast_encoder()
+    assert to_json is not None
+    assert to_json(value) == dumps_compact(value).encode()
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.builds(
+                "{}-{:02d}-{:02d}T{:02d}:{:02d}Z".format,
+                st.sampled_from(["2026", "1970", "0001", "9999", "٢٠٢٦"]),
+                st.integers(0, 13),
+                st.integers(0, 32),
+                st.integers(0, 25),
+                st.integers(0, 61),
+            ),
+            st.sampled_from(["2026-09-01T08:00:30Z", "2026-09-01", "", "x" * 17, None, 5]),
+        ),
+        max_size=20,
+    )
+)
+def test_times_read_a_day_and_a_minute_at_a_time_as_parse_time_reads_them(
+    values: list[Any],
+) -> None:
+    assert parse_times(values) == list(map(parse_time, values))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(PATHS, st.sampled_from([None, 1, "/srv/a/RUN_LOG.md"])), max_size=8))
+def test_only_the_odd_paths_need_asking(values: list[Any]) -> None:
+    odd = set(odd_paths(values))
+    for at, value in enumerate(values):
+        if at not in odd:
+            assert isinstance(value, str) and path_problem(value) is None
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX paths")
+def test_file_lookups_of_many_answer_as_path_exists(tmp_path: Path) -> None:
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "file").write_text("x")
+    names = ["dir/file", "dir/none", "gone/a", "gone/b", "gone//c", "gone/./d", "gone/", "gone/."]
+    paths = [f"{tmp_path}/{name}" for name in names] * 3
+    lookup = FileLookup()
+    assert lookup.exist_each(paths[:4]) == [Path(p).exists() for p in paths[:4]]
+    assert lookup.exist_each(paths) == [Path(p).exists() for p in paths]
