@@ -253,8 +253,8 @@ def run_rules_check(
             *(() if log is None else (log.registry_id,)),
         )
         reader = SnapshotReader(workspace, catalog, refers_to, pinned)
-        data = (path / spec.artifact).read_bytes()
-        problems = log_problems(workspace.root, catalog, spec, data, read=reader.read)
+        artifact = path / spec.artifact  # read a block at a time, never whole
+        problems = log_problems(workspace.root, catalog, spec, artifact, read=reader.read)
     except (RegistryError, OSError) as exc:
         return unreadable(exc)
     errors = [p for p in problems if p.severity == "error"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from registry_pipeline.core.append_only.baseline import DIAGNOSTICS_ARTIFACT
 from registry_pipeline.core.append_only.governed import published_files
 from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.gate.receipts import ReceiptStore
@@ -28,6 +29,7 @@ from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import Snapshot, list_snapshots, read_snapshot
 from registry_pipeline.core.write_path.content import TypeContent, content_of
 from registry_pipeline.core.write_path.findings import Finding
+from registry_pipeline.core.write_path.log_content import Keep, log_content
 from registry_pipeline.core.write_path.types import EntryType
 
 
@@ -52,8 +54,9 @@ class SnapshotReader:
         self.receipts = ReceiptStore(workspace)
         self.inputs: list[InputRef] = []
 
-    def read(self, _root: Path, entry_type: EntryType) -> TypeContent:
-        """`entry_type`'s entries as its registry's checked snapshot holds them."""
+    def read(self, _root: Path, entry_type: EntryType, keep: Keep | None = None) -> TypeContent:
+        """`entry_type`'s entries as its registry's checked snapshot holds them; of a log, read
+        a line at a time, only those whose latest view `keep` keeps (None: all)."""
         snapshot = self.snapshot_of(entry_type.registry_id)
         if snapshot is None:  # nothing sealed to check against: never the working tree
             self.inputs.append(InputRef(entry_type.registry_id, "", None))
@@ -75,6 +78,10 @@ class SnapshotReader:
             )
             return content
         self.inputs.append(InputRef(snapshot.registry_id, snapshot.run_id, snapshot.root_sha256))
+        if entry_type.layout == "log":  # never the whole log in memory, as bytes or records
+            payload = snapshot.payload().items()
+            sealed = (path for relpath, path in payload if relpath != DIAGNOSTICS_ARTIFACT)
+            return log_content(entry_type, sealed, keep)
         files = published_files(snapshot.path, snapshot.registry_id) or {}
         return content_of(entry_type, files)
 

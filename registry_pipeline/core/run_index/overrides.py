@@ -12,9 +12,9 @@ marks of `registry runs failed`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.run_index import query
@@ -24,11 +24,20 @@ from registry_pipeline.core.run_index.spec import IndexSpec, index_specs
 from registry_pipeline.core.run_index.uniqueness import OVERRIDE, failed_checks
 from registry_pipeline.core.workspace.catalog import RegistryCatalog
 from registry_pipeline.core.write_path.content import TypeContent
+from registry_pipeline.core.write_path.log_content import Keep
 from registry_pipeline.core.write_path.types import EntryType, entry_types
 
-Read = Callable[[Path, EntryType], TypeContent]
-"""How another registry's entries are read: the working tree (`read_type`), or, in the build,
-a sealed snapshot (`core.gate.dependencies.SnapshotReader.read`)."""
+
+class Read(Protocol):
+    """How another registry's entries are read instead of the working tree (`read_type`): in
+    the build, from a sealed snapshot (`core.gate.dependencies.SnapshotReader.read`). `keep`:
+    of a log, only the entries whose latest view it keeps are needed (a reader may leave the
+    others out); the problems are those of every line all the same (None: every entry)."""
+
+    def __call__(
+        self, root: Path, entry_type: EntryType, /, keep: Keep | None = None
+    ) -> TypeContent: ...
+
 
 COVERS = "checks"
 """The field of an override listing the checks it covers."""

@@ -18,6 +18,7 @@ from registry_pipeline.core.run_index.records import RecordProblem
 from registry_pipeline.core.run_index.spec import IndexSpec, index_specs
 from registry_pipeline.core.run_index.uniqueness import OVERRIDE
 from registry_pipeline.core.workspace.catalog import RegistryCatalog
+from registry_pipeline.core.write_path.log_content import Keep
 from registry_pipeline.core.write_path.types import entry_types
 
 
@@ -30,6 +31,20 @@ def served_index(catalog: RegistryCatalog, spec: IndexSpec) -> IndexSpec | None:
         if log is not None and log.registry_id == spec.registry_id:
             return other
     return None
+
+
+def relying(runs: IndexSpec) -> Keep:
+    """Whether a latest view of the run index `runs` relies on an override: it passed with a
+    failed check and names one."""
+
+    def relies(view: Any) -> bool:
+        return (
+            isinstance(view, dict)
+            and isinstance(view.get(OVERRIDE), str)
+            and needs_override(runs, view)
+        )
+
+    return relies
 
 
 class Reliance:
@@ -105,8 +120,10 @@ class Reliance:
     def _needing(self) -> Iterator[dict[str, Any]]:
         """The latest views that passed with a failed check and name an override."""
         assert self.runs is not None
+        relies = relying(self.runs)
         if self.read is not None:
-            content = self.read(self.root, entry_types(self.catalog)[self.runs.type_name])
+            runs = entry_types(self.catalog)[self.runs.type_name]
+            content = self.read(self.root, runs, relies)  # only those: never a million records
             if content.problems:
                 raise RegistryError("; ".join(p.message for p in content.problems))
             views: Iterable[Any] = (entry.value for entry in content.entries.values())
@@ -116,13 +133,7 @@ class Reliance:
             self.index = LogIndex(self.root, self.catalog, self.runs)
             self.index.sync()
             views = query.passed_despite_failure(self.index)
-        for view in views:
-            if (
-                isinstance(view, dict)
-                and isinstance(view.get(OVERRIDE), str)
-                and needs_override(self.runs, view)
-            ):
-                yield view
+        yield from filter(relies, views)
 
     def close(self) -> None:
         """Close the run index's sidecar, if it was opened."""

@@ -6,18 +6,20 @@ files that should exist)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from registry_pipeline.core.errors import ReasonCode
 from registry_pipeline.core.run_index import query
 from registry_pipeline.core.run_index.index import LogIndex
-from registry_pipeline.core.run_index.overrides import FIELD, Overrides, Read
+from registry_pipeline.core.run_index.overrides import FIELD, Overrides, Read, overrides_log
 from registry_pipeline.core.run_index.records import RecordProblem
-from registry_pipeline.core.run_index.reliance import Reliance
+from registry_pipeline.core.run_index.reliance import Reliance, relying, served_index
 from registry_pipeline.core.run_index.spec import IndexSpec, index_spec
 from registry_pipeline.core.run_index.view_warnings import ViewWarnings
 from registry_pipeline.core.workspace.catalog import RegistryCatalog
+from registry_pipeline.core.workspace.sources import SourceError, source_paths
 from registry_pipeline.core.write_path import (
     Entry,
     TypeContent,
@@ -27,6 +29,7 @@ from registry_pipeline.core.write_path import (
     read_type,
 )
 from registry_pipeline.core.write_path.coordinate import values_at
+from registry_pipeline.core.write_path.log_content import Keep, log_content
 from registry_pipeline.core.write_path.rules import Coordination, rules_involving
 from registry_pipeline.core.write_path.types import EntryType
 
@@ -51,14 +54,16 @@ class RecordRules:
         )
         names = {name for rule in self.coordination.rules for name in rule.types}
         names.discard(spec.type_name)
-        read = None if read is None else _once(read)
+        keeps = self._keeps(catalog, names)
+        read = None if read is None else _once(read, keeps)
         self.looked_up = {  # logs only referred to by plain exists: read by key from their index
             name: LogIndex(root, catalog, index_spec(catalog, types[name].registry_id))
             for name in names
             if read is None and types[name].layout == "log" and self._only_looked_up(name)
         }
         self.others = {
-            name: (read or read_type)(root, types[name]) for name in names - set(self.looked_up)
+            name: read(root, types[name]) if read else _working(root, types[name], keeps.get(name))
+            for name in names - set(self.looked_up)
         }
         self.overrides = Overrides(
             root, catalog, spec, report_absent=not self._existence_checked(), read=read
@@ -73,6 +78,25 @@ class RecordRules:
         """Whether `problems` can find anything about `record` (`overridden`: it needs an
         override, `overrides.needs_override`); the others need not be given to it."""
         return relevant(self.heads, record, overridden=overridden)
+
+    def _keeps(self, catalog: RegistryCatalog, names: set[str]) -> dict[str, Keep]:
+        """What of each other log in `names` must be read: all of one a rule judging this
+        type's records reads (their findings are the only ones kept) and of the overrides log;
+        of the run index an overrides log serves, the runs relying on an override (`reliance`);
+        of the others, only their problems (a rule of theirs says nothing about this type)."""
+        judged = {
+            name
+            for rule in self.coordination.rules
+            if rule.source_type == self.spec.type_name
+            for name in rule.types
+        }
+        log = overrides_log(catalog, self.spec)
+        judged.update(() if log is None else (log.type_name,))
+        keeps: dict[str, Keep] = {name: _no_view for name in names - judged}
+        runs = served_index(catalog, self.spec)
+        if runs is not None and runs.type_name not in judged:
+            keeps[runs.type_name] = relying(runs)
+        return keeps
 
     def _existence_checked(self) -> bool:
         """Whether a coordination rule refuses already a named override that does not exist."""
@@ -198,16 +222,41 @@ def entry_types_of(index: LogIndex) -> EntryType:
     return entry_types(index.catalog)[index.spec.type_name]
 
 
-def _once(read: Read) -> Read:
-    """`read`, each type read once (the overrides and the coordination rules share it)."""
+def _once(read: Read, keeps: Mapping[str, Keep]) -> Read:
+    """`read`, each type read once (the overrides, the reliance and the coordination rules
+    share it), keeping of a log what `keeps` says they all need (a caller's own `keep` is part
+    of it); all of a type it does not name."""
     done: dict[str, TypeContent] = {}
 
-    def once(root: Path, entry_type: EntryType) -> TypeContent:
-        if entry_type.name not in done:
-            done[entry_type.name] = read(root, entry_type)
-        return done[entry_type.name]
+    def once(root: Path, entry_type: EntryType, /, keep: Keep | None = None) -> TypeContent:
+        name = entry_type.name
+        if name not in done:
+            wanted = keeps.get(name)
+            done[name] = (
+                read(root, entry_type) if wanted is None else read(root, entry_type, wanted)
+            )
+        return done[name]
 
     return once
+
+
+def _working(root: Path, entry_type: EntryType, keep: Keep | None) -> TypeContent:
+    """`read_type` of the working tree; of a log only part of which is needed, its records
+    parsed a line at a time, only those `keep` keeps held (never a million records)."""
+    if keep is None or entry_type.layout != "log":
+        return read_type(root, entry_type)
+    try:
+        files = source_paths(root, [entry_type.source]).files  # read a line at a time
+    except SourceError as exc:  # as read_type: no file yet, no entry yet
+        if any(p.code != ReasonCode.MISSING_FILE for p in exc.details):
+            raise
+        files = {}
+    return log_content(entry_type, files.values(), keep)
+
+
+def _no_view(_view: Any) -> bool:
+    """Keeps no entry: a log read for its problems only."""
+    return False
 
 
 def relevant(heads: frozenset[str] | None, record: dict[str, Any], *, overridden: bool) -> bool:

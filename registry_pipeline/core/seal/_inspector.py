@@ -12,7 +12,14 @@ from registry_pipeline.core.errors import Hint, Problem, ReasonCode
 from registry_pipeline.core.seal import _linefix
 from registry_pipeline.core.seal._manifest_parse import parse_manifest_json, parse_manifest_sha256
 from registry_pipeline.core.seal.folder_report import REQUIRED, FolderReport
-from registry_pipeline.core.seal.hashing import SMALL_FILE, sha256_bytes, sha256_file
+from registry_pipeline.core.seal.hashing import (
+    SMALL_FILE,
+    file_lines,
+    jsonl_records,
+    read_small,
+    sha256_bytes,
+    sha256_file,
+)
 from registry_pipeline.core.seal.manifest import (
     MANIFEST_JSON,
     MANIFEST_SHA256,
@@ -28,20 +35,9 @@ from registry_pipeline.core.seal.paths import (
     sort_key,
 )
 from registry_pipeline.core.seal.problems import json_invalid, schema_violation
-from registry_pipeline.core.seal.schemas import ENVELOPE_ID, SchemaCatalog, iter_jsonl
+from registry_pipeline.core.seal.schemas import ENVELOPE_ID, SchemaCatalog
 
 HASH_THREADS = min(4, os.cpu_count() or 1)
-_READ_FLAGS = (
-    os.O_RDONLY
-    | getattr(os, "O_NOFOLLOW", 0)
-    | getattr(os, "O_NONBLOCK", 0)
-    | getattr(os, "O_CLOEXEC", 0)
-)
-"""A symlink swapped in after the scan is not followed, and a FIFO never blocks a read."""
-_FIRST_READ = 1 << 13
-"""Most files of a small run folder fit in one read of this size (a larger buffer costs more to
-allocate than the read itself); a read of one byte then confirms the end of the file."""
-_CHUNK = 1 << 16
 
 
 def _parents(relpath: str) -> Iterator[str]:
@@ -180,37 +176,31 @@ class Inspector:
         return size
 
     def _load(self, relpath: str) -> int:
-        """Read a file of up to SMALL_FILE bytes into `contents` (plain system calls, one open);
-        return its size (a larger file is not kept: it is hashed as a stream)."""
-        fd = os.open(self.root + relpath, _READ_FLAGS)
-        try:
-            parts = [os.read(fd, _FIRST_READ)]
-            total = len(parts[0])
-            if total == _FIRST_READ and (size := os.fstat(fd).st_size) > SMALL_FILE:
-                return size  # a large file: never read here
-            while total <= SMALL_FILE and (
-                chunk := os.read(fd, 1 if total < _FIRST_READ else _CHUNK)  # 1: the end, surely
-            ):
-                parts.append(chunk)
-                total += len(chunk)
-            if total > SMALL_FILE:
-                return os.fstat(fd).st_size
-        finally:
-            os.close(fd)
-        self.contents[relpath] = parts[0] if len(parts) == 1 else b"".join(parts)
-        return total
+        """Read a file of up to SMALL_FILE bytes into `contents`; return its size (a larger file
+        is not kept: it is hashed and parsed as a stream)."""
+        data, size = read_small(self.root + relpath)
+        if data is not None:
+            self.contents[relpath] = data
+        return size
 
     def _read(self, relpath: str) -> bytes:
         """The file's bytes; a small file is read once and kept."""
-        data = self.contents.get(relpath)
-        if data is None:
-            if self._size(relpath) <= SMALL_FILE and relpath not in self.contents:
-                self._load(relpath)  # when `fast`, the size came from the scan: not read yet
-            data = self.contents.get(relpath)
+        data = self._small(relpath)
         if data is None:
             with open(self.root + relpath, "rb") as handle:
                 data = handle.read()
         return data
+
+    def _small(self, relpath: str) -> bytes | None:
+        """A small file's bytes, read once and kept; None for a large file (never read here)."""
+        if self._size(relpath) <= SMALL_FILE and relpath not in self.contents:
+            self._load(relpath)  # when `fast`, the size came from the scan: not read yet
+        return self.contents.get(relpath)
+
+    def _lines(self, relpath: str) -> Iterator[bytes]:
+        """The file's lines (`bytes.split(b"\\n")`): a large file's read a block at a time."""
+        data = self._small(relpath)
+        return iter(data.split(b"\n")) if data is not None else file_lines(self.root + relpath)
 
     def _hash(self, relpath: str) -> str:
         if relpath in self.large_hashes:
@@ -382,16 +372,16 @@ class Inspector:
             schema = self.schemas.for_artifact(relpath) if relpath != RUN_JSON else None
             if schema is None or relpath not in self.files:
                 continue
-            data = self._read(relpath)
             try:
-                if schema.format == "jsonl":
-                    for number, record in iter_jsonl(data):
+                if schema.format == "jsonl":  # a line at a time: never the whole file at once
+                    for number, record in jsonl_records(self._lines(relpath)):
                         for violation in self.schemas.validate(schema.schema_id, record, limit=5):
                             message = f"line {number} {violation}"
                             found = schema_violation(relpath, message, number, violation.pointer)
                             self.problems.append(found)
                 else:
-                    for violation in self.schemas.validate(schema.schema_id, loads_strict(data)):
+                    document = loads_strict(self._read(relpath))
+                    for violation in self.schemas.validate(schema.schema_id, document):
                         self.problems.append(
                             schema_violation(relpath, str(violation), None, violation.pointer)
                         )

@@ -1,9 +1,14 @@
-"""Streaming SHA-256 in fixed blocks, and hashing of in-memory bytes."""
+"""Files read in fixed blocks, memory flat whatever their size: their SHA-256, their lines and
+their JSONL records; and hashing of in-memory bytes."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
 
 BLOCK_SIZE = 1 << 20
 """Bytes per read: large enough that hashing dominates, small enough to keep memory flat."""
@@ -31,3 +36,70 @@ def sha256_file(path: str | os.PathLike[str]) -> tuple[str, int]:
             digest.update(view[:count])
             total += count
     return digest.hexdigest(), total
+
+
+def file_lines(path: str | os.PathLike[str], block_size: int = BLOCK_SIZE) -> Iterator[bytes]:
+    """The lines of a file exactly as `data.split(b"\\n")` gives them (the last one is what
+    follows the last newline: b"" when the file ends with one), read `block_size` bytes at a
+    time: memory holds a block and the longest line, never the file."""
+    pending: list[bytes] = []
+    with open(path, "rb") as handle:
+        while block := handle.read(block_size):
+            lines = block.split(b"\n")
+            tail = lines.pop()
+            if lines:
+                if pending:
+                    lines[0] = b"".join((*pending, lines[0]))
+                    pending = []
+                yield from lines
+            pending.append(tail)
+    yield b"".join(pending)
+
+
+def jsonl_records(lines: Iterable[bytes]) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed object) per non-blank line of `lines` (a JSONL file's, as
+    `file_lines` or `bytes.split(b"\\n")` give them): `schemas.iter_jsonl` a line at a time.
+    Raises JSONDecodeProblem naming the line, as it does."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield number, loads_strict(line)
+        except JSONDecodeProblem as exc:
+            raise JSONDecodeProblem(
+                f"line {number}: {exc.message}", exc.code, line=number, column=exc.column
+            ) from None
+
+
+_READ_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
+"""A symlink swapped in after the scan is not followed, and a FIFO never blocks a read."""
+_FIRST_READ = 1 << 13
+"""Most files of a small run folder fit in one read of this size (a larger buffer costs more to
+allocate than the read itself); a read of one byte then confirms the end of the file."""
+_CHUNK = 1 << 16
+
+
+def read_small(path: str) -> tuple[bytes | None, int]:
+    """(bytes, size) of a file of up to SMALL_FILE bytes, read with plain system calls and one
+    open that follows no symlink; (None, size) of a larger file, which is not read."""
+    fd = os.open(path, _READ_FLAGS)
+    try:
+        parts = [os.read(fd, _FIRST_READ)]
+        total = len(parts[0])
+        if total == _FIRST_READ and (size := os.fstat(fd).st_size) > SMALL_FILE:
+            return None, size  # a large file: never read here
+        while total <= SMALL_FILE and (
+            chunk := os.read(fd, 1 if total < _FIRST_READ else _CHUNK)  # 1: the end, surely
+        ):
+            parts.append(chunk)
+            total += len(chunk)
+        if total > SMALL_FILE:
+            return None, os.fstat(fd).st_size
+    finally:
+        os.close(fd)
+    return parts[0] if len(parts) == 1 else b"".join(parts), total

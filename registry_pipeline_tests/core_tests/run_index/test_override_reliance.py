@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from registry_pipeline.core.run_index import RunIndex, log_problems
-from registry_pipeline.core.write_path.content import TypeContent, content_of
+from registry_pipeline.core.write_path.content import TypeContent
+from registry_pipeline.core.write_path.log_content import Keep, log_content
 from registry_pipeline.core.write_path.types import EntryType
 from registry_pipeline_tests.core_tests.run_index._support import (
     OVERRIDES_LOG,
@@ -51,9 +52,9 @@ def _overrides_errors(
     (as the build reads a sealed snapshot) holding those bytes instead of the working tree."""
     index = RunIndex.open(ws, "run_overrides")
 
-    def read(_root: Path, entry_type: EntryType) -> TypeContent:
+    def read(_root: Path, entry_type: EntryType, /, keep: Keep | None = None) -> TypeContent:
         held = runs if entry_type.registry_id == "run_index" else (ws / OVERRIDES_LOG).read_bytes()
-        return content_of(entry_type, {entry_type.source: held or b""})
+        return log_content(entry_type, [held or b""], keep)  # as SnapshotReader reads a log
 
     try:
         found = log_problems(
