@@ -2,6 +2,7 @@
 
 import hashlib
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -14,11 +15,11 @@ from registry_pipeline.core.gate.dependencies import in_cycle
 from registry_pipeline.core.gate.receipts import failed_before
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, RegistrySpec
-from registry_pipeline.core.workspace.snapshots import list_snapshots, newest_valid
+from registry_pipeline.core.workspace.snapshots import file_digests, list_snapshots, newest_valid
 from registry_pipeline.core.workspace.sources import (
     SourceError,
     count_records,
-    read_source_files,
+    source_paths,
     source_problems,
     unchanged_snapshot,
     unexpected_note,
@@ -138,11 +139,16 @@ def _coordination_step(
     return _coordination
 
 
-def content_version(files: Mapping[str, bytes]) -> str:
+def content_version(files: Mapping[str, bytes | Path]) -> str:
     """Hash of the artifact content (names and bytes): equal content, equal data version."""
+    return _version_of(file_digests(files))
+
+
+def _version_of(digests: Mapping[str, str]) -> str:
+    """`content_version` of the files of these SHA-256 digests (relpath -> hex)."""
     digest = hashlib.sha256()
-    for relpath in sorted(files):
-        digest.update(f"{relpath}\0{hashlib.sha256(files[relpath]).hexdigest()}\n".encode())
+    for relpath in sorted(digests):
+        digest.update(f"{relpath}\0{digests[relpath]}\n".encode())
     return digest.hexdigest()
 
 
@@ -221,8 +227,8 @@ def _source_asset(spec: RegistrySpec, coordination_later: bool) -> dg.AssetsDefi
     ) -> Iterator[dg.MaterializeResult[RegistryOutput] | dg.AssetCheckResult]:
         workspace = registry_workspace.workspace
         schemas = SchemaCatalog.for_workspace(workspace.root)
-        with as_step_failure():
-            source = read_source_files(workspace.root, spec.sources, spec.kind)
+        with as_step_failure():  # the files by path: read a block or a line at a time
+            source = source_paths(workspace.root, spec.sources, spec.kind)
         with as_step_failure(lambda path: source.origins.get(path or "", path)):
             problems = source_problems(source.files, schemas)
             if problems:  # never sealed: the step fails, downstream is skipped
@@ -237,22 +243,26 @@ def _source_asset(spec: RegistrySpec, coordination_later: bool) -> dg.AssetsDefi
         files = governed.files
         snapshots = list_snapshots(workspace, spec.registry_id)
         newest = snapshots[-1] if snapshots else None
-        reusable, _valid = unchanged_snapshot(newest.path if newest else None, files, schemas)
+        with as_step_failure():  # a file gone since it was found: the step fails
+            digests = file_digests(files)
+            reusable, _valid = unchanged_snapshot(newest.path if newest else None, files, schemas)
+            record_count = count_records(source.files)
         reuse = newest if reusable and not failed_before(workspace, newest) else None
         output = RegistryOutput(
             registry_id=spec.registry_id,
             operation_id=None,  # sealing files is no run of the operation that wrote them
             files=None if reuse else files,
             reuse=reuse,
-            record_count=count_records(source.files),
+            record_count=record_count,
             extra=_schema_extra(schemas, spec.primary_artifact),
+            digests=digests,
         )
         context.log.info(
             f"{spec.registry_id}: " + (f"unchanged, reusing {reuse.run_id}" if reuse else "sealing")
         )
         yield dg.MaterializeResult(
             value=output,
-            data_version=dg.DataVersion(content_version(files)),
+            data_version=dg.DataVersion(_version_of(digests)),
             metadata={UNEXPECTED_FILES: dg.MetadataValue.json(list(source.unexpected))}
             if source.unexpected
             else {},

@@ -26,7 +26,8 @@ class RegistryOutput:
 
     registry_id: str
     operation_id: str | None
-    files: Mapping[str, bytes] | None = None
+    files: Mapping[str, bytes | Path] | None = None
+    """relpath -> bytes, or the file to copy (a source's, streamed: never read whole)."""
     reuse: Snapshot | None = None
     inputs: tuple[SealedRef, ...] = ()
     input_rules: Mapping[str, str] = field(default_factory=dict)
@@ -36,6 +37,9 @@ class RegistryOutput:
     run_id: str | None = None
     """The run id the folder must get (sealed with the clock at `moment`), when fixed."""
     moment: datetime | None = None
+    digests: Mapping[str, str] = field(default_factory=dict)
+    """The SHA-256 of files given by path when the step decided on them (their data version,
+    the reuse): one changed since is refused when sealed (SOURCE_CHANGED), nothing published."""
 
 
 class SealingIOManager(dg.ConfigurableIOManager):
@@ -62,7 +66,7 @@ class SealingIOManager(dg.ConfigurableIOManager):
                 extra={**obj.extra, "dagster_run_id": context.run_id},
             )
             with as_step_failure():
-                sealed = seal_files(store, spec, obj.files or {})
+                sealed = seal_files(store, spec, obj.files or {}, obj.digests)
             if obj.run_id is not None and sealed.run_id != obj.run_id:
                 raise step_failure(
                     "RUN_ID_TAKEN",

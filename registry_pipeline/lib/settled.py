@@ -11,9 +11,9 @@ path it shortcuts: anything it cannot settle goes through Dagster, visibly.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from registry_pipeline.core.append_only.governed import governed_files
 from registry_pipeline.core.errors import RegistryError
@@ -25,8 +25,9 @@ from registry_pipeline.core.workspace.catalog import RegistryCatalog, RegistrySp
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import Snapshot, list_snapshots
 from registry_pipeline.core.workspace.sources import (
+    SourcePaths,
     count_records,
-    read_source_files,
+    source_paths,
     source_problems,
     unchanged_snapshot,
     unexpected_note,
@@ -72,9 +73,22 @@ def _settle(
     schemas: SchemaCatalog,
 ) -> Settled | None:
     try:
-        source = read_source_files(workspace.root, spec.sources, spec.kind)
+        source = source_paths(workspace.root, spec.sources, spec.kind)
     except RegistryError:
         return None  # the asset reports it, as its step failure
+    try:  # each check reads the files from their paths, a block or a line at a time
+        return _settle_files(workspace, catalog, spec, schemas, source)
+    except OSError:
+        return None  # a file gone or unreadable since it was found: the asset reports it
+
+
+def _settle_files(
+    workspace: Workspace,
+    catalog: RegistryCatalog,
+    spec: RegistrySpec,
+    schemas: SchemaCatalog,
+    source: SourcePaths,
+) -> Settled | None:
     if source_problems(source.files, schemas):  # the asset's own check: no shortcut past it
         return None
     try:  # the append-only check too: a violation goes through Dagster, visibly failing
@@ -82,8 +96,6 @@ def _settle(
     except RegistryError:
         return None
     if not governed.ok:
-        return None
-    if spec.kind == "log" and not _log_checks_pass(workspace, catalog, spec, source.files, schemas):
         return None
     snapshots = list_snapshots(workspace, spec.registry_id)
     newest = snapshots[-1] if snapshots else None
@@ -93,6 +105,9 @@ def _settle(
         if admissible(workspace, spec.registry_id, newest.root_sha256) is None:
             return None  # never checked as a whole, failed, or checked against another state
     except RegistryError:
+        return None
+    # last: a log's checks read every record; a new or changed log is found unsettled first
+    if spec.kind == "log" and not _log_checks_pass(workspace, catalog, spec, source.files, schemas):
         return None
     return Settled(
         newest,
@@ -106,23 +121,24 @@ def _log_checks_pass(
     workspace: Workspace,
     catalog: RegistryCatalog,
     spec: RegistrySpec,
-    files: dict[str, bytes],
+    files: dict[str, Path],
     schemas: SchemaCatalog,
 ) -> bool:
     """A log's append_only check (and a run index's rules check), by the functions the asset
-    checks call."""
+    checks call, each reading the file a block at a time."""
     from registry_pipeline.core.run_index import index_spec, log_problems
     from registry_pipeline.core.run_index.prefix import log_prefix
 
-    data = files.get(spec.primary_artifact)
-    if data is None:
+    path = files.get(spec.primary_artifact)
+    if path is None:
         return False
     try:
-        if not log_prefix(workspace, spec, io.BytesIO(data), schemas).ok:
-            return False
+        with path.open("rb") as current:
+            if not log_prefix(workspace, spec, current, schemas).ok:
+                return False
         if spec.run_index is None:
             return True
-        found = log_problems(workspace.root, catalog, index_spec(catalog, spec.registry_id), data)
-    except RegistryError:
+        found = log_problems(workspace.root, catalog, index_spec(catalog, spec.registry_id), path)
+    except (RegistryError, OSError):
         return False
     return not any(problem.severity == "error" for problem in found)

@@ -32,8 +32,9 @@ from registry_pipeline.core.workspace.snapshots import newest_valid, read_snapsh
 class Governed:
     """A source registry's files checked against its published snapshot."""
 
-    files: dict[str, bytes]
-    """The files to seal: the source files and the diagnostics file."""
+    files: dict[str, bytes | Path]
+    """The files to seal: the source files (bytes, or as given, by path) and the diagnostics
+    file."""
     reports: dict[str, Report]
     """Per checked file."""
     published: str | None
@@ -92,20 +93,29 @@ def published_files(folder: Path | None, registry_id: str) -> dict[str, bytes] |
 def governed_files(
     workspace: Workspace,
     spec: RegistrySpec,
-    files: Mapping[str, bytes],
+    files: Mapping[str, bytes | Path],
     schemas: SchemaCatalog,
     *,
     checked: str | None = None,
 ) -> Governed:
-    """`files` checked against the published snapshot, plus the diagnostics file; the files as
-    they are when the entry has no rules."""
+    """`files` (bytes, or paths: only the JSON files checked are read) checked against the
+    published snapshot, plus the diagnostics file; the files as they are when the entry has no
+    rules."""
     rules = rules_of(spec)
     own = {rel: data for rel, data in files.items() if rel != DIAGNOSTICS_ARTIFACT}
     if rules is None:
         return Governed(dict(files), {}, None)
     folder = published_snapshot(workspace, spec, schemas, checked=checked)
+    checked_files = {  # the files `check_files` reads: the JSON ones
+        rel: data.read_bytes() if isinstance(data, Path) else data
+        for rel, data in own.items()
+        if rel.endswith(".json")
+    }
     reports = check_files(
-        own, published_files(folder, spec.registry_id), rules, folder.name if folder else ""
+        checked_files,
+        published_files(folder, spec.registry_id),
+        rules,
+        folder.name if folder else "",
     )
     sealed = {**own, DIAGNOSTICS_ARTIFACT: diagnostics_jsonl(reports)}
     return Governed(sealed, reports, folder.name if folder else None)

@@ -25,7 +25,7 @@ from types import TracebackType
 from typing import Protocol
 
 from registry_pipeline.core._json import dumps_pretty
-from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.seal import _fs
 from registry_pipeline.core.seal._faults import crash_point
 from registry_pipeline.core.seal.envelope import RunSpec, build_envelope
@@ -280,11 +280,32 @@ class Staging:
         return root, tuple(listed)
 
 
-def seal_files(store: RunStore, spec: RunSpec, files: Mapping[str, bytes]) -> SealedRun:
-    """Seal in-memory artifacts (what builders produce) as one new run folder."""
+def seal_files(
+    store: RunStore,
+    spec: RunSpec,
+    files: Mapping[str, bytes | Path],
+    expected: Mapping[str, str] | None = None,
+) -> SealedRun:
+    """Seal artifacts as one new run folder: bytes (what builders produce) written, a file
+    given as its Path (a source registry's, whatever its size) copied a block at a time as it
+    is hashed; the same folder either way. `expected`: the SHA-256 a relpath must have (a file
+    checked, then changed before it is copied, is refused: nothing is published)."""
     with store.stage(spec) as staging:
+        copies = [(relpath, data) for relpath, data in files.items() if isinstance(data, Path)]
+        if copies:
+            staging.add_copies(copies)
         for relpath, data in files.items():
-            staging.add_bytes(relpath, data)
+            if not isinstance(data, Path):
+                staging.add_bytes(relpath, data)
+        for relpath, digest in (expected or {}).items():
+            entry = staging.entries.get(relpath)
+            if entry is not None and entry.sha256 != digest:
+                raise RegistryError(
+                    f"changed since it was checked (sha256:{digest}, now sha256:"
+                    f"{entry.sha256}); nothing was sealed: build again",
+                    code="SOURCE_CHANGED",
+                    path=relpath,
+                )
         return staging.publish()
 
 

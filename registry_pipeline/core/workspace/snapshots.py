@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
-from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.errors import ReasonCode, UsageError
 from registry_pipeline.core.seal.envelope import SealedRef
+from registry_pipeline.core.seal.hashing import sha256_bytes, sha256_file
 from registry_pipeline.core.seal.manifest import (
     MANIFEST_JSON,
     MANIFEST_SHA256,
@@ -205,6 +206,52 @@ def newest_valid(
         except UsageError:
             continue
     return None
+
+
+def unchanged_snapshot(
+    newest: Path | None, files: Mapping[str, bytes | Path], schemas: SchemaCatalog
+) -> tuple[bool, bool]:
+    """Whether the newest snapshot (a run folder) holds exactly `files` (bytes, or a file read
+    a block at a time, only when the sizes agree) with an intact seal, and whether it also
+    passes its schemas: (reusable, valid).
+
+    A snapshot with identical content is reusable even when it violates its schema (its check
+    says so again); a broken seal is never reused.
+    """
+    if newest is None:
+        return False, False
+    try:
+        listed = loads_strict((newest / MANIFEST_JSON).read_bytes())
+        sealed = {
+            logical_name(newest, row["relpath"]): (row["bytes"], row["sha256"])
+            for row in listed
+            if row["relpath"] != RUN_JSON
+        }
+    except (OSError, JSONDecodeProblem, TypeError, KeyError):
+        return False, False
+    sizes = {relpath: _size(content) for relpath, content in files.items()}
+    if {relpath: size for relpath, (size, _digest) in sealed.items()} != sizes:
+        return False, False
+    if {relpath: digest for relpath, (_size, digest) in sealed.items()} != file_digests(files):
+        return False, False
+    try:
+        problems = inspect_run_folder(newest, schemas=schemas).problems
+    except UsageError:
+        return False, False
+    seal_problems = [p for p in problems if p.code != ReasonCode.SCHEMA_VIOLATION]
+    return not seal_problems, not problems
+
+
+def file_digests(files: Mapping[str, bytes | Path]) -> dict[str, str]:
+    """The SHA-256 (hex) of each file's bytes; a file given by its path read a block at a time."""
+    return {
+        relpath: sha256_file(content)[0] if isinstance(content, Path) else sha256_bytes(content)
+        for relpath, content in files.items()
+    }
+
+
+def _size(content: bytes | Path) -> int:
+    return content.stat().st_size if isinstance(content, Path) else len(content)
 
 
 def read_snapshot(path: Path, registry_id: str) -> Snapshot:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import os
 import re
@@ -13,12 +12,12 @@ from pathlib import Path
 
 from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.errors import Problem, ReasonCode, RegistryError, UsageError
+from registry_pipeline.core.seal.hashing import file_lines
 from registry_pipeline.core.seal.paths import fold_key, is_reserved, printable, relpath_problem
 from registry_pipeline.core.seal.schemas import SchemaCatalog
-from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.workspace._source_schemas import source_problems as source_problems
 from registry_pipeline.core.workspace.layout import escape_problem
-from registry_pipeline.core.workspace.snapshots import logical_name
+from registry_pipeline.core.workspace.snapshots import unchanged_snapshot as unchanged_snapshot
 
 MAX_SCHEMA_CHECK = 256 << 20
 
@@ -79,7 +78,7 @@ def check_source_schemas(pairs: Sequence[tuple[str, Path]], catalog: SchemaCatal
     """Refuse, before staging, artifacts that violate the schema governing their name."""
     problems = source_problems(
         {
-            relpath: path.read_bytes()
+            relpath: path  # read a line at a time when JSONL
             for relpath, path in pairs
             if catalog.for_artifact(relpath) is not None and path.stat().st_size <= MAX_SCHEMA_CHECK
         },
@@ -164,6 +163,24 @@ class SourceFiles:
     not sealed, and reported (a stray README.txt must not slip into a registry unseen)."""
 
 
+@dataclass(frozen=True)
+class SourcePaths:
+    """`SourceFiles`, each file by its path, not read: checks and the seal read them a block
+    at a time (a run index of a million records is never held whole)."""
+
+    files: dict[str, Path]
+    """relpath (as sealed) -> the file, checked safe (a regular file, not a symlink)."""
+    origins: dict[str, str] = field(default_factory=dict)
+    """As `SourceFiles.origins`."""
+    unexpected: tuple[str, ...] = ()
+    """As `SourceFiles.unexpected`."""
+
+    def read(self) -> SourceFiles:
+        """The files' current bytes."""
+        files = {relpath: path.read_bytes() for relpath, path in self.files.items()}
+        return SourceFiles(files, self.origins, self.unexpected)
+
+
 def unexpected_note(path: str) -> str:
     """What `registry build` and the asset's log say of a file a source's glob leaves out."""
     return f"{path} is not matched by the catalog's sources pattern: not sealed"
@@ -202,14 +219,20 @@ def _pattern_regex(pattern: str) -> re.Pattern[str]:
 def read_source_files(
     workspace_root: Path, sources: Sequence[str], kind: str = "source"
 ) -> SourceFiles:
-    """The current bytes of a source registry's files, by the relpath they are sealed under.
+    """The current bytes of a source registry's files, by the relpath they are sealed under
+    (`source_paths`, then each file read)."""
+    return source_paths(workspace_root, sources, kind).read()
+
+
+def source_paths(workspace_root: Path, sources: Sequence[str], kind: str = "source") -> SourcePaths:
+    """A source registry's files, by the relpath they are sealed under, none of them read.
 
     Each entry is a file, a folder (all of its files) or a glob relative to the workspace; one
     folder or one glob seals its files relative to that folder, several entries keep the last
     folder's name (as `registry seal` does). Unsafe files (symlinks, FIFOs, unsafe names) raise
-    SourceError before anything is read; files a glob's folder holds but the glob does not match
-    are returned as `unexpected`, except for a registry of `kind` collection, whose members
-    live among the other files of the runs that produced them (their other outputs, LATEST.txt).
+    SourceError; files a glob's folder holds but the glob does not match are returned as
+    `unexpected`, except for a registry of `kind` collection, whose members live among the
+    other files of the runs that produced them (their other outputs, LATEST.txt).
     """
     problems: list[Problem] = []
     for source in sources:  # the folders on the way: real, inside (the file itself: below)
@@ -246,8 +269,8 @@ def read_source_files(
     _check_names(pairs, problems)
     if problems:
         raise SourceError(problems)
-    return SourceFiles(
-        {relpath: path.read_bytes() for relpath, path in sorted(pairs)},
+    return SourcePaths(
+        dict(sorted(pairs)),
         {relpath: _origin(workspace_root, path) for relpath, path in pairs},
         tuple(sorted(unexpected)),
     )
@@ -301,46 +324,20 @@ def _entries(folder: Path, problems: list[Problem]) -> list[tuple[str, Path, int
     return found
 
 
-def unchanged_snapshot(
-    newest: Path | None, files: Mapping[str, bytes], schemas: SchemaCatalog
-) -> tuple[bool, bool]:
-    """Whether the newest snapshot (a run folder) holds exactly `files` with an intact seal, and
-    whether it also passes its schemas: (reusable, valid).
-
-    A snapshot with identical content is reusable even when it violates its schema (its check
-    says so again); a broken seal is never reused.
-    """
-    if newest is None:
-        return False, False
-    try:
-        listed = loads_strict((newest / "manifest.json").read_bytes())
-        sealed = {
-            logical_name(newest, row["relpath"]): row["sha256"]
-            for row in listed
-            if row["relpath"] != "run.json"
-        }
-    except (OSError, JSONDecodeProblem, TypeError, KeyError):
-        return False, False
-    wanted = {relpath: hashlib.sha256(data).hexdigest() for relpath, data in files.items()}
-    if sealed != wanted:
-        return False, False
-    try:
-        problems = inspect_run_folder(newest, schemas=schemas).problems
-    except UsageError:
-        return False, False
-    seal_problems = [p for p in problems if p.code != ReasonCode.SCHEMA_VIOLATION]
-    return not seal_problems, not problems
-
-
-def count_records(files: Mapping[str, bytes]) -> int:
-    """Records in a source registry: JSON array items or object keys, JSONL lines, else files."""
+def count_records(files: Mapping[str, bytes | Path]) -> int:
+    """Records in a source registry: JSON array items or object keys, JSONL lines, else files.
+    A file given by its path is read a line at a time when JSONL."""
     total = 0
-    for relpath, data in files.items():
+    for relpath, content in files.items():
         if relpath.endswith(".jsonl"):
-            total += sum(1 for line in data.splitlines() if line.strip())
+            if isinstance(content, Path):  # the lines `bytes.splitlines` gives, as below
+                pieces = (part for line in file_lines(content) for part in line.split(b"\r"))
+                total += sum(1 for part in pieces if part.strip())
+            else:
+                total += sum(1 for line in content.splitlines() if line.strip())
             continue
         try:
-            document = loads_strict(data)
+            document = loads_strict(content.read_bytes() if isinstance(content, Path) else content)
         except JSONDecodeProblem:
             total += 1
             continue

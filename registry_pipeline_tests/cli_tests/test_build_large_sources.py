@@ -1,0 +1,82 @@
+"""`registry build` of a run index larger than a few read blocks never reads its source whole:
+the source asset checks, counts, hashes and seals it from its path (the copy hashed a block at
+a time), and the shortcut for an unchanged source checks it the same way. The sealed snapshot
+holds exactly the source's bytes, and a second build reuses it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from registry_pipeline.core.seal.hashing import BLOCK_SIZE, sha256_file
+from registry_pipeline_tests.cli_tests.conftest import Run
+from registry_pipeline_tests.core_tests.run_index._support import (
+    OVERRIDES_LOG,
+    RUNS_LOG,
+    jsonl,
+    make_workspace,
+    override,
+    record,
+    run_id,
+    utc,
+)
+
+OVR = "OVR-20260901-0900-OOOO"
+
+
+@pytest.fixture
+def large(tmp_path: Path) -> Path:
+    """A workspace of the two run logs, the run index over three read blocks (one run relying
+    on an override)."""
+    root = make_workspace(tmp_path)
+    relying = record(run_id=run_id(1), uniqueness_scene="FAIL", override_id=OVR)
+    runs = [relying] + [
+        record(run_id=run_id(n % 1400, day=2 + n // 1400), created_utc=utc(day=2 + n // 1400))
+        for n in range(1, 6000)
+    ]
+    (root / RUNS_LOG).write_bytes(jsonl(runs))
+    (root / OVERRIDES_LOG).write_bytes(jsonl([override(override_id=OVR, run_id=run_id(1))]))
+    assert (root / RUNS_LOG).stat().st_size > 3 * BLOCK_SIZE
+    return root
+
+
+@pytest.fixture
+def never_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading the run index whole (its source or a sealed copy) fails."""
+    original = Path.read_bytes
+
+    def read_bytes(path: Path) -> bytes:
+        if path.name == Path(RUNS_LOG).name:
+            raise AssertionError(f"{path} read whole")
+        return original(path)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+
+
+def _build(cli: Run, root: Path, *extra: str) -> dict[str, dict[str, object]]:
+    code, out, err = cli("build", "--workspace", str(root), "--json", *extra)
+    assert code == 0, out + err
+    return {entry["registry_id"]: entry for entry in json.loads(out)["registries"]}
+
+
+def test_a_large_run_index_is_sealed_and_reused_without_being_read_whole(
+    cli: Run, large: Path, never_whole: None
+) -> None:
+    source = large / RUNS_LOG
+
+    first = _build(cli, large)["run_index"]
+    second = _build(cli, large, "--force")["run_index"]  # unchanged: the shortcut settles it
+
+    assert first["status"] == "built" and first["record_count"] == 6000
+    sealed = large / ".codex" / "RUNS" / str(first["run_id"]) / source.name
+    assert sha256_file(sealed) == sha256_file(source)
+    assert first["checks"] == {
+        "seal_valid": True,
+        "schema_valid": True,
+        "append_only": True,
+        "rules": True,
+    }
+    assert second["status"] == "reused" and second["run_id"] == first["run_id"]
+    assert second["record_count"] == 6000
