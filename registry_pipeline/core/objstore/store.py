@@ -26,7 +26,10 @@ from registry_pipeline.core.errors import RegistryError, UsageError
 SCHEME = "s3://"
 BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 """S3's bucket names: 3-63 lowercase letters, digits, dots and hyphens."""
-RETRIES = 3
+RETRIES = 10
+RETRY_FOR = timedelta(seconds=15)
+"""How long a request is retried (5xx, a dropped connection, a server restarting: SeaweedFS
+answers 500 for a moment after a restart while it loads its volumes), 0.1 s doubling to 2 s."""
 TIMEOUT = timedelta(seconds=30)
 
 
@@ -85,8 +88,14 @@ class ObjectStore:
         self.url = url
 
     @classmethod
-    def open(cls, url: StoreUrl, environ: Mapping[str, str] | None = None) -> ObjectStore:
-        """The bucket of `url`, configured from the standard AWS variables in `environ`."""
+    def open(
+        cls,
+        url: StoreUrl,
+        environ: Mapping[str, str] | None = None,
+        retry_for: timedelta = RETRY_FOR,
+    ) -> ObjectStore:
+        """The bucket of `url`, configured from the standard AWS variables in `environ`; a
+        failing request is retried for up to `retry_for`."""
         from obstore.store import S3Store
 
         env = os.environ if environ is None else environ
@@ -108,7 +117,15 @@ class ObjectStore:
             prefix=url.prefix or None,
             config=config,  # type: ignore[arg-type]
             client_options={"allow_http": True, "timeout": TIMEOUT},
-            retry_config={"max_retries": RETRIES, "retry_timeout": TIMEOUT},
+            retry_config={
+                "max_retries": RETRIES,
+                "retry_timeout": retry_for,
+                "backoff": {
+                    "init_backoff": timedelta(milliseconds=100),
+                    "max_backoff": timedelta(seconds=2),
+                    "base": 2,
+                },
+            },
         )
         return cls(backend, str(url))
 
