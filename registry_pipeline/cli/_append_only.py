@@ -156,7 +156,7 @@ def _entry_of(
     """The source entry with append_only rules whose files include `path`, and the name
     `path` is sealed under; None, or NO_RULES when `required`, when no entry governs it."""
     from registry_pipeline.core.workspace.catalog import load_catalog
-    from registry_pipeline.core.workspace.sources import read_source_files
+    from registry_pipeline.core.workspace.sources import source_paths
 
     target = path.resolve()
     specs = load_catalog(workspace).registries if workspace is not None else ()
@@ -164,7 +164,7 @@ def _entry_of(
         if spec.kind != "source" or spec.append_only is None:
             continue
         assert workspace is not None
-        origins = read_source_files(workspace.root, spec.sources).origins
+        origins = source_paths(workspace.root, spec.sources).origins  # none of them read
         for relpath, origin in origins.items():
             if (workspace.root / origin).resolve() == target:
                 return spec, relpath
