@@ -229,6 +229,9 @@ def _source_asset(spec: RegistrySpec, coordination_later: bool) -> dg.AssetsDefi
         schemas = SchemaCatalog.for_workspace(workspace.root)
         with as_step_failure():  # the files by path: read a block or a line at a time
             source = source_paths(workspace.root, spec.sources, spec.kind)
+            # hashed before any check reads them: the seal copies exactly these bytes or
+            # refuses with SOURCE_CHANGED, whenever a file changes after this point
+            checked = file_digests(source.files)
         with as_step_failure(lambda path: source.origins.get(path or "", path)):
             problems = source_problems(source.files, schemas)
             if problems:  # never sealed: the step fails, downstream is skipped
@@ -244,7 +247,8 @@ def _source_asset(spec: RegistrySpec, coordination_later: bool) -> dg.AssetsDefi
         snapshots = list_snapshots(workspace, spec.registry_id)
         newest = snapshots[-1] if snapshots else None
         with as_step_failure():  # a file gone since it was found: the step fails
-            digests = file_digests(files)
+            digests = file_digests({k: v for k, v in files.items() if k not in checked})
+            digests.update({k: v for k, v in checked.items() if k in files})
             reusable, _valid = unchanged_snapshot(newest.path if newest else None, files, schemas)
             record_count = count_records(source.files)
         reuse = newest if reusable and not failed_before(workspace, newest) else None

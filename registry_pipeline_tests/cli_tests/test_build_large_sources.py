@@ -80,3 +80,28 @@ def test_a_large_run_index_is_sealed_and_reused_without_being_read_whole(
     }
     assert second["status"] == "reused" and second["run_id"] == first["run_id"]
     assert second["record_count"] == 6000
+
+
+def test_a_source_changed_after_its_checks_is_never_sealed(
+    cli: Run, large: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The source is rewritten after its checks read it and before the seal copies it: the
+    step refuses with SOURCE_CHANGED and no snapshot of the unchecked bytes is published."""
+    import registry_pipeline.defs.assets as assets
+
+    source = large / RUNS_LOG
+    governed = assets.governed_files
+
+    def then_rewritten(*args: object, **kwargs: object) -> object:
+        found = governed(*args, **kwargs)  # type: ignore[arg-type]
+        if source.exists():
+            source.write_bytes(source.read_bytes() + b"{}\n")  # unchecked: not even a record
+        return found
+
+    monkeypatch.setattr(assets, "governed_files", then_rewritten)
+    code, out, err = cli("build", "--workspace", str(large), "--json", "--force")
+
+    assert code != 0 and "SOURCE_CHANGED" in out + err
+    runs = large / ".codex" / "RUNS"
+    sealed = [p for p in runs.glob("*/" + source.name) if p.read_bytes().endswith(b"{}\n")]
+    assert sealed == []

@@ -357,7 +357,8 @@ def _copy_hashing(source: Path, target: Path, relpath: str) -> ManifestEntry:
     view = memoryview(buffer)
     total = 0
     try:
-        src = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        # O_NONBLOCK: a FIFO swapped in must not hang the open (refused just below)
+        src = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
     except OSError as exc:
         raise UsageError(
             f"cannot read source: {exc.strerror}", code="SOURCE_UNREADABLE", path=str(source)

@@ -127,3 +127,38 @@ def test_a_file_changed_since_it_was_checked_is_not_sealed(tmp_path: Path) -> No
     assert list(workspace.staging_dir.iterdir()) == []
     sealed = seal_files(RunStore(workspace, clock=lambda: FIXED), SPEC, copies)  # unchecked
     assert sealed.path.is_dir()
+
+
+def test_a_fifo_swapped_in_for_a_file_is_refused_without_hanging(tmp_path: Path) -> None:
+    """A FIFO with no writer, put where a checked file was: the copy's open must not wait for a
+    writer (O_NONBLOCK); it is refused as no regular file and nothing is published."""
+    import threading
+
+    files = _payload()
+    copies = _written(tmp_path, files)
+    big = copies[BIG]
+    assert isinstance(big, Path)
+    big.unlink()
+    os.mkfifo(big)
+    root = tmp_path / "ws"
+    root.mkdir()
+    init_workspace(root)
+    workspace = Workspace(root)
+    outcome: list[BaseException] = []
+
+    def seal() -> None:
+        try:
+            seal_files(RunStore(workspace, clock=lambda: FIXED), SPEC, copies)
+        except BaseException as exc:  # handed to the test thread
+            outcome.append(exc)
+
+    sealer = threading.Thread(target=seal, daemon=True)
+    sealer.start()
+    sealer.join(timeout=60)
+    if sealer.is_alive():  # free the blocked open, then fail
+        with open(big, "wb"):
+            pass
+        pytest.fail("sealing hung on a FIFO")
+    assert len(outcome) == 1 and isinstance(outcome[0], RegistryError)
+    assert outcome[0].code == "NOT_A_REGULAR_FILE"
+    assert [p.name for p in workspace.runs_dir.iterdir() if not p.name.startswith(".")] == []
