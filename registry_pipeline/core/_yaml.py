@@ -81,7 +81,7 @@ def _refused_tag(tag: str, kind: str, mark: Any, text: str = "") -> YAMLDecodePr
     shown = "!!" + tag[len(_CORE) :] if tag.startswith(_CORE) else tag
     if tag in _KINDS and kind == "a scalar":
         return _problem("YAML_TAG", mark, f"{text[:40]!r} does not fit the tag {shown}")
-    if tag in _FITS:
+    if tag in _FITS and tag != MERGE:  # !!merge written out: never allowed
         return _problem("YAML_TAG", mark, f"the tag {shown} cannot be put on {kind}")
     only = "only !!str, !!int, !!float, !!bool, !!null, !!map and !!seq"
     return _problem("YAML_TAG", mark, f"the tag {shown} is not allowed ({only})")
@@ -116,7 +116,7 @@ class _Strict(Composer, BaseConstructor, BaseResolver):
         tag = None if event.ctag is None else str(event.ctag)
         if tag == "!" and kind == "a scalar":
             event.ctag = STR  # the non-specific tag: a string (libyaml calls it plain)
-        elif tag not in (None, "!") and _FITS.get(tag) != kind:
+        elif tag == MERGE or (tag not in (None, "!") and _FITS.get(tag) != kind):
             raise _refused_tag(tag, kind, event.start_mark)
         is_key = index is None and type(parent) is MappingNode
         if kind == "a scalar":
@@ -212,6 +212,13 @@ for _tag, _pattern, _first in [
     (MERGE, "<<", "<"),
 ]:  # the YAML 1.2 core schema's implicit types, and a plain `<<` (a merge key, refused)
     _Strict.add_implicit_resolver_base(_tag, re.compile(f"(?:{_pattern})$"), list(_first))
+
+
+def plain_reads_as_str(text: str) -> bool:
+    """Whether `text`, written as a plain scalar, is read back here as that very string (not a
+    number, boolean, null, non-finite float or merge key): the splice quotes it otherwise."""
+    resolvers = _Strict.yaml_implicit_resolvers.get(text[:1], [])
+    return not any(regexp.match(text) for _tag, regexp in resolvers)
 
 
 def _encoded(data: bytes | str, max_bytes: int) -> bytes:

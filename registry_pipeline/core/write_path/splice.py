@@ -19,7 +19,7 @@ from typing import Any
 from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.resolver import VersionedResolver
 
-from registry_pipeline.core._yaml import STR, loads_yaml_strict
+from registry_pipeline.core._yaml import STR, loads_yaml_strict, plain_reads_as_str
 from registry_pipeline.core.write_path._splice_json import json_container, json_dump, json_index
 from registry_pipeline.core.write_path.content import Entry, ParsedFile, resolve
 from registry_pipeline.core.write_path.findings import SpliceError
@@ -89,8 +89,9 @@ def _quoted(value: Any, double: bool = False) -> Any:
         return [_quoted(v, double) for v in value]
     if isinstance(value, str) and UNSAFE_RAW.search(value):
         return DoubleQuotedScalarString(value)  # escaped: \N, \L, \P, \x..
-    if isinstance(value, str) and any(
-        reader.resolve(ScalarNode, value, (True, False)) != STR for reader in _READERS
+    if isinstance(value, str) and (
+        not plain_reads_as_str(value)  # our own reader first: `.5e3`, `.INf`, `+.nan`
+        or any(reader.resolve(ScalarNode, value, (True, False)) != STR for reader in _READERS)
     ):
         return (DoubleQuotedScalarString if double else SingleQuotedScalarString)(value)
     return value

@@ -85,6 +85,16 @@ def test_keys_a_yaml_11_reader_would_misread_are_quoted(tmp_path: Path) -> None:
     assert loads_yaml_strict(text) == {"yes": 1, "on": 2, "12:30": 3, "\x85": 4}
 
 
+@pytest.mark.parametrize("value", [".5e3", "-.5e3", ".INf", "+.nan", "-.nAn", "<<", "0o17", "~"])
+def test_strings_our_reader_would_misread_are_quoted(value: str) -> None:
+    """Strings ruamel's YAML 1.1 and 1.2 resolvers take for strings but our strict reader reads
+    as numbers, non-finite floats, null or a merge key are written quoted, so they read back."""
+    from registry_pipeline.core.write_path.splice import _dump, _quoted, _yaml
+
+    text = _dump(_yaml(), _quoted({"note": value}))
+    assert loads_yaml_strict(text) == {"note": value}
+
+
 @pytest.mark.parametrize("name", ['q"uote', "back\\slash", "tab\tkey", "a/b", "t~1x"])
 def test_a_json_map_key_of_any_spelling_is_inserted_then_updated(tmp_path: Path, name: str) -> None:
     root = copy_demo(tmp_path)
