@@ -5,7 +5,7 @@ and checked by the same blocking checks. It is its own asset because a daily-par
 cannot share the unpartitioned build job; `drift_signals` stays the signal of the latest build.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import date, timedelta
 from typing import Any
 
@@ -17,6 +17,10 @@ from registry_pipeline.core.builders.drift_days import (
     DAY_INPUTS,
     build_drift_for_day,
 )
+from registry_pipeline.core.gate.receipts import failed_before
+from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.workspace.snapshots import Snapshot, list_snapshots, unchanged_snapshot
 from registry_pipeline.defs.assets import IO_MANAGER_KEY, content_version, sealed_checks
 from registry_pipeline.defs.checks import SCHEMA_VALID, SEAL_VALID, check_specs
 from registry_pipeline.lib.io_manager import RegistryOutput
@@ -56,12 +60,18 @@ def drift_signals_daily(
 ) -> Iterator[dg.MaterializeResult[RegistryOutput] | dg.AssetCheckResult]:
     """Day `context.partition_key`'s drift documents, sealed."""
     day = date.fromisoformat(context.partition_key)
-    drift = build_drift_for_day(registry_workspace.workspace, day)
+    workspace = registry_workspace.workspace
+    drift = build_drift_for_day(workspace, day)
+    inputs = tuple(snapshot.ref() for snapshot in drift.inputs.values())
+    reuse = same_day_snapshot(workspace, drift.result.files, [ref.as_json() for ref in inputs])
+    if reuse is not None:
+        context.log.info(f"{context.partition_key}: inputs unchanged, reusing {reuse.run_id}")
     output = RegistryOutput(
         registry_id=DAILY_REGISTRY_ID,
         operation_id=None,
-        files=drift.result.files,
-        inputs=tuple(snapshot.ref() for snapshot in drift.inputs.values()),
+        files=None if reuse else drift.result.files,
+        reuse=reuse,
+        inputs=inputs,
         input_rules={registry_id: ACTIVE_AT_END_OF_DAY for registry_id in drift.inputs},
         record_count=drift.result.record_count,
     )
@@ -76,6 +86,22 @@ def drift_signals_daily(
         metadata=metadata,
     )
     yield from sealed_checks(context, DAILY_CHECKS, registry_workspace)
+
+
+def same_day_snapshot(
+    workspace: Workspace, files: Mapping[str, bytes], inputs: list[dict[str, Any]]
+) -> Snapshot | None:
+    """The newest sealed day folder holding exactly `files`, read from exactly `inputs`, whose
+    checks did not fail: a day backfilled again with nothing changed reuses it rather than
+    sealing a second, identical folder (the documents name their day, so no other day's
+    folder can match)."""
+    schemas = SchemaCatalog.for_workspace(workspace.root)
+    for snapshot in reversed(list_snapshots(workspace, DAILY_REGISTRY_ID)):
+        if snapshot.envelope().get("inputs") != inputs or failed_before(workspace, snapshot):
+            continue
+        if unchanged_snapshot(snapshot.path, files, schemas)[0]:
+            return snapshot
+    return None
 
 
 drift_signals_daily_job = dg.define_asset_job(

@@ -103,6 +103,12 @@ def test_a_backfilled_day_with_history_records_its_inputs(
     }
     assert all(ref["manifest_sha256"] for ref in inputs)
 
+    again, document = _backfill(cli, demo, yesterday, yesterday)  # nothing changed since
+    (repeat,) = document["days"]
+    assert again == 0 and repeat["success"] and repeat["run_id"] == outcome["run_id"]
+    days = list((demo / ".codex" / "RUNS").glob("*__drift_signals_daily_build"))
+    assert [p.name for p in days] == [outcome["run_id"]]  # no second, identical folder
+
 
 @pytest.mark.parametrize(
     ("first", "last", "code"),
