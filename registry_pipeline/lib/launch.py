@@ -1,0 +1,203 @@
+"""Runs and backfills submitted as the Dagster UI submits them: through the workspace's code
+location (a code server Dagster starts for `registry_pipeline.definitions`) and the instance's
+run coordinator and launcher, so each one shows on the job's page, the asset pages, the Overview
+timeline and (a backfill) the Backfills tab, and can be cancelled or resumed there.
+
+Without a running `dagster-daemon`, the waiting command does the daemon's part itself: it
+dequeues queued runs (`QueuedRunCoordinatorDaemon.run_iteration`, honouring the instance's
+concurrency limits) and advances backfills (`execute_backfill_iteration`), the functions the
+daemon calls on each tick. A daemon running beside it does the same work; either may take a step.
+
+Dagster 1.13 has no public API for these; the steps are those of `dagster job launch`
+(`dagster._cli.job._create_run`) and of the daemon's loops, read from the installed version.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+MODULE = "registry_pipeline.definitions"
+LOCATION = "registry_pipeline"
+POLL = 0.25
+"""Seconds between looks at a run or backfill (the instance has no notification to wait on)."""
+
+_log = logging.getLogger("registry_pipeline.launch")
+
+
+@contextmanager
+def code_location(instance: dg.DagsterInstance, workspace_root: Path) -> Iterator[Any]:
+    """The workspace's code location, served by a code server Dagster starts (and stops at the
+    end) for `registry_pipeline.definitions` of `workspace_root`: a WorkspaceProcessContext."""
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._core.workspace.load_target import ModuleTarget
+
+    os.environ["REGISTRY_WORKSPACE"] = str(workspace_root)  # the code server inherits it
+    target = ModuleTarget(
+        module_name=MODULE,
+        attribute=None,
+        working_directory=str(workspace_root),
+        location_name=LOCATION,
+    )
+    with WorkspaceProcessContext(instance, target, version=dg.__version__) as context:
+        error = context.create_request_context().get_code_location_error(LOCATION)
+        if error is not None:
+            raise RuntimeError(f"the code location did not load: {error.to_string()}")
+        yield context
+
+
+def submit(
+    context: Any,
+    job_name: str,
+    tags: Mapping[str, str] | None = None,
+    run_config: Mapping[str, Any] | None = None,
+) -> dg.DagsterRun:
+    """Create a run of `job_name` from the code location and submit it to the run coordinator
+    (queued, or launched at once), as the UI's Launch button does."""
+    from dagster._core.definitions.selector import JobSubsetSelector
+
+    instance = context.instance
+    workspace = context.create_request_context()
+    location = workspace.get_code_location(LOCATION)
+    (repository,) = location.get_repositories().values()
+    remote_job = location.get_job(
+        JobSubsetSelector(
+            location_name=LOCATION,
+            repository_name=repository.name,
+            job_name=job_name,
+            op_selection=None,
+        )
+    )
+    config = dict(run_config or {})
+    plan = location.get_execution_plan(
+        remote_job, config, step_keys_to_execute=None, known_state=None, instance=instance
+    )
+    run = instance.create_run(
+        job_name=job_name,
+        run_id=None,
+        run_config=config,
+        resolved_op_selection=remote_job.resolved_op_selection,
+        step_keys_to_execute=plan.execution_plan_snapshot.step_keys_to_execute,
+        op_selection=None,
+        status=None,
+        root_run_id=None,
+        parent_run_id=None,
+        tags={**remote_job.tags, **(tags or {})},
+        job_snapshot=remote_job.job_snapshot,
+        execution_plan_snapshot=plan.execution_plan_snapshot,
+        parent_job_snapshot=remote_job.parent_job_snapshot,
+        remote_job_origin=remote_job.get_remote_origin(),
+        job_code_origin=remote_job.get_python_origin(),
+        asset_selection=None,
+        asset_check_selection=None,
+        asset_graph=repository.asset_graph,
+    )
+    return instance.submit_run(run.run_id, workspace)
+
+
+def wait_for_run(
+    context: Any,
+    run_id: str,
+    timeout: float,
+    on_poll: Callable[[dg.DagsterRun], None] | None = None,
+) -> dg.DagsterRun:
+    """The run once it has finished, dequeuing queued runs meanwhile; TimeoutError after
+    `timeout` seconds (the run goes on: it is the instance's now)."""
+    instance = context.instance
+    deadline = time.monotonic() + timeout
+    with _queue(context) as dequeue:
+        while True:
+            run = instance.get_run_by_id(run_id)
+            if run is None:
+                raise LookupError(f"run {run_id} is not in the instance")
+            if run.is_finished:
+                return run
+            if on_poll is not None:
+                on_poll(run)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"run {run_id} is still {run.status.value} after {timeout:g} s")
+            dequeue()
+            time.sleep(POLL)  # a poll: the instance cannot notify us
+
+
+def create_job_backfill(
+    context: Any,
+    job_name: str,
+    partitions: Sequence[str],
+    tags: Mapping[str, str] | None = None,
+    title: str | None = None,
+) -> str:
+    """A backfill of `job_name` over `partitions`, REQUESTED in the instance (the Backfills tab
+    lists it from here on; each run is a run of the job itself, on the job's page); its id."""
+    from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
+    from dagster._core.utils import make_new_backfill_id
+    from dagster._time import get_current_timestamp
+
+    workspace = context.create_request_context()
+    (repository,) = workspace.get_code_location(LOCATION).get_repositories().values()
+    partition_set = next(p for p in repository.get_partition_sets() if p.job_name == job_name)
+    backfill = PartitionBackfill(
+        backfill_id=make_new_backfill_id(),
+        partition_set_origin=partition_set.get_remote_origin(),
+        status=BulkActionStatus.REQUESTED,
+        partition_names=list(partitions),
+        from_failure=False,
+        reexecution_steps=None,
+        tags=dict(tags or {}),
+        backfill_timestamp=get_current_timestamp(),
+        title=title,
+    )
+    context.instance.add_backfill(backfill)
+    return backfill.backfill_id
+
+
+def drive_backfill(
+    context: Any, backfill_id: str, timeout: float, on_poll: Callable[[Any], None] | None = None
+) -> Any:
+    """Advance backfills as the daemon would (every REQUESTED or CANCELING one, as its tick
+    does) until `backfill_id` ends; the PartitionBackfill then. A driver stopped halfway leaves
+    it REQUESTED: driving it again (here or by a daemon) resumes it."""
+    from dagster._core.execution.backfill import BULK_ACTION_TERMINAL_STATUSES
+    from dagster._daemon.backfill import execute_backfill_iteration
+
+    instance = context.instance
+    deadline = time.monotonic() + timeout
+    with _queue(context) as dequeue:
+        while True:
+            for error in execute_backfill_iteration(context, _log):
+                if error is not None:
+                    _log.warning("backfill iteration: %s", error.message.strip())
+            dequeue()
+            backfill = instance.get_backfill(backfill_id)
+            if backfill is None:
+                raise LookupError(f"backfill {backfill_id} is not in the instance")
+            if backfill.status in BULK_ACTION_TERMINAL_STATUSES:
+                return backfill
+            if on_poll is not None:
+                on_poll(backfill)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"backfill {backfill_id} still {backfill.status.value}")
+            time.sleep(POLL)  # a poll: the instance cannot notify us
+
+
+@contextmanager
+def _queue(context: Any) -> Iterator[Callable[[], None]]:
+    """A step of the daemon's run queue (dequeue and launch, within the concurrency limits)
+    when the instance queues runs; nothing otherwise."""
+    from dagster._core.run_coordinator import QueuedRunCoordinator
+    from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import (
+        QueuedRunCoordinatorDaemon,
+    )
+
+    if not isinstance(context.instance.run_coordinator, QueuedRunCoordinator):
+        yield lambda: None
+        return
+    with QueuedRunCoordinatorDaemon(interval_seconds=1) as daemon:
+        yield lambda: list(daemon.run_iteration(context))
