@@ -33,12 +33,16 @@ exit codes: 0 every day sealed and checked, 1 a day failed, 2 bad usage"""
 
 BACKFILL = f"""\
 Materialize the partitions --from..--to (inclusive, UTC days from {FIRST_DAY} to the last day
-that has ended, at most {MAX_DAYS} at once) on the workspace's Dagster instance, one run per day,
-in order: the UI then shows them as materialized. The same backfill can be launched from the UI
-(asset drift_signals_daily, Materialize, select the partitions). Prints one line per day: OK or
-FAILED, the sealed run id, the signal counts (true, false, unknown), the registries without
-history and any problem; --json prints the same as one object. Exit 0 when every day was sealed
-and passed its checks, 1 when any failed, 2 bad usage (BAD_DAY, BAD_RANGE, DAY_NOT_ENDED)."""
+that has ended, at most {MAX_DAYS} at once) as one Dagster backfill of drift_signals_daily_job on
+the workspace's instance, submitted through its code location as the UI submits one: it is
+listed in the UI's Backfills tab, each day a run of the job, and can be cancelled or resumed
+there; this command drives it to its end (no daemon needed; a running one shares the work).
+A day whose inputs and documents are unchanged reuses its sealed folder. --in-process runs one
+in-process run per day instead (no code server; the runs are not a backfill). Prints one line
+per day: OK or FAILED, the sealed run id, the signal counts (true, false, unknown), the
+registries without history and any problem; --json prints the same as one object. Exit 0 when
+every day was sealed and passed its checks, 1 when any failed, 2 bad usage (BAD_DAY, BAD_RANGE,
+DAY_NOT_ENDED)."""
 
 
 def add_drift(commands: Any) -> None:
@@ -53,7 +57,7 @@ def add_drift(commands: Any) -> None:
     sub = parser.add_subparsers(dest="drift_command", metavar="COMMAND", required=True)
     backfill = sub.add_parser(
         "backfill",
-        help="compute and seal a range of days, one Dagster run per day",
+        help="compute and seal a range of days, as one Dagster backfill",
         formatter_class=RAW,
         description=BACKFILL,
         epilog="examples:\n  registry drift backfill --from 2026-11-01 --to 2026-11-20\n"
@@ -68,6 +72,10 @@ def add_drift(commands: Any) -> None:
         help="the last day, YYYY-MM-DD, included (UTC, a day that has ended)",
     )  # fmt: skip
     backfill.add_argument("--json", action="store_true", help="print a JSON object")
+    backfill.add_argument(
+        "--in-process", action="store_true",
+        help="one in-process run per day instead of a backfill through the code location",
+    )  # fmt: skip
     workspace_option(backfill)
     backfill.set_defaults(run=run_backfill)
 
@@ -97,11 +105,22 @@ def run_backfill(args: argparse.Namespace) -> int:
         datetime.now(UTC).date(),
     )
     from registry_pipeline.definitions import build_definitions
+    from registry_pipeline.defs.drift_daily import DAILY_CHECKS, DRIFT_DAILY_JOB
     from registry_pipeline.lib.drift_backfill import run_drift_backfill
+    from registry_pipeline.lib.launch import children_print_to_stderr
 
-    with Progress(len(days), "backfilling drift_signals_daily", not args.json) as progress:
+    with (
+        Progress(len(days), "backfilling drift_signals_daily", not args.json) as progress,
+        children_print_to_stderr(),
+    ):
         outcomes = run_drift_backfill(
-            workspace.root, days, build_definitions, lambda _day: progress.advance()
+            workspace.root,
+            days,
+            build_definitions,
+            lambda _day: progress.advance(),
+            in_process=args.in_process,
+            checks=[check.name for check in DAILY_CHECKS],
+            job_name=DRIFT_DAILY_JOB,
         )
     ok = all(outcome.success for outcome in outcomes)
     if args.json:

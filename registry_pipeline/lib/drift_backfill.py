@@ -1,5 +1,8 @@
-"""Backfilling `drift_signals_daily`: one in-process Dagster run per day, on the workspace's
-instance (so the UI shows each partition as materialized, like a backfill launched there)."""
+"""Backfilling `drift_signals_daily`: a real Dagster backfill of its job over the days, submitted
+through the workspace's code location (`lib/launch.py`), so it is listed in the UI's Backfills
+tab, each day a run of the job on its page, resumable and cancellable there; or, `in_process`,
+one in-process run per day on the workspace's instance (tests, a machine without code server).
+Either way each day's outcome is read from the same events by one function (`_outcome`)."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -19,6 +23,10 @@ from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.lib.build import QUIET_LOGS, DefinitionsFactory
 from registry_pipeline.lib.failures import failure_problems
 from registry_pipeline.lib.instance import dagster_home, open_instance
+
+BACKFILL_TIMEOUT = 6 * 3600.0
+"""Seconds a backfill is driven before the command gives up waiting (it stays in the instance,
+REQUESTED: driving it again, or a daemon, resumes it)."""
 
 
 @dataclass(frozen=True)
@@ -55,11 +63,18 @@ def run_drift_backfill(
     days: Sequence[date],
     definitions: DefinitionsFactory,
     on_day: Callable[[DayOutcome], None] | None = None,
+    *,
+    in_process: bool = False,
+    checks: Sequence[str] = (),
+    job_name: str = "",
 ) -> list[DayOutcome]:
-    """Materialize day partitions of drift_signals_daily in order, one Dagster run each, with
-    the job of the graph `definitions` makes (`definitions.build_definitions`)."""
+    """Materialize day partitions of drift_signals_daily: a Dagster backfill of `job_name`
+    (whose blocking `checks` every day must pass), or, `in_process`, one run per day in order
+    with the job of the graph `definitions` makes (`definitions.build_definitions`)."""
     home = dagster_home(root)
     os.environ["DAGSTER_HOME"] = str(home)
+    if not in_process:
+        return _as_backfill(root, days, job_name, checks, on_day)
     outcomes: list[DayOutcome] = []
     with (
         open_instance(root) as instance,
@@ -69,7 +84,7 @@ def run_drift_backfill(
         graph = definitions(root)
         job = _daily_job(graph)
         daily = graph.resolve_assets_def(dg.AssetKey(DAILY_REGISTRY_ID))
-        checks = [spec.name for spec in daily.check_specs]
+        expected = [spec.name for spec in daily.check_specs]
         for day in days:
             result = job.execute_in_process(
                 instance=instance,
@@ -78,11 +93,48 @@ def run_drift_backfill(
                 run_config=QUIET_LOGS,
                 tags={"registry_pipeline/backfill": f"{days[0]}..{days[-1]}"},
             )
-            outcome = _outcome(day, result, checks)
+            events = [event for event in result.all_events]
+            outcome = _outcome(day, result.run_id, result.success, events, expected)
             outcomes.append(outcome)
             if on_day is not None:
                 on_day(outcome)
     return outcomes
+
+
+def _as_backfill(
+    root: Path,
+    days: Sequence[date],
+    job_name: str,
+    expected: Sequence[str],
+    on_day: Callable[[DayOutcome], None] | None,
+) -> list[DayOutcome]:
+    from dagster._core.storage.tags import BACKFILL_ID_TAG, PARTITION_NAME_TAG
+
+    from registry_pipeline.lib.launch import code_location, create_job_backfill, drive_backfill
+
+    keys = [day.isoformat() for day in days]
+    with open_instance(root) as instance, code_location(instance, root) as context:
+        backfill_id = create_job_backfill(
+            context, job_name, keys, title=f"drift_signals_daily {keys[0]}..{keys[-1]}",
+            tags={"registry_pipeline/backfill": f"{keys[0]}..{keys[-1]}"},
+        )  # fmt: skip
+        reported: dict[str, DayOutcome] = {}
+
+        def report(_backfill: object = None) -> None:
+            runs = instance.get_runs(dg.RunsFilter(tags={BACKFILL_ID_TAG: backfill_id}))
+            for run in sorted(runs, key=lambda r: keys.index(r.tags[PARTITION_NAME_TAG])):
+                key = run.tags[PARTITION_NAME_TAG]
+                if run.is_finished and key not in reported:
+                    success = run.status == dg.DagsterRunStatus.SUCCESS
+                    events = [e.dagster_event for e in instance.all_logs(run.run_id)]
+                    day = days[keys.index(key)]
+                    reported[key] = _outcome(day, run.run_id, success, events, expected)
+                    if on_day is not None:
+                        on_day(reported[key])
+
+        drive_backfill(context, backfill_id, timeout=BACKFILL_TIMEOUT, on_poll=report)
+        report()
+    return [reported[key] for key in keys if key in reported]
 
 
 def _daily_job(definitions: dg.Definitions) -> dg.JobDefinition:
@@ -95,8 +147,17 @@ def _daily_job(definitions: dg.Definitions) -> dg.JobDefinition:
     raise LookupError(f"the graph declares no job that materializes {DAILY_REGISTRY_ID} alone")
 
 
-def _outcome(day: date, result: dg.ExecuteInProcessResult, expected: Sequence[str]) -> DayOutcome:
-    evaluations = result.get_asset_check_evaluations()
+def _outcome(
+    day: date, dagster_run_id: str, success: bool, events: Sequence[Any], expected: Sequence[str]
+) -> DayOutcome:
+    """One day's outcome from its run's events (an in-process result's, or the instance's event
+    log of a backfill's run): the checks' verdicts and problems, the sealed snapshot."""
+    events = [event for event in events if event is not None]
+    evaluations = [
+        e.event_specific_data
+        for e in events
+        if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    ]
     checks = {e.check_name: e.passed for e in evaluations}
     problems = [
         problem
@@ -111,13 +172,18 @@ def _outcome(day: date, result: dg.ExecuteInProcessResult, expected: Sequence[st
             "CHECK_NOT_RUN", f"{name} was not evaluated: the day is not checked", check=name
         )
         for name in unchecked
-        if result.success  # else the step's failure says why
+        if success  # else the step's failure says why
     ]
-    problems += _step_problems(result)
-    materialized = result.asset_materializations_for_node(DAILY_REGISTRY_ID)
+    problems += _step_problems(events)
+    materialized = [
+        e.step_materialization_data.materialization
+        for e in events
+        if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION
+        and e.asset_key == dg.AssetKey(DAILY_REGISTRY_ID)
+    ]
     if not materialized:
         unsealed = problem_object("NOT_MATERIALIZED", "no snapshot of the day was sealed")
-        return DayOutcome(day, False, result.run_id, problems=problems or [unsealed])
+        return DayOutcome(day, False, dagster_run_id, problems=problems or [unsealed])
     metadata = materialized[-1].metadata
     counts = {
         key.removeprefix("signals_"): int(str(value.value))
@@ -127,22 +193,22 @@ def _outcome(day: date, result: dg.ExecuteInProcessResult, expected: Sequence[st
     missing = metadata.get("missing_history")
     return DayOutcome(
         day,
-        result.success and all(checks.values()) and not unchecked,
-        result.run_id,
+        success and all(checks.values()) and not unchecked,
+        dagster_run_id,
         str(metadata["run_id"].value),
         str(metadata["root_sha256"].value),
         counts,
-        list(missing.value) if missing is not None else [],  # type: ignore[arg-type]
+        list(missing.value) if missing is not None else [],
         problems,
     )
 
 
-def _step_problems(result: dg.ExecuteInProcessResult) -> list[dict[str, object]]:
+def _step_problems(events: Sequence[Any]) -> list[dict[str, object]]:
     """The failed step's own cause (our `dg.Failure`: its reason code, path and problems), else
     the innermost exception of Dagster's chain (a bug: INTERNAL). A step failed only because a
     blocking check failed adds nothing: the check's problems say it."""
     found: list[dict[str, object]] = []
-    for event in result.all_events:
+    for event in events:
         if not event.is_step_failure:
             continue
         data = event.step_failure_data

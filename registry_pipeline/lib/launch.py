@@ -188,6 +188,24 @@ def drive_backfill(
 
 
 @contextmanager
+def children_print_to_stderr() -> Iterator[None]:
+    """File descriptor 1 pointed at stderr for the block: the code server and run workers
+    Dagster starts inherit it and log there, so this process's stdout (a `--json` document)
+    holds only what it prints after the block."""
+    import sys
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+@contextmanager
 def _queue(context: Any) -> Iterator[Callable[[], None]]:
     """A step of the daemon's run queue (dequeue and launch, within the concurrency limits)
     when the instance queues runs; nothing otherwise."""

@@ -54,7 +54,13 @@ def test_days_without_history_are_all_unknown_sealed_and_checked(cli: Run, demo:
         assert v01["generated_utc"] == f"{day['day']}T23:59:59Z"
     with dg.DagsterInstance.from_config(str(demo / ".codex" / "dagster_home")) as instance:
         done = instance.get_materialized_partitions(dg.AssetKey("drift_signals_daily"))
+        (backfill,) = instance.get_backfills()  # the UI's Backfills tab lists it
+        runs = instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": backfill.backfill_id}))
     assert {str(first), str(yesterday)} <= done
+    assert backfill.status.value == "COMPLETED_SUCCESS"
+    assert sorted(backfill.partition_names) == [str(first), str(yesterday)]
+    assert {run.job_name for run in runs} == {"drift_signals_daily_job"}  # on the job's page
+    assert sorted(run.run_id for run in runs) == sorted(d["dagster_run_id"] for d in days)
 
 
 def test_a_day_reads_the_snapshots_active_at_its_end(cli: Run, demo: Path) -> None:
