@@ -46,7 +46,9 @@ def code_location(instance: dg.DagsterInstance, workspace_root: Path) -> Iterato
         working_directory=str(workspace_root),
         location_name=LOCATION,
     )
-    with WorkspaceProcessContext(instance, target, version=dg.__version__) as context:
+    with WorkspaceProcessContext(
+        instance, target, version=dg.__version__, code_server_log_level="WARNING"
+    ) as context:
         error = context.create_request_context().get_code_location_error(LOCATION)
         if error is not None:
             raise RuntimeError(f"the code location did not load: {error.to_string()}")
