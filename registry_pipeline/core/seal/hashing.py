@@ -58,8 +58,8 @@ def file_lines(path: str | os.PathLike[str], block_size: int = BLOCK_SIZE) -> It
 
 def jsonl_records(lines: Iterable[bytes]) -> Iterator[tuple[int, Any]]:
     """(line number, parsed object) per non-blank line of `lines` (a JSONL file's, as
-    `file_lines` or `bytes.split(b"\\n")` give them): `schemas.iter_jsonl` a line at a time.
-    Raises JSONDecodeProblem naming the line, as it does."""
+    `file_lines` or `bytes.split(b"\\n")` give them); `schemas.iter_jsonl` is this over a
+    whole file's bytes. Raises JSONDecodeProblem naming the line."""
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue

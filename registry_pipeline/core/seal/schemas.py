@@ -24,6 +24,7 @@ from typing import Any
 from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.seal._schema_bindings import BINDING_KEY, bound_file, walk_binding
+from registry_pipeline.core.seal.hashing import jsonl_records
 
 ENVELOPE_ID = "urn:registry-pipeline:schema:run_envelope"
 MANIFEST_ID = "urn:registry-pipeline:schema:manifest"
@@ -385,13 +386,6 @@ def _natural_path(error: Any) -> list[tuple[int, int | str]]:
 
 
 def iter_jsonl(data: bytes) -> Iterable[tuple[int, Any]]:
-    """(line number, parsed object) per non-empty line; raises JSONDecodeProblem with the line."""
-    for number, line in enumerate(data.split(b"\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            yield number, loads_strict(line)
-        except JSONDecodeProblem as exc:
-            raise JSONDecodeProblem(
-                f"line {number}: {exc.message}", exc.code, line=number, column=exc.column
-            ) from None
+    """(line number, parsed object) per non-empty line; raises JSONDecodeProblem with the line
+    (`hashing.jsonl_records` over the lines of `data`: one rule for whole and streamed files)."""
+    return jsonl_records(data.split(b"\n"))
