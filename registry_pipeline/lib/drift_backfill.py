@@ -73,7 +73,8 @@ def run_drift_backfill(
     with the job of the graph `definitions` makes (`definitions.build_definitions`)."""
     home = dagster_home(root)
     os.environ["DAGSTER_HOME"] = str(home)
-    if not in_process:
+    if not in_process:  # the graph made here first: a broken catalog says its reason code
+        definitions(root)  # before a code server starts (it would only say it did not load)
         return _as_backfill(root, days, job_name, checks, on_day)
     outcomes: list[DayOutcome] = []
     with (

@@ -24,6 +24,8 @@ from typing import Any
 
 import dagster as dg
 
+from registry_pipeline.core.errors import RegistryError
+
 MODULE = "registry_pipeline.definitions"
 LOCATION = "registry_pipeline"
 POLL = 0.25
@@ -50,8 +52,13 @@ def code_location(instance: dg.DagsterInstance, workspace_root: Path) -> Iterato
         instance, target, version=dg.__version__, code_server_log_level="WARNING"
     ) as context:
         error = context.create_request_context().get_code_location_error(LOCATION)
-        if error is not None:
-            raise RuntimeError(f"the code location did not load: {error.to_string()}")
+        if error is not None:  # the first line: the exception; the traceback is in the UI
+            first = error.message.strip().splitlines()[0] if error.message.strip() else "?"
+            raise RegistryError(
+                f"the code location {MODULE} did not load: {first}",
+                code="CODE_LOCATION_ERROR",
+                path=str(workspace_root),
+            )
         yield context
 
 

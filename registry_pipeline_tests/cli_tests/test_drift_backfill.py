@@ -156,3 +156,17 @@ def test_backfill_outside_a_workspace(cli: Run, tmp_path: Path) -> None:
 def test_help_has_examples(cli: Run) -> None:
     code, out, _ = cli("drift", "backfill", "--help")
     assert code == 0 and "examples:" in out and "registry drift backfill --from" in out
+
+
+def test_a_broken_catalog_is_named_before_any_backfill(cli: Run, demo: Path) -> None:
+    """The backfill's code server would only say it did not load: the catalog's own reason
+    code comes first, and nothing is submitted."""
+    catalog = demo / "registries" / "REGISTRY_CATALOG_v0_2.json"
+    catalog.write_text("{not json")
+    yesterday = _today() - timedelta(days=1)
+    code, out, err = cli(
+        "drift", "backfill", "--from", str(yesterday), "--to", str(yesterday),
+        "--workspace", str(demo), "--json",
+    )  # fmt: skip
+    assert code == 2, out + err
+    assert json.loads(out)["error"]["code"] == "CATALOG_INVALID"
