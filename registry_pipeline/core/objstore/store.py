@@ -26,7 +26,9 @@ from registry_pipeline.core.errors import RegistryError, UsageError
 SCHEME = "s3://"
 BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 """S3's bucket names: 3-63 lowercase letters, digits, dots and hyphens."""
-RETRIES = 10
+RETRIES = 100
+"""High enough that `RETRY_FOR` bounds the retries, not their count (with jitter, ten retries
+took 2 s while a restarted server was still loading its volumes)."""
 RETRY_FOR = timedelta(seconds=15)
 """How long a request is retried (5xx, a dropped connection, a server restarting: SeaweedFS
 answers 500 for a moment after a restart while it loads its volumes), 0.1 s doubling to 2 s."""
