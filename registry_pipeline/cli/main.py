@@ -121,6 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help(sys.stderr)
             return 2
+        _sync(args)
         code: int = args.run(args)
         return code
     except SystemExit as exc:
@@ -155,6 +156,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = f"{type(exc).__name__}: {exc} (set REGISTRY_DEBUG=1 for a traceback)"
         _error(as_json, "INTERNAL", None, message, f"error: INTERNAL {message}")
         return 3
+
+
+def _sync(args: argparse.Namespace) -> None:
+    """A workspace on object storage: fetch what other machines wrote before the command reads
+    its local copy (`core.pointers.sync`); nothing for a local one, or before `init`."""
+    if not hasattr(args, "workspace") or args.command in ("init", "adopt"):
+        return
+    from registry_pipeline.core.pointers.sync import sync
+    from registry_pipeline.core.workspace.layout import resolve_workspace
+
+    synced = sync(resolve_workspace(args.workspace))
+    if synced is not None and synced.folders:
+        err(f"fetched {len(synced.folders)} run folder(s) from {synced.url}")
 
 
 def _error(

@@ -14,6 +14,7 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import rfc8785
@@ -22,9 +23,10 @@ from registry_pipeline._version import __version__
 from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.gate.verdict import CheckVerdict
-from registry_pipeline.core.seal._fs import fsync_dir
+from registry_pipeline.core.seal._fs import fsync_dir, write_atomic
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.workspace.remote import line_digest, remote_for
 from registry_pipeline.core.workspace.safe_write import require_safe
 
 RECEIPTS_RELPATH = ".codex/RECEIPTS"
@@ -158,6 +160,7 @@ class ReceiptStore:
             return Verdicts(())
         path = self.workspace.root / self.path_of(root_sha256)
         require_safe(self.workspace.root, path)  # never read through a link either
+        self._fetch(root_sha256, path)
         try:
             with open(path, "rb", opener=_no_follow) as handle:
                 data = handle.read(MAX_RECEIPT_BYTES + 1)
@@ -203,7 +206,37 @@ class ReceiptStore:
         finally:
             os.close(fd)
         fsync_dir(self.folder)
+        remote = remote_for(self.workspace)
+        if remote is not None:
+            remote.push_receipt(receipt.root_sha256, receipt.created_utc, receipt.data())
         return receipt
+
+    def _fetch(self, root_sha256: str, path: Path) -> None:
+        """On a workspace with a bucket, add the receipts other machines wrote of that root
+        (each line as written, the lines in the order they were decided)."""
+        remote = remote_for(self.workspace)
+        if remote is None:
+            return
+        try:
+            local = path.read_bytes().splitlines(keepends=True)
+        except FileNotFoundError:
+            local = []
+        fetched = remote.receipt_lines(root_sha256, {line_digest(line) for line in local})
+        if not fetched:
+            return
+        lines = [*local, *(line for _key, line in fetched)]
+        ordered = sorted(lines, key=lambda line: _created(line))  # stable: ties keep order
+        self.folder.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, b"".join(ordered))
+
+
+def _created(line: bytes) -> str:
+    """A receipt line's created_utc ("" when unreadable: its parse reports it)."""
+    try:
+        document = loads_strict(line)
+    except JSONDecodeProblem:
+        return ""
+    return str(document.get("created_utc", "")) if isinstance(document, dict) else ""
 
 
 def _check_ok(check: object) -> bool:

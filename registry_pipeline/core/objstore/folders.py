@@ -17,6 +17,7 @@ import os
 import shutil
 import socket
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from uuid import uuid4
@@ -27,6 +28,12 @@ from registry_pipeline.core.objstore.store import Conflict, ObjectStore
 FORMAT = "registry-remote-folder-1"
 STAGING = "staging/sha256/"
 SUFFIX = ".json"
+
+
+class FolderExists(RegistryError):
+    """Another writer published a folder under that run id first."""
+
+    code = "FOLDER_EXISTS"
 
 
 @dataclass(frozen=True)
@@ -46,29 +53,38 @@ def folder_key(run_root: str, run_id: str) -> str:
     return f"{run_root.strip('/')}/{run_id}{SUFFIX}"
 
 
-def publish(store: ObjectStore, run_root: str, folder: Path) -> list[RemoteFile]:
-    """Upload every file of the sealed `folder`, then make it visible by one conditional write;
-    FOLDER_EXISTS when that run id is published already (by anyone)."""
+def publish(
+    store: ObjectStore,
+    run_root: str,
+    folder: Path,
+    run_id: str | None = None,
+    on_file: Callable[[], None] | None = None,
+) -> list[RemoteFile]:
+    """Upload every file of the sealed `folder` (`on_file` told after each), then make it
+    visible as `run_id` (the folder's name by default) by one conditional write; FOLDER_EXISTS
+    when that run id is published already (by anyone)."""
+    run_id = run_id or folder.name
     files = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         data = path.read_bytes()
         digest = hashlib.sha256(data).hexdigest()
         store.put(staged_key(digest), data)
         files.append(RemoteFile(path.relative_to(folder).as_posix(), len(data), digest))
+        if on_file is not None:
+            on_file()
     body = {
         "format": FORMAT,
-        "run_id": folder.name,
+        "run_id": run_id,
         "files": [{"path": f.relpath, "size": f.size, "sha256": f.sha256} for f in files],
         # unique to this publish: a create retried after a lost answer is told from a rival's
         "published_by": {"host": socket.gethostname(), "pid": os.getpid(), "nonce": uuid4().hex},
     }
     try:
-        store.create(folder_key(run_root, folder.name), json.dumps(body, indent=1).encode())
+        store.create(folder_key(run_root, run_id), json.dumps(body, indent=1).encode())
     except Conflict:
-        raise RegistryError(
-            f"{folder.name} is published in {store.url} already",
-            code="FOLDER_EXISTS",
-            path=f"{store.url}/{folder_key(run_root, folder.name)}",
+        raise FolderExists(
+            f"{run_id} is published in {store.url} already",
+            path=f"{store.url}/{folder_key(run_root, run_id)}",
         ) from None
     return files
 

@@ -7,7 +7,6 @@ from typing import Any
 
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.pointers._holds import HoldingStore
-from registry_pipeline.core.pointers._lock import exclusive_lock
 from registry_pipeline.core.pointers._refused import PointerRefused
 from registry_pipeline.core.pointers._writer import ANY, MAX_REASON
 from registry_pipeline.core.pointers.changes import Change
@@ -66,7 +65,7 @@ class SwappingStore(HoldingStore):
         """Apply an interrupted change, if any (under the lock); returns the record applied."""
         self.workspace.require()
         self.require_safe_paths()
-        with exclusive_lock(self.lock_path, timeout=self.lock_timeout):
+        with self.locked():
             return self._redo(self.read())[1]
 
     def promotion_blocker(self, registry_id: str, run_id: str) -> PointerRefused | None:
@@ -110,7 +109,7 @@ class SwappingStore(HoldingStore):
                 code="REASON_TOO_LONG",
             )
         folder = target_folder(self.workspace, registry_id, run_id)
-        with exclusive_lock(self.lock_path, timeout=self.lock_timeout):
+        with self.locked():
             crash_point("pointer_locked")
             self._require_intact(self.read(), registry_id, action)  # before redoing anything
             pointers, _ = self._redo(self.read())

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from registry_pipeline.core.errors import RegistryError, UsageError
-from registry_pipeline.core.pointers._lock import exclusive_lock
 from registry_pipeline.core.pointers._refused import PointerRefused
 from registry_pipeline.core.pointers._writer import JournalWriter, corrupt_journal
 from registry_pipeline.core.pointers.changes import Change
@@ -49,7 +48,7 @@ class ExplainedStore(JournalWriter):
             raise UsageError("accepting a hand edit needs a reason", code="REASON_REQUIRED")
         self.workspace.require()
         self.require_safe_paths()
-        with exclusive_lock(self.lock_path, timeout=self.lock_timeout):
+        with self.locked():
             self._require_intact(self.read(), registry_id, "accept")  # before redoing anything
             pointers, _ = self._redo(self.read())
             mismatch = self._mismatch(pointers, registry_id)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.pointers._explained import ExplainedStore
-from registry_pipeline.core.pointers._lock import exclusive_lock
 from registry_pipeline.core.pointers._refused import PointerRefused
 from registry_pipeline.core.pointers._writer import corrupt_journal
 from registry_pipeline.core.pointers.changes import Change, Hold
@@ -47,7 +46,7 @@ class HoldingStore(ExplainedStore):
         self.require_safe_paths()
         if action == "hold" and not reason.strip():
             raise UsageError("a hold needs a reason", code="REASON_REQUIRED")
-        with exclusive_lock(self.lock_path, timeout=self.lock_timeout):
+        with self.locked():
             self._require_intact(self.read(), registry_id, action)  # before redoing anything
             pointers, _ = self._redo(self.read())
             mismatch = self._mismatch(pointers, registry_id)

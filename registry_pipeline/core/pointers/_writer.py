@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.pointers import checkpoint
-from registry_pipeline.core.pointers._lock import DEFAULT_TIMEOUT
+from registry_pipeline.core.pointers._lock import DEFAULT_TIMEOUT, exclusive_lock
 from registry_pipeline.core.pointers._refused import PointerRefused
 from registry_pipeline.core.pointers._tail import repair_tail
 from registry_pipeline.core.pointers.journal import (
@@ -30,6 +31,7 @@ from registry_pipeline.core.pointers.pointer_file import (
     PointerFile,
     read_pointer_file,
 )
+from registry_pipeline.core.pointers.replica import Replica
 from registry_pipeline.core.pointers.targets import apply_record, found_target
 from registry_pipeline.core.seal._faults import crash_point
 from registry_pipeline.core.seal._fs import fsync_dir
@@ -37,6 +39,7 @@ from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import pointer_file_path
 from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.workspace.remote import remote_for
 from registry_pipeline.core.workspace.safe_write import require_safe_all
 
 MAX_REASON = 4000
@@ -69,6 +72,30 @@ class JournalWriter:
         self.pointers_path = pointer_file_path(workspace)  # the catalog says where (adoption)
         self.journal_path = codex / JOURNAL_NAME
         self.lock_path = codex / (POINTERS_NAME + ".lock")
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """The pointer lock, held for one change. On a workspace with a bucket, the change also
+        starts from the bucket's journal and pointers and ends by publishing what it wrote
+        (`core.pointers.replica`; `Lost` when another machine's change came first)."""
+        with exclusive_lock(self.lock_path, timeout=self.lock_timeout):
+            remote = remote_for(self.workspace)
+            if remote is None:
+                yield
+                return
+            replica = Replica(remote, self.workspace.root, self.journal_path, self.pointers_path)
+            base = replica.pull(lambda: self._redo(self.read()))
+            try:
+                yield
+            finally:
+                replica.push(base)
+
+    def pull(self) -> None:
+        """Make the journal and pointer file equal to the bucket's, when the workspace has one
+        (under the lock, as a change that changes nothing)."""
+        self.require_safe_paths()
+        with self.locked():
+            pass
 
     def read(self) -> PointerFile:
         """The pointer file as it is now (no lock: it is replaced atomically)."""

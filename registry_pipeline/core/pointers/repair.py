@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from registry_pipeline.core.pointers._lock import exclusive_lock
 from registry_pipeline.core.pointers._refused import PointerRefused
 from registry_pipeline.core.pointers.integrity import TARGET_CODES, verify_workspace
 from registry_pipeline.core.pointers.journal import JournalRecord
@@ -41,6 +41,8 @@ class PointerStore(Protocol):
     lock_timeout: float
 
     def read(self) -> PointerFile: ...
+
+    def locked(self) -> AbstractContextManager[None]: ...
 
     def journal_view(self, registry_id: str) -> ActiveRef | None: ...
 
@@ -85,7 +87,7 @@ def repair(
         raise PointerRefused("a repair needs a reason", code="REASON_REQUIRED")
     store.workspace.require()
     store.require_safe_paths()
-    with exclusive_lock(store.lock_path, timeout=store.lock_timeout):
+    with store.locked():
         pointers = store.read()
         report = verify_workspace(store.workspace, store.journal_path, pointers)
         chain = [p for p in report.problems if p.code not in TARGET_CODES

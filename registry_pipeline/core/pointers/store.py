@@ -21,6 +21,10 @@ as a decision. A rollback or `hold` stops automatic promotion of a registry unti
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from registry_pipeline.core.pointers._compare_and_swap import SwappingStore
 from registry_pipeline.core.pointers._refused import PointerRefused as PointerRefused
 from registry_pipeline.core.pointers._writer import ANY as ANY
@@ -29,17 +33,40 @@ from registry_pipeline.core.pointers._writer import Gate as Gate
 from registry_pipeline.core.pointers.changes import Change as Change
 from registry_pipeline.core.pointers.changes import Hold as Hold
 from registry_pipeline.core.pointers.repair import Repair, repair
+from registry_pipeline.core.pointers.replica import retry_lost
 from registry_pipeline.core.pointers.targets import pointer_relpath as pointer_relpath
 from registry_pipeline.core.pointers.targets import target_folder as target_folder
+
+T = TypeVar("T")
+
+
+def _retried(method: Callable[..., T]) -> Callable[..., T]:
+    """`method`, run again whole when another machine's change won the next journal entry of
+    a workspace on object storage (`core.pointers.replica`); once on the local filesystem."""
+
+    @functools.wraps(method)
+    def run(self: PointerStore, *args: Any, **kwargs: Any) -> T:
+        return retry_lost(lambda: method(self, *args, **kwargs))
+
+    return run
 
 
 class PointerStore(SwappingStore):
     """The pointer file and its journal in a workspace's `.codex/`.
 
     Built in layers, one concept each: `_writer` (the journal's writes, the file's atomic
-    replacement), `_explained` (hand edits), `_holds`, `_compare_and_swap` (the moves).
+    replacement, the lock), `_explained` (hand edits), `_holds`, `_compare_and_swap` (the
+    moves); `replica` mirrors them from a bucket. Every change is tried again whole when it
+    lost the race for the bucket's next entry.
     """
+
+    promote = _retried(SwappingStore.promote)
+    rollback = _retried(SwappingStore.rollback)
+    complete_pending = _retried(SwappingStore.complete_pending)
+    hold = _retried(SwappingStore.hold)
+    release = _retried(SwappingStore.release)
+    accept = _retried(SwappingStore.accept)
 
     def repair(self, registry_id: str | None, *, reason: str, actor: dict[str, str]) -> Repair:
         """`registry pointers repair` (see `core.pointers.repair`)."""
-        return repair(self, registry_id, reason=reason, actor=actor)
+        return retry_lost(lambda: repair(self, registry_id, reason=reason, actor=actor))

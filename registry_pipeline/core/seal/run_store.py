@@ -78,6 +78,12 @@ class RunsHome(Protocol):
         """UNSAFE_PATH unless each target is a real place inside the workspace."""
         ...
 
+    def publish_shared(self, folder: Path, run_id: str) -> bool:
+        """Publish the sealed `folder` as `run_id` where other machines see it, before it is
+        renamed into RUNS/ (a workspace on object storage); False when that id was taken there
+        first. True at once on the local filesystem, where RUNS/ is the only place."""
+        ...
+
 
 @dataclass(frozen=True)
 class SealedRun:
@@ -232,14 +238,19 @@ class Staging:
         _seal_subdirs(self.path)
         git = read_git_state(self.store.workspace.root)
         runs = self.store.workspace.runs_dir
+        elsewhere: set[str] = set()  # ids another machine published first (a shared store)
         while True:
             moment = self.store.clock()
-            run_id = next_run_id(self.spec.registry_id, moment, _names_with_prefix(runs, moment))
+            taken = [*_names_with_prefix(runs, moment), *elsewhere]
+            run_id = next_run_id(self.spec.registry_id, moment, taken)
             if run_id is None:
                 time.sleep(max(0.0, 1.0 - moment.microsecond / 1e6))
                 continue
             created = utc_timestamp(moment)
             root, entries = self._write_seal(run_id, created, git)
+            if not self.store.workspace.publish_shared(self.path, run_id):
+                elsewhere.add(run_id)
+                continue
             target = runs / run_id
             self.store.workspace.require_writable(target)  # RUNS/ may have changed meanwhile
             try:

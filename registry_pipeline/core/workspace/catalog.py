@@ -15,6 +15,7 @@ from typing import Any
 
 from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.objstore.store import parse_store_url
 from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace, escape_problem
@@ -114,6 +115,8 @@ class RegistryCatalog:
     """(registry_id, reason) of an adopted catalog's registries that are not assets here."""
     coordination: str | None = None
     """Workspace-relative path of the coordination rules (`core.write_path`), or None."""
+    store: str | None = None
+    """`s3://BUCKET/PREFIX` where the shared state lives (`core.workspace.remote`), or None."""
 
     def get(self, registry_id: str) -> RegistrySpec:
         """The entry of `registry_id`; a usage error naming the known ids when absent."""
@@ -234,11 +237,19 @@ def check_catalog(
         escape = relpath_problem(coordination) or _escape_reason(root, coordination)
         if escape:
             raise CatalogError(path, [f"/coordination: {coordination!r} {escape}"])
+    store = document.get("store")
+    if store is not None:
+        try:
+            parse_store_url(store, field="/store")
+        except UsageError as exc:
+            raise CatalogError(path, [f"/store: {exc.message}"]) from None
     added, clashes = override_log_entries(document["registries"], root)
     if clashes:
         raise CatalogError(path, clashes)
     ordered = tuple(_dependency_order([*specs, *map(_spec, added)], path))
-    return RegistryCatalog(ordered, Path(path), roots, pointer_file, excluded, coordination)
+    return RegistryCatalog(
+        ordered, Path(path), roots, pointer_file, excluded, coordination, store
+    )
 
 
 def pointer_file_path(workspace: Workspace) -> Path:

@@ -112,6 +112,14 @@ class Workspace:
         require_safe_all(self.root, targets)
         return self
 
+    def publish_shared(self, folder: Path, run_id: str) -> bool:
+        """Publish a sealed folder to the workspace's bucket, when it has one
+        (`core.workspace.remote`); False when another machine took `run_id` first."""
+        from registry_pipeline.core.workspace.remote import remote_for
+
+        remote = remote_for(self)
+        return True if remote is None else remote.publish_folder(folder, run_id)
+
     @property
     def schemas_dir(self) -> Path:
         """The workspace's own schemas for its source registries."""

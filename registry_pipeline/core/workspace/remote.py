@@ -1,0 +1,137 @@
+"""A workspace whose shared state lives in a bucket: `REGISTRY_STORE=s3://BUCKET/PREFIX`, else
+the catalog's `store`; the local filesystem when neither is set.
+
+The bucket holds what several machines must agree on: run folders (`RUNS/<run id>.json` and
+their files under `staging/sha256/`, `core.objstore.folders`), the pointer journal and the
+active pointers (`pointers/`, `core.pointers.replica`), promotion receipts
+(`receipts/<root>/<created>_<sha>.json`, one object per receipt line) and the build slot
+(`locks/build.json`, a lease). The checkout keeps its sources, and `.codex/` becomes this
+machine's copy of the bucket: every command first fetches what it lacks (`sync`), and every
+write goes to the bucket first, by a conditional write, then to the copy.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+from pathlib import Path
+
+from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
+from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.objstore.folders import FolderExists, fetch, publish, published
+from registry_pipeline.core.objstore.lease import BuildLease
+from registry_pipeline.core.objstore.store import ObjectStore, StoreUrl, parse_store_url
+from registry_pipeline.core.seal._faults import crash_point
+from registry_pipeline.core.workspace.catalog import CATALOG_RELPATH, load_catalog
+from registry_pipeline.core.workspace.layout import Workspace
+
+STORE_ENV = "REGISTRY_STORE"
+RUNS_PREFIX = "RUNS"
+RECEIPTS_PREFIX = "receipts"
+_ENDPOINT_ENV = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_DEFAULT_REGION")
+
+
+class Remote:
+    """The bucket of one workspace, and what its commands fetch from it and publish to it."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+
+    @property
+    def url(self) -> str:
+        return self.store.url
+
+    def publish_folder(self, folder: Path, run_id: str) -> bool:
+        """Publish the sealed `folder` as `run_id` (whole or not at all); False when another
+        machine published that run id first (the caller takes the next one)."""
+        try:
+            publish(self.store, RUNS_PREFIX, folder, run_id, lambda: crash_point("file_uploaded"))
+        except FolderExists:
+            return False
+        return True
+
+    def pull_folders(self, runs_dir: Path) -> list[str]:
+        """Fetch into `runs_dir` every published folder it lacks; the run ids fetched."""
+        have = {entry.name for entry in os.scandir(runs_dir)} if runs_dir.is_dir() else set()
+        fetched = []
+        for run_id in published(self.store, RUNS_PREFIX):
+            if run_id not in have:
+                fetch(self.store, RUNS_PREFIX, run_id, runs_dir)
+                fetched.append(run_id)
+        return fetched
+
+    def push_receipt(self, root_sha256: str, created_utc: str, line: bytes) -> None:
+        """One receipt line of `root_sha256` (content-addressed: writing it twice is harmless)."""
+        self.store.put(receipt_key(root_sha256, created_utc, line), line)
+
+    def receipt_lines(self, root_sha256: str, known: set[str]) -> list[tuple[str, bytes]]:
+        """(key, line) of the receipts of `root_sha256` whose digest is not in `known` (the
+        first 16 hex digits of each local line's SHA-256), oldest first."""
+        found = []
+        for key in sorted(self.store.keys(f"{RECEIPTS_PREFIX}/{root_sha256}/")):
+            if key.removesuffix(".json").rsplit("_", 1)[-1] in known:
+                continue
+            blob = self.store.get(key)
+            if blob is not None:
+                found.append((key, blob.data))
+        return found
+
+    def lease(self) -> BuildLease:
+        """The workspace's build slot: one build at a time across machines."""
+        return BuildLease(self.store)
+
+
+def line_digest(line: bytes) -> str:
+    """How a receipt line is named in the bucket: the first 16 hex digits of its SHA-256."""
+    return hashlib.sha256(line).hexdigest()[:16]
+
+
+def receipt_key(root_sha256: str, created_utc: str, line: bytes) -> str:
+    stamp = created_utc.replace(":", "").replace("-", "")
+    return f"{RECEIPTS_PREFIX}/{root_sha256}/{stamp}_{line_digest(line)}.json"
+
+
+def store_url(workspace: Workspace) -> StoreUrl | None:
+    """`REGISTRY_STORE`, else the catalog's `store`, parsed; None: the local filesystem."""
+    raw = os.environ.get(STORE_ENV, "").strip()
+    if raw:
+        return parse_store_url(raw)
+    path = workspace.root / CATALOG_RELPATH
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    stamp = (info.st_mtime_ns, info.st_ctime_ns, info.st_size, info.st_ino)
+    raw = _catalog_store(str(workspace.root), stamp) or ""
+    return parse_store_url(raw, field="store") if raw else None
+
+
+def remote_for(workspace: Workspace) -> Remote | None:
+    """The workspace's bucket, or None when its shared state is on the local filesystem."""
+    url = store_url(workspace)
+    if url is None:
+        return None
+    return _remote(str(url), tuple(os.environ.get(name, "") for name in _ENDPOINT_ENV))
+
+
+@functools.lru_cache(maxsize=32)
+def _catalog_store(root: str, stamp: object) -> str | None:
+    """The catalog's `store`, loaded once per catalog version (`stamp`). A catalog with other
+    problems still names its store (the command reports those problems itself), so a command
+    never works on a local copy alone because a registry entry is wrong."""
+    try:
+        return load_catalog(Workspace(Path(root))).store
+    except RegistryError:
+        try:
+            document = loads_strict((Path(root) / CATALOG_RELPATH).read_bytes())
+        except (OSError, JSONDecodeProblem):
+            return None
+        raw = document.get("store") if isinstance(document, dict) else None
+        return raw if isinstance(raw, str) else None
+
+
+@functools.lru_cache(maxsize=8)
+def _remote(url: str, settings: tuple[str, ...]) -> Remote:
+    """One client per bucket and settings in a process (`settings` only keys the cache)."""
+    return Remote(ObjectStore.open(parse_store_url(url)))

@@ -1,0 +1,219 @@
+"""A workspace on object storage (REGISTRY_STORE), on a real S3 server: two checkouts of the demo
+workspace ("machines") share only the bucket; what one builds, promotes or seals, the other
+sees through every command, and what the protocol promises holds at the product level."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from registry_pipeline.core.objstore import ObjectStore
+from registry_pipeline.core.objstore.folders import published
+from registry_pipeline.core.objstore.ledger import Ledger
+from registry_pipeline.core.pointers.journal import JOURNAL_NAME
+from registry_pipeline_tests._helpers import REPO, copy_demo, registry
+from registry_pipeline_tests.s3_tests._server import SeaweedServer
+
+
+@pytest.fixture
+def machines(
+    tmp_path: Path, s3_server: SeaweedServer, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Path, Path]:
+    """Two checkouts of the demo workspace whose commands use the test's bucket."""
+    for key, value in {**s3_server.env(), "REGISTRY_STORE": store_url}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("REGISTRY_WORKSPACE", raising=False)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    return copy_demo(tmp_path / "a"), copy_demo(tmp_path / "b")
+
+
+def _json(*args: str) -> dict[str, object]:
+    code, out, err = registry(*args, "--json")
+    assert code == 0, out + err
+    document = json.loads(out)
+    assert isinstance(document, dict)
+    return document
+
+
+def _active(root: Path) -> dict[str, str | None]:
+    code, out, err = registry("pointers", "show", "--workspace", str(root), "--json")
+    assert code == 0, out + err
+    rows = json.loads(out)["pointers"]
+    return {row["registry_id"]: (row["active_ref"] or {}).get("run_id") for row in rows}
+
+
+def test_what_one_machine_builds_the_other_sees_through_every_command(
+    machines: tuple[Path, Path], store: ObjectStore
+) -> None:
+    a, b = machines
+    built = _json("build", "--workspace", str(a))
+    assert built["success"] is True
+    sealed = {entry["run_id"] for entry in built["registries"]}  # type: ignore[union-attr]
+    assert sealed <= set(published(store, "RUNS"))  # every folder is in the bucket
+
+    assert _active(b) == _active(a) and any(_active(b).values())
+    assert (b / ".codex" / JOURNAL_NAME).read_bytes() == (a / ".codex" / JOURNAL_NAME).read_bytes()
+    assert sealed <= {p.name for p in (b / ".codex" / "RUNS").iterdir()}
+    for command in (["pointers", "verify"], ["validate", "--active"], ["delta", "verify"],
+                    ["runs", "list"]):  # fmt: skip
+        code, out, err = registry(*command, "--workspace", str(b))
+        assert code == 0, (command, out, err)
+
+    # B moves a pointer: A sees it, and its journal, at its next command
+    drift = str(_active(b)["drift_signals"])
+    code, out, err = registry("pointers", "hold", "drift_signals", "--reason", "on b",
+                              "--workspace", str(b))  # fmt: skip
+    assert code == 0, out + err
+    code, out, err = registry("pointers", "promote", "drift_signals", drift, "--workspace", str(a))
+    assert code == 0, out + err  # a person may promote while held: already active, no change
+    code, out, _ = registry("pointers", "history", "drift_signals", "--workspace", str(a))
+    assert "on b" in out
+    assert (b / ".codex" / JOURNAL_NAME).read_bytes() != b""
+    code, _, _ = registry("pointers", "verify", "--workspace", str(b))
+    assert code == 0
+    assert (a / ".codex" / JOURNAL_NAME).read_bytes() == (b / ".codex" / JOURNAL_NAME).read_bytes()
+
+
+def test_a_local_edit_of_the_copy_is_replaced_by_the_bucket(
+    machines: tuple[Path, Path], store: ObjectStore
+) -> None:
+    a, _ = machines
+    assert _json("build", "--workspace", str(a))["success"] is True
+    pointers = a / ".codex" / "ACTIVE_REGISTRY_POINTERS_v0_1.json"
+    truth = pointers.read_bytes()
+    pointers.write_bytes(truth.replace(b"drift_signals", b"drift_signalz"))
+    (a / ".codex" / JOURNAL_NAME).write_bytes(b"")
+    code, out, err = registry("pointers", "verify", "--workspace", str(a))
+    assert code == 0, out + err
+    assert pointers.read_bytes() == truth
+    assert Ledger(store, "pointers").head().state.encode() == truth
+
+
+PROMOTER = textwrap.dedent(
+    """
+    import json, sys, threading
+    from pathlib import Path
+    from registry_pipeline.core.gate import gated_store
+    from registry_pipeline.core.pointers.store import PointerRefused
+    from registry_pipeline.core.pointers.sync import sync
+    from registry_pipeline.core.workspace.layout import Workspace
+    workspace = Workspace(Path(sys.argv[1]))
+    run_ids = sys.argv[2:]
+    sync(workspace)
+    results = {}
+    def promote(run_id):
+        store = gated_store(workspace, lock_timeout=600)
+        actor = {"kind": "test", "id": run_id}
+        try:
+            change = store.promote("expected_versions", run_id, relpath=None,
+                                   reason="64 writers", actor=actor)
+            results[run_id] = ["ok", change.record.seq if change.record else None]
+        except PointerRefused as exc:
+            results[run_id] = [exc.code, None]
+    threads = [threading.Thread(target=promote, args=(r,)) for r in run_ids]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    print(json.dumps(results))
+    """
+)
+
+
+def test_64_writers_on_two_machines_promote_with_no_update_lost(
+    machines: tuple[Path, Path], store: ObjectStore, s3_server: SeaweedServer, store_url: str
+) -> None:
+    a, b = machines
+    assert _json("build", "--workspace", str(a))["success"] is True
+    source = a / "registries" / "expected_versions" / "EXPECTED_VERSIONS_v0_1.json"
+    snapshots = []
+    for _ in range(64):  # 64 snapshots of the same source, sealed on A, published to the bucket
+        sealed = _json("seal", str(source), "--registry-id", "expected_versions",
+                       "--workspace", str(a))  # fmt: skip
+        snapshots.append(str(sealed["run_id"]))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    halves = [(a, snapshots[0::2]), (b, snapshots[1::2])]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", PROMOTER, str(root), *ids],
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for root, ids in halves
+    ]
+    outcomes: dict[str, list[object]] = {}
+    for proc in procs:
+        out, _ = proc.communicate(timeout=600)
+        assert proc.returncode == 0
+        outcomes.update(json.loads(out))
+    assert len(outcomes) == 64
+    assert {code for code, _ in outcomes.values()} <= {"ok", "NOT_NEWER"}
+    won = {run_id: seq for run_id, (code, seq) in outcomes.items() if code == "ok"}
+    assert max(snapshots) in won  # the newest can never be refused
+
+    # every promotion reported done is in the bucket's journal once, in the order it won
+    lines = [json.loads(line) for _, entry in Ledger(store, "pointers").entries(0)
+             for line in entry.splitlines() if line.strip()]  # fmt: skip
+    moves = [(r["to"]["run_id"], r["seq"]) for r in lines
+             if r["registry_id"] == "expected_versions" and r["action"] == "promote"
+             and r["to"]["run_id"] in outcomes]  # fmt: skip
+    assert dict(moves) == won and len(moves) == len(won)
+    assert [run_id for run_id, _ in moves] == sorted(won)  # each newer than the one before
+    for root in (a, b):
+        code, out, err = registry("pointers", "verify", "--workspace", str(root))
+        assert code == 0, out + err
+        assert _active(root)["expected_versions"] == max(snapshots)
+
+
+def test_a_writer_killed_mid_upload_leaves_no_visible_folder(
+    machines: tuple[Path, Path], store: ObjectStore
+) -> None:
+    a, b = machines
+    before = set(published(store, "RUNS"))
+    source = a / "registries" / "expected_versions" / "EXPECTED_VERSIONS_v0_1.json"
+    env = {**os.environ, "REGISTRY_PIPELINE_CRASH_AT": "file_uploaded"}
+    killed = subprocess.run(
+        [sys.executable, "-m", "registry_pipeline", "seal", str(source), "--registry-id",
+         "expected_versions", "--workspace", str(a)],
+        env=env, capture_output=True, text=True, timeout=120, cwd=REPO,
+    )  # fmt: skip
+    assert killed.returncode == -9, killed.stderr
+    assert any(key.startswith("staging/") for key in store.keys("staging/"))  # it did upload
+    assert set(published(store, "RUNS")) == before
+    assert [p.name for p in (a / ".codex" / "RUNS").iterdir() if not p.name.startswith(".")] == []
+    code, out, err = registry("validate", "--all", "--workspace", str(b), "--json")
+    assert code == 0 and json.loads(out)["summary"]["checked"] == 0, out + err
+
+
+def test_the_server_restarted_mid_build_loses_nothing_committed(
+    machines: tuple[Path, Path], store: ObjectStore, s3_server: SeaweedServer
+) -> None:
+    a, b = machines
+    env = {**os.environ, "REGISTRY_BUILD_IN_PROCESS": "1"}
+    build = subprocess.Popen(
+        [sys.executable, "-m", "registry_pipeline", "build", "--workspace", str(a), "--json"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+    )  # fmt: skip
+    try:
+        while not published(store, "RUNS"):  # observed, not slept on: the first folder is out
+            assert build.poll() is None, build.communicate()
+        s3_server.kill()
+        s3_server.launch()
+        out, err = build.communicate(timeout=600)
+    finally:
+        if build.poll() is None:
+            build.kill()
+    assert build.returncode == 0, out + err
+    report = json.loads(out)
+    assert report["success"] is True
+    assert {e["run_id"] for e in report["registries"]} <= set(published(store, "RUNS"))
+    for command in (["pointers", "verify"], ["validate", "--active"]):
+        code, out, err = registry(*command, "--workspace", str(b))
+        assert code == 0, (command, out, err)
+    assert _active(b) == _active(a)
