@@ -100,7 +100,7 @@ PROMOTER = textwrap.dedent(
     """
     import json, sys, threading
     from pathlib import Path
-    from registry_pipeline.core.gate import gated_store
+    from registry_pipeline.core.gate.gate import gated_store
     from registry_pipeline.core.pointers.store import PointerRefused
     from registry_pipeline.core.pointers.sync import sync
     from registry_pipeline.core.workspace.layout import Workspace
@@ -160,9 +160,9 @@ def test_64_writers_on_two_machines_promote_with_no_update_lost(
     # every promotion reported done is in the bucket's journal once, in the order it won
     lines = [json.loads(line) for _, entry in Ledger(store, "pointers").entries(0)
              for line in entry.splitlines() if line.strip()]  # fmt: skip
-    moves = [(r["to"]["run_id"], r["seq"]) for r in lines
+    moves = [(r["to_ref"]["run_id"], r["seq"]) for r in lines
              if r["registry_id"] == "expected_versions" and r["action"] == "promote"
-             and r["to"]["run_id"] in outcomes]  # fmt: skip
+             and r["to_ref"]["run_id"] in outcomes]  # fmt: skip
     assert dict(moves) == won and len(moves) == len(won)
     assert [run_id for run_id, _ in moves] == sorted(won)  # each newer than the one before
     for root in (a, b):
@@ -187,8 +187,8 @@ def test_a_writer_killed_mid_upload_leaves_no_visible_folder(
     assert any(key.startswith("staging/") for key in store.keys("staging/"))  # it did upload
     assert set(published(store, "RUNS")) == before
     assert [p.name for p in (a / ".codex" / "RUNS").iterdir() if not p.name.startswith(".")] == []
-    code, out, err = registry("validate", "--all", "--workspace", str(b), "--json")
-    assert code == 0 and json.loads(out)["summary"]["checked"] == 0, out + err
+    code, out, err = registry("validate", "--all", "--workspace", str(b))
+    assert code == 0 and "checked 0 run folder(s)" in out, out + err
 
 
 def test_the_server_restarted_mid_build_loses_nothing_committed(
