@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.pointers._refused import PointerRefused
 from registry_pipeline.core.pointers.journal import JournalRecord
 from registry_pipeline.core.pointers.pointer_file import ActiveRef, Pointer, PointerFile
@@ -19,6 +19,7 @@ from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.workspace.gitcheck import ignore_rules
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
+from registry_pipeline.core.workspace.remote import remote_for
 from registry_pipeline.core.workspace.snapshots import (
     future_dated_folder,
     read_snapshot,
@@ -26,6 +27,18 @@ from registry_pipeline.core.workspace.snapshots import (
     snapshot_registry,
 )
 from registry_pipeline.core.workspace.sources import is_pattern
+
+
+def _fetch_published(workspace: Workspace, run_id: str) -> None:
+    """A folder another machine published to the workspace's bucket since the last sync."""
+    remote = remote_for(workspace)
+    if remote is None:
+        return
+    try:
+        remote.fetch_folder(run_id, workspace.runs_dir)
+    except RegistryError as exc:
+        if exc.code != "FOLDER_NOT_FOUND":  # not published: TARGET_MISSING, as on a disk
+            raise
 
 
 def target_folder(workspace: Workspace, registry_id: str, run_id: str) -> Path:
@@ -45,6 +58,8 @@ def target_folder(workspace: Workspace, registry_id: str, run_id: str) -> Path:
             path=run_id,
         )
     folder = workspace.runs_dir / run_id
+    if not folder.exists() and not folder.is_symlink():
+        _fetch_published(workspace, run_id)
     if folder.is_symlink() or not folder.is_dir():
         raise PointerRefused(
             f"no run folder {run_id} in {RUNS_RELPATH}/",

@@ -61,6 +61,10 @@ class Remote:
                 fetched.append(run_id)
         return fetched
 
+    def fetch_folder(self, run_id: str, runs_dir: Path) -> Path:
+        """`runs_dir/<run_id>` as published (renamed into place whole)."""
+        return fetch(self.store, RUNS_PREFIX, run_id, runs_dir)
+
     def push_receipt(self, root_sha256: str, created_utc: str, line: bytes) -> None:
         """One receipt line of `root_sha256` (content-addressed: writing it twice is harmless)."""
         self.store.put(receipt_key(root_sha256, created_utc, line), line)
