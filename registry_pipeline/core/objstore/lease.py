@@ -37,6 +37,8 @@ class Holder:
     holder: str
     until: float
     released: bool
+    token: str | None = None
+    """What the holder lets its delegate name (`registry build`: the id of the run it launched)."""
 
     @property
     def free(self) -> bool:
@@ -58,9 +60,14 @@ class BuildLease:
             return None, None
         try:
             body = json.loads(blob.data)
-            return Holder(str(body["holder"]), float(body["until"]), bool(body["released"])), (
-                blob.etag
+            token = body.get("token")
+            holder = Holder(
+                str(body["holder"]),
+                float(body["until"]),
+                bool(body["released"]),
+                None if token is None else str(token),
             )
+            return holder, blob.etag
         except (ValueError, KeyError, TypeError) as exc:
             raise RegistryError(
                 f"{self.key} is not a lease this release wrote ({exc})",
@@ -70,15 +77,24 @@ class BuildLease:
 
     @contextmanager
     def hold(
-        self, command: str, wait: float, on_wait: Callable[[str], None] | None = None
+        self,
+        command: str,
+        wait: float,
+        on_wait: Callable[[str], None] | None = None,
+        token: str | None = None,
     ) -> Iterator[str]:
         """Take the lease (waiting up to `wait` seconds for its holder), keep it renewed, and
         release it at the end, however the block ends; BUILD_IN_PROGRESS naming the holder when
-        it stays taken. Yields the holder text written."""
+        it stays taken. Yields the holder text written. The holder names `token`; a request
+        naming the token of a live holder is its delegate (the run `registry build` launched,
+        perhaps on another machine) and goes on without taking the lease."""
         me = f"pid {os.getpid()} ({command}) on {socket.gethostname()} since " + datetime.now(
             UTC
         ).strftime("%Y-%m-%dT%H:%M:%SZ")
-        etag = self._take(me, wait, on_wait)
+        etag = self._take(me, wait, on_wait, token)
+        if etag is None:
+            yield me
+            return
         lock = threading.Lock()
         stop = threading.Event()
         state = {"etag": etag}
@@ -88,7 +104,7 @@ class BuildLease:
                 with lock:
                     try:
                         state["etag"] = self.store.replace(
-                            self.key, self._body(me, False), state["etag"]
+                            self.key, self._body(me, False, token), state["etag"]
                         )
                     except (Conflict, RegistryError):
                         return  # taken over (we were too late) or unreachable: stop renewing
@@ -102,21 +118,26 @@ class BuildLease:
             renewer.join()
             # taken over after our term ended, or unreachable: then it ends by itself
             with contextlib.suppress(Conflict, RegistryError):
-                self.store.replace(self.key, self._body(me, True), state["etag"])
+                self.store.replace(self.key, self._body(me, True, token), state["etag"])
 
-    def _take(self, me: str, wait: float, on_wait: Callable[[str], None] | None) -> str:
+    def _take(
+        self, me: str, wait: float, on_wait: Callable[[str], None] | None, token: str | None
+    ) -> str | None:
+        """The ETag of the lease taken, or None for the live holder's delegate."""
         deadline = time.monotonic() + wait
         told = False
         while True:
             current, etag = self.current()
             try:
                 if current is None:
-                    return self.store.create(self.key, self._body(me, False))
+                    return self.store.create(self.key, self._body(me, False, token))
                 if current.free and etag is not None:
-                    return self.store.replace(self.key, self._body(me, False), etag)
+                    return self.store.replace(self.key, self._body(me, False, token), etag)
             except Conflict:
                 continue  # another machine took it first: read who
             assert current is not None
+            if token is not None and current.token == token:
+                return None
             if time.monotonic() >= deadline:
                 raise RegistryError(
                     f"another build holds the workspace: {current.holder} (the lease "
@@ -130,7 +151,8 @@ class BuildLease:
                 told = True
             time.sleep(min(POLL, max(0.0, deadline - time.monotonic())))  # a poll: S3 has no wait
 
-    def _body(self, me: str, released: bool) -> bytes:
+    def _body(self, me: str, released: bool, token: str | None = None) -> bytes:
         until = time.time() + self.term
-        body = {"holder": me, "until": until, "released": released, "nonce": uuid4().hex}
+        body = {"holder": me, "until": until, "released": released, "token": token,
+                "nonce": uuid4().hex}  # fmt: skip
         return json.dumps(body, sort_keys=True).encode()

@@ -15,6 +15,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
@@ -84,6 +86,26 @@ class Remote:
     def lease(self) -> BuildLease:
         """The workspace's build slot: one build at a time across machines."""
         return BuildLease(self.store)
+
+
+@contextmanager
+def shared_build_slot(
+    workspace: Workspace,
+    *,
+    wait: float,
+    command: str,
+    on_wait: Callable[[str], None] | None = None,
+    token: str | None = None,
+) -> Iterator[None]:
+    """The bucket's build lease for the block, when the workspace has a bucket: one build at a
+    time across machines (BUILD_IN_PROGRESS naming the holder after `wait` seconds); a request
+    naming the live holder's `token` is its delegate. Nothing on the local filesystem."""
+    remote = remote_for(workspace)
+    if remote is None:
+        yield
+        return
+    with remote.lease().hold(command, wait, on_wait, token):
+        yield
 
 
 def line_digest(line: bytes) -> str:
