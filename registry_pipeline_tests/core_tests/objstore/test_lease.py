@@ -54,3 +54,22 @@ def test_a_lease_object_this_release_did_not_write_is_refused() -> None:
     with pytest.raises(RegistryError) as caught:
         BuildLease(store).current()
     assert caught.value.code == "REMOTE_STATE_INVALID"
+
+
+def test_the_holders_delegate_goes_on_and_an_impostor_waits() -> None:
+    store = ObjectStore.in_memory()
+    with BuildLease(store).hold("registry build", wait=0, token="run-1"):
+        with BuildLease(store).hold("dagster run run-1", wait=0, token="run-1"):
+            holder, _ = BuildLease(store).current()
+            assert holder is not None and holder.token == "run-1" and not holder.released
+        holder, _ = BuildLease(store).current()
+        assert holder is not None and not holder.released  # the delegate released nothing
+        for token in ("run-2", None):  # a re-execution has a new run id; the UI names none
+            with pytest.raises(RegistryError) as caught, BuildLease(store).hold(
+                "dagster run", wait=0, token=token
+            ):
+                pass
+            assert caught.value.code == "BUILD_IN_PROGRESS"
+    with BuildLease(store).hold("dagster run run-1", wait=0, token="run-1"):  # a free lease
+        holder, _ = BuildLease(store).current()
+        assert holder is not None and "dagster run run-1" in holder.holder
