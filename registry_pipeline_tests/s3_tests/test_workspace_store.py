@@ -217,3 +217,25 @@ def test_the_server_restarted_mid_build_loses_nothing_committed(
         code, out, err = registry(*command, "--workspace", str(b))
         assert code == 0, (command, out, err)
     assert _active(b) == _active(a)
+
+
+def test_a_workspace_moves_to_an_empty_bucket_with_its_history(
+    built: Path, tmp_path: Path, s3_server: SeaweedServer, store_url: str,
+    store: ObjectStore, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    before = _active(built)  # built on the local filesystem
+    (tmp_path / "b").mkdir()
+    other = copy_demo(tmp_path / "b")
+    for key, value in {**s3_server.env(), "REGISTRY_STORE": store_url}.items():
+        monkeypatch.setenv(key, value)
+    code, out, err = registry("pointers", "verify", "--workspace", str(built))
+    assert code == 0, out + err
+    assert set(published(store, "RUNS")) == {
+        p.name for p in (built / ".codex" / "RUNS").iterdir() if not p.name.startswith(".")
+    }
+    assert _active(other) == before
+    for command in (["pointers", "verify"], ["validate", "--active"]):
+        code, out, err = registry(*command, "--workspace", str(other))
+        assert code == 0, (command, out, err)
+    journal = (built / ".codex" / JOURNAL_NAME).read_bytes()
+    assert (other / ".codex" / JOURNAL_NAME).read_bytes() == journal
