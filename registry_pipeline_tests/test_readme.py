@@ -1,13 +1,15 @@
 """The README's tour, executed: every `$ registry ...` line of README.md runs in a temporary
 workspace and its output must have the shape the README shows, so the README cannot drift.
 
-A fenced block is run when an HTML comment `<!-- tour: demo -->` (a copy of the demo workspace)
-or `<!-- tour: empty -->` (an empty folder named `tour` holding a copy of the demo's
-EXPECTED_VERSIONS_v0_1.json) precedes it; `<!-- tour: skip (reason) -->` says why a block is not
-run. Blocks of one kind share their folder, in README order. Outputs are compared line by line
-after run ids' times, hashes, UUIDs and timestamps are replaced by placeholders; a `...` line
-stands for any number of lines. Run ids and hashes the README shows are mapped to the real ones
-as outputs match, so later commands use the real ones.
+A fenced block is run when an HTML comment `<!-- tour: demo -->` (a copy of the demo workspace),
+`<!-- tour: empty -->` (an empty folder named `tour` holding a copy of the demo's
+EXPECTED_VERSIONS_v0_1.json) or `<!-- tour: drift-history -->` (a folder holding a copy of
+examples/drift-history at that path, where `/tmp/drift-history` names a folder of the test's)
+precedes it; `<!-- tour: skip (reason) -->` says why a block is not run. Blocks of one kind
+share their folder, in README order. Outputs are compared line by line after run ids' times,
+hashes, UUIDs and timestamps are replaced by placeholders; a `...` line stands for any number of
+lines. Run ids and hashes the README shows are mapped to the real ones as outputs match, so later
+commands use the real ones.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from registry_pipeline_tests._helpers import copy_demo
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
-MARK = re.compile(r"<!-- tour: (demo|empty|skip)\b[^>]*-->\s*\n```[^\n]*\n(.*?)```", re.S)
+MARK = re.compile(
+    r"<!-- tour: (demo|empty|drift-history|skip)\b[^>]*-->\s*\n```[^\n]*\n(.*?)```", re.S
+)
 RUN_ID = re.compile(r"\d{4}-\d\d-\d\d__\d{6}__[a-z0-9_]+")
 SHA = re.compile(r"\b[0-9a-f]{64}\b")
 PLACEHOLDERS = [
@@ -137,7 +141,7 @@ def test_the_readme_marks_every_registry_command() -> None:
         if line.startswith("$ ") and "registry" in line and line not in marked
     ]
     assert unmarked == []
-    assert _blocks("demo") and _blocks("empty")
+    assert _blocks("demo") and _blocks("empty") and _blocks("drift-history")
 
 
 def test_the_demo_tour_runs_as_the_readme_shows(tmp_path: Path) -> None:
@@ -154,6 +158,17 @@ def test_the_empty_folder_tour_runs_as_the_readme_shows(tmp_path: Path) -> None:
     shutil.copy(source, folder)
     tour = Tour(folder, shown_as="/tmp/tour")
     for block in _blocks("empty"):
+        for step in block:
+            tour.run(step)
+
+
+def test_the_drift_history_tour_runs_as_the_readme_shows(tmp_path: Path) -> None:
+    """The drift-by-day example: recorded history copied and backfilled through Dagster."""
+    example = Path("examples") / "drift-history"
+    shutil.copytree(REPO / example, tmp_path / example, symlinks=True)
+    tour = Tour(tmp_path)
+    tour.names["/tmp/drift-history"] = str(tmp_path / "drift-history")
+    for block in _blocks("drift-history"):
         for step in block:
             tour.run(step)
 

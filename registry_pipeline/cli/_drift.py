@@ -28,6 +28,13 @@ EPILOG = """\
 examples:
   registry drift backfill --from 2026-11-01 --to 2026-11-20
   registry drift backfill --from 2026-11-20 --to 2026-11-20 --json
+  registry drift backfill --workspace /tmp/drift-history --from 2026-11-15 --to 2026-11-19
+
+A day before the workspace's history (its pointer journal's first record, made by its first
+build) has every signal unknown: in a fresh clone of the demo workspace, every past day does.
+The last example backfills four days of recorded history with real signals, once copied from a
+clone of registry-pipeline: cp -r examples/drift-history /tmp/drift-history (README.md, "Drift
+by day").
 
 exit codes: 0 every day sealed and checked, 1 a day failed, 2 bad usage"""
 
@@ -60,8 +67,7 @@ def add_drift(commands: Any) -> None:
         help="compute and seal a range of days, as one Dagster backfill",
         formatter_class=RAW,
         description=BACKFILL,
-        epilog="examples:\n  registry drift backfill --from 2026-11-01 --to 2026-11-20\n"
-        "  registry drift backfill --from 2026-11-20 --to 2026-11-20 --json",
+        epilog=EPILOG,
     )
     backfill.add_argument(
         "--from", dest="first", required=True, metavar="DAY",
