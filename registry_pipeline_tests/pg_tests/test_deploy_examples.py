@@ -1,8 +1,8 @@
 """The deployment examples (examples/deploy, docs/DEPLOYMENT.md) checked as far as this machine
 can: instance files by Dagster's own config schema and, on a real PostgreSQL, by loading them;
-the Docker and Kubernetes files for what they must agree on (image, module, location name,
-workspace path, the build tag's limit). Not checked here: building the image, running
-dagster-docker's or dagster-k8s's own config schemas (not installed), rendering the Helm chart."""
+the Docker files for what they must agree on (image, module, location name, workspace path, the
+build tag's limit); the Kubernetes example in registry_pipeline_tests/test_deploy_k8s.py. Not
+checked here: building the image, running dagster-docker's own config schema (not installed)."""
 
 from __future__ import annotations
 
@@ -123,27 +123,6 @@ def test_the_compose_file_and_the_grpc_workspace_agree_with_the_image() -> None:
     assert f"registry_workspace:{WORKSPACE}" in services[server["host"]]["volumes"]
     for name in ("webserver", "daemon"):
         assert "/opt/dagster/workspace.yaml" in services[name]["command"]
-
-
-def test_the_helm_values_agree_with_the_image_and_the_instance() -> None:
-    values = _yaml(DEPLOY / "k8s" / "values.yaml")
-    assert values["postgresql"]["postgresqlScheme"] == "postgresql+psycopg2"
-    [deployment] = values["dagster-user-deployments"]["deployments"]
-    args = deployment["dagsterApiGrpcArgs"]
-    assert args[args.index("-m") + 1] == MODULE
-    assert args[args.index("--location-name") + 1] == LOCATION
-    env = {item["name"]: item["value"] for item in deployment["env"]}
-    launcher = values["runLauncher"]
-    assert launcher["type"] == "K8sRunLauncher"
-    for mounts in (
-        deployment["volumeMounts"],
-        launcher["config"]["k8sRunLauncher"]["volumeMounts"],
-    ):
-        assert [mount["mountPath"] for mount in mounts] == [env["REGISTRY_WORKSPACE"]]
-    secrets = launcher["config"]["k8sRunLauncher"]["envSecrets"]
-    assert secrets == deployment["envSecrets"]  # the URL reaches run pods as it reaches code
-    queue = values["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
-    assert {"key": BUILD_TAG, "limit": 1} in queue["tagConcurrencyLimits"]
 
 
 def test_the_multiprocess_definitions_load_with_every_job_on_multiprocess() -> None:
