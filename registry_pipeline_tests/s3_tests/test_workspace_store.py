@@ -239,3 +239,27 @@ def test_a_workspace_moves_to_an_empty_bucket_with_its_history(
         assert code == 0, (command, out, err)
     journal = (built / ".codex" / JOURNAL_NAME).read_bytes()
     assert (other / ".codex" / JOURNAL_NAME).read_bytes() == journal
+
+
+def test_tampering_in_the_bucket_is_reported_on_the_machine_that_reads_it(
+    machines: tuple[Path, Path], store: ObjectStore
+) -> None:
+    a, b = machines
+    assert _json("build", "--workspace", str(a))["success"] is True
+    drift = str(_active(a)["drift_signals"])
+    listed = json.loads(store.get(f"RUNS/{drift}.json").data)  # type: ignore[union-attr]
+    artifact = next(f for f in listed["files"] if f["path"].endswith(".json")
+                    and f["path"] not in ("run.json", "manifest.json"))  # fmt: skip
+    store.put(f"staging/sha256/{artifact['sha256']}", b'{"forged": true}\n')
+    head = Ledger(store, "pointers").head()
+    versions = str(_active(a)["expected_versions"])
+    assert versions in head.state
+    body = json.loads(store.get("pointers/head.json").data)  # type: ignore[union-attr]
+    body["state"] = head.state.replace(versions, versions[:-6] + "_forged")
+    store.replace("pointers/head.json", json.dumps(body).encode(), str(head.etag))
+
+    code, out, err = registry("validate", "--all", "--workspace", str(b), "--json")
+    assert code == 1 and "HASH_MISMATCH" in out and drift in out, out + err
+    for command in (["pointers", "verify"], ["validate", "--active"]):
+        code, out, err = registry(*command, "--workspace", str(b), "--json")
+        assert code == 1 and "POINTER_MISMATCH" in out, out + err
