@@ -7,8 +7,9 @@ meet here, in the instance's own concurrency tables: the pool `registry_build` w
 which the UI lists under Deployment > Concurrency with who holds its slot.
 
 - A holder is its slot row: `run_id` is its token (the Dagster run's id for a run the UI or a
-  schedule launched, else `registry-build-<uuid>`), `step_key` says who it is (pid, command,
-  host, since when).
+  schedule launched; `registry-build-for-<run id>` for `registry build`, naming the run it
+  executes; else `registry-build-<uuid>`), `step_key` says who it is (pid, command, host,
+  since when).
 - The claim is one conditional `UPDATE` of the pool's free row (`... WHERE run_id IS NULL`):
   PostgreSQL lets exactly one of two racing claimers change it. Dagster's own
   `claim_concurrency_slot` reads, then writes, over autocommit connections, so two processes
@@ -21,6 +22,11 @@ which the UI lists under Deployment > Concurrency with who holds its slot.
   the file lock of a killed build.
 - Re-entrant in one thread, like the file lock: `registry build` holds the slot and the
   `build_lock` resource of the run it executes in process asks again.
+- Delegated, like the file lock: `registry build` holds the slot naming the Dagster run it
+  executes (`registry-build-for-<run id>`); that run's `build_lock` resource (in a run worker,
+  another process) asks with its run id as token, finds the slot held, by a holder alive, for
+  that very run, and goes on without claiming it. Every other run waits (a re-execution has a
+  new run id; a holder's own token names no delegate).
 
 On SQLite the instance lives in the workspace, on one machine, where the file lock already
 serializes every process that can open it: there the slot is not used.
@@ -49,6 +55,8 @@ BUILD_POOL = "registry_build"
 """The pool whose one slot a build holds: one per instance, and an instance per workspace (a
 PostgreSQL database serves one workspace; docs/DEPLOYMENT.md)."""
 
+DELEGATING = "registry-build-for-"
+"""The token of a holder that names its delegate: this, then the delegate run's id."""
 _held: dict[tuple[str, int], int] = {}
 """(workspace root, thread id) -> how many times that thread holds the slot (re-entrance)."""
 _guard = threading.Lock()
@@ -61,6 +69,7 @@ def workspace_build_slot(
     wait: float = DEFAULT_WAIT,
     command: str = "build",
     on_wait: Callable[[str], None] | None = None,
+    delegate: str | None = None,
 ) -> Iterator[None]:
     """`build_slot` on the workspace's own instance, opened only when it is on PostgreSQL."""
     if _reentered(root) or not uses_postgres(root):
@@ -68,7 +77,7 @@ def workspace_build_slot(
         return
     with (
         open_instance(root) as instance,
-        build_slot(instance, root, wait=wait, command=command, on_wait=on_wait),
+        build_slot(instance, root, wait=wait, command=command, on_wait=on_wait, delegate=delegate),
     ):
         yield
 
@@ -82,10 +91,13 @@ def build_slot(
     command: str = "build",
     token: str | None = None,
     on_wait: Callable[[str], None] | None = None,
+    delegate: str | None = None,
 ) -> Iterator[None]:
     """Hold the instance's build slot for the block, waiting up to `wait` seconds for it (then
     BUILD_IN_PROGRESS naming the holder); `on_wait` is told once, with the holder, when it is
-    busy. `token` names the holder in the instance (a Dagster run id; else one is made)."""
+    busy. `token` names the holder in the instance (a Dagster run id; else one is made); a
+    holder names the run `delegate` (its token is then `registry-build-for-<delegate>`). A
+    request whose `token` a live holder names its delegate claims nothing (module doc)."""
     key = (os.path.realpath(root), threading.get_ident())
     with _guard:
         depth = _held.get(key, 0)
@@ -106,8 +118,12 @@ def build_slot(
         f"pid {os.getpid()} ({command}) on {socket.gethostname()} "
         f"since {now_utc().strftime('%Y-%m-%dT%H:%M:%SZ')}"
     )
+    if delegate is not None:
+        token = f"{DELEGATING}{delegate}"
     with _Claimer(storage, token or f"registry-build-{uuid.uuid4().hex}", label) as claimer:
-        claimer.acquire(wait, on_wait)
+        if not claimer.acquire(wait, on_wait):  # the holder's delegate: it keeps the slot
+            yield
+            return
         with _guard:
             _held[key] = 1
         try:
@@ -168,8 +184,9 @@ class _Claimer:
             self.connection.close()  # drops the advisory lock
             self.engine.dispose()
 
-    def acquire(self, wait: float, on_wait: Callable[[str], None] | None) -> None:
-        """Claim the slot, freeing it from a holder that is gone, waiting up to `wait` s."""
+    def acquire(self, wait: float, on_wait: Callable[[str], None] | None) -> bool:
+        """Claim the slot, freeing it from a holder that is gone, waiting up to `wait` s; False
+        (nothing claimed) when a live holder holds it under this claimer's own token."""
         self._ensure_pool()
         deadline = time.monotonic() + max(wait, 0.0)
         delay = 0.02
@@ -177,6 +194,8 @@ class _Claimer:
             holders = [h for h in self._holders() if h != (self.token, self.label)]
             if any(self._free_if_gone(token, who) for token, who in holders):
                 continue  # claim again at once
+            if any(token == f"{DELEGATING}{self.token}" for token, _who in holders):
+                return False  # held, alive (not freed just above), by the one that named us
             if not holders:  # freed meanwhile, or the pool's limit was changed (in the UI)
                 self._ensure_pool()
             who = "; ".join(who for _token, who in holders) or "a build that is just finishing"
@@ -194,6 +213,7 @@ class _Claimer:
                 on_wait = None
             time.sleep(delay)  # waiting on another process, not synchronizing a test
             delay = min(delay * 2, 0.5)
+        return True
 
     def _ensure_pool(self) -> None:
         """The pool exists with limit 1 (two first builds may race to create it: one wins)."""

@@ -46,8 +46,12 @@ class BuildLock(dg.ConfigurableResource):  # type: ignore[type-arg]
     """Holds the workspace's build lock for a whole run of the build job, whoever launched it
     (`registry build`, the UI, a schedule): one build at a time per workspace. On a PostgreSQL
     instance the run also holds the instance's build slot (`lib.build_slot`), which processes
-    of other machines see. `registry build` already holds both when its in-process run starts;
-    both are re-entrant in one thread."""
+    of other machines see.
+
+    `registry build` holds both for its whole build, naming the run it executes their delegate:
+    that run, in process (same thread: both are re-entrant) or in a run worker (another process:
+    it asks with its run id as token, and goes on as the holder's delegate), takes neither
+    again; any other run waits for them."""
 
     root: str
     wait_seconds: float = DEFAULT_WAIT
@@ -62,7 +66,7 @@ class BuildLock(dg.ConfigurableResource):  # type: ignore[type-arg]
         command, wait = f"dagster run {run}", self.wait_seconds
         token = context.run.run_id if context.run is not None else None
         with (
-            build_lock(workspace, wait=wait, command=command),
+            build_lock(workspace, wait=wait, command=command, token=token),
             build_slot(context.instance, workspace.root, wait=wait, command=command, token=token),
         ):
             if context.run is not None and context.instance is not None:

@@ -232,3 +232,34 @@ def test_two_holders_of_one_token_take_turns_and_free_only_their_own_row(
         assert slot_holders(instance) == []
         second_step(instance)  # free now: taken and released
     assert len(refused) == 1
+
+
+def test_the_run_a_build_names_goes_on_and_any_other_run_waits(
+    demo: Path, env: dict[str, str]
+) -> None:
+    """`registry build` holds the slot naming the run it launched: that run's build_lock resource
+    (asking with its run id, from a run worker) goes on; a re-execution (a new run id) or a run
+    naming none waits, as does the holder's own token asked again (it names no delegate)."""
+    outcome: dict[str | None, object] = {}
+
+    def run(instance: dg.DagsterInstance, token: str | None) -> None:
+        try:
+            with build_slot(instance, demo, wait=0, command="the run", token=token):
+                outcome[token] = slot_holders(instance)
+        except BuildInProgress as exc:
+            outcome[token] = exc.message
+
+    with open_instance(demo) as instance:
+        with build_slot(instance, demo, wait=0, command="registry build", delegate="run-1"):
+            ((token, who),) = slot_holders(instance)
+            assert token == "registry-build-for-run-1" and "(registry build)" in who
+            for asking in ("run-1", "run-2", None, token):  # each from a thread of its own
+                thread = threading.Thread(target=run, args=(instance, asking))
+                thread.start()
+                thread.join(timeout=120)
+            assert slot_holders(instance) == [(token, who)]  # the delegate freed nothing
+        assert slot_holders(instance) == []
+    assert outcome["run-1"] == [(token, who)]  # went on under the holder's claim
+    for refused in ("run-2", None, token):
+        assert "(registry build)" in str(outcome[refused]), outcome
+

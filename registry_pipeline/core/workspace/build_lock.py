@@ -7,6 +7,14 @@ say who it waits for. The lock is re-entrant within one thread: `registry build`
 the Dagster run it executes in process (same thread) asks for it again; another thread of the
 same process opens its own descriptor and waits like another process.
 
+A holder may name a `delegate` in its note (`registry build`: the id of the Dagster run it
+executes). A request whose `token` is that id, while the lock is held, is the holder's delegate
+(that run, in a run worker: another process) and goes on without taking the lock: the holder
+keeps it for both. Every other request waits, whoever launched it (the UI, a schedule, a
+re-execution of the delegated run, whose run id is new, or another process of the same run: a
+holder that names no delegate shares with nobody); a delegate named by a holder that is gone
+opens nothing (the request then takes the free lock like any other).
+
 Before the lock is opened (a build's first write), the lock and every place a build writes
 (`Workspace.write_places`) are checked to be real places inside the workspace: a symlink on the
 way is UNSAFE_PATH, with nothing written.
@@ -50,9 +58,13 @@ def build_lock(
     wait: float = DEFAULT_WAIT,
     command: str = "build",
     on_wait: Callable[[str], None] | None = None,
+    delegate: str | None = None,
+    token: str | None = None,
 ) -> Iterator[None]:
     """Hold the workspace's build lock for the block, waiting up to `wait` seconds for it;
-    `on_wait` is told once, with who holds it, when the lock is busy."""
+    `on_wait` is told once, with who holds it, when the lock is busy. The holder names
+    `delegate` in its note; a request whose `token` a live holder names goes on as its delegate,
+    taking nothing (module doc)."""
     path = workspace.root / BUILD_LOCK_RELPATH
     key = (str(path), threading.get_ident())
     with _guard:
@@ -69,7 +81,10 @@ def build_lock(
                 _held[key] -= 1
         return
     workspace.require_writable(path, *workspace.write_places)
-    fd = _acquire(path, wait, command, on_wait)
+    fd = _acquire(path, wait, command, on_wait, delegate, token)
+    if fd is None:  # the holder's delegate: the holder keeps the lock for both
+        yield
+        return
     with _guard:
         _held[key] = 1
     try:
@@ -81,8 +96,14 @@ def build_lock(
 
 
 def _acquire(
-    path: Path, wait: float, command: str, on_wait: Callable[[str], None] | None = None
-) -> int:
+    path: Path,
+    wait: float,
+    command: str,
+    on_wait: Callable[[str], None] | None = None,
+    delegate: str | None = None,
+    token: str | None = None,
+) -> int | None:
+    """The descriptor holding the lock, or None when the holder names `token` its delegate."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -99,6 +120,9 @@ def _acquire(
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             break
         except BlockingIOError:
+            if token is not None and _owner(path, fd).get("delegate") == token:
+                os.close(fd)  # held, by the holder that named this request its delegate
+                return None
             if time.monotonic() >= deadline:
                 os.close(fd)
                 raise _in_progress(path, wait) from None
@@ -110,24 +134,28 @@ def _acquire(
             delay = min(delay * 2, 0.25)
     owner = {"pid": os.getpid(), "host": socket.gethostname(), "command": command,
              "since": now_utc().strftime("%Y-%m-%dT%H:%M:%SZ")}  # fmt: skip
+    if delegate is not None:
+        owner["delegate"] = delegate
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps(owner) + "\n").encode(), 0)
     except OSError:
-        pass  # the owner note is for humans; the flock is the lock
+        pass  # the note tells who holds it; unwritten, it names no delegate (that run waits)
     return fd
 
 
-def _owner(path: Path) -> dict[str, object] | None:
+def _owner(path: Path, fd: int | None = None) -> dict[str, object]:
+    """The holder's note (empty when unreadable, or not written yet), through `fd` if given."""
     try:
-        owner = json.loads(path.read_text(encoding="utf-8"))
+        text = os.pread(fd, 4096, 0) if fd is not None else path.read_bytes()
+        owner = json.loads(text)
     except (OSError, ValueError):
-        return None
-    return owner if isinstance(owner, dict) else None
+        return {}
+    return owner if isinstance(owner, dict) else {}
 
 
 def _holder(path: Path) -> str:
-    owner = _owner(path) or {}
+    owner = _owner(path)
     pid, since = owner.get("pid", "?"), owner.get("since", "?")
     return f"pid {pid} ({owner.get('command', 'a build')}) since {since}"
 
