@@ -17,9 +17,12 @@ WEEKLY_AUDIT = "weekly_full_audit"
 
 
 def full_audit_config(root: str) -> dict[str, object]:
-    """Run config that turns on `RegistryWorkspace.full_audit` (Dagster wants the whole resource
-    config when run config overrides one field, so `root` comes along)."""
-    return {"resources": {"registry_workspace": {"config": {"root": root, "full_audit": True}}}}
+    """Run config that turns on `full_audit` in `RegistryWorkspace` (the builders) and in
+    `BuildLock` (the verdict cache it opens) (Dagster wants the whole resource config when run
+    config overrides one field, so `root` comes along)."""
+    config = {"root": root, "full_audit": True}
+    resources = ("registry_workspace", "build_lock")
+    return {"resources": {name: {"config": config} for name in resources}}
 
 
 def build_schedules(

@@ -56,6 +56,8 @@ class BuildLock(dg.ConfigurableResource):  # type: ignore[type-arg]
     root: str
     wait_seconds: float = DEFAULT_WAIT
     """How long a run waits for another build before failing with BUILD_IN_PROGRESS."""
+    full_audit: bool = False
+    """Re-verify every run folder, trusting no stored verdict (as `RegistryWorkspace`'s)."""
 
     @contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[BuildLock]:
@@ -74,16 +76,16 @@ class BuildLock(dg.ConfigurableResource):  # type: ignore[type-arg]
                 # killed run (left STARTED) from a live one
                 tags = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
                 context.instance.add_run_tags(run, tags)
-            with _verdicts(workspace):
+            with _verdicts(workspace, self.full_audit):
                 yield self
 
 
 @contextmanager
-def _verdicts(workspace: Workspace) -> Iterator[None]:
-    """The verdict cache for a run launched by Dagster (UI, schedule); `registry build` has
-    opened it already (with --full-audit: trusting nothing), and that one is kept."""
+def _verdicts(workspace: Workspace, full_audit: bool) -> Iterator[None]:
+    """The verdict cache for a run in a run worker (launched by `registry build`, the UI, a
+    schedule); a run `registry build` executes in process finds its own open, and keeps it."""
     if cache_active():
         yield
         return
-    with inspection_cache(workspace.verdicts_path):
+    with inspection_cache(workspace.verdicts_path, trust_stored=not full_audit):
         yield

@@ -99,5 +99,7 @@ def test_schedules_rebuild_daily_and_audit_weekly() -> None:
     request = audit.evaluate_tick(context).run_requests[0]
     config = request.run_config["resources"]["registry_workspace"]["config"]
     assert config == {"root": str(DEMO_WORKSPACE), "full_audit": True}
+    lock = request.run_config["resources"]["build_lock"]["config"]  # its verdict cache trusts
+    assert lock == {"root": str(DEMO_WORKSPACE), "full_audit": True}  # no stored verdict
     job = defs.resolve_job_def(BUILD_JOB)
     assert dg.validate_run_config(job, request.run_config)
