@@ -30,27 +30,38 @@ MODULE = "registry_pipeline.definitions"
 LOCATION = "registry_pipeline"
 POLL = 0.25
 """Seconds between looks at a run or backfill (the instance has no notification to wait on)."""
+CANCEL_GRACE = 60.0
+"""Seconds a cancelled run is given to stop before it is marked CANCELED regardless."""
+WEBSERVER_URL_ENV = "DAGSTER_WEBSERVER_URL"
+DEFAULT_WEBSERVER_URL = "http://127.0.0.1:3000"
+"""Where `dagster dev` serves the UI unless told otherwise: the base of the run links printed."""
 
 _log = logging.getLogger("registry_pipeline.launch")
 
 
 @contextmanager
 def code_location(instance: dg.DagsterInstance, workspace_root: Path) -> Iterator[Any]:
-    """The workspace's code location, served by a code server Dagster starts (and stops at the
-    end) for `registry_pipeline.definitions` of `workspace_root`: a WorkspaceProcessContext."""
+    """The workspace's code location, served by a code server Dagster starts for
+    `registry_pipeline.definitions` of `workspace_root`: a WorkspaceProcessContext. At the end
+    the server is told to stop and waited for (it finishes its runs' bookkeeping first), so the
+    command leaves no process behind. $REGISTRY_WORKSPACE names `workspace_root` for the block
+    (the code server inherits it)."""
     from dagster._core.workspace.context import WorkspaceProcessContext
     from dagster._core.workspace.load_target import ModuleTarget
 
-    os.environ["REGISTRY_WORKSPACE"] = str(workspace_root)  # the code server inherits it
     target = ModuleTarget(
         module_name=MODULE,
         attribute=None,
         working_directory=str(workspace_root),
         location_name=LOCATION,
     )
-    with WorkspaceProcessContext(
-        instance, target, version=dg.__version__, code_server_log_level="WARNING"
-    ) as context:
+    with (
+        _environment("REGISTRY_WORKSPACE", str(workspace_root)),
+        _servers(instance) as servers,
+        WorkspaceProcessContext(
+            instance, target, version=dg.__version__, grpc_server_registry=servers
+        ) as context,
+    ):
         error = context.create_request_context().get_code_location_error(LOCATION)
         if error is not None:  # the first line: the exception; the traceback is in the UI
             first = error.message.strip().splitlines()[0] if error.message.strip() else "?"
@@ -62,26 +73,74 @@ def code_location(instance: dg.DagsterInstance, workspace_root: Path) -> Iterato
         yield context
 
 
+@contextmanager
+def _servers(instance: dg.DagsterInstance) -> Iterator[Any]:
+    """The registry of the code servers a WorkspaceProcessContext starts, as it makes its own
+    (logging warnings only), but waiting for them to exit when it closes; one that takes longer
+    than Dagster's 30 s is left to end on its own (it stops without a heartbeat)."""
+    import subprocess
+
+    from dagster._core.remote_representation.grpc_server_registry import GrpcServerRegistry
+    from dagster._core.workspace.context import WEBSERVER_GRPC_SERVER_HEARTBEAT_TTL
+    from dagster._grpc.constants import INCREASE_TIMEOUT_DAGSTER_YAML_MSG, GrpcServerCommand
+
+    registry = GrpcServerRegistry(
+        instance_ref=instance.get_ref(),
+        server_command=GrpcServerCommand.API_GRPC,
+        heartbeat_ttl=WEBSERVER_GRPC_SERVER_HEARTBEAT_TTL,
+        startup_timeout=instance.code_server_process_startup_timeout,
+        log_level="WARNING",
+        wait_for_processes_on_shutdown=True,
+        additional_timeout_msg=INCREASE_TIMEOUT_DAGSTER_YAML_MSG,
+    )
+    try:
+        yield registry
+    finally:
+        try:
+            registry.__exit__(None, None, None)  # type: ignore[no-untyped-call]  # unread args
+        except subprocess.TimeoutExpired as exc:
+            _log.warning("the code server did not exit in %s s; it ends on its own", exc.timeout)
+
+
+@contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    """The environment variable `name` set to `value` for the block, as it was afterwards."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
 def submit(
     context: Any,
     job_name: str,
     tags: Mapping[str, str] | None = None,
     run_config: Mapping[str, Any] | None = None,
+    asset_selection: Sequence[dg.AssetKey] | None = None,
+    run_id: str | None = None,
 ) -> dg.DagsterRun:
-    """Create a run of `job_name` from the code location and submit it to the run coordinator
-    (queued, or launched at once), as the UI's Launch button does."""
+    """Create a run of `job_name` (of the assets `asset_selection` only, with their checks, when
+    given; with the id `run_id` when given) from the code location and submit it to the run
+    coordinator (queued, or launched at once), as the UI's Launch button does."""
     from dagster._core.definitions.selector import JobSubsetSelector
 
     instance = context.instance
     workspace = context.create_request_context()
     location = workspace.get_code_location(LOCATION)
     (repository,) = location.get_repositories().values()
-    remote_job = location.get_job(
+    selection = frozenset(asset_selection) if asset_selection else None
+    remote_job = location.get_job(  # the subset job: its plan has exactly the selected steps
         JobSubsetSelector(
             location_name=LOCATION,
             repository_name=repository.name,
             job_name=job_name,
             op_selection=None,
+            asset_selection=selection,
         )
     )
     config = dict(run_config or {})
@@ -90,7 +149,7 @@ def submit(
     )
     run = instance.create_run(
         job_name=job_name,
-        run_id=None,
+        run_id=run_id,
         run_config=config,
         resolved_op_selection=remote_job.resolved_op_selection,
         step_keys_to_execute=plan.execution_plan_snapshot.step_keys_to_execute,
@@ -104,8 +163,8 @@ def submit(
         parent_job_snapshot=remote_job.parent_job_snapshot,
         remote_job_origin=remote_job.get_remote_origin(),
         job_code_origin=remote_job.get_python_origin(),
-        asset_selection=None,
-        asset_check_selection=None,
+        asset_selection=selection,
+        asset_check_selection=None,  # None: the checks of the selected assets, as in process
         asset_graph=repository.asset_graph,
     )
     return instance.submit_run(run.run_id, workspace)
@@ -134,6 +193,39 @@ def wait_for_run(
                 raise TimeoutError(f"run {run_id} is still {run.status.value} after {timeout:g} s")
             dequeue()
             time.sleep(POLL)  # a poll: the instance cannot notify us
+
+
+def cancel_run(context: Any, run_id: str, grace: float = CANCEL_GRACE) -> dg.DagsterRun | None:
+    """Cancel a run as the UI's Terminate does (dequeued, or its run worker told to stop), then
+    wait up to `grace` seconds for it to end; one that has not ended by then (never launched,
+    or its code server gone) is marked CANCELED, as the UI's forced termination does. The run
+    then; None when the instance does not know it."""
+    instance = context.instance
+    run = instance.get_run_by_id(run_id)
+    if run is None or run.is_finished:
+        return run
+    try:
+        asked = instance.run_coordinator.cancel_run(run_id)
+    except Exception as exc:  # its code server is gone (a Ctrl-C reaches the whole group)
+        _log.warning("cancelling run %s: %s", run_id, exc)
+        asked = False
+    deadline = time.monotonic() + grace
+    while asked and not run.is_finished and time.monotonic() < deadline:
+        time.sleep(POLL)  # a poll: the instance cannot notify us
+        run = instance.get_run_by_id(run_id) or run
+    if not run.is_finished:
+        instance.report_run_canceled(
+            run, message="the command that launched this run was interrupted; marked canceled"
+        )
+        run = instance.get_run_by_id(run_id) or run
+    return run
+
+
+def run_url(run_id: str) -> str:
+    """The run's page in the Dagster UI: `$DAGSTER_WEBSERVER_URL` (else the address `dagster
+    dev` serves by default) and `/runs/<id>`."""
+    base = os.environ.get(WEBSERVER_URL_ENV) or DEFAULT_WEBSERVER_URL
+    return f"{base.rstrip('/')}/runs/{run_id}"
 
 
 def create_job_backfill(
