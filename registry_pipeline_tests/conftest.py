@@ -3,7 +3,7 @@ build, our own fixture folders, the seed system's data."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,31 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 BUILD_ENV = ("DAGSTER_HOME", "REGISTRY_WORKSPACE", "REGISTRY_ACTOR", "REGISTRY_NO_CACHE",
              "REGISTRY_PIPELINE_CRASH_AT")  # fmt: skip
 """The environment variables a build reads besides the PostgreSQL URL."""
+
+
+IN_PROCESS_ENV = "REGISTRY_BUILD_IN_PROCESS"
+"""`lib.build.IN_PROCESS_ENV` (read here without importing Dagster)."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _builds_in_process_session() -> Iterator[None]:
+    """Builds execute their run in process for the whole session (seconds faster than a code
+    server and a run worker each), module- and session-scoped fixtures' builds included; the
+    run links they print have the default base, whatever the developer's environment says."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(IN_PROCESS_ENV, "1")
+        patch.delenv("DAGSTER_WEBSERVER_URL", raising=False)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _builds_in_process(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In process, except in a test marked `launched`: there `registry build` (and every process
+    the test starts) launches its run through the code location, as outside the tests."""
+    if request.node.get_closest_marker("launched") is not None:
+        monkeypatch.delenv(IN_PROCESS_ENV, raising=False)
+    else:
+        monkeypatch.setenv(IN_PROCESS_ENV, "1")
 
 
 @pytest.fixture

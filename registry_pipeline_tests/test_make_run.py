@@ -54,6 +54,7 @@ def test_the_makefile_runs_the_commands_this_test_runs() -> None:
     assert commands == ["registry init .", "registry build", "registry validate --active"]
 
 
+@pytest.mark.launched  # as `make run` builds: through the code location
 def test_a_typo_and_its_fix_leave_make_run_green(tmp_path: Path) -> None:
     root = copy_demo(tmp_path)
     assert all(code == 0 for _, code, _ in _make_run(root))

@@ -144,6 +144,7 @@ def test_the_readme_marks_every_registry_command() -> None:
     assert _blocks("demo") and _blocks("empty") and _blocks("drift-history")
 
 
+@pytest.mark.launched  # `registry build` as the README shows it: through the code location
 def test_the_demo_tour_runs_as_the_readme_shows(tmp_path: Path) -> None:
     tour = Tour(copy_demo(tmp_path))
     for block in _blocks("demo"):

@@ -18,6 +18,33 @@ from registry_pipeline.core.workspace.build_lock import DEFAULT_WAIT
 from registry_pipeline.core.workspace.layout import resolve_workspace
 
 RAW = argparse.RawDescriptionHelpFormatter
+DESCRIPTION = """\
+Run the registry graph as one Dagster run of the job build_registries on the workspace's
+instance (.codex/dagster_home, which `dagster dev` shows), launched through the workspace's code
+location and the instance's run launcher as the UI launches one: the run is on the job's page,
+the asset pages and the Overview timeline, and its link is printed. --in-process (or
+REGISTRY_BUILD_IN_PROCESS=1) executes it in this process instead (no code server; the run is
+in the instance all the same). Each registry is built or, for hand-edited sources, sealed when
+its content changed, then its blocking checks run. When all passed, each registry with a
+pointer is promoted (the same code as the promote_active_pointers job; a failed build promotes
+nothing). Exit 0 when every registry built, passed its checks and was promoted or needed no
+promotion, 1 otherwise (downstream registries of a failed one are not built). When nothing a
+build reads changed since the last successful build (sources, catalog, schemas, the tool, run
+folders other than the registries' own, the active snapshots), it says `up to date` without
+starting Dagster; --force builds anyway."""
+EPILOG = """\
+examples:
+  registry build
+  registry build --select op_status_table --json
+  registry build --force      # even when nothing changed
+  registry build --full-audit
+  registry build --in-process # no code server: the run executes in this process
+  registry build --wait 0     # fail at once if another build runs
+
+One build at a time per workspace: a second build (CLI, UI or schedule) waits for the first,
+up to --wait seconds, then fails with BUILD_IN_PROGRESS naming the holder. The run a build
+launches is its delegate and needs no lock of its own; Ctrl-C cancels it (exit 130). The run
+link's base is $DAGSTER_WEBSERVER_URL, else http://127.0.0.1:3000."""
 
 
 def add_build(commands: Any) -> None:
@@ -26,23 +53,8 @@ def add_build(commands: Any) -> None:
         "build",
         help="build every registry of the catalog through Dagster",
         formatter_class=RAW,
-        description="Run the registry graph in process against the workspace's Dagster instance "
-        "(.codex/dagster_home, so `dagster dev` shows the same history): each registry "
-        "is built or, for hand-edited sources, sealed when its content changed, then "
-        "its blocking checks run. When all passed, each registry with a pointer is "
-        "promoted (the same code as the promote_active_pointers job; a failed build "
-        "promotes nothing). Exit 0 when every registry built, passed its checks and "
-        "was promoted or needed no promotion, 1 otherwise (downstream registries of a "
-        "failed one are not built). When nothing a build reads changed since the last "
-        "successful build (sources, catalog, schemas, the tool, run folders other than "
-        "the registries' own, the active snapshots), it says `up to date` without "
-        "starting Dagster; --force builds anyway.",
-        epilog="examples:\n  registry build\n  registry build --select op_status_table --json\n"
-        "  registry build --force      # even when nothing changed\n"
-        "  registry build --full-audit\n  registry build --wait 0   # fail at once if another "
-        "build runs\n\nOne build at a time per workspace: a second build (CLI, UI or schedule) "
-        "waits for the first, up to --wait seconds, then fails with BUILD_IN_PROGRESS naming "
-        "the holder.",
+        description=DESCRIPTION,
+        epilog=EPILOG,
     )
     parser.add_argument(
         "--select",
@@ -68,6 +80,12 @@ def add_build(commands: Any) -> None:
         "--force",
         action="store_true",
         help="build even when nothing changed since the last successful build",
+    )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="execute the run in this process instead of launching it through the code "
+        "location (also REGISTRY_BUILD_IN_PROCESS=1)",
     )
     parser.add_argument("--json", action="store_true", help="print a JSON object")
     workspace_option(parser)
@@ -103,22 +121,33 @@ def run_build_command(args: argparse.Namespace) -> int:
         freshness = up_to_date(workspace, catalog)
         if freshness.up_to_date:  # answered without Dagster
             if args.json:
-                json_doc({"dagster_run_id": None, "success": True, **freshness.as_json()})
+                json_doc(
+                    {
+                        "dagster_run_id": None,
+                        "dagster_run_url": None,
+                        "success": True,
+                        **freshness.as_json(),
+                    }
+                )
             else:
                 out(freshness.summary())
             return 0
     read = build_inputs(workspace) if whole else None
     from registry_pipeline.definitions import build_definitions
     from registry_pipeline.lib.build import run_build
+    from registry_pipeline.lib.launch import children_print_to_stderr, run_url
 
-    summary = run_build(
-        workspace.root,
-        build_definitions,
-        select=args.select,
-        full_audit=args.full_audit,
-        wait=args.wait,
-        on_wait=err,
-    )
+    with children_print_to_stderr():  # the code server's and run worker's output: not stdout
+        summary = run_build(
+            workspace.root,
+            build_definitions,
+            select=args.select,
+            full_audit=args.full_audit,
+            wait=args.wait,
+            on_wait=err,
+            in_process=True if args.in_process else None,
+        )
+    url = run_url(summary.dagster_run_id) if summary.dagster_run_id else None
     if read is not None and summary.success:
         after = {rid: [run_id] for rid, run_id in active_snapshots(workspace).items()}
         try:
@@ -132,9 +161,11 @@ def run_build_command(args: argparse.Namespace) -> int:
         json_doc(
             {
                 "dagster_run_id": summary.dagster_run_id,
+                "dagster_run_url": url,
                 "success": summary.success,
                 "up_to_date": False,
                 "registries": [entry.as_json() for entry in summary.registries],
+                "problems": summary.problems,
             }
         )
     else:
@@ -159,8 +190,11 @@ def run_build_command(args: argparse.Namespace) -> int:
                 out(f"         {problem_text(problem)}")
             for note in entry.notes:
                 out(f"         note: {note}")
+        for problem in summary.problems:
+            out(f"         {problem_text(problem)}")
         run_id = summary.dagster_run_id
         run = f"dagster run {run_id}" if run_id else "no dagster run"
         done = "the selected registries" if args.select else "all registries"
-        out(f"{run}: " + (f"{done} built and checked" if summary.success else "FAILED"))
+        link = f" ({url})" if url else ""
+        out(f"{run}: " + (f"{done} built and checked" if summary.success else "FAILED") + link)
     return 0 if summary.success else 1

@@ -1,4 +1,8 @@
-"""`registry build`: run the build job in process against the workspace's Dagster instance."""
+"""`registry build`: run the build job against the workspace's Dagster instance, launched
+through the workspace's code location and the instance's run launcher (the run on the job's
+page, the asset pages and the Overview timeline, as one launched from the UI) or, `in_process`,
+executed in this process (tests, `--in-process`); each registry's entry is read from the run's
+events in the instance either way (`lib.build_entries`)."""
 
 from __future__ import annotations
 
@@ -7,24 +11,19 @@ import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import dagster as dg
 
-from registry_pipeline.core.errors import problem_object
+from registry_pipeline.core.errors import RegistryError, problem_object
 from registry_pipeline.core.gate.registry import check_names
-from registry_pipeline.core.gate.verdict import problem_objects
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.seal.validate import inspection_cache
 from registry_pipeline.core.workspace.build_lock import DEFAULT_WAIT, build_lock
 from registry_pipeline.core.workspace.catalog import RegistrySpec, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.core.workspace.sources import (
-    unexpected_note,
-)
-from registry_pipeline.lib.failures import failure_problems
+from registry_pipeline.lib.build_entries import RegistryBuild, run_entries
 from registry_pipeline.lib.instance import dagster_home, open_instance
-from registry_pipeline.lib.io_manager import UNEXPECTED_FILES
 from registry_pipeline.lib.promotion import promote_checked, promote_materialization, run_verdict
 from registry_pipeline.lib.resources import HOST_TAG, PID_TAG
 from registry_pipeline.lib.settled import settled_sources
@@ -33,6 +32,12 @@ BUILD_JOB = "build_registries"
 """The job that builds every registry: `definitions.py` defines it under this name."""
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 """Dagster's run log stays in the instance (the UI shows it); the CLI prints its own summary."""
+IN_PROCESS_ENV = "REGISTRY_BUILD_IN_PROCESS"
+"""Set to 1: `registry build` executes its run in process, as with `--in-process`."""
+RUN_TIMEOUT = 24 * 3600.0
+"""Seconds `registry build` waits for the run it launched before cancelling it."""
+SUBMITTER_TAG = "registry-pipeline/submitted-by"
+"""`pid@host` of the `registry build` that launched the run, whose delegate it is."""
 
 
 class DefinitionsFactory(Protocol):
@@ -44,48 +49,19 @@ class DefinitionsFactory(Protocol):
 
 
 @dataclass(frozen=True)
-class RegistryBuild:
-    """What one build did to one registry."""
-
-    registry_id: str
-    status: str
-    """`built`, `reused`, `failed` (a step or a check failed) or `skipped` (upstream failed)."""
-    run_id: str | None = None
-    root_sha256: str | None = None
-    record_count: int | None = None
-    checks: dict[str, bool] = field(default_factory=dict)
-    problems: list[dict[str, object]] = field(default_factory=list)
-    """`problem_object`s: what failed (a check, the step, the promotion), never a warning."""
-    promoted: bool = False
-    """True when this build moved the registry's active pointer to `run_id`."""
-    promotion: str = "build failed"
-    """Why not, when not: "already active", "NOT_NEWER", "no pointer by design", ..."""
-    notes: list[str] = field(default_factory=list)
-    """What the build noticed without failing (files a source's glob left out)."""
-
-    def as_json(self) -> dict[str, object]:
-        """The object `registry build --json` prints for this registry."""
-        return {
-            "registry_id": self.registry_id,
-            "status": self.status,
-            "run_id": self.run_id,
-            "root_sha256": self.root_sha256,
-            "record_count": self.record_count,
-            "checks": self.checks,
-            "promoted": self.promoted,
-            "promotion": self.promotion,
-            "problems": self.problems,
-            "notes": self.notes,
-        }
-
-
-@dataclass(frozen=True)
 class BuildSummary:
     """The Dagster run (None when there was nothing to run) and one entry per registry."""
 
     dagster_run_id: str | None
     success: bool
     registries: list[RegistryBuild]
+    problems: list[dict[str, object]] = field(default_factory=list)
+    """Why the run failed outside any registry's step (RUN_FAILED), if it did."""
+
+
+def in_process_default() -> bool:
+    """Whether a build executes in process when not told: `$REGISTRY_BUILD_IN_PROCESS` is 1."""
+    return os.environ.get(IN_PROCESS_ENV, "").strip() == "1"
 
 
 def run_build(
@@ -96,6 +72,7 @@ def run_build(
     full_audit: bool = False,
     wait: float = DEFAULT_WAIT,
     on_wait: Callable[[str], None] | None = None,
+    in_process: bool | None = None,
 ) -> BuildSummary:
     """Build the selected registries (all when empty), promote them, summarize what happened.
 
@@ -104,23 +81,31 @@ def run_build(
     (Dagster keeps its last materialization, dependents read that snapshot) and its entry says
     `reused`. A full audit settles nothing: every registry is materialized and checked.
 
-    When every registry built and passed its checks, each one is promoted through
-    `lib.promotion` (the job's code path); a failed build promotes nothing. `definitions` makes
-    the graph whose BUILD_JOB runs (`definitions.build_definitions`).
+    The run of BUILD_JOB (of the graph `definitions` makes: `definitions.build_definitions`) is
+    launched through the workspace's code location, or executed in this process when
+    `in_process` (None: `in_process_default()`). When every registry built and passed its
+    checks, each one is promoted through `lib.promotion` (the job's code path); a failed build
+    promotes nothing.
 
     The whole build holds the workspace's build lock (waiting up to `wait` seconds for another
     build, then BUILD_IN_PROGRESS): one build at a time per workspace. On a PostgreSQL instance
-    it also holds the instance's build slot, which builds on other machines wait for too.
+    it also holds the instance's build slot, which builds on other machines wait for too. Both
+    name the run it executes their delegate: that run takes neither again.
     """
+    from dagster._core.utils import make_new_run_id
+
     from registry_pipeline.lib.build_slot import workspace_build_slot
 
     workspace = Workspace(root)
-    command = "registry build"
+    command, run_id = "registry build", make_new_run_id()
+    in_process = in_process_default() if in_process is None else in_process
     with (
-        build_lock(workspace, wait=wait, command=command, on_wait=on_wait),
-        workspace_build_slot(workspace.root, wait=wait, command=command, on_wait=on_wait),
+        build_lock(workspace, wait=wait, command=command, on_wait=on_wait, delegate=run_id),
+        workspace_build_slot(root, wait=wait, command=command, on_wait=on_wait, delegate=run_id),
     ):
-        return _run_build(workspace, definitions, select, full_audit, wait)
+        return _run_build(
+            workspace, definitions, select, full_audit, wait, run_id, in_process, on_wait
+        )
 
 
 def _run_build(
@@ -129,6 +114,9 @@ def _run_build(
     select: Sequence[str],
     full_audit: bool,
     wait: float,
+    dagster_run_id: str,
+    in_process: bool,
+    on_wait: Callable[[str], None] | None,
 ) -> BuildSummary:
     root = workspace.root
     with_pointer = [
@@ -156,24 +144,32 @@ def _run_build(
         wanted = [dg.AssetKey(registry_id) for registry_id in select] or [
             key for key in graph_keys if key.to_user_string() not in settled
         ]
+        run_id: str | None = dagster_run_id
+        problems: list[dict[str, object]] = []
         if not wanted:  # every registry is a settled source: nothing for Dagster to do
             entries, run_id, success = list(settled.values()), None, True
         else:
-            result = job.execute_in_process(
-                instance=instance,
-                raise_on_error=False,
-                asset_selection=wanted,
-                run_config=_run_config(root, full_audit, settled),
-            )
-            if _interrupted(result):  # Ctrl-C: Dagster failed the run; nothing is promoted
-                raise KeyboardInterrupt
+            config = _run_config(root, full_audit, wait, settled)
+            if in_process:
+                job.execute_in_process(
+                    instance=instance,
+                    raise_on_error=False,
+                    asset_selection=wanted,
+                    run_config=config,
+                    run_id=dagster_run_id,
+                )
+            else:
+                _launch(instance, root, wanted, config, dagster_run_id, on_wait)
+            outcome = run_entries(instance, dagster_run_id, wanted)
+            if outcome.interrupted and in_process:  # Ctrl-C: Dagster failed the run
+                raise KeyboardInterrupt  # nothing is promoted
             entries = [
-                settled.get(key.to_user_string()) or _entry(result, key)
+                settled.get(key.to_user_string()) or outcome.entries[key.to_user_string()]
                 for key in graph_keys
                 if key in wanted or key.to_user_string() in settled
             ]
-            run_id = result.run_id
-            success = result.success and all(e.status in ("built", "reused") for e in entries)
+            success = outcome.success and all(e.status in ("built", "reused") for e in entries)
+            problems = outcome.problems
         verdict = run_verdict(instance, run_id)  # the sensor's rule, on this run
         if success and verdict.promotable:
             catalog = load_catalog(workspace)
@@ -184,19 +180,64 @@ def _run_build(
             success = not any(entry.problems for entry in entries)
         else:
             success = False
-    return BuildSummary(run_id, success, entries)
+    return BuildSummary(run_id, success, entries, problems)
+
+
+def _launch(
+    instance: dg.DagsterInstance,
+    root: Path,
+    wanted: Sequence[dg.AssetKey],
+    run_config: dict[str, Any],
+    dagster_run_id: str,
+    on_wait: Callable[[str], None] | None,
+) -> None:
+    """The run `dagster_run_id` of BUILD_JOB for `wanted`, submitted through the workspace's
+    code location and waited for (`on_wait` told once when it stays queued); interrupted
+    (Ctrl-C), it is cancelled first; cancelled from elsewhere (the UI), RUN_CANCELED."""
+    from registry_pipeline.lib.launch import cancel_run, code_location, submit, wait_for_run
+
+    tags = {SUBMITTER_TAG: f"{os.getpid()}@{socket.gethostname()}"}
+    polls_queued = [0]
+
+    def queued(run: dg.DagsterRun) -> None:  # queued still after a turn of the queue: say why
+        polls_queued[0] = polls_queued[0] + 1 if run.status == dg.DagsterRunStatus.QUEUED else 0
+        if on_wait is not None and polls_queued[0] == 2:
+            on_wait(_queued_behind(instance, dagster_run_id))
+
+    with code_location(instance, root) as context:
+        try:
+            submit(context, BUILD_JOB, tags, run_config, wanted, run_id=dagster_run_id)
+            run = wait_for_run(context, dagster_run_id, timeout=RUN_TIMEOUT, on_poll=queued)
+        except KeyboardInterrupt:
+            cancel_run(context, dagster_run_id)
+            raise
+        except TimeoutError:
+            cancel_run(context, dagster_run_id)
+            raise RegistryError(
+                f"dagster run {dagster_run_id} did not finish in {RUN_TIMEOUT:g} s: cancelled",
+                code="RUN_TIMEOUT",
+            ) from None
+    if run.status == dg.DagsterRunStatus.CANCELED:
+        raise RegistryError(
+            f"dagster run {dagster_run_id} was cancelled before it finished (from the UI?); "
+            "nothing was promoted",
+            code="RUN_CANCELED",
+        )
 
 
 def _run_config(
-    root: Path, full_audit: bool, settled: dict[str, RegistryBuild]
+    root: Path, full_audit: bool, wait: float, settled: dict[str, RegistryBuild]
 ) -> dict[str, object]:
-    """Quiet logs, and the settled sources as the run's own inputs (`lib.inputs.SAME_BUILD`)."""
+    """Quiet logs, the settled sources as the run's own inputs (`lib.inputs.SAME_BUILD`), and
+    this build's settings for the resources (a code server's definitions have the defaults)."""
     config = {
         "root": str(root),
         "full_audit": full_audit,
         "settled": {rid: str(entry.run_id) for rid, entry in settled.items()},
     }
-    return {**QUIET_LOGS, "resources": {"registry_workspace": {"config": config}}}
+    lock = {"root": str(root), "wait_seconds": wait, "full_audit": full_audit}
+    resources = {"registry_workspace": {"config": config}, "build_lock": {"config": lock}}
+    return {**QUIET_LOGS, "resources": resources}
 
 
 def _promote(
@@ -236,15 +277,28 @@ def _promote(
     )
 
 
+def _queued_behind(instance: dg.DagsterInstance, dagster_run_id: str) -> str:
+    from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
+
+    runs = instance.get_runs(dg.RunsFilter(job_name=BUILD_JOB, statuses=IN_PROGRESS_RUN_STATUSES))
+    ahead = ", ".join(run.run_id for run in runs) or "a run the instance's limits hold back"
+    return (
+        f"waiting: dagster run {dagster_run_id} is queued behind {ahead} (the instance runs one "
+        "build run at a time; a run waiting for this build's lock gives up after its wait)"
+    )
+
+
 def mark_dead_builds_failed(instance: dg.DagsterInstance) -> list[str]:
-    """Mark failed the build runs left STARTED by a process that no longer runs (killed).
+    """Mark failed the build runs left STARTED by a process that no longer runs (killed), and
+    cancel those a killed `registry build` left queued (its delegates, which no holder would
+    hand the build lock: started, each would stall the queue until it gave up waiting).
 
     Called under the build lock. The pid is the tag `registry build` sets, else the pid of the
     run's first event; runs of another host, or whose process still runs, are left alone (a UI
     run waiting for the build lock is alive). Returns the run ids marked.
     """
+    marked = _cancel_orphaned_delegates(instance)
     statuses = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING]
-    marked: list[str] = []
     for record in instance.get_run_records(dg.RunsFilter(job_name=BUILD_JOB, statuses=statuses)):
         run = record.dagster_run
         host = run.tags.get(HOST_TAG)
@@ -258,6 +312,23 @@ def mark_dead_builds_failed(instance: dg.DagsterInstance) -> list[str]:
         )
         marked.append(run.run_id)
     return marked
+
+
+def _cancel_orphaned_delegates(instance: dg.DagsterInstance) -> list[str]:
+    statuses = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED]
+    cancelled: list[str] = []
+    for record in instance.get_run_records(dg.RunsFilter(job_name=BUILD_JOB, statuses=statuses)):
+        run = record.dagster_run
+        pid, _, host = run.tags.get(SUBMITTER_TAG, "").partition("@")
+        if host != socket.gethostname() or not pid.isdigit() or _alive(int(pid)):
+            continue
+        instance.report_run_canceled(
+            run,
+            message=f"the `registry build` ({pid}) that launched this run no longer runs (it was "
+            "killed); cancelled by the next `registry build`",
+        )
+        cancelled.append(run.run_id)
+    return cancelled
 
 
 def _run_pid(instance: dg.DagsterInstance, run: dg.DagsterRun) -> int | None:
@@ -297,84 +368,3 @@ def _settled_sources(
         )
         for registry_id, entry in found.items()
     }
-
-
-def _entry(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> RegistryBuild:
-    checks = {
-        evaluation.check_name: evaluation.passed
-        for evaluation in result.get_asset_check_evaluations()
-        if evaluation.asset_key == key
-    }
-    problems = [
-        problem
-        for evaluation in result.get_asset_check_evaluations()
-        if evaluation.asset_key == key
-        for problem in problem_objects(
-            evaluation.check_name,
-            evaluation.passed,
-            evaluation.description,
-            {name: value.value for name, value in evaluation.metadata.items()},
-        )
-    ]
-    materialized = list(result.asset_materializations_for_node(key.to_python_identifier()))
-    if not materialized:
-        failed = any(
-            e.is_step_failure and e.step_key == key.to_python_identifier()
-            for e in result.all_events
-        )
-        return RegistryBuild(
-            key.to_user_string(),
-            "failed" if failed else "skipped",
-            problems=problems or _step_errors(result, key),
-        )
-    metadata = materialized[-1].metadata
-    reused = bool(metadata["reused_snapshot"].value) if "reused_snapshot" in metadata else False
-    status = "failed" if not all(checks.values()) else ("reused" if reused else "built")
-    count = metadata.get("record_count")
-    listed = metadata.get(UNEXPECTED_FILES)
-    unexpected = listed.value if listed is not None and isinstance(listed.value, list) else []
-    said = metadata.get("notes")  # a builder's own notes (lines of its inputs it could not read)
-    notes = [str(note) for note in said.value] if said and isinstance(said.value, list) else []
-    return RegistryBuild(
-        key.to_user_string(),
-        status,
-        str(metadata["run_id"].value),
-        str(metadata["root_sha256"].value),
-        int(str(count.value)) if count is not None else None,
-        checks,
-        problems,
-        notes=[unexpected_note(str(path)) for path in unexpected] + notes,
-    )
-
-
-def _interrupted(result: dg.ExecuteInProcessResult) -> bool:
-    """Whether Dagster stopped the run on an interrupt (it captures SIGINT during the run and
-    fails the step it was in, rather than letting KeyboardInterrupt through)."""
-    interrupts = ("DagsterExecutionInterruptedError", "KeyboardInterrupt")
-    return any(
-        event.is_step_failure
-        and event.step_failure_data.error is not None
-        and event.step_failure_data.error.cls_name in interrupts
-        for event in result.all_events
-    )
-
-
-def _step_errors(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> list[dict[str, object]]:
-    """The failed step's own cause: our `dg.Failure` (`lib.failures.step_failure`: reason code,
-    path, message, then its problems), else the innermost exception of Dagster's error chain (a
-    bug: said as INTERNAL)."""
-    errors: list[dict[str, object]] = []
-    for event in result.all_events:
-        if event.is_step_failure and event.step_key == key.to_python_identifier():
-            data = event.step_failure_data
-            failure = data.user_failure_data
-            if failure is not None and failure.description:
-                errors.extend(failure_problems(failure.description, failure.metadata))
-                continue
-            error = data.error
-            while error is not None and error.cause is not None:
-                error = error.cause
-            text = error.message.strip() if error else "step failed"
-            message = f"{text} (a bug: the full traceback is in the Dagster UI)"
-            errors.append(problem_object("INTERNAL", message))
-    return errors

@@ -151,7 +151,8 @@ def test_schema_violating_source_fails_with_the_field(cli: Run, demo: Path) -> N
     line = next(row for row in out.splitlines() if "expected_versions" in row and "FAILED" in row)
     assert "not promoted (build failed)" in line
     assert "line 1 /version" in out and "EXPECTED_VERSIONS_v0_1.json" in out
-    assert out.splitlines()[-1].endswith(": FAILED") and "FAILED" not in err
+    assert ": FAILED (http://127.0.0.1:3000/runs/" in out.splitlines()[-1]
+    assert "FAILED" not in err
 
 
 def test_malformed_source_reports_the_line(cli: Run, demo: Path) -> None:

@@ -65,7 +65,7 @@ def test_a_schema_violation_names_file_line_and_field(cli: Run, demo: Path) -> N
     assert "not promoted" in row
     assert f"SCHEMA_VIOLATION  {EXPECTED}: line {line} /version" in out
     assert not any("expected_versions" in name for name in _runs(demo))
-    assert out.splitlines()[-1].endswith(": FAILED") and err == ""  # the verdict is a result
+    assert ": FAILED (http" in out.splitlines()[-1] and err == ""  # the verdict is a result
     code, out, _ = cli("build", "--workspace", str(demo), "--json")
     (problem,) = [p for e in json.loads(out)["registries"] for p in e["problems"]
                   if p["code"] == "SCHEMA_VIOLATION"]  # fmt: skip

@@ -53,7 +53,11 @@ def test_a_failed_check_gives_its_problems_as_objects_naming_the_check(
 def test_the_builds_verdict_goes_to_stdout_and_nothing_to_stderr(cli: Run, demo: Path) -> None:
     code, out, err = cli("build", "--workspace", str(demo))
     assert code == 0 and err == ""
-    assert out.splitlines()[-1].endswith("all registries built and checked")
+    run_id = out.splitlines()[-1].split()[2].rstrip(":")
+    assert out.splitlines()[-1] == (
+        f"dagster run {run_id}: all registries built and checked "
+        f"(http://127.0.0.1:3000/runs/{run_id})"
+    )
 
 
 def test_the_top_level_help_covers_every_command_with_examples_that_parse() -> None:

@@ -263,3 +263,19 @@ def test_the_run_a_build_names_goes_on_and_any_other_run_waits(
     for refused in ("run-2", None, token):
         assert "(registry build)" in str(outcome[refused]), outcome
 
+
+@pytest.mark.launched
+def test_a_launched_build_runs_under_its_own_claim(
+    cli: Run, demo: Path, env: dict[str, str]
+) -> None:
+    """The run `registry build` launches (a run worker, another process) is the delegate of the
+    command's claim: it builds at once instead of waiting for the slot the command holds."""
+    code, out, err = cli(*_command(demo, "--wait", "0"))
+    assert code == 0, out + err
+    summary = json.loads(out)
+    with open_instance(demo) as instance:
+        run = instance.get_run_by_id(summary["dagster_run_id"])
+        assert run is not None and run.remote_job_origin is not None  # launched, not in process
+        assert run.status == dg.DagsterRunStatus.SUCCESS
+        assert slot_holders(instance) == []
+    assert [entry["status"] for entry in summary["registries"]] == ["built"]
