@@ -263,3 +263,37 @@ def test_tampering_in_the_bucket_is_reported_on_the_machine_that_reads_it(
     for command in (["pointers", "verify"], ["validate", "--active"]):
         code, out, err = registry(*command, "--workspace", str(b), "--json")
         assert code == 1 and "POINTER_MISMATCH" in out, out + err
+
+
+def test_two_machines_build_in_turn_through_the_bucket(
+    machines: tuple[Path, Path], store: ObjectStore
+) -> None:
+    from registry_pipeline.core.objstore.lease import BuildLease
+
+    a, b = machines
+    with BuildLease(store).hold("registry build on another machine", wait=0) as holder:
+        code, out, err = registry("build", "--workspace", str(b), "--wait", "0", "--json")
+        assert code == 1, out + err
+        error = json.loads(out)["error"]
+        assert error["code"] == "BUILD_IN_PROGRESS" and holder in error["message"]
+    assert not list(store.keys("RUNS/"))  # the refused build sealed nothing
+
+    env = {**os.environ, "REGISTRY_BUILD_IN_PROCESS": "1"}
+    builds = [
+        subprocess.Popen(
+            [sys.executable, "-m", "registry_pipeline", "build", "--json", "--workspace", root],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+        )
+        for root in (a, b)
+    ]
+    reports = [build.communicate(timeout=600) for build in builds]
+    assert [build.returncode for build in builds] == [0, 0], reports
+    assert all(json.loads(out)["success"] for out, _ in reports)
+    for root in (a, b):
+        code, out, err = registry("pointers", "verify", "--workspace", str(root))
+        assert code == 0, out + err
+    assert _active(a) == _active(b)

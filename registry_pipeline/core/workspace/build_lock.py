@@ -15,6 +15,10 @@ re-execution of the delegated run, whose run id is new, or another process of th
 holder that names no delegate shares with nobody); a delegate named by a holder that is gone
 opens nothing (the request then takes the free lock like any other).
 
+On a workspace with a bucket (`core.workspace.remote`), the holder also takes the bucket's
+build lease, which machines sharing only the bucket see; the delegate is recognised there by
+the same run id.
+
 Before the lock is opened (a build's first write), the lock and every place a build writes
 (`Workspace.write_places`) are checked to be real places inside the workspace: a symlink on the
 way is UNSAFE_PATH, with nothing written.
@@ -35,6 +39,7 @@ from pathlib import Path
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.workspace.remote import shared_build_slot
 
 BUILD_LOCK_RELPATH = ".codex/build.lock"
 DEFAULT_WAIT = 300.0
@@ -82,13 +87,19 @@ def build_lock(
         return
     workspace.require_writable(path, *workspace.write_places)
     fd = _acquire(path, wait, command, on_wait, delegate, token)
+    # a workspace on object storage: the bucket's lease too, across machines (same delegation)
+    lease = shared_build_slot(
+        workspace, wait=wait, command=command, on_wait=on_wait, token=delegate or token
+    )
     if fd is None:  # the holder's delegate: the holder keeps the lock for both
-        yield
+        with lease:
+            yield
         return
     with _guard:
         _held[key] = 1
     try:
-        yield
+        with lease:
+            yield
     finally:
         with _guard:
             _held.pop(key, None)
