@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from registry_pipeline.core.pointers.sync import sync
 from registry_pipeline.core.seal.validate import cache_active, inspection_cache
 from registry_pipeline.core.workspace.build_lock import DEFAULT_WAIT, build_lock
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, load_catalog
@@ -76,6 +77,7 @@ class BuildLock(dg.ConfigurableResource):  # type: ignore[type-arg]
                 # killed run (left STARTED) from a live one
                 tags = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
                 context.instance.add_run_tags(run, tags)
+            sync(workspace)  # on object storage: what other machines published, before reading
             with _verdicts(workspace, self.full_audit):
                 yield self
 
