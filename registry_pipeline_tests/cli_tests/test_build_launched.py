@@ -12,6 +12,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -29,9 +30,9 @@ from registry_pipeline.core.workspace.build_lock import build_lock
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.lib.build import BUILD_JOB, QUIET_LOGS, SUBMITTER_TAG
 from registry_pipeline.lib.build_entries import run_entries
-from registry_pipeline.lib.instance import open_instance
+from registry_pipeline.lib.instance import BUILD_TAG, open_instance
 from registry_pipeline.lib.launch import code_location, submit, wait_for_run
-from registry_pipeline.lib.resources import PID_TAG
+from registry_pipeline.lib.resources import HOST_TAG, PID_TAG
 from registry_pipeline_tests._helpers import DEMO_GRAPH, break_built_schema, copy_demo
 from registry_pipeline_tests.cli_tests.conftest import Run
 
@@ -235,3 +236,31 @@ def _started_run(root: Path, build: subprocess.Popen[str]) -> tuple[str, int]:
                         return run.run_id, int(run.tags[PID_TAG])
         time.sleep(0.02)  # polls an observable condition: the run worker has started the run
     raise AssertionError(f"no run started: {build.communicate(timeout=60)}")
+
+
+def test_a_build_run_in_progress_holds_the_launched_run_in_the_queue(tmp_path: Path) -> None:
+    """The instance admits one build run at a time: the command's run waits in the queue behind
+    one in progress (as a UI run waiting for the command's lock would be), and says so once."""
+    root = copy_demo(tmp_path)
+    ahead = str(uuid.uuid4())
+    tags = {BUILD_TAG: "1", PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+    with open_instance(root) as instance:  # alive (this pid): no build marks it failed
+        instance.add_run(
+            dg.DagsterRun(
+                job_name=BUILD_JOB, run_id=ahead, status=dg.DagsterRunStatus.STARTED, tags=tags
+            )
+        )
+    build = _registry("build", "--workspace", str(root))
+    assert build.stderr is not None
+    said = build.stderr.readline()  # the command waits for the run ahead: let that one end
+    assert said.startswith("waiting: dagster run ") and f"queued behind {ahead} " in said, said
+    with open_instance(root) as instance:
+        queued = [r for r in _runs(instance) if r.run_id != ahead]
+        assert [r.status for r in queued] == [dg.DagsterRunStatus.QUEUED]
+        instance.report_run_failed(instance.get_run_by_id(ahead))  # type: ignore[arg-type]
+    out, err = build.communicate(timeout=600)
+    assert build.returncode == 0, out + err
+    assert err == ""  # said once
+    with open_instance(root) as instance:
+        run = instance.get_run_by_id(queued[0].run_id)
+        assert run is not None and run.status == dg.DagsterRunStatus.SUCCESS
