@@ -17,7 +17,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = REPO_ROOT.parent / "shared" / "reference" / "ovc-infra"
 ASSETS = Path(__file__).resolve().parent / "assets"
 BUILD_ENV = ("DAGSTER_HOME", "REGISTRY_WORKSPACE", "REGISTRY_ACTOR", "REGISTRY_NO_CACHE",
-             "REGISTRY_PIPELINE_CRASH_AT")  # fmt: skip
+             "REGISTRY_PIPELINE_CRASH_AT", "REGISTRY_STORE")  # fmt: skip
 """The environment variables a build reads besides the PostgreSQL URL."""
 
 

@@ -18,11 +18,11 @@ from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.objstore.store import parse_store_url
 from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.workspace._paths import CATALOG_RELPATH as CATALOG_RELPATH
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace, escape_problem
 from registry_pipeline.core.workspace.override_log import override_log_entries
 from registry_pipeline.core.workspace.sources import is_pattern, pattern_base
 
-CATALOG_RELPATH = "registries/REGISTRY_CATALOG_v0_2.json"
 CATALOG_SCHEMA_ID = "urn:registry-pipeline:schema:registry_catalog_v0_2"
 KINDS = ("built", "source", "log", "presentation", "collection")
 POINTER_FILE_RELPATH = ".codex/ACTIVE_REGISTRY_POINTERS_v0_1.json"

@@ -18,20 +18,26 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Protocol
 
 from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
-from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.objstore.folders import FolderExists, fetch, publish, published
 from registry_pipeline.core.objstore.lease import BuildLease
 from registry_pipeline.core.objstore.store import ObjectStore, StoreUrl, parse_store_url
 from registry_pipeline.core.seal._faults import crash_point
-from registry_pipeline.core.workspace.catalog import CATALOG_RELPATH, load_catalog
-from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.workspace._paths import CATALOG_RELPATH
 
 STORE_ENV = "REGISTRY_STORE"
 RUNS_PREFIX = "RUNS"
 RECEIPTS_PREFIX = "receipts"
 _ENDPOINT_ENV = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_DEFAULT_REGION")
+
+
+class Rooted(Protocol):
+    """A workspace, as far as this module needs one (`layout.Workspace` imports this module)."""
+
+    @property
+    def root(self) -> Path: ...
 
 
 class Remote:
@@ -98,7 +104,7 @@ class Remote:
 
 @contextmanager
 def shared_build_slot(
-    workspace: Workspace,
+    workspace: Rooted,
     *,
     wait: float,
     command: str,
@@ -126,7 +132,7 @@ def receipt_key(root_sha256: str, created_utc: str, line: bytes) -> str:
     return f"{RECEIPTS_PREFIX}/{root_sha256}/{stamp}_{line_digest(line)}.json"
 
 
-def store_url(workspace: Workspace) -> StoreUrl | None:
+def store_url(workspace: Rooted) -> StoreUrl | None:
     """`REGISTRY_STORE`, else the catalog's `store`, parsed; None: the local filesystem."""
     raw = os.environ.get(STORE_ENV, "").strip()
     if raw:
@@ -141,7 +147,7 @@ def store_url(workspace: Workspace) -> StoreUrl | None:
     return parse_store_url(raw, field="store") if raw else None
 
 
-def remote_for(workspace: Workspace) -> Remote | None:
+def remote_for(workspace: Rooted) -> Remote | None:
     """The workspace's bucket, or None when its shared state is on the local filesystem."""
     url = store_url(workspace)
     if url is None:
@@ -151,18 +157,16 @@ def remote_for(workspace: Workspace) -> Remote | None:
 
 @functools.lru_cache(maxsize=32)
 def _catalog_store(root: str, stamp: object) -> str | None:
-    """The catalog's `store`, loaded once per catalog version (`stamp`). A catalog with other
-    problems still names its store (the command reports those problems itself), so a command
-    never works on a local copy alone because a registry entry is wrong."""
+    """The catalog's `store`, read once per catalog version (`stamp`) straight from its JSON:
+    the catalog's own checks (`check_catalog`, which also checks `store`) are the command's,
+    and a catalog wrong elsewhere still names its store, so a command never works on its local
+    copy alone because a registry entry is wrong."""
     try:
-        return load_catalog(Workspace(Path(root))).store
-    except RegistryError:
-        try:
-            document = loads_strict((Path(root) / CATALOG_RELPATH).read_bytes())
-        except (OSError, JSONDecodeProblem):
-            return None
-        raw = document.get("store") if isinstance(document, dict) else None
-        return raw if isinstance(raw, str) else None
+        document = loads_strict((Path(root) / CATALOG_RELPATH).read_bytes())
+    except (OSError, JSONDecodeProblem):
+        return None
+    raw = document.get("store") if isinstance(document, dict) else None
+    return raw if isinstance(raw, str) else None
 
 
 @functools.lru_cache(maxsize=8)
