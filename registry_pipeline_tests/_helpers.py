@@ -221,3 +221,12 @@ def seal_seed_delta_log(
     return seal_like_seed(
         runs / name, {"REGISTRY_DELTA_LOG_v0_1.jsonl": b"".join(lines) * repeat}, envelope
     )
+
+
+def interruptible() -> None:
+    """`preexec_fn` of a child a test interrupts with SIGINT: Ctrl-C's default action, even when
+    the tests were started in the background by a shell (which ignores SIGINT for them, and an
+    ignored signal stays ignored across exec)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -17,7 +17,7 @@ import pytest
 
 from registry_pipeline.core.seal.run_id import registry_of
 from registry_pipeline.core.workspace.build_lock import BUILD_LOCK_RELPATH
-from registry_pipeline_tests._helpers import copy_demo
+from registry_pipeline_tests._helpers import copy_demo, interruptible
 from registry_pipeline_tests.cli_tests.conftest import Run
 
 SOURCES = ("expected_versions", "migration_ledger", "threshold_packs_file", "allowed_operations")
@@ -39,6 +39,7 @@ def _registry(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen
         stderr=subprocess.PIPE,
         text=True,
         env=env or _env(),
+        preexec_fn=interruptible,  # the tests send it Ctrl-C
     )
 
 

@@ -33,7 +33,12 @@ from registry_pipeline.lib.build_entries import run_entries
 from registry_pipeline.lib.instance import BUILD_TAG, open_instance
 from registry_pipeline.lib.launch import code_location, submit, wait_for_run
 from registry_pipeline.lib.resources import HOST_TAG, PID_TAG
-from registry_pipeline_tests._helpers import DEMO_GRAPH, break_built_schema, copy_demo
+from registry_pipeline_tests._helpers import (
+    DEMO_GRAPH,
+    break_built_schema,
+    copy_demo,
+    interruptible,
+)
 from registry_pipeline_tests.cli_tests.conftest import Run
 
 pytestmark = pytest.mark.launched
@@ -53,6 +58,7 @@ def _registry(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen
         stderr=subprocess.PIPE,
         text=True,
         env=env or _env(),
+        preexec_fn=interruptible,  # the tests send it Ctrl-C
     )
 
 
