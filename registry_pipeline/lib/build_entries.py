@@ -13,7 +13,7 @@ import dagster as dg
 from registry_pipeline.core.errors import problem_object
 from registry_pipeline.core.gate.verdict import problem_objects
 from registry_pipeline.core.workspace.sources import unexpected_note
-from registry_pipeline.lib.failures import failure_problems
+from registry_pipeline.lib.failures import step_problems
 from registry_pipeline.lib.io_manager import UNEXPECTED_FILES
 
 ENTRY_EVENTS = {
@@ -120,7 +120,7 @@ def _entry(events: Sequence[Any], key: dg.AssetKey) -> RegistryBuild:
         return RegistryBuild(
             key.to_user_string(),
             "failed" if failed else "skipped",
-            problems=problems or _step_errors(failed),
+            problems=problems or step_problems(failed),
         )
     metadata = materialized[-1].metadata
     reused = bool(metadata["reused_snapshot"].value) if "reused_snapshot" in metadata else False
@@ -180,22 +180,3 @@ def _run_problems(events: Sequence[Any]) -> list[dict[str, object]]:
         problems.append(problem_object("RUN_FAILED", f"{text} (the run's log is in the UI)"))
     return problems
 
-
-def _step_errors(failures: Sequence[Any]) -> list[dict[str, object]]:
-    """The failed step's own cause: our `dg.Failure` (`lib.failures.step_failure`: reason code,
-    path, message, then its problems), else the innermost exception of Dagster's error chain (a
-    bug: said as INTERNAL)."""
-    errors: list[dict[str, object]] = []
-    for event in failures:
-        data = event.step_failure_data
-        failure = data.user_failure_data
-        if failure is not None and failure.description:
-            errors.extend(failure_problems(failure.description, failure.metadata))
-            continue
-        error = data.error
-        while error is not None and error.cause is not None:
-            error = error.cause
-        text = error.message.strip() if error else "step failed"
-        message = f"{text} (a bug: the full traceback is in the Dagster UI)"
-        errors.append(problem_object("INTERNAL", message))
-    return errors

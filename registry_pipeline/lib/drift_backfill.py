@@ -21,7 +21,7 @@ from registry_pipeline.core.gate.verdict import problem_objects
 from registry_pipeline.core.seal.validate import inspection_cache
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.lib.build import QUIET_LOGS, DefinitionsFactory
-from registry_pipeline.lib.failures import failure_problems
+from registry_pipeline.lib.failures import step_problems
 from registry_pipeline.lib.instance import dagster_home, open_instance
 
 BACKFILL_TIMEOUT = 6 * 3600.0
@@ -175,7 +175,7 @@ def _outcome(
         for name in unchecked
         if success  # else the step's failure says why
     ]
-    problems += _step_problems(events)
+    problems += step_problems(events)
     materialized = [
         e.step_materialization_data.materialization
         for e in events
@@ -203,26 +203,3 @@ def _outcome(
         problems,
     )
 
-
-def _step_problems(events: Sequence[Any]) -> list[dict[str, object]]:
-    """The failed step's own cause (our `dg.Failure`: its reason code, path and problems), else
-    the innermost exception of Dagster's chain (a bug: INTERNAL). A step failed only because a
-    blocking check failed adds nothing: the check's problems say it."""
-    found: list[dict[str, object]] = []
-    for event in events:
-        if not event.is_step_failure:
-            continue
-        data = event.step_failure_data
-        failure = data.user_failure_data
-        if failure is not None and failure.description:
-            found.extend(failure_problems(failure.description, failure.metadata))
-            continue
-        error = data.error
-        while error is not None and error.cause is not None:
-            error = error.cause
-        if error is not None and error.cls_name == "DagsterAssetCheckFailedError":
-            continue
-        text = error.message.strip() if error else "step failed"
-        message = f"{text} (a bug: the full traceback is in the Dagster UI)"
-        found.append(problem_object("INTERNAL", message))
-    return found

@@ -76,3 +76,28 @@ def as_step_failure(
         if exc.filename2 is not None:
             path = f"{path} -> {exc.filename2}"
         raise step_failure(IO_ERROR, path, reason) from None
+
+
+def step_problems(events: Sequence[Any]) -> list[dict[str, object]]:
+    """What failed steps among `events` say: our `dg.Failure` (`step_failure`: its reason code,
+    path, message, then its problems), else the innermost exception of Dagster's chain (a bug:
+    INTERNAL). A step failed only because a blocking check failed adds nothing: the check's
+    problems say it. The build and the drift backfill both read a run's failures here."""
+    found: list[dict[str, object]] = []
+    for event in events:
+        if not event.is_step_failure:
+            continue
+        data = event.step_failure_data
+        failure = data.user_failure_data
+        if failure is not None and failure.description:
+            found.extend(failure_problems(failure.description, failure.metadata))
+            continue
+        error = data.error
+        while error is not None and error.cause is not None:
+            error = error.cause
+        if error is not None and error.cls_name == "DagsterAssetCheckFailedError":
+            continue
+        text = error.message.strip() if error else "step failed"
+        message = f"{text} (a bug: the full traceback is in the Dagster UI)"
+        found.append(problem_object("INTERNAL", message))
+    return found
