@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import os
 import secrets
-import stat
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -28,9 +26,14 @@ from registry_pipeline.core._json import dumps_pretty
 from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.seal import _fs
 from registry_pipeline.core.seal._faults import crash_point
+from registry_pipeline.core.seal._sealed_files import (
+    DIR_MODE,
+    copy_hashing,
+    seal_subdirs,
+    write_file,
+)
 from registry_pipeline.core.seal.envelope import RunSpec, build_envelope
 from registry_pipeline.core.seal.gitstate import GitState, read_git_state
-from registry_pipeline.core.seal.hashing import BLOCK_SIZE
 from registry_pipeline.core.seal.manifest import (
     MANIFEST_JSON,
     MANIFEST_SHA256,
@@ -48,8 +51,6 @@ from registry_pipeline.core.seal.run_id import (
     utc_timestamp,
 )
 
-FILE_MODE = 0o444
-DIR_MODE = 0o555
 COPY_WORKERS = min(4, 2 * (os.cpu_count() or 1))
 """Files copied at once: hashing uses the cores, and the disk serves a few writes at a time."""
 STAGING_GRACE_SECONDS = 5.0
@@ -219,7 +220,7 @@ class Staging:
 
     def add_bytes(self, relpath: str, data: bytes) -> ManifestEntry:
         """Write `data` as `relpath` (fsynced, read-only) and record its hash."""
-        entry = _write_file(self._target(relpath), relpath, data)
+        entry = write_file(self._target(relpath), relpath, data)
         self.entries[relpath] = entry
         return entry
 
@@ -227,7 +228,7 @@ class Staging:
         """Copy files in, hashing each byte as it is written; `workers` files at a time."""
         targets = [(relpath, source, self._target(relpath)) for relpath, source in pairs]
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            for entry in pool.map(lambda t: _copy_hashing(t[1], t[2], t[0]), targets):
+            for entry in pool.map(lambda t: copy_hashing(t[1], t[2], t[0]), targets):
                 self.entries[entry.relpath] = entry
 
     def publish(self) -> SealedRun:
@@ -235,7 +236,7 @@ class Staging:
         if not self.entries:
             raise UsageError("nothing to seal", code="NOTHING_TO_SEAL", path=str(self.path))
         crash_point("payload_written")
-        _seal_subdirs(self.path)
+        seal_subdirs(self.path)
         git = read_git_state(self.store.workspace.root)
         runs = self.store.workspace.runs_dir
         elsewhere: set[str] = set()  # ids another machine published first (a shared store)
@@ -276,15 +277,15 @@ class Staging:
             (self.path / name).unlink(missing_ok=True)
         payload = list(self.entries.values())
         envelope = build_envelope(self.spec, run_id, created, git, [e.relpath for e in payload])
-        run_entry = _write_file(self.path / RUN_JSON, RUN_JSON, dumps_pretty(envelope))
+        run_entry = write_file(self.path / RUN_JSON, RUN_JSON, dumps_pretty(envelope))
         crash_point("run_json_written")
         listed = sorted_entries([*payload, run_entry])
-        manifest_entry = _write_file(
+        manifest_entry = write_file(
             self.path / MANIFEST_JSON, MANIFEST_JSON, render_manifest_json(listed)
         )
         crash_point("manifest_json_written")
         text, root = render_manifest_sha256([*listed, manifest_entry])
-        _write_file(self.path / MANIFEST_SHA256, MANIFEST_SHA256, text)
+        write_file(self.path / MANIFEST_SHA256, MANIFEST_SHA256, text)
         crash_point("manifest_sha256_written")
         _fs.fsync_dir(self.path)
         crash_point("staging_synced")
@@ -341,63 +342,3 @@ def _is_locked(path: Path) -> bool:
     finally:
         os.close(fd)
     return False
-
-
-def _write_all(fd: int, data: memoryview | bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-def _write_file(target: Path, relpath: str, data: bytes) -> ManifestEntry:
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-    try:
-        _write_all(fd, data)
-        os.fsync(fd)
-        os.fchmod(fd, FILE_MODE)
-    finally:
-        os.close(fd)
-    return ManifestEntry(relpath, len(data), hashlib.sha256(data).hexdigest())
-
-
-def _copy_hashing(source: Path, target: Path, relpath: str) -> ManifestEntry:
-    """Copy `source` to `target` reading each byte once: hash and write the same buffer."""
-    digest = hashlib.sha256()
-    buffer = bytearray(BLOCK_SIZE)
-    view = memoryview(buffer)
-    total = 0
-    try:
-        # O_NONBLOCK: a FIFO swapped in must not hang the open (refused just below)
-        src = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
-    except OSError as exc:
-        raise UsageError(
-            f"cannot read source: {exc.strerror}", code="SOURCE_UNREADABLE", path=str(source)
-        ) from None
-    try:
-        if not stat.S_ISREG(os.fstat(src).st_mode):
-            raise UsageError("not a regular file", code="NOT_A_REGULAR_FILE", path=str(source))
-        dst = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-        try:
-            while count := os.readv(src, [buffer]):
-                chunk = view[:count]
-                digest.update(chunk)
-                _write_all(dst, chunk)
-                _fs.start_writeback(dst, total, count)
-                total += count
-                crash_point("copy_block")
-            os.fsync(dst)
-            os.fchmod(dst, FILE_MODE)
-        finally:
-            os.close(dst)
-    finally:
-        os.close(src)
-    return ManifestEntry(relpath, total, digest.hexdigest())
-
-
-def _seal_subdirs(root: Path) -> None:
-    """fsync and make read-only every subfolder, deepest first (the root stays writable)."""
-    folders = [Path(d) for d, _subdirs, _files in os.walk(root) if Path(d) != root]
-    for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
-        _fs.fsync_dir(folder)
-        os.chmod(folder, DIR_MODE)
