@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -201,8 +202,9 @@ def test_the_server_restarted_mid_build_loses_nothing_committed(
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
     )  # fmt: skip
     try:
-        while not published(store, "RUNS"):  # observed, not slept on: the first folder is out
+        while not published(store, "RUNS"):  # polls an observable condition: a folder is out
             assert build.poll() is None, build.communicate()
+            time.sleep(0.02)
         s3_server.kill()
         s3_server.launch()
         out, err = build.communicate(timeout=600)
@@ -297,3 +299,21 @@ def test_two_machines_build_in_turn_through_the_bucket(
         code, out, err = registry("pointers", "verify", "--workspace", str(root))
         assert code == 0, out + err
     assert _active(a) == _active(b)
+
+
+def test_folders_are_never_fetched_through_a_link(
+    machines: tuple[Path, Path], tmp_path: Path
+) -> None:
+    a, b = machines
+    assert _json("build", "--workspace", str(a))["success"] is True
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    runs = b / ".codex" / "RUNS"
+    for child in runs.iterdir():
+        child.unlink()
+    runs.rmdir()
+    runs.symlink_to(outside)
+    code, out, err = registry("pointers", "show", "--workspace", str(b), "--json")
+    error = json.loads(out)["error"]
+    assert code == 2 and error["code"] in ("UNSAFE_PATH", "UNSAFE_RUN_ROOT"), out + err
+    assert list(outside.iterdir()) == []

@@ -38,6 +38,7 @@ from registry_pipeline.core.objstore.store import Conflict
 from registry_pipeline.core.pointers._refused import PointerRefused
 from registry_pipeline.core.seal._fs import write_atomic
 from registry_pipeline.core.workspace.remote import Remote
+from registry_pipeline.core.workspace.safe_write import require_safe
 
 SYNC_RELPATH = ".codex/cache/remote_pointers.json"
 PREFIX = "pointers"
@@ -149,7 +150,7 @@ class Replica:
     def _save(self, seq: int, journal: bytes) -> None:
         mark = {"store": self.url, "seq": seq, "size": len(journal),
                 "sha256": hashlib.sha256(journal).hexdigest()}  # fmt: skip
-        path = self.root / SYNC_RELPATH
+        path = require_safe(self.root, self.root / SYNC_RELPATH)  # a cache, never via a link
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, json.dumps(mark).encode(), durable=False)
 

@@ -26,4 +26,5 @@ def sync(workspace: Workspace) -> Synced | None:
     if remote is None or not workspace.runs_dir.is_dir():
         return None
     PointerStore(workspace).pull()
+    workspace.require_writable(workspace.runs_dir)  # UNSAFE_PATH: never fetched through a link
     return Synced(remote.url, tuple(remote.pull_folders(workspace.runs_dir)))

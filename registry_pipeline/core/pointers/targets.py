@@ -34,6 +34,7 @@ def _fetch_published(workspace: Workspace, run_id: str) -> None:
     remote = remote_for(workspace)
     if remote is None:
         return
+    workspace.require_writable(workspace.runs_dir)
     try:
         remote.fetch_folder(run_id, workspace.runs_dir)
     except RegistryError as exc:
