@@ -8,6 +8,8 @@ import io
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -230,3 +232,23 @@ def interruptible() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """This process's environment for a `registry` child, without the settings that would
+    point it at another workspace or instance, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "REGISTRY_WORKSPACE")}
+    return {**env, **extra}
+
+
+def registry_process(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """`registry ARGS...` as a process of its own (stdout and stderr piped, text), for tests of
+    what only a process shows: waiting, Ctrl-C, exit codes seen from outside."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "registry_pipeline", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env or child_env(),
+        preexec_fn=interruptible,  # tests send it Ctrl-C
+    )

@@ -17,7 +17,7 @@ import pytest
 
 from registry_pipeline.core.seal.run_id import registry_of
 from registry_pipeline.core.workspace.build_lock import BUILD_LOCK_RELPATH
-from registry_pipeline_tests._helpers import copy_demo, interruptible
+from registry_pipeline_tests._helpers import child_env, copy_demo, registry_process
 from registry_pipeline_tests.cli_tests.conftest import Run
 
 SOURCES = ("expected_versions", "migration_ledger", "threshold_packs_file", "allowed_operations")
@@ -32,26 +32,8 @@ with build_lock(Workspace(Path(sys.argv[1])), wait=0, command="test holder"):
 """
 
 
-def _registry(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "registry_pipeline", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env or _env(),
-        preexec_fn=interruptible,  # the tests send it Ctrl-C
-    )
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("DAGSTER_HOME", None)
-    env.pop("REGISTRY_WORKSPACE", None)
-    return env
-
-
 def _run(*args: str) -> tuple[int, str, str]:
-    process = _registry(*args)
+    process = registry_process(*args)
     out, err = process.communicate(timeout=600)
     return process.returncode, out, err
 
@@ -63,7 +45,7 @@ def _holder(root: Path) -> subprocess.Popen[str]:
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
-        env=_env(),
+        env=child_env(),
     )
     assert process.stdout is not None and process.stdout.readline().strip() == "held"
     return process
@@ -94,7 +76,9 @@ def test_concurrent_builds_on_a_fresh_workspace_serialize(
     cli: Run, tmp_path: Path, builds: int
 ) -> None:
     root = copy_demo(tmp_path)
-    processes = [_registry("build", "--workspace", str(root), "--json") for _ in range(builds)]
+    processes = [
+        registry_process("build", "--workspace", str(root), "--json") for _ in range(builds)
+    ]
     results = [(*p.communicate(timeout=600), p.returncode) for p in processes]
     for out, err, code in results:
         assert code == 0, (out, err)
@@ -109,8 +93,8 @@ def test_a_build_on_a_used_workspace_waits_for_the_running_one(cli: Run, built: 
     source = built / "registries" / "expected_versions" / "EXPECTED_VERSIONS_v0_1.json"
     text = source.read_text()
     source.write_text(text.replace('"op_status_table": "0.1.0"', '"op_status_table": "0.1.1"'))
-    first = _registry("build", "--workspace", str(built), "--json")
-    second = _registry("build", "--workspace", str(built), "--json")
+    first = registry_process("build", "--workspace", str(built), "--json")
+    second = registry_process("build", "--workspace", str(built), "--json")
     for process in (first, second):
         out, err = process.communicate(timeout=600)
         assert process.returncode == 0, (out, err)
@@ -172,7 +156,7 @@ def test_ctrl_c_waiting_for_the_build_lock_is_one_line_and_130(tmp_path: Path) -
     root = copy_demo(tmp_path)
     holder = _holder(root)
     try:
-        build = _registry("build", "--workspace", str(root), "--wait", "600")
+        build = registry_process("build", "--workspace", str(root), "--wait", "600")
         assert build.stderr is not None
         assert "waiting" in build.stderr.readline()  # it is waiting for the holder: interrupt it
         build.send_signal(signal.SIGINT)
@@ -188,7 +172,7 @@ def test_ctrl_c_inside_the_dagster_run_is_one_line_and_130(cli: Run, tmp_path: P
     import time
 
     root = copy_demo(tmp_path)
-    build = _registry("build", "--workspace", str(root))
+    build = registry_process("build", "--workspace", str(root))
     deadline = time.monotonic() + 120
     while not _runs(root) and build.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)  # polls an observable condition: the run has sealed its first folder

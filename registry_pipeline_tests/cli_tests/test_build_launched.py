@@ -14,7 +14,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -36,8 +35,9 @@ from registry_pipeline.lib.resources import HOST_TAG, PID_TAG
 from registry_pipeline_tests._helpers import (
     DEMO_GRAPH,
     break_built_schema,
+    child_env,
     copy_demo,
-    interruptible,
+    registry_process,
 )
 from registry_pipeline_tests.cli_tests.conftest import Run
 
@@ -46,29 +46,13 @@ TIME = re.compile(r"\d{4}-\d\d-\d\d__\d{6}__")
 SMALL = dg.AssetKey("expected_versions")
 
 
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "REGISTRY_WORKSPACE")}
-    return {**env, **extra}
-
-
-def _registry(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "registry_pipeline", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env or _env(),
-        preexec_fn=interruptible,  # the tests send it Ctrl-C
-    )
-
-
 def _runs(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
     return list(instance.get_runs(dg.RunsFilter(job_name=BUILD_JOB)))
 
 
 def test_a_build_is_a_run_of_the_job_launched_through_the_code_location(tmp_path: Path) -> None:
     root = copy_demo(tmp_path)
-    build = _registry("build", "--workspace", str(root))
+    build = registry_process("build", "--workspace", str(root))
     out, err = build.communicate(timeout=600)
     assert build.returncode == 0, out + err
     assert err == ""  # neither the code server nor the run worker said anything
@@ -110,8 +94,8 @@ def test_a_failing_check_gives_the_same_entries_launched_and_in_process(
     for root in (launched, in_process):
         break_built_schema(root)
     base = "https://dagster.example:8443/"
-    build = _registry(
-        "build", "--workspace", str(launched), "--json", env=_env(DAGSTER_WEBSERVER_URL=base)
+    build = registry_process(
+        "build", "--workspace", str(launched), "--json", env=child_env(DAGSTER_WEBSERVER_URL=base)
     )
     out, err = build.communicate(timeout=600)
     assert build.returncode == 1, out + err
@@ -206,7 +190,7 @@ def test_the_run_the_holder_names_goes_on_and_any_other_run_waits(
 
 def test_ctrl_c_cancels_the_launched_run_with_one_line_and_130(cli: Run, tmp_path: Path) -> None:
     root = copy_demo(tmp_path)
-    build = _registry("build", "--workspace", str(root))
+    build = registry_process("build", "--workspace", str(root))
     run_id, worker = _started_run(root, build)
     os.kill(worker, signal.SIGSTOP)  # the run cannot end before the command is interrupted
     try:
@@ -256,7 +240,7 @@ def test_a_build_run_in_progress_holds_the_launched_run_in_the_queue(tmp_path: P
                 job_name=BUILD_JOB, run_id=ahead, status=dg.DagsterRunStatus.STARTED, tags=tags
             )
         )
-    build = _registry("build", "--workspace", str(root))
+    build = registry_process("build", "--workspace", str(root))
     assert build.stderr is not None
     said = build.stderr.readline()  # the command waits for the run ahead: let that one end
     assert said.startswith("waiting: dagster run ") and f"queued behind {ahead} " in said, said
