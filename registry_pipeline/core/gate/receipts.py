@@ -224,7 +224,7 @@ class ReceiptStore:
         fetched = remote.receipt_lines(root_sha256, {line_digest(line) for line in local})
         if not fetched:
             return
-        lines = [*local, *(line for _key, line in fetched)]
+        lines = [*local, *fetched]
         ordered = sorted(lines, key=lambda line: _created(line))  # stable: ties keep order
         self.folder.mkdir(parents=True, exist_ok=True)
         write_atomic(path, b"".join(ordered))

@@ -66,10 +66,10 @@ def publish(
     run_id = run_id or folder.name
     files = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        data = path.read_bytes()
-        digest = hashlib.sha256(data).hexdigest()
-        store.put(staged_key(digest), data)
-        files.append(RemoteFile(path.relative_to(folder).as_posix(), len(data), digest))
+        with path.open("rb") as handle:  # a block at a time: a file may be gigabytes
+            digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        store.put(staged_key(digest), path)
+        files.append(RemoteFile(path.relative_to(folder).as_posix(), path.stat().st_size, digest))
         if on_file is not None:
             on_file()
     body = {
@@ -136,12 +136,10 @@ def fetch(store: ObjectStore, run_root: str, run_id: str, into: Path) -> Path:
                     code="UNSAFE_PATH",
                     path=f"{store.url}/{folder_key(run_root, run_id)}",
                 )
-            blob = store.get(staged_key(remote.sha256))
-            if blob is None:
-                continue  # as found: the folder's seal check says MISSING_FILE
             path = partial / remote.relpath
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(blob.data)  # as found: the seal check compares it
+            # as found, streamed: the seal check compares it (a missing blob: MISSING_FILE)
+            store.download(staged_key(remote.sha256), path)
         os.replace(partial, target)
     except OSError:
         shutil.rmtree(partial, ignore_errors=True)

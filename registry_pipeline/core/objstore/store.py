@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -152,14 +153,33 @@ class ObjectStore:
             raise self._failed("read", key, exc) from None
         return Blob(data, str(result.meta["e_tag"] or ""))
 
-    def put(self, key: str, data: bytes) -> str:
-        """Write `key` whatever is there (content-addressed objects only); its ETag."""
+    def put(self, key: str, data: bytes | Path) -> str:
+        """Write `key` whatever is there (content-addressed objects only), from bytes or a
+        file (streamed: never held whole in memory); its ETag."""
         import obstore
 
         try:
             return str(obstore.put(self._backend, key, data)["e_tag"] or "")
         except Exception as exc:
             raise self._failed("write", key, exc) from None
+
+    def download(self, key: str, target: Path) -> bool:
+        """Stream the object at `key` into the new file `target`; False when there is none."""
+        import obstore
+        from obstore.exceptions import NotFoundError
+
+        with target.open("xb") as handle:  # our own file: its errors are OSError, as on a disk
+            try:
+                for chunk in obstore.get(self._backend, key).stream():
+                    handle.write(chunk)
+            except (NotFoundError, FileNotFoundError):
+                target.unlink()
+                return False
+            except OSError:
+                raise  # writing our file (a full disk): IO_ERROR, as on a disk
+            except Exception as exc:  # obstore's errors: the bucket is unreachable or refuses us
+                raise self._failed("read", key, exc) from None
+        return True
 
     def create(self, key: str, data: bytes) -> str:
         """Write `key` only if no object is there (If-None-Match: *); Conflict otherwise."""

@@ -73,7 +73,7 @@ class Remote:
         fetched = []
         for run_id in listed:
             if run_id not in have:
-                fetch(self.store, RUNS_PREFIX, run_id, runs_dir)
+                self.fetch_folder(run_id, runs_dir)
                 fetched.append(run_id)
         return fetched
 
@@ -85,16 +85,16 @@ class Remote:
         """One receipt line of `root_sha256` (content-addressed: writing it twice is harmless)."""
         self.store.put(receipt_key(root_sha256, created_utc, line), line)
 
-    def receipt_lines(self, root_sha256: str, known: set[str]) -> list[tuple[str, bytes]]:
-        """(key, line) of the receipts of `root_sha256` whose digest is not in `known` (the
-        first 16 hex digits of each local line's SHA-256), oldest first."""
+    def receipt_lines(self, root_sha256: str, known: set[str]) -> list[bytes]:
+        """The receipt lines of `root_sha256` whose digest is not in `known` (the first 16 hex
+        digits of each local line's SHA-256), oldest first."""
         found = []
         for key in sorted(self.store.keys(f"{RECEIPTS_PREFIX}/{root_sha256}/")):
             if key.removesuffix(".json").rsplit("_", 1)[-1] in known:
                 continue
             blob = self.store.get(key)
             if blob is not None:
-                found.append((key, blob.data))
+                found.append(blob.data)
         return found
 
     def lease(self) -> BuildLease:
