@@ -62,6 +62,13 @@ def test_what_one_machine_builds_the_other_sees_through_every_command(
     assert _active(b) == _active(a) and any(_active(b).values())
     assert (b / ".codex" / JOURNAL_NAME).read_bytes() == (a / ".codex" / JOURNAL_NAME).read_bytes()
     assert sealed <= {p.name for p in (b / ".codex" / "RUNS").iterdir()}
+    from registry_pipeline.core.gate.receipts import ReceiptStore
+    from registry_pipeline.core.workspace.layout import Workspace
+
+    for entry in built["registries"]:  # type: ignore[union-attr]
+        if entry["promoted"]:  # the receipt a's gate wrote, read on b from the bucket
+            receipt = ReceiptStore(Workspace(b)).find(entry["root_sha256"])
+            assert receipt is not None and receipt.passed and receipt.run_id == entry["run_id"]
     for command in (["pointers", "verify"], ["validate", "--active"], ["delta", "verify"],
                     ["runs", "list"]):  # fmt: skip
         code, out, err = registry(*command, "--workspace", str(b))
