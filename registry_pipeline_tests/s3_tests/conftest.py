@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from registry_pipeline.core.objstore import ObjectStore, parse_store_url
+from registry_pipeline_tests.s3_tests._relay import Relay
 from registry_pipeline_tests.s3_tests._server import SeaweedServer, bucket_name, find_weed
 
 
@@ -42,3 +43,13 @@ def store_url(s3_server: SeaweedServer, request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def store(s3_server: SeaweedServer, store_url: str) -> ObjectStore:
     return ObjectStore.open(parse_store_url(store_url), s3_server.env())
+
+
+@pytest.fixture
+def relay(s3_server: SeaweedServer) -> Iterator[Relay]:
+    """A relay to the server that loses the answers or requests it is told to."""
+    relay = Relay(s3_server.ports["s3.port"]).start()
+    try:
+        yield relay
+    finally:
+        relay.close()

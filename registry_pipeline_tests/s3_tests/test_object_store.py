@@ -12,6 +12,8 @@ import pytest
 
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.objstore import Conflict, ObjectStore, StoreError, parse_store_url
+from registry_pipeline.core.objstore.store import Blob
+from registry_pipeline_tests.s3_tests._relay import Relay
 from registry_pipeline_tests.s3_tests._server import SeaweedServer
 
 
@@ -95,26 +97,31 @@ def test_store_url_round_trips() -> None:
 
 COUNTER = textwrap.dedent(
     """
-    import sys, threading
+    import sys, threading, traceback
     from registry_pipeline.core.objstore import Conflict, ObjectStore, parse_store_url
     url, env, writers, name = sys.argv[1], dict(a.split("=", 1) for a in sys.argv[5:]), \
         int(sys.argv[3]), sys.argv[4]
     store = ObjectStore.open(parse_store_url(url), env)
-    won = []
+    won, failed = [], []
     def writer(n):
-        while True:
-            blob = store.get("counter")
-            value = int(blob.data.split(b" ")[0])
-            try:
-                store.replace("counter", b"%d %s-%d" % (value + 1, name.encode(), n), blob.etag)
-                won.append(n)
-                return
-            except Conflict:
-                continue
+        try:
+            while True:
+                blob = store.get("counter")
+                value = int(blob.data.split(b" ")[0])
+                try:
+                    store.replace("counter", b"%d %s-%d" % (value + 1, name.encode(), n),
+                                  blob.etag)
+                    won.append(n)
+                    return
+                except Conflict:
+                    continue
+        except BaseException:
+            failed.append(traceback.format_exc())
     threads = [threading.Thread(target=writer, args=(n,)) for n in range(writers)]
     [t.start() for t in threads]
     [t.join() for t in threads]
     print(len(won))
+    sys.exit("".join(failed) or None)  # a writer that failed fails the machine, saying why
     """
 )
 
@@ -129,12 +136,16 @@ def test_64_writers_on_two_machines_lose_no_update(
         subprocess.Popen(
             [sys.executable, "-c", COUNTER, store_url, "", "32", name, *env],
             stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
         )
         for name in ("host-a", "host-b")
     ]
-    won = [int(machine.communicate(timeout=300)[0]) for machine in machines]
-    assert [machine.returncode for machine in machines] == [0, 0]
+    outputs = [machine.communicate(timeout=300) for machine in machines]
+    assert [
+        (machine.returncode, err) for machine, (_, err) in zip(machines, outputs, strict=True)
+    ] == [(0, "")] * 2
+    won = [int(out) for out, _ in outputs]
     final = store.get("counter")
     assert won == [32, 32]
     assert final is not None and final.data.split(b" ")[0] == b"64"
@@ -172,3 +183,67 @@ def test_a_missing_bucket_is_named(s3_server: SeaweedServer) -> None:
         list(store.keys("RUNS/"))
     assert caught.value.code == "STORE_NO_BUCKET"
     assert "the bucket registry-never-made does not exist" in caught.value.message
+
+
+def _through(relay: Relay, s3_server: SeaweedServer, store_url: str) -> ObjectStore:
+    return ObjectStore.open(
+        parse_store_url(store_url), {**s3_server.env(), "AWS_ENDPOINT_URL": relay.endpoint}
+    )
+
+
+def test_a_create_whose_answer_was_lost_is_retried_and_counted_as_won(
+    relay: Relay, s3_server: SeaweedServer, store_url: str, store: ObjectStore
+) -> None:
+    """The server wrote the object, the client never heard: the write is sent again, refused,
+    and found to hold exactly our bytes (not a StoreError, not a Conflict)."""
+    flaky = _through(relay, s3_server, store_url)
+    relay.lose_answers(1)
+    etag = flaky.create("journal/000001.json", b"entry with nonce 1")
+    assert relay.lost == 1
+    found = store.get("journal/000001.json")
+    assert found is not None and (found.data, found.etag) == (b"entry with nonce 1", etag)
+    with pytest.raises(Conflict):
+        flaky.create("journal/000001.json", b"a rival's entry")
+
+
+def test_a_replace_whose_answer_was_lost_is_retried_and_counted_as_won(
+    relay: Relay, s3_server: SeaweedServer, store_url: str, store: ObjectStore
+) -> None:
+    old = store.create("head.json", b"state 1")
+    flaky = _through(relay, s3_server, store_url)
+    relay.lose_answers(1)
+    etag = flaky.replace("head.json", b"state 2", old)
+    assert relay.lost == 1
+    found = store.get("head.json")
+    assert found is not None and (found.data, found.etag) == (b"state 2", etag)
+
+
+def test_a_conditional_write_whose_request_was_lost_is_sent_again(
+    relay: Relay, s3_server: SeaweedServer, store_url: str, store: ObjectStore
+) -> None:
+    flaky = _through(relay, s3_server, store_url)
+    relay.lose_requests(2)
+    etag = flaky.create("lease.json", b"held by me")
+    assert relay.lost == 2
+    found = store.get("lease.json")
+    assert found is not None and (found.data, found.etag) == (b"held by me", etag)
+
+
+def test_a_conditional_write_never_answered_is_sent_again_after_the_timeout(
+    relay: Relay, s3_server: SeaweedServer, store_url: str, store: ObjectStore
+) -> None:
+    """The client's HTTP layer retries no conditional write that timed out (it cannot know
+    whether the server carried it out): the store does, and reads back what happened."""
+    flaky = ObjectStore.open(
+        parse_store_url(store_url),
+        {**s3_server.env(), "AWS_ENDPOINT_URL": relay.endpoint},
+        timeout=timedelta(seconds=1),
+    )
+    relay.lose_answers(1, hold=True)
+    etag = flaky.create("journal/000007.json", b"entry 7 with nonce")
+    old = store.create("head.json", b"state 1")
+    relay.lose_answers(1, hold=True)
+    moved = flaky.replace("head.json", b"state 2", old)
+    assert relay.lost == 2
+    assert [store.get(key) for key in ("journal/000007.json", "head.json")] == [
+        Blob(b"entry 7 with nonce", etag), Blob(b"state 2", moved)]  # fmt: skip

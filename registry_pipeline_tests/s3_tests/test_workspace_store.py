@@ -109,7 +109,7 @@ PROMOTER = textwrap.dedent(
     import json, sys, threading
     from pathlib import Path
     from registry_pipeline.core.gate.gate import gated_store
-    from registry_pipeline.core.pointers.store import PointerRefused
+    from registry_pipeline.core.errors import RegistryError
     from registry_pipeline.core.pointers.sync import sync
     from registry_pipeline.core.workspace.layout import Workspace
     workspace = Workspace(Path(sys.argv[1]))
@@ -123,7 +123,7 @@ PROMOTER = textwrap.dedent(
             change = store.promote("expected_versions", run_id, relpath=None,
                                    reason="64 writers", actor=actor)
             results[run_id] = ["ok", change.record.seq if change.record else None]
-        except PointerRefused as exc:
+        except RegistryError as exc:  # a refusal, or anything else: its code is reported
             results[run_id] = [exc.code, None]
     threads = [threading.Thread(target=promote, args=(r,)) for r in run_ids]
     [t.start() for t in threads]

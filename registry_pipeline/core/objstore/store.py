@@ -6,9 +6,10 @@ The client is obstore (Rust's `object_store`, maintained by the Apache Arrow pro
 imports in ~10 ms, signs requests itself, and refuses a lost conditional write with a typed error.
 Settings come from the standard variables (`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`,
 `AWS_SECRET_ACCESS_KEY`, `AWS_DEFAULT_REGION`); an `http://` endpoint is allowed (a server on
-the same network). A write whose answer was lost may be retried by the client and then refused
-as if another writer had won: `create` and `replace` read the object back and count it as won
-when it holds exactly the bytes written (callers make every body unique).
+the same network). A conditional write whose answer was lost (a timeout, a cut connection) is
+sent again, by the client or, where the client will not (`_conditional`), by us, and may then
+be refused as if another writer had won: `create` and `replace` read the object back and count
+it as won when it holds exactly the bytes written (callers make every body unique).
 """
 
 from __future__ import annotations
@@ -86,9 +87,10 @@ def parse_store_url(raw: str, field: str = "REGISTRY_STORE") -> StoreUrl:
 class ObjectStore:
     """Objects under one prefix of one bucket. Keys are relative to the prefix ('a/b.json')."""
 
-    def __init__(self, backend: Any, url: str) -> None:
+    def __init__(self, backend: Any, url: str, retry_for: timedelta = RETRY_FOR) -> None:
         self._backend = backend
         self.url = url
+        self._retry_for = retry_for
 
     @classmethod
     def open(
@@ -96,9 +98,10 @@ class ObjectStore:
         url: StoreUrl,
         environ: Mapping[str, str] | None = None,
         retry_for: timedelta = RETRY_FOR,
+        timeout: timedelta = TIMEOUT,
     ) -> ObjectStore:
         """The bucket of `url`, configured from the standard AWS variables in `environ`; a
-        failing request is retried for up to `retry_for`."""
+        failing request is retried for up to `retry_for`, one unanswered after `timeout`."""
         from obstore.store import S3Store
 
         env = os.environ if environ is None else environ
@@ -119,7 +122,7 @@ class ObjectStore:
             url.bucket,
             prefix=url.prefix or None,
             config=config,  # type: ignore[arg-type]
-            client_options={"allow_http": True, "timeout": TIMEOUT},
+            client_options={"allow_http": True, "timeout": timeout},
             retry_config={
                 "max_retries": RETRIES,
                 "retry_timeout": retry_for,
@@ -130,7 +133,7 @@ class ObjectStore:
                 },
             },
         )
-        return cls(backend, str(url))
+        return cls(backend, str(url), retry_for)
 
     @classmethod
     def in_memory(cls) -> ObjectStore:
@@ -182,29 +185,55 @@ class ObjectStore:
         return True
 
     def create(self, key: str, data: bytes) -> str:
-        """Write `key` only if no object is there (If-None-Match: *); Conflict otherwise."""
-        import obstore
+        """Write `key` only if no object is there (If-None-Match: *); Conflict otherwise, also
+        when, read back, it holds another writer's bytes: a server that let two creates of one
+        key both succeed (its If-None-Match a check, then a write, as moto's is) loses the
+        race for the writer that sees the other's bytes, not its change."""
         from obstore.exceptions import AlreadyExistsError, PreconditionError
 
-        try:
-            return str(obstore.put(self._backend, key, data, mode="create")["e_tag"] or "")
-        except (AlreadyExistsError, PreconditionError):
-            return self._won_anyway(key, data)
-        except Exception as exc:
-            raise self._failed("create", key, exc) from None
+        refused = (AlreadyExistsError, PreconditionError)
+        self._conditional("create", key, data, "create", refused)
+        found = self.get(key)
+        if found is None or found.data != data:
+            raise Conflict(key)
+        return found.etag
 
     def replace(self, key: str, data: bytes, etag: str) -> str:
         """Write `key` only if it still has `etag` (If-Match); Conflict otherwise."""
-        import obstore
         from obstore.exceptions import NotFoundError, PreconditionError
 
+        refused = (PreconditionError, NotFoundError, FileNotFoundError)  # 404 on AWS and moto
+        return self._conditional("replace", key, data, {"e_tag": etag}, refused)
+
+    def _conditional(
+        self, action: str, key: str, data: bytes, mode: Any, refused: tuple[type[Exception], ...]
+    ) -> str:
+        """One conditional write, its ETag. The client's HTTP layer retries a conditional write
+        only when the server answered (5xx) or never got it, never one left unanswered (a
+        timeout, a connection cut after the request was sent: the server may have carried it
+        out). Here it is sent again, the same bytes, for up to `retry_for` and three times at
+        least; refused then, `_won_anyway` tells our own write from a rival's."""
+        import obstore
+        from tenacity import (
+            Retrying,
+            retry_if_exception,
+            stop_after_attempt,
+            stop_after_delay,
+            wait_random_exponential,
+        )
+
+        retrying = Retrying(
+            retry=retry_if_exception(_unanswered),
+            stop=stop_after_delay(self._retry_for) & stop_after_attempt(3),
+            wait=wait_random_exponential(multiplier=0.1, max=2),
+            reraise=True,
+        )
         try:
-            mode: Any = {"e_tag": etag}
-            return str(obstore.put(self._backend, key, data, mode=mode)["e_tag"] or "")
-        except (PreconditionError, NotFoundError, FileNotFoundError):
-            return self._won_anyway(key, data)  # 404 on AWS and moto, 412 elsewhere
+            return str(retrying(obstore.put, self._backend, key, data, mode=mode)["e_tag"] or "")
+        except refused:
+            return self._won_anyway(key, data)
         except Exception as exc:
-            raise self._failed("replace", key, exc) from None
+            raise self._failed(action, key, exc) from None
 
     def keys(self, prefix: str, after: str | None = None) -> Iterator[str]:
         """Every key under `prefix` (a folder: 'RUNS/'), in the store's order (lexical on S3);
@@ -247,3 +276,11 @@ class ObjectStore:
         return StoreError(
             f"cannot {action} {self.url}/{key}: {first}", code=code, path=f"{self.url}/{key}"
         )
+
+
+def _unanswered(exc: BaseException) -> bool:
+    """A request the server may or may not have carried out: obstore's error carries no
+    status (the text of one the server answered says which it returned)."""
+    from obstore.exceptions import GenericError
+
+    return isinstance(exc, GenericError) and "Server returned" not in str(exc)

@@ -5,6 +5,7 @@ the next reader, nothing is lost."""
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 
@@ -80,3 +81,28 @@ def test_a_head_this_release_did_not_write_is_refused() -> None:
         Ledger(store, "pointers").head()
     assert caught.value.code == "REMOTE_STATE_INVALID"
     assert caught.value.path == "memory:///pointers/head.json"
+
+
+class _NotAtomic(ObjectStore):
+    """A store whose conditional create let a rival's create of the same key succeed too,
+    once, just after ours (what a server without an atomic If-None-Match does under load)."""
+
+    def __init__(self) -> None:
+        inner = ObjectStore.in_memory()
+        super().__init__(inner._backend, inner.url)
+        self.raced = False
+
+    def _conditional(self, action: str, key: str, data: bytes, *rest: Any) -> str:
+        etag = super()._conditional(action, key, data, *rest)
+        if action == "create" and not self.raced:
+            self.raced = True
+            self.put(key, data.replace(b'"entry": "mine"', b'"entry": "rival"'))
+        return etag
+
+
+def test_an_entry_a_rival_also_created_is_a_lost_race_not_a_change_done() -> None:
+    store = _NotAtomic()
+    ledger = Ledger(store, "pointers")
+    assert add(ledger, "mine") == 2  # entry 1 turned out the rival's: the change ran again
+    assert [entry for _, entry in ledger.entries(0)] == ["rival", "mine"]
+    assert ledger.head().state == "rival,mine"
