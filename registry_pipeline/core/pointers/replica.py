@@ -25,8 +25,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,22 +161,30 @@ class Replica:
 
 
 def retry_lost(change: Callable[[], T], retry_for: float = RETRY_FOR) -> T:
-    """Run `change` until it is not `Lost`; CONTENDED once `retry_for` seconds have passed."""
-    deadline = time.monotonic() + retry_for
-    delay, lost = 0.005, 0
-    while True:
-        try:
-            return change()
-        except Lost:
-            lost += 1
-            if time.monotonic() > deadline:
-                raise PointerRefused(
-                    f"lost the race for the next journal entry {lost} times in {retry_for:g} s "
-                    "to other machines; nothing was changed, try again",
-                    code="CONTENDED",
-                ) from None
-            time.sleep(random.uniform(0, delay))  # back off from other machines, with jitter
-            delay = min(delay * 2, 0.5)
+    """Run `change` until it is not `Lost`, backing off from the other machines with jitter;
+    CONTENDED once `retry_for` seconds have passed."""
+    from tenacity import (
+        RetryError,
+        Retrying,
+        retry_if_exception_type,
+        stop_after_delay,
+        wait_random_exponential,
+    )
+
+    retrying = Retrying(
+        retry=retry_if_exception_type(Lost),
+        stop=stop_after_delay(retry_for),
+        wait=wait_random_exponential(multiplier=0.005, max=0.5),
+    )
+    try:
+        return retrying(change)
+    except RetryError as exc:
+        lost = exc.last_attempt.attempt_number
+        raise PointerRefused(
+            f"lost the race for the next journal entry {lost} times in {retry_for:g} s to "
+            "other machines; nothing was changed, try again",
+            code="CONTENDED",
+        ) from None
 
 
 def _read(path: Path) -> bytes:

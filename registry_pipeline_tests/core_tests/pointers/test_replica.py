@@ -13,6 +13,7 @@ import pytest
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.objstore import ObjectStore
 from registry_pipeline.core.objstore.ledger import Ledger
+from registry_pipeline.core.pointers._refused import PointerRefused
 from registry_pipeline.core.pointers.replica import Lost, Replica, retry_lost
 from registry_pipeline.core.workspace.remote import Remote
 
@@ -62,6 +63,23 @@ def test_a_change_that_lost_the_next_entry_is_discarded_and_runs_again(tmp_path:
     assert [entry for _, entry in Ledger(store, "pointers").entries(0)] == ["a1\n", "a2\n", "b1\n"]
     a.pull(lambda: None)
     assert a.journal.read_bytes() == b"a1\na2\nb1\n" and a.pointers.read_bytes() == b'{"p": "b1"}'
+
+
+def test_a_change_lost_for_too_long_is_refused_as_contended() -> None:
+    """Other machines win every entry: after `retry_for` the change gives up, saying so."""
+    attempts: list[int] = []
+
+    def always_lost() -> None:
+        attempts.append(1)
+        raise Lost()
+
+    with pytest.raises(PointerRefused) as caught:
+        retry_lost(always_lost, retry_for=0.2)
+    assert caught.value.code == "CONTENDED" and len(attempts) >= 2
+    assert f"lost the race for the next journal entry {len(attempts)} times in 0.2 s" in str(
+        caught.value
+    )
+    assert retry_lost(lambda: "changed", retry_for=0) == "changed"
 
 
 def test_a_change_stopped_between_its_entry_and_the_head_is_completed(tmp_path: Path) -> None:
