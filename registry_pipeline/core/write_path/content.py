@@ -12,7 +12,6 @@ from typing import Any
 from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
 from registry_pipeline.core._yaml import parse_yaml
 from registry_pipeline.core.errors import ReasonCode
-from registry_pipeline.core.seal.schemas import iter_jsonl
 from registry_pipeline.core.workspace.sources import SourceError, read_source_files
 from registry_pipeline.core.write_path.findings import Finding
 from registry_pipeline.core.write_path.types import EntryType
@@ -101,11 +100,11 @@ def content_of(
 ) -> TypeContent:
     """The type's entries from its files (relpath as sealed -> bytes): the one reader of the
     write path and of the build's blocking check (which parses every file: no cache)."""
+    if entry_type.layout == "log":  # one reader of record logs, streamed or not
+        from registry_pipeline.core.write_path.log_content import log_content
+
+        return log_content(entry_type, files.values())
     content = TypeContent(entry_type)
-    if entry_type.layout == "log":
-        for data in files.values():
-            _log_entries(content, entry_type.source, data)
-        return content
     for relpath, data in sorted(files.items()):
         path = (
             f"{entry_type.folder}/{relpath}" if entry_type.layout == "files" else entry_type.source
@@ -123,35 +122,6 @@ def content_of(
         else:
             _container_entries(content, path, parsed.document)
     return content
-
-
-def _log_entries(content: TypeContent, path: str, data: bytes) -> None:
-    """A record log's records by key, a later line standing for its key (an augmentation)."""
-    entry_type = content.type
-    if data and not data.endswith(b"\n"):
-        content.problems.append(
-            _problem(entry_type, None, "", "the last line is incomplete (torn)", path, "LOG_TORN")
-        )
-        data = data[: data.rfind(b"\n") + 1]
-    try:
-        for line, record in iter_jsonl(data):
-            key = record.get(entry_type.key) if isinstance(record, dict) else None
-            if not isinstance(key, str) or not key:
-                content.problems.append(
-                    _problem(
-                        entry_type,
-                        None,
-                        f"/{entry_type.key}",
-                        f"line {line}: every record needs a non-empty string key",
-                        path,
-                        "KEY_MISSING",
-                    )
-                )
-                continue
-            content.entries[key] = Entry(key, record, path, line)
-    except JSONDecodeProblem as exc:
-        found = _problem(entry_type, None, "", exc.message, path, exc.code)
-        content.problems.append(replace(found, line=exc.line, column=exc.column))
 
 
 def _file_entry(content: TypeContent, path: str, document: Any) -> None:

@@ -1,8 +1,8 @@
-"""`log_content` reads a record log a line at a time (from its files, or bytes already read)
-exactly as `content_of` reads it from its bytes: the same entries (key, value, file, line), in
-the same order, and the same problems; with `keep`, only the entries whose latest view it
-keeps, still in `content_of`'s order (the first line of each key), also when keys share a hash;
-and reading a large log for a few of its runs holds a fraction of it."""
+"""`log_content`, the one reader of record logs (`content_of` calls it), reads a log a line at a
+time: what a log's entries and problems are, written out for each kind of line; the same from
+its files or from bytes already read; with `keep`, only the entries whose latest view it keeps,
+still in the order of each key's first line, also when keys share a hash; and reading a large
+log for a few of its runs holds a fraction of it."""
 
 from __future__ import annotations
 
@@ -69,6 +69,38 @@ LOGS: dict[str, bytes] = {
         + _line("x", flag="yes")
     ),
 }
+
+
+SOURCE = RUNS.source
+READ: dict[str, tuple[list[tuple[str, dict[str, Any], int]], list[tuple[str, int | None, str]]]] = {
+    # log: ([(key, latest value, its line: `index`)] in the order of each key's first line,
+    #       [(problem code, line, message)])
+    "augmented": ([("a", {"run_id": "a", "n": 2}, 3), ("b", {"run_id": "b"}, 5),
+                   ("c", {"run_id": "c"}, 4)], []),
+    "blank lines and CRLF": ([("a", {"run_id": "a"}, 1), ("b", {"run_id": "b"}, 4)], []),
+    "a torn last line": ([("a", {"run_id": "a"}, 1), ("b", {"run_id": "b"}, 2)],
+                         [("LOG_TORN", None, "the last line is incomplete (torn)")]),
+    "keyless records": ([("a", {"run_id": "a"}, 1), ("b", {"run_id": "b"}, 5)], [
+        ("KEY_MISSING", None, f"line {n}: every record needs a non-empty string key")
+        for n in (2, 3, 4)]),
+    "a line that does not parse": ([("a", {"run_id": "a"}, 1)], [
+        ("JSON_INVALID", 2,
+         "line 2: Expecting property name enclosed in double quotes at line 1 column 2")]),
+    "a duplicate key": ([("a", {"run_id": "a"}, 1)],
+                        [("JSON_INVALID", 2, "line 2: duplicate key 'run_id'")]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("log", READ)
+def test_what_a_log_holds(log: str, tmp_path: Path) -> None:
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(LOGS[log])
+    entries, problems = READ[log]
+    for found in (content_of(RUNS, {SOURCE: LOGS[log]}), log_content(RUNS, [path])):
+        assert [(key, e.value, e.file, e.index) for key, e in found.entries.items()] == [
+            (key, value, SOURCE, line) for key, value, line in entries]  # fmt: skip
+        assert [(p.code, p.line, p.message, p.file) for p in found.problems] == [
+            (*problem, SOURCE) for problem in problems]  # fmt: skip
 
 
 def _expected(data: bytes, keep: Keep | None) -> TypeContent:
