@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -252,3 +253,19 @@ def registry_process(*args: str, env: dict[str, str] | None = None) -> subproces
         env=env or child_env(),
         preexec_fn=interruptible,  # tests send it Ctrl-C
     )
+
+
+def forbid_whole_reads(monkeypatch: object, whole: Callable[[Path], bool]) -> None:
+    """Make `Path.read_bytes` of a file `whole` says must be streamed fail the test (what a
+    check holding a large log in memory would do)."""
+    import pytest
+
+    assert isinstance(monkeypatch, pytest.MonkeyPatch)
+    original = Path.read_bytes
+
+    def read_bytes(path: Path) -> bytes:
+        if whole(path):
+            raise AssertionError(f"{path} read whole")
+        return original(path)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)

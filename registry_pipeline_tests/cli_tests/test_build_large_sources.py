@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from registry_pipeline.core.seal.hashing import BLOCK_SIZE, sha256_file
+from registry_pipeline_tests._helpers import forbid_whole_reads
 from registry_pipeline_tests.cli_tests.conftest import Run
 from registry_pipeline_tests.core_tests.run_index._support import (
     OVERRIDES_LOG,
@@ -45,14 +46,7 @@ def large(tmp_path: Path) -> Path:
 @pytest.fixture
 def never_whole(monkeypatch: pytest.MonkeyPatch) -> None:
     """Reading the run index whole (its source or a sealed copy) fails."""
-    original = Path.read_bytes
-
-    def read_bytes(path: Path) -> bytes:
-        if path.name == Path(RUNS_LOG).name:
-            raise AssertionError(f"{path} read whole")
-        return original(path)
-
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    forbid_whole_reads(monkeypatch, lambda path: path.name == Path(RUNS_LOG).name)
 
 
 def _build(cli: Run, root: Path, *extra: str) -> dict[str, dict[str, object]]:

@@ -18,6 +18,7 @@ from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.write_path.content import content_of
 from registry_pipeline.core.write_path.types import entry_types
+from registry_pipeline_tests._helpers import forbid_whole_reads
 from registry_pipeline_tests.core_tests.run_index._support import (
     jsonl,
     make_workspace,
@@ -62,14 +63,8 @@ def sealed(tmp_path: Path) -> tuple[Workspace, Path, Path]:
 @pytest.fixture
 def never_whole(monkeypatch: pytest.MonkeyPatch) -> None:
     """Reading a sealed run log whole fails."""
-    original = Path.read_bytes
-
-    def read_bytes(path: Path) -> bytes:
-        if path.name in (RUNS_ARTIFACT, OVERRIDES_ARTIFACT) and ".codex" in path.parts:
-            raise AssertionError(f"{path} read whole")
-        return original(path)
-
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    logs = (RUNS_ARTIFACT, OVERRIDES_ARTIFACT)
+    forbid_whole_reads(monkeypatch, lambda path: path.name in logs and ".codex" in path.parts)
 
 
 def test_the_run_index_check_reads_its_artifact_in_blocks(

@@ -26,7 +26,7 @@ from registry_pipeline.core.workspace.sources import (
     source_problems,
     unchanged_snapshot,
 )
-from registry_pipeline_tests._helpers import copy_demo
+from registry_pipeline_tests._helpers import copy_demo, forbid_whole_reads
 from registry_pipeline_tests.core_tests.run_index._support import jsonl, record, run_id, utc
 
 REPO = Path(__file__).resolve().parents[3]
@@ -137,14 +137,7 @@ def big_source(tmp_path: Path) -> tuple[Workspace, Path]:
 @pytest.fixture
 def never_whole(monkeypatch: pytest.MonkeyPatch) -> None:
     """Reading a file over LARGE bytes whole fails."""
-    original = Path.read_bytes
-
-    def read_bytes(path: Path) -> bytes:
-        if path.stat().st_size > LARGE:
-            raise AssertionError(f"{path} read whole")
-        return original(path)
-
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    forbid_whole_reads(monkeypatch, lambda path: path.stat().st_size > LARGE)
 
 
 def test_the_source_checks_never_read_a_large_source_whole(
