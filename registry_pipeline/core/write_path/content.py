@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,43 +14,11 @@ from registry_pipeline.core._yaml import parse_yaml
 from registry_pipeline.core.errors import ReasonCode
 from registry_pipeline.core.workspace.sources import SourceError, read_source_files
 from registry_pipeline.core.write_path.findings import Finding
+from registry_pipeline.core.write_path.log_content import log_content
+from registry_pipeline.core.write_path.type_content import Entry, ParsedFile, TypeContent
 from registry_pipeline.core.write_path.types import EntryType
 
-
-@dataclass(frozen=True)
-class Entry:
-    """One entry: its key, its value, where it lives."""
-
-    key: str
-    value: Any
-    """The entry object (list, files with a key), or the value under its key (map, files
-    without a key)."""
-    file: str
-    """Workspace-relative file."""
-    index: int | None = None
-    """Its position in the file's list (list layout)."""
-
-
-@dataclass(frozen=True)
-class ParsedFile:
-    """One file: its bytes, its document and, for a YAML list, each item's line span."""
-
-    data: bytes
-    document: Any
-    spans: tuple[tuple[int, int], ...] | None = None
-    """(first line, last line), 0-based, of each list item, the dash line first; None when the
-    list is not in block style (the writer then rewrites the file round-trip)."""
-
-
-@dataclass
-class TypeContent:
-    """Every entry of one type, and every problem reading them."""
-
-    type: EntryType
-    entries: dict[str, Entry] = field(default_factory=dict)
-    files: dict[str, ParsedFile] = field(default_factory=dict)
-    """Workspace-relative path -> the parsed file."""
-    problems: list[Finding] = field(default_factory=list)
+__all__ = ["Entry", "ParsedFile", "TypeContent", "content_of", "parse_file", "read_type"]
 
 
 def parse_file(relpath: str, data: bytes, container: str | None = None) -> ParsedFile:
@@ -101,8 +69,6 @@ def content_of(
     """The type's entries from its files (relpath as sealed -> bytes): the one reader of the
     write path and of the build's blocking check (which parses every file: no cache)."""
     if entry_type.layout == "log":  # one reader of record logs, streamed or not
-        from registry_pipeline.core.write_path.log_content import log_content
-
         return log_content(entry_type, files.values())
     content = TypeContent(entry_type)
     for relpath, data in sorted(files.items()):

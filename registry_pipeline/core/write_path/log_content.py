@@ -15,8 +15,8 @@ from typing import Any
 
 from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.seal.hashing import file_lines, jsonl_records
-from registry_pipeline.core.write_path.content import Entry, TypeContent
 from registry_pipeline.core.write_path.findings import Finding
+from registry_pipeline.core.write_path.type_content import Entry, TypeContent
 from registry_pipeline.core.write_path.types import EntryType
 
 Keep = Callable[[Any], bool]
