@@ -164,3 +164,48 @@ def test_a_deleted_journal_stops_every_move_and_no_hand_edit_rides_in_on_the_rep
     assert "none was left" in text
     assert _verify(cli, built)[0] == 0
     assert PointerStore(Workspace(built)).read().active("rolepack") == published
+
+
+def test_a_journal_with_an_unreadable_record_is_restarted_and_a_refusal_leaves_it_there(
+    cli: Run, built: Path
+) -> None:
+    """A record edited into one no release writes: verify names its line; a restart refused
+    (a hand edit cannot ride in) leaves the journal where it was; once the edit is undone the
+    restart keeps the broken journal, byte for byte, and moves go on."""
+    rolepack = built / "registries/rolepack/atelier_rolepack_v1.json"
+    source = rolepack.read_text()
+    document = json.loads(source)
+    rolepack.write_text(json.dumps({**document, "roles": document["roles"][1:]}, indent=2))
+    _code, entries, _err = _build(cli, built)  # fails append_only: a snapshot that failed
+    failed = str(entries["rolepack"]["run_id"])
+    root = next(
+        s.root_sha256 for s in list_snapshots(Workspace(built), "rolepack") if s.run_id == failed
+    )
+    journal = built / JOURNAL
+    journal.write_bytes(journal.read_bytes().replace(b'"promote"', b'"promoted"', 1))
+    broken = journal.read_bytes()
+    code, report = _verify(cli, built)
+    assert code == 1 and report["problems"][0]["code"] == "RECORD_UNREADABLE"  # type: ignore[index]
+    path = built / POINTERS
+    original = path.read_text()
+    edited = json.loads(original)
+    for pointer in edited["pointers"]:
+        if pointer["registry_id"] == "rolepack":
+            pointer["active_ref"].update(run_id=failed, manifest_sha256=root)
+    path.write_text(json.dumps(edited, indent=2) + "\n")
+
+    code, out, err = cli("pointers", "repair", "--reason", "edited", "--workspace", str(built),
+                         "--json")  # fmt: skip
+    assert code == 1, out + err
+    assert json.loads(out)["error"]["code"] == "CHECK_FAILED" and "rolepack" in out
+    assert journal.read_bytes() == broken
+    assert not list((built / ".codex/JOURNAL_QUARANTINE").glob("*"))
+
+    path.write_text(original)
+    code, out, err = cli("pointers", "repair", "--reason", "edited", "--workspace", str(built))
+    assert code == 0, out + err
+    (kept,) = (built / ".codex/JOURNAL_QUARANTINE").iterdir()
+    assert kept.read_bytes() == broken
+    assert _verify(cli, built)[0] == 0
+    rolepack.write_text(source)
+    assert _build(cli, built)[0] == 0

@@ -324,3 +324,27 @@ def test_folders_are_never_fetched_through_a_link(
     error = json.loads(out)["error"]
     assert code == 2 and error["code"] in ("UNSAFE_PATH", "UNSAFE_RUN_ROOT"), out + err
     assert list(outside.iterdir()) == []
+
+
+def test_a_journal_restart_is_refused_on_a_bucket_and_changes_nothing(
+    machines: tuple[Path, Path], store: ObjectStore
+) -> None:
+    """An entry rewritten in the bucket (a writer with overwrite rights on the journal) is
+    reported by a machine that reads it; restarting the journal, as `pointers repair` does on
+    a disk, is refused there: entries in a bucket are immutable."""
+    a, b = machines
+    assert _json("build", "--workspace", str(a))["success"] is True
+    ledger = Ledger(store, "pointers")
+    key = ledger.entry_key(1)
+    entry = json.loads(store.get(key).data)  # type: ignore[union-attr]
+    entry["entry"] = entry["entry"].replace('"promote"', '"promoted"', 1)
+    store.put(key, json.dumps(entry).encode())
+    before = {name: store.get(name) for name in (key, ledger.head_key)}
+
+    code, out, err = registry("pointers", "verify", "--workspace", str(b), "--json")
+    assert code == 1, out + err
+    code, out, err = registry(
+        "pointers", "repair", "--reason", "entry 1 rewritten", "--workspace", str(b), "--json"
+    )
+    assert (code, json.loads(out)["error"]["code"]) == (1, "REMOTE_UNSUPPORTED"), out + err
+    assert {name: store.get(name) for name in before} == before

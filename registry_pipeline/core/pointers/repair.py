@@ -29,6 +29,7 @@ from registry_pipeline.core.pointers.pointer_file import ActiveRef, Pointer, Poi
 from registry_pipeline.core.seal._fs import fsync_dir
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.workspace.remote import remote_for
 from registry_pipeline.core.workspace.safe_write import require_safe
 
 
@@ -138,21 +139,36 @@ def _restore(store: PointerStore, registry_id: str, reason: str, actor: dict[str
 
 
 def _restart(store: PointerStore, problem: str, reason: str, actor: dict[str, str]) -> Repair:
-    _admit_as_found(store, actor)
+    """Quarantine the broken journal, then adopt the pointer file as found, as a workspace
+    without a journal is adopted (the gate reads no broken journal); a refusal puts the
+    journal back, so a refused restart changes nothing."""
+    if remote_for(store.workspace) is not None:
+        raise PointerRefused(
+            "a journal in a bucket is never restarted: its entries are immutable; restore the "
+            "rewritten entry from the bucket's versions or a backup (`registry pointers verify` "
+            "on a new checkout names it)",
+            code="REMOTE_UNSUPPORTED",
+        )
     journal = store.journal_path
     folder = store.workspace.root / QUARANTINE_RELPATH
     stamp = now_utc().strftime("%Y-%m-%dT%H%M%S.%fZ")
     kept = folder / f"{stamp}__{journal.name}"
     require_safe(store.workspace.root, kept)
-    folder.mkdir(parents=True, exist_ok=True)
+    digest = where = None  # JOURNAL_MISSING: nothing to keep
     if journal.exists():
-        digest: str | None = hashlib.sha256(journal.read_bytes()).hexdigest()
+        folder.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256(journal.read_bytes()).hexdigest()
         os.replace(journal, kept)  # the same filesystem: the bytes move as they are
         fsync_dir(folder)
         fsync_dir(journal.parent)
-        where: str | None = kept.relative_to(store.workspace.root).as_posix()
-    else:  # JOURNAL_MISSING: nothing to keep
-        digest = where = None
+        where = kept.relative_to(store.workspace.root).as_posix()
+    try:
+        _admit_as_found(store, actor)
+    except BaseException:
+        if where is not None:
+            os.replace(kept, journal)
+            fsync_dir(journal.parent)
+        raise
     repaired = {"passed": True, "quarantined": where, "sha256": digest, "problem": problem[:500]}
     records = store.adopt_as_found(
         actor=actor,
