@@ -156,16 +156,16 @@ def _journal_state(store: Any, registry_id: str) -> tuple[str, list[dict[str, ob
 
 def records(store: Any) -> list[Any]:
     """Every journal record; an unreadable line is JOURNAL_CORRUPT (exit 1) naming it."""
-    from registry_pipeline.core.pointers.journal import JournalFormatError, read_records
-    from registry_pipeline.core.pointers.store import PointerRefused
+    from registry_pipeline.core.pointers.journal import (
+        JournalFormatError,
+        corrupt_journal,
+        read_records,
+    )
 
     try:
         return list(read_records(store.journal_path))
     except JournalFormatError as exc:
-        raise PointerRefused(
-            f"{exc}; run `registry pointers verify`", code="JOURNAL_CORRUPT",
-            path=str(store.journal_path),
-        ) from None  # fmt: skip
+        raise corrupt_journal(store.journal_path, exc) from None
 
 
 def run_history(args: argparse.Namespace) -> int:

@@ -170,3 +170,17 @@ def test_a_broken_catalog_is_named_before_any_backfill(cli: Run, demo: Path) -> 
     )  # fmt: skip
     assert code == 2, out + err
     assert json.loads(out)["error"]["code"] == "CATALOG_INVALID"
+
+
+def test_a_journal_line_no_release_writes_fails_the_day_with_journal_corrupt(
+    cli: Run, demo: Path
+) -> None:
+    assert cli("build", "--workspace", str(demo))[0] == 0
+    journal = demo / ".codex" / "ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
+    journal.write_bytes(journal.read_bytes().replace(b'"promote"', b'"promoted"', 1))
+    yesterday = _today() - timedelta(days=1)
+    code, document = _backfill(cli, demo, yesterday, yesterday)
+    assert code == 1 and document["success"] is False
+    (problem,) = document["days"][0]["problems"]
+    assert (problem["code"], problem["path"]) == ("JOURNAL_CORRUPT", str(journal))
+    assert "line 1" in problem["message"]

@@ -20,7 +20,12 @@ from registry_pipeline.core.builders.adapters import (
     drift_ref,
 )
 from registry_pipeline.core.builders.model import BuildResult
-from registry_pipeline.core.pointers.journal import JOURNAL_NAME, read_records
+from registry_pipeline.core.pointers.journal import (
+    JOURNAL_NAME,
+    JournalFormatError,
+    corrupt_journal,
+    read_records,
+)
 from registry_pipeline.core.pointers.journal_replay import state_as_of
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import is_valid_run_folder
@@ -59,7 +64,10 @@ def build_drift_for_day(workspace: Workspace, day: date) -> DayDrift:
     """Day D's drift documents from the journal's state at the end of D."""
     moment = end_of_day(day)
     journal = workspace.root / ".codex" / JOURNAL_NAME
-    state = state_as_of(read_records(journal), moment)
+    try:
+        state = state_as_of(read_records(journal), moment)
+    except JournalFormatError as exc:
+        raise corrupt_journal(journal, exc) from None
     active: dict[str, Snapshot] = {}
     for registry_id, record in state.items():
         ref = record.to_ref

@@ -7,10 +7,15 @@ from collections.abc import Iterable
 
 from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.pointers._refused import PointerRefused
-from registry_pipeline.core.pointers._writer import JournalWriter, corrupt_journal
+from registry_pipeline.core.pointers._writer import JournalWriter
 from registry_pipeline.core.pointers.changes import Change
 from registry_pipeline.core.pointers.integrity import require_intact, verify_workspace
-from registry_pipeline.core.pointers.journal import JournalFormatError, last_record, last_record_of
+from registry_pipeline.core.pointers.journal import (
+    JournalFormatError,
+    corrupt_journal,
+    last_record,
+    last_record_of,
+)
 from registry_pipeline.core.pointers.journal_replay import (
     VerifyReport,
     difference,

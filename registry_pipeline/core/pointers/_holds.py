@@ -6,11 +6,11 @@ from __future__ import annotations
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.pointers._explained import ExplainedStore
 from registry_pipeline.core.pointers._refused import PointerRefused
-from registry_pipeline.core.pointers._writer import corrupt_journal
 from registry_pipeline.core.pointers.changes import Change, Hold
 from registry_pipeline.core.pointers.journal import (
     HOLDING,
     JournalFormatError,
+    corrupt_journal,
     last_effective_record_of,
 )
 

@@ -21,6 +21,7 @@ from registry_pipeline.core.pointers.journal import (
     JournalFormatError,
     JournalRecord,
     append_record,
+    corrupt_journal,
     last_record,
     last_record_of,
 )
@@ -231,7 +232,10 @@ class JournalWriter:
         self._write_pointers(pointers)
 
     def _journal_view(self, registry_id: str) -> ActiveRef | None:
-        record = last_record_of(self.journal_path, registry_id)
+        try:
+            record = last_record_of(self.journal_path, registry_id)
+        except JournalFormatError as exc:
+            raise corrupt_journal(self.journal_path, exc) from None
         return record.to_ref if record is not None else None
 
     def _last(self) -> JournalRecord | None:
@@ -296,12 +300,3 @@ class JournalWriter:
         os.replace(temp, self.pointers_path)
         crash_point("pointer_renamed")
         fsync_dir(self.pointers_path.parent)
-
-
-def corrupt_journal(journal: Path, error: JournalFormatError) -> PointerRefused:
-    """JOURNAL_CORRUPT, naming the journal and what is wrong with it."""
-    return PointerRefused(
-        f"the journal is unreadable ({error}); run `registry pointers verify`",
-        code="JOURNAL_CORRUPT",
-        path=str(journal),
-    )

@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 import rfc8785
 
 from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
+from registry_pipeline.core.pointers._refused import PointerRefused
 from registry_pipeline.core.pointers.pointer_file import ActiveRef
 
 JOURNAL_NAME = "ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
@@ -262,3 +263,13 @@ def append_record(path: Path, record: JournalRecord) -> int:
 
         fsync_dir(path.parent)
     return before
+
+
+def corrupt_journal(journal: Path, error: JournalFormatError) -> PointerRefused:
+    """JOURNAL_CORRUPT, naming the journal and what is wrong with it (its line): what every
+    reader of the journal says of a line it cannot read."""
+    return PointerRefused(
+        f"the journal is unreadable ({error}); run `registry pointers verify`",
+        code="JOURNAL_CORRUPT",
+        path=str(journal),
+    )
