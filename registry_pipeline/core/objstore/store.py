@@ -191,28 +191,26 @@ class ObjectStore:
         race for the writer that sees the other's bytes, not its change."""
         from obstore.exceptions import AlreadyExistsError, PreconditionError
 
-        refused = (AlreadyExistsError, PreconditionError)
-        self._conditional("create", key, data, "create", refused)
-        found = self.get(key)
-        if found is None or found.data != data:
-            raise Conflict(key)
-        return found.etag
+        self._conditional("create", key, data, "create", (AlreadyExistsError, PreconditionError))
+        return self._won_anyway(key, data)  # accepted or refused: what the object holds decides
 
     def replace(self, key: str, data: bytes, etag: str) -> str:
         """Write `key` only if it still has `etag` (If-Match); Conflict otherwise."""
         from obstore.exceptions import NotFoundError, PreconditionError
 
         refused = (PreconditionError, NotFoundError, FileNotFoundError)  # 404 on AWS and moto
-        return self._conditional("replace", key, data, {"e_tag": etag}, refused)
+        moved = self._conditional("replace", key, data, {"e_tag": etag}, refused)
+        return moved if moved is not None else self._won_anyway(key, data)
 
     def _conditional(
         self, action: str, key: str, data: bytes, mode: Any, refused: tuple[type[Exception], ...]
-    ) -> str:
-        """One conditional write, its ETag. The client's HTTP layer retries a conditional write
-        only when the server answered (5xx) or never got it, never one left unanswered (a
-        timeout, a connection cut after the request was sent: the server may have carried it
-        out). Here it is sent again, the same bytes, for up to `retry_for` and three times at
-        least; refused then, `_won_anyway` tells our own write from a rival's."""
+    ) -> str | None:
+        """One conditional write: its ETag, or None when the server refused it. The client's
+        HTTP layer retries a conditional write only when the server answered (5xx) or never
+        got it, never one left unanswered (a timeout, a connection cut after the request was
+        sent: the server may have carried it out). Here it is sent again, the same bytes, for
+        up to `retry_for` and three times at least; refused then, the caller's `_won_anyway`
+        tells our own write from a rival's."""
         import obstore
         from tenacity import (
             Retrying,
@@ -231,7 +229,7 @@ class ObjectStore:
         try:
             return str(retrying(obstore.put, self._backend, key, data, mode=mode)["e_tag"] or "")
         except refused:
-            return self._won_anyway(key, data)
+            return None
         except Exception as exc:
             raise self._failed(action, key, exc) from None
 
@@ -258,8 +256,8 @@ class ObjectStore:
             raise self._failed("delete", key, exc) from None
 
     def _won_anyway(self, key: str, data: bytes) -> str:
-        """After a refused conditional write: our own write, retried after a lost answer, when
-        the object holds exactly `data`; Conflict otherwise."""
+        """After a conditional write: ours (also one refused when sent again after a lost
+        answer) when the object holds exactly `data`, its ETag; Conflict otherwise."""
         found = self.get(key)
         if found is not None and found.data == data:
             return found.etag

@@ -92,7 +92,7 @@ class _NotAtomic(ObjectStore):
         super().__init__(inner._backend, inner.url)
         self.raced = False
 
-    def _conditional(self, action: str, key: str, data: bytes, *rest: Any) -> str:
+    def _conditional(self, action: str, key: str, data: bytes, *rest: Any) -> str | None:
         etag = super()._conditional(action, key, data, *rest)
         if action == "create" and not self.raced:
             self.raced = True
@@ -106,3 +106,31 @@ def test_an_entry_a_rival_also_created_is_a_lost_race_not_a_change_done() -> Non
     assert add(ledger, "mine") == 2  # entry 1 turned out the rival's: the change ran again
     assert [entry for _, entry in ledger.entries(0)] == ["rival", "mine"]
     assert ledger.head().state == "rival,mine"
+
+
+class _Counting(ObjectStore):
+    """The in-memory store, counting its reads."""
+
+    def __init__(self) -> None:
+        inner = ObjectStore.in_memory()
+        super().__init__(inner._backend, inner.url)
+        self.reads = 0
+
+    def get(self, key: str) -> Any:
+        self.reads += 1
+        return super().get(key)
+
+
+def test_a_create_is_read_back_once_won_or_lost() -> None:
+    """The cost SCALE.md counts: a create is read back once, won or lost (a rival's bytes
+    there: a lost race); a replace the server accepted is not read back."""
+    store = _Counting()
+    etag = store.create("journal/1.json", b"mine")
+    assert store.reads == 1 and store.get("journal/1.json").etag == etag  # type: ignore[union-attr]
+    store.reads = 0
+    with pytest.raises(Conflict):
+        store.create("journal/1.json", b"a rival's")
+    assert store.reads == 1
+    store.reads = 0
+    moved = store.replace("journal/1.json", b"mine again", etag)
+    assert store.reads == 0 and moved != etag
