@@ -29,6 +29,29 @@ def _verify(cli: Run, root: Path) -> tuple[int, dict[str, object]]:
     return code, json.loads(out)
 
 
+def _failed_rolepack(cli: Run, root: Path) -> tuple[str, str]:
+    """A rolepack snapshot sealed but failed (a role removed: append_only): its run id, root."""
+    rolepack = root / "registries/rolepack/atelier_rolepack_v1.json"
+    document = json.loads(rolepack.read_text())
+    rolepack.write_text(json.dumps({**document, "roles": document["roles"][1:]}, indent=2))
+    _code, entries, _err = _build(cli, root)
+    failed = str(entries["rolepack"]["run_id"])
+    snapshots = list_snapshots(Workspace(root), "rolepack")
+    return failed, next(s.root_sha256 for s in snapshots if s.run_id == failed)
+
+
+def _point_by_hand(root: Path, registry_id: str, run_id: str, manifest_sha256: str) -> str:
+    """The pointer file edited by hand to `run_id`; the file as it was."""
+    path = root / POINTERS
+    original = path.read_text()
+    edited = json.loads(original)
+    for pointer in edited["pointers"]:
+        if pointer["registry_id"] == registry_id:
+            pointer["active_ref"].update(run_id=run_id, manifest_sha256=manifest_sha256)
+    path.write_text(json.dumps(edited, indent=2) + "\n")
+    return original
+
+
 def test_a_build_refuses_to_promote_onto_a_journal_missing_a_middle_record(
     cli: Run, built: Path
 ) -> None:
@@ -133,21 +156,7 @@ def test_a_deleted_journal_stops_every_move_and_no_hand_edit_rides_in_on_the_rep
     cli: Run, built: Path
 ) -> None:
     published = PointerStore(Workspace(built)).read().active("rolepack")
-    rolepack = built / "registries/rolepack/atelier_rolepack_v1.json"
-    document = json.loads(rolepack.read_text())
-    rolepack.write_text(json.dumps({**document, "roles": document["roles"][1:]}, indent=2))
-    code, entries, _err = _build(cli, built)  # fails append_only: a snapshot that failed
-    failed = str(entries["rolepack"]["run_id"])
-    root = next(
-        s.root_sha256 for s in list_snapshots(Workspace(built), "rolepack") if s.run_id == failed
-    )
-    path = built / POINTERS
-    original = path.read_text()
-    edited = json.loads(original)
-    for pointer in edited["pointers"]:
-        if pointer["registry_id"] == "rolepack":
-            pointer["active_ref"].update(run_id=failed, manifest_sha256=root)
-    path.write_text(json.dumps(edited, indent=2) + "\n")
+    original = _point_by_hand(built, "rolepack", *_failed_rolepack(cli, built))
     (built / JOURNAL).unlink()
     code, out = _verify(cli, built)
     assert code == 1 and "JOURNAL_MISSING" in {p["code"] for p in out["problems"]}  # type: ignore[union-attr]
@@ -158,7 +167,7 @@ def test_a_deleted_journal_stops_every_move_and_no_hand_edit_rides_in_on_the_rep
     assert not (built / JOURNAL).exists()
     code, _text, err = cli("pointers", "repair", "--reason", "lost", "--workspace", str(built))
     assert code == 1 and "CHECK_FAILED" in err and "rolepack" in err  # the edit cannot ride in
-    path.write_text(original)
+    (built / POINTERS).write_text(original)
     code, text, err = cli("pointers", "repair", "--reason", "lost", "--workspace", str(built))
     assert code == 0, err
     assert "none was left" in text
@@ -174,25 +183,13 @@ def test_a_journal_with_an_unreadable_record_is_restarted_and_a_refusal_leaves_i
     restart keeps the broken journal, byte for byte, and moves go on."""
     rolepack = built / "registries/rolepack/atelier_rolepack_v1.json"
     source = rolepack.read_text()
-    document = json.loads(source)
-    rolepack.write_text(json.dumps({**document, "roles": document["roles"][1:]}, indent=2))
-    _code, entries, _err = _build(cli, built)  # fails append_only: a snapshot that failed
-    failed = str(entries["rolepack"]["run_id"])
-    root = next(
-        s.root_sha256 for s in list_snapshots(Workspace(built), "rolepack") if s.run_id == failed
-    )
+    failed = _failed_rolepack(cli, built)
     journal = built / JOURNAL
     journal.write_bytes(journal.read_bytes().replace(b'"promote"', b'"promoted"', 1))
     broken = journal.read_bytes()
     code, report = _verify(cli, built)
     assert code == 1 and report["problems"][0]["code"] == "RECORD_UNREADABLE"  # type: ignore[index]
-    path = built / POINTERS
-    original = path.read_text()
-    edited = json.loads(original)
-    for pointer in edited["pointers"]:
-        if pointer["registry_id"] == "rolepack":
-            pointer["active_ref"].update(run_id=failed, manifest_sha256=root)
-    path.write_text(json.dumps(edited, indent=2) + "\n")
+    original = _point_by_hand(built, "rolepack", *failed)
 
     code, out, err = cli("pointers", "repair", "--reason", "edited", "--workspace", str(built),
                          "--json")  # fmt: skip
@@ -201,7 +198,7 @@ def test_a_journal_with_an_unreadable_record_is_restarted_and_a_refusal_leaves_i
     assert journal.read_bytes() == broken
     assert not list((built / ".codex/JOURNAL_QUARANTINE").glob("*"))
 
-    path.write_text(original)
+    (built / POINTERS).write_text(original)
     code, out, err = cli("pointers", "repair", "--reason", "edited", "--workspace", str(built))
     assert code == 0, out + err
     (kept,) = (built / ".codex/JOURNAL_QUARANTINE").iterdir()
