@@ -1,158 +1,325 @@
-"""One build at a time across machines that share only a bucket: a lease object.
+"""One build at a time across machines that share only a bucket: a lease object that keeps its
+word when the network, a clock or the holder's process misbehaves.
 
-`locks/build.json` names its holder (pid, command, host, since) and when the lease ends. Taking
-it is one conditional write: create when there is none, else replace (If-Match on the ETag just
-read) one that was released or has ended; of two machines racing, one write wins. The holder
-renews it (If-Match again) every third of its term from a thread of its own, so a holder that
-is killed frees the slot within one term (TERM, 60 s) without anyone freeing it by hand. Terms
-compare the machines' clocks: keep them in sync (NTP), as for any lease.
+`locks/build.json` names its holder, its epoch and its term. Taking it is one conditional write
+(create when there is none, else replace with If-Match on the ETag read) writing the previous
+epoch + 1; of two machines racing, one write wins (a 409 is that race too: read again, decide).
+Expiry is judged on the waiter's own clock, as the DynamoDB lock client does: a waiter may take
+an unreleased lease only once it has seen the same ETag for a whole term plus a margin by its
+own monotonic clock (the `until` field is for people: no two machines' clocks are compared). A
+released lease is taken at once.
+
+The holder renews every quarter term from a thread of its own, each renewal bounded in time and
+a failed one tried again at the next tick. Its term counts from when it sent its last write
+known to have landed, so it tells `on_lost`, once, a margin before any waiter may take over:
+when no renewal is proven by then, or when the lease was taken over. It then writes nothing
+more under the grant; the caller stops the build. What it may still have in flight is refused
+by fencing: the new holder, before its build starts, fences the pointer ledger with its epoch
+(`Ledger.fence`), and a pointer write under a lower epoch is refused with BUILD_LEASE_LOST.
 """
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import json
-import os
-import socket
+import math
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from uuid import uuid4
 
-from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.objstore.store import Conflict, ObjectStore
+from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
+from registry_pipeline.core.errors import BuildInProgress, RegistryError
+from registry_pipeline.core.objstore.ledger import Ledger
+from registry_pipeline.core.objstore.store import Blob, Conflict, ObjectStore
 
 KEY = "locks/build.json"
 TERM = 60.0
+MARGIN = 0.1
+"""The share of a term kept in hand on each side: the holder gives up a tenth of a term before
+it ends, a waiter takes over a tenth after (clock rates drift; `on_lost` takes a moment)."""
 POLL = 0.5
+"""The longest pause between two reads of a taken lease (S3 cannot notify a waiter)."""
+
+Tell = Callable[[str], None]
 
 
 @dataclass(frozen=True)
-class Holder:
-    """Who holds the lease, as its object says."""
+class Grant:
+    """The lease as taken: what pointer writes under it carry (`Ledger.verify_fence`)."""
 
     holder: str
-    until: float
-    released: bool
-    token: str | None = None
-    """What the holder lets its delegate name (`registry build`: the id of the run it launched)."""
+    """Who holds it, as waiters are told."""
+    epoch: int
+    """One more than the previous holder's: the fence this holder raises."""
+    lost: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
+    """Set (before `on_lost` is told) once the lease can no longer be proven held."""
 
-    @property
-    def free(self) -> bool:
-        return self.released or self.until < time.time()
+
+@dataclass(frozen=True)
+class Lease:
+    """The lease object as read."""
+
+    holder: str
+    epoch: int
+    term: float
+    """The holder's term in seconds: a waiter waits the longer of its own and this one."""
+    until: float
+    """When the holder's clock says its term ends: for people reading the object only."""
+    released: bool
+    etag: str
 
 
 class BuildLease:
-    """The build slot of one store: `hold()` for the length of a build."""
+    """The build slot of one store: `hold()` for the length of a build. `ledger`: the pointer
+    ledger each take fences (None: none); `clock` and `wall` are injectable for tests."""
 
-    def __init__(self, store: ObjectStore, key: str = KEY, term: float = TERM) -> None:
+    def __init__(
+        self,
+        store: ObjectStore,
+        key: str = KEY,
+        term: float = TERM,
+        *,
+        ledger: Ledger | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         self.store = store
         self.key = key
         self.term = term
+        self.ledger = ledger
+        self.clock = clock
+        self.wall = wall
 
-    def current(self) -> tuple[Holder | None, str | None]:
-        """The lease as it is now and its ETag (None, None: never taken)."""
+    @property
+    def path(self) -> str:
+        return f"{self.store.url}/{self.key}"
+
+    def current(self) -> Lease | None:
+        """The lease as it is now (None: never taken); REMOTE_STATE_INVALID when its object
+        is not one this release wrote."""
         blob = self.store.get(self.key)
-        if blob is None:
-            return None, None
-        try:
-            body = json.loads(blob.data)
-            token = body.get("token")
-            holder = Holder(
-                str(body["holder"]),
-                float(body["until"]),
-                bool(body["released"]),
-                None if token is None else str(token),
-            )
-            return holder, blob.etag
-        except (ValueError, KeyError, TypeError) as exc:
-            raise RegistryError(
-                f"{self.key} is not a lease this release wrote ({exc})",
-                code="REMOTE_STATE_INVALID",
-                path=f"{self.store.url}/{self.key}",
-            ) from None
+        return None if blob is None else self._parse(blob)
 
     @contextmanager
     def hold(
-        self,
-        command: str,
-        wait: float,
-        on_wait: Callable[[str], None] | None = None,
-        token: str | None = None,
-    ) -> Iterator[str]:
-        """Take the lease (waiting up to `wait` seconds for its holder), keep it renewed, and
-        release it at the end, however the block ends; BUILD_IN_PROGRESS naming the holder when
-        it stays taken. Yields the holder text written. The holder names `token`; a request
-        naming the token of a live holder is its delegate (the run `registry build` launched,
-        perhaps on another machine) and goes on without taking the lease."""
-        me = f"pid {os.getpid()} ({command}) on {socket.gethostname()} since " + datetime.now(
-            UTC
-        ).strftime("%Y-%m-%dT%H:%M:%SZ")
-        etag = self._take(me, wait, on_wait, token)
-        if etag is None:
-            yield me
-            return
-        lock = threading.Lock()
-        stop = threading.Event()
-        state = {"etag": etag}
-
-        def renew() -> None:
-            while not stop.wait(self.term / 3):
-                with lock:
-                    try:
-                        state["etag"] = self.store.replace(
-                            self.key, self._body(me, False, token), state["etag"]
-                        )
-                    except (Conflict, RegistryError):
-                        return  # taken over (we were too late) or unreachable: stop renewing
-
-        renewer = threading.Thread(target=renew, name="build-lease", daemon=True)
-        renewer.start()
+        self, holder: str, wait: float, on_wait: Tell | None = None, on_lost: Tell | None = None
+    ) -> Iterator[Grant]:
+        """Take the lease as `holder` (waiting up to `wait` seconds; `on_wait` told the holder
+        once when it starts waiting; BUILD_IN_PROGRESS naming it after), fence the pointer
+        ledger with its epoch, keep it renewed, release it at the end however the block ends.
+        `on_lost` is told why, once, when it can no longer be proven held."""
+        grant, etag, sent = self._take(holder, wait, on_wait)
+        keeper = _Keeper(self, grant, etag, sent, on_lost)
         try:
-            yield me
+            if self.ledger is not None:
+                self.ledger.fence(grant.epoch)
+            yield grant
         finally:
-            stop.set()
-            renewer.join()
-            # taken over after our term ended, or unreachable: then it ends by itself
-            with contextlib.suppress(Conflict, RegistryError):
-                self.store.replace(self.key, self._body(me, True, token), state["etag"])
+            keeper.close()
 
-    def _take(
-        self, me: str, wait: float, on_wait: Callable[[str], None] | None, token: str | None
-    ) -> str | None:
-        """The ETag of the lease taken, or None for the live holder's delegate."""
-        deadline = time.monotonic() + wait
+    def _take(self, holder: str, wait: float, on_wait: Tell | None) -> tuple[Grant, str, float]:
+        """The grant, the ETag it was written with and when that write was sent."""
+        deadline = self.clock() + wait
+        seen: tuple[str, float] | None = None  # (ETag, when first seen with it)
         told = False
         while True:
-            current, etag = self.current()
-            try:
-                if current is None:
-                    return self.store.create(self.key, self._body(me, False, token))
-                if current.free and etag is not None:
-                    return self.store.replace(self.key, self._body(me, False, token), etag)
-            except Conflict:
-                continue  # another machine took it first: read who
-            assert current is not None
-            if token is not None and current.token == token:
-                return None
-            if time.monotonic() >= deadline:
-                raise RegistryError(
+            current = self.current()
+            now = self.clock()
+            if current is not None and (seen is None or seen[0] != current.etag):
+                seen = (current.etag, now)
+            ended = (
+                seen is not None and current is not None and now - seen[1] >= self._expiry(current)
+            )
+            if current is None or current.released or ended:
+                grant = Grant(holder, self._epoch(current) + 1)
+                body = self._body(grant, released=False)
+                try:
+                    if current is None:
+                        return grant, self.store.create(self.key, body), now
+                    return grant, self.store.replace(self.key, body, current.etag), now
+                except Conflict:
+                    continue  # another machine wrote first (a 412 or a 409): read who
+            if now >= deadline:
+                raise BuildInProgress(
                     f"another build holds the workspace: {current.holder} (the lease "
-                    f"{self.store.url}/{self.key}, until "
-                    f"{datetime.fromtimestamp(current.until, UTC):%H:%M:%SZ})",
-                    code="BUILD_IN_PROGRESS",
-                    path=f"{self.store.url}/{self.key}",
+                    f"{self.path}, epoch {current.epoch}; taken over once unrenewed for "
+                    f"{self._expiry(current):g} s)",
+                    path=self.path,
                 )
             if on_wait is not None and not told:
                 on_wait(current.holder)
                 told = True
-            time.sleep(min(POLL, max(0.0, deadline - time.monotonic())))  # a poll: S3 has no wait
+            time.sleep(min(POLL, self.term / 10, max(0.0, deadline - now)))  # a poll
 
-    def _body(self, me: str, released: bool, token: str | None = None) -> bytes:
-        until = time.time() + self.term
-        body = {"holder": me, "until": until, "released": released, "token": token,
+    def _epoch(self, current: Lease | None) -> int:
+        """The epoch the lease was last taken with (with no lease object, the ledger's fence:
+        a lease object removed by hand must not restart the epochs below it)."""
+        if current is not None:
+            return current.epoch
+        return self.ledger.fenced() if self.ledger is not None else 0
+
+    def _expiry(self, current: Lease) -> float:
+        """How long a waiter must see one ETag before taking the lease over."""
+        term = max(self.term, current.term)
+        return term * (1 + MARGIN)
+
+    def _body(self, grant: Grant, released: bool) -> bytes:
+        body = {"holder": grant.holder, "epoch": grant.epoch, "term": self.term,
+                "until": self.wall() + self.term, "released": released,
                 "nonce": uuid4().hex}  # fmt: skip
         return json.dumps(body, sort_keys=True).encode()
+
+    def _parse(self, blob: Blob) -> Lease:
+        try:
+            body = loads_strict(blob.data)
+            if not isinstance(body, dict):
+                raise ValueError("not an object")
+            holder, released = body["holder"], body["released"]
+            epoch = body.get("epoch", 0)  # a lease of the release before epochs: 0, TERM
+            until, term = _number(body, "until"), _number(body, "term", TERM)
+            if not isinstance(holder, str) or not isinstance(released, bool):
+                raise ValueError("holder must be text, released true or false")
+            if type(epoch) is not int or epoch < 0 or term <= 0:
+                raise ValueError(f"epoch {epoch!r}, term {term!r}")
+        except (JSONDecodeProblem, ValueError, KeyError) as exc:
+            raise RegistryError(
+                f"{self.key} is not a lease this release wrote ({exc})",
+                code="REMOTE_STATE_INVALID",
+                path=self.path,
+            ) from None
+        return Lease(holder, epoch, term, until, released, blob.etag)
+
+
+class _Keeper:
+    """Renews one grant from a thread of its own until closed, then releases it; tells
+    `on_lost` once, before the term can lapse, when the lease can no longer be proven held."""
+
+    def __init__(
+        self, lease: BuildLease, grant: Grant, etag: str, sent: float, on_lost: Tell | None
+    ) -> None:
+        self.lease, self.grant, self.on_lost = lease, grant, on_lost
+        self.etag = etag
+        self.proven = sent
+        """When the write that gave `etag` was sent: no waiter's term started before."""
+        self.unsure: float | None = None
+        """When the oldest renewal whose outcome is unknown (no answer in time) was sent."""
+        self.inbox: queue.SimpleQueue[tuple[int, str, str]] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._run, name="build-lease", daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        """Stop renewing; release the lease unless it was lost (a conditional replace: taken
+        over, or unreachable, it ends by itself)."""
+        self.inbox.put((0, "stop", ""))
+        self.thread.join()
+        if not self.grant.lost.is_set():
+            body = self.lease._body(self.grant, released=True)
+            self._call(0, lambda: self.lease.store.replace(self.lease.key, body, self.etag))
+            self._await(0, self.lease.clock() + self.lease.term / 4)
+
+    def _run(self) -> None:
+        clock, tick = self.lease.clock, self.lease.term / 4
+        due, calls, failure = self.proven + tick, 0, "no answer"
+        while True:
+            lapse = self.proven + self.lease.term * (1 - MARGIN)
+            if clock() >= lapse:
+                return self._lose(
+                    f"no renewal of the lease {self.lease.path} succeeded for "
+                    f"{clock() - self.proven:.1f} s (last: {failure}); its term ends before "
+                    "another build may take it over"
+                )
+            _, stopped = self._await(-1, min(due, lapse))
+            if stopped:
+                return
+            if clock() >= lapse:
+                continue
+            sent, calls = clock(), calls + 1
+            due = sent + tick
+            self._call(calls, functools.partial(self._renew, self.etag))
+            outcome, stopped = self._await(calls, min(due, lapse))
+            kind, text = outcome or ("failed", f"no answer in {tick:g} s")
+            if kind == "renewed":
+                self.etag, self.proven, self.unsure = text, sent, None
+            elif kind == "mine":  # an earlier renewal, unanswered in time, landed after all
+                self.etag, self.proven = text, _first(self.unsure, self.proven)
+                self.unsure = None
+            elif kind == "lost":
+                return self._lose(text)
+            else:
+                self.unsure, failure = _first(self.unsure, sent), text
+            if stopped:
+                return
+
+    def _renew(self, etag: str) -> tuple[str, str]:
+        """One renewal of the lease read as `etag`: ("renewed", ETag), ("mine", ETag) when the
+        lease holds an earlier renewal of ours, ("lost", why) when taken over or gone."""
+        lease, grant = self.lease, self.grant
+        try:
+            return "renewed", lease.store.replace(lease.key, lease._body(grant, False), etag)
+        except Conflict:
+            pass
+        try:
+            now = lease.current()
+        except RegistryError as exc:
+            if exc.code != "REMOTE_STATE_INVALID":
+                raise
+            return "lost", exc.message
+        if now is None or now.released:
+            return "lost", f"the lease {lease.path} was removed or released by someone else"
+        if (now.epoch, now.holder) != (grant.epoch, grant.holder):
+            return "lost", f"the lease {lease.path} was taken over by {now.holder}"
+        return "mine", now.etag
+
+    def _call(self, number: int, call: Callable[[], object]) -> None:
+        """Run `call` on a thread of its own, its outcome posted as `number` (a request the
+        client has not given up on is waited for only as long as the lease allows)."""
+
+        def run() -> None:
+            try:
+                outcome = call()
+                kind, text = outcome if isinstance(outcome, tuple) else ("renewed", "")
+            except Exception as exc:  # the store unreachable: told as a failure, tried again
+                kind, text = "failed", str(exc) or type(exc).__name__
+            self.inbox.put((number, str(kind), str(text)))
+
+        threading.Thread(target=run, name="build-lease-request", daemon=True).start()
+
+    def _await(self, number: int, until: float) -> tuple[tuple[str, str] | None, bool]:
+        """Outcome `number` if it comes before `until` (-1: none awaited), and whether the
+        keeper was told to stop meanwhile (it still waits for the outcome, to know the ETag)."""
+        stopped = False
+        while (left := until - self.lease.clock()) > 0:
+            try:
+                got, kind, text = self.inbox.get(timeout=left)
+            except queue.Empty:
+                break
+            if kind == "stop":
+                stopped = True
+                if number < 0:
+                    break
+            elif got == number:
+                return (kind, text), stopped
+        return None, stopped
+
+    def _lose(self, reason: str) -> None:
+        self.grant.lost.set()
+        if self.on_lost is not None:
+            self.on_lost(reason)
+
+
+def _first(unsure: float | None, otherwise: float) -> float:
+    return otherwise if unsure is None else unsure
+
+
+def _number(body: dict[str, object], name: str, default: float | None = None) -> float:
+    value = body.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{name} {value!r}")
+    return float(value)
+
+
+__all__ = ["KEY", "TERM", "BuildLease", "Grant", "Lease"]

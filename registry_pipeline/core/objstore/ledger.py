@@ -7,6 +7,14 @@ killed between the two leaves the journal one entry ahead of the head; the next 
 entry S+1 after the head's S and applies it (`pending`) before anything else, as the pointer
 store does on a disk after a crash between journal and pointer file. Bodies carry a nonce: a
 write retried after a lost answer is told from a rival's write of the same bytes.
+
+Fencing: a build that takes the build lease (`lease.BuildLease`, epoch E) raises the fence to E
+with a fence entry (no text) at the end of the journal; the head carries the highest fence of
+the entries it includes. A writer under a lease passes its epoch and is refused with
+BUILD_LEASE_LOST when the settled head's fence is higher: a stale holder's entry either comes
+before the fence entry (it was written before the takeover) or loses the race for that seq and
+then reads the fence. Writers with no lease (a person's promotion) pass no epoch and keep the
+fence as it is. A head written before fences existed reads as fence 0.
 """
 
 from __future__ import annotations
@@ -45,6 +53,17 @@ class Head:
     seq: int
     state: str
     etag: str | None
+    fence: int = 0
+    """The highest lease epoch fenced so far: writers under a lower one are refused."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """Journal entry `seq`: the text a change appended, or a fence entry (`fence` > 0, no text)."""
+
+    seq: int
+    text: str
+    fence: int = 0
 
 
 class Ledger:
@@ -70,13 +89,17 @@ class Ledger:
             body = json.loads(blob.data)
             if body.get("format") != FORMAT:
                 raise ValueError(f"format {body.get('format')!r}")
-            return Head(int(body["seq"]), str(body["state"]), blob.etag)
+            return Head(int(body["seq"]), str(body["state"]), blob.etag, _fence(body))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise self._invalid(self.head_key, exc) from None
 
     def entries(self, after: int) -> Iterator[tuple[int, str]]:
-        """The entries after `after`, in order, as (seq, text); a gap ends them (an entry
-        cannot be written before the one it follows: only the next one may be missing)."""
+        """The entries after `after`, in order, as (seq, text) (a fence entry's text is "")."""
+        return ((entry.seq, entry.text) for entry in self.records(after))
+
+    def records(self, after: int) -> Iterator[Entry]:
+        """The entries after `after`, in order; a gap ends them (an entry cannot be written
+        before the one it follows: only the next one may be missing)."""
         expected = after + 1
         for key in self.store.keys(f"{self.prefix}journal/", after=self.entry_key(after)):
             seq = int(key.rsplit("/", 1)[-1].removesuffix(".json"))
@@ -86,9 +109,11 @@ class Ledger:
             if blob is None:
                 return
             try:
-                yield seq, str(json.loads(blob.data)["entry"])
-            except (ValueError, KeyError, TypeError) as exc:
+                body = json.loads(blob.data)
+                entry = Entry(seq, str(body["entry"]), _fence(body))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 raise self._invalid(key, exc) from None
+            yield entry
             expected += 1
 
     def pending(self, head: Head) -> list[tuple[int, str]]:
@@ -96,38 +121,87 @@ class Ledger:
         writes; whoever reads next applies them (then `advance`s) before its own change."""
         return list(self.entries(head.seq))
 
-    def append(self, seq: int, entry: str) -> None:
-        """Create entry `seq`; Conflict when another writer created it first."""
-        self.store.create(self.entry_key(seq), _body({"seq": seq, "entry": entry}))
+    def append(self, seq: int, entry: str, fence: int = 0) -> None:
+        """Create entry `seq` (a fence entry when `fence` > 0); Conflict when another writer
+        created it first."""
+        fields: dict[str, object] = {"seq": seq, "entry": entry}
+        self.store.create(self.entry_key(seq), _body(fields | ({"fence": fence} if fence else {})))
 
-    def advance(self, head: Head, seq: int, state: str) -> Head:
-        """Replace `head` by the state after entry `seq`; Conflict when the head moved since."""
-        body = _body({"format": FORMAT, "seq": seq, "state": state})
+    def advance(self, head: Head, seq: int, state: str, fence: int = 0) -> Head:
+        """Replace `head` by the state after entry `seq` (a fence entry's `fence` raising the
+        head's); Conflict when the head moved since."""
+        fence = max(head.fence, fence)
+        body = _body({"format": FORMAT, "seq": seq, "state": state, "fence": fence})
         if head.etag is None:
             etag = self.store.create(self.head_key, body)
         else:
             etag = self.store.replace(self.head_key, body, head.etag)
-        return Head(seq, state, etag)
+        return Head(seq, state, etag, fence)
 
     def settle(self, apply: Apply) -> Head:
         """The head with every pending entry applied (written back when it can be: a rival
         that moved the head first has applied them too)."""
         head = self.head()
-        for seq, entry in self.pending(head):
-            state = apply(head.state, entry)
+        for entry in self.records(head.seq):
+            state = apply(head.state, entry.text) if not entry.fence else head.state
             try:
-                head = self.advance(head, seq, state)
+                head = self.advance(head, entry.seq, state, entry.fence)
             except Conflict:
                 return self.settle(apply)
         return head
 
-    def commit(self, entry_for: Callable[[Head], str], apply: Apply) -> Committed:
+    def fence(self, epoch: int) -> None:
+        """Refuse from now on every commit under an epoch below `epoch` (a build lease taken
+        over: its previous holders'): a fence entry after the last entry, the head advanced
+        over it when nothing else is pending. An empty ledger gets a head at entry 0 carrying
+        the fence instead (the first change, a bootstrap too, is then entry 1, as ever: a
+        holder fences before it writes, so no holder's entry can precede that head). A fence
+        as high already is kept."""
+        while True:
+            head = self.head()
+            pending = list(self.records(head.seq))
+            if _highest(head, pending) >= epoch:
+                return
+            seq = (pending[-1].seq if pending else head.seq) + 1
+            try:
+                if head.etag is None and not pending:
+                    self.advance(head, 0, "", epoch)
+                    return
+                self.append(seq, "", fence=epoch)
+            except Conflict:
+                continue  # a writer (or another fence) took that place: read again
+            if not pending:
+                with contextlib.suppress(Conflict):  # a reader settled it for us
+                    self.advance(head, seq, head.state, epoch)
+            return
+
+    def fenced(self) -> int:
+        """The highest fence raised so far (pending fence entries included)."""
+        head = self.head()
+        return _highest(head, list(self.records(head.seq)))
+
+    def verify_fence(self, head: Head, epoch: int | None) -> None:
+        """BUILD_LEASE_LOST when `head` (settled) is fenced above the writer's lease `epoch`
+        (None: a writer with no lease, never refused)."""
+        if epoch is not None and head.fence > epoch:
+            raise RegistryError(
+                f"the build lease this writer held (epoch {epoch}) was taken over by another "
+                f"build (epoch {head.fence}); its pointer change was refused, nothing written",
+                code="BUILD_LEASE_LOST",
+                path=f"{self.store.url}/{self.head_key}",
+            )
+
+    def commit(
+        self, entry_for: Callable[[Head], str], apply: Apply, epoch: int | None = None
+    ) -> Committed:
         """One change, retried until it wins: settle, ask `entry_for` the entry for that head
         (it may raise to refuse: a compare-and-swap that finds another state), write it as the
-        next entry, then advance the head. Its seq and how many times a rival won first."""
+        next entry, then advance the head. Its seq and how many times a rival won first.
+        A writer under the build lease passes its `epoch` (`verify_fence`)."""
         conflicts = 0
         while True:
             head = self.settle(apply)
+            self.verify_fence(head, epoch)
             entry = entry_for(head)
             try:
                 self.append(head.seq + 1, entry)
@@ -146,9 +220,21 @@ class Ledger:
         )
 
 
+def _highest(head: Head, pending: list[Entry]) -> int:
+    return max([head.fence, *(entry.fence for entry in pending)])
+
+
+def _fence(body: dict[str, object]) -> int:
+    """A body's fence: a whole number of at least 0 (0 when absent: written before fences)."""
+    fence = body.get("fence", 0)
+    if type(fence) is not int or fence < 0:
+        raise ValueError(f"fence {fence!r}")
+    return fence
+
+
 def _body(fields: dict[str, object]) -> bytes:
     nonce = {"host": socket.gethostname(), "pid": os.getpid(), "nonce": uuid4().hex}
     return json.dumps({**fields, "written_by": nonce}, sort_keys=True).encode()
 
 
-__all__ = ["Conflict", "Head", "Ledger"]
+__all__ = ["Conflict", "Entry", "Head", "Ledger"]

@@ -195,10 +195,13 @@ class ObjectStore:
         return self._won_anyway(key, data)  # accepted or refused: what the object holds decides
 
     def replace(self, key: str, data: bytes, etag: str) -> str:
-        """Write `key` only if it still has `etag` (If-Match); Conflict otherwise."""
-        from obstore.exceptions import NotFoundError, PreconditionError
+        """Write `key` only if it still has `etag` (If-Match); Conflict otherwise: a 412, a 404
+        (AWS and moto, the object gone) or a 409 (S3's ConditionalRequestConflict, two
+        conditional writes racing; obstore calls it AlreadyExists), what the object holds
+        deciding."""
+        from obstore.exceptions import AlreadyExistsError, NotFoundError, PreconditionError
 
-        refused = (PreconditionError, NotFoundError, FileNotFoundError)  # 404 on AWS and moto
+        refused = (PreconditionError, NotFoundError, FileNotFoundError, AlreadyExistsError)
         moved = self._conditional("replace", key, data, {"e_tag": etag}, refused)
         return moved if moved is not None else self._won_anyway(key, data)
 

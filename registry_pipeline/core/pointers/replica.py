@@ -16,6 +16,10 @@ compare-and-swap that expected the old state is then refused with CAS_CONFLICT, 
 is no longer newer with NOT_NEWER, exactly as on one machine. No update is lost and none is
 applied twice: an entry exists once, and the local copy of a lost change is discarded.
 
+While this process holds the bucket's build lease (`Remote.grant`), `push` publishes under its
+epoch: refused with BUILD_LEASE_LOST once the lease is lost, or once another build took it and
+fenced the ledger (`Ledger.fence`), and the local copy is put back as pulled.
+
 `.codex/cache/remote_pointers.json` records how much of the local journal mirrors which entries,
 so a pull fetches only the entries after it; a copy changed by hand is fetched again whole.
 """
@@ -35,11 +39,11 @@ from registry_pipeline.core.objstore.ledger import Head, Ledger
 from registry_pipeline.core.objstore.store import Conflict
 from registry_pipeline.core.pointers._refused import PointerRefused
 from registry_pipeline.core.seal._fs import write_atomic
-from registry_pipeline.core.workspace.remote import Remote
+from registry_pipeline.core.workspace.remote import POINTERS_PREFIX, Remote
 from registry_pipeline.core.workspace.safe_write import require_safe
 
 SYNC_RELPATH = ".codex/cache/remote_pointers.json"
-PREFIX = "pointers"
+PREFIX = POINTERS_PREFIX
 RETRY_FOR = 120.0
 """Seconds a change is tried again after losing the race for the next entry."""
 
@@ -64,6 +68,7 @@ class Replica:
 
     def __init__(self, remote: Remote, root: Path, journal: Path, pointers: Path) -> None:
         self.ledger = Ledger(remote.store, PREFIX)
+        self.remote = remote
         self.url = remote.url
         self.root = root
         self.journal = journal
@@ -73,14 +78,16 @@ class Replica:
         """Make the local journal and pointer file equal to the bucket's (under the local lock);
         `redo` completes a change interrupted between its entry and the head."""
         head = self.ledger.head()
-        if head.seq == 0 and not self.ledger.pending(head) and self._bootstrap(head):
+        if not head.state and self._bootstrap():
             head = self.ledger.head()
         local = _read(self.journal)
         start, size = self._mirrored(local)
-        entries = list(self.ledger.entries(start))
-        text = local[:size] + b"".join(entry.encode("utf-8") for _seq, entry in entries)
-        last = entries[-1][0] if entries else start
-        if head.seq > last or last - head.seq > 1:
+        entries = list(self.ledger.records(start))
+        text = local[:size] + b"".join(entry.text.encode("utf-8") for entry in entries)
+        last = entries[-1].seq if entries else start
+        pending = list(self.ledger.records(head.seq)) if last > head.seq else []
+        changes = [entry.seq for entry in pending if not entry.fence]
+        if head.seq > last or changes not in ([], [head.seq + 1]):  # then fence entries only
             raise RegistryError(
                 f"the bucket's pointer head is at entry {head.seq} and its journal at {last}",
                 code="REMOTE_STATE_INVALID",
@@ -89,10 +96,12 @@ class Replica:
         if text != local:
             write_atomic(self.journal, text)
         self._write_pointers(head.state.encode("utf-8"))
-        if last == head.seq + 1:  # a writer stopped between its entry and the head
-            redo()
+        if pending:  # a writer stopped between its entry and the head, or a fence not in it
+            if changes:
+                redo()
+            fence = max(entry.fence for entry in pending)
             with contextlib.suppress(Conflict):  # a rival completed it first: the same state
-                head = self.ledger.advance(head, last, _read(self.pointers).decode("utf-8"))
+                head = self.ledger.advance(head, last, _read(self.pointers).decode("utf-8"), fence)
             head = self.ledger.head() if head.seq != last else head
         self._save(last, text)
         return Base(head, len(text), hashlib.sha256(text).hexdigest())
@@ -112,6 +121,7 @@ class Replica:
         added = journal[base.journal_size :]
         if not added:
             return
+        self._verify_grant(base, journal)
         seq = base.head.seq + 1
         try:
             self.ledger.append(seq, added.decode("utf-8"))
@@ -121,15 +131,45 @@ class Replica:
             self.ledger.advance(base.head, seq, _read(self.pointers).decode("utf-8"))
         self._save(seq, journal)
 
-    def _bootstrap(self, head: Head) -> bool:
-        """An empty bucket takes the workspace's journal and pointer file as its first entry
-        (a workspace moving to object storage); True when there was something to take."""
+    def _verify_grant(self, base: Base, journal: bytes) -> None:
+        """BUILD_LEASE_LOST when this process's build lease was lost or fenced off (the local
+        copy put back as pulled: nothing of the change is anywhere)."""
+        grant = self.remote.grant
+        if grant is None:
+            return
+        try:
+            if grant.lost.is_set():
+                raise RegistryError(
+                    f"the build lease (epoch {grant.epoch}) was lost; its pointer change was "
+                    "refused, nothing written",
+                    code="BUILD_LEASE_LOST",
+                    path=f"{self.url}/{self.ledger.head_key}",
+                )
+            self.ledger.verify_fence(base.head, grant.epoch)
+        except RegistryError as exc:
+            write_atomic(self.journal, journal[: base.journal_size])
+            self._write_pointers(base.head.state.encode("utf-8"))
+            raise PointerRefused(exc.message, code=exc.code, path=exc.path) from None
+
+    def _bootstrap(self) -> bool:
+        """A bucket with no change yet (fence entries only, if any) takes the workspace's
+        journal and pointer file as its first change (a workspace moving to object storage);
+        True when there was something to take."""
         journal, pointers = _read(self.journal), _read(self.pointers)
         if not journal and not pointers:
             return False
-        with contextlib.suppress(Conflict):  # another machine bootstrapped it first
-            self.ledger.append(1, journal.decode("utf-8"))
-            self.ledger.advance(head, 1, pointers.decode("utf-8"))
+        while not any(not entry.fence for entry in self.ledger.records(0)):
+            head = self.ledger.head()
+            fences = list(self.ledger.records(head.seq))
+            seq = (fences[-1].seq if fences else head.seq) + 1
+            try:
+                self.ledger.append(seq, journal.decode("utf-8"))
+            except Conflict:
+                continue  # another machine's bootstrap, or a fence entry: look again
+            fence = max((entry.fence for entry in fences), default=0)
+            with contextlib.suppress(Conflict):  # a reader completed it for us
+                self.ledger.advance(head, seq, pointers.decode("utf-8"), fence)
+            break
         return True
 
     def _mirrored(self, local: bytes) -> tuple[int, int]:

@@ -1,75 +1,371 @@
-"""The build slot of a bucket (obstore's in-memory store; `s3_tests/` races two processes)."""
+"""The build slot of a bucket (obstore's in-memory store, short terms; `s3_tests/` pauses a real
+holder process): taken by one, expiry judged on the waiter's own clock, renewals that fail
+tell `on_lost` before the term lapses, and a takeover fences the stale holder's pointer writes."""
 
 from __future__ import annotations
 
+import http.server
 import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.objstore import ObjectStore
-from registry_pipeline.core.objstore.lease import KEY, BuildLease
+from registry_pipeline.core.objstore import Conflict, ObjectStore, StoreError
+from registry_pipeline.core.objstore.lease import KEY, MARGIN, BuildLease, Grant
+from registry_pipeline.core.objstore.ledger import Ledger
+from registry_pipeline.core.pointers._refused import PointerRefused
+from registry_pipeline.core.pointers.replica import Replica
+from registry_pipeline.core.workspace.remote import Remote
+
+TERM = 1.0
+"""Seconds: short, so that a takeover takes about one second of the test."""
 
 
-def test_a_held_lease_refuses_a_second_build_naming_the_holder() -> None:
-    store = ObjectStore.in_memory()
-    with BuildLease(store).hold("registry build", wait=0) as me:
+def _apply(state: str, entry: str) -> str:
+    return f"{state},{entry}" if state else entry
+
+
+class _Flaky(ObjectStore):
+    """The in-memory store (shared with others by `inner`) whose lease renewals fail `fail`
+    times, or hang until `unhang` is set; `renewed` is set after `wanted` renewals."""
+
+    def __init__(self, inner: ObjectStore, fail: int = 0, hang: bool = False) -> None:
+        super().__init__(inner._backend, inner.url)
+        self.fail, self.hang = fail, hang
+        self.unhang = threading.Event()
+        self.renewals, self.wanted = 0, 0
+        self.renewed = threading.Event()
+
+    def replace(self, key: str, data: bytes, etag: str) -> str:
+        if key == KEY and not json.loads(data)["released"]:
+            self.renewals += 1
+            if self.hang:
+                self.unhang.wait(30)
+                raise StoreError("no answer", code="STORE_UNAVAILABLE")
+            if self.fail:
+                self.fail -= 1
+                raise StoreError("connection reset", code="STORE_UNAVAILABLE")
+            etag = super().replace(key, data, etag)
+            if self.renewals >= self.wanted:
+                self.renewed.set()
+            return etag
+        return super().replace(key, data, etag)
+
+
+class _Lost:
+    """An `on_lost` that records each call and when it came."""
+
+    def __init__(self) -> None:
+        self.reasons: list[str] = []
+        self.at = 0.0
+        self.told = threading.Event()
+
+    def __call__(self, reason: str) -> None:
+        self.at = time.monotonic()
+        self.reasons.append(reason)
+        self.told.set()
+
+
+@pytest.fixture
+def store() -> Iterator[ObjectStore]:
+    yield ObjectStore.in_memory()
+
+
+def test_a_held_lease_refuses_a_second_build_naming_the_holder(store: ObjectStore) -> None:
+    with BuildLease(store).hold("pid 1 (registry build) on a", wait=0) as grant:
         told: list[str] = []
-        second = BuildLease(store).hold("registry build", wait=0.2, on_wait=told.append)
+        second = BuildLease(store).hold("pid 2 on b", wait=0.2, on_wait=told.append)
         with pytest.raises(RegistryError) as caught, second:
             pass
         assert caught.value.code == "BUILD_IN_PROGRESS"
-        assert me in caught.value.message and told == [me]
-    holder, _etag = BuildLease(store).current()
-    assert holder is not None and holder.released
+        assert grant.holder in caught.value.message and told == [grant.holder]
+        assert caught.value.path == f"memory:///{KEY}"
+    lease = BuildLease(store).current()
+    assert lease is not None and lease.released and lease.holder == grant.holder
 
 
-def test_a_released_lease_is_taken_again() -> None:
-    store = ObjectStore.in_memory()
-    for _ in range(3):
-        with BuildLease(store).hold("registry build", wait=0):
-            pass
+def test_each_take_writes_the_next_epoch_and_a_released_lease_is_taken_at_once(
+    store: ObjectStore,
+) -> None:
+    for epoch in (1, 2, 3):
+        with BuildLease(store).hold("registry build", wait=0) as grant:
+            assert grant == Grant("registry build", epoch)
+            lease = BuildLease(store).current()
+            assert lease is not None and (lease.epoch, lease.released) == (epoch, False)
 
 
-def test_an_ended_lease_of_a_killed_holder_is_taken_over() -> None:
-    store = ObjectStore.in_memory()
-    body = {"holder": "pid 1 (registry build) on gone", "until": 0.0, "released": False}
-    store.create(KEY, json.dumps(body).encode())
-    with BuildLease(store).hold("registry build", wait=0) as me:
-        holder, _etag = BuildLease(store).current()
-        assert holder is not None and holder.holder == me and not holder.free
-
-
-def test_the_lease_is_released_when_the_build_fails() -> None:
-    store = ObjectStore.in_memory()
+def test_the_lease_is_released_when_the_build_fails(store: ObjectStore) -> None:
     with pytest.raises(ZeroDivisionError), BuildLease(store).hold("registry build", wait=0):
         1 / 0  # noqa: B018
-    holder, _etag = BuildLease(store).current()
-    assert holder is not None and holder.released
+    lease = BuildLease(store).current()
+    assert lease is not None and lease.released
 
 
-def test_a_lease_object_this_release_did_not_write_is_refused() -> None:
-    store = ObjectStore.in_memory()
-    store.put(KEY, b"{}")
-    with pytest.raises(RegistryError) as caught:
-        BuildLease(store).current()
-    assert caught.value.code == "REMOTE_STATE_INVALID"
+def test_a_dead_holders_lease_is_taken_after_a_full_term_on_the_waiters_own_clock(
+    store: ObjectStore,
+) -> None:
+    """Its `until`, an hour ahead (its clock was), is not believed: the waiter counts."""
+    body = {"holder": "pid 1 on gone", "epoch": 4, "term": TERM, "until": time.time() + 3600,
+            "released": False, "nonce": "n"}  # fmt: skip
+    store.create(KEY, json.dumps(body).encode())
+    told: list[str] = []
+    start = time.monotonic()
+    with BuildLease(store, term=TERM).hold("me", wait=10, on_wait=told.append) as grant:
+        waited = time.monotonic() - start
+    assert grant.epoch == 5 and told == ["pid 1 on gone"]
+    assert TERM * (1 + MARGIN) <= waited < 10
 
 
-def test_the_holders_delegate_goes_on_and_an_impostor_waits() -> None:
-    store = ObjectStore.in_memory()
-    with BuildLease(store).hold("registry build", wait=0, token="run-1"):
-        with BuildLease(store).hold("dagster run run-1", wait=0, token="run-1"):
-            holder, _ = BuildLease(store).current()
-            assert holder is not None and holder.token == "run-1" and not holder.released
-        holder, _ = BuildLease(store).current()
-        assert holder is not None and not holder.released  # the delegate released nothing
-        for token in ("run-2", None):  # a re-execution has a new run id; the UI names none
-            with pytest.raises(RegistryError) as caught, BuildLease(store).hold(
-                "dagster run", wait=0, token=token
-            ):
-                pass
-            assert caught.value.code == "BUILD_IN_PROGRESS"
-    with BuildLease(store).hold("dagster run run-1", wait=0, token="run-1"):  # a free lease
-        holder, _ = BuildLease(store).current()
-        assert holder is not None and "dagster run run-1" in holder.holder
+def test_the_holders_longer_term_is_waited_for(store: ObjectStore) -> None:
+    body = {"holder": "slow", "epoch": 1, "term": 2 * TERM, "until": 0.0, "released": False}
+    store.create(KEY, json.dumps(body).encode())
+    start = time.monotonic()
+    with BuildLease(store, term=TERM).hold("me", wait=10):
+        assert time.monotonic() - start >= 2 * TERM * (1 + MARGIN)
+
+
+def test_skewed_wall_clocks_do_not_end_a_renewed_lease(store: ObjectStore) -> None:
+    """The holder's clock is an hour behind (its `until` long past for the waiter, whose own
+    clock is an hour ahead): the waiter still waits, because the lease keeps changing."""
+    behind = BuildLease(store, term=TERM, wall=lambda: time.time() - 3600)
+    ahead = BuildLease(store, term=TERM, wall=lambda: time.time() + 3600)
+    with behind.hold("behind", wait=0) as grant:
+        lease = ahead.current()
+        assert lease is not None and lease.until < time.time()
+        with pytest.raises(RegistryError) as caught, ahead.hold("ahead", wait=2 * TERM):
+            pass
+        assert caught.value.code == "BUILD_IN_PROGRESS" and not grant.lost.is_set()
+    with ahead.hold("ahead", wait=0) as taken:  # released: at once
+        assert taken.epoch == grant.epoch + 1
+
+
+def test_a_failed_renewal_is_tried_again_at_the_next_tick(store: ObjectStore) -> None:
+    flaky = _Flaky(store, fail=2)
+    flaky.wanted = 4  # two failed, then two renewed
+    lost = _Lost()
+    with BuildLease(flaky, term=TERM).hold("me", wait=0, on_lost=lost) as grant:
+        assert flaky.renewed.wait(10)
+        assert not grant.lost.is_set() and lost.reasons == []
+    lease = BuildLease(store).current()
+    assert lease is not None and lease.released
+
+
+@pytest.mark.parametrize("hang", [False, True], ids=["failing", "unanswered"])
+def test_renewals_that_never_succeed_tell_on_lost_once_before_the_term_lapses(
+    store: ObjectStore, hang: bool
+) -> None:
+    flaky = _Flaky(store, fail=1000, hang=hang)
+    lost = _Lost()
+    start = time.monotonic()
+    try:
+        with BuildLease(flaky, term=2 * TERM).hold("me", wait=0, on_lost=lost) as grant:
+            assert lost.told.wait(10)
+            assert grant.lost.is_set()
+            assert lost.at - start < 2 * TERM  # before any waiter may take it over
+            assert "no renewal" in lost.reasons[0]
+    finally:
+        flaky.unhang.set()
+    assert len(lost.reasons) == 1
+    lease = BuildLease(store).current()
+    assert lease is not None and not lease.released  # nothing written under a lost grant
+
+
+class _RacedCreate(ObjectStore):
+    """The in-memory store whose first create of the lease is answered 409 (Conflict), a
+    rival's lease written meanwhile when `rival`."""
+
+    def __init__(self, rival: bool) -> None:
+        inner = ObjectStore.in_memory()
+        super().__init__(inner._backend, inner.url)
+        self.rival, self.raced = rival, False
+
+    def create(self, key: str, data: bytes) -> str:
+        if key == KEY and not self.raced:
+            self.raced = True
+            if self.rival:
+                body = {"holder": "rival", "epoch": 1, "term": 60, "until": 0, "released": False}
+                super().create(key, json.dumps(body).encode())
+            raise Conflict(key)
+        return super().create(key, data)
+
+
+def test_a_conflict_on_create_is_read_again_and_decided() -> None:
+    with BuildLease(_RacedCreate(rival=False)).hold("me", wait=0) as grant:
+        assert grant.epoch == 1  # nobody won: taken on the next try
+    raced = _RacedCreate(rival=True)
+    with pytest.raises(RegistryError) as caught, BuildLease(raced).hold("me", wait=0):
+        pass
+    assert caught.value.code == "BUILD_IN_PROGRESS" and "rival" in caught.value.message
+
+
+class _Answers409(http.server.BaseHTTPRequestHandler):
+    """An S3 endpoint that answers a conditional write 409 ConditionalRequestConflict."""
+
+    def do_PUT(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        self._answer(409, "ConditionalRequestConflict")
+
+    def do_GET(self) -> None:
+        self._answer(404, "NoSuchKey")
+
+    def _answer(self, status: int, code: str) -> None:
+        body = f"<Error><Code>{code}</Code><Message>m</Message></Error>".encode()
+        self.send_response(status)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_a_409_to_a_conditional_write_is_a_lost_race() -> None:
+    from obstore.store import S3Store
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Answers409)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        config = {"endpoint": f"http://127.0.0.1:{server.server_port}", "region": "us-east-1",
+                  "access_key_id": "a", "secret_access_key": "b",
+                  "virtual_hosted_style_request": False}  # fmt: skip
+        backend = S3Store(
+            "bucket", config=config, client_options={"allow_http": True},  # type: ignore[arg-type]
+            retry_config={"max_retries": 0},
+        )  # fmt: skip
+        s3 = ObjectStore(backend, "s3://bucket")
+        with pytest.raises(Conflict):
+            s3.create(KEY, b"{}")
+        with pytest.raises(Conflict):
+            s3.replace(KEY, b"{}", "etag")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"not json",
+        b"[]",
+        b"{}",
+        b'{"holder": "a", "until": 1, "released": false, "holder": "b"}',
+        b'{"holder": 1, "until": 1, "released": false}',
+        b'{"holder": "a", "until": 1, "released": "no"}',
+        b'{"holder": "a", "until": NaN, "released": false}',
+        b'{"holder": "a", "until": 1, "released": false, "epoch": "3"}',
+        b'{"holder": "a", "until": 1, "released": false, "epoch": 1.5}',
+        b'{"holder": "a", "until": 1, "released": false, "epoch": true}',
+        b'{"holder": "a", "until": 1, "released": false, "epoch": -1}',
+        b'{"holder": "a", "until": 1, "released": false, "epoch": 1, "term": 0}',
+    ],
+)
+def test_a_lease_object_this_release_did_not_write_is_refused(
+    store: ObjectStore, data: bytes
+) -> None:
+    store.put(KEY, data)
+    for read in (BuildLease(store).current, lambda: BuildLease(store).hold("me", 0).__enter__()):
+        with pytest.raises(RegistryError) as caught:
+            read()
+        assert caught.value.code == "REMOTE_STATE_INVALID"
+        assert caught.value.path == f"memory:///{KEY}"
+
+
+def test_a_lease_the_release_before_epochs_wrote_is_read(store: ObjectStore) -> None:
+    old = {"holder": "pid 1 on a", "until": 0.0, "released": True, "token": None, "nonce": "n"}
+    store.put(KEY, json.dumps(old).encode())
+    lease = BuildLease(store).current()
+    assert lease is not None and (lease.epoch, lease.term, lease.released) == (0, 60.0, True)
+    with BuildLease(store).hold("me", wait=0) as grant:
+        assert grant.epoch == 1
+
+
+def test_a_takeover_fences_the_stale_holders_pointer_writes(store: ObjectStore) -> None:
+    """A holder whose renewals hang (a paused process, a cut network) is told before the
+    term lapses; the next holder takes over after a full term and fences the ledger: the
+    stale holder's write is refused, a person's (no epoch) is not and keeps the fence."""
+    ledger = Ledger(store, "pointers")
+    ledger.commit(lambda _head: "a", _apply)
+    stuck = _Flaky(store, hang=True)
+    lost = _Lost()
+    try:
+        with BuildLease(stuck, term=TERM, ledger=ledger).hold("a", 0, on_lost=lost) as stale:
+            assert ledger.head().fence == stale.epoch
+            with BuildLease(store, term=TERM, ledger=ledger).hold("b", wait=10) as grant:
+                taken = time.monotonic()
+                assert lost.told.is_set() and lost.at < taken
+                assert grant.epoch == stale.epoch + 1 == ledger.head().fence
+                before = ledger.head()
+                with pytest.raises(RegistryError) as caught:
+                    ledger.commit(lambda _head: "stale", _apply, epoch=stale.epoch)
+                assert caught.value.code == "BUILD_LEASE_LOST"
+                assert caught.value.path == "memory:///pointers/head.json"
+                assert ledger.head() == before
+                ledger.commit(lambda _head: "b", _apply, epoch=grant.epoch)
+                ledger.commit(lambda _head: "person", _apply)
+                head = ledger.head()
+                assert (head.state, head.fence) == ("a,b,person", grant.epoch)
+    finally:
+        stuck.unhang.set()
+    assert "stale" not in [text for _, text in ledger.entries(0)]
+
+
+def _replica(tmp_path: Path, remote: Remote) -> Replica:
+    root = tmp_path / "ws"
+    (root / ".codex").mkdir(parents=True, exist_ok=True)
+    return Replica(remote, root, root / ".codex" / "journal.jsonl", root / ".codex" / "p.json")
+
+
+def test_the_grant_reaches_the_pointer_writes_of_its_process(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    """`Remote.grant` (set by `shared_build_slot`): a push under a grant fenced off, or lost,
+    is refused and the local copy put back; a bucket fenced before its first change still
+    takes the workspace's journal (bootstrap)."""
+    remote = Remote(store)
+    with remote.lease().hold("a", wait=0) as grant:
+        remote.grant = grant
+        replica = _replica(tmp_path, remote)
+        replica.journal.write_bytes(b"j1\n")
+        replica.pointers.write_bytes(b'{"p": 1}')
+        base = replica.pull(lambda: None)  # over the fenced empty head: bootstrapped
+        assert [text for _, text in replica.ledger.entries(0)] == ["j1\n"]
+        assert replica.ledger.head().fence == grant.epoch
+        for refuse in ("fenced", "lost"):
+            if refuse == "fenced":
+                replica.ledger.fence(grant.epoch + 1)  # another build took the lease over
+            else:
+                remote.grant = grant = Grant("a", grant.epoch + 1)
+                grant.lost.set()
+            base = replica.pull(lambda: None)
+            with replica.journal.open("ab") as handle:
+                handle.write(b"j2\n")
+            replica.pointers.write_bytes(b'{"p": 2}')
+            with pytest.raises(PointerRefused) as caught:
+                replica.push(base)
+            assert caught.value.code == "BUILD_LEASE_LOST"
+            assert replica.journal.read_bytes() == b"j1\n"
+            assert replica.pointers.read_bytes() == b'{"p": 1}'
+            assert replica.ledger.head().state == '{"p": 1}'
+        remote.grant = None
+
+
+def test_a_bucket_fenced_by_several_builds_before_any_change_still_bootstraps(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    remote = Remote(store)
+    for _ in range(3):  # three builds that changed no pointer: fence entries only
+        with remote.lease().hold("a", wait=0):
+            pass
+    replica = _replica(tmp_path, remote)
+    replica.journal.write_bytes(b"j1\n")
+    replica.pointers.write_bytes(b'{"p": 1}')
+    replica.pull(lambda: None)
+    head = replica.ledger.head()
+    assert [text for _, text in replica.ledger.entries(0)] == ["", "", "j1\n"]
+    assert (head.seq, head.state, head.fence) == (3, '{"p": 1}', 3)
+    assert replica.journal.read_bytes() == b"j1\n"

@@ -1,6 +1,7 @@
 """The shared journal and head (obstore's in-memory store; `s3_tests/` races it on a real S3
 server): one writer wins each entry, a writer stopped between its two writes is completed by
-the next reader, nothing is lost."""
+the next reader, nothing is lost; a fence (a build lease taken over) refuses the writers of
+lower epochs and no one else."""
 
 from __future__ import annotations
 
@@ -134,3 +135,81 @@ def test_a_create_is_read_back_once_won_or_lost() -> None:
     store.reads = 0
     moved = store.replace("journal/1.json", b"mine again", etag)
     assert store.reads == 0 and moved != etag
+
+
+def test_a_fence_refuses_lower_epochs_and_keeps_a_persons_writes() -> None:
+    ledger = Ledger(ObjectStore.in_memory(), "pointers")
+    add(ledger, "a")
+    ledger.fence(2)
+    head = ledger.head()
+    assert (head.seq, head.state, head.fence) == (2, "a", 2)
+    assert list(ledger.entries(0)) == [(1, "a"), (2, "")]  # the fence entry: no text
+    with pytest.raises(RegistryError) as caught:
+        ledger.commit(lambda _head: "stale", _apply, epoch=1)
+    assert caught.value.code == "BUILD_LEASE_LOST"
+    assert caught.value.path == "memory:///pointers/head.json"
+    assert ledger.commit(lambda _head: "b", _apply, epoch=2).seq == 3
+    assert add(ledger, "person") == 4  # no epoch: not fenced, and the fence is kept
+    ledger.fence(1)  # lower than the fence: nothing written
+    head = ledger.head()
+    assert (head.seq, head.state, head.fence) == (4, "a,b,person", 2)
+
+
+def test_a_stale_writer_that_loses_its_entry_to_the_fence_is_refused() -> None:
+    """The new holder's fence entry takes the place the stale holder was about to write:
+    the stale writer loses that race, reads the fence, and is refused."""
+    ledger = Ledger(ObjectStore.in_memory(), "pointers")
+    ledger.commit(lambda _head: "a", _apply, epoch=1)
+
+    def entry_for(_head: Head) -> str:
+        ledger.fence(2)  # the takeover, between the stale writer's read and its write
+        return "stale"
+
+    with pytest.raises(RegistryError) as caught:
+        ledger.commit(entry_for, _apply, epoch=1)
+    assert caught.value.code == "BUILD_LEASE_LOST"
+    assert [text for _, text in ledger.entries(0)] == ["a", ""]
+
+
+def test_an_entry_written_before_the_fence_stands() -> None:
+    """A change already written when the fence comes (its writer stopped before the head)
+    is ordered before it: the fence goes after it, and the next reader applies both."""
+    ledger = Ledger(ObjectStore.in_memory(), "pointers")
+    add(ledger, "a")
+    ledger.append(2, "b")
+    ledger.fence(3)
+    assert ledger.head().seq == 1  # the fencer cannot apply "b": the next reader does
+    assert [entry.fence for entry in ledger.records(1)] == [0, 3]
+    head = ledger.settle(_apply)
+    assert (head.seq, head.state, head.fence) == (3, "a,b", 3)
+    assert ledger.fenced() == 3
+
+
+def test_an_empty_ledger_is_fenced_by_a_head_at_entry_zero() -> None:
+    ledger = Ledger(ObjectStore.in_memory(), "pointers")
+    assert ledger.fenced() == 0
+    ledger.fence(1)
+    assert ledger.head() == Head(0, "", ledger.head().etag, 1)
+    with pytest.raises(RegistryError):
+        ledger.commit(lambda _head: "stale", _apply, epoch=0)
+    assert add(ledger, "a") == 1  # the first change is entry 1, as without fences
+    ledger.fence(2)
+    assert [text for _, text in ledger.entries(0)] == ["a", ""]
+
+
+@pytest.mark.parametrize("fence", ['"1"', "-1", "true", "1.5"])
+def test_a_head_with_a_fence_no_release_writes_is_refused(fence: str) -> None:
+    store = ObjectStore.in_memory()
+    body = f'{{"format": "registry-remote-head-1", "seq": 0, "state": "", "fence": {fence}}}'
+    store.put("pointers/head.json", body.encode())
+    with pytest.raises(RegistryError) as caught:
+        Ledger(store, "pointers").head()
+    assert caught.value.code == "REMOTE_STATE_INVALID"
+
+
+def test_a_head_written_before_fences_reads_as_fence_zero() -> None:
+    store = ObjectStore.in_memory()
+    store.put("pointers/head.json", b'{"format": "registry-remote-head-1", "seq": 0, "state": ""}')
+    ledger = Ledger(store, "pointers")
+    assert ledger.head().fence == 0
+    assert ledger.commit(lambda _head: "a", _apply, epoch=1).seq == 1
