@@ -1,6 +1,6 @@
 """Every benchmark of docs/benchmarks.md in one command: `.venv/bin/python benchmarks/run_all.py`.
 
-Options: `--quick` (smaller sizes), `--only seal|validate|startup|build|pointers|delta`
+Options: `--quick` (smaller sizes), `--only seal|validate|startup|build|launch|pointers|delta`
 (repeatable), `--repeat N` (default 3), `--keep` (leave the generated data in
 benchmarks/_data/work/), `--json` (also print the results JSON on stdout), `--strict` (exit 1
 when a target is missed). Generated data lives in benchmarks/_data/work/ (git-ignored, same
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SUITES = ("seal", "validate", "startup", "build", "pointers", "delta")
+SUITES = ("seal", "validate", "startup", "build", "launch", "pointers", "delta")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         _report,
         bench_build,
         bench_delta,
+        bench_launch,
         bench_pointers,
         bench_seal,
         bench_startup,
@@ -55,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         "validate": bench_validate,
         "startup": bench_startup,
         "build": bench_build,
+        "launch": bench_launch,
         "pointers": bench_pointers,
         "delta": bench_delta,
     }

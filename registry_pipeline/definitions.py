@@ -14,22 +14,20 @@ import dagster as dg
 from registry_pipeline.core.builders.registry import check_catalog, registered_builders
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.gate.dependencies import coordination_reads
-from registry_pipeline.core.workspace.build_lock import DEFAULT_WAIT
+from registry_pipeline.core.workspace.build_slot import DEFAULT_WAIT
 from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
 from registry_pipeline.defs.assets import IO_MANAGER_KEY, coordination_steps, registry_assets
-from registry_pipeline.defs.build_record import build_record_sensor, change_sensor
 from registry_pipeline.defs.drift_daily import (
     drift_signals_daily,
     drift_signals_daily_job,
     drift_signals_daily_schedule,
 )
-from registry_pipeline.defs.promotion import promote_active_pointers, promotion_sensor
-from registry_pipeline.defs.schedules import build_schedules
-from registry_pipeline.lib.build import BUILD_JOB
+from registry_pipeline.defs.schedules import build_schedules, change_sensor
+from registry_pipeline.lib.build_run import BUILD_JOB
 from registry_pipeline.lib.instance import BUILD_TAG
 from registry_pipeline.lib.io_manager import SealingIOManager
-from registry_pipeline.lib.resources import BuildLock, RegistryWorkspace
+from registry_pipeline.lib.resources import BuildRun, RegistryWorkspace
 
 DEMO_WORKSPACE = Path(__file__).resolve().parent.parent
 
@@ -54,8 +52,6 @@ def build_definitions(
     builders = registered_builders()
     reads = coordination_reads(root, catalog)
     assets = registry_assets(catalog, builders, reads)
-    keys = [asset.key.to_user_string() for asset in assets]
-    with_pointer = [key for key in keys if catalog.get(key).active_pointer]
     return dg.Definitions(
         assets=[*assets, drift_signals_daily],
         asset_checks=coordination_steps(catalog, builders, reads),
@@ -63,25 +59,20 @@ def build_definitions(
             dg.define_asset_job(
                 BUILD_JOB,
                 selection=dg.AssetSelection.assets(*assets),
-                description="Build, seal and check every registry (one build at a time per "
-                "workspace: the run holds the workspace's build lock).",
+                description="Build, seal, check and promote every registry (one build at a "
+                "time per workspace: a second run waits in the queue, then for the build slot).",
                 tags={BUILD_TAG: "1"},
             ),
-            promote_active_pointers,
             drift_signals_daily_job,
         ],
-        sensors=[
-            promotion_sensor(with_pointer, root),
-            build_record_sensor(BUILD_JOB, root),
-            change_sensor(BUILD_JOB, root),
-        ],
+        sensors=[change_sensor(BUILD_JOB, root)],
         schedules=[*build_schedules(BUILD_JOB, str(root)), drift_signals_daily_schedule],
-        # every run in one process: a run launched from the UI ("Materialize") holds the build
-        # lock from its first step to its last, and its resources are set up once
+        # every run in one process: a run holds the build slot from its first step to its
+        # last, and its resources (the build run's start and end) are set up once
         executor=dg.in_process_executor,
         resources={
             "registry_workspace": RegistryWorkspace(root=str(root), full_audit=full_audit),
-            "build_lock": BuildLock(root=str(root), wait_seconds=build_wait),
+            "build_run": BuildRun(root=str(root), wait_seconds=build_wait, full_audit=full_audit),
             IO_MANAGER_KEY: SealingIOManager(workspace_root=str(root)),
         },
     )

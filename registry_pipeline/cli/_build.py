@@ -3,35 +3,35 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 
 from registry_pipeline.cli._commands import workspace_option
 from registry_pipeline.cli._output import err, json_doc, out
-from registry_pipeline.core.errors import RegistryError, UsageError, problem_text
-from registry_pipeline.core.freshness import (
-    active_snapshots,
-    build_inputs,
-    record_build,
-    up_to_date,
-)
-from registry_pipeline.core.workspace.build_lock import DEFAULT_WAIT
+from registry_pipeline.core.errors import UsageError, problem_text
+from registry_pipeline.core.freshness import up_to_date
+from registry_pipeline.core.workspace.build_slot import DEFAULT_WAIT
 from registry_pipeline.core.workspace.layout import resolve_workspace
+
+if TYPE_CHECKING:
+    from registry_pipeline.lib.build_entries import RegistryBuild
 
 RAW = argparse.RawDescriptionHelpFormatter
 DESCRIPTION = """\
 Run the registry graph as one Dagster run of the job build_registries on the workspace's
-instance (.codex/dagster_home, which `dagster dev` shows), launched through the workspace's code
-location and the instance's run launcher as the UI launches one: the run is on the job's page,
-the asset pages and the Overview timeline, and its link is printed. --in-process (or
-REGISTRY_BUILD_IN_PROCESS=1) executes it in this process instead (no code server; the run is
-in the instance all the same). Each registry is built or, for hand-edited sources, sealed when
-its content changed, then its blocking checks run. When all passed, each registry with a
-pointer is promoted (the same code as the promote_active_pointers job; a failed build promotes
-nothing). Exit 0 when every registry built, passed its checks and was promoted or needed no
-promotion, 1 otherwise (downstream registries of a failed one are not built). When nothing a
-build reads changed since the last successful build (sources, catalog, schemas, the tool, run
-folders other than the registries' own, the active snapshots), it says `up to date` without
-starting Dagster; --force builds anyway."""
+instance (.codex/dagster_home, which `dagster dev` shows), launched as the UI's Launch button
+launches one: it waits in the instance's queue while another build runs (any door: the UI, a
+schedule, a sensor, another `registry build`), then runs in a worker forked from this command.
+The run is on the job's page, the asset pages and the Overview timeline, and its link is
+printed. --in-process (or REGISTRY_BUILD_IN_PROCESS=1) executes it in this process instead,
+without the queue. Whichever way it starts, the run does the same build: unchanged sources are
+reused, each registry is built or sealed and checked, and when every blocking check passed each
+registry with a pointer is promoted and the build recorded, before the run ends (a failed build
+promotes nothing). Exit 0 when every registry built, passed its checks and was promoted or
+needed no promotion, 1 otherwise (downstream registries of a failed one are not built). When
+nothing a build reads changed since the last successful build (sources, catalog, schemas, the
+tool, run folders other than the registries' own, the active snapshots), it says `up to date`
+without starting Dagster; --force builds anyway."""
 EPILOG = """\
 examples:
   registry build
@@ -41,10 +41,12 @@ examples:
   registry build --in-process # no code server: the run executes in this process
   registry build --wait 0     # fail at once if another build runs
 
-One build at a time per workspace: a second build (CLI, UI or schedule) waits for the first,
-up to --wait seconds, then fails with BUILD_IN_PROGRESS naming the holder. The run a build
-launches is its delegate and needs no lock of its own; Ctrl-C cancels it (exit 130). The run
-link's base is $DAGSTER_WEBSERVER_URL, else http://127.0.0.1:3000."""
+One build at a time per workspace: a second build (CLI, UI, schedule or sensor) waits queued
+for the first, up to --wait seconds, then fails with BUILD_IN_PROGRESS naming the run it waited
+for. Each registry's line is printed to stderr as its checks finish when stderr is a terminal
+(--progress always, --no-progress never); the summary follows on stdout. Ctrl-C cancels the
+run (it ends CANCELED; exit 130). The run link's base is $DAGSTER_WEBSERVER_URL, else the
+webserver serving this workspace's instance, else http://127.0.0.1:3000."""
 
 
 def add_build(commands: Any) -> None:
@@ -86,6 +88,13 @@ def add_build(commands: Any) -> None:
         action="store_true",
         help="execute the run in this process instead of launching it through the code "
         "location (also REGISTRY_BUILD_IN_PROCESS=1)",
+    )
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a line per registry on stderr as its checks finish (default: when stderr is a "
+        "terminal)",
     )
     parser.add_argument("--json", action="store_true", help="print a JSON object")
     workspace_option(parser)
@@ -132,31 +141,21 @@ def run_build_command(args: argparse.Namespace) -> int:
             else:
                 out(freshness.summary())
             return 0
-    read = build_inputs(workspace) if whole else None
-    from registry_pipeline.definitions import build_definitions
     from registry_pipeline.lib.build import run_build
     from registry_pipeline.lib.launch import children_print_to_stderr, run_url
 
-    with children_print_to_stderr():  # the code server's and run worker's output: not stdout
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    with children_print_to_stderr():  # the run worker's output: not stdout
         summary = run_build(
             workspace.root,
-            build_definitions,
             select=args.select,
             full_audit=args.full_audit,
             wait=args.wait,
-            on_wait=err,
+            on_wait=lambda why: err(f"waiting: {why}"),
+            on_entry=(lambda entry: err(_line(entry, promotion=False))) if progress else None,
             in_process=True if args.in_process else None,
         )
     url = run_url(summary.dagster_run_id) if summary.dagster_run_id else None
-    if read is not None and summary.success:
-        after = {rid: [run_id] for rid, run_id in active_snapshots(workspace).items()}
-        try:
-            record_build(workspace, read, after, summary.dagster_run_id)
-        except RegistryError as exc:  # the build stands; only the next one cannot be skipped
-            err(
-                f"warning: the build was not recorded ({exc.code}: {exc.message}); the next "
-                "build will run in full"
-            )
     if args.json:
         json_doc(
             {
@@ -169,23 +168,12 @@ def run_build_command(args: argparse.Namespace) -> int:
             }
         )
     else:
-        ids = max((len(entry.registry_id) for entry in summary.registries), default=0)
-        runs = max((len(entry.run_id or "") for entry in summary.registries), default=0)
-        id_width, run_width = max(22, ids), max(48, runs)  # columns stay aligned
+        widths = (
+            max((len(entry.registry_id) for entry in summary.registries), default=0),
+            max((len(entry.run_id or "") for entry in summary.registries), default=0),
+        )
         for entry in summary.registries:
-            checks = (
-                " ".join(
-                    f"{name}={'PASS' if ok else 'FAIL'}"
-                    for name, ok in sorted(entry.checks.items())
-                )
-                or "-"
-            )
-            promotion = "promoted" if entry.promoted else f"not promoted ({entry.promotion})"
-            out(
-                f"{entry.status.upper():<8} {entry.registry_id:<{id_width}} "
-                f"{entry.run_id or '-':<{run_width}} "
-                f"{checks}  {promotion}"
-            )
+            out(_line(entry, widths))
             for problem in entry.problems:
                 out(f"         {problem_text(problem)}")
             for note in entry.notes:
@@ -198,3 +186,20 @@ def run_build_command(args: argparse.Namespace) -> int:
         link = f" ({url})" if url else ""
         out(f"{run}: " + (f"{done} built and checked" if summary.success else "FAILED") + link)
     return 0 if summary.success else 1
+
+
+def _line(entry: RegistryBuild, widths: tuple[int, int] = (0, 0), *, promotion: bool = True) -> str:
+    """One registry's line: status, id, snapshot, checks (and what happened to its pointer);
+    `widths`, the longest id and snapshot of the build, keep the columns aligned."""
+    id_width, run_width = max(22, widths[0]), max(48, widths[1])
+    checks = (
+        " ".join(f"{name}={'PASS' if ok else 'FAIL'}" for name, ok in sorted(entry.checks.items()))
+        or "-"
+    )
+    line = (
+        f"{entry.status.upper():<8} {entry.registry_id:<{id_width}} "
+        f"{entry.run_id or '-':<{run_width}} {checks}"
+    )
+    if not promotion:
+        return line
+    return line + ("  promoted" if entry.promoted else f"  not promoted ({entry.promotion})")

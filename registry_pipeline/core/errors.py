@@ -150,6 +150,13 @@ class RegistryError(Exception):
         return f"error: {self.code}{where} {self.message}"
 
 
+class BuildInProgress(RegistryError):
+    """Another build of the workspace holds its build slot (on any of its backends: this
+    machine's file lock, the instance's database, the bucket's lease)."""
+
+    code = "BUILD_IN_PROGRESS"
+
+
 class UsageError(RegistryError):
     """Bad arguments or unreadable input: the caller must change what they asked for."""
 

@@ -11,6 +11,7 @@ from registry_pipeline._version import __version__
 from registry_pipeline.core.append_only.governed import governed_files
 from registry_pipeline.core.builders.adapters import SCHEMA_HASH_KEY, schema_file_hash
 from registry_pipeline.core.builders.model import Builder, BuildInputs
+from registry_pipeline.core.builders.registry import buildable
 from registry_pipeline.core.gate.dependencies import in_cycle
 from registry_pipeline.core.gate.receipts import failed_before
 from registry_pipeline.core.seal.schemas import SchemaCatalog
@@ -33,21 +34,12 @@ from registry_pipeline.defs.checks import (
 from registry_pipeline.lib.failures import as_step_failure
 from registry_pipeline.lib.inputs import materialized_path, resolve_inputs
 from registry_pipeline.lib.io_manager import UNEXPECTED_FILES, RegistryOutput
-from registry_pipeline.lib.resources import BuildLock, RegistryWorkspace
+from registry_pipeline.lib.resources import BuildRun, RegistryWorkspace
+from registry_pipeline.lib.settled import Settled
 
 IO_MANAGER_KEY = "registry_io_manager"
-
-
-def buildable(catalog: RegistryCatalog, builders: Mapping[str, Builder]) -> list[RegistrySpec]:
-    """Registries that can be assets: sources, and built ones whose builder and deps exist."""
-    ready: set[str] = set()
-    specs: list[RegistrySpec] = []
-    for spec in catalog.registries:
-        has_code = spec.is_source or spec.registry_id in builders
-        if has_code and set(spec.depends_on) <= ready:
-            ready.add(spec.registry_id)
-            specs.append(spec)
-    return specs
+SETTLED_NOTES = "notes"
+"""Materialization metadata: what a settled source's build noticed without failing."""
 
 
 def registry_assets(
@@ -112,8 +104,13 @@ def _coordination_step(
         additional_deps=[dg.AssetKey(other) for other in others],
     )
     def _coordination(
-        context: dg.AssetCheckExecutionContext, registry_workspace: RegistryWorkspace
+        context: dg.AssetCheckExecutionContext,
+        registry_workspace: RegistryWorkspace,
+        build_run: BuildRun,
     ) -> dg.AssetCheckResult:
+        settled = build_run.start.settled.get(spec.registry_id)
+        if settled is not None:  # settled with every registry it refers to (lib.settled)
+            return _settled_result(reading.name, settled)
         run_id = context.run.run_id
         path = materialized_path(context.instance, key, run_id)
         pinned = {  # what this run sealed of the registries it refers to: exactly those
@@ -178,13 +175,11 @@ def _built_asset(spec: RegistrySpec, builder: Builder) -> dg.AssetsDefinition:
     def _build(
         context: dg.AssetExecutionContext,
         registry_workspace: RegistryWorkspace,
-        build_lock: BuildLock,  # held for the whole run from its start: one build at a time
+        build_run: BuildRun,  # the run's build slot, start and end: every door the same build
     ) -> Iterator[dg.MaterializeResult[RegistryOutput] | dg.AssetCheckResult]:
         workspace = registry_workspace.workspace
         with as_step_failure():
-            inputs, rules = resolve_inputs(
-                context, workspace, spec.depends_on, registry_workspace.settled
-            )
+            inputs, rules = resolve_inputs(context, workspace, spec.depends_on)
             schemas = SchemaCatalog.for_workspace(workspace.root)
             previous = newest_valid(workspace, spec.registry_id, schemas)
             result = builder(
@@ -223,8 +218,12 @@ def _source_asset(spec: RegistrySpec, coordination_later: bool) -> dg.AssetsDefi
     def _seal_source(
         context: dg.AssetExecutionContext,
         registry_workspace: RegistryWorkspace,
-        build_lock: BuildLock,  # held for the whole run from its start: one build at a time
+        build_run: BuildRun,  # the run's build slot, start and end: every door the same build
     ) -> Iterator[dg.MaterializeResult[RegistryOutput] | dg.AssetCheckResult]:
+        settled = build_run.start.settled.get(spec.registry_id)
+        if settled is not None:  # unchanged and admitted: decided once for the run (lib.settled)
+            yield from _reuse_settled(context, spec, checks, settled)
+            return
         workspace = registry_workspace.workspace
         schemas = SchemaCatalog.for_workspace(workspace.root)
         with as_step_failure():  # the files by path: read a block or a line at a time
@@ -276,6 +275,43 @@ def _source_asset(spec: RegistrySpec, coordination_later: bool) -> dg.AssetsDefi
         )
 
     return _seal_source
+
+
+def _reuse_settled(
+    context: dg.AssetExecutionContext,
+    spec: RegistrySpec,
+    checks: tuple[RegistryCheck, ...],
+    settled: Settled,
+) -> Iterator[dg.MaterializeResult[RegistryOutput] | dg.AssetCheckResult]:
+    """A settled source: its newest snapshot reused as this run's materialization, with the
+    verdicts that settled it (its checks run now on the working tree, its receipt admits it)."""
+    snapshot = settled.snapshot
+    context.log.info(f"{spec.registry_id}: unchanged and admitted, reusing {snapshot.run_id}")
+    for note in settled.notes:
+        context.log.warning(f"{spec.registry_id}: {note}")
+    output = RegistryOutput(
+        registry_id=spec.registry_id,
+        operation_id=None,
+        reuse=snapshot,
+        record_count=settled.record_count,
+    )
+    yield dg.MaterializeResult(
+        value=output,
+        data_version=dg.DataVersion(_version_of(snapshot.digests())),
+        metadata={SETTLED_NOTES: dg.MetadataValue.json(settled.notes)} if settled.notes else {},
+    )
+    for check in checks:
+        yield _settled_result(check.name, settled)
+
+
+def _settled_result(check_name: str, settled: Settled) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        check_name=check_name,
+        passed=bool(settled.checks.get(check_name, True)),
+        description="unchanged source: checked again on the working tree when this run "
+        "started, and admitted by the passing receipt of exactly this root",
+        metadata={"settled": True, "root_sha256": settled.snapshot.root_sha256 or ""},
+    )
 
 
 def sealed_checks(

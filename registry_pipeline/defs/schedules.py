@@ -1,27 +1,30 @@
-"""Schedules: a daily rebuild when something changed and a weekly full audit (UTC)."""
+"""When to build without a person: a daily rebuild when something changed, a weekly full audit
+(UTC), and a sensor that builds when an input changed. Each asks the question `registry build`
+asks (`core.freshness.up_to_date`); the run itself does the rest, as every build run does
+(`lib.build_run`: reuse, promote, record)."""
 
+import hashlib
 import json
 from pathlib import Path
 
 import dagster as dg
 
 from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.freshness import build_inputs, up_to_date
+from registry_pipeline.core.freshness import current_inputs, up_to_date
+from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
 
 DAILY_REBUILD = "daily_full_rebuild"
-BUILD_INPUTS_TAG = "registry_pipeline/build_inputs"
-"""What a scheduled build read before it ran (`core.freshness.build_inputs`, JSON): recorded
-as the workspace's fixed point when the run succeeds (`defs.build_record`)."""
 WEEKLY_AUDIT = "weekly_full_audit"
+CHANGE_SENSOR = "build_when_inputs_change"
 
 
 def full_audit_config(root: str) -> dict[str, object]:
     """Run config that turns on `full_audit` in `RegistryWorkspace` (the builders) and in
-    `BuildLock` (the verdict cache it opens) (Dagster wants the whole resource config when run
-    config overrides one field, so `root` comes along)."""
+    `BuildRun` (the verdict cache it opens; it reuses no source unchecked) (Dagster wants the
+    whole resource config when run config overrides one field, so `root` comes along)."""
     config = {"root": root, "full_audit": True}
-    resources = ("registry_workspace", "build_lock")
+    resources = ("registry_workspace", "build_run")
     return {"resources": {name: {"config": config} for name in resources}}
 
 
@@ -40,19 +43,14 @@ def build_schedules(
         cron_schedule="0 2 * * *",
         execution_timezone="UTC",
         default_status=default_status,
-        description="Build, seal and check every registry when something changed since the "
-        "last successful build; the promotion sensor publishes.",
+        description="Build, seal, check and promote every registry when something changed "
+        "since the last successful build.",
     )
     def _daily(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-        workspace = Workspace(Path(root))
-        freshness = up_to_date(workspace)
+        freshness = up_to_date(Workspace(Path(root)))
         if freshness.up_to_date:
             return dg.SkipReason(freshness.summary())
-        try:
-            read = json.dumps(build_inputs(workspace), sort_keys=True)
-        except RegistryError:  # the run reports an unreadable catalog as its own failure
-            return dg.RunRequest()
-        return dg.RunRequest(tags={BUILD_INPUTS_TAG: read})
+        return dg.RunRequest()
 
     return [
         _daily,
@@ -66,3 +64,34 @@ def build_schedules(
             description="Full rebuild that re-hashes every run folder (full_audit=True).",
         ),
     ]
+
+
+def change_sensor(
+    job_name: str,
+    root: Path,
+    default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
+) -> dg.SensorDefinition:
+    """Request a build of `job_name` when the workspace is not up to date (the decision of
+    `registry build` and the daily schedule), once per set of inputs (the run key is their
+    digest): a build that fails is not requested again until an input changes."""
+
+    @dg.sensor(
+        name=CHANGE_SENSOR,
+        job_name=job_name,
+        minimum_interval_seconds=60,
+        default_status=default_status,
+        description="Build every registry when a source, the catalog, a schema, the tool, a "
+        "run folder or an active snapshot changed since the last successful build.",
+    )
+    def _sensor(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+        workspace = Workspace(root)
+        freshness = up_to_date(workspace)
+        if freshness.up_to_date:
+            return dg.SkipReason(freshness.summary())
+        try:
+            read = json.dumps(current_inputs(workspace, load_catalog(workspace)), sort_keys=True)
+        except RegistryError as exc:
+            return dg.SkipReason(f"{exc.code}: {exc.message}")
+        return dg.RunRequest(run_key=hashlib.sha256(read.encode()).hexdigest())
+
+    return _sensor

@@ -1,10 +1,11 @@
-"""What a build did to each registry, decided from its Dagster run's events as the instance keeps
-them: one function (`run_entries`) for a run `registry build` executed in process and for one it
-launched through the code location (a run worker wrote its events), so both paths say the same."""
+"""What a build did to each registry, decided from its Dagster run's events: one function
+(`entries_of`) for a run `registry build` executed in process and for one it launched (a run
+worker wrote its events), while it goes on and once it has finished, so every path says the
+same."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,7 @@ ENTRY_EVENTS = {
     dg.DagsterEventType.ASSET_MATERIALIZATION,
     dg.DagsterEventType.ASSET_CHECK_EVALUATION,
     dg.DagsterEventType.STEP_FAILURE,
+    dg.DagsterEventType.STEP_SKIPPED,
     dg.DagsterEventType.RUN_FAILURE,
     dg.DagsterEventType.ENGINE_EVENT,
 }
@@ -62,33 +64,36 @@ class RegistryBuild:
         }
 
 
-@dataclass(frozen=True)
-class RunOutcome:
-    """A finished build run as the instance tells it."""
+def entries_of(
+    events: Sequence[Any],
+    keys: Sequence[dg.AssetKey],
+    checks: Mapping[dg.AssetKey, int] | None = None,
+) -> list[RegistryBuild]:
+    """The entry of each asset of `keys` (in that order) among a run's `events`. With `checks`
+    (asset -> how many checks the run runs on it: the run goes on), only the registries whose
+    outcome is in: materialized with every check evaluated, or their step failed or skipped."""
+    if checks is None:
+        return [_entry(events, key) for key in keys]
+    return [_entry(events, key) for key in keys if _done(events, key, checks.get(key, 0))]
 
-    success: bool
-    """The run succeeded (every step, every blocking check)."""
-    interrupted: bool
-    """Dagster stopped it on an interrupt (Ctrl-C, a cancel): nothing may be promoted."""
-    entries: dict[str, RegistryBuild]
-    """Registry id -> entry, for each asset the run was asked to materialize."""
-    problems: list[dict[str, object]]
-    """Why the run failed outside any step (its resources, its run worker), as RUN_FAILED."""
 
-
-def run_entries(
-    instance: dg.DagsterInstance, dagster_run_id: str, keys: Sequence[dg.AssetKey]
-) -> RunOutcome:
-    """The outcome of the finished run `dagster_run_id` for the assets `keys` it materialized
-    (or failed, or skipped), from its events in `instance`."""
-    run = instance.get_run_by_id(dagster_run_id)
-    if run is None:
-        raise LookupError(f"run {dagster_run_id} is not in the instance")
-    records = instance.all_logs(dagster_run_id, of_type=ENTRY_EVENTS)
-    events = [record.dagster_event for record in records if record.dagster_event is not None]
-    entries = {key.to_user_string(): _entry(events, key) for key in keys}
-    success = run.status == dg.DagsterRunStatus.SUCCESS
-    return RunOutcome(success, _interrupted(events), entries, _run_problems(events))
+def _done(events: Sequence[Any], key: dg.AssetKey, checks: int) -> bool:
+    step = key.to_python_identifier()
+    ended = (dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.STEP_SKIPPED)
+    if any(e.event_type in ended and e.step_key == step for e in events):
+        return True
+    if not any(
+        e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION and e.asset_key == key
+        for e in events
+    ):
+        return False
+    evaluated = {
+        e.event_specific_data.check_name
+        for e in events
+        if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+        and e.event_specific_data.asset_key == key
+    }
+    return len(evaluated) >= checks
 
 
 def _entry(events: Sequence[Any], key: dg.AssetKey) -> RegistryBuild:
@@ -142,19 +147,7 @@ def _entry(events: Sequence[Any], key: dg.AssetKey) -> RegistryBuild:
     )
 
 
-def _interrupted(events: Sequence[Any]) -> bool:
-    """Whether Dagster stopped the run on an interrupt (it captures SIGINT during the run, and a
-    run worker a cancel, and fails the step it was in rather than letting it through)."""
-    interrupts = ("DagsterExecutionInterruptedError", "KeyboardInterrupt")
-    return any(
-        event.is_step_failure
-        and event.step_failure_data.error is not None
-        and event.step_failure_data.error.cls_name in interrupts
-        for event in events
-    )
-
-
-def _run_problems(events: Sequence[Any]) -> list[dict[str, object]]:
+def run_problems(events: Sequence[Any]) -> list[dict[str, object]]:
     """The run's own failure when it failed outside its steps (a resource that did not start,
     its run worker gone): the innermost exception, else its message with the engine's last word
     before it (how the code server saw its run worker end). A failed step says it itself."""
@@ -179,4 +172,3 @@ def _run_problems(events: Sequence[Any]) -> list[dict[str, object]]:
             text = f"{text} (the engine's last word: {said})"
         problems.append(problem_object("RUN_FAILED", f"{text} (the run's log is in the UI)"))
     return problems
-

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import dagster as dg
 
@@ -20,13 +20,19 @@ from registry_pipeline.core.errors import problem_object
 from registry_pipeline.core.gate.verdict import problem_objects
 from registry_pipeline.core.seal.validate import inspection_cache
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.lib.build import QUIET_LOGS, DefinitionsFactory
+from registry_pipeline.lib.build import QUIET_LOGS
 from registry_pipeline.lib.failures import step_problems
 from registry_pipeline.lib.instance import dagster_home, open_instance
 
 BACKFILL_TIMEOUT = 6 * 3600.0
 """Seconds a backfill is driven before the command gives up waiting (it stays in the instance,
 REQUESTED: driving it again, or a daemon, resumes it)."""
+
+
+class DefinitionsFactory(Protocol):
+    """Makes a workspace's Definitions (`definitions.build_definitions`): lib is given the graph."""
+
+    def __call__(self, root: Path) -> dg.Definitions: ...
 
 
 @dataclass(frozen=True)
@@ -202,4 +208,3 @@ def _outcome(
         list(missing.value) if missing is not None else [],
         problems,
     )
-

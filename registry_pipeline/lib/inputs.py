@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import dagster as dg
@@ -16,9 +16,8 @@ from registry_pipeline.core.workspace.snapshots import Snapshot, newest_valid, r
 from registry_pipeline.lib.failures import step_failure
 
 SAME_RUN = "same_run"
-"""The upstream snapshot written and checked earlier in the same Dagster run."""
-SAME_BUILD = "same_build"
-"""An unchanged source snapshot that `registry build` reused and validated before the run."""
+"""The upstream snapshot written (or, an unchanged source, reused) and checked earlier in the
+same Dagster run."""
 ACTIVE_POINTER = "active_pointer"
 """Otherwise: the upstream's active snapshot, named by the pointer file, if it still validates."""
 NEWEST_VALID = "newest_valid"
@@ -49,24 +48,15 @@ def resolve_inputs(
     context: dg.AssetExecutionContext,
     workspace: Workspace,
     dependencies: Sequence[str],
-    settled: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, Snapshot], dict[str, str]]:
-    """Snapshots of `dependencies` and the rule that chose each; fails when one has none.
-
-    `settled`: registry id -> run id of the unchanged sources this build validated and reused
-    without materializing them; they are read as this build's own inputs, before any pointer.
-    """
+    """Snapshots of `dependencies` and the rule that chose each (this run's own, else the
+    active one, else the newest valid one); fails when one has none."""
     snapshots: dict[str, Snapshot] = {}
     rules: dict[str, str] = {}
     for registry_id in dependencies:
         path = materialized_path(context.instance, dg.AssetKey(registry_id), context.run.run_id)
         if path is not None:
             snapshots[registry_id], rules[registry_id] = read_snapshot(path, registry_id), SAME_RUN
-            continue
-        if settled and registry_id in settled:
-            folder = target_folder(workspace, registry_id, settled[registry_id])
-            snapshots[registry_id] = read_snapshot(folder, registry_id)
-            rules[registry_id] = SAME_BUILD
             continue
         active, why_not = active_snapshot(workspace, registry_id)
         if active is not None:

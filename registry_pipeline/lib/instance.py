@@ -30,6 +30,7 @@ import yaml  # type: ignore[import-untyped]
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.workspace.layout import DAGSTER_HOME_RELPATH as DAGSTER_HOME_RELPATH
 from registry_pipeline.core.workspace.safe_write import require_safe_all
+from registry_pipeline.lib.launcher import BUILD_TAG as BUILD_TAG
 from registry_pipeline.lib.postgres import (
     POSTGRES_EXTRA,
     check_reachable,
@@ -42,9 +43,47 @@ from registry_pipeline.lib.postgres import (
 POSTGRES_URL_ENV = "REGISTRY_DAGSTER_POSTGRES_URL"
 """When set as the home is prepared, the generated dagster.yaml keeps the instance in PostgreSQL
 at this URL (`postgresql+psycopg2://USER:PASSWORD@HOST:PORT/DATABASE`), read at every open."""
-BUILD_TAG = "registry-pipeline/build"
-"""Every build run carries this tag; the instance's run queue admits one such run at a time."""
 _BASE_CONFIG = f"""\
+telemetry:
+  enabled: false
+# registry-pipeline: one build at a time per workspace. A second build run (CLI, UI, schedule,
+# sensor) waits in this queue, shown Queued in the UI, until the first one ends; every build run
+# then holds the workspace's build slot (docs/OPERATIONS.md).
+concurrency:
+  runs:
+    tag_concurrency_limits:
+      - key: {BUILD_TAG}
+        limit: 1
+# Dagster's queue, which also tags as a build a run of a selection of registries (the UI's
+# Materialize button), so it waits here too (lib/launcher.py).
+run_coordinator:
+  module: registry_pipeline.lib.launcher
+  class: RegistryRunCoordinator
+# Dagster's launcher, and for a run `registry build` launches a run worker forked from the
+# command, which has Dagster and the definitions loaded already (lib/launcher.py).
+run_launcher:
+  module: registry_pipeline.lib.launcher
+  class: RegistryRunLauncher
+# The daemon (`dagster dev`) fails a run whose worker died and finishes a cancel that hangs.
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 180
+  cancel_timeout_seconds: 180
+  poll_interval_seconds: 30
+"""
+INSTANCE_CONFIG = _BASE_CONFIG
+"""The generated dagster.yaml: Dagster's SQLite storage in the home."""
+_POSTGRES_STORAGE = f"""\
+# registry-pipeline: runs, events and schedules in PostgreSQL (docs/DEPLOYMENT.md);
+# the URL is read from the environment at every open, so no password is written here.
+storage:
+  postgres:
+    postgres_url:
+      env: {POSTGRES_URL_ENV}
+"""
+POSTGRES_INSTANCE_CONFIG = _BASE_CONFIG + _POSTGRES_STORAGE
+"""The generated dagster.yaml when $REGISTRY_DAGSTER_POSTGRES_URL is set."""
+_RELEASE_1_CONFIG = f"""\
 telemetry:
   enabled: false
 # registry-pipeline: one build at a time per workspace. Runs launched from the UI or a schedule
@@ -55,19 +94,11 @@ concurrency:
       - key: {BUILD_TAG}
         limit: 1
 """
-INSTANCE_CONFIG = _BASE_CONFIG
-"""The generated dagster.yaml: Dagster's SQLite storage in the home."""
-POSTGRES_INSTANCE_CONFIG = f"""\
-{_BASE_CONFIG}# registry-pipeline: runs, events and schedules in PostgreSQL (docs/DEPLOYMENT.md);
-# the URL is read from the environment at every open, so no password is written here.
-storage:
-  postgres:
-    postgres_url:
-      env: {POSTGRES_URL_ENV}
-"""
-"""The generated dagster.yaml when $REGISTRY_DAGSTER_POSTGRES_URL is set."""
-_OLD_CONFIGS = ("telemetry:\n  enabled: false\n",)
-"""What earlier versions wrote: replaced by INSTANCE_CONFIG (a user's own file is left alone)."""
+_OLD_CONFIGS = ("telemetry:\n  enabled: false\n", _RELEASE_1_CONFIG)
+"""What earlier versions wrote on SQLite: replaced by INSTANCE_CONFIG (a user's own file is left
+alone)."""
+_OLD_POSTGRES_CONFIGS = (_RELEASE_1_CONFIG + _POSTGRES_STORAGE,)
+"""What earlier versions wrote on PostgreSQL: replaced by POSTGRES_INSTANCE_CONFIG."""
 _LOCK_NAME = ".instance.lock"
 
 
@@ -107,7 +138,7 @@ def _generated(text: str | None) -> str | None:
     a new home or one with our SQLite file goes to PostgreSQL; ours on PostgreSQL stays there
     (without the variable it then fails saying so, rather than splitting the history)."""
     ours_sqlite = text is None or text in (INSTANCE_CONFIG, *_OLD_CONFIGS)
-    if ours_sqlite and os.environ.get(POSTGRES_URL_ENV):
+    if (ours_sqlite and os.environ.get(POSTGRES_URL_ENV)) or text in _OLD_POSTGRES_CONFIGS:
         return POSTGRES_INSTANCE_CONFIG
     return INSTANCE_CONFIG if ours_sqlite else None
 

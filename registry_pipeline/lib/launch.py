@@ -1,7 +1,8 @@
-"""Runs and backfills submitted as the Dagster UI submits them: through the workspace's code
-location (a code server Dagster starts for `registry_pipeline.definitions`) and the instance's
-run coordinator and launcher, so each one shows on the job's page, the asset pages, the Overview
-timeline and (a backfill) the Backfills tab, and can be cancelled or resumed there.
+"""Runs and backfills submitted as the Dagster UI submits them: created from the workspace's code
+location (loaded in this process, `local_location`, or served by a code server Dagster starts,
+`code_location`) and handed to the instance's run coordinator and launcher, so each one shows on
+the job's page, the asset pages, the Overview timeline and (a backfill) the Backfills tab, and can
+be cancelled or resumed there.
 
 Without a running `dagster-daemon`, the waiting command does the daemon's part itself: it
 dequeues queued runs (`QueuedRunCoordinatorDaemon.run_iteration`, honouring the instance's
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -62,15 +64,64 @@ def code_location(instance: dg.DagsterInstance, workspace_root: Path) -> Iterato
             instance, target, version=dg.__version__, grpc_server_registry=servers
         ) as context,
     ):
-        error = context.create_request_context().get_code_location_error(LOCATION)
-        if error is not None:  # the first line: the exception; the traceback is in the UI
-            first = error.message.strip().splitlines()[0] if error.message.strip() else "?"
-            raise RegistryError(
-                f"the code location {MODULE} did not load: {first}",
-                code="CODE_LOCATION_ERROR",
-                path=str(workspace_root),
-            )
+        _require_loaded(context, workspace_root)
         yield context
+
+
+@contextmanager
+def local_location(instance: dg.DagsterInstance, workspace_root: Path) -> Iterator[Any]:
+    """The workspace's code location loaded in this process (no code server), under the same
+    name as `code_location`'s, so the runs created from it are the same job's runs in the UI:
+    a WorkspaceProcessContext. The instance's launcher forks this process for the runs it
+    launches from here (`lib.launcher`)."""
+    from dagster._core.remote_origin import InProcessCodeLocationOrigin
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
+
+    origin = InProcessCodeLocationOrigin(
+        LoadableTargetOrigin(
+            executable_path=sys.executable,
+            module_name=MODULE,
+            working_directory=str(workspace_root),
+        ),
+        location_name=LOCATION,
+    )
+    target = InProcessWorkspaceLoadTarget(origin)
+    with (
+        _environment("REGISTRY_WORKSPACE", str(workspace_root)),
+        WorkspaceProcessContext(instance, target, version=dg.__version__) as context,
+    ):
+        _require_loaded(context, workspace_root)
+        yield context
+
+
+@contextmanager
+def launch_context(instance: dg.DagsterInstance, workspace_root: Path) -> Iterator[Any]:
+    """Where this process launches runs from: the code location loaded here when the instance's
+    launcher forks for it (the generated dagster.yaml's), else a code server (`code_location`:
+    a user's own dagster.yaml with another launcher)."""
+    from registry_pipeline.lib.launcher import RegistryRunLauncher
+
+    if isinstance(instance.run_launcher, RegistryRunLauncher):
+        with local_location(instance, workspace_root) as context:
+            yield context
+    else:
+        with code_location(instance, workspace_root) as context:
+            yield context
+
+
+def _require_loaded(context: Any, workspace_root: Path) -> None:
+    """CODE_LOCATION_ERROR with the exception's first line when the location did not load (the
+    traceback is in the UI)."""
+    error = context.create_request_context().get_code_location_error(LOCATION)
+    if error is not None:
+        first = error.message.strip().splitlines()[0] if error.message.strip() else "?"
+        raise RegistryError(
+            f"the code location {MODULE} did not load: {first}",
+            code="CODE_LOCATION_ERROR",
+            path=str(workspace_root),
+        )
 
 
 @contextmanager
@@ -124,9 +175,22 @@ def submit(
     asset_selection: Sequence[dg.AssetKey] | None = None,
     run_id: str | None = None,
 ) -> dg.DagsterRun:
-    """Create a run of `job_name` (of the assets `asset_selection` only, with their checks, when
-    given; with the id `run_id` when given) from the code location and submit it to the run
-    coordinator (queued, or launched at once), as the UI's Launch button does."""
+    """`create_run`, then submit it to the run coordinator (queued, or launched at once), as the
+    UI's Launch button does."""
+    run = create_run(context, job_name, tags, run_config, asset_selection, run_id)
+    return context.instance.submit_run(run.run_id, context.create_request_context())
+
+
+def create_run(
+    context: Any,
+    job_name: str,
+    tags: Mapping[str, str] | None = None,
+    run_config: Mapping[str, Any] | None = None,
+    asset_selection: Sequence[dg.AssetKey] | None = None,
+    run_id: str | None = None,
+) -> dg.DagsterRun:
+    """A new run of `job_name` (of the assets `asset_selection` only, with their checks, when
+    given; with the id `run_id` when given) from the code location, not started."""
     from dagster._core.definitions.selector import JobSubsetSelector
 
     instance = context.instance
@@ -167,7 +231,7 @@ def submit(
         asset_check_selection=None,  # None: the checks of the selected assets, as in process
         asset_graph=repository.asset_graph,
     )
-    return instance.submit_run(run.run_id, workspace)
+    return run
 
 
 def wait_for_run(
@@ -309,7 +373,8 @@ def children_print_to_stderr() -> Iterator[None]:
 @contextmanager
 def _queue(context: Any) -> Iterator[Callable[[], None]]:
     """A step of the daemon's run queue (dequeue and launch, within the concurrency limits)
-    when the instance queues runs; nothing otherwise."""
+    when the instance queues runs and no daemon does (`dagster dev` running on the instance:
+    two dequeuers could launch one run twice); nothing otherwise."""
     from dagster._core.run_coordinator import QueuedRunCoordinator
     from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import (
         QueuedRunCoordinatorDaemon,
@@ -319,4 +384,24 @@ def _queue(context: Any) -> Iterator[Callable[[], None]]:
         yield lambda: None
         return
     with QueuedRunCoordinatorDaemon(interval_seconds=1) as daemon:
-        yield lambda: list(daemon.run_iteration(context))
+
+        def step() -> None:
+            if not daemon_dequeues(context.instance):
+                list(daemon.run_iteration(context))
+
+        yield step
+
+
+def daemon_dequeues(instance: dg.DagsterInstance) -> bool:
+    """Whether a live daemon (its heartbeat recent) drains the instance's run queue."""
+    from dagster._daemon.controller import get_daemon_statuses
+    from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import (
+        QueuedRunCoordinatorDaemon,
+    )
+
+    kind = QueuedRunCoordinatorDaemon.daemon_type()
+    try:
+        status = get_daemon_statuses(instance, [kind], ignore_errors=True)[kind]
+    except Exception:  # no heartbeat table, an old storage: no daemon to count on
+        return False
+    return bool(status.healthy)

@@ -91,17 +91,28 @@ class RunVerdict:
     """Why not, when not ("build failed: ...", "run not finished")."""
 
 
-def run_verdict(instance: dg.DagsterInstance, dagster_run_id: str | None) -> RunVerdict:
-    """The promotion rule: the run finished with success and every blocking check it planned
-    was evaluated and passed. `None` (a build with nothing for Dagster to do) is promotable."""
+def run_verdict(
+    instance: dg.DagsterInstance, dagster_run_id: str | None, *, in_run: bool = False
+) -> RunVerdict:
+    """The promotion rule: the run succeeded and every blocking check it planned was evaluated
+    and passed. `in_run`: asked by the run itself at its end (`lib.build_run.finish`), where it
+    has not finished yet: then no step may have failed or been skipped, and the run may not be
+    being cancelled. `None` (a build with nothing for Dagster to do) is promotable."""
     if dagster_run_id is None:
         return RunVerdict(True, True)
     run = instance.get_run_by_id(dagster_run_id)
     if run is None:
         return RunVerdict(True, False, f"build failed: no Dagster run {dagster_run_id}")
-    if not run.is_finished:
+    if in_run:
+        if run.status != dg.DagsterRunStatus.STARTED:
+            return RunVerdict(True, False, f"build stopped (Dagster run {run.status.value})")
+        events = [e for kind in STEP_TROUBLE for e in _events(instance, dagster_run_id, kind)]
+        troubled = sorted({str(event.step_key) for event in events})
+        if troubled:
+            return RunVerdict(True, False, f"build failed: step(s) {', '.join(troubled)} failed")
+    elif not run.is_finished:
         return RunVerdict(False, False, "run not finished")
-    if run.status != dg.DagsterRunStatus.SUCCESS:
+    elif run.status != dg.DagsterRunStatus.SUCCESS:
         return RunVerdict(True, False, f"build failed (Dagster run {run.status.value})")
     planned = {
         (event.event_specific_data.asset_key, event.event_specific_data.check_name)
@@ -123,6 +134,7 @@ def run_verdict(instance: dg.DagsterInstance, dagster_run_id: str | None) -> Run
 
 CHECK_PLANNED = dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED
 CHECK_EVALUATION = dg.DagsterEventType.ASSET_CHECK_EVALUATION
+STEP_TROUBLE = (dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.STEP_SKIPPED)
 
 
 def _events(instance: dg.DagsterInstance, run_id: str, kind: dg.DagsterEventType) -> list[Any]:
@@ -137,9 +149,11 @@ def promote_materialization(
     run_id: str,
     dagster_run_id: str,
     actor: dict[str, str],
+    verdict: RunVerdict | None = None,
 ) -> PromotionOutcome:
     """Promote snapshot `run_id`, materialized by Dagster run `dagster_run_id`, if that run is
-    promotable (`run_verdict`) and the catalog gives the registry a pointer."""
+    promotable (`verdict`, else `run_verdict` of the finished run) and the catalog gives the
+    registry a pointer."""
     workspace = Workspace(workspace_root)
 
     def outcome(kind: Outcome, reason: str, **extra: Any) -> PromotionOutcome:
@@ -156,7 +170,7 @@ def promote_materialization(
         reason = f"Dagster run {dagster_run_id} did not materialize {run_id}"
         return outcome(Outcome.CHECKS_NOT_PASSED, reason, code="NO_MATERIALIZATION")
     checks = blocking_checks(instance, record, check_names(spec))
-    verdict = run_verdict(instance, dagster_run_id)
+    verdict = verdict or run_verdict(instance, dagster_run_id)
     if not verdict.promotable:
         return outcome(
             Outcome.CHECKS_NOT_PASSED, verdict.reason, code="CHECKS_NOT_PASSED", checks=checks

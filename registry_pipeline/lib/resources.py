@@ -1,20 +1,23 @@
-"""The workspace as a Dagster resource, and the workspace's build lock as one."""
+"""The workspace as a Dagster resource, and the build run's own resource (its build slot, its
+start and its end: `lib.build_run`)."""
 
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
+from pydantic import PrivateAttr
 
-from registry_pipeline.core.pointers.sync import sync
 from registry_pipeline.core.seal.validate import cache_active, inspection_cache
-from registry_pipeline.core.workspace.build_lock import DEFAULT_WAIT, build_lock
+from registry_pipeline.core.workspace.build_slot import DEFAULT_WAIT, build_slot
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.lib.build_run import BuildStart, begin, finish, holder
+
+SLOT_WAIT_KEY = "slot_wait"
+"""Engine event metadata: the run waits for the build slot (the holder, in words)."""
 
 
 class RegistryWorkspace(dg.ConfigurableResource):  # type: ignore[type-arg]
@@ -23,9 +26,6 @@ class RegistryWorkspace(dg.ConfigurableResource):  # type: ignore[type-arg]
     root: str
     full_audit: bool = False
     """Re-hash every run folder instead of reusing the previous run registry's verdicts."""
-    settled: dict[str, str] = {}  # noqa: RUF012 - pydantic copies field defaults
-    """Registry id -> run id of unchanged source snapshots `registry build` validated and reused
-    without materializing them: the run reads them as its own inputs."""
 
     @property
     def workspace(self) -> Workspace:
@@ -37,55 +37,77 @@ class RegistryWorkspace(dg.ConfigurableResource):  # type: ignore[type-arg]
         return load_catalog(self.workspace)
 
 
-PID_TAG = "registry-pipeline/pid"
-HOST_TAG = "registry-pipeline/host"
-"""Tags of every build run: the process that runs it, so a later build can tell a killed
-build's run (left STARTED) from a live one."""
-
-
-class BuildLock(dg.ConfigurableResource):  # type: ignore[type-arg]
-    """Holds the workspace's build lock for a whole run of the build job, whoever launched it
-    (`registry build`, the UI, a schedule): one build at a time per workspace. On a PostgreSQL
-    instance the run also holds the instance's build slot (`lib.build_slot`), which processes
-    of other machines see.
-
-    `registry build` holds both for its whole build, naming the run it executes their delegate:
-    that run, in process (same thread: both are re-entrant) or in a run worker (another process:
-    it asks with its run id as token, and goes on as the holder's delegate), takes neither
-    again; any other run waits for them."""
+class BuildRun(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """A run of the build job, whoever launched it (`registry build`, the UI, a schedule, a
+    sensor): it holds the workspace's build slot from its start to its end (one build at a
+    time; `core.workspace.build_slot`), and around its steps does what every build does
+    (`lib.build_run`: verify the history, decide the sources it reuses; then promote what
+    passed and record the build). Every registry asset asks for it, so it is set up once per
+    run, before the first step (the job runs in one process)."""
 
     root: str
     wait_seconds: float = DEFAULT_WAIT
-    """How long a run waits for another build before failing with BUILD_IN_PROGRESS."""
+    """How long the run waits for another build before failing with BUILD_IN_PROGRESS."""
     full_audit: bool = False
-    """Re-verify every run folder, trusting no stored verdict (as `RegistryWorkspace`'s)."""
+    """Re-verify every run folder, trusting no stored verdict, and reuse no source unchecked."""
+    _start: BuildStart = PrivateAttr(default_factory=BuildStart)
+
+    @property
+    def start(self) -> BuildStart:
+        """What the run decided at its start (the sources it reuses)."""
+        return self._start
 
     @contextmanager
-    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[BuildLock]:
-        from registry_pipeline.lib.build_slot import build_slot
+    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[BuildRun]:
+        from registry_pipeline.lib.build_slot import postgres_slot
 
-        run = context.run.run_id if context.run is not None else "?"
+        run, instance = context.run, context.instance
+        if run is None or instance is None:  # built outside a run (a test's direct call)
+            yield self
+            return
         workspace = Workspace(Path(self.root))
-        command, wait = f"dagster run {run}", self.wait_seconds
-        token = context.run.run_id if context.run is not None else None
-        with (
-            build_lock(workspace, wait=wait, command=command, token=token),
-            build_slot(context.instance, workspace.root, wait=wait, command=command, token=token),
+        shared = [backend] if (backend := postgres_slot(instance)) is not None else []
+
+        def waiting(who: str) -> None:  # said in the run's log, where the UI and the CLI read it
+            from dagster._core.events import EngineEventData
+
+            instance.report_engine_event(
+                f"waiting up to {self.wait_seconds:g} s for the workspace's build slot, held by "
+                f"{who}",
+                run,
+                EngineEventData(metadata={SLOT_WAIT_KEY: who}),
+            )
+
+        def lost(reason: str) -> None:  # its pointer writes are refused from now on
+            instance.report_engine_event(f"the bucket's build lease was lost: {reason}", run)
+
+        with build_slot(
+            workspace,
+            holder(run),
+            wait=self.wait_seconds,
+            on_wait=waiting,
+            shared=shared,
+            on_lost=lost,
         ):
-            if context.run is not None and context.instance is not None:
-                # whoever launched it: the process that runs it, so a later build can tell a
-                # killed run (left STARTED) from a live one
-                tags = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
-                context.instance.add_run_tags(run, tags)
-            sync(workspace)  # on object storage: what other machines published, before reading
+            job_keys = _job_keys(workspace)
+            self._start = begin(instance, run, workspace, job_keys, full_audit=self.full_audit)
             with _verdicts(workspace, self.full_audit):
                 yield self
+                finish(instance, run, workspace, self._start)
+
+
+def _job_keys(workspace: Workspace) -> list[dg.AssetKey]:
+    """The registries of the whole build job (a run's selection is compared with them)."""
+    from registry_pipeline.core.builders.registry import buildable, registered_builders
+
+    specs = buildable(load_catalog(workspace), registered_builders())
+    return [dg.AssetKey(spec.registry_id) for spec in specs]
 
 
 @contextmanager
 def _verdicts(workspace: Workspace, full_audit: bool) -> Iterator[None]:
-    """The verdict cache for a run in a run worker (launched by `registry build`, the UI, a
-    schedule); a run `registry build` executes in process finds its own open, and keeps it."""
+    """The verdict cache for the run (a run `registry build --in-process` executes finds the
+    command's own open, and keeps it)."""
     if cache_active():
         yield
         return

@@ -90,16 +90,19 @@ SOURCES = (
 )
 
 
-def _latest_materialization_run(root: Path, registry_id: str) -> str | None:
-    """The Dagster run that last materialized `registry_id` in the workspace's instance."""
+def _latest_materialization(root: Path, registry_id: str) -> tuple[str, str] | None:
+    """The Dagster run that last materialized `registry_id` in the workspace's instance, and
+    the run folder it names."""
     import dagster as dg
 
     with dg.DagsterInstance.from_config(str(root / ".codex" / "dagster_home")) as instance:
         event = instance.get_latest_materialization_event(dg.AssetKey(registry_id))
-        return event.run_id if event else None
+        if event is None or event.asset_materialization is None:
+            return None
+        return event.run_id, str(event.asset_materialization.metadata["run_id"].value)
 
 
-def test_settled_sources_are_not_materialized_again(cli: Run, demo: Path) -> None:
+def test_settled_sources_are_not_sealed_again(cli: Run, demo: Path) -> None:
     code, first = _build_json(cli, demo)
     assert code == 0
     code, out, _ = cli("build", "--workspace", str(demo), "--json", "--force")  # not `up to date`
@@ -112,13 +115,15 @@ def test_settled_sources_are_not_materialized_again(cli: Run, demo: Path) -> Non
         extra = {"append_only": True} if source in ("allowed_operations", "rolepack") else {}
         extra["coordination"] = True
         assert second[source]["checks"] == {"seal_valid": True, "schema_valid": True, **extra}
-        # Dagster keeps the first build's materialization: nothing new was recorded
-        assert _latest_materialization_run(demo, source) not in (None, document["dagster_run_id"])
+        # the run reports the source as materialized (as the UI shows it) by the same folder
+        latest = (document["dagster_run_id"], first[source]["run_id"])
+        assert _latest_materialization(demo, source) == latest
     assert second["allowed_operations"]["record_count"] == 7
     table = demo / ".codex" / "RUNS" / str(second["op_status_table"]["run_id"]) / "run.json"
     inputs = {ref["registry_id"]: ref["run_id"] for ref in json.loads(table.read_text())["inputs"]}
     assert inputs["allowed_operations"] == first["allowed_operations"]["run_id"]
-    assert _latest_materialization_run(demo, "op_status_table") == document["dagster_run_id"]
+    latest = _latest_materialization(demo, "op_status_table")
+    assert latest is not None and latest[0] == document["dagster_run_id"]
 
 
 def test_an_unchanged_source_that_no_longer_validates_is_checked_again(
@@ -140,7 +145,8 @@ def test_a_full_audit_materializes_and_checks_every_source(cli: Run, built: Path
     assert code == 0
     run_id = json.loads(out)["dagster_run_id"]
     for source in SOURCES:
-        assert _latest_materialization_run(built, source) == run_id
+        latest = _latest_materialization(built, source)
+        assert latest is not None and latest[0] == run_id
 
 
 def test_schema_violating_source_fails_with_the_field(cli: Run, demo: Path) -> None:

@@ -1,7 +1,8 @@
 """One build at a time per workspace: concurrent `registry build`s (real processes) serialize on
-the build lock, or fail fast with BUILD_IN_PROGRESS; nothing is bricked and nothing sealed twice.
+the workspace's build slot, or fail fast with BUILD_IN_PROGRESS; nothing is bricked and nothing
+sealed twice.
 
-The builds that race, wait, hold the lock or are interrupted are processes of their own; the
+The builds that race, wait, hold the slot or are interrupted are processes of their own; the
 checks and the plain build after them run in this process (`cli`)."""
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from registry_pipeline.core.seal.run_id import registry_of
-from registry_pipeline.core.workspace.build_lock import BUILD_LOCK_RELPATH
+from registry_pipeline.core.workspace.build_slot import BUILD_SLOT_RELPATH
+from registry_pipeline.lib.build_run import BUILD_JOB
+from registry_pipeline.lib.instance import open_instance
 from registry_pipeline_tests._helpers import child_env, copy_demo, registry_process
 from registry_pipeline_tests.cli_tests.conftest import Run
 
@@ -24,9 +28,9 @@ SOURCES = ("expected_versions", "migration_ledger", "threshold_packs_file", "all
 HOLD = """
 import sys
 from pathlib import Path
-from registry_pipeline.core.workspace.build_lock import build_lock
+from registry_pipeline.core.workspace.build_slot import build_slot
 from registry_pipeline.core.workspace.layout import Workspace
-with build_lock(Workspace(Path(sys.argv[1])), wait=0, command="test holder"):
+with build_slot(Workspace(Path(sys.argv[1])), "test holder", wait=0):
     print("held", flush=True)
     sys.stdin.readline()
 """
@@ -39,7 +43,7 @@ def _run(*args: str) -> tuple[int, str, str]:
 
 
 def _holder(root: Path) -> subprocess.Popen[str]:
-    """A process that holds the build lock until its stdin closes (synchronized on its output)."""
+    """A process that holds the build slot until its stdin closes (synchronized on its output)."""
     process = subprocess.Popen(
         [sys.executable, "-c", HOLD, str(root)],
         stdin=subprocess.PIPE,
@@ -110,8 +114,8 @@ def test_a_busy_workspace_fails_fast_naming_the_holder(tmp_path: Path) -> None:
     finally:
         holder.communicate(input="\n", timeout=60)
     assert code == 1
-    assert "BUILD_IN_PROGRESS" in err and str(root / BUILD_LOCK_RELPATH) in err
-    assert f"pid {holder.pid} (test holder)" in err
+    assert "BUILD_IN_PROGRESS" in err and str(root / BUILD_SLOT_RELPATH) in err
+    assert "held by test holder" in err or ": test holder" in err, err
     assert list((root / ".codex" / "RUNS").iterdir()) == [root / ".codex" / "RUNS" / ".gitkeep"]
 
 
@@ -124,11 +128,9 @@ def test_a_killed_holder_leaves_no_lock_to_clean(cli: Run, tmp_path: Path) -> No
     assert code == 0, (out, err)
 
 
-def test_a_dagster_run_of_the_build_job_waits_for_the_lock_too(tmp_path: Path) -> None:
-    """A run launched by the UI or a schedule takes the same lock (the build_lock resource)."""
-    import dagster as dg
-
-    from registry_pipeline.definitions import BUILD_JOB, build_definitions
+def test_a_dagster_run_of_the_build_job_meets_the_slot_too(tmp_path: Path) -> None:
+    """A run launched by the UI or a schedule takes the same slot (its build_run resource)."""
+    from registry_pipeline.definitions import build_definitions
 
     root = copy_demo(tmp_path)
     job = build_definitions(root, build_wait=0).resolve_job_def(BUILD_JOB)
@@ -152,7 +154,7 @@ def _runs(root: Path) -> list[str]:
     return [p for p in os.listdir(root / ".codex" / "RUNS") if not p.startswith(".")]
 
 
-def test_ctrl_c_waiting_for_the_build_lock_is_one_line_and_130(tmp_path: Path) -> None:
+def test_ctrl_c_waiting_for_the_build_slot_is_one_line_and_130(tmp_path: Path) -> None:
     root = copy_demo(tmp_path)
     holder = _holder(root)
     try:
@@ -183,5 +185,8 @@ def test_ctrl_c_inside_the_dagster_run_is_one_line_and_130(cli: Run, tmp_path: P
     assert "Traceback" not in err
     pointers = root / ".codex" / "ACTIVE_REGISTRY_POINTERS_v0_1.json"
     assert not pointers.exists()  # an interrupted build promotes nothing
+    with open_instance(root) as instance:  # its run says so: cancelled, not failed
+        (run,) = instance.get_runs(dg.RunsFilter(job_name=BUILD_JOB))
+        assert run.status == dg.DagsterRunStatus.CANCELED
     code, out, err = cli("build", "--workspace", str(root))  # and the next one is green
     assert code == 0, out + err

@@ -1,7 +1,7 @@
-"""`registry build` launches its run through the workspace's code location and the instance's
-run launcher (a code server, a run worker): the run is a run of the job in the instance, on its
-pages, its link printed; its entries are those of the same build executed in process; the run
-goes on as the build's delegate, under the lock the command holds, while any other run waits.
+"""`registry build` submits its run to the instance's queue and its run launcher (a run worker
+forked from the command): the run is a run of the job in the instance, on its pages, its link
+printed; its entries are those of the same build executed in process; the run holds the
+workspace's build slot, and a run that finds it held waits, saying for whom.
 
 The builds whose stdout is looked at as a whole are processes of their own (the code server and
 the run worker inherit their descriptors)."""
@@ -14,6 +14,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -25,13 +26,12 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from registry_pipeline.core.workspace.build_lock import build_lock
-from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.lib.build import BUILD_JOB, QUIET_LOGS, SUBMITTER_TAG
-from registry_pipeline.lib.build_entries import run_entries
+from registry_pipeline.lib.build import QUIET_LOGS
+from registry_pipeline.lib.build_run import BUILD_JOB, HOST_TAG, PID_TAG, SUBMITTER_TAG
 from registry_pipeline.lib.instance import BUILD_TAG, open_instance
-from registry_pipeline.lib.launch import code_location, submit, wait_for_run
-from registry_pipeline.lib.resources import HOST_TAG, PID_TAG
+from registry_pipeline.lib.launch import launch_context, submit, wait_for_run
+from registry_pipeline.lib.launcher import WORKER_TAG
+from registry_pipeline.lib.resources import SLOT_WAIT_KEY
 from registry_pipeline_tests._helpers import (
     DEMO_GRAPH,
     break_built_schema,
@@ -69,13 +69,15 @@ def test_a_build_is_a_run_of_the_job_launched_through_the_code_location(tmp_path
         assert run.remote_job_origin.location_name == "registry_pipeline"
         assert run.tags[SUBMITTER_TAG].split("@")[0] == str(build.pid)
         assert run.tags[PID_TAG] != str(build.pid)  # executed by a run worker, not the command
+        assert run.tags[WORKER_TAG].split("@")[0] == run.tags[PID_TAG]
         for registry_id in DEMO_GRAPH:
             event = instance.get_latest_materialization_event(dg.AssetKey(registry_id))
             assert event is not None and event.run_id == run.run_id, registry_id
             sealed = event.asset_materialization.metadata["run_id"].value  # type: ignore[union-attr]
             assert f"{sealed} " in out  # the folder the CLI printed for it
-    note = json.loads((root / ".codex" / "build.lock").read_text())
-    assert note["delegate"] == run.run_id and note["pid"] == build.pid  # the command held it
+    note = json.loads((root / ".codex" / "build.lock").read_text())  # the run held the slot
+    assert note["pid"] == int(run.tags[PID_TAG])
+    assert note["holder"].startswith(f"dagster run {run.run_id} (started by registry build")
 
 
 def _comparable(entry: dict[str, Any]) -> dict[str, Any]:
@@ -116,76 +118,88 @@ def test_a_failing_check_gives_the_same_entries_launched_and_in_process(
     with open_instance(launched) as instance:
         (run,) = _runs(instance)
         assert run.run_id == run_id and run.status == dg.DagsterRunStatus.FAILURE
-        assert run.remote_job_origin is not None
+        assert WORKER_TAG in run.tags  # launched: a run worker of its own
     with open_instance(in_process) as instance:
         (run,) = _runs(instance)
-        assert run.run_id == reference["dagster_run_id"] and run.remote_job_origin is None
+        assert run.run_id == reference["dagster_run_id"] and WORKER_TAG not in run.tags
+
+
+HOLD = """
+import sys
+from pathlib import Path
+from registry_pipeline.core.workspace.build_slot import build_slot
+from registry_pipeline.core.workspace.layout import Workspace
+with build_slot(Workspace(Path(sys.argv[1])), "test build", wait=0):
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
 
 
 @contextmanager
-def _held_for(root: Path, delegate: str) -> Iterator[None]:
-    """The build lock held, naming `delegate`, by another thread (as `registry build` does)."""
-    held, release = threading.Event(), threading.Event()
-
-    def holder() -> None:
-        with build_lock(Workspace(root), wait=0, command="test build", delegate=delegate):
-            held.set()
-            release.wait(timeout=600)
-
-    thread = threading.Thread(target=holder)
-    thread.start()
-    assert held.wait(timeout=60)
+def _held(root: Path) -> Iterator[None]:
+    """The build slot held by another process (as another build's run would: not by this one,
+    which the forked run worker would inherit it from)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(root)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=child_env(),
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
     try:
         yield
     finally:
-        release.set()
-        thread.join(timeout=60)
+        holder.communicate(input="\n", timeout=60)
 
 
-def test_the_run_the_holder_names_goes_on_and_any_other_run_waits(
+def test_a_run_that_finds_the_slot_held_waits_saying_for_whom_then_builds(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Launched runs in run workers: the holder's delegate builds under its lock; a run with
-    another id (a re-execution of it, from the UI) is refused (its wait set to 0 here)."""
+    """A run the queue did not hold back (another machine's build holds the slot, not a run of
+    this instance) waits in its run worker, its log naming the holder, and builds once the
+    slot is free; with no time to wait it fails naming the holder, having built nothing."""
     monkeypatch.delenv("REGISTRY_WORKSPACE", raising=False)
     root = copy_demo(tmp_path)
-    resources = {"build_lock": {"config": {"root": str(root), "wait_seconds": 0}}}
-    config = {**QUIET_LOGS, "resources": resources}
-    delegate, impostor = str(uuid.uuid4()), str(uuid.uuid4())
-    with open_instance(root) as instance, code_location(instance, root) as context:
-        with _held_for(root, delegate):
-            for run_id in (delegate, impostor):
-                submit(context, BUILD_JOB, {}, config, [SMALL], run_id=run_id)
-                wait_for_run(context, run_id, timeout=600)
-            outcome = {r: instance.get_run_by_id(r).status for r in (delegate, impostor)}  # type: ignore[union-attr]
-        refusal = [
-            record.dagster_event.event_specific_data.error
-            for record in instance.all_logs(impostor)
-            if record.dagster_event is not None and record.dagster_event.is_failure
-        ]
-        refused, built = (
-            run_entries(instance, impostor, [SMALL]),
-            run_entries(instance, delegate, [SMALL]),
-        )
-        event = instance.get_latest_materialization_event(SMALL)
-        others = [instance.get_latest_materialization_event(dg.AssetKey(r)) for r in DEMO_GRAPH]
-    assert [e.dagster_event.asset_key for e in others if e and e.dagster_event] == [SMALL]
-    assert outcome == {
-        delegate: dg.DagsterRunStatus.SUCCESS,
-        impostor: dg.DagsterRunStatus.FAILURE,
+    config = {**QUIET_LOGS, "resources": {"build_run": {"config": {"root": str(root)}}}}
+    refused = {
+        **QUIET_LOGS,
+        "resources": {"build_run": {"config": {"root": str(root), "wait_seconds": 0}}},
     }
-    assert event is not None and event.run_id == delegate
-    messages = []
-    for error in refusal:
-        while error is not None:
-            messages.append(error.message)
-            error = error.cause
-    assert any("BuildInProgress" in m and "(test build)" in m for m in messages), messages
-    assert built.success and built.entries["expected_versions"].status == "built"
-    assert built.problems == []
-    assert not refused.success and refused.entries["expected_versions"].status == "skipped"
-    assert [p["code"] for p in refused.problems] == ["RUN_FAILED"]
-    assert "another build of this workspace is running" in str(refused.problems[0]["message"])
+    runs: dict[str, dg.DagsterRun] = {}
+    with open_instance(root) as instance, launch_context(instance, root) as context:
+        with _held(root):
+            impatient = submit(context, BUILD_JOB, {}, refused, [SMALL]).run_id
+            runs[impatient] = wait_for_run(context, impatient, timeout=600)
+            patient = submit(context, BUILD_JOB, {}, config, [SMALL]).run_id
+            waiter = threading.Thread(
+                target=lambda: runs.setdefault(patient, wait_for_run(context, patient, 600))
+            )  # it dequeues and launches the run, then waits for its end
+            waiter.start()
+            said = _slot_waits(instance, patient)
+        waiter.join(timeout=600)
+        event = instance.get_latest_materialization_event(SMALL)
+    assert said == ["test build"]
+    assert runs[impatient].status == dg.DagsterRunStatus.FAILURE
+    assert runs[patient].status == dg.DagsterRunStatus.SUCCESS
+    assert event is not None and event.run_id == patient
+
+
+def _slot_waits(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    """Who the run says it waits for, once it says it (polled: the instance cannot notify)."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        records = instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)
+        metadata = [
+            record.dagster_event.event_specific_data.metadata
+            for record in records
+            if record.dagster_event is not None
+        ]
+        said = [str(m[SLOT_WAIT_KEY].value) for m in metadata if SLOT_WAIT_KEY in m]
+        if said:
+            return said
+        time.sleep(0.02)  # polls an observable condition: the run says it waits
+    raise AssertionError(f"run {run_id} never said it waits for the build slot")
 
 
 def test_ctrl_c_cancels_the_launched_run_with_one_line_and_130(cli: Run, tmp_path: Path) -> None:
@@ -215,7 +229,7 @@ def test_ctrl_c_cancels_the_launched_run_with_one_line_and_130(cli: Run, tmp_pat
 
 def _started_run(root: Path, build: subprocess.Popen[str]) -> tuple[str, int]:
     """The build's run and its run worker's pid, once the worker has taken the run's resources
-    (its build_lock resource tags the run with its pid; polled: the instance cannot notify)."""
+    (its build_run resource tags the run with its pid; polled: the instance cannot notify)."""
     deadline = time.monotonic() + 300
     runs_db = root / ".codex" / "dagster_home" / "history" / "runs.db"
     while build.poll() is None and time.monotonic() < deadline:
@@ -230,7 +244,7 @@ def _started_run(root: Path, build: subprocess.Popen[str]) -> tuple[str, int]:
 
 def test_a_build_run_in_progress_holds_the_launched_run_in_the_queue(tmp_path: Path) -> None:
     """The instance admits one build run at a time: the command's run waits in the queue behind
-    one in progress (as a UI run waiting for the command's lock would be), and says so once."""
+    one in progress (a UI run waits there too), and the command says so once, naming it."""
     root = copy_demo(tmp_path)
     ahead = str(uuid.uuid4())
     tags = {BUILD_TAG: "1", PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
@@ -243,7 +257,8 @@ def test_a_build_run_in_progress_holds_the_launched_run_in_the_queue(tmp_path: P
     build = registry_process("build", "--workspace", str(root))
     assert build.stderr is not None
     said = build.stderr.readline()  # the command waits for the run ahead: let that one end
-    assert said.startswith("waiting: dagster run ") and f"queued behind {ahead} " in said, said
+    assert said.startswith("waiting: dagster run "), said
+    assert f"queued behind dagster run {ahead} (the Dagster UI or API)" in said, said
     with open_instance(root) as instance:
         queued = [r for r in _runs(instance) if r.run_id != ahead]
         assert [r.status for r in queued] == [dg.DagsterRunStatus.QUEUED]
@@ -254,3 +269,25 @@ def test_a_build_run_in_progress_holds_the_launched_run_in_the_queue(tmp_path: P
     with open_instance(root) as instance:
         run = instance.get_run_by_id(queued[0].run_id)
         assert run is not None and run.status == dg.DagsterRunStatus.SUCCESS
+
+
+def test_a_ui_materialization_of_some_registries_queues_as_a_build(tmp_path: Path) -> None:
+    """The UI's Materialize button on a selection of registries launches an implicit asset job,
+    not the build job: the queue counts it as a build all the same (it needs the build run),
+    so it waits queued behind a build in progress; the daily drift job is not a build."""
+    from registry_pipeline.defs.drift_daily import DRIFT_DAILY_JOB
+
+    root = copy_demo(tmp_path)
+    ahead = str(uuid.uuid4())
+    tags = {BUILD_TAG: "1", PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+    with open_instance(root) as instance, launch_context(instance, root) as context:
+        instance.add_run(
+            dg.DagsterRun(
+                job_name=BUILD_JOB, run_id=ahead, status=dg.DagsterRunStatus.STARTED, tags=tags
+            )
+        )
+        selection = submit(context, "__ASSET_JOB", {}, QUIET_LOGS, [SMALL])
+        drift = submit(context, DRIFT_DAILY_JOB, {"dagster/partition": "2026-01-01"}, {})
+    assert selection.tags[BUILD_TAG] == "1"
+    assert selection.status == dg.DagsterRunStatus.QUEUED
+    assert BUILD_TAG not in drift.tags

@@ -48,7 +48,7 @@ def test_build_promotes_every_registry_with_a_pointer(cli: Run, demo: Path) -> N
     assert "system_health_report" not in active
     store = PointerStore(Workspace(demo))
     for record in read_records(store.journal_path):
-        assert record.actor["kind"] == "registry_build"
+        assert record.actor["kind"] == "dagster_run"  # promoted within the run, by the run
         assert record.checks["seal_valid"]["source"].startswith("dagster asset check")
     _verify(demo)
 
@@ -82,7 +82,7 @@ def test_failed_check_promotes_nothing_then_the_fix_does(cli: Run, demo: Path) -
         assert again[registry_id]["promoted"] is False
         assert again[registry_id]["promotion"] == "already active"
     rules = _input_rules(demo, "op_status_table")
-    assert rules["allowed_operations"] == "same_build"  # settled: validated and read by this build
+    assert rules["allowed_operations"] == "same_run"  # settled: reused and reported by this run
     assert rules["run_registry"] == "same_run"
     _verify(demo)
 

@@ -116,15 +116,15 @@ def test_a_rollback_is_a_change_and_the_next_build_records_it(cli: Run, demo: Pa
     assert up_to_date(Workspace(demo)).up_to_date
 
 
-def test_the_daily_schedule_decides_as_the_cli_and_records_its_build(cli: Run, demo: Path) -> None:
+def test_the_daily_schedule_decides_as_the_cli_and_its_run_is_the_same_build(
+    cli: Run, demo: Path
+) -> None:
     """One rule: the schedule and the change sensor skip exactly when `registry build` says up
-    to date; a scheduled build that succeeds is recorded by the run-status sensor, so the next
-    tick skips once the promotion sensor has published what it made."""
+    to date; the run a tick requests promotes what passed and records the build within the run
+    (no sensor tick in between), so the next tick skips and `registry build` says up to date."""
     from registry_pipeline.definitions import build_definitions
-    from registry_pipeline.defs.build_record import CHANGE_SENSOR, RECORD_SENSOR
-    from registry_pipeline.defs.promotion import PROMOTE_JOB, PROMOTION_SENSOR
-    from registry_pipeline.defs.schedules import BUILD_INPUTS_TAG, DAILY_REBUILD
-    from registry_pipeline.lib.build import BUILD_JOB
+    from registry_pipeline.defs.schedules import CHANGE_SENSOR, DAILY_REBUILD
+    from registry_pipeline.lib.build_run import BUILD_JOB
     from registry_pipeline.lib.instance import open_instance
 
     defs = build_definitions(demo)
@@ -132,37 +132,13 @@ def test_the_daily_schedule_decides_as_the_cli_and_records_its_build(cli: Run, d
     with open_instance(demo) as instance:
         tick = schedule.evaluate_tick(dg.build_schedule_context(instance))
         [request] = tick.run_requests or []  # nothing recorded yet: build
-        assert BUILD_INPUTS_TAG in request.tags
         change = defs.resolve_sensor_def(CHANGE_SENSOR)
         sensed = change(dg.build_sensor_context(instance=instance))
         assert isinstance(sensed, dg.RunRequest) and sensed.run_key
-        assert sensed.tags[BUILD_INPUTS_TAG] == request.tags[BUILD_INPUTS_TAG]
         result = defs.resolve_job_def(BUILD_JOB).execute_in_process(
             instance=instance, tags=request.tags, raise_on_error=False
         )
         assert result.success
-        assert not up_to_date(Workspace(demo)).up_to_date  # not recorded before the sensor
-        sensor = defs.resolve_sensor_def(RECORD_SENSOR)
-        run = instance.get_run_by_id(result.run_id)
-        assert run is not None
-        event = next(e for e in result.all_events if e.event_type_value == "PIPELINE_SUCCESS")
-        context = dg.build_run_status_sensor_context(
-            sensor_name=RECORD_SENSOR, dagster_event=event, dagster_instance=instance,
-            dagster_run=run,
-        )  # fmt: skip
-        sensor(context)
-        pending = up_to_date(Workspace(demo))  # until the promotion sensor has published
-        assert not pending.up_to_date and "active:run_registry" in pending.changed
-        promotion = defs.resolve_sensor_def(PROMOTION_SENSOR)
-        tick = promotion.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs))
-        for promote in tick.run_requests or []:
-            assert (
-                defs.resolve_job_def(PROMOTE_JOB)
-                .execute_in_process(
-                    instance=instance, run_config=promote.run_config, raise_on_error=False
-                )
-                .success
-            )
         freshness = up_to_date(Workspace(demo))
         assert freshness.up_to_date, freshness.changed
         skipped = schedule.evaluate_tick(dg.build_schedule_context(instance))

@@ -49,7 +49,7 @@ def test_every_registry_has_two_blocking_checks() -> None:
 def test_jobs_and_groups() -> None:
     defs = build_definitions(DEMO_WORKSPACE)
     jobs = {job.name for job in defs.resolve_all_job_defs() if not job.name.startswith("__")}
-    assert jobs == {BUILD_JOB, "promote_active_pointers", "drift_signals_daily_job"}
+    assert jobs == {BUILD_JOB, "drift_signals_daily_job"}
     build = defs.resolve_job_def(BUILD_JOB).asset_layer.asset_graph.executable_asset_keys
     assert {key.to_user_string() for key in build} == set(REGISTRIES)  # not the daily one
     graph = defs.resolve_asset_graph()
@@ -70,17 +70,12 @@ def test_definitions_module_loads_the_demo_workspace_when_dagster_asks() -> None
     assert dg.AssetKey("run_registry") in loaded.resolve_asset_graph().get_all_asset_keys()
 
 
-def test_promotion_sensor_watches_the_registries_with_a_pointer() -> None:
+def test_the_only_sensor_builds_when_inputs_change() -> None:
+    """Builds promote within their run (`lib.build_run`): no promotion sensor, no second job."""
     defs = build_definitions(DEMO_WORKSPACE)
     sensors = {sensor.name: sensor for sensor in defs.sensors or []}
-    assert set(sensors) == {
-        "promote_checked_materializations",
-        "record_successful_build",
-        "build_when_inputs_change",
-    }
-    sensor = sensors["promote_checked_materializations"]
-    assert sensor.job_name == "promote_active_pointers"
-    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert set(sensors) == {"build_when_inputs_change"}
+    assert sensors["build_when_inputs_change"].job_name == BUILD_JOB
 
 
 def test_schedules_rebuild_daily_and_audit_weekly() -> None:
@@ -99,7 +94,7 @@ def test_schedules_rebuild_daily_and_audit_weekly() -> None:
     request = audit.evaluate_tick(context).run_requests[0]
     config = request.run_config["resources"]["registry_workspace"]["config"]
     assert config == {"root": str(DEMO_WORKSPACE), "full_audit": True}
-    lock = request.run_config["resources"]["build_lock"]["config"]  # its verdict cache trusts
-    assert lock == {"root": str(DEMO_WORKSPACE), "full_audit": True}  # no stored verdict
+    build = request.run_config["resources"]["build_run"]["config"]  # it trusts no stored
+    assert build == {"root": str(DEMO_WORKSPACE), "full_audit": True}  # verdict, reuses nothing
     job = defs.resolve_job_def(BUILD_JOB)
     assert dg.validate_run_config(job, request.run_config)

@@ -21,7 +21,7 @@ def test_a_stale_state_storage_does_not_break_the_build_or_the_backfill(tmp_path
     stale = UPathDefsStateStorage(UPath(tmp_path / "other"))  # its instance is gone
     root = copy_demo(tmp_path)
     with set_defs_state_storage(stale):
-        summary = run_build(root, build_definitions, wait=0)
+        summary = run_build(root, wait=0)
         assert summary.success, [entry.problems for entry in summary.registries]
         outcomes = run_drift_backfill(
             root, [date(2026, 11, 20)], build_definitions, in_process=True

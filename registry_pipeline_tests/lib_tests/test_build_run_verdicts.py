@@ -1,5 +1,5 @@
-"""The verdict cache a run opens in a run worker (launched by `registry build`, the UI or the
-weekly audit) trusts stored verdicts only when the run is not a full audit."""
+"""The verdict cache a build run opens (launched by `registry build`, the UI or the weekly
+audit) trusts stored verdicts only when the run is not a full audit."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ import dagster as dg
 import pytest
 
 from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.definitions import build_definitions
 from registry_pipeline.lib import resources
-from registry_pipeline.lib.resources import BuildLock
+from registry_pipeline.lib.build_run import BUILD_JOB
 
 
 @pytest.mark.parametrize("full_audit", [False, True])
 def test_a_full_audit_run_trusts_no_stored_verdict(
-    workspace: Workspace, monkeypatch: pytest.MonkeyPatch, full_audit: bool
+    built: Path, monkeypatch: pytest.MonkeyPatch, full_audit: bool
 ) -> None:
     opened: list[tuple[Path | None, bool]] = []
     real = resources.inspection_cache
@@ -29,7 +30,7 @@ def test_a_full_audit_run_trusts_no_stored_verdict(
             yield
 
     monkeypatch.setattr(resources, "inspection_cache", spy)
-    lock = BuildLock(root=str(workspace.root), wait_seconds=0, full_audit=full_audit)
-    with dg.instance_for_test() as instance, dg.build_resources({"lock": lock}, instance):
-        pass
-    assert opened == [(workspace.verdicts_path, not full_audit)]
+    job = build_definitions(built, full_audit=full_audit).resolve_job_def(BUILD_JOB)
+    with dg.instance_for_test() as instance:
+        assert job.execute_in_process(instance=instance).success
+    assert opened == [(Workspace(built).verdicts_path, not full_audit)]

@@ -68,7 +68,7 @@ def test_the_docker_instance_loads_on_postgresql(
     (tmp_path / "dagster.yaml").write_text(yaml.safe_dump(config))
     with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
         assert type(instance.run_storage).__module__.startswith("dagster_postgres")
-        assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        assert type(instance.run_coordinator).__name__ == "RegistryRunCoordinator"
         limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
         assert {"key": BUILD_TAG, "limit": 1} in limits
         assert instance.run_monitoring_settings["free_slots_after_run_end_seconds"] > 0

@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 
 from registry_pipeline.definitions import BUILD_JOB
-from registry_pipeline.lib.build_slot import BUILD_POOL, slot_holders
+from registry_pipeline.lib.build_slot import LOCK_KEY, SLOT_TABLE
 from registry_pipeline.lib.instance import POSTGRES_INSTANCE_CONFIG, open_instance
 from registry_pipeline_tests.pg_tests._server import PostgresServer
 
@@ -48,9 +48,10 @@ def test_a_build_on_an_empty_database_then_one_that_reuses(
         runs = instance.get_runs(dg.RunsFilter(job_name=BUILD_JOB))
         assert runs and {run.status for run in runs} == {dg.DagsterRunStatus.SUCCESS}
         assert instance.get_latest_materialization_event(dg.AssetKey("op_status_table"))
-        assert slot_holders(instance) == []  # released by both builds
-        pool = instance.event_log_storage.get_concurrency_info(BUILD_POOL)
-        assert pool.limit == 1 and pool.slot_count == 1
     database = blank_pg_url.rsplit("/", 1)[1]
+    assert pg_server.sql(f"SELECT holder FROM {SLOT_TABLE}", database) == []  # released by both
+    low = LOCK_KEY & 0xFFFFFFFF  # an advisory lock's key, as pg_locks shows it: its low 32 bits
+    locks = f"SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objid = {low}"
+    assert pg_server.sql(locks, database) == []
     rows = pg_server.sql(f"SELECT run_id FROM runs WHERE pipeline_name = '{BUILD_JOB}'", database)
     assert {row[0] for row in rows} == {run.run_id for run in runs}  # in PostgreSQL itself

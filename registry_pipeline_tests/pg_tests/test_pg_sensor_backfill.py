@@ -1,4 +1,4 @@
-"""The promotion sensor, the daily schedule and a backfill on a PostgreSQL instance: the same
+"""A build run's promotion, the daily schedule and a backfill on a PostgreSQL instance: the same
 definitions, the same outcomes as on SQLite."""
 
 from __future__ import annotations
@@ -12,14 +12,16 @@ import dagster as dg
 import pytest
 
 from registry_pipeline.core.pointers.store import PointerStore
+from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.definitions import BUILD_JOB, build_definitions
+from registry_pipeline.definitions import build_definitions
 from registry_pipeline.defs.drift_daily import DRIFT_DAILY_JOB, DRIFT_DAILY_SCHEDULE
-from registry_pipeline.defs.promotion import PROMOTE_JOB, PROMOTION_SENSOR
 from registry_pipeline.defs.schedules import DAILY_REBUILD
 from registry_pipeline.lib.build import QUIET_LOGS
-from registry_pipeline.lib.build_slot import slot_holders
+from registry_pipeline.lib.build_run import BUILD_JOB, materialized
+from registry_pipeline.lib.build_slot import LOCK_KEY, SLOT_TABLE
 from registry_pipeline.lib.instance import open_instance
+from registry_pipeline_tests.pg_tests.conftest import Database
 
 Run = Callable[..., tuple[int, str, str]]
 Env = Callable[[str], dict[str, str]]
@@ -27,20 +29,11 @@ DAILY = dg.AssetKey("drift_signals_daily")
 YESTERDAY = datetime.now(UTC).date() - timedelta(days=1)
 
 
-def _tick(
-    defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None
-) -> tuple[list[dg.RunRequest], str | None]:
-    sensor = defs.resolve_sensor_def(PROMOTION_SENSOR)
-    context = dg.build_sensor_context(instance=instance, definitions=defs, cursor=cursor)
-    result = sensor.evaluate_tick(context)
-    return list(result.run_requests or []), result.cursor
-
-
-def test_the_promotion_sensor_promotes_what_a_build_run_checked(
-    demo: Path, pg_url: str, pg_env: Env
+def test_a_build_run_promotes_within_the_run_on_postgresql(
+    demo: Path, pg_database: Database, pg_url: str, pg_env: Env
 ) -> None:
-    """The build job run as Dagster launches it (it takes the instance's build slot), the
-    sensor's tick, and the promotion job's runs, all on PostgreSQL."""
+    """The build job run as Dagster launches it (the UI, a schedule): it takes the build slot,
+    builds, and promotes every registry with a pointer before it ends, all on PostgreSQL."""
     pg_env(pg_url)
     defs = build_definitions(demo)
     with open_instance(demo) as instance:
@@ -48,24 +41,18 @@ def test_the_promotion_sensor_promotes_what_a_build_run_checked(
             instance=instance, raise_on_error=False, run_config=QUIET_LOGS
         )
         assert build.success
-        assert slot_holders(instance) == []  # the run's slot, freed at its end
-        requests, cursor = _tick(defs, instance, None)
-        wanted = {str(request.run_key).split(":")[0] for request in requests}
-        assert "op_status_table" in wanted and "system_health_report" not in wanted
-        promote = defs.resolve_job_def(PROMOTE_JOB)
-        for request in requests:
-            run = promote.execute_in_process(
-                instance=instance, run_config=request.run_config, raise_on_error=False
-            )
-            assert run.success
-        assert _tick(defs, instance, cursor) == ([], cursor)  # nothing twice
-        promotions = instance.get_runs(dg.RunsFilter(job_name=PROMOTE_JOB))
+        made = materialized(instance, build.run_id)
+    catalog = load_catalog(Workspace(demo))
+    wanted = {spec.registry_id for spec in catalog.registries if spec.active_pointer}
+    assert wanted and wanted <= set(made)
+    assert "op_status_table" in wanted and "system_health_report" not in wanted
     pointers = PointerStore(Workspace(demo)).read()
-    assert set(pointers.pointers) == wanted and len(promotions) == len(requests)
-    for request in requests:
-        registry_id, run_id = str(request.run_key).split(":")
+    assert set(pointers.pointers) == wanted
+    for registry_id in wanted:
         active = pointers.active(registry_id)
-        assert active is not None and active.run_id == run_id
+        assert active is not None and active.run_id == made[registry_id], registry_id
+    assert pg_database.lock_free(LOCK_KEY)  # the run's slot, freed at its end
+    assert pg_database.rows(SLOT_TABLE) == []
 
 
 # Dagster's build_schedule_from_partitioned_job calls its own deprecated run_request_for_partition

@@ -284,7 +284,7 @@ def test_two_machines_build_in_turn_through_the_bucket(
         code, out, err = registry("build", "--workspace", str(b), "--wait", "0", "--json")
         assert code == 1, out + err
         error = json.loads(out)["error"]
-        assert error["code"] == "BUILD_IN_PROGRESS" and holder in error["message"]
+        assert error["code"] == "BUILD_IN_PROGRESS" and holder.holder in error["message"]
     assert not list(store.keys("RUNS/"))  # the refused build sealed nothing
 
     env = {**os.environ, "REGISTRY_BUILD_IN_PROCESS": "1"}

@@ -8,7 +8,7 @@ from types import MappingProxyType
 from registry_pipeline.core.builders import adapters, delta_log_adapter, op_status_adapter
 from registry_pipeline.core.builders.model import Builder, BuildInputs, BuildResult
 from registry_pipeline.core.delta_log import LOG_REGISTRY_ID
-from registry_pipeline.core.workspace.catalog import CatalogError, RegistryCatalog
+from registry_pipeline.core.workspace.catalog import CatalogError, RegistryCatalog, RegistrySpec
 
 
 def _system_health_report(build: BuildInputs) -> BuildResult:
@@ -54,3 +54,15 @@ def check_catalog(catalog: RegistryCatalog) -> None:
     ]
     if problems:
         raise CatalogError(str(catalog.path), problems)
+
+
+def buildable(catalog: RegistryCatalog, builders: Mapping[str, Builder]) -> list[RegistrySpec]:
+    """Registries that can be assets: sources, and built ones whose builder and deps exist."""
+    ready: set[str] = set()
+    specs: list[RegistrySpec] = []
+    for spec in catalog.registries:
+        has_code = spec.is_source or spec.registry_id in builders
+        if has_code and set(spec.depends_on) <= ready:
+            ready.add(spec.registry_id)
+            specs.append(spec)
+    return specs

@@ -247,9 +247,7 @@ def check_catalog(
     if clashes:
         raise CatalogError(path, clashes)
     ordered = tuple(_dependency_order([*specs, *map(_spec, added)], path))
-    return RegistryCatalog(
-        ordered, Path(path), roots, pointer_file, excluded, coordination, store
-    )
+    return RegistryCatalog(ordered, Path(path), roots, pointer_file, excluded, coordination, store)
 
 
 def pointer_file_path(workspace: Workspace) -> Path:

@@ -22,7 +22,8 @@ from typing import Protocol
 
 from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.objstore.folders import FolderExists, fetch, publish, published
-from registry_pipeline.core.objstore.lease import BuildLease
+from registry_pipeline.core.objstore.lease import BuildLease, Grant
+from registry_pipeline.core.objstore.ledger import Ledger
 from registry_pipeline.core.objstore.store import ObjectStore, StoreUrl, parse_store_url
 from registry_pipeline.core.seal._faults import crash_point
 from registry_pipeline.core.workspace._paths import CATALOG_RELPATH
@@ -30,6 +31,8 @@ from registry_pipeline.core.workspace._paths import CATALOG_RELPATH
 STORE_ENV = "REGISTRY_STORE"
 RUNS_PREFIX = "RUNS"
 RECEIPTS_PREFIX = "receipts"
+POINTERS_PREFIX = "pointers"
+"""The pointer ledger (`core.pointers.replica`): what a build lease taken fences."""
 _ENDPOINT_ENV = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_DEFAULT_REGION")
 
 
@@ -45,6 +48,9 @@ class Remote:
 
     def __init__(self, store: ObjectStore) -> None:
         self.store = store
+        self.grant: Grant | None = None
+        """The build lease this process holds, while it holds it (`shared_build_slot`): its
+        pointer writes carry its epoch and are refused once it is lost."""
 
     @property
     def url(self) -> str:
@@ -98,28 +104,33 @@ class Remote:
         return found
 
     def lease(self) -> BuildLease:
-        """The workspace's build slot: one build at a time across machines."""
-        return BuildLease(self.store)
+        """The workspace's build slot: one build at a time across machines; each take fences
+        the pointer ledger against the previous holders."""
+        return BuildLease(self.store, ledger=Ledger(self.store, POINTERS_PREFIX))
 
 
 @contextmanager
 def shared_build_slot(
     workspace: Rooted,
-    *,
+    holder: str,
     wait: float,
-    command: str,
     on_wait: Callable[[str], None] | None = None,
-    token: str | None = None,
+    on_lost: Callable[[str], None] | None = None,
 ) -> Iterator[None]:
     """The bucket's build lease for the block, when the workspace has a bucket: one build at a
-    time across machines (BUILD_IN_PROGRESS naming the holder after `wait` seconds); a request
-    naming the live holder's `token` is its delegate. Nothing on the local filesystem."""
+    time across machines (BUILD_IN_PROGRESS naming the holder after `wait` seconds); `on_lost`
+    is told if the lease is lost while held, and this process's pointer writes are refused
+    from then on (BUILD_LEASE_LOST). Nothing on the local filesystem."""
     remote = remote_for(workspace)
     if remote is None:
         yield
         return
-    with remote.lease().hold(command, wait, on_wait, token):
-        yield
+    with remote.lease().hold(holder, wait, on_wait, on_lost) as grant:
+        remote.grant = grant  # the process's one client of this bucket: its pointer writes
+        try:
+            yield
+        finally:
+            remote.grant = None
 
 
 def line_digest(line: bytes) -> str:

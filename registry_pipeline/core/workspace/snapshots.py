@@ -83,6 +83,11 @@ class Snapshot:
 
     def payload(self) -> dict[str, Path]:
         """Sealed artifact files (relpath -> path) as manifest.json lists them, minus run.json."""
+        return {relpath: self.path / relpath for relpath in self.digests()}
+
+    def digests(self) -> dict[str, str]:
+        """Sealed artifact files (relpath -> SHA-256) as manifest.json lists them, minus
+        run.json."""
         try:
             rows = loads_strict((self.path / MANIFEST_JSON).read_bytes())
         except (OSError, JSONDecodeProblem) as exc:
@@ -90,7 +95,7 @@ class Snapshot:
                 f"cannot read manifest.json: {exc}", code="SNAPSHOT_UNREADABLE", path=str(self.path)
             ) from None
         return {
-            row["relpath"]: self.path / row["relpath"]
+            str(row["relpath"]): str(row.get("sha256"))
             for row in rows
             if isinstance(row, dict) and row.get("relpath") not in (None, RUN_JSON)
         }

@@ -283,29 +283,6 @@ def test_a_hand_edit_back_to_the_previous_snapshot_is_a_mismatch_not_a_redo(
     assert verify_journal(pstore.journal_path, pstore.read()).ok
 
 
-def test_the_build_lock_is_re_entrant_per_thread_only(workspace: Workspace) -> None:
-    import threading
-
-    from registry_pipeline.core.workspace.build_lock import BuildInProgress, build_lock
-
-    outcome: list[str] = []
-
-    def other_thread() -> None:
-        try:
-            with build_lock(workspace, wait=0):
-                outcome.append("entered")
-        except BuildInProgress:
-            outcome.append("refused")
-
-    with build_lock(workspace, wait=0), build_lock(workspace, wait=0):  # same thread: re-entrant
-        thread = threading.Thread(target=other_thread)
-        thread.start()
-        thread.join()
-    assert outcome == ["refused"]
-    with build_lock(workspace, wait=0):  # released for good
-        pass
-
-
 def test_time_travel_replays_records_up_to_the_moment(pstore: PointerStore, snap: Snap) -> None:
     first, second = snap(), snap()
     promote(pstore, first)

@@ -10,7 +10,7 @@ import pytest
 
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.seal._fs import write_atomic
-from registry_pipeline.core.workspace.build_lock import BUILD_LOCK_RELPATH, build_lock
+from registry_pipeline.core.workspace.build_slot import BUILD_SLOT_RELPATH, build_slot
 from registry_pipeline.core.workspace.layout import Workspace, init_workspace
 from registry_pipeline.core.workspace.safe_write import require_safe, require_safe_all
 
@@ -112,15 +112,15 @@ def test_init_writes_nothing_when_one_target_is_a_link(root: Path, outside: Path
     assert (outside / "file.txt").read_text() == "theirs\n"
 
 
-def test_the_build_lock_is_never_taken_through_a_symlinked_runs_folder(
+def test_the_build_slot_is_never_taken_through_a_symlinked_runs_folder(
     root: Path, outside: Path
 ) -> None:
     (root / ".codex" / "RUNS").rmdir()
     (root / ".codex" / "RUNS").symlink_to(outside)
-    with pytest.raises(UsageError) as raised, build_lock(Workspace(root), wait=0):
+    with pytest.raises(UsageError) as raised, build_slot(Workspace(root), "test", wait=0):
         pass
     assert raised.value.path == str(root / ".codex" / "RUNS")
-    assert not (root / BUILD_LOCK_RELPATH).exists()
+    assert not (root / BUILD_SLOT_RELPATH).exists()
 
 
 def test_the_verdict_cache_is_never_read_or_written_through_a_link(

@@ -1,0 +1,120 @@
+"""Every door to a build does the same build (`lib.build_run`): `registry build` launched and
+`--in-process`, a run submitted as the UI's Launch button submits it, the daily schedule's run
+request and the change sensor's. The same case for each: a built workspace, one source changed.
+Each door seals only what the change reaches, reuses every other source, promotes within its
+run, and leaves the workspace "up to date". (The real webserver's Launch button, driven over
+GraphQL beside a `registry build`: test_build_doors_ui.py.)"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from registry_pipeline.core.freshness import up_to_date
+from registry_pipeline.core.pointers.store import PointerStore
+from registry_pipeline.core.seal.run_id import registry_of
+from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.definitions import build_definitions
+from registry_pipeline.defs.schedules import CHANGE_SENSOR, DAILY_REBUILD
+from registry_pipeline.lib.build import QUIET_LOGS
+from registry_pipeline.lib.build_run import BUILD_JOB, materialized
+from registry_pipeline.lib.instance import open_instance
+from registry_pipeline.lib.launch import launch_context, submit, wait_for_run
+from registry_pipeline_tests._helpers import DEMO_GRAPH
+from registry_pipeline_tests.cli_tests.conftest import Run
+
+pytestmark = pytest.mark.launched
+CHANGED = "expected_versions"
+SOURCES = ("expected_versions", "migration_ledger", "threshold_packs_file", "allowed_operations")
+WITH_POINTER = set(DEMO_GRAPH) - {"registry_delta_log", "system_health_report"}
+
+
+def _change(root: Path) -> None:
+    source = root / "registries" / CHANGED / "EXPECTED_VERSIONS_v0_1.json"
+    text = source.read_text()
+    changed = text.replace('"op_status_table": "0.1.0"', '"op_status_table": "0.1.1"')
+    assert changed != text
+    source.write_text(changed)
+
+
+def _folders(root: Path) -> set[str]:
+    return {p.name for p in (root / ".codex" / "RUNS").iterdir() if not p.name.startswith(".")}
+
+
+def _cli(*extra: str) -> Callable[[Run, Path], str]:
+    def door(cli: Run, root: Path) -> str:
+        code, out, err = cli("build", "--workspace", str(root), "--json", *extra)
+        assert code == 0, out + err
+        return str(json.loads(out)["dagster_run_id"])
+
+    return door
+
+
+def _submitted(
+    request: Callable[[dg.Definitions, dg.DagsterInstance], dg.RunRequest],
+) -> Callable[[Run, Path], str]:
+    """A run submitted to the instance's queue as the webserver or the daemon submits it (the
+    run request's tags and config; nothing of `registry build`), then dequeued and awaited."""
+
+    def door(_cli: Run, root: Path) -> str:
+        defs = build_definitions(root)
+        with open_instance(root) as instance, launch_context(instance, root) as context:
+            wanted = request(defs, instance)
+            config = {**QUIET_LOGS, **(wanted.run_config or {})}
+            run = submit(context, BUILD_JOB, dict(wanted.tags), config)
+            assert wait_for_run(context, run.run_id, 600).status == dg.DagsterRunStatus.SUCCESS
+        return run.run_id
+
+    return door
+
+
+def _launch_button(_defs: dg.Definitions, _instance: dg.DagsterInstance) -> dg.RunRequest:
+    return dg.RunRequest()  # the Launchpad's default: no tags, no config
+
+
+def _schedule(defs: dg.Definitions, instance: dg.DagsterInstance) -> dg.RunRequest:
+    tick = defs.resolve_schedule_def(DAILY_REBUILD).evaluate_tick(
+        dg.build_schedule_context(instance)
+    )
+    [request] = tick.run_requests or []
+    return request
+
+
+def _sensor(defs: dg.Definitions, instance: dg.DagsterInstance) -> dg.RunRequest:
+    sensed = defs.resolve_sensor_def(CHANGE_SENSOR)(dg.build_sensor_context(instance=instance))
+    assert isinstance(sensed, dg.RunRequest)
+    return sensed
+
+
+DOORS = {
+    "registry build": _cli(),
+    "registry build --in-process": _cli("--in-process"),
+    "the UI's Launch button": _submitted(_launch_button),
+    "the daily schedule": _submitted(_schedule),
+    "the change sensor": _submitted(_sensor),
+}
+
+
+@pytest.mark.parametrize("door", list(DOORS))
+def test_every_door_does_the_same_build(cli: Run, built: Path, door: str) -> None:
+    before = _folders(built)
+    _change(built)
+    run_id = DOORS[door](cli, built)
+    sealed = {registry_of(name) for name in _folders(built) - before}
+    assert CHANGED in sealed  # what changed is sealed again ...
+    assert sealed.isdisjoint(set(SOURCES) - {CHANGED})  # ... and no unchanged source
+    with open_instance(built) as instance:
+        made = materialized(instance, run_id)
+    assert set(made) == set(DEMO_GRAPH)  # every registry reported (the reused ones too)
+    pointers = PointerStore(Workspace(built)).read()
+    for registry_id in WITH_POINTER:  # promoted within the run: no sensor tick in between
+        active = pointers.active(registry_id)
+        assert active is not None and active.run_id == made[registry_id], registry_id
+    freshness = up_to_date(Workspace(built))
+    assert freshness.up_to_date, freshness.changed
+    code, out, _ = cli("build", "--workspace", str(built))
+    assert code == 0 and out.startswith("up to date")

@@ -1,0 +1,106 @@
+"""The workspace's build slot on this machine: one holder at a time, whoever and wherever it is
+(another thread, another process), freed when its holder exits however it exits."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from registry_pipeline.core.errors import BuildInProgress
+from registry_pipeline.core.workspace.build_slot import (
+    BUILD_SLOT_RELPATH,
+    build_slot,
+    holder_of,
+)
+from registry_pipeline.core.workspace.layout import Workspace
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Workspace:
+    (tmp_path / ".codex" / "RUNS").mkdir(parents=True)
+    return Workspace(tmp_path)
+
+
+def test_a_second_holder_is_refused_even_in_the_same_process_and_the_holder_is_named(
+    workspace: Workspace,
+) -> None:
+    outcome: list[str] = []
+
+    def other_thread() -> None:
+        try:
+            with build_slot(workspace, "the other one", wait=0):
+                outcome.append("entered")
+        except BuildInProgress as exc:
+            outcome.append(str(exc))
+
+    with build_slot(workspace, "pid 1 (first)", wait=0):
+        assert holder_of(workspace.root / BUILD_SLOT_RELPATH) == "pid 1 (first)"
+        # no re-entrance: a second hold is a second build
+        with pytest.raises(BuildInProgress), build_slot(workspace, "same thread", wait=0):
+            pass
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        thread.join()
+    assert len(outcome) == 1 and "pid 1 (first)" in outcome[0]
+    with build_slot(workspace, "after", wait=0):  # released for good
+        pass
+
+
+def test_a_waiter_is_told_once_who_holds_it_and_runs_when_it_is_freed(
+    workspace: Workspace,
+) -> None:
+    told: list[str] = []
+    entered = threading.Event()
+    release = threading.Event()
+
+    def holder() -> None:
+        with build_slot(workspace, "the holder", wait=0):
+            entered.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    assert entered.wait(30)
+
+    def on_wait(who: str) -> None:
+        told.append(who)
+        release.set()  # the holder finishes once the waiter waits
+
+    with build_slot(workspace, "the waiter", wait=30, on_wait=on_wait):
+        assert holder_of(workspace.root / BUILD_SLOT_RELPATH) == "the waiter"
+    thread.join()
+    assert told == ["the holder"]
+
+
+def test_a_killed_holder_frees_the_slot(workspace: Workspace) -> None:
+    """The kernel frees the flock of a process however it ends; its note stays, harmless."""
+    script = (
+        "import sys\n"
+        "from registry_pipeline.core.workspace.build_slot import build_slot\n"
+        "from registry_pipeline.core.workspace.layout import Workspace\n"
+        "from pathlib import Path\n"
+        "with build_slot(Workspace(Path(sys.argv[1])), 'the killed one', wait=0):\n"
+        "    print('held', flush=True)\n"
+        "    sys.stdin.readline()\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", script, str(workspace.root)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "held\n"
+        with pytest.raises(BuildInProgress) as raised, build_slot(workspace, "me", wait=0):
+            pass
+        assert "the killed one" in str(raised.value)
+        assert raised.value.path == str(workspace.root / BUILD_SLOT_RELPATH)
+    finally:
+        child.kill()
+        child.wait()
+    with build_slot(workspace, "me", wait=0):
+        pass
