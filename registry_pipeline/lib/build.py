@@ -31,8 +31,13 @@ from registry_pipeline.core.workspace.build_slot import (
 from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.lib.build_entries import ENTRY_EVENTS, RegistryBuild, entries_of
-from registry_pipeline.lib.build_run import BUILD_JOB, SUBMITTER_TAG, door, promotions
-from registry_pipeline.lib.instance import BUILD_TAG, dagster_home, open_instance
+from registry_pipeline.lib.build_run import (
+    BUILD_JOB,
+    SUBMITTER_TAG,
+    builds_in_progress,
+    promotions,
+)
+from registry_pipeline.lib.instance import dagster_home, open_instance
 from registry_pipeline.lib.resources import SLOT_WAIT_KEY
 
 FOLLOW_POLL = 0.2
@@ -211,7 +216,7 @@ def _launch(context: Any, run: dg.DagsterRun, wait: float, watch: _Watch) -> Non
         watch.read()
         if current.status != dg.DagsterRunStatus.QUEUED:
             return
-        ahead = _in_progress(instance, run.run_id)
+        ahead = builds_in_progress(instance, run.run_id)
         if ahead:
             watch.waiting(f"queued behind {ahead} (one build at a time)")
         if time.monotonic() - queued_since >= wait:
@@ -240,16 +245,6 @@ def _reap(instance: dg.DagsterInstance) -> None:
     launcher = instance.run_launcher
     if isinstance(launcher, RegistryRunLauncher):
         launcher.reap()
-
-
-def _in_progress(instance: dg.DagsterInstance, run_id: str) -> str:
-    """The build runs in progress other than `run_id`, each with the door it came through."""
-    from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
-
-    runs = instance.get_runs(
-        dg.RunsFilter(tags={BUILD_TAG: "1"}, statuses=IN_PROGRESS_RUN_STATUSES)
-    )
-    return ", ".join(f"dagster run {r.run_id} ({door(r)})" for r in runs if r.run_id != run_id)
 
 
 class _Watch:

@@ -75,6 +75,19 @@ def door(run: dg.DagsterRun) -> str:
     return "the Dagster UI or API"
 
 
+def builds_in_progress(instance: dg.DagsterInstance, run_id: str) -> str:
+    """The build runs in progress other than `run_id`, each with the door it came through (who a
+    queued build waits for), in words; "" when none."""
+    from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
+
+    from registry_pipeline.lib.launcher import BUILD_TAG
+
+    runs = instance.get_runs(
+        dg.RunsFilter(tags={BUILD_TAG: "1"}, statuses=IN_PROGRESS_RUN_STATUSES)
+    )
+    return ", ".join(f"dagster run {r.run_id} ({door(r)})" for r in runs if r.run_id != run_id)
+
+
 def holder(run: dg.DagsterRun) -> str:
     """The build slot's note for this run: which run, started how, where, since when."""
     since = now_utc().strftime("%Y-%m-%dT%H:%M:%SZ")

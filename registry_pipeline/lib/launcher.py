@@ -56,7 +56,17 @@ class RegistryRunCoordinator(QueuedRunCoordinator):
             self._instance.add_run_tags(run.run_id, {BUILD_TAG: "1"})
             run = self._instance.get_run_by_id(run.run_id) or run
             context = SubmitRunContext(run, context.workspace)
-        return super().submit_run(context)
+        queued = super().submit_run(context)
+        if BUILD_TAG in queued.tags:
+            from registry_pipeline.lib.build_run import builds_in_progress
+
+            ahead = builds_in_progress(self._instance, queued.run_id)
+            if ahead:  # said in the queued run's log, where the UI shows it
+                self._instance.report_engine_event(
+                    f"queued: one build at a time per workspace; this run starts when {ahead} ends",
+                    queued,
+                )
+        return queued
 
 
 def is_build(instance: Any, run: Any) -> bool:

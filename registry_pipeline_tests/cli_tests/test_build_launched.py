@@ -288,6 +288,12 @@ def test_a_ui_materialization_of_some_registries_queues_as_a_build(tmp_path: Pat
         )
         selection = submit(context, "__ASSET_JOB", {}, QUIET_LOGS, [SMALL])
         drift = submit(context, DRIFT_DAILY_JOB, {"dagster/partition": "2026-01-01"}, {})
+        records = instance.all_logs(selection.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)
     assert selection.tags[BUILD_TAG] == "1"
     assert selection.status == dg.DagsterRunStatus.QUEUED
+    said = [r.dagster_event.message for r in records if r.dagster_event is not None]
+    assert said == [  # in the queued run's log, where the UI shows it: whom it waits for
+        "queued: one build at a time per workspace; this run starts when dagster run "
+        f"{ahead} (the Dagster UI or API) ends"
+    ]
     assert BUILD_TAG not in drift.tags
