@@ -11,7 +11,7 @@ from registry_pipeline.cli._output import err, json_doc, out
 from registry_pipeline.core.errors import UsageError, problem_text
 from registry_pipeline.core.freshness import up_to_date
 from registry_pipeline.core.workspace.build_slot import DEFAULT_WAIT
-from registry_pipeline.core.workspace.layout import resolve_workspace
+from registry_pipeline.core.workspace.layout import DAGSTER_HOME_RELPATH, resolve_workspace
 
 if TYPE_CHECKING:
     from registry_pipeline.lib.build_entries import RegistryBuild
@@ -155,7 +155,8 @@ def run_build_command(args: argparse.Namespace) -> int:
             on_entry=(lambda entry: err(_line(entry, promotion=False))) if progress else None,
             in_process=True if args.in_process else None,
         )
-    url = run_url(summary.dagster_run_id) if summary.dagster_run_id else None
+    home = workspace.root / DAGSTER_HOME_RELPATH
+    url = run_url(summary.dagster_run_id, home) if summary.dagster_run_id else None
     if args.json:
         json_doc(
             {

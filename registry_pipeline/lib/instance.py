@@ -29,6 +29,7 @@ import yaml  # type: ignore[import-untyped]
 
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.workspace.layout import DAGSTER_HOME_RELPATH as DAGSTER_HOME_RELPATH
+from registry_pipeline.core.workspace.layout import point_dagster_here
 from registry_pipeline.core.workspace.safe_write import require_safe_all
 from registry_pipeline.lib.launcher import BUILD_TAG as BUILD_TAG
 from registry_pipeline.lib.postgres import (
@@ -110,6 +111,7 @@ def dagster_home(root: Path) -> Path:
     require_safe_all(root, [home / "dagster.yaml", home / _LOCK_NAME])
     try:
         home.mkdir(parents=True, exist_ok=True)
+        point_dagster_here(root)  # `dagster dev` in the workspace opens this home
         config = home / "dagster.yaml"
         with _init_lock(home):
             text = config.read_text(encoding="utf-8") if config.exists() else None

@@ -285,11 +285,14 @@ def cancel_run(context: Any, run_id: str, grace: float = CANCEL_GRACE) -> dg.Dag
     return run
 
 
-def run_url(run_id: str) -> str:
-    """The run's page in the Dagster UI: `$DAGSTER_WEBSERVER_URL` (else the address `dagster
-    dev` serves by default) and `/runs/<id>`."""
-    base = os.environ.get(WEBSERVER_URL_ENV) or DEFAULT_WEBSERVER_URL
-    return f"{base.rstrip('/')}/runs/{run_id}"
+def run_url(run_id: str, home: Path | None = None) -> str:
+    """The run's page in the Dagster UI: `$DAGSTER_WEBSERVER_URL`, else the webserver serving
+    the instance at `home` (`lib.webserver`: the port `dagster dev` actually uses), else the
+    address `dagster dev` serves by default; then `/runs/<id>`."""
+    from registry_pipeline.lib.webserver import webserver_url
+
+    base = os.environ.get(WEBSERVER_URL_ENV) or (webserver_url(home) if home is not None else None)
+    return f"{(base or DEFAULT_WEBSERVER_URL).rstrip('/')}/runs/{run_id}"
 
 
 def create_job_backfill(

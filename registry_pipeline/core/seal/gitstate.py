@@ -15,9 +15,10 @@ class GitState:
     working_tree_state: str | None
 
 
-NOT_INPUTS = (".codex/RECEIPTS",)
+NOT_INPUTS = (".codex/RECEIPTS", ".env")
 """What the pipeline itself writes during a build, before later snapshots are sealed (the gate's
-promotion receipts): never part of the working tree's state the snapshots record."""
+promotion receipts; `.env`, naming this machine's Dagster home for `dagster dev`): never part of
+the working tree's state the snapshots record."""
 _STATUS = ("status", "--porcelain", "--", ":/", *(f":(exclude){path}" for path in NOT_INPUTS))
 
 

@@ -37,10 +37,20 @@ CODEX_GITIGNORE = (
 )
 """`.codex/.gitignore`: what registry-pipeline writes under `.codex/` that is no one's history."""
 
+DOTENV_RELPATH = ".env"
+"""Read by `dagster dev` and `dg dev` from the folder they start in, before they choose an
+instance: its `DAGSTER_HOME` line sends them to the workspace's own instance (without one they
+open an empty temporary instance in a `.tmp_dagster_home_*` folder of the workspace)."""
+ROOT_GITIGNORE = (
+    "# registry-pipeline: this machine's pointer to its Dagster instance (an absolute path), and\n"
+    "# the temporary instance `dagster dev` makes when started without one\n"
+    "/.env\n/.tmp_dagster_home_*/\n"
+)
+
 DG_MODULE = "registry_defs"
 DG_TOML = f"""\
 # Dagster's `dg` loads this workspace's registry graph: `dg dev`, `dg check defs`, `dg list defs`
-# (with DAGSTER_HOME=.codex/dagster_home the UI shows the runs of `registry build`).
+# (`.env` names the workspace's instance, so the UI shows the runs of `registry build`).
 directory_type = "project"
 
 [project]
@@ -180,6 +190,50 @@ def _codex_gitignore(ignore: Path) -> list[str]:
     return [f"{' and '.join(said)} line(s) of .codex/.gitignore (kept the rest)"]
 
 
+def dagster_home_line(root: Path) -> str:
+    """The `.env` line that sends `dagster dev` and `dg dev` to the workspace's instance."""
+    return f"DAGSTER_HOME={(root / DAGSTER_HOME_RELPATH).resolve()}"
+
+
+def point_dagster_here(root: Path) -> list[str]:
+    """Make `dagster dev` / `dg dev` started in the workspace open its instance: `.env` gets
+    `DAGSTER_HOME=<the workspace's home>` (created, or the line appended; a home the user chose
+    is left alone; another workspace's, or one that no longer exists, is a moved or copied
+    checkout's and replaced);
+    a new root `.gitignore` ignores it. What it did."""
+    dotenv = root / DOTENV_RELPATH
+    require_safe_all(root, [dotenv, root / ".gitignore"])
+    said = _root_gitignore(root / ".gitignore")
+    text = dotenv.read_text(encoding="utf-8", errors="replace") if dotenv.exists() else ""
+    lines = text.splitlines()
+    ours = dagster_home_line(root)
+    found = [n for n, line in enumerate(lines) if line.strip().startswith("DAGSTER_HOME=")]
+    if not found:
+        lines.append(ours)
+        done = f"{'appended' if lines[:-1] else 'wrote'} {ours} to .env (for `dagster dev`)"
+    else:
+        current = lines[found[-1]].split("=", 1)[1].strip().strip("'\"")
+        another_workspace = Path(current).as_posix().endswith("/" + DAGSTER_HOME_RELPATH)
+        if current == ours.split("=", 1)[1] or (Path(current).is_dir() and not another_workspace):
+            return said  # this workspace's, or a home the user chose
+        lines[found[-1]] = ours  # the checkout was moved or copied: it names another's home
+        done = f"replaced {current} in .env with this workspace's {ours}"
+    partial = dotenv.with_name(f".env.{os.getpid()}.tmp")  # replaced whole: it may hold secrets
+    partial.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    os.replace(partial, dotenv)
+    return [*said, done]
+
+
+def _root_gitignore(ignore: Path) -> list[str]:
+    """Create the root `.gitignore` ignoring `.env` and Dagster's temporary homes when there is
+    none; an existing one is the repository's and left alone (`.env` is not a build input
+    either way: `core.seal.gitstate`)."""
+    if ignore.exists():
+        return []
+    ignore.write_text(ROOT_GITIGNORE, encoding="utf-8")
+    return ["created .gitignore (.env, .tmp_dagster_home_*)"]
+
+
 def init_targets(root: Path) -> list[Path]:
     """Every file `init_workspace` may write under `root` (a dg project's own files are left
     alone, so they are not among them); each must be a real place inside the workspace."""
@@ -187,6 +241,8 @@ def init_targets(root: Path) -> list[Path]:
         root / RUNS_RELPATH / ".gitkeep",
         root / ".codex" / ".gitignore",
         root / ".gitattributes",
+        root / ".gitignore",
+        root / DOTENV_RELPATH,
     ]
     if not _is_dg_project(root):
         targets += [root / f"{DG_MODULE}.py", root / "dg.toml"]
@@ -212,6 +268,7 @@ def init_workspace(root: Path, run_roots: Sequence[str] = (RUNS_RELPATH,)) -> li
             changed.append(f"created {RUNS_RELPATH}/.gitkeep")
         changed.extend(_codex_gitignore(root / ".codex" / ".gitignore"))
         changed.extend(_gitattributes(root / ".gitattributes", run_roots))
+        changed.extend(point_dagster_here(root))
         if root / "dg.toml" in targets:
             (root / f"{DG_MODULE}.py").write_text(DG_MODULE_TEXT, encoding="utf-8")
             (root / "dg.toml").write_text(DG_TOML, encoding="utf-8")

@@ -1,0 +1,98 @@
+"""`dagster dev` started in a workspace as the README says, with no DAGSTER_HOME set by hand,
+shows the workspace's own instance (the `.env` every command keeps, which `dagster dev` reads
+before it chooses an instance), leaves no temporary home in the workspace, and the links
+`registry build` prints point at the port it actually serves."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from registry_pipeline.core.workspace.layout import DAGSTER_HOME_RELPATH, point_dagster_here
+from registry_pipeline.lib.launch import run_url
+from registry_pipeline.lib.webserver import webserver_url
+from registry_pipeline_tests._helpers import registry
+from registry_pipeline_tests._webserver import _free_port, _wait_until_ready, graphql
+
+BIN = Path(sys.executable).parent
+RUNS = "{ runsOrError { __typename ... on Runs { results { runId } } } }"
+
+
+@pytest.fixture
+def dev(built: Path, tmp_path: Path) -> Iterator[tuple[str, int]]:
+    """`dagster dev -f registry_defs.py` (the file `registry init` writes) in the built
+    workspace after a build (a copy of another workspace: its `.env` named the other's home
+    until then), its environment without DAGSTER_HOME or REGISTRY_WORKSPACE; (base url, port)."""
+    code, _, err = registry("build", "--force", "--workspace", str(built))
+    assert code == 0, err
+    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "REGISTRY_WORKSPACE")}
+    port, log = _free_port(), tmp_path / "dev.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [
+                str(BIN / "dagster"),
+                "dev",
+                "-f",
+                "registry_defs.py",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                f"{port}",
+            ],
+            cwd=built,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_ready(base, process, log)  # type: ignore[arg-type]
+        yield base, port
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=60)
+
+
+def test_dagster_dev_in_the_workspace_shows_its_instance(
+    built: Path, dev: tuple[str, int], tmp_path: Path
+) -> None:
+    base, port = dev
+    last = json.loads((built / ".codex" / "cache" / "last_build.json").read_text())
+    runs = graphql(base, RUNS)["runsOrError"]["results"]
+    assert last["dagster_run_id"] in {run["runId"] for run in runs}  # the workspace's history
+    assert not list(built.glob(".tmp_dagster_home_*"))  # no temporary instance
+    home = built / DAGSTER_HOME_RELPATH
+    assert webserver_url(home) == f"http://127.0.0.1:{port}"
+    assert webserver_url(tmp_path) is None  # another instance's: not this one
+    assert run_url("abc", home) == f"http://127.0.0.1:{port}/runs/abc"
+
+
+def test_env_names_this_workspaces_home_and_keeps_the_rest(tmp_path: Path) -> None:
+    """A moved or copied checkout's `.env` is corrected; a home the user chose is kept."""
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / ".env").write_text("SECRET=1\nDAGSTER_HOME=/gone/ws/.codex/dagster_home\n")
+    said = point_dagster_here(root)
+    ours = f"DAGSTER_HOME={(root / DAGSTER_HOME_RELPATH).resolve()}"
+    assert (root / ".env").read_text() == f"SECRET=1\n{ours}\n"
+    assert said[-1].startswith("replaced /gone/ws/.codex/dagster_home in .env")
+    assert point_dagster_here(root) == []  # nothing more to do
+    chosen = tmp_path / "shared-home"
+    chosen.mkdir()
+    (root / ".env").write_text(f"DAGSTER_HOME={chosen}\n")
+    assert point_dagster_here(root) == []
+    assert (root / ".env").read_text() == f"DAGSTER_HOME={chosen}\n"
