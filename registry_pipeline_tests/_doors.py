@@ -1,11 +1,13 @@
 """The UI's Launch button and `registry build` at once, on a real `dagster dev` (webserver and
-daemon) over a workspace: the issue-39 race, on whatever instance and medium the caller's
-environment gives (SQLite, PostgreSQL, a bucket).
+daemon) over a built copy of the demo workspace, on whatever instance and medium the caller's
+environment gives (SQLite, PostgreSQL, a bucket): the issue-39 race, and a build launched from
+the UI that seals only what changed.
 
-`race` starts one build through the webserver's GraphQL `launchPipelineExecution` (what the
-Launch button sends) and one `registry build --force` (a process of its own, launched through
-the instance's queue as outside the tests), in the order asked, and watches both runs' statuses
-through GraphQL until both have ended.
+`serve` copies the demo, builds it once in this process and starts `dagster dev` on it (its
+daemon dequeues queued runs). `race` asks for one build through the webserver's GraphQL
+`launchPipelineExecution` (what the Launch button sends) and one `registry build --force` (a
+process of its own, launched through the instance's queue as outside the tests) in the order
+asked, and records every status GraphQL shows of both runs until both have ended.
 """
 
 from __future__ import annotations
@@ -15,197 +17,342 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from registry_pipeline.core.seal.run_id import registry_of
+from registry_pipeline.core.workspace.catalog import load_catalog
+from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline_tests._helpers import DEMO_GRAPH, copy_demo, registry
 from registry_pipeline_tests._webserver import _free_port, _stop, _wait_until_ready, graphql
 
 BIN = Path(sys.executable).parent
+JOB = "build_registries"
+"""`lib.build_run.BUILD_JOB`."""
 WORKSPACE_YAML = """\
 load_from:
   - python_module:
       module_name: registry_pipeline.definitions
       location_name: registry_pipeline
 """
+"""The repository's workspace.yaml: the location named as `registry build` names it."""
+UNSET = ("DAGSTER_HOME", "REGISTRY_WORKSPACE", "DAGSTER_WEBSERVER_URL", "REGISTRY_BUILD_IN_PROCESS",
+         "REGISTRY_STORE", "REGISTRY_DAGSTER_POSTGRES_URL")  # fmt: skip
+"""Settings of this process that are not the served workspace's (the caller gives its own)."""
+DOOR_TAG = "registry-pipeline-tests/door"
+ENDED = ("SUCCESS", "FAILURE", "CANCELED")
+POLL = 0.2
+RACE_TIMEOUT = 180.0
+"""Upper bound on two builds one after the other (each takes a few seconds)."""
+SLACK = 10.0
+"""The issue's bound: two builds at once take at most the sum of their own times plus this."""
+
+REPOSITORIES = """
+{ repositoriesOrError { __typename ... on RepositoryConnection { nodes {
+    name location { name } pipelines { name } } } } }
+"""
 LAUNCH = """
 mutation Launch($params: ExecutionParams!) {
   launchPipelineExecution(executionParams: $params) {
     __typename
-    ... on LaunchRunSuccess { run { runId } }
+    ... on LaunchRunSuccess { run { runId status } }
     ... on PythonError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
   }
 }
 """
 RUNS = """
-{ runsOrError(filter: {pipelineName: "build_registries"}) { ... on Runs { results {
-    runId status creationTime startTime endTime tags { key value } } } } }
+query Runs($job: String!) { runsOrError(filter: {pipelineName: $job}) {
+  __typename ... on Runs { results { runId status startTime endTime } } } }
 """
-RACE_TIMEOUT = 180.0
-POLL = 0.2
+MATERIALIZATIONS = """
+query Run($id: ID!) { runOrError(runId: $id) { __typename ... on Run {
+  assetMaterializations { assetKey { path }
+    metadataEntries { label ... on BoolMetadataEntry { boolValue } } } } } }
+"""
+LOG = """
+query Logs($id: ID!) { logsForRun(runId: $id) { __typename ... on EventConnection { events {
+  __typename ... on MessageEvent { message } } } } }
+"""
+
+
+@dataclass(frozen=True)
+class Served:
+    """`dagster dev` serving a built copy of the demo workspace."""
+
+    base_url: str
+    root: Path
+    env: Mapping[str, str]
+    """The environment of the server, and of every `registry` process started beside it."""
+
+    def query(self, query: str, **variables: Any) -> Any:
+        return graphql(self.base_url, query, variables)
+
+    def runs(self) -> dict[str, dict[str, Any]]:
+        """Every run of the build job: run id -> runId, status, startTime, endTime."""
+        answer = self.query(RUNS, job=JOB)["runsOrError"]
+        assert answer["__typename"] == "Runs", answer
+        return {run["runId"]: run for run in answer["results"]}
+
+    def log(self, run_id: str) -> list[tuple[str, str]]:
+        """The run's log as the UI shows it: (event type, message) of each event."""
+        answer = self.query(LOG, id=run_id)["logsForRun"]
+        assert answer["__typename"] == "EventConnection", answer
+        return [(event["__typename"], event.get("message", "")) for event in answer["events"]]
+
+    def assert_succeeded(self, run_id: str, report: str = "") -> None:
+        """The run ended SUCCESS and never failed on the way (a run marked failed while its
+        worker goes on ends SUCCESS all the same when the worker finishes)."""
+        log = self.log(run_id)
+        failures = [message for kind, message in log if kind == "RunFailureEvent"]
+        status = self.runs()[run_id]["status"]
+        assert status == "SUCCESS" and not failures, f"{run_id} {status}: {failures}\n{report}"
+
+    def registry(self, *args: str) -> subprocess.Popen[str]:
+        """`registry ARGS... --workspace ROOT`, a process of its own, launched builds."""
+        return subprocess.Popen(
+            [str(BIN / "registry"), *args, "--workspace", str(self.root)],
+            env=dict(self.env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+
+def environment(root: Path, settings: Mapping[str, str]) -> dict[str, str]:
+    """This process's environment without its own workspace, home and storage, plus the
+    workspace at `root`, its home and `settings` (a PostgreSQL URL, a bucket)."""
+    env = {key: value for key, value in os.environ.items() if key not in UNSET}
+    home = str(root / ".codex" / "dagster_home")
+    return {**env, **settings, "REGISTRY_WORKSPACE": str(root), "DAGSTER_HOME": home}
+
+
+def serve(parent: Path, settings: Mapping[str, str] | None = None) -> Iterator[Served]:
+    """A copy of the demo workspace under `parent`, built once (in this process, with
+    `settings` in the environment, which prepares its instance), served by `dagster dev`: for a
+    module-scoped fixture (`yield from serve(...)`)."""
+    root = copy_demo(parent)
+    env = environment(root, settings or {})
+    with pytest.MonkeyPatch.context() as patch:
+        for name in UNSET:
+            patch.delenv(name, raising=False)
+        for name, value in {**(settings or {}), "DAGSTER_HOME": env["DAGSTER_HOME"]}.items():
+            patch.setenv(name, value)
+        code, out, err = registry("build", "--in-process", "--workspace", str(root), "--json")
+    assert code == 0 and json.loads(out)["success"] is True, out + err
+    with dagster_dev(root, env, parent) as base_url:
+        yield Served(base_url, root, env)
 
 
 @contextmanager
-def dagster_dev(root: Path, env: dict[str, str], scratch: Path) -> Iterator[str]:
-    """`dagster dev` (webserver and daemon) on the workspace `root`, started in it with `env`;
-    its base URL. The location is named as `registry build` names it."""
+def dagster_dev(root: Path, env: Mapping[str, str], scratch: Path) -> Iterator[str]:
+    """`dagster dev` (webserver and daemon) started in the workspace `root` with `env`, in a
+    process group of its own stopped at the end; its base URL once the location is loaded."""
     workspace = scratch / "workspace.yaml"
     workspace.write_text(WORKSPACE_YAML)
     port, log = _free_port(), scratch / "dagster-dev.log"
+    command = [
+        str(BIN / "dagster"),
+        "dev",
+        "-w",
+        str(workspace),
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+    ]
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [str(BIN / "dagster"), "dev", "-w", str(workspace), "-h", "127.0.0.1", "-p", f"{port}"],
+            command,
             cwd=root,
-            env={**env, "DAGSTER_HOME": str(root / ".codex" / "dagster_home")},
+            env=dict(env),
             stdout=sink,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    base = f"http://127.0.0.1:{port}"
+    base_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_ready(base, process, log)  # type: ignore[arg-type]
-        yield base
+        _wait_until_ready(base_url, process, log)
+        yield base_url
     finally:
-        _stop(process)  # type: ignore[arg-type]
+        _stop(process)
 
 
-def launch(base: str) -> str:
-    """The Launch button of the job `build_registries`: the new run's id."""
+def launch(served: Served, door: str = "ui") -> str:
+    """The Launch button of the job's page (the Launchpad's default: no config): the new run's
+    id. The location and repository are the ones the webserver names."""
+    answer = served.query(REPOSITORIES)["repositoriesOrError"]
+    assert answer["__typename"] == "RepositoryConnection", answer
+    [repository] = [
+        node for node in answer["nodes"] if JOB in {job["name"] for job in node["pipelines"]}
+    ]
     params = {
         "selector": {
-            "repositoryLocationName": "registry_pipeline",
-            "repositoryName": "__repository__",
-            "pipelineName": "build_registries",
+            "repositoryLocationName": repository["location"]["name"],
+            "repositoryName": repository["name"],
+            "pipelineName": JOB,
         },
         "runConfigData": {},
         "mode": "default",
+        "executionMetadata": {"tags": [{"key": DOOR_TAG, "value": door}]},
     }
-    answer = graphql(base, LAUNCH, {"params": params})["launchPipelineExecution"]
-    assert answer["__typename"] == "LaunchRunSuccess", answer
-    return str(answer["run"]["runId"])
+    launched = served.query(LAUNCH, params=params)["launchPipelineExecution"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    return str(launched["run"]["runId"])
 
 
 @dataclass
 class Race:
     """What `race` saw."""
 
-    ui_run: str = ""
-    cli_run: str = ""
+    ui_first: bool
+    ui_run: str
     cli: tuple[int, str, str] = (0, "", "")
-    seen: dict[str, set[str]] = field(default_factory=dict)
-    """Run id -> every status it was seen in."""
-    queued_while_other_ran: set[str] = field(default_factory=set)
-    runs: dict[str, dict[str, object]] = field(default_factory=dict)
-    """Run id -> its last GraphQL record (status, startTime, endTime)."""
-    began: float = 0.0
-    """Wall time (epoch seconds) when the first build was asked for."""
-    cli_seconds: float = 0.0
-    """The command's own wall time, from its start to its exit."""
-    queued: dict[str, float] = field(default_factory=dict)
-    """Run id -> seconds it was seen QUEUED (to within a poll)."""
-
-    def own_time(self, run_id: str) -> float:
-        """How long the build took apart from waiting for the other one: the command's wall
-        time for its run, from the launch to the end for the UI's; less the time queued."""
-        run = self.runs[run_id]
-        if run_id == self.cli_run:
-            asked = self.cli_seconds
-        else:
-            asked = float(run["endTime"]) - float(run["creationTime"])  # type: ignore[arg-type]
-        return asked - self.queued.get(run_id, 0.0)
+    timeline: list[tuple[float, dict[str, str]]] = field(default_factory=list)
+    """Each change of the new runs' statuses: (seconds since the first request, run -> status)."""
+    runs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The new runs as GraphQL shows them at the end (status, startTime, endTime)."""
 
     @property
+    def cli_run(self) -> str:
+        """The run of `registry build` (its document names it, failed or not)."""
+        out = self.cli[1]
+        return str(json.loads(out).get("dagster_run_id")) if out.startswith("{") else ""
+
+    @property
+    def second(self) -> str:
+        """The run asked for second: the one that waits."""
+        return self.cli_run if self.ui_first else self.ui_run
+
+    def queued_while_the_other_ran(self) -> set[str]:
+        """The runs seen QUEUED while the other run was STARTED."""
+        found = set()
+        for _at, statuses in self.timeline:
+            for run_id, status in statuses.items():
+                others = {s for other, s in statuses.items() if other != run_id}
+                if status == "QUEUED" and "STARTED" in others:
+                    found.add(run_id)
+        return found
+
+    def duration(self, run_id: str) -> float:
+        run = self.runs[run_id]
+        return float(run["endTime"]) - float(run["startTime"])
+
     def elapsed(self) -> float:
-        """From the first build asked for to the last run's end."""
-        return max(float(run["endTime"]) for run in self.runs.values()) - self.began  # type: ignore[arg-type]
+        """From the first run's start to the last one's end, as the instance recorded them."""
+        starts = [float(run["startTime"]) for run in self.runs.values()]
+        ends = [float(run["endTime"]) for run in self.runs.values()]
+        return max(ends) - min(starts)
 
 
-def race(base: str, root: Path, env: dict[str, str], *, ui_first: bool) -> Race:
-    """One UI launch and one `registry build --force` at once (module doc)."""
-    seen = Race()
-    before = {run["runId"] for run in _runs(base)}
-    seen.began = time.time()
-    cli_env = {**env, "DAGSTER_HOME": str(root / ".codex" / "dagster_home")}
-    cli_env.pop("REGISTRY_BUILD_IN_PROCESS", None)
-    argv = [sys.executable, "-m", "registry_pipeline", "build", "--force", "--json"]
-    command: subprocess.Popen[str] | None = None
-
-    cli_started = cli_ended = 0.0
-
-    def start_cli() -> subprocess.Popen[str]:
-        nonlocal cli_started
-        cli_started = time.monotonic()
-        return subprocess.Popen(
-            [*argv, "--workspace", str(root)],
-            env=cli_env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
+def race(served: Served, *, ui_first: bool) -> Race:
+    """One UI launch and one `registry build --force` at once (module doc): UI first, then the
+    command at once; or the command first, then the UI as soon as the command's run exists."""
+    before = set(served.runs())
+    began = time.monotonic()
+    deadline = began + RACE_TIMEOUT
     if ui_first:
-        seen.ui_run = launch(base)
-        command = start_cli()
+        ui_run = launch(served)
+        command = served.registry("build", "--force", "--json")
     else:
-        command = start_cli()
-        deadline = time.monotonic() + RACE_TIMEOUT
-        while not (set(_statuses(base)) - before) and time.monotonic() < deadline:
-            time.sleep(POLL)  # polls an observable condition: the command's run exists
-        seen.ui_run = launch(base)
-    deadline = time.monotonic() + RACE_TIMEOUT
-    last = time.monotonic()
-    while time.monotonic() < deadline:
-        statuses = {k: v for k, v in _statuses(base).items() if k not in before}
-        now = time.monotonic()
-        for run_id, status in statuses.items():
-            seen.seen.setdefault(run_id, set()).add(status)
-            if status == "QUEUED":
-                seen.queued[run_id] = seen.queued.get(run_id, 0.0) + (now - last)
-        last = now
-        others_running = {k for k, v in statuses.items() if v == "STARTED"}
-        for run_id, status in statuses.items():
-            if status == "QUEUED" and others_running - {run_id}:
-                seen.queued_while_other_ran.add(run_id)
-        ended = all(v in ("SUCCESS", "FAILURE", "CANCELED") for v in statuses.values())
-        if command.poll() is not None and cli_ended == 0.0:
-            cli_ended = time.monotonic()
-        if len(statuses) == 2 and ended and cli_ended:
-            break
-        time.sleep(POLL)  # polls observable conditions: the runs' statuses, the command's end
-    out, err = command.communicate(timeout=60)
-    seen.cli_seconds = cli_ended - cli_started
+        command = served.registry("build", "--force", "--json")
+        while not set(served.runs()) - before:  # the command's run exists (it is queued)
+            assert command.poll() is None and time.monotonic() < deadline, command.communicate()
+            time.sleep(POLL)  # polling an observable condition
+        ui_run = launch(served)
+    seen = Race(ui_first, ui_run)
+    try:
+        while True:
+            statuses = {k: v["status"] for k, v in served.runs().items() if k not in before}
+            if not seen.timeline or seen.timeline[-1][1] != statuses:
+                seen.timeline.append((round(time.monotonic() - began, 2), statuses))
+            if command.poll() is not None and statuses.get(ui_run) in ENDED:
+                break
+            assert time.monotonic() < deadline, f"not both ended: {seen.timeline}"
+            time.sleep(POLL)  # polling the runs' statuses and the command's end
+        out, err = command.communicate(timeout=60)
+    finally:
+        if command.poll() is None:
+            command.kill()
+            command.communicate()
     seen.cli = (command.returncode, out, err)
-    seen.runs = {run["runId"]: run for run in _runs(base) if run["runId"] not in before}
-    document = json.loads(out) if out.strip().startswith("{") else {}
-    seen.cli_run = str(document.get("dagster_run_id") or "")
+    seen.runs = {k: v for k, v in served.runs().items() if k not in before}
     return seen
 
 
-def _runs(base: str) -> list[dict[str, object]]:
-    return list(graphql(base, RUNS)["runsOrError"]["results"])
-
-
-def _statuses(base: str) -> dict[str, str]:
-    return {str(run["runId"]): str(run["status"]) for run in _runs(base)}
-
-
-def assert_one_after_the_other(seen: Race) -> None:
-    """Both builds ended well, the second waited queued while the first ran, and together they
-    took at most the sum of their own times plus 10 s (no deadlock, no timeout)."""
+def assert_one_after_the_other(served: Served, seen: Race) -> None:
+    """Both builds ended well, the second was shown queued while the first ran, and together
+    they took at most the sum of their own times plus SLACK (no deadlock, no timeout)."""
     code, out, err = seen.cli
-    assert code == 0, out + err
-    assert json.loads(out)["success"] is True
-    assert set(seen.runs) == {seen.ui_run, seen.cli_run}, seen.runs
-    assert {run["status"] for run in seen.runs.values()} == {"SUCCESS"}, seen.runs
-    assert seen.queued_while_other_ran, seen.seen  # the second one waited, shown queued
-    total = seen.own_time(seen.ui_run) + seen.own_time(seen.cli_run)
-    assert seen.elapsed <= total + 10, (seen.elapsed, total, seen.queued)
+    report = f"{seen.timeline}\nCLI exit {code}:\n{out[-2000:]}\n{err[-2000:]}"
+    assert set(seen.runs) == {seen.ui_run, seen.cli_run}, report
+    for run_id in seen.runs:
+        served.assert_succeeded(run_id, report)
+    assert code == 0 and json.loads(out)["success"] is True, report
+    assert seen.second in seen.queued_while_the_other_ran(), report  # it waited, shown Queued
+    total = seen.duration(seen.ui_run) + seen.duration(seen.cli_run)
+    assert seen.elapsed() <= total + SLACK, (seen.elapsed(), total, report)
 
 
-def environment(**extra: str) -> dict[str, str]:
-    """This process's environment for the server and the command, without a workspace or home
-    of the developer's."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "REGISTRY_WORKSPACE")}
-    env.pop("DAGSTER_WEBSERVER_URL", None)
-    return {**env, **extra}
+def wait_for(served: Served, run_id: str) -> str:
+    """The run's final status (polling GraphQL, within RACE_TIMEOUT)."""
+    deadline = time.monotonic() + RACE_TIMEOUT
+    while (status := served.runs()[run_id]["status"]) not in ENDED:
+        assert time.monotonic() < deadline, f"{run_id} still {status}"
+        time.sleep(POLL)  # polling the run's status
+    return str(status)
+
+
+def change_a_source(root: Path) -> str:
+    """Edit expected_versions' source to another valid value: the registry it changes."""
+    source = root / "registries" / "expected_versions" / "EXPECTED_VERSIONS_v0_1.json"
+    text = source.read_text()
+    old, new = '"op_status_table": "0.1.0"', '"op_status_table": "0.1.1"'
+    changed = text.replace(old, new) if old in text else text.replace(new, old)
+    assert changed != text
+    source.write_text(changed)
+    return "expected_versions"
+
+
+def derived(root: Path) -> set[str]:
+    """The registries built from other registries (not sealed from files of the workspace):
+    every build builds them again, whatever changed."""
+    catalog = load_catalog(Workspace(root))
+    return {spec.registry_id for spec in catalog.registries if not spec.is_source}
+
+
+def folders(root: Path) -> set[str]:
+    return {p.name for p in (root / ".codex" / "RUNS").iterdir() if not p.name.startswith(".")}
+
+
+def assert_a_ui_build_seals_only_what_changed(served: Served) -> set[str]:
+    """A source changed, a build launched from the UI (not forced) seals that source and the
+    derived registries, as `registry build` does, reuses every other source, and the next
+    `registry build` says "up to date". The run folders it sealed."""
+    before = folders(served.root)
+    changed = change_a_source(served.root)
+    run_id = launch(served)
+    wait_for(served, run_id)
+    served.assert_succeeded(run_id)
+    new = folders(served.root) - before
+    sealed = {registry_of(name) for name in new}
+    assert sealed == {changed} | derived(served.root), sealed
+    answer = served.query(MATERIALIZATIONS, id=run_id)["runOrError"]
+    reused = {
+        event["assetKey"]["path"][-1]: any(
+            entry["label"] == "reused_snapshot" and entry.get("boolValue")
+            for entry in event["metadataEntries"]
+        )
+        for event in answer["assetMaterializations"]
+    }
+    assert set(reused) == set(DEMO_GRAPH)  # every registry reported, the reused ones too
+    assert {registry_id for registry_id, was in reused.items() if not was} == sealed, reused
+    command = served.registry("build")
+    out, err = command.communicate(timeout=RACE_TIMEOUT)
+    assert command.returncode == 0 and out.startswith("up to date"), out + err
+    return new

@@ -38,7 +38,7 @@ examples:
   registry build --select op_status_table --json
   registry build --force      # even when nothing changed
   registry build --full-audit
-  registry build --in-process # no code server: the run executes in this process
+  registry build --in-process # the run executes in this process (it meets the slot, not the queue)
   registry build --wait 0     # fail at once if another build runs
 
 One build at a time per workspace: a second build (CLI, UI, schedule or sensor) waits queued

@@ -41,6 +41,8 @@ from registry_pipeline.lib.settled import Settled, settled_sources
 
 BUILD_JOB = "build_registries"
 """The job that builds every registry: `definitions.py` defines it under this name."""
+BUILD_TAG = "registry-pipeline/build"
+"""Every build run carries this tag; the instance's run queue admits one such run at a time."""
 PID_TAG = "registry-pipeline/pid"
 HOST_TAG = "registry-pipeline/host"
 """Tags of every build run: the process that runs it, so a later build can tell a killed
@@ -79,8 +81,6 @@ def builds_in_progress(instance: dg.DagsterInstance, run_id: str) -> str:
     """The build runs in progress other than `run_id`, each with the door it came through (who a
     queued build waits for), in words; "" when none."""
     from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
-
-    from registry_pipeline.lib.launcher import BUILD_TAG
 
     runs = instance.get_runs(
         dg.RunsFilter(tags={BUILD_TAG: "1"}, statuses=IN_PROGRESS_RUN_STATUSES)

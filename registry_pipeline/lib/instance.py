@@ -31,7 +31,7 @@ from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.workspace.layout import DAGSTER_HOME_RELPATH as DAGSTER_HOME_RELPATH
 from registry_pipeline.core.workspace.layout import point_dagster_here
 from registry_pipeline.core.workspace.safe_write import require_safe_all
-from registry_pipeline.lib.launcher import BUILD_TAG as BUILD_TAG
+from registry_pipeline.lib.build_run import BUILD_TAG as BUILD_TAG
 from registry_pipeline.lib.postgres import (
     POSTGRES_EXTRA,
     check_reachable,

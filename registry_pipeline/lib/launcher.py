@@ -37,8 +37,8 @@ from dagster._core.launcher import DefaultRunLauncher, LaunchRunContext
 from dagster._core.launcher.base import CheckRunHealthResult, WorkerStatus
 from dagster._core.run_coordinator import QueuedRunCoordinator, SubmitRunContext
 
-BUILD_TAG = "registry-pipeline/build"
-"""Every build run carries this tag; the instance's run queue admits one such run at a time."""
+from registry_pipeline.lib.build_run import BUILD_TAG, builds_in_progress
+
 BUILD_RESOURCE = "build_run"
 """The resource every registry asset asks for (`lib.resources.BuildRun`): a run that needs it
 is a build."""
@@ -58,8 +58,6 @@ class RegistryRunCoordinator(QueuedRunCoordinator):
             context = SubmitRunContext(run, context.workspace)
         queued = super().submit_run(context)
         if BUILD_TAG in queued.tags:
-            from registry_pipeline.lib.build_run import builds_in_progress
-
             ahead = builds_in_progress(self._instance, queued.run_id)
             if ahead:  # said in the queued run's log, where the UI shows it
                 self._instance.report_engine_event(

@@ -1,40 +1,44 @@
-"""The issue-39 race on a Dagster instance kept in PostgreSQL: the UI's Launch button (a real
-webserver's GraphQL, under `dagster dev`'s daemon) and `registry build` at once, both orders:
-both complete, one after the other, the second shown queued while it waits."""
+"""The issue-39 race on an instance kept in PostgreSQL: the UI's Launch button (a real `dagster
+dev`'s GraphQL) and `registry build` at once, in both orders, queue one behind the other and
+both complete; a build launched from the UI seals only what changed and is followed by "up to
+date". (SQLite and the scenario itself: cli_tests/test_build_doors_ui.py.)"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+import uuid
+from collections.abc import Iterator
 
 import pytest
 
+from registry_pipeline.lib.instance import POSTGRES_INSTANCE_CONFIG, POSTGRES_URL_ENV
 from registry_pipeline_tests._doors import (
+    Served,
+    assert_a_ui_build_seals_only_what_changed,
     assert_one_after_the_other,
-    dagster_dev,
-    environment,
     race,
+    serve,
 )
-from registry_pipeline_tests._helpers import registry
+from registry_pipeline_tests.pg_tests._server import PostgresServer
 
 pytestmark = pytest.mark.launched
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def served(
-    demo: Path, tmp_path: Path, pg_url: str, pg_env: Callable[[str], dict[str, str]]
-) -> Iterator[tuple[str, Path]]:
-    pg_env(pg_url)  # the instance is prepared in PostgreSQL by the first build
-    code, _, err = registry("build", "--in-process", "--workspace", str(demo))
-    assert code == 0, err
-    with dagster_dev(demo, environment(), tmp_path) as base:
-        yield base, demo
+    pg_server: PostgresServer, pg_template: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    url = pg_server.create_database(f"doors_{uuid.uuid4().hex[:12]}", template=pg_template)
+    yield from serve(tmp_path_factory.mktemp("pg_doors_ui"), {POSTGRES_URL_ENV: url})
 
 
 @pytest.mark.parametrize("ui_first", [True, False], ids=["ui-first", "cli-first"])
-def test_a_ui_launch_and_a_cli_build_at_once_on_postgresql(
-    served: tuple[str, Path], ui_first: bool
+def test_a_ui_launch_and_a_cli_build_at_once_run_one_after_the_other(
+    served: Served, ui_first: bool
 ) -> None:
-    base, root = served
-    assert (root / ".codex" / "dagster_home" / "dagster.yaml").read_text().count("postgres") > 0
-    assert_one_after_the_other(race(base, root, environment(), ui_first=ui_first))
+    home = served.root / ".codex" / "dagster_home"
+    assert (home / "dagster.yaml").read_text() == POSTGRES_INSTANCE_CONFIG
+    assert_one_after_the_other(served, race(served, ui_first=ui_first))
+
+
+def test_a_ui_build_seals_only_what_changed_and_then_it_is_up_to_date(served: Served) -> None:
+    assert_a_ui_build_seals_only_what_changed(served)

@@ -1,43 +1,52 @@
-"""The issue-39 race on a workspace whose shared state is in a bucket (a real S3 server): the
-UI's Launch button (a real webserver's GraphQL, under `dagster dev`'s daemon) and `registry
-build` at once, both orders: both complete, one after the other (each holding the bucket's
-lease in turn), the second shown queued while it waits."""
+"""The issue-39 race on a workspace whose shared state is in a bucket (REGISTRY_STORE): the UI's
+Launch button (a real `dagster dev`'s GraphQL) and `registry build` at once, in both orders,
+queue one behind the other and both complete; a build launched from the UI seals only what
+changed and is followed by "up to date". (SQLite and the scenario itself:
+cli_tests/test_build_doors_ui.py.)"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from registry_pipeline.core.objstore import ObjectStore, parse_store_url
+from registry_pipeline.core.workspace.remote import RUNS_PREFIX, STORE_ENV
 from registry_pipeline_tests._doors import (
+    Served,
+    assert_a_ui_build_seals_only_what_changed,
     assert_one_after_the_other,
-    dagster_dev,
-    environment,
     race,
+    serve,
 )
-from registry_pipeline_tests._helpers import copy_demo, registry
-from registry_pipeline_tests.s3_tests._server import SeaweedServer
+from registry_pipeline_tests.s3_tests._server import SeaweedServer, bucket_name
 
 pytestmark = pytest.mark.launched
 
 
-@pytest.fixture
-def served(
-    s3_server: SeaweedServer, store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[str, Path]]:
-    for key, value in {**s3_server.env(), "REGISTRY_STORE": store_url}.items():
-        monkeypatch.setenv(key, value)
-    root = copy_demo(tmp_path)
-    code, _, err = registry("build", "--in-process", "--workspace", str(root))
-    assert code == 0, err
-    with dagster_dev(root, environment(), tmp_path) as base:
-        yield base, root
+@pytest.fixture(scope="module")
+def served(s3_server: SeaweedServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    bucket = bucket_name("doors-ui")
+    ObjectStore.open(parse_store_url(f"s3://{bucket}"), s3_server.env()).put("made-by-test", b"")
+    settings = {**s3_server.env(), STORE_ENV: f"s3://{bucket}/ws"}
+    yield from serve(tmp_path_factory.mktemp("s3_doors_ui"), settings)
+
+
+@pytest.fixture(scope="module")
+def store(s3_server: SeaweedServer, served: Served) -> ObjectStore:
+    """The served workspace's bucket."""
+    return ObjectStore.open(parse_store_url(served.env[STORE_ENV]), s3_server.env())
 
 
 @pytest.mark.parametrize("ui_first", [True, False], ids=["ui-first", "cli-first"])
-def test_a_ui_launch_and_a_cli_build_at_once_on_a_bucket(
-    served: tuple[str, Path], ui_first: bool
+def test_a_ui_launch_and_a_cli_build_at_once_run_one_after_the_other(
+    served: Served, ui_first: bool
 ) -> None:
-    base, root = served
-    assert_one_after_the_other(race(base, root, environment(), ui_first=ui_first))
+    assert_one_after_the_other(served, race(served, ui_first=ui_first))
+
+
+def test_a_ui_build_seals_only_what_changed_and_then_it_is_up_to_date(
+    served: Served, store: ObjectStore
+) -> None:
+    for name in assert_a_ui_build_seals_only_what_changed(served):
+        assert store.get(f"{RUNS_PREFIX}/{name}.json") is not None, name  # published there

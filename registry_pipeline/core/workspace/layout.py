@@ -41,12 +41,6 @@ DOTENV_RELPATH = ".env"
 """Read by `dagster dev` and `dg dev` from the folder they start in, before they choose an
 instance: its `DAGSTER_HOME` line sends them to the workspace's own instance (without one they
 open an empty temporary instance in a `.tmp_dagster_home_*` folder of the workspace)."""
-ROOT_GITIGNORE = (
-    "# registry-pipeline: this machine's pointer to its Dagster instance (an absolute path), and\n"
-    "# the temporary instance `dagster dev` makes when started without one\n"
-    "/.env\n/.tmp_dagster_home_*/\n"
-)
-
 DG_MODULE = "registry_defs"
 DG_TOML = f"""\
 # Dagster's `dg` loads this workspace's registry graph: `dg dev`, `dg check defs`, `dg list defs`
@@ -200,10 +194,11 @@ def point_dagster_here(root: Path) -> list[str]:
     `DAGSTER_HOME=<the workspace's home>` (created, or the line appended; a home the user chose
     is left alone; another workspace's, or one that no longer exists, is a moved or copied
     checkout's and replaced);
-    a new root `.gitignore` ignores it. What it did."""
+    it is written only once the home exists (`lib.instance.dagster_home`: Dagster refuses a
+    DAGSTER_HOME that is not a folder). What it did."""
     dotenv = root / DOTENV_RELPATH
-    require_safe_all(root, [dotenv, root / ".gitignore"])
-    said = _root_gitignore(root / ".gitignore")
+    require_safe_all(root, [dotenv])
+    said: list[str] = []
     text = dotenv.read_text(encoding="utf-8", errors="replace") if dotenv.exists() else ""
     lines = text.splitlines()
     ours = dagster_home_line(root)
@@ -224,16 +219,6 @@ def point_dagster_here(root: Path) -> list[str]:
     return [*said, done]
 
 
-def _root_gitignore(ignore: Path) -> list[str]:
-    """Create the root `.gitignore` ignoring `.env` and Dagster's temporary homes when there is
-    none; an existing one is the repository's and left alone (`.env` is not a build input
-    either way: `core.seal.gitstate`)."""
-    if ignore.exists():
-        return []
-    ignore.write_text(ROOT_GITIGNORE, encoding="utf-8")
-    return ["created .gitignore (.env, .tmp_dagster_home_*)"]
-
-
 def init_targets(root: Path) -> list[Path]:
     """Every file `init_workspace` may write under `root` (a dg project's own files are left
     alone, so they are not among them); each must be a real place inside the workspace."""
@@ -241,8 +226,6 @@ def init_targets(root: Path) -> list[Path]:
         root / RUNS_RELPATH / ".gitkeep",
         root / ".codex" / ".gitignore",
         root / ".gitattributes",
-        root / ".gitignore",
-        root / DOTENV_RELPATH,
     ]
     if not _is_dg_project(root):
         targets += [root / f"{DG_MODULE}.py", root / "dg.toml"]
@@ -268,7 +251,6 @@ def init_workspace(root: Path, run_roots: Sequence[str] = (RUNS_RELPATH,)) -> li
             changed.append(f"created {RUNS_RELPATH}/.gitkeep")
         changed.extend(_codex_gitignore(root / ".codex" / ".gitignore"))
         changed.extend(_gitattributes(root / ".gitattributes", run_roots))
-        changed.extend(point_dagster_here(root))
         if root / "dg.toml" in targets:
             (root / f"{DG_MODULE}.py").write_text(DG_MODULE_TEXT, encoding="utf-8")
             (root / "dg.toml").write_text(DG_TOML, encoding="utf-8")
