@@ -1,7 +1,7 @@
 """The UI's Launch button and `registry build` at once, on a real `dagster dev` (webserver and
 daemon) over a built copy of the demo workspace, on whatever instance and medium the caller's
-environment gives (SQLite, PostgreSQL, a bucket): the issue-39 race, and a build launched from
-the UI that seals only what changed.
+environment gives (SQLite, PostgreSQL, a bucket); and a build launched from the UI that seals
+only what changed.
 
 `serve` copies the demo, builds it once in this process and starts `dagster dev` on it (its
 daemon dequeues queued runs). `race` asks for one build through the webserver's GraphQL
@@ -135,7 +135,9 @@ def environment(root: Path, settings: Mapping[str, str]) -> dict[str, str]:
 def serve(parent: Path, settings: Mapping[str, str] | None = None) -> Iterator[Served]:
     """A copy of the demo workspace under `parent`, built once (in this process, with
     `settings` in the environment, which prepares its instance), served by `dagster dev`: for a
-    module-scoped fixture (`yield from serve(...)`)."""
+    module-scoped fixture (`yield from serve(...)`). The build also writes the copy's `.env`,
+    which `dagster dev` reads in its folder over its environment: a copy of a built workspace
+    would still name the original's instance there."""
     root = copy_demo(parent)
     env = environment(root, settings or {})
     with pytest.MonkeyPatch.context() as patch:
@@ -156,19 +158,10 @@ def dagster_dev(root: Path, env: Mapping[str, str], scratch: Path) -> Iterator[s
     workspace = scratch / "workspace.yaml"
     workspace.write_text(WORKSPACE_YAML)
     port, log = _free_port(), scratch / "dagster-dev.log"
-    command = [
-        str(BIN / "dagster"),
-        "dev",
-        "-w",
-        str(workspace),
-        "-h",
-        "127.0.0.1",
-        "-p",
-        str(port),
-    ]
+    args = ["dev", "-w", str(workspace), "-h", "127.0.0.1", "-p", str(port)]
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            command,
+            [str(BIN / "dagster"), *args],
             cwd=root,
             env=dict(env),
             stdout=sink,

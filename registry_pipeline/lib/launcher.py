@@ -120,8 +120,9 @@ class RegistryRunLauncher(DefaultRunLauncher):
 
     def check_run_worker_health(self, run: Any) -> CheckRunHealthResult:
         text = run.tags.get(WORKER_TAG)
-        if text is None:
-            return CheckRunHealthResult(WorkerStatus.UNKNOWN, "not a forked run worker")
+        if text is None:  # launched through its code server: as Dagster's own launcher, which
+            # has no health check, nothing here says its worker died (UNKNOWN would fail it)
+            return CheckRunHealthResult(WorkerStatus.RUNNING, "launched by its code server")
         worker = _worker(text)
         if worker is None:
             return CheckRunHealthResult(WorkerStatus.UNKNOWN, f"run worker {text} on another host")

@@ -1,8 +1,7 @@
-"""The issue-39 race on SQLite: the UI's Launch button (a real `dagster dev`'s GraphQL) and
-`registry build` at once, in both orders: both builds complete, one after the other, the second
-shown queued while it waits; and a build launched from the UI seals only what changed and is
-followed by "up to date". (PostgreSQL: pg_tests/test_pg_build_doors_ui.py; a bucket:
-s3_tests/test_build_doors_ui.py.)"""
+"""On SQLite: the UI's Launch button (a real `dagster dev`'s GraphQL) and `registry build` at once,
+in both orders: both builds complete, one after the other, the second shown queued while it waits;
+and a build launched from the UI seals only what changed and is followed by "up to date".
+(PostgreSQL: pg_tests/test_pg_build_doors_ui.py; a bucket: s3_tests/test_build_doors_ui.py.)"""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""The issue-39 race on an instance kept in PostgreSQL: the UI's Launch button (a real `dagster
-dev`'s GraphQL) and `registry build` at once, in both orders, queue one behind the other and
-both complete; a build launched from the UI seals only what changed and is followed by "up to
-date". (SQLite and the scenario itself: cli_tests/test_build_doors_ui.py.)"""
+"""On an instance kept in PostgreSQL: the UI's Launch button (a real `dagster dev`'s GraphQL) and
+`registry build` at once, in both orders, queue one behind the other and both complete; a build
+launched from the UI seals only what changed and is followed by "up to date". (SQLite and the
+scenario itself: cli_tests/test_build_doors_ui.py.)"""
 
 from __future__ import annotations
 

@@ -1,8 +1,7 @@
-"""The issue-39 race on a workspace whose shared state is in a bucket (REGISTRY_STORE): the UI's
-Launch button (a real `dagster dev`'s GraphQL) and `registry build` at once, in both orders,
-queue one behind the other and both complete; a build launched from the UI seals only what
-changed and is followed by "up to date". (SQLite and the scenario itself:
-cli_tests/test_build_doors_ui.py.)"""
+"""On a workspace whose shared state is in a bucket (REGISTRY_STORE): the UI's Launch button (a real
+`dagster dev`'s GraphQL) and `registry build` at once, in both orders, queue one behind the other
+and both complete; a build launched from the UI seals only what changed and is followed by "up to
+date". (SQLite and the scenario itself: cli_tests/test_build_doors_ui.py.)"""
 
 from __future__ import annotations
 
