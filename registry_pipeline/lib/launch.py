@@ -287,11 +287,13 @@ def cancel_run(context: Any, run_id: str, grace: float = CANCEL_GRACE) -> dg.Dag
 
 def run_url(run_id: str, home: Path | None = None) -> str:
     """The run's page in the Dagster UI: `$DAGSTER_WEBSERVER_URL`, else the webserver serving
-    the instance at `home` (`lib.webserver`: the port `dagster dev` actually uses), else the
-    address `dagster dev` serves by default; then `/runs/<id>`."""
+    the instance at `home` (default `$DAGSTER_HOME`; `lib.webserver`: the port `dagster dev`
+    actually serves), else the address `dagster dev` serves by default; then `/runs/<id>`."""
     from registry_pipeline.lib.webserver import webserver_url
 
-    base = os.environ.get(WEBSERVER_URL_ENV) or (webserver_url(home) if home is not None else None)
+    base = os.environ.get(WEBSERVER_URL_ENV)
+    if not base and (home or os.environ.get("DAGSTER_HOME")):
+        base = webserver_url(home or Path(os.environ["DAGSTER_HOME"]))
     return f"{(base or DEFAULT_WEBSERVER_URL).rstrip('/')}/runs/{run_id}"
 
 

@@ -8,9 +8,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,43 +23,52 @@ from registry_pipeline.core.workspace.layout import DAGSTER_HOME_RELPATH, point_
 from registry_pipeline.lib.launch import run_url
 from registry_pipeline.lib.webserver import webserver_url
 from registry_pipeline_tests._helpers import registry
-from registry_pipeline_tests._webserver import _free_port, _wait_until_ready, graphql
+from registry_pipeline_tests._webserver import (
+    POLL_INTERVAL,
+    READY_TIMEOUT,
+    _wait_until_ready,
+    graphql,
+)
 
 BIN = Path(sys.executable).parent
+SERVING = re.compile(r"Serving dagster-webserver on (http://\S+?) in process")
 RUNS = "{ runsOrError { __typename ... on Runs { results { runId } } } }"
 
 
 @pytest.fixture
-def dev(built: Path, tmp_path: Path) -> Iterator[tuple[str, int]]:
+def port_3000_taken() -> Iterator[None]:
+    """Dagster's default port in use (held here, or by another program already), so `dagster
+    dev` started without `--port` serves on a random free port that no argument names."""
+    with socket.socket() as sock:
+        with contextlib.suppress(OSError):
+            sock.bind(("127.0.0.1", 3000))
+            sock.listen()
+        yield
+
+
+@pytest.fixture
+def dev(built: Path, port_3000_taken: None, tmp_path: Path) -> Iterator[str]:
     """`dagster dev -f registry_defs.py` (the file `registry init` writes) in the built
     workspace after a build (a copy of another workspace: its `.env` named the other's home
-    until then), its environment without DAGSTER_HOME or REGISTRY_WORKSPACE; (base url, port)."""
+    until then), its environment without DAGSTER_HOME or REGISTRY_WORKSPACE; the address its
+    log says it serves."""
     code, _, err = registry("build", "--force", "--workspace", str(built))
     assert code == 0, err
     env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "REGISTRY_WORKSPACE")}
-    port, log = _free_port(), tmp_path / "dev.log"
+    log = tmp_path / "dev.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [
-                str(BIN / "dagster"),
-                "dev",
-                "-f",
-                "registry_defs.py",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                f"{port}",
-            ],
+            [str(BIN / "dagster"), "dev", "-f", "registry_defs.py"],
             cwd=built,
             env=env,
             stdout=sink,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    base = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_ready(base, process, log)  # type: ignore[arg-type]
-        yield base, port
+        base = _served_at(log, process)
+        _wait_until_ready(base, process, log)
+        yield base
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
@@ -67,18 +79,29 @@ def dev(built: Path, tmp_path: Path) -> Iterator[tuple[str, int]]:
             process.wait(timeout=60)
 
 
+def _served_at(log: Path, process: subprocess.Popen[bytes]) -> str:
+    """The address in the webserver's `Serving dagster-webserver on URL` line, once logged."""
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline and process.poll() is None:
+        found = SERVING.search(log.read_text(encoding="utf-8", errors="replace"))
+        if found:
+            return found[1]
+        time.sleep(POLL_INTERVAL)  # polling the log, not a wait for readiness
+    pytest.fail(f"dagster dev serves nowhere:\n{log.read_text(errors='replace')[-4000:]}")
+
+
 def test_dagster_dev_in_the_workspace_shows_its_instance(
-    built: Path, dev: tuple[str, int], tmp_path: Path
+    built: Path, dev: str, tmp_path: Path
 ) -> None:
-    base, port = dev
     last = json.loads((built / ".codex" / "cache" / "last_build.json").read_text())
-    runs = graphql(base, RUNS)["runsOrError"]["results"]
+    runs = graphql(dev, RUNS)["runsOrError"]["results"]
     assert last["dagster_run_id"] in {run["runId"] for run in runs}  # the workspace's history
     assert not list(built.glob(".tmp_dagster_home_*"))  # no temporary instance
+    assert not dev.endswith(":3000")  # taken: a random port, which no argument names
     home = built / DAGSTER_HOME_RELPATH
-    assert webserver_url(home) == f"http://127.0.0.1:{port}"
+    assert webserver_url(home) == dev
     assert webserver_url(tmp_path) is None  # another instance's: not this one
-    assert run_url("abc", home) == f"http://127.0.0.1:{port}/runs/abc"
+    assert run_url("abc", home) == f"{dev}/runs/abc"
 
 
 def test_env_names_this_workspaces_home_and_keeps_the_rest(tmp_path: Path) -> None:
