@@ -269,3 +269,29 @@ def forbid_whole_reads(monkeypatch: object, whole: Callable[[Path], bool]) -> No
         return original(path)
 
     monkeypatch.setattr(Path, "read_bytes", read_bytes)
+
+
+_HOLD_SLOT = """
+import sys
+from pathlib import Path
+from registry_pipeline.core.workspace.build_slot import build_slot
+from registry_pipeline.core.workspace.layout import Workspace
+with build_slot(Workspace(Path(sys.argv[1])), sys.argv[2], wait=0):
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def slot_holder(root: Path, holder: str = "test holder") -> subprocess.Popen[str]:
+    """A process of its own that holds the workspace's build slot, its note naming `holder`,
+    until its stdin ends (returned once it holds it, synchronized on its output). Another
+    process, not a thread: a run worker forked from this one would inherit a lock it held."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_SLOT, str(root), holder],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=child_env(),
+    )
+    assert process.stdout is not None and process.stdout.readline().strip() == "held"
+    return process

@@ -37,7 +37,7 @@ from dagster._core.launcher import DefaultRunLauncher, LaunchRunContext
 from dagster._core.launcher.base import CheckRunHealthResult, WorkerStatus
 from dagster._core.run_coordinator import QueuedRunCoordinator, SubmitRunContext
 
-from registry_pipeline.lib.build_run import BUILD_TAG, builds_in_progress
+from registry_pipeline.lib.build_run import BUILD_TAG, alive, builds_in_progress
 
 BUILD_RESOURCE = "build_run"
 """The resource every registry asset asks for (`lib.resources.BuildRun`): a run that needs it
@@ -126,7 +126,7 @@ class RegistryRunLauncher(DefaultRunLauncher):
         worker = _worker(text)
         if worker is None:
             return CheckRunHealthResult(WorkerStatus.UNKNOWN, f"run worker {text} on another host")
-        if _running(worker):
+        if alive(worker):
             return CheckRunHealthResult(WorkerStatus.RUNNING, run_worker_id=str(worker))
         return CheckRunHealthResult(WorkerStatus.FAILED, f"run worker {text} no longer runs")
 
@@ -187,13 +187,3 @@ def _worker(text: str | None) -> int | None:
     """The pid of a `pid@host` worker tag naming this host, else None."""
     pid, _, host = (text or "").partition("@")
     return int(pid) if pid.isdigit() and host == socket.gethostname() else None
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import dagster as dg
@@ -21,19 +20,10 @@ from registry_pipeline.core.seal.run_id import registry_of
 from registry_pipeline.core.workspace.build_slot import BUILD_SLOT_RELPATH
 from registry_pipeline.lib.build_run import BUILD_JOB
 from registry_pipeline.lib.instance import open_instance
-from registry_pipeline_tests._helpers import child_env, copy_demo, registry_process
+from registry_pipeline_tests._helpers import copy_demo, registry_process, slot_holder
 from registry_pipeline_tests.cli_tests.conftest import Run
 
 SOURCES = ("expected_versions", "migration_ledger", "threshold_packs_file", "allowed_operations")
-HOLD = """
-import sys
-from pathlib import Path
-from registry_pipeline.core.workspace.build_slot import build_slot
-from registry_pipeline.core.workspace.layout import Workspace
-with build_slot(Workspace(Path(sys.argv[1])), "test holder", wait=0):
-    print("held", flush=True)
-    sys.stdin.readline()
-"""
 
 
 def _run(*args: str) -> tuple[int, str, str]:
@@ -43,16 +33,7 @@ def _run(*args: str) -> tuple[int, str, str]:
 
 
 def _holder(root: Path) -> subprocess.Popen[str]:
-    """A process that holds the build slot until its stdin closes (synchronized on its output)."""
-    process = subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(root)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        env=child_env(),
-    )
-    assert process.stdout is not None and process.stdout.readline().strip() == "held"
-    return process
+    return slot_holder(root, "test holder")
 
 
 def _assert_healthy(cli: Run, root: Path) -> None:

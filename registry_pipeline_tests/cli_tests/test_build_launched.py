@@ -14,7 +14,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -38,6 +37,7 @@ from registry_pipeline_tests._helpers import (
     child_env,
     copy_demo,
     registry_process,
+    slot_holder,
 )
 from registry_pipeline_tests.cli_tests.conftest import Run
 
@@ -124,29 +124,11 @@ def test_a_failing_check_gives_the_same_entries_launched_and_in_process(
         assert run.run_id == reference["dagster_run_id"] and WORKER_TAG not in run.tags
 
 
-HOLD = """
-import sys
-from pathlib import Path
-from registry_pipeline.core.workspace.build_slot import build_slot
-from registry_pipeline.core.workspace.layout import Workspace
-with build_slot(Workspace(Path(sys.argv[1])), "test build", wait=0):
-    print("held", flush=True)
-    sys.stdin.readline()
-"""
-
-
 @contextmanager
 def _held(root: Path) -> Iterator[None]:
     """The build slot held by another process (as another build's run would: not by this one,
     which the forked run worker would inherit it from)."""
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(root)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        env=child_env(),
-    )
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    holder = slot_holder(root, "test build")
     try:
         yield
     finally:
