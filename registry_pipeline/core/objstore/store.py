@@ -6,17 +6,23 @@ The client is obstore (Rust's `object_store`, maintained by the Apache Arrow pro
 imports in ~10 ms, signs requests itself, and refuses a lost conditional write with a typed error.
 Settings come from the standard variables (`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`,
 `AWS_SECRET_ACCESS_KEY`, `AWS_DEFAULT_REGION`); an `http://` endpoint is allowed (a server on
-the same network). A conditional write whose answer was lost (a timeout, a cut connection) is
-sent again, by the client or, where the client will not (`_conditional`), by us, and may then
-be refused as if another writer had won: `create` and `replace` read the object back and count
-it as won when it holds exactly the bytes written (callers make every body unique).
+the same network). Each is checked before the client sees it (`store_settings`): the client
+panics on what it cannot put in a request, and a panic (pyo3's PanicException, a BaseException)
+that gets past the checks is STORE_URL_INVALID too, never a traceback.
+
+A conditional write whose answer was lost (a timeout, a cut connection) is sent again, by the
+client or, where the client will not (`_conditional`), by us, and may then be refused as if
+another writer had won: `create` and `replace` read the object back and count it as won when it
+holds exactly the bytes written (callers make every body unique).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -35,6 +41,24 @@ RETRY_FOR = timedelta(seconds=15)
 """How long a request is retried (5xx, a dropped connection, a server restarting: SeaweedFS
 answers 500 for a moment after a restart while it loads its volumes), 0.1 s doubling to 2 s."""
 TIMEOUT = timedelta(seconds=30)
+SETTINGS = (
+    ("endpoint", "AWS_ENDPOINT_URL"),
+    ("access_key_id", "AWS_ACCESS_KEY_ID"),
+    ("secret_access_key", "AWS_SECRET_ACCESS_KEY"),
+    ("session_token", "AWS_SESSION_TOKEN"),
+    ("region", "AWS_DEFAULT_REGION"),
+    ("region", "AWS_REGION"),
+)
+"""The client's settings and the standard variables they come from (the first region set wins)."""
+SECRETS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+"""Settings never printed, not even when malformed."""
+TOKEN = re.compile(r"[!-~]+")
+"""A credential or a region: printable ASCII with no space (what an HTTP header carries)."""
+HOST = re.compile(r"[a-z0-9_.:-]+")
+"""An endpoint's host as `urlsplit` gives it (lowercase; an IPv6 address without brackets,
+checked by `urlsplit` itself)."""
+URL_PATH = re.compile(r"(?:[A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})*")
+"""An endpoint's path: RFC 3986's characters, a `%` only before two hex digits."""
 
 
 class StoreError(RegistryError):
@@ -67,9 +91,11 @@ class StoreUrl:
 
 def parse_store_url(raw: str, field: str = "REGISTRY_STORE") -> StoreUrl:
     """`s3://BUCKET[/PREFIX]`; STORE_URL_INVALID naming `field` otherwise."""
-    parts = urlsplit(raw)
+    parts = urlsplit(raw)  # it drops a newline or a tab anywhere: refused before, below
     problem = None
-    if parts.scheme != "s3":
+    if not raw.isprintable() or raw != raw.strip():
+        problem = "a control character, a newline or a space around it"
+    elif parts.scheme != "s3":
         problem = "only s3://BUCKET/PREFIX is supported"
     elif not BUCKET.fullmatch(parts.netloc):
         problem = "the bucket name must be 3-63 lowercase letters, digits, dots or hyphens"
@@ -82,6 +108,51 @@ def parse_store_url(raw: str, field: str = "REGISTRY_STORE") -> StoreUrl:
     if problem:
         raise UsageError(f"{field}={raw!r}: {problem}", code="STORE_URL_INVALID", field=field)
     return StoreUrl(parts.netloc, parts.path.strip("/"))
+
+
+def store_settings(environ: Mapping[str, str]) -> dict[str, str]:
+    """The client's settings from the standard variables in `environ`, each checked before the
+    client sees it (it panics on what it cannot put in a request): STORE_URL_INVALID naming the
+    variable. An empty variable is unset, but for `AWS_ENDPOINT_URL` (empty, every request
+    would go to AWS S3)."""
+    config: dict[str, str] = {}
+    for key, name in SETTINGS:
+        value = environ.get(name)
+        if value is None or (value == "" and key != "endpoint") or key in config:
+            continue
+        if key == "endpoint":
+            problem = _endpoint_problem(value)
+        else:
+            problem = None if TOKEN.fullmatch(value) else "printable ASCII with no space expected"
+        if problem:
+            shown = "" if name in SECRETS or "@" in value else f"={value!r}"  # no secret shown
+            raise UsageError(f"{name}{shown}: {problem}", code="STORE_URL_INVALID", field=name)
+        config[key] = value
+    return config
+
+
+def _endpoint_problem(value: str) -> str | None:
+    """What keeps `value` from being an S3 server's URL, `http(s)://HOST[:PORT][/PATH]`."""
+    if not value.strip():
+        return "empty: unset it for AWS S3, or name the server (http://HOST:PORT)"
+    if not TOKEN.fullmatch(value):
+        return "a space, a control character or a non-ASCII character in the URL"
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as exc:  # a port out of range or not a number, a broken IPv6 address
+        return f"not a URL ({exc})"
+    if parts.scheme not in ("http", "https"):
+        return "an S3 server's URL starts with http:// or https://"
+    if "@" in parts.netloc:
+        return "credentials belong in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, not the URL"
+    if not parts.hostname or not HOST.fullmatch(parts.hostname):
+        return "the URL names no host (a name or an IP address)"
+    if port == 0:
+        return "port 0 is no server's port"
+    if "?" in value or "#" in value or not URL_PATH.fullmatch(parts.path):
+        return "an S3 server's URL has no query or fragment, and a path of URL characters"
+    return None
 
 
 class ObjectStore:
@@ -104,35 +175,26 @@ class ObjectStore:
         failing request is retried for up to `retry_for`, one unanswered after `timeout`."""
         from obstore.store import S3Store
 
-        env = os.environ if environ is None else environ
-        config: dict[str, Any] = {}
-        for key, name in (
-            ("endpoint", "AWS_ENDPOINT_URL"),
-            ("access_key_id", "AWS_ACCESS_KEY_ID"),
-            ("secret_access_key", "AWS_SECRET_ACCESS_KEY"),
-            ("session_token", "AWS_SESSION_TOKEN"),
-            ("region", "AWS_DEFAULT_REGION"),
-        ):
-            if env.get(name):
-                config[key] = env[name]
-        config.setdefault("region", env.get("AWS_REGION") or "us-east-1")
+        config: dict[str, Any] = store_settings(os.environ if environ is None else environ)
+        config.setdefault("region", "us-east-1")
         if "endpoint" in config:
             config["virtual_hosted_style_request"] = False
-        backend = S3Store(
-            url.bucket,
-            prefix=url.prefix or None,
-            config=config,  # type: ignore[arg-type]
-            client_options={"allow_http": True, "timeout": timeout},
-            retry_config={
-                "max_retries": RETRIES,
-                "retry_timeout": retry_for,
-                "backoff": {
-                    "init_backoff": timedelta(milliseconds=100),
-                    "max_backoff": timedelta(seconds=2),
-                    "base": 2,
+        with _client_errors(functools.partial(_unusable, str(url))):
+            backend = S3Store(
+                url.bucket,
+                prefix=url.prefix or None,
+                config=config,  # type: ignore[arg-type]
+                client_options={"allow_http": True, "timeout": timeout},
+                retry_config={
+                    "max_retries": RETRIES,
+                    "retry_timeout": retry_for,
+                    "backoff": {
+                        "init_backoff": timedelta(milliseconds=100),
+                        "max_backoff": timedelta(seconds=2),
+                        "base": 2,
+                    },
                 },
-            },
-        )
+            )
         return cls(backend, str(url), retry_for)
 
     @classmethod
@@ -142,18 +204,26 @@ class ObjectStore:
 
         return cls(MemoryStore(), "memory://")
 
-    def get(self, key: str) -> Blob | None:
-        """The object at `key`, or None when there is none."""
+    def get(self, key: str, limit: int | None = None) -> Blob | None:
+        """The object at `key`, or None when there is none; REMOTE_STATE_INVALID, unread, when
+        it is larger than `limit` bytes (an object of ours no release writes that large)."""
         import obstore
         from obstore.exceptions import NotFoundError
 
+        gone = (NotFoundError, FileNotFoundError)
         try:
-            result = obstore.get(self._backend, key)
-            data = bytes(result.bytes())
-        except (NotFoundError, FileNotFoundError):
+            with self._client("read", key, passing=gone):
+                result = obstore.get(self._backend, key)
+                if limit is not None and result.meta["size"] > limit:
+                    raise RegistryError(
+                        f"{key} is {result.meta['size']} bytes, more than this release writes "
+                        f"there ({limit})",
+                        code="REMOTE_STATE_INVALID",
+                        path=f"{self.url}/{key}",
+                    )
+                data = bytes(result.bytes())
+        except gone:
             return None
-        except Exception as exc:  # obstore's errors: the bucket is unreachable or refuses us
-            raise self._failed("read", key, exc) from None
         return Blob(data, str(result.meta["e_tag"] or ""))
 
     def put(self, key: str, data: bytes | Path) -> str:
@@ -161,27 +231,23 @@ class ObjectStore:
         file (streamed: never held whole in memory); its ETag."""
         import obstore
 
-        try:
+        with self._client("write", key):
             return str(obstore.put(self._backend, key, data)["e_tag"] or "")
-        except Exception as exc:
-            raise self._failed("write", key, exc) from None
 
     def download(self, key: str, target: Path) -> bool:
         """Stream the object at `key` into the new file `target`; False when there is none."""
         import obstore
         from obstore.exceptions import NotFoundError
 
+        gone = (NotFoundError, FileNotFoundError)
         with target.open("xb") as handle:  # our own file: its errors are OSError, as on a disk
-            try:
-                for chunk in obstore.get(self._backend, key).stream():
-                    handle.write(chunk)
-            except (NotFoundError, FileNotFoundError):
+            try:  # writing our file (a full disk) fails with OSError: IO_ERROR, as on a disk
+                with self._client("read", key, passing=(*gone, OSError)):
+                    for chunk in obstore.get(self._backend, key).stream():
+                        handle.write(chunk)
+            except gone:
                 target.unlink()
                 return False
-            except OSError:
-                raise  # writing our file (a full disk): IO_ERROR, as on a disk
-            except Exception as exc:  # obstore's errors: the bucket is unreachable or refuses us
-                raise self._failed("read", key, exc) from None
         return True
 
     def create(self, key: str, data: bytes) -> str:
@@ -230,33 +296,29 @@ class ObjectStore:
             reraise=True,
         )
         try:
-            return str(retrying(obstore.put, self._backend, key, data, mode=mode)["e_tag"] or "")
+            with self._client(action, key, passing=refused):
+                put = retrying(obstore.put, self._backend, key, data, mode=mode)
+                return str(put["e_tag"] or "")
         except refused:
             return None
-        except Exception as exc:
-            raise self._failed(action, key, exc) from None
 
     def keys(self, prefix: str, after: str | None = None) -> Iterator[str]:
         """Every key under `prefix` (a folder: 'RUNS/'), in the store's order (lexical on S3);
         only those sorting after the key `after`, when given (S3's start-after)."""
         import obstore
 
-        try:
+        with self._client("list", prefix):
             folder = prefix.rstrip("/") or None
             for chunk in obstore.list(self._backend, folder, offset=after):
                 for meta in chunk:
                     yield str(meta["path"])
-        except Exception as exc:
-            raise self._failed("list", prefix, exc) from None
 
     def delete(self, key: str) -> None:
         """Remove `key` (no error when it is gone already)."""
         import obstore
 
-        try:
+        with self._client("delete", key):
             obstore.delete(self._backend, key)
-        except Exception as exc:
-            raise self._failed("delete", key, exc) from None
 
     def _won_anyway(self, key: str, data: bytes) -> str:
         """After a conditional write: ours (also one refused when sent again after a lost
@@ -266,8 +328,17 @@ class ObjectStore:
             return found.etag
         raise Conflict(key)
 
-    def _failed(self, action: str, key: str, exc: Exception) -> StoreError:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    def _client(
+        self, action: str, key: str, passing: tuple[type[BaseException], ...] = ()
+    ) -> AbstractContextManager[None]:
+        """The client's errors and panics on `action` of `key` as ours (`_failed`); `passing`
+        left to the caller."""
+        return _client_errors(functools.partial(self._failed, action, key), passing)
+
+    def _failed(self, action: str, key: str, exc: BaseException) -> RegistryError:
+        if _panicked(exc):
+            return _unusable(f"{self.url}/{key}", exc)
+        first = _first_line(exc)
         name, text = type(exc).__name__, str(exc)
         code = "STORE_UNAVAILABLE"
         if "Permission" in name or "Unauthenticated" in name:
@@ -277,6 +348,47 @@ class ObjectStore:
         return StoreError(
             f"cannot {action} {self.url}/{key}: {first}", code=code, path=f"{self.url}/{key}"
         )
+
+
+@contextmanager
+def _client_errors(
+    failed: Callable[[BaseException], RegistryError],
+    passing: tuple[type[BaseException], ...] = (),
+) -> Iterator[None]:
+    """The client's errors, and its panics, as `failed` makes them (`passing` left to the
+    caller): pyo3's PanicException is a BaseException, which `except Exception` lets through
+    to a traceback. An interrupt or an exit stays what it is."""
+    try:
+        yield
+    except RegistryError:  # ours
+        raise
+    except passing:  # the caller's to handle
+        raise
+    except BaseException as exc:
+        if not isinstance(exc, Exception) and not _panicked(exc):
+            raise
+        raise failed(exc) from None
+
+
+def _panicked(exc: BaseException) -> bool:
+    """The client panicked (pyo3's PanicException, which no module exports by name)."""
+    kind = type(exc)
+    return kind.__name__ == "PanicException" and kind.__module__ == "pyo3_runtime"
+
+
+def _unusable(where: str, exc: BaseException) -> UsageError:
+    """The client panicked on, or refused, settings no check caught: STORE_URL_INVALID."""
+    names = ", ".join(dict.fromkeys(name for _key, name in SETTINGS))
+    return UsageError(
+        f"the S3 client cannot use its settings ({names}): {_first_line(exc)}",
+        code="STORE_URL_INVALID",
+        path=where,
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _unanswered(exc: BaseException) -> bool:

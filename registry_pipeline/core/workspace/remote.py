@@ -24,7 +24,12 @@ from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.objstore.folders import FolderExists, fetch, publish, published
 from registry_pipeline.core.objstore.lease import BuildLease, Grant
 from registry_pipeline.core.objstore.ledger import Ledger
-from registry_pipeline.core.objstore.store import ObjectStore, StoreUrl, parse_store_url
+from registry_pipeline.core.objstore.store import (
+    ObjectStore,
+    StoreUrl,
+    parse_store_url,
+    store_settings,
+)
 from registry_pipeline.core.seal._faults import crash_point
 from registry_pipeline.core.workspace._paths import CATALOG_RELPATH
 
@@ -33,7 +38,6 @@ RUNS_PREFIX = "RUNS"
 RECEIPTS_PREFIX = "receipts"
 POINTERS_PREFIX = "pointers"
 """The pointer ledger (`core.pointers.replica`): what a build lease taken fences."""
-_ENDPOINT_ENV = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_DEFAULT_REGION")
 
 
 class Rooted(Protocol):
@@ -144,8 +148,9 @@ def receipt_key(root_sha256: str, created_utc: str, line: bytes) -> str:
 
 
 def store_url(workspace: Rooted) -> StoreUrl | None:
-    """`REGISTRY_STORE`, else the catalog's `store`, parsed; None: the local filesystem."""
-    raw = os.environ.get(STORE_ENV, "").strip()
+    """`REGISTRY_STORE`, else the catalog's `store`, parsed (a newline in it refused, never
+    dropped); None: the local filesystem."""
+    raw = os.environ.get(STORE_ENV, "")
     if raw:
         return parse_store_url(raw)
     path = workspace.root / CATALOG_RELPATH
@@ -159,11 +164,12 @@ def store_url(workspace: Rooted) -> StoreUrl | None:
 
 
 def remote_for(workspace: Rooted) -> Remote | None:
-    """The workspace's bucket, or None when its shared state is on the local filesystem."""
+    """The workspace's bucket, or None when its shared state is on the local filesystem; its
+    settings checked at every call (STORE_URL_INVALID naming a malformed one)."""
     url = store_url(workspace)
     if url is None:
         return None
-    return _remote(str(url), tuple(os.environ.get(name, "") for name in _ENDPOINT_ENV))
+    return _remote(str(url), tuple(sorted(store_settings(os.environ).items())))
 
 
 @functools.lru_cache(maxsize=32)
@@ -181,6 +187,7 @@ def _catalog_store(root: str, stamp: object) -> str | None:
 
 
 @functools.lru_cache(maxsize=8)
-def _remote(url: str, settings: tuple[str, ...]) -> Remote:
-    """One client per bucket and settings in a process (`settings` only keys the cache)."""
+def _remote(url: str, settings: tuple[tuple[str, str], ...]) -> Remote:
+    """One client per bucket and settings in a process (`settings`, checked, keys the cache:
+    a setting changed since gets a client of its own)."""
     return Remote(ObjectStore.open(parse_store_url(url)))
