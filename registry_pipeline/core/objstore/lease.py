@@ -43,6 +43,15 @@ MARGIN = 0.1
 it ends, a waiter takes over a tenth after (clock rates drift; `on_lost` takes a moment)."""
 POLL = 0.5
 """The longest pause between two reads of a taken lease (S3 cannot notify a waiter)."""
+MAX_TERM = 3600.0
+"""The longest term a lease object may name, in seconds (a waiter waits the longer of its own
+term and the holder's: a term of 1e300 would wedge the slot for good)."""
+MAX_UNTIL = 253402300799.0
+"""The last second of the year 9999: the latest `until` a wall clock names."""
+MAX_EPOCH = 2**63 - 1
+MAX_HOLDER = 1000
+MAX_OBJECT = 64 * 1024
+"""The largest lease object read (this release writes ~200 bytes)."""
 
 Tell = Callable[[str], None]
 
@@ -101,7 +110,7 @@ class BuildLease:
     def current(self) -> Lease | None:
         """The lease as it is now (None: never taken); REMOTE_STATE_INVALID when its object
         is not one this release wrote."""
-        blob = self.store.get(self.key)
+        blob = self.store.get(self.key, limit=MAX_OBJECT)
         return None if blob is None else self._parse(blob)
 
     @contextmanager
@@ -175,19 +184,11 @@ class BuildLease:
 
     def _parse(self, blob: Blob) -> Lease:
         try:
-            body = loads_strict(blob.data)
-            if not isinstance(body, dict):
-                raise ValueError("not an object")
-            holder, released = body["holder"], body["released"]
-            epoch = body.get("epoch", 0)  # a lease of the release before epochs: 0, TERM
-            until, term = _number(body, "until"), _number(body, "term", TERM)
-            if not isinstance(holder, str) or not isinstance(released, bool):
-                raise ValueError("holder must be text, released true or false")
-            if type(epoch) is not int or epoch < 0 or term <= 0:
-                raise ValueError(f"epoch {epoch!r}, term {term!r}")
-        except (JSONDecodeProblem, ValueError, KeyError) as exc:
+            holder, epoch, term, until, released = _fields(loads_strict(blob.data))
+        except (JSONDecodeProblem, ValueError) as exc:
             raise RegistryError(
-                f"{self.key} is not a lease this release wrote ({exc})",
+                f"{self.path} is not a lease this release wrote ({exc}); it is never taken for "
+                "released: remove it once no build runs (`aws s3 rm`, or the bucket's console)",
                 code="REMOTE_STATE_INVALID",
                 path=self.path,
             ) from None
@@ -315,10 +316,31 @@ def _first(unsure: float | None, otherwise: float) -> float:
     return otherwise if unsure is None else unsure
 
 
+def _fields(body: object) -> tuple[str, int, float, float, bool]:
+    """A lease object's holder, epoch, term, until and released, once its shape is one this
+    release writes: exact types, finite numbers in their ranges (ValueError saying which not)."""
+    if not isinstance(body, dict) or "holder" not in body or "released" not in body:
+        raise ValueError("not an object with a holder and released")
+    holder, released = body["holder"], body["released"]
+    if not isinstance(holder, str) or len(holder) > MAX_HOLDER or not holder.isprintable():
+        raise ValueError(f"holder: printable text of at most {MAX_HOLDER} characters expected")
+    if type(released) is not bool:
+        raise ValueError("released: true or false expected")
+    epoch = body.get("epoch", 0)  # a lease of the release before epochs: 0, TERM
+    if type(epoch) is not int or not 0 <= epoch <= MAX_EPOCH:
+        raise ValueError(f"epoch: a whole number from 0 to {MAX_EPOCH} expected")
+    term, until = _number(body, "term", TERM), _number(body, "until")
+    if not 0 < term <= MAX_TERM:
+        raise ValueError(f"term: {term:g} s is not in (0, {MAX_TERM:g}]")
+    if not 0 <= until <= MAX_UNTIL:
+        raise ValueError(f"until: {until:g} is no time from 1970 to the year 9999")
+    return holder, epoch, term, until, released
+
+
 def _number(body: dict[str, object], name: str, default: float | None = None) -> float:
     value = body.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{name} {value!r}")
+        raise ValueError(f"{name}: a finite number expected")
     return float(value)
 
 

@@ -262,6 +262,19 @@ def test_a_409_to_a_conditional_write_is_a_lost_race() -> None:
         b'{"holder": "a", "until": 1, "released": false, "epoch": true}',
         b'{"holder": "a", "until": 1, "released": false, "epoch": -1}',
         b'{"holder": "a", "until": 1, "released": false, "epoch": 1, "term": 0}',
+        # issue 40: finite numbers in sane ranges, exact types, printable holders
+        b'{"holder": "a", "until": 1e20, "released": false}',
+        b'{"holder": "a", "until": -1, "released": false}',
+        b'{"holder": "a", "until": Infinity, "released": false}',
+        b'{"holder": "a", "until": 1, "released": "false"}',
+        b'{"holder": "a", "until": 1, "released": 0}',
+        b'{"holder": "a", "until": 1, "released": false, "term": 1e300}',
+        b'{"holder": "a", "until": 1, "released": false, "term": 86400}',
+        b'{"holder": "a", "until": 1, "released": false, "term": true}',
+        b'{"holder": "a", "until": 1, "released": false, "epoch": 1e3}',
+        b'{"holder": "a", "until": 1, "released": false, "epoch": %d}' % 2**63,
+        b'{"holder": "a\\u001b[2J", "until": 1, "released": false}',
+        b'{"holder": "%s", "until": 1, "released": false}' % (b"a" * 1001),
     ],
 )
 def test_a_lease_object_this_release_did_not_write_is_refused(
@@ -273,6 +286,8 @@ def test_a_lease_object_this_release_did_not_write_is_refused(
             read()
         assert caught.value.code == "REMOTE_STATE_INVALID"
         assert caught.value.path == f"memory:///{KEY}"
+    found = store.get(KEY)  # never read as released (or expired) and taken over
+    assert found is not None and found.data == data
 
 
 def test_a_lease_the_release_before_epochs_wrote_is_read(store: ObjectStore) -> None:
