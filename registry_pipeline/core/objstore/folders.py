@@ -6,7 +6,9 @@ uploaded once); then one small object, `<run root>/<run id>.json`, is created wi
 and makes the folder visible with every file it lists (path, size, SHA-256). No listing, read or
 pointer ever sees a folder before that write, and two machines cannot both publish one run id.
 Read back, each file is compared with the SHA-256 it was published with; what does not match is
-kept as found, so the folder's own seal check reports it (HASH_MISMATCH), as on a disk.
+kept as found, so the folder's own seal check reports it (HASH_MISMATCH), as on a disk. The folder
+object itself is checked whole before anything is fetched (safe relative paths, sizes, digests):
+one this release did not write is REMOTE_STATE_INVALID naming it, with nothing written.
 """
 
 from __future__ import annotations
@@ -14,20 +16,31 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from uuid import uuid4
 
+from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.objstore.store import Conflict, ObjectStore
 
 FORMAT = "registry-remote-folder-1"
 STAGING = "staging/sha256/"
 SUFFIX = ".json"
+FIELDS = frozenset({"format", "run_id", "files", "published_by"})
+FILE_FIELDS = frozenset({"path", "size", "sha256"})
+SHA256 = re.compile(r"[0-9a-f]{64}")
+MAX_OBJECT = 64 * 1024 * 1024
+"""The largest folder object read (~400,000 files listed)."""
+MAX_PATH = 4096
+MAX_NAME = 255
+"""The longest path and path segment (in UTF-8 bytes) a folder may list: Linux's limits."""
+MAX_SIZE = 2**63 - 1
 
 
 class FolderExists(RegistryError):
@@ -100,42 +113,109 @@ def published(store: ObjectStore, run_root: str) -> list[str]:
 
 
 def listing(store: ObjectStore, run_root: str, run_id: str) -> list[RemoteFile]:
-    """The files `run_id` was published with; FOLDER_NOT_FOUND or REMOTE_FOLDER_INVALID."""
+    """The files `run_id` was published with; FOLDER_NOT_FOUND, or REMOTE_STATE_INVALID when
+    its object is not one this release wrote (its whole shape checked: `_files`)."""
     key = folder_key(run_root, run_id)
-    blob = store.get(key)
     where = f"{store.url}/{key}"
-    if blob is None:
-        raise RegistryError(f"{run_id} is not published", code="FOLDER_NOT_FOUND", path=where)
     try:
-        body = json.loads(blob.data)
-        if body.get("format") != FORMAT or body.get("run_id") != run_id:
-            raise ValueError("another format or run id")
-        return [RemoteFile(str(f["path"]), int(f["size"]), str(f["sha256"])) for f in body["files"]]
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        if problem := _run_id_problem(run_id):
+            raise _Invalid("", problem)
+        blob = store.get(key, limit=MAX_OBJECT)
+        if blob is None:
+            raise RegistryError(f"{run_id} is not published", code="FOLDER_NOT_FOUND", path=where)
+        return _files(loads_strict(blob.data), run_id)
+    except (JSONDecodeProblem, _Invalid) as exc:
+        field = exc.field if isinstance(exc, _Invalid) and exc.field else None
         raise RegistryError(
-            f"{run_id}'s folder object is not one this release wrote ({exc})",
-            code="REMOTE_FOLDER_INVALID",
+            f"{key} is not a folder object this release wrote ({field + ': ' if field else ''}"
+            f"{exc}); restore it from the bucket's versions, or remove it",
+            code="REMOTE_STATE_INVALID",
             path=where,
+            field=field,
         ) from None
+
+
+class _Invalid(ValueError):
+    """What is wrong with a folder object, and where (a JSON pointer)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _files(body: object, run_id: str) -> list[RemoteFile]:
+    """The files a folder object lists, once its whole shape is what `publish` writes."""
+    if not isinstance(body, dict) or body.get("format") != FORMAT:
+        raise _Invalid("/format", f"not {FORMAT!r}")
+    if unknown := sorted(set(body) - FIELDS):
+        raise _Invalid(f"/{unknown[0]}", "a field this release never writes")
+    if body.get("run_id") != run_id:
+        raise _Invalid("/run_id", f"another run id than {run_id!r}")
+    if not isinstance(body.get("files"), list):
+        raise _Invalid("/files", "not a list")
+    files = [_file(item, f"/files/{at}") for at, item in enumerate(body["files"])]
+    folders = {folder for remote in files for folder in _folders(remote.relpath)}
+    seen: set[str] = set()
+    for at, remote in enumerate(files):
+        if remote.relpath in seen or remote.relpath in folders:
+            raise _Invalid(f"/files/{at}/path", "listed twice, or also as a folder")
+        seen.add(remote.relpath)
+    return files
+
+
+def _folders(path: str) -> Iterator[str]:
+    """The folders `path` lies in: 'a/b/c' gives 'a' and 'a/b'."""
+    segments = path.split("/")
+    return ("/".join(segments[:end]) for end in range(1, len(segments)))
+
+
+def _file(item: object, field: str) -> RemoteFile:
+    if not isinstance(item, dict) or set(item) != FILE_FIELDS:
+        raise _Invalid(field, "a file is an object of path, size and sha256")
+    path, size, sha256 = item["path"], item["size"], item["sha256"]
+    if problem := _path_problem(path):
+        raise _Invalid(f"{field}/path", problem)
+    if type(size) is not int or not 0 <= size <= MAX_SIZE:
+        raise _Invalid(f"{field}/size", "not a whole number of bytes from 0 to 2**63-1")
+    if not isinstance(sha256, str) or not SHA256.fullmatch(sha256):
+        raise _Invalid(f"{field}/sha256", "not 64 lowercase hex digits")
+    return RemoteFile(path, size, sha256)
+
+
+def _path_problem(path: object) -> str | None:
+    """Why `path` is no safe relative path inside a folder, if it is not."""
+    if not isinstance(path, str) or not path:
+        return "not a relative path"
+    if not path.isprintable() or "\\" in path:
+        return "a control character or a backslash in the path"
+    segments = path.split("/")
+    if any(segment in ("", ".", "..") for segment in segments):
+        return "an absolute path, or an empty, '.' or '..' segment"
+    encoded = [len(segment.encode()) for segment in segments]
+    if sum(encoded) + len(encoded) > MAX_PATH or max(encoded) > MAX_NAME:
+        return f"a path over {MAX_PATH} bytes or a name over {MAX_NAME}"
+    return None
+
+
+def _run_id_problem(run_id: str) -> str | None:
+    """Why `run_id` is no run folder's name: one name, never hidden (`.<run id>.*` are
+    fetches in progress)."""
+    if problem := _path_problem(run_id):
+        return f"the run id: {problem}"
+    return "the run id is not one name" if "/" in run_id or run_id[0] == "." else None
 
 
 def fetch(store: ObjectStore, run_root: str, run_id: str, into: Path) -> Path:
     """`into/<run_id>/` as published (kept when it is there already: folders never change);
     written beside it and renamed into place, so a reader never sees half a folder."""
     target = into / run_id
-    if target.is_dir():
+    if _run_id_problem(run_id) is None and target.is_dir():
         return target
     files = listing(store, run_root, run_id)
     into.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(prefix=f".{run_id}.", dir=into))
     try:
-        for remote in files:
-            if remote.relpath.startswith("/") or ".." in remote.relpath.split("/"):
-                raise RegistryError(
-                    f"{run_id} lists an unsafe path {remote.relpath!r}",
-                    code="UNSAFE_PATH",
-                    path=f"{store.url}/{folder_key(run_root, run_id)}",
-                )
+        for remote in files:  # each path checked safe by `listing`
             path = partial / remote.relpath
             path.parent.mkdir(parents=True, exist_ok=True)
             # as found, streamed: the seal check compares it (a missing blob: MISSING_FILE)
