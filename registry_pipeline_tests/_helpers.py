@@ -93,6 +93,40 @@ def build_demo(parent: Path) -> Path:
     return root
 
 
+def registry_json(*args: str) -> dict[str, object]:
+    """`registry ARGS... --json` in this process, which must exit 0: its JSON document."""
+    code, out, err = registry(*args, "--json")
+    assert code == 0, out + err
+    document = json.loads(out)
+    assert isinstance(document, dict)
+    return document
+
+
+def active_runs(root: Path) -> dict[str, str | None]:
+    """Each registry's active run id, as `registry pointers show --json` prints it."""
+    code, out, err = registry("pointers", "show", "--workspace", str(root), "--json")
+    assert code == 0, out + err
+    rows = json.loads(out)["pointers"]
+    return {row["registry_id"]: (row["active_ref"] or {}).get("run_id") for row in rows}
+
+
+def failed_rolepack(root: Path) -> tuple[str, str]:
+    """Build `root` after removing its rolepack's first role: the rolepack snapshot is sealed
+    but fails append_only (a declared id removed) and is not promoted. Its run id and root."""
+    from registry_pipeline.core.workspace.layout import Workspace
+    from registry_pipeline.core.workspace.snapshots import list_snapshots
+
+    rolepack = root / "registries/rolepack/atelier_rolepack_v1.json"
+    document = json.loads(rolepack.read_text())
+    rolepack.write_text(json.dumps({**document, "roles": document["roles"][1:]}, indent=2))
+    _code, out, err = registry("build", "--workspace", str(root), "--json")
+    entries = {entry["registry_id"]: entry for entry in json.loads(out)["registries"]}
+    failed = str(entries["rolepack"]["run_id"])
+    assert not entries["rolepack"]["promoted"], out + err
+    snapshots = list_snapshots(Workspace(root), "rolepack")
+    return failed, next(s.root_sha256 for s in snapshots if s.run_id == failed)
+
+
 def copy_built(built: Path, parent: Path) -> Path:
     """A copy of `built` at `parent/demo` (symlinks, modes and times kept): the state its build
     left, in ~0.05 s instead of a build. Only Dagster's event records and the verdict cache name

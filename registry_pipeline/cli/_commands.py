@@ -54,9 +54,10 @@ def add_init(commands: Commands) -> None:
 
 
 def run_init(args: argparse.Namespace) -> int:
+    from registry_pipeline.core.gate.sync import share
     from registry_pipeline.core.workspace.catalog import CATALOG_RELPATH
     from registry_pipeline.core.workspace.gitcheck import workspace_git_findings
-    from registry_pipeline.core.workspace.layout import init_targets, init_workspace
+    from registry_pipeline.core.workspace.layout import Workspace, init_targets, init_workspace
     from registry_pipeline.core.workspace.safe_write import require_safe_all
     from registry_pipeline.core.write_path.scaffold import require_placeable, scaffold_targets
 
@@ -75,6 +76,9 @@ def run_init(args: argparse.Namespace) -> int:
     if args.with_write_path:
         created, kept = _scaffold(root)
         changed += created
+    shared = share(Workspace(root))
+    if shared is not None:
+        changed.append(f"shared with {shared.url} (its history is the workspace's)")
     warnings = workspace_git_findings(root, run_roots, pointer_file)
     if args.json:
         document = {"workspace": str(root), "changes": changed, "kept": kept}

@@ -56,7 +56,7 @@ def add_repair_commands(
     repair.add_argument("--reason", required=True, help="why (required, journaled)")
     lock_option(repair)
     common(repair)
-    repair.set_defaults(run=run_repair)
+    repair.set_defaults(run=run_repair, sync=False)  # it repairs what a sync would refuse
 
 
 def run_check(args: argparse.Namespace) -> int:
@@ -119,6 +119,14 @@ def run_repair(args: argparse.Namespace) -> int:
     elif done.kind == "restored":
         (restored,) = done.records
         out(f"{restored}  (journal head {restored.sha256})")
+    elif done.kind == "set_aside":
+        out(f"set aside in the bucket, byte for byte: {done.quarantined} ({done.problem})")
+        for record in done.records:
+            out(f"  {record}")
+    elif done.kind == "put_back":
+        out(f"the bucket's pointer history was put back ({done.problem})")
+        for record in done.records:
+            out(f"  last record: {record}")
     else:
         kept = (
             f"the broken one is kept at {done.quarantined}" if done.quarantined else "none was left"

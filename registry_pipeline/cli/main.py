@@ -160,13 +160,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _sync(args: argparse.Namespace) -> None:
     """A workspace on object storage: fetch what other machines wrote before the command reads
-    its local copy (`core.pointers.sync`); nothing for a local one, or before `init`."""
+    its local copy (`core.gate.sync`); nothing for a local one, or before `init`. Local
+    journal records the bucket does not have are reported with where they were kept."""
     if not hasattr(args, "workspace") or args.command in ("init", "adopt"):
         return
-    from registry_pipeline.core.pointers.sync import sync
+    if not getattr(args, "sync", True):
+        return
+    from registry_pipeline.core.gate.sync import sync
     from registry_pipeline.core.workspace.layout import resolve_workspace
 
     synced = sync(resolve_workspace(args.workspace))
+    if synced is not None and synced.set_aside is not None:
+        err(f"warning: SET_ASIDE {synced.set_aside.advice()}")
     if synced is not None and synced.folders:
         err(f"fetched {len(synced.folders)} run folder(s) from {synced.url}")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from registry_pipeline.core.pointers.journal import read_records
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.core.workspace.snapshots import list_snapshots
+from registry_pipeline_tests._helpers import failed_rolepack
 
 Run = Callable[..., tuple[int, str, str]]
 JOURNAL = ".codex/ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
@@ -27,17 +27,6 @@ def _build(cli: Run, root: Path) -> tuple[int, dict[str, dict[str, object]], str
 def _verify(cli: Run, root: Path) -> tuple[int, dict[str, object]]:
     code, out, _ = cli("pointers", "verify", "--json", "--workspace", str(root))
     return code, json.loads(out)
-
-
-def _failed_rolepack(cli: Run, root: Path) -> tuple[str, str]:
-    """A rolepack snapshot sealed but failed (a role removed: append_only): its run id, root."""
-    rolepack = root / "registries/rolepack/atelier_rolepack_v1.json"
-    document = json.loads(rolepack.read_text())
-    rolepack.write_text(json.dumps({**document, "roles": document["roles"][1:]}, indent=2))
-    _code, entries, _err = _build(cli, root)
-    failed = str(entries["rolepack"]["run_id"])
-    snapshots = list_snapshots(Workspace(root), "rolepack")
-    return failed, next(s.root_sha256 for s in snapshots if s.run_id == failed)
 
 
 def _point_by_hand(root: Path, registry_id: str, run_id: str, manifest_sha256: str) -> str:
@@ -156,7 +145,7 @@ def test_a_deleted_journal_stops_every_move_and_no_hand_edit_rides_in_on_the_rep
     cli: Run, built: Path
 ) -> None:
     published = PointerStore(Workspace(built)).read().active("rolepack")
-    original = _point_by_hand(built, "rolepack", *_failed_rolepack(cli, built))
+    original = _point_by_hand(built, "rolepack", *failed_rolepack(built))
     (built / JOURNAL).unlink()
     code, out = _verify(cli, built)
     assert code == 1 and "JOURNAL_MISSING" in {p["code"] for p in out["problems"]}  # type: ignore[union-attr]
@@ -183,7 +172,7 @@ def test_a_journal_with_an_unreadable_record_is_restarted_and_a_refusal_leaves_i
     restart keeps the broken journal, byte for byte, and moves go on."""
     rolepack = built / "registries/rolepack/atelier_rolepack_v1.json"
     source = rolepack.read_text()
-    failed = _failed_rolepack(cli, built)
+    failed = failed_rolepack(built)
     journal = built / JOURNAL
     journal.write_bytes(journal.read_bytes().replace(b'"promote"', b'"promoted"', 1))
     broken = journal.read_bytes()
@@ -206,3 +195,51 @@ def test_a_journal_with_an_unreadable_record_is_restarted_and_a_refusal_leaves_i
     assert _verify(cli, built)[0] == 0
     rolepack.write_text(source)
     assert _build(cli, built)[0] == 0
+
+
+def test_repair_puts_back_only_what_passes_the_gate(cli: Run, built: Path) -> None:
+    """P1 active, P2 (a role added) promoted, then P1 checked against P2 fails (a role removed);
+    with the journal's last record cut, `repair rolepack` would put P1 back: refused through
+    the gate (as `rollback --to P1` is), naming `accept`, which keeps P2 (it passed)."""
+    first = str(_active_run(cli, built, "rolepack"))
+    source = built / "registries/rolepack/atelier_rolepack_v1.json"
+    document = json.loads(source.read_text())
+    role = json.loads(json.dumps(document["roles"][0]).replace("executive_1", "newbie_1"))
+    role.update(display_name="Newbie 1", aliases=[])
+    source.write_text(json.dumps({**document, "roles": [*document["roles"], role]}, indent=2))
+    code, out, err = cli("build", "--select", "rolepack", "--workspace", str(built), "--json")
+    assert code == 0, out + err
+    (entry,) = [e for e in json.loads(out)["registries"] if e["registry_id"] == "rolepack"]
+    second = str(entry["run_id"])
+    assert _active_run(cli, built, "rolepack") == second
+    code, out, err = cli("pointers", "check", "rolepack", first, "--workspace", str(built))
+    assert code == 1 and "ID_REMOVED" in out + err, out + err
+    code, out, err = cli("pointers", "rollback", "rolepack", "--to", first, "--reason", "x",
+                         "--workspace", str(built))  # fmt: skip
+    assert code == 1 and "CHECK_FAILED" in err, out + err
+
+    journal = built / JOURNAL
+    lines = journal.read_bytes().splitlines(keepends=True)
+    last = json.loads(lines[-1])
+    assert last["registry_id"] == "rolepack" and last["to_ref"]["run_id"] == second
+    journal.write_bytes(b"".join(lines[:-1]))  # the promotion of P2 cut off the journal
+    code, report = _verify(cli, built)
+    assert code == 1 and "registry pointers repair rolepack" in json.dumps(report)
+    pointers_before = (built / POINTERS).read_bytes()
+    code, out, err = cli("pointers", "repair", "rolepack", "--reason", "cut",
+                         "--workspace", str(built))  # fmt: skip
+    assert code == 1 and "CHECK_FAILED" in err and "registry pointers accept rolepack" in err, err
+    assert (built / POINTERS).read_bytes() == pointers_before  # nothing put back
+    assert journal.read_bytes() == b"".join(lines[:-1])  # nothing journaled
+    code, out, err = cli("pointers", "accept", "rolepack", "--reason", "P2 passed",
+                         "--workspace", str(built))  # fmt: skip
+    assert code == 0, err
+    assert _verify(cli, built)[0] == 0
+    assert _active_run(cli, built, "rolepack") == second
+
+
+def _active_run(cli: Run, root: Path, registry_id: str) -> str | None:
+    code, out, err = cli("pointers", "show", "--workspace", str(root), "--json")
+    assert code == 0, err
+    (row,) = [r for r in json.loads(out)["pointers"] if r["registry_id"] == registry_id]
+    return (row["active_ref"] or {}).get("run_id")

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from registry_pipeline.core.objstore import ObjectStore, parse_store_url
+from registry_pipeline_tests._helpers import copy_demo
 from registry_pipeline_tests.s3_tests._relay import Relay
 from registry_pipeline_tests.s3_tests._server import SeaweedServer, bucket_name, find_weed
 
@@ -53,3 +55,16 @@ def relay(s3_server: SeaweedServer) -> Iterator[Relay]:
         yield relay
     finally:
         relay.close()
+
+
+@pytest.fixture
+def machines(
+    tmp_path: Path, s3_server: SeaweedServer, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Path, Path]:
+    """Two checkouts of the demo workspace whose commands use the test's bucket."""
+    for key, value in {**s3_server.env(), "REGISTRY_STORE": store_url}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("REGISTRY_WORKSPACE", raising=False)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    return copy_demo(tmp_path / "a"), copy_demo(tmp_path / "b")

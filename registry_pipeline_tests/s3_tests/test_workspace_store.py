@@ -18,48 +18,26 @@ from registry_pipeline.core.objstore import ObjectStore
 from registry_pipeline.core.objstore.folders import published
 from registry_pipeline.core.objstore.ledger import Ledger
 from registry_pipeline.core.pointers.journal import JOURNAL_NAME
-from registry_pipeline_tests._helpers import REPO, copy_demo, registry
+from registry_pipeline_tests._helpers import (
+    REPO,
+    active_runs,
+    copy_demo,
+    registry,
+    registry_json,
+)
 from registry_pipeline_tests.s3_tests._server import SeaweedServer
-
-
-@pytest.fixture
-def machines(
-    tmp_path: Path, s3_server: SeaweedServer, store_url: str, monkeypatch: pytest.MonkeyPatch
-) -> tuple[Path, Path]:
-    """Two checkouts of the demo workspace whose commands use the test's bucket."""
-    for key, value in {**s3_server.env(), "REGISTRY_STORE": store_url}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("REGISTRY_WORKSPACE", raising=False)
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    return copy_demo(tmp_path / "a"), copy_demo(tmp_path / "b")
-
-
-def _json(*args: str) -> dict[str, object]:
-    code, out, err = registry(*args, "--json")
-    assert code == 0, out + err
-    document = json.loads(out)
-    assert isinstance(document, dict)
-    return document
-
-
-def _active(root: Path) -> dict[str, str | None]:
-    code, out, err = registry("pointers", "show", "--workspace", str(root), "--json")
-    assert code == 0, out + err
-    rows = json.loads(out)["pointers"]
-    return {row["registry_id"]: (row["active_ref"] or {}).get("run_id") for row in rows}
 
 
 def test_what_one_machine_builds_the_other_sees_through_every_command(
     machines: tuple[Path, Path], store: ObjectStore
 ) -> None:
     a, b = machines
-    built = _json("build", "--workspace", str(a))
+    built = registry_json("build", "--workspace", str(a))
     assert built["success"] is True
     sealed = {entry["run_id"] for entry in built["registries"]}  # type: ignore[union-attr]
     assert sealed <= set(published(store, "RUNS"))  # every folder is in the bucket
 
-    assert _active(b) == _active(a) and any(_active(b).values())
+    assert active_runs(b) == active_runs(a) and any(active_runs(b).values())
     assert (b / ".codex" / JOURNAL_NAME).read_bytes() == (a / ".codex" / JOURNAL_NAME).read_bytes()
     assert sealed <= {p.name for p in (b / ".codex" / "RUNS").iterdir()}
     from registry_pipeline.core.gate.receipts import ReceiptStore
@@ -75,7 +53,7 @@ def test_what_one_machine_builds_the_other_sees_through_every_command(
         assert code == 0, (command, out, err)
 
     # B moves a pointer: A sees it, and its journal, at its next command
-    drift = str(_active(b)["drift_signals"])
+    drift = str(active_runs(b)["drift_signals"])
     code, out, err = registry("pointers", "hold", "drift_signals", "--reason", "on b",
                               "--workspace", str(b))  # fmt: skip
     assert code == 0, out + err
@@ -93,7 +71,7 @@ def test_a_local_edit_of_the_copy_is_replaced_by_the_bucket(
     machines: tuple[Path, Path], store: ObjectStore
 ) -> None:
     a, _ = machines
-    assert _json("build", "--workspace", str(a))["success"] is True
+    assert registry_json("build", "--workspace", str(a))["success"] is True
     pointers = a / ".codex" / "ACTIVE_REGISTRY_POINTERS_v0_1.json"
     truth = pointers.read_bytes()
     pointers.write_bytes(truth.replace(b"drift_signals", b"drift_signalz"))
@@ -110,7 +88,7 @@ PROMOTER = textwrap.dedent(
     from pathlib import Path
     from registry_pipeline.core.gate.gate import gated_store
     from registry_pipeline.core.errors import RegistryError
-    from registry_pipeline.core.pointers.sync import sync
+    from registry_pipeline.core.gate.sync import sync
     from registry_pipeline.core.workspace.layout import Workspace
     workspace = Workspace(Path(sys.argv[1]))
     run_ids = sys.argv[2:]
@@ -137,11 +115,11 @@ def test_64_writers_on_two_machines_promote_with_no_update_lost(
     machines: tuple[Path, Path], store: ObjectStore, s3_server: SeaweedServer, store_url: str
 ) -> None:
     a, b = machines
-    assert _json("build", "--workspace", str(a))["success"] is True
+    assert registry_json("build", "--workspace", str(a))["success"] is True
     source = a / "registries" / "expected_versions" / "EXPECTED_VERSIONS_v0_1.json"
     snapshots = []
     for _ in range(64):  # 64 snapshots of the same source, sealed on A, published to the bucket
-        sealed = _json("seal", str(source), "--registry-id", "expected_versions",
+        sealed = registry_json("seal", str(source), "--registry-id", "expected_versions",
                        "--workspace", str(a))  # fmt: skip
         snapshots.append(str(sealed["run_id"]))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -176,7 +154,7 @@ def test_64_writers_on_two_machines_promote_with_no_update_lost(
     for root in (a, b):
         code, out, err = registry("pointers", "verify", "--workspace", str(root))
         assert code == 0, out + err
-        assert _active(root)["expected_versions"] == max(snapshots)
+        assert active_runs(root)["expected_versions"] == max(snapshots)
 
 
 def test_a_writer_killed_mid_upload_leaves_no_visible_folder(
@@ -225,24 +203,27 @@ def test_the_server_restarted_mid_build_loses_nothing_committed(
     for command in (["pointers", "verify"], ["validate", "--active"]):
         code, out, err = registry(*command, "--workspace", str(b))
         assert code == 0, (command, out, err)
-    assert _active(b) == _active(a)
+    assert active_runs(b) == active_runs(a)
 
 
 def test_a_workspace_moves_to_an_empty_bucket_with_its_history(
     built: Path, tmp_path: Path, s3_server: SeaweedServer, store_url: str,
     store: ObjectStore, monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    before = _active(built)  # built on the local filesystem
+    before = active_runs(built)  # built on the local filesystem
     (tmp_path / "b").mkdir()
     other = copy_demo(tmp_path / "b")
     for key, value in {**s3_server.env(), "REGISTRY_STORE": store_url}.items():
         monkeypatch.setenv(key, value)
     code, out, err = registry("pointers", "verify", "--workspace", str(built))
     assert code == 0, out + err
+    assert not list(store.keys("")) or list(store.keys("")) == ["made-by-test"]  # read-only
+    code, out, err = registry("init", str(built))  # the move: an empty bucket takes it all
+    assert code == 0 and "shared with" in out, out + err
     assert set(published(store, "RUNS")) == {
         p.name for p in (built / ".codex" / "RUNS").iterdir() if not p.name.startswith(".")
     }
-    assert _active(other) == before
+    assert active_runs(other) == before
     for command in (["pointers", "verify"], ["validate", "--active"]):
         code, out, err = registry(*command, "--workspace", str(other))
         assert code == 0, (command, out, err)
@@ -254,14 +235,14 @@ def test_tampering_in_the_bucket_is_reported_on_the_machine_that_reads_it(
     machines: tuple[Path, Path], store: ObjectStore
 ) -> None:
     a, b = machines
-    assert _json("build", "--workspace", str(a))["success"] is True
-    drift = str(_active(a)["drift_signals"])
+    assert registry_json("build", "--workspace", str(a))["success"] is True
+    drift = str(active_runs(a)["drift_signals"])
     listed = json.loads(store.get(f"RUNS/{drift}.json").data)  # type: ignore[union-attr]
     artifact = next(f for f in listed["files"] if f["path"].endswith(".json")
                     and f["path"] not in ("run.json", "manifest.json"))  # fmt: skip
     store.put(f"staging/sha256/{artifact['sha256']}", b'{"forged": true}\n')
     head = Ledger(store, "pointers").head()
-    versions = str(_active(a)["expected_versions"])
+    versions = str(active_runs(a)["expected_versions"])
     assert versions in head.state
     body = json.loads(store.get("pointers/head.json").data)  # type: ignore[union-attr]
     body["state"] = head.state.replace(versions, versions[:-6] + "_forged")
@@ -305,14 +286,14 @@ def test_two_machines_build_in_turn_through_the_bucket(
     for root in (a, b):
         code, out, err = registry("pointers", "verify", "--workspace", str(root))
         assert code == 0, out + err
-    assert _active(a) == _active(b)
+    assert active_runs(a) == active_runs(b)
 
 
 def test_folders_are_never_fetched_through_a_link(
     machines: tuple[Path, Path], tmp_path: Path
 ) -> None:
     a, b = machines
-    assert _json("build", "--workspace", str(a))["success"] is True
+    assert registry_json("build", "--workspace", str(a))["success"] is True
     outside = tmp_path / "outside"
     outside.mkdir()
     runs = b / ".codex" / "RUNS"
@@ -333,7 +314,7 @@ def test_a_journal_restart_is_refused_on_a_bucket_and_changes_nothing(
     reported by a machine that reads it; restarting the journal, as `pointers repair` does on
     a disk, is refused there: entries in a bucket are immutable."""
     a, b = machines
-    assert _json("build", "--workspace", str(a))["success"] is True
+    assert registry_json("build", "--workspace", str(a))["success"] is True
     ledger = Ledger(store, "pointers")
     key = ledger.entry_key(1)
     entry = json.loads(store.get(key).data)  # type: ignore[union-attr]

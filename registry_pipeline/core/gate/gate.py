@@ -24,6 +24,13 @@ from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.workspace.catalog import RegistrySpec, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
 
+RECEIPT_ONLY = ("rollback", "redo", "restore")
+"""Moves decided on the receipt a snapshot already has, never on checks run again now: a
+rollback (an older snapshot was judged against the state of its day), completing a journaled
+change (`redo`: its writer's gate wrote the receipt), putting the journal's value back
+(`restore`, by `registry pointers repair`: refused once any receipt of it failed; a value
+adopted as found, which has none, passes)."""
+
 
 class GateRefused(RegistryError):
     """The gate refused a move: CHECK_FAILED, NO_RECEIPT or RECEIPT_INVALID."""
@@ -128,19 +135,24 @@ def admit(
     *,
     action: str,
     actor: dict[str, str],
-) -> Receipt:
+) -> Receipt | None:
     """The passing receipt that allows moving `registry_id`'s pointer to `folder`; GateRefused
-    otherwise. Without one that is current, every check runs now and its receipt is appended
+    otherwise (None: a `restore` of a value adopted as found, which has no receipt). Without
+    one that is current, every check runs now and its receipt is appended
     (not for a rollback: an older snapshot was judged against the state of its day)."""
     store = ReceiptStore(workspace)
     verdicts = store.verdicts(root_sha256)
     if verdicts.failed is not None:
         raise _failed(store, folder, verdicts.failed)
-    if action == "rollback":
+    if action == "restore" and not verdicts.passing:
+        return None  # the journal's value, adopted as found: never checked, never failed
+    if action in RECEIPT_ONLY:
         if not verdicts.passing:
+            what = {"rollback": "rolled back to", "redo": "made active by a journaled change"}
             raise GateRefused(
                 f"{folder.name} has no promotion receipt: its blocking checks never passed as a "
-                "whole, so it cannot be rolled back to; promote a snapshot instead",
+                f"whole, so it cannot be {what.get(action, 'made active')}; promote a snapshot "
+                "instead",
                 code="NO_RECEIPT",
                 path=str(folder),
             )
@@ -192,6 +204,8 @@ def gated_store(workspace: Workspace, **options: Any) -> PointerStore:
     ) -> dict[str, Any]:
         root = target.manifest_sha256 or ""
         receipt = admit(workspace, registry_id, folder, root, action=action, actor=actor)
+        if receipt is None:
+            return {"passed": True, "source": "adopted as found (no receipt, none failed)"}
         return journal_entry(workspace, receipt)
 
     return PointerStore(workspace, gate=gate, **options)

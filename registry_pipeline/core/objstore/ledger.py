@@ -64,6 +64,8 @@ class Entry:
     seq: int
     text: str
     fence: int = 0
+    invalid: str | None = None
+    """Why the object is not an entry this release writes (`records(strict=False)` only)."""
 
 
 class Ledger:
@@ -97,9 +99,11 @@ class Ledger:
         """The entries after `after`, in order, as (seq, text) (a fence entry's text is "")."""
         return ((entry.seq, entry.text) for entry in self.records(after))
 
-    def records(self, after: int) -> Iterator[Entry]:
+    def records(self, after: int, *, strict: bool = True) -> Iterator[Entry]:
         """The entries after `after`, in order; a gap ends them (an entry cannot be written
-        before the one it follows: only the next one may be missing)."""
+        before the one it follows: only the next one may be missing). An object that is not
+        an entry is REMOTE_STATE_INVALID, or (`strict=False`, for a reader that verifies and
+        reports it) an Entry saying why in `invalid`."""
         expected = after + 1
         for key in self.store.keys(f"{self.prefix}journal/", after=self.entry_key(after)):
             seq = int(key.rsplit("/", 1)[-1].removesuffix(".json"))
@@ -110,9 +114,13 @@ class Ledger:
                 return
             try:
                 body = json.loads(blob.data)
-                entry = Entry(seq, str(body["entry"]), _fence(body))
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                raise self._invalid(key, exc) from None
+                if not isinstance(body, dict) or not isinstance(body["entry"], str):
+                    raise TypeError("an entry is an object whose `entry` is a string")
+                entry = Entry(seq, body["entry"], _fence(body))
+            except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+                if strict:
+                    raise self._invalid(key, exc) from None
+                entry = Entry(seq, "", invalid=f"{type(exc).__name__}: {exc}"[:300])
             yield entry
             expected += 1
 

@@ -14,6 +14,7 @@ from registry_pipeline.core.pointers.journal import JournalRecord
 from registry_pipeline.core.pointers.targets import (
     apply_record,
     check_direction,
+    publish_target,
     target_folder,
     validated_target,
 )
@@ -62,10 +63,12 @@ class SwappingStore(HoldingStore):
         )
 
     def complete_pending(self) -> JournalRecord | None:
-        """Apply an interrupted change, if any (under the lock); returns the record applied."""
+        """Apply an interrupted change, if any (under the lock), once the chain verifies and its
+        target passes the gate (`check_redo`); returns the record applied."""
         self.workspace.require()
         self.require_safe_paths()
         with self.locked():
+            self._require_intact(self.read(), None, "complete")  # a chain that holds, first
             return self._redo(self.read())[1]
 
     def promotion_blocker(self, registry_id: str, run_id: str) -> PointerRefused | None:
@@ -129,6 +132,7 @@ class SwappingStore(HoldingStore):
             check_direction(self.workspace, action, registry_id, current, folder)
             if automatic:
                 self._check_not_held(registry_id)
+            publish_target(self.workspace, folder)
             receipt = self._admit(registry_id, folder, target, action, actor)
             record, offset = self._append(
                 registry_id, current, target, action, reason, actor,

@@ -23,7 +23,11 @@ from registry_pipeline.core.pointers.journal_replay import (
     mismatch_advice,
 )
 from registry_pipeline.core.pointers.pointer_file import PointerFile
-from registry_pipeline.core.pointers.targets import target_folder, validated_target
+from registry_pipeline.core.pointers.targets import (
+    publish_target,
+    target_folder,
+    validated_target,
+)
 
 
 class ExplainedStore(JournalWriter):
@@ -93,6 +97,7 @@ class ExplainedStore(JournalWriter):
                     code="TARGET_INVALID",
                     path=str(folder),
                 )
+            publish_target(self.workspace, folder)
             receipt = self._admit(registry_id, folder, target, "accept", actor)
             record, _ = self._append(
                 registry_id, self._journal_view(registry_id), found, "accept", reason, actor,

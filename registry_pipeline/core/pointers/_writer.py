@@ -18,6 +18,7 @@ from registry_pipeline.core.pointers._refused import PointerRefused
 from registry_pipeline.core.pointers._tail import repair_tail
 from registry_pipeline.core.pointers.journal import (
     JOURNAL_NAME,
+    MOVES,
     JournalFormatError,
     JournalRecord,
     append_record,
@@ -32,8 +33,8 @@ from registry_pipeline.core.pointers.pointer_file import (
     PointerFile,
     read_pointer_file,
 )
-from registry_pipeline.core.pointers.replica import Replica
-from registry_pipeline.core.pointers.targets import apply_record, found_target
+from registry_pipeline.core.pointers.replica import Replica, SetAside
+from registry_pipeline.core.pointers.targets import apply_record, found_target, target_folder
 from registry_pipeline.core.seal._faults import crash_point
 from registry_pipeline.core.seal._fs import fsync_dir
 from registry_pipeline.core.seal.run_id import now_utc
@@ -73,30 +74,45 @@ class JournalWriter:
         self.pointers_path = pointer_file_path(workspace)  # the catalog says where (adoption)
         self.journal_path = codex / JOURNAL_NAME
         self.lock_path = codex / (POINTERS_NAME + ".lock")
+        self.set_aside: SetAside | None = None
+        """Local records a bucket did not have, kept aside by the last sync."""
 
     @contextmanager
-    def locked(self) -> Iterator[None]:
+    def locked(self, *, writes: bool = True) -> Iterator[None]:
         """The pointer lock, held for one change. On a workspace with a bucket, the change also
-        starts from the bucket's journal and pointers and ends by publishing what it wrote
-        (`core.pointers.replica`; `Lost` when another machine's change came first)."""
+        starts from the bucket's journal and pointers, verified before anything of them is
+        applied, and ends by publishing what it wrote (`core.pointers.replica`; `Lost` when
+        another machine's change came first). `writes=False`: a read-only command's sync,
+        which never writes to the bucket."""
         with exclusive_lock(self.lock_path, timeout=self.lock_timeout):
             remote = remote_for(self.workspace)
             if remote is None:
                 yield
                 return
             replica = Replica(remote, self.workspace.root, self.journal_path, self.pointers_path)
-            base = replica.pull(lambda: self._redo(self.read()))
+            base = replica.pull(self.check_redo, lambda: self._redo(self.read()), writes=writes)
+            self.set_aside = replica.set_aside
             try:
                 yield
             finally:
-                replica.push(base)
+                if writes:
+                    replica.push(base)
 
     def pull(self) -> None:
         """Make the journal and pointer file equal to the bucket's, when the workspace has one
-        (under the lock, as a change that changes nothing)."""
+        (under the lock, writing nothing to the bucket: what every command does first)."""
         self.require_safe_paths()
-        with self.locked():
+        with self.locked(writes=False):
             pass
+
+    def check_redo(self, record: JournalRecord) -> None:
+        """Refuse to complete `record` (a change journaled but not yet in the pointer file)
+        unless its target passes the gate now: a passing receipt of exactly that root, none
+        failed (`action` "redo"). Decisions that move nothing need no receipt."""
+        if record.action not in MOVES or record.to_ref is None:
+            return
+        folder = target_folder(self.workspace, record.registry_id, record.to_ref.run_id or "")
+        self._admit(record.registry_id, folder, record.to_ref, "redo", dict(record.actor))
 
     def read(self) -> PointerFile:
         """The pointer file as it is now (no lock: it is replaced atomically)."""
@@ -254,6 +270,7 @@ class JournalWriter:
         record = self._last()
         if record is None or not interrupted(pointers, record):
             return pointers, None  # nothing to redo, or a hand edit: verify reports it
+        self.check_redo(record)
         updated = apply_record(pointers, record)
         self._write_pointers(updated)
         return updated, record

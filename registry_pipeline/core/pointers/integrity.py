@@ -10,11 +10,14 @@ lost or changed target is reported but moving that pointer is its repair, so it 
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.pointers import checkpoint
 from registry_pipeline.core.pointers._refused import PointerRefused
+from registry_pipeline.core.pointers.journal import iter_lines
 from registry_pipeline.core.pointers.journal_replay import (
     Finding,
     VerifyReport,
@@ -29,6 +32,8 @@ from registry_pipeline.core.workspace.snapshots import read_snapshot
 TARGET_CODES = frozenset(
     {"TARGET_MISSING", "TARGET_CHANGED", "TARGET_WRONG_REGISTRY", "TARGET_NOT_IN_RUNS"}
 )
+QUARANTINE_RELPATH = ".codex/JOURNAL_QUARANTINE"
+"""Where a journal set aside is kept, byte for byte (by a sync, or `registry pointers repair`)."""
 RESTART = "registry pointers repair --reason TEXT"
 """The repair of every journal-level problem (a hand edit of one pointer has its own advice)."""
 
@@ -49,6 +54,8 @@ def verify_workspace(
     the last one while the journal file is untouched since (`core.pointers.checkpoint`), and
     keep a checkpoint of a full replay whose chain is whole."""
     report = _replay(workspace.root, journal, pointers, expect_head, checkpoint)
+    if expect_head is not None and report.expect_head_seq is None:
+        _name_kept_head(workspace.root, report, expect_head)
     traces = [] if journal.exists() or not pointers.pointers else journal_traces(workspace.root)
     if traces:
         report.problems.append(
@@ -83,13 +90,32 @@ def verify_workspace(
     return report
 
 
+def _name_kept_head(root: Path, report: VerifyReport, head: str) -> None:
+    """HEAD_NOT_FOUND says which journal set aside in the quarantine holds the head, if one
+    does (a journal restarted, or records a bucket did not have)."""
+    folder = root / QUARANTINE_RELPATH
+    if not folder.is_dir() or folder.is_symlink():
+        return
+    for kept in sorted(folder.iterdir()):
+        if not kept.is_file() or kept.is_symlink():
+            continue
+        for number, line in iter_lines(kept):
+            if hashlib.sha256(line).hexdigest() == head:
+                where = f"{QUARANTINE_RELPATH}/{kept.name} line {number}"
+                for index, problem in enumerate(report.problems):
+                    if problem.code == "HEAD_NOT_FOUND":
+                        message = f"{problem.message}; it is in the journal set aside at {where}"
+                        report.problems[index] = replace(problem, message=message)
+                return
+
+
 def journal_traces(root: Path) -> list[str]:
     """What shows that a workspace's pointer journal existed: a quarantined journal, the
     checkpoint of a replay (receipts do not: a first build writes them before its journal)."""
     found = []
-    quarantine = root / ".codex/JOURNAL_QUARANTINE"
+    quarantine = root / QUARANTINE_RELPATH
     if quarantine.is_dir() and not quarantine.is_symlink() and any(quarantine.iterdir()):
-        found.append(".codex/JOURNAL_QUARANTINE")
+        found.append(QUARANTINE_RELPATH)
     if (root / checkpoint.CHECKPOINT_RELPATH).is_file():
         found.append(checkpoint.CHECKPOINT_RELPATH)
     return found

@@ -90,48 +90,77 @@ def state_as_of(records: Iterator[JournalRecord], moment: str) -> dict[str, Jour
     return replay(record for record in records if record.created_utc <= moment)
 
 
+class ChainReplay:
+    """The journal's chain replayed line by line: what `verify_journal` reads from the file and
+    what a sync reads from a bucket's entries before it applies them (one rule for both)."""
+
+    def __init__(self, expect_head: str | None = None) -> None:
+        self.report = VerifyReport()
+        self.state: dict[str, ActiveRef | None] = {}
+        self.last: JournalRecord | None = None
+        self.expect_head = expect_head
+        self.seen_expected = expect_head is None
+
+    def add(self, number: int, line: bytes) -> Finding | None:
+        """Take the next line (`number`: its line number); the problem that ends the replay
+        there, or None. A line that does not parse is RECORD_UNREADABLE (a caller that knows
+        it is the last, unterminated one reports a torn tail instead)."""
+        try:
+            record = parse_record(line)
+        except JournalFormatError as exc:
+            return Finding("RECORD_UNREADABLE", str(exc), line=number)
+        self.report.records += 1
+        problem = _link_problem(
+            record, number, self.last.sha256 if self.last else None, self.last, self.state
+        )
+        if problem is not None:
+            return problem
+        self.state[record.registry_id] = record.to_ref
+        self.report.last_records[record.registry_id] = record
+        self.last = record
+        if record.action in ("abort", "accept"):
+            self.report.notes.append(_decision(record, number))
+        if record.sha256 == self.expect_head:
+            self.seen_expected, self.report.expect_head_seq = True, record.seq
+        return None
+
+    def finish(self, pointers: PointerFile) -> VerifyReport:
+        """The report: the head, HEAD_NOT_FOUND, and the pointer file compared with the
+        state the chain leads to."""
+        report = self.report
+        report.head = self.last.sha256 if self.last else None
+        if not self.seen_expected:
+            report.problems.append(
+                Finding(
+                    "HEAD_NOT_FOUND",
+                    f"no record hashes to the expected head {self.expect_head}: the journal was "
+                    "truncated before it or rewritten",
+                )
+            )
+        compare_with_pointers(report, self.state, self.last, pointers)
+        return report
+
+
 def verify_journal(
     path: Path, pointers: PointerFile, expect_head: str | None = None
 ) -> VerifyReport:
     """Check the chain from the first record, and that replaying it gives the pointer file."""
-    report = VerifyReport()
-    state: dict[str, ActiveRef | None] = {}
-    last: JournalRecord | None = None
-    previous_hash: str | None = None
-    seen_expected = expect_head is None
+    replay = ChainReplay(expect_head)
     lines = iter_lines(path)
     for number, line in lines:
-        try:
-            record = parse_record(line)
-        except JournalFormatError as exc:
-            if next(lines, None) is None and not _ends_with_newline(path):
-                report.notes.append(_torn(number, exc))  # the documented crash state
-                break
-            report.problems.append(Finding("RECORD_UNREADABLE", str(exc), line=number))
-            return report
-        report.records += 1
-        problem = _link_problem(record, number, previous_hash, last, state)
-        if problem is not None:
-            report.problems.append(problem)
-            return report
-        state[record.registry_id] = record.to_ref
-        report.last_records[record.registry_id] = record
-        previous_hash, last = record.sha256, record
-        if record.action in ("abort", "accept"):
-            report.notes.append(_decision(record, number))
-        if record.sha256 == expect_head:
-            seen_expected, report.expect_head_seq = True, record.seq
-    report.head = previous_hash
-    if not seen_expected:
-        report.problems.append(
-            Finding(
-                "HEAD_NOT_FOUND",
-                f"no record hashes to the expected head {expect_head}: the journal was "
-                "truncated before it or rewritten",
-            )
-        )
-    compare_with_pointers(report, state, last, pointers)
-    return report
+        problem = replay.add(number, line)
+        if problem is None:
+            continue
+        if (
+            problem.code == "RECORD_UNREADABLE"
+            and next(lines, None) is None
+            and not _ends_with_newline(path)
+        ):
+            replay.report.notes.append(_torn(number, problem.message))  # the crash state
+            break
+        replay.report.problems.append(problem)
+        return replay.report
+    return replay.finish(pointers)
 
 
 def _decision(record: JournalRecord, number: int) -> Finding:
@@ -155,10 +184,10 @@ def _ends_with_newline(path: Path) -> bool:
         return handle.read(1) == b"\n"
 
 
-def _torn(number: int, exc: JournalFormatError) -> Finding:
+def _torn(number: int, why: str) -> Finding:
     return Finding(
         "TORN_TAIL",
-        f"the last line is an incomplete record ({exc}): a promotion died while appending it, "
+        f"the last line is an incomplete record ({why}): a promotion died while appending it, "
         "before the pointer file changed; the next pointer change removes it",
         line=number,
     )

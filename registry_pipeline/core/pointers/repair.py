@@ -22,14 +22,26 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from registry_pipeline.core.pointers._lock import exclusive_lock
 from registry_pipeline.core.pointers._refused import PointerRefused
-from registry_pipeline.core.pointers.integrity import TARGET_CODES, verify_workspace
-from registry_pipeline.core.pointers.journal import JournalRecord
+from registry_pipeline.core.pointers.integrity import (
+    QUARANTINE_RELPATH,
+    TARGET_CODES,
+    verify_workspace,
+)
+from registry_pipeline.core.pointers.journal import (
+    JournalRecord,
+    last_record,
+    parse_record,
+    read_records,
+)
 from registry_pipeline.core.pointers.pointer_file import ActiveRef, Pointer, PointerFile
+from registry_pipeline.core.pointers.replica import Replica
+from registry_pipeline.core.pointers.targets import apply_record, target_folder
 from registry_pipeline.core.seal._fs import fsync_dir
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.core.workspace.remote import remote_for
+from registry_pipeline.core.workspace.remote import Remote, remote_for
 from registry_pipeline.core.workspace.safe_write import require_safe
 
 
@@ -38,6 +50,7 @@ class PointerStore(Protocol):
 
     workspace: Workspace
     journal_path: Path
+    pointers_path: Path
     lock_path: Path
     lock_timeout: float
 
@@ -67,7 +80,6 @@ class PointerStore(Protocol):
     ) -> list[JournalRecord]: ...  # fmt: skip
 
 
-QUARANTINE_RELPATH = ".codex/JOURNAL_QUARANTINE"
 
 
 @dataclass(frozen=True)
@@ -88,6 +100,11 @@ def repair(
         raise PointerRefused("a repair needs a reason", code="REASON_REQUIRED")
     store.workspace.require()
     store.require_safe_paths()
+    remote = remote_for(store.workspace)
+    if remote is not None and registry_id is None:
+        done = _repair_bucket(store, remote, reason, actor)
+        if done is not None:
+            return done
     with store.locked():
         pointers = store.read()
         report = verify_workspace(store.workspace, store.journal_path, pointers)
@@ -121,6 +138,8 @@ def _restore(store: PointerStore, registry_id: str, reason: str, actor: dict[str
     pointers = store.read()
     found = pointers.active(registry_id)
     recorded = store.journal_view(registry_id)
+    if recorded is not None and recorded.run_id:
+        _admit_restored(store, registry_id, recorded, actor)
     checks: dict[str, Any] = {"restored": {
         "passed": True, "found": found.as_json() if found else None,
         "source": "registry pointers repair"}}  # fmt: skip
@@ -179,7 +198,97 @@ def _restart(store: PointerStore, problem: str, reason: str, actor: dict[str, st
     return Repair("restarted", tuple(records), where, problem)
 
 
-def _admit_as_found(store: PointerStore, actor: dict[str, str]) -> None:
+def _repair_bucket(
+    store: PointerStore, remote: Remote, reason: str, actor: dict[str, str]
+) -> Repair | None:
+    """The repairs of a bucket's ledger (None: it needs none, and the journal's own repair
+    follows). A history that vanished is put back from this machine's copy (or, on a machine
+    without one, begun anew from the pointer file as found); entries that do not verify are
+    set aside in the bucket and the head put back on the last one that does. Then, through
+    the gate, every pointer of the state restored is admitted (`restore`: none whose receipt
+    failed) and the repair journaled."""
+    replica = Replica(remote, store.workspace.root, store.journal_path, store.pointers_path)
+    with exclusive_lock(store.lock_path, timeout=store.lock_timeout):
+        if replica.vanished() is not None:
+            missing = True
+        else:
+            missing = False
+            done = replica.set_aside_unverified(lambda text: _state_of(store, text))
+    if missing:
+        return _put_back(store, replica, reason, actor)
+    if done is None:
+        return None
+    with store.locked():
+        _admit_as_found(store, actor, action="restore")
+        pointers = store.read()
+        last = last_record(store.journal_path)
+        if last is None:
+            return Repair("set_aside", (), ", ".join(k for k, _ in done.kept), done.problem)
+        current = pointers.active(last.registry_id)
+        checks = {"repair": {"passed": True, "set_aside": [k for k, _ in done.kept],
+                             "sha256": [d for _, d in done.kept], "problem": done.problem[:500],
+                             "head_seq": done.head_seq}}  # fmt: skip
+        record, _ = store.append(last.registry_id, current, current, "restore", reason, actor,
+                                 checks)  # fmt: skip
+    kept = ", ".join(f"{remote.url}/{key}" for key, _ in done.kept)
+    return Repair("set_aside", (record,), kept, done.problem)
+
+
+def _put_back(
+    store: PointerStore, replica: Replica, reason: str, actor: dict[str, str]
+) -> Repair:
+    """A bucket whose pointer history vanished takes this machine's copy as its history again
+    (its entries then begin at 1); a machine with no copy begins one from the pointer file."""
+    _admit_as_found(store, actor, action="restore")
+    replica.begin()
+    with store.locked():
+        pass  # a change: an empty ledger takes the workspace's journal and pointer file
+    records = tuple(read_records(store.journal_path))
+    return Repair("put_back", records[-1:], None, f"the history was gone: {reason}")
+
+
+def _state_of(store: PointerStore, journal: bytes) -> bytes:
+    """The pointer file after the records of `journal`: this machine's copy when its journal
+    is exactly that, else the file the records give (each pointer as its last record left
+    it)."""
+    try:
+        if store.journal_path.read_bytes() == journal:
+            return store.pointers_path.read_bytes()
+    except FileNotFoundError:
+        pass
+    pointers = PointerFile()
+    for line in journal.splitlines():
+        record = parse_record(line)
+        if record.to_ref is not None:
+            pointers = apply_record(pointers, record)
+        elif record.registry_id in pointers.pointers:
+            remaining = {k: v for k, v in pointers.pointers.items() if k != record.registry_id}
+            pointers = replace(pointers, pointers=remaining)
+    return pointers.render() if pointers.pointers else b""
+
+
+def _admit_restored(
+    store: PointerStore, registry_id: str, recorded: ActiveRef, actor: dict[str, str]
+) -> None:
+    """The journal's value goes back only through the gate (`restore`: refused once a receipt
+    of it failed), as every move does; the refusal names the ways that remain."""
+    try:
+        folder = target_folder(store.workspace, registry_id, recorded.run_id or "")
+        store.admit(registry_id, folder, recorded, "restore", actor)
+    except PointerRefused as exc:
+        if exc.code == "TARGET_MISSING":
+            return  # restored as the journal recorded it: `verify` reports the lost folder
+        raise PointerRefused(
+            f"the journal's value for {registry_id} cannot be put back: {exc.message}; keep "
+            f"the edit if its target passes (`registry pointers accept {registry_id} --reason "
+            "TEXT`); or name in the pointer file a snapshot that passed its checks and accept "
+            "that",
+            code=exc.code,
+            path=exc.path,
+        ) from None
+
+
+def _admit_as_found(store: PointerStore, actor: dict[str, str], action: str = "adopt") -> None:
     """A restart adopts the pointer file as found: every entry whose snapshot is here must pass
     the gate first, so that a hand edit to a snapshot that failed its checks cannot ride in on
     a repair (an absent target is adopted as found and noted, as for the seed's file)."""
@@ -192,7 +301,7 @@ def _admit_as_found(store: PointerStore, actor: dict[str, str]) -> None:
         if not folder.is_dir():
             continue
         try:
-            store.admit(registry_id, folder, ref, "adopt", actor)
+            store.admit(registry_id, folder, ref, action, actor)
         except PointerRefused as exc:
             raise PointerRefused(
                 f"the pointer file's entry for {registry_id} cannot be adopted: {exc.message}; "

@@ -29,17 +29,24 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.objstore.ledger import Head, Ledger
+from registry_pipeline.core.objstore.folders import published
+from registry_pipeline.core.objstore.ledger import Entry, Head, Ledger
 from registry_pipeline.core.objstore.store import Conflict
 from registry_pipeline.core.pointers._refused import PointerRefused
+from registry_pipeline.core.pointers.integrity import QUARANTINE_RELPATH
+from registry_pipeline.core.pointers.journal import JournalFormatError, JournalRecord, parse_record
+from registry_pipeline.core.pointers.journal_replay import ChainReplay, Finding
 from registry_pipeline.core.seal._fs import write_atomic
-from registry_pipeline.core.workspace.remote import POINTERS_PREFIX, Remote
+from registry_pipeline.core.seal.run_id import now_utc
+from registry_pipeline.core.workspace.layout import RUNS_RELPATH
+from registry_pipeline.core.workspace.remote import POINTERS_PREFIX, RUNS_PREFIX, Remote
 from registry_pipeline.core.workspace.safe_write import require_safe
 
 SYNC_RELPATH = ".codex/cache/remote_pointers.json"
@@ -52,6 +59,47 @@ T = TypeVar("T")
 
 class Lost(Exception):
     """Another machine wrote the next journal entry first: the change must run again."""
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """A local journal kept aside because it held records the bucket does not: where (relative
+    to the workspace) and the records only it had."""
+
+    kept: str
+    records: tuple[JournalRecord, ...]
+
+    def advice(self) -> str:
+        """What a person reads: where the copy is, and the commands that make each change
+        again on the bucket's history."""
+        redo = [_command(record) for record in self.records]
+        listed = "; ".join(command for command in redo if command) or "none"
+        return (
+            f"this machine's journal held {len(self.records)} record(s) the bucket does not "
+            f"(journaled without the bucket); kept byte for byte at {self.kept}; to make them "
+            f"count, run each change again: {listed}"
+        )
+
+
+def _command(record: JournalRecord) -> str:
+    reason = f" --reason {json.dumps(record.reason)}" if record.reason else ""
+    to = record.to_ref.run_id if record.to_ref else None
+    if record.action in ("hold", "release"):
+        return f"`registry pointers {record.action} {record.registry_id}{reason}`"
+    if record.action in ("promote", "rollback") and to:
+        flag = " --to " if record.action == "rollback" else " "
+        return f"`registry pointers {record.action} {record.registry_id}{flag}{to}{reason}`"
+    return f"`registry pointers history {record.registry_id}` (#{record.seq} {record.action})"
+
+
+@dataclass(frozen=True)
+class BucketRepair:
+    """What `set_aside_unverified` did: the entry the head is back on, the objects kept aside
+    (key, SHA-256) and why."""
+
+    head_seq: int
+    kept: tuple[tuple[str, str], ...]
+    problem: str
 
 
 @dataclass(frozen=True)
@@ -73,38 +121,239 @@ class Replica:
         self.root = root
         self.journal = journal
         self.pointers = pointers
+        self.set_aside: SetAside | None = None
+        """Local records the bucket did not have, kept aside by the last pull."""
 
-    def pull(self, redo: Callable[[], object]) -> Base:
-        """Make the local journal and pointer file equal to the bucket's (under the local lock);
-        `redo` completes a change interrupted between its entry and the head."""
+    def pull(
+        self,
+        check: Callable[[JournalRecord], None],
+        redo: Callable[[], object],
+        *,
+        writes: bool = True,
+    ) -> Base:
+        """Make the local journal and pointer file equal to the bucket's (under the local lock),
+        verifying first: every entry this machine has not mirrored yet must continue the
+        journal's chain (`verify_entries`), or nothing is written anywhere. `redo` completes a
+        change interrupted between its entry and the head (it checks the target's receipt).
+        `writes`: a change, which may write to the bucket (take the workspace's history into
+        an empty bucket, move the head over an entry it completed); a read-only command
+        (`writes=False`) never does. Local records the bucket does not have are kept aside
+        byte for byte (`set_aside`) before the copy is replaced. `check` is asked about each
+        record of a pending change before anything is written (the gate's receipt of its
+        target: `JournalWriter.check_redo`)."""
         head = self.ledger.head()
-        if not head.state and self._bootstrap():
-            head = self.ledger.head()
         local = _read(self.journal)
         start, size = self._mirrored(local)
-        entries = list(self.ledger.records(start))
-        text = local[:size] + b"".join(entry.text.encode("utf-8") for entry in entries)
+        entries = list(self.ledger.records(start, strict=False))
+        if start > head.seq and not entries:  # the bucket's history is shorter than the copy
+            start, size = 0, 0
+            entries = list(self.ledger.records(0, strict=False))
+        if not any(not entry.fence for entry in entries) and not start:
+            empty = self._empty_history(head, local, writes)
+            if empty is not None:
+                return empty
+            head = self.ledger.head()
+            entries = list(self.ledger.records(0, strict=False))
         last = entries[-1].seq if entries else start
-        pending = list(self.ledger.records(head.seq)) if last > head.seq else []
+        text = local[:size] + self.verify_entries(local[:size], entries)
+        pending = [entry for entry in entries if entry.seq > head.seq]
         changes = [entry.seq for entry in pending if not entry.fence]
         if head.seq > last or changes not in ([], [head.seq + 1]):  # then fence entries only
-            raise RegistryError(
-                f"the bucket's pointer head is at entry {head.seq} and its journal at {last}",
+            raise PointerRefused(
+                f"the bucket's pointer head is at entry {head.seq} and its journal at {last}: "
+                "no writer leaves it so; nothing was applied; `registry pointers repair "
+                "--reason TEXT` sets the entries past the head aside and puts the head back on "
+                "the last entry that verifies",
                 code="REMOTE_STATE_INVALID",
                 path=f"{self.url}/{self.ledger.head_key}",
             )
+        for entry in pending:
+            for line in entry.text.encode("utf-8").splitlines():
+                check(parse_record(line))
         if text != local:
+            if local and text[: len(local)] != local:
+                self.set_aside = self._keep_aside(local, start, size)
             write_atomic(self.journal, text)
         self._write_pointers(head.state.encode("utf-8"))
         if pending:  # a writer stopped between its entry and the head, or a fence not in it
             if changes:
                 redo()
-            fence = max(entry.fence for entry in pending)
-            with contextlib.suppress(Conflict):  # a rival completed it first: the same state
-                head = self.ledger.advance(head, last, _read(self.pointers).decode("utf-8"), fence)
-            head = self.ledger.head() if head.seq != last else head
+            if writes:
+                fence = max(entry.fence for entry in pending)
+                with contextlib.suppress(Conflict):  # a rival completed it first: the same
+                    head = self.ledger.advance(
+                        head, last, _read(self.pointers).decode("utf-8"), fence
+                    )
+                head = self.ledger.head() if head.seq != last else head
         self._save(last, text)
         return Base(head, len(text), hashlib.sha256(text).hexdigest())
+
+    def verify_entries(self, mirrored: bytes, entries: list[Entry]) -> bytes:
+        """The journal text of `entries`, once it is known to continue `mirrored` (the local
+        journal's verified prefix): every record well formed, chained to the one before, in
+        sequence, from the pointer the journal had reached (`ChainReplay`, what `pointers
+        verify` runs). The first entry that does not is refused, naming it and the repair;
+        nothing is written."""
+        text, bad, problem = self._verified(mirrored, entries)
+        if problem is not None:
+            raise self._refused(problem, f"entry {bad}" if bad else "this machine's copy", bad)
+        return text
+
+    def _verified(
+        self, mirrored: bytes, entries: list[Entry]
+    ) -> tuple[bytes, int | None, Finding | None]:
+        """(the text of the entries that verify, the first that does not, its problem); the
+        second and third None when all do (a bad `mirrored` copy: (b"", None, problem))."""
+        if not any(entry.text or entry.invalid for entry in entries):
+            return b"", None, None
+        replay = ChainReplay()
+        number = 0
+        for number, line in enumerate(mirrored.splitlines(), start=1):
+            problem = replay.add(number, line)
+            if problem is not None:  # the local copy itself: fetched again whole next time
+                self.forget()
+                return b"", None, problem
+        added: list[bytes] = []
+        for entry in entries:
+            if entry.invalid is not None:
+                return b"".join(added), entry.seq, Finding(
+                    "RECORD_UNREADABLE", f"not an entry this release writes ({entry.invalid})",
+                    entry.seq,
+                )
+            data = entry.text.encode("utf-8")
+            if entry.fence:
+                continue
+            lines = data.split(b"\n")
+            if not data.endswith(b"\n") or any(not line for line in lines[:-1]):
+                return b"".join(added), entry.seq, Finding(
+                    "RECORD_UNREADABLE", "its text is not whole journal lines", entry.seq
+                )
+            for line in lines[:-1]:
+                number += 1
+                problem = replay.add(number, line)
+                if problem is not None:
+                    return b"".join(added), entry.seq, problem
+            added.append(data)
+        return b"".join(added), None, None
+
+    def _refused(self, problem: Finding, where: str, seq: int | None) -> PointerRefused:
+        key = self.ledger.entry_key(seq) if seq is not None else None
+        return PointerRefused(
+            f"the bucket's journal does not verify at {where} ({problem.code}: {problem.message}); "
+            "nothing of it was applied, on this machine or in the bucket; `registry pointers "
+            "repair --reason TEXT` sets the entries that do not verify aside in the bucket "
+            "and puts the head back on the last entry that does",
+            code=problem.code,
+            path=f"{self.url}/{key}" if key else str(self.journal),
+        )
+
+    def _empty_history(self, head: Head, local: bytes, writes: bool) -> Base | None:
+        """A bucket with no change in its ledger yet. A change takes this workspace's journal
+        and pointer file into it (a workspace moving to object storage); a read-only command
+        leaves both where they are. Refused when the history was there and vanished
+        (`vanished`). None when the ledger now holds the workspace's history."""
+        gone = self.vanished(head)
+        if gone is not None:
+            raise gone
+        if not writes or not self._bootstrap():
+            return Base(head, len(local), hashlib.sha256(local).hexdigest())
+        return None
+
+    def vanished(self, head: Head | None = None) -> PointerRefused | None:
+        """POINTERS_MISSING when the bucket's ledger holds no change but had a history: this
+        machine mirrored entries of this bucket, or the bucket holds run folders and no ledger
+        at all (every writer creates the head before it publishes a folder). None otherwise."""
+        head = head or self.ledger.head()
+        if any(not entry.fence for entry in self.ledger.records(0, strict=False)):
+            return None
+        mark = self._mark()
+        if mark is not None and mark[0] > 0:
+            return self._vanished(f"this machine last saw its journal at entry {mark[0]}")
+        if head.etag is None and published(self.remote.store, RUNS_PREFIX):
+            return self._vanished("the bucket holds run folders but no pointer history")
+        return None
+
+    def begin(self) -> None:
+        """Create an empty head where there is none (an explicit new beginning: `registry
+        pointers repair` on a bucket whose history vanished)."""
+        self.forget()
+        with contextlib.suppress(Conflict):
+            self.ledger.advance(Head(0, "", None), 0, "")
+
+    def _vanished(self, why: str) -> PointerRefused:
+        return PointerRefused(
+            f"the bucket's pointer history ({self.url}/{PREFIX}/) is gone ({why}); nothing "
+            "starts a new one by itself: `registry pointers repair --reason TEXT` on a machine "
+            "that has the last copy puts it back (on another machine it starts a new history "
+            "from the pointer file as found, journaled)",
+            code="POINTERS_MISSING",
+            path=f"{self.url}/{self.ledger.head_key}",
+        )
+
+    def _keep_aside(self, local: bytes, start: int, size: int) -> SetAside:
+        """Keep this machine's journal, which holds records the bucket does not, byte for byte
+        in the quarantine folder; what was kept, and the records only it had."""
+        kept = quarantine_bytes(self.root, self.journal.name, local)
+        only_here = local[size:] if start else local
+        records = []
+        for line in only_here.splitlines():
+            try:
+                records.append(parse_record(line))
+            except JournalFormatError:
+                continue
+        return SetAside(kept, tuple(records))
+
+    def set_aside_unverified(self, state_at: Callable[[bytes], bytes]) -> BucketRepair | None:
+        """`registry pointers repair` on a bucket: copy every entry from the first one that does
+        not verify (`verify_entries`, from entry 1) to `pointers/quarantine/<time>/`, byte for
+        byte, with the head when it had moved over one; delete them; put the head back on the
+        last entry that verifies, with the pointer file `state_at(its journal)` gives. None when
+        every entry verifies and the head is not past the journal."""
+        head = self.ledger.head()
+        entries = list(self.ledger.records(0, strict=False))
+        _text, first_bad, problem = self._verified(b"", entries)
+        good = first_bad - 1 if first_bad is not None else (entries[-1].seq if entries else 0)
+        changes = [e.seq for e in entries if head.seq < e.seq <= good and not e.fence]
+        if len(changes) > 1:  # one change at most may wait for the head: the rest never can
+            good, problem = changes[0], problem or Finding(
+                "SEQ_GAP", f"entries {changes[1]}.. were written past a pending entry"
+            )
+        bad = [entry for entry in entries if entry.seq > good]
+        if problem is None and head.seq <= (entries[-1].seq if entries else 0):
+            return None
+        if good < head.seq and len([entry for entry in bad if not entry.fence]) > 1:
+            raise PointerRefused(
+                f"the bucket's journal does not verify at entry {good + 1} ({problem}), and "
+                f"the head had moved over it and {len(bad) - 1} entries after it: a rewritten "
+                "entry of the history, never set aside (its entries are immutable); restore it "
+                "from the bucket's versions or a backup (`registry pointers verify` on a new "
+                "checkout names it)",
+                code="REMOTE_UNSUPPORTED",
+                path=f"{self.url}/{self.ledger.entry_key(good + 1)}",
+            )
+        stamp = now_utc().strftime("%Y-%m-%dT%H%M%S.%fZ")
+        keys = [self.ledger.entry_key(entry.seq) for entry in bad]
+        if head.seq > good:
+            keys.append(self.ledger.head_key)
+        kept = []
+        for key in keys:
+            blob = self.ledger.store.get(key)
+            if blob is None:
+                continue
+            aside = f"{self.ledger.prefix}quarantine/{stamp}/{key.rsplit('/', 1)[-1]}"
+            self.ledger.store.put(aside, blob.data)
+            kept.append((aside, hashlib.sha256(blob.data).hexdigest()))
+        fence = max([head.fence, *(entry.fence for entry in entries)])
+        if head.seq <= good:
+            state = head.state.encode("utf-8")
+        else:
+            state = state_at(self._verified(b"", [e for e in entries if e.seq <= good])[0])
+        for entry in reversed(bad):
+            self.ledger.store.delete(self.ledger.entry_key(entry.seq))
+        self.ledger.advance(head, good, state.decode("utf-8"), fence)
+        self.forget()
+        why = str(problem) if problem else f"the head was at entry {head.seq}"
+        return BucketRepair(good, tuple(kept), why)
 
     def push(self, base: Base) -> None:
         """Publish what the change appended as the next entry, then the head; Lost when another
@@ -126,6 +375,7 @@ class Replica:
         try:
             self.ledger.append(seq, added.decode("utf-8"))
         except Conflict:
+            self._put_back(base, journal)  # the change runs again on the winner's state
             raise Lost(seq) from None
         with contextlib.suppress(Conflict):  # a reader completed it for us
             self.ledger.advance(base.head, seq, _read(self.pointers).decode("utf-8"))
@@ -147,9 +397,13 @@ class Replica:
                 )
             self.ledger.verify_fence(base.head, grant.epoch)
         except RegistryError as exc:
-            write_atomic(self.journal, journal[: base.journal_size])
-            self._write_pointers(base.head.state.encode("utf-8"))
+            self._put_back(base, journal)
             raise PointerRefused(exc.message, code=exc.code, path=exc.path) from None
+
+    def _put_back(self, base: Base, journal: bytes) -> None:
+        """The local copy as pulled: a change that never reached the bucket leaves nothing."""
+        write_atomic(self.journal, journal[: base.journal_size])
+        self._write_pointers(base.head.state.encode("utf-8"))
 
     def _bootstrap(self) -> bool:
         """A bucket with no change yet (fence entries only, if any) takes the workspace's
@@ -158,7 +412,8 @@ class Replica:
         journal, pointers = _read(self.journal), _read(self.pointers)
         if not journal and not pointers:
             return False
-        while not any(not entry.fence for entry in self.ledger.records(0)):
+        self._publish_local_folders()  # published before any pointer names them
+        while not any(not entry.fence for entry in self.ledger.records(0, strict=False)):
             head = self.ledger.head()
             fences = list(self.ledger.records(head.seq))
             seq = (fences[-1].seq if fences else head.seq) + 1
@@ -172,18 +427,42 @@ class Replica:
             break
         return True
 
-    def _mirrored(self, local: bytes) -> tuple[int, int]:
-        """(entry, bytes): the local journal's first bytes mirror entries 1..entry; (0, 0) when
-        that record is missing, of another bucket, or the copy was changed since."""
+    def _publish_local_folders(self) -> None:
+        """Publish every run folder of this workspace the bucket does not list yet."""
+        runs = self.root / RUNS_RELPATH
+        if not runs.is_dir() or runs.is_symlink():
+            return
+        listed = set(published(self.remote.store, RUNS_PREFIX))
+        for entry in sorted(os.scandir(runs), key=lambda entry: entry.name):
+            if entry.name.startswith(".") or entry.name in listed or entry.is_symlink():
+                continue
+            if entry.is_dir():
+                self.remote.publish_folder(Path(entry.path), entry.name)
+
+    def _mark(self) -> tuple[int, int, str] | None:
+        """(entry, bytes, sha256) this machine last mirrored of this bucket, or None."""
         try:
             mark = json.loads((self.root / SYNC_RELPATH).read_bytes())
             seq, size, digest = int(mark["seq"]), int(mark["size"]), str(mark["sha256"])
             same = mark.get("store") == self.url
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+        return (seq, size, digest) if same else None
+
+    def _mirrored(self, local: bytes) -> tuple[int, int]:
+        """(entry, bytes): the local journal's first bytes mirror entries 1..entry; (0, 0) when
+        that record is missing, of another bucket, or the copy was changed since."""
+        mark = self._mark()
+        if mark is None:
             return 0, 0
-        if not same or size > len(local) or hashlib.sha256(local[:size]).hexdigest() != digest:
+        seq, size, digest = mark
+        if size > len(local) or hashlib.sha256(local[:size]).hexdigest() != digest:
             return 0, 0
         return seq, size
+
+    def forget(self) -> None:
+        """Drop the record of what is mirrored: the next pull fetches the journal whole."""
+        (self.root / SYNC_RELPATH).unlink(missing_ok=True)
 
     def _save(self, seq: int, journal: bytes) -> None:
         mark = {"store": self.url, "seq": seq, "size": len(journal),
@@ -198,6 +477,17 @@ class Replica:
         elif _read(self.pointers) != state:
             self.pointers.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(self.pointers, state)
+
+
+def quarantine_bytes(root: Path, name: str, data: bytes) -> str:
+    """Keep `data` (a journal set aside) byte for byte in `.codex/JOURNAL_QUARANTINE/`, under a
+    name that sorts by time; its path relative to `root`."""
+    folder = root / QUARANTINE_RELPATH
+    kept = folder / f"{now_utc().strftime('%Y-%m-%dT%H%M%S.%fZ')}__{name}"
+    require_safe(root, kept)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_atomic(kept, data)
+    return kept.relative_to(root).as_posix()
 
 
 def retry_lost(change: Callable[[], T], retry_for: float = RETRY_FOR) -> T:

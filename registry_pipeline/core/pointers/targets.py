@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from registry_pipeline.core.errors import RegistryError, UsageError
+from registry_pipeline.core.objstore.folders import folder_key
 from registry_pipeline.core.pointers._refused import PointerRefused
 from registry_pipeline.core.pointers.journal import JournalRecord
 from registry_pipeline.core.pointers.pointer_file import ActiveRef, Pointer, PointerFile
@@ -19,7 +20,7 @@ from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.workspace.gitcheck import ignore_rules
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
-from registry_pipeline.core.workspace.remote import remote_for
+from registry_pipeline.core.workspace.remote import RUNS_PREFIX, remote_for
 from registry_pipeline.core.workspace.snapshots import (
     future_dated_folder,
     read_snapshot,
@@ -40,6 +41,16 @@ def _fetch_published(workspace: Workspace, run_id: str) -> None:
     except RegistryError as exc:
         if exc.code != "FOLDER_NOT_FOUND":  # not published: TARGET_MISSING, as on a disk
             raise
+
+
+def publish_target(workspace: Workspace, folder: Path) -> None:
+    """On a bucket, a folder is published before any pointer names it: one sealed only on this
+    machine (with REGISTRY_STORE unset) is published now, whole, after it validated and before
+    the gate and the journal see it; nothing on a local workspace."""
+    remote = remote_for(workspace)
+    if remote is None or remote.store.get(folder_key(RUNS_PREFIX, folder.name)) is not None:
+        return
+    remote.publish_folder(folder, folder.name)  # False: published meanwhile, the same id
 
 
 def target_folder(workspace: Workspace, registry_id: str, run_id: str) -> Path:

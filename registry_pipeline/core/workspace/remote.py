@@ -70,18 +70,12 @@ class Remote:
         return True
 
     def pull_folders(self, runs_dir: Path) -> list[str]:
-        """Fetch into `runs_dir` every published folder it lacks; the run ids fetched. A bucket
-        with no folder yet first takes every folder of `runs_dir` (a workspace moving to
-        object storage: its pointers, taken by the bucket too, name them)."""
+        """Fetch into `runs_dir` every published folder it lacks; the run ids fetched. Nothing
+        is published here (a read-only command writes nothing to the bucket): an empty bucket
+        takes a workspace's folders with its history (`core.pointers.replica`)."""
         have = {entry.name for entry in os.scandir(runs_dir)} if runs_dir.is_dir() else set()
-        listed = published(self.store, RUNS_PREFIX)
-        if not listed:
-            for run_id in sorted(name for name in have if not name.startswith(".")):
-                if (runs_dir / run_id).is_dir() and not (runs_dir / run_id).is_symlink():
-                    self.publish_folder(runs_dir / run_id, run_id)
-            return []
         fetched = []
-        for run_id in listed:
+        for run_id in published(self.store, RUNS_PREFIX):
             if run_id not in have:
                 self.fetch_folder(run_id, runs_dir)
                 fetched.append(run_id)

@@ -215,15 +215,18 @@ def test_an_interrupted_change_is_reported_then_completed(pstore: PointerStore, 
     promote(pstore, first)
     previous = last_record(pstore.journal_path)
     assert previous is not None
+    target = ActiveRef(second.run_id, ".codex/RUNS", "ALPHA.json", second.root_sha256)
+    folder = pstore.workspace.runs_dir / second.run_id
+    receipt = pstore.admit("alpha", folder, target, "promote", ACTOR)  # the gate, as ever first
     pending = JournalRecord(
         seq=2,
         registry_id="alpha",
         from_ref=previous.to_ref,
-        to_ref=ActiveRef(second.run_id, ".codex/RUNS", "ALPHA.json", second.root_sha256),
+        to_ref=target,
         action="promote",
         reason="crashed before the rename",
         actor=ACTOR,
-        checks={},
+        checks={"receipt": receipt},
         created_utc="2099-01-01T00:00:00.000000Z",
         prev_sha256=previous.sha256,
     )
@@ -234,6 +237,28 @@ def test_an_interrupted_change_is_reported_then_completed(pstore: PointerStore, 
     records = list(read_records(pstore.journal_path))
     assert [r.to_ref.run_id for r in records] == [first.run_id, second.run_id, third.run_id]
     assert verify_journal(pstore.journal_path, pstore.read()).notes == []
+
+
+def test_an_interrupted_change_to_a_snapshot_without_a_passing_receipt_is_never_completed(
+    pstore: PointerStore, snap: Snap
+) -> None:
+    """A journaled change the pointer file does not show yet is completed only through the
+    gate: a record naming a snapshot no check passed (written by hand) stays unapplied."""
+    first, second = snap(), snap()
+    promote(pstore, first)
+    previous = last_record(pstore.journal_path)
+    assert previous is not None
+    target = ActiveRef(second.run_id, ".codex/RUNS", "ALPHA.json", second.root_sha256)
+    forged = JournalRecord(
+        seq=2, registry_id="alpha", from_ref=previous.to_ref, to_ref=target, action="promote",
+        reason="no gate", actor=ACTOR, checks={}, created_utc="2099-01-01T00:00:00.000000Z",
+        prev_sha256=previous.sha256,
+    ).hashed()  # fmt: skip
+    append_record(pstore.journal_path, forged)
+    with pytest.raises(PointerRefused) as refused:
+        pstore.complete_pending()
+    assert refused.value.code == "NO_RECEIPT"
+    assert pstore.read().active("alpha") == previous.to_ref
 
 
 def test_a_torn_last_line_is_dropped_before_the_next_change(

@@ -6,6 +6,7 @@ a real S3 server.)"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,9 @@ from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.objstore import ObjectStore
 from registry_pipeline.core.objstore.ledger import Ledger
 from registry_pipeline.core.pointers._refused import PointerRefused
-from registry_pipeline.core.pointers.replica import Lost, Replica, retry_lost
+from registry_pipeline.core.pointers.journal import JournalRecord
+from registry_pipeline.core.pointers.pointer_file import ActiveRef
+from registry_pipeline.core.pointers.replica import Base, Lost, Replica, retry_lost
 from registry_pipeline.core.workspace.remote import Remote
 
 
@@ -25,9 +28,34 @@ def _machine(tmp_path: Path, name: str, store: ObjectStore) -> Replica:
                    root / ".codex" / "pointers.json")  # fmt: skip
 
 
+def _chain(count: int) -> list[bytes]:
+    """`count` journal lines, each chained to the one before (an adoption, then holds)."""
+    ref = ActiveRef("2026-01-01__000000__alpha", ".codex/RUNS", "ALPHA.json", "0" * 64)
+    lines: list[bytes] = []
+    previous: str | None = None
+    for seq in range(1, count + 1):
+        record = JournalRecord(
+            seq=seq, registry_id="alpha", from_ref=ref if seq > 1 else None, to_ref=ref,
+            action="hold" if seq > 1 else "adopt", reason=f"change {seq}",
+            actor={"kind": "cli_user", "id": "test"}, checks={},
+            created_utc=f"2026-01-01T00:00:{seq:02d}.000000Z", prev_sha256=previous,
+        ).hashed()  # fmt: skip
+        lines.append(record.line() + b"\n")
+        previous = record.sha256
+    return lines
+
+
+C1, C2, C3 = _chain(3)
+
+
+def _pull(replica: Replica, redo: Callable[[], object] = lambda: None) -> Base:
+    """A pull as the pointer store makes it, with no gate (these records move nothing)."""
+    return replica.pull(lambda record: None, redo)
+
+
 def _change(replica: Replica, line: bytes, pointers: bytes) -> None:
     """One change as the pointer store makes it: pull, append, write the pointers, push."""
-    base = replica.pull(lambda: None)
+    base = _pull(replica)
     with replica.journal.open("ab") as handle:
         handle.write(line)
     replica.pointers.write_bytes(pointers)
@@ -37,32 +65,34 @@ def _change(replica: Replica, line: bytes, pointers: bytes) -> None:
 def test_a_change_that_lost_the_next_entry_is_discarded_and_runs_again(tmp_path: Path) -> None:
     store = ObjectStore.in_memory()
     a, b = _machine(tmp_path, "a", store), _machine(tmp_path, "b", store)
-    base_b = b.pull(lambda: None)  # B starts from the empty state...
-    _change(a, b"a1\n", b'{"p": "a1"}')  # ...A's change wins entry 1 meanwhile
+    base_b = _pull(b)  # B starts from the empty state...
+    _change(a, C1, b'{"p": "a1"}')  # ...A's change wins entry 1 meanwhile
     with b.journal.open("ab") as handle:
-        handle.write(b"b1\n")
+        handle.write(C1)
     b.pointers.write_bytes(b'{"p": "b1"}')
     with pytest.raises(Lost):
         b.push(base_b)
-    assert [entry for _, entry in Ledger(store, "pointers").entries(0)] == ["a1\n"]
+    assert [entry for _, entry in Ledger(store, "pointers").entries(0)] == [C1.decode()]
+    assert b.journal.read_bytes() == b""  # the lost change left nothing behind
 
     attempts: list[int] = []
 
     def change() -> None:  # B's change again; A wins the next entry once more meanwhile
         attempts.append(1)
-        base = b.pull(lambda: None)
+        base = _pull(b)
         with b.journal.open("ab") as handle:
-            handle.write(b"b1\n")
+            handle.write(C3 if len(attempts) > 1 else C2)
         b.pointers.write_bytes(b'{"p": "b1"}')
         if len(attempts) == 1:
-            _change(a, b"a2\n", b'{"p": "a2"}')
+            _change(a, C2, b'{"p": "a2"}')
         b.push(base)
 
     retry_lost(change)  # lost once more, then run on A's state: B's lost copies are gone
-    assert len(attempts) == 2 and b.journal.read_bytes() == b"a1\na2\nb1\n"
-    assert [entry for _, entry in Ledger(store, "pointers").entries(0)] == ["a1\n", "a2\n", "b1\n"]
-    a.pull(lambda: None)
-    assert a.journal.read_bytes() == b"a1\na2\nb1\n" and a.pointers.read_bytes() == b'{"p": "b1"}'
+    assert len(attempts) == 2 and b.journal.read_bytes() == C1 + C2 + C3
+    entries = [entry for _, entry in Ledger(store, "pointers").entries(0)]
+    assert entries == [C1.decode(), C2.decode(), C3.decode()]
+    _pull(a)
+    assert a.journal.read_bytes() == C1 + C2 + C3 and a.pointers.read_bytes() == b'{"p": "b1"}'
 
 
 def test_a_change_lost_for_too_long_is_refused_as_contended() -> None:
@@ -85,16 +115,16 @@ def test_a_change_lost_for_too_long_is_refused_as_contended() -> None:
 def test_a_change_stopped_between_its_entry_and_the_head_is_completed(tmp_path: Path) -> None:
     store = ObjectStore.in_memory()
     a, b = _machine(tmp_path, "a", store), _machine(tmp_path, "b", store)
-    _change(a, b"a1\n", b'{"p": "a1"}')
-    Ledger(store, "pointers").append(2, "a2\n")  # A killed before it replaced the head
+    _change(a, C1, b'{"p": "a1"}')
+    Ledger(store, "pointers").append(2, C2.decode())  # A killed before it replaced the head
     redone: list[str] = []
 
     def redo() -> None:  # what the pointer store's redo does: apply the journal's last record
         redone.append(b.journal.read_bytes().decode())
         b.pointers.write_bytes(b'{"p": "a2"}')
 
-    b.pull(redo)
-    assert redone == ["a1\na2\n"]
+    _pull(b, redo)
+    assert redone == [(C1 + C2).decode()]
     head = Ledger(store, "pointers").head()
     assert (head.seq, head.state) == (2, '{"p": "a2"}')
 
@@ -102,31 +132,36 @@ def test_a_change_stopped_between_its_entry_and_the_head_is_completed(tmp_path: 
 def test_a_copy_changed_by_hand_is_fetched_again_whole(tmp_path: Path) -> None:
     store = ObjectStore.in_memory()
     a = _machine(tmp_path, "a", store)
-    _change(a, b"a1\n", b'{"p": "a1"}')
-    _change(a, b"a2\n", b'{"p": "a2"}')
+    _change(a, C1, b'{"p": "a1"}')
+    _change(a, C2, b'{"p": "a2"}')
     a.journal.write_bytes(b"forged\n")
     a.pointers.write_bytes(b'{"p": "forged"}')
-    a.pull(lambda: None)
-    assert a.journal.read_bytes() == b"a1\na2\n" and a.pointers.read_bytes() == b'{"p": "a2"}'
+    _pull(a)
+    assert a.journal.read_bytes() == C1 + C2 and a.pointers.read_bytes() == b'{"p": "a2"}'
+    assert a.set_aside is not None  # the edited copy kept aside, byte for byte
+    assert (tmp_path / "a" / a.set_aside.kept).read_bytes() == b"forged\n"
 
 
 def test_a_change_that_rewrites_the_journal_is_refused(tmp_path: Path) -> None:
     store = ObjectStore.in_memory()
     a = _machine(tmp_path, "a", store)
-    _change(a, b"a1\n", b'{"p": "a1"}')
-    base = a.pull(lambda: None)
+    _change(a, C1, b'{"p": "a1"}')
+    base = _pull(a)
     a.journal.write_bytes(b"restarted\n")
     with pytest.raises(RegistryError) as caught:
         a.push(base)
     assert caught.value.code == "REMOTE_UNSUPPORTED"
-    assert [entry for _, entry in Ledger(store, "pointers").entries(0)] == ["a1\n"]
+    assert [entry for _, entry in Ledger(store, "pointers").entries(0)] == [C1.decode()]
 
 
 def test_an_empty_bucket_takes_the_workspaces_history(tmp_path: Path) -> None:
     store = ObjectStore.in_memory()
     a, b = _machine(tmp_path, "a", store), _machine(tmp_path, "b", store)
-    a.journal.write_bytes(b"old1\nold2\n")
+    a.journal.write_bytes(C1 + C2)
     a.pointers.write_bytes(b'{"p": "old2"}')
-    a.pull(lambda: None)
-    b.pull(lambda: None)
-    assert b.journal.read_bytes() == b"old1\nold2\n" and b.pointers.read_bytes() == b'{"p": "old2"}'
+    a.pull(lambda record: None, lambda: None, writes=False)  # a read-only command's pull
+    assert not list(store.keys("pointers/"))  # writes nothing to the bucket
+    assert a.journal.read_bytes() == C1 + C2  # and leaves the local history as it is
+    _pull(a)  # a change's pull: the bucket takes the workspace's history
+    _pull(b)
+    assert b.journal.read_bytes() == C1 + C2 and b.pointers.read_bytes() == b'{"p": "old2"}'

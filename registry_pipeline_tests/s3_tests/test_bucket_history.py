@@ -1,0 +1,187 @@
+"""Nothing past the gate on a bucket either: two checkouts of the demo workspace share one
+bucket on a real S3 server, and a writer with rights on the bucket's objects forges, replays or
+garbles the next journal entry, deletes the history, or journals changes the bucket never saw.
+Nothing the bucket holds is applied before it is verified, nothing is dropped without being
+kept aside and reported, a read-only command never writes to the bucket, and every refusal
+names a command that gets out of it (run here)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from registry_pipeline.core.objstore import ObjectStore
+from registry_pipeline.core.objstore.folders import published
+from registry_pipeline.core.objstore.ledger import Ledger
+from registry_pipeline.core.pointers.journal import JOURNAL_NAME
+from registry_pipeline_tests._helpers import (
+    REPO,
+    active_runs,
+    failed_rolepack,
+    registry,
+    registry_json,
+)
+
+READERS = (["validate", "--active"], ["pointers", "show"], ["runs", "list"])
+
+
+def _error(*args: str) -> dict[str, str]:
+    code, out, err = registry(*args, "--json")
+    assert code in (1, 2), out + err
+    error = json.loads(out)["error"]
+    assert isinstance(error, dict)
+    return error
+
+
+def _bucket(store: ObjectStore) -> dict[str, bytes]:
+    """Every object under pointers/, by key: what a read-only command must leave as it was."""
+    return {key: store.get(key).data for key in store.keys("pointers/")}  # type: ignore[union-attr]
+
+
+def _journal_lines(root: Path) -> list[bytes]:
+    return (root / ".codex" / JOURNAL_NAME).read_bytes().splitlines()
+
+
+def _hostile_entry(root: Path, kind: str, failed: str, failed_root: str) -> str:
+    """The text a hostile writer puts in the next entry: a record moving rolepack to the failed
+    snapshot with a broken chain, an old entry's record replayed, or garbage."""
+    lines = _journal_lines(root)
+    if kind == "garbage":
+        return "5"
+    if kind == "replayed":
+        return lines[0].decode() + "\n"
+    last = json.loads(lines[-1])
+    rolepack = next(json.loads(x) for x in reversed(lines) if b'"rolepack"' in x)
+    forged = {**rolepack, "seq": last["seq"] + 1, "prev_sha256": "0" * 64, "action": "promote",
+              "from_ref": rolepack["to_ref"],
+              "to_ref": {**rolepack["to_ref"], "run_id": failed,
+                         "manifest_sha256": failed_root}}  # fmt: skip
+    return json.dumps(forged, separators=(",", ":"), sort_keys=True) + "\n"
+
+
+@pytest.mark.parametrize("kind", ["forged", "replayed", "garbage"])
+@pytest.mark.parametrize("head_too", [False, True], ids=["entry", "entry-and-head"])
+def test_a_hostile_next_entry_is_never_applied_and_repair_sets_it_aside(
+    machines: tuple[Path, Path], store: ObjectStore, kind: str, head_too: bool
+) -> None:
+    a, b = machines
+    assert registry_json("build", "--workspace", str(a))["success"] is True
+    failed, failed_root = failed_rolepack(a)
+    before = active_runs(b)
+    assert before == active_runs(a) and before["rolepack"] != failed
+    ledger = Ledger(store, "pointers")
+    head = ledger.head()
+    seq = head.seq + 1
+    text = _hostile_entry(a, kind, failed, failed_root)
+    store.create(ledger.entry_key(seq), json.dumps({"seq": seq, "entry": text}).encode())
+    if head_too:  # the head moved over it too, to a state naming the failed snapshot
+        state = head.state.replace(str(before["rolepack"]), failed)
+        ledger.advance(head, seq, state)
+    hostile = _bucket(store)
+    journals = {root: _journal_lines(root) for root in (a, b)}
+
+    for root in (b, a):
+        for command in READERS:
+            error = _error(*command, "--workspace", str(root))
+            assert error["code"] in ("CHAIN_BROKEN", "RECORD_UNREADABLE", "SEQ_GAP"), error
+            assert "registry pointers repair" in error["message"], error
+        error = _error("build", "--workspace", str(root))
+        assert "registry pointers repair" in error["message"], error
+    assert _bucket(store) == hostile  # a read-only command never writes to the bucket
+    for root in (a, b):  # nothing applied: each copy as it was
+        assert _journal_lines(root) == journals[root]
+        assert failed not in (root / ".codex/ACTIVE_REGISTRY_POINTERS_v0_1.json").read_text()
+
+    code, out, err = registry("pointers", "repair", "--reason", f"a {kind} entry",
+                              "--workspace", str(b))  # fmt: skip
+    assert code == 0, out + err
+    assert "set aside" in out, out
+    kept = {key: data for key, data in _bucket(store).items() if "/quarantine/" in key}
+    assert hostile[ledger.entry_key(seq)] in kept.values()  # the evidence, byte for byte
+    for root in (a, b):
+        code, out, err = registry("pointers", "verify", "--workspace", str(root))
+        assert code == 0, out + err
+        assert active_runs(root) == before
+    source = "registries/rolepack/atelier_rolepack_v1.json"
+    (a / source).write_bytes((REPO / source).read_bytes())  # the removed role back
+    assert registry_json("build", "--workspace", str(a))["success"] is True  # builds go on
+    assert active_runs(b)["rolepack"] != failed
+
+
+def test_changes_journaled_without_the_bucket_are_kept_aside_and_reported(
+    machines: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = machines
+    assert registry_json("build", "--workspace", str(a))["success"] is True
+    registry_json("pointers", "show", "--workspace", str(b))
+    with monkeypatch.context() as local:
+        local.delenv("REGISTRY_STORE")
+        code, out, err = registry("pointers", "hold", "drift_signals", "--reason", "offline",
+                                  "--workspace", str(a))  # fmt: skip
+        assert code == 0, out + err
+        code, out, err = registry("pointers", "verify", "--workspace", str(a), "--json")
+        offline_head = json.loads(out)["head"]
+    offline = (a / ".codex" / JOURNAL_NAME).read_bytes()
+    code, out, err = registry("pointers", "hold", "run_index", "--reason", "on b",
+                              "--workspace", str(b))  # fmt: skip
+    assert code == 0, out + err
+
+    code, out, err = registry("pointers", "show", "--workspace", str(a))
+    assert code == 0, out + err
+    assert "JOURNAL_QUARANTINE" in err and "registry pointers hold drift_signals" in err, err
+    (kept,) = (a / ".codex/JOURNAL_QUARANTINE").iterdir()
+    assert kept.read_bytes() == offline  # byte for byte
+    code, out, err = registry("pointers", "verify", "--workspace", str(a),
+                              "--expect-head", offline_head)  # fmt: skip
+    assert code == 1 and "HEAD_NOT_FOUND" in out + err and "JOURNAL_QUARANTINE" in out + err
+
+
+def test_a_bucket_whose_history_vanished_is_refused_not_restarted(
+    machines: tuple[Path, Path], store: ObjectStore, tmp_path: Path
+) -> None:
+    from registry_pipeline_tests._helpers import copy_demo
+
+    a, b = machines
+    assert registry_json("build", "--workspace", str(a))["success"] is True
+    before = active_runs(a)
+    head = Ledger(store, "pointers").head()
+    for key in list(store.keys("pointers/")):
+        store.delete(key)
+    (tmp_path / "c").mkdir()
+    fresh = copy_demo(tmp_path / "c")
+    for root in (a, fresh):
+        for command in (["pointers", "show"], ["build"]):
+            error = _error(*command, "--workspace", str(root))
+            assert error["code"] == "POINTERS_MISSING", error
+            assert "registry pointers repair" in error["message"], error
+    assert f"entry {head.seq}" in _error("pointers", "show", "--workspace", str(a))["message"]
+    assert not list(store.keys("pointers/"))  # nothing started a new history
+
+    code, out, err = registry("pointers", "repair", "--reason", "history deleted",
+                              "--workspace", str(a))  # fmt: skip
+    assert code == 0, out + err
+    for root in (a, b, fresh):
+        code, out, err = registry("pointers", "verify", "--workspace", str(root))
+        assert code == 0, out + err
+        assert active_runs(root) == before
+
+
+def test_a_promotion_on_a_bucket_publishes_its_folder_before_naming_it(
+    machines: tuple[Path, Path], store: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = machines
+    assert registry_json("build", "--workspace", str(a))["success"] is True
+    with monkeypatch.context() as local:  # a folder sealed with the variable unset: local only
+        local.delenv("REGISTRY_STORE")
+        sealed = registry_json("seal", "registries/rolepack/atelier_rolepack_v1.json",
+                               "--registry-id", "rolepack", "--workspace", str(a))  # fmt: skip
+    run_id = str(sealed["run_id"])
+    assert run_id not in published(store, "RUNS")
+    code, out, err = registry("pointers", "promote", "rolepack", run_id, "--workspace", str(a))
+    assert code == 0, out + err
+    assert run_id in published(store, "RUNS")  # published before the entry naming it
+    assert active_runs(b)["rolepack"] == run_id
+    code, out, err = registry("pointers", "verify", "--workspace", str(b))
+    assert code == 0, out + err
