@@ -1,0 +1,176 @@
+"""What the bucket holds and how the client is set up are input from outside (issue 40): a lease
+or folder object of a shape no release writes, or a malformed S3 setting, ends every command
+with a reason code naming the object or the variable, never INTERNAL, a Rust panic or a
+traceback, and nothing is taken over or half-written because of it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.objstore import ObjectStore
+from registry_pipeline.core.objstore.folders import folder_key
+from registry_pipeline.core.objstore.lease import KEY
+from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.workspace.remote import shared_build_slot
+from registry_pipeline_tests._helpers import copy_demo, registry
+from registry_pipeline_tests.s3_tests._server import SeaweedServer
+
+RUN = "2026-11-24__091500__rolepack"
+HEX = "ab" * 32
+
+
+@pytest.fixture
+def machine(
+    tmp_path: Path, s3_server: SeaweedServer, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """A checkout of the demo workspace whose commands use the test's bucket."""
+    for key, value in {**s3_server.env(), "REGISTRY_STORE": store_url}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("REGISTRY_WORKSPACE", raising=False)
+    return copy_demo(tmp_path)
+
+
+def _refused(capfd: pytest.CaptureFixture[str], exit_code: int, *args: str) -> dict[str, object]:
+    """`registry ARGS --json`, which must exit `exit_code` with one clean error (nothing on the
+    process's own stderr either, where a Rust panic writes): its error object."""
+    code, out, err = registry(*args, "--json")
+    raw = capfd.readouterr()
+    everything = out + err + raw.out + raw.err
+    assert code == exit_code, everything
+    assert "Traceback" not in everything and "panicked" not in everything, everything
+    error = json.loads(out).get("error")
+    assert isinstance(error, dict), out
+    return error
+
+
+def _lease(until: str = "1", term: str = "60", released: str = "false") -> bytes:
+    body = (
+        f'{{"holder": "a", "epoch": 1, "term": {term}, "until": {until}, "released": {released}}}'
+    )
+    return body.encode()
+
+
+LEASES = {
+    "a list": b"[]",
+    "until 1e20": _lease(until="1e20"),
+    "until Infinity": _lease(until="Infinity"),
+    "until NaN": _lease(until="NaN"),
+    "released as text": _lease(released='"false"'),
+    "a term of 1e300": _lease(term="1e300"),
+}
+
+
+@pytest.mark.parametrize("body", LEASES.values(), ids=LEASES)
+def test_a_lease_object_of_an_unexpected_shape_is_refused_never_taken(
+    machine: Path, store: ObjectStore, body: bytes
+) -> None:
+    """The build slot: REMOTE_STATE_INVALID naming the lease object, at once (never waited on
+    for a term of 1e300 s or an `until` of 1e20, never read as released and taken over)."""
+    store.put(KEY, body)
+    with pytest.raises(RegistryError) as caught, shared_build_slot(Workspace(machine), "me", 0):
+        pass
+    assert (caught.value.code, caught.value.path) == ("REMOTE_STATE_INVALID", f"{store.url}/{KEY}")
+    found = store.get(KEY)
+    assert found is not None and found.data == body
+
+
+def test_a_build_stops_at_a_lease_object_it_cannot_read(
+    machine: Path, store: ObjectStore, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """`registry build` (a term of 1e300 s: every build was BUILD_IN_PROGRESS, the slot never
+    to be taken over): exit 1, the run's failure naming the lease object, left as found."""
+    store.put(KEY, LEASES["a term of 1e300"])
+    code, out, err = registry("build", "--wait", "0", "--in-process", "--json",
+                              "--workspace", str(machine))  # fmt: skip
+    raw = capfd.readouterr()
+    assert code == 1, out + err
+    assert "Traceback" not in out + err + raw.out + raw.err
+    problems = json.loads(out)["problems"]
+    assert [p["code"] for p in problems] == ["RUN_FAILED"], problems
+    assert f"{store.url}/{KEY} is not a lease this release wrote" in problems[0]["message"]
+    found = store.get(KEY)
+    assert found is not None and found.data == LEASES["a term of 1e300"]
+
+
+def _folder_object(path: str) -> bytes:
+    files = [{"path": path, "size": 1, "sha256": HEX}]
+    return json.dumps(
+        {"format": "registry-remote-folder-1", "run_id": RUN, "files": files}
+    ).encode()
+
+
+UNSAFE_PATHS = ["registry\x00.json", "../escape", "/tmp/escape", "..\\escape", "a//b", "a/./b"]
+
+
+def test_a_folder_object_listing_an_unsafe_path_is_refused_on_every_command(
+    machine: Path, store: ObjectStore, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Every command of a machine lacking the folder: REMOTE_STATE_INVALID naming the folder
+    object (a NUL was INTERNAL), nothing fetched or left half-written."""
+    code, out, err = registry("build", "--in-process", "--workspace", str(machine))
+    assert code == 0, out + err  # a bucket with a history, and a machine with all of it
+    runs = machine / ".codex" / "RUNS"
+    before = sorted(p.name for p in runs.iterdir())
+    for path in UNSAFE_PATHS:
+        store.put(folder_key("RUNS", RUN), _folder_object(path))
+        for command in (["pointers", "show"], ["pointers", "verify"], ["validate", "--active"],
+                        ["runs", "list"]):  # fmt: skip
+            error = _refused(capfd, 1, *command, "--workspace", str(machine))
+            assert error["code"] == "REMOTE_STATE_INVALID", (path, command, error)
+            assert error["path"] == f"{store.url}/{folder_key('RUNS', RUN)}", (command, error)
+        assert sorted(p.name for p in runs.iterdir()) == before  # no folder, no `.RUN.*` left
+    assert not (machine.parent / "escape").exists()
+    store.delete(folder_key("RUNS", RUN))
+    code, out, err = registry("pointers", "verify", "--workspace", str(machine))
+    assert code == 0, out + err  # removed, as the refusal says: every command works again
+
+
+SETTINGS = {
+    "a space in the endpoint": ("AWS_ENDPOINT_URL", "http://local host:{port}"),
+    "port 99999": ("AWS_ENDPOINT_URL", "http://127.0.0.1:99999"),
+    "no scheme": ("AWS_ENDPOINT_URL", "127.0.0.1:{port}"),
+    "an empty endpoint": ("AWS_ENDPOINT_URL", ""),
+    "a newline in the key id": ("AWS_ACCESS_KEY_ID", "{key}\nx"),
+    "a newline in the secret": ("AWS_SECRET_ACCESS_KEY", "{secret}\n"),
+    "a newline in the session token": ("AWS_SESSION_TOKEN", "s3ss10n-t0ken\nx"),
+    "a newline in the region": ("AWS_DEFAULT_REGION", "us-east-1\n"),
+}
+
+
+@pytest.mark.parametrize(("name", "value"), SETTINGS.values(), ids=SETTINGS)
+def test_a_malformed_s3_setting_is_refused_naming_it_before_any_request(
+    machine: Path,
+    s3_server: SeaweedServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    name: str,
+    value: str,
+) -> None:
+    """Exit 2 STORE_URL_INVALID naming the variable (the client panicked: a Rust panic and a
+    traceback on every command); a credential's value is never printed."""
+    env = s3_server.env()
+    port = env["AWS_ENDPOINT_URL"].rsplit(":", 1)[1]
+    value = value.format(port=port, key=env["AWS_ACCESS_KEY_ID"],
+                         secret=env["AWS_SECRET_ACCESS_KEY"])  # fmt: skip
+    monkeypatch.setenv(name, value)
+    for command in (["pointers", "show"], ["runs", "list"]):
+        error = _refused(capfd, 2, *command, "--workspace", str(machine))
+        assert (error["code"], error["field"]) == ("STORE_URL_INVALID", name), error
+        if name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+            assert value.split("\n")[0] not in json.dumps(error)
+
+
+def test_a_newline_inside_registry_store_is_refused_not_dropped(
+    machine: Path,
+    store_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """`s3://BUCKET/w\\ns` was read as `s3://BUCKET/ws` (Python's URL parser drops it)."""
+    monkeypatch.setenv("REGISTRY_STORE", store_url[:-1] + "\n" + store_url[-1])
+    error = _refused(capfd, 2, "pointers", "show", "--workspace", str(machine))
+    assert (error["code"], error["field"]) == ("STORE_URL_INVALID", "REGISTRY_STORE"), error
