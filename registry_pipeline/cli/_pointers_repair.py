@@ -26,8 +26,12 @@ moves a pointer until then. With REGISTRY_ID: the pointer file's entry was edite
 pointers accept` is the other way: it keeps a valid edit). Without: the journal's chain is
 broken (CHAIN_BROKEN, SEQ_GAP, RECORD_UNREADABLE, FROM_MISMATCH); move it, byte for byte, to
 .codex/JOURNAL_QUARANTINE/ and start a new journal that adopts the pointer file as found, each
-record naming the quarantined file, its SHA-256 and the problem. Exit 0 when repaired; 1
-NOTHING_TO_REPAIR, or the journal must be restarted first; 2 without a reason."""
+record naming the quarantined file, its SHA-256 and the problem. On a bucket (REGISTRY_STORE),
+without REGISTRY_ID: entries at the end of the bucket's journal that do not verify are copied to
+pointers/quarantine/<time>/ and deleted, and the head put back on the last entry that does; a
+history that vanished (POINTERS_MISSING) is put back from this machine's copy. Whatever is put
+back passes the gate first. Exit 0 when repaired; 1 NOTHING_TO_REPAIR, a refusal of the gate, or
+the journal must be restarted first; 2 without a reason."""
 
 
 def add_repair_commands(
