@@ -93,6 +93,27 @@ def build_demo(parent: Path) -> Path:
     return root
 
 
+def chained_journal_lines(count: int) -> list[bytes]:
+    """`count` pointer-journal lines (with their newline), each chained to the one before: an
+    adoption of one registry's pointer, then holds of it (records that move nothing)."""
+    from registry_pipeline.core.pointers.journal import JournalRecord
+    from registry_pipeline.core.pointers.pointer_file import ActiveRef
+
+    ref = ActiveRef("2026-01-01__000000__alpha", ".codex/RUNS", "ALPHA.json", "0" * 64)
+    lines: list[bytes] = []
+    previous: str | None = None
+    for seq in range(1, count + 1):
+        record = JournalRecord(
+            seq=seq, registry_id="alpha", from_ref=ref if seq > 1 else None, to_ref=ref,
+            action="hold" if seq > 1 else "adopt", reason=f"change {seq}",
+            actor={"kind": "cli_user", "id": "test"}, checks={},
+            created_utc=f"2026-01-01T00:00:{seq:02d}.000000Z", prev_sha256=previous,
+        ).hashed()  # fmt: skip
+        lines.append(record.line() + b"\n")
+        previous = record.sha256
+    return lines
+
+
 def registry_json(*args: str) -> dict[str, object]:
     """`registry ARGS... --json` in this process, which must exit 0: its JSON document."""
     code, out, err = registry(*args, "--json")
@@ -124,7 +145,7 @@ def failed_rolepack(root: Path) -> tuple[str, str]:
     failed = str(entries["rolepack"]["run_id"])
     assert not entries["rolepack"]["promoted"], out + err
     snapshots = list_snapshots(Workspace(root), "rolepack")
-    return failed, next(s.root_sha256 for s in snapshots if s.run_id == failed)
+    return failed, str(next(s.root_sha256 for s in snapshots if s.run_id == failed))
 
 
 def copy_built(built: Path, parent: Path) -> Path:

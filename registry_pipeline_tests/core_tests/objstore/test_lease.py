@@ -21,6 +21,7 @@ from registry_pipeline.core.objstore.ledger import Ledger
 from registry_pipeline.core.pointers._refused import PointerRefused
 from registry_pipeline.core.pointers.replica import Replica
 from registry_pipeline.core.workspace.remote import Remote
+from registry_pipeline_tests._helpers import chained_journal_lines
 
 TERM = 1.0
 """Seconds: short, so that a takeover takes about one second of the test."""
@@ -329,6 +330,9 @@ def test_a_takeover_fences_the_stale_holders_pointer_writes(store: ObjectStore) 
     assert "stale" not in [text for _, text in ledger.entries(0)]
 
 
+J1, J2 = chained_journal_lines(2)
+
+
 def _replica(tmp_path: Path, remote: Remote) -> Replica:
     root = tmp_path / "ws"
     (root / ".codex").mkdir(parents=True, exist_ok=True)
@@ -345,10 +349,10 @@ def test_the_grant_reaches_the_pointer_writes_of_its_process(
     with remote.lease().hold("a", wait=0) as grant:
         remote.grant = grant
         replica = _replica(tmp_path, remote)
-        replica.journal.write_bytes(b"j1\n")
+        replica.journal.write_bytes(J1)
         replica.pointers.write_bytes(b'{"p": 1}')
-        base = replica.pull(lambda: None)  # over the fenced empty head: bootstrapped
-        assert [text for _, text in replica.ledger.entries(0)] == ["j1\n"]
+        base = replica.pull(lambda record: None, lambda: None)  # bootstrapped over the fence
+        assert [text for _, text in replica.ledger.entries(0)] == [J1.decode()]
         assert replica.ledger.head().fence == grant.epoch
         for refuse in ("fenced", "lost"):
             if refuse == "fenced":
@@ -356,14 +360,14 @@ def test_the_grant_reaches_the_pointer_writes_of_its_process(
             else:
                 remote.grant = grant = Grant("a", grant.epoch + 1)
                 grant.lost.set()
-            base = replica.pull(lambda: None)
+            base = replica.pull(lambda record: None, lambda: None)
             with replica.journal.open("ab") as handle:
-                handle.write(b"j2\n")
+                handle.write(J2)
             replica.pointers.write_bytes(b'{"p": 2}')
             with pytest.raises(PointerRefused) as caught:
                 replica.push(base)
             assert caught.value.code == "BUILD_LEASE_LOST"
-            assert replica.journal.read_bytes() == b"j1\n"
+            assert replica.journal.read_bytes() == J1
             assert replica.pointers.read_bytes() == b'{"p": 1}'
             assert replica.ledger.head().state == '{"p": 1}'
         remote.grant = None
@@ -377,10 +381,10 @@ def test_a_bucket_fenced_by_several_builds_before_any_change_still_bootstraps(
         with remote.lease().hold("a", wait=0):
             pass
     replica = _replica(tmp_path, remote)
-    replica.journal.write_bytes(b"j1\n")
+    replica.journal.write_bytes(J1)
     replica.pointers.write_bytes(b'{"p": 1}')
-    replica.pull(lambda: None)
+    replica.pull(lambda record: None, lambda: None)
     head = replica.ledger.head()
-    assert [text for _, text in replica.ledger.entries(0)] == ["", "", "j1\n"]
+    assert [text for _, text in replica.ledger.entries(0)] == ["", "", J1.decode()]
     assert (head.seq, head.state, head.fence) == (3, '{"p": 1}', 3)
-    assert replica.journal.read_bytes() == b"j1\n"
+    assert replica.journal.read_bytes() == J1

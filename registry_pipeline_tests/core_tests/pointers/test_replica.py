@@ -15,10 +15,9 @@ from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.objstore import ObjectStore
 from registry_pipeline.core.objstore.ledger import Ledger
 from registry_pipeline.core.pointers._refused import PointerRefused
-from registry_pipeline.core.pointers.journal import JournalRecord
-from registry_pipeline.core.pointers.pointer_file import ActiveRef
 from registry_pipeline.core.pointers.replica import Base, Lost, Replica, retry_lost
 from registry_pipeline.core.workspace.remote import Remote
+from registry_pipeline_tests._helpers import chained_journal_lines
 
 
 def _machine(tmp_path: Path, name: str, store: ObjectStore) -> Replica:
@@ -28,24 +27,7 @@ def _machine(tmp_path: Path, name: str, store: ObjectStore) -> Replica:
                    root / ".codex" / "pointers.json")  # fmt: skip
 
 
-def _chain(count: int) -> list[bytes]:
-    """`count` journal lines, each chained to the one before (an adoption, then holds)."""
-    ref = ActiveRef("2026-01-01__000000__alpha", ".codex/RUNS", "ALPHA.json", "0" * 64)
-    lines: list[bytes] = []
-    previous: str | None = None
-    for seq in range(1, count + 1):
-        record = JournalRecord(
-            seq=seq, registry_id="alpha", from_ref=ref if seq > 1 else None, to_ref=ref,
-            action="hold" if seq > 1 else "adopt", reason=f"change {seq}",
-            actor={"kind": "cli_user", "id": "test"}, checks={},
-            created_utc=f"2026-01-01T00:00:{seq:02d}.000000Z", prev_sha256=previous,
-        ).hashed()  # fmt: skip
-        lines.append(record.line() + b"\n")
-        previous = record.sha256
-    return lines
-
-
-C1, C2, C3 = _chain(3)
+C1, C2, C3 = chained_journal_lines(3)
 
 
 def _pull(replica: Replica, redo: Callable[[], object] = lambda: None) -> Base:
