@@ -128,7 +128,8 @@ def listing(store: ObjectStore, run_root: str, run_id: str) -> list[RemoteFile]:
         field = exc.field if isinstance(exc, _Invalid) and exc.field else None
         raise RegistryError(
             f"{key} is not a folder object this release wrote ({field + ': ' if field else ''}"
-            f"{exc}); restore it from the bucket's versions, or remove it",
+            f"{exc}); `registry pointers repair --reason TEXT` sets it aside in the bucket's "
+            "quarantine/ (or restore it from the bucket's versions)",
             code="REMOTE_STATE_INVALID",
             path=where,
             field=field,

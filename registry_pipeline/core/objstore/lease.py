@@ -188,7 +188,8 @@ class BuildLease:
         except (JSONDecodeProblem, ValueError) as exc:
             raise RegistryError(
                 f"{self.path} is not a lease this release wrote ({exc}); it is never taken for "
-                "released: remove it once no build runs (`aws s3 rm`, or the bucket's console)",
+                "released: once no build runs, `registry pointers repair --reason TEXT` sets it "
+                "aside in the bucket's quarantine/",
                 code="REMOTE_STATE_INVALID",
                 path=self.path,
             ) from None

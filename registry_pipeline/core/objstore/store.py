@@ -19,6 +19,7 @@ holds exactly the bytes written (callers make every body unique).
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -32,6 +33,8 @@ from urllib.parse import urlsplit
 from registry_pipeline.core.errors import RegistryError, UsageError
 
 SCHEME = "s3://"
+QUARANTINE_PREFIX = "quarantine/"
+"""Where `set_aside` keeps the objects `registry pointers repair` takes out of use."""
 BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 """S3's bucket names: 3-63 lowercase letters, digits, dots and hyphens."""
 RETRIES = 100
@@ -319,6 +322,21 @@ class ObjectStore:
 
         with self._client("delete", key):
             obstore.delete(self._backend, key)
+
+    def set_aside(self, keys: list[str], stamp: str) -> list[tuple[str, str]]:
+        """Move each of `keys` that exists to `quarantine/<stamp>/<key>` (copied byte for byte,
+        then removed): an object no release writes, kept as evidence of what was found. The
+        copies' keys and the SHA-256 of their bytes."""
+        kept = []
+        for key in keys:
+            blob = self.get(key)
+            if blob is None:
+                continue
+            aside = f"{QUARANTINE_PREFIX}{stamp}/{key}"
+            self.put(aside, blob.data)
+            self.delete(key)
+            kept.append((aside, hashlib.sha256(blob.data).hexdigest()))
+        return kept
 
     def _won_anyway(self, key: str, data: bytes) -> str:
         """After a conditional write: ours (also one refused when sent again after a lost

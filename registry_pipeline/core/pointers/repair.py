@@ -22,6 +22,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.objstore.folders import folder_key, listing, published
+from registry_pipeline.core.objstore.lease import KEY as LEASE_KEY
 from registry_pipeline.core.pointers._lock import exclusive_lock
 from registry_pipeline.core.pointers._refused import PointerRefused
 from registry_pipeline.core.pointers.integrity import (
@@ -41,7 +44,7 @@ from registry_pipeline.core.pointers.targets import apply_record, target_folder
 from registry_pipeline.core.seal._fs import fsync_dir
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.core.workspace.remote import Remote, remote_for
+from registry_pipeline.core.workspace.remote import RUNS_PREFIX, Remote, remote_for
 from registry_pipeline.core.workspace.safe_write import require_safe
 
 
@@ -207,6 +210,7 @@ def _repair_bucket(
     set aside in the bucket and the head put back on the last one that does. Then, through
     the gate, every pointer of the state restored is admitted (`restore`: none whose receipt
     failed) and the repair journaled."""
+    objects = _set_aside_malformed(remote)
     replica = Replica(remote, store.workspace.root, store.journal_path, store.pointers_path)
     with exclusive_lock(store.lock_path, timeout=store.lock_timeout):
         if replica.vanished() is not None:
@@ -217,6 +221,9 @@ def _repair_bucket(
     if missing:
         return _put_back(store, replica, reason, actor)
     if done is None:
+        if objects:
+            kept = ", ".join(f"{remote.url}/{key}" for key, _ in objects)
+            return Repair("set_aside", (), kept, "objects no release writes")
         return None
     with store.locked():
         _admit_as_found(store, actor, action="restore")
@@ -230,8 +237,30 @@ def _repair_bucket(
                              "head_seq": done.head_seq}}  # fmt: skip
         record, _ = store.append(last.registry_id, current, current, "restore", reason, actor,
                                  checks)  # fmt: skip
-    kept = ", ".join(f"{remote.url}/{key}" for key, _ in done.kept)
+    kept = ", ".join(f"{remote.url}/{key}" for key, _ in [*objects, *done.kept])
     return Repair("set_aside", (record,), kept, done.problem)
+
+
+def _set_aside_malformed(remote: Remote) -> list[tuple[str, str]]:
+    """Set aside the build lease and every folder object that no release writes (each refuses
+    the commands that read it, REMOTE_STATE_INVALID, naming this repair): they are copied to
+    `quarantine/<time>/` and removed. A build then takes the lease anew (its epoch above the
+    ledger's fence); a pointer naming a folder set aside reports it missing."""
+    keys = []
+    try:
+        remote.lease().current()
+    except RegistryError as exc:
+        if exc.code != "REMOTE_STATE_INVALID":
+            raise
+        keys.append(LEASE_KEY)
+    for run_id in published(remote.store, RUNS_PREFIX):
+        try:
+            listing(remote.store, RUNS_PREFIX, run_id)
+        except RegistryError as exc:
+            if exc.code != "REMOTE_STATE_INVALID":
+                raise
+            keys.append(folder_key(RUNS_PREFIX, run_id))
+    return remote.store.set_aside(keys, now_utc().strftime("%Y-%m-%dT%H%M%S.%fZ"))
 
 
 def _put_back(

@@ -304,9 +304,9 @@ class Replica:
         return SetAside(kept, tuple(records))
 
     def set_aside_unverified(self, state_at: Callable[[bytes], bytes]) -> BucketRepair | None:
-        """`registry pointers repair` on a bucket: copy every entry from the first one that does
-        not verify (`verify_entries`, from entry 1) to `pointers/quarantine/<time>/`, byte for
-        byte, with the head when it had moved over one; delete them; put the head back on the
+        """`registry pointers repair` on a bucket: set aside every entry from the first one that
+        does not verify (`verify_entries`, from entry 1) in `quarantine/<time>/` (byte for
+        byte), with the head when it had moved over one; put the head back on the
         last entry that verifies, with the pointer file `state_at(its journal)` gives. None when
         every entry verifies and the head is not past the journal."""
         head = self.ledger.head()
@@ -331,26 +331,18 @@ class Replica:
                 code="REMOTE_UNSUPPORTED",
                 path=f"{self.url}/{self.ledger.entry_key(good + 1)}",
             )
-        stamp = now_utc().strftime("%Y-%m-%dT%H%M%S.%fZ")
-        keys = [self.ledger.entry_key(entry.seq) for entry in bad]
+        keys = [self.ledger.entry_key(entry.seq) for entry in reversed(bad)]
         if head.seq > good:
             keys.append(self.ledger.head_key)
-        kept = []
-        for key in keys:
-            blob = self.ledger.store.get(key)
-            if blob is None:
-                continue
-            aside = f"{self.ledger.prefix}quarantine/{stamp}/{key.rsplit('/', 1)[-1]}"
-            self.ledger.store.put(aside, blob.data)
-            kept.append((aside, hashlib.sha256(blob.data).hexdigest()))
+        stamp = now_utc().strftime("%Y-%m-%dT%H%M%S.%fZ")
         fence = max([head.fence, *(entry.fence for entry in entries)])
         if head.seq <= good:
             state = head.state.encode("utf-8")
         else:
             state = state_at(self._verified(b"", [e for e in entries if e.seq <= good])[0])
-        for entry in reversed(bad):
-            self.ledger.store.delete(self.ledger.entry_key(entry.seq))
-        self.ledger.advance(head, good, state.decode("utf-8"), fence)
+        kept = self.ledger.store.set_aside(keys, stamp)  # the last entry first: no gap
+        put_back = Head(head.seq, head.state, None) if head.seq > good else head
+        self.ledger.advance(put_back, good, state.decode("utf-8"), fence)
         self.forget()
         why = str(problem) if problem else f"the head was at entry {head.seq}"
         return BucketRepair(good, tuple(kept), why)
