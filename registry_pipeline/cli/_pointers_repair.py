@@ -27,10 +27,10 @@ pointers accept` is the other way: it keeps a valid edit). Without: the journal'
 broken (CHAIN_BROKEN, SEQ_GAP, RECORD_UNREADABLE, FROM_MISMATCH); move it, byte for byte, to
 .codex/JOURNAL_QUARANTINE/ and start a new journal that adopts the pointer file as found, each
 record naming the quarantined file, its SHA-256 and the problem. On a bucket (REGISTRY_STORE),
-without REGISTRY_ID: entries at the end of the bucket's journal that do not verify are copied to
-pointers/quarantine/<time>/ and deleted, and the head put back on the last entry that does; a
-history that vanished (POINTERS_MISSING) is put back from this machine's copy. Whatever is put
-back passes the gate first. Exit 0 when repaired; 1 NOTHING_TO_REPAIR, a refusal of the gate, or
+without REGISTRY_ID: entries at the end of the bucket's journal that do not verify, a lease or
+folder object no release writes, are moved to quarantine/<time>/ in the bucket, and the head put
+back on the last entry that verifies; a history that vanished (POINTERS_MISSING) is put back
+from this machine's copy. Whatever is put back passes the gate first. Exit 0 when repaired; 1 NOTHING_TO_REPAIR, a refusal of the gate, or
 the journal must be restarted first; 2 without a reason."""
 
 
