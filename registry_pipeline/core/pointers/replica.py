@@ -268,7 +268,9 @@ class Replica:
             return None
         mark = self._mark()
         if mark is not None and mark[0] > 0:
-            return self._vanished(f"this machine last saw its journal at entry {mark[0]}")
+            lines = _read(self.journal)[: mark[1]].splitlines()
+            seen = f", head {hashlib.sha256(lines[-1]).hexdigest()}" if lines else ""
+            return self._vanished(f"this machine last saw its journal at entry {mark[0]}{seen}")
         if head.etag is None and published(self.remote.store, RUNS_PREFIX):
             return self._vanished("the bucket holds run folders but no pointer history")
         return None
