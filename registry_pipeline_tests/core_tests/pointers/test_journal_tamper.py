@@ -21,7 +21,7 @@ from registry_pipeline.core.gate.gate import gated_store
 from registry_pipeline.core.pointers.journal import JournalRecord, parse_record, read_records
 from registry_pipeline.core.pointers.journal_replay import VerifyReport, verify_journal
 from registry_pipeline.core.pointers.pointer_file import ActiveRef
-from registry_pipeline.core.pointers.store import PointerStore
+from registry_pipeline.core.pointers.store import PointerRefused, PointerStore
 from registry_pipeline.core.seal.run_store import SealedRun
 from registry_pipeline.core.workspace.layout import Workspace
 
@@ -251,7 +251,9 @@ def test_a_hand_edit_back_to_the_last_records_origin_is_a_mismatch_not_a_crash(
     edited = history.pstore.pointers_path.read_bytes()
     report = history.verify()
     assert _problem(report) == ("POINTER_MISMATCH", None, None) and report.notes == []
-    assert history.pstore.complete_pending() is None
+    with pytest.raises(PointerRefused) as refused:  # nothing is completed past a hand edit
+        history.pstore.complete_pending()
+    assert refused.value.code == "POINTER_MISMATCH"
     assert history.pstore.pointers_path.read_bytes() == edited
 
 
