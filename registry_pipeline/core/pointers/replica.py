@@ -145,8 +145,8 @@ class Replica:
         local = _read(self.journal)
         start, size = self._mirrored(local)
         entries = list(self.ledger.records(start, strict=False))
-        if start > head.seq and not entries:  # the bucket's history is shorter than the copy
-            start, size = 0, 0
+        if start > head.seq and not entries and self._shorter(start):
+            start, size = 0, 0  # the bucket's history is shorter than the copy: fetched whole
             entries = list(self.ledger.records(0, strict=False))
         if not any(not entry.fence for entry in entries) and not start:
             empty = self._empty_history(head, local, writes)
@@ -157,6 +157,13 @@ class Replica:
         last = entries[-1].seq if entries else start
         text = local[:size] + self.verify_entries(local[:size], entries)
         pending = [entry for entry in entries if entry.seq > head.seq]
+        if last > head.seq and (not pending or pending[0].seq != head.seq + 1):
+            # mirrored (and verified) by an earlier pull, but the head has not moved over it
+            pending = list(self.ledger.records(head.seq, strict=False))
+            tail = "".join(entry.text for entry in pending).encode("utf-8")
+            if any(entry.invalid for entry in pending) or not text.endswith(tail):
+                problem = Finding("CHAIN_BROKEN", "rewritten since this machine mirrored it")
+                raise self._refused(problem, f"entry {head.seq + 1}", head.seq + 1)
         changes = [entry.seq for entry in pending if not entry.fence]
         if head.seq > last or changes not in ([], [head.seq + 1]):  # then fence entries only
             raise PointerRefused(
@@ -432,6 +439,11 @@ class Replica:
                 continue
             if entry.is_dir():
                 self.remote.publish_folder(Path(entry.path), entry.name)
+
+    def _shorter(self, start: int) -> bool:
+        """Whether the bucket lacks entry `start`, which this machine mirrored: its history was
+        put back shorter (`registry pointers repair`) or removed."""
+        return self.ledger.store.get(self.ledger.entry_key(start)) is None
 
     def _mark(self) -> tuple[int, int, str] | None:
         """(entry, bytes, sha256) this machine last mirrored of this bucket, or None."""

@@ -147,3 +147,23 @@ def test_an_empty_bucket_takes_the_workspaces_history(tmp_path: Path) -> None:
     _pull(a)  # a change's pull: the bucket takes the workspace's history
     _pull(b)
     assert b.journal.read_bytes() == C1 + C2 and b.pointers.read_bytes() == b'{"p": "old2"}'
+
+
+def test_a_reader_completes_a_pending_entry_locally_and_the_next_change_settles_it(
+    tmp_path: Path,
+) -> None:
+    """A read-only pull applies a pending entry to its copy but never moves the bucket's head;
+    its next change (the entry mirrored already) moves the head over it, then writes its own."""
+    store = ObjectStore.in_memory()
+    a, b = _machine(tmp_path, "a", store), _machine(tmp_path, "b", store)
+    _change(a, C1, b'{"p": "a1"}')
+    ledger = Ledger(store, "pointers")
+    ledger.append(2, C2.decode())  # A killed before it replaced the head
+    checked: list[int] = []
+    for _ in range(2):
+        b.pull(lambda record: checked.append(record.seq), lambda: None, writes=False)
+        assert ledger.head().seq == 1  # a read-only command writes nothing to the bucket
+    assert checked == [2, 2] and b.journal.read_bytes() == C1 + C2
+    _change(b, C3, b'{"p": "b3"}')  # not lost forever on entry 2: the head is settled first
+    assert ledger.head().seq == 3
+    assert [entry for _, entry in ledger.entries(0)] == [C1.decode(), C2.decode(), C3.decode()]
