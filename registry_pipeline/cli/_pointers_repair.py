@@ -30,8 +30,9 @@ record naming the quarantined file, its SHA-256 and the problem. On a bucket (RE
 without REGISTRY_ID: entries at the end of the bucket's journal that do not verify, a lease or
 folder object no release writes, are moved to quarantine/<time>/ in the bucket, and the head put
 back on the last entry that verifies; a history that vanished (POINTERS_MISSING) is put back
-from this machine's copy. Whatever is put back passes the gate first. Exit 0 when repaired; 1 NOTHING_TO_REPAIR, a refusal of the gate, or
-the journal must be restarted first; 2 without a reason."""
+from this machine's copy. Whatever is put back passes the gate first. Exit 0 when repaired; 1
+NOTHING_TO_REPAIR, a refusal of the gate, or the journal must be restarted first; 2 without a
+reason."""
 
 
 def add_repair_commands(

@@ -7,6 +7,7 @@ names a command that gets out of it (run here)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -46,7 +47,8 @@ def _journal_lines(root: Path) -> list[bytes]:
 
 def _hostile_entry(root: Path, kind: str, failed: str, failed_root: str) -> str:
     """The text a hostile writer puts in the next entry: a record moving rolepack to the failed
-    snapshot with a broken chain, an old entry's record replayed, or garbage."""
+    snapshot with a broken chain (or chained as a writer would, but past the gate), an old
+    entry's record replayed, or garbage."""
     lines = _journal_lines(root)
     if kind == "garbage":
         return "5"
@@ -54,16 +56,20 @@ def _hostile_entry(root: Path, kind: str, failed: str, failed_root: str) -> str:
         return lines[0].decode() + "\n"
     last = json.loads(lines[-1])
     rolepack = next(json.loads(x) for x in reversed(lines) if b'"rolepack"' in x)
-    forged = {**rolepack, "seq": last["seq"] + 1, "prev_sha256": "0" * 64, "action": "promote",
+    chain = hashlib.sha256(lines[-1]).hexdigest() if kind == "chained" else "0" * 64
+    forged = {**rolepack, "seq": last["seq"] + 1, "prev_sha256": chain, "action": "promote",
               "from_ref": rolepack["to_ref"],
               "to_ref": {**rolepack["to_ref"], "run_id": failed,
                          "manifest_sha256": failed_root}}  # fmt: skip
     return json.dumps(forged, separators=(",", ":"), sort_keys=True) + "\n"
 
 
-HOSTILE = [(kind, head_too) for kind in ("forged", "replayed", "garbage")
+HOSTILE = [(kind, head_too) for kind in ("forged", "chained", "replayed", "garbage")
            for head_too in (False, True)]  # fmt: skip
 """Each hostile next entry, alone or with the head moved over it to the failed snapshot."""
+CODES = {"forged": ("CHAIN_BROKEN",), "replayed": ("CHAIN_BROKEN", "SEQ_GAP"),
+         "garbage": ("RECORD_UNREADABLE",), "chained": ("CHECK_FAILED", "NO_RECEIPT")}  # fmt: skip
+"""What every reader answers: the chain's check, or the gate's for a record chained well."""
 
 
 def test_a_hostile_next_entry_is_never_applied_and_repair_sets_it_aside(
@@ -101,7 +107,7 @@ def _refused_then_repaired(
     for root in (b, a):
         for command in READERS:
             error = _error(*command, "--workspace", str(root))
-            assert error["code"] in ("CHAIN_BROKEN", "RECORD_UNREADABLE", "SEQ_GAP"), error
+            assert error["code"] in CODES[kind], (kind, error)
             assert "registry pointers repair" in error["message"], (kind, error)
         error = _error("build", "--workspace", str(root))
         assert "registry pointers repair" in error["message"], (kind, error)

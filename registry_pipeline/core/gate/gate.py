@@ -24,12 +24,14 @@ from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.workspace.catalog import RegistrySpec, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
 
-RECEIPT_ONLY = ("rollback", "redo", "restore")
+RECEIPT_ONLY = ("rollback", "redo", "restore", "mirror")
 """Moves decided on the receipt a snapshot already has, never on checks run again now: a
 rollback (an older snapshot was judged against the state of its day), completing a journaled
 change (`redo`: its writer's gate wrote the receipt), putting the journal's value back
 (`restore`, by `registry pointers repair`: refused once any receipt of it failed; a value
-adopted as found, which has none, passes)."""
+adopted as found, which has none, passes), and a move another machine made, as a copy of the
+bucket's history mirrors it (`mirror`: it passed when it was made; a receipt that failed since is
+`pointers check`'s news, not a forgery)."""
 
 
 class GateRefused(RegistryError):
@@ -142,13 +144,14 @@ def admit(
     (not for a rollback: an older snapshot was judged against the state of its day)."""
     store = ReceiptStore(workspace)
     verdicts = store.verdicts(root_sha256)
-    if verdicts.failed is not None:
+    if verdicts.failed is not None and action != "mirror":
         raise _failed(store, folder, verdicts.failed)
     if action == "restore" and not verdicts.passing:
         return None  # the journal's value, adopted as found: never checked, never failed
     if action in RECEIPT_ONLY:
         if not verdicts.passing:
-            what = {"rollback": "rolled back to", "redo": "made active by a journaled change"}
+            what = {"rollback": "rolled back to", "redo": "made active by a journaled change",
+                    "mirror": "made active by a journaled change"}  # fmt: skip
             raise GateRefused(
                 f"{folder.name} has no promotion receipt: its blocking checks never passed as a "
                 f"whole, so it cannot be {what.get(action, 'made active')}; promote a snapshot "

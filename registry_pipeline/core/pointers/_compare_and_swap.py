@@ -64,7 +64,7 @@ class SwappingStore(HoldingStore):
 
     def complete_pending(self) -> JournalRecord | None:
         """Apply an interrupted change, if any (under the lock), once the chain verifies and its
-        target passes the gate (`check_redo`); returns the record applied."""
+        target passes the gate (`check_mirrored`); returns the record applied."""
         self.workspace.require()
         self.require_safe_paths()
         with self.locked():

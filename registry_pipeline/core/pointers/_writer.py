@@ -90,7 +90,9 @@ class JournalWriter:
                 yield
                 return
             replica = Replica(remote, self.workspace.root, self.journal_path, self.pointers_path)
-            base = replica.pull(self.check_redo, lambda: self._redo(self.read()), writes=writes)
+            base = replica.pull(
+                self.check_mirrored, lambda: self._redo(self.read()), writes=writes
+            )
             self.set_aside = replica.set_aside
             try:
                 yield
@@ -105,14 +107,22 @@ class JournalWriter:
         with self.locked(writes=False):
             pass
 
-    def check_redo(self, record: JournalRecord) -> None:
-        """Refuse to complete `record` (a change journaled but not yet in the pointer file)
-        unless its target passes the gate now: a passing receipt of exactly that root, none
-        failed (`action` "redo"). Decisions that move nothing need no receipt."""
-        if record.action not in MOVES or record.to_ref is None:
+    def check_mirrored(self, record: JournalRecord, pending: bool) -> None:
+        """Refuse to apply `record`, a pointer move another machine journaled, unless the gate
+        admits its target now: a passing receipt of exactly that root (`mirror`), and, for a
+        change this reader completes (`pending`, or the last record on a disk), none failed
+        since (`redo`). Decisions that move nothing need no receipt."""
+        if record.action not in (*MOVES, "accept") or record.to_ref is None:
             return
-        folder = target_folder(self.workspace, record.registry_id, record.to_ref.run_id or "")
-        self._admit(record.registry_id, folder, record.to_ref, "redo", dict(record.actor))
+        run_id = record.to_ref.run_id or ""
+        try:
+            folder = target_folder(self.workspace, record.registry_id, run_id)
+        except PointerRefused as exc:
+            if pending or exc.code != "TARGET_MISSING":
+                raise
+            folder = self.workspace.runs_dir / run_id  # lost since: `verify` reports it
+        action = "redo" if pending else "mirror"
+        self._admit(record.registry_id, folder, record.to_ref, action, dict(record.actor))
 
     def read(self) -> PointerFile:
         """The pointer file as it is now (no lock: it is replaced atomically)."""
@@ -270,7 +280,7 @@ class JournalWriter:
         record = self._last()
         if record is None or not interrupted(pointers, record):
             return pointers, None  # nothing to redo, or a hand edit: verify reports it
-        self.check_redo(record)
+        self.check_mirrored(record, True)
         updated = apply_record(pointers, record)
         self._write_pointers(updated)
         return updated, record

@@ -70,6 +70,8 @@ class PointerStore(Protocol):
 
     def write_pointers(self, pointers: PointerFile) -> None: ...
 
+    def check_mirrored(self, record: JournalRecord, pending: bool) -> None: ...
+
     def require_safe_paths(self) -> None: ...
 
     def admit(
@@ -217,7 +219,9 @@ def _repair_bucket(
             missing = True
         else:
             missing = False
-            done = replica.set_aside_unverified(lambda text: _state_of(store, text))
+            done = replica.set_aside_unverified(
+                store.check_mirrored, lambda text: _state_of(store, text)
+            )
     if missing:
         return _put_back(store, replica, reason, actor)
     if done is None:

@@ -55,6 +55,9 @@ RETRY_FOR = 120.0
 """Seconds a change is tried again after losing the race for the next entry."""
 
 T = TypeVar("T")
+Check = Callable[[JournalRecord, bool], None]
+"""The gate's admission of a record a pull is about to apply (True: a pending change, which
+this pull completes), raising PointerRefused (`JournalWriter.check_mirrored`)."""
 
 
 class Lost(Exception):
@@ -79,6 +82,17 @@ class SetAside:
             f"(journaled without the bucket); kept byte for byte at {self.kept}; to make them "
             f"count, run each change again: {listed}"
         )
+
+
+def _unreadable(entry: Entry) -> tuple[int, Finding] | None:
+    """An entry whose object or text is not whole journal lines (RECORD_UNREADABLE)."""
+    if entry.invalid is not None:
+        why = f"not an entry this release writes ({entry.invalid})"
+        return entry.seq, Finding("RECORD_UNREADABLE", why, entry.seq)
+    lines = entry.text.encode("utf-8").split(b"\n")
+    if not entry.fence and (not entry.text.endswith("\n") or not all(lines[:-1])):
+        return entry.seq, Finding("RECORD_UNREADABLE", "its text is not whole journal lines")
+    return None
 
 
 def _command(record: JournalRecord) -> str:
@@ -126,7 +140,7 @@ class Replica:
 
     def pull(
         self,
-        check: Callable[[JournalRecord], None],
+        check: Check,
         redo: Callable[[], object],
         *,
         writes: bool = True,
@@ -138,9 +152,8 @@ class Replica:
         `writes`: a change, which may write to the bucket (take the workspace's history into
         an empty bucket, move the head over an entry it completed); a read-only command
         (`writes=False`) never does. Local records the bucket does not have are kept aside
-        byte for byte (`set_aside`) before the copy is replaced. `check` is asked about each
-        record of a pending change before anything is written (the gate's receipt of its
-        target: `JournalWriter.check_redo`)."""
+        byte for byte (`set_aside`) before the copy is replaced. `check` admits what is
+        applied (`verify_entries`) before anything is written."""
         head = self.ledger.head()
         local = _read(self.journal)
         start, size = self._mirrored(local)
@@ -155,7 +168,7 @@ class Replica:
             head = self.ledger.head()
             entries = list(self.ledger.records(0, strict=False))
         last = entries[-1].seq if entries else start
-        text = local[:size] + self.verify_entries(local[:size], entries)
+        text = local[:size] + self.verify_entries(local[:size], entries, check, head.seq)
         pending = [entry for entry in entries if entry.seq > head.seq]
         if last > head.seq and (not pending or pending[0].seq != head.seq + 1):
             # mirrored (and verified) by an earlier pull, but the head has not moved over it
@@ -174,9 +187,9 @@ class Replica:
                 code="REMOTE_STATE_INVALID",
                 path=f"{self.url}/{self.ledger.head_key}",
             )
-        for entry in pending:
-            for line in entry.text.encode("utf-8").splitlines():
-                check(parse_record(line))
+        for entry in pending if pending and pending[0].seq <= start else []:
+            for line in entry.text.encode("utf-8").splitlines():  # checked against the copy
+                check(parse_record(line), True)
         if text != local:
             if local and text[: len(local)] != local:
                 self.set_aside = self._keep_aside(local, start, size)
@@ -195,19 +208,23 @@ class Replica:
         self._save(last, text)
         return Base(head, len(text), hashlib.sha256(text).hexdigest())
 
-    def verify_entries(self, mirrored: bytes, entries: list[Entry]) -> bytes:
+    def verify_entries(
+        self, mirrored: bytes, entries: list[Entry], check: Check, settled: int
+    ) -> bytes:
         """The journal text of `entries`, once it is known to continue `mirrored` (the local
         journal's verified prefix): every record well formed, chained to the one before, in
         sequence, from the pointer the journal had reached (`ChainReplay`, what `pointers
-        verify` runs). The first entry that does not is refused, naming it and the repair;
-        nothing is written."""
-        text, bad, problem = self._verified(mirrored, entries)
+        verify` runs), and each registry's last record among them, when it moves a pointer,
+        admitted by `check` (the gate's receipt of its target; `pending` for an entry after
+        the head, `settled`). The first entry that does not verify is refused, naming it and
+        the repair; nothing is written."""
+        text, bad, problem = self._verified(mirrored, entries, check, settled)
         if problem is not None:
             raise self._refused(problem, f"entry {bad}" if bad else "this machine's copy", bad)
         return text
 
     def _verified(
-        self, mirrored: bytes, entries: list[Entry]
+        self, mirrored: bytes, entries: list[Entry], check: Check, settled: int
     ) -> tuple[bytes, int | None, Finding | None]:
         """(the text of the entries that verify, the first that does not, its problem); the
         second and third None when all do (a bad `mirrored` copy: (b"", None, problem))."""
@@ -220,28 +237,39 @@ class Replica:
             if problem is not None:  # the local copy itself: fetched again whole next time
                 self.forget()
                 return b"", None, problem
-        added: list[bytes] = []
+        added: list[tuple[int, bytes]] = []
+        latest: dict[str, tuple[int, JournalRecord]] = {}
+        found: tuple[int, Finding] | None = None
         for entry in entries:
-            if entry.invalid is not None:
-                return b"".join(added), entry.seq, Finding(
-                    "RECORD_UNREADABLE", f"not an entry this release writes ({entry.invalid})",
-                    entry.seq,
-                )
-            data = entry.text.encode("utf-8")
+            found = _unreadable(entry)
+            if found is not None:
+                break
             if entry.fence:
                 continue
-            lines = data.split(b"\n")
-            if not data.endswith(b"\n") or any(not line for line in lines[:-1]):
-                return b"".join(added), entry.seq, Finding(
-                    "RECORD_UNREADABLE", "its text is not whole journal lines", entry.seq
-                )
-            for line in lines[:-1]:
+            data = entry.text.encode("utf-8")
+            for line in data.split(b"\n")[:-1]:
                 number += 1
                 problem = replay.add(number, line)
                 if problem is not None:
-                    return b"".join(added), entry.seq, problem
-            added.append(data)
-        return b"".join(added), None, None
+                    found = (entry.seq, problem)
+                    break
+                assert replay.last is not None
+                latest[replay.last.registry_id] = (entry.seq, replay.last)
+            if found is not None:
+                break
+            added.append((entry.seq, data))
+        for seq, record in sorted(latest.values(), key=lambda item: item[0]):
+            if found is not None and seq >= found[0]:
+                break
+            try:
+                check(record, seq > settled)
+            except PointerRefused as exc:
+                found = (seq, Finding(exc.code, exc.message, record.seq))
+                break
+        if found is None:
+            return b"".join(data for _, data in added), None, None
+        seq, problem = found
+        return b"".join(data for at, data in added if at < seq), seq, problem
 
     def _refused(self, problem: Finding, where: str, seq: int | None) -> PointerRefused:
         key = self.ledger.entry_key(seq) if seq is not None else None
@@ -312,7 +340,9 @@ class Replica:
                 continue
         return SetAside(kept, tuple(records))
 
-    def set_aside_unverified(self, state_at: Callable[[bytes], bytes]) -> BucketRepair | None:
+    def set_aside_unverified(
+        self, check: Check, state_at: Callable[[bytes], bytes]
+    ) -> BucketRepair | None:
         """`registry pointers repair` on a bucket: set aside every entry from the first one that
         does not verify (`verify_entries`, from entry 1) in `quarantine/<time>/` (byte for
         byte), with the head when it had moved over one; put the head back on the
@@ -320,7 +350,7 @@ class Replica:
         every entry verifies and the head is not past the journal."""
         head = self.ledger.head()
         entries = list(self.ledger.records(0, strict=False))
-        _text, first_bad, problem = self._verified(b"", entries)
+        _text, first_bad, problem = self._verified(b"", entries, check, head.seq)
         good = first_bad - 1 if first_bad is not None else (entries[-1].seq if entries else 0)
         changes = [e.seq for e in entries if head.seq < e.seq <= good and not e.fence]
         if len(changes) > 1:  # one change at most may wait for the head: the rest never can
@@ -348,7 +378,8 @@ class Replica:
         if head.seq <= good:
             state = head.state.encode("utf-8")
         else:
-            state = state_at(self._verified(b"", [e for e in entries if e.seq <= good])[0])
+            kept_entries = [entry for entry in entries if entry.seq <= good]
+            state = state_at(self._verified(b"", kept_entries, check, head.seq)[0])
         kept = self.ledger.store.set_aside(keys, stamp)  # the last entry first: no gap
         put_back = Head(head.seq, head.state, None) if head.seq > good else head
         self.ledger.advance(put_back, good, state.decode("utf-8"), fence)
