@@ -216,7 +216,9 @@ class Replica:
         sequence, from the pointer the journal had reached (`ChainReplay`, what `pointers
         verify` runs), and each registry's last record among them, when it moves a pointer,
         admitted by `check` (the gate's receipt of its target; `pending` for an entry after
-        the head, `settled`). The first entry that does not verify is refused, naming it and
+        the head, `settled`), but in the ledger's first entry, which holds the history of the
+        workspace that moved into the bucket, taken as found (records older than receipts
+        name none). The first entry that does not verify is refused, naming it and
         the repair; nothing is written."""
         text, bad, problem = self._verified(mirrored, entries, check, settled)
         if problem is not None:
@@ -240,6 +242,7 @@ class Replica:
         added: list[tuple[int, bytes]] = []
         latest: dict[str, tuple[int, JournalRecord]] = {}
         found: tuple[int, Finding] | None = None
+        first = None if mirrored else next((e.seq for e in entries if not e.fence), None)
         for entry in entries:
             found = _unreadable(entry)
             if found is not None:
@@ -254,7 +257,8 @@ class Replica:
                     found = (entry.seq, problem)
                     break
                 assert replay.last is not None
-                latest[replay.last.registry_id] = (entry.seq, replay.last)
+                if entry.seq != first:  # the first holds a disk's history, taken as found
+                    latest[replay.last.registry_id] = (entry.seq, replay.last)
             if found is not None:
                 break
             added.append((entry.seq, data))
