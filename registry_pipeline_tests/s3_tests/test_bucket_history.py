@@ -204,3 +204,17 @@ def test_a_promotion_on_a_bucket_publishes_its_folder_before_naming_it(
     assert active_runs(b)["rolepack"] == run_id
     code, out, err = registry("pointers", "verify", "--workspace", str(b))
     assert code == 0, out + err
+
+
+def test_a_folder_sealed_into_a_new_bucket_starts_its_history_not_a_refusal(
+    machines: tuple[Path, Path], store: ObjectStore
+) -> None:
+    """`registry seal` before any build: the folder is published with the ledger's empty head,
+    so no machine mistakes the bucket for one whose pointer history vanished."""
+    a, b = machines
+    sealed = registry_json("seal", "registries/rolepack/atelier_rolepack_v1.json",
+                           "--registry-id", "rolepack", "--workspace", str(a))  # fmt: skip
+    assert str(sealed["run_id"]) in published(store, "RUNS")
+    for root in (a, b):
+        code, out, err = registry("pointers", "show", "--workspace", str(root))
+        assert code == 0, out + err

@@ -95,6 +95,14 @@ class Ledger:
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise self._invalid(self.head_key, exc) from None
 
+    def begin(self) -> None:
+        """Create the empty head (seq 0, no state) where there is no head yet; a head already
+        there, whatever it holds, is kept."""
+        if self.store.get(self.head_key) is None:
+            with contextlib.suppress(Conflict):
+                self.store.create(self.head_key, _body({"format": FORMAT, "seq": 0, "state": "",
+                                                        "fence": 0}))  # fmt: skip
+
     def entries(self, after: int) -> Iterator[tuple[int, str]]:
         """The entries after `after`, in order, as (seq, text) (a fence entry's text is "")."""
         return ((entry.seq, entry.text) for entry in self.records(after))

@@ -318,8 +318,7 @@ class Replica:
         """Create an empty head where there is none (an explicit new beginning: `registry
         pointers repair` on a bucket whose history vanished)."""
         self.forget()
-        with contextlib.suppress(Conflict):
-            self.ledger.advance(Head(0, "", None), 0, "")
+        self.ledger.begin()
 
     def _vanished(self, why: str) -> PointerRefused:
         return PointerRefused(

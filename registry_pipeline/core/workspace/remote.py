@@ -55,6 +55,7 @@ class Remote:
         self.grant: Grant | None = None
         """The build lease this process holds, while it holds it (`shared_build_slot`): its
         pointer writes carry its epoch and are refused once it is lost."""
+        self._ledger_begun = False
 
     @property
     def url(self) -> str:
@@ -62,7 +63,12 @@ class Remote:
 
     def publish_folder(self, folder: Path, run_id: str) -> bool:
         """Publish the sealed `folder` as `run_id` (whole or not at all); False when another
-        machine published that run id first (the caller takes the next one)."""
+        machine published that run id first (the caller takes the next one). The first in a
+        bucket creates the pointer ledger's empty head: a bucket with folders and no head is
+        one whose pointer history vanished (POINTERS_MISSING), never a new one."""
+        if not self._ledger_begun:
+            Ledger(self.store, POINTERS_PREFIX).begin()
+            self._ledger_begun = True
         try:
             publish(self.store, RUNS_PREFIX, folder, run_id, lambda: crash_point("file_uploaded"))
         except FolderExists:
