@@ -20,6 +20,7 @@ import rfc8785
 from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.pointers._refused import PointerRefused
 from registry_pipeline.core.pointers.pointer_file import ActiveRef
+from registry_pipeline.core.workspace.input_files import open_regular_file
 
 JOURNAL_NAME = "ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
 JOURNAL_SCHEMA_ID = "urn:registry-pipeline:schema:pointer_journal"
@@ -37,6 +38,9 @@ HOLDING = ("rollback", "accept", "hold")
 """A registry whose last record has one of these actions is held: automatic promotion stops
 until its next record (a `release`, or a promotion by a person)."""
 TAIL_BLOCK = 64 << 10
+MAX_JOURNAL_BYTES = 4 << 30
+"""Largest journal read (4 GiB, about three million changes at ~1.5 KB a record): it is
+streamed, so this stops a runaway file, not a large history."""
 
 
 @dataclass(frozen=True)
@@ -129,11 +133,20 @@ def parse_record(line: bytes) -> JournalRecord:
     return record
 
 
+def open_journal(path: Path) -> BinaryIO | None:
+    """The journal opened for reading; None when there is none. A FIFO or a device there is
+    NOT_A_REGULAR_FILE, a file over MAX_JOURNAL_BYTES INPUT_TOO_LARGE (exit 2, naming it): never
+    a read that blocks or does not end."""
+    try:
+        return open_regular_file(path, limit=MAX_JOURNAL_BYTES, what="pointer journal")
+    except FileNotFoundError:
+        return None
+
+
 def iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
     """(line number, bytes without the newline) of every line, streamed; none if no file."""
-    try:
-        handle = path.open("rb")
-    except FileNotFoundError:
+    handle = open_journal(path)
+    if handle is None:
         return
     with handle:
         for number, raw in enumerate(handle, start=1):
@@ -153,9 +166,8 @@ def last_record(path: Path) -> JournalRecord | None:
     """The last complete record, read from the end of the file: each byte of the last line is
     read once. A final line without its newline that does not parse is a torn append (the
     documented crash state, removed by the next change) and is skipped."""
-    try:
-        handle = path.open("rb")
-    except FileNotFoundError:
+    handle = open_journal(path)
+    if handle is None:
         return None
     with handle:
         for line, torn in _records_backwards(handle):
@@ -211,9 +223,8 @@ def last_effective_record_of(path: Path, registry_id: str) -> JournalRecord | No
 def records_of(path: Path, registry_id: str) -> Iterator[JournalRecord]:
     """The records of one registry, newest first, streamed from the end of the file (a torn,
     unterminated last line is skipped)."""
-    try:
-        handle = path.open("rb")
-    except FileNotFoundError:
+    handle = open_journal(path)
+    if handle is None:
         return
     needle = b'"registry_id":' + rfc8785.dumps(registry_id)
     with handle:

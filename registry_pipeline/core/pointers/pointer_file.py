@@ -21,6 +21,7 @@ from typing import Any
 from registry_pipeline.core._json import JSONDecodeProblem, dumps_pretty, loads_strict
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES, read_regular_file
 
 POINTERS_NAME = "ACTIVE_REGISTRY_POINTERS_v0_1.json"
 POINTERS_SCHEMA_ID = "urn:registry-pipeline:schema:active_registry_pointers"
@@ -244,9 +245,11 @@ def parse_pointer_file(data: bytes, path: Path, schemas: SchemaCatalog) -> Point
 
 
 def read_pointer_file(path: Path, schemas: SchemaCatalog) -> PointerFile:
-    """The pointer file at `path`; an empty PointerFile when there is none yet."""
+    """The pointer file at `path`; an empty PointerFile when there is none yet. A FIFO or a
+    device there is NOT_A_REGULAR_FILE and a file over MAX_CATALOG_FILE_BYTES INPUT_TOO_LARGE,
+    never a read that blocks or does not end."""
     try:
-        data = path.read_bytes()
+        data = read_regular_file(path, limit=MAX_CATALOG_FILE_BYTES, what="pointer file")
     except FileNotFoundError:
         return PointerFile()
     except OSError as exc:

@@ -30,6 +30,7 @@ from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 
 from registry_pipeline.core.errors import BuildInProgress, RegistryError
+from registry_pipeline.core.workspace.input_files import read_regular_file
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.remote import shared_build_slot
 
@@ -37,6 +38,8 @@ BUILD_SLOT_RELPATH = ".codex/build.lock"
 DEFAULT_WAIT = 300.0
 """Seconds a build waits for another one before failing with BUILD_IN_PROGRESS."""
 POLL_LIMIT = 0.25
+NOTE_LIMIT = 64 << 10
+"""The most of the slot's note a waiter reads (the note is one short line)."""
 """The longest pause between two looks at a busy slot (a wait on another process)."""
 
 Waiting = Callable[[str], None]
@@ -122,9 +125,9 @@ def _acquire(fd: int, path: Path, holder: str, wait: float, on_wait: Waiting | N
 
 def holder_of(path: Path) -> str:
     """Who holds the file slot, as its note says ("a build" when it says nothing readable)."""
-    try:
-        note = json.loads(path.read_bytes())
-    except (OSError, ValueError):
+    try:  # the note is one short line; a FIFO or a device there says nothing
+        note = json.loads(read_regular_file(path, limit=NOTE_LIMIT, what="build slot note"))
+    except (OSError, ValueError, RegistryError):
         return "a build"
     if not isinstance(note, dict) or not isinstance(note.get("holder"), str):
         return "a build"

@@ -19,6 +19,7 @@ from registry_pipeline.core.objstore.store import parse_store_url
 from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace._paths import CATALOG_RELPATH as CATALOG_RELPATH
+from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES, read_regular_file
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace, escape_problem
 from registry_pipeline.core.workspace.override_log import override_log_entries
 from registry_pipeline.core.workspace.sources import is_pattern, pattern_base
@@ -183,8 +184,9 @@ def require_known(workspace: Workspace, registry_id: str, seen: Iterable[str]) -
 def load_catalog(workspace: Workspace, schemas: SchemaCatalog | None = None) -> RegistryCatalog:
     """Read, validate and order the workspace's catalog; every problem is reported at once."""
     path = workspace.root / CATALOG_RELPATH
-    try:
-        document = loads_strict(path.read_bytes())
+    try:  # a FIFO or a device there: NOT_A_REGULAR_FILE, never a hang
+        data = read_regular_file(path, limit=MAX_CATALOG_FILE_BYTES, what="registry catalog")
+        document = loads_strict(data)
     except FileNotFoundError:
         raise UsageError(
             f"no registry catalog ({CATALOG_RELPATH}) in this workspace",

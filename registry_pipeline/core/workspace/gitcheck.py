@@ -14,8 +14,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from registry_pipeline.core.errors import problem_object
+from registry_pipeline.core.errors import RegistryError, problem_object
 from registry_pipeline.core.seal.paths import relpath_problem
+from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES, read_regular_file
 
 PROBE = "probe__/manifest.json"
 """A file name inside a run root, as a sealed folder would hold one."""
@@ -157,8 +158,9 @@ def pointer_targets(path: Path) -> list[tuple[str, str, str]]:
     """`(registry_id, run_root, run_id)` of each entry of a pointer file that names a snapshot,
     read leniently (the file's own checks are the pointer store's; unreadable means none)."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = read_regular_file(path, limit=MAX_CATALOG_FILE_BYTES, what="pointer file")
+        document = json.loads(data.decode("utf-8"))
+    except (OSError, ValueError, RegistryError):  # a FIFO there too: never a hang
         return []
     entries = document.get("pointers", []) if isinstance(document, dict) else []
     found = []

@@ -1,12 +1,12 @@
-"""Input files named on the command line, read safely: regular files only, never blocking, up to
-a limit.
+"""Files outside our control, read safely: regular files only, never blocking, up to a limit.
 
-A FIFO named as input blocks a plain `open` until some writer appears, and a device such as
-`/dev/zero` never ends: both are refused at once (`NOT_A_REGULAR_FILE`, exit 2, naming the
-path). The file is opened with O_NONBLOCK, so that opening a FIFO returns at once, and checked
-with `fstat` on the descriptor opened, so that what is checked is what is read. Reading stops
-at the caller's limit (`INPUT_TOO_LARGE`, exit 2). `-` is standard input (a pipe is what it is
-for), read up to the same limit.
+Both the input files named on the command line and the workspace's own files (its catalog,
+coordination rules, pointer file and journal) are read here. A FIFO blocks a plain `open` until
+some writer appears, and a device such as `/dev/zero` never ends: both are refused at once
+(`NOT_A_REGULAR_FILE`, exit 2, naming the path). The file is opened with O_NONBLOCK, so that
+opening a FIFO returns at once, and checked with `fstat` on the descriptor opened, so that what
+is checked is what is read. Reading stops at the caller's limit (`INPUT_TOO_LARGE`, exit 2).
+For an input, `-` is standard input (a pipe is what it is for), read up to the same limit.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ bounds a runaway input, not memory (the benchmark's 1,000,000 records are 593 MB
 MAX_ENTRY_FILE_BYTES = 16 << 20
 """Largest `registry add-entry --entry-file` (16 MiB): one entry, parsed whole."""
 MAX_CATALOG_FILE_BYTES = 64 << 20
-"""Largest file `registry check-append-only` reads (PATH, --baseline, --rules): 64 MiB."""
+"""Largest file read whole and parsed (64 MiB): the workspace's catalog, coordination rules and
+pointer file, and what `registry check-append-only` reads (PATH, --baseline, --rules)."""
 STDIN = "-"
 """The name that means standard input."""
 
@@ -84,25 +85,61 @@ def open_input_file(
     `limit` (and when reading passes it)."""
     if path == STDIN:
         return InputFile(sys.stdin.buffer, path, limit, what, too_large)
-    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
     try:
-        fd = os.open(path, flags)
+        raw = open_regular_file(
+            path, limit=limit, what=what, unreadable=unreadable, too_large=too_large
+        )
     except OSError as exc:
         raise UsageError(
             f"cannot read the {what}: {exc.strerror or exc}", code=unreadable, path=path
         ) from None
+    return InputFile(raw, path, limit, what, too_large)
+
+
+def open_regular_file(
+    path: str | os.PathLike[str],
+    *,
+    limit: int,
+    what: str,
+    unreadable: str = "UNREADABLE",
+    too_large: str = "INPUT_TOO_LARGE",
+) -> BinaryIO:
+    """`path` opened for reading once the descriptor opened (without blocking) is known to be a
+    regular file of at most `limit` bytes: NOT_A_REGULAR_FILE for a FIFO, socket or device,
+    `unreadable` for a folder, `too_large` over `limit` (exit 2, naming the path). An OSError of
+    the open itself (FileNotFoundError: no such file) is the caller's to say."""
+    where = os.fspath(path)
+    fd = os.open(where, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     try:
         info = os.fstat(fd)
-        _require_regular(info, path, what, unreadable)
+        _require_regular(info, where, what, unreadable)
         if info.st_size > limit:
-            raise input_too_large(path, what, limit, too_large)
+            raise input_too_large(where, what, limit, too_large)
         fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
-        raw = os.fdopen(fd, "rb")
+        return os.fdopen(fd, "rb")
     except BaseException:
         with contextlib.suppress(OSError):
             os.close(fd)
         raise
-    return InputFile(raw, path, limit, what, too_large)
+
+
+def read_regular_file(
+    path: str | os.PathLike[str],
+    *,
+    limit: int,
+    what: str,
+    unreadable: str = "UNREADABLE",
+    too_large: str = "INPUT_TOO_LARGE",
+) -> bytes:
+    """The whole of `path` as `open_regular_file` opens it, never more than `limit` bytes (a file
+    grown past it since the open is `too_large` too). An OSError is the caller's to say."""
+    with open_regular_file(
+        path, limit=limit, what=what, unreadable=unreadable, too_large=too_large
+    ) as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise input_too_large(os.fspath(path), what, limit, too_large)
+    return data
 
 
 def read_input_file(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES, read_regular_file
 from registry_pipeline.core.workspace.safe_write import escape_problem as escape_problem
 from registry_pipeline.core.workspace.safe_write import require_safe, require_safe_all
 
@@ -166,10 +167,10 @@ def _codex_gitignore(ignore: Path) -> list[str]:
     """Create `.codex/.gitignore`; in an older one, anchor the unanchored patterns an earlier
     release wrote (`dagster_home/` would also ignore a sealed folder's own `dagster_home/`) and
     append the patterns it lacks; every other line is kept as it is."""
-    if not ignore.exists():
+    existing = _read_existing(ignore)
+    if existing is None:
         ignore.write_text(CODEX_GITIGNORE, encoding="utf-8")
         return ["created .codex/.gitignore"]
-    existing = ignore.read_bytes()
     ours = [line for line in CODEX_GITIGNORE.splitlines() if not line.startswith("#")]
     lines = existing.decode("utf-8", "replace").splitlines()
     anchored = {pattern.lstrip("/"): pattern for pattern in ours}
@@ -199,7 +200,7 @@ def point_dagster_here(root: Path) -> list[str]:
     dotenv = root / DOTENV_RELPATH
     require_safe_all(root, [dotenv])
     said: list[str] = []
-    text = dotenv.read_text(encoding="utf-8", errors="replace") if dotenv.exists() else ""
+    text = (_read_existing(dotenv) or b"").decode("utf-8", errors="replace")
     lines = text.splitlines()
     ours = dagster_home_line(root)
     found = [n for n, line in enumerate(lines) if line.strip().startswith("DAGSTER_HOME=")]
@@ -267,7 +268,7 @@ def init_workspace(root: Path, run_roots: Sequence[str] = (RUNS_RELPATH,)) -> li
 def _gitattributes(attributes: Path, run_roots: Sequence[str]) -> list[str]:
     """Append a `-text` line for each run root `.gitattributes` lacks (creating the file)."""
     # bytes, never decoded: git does not require the file to be UTF-8, neither do we
-    existing = attributes.read_bytes() if attributes.exists() else None
+    existing = _read_existing(attributes)
     have = {line.rstrip(b"\r") for line in (existing or b"").split(b"\n")}
     wanted = [attributes_line(run_root) for run_root in run_roots]
     missing = [line for line in wanted if line.encode("utf-8") not in have]
@@ -281,6 +282,15 @@ def _gitattributes(attributes: Path, run_roots: Sequence[str]) -> list[str]:
     if existing is None:
         return [f"created .gitattributes ({lines} lines)"]
     return [f"appended {lines} lines to .gitattributes (kept what was there)"]
+
+
+def _read_existing(path: Path) -> bytes | None:
+    """The bytes of a file init reads before it writes it, None when there is none (a FIFO or
+    a device there is NOT_A_REGULAR_FILE, never a hang: `input_files.read_regular_file`)."""
+    try:
+        return read_regular_file(path, limit=MAX_CATALOG_FILE_BYTES, what=path.name)
+    except FileNotFoundError:
+        return None
 
 
 def _is_dg_project(root: Path) -> bool:

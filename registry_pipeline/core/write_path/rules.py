@@ -17,6 +17,7 @@ from typing import Any
 from registry_pipeline.core._json import JSONDecodeProblem
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import CatalogError
+from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES, read_regular_file
 from registry_pipeline.core.write_path.content import parse_file
 from registry_pipeline.core.write_path.lifecycle import Lifecycle
 
@@ -112,8 +113,10 @@ def load_coordination(root: Path, relpath: str | None, types: Iterable[str]) -> 
     if relpath is None:
         return Coordination(())
     path = root / relpath
-    try:
-        document = parse_file(relpath, path.read_bytes()).document
+    try:  # a FIFO or a device there: NOT_A_REGULAR_FILE, never a hang
+        what = f"coordination file {relpath}"  # named: a check's verdict says no path
+        data = read_regular_file(path, limit=MAX_CATALOG_FILE_BYTES, what=what)
+        document = parse_file(relpath, data).document
     except (OSError, JSONDecodeProblem) as exc:
         raise CoordinationError(str(path), [f"cannot read: {exc}"]) from None
     return parse_coordination(document, str(path), types, relpath)
