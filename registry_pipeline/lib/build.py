@@ -214,6 +214,7 @@ def _launch(context: Any, run: dg.DagsterRun, wait: float, watch: _Watch) -> Non
 
     def poll(current: dg.DagsterRun) -> None:
         watch.read()
+        _fail_if_worker_ended(instance, current)
         if current.status != dg.DagsterRunStatus.QUEUED:
             return
         ahead = builds_in_progress(instance, run.run_id)
@@ -237,6 +238,26 @@ def _launch(context: Any, run: dg.DagsterRun, wait: float, watch: _Watch) -> Non
             "nothing was promoted",
             code="RUN_CANCELED",
         )
+
+
+def _fail_if_worker_ended(instance: dg.DagsterInstance, run: dg.DagsterRun) -> None:
+    """Mark `run` FAILED when the run worker this command forked for it ended before the run
+    did (killed, out of memory): nothing else ends such a run (a daemon's run monitoring sees
+    its unreaped worker as alive), and the command would wait for it for a day."""
+    from registry_pipeline.lib.launcher import RegistryRunLauncher
+
+    launcher = instance.run_launcher
+    if not isinstance(launcher, RegistryRunLauncher) or run.status not in _UNDER_WAY:
+        return
+    ended = launcher.worker_end(run)
+    latest = instance.get_run_by_id(run.run_id) if ended else None
+    if latest is not None and not latest.is_finished:  # what it wrote before it ended is in
+        instance.report_run_failed(
+            latest, message=f"its run worker {ended} before the run finished; build again"
+        )
+
+
+_UNDER_WAY = (dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED)
 
 
 def _reap(instance: dg.DagsterInstance) -> None:

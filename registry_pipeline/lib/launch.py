@@ -388,13 +388,30 @@ def _queue(context: Any) -> Iterator[Callable[[], None]]:
     if not isinstance(context.instance.run_coordinator, QueuedRunCoordinator):
         yield lambda: None
         return
-    with QueuedRunCoordinatorDaemon(interval_seconds=1) as daemon:
+    with QueuedRunCoordinatorDaemon(interval_seconds=1) as daemon, _off_the_terminal(daemon):
 
         def step() -> None:
             if not daemon_dequeues(context.instance):
                 list(daemon.run_iteration(context))
 
         yield step
+
+
+@contextmanager
+def _off_the_terminal(daemon: Any) -> Iterator[None]:
+    """What the daemon's step logs kept off the command's terminal for the block: a launch that
+    failed (its code server gone) is logged with Dagster's traceback, which the run's own log
+    holds too (the engine error before its failure, in the UI); the command says the run's end
+    in one line of its own. A handler configured for the logger's parents still gets it."""
+    from dagster._daemon.daemon import get_default_daemon_logger
+
+    logger = get_default_daemon_logger(type(daemon).__name__)  # the one the daemon logs to
+    quiet = logging.NullHandler()  # a handler: Python's last resort no longer prints it
+    logger.addHandler(quiet)
+    try:
+        yield
+    finally:
+        logger.removeHandler(quiet)
 
 
 def daemon_dequeues(instance: dg.DagsterInstance) -> bool:

@@ -130,6 +130,26 @@ class RegistryRunLauncher(DefaultRunLauncher):
             return CheckRunHealthResult(WorkerStatus.RUNNING, run_worker_id=str(worker))
         return CheckRunHealthResult(WorkerStatus.FAILED, f"run worker {text} no longer runs")
 
+    def worker_end(self, run: Any) -> str | None:
+        """How the run worker this process forked for `run` ended (`was killed by signal 9
+        (SIGKILL)`), once it has ended (it is reaped here); None while it runs, or when this
+        process did not fork it. Until reaped, an ended worker still answers `alive`."""
+        pid = _worker(run.tags.get(WORKER_TAG))
+        if pid is None or pid not in self._children:
+            return None
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:  # reaped elsewhere: how it ended is not known
+            self._children.discard(pid)
+            return f"(pid {pid}) ended"
+        if not done:
+            return None
+        self._children.discard(pid)
+        if os.WIFSIGNALED(status):
+            number = os.WTERMSIG(status)
+            return f"(pid {pid}) was killed by signal {number} ({signal.Signals(number).name})"
+        return f"(pid {pid}) exited with code {os.waitstatus_to_exitcode(status)}"
+
     def reap(self, timeout: float = 30.0) -> None:
         """Wait (up to `timeout` s in all) for the forked run workers that have ended their
         runs to exit, so that none is left a zombie of this process."""
@@ -162,7 +182,9 @@ def fork_worker(instance_ref: Any, run_id: str) -> int:
 
 
 def _work(instance_ref: Any, run_id: str) -> NoReturn:
-    """The run worker: what `dagster api execute_run` does, in the forked process."""
+    """The run worker: what `dagster api execute_run` does, in the forked process. What ends
+    it otherwise is said in one line on the command's terminal, its traceback in the run's log
+    (`_report`)."""
     code = 1
     try:
         os.setsid()  # a session of its own: a Ctrl-C at the terminal is the command's
@@ -175,12 +197,34 @@ def _work(instance_ref: Any, run_id: str) -> NoReturn:
         with capture_interrupts(), DagsterInstance.from_ref(instance_ref) as instance:
             _execute_run_command_body(run_id, instance, lambda _event: None, False)
         code = 0
-    except BaseException:
-        import traceback
-
-        traceback.print_exc()
+    except BaseException as exc:
+        _report(instance_ref, run_id, exc)
     finally:
         os._exit(code)
+
+
+def _report(instance_ref: Any, run_id: str, exc: BaseException) -> None:
+    """The error that ended a run worker: its traceback in the run's log (an engine error, as
+    Dagster records one), one line on stderr (with `RUN_WORKER_FAILED`, its reason code)."""
+    where = "the run's log"
+    try:
+        from dagster import DagsterInstance
+        from dagster._core.events import EngineEventData
+        from dagster._utils.error import serializable_error_info_from_exc_info
+
+        error = serializable_error_info_from_exc_info(sys.exc_info())
+        with DagsterInstance.from_ref(instance_ref) as instance:
+            run = instance.get_run_by_id(run_id)
+            if run is None:
+                raise LookupError(f"run {run_id} is not in the instance")
+            message = f"the run worker ended with an error: {type(exc).__name__}"
+            instance.report_engine_event(message, run, EngineEventData.engine_error(error))
+    except Exception as unreported:  # the instance itself may be what failed
+        where = f"nowhere: the run's log could not be written ({type(unreported).__name__})"
+    first = (str(exc).strip().splitlines() or [""])[0]
+    said = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    sys.stderr.write(f"error: RUN_WORKER_FAILED run {run_id}: {said} (traceback: {where})\n")
+    sys.stderr.flush()
 
 
 def _worker(text: str | None) -> int | None:
