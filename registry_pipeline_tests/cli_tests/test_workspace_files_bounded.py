@@ -30,12 +30,6 @@ CATALOG = "registries/REGISTRY_CATALOG_v0_2.json"
 COORDINATION = "registries/COORDINATION_v0_1.yaml"
 POINTERS = ".codex/ACTIVE_REGISTRY_POINTERS_v0_1.json"
 JOURNAL = ".codex/ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
-REMOTE_READS_THE_CATALOG = pytest.mark.xfail(
-    run=False,  # it would wait GUARD seconds
-    reason="core.workspace.remote._catalog_store (every command's sync) still reads the catalog "
-    "with Path.read_bytes: a FIFO there hangs before the catalog's own reader refuses it; it "
-    "must read it with input_files.read_regular_file (remote.py was not this change's to edit)",
-)
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
 
@@ -120,20 +114,17 @@ def test_a_fifo_as_dotenv_is_refused_by_build(built: Path) -> None:
     _refused(_registry("build", "--force", "--workspace", str(built)), fifo)
 
 
-@REMOTE_READS_THE_CATALOG
 def test_init_refuses_a_fifo_catalog_at_once(built: Path) -> None:
     fifo = _replace(built, CATALOG, "fifo")
     _refused(_registry("init", str(built)), fifo)
 
 
 @pytest.mark.parametrize("command", [*COMMANDS, ("runs", "list")], ids=" ".join)
-@REMOTE_READS_THE_CATALOG
 def test_a_fifo_as_the_catalog_is_refused_at_once(built: Path, command: tuple[str, ...]) -> None:
     fifo = _replace(built, CATALOG, "fifo")
     _refused(_registry(*command, "--workspace", str(built)), fifo)
 
 
-@REMOTE_READS_THE_CATALOG
 def test_a_catalog_linked_to_a_device_is_refused_not_read_until_memory_runs_out(
     built: Path,
 ) -> None:

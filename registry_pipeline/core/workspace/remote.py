@@ -32,6 +32,7 @@ from registry_pipeline.core.objstore.store import (
 )
 from registry_pipeline.core.seal._faults import crash_point
 from registry_pipeline.core.workspace._paths import CATALOG_RELPATH
+from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES, read_regular_file
 
 STORE_ENV = "REGISTRY_STORE"
 RUNS_PREFIX = "RUNS"
@@ -179,7 +180,10 @@ def _catalog_store(root: str, stamp: object) -> str | None:
     and a catalog wrong elsewhere still names its store, so a command never works on its local
     copy alone because a registry entry is wrong."""
     try:
-        document = loads_strict((Path(root) / CATALOG_RELPATH).read_bytes())
+        data = read_regular_file(
+            Path(root) / CATALOG_RELPATH, limit=MAX_CATALOG_FILE_BYTES, what="registry catalog"
+        )  # a FIFO or /dev/zero in its place is refused, never waited on or read without end
+        document = loads_strict(data)
     except (OSError, JSONDecodeProblem):
         return None
     raw = document.get("store") if isinstance(document, dict) else None
