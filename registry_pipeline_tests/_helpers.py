@@ -114,6 +114,30 @@ def chained_journal_lines(count: int) -> list[bytes]:
     return lines
 
 
+def seal_checked(root: Path, registry_id: str, n: int, receipt: str) -> tuple[str, str]:
+    """Snapshot number `n` of `registry_id` (`<REGISTRY_ID>.json` holding `{"n": n}`) sealed in
+    the workspace at `root`, with the receipt a build writes: "passed" (its blocking checks
+    run), "failed" (one of them failed) or "none" (`registry seal` writes none). Its run id
+    and root."""
+    from registry_pipeline.core.gate.gate import evaluate, record
+    from registry_pipeline.core.gate.verdict import CheckVerdict
+    from registry_pipeline.core.seal.envelope import RunSpec
+    from registry_pipeline.core.seal.run_store import RunStore, seal_files
+    from registry_pipeline.core.workspace.layout import Workspace
+
+    workspace = Workspace(root)
+    payload = {f"{registry_id.upper()}.json": b'{"n": %d}\n' % n}
+    sealed = seal_files(RunStore(workspace), RunSpec(registry_id=registry_id), payload)
+    if receipt != "none":
+        verdicts = evaluate(workspace, registry_id, sealed.path)
+        if receipt == "failed":
+            failed = CheckVerdict("schema_valid", False, "broken", {"reason_codes": ["X"]})
+            verdicts = [*verdicts[:1], failed]
+        build = {"kind": "dagster_run", "id": f"run-{n}"}
+        record(workspace, registry_id, sealed.path, sealed.root_sha256, verdicts, build)
+    return sealed.run_id, sealed.root_sha256
+
+
 def registry_json(*args: str) -> dict[str, object]:
     """`registry ARGS... --json` in this process, which must exit 0: its JSON document."""
     code, out, err = registry(*args, "--json")

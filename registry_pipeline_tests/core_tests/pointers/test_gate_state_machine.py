@@ -15,13 +15,11 @@ import hypothesis.strategies as st
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from registry_pipeline.core.gate.gate import evaluate, gated_store, record
+from registry_pipeline.core.gate.gate import gated_store
 from registry_pipeline.core.gate.receipts import ReceiptStore
-from registry_pipeline.core.gate.verdict import CheckVerdict
 from registry_pipeline.core.pointers.store import ANY, PointerRefused
-from registry_pipeline.core.seal.envelope import RunSpec
-from registry_pipeline.core.seal.run_store import RunStore, seal_files
 from registry_pipeline.core.workspace.layout import Workspace, init_workspace
+from registry_pipeline_tests._helpers import seal_checked
 
 ACTOR = {"kind": "cli_user", "id": "model@test"}
 REGISTRY = "alpha"
@@ -48,7 +46,6 @@ class GateMachine(RuleBasedStateMachine):
         self.tmp = Path(tempfile.mkdtemp(prefix="gate-sm-"))
         init_workspace(self.tmp)
         self.workspace = Workspace(self.tmp)
-        self.runs = RunStore(self.workspace)
         self.store = gated_store(self.workspace, lock_timeout=0.5)
         self.snaps: list[Snap] = []
         self.active: Snap | None = None  # what the journal says
@@ -67,17 +64,8 @@ class GateMachine(RuleBasedStateMachine):
         """A snapshot sealed; a build wrote its receipt (passed or failed), or `registry seal`
         wrote none."""
         self.counter += 1
-        sealed = seal_files(
-            self.runs, RunSpec(registry_id=REGISTRY), {"ALPHA.json": b'{"n": %d}\n' % self.counter}
-        )
-        if receipt != "none":
-            verdicts = evaluate(self.workspace, REGISTRY, sealed.path)
-            if receipt == "failed":
-                failed = CheckVerdict("schema_valid", False, "broken", {"reason_codes": ["X"]})
-                verdicts = [*verdicts[:1], failed]
-            build = {"kind": "dagster_run", "id": f"run-{self.counter}"}
-            record(self.workspace, REGISTRY, sealed.path, sealed.root_sha256, verdicts, build)
-        self.snaps.append(Snap(sealed.run_id, sealed.root_sha256, receipt))
+        run_id, root = seal_checked(self.tmp, REGISTRY, self.counter, receipt)
+        self.snaps.append(Snap(run_id, root, receipt))
 
     @precondition(lambda self: self.snaps)
     @rule(data=st.data())
