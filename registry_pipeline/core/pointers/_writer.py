@@ -107,21 +107,21 @@ class JournalWriter:
         with self.locked(writes=False):
             pass
 
-    def check_mirrored(self, record: JournalRecord, pending: bool) -> None:
+    def check_mirrored(self, record: JournalRecord, action: str) -> None:
         """Refuse to apply `record`, a pointer move another machine journaled, unless the gate
-        admits its target now: a passing receipt of exactly that root (`mirror`), and, for a
-        change this reader completes (`pending`, or the last record on a disk), none failed
-        since (`redo`). Decisions that move nothing need no receipt."""
+        admits its target now (`action`, `core.gate.gate.RECEIPT_ONLY`): `mirror`, a passing
+        receipt of exactly that root; `redo`, for a change this reader completes (a bucket's
+        pending entry, the last record on a disk), also none failed since; `restore`, for a
+        history taken as found, none failed. Decisions that move nothing need no receipt."""
         if record.action not in (*MOVES, "accept") or record.to_ref is None:
             return
         run_id = record.to_ref.run_id or ""
         try:
             folder = target_folder(self.workspace, record.registry_id, run_id)
         except PointerRefused as exc:
-            if pending or exc.code != "TARGET_MISSING":
+            if action == "redo" or exc.code != "TARGET_MISSING":
                 raise
             folder = self.workspace.runs_dir / run_id  # lost since: `verify` reports it
-        action = "redo" if pending else "mirror"
         self._admit(record.registry_id, folder, record.to_ref, action, dict(record.actor))
 
     def read(self) -> PointerFile:
@@ -280,7 +280,7 @@ class JournalWriter:
         record = self._last()
         if record is None or not interrupted(pointers, record):
             return pointers, None  # nothing to redo, or a hand edit: verify reports it
-        self.check_mirrored(record, True)
+        self.check_mirrored(record, "redo")
         updated = apply_record(pointers, record)
         self._write_pointers(updated)
         return updated, record

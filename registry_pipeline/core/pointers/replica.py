@@ -55,9 +55,11 @@ RETRY_FOR = 120.0
 """Seconds a change is tried again after losing the race for the next entry."""
 
 T = TypeVar("T")
-Check = Callable[[JournalRecord, bool], None]
-"""The gate's admission of a record a pull is about to apply (True: a pending change, which
-this pull completes), raising PointerRefused (`JournalWriter.check_mirrored`)."""
+Check = Callable[[JournalRecord, str], None]
+"""The gate's admission of a record a pull is about to apply, by the gate's action: `redo` (a
+pending change this pull completes), `mirror` (a change the head settled), `restore` (the
+ledger's first entry: a disk's history taken as found), raising PointerRefused
+(`JournalWriter.check_mirrored`)."""
 
 
 class Lost(Exception):
@@ -189,7 +191,7 @@ class Replica:
             )
         for entry in pending if pending and pending[0].seq <= start else []:
             for line in entry.text.encode("utf-8").splitlines():  # checked against the copy
-                check(parse_record(line), True)
+                check(parse_record(line), "redo")
         if text != local:
             if local and text[: len(local)] != local:
                 self.set_aside = self._keep_aside(local, start, size)
@@ -215,11 +217,11 @@ class Replica:
         journal's verified prefix): every record well formed, chained to the one before, in
         sequence, from the pointer the journal had reached (`ChainReplay`, what `pointers
         verify` runs), and each registry's last record among them, when it moves a pointer,
-        admitted by `check` (the gate's receipt of its target; `pending` for an entry after
-        the head, `settled`), but in the ledger's first entry, which holds the history of the
-        workspace that moved into the bucket, taken as found (records older than receipts
-        name none). The first entry that does not verify is refused, naming it and
-        the repair; nothing is written."""
+        admitted by `check` (the gate's receipt of its target: `redo` for an entry after the
+        head, `settled`; `restore` in the ledger's first entry, which holds the history of a
+        workspace that moved into the bucket, records older than receipts naming none, so
+        only a failed receipt refuses). The first entry that does not verify is refused,
+        naming it and the repair; nothing is written."""
         text, bad, problem = self._verified(mirrored, entries, check, settled)
         if problem is not None:
             raise self._refused(problem, f"entry {bad}" if bad else "this machine's copy", bad)
@@ -257,8 +259,7 @@ class Replica:
                     found = (entry.seq, problem)
                     break
                 assert replay.last is not None
-                if entry.seq != first:  # the first holds a disk's history, taken as found
-                    latest[replay.last.registry_id] = (entry.seq, replay.last)
+                latest[replay.last.registry_id] = (entry.seq, replay.last)
             if found is not None:
                 break
             added.append((entry.seq, data))
@@ -266,7 +267,7 @@ class Replica:
             if found is not None and seq >= found[0]:
                 break
             try:
-                check(record, seq > settled)
+                check(record, "restore" if seq == first else "redo" if seq > settled else "mirror")
             except PointerRefused as exc:
                 found = (seq, Finding(exc.code, exc.message, record.seq))
                 break

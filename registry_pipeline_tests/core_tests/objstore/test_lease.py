@@ -351,7 +351,7 @@ def test_the_grant_reaches_the_pointer_writes_of_its_process(
         replica = _replica(tmp_path, remote)
         replica.journal.write_bytes(J1)
         replica.pointers.write_bytes(b'{"p": 1}')
-        base = replica.pull(lambda record, pending: None, lambda: None)  # bootstrapped, fenced
+        base = replica.pull(lambda record, action: None, lambda: None)  # bootstrapped, fenced
         assert [text for _, text in replica.ledger.entries(0)] == [J1.decode()]
         assert replica.ledger.head().fence == grant.epoch
         for refuse in ("fenced", "lost"):
@@ -360,7 +360,7 @@ def test_the_grant_reaches_the_pointer_writes_of_its_process(
             else:
                 remote.grant = grant = Grant("a", grant.epoch + 1)
                 grant.lost.set()
-            base = replica.pull(lambda record, pending: None, lambda: None)
+            base = replica.pull(lambda record, action: None, lambda: None)
             with replica.journal.open("ab") as handle:
                 handle.write(J2)
             replica.pointers.write_bytes(b'{"p": 2}')
@@ -383,7 +383,7 @@ def test_a_bucket_fenced_by_several_builds_before_any_change_still_bootstraps(
     replica = _replica(tmp_path, remote)
     replica.journal.write_bytes(J1)
     replica.pointers.write_bytes(b'{"p": 1}')
-    replica.pull(lambda record, pending: None, lambda: None)
+    replica.pull(lambda record, action: None, lambda: None)
     head = replica.ledger.head()
     assert [text for _, text in replica.ledger.entries(0)] == ["", "", J1.decode()]
     assert (head.seq, head.state, head.fence) == (3, '{"p": 1}', 3)

@@ -32,7 +32,7 @@ C1, C2, C3 = chained_journal_lines(3)
 
 def _pull(replica: Replica, redo: Callable[[], object] = lambda: None) -> Base:
     """A pull as the pointer store makes it, with no gate (these records move nothing)."""
-    return replica.pull(lambda record, pending: None, redo)
+    return replica.pull(lambda record, action: None, redo)
 
 
 def _change(replica: Replica, line: bytes, pointers: bytes) -> None:
@@ -141,7 +141,7 @@ def test_an_empty_bucket_takes_the_workspaces_history(tmp_path: Path) -> None:
     a, b = _machine(tmp_path, "a", store), _machine(tmp_path, "b", store)
     a.journal.write_bytes(C1 + C2)
     a.pointers.write_bytes(b'{"p": "old2"}')
-    a.pull(lambda record, pending: None, lambda: None, writes=False)  # a read-only command's pull
+    a.pull(lambda record, action: None, lambda: None, writes=False)  # a read-only command's pull
     assert not list(store.keys("pointers/"))  # writes nothing to the bucket
     assert a.journal.read_bytes() == C1 + C2  # and leaves the local history as it is
     _pull(a)  # a change's pull: the bucket takes the workspace's history
@@ -161,7 +161,7 @@ def test_a_reader_completes_a_pending_entry_locally_and_the_next_change_settles_
     ledger.append(2, C2.decode())  # A killed before it replaced the head
     checked: list[int] = []
     for _ in range(2):
-        b.pull(lambda record, pending: checked.append(record.seq), lambda: None, writes=False)
+        b.pull(lambda record, action: checked.append(record.seq), lambda: None, writes=False)
         assert ledger.head().seq == 1  # a read-only command writes nothing to the bucket
     assert checked == [2, 2] and b.journal.read_bytes() == C1 + C2
     _change(b, C3, b'{"p": "b3"}')  # not lost forever on entry 2: the head is settled first
