@@ -273,7 +273,7 @@ def _put_back(
     """A bucket whose pointer history vanished takes this machine's copy as its history again
     (its entries then begin at 1); a machine with no copy begins one from the pointer file."""
     _admit_as_found(store, actor, action="restore")
-    replica.begin()
+    replica.begin(now_utc().strftime("%Y-%m-%dT%H%M%S.%fZ"))
     with store.locked():
         pass  # a change: an empty ledger takes the workspace's journal and pointer file
     records = tuple(read_records(store.journal_path))

@@ -304,8 +304,11 @@ class Replica:
         machine mirrored entries of this bucket, or the bucket holds run folders and no ledger
         at all (every writer creates the head before it publishes a folder). None otherwise."""
         head = head or self.ledger.head()
-        if any(not entry.fence for entry in self.ledger.records(0, strict=False)):
+        entries = list(self.ledger.records(0, strict=False))
+        if any(not entry.fence for entry in entries):
             return None
+        if head.seq > 0 and not entries:
+            return self._vanished(f"the head names entry {head.seq}, the journal has none")
         mark = self._mark()
         if mark is not None and mark[0] > 0:
             lines = _read(self.journal)[: mark[1]].splitlines()
@@ -315,11 +318,15 @@ class Replica:
             return self._vanished("the bucket holds run folders but no pointer history")
         return None
 
-    def begin(self) -> None:
-        """Create an empty head where there is none (an explicit new beginning: `registry
-        pointers repair` on a bucket whose history vanished)."""
+    def begin(self, stamp: str) -> list[tuple[str, str]]:
+        """An explicit new beginning (`registry pointers repair` on a bucket whose history
+        vanished): whatever is left of the ledger set aside in `quarantine/<stamp>/`, then an
+        empty head. What was set aside (key, SHA-256)."""
         self.forget()
+        kept = self.ledger.store.set_aside(sorted(self.ledger.store.keys(self.ledger.prefix),
+                                                  reverse=True), stamp)  # fmt: skip
         self.ledger.begin()
+        return kept
 
     def _vanished(self, why: str) -> PointerRefused:
         return PointerRefused(
@@ -357,12 +364,13 @@ class Replica:
         _text, first_bad, problem = self._verified(b"", entries, check, head.seq)
         good = first_bad - 1 if first_bad is not None else (entries[-1].seq if entries else 0)
         changes = [e.seq for e in entries if head.seq < e.seq <= good and not e.fence]
-        if len(changes) > 1:  # one change at most may wait for the head: the rest never can
+        if len(changes) > 1 and head.etag is not None:  # one change at most waits for a head
             good, problem = changes[0], problem or Finding(
                 "SEQ_GAP", f"entries {changes[1]}.. were written past a pending entry"
             )
         bad = [entry for entry in entries if entry.seq > good]
-        if problem is None and head.seq <= (entries[-1].seq if entries else 0):
+        headless = head.etag is None and any(not entry.fence for entry in entries)
+        if problem is None and head.seq <= (entries[-1].seq if entries else 0) and not headless:
             return None
         if good < head.seq and len([entry for entry in bad if not entry.fence]) > 1:
             raise PointerRefused(
@@ -379,16 +387,18 @@ class Replica:
             keys.append(self.ledger.head_key)
         stamp = now_utc().strftime("%Y-%m-%dT%H%M%S.%fZ")
         fence = max([head.fence, *(entry.fence for entry in entries)])
-        if head.seq <= good:
+        if head.seq <= good and not headless:
             state = head.state.encode("utf-8")
-        else:
+        else:  # the head is past the entries that verify, or gone: rebuilt from them
             kept_entries = [entry for entry in entries if entry.seq <= good]
             state = state_at(self._verified(b"", kept_entries, check, head.seq)[0])
         kept = self.ledger.store.set_aside(keys, stamp)  # the last entry first: no gap
         put_back = Head(head.seq, head.state, None) if head.seq > good else head
         self.ledger.advance(put_back, good, state.decode("utf-8"), fence)
         self.forget()
-        why = str(problem) if problem else f"the head was at entry {head.seq}"
+        why = str(problem) if problem else (
+            "the head was gone" if headless else f"the head was at entry {head.seq}"
+        )
         return BucketRepair(good, tuple(kept), why)
 
     def push(self, base: Base) -> None:

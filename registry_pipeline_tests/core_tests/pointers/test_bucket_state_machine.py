@@ -13,11 +13,11 @@ every such state.
 A forged first record chained as a writer would (no record in the ledger yet) is tested alone
 (`test_a_forged_first_record_past_the_gate_is_refused_and_set_aside`): the ledger's first entry
 is a disk's history taken as found, so there only a failed receipt refuses, where the model
-refuses a never-checked snapshot too. Three acts are left out of the walk: each hits a product
-bug, shown by the xfail test named here (remove `xfail` and let the walk do the act once it is
-fixed):
-- a deleted head (`test_a_deleted_head_is_put_back_on_the_last_entry`);
-- a deleted first entry (`test_a_bucket_without_its_first_entry_is_refused_and_repaired`);
+refuses a never-checked snapshot too. A deleted head and a deleted first entry are tested alone
+too (`test_a_deleted_head_is_put_back_on_the_last_entry`,
+`test_a_bucket_without_its_first_entry_is_refused_and_repaired`). One act is left out of the
+walk: it hits a product bug, shown by the xfail test named here (remove `xfail` and let the walk
+do the act once it is fixed):
 - a repair after an entry the machines had mirrored was deleted
   (`test_a_machine_that_mirrored_a_deleted_entry_follows_the_repair`).
 
@@ -422,11 +422,6 @@ def test_repair_of_a_sound_bucket_changes_nothing(
     assert objects(store) == before
 
 
-@pytest.mark.xfail(strict=True, reason="with the head deleted (every entry intact), `pointers "
-                   "repair` sets aside every entry after the first, writes the head at entry 1 "
-                   "with an empty state and journals a restore of nothing: machine a then "
-                   "refuses FROM_MISMATCH, b shows no pointer; a second repair leaves both on "
-                   "entry 1's snapshot")  # fmt: skip
 def test_a_deleted_head_is_put_back_on_the_last_entry(
     bucket: tuple[ObjectStore, Workspace, Workspace],
 ) -> None:
@@ -443,11 +438,6 @@ def test_a_deleted_head_is_put_back_on_the_last_entry(
         assert shown(workspace) == before
 
 
-@pytest.mark.xfail(strict=True, reason="a ledger whose first entry is gone while its head names "
-                   "it reads as an empty history: a machine that has mirrored no entry syncs "
-                   "OK and shows no pointer; `pointers repair` on the machine with the copy "
-                   "writes its journal as entry 2 past the hole and refuses "
-                   "REMOTE_STATE_INVALID, leaving both machines refused")  # fmt: skip
 def test_a_bucket_without_its_first_entry_is_refused_and_repaired(tmp_path: Path) -> None:
     store = ObjectStore.in_memory()
     with on_bucket(store):
@@ -456,7 +446,7 @@ def test_a_bucket_without_its_first_entry_is_refused_and_repaired(tmp_path: Path
         before = shown(a)
         store.delete(Ledger(store, remote.POINTERS_PREFIX).entry_key(1))
         with pytest.raises(RegistryError) as caught:
-            sync(b)  # today: OK, showing no pointer while the head names entry 1
+            sync(b)  # it read as an empty history: no pointer while the head names entry 1
         assert caught.value.code in REFUSALS, refused(caught.value)
         repair(a)
         for workspace in (a, b):
