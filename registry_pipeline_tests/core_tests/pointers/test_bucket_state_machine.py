@@ -15,11 +15,10 @@ A forged first record chained as a writer would (no record in the ledger yet) is
 is a disk's history taken as found, so there only a failed receipt refuses, where the model
 refuses a never-checked snapshot too. A deleted head and a deleted first entry are tested alone
 too (`test_a_deleted_head_is_put_back_on_the_last_entry`,
-`test_a_bucket_without_its_first_entry_is_refused_and_repaired`). One act is left out of the
-walk: it hits a product bug, shown by the xfail test named here (remove `xfail` and let the walk
-do the act once it is fixed):
-- a repair after an entry the machines had mirrored was deleted
-  (`test_a_machine_that_mirrored_a_deleted_entry_follows_the_repair`).
+`test_a_bucket_without_its_first_entry_is_refused_and_repaired`), and so is a repair after an
+entry the machines had mirrored was deleted
+(`test_a_machine_that_mirrored_a_deleted_entry_follows_the_repair`): in the walk a deleted entry
+is only put back, since the model would have to roll back to the entry before it.
 
 (`test_gate_state_machine.py` walks one workspace on a disk; `s3_tests/test_bucket_history.py`
 runs the same acts through the CLI on a real S3 server.)"""
@@ -220,7 +219,7 @@ class BucketMachine(RuleBasedStateMachine):
                 snap.receipt = "passed"
                 self.active = snap
 
-    @precondition(lambda self: self.damage in UNVERIFIABLE)  # a gap: an xfail test, below
+    @precondition(lambda self: self.damage in UNVERIFIABLE)  # a gap: a test of its own, below
     @rule(name=st.sampled_from(MACHINES))
     def repair(self, name: str) -> None:
         """`registry pointers repair` on one machine: the hostile entry set aside (the head
@@ -454,12 +453,6 @@ def test_a_bucket_without_its_first_entry_is_refused_and_repaired(tmp_path: Path
             assert shown(workspace) == before
 
 
-@pytest.mark.xfail(strict=True, reason="after `pointers repair` set aside a deleted entry's "
-                   "place (the head back on the entry before it, the restore record taking its "
-                   "seq), a machine that had mirrored the deleted entry keeps it: its journal "
-                   "no longer explains its pointer (POINTER_MISMATCH, 'edited by hand'), and "
-                   "after the next change its every sync and its own repair refuse "
-                   "CHAIN_BROKEN")  # fmt: skip
 def test_a_machine_that_mirrored_a_deleted_entry_follows_the_repair(
     bucket: tuple[ObjectStore, Workspace, Workspace],
 ) -> None:
