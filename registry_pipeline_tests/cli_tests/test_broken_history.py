@@ -243,3 +243,34 @@ def _active_run(cli: Run, root: Path, registry_id: str) -> str | None:
     assert code == 0, err
     (row,) = [r for r in json.loads(out)["pointers"] if r["registry_id"] == registry_id]
     return (row["active_ref"] or {}).get("run_id")
+
+
+def test_a_snapshot_adopted_while_absent_passes_the_gate_when_its_folder_comes_back(
+    cli: Run, built: Path
+) -> None:
+    """A restart adopts a pointer to a folder that is not here as found (noted, never checked);
+    the snapshot failed its checks. Once the folder comes back, verify and build refuse it
+    (CHECK_FAILED naming the snapshot and the rollback), as a rollback to it is refused; that
+    rollback gets out. They passed."""
+    good = str(_active_run(cli, built, "rolepack"))
+    failed, root = failed_rolepack(built)
+    _point_by_hand(built, "rolepack", failed, root)
+    folder = built / ".codex/RUNS" / failed
+    aside = built.parent / "aside"
+    folder.rename(aside)
+    (built / JOURNAL).unlink()
+    code, text, err = cli("pointers", "repair", "--reason", "lost", "--workspace", str(built))
+    assert code == 0, text + err
+    assert _verify(cli, built)[0] == 0  # a note: the target is not here
+    aside.rename(folder)
+    code, out = _verify(cli, built)
+    problems = out["problems"]
+    assert code == 1 and [p["code"] for p in problems] == ["CHECK_FAILED"], out  # type: ignore[union-attr]
+    assert "pointers rollback rolepack" in str(problems)
+    code, text, err = cli("build", "--workspace", str(built))
+    assert code == 1 and "CHECK_FAILED" in err and failed in err, text + err
+    code, text, err = cli("pointers", "rollback", "rolepack", "--to", good, "--reason", "back",
+                          "--workspace", str(built))  # fmt: skip
+    assert code == 0, text + err
+    assert _verify(cli, built)[0] == 0
+    assert _active_run(cli, built, "rolepack") == good

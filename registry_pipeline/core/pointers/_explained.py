@@ -17,6 +17,7 @@ from registry_pipeline.core.pointers.journal import (
     last_record_of,
 )
 from registry_pipeline.core.pointers.journal_replay import (
+    Finding,
     VerifyReport,
     difference,
     interrupted,
@@ -107,7 +108,31 @@ class ExplainedStore(JournalWriter):
 
     def verify(self, expect_head: str | None = None) -> VerifyReport:
         """`registry pointers verify`: the journal's replay and every active target."""
-        return verify_workspace(self.workspace, self.journal_path, self.read(), expect_head)
+        return self.verified(self.read(), expect_head)
+
+    def verified(
+        self, pointers: PointerFile, expect_head: str | None = None, *, checkpoint: bool = False
+    ) -> VerifyReport:
+        """`verify_workspace`, and the gate's word (`restore`: refused once a receipt of it
+        failed) on each active snapshot a restart adopted while its folder was absent and whose
+        folder is back; a store without the gate cannot ask it."""
+        report = verify_workspace(
+            self.workspace, self.journal_path, pointers, expect_head, checkpoint=checkpoint
+        )
+        for registry_id in report.returned if self.gate is not None else ():
+            ref = pointers.active(registry_id)
+            assert ref is not None and ref.run_id is not None  # returned: a folder it names
+            folder = self.workspace.runs_dir / ref.run_id
+            try:
+                self._admit(registry_id, folder, ref, "restore", {"kind": "verify"})
+            except PointerRefused as exc:
+                message = (
+                    f"{registry_id}: {exc.message} (it was adopted as found while its folder was "
+                    f"absent, and is back); move it away: `registry pointers rollback "
+                    f"{registry_id} --to RUN_ID --reason TEXT`, or promote a snapshot that passes"
+                )
+                report.problems.append(Finding(exc.code, message, registry_id=registry_id))
+        return report
 
     def require_intact(self, action: str = "build") -> None:
         """Refuse (CHAIN_BROKEN, POINTER_MISMATCH, ...) while `verify` fails: a build and the
@@ -116,7 +141,7 @@ class ExplainedStore(JournalWriter):
 
     def _require_intact(self, pointers: PointerFile, registry_id: str | None, action: str) -> None:
         """No change while `verify` fails (see `core.pointers.integrity.require_intact`)."""
-        report = verify_workspace(self.workspace, self.journal_path, pointers, checkpoint=True)
+        report = self.verified(pointers, checkpoint=True)
         try:
             require_intact(report, registry_id, action)
         except RegistryError as exc:

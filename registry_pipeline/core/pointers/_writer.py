@@ -90,9 +90,7 @@ class JournalWriter:
                 yield
                 return
             replica = Replica(remote, self.workspace.root, self.journal_path, self.pointers_path)
-            base = replica.pull(
-                self.check_mirrored, lambda: self._redo(self.read()), writes=writes
-            )
+            base = replica.pull(self.check_mirrored, lambda: self._redo(self.read()), writes=writes)
             self.set_aside = replica.set_aside
             try:
                 yield

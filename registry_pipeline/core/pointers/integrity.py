@@ -32,6 +32,9 @@ from registry_pipeline.core.workspace.snapshots import read_snapshot
 TARGET_CODES = frozenset(
     {"TARGET_MISSING", "TARGET_CHANGED", "TARGET_WRONG_REGISTRY", "TARGET_NOT_IN_RUNS"}
 )
+GATE_CODES = frozenset({"CHECK_FAILED", "RECEIPT_INVALID"})
+"""The gate's refusal of an active snapshot it never admitted (adopted while absent): only
+moving that registry's pointer away repairs it."""
 QUARANTINE_RELPATH = ".codex/JOURNAL_QUARANTINE"
 """Where a journal set aside is kept, byte for byte (by a sync, or `registry pointers repair`)."""
 RESTART = "registry pointers repair --reason TEXT"
@@ -80,6 +83,8 @@ def verify_workspace(
         )
         problem = _target_problem(workspace, registry_id, ref.run_id, ref.manifest_sha256)
         if problem is None:
+            if adopted_absent:
+                report.returned.append(registry_id)
             continue
         if adopted_absent or (last is None and not report.records):
             report.notes.append(
@@ -178,12 +183,12 @@ def require_intact(report: VerifyReport, registry_id: str | None, action: str) -
     for problem in report.problems:
         if problem.code in TARGET_CODES:
             continue
-        if problem.code == "POINTER_MISMATCH":
+        if problem.code in ("POINTER_MISMATCH", *GATE_CODES):
             if problem.registry_id == registry_id:
                 continue  # the caller's own check says it precisely, or this is its repair
             raise HistoryBroken(
                 f"no pointer moves while `registry pointers verify` fails: {problem}",
-                code="POINTER_MISMATCH",
+                code=problem.code,
             )
         if problem.code == "HEAD_NOT_FOUND":
             continue

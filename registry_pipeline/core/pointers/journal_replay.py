@@ -58,6 +58,9 @@ class VerifyReport:
     expect_head_seq: int | None = None
     last_records: dict[str, JournalRecord] = field(default_factory=dict)
     """Each registry's last record (memory bounded by the number of registries)."""
+    returned: list[str] = field(default_factory=list)
+    """Registries whose pointer a restart adopted while its folder was absent, and whose folder
+    is here again: never through the gate, so the store asks the gate now (`verified`)."""
 
     @property
     def ok(self) -> bool:

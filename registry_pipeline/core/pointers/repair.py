@@ -85,8 +85,6 @@ class PointerStore(Protocol):
     ) -> list[JournalRecord]: ...  # fmt: skip
 
 
-
-
 @dataclass(frozen=True)
 class Repair:
     """What `repair` did: `restored` one registry, or `restarted` the journal."""
@@ -267,9 +265,7 @@ def _set_aside_malformed(remote: Remote) -> list[tuple[str, str]]:
     return remote.store.set_aside(keys, now_utc().strftime("%Y-%m-%dT%H%M%S.%fZ"))
 
 
-def _put_back(
-    store: PointerStore, replica: Replica, reason: str, actor: dict[str, str]
-) -> Repair:
+def _put_back(store: PointerStore, replica: Replica, reason: str, actor: dict[str, str]) -> Repair:
     """A bucket whose pointer history vanished takes this machine's copy as its history again
     (its entries then begin at 1); a machine with no copy begins one from the pointer file."""
     _admit_as_found(store, actor, action="restore")

@@ -377,8 +377,10 @@ class Replica:
         good = first_bad - 1 if first_bad is not None else (entries[-1].seq if entries else 0)
         changes = [e.seq for e in entries if head.seq < e.seq <= good and not e.fence]
         if len(changes) > 1 and head.etag is not None:  # one change at most waits for a head
-            good, problem = changes[0], problem or Finding(
-                "SEQ_GAP", f"entries {changes[1]}.. were written past a pending entry"
+            good, problem = (
+                changes[0],
+                problem
+                or Finding("SEQ_GAP", f"entries {changes[1]}.. were written past a pending entry"),
             )
         bad = [entry for entry in entries if entry.seq > good]
         headless = head.etag is None and any(not entry.fence for entry in entries)
@@ -408,8 +410,10 @@ class Replica:
         put_back = Head(head.seq, head.state, None) if head.seq > good else head
         self.ledger.advance(put_back, good, state.decode("utf-8"), fence)
         self.forget()
-        why = str(problem) if problem else (
-            "the head was gone" if headless else f"the head was at entry {head.seq}"
+        why = (
+            str(problem)
+            if problem
+            else ("the head was gone" if headless else f"the head was at entry {head.seq}")
         )
         return BucketRepair(good, tuple(kept), why)
 
