@@ -305,15 +305,6 @@ def seal_seed_delta_log(
     )
 
 
-def interruptible() -> None:
-    """`preexec_fn` of a child a test interrupts with SIGINT: Ctrl-C's default action, even when
-    the tests were started in the background by a shell (which ignores SIGINT for them, and an
-    ignored signal stays ignored across exec)."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def child_env(**extra: str) -> dict[str, str]:
     """This process's environment for a `registry` child, without the settings that would
     point it at another workspace or instance, plus `extra`."""
@@ -330,7 +321,6 @@ def registry_process(*args: str, env: dict[str, str] | None = None) -> subproces
         stderr=subprocess.PIPE,
         text=True,
         env=env or child_env(),
-        preexec_fn=interruptible,  # tests send it Ctrl-C
     )
 
 

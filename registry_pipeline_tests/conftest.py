@@ -21,6 +21,17 @@ BUILD_ENV = ("DAGSTER_HOME", "REGISTRY_WORKSPACE", "REGISTRY_ACTOR", "REGISTRY_N
 """The environment variables a build reads besides the PostgreSQL URL."""
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Every child a test starts gets Ctrl-C's default action, even when the suite was started
+    in the background by a shell (which ignores SIGINT for it; an ignored signal stays ignored
+    across exec): tests send `registry build` Ctrl-C, and `dagster dev` stops on SIGTERM only
+    through its SIGINT handling (it waited out each test's 30-60 s before SIGKILL)."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 IN_PROCESS_ENV = "REGISTRY_BUILD_IN_PROCESS"
 """`lib.build.IN_PROCESS_ENV` (read here without importing Dagster)."""
 
