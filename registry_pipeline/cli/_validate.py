@@ -83,11 +83,10 @@ def run_validate(args: argparse.Namespace) -> int:
         CONVERTED,
         FAIL,
         INTACT_OLDER_FORMAT,
-        PASS,
         UNSEALED,
-        verdict_of,
+        tally,
     )
-    from registry_pipeline.core.workspace.snapshots import future_dated_folder
+    from registry_pipeline.core.workspace.snapshots import folder_verdict
 
     chosen = [flag for flag, on in (("RUN_FOLDERs", bool(args.folders)), ("--all", args.all),
                                      ("--active", args.active)) if on]  # fmt: skip
@@ -120,8 +119,7 @@ def run_validate(args: argparse.Namespace) -> int:
     jobs = args.jobs if len(folders) >= 32 else 1
     chunk = max(1, min(64, len(folders) // (jobs * 4)))
     schema_root = workspace.root if workspace.schemas_dir.is_dir() else None
-    counts = dict.fromkeys((PASS, FAIL, INTACT_OLDER_FORMAT, CONVERTED, UNSEALED), 0)
-    counts["ERROR"] = len(unusable)
+    counts = {**tally(()), "ERROR": len(unusable)}
     own_runs = os.path.abspath(workspace.runs_dir) + os.sep
     own_converted = 0  # converted where this workspace seals (and adopt/init forbid converting)
     advice = False
@@ -134,10 +132,9 @@ def run_validate(args: argparse.Namespace) -> int:
             if isinstance(result, FolderReport):
                 result = _against_pointer(result, roots)
                 result = result.with_problems(name_problems.get(str(result.run_folder), ()))
-                verdict = verdict_of(result)
+                verdict, dated = folder_verdict(result, now)
                 result = result.with_problems(verdict.problems)
-                dated = future_dated_folder(Path(result.run_folder), now)
-                counts[FAIL if dated else verdict.status] += 1
+                counts[verdict.status] += 1
                 own = verdict.status == CONVERTED and os.path.abspath(result.run_folder).startswith(
                     own_runs
                 )

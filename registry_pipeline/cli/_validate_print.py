@@ -11,9 +11,6 @@ from registry_pipeline.core.errors import UsageError, problem_object
 from registry_pipeline.core.seal.paths import printable
 from registry_pipeline.core.workspace.layout import Workspace
 
-FUTURE_DATED = "FUTURE_DATED"
-"""A folder dated after now plus the clock skew (`core.workspace.snapshots.future_dated`)."""
-
 
 def shown(path: str) -> str:
     """A path on one line of output: undecodable bytes as \\xNN (`printable`), line breaks
@@ -33,6 +30,8 @@ def print_report(
     """One folder's verdict; `own`: a CONVERTED folder in the workspace's own run root, which
     counts as a failure (its seals must hold: init and adopt keep git from converting there);
     `dated`: why the folder is dated in the future, which fails it whatever its seal says."""
+    from registry_pipeline.core.workspace.snapshots import FUTURE_DATED
+
     if as_json:
         row = {
             **report.as_json(),
@@ -103,15 +102,10 @@ def print_unreadable(error: UsageError, as_json: bool) -> None:
 
 def summary(counts: dict[str, int], fast: bool, advice: bool) -> None:
     from registry_pipeline.core.seal._linefix import ADVICE
+    from registry_pipeline.core.seal.verdicts import describe
 
     total = sum(counts.values())
-    line = f"checked {total} run folder(s): {counts['PASS']} PASS, {counts['FAIL']} FAIL"
-    if counts["INTACT_OLDER_FORMAT"]:
-        line += f", {counts['INTACT_OLDER_FORMAT']} intact in an older format"
-    if counts["CONVERTED"]:
-        line += f", {counts['CONVERTED']} with line endings converted"
-    if counts["UNSEALED"]:
-        line += f", {counts['UNSEALED']} unsealed"
+    line = f"checked {total} run folder(s): {describe(counts)}"
     if counts["ERROR"]:
         line += f", {counts['ERROR']} unreadable"
     if fast:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,8 @@ INTACT_OLDER_FORMAT = "INTACT_OLDER_FORMAT"
 CONVERTED = "CONVERTED"
 UNSEALED = "UNSEALED"
 FAIL = "FAIL"
+VERDICTS = (PASS, FAIL, INTACT_OLDER_FORMAT, CONVERTED, UNSEALED)
+"""Every verdict, in the order a count lists them."""
 SHA256SUM_LIST = "sha256sum list"
 NO_ROOT_LINE = "has no ROOT_SHA256 line"
 """The parser's complaint about a MANIFEST.sha256 without a ROOT line (a plain sha256sum list)."""
@@ -92,6 +95,33 @@ def verdict_of(report: FolderReport) -> Verdict:
     if unlisted is not None:
         return Verdict(FAIL, hashed=hashed, problems=(unlisted,))
     return Verdict(INTACT_OLDER_FORMAT, SHA256SUM_LIST, hashed=hashed)
+
+
+def tally(verdicts: Iterable[str]) -> dict[str, int]:
+    """The one count of verdicts, each of VERDICTS in order (zeros included): what `registry
+    validate` sums up and what the health report counts, so that their figures are the same."""
+    counts = dict.fromkeys(VERDICTS, 0)
+    for verdict in verdicts:
+        counts[verdict] += 1
+    return counts
+
+
+def describe(counts: Mapping[str, int]) -> str:
+    """A count in words, as `registry validate --all` and the health report say it: `12 PASS,
+    0 FAIL, 1 intact in an older format, 1 with line endings converted, 224 unsealed` (PASS and
+    FAIL always, the others when there are any)."""
+    said = [f"{counts.get(PASS, 0)} PASS", f"{counts.get(FAIL, 0)} FAIL"]
+    for verdict, words in _WORDS.items():
+        if counts.get(verdict, 0):
+            said.append(f"{counts[verdict]} {words}")
+    return ", ".join(said)
+
+
+_WORDS = {
+    INTACT_OLDER_FORMAT: "intact in an older format",
+    CONVERTED: "with line endings converted",
+    UNSEALED: "unsealed",
+}
 
 
 def line_endings_explain(problems: tuple[Problem, ...] | list[Problem]) -> bool:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.errors import ReasonCode, UsageError
 from registry_pipeline.core.seal.envelope import SealedRef
+from registry_pipeline.core.seal.folder_report import FolderReport
 from registry_pipeline.core.seal.hashing import sha256_bytes, sha256_file
 from registry_pipeline.core.seal.manifest import (
     MANIFEST_JSON,
@@ -22,7 +23,7 @@ from registry_pipeline.core.seal.manifest import (
 from registry_pipeline.core.seal.run_id import now_utc, registry_of
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder
-from registry_pipeline.core.seal.verdicts import read_if_regular
+from registry_pipeline.core.seal.verdicts import FAIL, Verdict, read_if_regular, verdict_of
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 
 SEAL_PROMOTION = re.compile(r"\d{4}-\d{2}-\d{2}__\d{6}__seal_[a-z0-9_]+")
@@ -167,6 +168,20 @@ def future_dated_folder(folder: Path, now: datetime | None = None) -> str | None
     """`future_dated` for the run folder at `folder` (its run.json read only when regular)."""
     envelope = _envelope(folder, regular_only=True)
     return future_dated(folder.name, envelope.get("created_utc") if envelope else None, now)
+
+
+FUTURE_DATED = "FUTURE_DATED"
+"""The reason code of a folder dated after now plus the clock skew (`future_dated`)."""
+
+
+def folder_verdict(report: FolderReport, now: datetime | None = None) -> tuple[Verdict, str | None]:
+    """The one verdict on a run folder, from its inspection `report`: `verdict_of` (PASS, FAIL,
+    INTACT_OLDER_FORMAT, CONVERTED, UNSEALED), and FAIL whatever its seal says when the folder
+    is dated in the future (why, second). `registry validate`, the run registry (and through it
+    the drift signals and the health report) all classify through it."""
+    verdict = verdict_of(report)
+    dated = future_dated_folder(Path(report.run_folder), now)
+    return (replace(verdict, status=FAIL) if dated else verdict), dated
 
 
 def _stamp_moment(run_id: str) -> datetime | None:

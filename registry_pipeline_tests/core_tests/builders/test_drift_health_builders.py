@@ -447,7 +447,8 @@ def test_scorecard_and_counts_are_computed_from_data() -> None:
         "ok": 1, "failing": 0, "stale": 1, "never_run": 1, "unknown": 0,
     }  # fmt: skip
     assert counts["run_folders_by_seal"] == {
-        "PASS": 1, "FAIL": 1, "TAMPERED": 0, "UNSEALED": 0, "unknown": 1,
+        "PASS": 1, "FAIL": 1, "INTACT_OLDER_FORMAT": 0, "CONVERTED": 0, "UNSEALED": 0,
+        "unknown": 1, "TAMPERED": 0,
     }  # fmt: skip
     assert counts["drift_signals"] == {"true": 1, "false": 9, "unknown": 0}
     assert summary["unauthorized_operations"] == ["OP-ZZ99"]

@@ -171,6 +171,7 @@ def test_sealed_folder_is_a_passing_record(
         "run_key": line["run_key"],
         "manifest_root_sha256": run.root_sha256,
         "status": "PASS",
+        "verdict": "PASS",
         "problems": [],
         "problem_count": 0,
         "verification": "hashed",
@@ -457,7 +458,8 @@ def test_seed_evidence_folders_match_the_seed_snapshot(
     converted, status = records["p1_20260204_001"]
     assert status["status"] == "FAIL"
     assert {p["code"] for p in status["problems"]} == {"HASH_MISMATCH", "SIZE_MISMATCH"}
-    assert "seal:FAIL:HASH_MISMATCH:run.json" in joined(converted, status)
+    assert status["verdict"] == "CONVERTED"  # as `registry validate` says it: not damaged
+    assert "seal:CONVERTED:HASH_MISMATCH:run.json" in joined(converted, status)
     no_envelope, status = records["p1_20260120_001"]
     assert no_envelope["has_manifest_sha256"] is True
     assert no_envelope["manifest_root_sha256"] is None

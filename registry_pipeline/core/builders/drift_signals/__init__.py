@@ -32,7 +32,6 @@ from registry_pipeline.core.builders.drift_signals._model import (
     Signal,
     SnapshotRef,
 )
-from registry_pipeline.core.builders.drift_signals._runs import seal_status
 from registry_pipeline.core.builders.drift_signals._v01 import POLICY_RULES
 
 __all__ = [
@@ -48,6 +47,5 @@ __all__ = [
     "SnapshotRef",
     "build_drift_signals",
     "canon_tree_hash",
-    "seal_status",
     "unknown_drift",
 ]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from registry_pipeline.core.builders.drift_signals._model import UTC_STAMP, Evidence, Signal
+from registry_pipeline.core.builders.run_registry import seal_status, tampered
 from registry_pipeline.core.seal.run_id import registry_of
+from registry_pipeline.core.seal.verdicts import FAIL, UNSEALED
 
 
 def _operations(detail: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -65,37 +67,22 @@ def _hours_between(earlier: str, later: str) -> float:
     return delta.total_seconds() / 3600
 
 
-def seal_status(warnings: Iterable[str]) -> tuple[str | None, tuple[str, ...]]:
-    """(PASS | FAIL | UNSEALED | TAMPERED | None, FAIL reasons) from a run registry line's warnings.
-
-    TAMPERED wins over FAIL, FAIL over UNSEALED, UNSEALED over PASS; None when no `seal:` warning.
-    """
-    found: set[str] = set()
-    reasons: list[str] = []
-    for warning in warnings:
-        if not warning.startswith("seal:"):
-            continue
-        status, _, rest = warning[len("seal:") :].partition(":")
-        found.add(status)
-        if status == "FAIL" and rest:
-            reasons.append(rest)
-    for status in ("TAMPERED", "FAIL", "UNSEALED", "PASS"):
-        if status in found:
-            return status, tuple(reasons)
-    return None, ()
-
-
 _FOLDER_KINDS = (
-    ("run_folder_invalid", "invalid", "FAIL", "failed seal validation"),
+    ("run_folder_invalid", "invalid", FAIL, "failed seal validation"),
     ("run_folder_tampered", "tampered", "TAMPERED", "changed after being indexed as sealed"),
-    ("run_folder_unsealed", "unsealed", "UNSEALED", "were never sealed"),
+    ("run_folder_unsealed", "unsealed", UNSEALED, "were never sealed"),
 )
 
 
 def _run_folder_signals(lines: Sequence[Mapping[str, Any]]) -> list[Signal]:
-    """Invalid, tampered and unsealed run folders, from the seal status of every indexed folder."""
-    statuses = [(line, *seal_status(line.get("warnings", ()))) for line in lines]
-    unknown = sum(1 for _, status, _ in statuses if status is None)
+    """Invalid (FAIL: not an intact older format, not converted line endings), tampered and
+    unsealed run folders, from the verdict of every indexed folder."""
+    statuses = []
+    for line in lines:
+        warnings = tuple(line.get("warnings", ()))
+        verdict, reasons = seal_status(warnings)
+        statuses.append((line, verdict, "TAMPERED" if tampered(warnings) else None, reasons))
+    unknown = sum(1 for _, verdict, _, _ in statuses if verdict is None)
     signals = []
     for kind, suffix, wanted, meaning in _FOLDER_KINDS:
         hits = [
@@ -105,8 +92,8 @@ def _run_folder_signals(lines: Sequence[Mapping[str, Any]]) -> list[Signal]:
                 line.get("manifest_root_sha256"),
                 "; ".join(reasons) or None,
             )
-            for line, status, reasons in statuses
-            if status == wanted
+            for line, verdict, flag, reasons in statuses
+            if wanted in (verdict, flag)
         ]
         hits.sort(key=lambda item: (item.run_id, item.manifest_sha256 or ""))
         value: bool | None = True if hits else (None if unknown else False)

@@ -8,12 +8,12 @@ from typing import Any
 
 from registry_pipeline.core.builders.op_status_table._coverage import Coverage
 from registry_pipeline.core.builders.op_status_table._model import (
-    SEAL_STATES,
     CatalogWarning,
     Operation,
     OpStatusInputError,
     RunFact,
 )
+from registry_pipeline.core.builders.run_registry import seal_status, tampered
 
 
 def _parse_utc(text: object) -> datetime | None:
@@ -61,13 +61,12 @@ def _flag(value: object) -> bool | None:
 
 
 def _seal_status(seal_warnings: Sequence[str]) -> str:
-    """TAMPERED if flagged anywhere, else the first warning's state; UNKNOWN when none."""
-    if "seal:TAMPERED" in seal_warnings:
+    """TAMPERED if flagged anywhere, else the folder's verdict as `registry validate` says it
+    (`run_registry.seal_status`); UNKNOWN when none."""
+    if tampered(seal_warnings):
         return "TAMPERED"
-    if not seal_warnings:
-        return "UNKNOWN"
-    state = seal_warnings[0].split(":")[1]
-    return state if state in SEAL_STATES else "UNKNOWN"
+    verdict, _ = seal_status(seal_warnings)
+    return verdict or "UNKNOWN"
 
 
 UNKNOWN_ENFORCEMENT_LEVEL = "C0"

@@ -12,12 +12,17 @@ from registry_pipeline.core.builders.op_status_table._model import (
     RunFact,
 )
 
+SEAL_FAILING = ("FAIL", "TAMPERED", "CONVERTED", "INTACT_OLDER_FORMAT")
+"""Verdicts under which a run's folder does not hold this seal contract byte for byte, so the
+operation counts as failing, as the seed's builder decides (its seal check fails them all):
+`registry validate` does not count the last two as failures, and the row's note says why."""
+
 
 def _status(runs: Sequence[RunFact], limit: int | float | None, as_of: datetime) -> str:
     """never_run, failing, stale or ok, by the rules in the module docstring."""
     if not runs:
         return "never_run"
-    if runs[-1].seal in ("FAIL", "TAMPERED"):
+    if runs[-1].seal in SEAL_FAILING:
         return "failing"
     successes = [run for run in runs if run.seal == "PASS"]
     if not successes:
@@ -52,7 +57,7 @@ def _detail(
         "last_success_run_id": success.run_id if success else None,
         "last_success_utc": success.created_utc if success else None,
         "run_count": len(runs),
-        "failed_count": sum(1 for run in runs if run.seal in ("FAIL", "TAMPERED")),
+        "failed_count": sum(1 for run in runs if run.seal in SEAL_FAILING),
         "status": _status(runs, limit, as_of),
         "stale_after_hours": limit,
         "evidence": sorted(run.run_key for run in runs),
@@ -154,6 +159,12 @@ def _notes(last: RunFact | None) -> list[str]:
             "line-ending normalization (its files match their seal once their line endings "
             "are converted back), so its run.json cannot be trusted; see "
             "`registry restore-line-endings`"
+        ]
+    if last.seal == "INTACT_OLDER_FORMAT":
+        return [
+            f"op_drift unknown: the evidence folder {last.folder} is sealed in an older format "
+            "(a plain sha256sum list, every line verified, no run.json or manifest.json), so "
+            "nothing sealed proves its run"
         ]
     if last.seal in ("FAIL", "TAMPERED"):
         codes = sorted({w.split(":")[2] for w in last.seal_warnings if w.count(":") >= 2})

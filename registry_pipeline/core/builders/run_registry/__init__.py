@@ -48,7 +48,11 @@ from registry_pipeline.core.builders.run_registry._previous import (
     load_previous,
 )
 from registry_pipeline.core.builders.run_registry._render import render_jsonl
-from registry_pipeline.core.builders.run_registry._view import with_seal_warnings
+from registry_pipeline.core.builders.run_registry._view import (
+    seal_status,
+    tampered,
+    with_seal_warnings,
+)
 
 __all__ = [
     "REGISTRY_ARTIFACT",
@@ -65,5 +69,7 @@ __all__ = [
     "load_previous",
     "order_key",
     "render_jsonl",
+    "seal_status",
+    "tampered",
     "with_seal_warnings",
 ]

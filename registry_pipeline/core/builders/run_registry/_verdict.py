@@ -22,7 +22,8 @@ from registry_pipeline.core.seal.manifest import RUN_JSON as RUN_JSON_NAME
 from registry_pipeline.core.seal.paths import sort_key
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder, passed_unchanged
-from registry_pipeline.core.seal.verdicts import line_endings_explain
+from registry_pipeline.core.seal.verdicts import CONVERTED, line_endings_explain
+from registry_pipeline.core.workspace.snapshots import FUTURE_DATED, folder_verdict
 
 MAX_PROBLEMS = 50
 """Problems listed per folder (in the companion and in `warnings`); the count says how many."""
@@ -55,10 +56,13 @@ def _verdict(
         return _status(root, [], REUSED, None)
     try:
         report = inspect_run_folder(folder, schemas=schemas)
-        problems = [(p.code.value, p.path) for p in report.problems]
     except RegistryError as exc:
         return _status(root, [(exc.code, None)], HASHED, prior)
-    status = _status(root, problems, HASHED, prior)
+    verdict, dated = folder_verdict(report)
+    problems = [(p.code.value, p.path) for p in (*report.problems, *verdict.problems)]
+    if dated:
+        problems.append((FUTURE_DATED, None))
+    status = _status(root, problems, HASHED, prior, verdict=verdict.status)
     if line_endings_explain(report.problems):
         status["diagnosis"] = LINE_ENDINGS_CONVERTED
     return status
@@ -82,18 +86,22 @@ def _status(
     verification: str,
     prior: PreviousStatus | None,
     unsealed: bool = False,
+    verdict: str | None = None,
 ) -> dict[str, Any]:
+    """The companion line; `verdict`: the folder's one verdict (`folder_verdict`, as `registry
+    validate` says it), else the status (a folder never inspected: unsealed, reused, unreadable)."""
     distinct = sorted(set(problems), key=lambda p: (sort_key(p[1] or ""), p[0]))
-    verdict = UNSEALED if unsealed else FAIL if distinct else PASS
+    status = UNSEALED if unsealed else FAIL if distinct else PASS
     integrity = any(code in INTEGRITY_CODES for code, _path in distinct)
     tampered = (
-        verdict == FAIL
+        status == FAIL
         and prior is not None
         and ((prior.status == PASS and integrity) or prior.tampered)
     )
     return {
         "manifest_root_sha256": root,
-        "status": verdict,
+        "status": status,
+        "verdict": verdict or status,
         "problems": [{"code": code, "path": path} for code, path in distinct[:MAX_PROBLEMS]],
         "problem_count": len(distinct),
         "verification": verification,
@@ -101,15 +109,28 @@ def _status(
     }
 
 
+def verdict_of_line(status: Mapping[str, Any]) -> str:
+    """A companion line's verdict (`registry validate`'s word); a line written before verdicts
+    were recorded: its status, CONVERTED when its diagnosis says so."""
+    verdict = status.get("verdict")
+    if isinstance(verdict, str):
+        return verdict
+    if status.get("diagnosis") == LINE_ENDINGS_CONVERTED:
+        return CONVERTED
+    return str(status["status"])
+
+
 def _seal_warnings(status: Mapping[str, Any]) -> list[str]:
-    """The verdict as stable warning strings: `seal:<STATUS>`, then details when it fails."""
-    warnings = [f"seal:{status['status']}"]
+    """The verdict as stable warning strings: `seal:<VERDICT>`, then its problems as
+    `seal:<VERDICT>:<code>[:<path>]` (a folder that is not PASS)."""
+    verdict = verdict_of_line(status)
+    warnings = [f"seal:{verdict}"]
     for problem in status["problems"]:
-        path = problem["path"]
-        warnings.append(f"seal:FAIL:{problem['code']}" + (f":{path}" if path is not None else ""))
+        where = "" if problem["path"] is None else f":{problem['path']}"
+        warnings.append(f"seal:{verdict}:{problem['code']}{where}")
     hidden = status["problem_count"] - len(status["problems"])
     if hidden > 0:
-        warnings.append(f"seal:FAIL:TRUNCATED:{hidden}")
+        warnings.append(f"seal:{verdict}:TRUNCATED:{hidden}")
     if status["tampered"]:
         warnings.append("seal:TAMPERED")
     if "diagnosis" in status:

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from registry_pipeline.core.builders.drift_signals import seal_status
+from registry_pipeline.core.builders.run_registry import seal_status
 from registry_pipeline.core.builders.system_health._inputs import SEAL_STATUSES
 from registry_pipeline.core.builders.system_health._svg import (
     FAIL_COLOUR,
@@ -27,7 +27,8 @@ MAX_COLUMNS = 31
 SEAL_COLOURS = {
     "PASS": PASS_COLOUR,
     "FAIL": FAIL_COLOUR,
-    "TAMPERED": "#6a1b9a",
+    "INTACT_OLDER_FORMAT": "#1565c0",
+    "CONVERTED": "#f9a825",
     "UNSEALED": "#ef6c00",
     "unknown": "#9e9e9e",
 }

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from registry_pipeline.core.builders.drift_signals import seal_status
+from registry_pipeline.core.builders.run_registry import seal_status, tampered
+from registry_pipeline.core.seal.verdicts import VERDICTS, tally
 
-SEAL_STATUSES = ("PASS", "FAIL", "TAMPERED", "UNSEALED", "unknown")
+SEAL_STATUSES = (*VERDICTS, "unknown")
+"""The report's run folders by verdict (`registry validate`'s words; `unknown`: a line that
+records none): each folder counted once."""
 
 
 def _stale_threshold_days(detail: Mapping[str, Any]) -> int | None:
@@ -48,6 +50,14 @@ def unauthorized_operations(detail: Mapping[str, Any]) -> list[str]:
     return sorted(ids)
 
 
-def _seal_counts(lines: Sequence[Mapping[str, Any]]) -> Counter[str]:
-    """Run folders per seal status (`unknown` when a line records none)."""
-    return Counter(seal_status(line.get("warnings", ()))[0] or "unknown" for line in lines)
+def _seal_counts(lines: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """Run folders per verdict, counted as `registry validate` counts them (`tally`), `unknown`
+    when a line records none, and `TAMPERED`: how many of them changed after they were indexed
+    as sealed (within their verdict, not beside it)."""
+    verdicts = [seal_status(line.get("warnings", ()))[0] for line in lines]
+    counts = tally(verdict for verdict in verdicts if verdict is not None)
+    return {
+        **counts,
+        "unknown": verdicts.count(None),
+        "TAMPERED": sum(1 for line in lines if tampered(line.get("warnings", ()))),
+    }

@@ -10,6 +10,7 @@ from registry_pipeline.core.builders.system_health._human import cell, human_sum
 from registry_pipeline.core.builders.system_health._inputs import SEAL_STATUSES, _seal_counts
 from registry_pipeline.core.builders.system_health._scorecard import NO_EXECUTABLES, Scorecard
 from registry_pipeline.core.builders.system_health._sealed import RULE
+from registry_pipeline.core.seal.verdicts import describe
 
 
 @dataclass(frozen=True)
@@ -161,12 +162,22 @@ def _operation_section(rows: Sequence[Mapping[str, Any]], statuses: Mapping[str,
 
 
 def _run_folder_section(lines: Sequence[Mapping[str, Any]]) -> Section:
-    """Run folders per seal status."""
+    """Run folders per verdict, in the words of `registry validate --all`'s summary (the same
+    function says both), and how many of them were tampered with."""
     counts = _seal_counts(lines)
     rows = tuple((status, str(counts[status])) for status in SEAL_STATUSES)
-    return Section(
-        "Run folders", notes=(f"total: {len(lines)}",), headers=("seal", "count"), rows=rows
-    )
+    notes = [
+        f"{len(lines)} run folder(s) the input run registry indexes: {describe(counts)}",
+        "folders sealed after that run registry (among them the later snapshots of this build) "
+        "are counted by the next report; `registry validate --all` counts them now, in the same "
+        "words",
+    ]
+    if counts["unknown"]:
+        notes.append(f"{counts['unknown']} without a recorded verdict")
+    if counts["TAMPERED"]:
+        notes.append(f"of them tampered (changed after being indexed as sealed): "
+                     f"{counts['TAMPERED']}")  # fmt: skip
+    return Section("Run folders", notes=tuple(notes), headers=("verdict", "count"), rows=rows)
 
 
 def _system_drift_section(drift_v01: Mapping[str, Any]) -> Section:

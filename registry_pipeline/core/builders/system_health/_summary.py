@@ -47,7 +47,7 @@ def _summary(
             "unauthorized_ops": len(unauthorized),
             "registries": len(catalog_summary),
             "run_folders": len(lines),
-            "run_folders_by_seal": {status: seals[status] for status in SEAL_STATUSES},
+            "run_folders_by_seal": {s: seals[s] for s in (*SEAL_STATUSES, "TAMPERED")},
             "drift_signals": {
                 "true": values.count(True),
                 "false": values.count(False),

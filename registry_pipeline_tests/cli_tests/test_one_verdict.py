@@ -1,0 +1,144 @@
+"""One verdict everywhere: `registry validate --all`, the run registry, the drift signals and
+the health report classify a run folder through one function and count through one function,
+so the report's run-folder figures are `validate --all`'s summary, number for number."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from registry_pipeline.core.seal.envelope import RunSpec
+from registry_pipeline.core.seal.run_store import RunStore, seal_files
+from registry_pipeline.core.seal.verdicts import VERDICTS, describe
+from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline_tests.cli_tests.test_validate_verdicts import _sha256sum_folder
+
+Run = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def evidence(demo: Path) -> Path:
+    """The demo with a second run root, `evidence/runs`, holding a folder of each verdict but
+    PASS: unsealed, a plain sha256sum list (intact, older format), a damaged one (FAIL) and one
+    whose line endings git converted after sealing (CONVERTED)."""
+    catalog_path = demo / "registries" / "REGISTRY_CATALOG_v0_2.json"
+    catalog = json.loads(catalog_path.read_text())
+    catalog["run_roots"] = [".codex/RUNS", "evidence/runs"]
+    catalog_path.write_text(json.dumps(catalog, indent=2))
+    runs = demo / "evidence" / "runs"
+    (runs / "p1_unsealed").mkdir(parents=True)
+    (runs / "p1_unsealed" / "RUN.md").write_text("notes\n")
+    (runs / "p1_listed").mkdir()
+    _sha256sum_folder(runs / "p1_listed", {"RUN.md": b"a\n", "outputs/x.txt": b"1\n"})
+    (runs / "p1_damaged").mkdir()
+    _sha256sum_folder(runs / "p1_damaged", {"RUN.md": b"a\n"})
+    (runs / "p1_damaged" / "RUN.md").write_bytes(b"b\n")
+    sealed = seal_files(
+        RunStore(Workspace(demo)), RunSpec(registry_id="evidence"), {"RUN.md": b"one\r\ntwo\r\n"}
+    )
+    os.chmod(sealed.path, 0o755)
+    os.chmod(sealed.path / "RUN.md", 0o644)
+    (sealed.path / "RUN.md").write_bytes(b"one\ntwo\n")  # what git's eol=lf does
+    shutil.move(sealed.path, runs / sealed.path.name)
+    return demo
+
+
+def _report(root: Path) -> tuple[dict[str, Any], str]:
+    [folder] = sorted((root / ".codex/RUNS").glob("*__system_health_report_build"))[-1:]
+    summary = json.loads((folder / "SYSTEM_HEALTH_SUMMARY_v0_1.json").read_text())
+    return summary, (folder / "SYSTEM_HEALTH_REPORT_v0_1.md").read_text(encoding="utf-8")
+
+
+def _drift_signal(root: Path, name: str) -> dict[str, Any]:
+    [folder] = sorted((root / ".codex/RUNS").glob("*__drift_signals_build"))[-1:]
+    detail = json.loads((folder / "DRIFT_SIGNALS_DETAIL_v0_2.json").read_text())
+    [signal] = [s for s in detail["signals"] if s["signal_id"] == name]
+    return dict(signal)
+
+
+def _indexed(root: Path) -> set[str]:
+    """The run folders (run root / run id) the report's input run registry indexes."""
+    [folder] = sorted((root / ".codex/RUNS").glob("*__run_registry_build"))[-1:]
+    lines = (folder / "RUN_REGISTRY_v0_1.jsonl").read_text().splitlines()
+    return {json.loads(line)["run_path"].rstrip("/") for line in lines}
+
+
+def test_the_report_counts_run_folders_as_validate_all_does(cli: Run, evidence: Path) -> None:
+    """The report counts the folders its input run registry indexes (sealed inputs only: the
+    build's snapshots sealed after the run registry are the next report's), each with the
+    verdict `validate --all` gives it, and says the count in validate's words."""
+    code, out, err = cli("build", "--workspace", str(evidence))
+    assert code == 0, out + err
+    indexed = _indexed(evidence)
+    code, out, err = cli("validate", "--all", "--json", "--workspace", str(evidence))
+    rows = [json.loads(line) for line in out.splitlines()]
+    seen = {str(Path(row["run_folder"]).relative_to(evidence)): row["verdict"] for row in rows}
+    assert indexed <= set(seen)
+    verdicts = Counter(seen[folder] for folder in indexed)
+    assert {"PASS", "FAIL", "INTACT_OLDER_FORMAT", "CONVERTED", "UNSEALED"} <= set(verdicts)
+    summary, markdown = _report(evidence)
+    counts = summary["counts"]
+    assert {v: counts["run_folders_by_seal"][v] for v in VERDICTS} == {
+        v: verdicts[v] for v in VERDICTS
+    }
+    assert counts["run_folders"] == len(indexed) and counts["run_folders_by_seal"]["unknown"] == 0
+    assert describe(dict(verdicts)) in markdown
+    invalid = _drift_signal(evidence, "run_folders:invalid")
+    named = json.dumps(invalid["evidence"])
+    assert invalid["value"] is True and "p1_damaged" in named, invalid
+    assert "p1_listed" not in named and "evidence_build" not in named, invalid
+
+
+def test_validate_all_says_its_count_in_the_words_the_report_uses(cli: Run, evidence: Path) -> None:
+    assert cli("build", "--workspace", str(evidence))[0] == 0
+    _code, out, _ = cli("validate", "--all", "--json", "--workspace", str(evidence))
+    verdicts = Counter(json.loads(line)["verdict"] for line in out.splitlines())
+    _code, text, _ = cli("validate", "--all", "--workspace", str(evidence))
+    total = sum(verdicts.values())
+    assert text.splitlines()[-1] == f"checked {total} run folder(s): {describe(dict(verdicts))}"
+
+
+TARBALL = Path(__file__).resolve().parents[2].parent / "shared/reference/ovc-infra-5d9a3c1.tar.gz"
+
+
+@pytest.mark.reference
+def test_the_seed_repositorys_report_agrees_with_validate_all(cli: Run, tmp_path: Path) -> None:
+    """The seed's repository adopted from a fresh extraction: its older-format folder and the
+    one git converted are intact in the report too (it said `FAIL 2` and flagged
+    `run_folders:invalid` as critical), and every figure equals validate's on those folders."""
+    import subprocess
+    import tarfile
+
+    if not TARBALL.is_file():
+        pytest.skip(f"{TARBALL} is absent (the seed's repository lies only beside the dev repo)")
+    with tarfile.open(TARBALL) as archive:
+        archive.extractall(tmp_path / "x", filter="data")
+    [root] = list((tmp_path / "x").iterdir())
+    git = ["git", "-c", "user.email=t@example.org", "-c", "user.name=t"]
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    subprocess.run(["git", "add", "-A", "-f"], cwd=root, check=True)
+    subprocess.run([*git, "commit", "-qm", "seed"], cwd=root, check=True)
+    assert cli("adopt", str(root))[0] == 0
+    code, out, err = cli("build", "--workspace", str(root))
+    assert code == 0, out + err
+    indexed = _indexed(root)
+    code, out, err = cli("validate", "--all", "--json", "--workspace", str(root))
+    seen = {
+        str(Path(row["run_folder"]).relative_to(root)): row["verdict"]
+        for row in map(json.loads, out.splitlines())
+    }
+    verdicts = Counter(seen[folder] for folder in indexed)
+    assert verdicts["INTACT_OLDER_FORMAT"] == 1 and verdicts["CONVERTED"] == 1
+    summary, markdown = _report(root)
+    by_seal = summary["counts"]["run_folders_by_seal"]
+    assert {v: by_seal[v] for v in VERDICTS} == {v: verdicts[v] for v in VERDICTS}
+    assert describe(dict(verdicts)) in markdown
+    invalid = _drift_signal(root, "run_folders:invalid")
+    assert invalid["value"] is False, invalid
