@@ -142,3 +142,21 @@ def test_the_seed_repositorys_report_agrees_with_validate_all(cli: Run, tmp_path
     assert describe(dict(verdicts)) in markdown
     invalid = _drift_signal(root, "run_folders:invalid")
     assert invalid["value"] is False, invalid
+
+
+def test_the_scorecard_says_a_snapshot_that_is_not_damaged_in_validates_words() -> None:
+    """A registry whose counted snapshot is intact in an older format, converted or unsealed is
+    not sealed, and the reason says the verdict validate gives it (it read `fails`)."""
+    from registry_pipeline.core.builders.system_health._sealed import registry_entries
+
+    summary = [
+        {"registry_id": r, "latest_status": v, "latest_run_id": f"run_{r}"}
+        for r, v in (("a", "PASS"), ("b", "FAIL"), ("c", "INTACT_OLDER_FORMAT"),
+                     ("d", "CONVERTED"), ("e", "UNSEALED"))
+    ]  # fmt: skip
+    entries = {e["registry_id"]: e for e in registry_entries(summary, [])}
+    assert [entries[r]["sealed"] for r in "abcde"] == [True, False, False, False, False]
+    assert "fails" in entries["b"]["reason"]
+    assert "intact in an older format" in entries["c"]["reason"]
+    assert "line endings converted" in entries["d"]["reason"]
+    assert "unsealed" in entries["e"]["reason"] and "fails" not in entries["e"]["reason"]

@@ -25,6 +25,7 @@ from registry_pipeline.core.workspace.catalog import RegistryCatalog, load_catal
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 from registry_pipeline.core.workspace.snapshots import (
     Snapshot,
+    folder_verdict,
     list_snapshots,
     newest_valid,
     read_snapshot,
@@ -270,7 +271,8 @@ def _catalog_summary(build: BuildInputs, builder_ids: Set[str]) -> list[dict[str
         latest = next((s for s in reversed(snapshots) if s.run_id in shown), None)
         verdict = "none"
         if latest is not None:
-            verdict = "PASS" if inspect_run_folder(latest.path, schemas=schemas).ok else "FAIL"
+            report = inspect_run_folder(latest.path, schemas=schemas)
+            verdict = folder_verdict(report)[0].status  # as `registry validate` says it
         summary.append(
             {
                 "registry_id": spec.registry_id,

@@ -32,6 +32,12 @@ RULE = (
 )
 """The rule in one line, as the Markdown says it."""
 NO_SNAPSHOT = "no snapshot as of the inputs of this report"
+_NOT_PASSING = {
+    "INTACT_OLDER_FORMAT": "intact in an older format",
+    "CONVERTED": "with line endings converted",
+    "UNSEALED": "unsealed",
+}
+"""The verdicts (`registry validate`'s) of a snapshot that is not damaged and still not sealed."""
 
 
 def visible_runs(
@@ -90,6 +96,9 @@ def _entry(entry: Mapping[str, Any]) -> dict[str, Any]:
         return _counted(registry_id, True, "snapshot", run_id, None)
     if status == "FAIL":
         reason = f"its snapshot {run_id} fails its seal or schema"
+        return _counted(registry_id, False, "snapshot", run_id, reason)
+    if status in _NOT_PASSING:
+        reason = f"its snapshot {run_id} is {_NOT_PASSING[status]}, not sealed under this contract"
         return _counted(registry_id, False, "snapshot", run_id, reason)
     return _counted(registry_id, False, "none", None, NO_SNAPSHOT)
 
