@@ -216,15 +216,15 @@ def _baseline(
 def _print(checked: FileCheck) -> None:
     baseline, report = checked.baseline, checked.report
     against = baseline.source if baseline.data is not None else "nothing (a first publish)"
-    problems = checked.problems()
+    problems = checked.located()
     state = "ok" if checked.ok else f"{len(problems)} violation(s)"
     out(
         f"{checked.file}: {state} ({report.entries} entries, {report.contracts} contracts, "
         f"rules {checked.rules.name}, against {against})"
     )
-    for problem in problems:
+    for problem, where in problems:
         line = "" if problem["line"] is None else f" (line {problem['line']})"
-        out(f"  {problem['code']}  {problem['field'] or '/'}{line}: {problem['message']}")
+        out(f"  {problem['code']}  {where}{line}: {problem['message']}")
         if "expected_sha256" in problem:
             out(f"    published sha256:{problem['expected_sha256']}")
             out(f"    now       sha256:{problem['found_sha256']}")

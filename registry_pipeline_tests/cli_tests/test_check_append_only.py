@@ -221,6 +221,18 @@ def test_a_violation_stops_promotion_and_the_cli_agrees_with_the_check(
         "ID_REMOVED", "CONTRACT_REMOVED", "CONTRACT_SURFACE_DRIFT"}  # fmt: skip
     drift = next(v for v in sealed if v["code"] == "CONTRACT_SURFACE_DRIFT")
     assert drift["publish_instead"] == "ROLE:executive_1:C:2"
+    assert entry["checks"]["schema_valid"] is True  # the sealed rows stay v0_1 (no entry_id)
+    assert all("entry_id" not in v for v in sealed)
+    named = [(v["code"], v["field"], v.get("entry_id")) for v in document["violations"]]
+    assert ("ID_REMOVED", "/roles/5", "thematic_psychological_4") in named
+    assert ("CONTRACT_SURFACE_DRIFT", "/roles/0/produce_contracts/0/schema_json",
+            "executive_1") in named  # fmt: skip
+    built = [  # the build's own problems, from its blocking check's metadata, name them too
+        (p["code"], p["field"], p.get("entry_id"))
+        for p in entry["problems"]
+        if p.get("check") == "append_only"
+    ]
+    assert built == named
     assert drift["compatibility"]["kind"] == "forward"
     code, out, _ = cli("pointers", "show", "--workspace", str(demo), "--json")
     assert code == 0 and active in out  # the pointer did not move

@@ -134,7 +134,8 @@ def test_the_human_output_names_the_line(cli: Run, tmp_path: Path) -> None:
     path = _write(tmp_path / NAME, BROKEN["no display_name"])
     code, out, _ = cli("check-append-only", str(path), "--rules", "rolepack")
     assert code == 1
-    assert "SCHEMA_VIOLATION  /roles/1 (line " in out and "'display_name' is a required" in out
+    assert "SCHEMA_VIOLATION  /roles/1 (role_id=executive_2) (line " in out
+    assert "'display_name' is a required" in out
 
 
 # --- numbers RFC 8785 cannot canonicalize: refused with a reason, never hashed wrongly ------------
@@ -190,3 +191,49 @@ def test_a_number_that_overflows_is_refused_with_its_own_reason(
     error = json.loads(out)["error"]
     assert error["code"] == "JSON_NON_FINITE" and error["path"] == str(path)
     assert literal in error["message"]
+
+
+# --- names a reviewer needs: the entry's id beside its pointer, as the seed's checker says it ----
+
+
+def _newbie_appended() -> Document:
+    """The issue's case: a role appended to the published pack without its contract arrays."""
+    pack = copy.deepcopy(example_pack())
+    newbie = copy.deepcopy(pack["roles"][0])
+    newbie.update(role_id="newbie_1", display_name="Newbie 1")
+    del newbie["extract_contracts"], newbie["produce_contracts"]
+    pack["roles"].append(newbie)
+    pack["roles"][1].pop("display_name")  # and a schema violation in another entry
+    return pack
+
+
+def test_every_problem_names_its_entry_in_text_and_json(cli: Run, tmp_path: Path) -> None:
+    published = _write(tmp_path / "old.json", example_pack())
+    path = _write(tmp_path / NAME, _newbie_appended())
+    args = ("check-append-only", str(path), "--rules", "rolepack", "--baseline", str(published))
+    code, out, _ = cli(*args)
+    assert code == 1
+    listed = [line.strip() for line in out.splitlines()[1:]]
+    assert any(
+        line.startswith("INVALID_CONTRACT_ID  /roles/38 (role_id=newbie_1)/extract_contracts")
+        for line in listed
+    ), out
+    named = "SCHEMA_VIOLATION  /roles/1 (role_id=executive_2) (line "
+    assert any(line.startswith(named) for line in listed), out
+    code, out, _ = cli(*args, "--json")
+    problems = json.loads(out)["violations"]
+    entries = {(p["code"], p["field"], p.get("entry_id")) for p in problems}
+    assert ("INVALID_CONTRACT_ID", "/roles/38/extract_contracts", "newbie_1") in entries
+    assert ("INVALID_CONTRACT_ID", "/roles/38/produce_contracts", "newbie_1") in entries
+    assert ("SCHEMA_VIOLATION", "/roles/1", "executive_2") in entries
+    schema = [p for p in problems if p["code"] == "SCHEMA_VIOLATION"]
+    assert {p["entry_id"] for p in schema} == {"newbie_1", "executive_2"}, schema
+    assert all(list(p)[:5] == KEYS for p in problems)
+
+
+def test_a_problem_outside_any_entry_names_no_entry(cli: Run, tmp_path: Path) -> None:
+    path = _write(tmp_path / NAME, BROKEN["no pack_id"])
+    code, out, _ = cli("check-append-only", str(path), "--rules", "rolepack", "--json")
+    assert code == 1
+    (problem,) = json.loads(out)["violations"]
+    assert problem["code"] == "SCHEMA_VIOLATION" and "entry_id" not in problem

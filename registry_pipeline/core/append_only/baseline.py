@@ -182,11 +182,12 @@ def check_files(
     return reports
 
 
-def violation_rows(reports: Mapping[str, Report]) -> list[dict[str, Any]]:
-    """Every violation as `{"file", "code", "id", ...}`, files in name order: the diagnostics
-    file's lines and the blocking check's metadata."""
+def violation_rows(reports: Mapping[str, Report], *, sealed: bool = False) -> list[dict[str, Any]]:
+    """Every violation as `{"file", "code", "id", ...}`, files in name order: the blocking
+    check's metadata (with each one's `entry_id`), or, `sealed`, the diagnostics file's v0_1
+    lines."""
     return [
-        {"file": relpath, **violation.as_json()}
+        {"file": relpath, **violation.as_json(sealed=sealed)}
         for relpath, report in sorted(reports.items())
         for violation in report.violations
     ]
@@ -194,7 +195,7 @@ def violation_rows(reports: Mapping[str, Report]) -> list[dict[str, Any]]:
 
 def diagnostics_jsonl(reports: Mapping[str, Report]) -> bytes:
     """One compact JSON line per violation; empty when every file is clean."""
-    rows = violation_rows(reports)
+    rows = violation_rows(reports, sealed=True)
     return "".join(
         json.dumps(row, separators=(",", ":"), ensure_ascii=False) + "\n" for row in rows
     ).encode("utf-8")

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from registry_pipeline.core._json import gc_paused
@@ -23,7 +23,7 @@ from registry_pipeline.core.append_only.surface import (
     surface_problem,
     surface_sha256,
 )
-from registry_pipeline.core.append_only.violations import CODES, Report, Violation
+from registry_pipeline.core.append_only.violations import CODES, Entry, Report, Violation
 
 __all__ = [
     "CODES",
@@ -33,6 +33,7 @@ __all__ = [
     "Violation",
     "check_catalog",
     "entries_of",
+    "entry_at",
 ]
 
 MAX_VERSION = 2**32 - 1
@@ -77,8 +78,26 @@ def check_catalog(current: Any, baseline: Any | None, rules: Rules, where: str =
         old = _index(baseline, rules, f"{where} (baseline)", None) if baseline else None
         if old is not None:
             found.extend(_against_baseline(index, old, rules))
-    return Report(
-        tuple(found), index.entries, len(index.contracts), old.entries if old is not None else None
+    published = old.entries if old is not None else None
+    named = _named(found, current, baseline, rules, where)
+    return Report(named, index.entries, len(index.contracts), published)
+
+
+def _named(
+    found: list[Violation], current: Any, baseline: Any | None, rules: Rules, where: str
+) -> tuple[Violation, ...]:
+    """Each violation with the entry its pointer lies in (in the published version for a
+    removal), read from the document itself: one rule for every code."""
+    if not found:
+        return ()
+    entries = entries_of(current, rules, where)
+    published = entries_of(baseline, rules, where) if baseline else []
+    return tuple(
+        replace(
+            violation,
+            entry=entry_at(entries if violation.in_current else published, rules, violation.path),
+        )
+        for violation in found
     )
 
 
@@ -99,6 +118,20 @@ def entries_of(document: Any, rules: Rules, where: str) -> list[Any]:
             f"no array at {rules.items} (the entries the {rules.name} rules check)", path=where
         )
     return node
+
+
+def entry_at(entries: Sequence[Any], rules: Rules, path: str) -> Entry | None:
+    """The entry of `entries` (the array at `rules.items`) that JSON pointer `path` points
+    into, when it is an object with a string id; None for any other place."""
+    head, slash, rest = path.removeprefix(rules.items).partition("/")
+    if not path.startswith(rules.items) or head or not slash:
+        return None
+    token = rest.split("/", 1)[0]
+    if not token.isdigit() or token != str(int(token)) or int(token) >= len(entries):
+        return None
+    entry = entries[int(token)]
+    found = entry.get(rules.id_key) if isinstance(entry, Mapping) else None
+    return Entry(f"{rules.items}/{token}", rules.id_key, found) if isinstance(found, str) else None
 
 
 def _index(document: Any, rules: Rules, where: str, found: list[Violation] | None) -> _Index:

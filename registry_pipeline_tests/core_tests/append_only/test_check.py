@@ -395,3 +395,84 @@ def test_the_safe_integer_range_is_accepted() -> None:
     surface = {"maximum": 2**53 - 1, "minimum": -(2**53 - 1), "multipleOf": 1e300}
     current["roles"][0]["extract_contracts"][0]["schema_json"] = surface
     assert check_catalog(current, None, ROLEPACK).ok
+
+
+# --- every violation names its entry, as the seed's checker does (`role_id=newbie_1`) ----------
+
+
+def _every_code_once() -> tuple[dict[str, Any], dict[str, Any]]:
+    """A baseline and a current pack breaking one promise of each kind, in a known entry each."""
+    baseline = pack()
+    baseline["roles"][2]["aliases"] = ["former_name"]
+    current = copy.deepcopy(baseline)
+    newbie = role("newbie_1", "visuals", 9)
+    del newbie["extract_contracts"], newbie["produce_contracts"]
+    current["roles"].append(newbie)  # /roles/38: INVALID_CONTRACT_ID twice
+    current["roles"].pop(5)  # thematic_psychological_4: ID_REMOVED, CONTRACT_REMOVED x2
+    current["roles"][0]["extract_contracts"][0]["schema_json"]["type"] = "array"  # drift
+    current["roles"][1]["aliases"] = ["Not-Safe", "executive_1"]  # INVALID_ID, ALIAS_COLLISION
+    current["roles"][3]["extract_contracts"].append(
+        copy.deepcopy(current["roles"][3]["extract_contracts"][0])
+    )  # DUPLICATE_CONTRACT_ID
+    current["roles"][4]["produce_contracts"][0]["schema_json"] = []  # CONTRACT_SURFACE_INVALID
+    current["roles"].append(copy.deepcopy(current["roles"][6]))  # /roles/38: DUPLICATE_ID
+    return baseline, current
+
+
+def test_every_violation_names_the_entry_it_lies_in_beside_its_pointer() -> None:
+    baseline, current = _every_code_once()
+    report = check_catalog(current, baseline, ROLEPACK)
+    named = {(v.code, v.path, v.entry.id if v.entry else None) for v in report.violations}
+    assert named == {
+        ("INVALID_CONTRACT_ID", "/roles/37/extract_contracts", "newbie_1"),
+        ("INVALID_CONTRACT_ID", "/roles/37/produce_contracts", "newbie_1"),
+        ("ID_REMOVED", "/roles/5", "thematic_psychological_4"),  # its place in the baseline
+        ("CONTRACT_REMOVED", "/roles/5/extract_contracts/0", "thematic_psychological_4"),
+        ("CONTRACT_REMOVED", "/roles/5/produce_contracts/0", "thematic_psychological_4"),
+        ("CONTRACT_SURFACE_DRIFT", "/roles/0/extract_contracts/0/schema_json", "executive_1"),
+        ("INVALID_ID", "/roles/1/aliases/0", "executive_2"),
+        ("ALIAS_COLLISION", "/roles/1", "executive_2"),
+        ("DUPLICATE_CONTRACT_ID", "/roles/3/extract_contracts/1", "thematic_psychological_2"),
+        ("CONTRACT_SURFACE_INVALID", "/roles/4/produce_contracts/0/schema_json",
+         "thematic_psychological_3"),
+        ("DUPLICATE_ID", "/roles/38/role_id", "context_culture_2"),
+    }  # fmt: skip
+    assert set(codes(report)) == set(CODES)  # every code is covered
+
+
+def test_the_text_and_json_of_a_violation_carry_the_entry_id() -> None:
+    _baseline, current = _every_code_once()
+    violation = next(
+        v for v in check_catalog(current, None, ROLEPACK).violations
+        if v.path == "/roles/37/extract_contracts"
+    )  # fmt: skip
+    assert str(violation) == (
+        "INVALID_CONTRACT_ID  /roles/37 (role_id=newbie_1)/extract_contracts: "
+        "extract_contracts is missing: every entry has the list, empty when it has none"
+    )
+    assert violation.problem("pack.json")["entry_id"] == "newbie_1"
+    assert violation.as_json()["entry_id"] == "newbie_1"  # the blocking check's metadata row
+    assert "entry_id" not in violation.as_json(sealed=True)  # the diagnostics file's v0_1 row
+
+
+def test_an_entry_without_a_usable_id_is_named_by_its_pointer_alone() -> None:
+    current = pack()
+    current["roles"].append({"department_id": "visuals"})  # no role_id
+    current["roles"].append("not an object")
+    report = check_catalog(current, None, ROLEPACK)
+    assert [(str(v), v.entry) for v in report.violations] == [
+        ("INVALID_ID  /roles/38/role_id: role_id is missing, like ^[a-z0-9_]{1,64}$", None),
+        ("INVALID_ID  /roles/39: an entry is not an object (str)", None),
+    ]
+    assert all("entry_id" not in v.problem("pack.json") for v in report.violations)
+
+
+def test_generic_rules_name_their_own_id_key() -> None:
+    rules = parse_rules({"items": "/catalog/items", "id": "key", "id_pattern": "^[a-z]+$"}, "t")
+    baseline = {"catalog": {"items": [{"key": "alpha"}, {"key": "beta"}]}}
+    current = {"catalog": {"items": [{"key": "beta"}]}}
+    (violation,) = check_catalog(current, baseline, rules).violations
+    assert str(violation) == (
+        "ID_REMOVED  /catalog/items/0 (key=alpha): alpha was published; deprecate it instead "
+        "of removing it"
+    )
