@@ -72,3 +72,21 @@ def test_charts_are_drawn_with_their_labels(page: Page, tmp_path: Path, shots: P
         clip={"x": 0, "y": 0, "width": REPORT_VIEWPORT["width"], "height": end["y"] - 8},
     )
     publish(screenshot, "health-report.png")
+
+
+def test_the_page_opens_on_what_needs_attention_and_shades_only_bad_news(
+    page: Page, tmp_path: Path
+) -> None:
+    """In the browser: the first heading under the title is "Needs attention", above the
+    charts; a `yes` in the registries' builder column is not shaded (it was red: good news in
+    the colour of bad), a drift column's `no` is green."""
+    _render(page, tmp_path)
+    headings = page.locator("h2")
+    assert headings.first.inner_text() == "Needs attention"
+    first = headings.first.bounding_box()
+    glance = page.locator("h2", has_text="At a glance").bounding_box()
+    assert first is not None and glance is not None and first["y"] < glance["y"]
+    builder = page.locator("h2:has-text('Registries') + table td", has_text="yes").first
+    assert builder.evaluate("e => getComputedStyle(e).backgroundColor") == "rgba(0, 0, 0, 0)"
+    drift = page.locator("h2:has-text('Drift signals') + table td.no").first
+    assert drift.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(227, 244, 228)"

@@ -33,7 +33,8 @@ def _stale_signals(
         op_id = str(entry.get("operation_id"))
         limit = entry.get("stale_after_hours")
         value = _staleness(entry, as_of)
-        summary = f"{op_id}: status {entry.get('status')}, stale after {limit} hours"
+        bound = f"stale after {limit} hours" if limit is not None else "no staleness limit"
+        summary = f"{op_id}: status {entry.get('status') or 'unknown'}, {bound}"
         last = entry.get("last_run_id")
         root = roots.get(str(entry.get("last_run_key")), roots.get(str(last)))
         evidence = (Evidence(str(last), registry_of(str(last)), root),) if last else ()

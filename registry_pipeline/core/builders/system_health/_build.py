@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from registry_pipeline.core._json import dumps_pretty
+from registry_pipeline.core.builders.system_health._attention import attention
 from registry_pipeline.core.builders.system_health._charts import report_charts
 from registry_pipeline.core.builders.system_health._inputs import (
     _stale_threshold_days,
@@ -16,6 +17,7 @@ from registry_pipeline.core.builders.system_health._render import render_html, r
 from registry_pipeline.core.builders.system_health._scorecard import compute_scorecard
 from registry_pipeline.core.builders.system_health._sections import (
     Section,
+    _attention_section,
     _catalog_section,
     _operation_section,
     _overrides_section,
@@ -59,10 +61,12 @@ def build_system_health(
     statuses = operation_statuses(op_status_detail)
     unauthorized = unauthorized_operations(op_status_detail)
     signals = [s for s in drift_detail.get("signals", ()) if isinstance(s, Mapping)]
+    needs = attention(op_status_detail, signals, run_registry_lines, scorecard)
     sections = (
+        _attention_section(needs),
         _scorecard_section(scorecard),
         _registry_section(catalog_summary),
-        _operation_section(op_status_rows, statuses),
+        _operation_section(op_status_rows, statuses, op_status_detail),
         *filter(None, [_catalog_section(op_status_detail)]),
         Section("Unauthorized operations", notes=tuple(unauthorized) or ("none",)),
         _run_folder_section(run_registry_lines),

@@ -12,6 +12,8 @@ NONE = "(none)"
 
 _REPR = re.compile(r"""\b(expected|observed) (None|'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")""")
 """`expected <repr>` / `observed <repr>` as drift_signals wrote its summaries (str or None)."""
+_NO_LIMIT = re.compile(r"\bstale after None hours\b")
+"""What drift snapshots sealed before said of an operation with no staleness limit."""
 
 
 def human(value: Any) -> str:
@@ -43,6 +45,8 @@ def human_summary(summary: Any) -> str:
     """
     if not isinstance(summary, str):
         return cell(summary)
+    summary = summary.replace("status None,", "status unknown,")
+    summary = _NO_LIMIT.sub("no staleness limit", summary)
     return _REPR.sub(lambda match: f"{match[1]} {_literal(match[2])}", summary)
 
 

@@ -36,7 +36,7 @@ _CSS = (
     "table{border-collapse:collapse;margin:0 0 1.5rem}"
     "th,td{border:1px solid #bbb;padding:.25rem .5rem;text-align:left;vertical-align:top}"
     "th{background:#eee}"
-    "td.yes{background:#fde2e1}td.unknown{background:#fff4d6}"
+    "td.yes{background:#fde2e1}td.unknown{background:#fff4d6}td.no{background:#e3f4e4}"
     "figure{margin:0 0 1.5rem}figcaption{color:#555;margin-top:.25rem}"
     "svg.chart{max-width:100%;height:auto;display:block}"
 )
@@ -44,7 +44,8 @@ _CSS = (
 
 def render_html(sections: Sequence[Section], as_of: str, charts: Sequence[Chart] = ()) -> str:
     """The report as one self-contained HTML page (inline CSS and SVG only, all text escaped);
-    `charts` come first, under "At a glance"."""
+    `charts` come after the first section (the headline: what needs attention), under "At a
+    glance"."""
     esc = html.escape
     out = [
         "<!DOCTYPE html>",
@@ -54,12 +55,12 @@ def render_html(sections: Sequence[Section], as_of: str, charts: Sequence[Chart]
         "<h1>System Health Report v0.1</h1>",
         f"<p>generated_utc: <code>{esc(as_of)}</code></p>",
     ]
-    if charts:
-        out.append("<h2>At a glance</h2>")
-    for chart in charts:
-        caption = f"<strong>{esc(chart.title)}</strong>. {esc(chart.caption)}"
-        out += ["<figure>", chart.svg, f"<figcaption>{caption}</figcaption></figure>"]
-    for section in sections:
+    for index, section in enumerate(sections):
+        if index == min(1, len(sections) - 1) and charts:  # after the headline, before the rest
+            out.append("<h2>At a glance</h2>")
+            for chart in charts:
+                caption = f"<strong>{esc(chart.title)}</strong>. {esc(chart.caption)}"
+                out += ["<figure>", chart.svg, f"<figcaption>{caption}</figcaption></figure>"]
         out.append(f"<h2>{esc(section.title)}</h2>")
         if section.notes:
             out.append("<ul>" + "".join(f"<li>{esc(n)}</li>" for n in section.notes) + "</ul>")
@@ -67,13 +68,18 @@ def render_html(sections: Sequence[Section], as_of: str, charts: Sequence[Chart]
             out.append("<table><thead><tr>")
             out.append("".join(f"<th>{esc(h)}</th>" for h in section.headers))
             out.append("</tr></thead><tbody>")
-            out += ["<tr>" + "".join(_td(cell) for cell in row) + "</tr>" for row in section.rows]
+            alarm = [header in section.alarms for header in section.headers]
+            out += [
+                "<tr>" + "".join(_td(c, a) for c, a in zip(row, alarm, strict=True)) + "</tr>"
+                for row in section.rows
+            ]
             out.append("</tbody></table>")
     out.append("</body></html>")
     return "\n".join(out) + "\n"
 
 
-def _td(cell: str) -> str:
-    """A table cell; drift values get a class so the CSS can colour them."""
-    css = f' class="{cell}"' if cell in ("yes", "unknown") else ""
+def _td(cell: str, alarm: bool) -> str:
+    """A table cell; in a column whose `yes` is bad news (`Section.alarms`) a drift value gets a
+    class so the CSS can colour it: red for drift, amber for unknown, green for none."""
+    css = f' class="{cell}"' if alarm and cell in ("yes", "unknown", "no") else ""
     return f"<td{css}>{html.escape(cell)}</td>"

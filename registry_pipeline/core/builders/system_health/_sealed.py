@@ -92,13 +92,14 @@ def _entry(entry: Mapping[str, Any]) -> dict[str, Any]:
     if entry.get("this_report") is True:
         return _counted(registry_id, True, "this_report", None, None)
     status, run_id = entry.get("latest_status"), entry.get("latest_run_id")
+    shown = run_id if isinstance(run_id, str) and run_id else "(run id unknown)"
     if status == "PASS":
         return _counted(registry_id, True, "snapshot", run_id, None)
     if status == "FAIL":
-        reason = f"its snapshot {run_id} fails its seal or schema"
+        reason = f"its snapshot {shown} fails its seal or schema"
         return _counted(registry_id, False, "snapshot", run_id, reason)
     if status in _NOT_PASSING:
-        reason = f"its snapshot {run_id} is {_NOT_PASSING[status]}, not sealed under this contract"
+        reason = f"its snapshot {shown} is {_NOT_PASSING[status]}, not sealed under this contract"
         return _counted(registry_id, False, "snapshot", run_id, reason)
     return _counted(registry_id, False, "none", None, NO_SNAPSHOT)
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from registry_pipeline.core.builders.system_health._attention import NOTHING, Item, _operations
 from registry_pipeline.core.builders.system_health._human import cell, human_summary
 from registry_pipeline.core.builders.system_health._inputs import SEAL_STATUSES, _seal_counts
 from registry_pipeline.core.builders.system_health._scorecard import NO_EXECUTABLES, Scorecard
@@ -21,6 +22,22 @@ class Section:
     notes: tuple[str, ...] = ()
     headers: tuple[str, ...] = ()
     rows: tuple[tuple[str, ...], ...] = ()
+    alarms: tuple[str, ...] = ()
+    """The columns whose `yes` is bad news (drift), shaded so on the HTML page; elsewhere a
+    `yes` is just an answer (a builder exists)."""
+
+
+def _attention_section(items: Sequence[Item]) -> Section:
+    """The headline: what needs a person, each with why and what to do; nothing else."""
+    if not items:
+        return Section("Needs attention", notes=(NOTHING,))
+    rows = tuple((item.subject, item.reason, item.fix) for item in items)
+    return Section(
+        "Needs attention",
+        notes=(f"{len(items)} item(s), most urgent first",),
+        headers=("about", "why", "to fix"),
+        rows=rows,
+    )
 
 
 def tri_state(value: Any) -> str:
@@ -142,8 +159,11 @@ def _registry_section(catalog_summary: Sequence[Mapping[str, Any]]) -> Section:
     return Section("Registries", headers=headers, rows=rows)
 
 
-def _operation_section(rows: Sequence[Mapping[str, Any]], statuses: Mapping[str, str]) -> Section:
-    """Status per operation, sorted by operation id."""
+def _operation_section(
+    rows: Sequence[Mapping[str, Any]], statuses: Mapping[str, str], detail: Mapping[str, Any]
+) -> Section:
+    """Status per operation, sorted by operation id, with every note the status detail has
+    (why op_drift is unknown, in words)."""
     table = tuple(
         (
             cell(row.get("operation_id")),
@@ -158,7 +178,13 @@ def _operation_section(rows: Sequence[Mapping[str, Any]], statuses: Mapping[str,
     )
     headers = ("operation_id", "name", "coverage", "status", "last_run_id", "staleness_days",
                "op_drift")  # fmt: skip
-    return Section("Operations", headers=headers, rows=table)
+    notes = tuple(
+        f"{op.get('operation_id')}: {note}"
+        for op in _operations(detail)
+        for note in op.get("notes") or ()
+        if isinstance(note, str)
+    )
+    return Section("Operations", notes=notes, headers=headers, rows=table, alarms=("op_drift",))
 
 
 def _run_folder_section(lines: Sequence[Mapping[str, Any]]) -> Section:
@@ -201,7 +227,10 @@ def _signal_section(signals: Sequence[Mapping[str, Any]]) -> Section:
         for signal in signals
     )
     return Section(
-        "Drift signals", headers=("signal_id", "severity", "drift", "summary"), rows=rows
+        "Drift signals",
+        headers=("signal_id", "severity", "drift", "summary"),
+        rows=rows,
+        alarms=("drift",),
     )
 
 
