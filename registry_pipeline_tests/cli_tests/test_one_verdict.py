@@ -142,6 +142,11 @@ def test_the_seed_repositorys_report_agrees_with_validate_all(cli: Run, tmp_path
     assert describe(dict(verdicts)) in markdown
     invalid = _drift_signal(root, "run_folders:invalid")
     assert invalid["value"] is False, invalid
+    headline = markdown.split("## Needs attention", 1)[1].split("\n## ", 1)[0]
+    rows = [row for row in headline.splitlines() if row.startswith("| ")][1:]  # after the header
+    about = [row.split(" | ")[0].removeprefix("| ") for row in rows]
+    assert about == ["OP-D07", "coverage below C3"], headline  # and nothing else
+    assert "registry restore-line-endings" in headline
 
 
 def test_the_scorecard_says_a_snapshot_that_is_not_damaged_in_validates_words() -> None:

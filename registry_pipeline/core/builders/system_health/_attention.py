@@ -68,8 +68,7 @@ def attention(
             Item(
                 "coverage below C3",
                 f"{len(scorecard.below_c3)} canonical operation(s) below the floor: {shown}",
-                "raise their enforcement level (C3: checked by a blocking check) in the "
-                "coverage matrix",
+                "raise their enforcement level to C3 or above in the coverage matrix",
             )
         )
     return items
@@ -96,7 +95,6 @@ def _folder(op: Mapping[str, Any]) -> str | None:
 def _failing(op: Mapping[str, Any]) -> Item:
     folder = _folder(op) or str(op.get("last_run_id"))
     verdict = str(op.get("last_seal_status") or "unknown")
-    notes = [str(note) for note in op.get("notes") or () if isinstance(note, str)]
     converted = verdict == "CONVERTED"
     fix = (
         f"`registry restore-line-endings {folder} DEST` writes a copy that passes"
@@ -104,8 +102,8 @@ def _failing(op: Mapping[str, Any]) -> Item:
         else f"`registry validate {folder}` names each problem; fix the evidence and run the "
         "operation again"
     )
-    reason = f"its last run {folder} is {_VERDICT_WORDS.get(verdict, verdict)}"
-    return Item(str(op.get("operation_id")), reason + (f" ({notes[0]})" if notes else ""), fix)
+    reason = f"failing: its last run {folder} is {_VERDICT_WORDS.get(verdict, verdict)}"
+    return Item(str(op.get("operation_id")), reason, fix)  # its notes: the Operations section
 
 
 _VERDICT_WORDS = {
