@@ -7,10 +7,12 @@ become a message and an exit code: 0 done, 1 failed or refused, 2 bad usage or u
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import re
 import sys
 from collections.abc import Sequence
+from typing import Any, NoReturn
 
 from registry_pipeline._version import __version__
 from registry_pipeline.cli import (
@@ -59,8 +61,9 @@ examples:
   registry runs failed                 run index: runs that failed a uniqueness check
   registry runs latest --lane artist_id=ART-iron-harbor --lane genre_id=GEN-worship
 
-Every command has --help with more examples, and --json: one JSON document for scripts, every
-problem in it an object {"code", "path", "line", "field", "message"}.
+Every command has --help with more examples (`registry help COMMAND` prints the same), and
+--json: one JSON document for scripts, every problem in it an object {"code", "path", "line",
+"field", "message"}.
 
 exit codes: 0 done, 1 failed or refused (a run folder failed validation, a check failed, a pointer
 change was refused), 2 bad usage or bad input (nothing written), 3 a bug (INTERNAL; please report)
@@ -72,15 +75,138 @@ class _Parser(argparse.ArgumentParser):
     json_errors = False
     """Set by `main` for one command line that asks for --json."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
+        """Every usage error of the command line: BAD_USAGE in one line after the usage, exit
+        2; a bare group (`registry pointers`) lists its subcommands, a line each, instead of
+        saying `required: COMMAND`."""
+        listed = self._bare_group(message)
+        if listed is not None:
+            message = f"{self.prog} needs a COMMAND, one of: {', '.join(listed)}"
         if _Parser.json_errors:  # `argument --limit: ...`: the option is the field
             named = re.match(r"argument (\S+?):", message)
-            field = named.group(1).split("/")[-1] if named else None
+            field = named.group(1).split("/")[-1] if named else "COMMAND" if listed else None
             _error(True, "BAD_USAGE", None, message, "", field=field)
+        elif listed is not None:
+            self.print_usage(sys.stderr)
+            err(f"error: BAD_USAGE {self.prog} needs a COMMAND, one of:")
+            width = max(map(len, listed)) + 2
+            for name, helptext in listed.items():
+                err(f"  {name:<{width}}{helptext}")
+            err(f"`{_help_of(self)} COMMAND` shows a command's options and examples")
         else:
             self.print_usage(sys.stderr)
             err(f"error: BAD_USAGE {message}")
         raise SystemExit(2)
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        """argparse's check of a choice (a command, a subcommand, an option's value), whose
+        error names the nearest choice: `invalid choice: 'biuld'; did you mean 'build'?`."""
+        if action.choices is None or value in action.choices:
+            return
+        names = [str(choice) for choice in action.choices]
+        close = difflib.get_close_matches(str(value), names, n=1, cutoff=0.6)
+        guess = f"; did you mean {close[0]!r}?" if close else ""
+        if close and isinstance(action, argparse._SubParsersAction):
+            listed = f"`{_help_of(self)}` lists them all"
+        else:
+            listed = f"choose from {', '.join(names)}"
+        raise argparse.ArgumentError(action, f"invalid choice: {value!r}{guess} ({listed})")
+
+    def refuse_unrecognized(self, extras: Sequence[str]) -> NoReturn:
+        """argparse's `unrecognized arguments` error from the command they were given to (its
+        usage, not `registry`'s), naming this command's nearest option for each mistyped one."""
+        options = [option for action in self._actions for option in action.option_strings]
+        guesses = {
+            extra: close[0]
+            for extra in extras
+            if extra.startswith("-")
+            for close in [difflib.get_close_matches(extra.split("=", 1)[0], options, n=1)]
+            if close
+        }
+        if len(guesses) == 1:
+            hint = f"; did you mean {next(iter(guesses.values()))}?"
+        elif guesses:
+            pairs = [f"{option} for {extra}" for extra, option in guesses.items()]
+            hint = f"; did you mean {', '.join(pairs)}?"
+        else:
+            hint = ""
+        self.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
+
+    def _bare_group(self, message: str) -> dict[str, str] | None:
+        """This command's subcommands with their one-line help, when `message` says the
+        COMMAND was left out; None otherwise."""
+        required = message.removeprefix("the following arguments are required: ")
+        subcommands = _subcommands(self)
+        if required == message or subcommands is None:
+            return None
+        if subcommands.metavar not in required.split(", "):
+            return None
+        return {
+            str(choice.dest): " ".join((choice.help or "").split())
+            for choice in subcommands._get_subactions()
+        }
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> argparse._SubParsersAction[Any] | None:
+    """The action that picks a subcommand of `parser` (None for a command without any)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    return None
+
+
+def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> _Parser:
+    """The parser of the command `args` chose: `registry pointers promote`'s, not `registry`'s."""
+    subcommands = _subcommands(parser)
+    if subcommands is not None:
+        chosen = subcommands.choices.get(getattr(args, subcommands.dest, None) or "")
+        if chosen is not None:
+            return _command_parser(chosen, args)
+    assert isinstance(parser, _Parser), "every parser of the tree is a _Parser"
+    return parser
+
+
+def _help_of(parser: argparse.ArgumentParser) -> str:
+    """`registry help pointers` for the parser of `registry pointers`."""
+    return "registry help" + parser.prog.removeprefix("registry")
+
+
+def add_help(commands: Any) -> None:
+    """`registry help [COMMAND [SUBCOMMAND]]`."""
+    parser = commands.add_parser(
+        "help",
+        help="a command's help: `registry help build` is `registry build --help`",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Print the help of a command, as its --help does: its description, "
+        "options and examples; without COMMAND, the list of commands (`registry --help`). A "
+        "command that does not exist is refused (BAD_USAGE, exit 2) with the nearest one.",
+        epilog="examples:\n  registry help\n  registry help build\n"
+        "  registry help pointers rollback",
+    )
+    parser.add_argument(
+        "topic",
+        nargs="*",
+        metavar="COMMAND",
+        help="a command, then one of its subcommands (default: the list of commands)",
+    )
+    parser.set_defaults(run=run_help)
+
+
+def run_help(args: argparse.Namespace) -> int:
+    """The help of `registry TOPIC...`, on stdout; an unknown word is the parser's error."""
+    parser = build_parser()
+    for word in args.topic:
+        subcommands = _subcommands(parser)
+        if subcommands is None:
+            parser.error(f"{parser.prog} has no subcommand {word!r}; `{_help_of(parser)}` shows "
+                         "its help")  # fmt: skip
+        try:
+            parser._check_value(subcommands, word)
+        except argparse.ArgumentError as exc:
+            parser.error(str(exc))
+        parser = subcommands.choices[word]
+    parser.print_help()
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     _write.add_types(commands)
     _write.add_deprecate(commands)
     _runs.add_runs(commands)
+    add_help(commands)
     return parser
 
 
@@ -117,7 +244,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _Parser.json_errors = as_json
     parser = build_parser()
     try:
-        args = parser.parse_args(arguments)
+        args, extras = parser.parse_known_args(arguments)
+        if extras:
+            _command_parser(parser, args).refuse_unrecognized(extras)
         if args.command is None:
             parser.print_help(sys.stderr)
             return 2

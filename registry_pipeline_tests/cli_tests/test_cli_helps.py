@@ -1,0 +1,143 @@
+"""A CLI that helps (issue 41): a "did you mean" for a mistyped command, subcommand or option,
+`registry help [COMMAND [SUBCOMMAND]]`, and a bare group listing its subcommands. Every one is
+exit 2 (bad usage), never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+
+import pytest
+
+from registry_pipeline.cli.main import build_parser
+
+Run = Callable[..., tuple[int, str, str]]
+
+
+def _error_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("error:")]
+
+
+# -- did you mean ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "meant"),
+    [
+        (("biuld",), "'build'"),
+        (("pointers", "promte"), "'promote'"),
+        (("pointers", "rolback", "x", "--to", "y"), "'rollback'"),
+        (("runs", "lates"), "'latest'"),
+        (("build", "--forse"), "--force"),
+        (("pointers", "show", "--jsno"), "--json"),
+        (("validate", "--all", "--worksapce", "."), "--workspace"),
+    ],
+)  # fmt: skip
+def test_a_typo_gets_a_did_you_mean(cli: Run, args: tuple[str, ...], meant: str) -> None:
+    code, out, err = cli(*args)
+    assert code == 2 and out == ""
+    (line,) = _error_lines(err)  # one clear line, after the usage
+    assert line.startswith("error: BAD_USAGE ") and f"did you mean {meant}?" in line
+
+
+def test_an_unknown_option_is_named_with_its_own_command_s_usage(cli: Run) -> None:
+    code, _out, err = cli("build", "--forse")
+    assert code == 2 and err.startswith("usage: registry build ")
+    assert "--forse" in err
+
+
+def test_nothing_close_gets_no_guess_but_the_list(cli: Run) -> None:
+    code, _out, err = cli("zzzzzz")
+    assert code == 2 and "did you mean" not in err
+    (line,) = _error_lines(err)
+    assert "'zzzzzz'" in line and "build" in line and "pointers" in line
+
+
+def test_a_did_you_mean_with_json_is_one_json_error(cli: Run) -> None:
+    code, out, err = cli("biuld", "--json")
+    assert code == 2 and err == ""
+    error = json.loads(out)["error"]
+    assert error["code"] == "BAD_USAGE" and error["field"] == "COMMAND"
+    assert "did you mean 'build'?" in error["message"]
+    code, out, err = cli("build", "--forse", "--json")
+    assert code == 2 and err == ""
+    assert "did you mean --force?" in json.loads(out)["error"]["message"]
+
+
+# -- registry help ---------------------------------------------------------------------------
+
+
+def test_help_alone_lists_the_commands(cli: Run) -> None:
+    code, out, err = cli("help")
+    assert code == 0 and err == ""
+    assert out == cli("--help")[1]
+    assert "pointers" in out and "build" in out
+
+
+@pytest.mark.parametrize("path", [("build",), ("pointers",), ("pointers", "rollback"),
+                                  ("runs", "latest"), ("help",)])  # fmt: skip
+def test_help_of_a_command_is_its_help(cli: Run, path: tuple[str, ...]) -> None:
+    code, out, err = cli("help", *path)
+    assert code == 0 and err == ""
+    assert out == cli(*path, "--help")[1]
+    assert out.startswith("usage: " + " ".join(("registry", *path)))
+
+
+@pytest.mark.parametrize(("path", "meant"), [(("biuld",), "'build'"),
+                                             (("pointers", "promte"), "'promote'")])  # fmt: skip
+def test_help_of_an_unknown_command_gets_a_did_you_mean(
+    cli: Run, path: tuple[str, ...], meant: str
+) -> None:
+    code, out, err = cli("help", *path)
+    assert code == 2 and out == ""
+    (line,) = _error_lines(err)
+    assert "BAD_USAGE" in line and f"did you mean {meant}?" in line
+
+
+# -- a bare group ----------------------------------------------------------------------------
+
+
+def _groups(
+    parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
+) -> list[tuple[tuple[str, ...], dict[str, str]]]:
+    """Every command of the tree that has subcommands, with each one's help text."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            if path:
+                helps = {choice.dest: choice.help or "" for choice in action._get_subactions()}
+                found.append((path, helps))
+            for name, child in action.choices.items():
+                found.extend(_groups(child, (*path, name)))
+    return found
+
+
+GROUPS = _groups(build_parser())
+
+
+def test_the_groups_are_found() -> None:
+    assert {("pointers",), ("runs",), ("drift",), ("delta",)} <= {path for path, _ in GROUPS}
+
+
+@pytest.mark.parametrize(("path", "helps"), GROUPS, ids=[" ".join(path) for path, _ in GROUPS])
+def test_a_bare_group_lists_its_subcommands(
+    cli: Run, path: tuple[str, ...], helps: dict[str, str]
+) -> None:
+    code, out, err = cli(*path)
+    assert code == 2 and out == ""
+    assert "BAD_USAGE" in err and "required: COMMAND" not in err
+    lines = err.splitlines()
+    for name, helptext in helps.items():
+        first_words = " ".join(helptext.split()[:4])
+        assert any(line.split()[:1] == [name] and first_words in line for line in lines), (
+            f"{name} ({first_words}) is not listed:\n{err}"
+        )
+
+
+def test_a_bare_group_with_json_names_its_subcommands(cli: Run) -> None:
+    code, out, err = cli("pointers", "--json")
+    assert code == 2 and err == ""
+    error = json.loads(out)["error"]
+    assert error["code"] == "BAD_USAGE" and error["field"] == "COMMAND"
+    assert "promote" in error["message"] and "rollback" in error["message"]
