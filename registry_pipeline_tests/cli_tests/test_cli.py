@@ -157,11 +157,11 @@ def test_seal_missing_source_is_bad_usage(cli: Run, workspace: Workspace, tmp_pa
 def test_seal_outside_a_workspace_says_how_to_fix(cli: Run, tmp_path: Path) -> None:
     source = tmp_path / "a.txt"
     source.write_bytes(b"a")
-    code, _out, err = cli(
-        "seal", str(source), "--registry-id", "x", "--workspace", str(tmp_path / "nowhere")
-    )
+    folder = tmp_path / "plain"  # a folder that does not exist: test_cli_helps.py
+    folder.mkdir()
+    code, _out, err = cli("seal", str(source), "--registry-id", "x", "--workspace", str(folder))
     assert code == 2
-    assert "NOT_A_WORKSPACE" in err and "registry init" in err
+    assert "NOT_A_WORKSPACE" in err and f"registry init {folder}" in err
 
 
 def test_seal_refuses_schema_violation_and_writes_nothing(

@@ -1,16 +1,19 @@
 """A CLI that helps (issue 41): a "did you mean" for a mistyped command, subcommand or option,
-`registry help [COMMAND [SUBCOMMAND]]`, and a bare group listing its subcommands. Every one is
-exit 2 (bad usage), never a traceback."""
+`registry help [COMMAND [SUBCOMMAND]]`, a bare group listing its subcommands, and a workspace
+that does not exist named with where its path came from. Every one is exit 2 (bad usage), never
+a traceback."""
 
 from __future__ import annotations
 
 import argparse
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from registry_pipeline.cli.main import build_parser
+from registry_pipeline.core.workspace.layout import Workspace
 
 Run = Callable[..., tuple[int, str, str]]
 
@@ -141,3 +144,64 @@ def test_a_bare_group_with_json_names_its_subcommands(cli: Run) -> None:
     error = json.loads(out)["error"]
     assert error["code"] == "BAD_USAGE" and error["field"] == "COMMAND"
     assert "promote" in error["message"] and "rollback" in error["message"]
+
+
+# -- --workspace -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("pointers", "show"), ("build",), ("types",), ("validate", "--all"), ("delta", "show"),
+     ("runs", "failed")],
+)  # fmt: skip
+def test_a_workspace_option_naming_nothing_says_so(
+    cli: Run, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    typo = tmp_path / "wrokspace"
+    code, out, err = cli(*args, "--workspace", str(typo))
+    assert code == 2 and out == ""
+    (line,) = _error_lines(err)
+    assert line.startswith(f"error: NOT_A_WORKSPACE {typo}:")
+    assert "does not exist" in line and "--workspace" in line
+    assert "pass --workspace" not in line and f"registry init {typo}" not in line
+
+
+def test_the_environment_variable_naming_nothing_is_named(
+    cli: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    typo = tmp_path / "wrokspace"
+    monkeypatch.setenv("REGISTRY_WORKSPACE", str(typo))
+    code, _out, err = cli("pointers", "show")
+    assert code == 2
+    (line,) = _error_lines(err)
+    assert "NOT_A_WORKSPACE" in line and "does not exist" in line and "REGISTRY_WORKSPACE" in line
+    assert "pass --workspace" not in line and f"registry init {typo}" not in line
+
+
+def test_a_workspace_typo_next_to_a_workspace_gets_a_did_you_mean(
+    cli: Run, workspace: Workspace
+) -> None:
+    typo = workspace.root.with_name("wss")
+    code, _out, err = cli("pointers", "show", "--workspace", str(typo))
+    assert code == 2 and f"did you mean {workspace.root}?" in err
+
+
+def test_a_named_folder_that_is_no_workspace_is_told_to_init_not_to_pass_the_option(
+    cli: Run, tmp_path: Path
+) -> None:
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    code, _out, err = cli("pointers", "show", "--workspace", str(folder))
+    assert code == 2
+    (line,) = _error_lines(err)
+    assert "NOT_A_WORKSPACE" in line and "--workspace" in line
+    assert f"registry init {folder}" in line and "pass --workspace" not in line
+    assert "any parent folder" not in line  # a named folder's parents are not searched
+
+
+def test_without_a_workspace_anywhere_the_option_is_still_suggested(
+    cli: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _out, err = cli("pointers", "show")
+    assert code == 2 and "NOT_A_WORKSPACE" in err and "--workspace" in err

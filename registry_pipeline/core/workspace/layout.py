@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from registry_pipeline.core.errors import UsageError
@@ -74,6 +75,9 @@ class Workspace:
     """Paths of one workspace, rooted at `root`."""
 
     root: Path
+    named_by: str | None = field(default=None, compare=False, repr=False)
+    """Where the path came from, for the messages about it: `--workspace`, `REGISTRY_WORKSPACE`,
+    or None when it was found from the current folder (or built by the code itself)."""
 
     @property
     def runs_dir(self) -> Path:
@@ -134,33 +138,89 @@ class Workspace:
         """Raise a clear error unless this is an initialized workspace."""
         if not self.runs_dir.is_dir():
             if self.root.exists() and not self.root.is_dir():
+                raise _not_a_folder(self.root, self.named_by)
+            if self.named_by is None:
                 raise UsageError(
-                    f"{self.root} is a file, not a folder; --workspace and REGISTRY_WORKSPACE "
-                    "name a workspace folder",
+                    f"not a registry workspace (no {RUNS_RELPATH}/ here or in any parent "
+                    f"folder); run `registry init {self.root}` to make this folder one, or pass "
+                    "--workspace DIR",
                     code="NOT_A_WORKSPACE",
                     path=str(self.root),
                 )
             raise UsageError(
-                f"not a registry workspace (no {RUNS_RELPATH}/ here or in any parent folder); "
-                f"run `registry init {self.root}` to make this folder one, or pass "
-                "--workspace DIR",
+                f"the folder {_named_by(self.named_by)} is not a registry workspace (it has no "
+                f"{RUNS_RELPATH}/); run `registry init {self.root}` to make it one",
                 code="NOT_A_WORKSPACE",
                 path=str(self.root),
             )
         return self
 
 
+WORKSPACE_ENV = "REGISTRY_WORKSPACE"
+"""The environment variable that names the workspace when --workspace is not given."""
+
+
 def resolve_workspace(arg: str | None) -> Workspace:
     """--workspace DIR, else $REGISTRY_WORKSPACE, else the nearest folder holding `.codex/RUNS/`
-    from the current directory up (as git finds its repository), else the current directory."""
-    raw = arg or os.environ.get("REGISTRY_WORKSPACE")
+    from the current directory up (as git finds its repository), else the current directory.
+    A folder named by the option or the variable must exist: NOT_A_WORKSPACE saying which named
+    it (never `registry init` of what may be a typo)."""
+    if arg:
+        return _named(arg, "--workspace")
+    raw = os.environ.get(WORKSPACE_ENV)
     if raw:
-        return Workspace(Path(raw).absolute())
+        return _named(raw, WORKSPACE_ENV)
     here = Path(os.getcwd()).absolute()
     for folder in (here, *here.parents):
         if (folder / RUNS_RELPATH).is_dir():
             return Workspace(folder)
     return Workspace(here)
+
+
+def _named(raw: str, named_by: str) -> Workspace:
+    """The workspace at `raw`, which `named_by` gave: refused unless it is an existing folder."""
+    root = Path(raw).absolute()
+    if not root.exists():  # a symlink to nothing names nothing either
+        hint = (
+            "; set it to a workspace folder, or unset it to use the one of the current folder"
+            if named_by == WORKSPACE_ENV
+            else _nearest_folder(root)
+        )
+        raise UsageError(
+            f"the folder {_named_by(named_by)} does not exist{hint}",
+            code="NOT_A_WORKSPACE",
+            path=str(root),
+        )
+    if not root.is_dir():
+        raise _not_a_folder(root, named_by)
+    return Workspace(root, named_by)
+
+
+def _named_by(named_by: str) -> str:
+    """`named by --workspace`, `named by the REGISTRY_WORKSPACE environment variable`."""
+    if named_by == WORKSPACE_ENV:
+        return f"named by the {WORKSPACE_ENV} environment variable"
+    return f"named by {named_by}"
+
+
+def _not_a_folder(root: Path, named_by: str | None) -> UsageError:
+    where = f" ({_named_by(named_by)})" if named_by else ""
+    return UsageError(
+        f"{root} is a file, not a folder{where}; --workspace and {WORKSPACE_ENV} name a "
+        "workspace folder",
+        code="NOT_A_WORKSPACE",
+        path=str(root),
+    )
+
+
+def _nearest_folder(root: Path) -> str:
+    """`; did you mean /x/demo?` when a folder beside the missing `root` has a close name."""
+    try:
+        siblings = [entry.name for entry in os.scandir(root.parent) if entry.is_dir()]
+    except OSError:
+        return ""
+    close = difflib.get_close_matches(root.name, siblings, n=1, cutoff=0.6)
+    return f"; did you mean {root.parent / close[0]}?" if close else ""
 
 
 def _codex_gitignore(ignore: Path) -> list[str]:
