@@ -228,16 +228,20 @@ def run_rollback(args: argparse.Namespace) -> int:
 
 
 def _change(args: argparse.Namespace, action: str) -> int:
-    """`promote` or `rollback` through the store, as the CLI user."""
+    """`promote` or `rollback` through the store, as the CLI user; a run id that is not here
+    is refused naming the registry's nearest snapshots."""
+    from registry_pipeline.core.pointers.targets import naming_candidates
+
     workspace, store = open_store(args)
-    change = getattr(store, action)(
-        args.registry_id,
-        args.run_id,
-        relpath=_relpath(workspace, args.registry_id, args.run_id),
-        reason=args.reason,
-        actor=cli_actor(),
-        expect=_expect(args.expect),
-    )
+    with naming_candidates(workspace, args.registry_id, args.run_id):
+        change = getattr(store, action)(
+            args.registry_id,
+            args.run_id,
+            relpath=_relpath(workspace, args.registry_id, args.run_id),
+            reason=args.reason,
+            actor=cli_actor(),
+            expect=_expect(args.expect),
+        )
     return _report_change(args, change)
 
 

@@ -69,11 +69,13 @@ def run_check(args: argparse.Namespace) -> int:
     from registry_pipeline.core.gate.gate import evaluate, record
     from registry_pipeline.core.gate.verdict import problem_objects
     from registry_pipeline.core.pointers.store import PointerRefused, target_folder
+    from registry_pipeline.core.pointers.targets import naming_candidates
     from registry_pipeline.core.workspace.snapshots import read_snapshot
 
     workspace, store = open_store(args)
     store.require_intact("check")  # judged against the journal's history: it must hold
-    folder = target_folder(workspace, args.registry_id, args.run_id)
+    with naming_candidates(workspace, args.registry_id, args.run_id):
+        folder = target_folder(workspace, args.registry_id, args.run_id)
     root = read_snapshot(folder, args.registry_id).root_sha256
     if root is None:
         raise PointerRefused(

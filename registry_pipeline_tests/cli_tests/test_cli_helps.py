@@ -1,18 +1,21 @@
 """A CLI that helps (issue 41): a "did you mean" for a mistyped command, subcommand or option,
-`registry help [COMMAND [SUBCOMMAND]]`, a bare group listing its subcommands, and a workspace
-that does not exist named with where its path came from. Every one is exit 2 (bad usage), never
-a traceback."""
+`registry help [COMMAND [SUBCOMMAND]]`, a bare group listing its subcommands, a workspace that
+does not exist named with where its path came from, and an unknown run id answered with the
+registry's nearest snapshots. Every one is exit 2 (bad usage) or 1 (refused), never a traceback."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from registry_pipeline.cli.main import build_parser
+from registry_pipeline.core.seal.envelope import RunSpec
+from registry_pipeline.core.seal.run_store import RunStore, seal_files
 from registry_pipeline.core.workspace.layout import Workspace
 
 Run = Callable[..., tuple[int, str, str]]
@@ -205,3 +208,80 @@ def test_without_a_workspace_anywhere_the_option_is_still_suggested(
     monkeypatch.chdir(tmp_path)
     code, _out, err = cli("pointers", "show")
     assert code == 2 and "NOT_A_WORKSPACE" in err and "--workspace" in err
+
+
+# -- unknown run ids -------------------------------------------------------------------------
+
+
+def _snapshots(workspace: Workspace, registry_id: str, count: int) -> list[str]:
+    store = RunStore(workspace)
+    return [
+        seal_files(store, RunSpec(registry_id=registry_id),
+                   {f"{registry_id.upper()}.json": b'{"n": %d}\n' % n}).run_id
+        for n in range(count)
+    ]  # fmt: skip
+
+
+def _pointers(cli: Run, workspace: Workspace, *args: str) -> tuple[int, str, str]:
+    return cli("pointers", *args, "--workspace", str(workspace.root))
+
+
+def _named(line: str) -> list[str]:
+    """The words of an error line, in order (run ids are words: a run id is never mistaken for
+    another it is a prefix of)."""
+    return [word for word in re.split(r"[\s,;:()'`?]+", line) if word]
+
+
+def test_a_rollback_to_an_unknown_run_id_lists_the_nearest_snapshots(
+    cli: Run, workspace: Workspace
+) -> None:
+    first, second = _snapshots(workspace, "alpha", 2)
+    _snapshots(workspace, "beta", 1)
+    assert _pointers(cli, workspace, "promote", "alpha", first)[0] == 0
+    assert _pointers(cli, workspace, "promote", "alpha", second)[0] == 0
+    typo = first.replace("alpha", "alhpa")
+    code, out, err = _pointers(cli, workspace, "rollback", "alpha", "--to", typo, "--reason", "x")
+    assert code == 1 and out == ""
+    (line,) = _error_lines(err)
+    assert "TARGET_MISSING" in line and typo in line
+    assert {first, second} <= set(_named(line)) and not any("beta" in w for w in _named(line))
+
+
+def test_at_most_five_candidates_nearest_first(cli: Run, workspace: Workspace) -> None:
+    runs = _snapshots(workspace, "alpha", 7)
+    typo = runs[3] + "x"
+    code, _out, err = _pointers(cli, workspace, "promote", "alpha", typo)
+    assert code == 1
+    (line,) = _error_lines(err)
+    named = [word for word in _named(line) if word in runs]
+    assert named[0] == runs[3] and 1 < len(named) <= 5
+
+
+def test_check_of_an_unknown_run_id_lists_the_nearest_too(cli: Run, workspace: Workspace) -> None:
+    (run,) = _snapshots(workspace, "alpha", 1)
+    code, _out, err = _pointers(cli, workspace, "check", "alpha", run[:-1])
+    assert code == 1 and "TARGET_MISSING" in err and run in _named(err)
+
+
+def test_an_unknown_run_id_of_a_registry_without_snapshots_says_so(
+    cli: Run, workspace: Workspace
+) -> None:
+    (other,) = _snapshots(workspace, "beta", 1)
+    code, _out, err = _pointers(cli, workspace, "promote", "alpha", "2026-01-01__000000__alpha")
+    assert code == 1 and "TARGET_MISSING" in err and "no snapshot" in err
+    assert other not in _named(err)
+
+
+def test_a_run_id_close_to_none_is_answered_with_the_newest(cli: Run, workspace: Workspace) -> None:
+    runs = _snapshots(workspace, "alpha", 2)
+    code, _out, err = _pointers(cli, workspace, "promote", "alpha", "nonsense")
+    assert code == 1 and "TARGET_MISSING" in err and "newest" in err
+    assert [word for word in _named(err) if word in runs] == runs[::-1]
+
+
+def test_the_candidates_are_in_the_json_error(cli: Run, workspace: Workspace) -> None:
+    (run,) = _snapshots(workspace, "alpha", 1)
+    code, out, _err = _pointers(cli, workspace, "promote", "alpha", run + "x", "--json")
+    assert code == 1
+    error = json.loads(out)["error"]
+    assert error["code"] == "TARGET_MISSING" and run in _named(error["message"])

@@ -7,6 +7,9 @@ the direction of a move, what an adopted entry's target is, and a record applied
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,7 @@ from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 from registry_pipeline.core.workspace.remote import RUNS_PREFIX, remote_for
 from registry_pipeline.core.workspace.snapshots import (
     future_dated_folder,
+    list_snapshots,
     read_snapshot,
     sealed_name,
     snapshot_registry,
@@ -86,6 +90,43 @@ def target_folder(workspace: Workspace, registry_id: str, run_id: str) -> Path:
             path=str(folder),
         )
     return folder
+
+
+CANDIDATES = 5
+"""How many of a registry's snapshots an unknown run id's refusal names."""
+
+
+@contextmanager
+def naming_candidates(workspace: Workspace, registry_id: str, run_id: str) -> Iterator[None]:
+    """Around a change that names `run_id` as a user typed it: a TARGET_MISSING refusal of that
+    run id also names the registry's snapshots nearest to it (`_with_candidates`)."""
+    try:
+        yield
+    except PointerRefused as exc:
+        named = _with_candidates(exc, workspace, registry_id, run_id)
+        if named is exc:
+            raise
+        raise named from None
+
+
+def _with_candidates(
+    refused: PointerRefused, workspace: Workspace, registry_id: str, run_id: str
+) -> PointerRefused:
+    """`refused`, or when it says that the run folder `run_id` is not here, the same refusal
+    naming up to `CANDIDATES` snapshots of `registry_id` nearest to it, nearest first (difflib),
+    or saying that the registry has none. Only on this error path are the snapshots listed."""
+    if refused.code != "TARGET_MISSING" or Path(refused.path or "").name != run_id:
+        return refused
+    known = [snapshot.run_id for snapshot in list_snapshots(workspace, registry_id)]
+    close = difflib.get_close_matches(run_id, known, n=CANDIDATES, cutoff=0.6)
+    if close:
+        said = f"the nearest snapshots of {registry_id}: {', '.join(close)}"
+    elif known:
+        newest = ", ".join(reversed(known[-CANDIDATES:]))
+        said = f"no snapshot of {registry_id} has a close name; its newest: {newest}"
+    else:
+        said = f"{registry_id} has no snapshot in {RUNS_RELPATH}/"
+    return PointerRefused(f"{refused.message}; {said}", code=refused.code, path=refused.path)
 
 
 def validated_target(
