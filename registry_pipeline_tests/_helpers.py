@@ -118,16 +118,22 @@ def seal_checked(root: Path, registry_id: str, n: int, receipt: str) -> tuple[st
     """Snapshot number `n` of `registry_id` (`<REGISTRY_ID>.json` holding `{"n": n}`) sealed in
     the workspace at `root`, with the receipt a build writes: "passed" (its blocking checks
     run), "failed" (one of them failed) or "none" (`registry seal` writes none). Its run id
-    and root."""
+    and root. Sealed at 2026-01-01 plus `n` seconds, so that which snapshot is newer, and so
+    every refusal of the walks (NOT_NEWER, NOT_OLDER), never depends on how fast the machine is
+    (under load the same walk took other branches: hypothesis called it flaky)."""
     from registry_pipeline.core.gate.gate import evaluate, record
     from registry_pipeline.core.gate.verdict import CheckVerdict
     from registry_pipeline.core.seal.envelope import RunSpec
     from registry_pipeline.core.seal.run_store import RunStore, seal_files
     from registry_pipeline.core.workspace.layout import Workspace
 
+    from datetime import UTC, datetime, timedelta
+
     workspace = Workspace(root)
     payload = {f"{registry_id.upper()}.json": b'{"n": %d}\n' % n}
-    sealed = seal_files(RunStore(workspace), RunSpec(registry_id=registry_id), payload)
+    moment = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=n)  # never the wall clock:
+    store = RunStore(workspace, clock=lambda: moment)  # a walk's steps must not depend on load
+    sealed = seal_files(store, RunSpec(registry_id=registry_id), payload)
     if receipt != "none":
         verdicts = evaluate(workspace, registry_id, sealed.path)
         if receipt == "failed":
