@@ -121,13 +121,13 @@ def seal_checked(root: Path, registry_id: str, n: int, receipt: str) -> tuple[st
     and root. Sealed at 2026-01-01 plus `n` seconds, so that which snapshot is newer, and so
     every refusal of the walks (NOT_NEWER, NOT_OLDER), never depends on how fast the machine is
     (under load the same walk took other branches: hypothesis called it flaky)."""
+    from datetime import UTC, datetime, timedelta
+
     from registry_pipeline.core.gate.gate import evaluate, record
     from registry_pipeline.core.gate.verdict import CheckVerdict
     from registry_pipeline.core.seal.envelope import RunSpec
     from registry_pipeline.core.seal.run_store import RunStore, seal_files
     from registry_pipeline.core.workspace.layout import Workspace
-
-    from datetime import UTC, datetime, timedelta
 
     workspace = Workspace(root)
     payload = {f"{registry_id.upper()}.json": b'{"n": %d}\n' % n}
