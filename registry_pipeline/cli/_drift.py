@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from registry_pipeline.cli._commands import RAW, workspace_option
 from registry_pipeline.cli._output import Progress, json_doc, out
 from registry_pipeline.cli._time import parse_day
 from registry_pipeline.core.errors import UsageError, problem_text
 from registry_pipeline.core.workspace.layout import resolve_workspace
+
+if TYPE_CHECKING:
+    from registry_pipeline.lib.drift_backfill import DayOutcome
 
 FIRST_DAY = date(2026, 1, 1)
 """The first partition of drift_signals_daily (defs/drift_daily.py DRIFT_DAILY_START)."""
@@ -36,7 +40,7 @@ The last example backfills four days of recorded history with real signals, once
 clone of registry-pipeline: cp -r examples/drift-history /tmp/drift-history (README.md, "Drift
 by day").
 
-exit codes: 0 every day sealed and checked, 1 a day failed, 2 bad usage"""
+exit codes: 0 every day sealed and checked (or reused), 1 a day failed, 2 bad usage"""
 
 BACKFILL = f"""\
 Materialize the partitions --from..--to (inclusive, UTC days from {FIRST_DAY} to the last day
@@ -44,12 +48,14 @@ that has ended, at most {MAX_DAYS} at once) as one Dagster backfill of drift_sig
 the workspace's instance, submitted through its code location as the UI submits one: it is
 listed in the UI's Backfills tab, each day a run of the job, and can be cancelled or resumed
 there; this command drives it to its end (no daemon needed; a running one shares the work).
-A day whose inputs and documents are unchanged reuses its sealed folder. --in-process runs one
-in-process run per day instead (no code server; the runs are not a backfill). Prints one line
-per day: OK or FAILED, the sealed run id, the signal counts (true, false, unknown), the
-registries without history and any problem; --json prints the same as one object. Exit 0 when
-every day was sealed and passed its checks, 1 when any failed, 2 bad usage (BAD_DAY, BAD_RANGE,
-DAY_NOT_ENDED)."""
+A day already computed, whose inputs and documents are unchanged, is REUSED: its sealed folder,
+checked again now, without a run (the instance already records that folder as the day's; else
+a run records it); only the other days are backfilled. --in-process runs one in-process run
+per day instead (no code server; the runs are not a backfill). Prints one line per day: OK
+(sealed and checked now), REUSED or FAILED, the sealed run id, the signal counts (true, false,
+unknown), the registries without history and any problem; --json prints the same as one
+object (`status`, `reused`). Exit 0 when every day was sealed or reused and passed its checks,
+1 when any failed, 2 bad usage (BAD_DAY, BAD_RANGE, DAY_NOT_ENDED)."""
 
 
 def add_drift(commands: Any) -> None:
@@ -110,8 +116,9 @@ def run_backfill(args: argparse.Namespace) -> int:
         parse_day(args.last, "--to"),
         datetime.now(UTC).date(),
     )
+    from registry_pipeline.core.builders.drift_days import DAILY_CHECKS
     from registry_pipeline.definitions import build_definitions
-    from registry_pipeline.defs.drift_daily import DAILY_CHECKS, DRIFT_DAILY_JOB
+    from registry_pipeline.defs.drift_daily import DRIFT_DAILY_JOB
     from registry_pipeline.lib.drift_backfill import run_drift_backfill
     from registry_pipeline.lib.launch import children_print_to_stderr
 
@@ -139,10 +146,17 @@ def run_backfill(args: argparse.Namespace) -> int:
             if outcome.missing_history
             else ""
         )
-        status = "OK    " if outcome.success else "FAILED"
-        out(f"{status} {outcome.day}  {outcome.run_id or '-':<52} {counts}{missing}")
+        out(f"{outcome.status:<6} {outcome.day}  {outcome.run_id or '-':<52} {counts}{missing}")
         for problem in outcome.problems:
             check = f"{problem['check']}: " if problem.get("check") else ""
             out(f"       {check}{problem_text(problem)}")
-    out(f"{sum(o.success for o in outcomes)} of {len(outcomes)} day(s) sealed and checked")
+    out(summary(outcomes))
     return 0 if ok else 1
+
+
+def summary(outcomes: Sequence[DayOutcome]) -> str:
+    """The last line: the days sealed and checked now, and those reused (sealed before)."""
+    reused = sum(o.success and o.reused for o in outcomes)
+    sealed = sum(o.success and not o.reused for o in outcomes)
+    line = f"{sealed} of {len(outcomes)} day(s) sealed and checked"
+    return f"{line}, {reused} reused (sealed before, checked now)" if reused else line

@@ -5,7 +5,7 @@ and checked by the same blocking checks. It is its own asset because a daily-par
 cannot share the unpartitioned build job; `drift_signals` stays the signal of the latest build.
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
@@ -13,16 +13,14 @@ import dagster as dg
 
 from registry_pipeline._version import __version__
 from registry_pipeline.core.builders.drift_days import (
+    DAILY_CHECKS,
     DAILY_REGISTRY_ID,
     DAY_INPUTS,
     build_drift_for_day,
+    sealed_day,
 )
-from registry_pipeline.core.gate.receipts import failed_before
-from registry_pipeline.core.seal.schemas import SchemaCatalog
-from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.core.workspace.snapshots import Snapshot, list_snapshots, unchanged_snapshot
 from registry_pipeline.defs.assets import IO_MANAGER_KEY, content_version, sealed_checks
-from registry_pipeline.defs.checks import SCHEMA_VALID, SEAL_VALID, check_specs
+from registry_pipeline.defs.checks import check_specs
 from registry_pipeline.lib.failures import as_step_failure
 from registry_pipeline.lib.io_manager import RegistryOutput
 from registry_pipeline.lib.resources import RegistryWorkspace
@@ -35,7 +33,6 @@ ACTIVE_AT_END_OF_DAY = "active_at_end_of_day"
 """The input rule of every partition: the snapshot the journal had active when D ended."""
 
 daily_partitions = dg.DailyPartitionsDefinition(start_date=DRIFT_DAILY_START, timezone="UTC")
-DAILY_CHECKS = (SEAL_VALID, SCHEMA_VALID)
 
 
 @dg.asset(
@@ -65,7 +62,7 @@ def drift_signals_daily(
     with as_step_failure():  # a journal it cannot read: JOURNAL_CORRUPT, not a bug
         drift = build_drift_for_day(workspace, day)
         inputs = tuple(snapshot.ref() for snapshot in drift.inputs.values())
-        reuse = same_day_snapshot(workspace, drift.result.files, [r.as_json() for r in inputs])
+        reuse = sealed_day(workspace, drift)  # the rule a backfill's shortcut applies first
     if reuse is not None:
         context.log.info(f"{context.partition_key}: inputs unchanged, reusing {reuse.run_id}")
     output = RegistryOutput(
@@ -80,7 +77,7 @@ def drift_signals_daily(
     metadata: dict[str, Any] = {
         "day": context.partition_key,
         "missing_history": list(drift.missing),
-        **{f"signals_{key}": value for key, value in drift.result.summary.items()},
+        **{f"signals_{key}": value for key, value in drift.counts().items()},
     }
     yield dg.MaterializeResult(
         value=output,
@@ -88,22 +85,6 @@ def drift_signals_daily(
         metadata=metadata,
     )
     yield from sealed_checks(context, DAILY_CHECKS, registry_workspace)
-
-
-def same_day_snapshot(
-    workspace: Workspace, files: Mapping[str, bytes], inputs: list[dict[str, Any]]
-) -> Snapshot | None:
-    """The newest sealed day folder holding exactly `files`, read from exactly `inputs`, whose
-    checks did not fail: a day backfilled again with nothing changed reuses it rather than
-    sealing a second, identical folder (the documents name their day, so no other day's
-    folder can match)."""
-    schemas = SchemaCatalog.for_workspace(workspace.root)
-    for snapshot in reversed(list_snapshots(workspace, DAILY_REGISTRY_ID)):
-        if snapshot.envelope().get("inputs") != inputs or failed_before(workspace, snapshot):
-            continue
-        if unchanged_snapshot(snapshot.path, files, schemas)[0]:
-            return snapshot
-    return None
 
 
 drift_signals_daily_job = dg.define_asset_job(

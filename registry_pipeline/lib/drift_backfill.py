@@ -2,7 +2,12 @@
 through the workspace's code location (`lib/launch.py`), so it is listed in the UI's Backfills
 tab, each day a run of the job on its page, resumable and cancellable there; or, `in_process`,
 one in-process run per day on the workspace's instance (tests, a machine without code server).
-Either way each day's outcome is read from the same events by one function (`_outcome`)."""
+Either way each day's outcome is read from the same events by one function (`_outcome`).
+
+First, the shortcut: a day already computed is REUSED without a run when running it would only
+reuse its sealed folder and pass its checks (`core.builders.drift_days.reusable_day`, the
+asset's own rule and check functions) and the instance records that very folder as the day's
+materialization (else the run records it, and says REUSED too). Only the other days run."""
 
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ from typing import Any, Protocol
 
 import dagster as dg
 
-from registry_pipeline.core.builders.drift_days import DAILY_REGISTRY_ID
+from registry_pipeline.core.builders.drift_days import DAILY_REGISTRY_ID, reusable_day
 from registry_pipeline.core.errors import problem_object
 from registry_pipeline.core.gate.verdict import problem_objects
 from registry_pipeline.core.seal.validate import inspection_cache
@@ -49,12 +54,22 @@ class DayOutcome:
     missing_history: list[str] = field(default_factory=list)
     problems: list[dict[str, object]] = field(default_factory=list)
     """`problem_object`s: each failed check's problems, the failed step's cause."""
+    reused: bool = False
+    """The day's folder was sealed before and reused (by the shortcut, without a run, or by
+    the run); `dagster_run_id` is then the run that recorded it, when no run was needed."""
+
+    @property
+    def status(self) -> str:
+        """`OK` (sealed and checked now), `REUSED` (sealed before, checked now) or `FAILED`."""
+        return "FAILED" if not self.success else "REUSED" if self.reused else "OK"
 
     def as_json(self) -> dict[str, object]:
         """The object `registry drift backfill --json` prints for this day."""
         return {
             "day": self.day.isoformat(),
+            "status": self.status,
             "success": self.success,
+            "reused": self.reused,
             "dagster_run_id": self.dagster_run_id,
             "run_id": self.run_id,
             "root_sha256": self.root_sha256,
@@ -73,15 +88,73 @@ def run_drift_backfill(
     in_process: bool = False,
     checks: Sequence[str] = (),
     job_name: str = "",
+    shortcut: bool = True,
 ) -> list[DayOutcome]:
-    """Materialize day partitions of drift_signals_daily: a Dagster backfill of `job_name`
-    (whose blocking `checks` every day must pass), or, `in_process`, one run per day in order
-    with the job of the graph `definitions` makes (`definitions.build_definitions`)."""
+    """Materialize day partitions of drift_signals_daily: the days already computed reused
+    without a run (`reused_days`; not without `shortcut`), the others as a Dagster backfill of
+    `job_name` (whose blocking `checks` every day must pass), or, `in_process`, one run per day
+    in order with the job of the graph `definitions` makes (`definitions.build_definitions`)."""
     home = dagster_home(root)
     os.environ["DAGSTER_HOME"] = str(home)
-    if not in_process:  # the graph made here first: a broken catalog says its reason code
-        definitions(root)  # before a code server starts (it would only say it did not load)
-        return _as_backfill(root, days, job_name, checks, on_day)
+    definitions(root)  # first: a broken catalog says its reason code, before anything runs
+    reused = reused_days(root, days) if shortcut else {}
+    for outcome in reused.values() if on_day is not None else ():
+        on_day(outcome)
+    rest = [day for day in days if day not in reused]
+    if not rest:
+        ran: list[DayOutcome] = []
+    elif in_process:
+        ran = _in_process(root, rest, definitions, on_day)
+    else:
+        ran = _as_backfill(root, rest, job_name, checks, on_day)
+    return sorted([*reused.values(), *ran], key=lambda outcome: outcome.day)
+
+
+def reused_days(root: Path, days: Sequence[date]) -> dict[date, DayOutcome]:
+    """The days a run would only reuse (`reusable_day`) whose sealed folder the instance
+    records as their latest materialization, each as its REUSED outcome; nothing is run."""
+    found: dict[date, DayOutcome] = {}
+    workspace = Workspace(root)
+    with open_instance(root) as instance, inspection_cache(workspace.verdicts_path):
+        for day in days:
+            reuse = reusable_day(workspace, day)
+            recorded = _recorded_by(instance, day, reuse.snapshot.run_id) if reuse else None
+            if reuse is None or recorded is None:
+                continue
+            found[day] = DayOutcome(
+                day,
+                True,
+                recorded,
+                reuse.snapshot.run_id,
+                reuse.snapshot.root_sha256,
+                reuse.drift.counts(),
+                list(reuse.drift.missing),
+                reused=True,
+            )
+    return found
+
+
+def _recorded_by(instance: dg.DagsterInstance, day: date, run_id: str) -> str | None:
+    """The Dagster run whose materialization of `day` is the latest and sealed `run_id`."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey(DAILY_REGISTRY_ID), asset_partitions=[day.isoformat()]
+        ),
+        limit=1,
+    ).records
+    if not records or records[0].asset_materialization is None:
+        return None
+    sealed = records[0].asset_materialization.metadata.get("run_id")
+    return records[0].run_id if sealed is not None and sealed.value == run_id else None
+
+
+def _in_process(
+    root: Path,
+    days: Sequence[date],
+    definitions: DefinitionsFactory,
+    on_day: Callable[[DayOutcome], None] | None,
+) -> list[DayOutcome]:
+    """One in-process run per day, in order, on the workspace's instance."""
     outcomes: list[DayOutcome] = []
     with (
         open_instance(root) as instance,
@@ -198,6 +271,7 @@ def _outcome(
         if key.startswith("signals_")
     }
     missing = metadata.get("missing_history")
+    reused = metadata.get("reused_snapshot")
     return DayOutcome(
         day,
         success and all(checks.values()) and not unchecked,
@@ -207,4 +281,5 @@ def _outcome(
         counts,
         list(missing.value) if missing is not None else [],
         problems,
+        reused=reused is not None and reused.value is True,
     )

@@ -4,6 +4,7 @@ from the command line seal and check each day on the workspace's Dagster instanc
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -16,6 +17,8 @@ from registry_pipeline.core.builders.drift_signals import KIND_SEVERITY, V01_ART
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.lib.drift_backfill import DayOutcome
+from registry_pipeline_tests._helpers import break_built_schema
 
 Run = Callable[..., tuple[int, str, str]]
 
@@ -184,3 +187,113 @@ def test_a_journal_line_no_release_writes_fails_the_day_with_journal_corrupt(
     (problem,) = document["days"][0]["problems"]
     assert (problem["code"], problem["path"]) == ("JOURNAL_CORRUPT", str(journal))
     assert "line 1" in problem["message"]
+
+
+# --- days already computed: REUSED, without a Dagster run (seconds, not a run a day) -----------
+
+
+def _dagster_work(root: Path) -> tuple[int, int]:
+    """How many runs and backfills the workspace's instance holds."""
+    with dg.DagsterInstance.from_config(str(root / ".codex" / "dagster_home")) as instance:
+        return len(instance.get_runs()), len(instance.get_backfills())
+
+
+def test_days_already_computed_are_reused_without_running_them(cli: Run, built: Path) -> None:
+    last = _today() - timedelta(days=1)
+    first = last - timedelta(days=2)
+    code, computed = _backfill(cli, built, first, last)
+    assert code == 0 and computed["success"] is True
+    assert [day["status"] for day in computed["days"]] == ["OK"] * 3  # sealed now
+    assert not any(day["reused"] for day in computed["days"])
+    work = _dagster_work(built)
+
+    code, again = _backfill(cli, built, first, last)
+    assert code == 0 and again["success"] is True
+    assert [day["status"] for day in again["days"]] == ["REUSED"] * 3
+    for before, now in zip(computed["days"], again["days"], strict=True):
+        assert now["reused"] is True and now["success"] is True and now["problems"] == []
+        assert now["run_id"] == before["run_id"] and now["root_sha256"] == before["root_sha256"]
+        assert now["signals"] == before["signals"]
+        assert now["missing_history"] == before["missing_history"]
+        assert now["dagster_run_id"] == before["dagster_run_id"]  # the run that recorded it
+    assert _dagster_work(built) == work  # no run launched, no backfill submitted
+
+    code, out, _ = cli("drift", "backfill", "--from", str(first), "--to", str(last),
+                       "--workspace", str(built))  # fmt: skip
+    lines = out.splitlines()
+    assert code == 0 and [line.split()[0] for line in lines[:3]] == ["REUSED"] * 3, out
+    assert [line.split()[2] for line in lines[:3]] == [d["run_id"] for d in computed["days"]]
+    assert lines[3] == "0 of 3 day(s) sealed and checked, 3 reused (sealed before, checked now)"
+    assert "sealed and checked" not in "\n".join(lines[:3])
+    assert _dagster_work(built) == work
+
+
+def test_only_the_days_not_computed_yet_are_run(cli: Run, built: Path) -> None:
+    last = _today() - timedelta(days=1)
+    code, computed = _backfill(cli, built, last, last)
+    assert code == 0
+    runs, backfills = _dagster_work(built)
+    code, document = _backfill(cli, built, last - timedelta(days=1), last)
+    assert code == 0 and [d["status"] for d in document["days"]] == ["OK", "REUSED"]
+    assert document["days"][1]["run_id"] == computed["days"][0]["run_id"]
+    assert _dagster_work(built) == (runs + 1, backfills + 1)  # one run, for the new day only
+
+
+def _case(root: Path, day: date, case: str, cli: Run) -> None:
+    """Put the workspace in the state `case` names, the day computed before."""
+    folder = next((root / ".codex" / "RUNS").glob("*__drift_signals_daily_build"))
+    if case == "a sealed file edited":
+        detail = folder / V01_ARTIFACT
+        detail.write_bytes(detail.read_bytes() + b" ")
+    elif case == "its schema no longer passes":
+        break_built_schema(root)
+    elif case == "a check failed on it before":
+        schema = root / "schemas" / "drift_signals_v0_1.schema.json"
+        kept = schema.read_bytes()
+        break_built_schema(root)
+        assert _backfill(cli, root, day, day)[0] == 1  # the day fails: its receipt says so
+        schema.write_bytes(kept)
+    elif case == "the instance has no record of it":
+        shutil.rmtree(root / ".codex" / "dagster_home")
+
+
+def _comparable(outcome: DayOutcome, computed: str) -> tuple[object, ...]:
+    return (
+        outcome.success,
+        outcome.reused,
+        outcome.run_id if outcome.reused else outcome.run_id != computed,  # a new folder
+        outcome.counts,
+        outcome.missing_history,
+        sorted(str(problem["code"]) for problem in outcome.problems),
+    )
+
+
+@pytest.mark.parametrize(
+    ("case", "status"),
+    [
+        ("unchanged", "REUSED"),
+        ("a sealed file edited", "OK"),  # never reused: a new folder is sealed
+        ("its schema no longer passes", "FAILED"),  # reused by the run, its check fails
+        ("a check failed on it before", "OK"),
+        ("the instance has no record of it", "REUSED"),  # run, to record it; reused
+    ],
+)
+def test_the_shortcut_decides_as_the_full_path_does(
+    cli: Run, built: Path, tmp_path: Path, case: str, status: str
+) -> None:
+    """The same state twice: the backfill with its shortcut, and every day through a Dagster
+    run. Same status, folder, signals and problems."""
+    from registry_pipeline.definitions import build_definitions
+    from registry_pipeline.lib.drift_backfill import run_drift_backfill
+
+    day = _today() - timedelta(days=1)
+    code, computed = _backfill(cli, built, day, day)
+    assert code == 0
+    _case(built, day, case, cli)
+    twin = tmp_path / "twin"
+    shutil.copytree(built, twin, symlinks=True)
+    (shortcut,) = run_drift_backfill(built, [day], build_definitions, in_process=True)
+    (full,) = run_drift_backfill(twin, [day], build_definitions, in_process=True, shortcut=False)
+    first = str(computed["days"][0]["run_id"])
+    assert _comparable(shortcut, first) == _comparable(full, first)
+    assert shortcut.status == full.status == status, (shortcut, full)

@@ -5,6 +5,11 @@ drift documents read the run registry, operation status table, expected versions
 packs that were active at the end of D (23:59:59.999999 UTC) and judge staleness at
 `D T23:59:59Z`. When the journal has no active snapshot of one of them then (no history yet, or
 its folder is gone), every signal of the day is unknown, with the reason: never a guess.
+
+A day computed again with nothing changed reuses its sealed folder (`sealed_day`, the asset's
+rule); `reusable_day` says, before any Dagster run, whether running the day would do exactly
+that and pass its checks (`DAILY_CHECKS`, evaluated now by the functions the run evaluates):
+a backfill reports such a day REUSED without running it.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from registry_pipeline.core.builders import drift_signals
 from registry_pipeline.core.builders.adapters import (
@@ -20,6 +26,9 @@ from registry_pipeline.core.builders.adapters import (
     drift_ref,
 )
 from registry_pipeline.core.builders.model import BuildResult
+from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.gate.receipts import failed_before
+from registry_pipeline.core.gate.registry import SCHEMA_VALID, SEAL_VALID
 from registry_pipeline.core.pointers.journal import (
     JOURNAL_NAME,
     JournalFormatError,
@@ -31,11 +40,18 @@ from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import is_valid_run_folder
 from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.core.workspace.snapshots import Snapshot, list_snapshots, read_snapshot
+from registry_pipeline.core.workspace.snapshots import (
+    Snapshot,
+    list_snapshots,
+    read_snapshot,
+    unchanged_snapshot,
+)
 
 DAILY_REGISTRY_ID = "drift_signals_daily"
 """The registry id its run folders carry: `<time>__drift_signals_daily_build`."""
 DAY_INPUTS = ("run_registry", "op_status_table", "expected_versions", "threshold_packs_file")
+DAILY_CHECKS = (SEAL_VALID, SCHEMA_VALID)
+"""The blocking checks of every day's folder: the asset's, and those `reusable_day` runs."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +64,26 @@ class DayDrift:
     """The active snapshot of each input at the end of the day (those that existed)."""
     missing: tuple[str, ...]
     """Inputs with no active snapshot then: every signal is unknown when this is not empty."""
+
+    def counts(self) -> dict[str, int]:
+        """Signals by value (`true`, `false`, `unknown`): the day's `signals_*` metadata and
+        what a backfill prints, whatever else the builder's summary says."""
+        summary = self.result.summary.items()
+        return {k: v for k, v in summary if isinstance(v, int) and not isinstance(v, bool)}
+
+    def input_refs(self) -> list[dict[str, Any]]:
+        """The sealed refs of the inputs, as a day folder's run.json records them."""
+        return [snapshot.ref().as_json() for snapshot in self.inputs.values()]
+
+
+@dataclass(frozen=True)
+class ReusedDay:
+    """A day whose run would reuse a sealed folder and pass its checks."""
+
+    drift: DayDrift
+    """The day computed now (its signals are the folder's)."""
+    snapshot: Snapshot
+    """The sealed folder it reuses."""
 
 
 def end_of_day(day: date) -> str:
@@ -95,6 +131,38 @@ def build_drift_for_day(workspace: Workspace, day: date) -> DayDrift:
         )
     inputs = {rid: active[rid] for rid in DAY_INPUTS if rid in active}
     return DayDrift(day, drift_build_result(result), inputs, missing)
+
+
+def sealed_day(workspace: Workspace, drift: DayDrift) -> Snapshot | None:
+    """The newest sealed day folder holding exactly `drift`'s files, read from exactly its
+    inputs, whose checks did not fail: a day computed again with nothing changed reuses it
+    rather than sealing a second, identical folder (the documents name their day, so no other
+    day's folder can match)."""
+    schemas = SchemaCatalog.for_workspace(workspace.root)
+    inputs = drift.input_refs()
+    for snapshot in reversed(list_snapshots(workspace, DAILY_REGISTRY_ID)):
+        if snapshot.envelope().get("inputs") != inputs or failed_before(workspace, snapshot):
+            continue
+        if unchanged_snapshot(snapshot.path, drift.result.files, schemas)[0]:
+            return snapshot
+    return None
+
+
+def reusable_day(workspace: Workspace, day: date) -> ReusedDay | None:
+    """Day D when its run would reuse a sealed folder (`sealed_day`, on the day computed now)
+    and every check of `DAILY_CHECKS` passes on that folder now; None when the day must run
+    (it is new or changed, a check would fail, or it cannot be computed: the run says why)."""
+    try:
+        drift = build_drift_for_day(workspace, day)
+        snapshot = sealed_day(workspace, drift)
+        if snapshot is None:
+            return None
+        verdicts = [
+            check.run(snapshot.path, workspace, DAILY_REGISTRY_ID) for check in DAILY_CHECKS
+        ]
+    except (RegistryError, OSError):
+        return None
+    return ReusedDay(drift, snapshot) if all(v.passed for v in verdicts) else None
 
 
 def _newest_valid_by(
