@@ -233,6 +233,11 @@ def test_a_violation_stops_promotion_and_the_cli_agrees_with_the_check(
         if p.get("check") == "append_only"
     ]
     assert built == named
+    from registry_pipeline.core.gate.checks import catalog_append_only_check
+    from registry_pipeline.core.workspace.layout import Workspace
+
+    said = catalog_append_only_check(folder, Workspace(demo), "rolepack").description or ""
+    assert "/roles/5 (role_id=thematic_psychological_4)" in said  # the build's line names it
     assert drift["compatibility"]["kind"] == "forward"
     code, out, _ = cli("pointers", "show", "--workspace", str(demo), "--json")
     assert code == 0 and active in out  # the pointer did not move

@@ -143,11 +143,15 @@ def catalog_append_only_check(
     except (RegistryError, OSError) as exc:
         return unreadable(exc)
     violations = violation_rows(governed.reports)
+    said = [
+        f"{v.code} {file}{v.location}: {v.message}"  # the entry named beside its pointer
+        for file, report in sorted(governed.reports.items())
+        for v in report.violations
+    ]
     return CheckVerdict(
         "",
         governed.ok,
-        "; ".join(f"{v['code']} {v['file']}{v['path']}: {v['message']}" for v in violations[:5])
-        or None,
+        "; ".join(said[:5]) or None,
         {
             "baseline": governed.published or "(none: a first publish)",
             "reason_codes": sorted({str(v["code"]) for v in violations}),
