@@ -1,10 +1,22 @@
-"""Git state for the run envelope: HEAD commit and clean/dirty, or nulls outside git."""
+"""Git state for the run envelope: HEAD commit and clean/dirty, or nulls when git cannot say.
+
+"Canon" is the working tree less the registry layer's own mutable files (`not_canon`): what a
+build writes (sealed folders, the pointer file, its journal, receipts, caches, locks, staging,
+the Dagster home, `.env`) never makes the state dirty, wherever the catalog keeps the pointer
+file. Without git, or outside a repository, both fields are null: the state is unknown, which a
+reader must never take for clean.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import stat
 import subprocess
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+
+from registry_pipeline.core.seal.paths import relpath_problem
 
 
 @dataclass(frozen=True)
@@ -12,35 +24,127 @@ class GitState:
     """`git_commit` and `working_tree_state` as recorded in run.json."""
 
     commit: str | None
+    """HEAD, or None outside git, without git, or before the first commit."""
     working_tree_state: str | None
+    """`clean` or `dirty` (the canon only), or None when git could not say."""
 
 
-NOT_INPUTS = (".codex/RECEIPTS", ".env")
-"""What the pipeline itself writes during a build, before later snapshots are sealed (the gate's
-promotion receipts; `.env`, naming this machine's Dagster home for `dagster dev`): never part of
-the working tree's state the snapshots record."""
-_STATUS = ("status", "--porcelain", "--", ":/", *(f":(exclude){path}" for path in NOT_INPUTS))
+CATALOG_RELPATH = "registries/REGISTRY_CATALOG_v0_2.json"
+"""`core.workspace`'s catalog (this room cannot import it; a test keeps the two equal)."""
+DEFAULT_POINTER_FILE = ".codex/ACTIVE_REGISTRY_POINTERS_v0_1.json"
+"""Where the pointer file is when the catalog names no other place (`core.workspace.catalog`)."""
+NOT_CANON = (
+    ".codex/ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl",
+    ".codex/RECEIPTS",
+    ".codex/RUNS",
+    ".codex/JOURNAL_QUARANTINE",
+    ".codex/quarantine",
+    ".codex/cache",
+    ".codex/.staging",
+    ".codex/dagster_home",
+    ".env",
+)
+"""The registry layer's own files and folders, by workspace relpath: the pointer journal, the
+gate's receipts, sealed snapshots, what repairs set aside, caches, staging, the workspace's
+Dagster instance, and `.env` (this machine's Dagster home for `dagster dev`). Written by builds
+and pointer changes, never part of the canon the snapshots record."""
+NOT_CANON_PATTERNS = (".codex/*.lock", ".codex/.*.tmp", ".tmp_dagster_home_*/**")
+"""Locks (build, write path, pointers, run index) and atomic writes' temp files in `.codex/`;
+the instance `dagster dev` makes for itself where `.env` names none yet."""
+MAX_CATALOG_BYTES = 64 << 20
+"""The largest catalog read for its `pointer_file` (the workspace's own limit)."""
 
 
 def read_git_state(root: Path) -> GitState:
-    """HEAD and whether `git status --porcelain` is empty (`NOT_INPUTS` aside); nulls outside
-    git or without git."""
-    commit = _git(root, "rev-parse", "--verify", "-q", "HEAD")
-    if commit is None:
-        inside = _git(root, "rev-parse", "--is-inside-work-tree")
-        if inside != "true":
-            return GitState(None, None)
-        status = _git(root, *_STATUS)
-        return GitState(None, None if status is None else ("dirty" if status else "clean"))
-    status = _git(root, *_STATUS)
-    return GitState(commit, None if status is None else ("dirty" if status else "clean"))
+    """HEAD, and whether the canon has uncommitted changes (`canon_changes`); nulls when git is
+    absent or `root` is outside a work tree."""
+    changes = canon_changes(root)
+    if changes is None:
+        return GitState(None, None)
+    commit = ask_git(root, "rev-parse", "--verify", "-q", "HEAD")  # None before the first commit
+    return GitState(commit or None, "dirty" if changes else "clean")
 
 
-def _git(root: Path, *args: str) -> str | None:
+def canon_changes(root: Path) -> tuple[str, ...] | None:
+    """What `git status` lists outside `not_canon(root)`, as git names it (from the repository's
+    top); None when git is absent, `root` is outside a work tree, or git fails."""
+    if ask_git(root, "rev-parse", "--is-inside-work-tree") != "true":
+        return None
+    excludes = [f":(exclude,literal){path}" for path in not_canon(root)]
+    excludes += [f":(exclude,glob){pattern}" for pattern in NOT_CANON_PATTERNS]
+    excludes += [f":(exclude,glob){pattern}" for pattern in _pointer_temp_files(root)]
+    listed = ask_git(root, "status", "--porcelain", "-z", "--", ":/", *excludes, strip=False)
+    if listed is None:
+        return None
+    return tuple(_porcelain_paths(listed))
+
+
+def not_canon(root: Path) -> tuple[str, ...]:
+    """The pointer file (where the workspace's catalog keeps it), then `NOT_CANON`."""
+    return (pointer_file_relpath(root), *NOT_CANON)
+
+
+def pointer_file_relpath(root: Path) -> str:
+    """The catalog's `pointer_file`, read leniently (its checks are the build's: a catalog that
+    cannot be read, or a value that is no safe relpath, leaves the default place)."""
+    try:
+        document = json.loads(_read_small_regular_file(root / CATALOG_RELPATH))
+    except (OSError, ValueError):
+        return DEFAULT_POINTER_FILE
+    relpath = document.get("pointer_file") if isinstance(document, dict) else None
+    if not isinstance(relpath, str) or relpath_problem(relpath) is not None:
+        return DEFAULT_POINTER_FILE
+    return relpath
+
+
+def _pointer_temp_files(root: Path) -> tuple[str, ...]:
+    """The glob of the pointer file's temp files beside it (`.<name>.<pid>.tmp`)."""
+    path = PurePosixPath(pointer_file_relpath(root))
+    folder = "" if str(path.parent) == "." else f"{_glob_literal(str(path.parent))}/"
+    return (f"{folder}.{_glob_literal(path.name)}.*.tmp",)
+
+
+def _glob_literal(name: str) -> str:
+    """`name` with git's glob characters bracketed, so that each matches only itself."""
+    return "".join(f"[{char}]" if char in "*?[\\" else char for char in name)
+
+
+def _read_small_regular_file(path: Path) -> bytes:
+    """The bytes of a regular file up to `MAX_CATALOG_BYTES`; OSError for anything else (a FIFO
+    is opened without waiting for a writer, and refused)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_CATALOG_BYTES:
+            raise OSError(f"{path} is not a regular file of at most {MAX_CATALOG_BYTES} bytes")
+        return handle.read(MAX_CATALOG_BYTES + 1)
+
+
+def _porcelain_paths(listed: str) -> list[str]:
+    """The paths of `git status --porcelain -z` (a rename's source, the entry after, skipped)."""
+    fields = listed.split("\0")
+    paths: list[str] = []
+    index = 0
+    while index < len(fields):
+        entry = fields[index]
+        index += 1
+        if len(entry) < 4:
+            continue
+        paths.append(entry[3:])
+        if entry[0] in "RC":
+            index += 1
+    return paths
+
+
+def ask_git(root: Path, *args: str, strip: bool = True) -> str | None:
+    """What `git -C root ARGS...` prints (stripped); None without git or when it fails."""
     try:
         done = subprocess.run(
-            ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=60, check=False
-        )
+            ["git", "-C", str(root), *args], capture_output=True, encoding="utf-8",
+            errors="surrogateescape", timeout=60, check=False,
+        )  # fmt: skip
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return done.stdout.strip() if done.returncode == 0 else None
+    if done.returncode != 0:
+        return None
+    return done.stdout.strip() if strip else done.stdout
