@@ -8,7 +8,7 @@ snapshot, so that the same sealed inputs give byte-identical artifacts.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Set
+from collections.abc import Mapping, Sequence, Set
 from typing import Any
 
 from registry_pipeline.core._json import loads_strict
@@ -97,7 +97,7 @@ def build_drift_signals(build: BuildInputs) -> BuildResult:
         },
         as_of=max(snapshot.created_utc for snapshot in build.inputs.values()),
     )
-    return drift_build_result(result)
+    return drift_build_result(result, drift_signals.canon_notes(result.v01))  # git state unknown
 
 
 SCHEMA_HASH_KEY = "schema_sha256"
@@ -126,9 +126,13 @@ def _active_after_build(build: BuildInputs, catalog: RegistryCatalog) -> dict[st
     return active
 
 
-def drift_build_result(result: drift_signals.DriftResult) -> BuildResult:
-    """A drift result as a builder's result (files, signal count, counts by value)."""
-    return BuildResult(result.files(), len(result.signals), _counts(result.detail()))
+def drift_build_result(result: drift_signals.DriftResult, notes: Sequence[str] = ()) -> BuildResult:
+    """A drift result as a builder's result (files, signal count, counts by value; `notes`, for
+    the build's output, when there are some)."""
+    summary: dict[str, object] = _counts(result.detail())
+    if notes:
+        summary["notes"] = list(notes)
+    return BuildResult(result.files(), len(result.signals), summary)
 
 
 def drift_from_snapshots(

@@ -130,6 +130,7 @@ def test_baseline_has_every_signal_false() -> None:
     assert result.v01["warnings"] == [f"detail:{DETAIL_ARTIFACT}"]
     assert result.v01["system_drift"] == {
         "canon_dirty": False,
+        "canon_state": "clean",
         "schema_drift": False,
         "threshold_drift": False,
         "threshold_drift_computed": True,
@@ -274,6 +275,7 @@ def test_v01_rollups_follow_the_signals() -> None:
     assert unknown["expected"]["threshold_pack"]["drift"] is None
     assert unknown["system_drift"] == {
         "canon_dirty": True,
+        "canon_state": "dirty",
         "schema_drift": None,
         "threshold_drift": None,
         "threshold_drift_computed": False,

@@ -1,7 +1,8 @@
 """The drift_signals builder: what the sealed evidence shows against what is expected.
 
 Pure and deterministic: plain parsed inputs in, two documents out. `DRIFT_SIGNALS_v0_1.json` keeps
-the seed system's v0.1 shape exactly (extra facts go into its `warnings`); the companion
+the seed system's v0.1 shape (extra facts go into its `warnings`, and the canon state in words
+into `system_drift.canon_state`, where the seed's schema allows more: `canon_notes`); the companion
 `DRIFT_SIGNALS_DETAIL_v0_2.json` lists every signal with a tri-state value (true, false, or null
 when evidence is missing: never a guess), a severity and evidence refs.
 
@@ -32,7 +33,7 @@ from registry_pipeline.core.builders.drift_signals._model import (
     Signal,
     SnapshotRef,
 )
-from registry_pipeline.core.builders.drift_signals._v01 import POLICY_RULES
+from registry_pipeline.core.builders.drift_signals._v01 import POLICY_RULES, canon_notes
 
 __all__ = [
     "DEFAULT_EXPECTED_SOURCE",
@@ -46,6 +47,7 @@ __all__ = [
     "Signal",
     "SnapshotRef",
     "build_drift_signals",
+    "canon_notes",
     "canon_tree_hash",
     "unknown_drift",
 ]

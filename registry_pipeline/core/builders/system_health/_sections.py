@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from registry_pipeline.core.builders.drift_signals import canon_notes
 from registry_pipeline.core.builders.system_health._attention import NOTHING, Item, _operations
 from registry_pipeline.core.builders.system_health._human import cell, human_summary
 from registry_pipeline.core.builders.system_health._inputs import SEAL_STATUSES, _seal_counts
@@ -207,12 +208,13 @@ def _run_folder_section(lines: Sequence[Mapping[str, Any]]) -> Section:
 
 
 def _system_drift_section(drift_v01: Mapping[str, Any]) -> Section:
-    """The v0.1 system drift flags, tri-state shown as yes/no/unknown."""
+    """The v0.1 system drift flags, tri-state shown as yes/no/unknown; an unknown canon state
+    (whose `canon_dirty` is true: never clean) as unknown, with what it means."""
     flags = drift_v01.get("system_drift", {})
     keys = ("canon_dirty", "schema_drift", "threshold_drift")
-    return Section(
-        "System drift", notes=tuple(f"{key}: {tri_state(flags.get(key))}" for key in keys)
-    )
+    notes = [f"{key}: {tri_state(flags.get(key))}" for key in keys]
+    notes[:1] = [f"canon_dirty: unknown ({note})" for note in canon_notes(drift_v01)] or notes[:1]
+    return Section("System drift", notes=tuple(notes))
 
 
 def _signal_section(signals: Sequence[Mapping[str, Any]]) -> Section:
