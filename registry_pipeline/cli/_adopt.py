@@ -30,9 +30,13 @@ def add_adopt(commands: Any) -> None:
         "(registries/REGISTRY_CATALOG_v0_2.json) plus one schema binding per source registry\n"
         "(schemas/<id>.schema.json, naming their schema file). Registry ids stay theirs; the\n"
         "pointer file stays where they keep it; none of their files is modified. Every decision\n"
-        "(kind per registry, exclusions with reasons, run roots, operations) is printed. Running\n"
-        "it twice changes nothing. Exit 0 done, 2 no seed catalog, bad usage, or a symlink\n"
-        "where it would write (UNSAFE_PATH: nothing is written, not even with --dry-run).",
+        "(kind per registry, exclusions with reasons, run roots, operations) is printed. It\n"
+        "tells git to ignore the registry layer's own files where the repository ignores its\n"
+        "run root (.codex/.gitignore; .git/info/exclude for this machine's Dagster home), names\n"
+        "what is uncommitted, and warns when git cannot tell the state (builds then record it\n"
+        "unknown). Running it twice changes nothing. Exit 0 done, 2 no seed catalog, bad usage,\n"
+        "or a symlink where it would write (UNSAFE_PATH: nothing is written, not even with\n"
+        "--dry-run).",
         epilog="examples:\n  registry adopt --dry-run\n  registry adopt ~/src/ovc-infra --json\n"
         "  registry adopt . --catalog governance/REGISTRY_CATALOG_v0_1.json\n\n"
         "Then: registry build (see docs/ADOPTING.md).",
@@ -55,6 +59,7 @@ def add_adopt(commands: Any) -> None:
 
 def run_adopt(args: argparse.Namespace) -> int:
     from registry_pipeline.core.adopt import find_layout, plan_adoption
+    from registry_pipeline.core.adopt.own_files import next_step, plan_git, tell_git
     from registry_pipeline.core.workspace.catalog import CATALOG_RELPATH, POINTER_FILE_RELPATH
     from registry_pipeline.core.workspace.layout import init_targets, init_workspace
     from registry_pipeline.core.workspace.safe_write import require_safe_all
@@ -68,15 +73,16 @@ def run_adopt(args: argparse.Namespace) -> int:
     plan = plan_adoption(layout)
     require_safe_all(root, [root / relpath for relpath in plan.files])
     changes = {path: _change(root / path, document) for path, document in plan.files.items()}
+    pointer_file = plan.catalog.get("pointer_file", POINTER_FILE_RELPATH)
+    own = plan_git(root, pointer_file)  # the layer's own files: what git is told of them
     created: list[str] = []
     if not args.dry_run:
         for relpath, document in plan.files.items():
             if changes[relpath] != "unchanged":
                 _write(root / relpath, document)
-        created = init_workspace(root, plan.catalog["run_roots"])
-    pointer_file = plan.catalog.get("pointer_file", POINTER_FILE_RELPATH)
+        created = init_workspace(root, plan.catalog["run_roots"]) + tell_git(root, own)
     git = _git_warnings(root, plan.catalog["run_roots"], pointer_file)
-    warnings = [*plan.warnings, *_pointer_warnings(plan), *git]
+    warnings = [*plan.warnings, *_pointer_warnings(plan), *git, *own.warnings]
     if args.json:
         json_doc(
             {
@@ -90,6 +96,15 @@ def run_adopt(args: argparse.Namespace) -> int:
                 "decisions": [decision.as_json() for decision in plan.decisions],
                 "files": changes,
                 "workspace_changes": created,
+                "git": {
+                    "work_tree": own.work_tree,
+                    "ignore": [
+                        {"file": a.shown, "lines": list(a.lines), "why": a.why} for a in own.appends
+                    ],
+                    "advice": list(own.advice),
+                    "not_canon": list(own.not_canon),
+                    "uncommitted": _uncommitted(root),
+                },
                 "warnings": [warning.as_json() for warning in warnings],
             }
         )
@@ -105,13 +120,23 @@ def run_adopt(args: argparse.Namespace) -> int:
     for relpath, change in changes.items():
         out(f"{verb if change != 'unchanged' else 'unchanged'} {relpath}"
             + (f" ({change})" if change not in ("unchanged",) else ""))  # fmt: skip
-    for item in created:
+    for item in created if not args.dry_run else [a.phrase(True) for a in own.appends]:
         out(item)
+    for line in [*own.advice, *([own.not_canon_line()] if own.work_tree else [])]:
+        out(line)
     for warning in warnings:
         err(f"warning: {warning.message}")
     if not args.dry_run:
-        out("next: registry build")
+        out(next_step(root) if own.work_tree else "next: registry build")
     return 0
+
+
+def _uncommitted(root: Path) -> list[str] | None:
+    """The canon's uncommitted paths (to commit before the first build), None outside git."""
+    from registry_pipeline.core.seal.gitstate import canon_changes
+
+    changes = canon_changes(root)
+    return None if changes is None else list(changes)
 
 
 def _change(path: Path, document: dict[str, Any]) -> str:

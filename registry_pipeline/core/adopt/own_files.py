@@ -1,0 +1,209 @@
+"""What `registry adopt` tells git about the registry layer's own files.
+
+A build writes files of its own: sealed folders (`.codex/RUNS/`), the pointer file (where the
+catalog keeps it), its journal, the gate's receipts, caches, locks, staging, the Dagster home,
+`.env`. None of them is canon: `core.seal.gitstate` never counts them, so they never make the
+recorded state dirty. What `git status` shows a person is decided here, the way the repository
+already decided for its run root:
+
+- the journal and `.codex/RECEIPTS/` name folders of `.codex/RUNS/`. Where git ignores that run
+  root (the seed's `.gitignore`, the demo's), `.codex/.gitignore` gets a line for each: a clone
+  would otherwise get a history naming folders it lacks. Where the run root is committed, they
+  are left to be committed with its folders, and adopt says so;
+- `.env` names this machine's Dagster home (and `dagster dev` run before it exists makes one
+  of its own, `.tmp_dagster_home_*/`): both go to `.git/info/exclude` (this clone only), unless
+  git ignores or tracks them already;
+- caches, locks, staging and the Dagster home are in `.codex/.gitignore` as `init` writes it;
+- the pointer file is theirs and committed: adopt never untracks it (docs/ADOPTING.md says when
+  to commit it).
+
+Outside a git work tree, or without git, nothing is told to git and a warning says that builds
+will record the state as unknown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from registry_pipeline.core.adopt.plan import AdoptWarning
+from registry_pipeline.core.gate.receipts import RECEIPTS_RELPATH
+from registry_pipeline.core.pointers.journal import JOURNAL_NAME
+from registry_pipeline.core.seal.gitstate import NOT_CANON, ask_git, canon_changes
+from registry_pipeline.core.workspace.gitcheck import PROBE, ignore_rules, is_tracked
+from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES, read_regular_file
+from registry_pipeline.core.workspace.layout import DOTENV_RELPATH, RUNS_RELPATH
+from registry_pipeline.core.workspace.safe_write import require_safe_all
+
+CODEX_GITIGNORE = ".codex/.gitignore"
+JOURNAL = f".codex/{JOURNAL_NAME}"
+RECEIPTS = f"{RECEIPTS_RELPATH}/"
+HISTORY = (
+    (f"/{JOURNAL_NAME}", JOURNAL, "the pointer journal"),
+    (f"/{RECEIPTS.removeprefix('.codex/')}", RECEIPTS, RECEIPTS),
+)
+"""(line of `.codex/.gitignore`, the file or folder/ it ignores, its name) for what names the
+run root's folders."""
+LOCAL = (
+    (f"/{DOTENV_RELPATH}", DOTENV_RELPATH, DOTENV_RELPATH),
+    ("/.tmp_dagster_home_*/", ".tmp_dagster_home_x/", ".tmp_dagster_home_*/"),
+)
+"""The same for what names or is this machine's Dagster home: `.git/info/exclude`'s (a clone's
+own, never committed)."""
+SHOWN_NEXT = 8
+"""Uncommitted paths named in adopt's `next:` line; the rest are counted."""
+
+
+@dataclass(frozen=True)
+class Append:
+    """Lines to add to an ignore file, and why."""
+
+    target: Path
+    shown: str
+    """How the output names the file (`.codex/.gitignore`, `.git/info/exclude`)."""
+    lines: tuple[str, ...]
+    why: str
+    comment: str | None = None
+    """A `# ...` line written before them, saying why to a reader of the file."""
+
+    def text(self) -> str:
+        """What is appended: the comment, then one line each."""
+        head = [self.comment] if self.comment else []
+        return "".join(f"{line}\n" for line in [*head, *self.lines])
+
+    def phrase(self, dry_run: bool) -> str:
+        """`appended 3 lines to .codex/.gitignore: <why>` (`would append` in a dry run)."""
+        count = self.text().count("\n")
+        what = self.lines[0] if count == 1 else f"{count} lines"
+        verb = "would append" if dry_run else "appended"
+        return f"{verb} {what} to {self.shown}: {self.why}"
+
+
+@dataclass(frozen=True)
+class GitPlan:
+    """What adopt tells git about the layer's own files, and what it says about them."""
+
+    work_tree: bool
+    """Whether git answered for the workspace (git present, inside a work tree)."""
+    appends: tuple[Append, ...]
+    advice: tuple[str, ...]
+    """What to commit with what, where adopt leaves it to the user."""
+    not_canon: tuple[str, ...]
+    """The pointer file, then `gitstate.NOT_CANON`: never counted in the recorded state."""
+    warnings: tuple[AdoptWarning, ...]
+
+    def not_canon_line(self) -> str:
+        """The layer's own files in one line, the ones a person sees first named."""
+        named = ", ".join([*self.not_canon[:2], RECEIPTS, f"{RUNS_RELPATH}/"])
+        return (
+            f"not canon (never makes the state dirty): {named} and the rest of the tool's "
+            ".codex/ state (caches, locks, staging, its Dagster home) and .env"
+        )
+
+
+def plan_git(root: Path, pointer_file: str) -> GitPlan:
+    """Ask git what it ignores and tracks of the layer's own files, and plan what to add."""
+    not_canon = (pointer_file, *NOT_CANON)
+    if canon_changes(root) is None:
+        message = (
+            "git cannot tell this workspace's state (git is not on PATH, the workspace is not "
+            "inside a git work tree, or `git status` fails there): builds will record "
+            "git_commit null and the state `unknown` (never clean), and nothing was told to git "
+            "about the registry layer's own files; make it a committed repository where git "
+            "works and run `registry adopt` again"
+        )
+        warning = AdoptWarning("GIT_STATE_UNKNOWN", message, ".")
+        return GitPlan(False, (), (), not_canon, (warning,))
+    runs_rule = ignore_rules(root, [f"{RUNS_RELPATH}/{PROBE}"])
+    advice: tuple[str, ...] = ()
+    if not runs_rule:
+        advice = (
+            f"git does not ignore {RUNS_RELPATH}/: commit its new run folders together with "
+            f"{pointer_file}, {JOURNAL} and {RECEIPTS} after a build (they name those folders)",
+        )
+    appends = (*_history_appends(root, runs_rule), *_local_appends(root))
+    return GitPlan(True, appends, advice, not_canon, ())
+
+
+def _history_appends(root: Path, runs_rule: dict[str, str]) -> list[Append]:
+    """Where git ignores the run root: the lines `.codex/.gitignore` lacks for what names its
+    folders (the journal, the receipts)."""
+    needed = _not_yet_ignored(root, root / CODEX_GITIGNORE, HISTORY) if runs_rule else []
+    if not needed:
+        return []
+    names = " and ".join(name for _, _, name in needed)
+    rule = next(iter(runs_rule.values()))
+    why = f"git ignores {names} as it ignores {RUNS_RELPATH}/ ({rule}), whose folders they name"
+    comment = f"# registry-pipeline: {names} name folders of {RUNS_RELPATH}/, which git ignores"
+    lines = tuple(line for line, _, _ in needed)
+    return [Append(root / CODEX_GITIGNORE, CODEX_GITIGNORE, lines, why, comment)]
+
+
+def _local_appends(root: Path) -> list[Append]:
+    """The lines `.git/info/exclude` lacks for this machine's Dagster home."""
+    exclude = _info_exclude(root)
+    needed = _not_yet_ignored(root, exclude, LOCAL) if exclude is not None else []
+    if exclude is None or not needed:
+        return []
+    why = (
+        "this machine's Dagster home, never committed (.env names it; dagster dev makes its "
+        "own where .env names none)"
+    )
+    return [Append(exclude, ".git/info/exclude", tuple(line for line, _, _ in needed), why)]
+
+
+def tell_git(root: Path, plan: GitPlan) -> list[str]:
+    """Append the planned lines (each file created if absent, its other lines kept); what was
+    done, one phrase per file."""
+    inside = [a.target for a in plan.appends if a.target.is_relative_to(root)]
+    require_safe_all(root, inside)  # never written through a link
+    for append in plan.appends:
+        existing = _read(append.target) or b""
+        prefix = b"" if not existing or existing.endswith(b"\n") else b"\n"
+        append.target.parent.mkdir(parents=True, exist_ok=True)
+        with append.target.open("ab") as handle:
+            handle.write(prefix + append.text().encode("utf-8"))
+    return [append.phrase(dry_run=False) for append in plan.appends]
+
+
+def next_step(root: Path) -> str:
+    """`next: registry build`, after committing what is uncommitted of the canon, if any."""
+    uncommitted = sorted(canon_changes(root) or ())
+    if not uncommitted:
+        return "next: registry build"
+    named = ", ".join(uncommitted[:SHOWN_NEXT])
+    more = f" and {len(uncommitted) - SHOWN_NEXT} more" if len(uncommitted) > SHOWN_NEXT else ""
+    return (
+        f"next: commit {named}{more} (until then every build records the state dirty), "
+        "then registry build"
+    )
+
+
+def _not_yet_ignored(
+    root: Path, ignore_file: Path, wanted: tuple[tuple[str, str, str], ...]
+) -> list[tuple[str, str, str]]:
+    """Those of `wanted` (line, file or folder/, name) that git neither ignores nor tracks and
+    whose line `ignore_file` lacks."""
+    probes = {path: f"{path}{PROBE}" if path.endswith("/") else path for _, path, _ in wanted}
+    ignored = ignore_rules(root, probes.values())
+    text = (_read(ignore_file) or b"").decode("utf-8", "replace")
+    present = {line.strip() for line in text.splitlines()}
+    return [
+        (line, path, name)
+        for line, path, name in wanted
+        if probes[path] not in ignored and line not in present and not is_tracked(root, path)
+    ]
+
+
+def _info_exclude(root: Path) -> Path | None:
+    """The repository's `info/exclude` (wherever its git folder is), None if git cannot say."""
+    found = ask_git(root, "rev-parse", "--git-path", "info/exclude")
+    return (root / found) if found else None
+
+
+def _read(path: Path) -> bytes | None:
+    """The bytes of an ignore file, None when there is none (a FIFO there: NOT_A_REGULAR_FILE)."""
+    try:
+        return read_regular_file(path, limit=MAX_CATALOG_FILE_BYTES, what=path.name)
+    except FileNotFoundError:
+        return None

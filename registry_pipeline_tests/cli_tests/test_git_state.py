@@ -1,0 +1,327 @@
+"""Honest git state, as a user meets it: the registry layer's own files (the pointer file where
+the catalog keeps it, its journal, receipts, `.codex/RUNS/`, the rest of the tool's `.codex/`
+state) never make a committed repository dirty, however many builds run; `registry adopt` tells
+git what to ignore for them and says so; without git, or outside a repository, every build
+records `git_commit: null` and says the state is unknown (never clean), in its output, the drift
+signals and the health report.
+
+Our fixture is `test_adopt.py`'s seed-layout repository; the last tests do the same on the seed's
+whole repository (the tarball), skipped where it is absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from registry_pipeline.core.gate.receipts import RECEIPTS_RELPATH
+from registry_pipeline.core.pointers.journal import JOURNAL_NAME
+from registry_pipeline_tests.cli_tests.test_adopt import PHASE, make_seed_repo
+from registry_pipeline_tests.conftest import REPO_ROOT
+
+Run = Callable[..., tuple[int, str, str]]
+TARBALL = REPO_ROOT.parent / "shared" / "reference" / "ovc-infra-5d9a3c1.tar.gz"
+GIT = ["git", "-c", "user.email=t@example.org", "-c", "user.name=t"]
+POINTER_FILE = (PHASE / "ACTIVE_REGISTRY_POINTERS_v0_1.json").as_posix()
+JOURNAL = f".codex/{JOURNAL_NAME}"
+UNKNOWN_NOTE = "note: git state unknown"
+
+
+def _git(root: Path, *args: str) -> str:
+    done = subprocess.run([*GIT, *args], cwd=root, capture_output=True, text=True, check=True)
+    return done.stdout
+
+
+def _commit_all(root: Path, message: str) -> None:
+    _git(root, "add", "-A")
+    _git(root, "commit", "-qm", message)
+
+
+def _status(root: Path) -> list[str]:
+    return _git(root, "status", "--porcelain").splitlines()
+
+
+def _check_ignore(root: Path, *paths: str) -> list[str]:
+    """Those of `paths` git ignores (exit 1, none: not an error)."""
+    done = subprocess.run(["git", "check-ignore", *paths], cwd=root, capture_output=True,
+                          text=True, check=False)  # fmt: skip
+    return done.stdout.split()
+
+
+def _newest(root: Path, suffix: str, name: str) -> Any:
+    folders = sorted((root / ".codex" / "RUNS").glob(f"*__{suffix}"))
+    assert folders, f"no {suffix} folder under {root}"
+    text = (folders[-1] / name).read_text(encoding="utf-8")
+    return text if name.endswith(".md") else json.loads(text)
+
+
+def _drift(root: Path) -> dict[str, Any]:
+    return dict(_newest(root, "drift_signals_build", "DRIFT_SIGNALS_v0_1.json"))
+
+
+def _report(root: Path) -> str:
+    return str(_newest(root, "system_health_report_build", "SYSTEM_HEALTH_REPORT_v0_1.md"))
+
+
+def _states(root: Path) -> set[str | None]:
+    return {
+        json.loads(path.read_text())["working_tree_state"]
+        for path in (root / ".codex" / "RUNS").glob("*/run.json")
+    }
+
+
+def _without_git(tmp_path: Path) -> dict[str, str]:
+    """This environment with a PATH that has no git (the `registry` command is called by its
+    full path, its interpreter named by its first line)."""
+    empty = tmp_path / "bin-without-git"
+    empty.mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "REGISTRY_WORKSPACE")}
+    env["PATH"] = str(empty)
+    return env
+
+
+def _registry(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`registry ARGS...` as its own process; never a traceback."""
+    command = str(Path(sys.executable).with_name("registry"))
+    done = subprocess.run(
+        [command, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert "Traceback" not in done.stdout + done.stderr, done.stderr
+    return done
+
+
+@pytest.fixture
+def adopted(cli: Run, tmp_path: Path) -> Path:
+    """The seed-layout fixture (its .gitignore ignores .codex/RUNS/), adopted and committed."""
+    root = make_seed_repo(tmp_path / "ovc")
+    code, _, err = cli("adopt", str(root))
+    assert code == 0, err
+    _commit_all(root, "adopt registry-pipeline")
+    return root
+
+
+def test_builds_of_a_committed_adoption_stay_clean(cli: Run, adopted: Path) -> None:
+    """The first build rewrites the committed pointer file and starts the journal and the
+    receipts; neither they nor later builds' do make the state dirty (the second build's
+    snapshots said `dirty`, and the report `canon_dirty: yes`)."""
+    for args in ((), ("--force",), ("--force",)):
+        code, out, err = cli("build", "--workspace", str(adopted), *args)
+        assert code == 0, out + err
+        assert UNKNOWN_NOTE not in out
+        drift = _drift(adopted)
+        assert drift["system_drift"]["canon_dirty"] is False
+        assert drift["system_drift"]["canon_state"] == "clean"
+        assert drift["git_commit"] == _git(adopted, "rev-parse", "HEAD").strip()
+        assert "canon_dirty: no" in _report(adopted)
+    assert _states(adopted) == {"clean"}
+    # what git shows a user: only their pointer file, which the builds moved
+    assert _status(adopted) == [f" M {POINTER_FILE}"]
+
+
+def test_a_change_of_theirs_still_makes_it_dirty(cli: Run, adopted: Path) -> None:
+    (adopted / "docs" / "notes.md").write_text("uncommitted\n")
+    code, out, err = cli("build", "--workspace", str(adopted))
+    assert code == 0, out + err
+    assert _drift(adopted)["system_drift"]["canon_state"] == "dirty"
+    assert "canon_dirty: yes" in _report(adopted)
+
+
+def test_adopt_tells_git_to_ignore_the_journal_and_receipts_as_it_ignores_the_run_root(
+    cli: Run, tmp_path: Path
+) -> None:
+    root = make_seed_repo(tmp_path / "ovc")
+    exclude = root / ".git" / "info" / "exclude"
+    before = exclude.read_bytes()
+    code, out, err = cli("adopt", str(root), "--dry-run")
+    assert code == 0, err
+    assert "would append 3 lines to .codex/.gitignore" in out
+    assert exclude.read_bytes() == before  # a dry run tells git nothing
+    code, out, err = cli("adopt", str(root))
+    assert code == 0, err
+    assert (
+        "appended 3 lines to .codex/.gitignore: git ignores the pointer journal and "
+        ".codex/RECEIPTS/ as it ignores .codex/RUNS/ (.gitignore:2 .codex/RUNS/), whose "
+        "folders they name"
+    ) in out
+    assert (
+        "appended 2 lines to .git/info/exclude: this machine's Dagster home, never committed "
+        "(.env names it; dagster dev makes its own where .env names none)"
+    ) in out
+    assert f"not canon (never makes the state dirty): {POINTER_FILE}, {JOURNAL}" in out
+    [next_step] = [line for line in out.splitlines() if line.startswith("next: ")]
+    assert next_step.startswith("next: commit .codex/, .gitattributes, dg.toml, registries/, ")
+    assert next_step.endswith(
+        " (until then every build records the state dirty), then registry build"
+    )
+    dagster_tmp = ".tmp_dagster_home_abc/x"
+    ignored = _check_ignore(root, JOURNAL, f"{RECEIPTS_RELPATH}/x", ".env", dagster_tmp)
+    assert ignored == [JOURNAL, f"{RECEIPTS_RELPATH}/x", ".env", dagster_tmp]
+    lines = (root / ".codex" / ".gitignore").read_text().splitlines()
+    assert f"/{JOURNAL_NAME}" in lines and "/RECEIPTS/" in lines
+    code, out, _ = cli("adopt", str(root), "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert result["workspace_changes"] == []  # told once
+    assert result["git"]["work_tree"] is True
+    assert result["git"]["not_canon"][:2] == [POINTER_FILE, JOURNAL]
+    assert ".codex/" in result["git"]["uncommitted"]  # a new folder: its .gitignore
+    _commit_all(root, "adopt")
+    code, out, _ = cli("adopt", str(root))
+    assert code == 0 and out.splitlines()[-1] == "next: registry build"
+
+
+def test_a_committed_run_root_leaves_its_journal_and_receipts_to_be_committed_with_it(
+    cli: Run, tmp_path: Path
+) -> None:
+    root = make_seed_repo(tmp_path / "ovc", {".gitignore": "__pycache__/\n"})
+    code, out, err = cli("adopt", str(root), "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert not any(".codex/.gitignore:" in change for change in result["workspace_changes"])
+    assert _check_ignore(root, JOURNAL, f"{RECEIPTS_RELPATH}/x") == []
+    assert result["git"]["advice"] == [
+        "git does not ignore .codex/RUNS/: commit its new run folders together with "
+        f"{POINTER_FILE}, {JOURNAL} and {RECEIPTS_RELPATH}/ after a build (they name those "
+        "folders)"
+    ]
+
+
+def test_adopt_outside_a_repository_warns_that_builds_will_not_know_the_state(
+    cli: Run, tmp_path: Path
+) -> None:
+    root = make_seed_repo(tmp_path / "ovc")
+    shutil.rmtree(root / ".git")
+    code, out, err = cli("adopt", str(root), "--json")
+    assert code == 0, err
+    by_code = {w["code"]: w for w in json.loads(out)["warnings"]}
+    unknown = by_code["GIT_STATE_UNKNOWN"]
+    assert "the workspace is not inside a git work tree" in str(unknown["message"])
+    assert "git_commit null" in str(unknown["message"])
+    git = json.loads(out)["git"]
+    assert git["work_tree"] is False and git["uncommitted"] is None and git["advice"] == []
+
+
+def test_adopt_without_git_on_path_warns_the_same(tmp_path: Path) -> None:
+    root = make_seed_repo(tmp_path / "ovc")
+    done = _registry(_without_git(tmp_path), root, "adopt")
+    assert done.returncode == 0, done.stderr
+    assert "warning: git cannot tell this workspace's state (git is not on PATH, " in done.stderr
+    assert "next: registry build" in done.stdout
+
+
+def test_without_git_on_path_the_build_says_the_state_is_unknown(
+    adopted: Path, tmp_path: Path
+) -> None:
+    """A committed repository, but no git to ask: the build succeeded silently and reported
+    `canon_dirty: no`; now it says so, and every document says unknown."""
+    done = _registry(_without_git(tmp_path), adopted, "build")
+    assert done.returncode == 0, done.stdout + done.stderr
+    [note] = [line.strip() for line in done.stdout.splitlines() if UNKNOWN_NOTE in line]
+    assert "git_commit null" in note and "not known to be clean" in note
+    drift = _drift(adopted)
+    assert drift["git_commit"] is None and drift["working_tree_state"] is None
+    assert drift["system_drift"]["canon_state"] == "unknown"
+    assert drift["system_drift"]["canon_dirty"] is True  # never clean
+    assert "canon_state:unknown" in drift["warnings"]
+    assert "canon_dirty: unknown (git state unknown" in _report(adopted)
+    assert _states(adopted) == {None}
+
+
+def test_a_workspace_outside_a_repository_builds_with_an_unknown_state(
+    cli: Run, demo: Path
+) -> None:
+    code, out, err = cli("build", "--workspace", str(demo), "--json")
+    assert code == 0, out + err
+    [drift_entry] = [
+        e for e in json.loads(out)["registries"] if e["registry_id"] == "drift_signals"
+    ]
+    assert [n for n in drift_entry["notes"] if n.startswith("git state unknown")]
+    assert _drift(demo)["system_drift"]["canon_state"] == "unknown"
+    assert "canon_dirty: unknown (git state unknown" in _report(demo)
+
+
+def _extract_seed(tmp_path: Path) -> Path:
+    if not TARBALL.is_file():
+        pytest.skip(f"{TARBALL} is absent (the seed's repository lies only beside the dev repo)")
+    with tarfile.open(TARBALL) as archive:
+        archive.extractall(tmp_path / "x", filter="data")
+    [root] = list((tmp_path / "x").iterdir())
+    _git(root, "init", "-q")
+    _git(root, "add", "-A", "-f")
+    _git(root, "commit", "-qm", "the repository at 5d9a3c1, as git archive wrote it")
+    return root
+
+
+@pytest.mark.reference
+def test_the_seed_repository_stays_clean_after_any_number_of_builds(
+    cli: Run, tmp_path: Path
+) -> None:
+    """Adopted from a fresh extraction and committed: three builds, `canon_dirty` false in each,
+    and git shows nothing but their pointer file (the second build's report said `yes`)."""
+    root = _extract_seed(tmp_path)
+    code, out, err = cli("adopt", str(root))
+    assert code == 0, err
+    assert "git ignores the pointer journal and .codex/RECEIPTS/ as it ignores .codex/RUNS/" in out
+    _commit_all(root, "adopt registry-pipeline")
+    for args in ((), ("--force",), ("--force",)):
+        code, out, err = cli("build", "--workspace", str(root), *args)
+        assert code == 0, out[-3000:] + err[-3000:]
+        drift = _drift(root)
+        assert drift["system_drift"]["canon_dirty"] is False, drift["working_tree_state"]
+        assert "canon_dirty: no" in _report(root)
+    assert _states(root) == {"clean"}
+    assert _status(root) == [" M docs/phase_2_2/ACTIVE_REGISTRY_POINTERS_v0_1.json"]
+
+
+@pytest.mark.reference
+def test_the_seed_repository_without_git_on_path_is_unknown(tmp_path: Path) -> None:
+    root = _extract_seed(tmp_path)
+    env = _without_git(tmp_path)
+    adopt = _registry(env, root, "adopt")
+    assert adopt.returncode == 0, adopt.stderr
+    assert "GIT_STATE_UNKNOWN" not in adopt.stderr  # said in words
+    assert "git cannot tell this workspace's state (git is not on PATH" in adopt.stderr
+    build = _registry(env, root, "build")
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    assert UNKNOWN_NOTE in build.stdout
+    drift = _drift(root)
+    assert drift["git_commit"] is None
+    assert drift["system_drift"]["canon_state"] == "unknown"
+    assert "canon_dirty: unknown (git state unknown" in _report(root)
+
+
+def test_an_ignore_file_adopt_cannot_read_is_a_clear_error_before_any_write(
+    cli: Run, tmp_path: Path
+) -> None:
+    root = make_seed_repo(tmp_path / "ovc")
+    (root / ".codex" / ".gitignore").mkdir(parents=True)
+    code, out, err = cli("adopt", str(root), "--json")
+    assert code == 2, out + err
+    problem = json.loads(out)["error"]  # with --json, one problem object on stdout
+    assert problem["code"] == "UNREADABLE" and "it is a folder" in problem["message"]
+    assert problem["path"] == str(root / ".codex" / ".gitignore")
+    assert not (root / "registries").exists()  # refused before anything was written
+
+
+def test_a_repository_where_git_fails_is_an_unknown_state_said_as_such(
+    cli: Run, tmp_path: Path
+) -> None:
+    """git refuses to list the working tree (its info/exclude is a folder): not clean, not
+    dirty, and adopt says git could not tell."""
+    root = make_seed_repo(tmp_path / "ovc")
+    exclude = root / ".git" / "info" / "exclude"
+    exclude.unlink()
+    exclude.mkdir()
+    code, out, err = cli("adopt", str(root), "--json")
+    assert code == 0, err
+    by_code = {w["code"]: w for w in json.loads(out)["warnings"]}
+    assert "`git status` fails there" in str(by_code["GIT_STATE_UNKNOWN"]["message"])
