@@ -126,6 +126,8 @@ def test_the_seed_repositorys_report_agrees_with_validate_all(cli: Run, tmp_path
     subprocess.run(["git", "add", "-A", "-f"], cwd=root, check=True)
     subprocess.run([*git, "commit", "-qm", "seed"], cwd=root, check=True)
     assert cli("adopt", str(root))[0] == 0
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)  # the adoption, committed
+    subprocess.run([*git, "commit", "-qm", "adopt"], cwd=root, check=True)
     code, out, err = cli("build", "--workspace", str(root))
     assert code == 0, out + err
     indexed = _indexed(root)

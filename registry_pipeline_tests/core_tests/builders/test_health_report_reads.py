@@ -107,3 +107,20 @@ def test_every_explanation_of_the_detail_is_in_the_markdown_and_the_page() -> No
         text = files[name].decode()
         assert "OP-D07: op_drift unknown: the evidence folder" in text, name
         assert "registry restore-line-endings" in text, name
+
+
+def test_an_unknown_git_state_or_a_dirty_canon_is_news_in_the_headline() -> None:
+    for flags, said in (
+        ({"canon_dirty": True, "canon_state": "unknown"}, "git state | unknown"),
+        ({"canon_dirty": True, "canon_state": "dirty"}, "canon | the working tree has changes"),
+        ({"canon_dirty": False, "canon_state": "clean", "threshold_drift": True},
+         "threshold pack |"),
+    ):  # fmt: skip
+        inputs = _inputs()
+        inputs["drift_v01"] = {"system_drift": flags}
+        markdown = build_system_health(**inputs)[MARKDOWN_ARTIFACT].decode()
+        headline = markdown.split("## Needs attention", 1)[1].split("\n## ", 1)[0]
+        assert said in headline, (flags, headline)
+    markdown = build_system_health(**_inputs())[MARKDOWN_ARTIFACT].decode()
+    headline = markdown.split("## Needs attention", 1)[1].split("\n## ", 1)[0]
+    assert "git state" not in headline and "| canon |" not in headline  # clean: not news

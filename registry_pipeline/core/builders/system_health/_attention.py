@@ -45,10 +45,11 @@ def attention(
     signals: Sequence[Mapping[str, Any]],
     run_registry_lines: Sequence[Mapping[str, Any]],
     scorecard: Scorecard,
+    system_drift: Mapping[str, Any] | None = None,
 ) -> list[Item]:
     """Everything that needs a person, most urgent first."""
     operations = _operations(op_status_detail)
-    items = [*_folders(run_registry_lines)]
+    items = [*_folders(run_registry_lines), *_system(system_drift or {})]
     items += [_failing(op) for op in operations if op.get("status") == "failing"]
     items += [_stale(op) for op in operations if op.get("status") == "stale"]
     items += [
@@ -145,4 +146,40 @@ def _folders(lines: Sequence[Mapping[str, Any]]) -> list[Item]:
                 "restore them from a backup or git; `registry validate --all` names them",
             )
         )
+    return items
+
+
+def _system(flags: Mapping[str, Any]) -> list[Item]:
+    """The system drift flags that are up: the canon (git state: dirty, or unknown, which is
+    never read as clean), the schemas, the threshold pack."""
+    items = []
+    state = flags.get("canon_state")
+    if state == "unknown":
+        items.append(
+            Item(
+                "git state",
+                "unknown: git is absent or the workspace is outside a repository, so nothing "
+                "proves the canon is as committed",
+                "build inside a git repository with git on PATH",
+            )
+        )
+    elif flags.get("canon_dirty") is True:
+        items.append(
+            Item(
+                "canon",
+                "the working tree has changes that are not committed (the registry layer's own "
+                "files never count)",
+                "`git status` names them; commit or undo them, then `registry build`",
+            )
+        )
+    if flags.get("schema_drift") is True:
+        items.append(
+            Item("schemas", "a schema in use differs from the one expected",
+                 "see the schema signals in the Drift signals table; `registry build`")
+        )  # fmt: skip
+    if flags.get("threshold_drift") is True:
+        items.append(
+            Item("threshold pack", "the threshold pack in use is not the expected version",
+                 "update EXPECTED_VERSIONS or the pack, then `registry build`")
+        )  # fmt: skip
     return items

@@ -61,7 +61,9 @@ def build_system_health(
     statuses = operation_statuses(op_status_detail)
     unauthorized = unauthorized_operations(op_status_detail)
     signals = [s for s in drift_detail.get("signals", ()) if isinstance(s, Mapping)]
-    needs = attention(op_status_detail, signals, run_registry_lines, scorecard)
+    needs = attention(
+        op_status_detail, signals, run_registry_lines, scorecard, drift_v01.get("system_drift")
+    )
     sections = (
         _attention_section(needs),
         _scorecard_section(scorecard),
