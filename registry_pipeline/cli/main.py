@@ -60,6 +60,7 @@ examples:
   registry runs append --record-file runs.jsonl   run index: append run records (checked)
   registry runs failed                 run index: runs that failed a uniqueness check
   registry runs latest --lane artist_id=ART-iron-harbor --lane genre_id=GEN-worship
+  registry help pointers promote       help: a command's --help, with its examples
 
 Every command has --help with more examples (`registry help COMMAND` prints the same), and
 --json: one JSON document for scripts, every problem in it an object {"code", "path", "line",

@@ -56,8 +56,12 @@ def test_a_build_is_a_run_of_the_job_launched_through_the_code_location(tmp_path
     out, err = build.communicate(timeout=600)
     assert build.returncode == 0, out + err
     assert err == ""  # neither the code server nor the run worker said anything
-    *entries, last = out.splitlines()
+    *lines, last = out.splitlines()
+    entries = [line for line in lines if not line.startswith(" ")]  # an entry's notes indented
     assert len(entries) == len(DEMO_GRAPH) and all(line.startswith("BUILT ") for line in entries)
+    assert [line.split("note: ")[1][:17] for line in lines if line.startswith(" ")] == [
+        "git state unknown"  # the copy is in no git repository: never read as clean
+    ]
     with open_instance(root) as instance:
         (run,) = _runs(instance)
         assert last == (

@@ -6,11 +6,6 @@ under `modules/overview/`, `modules/routes/`, `.system/registry/{low,high}-level
 from __future__ import annotations
 
 import json
-import os
-import re
-import shlex
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -64,36 +59,6 @@ def test_init_then_the_first_add_entry_writes(cli: Run, fresh: Path) -> None:
     assert code == 0, err
     assert out == f"inserted module_type 'content_service' in {TYPES}\n"
     assert parse(fresh / TYPES)["module_types"] == [FIRST_ENTRY]
-
-
-def _readme_example() -> list[tuple[str, list[str]]]:
-    """The README's write-path example: each `$ registry ...` line with the lines it shows."""
-    text = (REPO / "README.md").read_text(encoding="utf-8")
-    mark = r"<!-- tour: skip \(cli_tests/test_init_write_path.py[^>]*-->\n```\n(.*?)```"
-    block = re.search(mark, text, re.S)
-    assert block is not None, "README.md lost its write-path example"
-    steps: list[tuple[str, list[str]]] = []
-    for line in block.group(1).splitlines():
-        if line.startswith("$ "):
-            steps.append((line[2:], []))
-        elif steps:
-            steps[-1][1].append(line)
-    return steps
-
-
-def test_the_readmes_write_path_example_runs_in_a_fresh_workspace(fresh: Path) -> None:
-    steps = _readme_example()
-    assert [shlex.split(command)[1] for command, _ in steps] == [
-        "init", "add-entry", "deprecate"
-    ]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if k not in ("REGISTRY_WORKSPACE", "DAGSTER_HOME")}
-    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
-    for command, shown in steps:
-        result = subprocess.run(["bash", "-c", command], cwd=fresh, env=env,
-                                capture_output=True, text=True, timeout=120)  # fmt: skip
-        assert result.returncode == 0, f"$ {command}\n{result.stdout}{result.stderr}"
-        assert all(line in result.stdout.splitlines() for line in shown), result.stdout
-    assert "deprecated" in (fresh / TYPES).read_text(encoding="utf-8")
 
 
 def _seed_entries() -> list[tuple[str, dict[str, Any]]]:

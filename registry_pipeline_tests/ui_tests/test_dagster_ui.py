@@ -152,11 +152,13 @@ def test_health_report_markdown_renders(page: Page, served: Served, shots: Path)
     dialog = page.get_by_role("dialog")
     dialog.get_by_role("heading", name="System Health Report v0.1").wait_for()
     headings = [h.inner_text() for h in dialog.locator("h2").all()]
-    assert headings[:3] == ["Governance scorecard", "Registries", "Operations"]
-    scorecard = dialog.locator("table").first  # Markdown tables render as tables
+    assert headings[:4] == ["Needs attention", "Governance scorecard", "Registries", "Operations"]
+    tables = dialog.locator("table")
+    first = 1 if "nothing needs attention" not in dialog.inner_text() else 0  # the headline's
+    scorecard = tables.nth(first)  # Markdown tables render as tables
     row = scorecard.locator("tr").filter(has_text="sealed registries")
     assert row.locator("td").nth(1).inner_text() == f"{sealed['count']}/{sealed['total']}"
-    registries = dialog.locator("table").nth(1)
+    registries = tables.nth(first + 1)
     assert registries.locator("tr").count() == 1 + len(served.build["registries"])
     text = dialog.inner_text()
     assert "|---|" not in text and "## " not in text  # rendered, not shown as source
