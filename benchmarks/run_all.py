@@ -1,10 +1,10 @@
 """Every benchmark of docs/benchmarks.md in one command: `.venv/bin/python benchmarks/run_all.py`.
 
-Options: `--quick` (smaller sizes), `--only seal|validate|startup|build|launch|pointers|delta`
-(repeatable), `--repeat N` (default 3), `--keep` (leave the generated data in
-benchmarks/_data/work/), `--json` (also print the results JSON on stdout), `--strict` (exit 1
-when a target is missed). Generated data lives in benchmarks/_data/work/ (git-ignored, same
-filesystem as the repository) and is removed at the end; the results are written to
+Options: `--quick` (smaller sizes), `--only SUITE` (one of SUITES, repeatable), `--repeat N`
+(default 3), `--keep` (leave the generated data in benchmarks/_data/work/), `--json` (also print
+the results JSON on stdout), `--strict` (exit 1 when a target is missed). Generated data lives
+in benchmarks/_data/work/ (git-ignored, same filesystem as the repository) and is removed at
+the end; the results are written to
 benchmarks/_data/results.json, and as Markdown tables (for docs/benchmarks.md) to
 benchmarks/_data/results.md.
 """
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SUITES = ("seal", "validate", "startup", "build", "launch", "pointers", "delta")
+SUITES = ("seal", "validate", "startup", "build", "launch", "pointers", "delta", "backfill")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks import (
         _common,
         _report,
+        bench_backfill,
         bench_build,
         bench_delta,
         bench_launch,
@@ -59,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         "launch": bench_launch,
         "pointers": bench_pointers,
         "delta": bench_delta,
+        "backfill": bench_backfill,
     }
     chosen = [name for name in SUITES if not args.only or name in args.only]
     _common.remove_tree(_common.WORK_DIR)
