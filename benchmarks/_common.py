@@ -357,7 +357,7 @@ def write_run_folder(
     runs: Path, registry_id: str, moment: Any, files: dict[str, bytes], git: Any
 ) -> str:
     """A valid run folder in the seal's exact format, without fsync (generating data fast)."""
-    from registry_pipeline.core._json import dumps_pretty
+    from registry_pipeline.core.json_strict import dumps_pretty
     from registry_pipeline.core.seal.envelope import RunSpec, build_envelope
     from registry_pipeline.core.seal.hashing import sha256_bytes
     from registry_pipeline.core.seal.manifest import (

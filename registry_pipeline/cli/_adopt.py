@@ -164,8 +164,8 @@ def _change(path: Path, document: dict[str, Any]) -> str:
 
 
 def _write(path: Path, document: dict[str, Any]) -> None:
-    from registry_pipeline.core._json import dumps_pretty
-    from registry_pipeline.core.seal._fs import write_atomic
+    from registry_pipeline.core.fs import write_atomic
+    from registry_pipeline.core.json_strict import dumps_pretty
 
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, dumps_pretty(document, sort_keys=False))

@@ -126,8 +126,8 @@ def run_check_append_only(args: argparse.Namespace) -> int:
 
 def _given_rules(value: str) -> Rules:
     """--rules as a preset name, else as a rules file (a JSON rule block)."""
-    from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
     from registry_pipeline.core.append_only import PRESETS, RulesError, parse_rules
+    from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 
     if value in PRESETS or not Path(value).exists():
         return parse_rules(value, "--rules")

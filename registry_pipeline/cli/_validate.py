@@ -310,7 +310,7 @@ def _belongs(folder: Path, registry: str) -> bool:
     """Whether `folder` is of `registry`: by its name (our run ids), else by its run.json
     (`source_registry` of a seed seal-promotion folder, `registry_id`, `run_type`). Only a
     regular run.json is read: a FIFO there must not block `validate --registry`."""
-    from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
+    from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
     from registry_pipeline.core.seal.run_id import registry_of
     from registry_pipeline.core.seal.verdicts import read_if_regular
     from registry_pipeline.core.workspace.snapshots import SEAL_PROMOTION

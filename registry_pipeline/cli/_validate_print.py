@@ -101,7 +101,7 @@ def print_unreadable(error: UsageError, as_json: bool) -> None:
 
 
 def summary(counts: dict[str, int], fast: bool, advice: bool) -> None:
-    from registry_pipeline.core.seal._linefix import ADVICE
+    from registry_pipeline.core.seal.linefix import ADVICE
     from registry_pipeline.core.seal.verdicts import describe
 
     total = sum(counts.values())

@@ -216,10 +216,10 @@ def _finish(result: WriteResult, as_json: bool) -> int:
 
 def _read_entry(args: argparse.Namespace) -> Any:
     """The entry, parsed strictly; ENTRY_UNPARSABLE (exit 2) naming the line when it is not."""
-    from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
-    from registry_pipeline.core._yaml import loads_yaml_strict
     from registry_pipeline.core.errors import UsageError
+    from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
     from registry_pipeline.core.workspace.input_files import read_input_file
+    from registry_pipeline.core.yaml_io import loads_yaml_strict
 
     if args.entry_json is not None:
         data, name, as_json = args.entry_json.encode("utf-8", "surrogatepass"), "--entry-json", True

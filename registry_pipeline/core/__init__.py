@@ -7,8 +7,8 @@ One subpackage per concept, and dependencies run one way, down this list (a subp
 only those above it; `core_tests/test_layers.py` enforces it):
 
 1. `seal/`        one run folder: hashes, manifests, run ids, run.json, run store, validation
-2. `workspace/`   a workspace's layout, registry catalog, sources, snapshots
-3. `pointers/`    the active pointer file, its store, the journal and its replay, the lock
+2. `workspace/`   a workspace's layout, registry catalog, sources, snapshots, the file lock
+3. `pointers/`    the active pointer file, its store, the journal and its replay
 4. `append_only/` append-only catalogs: ids and published contracts only grow
 5. `write_path/`  `add-entry`: registry types, coordination rules, spliced atomic writes
 6. `run_index/`   append-only run records with rules, a SQLite sidecar, the four queries
@@ -18,9 +18,11 @@ only those above it; `core_tests/test_layers.py` enforces it):
 10. `builders/`   the pure builders and the one list of them
 11. `adopt/`      planning our catalog for a repository laid out like the seed system's
 
-At the top: `errors` (one error base and the reason codes), `_json` and `_yaml` (the strict
-JSON and YAML readers),
-which every subpackage may import and which import none of them, and this package face.
+At the top, the shared primitives with public names, which every subpackage may import and
+which import none of them: `errors` (one error base and the reason codes), `json_strict` and
+`yaml_io` (the strict JSON and YAML readers), `fs` (atomic file writes, fsync of a folder) and
+`faults` (the crash-injection points tests use); and this package face. A module whose name
+starts with `_` is imported only inside its own folder (`.importlinter`'s private contracts).
 """
 
 from registry_pipeline.core.errors import (

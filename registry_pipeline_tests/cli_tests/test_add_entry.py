@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from registry_pipeline.core import _yaml
+from registry_pipeline.core import yaml_io
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline_tests.cli_tests.conftest import Run
 from registry_pipeline_tests.core_tests.write_path._support import (
@@ -467,7 +467,7 @@ def test_a_huge_yaml_entry_is_refused_before_parsing(
     path = tmp_path / "huge.yaml"
     with path.open("wb") as handle:
         handle.write(b"type_id: x\n")
-        handle.truncate(_yaml.MAX_BYTES + 1)  # NUL bytes: parsing them would fail anyway
+        handle.truncate(yaml_io.MAX_BYTES + 1)  # NUL bytes: parsing them would fail anyway
     error = _refused(cli, example, "module_type", "--entry-file", str(path))
     assert error["code"] == "ENTRY_TOO_LARGE"  # the CLI's limit (16 MiB) comes before YAML's
     path.unlink()

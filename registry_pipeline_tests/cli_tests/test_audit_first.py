@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from registry_pipeline.core import fs
 from registry_pipeline_tests.cli_tests.conftest import Run
 
 OPS = "registries/allowed_operations/ALLOWED_OPERATIONS_v0_1.json"
@@ -161,12 +162,11 @@ def test_a_failure_after_the_data_is_written_is_reported_not_internal(
     cli: Run, demo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The registry file is renamed into place, then its folder cannot be synced (EIO)."""
-    from registry_pipeline.core.seal import _fs
 
     def failing(path: Path) -> None:
         raise OSError(5, "Input/output error", str(path))
 
-    monkeypatch.setattr(_fs, "fsync_dir", failing)
+    monkeypatch.setattr(fs, "fsync_dir", failing)
     ops = demo / OPS
     before = ops.read_bytes()
     code, out, err = _add(cli, demo, *OVERRIDE)

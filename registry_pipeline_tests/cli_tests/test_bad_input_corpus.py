@@ -54,7 +54,7 @@ JOURNAL = Path(".codex") / JOURNAL_NAME
 @dataclass(frozen=True)
 class Case:
     """One bad input: its bytes (one line, so that it can also stand for a journal record) and
-    the reason code strict JSON reading gives it (core/_json.py)."""
+    the reason code strict JSON reading gives it (core/json_strict.py)."""
 
     name: str
     data: bytes

@@ -6,7 +6,7 @@ overlap that differs) is refused with one PARTIAL_RETRY problem naming how many 
 matched, never one AUGMENT_NOT_LATER per record.
 
 The kill tests SIGKILL a real `registry runs append` process at the run index's named crash
-points (`REGISTRY_PIPELINE_CRASH_AT`, core/seal/_faults.py), then retry it."""
+points (`REGISTRY_PIPELINE_CRASH_AT`, core/faults.py), then retry it."""
 
 from __future__ import annotations
 

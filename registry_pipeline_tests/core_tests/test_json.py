@@ -6,7 +6,12 @@ import json
 
 import pytest
 
-from registry_pipeline.core._json import MAX_DEPTH, MAX_INT_DIGITS, JSONDecodeProblem, loads_strict
+from registry_pipeline.core.json_strict import (
+    MAX_DEPTH,
+    MAX_INT_DIGITS,
+    JSONDecodeProblem,
+    loads_strict,
+)
 
 CASES = [
     (b"[" * 1100 + b"]" * 1100, "JSON_TOO_DEEP"),  # a 2 KB file past Python's recursion limit

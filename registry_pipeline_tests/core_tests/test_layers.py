@@ -25,8 +25,9 @@ import pytest
 from registry_pipeline.core import LAYERS
 
 PACKAGE = Path(__file__).resolve().parents[2] / "registry_pipeline"
-TOP_LEVEL_CORE = {"__init__", "errors", "_json", "_yaml"}
-"""The only modules at the top of core/: the face, the error base, strict JSON and strict YAML."""
+TOP_LEVEL_CORE = {"__init__", "errors", "json_strict", "yaml_io", "fs", "faults"}
+"""The only modules at the top of core/: the face, the error base, strict JSON and strict YAML,
+atomic file writes, the crash-injection points: shared primitives every room below may use."""
 OUTER = ("lib", "defs", "cli", "definitions")
 """The Dagster layer and the CLI: the core never imports them."""
 CONFIG = PACKAGE.parent / ".importlinter"
@@ -299,6 +300,23 @@ def test_the_core_contract_follows_layers_and_names_every_subpackage() -> None:
     assert core.getboolean("exhaustive")
 
 
+def test_a_private_contract_lists_every_underscore_module_of_each_folder() -> None:
+    """Private means private: each folder with `_` modules has a contract allowing them to be
+    imported only inside it, listing exactly its `_` modules on disk."""
+    on_disk: dict[str, set[str]] = {}
+    for path in PACKAGE.rglob("_*.py"):
+        if path.name in ("__init__.py", "__main__.py") or path == PACKAGE / "_version.py":
+            continue
+        folder = module_name(PACKAGE, path.parent / "__init__.py")
+        on_disk.setdefault(folder, set()).add(module_name(PACKAGE, path))
+    declared = {
+        _lines(contract["allowed_importers"])[0]: set(_lines(contract["protected_modules"]))
+        for name, contract in _contracts().items()
+        if name.startswith("private-")
+    }
+    assert declared == on_disk
+
+
 def test_the_dagster_contract_forbids_every_installed_dagster_package() -> None:
     forbidden = set(_lines(_contracts()["core-without-dagster"]["forbidden_modules"]))
     installed = {
@@ -326,7 +344,7 @@ def _lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
 def test_lint_imports_keeps_every_contract() -> None:
     done = _lint_imports(PACKAGE.parent)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "3 kept, 0 broken" in done.stdout
+    assert f"{len(_contracts())} kept, 0 broken" in done.stdout
 
 
 @pytest.mark.parametrize(
@@ -364,6 +382,16 @@ def test_lint_imports_keeps_every_contract() -> None:
         ),
         ("core/pointers/bad.py", "import dagster_postgres\n", "pointers.bad -> dagster_postgres"),
         ("core/newpkg/__init__.py", "", "- registry_pipeline.core.newpkg"),
+        (
+            "core/gate/bad.py",
+            "from registry_pipeline.core.seal import _inspector\n",
+            "registry_pipeline.core.gate.bad -> registry_pipeline.core.seal._inspector",
+        ),
+        (
+            "cli/bad.py",
+            "from registry_pipeline.core.pointers._writer import JournalWriter\n",
+            "registry_pipeline.cli.bad -> registry_pipeline.core.pointers._writer",
+        ),
     ],
 )
 def test_lint_imports_fails_on_a_back_arrow(

@@ -16,9 +16,9 @@ from ruamel.yaml import YAML
 from ruamel.yaml.loader import BaseLoader
 from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
-from registry_pipeline.core import _yaml
-from registry_pipeline.core._json import MAX_DEPTH, MAX_INT_DIGITS, JSONDecodeProblem
-from registry_pipeline.core._yaml import (
+from registry_pipeline.core import yaml_io
+from registry_pipeline.core.json_strict import MAX_DEPTH, MAX_INT_DIGITS, JSONDecodeProblem
+from registry_pipeline.core.yaml_io import (
     MAX_BYTES,
     YAMLDecodeProblem,
     YAMLDocument,
@@ -26,13 +26,13 @@ from registry_pipeline.core._yaml import (
     parse_yaml,
 )
 
-PARSERS = [_yaml._Parser, BaseLoader] if _yaml._Parser is not BaseLoader else [BaseLoader]
+PARSERS = [yaml_io._Parser, BaseLoader] if yaml_io._Parser is not BaseLoader else [BaseLoader]
 
 
 @pytest.fixture(params=PARSERS, ids=lambda parser: parser.__name__)
 def loader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
     """Each test that takes it runs on ruamel.yaml.clib's C parser and on the pure-Python one."""
-    monkeypatch.setattr(_yaml, "_Parser", request.param)
+    monkeypatch.setattr(yaml_io, "_Parser", request.param)
     return request.param
 
 
@@ -43,8 +43,10 @@ def refusal(data: bytes | str, **limits: int) -> YAMLDecodeProblem:
 
 
 def test_ruamel_yaml_clib_s_c_parser_is_used() -> None:
-    assert _yaml._Parser is not BaseLoader, "no ruamel.yaml.clib: only the slow fallback is tested"
-    assert _yaml._Parser.__name__ == "CParser"
+    assert yaml_io._Parser is not BaseLoader, (
+        "no ruamel.yaml.clib: only the slow fallback is tested"
+    )
+    assert yaml_io._Parser.__name__ == "CParser"
 
 
 CORE_SCHEMA = [
@@ -319,7 +321,7 @@ def test_python_s_own_limits_become_a_problem(
     def exhausted(data: bytes) -> Any:
         raise error
 
-    monkeypatch.setattr(_yaml, "_Parser", exhausted)
+    monkeypatch.setattr(yaml_io, "_Parser", exhausted)
     assert refusal("a: 1").code in ("YAML_TOO_LARGE", "YAML_TOO_DEEP")
 
 

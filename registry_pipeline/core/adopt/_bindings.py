@@ -7,9 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.adopt._collection import PLACEHOLDER
 from registry_pipeline.core.adopt.v01 import SeedLayout
+from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 
 BINDING_PREFIX = "urn:registry-pipeline:adopted:"
 FORMATS = {".json": "json", ".jsonl": "jsonl"}

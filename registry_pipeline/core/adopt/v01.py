@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
-from registry_pipeline.core.builders.op_status_table._markdown import catalog_version_key
+from registry_pipeline.core.builders.op_status_table import catalog_version_key
 from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 
 DEFAULT_CATALOG = "docs/phase_2_2/REGISTRY_CATALOG_v0_1.json"
 ADDENDA = "REGISTRY_CATALOG_ADDENDUM_v0_1__*.json"

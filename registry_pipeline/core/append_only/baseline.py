@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.append_only.check import Report, check_catalog
 from registry_pipeline.core.append_only.rules import Rules
 from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 
 DIAGNOSTICS_ARTIFACT = "APPEND_ONLY_DIAGNOSTICS_v0_1.jsonl"
 """Sealed beside a checked source snapshot: one line per violation (empty when clean)."""

@@ -14,7 +14,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from registry_pipeline.core._json import gc_paused
 from registry_pipeline.core.append_only.compat import classify
 from registry_pipeline.core.append_only.rules import Rules, RulesError
 from registry_pipeline.core.append_only.surface import (
@@ -24,6 +23,7 @@ from registry_pipeline.core.append_only.surface import (
     surface_sha256,
 )
 from registry_pipeline.core.append_only.violations import CODES, Entry, Report, Violation
+from registry_pipeline.core.json_strict import gc_paused
 
 __all__ = [
     "CODES",

@@ -11,7 +11,6 @@ import hashlib
 from collections.abc import Mapping, Sequence, Set
 from typing import Any
 
-from registry_pipeline.core._json import loads_strict
 from registry_pipeline.core.builders import (
     drift_signals,
     op_status_table,
@@ -19,6 +18,7 @@ from registry_pipeline.core.builders import (
     system_health,
 )
 from registry_pipeline.core.builders.model import BuildInputs, BuildResult
+from registry_pipeline.core.json_strict import loads_strict
 from registry_pipeline.core.seal.schemas import SchemaCatalog, iter_jsonl
 from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, load_catalog

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import PurePosixPath
 
-from registry_pipeline.core._json import loads_strict
 from registry_pipeline.core.builders import op_status_table
 from registry_pipeline.core.builders.adapters import _counts, _run_lines, _source
 from registry_pipeline.core.builders.model import BuildInputs, BuildResult
-from registry_pipeline.core.builders.op_status_table._markdown import catalog_version_key
+from registry_pipeline.core.builders.op_status_table import catalog_version_key
 from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.json_strict import loads_strict
 from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import Snapshot

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from typing import Any, NoReturn
 
-from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.delta_log._errors import DeltaLogError
 from registry_pipeline.core.delta_log._model import (
     COUNT_KEYS,
@@ -18,6 +17,7 @@ from registry_pipeline.core.delta_log._model import (
     DeltaRecord,
     SealedLogRef,
 )
+from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 
 _HEX64 = re.compile(r"[a-f0-9]{64}", re.ASCII)
 _CREATED = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", re.ASCII)
@@ -153,7 +153,7 @@ def is_valid_record(instance: object) -> bool:
 def describe_record(raw: bytes) -> str:
     """`registry_id -> to_ref run_id` of a record line, or a short quote when it does not parse
     (what a prefix break names)."""
-    from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
+    from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
     from registry_pipeline.core.seal.prefix import quote
 
     try:

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from registry_pipeline.core._json import JSONDecodeProblem, dumps_pretty, loads_strict
 from registry_pipeline.core.delta_log._errors import DeltaCode, DeltaFinding, DeltaLogError
 from registry_pipeline.core.delta_log._model import (
     LOG_ARTIFACT,
@@ -22,6 +21,7 @@ from registry_pipeline.core.delta_log._model import (
     SealedLogRef,
 )
 from registry_pipeline.core.delta_log._parse import parse_record, record_from_json
+from registry_pipeline.core.json_strict import JSONDecodeProblem, dumps_pretty, loads_strict
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.manifest import RUN_JSON
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH

@@ -25,9 +25,9 @@ from typing import Any
 
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.freshness.inputs import current_inputs, is_own, run_folders
+from registry_pipeline.core.fs import write_atomic
 from registry_pipeline.core.gate.gate import gated_store
 from registry_pipeline.core.pointers.store import PointerStore
-from registry_pipeline.core.seal._fs import write_atomic
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder, inspection_cache

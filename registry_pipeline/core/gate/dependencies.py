@@ -18,9 +18,8 @@ from registry_pipeline.core.append_only.governed import published_files
 from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.gate.receipts import ReceiptStore
 from registry_pipeline.core.gate.verdict import InputRef
-from registry_pipeline.core.pointers._refused import PointerRefused
 from registry_pipeline.core.pointers.pointer_file import ActiveRef
-from registry_pipeline.core.pointers.store import PointerStore
+from registry_pipeline.core.pointers.store import PointerRefused, PointerStore
 from registry_pipeline.core.pointers.targets import target_folder
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder

@@ -20,10 +20,10 @@ from typing import Any
 import rfc8785
 
 from registry_pipeline._version import __version__
-from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.fs import fsync_dir, write_atomic
 from registry_pipeline.core.gate.verdict import CheckVerdict
-from registry_pipeline.core.seal._fs import fsync_dir, write_atomic
+from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.remote import line_digest, remote_for

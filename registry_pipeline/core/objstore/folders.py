@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from uuid import uuid4
 
-from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.objstore.store import Conflict, ObjectStore
 
 FORMAT = "registry-remote-folder-1"

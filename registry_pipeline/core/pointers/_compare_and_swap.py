@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.faults import crash_point
 from registry_pipeline.core.pointers._holds import HoldingStore
 from registry_pipeline.core.pointers._refused import PointerRefused
 from registry_pipeline.core.pointers._writer import ANY, MAX_REASON
@@ -18,7 +19,6 @@ from registry_pipeline.core.pointers.targets import (
     target_folder,
     validated_target,
 )
-from registry_pipeline.core.seal._faults import crash_point
 
 
 class SwappingStore(HoldingStore):

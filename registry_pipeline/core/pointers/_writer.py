@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.faults import crash_point
+from registry_pipeline.core.fs import fsync_dir
 from registry_pipeline.core.pointers import checkpoint
-from registry_pipeline.core.pointers._lock import DEFAULT_TIMEOUT, exclusive_lock
 from registry_pipeline.core.pointers._refused import PointerRefused
 from registry_pipeline.core.pointers._tail import repair_tail
 from registry_pipeline.core.pointers.journal import (
@@ -35,12 +36,11 @@ from registry_pipeline.core.pointers.pointer_file import (
 )
 from registry_pipeline.core.pointers.replica import Replica, SetAside
 from registry_pipeline.core.pointers.targets import apply_record, found_target, target_folder
-from registry_pipeline.core.seal._faults import crash_point
-from registry_pipeline.core.seal._fs import fsync_dir
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import pointer_file_path
 from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.workspace.lock import DEFAULT_TIMEOUT, exclusive_lock
 from registry_pipeline.core.workspace.remote import remote_for
 from registry_pipeline.core.workspace.safe_write import require_safe_all
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.fs import write_atomic
 from registry_pipeline.core.pointers.journal import JournalFormatError, JournalRecord, parse_record
 from registry_pipeline.core.pointers.journal_replay import VerifyReport
-from registry_pipeline.core.seal._fs import write_atomic
 from registry_pipeline.core.workspace.safe_write import require_safe
 
 CHECKPOINT_RELPATH = ".codex/cache/pointer_journal_checkpoint.json"

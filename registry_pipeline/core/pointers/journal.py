@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 
 import rfc8785
 
-from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
+from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.pointers._refused import PointerRefused
 from registry_pipeline.core.pointers.pointer_file import ActiveRef
 from registry_pipeline.core.workspace.input_files import open_regular_file
@@ -270,7 +270,7 @@ def append_record(path: Path, record: JournalRecord) -> int:
     finally:
         os.close(fd)
     if created:
-        from registry_pipeline.core.seal._fs import fsync_dir
+        from registry_pipeline.core.fs import fsync_dir
 
         fsync_dir(path.parent)
     return before

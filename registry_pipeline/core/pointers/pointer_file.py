@@ -18,8 +18,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from registry_pipeline.core._json import JSONDecodeProblem, dumps_pretty, loads_strict
 from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.json_strict import JSONDecodeProblem, dumps_pretty, loads_strict
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES, read_regular_file
 

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.fs import fsync_dir
 from registry_pipeline.core.objstore.folders import folder_key, listing, published
 from registry_pipeline.core.objstore.lease import KEY as LEASE_KEY
-from registry_pipeline.core.pointers._lock import exclusive_lock
 from registry_pipeline.core.pointers._refused import PointerRefused
 from registry_pipeline.core.pointers.integrity import (
     QUARANTINE_RELPATH,
@@ -41,9 +41,9 @@ from registry_pipeline.core.pointers.journal import (
 from registry_pipeline.core.pointers.pointer_file import ActiveRef, Pointer, PointerFile
 from registry_pipeline.core.pointers.replica import Replica
 from registry_pipeline.core.pointers.targets import apply_record, target_folder
-from registry_pipeline.core.seal._fs import fsync_dir
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.workspace.lock import exclusive_lock
 from registry_pipeline.core.workspace.remote import RUNS_PREFIX, Remote, remote_for
 from registry_pipeline.core.workspace.safe_write import require_safe
 

@@ -19,8 +19,8 @@ from array import array
 from collections.abc import Iterable, Iterator
 from typing import Any, cast
 
-from registry_pipeline.core._json import prepare_encoder
 from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.json_strict import prepare_encoder
 from registry_pipeline.core.run_index.checked import Checked, Context, check_each, lane_values
 from registry_pipeline.core.run_index.fields import (
     NATIVE_POSIX,

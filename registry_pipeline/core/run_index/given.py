@@ -14,14 +14,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from registry_pipeline.core._json import (
+from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.json_strict import (
     NOT_COMPACT,
     JSONDecodeProblem,
     compact_lines,
     loads_compact,
     loads_strict,
 )
-from registry_pipeline.core.errors import UsageError
 
 MAX_LINE_BYTES = 16 * 1024 * 1024
 """Largest record accepted, in bytes."""

@@ -9,7 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from registry_pipeline.core._json import NOT_COMPACT, JSONDecodeProblem, loads_compact, loads_strict
+from registry_pipeline.core.json_strict import (
+    NOT_COMPACT,
+    JSONDecodeProblem,
+    loads_compact,
+    loads_strict,
+)
 from registry_pipeline.core.run_index.fields import field_problems
 from registry_pipeline.core.run_index.order import Order, times
 from registry_pipeline.core.run_index.overrides import Read, needs_override

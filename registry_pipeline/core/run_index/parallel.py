@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures import Future
 
-from registry_pipeline.core._json import gc_paused
+from registry_pipeline.core.json_strict import gc_paused
 from registry_pipeline.core.run_index import columns
 from registry_pipeline.core.run_index.checked import Checked, Context
 from registry_pipeline.core.run_index.columns import check_batch, check_block

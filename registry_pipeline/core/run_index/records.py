@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from registry_pipeline.core._json import dumps_compact
 from registry_pipeline.core.errors import UsageError, problem_object
+from registry_pipeline.core.json_strict import dumps_compact
 from registry_pipeline.core.run_index.spec import IndexSpec, parse_time
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 

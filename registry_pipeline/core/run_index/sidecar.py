@@ -29,7 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from registry_pipeline.core._json import NOT_COMPACT, JSONDecodeProblem, loads_compact, loads_strict
+from registry_pipeline.core.json_strict import (
+    NOT_COMPACT,
+    JSONDecodeProblem,
+    loads_compact,
+    loads_strict,
+)
 from registry_pipeline.core.run_index.order import times
 from registry_pipeline.core.run_index.spec import IndexSpec
 from registry_pipeline.core.run_index.uniqueness import failed_checks, is_check, named_override

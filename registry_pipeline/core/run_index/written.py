@@ -13,8 +13,8 @@ import threading
 from typing import IO
 
 from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.faults import crash_point
 from registry_pipeline.core.run_index import sidecar
-from registry_pipeline.core.seal._faults import crash_point
 
 COPY_BLOCK = 1 << 20
 """Bytes of the spool written at a time (a crash between two writes leaves a prefix)."""

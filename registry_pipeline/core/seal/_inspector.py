@@ -7,10 +7,9 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.errors import Hint, Problem, ReasonCode
-from registry_pipeline.core.seal import _linefix
-from registry_pipeline.core.seal._manifest_parse import parse_manifest_json, parse_manifest_sha256
+from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
+from registry_pipeline.core.seal import linefix
 from registry_pipeline.core.seal.folder_report import REQUIRED, FolderReport
 from registry_pipeline.core.seal.hashing import (
     SMALL_FILE,
@@ -27,6 +26,7 @@ from registry_pipeline.core.seal.manifest import (
     ManifestEntry,
     root_sha256,
 )
+from registry_pipeline.core.seal.manifest_parse import parse_manifest_json, parse_manifest_sha256
 from registry_pipeline.core.seal.paths import (
     fold_key,
     printable,
@@ -312,8 +312,8 @@ class Inspector:
         sealed_sha = entry.sha256 if entry else str(expected)
         sealed_size = entry.bytes if entry else -1
         diagnosis = None
-        if self._size(relpath) <= _linefix.MAX_DIAGNOSE:
-            diagnosis = _linefix.diagnose(self._read(relpath), sealed_sha, sealed_size)
+        if self._size(relpath) <= linefix.MAX_DIAGNOSE:
+            diagnosis = linefix.diagnose(self._read(relpath), sealed_sha, sealed_size)
         if diagnosis:
             self.report(
                 code,

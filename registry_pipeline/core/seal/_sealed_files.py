@@ -8,9 +8,9 @@ import os
 import stat
 from pathlib import Path
 
+from registry_pipeline.core import fs
 from registry_pipeline.core.errors import UsageError
-from registry_pipeline.core.seal import _fs
-from registry_pipeline.core.seal._faults import crash_point
+from registry_pipeline.core.faults import crash_point
 from registry_pipeline.core.seal.hashing import BLOCK_SIZE
 from registry_pipeline.core.seal.manifest import ManifestEntry
 
@@ -60,7 +60,7 @@ def copy_hashing(source: Path, target: Path, relpath: str) -> ManifestEntry:
                 chunk = view[:count]
                 digest.update(chunk)
                 write_all(dst, chunk)
-                _fs.start_writeback(dst, total, count)
+                fs.start_writeback(dst, total, count)
                 total += count
                 crash_point("copy_block")
             os.fsync(dst)
@@ -76,5 +76,5 @@ def seal_subdirs(root: Path) -> None:
     """fsync and make read-only every subfolder, deepest first (the root stays writable)."""
     folders = [Path(d) for d, _subdirs, _files in os.walk(root) if Path(d) != root]
     for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
-        _fs.fsync_dir(folder)
+        fs.fsync_dir(folder)
         os.chmod(folder, DIR_MODE)

@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
+from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 
 BLOCK_SIZE = 1 << 20
 """Bytes per read: large enough that hashing dominates, small enough to keep memory flat."""

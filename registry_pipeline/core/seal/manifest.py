@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from registry_pipeline.core._json import dumps_pretty
+from registry_pipeline.core.json_strict import dumps_pretty
 from registry_pipeline.core.seal.paths import sort_key
 
 HEX64 = re.compile(r"[0-9a-f]{64}")

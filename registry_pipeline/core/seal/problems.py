@@ -3,8 +3,8 @@ for the files a source registry is about to seal (`core.workspace.sources`)."""
 
 from __future__ import annotations
 
-from registry_pipeline.core._json import JSONDecodeProblem
 from registry_pipeline.core.errors import Problem, ReasonCode
+from registry_pipeline.core.json_strict import JSONDecodeProblem
 from registry_pipeline.core.seal.paths import printable
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from registry_pipeline.core.errors import RegistryError, UsageError
-from registry_pipeline.core.seal._fs import fsync_dir, rename_noreplace
+from registry_pipeline.core.fs import fsync_dir, rename_noreplace
 from registry_pipeline.core.seal.hashing import BLOCK_SIZE, sha256_bytes
 from registry_pipeline.core.seal.manifest import MANIFEST_SHA256
 
@@ -144,7 +144,7 @@ def _listed(folder: Path) -> tuple[bytes | None, dict[str, str]]:
     """The LF-restored MANIFEST.sha256 (None when it already uses LF) and relpath -> sha256 of
     every file it lists, parsed by the seal's own parser: any malformation is refused with its
     reason (a missing ROOT line only is accepted: a plain `sha256sum` list)."""
-    from registry_pipeline.core.seal._manifest_parse import parse_manifest_sha256
+    from registry_pipeline.core.seal.manifest_parse import parse_manifest_sha256
 
     path = folder / MANIFEST_SHA256
     try:

@@ -22,10 +22,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol
 
-from registry_pipeline.core._json import dumps_pretty
+from registry_pipeline.core import fs
 from registry_pipeline.core.errors import RegistryError, UsageError
-from registry_pipeline.core.seal import _fs
-from registry_pipeline.core.seal._faults import crash_point
+from registry_pipeline.core.faults import crash_point
+from registry_pipeline.core.json_strict import dumps_pretty
 from registry_pipeline.core.seal._sealed_files import (
     DIR_MODE,
     copy_hashing,
@@ -136,7 +136,7 @@ class RunStore:
                     continue
                 if entry.is_dir(follow_symlinks=False) and _is_locked(path):
                     continue
-                _fs.make_writable_and_remove(path)
+                fs.make_writable_and_remove(path)
                 removed.append(entry.name)
             except FileNotFoundError:
                 continue
@@ -177,7 +177,7 @@ class Staging:
     ) -> None:
         try:
             if not self._published and self.path.exists():
-                _fs.make_writable_and_remove(self.path)
+                fs.make_writable_and_remove(self.path)
         finally:
             os.close(self._lock_fd)
 
@@ -255,7 +255,7 @@ class Staging:
             target = runs / run_id
             self.store.workspace.require_writable(target)  # RUNS/ may have changed meanwhile
             try:
-                _fs.rename_noreplace(self.path, target)
+                fs.rename_noreplace(self.path, target)
             except FileExistsError:
                 continue
             except OSError as exc:
@@ -265,8 +265,8 @@ class Staging:
             self._published = True
             crash_point("published")
             os.chmod(target, DIR_MODE)
-            _fs.fsync_dir(target)
-            _fs.fsync_dir(runs)
+            fs.fsync_dir(target)
+            fs.fsync_dir(runs)
             crash_point("runs_synced")
             return SealedRun(run_id, target, root, created, entries)
 
@@ -287,7 +287,7 @@ class Staging:
         text, root = render_manifest_sha256([*listed, manifest_entry])
         write_file(self.path / MANIFEST_SHA256, MANIFEST_SHA256, text)
         crash_point("manifest_sha256_written")
-        _fs.fsync_dir(self.path)
+        fs.fsync_dir(self.path)
         crash_point("staging_synced")
         return root, tuple(listed)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from registry_pipeline.core.errors import Problem, ReasonCode, SealValidationError, UsageError
-from registry_pipeline.core.seal._fs import write_atomic
+from registry_pipeline.core.fs import write_atomic
 from registry_pipeline.core.seal._inspector import Inspector
 from registry_pipeline.core.seal.folder_report import REQUIRED, FolderReport, refuse_non_run_folder
 from registry_pipeline.core.seal.paths import fold_key, printable, relpath_problem, sort_key

@@ -35,9 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from registry_pipeline.core.errors import Hint, Problem, ReasonCode
-from registry_pipeline.core.seal._manifest_parse import parse_manifest_sha256
 from registry_pipeline.core.seal.folder_report import REQUIRED, FolderReport
 from registry_pipeline.core.seal.manifest import MANIFEST_JSON, MANIFEST_SHA256, RUN_JSON
+from registry_pipeline.core.seal.manifest_parse import parse_manifest_sha256
 
 PASS = "PASS"
 INTACT_OLDER_FORMAT = "INTACT_OLDER_FORMAT"

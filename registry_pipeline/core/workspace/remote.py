@@ -20,7 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
-from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
+from registry_pipeline.core.faults import crash_point
+from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.objstore.folders import FolderExists, fetch, publish, published
 from registry_pipeline.core.objstore.lease import BuildLease, Grant
 from registry_pipeline.core.objstore.ledger import Ledger
@@ -30,7 +31,6 @@ from registry_pipeline.core.objstore.store import (
     parse_store_url,
     store_settings,
 )
-from registry_pipeline.core.seal._faults import crash_point
 from registry_pipeline.core.workspace._paths import CATALOG_RELPATH
 from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES, read_regular_file
 

@@ -7,8 +7,8 @@ import json
 import re
 from typing import Any
 
-from registry_pipeline.core._json import loads_strict
 from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.json_strict import loads_strict
 from registry_pipeline.core.write_path.content import Entry, ParsedFile, resolve
 from registry_pipeline.core.write_path.findings import SpliceError
 from registry_pipeline.core.write_path.types import EntryType

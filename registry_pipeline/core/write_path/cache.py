@@ -19,8 +19,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
-from registry_pipeline.core.seal._fs import write_atomic
+from registry_pipeline.core.fs import write_atomic
+from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.workspace.safe_write import require_safe
 from registry_pipeline.core.write_path.content import ParsedFile, parse_file
 
@@ -62,7 +62,7 @@ def _key(data: bytes, container: str) -> str:
 
 
 def _parser_version() -> str:
-    """The YAML reader's version (`core/_yaml.py` reads through ruamel.yaml): a parse cached by
+    """The YAML reader's version (`core/yaml_io.py` reads through ruamel.yaml): a parse cached by
     another release of it is parsed again."""
     from ruamel.yaml import __version__
 

@@ -9,14 +9,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
-from registry_pipeline.core._yaml import parse_yaml
 from registry_pipeline.core.errors import ReasonCode
+from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.workspace.sources import SourceError, read_source_files
 from registry_pipeline.core.write_path.findings import Finding
 from registry_pipeline.core.write_path.log_content import log_content
 from registry_pipeline.core.write_path.type_content import Entry, ParsedFile, TypeContent
 from registry_pipeline.core.write_path.types import EntryType
+from registry_pipeline.core.yaml_io import parse_yaml
 
 __all__ = ["Entry", "ParsedFile", "TypeContent", "content_of", "parse_file", "read_type"]
 

@@ -8,8 +8,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from registry_pipeline.core._json import JSONDecodeProblem
 from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.json_strict import JSONDecodeProblem
 from registry_pipeline.core.seal.schemas import MAX_MESSAGE, SchemaCatalog
 from registry_pipeline.core.write_path.content import parse_file
 from registry_pipeline.core.write_path.findings import Finding

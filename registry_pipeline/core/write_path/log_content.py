@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
+from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.seal.hashing import file_lines, jsonl_records
 from registry_pipeline.core.write_path.findings import Finding
 from registry_pipeline.core.write_path.type_content import Entry, TypeContent

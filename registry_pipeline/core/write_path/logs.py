@@ -20,10 +20,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.seal._faults import crash_point
-from registry_pipeline.core.seal._fs import write_atomic
+from registry_pipeline.core.faults import crash_point
+from registry_pipeline.core.fs import write_atomic
+from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.workspace.override_log import WRITE_OVERRIDES_RELPATH
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from registry_pipeline.core.errors import UsageError
-from registry_pipeline.core.seal._fs import fsync_dir, rename_noreplace
+from registry_pipeline.core.fs import fsync_dir, rename_noreplace
 from registry_pipeline.core.workspace.catalog import CATALOG_RELPATH, check_catalog
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH
 from registry_pipeline.core.workspace.safe_write import require_safe_all

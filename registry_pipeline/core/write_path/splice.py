@@ -19,11 +19,11 @@ from typing import Any
 from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.resolver import VersionedResolver
 
-from registry_pipeline.core._yaml import STR, loads_yaml_strict, plain_reads_as_str
 from registry_pipeline.core.write_path._splice_json import json_container, json_dump, json_index
 from registry_pipeline.core.write_path.content import Entry, ParsedFile, resolve
 from registry_pipeline.core.write_path.findings import SpliceError
 from registry_pipeline.core.write_path.types import EntryType
+from registry_pipeline.core.yaml_io import STR, loads_yaml_strict, plain_reads_as_str
 
 _READERS = [VersionedResolver(version) for version in ((1, 1), (1, 2))]
 """ruamel.yaml's YAML 1.1 and 1.2 resolvers: a string either would read as something else

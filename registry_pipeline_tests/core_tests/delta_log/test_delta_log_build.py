@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from registry_pipeline.core._json import loads_strict
 from registry_pipeline.core.delta_log import (
     LOG_ARTIFACT,
     LOG_REGISTRY_ID,
@@ -35,6 +34,7 @@ from registry_pipeline.core.delta_log import (
     state_from_log,
 )
 from registry_pipeline.core.delta_log._model import RECORD_KEYS, REF_KEYS
+from registry_pipeline.core.json_strict import loads_strict
 from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_store import RunStore, SealedRun, seal_files
 from registry_pipeline.core.seal.schemas import SchemaCatalog

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from registry_pipeline.core._json import loads_strict
 from registry_pipeline.core.delta_log import (
     LOG_ARTIFACT,
     LOG_REGISTRY_ID,
@@ -24,6 +23,7 @@ from registry_pipeline.core.delta_log import (
     parse_record,
     state_from_log,
 )
+from registry_pipeline.core.json_strict import loads_strict
 from registry_pipeline.core.seal.run_store import SealedRun
 from registry_pipeline.core.seal.schemas import SchemaCatalog, builtin_schema_dir
 from registry_pipeline.core.seal.validate import inspect_run_folder

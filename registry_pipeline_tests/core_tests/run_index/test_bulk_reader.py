@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from registry_pipeline.core._json import JSONDecodeProblem, dumps_compact, loads_strict
 from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.json_strict import JSONDecodeProblem, dumps_compact, loads_strict
 from registry_pipeline.core.run_index import given as reader
 from registry_pipeline.core.run_index.records import encode
 

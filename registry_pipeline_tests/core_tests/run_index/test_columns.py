@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from registry_pipeline.core._json import dumps_compact
+from registry_pipeline.core.json_strict import dumps_compact
 from registry_pipeline.core.run_index import RunIndex, columns
 from registry_pipeline.core.run_index.checked import Checked, Context, check_each
 from registry_pipeline.core.run_index.columns import check_batch

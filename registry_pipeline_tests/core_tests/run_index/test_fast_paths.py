@@ -21,7 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from registry_pipeline.core._json import (
+from registry_pipeline.core.json_strict import (
     NOT_COMPACT,
     JSONDecodeProblem,
     _fast_encoder,

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from registry_pipeline.core import fs
 from registry_pipeline.core.errors import UsageError
-from registry_pipeline.core.seal import _fs
 from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_id import RUN_ID
 from registry_pipeline.core.seal.run_store import RunStore, SealedRun, seal_files
@@ -145,7 +145,7 @@ def test_rename_noreplace_refuses_an_existing_empty_directory(tmp_path: Path) ->
     target = tmp_path / "target"
     target.mkdir()
     with pytest.raises(FileExistsError):
-        _fs.rename_noreplace(source, target)
+        fs.rename_noreplace(source, target)
     assert (source / "payload.txt").read_bytes() == b"payload\n"
     assert list(target.iterdir()) == []
 
@@ -156,7 +156,7 @@ def test_rename_noreplace_refuses_an_existing_nonempty_directory(tmp_path: Path)
     target.mkdir()
     (target / "other.txt").write_bytes(b"other\n")
     with pytest.raises(FileExistsError):
-        _fs.rename_noreplace(source, target)
+        fs.rename_noreplace(source, target)
     assert sorted(p.name for p in source.iterdir()) == ["payload.txt"]
     assert sorted(p.name for p in target.iterdir()) == ["other.txt"]
     assert (target / "other.txt").read_bytes() == b"other\n"
@@ -167,7 +167,7 @@ def test_rename_noreplace_refuses_an_existing_file(tmp_path: Path) -> None:
     target = tmp_path / "target"
     target.write_bytes(b"file\n")
     with pytest.raises(FileExistsError):
-        _fs.rename_noreplace(source, target)
+        fs.rename_noreplace(source, target)
     assert target.read_bytes() == b"file\n"
     assert (source / "payload.txt").is_file()
 
@@ -175,7 +175,7 @@ def test_rename_noreplace_refuses_an_existing_file(tmp_path: Path) -> None:
 def test_rename_noreplace_renames_to_a_free_name(tmp_path: Path) -> None:
     source = _staged(tmp_path)
     target = tmp_path / "target"
-    _fs.rename_noreplace(source, target)
+    fs.rename_noreplace(source, target)
     assert not source.exists()
     assert (target / "payload.txt").read_bytes() == b"payload\n"
 
@@ -186,10 +186,10 @@ def test_rename_via_exclusive_mkdir_fallback_refuses_existing_targets(tmp_path: 
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(FileExistsError):
-        _fs._rename_via_exclusive_mkdir(os.fsencode(source), os.fsencode(empty))
+        fs._rename_via_exclusive_mkdir(os.fsencode(source), os.fsencode(empty))
     assert list(empty.iterdir()) == [] and (source / "payload.txt").is_file()
     free = tmp_path / "free"
-    _fs._rename_via_exclusive_mkdir(os.fsencode(source), os.fsencode(free))
+    fs._rename_via_exclusive_mkdir(os.fsencode(source), os.fsencode(free))
     assert (free / "payload.txt").read_bytes() == b"payload\n" and not source.exists()
 
 

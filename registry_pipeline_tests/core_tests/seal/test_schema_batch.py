@@ -13,7 +13,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from registry_pipeline.core._json import compact_lines, dumps_compact
+from registry_pipeline.core.json_strict import compact_lines, dumps_compact
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 
 RUN = "urn:registry-pipeline:schema:run_index_record_v0_1"

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from registry_pipeline.core._json import loads_strict
 from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.json_strict import loads_strict
 from registry_pipeline.core.seal import schemas as schemas_module
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 

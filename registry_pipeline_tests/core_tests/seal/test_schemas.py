@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from registry_pipeline.core._json import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.seal.schemas import (
     ENVELOPE_ID,
     MANIFEST_ID,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from registry_pipeline.core._json import JSONDecodeProblem
+from registry_pipeline.core.json_strict import JSONDecodeProblem
 from registry_pipeline.core.seal import _inspector, hashing
 from registry_pipeline.core.seal.folder_report import FolderReport
 from registry_pipeline.core.seal.hashing import BLOCK_SIZE, file_lines, jsonl_records

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from registry_pipeline.core.errors import UsageError
-from registry_pipeline.core.seal._fs import write_atomic
+from registry_pipeline.core.fs import write_atomic
 from registry_pipeline.core.workspace.build_slot import BUILD_SLOT_RELPATH, build_slot
 from registry_pipeline.core.workspace.layout import Workspace, init_workspace
 from registry_pipeline.core.workspace.safe_write import require_safe, require_safe_all

@@ -9,8 +9,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from registry_pipeline.core._json import loads_strict
-from registry_pipeline.core._yaml import loads_yaml_strict
+from registry_pipeline.core.json_strict import loads_strict
+from registry_pipeline.core.yaml_io import loads_yaml_strict
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLE = REPO / "examples" / "module-registries"

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from registry_pipeline.core._yaml import loads_yaml_strict
 from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.workspace.catalog import CatalogError
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.write_path import RegistryFileError, add_entry
+from registry_pipeline.core.yaml_io import loads_yaml_strict
 from registry_pipeline_tests._helpers import copy_demo
 from registry_pipeline_tests.core_tests.write_path._support import copy_example
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from registry_pipeline.core._yaml import loads_yaml_strict
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.write_path import EntryError, add_entry
+from registry_pipeline.core.yaml_io import loads_yaml_strict
 from registry_pipeline_tests._helpers import copy_demo
 from registry_pipeline_tests.core_tests.write_path._support import (
     DEMO_FILES,

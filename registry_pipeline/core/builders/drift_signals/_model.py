@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from registry_pipeline.core._json import dumps_pretty
+from registry_pipeline.core.json_strict import dumps_pretty
 
 V01_ARTIFACT = "DRIFT_SIGNALS_v0_1.json"
 DETAIL_ARTIFACT = "DRIFT_SIGNALS_DETAIL_v0_2.json"

@@ -43,6 +43,7 @@ Markdown catalog, `_coverage` a coverage matrix, both through `_blocks`.
 from registry_pipeline.core.builders.op_status_table._build import build_op_status_table, render
 from registry_pipeline.core.builders.op_status_table._coverage import Coverage, coverage_levels
 from registry_pipeline.core.builders.op_status_table._markdown import (
+    catalog_version_key,
     merged_operations,
     read_operations_markdown,
 )
@@ -78,6 +79,7 @@ __all__ = [
     "OperationsInput",
     "RunFact",
     "build_op_status_table",
+    "catalog_version_key",
     "coverage_levels",
     "merged_operations",
     "read_operations_markdown",

@@ -6,7 +6,6 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from registry_pipeline.core._json import dumps_pretty
 from registry_pipeline.core.builders.op_status_table._coverage import Coverage
 from registry_pipeline.core.builders.op_status_table._inputs import (
     _operations,
@@ -26,6 +25,7 @@ from registry_pipeline.core.builders.op_status_table._model import (
     RunFact,
 )
 from registry_pipeline.core.builders.op_status_table._rows import _detail, _row
+from registry_pipeline.core.json_strict import dumps_pretty
 
 MAX_WARNINGS = 50
 """Catalog warnings the detail lists (`catalog_warnings_total` counts them all)."""

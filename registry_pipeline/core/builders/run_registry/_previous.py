@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from registry_pipeline.core._json import JSONDecodeProblem
 from registry_pipeline.core.builders.run_registry._model import (
     FAIL,
     PASS,
@@ -15,6 +14,7 @@ from registry_pipeline.core.builders.run_registry._model import (
     UNSEALED,
 )
 from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.json_strict import JSONDecodeProblem
 from registry_pipeline.core.seal.schemas import iter_jsonl
 
 

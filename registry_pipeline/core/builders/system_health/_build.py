@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from registry_pipeline.core._json import dumps_pretty
 from registry_pipeline.core.builders.system_health._attention import attention
 from registry_pipeline.core.builders.system_health._charts import report_charts
 from registry_pipeline.core.builders.system_health._inputs import (
@@ -28,6 +27,7 @@ from registry_pipeline.core.builders.system_health._sections import (
     _system_drift_section,
 )
 from registry_pipeline.core.builders.system_health._summary import _summary
+from registry_pipeline.core.json_strict import dumps_pretty
 
 MARKDOWN_ARTIFACT = "SYSTEM_HEALTH_REPORT_v0_1.md"
 HTML_ARTIFACT = "SYSTEM_HEALTH_REPORT_v0_1.html"

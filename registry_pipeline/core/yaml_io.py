@@ -25,7 +25,12 @@ from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.resolver import BaseResolver
 
-from registry_pipeline.core._json import MAX_DEPTH, MAX_INT_DIGITS, JSONDecodeProblem, gc_paused
+from registry_pipeline.core.json_strict import (
+    MAX_DEPTH,
+    MAX_INT_DIGITS,
+    JSONDecodeProblem,
+    gc_paused,
+)
 
 _Parser: Any = BaseLoader
 """The event source: ruamel.yaml.clib's C parser when installed, else ruamel's pure-Python one."""
