@@ -167,3 +167,33 @@ def test_the_scorecard_says_a_snapshot_that_is_not_damaged_in_validates_words() 
     assert "intact in an older format" in entries["c"]["reason"]
     assert "line endings converted" in entries["d"]["reason"]
     assert "unsealed" in entries["e"]["reason"] and "fails" not in entries["e"]["reason"]
+
+
+def test_the_date_check_rides_on_the_inspections_one_read_of_run_json(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """folder_verdict judges a folder's date from the inspection's report (its run id and the
+    created_utc it read), never reading run.json again: validate --all over 10,000 folders read
+    each one's run.json twice, the second time outside the verdict cache."""
+    from dataclasses import replace
+    from datetime import UTC, datetime, timedelta
+
+    from registry_pipeline.core.seal.validate import inspect_run_folder
+    from registry_pipeline.core.workspace import snapshots
+
+    sealed = seal_files(RunStore(workspace), RunSpec(registry_id="evidence"), {"A.md": b"a\n"})
+    report = inspect_run_folder(sealed.path)
+    assert report.ok and report.created_utc is not None
+
+    def no_second_read(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("run.json read again")
+
+    monkeypatch.setattr(snapshots, "_envelope", no_second_read)
+    verdict, dated = snapshots.folder_verdict(report)
+    assert (verdict.status, dated) == ("PASS", None)
+    earlier = datetime.now(UTC) - timedelta(hours=1)  # "now" an hour ago: its run id is ahead
+    verdict, dated = snapshots.folder_verdict(report, earlier)
+    assert verdict.status == "FAIL" and dated is not None and "its run id" in dated
+    ahead = replace(report, created_utc="2999-01-01T00:00:00Z")  # what run.json said, as read
+    verdict, dated = snapshots.folder_verdict(ahead)
+    assert verdict.status == "FAIL" and dated is not None and "created_utc" in dated

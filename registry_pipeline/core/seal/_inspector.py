@@ -60,6 +60,7 @@ class Inspector:
         self.fast = fast
         self.schemas = schemas
         self.expect_run_id = expect_run_id if expect_run_id is not None else folder.name
+        self.created_utc: str | None = None
         self.problems: list[Problem] = []
         self.files: dict[str, int] = {}
         self.special: set[str] = set()
@@ -124,8 +125,9 @@ class Inspector:
         if not self.fast and listing is not None:
             self._check_schemas(listing)
         return FolderReport(
-            str(self.folder), run_id, root, tuple(self.problems), len(self.files), self.fast
-        )
+            str(self.folder), run_id, root, tuple(self.problems), len(self.files), self.fast,
+            self.created_utc,
+        )  # fmt: skip
 
     def _scan(self) -> None:
         folded: dict[str, str] = {}
@@ -355,6 +357,8 @@ class Inspector:
             return None
         for violation in self.schemas.validate(ENVELOPE_ID, envelope):
             self.report(ReasonCode.RUN_JSON_INVALID, RUN_JSON, str(violation))
+        created = envelope.get("created_utc") if isinstance(envelope, dict) else None
+        self.created_utc = created if isinstance(created, str) else None
         run_id = envelope.get("run_id") if isinstance(envelope, dict) else None
         if isinstance(run_id, str) and run_id != self.expect_run_id:
             self.report(

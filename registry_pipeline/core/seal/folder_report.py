@@ -25,6 +25,9 @@ class FolderReport:
     problems: tuple[Problem, ...]
     files: int
     fast: bool
+    created_utc: str | None = None
+    """run.json's `created_utc` as the inspection read it (None: no run.json, or none there), so
+    that a check of the folder's date rides on the one read (`snapshots.folder_verdict`)."""
 
     @property
     def ok(self) -> bool:

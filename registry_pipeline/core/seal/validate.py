@@ -58,7 +58,7 @@ def is_valid_run_folder(
 
 _CACHE: dict[tuple[str, str, bool, int, str | None], FolderReport] | None = None
 _VERDICTS: _VerdictStore | None = None
-VERDICT_STORE_VERSION = 2
+VERDICT_STORE_VERSION = 3
 """Bumped whenever validation gets stricter, so PASS verdicts of a laxer validator are dropped
 (2: empty folders and folders without seal files fail)."""
 
@@ -170,12 +170,12 @@ class _VerdictStore:
 
     def get(self, folder: Path, fingerprint: str, schemas: SchemaCatalog) -> FolderReport | None:
         entry = self.entries.get(str(folder))
-        if not isinstance(entry, list) or len(entry) != 5:
+        if not isinstance(entry, list) or len(entry) != 6:
             return None
-        stored_fingerprint, schemas_hash, run_id, root, files = entry
+        stored_fingerprint, schemas_hash, run_id, root, files, created = entry
         if stored_fingerprint != fingerprint or schemas_hash != schemas.fingerprint:
             return None
-        return FolderReport(str(folder), run_id, root, (), files, False)
+        return FolderReport(str(folder), run_id, root, (), files, False, created)
 
     def put(
         self, folder: Path, fingerprint: str, schemas: SchemaCatalog, report: FolderReport
@@ -186,6 +186,7 @@ class _VerdictStore:
             report.run_id,
             report.root_sha256,
             report.files,
+            report.created_utc,
         ]
         self.changed = True
 

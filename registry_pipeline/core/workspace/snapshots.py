@@ -177,10 +177,11 @@ FUTURE_DATED = "FUTURE_DATED"
 def folder_verdict(report: FolderReport, now: datetime | None = None) -> tuple[Verdict, str | None]:
     """The one verdict on a run folder, from its inspection `report`: `verdict_of` (PASS, FAIL,
     INTACT_OLDER_FORMAT, CONVERTED, UNSEALED), and FAIL whatever its seal says when the folder
-    is dated in the future (why, second). `registry validate`, the run registry (and through it
-    the drift signals and the health report) all classify through it."""
+    is dated in the future (why, second: from its run id and the `created_utc` the inspection
+    read, never run.json again). `registry validate`, the run registry (and through it the
+    drift signals and the health report) all classify through it."""
     verdict = verdict_of(report)
-    dated = future_dated_folder(Path(report.run_folder), now)
+    dated = future_dated(os.path.basename(report.run_folder), report.created_utc, now)
     return (replace(verdict, status=FAIL) if dated else verdict), dated
 
 
