@@ -370,3 +370,28 @@ def slot_holder(root: Path, holder: str = "test holder") -> subprocess.Popen[str
     )
     assert process.stdout is not None and process.stdout.readline().strip() == "held"
     return process
+
+
+SEED_TARBALL = REPO.parent / "shared" / "reference" / "ovc-infra-5d9a3c1.tar.gz"
+"""The seed system's repository at 5d9a3c1, as `git archive` wrote it (beside the dev repo only)."""
+
+
+def seed_repository(parent: Path) -> Path:
+    """The seed's repository from a fresh extraction under `parent`, made a git repository with
+    every file committed; the test is skipped where the tarball is absent (a user's clone)."""
+    import tarfile
+
+    import pytest
+
+    if not SEED_TARBALL.is_file():
+        pytest.skip(
+            f"{SEED_TARBALL} is absent (the seed's repository lies only beside the dev repo)"
+        )
+    with tarfile.open(SEED_TARBALL) as archive:
+        archive.extractall(parent / "x", filter="data")
+    [root] = list((parent / "x").iterdir())
+    git = ["git", "-c", "user.email=t@example.org", "-c", "user.name=t"]
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    subprocess.run(["git", "add", "-A", "-f"], cwd=root, check=True)
+    subprocess.run([*git, "commit", "-qm", "the repository at 5d9a3c1"], cwd=root, check=True)
+    return root

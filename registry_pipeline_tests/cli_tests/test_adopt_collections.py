@@ -13,8 +13,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import subprocess
-import tarfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,7 @@ import pytest
 from registry_pipeline.core.adopt._collection import collection_glob, plan_collection
 from registry_pipeline.core.pointers.store import pointer_relpath
 from registry_pipeline.core.workspace.sources import pattern_matches, read_source_files
-from registry_pipeline_tests._helpers import seal_like_seed
+from registry_pipeline_tests._helpers import seal_like_seed, seed_repository
 from registry_pipeline_tests.cli_tests.test_adopt import (
     CATALOG,
     PHASE,
@@ -33,10 +31,8 @@ from registry_pipeline_tests.cli_tests.test_adopt import (
     _write,
     make_seed_repo,
 )
-from registry_pipeline_tests.conftest import REPO_ROOT
 
 Run = Callable[..., tuple[int, str, str]]
-TARBALL = REPO_ROOT.parent / "shared" / "reference" / "ovc-infra-5d9a3c1.tar.gz"
 UUID1 = "1dfb7850-2cdd-5dd0-9cd5-dd7758d19439"
 UUID2 = "2a6c0e1d-7b34-4f0e-9a51-3c2d1e0f9b88"
 DERIVED = "artifacts/derived_validation"
@@ -344,15 +340,7 @@ def test_a_member_that_breaks_its_bound_schema_is_never_sealed(
 def test_the_seed_repositorys_collections(cli: Run, tmp_path: Path) -> None:
     """The real repository: two collections have members (one file per run; a folder per run,
     66 files), one has none; both seal with no note about the files beside them."""
-    if not TARBALL.is_file():
-        pytest.skip(f"{TARBALL} is absent (the seed's repository lies only beside the dev repo)")
-    with tarfile.open(TARBALL) as archive:
-        archive.extractall(tmp_path / "x", filter="data")
-    [root] = list((tmp_path / "x").iterdir())
-    git = ["git", "-c", "user.email=t@example.org", "-c", "user.name=t"]
-    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
-    subprocess.run(["git", "add", "-A", "-f"], cwd=root, check=True)
-    subprocess.run([*git, "commit", "-qm", "seed"], cwd=root, check=True)
+    root = seed_repository(tmp_path)
     code, out, err = cli("adopt", str(root), "--json")
     assert code == 0, err
     decisions = {d["registry_id"]: d for d in _json(out)["decisions"]}

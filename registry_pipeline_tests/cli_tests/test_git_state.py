@@ -16,7 +16,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tarfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,11 +24,10 @@ import pytest
 
 from registry_pipeline.core.gate.receipts import RECEIPTS_RELPATH
 from registry_pipeline.core.pointers.journal import JOURNAL_NAME
+from registry_pipeline_tests._helpers import seed_repository
 from registry_pipeline_tests.cli_tests.test_adopt import PHASE, make_seed_repo
-from registry_pipeline_tests.conftest import REPO_ROOT
 
 Run = Callable[..., tuple[int, str, str]]
-TARBALL = REPO_ROOT.parent / "shared" / "reference" / "ovc-infra-5d9a3c1.tar.gz"
 GIT = ["git", "-c", "user.email=t@example.org", "-c", "user.name=t"]
 POINTER_FILE = (PHASE / "ACTIVE_REGISTRY_POINTERS_v0_1.json").as_posix()
 JOURNAL = f".codex/{JOURNAL_NAME}"
@@ -249,25 +247,13 @@ def test_a_workspace_outside_a_repository_builds_with_an_unknown_state(
     assert "canon_dirty: unknown (git state unknown" in _report(demo)
 
 
-def _extract_seed(tmp_path: Path) -> Path:
-    if not TARBALL.is_file():
-        pytest.skip(f"{TARBALL} is absent (the seed's repository lies only beside the dev repo)")
-    with tarfile.open(TARBALL) as archive:
-        archive.extractall(tmp_path / "x", filter="data")
-    [root] = list((tmp_path / "x").iterdir())
-    _git(root, "init", "-q")
-    _git(root, "add", "-A", "-f")
-    _git(root, "commit", "-qm", "the repository at 5d9a3c1, as git archive wrote it")
-    return root
-
-
 @pytest.mark.reference
 def test_the_seed_repository_stays_clean_after_any_number_of_builds(
     cli: Run, tmp_path: Path
 ) -> None:
     """Adopted from a fresh extraction and committed: three builds, `canon_dirty` false in each,
     and git shows nothing but their pointer file (the second build's report said `yes`)."""
-    root = _extract_seed(tmp_path)
+    root = seed_repository(tmp_path)
     code, out, err = cli("adopt", str(root))
     assert code == 0, err
     assert "git ignores the pointer journal and .codex/RECEIPTS/ as it ignores .codex/RUNS/" in out
@@ -284,7 +270,7 @@ def test_the_seed_repository_stays_clean_after_any_number_of_builds(
 
 @pytest.mark.reference
 def test_the_seed_repository_without_git_on_path_is_unknown(tmp_path: Path) -> None:
-    root = _extract_seed(tmp_path)
+    root = seed_repository(tmp_path)
     env = _without_git(tmp_path)
     adopt = _registry(env, root, "adopt")
     assert adopt.returncode == 0, adopt.stderr

@@ -18,7 +18,11 @@ from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_store import RunStore, seal_files
 from registry_pipeline.core.seal.verdicts import VERDICTS, describe
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline_tests.cli_tests.test_validate_verdicts import _sha256sum_folder
+from registry_pipeline_tests._helpers import seed_repository
+from registry_pipeline_tests.cli_tests.test_validate_verdicts import (
+    _sha256sum_folder,
+    evidence_root,
+)
 
 Run = Callable[..., tuple[int, str, str]]
 
@@ -28,13 +32,7 @@ def evidence(demo: Path) -> Path:
     """The demo with a second run root, `evidence/runs`, holding a folder of each verdict but
     PASS: unsealed, a plain sha256sum list (intact, older format), a damaged one (FAIL) and one
     whose line endings git converted after sealing (CONVERTED)."""
-    catalog_path = demo / "registries" / "REGISTRY_CATALOG_v0_2.json"
-    catalog = json.loads(catalog_path.read_text())
-    catalog["run_roots"] = [".codex/RUNS", "evidence/runs"]
-    catalog_path.write_text(json.dumps(catalog, indent=2))
-    runs = demo / "evidence" / "runs"
-    (runs / "p1_unsealed").mkdir(parents=True)
-    (runs / "p1_unsealed" / "RUN.md").write_text("notes\n")
+    runs = evidence_root(demo)
     (runs / "p1_listed").mkdir()
     _sha256sum_folder(runs / "p1_listed", {"RUN.md": b"a\n", "outputs/x.txt": b"1\n"})
     (runs / "p1_damaged").mkdir()
@@ -105,26 +103,15 @@ def test_validate_all_says_its_count_in_the_words_the_report_uses(cli: Run, evid
     assert text.splitlines()[-1] == f"checked {total} run folder(s): {describe(dict(verdicts))}"
 
 
-TARBALL = Path(__file__).resolve().parents[2].parent / "shared/reference/ovc-infra-5d9a3c1.tar.gz"
-
-
 @pytest.mark.reference
 def test_the_seed_repositorys_report_agrees_with_validate_all(cli: Run, tmp_path: Path) -> None:
     """The seed's repository adopted from a fresh extraction: its older-format folder and the
     one git converted are intact in the report too (it said `FAIL 2` and flagged
     `run_folders:invalid` as critical), and every figure equals validate's on those folders."""
     import subprocess
-    import tarfile
 
-    if not TARBALL.is_file():
-        pytest.skip(f"{TARBALL} is absent (the seed's repository lies only beside the dev repo)")
-    with tarfile.open(TARBALL) as archive:
-        archive.extractall(tmp_path / "x", filter="data")
-    [root] = list((tmp_path / "x").iterdir())
+    root = seed_repository(tmp_path)
     git = ["git", "-c", "user.email=t@example.org", "-c", "user.name=t"]
-    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
-    subprocess.run(["git", "add", "-A", "-f"], cwd=root, check=True)
-    subprocess.run([*git, "commit", "-qm", "seed"], cwd=root, check=True)
     assert cli("adopt", str(root))[0] == 0
     subprocess.run(["git", "add", "-A"], cwd=root, check=True)  # the adoption, committed
     subprocess.run([*git, "commit", "-qm", "adopt"], cwd=root, check=True)

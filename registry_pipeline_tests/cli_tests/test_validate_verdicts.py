@@ -32,9 +32,9 @@ def _sha256sum_folder(folder: Path, files: dict[str, bytes]) -> None:
     (folder / "MANIFEST.sha256").write_text("".join(lines))
 
 
-@pytest.fixture
-def evidence(demo: Path) -> Path:
-    """The demo with a second run root, `evidence/runs`, holding one folder of each kind."""
+def evidence_root(demo: Path) -> Path:
+    """`evidence/runs` made the demo's second run root, holding an unsealed folder
+    (`p1_unsealed`): the run root."""
     catalog_path = demo / "registries" / "REGISTRY_CATALOG_v0_2.json"
     catalog = json.loads(catalog_path.read_text())
     catalog["run_roots"] = [".codex/RUNS", "evidence/runs"]
@@ -42,6 +42,13 @@ def evidence(demo: Path) -> Path:
     runs = demo / "evidence" / "runs"
     (runs / "p1_unsealed").mkdir(parents=True)
     (runs / "p1_unsealed" / "RUN.md").write_text("notes\n")
+    return runs
+
+
+@pytest.fixture
+def evidence(demo: Path) -> Path:
+    """The demo with a second run root, `evidence/runs`, holding one folder of each kind."""
+    runs = evidence_root(demo)
     (runs / "p1_listed").mkdir()
     _sha256sum_folder(runs / "p1_listed", {"RUN.md": b"a\r\n", "outputs/x.txt": b"1\n"})
     (runs / "p1_altered").mkdir()
