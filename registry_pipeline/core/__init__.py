@@ -20,7 +20,8 @@ only those above it; `core_tests/test_layers.py` enforces it):
 
 At the top, the shared primitives with public names, which every subpackage may import and
 which import none of them: `errors` (one error base and the reason codes), `json_strict` and
-`yaml_io` (the strict JSON and YAML readers), `fs` (atomic file writes, fsync of a folder) and
+`yaml_io` (the strict JSON and YAML readers), `jsonl` (the one append-only log: append with
+fsync, torn tail, prefix check), `fs` (atomic file writes, fsync of a folder) and
 `faults` (the crash-injection points tests use); and this package face. A module whose name
 starts with `_` is imported only inside its own folder (`.importlinter`'s private contracts).
 """

@@ -25,7 +25,7 @@ import pytest
 from registry_pipeline.core import LAYERS
 
 PACKAGE = Path(__file__).resolve().parents[2] / "registry_pipeline"
-TOP_LEVEL_CORE = {"__init__", "errors", "json_strict", "yaml_io", "fs", "faults"}
+TOP_LEVEL_CORE = {"__init__", "errors", "json_strict", "yaml_io", "jsonl", "fs", "faults"}
 """The only modules at the top of core/: the face, the error base, strict JSON and strict YAML,
 atomic file writes, the crash-injection points: shared primitives every room below may use."""
 OUTER = ("lib", "defs", "cli", "definitions")

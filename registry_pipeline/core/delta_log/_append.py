@@ -13,7 +13,7 @@ from registry_pipeline.core.delta_log._errors import DeltaCode, DeltaFinding, De
 from registry_pipeline.core.delta_log._model import LOG_ARTIFACT, SealedLogRef
 from registry_pipeline.core.delta_log._parse import describe_record, parse_record
 from registry_pipeline.core.delta_log._state import LogState, PreviousLog
-from registry_pipeline.core.seal.prefix import bytes_break
+from registry_pipeline.core.jsonl import bytes_break
 
 
 def check_append_only(

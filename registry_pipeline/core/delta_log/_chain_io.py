@@ -15,7 +15,7 @@ from registry_pipeline.core.delta_log._state import (
     parse_state,
 )
 from registry_pipeline.core.errors import UsageError
-from registry_pipeline.core.seal.prefix import CHUNK, first_break
+from registry_pipeline.core.jsonl import CHUNK, first_break
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.workspace.layout import Workspace

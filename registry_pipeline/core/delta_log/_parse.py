@@ -154,7 +154,7 @@ def describe_record(raw: bytes) -> str:
     """`registry_id -> to_ref run_id` of a record line, or a short quote when it does not parse
     (what a prefix break names)."""
     from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
-    from registry_pipeline.core.seal.prefix import quote
+    from registry_pipeline.core.jsonl import quote
 
     try:
         document = loads_strict(raw)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from registry_pipeline.core.append_only.governed import published_snapshot
-from registry_pipeline.core.seal.prefix import PrefixBreak, first_break
+from registry_pipeline.core.jsonl import PrefixBreak, first_break
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import RegistrySpec
 from registry_pipeline.core.workspace.layout import Workspace

@@ -1,0 +1,102 @@
+"""The one JSONL log: append all or nothing with fsync, torn tails found and repaired."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from registry_pipeline.core import jsonl
+
+LINE = st.binary(max_size=40).map(lambda raw: raw.replace(b"\n", b"") + b"\n")
+
+
+@given(st.lists(st.lists(LINE, max_size=4), max_size=5))
+def test_appends_concatenate_and_each_returns_the_size_before_it(tmp_path_factory, batches):
+    path = tmp_path_factory.mktemp("log") / "log.jsonl"
+    expected = b""
+    for batch in batches:
+        assert jsonl.append(path, batch) == len(expected)
+        expected += b"".join(batch)
+    assert (path.read_bytes() if path.exists() else b"") == expected
+    assert jsonl.ends_cleanly(path)
+
+
+def test_a_torn_tail_refuses_the_append_and_leaves_the_log_alone(tmp_path: Path) -> None:
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(b'{"a": 1}\n{"b"')
+    with pytest.raises(jsonl.TornTail) as caught:
+        jsonl.append(path, [b'{"c": 3}\n'])
+    assert caught.value.path == path
+    assert path.read_bytes() == b'{"a": 1}\n{"b"'
+    assert not jsonl.ends_cleanly(path)
+    assert jsonl.torn_line(path.read_bytes()) == 2
+
+
+def test_a_folder_in_the_log_s_place_is_no_regular_file(tmp_path: Path) -> None:
+    (tmp_path / "log.jsonl").mkdir()
+    with pytest.raises(OSError):
+        jsonl.append(tmp_path / "log.jsonl", [b"{}\n"])
+
+
+def test_a_link_in_the_log_s_place_is_not_followed(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere"
+    target.write_bytes(b"")
+    os.symlink(target, tmp_path / "log.jsonl")
+    with pytest.raises(OSError):
+        jsonl.append(tmp_path / "log.jsonl", [b"{}\n"])
+    assert target.read_bytes() == b""
+
+
+def test_take_back_cuts_what_an_append_wrote(tmp_path: Path) -> None:
+    path = tmp_path / "log.jsonl"
+    jsonl.append(path, [b"1\n"])
+    size = jsonl.append(path, [b"2\n", b"3\n"])
+    assert jsonl.take_back(path, size)
+    assert path.read_bytes() == b"1\n"
+    assert not jsonl.take_back(tmp_path / "absent", 0)
+
+
+@pytest.mark.parametrize(
+    ("content", "complete", "after"),
+    [
+        (b"1\n2", True, b"1\n2\n"),  # a complete last line lost its newline
+        (b"1\n2", False, b"1\n"),  # a cut-off last line goes
+        (b"1\n", False, b"1\n"),  # nothing torn: nothing changes
+        (b"x" * (3 * jsonl.TAIL_BLOCK), False, b""),  # one long line, scanned back in blocks
+    ],
+)
+def test_repair_tail_completes_or_cuts_the_last_line_only(
+    tmp_path: Path, content: bytes, complete: bool, after: bytes
+) -> None:
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(content)
+    seen: list[tuple[bytes, bytes | None]] = []
+
+    def judge(tail: bytes, before: bytes | None) -> bool:
+        seen.append((tail, before))
+        return complete
+
+    assert jsonl.repair_tail(path, judge) is (content != after)
+    assert path.read_bytes() == after
+    if content == b"1\n2":
+        assert seen == [(b"2", b"1")]
+
+
+def test_lines_stream_with_numbers_and_keep_a_torn_last_line(tmp_path: Path) -> None:
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(b"a\nb\nc")
+    with path.open("rb") as handle:
+        assert list(jsonl.lines(handle)) == [(1, b"a"), (2, b"b"), (3, b"c")]
+
+
+@given(st.binary(max_size=60), st.binary(max_size=60))
+def test_the_prefix_check_agrees_with_startswith(old: bytes, new: bytes) -> None:
+    broken = jsonl.bytes_break(old, new)
+    assert (broken is None) == new.startswith(old)
+    if broken is not None:
+        assert old[: broken.offset] == new[: broken.offset]
+        assert broken.line == old.count(b"\n", 0, broken.offset) + 1
