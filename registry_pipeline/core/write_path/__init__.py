@@ -13,19 +13,28 @@ promises are checked before a write); must not import `explain/`, `delta_log/`, 
 `adopt/`.
 """
 
-from registry_pipeline.core.write_path.check import workspace_findings
-from registry_pipeline.core.write_path.content import Entry, TypeContent, content_of, read_type
-from registry_pipeline.core.write_path.coordinate import evaluate, involving
-from registry_pipeline.core.write_path.deprecate import deprecate
-from registry_pipeline.core.write_path.findings import (
+from registry_pipeline.core.write_path.content import (
     SEVERITIES,
+    Entry,
     EntryError,
+    EntryType,
     Finding,
     RegistryFileError,
+    TypeContent,
+    content_of,
+    entry_type,
+    entry_types,
+    read_type,
 )
-from registry_pipeline.core.write_path.rules import Coordination, Rule, load_coordination
-from registry_pipeline.core.write_path.types import EntryType, entry_type, entry_types
-from registry_pipeline.core.write_path.write import WriteResult, add_entry
+from registry_pipeline.core.write_path.rules import (
+    Coordination,
+    Rule,
+    evaluate,
+    involving,
+    load_coordination,
+    workspace_findings,
+)
+from registry_pipeline.core.write_path.write import WriteResult, add_entry, deprecate
 
 __all__ = [
     "SEVERITIES",

@@ -23,8 +23,8 @@ from registry_pipeline.core.fs import fsync_dir, rename_noreplace
 from registry_pipeline.core.workspace.catalog import CATALOG_RELPATH, check_catalog
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH
 from registry_pipeline.core.workspace.safe_write import require_safe_all
+from registry_pipeline.core.write_path.content import entry_types
 from registry_pipeline.core.write_path.table import types_markdown
-from registry_pipeline.core.write_path.types import entry_types
 
 RULES_RELPATH = "registries/COORDINATION_v0_1.yaml"
 SCHEMAS_DIR = ".system/registry/schemas"
