@@ -13,7 +13,7 @@ exit 2) or `RegistryFileError` (a broken registry file, exit 1)."""
 from __future__ import annotations
 
 import difflib
-import os
+import io
 import re
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -21,9 +21,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from registry_pipeline.core import jsonl
 from registry_pipeline.core.errors import ReasonCode, RegistryError, UsageError, problem_object
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
-from registry_pipeline.core.seal.hashing import file_lines, jsonl_records
+from registry_pipeline.core.seal.hashing import jsonl_records
 from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.workspace.catalog import CatalogError, RegistryCatalog, RegistrySpec
 from registry_pipeline.core.workspace.sources import (
@@ -324,7 +325,7 @@ def parse_file(relpath: str, data: bytes, container: str | None = None) -> Parse
 def resolve(document: Any, pointer: str) -> Any:
     """The value at JSON pointer `pointer`; KeyError when absent."""
     current = document
-    for part in _parts(pointer):
+    for part in pointer_parts(pointer):
         if isinstance(current, dict):
             current = current[part]
         elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
@@ -418,7 +419,8 @@ def _container_entries(content: TypeContent, path: str, document: Any) -> None:
                 None,
                 entry_type.container,
                 f"the file has no {shape} at {entry_type.container or '/'} (the catalog's "
-                f"container); add one (`{_parts(entry_type.container)[-1]}: []`) or fix its name",
+                f"container); add one (`{pointer_parts(entry_type.container)[-1]}: []`) or fix "
+                "its name",
                 path,
                 "CONTAINER_MISSING",
             )
@@ -487,7 +489,8 @@ def _problem(
     return Finding(code, "error", entry_type.name, key, field_, message, path)
 
 
-def _parts(pointer: str) -> list[str]:
+def pointer_parts(pointer: str) -> list[str]:
+    """The unescaped parts of a JSON pointer ("" is the document: none)."""
     if not pointer:
         return []
     return [part.replace("~1", "/").replace("~0", "~") for part in pointer[1:].split("/")]
@@ -503,7 +506,7 @@ def _item_spans(root: Any, container: str, data: bytes) -> tuple[tuple[int, int]
     (not a block list of mappings, an item whose first key is not on its dash's line, dashes at
     different columns, or an item ending in a block scalar, whose trailing lines are content)."""
     node = root
-    for part in _parts(container):
+    for part in pointer_parts(container):
         if type(node).__name__ != "MappingNode":
             return None
         node = next((v for k, v in node.value if k.value == part), None)
@@ -581,12 +584,12 @@ class _LogReader:
     def read(self, file: Source) -> None:
         """The records of one file, as `content_of` reads one file of a log."""
         entry_type, content = self.content.type, self.content
-        if _torn(file):
+        if not jsonl.ends_cleanly(file) if isinstance(file, Path) else jsonl.torn_line(file):
             content.problems.append(
                 _log_problem(entry_type, "", "the last line is incomplete (torn)", "LOG_TORN")
             )
         base = len(self.hashes)
-        lines = _Counted(_complete(_lines(file)))
+        lines = _Counted(_complete_lines(file))
         try:
             for line, record in jsonl_records(lines):
                 key = record.get(entry_type.key) if isinstance(record, dict) else None
@@ -658,7 +661,7 @@ class _LogReader:
         for file, base, end in self.spans:
             if not any(base <= position < end for position in positions):
                 continue
-            for position, raw in enumerate(_complete(_lines(file)), start=base):
+            for position, raw in enumerate(_complete_lines(file), start=base):
                 if position >= end:
                     break
                 if position not in positions:
@@ -686,38 +689,13 @@ class _Counted:
             yield line
 
 
-def _complete(lines: Iterator[bytes]) -> Iterator[bytes]:
-    """`lines` (`file_lines`) but the last, which is what follows the last newline: nothing,
-    or a torn line, which `content_of` leaves out."""
-    held: bytes | None = None
-    for line in lines:
-        if held is not None:
-            yield held
-        held = line
-
-
-def _lines(file: Source) -> Iterator[bytes]:
-    """The lines of `file` as `bytes.split(b"\\n")` gives them, one at a time."""
-    if isinstance(file, Path):
-        yield from file_lines(file)
-        return
-    start = 0
-    while (end := file.find(b"\n", start)) >= 0:
-        yield file[start:end]
-        start = end + 1
-    yield file[start:]
-
-
-def _torn(file: Source) -> bool:
-    """Whether the file is not empty and does not end with a newline."""
-    if not isinstance(file, Path):
-        return bool(file) and not file.endswith(b"\n")
-    with file.open("rb") as handle:
-        size = handle.seek(0, os.SEEK_END)
-        if not size:
-            return False
-        handle.seek(size - 1)
-        return handle.read(1) != b"\n"
+def _complete_lines(file: Source) -> Iterator[bytes]:
+    """The lines of `file` that end in a newline, without it (a torn last line, which
+    `content_of` leaves out, is not one), one at a time."""
+    with io.BytesIO(file) if isinstance(file, bytes) else file.open("rb") as handle:
+        for line in handle:
+            if line.endswith(b"\n"):
+                yield line[:-1]
 
 
 def _log_problem(entry_type: EntryType, field: str, message: str, code: str) -> Finding:

@@ -36,6 +36,7 @@ from registry_pipeline.core.write_path.content import (
     content_of,
     entry_types,
     parse_file,
+    pointer_parts,
     read_type,
 )
 
@@ -77,7 +78,7 @@ def has(value: Any, pointer: str) -> bool:
 def get(value: Any, pointer: str) -> Any:
     """The value at `pointer` in an entry (a private sentinel when absent)."""
     current = value
-    for part in _parts(pointer):
+    for part in pointer_parts(pointer):
         if not isinstance(current, dict) or part not in current:
             return _MISSING
         current = current[part]
@@ -87,7 +88,7 @@ def get(value: Any, pointer: str) -> Any:
 def marked(value: Any, marker: Lifecycle) -> Any | None:
     """A copy of the entry `value` with the marker set, or None when the entry cannot hold it
     (not an object, or a part of the path that is not one)."""
-    parts = _parts(marker.field)
+    parts = pointer_parts(marker.field)
     if not parts or not isinstance(value, dict):
         return None
     result = copy.deepcopy(value)
@@ -98,12 +99,6 @@ def marked(value: Any, marker: Lifecycle) -> Any | None:
             return None
     holder[parts[-1]] = marker.deprecated
     return result
-
-
-def _parts(pointer: str) -> list[str]:
-    if not pointer:
-        return []
-    return [part.replace("~1", "/").replace("~0", "~") for part in pointer[1:].split("/")]
 
 
 RULES_SCHEMA_ID = "urn:registry-pipeline:schema:coordination_rules_v0_1"

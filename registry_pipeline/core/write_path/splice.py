@@ -27,6 +27,7 @@ from registry_pipeline.core.write_path.content import (
     EntryType,
     ParsedFile,
     SpliceError,
+    pointer_parts,
     resolve,
 )
 from registry_pipeline.core.yaml_io import STR, loads_yaml_strict, plain_reads_as_str
@@ -87,8 +88,7 @@ def json_container(
     expected = json.loads(json.dumps(parsed.document))
     container = resolve(expected, entry_type.container)
     opening = _skip(text, 0)
-    for part in entry_type.container.split("/")[1:]:
-        name = part.replace("~1", "/").replace("~0", "~")
+    for name in pointer_parts(entry_type.container):
         members, _ = _members(text, opening)
         in_object = text[opening] == "{"
         opening = (next(m for m in members if m[0] == name) if in_object else members[int(name)])[2]
@@ -350,7 +350,7 @@ def _roundtrip(
     """The whole file round-trip with the list created where missing and the entry put at
     `index`: comments kept, layout possibly not."""
     replace = old is not None and old.index is not None
-    parts = [p.replace("~1", "/").replace("~0", "~") for p in entry_type.container.split("/")[1:]]
+    parts = pointer_parts(entry_type.container)
 
     def edit(yaml: Any, document: Any) -> Any:
         if document is None:
