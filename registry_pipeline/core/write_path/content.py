@@ -135,11 +135,6 @@ class SpliceError(RegistryError):
     exit_code = 3
 
 
-LAYOUTS = ("list", "map", "files", "log")
-"""log: a run index (`core.run_index`): one record per JSONL line, read here, appended by
-`registry runs append`, never written by `add-entry`."""
-
-
 @dataclass(frozen=True)
 class EntryType:
     """One writable registry type, read from a catalog entry's `entries` block."""

@@ -38,6 +38,7 @@ from registry_pipeline.core.write_path.content import (
     parse_file,
     pointer_parts,
     read_type,
+    resolve,
 )
 
 DEPRECATED = "deprecated"
@@ -521,18 +522,21 @@ def entry_violations(
 
 
 def file_violations(
-    schemas: SchemaCatalog,
-    entry_type: EntryType,
-    key: str,
-    sealed_name: str,
-    document: Any,
-    pointer: str,
+    schemas: SchemaCatalog, entry_type: EntryType, key: str, document: Any
 ) -> list[Finding]:
-    """Violations under the entry's `pointer` of the file's own schema (types without an entry
-    schema): the rest of the file is not the entry's doing."""
-    schema = schemas.for_artifact(sealed_name)
+    """Violations of the file's own schema (types without an entry schema) under the entry
+    `key`, once `document` is what its file holds: the rest of the file is not its doing."""
+    schema = schemas.for_artifact(Path(entry_type.file_of(key)).name)
     if schema is None:
         return []
+    pointer = entry_type.container
+    if entry_type.layout == "files":
+        pointer = ""
+    elif entry_type.layout == "map":
+        pointer += "/" + key.replace("~", "~0").replace("/", "~1")
+    else:
+        items = resolve(document, entry_type.container)
+        pointer += f"/{next(i for i, v in enumerate(items) if v.get(entry_type.key) == key)}"
     return [
         Finding(
             "SCHEMA_VIOLATION",
@@ -546,11 +550,6 @@ def file_violations(
         for violation in schemas.validate(schema.schema_id, document, limit=200)
         if violation.pointer == pointer or violation.pointer.startswith(pointer + "/")
     ]
-
-
-def schema_paths(entry_types: Iterable[EntryType]) -> list[str]:
-    """The entry schemas the types name."""
-    return sorted({t.schema for t in entry_types if t.schema})
 
 
 def _short(message: str) -> str:

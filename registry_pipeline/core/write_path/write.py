@@ -306,7 +306,8 @@ def plan(goal: Target, contents: dict[str, TypeContent], key: str, value: Any) -
     schemas = SchemaCatalog.for_workspace(goal.workspace.root)
     if target_type.schema is None:
         _governed_name(schemas, target_type, key, content)
-        problems = _file_schema(schemas, target_type, key, written.data)
+        document = parse_file(file, written.data).document
+        problems = file_violations(schemas, target_type, key, document)
         if problems:
             raise EntryError(problems, code="SCHEMA_VIOLATION")
     updated = {**content.entries, key: Entry(key, value, file, old.index if old else None)}
@@ -350,28 +351,6 @@ def _governed_name(
         )
 
 
-def _file_schema(
-    schemas: SchemaCatalog, target_type: EntryType, key: str, after: bytes
-) -> list[Finding]:
-    document = parse_file(target_type.file_of(key), after).document
-    sealed = Path(target_type.file_of(key)).name
-    pointer = entry_pointer(target_type, document, key)
-    return file_violations(schemas, target_type, key, sealed, document, pointer)
-
-
-def entry_pointer(target_type: EntryType, document: Any, key: str) -> str:
-    """The JSON pointer of the entry `key` in its file's `document`."""
-    if target_type.layout == "files":
-        return ""
-    if target_type.layout == "map":
-        return f"{target_type.container}/{key.replace('~', '~0').replace('/', '~1')}"
-    items = document
-    for part in target_type.container.split("/")[1:] if target_type.container else []:
-        items = items[part]
-    index = next(i for i, item in enumerate(items) if item.get(target_type.key) == key)
-    return f"{target_type.container}/{index}"
-
-
 def _append_only(goal: Target, after: bytes, schemas: SchemaCatalog) -> list[Finding]:
     """A governed source's append-only violations, decided by the build's own function."""
     target_type = goal.entry_type
@@ -388,14 +367,10 @@ def _append_only(goal: Target, after: bytes, schemas: SchemaCatalog) -> list[Fin
 
 
 def _unique(findings: list[Finding]) -> list[Finding]:
-    seen: set[tuple[Any, ...]] = set()
-    kept = []
-    for finding in findings:
-        ident = (finding.code, finding.type, finding.key, finding.field, finding.related)
-        if ident not in seen:
-            seen.add(ident)
-            kept.append(finding)
-    return kept
+    kept: dict[tuple[Any, ...], Finding] = {}
+    for f in findings:
+        kept.setdefault((f.code, f.type, f.key, f.field, f.related), f)
+    return list(kept.values())
 
 
 def finish(
@@ -523,16 +498,6 @@ def split_entry(entry_type: EntryType, entry: Any) -> tuple[str, Any]:
     return key, value
 
 
-class AlreadyDeprecated(RegistryError):
-    """The entry carries its type's lifecycle marker already: nothing to do, refused (exit 1)."""
-
-    code = "ALREADY_DEPRECATED"
-
-    def __init__(self, message: str, *, path: str, field: str) -> None:
-        super().__init__(message, path=path)
-        self.field = field
-
-
 def deprecate(
     workspace: Workspace,
     type_name: str,
@@ -587,9 +552,10 @@ def _marker(goal: Target, content: TypeContent, old: Entry) -> Lifecycle:
     declared = goal.coordination.lifecycle.get(name)
     already = deprecated_by(old.value, declared)
     if already is not None:
-        raise AlreadyDeprecated(
+        raise RegistryError(  # nothing to do: refused, exit 1
             f"{name} {old.key!r} is already deprecated ({already.field} is "
             f"{already.deprecated!r}); nothing was written",
+            code="ALREADY_DEPRECATED",
             path=old.file,
             field=already.field,
         )
@@ -619,15 +585,13 @@ def _accepts(goal: Target, content: TypeContent, old: Entry, value: Any) -> bool
     if parsed is None:
         return True
     document = copy.deepcopy(parsed.document)
-    pointer = entry_pointer(entry_type, document, old.key)
     if entry_type.layout == "files":
         document = value
     else:
         holder = resolve(document, entry_type.container)
         holder[old.index if entry_type.layout == "list" else old.key] = value
     schemas = SchemaCatalog.for_workspace(root)
-    sealed = Path(old.file).name
-    return not file_violations(schemas, entry_type, old.key, sealed, document, pointer)
+    return not file_violations(schemas, entry_type, old.key, document)
 
 
 def _record(root: Path, result: WriteResult, marker: Lifecycle) -> Record:
