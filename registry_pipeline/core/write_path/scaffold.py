@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from registry_pipeline.core.errors import UsageError
-from registry_pipeline.core.fs import fsync_dir, rename_noreplace
+from registry_pipeline.core.fs import write_atomic
 from registry_pipeline.core.workspace.catalog import CATALOG_RELPATH, check_catalog
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH
 from registry_pipeline.core.workspace.safe_write import require_safe_all
@@ -145,25 +144,14 @@ def _json(document: Any) -> bytes:
 
 
 def _create(path: Path, data: bytes) -> bool:
-    """Write `path` unless something is there (False then): a temporary file in its folder,
-    fsynced, renamed without replacing."""
+    """Write `path` atomically unless something is there (False then): never replaced."""
     if path.exists() or path.is_symlink():
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o644)
-        rename_noreplace(temporary, path)
+        write_atomic(path, data, replace=False)
     except FileExistsError:
         return False
-    finally:
-        if os.path.lexists(temporary):
-            os.unlink(temporary)
-    fsync_dir(path.parent)
     return True
 
 
