@@ -187,7 +187,7 @@ def entry_types(catalog: RegistryCatalog) -> dict[str, EntryType]:
     for index, spec in enumerate(catalog.registries):
         if spec.entries is None and spec.run_index is None:
             continue
-        entry_type, problem = _entry_type(spec) if spec.entries is not None else _log_type(spec)
+        entry_type, problem = _entry_type(spec)
         if entry_type is None:
             problems.append(f"/registries/{index}/entries: {problem}")
         elif entry_type.name in types:
@@ -209,38 +209,21 @@ def entry_type(types: dict[str, EntryType], name: str) -> EntryType:
     raise UsageError(f"unknown type {name!r}; {hint}known: {known}", code="UNKNOWN_TYPE")
 
 
-def _log_type(spec: RegistrySpec) -> tuple[EntryType, None]:
-    """A run index as a type coordination rules can name: its records by key, the latest line
-    of a key standing for it (the catalog check made sure it has one .jsonl source)."""
-    block = spec.run_index
-    return (
-        EntryType(
-            name=block.get("type", spec.registry_id),
-            registry_id=spec.registry_id,
-            layout="log",
-            source=spec.sources[0],
-            container="",
-            key=block["key"],
-            order="append",
-            schema=None,
-            purpose=block.get("purpose") or spec.description,
-            schema_id=spec.schema_id,
-        ),
-        None,
-    )
-
-
 def _entry_type(spec: RegistrySpec) -> tuple[EntryType, None] | tuple[None, str]:
-    block = spec.entries
-    layout = block["layout"]
-    sources = spec.sources
+    """The type of a catalog entry's `entries` block, or of its `run_index` block: a run index
+    as a type coordination rules can name, its records by key, the latest line of a key
+    standing for it (the catalog check made sure it has one .jsonl source)."""
+    block, log = spec.entries or spec.run_index, spec.entries is None
+    layout, sources = "log" if log else block["layout"], spec.sources
     if len(sources) != 1:
         return None, f"a writable registry has exactly one source, not {len(sources)}"
     source = sources[0]
     suffix = PurePosixPath(source).suffix
-    if suffix not in (".json", ".yaml", ".yml"):
+    if log:
+        pass
+    elif suffix not in (".json", ".yaml", ".yml"):
         return None, f"the source {source!r} must end in .json, .yaml or .yml"
-    if layout == "files":
+    elif layout == "files":
         name = PurePosixPath(source).name
         if not is_pattern(source) or name != f"*{suffix}" or is_pattern(pattern_base(source)):
             return None, f"layout files needs a source like 'folder/*{suffix}', not {source!r}"
@@ -248,7 +231,7 @@ def _entry_type(spec: RegistrySpec) -> tuple[EntryType, None] | tuple[None, str]
         return None, f"layout {layout} needs one file as its source, not the glob {source!r}"
     if layout == "map" and suffix != ".json":
         return None, "layout map is written in JSON files only"
-    schema = block.get("schema")
+    schema = None if log else block.get("schema")
     if schema is not None and relpath_problem(schema):
         return None, f"schema {schema!r} {relpath_problem(schema)}"
     return (
@@ -257,10 +240,10 @@ def _entry_type(spec: RegistrySpec) -> tuple[EntryType, None] | tuple[None, str]
             registry_id=spec.registry_id,
             layout=layout,
             source=source,
-            container=block.get("container", ""),
+            container="" if log else block.get("container", ""),
             key=block.get("key"),
-            order=block.get("order", "key"),
-            schema=block.get("schema"),
+            order="append" if log else block.get("order", "key"),
+            schema=schema,
             purpose=block.get("purpose") or spec.description,
             schema_id=spec.schema_id,
         ),
