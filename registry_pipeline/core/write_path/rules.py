@@ -300,12 +300,9 @@ def evaluate(coordination: Coordination, contents: Mapping[str, TypeContent]) ->
     for rule in coordination.rules:
         if rule.kind == "exists":
             findings.extend(_exists(rule, contents, resolved))
-        elif rule.kind == "no_overlap":
-            findings.extend(_no_overlap(rule, contents))
-        elif rule.kind == "shared":
-            findings.extend(_shared(rule, contents))
-        elif rule.kind == "one_of":
-            findings.extend(_one_of(rule, contents))
+        elif rule.kind != "not_deprecated":
+            check = {"no_overlap": _no_overlap, "shared": _shared, "one_of": _one_of}[rule.kind]
+            findings.extend(check(rule, contents))
     for rule in coordination.rules:
         if rule.kind == "not_deprecated":
             findings.extend(_not_deprecated(rule, resolved, coordination.lifecycle))
@@ -345,9 +342,11 @@ def _holds(entry: Entry, condition: Condition | None) -> bool:
 
 
 def _finding(
-    rule: Rule, entry: Entry, type_name: str, where: str, message: str, **kw: Any
+    rule: Rule, entry: Entry, where: str, message: str, related: tuple[str, str] | None = None
 ) -> Finding:
-    return Finding(rule.id, rule.severity, type_name, entry.key, where, message, entry.file, **kw)
+    """A finding of `rule` about `entry` (of the rule's source type) at `where`."""
+    source = rule.source_type or ""
+    return Finding(rule.id, rule.severity, source, entry.key, where, message, entry.file, related)
 
 
 def _exists(
@@ -360,7 +359,7 @@ def _exists(
             if value is None:
                 continue  # null: no reference
             if not isinstance(value, str):
-                yield _finding(rule, entry, source.type.name, where, f"{value!r} is not a {to} key")
+                yield _finding(rule, entry, where, f"{value!r} is not a {to} key")
                 continue
             if rule.patterns and value.endswith(".*"):
                 prefix = value[:-1]
@@ -368,28 +367,18 @@ def _exists(
                     key.startswith(prefix) and _holds(found, rule.target_where)
                     for key, found in target.entries.items()
                 ):
-                    yield _finding(
-                        rule, entry, source.type.name, where, f"{value!r} matches no {to}"
-                    )
+                    yield _finding(rule, entry, where, f"{value!r} matches no {to}")
                 continue
             found = target.entries.get(value)
             if found is None:
-                yield _finding(
-                    rule, entry, source.type.name, where, f"no {to} {value!r}", related=(to, value)
-                )
+                yield _finding(rule, entry, where, f"no {to} {value!r}", (to, value))
             elif not _holds(found, rule.target_where):
                 condition = rule.target_where
                 assert condition is not None
                 actual = _first(found.value, condition.field)
                 shown = "absent" if actual is _MISSING else repr(actual)
-                yield _finding(
-                    rule,
-                    entry,
-                    source.type.name,
-                    where,
-                    f"{to} {value!r} has {condition.field} {shown}, not {condition.equals!r}",
-                    related=(to, value),
-                )
+                why = f"{to} {value!r} has {condition.field} {shown}, not {condition.equals!r}"
+                yield _finding(rule, entry, where, why, (to, value))
             else:
                 resolved.append((rule, entry, where, found))
 
@@ -431,14 +420,8 @@ def _no_overlap(rule: Rule, contents: Mapping[str, TypeContent]) -> Iterator[Fin
             if not other.startswith(value):
                 break
             if other_key != key:
-                yield _finding(
-                    rule,
-                    other_entry,
-                    name,
-                    other_where,
-                    f"{other!r} overlaps {value!r} of {name} {key!r}",
-                    related=(name, key),
-                )
+                why = f"{other!r} overlaps {value!r} of {name} {key!r}"
+                yield _finding(rule, other_entry, other_where, why, (name, key))
 
 
 def _shared(rule: Rule, contents: Mapping[str, TypeContent]) -> Iterator[Finding]:
@@ -455,14 +438,8 @@ def _shared(rule: Rule, contents: Mapping[str, TypeContent]) -> Iterator[Finding
             others = [other for other, _w, o in members if o != owner]
             if others:
                 listed = ", ".join(repr(other.key) for other in others)
-                yield _finding(
-                    rule,
-                    entry,
-                    name,
-                    where,
-                    f"{value!r} is also used by {name} {listed}, of another owner",
-                    related=(name, others[0].key),
-                )
+                why = f"{value!r} is also used by {name} {listed}, of another owner"
+                yield _finding(rule, entry, where, why, (name, others[0].key))
 
 
 def _one_of(rule: Rule, contents: Mapping[str, TypeContent]) -> Iterator[Finding]:
@@ -476,11 +453,7 @@ def _one_of(rule: Rule, contents: Mapping[str, TypeContent]) -> Iterator[Finding
                 condition = rule.when
                 when = f" when {condition.field} is {condition.equals!r}" if condition else ""
                 yield _finding(
-                    rule,
-                    entry,
-                    content.type.name,
-                    where,
-                    f"{value!r} is not allowed{when}; allowed: {allowed}",
+                    rule, entry, where, f"{value!r} is not allowed{when}; allowed: {allowed}"
                 )
 
 
