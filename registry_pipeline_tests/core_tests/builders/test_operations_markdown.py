@@ -10,22 +10,23 @@ from typing import Any
 
 import pytest
 
-from registry_pipeline.core.builders import op_status_adapter as adapters
+from registry_pipeline.core.builders import op_status_table
 from registry_pipeline.core.builders.model import BuildInputs
 from registry_pipeline.core.builders.op_status_table import (
     TABLE_ARTIFACT,
-    OpStatusInputError,
+    allowed_operations,
     build_op_status_table,
     render,
 )
-from registry_pipeline.core.builders.op_status_table._markdown import (
+from registry_pipeline.core.builders.operations_catalog import (
+    CatalogWarning,
     OperationsMarkdownError,
+    OpStatusInputError,
     catalog_version_key,
     merged_operations,
     operations_from_markdown,
     read_operations_markdown,
 )
-from registry_pipeline.core.builders.op_status_table._model import CatalogWarning
 from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_store import RunStore, seal_files
 from registry_pipeline.core.seal.schemas import SchemaCatalog
@@ -387,7 +388,7 @@ def test_adapter_parses_the_one_markdown_artifact_of_any_name(
     workspace: Workspace, store: RunStore, assets: Path
 ) -> None:
     catalog = {"OVC_CATALOG_v1.3.md": (assets / FIXTURE).read_bytes()}
-    result = adapters.build_op_status_table(_inputs(workspace, store, catalog))
+    result = op_status_table.build(_inputs(workspace, store, catalog))
     table = json.loads(result.files[TABLE_ARTIFACT])
     assert [row["operation_id"] for row in table] == [
         "OP-QA07",
@@ -415,7 +416,7 @@ def test_adapter_keeps_json_catalogs_byte_identical(workspace: Workspace, store:
             reference_commit=commit if isinstance(commit, str) else None,
         )
     )
-    assert dict(adapters.build_op_status_table(build).files) == expected
+    assert dict(op_status_table.build(build).files) == expected
 
 
 @pytest.mark.parametrize(
@@ -429,7 +430,7 @@ def test_adapter_refuses_a_snapshot_without_exactly_one_catalog(
     workspace: Workspace, store: RunStore, files: dict[str, bytes]
 ) -> None:
     with pytest.raises(OpStatusInputError) as caught:
-        adapters.build_op_status_table(_inputs(workspace, store, files))
+        op_status_table.build(_inputs(workspace, store, files))
     assert "allowed_operations" in caught.value.message
 
 
@@ -437,7 +438,7 @@ def test_adapter_refuses_a_markdown_catalog_that_is_not_utf8(
     workspace: Workspace, store: RunStore
 ) -> None:
     with pytest.raises(OpStatusInputError) as caught:
-        adapters.build_op_status_table(_inputs(workspace, store, {"ops.md": b"### OP-A01 \xff\n"}))
+        op_status_table.build(_inputs(workspace, store, {"ops.md": b"### OP-A01 \xff\n"}))
     assert caught.value.path is not None and caught.value.path.endswith("ops.md")
 
 
@@ -493,7 +494,7 @@ def test_the_adapter_merges_every_markdown_catalog_of_the_snapshot(
 ) -> None:
     files = {"OPS_v0.2.md": V02.encode(), "OPS_v0.1.md": V01.encode()}
     sealed = seal_files(store, RunSpec("allowed_operations"), files)
-    found = adapters._allowed_operations(read_snapshot(sealed.path, "allowed_operations"))
+    found = allowed_operations(read_snapshot(sealed.path, "allowed_operations"))
     assert [op["operation_id"] for op in found.document["operations"]] == [
         "OP-A01",
         "OP-QA06",
@@ -502,7 +503,7 @@ def test_the_adapter_merges_every_markdown_catalog_of_the_snapshot(
     assert found.coverage is None  # no coverage matrix named
     mixed = seal_files(store, RunSpec("allowed_operations"), {**files, "ops.json": b"{}"})
     with pytest.raises(OpStatusInputError, match=r"one \.json catalog or Markdown"):
-        adapters._allowed_operations(read_snapshot(mixed.path, "allowed_operations"))
+        allowed_operations(read_snapshot(mixed.path, "allowed_operations"))
 
 
 def test_canonical_is_one_rule_a_family_outside_the_table_is_not_and_says_so() -> None:
