@@ -53,9 +53,9 @@ from registry_pipeline.core.builders.model import BuildInputs, BuildResult, arti
 from registry_pipeline.core.builders.operations_catalog import (
     CatalogWarning,
     Coverage,
-    OpStatusInputError,
     catalog_version_key,
     coverage_levels,
+    input_error,
     merged_operations,
 )
 from registry_pipeline.core.builders.run_registry import run_lines, seal_status, tampered
@@ -65,7 +65,7 @@ from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import Snapshot
 
-__all__ = ["CatalogWarning", "Coverage", "OpStatusInputError", "catalog_version_key"]
+__all__ = ["CatalogWarning", "Coverage", "catalog_version_key"]
 
 STATUS_VERSION = "0.1"
 DETAIL_VERSION = "0.2"
@@ -195,7 +195,7 @@ def _run_fact(line: Mapping[str, Any], index: int) -> RunFact:
     """Read one run registry line; a line without run_key or run_id is an input error."""
     for key in ("run_key", "run_id"):
         if not isinstance(line.get(key), str) or not line[key]:
-            raise OpStatusInputError(f"run registry line has no {key}", path=f"line {index + 1}")
+            raise input_error(f"run registry line has no {key}", path=f"line {index + 1}")
     seal_warnings = tuple(
         warning
         for warning in line.get("warnings") or ()
@@ -255,7 +255,7 @@ def _operations(
     canonical whose family is none of CANONICAL_OPTIONS is appended to `warnings`."""
     entries = document.get("operations")
     if not isinstance(entries, list):
-        raise OpStatusInputError("allowed_operations has no operations array", path="/operations")
+        raise input_error("allowed_operations has no operations array", path="/operations")
     operations: list[Operation] = []
     for index, entry in enumerate(entries):
         where = f"/operations/{index}"
@@ -263,9 +263,9 @@ def _operations(
             if not isinstance(entry, Mapping) or not isinstance(entry.get(key), str):
                 if key == "enforcement_level" and key in entry and entry[key] is None:
                     continue
-                raise OpStatusInputError(f"missing or non-string {key}", path=f"{where}/{key}")
+                raise input_error(f"missing or non-string {key}", path=f"{where}/{key}")
         if any(op.operation_id == entry["operation_id"] for op in operations):
-            raise OpStatusInputError(
+            raise input_error(
                 f"duplicate operation {entry['operation_id']!r}", path=f"{where}/operation_id"
             )
         said = entry.get("canonical")
@@ -525,7 +525,7 @@ def build_op_status_table(
     """
     moment = _parse_utc(as_of)
     if moment is None:
-        raise OpStatusInputError(f"as_of {as_of!r} is not an ISO 8601 UTC time", path="as_of")
+        raise input_error(f"as_of {as_of!r} is not an ISO 8601 UTC time", path="as_of")
     facts = [_run_fact(line, index) for index, line in enumerate(run_registry_lines)]
     found = list(catalog_warnings)
     operations = _operations(allowed_operations, coverage, found)
@@ -673,7 +673,7 @@ def allowed_operations(
     matrix_names = {PurePosixPath(path).name for path in coverage_matrices}
     missing = sorted(matrix_names - set(payload))
     if missing:
-        raise OpStatusInputError(
+        raise input_error(
             f"allowed_operations snapshot {snapshot.run_id} lacks the coverage matrices the "
             f"catalog names: {', '.join(missing)}",
             path=str(snapshot.path),
@@ -685,7 +685,7 @@ def allowed_operations(
     )
     markdown = [relpath for relpath in found if relpath.lower().endswith(".md")]
     if not found or (markdown != found and len(found) != 1):
-        raise OpStatusInputError(
+        raise input_error(
             f"allowed_operations snapshot {snapshot.run_id} must hold one .json catalog or "
             f"Markdown (.md) catalogs; it holds {', '.join(found) or 'none'}",
             path=str(snapshot.path),
@@ -713,7 +713,7 @@ def _markdown_text(snapshot: Snapshot, relpath: str) -> tuple[str, str]:
     try:
         return path.read_bytes().decode("utf-8"), artifact_source(snapshot, relpath)
     except UnicodeDecodeError as exc:
-        raise OpStatusInputError(
+        raise input_error(
             f"not UTF-8 text: {exc.reason} at byte {exc.start}", path=str(path)
         ) from None
 

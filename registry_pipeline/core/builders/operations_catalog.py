@@ -33,7 +33,7 @@ A line that cannot be understood (an option that is no family, a level that is n
 Operation ID field naming another id, no name, an id defined twice) is a `CatalogWarning` naming
 the file, line and operation, and the entry falls back (the id's family, no level, the id as its
 name, the first definition): the build goes on. Only a catalog with no operation at all, or one
-that is not text, cannot be read (`OperationsMarkdownError`).
+that is not text, cannot be read (a UsageError with INPUT_INVALID, at line 1).
 """
 
 from __future__ import annotations
@@ -98,10 +98,14 @@ _BUILDERS = (
 """Our registries, by the artifact names and builder scripts the seed system gives them."""
 
 
-class OpStatusInputError(UsageError):
-    """An input of the builder is unusable; `path` points at the offending field."""
+INPUT_INVALID = "OP_STATUS_INPUT_INVALID"
+"""The reason code of every unusable input of the status table (a `UsageError`; `path` points at
+the offending field or catalog line)."""
 
-    code = "OP_STATUS_INPUT_INVALID"
+
+def input_error(message: str, path: str) -> UsageError:
+    """An unusable input of the status table: a UsageError with INPUT_INVALID."""
+    return UsageError(message, code=INPUT_INVALID, path=path)
 
 
 @dataclass(frozen=True)
@@ -130,16 +134,6 @@ class CatalogWarning:
             "operation_id": self.operation_id,
             "message": self.message,
         }
-
-
-class OperationsMarkdownError(OpStatusInputError):
-    """A Markdown operations catalog that cannot be read at all; `lines` are the 1-based lines
-    at fault, `path` is `<source>:<last of them>`."""
-
-    def __init__(self, message: str, *, source: str, lines: Sequence[int]) -> None:
-        super().__init__(message, path=f"{source}:{lines[-1]}")
-        self.source = source
-        self.lines = tuple(lines)
 
 
 @dataclass
@@ -175,11 +169,10 @@ def read_operations_markdown(
     the warnings for the lines it could not understand. `source` names the catalog in both."""
     definitions, title, version = _read(text.removeprefix("\ufeff"))
     if not definitions:
-        raise OperationsMarkdownError(
+        raise input_error(
             "no operation found: no `### OP-<letters><digits> — Name` heading and no table row "
             "whose first cell is an operation id",
-            source=source,
-            lines=(1,),
+            path=f"{source}:1",
         )
     warnings: list[CatalogWarning] = []
     first: dict[str, int] = {}

@@ -19,14 +19,14 @@ from registry_pipeline.core.builders.op_status_table import (
     render,
 )
 from registry_pipeline.core.builders.operations_catalog import (
+    INPUT_INVALID,
     CatalogWarning,
-    OperationsMarkdownError,
-    OpStatusInputError,
     catalog_version_key,
     merged_operations,
     operations_from_markdown,
     read_operations_markdown,
 )
+from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_store import RunStore, seal_files
 from registry_pipeline.core.seal.schemas import SchemaCatalog
@@ -50,10 +50,10 @@ def _by_id(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {op["operation_id"]: op for op in document["operations"]}
 
 
-def _refusal(text: str) -> OperationsMarkdownError:
-    with pytest.raises(OperationsMarkdownError) as caught:
+def _refusal(text: str) -> UsageError:
+    with pytest.raises(UsageError) as caught:
         operations_from_markdown(text, source="ops.md")
-    assert isinstance(caught.value, OpStatusInputError)
+    assert caught.value.code == INPUT_INVALID
     return caught.value
 
 
@@ -188,10 +188,10 @@ def test_a_duplicate_id_is_a_warning_and_the_first_definition_counts() -> None:
 def test_a_catalog_without_operations_is_refused(assets: Path) -> None:
     text = "# Ops v1\n\n| Change | Note |\n|---|---|\n| ADD OP-A01 | later |\n\nOP-A01 soon.\n"
     error = _refusal(text)
-    assert error.lines == (1,) and error.path == "ops.md:1"
-    assert _refusal("").lines == (1,)
+    assert error.path == "ops.md:1"
+    assert _refusal("").path == "ops.md:1"
     fenced = "```\n### OP-A01 — Only An Example\n```\n"
-    assert _refusal(fenced).lines == (1,)
+    assert _refusal(fenced).path == "ops.md:1"
 
 
 def test_a_field_id_other_than_the_heading_id_is_a_warning() -> None:
@@ -355,9 +355,10 @@ def test_builder_still_refuses_a_non_string_level() -> None:
             {"operation_id": "OP-A01", "name": "n", "option": "A", "enforcement_level": 3}
         ]
     }
-    with pytest.raises(OpStatusInputError) as caught:
+    with pytest.raises(UsageError) as caught:
         build_op_status_table([], document, PACKS, as_of=AS_OF)
     assert caught.value.path == "/operations/0/enforcement_level"
+    assert caught.value.code == INPUT_INVALID
 
 
 def _snapshot(store: RunStore, registry_id: str, files: dict[str, bytes]) -> Snapshot:
@@ -429,17 +430,19 @@ def test_adapter_keeps_json_catalogs_byte_identical(workspace: Workspace, store:
 def test_adapter_refuses_a_snapshot_without_exactly_one_catalog(
     workspace: Workspace, store: RunStore, files: dict[str, bytes]
 ) -> None:
-    with pytest.raises(OpStatusInputError) as caught:
+    with pytest.raises(UsageError) as caught:
         op_status_table.build(_inputs(workspace, store, files))
     assert "allowed_operations" in caught.value.message
+    assert caught.value.code == INPUT_INVALID
 
 
 def test_adapter_refuses_a_markdown_catalog_that_is_not_utf8(
     workspace: Workspace, store: RunStore
 ) -> None:
-    with pytest.raises(OpStatusInputError) as caught:
+    with pytest.raises(UsageError) as caught:
         op_status_table.build(_inputs(workspace, store, {"ops.md": b"### OP-A01 \xff\n"}))
     assert caught.value.path is not None and caught.value.path.endswith("ops.md")
+    assert caught.value.code == INPUT_INVALID
 
 
 V01 = """# Operations Catalog v0.1
@@ -502,8 +505,9 @@ def test_the_adapter_merges_every_markdown_catalog_of_the_snapshot(
     ]
     assert found.coverage is None  # no coverage matrix named
     mixed = seal_files(store, RunSpec("allowed_operations"), {**files, "ops.json": b"{}"})
-    with pytest.raises(OpStatusInputError, match=r"one \.json catalog or Markdown"):
+    with pytest.raises(UsageError, match=r"one \.json catalog or Markdown") as caught:
         allowed_operations(read_snapshot(mixed.path, "allowed_operations"))
+    assert caught.value.code == INPUT_INVALID
 
 
 def test_canonical_is_one_rule_a_family_outside_the_table_is_not_and_says_so() -> None:
