@@ -510,7 +510,17 @@ def coverage_levels(
     matrices: Sequence[tuple[str, str]],
 ) -> tuple[dict[str, Coverage], list[CatalogWarning]]:
     """Matrices `(text, source)`, oldest first: the level of every operation they list (the
-    newest matrix's), and the warnings for rows that could not be read."""
+    newest matrix's), and the warnings for rows that could not be read.
+
+    The seed system keeps the level of each operation (C0 documented only .. C5 fully governed) in
+    `OVC_ENFORCEMENT_COVERAGE_MATRIX_v*.md`, not in its operations catalog. A level is read from a
+    table row whose first cell starts with an operation id (`OP-A01`, or `OP-QA07 Run Registry
+    Build` as v0.2 writes it) and whose table has a Coverage Level column (`C3` or `**C3**`).
+    Rows that name a range (`OP-NC01 through OP-NC29`), summary rows and tables without that
+    column define nothing. A newer matrix supersedes an older one for the ids it lists and
+    inherits the others ("all v0.1 rows are inherited verbatim"). A level that is not C0..C5, or
+    an id listed twice in one matrix, is a `CatalogWarning`, never a failed build.
+    """
     levels: dict[str, Coverage] = {}
     warnings: list[CatalogWarning] = []
     for text, source in matrices:

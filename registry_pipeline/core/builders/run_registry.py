@@ -29,9 +29,11 @@ sealed run registry (each v0.1 line joined with its verdict as `seal:` warnings)
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import stat
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,15 +97,7 @@ class RunRegistryStats:
 
     def as_json(self) -> dict[str, object]:
         """The stats as a JSON-ready object (materialization metadata, `--json` output)."""
-        return {
-            "folders": self.folders,
-            "hashed": self.hashed,
-            "reused": self.reused,
-            "failed": self.failed,
-            "tampered": self.tampered,
-            "unsealed": self.unsealed,
-            "warnings": list(self.warnings),
-        }
+        return {**dataclasses.asdict(self), "warnings": list(self.warnings)}
 
 
 @dataclass(frozen=True)
@@ -530,27 +524,6 @@ _DECODER = json.JSONDecoder()
 _PASSING_TAIL = b',"warnings":[]}\n'
 
 
-@dataclass
-class _Tally:
-    counts: dict[str, int] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-
-    def add(self, status: dict[str, Any]) -> None:
-        verdict, verification = status["status"], status["verification"]
-        for name, hit in (
-            ("folders", True),
-            ("hashed", verification == HASHED),
-            ("reused", verification == REUSED),
-            ("failed", verdict == FAIL),
-            ("tampered", status["tampered"]),
-            ("unsealed", verdict == UNSEALED),
-        ):
-            self.counts[name] = self.counts.get(name, 0) + int(hit)
-
-    def stats(self) -> RunRegistryStats:
-        return RunRegistryStats(**self.counts, warnings=tuple(self.warnings))
-
-
 def build_run_registry(
     run_roots: Sequence[RunRoot],
     *,
@@ -560,11 +533,12 @@ def build_run_registry(
 ) -> RunRegistryResult:
     """Index every folder of every root into both artifacts, in the seed's order (`order_key`)."""
     _check_labels(run_roots)
-    tally = _Tally()
+    tally: Counter[str] = Counter()
+    warnings: list[str] = []
     rows: list[tuple[tuple[str, int, str, str], bytes, bytes]] = []
     fast = previous is not None and previous.lines is not None and not full_audit
     for root in run_roots:
-        for name in _folder_names(root, tally.warnings):
+        for name in _folder_names(root, warnings):
             reused = _reuse_line(root, name, previous, schemas) if fast and previous else None
             if reused is not None:
                 line, created_utc, verdict = reused
@@ -580,11 +554,18 @@ def build_run_registry(
             rows.append(
                 (order_key(root.label, created_utc, printable(name)), line, _dumps_line(verdict))
             )
-            tally.add(verdict)
+            tally.update(
+                folders=1,
+                hashed=verdict["verification"] == HASHED,
+                reused=verdict["verification"] == REUSED,
+                failed=verdict["status"] == FAIL,
+                tampered=verdict["tampered"],
+                unsealed=verdict["status"] == UNSEALED,
+            )
     rows.sort(key=lambda row: row[0])
     registry = b"".join(line for _, line, _ in rows)
     status = b"".join(verdict for _, _, verdict in rows)
-    return RunRegistryResult(registry, status, tally.stats())
+    return RunRegistryResult(registry, status, RunRegistryStats(**tally, warnings=tuple(warnings)))
 
 
 def order_key(run_root: str, created_utc: str | None, run_id: str) -> tuple[str, int, str, str]:

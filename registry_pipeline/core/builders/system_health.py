@@ -198,7 +198,24 @@ def visible_runs(
     run_registry_lines: Sequence[Mapping[str, Any]], inputs: Mapping[str, Mapping[str, Any]]
 ) -> frozenset[str]:
     """Run ids (of the workspace's own run root) the report may count: those the input run
-    registry indexes, the input snapshots (`inputs`: run id -> its run.json) and theirs."""
+    registry indexes, the input snapshots (`inputs`: run id -> its run.json) and theirs.
+
+    A registry counts as sealed when the snapshot the report counts for it passes its seal and its
+    schema (inspected when the report is built). The snapshot counted is the newest of those the
+    report's sealed inputs show (`visible_runs`): the input snapshots themselves, the snapshots they
+    were built from (their run.json `inputs`), and the run folders the input run registry indexes.
+
+    So nothing sealed after the inputs changes the report, whatever the order of the run's steps:
+    `registry_delta_log` (built from the same inputs in the same run, not read by the report) and a
+    source sealed in the same run that no input reads count by their earlier snapshot, or as not
+    sealed when they have none, until the next report; a report rebuilt from the same inputs is
+    byte-identical. The report itself (`this_report`) counts as sealed: the build that writes it
+    seals it, and a report whose seal or schema fails is a failed build, never read as a report
+    (the seed counts its health report as never sealed: presentation-only).
+
+    The catalog's excluded registries count as not sealed, with the catalog's reason; registries
+    with `in_scorecard: false` (what adoption added to feed a builder) are not counted at all.
+    """
     seen = set(inputs)
     for line in run_registry_lines:
         run_id = line.get("run_id")
@@ -354,7 +371,28 @@ def compute_scorecard(
     op_status_detail: Mapping[str, Any] | None = None,
     excluded: Sequence[tuple[str, str]] = (),
 ) -> Scorecard:
-    """The governance figures (see the module doc); `excluded`: the catalog's (id, reason)."""
+    """The governance scorecard: its figures computed from the catalog summary and the status
+    inputs.
+
+    - `enforcement_c3_plus`: canonical operations (the v0.1 status rows) at coverage level C3, C4 or
+      C5, of all of them: the seed's "Enforcement Coverage (C3+)"; `below_c3` names the others with
+      their level. `check_coverage` is the same ratio under its earlier name.
+    - `sealed_registries`: registries sealed here, of the repository's registries: the catalog's,
+      less those adoption added to feed a builder (`in_scorecard: false`), plus those the catalog
+      excludes (an external database has no snapshot): the seed's "Registries with Seals", 9 of 13
+      in its own scorecard. What "sealed" means, for the report itself and for registries sealed
+      later in the same run (the delta log) too, is `RULE` (see `visible_runs`); `registries`
+      lists each one counted, with why it is not sealed.
+    - `operations_with_builders`: operations built by a catalog registry that has a builder.
+    - `executables`: the files the operations catalog binds to operations (its Bound Executables):
+      `count` distinct paths over every operation, and `operations_bound`, canonical operations
+      binding at least one of all canonical operations (the others in `unbound_operations`). Null
+      when no operation names any (a JSON catalog), `executables_reason` then saying so.
+
+    Each ratio is `{count, total, percent}` (percent to one decimal, null when total is 0).
+
+    `excluded`: the catalog's (id, reason).
+    """
     built_ops = {
         entry.get("operation_id")
         for entry in catalog_summary
@@ -433,7 +471,10 @@ def attention(
     scorecard: Scorecard,
     system_drift: Mapping[str, Any] | None = None,
 ) -> list[Item]:
-    """Everything that needs a person, most urgent first."""
+    """What needs a person's attention, the report's headline: failing and stale operations, drift,
+    damaged or tampered run folders, operations below the coverage floor; each with the reason in
+    words and what to do about it, most urgent first. Nothing else is listed there: the tables
+    below hold the rest."""
     operations = detail_operations(op_status_detail)
     items = [*_folders(run_registry_lines), *_system(system_drift or {})]
     items += [_failing(op) for op in operations if op.get("status") == "failing"]
