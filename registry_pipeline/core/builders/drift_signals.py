@@ -32,7 +32,6 @@ from registry_pipeline.core.builders.op_status_table import TABLE_ARTIFACT, deta
 from registry_pipeline.core.builders.run_registry import run_lines, seal_status, tampered
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.json_strict import dumps_pretty
-from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.seal.run_id import registry_of
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.verdicts import FAIL, UNSEALED
@@ -628,6 +627,8 @@ def _active_after_build(
 ) -> dict[str, Snapshot | None]:
     """Per registry with a pointer: the snapshot this build reads (the build promotes it with
     its own outputs), else the one its pointer names now, else None."""
+    from registry_pipeline.core.pointers.store import PointerStore
+
     ids = [spec.registry_id for spec in catalog.registries if spec.active_pointer]
     pointers = PointerStore(inputs.workspace).explained(ids)  # POINTER_MISMATCH: never read
     active: dict[str, Snapshot | None] = {}

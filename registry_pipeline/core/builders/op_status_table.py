@@ -88,7 +88,6 @@ ROW_FIELDS = (
     "warnings",
 )
 STATUSES = ("ok", "failing", "stale", "never_run")
-SEAL_STATES = ("PASS", "FAIL", "INTACT_OLDER_FORMAT", "CONVERTED", "UNSEALED", "TAMPERED")
 _OLDEST = datetime.min.replace(tzinfo=UTC)
 LINE_ENDINGS_DIAGNOSIS = "seal:DIAGNOSIS:LINE_ENDINGS_CONVERTED"
 """The run registry's warning for a folder whose every failing file matches its seal once its

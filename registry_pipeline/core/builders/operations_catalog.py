@@ -41,11 +41,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-from markdown_it import MarkdownIt
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from registry_pipeline.core.errors import UsageError
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
 
 OPERATION_ID = re.compile(r"OP-([A-Z]+)[0-9]+")
 """The id forms accepted: `OP-`, uppercase letters (the option family), digits."""
@@ -418,8 +420,6 @@ def _operation_id(cell: str) -> str | None:
     return text if OPERATION_ID.fullmatch(text) else None
 
 
-_MARKDOWN = MarkdownIt("commonmark").enable("table")
-"""CommonMark with GFM tables: fences, ATX headings and tables as a Markdown reader sees them."""
 _LINK = re.compile(r"\[([^\[\]]*)\]\([^()]*\)")
 """A link's text and target; neither may hold a bracket, so a long line is scanned once."""
 
@@ -440,6 +440,15 @@ class Block:
     header: tuple[str, ...] = ()
 
 
+@cache
+def _markdown() -> MarkdownIt:
+    """CommonMark with GFM tables: fences, ATX headings and tables as a Markdown reader sees them
+    (imported on first use, as the CLI's commands that read no catalog need not)."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").enable("table")
+
+
 def blocks(text: str) -> Iterator[Block]:
     """Every line of the document as markdown-it-py's tokens place it: an ATX heading, a table
     row (its table's header keys kept on it; a header row whose first cell is an operation id is
@@ -447,7 +456,7 @@ def blocks(text: str) -> Iterator[Block]:
     lines = text.splitlines()
     placed: dict[int, Block | None] = {}
     header: tuple[str, ...] = ()
-    tokens = _MARKDOWN.parse(text)
+    tokens = _markdown().parse(text)
     for index, token in enumerate(tokens):
         if token.map is None:
             continue

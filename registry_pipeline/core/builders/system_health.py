@@ -44,9 +44,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
 from markupsafe import Markup
 
 from registry_pipeline.core.builders.drift_signals import (
@@ -78,7 +77,9 @@ from registry_pipeline.core.seal.verdicts import describe
 from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 from registry_pipeline.core.workspace.snapshots import folder_verdict, list_snapshots, read_snapshot
-from registry_pipeline.core.write_path.logs import OVERRIDES_RELPATH, read_records
+
+if TYPE_CHECKING:
+    import jinja2
 
 MARKDOWN_ARTIFACT = "SYSTEM_HEALTH_REPORT_v0_1.md"
 HTML_ARTIFACT = "SYSTEM_HEALTH_REPORT_v0_1.html"
@@ -942,7 +943,10 @@ def _html(text: str) -> Markup:
 
 @cache
 def _templates() -> jinja2.Environment:
-    """The report's templates (package data), HTML autoescaped, Markdown not."""
+    """The report's templates (package data), HTML autoescaped, Markdown not (loaded on first use:
+    jinja2 costs a tenth of a second to import)."""
+    import jinja2
+
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("registry_pipeline.core.builders", "templates"),
         autoescape=jinja2.select_autoescape(["html.j2"]),
@@ -1083,6 +1087,8 @@ def _drift_history(workspace: Workspace, lines: Sequence[Mapping[str, Any]]) -> 
 def _write_overrides(workspace: Workspace) -> list[dict[str, Any]]:
     """The write path's override records (an unreadable log is shown as one record saying so:
     the report still renders)."""
+    from registry_pipeline.core.write_path.logs import OVERRIDES_RELPATH, read_records
+
     try:
         return read_records(workspace.root / OVERRIDES_RELPATH)
     except RegistryError as exc:
