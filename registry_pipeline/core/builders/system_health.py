@@ -872,24 +872,30 @@ def _summary(
     drift_v01: Mapping[str, Any],
     as_of: str,
 ) -> dict[str, Any]:
-    """The JSON summary: seed-compatible operation counts, our counts, and the scorecard."""
-    evidence = Counter(str(row.get("run_evidence_state")) for row in rows)
+    """The JSON summary: seed-compatible operation counts and per-category lists of operation
+    rows (at most MAX_LIST each), our counts, and the scorecard."""
     by_status = Counter(statuses.get(str(row.get("operation_id")), "unknown") for row in rows)
+    evidence = {name: [r for r in rows if r.get("run_evidence_state") == name.upper()]
+                for name in ("observed", "legacy_only", "unobserved")}  # fmt: skip
+    categories = {
+        "observed": evidence["observed"],
+        "stale": [r for r in rows if statuses.get(str(r.get("operation_id"))) == "stale"],
+        "legacy_only": evidence["legacy_only"],
+        "unobserved": evidence["unobserved"],
+        "coverage_below_c3": [r for r in rows if r.get("coverage_level") not in CHECKED_LEVELS],
+        "drifting": [r for r in rows if r.get("op_drift") is True],
+    }
     seals = seal_counts(lines)
     values = [signal.get("value") for signal in signals]
+    counted = ("observed", "stale", "drifting", "legacy_only", "unobserved", "coverage_below_c3")
+    lists: dict[str, Any] = {"max_list": MAX_LIST}
+    lists.update({name: [dict(row) for row in m[:MAX_LIST]] for name, m in categories.items()})
     return {
         "summary_version": "0.1",
         "generated_utc": as_of,
         "counts": {
             "total_ops": len(rows),
-            "observed": evidence["OBSERVED"],
-            "stale": by_status["stale"],
-            "drifting": sum(1 for row in rows if row.get("op_drift") is True),
-            "legacy_only": evidence["LEGACY_ONLY"],
-            "unobserved": evidence["UNOBSERVED"],
-            "coverage_below_c3": sum(
-                1 for row in rows if row.get("coverage_level") not in CHECKED_LEVELS
-            ),
+            **{name: len(categories[name]) for name in counted},
             "operations_by_status": {status: by_status[status] for status in OP_STATUSES},
             "unauthorized_ops": len(unauthorized),
             "registries": len(catalog_summary),
@@ -904,30 +910,10 @@ def _summary(
         "scorecard": scorecard.as_json(),
         "unauthorized_operations": list(unauthorized),
         "system_drift": dict(drift_v01.get("system_drift", {})),
-        **_seed_lists(rows, statuses),
+        **lists,
+        "drifting_ops": lists["drifting"],
+        "truncated": {name: len(m) > MAX_LIST for name, m in categories.items()},
     }
-
-
-def _seed_lists(rows: Sequence[Mapping[str, Any]], statuses: Mapping[str, str]) -> dict[str, Any]:
-    """The seed system's per-category lists of operation rows (at most MAX_LIST each)."""
-
-    def status_of(row: Mapping[str, Any]) -> str:
-        return statuses.get(str(row.get("operation_id")), "unknown")
-
-    categories = {
-        "observed": [r for r in rows if r.get("run_evidence_state") == "OBSERVED"],
-        "stale": [r for r in rows if status_of(r) == "stale"],
-        "legacy_only": [r for r in rows if r.get("run_evidence_state") == "LEGACY_ONLY"],
-        "unobserved": [r for r in rows if r.get("run_evidence_state") == "UNOBSERVED"],
-        "coverage_below_c3": [r for r in rows if r.get("coverage_level") not in CHECKED_LEVELS],
-        "drifting": [r for r in rows if r.get("op_drift") is True],
-    }
-    lists: dict[str, Any] = {"max_list": MAX_LIST}
-    for name, members in categories.items():
-        lists[name] = [dict(row) for row in members[:MAX_LIST]]
-    lists["drifting_ops"] = lists["drifting"]
-    lists["truncated"] = {name: len(m) > MAX_LIST for name, m in categories.items()}
-    return lists
 
 
 def _md_cell(text: str) -> str:
