@@ -453,16 +453,8 @@ _DRIFT_FIX = {
 """What to do about a drift signal, by kind."""
 
 
-@dataclass(frozen=True)
-class Item:
-    """One thing that needs attention: about what, why (in words) and what to do."""
-
-    subject: str
-    reason: str
-    fix: str
-
-    def __str__(self) -> str:
-        return f"{self.subject}: {self.reason}; to fix: {self.fix}"
+Item = tuple[str, str, str]
+"""One thing that needs attention: about what, why (in words) and what to do."""
 
 
 def attention(
@@ -481,7 +473,7 @@ def attention(
     items += [_failing(op) for op in operations if op.get("status") == "failing"]
     items += [_stale(op) for op in operations if op.get("status") == "stale"]
     items += [
-        Item(
+        (
             str(signal.get("signal_id")),
             human_summary(signal.get("summary")),
             _DRIFT_FIX.get(str(signal.get("kind")), "see the signal's evidence in the detail file"),
@@ -494,7 +486,7 @@ def attention(
     if scorecard.below_c3:
         shown = ", ".join(f"{op} ({level})" for op, level in scorecard.below_c3)
         items.append(
-            Item(
+            (
                 "coverage below C3",
                 f"{len(scorecard.below_c3)} canonical operation(s) below the floor: {shown}",
                 "raise their enforcement level to C3 or above in the coverage matrix",
@@ -522,7 +514,7 @@ def _failing(op: Mapping[str, Any]) -> Item:
         "operation again"
     )
     reason = f"failing: its last run {folder} is {_VERDICT_WORDS.get(verdict, verdict)}"
-    return Item(str(op.get("operation_id")), reason, fix)  # its notes: the Operations section
+    return (str(op.get("operation_id")), reason, fix)  # its notes: the Operations section
 
 
 _VERDICT_WORDS = {
@@ -538,7 +530,7 @@ def _stale(op: Mapping[str, Any]) -> Item:
     last = op.get("last_success_utc")
     since = f"its last passing run was at {last}" if last else "no run of it ever passed"
     bound = f", more than {limit} hours ago" if last and limit is not None else ""
-    return Item(
+    return (
         str(op.get("operation_id")),
         f"stale: {since}{bound}",
         "run the operation again; its next sealed run folder clears it",
@@ -547,60 +539,38 @@ def _stale(op: Mapping[str, Any]) -> Item:
 
 def _folders(lines: Sequence[Mapping[str, Any]]) -> list[Item]:
     counts = seal_counts(lines)
-    items = []
-    if counts["FAIL"]:
-        items.append(
-            Item(
-                "run folders",
-                f"{counts['FAIL']} of {len(lines)} fail their seal (damaged)",
-                "`registry validate --all` names each folder and problem",
-            )
-        )
-    if counts["TAMPERED"]:
-        items.append(
-            Item(
-                "run folders",
-                f"{counts['TAMPERED']} changed after they were indexed as sealed (tampered)",
-                "restore them from a backup or git; `registry validate --all` names them",
-            )
-        )
-    return items
+    found = [
+        (counts["FAIL"], f"{counts['FAIL']} of {len(lines)} fail their seal (damaged)",
+         "`registry validate --all` names each folder and problem"),
+        (counts["TAMPERED"],
+         f"{counts['TAMPERED']} changed after they were indexed as sealed (tampered)",
+         "restore them from a backup or git; `registry validate --all` names them"),
+    ]  # fmt: skip
+    return [("run folders", reason, fix) for count, reason, fix in found if count]
+
+
+_SYSTEM_ITEMS: dict[str, Item] = {
+    "git_unknown": ("git state", "unknown: git is absent or the workspace is outside a "
+                    "repository, so nothing proves the canon is as committed",
+                    "build inside a git repository with git on PATH"),
+    "canon_dirty": ("canon", "the working tree has changes that are not committed (the "
+                    "registry layer's own files never count)",
+                    "`git status` names them; commit or undo them, then `registry build`"),
+    "schema_drift": ("schemas", "a schema in use differs from the one expected",
+                     "see the schema signals in the Drift signals table; `registry build`"),
+    "threshold_drift": ("threshold pack", "the threshold pack in use is not the expected "
+                        "version", "update EXPECTED_VERSIONS or the pack, then `registry build`"),
+}  # fmt: skip
+"""The system drift flags' items, by flag."""
 
 
 def _system(flags: Mapping[str, Any]) -> list[Item]:
     """The system drift flags that are up: the canon (git state: dirty, or unknown, which is
     never read as clean), the schemas, the threshold pack."""
-    items = []
-    state = flags.get("canon_state")
-    if state == "unknown":
-        items.append(
-            Item(
-                "git state",
-                "unknown: git is absent or the workspace is outside a repository, so nothing "
-                "proves the canon is as committed",
-                "build inside a git repository with git on PATH",
-            )
-        )
-    elif flags.get("canon_dirty") is True:
-        items.append(
-            Item(
-                "canon",
-                "the working tree has changes that are not committed (the registry layer's own "
-                "files never count)",
-                "`git status` names them; commit or undo them, then `registry build`",
-            )
-        )
-    if flags.get("schema_drift") is True:
-        items.append(
-            Item("schemas", "a schema in use differs from the one expected",
-                 "see the schema signals in the Drift signals table; `registry build`")
-        )  # fmt: skip
-    if flags.get("threshold_drift") is True:
-        items.append(
-            Item("threshold pack", "the threshold pack in use is not the expected version",
-                 "update EXPECTED_VERSIONS or the pack, then `registry build`")
-        )  # fmt: skip
-    return items
+    unknown = flags.get("canon_state") == "unknown"
+    up = {"git_unknown": unknown, "canon_dirty": not unknown and flags.get("canon_dirty") is True}
+    up |= {flag: flags.get(flag) is True for flag in ("schema_drift", "threshold_drift")}
+    return [item for flag, item in _SYSTEM_ITEMS.items() if up[flag]]
 
 
 @dataclass(frozen=True)
@@ -620,12 +590,11 @@ def _attention_section(items: Sequence[Item]) -> Section:
     """The headline: what needs a person, each with why and what to do; nothing else."""
     if not items:
         return Section("Needs attention", notes=(NOTHING,))
-    rows = tuple((item.subject, item.reason, item.fix) for item in items)
     return Section(
         "Needs attention",
         notes=(f"{len(items)} item(s), most urgent first",),
         headers=("about", "why", "to fix"),
-        rows=rows,
+        rows=tuple(items),
     )
 
 
