@@ -456,7 +456,7 @@ def blocks(text: str) -> Iterator[Block]:
     lines = text.splitlines()
     placed: dict[int, Block | None] = {}
     header: tuple[str, ...] = ()
-    tokens = _markdown().parse(text)
+    tokens = _markdown().parse("\n".join(lines))  # its lines are ours (splitlines: \f, \u2028)
     for index, token in enumerate(tokens):
         if token.map is None:
             continue
