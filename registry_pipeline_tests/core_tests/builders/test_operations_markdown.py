@@ -532,3 +532,13 @@ def test_catalog_warnings_are_listed_up_to_fifty_and_all_counted() -> None:
     result = build_op_status_table([], document, PACKS, as_of=AS_OF, catalog_warnings=warnings)
     assert len(result.detail["catalog_warnings"]) == 50
     assert result.detail["catalog_warnings_total"] == 70
+
+
+def test_the_catalog_is_read_as_markdown_it_py_reads_it() -> None:
+    """Tables are GFM tables (a header and a delimiter row), code blocks are code: a pipe line
+    outside a table or a table inside a fence defines nothing; line numbers are the file's."""
+    assert _refusal("| OP-A01 | Pull |\n").path == "ops.md:1"  # no header, no table
+    assert _refusal("~~~\n| ID | Name |\n|---|---|\n| OP-A01 | Pull |\n~~~\n").path == "ops.md:1"
+    text = "# Ops\n\nnote\x0cpage two\n\n| ID | Name |\n|---|---|\n| OP-A01 | Pull |\n"
+    [entry] = operations_from_markdown(text, source="ops.md")["operations"]
+    assert (entry["name"], entry["defined_in"]) == ("Pull", "ops.md:8")
