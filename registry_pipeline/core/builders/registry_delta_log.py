@@ -36,9 +36,9 @@ from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.snapshots import read_snapshot
 
 
-def build_registry_delta_log(build: BuildInputs) -> BuildResult:
+def build(inputs: BuildInputs) -> BuildResult:
     """Append the covered registries' new snapshots to the newest valid log."""
-    workspace = build.workspace
+    workspace = inputs.workspace
     schemas = SchemaCatalog.for_workspace(workspace.root)
     catalog = load_catalog(workspace)
     covered = [
@@ -61,7 +61,7 @@ def build_registry_delta_log(build: BuildInputs) -> BuildResult:
     # the log as of its newest record, never before its baseline: it sorts after what it extends
     stamps = [record.created_utc for record in draft.new_records]
     stamps += [baseline.created_utc] if baseline is not None else []
-    stamps = stamps or [snapshot.created_utc for snapshot in build.inputs.values()]
+    stamps = stamps or [snapshot.created_utc for snapshot in inputs.inputs.values()]
     moment = max(_moment(stamp) for stamp in stamps)
     base = base_run_id(LOG_REGISTRY_ID, moment)
     for sequence in range(MAX_SEQ + 1):

@@ -1,4 +1,5 @@
-"""Two chart shapes drawn as inline SVG: stacked columns and horizontal share bars.
+"""The health report's charts, drawn as inline SVG: run folders per day by seal status, the seal
+pass rate per registry, drift signals over time; two shapes, stacked columns and share bars.
 
 Deterministic (the page they go into is sealed and hashed): geometry printed with at most one
 decimal, no scripts, fonts or external references, every text escaped. Each chart is an
@@ -9,8 +10,14 @@ the marks and every mark carries a `<title>` (a tooltip).
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+from registry_pipeline.core.builders.run_registry import SEAL_STATUSES, seal_status
+from registry_pipeline.core.seal.run_id import RUN_ID, registry_of
 
 WIDTH = 720
 """Width of every chart (the page scales it down on narrow screens)."""
@@ -217,3 +224,163 @@ def _bar(bar: Bar, y: int) -> list[str]:
             )
     text = f'x="{_LABEL_W + _BAR_W + 8}" y="{y + 15}"'
     return [*out, f'<text class="value" {text}>{_text(bar.text)}</text>', "</g>"]
+
+
+MAX_COLUMNS = 31
+"""Days (or drift snapshots) a column chart draws: the most recent ones."""
+SEAL_COLOURS = {
+    "PASS": PASS_COLOUR,
+    "FAIL": FAIL_COLOUR,
+    "INTACT_OLDER_FORMAT": "#1565c0",
+    "CONVERTED": "#f9a825",
+    "UNSEALED": "#ef6c00",
+    "unknown": "#9e9e9e",
+}
+DRIFT_SERIES = (
+    ("drifting", True, FAIL_COLOUR),
+    ("not drifting", False, PASS_COLOUR),
+    ("unknown", None, "#9e9e9e"),
+)
+"""(name, signal value, colour) of the drift chart's series."""
+UNDATED = "(undated)"
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One chart of the HTML report."""
+
+    chart_id: str
+    """The `id` of its `<svg>` (unique in the page)."""
+    title: str
+    """What it shows: its heading and its SVG `<title>`."""
+    svg: str
+    """The `<svg>` element, inlined in the page (no XML declaration, no namespace)."""
+    caption: str
+    """One sentence under it: totals, and what was left out."""
+
+
+def report_charts(
+    catalog_summary: Sequence[Mapping[str, Any]],
+    run_registry_lines: Sequence[Mapping[str, Any]],
+    drift_details: Sequence[Mapping[str, Any]],
+) -> tuple[Chart, ...]:
+    """The three charts (`drift_details`: drift detail documents, oldest first, current last)."""
+    return (
+        runs_per_day_chart(run_registry_lines),
+        pass_rate_chart(catalog_summary, run_registry_lines),
+        drift_chart(drift_details),
+    )
+
+
+def _seal(line: Mapping[str, Any]) -> str:
+    warnings = line.get("warnings")
+    return seal_status(warnings if isinstance(warnings, list) else ())[0] or "unknown"
+
+
+def _day(line: Mapping[str, Any]) -> str:
+    """The UTC day a run folder was created (its created_utc, else its run id's date)."""
+    created = line.get("created_utc")
+    if isinstance(created, str) and _DAY.match(created):
+        return created[:10]
+    match = RUN_ID.fullmatch(str(line.get("run_id")))
+    return match["date"] if match else UNDATED
+
+
+def runs_per_day(lines: Sequence[Mapping[str, Any]]) -> list[tuple[str, Counter[str]]]:
+    """(day, run folders per seal status) for each day with run folders, oldest first, the
+    undated last."""
+    days: dict[str, Counter[str]] = {}
+    for line in lines:
+        days.setdefault(_day(line), Counter())[_seal(line)] += 1
+    return sorted(days.items(), key=lambda item: (item[0] == UNDATED, item[0]))
+
+
+def pass_rates(
+    catalog_summary: Sequence[Mapping[str, Any]], lines: Sequence[Mapping[str, Any]]
+) -> list[tuple[str, int, int, str]]:
+    """(registry id, run folders whose seal verifies, run folders indexed, latest status) per
+    catalog registry in catalog order, then per registry seen only in run folders (sorted)."""
+    passed: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    for line in lines:
+        registry_id = registry_of(str(line.get("run_id")))
+        if registry_id is not None:
+            total[registry_id] += 1
+            passed[registry_id] += _seal(line) == "PASS"
+    latest = {
+        str(e.get("registry_id")): str(e.get("latest_status") or "none") for e in catalog_summary
+    }
+    ids = [*latest, *sorted(set(total) - set(latest))]
+    return [(rid, passed[rid], total[rid], latest.get(rid, "-")) for rid in ids]
+
+
+def drift_counts(detail: Mapping[str, Any]) -> tuple[int, int, int]:
+    """(drifting, not drifting, unknown) signals of one drift detail document."""
+    values = [s.get("value") for s in detail.get("signals", ()) if isinstance(s, Mapping)]
+    drifting, steady, unknown = (
+        sum(1 for v in values if v is value) for _, value, _ in DRIFT_SERIES
+    )
+    return drifting, steady, unknown
+
+
+def _moment(detail: Mapping[str, Any]) -> str:
+    """`YYYY-MM-DD HH:MM` of a drift document's generated_utc."""
+    generated = detail.get("generated_utc")
+    if isinstance(generated, str) and _DAY.match(generated):
+        return generated[:16].replace("T", " ")
+    return UNDATED
+
+
+def runs_per_day_chart(lines: Sequence[Mapping[str, Any]]) -> Chart:
+    """Run folders per day, stacked by seal status (the most recent MAX_COLUMNS days)."""
+    days = runs_per_day(lines)
+    shown, hidden = days[-MAX_COLUMNS:], days[:-MAX_COLUMNS]
+    columns = [Column(day, tuple(counts[s] for s in SEAL_STATUSES)) for day, counts in shown]
+    series = [(status, SEAL_COLOURS[status]) for status in SEAL_STATUSES]
+    totals = [sum(column.values[i] for column in columns) for i in range(len(series))]
+    legend = [f"{status} {total}" for status, total in zip(SEAL_STATUSES, totals, strict=True)]
+    caption = f"{len(lines)} run folder(s) on {len(days)} day(s)"
+    if hidden:
+        older = sum(sum(counts.values()) for _, counts in hidden)
+        caption += f"; the {len(hidden)} earliest day(s) ({older} folder(s)) are not drawn"
+    title = "Run folders per day by seal status"
+    svg = column_chart("chart-runs", title, caption, columns, series, legend, "no run folders")
+    return Chart("chart-runs", title, svg, caption + ".")
+
+
+def pass_rate_chart(
+    catalog_summary: Sequence[Mapping[str, Any]], lines: Sequence[Mapping[str, Any]]
+) -> Chart:
+    """Per registry, the share of its indexed run folders whose seal verifies."""
+    bars = []
+    for registry_id, passed, total, latest in pass_rates(catalog_summary, lines):
+        figure = f"{passed}/{total} · {percent(passed, total)}%" if total else "no run folder"
+        bars.append(Bar(registry_id, passed, total, f"{figure} · latest {latest}"))
+    counted = [f"{b.label} {b.count} of {b.total}" for b in bars if b.total]
+    desc = f"{len(bars)} registries; " + ("; ".join(counted) or "no run folder indexed yet")
+    title = "Seal check pass rate per registry"
+    caption = (
+        "Run folders of each registry whose seal verifies, of those the run registry indexes; "
+        "latest: whether the newest snapshot of the registry validates now."
+    )
+    svg = bar_chart("chart-pass-rate", title, desc, bars, ("seal verifies", "does not"))
+    return Chart("chart-pass-rate", title, svg, caption)
+
+
+def drift_chart(details: Sequence[Mapping[str, Any]]) -> Chart:
+    """Drift signals per drift snapshot, stacked by value (the most recent MAX_COLUMNS)."""
+    shown = list(details)[-MAX_COLUMNS:]
+    columns = [Column(_moment(detail), drift_counts(detail)) for detail in shown]
+    series = [(name, colour) for name, _, colour in DRIFT_SERIES]
+    latest = columns[-1].values if columns else (0, 0, 0)
+    caption = f"{len(details)} drift snapshot(s)"
+    if len(details) > len(shown):
+        caption += f"; the {len(details) - len(shown)} earliest are not drawn"
+    if columns:
+        pairs = zip(series, latest, strict=True)
+        caption += "; latest: " + ", ".join(f"{name} {count}" for (name, _), count in pairs)
+    title = "Drift signals over time"
+    legend = [f"{name}: {count} latest" for (name, _), count in zip(series, latest, strict=True)]
+    svg = column_chart("chart-drift", title, caption, columns, series, legend, "no drift snapshot")
+    return Chart("chart-drift", title, svg, caption + ".")

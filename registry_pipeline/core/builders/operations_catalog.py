@@ -33,26 +33,21 @@ A line that cannot be understood (an option that is no family, a level that is n
 Operation ID field naming another id, no name, an id defined twice) is a `CatalogWarning` naming
 the file, line and operation, and the entry falls back (the id's family, no level, the id as its
 name, the first definition): the build goes on. Only a catalog with no operation at all, or one
-that is not text, cannot be read (`OperationsMarkdownError`).
+that is not text, cannot be read (a UsageError with INPUT_INVALID, at line 1).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from registry_pipeline.core.builders.op_status_table._blocks import (
-    Block,
-    blocks,
-    field_key,
-    plain,
-)
-from registry_pipeline.core.builders.op_status_table._model import (
-    CatalogWarning,
-    OpStatusInputError,
-)
+from registry_pipeline.core.errors import UsageError
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
 
 OPERATION_ID = re.compile(r"OP-([A-Z]+)[0-9]+")
 """The id forms accepted: `OP-`, uppercase letters (the option family), digits."""
@@ -105,14 +100,42 @@ _BUILDERS = (
 """Our registries, by the artifact names and builder scripts the seed system gives them."""
 
 
-class OperationsMarkdownError(OpStatusInputError):
-    """A Markdown operations catalog that cannot be read at all; `lines` are the 1-based lines
-    at fault, `path` is `<source>:<last of them>`."""
+INPUT_INVALID = "OP_STATUS_INPUT_INVALID"
+"""The reason code of every unusable input of the status table (a `UsageError`; `path` points at
+the offending field or catalog line)."""
 
-    def __init__(self, message: str, *, source: str, lines: Sequence[int]) -> None:
-        super().__init__(message, path=f"{source}:{lines[-1]}")
-        self.source = source
-        self.lines = tuple(lines)
+
+def input_error(message: str, path: str) -> UsageError:
+    """An unusable input of the status table: a UsageError with INPUT_INVALID."""
+    return UsageError(message, code=INPUT_INVALID, path=path)
+
+
+@dataclass(frozen=True)
+class CatalogWarning:
+    """A line of an operations catalog or coverage matrix that could not be understood: the
+    build goes on without it, and the detail and the health report list it."""
+
+    source: str
+    """The file (as sealed), e.g. `OVC_ALLOWED_OPERATIONS_CATALOG_v0.1.md`."""
+    line: int
+    """1-based line."""
+    operation_id: str | None
+    """The operation the line belongs to, when known."""
+    message: str
+    """What could not be understood, and what was done instead."""
+
+    def __str__(self) -> str:
+        where = f"{self.operation_id}: " if self.operation_id else ""
+        return f"{self.source}:{self.line}: {where}{self.message}"
+
+    def as_json(self) -> dict[str, Any]:
+        """`{source, line, operation_id, message}` as the detail lists it."""
+        return {
+            "source": self.source,
+            "line": self.line,
+            "operation_id": self.operation_id,
+            "message": self.message,
+        }
 
 
 @dataclass
@@ -148,11 +171,10 @@ def read_operations_markdown(
     the warnings for the lines it could not understand. `source` names the catalog in both."""
     definitions, title, version = _read(text.removeprefix("\ufeff"))
     if not definitions:
-        raise OperationsMarkdownError(
+        raise input_error(
             "no operation found: no `### OP-<letters><digits> — Name` heading and no table row "
             "whose first cell is an operation id",
-            source=source,
-            lines=(1,),
+            path=f"{source}:1",
         )
     warnings: list[CatalogWarning] = []
     first: dict[str, int] = {}
@@ -396,3 +418,157 @@ def _executables(raw: str) -> list[str]:
 def _operation_id(cell: str) -> str | None:
     text = plain(cell)
     return text if OPERATION_ID.fullmatch(text) else None
+
+
+_LINK = re.compile(r"\[([^\[\]]*)\]\([^()]*\)")
+"""A link's text and target; neither may hold a bracket, so a long line is scanned once."""
+
+
+@dataclass(frozen=True)
+class Block:
+    """A heading, a table row (with its table's header keys, if any) or another line."""
+
+    kind: str
+    line: int
+    """1-based line number."""
+    text: str = ""
+    """Plain text (headings and lines)."""
+    raw: str = ""
+    """The line as written, stripped (lines only)."""
+    level: int = 0
+    cells: tuple[str, ...] = ()
+    header: tuple[str, ...] = ()
+
+
+@cache
+def _markdown() -> MarkdownIt:
+    """CommonMark with GFM tables: fences, ATX headings and tables as a Markdown reader sees them
+    (imported on first use, as the CLI's commands that read no catalog need not)."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").enable("table")
+
+
+def blocks(text: str) -> Iterator[Block]:
+    """Every line of the document as markdown-it-py's tokens place it: an ATX heading, a table
+    row (its table's header keys kept on it; a header row whose first cell is an operation id is
+    a row too), or another line; code blocks and table delimiter rows are not blocks."""
+    lines = text.splitlines()
+    placed: dict[int, Block | None] = {}
+    header: tuple[str, ...] = ()
+    tokens = _markdown().parse("\n".join(lines))  # its lines are ours (splitlines: \f, \u2028)
+    for index, token in enumerate(tokens):
+        if token.map is None:
+            continue
+        first, end = token.map
+        if token.type in ("fence", "code_block"):
+            placed.update(dict.fromkeys(range(first, end)))
+        elif token.type == "heading_open" and token.markup.startswith("#"):
+            title = plain(tokens[index + 1].content)
+            placed[first] = Block("heading", first + 1, title, level=int(token.tag[1]))
+        elif token.type == "table_open":
+            header = ()
+        elif lines[first].lstrip().startswith("|") and token.type == "tbody_open":
+            placed[first - 1] = None  # the delimiter row
+        elif lines[first].lstrip().startswith("|") and token.type == "tr_open":
+            row = cells(lines[first].strip())
+            if tokens[index - 1].type == "thead_open" and not OPERATION_ID.fullmatch(plain(row[0])):
+                header, placed[first] = tuple(field_key(cell) for cell in row), None
+            else:
+                placed[first] = Block("row", first + 1, cells=tuple(row), header=header)
+    for index, line in enumerate(lines):
+        if index not in placed:
+            yield Block("line", index + 1, plain(line.strip()), raw=line.strip())
+        elif (block := placed[index]) is not None:
+            yield block
+
+
+def cells(line: str) -> list[str]:
+    """The cells of a table row (`\\|` is a literal bar)."""
+    inner = line[1:-1] if line.endswith("|") and len(line) > 1 else line[1:]
+    return [cell.strip().replace("\\|", "|") for cell in re.split(r"(?<!\\)\|", inner)]
+
+
+def plain(text: str) -> str:
+    """Text without emphasis markers, code ticks and link targets."""
+    text = _LINK.sub(r"\1", text).replace("**", "").replace("__", "").replace("`", "")
+    return text.strip()
+
+
+def field_key(text: str) -> str:
+    """A field or column name compared case- and punctuation-blind (`**Operation ID**:`)."""
+    return " ".join(plain(text).lower().replace("_", " ").replace("-", " ").strip(":").split())
+
+
+_FIRST_CELL = re.compile(r"(OP-[A-Z]+[0-9]+)(?:\s+(.*))?")
+_RANGE = re.compile(r"(?:through|to|-|–|—)\s+OP-", re.IGNORECASE)
+_LEVEL_COLUMNS = ("coverage level", "coverage", "enforcement level", "level", "c level")
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """One operation's level and where it was read."""
+
+    level: str
+    """C0..C5."""
+    source: str
+    """`<matrix>:<line>`."""
+
+
+def coverage_levels(
+    matrices: Sequence[tuple[str, str]],
+) -> tuple[dict[str, Coverage], list[CatalogWarning]]:
+    """Matrices `(text, source)`, oldest first: the level of every operation they list (the
+    newest matrix's), and the warnings for rows that could not be read.
+
+    The seed system keeps the level of each operation (C0 documented only .. C5 fully governed) in
+    `OVC_ENFORCEMENT_COVERAGE_MATRIX_v*.md`, not in its operations catalog. A level is read from a
+    table row whose first cell starts with an operation id (`OP-A01`, or `OP-QA07 Run Registry
+    Build` as v0.2 writes it) and whose table has a Coverage Level column (`C3` or `**C3**`).
+    Rows that name a range (`OP-NC01 through OP-NC29`), summary rows and tables without that
+    column define nothing. A newer matrix supersedes an older one for the ids it lists and
+    inherits the others ("all v0.1 rows are inherited verbatim"). A level that is not C0..C5, or
+    an id listed twice in one matrix, is a `CatalogWarning`, never a failed build.
+    """
+    levels: dict[str, Coverage] = {}
+    warnings: list[CatalogWarning] = []
+    for text, source in matrices:
+        found = _matrix_levels(text.removeprefix("\ufeff"), source, warnings)
+        levels.update(found)
+    return levels, warnings
+
+
+def _matrix_levels(text: str, source: str, warnings: list[CatalogWarning]) -> dict[str, Coverage]:
+    found: dict[str, Coverage] = {}
+    for block in blocks(text):
+        if block.kind != "row" or not block.cells:
+            continue
+        first = _FIRST_CELL.fullmatch(plain(block.cells[0]))
+        if first is None or (first[2] and _RANGE.match(first[2])):
+            continue
+        column = next((block.header.index(k) for k in _LEVEL_COLUMNS if k in block.header), None)
+        if column is None or column >= len(block.cells):
+            continue
+        operation_id, value = first[1], plain(block.cells[column])
+        level = _LEVEL.match(value)
+        if level is None:
+            warnings.append(
+                CatalogWarning(
+                    source,
+                    block.line,
+                    operation_id,
+                    f"coverage level {value!r} is not C0..C5: the row is ignored",
+                )
+            )
+        elif operation_id in found:
+            warnings.append(
+                CatalogWarning(
+                    source,
+                    block.line,
+                    operation_id,
+                    f"listed again (first at {found[operation_id].source}): this row is ignored",
+                )
+            )
+        else:
+            found[operation_id] = Coverage(level[1], f"{source}:{block.line}")
+    return found
