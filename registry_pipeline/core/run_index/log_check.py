@@ -1,27 +1,37 @@
-"""The build's blocking `rules` check of a run index: every problem of a whole sealed log, by
-the functions `registry runs append` checks records with (`records`, `fields`, `order`,
-`rules`)."""
+"""The build's checks of a sealed run index: its blocking `rules` check, every problem of a whole
+log by the functions `registry runs append` checks records with (`records`, `rules`), and
+`log_prefix`, whether the log only grew since its previous sealed snapshot."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from registry_pipeline.core.append_only.governed import published_snapshot
 from registry_pipeline.core.json_strict import (
     NOT_COMPACT,
     JSONDecodeProblem,
     loads_compact,
     loads_strict,
 )
-from registry_pipeline.core.run_index.fields import field_problems
-from registry_pipeline.core.run_index.order import Order, times
-from registry_pipeline.core.run_index.overrides import Read, needs_override
-from registry_pipeline.core.run_index.records import RecordProblem, shape_problems
-from registry_pipeline.core.run_index.rules import CHUNK, RecordRules
+from registry_pipeline.core.jsonl import PrefixBreak, first_break
+from registry_pipeline.core.run_index.records import (
+    Order,
+    RecordProblem,
+    Warnings,
+    field_problems,
+    shape_problems,
+    times,
+)
+from registry_pipeline.core.run_index.rules import CHUNK, Read, RecordRules, needs_override
 from registry_pipeline.core.run_index.spec import IndexSpec
-from registry_pipeline.core.workspace.catalog import RegistryCatalog
+from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.workspace.catalog import RegistryCatalog, RegistrySpec
+from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.workspace.snapshots import read_snapshot
 
 MAX_WARNINGS = 1_000
 """Warnings kept by a whole-log check; beyond, one MORE_WARNINGS says how many more."""
@@ -63,12 +73,11 @@ def log_problems(
         problems.extend(rules.problems(chunk, relied=False))
         problems.extend(
             RecordProblem(line, f"/{spec.time}", "AUGMENT_NOT_LATER", _not_later(spec), key)
-            for line, key in order.not_later()
+            for line, key in order.later
         )
         if spec.recommended or spec.file_fields or rules.reliance.active:
             problems.extend(_latest_views(rules, order.latest_lines(), log))
     finally:
-        order.close()
         rules.close()
     return sorted((p.at(spec.source) for p in problems), key=lambda p: p.line)
 
@@ -78,9 +87,10 @@ def _latest_views(rules: RecordRules, latest: set[int], log: Log) -> list[Record
     with an overrides log the runs its latest records leave uncovered."""
     problems: list[RecordProblem] = []
     warned = 0
+    view = Warnings(rules.spec)
     views: list[tuple[int, dict[str, Any]]] = []
     for line, record in _records(log, [], rules.spec, only=latest):
-        found = rules.warnings(line, record)
+        found = view.warnings(line, record)
         problems.extend(found[: max(0, MAX_WARNINGS - warned)])
         warned += len(found)
         if rules.reliance.active:
@@ -204,3 +214,49 @@ def _lines(log: Log, only: set[int] | None) -> Iterator[tuple[int, bytes | str]]
             if only is None or number in only:
                 yield number, line
             number += 1
+
+
+# --- the log only grows ---------------------------------------------------------------------
+# A log sealed from the workspace only grows: its previous sealed snapshot is an exact prefix.
+# The one function the log's blocking `append_only` check and the build's shortcut for unchanged
+# sources call. The previous snapshot is the active pointer's target (else the newest valid
+# one), as for every append-only source (`core.append_only.published_snapshot`).
+
+
+@dataclass(frozen=True)
+class PrefixReport:
+    """The previous snapshot a log was compared with, and where it stops being a prefix."""
+
+    baseline: str | None
+    """Its run id; None for a first snapshot."""
+    broken: PrefixBreak | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the previous log is an exact prefix (or there is none)."""
+        return self.broken is None
+
+
+def log_prefix(
+    workspace: Workspace,
+    spec: RegistrySpec,
+    current: BinaryIO,
+    schemas: SchemaCatalog,
+    *,
+    checked: str | None = None,
+) -> PrefixReport:
+    """Whether the previous sealed snapshot's primary artifact is a prefix of `current`
+    (`checked`: the run id of the sealed snapshot `current` is, never its own baseline)."""
+    folder = published_snapshot(workspace, spec, schemas, checked=checked)
+    if folder is None:
+        return PrefixReport(None)
+    previous = _artifact(folder, spec)
+    if previous is None:
+        return PrefixReport(folder.name)
+    with previous.open("rb") as old:
+        return PrefixReport(folder.name, first_break(old, current))
+
+
+def _artifact(folder: Path, spec: RegistrySpec) -> Path | None:
+    payload = read_snapshot(folder, spec.registry_id).payload()
+    return payload.get(spec.primary_artifact)
