@@ -1,9 +1,9 @@
 """The bulk reader (`append.read_batches`: blocks of lines, compact lines parsed by the C parser
 and appended as given) gives the verdicts of the reader it replaced (one line at a time, each
 parsed by `loads_strict`, each record encoded): the same records at the same lines, the same
-bytes to append, the same RECORD_UNPARSABLE at the same line and column, on generated good and bad input.
-One deliberate difference: a pretty-printed-looking head whose first line parses alone is JSONL
-at once, so a later line's bad bytes are reported at that line, not at line 1."""
+bytes to append, the same RECORD_UNPARSABLE at the same line and column, on generated good and
+bad input. One deliberate difference: a pretty-printed-looking head whose first line parses
+alone is JSONL at once, so a later line's bad bytes are reported at that line, not at line 1."""
 
 from __future__ import annotations
 
