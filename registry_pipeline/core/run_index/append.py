@@ -315,9 +315,10 @@ class _Intake:
             self.kept.append((key, *self.order.place(self.order.count - 1), size, held))
             if len(result.keys) < MAX_LISTED:
                 result.keys.append(key)
-            found = self.view.warnings(line, record)
-            result.warning_count += len(found)
-            result.warnings.extend(found[: max(0, MAX_LISTED - len(result.warnings))])
+            warned = self.view.warned(record, bool(held[0]))
+            result.warning_count += len(warned)
+            for name, code in warned[: max(0, MAX_LISTED - len(result.warnings))]:
+                result.warnings.append(self.view.warning(line, record, name, code))
             if self.rules.relevant(record, overridden=bool(held[0] and held[2])):
                 self.chunk.append((line, record))
             if self.order.count % CHUNK == 0:

@@ -44,6 +44,8 @@ _PLAIN_POSIX = re.compile(f"/[^{CONTROL}]*[^{CONTROL}/.]")
 `.`: it names a file (`path_problem` is None), decided without building a path object."""
 NATIVE_POSIX = os.name != "nt"
 """Whether this machine's paths are POSIX paths (`is_native`)."""
+MISSING_KEPT = 64
+"""Missing folders a check remembers (`Warnings.exists`)."""
 
 
 @dataclass(frozen=True)
@@ -267,21 +269,25 @@ class Warnings:
     """The catalog's warnings for a run's latest view, for one check (an append, a build):
     recommended fields absent at Final Save (seed 004: "Recommended required at Final Save") and
     files named in this machine's form that do not exist here (what `field_problems` makes an
-    error is not also a warning). A folder found missing answers for every path under it."""
+    error is not also a warning)."""
 
     def __init__(self, spec: IndexSpec) -> None:
         self.spec = spec
-        self._folders: dict[str, bool] = {}
-        """Folder -> whether it may exist (False: it surely does not, nor anything under it)."""
+        self._missing: tuple[str, ...] = ()
+        """Folders found missing, each with its final `/` (at most MISSING_KEPT)."""
 
     def warnings(self, line: int, record: dict[str, Any]) -> list[RecordProblem]:
         """Every warning of `record` (at `line`)."""
+        found = self.warned(record, saved(self.spec, record))
+        return [self.warning(line, record, name, code) for name, code in found]
+
+    def warned(self, record: dict[str, Any], final: bool) -> list[tuple[str, str]]:
+        """(field, code) of each of `warnings` (`final`: the record is a Final Save), without
+        their messages (an import of a million records lists a hundred)."""
         spec = self.spec
-        key = record.get(spec.key)
-        message = "is recommended at Final Save"
         found = [
-            RecordProblem(line, f"/{name}", "RECOMMENDED_MISSING", message, key, "warning")
-            for name in (spec.recommended if saved(spec, record) else ())
+            (name, "RECOMMENDED_MISSING")
+            for name in (spec.recommended if final else ())
             if record.get(name) in (None, "", []) and name not in spec.file_fields
         ]
         for name in spec.file_fields:
@@ -292,26 +298,36 @@ class Warnings:
                 and is_native(value)
                 and not self.exists(value)
             ):
-                absent = f"{value!r} does not exist on this machine"
-                found.append(RecordProblem(line, f"/{name}", "FILE_ABSENT", absent, key, "warning"))
+                found.append((name, "FILE_ABSENT"))
         return found
 
+    def warning(self, line: int, record: dict[str, Any], name: str, code: str) -> RecordProblem:
+        """The warning `code` (`warned`) about field `name` of `record`, with its message."""
+        if code == "FILE_ABSENT":
+            message = f"{record.get(name)!r} does not exist on this machine"
+        else:
+            message = "is recommended at Final Save"
+        return RecordProblem(line, f"/{name}", code, message, record.get(self.spec.key), "warning")
+
     def exists(self, path: str) -> bool:
-        """`Path(path).exists()`; a path whose folder (as written) is missing is not looked up."""
-        folder = os.path.dirname(path)
-        known = self._folders.get(folder)
-        if known is None:
-            try:
-                os.stat(folder)
-                known = True
-            except (FileNotFoundError, NotADirectoryError):
-                known = False  # nothing under a missing folder, or under a file, exists
-            except (OSError, ValueError):
-                known = True  # let `Path.exists` decide (raise, or answer)
-            if len(self._folders) > 4096:
-                self._folders.clear()
-            self._folders[folder] = known
-        return known and Path(path).exists()
+        """`Path(path).exists()`; a path under a folder found missing is not looked up (a
+        million run logs under a missing `/srv/c1/...` cost a few lookups, not a million)."""
+        if path.startswith(self._missing):
+            return False  # nothing under a missing folder exists
+        if Path(path).exists():
+            return True
+        if len(self._missing) < MISSING_KEPT:
+            at = path.find("/", 1)
+            while at > 0:  # the highest missing folder above it, if any
+                try:
+                    os.stat(path[:at])
+                except (FileNotFoundError, NotADirectoryError):
+                    self._missing = (*self._missing, path[: at + 1])
+                    break
+                except (OSError, ValueError):
+                    break
+                at = path.find("/", at + 1)
+        return False
 
 
 # --- the order of a run's records ----------------------------------------------------------
