@@ -203,7 +203,7 @@ def coordination_check(
 
 def log_prefix_check(path: Path | None, workspace: Workspace, registry_id: str) -> CheckVerdict:
     """A log sealed from the workspace: the previous snapshot's log is an exact prefix of this
-    one (`core.run_index.prefix.log_prefix`)."""
+    one (`core.run_index.log_prefix`)."""
     from registry_pipeline.core.run_index import log_prefix
     from registry_pipeline.core.workspace.catalog import load_catalog
 
