@@ -31,7 +31,12 @@ from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from registry_pipeline.core.errors import UsageError, problem_object
-from registry_pipeline.core.json_strict import dumps_compact
+from registry_pipeline.core.json_strict import (
+    NOT_COMPACT,
+    dumps_compact,
+    loads_compact,
+    loads_strict,
+)
 from registry_pipeline.core.run_index.spec import EARLIEST, IndexSpec, parse_time
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 
@@ -123,6 +128,16 @@ class RecordsError(UsageError):
         lines = [f"error: {self.code}: {self.message}"]
         lines.extend(f"  {problem}" for problem in self.details)
         return "\n".join(lines)
+
+
+def parse_line(raw: bytes) -> Any:
+    """The value of one JSONL line, parsed as strictly as `loads_strict` parses it (a compact
+    line by the C parser, vouched for by its own encoding); JSONDecodeProblem names the rule."""
+    try:
+        value = loads_compact(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        value = NOT_COMPACT
+    return loads_strict(raw) if value is NOT_COMPACT else value
 
 
 def encode(record: dict[str, Any]) -> bytes:

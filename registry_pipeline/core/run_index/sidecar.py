@@ -41,13 +41,8 @@ from pathlib import Path
 from typing import Any
 
 from registry_pipeline.core import jsonl
-from registry_pipeline.core.json_strict import (
-    NOT_COMPACT,
-    JSONDecodeProblem,
-    loads_compact,
-    loads_strict,
-)
-from registry_pipeline.core.run_index.records import batched, times
+from registry_pipeline.core.json_strict import JSONDecodeProblem
+from registry_pipeline.core.run_index.records import batched, parse_line, times
 from registry_pipeline.core.run_index.spec import (
     IndexSpec,
     failed_checks,
@@ -315,14 +310,9 @@ def counters(db: sqlite3.Connection) -> tuple[int, int]:
 def _parsed(spec: IndexSpec, raw: bytes) -> dict[str, Any] | str:
     """The record of one line, or why it cannot be indexed."""
     try:
-        record = loads_compact(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        record = NOT_COMPACT
-    if record is NOT_COMPACT:
-        try:
-            record = loads_strict(raw)
-        except JSONDecodeProblem as exc:
-            return f"does not parse: {exc.message}"
+        record = parse_line(raw)
+    except JSONDecodeProblem as exc:
+        return f"does not parse: {exc.message}"
     if not isinstance(record, dict):
         return "is not a JSON object"
     key = record.get(spec.key)
