@@ -33,10 +33,10 @@ from registry_pipeline.core.run_index.index import (
 from registry_pipeline.core.run_index.records import RecordProblem
 from registry_pipeline.core.run_index.rules import Overrides, coverage, needs_override
 from registry_pipeline.core.run_index.spec import (
-    OVERRIDE,
     IndexSpec,
     failed_checks,
     is_check,
+    named_override,
     parse_time,
 )
 
@@ -322,7 +322,7 @@ def mark(
     if checks is None:
         checks = failed_checks(record)
     gates = [] if spec.failure is None else spec.failure.holding(record)
-    named = _named(record)
+    named = named_override(record)
     problems: list[RecordProblem] = []
     covered: bool | None = None
     if checks:
@@ -346,11 +346,6 @@ _LITERAL = {True: "true", False: "false", None: "null"}
 
 def _texts(items: list[str]) -> str:
     return f"[{', '.join(map(_text, items))}]"
-
-
-def _named(record: dict[str, Any]) -> str | None:
-    value = record.get(OVERRIDE)
-    return value if isinstance(value, str) else None
 
 
 # --- the Python API: the answers as pandas DataFrames -------------------------------------
