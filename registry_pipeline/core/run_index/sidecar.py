@@ -29,6 +29,7 @@ waits for a writer's commit (the busy timeout), and a streamed answer copies its
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import itertools
 import json
@@ -334,14 +335,20 @@ def marks(spec: IndexSpec, record: dict[str, Any]) -> tuple[int, int, int, str, 
         int(success),
         int(failure),
         int(bool(checks)),
-        list_text(checks) if checks else "[]",
-        list_text(gates) if gates else "[]",
+        _listed(tuple(checks)),
+        _listed(tuple(gates)),
         named_override(record),
     )
 
 
 list_text = json.JSONEncoder(ensure_ascii=False).encode
 """A list of fields as JSON, as `json.dumps` writes it (`runs failed --json` shows it so)."""
+
+
+@functools.lru_cache(maxsize=1024)
+def _listed(fields: tuple[str, ...]) -> str:
+    """`list_text` of `fields`, once per combination (a few: the checks and gates of a spec)."""
+    return list_text(list(fields)) if fields else "[]"
 
 
 def lane_value(value: Any) -> str | None:
