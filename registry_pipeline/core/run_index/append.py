@@ -30,10 +30,15 @@ by `loads_strict`, which gives the reason and the position of a refusal, and app
 
 from __future__ import annotations
 
+import itertools
+import multiprocessing
 import os
 import sqlite3
+import sys
 import tempfile
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
@@ -47,6 +52,7 @@ from registry_pipeline.core.json_strict import (
     gc_paused,
     loads_compact,
     loads_strict,
+    prepare_encoder,
 )
 from registry_pipeline.core.run_index import sidecar
 from registry_pipeline.core.run_index.index import IndexState, LogIndex, torn_error
@@ -61,7 +67,8 @@ from registry_pipeline.core.run_index.records import (
     record_problems,
     times,
 )
-from registry_pipeline.core.run_index.rules import CHUNK, RecordRules
+from registry_pipeline.core.run_index.rules import CHUNK, RecordRules, relevant
+from registry_pipeline.core.run_index.spec import IndexSpec
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.lock import DEFAULT_TIMEOUT
@@ -89,6 +96,10 @@ EXTRA_DATA = "Extra data"
 
 Progress = Callable[[int], None]
 """Told the number of records checked so far, after each block."""
+MAX_JOBS = 8
+"""Worker processes at most."""
+IN_FLIGHT = 3
+"""Blocks per worker submitted ahead of the one taken."""
 
 
 class Readable(Protocol):
@@ -166,6 +177,10 @@ class AppendResult:
         return document
 
 
+_WORK: tuple[Check, str] | None = None
+"""What the workers check with (set before they are forked, and inherited)."""
+
+
 @dataclass
 class Batch:
     """Records given, in order: (input line, parsed value) each."""
@@ -178,6 +193,10 @@ class Batch:
     plain: bool = False
     """Whether the records are known plain (`json_strict.CompactLines.plain`): one schema call
     decides for them all."""
+
+
+Item = Batch | tuple[int, bytes]
+"""Records given: a parsed batch, or (first line, whole lines) of JSONL to parse."""
 
 
 # --- the entries ---------------------------------------------------------------------------
@@ -203,11 +222,15 @@ def append_stream(
     *,
     timeout: float = DEFAULT_TIMEOUT,
     progress: Progress | None = None,
+    workers: int | None = None,
 ) -> AppendResult:
     """`append_records` of the records in `stream` (one JSON object, or JSONL): `registry runs
     append --record-file` and `registry runs import`; `progress` is told how many records were
-    checked after each block."""
-    return _append(index, read_batches(stream, origin), origin, timeout, progress)
+    checked after each block. An input of several blocks is checked in `workers` processes
+    (default: one per core), the blocks taken back in order: the same function, the same
+    findings in the same order."""
+    count = jobs() if workers is None else workers
+    return _append(index, _items(stream, origin), origin, timeout, progress, count)
 
 
 def record_from_json(text: str) -> Any:
@@ -220,10 +243,11 @@ def record_from_json(text: str) -> Any:
 
 def _append(
     index: LogIndex,
-    batches: Iterable[Batch],
+    items: Iterable[Item],
     origin: str | None,
     timeout: float,
     progress: Progress | None,
+    workers: int = 1,
 ) -> AppendResult:
     notes_log = index.root / NOTES_RELPATH
     require_safe_all(index.root, [index.log, index.lock_path, index.sidecar, notes_log])
@@ -236,8 +260,9 @@ def _append(
             gc_paused(),  # a million records: millions of acyclic objects
         ):
             intake = _Intake(index, rules, spool)
-            for batch in batches:
-                intake.take(batch)
+            check = Check(index.spec, SchemaCatalog.for_workspace(index.root), rules.heads)
+            for checked in _checked(check, items, origin or "", workers):
+                intake.take(checked)
                 if progress is not None:
                     progress(intake.seen)
             result = intake.finish()
@@ -259,6 +284,79 @@ def _append(
 # --- checking, outside the lock ------------------------------------------------------------
 
 
+@dataclass
+class Checked:
+    """What checking one batch's records alone found, wherever it ran (here or in a worker)."""
+
+    seen: int = 0
+    problems: list[RecordProblem] = field(default_factory=list)
+    """The first MAX_LISTED problems of the batch's records."""
+    problem_count: int = 0
+    rows: list[tuple[int, str, int, int, int, tuple[Any, ...], int]] = field(default_factory=list)
+    """Per valid record up to the first invalid one: (line, key, created, updated, size, what
+    the sidecar holds of it, how many warnings its view gets)."""
+    warnings: list[tuple[int, RecordProblem]] = field(default_factory=list)
+    """(row, warning): the batch's first MAX_LISTED warnings."""
+    relevant: list[tuple[int, tuple[int, dict[str, Any]]]] = field(default_factory=list)
+    """(row, (line, record)) of the records the rules can say anything about."""
+    data: bytes = b""
+    """The rows' lines as appended."""
+
+
+class Check:
+    """Checks each record of a batch alone (`records.record_problems`, the warnings of its
+    view, what the sidecar will hold of it): the same function for one record or a million."""
+
+    def __init__(self, spec: IndexSpec, schemas: SchemaCatalog, heads: frozenset[str] | None):
+        self.spec = spec
+        self.schemas = schemas
+        self.schema = schemas.for_artifact(spec.artifact)
+        self.heads = heads
+        """`RecordRules.heads`."""
+        self.view = Warnings(spec)
+
+    def __call__(self, batch: Batch) -> Checked:
+        spec, found = self.spec, Checked(seen=len(batch.records))
+        schema, values = self.schema, [record for _line, record in batch.records]
+        valid = bool(
+            batch.plain
+            and schema is not None
+            and self.schemas.is_all_valid(schema.schema_id, values, plain=True)
+        )
+        encoded: list[bytes] = []
+        for at, (line, record) in enumerate(batch.records):
+            problems = record_problems(spec, self.schemas, line, record, schema_valid=valid)
+            if problems:
+                found.problem_count += len(problems)
+                found.problems.extend(problems[: max(0, MAX_LISTED - len(found.problems))])
+            if problems or found.problem_count:
+                continue  # refused anyway: only the remaining records' own problems count
+            if batch.sizes is None:
+                encoded.append(encode(record))
+                size = len(encoded[-1]) - 1
+            else:
+                size = batch.sizes[at]
+            held = sidecar.held(spec, record)
+            row = len(found.rows)
+            warned = self.view.warned(record, bool(held[0]))
+            for name, code in warned[: max(0, MAX_LISTED - len(found.warnings))]:
+                found.warnings.append((row, self.view.warning(line, record, name, code)))
+            if relevant(self.heads, record, overridden=bool(held[0] and held[2])):
+                found.relevant.append((row, (line, record)))
+            found.rows.append((line, record[spec.key], *times(spec, record), size, held,
+                               len(warned)))  # fmt: skip
+        if not found.problem_count:
+            found.data = b"".join(encoded) if batch.lines is None else batch.lines
+        return found
+
+    def prepare(self) -> None:
+        """Compile the schema's checks and import the encoder now (before forking workers,
+        which inherit them)."""
+        if self.schema is not None:
+            self.schemas.is_all_valid(self.schema.schema_id, [], plain=True)
+        prepare_encoder()
+
+
 class _Intake:
     """The records given, checked and spooled a batch at a time (`take`), then refused or
     accepted (`finish`)."""
@@ -268,9 +366,6 @@ class _Intake:
         self.spec = index.spec
         self.rules = rules
         self.spool = spool
-        self.schemas = SchemaCatalog.for_workspace(index.root)
-        self.schema = self.schemas.for_artifact(self.spec.artifact)
-        self.view = Warnings(self.spec)
         self.order = Order()
         self.kept: list[tuple[str, int, int, int, tuple[Any, ...]]] = []
         """Per valid record: (key, created, updated, size, what the sidecar holds of it)."""
@@ -285,46 +380,33 @@ class _Intake:
         self.seen = 0
         """Records given so far."""
 
-    def take(self, batch: Batch) -> None:
-        """Check the records of `batch` alone, and spool the valid ones."""
-        spec, result = self.spec, self.result
-        self.seen += len(batch.records)
-        values = [record for _line, record in batch.records]
-        schema = self.schema
-        valid = bool(
-            batch.plain
-            and schema is not None
-            and self.schemas.is_all_valid(schema.schema_id, values, plain=True)
-        )
-        encoded: list[bytes] = []
-        for at, (line, record) in enumerate(batch.records):
-            problems = record_problems(spec, self.schemas, line, record, schema_valid=valid)
-            if problems:
-                self.invalid_count += len(problems)
-                self.invalid.extend(problems[: max(0, MAX_LISTED - len(self.invalid))])
-            if problems or self.invalid_count:
-                continue  # refused anyway: only the remaining records' own problems count
-            key = record[spec.key]
-            self.order.add(line, key, *times(spec, record))
-            if batch.sizes is None:
-                encoded.append(encode(record))
-                size = len(encoded[-1]) - 1
-            else:
-                size = batch.sizes[at]
-            held = sidecar.held(spec, record)
-            self.kept.append((key, *self.order.place(self.order.count - 1), size, held))
+    def take(self, checked: Checked) -> None:
+        """The next batch, as checking its records alone found them: its problems counted, else
+        its records placed among their runs', noted for the sidecar and the rules, spooled."""
+        result = self.result
+        self.seen += checked.seen
+        if checked.problem_count:
+            self.invalid_count += checked.problem_count
+            self.invalid.extend(checked.problems[: max(0, MAX_LISTED - len(self.invalid))])
+        if self.invalid_count:
+            return  # refused anyway: only the remaining records' own problems count
+        warnings, relevant = iter(checked.warnings), dict(checked.relevant)
+        warning = next(warnings, None)
+        for at, (line, key, created, updated, size, held, warned) in enumerate(checked.rows):
+            self.order.add(line, key, created, updated)
+            self.kept.append((key, created, updated, size, held))
             if len(result.keys) < MAX_LISTED:
                 result.keys.append(key)
-            warned = self.view.warned(record, bool(held[0]))
-            result.warning_count += len(warned)
-            for name, code in warned[: max(0, MAX_LISTED - len(result.warnings))]:
-                result.warnings.append(self.view.warning(line, record, name, code))
-            if self.rules.relevant(record, overridden=bool(held[0] and held[2])):
-                self.chunk.append((line, record))
+            result.warning_count += warned
+            while warning is not None and warning[0] == at:
+                if len(result.warnings) < MAX_LISTED:
+                    result.warnings.append(warning[1])
+                warning = next(warnings, None)
+            if at in relevant:
+                self.chunk.append(relevant[at])
             if self.order.count % CHUNK == 0:
                 self._judge()
-        if not self.invalid_count:
-            self.spool.write(b"".join(encoded) if batch.lines is None else batch.lines)
+        self.spool.write(checked.data)
 
     def _judge(self) -> None:
         """The overrides' and coordination rules' findings about the current CHUNK."""
@@ -675,13 +757,72 @@ def read_batches(stream: Readable, origin: str) -> Iterator[Batch]:
     record; several top-level values are one record per non-empty line. RECORD_UNPARSABLE (exit
     2) with the parser's line and column for the first line that does not parse (a one-object
     document: its own parse error, never retried as JSONL)."""
+    for item in _items(stream, origin):
+        yield _parsed(item, origin)
+
+
+def _items(stream: Readable, origin: str) -> Iterator[Item]:
+    """`read_batches`, its JSONL blocks not parsed yet: (first line, whole lines) each."""
     head = stream.read(MAX_LINE_BYTES + 1)
     document = _one_document(head, origin)
     if document is not NOT_COMPACT:
         yield Batch([(1, document)])
         return
-    for first, block in _blocks(head, stream, origin):
-        yield parse_block(block, first, origin)
+    yield from _blocks(head, stream, origin)
+
+
+def _parsed(item: Item, origin: str) -> Batch:
+    return item if isinstance(item, Batch) else parse_block(item[1], item[0], origin)
+
+
+# --- checking in worker processes -----------------------------------------------------------
+
+
+def jobs() -> int:
+    """Worker processes for a bulk input: one per core this process may use (1: none)."""
+    if not sys.platform.startswith("linux"):
+        return 1
+    return max(1, min(MAX_JOBS, len(os.sched_getaffinity(0))))
+
+
+def _checked(check: Check, items: Iterable[Item], origin: str, workers: int) -> Iterator[Checked]:
+    """`check` of each item, in order: in `workers` forked processes for an input of several
+    blocks (each inherits `check`), else here."""
+    items = iter(items)
+    ahead = list(itertools.islice(items, 2))
+    if workers < 2 or len(ahead) < 2:
+        yield from (check(_parsed(item, origin)) for item in itertools.chain(ahead, items))
+        return
+    global _WORK
+    check.prepare()
+    _WORK = check, origin
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+    pending: deque[Future[Checked]] = deque()
+    try:
+        try:
+            for item in itertools.chain(ahead, items):
+                pending.append(pool.submit(_work, item))
+                if len(pending) >= IN_FLIGHT * workers:
+                    yield pending.popleft().result()
+        except (RegistryError, OSError) as exc:  # reading failed: said after the blocks before
+            failed: BaseException | None = exc
+        else:
+            failed = None
+        while pending:
+            yield pending.popleft().result()
+        if failed is not None:
+            raise failed
+    finally:  # taken to the end, or stopped at a refusal: the blocks still queued are dropped
+        pool.shutdown(wait=True, cancel_futures=True)
+        _WORK = None
+
+
+def _work(item: Item) -> Checked:
+    """In a worker: `check` of one block (`_WORK`, inherited)."""
+    assert _WORK is not None
+    check, origin = _WORK
+    with gc_paused():
+        return check(_parsed(item, origin))
 
 
 def parse_block(block: bytes, first: int, origin: str) -> Batch:

@@ -1,13 +1,14 @@
 """A bulk input decides as the same records given one by one do (the same verdict, problems,
-warnings and log bytes), read from a stream in many blocks; a run's order kept in memory decides
-as the SQLite order did (generated sequences); and the sidecar an append writes from what it
-noted while checking equals the sidecar built again from the log."""
+warnings and log bytes), read from a stream in many blocks checked in worker processes; a run's
+order kept in memory decides as the SQLite order did (generated sequences); and the sidecar an
+append writes from what it noted while checking equals the sidecar built again from the log."""
 
 from __future__ import annotations
 
 import io
 import json
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,7 @@ def _outcome(ws: Path, data: bytes, how: str) -> tuple[Any, bytes]:
     index = RunIndex.open(ws)
     try:
         if how == "stream":
-            result = append_stream(index, io.BytesIO(data), "in.jsonl")
+            result = append_stream(index, io.BytesIO(data), "in.jsonl", workers=2)
         else:
             lines = [(n, json.loads(raw)) for n, raw in enumerate(data.split(b"\n"), 1)]
             result = append_records(index, [(n, r) for n, r in lines], origin="in.jsonl")
@@ -88,9 +89,9 @@ def _outcome(ws: Path, data: bytes, how: str) -> tuple[Any, bytes]:
 
 
 @pytest.fixture
-def workspaces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+def workspaces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, Path]]:
     """Two workspaces alike (the overrides log holding the one override), the stream read in
-    blocks of BLOCK bytes."""
+    blocks of BLOCK bytes, and a check that the stream's blocks were checked in workers."""
     monkeypatch.setattr(append, "BLOCK", BLOCK)
     made = []
     for name in ("stream", "records"):
@@ -99,7 +100,16 @@ def workspaces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, P
             jsonl([override(run_id=run_id(80, day=2), checks=["uniqueness_scene"])])
         )
         made.append(ws)
-    return made[0], made[1]
+    pools: list[int] = []
+    real = append.ProcessPoolExecutor
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        pools.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(append, "ProcessPoolExecutor", counted)
+    yield made[0], made[1]
+    assert pools, "the workers were not used"
 
 
 def _same(workspaces: tuple[Path, Path], data: bytes) -> Any:
