@@ -367,8 +367,10 @@ class _Intake:
         self.rules = rules
         self.spool = spool
         self.order = Order()
-        self.kept: list[tuple[str, int, int, int, tuple[Any, ...]]] = []
-        """Per valid record: (key, created, updated, size, what the sidecar holds of it)."""
+        self.kept: list[tuple[Any, ...]] = []
+        """Per valid record: (key, created, updated, size, *what the sidecar holds of it), its
+        texts held once each (a million records share a few hundred lane values)."""
+        self.same: dict[str, str] = {}
         self.result = AppendResult(self.spec.registry_id, self.spec.source)
         self.invalid: list[RecordProblem] = []
         self.invalid_count = 0
@@ -394,7 +396,9 @@ class _Intake:
         warning = next(warnings, None)
         for at, (line, key, created, updated, size, held, warned) in enumerate(checked.rows):
             self.order.add(line, key, created, updated)
-            self.kept.append((key, created, updated, size, held))
+            same = self.same
+            held = tuple(same.setdefault(v, v) if v.__class__ is str else v for v in held)
+            self.kept.append((key, created, updated, size, *held))
             if len(result.keys) < MAX_LISTED:
                 result.keys.append(key)
             result.warning_count += warned
@@ -575,7 +579,7 @@ def _index(index: LogIndex, intake: _Intake, start: int, line: int) -> None:
 
     def rows() -> Iterator[sidecar.Row]:
         offset = start
-        for number, (key, created, updated, size, held) in enumerate(kept, start=line + 1):
+        for number, (key, created, updated, size, *held) in enumerate(kept, start=line + 1):
             yield (key, created, updated, offset, size, number, *held)
             offset += size + 1
 
