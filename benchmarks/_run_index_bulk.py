@@ -1,5 +1,5 @@
-"""The run index benchmark's bulk append alone (`bench_run_index.py --only bulk`): every record
-appended by `registry runs append --record-file` into an empty index, `--repeat` times, each on a
+"""The run index benchmark's bulk import alone (`bench_run_index.py --only bulk`): every record
+appended by `registry runs import FILE` into an empty index, `--repeat` times, each on a
 fresh workspace (the overrides appended first, untimed), inputs in the page cache. Per run: wall
 seconds, CPU seconds of the whole process tree (user + system, from the rusage of the children
 waited for: the append's worker processes included), peak RSS of the largest process (GNU time)
@@ -56,7 +56,7 @@ def bulk_runs(data: Dataset, repeat: int, keep: bool) -> dict[str, Any]:
 
 
 def _append(path: Path, registry_id: str, workspace: Path) -> list[str]:
-    return [REGISTRY, "runs", "append", "--record-file", str(path),
+    return [REGISTRY, "runs", "import", str(path),
             "--index", registry_id, "--workspace", str(workspace)]  # fmt: skip
 
 

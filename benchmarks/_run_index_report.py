@@ -38,8 +38,8 @@ def markdown(results: dict[str, Any]) -> str:
     if writes:
         lines += ["", "| Write | Wall (s) | Peak RSS (MiB) |", "|---|---:|---:|"]
         for label, key in (
-            (f"`runs append --record-file` overrides ({results['overrides']:,})", "overrides"),
-            (f"`runs append --record-file` all {n:,} records, empty index (once)", "bulk"),
+            (f"`runs import` overrides ({results['overrides']:,})", "overrides"),
+            (f"`runs import` all {n:,} records, empty index (once)", "bulk"),
             ("first query after it (`runs show`, may build the sidecar; once)", "first_query"),
         ):
             lines.append(f"| {label} | {writes[key]['s']:.3f} | {_mib(writes[key]['kb'])} |")

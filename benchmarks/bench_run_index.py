@@ -1,7 +1,7 @@
 """(k) The run index: `registry runs` next to DuckDB, on the same million-record JSONL.
 
 Usage: `.venv/bin/python benchmarks/bench_run_index.py [--records 1000000] [--seed 4] [--json]`;
-`--only bulk` times the bulk append alone (below), `--repeat` times, and nothing else.
+`--only bulk` times the bulk import alone (below), `--repeat` times, and nothing else.
 
 The data is benchmarks/gen_run_index.py's: `--records` RUN records (about 10% of them augmenting an
 earlier run) and the overrides they name, generated once into benchmarks/_data/run_index/ and
@@ -25,7 +25,7 @@ run, contenders taking turns, inputs in the page cache:
   until 23:59]; `failed` = latest views with any uniqueness check or QA gate FAIL; `latest` =
   the lane's latest views with qa_gate2 PASS, the one with the greatest first created_utc
   (ties: the later first line). Both answers must name the same run ids (checked, printed);
-- `registry runs append --record-file` of every record into the empty index (once: wall and
+- `registry runs import FILE` of every record into the empty index (once: wall and
   peak RSS; the overrides first, which the coordination rule needs), then the first query after
   it (it may build the sidecar index) apart from the warm ones;
 - one more record appended to the full index: by the CLI (`--record-json`, whole process) and
@@ -243,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ("bulk", "run_index", data.runs),
             ):
                 warm([path])
-                append = [REGISTRY, "runs", "append", "--record-file", str(path),
+                append = [REGISTRY, "runs", "import", str(path),
                           "--index", registry_id, "--workspace", str(workspace)]  # fmt: skip
                 sample = run_timed(append)[0]
                 writes[key] = {"s": round(sample.seconds, 3), "kb": sample.maxrss_kb}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from registry_pipeline.cli._args import bounded_int
@@ -19,10 +21,12 @@ from registry_pipeline.cli._runs_show import (
 from registry_pipeline.core.workspace.input_files import MAX_RECORD_FILE_BYTES, human_size
 
 if TYPE_CHECKING:
-    from registry_pipeline.core.run_index import RunIndex
+    from registry_pipeline.core.run_index import AppendResult, RunIndex
 
 MAX_LIMIT = 1_000_000_000
 """The largest `--limit`."""
+PROGRESS_SECONDS = 2.0
+"""How often `runs import` says how far it got."""
 
 DESCRIPTION = """\
 The run index: every generation run recorded with its lane, inputs, outputs and QA outcomes,
@@ -56,11 +60,12 @@ examples:
   registry runs failed --gates --json                          any gate or check FAIL
   registry runs latest --lane artist_id=ART-iron-harbor --lane genre_id=GEN-worship
   registry runs append --index run_overrides --record-file override.json
+  registry runs import runs.jsonl                            millions, checked as append does
   registry runs repair                                       after an interrupted append"""
 
 
 def add_runs(commands: Any) -> None:
-    """`registry runs {append,show,list,failed,latest,repair}`."""
+    """`registry runs {append,import,show,list,failed,latest,repair}`."""
     parser = commands.add_parser(
         "runs",
         help="append run records to the run index and query it (show, list, failed, latest)",
@@ -88,6 +93,24 @@ def add_runs(commands: Any) -> None:
         "(INPUT_TOO_LARGE)",
     )
     append.set_defaults(run=run_append)
+
+    bulk = _sub(
+        sub,
+        "import",
+        "append a large file of records (JSONL, or one JSON object) exactly as `runs append "
+        "--record-file` does: every record checked first by the same checks, then all or none, "
+        "indexed in one transaction; progress on stderr",
+        "  registry runs import runs.jsonl\n"
+        "  registry runs import - --json < runs.jsonl\n"
+        "  registry runs import overrides.jsonl --index run_overrides",
+    )
+    bulk.add_argument(
+        "file",
+        metavar="FILE",
+        help="JSONL (one record per line) or one JSON object; - : stdin. A regular file of at "
+        f"most {human_size(MAX_RECORD_FILE_BYTES)}",
+    )
+    bulk.set_defaults(run=run_import)
 
     show = _sub(
         sub,
@@ -235,22 +258,50 @@ def _synced(args: argparse.Namespace) -> RunIndex:
 
 
 def run_append(args: argparse.Namespace) -> int:
-    from registry_pipeline.core.run_index.append import append_records, append_stream
-    from registry_pipeline.core.run_index.given import record_from_json
-    from registry_pipeline.core.workspace import input_files
+    from registry_pipeline.core.run_index.append import append_records, record_from_json
 
     index = _open(args)
-    if args.record_json is not None:
-        records: Any = [(1, record_from_json(args.record_json))]
-        result = append_records(index, records, origin="--record-json")
-    else:
-        with input_files.open_input_file(
-            args.record_file,
-            limit=input_files.MAX_RECORD_FILE_BYTES,
-            what="record file",
-            unreadable="RECORD_FILE_UNREADABLE",
-        ) as stream:
-            result = append_stream(index, stream, args.record_file)
+    if args.record_json is None:
+        return _appended(args, index, _from_file(index, args.record_file, progress=False))
+    records: Any = [(1, record_from_json(args.record_json))]
+    return _appended(args, index, append_records(index, records, origin="--record-json"))
+
+
+def run_import(args: argparse.Namespace) -> int:
+    index = _open(args)
+    return _appended(args, index, _from_file(index, args.file, progress=True))
+
+
+def _from_file(index: RunIndex, path: str, *, progress: bool) -> AppendResult:
+    """The records of the file at `path` (`-`: stdin) appended, through the one append path;
+    with `progress`, how many were checked is said on stderr every few seconds."""
+    from registry_pipeline.core.run_index.append import append_stream
+    from registry_pipeline.core.workspace import input_files
+
+    with input_files.open_input_file(
+        path,
+        limit=input_files.MAX_RECORD_FILE_BYTES,
+        what="record file",
+        unreadable="RECORD_FILE_UNREADABLE",
+    ) as stream:
+        return append_stream(index, stream, path, progress=_progress() if progress else None)
+
+
+def _progress() -> Callable[[int], None]:
+    """Says on stderr how many records were checked, at most once every PROGRESS_SECONDS."""
+    said = time.monotonic()
+
+    def tell(count: int) -> None:
+        nonlocal said
+        if time.monotonic() - said >= PROGRESS_SECONDS:
+            said = time.monotonic()
+            err(f"checked {count:,} records ...")
+
+    return tell
+
+
+def _appended(args: argparse.Namespace, index: RunIndex, result: AppendResult) -> int:
+    """What `runs append` and `runs import` print; 1 when something failed after the commit."""
     code = 1 if result.unfinished else 0
     if args.json:
         json_doc(result.as_json())
@@ -318,7 +369,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_failed(args: argparse.Namespace) -> int:
     from registry_pipeline.core.run_index import query
-    from registry_pipeline.core.run_index.failed import failed_lines, failed_runs
+    from registry_pipeline.core.run_index.query import failed_lines, failed_runs
 
     index = _synced(args)
     where = query.window(index, args.lane, args.since, args.until)
@@ -349,7 +400,7 @@ def run_latest(args: argparse.Namespace) -> int:
 
 
 def run_repair(args: argparse.Namespace) -> int:
-    from registry_pipeline.core.run_index.repair import repair
+    from registry_pipeline.core.run_index.index import repair
 
     index = _open(args)
     done = repair(index)

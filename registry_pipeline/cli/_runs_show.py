@@ -13,9 +13,7 @@ from registry_pipeline.cli._output import out
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from registry_pipeline.core.run_index import LogIndex
-    from registry_pipeline.core.run_index.failed import FailedRun
-    from registry_pipeline.core.run_index.query import Run
+    from registry_pipeline.core.run_index import FailedRun, LogIndex, Run
 
 TABLE_SAMPLE = 1000
 """Rows a table's column widths are measured on before it is streamed."""

@@ -126,8 +126,7 @@ def _log_checks_pass(
 ) -> bool:
     """A log's append_only check (and a run index's rules check), by the functions the asset
     checks call, each reading the file a block at a time."""
-    from registry_pipeline.core.run_index import index_spec, log_problems
-    from registry_pipeline.core.run_index.prefix import log_prefix
+    from registry_pipeline.core.run_index import index_spec, log_prefix, log_problems
 
     path = files.get(spec.primary_artifact)
     if path is None:

@@ -203,8 +203,8 @@ def coordination_check(
 
 def log_prefix_check(path: Path | None, workspace: Workspace, registry_id: str) -> CheckVerdict:
     """A log sealed from the workspace: the previous snapshot's log is an exact prefix of this
-    one (`core.run_index.prefix.log_prefix`)."""
-    from registry_pipeline.core.run_index.prefix import log_prefix
+    one (`core.run_index.log_prefix`)."""
+    from registry_pipeline.core.run_index import log_prefix
     from registry_pipeline.core.workspace.catalog import load_catalog
 
     if path is None:
@@ -243,7 +243,7 @@ def run_rules_check(
     that, through the same `log_problems`)."""
     from registry_pipeline.core.gate.dependencies import SnapshotReader, coordination_reads
     from registry_pipeline.core.run_index import index_spec, log_problems
-    from registry_pipeline.core.run_index.overrides import overrides_log
+    from registry_pipeline.core.run_index.rules import overrides_log
     from registry_pipeline.core.workspace.catalog import load_catalog
 
     if path is None:

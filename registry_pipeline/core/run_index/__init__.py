@@ -2,26 +2,25 @@
 
 A run index is a log of the catalog (`kind: log`) sealed from one JSONL file and described by
 a `run_index` block: the key (run_id), the time (created_utc), the lanes, the success and
-failure predicates, the recommended and file fields. Records are validated by the schema
-governing the log's name (its rules are JSON Schema if/then), by the workspace's coordination
-rules and by the index itself: a record's own fields (`fields`: absolute paths, required at
-Final Save), the override of a run that passed despite a failed uniqueness check
-(`overrides`), and an augmenting record after the run's latest (`order`). `RunIndex` keeps a
-SQLite sidecar current with the log and answers queries from it (`query`, `failed`); its
-methods `show`, `runs`, `failed` and `latest` give the same answers as pandas DataFrames. See
+failure predicates, the recommended and file fields (`spec`). A record is judged alone by the
+schema governing the log's name (its rules are JSON Schema if/then) and its own fields
+(`records`), against the other registries by the override rule and the workspace's coordination
+rules (`rules`), and against its run's records by their order (`records.Order`). One path appends
+one record or a million (`append`: checked, then under the lock rechecked, appended with fsync
+and indexed). `RunIndex` keeps a SQLite sidecar current with the log (`sidecar`, `index`) and
+answers queries from it (`query`); its methods `show`, `runs`, `failed` and `latest` give the
+same answers as pandas DataFrames. The build checks a sealed log with `log_check`. See
 docs/RUN_INDEX.md.
 
-Imports `seal`, `workspace`, `pointers` (the lock), `append_only` (the published snapshot a log
-is compared with) and `write_path` (registry types and coordination rules); nothing above it
-imports this package but `builders`-and-later layers and the CLI.
+Imports `seal`, `workspace`, `append_only` (the published snapshot a log is compared with) and
+`write_path` (registry types and coordination rules); nothing above it imports this package but
+`builders`-and-later layers and the CLI.
 """
 
-from registry_pipeline.core.run_index.api import RunIndex
-from registry_pipeline.core.run_index.append import AppendResult, append_records
-from registry_pipeline.core.run_index.failed import FailedRun, failed_runs
-from registry_pipeline.core.run_index.index import IndexState, LogIndex
-from registry_pipeline.core.run_index.log_check import log_problems
-from registry_pipeline.core.run_index.query import Run, Window
+from registry_pipeline.core.run_index.append import AppendResult, append_records, append_stream
+from registry_pipeline.core.run_index.index import IndexState, LogIndex, Run
+from registry_pipeline.core.run_index.log_check import log_prefix, log_problems
+from registry_pipeline.core.run_index.query import FailedRun, RunIndex, Window, failed_runs
 from registry_pipeline.core.run_index.records import RecordProblem, RecordsError
 from registry_pipeline.core.run_index.spec import IndexSpec, index_spec, index_specs
 
@@ -37,8 +36,10 @@ __all__ = [
     "RunIndex",
     "Window",
     "append_records",
+    "append_stream",
     "failed_runs",
     "index_spec",
     "index_specs",
+    "log_prefix",
     "log_problems",
 ]

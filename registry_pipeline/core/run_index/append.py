@@ -1,45 +1,74 @@
-"""`registry runs append`: every record checked first, then all appended under the index lock
-with fsync, or none.
+"""`registry runs append` and `registry runs import`: one path for one record or a million, all
+appended or none.
 
-Outside the lock each record is checked alone (its schema, key and time), the records of one
-key against each other (later times only) and against the coordination rules; the lines are
-spooled (`intake`). Under the lock the sidecar is brought up to the log, a torn last line
-refuses, the records are checked against the runs the index has (an augmenting record must be
-later than the run's latest), and only then is the spool appended to the log in one pass,
-fsynced (on any failure the log is cut back to its size before: `written`), and indexed from what
-was noted while checking (`appended`: the rows inserted meanwhile, committed once fsynced).
+1. Each record is parsed strictly and checked alone (`records.record_problems`: its shape, the
+   schema governing the log's name with the seed's if/then rules, its own fields), and the
+   warnings of its view counted. Once one is invalid the others are only counted: every problem
+   is counted and the first MAX_LISTED listed.
+2. The records of one run are checked against each other (`records.Order`: each after the one
+   before), and the overrides' and coordination rules' findings gathered (`rules.RecordRules`,
+   CHUNK records at a time, only those the rules can say anything about).
+3. A retry is safe: records that are the log's last records already, byte for byte and in
+   order, are "already appended" (read from a current sidecar: no lock); a partial overlap is
+   one PARTIAL_RETRY problem.
+4. Under the index lock the sidecar is brought up to the log, a torn last line refuses, the
+   retry is asked again and the records are checked against the runs the index has (an
+   augmenting record must come after the run's latest).
+5. The lines are appended in 1 MiB writes and fsynced; on any failure the log is cut back to
+   its size before (`core.jsonl`): nothing appended.
+6. The sidecar indexes them in one transaction from what step 1 noted of each record, never
+   reading them again. Once the records are fsynced the append stands: what fails after it (the
+   sidecar, the notes log) is said in `AppendResult.unfinished`, never as if nothing had been
+   written.
 
-A retry is safe: records the log holds already, byte for byte and in order, are "already
-appended" (nothing written), a partial overlap is one PARTIAL_RETRY problem (`retry`). Once the
-records are fsynced the append stands: what fails after it (the sidecar, the notes log) is said
-in `AppendResult.unfinished` (SIDECAR_STALE: the next query brings the sidecar up to the log),
-never as if nothing had been written. Every place written is checked first (`require_safe`).
+The input of `append_stream` (a `--record-file`, `registry runs import`) is one JSON object on
+any number of lines, or JSONL read a block of whole lines at a time. A block whose every line is
+what `dumps_compact` writes of its value (`json_strict.compact_lines`: strict, and proven so by
+its own encoding) is appended as given, its schema checked in one call; any other line is parsed
+by `loads_strict`, which gives the reason and the position of a refusal, and appended encoded.
 """
 
 from __future__ import annotations
 
+import itertools
+import multiprocessing
 import os
 import sqlite3
+import sys
 import tempfile
-from collections.abc import Iterable, Iterator
-from contextlib import closing
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
-from registry_pipeline.core.errors import RegistryError, problem_object
+from registry_pipeline.core import jsonl
+from registry_pipeline.core.errors import RegistryError, UsageError, problem_object
 from registry_pipeline.core.faults import crash_point
-from registry_pipeline.core.json_strict import gc_paused
-from registry_pipeline.core.run_index import parallel, retry, sidecar
-from registry_pipeline.core.run_index.appended import Rows, index_rows
-from registry_pipeline.core.run_index.checked import Context
-from registry_pipeline.core.run_index.given import Batch, Readable, read_blocks
+from registry_pipeline.core.json_strict import (
+    NOT_COMPACT,
+    JSONDecodeProblem,
+    compact_lines,
+    gc_paused,
+    loads_compact,
+    loads_strict,
+    prepare_encoder,
+)
+from registry_pipeline.core.run_index import sidecar
 from registry_pipeline.core.run_index.index import IndexState, LogIndex, torn_error
-from registry_pipeline.core.run_index.intake import Intake
-from registry_pipeline.core.run_index.order import Order
-from registry_pipeline.core.run_index.parallel import Item
-from registry_pipeline.core.run_index.records import RecordProblem, RecordsError
-from registry_pipeline.core.run_index.rules import CHUNK, RecordRules
-from registry_pipeline.core.run_index.written import LogWrite
+from registry_pipeline.core.run_index.records import (
+    MAX_LISTED,
+    Order,
+    RecordProblem,
+    RecordsError,
+    Warnings,
+    batched,
+    encode,
+    record_problems,
+    times,
+)
+from registry_pipeline.core.run_index.rules import CHUNK, RecordRules, relevant
+from registry_pipeline.core.run_index.spec import IndexSpec
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.lock import DEFAULT_TIMEOUT
@@ -51,8 +80,32 @@ from registry_pipeline.core.write_path.logs import (
     check_appendable,
 )
 
+MAX_LINE_BYTES = 16 * 1024 * 1024
+"""Largest record accepted, in bytes."""
+BLOCK = 4 << 20
+"""Bytes of whole lines parsed at a time (several records, never a whole file in memory)."""
+WRITE_BLOCK = 1 << 20
+"""Bytes appended per write (a crash between two writes leaves a prefix: a torn line)."""
 SPOOL_IN_MEMORY = 64 << 20
 """Bytes of appended lines kept in memory before the spool moves to a temporary file."""
+CANDIDATES = 16
+"""Lines of the log holding the first record's key and time that a retry looks at (one, unless
+the log was written by hand)."""
+EXTRA_DATA = "Extra data"
+"""How the parser begins its message for a document of several top-level values (JSONL)."""
+
+Progress = Callable[[int], None]
+"""Told the number of records checked so far, after each block."""
+MAX_JOBS = 8
+"""Worker processes at most."""
+IN_FLIGHT = 3
+"""Blocks per worker submitted ahead of the one taken."""
+
+
+class Readable(Protocol):
+    """What records are read from: a binary file, standard input, or a bounded input file."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -124,6 +177,31 @@ class AppendResult:
         return document
 
 
+_WORK: tuple[Check, str] | None = None
+"""What the workers check with (set before they are forked, and inherited)."""
+
+
+@dataclass
+class Batch:
+    """Records given, in order: (input line, parsed value) each."""
+
+    records: list[tuple[int, Any]]
+    lines: bytes | None = None
+    """The input lines, appended as given when each is its record's compact encoding."""
+    sizes: list[int] | None = None
+    """With `lines`: each line's length in bytes, without its newline."""
+    plain: bool = False
+    """Whether the records are known plain (`json_strict.CompactLines.plain`): one schema call
+    decides for them all."""
+
+
+Item = Batch | tuple[int, bytes]
+"""Records given: a parsed batch, or (first line, whole lines) of JSONL to parse."""
+
+
+# --- the entries ---------------------------------------------------------------------------
+
+
 def append_records(
     index: LogIndex,
     records: Iterable[tuple[int, Any]],
@@ -132,8 +210,9 @@ def append_records(
     origin: str | None = None,
 ) -> AppendResult:
     """Append `records` ((line, value) pairs, in order) to `index`: all or none. `origin`:
-    the file the records come from, named by every problem (`--record-file`)."""
-    return _append(index, _batches(records), timeout, origin, 1)
+    the file the records come from, named by every problem (`--record-json`)."""
+    batches = (Batch(part) for part in batched(iter(records), CHUNK))
+    return _append(index, batches, origin, timeout, None)
 
 
 def append_stream(
@@ -142,82 +221,509 @@ def append_stream(
     origin: str,
     *,
     timeout: float = DEFAULT_TIMEOUT,
+    progress: Progress | None = None,
     workers: int | None = None,
 ) -> AppendResult:
-    """`append_records` of the records in `stream` (`given.read_blocks`: one JSON object, or
-    JSONL), a bulk input checked in `workers` processes (default: one per core)."""
-    count = parallel.jobs() if workers is None else workers
-    return _append(index, read_blocks(stream, origin), timeout, origin, count)
+    """`append_records` of the records in `stream` (one JSON object, or JSONL): `registry runs
+    append --record-file` and `registry runs import`; `progress` is told how many records were
+    checked after each block. An input of several blocks is checked in `workers` processes
+    (default: one per core), the blocks taken back in order: the same function, the same
+    findings in the same order."""
+    count = jobs() if workers is None else workers
+    return _append(index, _items(stream, origin), origin, timeout, progress, count)
+
+
+def record_from_json(text: str) -> Any:
+    """The record of `--record-json`; RECORD_UNPARSABLE (exit 2) when it does not parse."""
+    try:
+        return loads_strict(text)
+    except JSONDecodeProblem as exc:
+        raise unparsable("--record-json", 1, exc.message) from None
 
 
 def _append(
-    index: LogIndex, items: Iterable[Item], timeout: float, origin: str | None, workers: int
+    index: LogIndex,
+    items: Iterable[Item],
+    origin: str | None,
+    timeout: float,
+    progress: Progress | None,
+    workers: int = 1,
 ) -> AppendResult:
+    notes_log = index.root / NOTES_RELPATH
+    require_safe_all(index.root, [index.log, index.lock_path, index.sidecar, notes_log])
+    index.sidecar.parent.mkdir(parents=True, exist_ok=True)
+    rules = RecordRules(index.root, index.catalog, index.spec)
+    folder = index.sidecar.parent
     try:
-        result = _append_records(index, items, timeout, origin or "", workers)
+        with (
+            tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY, mode="w+b", dir=str(folder)) as spool,
+            gc_paused(),  # a million records: millions of acyclic objects
+        ):
+            intake = _Intake(index, rules, spool)
+            check = Check(index.spec, SchemaCatalog.for_workspace(index.root), rules.heads)
+            for checked in _checked(check, items, origin or "", workers):
+                intake.take(checked)
+                if progress is not None:
+                    progress(intake.seen)
+            result = intake.finish()
+            if not _already_appended(index, intake, index.sync().covered):
+                if intake.notes:  # a torn notes log refuses before the records are written
+                    check_appendable(notes_log)
+                with index.locked(timeout):  # type: ignore[attr-defined]
+                    _append_locked(index, intake)
     except RecordsError as exc:
         raise exc.at(origin) from None
+    finally:
+        rules.close()
+    if result.committed:
+        _record_notes(index, intake.notes, result)
     result.warnings = [warning.at(origin) for warning in result.warnings]
     return result
 
 
-def _batches(records: Iterable[tuple[int, Any]]) -> Iterator[Batch]:
-    """`records` in batches of CHUNK, each record to be encoded."""
-    batch: list[tuple[int, Any]] = []
-    for item in records:
-        batch.append(item)
-        if len(batch) >= CHUNK:
-            yield Batch(batch)
-            batch = []
-    yield Batch(batch)
+# --- checking, outside the lock ------------------------------------------------------------
 
 
-def _append_records(
-    index: LogIndex, items: Iterable[Item], timeout: float, origin: str, workers: int
-) -> AppendResult:
-    spec = index.spec
-    notes_log = index.root / NOTES_RELPATH
-    spool_dir = index.sidecar.parent
-    require_safe_all(index.root, [index.log, index.lock_path, index.sidecar, notes_log])
-    rules = RecordRules(index.root, index.catalog, spec)
-    context = Context(spec, SchemaCatalog.for_workspace(index.root), rules.heads)
-    result = AppendResult(spec.registry_id, spec.source)
-    order = Order()
-    spool_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY, mode="w+b", dir=str(spool_dir)) as spool:
+@dataclass
+class Checked:
+    """What checking one batch's records alone found, wherever it ran (here or in a worker)."""
+
+    seen: int = 0
+    problems: list[RecordProblem] = field(default_factory=list)
+    """The first MAX_LISTED problems of the batch's records."""
+    problem_count: int = 0
+    rows: list[tuple[int, str, int, int, int, tuple[Any, ...], int]] = field(default_factory=list)
+    """Per valid record up to the first invalid one: (line, key, created, updated, size, what
+    the sidecar holds of it, how many warnings its view gets)."""
+    warnings: list[tuple[int, RecordProblem]] = field(default_factory=list)
+    """(row, warning): the batch's first MAX_LISTED warnings."""
+    relevant: list[tuple[int, tuple[int, dict[str, Any]]]] = field(default_factory=list)
+    """(row, (line, record)) of the records the rules can say anything about."""
+    data: bytes = b""
+    """The rows' lines as appended."""
+
+
+class Check:
+    """Checks each record of a batch alone (`records.record_problems`, the warnings of its
+    view, what the sidecar will hold of it): the same function for one record or a million."""
+
+    def __init__(self, spec: IndexSpec, schemas: SchemaCatalog, heads: frozenset[str] | None):
+        self.spec = spec
+        self.schemas = schemas
+        self.schema = schemas.for_artifact(spec.artifact)
+        self.heads = heads
+        """`RecordRules.heads`."""
+        self.view = Warnings(spec)
+
+    def __call__(self, batch: Batch) -> Checked:
+        spec, found = self.spec, Checked(seen=len(batch.records))
+        schema, values = self.schema, [record for _line, record in batch.records]
+        valid = bool(
+            batch.plain
+            and schema is not None
+            and self.schemas.is_all_valid(schema.schema_id, values, plain=True)
+        )
+        encoded: list[bytes] = []
+        for at, (line, record) in enumerate(batch.records):
+            problems = record_problems(spec, self.schemas, line, record, schema_valid=valid)
+            if problems:
+                found.problem_count += len(problems)
+                found.problems.extend(problems[: max(0, MAX_LISTED - len(found.problems))])
+            if problems or found.problem_count:
+                continue  # refused anyway: only the remaining records' own problems count
+            if batch.sizes is None:
+                encoded.append(encode(record))
+                size = len(encoded[-1]) - 1
+            else:
+                size = batch.sizes[at]
+            held = sidecar.held(spec, record)
+            row = len(found.rows)
+            warned = self.view.warned(record, bool(held[0]))
+            for name, code in warned[: max(0, MAX_LISTED - len(found.warnings))]:
+                found.warnings.append((row, self.view.warning(line, record, name, code)))
+            if relevant(self.heads, record, overridden=bool(held[0] and held[2])):
+                found.relevant.append((row, (line, record)))
+            found.rows.append((line, record[spec.key], *times(spec, record), size, held,
+                               len(warned)))  # fmt: skip
+        if not found.problem_count:
+            found.data = b"".join(encoded) if batch.lines is None else batch.lines
+        return found
+
+    def prepare(self) -> None:
+        """Compile the schema's checks and import the encoder now (before forking workers,
+        which inherit them)."""
+        if self.schema is not None:
+            self.schemas.is_all_valid(self.schema.schema_id, [], plain=True)
+        prepare_encoder()
+
+
+class _Intake:
+    """The records given, checked and spooled a batch at a time (`take`), then refused or
+    accepted (`finish`)."""
+
+    def __init__(self, index: LogIndex, rules: RecordRules, spool: IO[bytes]) -> None:
+        self.index = index
+        self.spec = index.spec
+        self.rules = rules
+        self.spool = spool
+        self.order = Order()
+        self.kept: list[tuple[Any, ...]] = []
+        """Per valid record: (key, created, updated, size, *what the sidecar holds of it), its
+        texts held once each (a million records share a few hundred lane values)."""
+        self.same: dict[str, str] = {}
+        self.result = AppendResult(self.spec.registry_id, self.spec.source)
+        self.invalid: list[RecordProblem] = []
+        self.invalid_count = 0
+        self.refused: list[RecordProblem] = []
+        self.notes: list[RecordProblem] = []
+        """Findings of severity record (appended to the notes log after the commit)."""
+        self.chunk: list[tuple[int, dict[str, Any]]] = []
+        """The records of the current CHUNK the rules can say anything about."""
+        self.seen = 0
+        """Records given so far."""
+
+    def take(self, checked: Checked) -> None:
+        """The next batch, as checking its records alone found them: its problems counted, else
+        its records placed among their runs', noted for the sidecar and the rules, spooled."""
+        result = self.result
+        self.seen += checked.seen
+        if checked.problem_count:
+            self.invalid_count += checked.problem_count
+            self.invalid.extend(checked.problems[: max(0, MAX_LISTED - len(self.invalid))])
+        if self.invalid_count:
+            return  # refused anyway: only the remaining records' own problems count
+        warnings, relevant = iter(checked.warnings), dict(checked.relevant)
+        warning = next(warnings, None)
+        for at, (line, key, created, updated, size, held, warned) in enumerate(checked.rows):
+            self.order.add(line, key, created, updated)
+            same = self.same
+            held = tuple(same.setdefault(v, v) if v.__class__ is str else v for v in held)
+            self.kept.append((key, created, updated, size, *held))
+            if len(result.keys) < MAX_LISTED:
+                result.keys.append(key)
+            result.warning_count += warned
+            while warning is not None and warning[0] == at:
+                if len(result.warnings) < MAX_LISTED:
+                    result.warnings.append(warning[1])
+                warning = next(warnings, None)
+            if at in relevant:
+                self.chunk.append(relevant[at])
+            if self.order.count % CHUNK == 0:
+                self._judge()
+        self.spool.write(checked.data)
+
+    def _judge(self) -> None:
+        """The overrides' and coordination rules' findings about the current CHUNK."""
+        for problem in self.rules.problems(self.chunk):
+            if problem.severity == "warning":
+                self.result.warning_count += 1
+                if len(self.result.warnings) < MAX_LISTED:
+                    self.result.warnings.append(problem)
+            else:
+                (self.refused if problem.severity == "error" else self.notes).append(problem)
+        self.chunk = []
+
+    def finish(self) -> AppendResult:
+        """The result so far; RecordsError when any record is invalid, a run's records are out
+        of order, or the overrides or coordination rules refuse one; NO_RECORDS for none."""
+        if self.invalid:
+            codes = {problem.code for problem in self.invalid}
+            code = codes.pop() if len(codes) == 1 else "RECORD_INVALID"
+            raise RecordsError(self.invalid, self.invalid_count, code=code)
+        self._judge()
+        if self.order.count == 0:
+            raise UsageError("no records given (empty input)", code="NO_RECORDS")
+        spec = self.spec
+        message = (
+            f"an earlier record given has the same {spec.key}, written at the same time or "
+            f"later ({spec.updated}, else {spec.time}; then {spec.time}): a record augmenting a "
+            "run must come after its previous one"
+        )
+        later = [
+            RecordProblem(line, f"/{spec.time}", "AUGMENT_NOT_LATER", message, key)
+            for line, key in self.order.later
+        ]
+        if later:
+            raise RecordsError(later, len(later), code="AUGMENT_NOT_LATER")
+        if self.refused:
+            raise RecordsError(self.refused, len(self.refused), code="RECORD_REFUSED", refused=True)
+        self.result.records = self.order.count
+        return self.result
+
+
+# --- under the lock --------------------------------------------------------------------------
+
+
+def _append_locked(index: LogIndex, intake: _Intake) -> None:
+    """Check the records against the log as it is, then append and index them."""
+    spec, order, result = index.spec, intake.order, intake.result
+    state = index.sync(locked=True)
+    if state.torn:
+        raise torn_error(index, state)
+    found = _overlap(index, intake, state.covered)
+    if found is not None and found.retried:
+        result.already_appended, result.first_line = True, found.first_line
+        return
+    if found is not None and not found.complete:
+        raise _partial_retry(found, order)
+    conflicts, known = against(index.db, order)
+    if conflicts:
+        problems = [
+            RecordProblem(
+                line,
+                f"/{spec.time}",
+                "AUGMENT_NOT_LATER",
+                f"the index's latest record of {key} was written at the same time or later "
+                f"({spec.updated}, else {spec.time}; then {spec.time}): a record augmenting a "
+                "run must come after its latest",
+                key,
+            )
+            for line, key in conflicts
+        ]
+        raise RecordsError(
+            problems,
+            len(problems),
+            code="AUGMENT_NOT_LATER",
+            refused=True,
+            summary=None if found is None else _followed_by_others(found, len(problems)),
+        )
+    crash_point("run_index_checked")
+    result.bytes = _write(index, intake.spool, state)
+    result.appended = order.count
+    result.augmented = order.count - (len(order.first) - known)
+    result.first_line = state.lines + 1
+    crash_point("run_index_written")
+    why = index.fallback.message if index.private and index.fallback else None
+    try:
+        _index(index, intake, state.covered, state.lines)
+    except (sqlite3.Error, OSError) as exc:
+        index.close()
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    if why is None:
+        crash_point("run_index_indexed")
+        return
+    result.unfinished.append(
+        Unfinished(
+            "SIDECAR_STALE",
+            str(index.sidecar),
+            f"the {result.appended} record(s) are appended (written and fsynced), but the "
+            f"sidecar index could not be updated: {why}. The index stays consistent: the next "
+            "query or append brings the sidecar up to the log, or `registry runs repair "
+            "--reindex` rebuilds it",
+        )
+    )
+
+
+def against(db: sqlite3.Connection, order: Order) -> tuple[list[tuple[int, str]], int]:
+    """(line, key) of the first record of each key whose run the sidecar has at an equal or
+    later place, and how many of the keys it has."""
+    conflicts: list[tuple[int, str]] = []
+    known = 0
+    if db.execute("SELECT 1 FROM runs LIMIT 1").fetchone() is None:
+        return conflicts, known  # an empty index has none of them
+    for part in batched(order.firsts(), 500):
+        marks = ", ".join("?" * len(part))
+        latest = {
+            key: (created, updated)
+            for key, created, updated in db.execute(
+                f"SELECT key, last_t, last_c FROM runs WHERE key IN ({marks})",
+                [key for key, _at in part],
+            )
+        }
+        known += len(latest)
+        conflicts.extend(
+            (order.lines[at], key)
+            for key, at in part
+            if key in latest and order.place(at) <= latest[key]
+        )
+    return conflicts, known
+
+
+def _write(index: LogIndex, spool: IO[bytes], state: IndexState) -> int:
+    """Append the spool to the log at its end, `state.covered` (the caller holds the lock), in
+    WRITE_BLOCK writes, fsynced; on any failure the log is cut back (nothing appended). The
+    bytes written."""
+    start = state.covered
+    fd = os.open(index.log, os.O_RDWR | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        if os.fstat(fd).st_size != start:
+            raise torn_error(index, state)  # written by hand since the sync: look again
+        spool.seek(0)
+        written = 0
         try:
-            intake = Intake(spec, rules, order, spool)
-            with gc_paused(), closing(parallel.checked(context, items, origin, workers)) as found:
-                for checked, block in found:  # a million records: millions of acyclic objects
-                    intake.take(checked, block)
-            intake.finish()
-            result.records = order.count
-            result.keys = intake.keys
-            result.warnings, result.warning_count = intake.warnings, intake.warning_count
-            if _already_appended(index, order, spool, result, index.sync().covered):
-                return result  # read from a current sidecar: nothing written, no lock taken
-            if intake.notes:  # a torn notes log refuses before the records are written, not after
-                check_appendable(notes_log)
-            with index.locked(timeout):  # type: ignore[attr-defined]
-                _append_locked(index, order, spool, result, intake.rows)
-        finally:
-            order.close()
-            rules.close()
-    if result.committed:
-        _record_notes(index, intake.notes, result)
-    return result
+            while block := spool.read(WRITE_BLOCK):
+                if written:
+                    crash_point("run_index_block")  # between two writes: the log holds a prefix
+                jsonl.write_all(fd, block)
+                written += len(block)
+            os.fsync(fd)
+        except BaseException as exc:
+            jsonl.cut(fd, start)
+            if isinstance(exc, OSError):
+                raise RegistryError(
+                    f"cannot append to the log ({exc.strerror or exc}): nothing was appended "
+                    f"(the log is cut back to its {start} bytes)",
+                    code="IO_ERROR",
+                    path=str(index.log),
+                ) from None
+            raise
+        return written
+    finally:
+        os.close(fd)
 
 
-def _already_appended(
-    index: LogIndex, order: Order, spool: IO[bytes], result: AppendResult, covered: int
-) -> bool:
-    """Whether the log holds every record given (after `sync`); a partial overlap refuses."""
-    found = retry.find_overlap(index, order, spool, covered)
+def _index(index: LogIndex, intake: _Intake, start: int, line: int) -> None:
+    """Index the records just written at `start` (the sidecar covered exactly `start` bytes
+    and `line` lines) in one transaction, from what was noted while checking them."""
+    db, spec, kept = index.db, index.spec, intake.kept
+
+    def rows() -> Iterator[sidecar.Row]:
+        offset = start
+        for number, (key, created, updated, size, *held) in enumerate(kept, start=line + 1):
+            yield (key, created, updated, offset, size, number, *held)
+            offset += size + 1
+
+    seq, _line = sidecar.counters(db)
+    with sidecar.transaction(db), open(index.log, "rb") as log:
+        bulk = len(kept) >= seq  # no fewer rows than the sidecar has: index them after
+        if bulk:
+            sidecar.drop_query_indexes(db)
+        last = sidecar.add_rows(db, spec, rows(), seq)
+        if bulk:
+            sidecar.create_query_indexes(db)
+        before = os.fstat(log.fileno())
+        end = start + intake.result.bytes
+        sidecar.finish(db, log.fileno(), start, end, last, line + len(kept), before)
+
+
+# --- a retry ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """Where the records given are in the log, and how many of them."""
+
+    matched: int
+    """Records given, from the first, that the log holds in that order."""
+    given: int
+    first_line: int
+    """The log's line holding the first record given."""
+    at_end: bool
+    """Whether the records matched are the log's last lines."""
+
+    @property
+    def complete(self) -> bool:
+        """Whether every record given is in the log, in order."""
+        return self.matched == self.given
+
+    @property
+    def retried(self) -> bool:
+        """Whether the records given are the log's last records: the append happened, this is
+        a retry ("already appended")."""
+        return self.complete and self.at_end
+
+
+def _already_appended(index: LogIndex, intake: _Intake, covered: int) -> bool:
+    """Whether the log holds every record given as its last ones (after `sync`)."""
+    found = _overlap(index, intake, covered)
     if found is None or not found.retried:
         return False
-    result.already_appended = True
-    result.first_line = found.first_line
+    intake.result.already_appended, intake.result.first_line = True, found.first_line
     return True
+
+
+def _overlap(index: LogIndex, intake: _Intake, covered: int) -> Overlap | None:
+    """Where the records spooled are in the log's first `covered` bytes: the first record
+    given is looked up by its key and times in the sidecar, and where the log holds its exact
+    bytes, the records given are compared with the log's lines from there, byte for byte.
+    Identical bytes mean the same key and time, which the index refuses anyway, so a match is
+    never a coincidence. None when the log does not hold the first record."""
+    key, created, updated = intake.kept[0][:3]
+    spool = intake.spool
+    spool.seek(0)
+    head = spool.readline()
+    rows = index.db.execute(
+        "SELECT off, len, line FROM records WHERE key = ? AND t = ? AND c = ? ORDER BY seq LIMIT ?",
+        (key, created, updated, CANDIDATES),
+    ).fetchall()
+    best: Overlap | None = None
+    if not rows:
+        return best
+    with open(index.log, "rb") as log:
+        for off, length, line in rows:
+            if length + 1 != len(head) or off + len(head) > covered:
+                continue
+            if os.pread(log.fileno(), len(head), off) != head:
+                continue
+            matched, size = _matching(log.fileno(), spool, off, covered)
+            found = Overlap(matched, intake.order.count, line, off + size == covered)
+            if best is None or found.matched > best.matched:
+                best = found
+    return best
+
+
+def _matching(fd: int, spool: IO[bytes], start: int, covered: int) -> tuple[int, int]:
+    """(lines, bytes): the whole lines of the spool, from its first, that the log holds from
+    byte `start` on, and the bytes they take."""
+    spool.seek(0)
+    lines = size = position = 0
+    while mine := spool.read(WRITE_BLOCK):
+        room = max(0, min(len(mine), covered - start - position))
+        theirs = os.pread(fd, room, start + position)
+        same = _common_prefix(mine, theirs)
+        cut = mine.rfind(b"\n", 0, same)
+        if cut >= 0:
+            lines += mine.count(b"\n", 0, cut + 1)
+            size = position + cut + 1
+        if same < len(mine):
+            break
+        position += len(mine)
+    return lines, size
+
+
+def _common_prefix(mine: bytes, theirs: bytes) -> int:
+    """How many first bytes the two have in common (by bisection on slice comparisons)."""
+    n = min(len(mine), len(theirs))
+    if mine[:n] == theirs[:n]:
+        return n
+    low, high = 0, n  # mine[:low] == theirs[:low]; mine[:high] != theirs[:high]
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if mine[:middle] == theirs[:middle] else (low, middle)
+    return low
+
+
+def _partial_retry(found: Overlap, order: Order) -> RecordsError:
+    """The refusal of a partial overlap: one problem, at the first record not matched."""
+    k, n = found.matched, found.given
+    last = found.first_line + k - 1
+    lines = f"line {last}" if k == 1 else f"lines {found.first_line}..{last}"
+    at = order.lines[k] if k < order.count else 0
+    if found.at_end:
+        message = (
+            f"the first {k} of the {n} records given are already the log's last {k} ({lines}): "
+            f"an earlier append of these records stopped after {k} of them. Nothing was "
+            f"written; append the other {n - k}, from input line {at} on"
+        )
+    else:
+        message = (
+            f"the first {k} of the {n} records given are the log's {lines}, but the record at "
+            f"input line {at} differs from what the log holds next: these records overlap "
+            "the log and differ from it. Nothing was written"
+        )
+    problem = RecordProblem(at, "", "PARTIAL_RETRY", message, counts=(k, n))
+    return RecordsError([problem], 1, code="PARTIAL_RETRY", refused=True, summary=message)
+
+
+def _followed_by_others(found: Overlap, conflicts: int) -> str:
+    """The summary of a refusal of records the log holds, in order, before other records: not
+    a retry of the last append, so each is a conflict (AUGMENT_NOT_LATER), said once here."""
+    last = found.first_line + found.given - 1
+    return (
+        f"{conflicts} problem(s) in the records: all {found.given} records given are in the log "
+        f"already, byte for byte and in order (lines {found.first_line}..{last}), but other "
+        "records follow them, so this is not a retry of the last append; nothing was written"
+    )
 
 
 def _record_notes(index: LogIndex, notes: list[RecordProblem], result: AppendResult) -> None:
@@ -247,103 +753,187 @@ def _record_notes(index: LogIndex, notes: list[RecordProblem], result: AppendRes
         )
 
 
-def _append_locked(
-    index: LogIndex, order: Order, spool: IO[bytes], result: AppendResult, rows: Rows
-) -> None:
-    spec = index.spec
-    state = index.sync(locked=True)
-    if state.torn:
-        raise torn_error(index, state)
-    found = retry.find_overlap(index, order, spool, state.covered)
-    if found is not None and found.retried:
-        result.already_appended, result.first_line = True, found.first_line
+# --- reading the input -----------------------------------------------------------------------
+
+
+def read_batches(stream: Readable, origin: str) -> Iterator[Batch]:
+    """The records of `stream`: a stream holding one JSON object (on any number of lines) is one
+    record; several top-level values are one record per non-empty line. RECORD_UNPARSABLE (exit
+    2) with the parser's line and column for the first line that does not parse (a one-object
+    document: its own parse error, never retried as JSONL)."""
+    for item in _items(stream, origin):
+        yield _parsed(item, origin)
+
+
+def _items(stream: Readable, origin: str) -> Iterator[Item]:
+    """`read_batches`, its JSONL blocks not parsed yet: (first line, whole lines) each."""
+    head = stream.read(MAX_LINE_BYTES + 1)
+    document = _one_document(head, origin)
+    if document is not NOT_COMPACT:
+        yield Batch([(1, document)])
         return
-    if found is not None and not found.complete:
-        raise retry.partial_retry(found, order)
-    conflicts = [
-        RecordProblem(
-            line,
-            f"/{spec.time}",
-            "AUGMENT_NOT_LATER",
-            f"the index's latest record of {key} was written at the same time or later "
-            f"({spec.updated}, else {spec.time}; then {spec.time}): a record augmenting a run "
-            "must come after its latest",
-            key,
-        )
-        for line, key in order.against(index.db)
-    ]  # `against` also counts the batch's keys the index does not have (order.new_keys)
-    if conflicts:
-        raise RecordsError(
-            conflicts,
-            len(conflicts),
-            code="AUGMENT_NOT_LATER",
-            refused=True,
-            summary=None if found is None else retry.followed_by_others(found, len(conflicts)),
-        )
-    crash_point("run_index_checked")
-    fd = os.open(index.log, os.O_RDWR | os.O_APPEND)
-    try:
-        start = os.fstat(fd).st_size
-        if start != state.covered:
-            raise torn_error(index, state)  # written by hand since the sync: look again
-        _write_and_index(index, spool, fd, state, result, order, rows)
-    finally:
-        os.close(fd)
+    yield from _blocks(head, stream, origin)
 
 
-def _write_and_index(
-    index: LogIndex,
-    spool: IO[bytes],
-    fd: int,
-    state: IndexState,
-    result: AppendResult,
-    order: Order,
-    rows: Rows,
-) -> None:
-    """Append the spool to the log (`written.LogWrite`, in a thread) while the sidecar's rows are
-    inserted; the sidecar commits once the records are fsynced (a failed write rolls it back:
-    nothing appended). A failure of the sidecar after that leaves it behind the log, which is
-    consistent (the next sync indexes them), and is said as SIDECAR_STALE."""
-    start = state.covered
-    try:
-        previous: int | None = int(sidecar.meta(index.db).get("covered", "0")) if start else 0
-    except (sqlite3.Error, ValueError):
-        previous = None  # the sidecar's problem, said by `index_rows`: no digests meanwhile
-    writing = LogWrite(str(index.log), spool, fd, start, previous)
+def _parsed(item: Item, origin: str) -> Batch:
+    return item if isinstance(item, Batch) else parse_block(item[1], item[0], origin)
 
-    def committed() -> None:
-        """The records written and fsynced (once), or the write's error: nothing appended."""
-        if not result.appended:
-            result.bytes = writing.wait()
-            result.appended = order.count
-            result.augmented = order.count - order.new_keys  # batch-sized work
-            result.first_line = state.lines + 1
-            crash_point("run_index_written")
 
-    def written() -> list[bytes] | None:
-        committed()
-        return writing.digests()
+# --- checking in worker processes -----------------------------------------------------------
 
-    why = index.fallback.message if index.private and index.fallback else None
-    writing.start()
-    try:
-        index_rows(index.db, index.spec, fd, start, order, rows, written)
-    except (sqlite3.Error, OSError) as exc:
-        committed()  # the append stands only once written: a failed write raises here
-        index.close()
-        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    finally:
-        writing.wait_quietly()
-    if why is None:
-        crash_point("run_index_indexed")
+
+def jobs() -> int:
+    """Worker processes for a bulk input: one per core this process may use (1: none)."""
+    if not sys.platform.startswith("linux"):
+        return 1
+    return max(1, min(MAX_JOBS, len(os.sched_getaffinity(0))))
+
+
+def _checked(check: Check, items: Iterable[Item], origin: str, workers: int) -> Iterator[Checked]:
+    """`check` of each item, in order: in `workers` forked processes for an input of several
+    blocks (each inherits `check`), else here."""
+    items = iter(items)
+    ahead = list(itertools.islice(items, 2))
+    if workers < 2 or len(ahead) < 2:
+        yield from (check(_parsed(item, origin)) for item in itertools.chain(ahead, items))
         return
-    result.unfinished.append(
-        Unfinished(
-            "SIDECAR_STALE",
-            str(index.sidecar),
-            f"the {result.appended} record(s) are appended (written and fsynced), but the "
-            f"sidecar index could not be updated: {why}. The index stays consistent: the next "
-            "query or append brings the sidecar up to the log, or `registry runs repair "
-            "--reindex` rebuilds it",
-        )
+    global _WORK
+    check.prepare()
+    _WORK = check, origin
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+    pending: deque[Future[Checked]] = deque()
+    try:
+        try:
+            for item in itertools.chain(ahead, items):
+                pending.append(pool.submit(_work, item))
+                if len(pending) >= IN_FLIGHT * workers:
+                    yield pending.popleft().result()
+        except (RegistryError, OSError) as exc:  # reading failed: said after the blocks before
+            failed: BaseException | None = exc
+        else:
+            failed = None
+        while pending:
+            yield pending.popleft().result()
+        if failed is not None:
+            raise failed
+    finally:  # taken to the end, or stopped at a refusal: the blocks still queued are dropped
+        pool.shutdown(wait=True, cancel_futures=True)
+        _WORK = None
+
+
+def _work(item: Item) -> Checked:
+    """In a worker: `check` of one block (`_WORK`, inherited)."""
+    assert _WORK is not None
+    check, origin = _WORK
+    with gc_paused():
+        return check(_parsed(item, origin))
+
+
+def parse_block(block: bytes, first: int, origin: str) -> Batch:
+    """The records of `block` (whole lines, the first being input line `first`); the first line
+    that does not parse is refused (RECORD_UNPARSABLE) with its line and column."""
+    lines = block.split(b"\n")
+    if block.endswith(b"\n"):
+        lines.pop()
+    try:
+        text = block.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    found = None if text is None else compact_lines(text[:-1] if text.endswith("\n") else text)
+    if found is not None:
+        numbered = zip(range(first, first + len(found.values)), found.values, strict=True)
+        appended = block if block.endswith(b"\n") else block + b"\n"
+        return Batch(list(numbered), appended, found.sizes, plain=found.plain)
+    records: list[tuple[int, Any]] = []
+    for number, raw in enumerate(lines, start=first):
+        value = NOT_COMPACT if text is None else loads_compact(raw.decode("utf-8"))
+        if value is NOT_COMPACT:
+            if not raw.strip():
+                continue
+            try:
+                value = loads_strict(raw)
+            except JSONDecodeProblem as exc:
+                raise unparsable(origin, number, exc.message, exc.column) from None
+        records.append((number, value))
+    return Batch(records)
+
+
+def unparsable(origin: str, line: int, message: str, column: int | None = None) -> UsageError:
+    """RECORD_UNPARSABLE at `line` (and `column`) of the records given."""
+    return UsageError(
+        f"line {line} does not parse: {message}; nothing was written",
+        code="RECORD_UNPARSABLE",
+        path=origin,
+        line=line,
+        column=column,
     )
+
+
+def _one_document(head: bytes, origin: str) -> Any:
+    """The record of a head holding one JSON object spread over lines; NOT_COMPACT when the
+    head is JSONL. The first non-blank line parsing alone means JSONL (or that line alone)."""
+    stripped = head.lstrip()
+    if len(head) > MAX_LINE_BYTES or not stripped.startswith(b"{") or b"\n" not in head.strip():
+        return NOT_COMPACT
+    line, _newline, rest = stripped.partition(b"\n")
+    try:
+        value = loads_strict(line)
+    except JSONDecodeProblem:
+        pass  # the object goes on over the next lines, or the document does not parse
+    else:
+        return value if not rest.strip() else NOT_COMPACT
+    try:
+        return loads_strict(head)
+    except JSONDecodeProblem as exc:
+        if not exc.message.startswith(EXTRA_DATA):
+            raise unparsable(origin, exc.line or 1, exc.message, exc.column) from None
+    return NOT_COMPACT
+
+
+def _blocks(head: bytes, stream: Readable, origin: str) -> Iterator[tuple[int, bytes]]:
+    """(first line, bytes) of blocks of whole lines of about BLOCK bytes, then the last line
+    when it has no newline; a line over MAX_LINE_BYTES is refused at its line, after the
+    lines before it."""
+    pending, number, done = head, 1, False
+    while True:
+        while len(pending) >= BLOCK or (done and b"\n" in pending):
+            cut = pending.rfind(b"\n", 0, BLOCK)
+            if cut < 0:
+                cut = pending.find(b"\n")
+                if cut < 0:
+                    break
+            block, pending = pending[: cut + 1], pending[cut + 1 :]
+            yield from _bounded(block, number, origin)
+            number += block.count(b"\n")
+        whole = pending.rfind(b"\n") + 1
+        if len(pending) - whole > MAX_LINE_BYTES:  # the unfinished line
+            if whole:
+                yield number, pending[:whole]
+            raise _too_long(origin, number + pending.count(b"\n"))
+        if done:
+            break
+        chunk = stream.read(BLOCK)
+        done = not chunk
+        pending += chunk
+    if pending:
+        yield number, pending
+
+
+def _bounded(block: bytes, first: int, origin: str) -> Iterator[tuple[int, bytes]]:
+    """`block`, or when a line of it is over MAX_LINE_BYTES (only a block that long can have
+    one), the lines before it, then its refusal."""
+    if len(block) <= MAX_LINE_BYTES:
+        yield first, block
+        return
+    at = 0
+    for number, line in enumerate(block.split(b"\n"), start=first):
+        if len(line) > MAX_LINE_BYTES:
+            if at:
+                yield first, block[:at]
+            raise _too_long(origin, number)
+        at += len(line) + 1
+    yield first, block
+
+
+def _too_long(origin: str, line: int) -> UsageError:
+    return unparsable(origin, line, f"longer than {MAX_LINE_BYTES} bytes")

@@ -1,22 +1,36 @@
-"""One run index of a workspace: its log, its lock and its sidecar, kept current on each use."""
+"""One run index of a workspace: its log, its lock and its sidecar, kept current on each use;
+the runs read from the log at the offsets the sidecar holds (`rows`), and `repair`, which moves
+a torn last line aside.
+
+A run is shown as its latest view: the fields of its latest record (written, then created;
+ties: the later line). A run's date is its earliest `created_utc`. Records are read from the log
+itself at the offsets the sidecar holds, so what is shown is what the log says."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import itertools
+import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from json.encoder import encode_basestring
 from pathlib import Path
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
 
+from registry_pipeline.core import jsonl
 from registry_pipeline.core.errors import RegistryError, UsageError
-from registry_pipeline.core.run_index import connection, sidecar
-from registry_pipeline.core.run_index.spec import IndexSpec, index_spec
+from registry_pipeline.core.fs import write_atomic
+from registry_pipeline.core.run_index import sidecar
+from registry_pipeline.core.run_index.spec import EARLIEST, IndexSpec, index_spec
+from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.lock import DEFAULT_TIMEOUT, exclusive_lock
-from registry_pipeline.core.workspace.safe_write import require_safe
+from registry_pipeline.core.workspace.safe_write import require_safe, require_safe_all
 
 T = TypeVar("T")
 
@@ -122,7 +136,7 @@ class LogIndex:
                     raise
                 self._go_private(exc)
             except (OSError, sqlite3.Error) as exc:
-                if isinstance(exc, OSError) and not connection.cannot_write(exc):
+                if isinstance(exc, OSError) and not sidecar.cannot_write(exc):
                     raise
                 self._go_private(self._unwritable(exc))
         return self.state()
@@ -142,7 +156,7 @@ class LogIndex:
             if not _is_safe(self.root, self.sidecar):
                 return False
             try:
-                self._db = connection.connect_readonly(self.sidecar)
+                self._db = sidecar.connect_readonly(self.sidecar)
             except sqlite3.Error:
                 self._db = None
             if self._db is None:
@@ -161,14 +175,14 @@ class LogIndex:
             try:
                 if self._db is None or self._mode != "rw":
                     self.close()
-                    self._db = connection.connect(self.sidecar)
+                    self._db = sidecar.connect(self.sidecar)
                     self._mode = "rw"
                 stale = sidecar.staleness(self._db, self.spec, self.log)
                 if stale is not None:
                     sidecar.refresh(self._db, self.spec, self.log, stale)
                 return
             except sqlite3.DatabaseError as exc:
-                if attempt or not connection.is_damaged(exc):
+                if attempt or not sidecar.is_damaged(exc):
                     raise
                 self.discard()
 
@@ -188,7 +202,7 @@ class LogIndex:
     def _go_private(self, why: RegistryError) -> None:
         """From now on, answer from a private temporary index built from the log."""
         self.close()
-        self._db = connection.connect_private()
+        self._db = sidecar.connect_private()
         self._mode = "private"
         self.fallback = why
         self._refresh_private()
@@ -197,7 +211,7 @@ class LogIndex:
         """Why the workspace's sidecar cannot be brought up to the log."""
         where = getattr(exc, "filename", None) or str(self.sidecar)
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        read_only = connection.is_read_only(exc)
+        read_only = sidecar.is_read_only(exc)
         return RegistryError(
             f"the sidecar index could not be {'written' if read_only else 'updated'} ({reason})",
             code="SIDECAR_READ_ONLY" if read_only else "SIDECAR_UNWRITABLE",
@@ -225,7 +239,7 @@ class LogIndex:
                 given = True
                 yield item
         except sqlite3.DatabaseError as exc:
-            if given and connection.is_damaged(exc):
+            if given and sidecar.is_damaged(exc):
                 with contextlib.suppress(OSError):
                     self.discard()
                 raise RegistryError(
@@ -240,7 +254,7 @@ class LogIndex:
     def _after_damage(self, exc: sqlite3.DatabaseError) -> None:
         """Build the index again after SQLite failed answering: a damaged sidecar is deleted
         (a private index when it cannot be); any other failure is said as it is."""
-        if not connection.is_damaged(exc):
+        if not sidecar.is_damaged(exc):
             raise RegistryError(
                 f"the sidecar index failed while answering ({exc}); run the command again",
                 code="SIDECAR_UNUSABLE",
@@ -258,7 +272,7 @@ class LogIndex:
         private = self.private
         self.close()
         if private:
-            self._db, self._mode = connection.connect_private(), "private"
+            self._db, self._mode = sidecar.connect_private(), "private"
             return
         require_safe(self.root, self.sidecar)
         _remove(self.sidecar)
@@ -283,7 +297,7 @@ class LogIndex:
         )
 
     def close(self) -> None:
-        """Close the sidecar connection."""
+        """Close the sidecar sidecar."""
         if self._db is not None:
             self._db.close()
             self._db = None
@@ -314,3 +328,216 @@ def _is_safe(root: Path, path: Path) -> bool:
     except UsageError:
         return False
     return True
+
+
+QUARANTINE_RELPATH = ".codex/quarantine"
+
+
+@dataclass(frozen=True)
+class Repair:
+    """What `repair` did: the bytes moved aside and where they are kept (None: nothing torn)."""
+
+    moved: int
+    kept_at: str | None
+    size: int
+    """The log's size after."""
+
+
+def repair(index: LogIndex) -> Repair:
+    """Under the index lock: when the log ends in an incomplete line, copy those bytes to
+    `.codex/quarantine/<registry>-<utc>.torn` (fsynced), then cut the log back to its last
+    complete line (fsynced). Nothing else is ever changed. Every place written is checked
+    first (UNSAFE_PATH)."""
+    folder = index.root / QUARANTINE_RELPATH
+    require_safe_all(index.root, [index.log, index.lock_path, index.sidecar, folder])
+    with index.locked():  # type: ignore[attr-defined]
+        state = index.sync(locked=True)
+        if not state.torn:
+            return Repair(0, None, state.size)
+        with index.log.open("rb") as handle:
+            handle.seek(state.covered)
+            tail = handle.read()
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = now_utc().strftime("%Y%m%dT%H%M%S%fZ")
+        kept = folder / f"{index.spec.registry_id}-{stamp}.torn"
+        write_atomic(kept, tail)
+        jsonl.repair_tail(index.log, lambda _line, _before: False)  # cut back, fsynced
+        index.sync(locked=True)
+        return Repair(len(tail), kept.relative_to(index.root).as_posix(), state.covered)
+
+
+_ANSWERS = itertools.count(1)
+"""Numbers the temporary tables of streamed answers (two may be open on one connection)."""
+WINDOW = 1 << 18
+"""Bytes of the log read at once when an answer's lines come in the log's order."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run: its latest view, when it was first recorded, how many records it has."""
+
+    key: str
+    raw: bytes
+    """The latest view's line as the log holds it (one JSON object, no newline)."""
+    first_t: int
+    """The first record's time (microseconds since the epoch)."""
+    records: int
+    success: bool
+    failure: bool
+    line: int
+    """The line of the latest view in the log."""
+
+    @functools.cached_property
+    def record(self) -> dict[str, Any]:
+        """The latest view's fields (parsed when first asked for)."""
+        parsed: dict[str, Any] = json.loads(self.raw.decode("utf-8"))
+        return parsed
+
+    @property
+    def first_time(self) -> str:
+        """The first record's time, as ISO 8601 UTC."""
+        return _iso(self.first_t)
+
+    @property
+    def status(self) -> str:
+        """success, failed, success+failed (e.g. passed with an override) or open."""
+        if self.success and self.failure:
+            return "success+failed"
+        return "success" if self.success else "failed" if self.failure else "open"
+
+
+def latest_records(index: LogIndex, keys: Sequence[str]) -> dict[str, tuple[dict[str, Any], int]]:
+    """key -> (latest view, its line) of each of `keys` the index has (after `sync`)."""
+    found: dict[str, tuple[dict[str, Any], int]] = {}
+    for start in range(0, len(keys), 500):
+        part = list(keys[start : start + 500])
+        marks = ", ".join("?" * len(part))
+        for run in select_runs(index, f"r.key IN ({marks})", part, "", None):
+            found[run.key] = (run.record, run.line)
+    return found
+
+
+def passed_despite_failure(index: LogIndex) -> Iterator[dict[str, Any]]:
+    """The latest views that met the success predicate with a failed uniqueness check (the runs
+    that need an override: few), after `sync`."""
+    for run in select_runs(index, "r.success AND r.unique_fail", [], "", None, snapshot=True):
+        yield run.record
+
+
+def select_runs(
+    index: LogIndex,
+    where: str,
+    params: list[Any],
+    order: str,
+    limit: int | None,
+    *,
+    snapshot: bool = False,
+) -> Iterator[Run]:
+    """The runs selected, read from the log at their offsets (`select_rows`)."""
+    for run, _marks in select_rows(index, where, params, order, limit, snapshot=snapshot):
+        yield run
+
+
+def select_rows(
+    index: LogIndex,
+    where: str,
+    params: list[Any],
+    order: str,
+    limit: int | None,
+    *,
+    snapshot: bool = False,
+    marks: bool = False,
+) -> Iterator[tuple[Run, tuple[Any, ...]]]:
+    """The runs selected, read from the log at their offsets (with `marks`: with the failure's
+    columns). With `snapshot` the rows are copied into a temporary table first (one short read
+    of the sidecar): a slow reader of a long answer then holds no lock on the sidecar, so it
+    never keeps an append waiting."""
+    extra = ", r.checks, r.gates, r.override" if marks else ""
+    sql = (
+        f"SELECT r.key, x.off, x.len, x.line, r.first_t, r.n, r.success, r.failure{extra} "
+        f"FROM runs AS r JOIN records AS x ON x.seq = r.last_seq WHERE {where} {order}"
+    )
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    db = index.db
+    table = f"temp.answer_{next(_ANSWERS)}" if snapshot else None
+    if table is not None:
+        db.execute(f"CREATE TABLE {table} AS {sql}", params)
+        rows = db.execute(f"SELECT * FROM {table} ORDER BY rowid")
+    else:
+        rows = db.execute(sql, params)
+    try:
+        with LogReader(index) as log:
+            for key, off, length, line, first_t, count, success, failure, *more in rows:
+                raw = log.read(off, length)
+                if _quoted(key) not in raw:  # the cheap test; the exact one when it says no
+                    read_record(index, raw, key, line)
+                run = Run(key, raw, first_t, count, bool(success), bool(failure), line)
+                yield run, tuple(more)
+    finally:
+        with contextlib.suppress(sqlite3.Error):  # the connection may be closed already
+            rows.close()
+            if table is not None:
+                db.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+class LogReader:
+    """The log opened for reading at offsets (a context manager). Lines read in the log's order
+    (a long answer's latest views mostly are) come from one read of WINDOW bytes, not one
+    system call each: a line just past the window moves it there; any other is read alone."""
+
+    def __init__(self, index: LogIndex) -> None:
+        self.path = index.log
+        self.base = 0
+        self.window = b""
+
+    def __enter__(self) -> LogReader:
+        self.fd = os.open(self.path, os.O_RDONLY)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)
+
+    def read(self, off: int, length: int) -> bytes:
+        """The `length` bytes at `off` (fewer when the log is shorter now)."""
+        at = off - self.base
+        if at >= 0 and at + length <= len(self.window):
+            return self.window[at : at + length]
+        end = self.base + len(self.window)
+        if end <= off < end + WINDOW and length < WINDOW:
+            self.window, self.base = os.pread(self.fd, WINDOW, off), off
+            return self.window[:length]
+        return os.pread(self.fd, length, off)
+
+
+def _quoted(key: str) -> bytes:
+    """`key` as a JSON string, as a record naming it holds it (compact lines)."""
+    return encode_basestring(key).encode()
+
+
+def read_record(index: LogIndex, raw: bytes, key: str, line: int) -> dict[str, Any]:
+    """The record of `raw`, read at the offset the sidecar holds for `key`; INDEX_CHANGED when
+    the log no longer holds it there (rewritten while this command ran).
+
+    These very bytes were parsed strictly when the sidecar indexed them, and the sidecar is
+    current (its stamp matches), so the plain C parser reads them back: the strict one costs
+    twice as much a record on a big answer."""
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        record = None
+    if not isinstance(record, dict) or record.get(index.spec.key) != key:
+        raise RegistryError(
+            f"line {line} is no longer the record the index has (the log was rewritten while "
+            "this command ran); run it again",
+            code="INDEX_CHANGED",
+            path=str(index.log),
+        )
+    return record
+
+
+def _iso(micros: int) -> str:
+    if micros == EARLIEST:
+        return ""  # a time that does not parse: its schema check says so
+    moment = datetime.fromtimestamp(micros / 1_000_000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ" if moment.second else "%Y-%m-%dT%H:%MZ")

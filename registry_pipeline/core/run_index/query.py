@@ -1,68 +1,47 @@
 """The four questions a run index answers (seed 004, "Minimal Queries"), from the sidecar:
 show one run, list a lane's runs in a date range, the runs that failed uniqueness checks (or
-the failure predicate), a lane's latest success.
+the failure predicate), a lane's latest success; and `RunIndex`, the same answers as pandas
+DataFrames beside `append`.
 
-A run is shown as its latest view: the fields of its latest record (`order`: written, then
-created; ties: the later line). A run's date is its earliest `created_utc`. Records are read
-from the log itself at the offsets the sidecar holds, so what is shown is what the log says.
+`registry runs failed` lists the runs whose latest view has a uniqueness check FAIL and marks
+each: the checks and gates that FAILed, the override it names, and whether that override covers
+every failed check (`rules.coverage`, the rule appends apply). With `gates`: the runs meeting
+the catalog's failure predicate (any gate or uniqueness check FAIL), marked alike.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import itertools
 import json
-import os
-import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from json.encoder import encode_basestring
-from typing import Any
+from json.encoder import encode_basestring as _text
+from typing import TYPE_CHECKING, Any
 
 from registry_pipeline.core.errors import RegistryError, UsageError
-from registry_pipeline.core.run_index.index import LogIndex
-from registry_pipeline.core.run_index.spec import EARLIEST, parse_time
+from registry_pipeline.core.run_index.append import AppendResult, append_records
+from registry_pipeline.core.run_index.index import (
+    LogIndex,
+    LogReader,
+    Run,
+    read_record,
+    select_rows,
+    select_runs,
+)
+from registry_pipeline.core.run_index.records import RecordProblem
+from registry_pipeline.core.run_index.rules import Overrides, coverage, needs_override
+from registry_pipeline.core.run_index.spec import (
+    IndexSpec,
+    failed_checks,
+    is_check,
+    named_override,
+    parse_time,
+)
 
-_ANSWERS = itertools.count(1)
-"""Numbers the temporary tables of streamed answers (two may be open on one connection)."""
-WINDOW = 1 << 18
-"""Bytes of the log read at once when an answer's lines come in the log's order."""
-
-
-@dataclass(frozen=True)
-class Run:
-    """One run: its latest view, when it was first recorded, how many records it has."""
-
-    key: str
-    raw: bytes
-    """The latest view's line as the log holds it (one JSON object, no newline)."""
-    first_t: int
-    """The first record's time (microseconds since the epoch)."""
-    records: int
-    success: bool
-    failure: bool
-    line: int
-    """The line of the latest view in the log."""
-
-    @functools.cached_property
-    def record(self) -> dict[str, Any]:
-        """The latest view's fields (parsed when first asked for)."""
-        parsed: dict[str, Any] = json.loads(self.raw.decode("utf-8"))
-        return parsed
-
-    @property
-    def first_time(self) -> str:
-        """The first record's time, as ISO 8601 UTC."""
-        return _iso(self.first_t)
-
-    @property
-    def status(self) -> str:
-        """success, failed, success+failed (e.g. passed with an override) or open."""
-        if self.success and self.failure:
-            return "success+failed"
-        return "success" if self.success else "failed" if self.failure else "open"
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -99,7 +78,7 @@ def window(
 
 def show(index: LogIndex, key: str) -> Run | None:
     """The run `key`, or None."""
-    rows = list(_runs(index, "r.key = ?", [key], "", 1))
+    rows = list(select_runs(index, "r.key = ?", [key], "", 1))
     return rows[0] if rows else None
 
 
@@ -108,8 +87,8 @@ def history(index: LogIndex, key: str) -> list[dict[str, Any]]:
     rows = index.db.execute(
         "SELECT key, off, len, line FROM records WHERE key = ? ORDER BY t, c, seq", (key,)
     ).fetchall()
-    with _log(index) as log:
-        return [_record(index, log.read(off, n), key, line) for key, off, n, line in rows]
+    with LogReader(index) as log:
+        return [read_record(index, log.read(off, n), key, line) for key, off, n, line in rows]
 
 
 def runs(index: LogIndex, where: Window, *, limit: int | None = None) -> list[Run]:
@@ -132,7 +111,7 @@ def iter_runs(
         clauses.append("r.failure" if gates else "r.unique_fail")
     sql = " AND ".join(clauses) or "1"
     order = "ORDER BY r.first_t, r.first_seq"
-    yield from _runs(index, sql, params, order, limit, snapshot=True)
+    yield from select_runs(index, sql, params, order, limit, snapshot=True)
 
 
 def latest_success(index: LogIndex, where: Window) -> Run | None:
@@ -140,26 +119,8 @@ def latest_success(index: LogIndex, where: Window) -> Run | None:
     clauses, params = _clauses(index, where)
     clauses.append("r.success")
     order = "ORDER BY r.first_t DESC, r.first_seq DESC"
-    rows = list(_runs(index, " AND ".join(clauses), params, order, 1))
+    rows = list(select_runs(index, " AND ".join(clauses), params, order, 1))
     return rows[0] if rows else None
-
-
-def latest_records(index: LogIndex, keys: Sequence[str]) -> dict[str, tuple[dict[str, Any], int]]:
-    """key -> (latest view, its line) of each of `keys` the index has (after `sync`)."""
-    found: dict[str, tuple[dict[str, Any], int]] = {}
-    for start in range(0, len(keys), 500):
-        part = list(keys[start : start + 500])
-        marks = ", ".join("?" * len(part))
-        for run in _runs(index, f"r.key IN ({marks})", part, "", None):
-            found[run.key] = (run.record, run.line)
-    return found
-
-
-def passed_despite_failure(index: LogIndex) -> Iterator[dict[str, Any]]:
-    """The latest views that met the success predicate with a failed uniqueness check (the runs
-    that need an override: few), after `sync`."""
-    for run in _runs(index, "r.success AND r.unique_fail", [], "", None, snapshot=True):
-        yield run.record
 
 
 def _clauses(index: LogIndex, where: Window) -> tuple[list[str], list[Any]]:
@@ -177,20 +138,6 @@ def _clauses(index: LogIndex, where: Window) -> tuple[list[str], list[Any]]:
     return clauses, params
 
 
-def _runs(
-    index: LogIndex,
-    where: str,
-    params: list[Any],
-    order: str,
-    limit: int | None,
-    *,
-    snapshot: bool = False,
-) -> Iterator[Run]:
-    """The runs selected, read from the log at their offsets (`_rows`)."""
-    for run, _marks in _rows(index, where, params, order, limit, snapshot=snapshot):
-        yield run
-
-
 def iter_marked(
     index: LogIndex, where: Window, *, gates: bool = False, limit: int | None = None
 ) -> Iterator[tuple[Run, str, str, str | None]]:
@@ -200,7 +147,8 @@ def iter_marked(
     clauses, params = _clauses(index, where)
     clauses.append("r.failure" if gates else "r.unique_fail")
     order = "ORDER BY r.first_t, r.first_seq"
-    found = _rows(index, " AND ".join(clauses), params, order, limit, snapshot=True, marks=True)
+    sql = " AND ".join(clauses)
+    found = select_rows(index, sql, params, order, limit, snapshot=True, marks=True)
     for run, (checks, failed_gates, named) in found:
         yield run, checks, failed_gates, named
 
@@ -214,104 +162,6 @@ def fields_of(text: str) -> list[str]:
 def _fields(text: str) -> tuple[str, ...]:
     """`fields_of`, parsed once per text (a few combinations of checks and gates)."""
     return tuple(json.loads(text))
-
-
-def _rows(
-    index: LogIndex,
-    where: str,
-    params: list[Any],
-    order: str,
-    limit: int | None,
-    *,
-    snapshot: bool = False,
-    marks: bool = False,
-) -> Iterator[tuple[Run, tuple[Any, ...]]]:
-    """The runs selected, read from the log at their offsets (with `marks`: with the failure's
-    columns). With `snapshot` the rows are copied into a temporary table first (one short read
-    of the sidecar): a slow reader of a long answer then holds no lock on the sidecar, so it
-    never keeps an append waiting."""
-    extra = ", r.checks, r.gates, r.override" if marks else ""
-    sql = (
-        f"SELECT r.key, x.off, x.len, x.line, r.first_t, r.n, r.success, r.failure{extra} "
-        f"FROM runs AS r JOIN records AS x ON x.seq = r.last_seq WHERE {where} {order}"
-    )
-    if limit is not None:
-        sql += f" LIMIT {int(limit)}"
-    db = index.db
-    table = f"temp.answer_{next(_ANSWERS)}" if snapshot else None
-    if table is not None:
-        db.execute(f"CREATE TABLE {table} AS {sql}", params)
-        rows = db.execute(f"SELECT * FROM {table} ORDER BY rowid")
-    else:
-        rows = db.execute(sql, params)
-    try:
-        with _log(index) as log:
-            for key, off, length, line, first_t, count, success, failure, *more in rows:
-                raw = log.read(off, length)
-                if _quoted(key) not in raw:  # the cheap test; the exact one when it says no
-                    _record(index, raw, key, line)
-                run = Run(key, raw, first_t, count, bool(success), bool(failure), line)
-                yield run, tuple(more)
-    finally:
-        with contextlib.suppress(sqlite3.Error):  # the connection may be closed already
-            rows.close()
-            if table is not None:
-                db.execute(f"DROP TABLE IF EXISTS {table}")
-
-
-class _log:
-    """The log opened for reading at offsets (a context manager). Lines read in the log's order
-    (a long answer's latest views mostly are) come from one read of WINDOW bytes, not one
-    system call each: a line just past the window moves it there; any other is read alone."""
-
-    def __init__(self, index: LogIndex) -> None:
-        self.path = index.log
-        self.base = 0
-        self.window = b""
-
-    def __enter__(self) -> _log:
-        self.fd = os.open(self.path, os.O_RDONLY)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        os.close(self.fd)
-
-    def read(self, off: int, length: int) -> bytes:
-        """The `length` bytes at `off` (fewer when the log is shorter now)."""
-        at = off - self.base
-        if at >= 0 and at + length <= len(self.window):
-            return self.window[at : at + length]
-        end = self.base + len(self.window)
-        if end <= off < end + WINDOW and length < WINDOW:
-            self.window, self.base = os.pread(self.fd, WINDOW, off), off
-            return self.window[:length]
-        return os.pread(self.fd, length, off)
-
-
-def _quoted(key: str) -> bytes:
-    """`key` as a JSON string, as a record naming it holds it (compact lines)."""
-    return encode_basestring(key).encode()
-
-
-def _record(index: LogIndex, raw: bytes, key: str, line: int) -> dict[str, Any]:
-    """The record of `raw`, read at the offset the sidecar holds for `key`; INDEX_CHANGED when
-    the log no longer holds it there (rewritten while this command ran).
-
-    These very bytes were parsed strictly when the sidecar indexed them, and the sidecar is
-    current (its stamp matches), so the plain C parser reads them back: the strict one costs
-    twice as much a record on a big answer."""
-    try:
-        record = json.loads(raw)
-    except ValueError:
-        record = None
-    if not isinstance(record, dict) or record.get(index.spec.key) != key:
-        raise RegistryError(
-            f"line {line} is no longer the record the index has (the log was rewritten while "
-            "this command ran); run it again",
-            code="INDEX_CHANGED",
-            path=str(index.log),
-        )
-    return record
 
 
 def _moment(text: str | None, *, end: bool) -> int | None:
@@ -335,10 +185,282 @@ def _moment(text: str | None, *, end: bool) -> int | None:
     return moment
 
 
-def _iso(micros: int) -> str:
-    from datetime import UTC, datetime
+# --- the failed runs, marked ---------------------------------------------------------------
 
-    if micros == EARLIEST:
-        return ""  # a time that does not parse: its schema check says so
-    moment = datetime.fromtimestamp(micros / 1_000_000, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ" if moment.second else "%Y-%m-%dT%H:%MZ")
+BATCH = 500
+"""Runs whose overrides are looked up at a time."""
+
+
+@dataclass(frozen=True)
+class FailedRun:
+    """A run that failed, and why: its checks and gates that FAILed, and its override."""
+
+    run: Run
+    failed_checks: list[str]
+    failed_gates: list[str]
+    """The other fields of the failure predicate that hold (the QA gates that FAILed)."""
+    override_id: str | None
+    covered: bool | None
+    """Whether an override covers every failed check (None: no check FAILed)."""
+    problems: list[RecordProblem]
+    """Why the override does not cover them (`overrides.coverage`)."""
+
+    def as_json(self, spec: IndexSpec) -> dict[str, object]:
+        """The object `registry runs failed --json` lists."""
+        return {
+            spec.key: self.run.key,
+            "failed_checks": self.failed_checks,
+            "failed_gates": self.failed_gates,
+            "override_id": self.override_id,
+            "covered": self.covered,
+            "problems": [problem.as_json() for problem in self.problems],
+            "record": self.run.record,
+        }
+
+    def json_line(self, spec: IndexSpec) -> bytes:
+        """`as_json` written as `json.dumps` writes it, the latest view as the log holds it
+        (the same JSON value; a long answer never encodes its records again)."""
+        problems = [problem.as_json() for problem in self.problems]
+        return _line(
+            spec,
+            self.run,
+            _texts(self.failed_checks),
+            _texts(self.failed_gates),
+            self.override_id,
+            _LITERAL[self.covered],
+            json.dumps(problems, ensure_ascii=False) if problems else "[]",
+        )
+
+
+def _line(
+    spec: IndexSpec,
+    run: Run,
+    checks: str,
+    gates: str,
+    named: str | None,
+    covered: str,
+    problems: str,
+) -> bytes:
+    """One run of `runs failed --json` (its lists and literals given as JSON text)."""
+    head = (
+        f"{{{_text(spec.key)}: {_text(run.key)}, "
+        f'"failed_checks": {checks}, "failed_gates": {gates}, '
+        f'"override_id": {"null" if named is None else _text(named)}, '
+        f'"covered": {covered}, "problems": {problems}, "record": '
+    )
+    return head.encode("utf-8") + run.raw + b"}"
+
+
+def failed_runs(
+    index: LogIndex, where: Window, *, gates: bool = False, limit: int | None = None
+) -> Iterator[FailedRun]:
+    """The failed runs in `where`, oldest first, marked (one at a time)."""
+    for run, _checks, failed_gates, named, found in _marked(index, where, gates, limit):
+        yield found or FailedRun(run, [], fields_of(failed_gates), named, None, [])
+
+
+def failed_lines(
+    index: LogIndex, where: Window, *, gates: bool = False, limit: int | None = None
+) -> Iterator[bytes]:
+    """`FailedRun.json_line` of each of `failed_runs`: a run none of whose uniqueness checks
+    FAILed is written from what the sidecar holds of it, its record never parsed."""
+    spec = index.spec
+    for run, checks, failed_gates, named, found in _marked(index, where, gates, limit):
+        if found is not None:
+            yield found.json_line(spec)
+        else:
+            yield _line(spec, run, checks, failed_gates, named, "null", "[]")
+
+
+Marked = tuple[Run, str, str, str | None, "FailedRun | None"]
+"""A failed run, what the sidecar holds of its failure (`iter_marked`), and when a
+uniqueness check FAILed, the run marked (`mark`)."""
+
+
+def _marked(index: LogIndex, where: Window, gates: bool, limit: int | None) -> Iterator[Marked]:
+    """Each failed run; one whose uniqueness checks all passed is marked from what the sidecar
+    holds of it (`sidecar.marks`: what `mark` finds in its record), the others by `mark`, their
+    overrides looked up BATCH runs at a time."""
+    overrides = Overrides(index.root, index.catalog, index.spec)
+    try:
+        found = iter_marked(index, where, gates=gates, limit=limit)
+        while batch := list(itertools.islice(found, BATCH)):
+            yield from _batch(index.spec, batch, overrides)
+    finally:
+        overrides.close()
+
+
+def _batch(
+    spec: IndexSpec, batch: list[tuple[Run, str, str, str | None]], overrides: Overrides
+) -> Iterator[Marked]:
+    named = [name for _run, checks, _gates, name in batch if checks != "[]" and name is not None]
+    unreadable: list[RecordProblem] = []
+    try:
+        logged = overrides.lookup(named)
+    except RegistryError as exc:
+        logged = {}
+        unreadable = [RecordProblem(0, "", "DEPENDENCY_UNREADABLE", exc.message, path=exc.path)]
+    for run, checks, failed_gates, name in batch:
+        if checks == "[]":
+            yield run, checks, failed_gates, name, None
+        else:
+            found = mark(spec, run, logged, unreadable, checks=fields_of(checks))
+            yield run, checks, failed_gates, name, found
+
+
+def mark(
+    spec: IndexSpec,
+    run: Run,
+    logged: dict[str, dict[str, Any]],
+    unreadable: list[RecordProblem] | None = None,
+    *,
+    checks: list[str] | None = None,
+) -> FailedRun:
+    """`run` marked: `logged` holds the overrides it may name (by id); `checks`: its failed
+    uniqueness checks, when known already."""
+    record = run.record
+    if checks is None:
+        checks = failed_checks(record)
+    gates = [] if spec.failure is None else spec.failure.holding(record)
+    named = named_override(record)
+    problems: list[RecordProblem] = []
+    covered: bool | None = None
+    if checks:
+        if named is not None or needs_override(spec, record):
+            problems = unreadable or coverage(
+                spec, run.line, record, None if named is None else logged.get(named)
+            )
+        covered = named is not None and not problems
+    return FailedRun(
+        run,
+        checks,
+        [field for field in gates if not is_check(field)],
+        named,
+        covered,
+        [problem.at(spec.source) for problem in problems],
+    )
+
+
+_LITERAL = {True: "true", False: "false", None: "null"}
+
+
+def _texts(items: list[str]) -> str:
+    return f"[{', '.join(map(_text, items))}]"
+
+
+# --- the Python API: the answers as pandas DataFrames -------------------------------------
+
+EXTRA = ("_first_utc", "_records", "_status")
+"""Columns added to a run's fields: its first record's time, its record count, its status."""
+MARKS = ("_failed_checks", "_failed_gates", "_override_id", "_covered")
+"""Columns added to a failed run's: what FAILed, its override, whether that covers it."""
+
+
+def runs_frame(index: LogIndex, runs: Iterable[Run]) -> pd.DataFrame:
+    """One row per run (its latest view's fields, then EXTRA), indexed by the run's key."""
+    return _frame(index, [_row(run) for run in runs], EXTRA)
+
+
+def failed_frame(index: LogIndex, marked: Iterable[FailedRun]) -> pd.DataFrame:
+    """`runs_frame` of failed runs, with the MARKS columns."""
+    rows = [
+        {
+            **_row(failed.run),
+            "_failed_checks": failed.failed_checks,
+            "_failed_gates": failed.failed_gates,
+            "_override_id": failed.override_id,
+            "_covered": failed.covered,
+        }
+        for failed in marked
+    ]
+    return _frame(index, rows, (*EXTRA, *MARKS))
+
+
+def _row(run: Run) -> dict[str, Any]:
+    return {
+        **run.record,
+        "_first_utc": run.first_time,
+        "_records": run.records,
+        "_status": run.status,
+    }
+
+
+def _frame(index: LogIndex, rows: list[dict[str, Any]], extra: tuple[str, ...]) -> pd.DataFrame:
+    import pandas as pd
+
+    frame = pd.DataFrame.from_records(rows, columns=_columns(index, rows, extra))
+    return frame.set_index(index.spec.key, drop=False).rename_axis(None)
+
+
+def history_frame(index: LogIndex, key: str) -> pd.DataFrame:
+    """Every record of one run, oldest first."""
+    import pandas as pd
+
+    rows = history(index, key)
+    return pd.DataFrame.from_records(rows, columns=_columns(index, rows, ()))
+
+
+def select(
+    index: LogIndex,
+    lanes: Mapping[str, str] | None,
+    since: str | None,
+    until: str | None,
+) -> Window:
+    """The Window of keyword arguments (the CLI's flags, as a mapping)."""
+    pairs = [f"{field}={value}" for field, value in (lanes or {}).items()]
+    return window(index, pairs, since, until)
+
+
+def _columns(index: LogIndex, rows: list[dict[str, Any]], extra: tuple[str, ...]) -> list[str]:
+    seen: dict[str, None] = {index.spec.key: None}
+    for row in rows:
+        seen.update(dict.fromkeys(row))
+    for column in extra:
+        seen.pop(column, None)
+    return [*seen, *extra]
+
+
+class RunIndex(LogIndex):
+    """`RunIndex.open(workspace, "run_index")`: what `registry runs` does, from Python."""
+
+    def append(self, records: Iterable[dict[str, Any]]) -> AppendResult:
+        """Append `records`, all or none (see `append.append_records`)."""
+        return append_records(self, enumerate(records, start=1))
+
+    def show(self, run_id: str, *, history: bool = False) -> pd.DataFrame:
+        """The run's latest view (one row; none when unknown), or every record with
+        `history`."""
+        if history:
+            return self.answer(lambda: history_frame(self, run_id))
+        found = self.answer(lambda: show(self, run_id))
+        return runs_frame(self, [found] if found else [])
+
+    def runs(
+        self,
+        lanes: Mapping[str, str] | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> pd.DataFrame:
+        """The runs of a lane (every run without `lanes`) first recorded in [since, until]."""
+        where = select(self, lanes, since, until)
+        return runs_frame(self, self.answer(lambda: runs(self, where)))
+
+    def failed(
+        self,
+        lanes: Mapping[str, str] | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        *,
+        gates: bool = False,
+    ) -> pd.DataFrame:
+        """The runs whose latest view FAILed a uniqueness check (with `gates`: meets the
+        failure predicate), with what FAILed and whether an override covers it."""
+        where = select(self, lanes, since, until)
+        marked = self.answer(lambda: list(failed_runs(self, where, gates=gates)))
+        return failed_frame(self, marked)
+
+    def latest(self, lanes: Mapping[str, str]) -> pd.DataFrame:
+        """The lane's newest successful run (one row; none when the lane has no success)."""
+        where = select(self, lanes, None, None)
+        found = self.answer(lambda: latest_success(self, where))
+        return runs_frame(self, [found] if found else [])

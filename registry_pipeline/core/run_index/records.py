@@ -1,18 +1,56 @@
-"""A record given to `registry runs append` checked alone (its shape, and the schema governing
-the log's name), and the problems and refusal that name its line and field."""
+"""A run record judged alone, the one function per rule that `registry runs append`, `registry
+runs import` and the build's `rules` check all call:
+
+- its shape: an object with a string key and an ISO 8601 time (`shape_problems`), and the schema
+  governing the log's name, its if/then rules included (`record_problems`);
+- its own fields beyond the schema (`field_problems`): a file field (the catalog's
+  `file_fields`: seed 004's `run_log_filepath_abs`, the "Run Log absolute path") is an absolute
+  path, POSIX (`/srv/...`) or Windows (`C:\\...`, `C:/...`, `\\\\server\\share\\...`): the index
+  serves two machines, and a relative path names nothing on either (PATH_NOT_ABSOLUTE); one
+  holding a control character or a root alone names no file (PATH_INVALID); "Run Log absolute
+  path is stored at Final Save" (a record meeting the success predicate carries every file field:
+  REQUIRED_AT_FINAL_SAVE); `last_updated_utc`, when given, is a time (TIME_INVALID) no earlier
+  than the record's `created_utc` (UPDATED_BEFORE_CREATED);
+- the warnings of a run's latest view (`Warnings`): recommended fields absent at Final Save and
+  files named in this machine's form that do not exist here;
+- its place among its run's records (`times`, `Order`): records of one run are ordered by
+  (`created_utc`, `last_updated_utc`), lexicographically (an absent `last_updated_utc` counts as
+  equal to `created_utc`); equal in both is not later (AUGMENT_NOT_LATER).
+"""
 
 from __future__ import annotations
 
+import itertools
+import os
+import re
+import unicodedata
+from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from registry_pipeline.core.errors import UsageError, problem_object
-from registry_pipeline.core.json_strict import dumps_compact
-from registry_pipeline.core.run_index.spec import IndexSpec, parse_time
+from registry_pipeline.core.json_strict import (
+    NOT_COMPACT,
+    dumps_compact,
+    loads_compact,
+    loads_strict,
+)
+from registry_pipeline.core.run_index.spec import EARLIEST, IndexSpec, parse_time
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 
 MAX_LISTED = 100
 """Problems listed per refusal; the error says how many there were."""
+CONTROL = "\x00-\x1f\x7f-\x9f"
+"""The Unicode category Cc (control characters), as a regular-expression class."""
+_PLAIN_POSIX = re.compile(f"/[^{CONTROL}]*[^{CONTROL}/.]")
+"""A POSIX absolute path without control characters whose last component is neither empty nor
+`.`: it names a file (`path_problem` is None), decided without building a path object."""
+NATIVE_POSIX = os.name != "nt"
+"""Whether this machine's paths are POSIX paths (`is_native`)."""
+MISSING_KEPT = 64
+"""Missing folders a check remembers (`Warnings.exists`)."""
 
 
 @dataclass(frozen=True)
@@ -29,11 +67,13 @@ class RecordProblem:
     appended to the write path's notes log."""
     path: str | None = None
     """The file the line is in: the records given, or the log."""
+    counts: tuple[int, int] | None = None
+    """PARTIAL_RETRY only: (matched, given), the records given the log holds already."""
 
     def as_json(self) -> dict[str, object]:
         """The object `--json` lists: `problem_object` (line: the JSONL line, null when the
         problem has none; field: the record field as a JSON pointer), with severity and key."""
-        return problem_object(
+        shaped = problem_object(
             self.code,
             self.message,
             path=self.path,
@@ -42,6 +82,9 @@ class RecordProblem:
             severity=self.severity,
             key=self.key,
         )
+        if self.counts is not None:
+            shaped["matched"], shaped["given"] = self.counts
+        return shaped
 
     def at(self, path: str | None) -> RecordProblem:
         """This problem, in the file `path` (unchanged when it names one already)."""
@@ -87,22 +130,42 @@ class RecordsError(UsageError):
         return "\n".join(lines)
 
 
+def parse_line(raw: bytes) -> Any:
+    """The value of one JSONL line, parsed as strictly as `loads_strict` parses it (a compact
+    line by the C parser, vouched for by its own encoding); JSONDecodeProblem names the rule."""
+    try:
+        value = loads_compact(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        value = NOT_COMPACT
+    return loads_strict(raw) if value is NOT_COMPACT else value
+
+
+def encode(record: dict[str, Any]) -> bytes:
+    """The line a record is appended as: compact JSON, keys in the order given, UTF-8."""
+    return (dumps_compact(record) + "\n").encode()
+
+
+# --- a record alone ------------------------------------------------------------------------
+
+
 def record_problems(
-    spec: IndexSpec, schemas: SchemaCatalog, line: int, record: Any
+    spec: IndexSpec, schemas: SchemaCatalog, line: int, record: Any, *, schema_valid: bool = False
 ) -> list[RecordProblem]:
-    """Every problem of one record alone: an object, its key and time present and usable, and
-    the schema governing the log's name (its if/then rules included)."""
+    """Every problem of one record alone: its shape, the schema governing the log's name (its
+    if/then rules included; `schema_valid`: the caller's one batch call found none) and its own
+    fields (`field_problems`)."""
     problems = shape_problems(spec, line, record)
     if not isinstance(record, dict):
         return problems
     key = record.get(spec.key)
     shown = key if isinstance(key, str) else None
-    schema = schemas.for_artifact(spec.artifact)
+    schema = None if schema_valid else schemas.for_artifact(spec.artifact)
     if schema is not None:
         problems.extend(
             RecordProblem(line, v.pointer, "SCHEMA_VIOLATION", v.message, shown)
             for v in schemas.validate(schema.schema_id, record)
         )
+    problems.extend(field_problems(spec, line, record))
     return problems
 
 
@@ -126,6 +189,240 @@ def shape_problems(spec: IndexSpec, line: int, record: Any) -> list[RecordProble
     return problems
 
 
-def encode(record: dict[str, Any]) -> bytes:
-    """The line a record is appended as: compact JSON, keys in the order given, UTF-8."""
-    return (dumps_compact(record) + "\n").encode()
+def is_absolute(path: str) -> bool:
+    """Whether `path` is absolute on a POSIX or a Windows machine."""
+    return PurePosixPath(path).is_absolute() or PureWindowsPath(path).is_absolute()
+
+
+def is_native(path: str) -> bool:
+    """Whether `path` is absolute in this machine's form (only such a path can be looked for
+    here: a Windows path on POSIX, or a POSIX one on Windows, names the other machine's file)."""
+    if NATIVE_POSIX:
+        return path.startswith("/")  # what PurePosixPath(path).is_absolute() says
+    return PurePath(path).is_absolute()
+
+
+def path_problem(value: str) -> tuple[str, str] | None:
+    """(code, message) of a file field's value that names no file, or None."""
+    if _PLAIN_POSIX.fullmatch(value):
+        return None  # what `named_file_problem` says of it, without path objects
+    return named_file_problem(value)
+
+
+def named_file_problem(value: str) -> tuple[str, str] | None:
+    """`path_problem`, asked of the path objects of both machines' forms."""
+    if any(unicodedata.category(c) == "Cc" for c in value):
+        return "PATH_INVALID", f"{value!r} holds a control character: it names no file"
+    if not is_absolute(value):
+        return (
+            "PATH_NOT_ABSOLUTE",
+            f"{value!r} is not an absolute path (POSIX /..., Windows C:\\... or "
+            "\\\\server\\share\\...)",
+        )
+    flavour = PurePosixPath if PurePosixPath(value).is_absolute() else PureWindowsPath
+    if not flavour(value).name:
+        return "PATH_INVALID", f"{value!r} is a root alone: it names no file"
+    return None
+
+
+def saved(spec: IndexSpec, record: dict[str, Any]) -> bool:
+    """Whether `record` is a Final Save: it meets the index's success predicate."""
+    return spec.success is not None and spec.success(record)
+
+
+def field_problems(spec: IndexSpec, line: int, record: dict[str, Any]) -> list[RecordProblem]:
+    """Every problem of `record`'s file fields and update time (see the module)."""
+    key = record.get(spec.key)
+    shown = key if isinstance(key, str) else None
+    problems: list[RecordProblem] = []
+    final: bool | None = None
+    for field in spec.file_fields:
+        value = record.get(field)
+        if isinstance(value, str) and value:
+            found = path_problem(value)
+            if found is not None:
+                problems.append(RecordProblem(line, f"/{field}", *found, shown))
+            continue
+        if final is None:
+            final = saved(spec, record)
+        if final:
+            problems.append(
+                RecordProblem(
+                    line,
+                    f"/{field}",
+                    "REQUIRED_AT_FINAL_SAVE",
+                    f"is required at Final Save ({spec.success}): the absolute path of the file",
+                    shown,
+                )
+            )
+    updated = record.get(spec.updated)
+    if updated is None:
+        return problems
+    written = parse_time(updated)
+    if written is None:
+        message = "must be an ISO 8601 UTC time"
+        problems.append(RecordProblem(line, f"/{spec.updated}", "TIME_INVALID", message, shown))
+        return problems
+    created = parse_time(record.get(spec.time))
+    if created is not None and written < created:
+        problems.append(
+            RecordProblem(
+                line,
+                f"/{spec.updated}",
+                "UPDATED_BEFORE_CREATED",
+                f"{updated} is before the record's {spec.time} {record.get(spec.time)}",
+                shown,
+            )
+        )
+    return problems
+
+
+# --- the warnings of a latest view ---------------------------------------------------------
+
+
+class Warnings:
+    """The catalog's warnings for a run's latest view, for one check (an append, a build):
+    recommended fields absent at Final Save (seed 004: "Recommended required at Final Save") and
+    files named in this machine's form that do not exist here (what `field_problems` makes an
+    error is not also a warning)."""
+
+    def __init__(self, spec: IndexSpec) -> None:
+        self.spec = spec
+        self._missing: tuple[str, ...] = ()
+        """Folders found missing, each with its final `/` (at most MISSING_KEPT)."""
+
+    def warnings(self, line: int, record: dict[str, Any]) -> list[RecordProblem]:
+        """Every warning of `record` (at `line`)."""
+        found = self.warned(record, saved(self.spec, record))
+        return [self.warning(line, record, name, code) for name, code in found]
+
+    def warned(self, record: dict[str, Any], final: bool) -> list[tuple[str, str]]:
+        """(field, code) of each of `warnings` (`final`: the record is a Final Save), without
+        their messages (an import of a million records lists a hundred)."""
+        spec = self.spec
+        found = [
+            (name, "RECOMMENDED_MISSING")
+            for name in (spec.recommended if final else ())
+            if record.get(name) in (None, "", []) and name not in spec.file_fields
+        ]
+        for name in spec.file_fields:
+            value = record.get(name)
+            if (
+                isinstance(value, str)
+                and path_problem(value) is None
+                and is_native(value)
+                and not self.exists(value)
+            ):
+                found.append((name, "FILE_ABSENT"))
+        return found
+
+    def warning(self, line: int, record: dict[str, Any], name: str, code: str) -> RecordProblem:
+        """The warning `code` (`warned`) about field `name` of `record`, with its message."""
+        if code == "FILE_ABSENT":
+            message = f"{record.get(name)!r} does not exist on this machine"
+        else:
+            message = "is recommended at Final Save"
+        return RecordProblem(line, f"/{name}", code, message, record.get(self.spec.key), "warning")
+
+    def exists(self, path: str) -> bool:
+        """`Path(path).exists()`; a path under a folder found missing is not looked up (a
+        million run logs under a missing `/srv/c1/...` cost a few lookups, not a million)."""
+        if path.startswith(self._missing):
+            return False  # nothing under a missing folder exists
+        if Path(path).exists():
+            return True
+        if len(self._missing) < MISSING_KEPT:
+            at = path.find("/", 1)
+            while at > 0:  # the highest missing folder above it, if any
+                try:
+                    os.stat(path[:at])
+                except (FileNotFoundError, NotADirectoryError):
+                    self._missing = (*self._missing, path[: at + 1])
+                    break
+                except (OSError, ValueError):
+                    break
+                at = path.find("/", at + 1)
+        return False
+
+
+# --- the order of a run's records ----------------------------------------------------------
+
+
+def times(spec: IndexSpec, record: dict[str, Any]) -> tuple[int, int]:
+    """(created, updated) of a record in microseconds since the epoch, its place among its run's
+    records: updated is `last_updated_utc`, else (absent or unparsable) the created time (a
+    created time that does not parse sorts first)."""
+    created = parse_time(record.get(spec.time))
+    if created is None:
+        created = EARLIEST
+    updated = parse_time(record.get(spec.updated)) if record.get(spec.updated) else None
+    return created, (created if updated is None else updated)
+
+
+class Order:
+    """Each key's records in the order given, as they are added: which come after the key's
+    latest (`not_later`), and each key's first and latest record. Held compactly in memory (a
+    dict per key and arrays of times and lines: about 150 bytes a record)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first: dict[str, int] = {}
+        """Key -> position of its first record (in the order first given)."""
+        self.top: dict[str, int] = {}
+        """Key -> position of its latest record, for keys given more than once."""
+        self.counts: dict[str, int] = {}
+        """Key -> its records, for keys given more than once."""
+        self.lines = array("q")
+        self.created = array("q")
+        self.updated = array("q")
+        self.later: list[tuple[int, str]] = []
+        """(line, key) of each record whose key had a record at an equal or later place
+        before it, in line order."""
+
+    def add(self, line: int, key: str, created: int, updated: int) -> None:
+        """One record (`times`), in line order."""
+        at = self.count
+        self.count += 1
+        self.lines.append(line)
+        self.created.append(created)
+        self.updated.append(updated)
+        first = self.first.setdefault(key, at)
+        if first == at:
+            return
+        self.counts[key] = self.counts.get(key, 1) + 1
+        top = self.top.get(key, first)
+        place, latest = (created, updated), (self.created[top], self.updated[top])
+        if place > latest:
+            self.top[key] = at
+            return
+        self.later.append((line, key))
+        if place == latest:
+            self.top[key] = at  # equal: the later line is the latest view
+
+    def place(self, at: int) -> tuple[int, int]:
+        """(created, updated) of the record at position `at`."""
+        return self.created[at], self.updated[at]
+
+    def latest(self, key: str) -> int:
+        """The position of `key`'s latest record."""
+        return self.top.get(key, self.first[key])
+
+    def latest_lines(self) -> set[int]:
+        """The line of each key's latest record (the greatest place; ties: the later line)."""
+        return {self.lines[self.top.get(key, at)] for key, at in self.first.items()}
+
+    def firsts(self) -> Iterator[tuple[str, int]]:
+        """(key, position of its first record) of each key, in the order first given."""
+        return iter(self.first.items())
+
+    def runs(self) -> Iterator[tuple[str, int, int, int]]:
+        """(key, first position, latest position, record count) of each key."""
+        top, counts = self.top, self.counts
+        for key, at in self.first.items():
+            yield key, at, top.get(key, at), counts.get(key, 1)
+
+
+def batched(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    """`items` in lists of `size` (the last shorter)."""
+    while part := list(itertools.islice(items, size)):
+        yield part

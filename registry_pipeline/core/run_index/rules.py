@@ -1,23 +1,40 @@
-"""The rules on records beyond their own fields, shared by `registry runs append` and the build's
-blocking `rules` check (`log_check`): the overrides of passing records that failed a uniqueness
-check (`overrides`), the workspace's coordination rules (the write path's, e.g. a named override
-must exist in the overrides log), and the warnings the catalog declares (recommended fields,
-files that should exist)."""
+"""The rules on records beyond their own fields, shared by `registry runs append`, `registry runs
+import` and the build's blocking `rules` check (`log_check`): the override of a run that passed
+despite a failed uniqueness check, from both sides, and the workspace's coordination rules.
+
+Seed 004: "If any uniqueness check is `FAIL`, `qa_gate2` should not be `PASS` unless an override
+was logged (see `OVERRIDES-LOG`)". A record that meets the index's success predicate (qa_gate2
+PASS) with a failed uniqueness check must name an override (`override_id`) that is in the
+overrides log (the catalog's run index keyed by `override_id`), names this run (its `run_id`) and
+covers every check that FAILed (its `checks`). One problem per fact: OVERRIDE_MISSING,
+OVERRIDE_NOT_LOGGED, OVERRIDE_OTHER_RUN, and OVERRIDE_NOT_COVERING once per uncovered check.
+`coverage` is the one function that judges an override, for appends, the build's `log_problems`
+and the marks of `registry runs failed`.
+
+The other side (`Reliance`): an override a run relies on cannot be narrowed or re-pointed. For
+the overrides log, a record (the override's new latest view) is judged against every run of the
+run index it serves whose latest view needs an override and names it, by the same `coverage`:
+one problem per run and uncovered check, naming the run.
+
+The coordination rules (`RecordRules`) are the write path's (e.g. a named override must exist in
+the overrides log)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from registry_pipeline.core.errors import ReasonCode
-from registry_pipeline.core.run_index import query
-from registry_pipeline.core.run_index.index import LogIndex
-from registry_pipeline.core.run_index.overrides import FIELD, Overrides, Read, overrides_log
+from registry_pipeline.core.errors import ReasonCode, RegistryError
+from registry_pipeline.core.run_index.index import LogIndex, latest_records, passed_despite_failure
 from registry_pipeline.core.run_index.records import RecordProblem
-from registry_pipeline.core.run_index.reliance import Reliance, relying, served_index
-from registry_pipeline.core.run_index.spec import IndexSpec, index_spec
-from registry_pipeline.core.run_index.view_warnings import ViewWarnings
+from registry_pipeline.core.run_index.spec import (
+    OVERRIDE,
+    IndexSpec,
+    failed_checks,
+    index_spec,
+    index_specs,
+)
 from registry_pipeline.core.workspace.catalog import RegistryCatalog
 from registry_pipeline.core.workspace.sources import SourceError, source_paths
 from registry_pipeline.core.write_path import (
@@ -30,6 +47,289 @@ from registry_pipeline.core.write_path import (
 )
 from registry_pipeline.core.write_path.content import EntryType, Keep, log_content
 from registry_pipeline.core.write_path.rules import Coordination, rules_involving, values_at
+
+
+class Read(Protocol):
+    """How another registry's entries are read instead of the working tree (`read_type`): in
+    the build, from a sealed snapshot (`core.gate.dependencies.SnapshotReader.read`). `keep`:
+    of a log, only the entries whose latest view it keeps are needed (a reader may leave the
+    others out); the problems are those of every line all the same (None: every entry)."""
+
+    def __call__(
+        self, root: Path, entry_type: EntryType, /, keep: Keep | None = None
+    ) -> TypeContent: ...
+
+
+COVERS = "checks"
+"""The field of an override listing the checks it covers."""
+FIELD = f"/{OVERRIDE}"
+
+
+def needs_override(spec: IndexSpec, record: dict[str, Any]) -> bool:
+    """Whether `record` succeeded (the index's success predicate) with a failed check."""
+    return spec.success is not None and spec.success(record) and bool(failed_checks(record))
+
+
+def coverage(
+    spec: IndexSpec,
+    line: int,
+    record: dict[str, Any],
+    found: dict[str, Any] | None,
+    *,
+    report_absent: bool = True,
+) -> list[RecordProblem]:
+    """Why the override `record` names does not cover its failed checks ([] when it does);
+    `found`: that override's latest record (None: not in the overrides log, said unless
+    `report_absent` is False because a coordination rule says it already)."""
+    key = record.get(spec.key)
+    failed = failed_checks(record)
+    named = record.get(OVERRIDE)
+    if not isinstance(named, str):
+        return [
+            RecordProblem(
+                line,
+                FIELD,
+                "OVERRIDE_MISSING",
+                f"{' and '.join(failed)} FAILed and the run passed ({spec.success}): name the "
+                "override that allows it",
+                key,
+            )
+        ]
+    if found is None:
+        if not report_absent:
+            return []
+        return [
+            RecordProblem(
+                line, FIELD, "OVERRIDE_NOT_LOGGED", f"{named} is not in the overrides log", key
+            )
+        ]
+    problems = []
+    if found.get(spec.key) != key:
+        problems.append(
+            RecordProblem(
+                line,
+                FIELD,
+                "OVERRIDE_OTHER_RUN",
+                f"{named} is logged for {found.get(spec.key)!r}, not for this run",
+                key,
+            )
+        )
+    covers = found.get(COVERS)
+    covered = [c for c in covers if isinstance(c, str)] if isinstance(covers, list) else []
+    problems.extend(
+        RecordProblem(
+            line,
+            f"/{check}",
+            "OVERRIDE_NOT_COVERING",
+            f"FAILed, but {named} covers only {', '.join(covered) or 'nothing'}",
+            key,
+        )
+        for check in failed
+        if check not in covered
+    )
+    return problems
+
+
+class Overrides:
+    """The overrides log of a run index, read by key: from the working tree through its own
+    sidecar (only the ids the records name), or through `read` (the build: a sealed
+    snapshot)."""
+
+    def __init__(
+        self,
+        root: Path,
+        catalog: RegistryCatalog,
+        spec: IndexSpec,
+        *,
+        report_absent: bool = True,
+        read: Read | None = None,
+    ) -> None:
+        self.spec = spec
+        self.report_absent = report_absent
+        log = overrides_log(catalog, spec)
+        self.log = None if log is None or read is not None else LogIndex(root, catalog, log)
+        self.content = (
+            None if log is None or read is None else read(root, entry_types(catalog)[log.type_name])
+        )
+
+    def lookup(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The latest record of each of `ids` the overrides log has."""
+        wanted = sorted(set(ids))
+        if self.content is not None:
+            if self.content.problems:
+                raise RegistryError("; ".join(p.message for p in self.content.problems))
+            entries = self.content.entries
+            return {key: entries[key].value for key in wanted if key in entries}
+        if self.log is None or not wanted:
+            return {}
+        self.log.sync()
+        return {key: found for key, (found, _line) in latest_records(self.log, wanted).items()}
+
+    def problems(self, records: Iterable[tuple[int, dict[str, Any]]]) -> list[RecordProblem]:
+        """The rule on `records` ((line, record)): each that needs an override, judged by
+        `coverage`."""
+        judged = [(line, record) for line, record in records if needs_override(self.spec, record)]
+        if not judged:
+            return []
+        try:
+            found = self.lookup(_named(judged))
+        except RegistryError as exc:
+            return [
+                RecordProblem(
+                    0,
+                    "",
+                    "DEPENDENCY_UNREADABLE",
+                    f"the overrides log cannot be read ({exc.message}): overrides not checked",
+                )
+            ]
+        return [
+            problem
+            for line, record in judged
+            for problem in coverage(
+                self.spec,
+                line,
+                record,
+                found.get(str(record.get(OVERRIDE))),
+                report_absent=self.report_absent,
+            )
+        ]
+
+    def close(self) -> None:
+        """Close the overrides log's sidecar."""
+        if self.log is not None:
+            self.log.close()
+
+
+def overrides_log(catalog: RegistryCatalog, spec: IndexSpec) -> IndexSpec | None:
+    """The overrides log of the run index `spec`: the other run index keyed by `override_id`."""
+    return next(
+        (
+            other
+            for other in index_specs(catalog).values()
+            if other.key == OVERRIDE and other.registry_id != spec.registry_id
+        ),
+        None,
+    )
+
+
+def _named(records: Iterable[tuple[int, dict[str, Any]]]) -> list[str]:
+    return [r[OVERRIDE] for _line, r in records if isinstance(r.get(OVERRIDE), str)]
+
+
+def served_index(catalog: RegistryCatalog, spec: IndexSpec) -> IndexSpec | None:
+    """The run index whose overrides log `spec` is (None: `spec` is no overrides log)."""
+    for other in index_specs(catalog).values():
+        log = overrides_log(catalog, other)
+        if log is not None and log.registry_id == spec.registry_id:
+            return other
+    return None
+
+
+def relying(runs: IndexSpec) -> Keep:
+    """Whether a latest view of the run index `runs` relies on an override: it passed with a
+    failed check and names one."""
+
+    def relies(view: Any) -> bool:
+        return (
+            isinstance(view, dict)
+            and isinstance(view.get(OVERRIDE), str)
+            and needs_override(runs, view)
+        )
+
+    return relies
+
+
+class Reliance:
+    """The runs relying on the overrides of the overrides log `spec`, by override id."""
+
+    def __init__(
+        self, root: Path, catalog: RegistryCatalog, spec: IndexSpec, read: Read | None = None
+    ) -> None:
+        self.root = root
+        self.catalog = catalog
+        self.spec = spec
+        self.runs = served_index(catalog, spec)
+        self.read = read
+        self.index: LogIndex | None = None
+        self._by: dict[str, list[dict[str, Any]]] | None = None
+
+    @property
+    def active(self) -> bool:
+        """Whether `spec` is an overrides log (else there is nothing to judge)."""
+        return self.runs is not None
+
+    def problems(self, records: Iterable[tuple[int, dict[str, Any]]]) -> list[RecordProblem]:
+        """Each run left uncovered by a record of `records` ((line, record)), per check."""
+        records = list(records)
+        if self.runs is None or not records:
+            return []
+        try:
+            by = self._relying()
+        except RegistryError as exc:
+            return [
+                RecordProblem(
+                    0,
+                    "",
+                    "DEPENDENCY_UNREADABLE",
+                    f"the run index cannot be read ({exc.message}): the runs relying on these "
+                    "overrides not checked",
+                )
+            ]
+        return [
+            problem
+            for line, record in records
+            for run in by.get(str(record.get(self.spec.key)), [])
+            for problem in self._judged(line, record, run)
+        ]
+
+    def _judged(
+        self, line: int, record: dict[str, Any], run: dict[str, Any]
+    ) -> Iterator[RecordProblem]:
+        assert self.runs is not None
+        named, key = record.get(self.spec.key), run.get(self.runs.key)
+        for found in coverage(self.runs, line, run, record):
+            if found.code == "OVERRIDE_OTHER_RUN":
+                field = f"/{self.runs.key}"
+                message = (
+                    f"{key} relies on {named}, which this record logs for "
+                    f"{record.get(self.runs.key)!r} instead"
+                )
+            else:
+                field = "/checks"
+                message = (
+                    f"{key} relies on {named} for {found.field.lstrip('/')} (FAILed, "
+                    f"{self.runs.success}): this record's checks no longer cover it"
+                )
+            yield RecordProblem(line, field, found.code, message, named)
+
+    def _relying(self) -> dict[str, list[dict[str, Any]]]:
+        if self._by is None:
+            self._by = {}
+            for run in self._needing():
+                self._by.setdefault(run[OVERRIDE], []).append(run)
+        return self._by
+
+    def _needing(self) -> Iterator[dict[str, Any]]:
+        """The latest views that passed with a failed check and name an override."""
+        assert self.runs is not None
+        relies = relying(self.runs)
+        if self.read is not None:
+            runs = entry_types(self.catalog)[self.runs.type_name]
+            content = self.read(self.root, runs, relies)  # only those: never a million records
+            if content.problems:
+                raise RegistryError("; ".join(p.message for p in content.problems))
+            views: Iterable[Any] = (entry.value for entry in content.entries.values())
+        else:
+            self.index = LogIndex(self.root, self.catalog, self.runs)
+            self.index.sync()
+            views = passed_despite_failure(self.index)
+        yield from filter(relies, views)
+
+    def close(self) -> None:
+        """Close the run index's sidecar, if it was opened."""
+        if self.index is not None:
+            self.index.close()
+
 
 CHUNK = 5_000
 """Records given to the coordination rules at a time."""
@@ -67,7 +367,6 @@ class RecordRules:
             root, catalog, spec, report_absent=not self._existence_checked(), read=read
         )
         self.reliance = Reliance(root, catalog, spec, read)
-        self.view = ViewWarnings(spec)
         self.heads = None if self.reliance.active else _heads(self.coordination, spec.type_name)
         """The top-level fields a record must hold for `problems` to say anything about it
         unless it needs an override (None: any record may get a finding)."""
@@ -149,7 +448,7 @@ class RecordRules:
             found: dict[str, Entry] = {}
             if wanted:
                 index.sync()
-                for key, (record, line) in query.latest_records(index, sorted(wanted)).items():
+                for key, (record, line) in latest_records(index, sorted(wanted)).items():
                     found[key] = Entry(key, record, index.spec.source, line)
             contents[name] = TypeContent(entry_types_of(index), found)
         return contents
@@ -209,10 +508,6 @@ class RecordRules:
             if rule.target_type == name
             for _line, record in records
         )
-
-    def warnings(self, line: int, record: dict[str, Any]) -> list[RecordProblem]:
-        """The catalog's warnings for a run's latest view (`view_warnings`)."""
-        return self.view.warnings(line, record)
 
 
 def entry_types_of(index: LogIndex) -> EntryType:

@@ -15,38 +15,56 @@ Per record: its key, when it was created and updated (`order`), byte offset and 
 lane values, and `marks` of the latest view (the record latest in `order`; ties: the later
 line): the success and failure predicates, the uniqueness checks that FAILed, the gates, the
 override named.
+
+How it is opened: read-only for a query, writable under the index lock, or private (a temporary
+database outside the workspace) when the workspace's sidecar cannot be written. It is in SQLite's
+rollback-journal mode (`journal_mode=DELETE`), not WAL: a read-only connection to a WAL database
+creates the `-wal` and `-shm` files beside it (a query would write, and on a read-only file
+system it could not open the file at all), while a read-only connection in rollback mode reads
+the file and creates nothing. Writers hold the index lock, so one writes at a time; a reader
+waits for a writer's commit (the busy timeout), and a streamed answer copies its rows out first
+(`index.rows`), so no reader keeps a writer waiting.
 """
 
 from __future__ import annotations
 
+import errno
+import functools
 import hashlib
+import itertools
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
-from contextlib import closing, contextmanager, suppress
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from registry_pipeline.core.json_strict import (
-    NOT_COMPACT,
-    JSONDecodeProblem,
-    loads_compact,
-    loads_strict,
+from registry_pipeline.core import jsonl
+from registry_pipeline.core.json_strict import JSONDecodeProblem
+from registry_pipeline.core.run_index.records import batched, parse_line, times
+from registry_pipeline.core.run_index.spec import (
+    IndexSpec,
+    failed_checks,
+    is_check,
+    named_override,
 )
-from registry_pipeline.core.run_index.order import times
-from registry_pipeline.core.run_index.spec import IndexSpec
-from registry_pipeline.core.run_index.uniqueness import failed_checks, is_check, named_override
 
 FORMAT = "run-index-sidecar-4"
 BLOCK = 1 << 20
 """Bytes per hashed block of the covered log."""
-CHUNK = 8 << 20
-"""Bytes read at a time while indexing."""
 BATCH = 10_000
 """Rows written to SQLite at a time while indexing."""
 CACHE_RELPATH = ".codex/cache/run_index"
+BUSY_TIMEOUT_MS = 30_000
+"""How long a connection waits for another's lock before SQLite says it is busy."""
+WRITER_CACHE_KIB = 64 << 10
+"""Page cache of a writing connection (64 MiB): a bulk index spills to the file (and keeps
+readers out until its commit) only past it."""
+_HEADER = b"SQLite format 3\x00"
+_CANNOT_WRITE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+_READ_ONLY = {errno.EACCES, errno.EPERM, errno.EROFS}
 
 
 @dataclass(frozen=True)
@@ -195,48 +213,64 @@ def upsert_sql(spec: IndexSpec) -> str:
     )
 
 
-def _index_from(
-    db: sqlite3.Connection, spec: IndexSpec, log: Path, start: int, fd: int | None = None
-) -> None:
+Row = tuple[Any, ...]
+"""What the sidecar holds of one record: (key, created, updated, offset, length, line, *marks,
+*lanes) (`row`)."""
+
+
+def row(spec: IndexSpec, record: dict[str, Any], offset: int, length: int, line: int) -> Row:
+    """The sidecar's row of a record at `offset` (`length` bytes without the newline), `line`."""
+    return (record[spec.key], *times(spec, record), offset, length, line, *held(spec, record))
+
+
+def held(spec: IndexSpec, record: dict[str, Any]) -> tuple[Any, ...]:
+    """What the sidecar holds of a record beyond its key, place and position: its `marks`, then
+    its lane values."""
+    return (*marks(spec, record), *(lane_value(record.get(field)) for field in spec.lanes))
+
+
+def add_rows(db: sqlite3.Connection, spec: IndexSpec, rows: Iterable[Row], seq: int) -> int:
+    """Index `rows` in log order, numbered from `seq + 1` (inside the caller's transaction): a
+    `records` row each, and its run's row inserted or updated (`upsert_sql`); the last seq."""
+    upsert = upsert_sql(spec)
+    for part in batched(iter(rows), BATCH):
+        numbered = list(zip(itertools.count(seq + 1), part))
+        db.executemany(
+            "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?)", [(n, *r[:6]) for n, r in numbered]
+        )  # in order: a later record of a run updates the earlier
+        db.executemany(upsert, [(r[0], r[1], n, r[1], r[2], n, *r[6:]) for n, r in numbered])
+        seq += len(part)
+    return seq
+
+
+def _index_from(db: sqlite3.Connection, spec: IndexSpec, log: Path, start: int) -> None:
     """Index the complete lines of the log from byte `start` on, in one transaction; the
     stamp is recorded only when nobody wrote the log meanwhile."""
-    own = fd is None
-    if own:
-        fd = os.open(log, os.O_RDONLY)
-    assert fd is not None
-    try:
-        before = os.fstat(fd)
-        seq, line = counters(db)
-        if start == 0:
-            seq, line = 0, 0
-        upsert = upsert_sql(spec)
-        with transaction(db):
-            position = start
-            records: list[tuple[Any, ...]] = []
-            runs: list[tuple[Any, ...]] = []
-            for offset, raw in _complete_lines(fd, start, before.st_size):
-                line += 1
-                position = offset + len(raw) + 1
+    with log.open("rb") as handle:
+        before = os.fstat(handle.fileno())
+        seq, line = counters(db) if start else (0, 0)
+        handle.seek(start)
+        position = start
+
+        def rows() -> Iterator[Row]:
+            nonlocal line, position
+            for _number, raw in jsonl.lines(handle):
+                if position + len(raw) + 1 > before.st_size:
+                    return  # a torn last line, or one written since
+                offset, position, line = position, position + len(raw) + 1, line + 1
                 if not raw.strip():
                     continue
-                row = _row(spec, raw)
-                if isinstance(row, str):
-                    db.execute("INSERT OR REPLACE INTO skipped VALUES (?, ?)", (line, row))
-                    continue
-                seq += 1
-                key, (t, c), record = row
-                records.append((seq, key, t, c, offset, len(raw), line))
-                lanes = [lane_value(record.get(field)) for field in spec.lanes]
-                runs.append((key, t, seq, t, c, seq, *marks(spec, record), *lanes))
-                if len(records) >= BATCH:
-                    _flush(db, upsert, records, runs)
-            _flush(db, upsert, records, runs)
-            finish(db, fd, start, position, seq, line, before)
+                record = _parsed(spec, raw)
+                if isinstance(record, str):
+                    db.execute("INSERT OR REPLACE INTO skipped VALUES (?, ?)", (line, record))
+                else:
+                    yield row(spec, record, offset, len(raw), line)
+
+        with transaction(db):
+            seq = add_rows(db, spec, rows(), seq)
+            finish(db, handle.fileno(), start, position, seq, line, before)
         if start == 0:
             create_query_indexes(db)
-    finally:
-        if own:
-            os.close(fd)
 
 
 def finish(
@@ -247,17 +281,13 @@ def finish(
     seq: int,
     line: int,
     before: os.stat_result,
-    digests: list[bytes] | None = None,
 ) -> None:
     """Record (inside the indexing transaction) that the sidecar covers the log up to
-    `position`: the hashes of its blocks (`digests` of those from the one holding `start` on,
-    when computed already), the counters, and the stat stamp only when nobody wrote the log
-    since `before`."""
-    previous = int(meta(db).get("covered", "0")) if start else 0
-    if digests is None:
-        digests = block_digests(fd, previous, position)
-    db.execute("DELETE FROM blocks WHERE i >= ?", (previous // BLOCK,))
-    db.executemany("INSERT INTO blocks VALUES (?, ?)", enumerate(digests, start=previous // BLOCK))
+    `position`: the hashes of its blocks from the one holding what it covered before, the
+    counters, and the stat stamp only when nobody wrote the log since `before`."""
+    first = (int(meta(db).get("covered", "0")) if start else 0) // BLOCK
+    db.execute("DELETE FROM blocks WHERE i >= ?", (first,))
+    db.executemany("INSERT INTO blocks VALUES (?, ?)", _digests(fd, first, position))
     after = os.fstat(fd)
     current = stamp(after) if after.st_size == before.st_size else ""
     db.executemany(
@@ -272,59 +302,31 @@ def finish(
     )
 
 
-def _flush(
-    db: sqlite3.Connection,
-    upsert: str,
-    records: list[tuple[Any, ...]],
-    runs: list[tuple[Any, ...]],
-) -> None:
-    db.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?)", records)
-    db.executemany(upsert, runs)  # in order: a later record of a run updates the earlier
-    records.clear()
-    runs.clear()
-
-
 def counters(db: sqlite3.Connection) -> tuple[int, int]:
     """(records, lines) the sidecar has indexed."""
     known = meta(db)
     return int(known.get("seq", "0")), int(known.get("line", "0"))
 
 
-def _row(spec: IndexSpec, raw: bytes) -> tuple[str, tuple[int, int], Any] | str:
-    """(key, place (`order.times`), record) of one line, or why it cannot be indexed."""
+def _parsed(spec: IndexSpec, raw: bytes) -> dict[str, Any] | str:
+    """The record of one line, or why it cannot be indexed."""
     try:
-        record = loads_compact(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        record = NOT_COMPACT
-    if record is NOT_COMPACT:
-        try:
-            record = loads_strict(raw)
-        except JSONDecodeProblem as exc:
-            return f"does not parse: {exc.message}"
+        record = parse_line(raw)
+    except JSONDecodeProblem as exc:
+        return f"does not parse: {exc.message}"
     if not isinstance(record, dict):
         return "is not a JSON object"
     key = record.get(spec.key)
     if not isinstance(key, str) or not key:
         return f"has no {spec.key}"
-    return key, times(spec, record), record
+    return record
 
 
-Marks = tuple[int, int, int, str, str, str | None]
-"""`marks` of a record."""
-Column = bytearray | list[str | None]
-"""One of `MARKS`, per record: 0 or 1 each (a bytearray), or texts."""
-
-
-def new_marks() -> list[Column]:
-    """Empty columns for `MARKS`: three flags, then three texts."""
-    return [bytearray(), bytearray(), bytearray(), [], [], []]
-
-
-def marks(spec: IndexSpec, record: dict[str, Any]) -> Marks:
+def marks(spec: IndexSpec, record: dict[str, Any]) -> tuple[int, int, int, str, str, str | None]:
     """What the sidecar holds of a record as a run's latest view (`MARKS`): whether it meets
     the success and the failure predicates, whether a uniqueness check FAILed, the checks that
     FAILed and the failure predicate's other fields that hold (as JSON lists), the override it
-    names: all `runs failed` says of a run (`failed.mark`) but whether the override covers it."""
+    names: all `runs failed` says of a run but whether the override covers it."""
     success = spec.success is not None and spec.success(record)
     checks = failed_checks(record)
     failure, holding = (False, []) if spec.failure is None else spec.failure.judged(record)
@@ -333,8 +335,8 @@ def marks(spec: IndexSpec, record: dict[str, Any]) -> Marks:
         int(success),
         int(failure),
         int(bool(checks)),
-        list_text(checks) if checks else "[]",
-        list_text(gates) if gates else "[]",
+        _listed(tuple(checks)),
+        _listed(tuple(gates)),
         named_override(record),
     )
 
@@ -343,52 +345,96 @@ list_text = json.JSONEncoder(ensure_ascii=False).encode
 """A list of fields as JSON, as `json.dumps` writes it (`runs failed --json` shows it so)."""
 
 
+@functools.lru_cache(maxsize=1024)
+def _listed(fields: tuple[str, ...]) -> str:
+    """`list_text` of `fields`, once per combination (a few: the checks and gates of a spec)."""
+    return list_text(list(fields)) if fields else "[]"
+
+
 def lane_value(value: Any) -> str | None:
     """A lane field's value as the sidecar holds it (a string; None when absent)."""
     return value if isinstance(value, str) else None if value is None else str(value)
 
 
-def _complete_lines(fd: int, start: int, end: int) -> Iterator[tuple[int, bytes]]:
-    """(offset, bytes without the newline) of each complete line in [start, end)."""
-    position, pending = start, b""
-    while position < end:
-        chunk = os.pread(fd, min(CHUNK, end - position), position)
-        if not chunk:
-            break
-        base = position - len(pending)
-        data = pending + chunk
-        position += len(chunk)
-        cut = data.rfind(b"\n")
-        if cut < 0:
-            pending = data
-            continue
-        at = 0
-        for raw in data[:cut].split(b"\n"):
-            yield base + at, raw
-            at += len(raw) + 1
-        pending = data[cut + 1 :]
-
-
-def block_digests(fd: int, previous: int, covered: int) -> list[bytes]:
-    """SHA-256 of each BLOCK of [0, covered): from the block holding `previous` on."""
-    return [
-        hashlib.sha256(os.pread(fd, min(BLOCK, covered - i * BLOCK), i * BLOCK)).digest()
-        for i in range(previous // BLOCK, (covered + BLOCK - 1) // BLOCK)
-    ]
+def _digests(fd: int, first: int, covered: int) -> Iterator[tuple[int, bytes]]:
+    """(i, SHA-256) of each BLOCK i of the log's first `covered` bytes, from block `first` on."""
+    for i in range(first, (covered + BLOCK - 1) // BLOCK):
+        yield i, hashlib.sha256(os.pread(fd, min(BLOCK, covered - i * BLOCK), i * BLOCK)).digest()
 
 
 def _blocks_match(db: sqlite3.Connection, log: Path, covered: int) -> bool:
-    """Whether the log's first `covered` bytes are those the sidecar indexed."""
-    stored = dict(db.execute("SELECT i, sha256 FROM blocks").fetchall())
-    if len(stored) != (covered + BLOCK - 1) // BLOCK:
-        return False
-    with closing(_open_fd(log)) as handle:
-        for i, digest in stored.items():
-            size = min(BLOCK, covered - i * BLOCK)
-            if hashlib.sha256(os.pread(handle.fileno(), size, i * BLOCK)).digest() != digest:
-                return False
-    return True
+    """Whether the log's first `covered` bytes are those the sidecar indexed (the hashes of its
+    blocks: skipped when the log's stamp says it was not written since)."""
+    with log.open("rb") as handle:
+        stored = db.execute("SELECT i, sha256 FROM blocks ORDER BY i").fetchall()
+        return stored == list(_digests(handle.fileno(), 0, covered))
 
 
-def _open_fd(path: Path) -> Any:
-    return path.open("rb")
+def connect(path: Path) -> sqlite3.Connection:
+    """The sidecar at `path` for writing (created empty when absent; a WAL sidecar of an older
+    version is turned into rollback mode). The caller holds the index lock."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        db.execute("PRAGMA journal_mode=DELETE")
+        db.execute("PRAGMA synchronous=NORMAL")  # a cache: losing its last commit costs a catch-up
+        db.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def connect_readonly(path: Path) -> sqlite3.Connection | None:
+    """The sidecar at `path`, read-only, creating no file; None when there is none, or when it
+    is not a rollback-mode SQLite file (garbage, or WAL: opening it would create files)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        header = os.pread(fd, 100, 0)
+    finally:
+        os.close(fd)
+    if len(header) < 100 or not header.startswith(_HEADER) or header[18:20] != b"\x01\x01":
+        return None
+    db = sqlite3.connect(
+        f"{path.absolute().as_uri()}?mode=ro", uri=True, isolation_level=None,
+        check_same_thread=False,
+    )  # fmt: skip
+    db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    return db
+
+
+def connect_private() -> sqlite3.Connection:
+    """A private temporary database (in SQLite's temporary folder, never the workspace),
+    deleted when closed: the index of a workspace whose sidecar cannot be written."""
+    db = sqlite3.connect("", isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=OFF")
+    db.execute("PRAGMA synchronous=OFF")
+    return db
+
+
+def is_damaged(exc: BaseException) -> bool:
+    """Whether SQLite says the file itself is damaged (not a database, a corrupt page)."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    return name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
+
+
+def cannot_write(exc: BaseException) -> bool:
+    """Whether `exc` says the sidecar's place cannot be written (read-only, full, no room)."""
+    if isinstance(exc, OSError):
+        return exc.errno in _CANNOT_WRITE
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    return name.startswith(
+        ("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_FULL", "SQLITE_IOERR", "SQLITE_PERM")
+    )
+
+
+def is_read_only(exc: BaseException) -> bool:
+    """Whether `exc` says the place is read-only (rather than full or failing)."""
+    if isinstance(exc, OSError):
+        return exc.errno in _READ_ONLY
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    return name.startswith(("SQLITE_READONLY", "SQLITE_PERM"))

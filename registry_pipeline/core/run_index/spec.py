@@ -1,5 +1,9 @@
 """Run indexes of a catalog: which logs `registry runs` appends to and queries, and how a run is
-keyed, timed, grouped into lanes and judged, as the catalog entry's `run_index` block says."""
+keyed, timed, grouped into lanes and judged, as the catalog entry's `run_index` block says.
+
+A RUN record's uniqueness checks (seed 004: `uniqueness_hook`, `uniqueness_scene`,
+`uniqueness_scripture`: "PASS|FAIL|NOT_RUN") are every field named `uniqueness_*`, so a check the
+schema adds later counts too (`failed_checks`)."""
 
 from __future__ import annotations
 
@@ -27,6 +31,30 @@ _ZULU = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})T([0-9]{2}):([0-9]{2})(?::([0-9
 """The times the seed writes (`YYYY-MM-DDTHH:MMZ`, with or without seconds), read without
 `datetime` (`parse_time`)."""
 _EPOCH_DAY = date(1970, 1, 1).toordinal()
+CHECK_PREFIX = "uniqueness_"
+"""The prefix of a uniqueness check's field."""
+FAIL = "FAIL"
+"""The value of a failed check."""
+OVERRIDE = "override_id"
+"""The field of a RUN record naming its override, and the key of the overrides log."""
+
+
+def is_check(field: str) -> bool:
+    """Whether `field` is a uniqueness check."""
+    return field.startswith(CHECK_PREFIX)
+
+
+def failed_checks(record: dict[str, Any]) -> list[str]:
+    """The uniqueness checks of `record` whose value is FAIL, in the record's order."""
+    if FAIL not in record.values():  # most records: one pass in C
+        return []
+    return [field for field, value in record.items() if value == FAIL and is_check(field)]
+
+
+def named_override(record: dict[str, Any]) -> str | None:
+    """The override `record` names (None: none, or not a string)."""
+    value = record.get(OVERRIDE)
+    return value if isinstance(value, str) else None
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
-"""A bulk append decides as appending record by record did, whichever way it runs: checked in
-worker processes or here (the same verdict, problems, warnings and log bytes), its run order kept
-in memory as the SQLite order did (generated sequences), and the sidecar it writes from what it
-noted while checking equal to the sidecar built again from the log."""
+"""A bulk input decides as the same records given one by one do (the same verdict, problems,
+warnings and log bytes), read from a stream in many blocks checked in worker processes; a run's
+order kept in memory decides as the SQLite order did (generated sequences); and the sidecar an
+append writes from what it noted while checking equals the sidecar built again from the log."""
 
 from __future__ import annotations
 
@@ -17,12 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.run_index import RunIndex, parallel, query
-from registry_pipeline.core.run_index import given as reader
-from registry_pipeline.core.run_index.append import append_records, append_stream
-from registry_pipeline.core.run_index.failed import failed_lines, failed_runs
-from registry_pipeline.core.run_index.order import Order
-from registry_pipeline.core.run_index.view_warnings import ViewWarnings
+from registry_pipeline.core.run_index import RunIndex, append, query
+from registry_pipeline.core.run_index.append import against, append_records, append_stream
+from registry_pipeline.core.run_index.query import failed_lines, failed_runs
+from registry_pipeline.core.run_index.records import Order, Warnings
 from registry_pipeline_tests.core_tests.run_index._support import (
     DROP,
     OVERRIDES_LOG,
@@ -70,11 +68,17 @@ def _records(count: int) -> list[dict[str, Any]]:
     return found
 
 
-def _outcome(ws: Path, data: bytes, workers: int) -> tuple[Any, bytes]:
-    """The verdict of appending `data` with `workers` processes, and the log after."""
+def _outcome(ws: Path, data: bytes, how: str) -> tuple[Any, bytes]:
+    """The verdict of appending `data` to the index of `ws`, and the log after: read from the
+    stream a block at a time (`registry runs import`, `--record-file`), or given as the records
+    its lines hold (`RunIndex.append`, `--record-json`)."""
     index = RunIndex.open(ws)
     try:
-        result = append_stream(index, io.BytesIO(data), "in.jsonl", workers=workers)
+        if how == "stream":
+            result = append_stream(index, io.BytesIO(data), "in.jsonl", workers=2)
+        else:
+            lines = [(n, json.loads(raw)) for n, raw in enumerate(data.split(b"\n"), 1)]
+            result = append_records(index, [(n, r) for n, r in lines], origin="in.jsonl")
         verdict: Any = ("appended", result.as_json())
     except RegistryError as exc:
         details = [d.as_json() for d in getattr(exc, "details", ())]
@@ -86,33 +90,44 @@ def _outcome(ws: Path, data: bytes, workers: int) -> tuple[Any, bytes]:
 
 @pytest.fixture
 def workspaces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, Path]]:
-    """Two workspaces alike (the overrides log holding the one override), blocks of BLOCK
-    bytes, and a check that the one given several workers forks them."""
-    monkeypatch.setattr(reader, "BLOCK", BLOCK)
+    """Two workspaces alike (the overrides log holding the one override), the stream read in
+    blocks of BLOCK bytes, and a check that the stream's blocks were checked in workers."""
+    monkeypatch.setattr(append, "BLOCK", BLOCK)
     made = []
-    for name in ("here", "workers"):
+    for name in ("stream", "records"):
         ws = make_workspace(tmp_path, name)
         (ws / OVERRIDES_LOG).write_bytes(
             jsonl([override(run_id=run_id(80, day=2), checks=["uniqueness_scene"])])
         )
         made.append(ws)
-    forked: list[int] = []
-    real = parallel._in_workers
+    pools: list[int] = []
+    real = append.ProcessPoolExecutor
 
-    def counted(*args: Any) -> Iterator[Any]:
-        forked.append(1)
-        yield from real(*args)
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        pools.append(1)
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(parallel, "_in_workers", counted)
+    monkeypatch.setattr(append, "ProcessPoolExecutor", counted)
     yield made[0], made[1]
-    assert forked, "the workers were not used"
+    assert pools, "the workers were not used"
 
 
 def _same(workspaces: tuple[Path, Path], data: bytes) -> Any:
-    here, workers = workspaces
-    sequential = _outcome(here, data, 1)
-    assert _outcome(workers, data, 2) == sequential
-    return sequential[0]
+    """The verdict of the stream, which the records given one by one get too (when every line
+    parses)."""
+    streamed = _outcome(workspaces[0], data, "stream")
+    if all(raw.strip() for raw in data.rstrip(b"\n").split(b"\n")):
+        try:
+            given = _outcome(workspaces[1], data.rstrip(b"\n"), "records")
+        except ValueError:
+            return streamed[0]  # a line that does not parse: the stream's verdict alone
+        assert given == streamed
+    return streamed[0]
+
+
+def _streamed(workspaces: tuple[Path, Path], data: bytes) -> Any:
+    """The verdict of the stream alone (a rule of reading a stream: a line's length)."""
+    return _outcome(workspaces[0], data, "stream")[0]
 
 
 def test_valid_records_are_appended_alike(workspaces: tuple[Path, Path]) -> None:
@@ -120,7 +135,7 @@ def test_valid_records_are_appended_alike(workspaces: tuple[Path, Path]) -> None
     verdict = _same(workspaces, jsonl(records))
     assert verdict[0] == "appended"
     index = RunIndex.open(workspaces[0])
-    view = ViewWarnings(index.spec)  # record by record, as the append did before
+    view = Warnings(index.spec)  # record by record
     warnings = [w.as_json() for n, r in enumerate(records, start=1) for w in view.warnings(n, r)]
     index.close()
     assert {w["code"] for w in warnings} == {"FILE_ABSENT", "RECOMMENDED_MISSING"}
@@ -161,10 +176,10 @@ def test_an_unparsable_line_wins_over_earlier_invalid_records(
 def test_a_line_too_long_is_refused_in_its_turn(
     workspaces: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(reader, "MAX_LINE_BYTES", 2000)
+    monkeypatch.setattr(append, "MAX_LINE_BYTES", 2000)
     lines = jsonl(_records(80)).splitlines(keepends=True)
     long = record(run_id=run_id(99, day=2), notes="x" * 2100)
-    verdict = _same(
+    verdict = _streamed(
         workspaces, b"".join([*lines[:60], *jsonl([long]).splitlines(True), *lines[60:]])
     )
     assert verdict[1:4] == (
@@ -173,7 +188,7 @@ def test_a_line_too_long_is_refused_in_its_turn(
         61,
     )
     lines[20] = b"{]\n"
-    verdict = _same(
+    verdict = _streamed(
         workspaces, b"".join([*lines[:60], *jsonl([long]).splitlines(True), *lines[60:]])
     )
     assert verdict[1:4] == ("RECORD_UNPARSABLE", verdict[2], 21)
@@ -208,7 +223,7 @@ def test_spelt_out_and_crlf_lines_are_appended_encoded_alike(
     )
     verdict = _same(workspaces, b"\n" + text + b"\n\n")
     assert verdict[0] == "appended"
-    assert (workspaces[1] / RUNS_LOG).read_bytes() == jsonl(records).replace(b'": ', b'":')
+    assert (workspaces[0] / RUNS_LOG).read_bytes() == jsonl(records).replace(b'": ', b'":')
 
 
 def test_appending_to_runs_the_index_has_writes_the_sidecar_its_rebuild_would(
@@ -271,25 +286,18 @@ def test_the_order_decides_as_the_sqlite_order_did(
     index_has: dict[str, tuple[int, int]],
     cuts: list[int],
 ) -> None:
+    del cuts  # records are added one at a time now
     order = Order()
-    numbered = list(enumerate(given_records, start=1))
-    while numbered:  # given in batches of `cuts` records, then the rest
-        size = cuts.pop() if cuts else len(numbered)
-        batch, numbered = numbered[:size], numbered[size:]
-        order.add_many(
-            [line for line, _record in batch],
-            [key for _line, (key, _place) in batch],
-            [place[0] for _line, (_key, place) in batch],
-            [place[1] for _line, (_key, place) in batch],
-        )
+    for line, (key, place) in enumerate(given_records, start=1):
+        order.add(line, key, *place)
     rows = [(line, key, place) for line, (key, place) in enumerate(given_records, start=1)]
-    # not_later: a record whose key had one at an equal or later place before it
+    # later: a record whose key had one at an equal or later place before it
     expected = [
         (line, key)
         for line, key, place in rows
         if any(k == key and p >= place for ln, k, p in rows if ln < line)
     ]
-    assert list(order.not_later()) == expected
+    assert order.later == expected
     # latest_lines: each key's greatest place, ties the later line
     latest = {max((p, ln) for ln, k, p in rows if k == key)[1] for _l, key, _p in rows}
     assert order.latest_lines() == latest
@@ -300,20 +308,19 @@ def test_the_order_decides_as_the_sqlite_order_did(
         firsts: dict[str, tuple[int, tuple[int, int]]] = {}
         for line, key, place in rows:
             firsts.setdefault(key, (line, place))
-        assert list(order.against(db)) == [
+        conflicts, known = against(db, order)
+        assert conflicts == [
             (line, key)
             for key, (line, place) in firsts.items()
             if key in index_has and place <= index_has[key]
         ]
-    assert order.known == {key for key in firsts if key in index_has}
-    assert order.new_keys == len(set(firsts) - set(index_has))
-    keys, starts, latests, counts = order.new_runs()  # in the order first given
-    assert keys == [key for key in firsts if key not in index_has]
-    assert [given_records[at][0] for at in starts] == keys
-    assert [counts[n] for n in range(len(keys))] == [
-        sum(1 for k, _p in given_records if k == key) for key in keys
+    assert known == len({key for key in firsts if key in index_has})
+    runs = list(order.runs())  # in the order first given
+    assert [key for key, *_rest in runs] == list(firsts)
+    assert [count for *_rest, count in runs] == [
+        sum(1 for k, _p in given_records if k == key) for key in firsts
     ]
-    assert {given_records[at][0] for at in latests} == set(keys)
+    assert [given_records[latest][0] for _k, _f, latest, _c in runs] == list(firsts)
     db.close()
 
 

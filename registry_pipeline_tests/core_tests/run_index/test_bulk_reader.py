@@ -1,9 +1,9 @@
-"""The bulk reader (`given`: blocks of lines, compact lines parsed by the C parser and appended as
-given) gives the verdicts of the reader it replaced (one line at a time, each parsed by
-`loads_strict`, each record encoded): the same records at the same lines, the same bytes to
-append, the same RECORD_UNPARSABLE at the same line and column, on generated good and bad input.
-One deliberate difference: a pretty-printed-looking head whose first line parses alone is JSONL
-at once, so a later line's bad bytes are reported at that line, not at line 1."""
+"""The bulk reader (`append.read_batches`: blocks of lines, compact lines parsed by the C parser
+and appended as given) gives the verdicts of the reader it replaced (one line at a time, each
+parsed by `loads_strict`, each record encoded): the same records at the same lines, the same
+bytes to append, the same RECORD_UNPARSABLE at the same line and column, on generated good and
+bad input. One deliberate difference: a pretty-printed-looking head whose first line parses
+alone is JSONL at once, so a later line's bad bytes are reported at that line, not at line 1."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.json_strict import JSONDecodeProblem, dumps_compact, loads_strict
-from registry_pipeline.core.run_index import given as reader
+from registry_pipeline.core.run_index import append as reader
 from registry_pipeline.core.run_index.records import encode
 
 MAX_LINE = 300
@@ -141,8 +141,8 @@ def _new(data: bytes) -> tuple[tuple[str, Any], bytes | None]:
 
     def records() -> Iterator[tuple[int, Any]]:
         for batch in reader.read_batches(io.BytesIO(data), "x"):
-            if batch.appended is not None:
-                appended.append(batch.appended)
+            if batch.lines is not None:
+                appended.append(batch.lines)
             else:
                 appended.extend(encode(value) for _line, value in batch.records)
             yield from batch.records

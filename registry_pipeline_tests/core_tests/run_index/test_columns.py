@@ -1,9 +1,9 @@
-"""The column-wise check of a batch (`columns.all_valid`, what `check_batch` tries first) finds what
-checking its records one by one (`checked.check_each`) finds, on generated batches: valid records
-in every form the columns treat apart, and records each kind of invalid, with the catalog's spec
-and schema and with generated specs (no schema; other predicates, lanes, recommended and file
-fields). The same `Checked` every time (problems, warnings and their counts, places, marks,
-lanes, relevant records, sizes), and the fast path is taken whenever every record is valid."""
+"""A block of compact lines is checked by one schema call for all its records (`append`: what
+`SchemaCatalog.is_all_valid` vouches for), and each record then by the same `record_problems`
+as alone: the problems are those of each record checked alone, on generated batches (valid
+records in every form, and records each kind of invalid, with the catalog's spec and schema and
+with generated specs: no schema; other predicates, lanes, recommended and file fields), and the
+one call vouches whenever no record violates the schema."""
 
 from __future__ import annotations
 
@@ -16,10 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from registry_pipeline.core.json_strict import dumps_compact
-from registry_pipeline.core.run_index import RunIndex, columns
-from registry_pipeline.core.run_index.checked import Checked, Context, check_each
-from registry_pipeline.core.run_index.columns import check_batch
-from registry_pipeline.core.run_index.given import Batch, parse_block
+from registry_pipeline.core.run_index import RunIndex
+from registry_pipeline.core.run_index.append import Batch, parse_block
+from registry_pipeline.core.run_index.records import record_problems
 from registry_pipeline.core.run_index.spec import Condition, IndexSpec, Predicate
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline_tests.core_tests.run_index._support import (
@@ -68,12 +67,8 @@ def _paths(place: Path) -> list[Any]:
     ]
 
 
-def _context(root: Path, spec: IndexSpec, heads: frozenset[str] | None) -> Context:
-    return Context(spec, SchemaCatalog.for_workspace(root / "ws"), heads)
-
-
 def _batch(records: list[Any], spelled: bool = False) -> Batch:
-    """The batch `given` reads from these records' compact lines (`spelled`: one line spaced)."""
+    """The batch read from these records' compact lines (`spelled`: one line spaced)."""
     lines = [dumps_compact(r).encode() for r in records]
     if spelled and lines:
         lines[0] = lines[0].replace(b":", b": ", 1)
@@ -81,12 +76,27 @@ def _batch(records: list[Any], spelled: bool = False) -> Batch:
 
 
 def _agree(root: Path, spec: IndexSpec, heads: frozenset[str] | None, batch: Batch) -> bool:
-    """check_batch finds what check_each finds; the column-wise check vouches for a plain batch
-    exactly when every record is valid. Whether it vouched."""
-    expected = check_each(_context(root, spec, heads), batch)
-    assert check_batch(_context(root, spec, heads), batch) == expected
-    vouched = columns.all_valid(Checked(), _context(root, spec, heads), batch)
-    assert vouched == (batch.plain and expected.invalid_count == 0)
+    """Each record's problems with the batch's one schema call are its problems checked alone;
+    the call vouches for a plain batch exactly when no record has a schema violation. Whether
+    it vouched."""
+    del heads  # the coordination rules judge the records alike either way
+    schemas = SchemaCatalog.for_workspace(root / "ws")
+    schema = schemas.for_artifact(spec.artifact)
+    values = [value for _line, value in batch.records]
+    vouched = bool(
+        batch.plain
+        and schema is not None
+        and schemas.is_all_valid(schema.schema_id, values, plain=True)
+    )
+    alone = [record_problems(spec, schemas, line, value) for line, value in batch.records]
+    shortcut = [
+        record_problems(spec, schemas, line, value, schema_valid=vouched)
+        for line, value in batch.records
+    ]
+    assert shortcut == alone
+    if schema is not None:
+        violated = any(schemas.validate(schema.schema_id, value) for value in values)
+        assert vouched == (batch.plain and not violated)
     return vouched
 
 
@@ -262,3 +272,4 @@ def test_the_column_path_is_taken_for_plain_valid_batches(place: Path) -> None:
     no_schema = dataclasses.replace(spec, artifact="NOT_GOVERNED.jsonl")
     assert not _batch(unplain).plain
     assert not _agree(place, no_schema, None, _batch(unplain))
+    assert not _agree(place, spec, None, _batch([dict(valid[0], machine_id="C9")]))

@@ -30,16 +30,22 @@ from registry_pipeline.core.json_strict import (
     loads_compact,
     loads_strict,
 )
-from registry_pipeline.core.run_index.fields import (
+from registry_pipeline.core.run_index.records import (
     CONTROL,
+    Warnings,
     named_file_problem,
-    odd_paths,
     path_problem,
 )
-from registry_pipeline.core.run_index.files import KEPT, FileLookup
-from registry_pipeline.core.run_index.order import parse_times
-from registry_pipeline.core.run_index.spec import Condition, Predicate, _parsed_iso, parse_time
-from registry_pipeline.core.run_index.uniqueness import FAIL, failed_checks, is_check
+from registry_pipeline.core.run_index.spec import (
+    FAIL,
+    Condition,
+    IndexSpec,
+    Predicate,
+    _parsed_iso,
+    failed_checks,
+    is_check,
+    parse_time,
+)
 from registry_pipeline.core.seal._compiled_schema import plain
 
 TEXT = st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=8)
@@ -222,10 +228,10 @@ def test_file_lookups_answer_as_path_exists(tmp_path: Path) -> None:
         "dir/./file",
         "dir/file/",
         "dir/sub/.",
-        *(f"gone{n}/run/RUN_LOG.md" for n in range(KEPT + 5)),
-        *(f"gone{n}/other" for n in range(KEPT + 5)),
+        *(f"gone{n}/run/RUN_LOG.md" for n in range(70)),
+        *(f"gone{n}/other" for n in range(70)),
     ]
-    lookup = FileLookup()
+    lookup = _lookup()
     for name in names * 2:
         path = f"{tmp_path}/{name}"
         assert lookup.exists(path) == Path(path).exists(), name
@@ -354,44 +360,17 @@ def test_pydantic_core_writes_values_without_floats_as_dumps_compact_does(value:
     assert to_json(value) == dumps_compact(value).encode()
 
 
-@settings(max_examples=400, deadline=None)
-@given(
-    st.lists(
-        st.one_of(
-            st.builds(
-                "{}-{:02d}-{:02d}T{:02d}:{:02d}Z".format,
-                st.sampled_from(["2026", "1970", "0001", "9999", "٢٠٢٦"]),
-                st.integers(0, 13),
-                st.integers(0, 32),
-                st.integers(0, 25),
-                st.integers(0, 61),
-            ),
-            st.sampled_from(["2026-09-01T08:00:30Z", "2026-09-01", "", "x" * 17, None, 5]),
-        ),
-        max_size=20,
-    )
-)
-def test_times_read_a_day_and_a_minute_at_a_time_as_parse_time_reads_them(
-    values: list[Any],
-) -> None:
-    assert parse_times(values) == list(map(parse_time, values))
-
-
-@settings(max_examples=400, deadline=None)
-@given(st.lists(st.one_of(PATHS, st.sampled_from([None, 1, "/srv/a/RUN_LOG.md"])), max_size=8))
-def test_only_the_odd_paths_need_asking(values: list[Any]) -> None:
-    odd = set(odd_paths(values))
-    for at, value in enumerate(values):
-        if at not in odd:
-            assert isinstance(value, str) and path_problem(value) is None
-
-
 @pytest.mark.skipif(os.name == "nt", reason="POSIX paths")
 def test_file_lookups_of_many_answer_as_path_exists(tmp_path: Path) -> None:
     (tmp_path / "dir").mkdir()
     (tmp_path / "dir" / "file").write_text("x")
     names = ["dir/file", "dir/none", "gone/a", "gone/b", "gone//c", "gone/./d", "gone/", "gone/."]
     paths = [f"{tmp_path}/{name}" for name in names] * 3
-    lookup = FileLookup()
-    assert lookup.exist_each(paths[:4]) == [Path(p).exists() for p in paths[:4]]
-    assert lookup.exist_each(paths) == [Path(p).exists() for p in paths]
+    lookup = _lookup()
+    assert [lookup.exists(p) for p in paths[:4]] == [Path(p).exists() for p in paths[:4]]
+    assert [lookup.exists(p) for p in paths] == [Path(p).exists() for p in paths]
+
+
+def _lookup() -> Warnings:
+    """The FILE_ABSENT lookups of one check."""
+    return Warnings(IndexSpec("runs", "run", "runs.jsonl", "RUNS.jsonl", "id", "t"))
