@@ -29,6 +29,7 @@ from typing import IO, Any
 from registry_pipeline.core.errors import RegistryError, problem_object
 from registry_pipeline.core.faults import crash_point
 from registry_pipeline.core.json_strict import gc_paused
+from registry_pipeline.core.lock import DEFAULT_TIMEOUT
 from registry_pipeline.core.run_index import parallel, retry, sidecar
 from registry_pipeline.core.run_index.appended import Rows, index_rows
 from registry_pipeline.core.run_index.checked import Context
@@ -42,7 +43,6 @@ from registry_pipeline.core.run_index.rules import CHUNK, RecordRules
 from registry_pipeline.core.run_index.written import LogWrite
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.seal.schemas import SchemaCatalog
-from registry_pipeline.core.workspace.lock import DEFAULT_TIMEOUT
 from registry_pipeline.core.workspace.safe_write import require_safe_all
 from registry_pipeline.core.write_path.logs import (
     NOTES_RELPATH,

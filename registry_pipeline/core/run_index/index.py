@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Self, TypeVar
 
 from registry_pipeline.core.errors import RegistryError, UsageError
+from registry_pipeline.core.lock import DEFAULT_TIMEOUT, exclusive_lock
 from registry_pipeline.core.run_index import connection, sidecar
 from registry_pipeline.core.run_index.spec import IndexSpec, index_spec
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.core.workspace.lock import DEFAULT_TIMEOUT, exclusive_lock
 from registry_pipeline.core.workspace.safe_write import require_safe
 
 T = TypeVar("T")

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from registry_pipeline.core.errors import RegistryError, UsageError
+from registry_pipeline.core.lock import DEFAULT_TIMEOUT
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.core.workspace.lock import DEFAULT_TIMEOUT
 from registry_pipeline.core.workspace.safe_write import require_safe_all
 from registry_pipeline.core.write_path._pipeline import (
     Record,

@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.lock import DEFAULT_TIMEOUT
 from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.core.workspace.lock import DEFAULT_TIMEOUT
 from registry_pipeline.core.write_path._pipeline import (
     LOCK_RELPATH,
     WriteResult,
