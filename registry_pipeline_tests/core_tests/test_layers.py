@@ -34,6 +34,7 @@ TOP_LEVEL_CORE = {
     "fs",
     "faults",
     "lock",
+    "verified",
 }
 """The only modules at the top of core/: the face, the error base, strict JSON and strict YAML,
 atomic file writes, the crash-injection points, the one lock and the one verified-cache: shared

@@ -11,12 +11,15 @@ The workspace is up to date while:
 - the pointer history verifies as a build verifies it first (a hand edit, a pending change, a
   lost target is a change), each active snapshot is the one recorded and still passes
   inspection through the build's verdict cache, and no hold was placed or released since.
-The record is a cache (`.codex/cache/last_build.json`): unreadable, absent or a symlink means
-"build". It only ever lets a build be skipped; nothing that publishes reads it.
+The record is an entry of the one verified-cache (`core.verified`, `.codex/cache/last_build.json`,
+only the latest kept): its key the fingerprint of the inputs and folders recorded, its check
+`build`, its payload the record. Unreadable, absent or a symlink means "build". It only ever
+lets a build be skipped; nothing that publishes reads it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -25,19 +28,21 @@ from typing import Any
 
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.freshness.inputs import current_inputs, is_own, run_folders
-from registry_pipeline.core.fs import write_atomic
 from registry_pipeline.core.gate.gate import gated_store
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder, inspection_cache
+from registry_pipeline.core.verified import Verified
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, load_catalog
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 from registry_pipeline.core.workspace.safe_write import require_safe
 
 STATE_RELPATH = ".codex/cache/last_build.json"
-FORMAT = "registry-last-build-2"
+VERSION = "registry-last-build-3"
 RECORDED = ("inputs", "folders", "active", "held")
+BUILT = "build"
+"""The check a recorded build passed: a successful build of the whole catalog."""
 
 
 @dataclass(frozen=True)
@@ -69,20 +74,23 @@ class Freshness:
 
 def up_to_date(workspace: Workspace, catalog: RegistryCatalog | None = None) -> Freshness:
     """Whether a build of the whole catalog would have nothing to do (see the module)."""
-    record = _load(workspace)
-    if record is None:
+    loaded = _load(workspace)
+    if loaded is None:
         return Freshness(False, ("no successful build recorded",))
+    key, record = loaded
     try:
         catalog = catalog or load_catalog(workspace)
         now = current_inputs(workspace, catalog)
         folders = run_folders(workspace, catalog)
     except RegistryError as exc:  # the build reports it, as its own error
         return Freshness(False, (f"unreadable ({exc.code}: {exc.message})",))
-    recorded = record["inputs"]
-    changed = sorted(k for k in now.keys() | recorded.keys() if now.get(k) != recorded.get(k))
-    changed.extend(_folder_changes(folders, record["folders"]))
+    changed: list[str] = []
+    if fingerprint(now, folders) != key:  # else the inputs and folders are the recorded ones
+        recorded = record["inputs"]
+        changed = sorted(k for k in now.keys() | recorded.keys() if now.get(k) != recorded.get(k))
+        changed.extend(_folder_changes(folders, record["folders"]))
     changed.extend(_active_changes(workspace, catalog, record["active"], record["held"]))
-    last = {key: record.get(key) for key in ("dagster_run_id", "recorded_utc", "active")}
+    last = {name: record.get(name) for name in ("dagster_run_id", "recorded_utc", "active")}
     return Freshness(not changed, tuple(changed), last)
 
 
@@ -175,8 +183,7 @@ def record_build(
         own = {name: digest for name, digest in listing.items() if is_own(name, ids)}
         folders.setdefault(run_root, {}).update(own)
     store = PointerStore(workspace)
-    document = {
-        "format": FORMAT,
+    record: dict[str, Any] = {
         "recorded_utc": now_utc().strftime("%Y-%m-%dT%H:%M:%SZ"),
         "dagster_run_id": dagster_run_id,
         "inputs": dict(read["inputs"]),
@@ -185,20 +192,29 @@ def record_build(
         "held": {rid: store.held(rid) is not None for rid in sorted(active)},
     }
     path = require_safe(workspace.root, workspace.root / STATE_RELPATH)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, json.dumps(document, indent=1, sort_keys=True).encode(), durable=False)
+    cache = Verified(path, version=VERSION, latest=True)
+    cache.put(fingerprint(record["inputs"], folders), [BUILT], record)
+    cache.save()
 
 
-def _load(workspace: Workspace) -> dict[str, Any] | None:
+def fingerprint(inputs: Mapping[str, Any], folders: Mapping[str, Any]) -> str:
+    """The SHA-256 of a build's input digests and run folders: the record's key."""
+    text = json.dumps({"inputs": inputs, "folders": folders}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _load(workspace: Workspace) -> tuple[str, Mapping[str, Any]] | None:
+    """The last successful build's key and record, or None when there is none readable."""
     try:
         path: Path = require_safe(workspace.root, workspace.root / STATE_RELPATH)
-        document = json.loads(path.read_bytes())
-    except (RegistryError, OSError, ValueError):
+    except RegistryError:
         return None
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
+    last = Verified(path, version=VERSION, latest=True).last()
+    if last is None or BUILT not in last[1].checks:
         return None
-    if not all(isinstance(document.get(key), dict) for key in RECORDED):
+    key, record = last[0], last[1].payload
+    if not all(isinstance(record.get(name), dict) for name in RECORDED):
         return None
-    if not all(isinstance(value, list) for value in document["active"].values()):
+    if not all(isinstance(value, list) for value in record["active"].values()):
         return None
-    return document
+    return key, record
