@@ -17,8 +17,7 @@ from registry_pipeline.core.workspace.input_files import (
 
 if TYPE_CHECKING:
     from registry_pipeline.core.append_only import Rules
-    from registry_pipeline.core.append_only.baseline import Baseline
-    from registry_pipeline.core.append_only.file_check import FileCheck
+    from registry_pipeline.core.append_only.baseline import Baseline, FileCheck
     from registry_pipeline.core.workspace.catalog import RegistrySpec
     from registry_pipeline.core.workspace.layout import Workspace
 
@@ -78,7 +77,7 @@ def add_check_append_only(commands: Any) -> None:
 
 
 def run_check_append_only(args: argparse.Namespace) -> int:
-    from registry_pipeline.core.append_only.file_check import check_file
+    from registry_pipeline.core.append_only.baseline import check_file
     from registry_pipeline.core.append_only.governed import rules_of
     from registry_pipeline.core.seal.schemas import SchemaCatalog
 

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator, Mapping, Sequence
+import io
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from registry_pipeline.core import jsonl
 from registry_pipeline.core.errors import Problem
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
-from registry_pipeline.core.seal.hashing import BLOCK_SIZE, file_lines, jsonl_records
+from registry_pipeline.core.seal.hashing import BLOCK_SIZE, jsonl_records
 from registry_pipeline.core.seal.pointer_lines import pointer_lines
 from registry_pipeline.core.seal.problems import json_invalid, schema_violation
 from registry_pipeline.core.seal.schemas import ArtifactSchema, SchemaCatalog
@@ -65,43 +66,28 @@ def _jsonl_problems(
             )
         ]
     problems: list[Problem] = []
-    lines = file_lines(content) if isinstance(content, Path) else _split(content)
-    try:
-        for number, document in jsonl_records(lines):
-            if schema is not None:
-                problems.extend(
-                    schema_violation(relpath, f"line {number} {v}", number, v.pointer)
-                    for v in catalog.validate(schema.schema_id, document)
-                )
-    except JSONDecodeProblem as exc:
-        problems.append(json_invalid(relpath, "jsonl", exc))
+    with content.open("rb") if isinstance(content, Path) else io.BytesIO(content) as handle:
+        try:  # a line at a time: a file given by its path is never held whole
+            for number, document in jsonl_records(line for _number, line in jsonl.lines(handle)):
+                if schema is not None:
+                    problems.extend(
+                        schema_violation(relpath, f"line {number} {v}", number, v.pointer)
+                        for v in catalog.validate(schema.schema_id, document)
+                    )
+        except JSONDecodeProblem as exc:
+            problems.append(json_invalid(relpath, "jsonl", exc))
     return problems
 
 
 def _torn_line(content: bytes | Path) -> int | None:
     """The number of the last line when the file is not empty and does not end with a newline
-    (its lines counted a block at a time), else None."""
+    (`core.jsonl`'s torn tail; a file's lines counted a block at a time), else None."""
     if not isinstance(content, Path):
-        torn = bool(content) and not content.endswith(b"\n")
-        return content.count(b"\n") + 1 if torn else None
+        return jsonl.torn_line(content)
+    if jsonl.ends_cleanly(content):
+        return None
     with content.open("rb") as handle:
-        size = handle.seek(0, os.SEEK_END)
-        if not size:
-            return None
-        handle.seek(size - 1)
-        if handle.read(1) == b"\n":
-            return None
-        handle.seek(0)
         return sum(block.count(b"\n") for block in iter(lambda: handle.read(BLOCK_SIZE), b"")) + 1
-
-
-def _split(data: bytes) -> Iterator[bytes]:
-    """`data.split(b"\\n")`, one line at a time (no list of them all)."""
-    start = 0
-    while (end := data.find(b"\n", start)) >= 0:
-        yield data[start:end]
-        start = end + 1
-    yield data[start:]
 
 
 def _format_of(relpath: str) -> str | None:
