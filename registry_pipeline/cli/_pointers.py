@@ -335,7 +335,7 @@ def _finding_path(store: Any, finding: Any) -> str | None:
 
 def parse_moment(text: str) -> str:
     """An ISO UTC timestamp (or a date: the end of that UTC day) in the journal's format."""
-    from registry_pipeline.cli._time import parse_moment as strict_moment
+    from registry_pipeline.cli._args import parse_moment as strict_moment
 
     return strict_moment(text).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
