@@ -125,7 +125,7 @@ def run_check_append_only(args: argparse.Namespace) -> int:
 
 def _given_rules(value: str) -> Rules:
     """--rules as a preset name, else as a rules file (a JSON rule block)."""
-    from registry_pipeline.core.append_only import PRESETS, RulesError, parse_rules
+    from registry_pipeline.core.append_only import PRESETS, parse_rules, rules_invalid
     from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 
     if value in PRESETS or not Path(value).exists():
@@ -136,7 +136,7 @@ def _given_rules(value: str) -> Rules:
     try:
         block = loads_strict(data)
     except JSONDecodeProblem as exc:
-        raise RulesError(f"cannot read the rules file: {exc}", path=value) from None
+        raise rules_invalid(f"cannot read the rules file: {exc}", path=value) from None
     return parse_rules(block, value)
 
 

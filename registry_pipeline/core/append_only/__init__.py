@@ -15,7 +15,6 @@ import `explain/`, `delta_log/`, `builders/` or `adopt/`.
 
 from registry_pipeline.core.append_only.check import (
     CODES,
-    CatalogShapeError,
     Report,
     Violation,
     check_catalog,
@@ -25,9 +24,9 @@ from registry_pipeline.core.append_only.rules import (
     PRESETS,
     ContractList,
     Rules,
-    RulesError,
     parse_rules,
     preset,
+    rules_invalid,
 )
 from registry_pipeline.core.append_only.surface import (
     SurfaceError,
@@ -38,17 +37,16 @@ from registry_pipeline.core.append_only.surface import (
 __all__ = [
     "CODES",
     "PRESETS",
-    "CatalogShapeError",
     "ContractList",
     "Report",
     "Rules",
-    "RulesError",
     "SurfaceError",
     "Violation",
     "check_catalog",
     "entries_of",
     "parse_rules",
     "preset",
+    "rules_invalid",
     "surface_problem",
     "surface_sha256",
 ]

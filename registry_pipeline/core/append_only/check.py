@@ -19,20 +19,19 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from registry_pipeline.core.append_only.compat import Compatibility, classify
-from registry_pipeline.core.append_only.rules import Rules, RulesError
+from registry_pipeline.core.append_only.rules import Rules
 from registry_pipeline.core.append_only.surface import (
     SurfaceError,
     same_surface,
     surface_problem,
     surface_sha256,
 )
-from registry_pipeline.core.errors import problem_object
+from registry_pipeline.core.errors import UsageError, problem_object
 from registry_pipeline.core.json_strict import gc_paused
 
 __all__ = [
     "CODES",
     "MAX_VERSION",
-    "CatalogShapeError",
     "Report",
     "Violation",
     "check_catalog",
@@ -68,12 +67,6 @@ class _Index:
     entries: int = 0
 
 
-class CatalogShapeError(RulesError):
-    """The document does not hold an array where the rules say its entries are."""
-
-    code = "CATALOG_SHAPE"
-
-
 def check_catalog(current: Any, baseline: Any | None, rules: Rules, where: str = "") -> Report:
     """Every violation of `current` against `baseline` (None: a first publish) under `rules`."""
     found: list[Violation] = []
@@ -106,7 +99,7 @@ def _named(
 
 
 def entries_of(document: Any, rules: Rules, where: str) -> list[Any]:
-    """The array at `rules.items`; CatalogShapeError when there is none."""
+    """The array at `rules.items`; CATALOG_SHAPE when there is none."""
     node = document
     for token in rules.items.split("/")[1:]:
         key = token.replace("~1", "/").replace("~0", "~")
@@ -118,9 +111,8 @@ def entries_of(document: Any, rules: Rules, where: str) -> list[Any]:
             node = None
             break
     if not isinstance(node, list):
-        raise CatalogShapeError(
-            f"no array at {rules.items} (the entries the {rules.name} rules check)", path=where
-        )
+        message = f"no array at {rules.items} (the entries the {rules.name} rules check)"
+        raise UsageError(message, code="CATALOG_SHAPE", path=where)
     return node
 
 
