@@ -33,8 +33,12 @@ from registry_pipeline.defs.checks import (
 )
 from registry_pipeline.lib.build_run import Settled
 from registry_pipeline.lib.failures import as_step_failure
-from registry_pipeline.lib.inputs import materialized_path, resolve_inputs
-from registry_pipeline.lib.io_manager import UNEXPECTED_FILES, RegistryOutput
+from registry_pipeline.lib.io_manager import (
+    UNEXPECTED_FILES,
+    RegistryOutput,
+    materialized_path,
+    resolve_inputs,
+)
 from registry_pipeline.lib.resources import BuildRun, RegistryWorkspace
 
 IO_MANAGER_KEY = "registry_io_manager"
