@@ -71,18 +71,6 @@ class Baseline:
 NO_BASELINE = Baseline("none", None, None)
 
 
-def file_baseline(path: Path) -> Baseline:
-    """The baseline in a file; a usage error when it cannot be read."""
-    try:
-        return Baseline("file", str(path), path.read_bytes())
-    except OSError as exc:
-        raise UsageError(
-            f"cannot read the baseline: {exc.strerror or exc}",
-            code="BASELINE_UNREADABLE",
-            path=str(path),
-        ) from None
-
-
 def git_baseline(path: Path, ref: str) -> Baseline:
     """`git show REF:<path>`, else `origin/REF` (the seed's locked strategy); neither: a first
     publish (`none`, saying whether the refs resolve at all). A usage error outside a git

@@ -34,7 +34,6 @@ from registry_pipeline.core.workspace.remote import CATALOG_RELPATH as CATALOG_R
 from registry_pipeline.core.workspace.sources import is_pattern, pattern_base
 
 CATALOG_SCHEMA_ID = "urn:registry-pipeline:schema:registry_catalog_v0_2"
-KINDS = ("built", "source", "log", "presentation", "collection")
 POINTER_FILE_RELPATH = ".codex/ACTIVE_REGISTRY_POINTERS_v0_1.json"
 MAX_LISTED = 50
 """Schema problems listed per catalog error; the error says when there were more."""
