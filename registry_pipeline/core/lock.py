@@ -25,7 +25,6 @@ import fcntl
 import json
 import os
 import socket
-import stat
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -36,6 +35,7 @@ from pathlib import Path
 from typing import Protocol
 
 from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.fs import read_small
 
 DEFAULT_TIMEOUT = 10.0
 """Seconds to wait for a busy lock before failing with LOCKED."""
@@ -231,17 +231,9 @@ def read_note(path: Path) -> dict[str, object] | None:
     """The note of the lock at `path`, or None when there is none readable (a FIFO or device
     there says nothing, and is never waited on)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
-    except OSError:
+        note = json.loads(read_small(path, NOTE_LIMIT) or b"")
+    except ValueError:
         return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        note = json.loads(os.read(fd, NOTE_LIMIT))
-    except (OSError, ValueError):
-        return None
-    finally:
-        os.close(fd)
     return note if isinstance(note, dict) else None
 
 

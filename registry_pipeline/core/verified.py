@@ -17,14 +17,12 @@ ever lets a check be skipped whose inputs have the same fingerprint.
 from __future__ import annotations
 
 import json
-import os
-import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from registry_pipeline.core.fs import write_atomic
+from registry_pipeline.core.fs import read_small, write_atomic
 
 FORMAT = "registry-verified-1"
 LIMIT = 64 << 20
@@ -115,19 +113,8 @@ class Verified:
 
 
 def _read(path: Path) -> object:
-    """The JSON of the regular file at `path` (never through a symlink, a FIFO or a device),
-    or None."""
+    """The JSON of the cache file (never through a symlink, a FIFO or a device), or None."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
-    except OSError:
+        return json.loads(read_small(path, LIMIT) or b"null")
+    except ValueError:
         return None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > LIMIT:
-            return None
-        with os.fdopen(os.dup(fd), "rb") as handle:
-            return json.loads(handle.read())
-    except (OSError, ValueError):
-        return None
-    finally:
-        os.close(fd)
