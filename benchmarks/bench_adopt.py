@@ -82,7 +82,7 @@ SEED_STEPS: tuple[tuple[str, str], ...] = (
 SEED_IMPORTS = "import argparse, datetime, hashlib, json, math, os, pathlib, re, subprocess, typing"
 OUR_IMPORTS = (
     "import registry_pipeline.cli.main, registry_pipeline.lib.build, "
-    "registry_pipeline.definitions, registry_pipeline.core.builders.adapters"
+    "registry_pipeline.definitions, registry_pipeline.core.builders.registry"
 )
 OK_STATUSES = {"built", "reused"}
 PROFILE_BUCKETS = {  # label -> (file suffix, function): cumulative seconds in the profile

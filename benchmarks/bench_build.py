@@ -7,7 +7,7 @@ bench_validate, without fsync), and one `registry build` makes the previous snap
 by side (rotating the order): `registry build --full-audit` (every folder hashed again) and
 `registry build` after adding one new run folder (incremental). The builders alone, without
 Dagster, run in a worker process (`python benchmarks/bench_build.py builders WS [--full-audit]`)
-that calls the registered adapters of `registry_pipeline.core.builders.adapters` with the same
+that calls the registered builders of `registry_pipeline.core.builders.registry` with the same
 sealed snapshots the build reads; the Dagster overhead is the build time minus the builders'.
 
 Then the workspace grows to 100,000 folders and the run registry adapter alone runs in a worker
@@ -324,7 +324,7 @@ def _warm_programs() -> None:
 
 WARM_IMPORTS = (
     "import registry_pipeline.cli.main, registry_pipeline.lib.build, "
-    "registry_pipeline.definitions, registry_pipeline.core.builders.adapters"
+    "registry_pipeline.definitions, registry_pipeline.core.builders.registry"
 )
 
 

@@ -25,10 +25,11 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
+def write_atomic(path: Path, data: bytes, *, durable: bool = True, replace: bool = True) -> None:
     """Replace `path` with `data`: a temp file beside it (unique to this process), written in
     full, fsynced (`durable`), renamed over it, the folder fsynced. Readers see the old file or
     the new one, never half; on any failure the temp file is removed and `path` is untouched.
+    `replace=False` creates `path` only: FileExistsError when something is there.
 
     No link is followed where the file is: a link at `path` is replaced, not written through,
     and one at the temp name fails the open. The folders on the way are the caller's to check
@@ -44,7 +45,7 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
                 os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(temp, path)
+        (os.replace if replace else rename_noreplace)(temp, path)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise

@@ -9,7 +9,7 @@ import dagster as dg
 
 from registry_pipeline._version import __version__
 from registry_pipeline.core.append_only.governed import governed_files
-from registry_pipeline.core.builders.adapters import SCHEMA_HASH_KEY, schema_file_hash
+from registry_pipeline.core.builders.drift_signals import SCHEMA_HASH_KEY, schema_file_hash
 from registry_pipeline.core.builders.model import Builder, BuildInputs
 from registry_pipeline.core.builders.registry import buildable
 from registry_pipeline.core.gate.dependencies import in_cycle

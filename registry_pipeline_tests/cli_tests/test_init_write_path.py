@@ -14,7 +14,7 @@ import pytest
 from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.write_path import entry_types
-from registry_pipeline.core.write_path.entry_schema import entry_violations
+from registry_pipeline.core.write_path.rules import entry_violations
 from registry_pipeline.core.write_path.table import types_markdown
 from registry_pipeline_tests.cli_tests.conftest import Run
 from registry_pipeline_tests.core_tests.write_path._support import (

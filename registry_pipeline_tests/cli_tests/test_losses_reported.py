@@ -10,7 +10,7 @@ from typing import Any, cast
 
 import pytest
 
-from registry_pipeline.core.builders.delta_log_adapter import build_registry_delta_log
+from registry_pipeline.core.builders import registry_delta_log
 from registry_pipeline.core.builders.model import BuildInputs
 from registry_pipeline.core.delta_log import (
     LOG_ARTIFACT,
@@ -59,7 +59,7 @@ def _log_build(root: Path) -> tuple[str, dict[str, dict[str, object]]]:
     moment, or the reused snapshot): the log's run id, and what the build says per registry."""
     workspace = Workspace(root)
     spec = load_catalog(workspace).get(LOG_REGISTRY_ID)
-    result = build_registry_delta_log(BuildInputs(workspace, spec, {}))
+    result = registry_delta_log.build(BuildInputs(workspace, spec, {}))
     plan = result.seal
     assert plan is not None
     listed = cast(list[dict[str, object]], result.summary["covered"])

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from registry_pipeline.core.builders.op_status_table import catalog_version_key
+from registry_pipeline.core.builders.operations_catalog import catalog_version_key
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 

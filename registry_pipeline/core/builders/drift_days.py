@@ -20,7 +20,7 @@ from datetime import date
 from typing import Any
 
 from registry_pipeline.core.builders import drift_signals
-from registry_pipeline.core.builders.adapters import (
+from registry_pipeline.core.builders.drift_signals import (
     drift_build_result,
     drift_from_snapshots,
     drift_ref,

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
+from registry_pipeline.core.json_strict import loads_strict
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.workspace.catalog import RegistrySpec
-from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 from registry_pipeline.core.workspace.snapshots import Snapshot
 
 
@@ -52,3 +54,19 @@ class SealPlan:
 
 
 Builder = Callable[[BuildInputs], BuildResult]
+
+
+def read_json(snapshot: Snapshot, relpath: str) -> Any:
+    """A sealed JSON artifact of an input snapshot, read strictly."""
+    return loads_strict(snapshot.artifact(relpath).read_bytes())
+
+
+def artifact_source(snapshot: Snapshot, relpath: str) -> str:
+    """Workspace-relative path of an artifact of a sealed snapshot, as the seed records inputs."""
+    return f"{RUNS_RELPATH}/{snapshot.run_id}/{relpath}"
+
+
+def counts(detail: Mapping[str, Any]) -> dict[str, object]:
+    """A detail document's `counts` object (a builder's summary starts from it)."""
+    found = detail.get("counts")
+    return dict(found) if isinstance(found, dict) else {}

@@ -5,23 +5,29 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from registry_pipeline.core.builders import adapters, delta_log_adapter, op_status_adapter
+from registry_pipeline.core.builders import (
+    drift_signals,
+    op_status_table,
+    registry_delta_log,
+    run_registry,
+    system_health,
+)
 from registry_pipeline.core.builders.model import Builder, BuildInputs, BuildResult
 from registry_pipeline.core.delta_log import LOG_REGISTRY_ID
 from registry_pipeline.core.workspace.catalog import CatalogError, RegistryCatalog, RegistrySpec
 
 
 def _system_health_report(build: BuildInputs) -> BuildResult:
-    return adapters.build_system_health_report(build, BUILDERS.keys())
+    return system_health.build(build, BUILDERS.keys())
 
 
 BUILDERS: Mapping[str, Builder] = MappingProxyType(
     {
-        "run_registry": adapters.build_run_registry,
-        "op_status_table": op_status_adapter.build_op_status_table,
-        "drift_signals": adapters.build_drift_signals,
+        "run_registry": run_registry.build,
+        "op_status_table": op_status_table.build,
+        "drift_signals": drift_signals.build,
         "system_health_report": _system_health_report,
-        LOG_REGISTRY_ID: delta_log_adapter.build_registry_delta_log,
+        LOG_REGISTRY_ID: registry_delta_log.build,
     }
 )
 """Every builder in code. A built, log or presentation registry of a catalog needs one here."""

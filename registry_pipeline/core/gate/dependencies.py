@@ -26,10 +26,14 @@ from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.workspace.catalog import RegistryCatalog
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import Snapshot, list_snapshots, read_snapshot
-from registry_pipeline.core.write_path.content import TypeContent, content_of
-from registry_pipeline.core.write_path.findings import Finding
-from registry_pipeline.core.write_path.log_content import Keep, log_content
-from registry_pipeline.core.write_path.types import EntryType
+from registry_pipeline.core.write_path.content import (
+    EntryType,
+    Finding,
+    Keep,
+    TypeContent,
+    content_of,
+    log_content,
+)
 
 
 class SnapshotReader:
@@ -125,8 +129,8 @@ def coordination_reads(root: Path, catalog: RegistryCatalog) -> dict[str, tuple[
     (an `exists` rule's `from` type reads its `to` type): a build checks its coordination in a
     step after those are sealed. Empty when the coordination file cannot be read (the checks
     report that)."""
+    from registry_pipeline.core.write_path.content import entry_types
     from registry_pipeline.core.write_path.rules import load_coordination
-    from registry_pipeline.core.write_path.types import entry_types
 
     try:
         types = entry_types(catalog)

@@ -23,9 +23,7 @@ from registry_pipeline.core.run_index.records import RecordProblem
 from registry_pipeline.core.run_index.spec import IndexSpec, index_specs
 from registry_pipeline.core.run_index.uniqueness import OVERRIDE, failed_checks
 from registry_pipeline.core.workspace.catalog import RegistryCatalog
-from registry_pipeline.core.write_path.content import TypeContent
-from registry_pipeline.core.write_path.log_content import Keep
-from registry_pipeline.core.write_path.types import EntryType, entry_types
+from registry_pipeline.core.write_path.content import EntryType, Keep, TypeContent, entry_types
 
 
 class Read(Protocol):

@@ -18,8 +18,7 @@ from registry_pipeline.core.run_index.records import RecordProblem
 from registry_pipeline.core.run_index.spec import IndexSpec, index_specs
 from registry_pipeline.core.run_index.uniqueness import OVERRIDE
 from registry_pipeline.core.workspace.catalog import RegistryCatalog
-from registry_pipeline.core.write_path.log_content import Keep
-from registry_pipeline.core.write_path.types import entry_types
+from registry_pipeline.core.write_path.content import Keep, entry_types
 
 
 def served_index(catalog: RegistryCatalog, spec: IndexSpec) -> IndexSpec | None:

@@ -28,10 +28,8 @@ from registry_pipeline.core.write_path import (
     load_coordination,
     read_type,
 )
-from registry_pipeline.core.write_path.coordinate import values_at
-from registry_pipeline.core.write_path.log_content import Keep, log_content
-from registry_pipeline.core.write_path.rules import Coordination, rules_involving
-from registry_pipeline.core.write_path.types import EntryType
+from registry_pipeline.core.write_path.content import EntryType, Keep, log_content
+from registry_pipeline.core.write_path.rules import Coordination, rules_involving, values_at
 
 CHUNK = 5_000
 """Records given to the coordination rules at a time."""

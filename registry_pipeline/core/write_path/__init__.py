@@ -8,24 +8,38 @@ marks one entry deprecated the same way (nothing removes one). The build's block
 `coordination` check runs the same rules through `workspace_findings`. `scaffold` writes the
 seed's registry types into a fresh workspace (`registry init --with-write-path`).
 
+One module per behaviour: `content` (types, entries, the one reader, findings), `rules` (entry
+schemas, coordination rules and lifecycle markers), `write` (add-entry and deprecate), `splice`
+(the new file text, YAML or JSON), `cache` (the YAML parse cache), `logs` (overrides and notes),
+`table` (the generated tables) and `scaffold` (its files are data, in `scaffold/`).
+
 Depends on `seal/`, `workspace/`, `pointers/` (the lock) and `append_only/` (a governed source's
 promises are checked before a write); must not import `explain/`, `delta_log/`, `builders/` or
 `adopt/`.
 """
 
-from registry_pipeline.core.write_path.check import workspace_findings
-from registry_pipeline.core.write_path.content import Entry, TypeContent, content_of, read_type
-from registry_pipeline.core.write_path.coordinate import evaluate, involving
-from registry_pipeline.core.write_path.deprecate import deprecate
-from registry_pipeline.core.write_path.findings import (
+from registry_pipeline.core.write_path.content import (
     SEVERITIES,
+    Entry,
     EntryError,
+    EntryType,
     Finding,
     RegistryFileError,
+    TypeContent,
+    content_of,
+    entry_type,
+    entry_types,
+    read_type,
 )
-from registry_pipeline.core.write_path.rules import Coordination, Rule, load_coordination
-from registry_pipeline.core.write_path.types import EntryType, entry_type, entry_types
-from registry_pipeline.core.write_path.write import WriteResult, add_entry
+from registry_pipeline.core.write_path.rules import (
+    Coordination,
+    Rule,
+    evaluate,
+    involving,
+    load_coordination,
+    workspace_findings,
+)
+from registry_pipeline.core.write_path.write import WriteResult, add_entry, deprecate
 
 __all__ = [
     "SEVERITIES",

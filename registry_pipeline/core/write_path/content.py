@@ -1,24 +1,290 @@
-"""A registry type's current entries, read from its files' bytes (the workspace's, or a sealed
-snapshot's: the same function reads both)."""
+"""Registry types and what reading one gives: the catalog entries `registry add-entry` can write
+(one file holding a list or a map, or one file per entry; a record log is read only), their
+entries and parsed files, and the findings about them.
+
+One reader serves the write path and the build's blocking check: `content_of` reads a type's
+files' bytes (the workspace's, or a sealed snapshot's), `log_content` a record log a line at a
+time (with `keep`, only the entries whose latest view it keeps are held: a check that needs a
+few runs of a million-record run index holds those few; their order, the first line of each
+key, is recovered from 8 bytes a line). Every problem is a `Finding` (code, severity, type,
+key, field, message, file, related, line, column) carried in a list by `EntryError` (bad input,
+exit 2) or `RegistryFileError` (a broken registry file, exit 1)."""
 
 from __future__ import annotations
 
+import difflib
+import io
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import replace
-from pathlib import Path
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-from registry_pipeline.core.errors import ReasonCode
+from registry_pipeline.core import jsonl
+from registry_pipeline.core.errors import ReasonCode, RegistryError, UsageError, problem_object
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
-from registry_pipeline.core.workspace.sources import SourceError, read_source_files
-from registry_pipeline.core.write_path.findings import Finding
-from registry_pipeline.core.write_path.log_content import log_content
-from registry_pipeline.core.write_path.type_content import Entry, ParsedFile, TypeContent
-from registry_pipeline.core.write_path.types import EntryType
+from registry_pipeline.core.seal.hashing import jsonl_records
+from registry_pipeline.core.seal.paths import relpath_problem
+from registry_pipeline.core.workspace.catalog import CatalogError, RegistryCatalog, RegistrySpec
+from registry_pipeline.core.workspace.sources import (
+    SourceError,
+    is_pattern,
+    pattern_base,
+    read_source_files,
+)
 from registry_pipeline.core.yaml_io import parse_yaml
 
-__all__ = ["Entry", "ParsedFile", "TypeContent", "content_of", "parse_file", "read_type"]
+SEVERITIES = ("error", "warning", "record")
+"""error blocks a write (and fails the build's check); warning is printed; record is logged."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem of one entry: which rule, how severe, where (type, key, field) and why."""
+
+    code: str
+    """A rule id of the coordination file, or a fixed code (SCHEMA_VIOLATION, DUPLICATE_KEY...)."""
+    severity: str
+    type: str
+    key: str | None
+    field: str
+    """A JSON pointer into the entry ("" for the entry as a whole)."""
+    message: str
+    file: str | None = None
+    """The workspace-relative file the entry lives in (or would)."""
+    related: tuple[str, str] | None = None
+    """(type, key) of the other entry the finding is about, if any."""
+    line: int | None = None
+    """1-based line in `file`, when a parser gave it (a file that does not parse)."""
+    column: int | None = None
+    """1-based column on that line, when the parser gave it."""
+
+    def involves(self, type_name: str, key: str) -> bool:
+        """Whether the entry `type_name`/`key` is this finding's entry or its related one."""
+        return (self.type, self.key) == (type_name, key) or self.related == (type_name, key)
+
+    def as_json(self) -> dict[str, object]:
+        """The finding as `problem_object` shapes every problem (`path` is the file; `line`
+        and `column` where a parser gave them), then `severity`, `type`, `key` and `related`:
+        what `--json` prints, the check's metadata and the write path's logs list."""
+        return problem_object(
+            self.code,
+            self.message,
+            path=self.file,
+            line=self.line,
+            field=self.field,
+            column=self.column,
+            severity=self.severity,
+            type=self.type,
+            key=self.key,
+            related=list(self.related) if self.related else None,
+        )
+
+    def __str__(self) -> str:
+        where = f"{self.type}[{self.key}]" if self.key is not None else self.type
+        return f"{self.severity}: {self.code} {where}{self.field}: {self.message}"
+
+
+def errors(findings: Iterable[Finding]) -> list[Finding]:
+    """The findings that block a write."""
+    return [finding for finding in findings if finding.severity == "error"]
+
+
+class EntryError(UsageError):
+    """The entry itself is bad input (unparsable, wrong shape, schema violation): exit 2;
+    `details` lists every problem."""
+
+    code = "ENTRY_INVALID"
+
+    def __init__(self, details: Iterable[Finding], *, code: str | None = None) -> None:
+        self.details = tuple(details)
+        super().__init__(
+            f"{len(self.details)} problem(s) with the entry; nothing was written", code=code
+        )
+
+    def diagnostics(self) -> str:
+        lines = [f"error: {self.code}: {self.message}"]
+        lines.extend(f"  {finding}" for finding in self.details)
+        return "\n".join(lines)
+
+
+class RegistryFileError(RegistryError):
+    """A registry file the write path must read is broken (unparsable, duplicate keys...): the
+    write is blocked (exit 1) until it is fixed; `details` lists every problem."""
+
+    code = "REGISTRY_FILE_INVALID"
+
+    def __init__(self, details: Iterable[Finding]) -> None:
+        self.details = tuple(details)
+        super().__init__(
+            f"{len(self.details)} problem(s) in the registry files; nothing was written"
+        )
+
+    def diagnostics(self) -> str:
+        lines = [f"error: {self.code}: {self.message}"]
+        lines.extend(f"  {finding.file or finding.type}: {finding}" for finding in self.details)
+        return "\n".join(lines)
+
+
+class SpliceError(RegistryError):
+    """The spliced file would not read back as the intended document (a bug, reported with the
+    file rather than written)."""
+
+    code = "SPLICE_MISMATCH"
+    exit_code = 3
+
+
+@dataclass(frozen=True)
+class EntryType:
+    """One writable registry type, read from a catalog entry's `entries` block."""
+
+    name: str
+    """What `--type` takes."""
+    registry_id: str
+    layout: str
+    """list: an array of objects at `container`; map: an object at `container`; files: one
+    entry per file of a glob, named after its key; log: a JSONL record log (read only here)."""
+    source: str
+    """The workspace-relative file (list, map) or glob (files)."""
+    container: str
+    """JSON pointer to the list or map in the file ("" is the document); "" for files."""
+    key: str | None
+    """The field identifying an entry (list; files, where it also names the file)."""
+    order: str
+    """key: a new entry goes to its place in key order; append: at the end."""
+    schema: str | None
+    """Workspace-relative JSON Schema of one entry; None: the file's own schema decides."""
+    purpose: str
+    schema_id: str
+
+    @property
+    def folder(self) -> str:
+        """The folder of a files layout's glob."""
+        return pattern_base(self.source)
+
+    @property
+    def suffix(self) -> str:
+        """`.yaml`, `.yml` or `.json`: the format of the type's files."""
+        return PurePosixPath(self.source).suffix
+
+    @property
+    def is_yaml(self) -> bool:
+        """Whether the type's files are YAML."""
+        return self.suffix in (".yaml", ".yml")
+
+    def file_of(self, key: str) -> str:
+        """The workspace-relative file an entry with `key` lives in."""
+        if self.layout != "files":
+            return self.source
+        return f"{self.folder}/{key}{self.suffix}"
+
+
+def entry_types(catalog: RegistryCatalog) -> dict[str, EntryType]:
+    """Every writable type of the catalog by name; CATALOG_INVALID naming each problem."""
+    types: dict[str, EntryType] = {}
+    problems: list[str] = []
+    for index, spec in enumerate(catalog.registries):
+        if spec.entries is None and spec.run_index is None:
+            continue
+        entry_type, problem = _entry_type(spec)
+        if entry_type is None:
+            problems.append(f"/registries/{index}/entries: {problem}")
+        elif entry_type.name in types:
+            problems.append(f"/registries/{index}/entries/type: duplicate type {entry_type.name!r}")
+        else:
+            types[entry_type.name] = entry_type
+    if problems:
+        raise CatalogError(str(catalog.path), problems)
+    return types
+
+
+def entry_type(types: dict[str, EntryType], name: str) -> EntryType:
+    """The type `name`; UNKNOWN_TYPE (exit 2) with a "did you mean" and the known types."""
+    if name in types:
+        return types[name]
+    close = difflib.get_close_matches(name, sorted(types), n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    known = ", ".join(sorted(types)) or "none (no catalog entry has an `entries` block)"
+    raise UsageError(f"unknown type {name!r}; {hint}known: {known}", code="UNKNOWN_TYPE")
+
+
+def _entry_type(spec: RegistrySpec) -> tuple[EntryType, None] | tuple[None, str]:
+    """The type of a catalog entry's `entries` block, or of its `run_index` block: a run index
+    as a type coordination rules can name, its records by key, the latest line of a key
+    standing for it (the catalog check made sure it has one .jsonl source)."""
+    block, log = spec.entries or spec.run_index, spec.entries is None
+    layout, sources = "log" if log else block["layout"], spec.sources
+    if len(sources) != 1:
+        return None, f"a writable registry has exactly one source, not {len(sources)}"
+    source = sources[0]
+    suffix = PurePosixPath(source).suffix
+    if log:
+        pass
+    elif suffix not in (".json", ".yaml", ".yml"):
+        return None, f"the source {source!r} must end in .json, .yaml or .yml"
+    elif layout == "files":
+        name = PurePosixPath(source).name
+        if not is_pattern(source) or name != f"*{suffix}" or is_pattern(pattern_base(source)):
+            return None, f"layout files needs a source like 'folder/*{suffix}', not {source!r}"
+    elif is_pattern(source):
+        return None, f"layout {layout} needs one file as its source, not the glob {source!r}"
+    if layout == "map" and suffix != ".json":
+        return None, "layout map is written in JSON files only"
+    schema = None if log else block.get("schema")
+    if schema is not None and relpath_problem(schema):
+        return None, f"schema {schema!r} {relpath_problem(schema)}"
+    return (
+        EntryType(
+            name=block.get("type", spec.registry_id),
+            registry_id=spec.registry_id,
+            layout=layout,
+            source=source,
+            container="" if log else block.get("container", ""),
+            key=block.get("key"),
+            order="append" if log else block.get("order", "key"),
+            schema=schema,
+            purpose=block.get("purpose") or spec.description,
+            schema_id=spec.schema_id,
+        ),
+        None,
+    )
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One entry: its key, its value, where it lives."""
+
+    key: str
+    value: Any
+    """The entry object (list, files with a key), or the value under its key (map, files
+    without a key)."""
+    file: str
+    """Workspace-relative file."""
+    index: int | None = None
+    """Its position in the file's list (list layout)."""
+
+
+@dataclass(frozen=True)
+class ParsedFile:
+    """One file: its bytes, its document and, for a YAML list, each item's line span."""
+
+    data: bytes
+    document: Any
+    spans: tuple[tuple[int, int], ...] | None = None
+    """(first line, last line), 0-based, of each list item, the dash line first; None when the
+    list is not in block style (the writer then rewrites the file round-trip)."""
+
+
+@dataclass
+class TypeContent:
+    """Every entry of one type, and every problem reading them."""
+
+    type: EntryType
+    entries: dict[str, Entry] = field(default_factory=dict)
+    files: dict[str, ParsedFile] = field(default_factory=dict)
+    """Workspace-relative path -> the parsed file."""
+    problems: list[Finding] = field(default_factory=list)
 
 
 def parse_file(relpath: str, data: bytes, container: str | None = None) -> ParsedFile:
@@ -37,7 +303,7 @@ def parse_file(relpath: str, data: bytes, container: str | None = None) -> Parse
 def resolve(document: Any, pointer: str) -> Any:
     """The value at JSON pointer `pointer`; KeyError when absent."""
     current = document
-    for part in _parts(pointer):
+    for part in pointer_parts(pointer):
         if isinstance(current, dict):
             current = current[part]
         elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
@@ -131,7 +397,8 @@ def _container_entries(content: TypeContent, path: str, document: Any) -> None:
                 None,
                 entry_type.container,
                 f"the file has no {shape} at {entry_type.container or '/'} (the catalog's "
-                f"container); add one (`{_parts(entry_type.container)[-1]}: []`) or fix its name",
+                f"container); add one (`{pointer_parts(entry_type.container)[-1]}: []`) or fix "
+                "its name",
                 path,
                 "CONTAINER_MISSING",
             )
@@ -200,7 +467,8 @@ def _problem(
     return Finding(code, "error", entry_type.name, key, field_, message, path)
 
 
-def _parts(pointer: str) -> list[str]:
+def pointer_parts(pointer: str) -> list[str]:
+    """The unescaped parts of a JSON pointer ("" is the document: none)."""
     if not pointer:
         return []
     return [part.replace("~1", "/").replace("~0", "~") for part in pointer[1:].split("/")]
@@ -216,7 +484,7 @@ def _item_spans(root: Any, container: str, data: bytes) -> tuple[tuple[int, int]
     (not a block list of mappings, an item whose first key is not on its dash's line, dashes at
     different columns, or an item ending in a block scalar, whose trailing lines are content)."""
     node = root
-    for part in _parts(container):
+    for part in pointer_parts(container):
         if type(node).__name__ != "MappingNode":
             return None
         node = next((v for k, v in node.value if k.value == part), None)
@@ -258,3 +526,156 @@ def _end_line(node: Any) -> int:
     if end.column == 0 and end.line > node.start_mark.line:
         return int(end.line) - 1
     return int(end.line)
+
+
+Keep = Callable[[Any], bool]
+"""Which latest views of a log to hold (the others are left out; their problems still count)."""
+Source = Path | bytes
+"""A file of the log, or its bytes."""
+
+
+def log_content(
+    entry_type: EntryType, files: Iterable[Source], keep: Keep | None = None
+) -> TypeContent:
+    """The entries of the log `entry_type` in `files` (as `content_of` of their bytes gives
+    them), only those whose latest view `keep` keeps (None: all)."""
+    reader = _LogReader(TypeContent(entry_type), keep)
+    for file in files:
+        reader.read(file)
+    reader.order()
+    return reader.content
+
+
+class _LogReader:
+    """One pass over each file; with `keep`, each line's key hash, to order the kept entries."""
+
+    def __init__(self, content: TypeContent, keep: Keep | None) -> None:
+        self.content = content
+        self.keep = keep
+        self.hashes = array("q")
+        """With `keep`: per line of the files read, the hash of its record's key (0: none)."""
+        self.spans: list[tuple[Source, int, int]] = []
+        """Each file read, with the positions of its first line and past its last line read."""
+        self.entered: dict[str, int] = {}
+        """Position of the line that last put each kept key in the entries."""
+
+    def read(self, file: Source) -> None:
+        """The records of one file, as `content_of` reads one file of a log."""
+        entry_type, content = self.content.type, self.content
+        if not jsonl.ends_cleanly(file) if isinstance(file, Path) else jsonl.torn_line(file):
+            content.problems.append(
+                _log_problem(entry_type, "", "the last line is incomplete (torn)", "LOG_TORN")
+            )
+        base = len(self.hashes)
+        lines = _Counted(_complete_lines(file))
+        try:
+            for line, record in jsonl_records(lines):
+                key = record.get(entry_type.key) if isinstance(record, dict) else None
+                if not isinstance(key, str) or not key:
+                    content.problems.append(
+                        _log_problem(
+                            entry_type,
+                            f"/{entry_type.key}",
+                            f"line {line}: every record needs a non-empty string key",
+                            "KEY_MISSING",
+                        )
+                    )
+                    continue
+                self._add(base + line - 1, key, record, line)
+        except JSONDecodeProblem as exc:
+            found = _log_problem(entry_type, "", exc.message, exc.code)
+            content.problems.append(replace(found, line=exc.line, column=exc.column))
+        end = base + lines.count
+        if self.keep is not None:
+            self.hashes.frombytes(bytes(8 * (end - len(self.hashes))))  # zeros: blank to the end
+        self.spans.append((file, base, end))
+
+    def _add(self, position: int, key: str, record: Any, line: int) -> None:
+        """`record` (at `line` of its file) stands for `key` now: a later line is the key's
+        latest view."""
+        entries = self.content.entries
+        if self.keep is None:
+            entries[key] = Entry(key, record, self.content.type.source, line)
+            return
+        hashes = self.hashes
+        if len(hashes) < position:
+            hashes.frombytes(bytes(8 * (position - len(hashes))))  # zeros: blank or keyless lines
+        hashes.append(hash(key))
+        if not self.keep(record):
+            if entries.pop(key, None) is not None:
+                del self.entered[key]
+            return
+        if key not in entries:
+            self.entered[key] = position
+        entries[key] = Entry(key, record, self.content.type.source, line)  # a kept key stays put
+
+    def order(self) -> None:
+        """The kept entries in the order of each key's first line, as `content_of` lists them:
+        a key first given where it entered the entries is in place already; for one with an
+        earlier line of the same key hash, those lines are read again (only they are parsed)."""
+        entries = self.content.entries
+        if self.keep is None or len(entries) < 2:
+            return
+        wanted: dict[int, list[str]] = {}
+        for key in entries:
+            wanted.setdefault(hash(key), []).append(key)
+        earlier: dict[str, list[int]] = {}
+        for position, value in enumerate(self.hashes):
+            for key in wanted.get(value, ()):
+                if position < self.entered[key]:
+                    earlier.setdefault(key, []).append(position)
+        if not earlier:
+            return  # every key was first given where it entered the entries
+        keys = self._keys_at({p for positions in earlier.values() for p in positions})
+        first = dict(self.entered)
+        for key, positions in earlier.items():
+            first[key] = next((p for p in positions if keys.get(p) == key), first[key])
+        self.content.entries = dict(sorted(entries.items(), key=lambda item: first[item[0]]))
+
+    def _keys_at(self, positions: set[int]) -> dict[int, str]:
+        """The key of the record at each of `positions` (lines read again; only those parsed)."""
+        found: dict[int, str] = {}
+        field = self.content.type.key or ""
+        for file, base, end in self.spans:
+            if not any(base <= position < end for position in positions):
+                continue
+            for position, raw in enumerate(_complete_lines(file), start=base):
+                if position >= end:
+                    break
+                if position not in positions:
+                    continue
+                try:
+                    record = loads_strict(raw)
+                except JSONDecodeProblem:
+                    continue  # not what the first pass read: not the key it had
+                key = record.get(field) if isinstance(record, dict) else None
+                if isinstance(key, str):
+                    found[position] = key
+        return found
+
+
+class _Counted:
+    """An iterator of lines that counts those taken."""
+
+    def __init__(self, lines: Iterator[bytes]) -> None:
+        self.lines = lines
+        self.count = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for line in self.lines:
+            self.count += 1
+            yield line
+
+
+def _complete_lines(file: Source) -> Iterator[bytes]:
+    """The lines of `file` that end in a newline, without it (a torn last line, which
+    `content_of` leaves out, is not one), one at a time."""
+    with io.BytesIO(file) if isinstance(file, bytes) else file.open("rb") as handle:
+        for line in handle:
+            if line.endswith(b"\n"):
+                yield line[:-1]
+
+
+def _log_problem(entry_type: EntryType, field: str, message: str, code: str) -> Finding:
+    """A problem reading the log, as `content_of` reports it."""
+    return Finding(code, "error", entry_type.name, None, field, message, entry_type.source)

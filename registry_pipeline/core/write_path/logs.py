@@ -15,11 +15,11 @@ import getpass
 import json
 import os
 import socket
-import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from registry_pipeline.core import jsonl
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.faults import crash_point
 from registry_pipeline.core.fs import write_atomic
@@ -47,16 +47,11 @@ def check_appendable(path: Path) -> None:
     """LOG_TORN when the log's last line is incomplete, LOG_UNWRITABLE when it is no file that
     can be read (a folder in its place); checked before a write it would record."""
     try:
-        with path.open("rb") as log:
-            size = log.seek(0, os.SEEK_END)
-            if size:
-                log.seek(size - 1)
-                if log.read(1) != b"\n":
-                    raise _torn(path)
-    except FileNotFoundError:
-        return
+        clean = jsonl.ends_cleanly(path)
     except OSError as exc:
         raise _unwritable(path, exc) from None
+    if not clean:
+        raise _torn(path)
 
 
 def _torn(path: Path) -> RegistryError:
@@ -74,57 +69,19 @@ def _unwritable(path: Path, exc: OSError | str) -> RegistryError:
 
 
 def append_record(path: Path, record: dict[str, Any]) -> int:
-    """Append one record as a line, fsynced; returns the log's size before it (where the line
-    starts). LOG_TORN when the last line is incomplete; LOG_UNWRITABLE when the log cannot be
-    appended to (not a regular file, immutable, a full disk): then no part of the line stays."""
+    """Append one record as a line, fsynced (`jsonl.append`); returns the log's size before it.
+    LOG_TORN when the last line is incomplete; LOG_UNWRITABLE when the log cannot be appended
+    to (not a regular file, immutable, a full disk): then no part of the line stays."""
     line = (json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n").encode()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | _NOFOLLOW, 0o644)
+        return jsonl.append(path, [line])
+    except jsonl.TornTail:
+        raise _torn(path) from None
+    except jsonl.NotRegularFile:
+        raise _unwritable(path, "not a regular file") from None
     except OSError as exc:
         raise _unwritable(path, exc) from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise _unwritable(path, "not a regular file")
-        size = os.fstat(fd).st_size
-        if size and os.pread(fd, 1, size - 1) != b"\n":
-            raise _torn(path)
-        try:
-            view = memoryview(line)
-            while view:  # a full disk may take part of it
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        except OSError as exc:
-            _truncate(fd, size)
-            raise _unwritable(path, exc) from None
-        return size
-    finally:
-        os.close(fd)
-
-
-def take_back(path: Path, size: int) -> bool:
-    """Cut the log back to `size` bytes (a record appended for a write that did not happen);
-    False when it cannot be."""
-    try:
-        fd = os.open(path, os.O_WRONLY | _NOFOLLOW)
-    except OSError:
-        return False
-    try:
-        return _truncate(fd, size)
-    finally:
-        os.close(fd)
-
-
-def _truncate(fd: int, size: int) -> bool:
-    try:
-        os.ftruncate(fd, size)
-        os.fsync(fd)
-    except OSError:
-        return False
-    return True
-
-
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 def write_audited(
@@ -171,10 +128,8 @@ def write_audited(
 
 def _take_back(appended: list[tuple[Path, int]], revocable: Path) -> str:
     """Take the records appended to `revocable` back (newest first); what stays, said."""
-    stuck = [
-        log for log, size in reversed(appended) if log == revocable and not take_back(log, size)
-    ]
-    if not stuck:
+    taken = [jsonl.take_back(log, size) for log, size in reversed(appended) if log == revocable]
+    if all(taken):
         return ""
     return f" (but its record in {revocable} could not be taken back: it records no change)"
 

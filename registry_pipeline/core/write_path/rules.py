@@ -1,25 +1,106 @@
-"""Coordination rules as data: read from the workspace's coordination file (YAML or JSON),
-checked against their schema and against the catalog's types before any is applied.
+"""What the write path checks: an entry against its schema, and the workspace's coordination rules
+(read from its coordination file, YAML or JSON, checked against their schema and the catalog's
+types before any is applied) over every entry, every finding in one pass.
 
 Besides its rules the file may declare named lists of values (`declared`, which a `one_of` rule
 names with `values_from`; the hook event types and routing stages are built in) and, per type,
-the field that marks an entry deprecated (`lifecycle`; see `core.write_path.lifecycle`)."""
+the field that marks an entry deprecated (`lifecycle: {TYPE: {field, deprecated}}`: the one
+`registry deprecate` writes and the `not_deprecated` rule reads; seed 002: "explicit
+deprecation allowed; removal forbidden"). Without a declaration an entry is deprecated when
+its `lifecycle` or its `status` is `deprecated`. `workspace_findings` is the build's side: every
+finding about one registry's entries, from the files it is about to promote."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
-from collections.abc import Iterable, Mapping, Sequence
+import functools
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.json_strict import JSONDecodeProblem
-from registry_pipeline.core.seal.schemas import SchemaCatalog
-from registry_pipeline.core.workspace.catalog import CatalogError
+from registry_pipeline.core.seal.schemas import MAX_MESSAGE, SchemaCatalog
+from registry_pipeline.core.workspace.catalog import CatalogError, RegistryCatalog
 from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES, read_regular_file
-from registry_pipeline.core.write_path.content import parse_file
-from registry_pipeline.core.write_path.lifecycle import Lifecycle
+from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.write_path.content import (
+    Entry,
+    EntryType,
+    Finding,
+    TypeContent,
+    content_of,
+    entry_types,
+    parse_file,
+    pointer_parts,
+    read_type,
+    resolve,
+)
+
+DEPRECATED = "deprecated"
+CANDIDATES = ("/lifecycle", "/status")
+"""The fields an undeclared marker may be in, in the order `registry deprecate` tries them."""
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """The marker of a deprecated entry: `field` (a JSON pointer into the entry) equals
+    `deprecated`."""
+
+    field: str
+    deprecated: Any = DEPRECATED
+
+
+def markers(declared: Lifecycle | None) -> tuple[Lifecycle, ...]:
+    """The markers an entry of a type may carry: the declared one, else the default ones."""
+    if declared is not None:
+        return (declared,)
+    return tuple(Lifecycle(field) for field in CANDIDATES)
+
+
+def deprecated_by(value: Any, declared: Lifecycle | None) -> Lifecycle | None:
+    """The marker that makes the entry `value` deprecated, or None when it is not."""
+    for marker in markers(declared):
+        if get(value, marker.field) == marker.deprecated:
+            return marker
+    return None
+
+
+def has(value: Any, pointer: str) -> bool:
+    """Whether the entry `value` has a field at `pointer`."""
+    return get(value, pointer) is not _MISSING
+
+
+def get(value: Any, pointer: str) -> Any:
+    """The value at `pointer` in an entry (a private sentinel when absent)."""
+    current = value
+    for part in pointer_parts(pointer):
+        if not isinstance(current, dict) or part not in current:
+            return _MISSING
+        current = current[part]
+    return current
+
+
+def marked(value: Any, marker: Lifecycle) -> Any | None:
+    """A copy of the entry `value` with the marker set, or None when the entry cannot hold it
+    (not an object, or a part of the path that is not one)."""
+    parts = pointer_parts(marker.field)
+    if not parts or not isinstance(value, dict):
+        return None
+    result = copy.deepcopy(value)
+    holder = result
+    for part in parts[:-1]:
+        holder = holder.setdefault(part, {})
+        if not isinstance(holder, dict):
+            return None
+    holder[parts[-1]] = marker.deprecated
+    return result
+
 
 RULES_SCHEMA_ID = "urn:registry-pipeline:schema:coordination_rules_v0_1"
 DEFAULT_DECLARED: Mapping[str, tuple[Any, ...]] = {
@@ -206,3 +287,326 @@ def _rule(raw: dict[str, Any], declared: Mapping[str, tuple[Any, ...]]) -> Rule:
 
 def _condition(raw: dict[str, Any] | None) -> Condition | None:
     return Condition(raw["field"], raw["equals"]) if raw else None
+
+
+Reference = tuple[Rule, Entry, str, Entry]
+"""(exists rule, referring entry, field, referred entry) of a resolved reference."""
+
+
+def evaluate(coordination: Coordination, contents: Mapping[str, TypeContent]) -> list[Finding]:
+    """Every finding of every rule over the entries of `contents` (type name -> content)."""
+    findings: list[Finding] = []
+    resolved: list[Reference] = []
+    for rule in coordination.rules:
+        if rule.kind == "exists":
+            findings.extend(_exists(rule, contents, resolved))
+        elif rule.kind != "not_deprecated":
+            check = {"no_overlap": _no_overlap, "shared": _shared, "one_of": _one_of}[rule.kind]
+            findings.extend(check(rule, contents))
+    for rule in coordination.rules:
+        if rule.kind == "not_deprecated":
+            findings.extend(_not_deprecated(rule, resolved, coordination.lifecycle))
+    return findings
+
+
+def involving(findings: list[Finding], type_name: str, key: str) -> list[Finding]:
+    """The findings about the entry `type_name`/`key`, as the referring or the referred one."""
+    return [finding for finding in findings if finding.involves(type_name, key)]
+
+
+def values_at(value: Any, pointer: str) -> Iterator[tuple[str, Any]]:
+    """(concrete pointer, value) at `pointer` in `value`; `*` stands for every list item (or
+    object member); absent paths give nothing."""
+    items: list[tuple[str, Any]] = [("", value)]
+    for part in pointer[1:].split("/") if pointer else []:
+        step: list[tuple[str, Any]] = []
+        for where, current in items:
+            if part == "*" and isinstance(current, list):
+                step.extend((f"{where}/{i}", item) for i, item in enumerate(current))
+            elif part == "*" and isinstance(current, dict):
+                step.extend((f"{where}/{k}", item) for k, item in current.items())
+            elif isinstance(current, dict) and part in current:
+                step.append((f"{where}/{part}", current[part]))
+            elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
+                step.append((f"{where}/{part}", current[int(part)]))
+        items = step
+    yield from items
+
+
+def _first(value: Any, pointer: str) -> Any:
+    return next((found for _where, found in values_at(value, pointer)), _MISSING)
+
+
+def _holds(entry: Entry, condition: Condition | None) -> bool:
+    return condition is None or _first(entry.value, condition.field) == condition.equals
+
+
+def _finding(
+    rule: Rule, entry: Entry, where: str, message: str, related: tuple[str, str] | None = None
+) -> Finding:
+    """A finding of `rule` about `entry` (of the rule's source type) at `where`."""
+    source = rule.source_type or ""
+    return Finding(rule.id, rule.severity, source, entry.key, where, message, entry.file, related)
+
+
+def _exists(
+    rule: Rule, contents: Mapping[str, TypeContent], resolved: list[Reference]
+) -> Iterator[Finding]:
+    source, target = contents[rule.source_type or ""], contents[rule.target_type or ""]
+    to = target.type.name
+    for entry in source.entries.values():
+        for where, value in values_at(entry.value, rule.field or ""):
+            if value is None:
+                continue  # null: no reference
+            if not isinstance(value, str):
+                yield _finding(rule, entry, where, f"{value!r} is not a {to} key")
+                continue
+            if rule.patterns and value.endswith(".*"):
+                prefix = value[:-1]
+                if not any(
+                    key.startswith(prefix) and _holds(found, rule.target_where)
+                    for key, found in target.entries.items()
+                ):
+                    yield _finding(rule, entry, where, f"{value!r} matches no {to}")
+                continue
+            found = target.entries.get(value)
+            if found is None:
+                yield _finding(rule, entry, where, f"no {to} {value!r}", (to, value))
+            elif not _holds(found, rule.target_where):
+                condition = rule.target_where
+                assert condition is not None
+                actual = _first(found.value, condition.field)
+                shown = "absent" if actual is _MISSING else repr(actual)
+                why = f"{to} {value!r} has {condition.field} {shown}, not {condition.equals!r}"
+                yield _finding(rule, entry, where, why, (to, value))
+            else:
+                resolved.append((rule, entry, where, found))
+
+
+def _not_deprecated(
+    rule: Rule, resolved: list[Reference], lifecycle: Mapping[str, Lifecycle]
+) -> Iterator[Finding]:
+    """References to a deprecated entry: one whose `rule.field` is `rule.value`, or without a
+    field in the rule, one carrying its type's lifecycle marker (what `registry deprecate`
+    writes)."""
+    own = Lifecycle(rule.field, rule.value) if rule.field is not None else None
+    for exists, entry, where, found in resolved:
+        to = exists.target_type or ""
+        marker = deprecated_by(found.value, own or lifecycle.get(to))
+        if marker is not None:
+            yield Finding(
+                rule.id,
+                rule.severity,
+                exists.source_type or "",
+                entry.key,
+                where,
+                f"refers to {to} {found.key!r}, whose {marker.field} is {marker.deprecated!r}",
+                entry.file,
+                (to, found.key),
+            )
+
+
+def _no_overlap(rule: Rule, contents: Mapping[str, TypeContent]) -> Iterator[Finding]:
+    content = contents[rule.source_type or ""]
+    name = content.type.name
+    items = sorted(
+        (value, entry.key, where, entry)
+        for entry in content.entries.values()
+        for where, value in values_at(entry.value, rule.field or "")
+        if isinstance(value, str)
+    )
+    for i, (value, key, _where, _entry) in enumerate(items):
+        for other, other_key, other_where, other_entry in items[i + 1 :]:
+            if not other.startswith(value):
+                break
+            if other_key != key:
+                why = f"{other!r} overlaps {value!r} of {name} {key!r}"
+                yield _finding(rule, other_entry, other_where, why, (name, key))
+
+
+def _shared(rule: Rule, contents: Mapping[str, TypeContent]) -> Iterator[Finding]:
+    content = contents[rule.source_type or ""]
+    name = content.type.name
+    users: dict[Any, list[tuple[Entry, str, Any]]] = defaultdict(list)
+    for entry in content.entries.values():
+        owner = _first(entry.value, rule.owner or "")
+        for where, value in values_at(entry.value, rule.field or ""):
+            if isinstance(value, str | int | float | bool):
+                users[value].append((entry, where, owner))
+    for value, members in users.items():
+        for entry, where, owner in members:
+            others = [other for other, _w, o in members if o != owner]
+            if others:
+                listed = ", ".join(repr(other.key) for other in others)
+                why = f"{value!r} is also used by {name} {listed}, of another owner"
+                yield _finding(rule, entry, where, why, (name, others[0].key))
+
+
+def _one_of(rule: Rule, contents: Mapping[str, TypeContent]) -> Iterator[Finding]:
+    content = contents[rule.source_type or ""]
+    allowed = ", ".join(map(str, rule.values))
+    for entry in content.entries.values():
+        if not _holds(entry, rule.when):
+            continue
+        for where, value in values_at(entry.value, rule.field or ""):
+            if value not in rule.values:
+                condition = rule.when
+                when = f" when {condition.field} is {condition.equals!r}" if condition else ""
+                yield _finding(
+                    rule, entry, where, f"{value!r} is not allowed{when}; allowed: {allowed}"
+                )
+
+
+def entry_violations(
+    root: Path, entry_type: EntryType, key: str | None, value: Any
+) -> list[Finding]:
+    """Every violation of `value` against the type's entry schema (none without one)."""
+    if entry_type.schema is None:
+        return []
+    path = str(root / entry_type.schema)
+    validator = _validator(path, _stamp(root / entry_type.schema))
+    try:
+        errors = sorted(
+            validator.iter_errors(value), key=lambda e: [str(p) for p in e.absolute_path]
+        )
+    except (
+        Exception
+    ) as exc:  # referencing's errors: a $ref that does not resolve (nothing is fetched)
+        if type(exc).__module__.split(".")[0] not in ("referencing", "jsonschema"):
+            raise
+        raise UsageError(
+            f"the entry schema cannot be applied: {exc} (a $ref resolves only inside the schema; "
+            "nothing is fetched)",
+            code="SCHEMA_INVALID",
+            path=path,
+        ) from None
+    return [
+        Finding(
+            "SCHEMA_VIOLATION",
+            "error",
+            entry_type.name,
+            key,
+            "".join(f"/{part}" for part in error.absolute_path),
+            _short(error.message),
+            entry_type.file_of(key) if key else None,
+        )
+        for error in errors
+    ]
+
+
+def file_violations(
+    schemas: SchemaCatalog, entry_type: EntryType, key: str, document: Any
+) -> list[Finding]:
+    """Violations of the file's own schema (types without an entry schema) under the entry
+    `key`, once `document` is what its file holds: the rest of the file is not its doing."""
+    schema = schemas.for_artifact(Path(entry_type.file_of(key)).name)
+    if schema is None:
+        return []
+    pointer = entry_type.container
+    if entry_type.layout == "files":
+        pointer = ""
+    elif entry_type.layout == "map":
+        pointer += "/" + key.replace("~", "~0").replace("/", "~1")
+    else:
+        items = resolve(document, entry_type.container)
+        pointer += f"/{next(i for i, v in enumerate(items) if v.get(entry_type.key) == key)}"
+    return [
+        Finding(
+            "SCHEMA_VIOLATION",
+            "error",
+            entry_type.name,
+            key,
+            violation.pointer[len(pointer) :],
+            violation.message,
+            entry_type.file_of(key),
+        )
+        for violation in schemas.validate(schema.schema_id, document, limit=200)
+        if violation.pointer == pointer or violation.pointer.startswith(pointer + "/")
+    ]
+
+
+def _short(message: str) -> str:
+    return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_mtime_ns, info.st_size
+
+
+@functools.lru_cache(maxsize=64)
+def _validator(path: str, stamp: object) -> Any:
+    """A draft 2020-12 validator for the schema file at `path`; SCHEMA_INVALID / SCHEMA_UNREADABLE
+    naming it. Nothing is fetched: a `$ref` outside the document is unresolvable."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+    from referencing import Registry
+
+    try:
+        document = parse_file(path, Path(path).read_bytes()).document
+    except (OSError, JSONDecodeProblem) as exc:
+        raise UsageError(
+            f"cannot read the entry schema: {exc}", code="SCHEMA_UNREADABLE", path=path
+        ) from None
+    if not isinstance(document, dict):
+        raise UsageError("an entry schema must be an object", code="SCHEMA_INVALID", path=path)
+    try:
+        Draft202012Validator.check_schema(document)
+    except SchemaError as exc:
+        raise UsageError(
+            f"not a valid draft 2020-12 schema: {exc.message}", code="SCHEMA_INVALID", path=path
+        ) from None
+    return Draft202012Validator(document, registry=Registry())
+
+
+Reader = Callable[[Path, EntryType], TypeContent]
+
+
+def workspace_findings(
+    workspace: Workspace,
+    catalog: RegistryCatalog,
+    registry_id: str,
+    files: Mapping[str, bytes],
+    *,
+    read: Reader = read_type,
+) -> list[Finding]:
+    """Every finding about the entries of `registry_id` when its files are `files` (relpath as
+    sealed -> bytes) and the other registries are as `read` gives them (default: as the
+    workspace holds them; the build's check reads their sealed snapshots): unreadable files,
+    duplicate keys, schema violations per entry and coordination findings of every severity."""
+    types = entry_types(catalog)
+    by_registry = {t.registry_id: t for t in types.values()}
+    target = by_registry.get(registry_id)
+    if target is None:
+        return []
+    coordination = rules_involving(
+        load_coordination(workspace.root, catalog.coordination, types), target.name
+    )
+    contents: dict[str, TypeContent] = {target.name: content_of(target, files)}
+    for name in {name for rule in coordination.rules for name in rule.types} - {target.name}:
+        contents[name] = read(workspace.root, types[name])
+    own = contents[target.name]
+    findings = list(own.problems)
+    for entry in own.entries.values():
+        findings.extend(entry_violations(workspace.root, target, entry.key, entry.value))
+    if all(not content.problems for name, content in contents.items() if name != target.name):
+        findings.extend(f for f in evaluate(coordination, contents) if f.type == target.name)
+    else:
+        findings.extend(
+            Finding(
+                "DEPENDENCY_UNREADABLE",
+                "error",
+                target.name,
+                None,
+                "",
+                f"{problem.type} cannot be read ({problem.message}): coordination not checked",
+                problem.file,
+            )
+            for name, content in contents.items()
+            if name != target.name
+            for problem in content.problems
+        )
+    return findings

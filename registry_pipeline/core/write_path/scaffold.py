@@ -13,66 +13,28 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from registry_pipeline.core.errors import UsageError
-from registry_pipeline.core.fs import fsync_dir, rename_noreplace
+from registry_pipeline.core.fs import write_atomic
 from registry_pipeline.core.workspace.catalog import CATALOG_RELPATH, check_catalog
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH
 from registry_pipeline.core.workspace.safe_write import require_safe_all
-from registry_pipeline.core.write_path._scaffold_rules import RULES_TEXT
-from registry_pipeline.core.write_path._scaffold_schemas import schema_text
+from registry_pipeline.core.write_path.content import entry_types
 from registry_pipeline.core.write_path.table import types_markdown
-from registry_pipeline.core.write_path.types import entry_types
 
 RULES_RELPATH = "registries/COORDINATION_v0_1.yaml"
 SCHEMAS_DIR = ".system/registry/schemas"
 AGENTS_RELPATH = ".system/registry/AGENTS.md"
-
-
-@dataclass(frozen=True)
-class _Type:
-    name: str
-    title: str
-    source: str
-    """A YAML file holding a list at `container`, or a folder's `*.yaml`, one entry per file."""
-    container: str | None
-    key: str
-    depends_on: tuple[str, ...]
-    purpose: str
-
-    @property
-    def folder(self) -> str:
-        return self.source.rsplit("/", 1)[0]
-
-
-TYPES = (
-    _Type("module_type", "Module type", "modules/overview/type_registry.yaml", "/module_types",
-          "type_id", (), "Module types: what kinds of module exist; every instance names one."),
-    _Type("module_instance", "Module instance", "modules/overview/instance_registry.yaml",
-          "/module_instances", "module_id", ("module_type",),
-          "Module instances: what abilities, routes, maturity records and interfaces refer to."),
-    _Type("module_maturity", "Module maturity", "modules/overview/instance_maturity.yaml",
-          "/maturity", "module_id", ("module_instance",),
-          "Module maturity: how far each module instance is from prototype to stable."),
-    _Type("module_interface", "Module interface", "modules/overview/interfaces.yaml",
-          "/interfaces", "interface_id", ("module_instance",),
-          "Module interfaces: what each module instance offers to others, and how."),
-    _Type("route", "Content route", "modules/routes/*.yaml", None, "route_id",
-          ("module_instance",), "Content routes: which module instance owns which content "
-          "paths and topics."),
-    _Type("hook", "Hook registration", ".system/hooks/*.yaml", None, "id", (),
-          "Hook registrations: the event and routing stages each hook runs at, and its script."),
-    _Type("ability_low", "Low-level ability", ".system/registry/low-level/*.yaml", None,
-          "operation_key", ("module_instance", "hook"),
-          "Low-level abilities: atomic operations, who may use them, the hooks around them."),
-    _Type("ability_high", "High-level ability", ".system/registry/high-level/*.yaml", None, "id",
-          ("ability_low",), "High-level abilities: workflows and agents, and what they call."),
-)  # fmt: skip
-"""The eight registry types of seed 003 (3.1), in the layout it gives."""
+DATA = resources.files(__package__) / "scaffold"
+"""The package data: the rules, one entry schema per type (`NAME.schema.yaml`), the types
+(`types.json`: name, title, source, container, key, depends_on, purpose) and the catalog's
+fixed part (`catalog.json`)."""
+TYPES: list[dict[str, Any]] = json.loads((DATA / "types.json").read_bytes())
+"""The eight registry types of seed 003 (3.1), in the layout it gives: a YAML file holding a
+list at `container`, or (container null) a folder's `*.yaml`, one entry per file."""
 
 
 def scaffold_targets(root: Path) -> list[Path]:
@@ -127,81 +89,52 @@ def scaffold(root: Path) -> tuple[list[str], list[str]]:
 
 def _files() -> dict[str, bytes]:
     """The rules, the schemas and the empty registries, by workspace-relative path."""
-    files = {RULES_RELPATH: RULES_TEXT.encode("utf-8")}
+    files = {RULES_RELPATH: (DATA / "COORDINATION_v0_1.yaml").read_bytes()}
     for t in TYPES:
-        where = t.source if t.container is None else f"{t.source}, list {t.container}"
-        files[f"{SCHEMAS_DIR}/{t.name}.schema.yaml"] = schema_text(t.name, t.title, where).encode()
+        name = f"{t['name']}.schema.yaml"
+        files[f"{SCHEMAS_DIR}/{name}"] = (DATA / name).read_bytes()
     for t in TYPES:
-        if t.container is None:
-            files[f"{t.folder}/.gitkeep"] = b""
+        if t["container"] is None:
+            files[f"{t['source'].rsplit('/', 1)[0]}/.gitkeep"] = b""
         else:
-            files[t.source] = _empty_list(t).encode("utf-8")
+            files[t["source"]] = (
+                f"# {t['purpose']}\n"
+                f"# Change it with `registry add-entry --type {t['name']}` (or `registry "
+                f"deprecate {t['name']} KEY`);\n# hand edits are checked by `registry build`. "
+                f"Schema: {SCHEMAS_DIR}/{t['name']}.schema.yaml.\n{t['container'].strip('/')}: []\n"
+            ).encode()
     return files
 
 
-def _empty_list(t: _Type) -> str:
-    return (
-        f"# {t.purpose}\n"
-        f"# Change it with `registry add-entry --type {t.name}` (or `registry deprecate "
-        f"{t.name} KEY`);\n# hand edits are checked by `registry build`. Schema: "
-        f"{SCHEMAS_DIR}/{t.name}.schema.yaml.\n{t.container.strip('/') if t.container else ''}"
-        ": []\n"
-    )
-
-
 def _catalog() -> dict[str, Any]:
-    names = [t.name for t in TYPES]
-    registries: list[dict[str, Any]] = [_registry(t) for t in TYPES]
-    registries.append(
-        {
-            "registry_id": "registry_delta_log",
-            "schema_id": "REGISTRY_registry_delta_log_v0_1",
-            "schema_version": "0.1",
-            "artifact_type": "jsonl_registry",
-            "description": "What changed between consecutive snapshots of every registry.",
-            "write_policy": "append_only",
-            "build_operation_id": "OP-QA11",
-            "kind": "log",
-            "artifacts": ["REGISTRY_DELTA_LOG_v0_1.jsonl", "REGISTRY_DELTA_LOG_STATE_v0_2.json"],
-            "depends_on": names,
-            "active_pointer": False,
-            "delta_log": {"covered": False, "reason": "the log itself"},
-        }
-    )
-    return {
-        "catalog_version": "0.2",
-        "description": "Registry types of seed 003 (modules, routes, abilities, hooks), made by "
-        "`registry init --with-write-path`: each a hand-edited source written through "
-        "`registry add-entry`, checked by the rules in " + RULES_RELPATH + ".",
-        "run_roots": [RUNS_RELPATH],
-        "coordination": RULES_RELPATH,
-        "registries": registries,
-    }
+    """The catalog: its fixed part (the delta log last), one source registry per type."""
+    document: dict[str, Any] = json.loads((DATA / "catalog.json").read_bytes())
+    document["run_roots"] = [RUNS_RELPATH]
+    document["registries"][-1]["depends_on"] = [t["name"] for t in TYPES]
+    document["registries"][:0] = [_registry(t) for t in TYPES]
+    return document
 
 
-def _registry(t: _Type) -> dict[str, Any]:
-    entries: dict[str, Any] = {
-        "schema": f"{SCHEMAS_DIR}/{t.name}.schema.yaml",
-        "key": t.key,
-        "layout": "files" if t.container is None else "list",
-    }
-    if t.container is not None:
-        entries["container"] = t.container
-    entries["purpose"] = t.purpose
+def _registry(t: dict[str, Any]) -> dict[str, Any]:
+    entries = {"schema": f"{SCHEMAS_DIR}/{t['name']}.schema.yaml", "key": t["key"]}
+    entries["layout"] = "files" if t["container"] is None else "list"
+    if t["container"] is not None:
+        entries["container"] = t["container"]
+    entries["purpose"] = t["purpose"]
     return {
-        "registry_id": t.name,
-        "schema_id": f"urn:registry-types:schema:{t.name}",
+        "registry_id": t["name"],
+        "schema_id": f"urn:registry-types:schema:{t['name']}",
         "schema_version": "0.1",
         "artifact_type": "json_snapshot",
-        "description": t.purpose,
+        "description": t["purpose"],
         "write_policy": "mutable_pointer_only",
         "build_operation_id": None,
         "kind": "source",
-        "artifacts": [t.source.rsplit("/", 1)[1]],
-        "depends_on": list(t.depends_on),
+        "artifacts": [t["source"].rsplit("/", 1)[1]],
+        "depends_on": t["depends_on"],
         "active_pointer": True,
         "delta_log": {"covered": True},
-        "sources": [t.source],
+        "sources": [t["source"]],
         "entries": entries,
     }
 
@@ -211,25 +144,14 @@ def _json(document: Any) -> bytes:
 
 
 def _create(path: Path, data: bytes) -> bool:
-    """Write `path` unless something is there (False then): a temporary file in its folder,
-    fsynced, renamed without replacing."""
+    """Write `path` atomically unless something is there (False then): never replaced."""
     if path.exists() or path.is_symlink():
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o644)
-        rename_noreplace(temporary, path)
+        write_atomic(path, data, replace=False)
     except FileExistsError:
         return False
-    finally:
-        if os.path.lexists(temporary):
-            os.unlink(temporary)
-    fsync_dir(path.parent)
     return True
 
 

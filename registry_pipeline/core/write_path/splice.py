@@ -4,14 +4,15 @@ A block-style YAML list is spliced at its items' line spans (the marks of ruamel
 the strict parse, `content._item_spans`), the entry's text written by ruamel.yaml's round-trip
 dumper (a replaced entry merged into its old text, so its comments stay). A file that is one entry
 is that entry's round trip; other YAML lists (flow style, a comment on a dash's line, a keep block
-scalar ending an item, none yet) go round-trip whole, which keeps comments but may re-indent; JSON
-is spliced by `_splice_json`. Each result is parsed again and compared with what was meant: a
-file that would read back differently is never written.
-"""
+scalar ending an item, none yet) go round-trip whole, which keeps comments but may re-indent. A
+JSON list or map has its one member replaced or inserted at the offsets the JSON decoder reads,
+indented like its neighbours. Each result is parsed again and compared with what was meant: a
+file that would read back differently is never written."""
 
 from __future__ import annotations
 
 import io
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -19,11 +20,130 @@ from typing import Any
 from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.resolver import VersionedResolver
 
-from registry_pipeline.core.write_path._splice_json import json_container, json_dump, json_index
-from registry_pipeline.core.write_path.content import Entry, ParsedFile, resolve
-from registry_pipeline.core.write_path.findings import SpliceError
-from registry_pipeline.core.write_path.types import EntryType
+from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.json_strict import loads_strict
+from registry_pipeline.core.write_path.content import (
+    Entry,
+    EntryType,
+    ParsedFile,
+    SpliceError,
+    pointer_parts,
+    resolve,
+)
 from registry_pipeline.core.yaml_io import STR, loads_yaml_strict, plain_reads_as_str
+
+_SPACE = re.compile(r"[ \t\n\r]*")
+_DECODER = json.JSONDecoder()
+_Member = tuple[str | None, int, int, int]
+"""A member of an array or object: its name (None in an array), where it starts (its key or
+value), where its value starts and where it ends (character offsets)."""
+
+
+def _skip(text: str, at: int) -> int:
+    return _SPACE.match(text, at).end()  # type: ignore[union-attr]
+
+
+def _members(text: str, start: int) -> tuple[list[_Member], int]:
+    """The members of the array or object whose bracket is at `start`, and the offset of its
+    closing bracket: read with the JSON decoder itself, so names are exact."""
+    closing = "]" if text[start] == "[" else "}"
+    members: list[_Member] = []
+    at = _skip(text, start + 1)
+    while text[at] != closing:
+        begin, name = at, None
+        if closing == "}":
+            name, at = json.decoder.scanstring(text, at + 1)  # type: ignore[attr-defined]
+            at = _skip(text, _skip(text, at) + 1)  # past the colon
+        end = _DECODER.raw_decode(text, at)[1]
+        members.append((name, begin, at, end))
+        at = _skip(text, end)
+        at = _skip(text, at + 1) if text[at] == "," else at
+    return members, at
+
+
+def _indent_of(text: str, offset: int) -> str:
+    """The whitespace that starts the line holding `offset`."""
+    start = text.rfind("\n", 0, offset) + 1
+    return text[start : _skip(text, start)].replace("\n", "").replace("\r", "")
+
+
+def json_dump(value: Any, indent: str, newline: str = "\n") -> str:
+    """`value` as indented JSON whose continuation lines start with `indent`."""
+    text = json.dumps(value, indent="\t" if indent.startswith("\t") else "  ", ensure_ascii=False)
+    return text.replace("\n", newline + indent)
+
+
+def json_container(
+    entry_type: EntryType, parsed: ParsedFile | None, old: Entry | None, key: str, value: Any
+) -> tuple[bytes, Any]:
+    """The file's bytes and document once the list or map member `key` holds `value`."""
+    if parsed is None:
+        raise RegistryError(
+            f"{entry_type.source} does not exist: create it with its first entry by hand",
+            code="REGISTRY_FILE_MISSING",
+            path=entry_type.source,
+        )
+    text = parsed.data.decode("utf-8-sig")
+    newline = "\r\n" if "\r\n" in text else "\n"
+    expected = json.loads(json.dumps(parsed.document))
+    container = resolve(expected, entry_type.container)
+    opening = _skip(text, 0)
+    for name in pointer_parts(entry_type.container):
+        members, _ = _members(text, opening)
+        in_object = text[opening] == "{"
+        opening = (next(m for m in members if m[0] == name) if in_object else members[int(name)])[2]
+    members, closing = _members(text, opening)
+    is_map = entry_type.layout == "map"
+    index = old.index if old is not None and old.index is not None and not is_map else None
+    if is_map:
+        index = next((i for i, m in enumerate(members) if m[0] == key), None)
+    if index is not None:  # replace the value in place
+        _, begin, start, stop = members[index]
+        body = json_dump(value, _indent_of(text, begin), newline)
+        container[key if is_map else index] = value
+    else:
+        index = json_index(entry_type, container, key)
+        outer = _indent_of(text, opening)
+        if members:  # the indentation of its neighbour
+            indent = _indent_of(text, members[min(index, len(members) - 1)][1])
+        else:
+            indent = outer + ("\t" if outer.startswith("\t") else "  ")
+        member = json.dumps(key, ensure_ascii=False) + ": " if is_map else ""
+        member += json_dump(value, indent, newline)
+        if not members:
+            start, stop, body = opening + 1, closing, f"{newline}{indent}{member}{newline}{outer}"
+        elif index < len(members):
+            start = stop = members[index][1]
+            body = member + "," + newline + indent
+        else:
+            start = stop = members[-1][3]
+            body = "," + newline + indent + member
+        pairs = list(container.items()) if is_map else container
+        pairs.insert(index, (key, value) if is_map else value)
+        if is_map:
+            container.clear()
+            container.update(pairs)
+    bom = "\ufeff" if parsed.data.startswith(b"\xef\xbb\xbf") else ""
+    result = (bom + text[:start] + body + text[stop:]).encode()
+    if loads_strict(result) != expected:
+        raise SpliceError("the written entry would read back differently", path=entry_type.source)
+    return result, expected
+
+
+def json_index(entry_type: EntryType, container: Any, key: str) -> int:
+    """Where a new member of a list or map goes (JSON or YAML): before the first greater key
+    (key order), else at the end."""
+    if entry_type.order == "key":
+        keys = (
+            list(container)
+            if isinstance(container, dict)
+            else [
+                str(i.get(entry_type.key or "")) if isinstance(i, dict) else "" for i in container
+            ]
+        )
+        return next((i for i, other in enumerate(keys) if other > key), len(container))
+    return len(container)
+
 
 _READERS = [VersionedResolver(version) for version in ((1, 1), (1, 2))]
 """ruamel.yaml's YAML 1.1 and 1.2 resolvers: a string either would read as something else
@@ -230,7 +350,7 @@ def _roundtrip(
     """The whole file round-trip with the list created where missing and the entry put at
     `index`: comments kept, layout possibly not."""
     replace = old is not None and old.index is not None
-    parts = [p.replace("~1", "/").replace("~0", "~") for p in entry_type.container.split("/")[1:]]
+    parts = pointer_parts(entry_type.container)
 
     def edit(yaml: Any, document: Any) -> Any:
         if document is None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 from registry_pipeline.core.workspace.catalog import RegistryCatalog
+from registry_pipeline.core.write_path.content import EntryType
 from registry_pipeline.core.write_path.rules import Coordination, Rule
-from registry_pipeline.core.write_path.types import EntryType
 
 HEADER = """\
 # Registry types

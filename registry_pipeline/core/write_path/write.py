@@ -1,34 +1,351 @@
-"""`registry add-entry`: insert or update one entry by key, checked, spliced, written atomically.
+"""`registry add-entry` and `registry deprecate`: one entry inserted, updated or marked deprecated,
+checked, spliced, written atomically; the steps every governed write takes.
 
 Under the workspace's write lock the files are read again, the entry is validated, the
 coordination rules (and a governed source's append-only rules) run on the workspace as it would
 be, and only then is the one changed file replaced (temporary file, fsync, rename). Errors block
 the write unless `--no-check` with a reason, which appends an override record first, then
-writes (`logs.write_audited`). Every place written is checked first (UNSAFE_PATH).
-"""
+writes (`logs.write_audited`); the audit is written before the file is replaced. Every place
+written is checked first (UNSAFE_PATH).
+
+`deprecate` is seed 002's lifecycle ("explicit deprecation allowed; removal forbidden") for any
+type, through the same path: the entry keeps its place and every other field; only its
+lifecycle field changes (the declared one, else `lifecycle` or `status`: the first the entry
+has, then the first its schema accepts), and the reason goes to the notes log. Nothing removes
+an entry. `--dry-run` prints the unified diff (`patch -p1` applies it); an update that would
+change a field's JSON type is FIELD_TYPE_CHANGED."""
 
 from __future__ import annotations
 
+import copy
+import difflib
+import hashlib
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
-from registry_pipeline.core.errors import UsageError
-from registry_pipeline.core.lock import DEFAULT_TIMEOUT
+from registry_pipeline.core.append_only.governed import governed_files
+from registry_pipeline.core.errors import RegistryError, UsageError
+from registry_pipeline.core.lock import DEFAULT_TIMEOUT, exclusive_lock
 from registry_pipeline.core.seal.paths import relpath_problem
+from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.workspace.catalog import RegistryCatalog, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.core.write_path._pipeline import (
-    LOCK_RELPATH,
-    WriteResult,
-    bad,
-    finish,
-    locked,
-    plan,
-    target,
+from registry_pipeline.core.workspace.safe_write import require_safe_all
+from registry_pipeline.core.write_path.cache import cache_dir, cached_parser, store
+from registry_pipeline.core.write_path.content import (
+    Entry,
+    EntryError,
+    EntryType,
+    Finding,
+    ParsedFile,
+    RegistryFileError,
+    TypeContent,
+    entry_type,
+    entry_types,
+    errors,
+    parse_file,
+    read_type,
+    resolve,
 )
-from registry_pipeline.core.write_path.entry_schema import entry_violations
-from registry_pipeline.core.write_path.findings import EntryError
-from registry_pipeline.core.write_path.types import EntryType
+from registry_pipeline.core.write_path.logs import (
+    NOTES_RELPATH,
+    OVERRIDES_RELPATH,
+    actor,
+    stamp,
+    write_audited,
+)
+from registry_pipeline.core.write_path.rules import (
+    Coordination,
+    Lifecycle,
+    deprecated_by,
+    entry_violations,
+    evaluate,
+    file_violations,
+    has,
+    involving,
+    load_coordination,
+    marked,
+    markers,
+    rules_involving,
+)
+from registry_pipeline.core.write_path.splice import new_text
 
-__all__ = ["LOCK_RELPATH", "MAX_NAME", "WriteResult", "add_entry", "split_entry"]
+LOCK_RELPATH = ".codex/REGISTRY_WRITE.lock"
+NO_CATALOG_HINT = (
+    "; `registry init --with-write-path` makes one with the seed's registry types "
+    "(docs/WRITE_PATH.md)"
+)
+
+Record = tuple[Path, dict[str, Any]]
+"""(log, record) appended before a write."""
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What a governed write did, or would do (`dry_run`), or refused (`blocked`)."""
+
+    type: str
+    key: str
+    file: str
+    action: str
+    """inserted, updated, unchanged (add-entry) or deprecated (deprecate)."""
+    findings: tuple[Finding, ...] = ()
+    written: bool = False
+    blocked: bool = False
+    dry_run: bool = False
+    overridden: bool = False
+    """Written despite errors (`--no-check`), with an override record."""
+    diff: str = ""
+    notes: int = 0
+    """Record findings appended to the notes log."""
+    field: str | None = None
+    """deprecate: the lifecycle field it set (a JSON pointer into the entry)."""
+    reason: str | None = None
+    """deprecate: why, as recorded."""
+
+    def as_json(self) -> dict[str, Any]:
+        """The object `--json` prints (`field` and `reason` for a deprecation)."""
+        document: dict[str, Any] = {
+            "type": self.type,
+            "key": self.key,
+            "file": self.file,
+            "action": self.action,
+            "written": self.written,
+            "blocked": self.blocked,
+            "dry_run": self.dry_run,
+            "overridden": self.overridden,
+            "findings": [finding.as_json() for finding in self.findings],
+            "diff": self.diff,
+        }
+        if self.field is not None:
+            document.update(field=self.field, reason=self.reason)
+        return document
+
+
+@dataclass(frozen=True)
+class Target:
+    """A type about to be written, with what its write reads: the catalog and the rules."""
+
+    workspace: Workspace
+    catalog: RegistryCatalog
+    types: dict[str, EntryType]
+    entry_type: EntryType
+    coordination: Coordination
+
+
+@dataclass
+class Plan:
+    """One entry's new value and file, and what the checks found."""
+
+    entry_type: EntryType
+    key: str
+    value: Any
+    old: Entry | None
+    before: bytes | None
+    after: bytes
+    parsed: ParsedFile | None = None
+    """The written file's parse, derived from the splice (for the parse cache)."""
+    findings: list[Finding] = field(default_factory=list)
+
+
+def target(workspace: Workspace, type_name: str) -> Target:
+    """The type `type_name` of the workspace's catalog and the rules that read it; NO_CATALOG
+    (saying how to make one), UNKNOWN_TYPE, LOG_TYPE, COORDINATION_INVALID."""
+    try:
+        catalog = load_catalog(workspace)
+    except UsageError as exc:
+        if exc.code != "NO_CATALOG":
+            raise
+        raise UsageError(exc.message + NO_CATALOG_HINT, code=exc.code, path=exc.path) from None
+    types = entry_types(catalog)
+    found = entry_type(types, type_name)
+    if found.layout == "log":
+        raise UsageError(
+            f"{found.name} is a record log ({found.source}): its records are appended with "
+            f"`registry runs append --index {found.registry_id}`, never rewritten",
+            code="LOG_TYPE",
+            path=found.name,
+        )
+    rules = load_coordination(workspace.root, catalog.coordination, types)
+    return Target(workspace, catalog, types, found, rules_involving(rules, found.name))
+
+
+@contextmanager
+def locked(
+    goal: Target, files: list[str], timeout: float
+) -> Iterator[tuple[dict[str, TypeContent], Path | None]]:
+    """Hold the workspace's write lock, every place a write may touch checked first
+    (UNSAFE_PATH); yields the contents the write reads, read again under the lock, and the
+    parse cache."""
+    root = goal.workspace.root
+    lock, cache = root / LOCK_RELPATH, cache_dir(root)
+    logs = [root / OVERRIDES_RELPATH, root / NOTES_RELPATH]
+    require_safe_all(root, [lock, *(root / file for file in files), *logs])
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(lock, timeout=timeout):
+        yield read_all(goal, cached_parser(cache)), cache
+
+
+def read_all(goal: Target, parse: Callable[..., ParsedFile]) -> dict[str, TypeContent]:
+    """The written type's entries and those of every type its rules read; REGISTRY_FILE_INVALID
+    when one of them cannot be read."""
+    root, types = goal.workspace.root, goal.types
+    needed = {goal.entry_type.name} | {n for rule in goal.coordination.rules for n in rule.types}
+    contents = {name: read_type(root, types[name], parse) for name in sorted(needed)}
+    broken = [problem for content in contents.values() for problem in content.problems]
+    if broken:
+        raise RegistryFileError(broken)
+    return contents
+
+
+def plan(goal: Target, contents: dict[str, TypeContent], key: str, value: Any) -> Plan:
+    """The entry `key` with `value` in its file, checked: field types, the file's schema, the
+    coordination rules on the workspace as it would be, a governed source's promises."""
+    target_type = goal.entry_type
+    content = contents[target_type.name]
+    old = content.entries.get(key)
+    if old is not None:
+        changed = type_changes(old.value, value, "")
+        if changed:
+            raise EntryError(
+                [bad(target_type.name, key, where, message) for where, message in changed],
+                code="FIELD_TYPE_CHANGED",
+            )
+    file = target_type.file_of(key)
+    parsed = content.files.get(file)
+    before = parsed.data if parsed is not None else None
+    if old is not None and old.value == value:  # nothing to write; still checked and reported
+        same = Plan(target_type, key, value, old, before, before or b"")
+        found = involving(evaluate(goal.coordination, contents), target_type.name, key)
+        same.findings = _unique(found)
+        return same
+    written = new_text(target_type, parsed, old, key, value)
+    result = Plan(target_type, key, value, old, before, written.data, written)
+    schemas = SchemaCatalog.for_workspace(goal.workspace.root)
+    if target_type.schema is None:
+        _governed_name(schemas, target_type, key, content)
+        document = parse_file(file, written.data).document
+        problems = file_violations(schemas, target_type, key, document)
+        if problems:
+            raise EntryError(problems, code="SCHEMA_VIOLATION")
+    updated = {**content.entries, key: Entry(key, value, file, old.index if old else None)}
+    contents = {**contents, target_type.name: replace(content, entries=updated)}
+    found = involving(evaluate(goal.coordination, contents), target_type.name, key)
+    result.findings = _unique(found) + _append_only(goal, written.data, schemas)
+    return result
+
+
+def bad(type_name: str, key: str | None, where: str, message: str) -> Finding:
+    """An ENTRY_INVALID finding: the entry itself is wrong at `where`."""
+    return Finding("ENTRY_INVALID", "error", type_name, key, where, message)
+
+
+def _governed_name(
+    schemas: SchemaCatalog, target_type: EntryType, key: str, content: TypeContent
+) -> None:
+    """UNGOVERNED_NAME when the type's files are governed by a schema (by name) but the new
+    entry's file name is not: it would be sealed unchecked."""
+    name = Path(target_type.file_of(key)).name
+    if target_type.layout != "files" or schemas.for_artifact(name) is not None:
+        return
+    governing = {
+        schema.schema_id: schema.patterns
+        for file in content.files
+        if (schema := schemas.for_artifact(Path(file).name)) is not None
+    }
+    if governing:
+        patterns = ", ".join(p for found in governing.values() for p in found)
+        raise EntryError(
+            [
+                bad(
+                    target_type.name,
+                    key,
+                    "",
+                    f"no schema governs the file name {name!r}, so it would be sealed "
+                    f"unchecked; name the entry to match {patterns}",
+                )
+            ],
+            code="UNGOVERNED_NAME",
+        )
+
+
+def _append_only(goal: Target, after: bytes, schemas: SchemaCatalog) -> list[Finding]:
+    """A governed source's append-only violations, decided by the build's own function."""
+    target_type = goal.entry_type
+    spec = goal.catalog.get(target_type.registry_id)
+    if spec.append_only is None:
+        return []
+    sealed = Path(target_type.source).name
+    governed = governed_files(goal.workspace, spec, {sealed: after}, schemas)
+    return [
+        Finding(v.code, "error", target_type.name, v.id, v.path, v.message, target_type.source)
+        for report in governed.reports.values()
+        for v in report.violations
+    ]
+
+
+def _unique(findings: list[Finding]) -> list[Finding]:
+    kept: dict[tuple[Any, ...], Finding] = {}
+    for f in findings:
+        kept.setdefault((f.code, f.type, f.key, f.field, f.related), f)
+    return list(kept.values())
+
+
+def finish(
+    root: Path,
+    result: WriteResult,
+    planned: Plan,
+    cache: Path | None,
+    *,
+    no_check: bool,
+    reason: str | None,
+    audit: list[Record] | None = None,
+) -> WriteResult:
+    """Write the planned file unless blocked, a dry run or unchanged: the override record
+    (`--no-check` despite errors) first, then the notes and `audit`, then the file."""
+    blocking = errors(planned.findings)
+    result = replace(
+        result, findings=tuple(planned.findings), blocked=bool(blocking) and not no_check
+    )
+    if result.dry_run and result.action != "unchanged":
+        result = replace(result, diff=unified_diff(result.file, planned.before, planned.after))
+    if result.blocked or result.dry_run or result.action == "unchanged":
+        return result
+    notes = [f for f in planned.findings if f.severity == "record"]
+    overridden = bool(blocking) and no_check
+    records: list[Record] = [
+        (root / NOTES_RELPATH, {"recorded_utc": stamp(), "who": actor(), **note.as_json()})
+        for note in notes
+    ]
+    records.extend(audit or [])
+    if overridden:  # first: a change it allows is never on disk without it
+        records.insert(0, (root / OVERRIDES_RELPATH, _override(planned, result, reason)))
+    write_audited(root / result.file, planned.after, records, revocable=root / OVERRIDES_RELPATH)
+    if planned.parsed is not None and planned.parsed.spans is not None:
+        store(cache, planned.parsed, planned.entry_type.container)
+    return replace(result, written=True, overridden=overridden, notes=len(notes))
+
+
+def _override(planned: Plan, result: WriteResult, reason: str | None) -> dict[str, Any]:
+    """The override record of a `--no-check` write: who, what, why, the findings it skipped and
+    the file's SHA-256 before and after (after: what the write will leave)."""
+    return {
+        "recorded_utc": stamp(),
+        "who": actor(),
+        "type": result.type,
+        "key": result.key,
+        "file": result.file,
+        "action": result.action,
+        "reason": (reason or "").strip(),
+        "skipped": [finding.as_json() for finding in errors(planned.findings)],
+        "sha256_before": hashlib.sha256(planned.before).hexdigest() if planned.before else None,
+        "sha256_after": hashlib.sha256(planned.after).hexdigest(),
+    }
+
 
 MAX_NAME = 255
 """Longest file name, in bytes (the usual file system limit)."""
@@ -101,3 +418,192 @@ def split_entry(entry_type: EntryType, entry: Any) -> tuple[str, Any]:
             where = f"/{entry_type.key or ''}"
             raise EntryError([bad(name, key[:80], where, f"cannot name a file {why}".strip())])
     return key, value
+
+
+def deprecate(
+    workspace: Workspace,
+    type_name: str,
+    key: str,
+    *,
+    reason: str | None,
+    no_check: bool = False,
+    dry_run: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> WriteResult:
+    """Mark the entry `key` of `type_name` deprecated (see the module docstring)."""
+    why = (reason or "").strip()
+    if not why:
+        raise UsageError("deprecate needs --reason TEXT (it is recorded)", code="REASON_REQUIRED")
+    goal = target(workspace, type_name)
+    with locked(goal, [], timeout) as (contents, cache):
+        content = contents[goal.entry_type.name]
+        old = _existing(content, key)
+        require_safe_all(workspace.root, [workspace.root / old.file])  # UNSAFE_PATH first
+        marker = _marker(goal, content, old)
+        value = marked(old.value, marker)
+        problems = entry_violations(workspace.root, goal.entry_type, key, value)
+        if problems:
+            raise EntryError(problems, code="SCHEMA_VIOLATION")
+        planned = plan(goal, contents, key, value)
+        result = WriteResult(goal.entry_type.name, key, old.file, "deprecated", dry_run=dry_run,
+                             field=marker.field, reason=why)  # fmt: skip
+        audit = [_record(workspace.root, result, marker)]
+        return finish(workspace.root, result, planned, cache, no_check=no_check, reason=why,
+                      audit=audit)  # fmt: skip
+
+
+def _existing(content: TypeContent, key: str) -> Entry:
+    """The entry `key`; UNKNOWN_KEY (exit 2) with a "did you mean" when there is none."""
+    found = content.entries.get(key)
+    if found is not None:
+        return found
+    name = content.type.name
+    close = difflib.get_close_matches(key, sorted(content.entries), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise UsageError(
+        f"no {name} entry {key!r} (deprecate marks an existing entry){hint}",
+        code="UNKNOWN_KEY",
+        path=content.type.source,
+    )
+
+
+def _marker(goal: Target, content: TypeContent, old: Entry) -> Lifecycle:
+    """The lifecycle marker to set: ALREADY_DEPRECATED when the entry carries one already,
+    NOT_DEPRECATABLE when no marker fits the type."""
+    name = goal.entry_type.name
+    declared = goal.coordination.lifecycle.get(name)
+    already = deprecated_by(old.value, declared)
+    if already is not None:
+        raise RegistryError(  # nothing to do: refused, exit 1
+            f"{name} {old.key!r} is already deprecated ({already.field} is "
+            f"{already.deprecated!r}); nothing was written",
+            code="ALREADY_DEPRECATED",
+            path=old.file,
+            field=already.field,
+        )
+    candidates = sorted(markers(declared), key=lambda m: not has(old.value, m.field))
+    for candidate in candidates:
+        value = marked(old.value, candidate)
+        if value is not None and (declared is not None or _accepts(goal, content, old, value)):
+            return candidate
+    fields = " or ".join(f"{m.field} {m.deprecated!r}" for m in candidates)
+    shape = "" if isinstance(old.value, dict) else " (its entries are not objects)"
+    raise UsageError(
+        f"{name} has no lifecycle field{shape}: its schema allows neither {fields}; declare "
+        f"one in the coordination file (`lifecycle: {{{name}: {{field: /FIELD, deprecated: "
+        "VALUE}}`)",
+        code="NOT_DEPRECATABLE",
+        path=name,
+    )
+
+
+def _accepts(goal: Target, content: TypeContent, old: Entry, value: Any) -> bool:
+    """Whether the type's schema (its entry schema, else its file's) accepts the entry as
+    `value`; a type no schema governs accepts any."""
+    entry_type, root = goal.entry_type, goal.workspace.root
+    if entry_type.schema is not None:
+        return not entry_violations(root, entry_type, old.key, value)
+    parsed = content.files.get(old.file)
+    if parsed is None:
+        return True
+    document = copy.deepcopy(parsed.document)
+    if entry_type.layout == "files":
+        document = value
+    else:
+        holder = resolve(document, entry_type.container)
+        holder[old.index if entry_type.layout == "list" else old.key] = value
+    schemas = SchemaCatalog.for_workspace(root)
+    return not file_violations(schemas, entry_type, old.key, document)
+
+
+def _record(root: Path, result: WriteResult, marker: Lifecycle) -> Record:
+    """The notes-log record of a deprecation: who, when, which field, why."""
+    note = Finding(
+        "DEPRECATED",
+        "record",
+        result.type,
+        result.key,
+        marker.field,
+        f"deprecated ({marker.field} set to {marker.deprecated!r}): {result.reason}",
+        result.file,
+    )
+    record = {"recorded_utc": stamp(), "who": actor(), **note.as_json(), "reason": result.reason}
+    return root / NOTES_RELPATH, record
+
+
+HUNK = re.compile(r"^@@ -(\d+)(,\d+)? \+(\d+)(,\d+)? @@")
+
+
+def unified_diff(file: str, before: bytes | None, after: bytes, context: int = 3) -> str:
+    """The change as a unified diff (what `--dry-run` prints). Only the changed region is
+    compared (a splice changes one region): linear in the file, not quadratic."""
+    old = before.decode("utf-8", "replace").splitlines(keepends=True) if before else []
+    new = after.decode("utf-8", "replace").splitlines(keepends=True)
+    prefix = 0
+    limit = min(len(old), len(new))
+    while prefix < limit and old[prefix] == new[prefix]:
+        prefix += 1
+    suffix = 0
+    while suffix < limit - prefix and old[-1 - suffix] == new[-1 - suffix]:
+        suffix += 1
+    start = max(0, prefix - context)
+    lines = difflib.unified_diff(
+        old[start : len(old) - max(0, suffix - context)],
+        new[start : len(new) - max(0, suffix - context)],
+        f"a/{file}" if before else "/dev/null",
+        f"b/{file}",
+        n=context,
+    )
+    return "".join(_no_newline_marked(_shift_hunk(line, start)) for line in lines)
+
+
+def _no_newline_marked(line: str) -> str:
+    """A diff line of a last line without a newline, marked as `diff` and `patch` expect."""
+    return line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+
+
+def _shift_hunk(line: str, offset: int) -> str:
+    """A hunk header with its line numbers moved down by `offset`."""
+    match = HUNK.match(line)
+    if match is None or not offset:
+        return line
+
+    def moved(start: str, count: str | None) -> str:
+        return f"{int(start) + offset}{count or ''}"
+
+    old_start, old_count, new_start, new_count = match.groups()
+    return f"@@ -{moved(old_start, old_count)} +{moved(new_start, new_count)} @@\n"
+
+
+def type_changes(old: Any, new: Any, where: str) -> list[tuple[str, str]]:
+    """(field, message) for each field whose JSON type an update changes (null aside)."""
+    if old is None or new is None:
+        return []
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [
+            change
+            for name in old.keys() & new.keys()
+            for change in type_changes(old[name], new[name], f"{where}/{name}")
+        ]
+    if isinstance(old, list) and isinstance(new, list):
+        return [
+            change
+            for index, (a, b) in enumerate(zip(old, new, strict=False))
+            for change in type_changes(a, b, f"{where}/{index}")
+        ]
+    before, after = _json_type(old), _json_type(new)
+    if before != after:
+        return [(where, f"was {before} ({old!r}), would become {after} ({new!r})")]
+    return []
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"

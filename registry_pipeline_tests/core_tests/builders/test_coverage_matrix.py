@@ -7,9 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from registry_pipeline.core.builders import op_status_adapter
 from registry_pipeline.core.builders.op_status_table import (
+    allowed_operations,
     build_op_status_table,
+)
+from registry_pipeline.core.builders.operations_catalog import (
     coverage_levels,
     read_operations_markdown,
 )
@@ -90,12 +92,12 @@ def test_the_adapter_reads_the_matrices_the_catalog_names(store: RunStore, asset
     }
     sealed = seal_files(store, RunSpec("allowed_operations"), files)
     snapshot = read_snapshot(sealed.path, "allowed_operations")
-    found = op_status_adapter._allowed_operations(snapshot, ("docs/MATRIX_v1.3.md",))
+    found = allowed_operations(snapshot, ("docs/MATRIX_v1.3.md",))
     assert found.coverage is not None and found.coverage["OP-D04"].level == "C4"
     assert "OP-D04" in {op["operation_id"] for op in found.document["operations"]}
     assert [w.operation_id for w in found.warnings] == ["OP-QA08"]
     # Not named as a matrix, the same file is one more Markdown catalog, read as operations.
-    plain = op_status_adapter._allowed_operations(snapshot)
+    plain = allowed_operations(snapshot)
     assert plain.coverage is None
 
 

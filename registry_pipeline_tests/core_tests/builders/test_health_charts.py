@@ -11,18 +11,18 @@ import pytest
 from registry_pipeline.core.builders.system_health import (
     HTML_ARTIFACT,
     MARKDOWN_ARTIFACT,
-    Chart,
     build_system_health,
-    report_charts,
 )
-from registry_pipeline.core.builders.system_health._charts import (
+from registry_pipeline.core.builders.system_health_charts import (
     MAX_COLUMNS,
     UNDATED,
+    Chart,
     drift_counts,
     pass_rates,
+    percent,
+    report_charts,
     runs_per_day,
 )
-from registry_pipeline.core.builders.system_health._svg import percent
 from registry_pipeline_tests._health_history import drift_detail, health_inputs, run_lines
 
 CHART_IDS = ("chart-runs", "chart-pass-rate", "chart-drift")

@@ -14,16 +14,17 @@ from registry_pipeline.core.builders.op_status_table import (
     DETAIL_ARTIFACT,
     ROW_FIELDS,
     TABLE_ARTIFACT,
-    OpStatusInputError,
     OpStatusResult,
     build_op_status_table,
     render,
 )
+from registry_pipeline.core.builders.operations_catalog import INPUT_INVALID
 from registry_pipeline.core.builders.run_registry import (
     RunRoot,
     build_run_registry,
     with_seal_warnings,
 )
+from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_store import RunStore, seal_files
 from registry_pipeline.core.seal.schemas import SchemaCatalog, iter_jsonl
@@ -323,16 +324,17 @@ def test_rendered_rows_keep_the_seed_field_order() -> None:
 
 
 def test_bad_inputs_are_input_errors_with_a_path() -> None:
-    with pytest.raises(OpStatusInputError) as bad_time:
+    with pytest.raises(UsageError) as bad_time:
         build_op_status_table(LINES, OPERATIONS, PACKS, as_of="yesterday")
     assert bad_time.value.path == "as_of"
     duplicate = {"operations": [OPERATIONS["operations"][0], OPERATIONS["operations"][0]]}
-    with pytest.raises(OpStatusInputError) as dup:
+    with pytest.raises(UsageError) as dup:
         build_op_status_table(LINES, duplicate, PACKS, as_of=AS_OF)
     assert dup.value.path == "/operations/1/operation_id"
-    with pytest.raises(OpStatusInputError) as no_key:
+    with pytest.raises(UsageError) as no_key:
         build_op_status_table([{"run_id": "x"}], OPERATIONS, PACKS, as_of=AS_OF)
     assert no_key.value.path == "line 1"
+    assert {e.value.code for e in (bad_time, dup, no_key)} == {INPUT_INVALID}
 
 
 def test_missing_threshold_pack_is_a_warning_not_a_limit() -> None:

@@ -10,22 +10,23 @@ from typing import Any
 
 import pytest
 
-from registry_pipeline.core.builders import op_status_adapter as adapters
+from registry_pipeline.core.builders import op_status_table
 from registry_pipeline.core.builders.model import BuildInputs
 from registry_pipeline.core.builders.op_status_table import (
     TABLE_ARTIFACT,
-    OpStatusInputError,
+    allowed_operations,
     build_op_status_table,
     render,
 )
-from registry_pipeline.core.builders.op_status_table._markdown import (
-    OperationsMarkdownError,
+from registry_pipeline.core.builders.operations_catalog import (
+    INPUT_INVALID,
+    CatalogWarning,
     catalog_version_key,
     merged_operations,
     operations_from_markdown,
     read_operations_markdown,
 )
-from registry_pipeline.core.builders.op_status_table._model import CatalogWarning
+from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_store import RunStore, seal_files
 from registry_pipeline.core.seal.schemas import SchemaCatalog
@@ -49,10 +50,10 @@ def _by_id(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {op["operation_id"]: op for op in document["operations"]}
 
 
-def _refusal(text: str) -> OperationsMarkdownError:
-    with pytest.raises(OperationsMarkdownError) as caught:
+def _refusal(text: str) -> UsageError:
+    with pytest.raises(UsageError) as caught:
         operations_from_markdown(text, source="ops.md")
-    assert isinstance(caught.value, OpStatusInputError)
+    assert caught.value.code == INPUT_INVALID
     return caught.value
 
 
@@ -187,10 +188,10 @@ def test_a_duplicate_id_is_a_warning_and_the_first_definition_counts() -> None:
 def test_a_catalog_without_operations_is_refused(assets: Path) -> None:
     text = "# Ops v1\n\n| Change | Note |\n|---|---|\n| ADD OP-A01 | later |\n\nOP-A01 soon.\n"
     error = _refusal(text)
-    assert error.lines == (1,) and error.path == "ops.md:1"
-    assert _refusal("").lines == (1,)
+    assert error.path == "ops.md:1"
+    assert _refusal("").path == "ops.md:1"
     fenced = "```\n### OP-A01 — Only An Example\n```\n"
-    assert _refusal(fenced).lines == (1,)
+    assert _refusal(fenced).path == "ops.md:1"
 
 
 def test_a_field_id_other_than_the_heading_id_is_a_warning() -> None:
@@ -354,9 +355,10 @@ def test_builder_still_refuses_a_non_string_level() -> None:
             {"operation_id": "OP-A01", "name": "n", "option": "A", "enforcement_level": 3}
         ]
     }
-    with pytest.raises(OpStatusInputError) as caught:
+    with pytest.raises(UsageError) as caught:
         build_op_status_table([], document, PACKS, as_of=AS_OF)
     assert caught.value.path == "/operations/0/enforcement_level"
+    assert caught.value.code == INPUT_INVALID
 
 
 def _snapshot(store: RunStore, registry_id: str, files: dict[str, bytes]) -> Snapshot:
@@ -387,7 +389,7 @@ def test_adapter_parses_the_one_markdown_artifact_of_any_name(
     workspace: Workspace, store: RunStore, assets: Path
 ) -> None:
     catalog = {"OVC_CATALOG_v1.3.md": (assets / FIXTURE).read_bytes()}
-    result = adapters.build_op_status_table(_inputs(workspace, store, catalog))
+    result = op_status_table.build(_inputs(workspace, store, catalog))
     table = json.loads(result.files[TABLE_ARTIFACT])
     assert [row["operation_id"] for row in table] == [
         "OP-QA07",
@@ -415,7 +417,7 @@ def test_adapter_keeps_json_catalogs_byte_identical(workspace: Workspace, store:
             reference_commit=commit if isinstance(commit, str) else None,
         )
     )
-    assert dict(adapters.build_op_status_table(build).files) == expected
+    assert dict(op_status_table.build(build).files) == expected
 
 
 @pytest.mark.parametrize(
@@ -428,17 +430,19 @@ def test_adapter_keeps_json_catalogs_byte_identical(workspace: Workspace, store:
 def test_adapter_refuses_a_snapshot_without_exactly_one_catalog(
     workspace: Workspace, store: RunStore, files: dict[str, bytes]
 ) -> None:
-    with pytest.raises(OpStatusInputError) as caught:
-        adapters.build_op_status_table(_inputs(workspace, store, files))
+    with pytest.raises(UsageError) as caught:
+        op_status_table.build(_inputs(workspace, store, files))
     assert "allowed_operations" in caught.value.message
+    assert caught.value.code == INPUT_INVALID
 
 
 def test_adapter_refuses_a_markdown_catalog_that_is_not_utf8(
     workspace: Workspace, store: RunStore
 ) -> None:
-    with pytest.raises(OpStatusInputError) as caught:
-        adapters.build_op_status_table(_inputs(workspace, store, {"ops.md": b"### OP-A01 \xff\n"}))
+    with pytest.raises(UsageError) as caught:
+        op_status_table.build(_inputs(workspace, store, {"ops.md": b"### OP-A01 \xff\n"}))
     assert caught.value.path is not None and caught.value.path.endswith("ops.md")
+    assert caught.value.code == INPUT_INVALID
 
 
 V01 = """# Operations Catalog v0.1
@@ -493,7 +497,7 @@ def test_the_adapter_merges_every_markdown_catalog_of_the_snapshot(
 ) -> None:
     files = {"OPS_v0.2.md": V02.encode(), "OPS_v0.1.md": V01.encode()}
     sealed = seal_files(store, RunSpec("allowed_operations"), files)
-    found = adapters._allowed_operations(read_snapshot(sealed.path, "allowed_operations"))
+    found = allowed_operations(read_snapshot(sealed.path, "allowed_operations"))
     assert [op["operation_id"] for op in found.document["operations"]] == [
         "OP-A01",
         "OP-QA06",
@@ -501,8 +505,9 @@ def test_the_adapter_merges_every_markdown_catalog_of_the_snapshot(
     ]
     assert found.coverage is None  # no coverage matrix named
     mixed = seal_files(store, RunSpec("allowed_operations"), {**files, "ops.json": b"{}"})
-    with pytest.raises(OpStatusInputError, match=r"one \.json catalog or Markdown"):
-        adapters._allowed_operations(read_snapshot(mixed.path, "allowed_operations"))
+    with pytest.raises(UsageError, match=r"one \.json catalog or Markdown") as caught:
+        allowed_operations(read_snapshot(mixed.path, "allowed_operations"))
+    assert caught.value.code == INPUT_INVALID
 
 
 def test_canonical_is_one_rule_a_family_outside_the_table_is_not_and_says_so() -> None:
@@ -527,3 +532,13 @@ def test_catalog_warnings_are_listed_up_to_fifty_and_all_counted() -> None:
     result = build_op_status_table([], document, PACKS, as_of=AS_OF, catalog_warnings=warnings)
     assert len(result.detail["catalog_warnings"]) == 50
     assert result.detail["catalog_warnings_total"] == 70
+
+
+def test_the_catalog_is_read_as_markdown_it_py_reads_it() -> None:
+    """Tables are GFM tables (a header and a delimiter row), code blocks are code: a pipe line
+    outside a table or a table inside a fence defines nothing; line numbers are the file's."""
+    assert _refusal("| OP-A01 | Pull |\n").path == "ops.md:1"  # no header, no table
+    assert _refusal("~~~\n| ID | Name |\n|---|---|\n| OP-A01 | Pull |\n~~~\n").path == "ops.md:1"
+    text = "# Ops\n\nnote\x0cpage two\n\n| ID | Name |\n|---|---|\n| OP-A01 | Pull |\n"
+    [entry] = operations_from_markdown(text, source="ops.md")["operations"]
+    assert (entry["name"], entry["defined_in"]) == ("Pull", "ops.md:8")

@@ -6,6 +6,7 @@ test builds the registry and asserts on the parsed lines, never on message text.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -23,8 +24,6 @@ from registry_pipeline.core.builders.run_registry import (
     PreviousSnapshot,
     RunRegistryResult,
     RunRoot,
-    _build,
-    _verdict,
     build_run_registry,
     load_previous,
     render_jsonl,
@@ -523,7 +522,7 @@ def test_reuse_path_never_calls_the_inspector(
     def refuse(*_args: object, **_kwargs: object) -> None:
         raise AssertionError("a reused folder must not be inspected")
 
-    monkeypatch.setattr(_verdict, "inspect_run_folder", refuse)
+    monkeypatch.setattr(run_registry, "inspect_run_folder", refuse)
     again = build(workspace, catalog, previous=first)
     assert [s["verification"] for _l, s in by_id(again).values()] == ["reused"] * len(runs)
     assert again.registry_jsonl == first.registry_jsonl
@@ -636,10 +635,10 @@ def test_cheap_reuse_neither_inspects_nor_reads_run_json(
     first = build(workspace, catalog)
     slow = build(workspace, catalog, previous=first, with_lines=False)
     for module, name in (
-        (_build, "_scan"),
-        (_build, "_envelope"),
-        (_verdict, "inspect_run_folder"),
-        (_build, "index_folder"),
+        (run_registry, "_scan"),
+        (run_registry, "_envelope"),
+        (run_registry, "inspect_run_folder"),
+        (run_registry, "index_folder"),
     ):
         monkeypatch.setattr(module, name, refuse)
     cheap = build(workspace, catalog, previous=first)
@@ -716,8 +715,10 @@ def test_previous_lines_that_do_not_pair_up_are_not_used(
     snapshot = load_previous(first.seal_status_jsonl, short)
     assert snapshot.lines is None
     scans: list[Path] = []
-    real_scan = _build._scan
-    monkeypatch.setattr(_build, "_scan", lambda folder: scans.append(folder) or real_scan(folder))
+    real_scan = run_registry._scan
+    monkeypatch.setattr(
+        run_registry, "_scan", lambda folder: scans.append(folder) or real_scan(folder)
+    )
     result = build_run_registry(
         [RunRoot(RUNS, workspace.runs_dir)], previous=snapshot, full_audit=False, schemas=catalog
     )
@@ -753,7 +754,8 @@ def test_previous_lines_by_position(
         prior = snapshot.get(f"{RUNS}::{run_id}")
         assert prior is not None and prior.index == position
         assert snapshot.registry_line(prior) == rows[position]
-    assert snapshot.lines.line(3) is None and snapshot.lines.line(-1) is None
+    for index in (3, -1):  # no such line
+        assert snapshot.registry_line(dataclasses.replace(prior, index=index)) is None
     empty = load_previous(b"", b"")
     assert empty.lines is not None and len(empty.lines) == 0
 
@@ -874,7 +876,7 @@ def _older_format(registry: bytes, status: bytes) -> tuple[bytes, bytes]:
     for line, verdict in zip(lines(registry), lines(status), strict=True):
         nested = verdict.pop("nested_files")
         line["files"] = sorted(line["files"] + nested, key=lambda f: f["relpath"])
-        line["warnings"] += _verdict._seal_warnings(verdict)
+        line["warnings"] += run_registry._seal_warnings(verdict)
         old_lines.append(json.dumps(line, separators=(",", ":"), ensure_ascii=False))
         old_status.append(json.dumps(verdict, separators=(",", ":")))
     return "\n".join(old_lines).encode() + b"\n", "\n".join(old_status).encode() + b"\n"

@@ -16,8 +16,7 @@ from registry_pipeline.core.seal.hashing import BLOCK_SIZE
 from registry_pipeline.core.seal.run_store import RunStore, seal_files
 from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.core.write_path.content import content_of
-from registry_pipeline.core.write_path.types import entry_types
+from registry_pipeline.core.write_path.content import content_of, entry_types
 from registry_pipeline_tests._helpers import forbid_whole_reads
 from registry_pipeline_tests.core_tests.run_index._support import (
     jsonl,

@@ -10,9 +10,7 @@ from pathlib import Path
 import pytest
 
 from registry_pipeline.core.run_index import RunIndex, log_problems
-from registry_pipeline.core.write_path.content import TypeContent
-from registry_pipeline.core.write_path.log_content import Keep, log_content
-from registry_pipeline.core.write_path.types import EntryType
+from registry_pipeline.core.write_path.content import EntryType, Keep, TypeContent, log_content
 from registry_pipeline_tests.core_tests.run_index._support import (
     OVERRIDES_LOG,
     RUNS_LOG,

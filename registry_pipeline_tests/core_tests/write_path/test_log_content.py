@@ -14,10 +14,14 @@ from typing import Any
 import pytest
 
 from registry_pipeline.core.seal.hashing import BLOCK_SIZE
-from registry_pipeline.core.write_path import log_content as module
-from registry_pipeline.core.write_path.content import TypeContent, content_of
-from registry_pipeline.core.write_path.log_content import Keep, log_content
-from registry_pipeline.core.write_path.types import EntryType
+from registry_pipeline.core.write_path import content as module
+from registry_pipeline.core.write_path.content import (
+    EntryType,
+    Keep,
+    TypeContent,
+    content_of,
+    log_content,
+)
 
 RUNS = EntryType(
     name="run",

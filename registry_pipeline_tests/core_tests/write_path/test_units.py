@@ -24,11 +24,9 @@ from registry_pipeline.core.write_path import (
     load_coordination,
     workspace_findings,
 )
-from registry_pipeline.core.write_path.coordinate import values_at
-from registry_pipeline.core.write_path.diff import type_changes
 from registry_pipeline.core.write_path.logs import append_record, read_records
-from registry_pipeline.core.write_path.rules import CoordinationError, parse_coordination
-from registry_pipeline.core.write_path.write import split_entry
+from registry_pipeline.core.write_path.rules import CoordinationError, parse_coordination, values_at
+from registry_pipeline.core.write_path.write import split_entry, type_changes
 from registry_pipeline_tests._helpers import copy_demo
 from registry_pipeline_tests.core_tests.write_path._support import copy_example, snapshot
 

@@ -1,0 +1,748 @@
+"""The drift_signals builder: what the sealed evidence shows against what is expected.
+
+Pure and deterministic: plain parsed inputs in, two documents out. `DRIFT_SIGNALS_v0_1.json` keeps
+the seed system's v0.1 shape (extra facts go into its `warnings`, and the canon state in words
+into `system_drift.canon_state`, where the seed's schema allows more: `canon_notes`); the companion
+`DRIFT_SIGNALS_DETAIL_v0_2.json` lists every signal with a tri-state value (true, false, or null
+when evidence is missing: never a guess), a severity and evidence refs.
+
+Severity: a signal whose value is true carries its kind's severity (`KIND_SEVERITY`); an unknown
+(null) signal is a `warning` when its kind is critical and `info` otherwise; a false one is `info`.
+
+`canon_tree_hash`: SHA-256 (hex) of the lines `<schema sha256>  <key>\\n`, one per entry of
+`schema_hashes_now`, sorted in byte order and concatenated (the ROOT_SHA256 recipe applied to the
+schema files); the empty mapping hashes the empty string.
+
+`build` is the builder over sealed snapshots; `drift_from_snapshots` computes the documents from
+any set of them (`drift_days` passes those active at the end of a past day).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from registry_pipeline.core.builders.model import BuildInputs, BuildResult, counts, read_json
+from registry_pipeline.core.builders.op_status_table import DETAIL_ARTIFACT as STATUS_DETAIL
+from registry_pipeline.core.builders.op_status_table import TABLE_ARTIFACT, detail_operations
+from registry_pipeline.core.builders.run_registry import run_lines, seal_status, tampered
+from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.json_strict import dumps_pretty
+from registry_pipeline.core.seal.run_id import registry_of
+from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.seal.verdicts import FAIL, UNSEALED
+from registry_pipeline.core.workspace.catalog import RegistryCatalog, load_catalog
+from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.workspace.snapshots import Snapshot, newest_valid, read_snapshot
+from registry_pipeline.core.workspace.sources import is_pattern
+
+V01_ARTIFACT = "DRIFT_SIGNALS_v0_1.json"
+DETAIL_ARTIFACT = "DRIFT_SIGNALS_DETAIL_v0_2.json"
+UTC_STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+
+KIND_SEVERITY: Mapping[str, str] = {
+    "schema_version": "warning",
+    "builder_version": "warning",
+    "threshold_pack_version": "warning",
+    "operation_stale": "warning",
+    "run_folder_invalid": "critical",
+    "run_folder_tampered": "critical",
+    "run_folder_unsealed": "info",
+    "active_snapshot_behind": "warning",
+    "schema_changed": "warning",
+}
+"""Signal kinds in output order, with the severity each carries when its value is true."""
+
+
+@dataclass(frozen=True)
+class SnapshotRef:
+    """A sealed snapshot of one registry, as a pointer or the run registry names it."""
+
+    registry_id: str
+    """The registry the snapshot belongs to."""
+    run_id: str
+    """Its run folder name."""
+    manifest_sha256: str | None
+    """The folder's ROOT_SHA256, when known."""
+    created_utc: str
+    """`created_utc` of its run.json; with run_id, the order of snapshots."""
+
+    def evidence(self) -> Evidence:
+        """This snapshot as an evidence ref."""
+        return Evidence(self.run_id, self.registry_id, self.manifest_sha256)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A run folder that supports a signal's value."""
+
+    run_id: str
+    """The run folder name."""
+    registry_id: str | None
+    """The registry it belongs to, when its name or a pointer says so."""
+    manifest_sha256: str | None
+    """Its ROOT_SHA256, when known."""
+    reason: str | None = None
+    """Why it is cited (a seal reason code and path), when there is more to say."""
+
+    def as_json(self) -> dict[str, Any]:
+        """The `{run_id, registry_id, manifest_sha256[, reason]}` object of the detail file."""
+        out: dict[str, Any] = {
+            "run_id": self.run_id,
+            "registry_id": self.registry_id,
+            "manifest_sha256": self.manifest_sha256,
+        }
+        if self.reason is not None:
+            out["reason"] = self.reason
+        return out
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One drift signal: a stable id, a tri-state value and the evidence behind it."""
+
+    signal_id: str
+    """Stable across builds, e.g. `builder_version:run_registry`."""
+    kind: str
+    """One of `KIND_SEVERITY`."""
+    value: bool | None
+    """True = drift, false = no drift, None = unknown (evidence missing)."""
+    summary: str
+    """One sentence saying what was compared and what was found."""
+    evidence: tuple[Evidence, ...] = ()
+    """Run folders behind the value."""
+
+    @property
+    def severity(self) -> str:
+        """`info`, `warning` or `critical`, from the kind and the value (see module doc)."""
+        weight = KIND_SEVERITY[self.kind]
+        if self.value is True:
+            return weight
+        if self.value is None and weight == "critical":
+            return "warning"
+        return "info"
+
+    def as_json(self) -> dict[str, Any]:
+        """The signal as written in the detail file."""
+        return {
+            "signal_id": self.signal_id,
+            "kind": self.kind,
+            "severity": self.severity,
+            "value": self.value,
+            "summary": self.summary,
+            "evidence": [item.as_json() for item in self.evidence],
+        }
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    """Both drift documents of one build."""
+
+    v01: Mapping[str, Any]
+    """The `DRIFT_SIGNALS_v0_1.json` object (seed shape, no extra properties)."""
+    signals: tuple[Signal, ...]
+    """Every signal, in kind order then id order."""
+    as_of: str
+    """The moment the signals describe (`generated_utc` of both documents)."""
+
+    def detail(self) -> dict[str, Any]:
+        """The `DRIFT_SIGNALS_DETAIL_v0_2.json` object."""
+        values = [signal.value for signal in self.signals]
+        return {
+            "detail_version": "0.2",
+            "generated_utc": self.as_of,
+            "counts": {
+                "true": values.count(True),
+                "false": values.count(False),
+                "unknown": values.count(None),
+            },
+            "signals": [signal.as_json() for signal in self.signals],
+        }
+
+    def files(self) -> dict[str, bytes]:
+        """Artifact name to bytes, in the house JSON style."""
+        return {
+            V01_ARTIFACT: dumps_pretty(dict(self.v01), sort_keys=False),
+            DETAIL_ARTIFACT: dumps_pretty(self.detail(), sort_keys=False),
+        }
+
+
+class _SnapshotIndex:
+    """The snapshot cited as evidence for a registry: its active one, else its newest valid one."""
+
+    def __init__(
+        self,
+        active: Mapping[str, SnapshotRef | None] | None,
+        newest: Mapping[str, SnapshotRef | None],
+    ) -> None:
+        self._active = active or {}
+        self._newest = newest
+
+    def evidence(self, registry_id: str) -> tuple[Evidence, ...]:
+        """Zero or one evidence ref for `registry_id`."""
+        ref = self._active.get(registry_id) or self._newest.get(registry_id)
+        return (ref.evidence(),) if ref else ()
+
+
+def _compare(expected: str | None, observed: str | None) -> bool | None:
+    """Tri-state inequality: None when either side is unknown."""
+    if expected is None or observed is None:
+        return None
+    return expected != observed
+
+
+def _version_signals(
+    kind: str,
+    expected: str | None,
+    observed: Mapping[str, str | None],
+    refs: _SnapshotIndex,
+    per_key: Mapping[str, str | None] | None = None,
+) -> list[Signal]:
+    """One signal per name: its observed version against the expected one."""
+    names = sorted(set(observed) | set(per_key or {}))
+    signals = []
+    for name in names:
+        want = per_key.get(name) if per_key is not None else expected
+        have = observed.get(name)
+        value = _compare(want, have)
+        summary = (
+            f"{kind.replace('_', ' ')} of {name}: expected {_shown(want)}, observed {_shown(have)}"
+        )
+        signals.append(Signal(f"{kind}:{name}", kind, value, summary, refs.evidence(name)))
+    return signals
+
+
+def _threshold_signal(expected: str | None, observed: str | None) -> Signal:
+    """The threshold pack version in use against the expected one."""
+    value = _compare(expected, observed)
+    summary = f"threshold pack version: expected {_shown(expected)}, observed {_shown(observed)}"
+    return Signal("threshold_pack_version", "threshold_pack_version", value, summary)
+
+
+def _shown(value: str | None) -> str:
+    """A compared version in a summary sentence: no Python repr (`(none)` when absent)."""
+    return "(none)" if value is None else value
+
+
+def _order(ref: SnapshotRef) -> tuple[str, str]:
+    """Snapshot order: creation time, then run id (our run ids sort by creation)."""
+    return (ref.created_utc, ref.run_id)
+
+
+def _behind_signals(
+    active: Mapping[str, SnapshotRef | None] | None,
+    newest: Mapping[str, SnapshotRef | None],
+) -> list[Signal]:
+    """Per registry: is its active snapshot older than its newest valid one?"""
+    signals = []
+    for registry_id in sorted(set(newest) | set(active or {})):
+        current = active.get(registry_id) if active is not None else None
+        latest = newest.get(registry_id)
+        value: bool | None = None
+        if active is None:
+            summary = f"{registry_id}: no pointer history yet"
+        elif current is None or latest is None:
+            summary = f"{registry_id}: active {_name(current)}, newest valid {_name(latest)}"
+        else:
+            value = _order(latest) > _order(current)
+            summary = f"{registry_id}: active {current.run_id}, newest valid {latest.run_id}"
+        evidence = tuple(ref.evidence() for ref in (current, latest) if ref is not None)
+        kind = "active_snapshot_behind"
+        signals.append(Signal(f"{kind}:{registry_id}", kind, value, summary, evidence))
+    return signals
+
+
+def _name(ref: SnapshotRef | None) -> str:
+    """A snapshot's run id, or `unknown`."""
+    return ref.run_id if ref is not None else "unknown"
+
+
+def _schema_changed_signals(
+    now: Mapping[str, str], at_active: Mapping[str, str | None], refs: _SnapshotIndex
+) -> list[Signal]:
+    """Per registry: has its schema file changed since its active snapshot was built?"""
+    signals = []
+    for registry_id in sorted(set(now) | set(at_active)):
+        before = at_active.get(registry_id)
+        after = now.get(registry_id)
+        value: bool | None
+        if before is None:
+            value, summary = None, f"{registry_id}: schema hash at the active snapshot unknown"
+        elif after is None:
+            value, summary = True, f"{registry_id}: schema file removed since the active snapshot"
+        else:
+            value = before != after
+            summary = f"{registry_id}: schema sha256 {before[:12]} then, {after[:12]} now"
+        kind = "schema_changed"
+        signals.append(
+            Signal(f"{kind}:{registry_id}", kind, value, summary, refs.evidence(registry_id))
+        )
+    return signals
+
+
+def _stale_signals(
+    detail: Mapping[str, Any], lines: Sequence[Mapping[str, Any]], as_of: str
+) -> list[Signal]:
+    """One signal per catalogued operation: stale beyond its threshold pack, or not."""
+    roots: dict[str, Any] = {}
+    for line in lines:
+        roots[str(line.get("run_key"))] = line.get("manifest_root_sha256")
+        roots.setdefault(str(line.get("run_id")), line.get("manifest_root_sha256"))
+    signals = []
+    for entry in detail_operations(detail):
+        op_id = str(entry.get("operation_id"))
+        limit = entry.get("stale_after_hours")
+        value = _staleness(entry, as_of)
+        bound = f"stale after {limit} hours" if limit is not None else "no staleness limit"
+        summary = f"{op_id}: status {entry.get('status') or 'unknown'}, {bound}"
+        last = entry.get("last_run_id")
+        root = roots.get(str(entry.get("last_run_key")), roots.get(str(last)))
+        evidence = (Evidence(str(last), registry_of(str(last)), root),) if last else ()
+        signals.append(
+            Signal(f"operation_stale:{op_id}", "operation_stale", value, summary, evidence)
+        )
+    return signals
+
+
+def _staleness(entry: Mapping[str, Any], as_of: str) -> bool | None:
+    """Stale or not, from the operation's status; a failing one is judged by its last success."""
+    status, limit = entry.get("status"), entry.get("stale_after_hours")
+    if status == "stale":
+        return True
+    if limit is None or status not in ("ok", "failing"):
+        return None
+    if status == "ok":
+        return False
+    success = entry.get("last_success_utc")
+    if success is None:
+        return True
+    if not isinstance(success, str) or not UTC_STAMP.fullmatch(success):
+        return None
+    return _hours_between(success, as_of) > float(limit)
+
+
+def _hours_between(earlier: str, later: str) -> float:
+    """Hours from one UTC stamp to another."""
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    delta = datetime.strptime(later, fmt) - datetime.strptime(earlier, fmt)
+    return delta.total_seconds() / 3600
+
+
+_FOLDER_KINDS = (
+    ("run_folder_invalid", "invalid", FAIL, "failed seal validation"),
+    ("run_folder_tampered", "tampered", "TAMPERED", "changed after being indexed as sealed"),
+    ("run_folder_unsealed", "unsealed", UNSEALED, "were never sealed"),
+)
+
+
+def _run_folder_signals(lines: Sequence[Mapping[str, Any]]) -> list[Signal]:
+    """Invalid (FAIL: not an intact older format, not converted line endings), tampered and
+    unsealed run folders, from the verdict of every indexed folder."""
+    statuses = []
+    for line in lines:
+        warnings = tuple(line.get("warnings", ()))
+        verdict, reasons = seal_status(warnings)
+        statuses.append((line, verdict, "TAMPERED" if tampered(warnings) else None, reasons))
+    unknown = sum(1 for _, verdict, _, _ in statuses if verdict is None)
+    signals = []
+    for kind, suffix, wanted, meaning in _FOLDER_KINDS:
+        hits = [
+            Evidence(
+                str(line.get("run_id")),
+                registry_of(str(line.get("run_id"))),
+                line.get("manifest_root_sha256"),
+                "; ".join(reasons) or None,
+            )
+            for line, verdict, flag, reasons in statuses
+            if wanted in (verdict, flag)
+        ]
+        hits.sort(key=lambda item: (item.run_id, item.manifest_sha256 or ""))
+        value: bool | None = True if hits else (None if unknown else False)
+        summary = (
+            f"{len(hits)} of {len(lines)} run folders {meaning}"
+            f" ({unknown} without a recorded seal status)"
+        )
+        signals.append(Signal(f"run_folders:{suffix}", kind, value, summary, tuple(hits)))
+    return signals
+
+
+POLICY_RULES = (
+    "a signal is true only when sealed evidence shows the drift, false only when evidence shows"
+    " none, and null when the evidence needed to decide is missing",
+    "operation_stale follows the operation status table: true for status stale, false for ok;"
+    " a failing operation is judged by the age of its last success; null for never_run or when"
+    " no threshold pack sets stale_after_hours",
+    "run folder signals read the seal status the run registry records for every folder",
+    "active_snapshot_behind stays null until pointer history exists for the registry",
+    "details and evidence refs: DRIFT_SIGNALS_DETAIL_v0_2.json in the same run folder",
+    "canon_state is the working tree's state less the registry layer's own files (the pointer"
+    " file, its journal, receipts, sealed folders, the tool's .codex state): clean, dirty, or"
+    " unknown when git could not say (git_commit null); canon_dirty is true unless it is clean",
+)
+
+CANON_UNKNOWN = (
+    "git state unknown (git_commit null): git is not on PATH, the workspace is not inside a git"
+    " work tree, or git did not answer; the working tree is not known to be clean"
+)
+"""What an unknown canon state means, said wherever it shows (the build's output, the report)."""
+
+
+def canon_state(working_tree_state: str | None) -> str:
+    """`clean` or `dirty` as git said, else `unknown` (never taken for clean)."""
+    return working_tree_state if working_tree_state in ("clean", "dirty") else "unknown"
+
+
+def canon_notes(v01: Mapping[str, Any]) -> list[str]:
+    """The note a person needs about the canon state of a v0.1 drift object: its meaning when it
+    is unknown; none otherwise (nor for one sealed before `canon_state` existed)."""
+    flags = v01.get("system_drift")
+    unknown = isinstance(flags, Mapping) and flags.get("canon_state") == "unknown"
+    return [CANON_UNKNOWN] if unknown else []
+
+
+def _aggregate(values: Iterable[bool | None]) -> bool | None:
+    """True if any is true; false if there are some and all are false; else unknown."""
+    seen = list(values)
+    if True in seen:
+        return True
+    if seen and None not in seen:
+        return False
+    return None
+
+
+def _v01_object(
+    *,
+    signals: Sequence[Signal],
+    expected: Mapping[str, Any],
+    observed_schema_versions: Mapping[str, str | None],
+    observed_threshold_pack_version: str | None,
+    source: str,
+    canon_tree_hash: str,
+    git: tuple[str | None, str | None],
+    as_of: str,
+) -> dict[str, Any]:
+    """The seed-shaped v0.1 object; every fact beyond its shape goes into `warnings`."""
+    schema_drift = _aggregate(s.value for s in signals if s.kind == "schema_version")
+    threshold = next(s for s in signals if s.kind == "threshold_pack_version")
+    canon = canon_state(git[1])
+    return {
+        "drift_version": "0.1",
+        "expected_versions_source": source,
+        "generated_utc": as_of,
+        "git_commit": git[0],
+        "working_tree_state": git[1],
+        "canon_tree_hash": canon_tree_hash,
+        "expected": {
+            "schema_version": {
+                "expected": expected.get("schema_version"),
+                "computed": schema_drift is not None,
+                "observed": dict(sorted(observed_schema_versions.items())),
+                "drift": schema_drift,
+                "source_path": source,
+            },
+            "threshold_pack": {
+                "expected": expected.get("threshold_pack_version"),
+                "computed": threshold.value is not None,
+                "observed": observed_threshold_pack_version,
+                "drift": threshold.value,
+                "source_path": source,
+            },
+        },
+        "system_drift": {
+            "canon_dirty": canon != "clean",
+            "canon_state": canon,
+            "schema_drift": schema_drift,
+            "threshold_drift": threshold.value,
+            "threshold_drift_computed": threshold.value is not None,
+        },
+        "op_drift_policy": {"op_drift_requires_evidence": True, "rules": list(POLICY_RULES)},
+        "warnings": _v01_warnings(expected, signals, canon),
+    }
+
+
+def _v01_warnings(expected: Mapping[str, Any], signals: Sequence[Signal], canon: str) -> list[str]:
+    """Null expectations, an unknown canon state, then every signal that is not false, as
+    `<signal_id>:true|unknown`."""
+    warnings = [
+        f"expected_{key}_null"
+        for key in ("schema_version", "threshold_pack_version")
+        if expected.get(key) is None
+    ]
+    if canon == "unknown":
+        warnings.append("canon_state:unknown")
+    warnings.extend(
+        f"{signal.signal_id}:{'true' if signal.value else 'unknown'}"
+        for signal in signals
+        if signal.value is not False
+    )
+    warnings.append(f"detail:{DETAIL_ARTIFACT}")
+    return warnings
+
+
+DEFAULT_EXPECTED_SOURCE = "registries/expected_versions/EXPECTED_VERSIONS_v0_1.json"
+
+
+def build_drift_signals(
+    *,
+    run_registry_lines: Sequence[Mapping[str, Any]],
+    op_status_detail: Mapping[str, Any],
+    expected_versions: Mapping[str, Any],
+    observed_schema_versions: Mapping[str, str | None],
+    observed_builder_versions: Mapping[str, str | None],
+    observed_threshold_pack_version: str | None,
+    active_snapshots: Mapping[str, SnapshotRef | None] | None,
+    newest_valid_snapshots: Mapping[str, SnapshotRef | None],
+    schema_hashes_now: Mapping[str, str],
+    schema_hashes_at_active: Mapping[str, str | None],
+    git_commit: str | None,
+    working_tree_state: str | None,
+    as_of: str,
+    expected_versions_source: str = DEFAULT_EXPECTED_SOURCE,
+) -> DriftResult:
+    """Compute every drift signal from plain parsed inputs; the same inputs give the same bytes."""
+    _check_inputs(as_of, working_tree_state)
+    expected = _expected_block(expected_versions)
+    refs = _SnapshotIndex(active_snapshots, newest_valid_snapshots)
+    signals = (
+        *_version_signals(
+            "schema_version", expected.get("schema_version"), observed_schema_versions, refs
+        ),
+        *_version_signals(
+            "builder_version",
+            None,
+            observed_builder_versions,
+            refs,
+            per_key=_string_map(expected.get("builder_versions")),
+        ),
+        _threshold_signal(expected.get("threshold_pack_version"), observed_threshold_pack_version),
+        *_stale_signals(op_status_detail, run_registry_lines, as_of),
+        *_run_folder_signals(run_registry_lines),
+        *_behind_signals(active_snapshots, newest_valid_snapshots),
+        *_schema_changed_signals(schema_hashes_now, schema_hashes_at_active, refs),
+    )
+    v01 = _v01_object(
+        signals=signals,
+        expected=expected,
+        observed_schema_versions=observed_schema_versions,
+        observed_threshold_pack_version=observed_threshold_pack_version,
+        source=expected_versions_source,
+        canon_tree_hash=canon_tree_hash(schema_hashes_now),
+        git=(git_commit, working_tree_state),
+        as_of=as_of,
+    )
+    return DriftResult(v01, signals, as_of)
+
+
+def unknown_drift(
+    *, as_of: str, reason: str, expected_versions_source: str = DEFAULT_EXPECTED_SOURCE
+) -> DriftResult:
+    """Every signal unknown, for a moment whose evidence is missing (e.g. no pointer history
+    then): one signal per kind, value null, `reason` as its summary. Never a guess."""
+    _check_inputs(as_of, None)
+    signals = tuple(Signal(f"{kind}:no_history", kind, None, reason) for kind in KIND_SEVERITY)
+    v01 = _v01_object(
+        signals=signals,
+        expected={},
+        observed_schema_versions={},
+        observed_threshold_pack_version=None,
+        source=expected_versions_source,
+        canon_tree_hash=canon_tree_hash({}),
+        git=(None, None),
+        as_of=as_of,
+    )
+    return DriftResult(v01, signals, as_of)
+
+
+def canon_tree_hash(schema_hashes: Mapping[str, str]) -> str:
+    """SHA-256 over the sorted `<hash>  <key>` lines of the schema files (see module doc)."""
+    lines = sorted(f"{digest}  {key}\n".encode() for key, digest in schema_hashes.items())
+    return hashlib.sha256(b"".join(lines)).hexdigest()
+
+
+def _check_inputs(as_of: str, working_tree_state: str | None) -> None:
+    """Refuse an `as_of` that is not a UTC stamp and an unknown working tree state."""
+    if not UTC_STAMP.fullmatch(as_of):
+        raise UsageError(
+            "as_of must be YYYY-MM-DDTHH:MM:SSZ (the newest input's created_utc)",
+            code="BAD_AS_OF",
+            path=as_of,
+        )
+    if working_tree_state not in ("clean", "dirty", None):
+        raise UsageError(
+            "working_tree_state must be clean, dirty or null",
+            code="BAD_WORKING_TREE_STATE",
+            path=str(working_tree_state),
+        )
+
+
+def _expected_block(expected_versions: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The `expected` object of EXPECTED_VERSIONS, or a usage error."""
+    block = expected_versions.get("expected")
+    if not isinstance(block, Mapping):
+        raise UsageError("expected_versions has no `expected` object", code="BAD_EXPECTED_VERSIONS")
+    return block
+
+
+def _string_map(value: Any) -> Mapping[str, str | None]:
+    """`value` if it is an object of strings (or nulls), else an empty mapping."""
+    if not isinstance(value, Mapping):
+        return {}
+    return {str(k): v for k, v in value.items() if v is None or isinstance(v, str)}
+
+
+def build(inputs: BuildInputs) -> BuildResult:
+    """The builder: drift between expected versions and the sealed evidence, every signal
+    tri-state (the git state is unknown here: the build's output says so)."""
+    catalog = load_catalog(inputs.workspace)
+    schemas = SchemaCatalog.for_workspace(inputs.workspace.root)
+    active = _active_after_build(inputs, catalog)
+    result = drift_from_snapshots(
+        inputs.workspace,
+        inputs.inputs,
+        active_snapshots={rid: drift_ref(snapshot) for rid, snapshot in active.items()},
+        newest_valid_snapshots={
+            spec.registry_id: drift_ref(newest_valid(inputs.workspace, spec.registry_id, schemas))
+            for spec in catalog.registries
+            if spec.active_pointer
+        },
+        schema_hashes_at_active={
+            rid: _text(snapshot.envelope().get(SCHEMA_HASH_KEY)) if snapshot else None
+            for rid, snapshot in active.items()
+        },
+        as_of=max(snapshot.created_utc for snapshot in inputs.inputs.values()),
+    )
+    return drift_build_result(result, canon_notes(result.v01))
+
+
+SCHEMA_HASH_KEY = "schema_sha256"
+"""run.json key: SHA-256 of the schema file that governed the registry's primary artifact."""
+
+
+def _active_after_build(
+    inputs: BuildInputs, catalog: RegistryCatalog
+) -> dict[str, Snapshot | None]:
+    """Per registry with a pointer: the snapshot this build reads (the build promotes it with
+    its own outputs), else the one its pointer names now, else None."""
+    from registry_pipeline.core.pointers.store import PointerStore
+
+    ids = [spec.registry_id for spec in catalog.registries if spec.active_pointer]
+    pointers = PointerStore(inputs.workspace).explained(ids)  # POINTER_MISMATCH: never read
+    active: dict[str, Snapshot | None] = {}
+    for registry_id in ids:
+        ref = pointers.active(registry_id)
+        folder = inputs.workspace.runs_dir / str(ref.run_id) if ref and ref.run_id else None
+        if registry_id in inputs.inputs:
+            active[registry_id] = inputs.inputs[registry_id]
+        elif folder is not None and folder.is_dir():
+            active[registry_id] = read_snapshot(folder, registry_id)
+        else:
+            active[registry_id] = None
+    return active
+
+
+def drift_build_result(result: DriftResult, notes: Sequence[str] = ()) -> BuildResult:
+    """A drift result as a builder's result (files, signal count, counts by value; `notes`, for
+    the build's output, when there are some)."""
+    summary: dict[str, object] = counts(result.detail())
+    if notes:
+        summary["notes"] = list(notes)
+    return BuildResult(result.files(), len(result.signals), summary)
+
+
+def drift_from_snapshots(
+    workspace: Workspace,
+    inputs: Mapping[str, Snapshot],
+    *,
+    active_snapshots: Mapping[str, SnapshotRef | None] | None,
+    newest_valid_snapshots: Mapping[str, SnapshotRef | None],
+    as_of: str,
+    schema_hashes_at_active: Mapping[str, str | None] | None = None,
+) -> DriftResult:
+    """The drift documents from sealed input snapshots (run_registry, op_status_table,
+    expected_versions, threshold_packs_file) and the snapshot refs the active-behind signal
+    compares."""
+    catalog = load_catalog(workspace)
+    schemas = SchemaCatalog.for_workspace(workspace.root)
+    registry, status = inputs["run_registry"], inputs["op_status_table"]
+    lines = run_lines(registry)
+    table = read_json(status, TABLE_ARTIFACT)
+    envelope = registry.envelope()
+    packs = inputs.get("threshold_packs_file")
+    return build_drift_signals(
+        run_registry_lines=lines,
+        op_status_detail=read_json(status, STATUS_DETAIL),
+        expected_versions=read_json(inputs["expected_versions"], "EXPECTED_VERSIONS_v0_1.json"),
+        observed_schema_versions={
+            "run_registry": _first(lines, "registry_version"),
+            "op_status_table": _first(table, "status_version"),
+            "run_envelope": None,
+        },
+        observed_builder_versions={
+            registry_id: _builder_version(snapshot)
+            for registry_id, snapshot in sorted(inputs.items())
+        },
+        observed_threshold_pack_version=_pack_version(packs) if packs is not None else None,
+        active_snapshots=active_snapshots,
+        newest_valid_snapshots=newest_valid_snapshots,
+        schema_hashes_now={
+            spec.registry_id: digest
+            for spec in catalog.registries
+            if spec.active_pointer
+            and (digest := schema_file_hash(schemas, spec.primary_artifact)) is not None
+        },
+        schema_hashes_at_active=schema_hashes_at_active
+        or {spec.registry_id: None for spec in catalog.registries if spec.active_pointer},
+        git_commit=_text(envelope.get("git_commit")),
+        working_tree_state=_text(envelope.get("working_tree_state")),
+        as_of=as_of,
+        expected_versions_source=_source_file(catalog, "expected_versions"),
+    )
+
+
+def _source_file(catalog: RegistryCatalog, registry_id: str) -> str:
+    """The workspace file a source registry is edited in (its one source), as drift documents
+    name it; the demo's place when the catalog names none or a pattern."""
+    sources = catalog.get(registry_id).sources if registry_id in catalog.ids else ()
+    if len(sources) == 1 and not is_pattern(sources[0]):
+        return sources[0]
+    return DEFAULT_EXPECTED_SOURCE
+
+
+def _first(rows: Any, key: str) -> str | None:
+    if isinstance(rows, list) and rows and isinstance(rows[0], dict):
+        return _text(rows[0].get(key))
+    return None
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _builder_version(snapshot: Snapshot) -> str | None:
+    builder = snapshot.envelope().get("builder")
+    return _text(builder.get("version")) if isinstance(builder, dict) else None
+
+
+def _pack_version(snapshot: Snapshot) -> str | None:
+    """`vN` when every pack file is named `*_vN.json` with the same N; otherwise unknown."""
+    versions = {relpath.rsplit("_", 1)[-1].removesuffix(".json") for relpath in snapshot.payload()}
+    return versions.pop() if len(versions) == 1 else None
+
+
+def drift_ref(snapshot: Snapshot | None) -> SnapshotRef | None:
+    """A snapshot as the drift builder's ref (None stays None)."""
+    if snapshot is None:
+        return None
+    return SnapshotRef(
+        snapshot.registry_id, snapshot.run_id, snapshot.root_sha256, snapshot.created_utc
+    )
+
+
+def schema_file_hash(schemas: SchemaCatalog, artifact: str) -> str | None:
+    """SHA-256 of the schema file that governs `artifact`, None when none does."""
+    schema = schemas.for_artifact(artifact)
+    return hashlib.sha256(schema.path.read_bytes()).hexdigest() if schema is not None else None

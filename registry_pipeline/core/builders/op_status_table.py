@@ -1,0 +1,729 @@
+"""op_status_table: for each operation of the operations catalog, its last run, success and status.
+
+A pure, deterministic function of three inputs: the run registry's lines, the `allowed_operations`
+document and the threshold packs. It reads no clock: `as_of` is the moment the table describes,
+given by the caller, and is the `created_utc` of the run registry snapshot it reads, so the same
+sealed inputs always give byte-identical artifacts. Ages (`staleness_days`, staleness against
+`stale_after_hours`) are measured from it.
+
+Two artifacts are rendered:
+- `OPERATION_STATUS_TABLE_v0_1.json`: the seed system's v0.1 array, one row per operation in
+  catalog order. Whatever v0.1 has no field for goes into each row's `warnings` as codes.
+- `OPERATION_STATUS_DETAIL_v0_2.json`: our companion (schema `op_status_detail_v0_2`): last
+  success, run and failure counts, status, evidence run keys, and the unauthorized operations.
+
+Meanings:
+- A run belongs to an operation when its line's `operation_id` names it. The "last" run is the
+  newest by `created_utc` (unknown times count as oldest), ties broken by `run_key`.
+- A run's seal status is read from its `seal:...` warnings (the first gives PASS, FAIL or
+  UNSEALED; a `seal:TAMPERED` anywhere overrides it): PASS is a success; FAIL and TAMPERED are
+  failures; UNSEALED, or no seal warning at all (UNKNOWN), are neither.
+- status: `never_run` without runs; `failing` when the last run failed; `stale` when there is no
+  success, or the last success is older than `stale_after_hours` (the operation's threshold pack's
+  `max_age_hours`) at `as_of`; otherwise `ok`.
+- run_evidence_state: OBSERVED with runs; LEGACY_ONLY without runs while the registry holds
+  pre-envelope folders (no `run.json`), which may be this operation's runs but cannot be
+  attributed; UNOBSERVED otherwise.
+- op_drift (tri-state): true when the last run was built from a dirty working tree, or from a
+  commit other than `reference_commit` when one is given; false when its seal is PASS, its tree
+  was clean and its commit is known (and equal to `reference_commit`, if given); null (unknown)
+  when that evidence is missing: no run, a seal that is not PASS (its run.json cannot be trusted),
+  no git state. The reason for null is a `op_drift_unknown:<why>` warning.
+
+Coverage: each canonical operation's `coverage_level` is the enforcement coverage matrices' level
+for it (`coverage_levels`, when the workspace's catalog names matrices), else its catalog
+entry's, else C0. Non-canonical operations (a Markdown catalog's NON_CANONICAL section) are in
+the detail only, listed by id under `non_canonical`. Catalog lines that could not be read are
+`catalog_warnings`.
+
+The Markdown catalogs and coverage matrices are read by `operations_catalog`; `build` is the
+builder over sealed snapshots.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import PurePosixPath
+from typing import Any
+
+from registry_pipeline.core.builders.model import BuildInputs, BuildResult, artifact_source, counts
+from registry_pipeline.core.builders.operations_catalog import (
+    CatalogWarning,
+    Coverage,
+    catalog_version_key,
+    coverage_levels,
+    input_error,
+    merged_operations,
+)
+from registry_pipeline.core.builders.run_registry import run_lines, seal_status, tampered
+from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.json_strict import dumps_pretty, loads_strict
+from registry_pipeline.core.workspace.catalog import load_catalog
+from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.workspace.snapshots import Snapshot
+
+__all__ = ["CatalogWarning", "Coverage", "catalog_version_key"]
+
+STATUS_VERSION = "0.1"
+DETAIL_VERSION = "0.2"
+TABLE_ARTIFACT = "OPERATION_STATUS_TABLE_v0_1.json"
+DETAIL_ARTIFACT = "OPERATION_STATUS_DETAIL_v0_2.json"
+ROW_FIELDS = (
+    "status_version",
+    "option",
+    "operation_id",
+    "operation_name",
+    "coverage_level",
+    "last_run_id",
+    "last_run_created_utc",
+    "run_evidence_state",
+    "manifest_state",
+    "run_json_state",
+    "staleness_days",
+    "op_drift",
+    "op_drift_reasons",
+    "warnings",
+)
+STATUSES = ("ok", "failing", "stale", "never_run")
+_OLDEST = datetime.min.replace(tzinfo=UTC)
+LINE_ENDINGS_DIAGNOSIS = "seal:DIAGNOSIS:LINE_ENDINGS_CONVERTED"
+"""The run registry's warning for a folder whose every failing file matches its seal once its
+line endings are converted back."""
+
+
+@dataclass(frozen=True)
+class RunFact:
+    """What the builder reads from one run registry line."""
+
+    run_key: str
+    """`<run_root>::<run_id>`, unique across roots."""
+    run_id: str
+    """The run folder's name."""
+    operation_id: str | None
+    """The operation the run's `run.json` names, if any."""
+    created_utc: str | None
+    """The run's `created_utc` as written."""
+    created: datetime | None
+    """`created_utc` parsed (timezone-aware), or None when absent or unreadable."""
+    seal: str
+    """PASS, FAIL, TAMPERED, UNSEALED, or UNKNOWN when the line carries no seal warning."""
+    seal_warnings: tuple[str, ...]
+    """The line's `seal:...` warnings, in order (reason codes and paths when it fails)."""
+    has_run_json: bool | None
+    """Whether the folder has a `run.json` (None when the line does not say)."""
+    has_manifest_sha256: bool | None
+    """Whether the folder has a `MANIFEST.sha256` (None when the line does not say)."""
+    git_commit: str | None
+    """The commit the run was built from, if recorded."""
+    working_tree_state: str | None
+    """`clean`, `dirty`, or None when unknown."""
+
+    @property
+    def folder(self) -> str:
+        """The run folder, workspace-relative (`<run_root>/<run_id>`)."""
+        return self.run_key.replace("::", "/", 1)
+
+    @property
+    def line_endings_converted(self) -> bool:
+        """Whether its seal fails only because git converted its text files' line endings."""
+        return LINE_ENDINGS_DIAGNOSIS in self.seal_warnings
+
+    @property
+    def order(self) -> tuple[datetime, str]:
+        """Sort key: creation time (unknown is oldest), then run key."""
+        return (self.created or _OLDEST, self.run_key)
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One entry of the operations catalog, as the builder needs it."""
+
+    operation_id: str
+    name: str
+    option: str
+    enforcement_level: str
+    threshold_pack: str | None
+    canonical: bool = True
+    """False for an exploratory or legacy operation (a catalog's NON_CANONICAL section, option
+    NC): authorized and in the detail, without a row in the v0.1 table or a coverage level."""
+    executables: tuple[str, ...] = ()
+    """The files the catalog's Bound Executables field names."""
+    coverage_source: str | None = None
+    """Where `enforcement_level` was read: `<matrix>:<line>`, `catalog`, or None (the C0 floor)."""
+    defined_in: str | None = None
+    """Where the catalog defines it (`<catalog>:<line>`), when it says."""
+
+
+@dataclass(frozen=True)
+class OpStatusResult:
+    """The v0.1 table rows (seed field order) and the v0.2 companion document."""
+
+    table: list[dict[str, Any]]
+    """`OPERATION_STATUS_TABLE_v0_1.json`: one row per operation, catalog order."""
+    detail: dict[str, Any]
+    """`OPERATION_STATUS_DETAIL_v0_2.json`: per-operation detail, unauthorized ops, counts."""
+
+
+@dataclass(frozen=True)
+class OperationsInput:
+    """What the builder reads from an allowed_operations snapshot."""
+
+    document: Any
+    """The allowed_operations document (a JSON catalog as it is, or Markdown catalogs read)."""
+    coverage: Any
+    """operation id -> `Coverage` from the enforcement coverage matrices; None without any."""
+    warnings: tuple[CatalogWarning, ...] = ()
+    """Lines of the catalogs and matrices that could not be read."""
+
+
+def _parse_utc(text: object) -> datetime | None:
+    """A timezone-aware datetime from ISO 8601 text, or None (absent, unreadable or naive)."""
+    if not isinstance(text, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def _run_fact(line: Mapping[str, Any], index: int) -> RunFact:
+    """Read one run registry line; a line without run_key or run_id is an input error."""
+    for key in ("run_key", "run_id"):
+        if not isinstance(line.get(key), str) or not line[key]:
+            raise input_error(f"run registry line has no {key}", path=f"line {index + 1}")
+    seal_warnings = tuple(
+        warning
+        for warning in line.get("warnings") or ()
+        if isinstance(warning, str) and warning.startswith("seal:")
+    )
+    return RunFact(
+        run_key=line["run_key"],
+        run_id=line["run_id"],
+        operation_id=_text(line.get("operation_id")),
+        created_utc=_text(line.get("created_utc")),
+        created=_parse_utc(line.get("created_utc")),
+        seal=_seal_status(seal_warnings),
+        seal_warnings=seal_warnings,
+        has_run_json=_flag(line.get("has_run_json")),
+        has_manifest_sha256=_flag(line.get("has_manifest_sha256")),
+        git_commit=_text(line.get("git_commit")),
+        working_tree_state=_text(line.get("working_tree_state")),
+    )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _flag(value: object) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _seal_status(seal_warnings: Sequence[str]) -> str:
+    """TAMPERED if flagged anywhere, else the folder's verdict as `registry validate` says it
+    (`run_registry.seal_status`); UNKNOWN when none."""
+    if tampered(seal_warnings):
+        return "TAMPERED"
+    verdict, _ = seal_status(seal_warnings)
+    return verdict or "UNKNOWN"
+
+
+UNKNOWN_ENFORCEMENT_LEVEL = "C0"
+"""The level of an operation no coverage matrix lists and whose catalog entry says none
+(`enforcement_level: null`). C0, "no enforcement evidence", is the floor and what the seed's own
+builder writes for an operation its matrix does not list; the row then warns
+`coverage_below_C3:C0`."""
+CANONICAL_OPTIONS = frozenset({"A", "B", "C", "D", "QA"})
+"""The option families of canonical operations: the v0.1 table's schema enum, as the seed's
+builder filters its rows. An operation of another family is not canonical, whatever its
+catalog says (it is in the detail only, with a catalog warning when the catalog said it was)."""
+
+
+def _operations(
+    document: Mapping[str, Any],
+    coverage: Mapping[str, Coverage] | None = None,
+    warnings: list[CatalogWarning] | None = None,
+) -> list[Operation]:
+    """The catalog's operations in catalog order, each with its coverage level: the matrices'
+    (`coverage`, when the workspace has any), else the entry's own, else C0; a non-canonical
+    operation has no level. Duplicates and missing fields are errors; an operation said to be
+    canonical whose family is none of CANONICAL_OPTIONS is appended to `warnings`."""
+    entries = document.get("operations")
+    if not isinstance(entries, list):
+        raise input_error("allowed_operations has no operations array", path="/operations")
+    operations: list[Operation] = []
+    for index, entry in enumerate(entries):
+        where = f"/operations/{index}"
+        for key in ("operation_id", "name", "option", "enforcement_level"):
+            if not isinstance(entry, Mapping) or not isinstance(entry.get(key), str):
+                if key == "enforcement_level" and key in entry and entry[key] is None:
+                    continue
+                raise input_error(f"missing or non-string {key}", path=f"{where}/{key}")
+        if any(op.operation_id == entry["operation_id"] for op in operations):
+            raise input_error(
+                f"duplicate operation {entry['operation_id']!r}", path=f"{where}/operation_id"
+            )
+        said = entry.get("canonical")
+        canonical = entry["option"] in CANONICAL_OPTIONS and said is not False
+        if said is True and not canonical and warnings is not None:
+            warnings.append(_not_a_family(entry))
+        level, source = _level(entry, coverage)
+        executables = entry.get("executables")
+        operations.append(
+            Operation(
+                entry["operation_id"],
+                entry["name"],
+                entry["option"],
+                level if canonical else UNKNOWN_ENFORCEMENT_LEVEL,
+                _text(entry.get("threshold_pack")),
+                canonical=canonical,
+                executables=tuple(item for item in executables or () if isinstance(item, str)),
+                coverage_source=source if canonical else None,
+                defined_in=_text(entry.get("defined_in")),
+            )
+        )
+    return operations
+
+
+def _not_a_family(entry: Mapping[str, Any]) -> CatalogWarning:
+    where = _text(entry.get("defined_in")) or "allowed_operations:0"
+    source, _, line = where.rpartition(":")
+    return CatalogWarning(
+        source,
+        int(line) if line.isdigit() else 0,
+        entry["operation_id"],
+        f"option {entry['option']} is none of the canonical families "
+        f"({', '.join(sorted(CANONICAL_OPTIONS))}): counted as non-canonical",
+    )
+
+
+def _level(
+    entry: Mapping[str, Any], coverage: Mapping[str, Coverage] | None
+) -> tuple[str, str | None]:
+    """(level, where it was read): the matrices', else the catalog entry's, else the floor."""
+    found = coverage.get(entry["operation_id"]) if coverage is not None else None
+    if found is not None:
+        return found.level, found.source
+    if entry["enforcement_level"] is not None:
+        return entry["enforcement_level"], "catalog"
+    return UNKNOWN_ENFORCEMENT_LEVEL, None
+
+
+def _stale_after_hours(
+    op: Operation, packs: Mapping[str, Mapping[str, Any]]
+) -> tuple[int | float | None, list[str]]:
+    """The pack's `thresholds.max_age_hours` (or a flat pack's `max_age_hours`), by pack name."""
+    if op.threshold_pack is None:
+        return None, []
+    pack = packs.get(op.threshold_pack, packs.get(f"{op.threshold_pack}.json"))
+    if pack is None:
+        return None, [f"threshold_pack_missing:{op.threshold_pack}"]
+    thresholds = pack.get("thresholds")
+    value = (
+        thresholds.get("max_age_hours")
+        if isinstance(thresholds, Mapping)
+        else pack.get("max_age_hours")
+    )
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        return None, [f"threshold_pack_without_max_age_hours:{op.threshold_pack}"]
+    return value, []
+
+
+SEAL_FAILING = ("FAIL", "TAMPERED", "CONVERTED", "INTACT_OLDER_FORMAT")
+"""Verdicts under which a run's folder does not hold this seal contract byte for byte, so the
+operation counts as failing, as the seed's builder decides (its seal check fails them all):
+`registry validate` does not count the last two as failures, and the row's note says why."""
+
+
+def _status(runs: Sequence[RunFact], limit: int | float | None, as_of: datetime) -> str:
+    """never_run, failing, stale or ok, by the rules in the module docstring."""
+    if not runs:
+        return "never_run"
+    if runs[-1].seal in SEAL_FAILING:
+        return "failing"
+    successes = [run for run in runs if run.seal == "PASS"]
+    if not successes:
+        return "stale"
+    if limit is None:
+        return "ok"
+    created = successes[-1].created
+    if created is None or as_of - created > timedelta(hours=limit):
+        return "stale"
+    return "ok"
+
+
+def _detail(
+    op: Operation, runs: Sequence[RunFact], limit: int | float | None, as_of: datetime
+) -> dict[str, Any]:
+    """The companion's entry for one operation (`runs` oldest first)."""
+    successes = [run for run in runs if run.seal == "PASS"]
+    last = runs[-1] if runs else None
+    success = successes[-1] if successes else None
+    return {
+        "operation_id": op.operation_id,
+        "option": op.option,
+        "canonical": op.canonical,
+        "defined_in": op.defined_in,
+        "coverage_level": op.enforcement_level if op.canonical else None,
+        "coverage_source": op.coverage_source,
+        "executables": list(op.executables),
+        "notes": _notes(last),
+        "last_run_id": last.run_id if last else None,
+        "last_run_key": last.run_key if last else None,
+        "last_seal_status": last.seal if last else None,
+        "last_success_run_id": success.run_id if success else None,
+        "last_success_utc": success.created_utc if success else None,
+        "run_count": len(runs),
+        "failed_count": sum(1 for run in runs if run.seal in SEAL_FAILING),
+        "status": _status(runs, limit, as_of),
+        "stale_after_hours": limit,
+        "evidence": sorted(run.run_key for run in runs),
+    }
+
+
+def _row(
+    op: Operation,
+    runs: Sequence[RunFact],
+    as_of: datetime,
+    legacy: bool,
+    status: str,
+    reference_commit: str | None,
+) -> dict[str, Any]:
+    """The v0.1 row of one operation, fields in the seed's order."""
+    last = runs[-1] if runs else None
+    warnings = [f"status:{status}"]
+    if last is None:
+        warnings.append("runs_legacy_only" if legacy else "runs_unobserved")
+    else:
+        warnings.extend(_last_run_warnings(last, as_of))
+    drift, reasons, unknown = _op_drift(last, reference_commit)
+    if unknown:
+        warnings.append(f"op_drift_unknown:{unknown}")
+        warnings.extend(_notes(last))
+    if op.enforcement_level in ("C0", "C1", "C2"):
+        warnings.append(f"coverage_below_C3:{op.enforcement_level}")
+    return {
+        "status_version": STATUS_VERSION,
+        "option": op.option,
+        "operation_id": op.operation_id,
+        "operation_name": op.name,
+        "coverage_level": op.enforcement_level,
+        "last_run_id": last.run_id if last else None,
+        "last_run_created_utc": last.created_utc if last else None,
+        "run_evidence_state": "OBSERVED" if last else ("LEGACY_ONLY" if legacy else "UNOBSERVED"),
+        "manifest_state": _presence(last.has_manifest_sha256 if last else None),
+        "run_json_state": _presence(last.has_run_json if last else None),
+        "staleness_days": _staleness_days(last, as_of),
+        "op_drift": drift,
+        "op_drift_reasons": reasons,
+        "warnings": warnings,
+    }
+
+
+def _presence(flag: bool | None) -> str:
+    return "UNKNOWN" if flag is None else ("PRESENT" if flag else "MISSING")
+
+
+def _staleness_days(last: RunFact | None, as_of: datetime) -> int | None:
+    """Whole days from the last run to `as_of` (never negative), or None when unknown."""
+    if last is None or last.created is None:
+        return None
+    return max(0, (as_of - last.created) // timedelta(days=1))
+
+
+def _last_run_warnings(last: RunFact, as_of: datetime) -> list[str]:
+    """Codes for what v0.1 cannot say about the last run: its seal, missing files, odd times."""
+    warnings = [f"last_run_{warning}" for warning in last.seal_warnings]
+    warnings = warnings or ["last_run_seal:UNKNOWN"]
+    if last.has_manifest_sha256 is False:
+        warnings.append("last_run_manifest_missing")
+    if last.created is None:
+        warnings.append("last_run_created_utc_unknown")
+    elif last.created > as_of:
+        warnings.append("last_run_after_as_of")
+    return warnings
+
+
+def _op_drift(
+    last: RunFact | None, reference_commit: str | None
+) -> tuple[bool | None, list[str], str | None]:
+    """(op_drift, reasons, why unknown) for the last run, by the module docstring's rules."""
+    if last is None:
+        return None, [], "no_run"
+    if last.seal != "PASS":
+        return None, [], f"last_run_seal_{last.seal}"
+    reasons: list[str] = []
+    if last.working_tree_state == "dirty":
+        reasons.append("op_drift_last_run_dirty")
+    if reference_commit and last.git_commit and last.git_commit != reference_commit:
+        reasons.append("op_drift_commit_mismatch")
+    if reasons:
+        return True, reasons, None
+    if last.git_commit is None:
+        return None, [], "no_git_commit"
+    if last.working_tree_state != "clean":
+        return None, [], "no_working_tree_state"
+    return False, [], None
+
+
+def _notes(last: RunFact | None) -> list[str]:
+    """Why op_drift cannot be decided from the last run, in plain words (none when it can)."""
+    if last is None or last.seal == "PASS":
+        return []
+    if last.line_endings_converted:
+        return [
+            f"op_drift unknown: the evidence folder {last.folder} was converted by git "
+            "line-ending normalization (its files match their seal once their line endings "
+            "are converted back), so its run.json cannot be trusted; see "
+            "`registry restore-line-endings`"
+        ]
+    if last.seal == "INTACT_OLDER_FORMAT":
+        return [
+            f"op_drift unknown: the evidence folder {last.folder} is sealed in an older format "
+            "(a plain sha256sum list, every line verified, no run.json or manifest.json), so "
+            "nothing sealed proves its run"
+        ]
+    if last.seal in ("FAIL", "TAMPERED"):
+        codes = sorted({w.split(":")[2] for w in last.seal_warnings if w.count(":") >= 2})
+        said = f" ({', '.join(codes)})" if codes else ""
+        return [
+            f"op_drift unknown: the evidence folder {last.folder} fails its seal{said}, so its "
+            f"run.json cannot be trusted; see `registry validate {last.folder}`"
+        ]
+    if last.seal == "UNSEALED":
+        return [
+            f"op_drift unknown: the evidence folder {last.folder} carries no seal "
+            "(no MANIFEST.sha256 and manifest.json), so nothing proves its run.json"
+        ]
+    return [f"op_drift unknown: the run registry gives no seal verdict for {last.folder}"]
+
+
+MAX_WARNINGS = 50
+"""Catalog warnings the detail lists (`catalog_warnings_total` counts them all)."""
+
+
+def build_op_status_table(
+    run_registry_lines: Sequence[Mapping[str, Any]],
+    allowed_operations: Mapping[str, Any],
+    threshold_packs: Mapping[str, Mapping[str, Any]],
+    *,
+    as_of: str,
+    reference_commit: str | None = None,
+    coverage: Mapping[str, Coverage] | None = None,
+    catalog_warnings: Sequence[CatalogWarning] = (),
+) -> OpStatusResult:
+    """Status of every catalogued operation at `as_of`; see the module docstring for meanings.
+
+    `coverage`: each operation's level from the enforcement coverage matrices (None: the
+    workspace has none, the catalog's own levels count); `catalog_warnings`: the lines of the
+    catalog and matrices that could not be read, listed in the detail.
+    """
+    moment = _parse_utc(as_of)
+    if moment is None:
+        raise input_error(f"as_of {as_of!r} is not an ISO 8601 UTC time", path="as_of")
+    facts = [_run_fact(line, index) for index, line in enumerate(run_registry_lines)]
+    found = list(catalog_warnings)
+    operations = _operations(allowed_operations, coverage, found)
+    by_op: dict[str, list[RunFact]] = {}
+    for fact in sorted(facts, key=lambda f: f.order):
+        if fact.operation_id:
+            by_op.setdefault(fact.operation_id, []).append(fact)
+    legacy = any(fact.has_run_json is False for fact in facts)
+    table: list[dict[str, Any]] = []
+    details: list[dict[str, Any]] = []
+    for op in operations:
+        runs = by_op.get(op.operation_id, [])
+        limit, pack_warnings = _stale_after_hours(op, threshold_packs)
+        detail = _detail(op, runs, limit, moment)
+        details.append(detail)
+        if not op.canonical:
+            continue  # in the detail only: the v0.1 table (and the seed's) has no row for it
+        row = _row(op, runs, moment, legacy, detail["status"], reference_commit)
+        row["warnings"].extend(pack_warnings)
+        table.append(row)
+    known = {op.operation_id for op in operations}
+    unauthorized = _unauthorized(by_op, known)
+    non_canonical = [op.operation_id for op in operations if not op.canonical]
+    document = {
+        "detail_version": DETAIL_VERSION,
+        "as_of": as_of,
+        "reference_commit": reference_commit,
+        "operations": details,
+        "non_canonical": {"count": len(non_canonical), "operation_ids": non_canonical},
+        "catalog_warnings": [warning.as_json() for warning in found[:MAX_WARNINGS]],
+        "catalog_warnings_total": len(found),
+        "unauthorized": unauthorized,
+        "counts": _counts(details, unauthorized, facts, table),
+    }
+    return OpStatusResult(table=table, detail=document)
+
+
+def render(result: OpStatusResult) -> dict[str, bytes]:
+    """Artifact file name -> bytes: two-space JSON with a final newline; v0.1 rows in seed order."""
+    rows = [{name: row[name] for name in ROW_FIELDS} for row in result.table]
+    return {
+        TABLE_ARTIFACT: dumps_pretty(rows, sort_keys=False),
+        DETAIL_ARTIFACT: dumps_pretty(result.detail, sort_keys=True),
+    }
+
+
+def _unauthorized(by_op: Mapping[str, Sequence[RunFact]], known: set[str]) -> list[dict[str, Any]]:
+    """Operations seen in runs but absent from the catalog, by operation id."""
+    return [
+        {
+            "operation_id": operation_id,
+            "run_count": len(runs),
+            "run_keys": sorted(run.run_key for run in runs),
+        }
+        for operation_id, runs in sorted(by_op.items())
+        if operation_id not in known
+    ]
+
+
+def _counts(
+    details: Sequence[Mapping[str, Any]],
+    unauthorized: Sequence[Mapping[str, Any]],
+    facts: Sequence[RunFact],
+    table: Sequence[Mapping[str, Any]],
+) -> dict[str, int]:
+    """Totals of the companion: operations by status, canonical or not, below C3 (table rows),
+    runs, unauthorized operations and runs."""
+    by_status = Counter(str(detail["status"]) for detail in details)
+    counts = {status: by_status[status] for status in STATUSES}
+    canonical = sum(1 for detail in details if detail["canonical"])
+    counts.update(
+        {
+            "operations": len(details),
+            "canonical_operations": canonical,
+            "non_canonical_operations": len(details) - canonical,
+            "coverage_below_c3": sum(
+                1 for row in table if row["coverage_level"] in ("C0", "C1", "C2")
+            ),
+            "runs_indexed": len(facts),
+            "runs_with_operation_id": sum(1 for fact in facts if fact.operation_id),
+            "unauthorized_operations": len(unauthorized),
+            "unauthorized_runs": sum(int(entry["run_count"]) for entry in unauthorized),
+        }
+    )
+    return counts
+
+
+def build(inputs: BuildInputs) -> BuildResult:
+    """Status per operation of the operations catalog, from the sealed run registry."""
+    registry = inputs.inputs["run_registry"]
+    lines = run_lines(registry)
+    operations = allowed_operations(
+        inputs.inputs["allowed_operations"], _coverage_matrices(inputs.workspace)
+    )
+    packs = {
+        relpath.removesuffix(".json"): loads_strict(path.read_bytes())
+        for relpath, path in inputs.inputs["threshold_packs_file"].payload().items()
+        if relpath.endswith(".json")
+    }
+    commit = registry.envelope().get("git_commit")
+    result = build_op_status_table(
+        lines,
+        operations.document,
+        packs,
+        as_of=registry.created_utc,
+        reference_commit=commit if isinstance(commit, str) else None,
+        coverage=operations.coverage,
+        catalog_warnings=operations.warnings,
+    )
+    summary: dict[str, object] = counts(result.detail)
+    listed, total = result.detail["catalog_warnings"], result.detail["catalog_warnings_total"]
+    notes = [  # the build goes on: said in the build's output and the detail
+        f"catalog line not understood: {w['source']}:{w['line']}: {w['operation_id']}: "
+        f"{w['message']}"
+        for w in listed
+    ]
+    if total > len(listed):
+        notes.append(f"and {total - len(listed)} more catalog line(s) not understood")
+    if notes:
+        summary["notes"] = notes
+    return BuildResult(render(result), len(result.table), summary)
+
+
+def _coverage_matrices(workspace: Workspace) -> tuple[str, ...]:
+    """The coverage matrices the catalog's allowed_operations entry names (none without one)."""
+    try:
+        catalog = load_catalog(workspace)
+    except UsageError as exc:
+        if exc.code != "NO_CATALOG":
+            raise
+        return ()
+    spec = next((s for s in catalog.registries if s.registry_id == "allowed_operations"), None)
+    return spec.coverage_matrices if spec is not None else ()
+
+
+def allowed_operations(
+    snapshot: Snapshot, coverage_matrices: Sequence[str] = ()
+) -> OperationsInput:
+    """The operations of an allowed_operations snapshot: its one `.json` artifact as it is, or
+    its `.md` artifacts (Markdown operations catalogs, any names) parsed and merged, the newest
+    version (by file name) winning an id several define; and the coverage levels of the
+    artifacts the catalog names as enforcement coverage matrices (`coverage_matrices`: their
+    source paths; sealed under their file names)."""
+    payload = snapshot.payload()
+    matrix_names = {PurePosixPath(path).name for path in coverage_matrices}
+    missing = sorted(matrix_names - set(payload))
+    if missing:
+        raise input_error(
+            f"allowed_operations snapshot {snapshot.run_id} lacks the coverage matrices the "
+            f"catalog names: {', '.join(missing)}",
+            path=str(snapshot.path),
+        )
+    found = sorted(
+        relpath
+        for relpath in payload
+        if relpath.lower().endswith((".json", ".md")) and relpath not in matrix_names
+    )
+    markdown = [relpath for relpath in found if relpath.lower().endswith(".md")]
+    if not found or (markdown != found and len(found) != 1):
+        raise input_error(
+            f"allowed_operations snapshot {snapshot.run_id} must hold one .json catalog or "
+            f"Markdown (.md) catalogs; it holds {', '.join(found) or 'none'}",
+            path=str(snapshot.path),
+        )
+    coverage, warnings = coverage_levels(
+        [_markdown_text(snapshot, name) for name in _by_version(matrix_names)]
+    )
+    if not markdown:
+        document = loads_strict(payload[found[0]].read_bytes())
+    else:
+        document, found_warnings = merged_operations(
+            [_markdown_text(snapshot, relpath) for relpath in _by_version(markdown)]
+        )
+        warnings = found_warnings + warnings
+    return OperationsInput(document, coverage if matrix_names else None, tuple(warnings))
+
+
+def _by_version(names: Iterable[str]) -> list[str]:
+    return sorted(names, key=lambda name: (catalog_version_key(name), name))
+
+
+def _markdown_text(snapshot: Snapshot, relpath: str) -> tuple[str, str]:
+    """(text, source) of a sealed Markdown artifact; not UTF-8 is an input error."""
+    path = snapshot.payload()[relpath]
+    try:
+        return path.read_bytes().decode("utf-8"), artifact_source(snapshot, relpath)
+    except UnicodeDecodeError as exc:
+        raise input_error(
+            f"not UTF-8 text: {exc.reason} at byte {exc.start}", path=str(path)
+        ) from None
+
+
+def detail_operations(detail: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The per-operation entries of a status detail document (a list, or a mapping keyed by
+    operation id), sorted by operation id: what the drift and health builders read."""
+    raw = detail.get("operations", ())
+    entries = (
+        [{"operation_id": key, **value} for key, value in raw.items() if isinstance(value, Mapping)]
+        if isinstance(raw, Mapping)
+        else [entry for entry in raw if isinstance(entry, Mapping)]
+    )
+    return sorted(entries, key=lambda entry: str(entry.get("operation_id")))

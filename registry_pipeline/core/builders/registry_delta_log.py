@@ -1,0 +1,105 @@
+"""The registry_delta_log builder: the previous valid log plus one record per new snapshot.
+
+The records name the build that derived them (`derivation_run_id`), so the run id is decided
+before sealing and made deterministic: `<as_of>__registry_delta_log_build` (with the usual
+`__NNN` suffix when taken), `as_of` being the newest appended record's created_utc, never before
+the baseline log's (so a log always sorts after the one it extends); the folder is sealed with
+the store's clock at that moment. A rebuild from the same sealed inputs produces
+the same files under the same id, so the existing snapshot is reused instead of sealing a copy.
+Neither the records nor the baseline can be dated in the future (`list_snapshots` leaves such
+folders out: FUTURE_DATED), so neither can `as_of`: a log is never dated past the clock
+plus the tolerated skew.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+from registry_pipeline.core.builders.model import BuildInputs, BuildResult, SealPlan
+from registry_pipeline.core.delta_log import (
+    LOG_ARTIFACT,
+    LOG_REGISTRY_ID,
+    STATE_ARTIFACT,
+    CoveredRegistry,
+    build_delta_log,
+    load_previous_log,
+    newest_valid_log,
+    normalize_created_utc,
+)
+from registry_pipeline.core.pointers.store import pointer_relpath
+from registry_pipeline.core.seal.run_id import MAX_SEQ, base_run_id
+from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.seal.validate import is_valid_run_folder
+from registry_pipeline.core.workspace.catalog import load_catalog
+from registry_pipeline.core.workspace.snapshots import read_snapshot
+
+
+def build(inputs: BuildInputs) -> BuildResult:
+    """Append the covered registries' new snapshots to the newest valid log."""
+    workspace = inputs.workspace
+    schemas = SchemaCatalog.for_workspace(workspace.root)
+    catalog = load_catalog(workspace)
+    covered = [
+        CoveredRegistry(spec.registry_id, pointer_relpath(spec.kind, spec.artifacts))
+        for spec in catalog.registries
+        if spec.delta_log.covered and spec.registry_id != LOG_REGISTRY_ID
+    ]
+    excluded = {
+        spec.registry_id: spec.delta_log.reason or ""
+        for spec in catalog.registries
+        if not spec.delta_log.covered and spec.registry_id != LOG_REGISTRY_ID
+    }
+    baseline = newest_valid_log(workspace, schemas, strict_derivation=True)
+    previous = load_previous_log(baseline) if baseline is not None else None
+    draft = build_delta_log(workspace, covered, previous, PENDING, schemas)
+    if previous is not None and baseline is not None and draft.appended == 0:
+        summary = {**draft.summary, "excluded": excluded, "derivation_run_id": baseline.run_id}
+        plan = SealPlan(baseline.run_id, _moment(baseline.created_utc), reuse=baseline)
+        return BuildResult(draft.files, draft.records, summary, plan)
+    # the log as of its newest record, never before its baseline: it sorts after what it extends
+    stamps = [record.created_utc for record in draft.new_records]
+    stamps += [baseline.created_utc] if baseline is not None else []
+    stamps = stamps or [snapshot.created_utc for snapshot in inputs.inputs.values()]
+    moment = max(_moment(stamp) for stamp in stamps)
+    base = base_run_id(LOG_REGISTRY_ID, moment)
+    for sequence in range(MAX_SEQ + 1):
+        run_id = base if sequence == 0 else f"{base}__{sequence:03d}"
+        result = build_delta_log(workspace, covered, previous, run_id, schemas)
+        folder = workspace.runs_dir / run_id
+        if folder.exists() and not _same_valid_folder(folder, result.files, schemas):
+            continue  # taken by another log: the next id (records name it, so build again)
+        reuse = read_snapshot(folder, LOG_REGISTRY_ID) if folder.exists() else None
+        summary = {**result.summary, "excluded": excluded, "derivation_run_id": run_id}
+        return BuildResult(
+            result.files,
+            result.records,
+            summary,
+            SealPlan(
+                run_id,
+                moment,
+                reuse=reuse,
+                extra_inputs=(previous.ref(),) if previous is not None else (),
+            ),
+        )
+    raise RuntimeError(f"no free run id after {base}")  # pragma: no cover - 1,000 collisions
+
+
+PENDING = "pending__registry_delta_log_build"
+"""The derivation id of the draft that finds the new records (never sealed)."""
+
+
+def _moment(created_utc: str) -> datetime:
+    """A record's or snapshot's created_utc (normalized to the second) as a UTC moment."""
+    normalized = normalize_created_utc(created_utc) or created_utc
+    return datetime.strptime(normalized[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+
+
+def _same_valid_folder(folder: Path, files: Mapping[str, bytes], schemas: SchemaCatalog) -> bool:
+    """Whether the folder already holds exactly these log artifacts and still validates."""
+    same = all(
+        (folder / name).is_file() and (folder / name).read_bytes() == files[name]
+        for name in (LOG_ARTIFACT, STATE_ARTIFACT)
+    )
+    return same and is_valid_run_folder(folder, schemas=schemas)

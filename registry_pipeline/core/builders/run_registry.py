@@ -1,0 +1,767 @@
+"""The run registry builder: one record per folder under each run root, with its seal verdict.
+
+Pure and deterministic: it reads the run roots and returns artifact bytes (no clock, no writes).
+Output 1 is `RUN_REGISTRY_v0_1.jsonl`, the seed system's v0.1 line byte for byte: the same
+fields, `files` the folder's top-level files, `warnings` the seed's own (`missing <file>`,
+`Failed to parse run.json: <reason>`, `run.json top-level is not an object`, then ours about
+unreadable subfolders), ASCII JSON, records ordered as the seed orders them (`order_key`).
+Output 2 is the companion `RUN_REGISTRY_SEAL_STATUS_v0_2.jsonl`, one line per v0.1 line in the
+same order: the seal verdict and the files below the top level. Downstream builders read both
+joined (`with_seal_warnings`). Run folders are immutable, so a folder that passed in the previous
+snapshot with the same ROOT_SHA256 is not hashed again; a full audit hashes everything and turns
+a once-passing folder that now fails into a finding.
+
+The reuse path is cheap: given the previous `RUN_REGISTRY_v0_1.jsonl` too, a folder that passed
+before costs three `lstat`s (its seal files are still regular files) and one small read (its
+MANIFEST.sha256 ROOT line equals the previous root); its previous v0.1 line is then reused as it
+was, without reading run.json. For an immutable folder that line is exactly what indexing it
+again would write. Without the previous v0.1 file, or when its line for the folder is not a
+plain passing line of the current format, the folder is listed and its line rebuilt (same
+verdict).
+
+Decisions: a configured root that does not exist yields no records and a warning in the stats;
+a run.json that Python's decoder reads but our strict reader refuses (a duplicate key, NaN) is a
+parse warning with our rule's words, where the seed's builder would have read it.
+
+`build` is the builder over a workspace; `run_lines` is how the downstream builders read a
+sealed run registry (each v0.1 line joined with its verdict as `seal:` warnings).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import stat
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+
+from registry_pipeline.core.builders.model import BuildInputs, BuildResult
+from registry_pipeline.core.errors import Hint, ReasonCode, RegistryError, UsageError
+from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
+from registry_pipeline.core.seal.manifest import HEX64, MANIFEST_JSON, MANIFEST_SHA256, ROOT_LABEL
+from registry_pipeline.core.seal.manifest import RUN_JSON as RUN_JSON_NAME
+from registry_pipeline.core.seal.paths import printable, relpath_problem, sort_key
+from registry_pipeline.core.seal.schemas import SchemaCatalog, iter_jsonl
+from registry_pipeline.core.seal.validate import inspect_run_folder, passed_unchanged
+from registry_pipeline.core.seal.verdicts import (
+    CONVERTED,
+    VERDICTS,
+    line_endings_explain,
+    tally,
+)
+from registry_pipeline.core.workspace.catalog import load_catalog
+from registry_pipeline.core.workspace.snapshots import FUTURE_DATED, Snapshot, folder_verdict
+
+REGISTRY_ARTIFACT = "RUN_REGISTRY_v0_1.jsonl"
+SEAL_STATUS_ARTIFACT = "RUN_REGISTRY_SEAL_STATUS_v0_2.jsonl"
+PASS, FAIL, UNSEALED = "PASS", "FAIL", "UNSEALED"
+HASHED, REUSED, NONE = "hashed", "reused", "none"
+
+
+@dataclass(frozen=True)
+class RunRoot:
+    """A folder whose direct subfolders are run folders."""
+
+    label: str
+    """Workspace-relative POSIX path, e.g. `.codex/RUNS`: the `run_root` of its records."""
+    path: Path
+    """Where it is on disk."""
+
+
+@dataclass(frozen=True)
+class FolderRecord:
+    """One folder's v0.1 line and its companion seal-status line (dicts in their field order)."""
+
+    line: dict[str, Any]
+    """The v0.1 registry line."""
+    status: dict[str, Any]
+    """The companion seal-status line."""
+
+
+@dataclass(frozen=True)
+class RunRegistryStats:
+    """Counts for one build, plus warnings about the roots themselves (not an artifact)."""
+
+    folders: int = 0
+    hashed: int = 0
+    reused: int = 0
+    failed: int = 0
+    tampered: int = 0
+    unsealed: int = 0
+    warnings: tuple[str, ...] = ()
+    """e.g. `root:MISSING:reports/runs`."""
+
+    def as_json(self) -> dict[str, object]:
+        """The stats as a JSON-ready object (materialization metadata, `--json` output)."""
+        return {**dataclasses.asdict(self), "warnings": list(self.warnings)}
+
+
+@dataclass(frozen=True)
+class RunRegistryResult:
+    """The two artifacts, byte for byte, and the build's stats."""
+
+    registry_jsonl: bytes
+    """`RUN_REGISTRY_v0_1.jsonl`."""
+    seal_status_jsonl: bytes
+    """`RUN_REGISTRY_SEAL_STATUS_v0_2.jsonl`."""
+    stats: RunRegistryStats
+
+    @property
+    def artifacts(self) -> dict[str, bytes]:
+        """Artifact name to bytes, ready for `seal_files`."""
+        return {
+            REGISTRY_ARTIFACT: self.registry_jsonl,
+            SEAL_STATUS_ARTIFACT: self.seal_status_jsonl,
+        }
+
+
+def render_jsonl(lines: Iterable[Mapping[str, Any]]) -> bytes:
+    """Compact JSON lines in each mapping's own key order, each ending with a newline; ASCII
+    (non-ASCII characters as `\\uXXXX`), as the seed's builder writes them."""
+    return b"".join(_dumps_line(line) for line in lines)
+
+
+def _dumps_line(line: Mapping[str, Any]) -> bytes:
+    text = json.dumps(line, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    return text.encode("utf-8") + b"\n"
+
+
+@dataclass(frozen=True, slots=True)
+class PreviousStatus:
+    """What the previous snapshot said about one folder."""
+
+    status: str
+    """PASS, FAIL or UNSEALED."""
+    manifest_root_sha256: str | None
+    """The root the verdict applies to."""
+    tampered: bool
+    """Whether it was already found tampered."""
+    index: int = -1
+    """Its position (0-based) among the previous snapshot's lines; -1 when unknown."""
+    nested_files: tuple[Any, ...] | None = None
+    """Its files below the top level as the companion listed them; None when that companion
+    predates the field (the folder is then listed again)."""
+
+
+@dataclass(frozen=True)
+class PreviousSnapshot:
+    """The previous companion file, keyed by run_key, and optionally its v0.1 lines."""
+
+    records: Mapping[str, PreviousStatus]
+    """Verdict per run_key."""
+    lines: Sequence[bytes] | None = None
+    """The previous v0.1 lines (with their newline), paired with `records` by position; None
+    when not given or when they do not pair up (then every folder is listed again)."""
+
+    def get(self, run_key: str) -> PreviousStatus | None:
+        """The previous verdict on `run_key`, if it was indexed."""
+        return self.records.get(run_key)
+
+    def registry_line(self, prior: PreviousStatus) -> bytes | None:
+        """The previous v0.1 line of the folder `prior` describes, when it is known."""
+        if self.lines is None or not 0 <= prior.index < len(self.lines):
+            return None
+        return self.lines[prior.index]
+
+
+def load_previous(status_jsonl: bytes, registry_jsonl: bytes | None = None) -> PreviousSnapshot:
+    """Parse a previous companion file; a malformed one is a usage error naming the line.
+
+    `registry_jsonl`, the previous v0.1 file, enables the cheap reuse path; it is ignored
+    (every folder is listed again) when its line count differs from the companion's.
+    """
+    records: dict[str, PreviousStatus] = {}
+    try:
+        for number, row in iter_jsonl(status_jsonl):
+            run_key, entry = _previous_entry(number, row, len(records))
+            if run_key in records:
+                _bad_previous(f"line {number}: run_key {run_key!r} appears twice")
+            records[run_key] = entry
+    except JSONDecodeProblem as exc:
+        _bad_previous(str(exc))
+    lines = None
+    if registry_jsonl is not None:  # its newline-terminated lines (a torn last one is none)
+        lines = [line + b"\n" for line in registry_jsonl.split(b"\n")[:-1]]
+    if lines is not None and len(lines) != len(records):
+        lines = None
+    return PreviousSnapshot(records, lines)
+
+
+def _previous_entry(number: int, row: object, index: int) -> tuple[str, PreviousStatus]:
+    if not isinstance(row, dict):
+        _bad_previous(f"line {number}: not an object")
+    run_key, status, root = row.get("run_key"), row.get("status"), row.get("manifest_root_sha256")
+    tampered = row.get("tampered", False)
+    nested = row.get("nested_files")
+    if (
+        not isinstance(run_key, str)
+        or status not in (PASS, FAIL, UNSEALED)
+        or not (root is None or isinstance(root, str))
+        or not isinstance(tampered, bool)
+        or not (nested is None or isinstance(nested, list))
+    ):
+        _bad_previous(f"line {number}: needs run_key, status, manifest_root_sha256, tampered")
+    files = tuple(nested) if nested is not None else None
+    return run_key, PreviousStatus(str(status), root, tampered, index, files)
+
+
+def _bad_previous(message: str) -> NoReturn:
+    raise UsageError(
+        f"previous seal-status snapshot is malformed: {message}",
+        code="PREVIOUS_SNAPSHOT_INVALID",
+        path=SEAL_STATUS_ARTIFACT,
+    )
+
+
+_ENVELOPE_FIELDS = ("created_utc", "run_type", "option", "operation_id", "git_commit")
+_TREE_STATES = frozenset({"clean", "dirty"})
+
+
+@dataclass
+class _Scan:
+    """The regular files of one folder, and what could not be read."""
+
+    files: list[tuple[str, int]] = field(default_factory=list)
+    """Every regular file (relpath, size), in relpath byte order."""
+    top_level: set[str] = field(default_factory=set)
+    warnings: list[str] = field(default_factory=list)
+    unreadable: bool = False
+
+    def has(self, name: str) -> bool:
+        """Whether `name` is a regular file at the top of the folder."""
+        return name in self.top_level
+
+    def split(self) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+        """(top-level files, files in subfolders): the seed's `files`, and the rest."""
+        top = [item for item in self.files if item[0] in self.top_level]
+        return top, [item for item in self.files if item[0] not in self.top_level]
+
+
+def _scan(folder: Path) -> _Scan:
+    """Walk `folder` without following symlinks; an unreadable subfolder becomes a warning."""
+    scan = _Scan()
+    stack = [("", str(folder))]
+    while stack:
+        prefix, directory = stack.pop()
+        try:
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    relpath = prefix + entry.name
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append((relpath + "/", entry.path))
+                    elif entry.is_file(follow_symlinks=False):
+                        scan.files.append((relpath, entry.stat(follow_symlinks=False).st_size))
+                        if not prefix:
+                            scan.top_level.add(relpath)
+        except OSError:
+            if not prefix:
+                scan.unreadable = True
+                return scan
+            scan.warnings.append(f"scan:UNREADABLE:{printable(prefix.rstrip('/'))}")
+    scan.files.sort(key=lambda item: sort_key(item[0]))
+    return scan
+
+
+def _envelope(folder: Path, scan: _Scan) -> tuple[dict[str, Any], list[str]]:
+    """The v0.1 fields from run.json (null unless it parses strictly), and the seed's warnings in
+    its wording and order: run.json's problem (`missing run.json`, `Failed to parse run.json:
+    <reason>`, `run.json top-level is not an object`), then the missing seal files."""
+    fields: dict[str, Any] = dict.fromkeys((*_ENVELOPE_FIELDS, "working_tree_state"))
+    missing = [
+        f"missing {name}"
+        for name in (MANIFEST_SHA256, MANIFEST_JSON)
+        if not scan.has(name) and not scan.unreadable
+    ]
+    if not scan.has(RUN_JSON_NAME):
+        return fields, ([] if scan.unreadable else [f"missing {RUN_JSON_NAME}"]) + missing
+    try:
+        raw = (folder / RUN_JSON_NAME).read_bytes()
+        data = loads_strict(raw)
+    except OSError as exc:
+        return fields, [f"Failed to parse {RUN_JSON_NAME}: {exc.strerror or exc}", *missing]
+    except JSONDecodeProblem as exc:
+        return fields, [f"Failed to parse {RUN_JSON_NAME}: {_parse_reason(raw, exc)}", *missing]
+    if not isinstance(data, dict):
+        return fields, [f"{RUN_JSON_NAME} top-level is not an object", *missing]
+    if not isinstance(data.get("created_utc"), str):
+        data = {**data, "created_utc": data.get("created_at")}
+    for name in _ENVELOPE_FIELDS:
+        value = data.get(name)
+        fields[name] = value if isinstance(value, str) and value else None
+    state = data.get("working_tree_state")
+    fields["working_tree_state"] = state if state in _TREE_STATES else None
+    return fields, missing
+
+
+def _parse_reason(raw: bytes, problem: JSONDecodeProblem) -> str:
+    """Why run.json does not parse, in the words the seed's builder uses (Python's decoder
+    messages) when Python's decoder refuses it too, else our strict rule (a duplicate key, NaN)."""
+    try:
+        json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        return str(exc)
+    except (ValueError, RecursionError) as exc:
+        return str(exc)
+    return str(problem)
+
+
+def _manifest_root(folder: Path | str) -> str | None:
+    """The ROOT_SHA256 value of MANIFEST.sha256 when it is well formed, else None."""
+    try:
+        with open(os.path.join(folder, MANIFEST_SHA256), "rb") as handle:
+            text = handle.read().decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    for row in text.split("\n"):
+        if row.startswith(ROOT_LABEL):
+            value = row.rstrip("\r")[len(ROOT_LABEL) :]
+            ok = value.startswith("  ") and HEX64.fullmatch(value[2:])
+            return value[2:] if ok else None
+    return None
+
+
+MAX_PROBLEMS = 50
+"""Problems listed per folder (in the companion and in `warnings`); the count says how many."""
+LINE_ENDINGS_CONVERTED = Hint.LINE_ENDINGS_CONVERTED.value
+"""The diagnosis of a folder whose every problem is a file that matches its seal once its line
+endings are converted back (git's normalization, not tampering with content)."""
+INTEGRITY_CODES = frozenset(ReasonCode) - {
+    ReasonCode.SCHEMA_VIOLATION,
+    ReasonCode.JSON_INVALID,
+    ReasonCode.RUN_JSON_INVALID,
+}
+"""Codes that mean the bytes changed; a schema change or an unreadable folder is not tampering."""
+
+
+def _verdict(
+    folder: Path,
+    scan: _Scan,
+    root: str | None,
+    prior: PreviousStatus | None,
+    full_audit: bool,
+    schemas: SchemaCatalog,
+) -> dict[str, Any]:
+    """The companion fields (without run_key): reuse, unsealed, or a full verification."""
+    if scan.unreadable:
+        return _status(root, [("UNREADABLE", None)], NONE, prior)
+    sealed_before = prior is not None and prior.status != UNSEALED
+    if not sealed_before and not scan.has(MANIFEST_SHA256) and not scan.has(MANIFEST_JSON):
+        return _status(None, [], NONE, None, unsealed=True)
+    if not full_audit and _reusable(scan, root, prior) and passed_unchanged(folder, schemas):
+        return _status(root, [], REUSED, None)
+    try:
+        report = inspect_run_folder(folder, schemas=schemas)
+    except RegistryError as exc:
+        return _status(root, [(exc.code, None)], HASHED, prior)
+    verdict, dated = folder_verdict(report)
+    problems = [(p.code.value, p.path) for p in (*report.problems, *verdict.problems)]
+    if dated:
+        problems.append((FUTURE_DATED, None))
+    status = _status(root, problems, HASHED, prior, verdict=verdict.status)
+    if line_endings_explain(report.problems):
+        status["diagnosis"] = LINE_ENDINGS_CONVERTED
+    return status
+
+
+def _reusable(scan: _Scan, root: str | None, prior: PreviousStatus | None) -> bool:
+    """Passed before with this very root, and the seal files are all still there (the caller
+    also requires `passed_unchanged`: the folder is exactly as it was when it last passed)."""
+    return (
+        prior is not None
+        and prior.status == PASS
+        and root is not None
+        and prior.manifest_root_sha256 == root
+        and all(scan.has(name) for name in (RUN_JSON_NAME, MANIFEST_JSON, MANIFEST_SHA256))
+    )
+
+
+def _status(
+    root: str | None,
+    problems: list[tuple[str, str | None]],
+    verification: str,
+    prior: PreviousStatus | None,
+    unsealed: bool = False,
+    verdict: str | None = None,
+) -> dict[str, Any]:
+    """The companion line; `verdict`: the folder's one verdict (`folder_verdict`, as `registry
+    validate` says it), else the status (a folder never inspected: unsealed, reused, unreadable)."""
+    distinct = sorted(set(problems), key=lambda p: (sort_key(p[1] or ""), p[0]))
+    status = UNSEALED if unsealed else FAIL if distinct else PASS
+    integrity = any(code in INTEGRITY_CODES for code, _path in distinct)
+    tampered = (
+        status == FAIL
+        and prior is not None
+        and ((prior.status == PASS and integrity) or prior.tampered)
+    )
+    return {
+        "manifest_root_sha256": root,
+        "status": status,
+        "verdict": verdict or status,
+        "problems": [{"code": code, "path": path} for code, path in distinct[:MAX_PROBLEMS]],
+        "problem_count": len(distinct),
+        "verification": verification,
+        "tampered": tampered,
+    }
+
+
+def verdict_of_line(status: Mapping[str, Any]) -> str:
+    """A companion line's verdict (`registry validate`'s word); a line written before verdicts
+    were recorded: its status, CONVERTED when its diagnosis says so."""
+    verdict = status.get("verdict")
+    if isinstance(verdict, str):
+        return verdict
+    if status.get("diagnosis") == LINE_ENDINGS_CONVERTED:
+        return CONVERTED
+    return str(status["status"])
+
+
+def _seal_warnings(status: Mapping[str, Any]) -> list[str]:
+    """The verdict as stable warning strings: `seal:<VERDICT>`, then its problems as
+    `seal:<VERDICT>:<code>[:<path>]` (a folder that is not PASS)."""
+    verdict = verdict_of_line(status)
+    warnings = [f"seal:{verdict}"]
+    for problem in status["problems"]:
+        where = "" if problem["path"] is None else f":{problem['path']}"
+        warnings.append(f"seal:{verdict}:{problem['code']}{where}")
+    hidden = status["problem_count"] - len(status["problems"])
+    if hidden > 0:
+        warnings.append(f"seal:{verdict}:TRUNCATED:{hidden}")
+    if status["tampered"]:
+        warnings.append("seal:TAMPERED")
+    if "diagnosis" in status:
+        warnings.append(f"seal:DIAGNOSIS:{status['diagnosis']}")
+    return warnings
+
+
+def _reuse_line(
+    root: RunRoot, name: str, previous: PreviousSnapshot, schemas: SchemaCatalog
+) -> tuple[bytes, str | None, dict[str, Any]] | None:
+    """The previous v0.1 line, its created_utc and a `reused` verdict, for a folder that passed
+    with this root.
+
+    None (index the folder) unless: it passed before, its seal files are still regular files,
+    its ROOT line still says the previous root, the previous line is a plain passing line for
+    this very run_key and root in this builder's current line format, the previous companion
+    line listed its nested files, and the folder is exactly as it was when it last passed
+    validation (`passed_unchanged`: names, sizes, mtimes, ctimes, inodes of all its files), so
+    an edit that keeps the root line and the size is still re-verified. Never reads run.json.
+    """
+    run_id = printable(name)
+    run_key = f"{root.label}::{run_id}"
+    prior = previous.get(run_key)
+    if (
+        prior is None
+        or prior.status != PASS
+        or prior.manifest_root_sha256 is None
+        or prior.nested_files is None
+    ):
+        return None
+    folder = os.path.join(root.path, name)  # str paths: pathlib costs more than the lstat
+    for seal_file in (RUN_JSON_NAME, MANIFEST_JSON, MANIFEST_SHA256):
+        try:
+            if not stat.S_ISREG(os.lstat(os.path.join(folder, seal_file)).st_mode):
+                return None
+        except OSError:
+            return None
+    manifest_root = _manifest_root(folder)
+    if manifest_root != prior.manifest_root_sha256:
+        return None
+    raw = previous.registry_line(prior)
+    if raw is None:
+        return None
+    head = _head(root.label, run_id, run_key)
+    if not _plain_passing_line(raw, head, manifest_root):
+        return None
+    readable, created = _created_utc(raw, len(head))
+    if not readable or not passed_unchanged(folder, schemas):
+        return None
+    verdict = _status(manifest_root, [], REUSED, None)
+    return raw, created, {"run_key": run_key, **verdict, "nested_files": prior.nested_files}
+
+
+def _head(label: str, run_id: str, run_key: str) -> bytes:
+    """The bytes this builder writes for a folder's line up to `"created_utc":`."""
+    identity = {
+        "registry_version": "0.1",
+        "run_id": run_id,
+        "run_root": label,
+        "run_key": run_key,
+        "run_path": f"{label}/{run_id}/",
+    }
+    return _dumps_line(identity)[:-2] + b',"created_utc":'
+
+
+def _plain_passing_line(raw: bytes, head: bytes, root: str) -> bool:
+    """Whether `raw` is the compact v0.1 line this builder writes for a passing folder.
+
+    Compared as bytes (no parsing: it runs once per reused folder): the identity fields up to
+    `created_utc`, the three seal flags, the root and the empty `warnings`, each exactly where
+    this builder writes them. A line of an older format (the verdict in `warnings`, nested files
+    in `files`, raw UTF-8) never ends this way, so it is rebuilt. The whole new file is still
+    schema-checked by the blocking check.
+    """
+    seal = (
+        b',"has_run_json":true,"has_manifest_sha256":true,"has_manifest_json":true,'
+        b'"manifest_root_sha256":"' + root.encode("ascii") + b'","files":'
+    )
+    return raw.startswith(head) and seal in raw and raw.endswith(_PASSING_TAIL) and raw.isascii()
+
+
+def _created_utc(raw: bytes, start: int) -> tuple[bool, str | None]:
+    """(readable, value): the created_utc value that starts at `raw[start:]`, null or a string."""
+    try:
+        value, _end = _DECODER.raw_decode(raw.decode("ascii"), start)
+    except ValueError:
+        return False, None
+    return (True, value) if value is None or isinstance(value, str) else (False, None)
+
+
+_DECODER = json.JSONDecoder()
+_PASSING_TAIL = b',"warnings":[]}\n'
+
+
+def build_run_registry(
+    run_roots: Sequence[RunRoot],
+    *,
+    previous: PreviousSnapshot | None,
+    full_audit: bool,
+    schemas: SchemaCatalog,
+) -> RunRegistryResult:
+    """Index every folder of every root into both artifacts, in the seed's order (`order_key`)."""
+    _check_labels(run_roots)
+    tally: Counter[str] = Counter()
+    warnings: list[str] = []
+    rows: list[tuple[tuple[str, int, str, str], bytes, bytes]] = []
+    fast = previous is not None and previous.lines is not None and not full_audit
+    for root in run_roots:
+        for name in _folder_names(root, warnings):
+            reused = _reuse_line(root, name, previous, schemas) if fast and previous else None
+            if reused is not None:
+                line, created_utc, verdict = reused
+            else:
+                record = index_folder(
+                    root, name, previous=previous, full_audit=full_audit, schemas=schemas
+                )
+                line, created_utc, verdict = (
+                    _dumps_line(record.line),
+                    record.line["created_utc"],
+                    record.status,
+                )
+            rows.append(
+                (order_key(root.label, created_utc, printable(name)), line, _dumps_line(verdict))
+            )
+            tally.update(
+                folders=1,
+                hashed=verdict["verification"] == HASHED,
+                reused=verdict["verification"] == REUSED,
+                failed=verdict["status"] == FAIL,
+                tampered=verdict["tampered"],
+                unsealed=verdict["status"] == UNSEALED,
+            )
+    rows.sort(key=lambda row: row[0])
+    registry = b"".join(line for _, line, _ in rows)
+    status = b"".join(verdict for _, _, verdict in rows)
+    return RunRegistryResult(registry, status, RunRegistryStats(**tally, warnings=tuple(warnings)))
+
+
+def order_key(run_root: str, created_utc: str | None, run_id: str) -> tuple[str, int, str, str]:
+    """The seed builder's record order: by run root, then dated records by `created_utc` (as
+    text) before undated ones, then by run id."""
+    if created_utc is None:
+        return (run_root, 1, "", run_id)
+    return (run_root, 0, created_utc, run_id)
+
+
+def _check_labels(run_roots: Sequence[RunRoot]) -> None:
+    seen: set[str] = set()
+    for root in run_roots:
+        reason = relpath_problem(root.label)
+        if reason or root.label in seen:
+            raise UsageError(
+                f"run root label {reason or 'is configured twice'}",
+                code="BAD_RUN_ROOT",
+                path=root.label,
+            )
+        seen.add(root.label)
+
+
+def _folder_names(root: RunRoot, warnings: list[str]) -> Iterator[str]:
+    """Names of the run folders of `root` in byte order; problems with the root become warnings."""
+    if not root.path.exists():
+        warnings.append(f"root:MISSING:{root.label}")
+        return
+    names: list[str] = []
+    try:
+        with os.scandir(root.path) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    names.append(entry.name)
+                elif entry.is_symlink():
+                    warnings.append(f"root:SYMLINK_SKIPPED:{root.label}/{printable(entry.name)}")
+    except NotADirectoryError:
+        warnings.append(f"root:NOT_A_DIRECTORY:{root.label}")
+    except OSError:
+        warnings.append(f"root:UNREADABLE:{root.label}")
+    yield from sorted(names, key=sort_key)
+
+
+def index_folder(
+    root: RunRoot,
+    name: str,
+    *,
+    previous: PreviousSnapshot | None,
+    full_audit: bool,
+    schemas: SchemaCatalog,
+) -> FolderRecord:
+    """The record of folder `name` under `root`; problems are findings, never exceptions."""
+    run_id = printable(name)
+    run_key = f"{root.label}::{run_id}"
+    folder = root.path / name
+    scan = _scan(folder)
+    envelope, warnings = _envelope(folder, scan)
+    manifest_root = _manifest_root(folder) if scan.has(MANIFEST_SHA256) else None
+    prior = previous.get(run_key) if previous is not None else None
+    status = _verdict(folder, scan, manifest_root, prior, full_audit, schemas)
+    status = {"run_key": run_key, **status}
+    warnings.extend(scan.warnings)
+    top_level, nested = scan.split()
+    line = {
+        "registry_version": "0.1",
+        "run_id": run_id,
+        "run_root": root.label,
+        "run_key": run_key,
+        "run_path": f"{root.label}/{run_id}/",
+        **envelope,
+        "has_run_json": scan.has(RUN_JSON_NAME),
+        "has_manifest_sha256": scan.has(MANIFEST_SHA256),
+        "has_manifest_json": scan.has(MANIFEST_JSON),
+        "manifest_root_sha256": manifest_root,
+        "files": _files(top_level),
+        "warnings": warnings,
+    }
+    return FolderRecord(line, {**status, "nested_files": _files(nested)})
+
+
+def _files(items: Sequence[tuple[str, int]]) -> list[dict[str, Any]]:
+    return [{"relpath": printable(relpath), "bytes": size} for relpath, size in items]
+
+
+def with_seal_warnings(
+    lines: Sequence[Mapping[str, Any]], statuses: Sequence[Mapping[str, Any]] | None
+) -> list[Mapping[str, Any]]:
+    """The v0.1 lines, each with its companion verdict appended to `warnings` as `seal:` strings
+    (`seal:<VERDICT>`, `seal:<VERDICT>:<CODE>[:<path>]` for each problem, `seal:TAMPERED`,
+    `seal:DIAGNOSIS:<diagnosis>`), which `seal_status` and `tampered` read back.
+
+    The artifact keeps the seed's line byte for byte; the verdict lives in the companion file,
+    joined here by run_key. `statuses` None (a snapshot without the companion, as the seed's
+    own builder writes it) leaves the lines as they are: their seal status is unknown.
+    """
+    if statuses is None:
+        return list(lines)
+    verdicts = {status.get("run_key"): status for status in statuses}
+    joined: list[Mapping[str, Any]] = []
+    for line in lines:
+        status = verdicts.get(line.get("run_key"))
+        if status is None:
+            joined.append(line)
+            continue
+        warnings = line.get("warnings")
+        own = list(warnings) if isinstance(warnings, list) else []
+        joined.append({**line, "warnings": [*own, *_seal_warnings(status)]})
+    return joined
+
+
+def seal_status(warnings: Iterable[str]) -> tuple[str | None, tuple[str, ...]]:
+    """(verdict | None, FAIL reasons) from a run registry line's warnings: the folder's one
+    verdict (`core.seal.verdicts.VERDICTS`, as `registry validate` says it, from the first
+    `seal:<VERDICT>` warning; None when there is none) and, for a FAIL, its problems."""
+    verdict: str | None = None
+    reasons: list[str] = []
+    warnings = tuple(warnings)
+    for warning in warnings:
+        if not warning.startswith("seal:"):
+            continue
+        status, _, rest = warning[len("seal:") :].partition(":")
+        if verdict is None and status in VERDICTS and not rest:
+            verdict = status
+        elif status == FAIL and rest:
+            reasons.append(rest)
+    if verdict is None and (reasons or tampered(warnings)):
+        verdict = FAIL  # a line that names only its problems, or only that it was tampered with
+    return verdict, tuple(reasons) if verdict == FAIL else ()
+
+
+def tampered(warnings: Iterable[str]) -> bool:
+    """Whether a run registry line says its folder changed after it was indexed as sealed (a
+    FAIL or UNSEALED folder that had passed): counted within its verdict, and on its own."""
+    return "seal:TAMPERED" in warnings
+
+
+SEAL_STATUSES = (*VERDICTS, "unknown")
+"""Run folders by verdict (`registry validate`'s words; `unknown`: a line that records none):
+each folder counted once."""
+
+
+def seal_counts(lines: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """Run folders per verdict, counted as `registry validate` counts them (`tally`), `unknown`
+    when a line records none, and `TAMPERED`: how many of them changed after they were indexed
+    as sealed (within their verdict, not beside it)."""
+    verdicts = [seal_status(line.get("warnings", ()))[0] for line in lines]
+    counts = tally(verdict for verdict in verdicts if verdict is not None)
+    return {
+        **counts,
+        "unknown": verdicts.count(None),
+        "TAMPERED": sum(1 for line in lines if tampered(line.get("warnings", ()))),
+    }
+
+
+def build(inputs: BuildInputs) -> BuildResult:
+    """The builder: every run folder of the workspace's run roots indexed, reusing the previous
+    snapshot's verdicts (and, for a folder that passed with the same root, its line)."""
+    previous = None
+    status = inputs.previous.path / SEAL_STATUS_ARTIFACT if inputs.previous else None
+    if status is not None and status.is_file():
+        registry = status.with_name(REGISTRY_ARTIFACT)
+        lines = registry.read_bytes() if registry.is_file() else None
+        previous = load_previous(status.read_bytes(), lines)
+    result = build_run_registry(
+        [
+            RunRoot(root, inputs.workspace.root / root)
+            for root in load_catalog(inputs.workspace).run_roots
+        ],
+        previous=previous,
+        full_audit=inputs.full_audit,
+        schemas=SchemaCatalog.for_workspace(inputs.workspace.root),
+    )
+    return BuildResult(result.artifacts, result.stats.folders, result.stats.as_json())
+
+
+_PARSED: dict[tuple[str, int, int, int, int], list[Any]] = {}
+"""The last parsed JSONL artifacts, by path and stat: three builders of one build read the same
+sealed run registry, which is parsed once. Sealed files are read-only; any write to one changes
+its ctime, so a changed file is parsed again."""
+
+
+def _jsonl(path: Path) -> list[Any]:
+    """The parsed lines of a sealed JSONL artifact (shared between callers: do not mutate)."""
+    info = path.stat()
+    key = (str(path), info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
+    if key not in _PARSED:
+        if len(_PARSED) >= 4:
+            _PARSED.clear()
+        _PARSED[key] = [line for _, line in iter_jsonl(path.read_bytes())]
+    return _PARSED[key]
+
+
+def run_lines(snapshot: Snapshot) -> list[Any]:
+    """A run registry snapshot's v0.1 lines joined with their companion seal verdicts."""
+    status = snapshot.path / SEAL_STATUS_ARTIFACT
+    statuses = _jsonl(status) if status.is_file() else None
+    return with_seal_warnings(_jsonl(snapshot.path / REGISTRY_ARTIFACT), statuses)
