@@ -17,8 +17,7 @@ from registry_pipeline.core.workspace.input_files import (
 
 if TYPE_CHECKING:
     from registry_pipeline.core.append_only import Rules
-    from registry_pipeline.core.append_only.baseline import Baseline
-    from registry_pipeline.core.append_only.file_check import FileCheck
+    from registry_pipeline.core.append_only.baseline import Baseline, FileCheck
     from registry_pipeline.core.workspace.catalog import RegistrySpec
     from registry_pipeline.core.workspace.layout import Workspace
 
@@ -78,7 +77,7 @@ def add_check_append_only(commands: Any) -> None:
 
 
 def run_check_append_only(args: argparse.Namespace) -> int:
-    from registry_pipeline.core.append_only.file_check import check_file
+    from registry_pipeline.core.append_only.baseline import check_file
     from registry_pipeline.core.append_only.governed import rules_of
     from registry_pipeline.core.seal.schemas import SchemaCatalog
 
@@ -126,7 +125,7 @@ def run_check_append_only(args: argparse.Namespace) -> int:
 
 def _given_rules(value: str) -> Rules:
     """--rules as a preset name, else as a rules file (a JSON rule block)."""
-    from registry_pipeline.core.append_only import PRESETS, RulesError, parse_rules
+    from registry_pipeline.core.append_only import PRESETS, parse_rules, rules_invalid
     from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 
     if value in PRESETS or not Path(value).exists():
@@ -137,7 +136,7 @@ def _given_rules(value: str) -> Rules:
     try:
         block = loads_strict(data)
     except JSONDecodeProblem as exc:
-        raise RulesError(f"cannot read the rules file: {exc}", path=value) from None
+        raise rules_invalid(f"cannot read the rules file: {exc}", path=value) from None
     return parse_rules(block, value)
 
 

@@ -14,7 +14,7 @@ from registry_pipeline.core.workspace.build_slot import DEFAULT_WAIT
 from registry_pipeline.core.workspace.layout import DAGSTER_HOME_RELPATH, resolve_workspace
 
 if TYPE_CHECKING:
-    from registry_pipeline.lib.build_entries import RegistryBuild
+    from registry_pipeline.lib.build import RegistryBuild
 
 RAW = argparse.RawDescriptionHelpFormatter
 DESCRIPTION = """\

@@ -90,7 +90,7 @@ def _since(text: str | None) -> str | None:
     """`--since` as a record's created_utc stamp: a date means the start of that UTC day."""
     if text is None:
         return None
-    from registry_pipeline.cli._time import DAY, parse_moment
+    from registry_pipeline.cli._args import DAY, parse_moment
 
     moment = parse_moment(text, "--since")  # a day: its end; --since wants its start
     return f"{text}T00:00:00Z" if DAY.fullmatch(text) else moment.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from registry_pipeline.cli._args import parse_day
 from registry_pipeline.cli._commands import RAW, workspace_option
 from registry_pipeline.cli._output import Progress, json_doc, out
-from registry_pipeline.cli._time import parse_day
 from registry_pipeline.core.errors import UsageError, problem_text
 from registry_pipeline.core.workspace.layout import resolve_workspace
 

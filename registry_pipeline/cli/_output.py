@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import sys
-from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 
@@ -76,8 +75,3 @@ class Progress:
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.__exit__(None, None, None)
-
-
-def maybe(manager: AbstractContextManager[Any] | None) -> AbstractContextManager[Any]:
-    """`manager`, or a context that does nothing."""
-    return manager if manager is not None else nullcontext()

@@ -284,8 +284,8 @@ def run_verify(args: argparse.Namespace) -> int:
     if expect is not None and not re.fullmatch(r"[0-9a-f]{64}", expect):
         raise UsageError("--expect-head takes a 64-character lowercase hex SHA-256",
                          code="BAD_HEAD")  # fmt: skip
+    from registry_pipeline.core.lock import describe_lock, lock_state
     from registry_pipeline.core.pointers.journal_replay import Finding
-    from registry_pipeline.core.workspace.lock import describe_lock, lock_state
 
     _workspace, store = open_store(args)
     report = store.verify(expect)
@@ -335,7 +335,7 @@ def _finding_path(store: Any, finding: Any) -> str | None:
 
 def parse_moment(text: str) -> str:
     """An ISO UTC timestamp (or a date: the end of that UTC day) in the journal's format."""
-    from registry_pipeline.cli._time import parse_moment as strict_moment
+    from registry_pipeline.cli._args import parse_moment as strict_moment
 
     return strict_moment(text).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 

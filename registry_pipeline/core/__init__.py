@@ -7,7 +7,7 @@ One subpackage per concept, and dependencies run one way, down this list (a subp
 only those above it; `core_tests/test_layers.py` enforces it):
 
 1. `seal/`        one run folder: hashes, manifests, run ids, run.json, run store, validation
-2. `workspace/`   a workspace's layout, registry catalog, sources, snapshots, the file lock
+2. `workspace/`   a workspace's layout, registry catalog, sources, snapshots, the build slot
 3. `pointers/`    the active pointer file, its store, the journal and its replay
 4. `append_only/` append-only catalogs: ids and published contracts only grow
 5. `write_path/`  `add-entry`: registry types, coordination rules, spliced atomic writes
@@ -21,8 +21,10 @@ only those above it; `core_tests/test_layers.py` enforces it):
 At the top, the shared primitives with public names, which every subpackage may import and
 which import none of them: `errors` (one error base and the reason codes), `json_strict` and
 `yaml_io` (the strict JSON and YAML readers), `jsonl` (the one append-only log: append with
-fsync, torn tail, prefix check), `fs` (atomic file writes, fsync of a folder) and
-`faults` (the crash-injection points tests use); and this package face. A module whose name
+fsync, torn tail, prefix check), `fs` (atomic file writes, fsync of a folder), `lock` (the one
+lock: an owner note, a wait callback, a backend per medium), `verified` (the one "this
+fingerprint passed these checks" cache) and `faults` (the crash-injection points tests use);
+and this package face. A module whose name
 starts with `_` is imported only inside its own folder (`.importlinter`'s private contracts).
 """
 

@@ -127,3 +127,23 @@ def make_writable_and_remove(path: Path) -> None:
         shutil.rmtree(path, onerror=on_error)
     elif path.exists() or path.is_symlink():
         path.unlink()
+
+
+def read_small(path: Path, limit: int) -> bytes | None:
+    """The bytes of the regular file at `path` if it holds at most `limit` of them, else None
+    (absent, unreadable, too large, or a symlink, FIFO or device there: never followed, never
+    waited on). For a small file this machine keeps for itself: a lock's note, a cache."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+            return None
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            return handle.read(limit + 1)[:limit]
+    except OSError:
+        return None
+    finally:
+        os.close(fd)

@@ -31,11 +31,15 @@ from registry_pipeline.defs.checks import (
     evaluate_checks,
     registry_checks,
 )
+from registry_pipeline.lib.build_run import Settled
 from registry_pipeline.lib.failures import as_step_failure
-from registry_pipeline.lib.inputs import materialized_path, resolve_inputs
-from registry_pipeline.lib.io_manager import UNEXPECTED_FILES, RegistryOutput
+from registry_pipeline.lib.io_manager import (
+    UNEXPECTED_FILES,
+    RegistryOutput,
+    materialized_path,
+    resolve_inputs,
+)
 from registry_pipeline.lib.resources import BuildRun, RegistryWorkspace
-from registry_pipeline.lib.settled import Settled
 
 IO_MANAGER_KEY = "registry_io_manager"
 SETTLED_NOTES = "notes"
@@ -109,7 +113,7 @@ def _coordination_step(
         build_run: BuildRun,
     ) -> dg.AssetCheckResult:
         settled = build_run.start.settled.get(spec.registry_id)
-        if settled is not None:  # settled with every registry it refers to (lib.settled)
+        if settled is not None:  # settled with every registry it refers to (lib.build_run)
             return _settled_result(reading.name, settled)
         run_id = context.run.run_id
         path = materialized_path(context.instance, key, run_id)
@@ -221,7 +225,7 @@ def _source_asset(spec: RegistrySpec, coordination_later: bool) -> dg.AssetsDefi
         build_run: BuildRun,  # the run's build slot, start and end: every door the same build
     ) -> Iterator[dg.MaterializeResult[RegistryOutput] | dg.AssetCheckResult]:
         settled = build_run.start.settled.get(spec.registry_id)
-        if settled is not None:  # unchanged and admitted: decided once for the run (lib.settled)
+        if settled is not None:  # unchanged and admitted: decided once for the run (lib.build_run)
             yield from _reuse_settled(context, spec, checks, settled)
             return
         workspace = registry_workspace.workspace

@@ -26,7 +26,7 @@ from registry_pipeline.core.gate.registry import (
 )
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import read_snapshot
-from registry_pipeline.lib.check_results import as_check_result
+from registry_pipeline.lib.failures import as_check_result
 
 __all__ = [
     "APPEND_ONLY",

@@ -1,6 +1,9 @@
 """Our errors as Dagster step failures: the reason code, the path and every problem become the
 failed step's message and metadata, so the UI and `registry build` show the real cause rather
-than Dagster's "Error occurred while executing op"."""
+than Dagster's "Error occurred while executing op".
+
+The gate's check verdicts become Dagster asset check results the same way (`as_check_result`).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from typing import Any
 import dagster as dg
 
 from registry_pipeline.core.errors import Problem, RegistryError, problem_object
+from registry_pipeline.core.gate.verdict import CheckVerdict
 
 MAX_LISTED = 50
 IO_ERROR = "IO_ERROR"
@@ -101,3 +105,23 @@ def step_problems(events: Sequence[Any]) -> list[dict[str, object]]:
         message = f"{text} (a bug: the full traceback is in the Dagster UI)"
         found.append(problem_object("INTERNAL", message))
     return found
+
+
+_PATH_KEYS = frozenset({"path"})
+
+
+def as_check_result(verdict: CheckVerdict) -> dg.AssetCheckResult:
+    """`verdict` as an AssetCheckResult: lists and objects become JSON metadata, `path` a path."""
+    metadata: dict[str, Any] = {}
+    for key, value in verdict.metadata.items():
+        if key in _PATH_KEYS and isinstance(value, str):
+            metadata[key] = dg.MetadataValue.path(value)
+        elif isinstance(value, dict) or (isinstance(value, list) and key != "reason_codes"):
+            metadata[key] = dg.MetadataValue.json(value)
+        else:
+            metadata[key] = value
+    if verdict.inputs:
+        metadata["inputs"] = dg.MetadataValue.json([ref.as_json() for ref in verdict.inputs])
+    return dg.AssetCheckResult(
+        passed=verdict.passed, metadata=metadata, description=verdict.description
+    )

@@ -8,7 +8,8 @@ is never rewritten, whatever storage it names.
 Dagster's SQLite storages create their tables and stamp their schema revision on first open,
 with no lock between processes: two processes opening a fresh home at once can fail (`table runs
 already exists`) or leave two revisions stamped, after which every open fails. Every open here
-holds an `fcntl.flock` on `.instance.lock` in the home, so a home is initialized exactly once.
+holds the file lock (`core.lock`) `.instance.lock` in the home, so a home is initialized
+exactly once.
 `dagster dev` does not take this lock; `dagster_home()` initializes a fresh home under it before
 anything else can open it. dagster-postgres creates its tables itself (retrying when two
 processes race); for it, `dagster_home()` checks once per process that the server answers, so
@@ -17,10 +18,10 @@ that a wrong URL fails at once with its reason rather than after Dagster's retri
 
 from __future__ import annotations
 
-import fcntl
+import math
 import os
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ import dagster as dg
 import yaml  # type: ignore[import-untyped]
 
 from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.lock import exclusive_lock
 from registry_pipeline.core.workspace.layout import DAGSTER_HOME_RELPATH as DAGSTER_HOME_RELPATH
 from registry_pipeline.core.workspace.layout import point_dagster_here
 from registry_pipeline.core.workspace.safe_write import require_safe_all
@@ -254,8 +256,7 @@ def _instance_settings(text: str) -> Mapping[str, Any]:
     return loaded if isinstance(loaded, dict) else {}
 
 
-@contextmanager
-def _init_lock(home: Path) -> Iterator[None]:
-    with open(home / _LOCK_NAME, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)  # held for a second at most: a first initialization
-        yield
+def _init_lock(home: Path) -> AbstractContextManager[None]:
+    """The home's init lock (the one file lock), waited for as long as it takes: it is held for
+    a second at most, by a first initialization."""
+    return exclusive_lock(home / _LOCK_NAME, timeout=math.inf, holder="initializing the home")

@@ -1,16 +1,36 @@
-"""The Dagster instance's PostgreSQL storage as its dagster.yaml names it: the URL (environment
-variables read by Dagster's own config schema) and one connection to check it, so that a wrong
-URL, a server that is down, a refused login or a missing database fail at once with the
-server's reason, as DAGSTER_STORAGE, instead of after dagster-postgres's retries (about 12 s)."""
+"""The Dagster instance's PostgreSQL storage: its URL, a check that it answers, and the build
+slot's medium there.
+
+- The URL as its dagster.yaml names it (environment variables read by Dagster's own config
+  schema) and one connection to check it, so that a wrong URL, a server that is down, a refused
+  login or a missing database fail at once with the server's reason, as DAGSTER_STORAGE, instead
+  of after dagster-postgres's retries (about 12 s).
+- `AdvisorySlot`, the one lock's medium (`core.lock.Medium`) in the instance's database:
+  machines that share one Dagster instance kept in PostgreSQL (and so one workspace:
+  docs/DEPLOYMENT.md) build one at a time. It is a session-level advisory lock held on a
+  connection of its own for the whole build: the server drops it when that connection closes,
+  however its holder ends (killed, its machine gone), so nobody ever frees it by hand. Beside
+  it, one row of a table of our own, `registry_pipeline_build_slot`, says who holds it, so that
+  a waiter names the holder; Dagster's own tables are not touched. The row is written by the
+  lock's holder only (it creates the table first if needed), so its writes never race. On
+  SQLite the instance lives in the workspace, on one machine, where the file lock already
+  serializes every process that can open it: there is no such medium (`postgres_slot` is None).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
+from datetime import UTC
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.lock import Owner
+
+if TYPE_CHECKING:  # imported where a build runs only: the no-op build never imports dagster
+    import dagster as dg
 
 URL_FORM = "postgresql+psycopg2://USER:PASSWORD@HOST:PORT/DATABASE"
 """dagster-postgres's driver is psycopg2; SQLAlchemy 2.1 reads a plain `postgresql://` as
@@ -18,6 +38,10 @@ psycopg 3, which is not installed."""
 POSTGRES_EXTRA = "PostgreSQL needs the postgres extra: pip install 'registry-pipeline[postgres]'"
 _reachable: set[str] = set()
 """URLs this process has connected to once."""
+SLOT_TABLE = "registry_pipeline_build_slot"
+SLOT_NAME = "registry-pipeline build slot"
+LOCK_KEY = int.from_bytes(hashlib.sha256(SLOT_NAME.encode()).digest()[:8], "big", signed=True)
+"""The advisory lock's key: one per database, as one database serves one workspace."""
 
 
 def postgres_settings(settings: Mapping[str, Any]) -> Any:
@@ -110,3 +134,101 @@ def first_lines(error: object) -> str:
 
 def _error(home: Path, message: str) -> RegistryError:
     return RegistryError(message, code="DAGSTER_STORAGE", path=str(home))
+
+
+def postgres_slot(instance: dg.DagsterInstance) -> AdvisorySlot | None:
+    """The build slot's medium in `instance`'s PostgreSQL database; None when it is not one."""
+    storage: Any = instance.run_storage
+    if not type(storage).__module__.startswith("dagster_postgres."):
+        return None
+    return AdvisorySlot(storage.postgres_url, getattr(storage, "_token_provider", None))
+
+
+class AdvisorySlot:
+    """The build slot in the instance's database (see the module): a `core.lock.Medium` whose
+    connection is opened at the first try and closed on release, dropping the lock with it."""
+
+    where = f"the advisory lock {LOCK_KEY} of the Dagster instance's database"
+    poll = 0.25
+
+    def __init__(self, url: str, token: Any = None) -> None:
+        self.url = url
+        self.token = token  # the instance's own login, if a token
+        self._engine: Any = None
+        self._connection: Any = None
+        self._holder: str | None = None
+
+    def _connect(self) -> Any:
+        if self._connection is None:
+            from dagster_postgres.utils import create_pg_engine
+            from sqlalchemy.pool import NullPool
+
+            self._engine = create_pg_engine(
+                self.url, self.token, poolclass=NullPool, isolation_level="AUTOCOMMIT"
+            )
+            self._connection = self._engine.connect()
+        return self._connection
+
+    def try_take(self, owner: Owner) -> bool:
+        from sqlalchemy import text
+
+        connection = self._connect()
+        take = text("SELECT pg_try_advisory_lock(:key)")
+        if not connection.execute(take, {"key": LOCK_KEY}).scalar():
+            return False
+        self._holder = owner.holder
+        connection.execute(
+            text(
+                f"CREATE TABLE IF NOT EXISTS {SLOT_TABLE} (slot TEXT PRIMARY KEY, holder TEXT NOT "
+                "NULL, since TIMESTAMPTZ NOT NULL DEFAULT now())"
+            )
+        )
+        connection.execute(
+            text(
+                f"INSERT INTO {SLOT_TABLE} (slot, holder) VALUES (:slot, :holder) ON CONFLICT "
+                "(slot) DO UPDATE SET holder = excluded.holder, since = now()"
+            ),
+            {"slot": SLOT_NAME, "holder": owner.holder},
+        )
+        return True
+
+    def holder(self) -> str:
+        """Who holds the slot, as its row says ("a build on another machine" before any row)."""
+        from sqlalchemy import text
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            row = (
+                self._connect()
+                .execute(
+                    text(f"SELECT holder, since FROM {SLOT_TABLE} WHERE slot = :slot"),
+                    {"slot": SLOT_NAME},
+                )
+                .first()
+            )
+        except SQLAlchemyError:  # no table yet: the first holder is creating it
+            return "a build on another machine"
+        if row is None:
+            return "a build on another machine"
+        return f"{row[0]} (since {row[1].astimezone(UTC):%Y-%m-%dT%H:%M:%SZ})"
+
+    def release(self) -> None:
+        from sqlalchemy import text
+        from sqlalchemy.exc import SQLAlchemyError
+
+        connection, engine, holder = self._connection, self._engine, self._holder
+        self._connection = self._engine = self._holder = None
+        try:
+            if connection is not None and holder is not None:
+                connection.execute(
+                    text(f"DELETE FROM {SLOT_TABLE} WHERE slot = :slot AND holder = :holder"),
+                    {"slot": SLOT_NAME, "holder": holder},
+                )
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
+        except SQLAlchemyError:
+            pass  # the connection is gone: the server has dropped the lock already
+        finally:
+            if connection is not None:
+                connection.close()
+            if engine is not None:
+                engine.dispose()  # closing the connection drops the advisory lock in any case

@@ -59,7 +59,7 @@ class BuildRun(dg.ConfigurableResource):  # type: ignore[type-arg]
 
     @contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[BuildRun]:
-        from registry_pipeline.lib.build_slot import postgres_slot
+        from registry_pipeline.lib.postgres import postgres_slot
 
         run, instance = context.run, context.instance
         if run is None or instance is None:  # built outside a run (a test's direct call)

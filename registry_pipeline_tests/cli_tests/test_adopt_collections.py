@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from registry_pipeline.core.adopt._collection import collection_glob, plan_collection
+from registry_pipeline.core.adopt.plan import collection_glob, plan_collection
 from registry_pipeline.core.pointers.store import pointer_relpath
 from registry_pipeline.core.workspace.sources import pattern_matches, read_source_files
 from registry_pipeline_tests._helpers import seal_like_seed, seed_repository

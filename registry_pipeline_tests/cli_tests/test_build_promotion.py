@@ -175,7 +175,7 @@ def test_drift_compares_active_snapshots_with_newest_valid_and_schemas(
 
 
 def test_the_active_pointer_rule_checks_the_root_and_the_registry(cli: Run, built: Path) -> None:
-    from registry_pipeline.lib.inputs import active_snapshot
+    from registry_pipeline.lib.io_manager import active_snapshot
 
     workspace = Workspace(built)
     snapshot, why = active_snapshot(workspace, "allowed_operations")

@@ -6,7 +6,6 @@ before it chooses an instance), leaves no temporary home in the workspace, and t
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import signal
@@ -19,9 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from registry_pipeline.core.workspace.layout import DAGSTER_HOME_RELPATH, point_dagster_here
-from registry_pipeline.lib.launch import run_url
-from registry_pipeline.lib.webserver import webserver_url
+from registry_pipeline.core.freshness import up_to_date
+from registry_pipeline.core.workspace.layout import (
+    DAGSTER_HOME_RELPATH,
+    Workspace,
+    point_dagster_here,
+)
+from registry_pipeline.lib.launch import run_url, webserver_url
 from registry_pipeline_tests._helpers import registry
 from registry_pipeline_tests._webserver import (
     POLL_INTERVAL,
@@ -93,7 +96,7 @@ def _served_at(log: Path, process: subprocess.Popen[bytes]) -> str:
 def test_dagster_dev_in_the_workspace_shows_its_instance(
     built: Path, dev: str, tmp_path: Path
 ) -> None:
-    last = json.loads((built / ".codex" / "cache" / "last_build.json").read_text())
+    last = up_to_date(Workspace(built)).last_build
     runs = graphql(dev, RUNS)["runsOrError"]["results"]
     assert last["dagster_run_id"] in {run["runId"] for run in runs}  # the workspace's history
     assert not list(built.glob(".tmp_dagster_home_*"))  # no temporary instance

@@ -25,9 +25,20 @@ import pytest
 from registry_pipeline.core import LAYERS
 
 PACKAGE = Path(__file__).resolve().parents[2] / "registry_pipeline"
-TOP_LEVEL_CORE = {"__init__", "errors", "json_strict", "yaml_io", "jsonl", "fs", "faults"}
+TOP_LEVEL_CORE = {
+    "__init__",
+    "errors",
+    "json_strict",
+    "yaml_io",
+    "jsonl",
+    "fs",
+    "faults",
+    "lock",
+    "verified",
+}
 """The only modules at the top of core/: the face, the error base, strict JSON and strict YAML,
-atomic file writes, the crash-injection points: shared primitives every room below may use."""
+atomic file writes, the crash-injection points, the one lock and the one verified-cache: shared
+primitives every room below may use."""
 OUTER = ("lib", "defs", "cli", "definitions")
 """The Dagster layer and the CLI: the core never imports them."""
 CONFIG = PACKAGE.parent / ".importlinter"

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from registry_pipeline.lib.inputs import materialized_path
+from registry_pipeline.lib.io_manager import materialized_path
 
 
 def test_each_run_finds_its_own_materialization_not_the_newest(tmp_path: Path) -> None:

@@ -15,9 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from registry_pipeline.lib import webserver
-from registry_pipeline.lib.launch import DEFAULT_WEBSERVER_URL, WEBSERVER_URL_ENV, run_url
-from registry_pipeline.lib.webserver import webserver_url
+from registry_pipeline.lib import launch as webserver
+from registry_pipeline.lib.launch import (
+    DEFAULT_WEBSERVER_URL,
+    WEBSERVER_URL_ENV,
+    run_url,
+    webserver_url,
+)
 
 STAND_IN = f"""#!{sys.executable}
 import http.server, json, os, sys

@@ -10,8 +10,8 @@ from pathlib import Path
 import dagster as dg
 
 from registry_pipeline.definitions import BUILD_JOB
-from registry_pipeline.lib.build_slot import LOCK_KEY, SLOT_TABLE
 from registry_pipeline.lib.instance import POSTGRES_INSTANCE_CONFIG, open_instance
+from registry_pipeline.lib.postgres import LOCK_KEY, SLOT_TABLE
 from registry_pipeline_tests.pg_tests._server import PostgresServer
 
 Run = Callable[..., tuple[int, str, str]]

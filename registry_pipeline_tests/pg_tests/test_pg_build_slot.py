@@ -1,6 +1,6 @@
 """One build at a time for processes that share one PostgreSQL instance and one workspace: the
-build slot's PostgreSQL backend (`lib.build_slot`: a session advisory lock, and a row of our own
-table naming the holder), met by processes the workspace's file lock does not reach.
+build slot's PostgreSQL backend (`lib.postgres.AdvisorySlot`: a session advisory lock, and a row
+of our own table naming the holder), met by processes the workspace's file lock does not reach.
 
 The holder is always a process of its own standing for another machine: it holds the whole
 build slot with a lock file of its own (a mount namespace where the workspace's build.lock is
@@ -23,16 +23,17 @@ import dagster as dg
 import pytest
 
 from registry_pipeline.core.errors import BuildInProgress
-from registry_pipeline.lib.build_slot import LOCK_KEY, SLOT_TABLE, postgres_slot
+from registry_pipeline.core.workspace.build_slot import slot
 from registry_pipeline.lib.instance import open_instance
+from registry_pipeline.lib.postgres import LOCK_KEY, SLOT_TABLE, postgres_slot
 from registry_pipeline_tests.pg_tests.conftest import Database, Run
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from registry_pipeline.core.workspace.build_slot import build_slot
+from registry_pipeline.core.workspace.build_slot import build_slot, slot
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.lib.build_slot import postgres_slot
+from registry_pipeline.lib.postgres import postgres_slot
 from registry_pipeline.lib.instance import open_instance
 root, whole = Path(sys.argv[1]), sys.argv[2] == "whole"
 with open_instance(root) as instance:
@@ -40,7 +41,7 @@ with open_instance(root) as instance:
     if whole:
         held = build_slot(Workspace(root), "test holder", wait=0, shared=[backend])
     else:
-        held = backend("test holder", 0, None)
+        held = slot(backend, "test holder", 0)
     with held:
         print("held", flush=True)
         sys.stdin.readline()
@@ -253,12 +254,13 @@ def test_a_second_holder_is_refused_naming_the_first(
 ) -> None:
     told: list[str] = []
     with open_instance(demo) as instance:
-        backend = postgres_slot(instance)
-        assert backend is not None
-        with backend("first holder", 0, None):
-            with pytest.raises(BuildInProgress) as refused, backend("second holder", 0, None):
+        media = [postgres_slot(instance) for _ in range(3)]  # one per hold, as one per build
+        assert all(medium is not None for medium in media)
+        first, second, third = (medium for medium in media if medium is not None)
+        with slot(first, "first holder", 0):
+            with pytest.raises(BuildInProgress) as refused, slot(second, "second holder", 0):
                 pass
-            with pytest.raises(BuildInProgress), backend("third holder", 0.1, told.append):
+            with pytest.raises(BuildInProgress), slot(third, "third holder", 0.1, told.append):
                 pass
             assert [row[1] for row in pg_database.rows(SLOT_TABLE) or []] == ["first holder"]
         assert pg_database.rows(SLOT_TABLE) == []

@@ -19,8 +19,8 @@ from registry_pipeline.defs.drift_daily import DRIFT_DAILY_JOB, DRIFT_DAILY_SCHE
 from registry_pipeline.defs.schedules import DAILY_REBUILD
 from registry_pipeline.lib.build import QUIET_LOGS
 from registry_pipeline.lib.build_run import BUILD_JOB, materialized
-from registry_pipeline.lib.build_slot import LOCK_KEY, SLOT_TABLE
 from registry_pipeline.lib.instance import open_instance
+from registry_pipeline.lib.postgres import LOCK_KEY, SLOT_TABLE
 from registry_pipeline_tests.pg_tests.conftest import Database
 
 Run = Callable[..., tuple[int, str, str]]

@@ -7,7 +7,7 @@ Each entry maps to one kind, by these rules, in this order:
    `system_health_report`, `registry_delta_log`): built, presentation or log, with the
    artifacts, inputs and operation of that builder.
 3. A primary path with a `<placeholder>` (one folder or file per run): a collection, sealed
-   from a glob of that path as one snapshot of all its members (`core.adopt._collection`);
+   from a glob of that path as one snapshot of all its members (`plan_collection`);
    excluded when no file matches it (nothing to snapshot).
 4. Every primary `authoritative_sources` path a concrete file of the repository: a source
    registry of those files (several files of one folder, and all of that folder's files of their
@@ -18,6 +18,13 @@ Each entry maps to one kind, by these rules, in this order:
 Registry ids are theirs, exactly. The operations catalog our `op_status_table` builder reads is
 their Markdown operations catalog, sealed as a source registry `allowed_operations` with no
 pointer (their pointer validator accepts only ids of their catalog).
+
+A collection's path becomes a glob (each placeholder one `*`; a path ending in `/`, a folder per
+run, every file below that folder at any depth): all its members are sealed together as one
+snapshot, a new one whenever a member is added or changed. Schema bindings
+(`schemas/<registry_id>.schema.json`, `binding`) bind a registry's artifacts to the repository's
+own JSON Schema by naming that file (`x-schema-file`), never by copying it, so an edit to their
+schema takes effect at once. `BUILT` is what each of our builders makes, as adoption declares it.
 """
 
 from __future__ import annotations
@@ -27,18 +34,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from registry_pipeline.core.adopt._bindings import binding
-from registry_pipeline.core.adopt._built import BUILT as BUILT
-from registry_pipeline.core.adopt._built import OPERATIONS_ID
-from registry_pipeline.core.adopt._collection import PLACEHOLDER, plan_collection
 from registry_pipeline.core.adopt.v01 import SeedLayout, operation_ids, read_entries
 from registry_pipeline.core.errors import UsageError, problem_object
+from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
+from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import (
     CATALOG_RELPATH,
     CatalogError,
     check_catalog,
 )
+from registry_pipeline.core.workspace.layout import escape_problem
+from registry_pipeline.core.workspace.sources import is_pattern, pattern_base, pattern_matches
 
 
 @dataclass(frozen=True)
@@ -378,3 +385,198 @@ def _run_root(path: str) -> str | None:
     """`.codex/RUNS` of `.codex/RUNS/<run_id>/X`: where a catalog path's run folders live."""
     found = re.match(r"(.+?)/<run_id>(?:/|$)", path)
     return found.group(1).rstrip("/") if found else None
+
+
+OPERATIONS_ID = "allowed_operations"
+THRESHOLD_PACKS = "threshold_packs_file"
+
+
+@dataclass(frozen=True)
+class Built:
+    """What one of our builders makes: its kind, artifacts, inputs, operation and pointer."""
+
+    kind: str
+    artifacts: tuple[str, ...]
+    depends_on: tuple[str, ...]
+    operation_id: str
+    active_pointer: bool
+    delta_reason: str | None = None
+
+
+BUILT: dict[str, Built] = {
+    "run_registry": Built(
+        "built", ("RUN_REGISTRY_v0_1.jsonl", "RUN_REGISTRY_SEAL_STATUS_v0_2.jsonl"), (),
+        "OP-QA07", True,
+    ),
+    "op_status_table": Built(
+        "built", ("OPERATION_STATUS_TABLE_v0_1.json", "OPERATION_STATUS_DETAIL_v0_2.json"),
+        ("run_registry", OPERATIONS_ID, THRESHOLD_PACKS), "OP-QA08", True,
+    ),
+    "drift_signals": Built(
+        "built", ("DRIFT_SIGNALS_v0_1.json", "DRIFT_SIGNALS_DETAIL_v0_2.json"),
+        ("op_status_table", "run_registry", "expected_versions", THRESHOLD_PACKS), "OP-QA09",
+        True,
+    ),
+    "system_health_report": Built(
+        "presentation",
+        ("SYSTEM_HEALTH_REPORT_v0_1.md", "SYSTEM_HEALTH_SUMMARY_v0_1.json",
+         "SYSTEM_HEALTH_REPORT_v0_1.html"),
+        ("op_status_table", "drift_signals", "run_registry"), "OP-QA10", False,
+        "presentation-only: no active pointer, no meaningful delta semantics",
+    ),
+    "registry_delta_log": Built(
+        "log", ("REGISTRY_DELTA_LOG_v0_1.jsonl", "REGISTRY_DELTA_LOG_STATE_v0_2.json"), (),
+        "OP-QA11", False, "the log itself: it records the other registries' transitions",
+    ),
+}  # fmt: skip
+"""What each of our builders produces and reads (the demo catalog's built entries say the same;
+a test holds them together)."""
+
+
+PLACEHOLDER = re.compile(r"<[^>]+>")
+"""A v0.1 path's per-run part: `<uuid>`, `<run_id>`."""
+
+
+@dataclass(frozen=True)
+class CollectionPlan:
+    """What adoption makes of a collection: its globs and their members now (no glob with a
+    member: excluded, with `reason`)."""
+
+    reason: str
+    sources: tuple[str, ...]
+    """The globs that match at least one file now (empty: excluded)."""
+    artifacts: tuple[str, ...]
+    """Each glob as the relpaths of its members inside a snapshot (the catalog's artifacts)."""
+
+
+def collection_glob(path: str) -> str:
+    """The glob of a placeholder path: `runs/<run_id>/out/` -> `runs/*/out/**/*`; glob
+    characters of the path itself match only themselves (`[` -> `[[]`)."""
+    literal = [re.sub(r"[*?[]", lambda found: f"[{found[0]}]", part)
+               for part in PLACEHOLDER.split(path)]  # fmt: skip
+    glob = "*".join(literal)
+    return glob.rstrip("/") + "/**/*" if glob.endswith("/") else glob
+
+
+def member_pattern(glob: str, several: bool) -> str:
+    """Where a glob's members lie in a snapshot: relative to the glob's folder, under that
+    folder's name when a collection has several globs (as `read_source_files` seals them)."""
+    if not is_pattern(glob):
+        return Path(glob).name
+    base = pattern_base(glob)
+    relative = glob[len(base) + 1 :] if base != "." else glob
+    return f"{Path(base).name}/{relative}" if several and base != "." else relative
+
+
+def plan_collection(root: Path, primary: list[str]) -> CollectionPlan:
+    """The collection of the repository at `root` whose primary paths are `primary`."""
+    globs = [collection_glob(path) for path in primary]
+    for glob in globs:
+        folder = pattern_base(glob) if is_pattern(glob) else str(Path(glob).parent)
+        escape = None if relpath_problem(glob) else escape_problem(root, folder)
+        problem = relpath_problem(glob) or (escape[0] if escape else None)
+        if problem is not None:  # never listed: the repository's own files only
+            return CollectionPlan(f"collection: {glob} {problem}; nothing to snapshot", (), ())
+    found = {glob: _members(root, glob) for glob in globs}
+    matched = [glob for glob in globs if found[glob]]
+    empty = [glob for glob in globs if not found[glob]]
+    if not matched:
+        return CollectionPlan(
+            f"collection: no file matches {', '.join(empty)}; nothing to snapshot", (), ()
+        )
+    count = sum(len(found[glob]) for glob in matched)
+    per_run = "a folder" if all(glob.endswith("/**/*") for glob in matched) else "a file"
+    now = "1 file now matches" if count == 1 else f"{count} files now match"
+    reason = (
+        f"{per_run} per run: {now} {', '.join(matched)}; all sealed together as one snapshot, "
+        "a new one when a member is added or changed"
+    )
+    if empty:
+        reason += f"; no file matches {', '.join(empty)} yet: left out"
+    several = len(matched) > 1
+    return CollectionPlan(
+        reason, tuple(matched), tuple(member_pattern(glob, several) for glob in matched)
+    )
+
+
+def _members(root: Path, glob: str) -> list[str]:
+    if is_pattern(glob):
+        return pattern_matches(root, glob)
+    return [glob] if (root / glob).is_file() else []
+
+
+BINDING_PREFIX = "urn:registry-pipeline:adopted:"
+FORMATS = {".json": "json", ".jsonl": "jsonl"}
+
+
+def binding(layout: SeedLayout, entry: dict[str, Any]) -> dict[str, Any] | None:
+    """The binding of a source or collection entry whose schema file the repository has
+    (`<schemas>/<schema_id>.schema.json`), None when there is nothing to bind."""
+    if entry["kind"] not in ("source", "collection") or layout.schemas_dir is None:
+        return None
+    name = f"{entry['schema_id']}.schema.json"
+    schema = layout.schemas_dir / name
+    if Path(name).name != name or name.startswith(".") or not schema.is_file():
+        return None  # only a file directly in their schemas folder
+    if entry["kind"] == "collection":
+        bound = _schema_members(schema, entry["sources"])
+        if bound is None:
+            return None
+        artifacts, fmt = bound
+    elif all(name.endswith(".json") for name in entry["artifacts"]):
+        artifacts, fmt = _with_snapshot_names(entry["artifacts"]), "json"
+    else:
+        return None  # their JSON Schema cannot govern a CSV or Markdown file
+    return {
+        "$id": BINDING_PREFIX + entry["registry_id"],
+        "title": f"{entry['registry_id']}: bound to the repository's own schema",
+        "x-registry-artifacts": artifacts,
+        "x-registry-format": fmt,
+        "x-schema-file": "../" + layout.relpath(schema),
+    }
+
+
+def _schema_members(schema: Path, globs: list[str]) -> tuple[list[str], str] | None:
+    """The member names a collection's schema governs, and their format; None unless the
+    schema is clearly one of each member.
+
+    A collection's schema is bound only when it says it describes each member file: its title
+    or description names the member path (`Schema for artifacts/derived_validation/<uuid>/
+    derived_validation_report.json`, or the same path with `*`), and the members are JSON or
+    JSONL files of one fixed-extension name. The seed's derived-validation-reports schema is
+    such a schema (one report, `required` fields of a report), so each member is checked
+    against it. Its evidence-pack schema describes a manifest *entry* (`relpath`, `bytes`,
+    `sha256`): no file of a pack is one, so bound to the members it would fail every one;
+    a folder per run (`**/*`) is never bound.
+    """
+    try:
+        document = loads_strict(schema.read_bytes())
+    except (OSError, JSONDecodeProblem):
+        return None
+    if not isinstance(document, dict):
+        return None
+    said = " ".join(
+        PLACEHOLDER.sub("*", document[key])
+        for key in ("title", "description")
+        if isinstance(document.get(key), str)
+    )
+    names: list[str] = []
+    formats: set[str] = set()
+    for glob in globs:
+        name = glob.rsplit("/", 1)[-1]
+        fmt = FORMATS.get(Path(name).suffix)
+        if glob not in said or fmt is None or "**" in glob:
+            return None
+        names.append(name)
+        formats.add(fmt)
+    return (names, formats.pop()) if len(formats) == 1 else None
+
+
+def _with_snapshot_names(artifacts: list[str]) -> list[str]:
+    """The artifact names, and the names the seed's seal-promotion script gives the same files
+    (`EXPECTED_VERSIONS_v0_1_snapshot.json`), so their snapshots are checked by the same schema."""
+    names = list(artifacts)
+    for name in artifacts:
+        stem, dot, suffix = name.rpartition(".")
+        names.append(f"{stem}_snapshot{dot}{suffix}" if dot else f"{name}_snapshot")
+    return names

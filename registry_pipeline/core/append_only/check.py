@@ -4,6 +4,10 @@ Ids are promises: an id once published may be deprecated but never removed or re
 published contract never changes without a new contract id. `check_catalog` compares the
 current document with the baseline (None: a first publish, where only the internal rules apply)
 under one set of `Rules` and returns every violation it finds.
+
+What it finds: one `Violation` per broken promise, a `Report` per file. A violation names the
+catalog entry it lies in (`Entry`) beside its JSON pointer, as the seed's checker names a role
+(`role_id=newbie_1`): a reviewer finds the entry by its id, not by counting.
 """
 
 from __future__ import annotations
@@ -14,21 +18,20 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from registry_pipeline.core.append_only.compat import classify
-from registry_pipeline.core.append_only.rules import Rules, RulesError
+from registry_pipeline.core.append_only.compat import Compatibility, classify
+from registry_pipeline.core.append_only.rules import Rules
 from registry_pipeline.core.append_only.surface import (
     SurfaceError,
     same_surface,
     surface_problem,
     surface_sha256,
 )
-from registry_pipeline.core.append_only.violations import CODES, Entry, Report, Violation
+from registry_pipeline.core.errors import UsageError, problem_object
 from registry_pipeline.core.json_strict import gc_paused
 
 __all__ = [
     "CODES",
     "MAX_VERSION",
-    "CatalogShapeError",
     "Report",
     "Violation",
     "check_catalog",
@@ -64,12 +67,6 @@ class _Index:
     entries: int = 0
 
 
-class CatalogShapeError(RulesError):
-    """The document does not hold an array where the rules say its entries are."""
-
-    code = "CATALOG_SHAPE"
-
-
 def check_catalog(current: Any, baseline: Any | None, rules: Rules, where: str = "") -> Report:
     """Every violation of `current` against `baseline` (None: a first publish) under `rules`."""
     found: list[Violation] = []
@@ -102,7 +99,7 @@ def _named(
 
 
 def entries_of(document: Any, rules: Rules, where: str) -> list[Any]:
-    """The array at `rules.items`; CatalogShapeError when there is none."""
+    """The array at `rules.items`; CATALOG_SHAPE when there is none."""
     node = document
     for token in rules.items.split("/")[1:]:
         key = token.replace("~1", "/").replace("~0", "~")
@@ -114,9 +111,8 @@ def entries_of(document: Any, rules: Rules, where: str) -> list[Any]:
             node = None
             break
     if not isinstance(node, list):
-        raise CatalogShapeError(
-            f"no array at {rules.items} (the entries the {rules.name} rules check)", path=where
-        )
+        message = f"no array at {rules.items} (the entries the {rules.name} rules check)"
+        raise UsageError(message, code="CATALOG_SHAPE", path=where)
     return node
 
 
@@ -420,3 +416,129 @@ def _drift(
         instead,
         compatibility,
     )
+
+
+CODES = (
+    "ID_REMOVED",
+    "DUPLICATE_ID",
+    "INVALID_ID",
+    "ALIAS_COLLISION",
+    "INVALID_CONTRACT_ID",
+    "DUPLICATE_CONTRACT_ID",
+    "CONTRACT_REMOVED",
+    "CONTRACT_SURFACE_DRIFT",
+    "CONTRACT_SURFACE_INVALID",
+)
+"""Every violation code, in the order the docs list them."""
+
+IN_BASELINE = frozenset({"ID_REMOVED", "CONTRACT_REMOVED"})
+"""The codes whose JSON pointer is a place in the published version, not in the checked file."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """The catalog entry a JSON pointer lies in: its own pointer, the key of its id, its id."""
+
+    pointer: str
+    """JSON pointer of the entry, e.g. `/roles/38`."""
+    key: str
+    """The key of its id, e.g. `role_id`."""
+    id: str
+    """Its id as the file writes it (even one that breaks the id format: it names the entry)."""
+
+    def __str__(self) -> str:
+        return f"{self.pointer} ({self.key}={self.id})"
+
+    def locate(self, path: str) -> str:
+        """`path`, a pointer into this entry, with the entry named:
+        `/roles/38 (role_id=newbie_1)/extract_contracts`."""
+        return f"{self}{path[len(self.pointer) :]}"
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken promise, with the ids involved and, for drift, both hashes."""
+
+    code: str
+    id: str | None
+    """The id concerned (an entry id or a contract id); None when it has no usable id."""
+    message: str
+    path: str
+    """JSON pointer into the current document (the baseline's for a removal)."""
+    ids: tuple[str, ...] = ()
+    """Other ids involved (the colliding id, the owner of a contract...)."""
+    expected_sha256: str | None = None
+    found_sha256: str | None = None
+    publish_instead: str | None = None
+    """For drift: the next free contract id of that owner and kind."""
+    compatibility: Compatibility | None = None
+    entry: Entry | None = None
+    """The entry `path` lies in (of the baseline for a removal); None when it lies in no entry
+    with a usable id."""
+
+    def __str__(self) -> str:
+        return f"{self.code}  {self.location}: {self.message}"
+
+    @property
+    def location(self) -> str:
+        """`path` in words: the entry named beside its pointer when there is one."""
+        return self.entry.locate(self.path) if self.entry is not None else self.path
+
+    @property
+    def in_current(self) -> bool:
+        """Whether `path` points into the checked document (else into the published one)."""
+        return self.code not in IN_BASELINE
+
+    def as_json(self, *, sealed: bool = False) -> dict[str, Any]:
+        """The `{code, id, path, message, ...}` row of the blocking check's metadata, with the
+        `entry_id`; `sealed`: the row of the sealed diagnostics file, whose v0_1 schema has no
+        room for it (`path` is the JSON pointer in both)."""
+        out: dict[str, Any] = {
+            "code": self.code,
+            "id": self.id,
+            "path": self.path,
+            "message": self.message,
+        }
+        out.update(self._details(sealed=sealed))
+        return out
+
+    def problem(self, file: str, line: int | None = None) -> dict[str, object]:
+        """The problem object of `--json`: `path` the file, `field` the JSON pointer, `line`
+        where the pointer's value starts in the file (None when unknown or in the baseline)."""
+        return problem_object(
+            self.code, self.message, path=file, line=line, field=self.path, id=self.id,
+            **self._details(),
+        )  # fmt: skip
+
+    def _details(self, *, sealed: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.entry is not None and not sealed:
+            out["entry_id"] = self.entry.id
+        if self.ids:
+            out["ids"] = list(self.ids)
+        if self.expected_sha256 is not None:
+            out["expected_sha256"] = self.expected_sha256
+            out["found_sha256"] = self.found_sha256
+        if self.publish_instead is not None:
+            out["publish_instead"] = self.publish_instead
+        if self.compatibility is not None:
+            out["compatibility"] = self.compatibility.as_json()
+        return out
+
+
+@dataclass(frozen=True)
+class Report:
+    """The outcome of one check."""
+
+    violations: tuple[Violation, ...]
+    entries: int
+    """Entries in the current document."""
+    contracts: int
+    """Contracts in the current document."""
+    baseline_entries: int | None
+    """Entries in the baseline; None for a first publish."""
+
+    @property
+    def ok(self) -> bool:
+        """True when no promise is broken."""
+        return not self.violations

@@ -47,7 +47,7 @@ class Governed:
 
 
 def rules_of(spec: RegistrySpec) -> Rules | None:
-    """The entry's append-only rules, None when it has none (RulesError names the field)."""
+    """The entry's append-only rules, None when it has none (RULES_INVALID names the field)."""
     if spec.append_only is None:
         return None
     return parse_rules(spec.append_only, f"catalog: {spec.registry_id}/append_only")

@@ -27,10 +27,9 @@ SAFE_ID = r"^[a-z0-9_]{1,64}$"
 """The seed's id format: lower_snake_case, 1 to 64 characters."""
 
 
-class RulesError(UsageError):
-    """A rule block, preset name or rules file that cannot be used."""
-
-    code = "RULES_INVALID"
+def rules_invalid(message: str, *, path: str | None = None) -> UsageError:
+    """RULES_INVALID: a rule block, preset name or rules file that cannot be used."""
+    return UsageError(message, code="RULES_INVALID", path=path)
 
 
 @dataclass(frozen=True)
@@ -126,28 +125,30 @@ def _compiled(pattern: str) -> re.Pattern[str]:
 
 
 def parse_rules(value: object, where: str) -> Rules:
-    """Rules from a preset name, `{"preset": NAME}` or a rule block; RulesError names the field."""
+    """Rules from a preset name, `{"preset": NAME}` or a rule block; RULES_INVALID names it."""
     if isinstance(value, str):
         return preset(value, where)
     if not isinstance(value, Mapping):
-        raise RulesError("must be a preset name or a rule block (an object)", path=where)
+        raise rules_invalid("must be a preset name or a rule block (an object)", path=where)
     unknown = sorted(set(value) - _KEYS)
     if unknown:
-        raise RulesError(
+        raise rules_invalid(
             f"unknown key {unknown[0]!r} (known: {', '.join(sorted(_KEYS))})", path=where
         )
     if "preset" in value:
         if len(value) > 1:
-            raise RulesError("`preset` stands alone in a rule block", path=where)
+            raise rules_invalid("`preset` stands alone in a rule block", path=where)
         return preset(_text(value, "preset", where), where)
     pattern = _text(value, "id_pattern", where, SAFE_ID)
     try:
         re.compile(pattern)
     except re.error as exc:
-        raise RulesError(f"id_pattern is not a regular expression: {exc}", path=where) from None
+        raise rules_invalid(f"id_pattern is not a regular expression: {exc}", path=where) from None
     items = _text(value, "items", where)
     if not items.startswith("/"):
-        raise RulesError(f"items must be a JSON pointer such as /roles, not {items!r}", path=where)
+        raise rules_invalid(
+            f"items must be a JSON pointer such as /roles, not {items!r}", path=where
+        )
     return Rules(
         name=str(value.get("name") or where),
         items=items,
@@ -163,16 +164,16 @@ def parse_rules(value: object, where: str) -> Rules:
 
 
 def preset(name: str, where: str) -> Rules:
-    """The shipped rules called `name`; RulesError lists the known names."""
+    """The shipped rules called `name`; RULES_INVALID lists the known names."""
     if name not in PRESETS:
-        raise RulesError(f"no preset {name!r} (known: {', '.join(sorted(PRESETS))})", path=where)
+        raise rules_invalid(f"no preset {name!r} (known: {', '.join(sorted(PRESETS))})", path=where)
     return PRESETS[name]
 
 
 def _text(value: Mapping[str, Any], key: str, where: str, default: str | None = None) -> str:
     found = value.get(key, default)
     if not isinstance(found, str) or not found:
-        raise RulesError(f"{key} must be a non-empty string", path=where)
+        raise rules_invalid(f"{key} must be a non-empty string", path=where)
     return found
 
 
@@ -185,13 +186,15 @@ def _optional(value: Mapping[str, Any], key: str, where: str) -> str | None:
 
 def _contract_lists(raw: object, where: str) -> tuple[ContractList, ...]:
     if not isinstance(raw, list):
-        raise RulesError("contracts must be a list of {list, kind}", path=where)
+        raise rules_invalid("contracts must be a list of {list, kind}", path=where)
     lists = []
     for item in raw:
         if not isinstance(item, Mapping) or set(item) != {"list", "kind"}:
-            raise RulesError('each contracts item is {"list": KEY, "kind": LETTER}', path=where)
+            raise rules_invalid('each contracts item is {"list": KEY, "kind": LETTER}', path=where)
         kind = item["kind"]
         if not isinstance(kind, str) or not re.fullmatch(r"[A-Z]", kind):
-            raise RulesError(f"contract kind must be one capital letter, not {kind!r}", path=where)
+            raise rules_invalid(
+                f"contract kind must be one capital letter, not {kind!r}", path=where
+            )
         lists.append(ContractList(_text(item, "list", where), kind))
     return tuple(lists)

@@ -5,12 +5,12 @@ import every other core subpackage (it reads the catalog, the sources, the run r
 pointer history); nothing in the core imports it.
 """
 
-from registry_pipeline.core.freshness.inputs import current_inputs
 from registry_pipeline.core.freshness.state import (
     STATE_RELPATH,
     Freshness,
     active_snapshots,
     build_inputs,
+    current_inputs,
     record_build,
     up_to_date,
 )

@@ -11,33 +11,53 @@ The workspace is up to date while:
 - the pointer history verifies as a build verifies it first (a hand edit, a pending change, a
   lost target is a change), each active snapshot is the one recorded and still passes
   inspection through the build's verdict cache, and no hold was placed or released since.
-The record is a cache (`.codex/cache/last_build.json`): unreadable, absent or a symlink means
-"build". It only ever lets a build be skipped; nothing that publishes reads it.
+The record is an entry of the one verified-cache (`core.verified`, `.codex/cache/last_build.json`,
+only the latest kept): its key the fingerprint of the inputs and folders recorded, its check
+`build`, its payload the record. Unreadable, absent or a symlink means "build". It only ever
+lets a build be skipped; nothing that publishes reads it.
+
+What a build reads is a set of digests of file identities (`current_inputs`): each input is
+named (`tool`, `catalog`, `coordination`, `schemas`, `source:<registry id>`) and summarized as
+the SHA-256 of the sorted (relpath, type, size, mtime, ctime, inode) of its files, as git's index
+and make do: no file is read. Any write to a file changes its ctime, which user space cannot set
+back, so an edit, a `touch`, a copy over or a replaced folder is always a change; a change that
+leaves the bytes equal costs one build that finds nothing to do (the settled-source path) and is
+recorded as the new fixed point. The schemas are compared by content (`SchemaCatalog.fingerprint`,
+bound files outside `schemas/` included). The run folders are listed one by one (`run_folders`):
+each by the identities of every file in it, as the run registry's reuse path fingerprints them,
+so an edit to any indexed folder is seen; which new folders are outputs rather than inputs is
+`record_build`'s to say.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from registry_pipeline._version import __version__
 from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.freshness.inputs import current_inputs, is_own, run_folders
-from registry_pipeline.core.fs import write_atomic
 from registry_pipeline.core.gate.gate import gated_store
 from registry_pipeline.core.pointers.store import PointerStore
-from registry_pipeline.core.seal.run_id import now_utc
+from registry_pipeline.core.seal.run_id import now_utc, registry_of
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder, inspection_cache
-from registry_pipeline.core.workspace.catalog import RegistryCatalog, load_catalog
+from registry_pipeline.core.verified import Verified
+from registry_pipeline.core.workspace.catalog import RegistryCatalog, RegistrySpec, load_catalog
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 from registry_pipeline.core.workspace.safe_write import require_safe
+from registry_pipeline.core.workspace.sources import is_pattern, pattern_base
 
 STATE_RELPATH = ".codex/cache/last_build.json"
-FORMAT = "registry-last-build-2"
+VERSION = "registry-last-build-3"
 RECORDED = ("inputs", "folders", "active", "held")
+BUILT = "build"
+"""The check a recorded build passed: a successful build of the whole catalog."""
 
 
 @dataclass(frozen=True)
@@ -69,20 +89,23 @@ class Freshness:
 
 def up_to_date(workspace: Workspace, catalog: RegistryCatalog | None = None) -> Freshness:
     """Whether a build of the whole catalog would have nothing to do (see the module)."""
-    record = _load(workspace)
-    if record is None:
+    loaded = _load(workspace)
+    if loaded is None:
         return Freshness(False, ("no successful build recorded",))
+    key, record = loaded
     try:
         catalog = catalog or load_catalog(workspace)
         now = current_inputs(workspace, catalog)
         folders = run_folders(workspace, catalog)
     except RegistryError as exc:  # the build reports it, as its own error
         return Freshness(False, (f"unreadable ({exc.code}: {exc.message})",))
-    recorded = record["inputs"]
-    changed = sorted(k for k in now.keys() | recorded.keys() if now.get(k) != recorded.get(k))
-    changed.extend(_folder_changes(folders, record["folders"]))
+    changed: list[str] = []
+    if fingerprint(now, folders) != key:  # else the inputs and folders are the recorded ones
+        recorded = record["inputs"]
+        changed = sorted(k for k in now.keys() | recorded.keys() if now.get(k) != recorded.get(k))
+        changed.extend(_folder_changes(folders, record["folders"]))
     changed.extend(_active_changes(workspace, catalog, record["active"], record["held"]))
-    last = {key: record.get(key) for key in ("dagster_run_id", "recorded_utc", "active")}
+    last = {name: record.get(name) for name in ("dagster_run_id", "recorded_utc", "active")}
     return Freshness(not changed, tuple(changed), last)
 
 
@@ -175,8 +198,7 @@ def record_build(
         own = {name: digest for name, digest in listing.items() if is_own(name, ids)}
         folders.setdefault(run_root, {}).update(own)
     store = PointerStore(workspace)
-    document = {
-        "format": FORMAT,
+    record: dict[str, Any] = {
         "recorded_utc": now_utc().strftime("%Y-%m-%dT%H:%M:%SZ"),
         "dagster_run_id": dagster_run_id,
         "inputs": dict(read["inputs"]),
@@ -185,20 +207,135 @@ def record_build(
         "held": {rid: store.held(rid) is not None for rid in sorted(active)},
     }
     path = require_safe(workspace.root, workspace.root / STATE_RELPATH)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, json.dumps(document, indent=1, sort_keys=True).encode(), durable=False)
+    cache = Verified(path, version=VERSION, latest=True)
+    cache.put(fingerprint(record["inputs"], folders), [BUILT], record)
+    cache.save()
 
 
-def _load(workspace: Workspace) -> dict[str, Any] | None:
+def fingerprint(inputs: Mapping[str, Any], folders: Mapping[str, Any]) -> str:
+    """The SHA-256 of a build's input digests and run folders: the record's key."""
+    text = json.dumps({"inputs": inputs, "folders": folders}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _load(workspace: Workspace) -> tuple[str, Mapping[str, Any]] | None:
+    """The last successful build's key and record, or None when there is none readable."""
     try:
         path: Path = require_safe(workspace.root, workspace.root / STATE_RELPATH)
-        document = json.loads(path.read_bytes())
-    except (RegistryError, OSError, ValueError):
+    except RegistryError:
         return None
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
+    last = Verified(path, version=VERSION, latest=True).last()
+    if last is None or BUILT not in last[1].checks:
         return None
-    if not all(isinstance(document.get(key), dict) for key in RECORDED):
+    key, record = last[0], last[1].payload
+    if not all(isinstance(record.get(name), dict) for name in RECORDED):
         return None
-    if not all(isinstance(value, list) for value in document["active"].values()):
+    if not all(isinstance(value, list) for value in record["active"].values()):
         return None
-    return document
+    return key, record
+
+
+PACKAGE = Path(__file__).resolve().parents[2]
+"""The installed `registry_pipeline` package: its code is the tool, and an input."""
+
+
+def current_inputs(workspace: Workspace, catalog: RegistryCatalog) -> dict[str, str]:
+    """Every input of a build of `catalog` in `workspace` but the run folders, by name."""
+    root = workspace.root
+    items = {
+        "tool": _digest([("version", __version__), *_tree(PACKAGE, code_only=True)]),
+        "catalog": _digest(_files(root, [catalog.path])),
+        "schemas": SchemaCatalog.for_workspace(root).fingerprint,
+    }
+    if catalog.coordination is not None:
+        items["coordination"] = _digest(_files(root, [root / catalog.coordination]))
+    for spec in catalog.registries:
+        if spec.is_source:
+            items[f"source:{spec.registry_id}"] = _digest(_source_entries(root, spec))
+    return items
+
+
+def run_folders(workspace: Workspace, catalog: RegistryCatalog) -> dict[str, dict[str, str]]:
+    """Each run root's folders (dot-folders aside), by name: the digest of every file in it."""
+    listing: dict[str, dict[str, str]] = {}
+    for run_root in catalog.run_roots:
+        folder = str(workspace.root / run_root)
+        try:
+            entries = [entry for entry in os.scandir(folder) if not entry.name.startswith(".")]
+        except (FileNotFoundError, NotADirectoryError):
+            listing[run_root] = {}
+            continue
+        listing[run_root] = {
+            entry.name: _digest([_identity(entry.path), *_tree(Path(entry.path))])
+            for entry in entries
+        }
+    return listing
+
+
+def is_own(name: str, registry_ids: set[str]) -> bool:
+    """Whether a run folder is named as a snapshot of one of these registries (the catalog's)."""
+    return registry_of(name) in registry_ids
+
+
+def _source_entries(root: Path, spec: RegistrySpec) -> list[tuple[object, ...]]:
+    """The identities of everything a source's entries can read: a file, a folder's tree, or
+    the whole folder a glob looks in (a file it leaves out is reported, so it counts too)."""
+    entries: list[tuple[object, ...]] = []
+    for source in spec.sources:
+        path = root / (pattern_base(source) if is_pattern(source) else source)
+        entries.append((source,))
+        entries.extend(_tree(path) if path.is_dir() else _files(root, [path]))
+    return entries
+
+
+def _tree(folder: Path, *, code_only: bool = False) -> list[tuple[object, ...]]:
+    """(relpath, identity) of every file under `folder`, in a stable order; `code_only` keeps
+    Python sources and JSON data and skips bytecode caches (they change without a code change)."""
+    found: list[tuple[object, ...]] = []
+    _walk(str(folder), "", code_only, found)
+    return found or [("empty or absent",)]
+
+
+def _walk(folder: str, prefix: str, code_only: bool, found: list[tuple[object, ...]]) -> None:
+    try:
+        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for entry in entries:
+        relpath = prefix + entry.name
+        if entry.is_dir(follow_symlinks=False):
+            if not (code_only and entry.name == "__pycache__"):
+                _walk(entry.path, relpath + "/", code_only, found)
+        elif not code_only or entry.name.endswith((".py", ".json")):
+            found.append((relpath, *_identity(entry.path)))
+
+
+def _files(root: Path, paths: Iterable[Path]) -> list[tuple[object, ...]]:
+    return [(_relative(root, path), *_identity(path)) for path in paths]
+
+
+def _identity(path: str | Path) -> tuple[object, ...]:
+    """Type, size, mtime, ctime and inode of `path` itself (a symlink is not followed)."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return ("absent",)
+    kind = "d" if stat.S_ISDIR(info.st_mode) else "f" if stat.S_ISREG(info.st_mode) else "other"
+    if kind == "d":  # a folder's own times change with its entries, which are listed anyway
+        return (kind,)
+    return (kind, info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
+
+
+def _relative(root: Path, path: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _digest(entries: Iterable[tuple[object, ...]]) -> str:
+    hasher = hashlib.sha256()
+    for entry in entries:
+        hasher.update(repr(entry).encode("utf-8", "surrogateescape"))
+        hasher.update(b"\n")
+    return hasher.hexdigest()

@@ -14,6 +14,7 @@ from typing import Any
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.faults import crash_point
 from registry_pipeline.core.fs import fsync_dir
+from registry_pipeline.core.lock import DEFAULT_TIMEOUT, exclusive_lock
 from registry_pipeline.core.pointers import checkpoint
 from registry_pipeline.core.pointers._refused import PointerRefused
 from registry_pipeline.core.pointers._tail import repair_tail
@@ -40,7 +41,6 @@ from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import pointer_file_path
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.core.workspace.lock import DEFAULT_TIMEOUT, exclusive_lock
 from registry_pipeline.core.workspace.remote import remote_for
 from registry_pipeline.core.workspace.safe_write import require_safe_all
 

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.fs import fsync_dir
+from registry_pipeline.core.lock import exclusive_lock
 from registry_pipeline.core.objstore.folders import folder_key, listing, published
 from registry_pipeline.core.objstore.lease import KEY as LEASE_KEY
 from registry_pipeline.core.pointers._refused import PointerRefused
@@ -43,7 +44,6 @@ from registry_pipeline.core.pointers.replica import Replica
 from registry_pipeline.core.pointers.targets import apply_record, target_folder
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.core.workspace.lock import exclusive_lock
 from registry_pipeline.core.workspace.remote import RUNS_PREFIX, Remote, remote_for
 from registry_pipeline.core.workspace.safe_write import require_safe
 

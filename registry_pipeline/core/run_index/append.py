@@ -54,6 +54,7 @@ from registry_pipeline.core.json_strict import (
     loads_strict,
     prepare_encoder,
 )
+from registry_pipeline.core.lock import DEFAULT_TIMEOUT
 from registry_pipeline.core.run_index import sidecar
 from registry_pipeline.core.run_index.index import IndexState, LogIndex, torn_error
 from registry_pipeline.core.run_index.records import (
@@ -71,7 +72,6 @@ from registry_pipeline.core.run_index.rules import CHUNK, RecordRules, relevant
 from registry_pipeline.core.run_index.spec import IndexSpec
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.seal.schemas import SchemaCatalog
-from registry_pipeline.core.workspace.lock import DEFAULT_TIMEOUT
 from registry_pipeline.core.workspace.safe_write import require_safe_all
 from registry_pipeline.core.write_path.logs import (
     NOTES_RELPATH,

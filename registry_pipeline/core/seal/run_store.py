@@ -10,7 +10,6 @@ on the way is refused before anything is written, removed or renamed there.
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
 import secrets
 import time
@@ -26,6 +25,7 @@ from registry_pipeline.core import fs
 from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.faults import crash_point
 from registry_pipeline.core.json_strict import dumps_pretty
+from registry_pipeline.core.lock import FileLock, lock_state
 from registry_pipeline.core.seal._sealed_files import (
     DIR_MODE,
     copy_hashing,
@@ -134,7 +134,7 @@ class RunStore:
             try:
                 if time.time() - entry.stat(follow_symlinks=False).st_mtime < STAGING_GRACE_SECONDS:
                     continue
-                if entry.is_dir(follow_symlinks=False) and _is_locked(path):
+                if entry.is_dir(follow_symlinks=False) and lock_state(path) == "held":
                     continue
                 fs.make_writable_and_remove(path)
                 removed.append(entry.name)
@@ -164,8 +164,8 @@ class Staging:
         self.entries: dict[str, ManifestEntry] = {}
         self._claimed: dict[str, str] = {}
         self._folders: set[str] = set()
-        self._lock_fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._lock = FileLock(path, keep=True)  # held while the build lives (`clean_staging`)
+        self._lock.try_take(None)
         self._published = False
         crash_point("staging_created")
 
@@ -179,7 +179,7 @@ class Staging:
             if not self._published and self.path.exists():
                 fs.make_writable_and_remove(self.path)
         finally:
-            os.close(self._lock_fd)
+            self._lock.release()
 
     def _target(self, relpath: str) -> Path:
         reason = relpath_problem(relpath)
@@ -331,14 +331,3 @@ def _names_with_prefix(runs: Path, moment: datetime) -> list[str]:
     """
     prefix = moment.strftime("%Y-%m-%d__%H%M%S__")
     return [fold_key(name) for name in os.listdir(runs) if name.startswith(prefix)]
-
-
-def _is_locked(path: Path) -> bool:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False

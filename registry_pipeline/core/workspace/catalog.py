@@ -2,12 +2,21 @@
 
 It is data (`registries/REGISTRY_CATALOG_v0_2.json`, schema `schemas/registry_catalog.schema.json`),
 read and checked here, so that the asset graph is generated from it rather than written by hand.
+
+The write path's override log is a log registry of every workspace that has one
+(`override_log_entries`): `registry add-entry --no-check` appends the audit of each override to
+`registries/WRITE_OVERRIDES_v0_1.jsonl`, and once that file exists (or a snapshot of it does),
+the catalog has the log registry `write_overrides` (`OVERRIDE_LOG_ENTRY`): every build seals
+the file and its blocking `append_only` check refuses a rewrite, an emptied log included; a
+deleted one fails the build. One rule for every workspace: the demo, one `registry init` made,
+an adopted one. A catalog that lists the file as a source declares it itself.
 """
 
 from __future__ import annotations
 
 import difflib
 import functools
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,15 +26,14 @@ from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.objstore.store import parse_store_url
 from registry_pipeline.core.seal.paths import relpath_problem
+from registry_pipeline.core.seal.run_id import registry_of
 from registry_pipeline.core.seal.schemas import SchemaCatalog
-from registry_pipeline.core.workspace._paths import CATALOG_RELPATH as CATALOG_RELPATH
 from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES, read_regular_file
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace, escape_problem
-from registry_pipeline.core.workspace.override_log import override_log_entries
+from registry_pipeline.core.workspace.remote import CATALOG_RELPATH as CATALOG_RELPATH
 from registry_pipeline.core.workspace.sources import is_pattern, pattern_base
 
 CATALOG_SCHEMA_ID = "urn:registry-pipeline:schema:registry_catalog_v0_2"
-KINDS = ("built", "source", "log", "presentation", "collection")
 POINTER_FILE_RELPATH = ".codex/ACTIVE_REGISTRY_POINTERS_v0_1.json"
 MAX_LISTED = 50
 """Schema problems listed per catalog error; the error says when there were more."""
@@ -391,3 +399,72 @@ def _dependency_order(specs: list[RegistrySpec], path: str) -> list[RegistrySpec
         done.add(first.registry_id)
         remaining.remove(first)
     return ordered
+
+
+WRITE_OVERRIDES_RELPATH = "registries/WRITE_OVERRIDES_v0_1.jsonl"
+"""The write path's override log: the audit of every `add-entry --no-check` write."""
+WRITE_OVERRIDES_ID = "write_overrides"
+OVERRIDE_LOG_ENTRY: dict[str, Any] = {
+    "registry_id": WRITE_OVERRIDES_ID,
+    "schema_id": "REGISTRY_write_overrides_v0_1",
+    "schema_version": "0.1",
+    "artifact_type": "jsonl_registry",
+    "description": "The write path's override log: one record per `registry add-entry "
+    "--no-check` write, appended before the write. Append-only: a log that does not extend "
+    "its sealed snapshot fails the build's append_only check.",
+    "write_policy": "append_only",
+    "build_operation_id": None,
+    "kind": "log",
+    "artifacts": [Path(WRITE_OVERRIDES_RELPATH).name],
+    "depends_on": [],
+    "active_pointer": True,
+    "delta_log": {
+        "covered": False,
+        "reason": "the write path's audit log: sealed by every build and append-only checked; "
+        "not among the delta log's dependencies",
+    },
+    "sources": [WRITE_OVERRIDES_RELPATH],
+    "in_scorecard": False,
+}
+"""The catalog entry of the override log, as a catalog would declare it."""
+
+
+def override_log_entries(
+    declared: list[dict[str, Any]], root: Path
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The entries to add to the catalog `declared` of the workspace at `root` (the override
+    log's once the workspace has one and the catalog does not list it), and the problems (a
+    declared registry taking its id for something else)."""
+    if any(WRITE_OVERRIDES_RELPATH in entry.get("sources", ()) for entry in declared):
+        return [], []
+    if not (os.path.lexists(root / WRITE_OVERRIDES_RELPATH) or _sealed(root / RUNS_RELPATH)):
+        return [], []
+    if any(entry["registry_id"] == WRITE_OVERRIDES_ID for entry in declared):
+        return [], [
+            f"/registries: {WRITE_OVERRIDES_ID!r} is the registry of the write path's override "
+            f"log ({WRITE_OVERRIDES_RELPATH}); give this registry another id, or list that "
+            "file as its source"
+        ]
+    return [OVERRIDE_LOG_ENTRY], []
+
+
+def _sealed(runs: Path) -> bool:
+    """Whether `runs` holds a run folder of the override log, by name (cached per state of the
+    folder: adding or removing a folder changes its mtime)."""
+    try:
+        info = runs.stat()
+    except OSError:
+        return False
+    return _has_folder(str(runs), (info.st_ino, info.st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=32)
+def _has_folder(runs: str, _state: object) -> bool:
+    try:
+        with os.scandir(runs) as entries:
+            return any(
+                WRITE_OVERRIDES_ID in entry.name and registry_of(entry.name) == WRITE_OVERRIDES_ID
+                for entry in entries
+            )
+    except OSError:
+        return False

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.fs import write_atomic
 from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES, read_regular_file
 from registry_pipeline.core.workspace.safe_write import escape_problem as escape_problem
 from registry_pipeline.core.workspace.safe_write import require_safe, require_safe_all
@@ -274,9 +275,8 @@ def point_dagster_here(root: Path) -> list[str]:
             return said  # this workspace's, or a home the user chose
         lines[found[-1]] = ours  # the checkout was moved or copied: it names another's home
         done = f"replaced {current} in .env with this workspace's {ours}"
-    partial = dotenv.with_name(f".env.{os.getpid()}.tmp")  # replaced whole: it may hold secrets
-    partial.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    os.replace(partial, dotenv)
+    data = ("\n".join(lines) + "\n").encode("utf-8")
+    write_atomic(dotenv, data, durable=False)  # replaced whole: it may hold secrets
     return [*said, done]
 
 

@@ -25,7 +25,7 @@ from registry_pipeline.core.faults import crash_point
 from registry_pipeline.core.fs import write_atomic
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.seal.run_id import now_utc
-from registry_pipeline.core.workspace.override_log import WRITE_OVERRIDES_RELPATH
+from registry_pipeline.core.workspace.catalog import WRITE_OVERRIDES_RELPATH
 
 OVERRIDES_RELPATH = WRITE_OVERRIDES_RELPATH
 NOTES_RELPATH = "registries/WRITE_NOTES_v0_1.jsonl"

@@ -11,15 +11,14 @@ import pytest
 
 from registry_pipeline.core.append_only import (
     CODES,
-    CatalogShapeError,
     Report,
-    RulesError,
     check_catalog,
     parse_rules,
     preset,
     surface_sha256,
 )
 from registry_pipeline.core.append_only.example import DEPARTMENTS, example_pack, role
+from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 
 ROLEPACK = preset("rolepack", "test")
@@ -320,14 +319,14 @@ def test_a_rule_block_works_like_a_preset() -> None:
     ],
 )
 def test_bad_rules_are_refused_with_the_field(block: object, fragment: str) -> None:
-    with pytest.raises(RulesError) as refused:
+    with pytest.raises(UsageError) as refused:
         parse_rules(block, "catalog: demo/append_only")
     assert refused.value.code == "RULES_INVALID" and fragment in refused.value.message
     assert refused.value.path == "catalog: demo/append_only"
 
 
 def test_a_document_without_the_entries_array_is_a_shape_error() -> None:
-    with pytest.raises(CatalogShapeError) as refused:
+    with pytest.raises(UsageError) as refused:
         check_catalog({"roles": {}}, None, ROLEPACK, "pack.json")
     assert refused.value.code == "CATALOG_SHAPE" and refused.value.path == "pack.json"
 

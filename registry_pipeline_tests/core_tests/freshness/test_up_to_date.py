@@ -7,6 +7,7 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,6 +35,15 @@ def _record(workspace: Workspace, read: dict[str, object]) -> None:
     record_build(workspace, read, active, "run-1")
 
 
+def _edit_record(workspace: Workspace, change: Callable[[dict[str, Any]], object]) -> None:
+    """Change the recorded build in its cache file (one entry: the latest build)."""
+    path = workspace.root / STATE_RELPATH
+    document = json.loads(path.read_text())
+    (entry,) = document["entries"].values()
+    change(entry["payload"])
+    path.write_text(json.dumps(document))
+
+
 def test_nothing_changed_is_up_to_date(recorded: Workspace) -> None:
     freshness = up_to_date(recorded)
     assert freshness.up_to_date and freshness.changed == ()
@@ -46,7 +56,10 @@ def test_without_a_record_a_build_is_needed(tmp_path: Path) -> None:
     assert up_to_date(workspace).changed == ("no successful build recorded",)
 
 
-@pytest.mark.parametrize("text", ["", "{", "[]", '{"format": "other"}', '{"format": 1}'])
+@pytest.mark.parametrize(
+    "text",
+    ["", "{", "[]", '{"format": "other"}', '{"format": 1}', '{"format": "registry-verified-1"}'],
+)
 def test_an_unreadable_record_means_build(recorded: Workspace, text: str) -> None:
     (recorded.root / STATE_RELPATH).write_text(text)
     assert not up_to_date(recorded).up_to_date
@@ -128,17 +141,14 @@ def test_a_hold_placed_or_released_is_a_change(recorded: Workspace) -> None:
     """A release can make a held snapshot promotable: the next build must run."""
     from registry_pipeline.core.pointers.store import PointerStore
 
-    record = json.loads((recorded.root / STATE_RELPATH).read_text())
-    record["held"]["rolepack"] = True  # as if recorded while held, and released since
-    (recorded.root / STATE_RELPATH).write_text(json.dumps(record))
+    _edit_record(recorded, lambda record: record["held"].update(rolepack=True))
+    # as if recorded while held, and released since
     assert up_to_date(recorded).changed == ("held:rolepack",)
     assert PointerStore(recorded).held("rolepack") is None
 
 
 def test_a_record_without_the_registries_is_never_up_to_date(recorded: Workspace) -> None:
-    record = json.loads((recorded.root / STATE_RELPATH).read_text())
-    record["active"] = {}
-    (recorded.root / STATE_RELPATH).write_text(json.dumps(record))
+    _edit_record(recorded, lambda record: record.update(active={}))
     assert "active:rolepack" in up_to_date(recorded).changed
 
 

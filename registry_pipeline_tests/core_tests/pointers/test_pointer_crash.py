@@ -18,6 +18,7 @@ from collections.abc import Callable
 import pytest
 
 from registry_pipeline.core.gate.gate import gated_store
+from registry_pipeline.core.lock import lock_state
 from registry_pipeline.core.pointers.journal import read_records
 from registry_pipeline.core.pointers.journal_replay import verify_journal
 from registry_pipeline.core.pointers.pointer_file import read_pointer_file
@@ -25,7 +26,6 @@ from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.seal.run_store import SealedRun
 from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.core.workspace.lock import lock_state
 
 pytestmark = pytest.mark.slow
 

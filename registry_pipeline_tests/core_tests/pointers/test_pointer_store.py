@@ -180,7 +180,7 @@ def test_a_lock_file_left_by_a_dead_process_blocks_nothing(
 HOLD_LOCK = """
 import sys
 from pathlib import Path
-from registry_pipeline.core.workspace.lock import exclusive_lock
+from registry_pipeline.core.lock import exclusive_lock
 with exclusive_lock(Path(sys.argv[1])):
     print("held", flush=True)
     sys.stdin.readline()

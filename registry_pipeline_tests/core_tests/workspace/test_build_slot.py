@@ -11,11 +11,8 @@ from pathlib import Path
 import pytest
 
 from registry_pipeline.core.errors import BuildInProgress
-from registry_pipeline.core.workspace.build_slot import (
-    BUILD_SLOT_RELPATH,
-    build_slot,
-    holder_of,
-)
+from registry_pipeline.core.lock import read_note
+from registry_pipeline.core.workspace.build_slot import BUILD_SLOT_RELPATH, build_slot
 from registry_pipeline.core.workspace.layout import Workspace
 
 
@@ -23,6 +20,12 @@ from registry_pipeline.core.workspace.layout import Workspace
 def workspace(tmp_path: Path) -> Workspace:
     (tmp_path / ".codex" / "RUNS").mkdir(parents=True)
     return Workspace(tmp_path)
+
+
+def _holder(workspace: Workspace) -> object:
+    """Who holds the slot, as its note says."""
+    note = read_note(workspace.root / BUILD_SLOT_RELPATH)
+    return note and note.get("holder")
 
 
 def test_a_second_holder_is_refused_even_in_the_same_process_and_the_holder_is_named(
@@ -38,7 +41,7 @@ def test_a_second_holder_is_refused_even_in_the_same_process_and_the_holder_is_n
             outcome.append(str(exc))
 
     with build_slot(workspace, "pid 1 (first)", wait=0):
-        assert holder_of(workspace.root / BUILD_SLOT_RELPATH) == "pid 1 (first)"
+        assert _holder(workspace) == "pid 1 (first)"
         # no re-entrance: a second hold is a second build
         with pytest.raises(BuildInProgress), build_slot(workspace, "same thread", wait=0):
             pass
@@ -71,7 +74,7 @@ def test_a_waiter_is_told_once_who_holds_it_and_runs_when_it_is_freed(
         release.set()  # the holder finishes once the waiter waits
 
     with build_slot(workspace, "the waiter", wait=30, on_wait=on_wait):
-        assert holder_of(workspace.root / BUILD_SLOT_RELPATH) == "the waiter"
+        assert _holder(workspace) == "the waiter"
     thread.join()
     assert told == ["the holder"]
 
