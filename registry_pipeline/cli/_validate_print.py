@@ -101,8 +101,7 @@ def print_unreadable(error: UsageError, as_json: bool) -> None:
 
 
 def summary(counts: dict[str, int], fast: bool, advice: bool) -> None:
-    from registry_pipeline.core.seal.linefix import ADVICE
-    from registry_pipeline.core.seal.verdicts import describe
+    from registry_pipeline.core.seal.verdicts import ADVICE, describe
 
     total = sum(counts.values())
     line = f"checked {total} run folder(s): {describe(counts)}"

@@ -32,8 +32,7 @@ from registry_pipeline.core.delta_log.records import (
     ref_of,
 )
 from registry_pipeline.core.errors import UsageError
-from registry_pipeline.core.seal.manifest import MANIFEST_JSON
-from registry_pipeline.core.seal.manifest_parse import parse_manifest_json
+from registry_pipeline.core.seal.manifest import MANIFEST_JSON, parse_manifest_json
 from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder

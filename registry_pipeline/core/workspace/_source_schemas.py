@@ -9,9 +9,9 @@ from pathlib import Path
 
 from registry_pipeline.core.errors import Problem
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
+from registry_pipeline.core.seal.folder_report import json_invalid, schema_violation
 from registry_pipeline.core.seal.hashing import BLOCK_SIZE, file_lines, jsonl_records
 from registry_pipeline.core.seal.pointer_lines import pointer_lines
-from registry_pipeline.core.seal.problems import json_invalid, schema_violation
 from registry_pipeline.core.seal.schemas import ArtifactSchema, SchemaCatalog
 
 
