@@ -30,7 +30,6 @@ from registry_pipeline.core.delta_log.records import (
     STATE_ARTIFACT,
     DeltaChainError,
     DeltaCode,
-    DeltaFinding,
     DeltaLogError,
     LogState,
     PreviousLog,
@@ -41,7 +40,7 @@ from registry_pipeline.core.delta_log.records import (
     parse_state,
     previous_input,
 )
-from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.errors import Problem, UsageError
 from registry_pipeline.core.jsonl import CHUNK, bytes_break, first_break
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder
@@ -55,14 +54,14 @@ from registry_pipeline.core.workspace.snapshots import (
 )
 
 
-def future_findings(workspace: Workspace) -> list[DeltaFinding]:
+def future_findings(workspace: Workspace) -> list[Problem]:
     """FUTURE_DATED for each run folder of a covered registry (or of the log itself) dated in
     the future, by registry in catalog order, then by run id."""
     findings = []
     for registry_id in _watched(workspace):
         for snapshot, why in split_snapshots(workspace, registry_id)[1]:
             findings.append(
-                DeltaFinding(
+                Problem(
                     code=DeltaCode.FUTURE_DATED,
                     path=f"{RUNS_RELPATH}/{snapshot.run_id}",
                     message=f"{registry_id}: {why}",
@@ -94,7 +93,7 @@ def has_valid_seal(folder: Path, schemas: SchemaCatalog) -> bool:
 
 def link_problem(
     workspace: Workspace, newer: Path, run_id: str, root: str, schemas: SchemaCatalog
-) -> tuple[DeltaFinding | None, Path | None]:
+) -> tuple[Problem | None, Path | None]:
     """The first problem of the link newer -> run_id, and the older folder when it exists."""
 
     def finding(
@@ -105,8 +104,8 @@ def link_problem(
         line: int | None = None,
         expected: str | None = None,
         found: str | None = None,
-    ) -> DeltaFinding:
-        return DeltaFinding(
+    ) -> Problem:
+        return Problem(
             code=code,
             message=message,
             run_id=newer.name,
@@ -140,12 +139,12 @@ def link_problem(
     return None, older
 
 
-def state_problem(folder: Path) -> tuple[DeltaFinding | None, LogState | None]:
+def state_problem(folder: Path) -> tuple[Problem | None, LogState | None]:
     """The folder's state companion, checked against its JSONL read in chunks."""
     where = f"{folder.name}/{STATE_ARTIFACT}"
 
-    def finding(code: DeltaCode, message: str) -> tuple[DeltaFinding, None]:
-        return DeltaFinding(code=code, path=where, message=message, run_id=folder.name), None
+    def finding(code: DeltaCode, message: str) -> tuple[Problem, None]:
+        return Problem(code=code, path=where, message=message, run_id=folder.name), None
 
     try:
         state = parse_state((folder / STATE_ARTIFACT).read_bytes(), where)
@@ -154,7 +153,7 @@ def state_problem(folder: Path) -> tuple[DeltaFinding | None, LogState | None]:
             return None, origin_state(folder)  # the seed system's logs carry none
         except DeltaLogError as exc:
             at = f"{folder.name}/{LOG_ARTIFACT}" if exc.line else where
-            problem = DeltaFinding(code=exc.reason, path=at, message=exc.message, line=exc.line,
+            problem = Problem(code=exc.reason, path=at, message=exc.message, line=exc.line,
                                    field=exc.field, run_id=folder.name)  # fmt: skip
             return problem, None
     except OSError as exc:
@@ -195,7 +194,7 @@ def check_append_only(
     *,
     derivation_run_id: str | None = None,
     path: str = LOG_ARTIFACT,
-) -> list[DeltaFinding]:
+) -> list[Problem]:
     """Every way `new_jsonl` fails to extend `previous` by valid, chained records ([] = holds).
 
     With `derivation_run_id`, the appended records must also name that build.
@@ -204,7 +203,7 @@ def check_append_only(
     broken = bytes_break(base, new_jsonl)
     if broken is not None:
         return [
-            DeltaFinding(
+            Problem(
                 code=DeltaCode.PREFIX_VIOLATION,
                 path=path,
                 line=broken.line,
@@ -228,9 +227,9 @@ def check_records(
     state: LogState | None,
     derivation_run_id: str | None = None,
     path: str = LOG_ARTIFACT,
-) -> list[DeltaFinding]:
+) -> list[Problem]:
     """Check appended lines (each with its newline) against the log `state` they extend."""
-    findings: list[DeltaFinding] = []
+    findings: list[Problem] = []
     last: dict[str, tuple[SealedLogRef, str]] = {}
     if state is not None:
         for registry_id, entry in state.registries.items():
@@ -248,7 +247,7 @@ def check_records(
         expected = before[0] if before else None
         if record.from_ref != expected:
             findings.append(
-                DeltaFinding(
+                Problem(
                     code=DeltaCode.FROM_MISMATCH,
                     field="/from_ref",
                     message=f"{record.registry_id}: from_ref must be the registry's previous "
@@ -262,7 +261,7 @@ def check_records(
         key = (record.to_ref.run_root, record.to_ref.run_id)
         if key in seen:
             findings.append(
-                DeltaFinding(
+                Problem(
                     code=DeltaCode.DUPLICATE_SNAPSHOT,
                     field="/to_ref",
                     message=f"{record.to_ref.run_id} is already a to_ref in the log",
@@ -273,7 +272,7 @@ def check_records(
             )
         elif before and (record.created_utc, record.to_ref.run_id) < (before[1], before[0].run_id):
             findings.append(
-                DeltaFinding(
+                Problem(
                     code=DeltaCode.OUT_OF_ORDER,
                     field="/to_ref",
                     message=f"{record.registry_id}: {record.to_ref.run_id} is ordered before the "
@@ -284,7 +283,7 @@ def check_records(
             )
         if derivation_run_id is not None and record.derivation_run_id != derivation_run_id:
             findings.append(
-                DeltaFinding(
+                Problem(
                     code=DeltaCode.DERIVATION_MISMATCH,
                     field="/derivation_run_id",
                     message="an appended record must name the build that appended it",
@@ -299,8 +298,8 @@ def check_records(
     return findings
 
 
-def _invalid(path: str, line: int, field: str | None, message: str) -> DeltaFinding:
-    return DeltaFinding(
+def _invalid(path: str, line: int, field: str | None, message: str) -> Problem:
+    return Problem(
         code=DeltaCode.RECORD_INVALID, path=path, line=line, field=field, message=message
     )
 
@@ -317,7 +316,7 @@ class ChainReport:
     """Log snapshots walked, the newest included."""
     records: int
     """Records in the newest log."""
-    problems: tuple[DeltaFinding, ...]
+    problems: tuple[Problem, ...]
     """At most one per link (the first found), plus the newest snapshot's own problems."""
 
     @property
@@ -350,7 +349,7 @@ def inspect_chain(
     derivation_run_id (true of every log `registry build` seals; a log sealed under another id
     than its records name lost a race and is reported DERIVATION_MISMATCH)."""
     catalog = schemas or SchemaCatalog.for_workspace(workspace.root)
-    problems: list[DeltaFinding] = []
+    problems: list[Problem] = []
     if not has_valid_seal(newest_log_folder, catalog):
         problems.append(_seal_invalid(newest_log_folder.name, None))
     snapshots = 1
@@ -383,20 +382,20 @@ def verify_chain(
     return report
 
 
-StateCache = dict[str, tuple[DeltaFinding | None, LogState | None]]
+StateCache = dict[str, tuple[Problem | None, LogState | None]]
 """state_problem per folder name: a folder is the newer side of one link, the older of the next."""
 
 
 def _links(
     workspace: Workspace, newest: Path, schemas: SchemaCatalog, strict: bool = False
-) -> Iterator[tuple[DeltaFinding | None, Path | None]]:
+) -> Iterator[tuple[Problem | None, Path | None]]:
     """Per link, newest first: its first problem (or None) and the older folder to walk to."""
     newer = newest
     seen = {newest.name}
     states: StateCache = {}
     while True:
         link = previous_input(newer)
-        if isinstance(link, DeltaFinding):
+        if isinstance(link, Problem):
             yield link, None
             return
         if link is None:  # the first log: its records extend nothing
@@ -417,22 +416,20 @@ def _links(
         newer = older
 
 
-def _state(folder: Path, states: StateCache) -> tuple[DeltaFinding | None, LogState | None]:
+def _state(folder: Path, states: StateCache) -> tuple[Problem | None, LogState | None]:
     if folder.name not in states:
         states[folder.name] = state_problem(folder)
     return states[folder.name]
 
 
-def _first_log_problem(
-    folder: Path, states: StateCache, strict: bool = False
-) -> DeltaFinding | None:
+def _first_log_problem(folder: Path, states: StateCache, strict: bool = False) -> Problem | None:
     problem, _ = _state(folder, states)
     return problem or _tail_problem(folder, None, 0, strict=strict)
 
 
 def _records_problem(
     newer: Path, older: Path, states: StateCache, strict: bool = False
-) -> DeltaFinding | None:
+) -> Problem | None:
     """Both logs' states, then the newer log's appended records against the older state."""
     problem, _ = _state(newer, states)
     older_problem, older_state = _state(older, states)
@@ -448,7 +445,7 @@ def _tail_problem(
     offset: int,
     previous_run_id: str | None = None,
     strict: bool = False,
-) -> DeltaFinding | None:
+) -> Problem | None:
     """The first problem of the records after `offset`, which extend `state`."""
     with (folder / LOG_ARTIFACT).open("rb") as stream:
         stream.seek(offset)
@@ -465,13 +462,13 @@ def _tail_problem(
     return replace(findings[0], run_id=folder.name, previous_run_id=previous_run_id)
 
 
-def _seal_invalid(run_id: str, previous_run_id: str | None) -> DeltaFinding:
+def _seal_invalid(run_id: str, previous_run_id: str | None) -> Problem:
     message = "the log snapshot does not validate"
     return _finding(DeltaCode.SEAL_INVALID, message, run_id, previous_run_id)
 
 
-def _finding(code: DeltaCode, message: str, run_id: str, previous: str | None) -> DeltaFinding:
-    return DeltaFinding(code=code, message=message, run_id=run_id, previous_run_id=previous)
+def _finding(code: DeltaCode, message: str, run_id: str, previous: str | None) -> Problem:
+    return Problem(code=code, message=message, run_id=run_id, previous_run_id=previous)
 
 
 def newest_valid_log(
@@ -492,7 +489,7 @@ def _usable(
     if not has_valid_seal(folder, schemas):
         return False
     link = previous_input(folder)
-    if isinstance(link, DeltaFinding):
+    if isinstance(link, Problem):
         return False
     states: StateCache = {}
     if link is None:

@@ -3,8 +3,8 @@ the seed's shape (`parse_record` reads it and names the line and field of the fi
 `REGISTRY_DELTA_LOG_STATE_v0_2.json`, sealed beside the JSONL in every log snapshot, holds what
 the next build needs (per registry its record count and last to_ref) and the SHA-256 of the JSONL
 it describes, so a build costs the new snapshots only: old records are copied, never parsed.
-Problems found are `DeltaFinding`s carried by `DeltaChainError`; one unusable record, log or
-state raises `DeltaLogError`."""
+Problems found are `core.errors.Problem`s (reason codes of `DeltaCode`) carried by
+`DeltaChainError`; one unusable record, log or state raises `DeltaLogError`."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal, NoReturn
 
-from registry_pipeline.core.errors import RegistryError, problem_object
+from registry_pipeline.core.errors import Problem, RegistryError
 from registry_pipeline.core.json_strict import JSONDecodeProblem, dumps_pretty, loads_strict
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.manifest import RUN_JSON
@@ -43,50 +43,6 @@ class DeltaCode(StrEnum):
     LOG_STATE_INVALID = "LOG_STATE_INVALID"
     LOG_STATE_MISMATCH = "LOG_STATE_MISMATCH"
     FUTURE_DATED = "FUTURE_DATED"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DeltaFinding:
-    """One problem found in a delta log or its chain of snapshots, with where it is."""
-
-    code: DeltaCode
-    """The reason code."""
-    path: str | None = None
-    """The artifact relpath or run folder concerned."""
-    message: str
-    """One human sentence saying what is wrong."""
-    line: int | None = None
-    """1-based line of the JSONL artifact, when the problem is in one line."""
-    field: str | None = None
-    """JSON pointer of the offending field inside the record, e.g. `/to_ref/manifest_sha256`."""
-    run_id: str | None = None
-    """The log snapshot (the newer one of a chain link) the problem was found in."""
-    previous_run_id: str | None = None
-    """The older log snapshot of a chain link."""
-    expected: str | None = None
-    """What the log or the chain records."""
-    found: str | None = None
-    """What is actually there."""
-
-    def __str__(self) -> str:
-        where = f"{self.path}: " if self.path else ""
-        at = f"line {self.line}: " if self.line is not None else ""
-        return f"{self.code.value}  {where}{at}{self.message}"
-
-    def as_json(self) -> dict[str, object]:
-        """The finding as a problem object (`problem_object`: code, path, line, field and
-        message always there), then the run ids, expected and found when set."""
-        return problem_object(
-            self.code.value,
-            self.message,
-            path=self.path,
-            line=self.line,
-            field=self.field,
-            run_id=self.run_id,
-            previous_run_id=self.previous_run_id,
-            expected=self.expected,
-            found=self.found,
-        )
 
 
 class DeltaLogError(RegistryError):
@@ -115,18 +71,25 @@ class DeltaLogError(RegistryError):
         return f"error: {self.code}{where}{at}{field} {self.message}"
 
 
+def finding_text(problem: Problem) -> str:
+    """A problem of the log or its chain as one line: `CODE  path: line N: message`."""
+    where = f"{problem.path}: " if problem.path else ""
+    at = f"line {problem.line}: " if problem.line is not None else ""
+    return f"{problem.code.value}  {where}{at}{problem.message}"
+
+
 class DeltaChainError(RegistryError):
     """The delta log or its chain of snapshots is broken; `details` lists every finding."""
 
     code = "DELTA_CHAIN_BROKEN"
 
-    def __init__(self, path: str, details: Sequence[DeltaFinding]) -> None:
+    def __init__(self, path: str, details: Sequence[Problem]) -> None:
         super().__init__(f"{len(details)} problem(s) in the delta log chain", path=path)
         self.details = tuple(details)
 
     def diagnostics(self) -> str:
         lines = [f"error: {self.code} {self.path}: {self.message}"]
-        lines.extend(f"  {finding}" for finding in self.details)
+        lines.extend(f"  {finding_text(finding)}" for finding in self.details)
         return "\n".join(lines)
 
 
@@ -617,14 +580,14 @@ def load_previous_log(snapshot: Snapshot) -> PreviousLog:
     return PreviousLog(snapshot.path, snapshot.run_id, snapshot.root_sha256, jsonl, state)
 
 
-def previous_input(folder: Path) -> tuple[str, str] | DeltaFinding | None:
+def previous_input(folder: Path) -> tuple[str, str] | Problem | None:
     """(run_id, manifest_sha256) of the previous log named in run.json `inputs`; None for the first.
 
     An envelope whose `inputs` is not a list (the seed system's) names no previous log.
     """
 
-    def bad(message: str) -> DeltaFinding:
-        return DeltaFinding(
+    def bad(message: str) -> Problem:
+        return Problem(
             code=DeltaCode.CHAIN_INPUT_INVALID, path=RUN_JSON, message=message, run_id=folder.name
         )
 
