@@ -43,7 +43,7 @@ from registry_pipeline.core.delta_log.records import (
 from registry_pipeline.core.errors import Problem, UsageError
 from registry_pipeline.core.jsonl import CHUNK, bytes_break, first_break
 from registry_pipeline.core.seal.schemas import SchemaCatalog
-from registry_pipeline.core.seal.validate import inspect_run_folder
+from registry_pipeline.core.seal.validate import is_valid_run_folder
 from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 from registry_pipeline.core.workspace.snapshots import (
@@ -83,14 +83,6 @@ def _watched(workspace: Workspace) -> list[str]:
     return [*[r for r in covered if r != LOG_REGISTRY_ID], LOG_REGISTRY_ID]
 
 
-def has_valid_seal(folder: Path, schemas: SchemaCatalog) -> bool:
-    """Whether the run folder validates (seal and schemas); unreadable folders do not."""
-    try:
-        return inspect_run_folder(folder, schemas=schemas).ok
-    except UsageError:
-        return False
-
-
 def link_problem(
     workspace: Workspace, newer: Path, run_id: str, root: str, schemas: SchemaCatalog
 ) -> tuple[Problem | None, Path | None]:
@@ -124,7 +116,7 @@ def link_problem(
     if found != root:
         message = "the previous log snapshot's ROOT_SHA256 is not the one recorded"
         return finding(DeltaCode.ROOT_MISMATCH, message, expected=root, found=found), older
-    if not has_valid_seal(older, schemas):
+    if not is_valid_run_folder(older, schemas=schemas):
         message = "the previous log snapshot does not validate"
         return finding(DeltaCode.SEAL_INVALID, message), older
     try:
@@ -350,7 +342,7 @@ def inspect_chain(
     than its records name lost a race and is reported DERIVATION_MISMATCH)."""
     catalog = schemas or SchemaCatalog.for_workspace(workspace.root)
     problems: list[Problem] = []
-    if not has_valid_seal(newest_log_folder, catalog):
+    if not is_valid_run_folder(newest_log_folder, schemas=catalog):
         problems.append(_seal_invalid(newest_log_folder.name, None))
     snapshots = 1
     current = newest_log_folder
@@ -486,7 +478,7 @@ def newest_valid_log(
 def _usable(
     workspace: Workspace, folder: Path, schemas: SchemaCatalog, strict: bool = False
 ) -> bool:
-    if not has_valid_seal(folder, schemas):
+    if not is_valid_run_folder(folder, schemas=schemas):
         return False
     link = previous_input(folder)
     if isinstance(link, Problem):

@@ -20,6 +20,7 @@ from typing import Any, Literal, NoReturn
 
 from registry_pipeline.core.errors import Problem, RegistryError
 from registry_pipeline.core.json_strict import JSONDecodeProblem, dumps_pretty, loads_strict
+from registry_pipeline.core.jsonl import torn_line
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.manifest import RUN_JSON
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH
@@ -517,9 +518,10 @@ def _registry_state(
 def state_from_log(jsonl: bytes, path: str | None = None) -> LogState:
     """Recompute the state by parsing every record: a one-off to adopt a log that has none."""
     registries: dict[str, RegistryState] = {}
+    torn = torn_line(jsonl)
+    if torn is not None:
+        raise DeltaLogError("the last line has no newline", path=path, field="/", line=torn)
     lines = jsonl.split(b"\n")
-    if lines[-1] != b"":
-        raise DeltaLogError("the last line has no newline", path=path, field="/", line=len(lines))
     for number, line in enumerate(lines[:-1], start=1):
         record = parse_record(line, line_number=number, path=path)
         before = registries.get(record.registry_id)
@@ -637,7 +639,7 @@ def check_state(state: LogState, jsonl: bytes, where: str) -> None:
     digest = hashlib.sha256(jsonl).hexdigest()
     if digest != state.log_sha256:
         problems.append(f"log_sha256 is {state.log_sha256} but the JSONL hashes to {digest}")
-    if jsonl and not jsonl.endswith(b"\n"):
+    if torn_line(jsonl) is not None:
         problems.append("the JSONL's last line has no newline")
     lines = jsonl.count(b"\n")
     if lines != state.records:
