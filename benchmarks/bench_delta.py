@@ -63,17 +63,17 @@ FULL_DERIVATION = "2025-06-01__000000__registry_delta_log_build"
 INCREMENTAL_DERIVATION = "2025-06-01__000001__registry_delta_log_build"
 PROFILED = (
     # (label, function name, file suffix): cumulative seconds of each in the profiled run
-    ("load_previous_log", "load_previous_log", "delta_log/_state.py"),
-    ("build_delta_log", "build_delta_log", "delta_log/_build.py"),
+    ("load_previous_log", "load_previous_log", "delta_log/records.py"),
+    ("build_delta_log", "build_delta_log", "delta_log/build.py"),
     ("list_snapshots", "list_snapshots", "core/workspace/snapshots.py"),
     ("  read run.json (_envelope)", "_envelope", "core/workspace/snapshots.py"),
     ("  read MANIFEST.sha256 (_root)", "_root", "core/workspace/snapshots.py"),
     ("  registry_of (run id pattern)", "registry_of", "core/seal/run_id.py"),
     ("  sort by (created_utc, run_id)", "<lambda>", "core/workspace/snapshots.py"),
-    ("order_snapshots", "order_snapshots", "delta_log/_build.py"),
-    ("  normalize_created_utc (strptime)", "normalize_created_utc", "delta_log/_model.py"),
-    ("sealed_files (validate + manifest)", "sealed_files", "delta_log/_diff.py"),
-    ("diff_record", "diff_record", "delta_log/_diff.py"),
+    ("order_snapshots", "order_snapshots", "delta_log/build.py"),
+    ("  normalize_created_utc (strptime)", "normalize_created_utc", "delta_log/records.py"),
+    ("sealed_files (validate + manifest)", "sealed_files", "delta_log/build.py"),
+    ("diff_record", "diff_record", "delta_log/build.py"),
 )
 
 

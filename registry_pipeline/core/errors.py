@@ -78,8 +78,9 @@ class Problem:
     on the hot validation path, and the CLI must start without importing pydantic.
     """
 
-    code: ReasonCode
-    """The reason code from the seal contract."""
+    code: StrEnum
+    """The reason code: the seal contract's (`ReasonCode`) or another public vocabulary's (the
+    delta log's `DeltaCode`)."""
     path: str | None = None
     """Relpath inside the run folder, if any."""
     message: str
@@ -96,6 +97,10 @@ class Problem:
     """1-based column on that line, when known (a parser's position)."""
     field: str | None = None
     """The offending field, as a JSON pointer, when known."""
+    run_id: str | None = None
+    """The run folder the problem was found in, when it is one of many (a delta log's chain)."""
+    previous_run_id: str | None = None
+    """The older run folder of a pair the problem is between (a link of a chain)."""
 
     def __str__(self) -> str:
         where = f"{self.path}: " if self.path else ""
@@ -109,6 +114,8 @@ class Problem:
             path=self.path,
             line=self.line,
             field=self.field,
+            run_id=self.run_id,
+            previous_run_id=self.previous_run_id,
             column=self.column,
             expected=self.expected,
             found=self.found,

@@ -251,7 +251,7 @@ class CompactLines:
     """Each line's length in UTF-8 bytes."""
     plain: bool
     """Whether they hold no integer beyond +-2**53: being parsed (JSON types only, finite
-    floats), both schema engines read them alike then (`seal._compiled_schema.plain`)."""
+    floats): JSON values a schema check takes as they are."""
 
 
 def compact_lines(text: str) -> CompactLines | None:

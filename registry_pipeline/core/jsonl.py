@@ -65,7 +65,7 @@ def append(path: Path, lines: Sequence[bytes], *, create: bool = True) -> int:
     return size
 
 
-def write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes | memoryview) -> None:
     """Write all of `data` (os.write may take part of it: a full disk, a size limit)."""
     view = memoryview(data)
     while view:

@@ -217,12 +217,13 @@ def test_an_unsealed_folder_with_a_bad_name_fails(cli: Run, tmp_path: Path) -> N
 def test_fast_never_hashes_and_says_so(
     cli: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from registry_pipeline.core.seal import _inspector, verdicts
+    from registry_pipeline.core.seal import validate as inspection
+    from registry_pipeline.core.seal import verdicts
 
     root = copy_demo(tmp_path)
     folder = root / ".codex" / "RUNS" / "p1_old"
     folder.mkdir()
-    _sha256sum_folder(folder, {"a.txt": b"a\n", "big.bin": b"x" * (_inspector.SMALL_FILE + 1)})
+    _sha256sum_folder(folder, {"a.txt": b"a\n", "big.bin": b"x" * (inspection.SMALL_FILE + 1)})
     hashed: list[str] = []
 
     def spy(hash_function: Callable[..., Any]) -> Callable[..., Any]:
@@ -232,7 +233,7 @@ def test_fast_never_hashes_and_says_so(
 
         return counted
 
-    for module in (_inspector, verdicts):
+    for module in (inspection, verdicts):
         for name in ("sha256_file", "sha256_bytes"):
             if hasattr(module, name):
                 monkeypatch.setattr(module, name, spy(getattr(module, name)))

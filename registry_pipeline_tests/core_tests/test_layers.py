@@ -395,8 +395,8 @@ def test_lint_imports_keeps_every_contract() -> None:
         ("core/newpkg/__init__.py", "", "- registry_pipeline.core.newpkg"),
         (
             "core/gate/bad.py",
-            "from registry_pipeline.core.seal import _inspector\n",
-            "registry_pipeline.core.gate.bad -> registry_pipeline.core.seal._inspector",
+            "from registry_pipeline.cli import _validate\n",
+            "registry_pipeline.core.gate.bad -> registry_pipeline.cli._validate",
         ),
         (
             "cli/bad.py",

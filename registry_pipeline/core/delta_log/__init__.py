@@ -29,46 +29,44 @@ gives a bootstrap record (`from_ref` null, every manifest path added), each next
 Depends on `seal/`, `workspace/`, `pointers/` and `explain/`; must not import `builders/`.
 """
 
-from registry_pipeline.core.delta_log._append import check_append_only, check_records
-from registry_pipeline.core.delta_log._build import (
+from registry_pipeline.core.delta_log.build import (
     CoveredRegistry,
     DeltaLogResult,
     RegistryCounts,
     build_delta_log,
     order_snapshots,
 )
-from registry_pipeline.core.delta_log._chain import (
+from registry_pipeline.core.delta_log.chain import (
     ChainReport,
+    check_append_only,
+    check_records,
+    future_findings,
     inspect_chain,
     newest_valid_log,
     verify_chain,
 )
-from registry_pipeline.core.delta_log._errors import (
-    DeltaChainError,
-    DeltaCode,
-    DeltaFinding,
-    DeltaLogError,
-)
-from registry_pipeline.core.delta_log._future import future_findings
-from registry_pipeline.core.delta_log._model import (
+from registry_pipeline.core.delta_log.records import (
     DELTA_VERSION,
     LOG_ARTIFACT,
     LOG_REGISTRY_ID,
     MANIFEST_DIFF,
     STATE_ARTIFACT,
+    STATE_VERSION,
     UNKNOWN,
     DeltaBasis,
+    DeltaChainError,
+    DeltaCode,
+    DeltaLogError,
     DeltaRecord,
-    SealedLogRef,
-    normalize_created_utc,
-)
-from registry_pipeline.core.delta_log._parse import is_valid_record, parse_record
-from registry_pipeline.core.delta_log._state import (
-    STATE_VERSION,
     LogState,
     PreviousLog,
     RegistryState,
+    SealedLogRef,
+    finding_text,
+    is_valid_record,
     load_previous_log,
+    normalize_created_utc,
+    parse_record,
     parse_state,
     state_from_log,
 )
@@ -86,7 +84,6 @@ __all__ = [
     "DeltaBasis",
     "DeltaChainError",
     "DeltaCode",
-    "DeltaFinding",
     "DeltaLogError",
     "DeltaLogResult",
     "DeltaRecord",
@@ -98,6 +95,7 @@ __all__ = [
     "build_delta_log",
     "check_append_only",
     "check_records",
+    "finding_text",
     "future_findings",
     "inspect_chain",
     "is_valid_record",

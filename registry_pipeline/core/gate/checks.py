@@ -78,6 +78,7 @@ def delta_append_only_check(
         DeltaCode,
         DeltaLogError,
         check_append_only,
+        finding_text,
         load_previous_log,
     )
 
@@ -113,7 +114,7 @@ def delta_append_only_check(
     return CheckVerdict(
         "",
         not findings,
-        "; ".join(str(f) for f in findings[:5]) or None,
+        "; ".join(finding_text(f) for f in findings[:5]) or None,
         {
             "previous_log": previous.run_id if previous else "(none: the first log)",
             "reason_codes": sorted({str(f.code) for f in findings}),

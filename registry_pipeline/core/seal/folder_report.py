@@ -1,5 +1,7 @@
-"""The verdict on one run folder (`FolderReport`), and the refusal of a folder that is no run
-folder at all, decided before anything in it is read."""
+"""The verdict on one run folder (`FolderReport`), the refusal of a folder that is no run
+folder at all, decided before anything in it is read, and the problems a file's parse or schema
+check reports, one shape for the seal's inspector and for the files a source registry is about
+to seal (`core.workspace.sources`)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from registry_pipeline.core.errors import Problem, ReasonCode, UsageError
+from registry_pipeline.core.json_strict import JSONDecodeProblem
 from registry_pipeline.core.seal.manifest import MANIFEST_JSON, MANIFEST_SHA256, RUN_JSON
+from registry_pipeline.core.seal.paths import printable
 
 REQUIRED = (RUN_JSON, MANIFEST_JSON, MANIFEST_SHA256)
 
@@ -107,3 +111,29 @@ def _lexists(path: str) -> bool:
     except (FileNotFoundError, NotADirectoryError):
         return False
     return True
+
+
+def json_invalid(relpath: str, fmt: str, exc: JSONDecodeProblem) -> Problem:
+    """A file that does not parse: JSON_INVALID at the parser's line and column, the rule it
+    broke (`JSON_NON_FINITE`, `JSON_TOO_DEEP`, ...) in the message when it is not plain syntax."""
+    detail = exc.message if exc.code == "JSON_INVALID" else str(exc)
+    return Problem(
+        code=ReasonCode.JSON_INVALID,
+        path=printable(relpath),
+        message=f"not valid {fmt}: {detail}",
+        line=exc.line,
+        column=exc.column,
+    )
+
+
+def schema_violation(
+    relpath: str, message: str, line: int | None, field: str | None = None
+) -> Problem:
+    """A schema violation in `relpath`, at `line` (when known) and the JSON pointer `field`."""
+    return Problem(
+        code=ReasonCode.SCHEMA_VIOLATION,
+        path=printable(relpath),
+        message=message,
+        line=line,
+        field=field,
+    )

@@ -1,14 +1,17 @@
-"""The two manifests of a run folder, `manifest.json` and `MANIFEST.sha256`, and the root hash."""
+"""The two manifests of a run folder, `manifest.json` and `MANIFEST.sha256`, and the root hash:
+written in the seal's exact format, and parsed back reporting every malformation instead of
+stopping at the first."""
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from registry_pipeline.core.json_strict import dumps_pretty
-from registry_pipeline.core.seal.paths import sort_key
+from registry_pipeline.core.errors import Hint, ReasonCode
+from registry_pipeline.core.json_strict import JSONDecodeProblem, dumps_pretty, loads_strict
+from registry_pipeline.core.seal.paths import fold_key, relpath_problem, safe_fold_key, sort_key
 
 HEX64 = re.compile(r"[0-9a-f]{64}")
 HEX64_ANY_CASE = re.compile(r"[0-9a-fA-F]{64}")
@@ -63,3 +66,212 @@ def render_manifest_sha256(entries: Sequence[ManifestEntry]) -> tuple[bytes, str
     root = root_sha256(lines)
     text = "".join(f"{line}\n" for line in lines) + f"{ROOT_LABEL}  {root}\n"
     return text.encode("utf-8"), root
+
+
+Report = Callable[..., None]
+"""`report(code, path, message, expected=None, found=None, hint=None)`."""
+
+_LINE = re.compile(r"([^ ]*)  (.*)")
+_ENTRY_KEYS = frozenset({"relpath", "bytes", "sha256"})
+_DIGEST = 64
+
+
+@dataclass(frozen=True)
+class HashLines:
+    """What MANIFEST.sha256 says: relpath to hash, its per-file lines as written, and the root."""
+
+    hashes: dict[str, str]
+    lines: list[str]
+    root: str | None
+
+
+def parse_manifest_json(data: bytes, report: Report) -> list[ManifestEntry] | None:
+    """Well-formed entries of `manifest.json`, or None when it cannot be read as a list at all."""
+    try:
+        rows = loads_strict(data)
+    except JSONDecodeProblem as exc:
+        report(ReasonCode.MALFORMED_MANIFEST, MANIFEST_JSON, f"not valid JSON: {exc}")
+        return None
+    if not isinstance(rows, list):
+        report(
+            ReasonCode.MALFORMED_MANIFEST,
+            MANIFEST_JSON,
+            f"must be a JSON array, found {type(rows).__name__}",
+        )
+        return None
+    entries: list[ManifestEntry] = []
+    seen: dict[str, str] = {}
+    previous: str | None = None
+    for index, row in enumerate(rows):
+        entry = _entry(index, row, report)
+        if entry is None:
+            continue
+        if previous is not None and sort_key(entry.relpath) < sort_key(previous):
+            report(
+                ReasonCode.MALFORMED_MANIFEST,
+                MANIFEST_JSON,
+                f"entries are not sorted by relpath: {entry.relpath!r} comes after {previous!r}",
+            )
+        previous = entry.relpath
+        if _twin(entry.relpath, seen, "manifest.json", report):
+            continue
+        entries.append(entry)
+    return entries
+
+
+def _entry(index: int, row: object, report: Report) -> ManifestEntry | None:
+    where = f"manifest.json entry {index}"
+    if not isinstance(row, dict):
+        report(ReasonCode.MALFORMED_MANIFEST, MANIFEST_JSON, f"{where} is not an object")
+        return None
+    keys = row.keys()
+    if keys != _ENTRY_KEYS:
+        missing = sorted(_ENTRY_KEYS - keys)
+        extra = sorted(keys - _ENTRY_KEYS)
+        report(
+            ReasonCode.MALFORMED_MANIFEST,
+            MANIFEST_JSON,
+            f"{where} must have exactly relpath, bytes, sha256"
+            + (f"; missing {missing}" if missing else "")
+            + (f"; unexpected {extra}" if extra else ""),
+        )
+        return None
+    relpath, size, digest = row["relpath"], row["bytes"], row["sha256"]
+    if not isinstance(relpath, str):
+        report(ReasonCode.MALFORMED_MANIFEST, MANIFEST_JSON, f"{where}: relpath is not a string")
+        return None
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        report(
+            ReasonCode.MALFORMED_MANIFEST,
+            relpath,
+            f"{where}: bytes must be a non-negative integer",
+            found=str(size),
+        )
+        return None
+    if not isinstance(digest, str) or not HEX64.fullmatch(digest):
+        upper = isinstance(digest, str) and HEX64_ANY_CASE.fullmatch(digest)
+        report(
+            ReasonCode.MALFORMED_MANIFEST,
+            relpath,
+            f"{where}: sha256 " + ("uses uppercase hex" if upper else "is not 64 lowercase hex"),
+            found=str(digest),
+        )
+        return None
+    reason = relpath_problem(relpath)
+    if reason:
+        report(ReasonCode.UNSAFE_PATH, relpath, f"relpath in manifest.json {reason}")
+        return None
+    if relpath in (MANIFEST_JSON, MANIFEST_SHA256):
+        report(ReasonCode.MALFORMED_MANIFEST, relpath, "manifest.json must not list the seal files")
+        return None
+    return ManifestEntry(relpath, size, digest)
+
+
+def parse_manifest_sha256(data: bytes, report: Report) -> HashLines:
+    """Per-file hashes and the claimed root of `MANIFEST.sha256`."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        report(ReasonCode.MALFORMED_MANIFEST, MANIFEST_SHA256, f"not UTF-8 (byte {exc.start})")
+        return HashLines({}, [], None)
+    if "\r" in text:
+        report(
+            ReasonCode.MALFORMED_MANIFEST,
+            MANIFEST_SHA256,
+            "has CRLF line endings; it must use LF",
+            hint=Hint.LINE_ENDINGS_CONVERTED,
+        )
+        text = text.replace("\r\n", "\n")
+    rows = text.split("\n")
+    if rows and rows[-1] == "":
+        rows.pop()
+    hashes: dict[str, str] = {}
+    folded: dict[str, str] = {}
+    lines: list[str] = []
+    root: str | None = None
+    for number, row in enumerate(rows, start=1):
+        relpath = row[_DIGEST + 2 :]
+        key = safe_fold_key(relpath) if row[_DIGEST : _DIGEST + 2] == "  " else None
+        if (
+            key is not None
+            and key not in folded
+            and relpath != MANIFEST_SHA256
+            and HEX64.fullmatch(row[:_DIGEST])
+        ):  # the common case, decided at once: a well-formed line for a new safe path
+            folded[key] = relpath
+            hashes[relpath] = row[:_DIGEST]
+            lines.append(row)
+            continue
+        if row.startswith(ROOT_LABEL):
+            root = _root_line(number, row, len(rows), root, report)
+            continue
+        match = _LINE.fullmatch(row)
+        if match is None:
+            report(
+                ReasonCode.MALFORMED_MANIFEST,
+                MANIFEST_SHA256,
+                f"line {number} is not '<sha256>  <relpath>'",
+                found=row[:120],
+            )
+            continue
+        digest, relpath = match.groups()
+        if not HEX64.fullmatch(digest):
+            upper = HEX64_ANY_CASE.fullmatch(digest)
+            report(
+                ReasonCode.MALFORMED_MANIFEST,
+                relpath,
+                f"MANIFEST.sha256 line {number}: hash "
+                + ("uses uppercase hex" if upper else "is not 64 lowercase hex"),
+                found=digest,
+            )
+        reason = relpath_problem(relpath)
+        if reason:
+            report(ReasonCode.UNSAFE_PATH, relpath, f"relpath in MANIFEST.sha256 {reason}")
+            continue
+        if relpath == MANIFEST_SHA256:
+            report(ReasonCode.MALFORMED_MANIFEST, relpath, "MANIFEST.sha256 must not list itself")
+            continue
+        if _twin(relpath, folded, "MANIFEST.sha256", report):
+            continue
+        hashes[relpath] = digest
+        lines.append(row)
+    if root is None:
+        report(ReasonCode.MALFORMED_MANIFEST, MANIFEST_SHA256, "has no ROOT_SHA256 line")
+    return HashLines(hashes, lines, root)
+
+
+def _root_line(number: int, row: str, total: int, seen: str | None, report: Report) -> str | None:
+    if seen is not None:
+        report(ReasonCode.DUPLICATE_ENTRY, MANIFEST_SHA256, "has more than one ROOT_SHA256 line")
+        return seen
+    value = row[len(ROOT_LABEL) :]
+    if not value.startswith("  ") or not HEX64.fullmatch(value[2:]):
+        upper = value.startswith("  ") and HEX64_ANY_CASE.fullmatch(value[2:])
+        report(
+            ReasonCode.MALFORMED_MANIFEST,
+            MANIFEST_SHA256,
+            "ROOT_SHA256 line "
+            + ("uses uppercase hex" if upper else "is not 'ROOT_SHA256  <64 lowercase hex>'"),
+            found=row[:120],
+        )
+        return value.strip() or None
+    if number != total:
+        report(ReasonCode.MALFORMED_MANIFEST, MANIFEST_SHA256, "ROOT_SHA256 is not the last line")
+    return value[2:]
+
+
+def _twin(relpath: str, seen: dict[str, str], where: str, report: Report) -> bool:
+    """Report a relpath listed twice (DUPLICATE_ENTRY) or a case/NFC twin (UNSAFE_PATH)."""
+    key = fold_key(relpath)
+    if key not in seen:
+        seen[key] = relpath
+        return False
+    if seen[key] == relpath:
+        report(ReasonCode.DUPLICATE_ENTRY, relpath, f"listed twice in {where}")
+    else:
+        report(
+            ReasonCode.UNSAFE_PATH,
+            relpath,
+            f"same path as {seen[key]!r} after case folding, in {where}",
+        )
+    return True

@@ -144,7 +144,7 @@ def _listed(folder: Path) -> tuple[bytes | None, dict[str, str]]:
     """The LF-restored MANIFEST.sha256 (None when it already uses LF) and relpath -> sha256 of
     every file it lists, parsed by the seal's own parser: any malformation is refused with its
     reason (a missing ROOT line only is accepted: a plain `sha256sum` list)."""
-    from registry_pipeline.core.seal.manifest_parse import parse_manifest_sha256
+    from registry_pipeline.core.seal.manifest import parse_manifest_sha256
 
     path = folder / MANIFEST_SHA256
     try:

@@ -10,8 +10,10 @@ on the way is refused before anything is written, removed or renamed there.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import secrets
+import stat
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -25,15 +27,11 @@ from registry_pipeline.core import fs
 from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.faults import crash_point
 from registry_pipeline.core.json_strict import dumps_pretty
+from registry_pipeline.core.jsonl import write_all
 from registry_pipeline.core.lock import FileLock, lock_state
-from registry_pipeline.core.seal._sealed_files import (
-    DIR_MODE,
-    copy_hashing,
-    seal_subdirs,
-    write_file,
-)
 from registry_pipeline.core.seal.envelope import RunSpec, build_envelope
 from registry_pipeline.core.seal.gitstate import GitState, read_git_state
+from registry_pipeline.core.seal.hashing import BLOCK_SIZE
 from registry_pipeline.core.seal.manifest import (
     MANIFEST_JSON,
     MANIFEST_SHA256,
@@ -331,3 +329,61 @@ def _names_with_prefix(runs: Path, moment: datetime) -> list[str]:
     """
     prefix = moment.strftime("%Y-%m-%d__%H%M%S__")
     return [fold_key(name) for name in os.listdir(runs) if name.startswith(prefix)]
+
+
+FILE_MODE = 0o444
+DIR_MODE = 0o555
+
+
+def write_file(target: Path, relpath: str, data: bytes) -> ManifestEntry:
+    """`data` as the new file `target` (never an existing one), fsynced, read-only."""
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    try:
+        write_all(fd, data)
+        os.fsync(fd)
+        os.fchmod(fd, FILE_MODE)
+    finally:
+        os.close(fd)
+    return ManifestEntry(relpath, len(data), hashlib.sha256(data).hexdigest())
+
+
+def copy_hashing(source: Path, target: Path, relpath: str) -> ManifestEntry:
+    """Copy `source` to `target` reading each byte once: hash and write the same buffer."""
+    digest = hashlib.sha256()
+    buffer = bytearray(BLOCK_SIZE)
+    view = memoryview(buffer)
+    total = 0
+    try:
+        # O_NONBLOCK: a FIFO swapped in must not hang the open (refused just below)
+        src = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read source: {exc.strerror}", code="SOURCE_UNREADABLE", path=str(source)
+        ) from None
+    try:
+        if not stat.S_ISREG(os.fstat(src).st_mode):
+            raise UsageError("not a regular file", code="NOT_A_REGULAR_FILE", path=str(source))
+        dst = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        try:
+            while count := os.readv(src, [buffer]):
+                chunk = view[:count]
+                digest.update(chunk)
+                write_all(dst, chunk)
+                fs.start_writeback(dst, total, count)
+                total += count
+                crash_point("copy_block")
+            os.fsync(dst)
+            os.fchmod(dst, FILE_MODE)
+        finally:
+            os.close(dst)
+    finally:
+        os.close(src)
+    return ManifestEntry(relpath, total, digest.hexdigest())
+
+
+def seal_subdirs(root: Path) -> None:
+    """fsync and make read-only every subfolder, deepest first (the root stays writable)."""
+    folders = [Path(d) for d, _subdirs, _files in os.walk(root) if Path(d) != root]
+    for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+        fs.fsync_dir(folder)
+        os.chmod(folder, DIR_MODE)

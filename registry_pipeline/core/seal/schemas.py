@@ -16,21 +16,95 @@ import functools
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import stat
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any
 
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
-from registry_pipeline.core.seal._schema_bindings import BINDING_KEY, bound_file, walk_binding
 from registry_pipeline.core.seal.hashing import jsonl_records
 
+DRAFT = "https://json-schema.org/draft/2020-12/schema"
 ENVELOPE_ID = "urn:registry-pipeline:schema:run_envelope"
 MANIFEST_ID = "urn:registry-pipeline:schema:manifest"
 MAX_MESSAGE = 240
 MAX_REMEMBERED = 4096
 """Relpaths whose governing schema a catalog remembers."""
+
+
+BINDING_KEY = "x-schema-file"
+BINDING_KEYWORDS = frozenset({"$id", "$schema", "title", "description"})
+"""The keywords a binding may hold besides `x-*` ones: a binding is not itself a schema."""
+
+
+def walk_binding(binding: Path, target: object) -> list[Path]:
+    """Every path the OS would pass through to open `target` from the binding's folder, the file
+    last; ValueError (before any filesystem call) when it is not a relative path inside the
+    workspace (the binding folder's parent)."""
+    if not isinstance(target, str) or not target:
+        raise ValueError("must be a non-empty relative path (a string)")
+    if "\\" in target or "\0" in target:
+        raise ValueError("must use `/` as separator (no backslash, no NUL)")
+    if target.startswith("/") or PureWindowsPath(target).drive:
+        raise ValueError("is absolute: it must be relative to the binding's folder")
+    folder = binding.absolute().parent
+    parts = [folder.name]
+    walk = [folder]
+    for part in target.split("/"):
+        if part == "..":
+            if not parts:
+                raise ValueError(f"leads outside the workspace {folder.parent}")
+            parts.pop()
+        elif part not in ("", "."):
+            parts.append(part)
+            walk.append(folder.parent.joinpath(*parts))
+    walk.append(folder.parent.joinpath(*parts))
+    return walk
+
+
+def bound_file(binding: Path, declared: dict[str, Any]) -> Path:
+    """The checked file a binding names: SCHEMA_INVALID for a binding with schema keywords or a
+    reference that may leave the workspace, SCHEMA_UNREADABLE when it is missing."""
+    extra = sorted(k for k in declared if k not in BINDING_KEYWORDS and not k.startswith("x-"))
+    if extra:
+        raise UsageError(
+            f"a binding ({BINDING_KEY}) holds only $id, $schema, title, description and x-* "
+            f"keys, not a schema of its own; found {', '.join(map(repr, extra))}",
+            code="SCHEMA_INVALID",
+            path=str(binding),
+        )
+    target = declared[BINDING_KEY]
+    try:
+        walk = walk_binding(binding, target)
+    except ValueError as exc:
+        raise UsageError(
+            f"{BINDING_KEY} {target!r} {exc}", code="SCHEMA_INVALID", path=str(binding)
+        ) from None
+    for step in dict.fromkeys(walk):  # the file itself comes last
+        try:
+            info = step.lstat()
+        except OSError as exc:
+            raise UsageError(
+                f"cannot read the schema bound by {binding}: {exc.strerror or exc} ({step})",
+                code="SCHEMA_UNREADABLE",
+                path=str(walk[-1]),
+            ) from None
+        if stat.S_ISLNK(info.st_mode):
+            raise UsageError(
+                f"{BINDING_KEY} {target!r} passes through the symlink {step}: the bound file "
+                "must lie in the workspace itself",
+                code="SCHEMA_INVALID",
+                path=str(binding),
+            )
+    if not stat.S_ISREG(info.st_mode):
+        raise UsageError(
+            f"the schema bound by {binding} is not a regular file",
+            code="SCHEMA_UNREADABLE",
+            path=str(walk[-1]),
+        )
+    return walk[-1]
 
 
 @functools.cache
@@ -202,116 +276,83 @@ class SchemaCatalog:
         return found
 
     def validate(self, schema_id: str, instance: Any, limit: int = 20) -> list[SchemaViolation]:
-        """Every violation of `instance` against the schema, up to `limit`, in a stable order.
-
-        jsonschema-rs, compiled once per schema, decides first; jsonschema (the reference, whose
-        verdict this always is) is asked only when it finds a violation or cannot vouch for the
-        schema or the instance (see `_compiled_schema`), and writes the messages.
-        """
-        fast = self._fast_check(schema_id)
-        if fast is not None and fast(instance):
-            return []
-        from referencing.exceptions import Unresolvable
-
+        """Every violation of `instance` against the schema, up to `limit`, in document order
+        (array indexes as numbers: /2 before /10), each worded as jsonschema words it."""
         validator = self._validator(schema_id)
         try:
+            if validator.is_valid(instance):
+                return []
             errors = sorted(validator.iter_errors(instance), key=_natural_path)
-        except Unresolvable as exc:
-            raise UsageError(
-                f"unresolvable $ref {exc} (only refs among the loaded schemas resolve; "
-                "nothing is fetched)",
-                code="SCHEMA_INVALID",
-                path=str(self.schemas[schema_id].path),
-            ) from None
+        except (ValueError, TypeError) as exc:  # e.g. a lone surrogate, which no JSON holds
+            return [SchemaViolation("", f"cannot be checked: {exc}")]
         found: list[SchemaViolation] = []
-        for error in errors:
-            pointer = "".join(f"/{part}" for part in error.absolute_path)
-            message = error.message
+        for error in errors[:limit]:
+            pointer = "".join(f"/{part}" for part in error.instance_path)
+            message = _message(error)
             if len(message) > MAX_MESSAGE:
                 message = message[: MAX_MESSAGE - 3] + "..."
             found.append(SchemaViolation(pointer, message))
-            if len(found) >= limit:
-                break
         return found
 
     def is_all_valid(self, schema_id: str, instances: list[Any], *, plain: bool = False) -> bool:
-        """Whether `validate` finds no violation in any of `instances`: one jsonschema-rs call
-        over them all decides when it vouches for them, else each is validated (up to the first
-        invalid one). `plain`: the caller knows them plain (`_compiled_schema.plain`)."""
-        batch = self._batch_check(schema_id)
-        if batch is not None and batch(instances, plain):
-            return True
-        return not any(self.validate(schema_id, instance, limit=1) for instance in instances)
-
-    @functools.cache  # noqa: B019 - a catalog lives as long as the process, by design
-    def _batch_check(self, schema_id: str) -> Callable[[list[Any], bool], bool] | None:
-        """`_fast_check` of many instances in one call (`compile_batch_check`), or None."""
-        from registry_pipeline.core.seal._compiled_schema import compile_batch_check
-
-        if self._fast_check(schema_id) is None:
-            return None
-        documents = {sid: schema.document for sid, schema in self.schemas.items()}
-        return compile_batch_check(schema_id, documents)
+        """Whether `validate` finds no violation in any of `instances`, in one jsonschema-rs call
+        over them all (an array of them against `items` referring to the schema). `plain` is
+        accepted for callers that know their instances JSON values; one engine judges all alike."""
+        try:
+            return bool(self._batch_validator(schema_id).is_valid(instances))
+        except (ValueError, TypeError):
+            return not any(self.validate(schema_id, instance, limit=1) for instance in instances)
 
     def prepare(self, *schema_ids: str) -> None:
-        """Compile these schemas' checks now (e.g. before forking workers, which inherit them)."""
+        """Compile these schemas now (e.g. before forking workers, which inherit them)."""
         for schema_id in schema_ids:
-            self._fast_check(schema_id)
-
-    @functools.cache  # noqa: B019 - a catalog lives as long as the process, by design
-    def _fast_check(self, schema_id: str) -> Callable[[Any], bool] | None:
-        """jsonschema-rs compiled for the schema (True: valid); None when it cannot vouch.
-
-        A workspace's schema is first checked by jsonschema (one it refuses stays a usage error);
-        the built-in ones are not, so that a valid folder never imports jsonschema: a test holds
-        them valid draft 2020-12 schemas.
-        """
-        from registry_pipeline.core.seal._compiled_schema import compile_check
-
-        if not self._is_builtin(schema_id):
             self._validator(schema_id)
-        documents = {sid: schema.document for sid, schema in self.schemas.items()}
-        return compile_check(schema_id, documents)
-
-    @functools.cache  # noqa: B019 - a catalog lives as long as the process, by design
-    def _is_builtin(self, schema_id: str) -> bool:
-        return self.schemas[schema_id].origin.parent.resolve() == builtin_schema_dir().resolve()
-
-    def metaschema_problems(self) -> Iterator[tuple[Path, str]]:
-        """Schemas that are not themselves valid draft 2020-12 schemas (a bound document is
-        reported with its own path)."""
-        from jsonschema import Draft202012Validator
-
-        for schema in self.schemas.values():
-            for error in Draft202012Validator(Draft202012Validator.META_SCHEMA).iter_errors(
-                schema.document
-            ):
-                yield schema.path, error.message
 
     @functools.cache  # noqa: B019 - a catalog lives as long as the process, by design
     def _validator(self, schema_id: str) -> Any:
-        from jsonschema import Draft202012Validator
-        from jsonschema.exceptions import SchemaError
-        from referencing import Registry, Resource
-        from referencing.exceptions import NoSuchResource
-        from referencing.jsonschema import DRAFT202012
+        """jsonschema-rs compiled for the schema, `$ref`s resolved among the loaded schemas only
+        (nothing is fetched); SCHEMA_INVALID naming the file when it is no valid draft 2020-12
+        schema or a `$ref` does not resolve."""
+        return self._compile(schema_id, self.schemas[schema_id].document)
 
-        def refuse(uri: str) -> Resource[Any]:
-            raise NoSuchResource(ref=uri)  # type: ignore[call-arg]
+    @functools.cache  # noqa: B019 - a catalog lives as long as the process, by design
+    def _batch_validator(self, schema_id: str) -> Any:
+        wrapper = {"$schema": DRAFT, "type": "array", "items": {"$ref": schema_id}}
+        self._validator(schema_id)  # its own errors name its own file
+        return self._compile(schema_id, wrapper)
 
-        registry: Registry[Any] = Registry(retrieve=refuse).with_resources(  # type: ignore[call-arg]
-            (sid, DRAFT202012.create_resource(s.document)) for sid, s in self.schemas.items()
-        )
-        schema = self.schemas[schema_id]
+    def _compile(self, schema_id: str, document: dict[str, Any]) -> Any:
+        import jsonschema_rs
+
+        path = str(self.schemas[schema_id].path)
+        shadowed = sorted(set(_embedded_ids(document, top=True)) & self.schemas.keys())
+        if shadowed:  # which of the two a `$ref` reaches is the engine's choice: refuse both
+            raise UsageError(
+                f"embeds a schema of $id {shadowed[0]!r}, the $id of another loaded schema",
+                code="SCHEMA_INVALID",
+                path=path,
+            )
         try:
-            Draft202012Validator.check_schema(schema.document)
-        except SchemaError as exc:
+            registry = jsonschema_rs.Registry(
+                [(sid, s.document) for sid, s in self.schemas.items()],
+                draft=jsonschema_rs.Draft202012,
+            )
+            return jsonschema_rs.Draft202012Validator(
+                document, validate_formats=False, registry=registry
+            )
+        except jsonschema_rs.ValidationError as exc:
             raise UsageError(
                 f"not a valid draft 2020-12 schema: {exc.message}",
                 code="SCHEMA_INVALID",
-                path=str(schema.path),
+                path=path,
             ) from None
-        return Draft202012Validator(schema.document, registry=registry)
+        except (ValueError, jsonschema_rs.ReferencingError) as exc:
+            raise UsageError(
+                f"unresolvable $ref ({exc}): only refs among the loaded schemas resolve; "
+                "nothing is fetched",
+                code="SCHEMA_INVALID",
+                path=path,
+            ) from None
 
     def __hash__(self) -> int:
         return id(self)
@@ -382,7 +423,71 @@ def _contents(schema: ArtifactSchema) -> tuple[dict[str, Any], ...]:
 
 def _natural_path(error: Any) -> list[tuple[int, int | str]]:
     """Where an error is, in document order: array indexes as numbers (/2 before /10)."""
-    return [(0, part) if isinstance(part, int) else (1, str(part)) for part in error.path]
+    return [(0, part) if isinstance(part, int) else (1, str(part)) for part in error.instance_path]
+
+
+def _embedded_ids(node: Any, top: bool = False) -> Iterator[str]:
+    """The `$id`s of the schemas embedded in `node` (`const` and `enum` are data, not schemas)."""
+    if isinstance(node, list):
+        for item in node:
+            yield from _embedded_ids(item)
+    elif isinstance(node, dict):
+        if not top and isinstance(node.get("$id"), str):
+            yield node["$id"]
+        for key, value in node.items():
+            if key not in ("const", "enum"):
+                yield from _embedded_ids(value)
+
+
+def _message(error: Any) -> str:
+    """The error as jsonschema (the design card's reference engine) words it, for the keywords
+    our schemas use; jsonschema-rs's own words for the others."""
+    kind, shown = error.kind, repr(error.instance)
+    name = kind.name
+    if name == "required":
+        return f"{kind.property!r} is a required property"
+    if name == "type":
+        return f"{shown} is not of type {', '.join(repr(t) for t in kind.types)}"
+    if name == "enum":
+        return f"{shown} is not one of {kind.options!r}"
+    if name == "const":
+        return f"{kind.expected_value!r} was expected"
+    if name == "pattern":
+        return f"{shown} does not match {kind.pattern!r}"
+    if name == "additionalProperties":
+        extra = sorted(kind.unexpected, key=str)
+        verb = "was" if len(extra) == 1 else "were"
+        listed = ", ".join(map(repr, extra))
+        return f"Additional properties are not allowed ({listed} {verb} unexpected)"
+    if name in _SIZE_WORDS:
+        empty, short_or_long = _SIZE_WORDS[name]
+        return f"{shown} {empty if kind.limit == _SIZE_EDGE[name] else short_or_long}"
+    if name in _BOUND_WORDS:
+        return f"{shown} is {_BOUND_WORDS[name]} {kind.limit!r}"
+    if name in ("anyOf", "oneOf") and "not valid" in error.message:
+        return f"{shown} is not valid under any of the given schemas"
+    if name == "uniqueItems":
+        return f"{shown} has non-unique elements"
+    if name == "falseSchema":
+        return f"False schema does not allow {shown}"
+    if name == "not":
+        return f"{shown} should not be valid under {kind.schema!r}"
+    return str(error.message)
+
+
+_SIZE_WORDS = {
+    "minLength": ("should be non-empty", "is too short"),
+    "minItems": ("should be non-empty", "is too short"),
+    "maxLength": ("is expected to be empty", "is too long"),
+    "maxItems": ("is expected to be empty", "is too long"),
+}
+_SIZE_EDGE = {"minLength": 1, "minItems": 1, "maxLength": 0, "maxItems": 0}
+_BOUND_WORDS = {
+    "minimum": "less than the minimum of",
+    "maximum": "greater than the maximum of",
+    "exclusiveMinimum": "less than or equal to the minimum of",
+    "exclusiveMaximum": "greater than or equal to the maximum of",
+}
 
 
 def iter_jsonl(data: bytes) -> Iterable[tuple[int, Any]]:

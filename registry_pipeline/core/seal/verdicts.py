@@ -24,6 +24,9 @@ UNSEALED only when every problem of its report is one that scheme explains, so n
 inspector (or a caller, such as a folder-name check) found is ever explained away. No file is
 hashed or opened again; after a `fast` inspection nothing was hashed, and `Verdict.hashed` says
 so.
+
+The line-ending diagnosis lives here too: a file whose seal holds once its line endings are
+converted back gets `Hint.LINE_ENDINGS_CONVERTED`, what CONVERTED is read off.
 """
 
 from __future__ import annotations
@@ -36,8 +39,13 @@ from pathlib import Path
 
 from registry_pipeline.core.errors import Hint, Problem, ReasonCode
 from registry_pipeline.core.seal.folder_report import REQUIRED, FolderReport
-from registry_pipeline.core.seal.manifest import MANIFEST_JSON, MANIFEST_SHA256, RUN_JSON
-from registry_pipeline.core.seal.manifest_parse import parse_manifest_sha256
+from registry_pipeline.core.seal.hashing import sha256_bytes
+from registry_pipeline.core.seal.manifest import (
+    MANIFEST_JSON,
+    MANIFEST_SHA256,
+    RUN_JSON,
+    parse_manifest_sha256,
+)
 
 PASS = "PASS"
 INTACT_OLDER_FORMAT = "INTACT_OLDER_FORMAT"
@@ -225,3 +233,36 @@ def read_if_regular(path: Path) -> bytes | None:
         return None
     finally:
         os.close(fd)
+
+
+MAX_DIAGNOSE = 16 << 20
+"""Larger files are not re-hashed for the diagnosis."""
+
+ADVICE = (
+    "line endings were converted after sealing: git's core.autocrlf or a text/eol attribute "
+    "does this on checkout or commit; restore the "
+    "original bytes and mark sealed folders '-text' in .gitattributes (`registry init` writes it)"
+)
+
+
+def diagnose(data: bytes, sealed_sha256: str, sealed_bytes: int) -> str | None:
+    """Explain a mismatch when the file matches its seal once line endings are converted back.
+
+    Only a conversion git makes explains it: the whole file in one direction (every line end
+    now LF, or every one now CRLF). A file with one carriage return added or taken away, and the
+    others not, was edited, even if converting it back would restore the sealed bytes."""
+    if b"\0" in data or b"\n" not in data:
+        return None
+    crlf = data.count(b"\r\n")
+    as_lf = data.replace(b"\r\n", b"\n")
+    if crlf == 0 and _matches(as_lf.replace(b"\n", b"\r\n"), sealed_sha256, sealed_bytes):
+        return "line endings were converted after sealing (sealed with CRLF, now LF)"
+    if crlf == data.count(b"\n") and _matches(as_lf, sealed_sha256, sealed_bytes):
+        return "line endings were converted after sealing (sealed with LF, now CRLF)"
+    return None
+
+
+def _matches(candidate: bytes, sealed_sha256: str, sealed_bytes: int) -> bool:
+    if sealed_bytes >= 0 and len(candidate) != sealed_bytes:
+        return False
+    return sha256_bytes(candidate) == sealed_sha256

@@ -26,7 +26,7 @@ from registry_pipeline.core.delta_log import (
     load_previous_log,
     newest_valid_log,
 )
-from registry_pipeline.core.delta_log._errors import DeltaLogError
+from registry_pipeline.core.delta_log.records import DeltaLogError
 from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_store import RunStore, SealedRun, seal_files
 from registry_pipeline.core.seal.schemas import SchemaCatalog

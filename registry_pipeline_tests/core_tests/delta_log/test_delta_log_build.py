@@ -33,7 +33,7 @@ from registry_pipeline.core.delta_log import (
     parse_record,
     state_from_log,
 )
-from registry_pipeline.core.delta_log._model import RECORD_KEYS, REF_KEYS
+from registry_pipeline.core.delta_log.records import RECORD_KEYS, REF_KEYS
 from registry_pipeline.core.json_strict import loads_strict
 from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_store import RunStore, SealedRun, seal_files

@@ -46,7 +46,7 @@ from registry_pipeline.core.run_index.spec import (
     is_check,
     parse_time,
 )
-from registry_pipeline.core.seal._compiled_schema import plain
+from registry_pipeline_tests.core_tests.seal.reference_engine import plain
 
 TEXT = st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=8)
 """Strings UTF-8 can hold (no lone surrogate)."""

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from registry_pipeline.core import faults
-from registry_pipeline.core.seal import _sealed_files, run_store
+from registry_pipeline.core.seal import run_store
 from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.hashing import BLOCK_SIZE
 from registry_pipeline.core.seal.run_store import RunStore, seal_files
@@ -89,8 +89,7 @@ def crash_steps(source: Path, tmp_path_factory: pytest.TempPathFactory) -> list[
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(faults, "_TARGET", "#999999")
-        patch.setattr(run_store, "crash_point", recording)
-        patch.setattr(_sealed_files, "crash_point", recording)  # the copies' blocks
+        patch.setattr(run_store, "crash_point", recording)  # the copies' blocks too
         before = faults.crash_points_reached()
         _seal_in_process(Workspace(root), source)
         counted = faults.crash_points_reached() - before

@@ -1,7 +1,7 @@
 """`SchemaCatalog.is_all_valid` (one jsonschema-rs call over many instances) says what validating
-each instance says: on the run index's schemas with generated valid and invalid records, on
-instances the compiled check cannot take (big integers, other types), and on schemas the batch
-check steps aside for (dynamic references, a binding whose document has another `$id`)."""
+each instance says: on the run index's schemas with generated valid and invalid records, on big
+integers and other types, and on schemas whose scope a batch might change (dynamic references,
+a binding whose document has another `$id`)."""
 
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ def _workspace_schema(tmp_path: Path, name: str, document: dict[str, Any]) -> Sc
     return SchemaCatalog.for_workspace(tmp_path)
 
 
-def test_dynamic_references_get_no_batch_check(tmp_path: Path) -> None:
+def test_dynamic_references_are_judged_alike_in_a_batch(tmp_path: Path) -> None:
     schema_id = "urn:test:dynamic"
     document = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -101,18 +101,16 @@ def test_dynamic_references_get_no_batch_check(tmp_path: Path) -> None:
         "properties": {"child": {"$dynamicRef": "#node"}, "n": {"type": "integer"}},
     }
     catalog = _workspace_schema(tmp_path, "dynamic", document)
-    assert catalog._batch_check(schema_id) is None
     good, bad = {"child": {"n": 1}}, {"child": {"n": "x"}}
     assert catalog.is_all_valid(schema_id, [good, good])
     assert not catalog.is_all_valid(schema_id, [good, bad])
 
 
-def test_a_binding_to_a_document_of_another_id_gets_no_batch_check(tmp_path: Path) -> None:
+def test_a_binding_to_a_document_of_another_id_is_judged_alike_in_a_batch(tmp_path: Path) -> None:
     bound = tmp_path / "theirs" / "record.json"
     bound.parent.mkdir()
     bound.write_text(json.dumps({"$id": "urn:theirs", "type": "object", "required": ["a"]}))
     binding = {"$id": "urn:ours", "x-schema-file": "../theirs/record.json"}
     catalog = _workspace_schema(tmp_path, "ours", binding)
-    assert catalog._batch_check("urn:ours") is None
     assert catalog.is_all_valid("urn:ours", [{"a": 1}])
     assert not catalog.is_all_valid("urn:ours", [{"a": 1}, {"b": 1}])

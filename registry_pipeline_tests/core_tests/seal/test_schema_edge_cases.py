@@ -1,7 +1,7 @@
-"""`SchemaCatalog.validate` gives jsonschema's verdict where the two engines part ways: numbers
-beyond 2**53, non-finite floats and non-JSON values, Python's regular expressions (a newline at
-the end, Unicode classes), `multipleOf`, deep nesting; and the compiled path stays off what it
-cannot vouch for."""
+"""`SchemaCatalog.validate` (jsonschema-rs) where engines part ways: it gives jsonschema's verdict
+on every JSON value a strict parse yields, and JSON Schema's own where jsonschema reads a keyword
+the Python way (`pattern` as Python's `re`, `multipleOf` in binary floats); numbers beyond 2**53
+beside floats and values no JSON holds are answered without an error."""
 
 from __future__ import annotations
 
@@ -13,14 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import jsonschema_rs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from registry_pipeline.core.errors import UsageError
-from registry_pipeline.core.seal._compiled_schema import _Unsure, rust_regex
 from registry_pipeline.core.seal.run_store import SealedRun
 from registry_pipeline.core.seal.schemas import ArtifactSchema, SchemaCatalog
 
@@ -127,51 +125,99 @@ EDGES: list[tuple[Any, Any]] = [
 ]
 
 
-@pytest.mark.parametrize(("schema", "instance"), EDGES, ids=[str(i) for i in range(len(EDGES))])
+JSON_SCHEMA_READS: list[tuple[Any, Any, bool]] = [
+    # `pattern` is ECMA-262: `$` is the end only, `\\d` and `\\w` are ASCII, `\\s` is
+    # ECMA's white space (U+FEFF yes, U+001C no), `\\b` is an ASCII word boundary
+    ({"pattern": "^a$"}, "a\n", False),
+    (NEWLINE_NOT, "a\n", True),
+    (NEWLINE_EXTRA, {"x\n": "not an integer"}, True),
+    ({"propertyNames": {"not": {"pattern": "^x$"}}}, {"x\n": 1}, True),
+    ({"pattern": "^\\d{4}$"}, "\u0661\u0662\u0663\u0664", False),
+    ({"not": {"pattern": "^\\d$"}}, "\u0663", True),
+    ({"not": {"pattern": "^\\w+$"}}, "\u00e9t\u00e9", True),
+    ({"not": {"pattern": "^\\s$"}}, "\x1c", True),
+    ({"pattern": "^\\s$"}, "\ufeff", True),
+    ({"not": {"pattern": "^a\\b"}}, "a\u0301", True),
+    ({"pattern": "^(?=a)a$"}, "a\n", False),
+    # `multipleOf` of the JSON numbers as written: 0.07 is 7 times 0.01
+    ({"multipleOf": 0.01}, 0.07, True),
+    ({"not": {"multipleOf": 0.01}}, 0.07, False),
+]
+"""(schema, instance, verdict) where JSON Schema's verdict is not jsonschema's."""
+
+ANSWERED = [
+    # integers beyond 2**53 beside floats (jsonschema-rs compares them as doubles)
+    ({"maximum": 2**60}, float(2**60)),
+    ({"not": {"maximum": 2**60}}, float(2**60)),
+    ({"not": {"const": 10**30}}, 1e30),
+    ({"not": {"uniqueItems": True}}, [10**30, 1e30]),
+    ({"not": {"minimum": -(2**63)}}, float(-(2**63))),
+    ({"multipleOf": 2**53}, 2.0**60),
+    # values no strict JSON parse yields (Python callers may pass them)
+    ({"type": "number", "minimum": 0}, float("nan")),
+    ({"not": {"type": "number", "minimum": 0}}, float("nan")),
+    ({"type": "number"}, float("inf")),
+    ({"type": "array"}, (1, 2)),
+    ({"not": {"type": "array"}}, (1, 2)),
+    ({"type": "object"}, {1: "a"}),
+    ({"type": "string"}, "\ud800"),
+]
+"""(schema, instance) answered without an error, whatever the verdict."""
+_SET_APART = {json.dumps([s, repr(i)], default=str) for s, i, _ in JSON_SCHEMA_READS}
+_SET_APART |= {json.dumps([s, repr(i)], default=str) for s, i in ANSWERED}
+AGREED = [(s, i) for s, i in EDGES if json.dumps([s, repr(i)], default=str) not in _SET_APART]
+
+
+@pytest.mark.parametrize(("schema", "instance"), AGREED, ids=[str(i) for i in range(len(AGREED))])
 def test_validate_gives_jsonschemas_verdict(schema: Any, instance: Any) -> None:
     catalog = catalog_of(schema)
     expected = Draft202012Validator(catalog.schemas[EDGE_ID].document).is_valid(instance)
     assert (catalog.validate(EDGE_ID, instance) == []) is expected
-    fast = catalog._fast_check(EDGE_ID)
-    assert fast is None or not fast(instance) or expected
 
 
-def test_the_cases_do_reach_the_compiled_path() -> None:
-    """Most of the edge cases are decided by jsonschema-rs, rewritten: none is vacuous."""
-    compiled = [schema for schema, _ in EDGES if catalog_of(schema)._fast_check(EDGE_ID)]
-    assert len(compiled) >= len(EDGES) - 11  # numbers beyond 2**53, multipleOf, 3 regexes, $id
-    assert catalog_of(NEWLINE_NOT)._fast_check(EDGE_ID) is not None
-    assert catalog_of(NEWLINE_EXTRA)._fast_check(EDGE_ID) is not None
+@pytest.mark.parametrize(("schema", "instance", "verdict"), JSON_SCHEMA_READS)
+def test_validate_gives_json_schemas_verdict_where_jsonschema_reads_python(
+    schema: Any, instance: Any, verdict: bool
+) -> None:
+    catalog = catalog_of(schema)
+    assert Draft202012Validator(catalog.schemas[EDGE_ID].document).is_valid(instance) is not verdict
+    assert (catalog.validate(EDGE_ID, instance) == []) is verdict
+
+
+@pytest.mark.parametrize(("schema", "instance"), ANSWERED)
+def test_what_no_json_holds_is_answered_without_an_error(schema: Any, instance: Any) -> None:
+    violations = catalog_of(schema).validate(EDGE_ID, instance)
+    assert all(v.message for v in violations)
+    assert catalog_of(schema).is_all_valid(EDGE_ID, [instance]) in (True, False)
+
+
+def test_the_edge_cases_are_all_placed() -> None:
+    assert len(AGREED) == len(EDGES) - len(JSON_SCHEMA_READS) - len(ANSWERED)
 
 
 @pytest.mark.parametrize(
-    "schema",
+    ("schema", "instance"),
     [
-        {"multipleOf": 2},
-        {"maximum": 2**53 + 1},
-        {"enum": [1, 10**20]},
-        {"$schema": "http://json-schema.org/draft-07/schema#", "type": "string"},
-        {"pattern": "(?=a)"},
-        {"pattern": "(?i)a"},
-        {"pattern": "a\\b"},
-        {"pattern": "a{,3}"},
-        {"pattern": "[]a]"},
-        {"pattern": "\\x41"},
-        {"pattern": "a*+"},
-        {"$ref": "#/const", "const": {"pattern": "^a$"}},
-        {"$ref": "#/patternProperties/^x$", "patternProperties": {"^x$": {"pattern": "^a$"}}},
-        {"$ref": "urn:test:no-such-schema"},
-        {"$defs": {"bundled": {"$id": "urn:test:bundled", "type": "object"}}},
-        {"patternProperties": {"^x-": {"maxLength": 8}, "^x\\-": {"type": "string"}}},
+        ({"$schema": "http://json-schema.org/draft-07/schema#", "type": "string"}, 1),
+        ({"pattern": "(?i)a"}, "A"),
+        ({"pattern": "[]a]"}, "a"),
+        ({"pattern": "\\x41"}, "A"),
+        ({"$ref": "#/$defs/a", "$defs": {"a": {"pattern": "^a$"}}}, "b"),
+        ({"$defs": {"bundled": {"$id": "urn:test:bundled", "type": "object"}}}, 1),
+        ({"patternProperties": {"^x-": {"maxLength": 8}, "^x\\-": {"type": "string"}}}, {"x-a": 1}),
     ],
 )
-def test_what_the_engines_may_read_apart_gets_no_compiled_path(schema: dict[str, Any]) -> None:
-    assert catalog_of(schema)._fast_check(EDGE_ID) is None
+def test_what_the_old_fast_path_stayed_off_gets_jsonschemas_verdict(
+    schema: dict[str, Any], instance: Any
+) -> None:
+    catalog = catalog_of(schema)
+    expected = Draft202012Validator(catalog.schemas[EDGE_ID].document).is_valid(instance)
+    assert (catalog.validate(EDGE_ID, instance) == []) is expected
 
 
 def test_a_bundled_copy_of_another_schemas_id_does_not_hide_a_violation() -> None:
-    """jsonschema resolves `$ref` to the catalog's document of that `$id`; jsonschema-rs may take
-    the copy embedded under `$defs`: no compiled path, jsonschema decides."""
+    """A `$ref` to an `$id` both embedded under `$defs` and loaded as a schema may reach either
+    copy: the schema is refused rather than validated against the laxer one."""
     shared = {"$id": "urn:test:shared", "type": "object", "required": ["count"]}
     shared["properties"] = {"count": {"type": "integer"}}
     widget = {"$id": EDGE_ID, "$ref": "urn:test:shared"}
@@ -184,7 +230,9 @@ def test_a_bundled_copy_of_another_schemas_id_does_not_hide_a_violation() -> Non
             ),
         }
     )
-    assert catalog.validate(EDGE_ID, {"count": "not a number"}) != []
+    with pytest.raises(UsageError) as raised:  # never validated against the engine's pick
+        catalog.validate(EDGE_ID, {"count": "not a number"})
+    assert raised.value.code == "SCHEMA_INVALID" and "urn:test:shared" in raised.value.message
 
 
 def test_pattern_properties_that_read_alike_once_rewritten_both_apply() -> None:
@@ -192,16 +240,16 @@ def test_pattern_properties_that_read_alike_once_rewritten_both_apply() -> None:
     assert catalog_of(schema).validate(EDGE_ID, {"x-owner": "a-very-long-owner-name"}) != []
 
 
-# --- the regex rewriting: Python's `re.search`, matched alike by jsonschema-rs ----------------
+# --- patterns: ECMA-262, as JSON Schema reads them ------------------------------------------
 
-ATOMS = ["a", "b", "\u00e9", "-", ".", "\\d", "\\D", "\\w", "\\W", "\\s", "\\S", "\\.", "\\$"]
-ATOMS += ["[a-c]", "[^a]", "[\\d-]", "[^\\W]", "[\\s\\S]", "[-a]", "[a-]", "[\\]]", "[$^.]"]
-CHARS = "ab\u00e9e\u0301-. \n\r\t\x1c\x85\u00a0\ufeff\u2028\u0663\u00b2_\U0001f600\ue000$^"
+ATOMS = ["a", "b", "-", ".", "\\d", "\\D", "\\w", "\\W", "\\.", "\\$"]
+ATOMS += ["[a-c]", "[^a]", "[\\d-]", "[-a]", "[a-]", "[\\]]", "[$^.]"]
+CHARS = "abe-. \t_$^09Z"
 
 
 @st.composite
 def patterns(draw: st.DrawFn) -> str:
-    """Patterns of the rewritten subset: atoms, counts, groups, alternatives and anchors."""
+    """Patterns of atoms, counts, groups, alternatives and anchors."""
     parts = []
     for _ in range(draw(st.integers(1, 5))):
         atom = draw(st.sampled_from(ATOMS))
@@ -214,26 +262,31 @@ def patterns(draw: st.DrawFn) -> str:
 
 @settings(max_examples=300, deadline=None)
 @given(pattern=patterns(), texts=st.lists(st.text(alphabet=CHARS, max_size=6), max_size=12))
-def test_rewritten_regexes_match_as_python_does(pattern: str, texts: list[str]) -> None:
+def test_patterns_match_as_python_does_on_ascii_without_a_final_newline(
+    pattern: str, texts: list[str]
+) -> None:
+    """Where ECMA-262 and Python's `re` agree (ASCII, no newline at the end), both match alike."""
     python = re.compile(pattern)
-    rust = jsonschema_rs.Draft202012Validator({"pattern": rust_regex(pattern)})
-    for text in [*texts, "a\n", "\n", ""]:
-        assert rust.is_valid(text) is (python.search(text) is not None), (pattern, text)
+    catalog = catalog_of({"pattern": pattern})
+    for text in [*texts, ""]:
+        assert (catalog.validate(EDGE_ID, text) == []) is (python.search(text) is not None)
 
 
-def test_python_classes_match_alike_on_every_code_point() -> None:
-    every = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
-    for pattern in ("^[\\w\\d]$", "^\\W$", "^\\D$", "^[^\\s]$", "^\\S$", "^[^\\W]$"):
-        python = re.compile(pattern)
-        rust = jsonschema_rs.Draft202012Validator({"pattern": rust_regex(pattern)})
-        wrong = [c for c in every[::7] if rust.is_valid(c) is (python.search(c) is None)]
+def test_classes_are_ecma_262s_on_every_code_point() -> None:
+    every = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF][::7]
+    ascii_word = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+    classes = {"^\\d$": set("0123456789"), "^\\w$": ascii_word}
+    for pattern, members in classes.items():
+        catalog = catalog_of({"pattern": pattern})
+        wrong = [c for c in every if (catalog.validate(EDGE_ID, c) == []) is not (c in members)]
         assert wrong == [], pattern
 
 
-@pytest.mark.parametrize("pattern", ["(?=a)", "\\b", "\\Z", "\\1", "a{", "a{1,2", "]", "(?P<n>a)"])
-def test_what_is_not_rewritten_is_refused(pattern: str) -> None:
-    with pytest.raises(_Unsure):
-        rust_regex(pattern)
+@pytest.mark.parametrize("pattern", ["\\Z", "\\1", "a{", "a{1,2", "a{,3}", "("])
+def test_a_pattern_ecma_262_refuses_is_a_usage_error(pattern: str) -> None:
+    with pytest.raises(UsageError) as raised:
+        catalog_of({"pattern": pattern}).validate(EDGE_ID, "a")
+    assert raised.value.code == "SCHEMA_INVALID"
 
 
 # --- schemas jsonschema refuses, refs that do not resolve, imports ---------------------------
@@ -251,17 +304,16 @@ def test_a_schema_jsonschema_refuses_stays_a_usage_error(tmp_path: Path) -> None
 
 def test_an_unresolvable_ref_is_a_usage_error_and_nothing_is_fetched() -> None:
     catalog = catalog_of({"properties": {"a": {"$ref": "https://example.invalid/x.json"}}})
-    assert catalog._fast_check(EDGE_ID) is None
-    assert catalog.validate(EDGE_ID, {"b": 1}) == []
-    with pytest.raises(UsageError, match="unresolvable"):
-        catalog.validate(EDGE_ID, {"a": 1})
+    for instance in ({"b": 1}, {"a": 1}):  # refused whole, whichever branch an instance takes
+        with pytest.raises(UsageError, match="unresolvable") as raised:
+            catalog.validate(EDGE_ID, instance)
+        assert "nothing is fetched" in raised.value.message
 
 
 def test_a_valid_folder_is_checked_without_importing_jsonschema(
     make_run: Callable[..., SealedRun],
 ) -> None:
-    """The built-in schemas are compiled without jsonschema's own check: a PASS never pays for
-    importing jsonschema (a FAIL does, for its messages)."""
+    """jsonschema-rs alone decides and reports: validating never imports jsonschema."""
     versions = b'{"version": "0.1", "expected": {"schema_version": "0.1", '
     versions += b'"threshold_pack_version": null}}\n'
     run = make_run({"EXPECTED_VERSIONS_v0_1.json": versions})

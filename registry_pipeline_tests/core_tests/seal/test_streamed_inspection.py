@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from registry_pipeline.core.json_strict import JSONDecodeProblem
-from registry_pipeline.core.seal import _inspector, hashing
+from registry_pipeline.core.seal import hashing
+from registry_pipeline.core.seal import validate as inspection
 from registry_pipeline.core.seal.folder_report import FolderReport
 from registry_pipeline.core.seal.hashing import BLOCK_SIZE, file_lines, jsonl_records
 from registry_pipeline.core.seal.run_store import SealedRun
@@ -55,7 +56,7 @@ def _whole(folder: Path, monkeypatch: pytest.MonkeyPatch) -> FolderReport:
     """The report when every file counts as small: read whole, kept in memory, split."""
     with monkeypatch.context() as patched:
         patched.setattr(hashing, "SMALL_FILE", 1 << 40)
-        patched.setattr(_inspector, "SMALL_FILE", 1 << 40)
+        patched.setattr(inspection, "SMALL_FILE", 1 << 40)
         return _inspect(folder)
 
 

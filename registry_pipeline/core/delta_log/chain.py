@@ -1,0 +1,494 @@
+"""The delta log's checks: append-only of one build, and the chain of log snapshots.
+
+`check_append_only`: the previous log must be an exact byte prefix of the new one (its records
+are not parsed: its state says where each registry stands); only the appended lines are read,
+every problem reported in one pass.
+
+The chain: each log snapshot names its predecessor and root in run.json `inputs`. Walking back
+from the newest snapshot, every link is checked: the predecessor exists directly under
+`.codex/RUNS`, has the recorded root, validates, its JSONL is an exact prefix of the next one's
+(compared in chunks) and the next one's appended records are valid and chained. Every record is
+therefore checked once, in the link that appended it.
+
+Run folders dated in the future are never recorded (they would sort after every real snapshot
+sealed later and stop the log): `future_findings` names them for `registry delta verify`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from registry_pipeline.core.delta_log.build import is_folder_name
+from registry_pipeline.core.delta_log.records import (
+    LOG_ARTIFACT,
+    LOG_REGISTRY_ID,
+    STATE_ARTIFACT,
+    DeltaChainError,
+    DeltaCode,
+    DeltaLogError,
+    LogState,
+    PreviousLog,
+    SealedLogRef,
+    describe_record,
+    origin_state,
+    parse_record,
+    parse_state,
+    previous_input,
+)
+from registry_pipeline.core.errors import Problem, UsageError
+from registry_pipeline.core.jsonl import CHUNK, bytes_break, first_break
+from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.seal.validate import is_valid_run_folder
+from registry_pipeline.core.workspace.catalog import load_catalog
+from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
+from registry_pipeline.core.workspace.snapshots import (
+    Snapshot,
+    list_snapshots,
+    read_snapshot,
+    split_snapshots,
+)
+
+
+def future_findings(workspace: Workspace) -> list[Problem]:
+    """FUTURE_DATED for each run folder of a covered registry (or of the log itself) dated in
+    the future, by registry in catalog order, then by run id."""
+    findings = []
+    for registry_id in _watched(workspace):
+        for snapshot, why in split_snapshots(workspace, registry_id)[1]:
+            findings.append(
+                Problem(
+                    code=DeltaCode.FUTURE_DATED,
+                    path=f"{RUNS_RELPATH}/{snapshot.run_id}",
+                    message=f"{registry_id}: {why}",
+                    run_id=snapshot.run_id,
+                )
+            )
+    return findings
+
+
+def _watched(workspace: Workspace) -> list[str]:
+    """The registries the log covers (per the catalog), and the log itself."""
+    try:
+        catalog = load_catalog(workspace)
+    except UsageError as exc:
+        if exc.code != "NO_CATALOG":
+            raise
+        return [LOG_REGISTRY_ID]
+    covered = [s.registry_id for s in catalog.registries if s.delta_log.covered]
+    return [*[r for r in covered if r != LOG_REGISTRY_ID], LOG_REGISTRY_ID]
+
+
+def link_problem(
+    workspace: Workspace, newer: Path, run_id: str, root: str, schemas: SchemaCatalog
+) -> tuple[Problem | None, Path | None]:
+    """The first problem of the link newer -> run_id, and the older folder when it exists."""
+
+    def finding(
+        code: DeltaCode,
+        message: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+        expected: str | None = None,
+        found: str | None = None,
+    ) -> Problem:
+        return Problem(
+            code=code,
+            message=message,
+            run_id=newer.name,
+            previous_run_id=run_id,
+            path=path,
+            line=line,
+            expected=expected,
+            found=found,
+        )
+
+    older = workspace.runs_dir / run_id if is_folder_name(run_id) else None
+    if older is None or not older.is_dir():
+        message = "the previous log snapshot is not in RUNS"
+        return finding(DeltaCode.MISSING_SNAPSHOT, message, expected=run_id), None
+    found = read_snapshot(older, LOG_REGISTRY_ID).root_sha256
+    if found != root:
+        message = "the previous log snapshot's ROOT_SHA256 is not the one recorded"
+        return finding(DeltaCode.ROOT_MISMATCH, message, expected=root, found=found), older
+    if not is_valid_run_folder(older, schemas=schemas):
+        message = "the previous log snapshot does not validate"
+        return finding(DeltaCode.SEAL_INVALID, message), older
+    try:
+        with (older / LOG_ARTIFACT).open("rb") as old, (newer / LOG_ARTIFACT).open("rb") as new:
+            broken = first_break(old, new)
+    except OSError as exc:
+        return finding(DeltaCode.PREFIX_VIOLATION, f"cannot read a log: {exc}"), older
+    if broken is not None:
+        path = f"{newer.name}/{LOG_ARTIFACT}"
+        message = broken.describe(describe_record)
+        return finding(DeltaCode.PREFIX_VIOLATION, message, path=path, line=broken.line), older
+    return None, older
+
+
+def state_problem(folder: Path) -> tuple[Problem | None, LogState | None]:
+    """The folder's state companion, checked against its JSONL read in chunks."""
+    where = f"{folder.name}/{STATE_ARTIFACT}"
+
+    def finding(code: DeltaCode, message: str) -> tuple[Problem, None]:
+        return Problem(code=code, path=where, message=message, run_id=folder.name), None
+
+    try:
+        state = parse_state((folder / STATE_ARTIFACT).read_bytes(), where)
+    except FileNotFoundError:
+        try:
+            return None, origin_state(folder)  # the seed system's logs carry none
+        except DeltaLogError as exc:
+            at = f"{folder.name}/{LOG_ARTIFACT}" if exc.line else where
+            problem = Problem(code=exc.reason, path=at, message=exc.message, line=exc.line,
+                                   field=exc.field, run_id=folder.name)  # fmt: skip
+            return problem, None
+    except OSError as exc:
+        return finding(DeltaCode.LOG_STATE_INVALID, f"cannot read: {exc.strerror or exc}")
+    except DeltaLogError as exc:
+        return finding(DeltaCode.LOG_STATE_INVALID, f"{exc.field}: {exc.message}")
+    try:
+        digest, lines = _hash_and_count(folder / LOG_ARTIFACT)
+    except OSError as exc:
+        return finding(DeltaCode.LOG_STATE_MISMATCH, f"cannot read the log: {exc}")
+    if digest != state.log_sha256 or lines != state.records:
+        message = f"the state says {state.records} records, sha256 {state.log_sha256}; the log "
+        return finding(DeltaCode.LOG_STATE_MISMATCH, message + f"has {lines}, sha256 {digest}")
+    return None, state
+
+
+def count_lines(path: Path) -> int:
+    """Newlines in a file, read in chunks (0 when it cannot be read)."""
+    try:
+        return _hash_and_count(path)[1]
+    except OSError:
+        return 0
+
+
+def _hash_and_count(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    lines = 0
+    with path.open("rb") as stream:
+        while chunk := stream.read(CHUNK):
+            digest.update(chunk)
+            lines += chunk.count(b"\n")
+    return digest.hexdigest(), lines
+
+
+def check_append_only(
+    new_jsonl: bytes,
+    previous: PreviousLog | None,
+    *,
+    derivation_run_id: str | None = None,
+    path: str = LOG_ARTIFACT,
+) -> list[Problem]:
+    """Every way `new_jsonl` fails to extend `previous` by valid, chained records ([] = holds).
+
+    With `derivation_run_id`, the appended records must also name that build.
+    """
+    base = previous.jsonl if previous else b""
+    broken = bytes_break(base, new_jsonl)
+    if broken is not None:
+        return [
+            Problem(
+                code=DeltaCode.PREFIX_VIOLATION,
+                path=path,
+                line=broken.line,
+                message=broken.describe(describe_record),
+                previous_run_id=previous.run_id if previous else None,
+                expected=broken.record[:240].decode("utf-8", "replace"),
+            )
+        ]
+    tail = io.BytesIO(new_jsonl[len(base) :])
+    state = previous.state if previous else None
+    first = base.count(b"\n") + 1
+    return check_records(
+        tail, first_line=first, state=state, derivation_run_id=derivation_run_id, path=path
+    )
+
+
+def check_records(
+    lines: Iterable[bytes],
+    *,
+    first_line: int,
+    state: LogState | None,
+    derivation_run_id: str | None = None,
+    path: str = LOG_ARTIFACT,
+) -> list[Problem]:
+    """Check appended lines (each with its newline) against the log `state` they extend."""
+    findings: list[Problem] = []
+    last: dict[str, tuple[SealedLogRef, str]] = {}
+    if state is not None:
+        for registry_id, entry in state.registries.items():
+            last[registry_id] = (entry.last_to_ref, entry.last_created_utc)
+    seen: set[tuple[str, str]] = {(ref.run_root, ref.run_id) for ref, _ in last.values()}
+    for number, raw in enumerate(lines, start=first_line):
+        if not raw.endswith(b"\n"):
+            findings.append(_invalid(path, number, "/", "the last line has no newline"))
+        try:
+            record = parse_record(raw, line_number=number, path=path)
+        except DeltaLogError as exc:
+            findings.append(_invalid(path, number, exc.field, exc.message))
+            continue
+        before = last.get(record.registry_id)
+        expected = before[0] if before else None
+        if record.from_ref != expected:
+            findings.append(
+                Problem(
+                    code=DeltaCode.FROM_MISMATCH,
+                    field="/from_ref",
+                    message=f"{record.registry_id}: from_ref must be the registry's previous "
+                    "to_ref in the log" + ("" if before else " (null: its first record)"),
+                    expected=str(expected) if expected else "null",
+                    found=str(record.from_ref) if record.from_ref else "null",
+                    path=path,
+                    line=number,
+                )
+            )
+        key = (record.to_ref.run_root, record.to_ref.run_id)
+        if key in seen:
+            findings.append(
+                Problem(
+                    code=DeltaCode.DUPLICATE_SNAPSHOT,
+                    field="/to_ref",
+                    message=f"{record.to_ref.run_id} is already a to_ref in the log",
+                    found=record.to_ref.run_id,
+                    path=path,
+                    line=number,
+                )
+            )
+        elif before and (record.created_utc, record.to_ref.run_id) < (before[1], before[0].run_id):
+            findings.append(
+                Problem(
+                    code=DeltaCode.OUT_OF_ORDER,
+                    field="/to_ref",
+                    message=f"{record.registry_id}: {record.to_ref.run_id} is ordered before the "
+                    f"registry's previous to_ref {before[0].run_id}",
+                    path=path,
+                    line=number,
+                )
+            )
+        if derivation_run_id is not None and record.derivation_run_id != derivation_run_id:
+            findings.append(
+                Problem(
+                    code=DeltaCode.DERIVATION_MISMATCH,
+                    field="/derivation_run_id",
+                    message="an appended record must name the build that appended it",
+                    expected=derivation_run_id,
+                    found=record.derivation_run_id,
+                    path=path,
+                    line=number,
+                )
+            )
+        seen.add(key)
+        last[record.registry_id] = (record.to_ref, record.created_utc)
+    return findings
+
+
+def _invalid(path: str, line: int, field: str | None, message: str) -> Problem:
+    return Problem(
+        code=DeltaCode.RECORD_INVALID, path=path, line=line, field=field, message=message
+    )
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """The verdict on a log snapshot and every predecessor it chains back to."""
+
+    newest_run_id: str
+    """The snapshot the walk started from."""
+    first_run_id: str
+    """The oldest snapshot reached (the first log, unless the walk stopped at a break)."""
+    snapshots: int
+    """Log snapshots walked, the newest included."""
+    records: int
+    """Records in the newest log."""
+    problems: tuple[Problem, ...]
+    """At most one per link (the first found), plus the newest snapshot's own problems."""
+
+    @property
+    def ok(self) -> bool:
+        """True when the whole chain holds."""
+        return not self.problems
+
+    def as_json(self) -> dict[str, Any]:
+        """The report as `registry delta verify --json` would print it."""
+        return {
+            "newest_run_id": self.newest_run_id,
+            "first_run_id": self.first_run_id,
+            "status": "PASS" if self.ok else "FAIL",
+            "snapshots": self.snapshots,
+            "records": self.records,
+            "problems": [finding.as_json() for finding in self.problems],
+        }
+
+
+def inspect_chain(
+    workspace: Workspace,
+    newest_log_folder: Path,
+    *,
+    schemas: SchemaCatalog | None = None,
+    strict_derivation: bool = False,
+) -> ChainReport:
+    """Walk the chain back from `newest_log_folder` to the first log; every link's first problem.
+
+    `strict_derivation`: the records each log appended must name that log's own folder as their
+    derivation_run_id (true of every log `registry build` seals; a log sealed under another id
+    than its records name lost a race and is reported DERIVATION_MISMATCH)."""
+    catalog = schemas or SchemaCatalog.for_workspace(workspace.root)
+    problems: list[Problem] = []
+    if not is_valid_run_folder(newest_log_folder, schemas=catalog):
+        problems.append(_seal_invalid(newest_log_folder.name, None))
+    snapshots = 1
+    current = newest_log_folder
+    seen = {current.name}
+    for finding, older in _links(workspace, current, catalog, strict_derivation):
+        if finding is not None:
+            problems.append(finding)
+        if older is None or older.name in seen:
+            break
+        seen.add(older.name)
+        snapshots += 1
+        current = older
+    return ChainReport(
+        newest_log_folder.name,
+        current.name,
+        snapshots,
+        count_lines(newest_log_folder / LOG_ARTIFACT),
+        tuple(problems),
+    )
+
+
+def verify_chain(
+    workspace: Workspace, newest_log_folder: Path, *, schemas: SchemaCatalog | None = None
+) -> ChainReport:
+    """`inspect_chain`, raising DeltaChainError listing every problem when the chain is broken."""
+    report = inspect_chain(workspace, newest_log_folder, schemas=schemas)
+    if not report.ok:
+        raise DeltaChainError(str(newest_log_folder), report.problems)
+    return report
+
+
+StateCache = dict[str, tuple[Problem | None, LogState | None]]
+"""state_problem per folder name: a folder is the newer side of one link, the older of the next."""
+
+
+def _links(
+    workspace: Workspace, newest: Path, schemas: SchemaCatalog, strict: bool = False
+) -> Iterator[tuple[Problem | None, Path | None]]:
+    """Per link, newest first: its first problem (or None) and the older folder to walk to."""
+    newer = newest
+    seen = {newest.name}
+    states: StateCache = {}
+    while True:
+        link = previous_input(newer)
+        if isinstance(link, Problem):
+            yield link, None
+            return
+        if link is None:  # the first log: its records extend nothing
+            yield _first_log_problem(newer, states, strict), None
+            return
+        run_id, root = link
+        if run_id in seen:
+            message = f"the chain loops back to {run_id}"
+            yield _finding(DeltaCode.CHAIN_INPUT_INVALID, message, newer.name, run_id), None
+            return
+        seen.add(run_id)
+        finding, older = link_problem(workspace, newer, run_id, root, schemas)
+        if finding is None and older is not None:
+            finding = _records_problem(newer, older, states, strict)
+        yield finding, older
+        if older is None:
+            return
+        newer = older
+
+
+def _state(folder: Path, states: StateCache) -> tuple[Problem | None, LogState | None]:
+    if folder.name not in states:
+        states[folder.name] = state_problem(folder)
+    return states[folder.name]
+
+
+def _first_log_problem(folder: Path, states: StateCache, strict: bool = False) -> Problem | None:
+    problem, _ = _state(folder, states)
+    return problem or _tail_problem(folder, None, 0, strict=strict)
+
+
+def _records_problem(
+    newer: Path, older: Path, states: StateCache, strict: bool = False
+) -> Problem | None:
+    """Both logs' states, then the newer log's appended records against the older state."""
+    problem, _ = _state(newer, states)
+    older_problem, older_state = _state(older, states)
+    if problem or older_problem:
+        return problem or older_problem
+    size = (older / LOG_ARTIFACT).stat().st_size
+    return _tail_problem(newer, older_state, size, previous_run_id=older.name, strict=strict)
+
+
+def _tail_problem(
+    folder: Path,
+    state: LogState | None,
+    offset: int,
+    previous_run_id: str | None = None,
+    strict: bool = False,
+) -> Problem | None:
+    """The first problem of the records after `offset`, which extend `state`."""
+    with (folder / LOG_ARTIFACT).open("rb") as stream:
+        stream.seek(offset)
+        first = (state.records if state else 0) + 1
+        findings = check_records(
+            stream,
+            first_line=first,
+            state=state,
+            derivation_run_id=folder.name if strict else None,
+            path=f"{folder.name}/{LOG_ARTIFACT}",
+        )
+    if not findings:
+        return None
+    return replace(findings[0], run_id=folder.name, previous_run_id=previous_run_id)
+
+
+def _seal_invalid(run_id: str, previous_run_id: str | None) -> Problem:
+    message = "the log snapshot does not validate"
+    return _finding(DeltaCode.SEAL_INVALID, message, run_id, previous_run_id)
+
+
+def _finding(code: DeltaCode, message: str, run_id: str, previous: str | None) -> Problem:
+    return Problem(code=code, message=message, run_id=run_id, previous_run_id=previous)
+
+
+def newest_valid_log(
+    workspace: Workspace, schemas: SchemaCatalog, *, strict_derivation: bool = False
+) -> Snapshot | None:
+    """The newest log snapshot usable as a baseline: it validates, its state agrees with its JSONL,
+    and it extends its own predecessor append-only (a build that dropped or altered a record, or
+    appended a broken one, is never used)."""
+    for snapshot in reversed(list_snapshots(workspace, LOG_REGISTRY_ID)):
+        if _usable(workspace, snapshot.path, schemas, strict_derivation):
+            return snapshot
+    return None
+
+
+def _usable(
+    workspace: Workspace, folder: Path, schemas: SchemaCatalog, strict: bool = False
+) -> bool:
+    if not is_valid_run_folder(folder, schemas=schemas):
+        return False
+    link = previous_input(folder)
+    if isinstance(link, Problem):
+        return False
+    states: StateCache = {}
+    if link is None:
+        return _first_log_problem(folder, states, strict) is None
+    finding, older = link_problem(workspace, folder, link[0], link[1], schemas)
+    return (
+        finding is None
+        and older is not None
+        and not _records_problem(folder, older, states, strict)
+    )

@@ -1,0 +1,650 @@
+"""The delta log's records and its state companion: one JSONL line is a `DeltaRecord` in exactly
+the seed's shape (`parse_record` reads it and names the line and field of the first problem), and
+`REGISTRY_DELTA_LOG_STATE_v0_2.json`, sealed beside the JSONL in every log snapshot, holds what
+the next build needs (per registry its record count and last to_ref) and the SHA-256 of the JSONL
+it describes, so a build costs the new snapshots only: old records are copied, never parsed.
+Problems found are `core.errors.Problem`s (reason codes of `DeltaCode`) carried by
+`DeltaChainError`; one unusable record, log or state raises `DeltaLogError`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal, NoReturn
+
+from registry_pipeline.core.errors import Problem, RegistryError
+from registry_pipeline.core.json_strict import JSONDecodeProblem, dumps_pretty, loads_strict
+from registry_pipeline.core.jsonl import torn_line
+from registry_pipeline.core.seal.envelope import SealedRef
+from registry_pipeline.core.seal.manifest import RUN_JSON
+from registry_pipeline.core.workspace.layout import RUNS_RELPATH
+from registry_pipeline.core.workspace.snapshots import Snapshot
+
+
+class DeltaCode(StrEnum):
+    """Reason codes of the delta log's checks: a public, stable vocabulary."""
+
+    RECORD_INVALID = "RECORD_INVALID"
+    PREFIX_VIOLATION = "PREFIX_VIOLATION"
+    FROM_MISMATCH = "FROM_MISMATCH"
+    DUPLICATE_SNAPSHOT = "DUPLICATE_SNAPSHOT"
+    OUT_OF_ORDER = "OUT_OF_ORDER"
+    DERIVATION_MISMATCH = "DERIVATION_MISMATCH"
+    MISSING_SNAPSHOT = "MISSING_SNAPSHOT"
+    ROOT_MISMATCH = "ROOT_MISMATCH"
+    SEAL_INVALID = "SEAL_INVALID"
+    CHAIN_INPUT_INVALID = "CHAIN_INPUT_INVALID"
+    LOG_STATE_MISSING = "LOG_STATE_MISSING"
+    LOG_STATE_INVALID = "LOG_STATE_INVALID"
+    LOG_STATE_MISMATCH = "LOG_STATE_MISMATCH"
+    FUTURE_DATED = "FUTURE_DATED"
+
+
+class DeltaLogError(RegistryError):
+    """A delta record, a log or its state cannot be used; names the line and field when known."""
+
+    code = "RECORD_INVALID"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: DeltaCode = DeltaCode.RECORD_INVALID,
+        path: str | None = None,
+        field: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        super().__init__(message, code=code.value, path=path)
+        self.reason = code
+        self.field = field
+        self.line = line
+
+    def diagnostics(self) -> str:
+        where = f" {self.path}:" if self.path else ""
+        at = f" line {self.line}:" if self.line is not None else ""
+        field = f" {self.field}:" if self.field else ""
+        return f"error: {self.code}{where}{at}{field} {self.message}"
+
+
+def finding_text(problem: Problem) -> str:
+    """A problem of the log or its chain as one line: `CODE  path: line N: message`."""
+    where = f"{problem.path}: " if problem.path else ""
+    at = f"line {problem.line}: " if problem.line is not None else ""
+    return f"{problem.code.value}  {where}{at}{problem.message}"
+
+
+class DeltaChainError(RegistryError):
+    """The delta log or its chain of snapshots is broken; `details` lists every finding."""
+
+    code = "DELTA_CHAIN_BROKEN"
+
+    def __init__(self, path: str, details: Sequence[Problem]) -> None:
+        super().__init__(f"{len(details)} problem(s) in the delta log chain", path=path)
+        self.details = tuple(details)
+
+    def diagnostics(self) -> str:
+        lines = [f"error: {self.code} {self.path}: {self.message}"]
+        lines.extend(f"  {finding_text(finding)}" for finding in self.details)
+        return "\n".join(lines)
+
+
+DELTA_VERSION = "0.1"
+LOG_REGISTRY_ID = "registry_delta_log"
+LOG_ARTIFACT = "REGISTRY_DELTA_LOG_v0_1.jsonl"
+STATE_ARTIFACT = "REGISTRY_DELTA_LOG_STATE_v0_2.json"
+MANIFEST_DIFF: Literal["manifest_diff"] = "manifest_diff"
+UNKNOWN: Literal["unknown"] = "unknown"
+DeltaBasis = Literal["manifest_diff", "unknown"]
+"""`manifest_diff`: both manifests validate and were compared; `unknown`: never a guess."""
+
+RECORD_KEYS = (
+    "delta_version",
+    "registry_id",
+    "from_ref",
+    "to_ref",
+    "delta_basis",
+    "added_paths",
+    "removed_paths",
+    "modified_paths",
+    "counts",
+    "created_utc",
+    "derivation_run_id",
+)
+"""The record's keys in the seed's order (its sealed example log)."""
+REF_KEYS = ("run_id", "run_root", "relpath", "manifest_sha256")
+COUNT_KEYS = ("added", "removed", "modified")
+
+_TIMESTAMP = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:\.\d+)?(Z|[+-]\d{2}:?\d{2})?", re.ASCII
+)
+_RUN_ID_STAMP = re.compile(r"(\d{4}-\d{2}-\d{2})__(\d{2})(\d{2})(\d{2})__", re.ASCII)
+
+
+@dataclass(frozen=True, slots=True)
+class SealedLogRef:
+    """A sealed snapshot as a delta record names it (the seed's `sealed_ref`)."""
+
+    run_id: str
+    """The run folder's name."""
+    run_root: str
+    """Workspace-relative folder holding it, `.codex/RUNS`."""
+    relpath: str | None
+    """The registry's primary artifact inside the folder; None for a multi-file snapshot."""
+    manifest_sha256: str
+    """The folder's ROOT_SHA256 when the record was written."""
+
+    def as_json(self) -> dict[str, Any]:
+        """The ref object, keys in the seed's order."""
+        return {
+            "run_id": self.run_id,
+            "run_root": self.run_root,
+            "relpath": self.relpath,
+            "manifest_sha256": self.manifest_sha256,
+        }
+
+    def __str__(self) -> str:
+        return f"{self.run_id} sha256:{self.manifest_sha256}"
+
+
+def ref_of(run_id: str, root_sha256: str, relpath: str | None) -> SealedLogRef:
+    """The ref of a snapshot of ours (under `.codex/RUNS`)."""
+    return SealedLogRef(run_id, RUNS_RELPATH, relpath, root_sha256)
+
+
+@dataclass(frozen=True, slots=True)
+class DeltaRecord:
+    """What changed in one registry between two sealed snapshots (or at its first one)."""
+
+    registry_id: str
+    """The registry tracked."""
+    from_ref: SealedLogRef | None
+    """The previous snapshot; None for the bootstrap record of a registry."""
+    to_ref: SealedLogRef
+    """The snapshot this record reaches."""
+    delta_basis: DeltaBasis
+    """`manifest_diff`, or `unknown` (then every path list is empty and every count 0)."""
+    added_paths: tuple[str, ...]
+    """Listed in to_ref's manifest.json only, sorted."""
+    removed_paths: tuple[str, ...]
+    """Listed in from_ref's manifest.json only, sorted."""
+    modified_paths: tuple[str, ...]
+    """Listed in both with a different sha256, sorted."""
+    created_utc: str
+    """to_ref's run.json created_utc as `YYYY-MM-DDTHH:MM:SSZ` (deterministic, not the clock)."""
+    derivation_run_id: str
+    """The run id of the delta-log build that appended this record."""
+    delta_version: str = DELTA_VERSION
+    """Always "0.1"."""
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """`{added, removed, modified}`: the lengths of the three path lists."""
+        return {
+            "added": len(self.added_paths),
+            "removed": len(self.removed_paths),
+            "modified": len(self.modified_paths),
+        }
+
+    def as_json(self) -> dict[str, Any]:
+        """The record object, keys in the seed's order."""
+        return {
+            "delta_version": self.delta_version,
+            "registry_id": self.registry_id,
+            "from_ref": self.from_ref.as_json() if self.from_ref else None,
+            "to_ref": self.to_ref.as_json(),
+            "delta_basis": self.delta_basis,
+            "added_paths": list(self.added_paths),
+            "removed_paths": list(self.removed_paths),
+            "modified_paths": list(self.modified_paths),
+            "counts": self.counts,
+            "created_utc": self.created_utc,
+            "derivation_run_id": self.derivation_run_id,
+        }
+
+    def line(self) -> bytes:
+        """The JSONL line: compact UTF-8 JSON in the seed's key order, ending with a newline."""
+        text = json.dumps(
+            self.as_json(), separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
+        return text.encode("utf-8") + b"\n"
+
+    def __str__(self) -> str:
+        start = self.from_ref.run_id if self.from_ref else "(bootstrap)"
+        return f"{self.registry_id}: {start} -> {self.to_ref.run_id} ({self.delta_basis})"
+
+
+def normalize_created_utc(value: object) -> str | None:
+    """`YYYY-MM-DDTHH:MM:SSZ` in UTC, fractions dropped; None when `value` is no timestamp.
+
+    A timestamp without an offset is taken as UTC (run.json's `created_utc` is UTC by name).
+    """
+    match = _TIMESTAMP.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        return None
+    day, clock, offset = match.groups()
+    if offset in (None, "Z", "+00:00", "+0000", "-00:00", "-0000"):
+        text = f"{day}T{clock}Z"
+        return text if _parses(text) else None
+    sign = offset[0]
+    digits = offset[1:].replace(":", "")
+    try:
+        moment = datetime.fromisoformat(f"{day}T{clock}{sign}{digits[:2]}:{digits[2:]}")
+    except ValueError:
+        return None
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def created_from_run_id(run_id: str) -> str | None:
+    """The creation second our run ids encode (`2026-02-05__031005__...`), when they do."""
+    match = _RUN_ID_STAMP.match(run_id)
+    if match is None:
+        return None
+    day, hours, minutes, seconds = match.groups()
+    text = f"{day}T{hours}:{minutes}:{seconds}Z"
+    return text if _parses(text) else None
+
+
+def _parses(text: str) -> bool:
+    try:
+        datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ")
+    except ValueError:
+        return False
+    return True
+
+
+_HEX64 = re.compile(r"[a-f0-9]{64}", re.ASCII)
+_CREATED = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", re.ASCII)
+
+
+class _Reader:
+    """Raises DeltaLogError naming the line and the field (a JSON pointer) at the first problem."""
+
+    def __init__(self, line: int | None, path: str | None) -> None:
+        self.line = line
+        self.path = path
+
+    def fail(self, field: str, message: str) -> NoReturn:
+        raise DeltaLogError(message, path=self.path, field=field or "/", line=self.line)
+
+    def keys(self, value: object, keys: tuple[str, ...], field: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            self.fail(field, f"must be an object, found {type(value).__name__}")
+        missing = [key for key in keys if key not in value]
+        if missing:
+            self.fail(f"{field}/{missing[0]}", "required field is missing")
+        extra = sorted(set(value) - set(keys))
+        if extra:
+            self.fail(f"{field}/{extra[0]}", "unexpected field (the schema forbids extra fields)")
+        return value
+
+    def string(self, value: object, field: str, pattern: re.Pattern[str] | None = None) -> str:
+        if not isinstance(value, str):
+            self.fail(field, f"must be a string, found {type(value).__name__}")
+        if pattern is not None and not pattern.fullmatch(value):
+            self.fail(field, f"{value[:80]!r} does not match {pattern.pattern}")
+        return value
+
+    def ref(self, value: object, field: str) -> SealedLogRef:
+        row = self.keys(value, REF_KEYS, field)
+        relpath = row["relpath"]
+        if relpath is not None and not isinstance(relpath, str):
+            self.fail(f"{field}/relpath", "must be a string or null")
+        return SealedLogRef(
+            self.string(row["run_id"], f"{field}/run_id"),
+            self.string(row["run_root"], f"{field}/run_root"),
+            relpath,
+            self.string(row["manifest_sha256"], f"{field}/manifest_sha256", _HEX64),
+        )
+
+    def paths(self, value: object, field: str) -> tuple[str, ...]:
+        if not isinstance(value, list):
+            self.fail(field, f"must be an array, found {type(value).__name__}")
+        items = tuple(self.string(item, f"{field}/{i}") for i, item in enumerate(value))
+        if list(items) != sorted(set(items)):
+            self.fail(field, "must be sorted and without duplicates")
+        return items
+
+    def counts(self, value: object, lengths: dict[str, int]) -> None:
+        row = self.keys(value, COUNT_KEYS, "/counts")
+        for key in COUNT_KEYS:
+            count = row[key]
+            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                self.fail(f"/counts/{key}", "must be a non-negative integer")
+            if count != lengths[key]:
+                self.fail(f"/counts/{key}", f"is {count} but {key}_paths has {lengths[key]}")
+
+
+def parse_record(
+    line: bytes | str, *, line_number: int | None = None, path: str | None = None
+) -> DeltaRecord:
+    """The record on one JSONL line (trailing newline optional); DeltaLogError names the field."""
+    reader = _Reader(line_number, path)
+    try:
+        document = loads_strict(line)
+    except JSONDecodeProblem as exc:
+        reader.fail("/", f"not strict JSON: {exc}")
+    return record_from_json(document, reader)
+
+
+def record_from_json(document: object, reader: _Reader | None = None) -> DeltaRecord:
+    """A DeltaRecord from an already parsed line object."""
+    read = reader or _Reader(None, None)
+    row = read.keys(document, RECORD_KEYS, "")
+    if row["delta_version"] != DELTA_VERSION:
+        read.fail("/delta_version", f"must be {DELTA_VERSION!r}, found {row['delta_version']!r}")
+    basis = row["delta_basis"]
+    if basis not in (MANIFEST_DIFF, UNKNOWN):
+        read.fail("/delta_basis", f"must be manifest_diff or unknown, found {basis!r}")
+    from_ref = None if row["from_ref"] is None else read.ref(row["from_ref"], "/from_ref")
+    added = read.paths(row["added_paths"], "/added_paths")
+    removed = read.paths(row["removed_paths"], "/removed_paths")
+    modified = read.paths(row["modified_paths"], "/modified_paths")
+    read.counts(
+        row["counts"], {"added": len(added), "removed": len(removed), "modified": len(modified)}
+    )
+    if basis == UNKNOWN and (added or removed or modified):
+        read.fail("/delta_basis", "an unknown delta must list no paths (never a guess)")
+    if from_ref is None and (removed or modified):
+        read.fail("/from_ref", "a bootstrap record (from_ref null) can only add paths")
+    return DeltaRecord(
+        registry_id=_nonempty(read, row["registry_id"], "/registry_id"),
+        from_ref=from_ref,
+        to_ref=read.ref(row["to_ref"], "/to_ref"),
+        delta_basis=_basis(basis),
+        added_paths=added,
+        removed_paths=removed,
+        modified_paths=modified,
+        created_utc=read.string(row["created_utc"], "/created_utc", _CREATED),
+        derivation_run_id=_nonempty(read, row["derivation_run_id"], "/derivation_run_id"),
+    )
+
+
+def _nonempty(reader: _Reader, value: object, field: str) -> str:
+    text = reader.string(value, field)
+    if not text:
+        reader.fail(field, "must not be empty")
+    return text
+
+
+def _basis(value: str) -> DeltaBasis:
+    return MANIFEST_DIFF if value == MANIFEST_DIFF else UNKNOWN
+
+
+def is_valid_record(instance: object) -> bool:
+    """Whether a parsed line is a valid record: a quick check that implies schema validity.
+
+    The record's rules are stricter than the schema (sorted paths, counts that match, ASCII
+    digits), so True here means the seed's and our schema accept it.
+    """
+    try:
+        record_from_json(instance)
+    except DeltaLogError:
+        return False
+    return True
+
+
+def describe_record(raw: bytes) -> str:
+    """`registry_id -> to_ref run_id` of a record line, or a short quote when it does not parse
+    (what a prefix break names)."""
+    from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
+    from registry_pipeline.core.jsonl import quote
+
+    try:
+        document = loads_strict(raw)
+        to_run = document["to_ref"]["run_id"]
+        return f"{document['registry_id']} -> {to_run}"
+    except (JSONDecodeProblem, KeyError, TypeError):
+        return quote(raw)
+
+
+STATE_VERSION = "0.2"
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryState:
+    """Where one registry stands in the log."""
+
+    records: int
+    """How many records of this registry the log holds."""
+    last_to_ref: SealedLogRef
+    """The to_ref of its last record: the from_ref of its next one."""
+    last_created_utc: str
+    """The created_utc of its last record; with the run id, the order key of snapshots."""
+
+
+@dataclass(frozen=True)
+class LogState:
+    """The state companion of one log snapshot."""
+
+    records: int
+    """Lines in the JSONL."""
+    log_sha256: str
+    """SHA-256 of the JSONL bytes."""
+    registries: Mapping[str, RegistryState]
+    """Per registry id."""
+
+    def render(self) -> bytes:
+        """The companion file: pretty JSON, registries in id order (deterministic bytes)."""
+        document = {
+            "state_version": STATE_VERSION,
+            "records": self.records,
+            "log_sha256": self.log_sha256,
+            "registries": {
+                registry_id: {
+                    "records": entry.records,
+                    "last_to_ref": entry.last_to_ref.as_json(),
+                    "last_created_utc": entry.last_created_utc,
+                }
+                for registry_id, entry in sorted(self.registries.items())
+            },
+        }
+        return dumps_pretty(document, sort_keys=False)
+
+
+EMPTY_STATE = LogState(0, hashlib.sha256(b"").hexdigest(), {})
+
+
+def parse_state(data: bytes, path: str | None = None) -> LogState:
+    """The state in a companion file; LOG_STATE_INVALID naming the field when it is malformed."""
+
+    def bad(field: str, message: str) -> DeltaLogError:
+        code = DeltaCode.LOG_STATE_INVALID
+        return DeltaLogError(message, code=code, path=path, field=field)
+
+    try:
+        document = loads_strict(data)
+    except JSONDecodeProblem as exc:
+        raise bad("/", f"not strict JSON: {exc}") from None
+    if not isinstance(document, dict) or set(document) != {
+        "state_version",
+        "records",
+        "log_sha256",
+        "registries",
+    }:
+        raise bad("/", "must be an object of state_version, records, log_sha256, registries")
+    if document["state_version"] != STATE_VERSION:
+        raise bad("/state_version", f"must be {STATE_VERSION!r}")
+    records = document["records"]
+    if isinstance(records, bool) or not isinstance(records, int) or records < 0:
+        raise bad("/records", "must be a non-negative integer")
+    if not isinstance(document["log_sha256"], str) or len(document["log_sha256"]) != 64:
+        raise bad("/log_sha256", "must be 64 hex digits")
+    if not isinstance(document["registries"], dict):
+        raise bad("/registries", "must be an object")
+    registries: dict[str, RegistryState] = {}
+    for registry_id, entry in document["registries"].items():
+        registries[registry_id] = _registry_state(registry_id, entry, bad)
+    return LogState(records, document["log_sha256"], registries)
+
+
+def _registry_state(
+    registry_id: str, entry: Any, bad: Callable[[str, str], DeltaLogError]
+) -> RegistryState:
+    field = f"/registries/{registry_id}"
+    if not isinstance(entry, dict) or set(entry) != {"records", "last_to_ref", "last_created_utc"}:
+        raise bad(field, "must be an object of records, last_to_ref, last_created_utc")
+    count = entry["records"]
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise bad(f"{field}/records", "must be a positive integer")
+    # the last record's own rules check the ref and the timestamp: reuse them on a stand-in
+    probe = {
+        "delta_version": "0.1",
+        "registry_id": registry_id,
+        "from_ref": None,
+        "to_ref": entry["last_to_ref"],
+        "delta_basis": "unknown",
+        "added_paths": [],
+        "removed_paths": [],
+        "modified_paths": [],
+        "counts": {"added": 0, "removed": 0, "modified": 0},
+        "created_utc": entry["last_created_utc"],
+        "derivation_run_id": "-",
+    }
+    try:
+        record = record_from_json(probe)
+    except DeltaLogError as exc:
+        pointer = (exc.field or "").replace("/to_ref", "/last_to_ref")
+        pointer = pointer.replace("/created_utc", "/last_created_utc")
+        raise bad(f"{field}{pointer}", exc.message) from None
+    return RegistryState(count, record.to_ref, record.created_utc)
+
+
+def state_from_log(jsonl: bytes, path: str | None = None) -> LogState:
+    """Recompute the state by parsing every record: a one-off to adopt a log that has none."""
+    registries: dict[str, RegistryState] = {}
+    torn = torn_line(jsonl)
+    if torn is not None:
+        raise DeltaLogError("the last line has no newline", path=path, field="/", line=torn)
+    lines = jsonl.split(b"\n")
+    for number, line in enumerate(lines[:-1], start=1):
+        record = parse_record(line, line_number=number, path=path)
+        before = registries.get(record.registry_id)
+        count = before.records + 1 if before else 1
+        registries[record.registry_id] = RegistryState(count, record.to_ref, record.created_utc)
+    return LogState(len(lines) - 1, hashlib.sha256(jsonl).hexdigest(), registries)
+
+
+@dataclass(frozen=True)
+class PreviousLog:
+    """The sealed log snapshot a build appends to."""
+
+    path: Path
+    """Its run folder."""
+    run_id: str
+    """Its run id (the folder's name)."""
+    root_sha256: str
+    """Its ROOT_SHA256: the next build's run.json records it as an input."""
+    jsonl: bytes
+    """The JSONL bytes, copied unchanged into the next snapshot."""
+    state: LogState
+    """Its state companion, checked against the JSONL."""
+
+    def ref(self) -> SealedRef:
+        """The `run.json` input naming this snapshot: the link of the chain."""
+        return SealedRef(LOG_REGISTRY_ID, self.run_id, self.root_sha256, RUNS_RELPATH, LOG_ARTIFACT)
+
+
+def load_previous_log(snapshot: Snapshot) -> PreviousLog:
+    """Read a log snapshot's JSONL and state and check they agree (LOG_STATE_MISMATCH if not).
+
+    A chain origin without a state file (the seed system's logs) gets one recomputed from its
+    records (`origin_state`): the only path that parses old records.
+    """
+    where = str(snapshot.path)
+    if snapshot.root_sha256 is None:
+        raise DeltaLogError("has no ROOT_SHA256", code=DeltaCode.SEAL_INVALID, path=where)
+    try:
+        jsonl = (snapshot.path / LOG_ARTIFACT).read_bytes()
+    except OSError as exc:
+        raise DeltaLogError(
+            f"cannot read {LOG_ARTIFACT}: {exc.strerror or exc}",
+            code=DeltaCode.SEAL_INVALID,
+            path=where,
+        ) from None
+    try:
+        state_bytes: bytes | None = (snapshot.path / STATE_ARTIFACT).read_bytes()
+    except FileNotFoundError:
+        state_bytes = None
+    except OSError as exc:
+        message = f"cannot read {STATE_ARTIFACT}: {exc.strerror or exc}"
+        raise DeltaLogError(message, code=DeltaCode.LOG_STATE_INVALID, path=where) from None
+    if state_bytes is None:
+        state = origin_state(snapshot.path, jsonl)
+    else:
+        state = parse_state(state_bytes, f"{where}/{STATE_ARTIFACT}")
+    check_state(state, jsonl, where)
+    return PreviousLog(snapshot.path, snapshot.run_id, snapshot.root_sha256, jsonl, state)
+
+
+def previous_input(folder: Path) -> tuple[str, str] | Problem | None:
+    """(run_id, manifest_sha256) of the previous log named in run.json `inputs`; None for the first.
+
+    An envelope whose `inputs` is not a list (the seed system's) names no previous log.
+    """
+
+    def bad(message: str) -> Problem:
+        return Problem(
+            code=DeltaCode.CHAIN_INPUT_INVALID, path=RUN_JSON, message=message, run_id=folder.name
+        )
+
+    try:
+        envelope = loads_strict((folder / RUN_JSON).read_bytes())
+    except (OSError, JSONDecodeProblem) as exc:
+        return bad(f"cannot read run.json: {exc}")
+    inputs = envelope.get("inputs") if isinstance(envelope, dict) else None
+    if not isinstance(inputs, list):
+        return None
+    links = [i for i in inputs if isinstance(i, dict) and i.get("registry_id") == LOG_REGISTRY_ID]
+    if not links:
+        return None
+    if len(links) > 1:
+        return bad(f"{len(links)} inputs name a {LOG_REGISTRY_ID} snapshot; a log has one parent")
+    run_id, root = links[0].get("run_id"), links[0].get("manifest_sha256")
+    if not isinstance(run_id, str) or not isinstance(root, str):
+        return bad(f"the {LOG_REGISTRY_ID} input lacks a run_id or manifest_sha256")
+    return run_id, root
+
+
+def origin_state(folder: Path, jsonl: bytes | None = None) -> LogState:
+    """The state of a log snapshot sealed without a companion, recomputed from its records.
+
+    Only a chain origin may lack one: a log that names no previous log, as the seed system's
+    builder writes them (it rewrites the whole log in each folder, with no state). A log that
+    names a previous log (or whose run.json cannot be read) raises LOG_STATE_MISSING.
+    """
+    where = str(folder)
+    if previous_input(folder) is not None:
+        message = f"no {STATE_ARTIFACT}: a log that extends another must be sealed with its state"
+        raise DeltaLogError(message, code=DeltaCode.LOG_STATE_MISSING, path=where)
+    if jsonl is None:
+        try:
+            jsonl = (folder / LOG_ARTIFACT).read_bytes()
+        except OSError as exc:
+            message = f"cannot read {LOG_ARTIFACT}: {exc.strerror or exc}"
+            raise DeltaLogError(message, code=DeltaCode.SEAL_INVALID, path=where) from None
+    if not jsonl:
+        return EMPTY_STATE
+    return state_from_log(jsonl, f"{where}/{LOG_ARTIFACT}")
+
+
+def check_state(state: LogState, jsonl: bytes, where: str) -> None:
+    """Raise LOG_STATE_MISMATCH unless the state describes exactly these JSONL bytes."""
+    problems = []
+    digest = hashlib.sha256(jsonl).hexdigest()
+    if digest != state.log_sha256:
+        problems.append(f"log_sha256 is {state.log_sha256} but the JSONL hashes to {digest}")
+    if torn_line(jsonl) is not None:
+        problems.append("the JSONL's last line has no newline")
+    lines = jsonl.count(b"\n")
+    if lines != state.records:
+        problems.append(f"records is {state.records} but the JSONL has {lines} lines")
+    if sum(entry.records for entry in state.registries.values()) != state.records:
+        problems.append("the per-registry record counts do not add up to records")
+    if problems:
+        raise DeltaLogError("; ".join(problems), code=DeltaCode.LOG_STATE_MISMATCH, path=where)
