@@ -288,7 +288,7 @@ class SchemaCatalog:
         found: list[SchemaViolation] = []
         for error in errors[:limit]:
             pointer = "".join(f"/{part}" for part in error.instance_path)
-            message = _message(error)
+            message = engine_message(error)
             if len(message) > MAX_MESSAGE:
                 message = message[: MAX_MESSAGE - 3] + "..."
             found.append(SchemaViolation(pointer, message))
@@ -439,7 +439,7 @@ def _embedded_ids(node: Any, top: bool = False) -> Iterator[str]:
                 yield from _embedded_ids(value)
 
 
-def _message(error: Any) -> str:
+def engine_message(error: Any) -> str:
     """The error as jsonschema (the design card's reference engine) words it, for the keywords
     our schemas use; jsonschema-rs's own words for the others."""
     kind, shown = error.kind, repr(error.instance)

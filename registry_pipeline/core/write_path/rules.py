@@ -24,7 +24,7 @@ from typing import Any
 
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.json_strict import JSONDecodeProblem
-from registry_pipeline.core.seal.schemas import MAX_MESSAGE, SchemaCatalog
+from registry_pipeline.core.seal.schemas import MAX_MESSAGE, SchemaCatalog, engine_message
 from registry_pipeline.core.workspace.catalog import CatalogError, RegistryCatalog
 from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES, read_regular_file
 from registry_pipeline.core.workspace.layout import Workspace
@@ -465,29 +465,15 @@ def entry_violations(
         return []
     path = str(root / entry_type.schema)
     validator = _validator(path, _stamp(root / entry_type.schema))
-    try:
-        errors = sorted(
-            validator.iter_errors(value), key=lambda e: [str(p) for p in e.absolute_path]
-        )
-    except (
-        Exception
-    ) as exc:  # referencing's errors: a $ref that does not resolve (nothing is fetched)
-        if type(exc).__module__.split(".")[0] not in ("referencing", "jsonschema"):
-            raise
-        raise UsageError(
-            f"the entry schema cannot be applied: {exc} (a $ref resolves only inside the schema; "
-            "nothing is fetched)",
-            code="SCHEMA_INVALID",
-            path=path,
-        ) from None
+    errors = sorted(validator.iter_errors(value), key=lambda e: [str(p) for p in e.instance_path])
     return [
         Finding(
             "SCHEMA_VIOLATION",
             "error",
             entry_type.name,
             key,
-            "".join(f"/{part}" for part in error.absolute_path),
-            _short(error.message),
+            "".join(f"/{part}" for part in error.instance_path),
+            _short(engine_message(error)),
             entry_type.file_of(key) if key else None,
         )
         for error in errors
@@ -539,11 +525,10 @@ def _stamp(path: Path) -> tuple[int, int] | None:
 
 @functools.lru_cache(maxsize=64)
 def _validator(path: str, stamp: object) -> Any:
-    """A draft 2020-12 validator for the schema file at `path`; SCHEMA_INVALID / SCHEMA_UNREADABLE
-    naming it. Nothing is fetched: a `$ref` outside the document is unresolvable."""
-    from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import SchemaError
-    from referencing import Registry
+    """A draft 2020-12 validator (the one schema engine, jsonschema-rs) for the schema file at
+    `path`; SCHEMA_INVALID / SCHEMA_UNREADABLE naming it. Nothing is fetched: a `$ref` outside
+    the document does not resolve (SCHEMA_INVALID)."""
+    import jsonschema_rs
 
     try:
         document = parse_file(path, Path(path).read_bytes()).document
@@ -554,12 +539,20 @@ def _validator(path: str, stamp: object) -> Any:
     if not isinstance(document, dict):
         raise UsageError("an entry schema must be an object", code="SCHEMA_INVALID", path=path)
     try:
-        Draft202012Validator.check_schema(document)
-    except SchemaError as exc:
+        return jsonschema_rs.Draft202012Validator(
+            document, validate_formats=False, registry=jsonschema_rs.Registry([])
+        )
+    except jsonschema_rs.ValidationError as exc:
         raise UsageError(
             f"not a valid draft 2020-12 schema: {exc.message}", code="SCHEMA_INVALID", path=path
         ) from None
-    return Draft202012Validator(document, registry=Registry())
+    except (ValueError, jsonschema_rs.ReferencingError) as exc:
+        raise UsageError(
+            f"the entry schema cannot be applied: {exc} (a $ref resolves only inside the "
+            "schema; nothing is fetched)",
+            code="SCHEMA_INVALID",
+            path=path,
+        ) from None
 
 
 Reader = Callable[[Path, EntryType], TypeContent]
