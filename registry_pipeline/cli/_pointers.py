@@ -230,6 +230,7 @@ def run_rollback(args: argparse.Namespace) -> int:
 def _change(args: argparse.Namespace, action: str) -> int:
     """`promote` or `rollback` through the store, as the CLI user; a run id that is not here
     is refused naming the registry's nearest snapshots."""
+    from registry_pipeline.core.gate.gate import admission
     from registry_pipeline.core.pointers.targets import naming_candidates
 
     workspace, store = open_store(args)
@@ -240,6 +241,7 @@ def _change(args: argparse.Namespace, action: str) -> int:
             relpath=_relpath(workspace, args.registry_id, args.run_id),
             reason=args.reason,
             actor=cli_actor(),
+            admit=admission,
             expect=_expect(args.expect),
         )
     return _report_change(args, change)
@@ -247,8 +249,12 @@ def _change(args: argparse.Namespace, action: str) -> int:
 
 def run_mark(args: argparse.Namespace) -> int:
     """`hold`, `release` or `accept` through the store, as the CLI user."""
+    from registry_pipeline.core.gate.gate import admission
+
     _workspace, store = open_store(args)
-    change = getattr(store, args.mark)(args.registry_id, reason=args.reason, actor=cli_actor())
+    change = getattr(store, args.mark)(
+        args.registry_id, reason=args.reason, actor=cli_actor(), admit=admission
+    )
     return _report_change(args, change)
 
 
@@ -284,11 +290,12 @@ def run_verify(args: argparse.Namespace) -> int:
     if expect is not None and not re.fullmatch(r"[0-9a-f]{64}", expect):
         raise UsageError("--expect-head takes a 64-character lowercase hex SHA-256",
                          code="BAD_HEAD")  # fmt: skip
+    from registry_pipeline.core.gate.gate import admission
     from registry_pipeline.core.pointers.journal_replay import Finding
     from registry_pipeline.core.workspace.lock import describe_lock, lock_state
 
     _workspace, store = open_store(args)
-    report = store.verify(expect)
+    report = store.verify(expect, admit=admission)
     if lock_state(store.lock_path) == "held":  # a lock cannot go stale: it dies with its holder
         held = f"{store.lock_path}: {describe_lock(store.lock_path)}"
         report.notes.append(Finding("LOCK_HELD", f"a pointer change is in progress: {held}"))

@@ -66,14 +66,16 @@ def add_repair_commands(
 
 def run_check(args: argparse.Namespace) -> int:
     """`registry pointers check`."""
-    from registry_pipeline.core.gate.gate import evaluate, record
+    from registry_pipeline.core.gate.gate import admission, evaluate, record
     from registry_pipeline.core.gate.verdict import problem_objects
     from registry_pipeline.core.pointers.store import PointerRefused, target_folder
     from registry_pipeline.core.pointers.targets import naming_candidates
     from registry_pipeline.core.workspace.snapshots import read_snapshot
 
     workspace, store = open_store(args)
-    store.require_intact("check")  # judged against the journal's history: it must hold
+    store.require_intact(
+        "check", admit=admission
+    )  # judged against the journal's history: it must hold
     with naming_candidates(workspace, args.registry_id, args.run_id):
         folder = target_folder(workspace, args.registry_id, args.run_id)
     root = read_snapshot(folder, args.registry_id).root_sha256
@@ -115,8 +117,10 @@ def store_path(workspace: Any, receipt: Any) -> str:
 
 
 def run_repair(args: argparse.Namespace) -> int:
+    from registry_pipeline.core.gate.gate import admission
+
     _workspace, store = open_store(args)
-    done = store.repair(args.registry_id, reason=args.reason, actor=cli_actor())
+    done = store.repair(args.registry_id, reason=args.reason, actor=cli_actor(), admit=admission)
     if args.json:
         json_doc({
             "repair": done.kind, "quarantined": done.quarantined, "problem": done.problem,

@@ -11,13 +11,13 @@ from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
 
 
 def open_store(args: argparse.Namespace) -> tuple[Workspace, Any]:
-    from registry_pipeline.core.gate.gate import gated_store
+    from registry_pipeline.core.pointers.store import PointerStore
 
     workspace = resolve_workspace(args.workspace).require()
     timeout = getattr(args, "lock_timeout", None)  # range-checked when parsed (bounded_float)
     if timeout is None:
-        return workspace, gated_store(workspace)
-    return workspace, gated_store(workspace, lock_timeout=timeout)
+        return workspace, PointerStore(workspace)
+    return workspace, PointerStore(workspace, lock_timeout=timeout)
 
 
 def cli_actor() -> dict[str, str]:

@@ -20,7 +20,6 @@ from registry_pipeline.core.gate.receipts import Receipt, ReceiptStore, make_rec
 from registry_pipeline.core.gate.registry import check_names, registry_checks
 from registry_pipeline.core.gate.verdict import CheckVerdict
 from registry_pipeline.core.pointers.pointer_file import ActiveRef
-from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.workspace.catalog import RegistrySpec, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
 
@@ -199,16 +198,19 @@ def journal_entry(workspace: Workspace, receipt: Receipt) -> dict[str, Any]:
     }
 
 
-def gated_store(workspace: Workspace, **options: Any) -> PointerStore:
-    """The pointer store whose every move passes this gate (`options`: schemas, lock_timeout)."""
-
-    def gate(
-        registry_id: str, folder: Path, target: ActiveRef, action: str, actor: dict[str, str]
-    ) -> dict[str, Any]:
-        root = target.manifest_sha256 or ""
-        receipt = admit(workspace, registry_id, folder, root, action=action, actor=actor)
-        if receipt is None:
-            return {"passed": True, "source": "adopted as found (no receipt, none failed)"}
-        return journal_entry(workspace, receipt)
-
-    return PointerStore(workspace, gate=gate, **options)
+def admission(
+    workspace: Workspace,
+    registry_id: str,
+    folder: Path,
+    target: ActiveRef,
+    action: str,
+    actor: dict[str, str],
+) -> dict[str, Any]:
+    """The gate's decision on moving `registry_id`'s pointer to `target` (`admit`), as the
+    journal entry naming the receipt that allows it: what a caller passes the pointer store
+    (`PointerStore.promote(..., admit=admission)`) with every call that may move a pointer."""
+    root = target.manifest_sha256 or ""
+    receipt = admit(workspace, registry_id, folder, root, action=action, actor=actor)
+    if receipt is None:
+        return {"passed": True, "source": "adopted as found (no receipt, none failed)"}
+    return journal_entry(workspace, receipt)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from registry_pipeline.core.gate.gate import gated_store
+from registry_pipeline.core.gate.gate import admission
 from registry_pipeline.core.pointers.replica import SetAside
+from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.remote import remote_for
 
@@ -29,8 +30,8 @@ def sync(workspace: Workspace) -> Synced | None:
     remote = remote_for(workspace)
     if remote is None or not workspace.runs_dir.is_dir():
         return None
-    store = gated_store(workspace)
-    store.pull()
+    store = PointerStore(workspace)
+    store.pull(admit=admission)
     workspace.require_writable(workspace.runs_dir)  # UNSAFE_PATH: never fetched through a link
     return Synced(remote.url, tuple(remote.pull_folders(workspace.runs_dir)), store.set_aside)
 
@@ -42,8 +43,10 @@ def share(workspace: Workspace) -> Synced | None:
     None without a bucket."""
     if remote_for(workspace) is None or not workspace.runs_dir.is_dir():
         return None
-    store = gated_store(workspace)
+    store = PointerStore(workspace)
     store.require_safe_paths()
-    with store.locked():  # a change that changes nothing: what an empty bucket takes, it takes
+    with store.locked(
+        admit=admission
+    ):  # a change that changes nothing: what an empty bucket takes, it takes
         pass
     return sync(workspace)

@@ -16,7 +16,6 @@ from pathlib import Path
 
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.pointers import checkpoint
-from registry_pipeline.core.pointers._refused import PointerRefused
 from registry_pipeline.core.pointers.journal import iter_lines
 from registry_pipeline.core.pointers.journal_replay import (
     Finding,
@@ -24,7 +23,7 @@ from registry_pipeline.core.pointers.journal_replay import (
     compare_with_pointers,
     verify_journal,
 )
-from registry_pipeline.core.pointers.pointer_file import PointerFile
+from registry_pipeline.core.pointers.pointer_file import PointerFile, PointerRefused
 from registry_pipeline.core.pointers.targets import target_folder
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 from registry_pipeline.core.workspace.snapshots import read_snapshot

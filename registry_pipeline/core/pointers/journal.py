@@ -17,9 +17,9 @@ from typing import Any, BinaryIO
 
 import rfc8785
 
+from registry_pipeline.core import jsonl
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
-from registry_pipeline.core.pointers._refused import PointerRefused
-from registry_pipeline.core.pointers.pointer_file import ActiveRef
+from registry_pipeline.core.pointers.pointer_file import ActiveRef, PointerRefused
 from registry_pipeline.core.workspace.input_files import open_regular_file
 
 JOURNAL_NAME = "ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
@@ -284,3 +284,19 @@ def corrupt_journal(journal: Path, error: JournalFormatError) -> PointerRefused:
         code="JOURNAL_CORRUPT",
         path=str(journal),
     )
+
+
+def repair_tail(path: Path) -> None:
+    """Make the journal end with a newline: a complete last record that only lost its newline
+    (a tool stripped it) gets it back; an incomplete one (the process died mid-append, before
+    the pointer file could change) is cut off. Earlier records are never touched."""
+    jsonl.repair_tail(path, _complete_record)
+
+
+def _complete_record(tail: bytes, previous: bytes | None) -> bool:
+    try:
+        record = parse_record(tail)
+    except JournalFormatError:
+        return False
+    expected = hashlib.sha256(previous).hexdigest() if previous is not None else None
+    return record.prev_sha256 == expected

@@ -40,10 +40,10 @@ from registry_pipeline.core.fs import write_atomic
 from registry_pipeline.core.objstore.folders import published
 from registry_pipeline.core.objstore.ledger import Entry, Head, Ledger
 from registry_pipeline.core.objstore.store import Conflict
-from registry_pipeline.core.pointers._refused import PointerRefused
 from registry_pipeline.core.pointers.integrity import QUARANTINE_RELPATH
 from registry_pipeline.core.pointers.journal import JournalFormatError, JournalRecord, parse_record
 from registry_pipeline.core.pointers.journal_replay import ChainReplay, Finding
+from registry_pipeline.core.pointers.pointer_file import PointerRefused
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH
 from registry_pipeline.core.workspace.remote import POINTERS_PREFIX, RUNS_PREFIX, Remote

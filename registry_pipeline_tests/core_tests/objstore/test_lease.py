@@ -18,8 +18,8 @@ from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.objstore import Conflict, ObjectStore, StoreError
 from registry_pipeline.core.objstore.lease import KEY, MARGIN, BuildLease, Grant
 from registry_pipeline.core.objstore.ledger import Ledger
-from registry_pipeline.core.pointers._refused import PointerRefused
 from registry_pipeline.core.pointers.replica import Replica
+from registry_pipeline.core.pointers.store import PointerRefused
 from registry_pipeline.core.workspace.remote import Remote
 from registry_pipeline_tests._helpers import chained_journal_lines
 

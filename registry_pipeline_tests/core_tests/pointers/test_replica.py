@@ -14,8 +14,8 @@ import pytest
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.objstore import ObjectStore
 from registry_pipeline.core.objstore.ledger import Ledger
-from registry_pipeline.core.pointers._refused import PointerRefused
 from registry_pipeline.core.pointers.replica import Base, Lost, Replica, retry_lost
+from registry_pipeline.core.pointers.store import PointerRefused
 from registry_pipeline.core.workspace.remote import Remote
 from registry_pipeline_tests._helpers import chained_journal_lines
 
