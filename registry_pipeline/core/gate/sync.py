@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from registry_pipeline.core.gate.gate import admission
-from registry_pipeline.core.pointers.replica import SetAside
+from registry_pipeline.core.pointers.bucket import SetAside
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.remote import remote_for

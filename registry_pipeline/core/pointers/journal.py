@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -37,7 +38,6 @@ it is (from_ref = to_ref) and stop or resume automatic promotion."""
 HOLDING = ("rollback", "accept", "hold")
 """A registry whose last record has one of these actions is held: automatic promotion stops
 until its next record (a `release`, or a promotion by a person)."""
-TAIL_BLOCK = 64 << 10
 MAX_JOURNAL_BYTES = 4 << 30
 """Largest journal read (4 GiB, about three million changes at ~1.5 KB a record): it is
 streamed, so this stops a runaway file, not a large history."""
@@ -149,8 +149,7 @@ def iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
     if handle is None:
         return
     with handle:
-        for number, raw in enumerate(handle, start=1):
-            yield number, raw[:-1] if raw.endswith(b"\n") else raw
+        yield from jsonl.lines(handle)
 
 
 def read_records(path: Path) -> Iterator[JournalRecord]:
@@ -182,7 +181,7 @@ def _records_backwards(handle: BinaryIO) -> Iterator[tuple[bytes, bool]]:
         return
     handle.seek(end - 1)
     unterminated = handle.read(1) != b"\n"
-    for index, line in enumerate(_lines_backwards(handle)):
+    for index, line in enumerate(jsonl.lines_backwards(handle)):
         yield line, unterminated and index == 0
 
 
@@ -235,45 +234,10 @@ def records_of(path: Path, registry_id: str) -> Iterator[JournalRecord]:
                     yield record
 
 
-def _lines_backwards(handle: BinaryIO) -> Iterator[bytes]:
-    """The file's non-empty lines, last first, each byte read once (a line longer than a block
-    is gathered from its pieces once, never re-copied per block)."""
-    position = handle.seek(0, os.SEEK_END)
-    pieces: list[bytes] = []  # the end of a line whose start is not read yet, last piece first
-    while position > 0:
-        start = max(0, position - TAIL_BLOCK)
-        handle.seek(start)
-        block = handle.read(position - start)
-        position = start
-        parts = block.split(b"\n")
-        if len(parts) == 1 and start > 0:
-            pieces.append(block)
-            continue
-        lines = parts[1:] if start > 0 else parts
-        lines[-1] += b"".join(reversed(pieces))
-        pieces = [parts[0]] if start > 0 else []
-        yield from (line for line in reversed(lines) if line)
-
-
 def append_record(path: Path, record: JournalRecord) -> int:
     """Append one record and fsync it (and, for a new journal, its folder entry); returns the
     journal's size before the record (to cut it off again if nothing else can be written)."""
-    created = not path.exists()
-    before = 0 if created else path.stat().st_size
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        data = record.line() + b"\n"
-        written = os.write(fd, data)
-        if written != len(data):
-            raise OSError(f"short write to {path}: {written} of {len(data)} bytes")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    if created:
-        from registry_pipeline.core.fs import fsync_dir
-
-        fsync_dir(path.parent)
-    return before
+    return jsonl.append(path, [record.line() + b"\n"])
 
 
 def corrupt_journal(journal: Path, error: JournalFormatError) -> PointerRefused:
@@ -300,3 +264,39 @@ def _complete_record(tail: bytes, previous: bytes | None) -> bool:
         return False
     expected = hashlib.sha256(previous).hexdigest() if previous is not None else None
     return record.prev_sha256 == expected
+
+
+Check = Callable[[JournalRecord, str], None]
+"""The gate's admission of a record another writer journaled, about to be applied, by the
+gate's action (`redo`, `mirror`, `restore`), raising PointerRefused
+(`PointerStore.check_mirrored`)."""
+
+
+class FileJournal:
+    """The journal as one local file: the backend of a workspace on a disk, and the copy every
+    reader reads of a workspace on object storage (`core.pointers.bucket.BucketJournal`)."""
+
+    set_aside = None
+    """Local records a bucket did not have, kept aside (only a bucket's journal sets some)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def append(self, record: JournalRecord) -> int:
+        """Append `record` (fsynced); the journal's size before it."""
+        return append_record(self.path, record)
+
+    def last(self) -> JournalRecord | None:
+        """The last record, after repairing the tail (`repair_tail`); JOURNAL_CORRUPT when it
+        does not parse."""
+        repair_tail(self.path)
+        try:
+            return last_record(self.path)
+        except JournalFormatError as exc:
+            raise corrupt_journal(self.path, exc) from None
+
+    @contextmanager
+    def change(self, check: Check, redo: Callable[[], object], *, writes: bool) -> Iterator[None]:
+        """One change (under the pointer lock): on a disk nothing is fetched before it or
+        published after it."""
+        yield

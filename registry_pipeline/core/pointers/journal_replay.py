@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from registry_pipeline.core import jsonl
 from registry_pipeline.core.errors import problem_object
 from registry_pipeline.core.pointers.journal import (
     MOVES,
@@ -157,7 +158,7 @@ def verify_journal(
         if (
             problem.code == "RECORD_UNREADABLE"
             and next(lines, None) is None
-            and not _ends_with_newline(path)
+            and not jsonl.ends_cleanly(path)
         ):
             replay.report.notes.append(_torn(number, problem.message))  # the crash state
             break
@@ -176,15 +177,6 @@ def _decision(record: JournalRecord, number: int) -> Finding:
         record.seq,
         number,
     )
-
-
-def _ends_with_newline(path: Path) -> bool:
-    with path.open("rb") as handle:
-        end = handle.seek(0, 2)
-        if end == 0:
-            return True
-        handle.seek(end - 1)
-        return handle.read(1) == b"\n"
 
 
 def _torn(number: int, why: str) -> Finding:

@@ -24,6 +24,7 @@ from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.fs import fsync_dir
 from registry_pipeline.core.objstore.folders import folder_key, listing, published
 from registry_pipeline.core.objstore.lease import KEY as LEASE_KEY
+from registry_pipeline.core.pointers.bucket import BucketJournal
 from registry_pipeline.core.pointers.integrity import (
     QUARANTINE_RELPATH,
     TARGET_CODES,
@@ -41,7 +42,6 @@ from registry_pipeline.core.pointers.pointer_file import (
     PointerFile,
     PointerRefused,
 )
-from registry_pipeline.core.pointers.replica import Replica
 from registry_pipeline.core.pointers.targets import apply_record, target_folder
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.workspace.lock import exclusive_lock
@@ -187,7 +187,7 @@ def _repair_bucket(
     the gate, every pointer of the state restored is admitted (`restore`: none whose receipt
     failed) and the repair journaled."""
     objects = _set_aside_malformed(remote)
-    replica = Replica(remote, store.workspace.root, store.journal_path, store.pointers_path)
+    replica = BucketJournal(remote, store.workspace.root, store.journal_path, store.pointers_path)
     with exclusive_lock(store.lock_path, timeout=store.lock_timeout):
         if replica.vanished() is not None:
             missing = True
@@ -243,7 +243,11 @@ def _set_aside_malformed(remote: Remote) -> list[tuple[str, str]]:
 
 
 def _put_back(
-    store: PointerStore, replica: Replica, reason: str, actor: dict[str, str], admit: Admit | None
+    store: PointerStore,
+    replica: BucketJournal,
+    reason: str,
+    actor: dict[str, str],
+    admit: Admit | None,
 ) -> Repair:
     """A bucket whose pointer history vanished takes this machine's copy as its history again
     (its entries then begin at 1); a machine with no copy begins one from the pointer file."""

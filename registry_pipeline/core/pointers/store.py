@@ -38,19 +38,19 @@ from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.faults import crash_point
 from registry_pipeline.core.fs import fsync_dir
 from registry_pipeline.core.pointers import checkpoint
+from registry_pipeline.core.pointers.bucket import SetAside, journal_for, retry_lost
 from registry_pipeline.core.pointers.integrity import require_intact, verify_workspace
 from registry_pipeline.core.pointers.journal import (
     HOLDING,
     JOURNAL_NAME,
     MOVES,
+    FileJournal,
     JournalFormatError,
     JournalRecord,
-    append_record,
     corrupt_journal,
     last_effective_record_of,
     last_record,
     last_record_of,
-    repair_tail,
 )
 from registry_pipeline.core.pointers.journal_replay import (
     Finding,
@@ -67,7 +67,6 @@ from registry_pipeline.core.pointers.pointer_file import (
     read_pointer_file,
 )
 from registry_pipeline.core.pointers.repair import Repair, repair
-from registry_pipeline.core.pointers.replica import Replica, SetAside, retry_lost
 from registry_pipeline.core.pointers.targets import (
     apply_record,
     check_direction,
@@ -82,7 +81,6 @@ from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import pointer_file_path
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.lock import DEFAULT_TIMEOUT, exclusive_lock
-from registry_pipeline.core.workspace.remote import remote_for
 from registry_pipeline.core.workspace.safe_write import require_safe_all
 
 __all__ = ["ANY", "MAX_REASON", "Admit", "Change", "Hold", "PointerRefused", "PointerStore",
@@ -144,7 +142,7 @@ class Change:
 
 def _retried(method: Callable[..., T]) -> Callable[..., T]:
     """`method`, run again whole when another machine's change won the next journal entry of
-    a workspace on object storage (`core.pointers.replica`); once on the local filesystem."""
+    a workspace on object storage (`core.pointers.bucket`); once on the local filesystem."""
 
     @functools.wraps(method)
     def run(self: PointerStore, *args: Any, **kwargs: Any) -> T:
@@ -170,6 +168,8 @@ class PointerStore:
         self.pointers_path = pointer_file_path(workspace)  # the catalog says where (adoption)
         self.journal_path = codex / JOURNAL_NAME
         self.lock_path = codex / (POINTERS_NAME + ".lock")
+        self.journal = FileJournal(self.journal_path)
+        """The local journal every reader reads (a bucket's copy, on object storage)."""
         self.set_aside: SetAside | None = None
         """Local records a bucket did not have, kept aside by the last sync."""
 
@@ -567,28 +567,20 @@ class PointerStore:
 
     @contextmanager
     def locked(self, *, writes: bool = True, admit: Admit | None = None) -> Iterator[None]:
-        """The pointer lock, held for one change. On a workspace with a bucket, the change also
-        starts from the bucket's journal and pointers, verified before anything of them is
-        applied (each move admitted by `admit`), and ends by publishing what it wrote
-        (`core.pointers.replica`; `Lost` when another machine's change came first).
-        `writes=False`: a read-only command's sync, which never writes to the bucket."""
+        """The pointer lock, held for one change of the journal's backend (`journal_for`): on a
+        workspace with a bucket the change starts from the bucket's journal and pointers,
+        verified before anything of them is applied (each move admitted by `admit`), and ends
+        by publishing what it wrote (`BucketJournal.change`). `writes=False`: a read-only
+        command's sync, which never writes to the bucket."""
         with exclusive_lock(self.lock_path, timeout=self.lock_timeout):
-            remote = remote_for(self.workspace)
-            if remote is None:
-                yield
-                return
-            replica = Replica(remote, self.workspace.root, self.journal_path, self.pointers_path)
-            base = replica.pull(
+            journal = journal_for(self.workspace, self.journal_path, self.pointers_path)
+            with journal.change(
                 lambda record, action: self.check_mirrored(record, action, admit),
                 lambda: self._redo(self.read(), admit),
                 writes=writes,
-            )
-            self.set_aside = replica.set_aside
-            try:
+            ):
+                self.set_aside = journal.set_aside
                 yield
-            finally:
-                if writes:
-                    replica.push(base)
 
     def pull(self, *, admit: Admit | None = None) -> None:
         """Make the journal and pointer file equal to the bucket's, when the workspace has one
@@ -670,7 +662,7 @@ class PointerStore:
         kept = checkpoint.load(self.workspace.root, self.journal_path)
         record = self._record(previous, registry_id, from_ref, to_ref, action, reason, actor,
                               checks)  # fmt: skip
-        offset = append_record(self.journal_path, record)
+        offset = self.journal.append(record)
         stat = checkpoint.identity(self.journal_path)
         head = previous.sha256 if previous else None
         if kept is not None and stat is not None and kept.head == head:  # verified up to it
@@ -712,7 +704,7 @@ class PointerStore:
                 actor or {"kind": "registry_adopt", "id": where},
                 {"as_found": as_found, **(extra or {})},
             )  # fmt: skip
-            append_record(self.journal_path, previous)
+            self.journal.append(previous)
             written.append(previous)
         return written
 
@@ -752,11 +744,7 @@ class PointerStore:
 
     def _last(self) -> JournalRecord | None:
         """The journal's last record, after repairing its tail (`journal.repair_tail`)."""
-        repair_tail(self.journal_path)
-        try:
-            return last_record(self.journal_path)
-        except JournalFormatError as exc:
-            raise corrupt_journal(self.journal_path, exc) from None
+        return self.journal.last()
 
     def _redo(
         self, pointers: PointerFile, admit: Admit | None
