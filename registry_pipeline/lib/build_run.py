@@ -27,8 +27,7 @@ import dagster as dg
 
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.freshness import active_snapshots, build_inputs, record_build
-from registry_pipeline.core.gate.gate import admission
-from registry_pipeline.core.gate.sync import sync
+from registry_pipeline.core.gate.gate import admission, sync
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.workspace.catalog import load_catalog

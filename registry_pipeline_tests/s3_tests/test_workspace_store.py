@@ -88,7 +88,7 @@ PROMOTER = textwrap.dedent(
     from pathlib import Path
     from registry_pipeline.core.gate.gate import admission
     from registry_pipeline.core.errors import RegistryError
-    from registry_pipeline.core.gate.sync import sync
+    from registry_pipeline.core.gate.gate import sync
     from registry_pipeline.core.workspace.layout import Workspace
     workspace = Workspace(Path(sys.argv[1]))
     run_ids = sys.argv[2:]

@@ -168,12 +168,6 @@ def _target_problem(
     return None
 
 
-class HistoryBroken(RegistryError):
-    """`pointers verify` fails: no pointer moves until the named repair."""
-
-    code = "CHAIN_BROKEN"
-
-
 def require_intact(report: VerifyReport, registry_id: str | None, action: str) -> None:
     """Refuse a change (`action`: promote, rollback, accept, hold, release, build) while the
     journal or the pointer file is broken. Exempt: a hand edit of `registry_id` itself (the
@@ -185,13 +179,13 @@ def require_intact(report: VerifyReport, registry_id: str | None, action: str) -
         if problem.code in ("POINTER_MISMATCH", *GATE_CODES):
             if problem.registry_id == registry_id:
                 continue  # the caller's own check says it precisely, or this is its repair
-            raise HistoryBroken(
+            raise RegistryError(
                 f"no pointer moves while `registry pointers verify` fails: {problem}",
                 code=problem.code,
             )
         if problem.code == "HEAD_NOT_FOUND":
             continue
-        raise HistoryBroken(
+        raise RegistryError(
             f"no pointer moves while `registry pointers verify` fails: {problem}; `{RESTART}` "
             "sets the broken journal aside as evidence and starts a new one from the pointer "
             "file, as a journaled act",

@@ -46,9 +46,8 @@ from hypothesis.stateful import (
 )
 
 from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.gate.gate import admission
+from registry_pipeline.core.gate.gate import admission, share, sync
 from registry_pipeline.core.gate.receipts import ReceiptStore
-from registry_pipeline.core.gate.sync import share, sync
 from registry_pipeline.core.objstore import ObjectStore
 from registry_pipeline.core.objstore.ledger import Ledger
 from registry_pipeline.core.pointers.journal import JournalRecord, parse_record
