@@ -395,7 +395,7 @@ def run_verify(args: argparse.Namespace) -> int:
         raise UsageError("--expect-head takes a 64-character lowercase hex SHA-256",
                          code="BAD_HEAD")  # fmt: skip
     from registry_pipeline.core.gate.gate import admission
-    from registry_pipeline.core.pointers.journal_replay import Finding
+    from registry_pipeline.core.pointers.journal import Finding
     from registry_pipeline.core.workspace.lock import describe_lock, lock_state
 
     _workspace, store = open_store(args)
@@ -452,7 +452,7 @@ def parse_moment(text: str) -> str:
 
 
 def run_as_of(args: argparse.Namespace) -> int:
-    from registry_pipeline.core.pointers.journal_replay import state_as_of
+    from registry_pipeline.core.pointers.journal import state_as_of
 
     moment = parse_moment(args.timestamp)
     _workspace, store = open_store(args)

@@ -34,8 +34,8 @@ from registry_pipeline.core.pointers.journal import (
     JournalFormatError,
     corrupt_journal,
     read_records,
+    state_as_of,
 )
-from registry_pipeline.core.pointers.journal_replay import state_as_of
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import is_valid_run_folder
 from registry_pipeline.core.workspace.catalog import load_catalog

@@ -44,13 +44,14 @@ from registry_pipeline.core.objstore.ledger import Entry, Head, Ledger
 from registry_pipeline.core.objstore.store import Conflict
 from registry_pipeline.core.pointers.integrity import QUARANTINE_RELPATH
 from registry_pipeline.core.pointers.journal import (
+    ChainReplay,
     Check,
     FileJournal,
+    Finding,
     JournalFormatError,
     JournalRecord,
     parse_record,
 )
-from registry_pipeline.core.pointers.journal_replay import ChainReplay, Finding
 from registry_pipeline.core.pointers.pointer_file import PointerRefused
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
@@ -136,7 +137,7 @@ class BucketJournal:
     published after it (`change`)."""
 
     def __init__(self, remote: Remote, root: Path, journal: Path, pointers: Path) -> None:
-        self.local = FileJournal(journal)
+        self.local = FileJournal(journal, root)
         self.ledger = Ledger(remote.store, PREFIX)
         self.remote = remote
         self.url = remote.url
@@ -622,5 +623,5 @@ def journal_for(workspace: Workspace, journal: Path, pointers: Path) -> FileJour
     """The backend of a workspace's journal: its bucket's, or the local file's."""
     remote = remote_for(workspace)
     if remote is None:
-        return FileJournal(journal)
+        return FileJournal(journal, workspace.root)
     return BucketJournal(remote, workspace.root, journal, pointers)

@@ -15,12 +15,15 @@ from dataclasses import replace
 from pathlib import Path
 
 from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.pointers import checkpoint
-from registry_pipeline.core.pointers.journal import iter_lines
-from registry_pipeline.core.pointers.journal_replay import (
+from registry_pipeline.core.pointers.journal import (
+    CHECKPOINT_RELPATH,
     Finding,
     VerifyReport,
     compare_with_pointers,
+    from_report,
+    iter_lines,
+    load,
+    save,
     verify_journal,
 )
 from registry_pipeline.core.pointers.pointer_file import PointerFile, PointerRefused
@@ -53,7 +56,7 @@ def verify_workspace(
     `adopt` record found absent (e.g. git ignores the seed's run root) stays a note.
 
     `checkpoint` (the store's check before a change): take the replay from the checkpoint of
-    the last one while the journal file is untouched since (`core.pointers.checkpoint`), and
+    the last one while the journal file is untouched since (`core.pointers.journal.Checkpoint`), and
     keep a checkpoint of a full replay whose chain is whole."""
     report = _replay(workspace.root, journal, pointers, expect_head, checkpoint)
     if expect_head is not None and report.expect_head_seq is None:
@@ -120,8 +123,8 @@ def journal_traces(root: Path) -> list[str]:
     quarantine = root / QUARANTINE_RELPATH
     if quarantine.is_dir() and not quarantine.is_symlink() and any(quarantine.iterdir()):
         found.append(QUARANTINE_RELPATH)
-    if (root / checkpoint.CHECKPOINT_RELPATH).is_file():
-        found.append(checkpoint.CHECKPOINT_RELPATH)
+    if (root / CHECKPOINT_RELPATH).is_file():
+        found.append(CHECKPOINT_RELPATH)
     return found
 
 
@@ -130,10 +133,10 @@ def _replay(
 ) -> VerifyReport:
     if not use or expect_head is not None:
         return verify_journal(journal, pointers, expect_head)
-    kept = checkpoint.load(root, journal)
+    kept = load(root, journal)
     if kept is None:
         report = verify_journal(journal, pointers)
-        checkpoint.save(root, checkpoint.from_report(report, journal))
+        save(root, from_report(report, journal))
         return report
     report = kept.report()
     state = {registry_id: record.to_ref for registry_id, record in kept.last.items()}

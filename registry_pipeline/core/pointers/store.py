@@ -37,7 +37,6 @@ from typing import Any, TypeVar
 from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.faults import crash_point
 from registry_pipeline.core.fs import fsync_dir
-from registry_pipeline.core.pointers import checkpoint
 from registry_pipeline.core.pointers.bucket import SetAside, journal_for, retry_lost
 from registry_pipeline.core.pointers.integrity import require_intact, verify_workspace
 from registry_pipeline.core.pointers.journal import (
@@ -45,18 +44,16 @@ from registry_pipeline.core.pointers.journal import (
     JOURNAL_NAME,
     MOVES,
     FileJournal,
+    Finding,
     JournalFormatError,
     JournalRecord,
+    VerifyReport,
     corrupt_journal,
+    difference,
+    interrupted,
     last_effective_record_of,
     last_record,
     last_record_of,
-)
-from registry_pipeline.core.pointers.journal_replay import (
-    Finding,
-    VerifyReport,
-    difference,
-    interrupted,
     mismatch_advice,
 )
 from registry_pipeline.core.pointers.pointer_file import (
@@ -168,7 +165,7 @@ class PointerStore:
         self.pointers_path = pointer_file_path(workspace)  # the catalog says where (adoption)
         self.journal_path = codex / JOURNAL_NAME
         self.lock_path = codex / (POINTERS_NAME + ".lock")
-        self.journal = FileJournal(self.journal_path)
+        self.journal = FileJournal(self.journal_path, workspace.root)
         """The local journal every reader reads (a bucket's copy, on object storage)."""
         self.set_aside: SetAside | None = None
         """Local records a bucket did not have, kept aside by the last sync."""
@@ -659,15 +656,9 @@ class PointerStore:
         if previous is None:
             adopted = self.adopt_as_found()
             previous = adopted[-1] if adopted else None
-        kept = checkpoint.load(self.workspace.root, self.journal_path)
         record = self._record(previous, registry_id, from_ref, to_ref, action, reason, actor,
                               checks)  # fmt: skip
-        offset = self.journal.append(record)
-        stat = checkpoint.identity(self.journal_path)
-        head = previous.sha256 if previous else None
-        if kept is not None and stat is not None and kept.head == head:  # verified up to it
-            checkpoint.save(self.workspace.root, kept.advanced(record, stat))
-        return record, offset
+        return record, self.journal.append(record)
 
     def adopt_as_found(
         self,

@@ -18,8 +18,13 @@ from dataclasses import dataclass, replace
 import pytest
 
 from registry_pipeline.core.gate.gate import admission
-from registry_pipeline.core.pointers.journal import JournalRecord, parse_record, read_records
-from registry_pipeline.core.pointers.journal_replay import VerifyReport, verify_journal
+from registry_pipeline.core.pointers.journal import (
+    JournalRecord,
+    VerifyReport,
+    parse_record,
+    read_records,
+    verify_journal,
+)
 from registry_pipeline.core.pointers.pointer_file import ActiveRef
 from registry_pipeline.core.pointers.store import PointerRefused, PointerStore
 from registry_pipeline.core.seal.run_store import SealedRun

@@ -24,8 +24,7 @@ from typing import Any
 import pytest
 
 from registry_pipeline.core.gate.gate import admission
-from registry_pipeline.core.pointers.journal import read_records
-from registry_pipeline.core.pointers.journal_replay import verify_journal
+from registry_pipeline.core.pointers.journal import read_records, verify_journal
 from registry_pipeline.core.pointers.pointer_file import (
     POINTERS_NAME,
     ActiveRef,

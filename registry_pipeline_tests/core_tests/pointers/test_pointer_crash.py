@@ -18,8 +18,7 @@ from collections.abc import Callable
 import pytest
 
 from registry_pipeline.core.gate.gate import admission
-from registry_pipeline.core.pointers.journal import read_records
-from registry_pipeline.core.pointers.journal_replay import verify_journal
+from registry_pipeline.core.pointers.journal import read_records, verify_journal
 from registry_pipeline.core.pointers.pointer_file import read_pointer_file
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.seal.run_store import SealedRun

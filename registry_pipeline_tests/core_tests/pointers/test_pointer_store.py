@@ -19,8 +19,9 @@ from registry_pipeline.core.pointers.journal import (
     append_record,
     last_record,
     read_records,
+    state_as_of,
+    verify_journal,
 )
-from registry_pipeline.core.pointers.journal_replay import state_as_of, verify_journal
 from registry_pipeline.core.pointers.pointer_file import (
     ActiveRef,
     PointerFileError,

@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from registry_pipeline.core.gate.gate import admission
-from registry_pipeline.core.pointers.journal import read_records
-from registry_pipeline.core.pointers.journal_replay import verify_journal
+from registry_pipeline.core.pointers.journal import read_records, verify_journal
 from registry_pipeline.core.pointers.store import MAX_REASON, PointerRefused, PointerStore
 from registry_pipeline.core.seal.run_store import SealedRun
 
