@@ -21,8 +21,8 @@ from typing import Any
 import dagster as dg
 
 from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.gate.checks import CHECK_NAMES, check_names
 from registry_pipeline.core.gate.gate import admission
-from registry_pipeline.core.gate.registry import CHECK_NAMES, check_names
 from registry_pipeline.core.pointers.store import ANY, PointerRefused, PointerStore, pointer_relpath
 from registry_pipeline.core.workspace.catalog import RegistrySpec, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace

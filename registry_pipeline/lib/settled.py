@@ -17,9 +17,9 @@ from pathlib import Path
 
 from registry_pipeline.core.append_only.governed import governed_files
 from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.gate.checks import check_names
 from registry_pipeline.core.gate.dependencies import coordination_reads
 from registry_pipeline.core.gate.gate import admissible
-from registry_pipeline.core.gate.registry import check_names
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, RegistrySpec, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace

@@ -27,8 +27,8 @@ from registry_pipeline.core.builders.adapters import (
 )
 from registry_pipeline.core.builders.model import BuildResult
 from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.gate.checks import SCHEMA_VALID, SEAL_VALID
 from registry_pipeline.core.gate.receipts import failed_before
-from registry_pipeline.core.gate.registry import SCHEMA_VALID, SEAL_VALID
 from registry_pipeline.core.pointers.journal import (
     JOURNAL_NAME,
     JournalFormatError,

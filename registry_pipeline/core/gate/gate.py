@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.gate.checks import check_names, registry_checks
 from registry_pipeline.core.gate.dependencies import active_ref, checked_snapshot
 from registry_pipeline.core.gate.receipts import Receipt, ReceiptStore, make_receipt
-from registry_pipeline.core.gate.registry import check_names, registry_checks
 from registry_pipeline.core.gate.verdict import CheckVerdict
 from registry_pipeline.core.pointers.bucket import SetAside
 from registry_pipeline.core.pointers.pointer_file import ActiveRef
