@@ -223,27 +223,6 @@ class PointerStore:
             return None
         return Hold(registry_id, record)
 
-    def promotion_blocker(self, registry_id: str, run_id: str) -> PointerRefused | None:
-        """Why an automatic promotion of `run_id` would change nothing or be refused, or None
-        when it would move the pointer. The same checks as `promote(automatic=True)` (mismatch,
-        already active, direction, hold), read without the lock and without validating the
-        target again: the promotion itself re-checks everything, and validates, under the lock.
-        """
-        try:
-            folder = target_folder(self.workspace, registry_id, run_id)
-            pointers = self.read()
-            mismatch = self._mismatch(pointers, registry_id)
-            if mismatch is not None:
-                return mismatch
-            current = pointers.active(registry_id)
-            if current is not None and current.run_id == run_id:
-                return PointerRefused(f"{run_id} is already active", code="ALREADY_ACTIVE")
-            check_direction(self.workspace, "promote", registry_id, current, folder)
-            self._check_not_held(registry_id)
-        except PointerRefused as exc:
-            return exc
-        return None
-
     # -- verifying -----------------------------------------------------------------------------
 
     def verify(self, expect_head: str | None = None, *, admit: Admit | None = None) -> VerifyReport:
