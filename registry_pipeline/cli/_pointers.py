@@ -773,9 +773,10 @@ def store_path(workspace: Any, receipt: Any) -> str:
 
 def run_repair(args: argparse.Namespace) -> int:
     from registry_pipeline.core.gate.gate import admission
+    from registry_pipeline.core.pointers.repair import repair
 
     _workspace, store = open_store(args)
-    done = store.repair(args.registry_id, reason=args.reason, actor=cli_actor(), admit=admission)
+    done = repair(store, args.registry_id, reason=args.reason, actor=cli_actor(), admit=admission)
     if args.json:
         json_doc({
             "repair": done.kind, "quarantined": done.quarantined, "problem": done.problem,

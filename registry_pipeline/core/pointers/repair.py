@@ -18,13 +18,13 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.fs import fsync_dir
 from registry_pipeline.core.objstore.folders import folder_key, listing, published
 from registry_pipeline.core.objstore.lease import KEY as LEASE_KEY
-from registry_pipeline.core.pointers.bucket import BucketJournal
+from registry_pipeline.core.pointers.bucket import BucketJournal, retry_lost
 from registry_pipeline.core.pointers.integrity import (
     QUARANTINE_RELPATH,
     TARGET_CODES,
@@ -42,14 +42,12 @@ from registry_pipeline.core.pointers.pointer_file import (
     PointerFile,
     PointerRefused,
 )
+from registry_pipeline.core.pointers.store import Admit, PointerStore
 from registry_pipeline.core.pointers.targets import apply_record, target_folder
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.workspace.lock import exclusive_lock
 from registry_pipeline.core.workspace.remote import RUNS_PREFIX, Remote, remote_for
 from registry_pipeline.core.workspace.safe_write import require_safe
-
-if TYPE_CHECKING:
-    from registry_pipeline.core.pointers.store import Admit, PointerStore
 
 
 @dataclass(frozen=True)
@@ -70,7 +68,18 @@ def repair(
     actor: dict[str, str],
     admit: Admit | None,
 ) -> Repair:
-    """Restore `registry_id`'s hand-edited pointer, or (None) restart a broken journal."""
+    """Restore `registry_id`'s hand-edited pointer, or (None) restart a broken journal; run
+    again whole when another machine's change won the bucket's next entry (`retry_lost`)."""
+    return retry_lost(lambda: _repair(store, registry_id, reason, actor, admit))
+
+
+def _repair(
+    store: PointerStore,
+    registry_id: str | None,
+    reason: str,
+    actor: dict[str, str],
+    admit: Admit | None,
+) -> Repair:
     if not reason.strip():
         raise PointerRefused("a repair needs a reason", code="REASON_REQUIRED")
     store.workspace.require()

@@ -63,7 +63,6 @@ from registry_pipeline.core.pointers.pointer_file import (
     PointerRefused,
     read_pointer_file,
 )
-from registry_pipeline.core.pointers.repair import Repair, repair
 from registry_pipeline.core.pointers.targets import (
     apply_record,
     check_direction,
@@ -387,18 +386,6 @@ class PointerStore:
                 {**verdict, "receipt": receipt},
             )  # fmt: skip
             return Change(registry_id, record, found)
-
-    def repair(
-        self,
-        registry_id: str | None,
-        *,
-        reason: str,
-        actor: dict[str, str],
-        admit: Admit | None = None,
-    ) -> Repair:
-        """`registry pointers repair` (see `core.pointers.repair`)."""
-        return retry_lost(lambda: repair(self, registry_id, reason=reason, actor=actor,
-                                         admit=admit))  # fmt: skip
 
     def _change(
         self,

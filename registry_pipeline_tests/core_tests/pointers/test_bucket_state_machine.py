@@ -127,9 +127,10 @@ def change(workspace: Workspace, action: str, snap: Snap | None = None) -> Chang
 
 def repair(workspace: Workspace) -> None:
     """`registry pointers repair --reason TEXT`."""
-    PointerStore(workspace, lock_timeout=0.5).repair(
-        None, reason="model repair", actor=ACTOR, admit=admission
-    )
+    from registry_pipeline.core.pointers.repair import repair as repair_pointers
+
+    store = PointerStore(workspace, lock_timeout=0.5)
+    repair_pointers(store, None, reason="model repair", actor=ACTOR, admit=admission)
 
 
 def shown(workspace: Workspace) -> tuple[str | None, str | None]:

@@ -17,6 +17,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from registry_pipeline.core.gate.gate import admission
 from registry_pipeline.core.gate.receipts import ReceiptStore
+from registry_pipeline.core.pointers.repair import repair
 from registry_pipeline.core.pointers.store import ANY, PointerRefused, PointerStore
 from registry_pipeline.core.workspace.layout import Workspace, init_workspace
 from registry_pipeline_tests._helpers import seal_checked
@@ -140,7 +141,7 @@ class GateMachine(RuleBasedStateMachine):
     def repair(self, restore: bool) -> None:
         registry = REGISTRY if restore else None
         try:
-            self.store.repair(registry, reason="model repair", actor=ACTOR, admit=admission)
+            repair(self.store, registry, reason="model repair", actor=ACTOR, admit=admission)
         except PointerRefused as exc:
             if restore:
                 assert self.broken or self.edited_to is None, exc
