@@ -86,9 +86,9 @@ PROMOTER = textwrap.dedent(
     """
     import json, sys, threading
     from pathlib import Path
-    from registry_pipeline.core.gate.gate import admission
     from registry_pipeline.core.errors import RegistryError
-    from registry_pipeline.core.gate.gate import sync
+    from registry_pipeline.core.gate.gate import admission, sync
+    from registry_pipeline.core.pointers.store import PointerStore
     from registry_pipeline.core.workspace.layout import Workspace
     workspace = Workspace(Path(sys.argv[1]))
     run_ids = sys.argv[2:]
