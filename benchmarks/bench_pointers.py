@@ -193,7 +193,8 @@ class _Promoter:
     """Promotes the sealed snapshots of alpha in one workspace, oldest first, with CAS."""
 
     def __init__(self, root: Path, count: int) -> None:
-        from registry_pipeline.core.gate.gate import gated_store
+        from registry_pipeline.core.gate.gate import admission
+        from registry_pipeline.core.pointers.store import PointerStore
         from registry_pipeline.core.workspace.layout import Workspace
 
         self.root = root
@@ -201,7 +202,8 @@ class _Promoter:
         self.runs = sorted(p.name for p in workspace.runs_dir.iterdir() if p.name[0] != ".")
         if len(self.runs) < count + 1:
             raise SystemExit(f"{root}: {len(self.runs)} snapshots, {count + 1} needed")
-        self.store = gated_store(workspace)
+        self.store = PointerStore(workspace)
+        self.admit = admission
         self.expect: str | None = None
         self.done = 0
 
@@ -211,8 +213,9 @@ class _Promoter:
         actor = {"kind": "cli_user", "id": "bench@host"}
         start = time.perf_counter()
         change = self.store.promote(
-            REGISTRY_ID, run_id, relpath=RELPATH, reason="bench", actor=actor, expect=self.expect
-        )
+            REGISTRY_ID, run_id, relpath=RELPATH, reason="bench", actor=actor, admit=self.admit,
+            expect=self.expect,
+        )  # fmt: skip
         elapsed = time.perf_counter() - start
         if not change.changed:
             raise SystemExit(f"promotion of {run_id} changed nothing")

@@ -54,7 +54,7 @@ def add_init(commands: Commands) -> None:
 
 
 def run_init(args: argparse.Namespace) -> int:
-    from registry_pipeline.core.gate.sync import share
+    from registry_pipeline.core.gate.gate import share
     from registry_pipeline.core.workspace.catalog import CATALOG_RELPATH
     from registry_pipeline.core.workspace.gitcheck import workspace_git_findings
     from registry_pipeline.core.workspace.layout import Workspace, init_targets, init_workspace

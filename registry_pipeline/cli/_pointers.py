@@ -1,33 +1,137 @@
 """`registry pointers ...`: show, history, promote, rollback, hold, release, accept, verify,
-as-of."""
+as-of, check and repair; how each opens the pointer store and names its user."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import re
+import socket
 from typing import Any
 
 from registry_pipeline.cli._args import bounded_float
 from registry_pipeline.cli._commands import RAW, workspace_option
 from registry_pipeline.cli._output import err, json_doc, out
-from registry_pipeline.cli._pointers_help import (
-    ACCEPT,
-    AS_OF,
-    DESCRIPTION,
-    EPILOG,
-    HISTORY,
-    HOLD,
-    PROMOTE,
-    RELEASE,
-    ROLLBACK,
-    SHOW,
-    VERIFY,
-)
-from registry_pipeline.cli._pointers_repair import add_repair_commands
-from registry_pipeline.cli._pointers_show import records, run_history, run_show
-from registry_pipeline.cli._pointers_store import cli_actor, open_store
-from registry_pipeline.core.errors import UsageError
-from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.errors import UsageError, problem_object
+from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
+
+EPILOG = """\
+examples:
+  registry pointers show
+  registry pointers promote op_status_table 2026-11-21__101500__op_status_table_build \\
+      --expect 2026-11-20__101500__op_status_table_build --reason "reviewed"
+  registry pointers rollback drift_signals --to 2026-11-19__090000__drift_signals_build \\
+      --reason "bad threshold pack"
+  registry pointers release drift_signals --reason "pack fixed"
+  registry pointers hold run_registry --reason "freeze for the audit"
+  registry pointers accept expected_versions --reason "pinned by hand for the audit"
+  registry pointers history drift_signals --json
+  registry pointers verify --expect-head "$(cat journal-head.txt)"
+  registry pointers as-of 2026-11-20T18:00:00Z
+  registry pointers check rolepack 2026-11-21__101500__rolepack_build
+  registry pointers repair expected_versions --reason "undo the hand edit"
+  registry pointers repair --reason "a journal line was deleted; evidence kept"
+
+A rollback, a hold and an accepted hand edit hold the registry: builds still build and check it
+but do not promote it until `registry pointers release` (or a person promotes a snapshot). A
+pointer file edited by hand stops builds and promotions with POINTER_MISMATCH until the edit is
+undone (`registry pointers repair REGISTRY`) or recorded with `registry pointers accept`.
+
+One publish gate: every move (a build, the promotion job, promote, accept, rollback) needs a
+passing promotion receipt for exactly the target's root (.codex/RECEIPTS/<root>.jsonl, written
+when a build's blocking checks ran, or by the gate running all of them now). A snapshot that
+failed a blocking check never becomes active (CHECK_FAILED names the check); a rollback needs a
+receipt (NO_RECEIPT). While `registry pointers verify` fails (CHAIN_BROKEN, POINTER_MISMATCH,
+...), no pointer moves until `registry pointers repair`.
+
+exit codes: 0 done (also when nothing had to change), 1 refused (CAS_CONFLICT, TARGET_INVALID,
+NOT_NEWER, NOT_OLDER, LOCKED, POINTER_MISMATCH, JOURNAL_CORRUPT, CHECK_FAILED, NO_RECEIPT,
+CHAIN_BROKEN, ...) or verification failed, 2 bad usage"""
+
+DESCRIPTION = """\
+The active pointer file (.codex/ACTIVE_REGISTRY_POINTERS_v0_1.json) is the only mutable file of
+a workspace: it names each registry's active snapshot. Every change is a compare-and-swap under
+a lock (.codex/ACTIVE_REGISTRY_POINTERS_v0_1.json.lock), validates its target again and is
+recorded first in a hash-chained journal (.codex/ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl).
+show, history, verify and as-of only read."""
+
+SHOW = """\
+Print each registry's active snapshot: run id, root hash (first 12 hex digits), when it became
+active, then the state of the run folder it names, validated again (ok, missing, wrong_registry,
+root_mismatch, or invalid: CODES), the journal's verdict when it does not explain the pointer
+(POINTER_MISMATCH, a hand edit) and any hold. The catalog's registries come first ("no pointer
+by design" for those without one, "none" when nothing is active yet), then pointers the catalog
+does not list; a workspace without a catalog shows its pointers alone. Changes no pointer.
+Exit 0."""
+
+HISTORY = """\
+Print the pointer journal, oldest first: per record its number, time, action (promote,
+rollback, hold, release, accept, abort), registry, the run ids before and after, the actor and
+the reason; --json prints every record with its sha256. With REGISTRY_ID, only that registry's
+records. Exit 0; 1 JOURNAL_CORRUPT when a line cannot be read (see `registry pointers verify`);
+2 UNKNOWN_REGISTRY when REGISTRY_ID is in none of the catalog, the pointer file and a non-empty
+journal."""
+
+PROMOTE = """\
+Make RUN_ID, a sealed snapshot of REGISTRY_ID in .codex/RUNS/, the registry's active snapshot.
+Under the lock the target is validated again (seal and schemas), must be newer than the active
+one (by created_utc, then run id; moving back is `registry pointers rollback`) and must pass the
+publish gate: its promotion receipt, or every blocking check of its registry run now (append-only,
+coordination, rules: as a build runs them) and their receipt written. The change is journaled,
+naming the receipt, then the pointer file is replaced atomically. A person's promotion also ends
+a hold. Exit 0 when promoted or already active (nothing changes); 1 when refused (CHECK_FAILED,
+CAS_CONFLICT, TARGET_INVALID, TARGET_MISSING, NOT_NEWER, POINTER_MISMATCH, CHAIN_BROKEN, LOCKED,
+...)."""
+
+ROLLBACK = """\
+Make RUN_ID, an older valid snapshot of REGISTRY_ID, active again and hold the registry there:
+builds still build and check it but do not promote it until `registry pointers release` (or a
+person promotes a snapshot). The target is validated again, must be older than the active one
+and must have a passing promotion receipt (its checks passed when it was built: NO_RECEIPT
+otherwise, `registry pointers check` runs them). Exit 0 when rolled back or already active; 1
+when refused (NOT_OLDER, also when nothing is active; NO_RECEIPT, CHECK_FAILED, CAS_CONFLICT,
+TARGET_INVALID, POINTER_MISMATCH, LOCKED, ...); 2 without a reason."""
+
+HOLD = """\
+Stop automatic promotion of REGISTRY_ID (by `registry build` and the promotion job): builds still
+build and check it. The hold is journaled; the active snapshot does not change. Exit 0 when held
+or already held (nothing changes); 1 NO_POINTER when nothing is active, POINTER_MISMATCH when the
+pointer file was edited by hand; 2 without a reason."""
+
+RELEASE = """\
+Lift the hold that `hold`, a rollback or an accepted hand edit left on REGISTRY_ID: automatic
+promotion resumes. The release is journaled; the active snapshot does not change. Exit 0 when
+released or not held (nothing changes); 1 POINTER_MISMATCH when the pointer file was edited by
+hand."""
+
+ACCEPT = """\
+Record the pointer file's current entry for REGISTRY_ID, which the journal does not explain (a
+hand edit: builds and promotions stop with POINTER_MISMATCH), as a journaled decision, after
+validating the snapshot it names and passing it through the publish gate (a snapshot that failed
+a blocking check is refused: CHECK_FAILED). The registry is then held until `registry pointers
+release`. Exit 0 when accepted; 1 NOTHING_TO_ACCEPT when the journal explains the entry,
+TARGET_MISSING or TARGET_INVALID when the entry names no valid snapshot (`registry pointers
+repair REGISTRY` restores the journal's value), CHECK_FAILED; 2 without a reason."""
+
+VERIFY = """\
+Replay the journal from its first record: every line must parse, each record must name the
+previous one's sha256 (CHAIN_BROKEN), follow its number (SEQ_GAP) and start from the pointer the
+registry had reached (FROM_MISMATCH), and the replay must give the pointer file (POINTER_MISMATCH);
+every active target must be here (TARGET_MISSING) with the root its pointer records
+(TARGET_CHANGED).
+Notes that are no failure: a torn last line left by a crash, an interrupted change the next one
+completes, aborted changes, accepted edits, pointers older than the journal, a change in
+progress. On success it prints the record count and the head (the last record's sha256): keep
+it, and pass it later as --expect-head. Changes nothing. Exit 0 when the journal holds, 1 when
+it does not, 2 for a malformed --expect-head."""
+
+AS_OF = """\
+Replay the journal up to TIMESTAMP and print, per registry, the snapshot that was active then,
+with the time and number of the registry's last journal record at or before TIMESTAMP. TIMESTAMP
+is an ISO 8601 time with a zone (2026-11-20T18:00:00Z, 2026-11-20T19:00:00+01:00) or a date,
+meaning the end of that UTC day. Only the journal is read: a pointer it never recorded is not
+shown. Exit 0; 1 JOURNAL_CORRUPT; 2 BAD_TIMESTAMP."""
+
 
 NONE = "none"
 
@@ -148,7 +252,7 @@ def add_pointers(commands: Any) -> None:
     )  # fmt: skip
     _common(as_of)
     as_of.set_defaults(run=run_as_of)
-    add_repair_commands(sub, _command, _common, _lock_option)
+    _add_repair_commands(sub)
 
 
 def _command(
@@ -230,6 +334,7 @@ def run_rollback(args: argparse.Namespace) -> int:
 def _change(args: argparse.Namespace, action: str) -> int:
     """`promote` or `rollback` through the store, as the CLI user; a run id that is not here
     is refused naming the registry's nearest snapshots."""
+    from registry_pipeline.core.gate.gate import admission
     from registry_pipeline.core.pointers.targets import naming_candidates
 
     workspace, store = open_store(args)
@@ -240,6 +345,7 @@ def _change(args: argparse.Namespace, action: str) -> int:
             relpath=_relpath(workspace, args.registry_id, args.run_id),
             reason=args.reason,
             actor=cli_actor(),
+            admit=admission,
             expect=_expect(args.expect),
         )
     return _report_change(args, change)
@@ -247,8 +353,12 @@ def _change(args: argparse.Namespace, action: str) -> int:
 
 def run_mark(args: argparse.Namespace) -> int:
     """`hold`, `release` or `accept` through the store, as the CLI user."""
+    from registry_pipeline.core.gate.gate import admission
+
     _workspace, store = open_store(args)
-    change = getattr(store, args.mark)(args.registry_id, reason=args.reason, actor=cli_actor())
+    change = getattr(store, args.mark)(
+        args.registry_id, reason=args.reason, actor=cli_actor(), admit=admission
+    )
     return _report_change(args, change)
 
 
@@ -284,11 +394,12 @@ def run_verify(args: argparse.Namespace) -> int:
     if expect is not None and not re.fullmatch(r"[0-9a-f]{64}", expect):
         raise UsageError("--expect-head takes a 64-character lowercase hex SHA-256",
                          code="BAD_HEAD")  # fmt: skip
+    from registry_pipeline.core.gate.gate import admission
     from registry_pipeline.core.lock import describe_lock, lock_state
-    from registry_pipeline.core.pointers.journal_replay import Finding
+    from registry_pipeline.core.pointers.journal import Finding
 
     _workspace, store = open_store(args)
-    report = store.verify(expect)
+    report = store.verify(expect, admit=admission)
     if lock_state(store.lock_path) == "held":  # a lock cannot go stale: it dies with its holder
         held = f"{store.lock_path}: {describe_lock(store.lock_path)}"
         report.notes.append(Finding("LOCK_HELD", f"a pointer change is in progress: {held}"))
@@ -341,7 +452,7 @@ def parse_moment(text: str) -> str:
 
 
 def run_as_of(args: argparse.Namespace) -> int:
-    from registry_pipeline.core.pointers.journal_replay import state_as_of
+    from registry_pipeline.core.pointers.journal import state_as_of
 
     moment = parse_moment(args.timestamp)
     _workspace, store = open_store(args)
@@ -367,3 +478,348 @@ def run_as_of(args: argparse.Namespace) -> int:
             f" (#{row['seq']})"
         )
     return 0
+
+
+# -- show -------------------------------------------------------------------------------------
+
+
+def run_show(args: argparse.Namespace) -> int:
+    from registry_pipeline.core.seal.validate import inspection_cache
+    from registry_pipeline.core.workspace.catalog import load_catalog
+
+    workspace, store = open_store(args)
+    pointers = store.read()
+    try:
+        specs = {spec.registry_id: spec for spec in load_catalog(workspace).registries}
+    except UsageError as exc:
+        if exc.code != "NO_CATALOG":
+            raise
+        specs = {}  # a workspace without a catalog: the pointers alone
+    with inspection_cache(workspace.verdicts_path):  # one load and save for every target
+        rows = [
+            _row(workspace, store, pointers, registry_id, specs.get(registry_id))
+            for registry_id in [*specs, *(i for i in pointers.pointers if i not in specs)]
+        ]
+    if args.json:
+        json_doc({"last_updated_utc": pointers.last_updated_utc, "pointers": rows})
+        return 0
+    if not rows:
+        out("no active pointers yet (a build promotes what passes its checks)")
+    for row in rows:
+        ref = row["active_ref"]
+        if not row["has_pointer"]:
+            out(f"{row['registry_id']:<24} (no pointer by design)")
+        elif ref is None:
+            out(f"{row['registry_id']:<24} (none)")
+        else:
+            hold = row["hold"]
+            state = " ".join(
+                part
+                for part in (
+                    str(row["target"]),
+                    "" if row["journal"] == "ok" else f"[{row['journal']}]",
+                    f"[held: {hold['reason']}, since {hold['since']}]" if hold else "",
+                )
+                if part
+            )
+            out(
+                f"{row['registry_id']:<24} {ref['run_id']:<48} "
+                f"sha256:{str(ref['manifest_sha256'])[:12]}  {row['active_asof_utc']}  {state}"
+            )
+    return 0
+
+
+def _row(
+    workspace: Workspace, store: Any, pointers: Any, registry_id: str, spec: Any
+) -> dict[str, Any]:
+    """One registry's line of `pointers show`: its pointer, target, journal state and hold."""
+    from registry_pipeline.core.pointers.store import PointerRefused
+
+    pointer = pointers.pointers.get(registry_id)
+    ref = pointer.active_ref if pointer else None
+    try:
+        hold = store.held(registry_id)
+    except PointerRefused:  # an unreadable journal: the journal column says so
+        hold = None
+    target, problems = _target_state(workspace, store, registry_id, ref)
+    journal, journal_problem = _journal_state(store, registry_id)
+    return {
+        "registry_id": registry_id,
+        "has_pointer": spec.active_pointer if spec else True,
+        "active_ref": ref.as_json() if ref else None,
+        "active_ref_known": pointer.active_ref_known if pointer else None,
+        "active_asof_utc": pointer.active_asof_utc if pointer else None,
+        "target": target,
+        "journal": journal,
+        "hold": _hold_json(hold),
+        "notes": pointer.notes if pointer else "",
+        "problems": [*problems, *journal_problem],
+    }
+
+
+def _target_state(
+    workspace: Workspace, store: Any, registry_id: str, ref: Any
+) -> tuple[str | None, list[dict[str, object]]]:
+    """`ok`, or what is wrong with the folder the pointer names: `missing`, `wrong_registry`,
+    `root_mismatch`, `invalid: CODES` (validated again, with the build's verdict cache); and
+    that as a problem object."""
+    from registry_pipeline.core.pointers.store import PointerRefused, target_folder
+    from registry_pipeline.core.seal.validate import inspect_run_folder
+
+    if ref is None or ref.run_id is None:
+        return None, []
+    try:
+        folder = target_folder(workspace, registry_id, ref.run_id)
+    except PointerRefused as exc:
+        state = {"TARGET_WRONG_REGISTRY": "wrong_registry"}.get(exc.code, "missing")
+        message = f"{exc.message}; {_WAY_OUT}"
+        problem = problem_object(exc.code, message, path=exc.path, registry_id=registry_id)
+        return state, [problem]
+    report = inspect_run_folder(folder, schemas=store.schemas)  # in run_show's verdict cache
+    if not report.ok:
+        codes = sorted({p.code.value for p in report.problems})
+        message = (
+            f"the active snapshot fails validation ({', '.join(codes)}): `registry validate "
+            f"--active` lists why; {_WAY_OUT}"
+        )
+        where = str(folder)
+        problem = problem_object(
+            "TARGET_INVALID", message, path=where, registry_id=registry_id, reason_codes=codes
+        )
+        return "invalid: " + ",".join(codes), [problem]
+    if report.root_sha256 == ref.manifest_sha256:
+        return "ok", []
+    message = f"the active snapshot's root is not the one its pointer records; {_WAY_OUT}"
+    problem = problem_object(
+        "TARGET_CHANGED",
+        message,
+        path=str(folder),
+        registry_id=registry_id,
+        expected=ref.manifest_sha256,
+        found=report.root_sha256,
+    )
+    return "root_mismatch", [problem]
+
+
+_WAY_OUT = "promote or roll back to a snapshot that validates"
+
+
+def _hold_json(hold: Any) -> dict[str, object] | None:
+    if hold is None:
+        return None
+    return {"reason": hold.reason, "since": hold.since, "by": hold.by, "seq": hold.record.seq}
+
+
+def _journal_state(store: Any, registry_id: str) -> tuple[str, list[dict[str, object]]]:
+    """`ok` when the journal explains the pointer, else the refusal code (POINTER_MISMATCH),
+    and the refusal as a problem object."""
+    from registry_pipeline.core.pointers.store import PointerRefused
+
+    try:
+        store.explained([registry_id])  # an entry deleted by hand is a mismatch too
+    except PointerRefused as exc:
+        path = exc.path or str(store.pointers_path)
+        return exc.code, [problem_object(exc.code, exc.message, path=path, registry_id=registry_id)]
+    return "ok", []
+
+
+# -- history ---------------------------------------------------------------------------------
+
+
+def records(store: Any) -> list[Any]:
+    """Every journal record; an unreadable line is JOURNAL_CORRUPT (exit 1) naming it."""
+    from registry_pipeline.core.pointers.journal import (
+        JournalFormatError,
+        corrupt_journal,
+        read_records,
+    )
+
+    try:
+        return list(read_records(store.journal_path))
+    except JournalFormatError as exc:
+        raise corrupt_journal(store.journal_path, exc) from None
+
+
+def run_history(args: argparse.Namespace) -> int:
+    workspace, store = open_store(args)
+    every = records(store)
+    shown = [r for r in every if args.registry_id is None or r.registry_id == args.registry_id]
+    if args.registry_id is not None and not shown and every:
+        from registry_pipeline.core.workspace.catalog import require_known
+
+        seen = {r.registry_id for r in every} | set(store.read().pointers)
+        require_known(workspace, args.registry_id, seen)
+    if args.json:
+        json_doc([{**record.as_json(), "sha256": record.sha256} for record in shown])
+        return 0
+    if not shown:
+        out("no pointer changes journaled yet")
+    for record in shown:
+        was = record.from_ref.run_id if record.from_ref else "(none)"
+        out(
+            f"#{record.seq:<5} {record.created_utc}  {record.action:<8} {record.registry_id:<22} "
+            f"{was} -> {record.to_ref.run_id if record.to_ref else '(none)'}  by "
+            f"{record.actor.get('kind')}:"
+            f"{record.actor.get('id')}" + (f"  ({record.reason})" if record.reason else "")
+        )
+    return 0
+
+
+# -- check, repair ---------------------------------------------------------------------------
+
+
+CHECK = """\
+Run every blocking check of REGISTRY_ID on the snapshot RUN_ID (seal, schemas, and as its
+registry has them append-only, coordination against the other registries' checked snapshots,
+rules) exactly as a build does, and append its promotion receipt to
+.codex/RECEIPTS/<root>.jsonl (a snapshot with any failing receipt never becomes active). Moves
+no pointer; refused while `registry pointers verify` fails. A snapshot sealed by
+`registry seal` needs a receipt before it can be rolled back to. Exit 0 when every check passed,
+1 when one failed (the receipt says which) or the snapshot is not valid."""
+
+REPAIR = """\
+The explicit, journaled repairs of a history that `registry pointers verify` rejects; nothing
+moves a pointer until then. With REGISTRY_ID: the pointer file's entry was edited by hand
+(POINTER_MISMATCH); put the journal's value back and journal a `restore` record (`registry
+pointers accept` is the other way: it keeps a valid edit). Without: the journal's chain is
+broken (CHAIN_BROKEN, SEQ_GAP, RECORD_UNREADABLE, FROM_MISMATCH); move it, byte for byte, to
+.codex/JOURNAL_QUARANTINE/ and start a new journal that adopts the pointer file as found, each
+record naming the quarantined file, its SHA-256 and the problem. On a bucket (REGISTRY_STORE),
+without REGISTRY_ID: entries at the end of the bucket's journal that do not verify, a lease or
+folder object no release writes, are moved to quarantine/<time>/ in the bucket, and the head put
+back on the last entry that verifies; a history that vanished (POINTERS_MISSING) is put back
+from this machine's copy. Whatever is put back passes the gate first. Exit 0 when repaired; 1
+NOTHING_TO_REPAIR, a refusal of the gate, or the journal must be restarted first; 2 without a
+reason."""
+
+
+def _add_repair_commands(sub: Any) -> None:
+    """Add `check` and `repair` to `registry pointers`."""
+    check = _command(
+        sub, "check", "run a snapshot's blocking checks and write its promotion receipt", CHECK,
+        "registry pointers check rolepack 2026-11-21__101500__rolepack_build --json",
+    )  # fmt: skip
+    check.add_argument("registry_id", metavar="REGISTRY_ID", help="the registry's id")
+    check.add_argument("run_id", metavar="RUN_ID", help="the snapshot (a run folder name)")
+    _common(check)
+    check.set_defaults(run=run_check)
+
+    repair = _command(
+        sub, "repair", "restore a hand-edited pointer, or restart a broken journal", REPAIR,
+        'registry pointers repair expected_versions --reason "undo the hand edit"\n'
+        '  registry pointers repair --reason "line 7 was deleted; evidence kept"',
+    )  # fmt: skip
+    repair.add_argument(
+        "registry_id", nargs="?", metavar="REGISTRY_ID",
+        help="restore this registry's pointer (default: restart the journal)",
+    )  # fmt: skip
+    repair.add_argument("--reason", required=True, help="why (required, journaled)")
+    _lock_option(repair)
+    _common(repair)
+    repair.set_defaults(run=run_repair, sync=False)  # it repairs what a sync would refuse
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """`registry pointers check`."""
+    from registry_pipeline.core.gate.gate import admission, evaluate, record
+    from registry_pipeline.core.gate.verdict import problem_objects
+    from registry_pipeline.core.pointers.store import PointerRefused, target_folder
+    from registry_pipeline.core.pointers.targets import naming_candidates
+    from registry_pipeline.core.workspace.snapshots import read_snapshot
+
+    workspace, store = open_store(args)
+    store.require_intact(
+        "check", admit=admission
+    )  # judged against the journal's history: it must hold
+    with naming_candidates(workspace, args.registry_id, args.run_id):
+        folder = target_folder(workspace, args.registry_id, args.run_id)
+    root = read_snapshot(folder, args.registry_id).root_sha256
+    if root is None:
+        raise PointerRefused(
+            f"{folder.name} is not sealed (no root in MANIFEST.sha256)",
+            code="TARGET_UNSEALED",
+            path=str(folder),
+        )
+    verdicts = evaluate(workspace, args.registry_id, folder)
+    receipt = record(workspace, args.registry_id, folder, root, verdicts, cli_actor())
+    checks, passed = receipt.checks, receipt.passed
+    if args.json:
+        problems = [
+            problem
+            for v in verdicts
+            for problem in problem_objects(v.name, v.passed, v.description, v.metadata)
+        ]
+        json_doc({
+            "registry_id": args.registry_id, "run_id": args.run_id, "root_sha256": root,
+            "passed": passed, "checks": list(checks), "problems": problems,
+            "receipt": store_path(workspace, receipt), "receipt_sha256": receipt.sha256,
+        })  # fmt: skip
+    else:
+        for check in checks:
+            verdict = "PASS" if check.get("passed") else "FAIL"
+            codes = ", ".join(check.get("reason_codes") or [])
+            out(f"{verdict}  {check.get('name')}" + (f"  ({codes})" if codes else ""))
+        out(f"receipt {store_path(workspace, receipt)} ({receipt.build.get('kind')} "
+            f"{receipt.build.get('id')}, {receipt.created_utc})")  # fmt: skip
+    return 0 if passed else 1
+
+
+def store_path(workspace: Any, receipt: Any) -> str:
+    """The receipt's workspace-relative path."""
+    from registry_pipeline.core.gate.receipts import ReceiptStore
+
+    return ReceiptStore(workspace).path_of(receipt.root_sha256)
+
+
+def run_repair(args: argparse.Namespace) -> int:
+    from registry_pipeline.core.gate.gate import admission
+    from registry_pipeline.core.pointers.repair import repair
+
+    _workspace, store = open_store(args)
+    done = repair(store, args.registry_id, reason=args.reason, actor=cli_actor(), admit=admission)
+    if args.json:
+        json_doc({
+            "repair": done.kind, "quarantined": done.quarantined, "problem": done.problem,
+            "records": [{**r.as_json(), "sha256": r.sha256} for r in done.records],
+            "journal_head": done.records[-1].sha256 if done.records else None,
+        })  # fmt: skip
+    elif done.kind == "restored":
+        (restored,) = done.records
+        out(f"{restored}  (journal head {restored.sha256})")
+    elif done.kind == "set_aside":
+        out(f"set aside in the bucket, byte for byte: {done.quarantined} ({done.problem})")
+        for record in done.records:
+            out(f"  {record}")
+    elif done.kind == "put_back":
+        out(f"the bucket's pointer history was put back ({done.problem})")
+        for record in done.records:
+            out(f"  last record: {record}")
+    else:
+        kept = (
+            f"the broken one is kept at {done.quarantined}" if done.quarantined else "none was left"
+        )
+        out(f"journal restarted ({kept}; {done.problem})")
+        for adopted in done.records:
+            out(f"  {adopted}")
+    return 0
+
+
+# -- the store and the user ------------------------------------------------------------------
+
+
+def open_store(args: argparse.Namespace) -> tuple[Workspace, Any]:
+    from registry_pipeline.core.pointers.store import PointerStore
+
+    workspace = resolve_workspace(args.workspace).require()
+    timeout = getattr(args, "lock_timeout", None)  # range-checked when parsed (bounded_float)
+    if timeout is None:
+        return workspace, PointerStore(workspace)
+    return workspace, PointerStore(workspace, lock_timeout=timeout)
+
+
+def cli_actor() -> dict[str, str]:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return {"kind": "cli_user", "id": f"{user}@{socket.gethostname()}"}

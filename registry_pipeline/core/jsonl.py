@@ -150,6 +150,26 @@ def repair_tail(path: Path, complete: Callable[[bytes, bytes | None], bool]) -> 
     return True
 
 
+def lines_backwards(handle: BinaryIO) -> Iterator[bytes]:
+    """The log's non-empty lines, last first, each byte read once (a line longer than a block
+    is gathered from its pieces once, never re-copied per block)."""
+    position = handle.seek(0, os.SEEK_END)
+    pieces: list[bytes] = []  # the end of a line whose start is not read yet, last piece first
+    while position > 0:
+        start = max(0, position - TAIL_BLOCK)
+        handle.seek(start)
+        block = handle.read(position - start)
+        position = start
+        parts = block.split(b"\n")
+        if len(parts) == 1 and start > 0:
+            pieces.append(block)
+            continue
+        lines = parts[1:] if start > 0 else parts
+        lines[-1] += b"".join(reversed(pieces))
+        pieces = [parts[0]] if start > 0 else []
+        yield from (line for line in reversed(lines) if line)
+
+
 def last_newline(handle: BinaryIO, end: int) -> int:
     """Offset of the last newline before `end`, scanning back block by block; -1 if none."""
     position = end

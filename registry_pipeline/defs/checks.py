@@ -3,7 +3,7 @@
 Each registry asset declares its checks as `check_specs` (blocking) and, once its output is
 sealed, yields one `AssetCheckResult` per check (`evaluate_checks`): no separate step per check,
 each check still its own row in the UI, and a failed one still stops everything downstream.
-The checks themselves are the core gate's (`core.gate.registry`), the functions the pointer
+The checks themselves are the core gate's (`core.gate.checks`), the functions the pointer
 store runs again for a snapshot no build checked; the step writes their promotion receipt.
 """
 
@@ -12,8 +12,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from registry_pipeline.core.gate.gate import record
-from registry_pipeline.core.gate.registry import (
+from registry_pipeline.core.gate.checks import (
     APPEND_ONLY,
     CHECK_NAMES,
     COORDINATION,
@@ -24,6 +23,7 @@ from registry_pipeline.core.gate.registry import (
     check_names,
     registry_checks,
 )
+from registry_pipeline.core.gate.gate import record
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import read_snapshot
 from registry_pipeline.lib.failures import as_check_result

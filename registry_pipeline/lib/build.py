@@ -27,8 +27,9 @@ import dagster as dg
 
 from registry_pipeline.core.builders.registry import check_catalog
 from registry_pipeline.core.errors import BuildInProgress, problem_object
-from registry_pipeline.core.gate.gate import gated_store
+from registry_pipeline.core.gate.gate import admission
 from registry_pipeline.core.gate.verdict import problem_objects
+from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.workspace.build_slot import (
     DEFAULT_WAIT,
     in_progress,
@@ -109,7 +110,7 @@ def run_build(
     # the run's own first checks, made here too so that bad input is refused before a run
     check_catalog(load_catalog(workspace))
     require_safe(workspace)
-    gated_store(workspace).require_intact()
+    PointerStore(workspace).require_intact(admit=admission)
     in_process = in_process_default() if in_process is None else in_process
     os.environ["DAGSTER_HOME"] = str(dagster_home(root))
     run_id = make_new_run_id()

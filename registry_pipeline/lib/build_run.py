@@ -38,10 +38,10 @@ import dagster as dg
 from registry_pipeline.core.append_only.governed import governed_files
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.freshness import active_snapshots, build_inputs, record_build
+from registry_pipeline.core.gate.checks import check_names
 from registry_pipeline.core.gate.dependencies import coordination_reads
-from registry_pipeline.core.gate.gate import admissible, gated_store
-from registry_pipeline.core.gate.registry import check_names
-from registry_pipeline.core.gate.sync import sync
+from registry_pipeline.core.gate.gate import admissible, admission, sync
+from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, RegistrySpec, load_catalog
@@ -138,8 +138,8 @@ def begin(
     instance.add_run_tags(run.run_id, {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()})
     sync(workspace)  # on object storage: what other machines published, before reading
     catalog = load_catalog(workspace)
-    store = gated_store(workspace)
-    store.require_intact()
+    store = PointerStore(workspace)
+    store.require_intact(admit=admission)
     store.explained([spec.registry_id for spec in catalog.registries if spec.active_pointer])
     mark_dead_builds_failed(instance)
     if not is_whole(run, job_keys):

@@ -21,9 +21,9 @@ from typing import Any
 import dagster as dg
 
 from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.gate.gate import gated_store
-from registry_pipeline.core.gate.registry import CHECK_NAMES, check_names
-from registry_pipeline.core.pointers.store import ANY, PointerRefused, pointer_relpath
+from registry_pipeline.core.gate.checks import CHECK_NAMES, check_names
+from registry_pipeline.core.gate.gate import admission
+from registry_pipeline.core.pointers.store import ANY, PointerRefused, PointerStore, pointer_relpath
 from registry_pipeline.core.workspace.catalog import RegistrySpec, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
 
@@ -196,12 +196,13 @@ def promote_checked(
     if not spec.active_pointer:
         return outcome(Outcome.NO_POINTER, Outcome.NO_POINTER.value)
     try:
-        change = gated_store(workspace).promote(
+        change = PointerStore(workspace).promote(
             spec.registry_id,
             run_id,
             relpath=pointer_relpath(spec.kind, spec.artifacts),
             reason=reason,
             actor=actor,
+            admit=admission,
             checks=checks,
             expect=ANY,
             automatic=True,

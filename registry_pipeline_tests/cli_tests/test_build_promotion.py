@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from registry_pipeline.core.pointers.journal import read_records
-from registry_pipeline.core.pointers.journal_replay import verify_journal
+from registry_pipeline.core.pointers.journal import read_records, verify_journal
 from registry_pipeline.core.pointers.store import PointerRefused, PointerStore
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline_tests._helpers import break_built_schema

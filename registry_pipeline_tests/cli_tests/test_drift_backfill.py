@@ -94,12 +94,12 @@ def test_a_day_reads_the_snapshots_active_at_its_end(cli: Run, demo: Path) -> No
 def test_a_backfilled_day_with_history_records_its_inputs(
     cli: Run, demo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from registry_pipeline.core.pointers import _writer as pointer_writer
+    from registry_pipeline.core.pointers import store as pointer_store
 
     yesterday = _today() - timedelta(days=1)
     noon = datetime.combine(yesterday, datetime.min.time(), tzinfo=UTC) + timedelta(hours=12)
     with monkeypatch.context() as patch:  # the promotions are journaled as of yesterday noon
-        patch.setattr(pointer_writer, "now_utc", lambda: noon)
+        patch.setattr(pointer_store, "now_utc", lambda: noon)
         assert cli("build", "--workspace", str(demo))[0] == 0
     code, document = _backfill(cli, demo, yesterday, yesterday)
     (outcome,) = document["days"]

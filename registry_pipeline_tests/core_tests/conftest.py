@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from registry_pipeline.core.gate.gate import evaluate, gated_store, record
+from registry_pipeline.core.gate.gate import evaluate, record
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.seal.run_store import RunStore, SealedRun
 
@@ -42,4 +42,4 @@ def checked(store: RunStore) -> Callable[[SealedRun], SealedRun]:
 @pytest.fixture
 def pstore(store: RunStore) -> PointerStore:
     """The workspace's pointer store, giving up on a busy lock after 0.2 s."""
-    return gated_store(store.workspace, lock_timeout=0.2)
+    return PointerStore(store.workspace, lock_timeout=0.2)

@@ -399,9 +399,9 @@ def test_lint_imports_keeps_every_contract() -> None:
             "registry_pipeline.core.gate.bad -> registry_pipeline.cli._validate",
         ),
         (
-            "cli/bad.py",
-            "from registry_pipeline.core.pointers._writer import JournalWriter\n",
-            "registry_pipeline.cli.bad -> registry_pipeline.core.pointers._writer",
+            "defs/bad.py",
+            "from registry_pipeline.cli._pointers import run_verify\n",
+            "registry_pipeline.defs.bad -> registry_pipeline.cli._pointers",
         ),
     ],
 )

@@ -86,20 +86,20 @@ PROMOTER = textwrap.dedent(
     """
     import json, sys, threading
     from pathlib import Path
-    from registry_pipeline.core.gate.gate import gated_store
     from registry_pipeline.core.errors import RegistryError
-    from registry_pipeline.core.gate.sync import sync
+    from registry_pipeline.core.gate.gate import admission, sync
+    from registry_pipeline.core.pointers.store import PointerStore
     from registry_pipeline.core.workspace.layout import Workspace
     workspace = Workspace(Path(sys.argv[1]))
     run_ids = sys.argv[2:]
     sync(workspace)
     results = {}
     def promote(run_id):
-        store = gated_store(workspace, lock_timeout=600)
+        store = PointerStore(workspace, lock_timeout=600)
         actor = {"kind": "test", "id": run_id}
         try:
             change = store.promote("expected_versions", run_id, relpath=None,
-                                   reason="64 writers", actor=actor)
+                                   reason="64 writers", actor=actor, admit=admission)
             results[run_id] = ["ok", change.record.seq if change.record else None]
         except RegistryError as exc:  # a refusal, or anything else: its code is reported
             results[run_id] = [exc.code, None]

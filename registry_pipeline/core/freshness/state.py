@@ -42,7 +42,7 @@ from typing import Any
 
 from registry_pipeline._version import __version__
 from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.gate.gate import gated_store
+from registry_pipeline.core.gate.gate import admission
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.seal.run_id import now_utc, registry_of
 from registry_pipeline.core.seal.schemas import SchemaCatalog
@@ -136,10 +136,10 @@ def _active_changes(
     problem of `registry pointers verify`, an active snapshot other than the recorded one or
     failing inspection (the build's verdict cache: any write to a file is seen), a registry
     with a pointer that the record does not know, a hold placed or released."""
-    store = gated_store(workspace)
+    store = PointerStore(workspace)
     try:
         pointers = store.read()
-        report = store.verified(pointers, checkpoint=True)
+        report = store.verified(pointers, checkpoint=True, admit=admission)
         changes = [f"pointers ({problem.code})" for problem in report.problems]
         schemas = SchemaCatalog.for_workspace(workspace.root)
         with_pointer = [spec.registry_id for spec in catalog.registries if spec.active_pointer]

@@ -1,8 +1,9 @@
 """The gate every pointer move passes: a passing receipt for exactly the target's root, or the
 full set of blocking checks run again on it now (and their receipt written).
 
-`admit` is called by the pointer store under its lock, whoever asked for the move: a build, the
-promotion sensor, `registry pointers promote/accept/rollback`, a backfill. A snapshot with a
+`admission` is what every caller of a move passes the pointer store, which asks it under its
+lock, whoever asked for the move: a build, the promotion sensor, `registry pointers
+promote/accept/rollback`, a backfill, and `sync` (a bucket's moves applied here). A snapshot with a
 failing receipt is refused (CHECK_FAILED, naming the check); a rollback moves only to a
 snapshot with a passing receipt (the checks of an older snapshot were decided against the
 state of its day; running them again against today's would judge another question).
@@ -11,18 +12,21 @@ state of its day; running them again against today's would judge another questio
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.gate.checks import check_names, registry_checks
 from registry_pipeline.core.gate.dependencies import active_ref, checked_snapshot
 from registry_pipeline.core.gate.receipts import Receipt, ReceiptStore, make_receipt
-from registry_pipeline.core.gate.registry import check_names, registry_checks
 from registry_pipeline.core.gate.verdict import CheckVerdict
+from registry_pipeline.core.pointers.bucket import SetAside
 from registry_pipeline.core.pointers.pointer_file import ActiveRef
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.workspace.catalog import RegistrySpec, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.workspace.remote import remote_for
 
 RECEIPT_ONLY = ("rollback", "redo", "restore", "mirror")
 """Moves decided on the receipt a snapshot already has, never on checks run again now: a
@@ -32,12 +36,6 @@ change (`redo`: its writer's gate wrote the receipt), putting the journal's valu
 adopted as found, which has none, passes), and a move another machine made, as a copy of the
 bucket's history mirrors it (`mirror`: it passed when it was made; a receipt that failed since is
 `pointers check`'s news, not a forgery)."""
-
-
-class GateRefused(RegistryError):
-    """The gate refused a move: CHECK_FAILED, NO_RECEIPT or RECEIPT_INVALID."""
-
-    code = "CHECK_FAILED"
 
 
 def spec_of(workspace: Workspace, registry_id: str) -> RegistrySpec | None:
@@ -138,10 +136,11 @@ def admit(
     action: str,
     actor: dict[str, str],
 ) -> Receipt | None:
-    """The passing receipt that allows moving `registry_id`'s pointer to `folder`; GateRefused
-    otherwise (None: a `restore` of a value adopted as found, which has no receipt). Without
-    one that is current, every check runs now and its receipt is appended
-    (not for a rollback: an older snapshot was judged against the state of its day)."""
+    """The passing receipt that allows moving `registry_id`'s pointer to `folder`; a
+    RegistryError (CHECK_FAILED, NO_RECEIPT, RECEIPT_INVALID) otherwise (None: a `restore` of a
+    value adopted as found, which has no receipt). Without one that is current, every check
+    runs now and its receipt is appended (not for a rollback: an older snapshot was judged
+    against the state of its day)."""
     store = ReceiptStore(workspace)
     verdicts = store.verdicts(root_sha256)
     if verdicts.failed is not None and action != "mirror":
@@ -152,7 +151,7 @@ def admit(
         if not verdicts.passing:
             what = {"rollback": "rolled back to", "redo": "made active by a journaled change",
                     "mirror": "made active by a journaled change"}  # fmt: skip
-            raise GateRefused(
+            raise RegistryError(
                 f"{folder.name} has no promotion receipt: its blocking checks never passed as a "
                 f"whole, so it cannot be {what.get(action, 'made active')}; promote a snapshot "
                 "instead",
@@ -166,7 +165,7 @@ def admit(
             evaluate(workspace, registry_id, folder), actor,
         )  # fmt: skip
     if receipt.registry_id != registry_id or receipt.run_id != folder.name:
-        raise GateRefused(
+        raise RegistryError(
             f"the receipt of root {root_sha256} is for {receipt.registry_id}@{receipt.run_id}, "
             f"not {registry_id}@{folder.name}",
             code="RECEIPT_INVALID",
@@ -177,9 +176,9 @@ def admit(
     return receipt
 
 
-def _failed(store: ReceiptStore, folder: Path, receipt: Receipt) -> GateRefused:
+def _failed(store: ReceiptStore, folder: Path, receipt: Receipt) -> RegistryError:
     by = receipt.build.get("id", "?")
-    return GateRefused(
+    return RegistryError(
         f"{folder.name} failed its blocking checks ({receipt.build.get('kind', '?')} {by}, "
         f"{receipt.created_utc}): {receipt.describe_failure()}; a snapshot that failed a "
         "blocking check never becomes active: fix the registry and build again",
@@ -199,16 +198,60 @@ def journal_entry(workspace: Workspace, receipt: Receipt) -> dict[str, Any]:
     }
 
 
-def gated_store(workspace: Workspace, **options: Any) -> PointerStore:
-    """The pointer store whose every move passes this gate (`options`: schemas, lock_timeout)."""
+def admission(
+    workspace: Workspace,
+    registry_id: str,
+    folder: Path,
+    target: ActiveRef,
+    action: str,
+    actor: dict[str, str],
+) -> dict[str, Any]:
+    """The gate's decision on moving `registry_id`'s pointer to `target` (`admit`), as the
+    journal entry naming the receipt that allows it: what a caller passes the pointer store
+    (`PointerStore.promote(..., admit=admission)`) with every call that may move a pointer."""
+    root = target.manifest_sha256 or ""
+    receipt = admit(workspace, registry_id, folder, root, action=action, actor=actor)
+    if receipt is None:
+        return {"passed": True, "source": "adopted as found (no receipt, none failed)"}
+    return journal_entry(workspace, receipt)
 
-    def gate(
-        registry_id: str, folder: Path, target: ActiveRef, action: str, actor: dict[str, str]
-    ) -> dict[str, Any]:
-        root = target.manifest_sha256 or ""
-        receipt = admit(workspace, registry_id, folder, root, action=action, actor=actor)
-        if receipt is None:
-            return {"passed": True, "source": "adopted as found (no receipt, none failed)"}
-        return journal_entry(workspace, receipt)
 
-    return PointerStore(workspace, gate=gate, **options)
+@dataclass(frozen=True)
+class Synced:
+    """What one sync did: the bucket's URL, the run folders new to this machine, and the local
+    journal kept aside because it held records the bucket does not."""
+
+    url: str
+    folders: tuple[str, ...]
+    set_aside: SetAside | None = None
+
+
+def sync(workspace: Workspace) -> Synced | None:
+    """Fetch the bucket's journal and active pointers, verified before anything of them is
+    applied (a change interrupted between its entry and the head completed here only when its
+    target passes the gate), then every run folder this machine lacks; None on a workspace
+    without a bucket. Nothing is written to the bucket. Pointers first: a folder is published
+    before any pointer names it, so every folder the pointers name is listed after them."""
+    remote = remote_for(workspace)
+    if remote is None or not workspace.runs_dir.is_dir():
+        return None
+    store = PointerStore(workspace)
+    store.pull(admit=admission)
+    workspace.require_writable(workspace.runs_dir)  # UNSAFE_PATH: never fetched through a link
+    return Synced(remote.url, tuple(remote.pull_folders(workspace.runs_dir)), store.set_aside)
+
+
+def share(workspace: Workspace) -> Synced | None:
+    """`registry init` in a workspace with a bucket: an empty bucket takes the workspace's run
+    folders, journal and pointer file (a workspace moving from a disk keeps its history; a
+    bucket whose history vanished is refused, POINTERS_MISSING), then the sync of any command.
+    None without a bucket."""
+    if remote_for(workspace) is None or not workspace.runs_dir.is_dir():
+        return None
+    store = PointerStore(workspace)
+    store.require_safe_paths()
+    with store.locked(
+        admit=admission
+    ):  # a change that changes nothing: what an empty bucket takes, it takes
+        pass
+    return sync(workspace)

@@ -20,8 +20,9 @@ from typing import Any
 import rfc8785
 
 from registry_pipeline._version import __version__
+from registry_pipeline.core import jsonl
 from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.fs import fsync_dir, write_atomic
+from registry_pipeline.core.fs import write_atomic
 from registry_pipeline.core.gate.verdict import CheckVerdict
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.seal.run_id import now_utc
@@ -196,16 +197,7 @@ class ReceiptStore:
         path = self.workspace.root / self.path_of(receipt.root_sha256)
         require_safe(self.workspace.root, path)
         self.folder.mkdir(parents=True, exist_ok=True)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)
-        fd = os.open(path, flags, 0o644)
-        try:
-            view = memoryview(receipt.data())
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        fsync_dir(self.folder)
+        jsonl.append(path, [receipt.data()])
         remote = remote_for(self.workspace)
         if remote is not None:
             remote.push_receipt(receipt.root_sha256, receipt.created_utc, receipt.data())

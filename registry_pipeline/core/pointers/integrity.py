@@ -15,16 +15,18 @@ from dataclasses import replace
 from pathlib import Path
 
 from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.pointers import checkpoint
-from registry_pipeline.core.pointers._refused import PointerRefused
-from registry_pipeline.core.pointers.journal import iter_lines
-from registry_pipeline.core.pointers.journal_replay import (
+from registry_pipeline.core.pointers.journal import (
+    CHECKPOINT_RELPATH,
     Finding,
     VerifyReport,
     compare_with_pointers,
+    from_report,
+    iter_lines,
+    load,
+    save,
     verify_journal,
 )
-from registry_pipeline.core.pointers.pointer_file import PointerFile
+from registry_pipeline.core.pointers.pointer_file import PointerFile, PointerRefused
 from registry_pipeline.core.pointers.targets import target_folder
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 from registry_pipeline.core.workspace.snapshots import read_snapshot
@@ -54,7 +56,7 @@ def verify_workspace(
     `adopt` record found absent (e.g. git ignores the seed's run root) stays a note.
 
     `checkpoint` (the store's check before a change): take the replay from the checkpoint of
-    the last one while the journal file is untouched since (`core.pointers.checkpoint`), and
+    the last one while the journal file is untouched since (`core.pointers.journal.Checkpoint`), and
     keep a checkpoint of a full replay whose chain is whole."""
     report = _replay(workspace.root, journal, pointers, expect_head, checkpoint)
     if expect_head is not None and report.expect_head_seq is None:
@@ -121,8 +123,8 @@ def journal_traces(root: Path) -> list[str]:
     quarantine = root / QUARANTINE_RELPATH
     if quarantine.is_dir() and not quarantine.is_symlink() and any(quarantine.iterdir()):
         found.append(QUARANTINE_RELPATH)
-    if (root / checkpoint.CHECKPOINT_RELPATH).is_file():
-        found.append(checkpoint.CHECKPOINT_RELPATH)
+    if (root / CHECKPOINT_RELPATH).is_file():
+        found.append(CHECKPOINT_RELPATH)
     return found
 
 
@@ -131,10 +133,10 @@ def _replay(
 ) -> VerifyReport:
     if not use or expect_head is not None:
         return verify_journal(journal, pointers, expect_head)
-    kept = checkpoint.load(root, journal)
+    kept = load(root, journal)
     if kept is None:
         report = verify_journal(journal, pointers)
-        checkpoint.save(root, checkpoint.from_report(report, journal))
+        save(root, from_report(report, journal))
         return report
     report = kept.report()
     state = {registry_id: record.to_ref for registry_id, record in kept.last.items()}
@@ -169,12 +171,6 @@ def _target_problem(
     return None
 
 
-class HistoryBroken(RegistryError):
-    """`pointers verify` fails: no pointer moves until the named repair."""
-
-    code = "CHAIN_BROKEN"
-
-
 def require_intact(report: VerifyReport, registry_id: str | None, action: str) -> None:
     """Refuse a change (`action`: promote, rollback, accept, hold, release, build) while the
     journal or the pointer file is broken. Exempt: a hand edit of `registry_id` itself (the
@@ -186,13 +182,13 @@ def require_intact(report: VerifyReport, registry_id: str | None, action: str) -
         if problem.code in ("POINTER_MISMATCH", *GATE_CODES):
             if problem.registry_id == registry_id:
                 continue  # the caller's own check says it precisely, or this is its repair
-            raise HistoryBroken(
+            raise RegistryError(
                 f"no pointer moves while `registry pointers verify` fails: {problem}",
                 code=problem.code,
             )
         if problem.code == "HEAD_NOT_FOUND":
             continue
-        raise HistoryBroken(
+        raise RegistryError(
             f"no pointer moves while `registry pointers verify` fails: {problem}; `{RESTART}` "
             "sets the broken journal aside as evidence and starts a new one from the pointer "
             "file, as a journaled act",

@@ -1,26 +1,48 @@
-"""The pointer journal: one hash-chained JSONL record per pointer change, append-only.
+"""The pointer journal: one hash-chained JSONL record per pointer change, append-only; its
+replay (verify the chain, reproduce the pointer file, travel in time); the checkpoint of its
+last full verification; and its local file backend (`FileJournal`; the bucket's is
+`core.pointers.bucket.BucketJournal`).
 
 Each line is the RFC 8785 canonical JSON of one record; `prev_sha256` is the SHA-256 of the
 previous line's bytes (without its newline), null for the first, so editing, deleting, inserting
 or reordering any record breaks the chain at that record. The head (the hash of the last line),
 recorded elsewhere, also catches truncation and a rewritten, re-chained journal.
+
+Replay streams the journal once and keeps only the state per registry, so memory is bounded by
+the number of registries, not by the length of the history.
+
+The checkpoint (`.codex/cache/pointer_journal_checkpoint.json`) makes the check every pointer
+change makes first (`integrity.require_intact`) cost the same at 10 and at 100,000 records: after
+a full replay finds the chain whole, it keeps the journal file's identity (device, inode, size,
+mtime and ctime in nanoseconds), the record count, the head and each registry's last record.
+While the file's identity is unchanged, nobody has touched it since: the replay's result is the
+checkpoint's. Each append of the store advances it with the record written; anything else that
+touches the file (a hand edit, a restore from a backup, a torn-tail repair) changes its ctime,
+and the next change replays the whole journal again. `registry pointers verify` never uses it.
+A checkpoint is a cache, not evidence: someone who can write `.codex/cache/` can forge one, as
+they can rewrite the journal; `registry pointers verify` replays everything.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import rfc8785
 
+from registry_pipeline.core import jsonl
+from registry_pipeline.core.errors import RegistryError, problem_object
+from registry_pipeline.core.fs import write_atomic
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
-from registry_pipeline.core.pointers._refused import PointerRefused
-from registry_pipeline.core.pointers.pointer_file import ActiveRef
+from registry_pipeline.core.pointers.pointer_file import ActiveRef, PointerFile, PointerRefused
 from registry_pipeline.core.workspace.input_files import open_regular_file
+from registry_pipeline.core.workspace.safe_write import require_safe
 
 JOURNAL_NAME = "ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
 JOURNAL_SCHEMA_ID = "urn:registry-pipeline:schema:pointer_journal"
@@ -37,7 +59,6 @@ it is (from_ref = to_ref) and stop or resume automatic promotion."""
 HOLDING = ("rollback", "accept", "hold")
 """A registry whose last record has one of these actions is held: automatic promotion stops
 until its next record (a `release`, or a promotion by a person)."""
-TAIL_BLOCK = 64 << 10
 MAX_JOURNAL_BYTES = 4 << 30
 """Largest journal read (4 GiB, about three million changes at ~1.5 KB a record): it is
 streamed, so this stops a runaway file, not a large history."""
@@ -149,8 +170,7 @@ def iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
     if handle is None:
         return
     with handle:
-        for number, raw in enumerate(handle, start=1):
-            yield number, raw[:-1] if raw.endswith(b"\n") else raw
+        yield from jsonl.lines(handle)
 
 
 def read_records(path: Path) -> Iterator[JournalRecord]:
@@ -182,7 +202,7 @@ def _records_backwards(handle: BinaryIO) -> Iterator[tuple[bytes, bool]]:
         return
     handle.seek(end - 1)
     unterminated = handle.read(1) != b"\n"
-    for index, line in enumerate(_lines_backwards(handle)):
+    for index, line in enumerate(jsonl.lines_backwards(handle)):
         yield line, unterminated and index == 0
 
 
@@ -235,45 +255,10 @@ def records_of(path: Path, registry_id: str) -> Iterator[JournalRecord]:
                     yield record
 
 
-def _lines_backwards(handle: BinaryIO) -> Iterator[bytes]:
-    """The file's non-empty lines, last first, each byte read once (a line longer than a block
-    is gathered from its pieces once, never re-copied per block)."""
-    position = handle.seek(0, os.SEEK_END)
-    pieces: list[bytes] = []  # the end of a line whose start is not read yet, last piece first
-    while position > 0:
-        start = max(0, position - TAIL_BLOCK)
-        handle.seek(start)
-        block = handle.read(position - start)
-        position = start
-        parts = block.split(b"\n")
-        if len(parts) == 1 and start > 0:
-            pieces.append(block)
-            continue
-        lines = parts[1:] if start > 0 else parts
-        lines[-1] += b"".join(reversed(pieces))
-        pieces = [parts[0]] if start > 0 else []
-        yield from (line for line in reversed(lines) if line)
-
-
 def append_record(path: Path, record: JournalRecord) -> int:
     """Append one record and fsync it (and, for a new journal, its folder entry); returns the
     journal's size before the record (to cut it off again if nothing else can be written)."""
-    created = not path.exists()
-    before = 0 if created else path.stat().st_size
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        data = record.line() + b"\n"
-        written = os.write(fd, data)
-        if written != len(data):
-            raise OSError(f"short write to {path}: {written} of {len(data)} bytes")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    if created:
-        from registry_pipeline.core.fs import fsync_dir
-
-        fsync_dir(path.parent)
-    return before
+    return jsonl.append(path, [record.line() + b"\n"])
 
 
 def corrupt_journal(journal: Path, error: JournalFormatError) -> PointerRefused:
@@ -284,3 +269,448 @@ def corrupt_journal(journal: Path, error: JournalFormatError) -> PointerRefused:
         code="JOURNAL_CORRUPT",
         path=str(journal),
     )
+
+
+def repair_tail(path: Path) -> None:
+    """Make the journal end with a newline: a complete last record that only lost its newline
+    (a tool stripped it) gets it back; an incomplete one (the process died mid-append, before
+    the pointer file could change) is cut off. Earlier records are never touched."""
+    jsonl.repair_tail(path, _complete_record)
+
+
+def _complete_record(tail: bytes, previous: bytes | None) -> bool:
+    try:
+        record = parse_record(tail)
+    except JournalFormatError:
+        return False
+    expected = hashlib.sha256(previous).hexdigest() if previous is not None else None
+    return record.prev_sha256 == expected
+
+
+# -- replay -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing wrong (or worth knowing) about the journal, at a record."""
+
+    code: str
+    message: str
+    seq: int | None = None
+    line: int | None = None
+    registry_id: str | None = None
+    """The registry it is about, when it is about one (a pointer, a target)."""
+
+    def as_json(self, path: str | None = None) -> dict[str, object]:
+        """The problem object `registry pointers verify --json` prints; `path`: the file it is
+        in (the journal, the pointer file), which the caller knows. `seq` and `registry_id`
+        are always there (null when unknown)."""
+        found = problem_object(self.code, self.message, path=path, line=self.line)
+        return {**found, "seq": self.seq, "registry_id": self.registry_id}
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" + (f" (seq {self.seq})" if self.seq is not None else "")
+        if self.line is None:
+            return f"{self.code}: {self.message}"
+        return f"{self.code} {where}: {self.message}"
+
+
+@dataclass
+class VerifyReport:
+    """The result of `registry pointers verify`."""
+
+    records: int = 0
+    head: str | None = None
+    problems: list[Finding] = field(default_factory=list)
+    notes: list[Finding] = field(default_factory=list)
+    """Not failures: pointers older than the journal, an interrupted promotion to complete."""
+    expect_head_seq: int | None = None
+    last_records: dict[str, JournalRecord] = field(default_factory=dict)
+    """Each registry's last record (memory bounded by the number of registries)."""
+    returned: list[str] = field(default_factory=list)
+    """Registries whose pointer a restart adopted while its folder was absent, and whose folder
+    is here again: never through the gate, so the store asks the gate now (`verified`)."""
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing is wrong."""
+        return not self.problems
+
+
+def interrupted(pointers: PointerFile, record: JournalRecord) -> bool:
+    """Whether `record` (the journal's last) is a move whose command died before replacing the
+    pointer file: the file still shows its from_ref and was not written by it (a file rewritten by
+    the record carries its created_utc; one that shows from_ref again was edited by hand)."""
+    return (
+        record.action in MOVES
+        and record.to_ref is not None
+        and pointers.active(record.registry_id) == record.from_ref
+        and pointers.last_updated_utc != record.created_utc
+    )
+
+
+def replay(records: Iterator[JournalRecord]) -> dict[str, JournalRecord]:
+    """The last record per registry (its `to_ref` is that registry's pointer)."""
+    state: dict[str, JournalRecord] = {}
+    for record in records:
+        state[record.registry_id] = record
+    return state
+
+
+def state_as_of(records: Iterator[JournalRecord], moment: str) -> dict[str, JournalRecord]:
+    """The last record per registry among those created at or before `moment` (ISO UTC)."""
+    return replay(record for record in records if record.created_utc <= moment)
+
+
+class ChainReplay:
+    """The journal's chain replayed line by line: what `verify_journal` reads from the file and
+    what a sync reads from a bucket's entries before it applies them (one rule for both)."""
+
+    def __init__(self, expect_head: str | None = None) -> None:
+        self.report = VerifyReport()
+        self.state: dict[str, ActiveRef | None] = {}
+        self.last: JournalRecord | None = None
+        self.expect_head = expect_head
+        self.seen_expected = expect_head is None
+
+    def add(self, number: int, line: bytes) -> Finding | None:
+        """Take the next line (`number`: its line number); the problem that ends the replay
+        there, or None. A line that does not parse is RECORD_UNREADABLE (a caller that knows
+        it is the last, unterminated one reports a torn tail instead)."""
+        try:
+            record = parse_record(line)
+        except JournalFormatError as exc:
+            return Finding("RECORD_UNREADABLE", str(exc), line=number)
+        self.report.records += 1
+        problem = _link_problem(
+            record, number, self.last.sha256 if self.last else None, self.last, self.state
+        )
+        if problem is not None:
+            return problem
+        self.state[record.registry_id] = record.to_ref
+        self.report.last_records[record.registry_id] = record
+        self.last = record
+        if record.action in ("abort", "accept"):
+            self.report.notes.append(_decision(record, number))
+        if record.sha256 == self.expect_head:
+            self.seen_expected, self.report.expect_head_seq = True, record.seq
+        return None
+
+    def finish(self, pointers: PointerFile) -> VerifyReport:
+        """The report: the head, HEAD_NOT_FOUND, and the pointer file compared with the
+        state the chain leads to."""
+        report = self.report
+        report.head = self.last.sha256 if self.last else None
+        if not self.seen_expected:
+            report.problems.append(
+                Finding(
+                    "HEAD_NOT_FOUND",
+                    f"no record hashes to the expected head {self.expect_head}: the journal was "
+                    "truncated before it or rewritten",
+                )
+            )
+        compare_with_pointers(report, self.state, self.last, pointers)
+        return report
+
+
+def verify_journal(
+    path: Path, pointers: PointerFile, expect_head: str | None = None
+) -> VerifyReport:
+    """Check the chain from the first record, and that replaying it gives the pointer file."""
+    replay = ChainReplay(expect_head)
+    lines = iter_lines(path)
+    for number, line in lines:
+        problem = replay.add(number, line)
+        if problem is None:
+            continue
+        if (
+            problem.code == "RECORD_UNREADABLE"
+            and next(lines, None) is None
+            and not jsonl.ends_cleanly(path)
+        ):
+            replay.report.notes.append(_torn(number, problem.message))  # the crash state
+            break
+        replay.report.problems.append(problem)
+        return replay.report
+    return replay.finish(pointers)
+
+
+def _decision(record: JournalRecord, number: int) -> Finding:
+    """A note for an aborted change or an accepted hand edit (both explain the pointer file)."""
+    if record.action == "abort":
+        return Finding("ABORTED", f"{record.registry_id}: {record.reason}", record.seq, number)
+    return Finding(
+        "ACCEPTED_EDIT",
+        f"{record.registry_id}: a hand edit to {record.to_ref} was accepted: {record.reason}",
+        record.seq,
+        number,
+    )
+
+
+def _torn(number: int, why: str) -> Finding:
+    return Finding(
+        "TORN_TAIL",
+        f"the last line is an incomplete record ({why}): a promotion died while appending it, "
+        "before the pointer file changed; the next pointer change removes it",
+        line=number,
+    )
+
+
+def _link_problem(
+    record: JournalRecord,
+    number: int,
+    previous_hash: str | None,
+    last: JournalRecord | None,
+    state: dict[str, ActiveRef | None],
+) -> Finding | None:
+    expected_seq = last.seq + 1 if last else 1
+    if record.prev_sha256 != previous_hash:
+        before = f"record {last.seq} (line {number - 1})" if last else "the start"
+        return Finding(
+            "CHAIN_BROKEN",
+            f"the chain breaks between {before} and this record: its prev_sha256 is "
+            f"{record.prev_sha256}, the line before it hashes to {previous_hash}; the record "
+            "before it was edited, or records between them were removed, inserted or moved",
+            record.seq,
+            number,
+        )
+    if record.seq != expected_seq:
+        return Finding(
+            "SEQ_GAP", f"seq is {record.seq}, expected {expected_seq}", record.seq, number
+        )
+    if record.registry_id in state and record.from_ref != state[record.registry_id]:
+        return Finding(
+            "FROM_MISMATCH",
+            f"from_ref {record.from_ref} is not the pointer the journal had reached "
+            f"({state[record.registry_id]})",
+            record.seq,
+            number,
+        )
+    return None
+
+
+def compare_with_pointers(
+    report: VerifyReport,
+    state: dict[str, ActiveRef | None],
+    last: JournalRecord | None,
+    pointers: PointerFile,
+) -> None:
+    for registry_id, ref in state.items():
+        actual = pointers.active(registry_id)
+        if actual == ref:
+            continue
+        if last is not None and last.registry_id == registry_id and interrupted(pointers, last):
+            report.notes.append(
+                Finding(
+                    "PENDING_RECORD",
+                    f"record {last.seq} ({last}) is journaled but the "
+                    "pointer file was not replaced (an interrupted promotion); the next "
+                    "pointer change completes it",
+                    last.seq,
+                )
+            )
+            continue
+        report.problems.append(
+            Finding(
+                "POINTER_MISMATCH",
+                f"{registry_id}: {difference(actual, ref)}: the file was edited by hand; "
+                f"{mismatch_advice(registry_id)}",
+                registry_id=registry_id,
+            )
+        )
+    for registry_id, pointer in pointers.pointers.items():
+        if registry_id in state or pointer.active_ref is None:
+            continue
+        if last is None:  # no journal yet: the first change captures the file as found
+            report.notes.append(
+                Finding(
+                    "NOT_JOURNALED",
+                    f"{registry_id}: pointer {pointer.active_ref} predates the journal; the "
+                    "first pointer change records it as found (an `adopt` record)",
+                )
+            )
+            continue
+        report.problems.append(
+            Finding(
+                "POINTER_MISMATCH",
+                f"{registry_id}: the pointer file says {pointer.active_ref}, but the journal, "
+                "which captured the file at its first record, never recorded it: the entry was "
+                f"added by hand; {mismatch_advice(registry_id)}",
+                registry_id=registry_id,
+            )
+        )
+
+
+def difference(found: ActiveRef | None, recorded: ActiveRef | None) -> str:
+    """How the pointer file's entry differs from the journal's, field by field (two refs can
+    share a run id and root and still differ, e.g. in relpath)."""
+    if found is None or recorded is None:
+        return f"the pointer file says {found or '(none)'}, the journal says {recorded or '(none)'}"
+    fields = ("run_id", "run_root", "relpath", "manifest_sha256")
+    changed = [
+        f"{name} is {getattr(found, name)!r} in the pointer file, {getattr(recorded, name)!r} in "
+        "the journal"
+        for name in fields
+        if getattr(found, name) != getattr(recorded, name)
+    ]
+    return "; ".join(changed) or "the entries differ"
+
+
+def mismatch_advice(registry_id: str) -> str:
+    """The two ways out of a hand edit, each a journaled act."""
+    return (
+        f"`registry pointers accept {registry_id} --reason TEXT` records the edit (its target "
+        f"must pass the gate), `registry pointers repair {registry_id} --reason TEXT` restores "
+        "the journal's value"
+    )
+
+
+# -- the checkpoint of the last full replay ---------------------------------------------------
+
+
+CHECKPOINT_RELPATH = ".codex/cache/pointer_journal_checkpoint.json"
+CHECKPOINT_VERSION = 1
+CHAIN_CODES = frozenset({"RECORD_UNREADABLE", "CHAIN_BROKEN", "SEQ_GAP", "FROM_MISMATCH"})
+
+
+def identity(journal: Path) -> list[int] | None:
+    """The journal file's identity: device, inode, size, mtime_ns, ctime_ns (None: no file)."""
+    try:
+        st = os.stat(journal, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A whole chain's replay, valid while the journal's identity is `stat`."""
+
+    stat: list[int]
+    records: int
+    head: str | None
+    last_registry: str | None
+    last: dict[str, JournalRecord]
+
+    def report(self) -> VerifyReport:
+        """The replay's report as the checkpoint keeps it (no notes: `verify` gives those)."""
+        return VerifyReport(records=self.records, head=self.head, last_records=dict(self.last))
+
+    def last_record(self) -> JournalRecord | None:
+        """The journal's last record."""
+        return self.last.get(self.last_registry) if self.last_registry else None
+
+    def advanced(self, record: JournalRecord, stat: list[int]) -> Checkpoint:
+        """After the store appended `record`, leaving the file at `stat`."""
+        last = {**self.last, record.registry_id: record}
+        return Checkpoint(stat, self.records + 1, record.sha256, record.registry_id, last)
+
+
+def load(root: Path, journal: Path) -> Checkpoint | None:
+    """The checkpoint, if it is readable and the journal is still the file it describes."""
+    try:
+        document = json.loads((root / CHECKPOINT_RELPATH).read_bytes())
+        if document.get("version") != CHECKPOINT_VERSION or document["stat"] != identity(journal):
+            return None
+        last = {
+            registry_id: replace(parse_record(entry["line"].encode()), sha256=entry["sha256"])
+            for registry_id, entry in document["last"].items()
+        }
+        return Checkpoint(document["stat"], document["records"], document["head"],
+                          document["last_registry"], last)  # fmt: skip
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, JournalFormatError):
+        return None
+
+
+def from_report(report: VerifyReport, journal: Path) -> Checkpoint | None:
+    """A checkpoint of a full replay whose chain is whole (None when it is not)."""
+    stat = identity(journal)
+    if stat is None or any(p.code in CHAIN_CODES for p in report.problems):
+        return None
+    if any(note.code == "TORN_TAIL" for note in report.notes):
+        return None  # the next change cuts it off first
+    last = max(report.last_records.values(), key=lambda r: r.seq, default=None)
+    return Checkpoint(stat, report.records, report.head,
+                      last.registry_id if last else None, dict(report.last_records))  # fmt: skip
+
+
+def save(root: Path, checkpoint: Checkpoint | None) -> None:
+    """Write the checkpoint (a failure to write it only costs the next change a full replay)."""
+    if checkpoint is None:
+        return
+    path = root / CHECKPOINT_RELPATH
+    document = {
+        "version": CHECKPOINT_VERSION,
+        "stat": checkpoint.stat,
+        "records": checkpoint.records,
+        "head": checkpoint.head,
+        "last_registry": checkpoint.last_registry,
+        "last": {
+            registry_id: {"line": record.line().decode(), "sha256": record.sha256}
+            for registry_id, record in checkpoint.last.items()
+        },
+    }
+    try:
+        require_safe(root, path)
+    except RegistryError:  # UNSAFE_PATH: a cache we simply do not keep
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, json.dumps(document, sort_keys=True).encode(), durable=False)
+    except OSError:
+        discard(root)
+
+
+def discard(root: Path) -> None:
+    """Remove the checkpoint (the next change replays the whole journal)."""
+    try:
+        (root / CHECKPOINT_RELPATH).unlink(missing_ok=True)
+    except OSError:
+        return
+
+
+# -- the local file backend -------------------------------------------------------------------
+
+
+Check = Callable[[JournalRecord, str], None]
+"""The gate's admission of a record another writer journaled, about to be applied, by the
+gate's action (`redo`, `mirror`, `restore`), raising PointerRefused
+(`PointerStore.check_mirrored`)."""
+
+
+class FileJournal:
+    """The journal as one local file: the backend of a workspace on a disk, and the copy every
+    reader reads of a workspace on object storage (`core.pointers.bucket.BucketJournal`)."""
+
+    set_aside = None
+    """Local records a bucket did not have, kept aside (only a bucket's journal sets some)."""
+
+    def __init__(self, path: Path, root: Path) -> None:
+        self.path = path
+        self.root = root
+        """The workspace (where the checkpoint is kept)."""
+
+    def append(self, record: JournalRecord) -> int:
+        """Append `record` (fsynced) after the last one; the journal's size before it. A
+        checkpoint verified up to the record before advances to it."""
+        kept = load(self.root, self.path)
+        offset = append_record(self.path, record)
+        stat = identity(self.path)
+        if kept is not None and stat is not None and kept.head == record.prev_sha256:
+            save(self.root, kept.advanced(record, stat))
+        return offset
+
+    def last(self) -> JournalRecord | None:
+        """The last record, after repairing the tail (`repair_tail`); JOURNAL_CORRUPT when it
+        does not parse."""
+        repair_tail(self.path)
+        try:
+            return last_record(self.path)
+        except JournalFormatError as exc:
+            raise corrupt_journal(self.path, exc) from None
+
+    @contextmanager
+    def change(self, check: Check, redo: Callable[[], object], *, writes: bool) -> Iterator[None]:
+        """One change (under the pointer lock): on a disk nothing is fetched before it or
+        published after it."""
+        yield

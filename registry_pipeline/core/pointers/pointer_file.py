@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.json_strict import JSONDecodeProblem, dumps_pretty, loads_strict
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES, read_regular_file
@@ -27,6 +27,12 @@ POINTERS_NAME = "ACTIVE_REGISTRY_POINTERS_v0_1.json"
 POINTERS_SCHEMA_ID = "urn:registry-pipeline:schema:active_registry_pointers"
 CONTRACT_VERSION = "0.1"
 UNKNOWN = "unknown"
+
+
+class PointerRefused(RegistryError):
+    """The store refused a change; `code` says why (CAS_CONFLICT, TARGET_INVALID, ...)."""
+
+    exit_code = 1
 
 
 class PointerFileError(UsageError):

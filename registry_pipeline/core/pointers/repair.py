@@ -17,17 +17,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.fs import fsync_dir
 from registry_pipeline.core.lock import exclusive_lock
 from registry_pipeline.core.objstore.folders import folder_key, listing, published
 from registry_pipeline.core.objstore.lease import KEY as LEASE_KEY
-from registry_pipeline.core.pointers._refused import PointerRefused
+from registry_pipeline.core.pointers.bucket import BucketJournal, retry_lost
 from registry_pipeline.core.pointers.integrity import (
     QUARANTINE_RELPATH,
     TARGET_CODES,
@@ -39,50 +37,17 @@ from registry_pipeline.core.pointers.journal import (
     parse_record,
     read_records,
 )
-from registry_pipeline.core.pointers.pointer_file import ActiveRef, Pointer, PointerFile
-from registry_pipeline.core.pointers.replica import Replica
+from registry_pipeline.core.pointers.pointer_file import (
+    ActiveRef,
+    Pointer,
+    PointerFile,
+    PointerRefused,
+)
+from registry_pipeline.core.pointers.store import Admit, PointerStore
 from registry_pipeline.core.pointers.targets import apply_record, target_folder
 from registry_pipeline.core.seal.run_id import now_utc
-from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.remote import RUNS_PREFIX, Remote, remote_for
 from registry_pipeline.core.workspace.safe_write import require_safe
-
-
-class PointerStore(Protocol):
-    """What a repair needs of the pointer store (`core.pointers.store.PointerStore`)."""
-
-    workspace: Workspace
-    journal_path: Path
-    pointers_path: Path
-    lock_path: Path
-    lock_timeout: float
-
-    def read(self) -> PointerFile: ...
-
-    def locked(self) -> AbstractContextManager[None]: ...
-
-    def journal_view(self, registry_id: str) -> ActiveRef | None: ...
-
-    def append(
-        self, registry_id: str, from_ref: ActiveRef | None, to_ref: ActiveRef | None,
-        action: str, reason: str, actor: dict[str, str], checks: dict[str, Any],
-    ) -> tuple[JournalRecord, int]: ...  # fmt: skip
-
-    def write_pointers(self, pointers: PointerFile) -> None: ...
-
-    def check_mirrored(self, record: JournalRecord, action: str) -> None: ...
-
-    def require_safe_paths(self) -> None: ...
-
-    def admit(
-        self, registry_id: str, folder: Path, target: ActiveRef, action: str,
-        actor: dict[str, str],
-    ) -> dict[str, Any]: ...  # fmt: skip
-
-    def adopt_as_found(
-        self, *, actor: dict[str, str] | None = None, note: str = "",
-        extra: dict[str, Any] | None = None,
-    ) -> list[JournalRecord]: ...  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -96,19 +61,35 @@ class Repair:
 
 
 def repair(
-    store: PointerStore, registry_id: str | None, *, reason: str, actor: dict[str, str]
+    store: PointerStore,
+    registry_id: str | None,
+    *,
+    reason: str,
+    actor: dict[str, str],
+    admit: Admit | None,
 ) -> Repair:
-    """Restore `registry_id`'s hand-edited pointer, or (None) restart a broken journal."""
+    """Restore `registry_id`'s hand-edited pointer, or (None) restart a broken journal; run
+    again whole when another machine's change won the bucket's next entry (`retry_lost`)."""
+    return retry_lost(lambda: _repair(store, registry_id, reason, actor, admit))
+
+
+def _repair(
+    store: PointerStore,
+    registry_id: str | None,
+    reason: str,
+    actor: dict[str, str],
+    admit: Admit | None,
+) -> Repair:
     if not reason.strip():
         raise PointerRefused("a repair needs a reason", code="REASON_REQUIRED")
     store.workspace.require()
     store.require_safe_paths()
     remote = remote_for(store.workspace)
     if remote is not None and registry_id is None:
-        done = _repair_bucket(store, remote, reason, actor)
+        done = _repair_bucket(store, remote, reason, actor, admit)
         if done is not None:
             return done
-    with store.locked():
+    with store.locked(admit=admit):
         pointers = store.read()
         report = verify_workspace(store.workspace, store.journal_path, pointers)
         chain = [p for p in report.problems if p.code not in TARGET_CODES
@@ -120,7 +101,7 @@ def repair(
                     "pointer: `registry pointers repair REGISTRY --reason TEXT`)",
                     code="NOTHING_TO_REPAIR",
                 )
-            return _restart(store, str(chain[0]), reason, actor)
+            return _restart(store, str(chain[0]), reason, actor, admit)
         if chain:
             raise PointerRefused(
                 f"the journal is broken ({chain[0]}); restart it first: "
@@ -134,15 +115,17 @@ def repair(
                 f"the journal explains the pointer of {registry_id}; nothing to restore",
                 code="NOTHING_TO_REPAIR",
             )
-        return _restore(store, registry_id, reason, actor)
+        return _restore(store, registry_id, reason, actor, admit)
 
 
-def _restore(store: PointerStore, registry_id: str, reason: str, actor: dict[str, str]) -> Repair:
+def _restore(
+    store: PointerStore, registry_id: str, reason: str, actor: dict[str, str], admit: Admit | None
+) -> Repair:
     pointers = store.read()
     found = pointers.active(registry_id)
     recorded = store.journal_view(registry_id)
     if recorded is not None and recorded.run_id:
-        _admit_restored(store, registry_id, recorded, actor)
+        _admit_restored(store, registry_id, recorded, actor, admit)
     checks: dict[str, Any] = {"restored": {
         "passed": True, "found": found.as_json() if found else None,
         "source": "registry pointers repair"}}  # fmt: skip
@@ -160,7 +143,9 @@ def _restore(store: PointerStore, registry_id: str, reason: str, actor: dict[str
     return Repair("restored", (record,))
 
 
-def _restart(store: PointerStore, problem: str, reason: str, actor: dict[str, str]) -> Repair:
+def _restart(
+    store: PointerStore, problem: str, reason: str, actor: dict[str, str], admit: Admit | None
+) -> Repair:
     """Quarantine the broken journal, then adopt the pointer file as found, as a workspace
     without a journal is adopted (the gate reads no broken journal); a refusal puts the
     journal back, so a refused restart changes nothing."""
@@ -185,7 +170,7 @@ def _restart(store: PointerStore, problem: str, reason: str, actor: dict[str, st
         fsync_dir(journal.parent)
         where = kept.relative_to(store.workspace.root).as_posix()
     try:
-        _admit_as_found(store, actor)
+        _admit_as_found(store, actor, admit)
     except BaseException:
         if where is not None:
             os.replace(kept, journal)
@@ -202,7 +187,7 @@ def _restart(store: PointerStore, problem: str, reason: str, actor: dict[str, st
 
 
 def _repair_bucket(
-    store: PointerStore, remote: Remote, reason: str, actor: dict[str, str]
+    store: PointerStore, remote: Remote, reason: str, actor: dict[str, str], admit: Admit | None
 ) -> Repair | None:
     """The repairs of a bucket's ledger (None: it needs none, and the journal's own repair
     follows). A history that vanished is put back from this machine's copy (or, on a machine
@@ -211,24 +196,25 @@ def _repair_bucket(
     the gate, every pointer of the state restored is admitted (`restore`: none whose receipt
     failed) and the repair journaled."""
     objects = _set_aside_malformed(remote)
-    replica = Replica(remote, store.workspace.root, store.journal_path, store.pointers_path)
+    replica = BucketJournal(remote, store.workspace.root, store.journal_path, store.pointers_path)
     with exclusive_lock(store.lock_path, timeout=store.lock_timeout):
         if replica.vanished() is not None:
             missing = True
         else:
             missing = False
             done = replica.set_aside_unverified(
-                store.check_mirrored, lambda text: _state_of(store, text)
+                lambda record, action: store.check_mirrored(record, action, admit),
+                lambda text: _state_of(store, text),
             )
     if missing:
-        return _put_back(store, replica, reason, actor)
+        return _put_back(store, replica, reason, actor, admit)
     if done is None:
         if objects:
             kept = ", ".join(f"{remote.url}/{key}" for key, _ in objects)
             return Repair("set_aside", (), kept, "objects no release writes")
         return None
-    with store.locked():
-        _admit_as_found(store, actor, action="restore")
+    with store.locked(admit=admit):
+        _admit_as_found(store, actor, admit, action="restore")
         pointers = store.read()
         last = last_record(store.journal_path)
         if last is None:
@@ -265,12 +251,18 @@ def _set_aside_malformed(remote: Remote) -> list[tuple[str, str]]:
     return remote.store.set_aside(keys, now_utc().strftime("%Y-%m-%dT%H%M%S.%fZ"))
 
 
-def _put_back(store: PointerStore, replica: Replica, reason: str, actor: dict[str, str]) -> Repair:
+def _put_back(
+    store: PointerStore,
+    replica: BucketJournal,
+    reason: str,
+    actor: dict[str, str],
+    admit: Admit | None,
+) -> Repair:
     """A bucket whose pointer history vanished takes this machine's copy as its history again
     (its entries then begin at 1); a machine with no copy begins one from the pointer file."""
-    _admit_as_found(store, actor, action="restore")
+    _admit_as_found(store, actor, admit, action="restore")
     replica.begin(now_utc().strftime("%Y-%m-%dT%H%M%S.%fZ"))
-    with store.locked():
+    with store.locked(admit=admit):
         pass  # a change: an empty ledger takes the workspace's journal and pointer file
     records = tuple(read_records(store.journal_path))
     return Repair("put_back", records[-1:], None, f"the history was gone: {reason}")
@@ -297,13 +289,17 @@ def _state_of(store: PointerStore, journal: bytes) -> bytes:
 
 
 def _admit_restored(
-    store: PointerStore, registry_id: str, recorded: ActiveRef, actor: dict[str, str]
+    store: PointerStore,
+    registry_id: str,
+    recorded: ActiveRef,
+    actor: dict[str, str],
+    admit: Admit | None,
 ) -> None:
     """The journal's value goes back only through the gate (`restore`: refused once a receipt
     of it failed), as every move does; the refusal names the ways that remain."""
     try:
         folder = target_folder(store.workspace, registry_id, recorded.run_id or "")
-        store.admit(registry_id, folder, recorded, "restore", actor)
+        store.admit(admit, registry_id, folder, recorded, "restore", actor)
     except PointerRefused as exc:
         if exc.code == "TARGET_MISSING":
             return  # restored as the journal recorded it: `verify` reports the lost folder
@@ -317,7 +313,9 @@ def _admit_restored(
         ) from None
 
 
-def _admit_as_found(store: PointerStore, actor: dict[str, str], action: str = "adopt") -> None:
+def _admit_as_found(
+    store: PointerStore, actor: dict[str, str], admit: Admit | None, action: str = "adopt"
+) -> None:
     """A restart adopts the pointer file as found: every entry whose snapshot is here must pass
     the gate first, so that a hand edit to a snapshot that failed its checks cannot ride in on
     a repair (an absent target is adopted as found and noted, as for the seed's file)."""
@@ -330,7 +328,7 @@ def _admit_as_found(store: PointerStore, actor: dict[str, str], action: str = "a
         if not folder.is_dir():
             continue
         try:
-            store.admit(registry_id, folder, ref, action, actor)
+            store.admit(admit, registry_id, folder, ref, action, actor)
         except PointerRefused as exc:
             raise PointerRefused(
                 f"the pointer file's entry for {registry_id} cannot be adopted: {exc.message}; "

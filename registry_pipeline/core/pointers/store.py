@@ -1,7 +1,7 @@
 """The pointer store: every change is a compare-and-swap under a lock, journaled before it shows.
 
 Protocol of one change (`promote` or `rollback`), all under the lock
-`ACTIVE_REGISTRY_POINTERS_v0_1.json.lock` (an flock that dies with its holder, see `_lock`):
+`ACTIVE_REGISTRY_POINTERS_v0_1.json.lock` (an flock that dies with its holder):
 
 1. complete an interrupted change (a journaled record the pointer file does not show yet);
 2. read the pointer file and compare the registry's current ref with the caller's expectation;
@@ -17,32 +17,128 @@ right away, so it is never applied later.
 The journal explains the pointer file: `explained()` refuses (POINTER_MISMATCH) to hand out a
 pointer that the journal does not account for (a hand edit), until `accept` records that edit
 as a decision. A rollback or `hold` stops automatic promotion of a registry until `release`.
+
+The publish gate decides every admission: each call that may move a pointer, or apply a move
+another writer journaled, takes the gate's `admit` as an argument (`core.gate.gate.admission`);
+without it a move is refused (NO_GATE). The store never holds the gate.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import hashlib
+import os
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
-from registry_pipeline.core.pointers._compare_and_swap import SwappingStore
-from registry_pipeline.core.pointers._refused import PointerRefused as PointerRefused
-from registry_pipeline.core.pointers._writer import ANY as ANY
-from registry_pipeline.core.pointers._writer import MAX_REASON as MAX_REASON
-from registry_pipeline.core.pointers._writer import Gate as Gate
-from registry_pipeline.core.pointers.changes import Change as Change
-from registry_pipeline.core.pointers.changes import Hold as Hold
-from registry_pipeline.core.pointers.repair import Repair, repair
-from registry_pipeline.core.pointers.replica import retry_lost
+from registry_pipeline.core.errors import RegistryError, UsageError
+from registry_pipeline.core.faults import crash_point
+from registry_pipeline.core.fs import fsync_dir
+from registry_pipeline.core.lock import DEFAULT_TIMEOUT, exclusive_lock
+from registry_pipeline.core.pointers.bucket import SetAside, journal_for, retry_lost
+from registry_pipeline.core.pointers.integrity import require_intact, verify_workspace
+from registry_pipeline.core.pointers.journal import (
+    HOLDING,
+    JOURNAL_NAME,
+    MOVES,
+    FileJournal,
+    Finding,
+    JournalFormatError,
+    JournalRecord,
+    VerifyReport,
+    corrupt_journal,
+    difference,
+    interrupted,
+    last_effective_record_of,
+    last_record,
+    last_record_of,
+    mismatch_advice,
+)
+from registry_pipeline.core.pointers.pointer_file import (
+    POINTERS_NAME,
+    ActiveRef,
+    PointerFile,
+    PointerRefused,
+    read_pointer_file,
+)
+from registry_pipeline.core.pointers.targets import (
+    apply_record,
+    check_direction,
+    found_target,
+    publish_target,
+    target_folder,
+    validated_target,
+)
 from registry_pipeline.core.pointers.targets import pointer_relpath as pointer_relpath
-from registry_pipeline.core.pointers.targets import target_folder as target_folder
+from registry_pipeline.core.seal.run_id import now_utc
+from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.workspace.catalog import pointer_file_path
+from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.workspace.safe_write import require_safe_all
 
+__all__ = ["ANY", "MAX_REASON", "Admit", "Change", "Hold", "PointerRefused", "PointerStore",
+           "pointer_relpath", "target_folder"]  # fmt: skip
+
+MAX_REASON = 4000
+"""Characters of a change's reason (a journal record stays one short line)."""
+ANY = object()
+"""`expect=ANY`: take whatever is current (still serialized by the lock, never lost)."""
+Admit = Callable[[Workspace, str, Path, ActiveRef, str, dict[str, str]], dict[str, Any]]
+"""The publish gate's admission (`core.gate.gate.admission`), an argument of each call that
+may move a pointer: given the workspace, the registry, the target folder, its ref, the gate's
+action and the actor, the journal entry naming the passing receipt of exactly that root; a
+RegistryError naming the failed check otherwise."""
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A registry whose automatic promotion is stopped: who, when, why (its journal record)."""
+
+    registry_id: str
+    record: JournalRecord
+
+    @property
+    def reason(self) -> str:
+        """Why, as the rollback or hold recorded it."""
+        return self.record.reason
+
+    @property
+    def since(self) -> str:
+        """When (the record's created_utc)."""
+        return self.record.created_utc
+
+    @property
+    def by(self) -> str:
+        """Who: `kind:id` of the record's actor."""
+        return f"{self.record.actor.get('kind')}:{self.record.actor.get('id')}"
+
+    def __str__(self) -> str:
+        return f"held: {self.reason}, since {self.since}"
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a call did: the journal record, or None when the target was already active."""
+
+    registry_id: str
+    record: JournalRecord | None
+    current: ActiveRef | None
+    note: str = ""
+    """For a no-op: why (e.g. "already held")."""
+
+    @property
+    def changed(self) -> bool:
+        """False for a no-op (already active)."""
+        return self.record is not None
 
 
 def _retried(method: Callable[..., T]) -> Callable[..., T]:
     """`method`, run again whole when another machine's change won the next journal entry of
-    a workspace on object storage (`core.pointers.replica`); once on the local filesystem."""
+    a workspace on object storage (`core.pointers.bucket`); once on the local filesystem."""
 
     @functools.wraps(method)
     def run(self: PointerStore, *args: Any, **kwargs: Any) -> T:
@@ -51,22 +147,594 @@ def _retried(method: Callable[..., T]) -> Callable[..., T]:
     return run
 
 
-class PointerStore(SwappingStore):
-    """The pointer file and its journal in a workspace's `.codex/`.
+class PointerStore:
+    """The pointer file and its journal in a workspace's `.codex/`: reading them, and every
+    change (a compare-and-swap under the lock, see the module's protocol)."""
 
-    Built in layers, one concept each: `_writer` (the journal's writes, the file's atomic
-    replacement, the lock), `_explained` (hand edits), `_holds`, `_compare_and_swap` (the
-    moves); `replica` mirrors them from a bucket. Every change is tried again whole when it
-    lost the race for the bucket's next entry.
-    """
+    def __init__(
+        self,
+        workspace: Workspace,
+        schemas: SchemaCatalog | None = None,
+        lock_timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.workspace = workspace
+        self.schemas = schemas or SchemaCatalog.for_workspace(workspace.root)
+        self.lock_timeout = lock_timeout
+        codex = workspace.root / ".codex"
+        self.pointers_path = pointer_file_path(workspace)  # the catalog says where (adoption)
+        self.journal_path = codex / JOURNAL_NAME
+        self.lock_path = codex / (POINTERS_NAME + ".lock")
+        self.journal = FileJournal(self.journal_path, workspace.root)
+        """The local journal every reader reads (a bucket's copy, on object storage)."""
+        self.set_aside: SetAside | None = None
+        """Local records a bucket did not have, kept aside by the last sync."""
 
-    promote = _retried(SwappingStore.promote)
-    rollback = _retried(SwappingStore.rollback)
-    complete_pending = _retried(SwappingStore.complete_pending)
-    hold = _retried(SwappingStore.hold)
-    release = _retried(SwappingStore.release)
-    accept = _retried(SwappingStore.accept)
+    # -- reading -------------------------------------------------------------------------------
 
-    def repair(self, registry_id: str | None, *, reason: str, actor: dict[str, str]) -> Repair:
-        """`registry pointers repair` (see `core.pointers.repair`)."""
-        return retry_lost(lambda: repair(self, registry_id, reason=reason, actor=actor))
+    def read(self) -> PointerFile:
+        """The pointer file as it is now (no lock: it is replaced atomically)."""
+        return read_pointer_file(self.pointers_path, self.schemas)
+
+    def explained(self, registry_ids: Iterable[str] | None = None) -> PointerFile:
+        """The pointer file, after checking that the journal explains each pointer of
+        `registry_ids` (default: every registry in the file); POINTER_MISMATCH otherwise.
+
+        Before the journal's first record the file is taken as found (that record captures
+        it); from then on an entry the journal never recorded is a hand edit. An
+        interrupted change (the journal's last record, whose from_ref the file still shows) is
+        explained too: the next change completes it.
+        """
+        pointers = self.read()
+        ids = list(pointers.pointers) if registry_ids is None else list(registry_ids)
+        for registry_id in ids:
+            mismatch = self._mismatch(pointers, registry_id)
+            if mismatch is not None:
+                raise mismatch
+        return pointers
+
+    def recorded(self, registry_id: str) -> ActiveRef | None:
+        """The registry's active snapshot as the journal records it (the pointer file's entry
+        before the journal has begun): never a hand edit of the file."""
+        if self.journal_path.exists():
+            return self.journal_view(registry_id)
+        return self.read().active(registry_id)
+
+    def journal_view(self, registry_id: str) -> ActiveRef | None:
+        """What the journal's last record of `registry_id` says is active (None: nothing)."""
+        try:
+            record = last_record_of(self.journal_path, registry_id)
+        except JournalFormatError as exc:
+            raise corrupt_journal(self.journal_path, exc) from None
+        return record.to_ref if record is not None else None
+
+    def held(self, registry_id: str) -> Hold | None:
+        """The hold on `registry_id`: its last record is a rollback, an accepted edit or a hold.
+
+        Any later change of the registry ends the hold: `release`, or a promotion by a person
+        (who then decided what is active); an aborted change does not. Reading back to the
+        registry's last record only keeps this as cheap as the promotion itself.
+        """
+        try:
+            record = last_effective_record_of(self.journal_path, registry_id)
+        except JournalFormatError as exc:
+            raise corrupt_journal(self.journal_path, exc) from None
+        if record is None or record.action not in HOLDING:
+            return None
+        return Hold(registry_id, record)
+
+    # -- verifying -----------------------------------------------------------------------------
+
+    def verify(self, expect_head: str | None = None, *, admit: Admit | None = None) -> VerifyReport:
+        """`registry pointers verify`: the journal's replay and every active target."""
+        return self.verified(self.read(), expect_head, admit=admit)
+
+    def verified(
+        self,
+        pointers: PointerFile,
+        expect_head: str | None = None,
+        *,
+        checkpoint: bool = False,
+        admit: Admit | None = None,
+    ) -> VerifyReport:
+        """`verify_workspace`, and the gate's word (`restore`: refused once a receipt of it
+        failed) on each active snapshot a restart adopted while its folder was absent and whose
+        folder is back; without `admit` the gate is not asked."""
+        report = verify_workspace(
+            self.workspace, self.journal_path, pointers, expect_head, checkpoint=checkpoint
+        )
+        for registry_id in report.returned if admit is not None else ():
+            ref = pointers.active(registry_id)
+            assert ref is not None and ref.run_id is not None  # returned: a folder it names
+            folder = self.workspace.runs_dir / ref.run_id
+            try:
+                self.admit(admit, registry_id, folder, ref, "restore", {"kind": "verify"})
+            except PointerRefused as exc:
+                message = (
+                    f"{registry_id}: {exc.message} (it was adopted as found while its folder was "
+                    f"absent, and is back); move it away: `registry pointers rollback "
+                    f"{registry_id} --to RUN_ID --reason TEXT`, or promote a snapshot that passes"
+                )
+                report.problems.append(Finding(exc.code, message, registry_id=registry_id))
+        return report
+
+    def require_intact(self, action: str = "build", *, admit: Admit | None = None) -> None:
+        """Refuse (CHAIN_BROKEN, POINTER_MISMATCH, ...) while `verify` fails: a build and the
+        promotion sensor call it before anything else, the store before every change."""
+        self._require_intact(self.read(), None, action, admit)
+
+    # -- changes -------------------------------------------------------------------------------
+
+    @_retried
+    def promote(
+        self,
+        registry_id: str,
+        run_id: str,
+        *,
+        relpath: str | None,
+        reason: str,
+        actor: dict[str, str],
+        admit: Admit | None = None,
+        checks: dict[str, Any] | None = None,
+        expect: str | object | None = ANY,
+        automatic: bool = False,
+    ) -> Change:
+        """Make `run_id` active: it must validate, be newer than the current snapshot and pass
+        the gate (`admit`).
+
+        `automatic` (the promotion job, `registry build`) is refused with HELD while the
+        registry is held (a rollback or `hold` not yet released); a person may still promote.
+        """
+        return self._change(
+            "promote", registry_id, run_id, relpath, reason, actor, admit, checks, expect,
+            automatic,
+        )  # fmt: skip
+
+    @_retried
+    def rollback(
+        self,
+        registry_id: str,
+        run_id: str,
+        *,
+        relpath: str | None,
+        reason: str,
+        actor: dict[str, str],
+        admit: Admit | None = None,
+        expect: str | object | None = ANY,
+    ) -> Change:
+        """Make an older valid snapshot active again (an explicit, journaled move back)."""
+        if not reason.strip():
+            raise UsageError("a rollback needs a reason", code="REASON_REQUIRED")
+        return self._change(
+            "rollback", registry_id, run_id, relpath, reason, actor, admit, None, expect, False
+        )
+
+    @_retried
+    def complete_pending(self, *, admit: Admit | None = None) -> JournalRecord | None:
+        """Apply an interrupted change, if any (under the lock), once the chain verifies and its
+        target passes the gate (`check_mirrored`); returns the record applied."""
+        self.workspace.require()
+        self.require_safe_paths()
+        with self.locked(admit=admit):
+            self._require_intact(self.read(), None, "complete", admit)  # a chain that holds
+            return self._redo(self.read(), admit)[1]
+
+    @_retried
+    def hold(self, registry_id: str, *, reason: str, actor: dict[str, str],
+             admit: Admit | None = None) -> Change:  # fmt: skip
+        """Stop automatic promotion of `registry_id` (builds still build and check)."""
+        return self._mark("hold", registry_id, reason, actor, admit)
+
+    @_retried
+    def release(self, registry_id: str, *, reason: str, actor: dict[str, str],
+                admit: Admit | None = None) -> Change:  # fmt: skip
+        """Lift the hold on `registry_id`: automatic promotion resumes."""
+        return self._mark("release", registry_id, reason, actor, admit)
+
+    @_retried
+    def accept(self, registry_id: str, *, reason: str, actor: dict[str, str],
+               admit: Admit | None = None) -> Change:  # fmt: skip
+        """Record the pointer file's current value for `registry_id`, which the journal does not
+        explain (a hand edit), as a decision: journaled, after validating its target."""
+        if not reason.strip():
+            raise UsageError("accepting a hand edit needs a reason", code="REASON_REQUIRED")
+        self.workspace.require()
+        self.require_safe_paths()
+        with self.locked(admit=admit):
+            self._require_intact(self.read(), registry_id, "accept", admit)  # before any redo
+            pointers, _ = self._redo(self.read(), admit)
+            mismatch = self._mismatch(pointers, registry_id)
+            if mismatch is not None and mismatch.code != "POINTER_MISMATCH":
+                raise mismatch  # an unreadable journal: nothing can be accepted against it
+            if mismatch is None:
+                raise PointerRefused(
+                    f"the journal already explains the pointer of {registry_id}; nothing to accept",
+                    code="NOTHING_TO_ACCEPT",
+                    path=str(self.pointers_path),
+                )
+            found = pointers.active(registry_id)
+            if found is None or found.run_id is None:
+                raise PointerRefused(
+                    f"the pointer file has no active snapshot for {registry_id}; restore its "
+                    f"entry (the journal says {self.journal_view(registry_id)})",
+                    code="TARGET_MISSING",
+                    path=str(self.pointers_path),
+                )
+            try:
+                folder = target_folder(self.workspace, registry_id, found.run_id)
+                target, verdict = validated_target(self.schemas, registry_id, folder, found.relpath)
+            except PointerRefused as exc:
+                raise PointerRefused(
+                    f"{exc.message}: an edit that names no valid snapshot cannot be accepted; "
+                    f"`registry pointers repair {registry_id} --reason TEXT` restores the "
+                    "journal's value",
+                    code=exc.code,
+                    path=exc.path,
+                ) from None
+            if target != found:
+                raise PointerRefused(
+                    f"the pointer file names {found}, but {folder.name} has root "
+                    f"{target.manifest_sha256}: an edit that names no valid snapshot cannot be "
+                    f"accepted; `registry pointers repair {registry_id} --reason TEXT` restores "
+                    "the journal's value",
+                    code="TARGET_INVALID",
+                    path=str(folder),
+                )
+            publish_target(self.workspace, folder)
+            receipt = self.admit(admit, registry_id, folder, target, "accept", actor)
+            record, _ = self.append(
+                registry_id, self.journal_view(registry_id), found, "accept", reason, actor,
+                {**verdict, "receipt": receipt},
+            )  # fmt: skip
+            return Change(registry_id, record, found)
+
+    def _change(
+        self,
+        action: str,
+        registry_id: str,
+        run_id: str,
+        relpath: str | None,
+        reason: str,
+        actor: dict[str, str],
+        admit: Admit | None,
+        checks: dict[str, Any] | None,
+        expect: str | object | None,
+        automatic: bool,
+    ) -> Change:
+        self.workspace.require()
+        self.require_safe_paths()
+        if len(reason) > MAX_REASON:
+            raise UsageError(
+                f"the reason is {len(reason)} characters; at most {MAX_REASON}",
+                code="REASON_TOO_LONG",
+            )
+        folder = target_folder(self.workspace, registry_id, run_id)
+        with self.locked(admit=admit):
+            crash_point("pointer_locked")
+            self._require_intact(self.read(), registry_id, action, admit)  # before any redo
+            pointers, _ = self._redo(self.read(), admit)
+            mismatch = self._mismatch(pointers, registry_id)
+            if mismatch is not None:
+                raise mismatch
+            current = pointers.active(registry_id)
+            if expect is not ANY and (current.run_id if current else None) != expect:
+                raise PointerRefused(
+                    f"{registry_id}: expected the active snapshot to be {expect or '(none)'}, "
+                    f"it is {current.run_id if current else '(none)'}",
+                    code="CAS_CONFLICT",
+                )
+            target, verdict = validated_target(self.schemas, registry_id, folder, relpath)
+            if current == target:
+                return Change(registry_id, None, current)
+            check_direction(self.workspace, action, registry_id, current, folder)
+            if automatic:
+                self._check_not_held(registry_id)
+            publish_target(self.workspace, folder)
+            receipt = self.admit(admit, registry_id, folder, target, action, actor)
+            record, offset = self.append(
+                registry_id, current, target, action, reason, actor,
+                {**verdict, **(checks or {}), "receipt": receipt},
+            )  # fmt: skip
+            crash_point("journal_appended")
+            try:
+                self.write_pointers(apply_record(pointers, record))
+            except OSError as exc:
+                if self.read().active(registry_id) == target:
+                    return Change(registry_id, record, current)  # renamed; only a sync failed
+                self._abort(record, offset, exc)  # not applied: it never will be
+                raise PointerRefused(
+                    f"{registry_id}: cannot write the pointer file ({exc.strerror or exc}); the "
+                    f"change was not applied and journal #{record.seq} is marked aborted",
+                    code="IO_ERROR",
+                    path=str(exc.filename or self.pointers_path),
+                ) from None
+            return Change(registry_id, record, current)
+
+    def _mark(
+        self, action: str, registry_id: str, reason: str, actor: dict[str, str],
+        admit: Admit | None,
+    ) -> Change:  # fmt: skip
+        self.workspace.require()
+        self.require_safe_paths()
+        if action == "hold" and not reason.strip():
+            raise UsageError("a hold needs a reason", code="REASON_REQUIRED")
+        with self.locked(admit=admit):
+            self._require_intact(self.read(), registry_id, action, admit)  # before any redo
+            pointers, _ = self._redo(self.read(), admit)
+            mismatch = self._mismatch(pointers, registry_id)
+            if mismatch is not None:
+                raise mismatch
+            held = self.held(registry_id)
+            if (action == "hold") == (held is not None):
+                state = str(held) if held else "not held"
+                return Change(registry_id, None, pointers.active(registry_id), state)
+            current = pointers.active(registry_id)
+            if current is None:
+                raise PointerRefused(
+                    f"{registry_id} has no active snapshot to hold", code="NO_POINTER"
+                )
+            record, _ = self.append(registry_id, current, current, action, reason, actor, {})
+            return Change(registry_id, record, current)
+
+    def _check_not_held(self, registry_id: str) -> None:
+        held = self.held(registry_id)
+        if held is not None:
+            raise PointerRefused(
+                f"{held} (journal #{held.record.seq}, {held.record.action} by {held.by}); "
+                f"`registry pointers release {registry_id}` resumes automatic promotion",
+                code="HELD",
+            )
+
+    def _require_intact(
+        self, pointers: PointerFile, registry_id: str | None, action: str, admit: Admit | None
+    ) -> None:
+        """No change while `verify` fails (see `core.pointers.integrity.require_intact`)."""
+        report = self.verified(pointers, checkpoint=True, admit=admit)
+        try:
+            require_intact(report, registry_id, action)
+        except RegistryError as exc:
+            raise PointerRefused(exc.message, code=exc.code, path=str(self.journal_path)) from None
+
+    def _mismatch(self, pointers: PointerFile, registry_id: str) -> PointerRefused | None:
+        """POINTER_MISMATCH when the file shows another pointer than the journal recorded.
+
+        Reads only (no lock, no repair of the journal): readers call it too.
+        """
+        try:
+            record = last_record_of(self.journal_path, registry_id)
+            last = last_record(self.journal_path)
+        except JournalFormatError as exc:
+            return corrupt_journal(self.journal_path, exc)
+        found = pointers.active(registry_id)
+        if record is None and (last is None or found is None):
+            return None  # no journal yet: the file is taken as found by the first change
+        if record is None:
+            return PointerRefused(
+                f"{registry_id}: the pointer file says {found}, but the journal has no record of "
+                f"{registry_id} (it captured the file at #1): the entry was added by hand; "
+                f"{mismatch_advice(registry_id)}",
+                code="POINTER_MISMATCH",
+                path=str(self.pointers_path),
+            )
+        if found == record.to_ref:
+            return None
+        if last is not None and last.seq == record.seq and interrupted(pointers, record):
+            return None  # an interrupted change: the next change completes it
+        return PointerRefused(
+            f"{registry_id}: {difference(found, record.to_ref)} (#{record.seq}); the file was "
+            f"edited by hand: {mismatch_advice(registry_id)}",
+            code="POINTER_MISMATCH",
+            path=str(self.pointers_path),
+        )
+
+    # -- the lock, the bucket and the gate -----------------------------------------------------
+
+    @contextmanager
+    def locked(self, *, writes: bool = True, admit: Admit | None = None) -> Iterator[None]:
+        """The pointer lock, held for one change of the journal's backend (`journal_for`): on a
+        workspace with a bucket the change starts from the bucket's journal and pointers,
+        verified before anything of them is applied (each move admitted by `admit`), and ends
+        by publishing what it wrote (`BucketJournal.change`). `writes=False`: a read-only
+        command's sync, which never writes to the bucket."""
+        with exclusive_lock(self.lock_path, timeout=self.lock_timeout):
+            journal = journal_for(self.workspace, self.journal_path, self.pointers_path)
+            with journal.change(
+                lambda record, action: self.check_mirrored(record, action, admit),
+                lambda: self._redo(self.read(), admit),
+                writes=writes,
+            ):
+                self.set_aside = journal.set_aside
+                yield
+
+    def pull(self, *, admit: Admit | None = None) -> None:
+        """Make the journal and pointer file equal to the bucket's, when the workspace has one
+        (under the lock, writing nothing to the bucket: what every command does first)."""
+        self.require_safe_paths()
+        with self.locked(writes=False, admit=admit):
+            pass
+
+    def check_mirrored(self, record: JournalRecord, action: str, admit: Admit | None) -> None:
+        """Refuse to apply `record`, a pointer move another machine journaled, unless the gate
+        admits its target now (`action`, `core.gate.gate.RECEIPT_ONLY`): `mirror`, a passing
+        receipt of exactly that root; `redo`, for a change this reader completes (a bucket's
+        pending entry, the last record on a disk), also none failed since; `restore`, for a
+        history taken as found, none failed. Decisions that move nothing need no receipt."""
+        if record.action not in (*MOVES, "accept") or record.to_ref is None:
+            return
+        run_id = record.to_ref.run_id or ""
+        try:
+            folder = target_folder(self.workspace, record.registry_id, run_id)
+        except PointerRefused as exc:
+            if action == "redo" or exc.code != "TARGET_MISSING":
+                raise
+            folder = self.workspace.runs_dir / run_id  # lost since: `verify` reports it
+        self.admit(admit, record.registry_id, folder, record.to_ref, action, dict(record.actor))
+
+    def admit(
+        self,
+        admit: Admit | None,
+        registry_id: str,
+        folder: Path,
+        target: ActiveRef,
+        action: str,
+        actor: dict[str, str],
+    ) -> dict[str, Any]:
+        """The gate's journal entry for moving `registry_id` to `target`; PointerRefused naming
+        the failed check (NO_GATE when the caller passed no gate)."""
+        if admit is None:
+            raise PointerRefused(
+                "this pointer change was called without the publish gate; every move passes "
+                "`core.gate.gate.admission`",
+                code="NO_GATE",
+            )
+        try:
+            return admit(self.workspace, registry_id, folder, target, action, actor)
+        except RegistryError as exc:
+            raise PointerRefused(exc.message, code=exc.code, path=exc.path) from None
+        except OSError as exc:
+            raise PointerRefused(
+                f"{registry_id}: cannot write the promotion receipt of {folder.name} "
+                f"({exc.strerror or exc}); nothing was changed",
+                code="IO_ERROR",
+                path=str(exc.filename or folder),
+            ) from None
+
+    def require_safe_paths(self) -> None:
+        """UNSAFE_PATH, before anything is written, when the journal, the pointer file or the
+        lock would be written through a symlink or outside the workspace."""
+        require_safe_all(self.workspace.root, [self.journal_path, self.pointers_path,
+                                               self.lock_path])  # fmt: skip
+
+    # -- the journal's and the pointer file's writes (the caller holds the lock) ---------------
+
+    def append(
+        self,
+        registry_id: str,
+        from_ref: ActiveRef | None,
+        to_ref: ActiveRef | None,
+        action: str,
+        reason: str,
+        actor: dict[str, str],
+        checks: dict[str, Any],
+    ) -> tuple[JournalRecord, int]:
+        """Append one record after the last one; returns it and the journal's size before it.
+        The journal's first change is preceded by the adoption records."""
+        previous = self._last()
+        if previous is None:
+            adopted = self.adopt_as_found()
+            previous = adopted[-1] if adopted else None
+        record = self._record(previous, registry_id, from_ref, to_ref, action, reason, actor,
+                              checks)  # fmt: skip
+        return record, self.journal.append(record)
+
+    def adopt_as_found(
+        self,
+        *,
+        actor: dict[str, str] | None = None,
+        note: str = "",
+        extra: dict[str, Any] | None = None,
+    ) -> list[JournalRecord]:
+        """Before the journal's first record: one `adopt` record per entry of the pointer file
+        as found (a file adopted from the seed system, or written before the journal), so that
+        the journal explains the whole file from then on. Each says whether its target is here
+        and, when not, why (e.g. git ignores the run root). Also how `registry pointers
+        repair` restarts a broken journal (`note` and `extra` say so)."""
+        try:
+            data = self.pointers_path.read_bytes()
+        except FileNotFoundError:
+            return []
+        pointers = self.read()
+        where = self.pointers_path.relative_to(self.workspace.root).as_posix()
+        digest = hashlib.sha256(data).hexdigest()
+        written: list[JournalRecord] = []
+        previous: JournalRecord | None = None
+        for registry_id in pointers.pointers:
+            ref = pointers.active(registry_id)
+            if ref is None:
+                continue
+            target, why = found_target(self.workspace, self.schemas, registry_id, ref)
+            reason = f"taken as found in {where}" + (f"; {why}" if why else "")
+            reason += f"; {note}" if note else ""
+            as_found = {"passed": True, "source": where, "pointer_file_sha256": digest,
+                        "target": target}  # fmt: skip
+            previous = self._record(
+                previous, registry_id, None, ref, "adopt", reason[:MAX_REASON],
+                actor or {"kind": "registry_adopt", "id": where},
+                {"as_found": as_found, **(extra or {})},
+            )  # fmt: skip
+            self.journal.append(previous)
+            written.append(previous)
+        return written
+
+    @staticmethod
+    def _record(
+        previous: JournalRecord | None, registry_id: str, from_ref: ActiveRef | None,
+        to_ref: ActiveRef | None, action: str, reason: str, actor: dict[str, str],
+        checks: dict[str, Any],
+    ) -> JournalRecord:  # fmt: skip
+        return JournalRecord(
+            seq=previous.seq + 1 if previous else 1,
+            registry_id=registry_id,
+            from_ref=from_ref,
+            to_ref=to_ref,
+            action=action,
+            reason=reason,
+            actor=actor,
+            checks=checks,
+            created_utc=now_utc().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            prev_sha256=previous.sha256 if previous else None,
+        ).hashed()
+
+    def _abort(self, failed: JournalRecord, offset: int, error: OSError) -> None:
+        """Journal that `failed` (appended at `offset`) was not applied; if even that cannot be
+        written, cut the journal back to `offset` (truncating needs no space), so no later change
+        applies it."""
+        try:
+            self.append(
+                failed.registry_id, failed.to_ref, failed.from_ref, "abort",
+                f"journal #{failed.seq} was not applied: {error.strerror or error}",
+                dict(failed.actor), {},
+            )  # fmt: skip
+        except OSError:
+            with self.journal_path.open("rb+") as handle:
+                handle.truncate(offset)
+                os.fsync(handle.fileno())
+
+    def _last(self) -> JournalRecord | None:
+        """The journal's last record, after repairing its tail (`journal.repair_tail`)."""
+        return self.journal.last()
+
+    def _redo(
+        self, pointers: PointerFile, admit: Admit | None
+    ) -> tuple[PointerFile, JournalRecord | None]:
+        """Apply the last record if the pointer file still shows its `from_ref` (and remove a
+        temp file a killed writer left; only the lock holder writes one)."""
+        for leftover in self.pointers_path.parent.glob(f".{POINTERS_NAME}.*.tmp"):
+            leftover.unlink(missing_ok=True)
+        record = self._last()
+        if record is None or not interrupted(pointers, record):
+            return pointers, None  # nothing to redo, or a hand edit: verify reports it
+        self.check_mirrored(record, "redo", admit)
+        updated = apply_record(pointers, record)
+        self.write_pointers(updated)
+        return updated, record
+
+    def write_pointers(self, pointers: PointerFile) -> None:
+        """Replace the pointer file atomically (the caller holds the lock)."""
+        data = pointers.render()
+        temp = self.pointers_path.with_name(f".{POINTERS_NAME}.{os.getpid()}.tmp")
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                view = memoryview(data)
+                while view:  # os.write may write less than asked (a full disk, a size limit)
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except BaseException:
+            temp.unlink(missing_ok=True)  # the old pointer file stays as it was
+            raise
+        crash_point("pointer_temp_written")
+        os.replace(temp, self.pointers_path)
+        crash_point("pointer_renamed")
+        fsync_dir(self.pointers_path.parent)

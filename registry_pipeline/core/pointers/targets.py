@@ -15,9 +15,13 @@ from typing import Any
 
 from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.objstore.folders import folder_key
-from registry_pipeline.core.pointers._refused import PointerRefused
 from registry_pipeline.core.pointers.journal import JournalRecord
-from registry_pipeline.core.pointers.pointer_file import ActiveRef, Pointer, PointerFile
+from registry_pipeline.core.pointers.pointer_file import (
+    ActiveRef,
+    Pointer,
+    PointerFile,
+    PointerRefused,
+)
 from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder

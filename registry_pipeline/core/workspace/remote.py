@@ -3,7 +3,7 @@ the catalog's `store`; the local filesystem when neither is set.
 
 The bucket holds what several machines must agree on: run folders (`RUNS/<run id>.json` and
 their files under `staging/sha256/`, `core.objstore.folders`), the pointer journal and the
-active pointers (`pointers/`, `core.pointers.replica`), promotion receipts
+active pointers (`pointers/`, `core.pointers.bucket`), promotion receipts
 (`receipts/<root>/<created>_<sha>.json`, one object per receipt line) and the build slot
 (`locks/build.json`, a lease). The checkout keeps its sources, and `.codex/` becomes this
 machine's copy of the bucket: every command first fetches what it lacks (`sync`), and every
@@ -39,7 +39,7 @@ STORE_ENV = "REGISTRY_STORE"
 RUNS_PREFIX = "RUNS"
 RECEIPTS_PREFIX = "receipts"
 POINTERS_PREFIX = "pointers"
-"""The pointer ledger (`core.pointers.replica`): what a build lease taken fences."""
+"""The pointer ledger (`core.pointers.bucket`): what a build lease taken fences."""
 
 
 class Rooted(Protocol):
@@ -80,7 +80,7 @@ class Remote:
     def pull_folders(self, runs_dir: Path) -> list[str]:
         """Fetch into `runs_dir` every published folder it lacks; the run ids fetched. Nothing
         is published here (a read-only command writes nothing to the bucket): an empty bucket
-        takes a workspace's folders with its history (`core.pointers.replica`)."""
+        takes a workspace's folders with its history (`core.pointers.bucket`)."""
         have = {entry.name for entry in os.scandir(runs_dir)} if runs_dir.is_dir() else set()
         fetched = []
         for run_id in published(self.store, RUNS_PREFIX):

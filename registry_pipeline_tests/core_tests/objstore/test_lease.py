@@ -18,8 +18,8 @@ from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.objstore import Conflict, ObjectStore, StoreError
 from registry_pipeline.core.objstore.lease import KEY, MARGIN, BuildLease, Grant
 from registry_pipeline.core.objstore.ledger import Ledger
-from registry_pipeline.core.pointers._refused import PointerRefused
-from registry_pipeline.core.pointers.replica import Replica
+from registry_pipeline.core.pointers.bucket import BucketJournal
+from registry_pipeline.core.pointers.store import PointerRefused
 from registry_pipeline.core.workspace.remote import Remote
 from registry_pipeline_tests._helpers import chained_journal_lines
 
@@ -333,10 +333,12 @@ def test_a_takeover_fences_the_stale_holders_pointer_writes(store: ObjectStore) 
 J1, J2 = chained_journal_lines(2)
 
 
-def _replica(tmp_path: Path, remote: Remote) -> Replica:
+def _replica(tmp_path: Path, remote: Remote) -> BucketJournal:
     root = tmp_path / "ws"
     (root / ".codex").mkdir(parents=True, exist_ok=True)
-    return Replica(remote, root, root / ".codex" / "journal.jsonl", root / ".codex" / "p.json")
+    return BucketJournal(
+        remote, root, root / ".codex" / "journal.jsonl", root / ".codex" / "p.json"
+    )
 
 
 def test_the_grant_reaches_the_pointer_writes_of_its_process(

@@ -46,15 +46,13 @@ from hypothesis.stateful import (
 )
 
 from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.gate.gate import gated_store
+from registry_pipeline.core.gate.gate import admission, share, sync
 from registry_pipeline.core.gate.receipts import ReceiptStore
-from registry_pipeline.core.gate.sync import share, sync
 from registry_pipeline.core.objstore import ObjectStore
 from registry_pipeline.core.objstore.ledger import Ledger
-from registry_pipeline.core.pointers.changes import Change
 from registry_pipeline.core.pointers.journal import JournalRecord, parse_record
 from registry_pipeline.core.pointers.pointer_file import ActiveRef, PointerFile
-from registry_pipeline.core.pointers.store import ANY
+from registry_pipeline.core.pointers.store import ANY, Change, PointerStore
 from registry_pipeline.core.pointers.targets import apply_record
 from registry_pipeline.core.workspace import remote
 from registry_pipeline.core.workspace.build_slot import build_slot
@@ -118,23 +116,26 @@ def build(workspace: Workspace, n: int, receipt: str) -> Snap:
 
 def change(workspace: Workspace, action: str, snap: Snap | None = None) -> Change:
     """`registry pointers promote/rollback` to `snap`, or `hold/release`."""
-    store = gated_store(workspace, lock_timeout=0.5)
+    store = PointerStore(workspace, lock_timeout=0.5)
     if snap is None:
         mark = store.hold if action == "hold" else store.release
-        return mark(REGISTRY, reason="model", actor=ACTOR)
+        return mark(REGISTRY, reason="model", actor=ACTOR, admit=admission)
     move = store.promote if action == "promote" else store.rollback
     return move(REGISTRY, snap.run_id, relpath="ALPHA.json", reason="model", actor=ACTOR,
-                expect=ANY)  # fmt: skip
+                admit=admission, expect=ANY)  # fmt: skip
 
 
 def repair(workspace: Workspace) -> None:
     """`registry pointers repair --reason TEXT`."""
-    gated_store(workspace, lock_timeout=0.5).repair(None, reason="model repair", actor=ACTOR)
+    from registry_pipeline.core.pointers.repair import repair as repair_pointers
+
+    store = PointerStore(workspace, lock_timeout=0.5)
+    repair_pointers(store, None, reason="model repair", actor=ACTOR, admit=admission)
 
 
 def shown(workspace: Workspace) -> tuple[str | None, str | None]:
     """The active snapshot (run id, root) the machine's copy names (read after its sync)."""
-    ref = gated_store(workspace).read().active(REGISTRY)
+    ref = PointerStore(workspace).read().active(REGISTRY)
     return (ref.run_id, ref.manifest_sha256) if ref else (None, None)
 
 
@@ -365,7 +366,7 @@ class BucketMachine(RuleBasedStateMachine):
                 receipt = ReceiptStore(workspace).find(self.active.root)
                 assert receipt is not None and receipt.passed, f"{name}: {self.active} failed"
             if self.damage is None:
-                report = gated_store(workspace).verify()
+                report = PointerStore(workspace).verify(admit=admission)
                 assert report.ok, f"{name}: {report.problems}"
 
 
@@ -468,7 +469,7 @@ def test_a_machine_that_mirrored_a_deleted_entry_follows_the_repair(
         repair(b)  # the way out its refusal names
         sync(b)
     assert shown(b) == expected
-    assert gated_store(b).verify().ok
+    assert PointerStore(b).verify(admit=admission).ok
 
 
 @pytest.mark.parametrize("head_too", [False, True], ids=["entry", "entry-and-head"])

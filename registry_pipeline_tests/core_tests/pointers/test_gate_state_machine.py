@@ -15,9 +15,10 @@ import hypothesis.strategies as st
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from registry_pipeline.core.gate.gate import gated_store
+from registry_pipeline.core.gate.gate import admission
 from registry_pipeline.core.gate.receipts import ReceiptStore
-from registry_pipeline.core.pointers.store import ANY, PointerRefused
+from registry_pipeline.core.pointers.repair import repair
+from registry_pipeline.core.pointers.store import ANY, PointerRefused, PointerStore
 from registry_pipeline.core.workspace.layout import Workspace, init_workspace
 from registry_pipeline_tests._helpers import seal_checked
 
@@ -46,7 +47,7 @@ class GateMachine(RuleBasedStateMachine):
         self.tmp = Path(tempfile.mkdtemp(prefix="gate-sm-"))
         init_workspace(self.tmp)
         self.workspace = Workspace(self.tmp)
-        self.store = gated_store(self.workspace, lock_timeout=0.5)
+        self.store = PointerStore(self.workspace, lock_timeout=0.5)
         self.snaps: list[Snap] = []
         self.active: Snap | None = None  # what the journal says
         self.edited_to: Snap | None = None  # a hand edit of the pointer file, not journaled
@@ -140,7 +141,7 @@ class GateMachine(RuleBasedStateMachine):
     def repair(self, restore: bool) -> None:
         registry = REGISTRY if restore else None
         try:
-            self.store.repair(registry, reason="model repair", actor=ACTOR)
+            repair(self.store, registry, reason="model repair", actor=ACTOR, admit=admission)
         except PointerRefused as exc:
             if restore:
                 assert self.broken or self.edited_to is None, exc
@@ -164,10 +165,10 @@ class GateMachine(RuleBasedStateMachine):
         try:
             if action == "promote":
                 self.store.promote(REGISTRY, snap.run_id, relpath="ALPHA.json", reason="m",
-                                   actor=ACTOR, expect=ANY)  # fmt: skip
+                                   actor=ACTOR, expect=ANY, admit=admission)  # fmt: skip
             else:
                 self.store.rollback(REGISTRY, snap.run_id, relpath="ALPHA.json", reason="m",
-                                    actor=ACTOR, expect=ANY)  # fmt: skip
+                                    actor=ACTOR, expect=ANY, admit=admission)  # fmt: skip
         except PointerRefused as exc:
             self._expect_refusal(action, snap, current, exc.code)
             return
@@ -212,7 +213,7 @@ class GateMachine(RuleBasedStateMachine):
 
     @invariant()
     def verify_fails_exactly_when_something_is_wrong(self) -> None:
-        report = self.store.verify()
+        report = self.store.verify(admit=admission)
         active = self.active
         reused = active is not None and self._named(active.run_id) is not active
         lost = active is not None and (active.gone or reused)  # gone, or its name sealed again

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from registry_pipeline.core import jsonl
 from registry_pipeline.core.pointers import journal
 
 
@@ -34,12 +35,12 @@ def test_lines_backwards_matches_a_plain_split(
     lines: list[bytes], block: int, trailing: bool
 ) -> None:
     data = b"\n".join(lines) + (b"\n" if trailing and lines else b"")
-    original = journal.TAIL_BLOCK
-    journal.TAIL_BLOCK = block
+    original = jsonl.TAIL_BLOCK
+    jsonl.TAIL_BLOCK = block
     try:
-        found = list(journal._lines_backwards(io.BytesIO(data)))
+        found = list(jsonl.lines_backwards(io.BytesIO(data)))
     finally:
-        journal.TAIL_BLOCK = original
+        jsonl.TAIL_BLOCK = original
     assert found == [line for line in reversed(data.split(b"\n")) if line]
 
 
@@ -47,8 +48,8 @@ def test_lines_backwards_matches_a_plain_split(
 def test_a_long_last_line_is_read_once(size: int) -> None:
     data = b'{"first": 1}\n' + b"x" * size + b"\n"
     handle = CountingReader(data)
-    assert next(journal._lines_backwards(handle)) == b"x" * size
-    assert handle.read_bytes <= size + journal.TAIL_BLOCK + 1
+    assert next(jsonl.lines_backwards(handle)) == b"x" * size
+    assert handle.read_bytes <= size + jsonl.TAIL_BLOCK + 1
 
 
 def test_last_record_with_a_record_longer_than_many_blocks(tmp_path: Path) -> None:
@@ -60,7 +61,7 @@ def test_last_record_with_a_record_longer_than_many_blocks(tmp_path: Path) -> No
     first = journal.JournalRecord(
         1, "alpha", None, ref, "promote", "r", actor, {}, "2026-01-01T00:00:00Z", None
     ).hashed()
-    big = {"seal_valid": {"passed": True, "source": "s" * (5 * journal.TAIL_BLOCK)}}
+    big = {"seal_valid": {"passed": True, "source": "s" * (5 * jsonl.TAIL_BLOCK)}}
     second = journal.JournalRecord(
         2, "beta", ref, ref, "hold", "r", actor, big, "2026-01-01T00:00:01Z", first.sha256
     ).hashed()

@@ -17,9 +17,14 @@ from dataclasses import dataclass, replace
 
 import pytest
 
-from registry_pipeline.core.gate.gate import gated_store
-from registry_pipeline.core.pointers.journal import JournalRecord, parse_record, read_records
-from registry_pipeline.core.pointers.journal_replay import VerifyReport, verify_journal
+from registry_pipeline.core.gate.gate import admission
+from registry_pipeline.core.pointers.journal import (
+    JournalRecord,
+    VerifyReport,
+    parse_record,
+    read_records,
+    verify_journal,
+)
 from registry_pipeline.core.pointers.pointer_file import ActiveRef
 from registry_pipeline.core.pointers.store import PointerRefused, PointerStore
 from registry_pipeline.core.seal.run_store import SealedRun
@@ -55,12 +60,17 @@ def history(make_run: Callable[..., SealedRun], workspace: Workspace) -> History
     for n in (1, 2, 3):
         for registry, prefix in (("alpha", "a"), ("beta", "b")):
             runs[f"{prefix}{n}"] = make_run({"DATA.json": b"%d\n" % n}, registry_id=registry)
-    pstore = gated_store(workspace)
+    pstore = PointerStore(workspace)
     pointer_bytes = []
     for name in ("a1", "b1", "a2", "b2", "a3", "b3"):
         registry = "alpha" if name.startswith("a") else "beta"
         pstore.promote(
-            registry, runs[name].run_id, relpath="DATA.json", reason=f"promote {name}", actor=ACTOR
+            registry,
+            runs[name].run_id,
+            relpath="DATA.json",
+            reason=f"promote {name}",
+            actor=ACTOR,
+            admit=admission,
         )
         pointer_bytes.append(pstore.pointers_path.read_bytes())
     return History(pstore, runs, pointer_bytes)
@@ -217,7 +227,12 @@ def test_an_appended_record_keeps_an_older_expected_head(history: History) -> No
     """Appending is what the journal is for: a recorded head stays found after later records."""
     head = _sha(history.lines[-1])
     history.pstore.rollback(
-        "alpha", history.runs["a2"].run_id, relpath="DATA.json", reason="bad a3", actor=ACTOR
+        "alpha",
+        history.runs["a2"].run_id,
+        relpath="DATA.json",
+        reason="bad a3",
+        actor=ACTOR,
+        admit=admission,
     )
     report = history.verify(expect_head=head)
     assert report.ok and report.records == 7 and report.expect_head_seq == 6
@@ -252,7 +267,7 @@ def test_a_hand_edit_back_to_the_last_records_origin_is_a_mismatch_not_a_crash(
     report = history.verify()
     assert _problem(report) == ("POINTER_MISMATCH", None, None) and report.notes == []
     with pytest.raises(PointerRefused) as refused:  # nothing is completed past a hand edit
-        history.pstore.complete_pending()
+        history.pstore.complete_pending(admit=admission)
     assert refused.value.code == "POINTER_MISMATCH"
     assert history.pstore.pointers_path.read_bytes() == edited
 

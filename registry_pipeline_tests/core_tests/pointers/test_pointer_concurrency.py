@@ -23,9 +23,8 @@ from typing import Any
 
 import pytest
 
-from registry_pipeline.core.gate.gate import gated_store
-from registry_pipeline.core.pointers.journal import read_records
-from registry_pipeline.core.pointers.journal_replay import verify_journal
+from registry_pipeline.core.gate.gate import admission
+from registry_pipeline.core.pointers.journal import read_records, verify_journal
 from registry_pipeline.core.pointers.pointer_file import (
     POINTERS_NAME,
     ActiveRef,
@@ -96,7 +95,7 @@ def _worker(
     attempts: list[Attempt] = []
     try:
         workspace = Workspace(Path(root))
-        pstore = gated_store(workspace, lock_timeout=BARRIER_SECONDS)
+        pstore = PointerStore(workspace, lock_timeout=BARRIER_SECONDS)
         position = {run_id: n for n, run_id in enumerate(run_ids)}
         for round_number in range(rounds):
             current = pstore.read().active(REGISTRY)
@@ -128,6 +127,7 @@ def _store_attempt(
             reason=f"worker {index} round {round_number}",
             actor={"kind": "test", "id": f"worker-{index}"},
             expect=read,
+            admit=admission,
         )
     except PointerRefused as exc:
         return exc.code
@@ -224,7 +224,7 @@ def test_four_processes_promoting_with_compare_and_swap_lose_nothing(
     sealed: tuple[Workspace, list[str]],
 ) -> None:
     workspace, run_ids = sealed
-    pstore = gated_store(workspace)
+    pstore = PointerStore(workspace)
     attempts = run_harness("store", workspace, run_ids, ROUNDS)
 
     assert len(attempts) == WORKERS * ROUNDS
@@ -252,7 +252,7 @@ def test_the_harness_catches_lost_updates_of_a_naive_writer(
     naive_root = tmp_path / "naive"
     (naive_root / ".codex").mkdir(parents=True)
     naive = Workspace(naive_root)
-    pstore = gated_store(naive, schemas=SchemaCatalog.for_workspace(None))
+    pstore = PointerStore(naive, schemas=SchemaCatalog.for_workspace(None))
     assert pstore.pointers_path == naive_root / ".codex" / POINTERS_NAME
     attempts = run_harness("naive", naive, run_ids, NAIVE_ROUNDS)
 

@@ -17,10 +17,9 @@ from collections.abc import Callable
 
 import pytest
 
-from registry_pipeline.core.gate.gate import gated_store
+from registry_pipeline.core.gate.gate import admission
 from registry_pipeline.core.lock import lock_state
-from registry_pipeline.core.pointers.journal import read_records
-from registry_pipeline.core.pointers.journal_replay import verify_journal
+from registry_pipeline.core.pointers.journal import read_records, verify_journal
 from registry_pipeline.core.pointers.pointer_file import read_pointer_file
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.seal.run_store import SealedRun
@@ -79,7 +78,7 @@ def test_a_promotion_killed_at_each_step_leaves_a_consistent_store(
     workspace: Workspace, snapshots: list[SealedRun], step: str
 ) -> None:
     first, second, third = (run.run_id for run in snapshots)
-    pstore = gated_store(workspace, lock_timeout=0.2)
+    pstore = PointerStore(workspace, lock_timeout=0.2)
     assert _promote_cli(workspace, first, None).returncode == 0
 
     killed = _promote_cli(workspace, second, step)
@@ -100,7 +99,13 @@ def test_a_promotion_killed_at_each_step_leaves_a_consistent_store(
 
     expected_now = second if step in JOURNALED else first
     change = pstore.promote(
-        REGISTRY, third, relpath=RELPATH, reason="after the crash", actor=ACTOR, expect=expected_now
+        REGISTRY,
+        third,
+        relpath=RELPATH,
+        reason="after the crash",
+        actor=ACTOR,
+        expect=expected_now,
+        admit=admission,
     )
     assert change.changed and change.current is not None
     assert change.current.run_id == expected_now
@@ -118,7 +123,7 @@ def test_a_first_promotion_killed_at_each_step_is_recovered(
 ) -> None:
     """With no pointer file yet: the crash leaves none, or one naming the target."""
     first, second, _third = (run.run_id for run in snapshots)
-    pstore = gated_store(workspace, lock_timeout=0.2)
+    pstore = PointerStore(workspace, lock_timeout=0.2)
 
     killed = _promote_cli(workspace, first, step)
     assert killed.returncode == -signal.SIGKILL, (step, killed.returncode, killed.stderr)
@@ -135,7 +140,13 @@ def test_a_first_promotion_killed_at_each_step_is_recovered(
     _assert_the_lock_died_with_its_holder(pstore)
     expected_now = first if step in JOURNALED else None
     pstore.promote(
-        REGISTRY, second, relpath=RELPATH, reason="after", actor=ACTOR, expect=expected_now
+        REGISTRY,
+        second,
+        relpath=RELPATH,
+        reason="after",
+        actor=ACTOR,
+        expect=expected_now,
+        admit=admission,
     )
     runs = [first, second] if step in JOURNALED else [second]
     assert [r.to_ref.run_id for r in read_records(pstore.journal_path)] == runs
@@ -147,11 +158,12 @@ def test_the_named_steps_are_the_ones_the_store_passes(
     workspace: Workspace, snapshots: list[SealedRun], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Guards the list above: a renamed or new crash point in the store fails here."""
-    from registry_pipeline.core.pointers import _compare_and_swap, _writer
+    from registry_pipeline.core.pointers import store
 
     reached: list[str] = []
-    monkeypatch.setattr(_compare_and_swap, "crash_point", reached.append)
-    monkeypatch.setattr(_writer, "crash_point", reached.append)
-    pstore = gated_store(workspace)
-    pstore.promote(REGISTRY, snapshots[0].run_id, relpath=RELPATH, reason="", actor=ACTOR)
+    monkeypatch.setattr(store, "crash_point", reached.append)
+    pstore = PointerStore(workspace)
+    pstore.promote(
+        REGISTRY, snapshots[0].run_id, relpath=RELPATH, reason="", actor=ACTOR, admit=admission
+    )
     assert reached == list(STEPS)

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from registry_pipeline.core.gate.gate import gated_store
+from registry_pipeline.core.gate.gate import admission
 from registry_pipeline.core.pointers.pointer_file import (
     ActiveRef,
     Pointer,
@@ -66,7 +66,9 @@ def sealed(tmp_path: Path) -> tuple[Workspace, list[str]]:
             ).run_id
             for n in range(PROMOTIONS + 1)
         ]
-    gated_store(workspace).promote(REGISTRY, run_ids[0], relpath=RELPATH, reason="", actor=ACTOR)
+    PointerStore(workspace).promote(
+        REGISTRY, run_ids[0], relpath=RELPATH, reason="", actor=ACTOR, admit=admission
+    )
     return workspace, run_ids
 
 
@@ -77,7 +79,7 @@ def _reader(root: str, ready: Barrier, done: Event, failed: Event, out: str) -> 
     """Loop until `done`: read, parse, validate the target; counts and failures to `out`
     (`failed` set at the first torn file read, which the in-place writer waits for)."""
     try:
-        pstore = gated_store(Workspace(Path(root)))
+        pstore = PointerStore(Workspace(Path(root)))
         checked: dict[tuple[str | None, str | None], bool] = {}
         reads, failures, seen = 0, [], [""]
         ready.wait(WAIT_SECONDS)
@@ -126,12 +128,18 @@ def _writer(
 ) -> None:
     """Promote every snapshot after the first, in order, then set `done`."""
     try:
-        pstore = gated_store(Workspace(Path(root)))
+        pstore = PointerStore(Workspace(Path(root)))
         ready.wait(WAIT_SECONDS)
         for previous, run_id in itertools.pairwise(run_ids):
             if kind == "store":
                 pstore.promote(
-                    REGISTRY, run_id, relpath=RELPATH, reason="", actor=ACTOR, expect=previous
+                    REGISTRY,
+                    run_id,
+                    relpath=RELPATH,
+                    reason="",
+                    actor=ACTOR,
+                    expect=previous,
+                    admit=admission,
                 )
             else:
                 _rewrite_in_place(pstore, run_id, failed)
@@ -204,7 +212,7 @@ def test_readers_never_see_partial_json_or_an_invalid_target(
         assert result["seen"][-1] == run_ids[-1]  # the last read follows the last promotion
     distinct = {run_id for result in results for run_id in result["seen"]}
     assert len(distinct) >= 10, sorted(distinct)
-    pointers = gated_store(workspace).read()
+    pointers = PointerStore(workspace).read()
     assert pointers.active(REGISTRY) is not None
     assert pointers.active(REGISTRY).run_id == run_ids[-1]  # type: ignore[union-attr]
 

@@ -13,14 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from registry_pipeline.core.gate.gate import gated_store
+from registry_pipeline.core.gate.gate import admission
 from registry_pipeline.core.pointers.journal import (
     JournalRecord,
     append_record,
     last_record,
     read_records,
+    state_as_of,
+    verify_journal,
 )
-from registry_pipeline.core.pointers.journal_replay import state_as_of, verify_journal
 from registry_pipeline.core.pointers.pointer_file import (
     ActiveRef,
     PointerFileError,
@@ -38,7 +39,13 @@ Snap = Callable[..., SealedRun]
 
 def promote(pstore: PointerStore, run: SealedRun, **kwargs: object) -> object:
     return pstore.promote(
-        "alpha", run.run_id, relpath="ALPHA.json", reason="test", actor=ACTOR, **kwargs
+        "alpha",
+        run.run_id,
+        relpath="ALPHA.json",
+        reason="test",
+        actor=ACTOR,
+        **kwargs,
+        admit=admission,
     )
 
 
@@ -117,12 +124,18 @@ def test_moving_back_is_only_an_explicit_rollback(
         promote(pstore, old)
     assert caught.value.code == "NOT_NEWER" and "rollback" in caught.value.message
     with pytest.raises(Exception) as missing_reason:
-        pstore.rollback("alpha", old.run_id, relpath="ALPHA.json", reason=" ", actor=ACTOR)
+        pstore.rollback(
+            "alpha", old.run_id, relpath="ALPHA.json", reason=" ", actor=ACTOR, admit=admission
+        )
     assert getattr(missing_reason.value, "code", None) == "REASON_REQUIRED"
-    change = pstore.rollback("alpha", old.run_id, relpath="ALPHA.json", reason="bad", actor=ACTOR)
+    change = pstore.rollback(
+        "alpha", old.run_id, relpath="ALPHA.json", reason="bad", actor=ACTOR, admit=admission
+    )
     assert change.record is not None and change.record.action == "rollback"
     with pytest.raises(PointerRefused) as caught:
-        pstore.rollback("alpha", new.run_id, relpath="ALPHA.json", reason="x", actor=ACTOR)
+        pstore.rollback(
+            "alpha", new.run_id, relpath="ALPHA.json", reason="x", actor=ACTOR, admit=admission
+        )
     assert caught.value.code == "NOT_OLDER"
     assert pstore.read().active("alpha").run_id == old.run_id
 
@@ -140,7 +153,7 @@ def test_targets_outside_runs_or_missing_are_refused(
     pstore: PointerStore, target: str, code: str
 ) -> None:
     with pytest.raises(PointerRefused) as caught:
-        pstore.promote("alpha", target, relpath=None, reason="", actor=ACTOR)
+        pstore.promote("alpha", target, relpath=None, reason="", actor=ACTOR, admit=admission)
     assert caught.value.code == code
     assert not pstore.pointers_path.exists() and not pstore.journal_path.exists()
 
@@ -148,7 +161,7 @@ def test_targets_outside_runs_or_missing_are_refused(
 def test_a_snapshot_of_another_registry_is_refused(pstore: PointerStore, snap: Snap) -> None:
     other = snap("beta")
     with pytest.raises(PointerRefused) as caught:
-        pstore.promote("alpha", other.run_id, relpath=None, reason="", actor=ACTOR)
+        pstore.promote("alpha", other.run_id, relpath=None, reason="", actor=ACTOR, admit=admission)
     assert caught.value.code == "TARGET_WRONG_REGISTRY" and "beta" in caught.value.message
 
 
@@ -197,7 +210,7 @@ def test_a_held_lock_is_named_with_its_holder_and_never_broken(
     )  # fmt: skip
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        waiting = gated_store(pstore.workspace, lock_timeout=0.2)
+        waiting = PointerStore(pstore.workspace, lock_timeout=0.2)
         with pytest.raises(PointerRefused.__mro__[1]) as caught:  # LockedError: a RegistryError
             promote(waiting, run)
         assert caught.value.code == "LOCKED"
@@ -217,7 +230,9 @@ def test_an_interrupted_change_is_reported_then_completed(pstore: PointerStore, 
     assert previous is not None
     target = ActiveRef(second.run_id, ".codex/RUNS", "ALPHA.json", second.root_sha256)
     folder = pstore.workspace.runs_dir / second.run_id
-    receipt = pstore.admit("alpha", folder, target, "promote", ACTOR)  # the gate, as ever first
+    receipt = admission(
+        pstore.workspace, "alpha", folder, target, "promote", ACTOR
+    )  # the gate first
     pending = JournalRecord(
         seq=2,
         registry_id="alpha",
@@ -256,7 +271,7 @@ def test_an_interrupted_change_to_a_snapshot_without_a_passing_receipt_is_never_
     ).hashed()  # fmt: skip
     append_record(pstore.journal_path, forged)
     with pytest.raises(PointerRefused) as refused:
-        pstore.complete_pending()
+        pstore.complete_pending(admit=admission)
     assert refused.value.code == "NO_RECEIPT"
     assert pstore.read().active("alpha") == previous.to_ref
 
@@ -283,7 +298,7 @@ def test_a_torn_tail_naming_a_registry_does_not_stop_readers(
     before = pstore.journal_path.read_bytes()
     assert pstore.explained(["alpha"]).active("alpha").run_id == first.run_id
     assert pstore.held("alpha") is None
-    assert pstore.promotion_blocker("alpha", first.run_id).code == "ALREADY_ACTIVE"
+    assert pstore.recorded("alpha") == pstore.read().active("alpha")  # the journal's view
     assert pstore.journal_path.read_bytes() == before  # readers never write the journal
 
 
@@ -302,7 +317,9 @@ def test_a_hand_edit_back_to_the_previous_snapshot_is_a_mismatch_not_a_redo(
     assert caught.value.code == "POINTER_MISMATCH"
     report = verify_journal(pstore.journal_path, pstore.read())
     assert [p.code for p in report.problems] == ["POINTER_MISMATCH"] and report.notes == []
-    accepted = pstore.accept("alpha", reason="back to the first", actor=ACTOR)  # not a redo
+    accepted = pstore.accept(
+        "alpha", reason="back to the first", actor=ACTOR, admit=admission
+    )  # not a redo
     assert accepted.record is not None and accepted.record.to_ref.run_id == first.run_id
     assert pstore.read().active("alpha").run_id == first.run_id
     assert verify_journal(pstore.journal_path, pstore.read()).ok
@@ -411,7 +428,9 @@ def test_before_the_first_change_the_file_is_taken_as_found_then_explained(
     with pytest.raises(PointerRefused) as refused:
         pstore.explained(["beta"])
     assert refused.value.code == "POINTER_MISMATCH"
-    pstore.accept("beta", reason="added by hand", actor={"kind": "cli_user", "id": "t"})
+    pstore.accept(
+        "beta", reason="added by hand", actor={"kind": "cli_user", "id": "t"}, admit=admission
+    )
     assert verify_journal(pstore.journal_path, pstore.read()).ok
 
 
@@ -419,7 +438,7 @@ def test_the_seed_systems_own_pointer_file_is_read(reference: Path, tmp_path: Pa
     workspace = Workspace(tmp_path)
     (tmp_path / ".codex" / "RUNS").mkdir(parents=True)
     shutil.copy(reference / "ACTIVE_REGISTRY_POINTERS_v0_1.json", tmp_path / ".codex")
-    pointers = gated_store(workspace).read()
+    pointers = PointerStore(workspace).read()
     assert len(pointers.pointers) == 12
     assert pointers.active("threshold_packs_file").relpath is None
     assert pointers.pointers["system_health_report"].active_ref_known == "unknown"

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from registry_pipeline.core.pointers.journal import read_records
-from registry_pipeline.core.pointers.journal_replay import verify_journal
+from registry_pipeline.core.gate.gate import admission
+from registry_pipeline.core.pointers.journal import read_records, verify_journal
 from registry_pipeline.core.pointers.store import MAX_REASON, PointerRefused, PointerStore
 from registry_pipeline.core.seal.run_store import SealedRun
 
@@ -25,7 +25,7 @@ Snap = Callable[..., SealedRun]
 def promote(pstore: PointerStore, run: SealedRun, **kwargs: object) -> object:
     return pstore.promote(
         "alpha", run.run_id, relpath="ALPHA.json", reason=str(kwargs.pop("reason", "t")),
-        actor=ACTOR, **kwargs,
+        actor=ACTOR, **kwargs, admit=admission,
     )  # fmt: skip
 
 
@@ -98,9 +98,11 @@ def test_a_failed_pointer_write_is_aborted_and_never_applied_later(
     assert not pstore.lock_path.exists()
     report = verify_journal(pstore.journal_path, pstore.read())
     assert report.ok and [n.code for n in report.notes] == ["ABORTED"]
-    hold = pstore.hold("alpha", reason="an unrelated change", actor=ACTOR)  # applies nothing
+    hold = pstore.hold(
+        "alpha", reason="an unrelated change", actor=ACTOR, admit=admission
+    )  # applies nothing
     assert hold.record is not None and pstore.read().active("alpha").run_id == first.run_id
-    pstore.release("alpha", reason="", actor=ACTOR)
+    pstore.release("alpha", reason="", actor=ACTOR, admit=admission)
     third = snap()
     promote(pstore, third)
     history = [record.to_ref.run_id if record.to_ref else None
@@ -126,7 +128,9 @@ def test_a_rollback_holds_until_released(
     a, b, c = snap(), checked(snap()), snap()
     promote(pstore, a)
     promote(pstore, c)
-    pstore.rollback("alpha", a.run_id, relpath="ALPHA.json", reason="bad data", actor=ACTOR)
+    pstore.rollback(
+        "alpha", a.run_id, relpath="ALPHA.json", reason="bad data", actor=ACTOR, admit=admission
+    )
     d = snap()
     for target in (b, c, d):  # older, the one rolled back from, and a newer build alike
         with pytest.raises(PointerRefused) as caught:
@@ -135,12 +139,16 @@ def test_a_rollback_holds_until_released(
     assert pstore.read().active("alpha").run_id == a.run_id
     hold = pstore.held("alpha")
     assert hold is not None and hold.reason == "bad data" and hold.record.action == "rollback"
-    released = pstore.release("alpha", reason="fixed", actor=ACTOR)
+    released = pstore.release("alpha", reason="fixed", actor=ACTOR, admit=admission)
     assert released.record is not None and released.record.action == "release"
     assert pstore.held("alpha") is None
     assert promote(pstore, d, automatic=True).changed
-    assert pstore.release("alpha", reason="", actor=ACTOR).record is None  # not held: a no-op
-    pstore.rollback("alpha", b.run_id, relpath="ALPHA.json", reason="again", actor=ACTOR)
+    assert (
+        pstore.release("alpha", reason="", actor=ACTOR, admit=admission).record is None
+    )  # not held: a no-op
+    pstore.rollback(
+        "alpha", b.run_id, relpath="ALPHA.json", reason="again", actor=ACTOR, admit=admission
+    )
     assert promote(pstore, c).changed  # a person may promote; that ends the hold
     assert pstore.held("alpha") is None
     assert verify_journal(pstore.journal_path, pstore.read()).ok
@@ -151,12 +159,14 @@ def test_a_hold_stops_automatic_promotion_and_keeps_the_pointer(
 ) -> None:
     a, b = snap(), snap()
     promote(pstore, a)
-    held = pstore.hold("alpha", reason="audit freeze", actor=ACTOR)
+    held = pstore.hold("alpha", reason="audit freeze", actor=ACTOR, admit=admission)
     assert held.record is not None and held.record.from_ref == held.record.to_ref
-    assert pstore.hold("alpha", reason="again", actor=ACTOR).record is None  # already held
+    assert (
+        pstore.hold("alpha", reason="again", actor=ACTOR, admit=admission).record is None
+    )  # already held
     with pytest.raises(PointerRefused) as caught:
         promote(pstore, b, automatic=True)
     assert caught.value.code == "HELD"
-    pstore.release("alpha", reason="", actor=ACTOR)
+    pstore.release("alpha", reason="", actor=ACTOR, admit=admission)
     assert promote(pstore, b, automatic=True).changed
     assert verify_journal(pstore.journal_path, pstore.read()).ok

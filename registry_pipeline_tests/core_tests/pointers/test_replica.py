@@ -1,4 +1,4 @@
-"""The local copy of a bucket's journal and pointers (`core.pointers.replica`), two machines on
+"""The local copy of a bucket's journal and pointers (`core.pointers.bucket`), two machines on
 obstore's in-memory store: a change that lost the next entry is discarded and runs again, a
 change interrupted between its entry and the head is completed by the next reader, a copy
 changed by hand is fetched again whole. (`s3_tests/test_workspace_store.py` runs the product on
@@ -14,28 +14,28 @@ import pytest
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.objstore import ObjectStore
 from registry_pipeline.core.objstore.ledger import Ledger
-from registry_pipeline.core.pointers._refused import PointerRefused
-from registry_pipeline.core.pointers.replica import Base, Lost, Replica, retry_lost
+from registry_pipeline.core.pointers.bucket import Base, BucketJournal, Lost, retry_lost
+from registry_pipeline.core.pointers.store import PointerRefused
 from registry_pipeline.core.workspace.remote import Remote
 from registry_pipeline_tests._helpers import chained_journal_lines
 
 
-def _machine(tmp_path: Path, name: str, store: ObjectStore) -> Replica:
+def _machine(tmp_path: Path, name: str, store: ObjectStore) -> BucketJournal:
     root = tmp_path / name
     (root / ".codex").mkdir(parents=True)
-    return Replica(Remote(store), root, root / ".codex" / "journal.jsonl",
+    return BucketJournal(Remote(store), root, root / ".codex" / "journal.jsonl",
                    root / ".codex" / "pointers.json")  # fmt: skip
 
 
 C1, C2, C3 = chained_journal_lines(3)
 
 
-def _pull(replica: Replica, redo: Callable[[], object] = lambda: None) -> Base:
+def _pull(replica: BucketJournal, redo: Callable[[], object] = lambda: None) -> Base:
     """A pull as the pointer store makes it, with no gate (these records move nothing)."""
     return replica.pull(lambda record, action: None, redo)
 
 
-def _change(replica: Replica, line: bytes, pointers: bytes) -> None:
+def _change(replica: BucketJournal, line: bytes, pointers: bytes) -> None:
     """One change as the pointer store makes it: pull, append, write the pointers, push."""
     base = _pull(replica)
     with replica.journal.open("ab") as handle:

@@ -1,4 +1,5 @@
-"""The pointer journal and the active pointers of a workspace on object storage.
+"""The journal's bucket backend: the pointer journal and active pointers of a workspace on
+object storage, with the local copy every reader reads.
 
 The bucket's ledger (`core.objstore.ledger`, under `pointers/`) is the truth: entry N holds the
 journal lines one change appended (created with If-None-Match: of two machines, one writes N),
@@ -6,7 +7,7 @@ and the head holds the pointer file after the last entry (replaced with If-Match
 workspace's journal and pointer file are this machine's copy of it, so every reader, `pointers
 verify` included, reads them as on a single machine.
 
-A change runs as on a disk, under the local lock (`JournalWriter.locked`): `pull` first makes the
+A change runs as on a disk, under the local lock (`BucketJournal.change`): `pull` first makes the
 copy equal to the bucket (the journal's lines of every entry, the head's pointer file; a change
 interrupted between its entry and the head completed, as the store completes one a crash
 interrupted); the change then appends its records and writes the pointer file; `push` writes
@@ -30,7 +31,8 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -40,13 +42,20 @@ from registry_pipeline.core.fs import write_atomic
 from registry_pipeline.core.objstore.folders import published
 from registry_pipeline.core.objstore.ledger import Entry, Head, Ledger
 from registry_pipeline.core.objstore.store import Conflict
-from registry_pipeline.core.pointers._refused import PointerRefused
 from registry_pipeline.core.pointers.integrity import QUARANTINE_RELPATH
-from registry_pipeline.core.pointers.journal import JournalFormatError, JournalRecord, parse_record
-from registry_pipeline.core.pointers.journal_replay import ChainReplay, Finding
+from registry_pipeline.core.pointers.journal import (
+    ChainReplay,
+    Check,
+    FileJournal,
+    Finding,
+    JournalFormatError,
+    JournalRecord,
+    parse_record,
+)
+from registry_pipeline.core.pointers.pointer_file import PointerRefused
 from registry_pipeline.core.seal.run_id import now_utc
-from registry_pipeline.core.workspace.layout import RUNS_RELPATH
-from registry_pipeline.core.workspace.remote import POINTERS_PREFIX, RUNS_PREFIX, Remote
+from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
+from registry_pipeline.core.workspace.remote import POINTERS_PREFIX, RUNS_PREFIX, Remote, remote_for
 from registry_pipeline.core.workspace.safe_write import require_safe
 
 SYNC_RELPATH = ".codex/cache/remote_pointers.json"
@@ -55,11 +64,6 @@ RETRY_FOR = 120.0
 """Seconds a change is tried again after losing the race for the next entry."""
 
 T = TypeVar("T")
-Check = Callable[[JournalRecord, str], None]
-"""The gate's admission of a record a pull is about to apply, by the gate's action: `redo` (a
-pending change this pull completes), `mirror` (a change the head settled), `restore` (the
-ledger's first entry: a disk's history taken as found), raising PointerRefused
-(`JournalWriter.check_mirrored`)."""
 
 
 class Lost(Exception):
@@ -127,10 +131,13 @@ class Base:
     journal_sha256: str
 
 
-class Replica:
-    """The journal and pointer file of one workspace, mirrored from its bucket."""
+class BucketJournal:
+    """The journal of a workspace on object storage: the bucket's ledger is the truth, the
+    local file (`FileJournal`, composed) its copy, made equal to it before each change and
+    published after it (`change`)."""
 
     def __init__(self, remote: Remote, root: Path, journal: Path, pointers: Path) -> None:
+        self.local = FileJournal(journal, root)
         self.ledger = Ledger(remote.store, PREFIX)
         self.remote = remote
         self.url = remote.url
@@ -139,6 +146,27 @@ class Replica:
         self.pointers = pointers
         self.set_aside: SetAside | None = None
         """Local records the bucket did not have, kept aside by the last pull."""
+
+    def append(self, record: JournalRecord) -> int:
+        """Append `record` to the local copy (`change` publishes it)."""
+        return self.local.append(record)
+
+    def last(self) -> JournalRecord | None:
+        """The local copy's last record (`FileJournal.last`)."""
+        return self.local.last()
+
+    @contextmanager
+    def change(self, check: Check, redo: Callable[[], object], *, writes: bool) -> Iterator[None]:
+        """One change (under the pointer lock): starts from the bucket's journal and pointers,
+        verified before anything of them is applied (`pull`), and ends by publishing what it
+        wrote (`push`; `Lost` when another machine's change came first). `writes=False`: a
+        read-only command's sync, which never writes to the bucket."""
+        base = self.pull(check, redo, writes=writes)
+        try:
+            yield
+        finally:
+            if writes:
+                self.push(base)
 
     def pull(
         self,
@@ -589,3 +617,11 @@ def _read(path: Path) -> bytes:
         return path.read_bytes()
     except FileNotFoundError:
         return b""
+
+
+def journal_for(workspace: Workspace, journal: Path, pointers: Path) -> FileJournal | BucketJournal:
+    """The backend of a workspace's journal: its bucket's, or the local file's."""
+    remote = remote_for(workspace)
+    if remote is None:
+        return FileJournal(journal, workspace.root)
+    return BucketJournal(remote, workspace.root, journal, pointers)
