@@ -328,27 +328,28 @@ class Check:
             and self.schemas.is_all_valid(schema.schema_id, values, plain=True)
         )
         encoded: list[bytes] = []
+        schemas, key, sizes, heads = self.schemas, spec.key, batch.sizes, self.heads
+        held_of, warned_of, rows = self.held, self.view.warned, found.rows
         for at, (line, record) in enumerate(batch.records):
-            problems = record_problems(spec, self.schemas, line, record, schema_valid=valid)
+            problems = record_problems(spec, schemas, line, record, schema_valid=valid)
             if problems:
                 found.problem_count += len(problems)
                 found.problems.extend(problems[: max(0, MAX_LISTED - len(found.problems))])
             if problems or found.problem_count:
                 continue  # refused anyway: only the remaining records' own problems count
-            if batch.sizes is None:
+            if sizes is None:
                 encoded.append(encode(record))
                 size = len(encoded[-1]) - 1
             else:
-                size = batch.sizes[at]
-            held = self.held(record)
-            row = len(found.rows)
-            warned = self.view.warned(record, bool(held[0]))
-            for name, code in warned[: max(0, MAX_LISTED - len(found.warnings))]:
-                found.warnings.append((row, self.view.warning(line, record, name, code)))
-            if relevant(self.heads, record, overridden=bool(held[0] and held[2])):
-                found.relevant.append((row, (line, record)))
-            found.rows.append((line, record[spec.key], *times(spec, record), size, held,
-                               len(warned)))  # fmt: skip
+                size = sizes[at]
+            held = held_of(record)
+            warned = warned_of(record, bool(held[0]))
+            if warned and len(found.warnings) < MAX_LISTED:
+                for name, code in warned[: MAX_LISTED - len(found.warnings)]:
+                    found.warnings.append((len(rows), self.view.warning(line, record, name, code)))
+            if relevant(heads, record, overridden=bool(held[0] and held[2])):
+                found.relevant.append((len(rows), (line, record)))
+            rows.append((line, record[key], *times(spec, record), size, held, len(warned)))
         if not found.problem_count:
             found.data = b"".join(encoded) if batch.lines is None else batch.lines
         return found
