@@ -301,6 +301,9 @@ class Checked:
     """(row, (line, record)) of the records the rules can say anything about."""
     data: bytes = b""
     """The rows' lines as appended."""
+    given: bool = False
+    """Whether `data` is the block given, as given: a worker sends it back empty (the block
+    is where it came from already)."""
 
 
 class Check:
@@ -314,6 +317,7 @@ class Check:
         self.heads = heads
         """`RecordRules.heads`."""
         self.view = Warnings(spec)
+        self.held = sidecar.Held(spec)
 
     def __call__(self, batch: Batch) -> Checked:
         spec, found = self.spec, Checked(seen=len(batch.records))
@@ -324,27 +328,28 @@ class Check:
             and self.schemas.is_all_valid(schema.schema_id, values, plain=True)
         )
         encoded: list[bytes] = []
+        schemas, key, sizes, heads = self.schemas, spec.key, batch.sizes, self.heads
+        held_of, warned_of, rows = self.held, self.view.warned, found.rows
         for at, (line, record) in enumerate(batch.records):
-            problems = record_problems(spec, self.schemas, line, record, schema_valid=valid)
+            problems = record_problems(spec, schemas, line, record, schema_valid=valid)
             if problems:
                 found.problem_count += len(problems)
                 found.problems.extend(problems[: max(0, MAX_LISTED - len(found.problems))])
             if problems or found.problem_count:
                 continue  # refused anyway: only the remaining records' own problems count
-            if batch.sizes is None:
+            if sizes is None:
                 encoded.append(encode(record))
                 size = len(encoded[-1]) - 1
             else:
-                size = batch.sizes[at]
-            held = sidecar.held(spec, record)
-            row = len(found.rows)
-            warned = self.view.warned(record, bool(held[0]))
-            for name, code in warned[: max(0, MAX_LISTED - len(found.warnings))]:
-                found.warnings.append((row, self.view.warning(line, record, name, code)))
-            if relevant(self.heads, record, overridden=bool(held[0] and held[2])):
-                found.relevant.append((row, (line, record)))
-            found.rows.append((line, record[spec.key], *times(spec, record), size, held,
-                               len(warned)))  # fmt: skip
+                size = sizes[at]
+            held = held_of(record)
+            warned = warned_of(record, bool(held[0]))
+            if warned and len(found.warnings) < MAX_LISTED:
+                for name, code in warned[: MAX_LISTED - len(found.warnings)]:
+                    found.warnings.append((len(rows), self.view.warning(line, record, name, code)))
+            if relevant(heads, record, overridden=bool(held[0] and held[2])):
+                found.relevant.append((len(rows), (line, record)))
+            rows.append((line, record[key], *times(spec, record), size, held, len(warned)))
         if not found.problem_count:
             found.data = b"".join(encoded) if batch.lines is None else batch.lines
         return found
@@ -367,10 +372,10 @@ class _Intake:
         self.rules = rules
         self.spool = spool
         self.order = Order()
-        self.kept: list[tuple[Any, ...]] = []
-        """Per valid record: (key, created, updated, size, *what the sidecar holds of it), its
-        texts held once each (a million records share a few hundred lane values)."""
-        self.same: dict[str, str] = {}
+        self.kept: list[tuple[str, int, int, int, tuple[Any, ...]]] = []
+        """Per valid record: (key, created, updated, size, what the sidecar holds of it), the
+        last held once per combination (a million records share a few hundred)."""
+        self.same: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self.result = AppendResult(self.spec.registry_id, self.spec.source)
         self.invalid: list[RecordProblem] = []
         self.invalid_count = 0
@@ -396,9 +401,7 @@ class _Intake:
         warning = next(warnings, None)
         for at, (line, key, created, updated, size, held, warned) in enumerate(checked.rows):
             self.order.add(line, key, created, updated)
-            same = self.same
-            held = tuple(same.setdefault(v, v) if v.__class__ is str else v for v in held)
-            self.kept.append((key, created, updated, size, *held))
+            self.kept.append((key, created, updated, size, self.same.setdefault(held, held)))
             if len(result.keys) < MAX_LISTED:
                 result.keys.append(key)
             result.warning_count += warned
@@ -579,7 +582,7 @@ def _index(index: LogIndex, intake: _Intake, start: int, line: int) -> None:
 
     def rows() -> Iterator[sidecar.Row]:
         offset = start
-        for number, (key, created, updated, size, *held) in enumerate(kept, start=line + 1):
+        for number, (key, created, updated, size, held) in enumerate(kept, start=line + 1):
             yield (key, created, updated, offset, size, number, *held)
             offset += size + 1
 
@@ -801,19 +804,19 @@ def _checked(check: Check, items: Iterable[Item], origin: str, workers: int) -> 
     check.prepare()
     _WORK = check, origin
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
-    pending: deque[Future[Checked]] = deque()
+    pending: deque[tuple[Item, Future[Checked]]] = deque()
     try:
         try:
             for item in itertools.chain(ahead, items):
-                pending.append(pool.submit(_work, item))
+                pending.append((item, pool.submit(_work, item)))
                 if len(pending) >= IN_FLIGHT * workers:
-                    yield pending.popleft().result()
+                    yield _taken(*pending.popleft())
         except (RegistryError, OSError) as exc:  # reading failed: said after the blocks before
             failed: BaseException | None = exc
         else:
             failed = None
         while pending:
-            yield pending.popleft().result()
+            yield _taken(*pending.popleft())
         if failed is not None:
             raise failed
     finally:  # taken to the end, or stopped at a refusal: the blocks still queued are dropped
@@ -822,11 +825,23 @@ def _checked(check: Check, items: Iterable[Item], origin: str, workers: int) -> 
 
 
 def _work(item: Item) -> Checked:
-    """In a worker: `check` of one block (`_WORK`, inherited)."""
+    """In a worker: `check` of one block (`_WORK`, inherited), its lines not sent back when
+    they are the block as given."""
     assert _WORK is not None
     check, origin = _WORK
     with gc_paused():
-        return check(_parsed(item, origin))
+        found = check(_parsed(item, origin))
+    if isinstance(item, tuple) and found.data is item[1]:
+        found.data, found.given = b"", True
+    return found
+
+
+def _taken(item: Item, future: Future[Checked]) -> Checked:
+    """A worker's `Checked` of `item`, its lines given back from `item` when they are it."""
+    found = future.result()
+    if found.given and isinstance(item, tuple):
+        found.data, found.given = item[1], False
+    return found
 
 
 def parse_block(block: bytes, first: int, origin: str) -> Batch:

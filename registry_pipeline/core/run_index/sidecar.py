@@ -45,6 +45,7 @@ from registry_pipeline.core import jsonl
 from registry_pipeline.core.json_strict import JSONDecodeProblem
 from registry_pipeline.core.run_index.records import batched, parse_line, times
 from registry_pipeline.core.run_index.spec import (
+    OVERRIDE,
     IndexSpec,
     failed_checks,
     is_check,
@@ -227,6 +228,41 @@ def held(spec: IndexSpec, record: dict[str, Any]) -> tuple[Any, ...]:
     """What the sidecar holds of a record beyond its key, place and position: its `marks`, then
     its lane values."""
     return (*marks(spec, record), *(lane_value(record.get(field)) for field in spec.lanes))
+
+
+class Held:
+    """`held` of many records, remembered by what it reads of them: records alike in those
+    fields (a million records: a few hundred combinations) share one tuple, computed once."""
+
+    KEPT = 1 << 16
+    """Combinations remembered at most (then it starts over)."""
+    PLAIN = frozenset({str, type(None), object})
+    """The types of values whose equality decides `marks` and `lane_value` alike (an absent
+    field is `object()`); a number's or a list's type matters (`True` is not `1`, `-0.0` is
+    written apart from `0.0`): such a record is asked anew."""
+
+    def __init__(self, spec: IndexSpec) -> None:
+        self.spec = spec
+        fields = [OVERRIDE, *spec.lanes]
+        for predicate in (spec.success, spec.failure):
+            fields.extend(() if predicate is None else (c.field for c in predicate.conditions))
+        self.read = tuple(dict.fromkeys(fields))
+        """Every field `held` reads, but the uniqueness checks (`failed_checks` is asked)."""
+        self.absent: Any = object()
+        self.memo: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+
+    def __call__(self, record: dict[str, Any]) -> tuple[Any, ...]:
+        """`held(spec, record)`."""
+        values = tuple(map(record.get, self.read, itertools.repeat(self.absent)))
+        if not self.PLAIN.issuperset(map(type, values)):
+            return held(self.spec, record)
+        key = (values, *failed_checks(record))
+        found = self.memo.get(key)
+        if found is None:
+            if len(self.memo) >= self.KEPT:
+                self.memo.clear()
+            found = self.memo[key] = held(self.spec, record)
+        return found
 
 
 def add_rows(db: sqlite3.Connection, spec: IndexSpec, rows: Iterable[Row], seq: int) -> int:

@@ -36,6 +36,7 @@ from registry_pipeline.core.run_index.records import (
     named_file_problem,
     path_problem,
 )
+from registry_pipeline.core.run_index.sidecar import Held, held
 from registry_pipeline.core.run_index.spec import (
     FAIL,
     Condition,
@@ -282,6 +283,39 @@ def test_predicates_hold_as_their_conditions_do(
 def test_failed_checks_are_every_check_field_that_failed(record: dict[str, Any]) -> None:
     expected = [field for field, value in record.items() if value == FAIL and is_check(field)]
     assert failed_checks(record) == expected
+
+
+HELD_FIELDS = st.sampled_from(["a", "b", "lane", "override_id", "uniqueness_x", "uniqueness_y"])
+HELD_VALUES = FIELD_VALUES | st.sampled_from([-0.0, 1, True, "OV-1", "x"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(FIELDS, st.lists(FIELD_VALUES, min_size=1, max_size=3)), max_size=3),
+    st.lists(st.tuples(FIELDS, st.lists(FIELD_VALUES, min_size=1, max_size=3)), max_size=3),
+    st.lists(st.dictionaries(HELD_FIELDS, HELD_VALUES, max_size=6), min_size=1, max_size=30),
+)
+def test_what_the_sidecar_holds_is_remembered_as_held_decides(
+    success: list[tuple[str, list[Any]]],
+    failure: list[tuple[str, list[Any]]],
+    records: list[dict[str, Any]],
+) -> None:
+    """`sidecar.Held`, remembering by the fields `held` reads (an import's shortcut), gives what
+    `held` gives of each record, the same records asked again included."""
+
+    def predicate(mode: str, conditions: list[tuple[str, list[Any]]]) -> Predicate:
+        return Predicate(mode, tuple(Condition(f, tuple(v)) for f, v in conditions))
+
+    spec = IndexSpec(
+        "runs", "run", "runs.jsonl", "RUNS.jsonl", "id", "t", lanes=("lane", "b"),
+        success=predicate("all", success) if success else None,
+        failure=predicate("any", failure) if failure else None,
+    )  # fmt: skip
+    remembered = Held(spec)
+    for record in records * 2:
+        found = remembered(record)
+        assert found == held(spec, record), record
+        assert list(map(type, found)) == list(map(type, held(spec, record)))
 
 
 # --- blocks of compact lines --------------------------------------------------------------
