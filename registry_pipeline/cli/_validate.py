@@ -4,14 +4,16 @@ JSON lines), and the summary."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from registry_pipeline.cli._args import bounded_int
 from registry_pipeline.cli._commands import RAW, Commands, _relative, workspace_option
-from registry_pipeline.cli._output import Progress, err, json_line, out
+from registry_pipeline.cli._output import Progress, err, json_line, out, safe
 from registry_pipeline.core.errors import Hint, RegistryError, UsageError, problem_object
 from registry_pipeline.core.seal.paths import printable
 from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
@@ -125,9 +127,13 @@ def run_validate(args: argparse.Namespace) -> int:
     own_converted = 0  # converted where this workspace seals (and adopt/init forbid converting)
     advice = False
     now = now_utc()
+    batch: list[str] = []  # stdout lines, written once per chunk of folders (not one per line)
     with Progress(len(folders), "validating", enabled=not args.json and len(folders) > 1) as bar:
-        for result in inspect_many(
-            folders, fast=args.fast, workspace_root=schema_root, jobs=jobs, chunk_size=chunk
+        for done, result in enumerate(
+            inspect_many(
+                folders, fast=args.fast, workspace_root=schema_root, jobs=jobs, chunk_size=chunk
+            ),
+            1,
         ):
             bar.advance()
             if isinstance(result, FolderReport):
@@ -141,10 +147,17 @@ def run_validate(args: argparse.Namespace) -> int:
                 )
                 own_converted += own
                 advice |= any(p.hint == Hint.LINE_ENDINGS_CONVERTED for p in result.problems)
-                print_report(result, verdict, args.json, workspace, own, dated)
+                report_lines(batch, result, verdict, args.json, workspace, own, dated)
             else:
                 counts["ERROR"] += 1
-                print_unreadable(result, args.json)
+                if args.json:
+                    batch.append(_json(_unreadable_row(result)))
+                else:
+                    _write(batch)  # stdout's lines so far first, as one print per line did
+                    print_unreadable(result, False)
+            if done % chunk == 0:
+                _write(batch)
+    _write(batch)
     if not args.json:
         summary(counts, args.fast, advice)
     if counts["ERROR"]:
@@ -341,7 +354,8 @@ def shown(path: str) -> str:
     return printable(path).replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
 
 
-def print_report(
+def report_lines(
+    lines: list[str],
     report: Any,
     verdict: Any,
     as_json: bool,
@@ -349,9 +363,11 @@ def print_report(
     own: bool = False,
     dated: str | None = None,
 ) -> None:
-    """One folder's verdict; `own`: a CONVERTED folder in the workspace's own run root, which
-    counts as a failure (its seals must hold: init and adopt keep git from converting there);
-    `dated`: why the folder is dated in the future, which fails it whatever its seal says."""
+    """One folder's verdict, appended to `lines` as stdout's text (each line with its newline);
+    `own`: a CONVERTED folder in the
+    workspace's own run root, which counts as a failure (its seals must hold: init and adopt
+    keep git from converting there); `dated`: why the folder is dated in the future, which
+    fails it whatever its seal says."""
     from registry_pipeline.core.workspace.snapshots import FUTURE_DATED
 
     if as_json:
@@ -364,20 +380,22 @@ def print_report(
         if dated:
             future = problem_object(FUTURE_DATED, dated)  # the folder itself: `run_folder`
             row.update(status="FAIL", errors=[*row["errors"], future])
-        json_line(row)
+        lines.append(_json(row))
         return
-    where = shown(_relative(Path(report.run_folder), workspace))
+    where = shown(_shown_folder(report.run_folder, workspace))
     if dated:
-        out(f"FAIL  {where}  ({len(report.problems) + 1} problem(s))")
-        _problems(report)
-        out(f"      {FUTURE_DATED:<22} -: {dated}")
+        lines.append(_text(f"FAIL  {where}  ({len(report.problems) + 1} problem(s))"))
+        _problems(lines, report)
+        lines.append(_text(f"      {FUTURE_DATED:<22} -: {dated}"))
         return
     if report.ok:
-        root = f"root {report.root_sha256[:12]}" if report.root_sha256 else ""
-        out(f"PASS  {where}  ({report.files} files, {root})")
+        sealed = f"root {report.root_sha256[:12]}" if report.root_sha256 else ""
+        lines.append(_text(f"PASS  {where}  ({report.files} files, {sealed})"))
         return
     if verdict.status == "UNSEALED":
-        out(f"UNSEALED  {where}  (no seal files: nothing claims anything about its content)")
+        lines.append(
+            _text(f"UNSEALED  {where}  (no seal files: nothing claims anything about its content)")
+        )
         return
     if verdict.status == "INTACT_OLDER_FORMAT":
         checked = (
@@ -385,38 +403,76 @@ def print_report(
             if verdict.hashed
             else "every listed file present; fast: NOT hash-checked"
         )
-        out(f"INTACT  {where}  (older format: {verdict.older_format}, {checked})")
+        lines.append(_text(f"INTACT  {where}  (older format: {verdict.older_format}, {checked})"))
         return
     if verdict.status == "CONVERTED":
         failing = "; a failure in the workspace's own run root" if own else ""
-        out(
-            f"CONVERTED  {where}  ({len(report.problems)} problem(s), each a file that matches "
-            f"its seal once its line endings are converted back{failing})"
+        lines.append(
+            _text(
+                f"CONVERTED  {where}  ({len(report.problems)} problem(s), each a file that "
+                f"matches its seal once its line endings are converted back{failing})"
+            )
         )
     else:
-        out(f"FAIL  {where}  ({len(report.problems)} problem(s))")
-    _problems(report)
+        lines.append(_text(f"FAIL  {where}  ({len(report.problems)} problem(s))"))
+    _problems(lines, report)
 
 
-def _problems(report: Any) -> None:
+def _problems(lines: list[str], report: Any) -> None:
     for problem in report.problems:
         path = shown(problem.path) if problem.path else "-"
-        out(f"      {problem.code.value:<22} {path}: {problem.message}")
+        lines.append(_text(f"      {problem.code.value:<22} {path}: {problem.message}"))
         if problem.expected is not None or problem.found is not None:
-            out(f"      {'':<22} expected {problem.expected}, found {problem.found}")
+            lines.append(
+                _text(f"      {'':<22} expected {problem.expected}, found {problem.found}")
+            )
+
+
+def _text(line: str) -> str:
+    """A line as `out` prints it (control characters escaped), with its newline."""
+    return safe(line) + "\n"
+
+
+def _json(value: Any) -> str:
+    """A JSON line as `json_line` writes it."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=False) + "\n"
+
+
+def _write(lines: list[str]) -> None:
+    """Write the buffered stdout lines in one call, and empty the buffer."""
+    if lines:
+        sys.stdout.write("".join(lines))
+        lines.clear()
+
+
+def _shown_folder(path: str, workspace: Workspace) -> str:
+    """`path` as `registry validate` shows it: relative to the workspace root when inside it.
+    Plain string work for the common case (a normalized path under the root, as `--all` lists
+    them); any other path goes through `_relative`, which gives the same text."""
+    root = str(workspace.root)
+    if (
+        path.startswith(root)
+        and path[len(root) : len(root) + 1] == os.sep
+        and root != os.sep
+        and os.path.normpath(path) == path
+    ):
+        return path[len(root) + 1 :]
+    return _relative(Path(path), workspace)
+
+
+def _unreadable_row(error: UsageError) -> dict[str, Any]:
+    where = None if error.path is None else printable(error.path)
+    return {
+        "run_folder": where,
+        "run_id": None,
+        "status": "ERROR",
+        "errors": [problem_object(error.code, error.message, path=where)],
+    }
 
 
 def print_unreadable(error: UsageError, as_json: bool) -> None:
     if as_json:
-        where = None if error.path is None else printable(error.path)
-        json_line(
-            {
-                "run_folder": where,
-                "run_id": None,
-                "status": "ERROR",
-                "errors": [problem_object(error.code, error.message, path=where)],
-            }
-        )
+        json_line(_unreadable_row(error))
     else:
         where = f" {shown(error.path)}:" if error.path else ""
         err(f"error: {error.code}{where} {error.message}")

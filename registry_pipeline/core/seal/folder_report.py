@@ -61,7 +61,7 @@ class FolderReport:
         }
 
 
-def refuse_non_run_folder(folder: Path, fast: bool) -> FolderReport | None:
+def refuse_non_run_folder(folder: str | Path, fast: bool) -> FolderReport | None:
     """A FAIL report when `folder` has none of the seal files at its top, else None.
 
     Decided by three `lstat` calls, before anything below the folder is listed: `registry

@@ -143,7 +143,7 @@ def inspect_run_folder(
     A folder with none of the seal files at its top fails with NOT_A_RUN_FOLDER at once: nothing
     below it is listed, fingerprinted or hashed.
     """
-    folder = Path(path)
+    folder = _normal(path)
     refused = refuse_non_run_folder(folder, fast)
     if refused is not None:
         return refused
@@ -151,7 +151,7 @@ def inspect_run_folder(
         return _inspect(folder, fast, schemas, expect_run_id)
     catalog = schemas or SchemaCatalog.for_workspace(None)
     fingerprint = _fingerprint(folder)
-    key = (str(folder), fingerprint, fast, id(catalog), expect_run_id)
+    key = (folder, fingerprint, fast, id(catalog), expect_run_id)
     if key in _CACHE:
         return _CACHE[key]
     durable = _VERDICTS is not None and fingerprint and not fast and expect_run_id is None
@@ -162,6 +162,21 @@ def inspect_run_folder(
             _VERDICTS.put(folder, fingerprint, catalog, report)
     _CACHE[key] = report
     return report
+
+
+def _normal(path: str | os.PathLike[str]) -> str:
+    """`path` as `str(Path(path))` spells it, without building a Path for a path already in
+    that form (the common case: `--all` lists 10,000 of them)."""
+    text = os.fspath(path)
+    if (
+        text
+        and "//" not in text
+        and "/./" not in text
+        and not text.startswith("./")
+        and not text.endswith(("/", "/."))
+    ):
+        return text
+    return str(Path(text))
 
 
 def cache_active() -> bool:
@@ -175,13 +190,13 @@ def passed_unchanged(path: str | os.PathLike[str], schemas: SchemaCatalog) -> bo
     only when this is True: it is exactly as strict as `inspect_run_folder` under the cache."""
     if _CACHE is None:
         return False
-    folder = Path(path)
-    if not any(os.path.lexists(folder / name) for name in REQUIRED):
+    folder = _normal(path)
+    if not any(os.path.lexists(os.path.join(folder, name)) for name in REQUIRED):
         return False  # not a run folder: never fingerprint (walk) it
     fingerprint = _fingerprint(folder)
     if not fingerprint:
         return False
-    cached = _CACHE.get((str(folder), fingerprint, False, id(schemas), None))
+    cached = _CACHE.get((folder, fingerprint, False, id(schemas), None))
     if cached is not None:
         return cached.ok
     return _VERDICTS is not None and _VERDICTS.get(folder, fingerprint, schemas) is not None
@@ -207,7 +222,7 @@ class _VerdictStore:
                 entries = {}
         return cls(path, entries)
 
-    def get(self, folder: Path, fingerprint: str, schemas: SchemaCatalog) -> FolderReport | None:
+    def get(self, folder: str, fingerprint: str, schemas: SchemaCatalog) -> FolderReport | None:
         entry = self.entries.get(str(folder))
         if not isinstance(entry, list) or len(entry) != 6:
             return None
@@ -217,7 +232,7 @@ class _VerdictStore:
         return FolderReport(str(folder), run_id, root, (), files, False, created)
 
     def put(
-        self, folder: Path, fingerprint: str, schemas: SchemaCatalog, report: FolderReport
+        self, folder: str, fingerprint: str, schemas: SchemaCatalog, report: FolderReport
     ) -> None:
         self.entries[str(folder)] = [
             fingerprint,
@@ -281,7 +296,7 @@ def run_folder_name_problems(names: Iterable[str]) -> dict[str, tuple[Problem, .
 
 
 def _inspect(
-    folder: Path, fast: bool, schemas: SchemaCatalog | None, expect_run_id: str | None
+    folder: str, fast: bool, schemas: SchemaCatalog | None, expect_run_id: str | None
 ) -> FolderReport:
     """The Inspector's report on a folder `refuse_non_run_folder` let through."""
     catalog = schemas or SchemaCatalog.for_workspace(None)
@@ -370,7 +385,7 @@ def _inspect_or_error(folder: str, fast: bool, schemas: SchemaCatalog) -> Folder
         return exc
 
 
-def _fingerprint(folder: Path) -> str:
+def _fingerprint(folder: str) -> str:
     """Names, sizes, mtimes, ctimes and inodes of everything under `folder` ("" if unreadable)."""
     entries: list[str] = []
     stack = [str(folder)]
@@ -405,15 +420,16 @@ class Inspector:
     """One pass over one folder; `report` collects problems instead of raising."""
 
     def __init__(
-        self, folder: Path, fast: bool, schemas: SchemaCatalog, expect_run_id: str | None
+        self, folder: str, fast: bool, schemas: SchemaCatalog, expect_run_id: str | None
     ) -> None:
         self.folder = folder
-        top = os.fspath(folder)
-        self.root = top if top.endswith(os.sep) else top + os.sep
+        self.root = folder if folder.endswith(os.sep) else folder + os.sep
         """The folder as a string ending in a separator: a relpath appended is its path."""
         self.fast = fast
         self.schemas = schemas
-        self.expect_run_id = expect_run_id if expect_run_id is not None else folder.name
+        self.expect_run_id = (
+            expect_run_id if expect_run_id is not None else os.path.basename(folder)
+        )
         self.created_utc: str | None = None
         self.problems: list[Problem] = []
         self.files: dict[str, int] = {}
@@ -479,7 +495,7 @@ class Inspector:
         if not self.fast and listing is not None:
             self._check_schemas(listing)
         return FolderReport(
-            str(self.folder), run_id, root, tuple(self.problems), len(self.files), self.fast,
+            self.folder, run_id, root, tuple(self.problems), len(self.files), self.fast,
             self.created_utc,
         )  # fmt: skip
 
@@ -563,7 +579,7 @@ class Inspector:
             return self.large_hashes[relpath]
         if self._size(relpath) <= SMALL_FILE:
             return sha256_bytes(self._read(relpath))
-        return sha256_file(self.folder / relpath)[0]
+        return sha256_file(Path(self.folder) / relpath)[0]
 
     def _prehash_large(self, listing: list[ManifestEntry]) -> None:
         """Hash large files on several threads (hashlib and file reads release the GIL)."""
@@ -575,7 +591,7 @@ class Inspector:
         if len(large) < 2:
             return
         with ThreadPoolExecutor(max_workers=HASH_THREADS) as pool:
-            digests = pool.map(lambda rp: sha256_file(self.folder / rp)[0], large)
+            digests = pool.map(lambda rp: sha256_file(Path(self.folder) / rp)[0], large)
             self.large_hashes.update(zip(large, digests, strict=True))
 
     def _check_root(self, lines: list[str], claimed: str | None) -> None:
