@@ -153,11 +153,11 @@ def run_validate(args: argparse.Namespace) -> int:
                 if args.json:
                     batch.append(_json(_unreadable_row(result)))
                 else:
-                    _write(batch)  # stdout's lines so far first, as one print per line did
+                    _write(batch, args.json)  # stdout's lines so far first, as before
                     print_unreadable(result, False)
             if done % chunk == 0:
-                _write(batch)
-    _write(batch)
+                _write(batch, args.json)
+    _write(batch, args.json)
     if not args.json:
         summary(counts, args.fast, advice)
     if counts["ERROR"]:
@@ -429,8 +429,8 @@ def _problems(lines: list[str], report: Any) -> None:
 
 
 def _text(line: str) -> str:
-    """A line as `out` prints it (control characters escaped), with its newline."""
-    return safe(line) + "\n"
+    """A line of human output with its newline (escaped by `_write`, as `out` escapes)."""
+    return line + "\n"
 
 
 def _json(value: Any) -> str:
@@ -438,23 +438,29 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=False) + "\n"
 
 
-def _write(lines: list[str]) -> None:
-    """Write the buffered stdout lines in one call, and empty the buffer."""
+def _write(lines: list[str], as_json: bool) -> None:
+    """Write the buffered stdout lines in one call, and empty the buffer. Human lines are
+    escaped here, all at once: `safe` works per character and keeps line breaks, so this is
+    the text `out` printed line by line."""
     if lines:
-        sys.stdout.write("".join(lines))
+        text = "".join(lines)
+        sys.stdout.write(text if as_json else safe(text))
         lines.clear()
 
 
 def _shown_folder(path: str, workspace: Workspace) -> str:
     """`path` as `registry validate` shows it: relative to the workspace root when inside it.
-    Plain string work for the common case (a normalized path under the root, as `--all` lists
-    them); any other path goes through `_relative`, which gives the same text."""
+    Plain string work for the common case (a path in `str(Path)` form under the root, as the
+    inspection reports them); any other path goes through `_relative`, which gives the same
+    text."""
     root = str(workspace.root)
     if (
         path.startswith(root)
         and path[len(root) : len(root) + 1] == os.sep
         and root != os.sep
-        and os.path.normpath(path) == path
+        and "//" not in path
+        and "/./" not in path
+        and not path.endswith(("/", "/."))
     ):
         return path[len(root) + 1 :]
     return _relative(Path(path), workspace)
