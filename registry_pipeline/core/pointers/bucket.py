@@ -246,7 +246,11 @@ class BucketJournal:
                     head = self.ledger.advance(
                         head, last, _read(self.pointers).decode("utf-8"), fence
                     )
-                head = self.ledger.head() if head.seq != last else head
+                if head.seq != last:
+                    head = self.ledger.head()
+                if head.seq > last:  # a rival's change after `last` came first: this copy
+                    # is at `last`, so the change's entry, as `last + 1`, loses (`Lost`)
+                    head = Head(last, _read(self.pointers).decode("utf-8"), None, head.fence)
         self._save(last, text)
         return Base(head, len(text), hashlib.sha256(text).hexdigest())
 
