@@ -315,3 +315,27 @@ def test_a_head_written_before_fences_reads_as_fence_zero(tmp_path: Path) -> Non
     ledger = Ledger(store, "pointers")
     assert ledger.head().fence == 0
     assert add(machine(store, tmp_path / "m17", epoch=1), "a") == 1
+
+
+def test_a_reader_whose_completion_a_rival_overtook_loses_its_entry(tmp_path: Path) -> None:
+    """A reader completes a stopped writer's entry, but a rival completes it first and then
+    writes the next change: the reader's copy ends before the rival's change, so its own
+    change loses that entry and runs again on the rival's state (never an entry that does not
+    continue the chain)."""
+    store = ObjectStore.in_memory()
+    ledger = Ledger(store, "pointers")
+    add(machine(store, tmp_path / "a"), "a")
+    ledger.append(2, line("b", record("a", None)))  # its writer stopped before the head
+    reader = machine(store, tmp_path / "reader")
+    advance = reader.ledger.advance
+    overtaken: list[int] = []
+
+    def rival_first(*args: Any, **kwargs: Any) -> Any:
+        if not overtaken:
+            overtaken.append(add(machine(store, tmp_path / "rival"), "rival"))
+        return advance(*args, **kwargs)
+
+    reader.ledger.advance = rival_first  # type: ignore[method-assign]
+    assert add(reader, "mine") == 4 and overtaken == [3]
+    assert reasons(ledger) == ["a", "b", "rival", "mine"]
+    assert ledger.head().state == "a,b,rival,mine"
