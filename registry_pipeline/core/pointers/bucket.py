@@ -221,6 +221,8 @@ class BucketJournal:
                 raise self._refused(problem, f"entry {head.seq + 1}", head.seq + 1)
         changes = [entry.seq for entry in pending if not entry.fence]
         if head.seq > last or changes not in ([], [head.seq + 1]):  # then fence entries only
+            if self.ledger.head().etag != head.etag:  # other writers moved on between the
+                return self.pull(check, redo, writes=writes)  # reads: nothing written yet
             raise PointerRefused(
                 f"the bucket's pointer head is at entry {head.seq} and its journal at {last}: "
                 "no writer leaves it so; nothing was applied; `registry pointers repair "
