@@ -6,11 +6,12 @@
 `s3` starts a real SeaweedFS server on 127.0.0.1 (the tests' harness); `memory` is obstore's
 in-memory store (the protocol's own cost, no network). For each number of writers W: W threads
 split over 2 processes (two 'machines' sharing only the bucket) make `--changes` pointer changes
-in all through the shared journal and head (`Ledger.commit`: settle, write entry N by
-If-None-Match, advance the head by If-Match). Reported: changes per second, lost races per
-change (a rival wrote entry N first), and p50/p99 latency of one change. Then `--folders` run
-folders of 4 files are published (staged, then one conditional write each), listed, and one is
-read back. Figures go to docs/SCALE.md.
+in all through the bucket journal as the pointer store drives it (`BucketJournal.change` under
+`retry_lost`: pull and settle, append a chained record, write entry N by If-None-Match, advance
+the head by If-Match), each thread with its own workspace copy. Reported: changes per second,
+lost races per change (a rival wrote entry N first), and p50/p99 latency of one change. Then
+`--folders` run folders of 4 files are published (staged, then one conditional write each),
+listed, and one is read back. Figures go to docs/SCALE.md.
 """
 
 from __future__ import annotations
@@ -33,26 +34,35 @@ from registry_pipeline.core.objstore.folders import fetch, publish, published  #
 
 MACHINE = textwrap.dedent(
     """
-    import json, sys, threading, time
+    import json, shutil, sys, tempfile, threading, time
+    from pathlib import Path
     from registry_pipeline.core.objstore import ObjectStore, parse_store_url
-    from registry_pipeline.core.objstore.ledger import Ledger
+    from registry_pipeline.core.pointers.bucket import retry_lost
+    from registry_pipeline_tests.core_tests.objstore.test_ledger import machine, record, state
     url, prefix, threads, changes = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     env = json.loads(sys.argv[5])
     memory = url == "memory"
-    store = ObjectStore.in_memory() if memory else ObjectStore.open(parse_store_url(url), env)
-    ledger = Ledger(store, prefix)
-    apply = lambda state, entry: entry  # the state after a change: the last entry (a pointer)
+    store = ObjectStore.in_memory() if memory else ObjectStore.open(
+        parse_store_url(f"{url}/{prefix}"), env)  # one ledger per run
+    roots = Path(tempfile.mkdtemp(prefix="bench-object-store-"))
     samples = []
     lock = threading.Lock()
     def writer(n):
+        journal = machine(store, roots / str(n))
         for i in range(changes):
-            start = time.perf_counter()
-            done = ledger.commit(lambda head: f"w{n}-{i}", apply)
+            start, tries = time.perf_counter(), []
+            def change():
+                tries.append(1)
+                with journal.change(lambda r, a: None, lambda: state(journal), writes=True):
+                    journal.append(record(f"w{n}-{i}", journal.last()))
+                    state(journal)
+            retry_lost(change)
             with lock:
-                samples.append((time.perf_counter() - start, done.conflicts))
+                samples.append((time.perf_counter() - start, len(tries) - 1))
     workers = [threading.Thread(target=writer, args=(n,)) for n in range(threads)]
     [w.start() for w in workers]
     [w.join() for w in workers]
+    shutil.rmtree(roots)
     print(json.dumps(samples))
     """
 )

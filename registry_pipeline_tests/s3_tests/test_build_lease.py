@@ -11,10 +11,12 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 from registry_pipeline.core.objstore import ObjectStore
 from registry_pipeline.core.objstore.lease import MARGIN, BuildLease
 from registry_pipeline.core.objstore.ledger import Ledger
+from registry_pipeline_tests.core_tests.objstore.test_ledger import add, machine, reasons
 from registry_pipeline_tests.s3_tests._server import SeaweedServer
 
 TERM = 1.0
@@ -38,11 +40,13 @@ OTHER_MACHINE = textwrap.dedent(
 PAUSED_HOLDER = textwrap.dedent(
     """
     import sys, threading
+    from pathlib import Path
     from registry_pipeline.core.errors import RegistryError
     from registry_pipeline.core.objstore import ObjectStore, parse_store_url
     from registry_pipeline.core.objstore.lease import BuildLease
     from registry_pipeline.core.objstore.ledger import Ledger
-    env = dict(arg.split("=", 1) for arg in sys.argv[3:])
+    from registry_pipeline_tests.core_tests.objstore.test_ledger import add, machine
+    env = dict(arg.split("=", 1) for arg in sys.argv[4:])
     store = ObjectStore.open(parse_store_url(sys.argv[1]), env)
     ledger = Ledger(store, "pointers")
     lost = threading.Event()
@@ -51,8 +55,8 @@ PAUSED_HOLDER = textwrap.dedent(
         print("HELD", grant.epoch, flush=True)
         sys.stdin.readline()  # paused here (SIGSTOP); resumed, told to go on
         print("LOST" if lost.wait(30) else "NOT LOST", flush=True)
-        try:  # a pointer write under the lost grant, as if it were still in flight
-            ledger.commit(lambda _head: "stale", lambda state, entry: state + entry, grant.epoch)
+        try:  # a pointer write under the lost grant's epoch, as if it were still in flight
+            add(machine(store, Path(sys.argv[3]), epoch=grant.epoch), "stale")
             print("WRITTEN", flush=True)
         except RegistryError as exc:
             print(exc.code, flush=True)
@@ -76,12 +80,13 @@ def test_two_machines_one_build_slot(
 
 
 def test_a_paused_holder_is_taken_over_and_fenced(
-    s3_server: SeaweedServer, store: ObjectStore, store_url: str
+    s3_server: SeaweedServer, store: ObjectStore, store_url: str, tmp_path: Path
 ) -> None:
     env = [f"{key}={value}" for key, value in s3_server.env().items()]
     ledger = Ledger(store, "pointers")
-    ledger.commit(lambda _head: "a", lambda state, entry: state + entry)
-    command = [sys.executable, "-c", PAUSED_HOLDER, store_url, str(TERM), *env]
+    add(machine(store, tmp_path / "first"), "a")
+    stale = str(tmp_path / "stale")
+    command = [sys.executable, "-c", PAUSED_HOLDER, store_url, str(TERM), stale, *env]
     holder = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert holder.stdin is not None and holder.stdout is not None
     try:
@@ -107,4 +112,4 @@ def test_a_paused_holder_is_taken_over_and_fenced(
             holder.kill()
             holder.wait()
     assert TERM * (1 + MARGIN) <= waited < 30
-    assert "stale" not in [text for _, text in ledger.entries(0)]
+    assert "stale" not in reasons(ledger)

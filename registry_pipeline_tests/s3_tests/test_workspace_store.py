@@ -144,8 +144,8 @@ def test_64_writers_on_two_machines_promote_with_no_update_lost(
     assert max(snapshots) in won  # the newest can never be refused
 
     # every promotion reported done is in the bucket's journal once, in the order it won
-    lines = [json.loads(line) for _, entry in Ledger(store, "pointers").entries(0)
-             for line in entry.splitlines() if line.strip()]  # fmt: skip
+    lines = [json.loads(line) for entry in Ledger(store, "pointers").records(0)
+             for line in entry.text.splitlines() if line.strip()]  # fmt: skip
     moves = [(r["to_ref"]["run_id"], r["seq"]) for r in lines
              if r["registry_id"] == "expected_versions" and r["action"] == "promote"
              and r["to_ref"]["run_id"] in outcomes]  # fmt: skip

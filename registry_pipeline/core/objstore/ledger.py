@@ -4,7 +4,8 @@ the state after entry N is `head.json`, replaced with If-Match on the ETag it wa
 
 A writer reads the head (state after entry S), creates entry S+1, then replaces the head. One
 killed between the two leaves the journal one entry ahead of the head; the next reader sees
-entry S+1 after the head's S and applies it (`pending`) before anything else, as the pointer
+entry S+1 after the head's S and applies it before anything else (`records` after the head's
+seq; `core.pointers.bucket.BucketJournal.pull`), as the pointer
 store does on a disk after a crash between journal and pointer file. Bodies carry a nonce: a
 write retried after a lost answer is told from a rival's write of the same bytes.
 
@@ -23,7 +24,7 @@ import contextlib
 import json
 import os
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from uuid import uuid4
 
@@ -32,18 +33,6 @@ from registry_pipeline.core.objstore.store import Conflict, ObjectStore
 
 FORMAT = "registry-remote-head-1"
 DIGITS = 12
-
-
-Apply = Callable[[str, str], str]
-"""The state after an entry, given the state before it."""
-
-
-@dataclass(frozen=True)
-class Committed:
-    """A change written: its entry's seq, and how many times another writer won first."""
-
-    seq: int
-    conflicts: int
 
 
 @dataclass(frozen=True)
@@ -103,10 +92,6 @@ class Ledger:
                 self.store.create(self.head_key, _body({"format": FORMAT, "seq": 0, "state": "",
                                                         "fence": 0}))  # fmt: skip
 
-    def entries(self, after: int) -> Iterator[tuple[int, str]]:
-        """The entries after `after`, in order, as (seq, text) (a fence entry's text is "")."""
-        return ((entry.seq, entry.text) for entry in self.records(after))
-
     def records(self, after: int, *, strict: bool = True) -> Iterator[Entry]:
         """The entries after `after`, in order; a gap ends them (an entry cannot be written
         before the one it follows: only the next one may be missing). An object that is not
@@ -132,11 +117,6 @@ class Ledger:
             yield entry
             expected += 1
 
-    def pending(self, head: Head) -> list[tuple[int, str]]:
-        """Entries written after `head`'s and not yet in it: a writer stopped between the two
-        writes; whoever reads next applies them (then `advance`s) before its own change."""
-        return list(self.entries(head.seq))
-
     def append(self, seq: int, entry: str, fence: int = 0) -> None:
         """Create entry `seq` (a fence entry when `fence` > 0); Conflict when another writer
         created it first."""
@@ -153,18 +133,6 @@ class Ledger:
         else:
             etag = self.store.replace(self.head_key, body, head.etag)
         return Head(seq, state, etag, fence)
-
-    def settle(self, apply: Apply) -> Head:
-        """The head with every pending entry applied (written back when it can be: a rival
-        that moved the head first has applied them too)."""
-        head = self.head()
-        for entry in self.records(head.seq):
-            state = apply(head.state, entry.text) if not entry.fence else head.state
-            try:
-                head = self.advance(head, entry.seq, state, entry.fence)
-            except Conflict:
-                return self.settle(apply)
-        return head
 
     def fence(self, epoch: int) -> None:
         """Refuse from now on every commit under an epoch below `epoch` (a build lease taken
@@ -206,27 +174,6 @@ class Ledger:
                 code="BUILD_LEASE_LOST",
                 path=f"{self.store.url}/{self.head_key}",
             )
-
-    def commit(
-        self, entry_for: Callable[[Head], str], apply: Apply, epoch: int | None = None
-    ) -> Committed:
-        """One change, retried until it wins: settle, ask `entry_for` the entry for that head
-        (it may raise to refuse: a compare-and-swap that finds another state), write it as the
-        next entry, then advance the head. Its seq and how many times a rival won first.
-        A writer under the build lease passes its `epoch` (`verify_fence`)."""
-        conflicts = 0
-        while True:
-            head = self.settle(apply)
-            self.verify_fence(head, epoch)
-            entry = entry_for(head)
-            try:
-                self.append(head.seq + 1, entry)
-            except Conflict:
-                conflicts += 1
-                continue
-            with contextlib.suppress(Conflict):  # a reader settled it for us
-                self.advance(head, head.seq + 1, apply(head.state, entry))
-            return Committed(head.seq + 1, conflicts)
 
     def _invalid(self, key: str, exc: Exception) -> RegistryError:
         return RegistryError(

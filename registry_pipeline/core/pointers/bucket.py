@@ -221,6 +221,8 @@ class BucketJournal:
                 raise self._refused(problem, f"entry {head.seq + 1}", head.seq + 1)
         changes = [entry.seq for entry in pending if not entry.fence]
         if head.seq > last or changes not in ([], [head.seq + 1]):  # then fence entries only
+            if self.ledger.head().etag != head.etag:  # other writers moved on between the
+                return self.pull(check, redo, writes=writes)  # reads: nothing written yet
             raise PointerRefused(
                 f"the bucket's pointer head is at entry {head.seq} and its journal at {last}: "
                 "no writer leaves it so; nothing was applied; `registry pointers repair "
@@ -246,7 +248,11 @@ class BucketJournal:
                     head = self.ledger.advance(
                         head, last, _read(self.pointers).decode("utf-8"), fence
                     )
-                head = self.ledger.head() if head.seq != last else head
+                if head.seq != last:
+                    head = self.ledger.head()
+                if head.seq > last:  # a rival's change after `last` came first: this copy
+                    # is at `last`, so the change's entry, as `last + 1`, loses (`Lost`)
+                    head = Head(last, _read(self.pointers).decode("utf-8"), None, head.fence)
         self._save(last, text)
         return Base(head, len(text), hashlib.sha256(text).hexdigest())
 

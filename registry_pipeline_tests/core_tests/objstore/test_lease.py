@@ -22,13 +22,10 @@ from registry_pipeline.core.pointers.bucket import BucketJournal
 from registry_pipeline.core.pointers.store import PointerRefused
 from registry_pipeline.core.workspace.remote import Remote
 from registry_pipeline_tests._helpers import chained_journal_lines
+from registry_pipeline_tests.core_tests.objstore.test_ledger import add, machine, reasons
 
 TERM = 1.0
 """Seconds: short, so that a takeover takes about one second of the test."""
-
-
-def _apply(state: str, entry: str) -> str:
-    return f"{state},{entry}" if state else entry
 
 
 class _Flaky(ObjectStore):
@@ -300,12 +297,14 @@ def test_a_lease_the_release_before_epochs_wrote_is_read(store: ObjectStore) -> 
         assert grant.epoch == 1
 
 
-def test_a_takeover_fences_the_stale_holders_pointer_writes(store: ObjectStore) -> None:
+def test_a_takeover_fences_the_stale_holders_pointer_writes(
+    store: ObjectStore, tmp_path: Path
+) -> None:
     """A holder whose renewals hang (a paused process, a cut network) is told before the
     term lapses; the next holder takes over after a full term and fences the ledger: the
     stale holder's write is refused, a person's (no epoch) is not and keeps the fence."""
     ledger = Ledger(store, "pointers")
-    ledger.commit(lambda _head: "a", _apply)
+    add(machine(store, tmp_path / "first"), "a")
     stuck = _Flaky(store, hang=True)
     lost = _Lost()
     try:
@@ -317,17 +316,17 @@ def test_a_takeover_fences_the_stale_holders_pointer_writes(store: ObjectStore) 
                 assert grant.epoch == stale.epoch + 1 == ledger.head().fence
                 before = ledger.head()
                 with pytest.raises(RegistryError) as caught:
-                    ledger.commit(lambda _head: "stale", _apply, epoch=stale.epoch)
+                    add(machine(store, tmp_path / "stale", epoch=stale.epoch), "stale")
                 assert caught.value.code == "BUILD_LEASE_LOST"
                 assert caught.value.path == "memory:///pointers/head.json"
                 assert ledger.head() == before
-                ledger.commit(lambda _head: "b", _apply, epoch=grant.epoch)
-                ledger.commit(lambda _head: "person", _apply)
+                add(machine(store, tmp_path / "b", epoch=grant.epoch), "b")
+                add(machine(store, tmp_path / "person"), "person")
                 head = ledger.head()
                 assert (head.state, head.fence) == ("a,b,person", grant.epoch)
     finally:
         stuck.unhang.set()
-    assert "stale" not in [text for _, text in ledger.entries(0)]
+    assert "stale" not in reasons(ledger)
 
 
 J1, J2 = chained_journal_lines(2)
@@ -354,7 +353,7 @@ def test_the_grant_reaches_the_pointer_writes_of_its_process(
         replica.journal.write_bytes(J1)
         replica.pointers.write_bytes(b'{"p": 1}')
         base = replica.pull(lambda record, action: None, lambda: None)  # bootstrapped, fenced
-        assert [text for _, text in replica.ledger.entries(0)] == [J1.decode()]
+        assert [entry.text for entry in replica.ledger.records(0)] == [J1.decode()]
         assert replica.ledger.head().fence == grant.epoch
         for refuse in ("fenced", "lost"):
             if refuse == "fenced":
@@ -387,6 +386,6 @@ def test_a_bucket_fenced_by_several_builds_before_any_change_still_bootstraps(
     replica.pointers.write_bytes(b'{"p": 1}')
     replica.pull(lambda record, action: None, lambda: None)
     head = replica.ledger.head()
-    assert [text for _, text in replica.ledger.entries(0)] == ["", "", J1.decode()]
+    assert [entry.text for entry in replica.ledger.records(0)] == ["", "", J1.decode()]
     assert (head.seq, head.state, head.fence) == (3, '{"p": 1}', 3)
     assert replica.journal.read_bytes() == J1

@@ -54,7 +54,7 @@ def test_a_change_that_lost_the_next_entry_is_discarded_and_runs_again(tmp_path:
     b.pointers.write_bytes(b'{"p": "b1"}')
     with pytest.raises(Lost):
         b.push(base_b)
-    assert [entry for _, entry in Ledger(store, "pointers").entries(0)] == [C1.decode()]
+    assert [entry.text for entry in Ledger(store, "pointers").records(0)] == [C1.decode()]
     assert b.journal.read_bytes() == b""  # the lost change left nothing behind
 
     attempts: list[int] = []
@@ -71,7 +71,7 @@ def test_a_change_that_lost_the_next_entry_is_discarded_and_runs_again(tmp_path:
 
     retry_lost(change)  # lost once more, then run on A's state: B's lost copies are gone
     assert len(attempts) == 2 and b.journal.read_bytes() == C1 + C2 + C3
-    entries = [entry for _, entry in Ledger(store, "pointers").entries(0)]
+    entries = [entry.text for entry in Ledger(store, "pointers").records(0)]
     assert entries == [C1.decode(), C2.decode(), C3.decode()]
     _pull(a)
     assert a.journal.read_bytes() == C1 + C2 + C3 and a.pointers.read_bytes() == b'{"p": "b1"}'
@@ -133,7 +133,7 @@ def test_a_change_that_rewrites_the_journal_is_refused(tmp_path: Path) -> None:
     with pytest.raises(RegistryError) as caught:
         a.push(base)
     assert caught.value.code == "REMOTE_UNSUPPORTED"
-    assert [entry for _, entry in Ledger(store, "pointers").entries(0)] == [C1.decode()]
+    assert [entry.text for entry in Ledger(store, "pointers").records(0)] == [C1.decode()]
 
 
 def test_an_empty_bucket_takes_the_workspaces_history(tmp_path: Path) -> None:
@@ -166,4 +166,4 @@ def test_a_reader_completes_a_pending_entry_locally_and_the_next_change_settles_
     assert checked == [2, 2] and b.journal.read_bytes() == C1 + C2
     _change(b, C3, b'{"p": "b3"}')  # not lost forever on entry 2: the head is settled first
     assert ledger.head().seq == 3
-    assert [entry for _, entry in ledger.entries(0)] == [C1.decode(), C2.decode(), C3.decode()]
+    assert [entry.text for entry in ledger.records(0)] == [C1.decode(), C2.decode(), C3.decode()]
