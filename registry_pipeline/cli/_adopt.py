@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from registry_pipeline.cli._commands import RAW
 from registry_pipeline.cli._output import err, json_doc, out
-from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.errors import Problem, UsageError
 
 if TYPE_CHECKING:
     from registry_pipeline.core.adopt.plan import AdoptWarning
@@ -61,6 +61,7 @@ def run_adopt(args: argparse.Namespace) -> int:
     from registry_pipeline.core.adopt import find_layout, plan_adoption
     from registry_pipeline.core.adopt.own_files import next_step, plan_git, tell_git
     from registry_pipeline.core.workspace.catalog import CATALOG_RELPATH, POINTER_FILE_RELPATH
+    from registry_pipeline.core.workspace.gitcheck import workspace_git_findings
     from registry_pipeline.core.workspace.layout import init_targets, init_workspace
     from registry_pipeline.core.workspace.safe_write import require_safe_all
 
@@ -81,8 +82,10 @@ def run_adopt(args: argparse.Namespace) -> int:
             if changes[relpath] != "unchanged":
                 _write(root / relpath, document)
         created = init_workspace(root, plan.catalog["run_roots"]) + tell_git(root, own)
-    git = _git_warnings(root, plan.catalog["run_roots"], pointer_file)
-    warnings = [*plan.warnings, *_pointer_warnings(plan), *git, *own.warnings]
+    git = workspace_git_findings(root, plan.catalog["run_roots"], pointer_file)
+    warnings: list[AdoptWarning | Problem] = [
+        *plan.warnings, *_pointer_warnings(plan), *git, *own.warnings
+    ]  # fmt: skip
     if args.json:
         json_doc(
             {
@@ -202,14 +205,3 @@ def _pointer_warnings(plan: Any) -> list[AdoptWarning]:
         "before the first build)"
     )
     return [AdoptWarning("SNAPSHOTS_ABSENT", message, relpath)]
-
-
-def _git_warnings(root: Path, run_roots: list[str], pointer_file: str) -> list[AdoptWarning]:
-    """What git would do to the workspace (`core.workspace.gitcheck`), each with its code."""
-    from registry_pipeline.core.adopt.plan import AdoptWarning
-    from registry_pipeline.core.workspace.gitcheck import workspace_git_findings
-
-    return [
-        AdoptWarning(found.code, found.message, found.path)
-        for found in workspace_git_findings(root, run_roots, pointer_file)
-    ]

@@ -12,9 +12,10 @@ import json
 import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
-from registry_pipeline.core.errors import RegistryError, problem_object
+from registry_pipeline.core.errors import Problem, RegistryError
 from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES, read_regular_file
 
@@ -74,18 +75,11 @@ def is_tracked(root: Path, relpath: str) -> bool:
     return done.returncode == 0 and bool(done.stdout)
 
 
-@dataclass(frozen=True)
-class GitFinding:
-    """What git would do that a user can act on: a reason code, the file or folder, the
-    consequence and the fix."""
+class GitCode(StrEnum):
+    """What git would do that a user can act on (`init --json` and `adopt --json` warnings)."""
 
-    code: str
-    path: str | None
-    message: str
-
-    def as_json(self) -> dict[str, object]:
-        """The problem object `init --json` and `adopt --json` list under `warnings`."""
-        return problem_object(self.code, self.message, path=self.path)
+    POINTER_TARGETS_GIT_IGNORED = "POINTER_TARGETS_GIT_IGNORED"
+    LINE_ENDINGS_CONVERTIBLE = "LINE_ENDINGS_CONVERTIBLE"
 
 
 @dataclass(frozen=True)
@@ -99,27 +93,27 @@ class GitReport:
     pointer_file: str | None
     pointer_file_tracked: bool
 
-    def findings(self) -> list[GitFinding]:
+    def findings(self) -> list[Problem]:
         """One finding per thing a user can act on, with its consequence and the fix. A run
         root that git ignores is no finding by itself (keeping sealed folders out of git is a
         choice, the demo's and the seed's); it is one when a committed pointer file names
         folders in it, which a fresh clone then lacks."""
         found = []
         if self.ignored_targets and self.pointer_file_tracked:
-            found.append(GitFinding(
-                "POINTER_TARGETS_GIT_IGNORED",
-                self.pointer_file,
-                f"the committed pointer file {self.pointer_file} names "
+            found.append(Problem(
+                code=GitCode.POINTER_TARGETS_GIT_IGNORED,
+                path=self.pointer_file,
+                message=f"the committed pointer file {self.pointer_file} names "
                 f"{len(self.ignored_targets)} sealed folder(s) that git ignores "
                 f"({some(self.ignored_targets)}): a fresh clone has the pointers but none "
                 "of their snapshots; commit the run root, or stop committing the pointer file",
             ))  # fmt: skip
         for run_root in self.converting_roots:
-            found.append(GitFinding(
-                "LINE_ENDINGS_CONVERTIBLE",
-                f"{run_root}/",
-                f".gitattributes lets git convert line endings under {run_root}/: a converted "
-                f"file no longer matches its seal (add `/{run_root}/** -text`)",
+            found.append(Problem(
+                code=GitCode.LINE_ENDINGS_CONVERTIBLE,
+                path=f"{run_root}/",
+                message=f".gitattributes lets git convert line endings under {run_root}/: a "
+                f"converted file no longer matches its seal (add `/{run_root}/** -text`)",
             ))  # fmt: skip
         return found
 
@@ -174,7 +168,7 @@ def pointer_targets(path: Path) -> list[tuple[str, str, str]]:
 
 def workspace_git_findings(
     root: Path, run_roots: Sequence[str], pointer_file: str
-) -> list[GitFinding]:
+) -> list[Problem]:
     """`git_report` for a workspace's run roots and the targets its pointer file names."""
     targets = pointer_targets(root / pointer_file)
     return git_report(root, run_roots, pointer_file, targets).findings()
