@@ -21,6 +21,7 @@ from typing import Any, Literal
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.seal.paths import RESERVED_NAMES, printable, relpath_problem, sort_key
 
@@ -220,7 +221,7 @@ def explain_file(
     for side, data in (("old", old), ("new", new)):
         try:
             docs.append(None if data is None else parse(fmt, data))
-        except ParseProblem as exc:
+        except RegistryError as exc:
             return _unparseable(base, f"{side} side is not valid {fmt}: {exc}")
     try:
         return _explain_documents(base, docs[0], docs[1], max_listed)
@@ -359,10 +360,6 @@ _PLAIN_KEY = re.compile(r"[^.\[\]\"\s]+")
 FieldPath = tuple[str | int, ...]
 
 
-class ParseProblem(ValueError):
-    """One side of an artifact cannot be read as its format; the message says where and why."""
-
-
 @dataclass(frozen=True)
 class Document:
     """A parsed artifact: a JSON/YAML value, or the list of values of a JSONL file."""
@@ -390,20 +387,19 @@ class Records:
 
 
 def parse(fmt: str, data: bytes) -> Document:
-    """Parse `data` as `fmt` (json, jsonl or yaml), raising ParseProblem on bad content."""
+    """Parse `data` as `fmt` (json, jsonl or yaml); bad content raises a RegistryError
+    (UNPARSEABLE) whose message says where and why."""
     try:
         if fmt == "jsonl":
             return Document(list(_jsonl_values(data)), lines=True)
         if fmt == "json":
             return Document(loads_strict(data), lines=False)
         return Document(_plain(YAML(typ="safe").load(data), 0, Counter()), lines=False)
-    except ParseProblem:
-        raise
     except (YAMLError, ValueError, TypeError) as exc:
         # ruamel reports bad dates and odd keys as ValueError/TypeError, not YAMLError.
-        raise ParseProblem(" ".join(str(exc).split())[:300]) from None
+        raise RegistryError(" ".join(str(exc).split())[:300], code="UNPARSEABLE") from None
     except RecursionError:
-        raise ParseProblem("nested too deeply") from None
+        raise RegistryError("nested too deeply", code="UNPARSEABLE") from None
 
 
 def _jsonl_values(data: bytes) -> Iterator[Any]:
@@ -412,14 +408,16 @@ def _jsonl_values(data: bytes) -> Iterator[Any]:
             try:
                 yield loads_strict(line)
             except JSONDecodeProblem as exc:
-                raise ParseProblem(f"line {number}: {exc}") from None
+                raise RegistryError(f"line {number}: {exc}", code="UNPARSEABLE") from None
 
 
 def _plain(value: Any, depth: int, seen: Counter[str]) -> Any:
     """YAML value as JSON data: string keys, dates as ISO text; refuses alias bombs and cycles."""
     seen["nodes"] += 1
     if seen["nodes"] > _YAML_NODE_BUDGET or depth > _YAML_MAX_DEPTH:
-        raise ParseProblem("too large or too deeply nested once aliases are expanded")
+        raise RegistryError(
+            "too large or too deeply nested once aliases are expanded", code="UNPARSEABLE"
+        )
     if isinstance(value, dict):
         return {str(k): _plain(v, depth + 1, seen) for k, v in value.items()}
     if isinstance(value, list | tuple):
