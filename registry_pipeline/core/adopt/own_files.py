@@ -31,8 +31,7 @@ from registry_pipeline.core.gate.receipts import RECEIPTS_RELPATH
 from registry_pipeline.core.pointers.journal import JOURNAL_NAME
 from registry_pipeline.core.seal.gitstate import NOT_CANON, ask_git, canon_changes
 from registry_pipeline.core.workspace.gitcheck import PROBE, ignore_rules, is_tracked
-from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES, read_regular_file
-from registry_pipeline.core.workspace.layout import DOTENV_RELPATH, RUNS_RELPATH
+from registry_pipeline.core.workspace.layout import DOTENV_RELPATH, RUNS_RELPATH, read_existing
 from registry_pipeline.core.workspace.safe_write import require_safe_all
 
 CODEX_GITIGNORE = ".codex/.gitignore"
@@ -158,7 +157,7 @@ def tell_git(root: Path, plan: GitPlan) -> list[str]:
     inside = [a.target for a in plan.appends if a.target.is_relative_to(root)]
     require_safe_all(root, inside)  # never written through a link
     for append in plan.appends:
-        existing = _read(append.target) or b""
+        existing = read_existing(append.target) or b""
         prefix = b"" if not existing or existing.endswith(b"\n") else b"\n"
         append.target.parent.mkdir(parents=True, exist_ok=True)
         with append.target.open("ab") as handle:
@@ -186,7 +185,7 @@ def _not_yet_ignored(
     whose line `ignore_file` lacks."""
     probes = {path: f"{path}{PROBE}" if path.endswith("/") else path for _, path, _ in wanted}
     ignored = ignore_rules(root, probes.values())
-    text = (_read(ignore_file) or b"").decode("utf-8", "replace")
+    text = (read_existing(ignore_file) or b"").decode("utf-8", "replace")
     present = {line.strip() for line in text.splitlines()}
     return [
         (line, path, name)
@@ -199,11 +198,3 @@ def _info_exclude(root: Path) -> Path | None:
     """The repository's `info/exclude` (wherever its git folder is), None if git cannot say."""
     found = ask_git(root, "rev-parse", "--git-path", "info/exclude")
     return (root / found) if found else None
-
-
-def _read(path: Path) -> bytes | None:
-    """The bytes of an ignore file, None when there is none (a FIFO there: NOT_A_REGULAR_FILE)."""
-    try:
-        return read_regular_file(path, limit=MAX_CATALOG_FILE_BYTES, what=path.name)
-    except FileNotFoundError:
-        return None

@@ -139,28 +139,6 @@ class RegistryCatalog:
         """Registry ids in dependency order."""
         return tuple(spec.registry_id for spec in self.registries)
 
-    def upstream_closure(self, selected: Iterable[str]) -> tuple[str, ...]:
-        """`selected` and everything they depend on, in dependency order."""
-        wanted: set[str] = set()
-        stack = [self.get(registry_id).registry_id for registry_id in selected]
-        while stack:
-            current = stack.pop()
-            if current not in wanted:
-                wanted.add(current)
-                stack.extend(self.get(current).depends_on)
-        return tuple(registry_id for registry_id in self.ids if registry_id in wanted)
-
-    def missing_builders(self, registered: Iterable[str]) -> list[str]:
-        """Built, log and presentation registries that have no builder registered in code."""
-        have = set(registered)
-        return [
-            spec.registry_id
-            for spec in self.registries
-            if not spec.is_source
-            and spec.kind in ("built", "log", "presentation")
-            and spec.registry_id not in have
-        ]
-
 
 def unknown_registry(registry_id: str, known: Iterable[str]) -> UsageError:
     """UNKNOWN_REGISTRY (exit 2) naming the id, a "did you mean" when one is close, and the

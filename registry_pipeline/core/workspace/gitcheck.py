@@ -16,6 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from registry_pipeline.core.errors import Problem, RegistryError
+from registry_pipeline.core.seal.gitstate import ask_git
 from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES, read_regular_file
 
@@ -67,12 +68,7 @@ def converted(root: Path, relpaths: Iterable[str]) -> list[str]:
 
 def is_tracked(root: Path, relpath: str) -> bool:
     """Whether git tracks the file (it is committed, or staged)."""
-    try:
-        done = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--", relpath],
-                              capture_output=True, timeout=60, check=False)  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0 and bool(done.stdout)
+    return bool(ask_git(root, "ls-files", "-z", "--", relpath))
 
 
 class GitCode(StrEnum):

@@ -228,7 +228,7 @@ def _codex_gitignore(ignore: Path) -> list[str]:
     """Create `.codex/.gitignore`; in an older one, anchor the unanchored patterns an earlier
     release wrote (`dagster_home/` would also ignore a sealed folder's own `dagster_home/`) and
     append the patterns it lacks; every other line is kept as it is."""
-    existing = _read_existing(ignore)
+    existing = read_existing(ignore)
     if existing is None:
         ignore.write_text(CODEX_GITIGNORE, encoding="utf-8")
         return ["created .codex/.gitignore"]
@@ -261,7 +261,7 @@ def point_dagster_here(root: Path) -> list[str]:
     dotenv = root / DOTENV_RELPATH
     require_safe_all(root, [dotenv])
     said: list[str] = []
-    text = (_read_existing(dotenv) or b"").decode("utf-8", errors="replace")
+    text = (read_existing(dotenv) or b"").decode("utf-8", errors="replace")
     lines = text.splitlines()
     ours = dagster_home_line(root)
     found = [n for n, line in enumerate(lines) if line.strip().startswith("DAGSTER_HOME=")]
@@ -328,7 +328,7 @@ def init_workspace(root: Path, run_roots: Sequence[str] = (RUNS_RELPATH,)) -> li
 def _gitattributes(attributes: Path, run_roots: Sequence[str]) -> list[str]:
     """Append a `-text` line for each run root `.gitattributes` lacks (creating the file)."""
     # bytes, never decoded: git does not require the file to be UTF-8, neither do we
-    existing = _read_existing(attributes)
+    existing = read_existing(attributes)
     have = {line.rstrip(b"\r") for line in (existing or b"").split(b"\n")}
     wanted = [attributes_line(run_root) for run_root in run_roots]
     missing = [line for line in wanted if line.encode("utf-8") not in have]
@@ -344,9 +344,10 @@ def _gitattributes(attributes: Path, run_roots: Sequence[str]) -> list[str]:
     return [f"appended {lines} lines to .gitattributes (kept what was there)"]
 
 
-def _read_existing(path: Path) -> bytes | None:
-    """The bytes of a file init reads before it writes it, None when there is none (a FIFO or
-    a device there is NOT_A_REGULAR_FILE, never a hang: `input_files.read_regular_file`)."""
+def read_existing(path: Path) -> bytes | None:
+    """The bytes of a file read before it is written or appended to (init's, adopt's ignore
+    files), None when there is none (a FIFO or a device there is NOT_A_REGULAR_FILE, never a
+    hang: `input_files.read_regular_file`)."""
     try:
         return read_regular_file(path, limit=MAX_CATALOG_FILE_BYTES, what=path.name)
     except FileNotFoundError:

@@ -88,19 +88,8 @@ def test_demo_catalog_keeps_the_seed_runbook_order() -> None:
     }
 
 
-def test_upstream_closure_and_missing_builders() -> None:
+def test_an_unknown_registry_names_the_known_ones() -> None:
     catalog = load_catalog(Workspace(REPO))
-    assert catalog.upstream_closure(["op_status_table"]) == (
-        "run_registry",
-        "threshold_packs_file",
-        "allowed_operations",
-        "op_status_table",
-    )
-    assert catalog.missing_builders(["run_registry", "op_status_table"]) == [
-        "drift_signals",
-        "system_health_report",
-        "registry_delta_log",
-    ]
     with pytest.raises(UsageError) as raised:
         catalog.get("nope")
     assert raised.value.code == "UNKNOWN_REGISTRY" and "run_registry" in raised.value.message
