@@ -9,8 +9,9 @@ nothing in the core imports `adopt/`.
 from registry_pipeline.core.adopt.plan import (
     AdoptionPlan,
     Decision,
+    SeedLayout,
+    find_layout,
     plan_adoption,
 )
-from registry_pipeline.core.adopt.v01 import SeedLayout, find_layout
 
 __all__ = ["AdoptionPlan", "Decision", "SeedLayout", "find_layout", "plan_adoption"]

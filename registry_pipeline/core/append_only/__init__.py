@@ -2,8 +2,8 @@
 
 `rules` says where a catalog keeps ids, aliases, lifecycle and contracts (presets `rolepack` and
 `allowed_operations`, or a rule block); `check` compares a catalog with its published baseline
-and reports every violation in one pass; `surface` hashes contract surfaces (RFC 8785) and
-refuses values outside I-JSON; `compat` classifies a surface change as schema registries do;
+and reports every violation in one pass, hashing contract surfaces (RFC 8785) and refusing
+values outside I-JSON; `compat` classifies a surface change as schema registries do;
 `baseline` finds the published version (a file, a git ref, or the active sealed snapshot) and
 checks one file as CI and pre-commit run it (`check_file`: the build's schema check,
 `source_problems`, then `check`); `governed` applies the catalog's rules to a source registry's
@@ -19,6 +19,8 @@ from registry_pipeline.core.append_only.check import (
     Violation,
     check_catalog,
     entries_of,
+    surface_problem,
+    surface_sha256,
 )
 from registry_pipeline.core.append_only.rules import (
     PRESETS,
@@ -28,11 +30,6 @@ from registry_pipeline.core.append_only.rules import (
     preset,
     rules_invalid,
 )
-from registry_pipeline.core.append_only.surface import (
-    SurfaceError,
-    surface_problem,
-    surface_sha256,
-)
 
 __all__ = [
     "CODES",
@@ -40,7 +37,6 @@ __all__ = [
     "ContractList",
     "Report",
     "Rules",
-    "SurfaceError",
     "Violation",
     "check_catalog",
     "entries_of",

@@ -29,8 +29,9 @@ from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.seal.run_id import registry_of
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES, read_regular_file
-from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace, escape_problem
+from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 from registry_pipeline.core.workspace.remote import CATALOG_RELPATH as CATALOG_RELPATH
+from registry_pipeline.core.workspace.safe_write import escape_problem
 from registry_pipeline.core.workspace.sources import is_pattern, pattern_base
 
 CATALOG_SCHEMA_ID = "urn:registry-pipeline:schema:registry_catalog_v0_2"

@@ -11,7 +11,6 @@ from pathlib import Path
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.fs import write_atomic
 from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES, read_regular_file
-from registry_pipeline.core.workspace.safe_write import escape_problem as escape_problem
 from registry_pipeline.core.workspace.safe_write import require_safe, require_safe_all
 
 RUNS_RELPATH = ".codex/RUNS"

@@ -23,7 +23,7 @@ from registry_pipeline.core.seal.hashing import BLOCK_SIZE, file_lines, jsonl_re
 from registry_pipeline.core.seal.paths import fold_key, is_reserved, printable, relpath_problem
 from registry_pipeline.core.seal.pointer_lines import pointer_lines
 from registry_pipeline.core.seal.schemas import ArtifactSchema, SchemaCatalog
-from registry_pipeline.core.workspace.layout import escape_problem
+from registry_pipeline.core.workspace.safe_write import escape_problem
 from registry_pipeline.core.workspace.snapshots import unchanged_snapshot as unchanged_snapshot
 
 MAX_SCHEMA_CHECK = 256 << 20
