@@ -13,7 +13,6 @@ disagree about a file. Every problem names the entry it lies in beside its JSON 
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from registry_pipeline.core.errors import Problem, UsageError
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.seal.pointer_lines import pointer_lines
 from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.workspace.gitcheck import git_output
 from registry_pipeline.core.workspace.sources import source_problems
 
 DIAGNOSTICS_ARTIFACT = "APPEND_ONLY_DIAGNOSTICS_v0_1.jsonl"
@@ -82,7 +82,7 @@ def git_baseline(path: Path, ref: str) -> Baseline:
             code="BASELINE_REF_INVALID",
             path=str(path),
         )
-    top = _git(path.parent, "rev-parse", "--show-toplevel")
+    top = git_output(path.parent, "rev-parse", "--show-toplevel")
     if top is None:
         raise UsageError(
             "--baseline-git needs the file to be inside a git repository",
@@ -100,11 +100,13 @@ def git_baseline(path: Path, ref: str) -> Baseline:
     candidates = (ref, f"origin/{ref}")
     resolved = []
     for candidate in candidates:
-        commit = _git(path.parent, "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}")
+        commit = git_output(
+            path.parent, "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}"
+        )
         if commit is None:
             continue
         resolved.append(candidate)
-        data = _git(path.parent, "cat-file", "blob", f"{commit.decode().strip()}:{relpath}")
+        data = git_output(path.parent, "cat-file", "blob", f"{commit.decode().strip()}:{relpath}")
         if data is not None:
             return Baseline("git", f"{candidate}:{relpath}", data)
     tried = f"{ref}:{relpath}, origin/{ref}:{relpath}"
@@ -120,14 +122,6 @@ def git_baseline(path: Path, ref: str) -> Baseline:
         "or the file was moved or renamed)"
     )
     return Baseline("none", f"{tried} (neither exists)", None, "BASELINE_MISSING", why)
-
-
-def _git(cwd: Path, *args: str) -> bytes | None:
-    try:
-        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False)
-    except OSError:
-        return None
-    return done.stdout if done.returncode == 0 else None
 
 
 def check_bytes(current: bytes, baseline: Baseline, rules: Rules, where: str) -> Report:

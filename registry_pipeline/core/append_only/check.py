@@ -30,7 +30,7 @@ from typing import Any
 
 import rfc8785
 
-from registry_pipeline.core.append_only.compat import Compatibility, classify
+from registry_pipeline.core.append_only.compat import Compatibility, classify, pointer_token
 from registry_pipeline.core.append_only.rules import Rules
 from registry_pipeline.core.errors import RegistryError, UsageError, problem_object
 from registry_pipeline.core.json_strict import gc_paused
@@ -591,7 +591,7 @@ def surface_problem(surface: Any) -> tuple[str, str] | None:
         kind = type(value)
         if isinstance(value, dict):
             for key in reversed(value):
-                stack.append((f"{where}/{_escape(key)}", value[key]))
+                stack.append((f"{where}/{pointer_token(key)}", value[key]))
         elif isinstance(value, list):
             stack.extend((f"{where}/{n}", item) for n, item in reversed(list(enumerate(value))))
         elif kind is int and not -SAFE_INTEGER <= value <= SAFE_INTEGER:
@@ -628,7 +628,3 @@ def _canonicalizable(surface: Any) -> bool:
         elif kind is not str and kind is not bool and value is not None:
             return False
     return True
-
-
-def _escape(key: object) -> str:
-    return str(key).replace("~", "~0").replace("/", "~1")

@@ -142,8 +142,8 @@ def _malformed_changed(old: _Obj, new: _Obj, kw: str, ptr: str, out: _Out) -> No
         out.append(_kw_change(kw, ptr, "CHANGED", INCOMPARABLE))
 
 
-def _esc(name: object) -> str:
-    """`name` as one JSON pointer token."""
+def pointer_token(name: object) -> str:
+    """`name` as one JSON pointer token (RFC 6901: `~` as `~0`, `/` as `~1`)."""
     return str(name).replace("~", "~0").replace("/", "~1")
 
 
@@ -232,7 +232,7 @@ def _required(old: _Obj, new: _Obj, ptr: str, depth: int, out: _Out) -> None:
     ):
         for name in sorted(names):
             detail = f"property '{name}' is {now} required"
-            path = f"{ptr}/properties/{_esc(name)}"
+            path = f"{ptr}/properties/{pointer_token(name)}"
             out.append(SchemaChange(f"REQUIRED_PROPERTY_{code}", path, way, detail))
 
 
@@ -250,7 +250,7 @@ def _properties(old: _Obj, new: _Obj, ptr: str, depth: int, out: _Out) -> None:
     if not isinstance(a, dict) or not isinstance(b, dict):
         return _malformed_changed(old, new, "properties", ptr, out)
     for name in sorted(a.keys() | b.keys(), key=str):
-        path = f"{ptr}/properties/{_esc(name)}"
+        path = f"{ptr}/properties/{pointer_token(name)}"
         if name in a and name in b:
             _walk(a[name], b[name], path, depth + 1, out)
             continue
@@ -383,7 +383,7 @@ def _rest(old: _Obj, new: _Obj, ptr: str, depth: int, out: _Out) -> None:
         if _differs(old, new, kw):
             detail = f"'{kw}' changed (compared for equality only)"
             code = _OPAQUE.get(kw, "KEYWORD_CHANGED")
-            out.append(SchemaChange(code, f"{ptr}/{_esc(kw)}", INCOMPARABLE, detail))
+            out.append(SchemaChange(code, f"{ptr}/{pointer_token(kw)}", INCOMPARABLE, detail))
 
 
 _CHECKS: tuple[Callable[[_Obj, _Obj, str, int, _Out], None], ...] = (_types, _values, _required)

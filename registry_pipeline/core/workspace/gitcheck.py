@@ -16,7 +16,6 @@ from enum import StrEnum
 from pathlib import Path
 
 from registry_pipeline.core.errors import Problem, RegistryError
-from registry_pipeline.core.seal.gitstate import ask_git
 from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES, read_regular_file
 
@@ -24,20 +23,25 @@ PROBE = "probe__/manifest.json"
 """A file name inside a run root, as a sealed folder would hold one."""
 
 
+def git_output(
+    root: Path, *args: str, stdin: bytes = b"", ok: tuple[int, ...] = (0,)
+) -> bytes | None:
+    """What `git -C root ARGS...` prints, as bytes (a blob as it is stored); None without git,
+    or when it exits with a status not in `ok`."""
+    try:
+        done = subprocess.run(["git", "-C", str(root), *args], input=stdin, capture_output=True,
+                              timeout=60, check=False)  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout if done.returncode in ok else None
+
+
 def _git(root: Path, args: Sequence[str], paths: Sequence[str]) -> list[str] | None:
     """The NUL-separated fields git prints for `paths` given NUL-separated on stdin (`-z`: any
     path, even one holding a newline, passes unquoted); None outside a work tree or without git."""
     stdin = "".join(f"{path}\0" for path in paths).encode("utf-8", "surrogateescape")
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(root), *args, "-z", "--stdin"], input=stdin, capture_output=True,
-            timeout=60, check=False,
-        )  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if done.returncode not in (0, 1):
-        return None
-    return done.stdout.decode("utf-8", "surrogateescape").split("\0")[:-1]
+    out = git_output(root, *args, "-z", "--stdin", stdin=stdin, ok=(0, 1))
+    return None if out is None else out.decode("utf-8", "surrogateescape").split("\0")[:-1]
 
 
 def ignore_rules(root: Path, relpaths: Iterable[str]) -> dict[str, str]:
@@ -68,7 +72,7 @@ def converted(root: Path, relpaths: Iterable[str]) -> list[str]:
 
 def is_tracked(root: Path, relpath: str) -> bool:
     """Whether git tracks the file (it is committed, or staged)."""
-    return bool(ask_git(root, "ls-files", "-z", "--", relpath))
+    return bool(git_output(root, "ls-files", "-z", "--", relpath))
 
 
 class GitCode(StrEnum):
