@@ -17,7 +17,7 @@ import io
 import re
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -345,8 +345,7 @@ def content_of(
         try:
             parsed = (parse or parse_file)(path, data, container)
         except JSONDecodeProblem as exc:
-            found = _problem(entry_type, None, "", exc.message, path, exc.code)
-            content.problems.append(replace(found, line=exc.line, column=exc.column))
+            content.problems.append(_problem(entry_type, None, "", exc.message, path, exc))
             continue
         content.files[path] = parsed
         if entry_type.layout == "files":
@@ -462,9 +461,13 @@ def _problem(
     field_: str,
     message: str,
     path: str,
-    code: str = "REGISTRY_FILE_INVALID",
+    code: str | JSONDecodeProblem = "REGISTRY_FILE_INVALID",
 ) -> Finding:
-    return Finding(code, "error", entry_type.name, key, field_, message, path)
+    """An error reading the type's files; `code` a parse error's, with its line and column."""
+    if isinstance(code, str):
+        return Finding(code, "error", entry_type.name, key, field_, message, path)
+    return Finding(code.code, "error", entry_type.name, key, field_, message, path,
+                   line=code.line, column=code.column)  # fmt: skip
 
 
 def pointer_parts(pointer: str) -> list[str]:
@@ -561,30 +564,24 @@ class _LogReader:
 
     def read(self, file: Source) -> None:
         """The records of one file, as `content_of` reads one file of a log."""
-        entry_type, content = self.content.type, self.content
+        entry_type, problems = self.content.type, self.content.problems
+        source = entry_type.source
         if not jsonl.ends_cleanly(file) if isinstance(file, Path) else jsonl.torn_line(file):
-            content.problems.append(
-                _log_problem(entry_type, "", "the last line is incomplete (torn)", "LOG_TORN")
-            )
+            why = "the last line is incomplete (torn)"
+            problems.append(_problem(entry_type, None, "", why, source, "LOG_TORN"))
         base = len(self.hashes)
         lines = _Counted(_complete_lines(file))
         try:
             for line, record in jsonl_records(lines):
                 key = record.get(entry_type.key) if isinstance(record, dict) else None
                 if not isinstance(key, str) or not key:
-                    content.problems.append(
-                        _log_problem(
-                            entry_type,
-                            f"/{entry_type.key}",
-                            f"line {line}: every record needs a non-empty string key",
-                            "KEY_MISSING",
-                        )
-                    )
+                    why = f"line {line}: every record needs a non-empty string key"
+                    where = f"/{entry_type.key}"
+                    problems.append(_problem(entry_type, None, where, why, source, "KEY_MISSING"))
                     continue
                 self._add(base + line - 1, key, record, line)
         except JSONDecodeProblem as exc:
-            found = _log_problem(entry_type, "", exc.message, exc.code)
-            content.problems.append(replace(found, line=exc.line, column=exc.column))
+            problems.append(_problem(entry_type, None, "", exc.message, source, exc))
         end = base + lines.count
         if self.keep is not None:
             self.hashes.frombytes(bytes(8 * (end - len(self.hashes))))  # zeros: blank to the end
@@ -674,8 +671,3 @@ def _complete_lines(file: Source) -> Iterator[bytes]:
         for line in handle:
             if line.endswith(b"\n"):
                 yield line[:-1]
-
-
-def _log_problem(entry_type: EntryType, field: str, message: str, code: str) -> Finding:
-    """A problem reading the log, as `content_of` reports it."""
-    return Finding(code, "error", entry_type.name, None, field, message, entry_type.source)
