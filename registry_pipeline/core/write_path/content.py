@@ -81,9 +81,14 @@ class Finding:
             related=list(self.related) if self.related else None,
         )
 
+    @property
+    def where(self) -> str:
+        """`type[key]/field`: the entry, and the field in it, the finding is about."""
+        key = "" if self.key is None else f"[{self.key}]"
+        return f"{self.type}{key}{self.field}"
+
     def __str__(self) -> str:
-        where = f"{self.type}[{self.key}]" if self.key is not None else self.type
-        return f"{self.severity}: {self.code} {where}{self.field}: {self.message}"
+        return f"{self.severity}: {self.code} {self.where}: {self.message}"
 
 
 def errors(findings: Iterable[Finding]) -> list[Finding]:
