@@ -317,7 +317,7 @@ def finish(
         records.insert(0, (root / OVERRIDES_RELPATH, _override(planned, result, reason)))
     write_audited(root / result.file, planned.after, records, revocable=root / OVERRIDES_RELPATH)
     if planned.parsed is not None and planned.parsed.spans is not None:
-        store(cache, planned.parsed, planned.entry_type.container)
+        store(cache, result.file, planned.parsed, planned.entry_type.container)
     return replace(result, written=True, overridden=overridden, notes=len(notes))
 
 
