@@ -255,23 +255,22 @@ def _report(result: WriteResult) -> None:
         sys.stdout.write(result.diff)
     for finding in result.findings:
         if finding.severity != "error":
-            err(f"{finding.severity}: {finding.code} {_where(finding)}: {finding.message}")
+            err(f"{finding.severity}: {finding.code} {finding.where}: {finding.message}")
     errors = [finding for finding in result.findings if finding.severity == "error"]
     if result.blocked:
         err(
             f"error: BLOCKED {result.file}: {len(errors)} error(s); nothing was written "
             "(--no-check --reason TEXT writes anyway, and is recorded)"
         )
-        for finding in errors:
-            err(f"  {finding.code} {_where(finding)}: {finding.message}")
-        return
-    if result.overridden:
+    elif result.overridden:
         err(
             f"WARNING: OVERRIDE {what} written despite {len(errors)} error(s) (--no-check); "
             f"recorded in {OVERRIDES_RELPATH}:"
         )
-        for finding in errors:
-            err(f"  {finding.code} {_where(finding)}: {finding.message}")
+    for finding in errors if result.blocked or result.overridden else []:
+        err(f"  {finding.code} {finding.where}: {finding.message}")
+    if result.blocked:
+        return
     if result.notes:
         err(f"note: {result.notes} finding(s) recorded in {NOTES_RELPATH}")
     if result.reason is not None and result.written:
@@ -283,8 +282,3 @@ def _report(result: WriteResult) -> None:
         out(f"would have {result.action} {what} in {result.file}{field} (dry run: nothing written)")
     else:
         out(f"{result.action} {what} in {result.file}{field}")
-
-
-def _where(finding: Any) -> str:
-    key = f"[{finding.key}]" if finding.key is not None else ""
-    return f"{finding.type}{key}{finding.field}"

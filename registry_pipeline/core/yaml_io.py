@@ -21,7 +21,7 @@ from ruamel.yaml.constructor import BaseConstructor
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.events import MappingStartEvent, ScalarEvent, SequenceStartEvent, StreamEndEvent
 from ruamel.yaml.loader import BaseLoader
-from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+from ruamel.yaml.nodes import MappingNode
 from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.resolver import BaseResolver
 
@@ -49,10 +49,8 @@ STR, INT, FLOAT, BOOL, NULL, MAP, SEQ, MERGE = (
     _CORE + n for n in ["str", "int", "float", "bool", "null", "map", "seq", "merge"]
 )
 _KINDS = {INT: "an integer", FLOAT: "a number", BOOL: "a boolean", NULL: "null"}
-_NODES = {ScalarNode: "a scalar", SequenceNode: "a sequence", MappingNode: "a mapping"}
-_EVENTS = dict(
-    zip((ScalarEvent, SequenceStartEvent, MappingStartEvent), _NODES.values(), strict=True)
-)
+_EVENTS = {ScalarEvent: "a scalar", SequenceStartEvent: "a sequence"}
+_EVENTS[MappingStartEvent] = "a mapping"
 _FITS = {MAP: "a mapping", SEQ: "a sequence", **dict.fromkeys([STR, MERGE, *_KINDS], "a scalar")}
 """The tags constructed, each with the one kind of node it fits (a plain `<<` value: a string)."""
 _WORDS = dict.fromkeys(("true", "True", "TRUE", "false", "False", "FALSE"), BOOL)
@@ -210,8 +208,7 @@ _Strict.yaml_constructors = {STR: _Strict.construct_str, MERGE: _Strict.construc
 _Strict.yaml_constructors |= {MAP: _Strict.construct_map, SEQ: _Strict.construct_seq}
 _Strict.yaml_constructors |= dict.fromkeys(_KINDS, _Strict.construct_core)
 for _tag, _pattern, _first in [
-    (BOOL, "true|True|TRUE|false|False|FALSE", "tTfF"),
-    (NULL, "~|null|Null|NULL|", ["~", "n", "N", ""]),
+    *((tag, re.escape(word), [word[:1]]) for word, tag in _WORDS.items()),
     (INT, _INT.pattern, "-+0123456789"),
     (FLOAT, f"{_FLOAT.pattern}|(?i:{_NON_FINITE.pattern})", "-+.0123456789"),
     (MERGE, "<<", "<"),

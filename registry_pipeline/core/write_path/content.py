@@ -81,9 +81,14 @@ class Finding:
             related=list(self.related) if self.related else None,
         )
 
+    @property
+    def where(self) -> str:
+        """`type[key]/field`: the entry, and the field in it, the finding is about."""
+        key = "" if self.key is None else f"[{self.key}]"
+        return f"{self.type}{key}{self.field}"
+
     def __str__(self) -> str:
-        where = f"{self.type}[{self.key}]" if self.key is not None else self.type
-        return f"{self.severity}: {self.code} {where}{self.field}: {self.message}"
+        return f"{self.severity}: {self.code} {self.where}: {self.message}"
 
 
 def errors(findings: Iterable[Finding]) -> list[Finding]:
@@ -286,6 +291,20 @@ class TypeContent:
     """Workspace-relative path -> the parsed file."""
     problems: list[Finding] = field(default_factory=list)
 
+    def refuse(
+        self,
+        key: str | None,
+        where: str,
+        message: str,
+        path: str,
+        code: str = "REGISTRY_FILE_INVALID",
+        at: JSONDecodeProblem | None = None,
+    ) -> None:
+        """Note an error in the type's files (`at`: the parse error, for its line and column)."""
+        line, column = (at.line, at.column) if at else (None, None)
+        finding = Finding(code, "error", self.type.name, key, where, message, path)
+        self.problems.append(replace(finding, line=line, column=column))
+
 
 def parse_file(relpath: str, data: bytes, container: str | None = None) -> ParsedFile:
     """The strict parse of one registry file (JSON or YAML by its suffix); JSONDecodeProblem
@@ -345,8 +364,7 @@ def content_of(
         try:
             parsed = (parse or parse_file)(path, data, container)
         except JSONDecodeProblem as exc:
-            found = _problem(entry_type, None, "", exc.message, path, exc.code)
-            content.problems.append(replace(found, line=exc.line, column=exc.column))
+            content.refuse(None, "", exc.message, path, exc.code, exc)
             continue
         content.files[path] = parsed
         if entry_type.layout == "files":
@@ -357,114 +375,55 @@ def content_of(
 
 
 def _file_entry(content: TypeContent, path: str, document: Any) -> None:
-    entry_type = content.type
-    stem = Path(path).name[: -len(entry_type.suffix)]
-    if entry_type.key is None:
+    entry_type, name = content.type, Path(path).name
+    stem = name[: -len(entry_type.suffix)]
+    key = document.get(entry_type.key) if isinstance(document, dict) else None
+    if entry_type.key is None or key == stem:
         _add(content, Entry(stem, document, path))
-        return
-    if not isinstance(document, dict):
-        content.problems.append(
-            _problem(entry_type, stem, "", "the file must hold one entry (a mapping)", path)
-        )
-        return
-    key = document.get(entry_type.key)
-    if key != stem:
-        content.problems.append(
-            _problem(
-                entry_type,
-                stem,
-                f"/{entry_type.key}",
-                f"{key!r} does not match the file name {Path(path).name!r}",
-                path,
-                "KEY_MISMATCH",
-            )
-        )
-        return
-    _add(content, Entry(stem, document, path))
+    elif not isinstance(document, dict):
+        content.refuse(stem, "", "the file must hold one entry (a mapping)", path)
+    else:
+        why = f"{key!r} does not match the file name {name!r}"
+        content.refuse(stem, f"/{entry_type.key}", why, path, "KEY_MISMATCH")
 
 
 def _container_entries(content: TypeContent, path: str, document: Any) -> None:
-    entry_type = content.type
+    entry_type, pointer = content.type, content.type.container
     if document is None:
         return  # an empty file (comments only): no entries yet
     try:
-        container = resolve(document, entry_type.container)
+        container = resolve(document, pointer)
     except KeyError:
         shape = "list" if entry_type.layout == "list" else "object"
-        content.problems.append(
-            _problem(
-                entry_type,
-                None,
-                entry_type.container,
-                f"the file has no {shape} at {entry_type.container or '/'} (the catalog's "
-                f"container); add one (`{pointer_parts(entry_type.container)[-1]}: []`) or fix "
-                "its name",
-                path,
-                "CONTAINER_MISSING",
-            )
+        why = (
+            f"the file has no {shape} at {pointer or '/'} (the catalog's container); add one "
+            f"(`{pointer_parts(pointer)[-1]}: []`) or fix its name"
         )
+        content.refuse(None, pointer, why, path, "CONTAINER_MISSING")
         return
-    if entry_type.layout == "map":
-        if not isinstance(container, dict):
-            content.problems.append(
-                _problem(entry_type, None, entry_type.container, "must be an object", path)
-            )
-            return
+    if entry_type.layout == "map" and not isinstance(container, dict):
+        content.refuse(None, pointer, "must be an object", path)
+    elif entry_type.layout == "map":
         for key, value in container.items():
             _add(content, Entry(key, value, path))
-        return
-    if container is None:
-        return
-    if not isinstance(container, list):
-        content.problems.append(
-            _problem(entry_type, None, entry_type.container or "/", "must be a list", path)
-        )
-        return
-    key_field = entry_type.key or ""
-    for index, item in enumerate(container):
-        key = item.get(key_field) if isinstance(item, dict) else None
-        if not isinstance(key, str) or not key:
-            content.problems.append(
-                _problem(
-                    entry_type,
-                    None,
-                    f"{entry_type.container}/{index}/{key_field}",
-                    "every entry needs a non-empty string key",
-                    path,
-                    "KEY_MISSING",
-                )
-            )
-            continue
-        _add(content, Entry(key, item, path, index))
+    elif container is not None and not isinstance(container, list):
+        content.refuse(None, pointer or "/", "must be a list", path)
+    elif container is not None:
+        for index, item in enumerate(container):
+            key = item.get(entry_type.key or "") if isinstance(item, dict) else None
+            if isinstance(key, str) and key:
+                _add(content, Entry(key, item, path, index))
+                continue
+            why, where = "every entry needs a non-empty string key", f"/{entry_type.key or ''}"
+            content.refuse(None, f"{pointer}/{index}{where}", why, path, "KEY_MISSING")
 
 
 def _add(content: TypeContent, entry: Entry) -> None:
-    known = content.entries.get(entry.key)
-    if known is not None:
+    known = content.entries.setdefault(entry.key, entry)
+    if known is not entry:
         where = f" (index {entry.index})" if entry.index is not None else ""
-        content.problems.append(
-            _problem(
-                content.type,
-                entry.key,
-                "",
-                f"duplicate key{where}; first in {known.file}",
-                entry.file,
-                "DUPLICATE_KEY",
-            )
-        )
-        return
-    content.entries[entry.key] = entry
-
-
-def _problem(
-    entry_type: EntryType,
-    key: str | None,
-    field_: str,
-    message: str,
-    path: str,
-    code: str = "REGISTRY_FILE_INVALID",
-) -> Finding:
-    return Finding(code, "error", entry_type.name, key, field_, message, path)
+        why = f"duplicate key{where}; first in {known.file}"
+        content.refuse(entry.key, "", why, entry.file, "DUPLICATE_KEY")
 
 
 def pointer_parts(pointer: str) -> list[str]:
@@ -562,29 +521,23 @@ class _LogReader:
     def read(self, file: Source) -> None:
         """The records of one file, as `content_of` reads one file of a log."""
         entry_type, content = self.content.type, self.content
+        source = entry_type.source
         if not jsonl.ends_cleanly(file) if isinstance(file, Path) else jsonl.torn_line(file):
-            content.problems.append(
-                _log_problem(entry_type, "", "the last line is incomplete (torn)", "LOG_TORN")
-            )
+            why = "the last line is incomplete (torn)"
+            content.refuse(None, "", why, source, "LOG_TORN")
         base = len(self.hashes)
         lines = _Counted(_complete_lines(file))
         try:
             for line, record in jsonl_records(lines):
                 key = record.get(entry_type.key) if isinstance(record, dict) else None
                 if not isinstance(key, str) or not key:
-                    content.problems.append(
-                        _log_problem(
-                            entry_type,
-                            f"/{entry_type.key}",
-                            f"line {line}: every record needs a non-empty string key",
-                            "KEY_MISSING",
-                        )
-                    )
+                    why = f"line {line}: every record needs a non-empty string key"
+                    where = f"/{entry_type.key}"
+                    content.refuse(None, where, why, source, "KEY_MISSING")
                     continue
                 self._add(base + line - 1, key, record, line)
         except JSONDecodeProblem as exc:
-            found = _log_problem(entry_type, "", exc.message, exc.code)
-            content.problems.append(replace(found, line=exc.line, column=exc.column))
+            content.refuse(None, "", exc.message, source, exc.code, exc)
         end = base + lines.count
         if self.keep is not None:
             self.hashes.frombytes(bytes(8 * (end - len(self.hashes))))  # zeros: blank to the end
@@ -674,8 +627,3 @@ def _complete_lines(file: Source) -> Iterator[bytes]:
         for line in handle:
             if line.endswith(b"\n"):
                 yield line[:-1]
-
-
-def _log_problem(entry_type: EntryType, field: str, message: str, code: str) -> Finding:
-    """A problem reading the log, as `content_of` reports it."""
-    return Finding(code, "error", entry_type.name, None, field, message, entry_type.source)

@@ -394,16 +394,9 @@ def _not_deprecated(
         to = exists.target_type or ""
         marker = deprecated_by(found.value, own or lifecycle.get(to))
         if marker is not None:
-            yield Finding(
-                rule.id,
-                rule.severity,
-                exists.source_type or "",
-                entry.key,
-                where,
-                f"refers to {to} {found.key!r}, whose {marker.field} is {marker.deprecated!r}",
-                entry.file,
-                (to, found.key),
-            )
+            why = f"refers to {to} {found.key!r}, whose {marker.field} is {marker.deprecated!r}"
+            finding = _finding(rule, entry, where, why, (to, found.key))
+            yield replace(finding, type=exists.source_type or "")
 
 
 def _no_overlap(rule: Rule, contents: Mapping[str, TypeContent]) -> Iterator[Finding]:
@@ -466,18 +459,11 @@ def entry_violations(
     path = str(root / entry_type.schema)
     validator = _validator(path, _stamp(root / entry_type.schema))
     errors = sorted(validator.iter_errors(value), key=lambda e: [str(p) for p in e.instance_path])
-    return [
-        Finding(
-            "SCHEMA_VIOLATION",
-            "error",
-            entry_type.name,
-            key,
-            "".join(f"/{part}" for part in error.instance_path),
-            _short(engine_message(error)),
-            entry_type.file_of(key) if key else None,
-        )
-        for error in errors
-    ]
+    file, name, found = entry_type.file_of(key) if key else None, entry_type.name, []
+    for error in errors:
+        where, why = "".join(f"/{p}" for p in error.instance_path), _short(engine_message(error))
+        found.append(Finding("SCHEMA_VIOLATION", "error", name, key, where, why, file))
+    return found
 
 
 def file_violations(
@@ -496,18 +482,11 @@ def file_violations(
     else:
         items = resolve(document, entry_type.container)
         pointer += f"/{next(i for i, v in enumerate(items) if v.get(entry_type.key) == key)}"
+    file, name = entry_type.file_of(key), entry_type.name
     return [
-        Finding(
-            "SCHEMA_VIOLATION",
-            "error",
-            entry_type.name,
-            key,
-            violation.pointer[len(pointer) :],
-            violation.message,
-            entry_type.file_of(key),
-        )
-        for violation in schemas.validate(schema.schema_id, document, limit=200)
-        if violation.pointer == pointer or violation.pointer.startswith(pointer + "/")
+        Finding("SCHEMA_VIOLATION", "error", name, key, v.pointer[len(pointer) :], v.message, file)
+        for v in schemas.validate(schema.schema_id, document, limit=200)
+        if v.pointer == pointer or v.pointer.startswith(pointer + "/")
     ]
 
 
@@ -585,21 +564,13 @@ def workspace_findings(
     findings = list(own.problems)
     for entry in own.entries.values():
         findings.extend(entry_violations(workspace.root, target, entry.key, entry.value))
-    if all(not content.problems for name, content in contents.items() if name != target.name):
-        findings.extend(f for f in evaluate(coordination, contents) if f.type == target.name)
-    else:
-        findings.extend(
-            Finding(
-                "DEPENDENCY_UNREADABLE",
-                "error",
-                target.name,
-                None,
-                "",
-                f"{problem.type} cannot be read ({problem.message}): coordination not checked",
-                problem.file,
-            )
-            for name, content in contents.items()
-            if name != target.name
-            for problem in content.problems
+    name = target.name
+    unreadable = [p for other, c in contents.items() if other != name for p in c.problems]
+    if not unreadable:
+        findings.extend(f for f in evaluate(coordination, contents) if f.type == name)
+    for problem in unreadable:
+        why = f"{problem.type} cannot be read ({problem.message}): coordination not checked"
+        findings.append(
+            Finding("DEPENDENCY_UNREADABLE", "error", name, None, "", why, problem.file)
         )
     return findings

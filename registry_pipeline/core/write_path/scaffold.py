@@ -30,8 +30,9 @@ SCHEMAS_DIR = ".system/registry/schemas"
 AGENTS_RELPATH = ".system/registry/AGENTS.md"
 DATA = resources.files(__package__) / "scaffold"
 """The package data: the rules, one entry schema per type (`NAME.schema.yaml`), the types
-(`types.json`: name, title, source, container, key, depends_on, purpose) and the catalog's
-fixed part (`catalog.json`)."""
+(`types.json`: name, title, source, container, key, depends_on, purpose), the catalog's
+fixed part (`catalog.json`), the text of an empty list registry (`registry.yaml`) and the
+table of types (`types.md.j2`, rendered by `table.types_markdown`)."""
 TYPES: list[dict[str, Any]] = json.loads((DATA / "types.json").read_bytes())
 """The eight registry types of seed 003 (3.1), in the layout it gives: a YAML file holding a
 list at `container`, or (container null) a folder's `*.yaml`, one entry per file."""
@@ -93,16 +94,13 @@ def _files() -> dict[str, bytes]:
     for t in TYPES:
         name = f"{t['name']}.schema.yaml"
         files[f"{SCHEMAS_DIR}/{name}"] = (DATA / name).read_bytes()
+    header = (DATA / "registry.yaml").read_text("utf-8")
     for t in TYPES:
         if t["container"] is None:
             files[f"{t['source'].rsplit('/', 1)[0]}/.gitkeep"] = b""
         else:
-            files[t["source"]] = (
-                f"# {t['purpose']}\n"
-                f"# Change it with `registry add-entry --type {t['name']}` (or `registry "
-                f"deprecate {t['name']} KEY`);\n# hand edits are checked by `registry build`. "
-                f"Schema: {SCHEMAS_DIR}/{t['name']}.schema.yaml.\n{t['container'].strip('/')}: []\n"
-            ).encode()
+            given = {**t, "container": t["container"].strip("/"), "schemas": SCHEMAS_DIR}
+            files[t["source"]] = header.format(**given).encode()
     return files
 
 

@@ -11,6 +11,7 @@ file that would read back differently is never written."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import re
@@ -133,16 +134,11 @@ def json_container(
 def json_index(entry_type: EntryType, container: Any, key: str) -> int:
     """Where a new member of a list or map goes (JSON or YAML): before the first greater key
     (key order), else at the end."""
-    if entry_type.order == "key":
-        keys = (
-            list(container)
-            if isinstance(container, dict)
-            else [
-                str(i.get(entry_type.key or "")) if isinstance(i, dict) else "" for i in container
-            ]
-        )
-        return next((i for i, other in enumerate(keys) if other > key), len(container))
-    return len(container)
+    if entry_type.order != "key":
+        return len(container)
+    if isinstance(container, list):
+        container = [str(i.get(entry_type.key)) if isinstance(i, dict) else "" for i in container]
+    return next((i for i, other in enumerate(container) if other > key), len(container))
 
 
 _READERS = [VersionedResolver(version) for version in ((1, 1), (1, 2))]
@@ -173,14 +169,12 @@ def new_text(
         if loads_yaml_strict(text) != value:
             raise SpliceError("the written entry would read back differently")
         return ParsedFile(_as_file(text, data), value)
-    document = parsed.document if parsed is not None else None
-    index = _insert_at(entry_type, document, key)
-    if old is not None and old.index is not None:
-        index = old.index
+    at = old.index if old is not None else None  # the replaced entry's place
+    index, replace = (_insert_at(entry_type, parsed, key), False) if at is None else (at, True)
     spliced = None
     if parsed is not None and parsed.spans:
-        spliced = _splice(entry_type, parsed, old, index, value, double)
-    return spliced or _roundtrip(entry_type, parsed, old, index, value, double)
+        spliced = _splice(entry_type, parsed, replace, index, value, double)
+    return spliced or _roundtrip(entry_type, parsed, replace, index, value, double)
 
 
 def _yaml(offset: int = 2) -> Any:
@@ -255,10 +249,10 @@ def _rewrite(parsed: ParsedFile | None, edit: Callable[[Any, Any], Any]) -> str:
     return text
 
 
-def _insert_at(entry_type: EntryType, document: Any, key: str) -> int:
-    """Where a new entry goes in the document's list (0 when it has none yet)."""
+def _insert_at(entry_type: EntryType, parsed: ParsedFile | None, key: str) -> int:
+    """Where a new entry goes in the file's list (0 when it has none yet)."""
     try:
-        items = resolve(document, entry_type.container)
+        items = resolve(parsed.document if parsed is not None else None, entry_type.container)
     except KeyError:
         return 0
     return json_index(entry_type, items, key) if isinstance(items, list) else 0
@@ -274,7 +268,7 @@ def _with_entry(document: Any, entry_type: EntryType, replace: bool, value: Any,
 def _splice(
     entry_type: EntryType,
     parsed: ParsedFile,
-    old: Entry | None,
+    replace: bool,
     index: int,
     value: Any,
     double: bool,
@@ -286,7 +280,6 @@ def _splice(
     dash = lines[spans[0][0]].index("-")
     offset = _offset(lines, spans[0][0], dash)
     yaml, shift = _yaml(offset), dash - offset
-    replace = old is not None and old.index is not None
     if replace:
         start, stop = spans[index][0], spans[index][1] + 1
         snippet = lines[start:stop]
@@ -342,14 +335,13 @@ def _offset(lines: list[str], dash_line: int, dash: int) -> int:
 def _roundtrip(
     entry_type: EntryType,
     parsed: ParsedFile | None,
-    old: Entry | None,
+    replace: bool,
     index: int,
     value: Any,
     double: bool,
 ) -> ParsedFile:
     """The whole file round-trip with the list created where missing and the entry put at
     `index`: comments kept, layout possibly not."""
-    replace = old is not None and old.index is not None
     parts = pointer_parts(entry_type.container)
 
     def edit(yaml: Any, document: Any) -> Any:
@@ -370,13 +362,10 @@ def _roundtrip(
     text = _rewrite(parsed, edit)
     expected = loads_yaml_strict(text)
     wanted = parsed.document if parsed is not None else None
-    try:
-        if isinstance(resolve(wanted, entry_type.container), list):
-            wanted = _with_entry(wanted, entry_type, replace, value, index)
-            if expected != wanted:
-                raise SpliceError("the rewritten file would read back differently")
-    except KeyError:
-        pass
+    with contextlib.suppress(KeyError):  # a file that had no list: only the entry is compared
+        had_list = isinstance(resolve(wanted, entry_type.container), list)
+        if had_list and expected != _with_entry(wanted, entry_type, replace, value, index):
+            raise SpliceError("the rewritten file would read back differently")
     if resolve(expected, entry_type.container)[index] != value:
         raise SpliceError("the written entry would read back differently")
     return ParsedFile(_as_file(text, parsed.data if parsed is not None else b""), expected)

@@ -259,18 +259,9 @@ def _governed_name(
     }
     if governing:
         patterns = ", ".join(p for found in governing.values() for p in found)
-        raise EntryError(
-            [
-                bad(
-                    target_type.name,
-                    key,
-                    "",
-                    f"no schema governs the file name {name!r}, so it would be sealed "
-                    f"unchecked; name the entry to match {patterns}",
-                )
-            ],
-            code="UNGOVERNED_NAME",
-        )
+        why = f"no schema governs the file name {name!r}, so it would be sealed unchecked; name "
+        why += f"the entry to match {patterns}"
+        raise EntryError([bad(target_type.name, key, "", why)], code="UNGOVERNED_NAME")
 
 
 def _append_only(goal: Target, after: bytes, schemas: SchemaCatalog) -> list[Finding]:
@@ -326,7 +317,7 @@ def finish(
         records.insert(0, (root / OVERRIDES_RELPATH, _override(planned, result, reason)))
     write_audited(root / result.file, planned.after, records, revocable=root / OVERRIDES_RELPATH)
     if planned.parsed is not None and planned.parsed.spans is not None:
-        store(cache, planned.parsed, planned.entry_type.container)
+        store(cache, result.file, planned.parsed, planned.entry_type.container)
     return replace(result, written=True, overridden=overridden, notes=len(notes))
 
 
@@ -372,13 +363,8 @@ def add_entry(
     file = goal.entry_type.file_of(key)
     with locked(goal, [file], timeout) as (contents, cache):
         planned = plan(goal, contents, key, value)
-        action = (
-            "inserted"
-            if planned.old is None
-            else "unchanged"
-            if planned.old.value == value
-            else "updated"
-        )
+        action = "inserted" if planned.old is None else "updated"
+        action = "unchanged" if planned.old is not None and planned.old.value == value else action
         result = WriteResult(goal.entry_type.name, key, file, action, dry_run=dry_run)
         return finish(workspace.root, result, planned, cache, no_check=no_check, reason=reason)
 
@@ -386,30 +372,20 @@ def add_entry(
 def split_entry(entry_type: EntryType, entry: Any) -> tuple[str, Any]:
     """(key, value) of an entry as given; ENTRY_INVALID naming the field when it has no usable
     key. A map type's (or key-less files type's) entry is `{key: value}`."""
-    name = entry_type.name
+    name, nameless = entry_type.name, "the key must be a non-empty string"
     if not isinstance(entry, dict):
         raise EntryError([bad(name, None, "", "an entry must be an object")])
     if entry_type.key is None:
         if len(entry) != 1:
-            raise EntryError(
-                [
-                    bad(
-                        name,
-                        None,
-                        "",
-                        f"a {name} entry is {{KEY: VALUE}}: one member, not {len(entry)}",
-                    )
-                ]
-            )
+            why = f"a {name} entry is {{KEY: VALUE}}: one member, not {len(entry)}"
+            raise EntryError([bad(name, None, "", why)])
         key, value = next(iter(entry.items()))
         if not key:
-            raise EntryError([bad(name, None, "", "the key must be a non-empty string")])
+            raise EntryError([bad(name, None, "", nameless)])
     else:
         key, value = entry.get(entry_type.key), entry
         if not isinstance(key, str) or not key:
-            raise EntryError(
-                [bad(name, None, f"/{entry_type.key}", "the key must be a non-empty string")]
-            )
+            raise EntryError([bad(name, None, f"/{entry_type.key}", nameless)])
     if entry_type.layout == "files":
         problem = relpath_problem(entry_type.file_of(key))
         too_long = len((key + entry_type.suffix).encode("utf-8", "surrogatepass")) > MAX_NAME

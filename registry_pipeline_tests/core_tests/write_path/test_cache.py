@@ -47,7 +47,7 @@ def test_the_entry_stored_after_each_write_equals_a_full_parse(big: Path) -> Non
         result = add_entry(workspace, "module_type", _type(key, f"Step {step}"))
         assert result.written
         data = (big / TYPES).read_bytes()
-        cached = load(big / CACHE_RELPATH, data, "/module_types")
+        cached = load(big / CACHE_RELPATH, TYPES, data, "/module_types")
         assert cached is not None, f"step {step}: nothing stored for the new bytes"
         fresh = parse_file(TYPES, data, "/module_types")
         assert cached.document == fresh.document, f"step {step} ({key})"
@@ -60,7 +60,7 @@ def test_a_cached_parse_is_used_and_a_changed_file_is_parsed_again(big: Path) ->
     path = big / TYPES
     edited = path.read_text(encoding="utf-8").replace("name: One", "name: One by hand")
     path.write_text(edited, encoding="utf-8")  # a hand edit: new bytes, no cache entry
-    assert load(big / CACHE_RELPATH, path.read_bytes(), "/module_types") is None
+    assert load(big / CACHE_RELPATH, TYPES, path.read_bytes(), "/module_types") is None
     result = add_entry(workspace, "module_type", _type("t_0003", "Three"))
     assert result.written
     text = path.read_text(encoding="utf-8")
