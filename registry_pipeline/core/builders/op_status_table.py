@@ -51,21 +51,20 @@ from typing import Any
 
 from registry_pipeline.core.builders.model import BuildInputs, BuildResult, artifact_source, counts
 from registry_pipeline.core.builders.operations_catalog import (
-    CatalogWarning,
     Coverage,
     catalog_version_key,
+    catalog_warning,
     coverage_levels,
     input_error,
     merged_operations,
+    warning_json,
 )
 from registry_pipeline.core.builders.run_registry import run_lines, seal_status, tampered
-from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.errors import Problem, UsageError
 from registry_pipeline.core.json_strict import dumps_pretty, loads_strict
 from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import Snapshot
-
-__all__ = ["CatalogWarning", "Coverage", "catalog_version_key"]
 
 STATUS_VERSION = "0.1"
 DETAIL_VERSION = "0.2"
@@ -175,7 +174,7 @@ class OperationsInput:
     """The allowed_operations document (a JSON catalog as it is, or Markdown catalogs read)."""
     coverage: Any
     """operation id -> `Coverage` from the enforcement coverage matrices; None without any."""
-    warnings: tuple[CatalogWarning, ...] = ()
+    warnings: tuple[Problem, ...] = ()
     """Lines of the catalogs and matrices that could not be read."""
 
 
@@ -246,7 +245,7 @@ catalog says (it is in the detail only, with a catalog warning when the catalog 
 def _operations(
     document: Mapping[str, Any],
     coverage: Mapping[str, Coverage] | None = None,
-    warnings: list[CatalogWarning] | None = None,
+    warnings: list[Problem] | None = None,
 ) -> list[Operation]:
     """The catalog's operations in catalog order, each with its coverage level: the matrices'
     (`coverage`, when the workspace has any), else the entry's own, else C0; a non-canonical
@@ -289,10 +288,10 @@ def _operations(
     return operations
 
 
-def _not_a_family(entry: Mapping[str, Any]) -> CatalogWarning:
+def _not_a_family(entry: Mapping[str, Any]) -> Problem:
     where = _text(entry.get("defined_in")) or "allowed_operations:0"
     source, _, line = where.rpartition(":")
-    return CatalogWarning(
+    return catalog_warning(
         source,
         int(line) if line.isdigit() else 0,
         entry["operation_id"],
@@ -514,7 +513,7 @@ def build_op_status_table(
     as_of: str,
     reference_commit: str | None = None,
     coverage: Mapping[str, Coverage] | None = None,
-    catalog_warnings: Sequence[CatalogWarning] = (),
+    catalog_warnings: Sequence[Problem] = (),
 ) -> OpStatusResult:
     """Status of every catalogued operation at `as_of`; see the module docstring for meanings.
 
@@ -554,7 +553,7 @@ def build_op_status_table(
         "reference_commit": reference_commit,
         "operations": details,
         "non_canonical": {"count": len(non_canonical), "operation_ids": non_canonical},
-        "catalog_warnings": [warning.as_json() for warning in found[:MAX_WARNINGS]],
+        "catalog_warnings": [warning_json(warning) for warning in found[:MAX_WARNINGS]],
         "catalog_warnings_total": len(found),
         "unauthorized": unauthorized,
         "counts": _counts(details, unauthorized, facts, table),
