@@ -125,6 +125,12 @@ class Signal:
         }
 
 
+def value_counts(values: Iterable[object]) -> dict[str, int]:
+    """Signals by value (`true`, `false`, `unknown`: null), as the detail and the report count."""
+    seen = list(values)
+    return {"true": seen.count(True), "false": seen.count(False), "unknown": seen.count(None)}
+
+
 @dataclass(frozen=True)
 class DriftResult:
     """Both drift documents of one build."""
@@ -138,15 +144,10 @@ class DriftResult:
 
     def detail(self) -> dict[str, Any]:
         """The `DRIFT_SIGNALS_DETAIL_v0_2.json` object."""
-        values = [signal.value for signal in self.signals]
         return {
             "detail_version": "0.2",
             "generated_utc": self.as_of,
-            "counts": {
-                "true": values.count(True),
-                "false": values.count(False),
-                "unknown": values.count(None),
-            },
+            "counts": value_counts(signal.value for signal in self.signals),
             "signals": [signal.as_json() for signal in self.signals],
         }
 

@@ -59,7 +59,12 @@ from registry_pipeline.core.builders.operations_catalog import (
     merged_operations,
     warning_json,
 )
-from registry_pipeline.core.builders.run_registry import run_lines, seal_status, tampered
+from registry_pipeline.core.builders.run_registry import (
+    LINE_ENDINGS_CONVERTED,
+    run_lines,
+    seal_status,
+    tampered,
+)
 from registry_pipeline.core.errors import Problem, UsageError
 from registry_pipeline.core.json_strict import dumps_pretty, loads_strict
 from registry_pipeline.core.workspace.catalog import load_catalog
@@ -88,7 +93,7 @@ ROW_FIELDS = (
 )
 STATUSES = ("ok", "failing", "stale", "never_run")
 _OLDEST = datetime.min.replace(tzinfo=UTC)
-LINE_ENDINGS_DIAGNOSIS = "seal:DIAGNOSIS:LINE_ENDINGS_CONVERTED"
+LINE_ENDINGS_DIAGNOSIS = f"seal:DIAGNOSIS:{LINE_ENDINGS_CONVERTED}"
 """The run registry's warning for a folder whose every failing file matches its seal once its
 line endings are converted back."""
 
