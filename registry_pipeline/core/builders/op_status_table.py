@@ -92,6 +92,8 @@ ROW_FIELDS = (
     "warnings",
 )
 STATUSES = ("ok", "failing", "stale", "never_run")
+BELOW_C3 = ("C0", "C1", "C2")
+"""The coverage levels a row warns about (`coverage_below_C3:<level>`) and the counts count."""
 _OLDEST = datetime.min.replace(tzinfo=UTC)
 LINE_ENDINGS_DIAGNOSIS = f"seal:DIAGNOSIS:{LINE_ENDINGS_CONVERTED}"
 """The run registry's warning for a folder whose every failing file matches its seal once its
@@ -408,7 +410,7 @@ def _row(
     if unknown:
         warnings.append(f"op_drift_unknown:{unknown}")
         warnings.extend(_notes(last))
-    if op.enforcement_level in ("C0", "C1", "C2"):
+    if op.enforcement_level in BELOW_C3:
         warnings.append(f"coverage_below_C3:{op.enforcement_level}")
     return {
         "status_version": STATUS_VERSION,
@@ -604,9 +606,7 @@ def _counts(
             "operations": len(details),
             "canonical_operations": canonical,
             "non_canonical_operations": len(details) - canonical,
-            "coverage_below_c3": sum(
-                1 for row in table if row["coverage_level"] in ("C0", "C1", "C2")
-            ),
+            "coverage_below_c3": sum(1 for row in table if row["coverage_level"] in BELOW_C3),
             "runs_indexed": len(facts),
             "runs_with_operation_id": sum(1 for fact in facts if fact.operation_id),
             "unauthorized_operations": len(unauthorized),

@@ -157,10 +157,6 @@ class PreviousSnapshot:
     """The previous v0.1 lines (with their newline), paired with `records` by position; None
     when not given or when they do not pair up (then every folder is listed again)."""
 
-    def get(self, run_key: str) -> PreviousStatus | None:
-        """The previous verdict on `run_key`, if it was indexed."""
-        return self.records.get(run_key)
-
     def registry_line(self, prior: PreviousStatus) -> bytes | None:
         """The previous v0.1 line of the folder `prior` describes, when it is known."""
         if self.lines is None or not 0 <= prior.index < len(self.lines):
@@ -452,7 +448,7 @@ def _reuse_line(
     """
     run_id = printable(name)
     run_key = f"{root.label}::{run_id}"
-    prior = previous.get(run_key)
+    prior = previous.records.get(run_key)
     if (
         prior is None
         or prior.status != PASS
@@ -626,7 +622,7 @@ def index_folder(
     scan = _scan(folder)
     envelope, warnings = _envelope(folder, scan)
     manifest_root = _manifest_root(folder) if scan.has(MANIFEST_SHA256) else None
-    prior = previous.get(run_key) if previous is not None else None
+    prior = previous.records.get(run_key) if previous is not None else None
     status = _verdict(folder, scan, manifest_root, prior, full_audit, schemas)
     status = {"run_key": run_key, **status}
     warnings.extend(scan.warnings)

@@ -356,11 +356,7 @@ def _attention_section(items: Sequence[Item]) -> Section:
 
 def tri_state(value: Any) -> str:
     """`yes`, `no` or `unknown` for true, false and anything else (null)."""
-    if value is True:
-        return "yes"
-    if value is False:
-        return "no"
-    return "unknown"
+    return "yes" if value is True else "no" if value is False else "unknown"
 
 
 def _scorecard_section(scorecard: Scorecard) -> Section:
