@@ -49,6 +49,9 @@ from registry_pipeline.core.seal.schemas import SchemaCatalog, iter_jsonl
 from registry_pipeline.core.seal.validate import inspect_run_folder, passed_unchanged
 from registry_pipeline.core.seal.verdicts import (
     CONVERTED,
+    FAIL,
+    PASS,
+    UNSEALED,
     VERDICTS,
     line_endings_explain,
     tally,
@@ -58,7 +61,6 @@ from registry_pipeline.core.workspace.snapshots import FUTURE_DATED, Snapshot, f
 
 REGISTRY_ARTIFACT = "RUN_REGISTRY_v0_1.jsonl"
 SEAL_STATUS_ARTIFACT = "RUN_REGISTRY_SEAL_STATUS_v0_2.jsonl"
-PASS, FAIL, UNSEALED = "PASS", "FAIL", "UNSEALED"
 HASHED, REUSED, NONE = "hashed", "reused", "none"
 
 
