@@ -20,11 +20,7 @@ from datetime import date
 from typing import Any
 
 from registry_pipeline.core.builders import drift_signals
-from registry_pipeline.core.builders.drift_signals import (
-    drift_build_result,
-    drift_from_snapshots,
-    drift_ref,
-)
+from registry_pipeline.core.builders.drift_signals import drift_build_result, drift_from_snapshots
 from registry_pipeline.core.builders.model import BuildResult
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.gate.checks import SCHEMA_VALID, SEAL_VALID
@@ -125,7 +121,7 @@ def build_drift_for_day(workspace: Workspace, day: date) -> DayDrift:
         result = drift_from_snapshots(
             workspace,
             {registry_id: active[registry_id] for registry_id in DAY_INPUTS},
-            active_snapshots={rid: drift_ref(snap) for rid, snap in sorted(active.items())},
+            active_snapshots=dict(sorted(active.items())),
             newest_valid_snapshots=_newest_valid_by(workspace, day_as_of(day)),
             as_of=day_as_of(day),
         )
@@ -165,12 +161,10 @@ def reusable_day(workspace: Workspace, day: date) -> ReusedDay | None:
     return ReusedDay(drift, snapshot) if all(v.passed for v in verdicts) else None
 
 
-def _newest_valid_by(
-    workspace: Workspace, moment: str
-) -> dict[str, drift_signals.SnapshotRef | None]:
+def _newest_valid_by(workspace: Workspace, moment: str) -> dict[str, Snapshot | None]:
     """Per registry of the catalog, the newest snapshot created by `moment` that validates."""
     schemas = SchemaCatalog.for_workspace(workspace.root)
-    refs: dict[str, drift_signals.SnapshotRef | None] = {}
+    refs: dict[str, Snapshot | None] = {}
     for spec in load_catalog(workspace).registries:
         refs[spec.registry_id] = None
         for snapshot in reversed(list_snapshots(workspace, spec.registry_id)):
@@ -179,6 +173,6 @@ def _newest_valid_by(
                 and snapshot.created_utc <= moment
                 and is_valid_run_folder(snapshot.path, schemas=schemas)
             ):
-                refs[spec.registry_id] = drift_ref(snapshot)
+                refs[spec.registry_id] = snapshot
                 break
     return refs

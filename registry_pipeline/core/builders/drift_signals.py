@@ -59,24 +59,6 @@ KIND_SEVERITY: Mapping[str, str] = {
 
 
 @dataclass(frozen=True)
-class SnapshotRef:
-    """A sealed snapshot of one registry, as a pointer or the run registry names it."""
-
-    registry_id: str
-    """The registry the snapshot belongs to."""
-    run_id: str
-    """Its run folder name."""
-    manifest_sha256: str | None
-    """The folder's ROOT_SHA256, when known."""
-    created_utc: str
-    """`created_utc` of its run.json; with run_id, the order of snapshots."""
-
-    def evidence(self) -> Evidence:
-        """This snapshot as an evidence ref."""
-        return Evidence(self.run_id, self.registry_id, self.manifest_sha256)
-
-
-@dataclass(frozen=True)
 class Evidence:
     """A run folder that supports a signal's value."""
 
@@ -88,6 +70,11 @@ class Evidence:
     """Its ROOT_SHA256, when known."""
     reason: str | None = None
     """Why it is cited (a seal reason code and path), when there is more to say."""
+
+    @classmethod
+    def of(cls, snapshot: Snapshot) -> Evidence:
+        """A sealed snapshot as an evidence ref."""
+        return cls(snapshot.run_id, snapshot.registry_id, snapshot.root_sha256)
 
     def as_json(self) -> dict[str, Any]:
         """The `{run_id, registry_id, manifest_sha256[, reason]}` object of the detail file."""
@@ -138,6 +125,12 @@ class Signal:
         }
 
 
+def value_counts(values: Iterable[object]) -> dict[str, int]:
+    """Signals by value (`true`, `false`, `unknown`: null), as the detail and the report count."""
+    seen = list(values)
+    return {"true": seen.count(True), "false": seen.count(False), "unknown": seen.count(None)}
+
+
 @dataclass(frozen=True)
 class DriftResult:
     """Both drift documents of one build."""
@@ -151,15 +144,10 @@ class DriftResult:
 
     def detail(self) -> dict[str, Any]:
         """The `DRIFT_SIGNALS_DETAIL_v0_2.json` object."""
-        values = [signal.value for signal in self.signals]
         return {
             "detail_version": "0.2",
             "generated_utc": self.as_of,
-            "counts": {
-                "true": values.count(True),
-                "false": values.count(False),
-                "unknown": values.count(None),
-            },
+            "counts": value_counts(signal.value for signal in self.signals),
             "signals": [signal.as_json() for signal in self.signals],
         }
 
@@ -171,21 +159,20 @@ class DriftResult:
         }
 
 
-class _SnapshotIndex:
-    """The snapshot cited as evidence for a registry: its active one, else its newest valid one."""
+Cited = Mapping[str, Snapshot]
+"""The snapshot cited as evidence for a registry: its active one, else its newest valid one."""
 
-    def __init__(
-        self,
-        active: Mapping[str, SnapshotRef | None] | None,
-        newest: Mapping[str, SnapshotRef | None],
-    ) -> None:
-        self._active = active or {}
-        self._newest = newest
 
-    def evidence(self, registry_id: str) -> tuple[Evidence, ...]:
-        """Zero or one evidence ref for `registry_id`."""
-        ref = self._active.get(registry_id) or self._newest.get(registry_id)
-        return (ref.evidence(),) if ref else ()
+def _cited(
+    active: Mapping[str, Snapshot | None] | None, newest: Mapping[str, Snapshot | None]
+) -> Cited:
+    found = {**newest, **{rid: ref for rid, ref in (active or {}).items() if ref is not None}}
+    return {rid: ref for rid, ref in found.items() if ref is not None}
+
+
+def _evidence(refs: Cited, registry_id: str) -> tuple[Evidence, ...]:
+    """Zero or one evidence ref for `registry_id`."""
+    return (Evidence.of(refs[registry_id]),) if registry_id in refs else ()
 
 
 def _compare(expected: str | None, observed: str | None) -> bool | None:
@@ -199,7 +186,7 @@ def _version_signals(
     kind: str,
     expected: str | None,
     observed: Mapping[str, str | None],
-    refs: _SnapshotIndex,
+    refs: Cited,
     per_key: Mapping[str, str | None] | None = None,
 ) -> list[Signal]:
     """One signal per name: its observed version against the expected one."""
@@ -212,7 +199,7 @@ def _version_signals(
         summary = (
             f"{kind.replace('_', ' ')} of {name}: expected {_shown(want)}, observed {_shown(have)}"
         )
-        signals.append(Signal(f"{kind}:{name}", kind, value, summary, refs.evidence(name)))
+        signals.append(Signal(f"{kind}:{name}", kind, value, summary, _evidence(refs, name)))
     return signals
 
 
@@ -228,14 +215,14 @@ def _shown(value: str | None) -> str:
     return "(none)" if value is None else value
 
 
-def _order(ref: SnapshotRef) -> tuple[str, str]:
+def _order(ref: Snapshot) -> tuple[str, str]:
     """Snapshot order: creation time, then run id (our run ids sort by creation)."""
     return (ref.created_utc, ref.run_id)
 
 
 def _behind_signals(
-    active: Mapping[str, SnapshotRef | None] | None,
-    newest: Mapping[str, SnapshotRef | None],
+    active: Mapping[str, Snapshot | None] | None,
+    newest: Mapping[str, Snapshot | None],
 ) -> list[Signal]:
     """Per registry: is its active snapshot older than its newest valid one?"""
     signals = []
@@ -250,19 +237,19 @@ def _behind_signals(
         else:
             value = _order(latest) > _order(current)
             summary = f"{registry_id}: active {current.run_id}, newest valid {latest.run_id}"
-        evidence = tuple(ref.evidence() for ref in (current, latest) if ref is not None)
+        evidence = tuple(Evidence.of(ref) for ref in (current, latest) if ref is not None)
         kind = "active_snapshot_behind"
         signals.append(Signal(f"{kind}:{registry_id}", kind, value, summary, evidence))
     return signals
 
 
-def _name(ref: SnapshotRef | None) -> str:
+def _name(ref: Snapshot | None) -> str:
     """A snapshot's run id, or `unknown`."""
     return ref.run_id if ref is not None else "unknown"
 
 
 def _schema_changed_signals(
-    now: Mapping[str, str], at_active: Mapping[str, str | None], refs: _SnapshotIndex
+    now: Mapping[str, str], at_active: Mapping[str, str | None], refs: Cited
 ) -> list[Signal]:
     """Per registry: has its schema file changed since its active snapshot was built?"""
     signals = []
@@ -279,7 +266,7 @@ def _schema_changed_signals(
             summary = f"{registry_id}: schema sha256 {before[:12]} then, {after[:12]} now"
         kind = "schema_changed"
         signals.append(
-            Signal(f"{kind}:{registry_id}", kind, value, summary, refs.evidence(registry_id))
+            Signal(f"{kind}:{registry_id}", kind, value, summary, _evidence(refs, registry_id))
         )
     return signals
 
@@ -494,8 +481,8 @@ def build_drift_signals(
     observed_schema_versions: Mapping[str, str | None],
     observed_builder_versions: Mapping[str, str | None],
     observed_threshold_pack_version: str | None,
-    active_snapshots: Mapping[str, SnapshotRef | None] | None,
-    newest_valid_snapshots: Mapping[str, SnapshotRef | None],
+    active_snapshots: Mapping[str, Snapshot | None] | None,
+    newest_valid_snapshots: Mapping[str, Snapshot | None],
     schema_hashes_now: Mapping[str, str],
     schema_hashes_at_active: Mapping[str, str | None],
     git_commit: str | None,
@@ -506,7 +493,7 @@ def build_drift_signals(
     """Compute every drift signal from plain parsed inputs; the same inputs give the same bytes."""
     _check_inputs(as_of, working_tree_state)
     expected = _expected_block(expected_versions)
-    refs = _SnapshotIndex(active_snapshots, newest_valid_snapshots)
+    refs = _cited(active_snapshots, newest_valid_snapshots)
     signals = (
         *_version_signals(
             "schema_version", expected.get("schema_version"), observed_schema_versions, refs
@@ -603,9 +590,9 @@ def build(inputs: BuildInputs) -> BuildResult:
     result = drift_from_snapshots(
         inputs.workspace,
         inputs.inputs,
-        active_snapshots={rid: drift_ref(snapshot) for rid, snapshot in active.items()},
+        active_snapshots=active,
         newest_valid_snapshots={
-            spec.registry_id: drift_ref(newest_valid(inputs.workspace, spec.registry_id, schemas))
+            spec.registry_id: newest_valid(inputs.workspace, spec.registry_id, schemas)
             for spec in catalog.registries
             if spec.active_pointer
         },
@@ -657,8 +644,8 @@ def drift_from_snapshots(
     workspace: Workspace,
     inputs: Mapping[str, Snapshot],
     *,
-    active_snapshots: Mapping[str, SnapshotRef | None] | None,
-    newest_valid_snapshots: Mapping[str, SnapshotRef | None],
+    active_snapshots: Mapping[str, Snapshot | None] | None,
+    newest_valid_snapshots: Mapping[str, Snapshot | None],
     as_of: str,
     schema_hashes_at_active: Mapping[str, str | None] | None = None,
 ) -> DriftResult:
@@ -731,15 +718,6 @@ def _pack_version(snapshot: Snapshot) -> str | None:
     """`vN` when every pack file is named `*_vN.json` with the same N; otherwise unknown."""
     versions = {relpath.rsplit("_", 1)[-1].removesuffix(".json") for relpath in snapshot.payload()}
     return versions.pop() if len(versions) == 1 else None
-
-
-def drift_ref(snapshot: Snapshot | None) -> SnapshotRef | None:
-    """A snapshot as the drift builder's ref (None stays None)."""
-    if snapshot is None:
-        return None
-    return SnapshotRef(
-        snapshot.registry_id, snapshot.run_id, snapshot.root_sha256, snapshot.created_utc
-    )
 
 
 def schema_file_hash(schemas: SchemaCatalog, artifact: str) -> str | None:

@@ -51,21 +51,25 @@ from typing import Any
 
 from registry_pipeline.core.builders.model import BuildInputs, BuildResult, artifact_source, counts
 from registry_pipeline.core.builders.operations_catalog import (
-    CatalogWarning,
     Coverage,
     catalog_version_key,
+    catalog_warning,
     coverage_levels,
     input_error,
     merged_operations,
+    warning_json,
 )
-from registry_pipeline.core.builders.run_registry import run_lines, seal_status, tampered
-from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.builders.run_registry import (
+    LINE_ENDINGS_CONVERTED,
+    run_lines,
+    seal_status,
+    tampered,
+)
+from registry_pipeline.core.errors import Problem, UsageError
 from registry_pipeline.core.json_strict import dumps_pretty, loads_strict
 from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import Snapshot
-
-__all__ = ["CatalogWarning", "Coverage", "catalog_version_key"]
 
 STATUS_VERSION = "0.1"
 DETAIL_VERSION = "0.2"
@@ -88,8 +92,10 @@ ROW_FIELDS = (
     "warnings",
 )
 STATUSES = ("ok", "failing", "stale", "never_run")
+BELOW_C3 = ("C0", "C1", "C2")
+"""The coverage levels a row warns about (`coverage_below_C3:<level>`) and the counts count."""
 _OLDEST = datetime.min.replace(tzinfo=UTC)
-LINE_ENDINGS_DIAGNOSIS = "seal:DIAGNOSIS:LINE_ENDINGS_CONVERTED"
+LINE_ENDINGS_DIAGNOSIS = f"seal:DIAGNOSIS:{LINE_ENDINGS_CONVERTED}"
 """The run registry's warning for a folder whose every failing file matches its seal once its
 line endings are converted back."""
 
@@ -175,7 +181,7 @@ class OperationsInput:
     """The allowed_operations document (a JSON catalog as it is, or Markdown catalogs read)."""
     coverage: Any
     """operation id -> `Coverage` from the enforcement coverage matrices; None without any."""
-    warnings: tuple[CatalogWarning, ...] = ()
+    warnings: tuple[Problem, ...] = ()
     """Lines of the catalogs and matrices that could not be read."""
 
 
@@ -246,7 +252,7 @@ catalog says (it is in the detail only, with a catalog warning when the catalog 
 def _operations(
     document: Mapping[str, Any],
     coverage: Mapping[str, Coverage] | None = None,
-    warnings: list[CatalogWarning] | None = None,
+    warnings: list[Problem] | None = None,
 ) -> list[Operation]:
     """The catalog's operations in catalog order, each with its coverage level: the matrices'
     (`coverage`, when the workspace has any), else the entry's own, else C0; a non-canonical
@@ -289,10 +295,10 @@ def _operations(
     return operations
 
 
-def _not_a_family(entry: Mapping[str, Any]) -> CatalogWarning:
+def _not_a_family(entry: Mapping[str, Any]) -> Problem:
     where = _text(entry.get("defined_in")) or "allowed_operations:0"
     source, _, line = where.rpartition(":")
-    return CatalogWarning(
+    return catalog_warning(
         source,
         int(line) if line.isdigit() else 0,
         entry["operation_id"],
@@ -404,7 +410,7 @@ def _row(
     if unknown:
         warnings.append(f"op_drift_unknown:{unknown}")
         warnings.extend(_notes(last))
-    if op.enforcement_level in ("C0", "C1", "C2"):
+    if op.enforcement_level in BELOW_C3:
         warnings.append(f"coverage_below_C3:{op.enforcement_level}")
     return {
         "status_version": STATUS_VERSION,
@@ -514,7 +520,7 @@ def build_op_status_table(
     as_of: str,
     reference_commit: str | None = None,
     coverage: Mapping[str, Coverage] | None = None,
-    catalog_warnings: Sequence[CatalogWarning] = (),
+    catalog_warnings: Sequence[Problem] = (),
 ) -> OpStatusResult:
     """Status of every catalogued operation at `as_of`; see the module docstring for meanings.
 
@@ -554,7 +560,7 @@ def build_op_status_table(
         "reference_commit": reference_commit,
         "operations": details,
         "non_canonical": {"count": len(non_canonical), "operation_ids": non_canonical},
-        "catalog_warnings": [warning.as_json() for warning in found[:MAX_WARNINGS]],
+        "catalog_warnings": [warning_json(warning) for warning in found[:MAX_WARNINGS]],
         "catalog_warnings_total": len(found),
         "unauthorized": unauthorized,
         "counts": _counts(details, unauthorized, facts, table),
@@ -600,9 +606,7 @@ def _counts(
             "operations": len(details),
             "canonical_operations": canonical,
             "non_canonical_operations": len(details) - canonical,
-            "coverage_below_c3": sum(
-                1 for row in table if row["coverage_level"] in ("C0", "C1", "C2")
-            ),
+            "coverage_below_c3": sum(1 for row in table if row["coverage_level"] in BELOW_C3),
             "runs_indexed": len(facts),
             "runs_with_operation_id": sum(1 for fact in facts if fact.operation_id),
             "unauthorized_operations": len(unauthorized),

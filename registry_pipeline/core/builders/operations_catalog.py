@@ -30,10 +30,11 @@ Executables fields name, null when they name none or several; `executables` the 
 Executables names; `threshold_pack` null.
 
 A line that cannot be understood (an option that is no family, a level that is not C0..C5, an
-Operation ID field naming another id, no name, an id defined twice) is a `CatalogWarning` naming
-the file, line and operation, and the entry falls back (the id's family, no level, the id as its
-name, the first definition): the build goes on. Only a catalog with no operation at all, or one
-that is not text, cannot be read (a UsageError with INPUT_INVALID, at line 1).
+Operation ID field naming another id, no name, an id defined twice) is a `catalog_warning` (a
+`Problem` naming the file, line and operation), and the entry falls back (the id's family, no
+level, the id as its name, the first definition): the build goes on. Only a catalog with no
+operation at all, or one that is not text, cannot be read (a UsageError with INPUT_INVALID, at
+line 1).
 """
 
 from __future__ import annotations
@@ -41,10 +42,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.errors import Problem, UsageError
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
@@ -110,32 +112,34 @@ def input_error(message: str, path: str) -> UsageError:
     return UsageError(message, code=INPUT_INVALID, path=path)
 
 
-@dataclass(frozen=True)
-class CatalogWarning:
-    """A line of an operations catalog or coverage matrix that could not be understood: the
-    build goes on without it, and the detail and the health report list it."""
+class CatalogCode(StrEnum):
+    """The reason code of a catalog warning."""
 
-    source: str
-    """The file (as sealed), e.g. `OVC_ALLOWED_OPERATIONS_CATALOG_v0.1.md`."""
-    line: int
-    """1-based line."""
-    operation_id: str | None
-    """The operation the line belongs to, when known."""
-    message: str
-    """What could not be understood, and what was done instead."""
+    LINE_NOT_UNDERSTOOD = "CATALOG_LINE_NOT_UNDERSTOOD"
 
-    def __str__(self) -> str:
-        where = f"{self.operation_id}: " if self.operation_id else ""
-        return f"{self.source}:{self.line}: {where}{self.message}"
 
-    def as_json(self) -> dict[str, Any]:
-        """`{source, line, operation_id, message}` as the detail lists it."""
-        return {
-            "source": self.source,
-            "line": self.line,
-            "operation_id": self.operation_id,
-            "message": self.message,
-        }
+def catalog_warning(source: str, line: int, operation_id: str | None, message: str) -> Problem:
+    """A line of an operations catalog or coverage matrix that could not be understood (the build
+    goes on without it; the detail and the health report list it): `path` the file as sealed,
+    `line` 1-based, `field` the operation the line belongs to when known, `message` what could
+    not be understood and what was done instead."""
+    return Problem(
+        code=CatalogCode.LINE_NOT_UNDERSTOOD,
+        path=source,
+        line=line,
+        field=operation_id,
+        message=message,
+    )
+
+
+def warning_json(problem: Problem) -> dict[str, Any]:
+    """A catalog warning as the status detail lists it: `{source, line, operation_id, message}`."""
+    return {
+        "source": problem.path,
+        "line": problem.line,
+        "operation_id": problem.field,
+        "message": problem.message,
+    }
 
 
 @dataclass
@@ -164,9 +168,7 @@ class _Context:
     """The field a `Key:` line opened, whose bullet items follow."""
 
 
-def read_operations_markdown(
-    text: str, *, source: str
-) -> tuple[dict[str, Any], list[CatalogWarning]]:
+def read_operations_markdown(text: str, *, source: str) -> tuple[dict[str, Any], list[Problem]]:
     """The allowed_operations document of a Markdown catalog (operations in document order) and
     the warnings for the lines it could not understand. `source` names the catalog in both."""
     definitions, title, version = _read(text.removeprefix("\ufeff"))
@@ -176,13 +178,13 @@ def read_operations_markdown(
             "whose first cell is an operation id",
             path=f"{source}:1",
         )
-    warnings: list[CatalogWarning] = []
+    warnings: list[Problem] = []
     first: dict[str, int] = {}
     entries = []
     for found in definitions:
         if found.operation_id in first:
             warnings.append(
-                CatalogWarning(
+                catalog_warning(
                     source,
                     found.line,
                     found.operation_id,
@@ -202,11 +204,6 @@ def read_operations_markdown(
     return document, warnings
 
 
-def operations_from_markdown(text: str, *, source: str) -> dict[str, Any]:
-    """`read_operations_markdown`'s document alone (its warnings dropped)."""
-    return read_operations_markdown(text, source=source)[0]
-
-
 def catalog_version_key(name: str) -> tuple[int, ...]:
     """The version a catalog's file name carries (`..._v0.2.md` -> (0, 2)); () when none, so a
     catalog without one sorts first."""
@@ -216,7 +213,7 @@ def catalog_version_key(name: str) -> tuple[int, ...]:
 
 def merged_operations(
     catalogs: Sequence[tuple[str, str]],
-) -> tuple[dict[str, Any], list[CatalogWarning]]:
+) -> tuple[dict[str, Any], list[Problem]]:
     """Several Markdown catalogs `(text, source)`, oldest first, read as one document.
 
     A newer catalog supersedes an older one and inherits what it does not redefine (the seed
@@ -225,7 +222,7 @@ def merged_operations(
     """
     merged: dict[str, dict[str, Any]] = {}
     document: dict[str, Any] = {}
-    warnings: list[CatalogWarning] = []
+    warnings: list[Problem] = []
     for text, source in catalogs:
         document, found = read_operations_markdown(text, source=source)
         warnings.extend(found)
@@ -336,11 +333,11 @@ def _add(found: _Definition, key: str, value: str, number: int) -> None:
         found.fields[canonical] = (value.strip(), number)
 
 
-def _entry(found: _Definition, source: str, warnings: list[CatalogWarning]) -> dict[str, Any]:
+def _entry(found: _Definition, source: str, warnings: list[Problem]) -> dict[str, Any]:
     """The allowed_operations entry of one definition; what cannot be read is warned about."""
 
     def warn(message: str, number: int | None = None) -> None:
-        warnings.append(CatalogWarning(source, number or found.line, found.operation_id, message))
+        warnings.append(catalog_warning(source, number or found.line, found.operation_id, message))
 
     fields = found.fields
     name = found.name or plain(fields.get("name", ("", found.line))[0])
@@ -517,7 +514,7 @@ class Coverage:
 
 def coverage_levels(
     matrices: Sequence[tuple[str, str]],
-) -> tuple[dict[str, Coverage], list[CatalogWarning]]:
+) -> tuple[dict[str, Coverage], list[Problem]]:
     """Matrices `(text, source)`, oldest first: the level of every operation they list (the
     newest matrix's), and the warnings for rows that could not be read.
 
@@ -528,17 +525,17 @@ def coverage_levels(
     Rows that name a range (`OP-NC01 through OP-NC29`), summary rows and tables without that
     column define nothing. A newer matrix supersedes an older one for the ids it lists and
     inherits the others ("all v0.1 rows are inherited verbatim"). A level that is not C0..C5, or
-    an id listed twice in one matrix, is a `CatalogWarning`, never a failed build.
+    an id listed twice in one matrix, is a `Problem`, never a failed build.
     """
     levels: dict[str, Coverage] = {}
-    warnings: list[CatalogWarning] = []
+    warnings: list[Problem] = []
     for text, source in matrices:
         found = _matrix_levels(text.removeprefix("\ufeff"), source, warnings)
         levels.update(found)
     return levels, warnings
 
 
-def _matrix_levels(text: str, source: str, warnings: list[CatalogWarning]) -> dict[str, Coverage]:
+def _matrix_levels(text: str, source: str, warnings: list[Problem]) -> dict[str, Coverage]:
     found: dict[str, Coverage] = {}
     for block in blocks(text):
         if block.kind != "row" or not block.cells:
@@ -553,7 +550,7 @@ def _matrix_levels(text: str, source: str, warnings: list[CatalogWarning]) -> di
         level = _LEVEL.match(value)
         if level is None:
             warnings.append(
-                CatalogWarning(
+                catalog_warning(
                     source,
                     block.line,
                     operation_id,
@@ -562,7 +559,7 @@ def _matrix_levels(text: str, source: str, warnings: list[CatalogWarning]) -> di
             )
         elif operation_id in found:
             warnings.append(
-                CatalogWarning(
+                catalog_warning(
                     source,
                     block.line,
                     operation_id,

@@ -49,6 +49,9 @@ from registry_pipeline.core.seal.schemas import SchemaCatalog, iter_jsonl
 from registry_pipeline.core.seal.validate import inspect_run_folder, passed_unchanged
 from registry_pipeline.core.seal.verdicts import (
     CONVERTED,
+    FAIL,
+    PASS,
+    UNSEALED,
     VERDICTS,
     line_endings_explain,
     tally,
@@ -58,7 +61,6 @@ from registry_pipeline.core.workspace.snapshots import FUTURE_DATED, Snapshot, f
 
 REGISTRY_ARTIFACT = "RUN_REGISTRY_v0_1.jsonl"
 SEAL_STATUS_ARTIFACT = "RUN_REGISTRY_SEAL_STATUS_v0_2.jsonl"
-PASS, FAIL, UNSEALED = "PASS", "FAIL", "UNSEALED"
 HASHED, REUSED, NONE = "hashed", "reused", "none"
 
 
@@ -156,10 +158,6 @@ class PreviousSnapshot:
     lines: Sequence[bytes] | None = None
     """The previous v0.1 lines (with their newline), paired with `records` by position; None
     when not given or when they do not pair up (then every folder is listed again)."""
-
-    def get(self, run_key: str) -> PreviousStatus | None:
-        """The previous verdict on `run_key`, if it was indexed."""
-        return self.records.get(run_key)
 
     def registry_line(self, prior: PreviousStatus) -> bytes | None:
         """The previous v0.1 line of the folder `prior` describes, when it is known."""
@@ -452,7 +450,7 @@ def _reuse_line(
     """
     run_id = printable(name)
     run_key = f"{root.label}::{run_id}"
-    prior = previous.get(run_key)
+    prior = previous.records.get(run_key)
     if (
         prior is None
         or prior.status != PASS
@@ -626,7 +624,7 @@ def index_folder(
     scan = _scan(folder)
     envelope, warnings = _envelope(folder, scan)
     manifest_root = _manifest_root(folder) if scan.has(MANIFEST_SHA256) else None
-    prior = previous.get(run_key) if previous is not None else None
+    prior = previous.records.get(run_key) if previous is not None else None
     status = _verdict(folder, scan, manifest_root, prior, full_audit, schemas)
     status = {"run_key": run_key, **status}
     warnings.extend(scan.warnings)

@@ -53,6 +53,7 @@ from registry_pipeline.core.builders.drift_signals import (
     DETAIL_ARTIFACT,
     V01_ARTIFACT,
     canon_notes,
+    value_counts,
 )
 from registry_pipeline.core.builders.model import (
     BuildInputs,
@@ -61,7 +62,11 @@ from registry_pipeline.core.builders.model import (
     read_json,
 )
 from registry_pipeline.core.builders.op_status_table import DETAIL_ARTIFACT as STATUS_DETAIL
-from registry_pipeline.core.builders.op_status_table import TABLE_ARTIFACT, detail_operations
+from registry_pipeline.core.builders.op_status_table import (
+    STATUSES,
+    TABLE_ARTIFACT,
+    detail_operations,
+)
 from registry_pipeline.core.builders.run_registry import (
     REGISTRY_ARTIFACT,
     SEAL_STATUSES,
@@ -351,11 +356,7 @@ def _attention_section(items: Sequence[Item]) -> Section:
 
 def tri_state(value: Any) -> str:
     """`yes`, `no` or `unknown` for true, false and anything else (null)."""
-    if value is True:
-        return "yes"
-    if value is False:
-        return "no"
-    return "unknown"
+    return "yes" if value is True else "no" if value is False else "unknown"
 
 
 def _scorecard_section(scorecard: Scorecard) -> Section:
@@ -576,7 +577,7 @@ def _overrides_section(records: Sequence[Mapping[str, Any]]) -> Section:
     )  # fmt: skip
 
 
-OP_STATUSES = ("ok", "failing", "stale", "never_run", "unknown")
+OP_STATUSES = (*STATUSES, "unknown")
 MAX_LIST = 20
 """Rows per category list in the summary, as in the seed system's summaries."""
 
@@ -606,7 +607,6 @@ def _summary(
         "drifting": [r for r in rows if r.get("op_drift") is True],
     }
     seals = seal_counts(lines)
-    values = [signal.get("value") for signal in signals]
     counted = ("observed", "stale", "drifting", "legacy_only", "unobserved", "coverage_below_c3")
     lists: dict[str, Any] = {"max_list": MAX_LIST}
     lists.update({name: [dict(row) for row in m[:MAX_LIST]] for name, m in categories.items()})
@@ -621,11 +621,7 @@ def _summary(
             "registries": len(catalog_summary),
             "run_folders": len(lines),
             "run_folders_by_seal": {s: seals[s] for s in (*SEAL_STATUSES, "TAMPERED")},
-            "drift_signals": {
-                "true": values.count(True),
-                "false": values.count(False),
-                "unknown": values.count(None),
-            },
+            "drift_signals": value_counts(signal.get("value") for signal in signals),
         },
         "scorecard": scorecard.as_json(),
         "unauthorized_operations": list(unauthorized),

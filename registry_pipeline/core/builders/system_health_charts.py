@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from registry_pipeline.core.builders.drift_signals import value_counts
 from registry_pipeline.core.builders.run_registry import SEAL_STATUSES, seal_status
 from registry_pipeline.core.seal.run_id import RUN_ID, registry_of
 
@@ -236,12 +237,8 @@ SEAL_COLOURS = {
     "UNSEALED": "#ef6c00",
     "unknown": "#9e9e9e",
 }
-DRIFT_SERIES = (
-    ("drifting", True, FAIL_COLOUR),
-    ("not drifting", False, PASS_COLOUR),
-    ("unknown", None, "#9e9e9e"),
-)
-"""(name, signal value, colour) of the drift chart's series."""
+DRIFT_SERIES = (("drifting", FAIL_COLOUR), ("not drifting", PASS_COLOUR), ("unknown", "#9e9e9e"))
+"""(name, colour) of the drift chart's series: signals true, false, null (`drift_counts`)."""
 UNDATED = "(undated)"
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -317,11 +314,9 @@ def pass_rates(
 
 def drift_counts(detail: Mapping[str, Any]) -> tuple[int, int, int]:
     """(drifting, not drifting, unknown) signals of one drift detail document."""
-    values = [s.get("value") for s in detail.get("signals", ()) if isinstance(s, Mapping)]
-    drifting, steady, unknown = (
-        sum(1 for v in values if v is value) for _, value, _ in DRIFT_SERIES
-    )
-    return drifting, steady, unknown
+    signals = [s for s in detail.get("signals", ()) if isinstance(s, Mapping)]
+    counts = value_counts(signal.get("value") for signal in signals)
+    return counts["true"], counts["false"], counts["unknown"]
 
 
 def _moment(detail: Mapping[str, Any]) -> str:
@@ -372,7 +367,7 @@ def drift_chart(details: Sequence[Mapping[str, Any]]) -> Chart:
     """Drift signals per drift snapshot, stacked by value (the most recent MAX_COLUMNS)."""
     shown = list(details)[-MAX_COLUMNS:]
     columns = [Column(_moment(detail), drift_counts(detail)) for detail in shown]
-    series = [(name, colour) for name, _, colour in DRIFT_SERIES]
+    series = list(DRIFT_SERIES)
     latest = columns[-1].values if columns else (0, 0, 0)
     caption = f"{len(details)} drift snapshot(s)"
     if len(details) > len(shown):

@@ -40,7 +40,7 @@ def test_levels_come_from_both_row_forms_and_summaries_and_ranges_define_nothing
     }
     assert levels["OP-A01"].source == "MATRIX_v1.3.md:16"
     [warning] = warnings  # the unreadable level: the row is left out, the build goes on
-    assert (warning.source, warning.line, warning.operation_id) == ("MATRIX_v1.3.md", 19, "OP-QA08")
+    assert (warning.path, warning.line, warning.field) == ("MATRIX_v1.3.md", 19, "OP-QA08")
     assert "C-three" in warning.message
 
 
@@ -95,7 +95,7 @@ def test_the_adapter_reads_the_matrices_the_catalog_names(store: RunStore, asset
     found = allowed_operations(snapshot, ("docs/MATRIX_v1.3.md",))
     assert found.coverage is not None and found.coverage["OP-D04"].level == "C4"
     assert "OP-D04" in {op["operation_id"] for op in found.document["operations"]}
-    assert [w.operation_id for w in found.warnings] == ["OP-QA08"]
+    assert [w.field for w in found.warnings] == ["OP-QA08"]
     # Not named as a matrix, the same file is one more Markdown catalog, read as operations.
     plain = allowed_operations(snapshot)
     assert plain.coverage is None

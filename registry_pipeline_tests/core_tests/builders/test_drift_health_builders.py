@@ -13,7 +13,6 @@ from registry_pipeline.core.builders.drift_signals import (
     DETAIL_ARTIFACT,
     V01_ARTIFACT,
     DriftResult,
-    SnapshotRef,
     build_drift_signals,
     canon_tree_hash,
 )
@@ -25,6 +24,7 @@ from registry_pipeline.core.builders.system_health import (
 )
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.workspace.snapshots import Snapshot
 
 REPO = Path(__file__).resolve().parents[3]
 DRIFT_ID = "urn:registry-pipeline:schema:drift_signals_v0_1"
@@ -36,8 +36,8 @@ RR_OLD = "2026-02-01__120000__run_registry_build"
 ROOT_A = "a" * 64
 ROOT_B = "b" * 64
 SCHEMA_HASH = "1" * 64
-ACTIVE = SnapshotRef("run_registry", RR_RUN, ROOT_A, "2026-03-01T12:00:00Z")
-OLDER = SnapshotRef("run_registry", RR_OLD, ROOT_B, "2026-02-01T12:00:00Z")
+ACTIVE = Snapshot("run_registry", RR_RUN, Path(RR_RUN), "2026-03-01T12:00:00Z", ROOT_A)
+OLDER = Snapshot("run_registry", RR_OLD, Path(RR_OLD), "2026-02-01T12:00:00Z", ROOT_B)
 
 
 def _line(run_id: str, root: str | None, *warnings: str) -> dict[str, Any]:

@@ -20,13 +20,12 @@ from registry_pipeline.core.builders.op_status_table import (
 )
 from registry_pipeline.core.builders.operations_catalog import (
     INPUT_INVALID,
-    CatalogWarning,
     catalog_version_key,
     merged_operations,
-    operations_from_markdown,
     read_operations_markdown,
+    warning_json,
 )
-from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.errors import Problem, UsageError
 from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_store import RunStore, seal_files
 from registry_pipeline.core.seal.schemas import SchemaCatalog
@@ -57,7 +56,11 @@ def _refusal(text: str) -> UsageError:
     return caught.value
 
 
-def _warned(text: str) -> tuple[dict[str, Any], list[CatalogWarning]]:
+def operations_from_markdown(text: str, *, source: str) -> dict[str, Any]:
+    return read_operations_markdown(text, source=source)[0]
+
+
+def _warned(text: str) -> tuple[dict[str, Any], list[Problem]]:
     document, warnings = read_operations_markdown(text, source="ops.md")
     assert warnings, "expected a warning"
     return document, warnings
@@ -179,7 +182,7 @@ def test_a_duplicate_id_is_a_warning_and_the_first_definition_counts() -> None:
     )
     document, [warning] = _warned(text)
     assert [op["name"] for op in document["operations"]] == ["First"]
-    assert (warning.source, warning.line, warning.operation_id) == ("ops.md", 9, "OP-A01")
+    assert (warning.path, warning.line, warning.field) == ("ops.md", 9, "OP-A01")
     assert "first at line 3" in warning.message
     _document, [sections] = _warned("### OP-B02 — One\n\ntext\n\n### OP-B02 — Two\n")
     assert sections.line == 5
@@ -199,7 +202,7 @@ def test_a_field_id_other_than_the_heading_id_is_a_warning() -> None:
         "### OP-A01 — Pull\n\n| Field | Value |\n|---|---|\n| Operation ID | OP-A02 |\n"
     )
     assert [op["operation_id"] for op in document["operations"]] == ["OP-A01"]
-    assert (warning.line, warning.operation_id) == (5, "OP-A01")
+    assert (warning.line, warning.field) == (5, "OP-A01")
     assert "OP-A02" in warning.message
 
 
@@ -217,8 +220,10 @@ def test_an_unreadable_value_is_a_warning_naming_file_line_and_operation(
     text: str, line: int, field: str, fallback: str | None
 ) -> None:
     document, [warning] = _warned(text)
-    assert (warning.source, warning.line, warning.operation_id) == ("ops.md", line, "OP-A01")
-    assert str(warning).startswith(f"ops.md:{line}: OP-A01: ")
+    assert (warning.path, warning.line, warning.field) == ("ops.md", line, "OP-A01")
+    assert warning.code == "CATALOG_LINE_NOT_UNDERSTOOD"
+    shown = {"source": "ops.md", "line": line, "operation_id": "OP-A01", "message": warning.message}
+    assert warning_json(warning) == shown  # as the status detail lists it
     assert document["operations"][0][field] == fallback
 
 

@@ -751,7 +751,7 @@ def test_previous_lines_by_position(
     assert snapshot.lines is not None and len(snapshot.lines) == 3
     rows = first.registry_jsonl.splitlines(keepends=True)
     for position, run_id in enumerate(runs):
-        prior = snapshot.get(f"{RUNS}::{run_id}")
+        prior = snapshot.records.get(f"{RUNS}::{run_id}")
         assert prior is not None and prior.index == position
         assert snapshot.registry_line(prior) == rows[position]
     for index in (3, -1):  # no such line
@@ -910,16 +910,16 @@ def test_load_previous_round_trips(
     plain_folder(workspace.runs_dir, "plain", {"x": b""})
     snapshot = load_previous(build(workspace, catalog).seal_status_jsonl)
     assert isinstance(snapshot, PreviousSnapshot)
-    passed = snapshot.get(f"{RUNS}::{run.run_id}")
+    passed = snapshot.records.get(f"{RUNS}::{run.run_id}")
     assert passed is not None
     assert (passed.status, passed.manifest_root_sha256, passed.tampered) == (
         "PASS",
         run.root_sha256,
         False,
     )
-    unsealed = snapshot.get(f"{RUNS}::plain")
+    unsealed = snapshot.records.get(f"{RUNS}::plain")
     assert unsealed is not None and unsealed.status == "UNSEALED"
-    assert snapshot.get(f"{RUNS}::absent") is None
+    assert snapshot.records.get(f"{RUNS}::absent") is None
 
 
 @pytest.mark.parametrize(
