@@ -169,10 +169,7 @@ def add_pointers(commands: Any) -> None:
     _registry_argument(promote)
     promote.add_argument("run_id", metavar="RUN_ID",
                          help="the snapshot to make active (a run folder name)")  # fmt: skip
-    promote.add_argument(
-        "--expect", metavar="RUN_ID",
-        help="refuse (CAS_CONFLICT) unless this is the active snapshot now ('none': no pointer)",
-    )  # fmt: skip
+    _expect_option(promote)
     promote.add_argument("--reason", default="", help="why (recorded in the journal)")
     _lock_option(promote)
     _common(promote)
@@ -188,42 +185,24 @@ def add_pointers(commands: Any) -> None:
         help="the older snapshot to make active again (a run folder name)",
     )  # fmt: skip
     rollback.add_argument("--reason", required=True, help="why (required, journaled)")
-    rollback.add_argument(
-        "--expect", metavar="RUN_ID",
-        help="refuse (CAS_CONFLICT) unless this is the active snapshot now ('none': no pointer)",
-    )  # fmt: skip
+    _expect_option(rollback)
     _lock_option(rollback)
     _common(rollback)
     rollback.set_defaults(run=run_rollback)
 
     for name, helptext, description, example in (
-        (
-            "hold",
-            "stop automatic promotion of a registry (builds still build and check)",
-            HOLD,
-            'registry pointers hold run_registry --reason "freeze for the audit"',
-        ),
-        (
-            "release",
-            "lift a hold (from hold, rollback or accept): automatic promotion resumes",
-            RELEASE,
-            'registry pointers release drift_signals --reason "pack fixed"',
-        ),
-        (
-            "accept",
-            "record a hand edit of the pointer file as a journaled decision",
-            ACCEPT,
-            'registry pointers accept expected_versions --reason "pinned by hand"',
-        ),
-    ):
+        ("hold", "stop automatic promotion of a registry (builds still build and check)", HOLD,
+         'registry pointers hold run_registry --reason "freeze for the audit"'),
+        ("release", "lift a hold (from hold, rollback or accept): automatic promotion resumes",
+         RELEASE, 'registry pointers release drift_signals --reason "pack fixed"'),
+        ("accept", "record a hand edit of the pointer file as a journaled decision", ACCEPT,
+         'registry pointers accept expected_versions --reason "pinned by hand"'),
+    ):  # fmt: skip
         command = _command(sub, name, helptext, description, example)
         _registry_argument(command)
-        command.add_argument(
-            "--reason",
-            required=name != "release",
-            default="",
-            help="why (journaled)" + (" (required)" if name != "release" else ""),
-        )
+        needed = name != "release"
+        command.add_argument("--reason", required=needed, default="",
+                             help="why (journaled)" + (" (required)" * needed))  # fmt: skip
         _lock_option(command)
         _common(command)
         command.set_defaults(run=run_mark, mark=name)
@@ -276,6 +255,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
     workspace_option(parser)
 
 
+def _expect_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--expect", metavar="RUN_ID", help="refuse (CAS_CONFLICT) unless this is "
+                        "the active snapshot now ('none': no pointer)")  # fmt: skip
+
+
 def _lock_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--lock-timeout", type=bounded_float(0, 86400), metavar="SECONDS",
@@ -297,19 +281,11 @@ def _expect(value: str | None) -> object:
 def _relpath(workspace: Workspace, registry_id: str, run_id: str) -> str | None:
     """The artifact the pointer names: from the catalog; in a workspace without one (only
     `registry seal`), the snapshot's single payload file, or None for several."""
-    from registry_pipeline.core.pointers.store import (
-        PointerRefused,
-        pointer_relpath,
-        target_folder,
-    )
-    from registry_pipeline.core.workspace.catalog import load_catalog
+    from registry_pipeline.core.pointers.store import PointerRefused, pointer_relpath, target_folder
     from registry_pipeline.core.workspace.snapshots import read_snapshot
 
-    try:
-        catalog = load_catalog(workspace)
-    except UsageError as exc:
-        if exc.code != "NO_CATALOG":
-            raise
+    catalog = _catalog(workspace)
+    if catalog is None:
         folder = target_folder(workspace, registry_id, run_id)  # refuses unsafe names first
         payload = list(read_snapshot(folder, registry_id).payload())
         return payload[0] if len(payload) == 1 else None
@@ -321,6 +297,18 @@ def _relpath(workspace: Workspace, registry_id: str, run_id: str) -> str | None:
             code="NO_POINTER",
         )
     return pointer_relpath(spec.kind, spec.artifacts)
+
+
+def _catalog(workspace: Workspace) -> Any:
+    """The workspace's registry catalog; None when it has none (only `registry seal`)."""
+    from registry_pipeline.core.workspace.catalog import load_catalog
+
+    try:
+        return load_catalog(workspace)
+    except UsageError as exc:
+        if exc.code != "NO_CATALOG":
+            raise
+        return None
 
 
 def run_promote(args: argparse.Namespace) -> int:
@@ -365,14 +353,9 @@ def run_mark(args: argparse.Namespace) -> int:
 def _report_change(args: argparse.Namespace, change: Any) -> int:
     record = change.record
     if args.json:
-        json_doc(
-            {
-                "registry_id": change.registry_id,
-                "changed": change.changed,
-                "record": {**record.as_json(), "sha256": record.sha256} if record else None,
-                "journal_head": record.sha256 if record else None,
-            }
-        )
+        json_doc({"registry_id": change.registry_id, "changed": change.changed,
+                  "record": record_json(record) if record else None,
+                  "journal_head": record.sha256 if record else None})  # fmt: skip
     elif record is None:
         what = change.note or f"{getattr(args, 'run_id', '')} is already active"
         out(f"{change.registry_id}: {what}; nothing changed")
@@ -404,16 +387,10 @@ def run_verify(args: argparse.Namespace) -> int:
         held = f"{store.lock_path}: {describe_lock(store.lock_path)}"
         report.notes.append(Finding("LOCK_HELD", f"a pointer change is in progress: {held}"))
     if args.json:
-        json_doc(
-            {
-                "ok": report.ok,
-                "records": report.records,
-                "head": report.head,
-                "expect_head_seq": report.expect_head_seq,
-                "problems": [f.as_json(_finding_path(store, f)) for f in report.problems],
-                "notes": [f.as_json(_finding_path(store, f)) for f in report.notes],
-            }
-        )
+        json_doc({"ok": report.ok, "records": report.records, "head": report.head,
+                  "expect_head_seq": report.expect_head_seq,
+                  "problems": [f.as_json(_finding_path(store, f)) for f in report.problems],
+                  "notes": [f.as_json(_finding_path(store, f)) for f in report.notes]})  # fmt: skip
         return 0 if report.ok else 1
     for finding in report.problems:
         err(f"error: {finding}")
@@ -485,16 +462,11 @@ def run_as_of(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     from registry_pipeline.core.seal.validate import inspection_cache
-    from registry_pipeline.core.workspace.catalog import load_catalog
 
     workspace, store = open_store(args)
     pointers = store.read()
-    try:
-        specs = {spec.registry_id: spec for spec in load_catalog(workspace).registries}
-    except UsageError as exc:
-        if exc.code != "NO_CATALOG":
-            raise
-        specs = {}  # a workspace without a catalog: the pointers alone
+    catalog = _catalog(workspace)  # a workspace without one: the pointers alone
+    specs = {spec.registry_id: spec for spec in catalog.registries} if catalog else {}
     with inspection_cache(workspace.verdicts_path):  # one load and save for every target
         rows = [
             _row(workspace, store, pointers, registry_id, specs.get(registry_id))
@@ -512,16 +484,10 @@ def run_show(args: argparse.Namespace) -> int:
         elif ref is None:
             out(f"{row['registry_id']:<24} (none)")
         else:
-            hold = row["hold"]
-            state = " ".join(
-                part
-                for part in (
-                    str(row["target"]),
-                    "" if row["journal"] == "ok" else f"[{row['journal']}]",
-                    f"[held: {hold['reason']}, since {hold['since']}]" if hold else "",
-                )
-                if part
-            )
+            hold, journal = row["hold"], row["journal"]
+            held = f"[held: {hold['reason']}, since {hold['since']}]" if hold else ""
+            parts = (str(row["target"]), "" if journal == "ok" else f"[{journal}]", held)
+            state = " ".join(part for part in parts if part)
             out(
                 f"{row['registry_id']:<24} {ref['run_id']:<48} "
                 f"sha256:{str(ref['manifest_sha256'])[:12]}  {row['active_asof_utc']}  {state}"
@@ -626,6 +592,11 @@ def _journal_state(store: Any, registry_id: str) -> tuple[str, list[dict[str, ob
 # -- history ---------------------------------------------------------------------------------
 
 
+def record_json(record: Any) -> dict[str, Any]:
+    """A journal record as `--json` prints it: its line's fields and its sha256."""
+    return {**record.as_json(), "sha256": record.sha256}
+
+
 def records(store: Any) -> list[Any]:
     """Every journal record; an unreadable line is JOURNAL_CORRUPT (exit 1) naming it."""
     from registry_pipeline.core.pointers.journal import (
@@ -650,7 +621,7 @@ def run_history(args: argparse.Namespace) -> int:
         seen = {r.registry_id for r in every} | set(store.read().pointers)
         require_known(workspace, args.registry_id, seen)
     if args.json:
-        json_doc([{**record.as_json(), "sha256": record.sha256} for record in shown])
+        json_doc([record_json(record) for record in shown])
         return 0
     if not shown:
         out("no pointer changes journaled yet")
@@ -728,9 +699,7 @@ def run_check(args: argparse.Namespace) -> int:
     from registry_pipeline.core.workspace.snapshots import read_snapshot
 
     workspace, store = open_store(args)
-    store.require_intact(
-        "check", admit=admission
-    )  # judged against the journal's history: it must hold
+    store.require_intact("check", admit=admission)  # judged against the journal: it must hold
     with naming_candidates(workspace, args.registry_id, args.run_id):
         folder = target_folder(workspace, args.registry_id, args.run_id)
     root = read_snapshot(folder, args.registry_id).root_sha256
@@ -780,7 +749,7 @@ def run_repair(args: argparse.Namespace) -> int:
     if args.json:
         json_doc({
             "repair": done.kind, "quarantined": done.quarantined, "problem": done.problem,
-            "records": [{**r.as_json(), "sha256": r.sha256} for r in done.records],
+            "records": [record_json(r) for r in done.records],
             "journal_head": done.records[-1].sha256 if done.records else None,
         })  # fmt: skip
     elif done.kind == "restored":
@@ -808,13 +777,14 @@ def run_repair(args: argparse.Namespace) -> int:
 
 
 def open_store(args: argparse.Namespace) -> tuple[Workspace, Any]:
+    from registry_pipeline.core.lock import DEFAULT_TIMEOUT
     from registry_pipeline.core.pointers.store import PointerStore
 
     workspace = resolve_workspace(args.workspace).require()
     timeout = getattr(args, "lock_timeout", None)  # range-checked when parsed (bounded_float)
-    if timeout is None:
-        return workspace, PointerStore(workspace)
-    return workspace, PointerStore(workspace, lock_timeout=timeout)
+    return workspace, PointerStore(
+        workspace, lock_timeout=DEFAULT_TIMEOUT if timeout is None else timeout
+    )
 
 
 def cli_actor() -> dict[str, str]:

@@ -8,6 +8,7 @@ import os
 import shutil
 import stat
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 _AT_FDCWD = -100
@@ -25,11 +26,19 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes, *, durable: bool = True, replace: bool = True) -> None:
+def write_atomic(
+    path: Path,
+    data: bytes,
+    *,
+    durable: bool = True,
+    replace: bool = True,
+    written: Callable[[], None] | None = None,
+) -> None:
     """Replace `path` with `data`: a temp file beside it (unique to this process), written in
     full, fsynced (`durable`), renamed over it, the folder fsynced. Readers see the old file or
     the new one, never half; on any failure the temp file is removed and `path` is untouched.
-    `replace=False` creates `path` only: FileExistsError when something is there.
+    `replace=False` creates `path` only: FileExistsError when something is there. `written` is
+    called once the temp file is whole, before the rename (a crash point of a test).
 
     No link is followed where the file is: a link at `path` is replaced, not written through,
     and one at the temp name fails the open. The folders on the way are the caller's to check
@@ -45,6 +54,8 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = True, replace: bool
                 os.fsync(fd)
         finally:
             os.close(fd)
+        if written is not None:
+            written()
         (os.replace if replace else rename_noreplace)(temp, path)
     except BaseException:
         temp.unlink(missing_ok=True)

@@ -2,9 +2,10 @@
 
 A lock is held on a medium (`Medium`): this machine's file (`FileLock`, an `fcntl.flock`), the
 Dagster instance's PostgreSQL database (`lib.postgres.AdvisorySlot`, a session advisory lock),
-and, shaped to fit, a bucket's lease. `hold` is the one way to take one: try; while it is busy,
-tell `on_wait` once who holds it and look again (backing off) up to `wait` seconds, then raise
-what the caller's `refused` makes of the holder; the medium is let go however the block ends.
+and a bucket's lease (`core.objstore.lease.BuildLease`, a read and a conditional write). `hold`
+is the one way to take one: try; while it is busy, tell `on_wait` once who holds it and look
+again (backing off) up to `wait` seconds, then raise what the caller's `refused` makes of the
+holder; the medium is let go however the block ends.
 The holder leaves a note (`Owner`: what it does, pid, host, since) that waiters read to name it.
 
 On a file, the kernel releases the flock when its holder exits, however it exits, so a killed

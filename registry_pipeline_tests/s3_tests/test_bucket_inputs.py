@@ -14,8 +14,8 @@ from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.objstore import ObjectStore
 from registry_pipeline.core.objstore.folders import folder_key
 from registry_pipeline.core.objstore.lease import KEY
+from registry_pipeline.core.workspace.build_slot import build_slot
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.core.workspace.remote import shared_build_slot
 from registry_pipeline_tests._helpers import copy_demo, registry
 from registry_pipeline_tests.s3_tests._server import SeaweedServer
 
@@ -71,7 +71,7 @@ def test_a_lease_object_of_an_unexpected_shape_is_refused_never_taken(
     """The build slot: REMOTE_STATE_INVALID naming the lease object, at once (never waited on
     for a term of 1e300 s or an `until` of 1e20, never read as released and taken over)."""
     store.put(KEY, body)
-    with pytest.raises(RegistryError) as caught, shared_build_slot(Workspace(machine), "me", 0):
+    with pytest.raises(RegistryError) as caught, build_slot(Workspace(machine), "me", wait=0):
         pass
     assert (caught.value.code, caught.value.path) == ("REMOTE_STATE_INVALID", f"{store.url}/{KEY}")
     found = store.get(KEY)

@@ -50,8 +50,8 @@ PAUSED_HOLDER = textwrap.dedent(
     store = ObjectStore.open(parse_store_url(sys.argv[1]), env)
     ledger = Ledger(store, "pointers")
     lost = threading.Event()
-    lease = BuildLease(store, term=float(sys.argv[2]), ledger=ledger)
-    with lease.hold("paused holder", 0, on_lost=lambda _reason: lost.set()) as grant:
+    lease = BuildLease(store, term=float(sys.argv[2]), ledger=ledger, on_lost=lambda _: lost.set())
+    with lease.hold("paused holder", 0) as grant:
         print("HELD", grant.epoch, flush=True)
         sys.stdin.readline()  # paused here (SIGSTOP); resumed, told to go on
         print("LOST" if lost.wait(30) else "NOT LOST", flush=True)

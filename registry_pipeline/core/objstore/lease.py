@@ -1,5 +1,6 @@
 """One build at a time across machines that share only a bucket: a lease object that keeps its
-word when the network, a clock or the holder's process misbehaves.
+word when the network, a clock or the holder's process misbehaves: the bucket's medium of the
+one lock (`core.lock.Medium`, taken by `core.lock.hold` as a file lock is).
 
 `locks/build.json` names its holder, its epoch and its term. Taking it is one conditional write
 (create when there is none, else replace with If-Match on the ETag read) writing the previous
@@ -31,8 +32,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from uuid import uuid4
 
+from registry_pipeline.core import lock
 from registry_pipeline.core.errors import BuildInProgress, RegistryError
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
+from registry_pipeline.core.lock import Owner
 from registry_pipeline.core.objstore.ledger import Ledger
 from registry_pipeline.core.objstore.store import Blob, Conflict, ObjectStore
 
@@ -83,8 +86,10 @@ class Lease:
 
 
 class BuildLease:
-    """The build slot of one store: `hold()` for the length of a build. `ledger`: the pointer
-    ledger each take fences (None: none); `clock` and `wall` are injectable for tests."""
+    """The build slot of one store, a medium of the one lock (`core.lock.hold`) held for the
+    length of a build. `ledger`: the pointer ledger each take fences (None: none); `on_lost`:
+    told why, once, when a lease held can no longer be proven held; `clock` and `wall` are
+    injectable for tests."""
 
     def __init__(
         self,
@@ -93,19 +98,19 @@ class BuildLease:
         term: float = TERM,
         *,
         ledger: Ledger | None = None,
+        on_lost: Tell | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
-        self.store = store
-        self.key = key
-        self.term = term
-        self.ledger = ledger
-        self.clock = clock
-        self.wall = wall
-
-    @property
-    def path(self) -> str:
-        return f"{self.store.url}/{self.key}"
+        self.store, self.key, self.term, self.ledger = store, key, term, ledger
+        self.on_lost, self.clock, self.wall = on_lost, clock, wall
+        self.where = self.path = f"{store.url}/{key}"
+        self.poll = min(POLL, term / 10)
+        self.grant: Grant | None = None
+        """The lease as taken, while held: what pointer writes under it carry."""
+        self._seen: tuple[Lease, float] | None = None
+        """The lease as last read held by another, and when its ETag was first seen."""
+        self._keeper: _Keeper | None = None
 
     def current(self) -> Lease | None:
         """The lease as it is now (None: never taken); REMOTE_STATE_INVALID when its object
@@ -114,55 +119,59 @@ class BuildLease:
         return None if blob is None else self._parse(blob)
 
     @contextmanager
-    def hold(
-        self, holder: str, wait: float, on_wait: Tell | None = None, on_lost: Tell | None = None
-    ) -> Iterator[Grant]:
-        """Take the lease as `holder` (waiting up to `wait` seconds; `on_wait` told the holder
-        once when it starts waiting; BUILD_IN_PROGRESS naming it after), fence the pointer
-        ledger with its epoch, keep it renewed, release it at the end however the block ends.
-        `on_lost` is told why, once, when it can no longer be proven held."""
-        grant, etag, sent = self._take(holder, wait, on_wait)
-        keeper = _Keeper(self, grant, etag, sent, on_lost)
-        try:
+    def hold(self, holder: str, wait: float, on_wait: Tell | None = None) -> Iterator[Grant]:
+        """The lease held as `holder` for the block (`core.lock.hold`: waiting up to `wait`
+        seconds, `on_wait` told the holder once, BUILD_IN_PROGRESS naming it after)."""
+        with lock.hold(self, Owner(holder), wait=wait, refused=self.refused, on_wait=on_wait):
+            assert self.grant is not None
+            yield self.grant
+
+    def try_take(self, owner: Owner) -> bool:
+        """One read, and when the lease is free (never taken, released, or its ETag seen
+        unchanged for a whole term plus a margin on this clock) one conditional write on the
+        ETag read; then fence the ledger with the new epoch and keep the lease renewed until
+        `release`. A write another machine's overtook (a 412 or a 409) is read again."""
+        while True:
+            current, now = self.current(), self.clock()
+            if current is not None:
+                if self._seen is None or self._seen[0].etag != current.etag:
+                    self._seen = (current, now)
+                if not current.released and now - self._seen[1] < self._expiry(current):
+                    return False
+            grant = Grant(owner.holder, self._epoch(current) + 1)
+            body = self._body(grant, released=False)
+            try:
+                if current is None:
+                    etag = self.store.create(self.key, body)
+                else:
+                    etag = self.store.replace(self.key, body, current.etag)
+            except Conflict:
+                continue
+            self.grant, self._keeper = grant, _Keeper(self, grant, etag, now)
             if self.ledger is not None:
                 self.ledger.fence(grant.epoch)
-            yield grant
-        finally:
-            keeper.close()
+            return True
 
-    def _take(self, holder: str, wait: float, on_wait: Tell | None) -> tuple[Grant, str, float]:
-        """The grant, the ETag it was written with and when that write was sent."""
-        deadline = self.clock() + wait
-        seen: tuple[str, float] | None = None  # (ETag, when first seen with it)
-        told = False
-        while True:
-            current = self.current()
-            now = self.clock()
-            if current is not None and (seen is None or seen[0] != current.etag):
-                seen = (current.etag, now)
-            ended = (
-                seen is not None and current is not None and now - seen[1] >= self._expiry(current)
-            )
-            if current is None or current.released or ended:
-                grant = Grant(holder, self._epoch(current) + 1)
-                body = self._body(grant, released=False)
-                try:
-                    if current is None:
-                        return grant, self.store.create(self.key, body), now
-                    return grant, self.store.replace(self.key, body, current.etag), now
-                except Conflict:
-                    continue  # another machine wrote first (a 412 or a 409): read who
-            if now >= deadline:
-                raise BuildInProgress(
-                    f"another build holds the workspace: {current.holder} (the lease "
-                    f"{self.path}, epoch {current.epoch}; taken over once unrenewed for "
-                    f"{self._expiry(current):g} s)",
-                    path=self.path,
-                )
-            if on_wait is not None and not told:
-                on_wait(current.holder)
-                told = True
-            time.sleep(min(POLL, self.term / 10, max(0.0, deadline - now)))  # a poll
+    def holder(self) -> str:
+        """Who holds the lease, as last read."""
+        lease = self._seen[0] if self._seen is not None else self.current()
+        return lease.holder if lease is not None else "nobody"
+
+    def refused(self, holder: str) -> BuildInProgress:
+        """BUILD_IN_PROGRESS naming `holder`, the lease's epoch and when it may be taken over."""
+        assert self._seen is not None  # refused after a read that found it held
+        lease = self._seen[0]
+        return BuildInProgress(
+            f"another build holds the workspace: {holder} (the lease {self.path}, epoch "
+            f"{lease.epoch}; taken over once unrenewed for {self._expiry(lease):g} s)",
+            path=self.path,
+        )
+
+    def release(self) -> None:
+        """Stop renewing and release the lease if it was taken (and not lost)."""
+        keeper, self._keeper, self.grant, self._seen = self._keeper, None, None, None
+        if keeper is not None:
+            keeper.close()
 
     def _epoch(self, current: Lease | None) -> int:
         """The epoch the lease was last taken with (with no lease object, the ledger's fence:
@@ -200,10 +209,8 @@ class _Keeper:
     """Renews one grant from a thread of its own until closed, then releases it; tells
     `on_lost` once, before the term can lapse, when the lease can no longer be proven held."""
 
-    def __init__(
-        self, lease: BuildLease, grant: Grant, etag: str, sent: float, on_lost: Tell | None
-    ) -> None:
-        self.lease, self.grant, self.on_lost = lease, grant, on_lost
+    def __init__(self, lease: BuildLease, grant: Grant, etag: str, sent: float) -> None:
+        self.lease, self.grant, self.on_lost = lease, grant, lease.on_lost
         self.etag = etag
         self.proven = sent
         """When the write that gave `etag` was sent: no waiter's term started before."""

@@ -136,7 +136,7 @@ def _replay(
     kept = load(root, journal)
     if kept is None:
         report = verify_journal(journal, pointers)
-        save(root, from_report(report, journal))
+        save(root, journal, from_report(report))
         return report
     report = kept.report()
     state = {registry_id: record.to_ref for registry_id, record in kept.last.items()}

@@ -26,7 +26,6 @@ they can rewrite the journal; `registry pointers verify` replays everything.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -38,9 +37,9 @@ import rfc8785
 
 from registry_pipeline.core import jsonl
 from registry_pipeline.core.errors import RegistryError, problem_object
-from registry_pipeline.core.fs import write_atomic
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.pointers.pointer_file import ActiveRef, PointerFile, PointerRefused
+from registry_pipeline.core.verified import Verified
 from registry_pipeline.core.workspace.input_files import open_regular_file
 from registry_pipeline.core.workspace.safe_write import require_safe
 
@@ -569,24 +568,26 @@ def mismatch_advice(registry_id: str) -> str:
 
 
 CHECKPOINT_RELPATH = ".codex/cache/pointer_journal_checkpoint.json"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = "pointer-journal-2"
+CHAIN = "chain"
+"""The check a checkpoint records as passed: the whole chain replayed."""
 CHAIN_CODES = frozenset({"RECORD_UNREADABLE", "CHAIN_BROKEN", "SEQ_GAP", "FROM_MISMATCH"})
 
 
-def identity(journal: Path) -> list[int] | None:
+def identity(journal: Path) -> str | None:
     """The journal file's identity: device, inode, size, mtime_ns, ctime_ns (None: no file)."""
     try:
         st = os.stat(journal, follow_symlinks=False)
     except FileNotFoundError:
         return None
-    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
 
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """A whole chain's replay, valid while the journal's identity is `stat`."""
+    """A whole chain's replay, kept in the one verified cache (`core.verified`) under the
+    journal's identity: valid while the file is untouched."""
 
-    stat: list[int]
     records: int
     head: str | None
     last_registry: str | None
@@ -600,63 +601,63 @@ class Checkpoint:
         """The journal's last record."""
         return self.last.get(self.last_registry) if self.last_registry else None
 
-    def advanced(self, record: JournalRecord, stat: list[int]) -> Checkpoint:
-        """After the store appended `record`, leaving the file at `stat`."""
+    def advanced(self, record: JournalRecord) -> Checkpoint:
+        """After the store appended `record`."""
         last = {**self.last, record.registry_id: record}
-        return Checkpoint(stat, self.records + 1, record.sha256, record.registry_id, last)
+        return Checkpoint(self.records + 1, record.sha256, record.registry_id, last)
+
+
+def _cache(root: Path) -> Verified:
+    return Verified(root / CHECKPOINT_RELPATH, version=CHECKPOINT_VERSION, latest=True)
 
 
 def load(root: Path, journal: Path) -> Checkpoint | None:
     """The checkpoint, if it is readable and the journal is still the file it describes."""
+    key = identity(journal)
+    entry = _cache(root).get(key) if key is not None else None
+    if entry is None or CHAIN not in entry.checks:
+        return None
     try:
-        document = json.loads((root / CHECKPOINT_RELPATH).read_bytes())
-        if document.get("version") != CHECKPOINT_VERSION or document["stat"] != identity(journal):
-            return None
+        kept = entry.payload
         last = {
-            registry_id: replace(parse_record(entry["line"].encode()), sha256=entry["sha256"])
-            for registry_id, entry in document["last"].items()
+            registry_id: replace(parse_record(item["line"].encode()), sha256=item["sha256"])
+            for registry_id, item in kept["last"].items()
         }
-        return Checkpoint(document["stat"], document["records"], document["head"],
-                          document["last_registry"], last)  # fmt: skip
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, JournalFormatError):
+        return Checkpoint(kept["records"], kept["head"], kept["last_registry"], last)
+    except (ValueError, KeyError, TypeError, AttributeError, JournalFormatError):
         return None
 
 
-def from_report(report: VerifyReport, journal: Path) -> Checkpoint | None:
+def from_report(report: VerifyReport) -> Checkpoint | None:
     """A checkpoint of a full replay whose chain is whole (None when it is not)."""
-    stat = identity(journal)
-    if stat is None or any(p.code in CHAIN_CODES for p in report.problems):
+    if any(p.code in CHAIN_CODES for p in report.problems):
         return None
     if any(note.code == "TORN_TAIL" for note in report.notes):
         return None  # the next change cuts it off first
     last = max(report.last_records.values(), key=lambda r: r.seq, default=None)
-    return Checkpoint(stat, report.records, report.head,
-                      last.registry_id if last else None, dict(report.last_records))  # fmt: skip
+    return Checkpoint(report.records, report.head, last.registry_id if last else None,
+                      dict(report.last_records))  # fmt: skip
 
 
-def save(root: Path, checkpoint: Checkpoint | None) -> None:
-    """Write the checkpoint (a failure to write it only costs the next change a full replay)."""
-    if checkpoint is None:
+def save(root: Path, journal: Path, checkpoint: Checkpoint | None) -> None:
+    """Keep the checkpoint of `journal` as it is now (a failure to write it only costs the next
+    change a full replay)."""
+    key = identity(journal)
+    if checkpoint is None or key is None:
         return
-    path = root / CHECKPOINT_RELPATH
-    document = {
-        "version": CHECKPOINT_VERSION,
-        "stat": checkpoint.stat,
-        "records": checkpoint.records,
-        "head": checkpoint.head,
-        "last_registry": checkpoint.last_registry,
-        "last": {
-            registry_id: {"line": record.line().decode(), "sha256": record.sha256}
-            for registry_id, record in checkpoint.last.items()
-        },
-    }
     try:
-        require_safe(root, path)
+        require_safe(root, root / CHECKPOINT_RELPATH)
     except RegistryError:  # UNSAFE_PATH: a cache we simply do not keep
         return
+    cache = _cache(root)
+    cache.put(key, [CHAIN], {
+        "records": checkpoint.records, "head": checkpoint.head,
+        "last_registry": checkpoint.last_registry,
+        "last": {registry_id: {"line": record.line().decode(), "sha256": record.sha256}
+                 for registry_id, record in checkpoint.last.items()},
+    })  # fmt: skip
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, json.dumps(document, sort_keys=True).encode(), durable=False)
+        cache.save()
     except OSError:
         discard(root)
 
@@ -695,9 +696,8 @@ class FileJournal:
         checkpoint verified up to the record before advances to it."""
         kept = load(self.root, self.path)
         offset = append_record(self.path, record)
-        stat = identity(self.path)
-        if kept is not None and stat is not None and kept.head == record.prev_sha256:
-            save(self.root, kept.advanced(record, stat))
+        if kept is not None and kept.head == record.prev_sha256:
+            save(self.root, self.path, kept.advanced(record))
         return offset
 
     def last(self) -> JournalRecord | None:

@@ -27,16 +27,16 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from registry_pipeline.core import jsonl
 from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.faults import crash_point
-from registry_pipeline.core.fs import fsync_dir
+from registry_pipeline.core.fs import write_atomic
 from registry_pipeline.core.lock import DEFAULT_TIMEOUT, exclusive_lock
 from registry_pipeline.core.pointers.bucket import SetAside, journal_for, retry_lost
 from registry_pipeline.core.pointers.integrity import require_intact, verify_workspace
@@ -339,9 +339,7 @@ class PointerStore:
             raise UsageError("accepting a hand edit needs a reason", code="REASON_REQUIRED")
         self.workspace.require()
         self.require_safe_paths()
-        with self.locked(admit=admit):
-            self._require_intact(self.read(), registry_id, "accept", admit)  # before any redo
-            pointers, _ = self._redo(self.read(), admit)
+        with self._changing(registry_id, "accept", admit, explained=False) as pointers:
             mismatch = self._mismatch(pointers, registry_id)
             if mismatch is not None and mismatch.code != "POINTER_MISMATCH":
                 raise mismatch  # an unreadable journal: nothing can be accepted against it
@@ -387,19 +385,29 @@ class PointerStore:
             )  # fmt: skip
             return Change(registry_id, record, found)
 
+    @contextmanager
+    def _changing(
+        self, registry_id: str, action: str, admit: Admit | None, *, explained: bool = True
+    ) -> Iterator[PointerFile]:
+        """Under the lock, once the chain verifies and an interrupted change is completed: the
+        pointer file (`explained`: POINTER_MISMATCH when the journal does not explain the
+        registry's entry)."""
+        with self.locked(admit=admit):
+            if action in MOVES:
+                crash_point("pointer_locked")
+            self._require_intact(self.read(), registry_id, action, admit)  # before any redo
+            pointers, _ = self._redo(self.read(), admit)
+            mismatch = self._mismatch(pointers, registry_id) if explained else None
+            if mismatch is not None:
+                raise mismatch
+            yield pointers
+
     def _change(
-        self,
-        action: str,
-        registry_id: str,
-        run_id: str,
-        relpath: str | None,
-        reason: str,
-        actor: dict[str, str],
-        admit: Admit | None,
-        checks: dict[str, Any] | None,
-        expect: str | object | None,
-        automatic: bool,
-    ) -> Change:
+        self, action: str, registry_id: str, run_id: str, relpath: str | None, reason: str,
+        actor: dict[str, str], admit: Admit | None, checks: dict[str, Any] | None,
+        expect: str | object | None, automatic: bool,
+    ) -> Change:  # fmt: skip
+        """`promote` or `rollback` (see the module's protocol)."""
         self.workspace.require()
         self.require_safe_paths()
         if len(reason) > MAX_REASON:
@@ -408,13 +416,7 @@ class PointerStore:
                 code="REASON_TOO_LONG",
             )
         folder = target_folder(self.workspace, registry_id, run_id)
-        with self.locked(admit=admit):
-            crash_point("pointer_locked")
-            self._require_intact(self.read(), registry_id, action, admit)  # before any redo
-            pointers, _ = self._redo(self.read(), admit)
-            mismatch = self._mismatch(pointers, registry_id)
-            if mismatch is not None:
-                raise mismatch
+        with self._changing(registry_id, action, admit) as pointers:
             current = pointers.active(registry_id)
             if expect is not ANY and (current.run_id if current else None) != expect:
                 raise PointerRefused(
@@ -457,12 +459,7 @@ class PointerStore:
         self.require_safe_paths()
         if action == "hold" and not reason.strip():
             raise UsageError("a hold needs a reason", code="REASON_REQUIRED")
-        with self.locked(admit=admit):
-            self._require_intact(self.read(), registry_id, action, admit)  # before any redo
-            pointers, _ = self._redo(self.read(), admit)
-            mismatch = self._mismatch(pointers, registry_id)
-            if mismatch is not None:
-                raise mismatch
+        with self._changing(registry_id, action, admit) as pointers:
             held = self.held(registry_id)
             if (action == "hold") == (held is not None):
                 state = str(held) if held else "not held"
@@ -695,9 +692,7 @@ class PointerStore:
                 dict(failed.actor), {},
             )  # fmt: skip
         except OSError:
-            with self.journal_path.open("rb+") as handle:
-                handle.truncate(offset)
-                os.fsync(handle.fileno())
+            jsonl.take_back(self.journal_path, offset)
 
     def _last(self) -> JournalRecord | None:
         """The journal's last record, after repairing its tail (`journal.repair_tail`)."""
@@ -708,7 +703,7 @@ class PointerStore:
     ) -> tuple[PointerFile, JournalRecord | None]:
         """Apply the last record if the pointer file still shows its `from_ref` (and remove a
         temp file a killed writer left; only the lock holder writes one)."""
-        for leftover in self.pointers_path.parent.glob(f".{POINTERS_NAME}.*.tmp"):
+        for leftover in self.pointers_path.parent.glob(f".{self.pointers_path.name}.*.tmp"):
             leftover.unlink(missing_ok=True)
         record = self._last()
         if record is None or not interrupted(pointers, record):
@@ -720,21 +715,6 @@ class PointerStore:
 
     def write_pointers(self, pointers: PointerFile) -> None:
         """Replace the pointer file atomically (the caller holds the lock)."""
-        data = pointers.render()
-        temp = self.pointers_path.with_name(f".{POINTERS_NAME}.{os.getpid()}.tmp")
-        try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            try:
-                view = memoryview(data)
-                while view:  # os.write may write less than asked (a full disk, a size limit)
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        except BaseException:
-            temp.unlink(missing_ok=True)  # the old pointer file stays as it was
-            raise
-        crash_point("pointer_temp_written")
-        os.replace(temp, self.pointers_path)
+        written = functools.partial(crash_point, "pointer_temp_written")
+        write_atomic(self.pointers_path, pointers.render(), written=written)
         crash_point("pointer_renamed")
-        fsync_dir(self.pointers_path.parent)

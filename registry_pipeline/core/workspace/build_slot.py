@@ -10,7 +10,7 @@ start of every run of the build job, whatever door launched it) and always in on
 3. the bucket, when the workspace has one (`core.workspace.remote`): its build lease, which
    machines sharing only the bucket meet at.
 
-The first two are media of the one lock (`core.lock.hold`). Nothing else takes any of them: a
+Each is a medium of the one lock (`core.lock.hold`). Nothing else takes any of them: a
 command never holds the slot for a run it waits for, so no two paths can wait on each other
 (docs/OPERATIONS.md, "Who waits for whom"). Each backend waits up to the same deadline and then
 fails with BUILD_IN_PROGRESS naming the holder.
@@ -30,7 +30,7 @@ from pathlib import Path
 from registry_pipeline.core.errors import BuildInProgress, RegistryError
 from registry_pipeline.core.lock import FileLock, Medium, Owner, Waiting, hold
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.core.workspace.remote import shared_build_slot
+from registry_pipeline.core.workspace.remote import remote_for
 
 BUILD_SLOT_RELPATH = ".codex/build.lock"
 DEFAULT_WAIT = 300.0
@@ -67,20 +67,29 @@ def build_slot(
             raise RegistryError(message, code="IO_ERROR", path=str(path)) from None
         for medium in shared:
             stack.enter_context(slot(medium, holder, left(), on_wait))
-        stack.enter_context(shared_build_slot(workspace, holder, left(), on_wait, on_lost))
+        remote = remote_for(workspace)
+        if remote is not None:
+            lease = remote.lease(on_lost)
+            stack.enter_context(slot(lease, holder, left(), on_wait, lease.refused))
+            remote.grant = lease.grant  # the process's one client of this bucket: its writes
+            stack.callback(setattr, remote, "grant", None)
         yield
 
 
 def slot(
-    medium: Medium, holder: str, wait: float, on_wait: Waiting | None = None
+    medium: Medium,
+    holder: str,
+    wait: float,
+    on_wait: Waiting | None = None,
+    refused: Callable[[str], BaseException] | None = None,
 ) -> AbstractContextManager[None]:
-    """`medium`'s part of the build slot, held as `holder`: BUILD_IN_PROGRESS naming who holds
-    it once `wait` seconds have passed."""
+    """`medium`'s part of the build slot, held as `holder`: once `wait` seconds have passed,
+    `refused` (BUILD_IN_PROGRESS naming who holds it and where, by default)."""
 
-    def refused(who: str) -> BuildInProgress:
+    def in_place(who: str) -> BuildInProgress:
         return in_progress(who, medium.where, wait)
 
-    return hold(medium, Owner(holder), wait=wait, refused=refused, on_wait=on_wait)
+    return hold(medium, Owner(holder), wait=wait, refused=refused or in_place, on_wait=on_wait)
 
 
 def require_safe(workspace: Workspace) -> Path:

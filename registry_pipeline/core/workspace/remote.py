@@ -15,8 +15,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -55,8 +54,8 @@ class Remote:
     def __init__(self, store: ObjectStore) -> None:
         self.store = store
         self.grant: Grant | None = None
-        """The build lease this process holds, while it holds it (`shared_build_slot`): its
-        pointer writes carry its epoch and are refused once it is lost."""
+        """The build lease this process holds, while it holds it (`build_slot`): its pointer
+        writes carry its epoch and are refused once it is lost."""
         self._ledger_begun = False
 
     @property
@@ -109,34 +108,11 @@ class Remote:
                 found.append(blob.data)
         return found
 
-    def lease(self) -> BuildLease:
+    def lease(self, on_lost: Callable[[str], None] | None = None) -> BuildLease:
         """The workspace's build slot: one build at a time across machines; each take fences
-        the pointer ledger against the previous holders."""
-        return BuildLease(self.store, ledger=Ledger(self.store, POINTERS_PREFIX))
-
-
-@contextmanager
-def shared_build_slot(
-    workspace: Rooted,
-    holder: str,
-    wait: float,
-    on_wait: Callable[[str], None] | None = None,
-    on_lost: Callable[[str], None] | None = None,
-) -> Iterator[None]:
-    """The bucket's build lease for the block, when the workspace has a bucket: one build at a
-    time across machines (BUILD_IN_PROGRESS naming the holder after `wait` seconds); `on_lost`
-    is told if the lease is lost while held, and this process's pointer writes are refused
-    from then on (BUILD_LEASE_LOST). Nothing on the local filesystem."""
-    remote = remote_for(workspace)
-    if remote is None:
-        yield
-        return
-    with remote.lease().hold(holder, wait, on_wait, on_lost) as grant:
-        remote.grant = grant  # the process's one client of this bucket: its pointer writes
-        try:
-            yield
-        finally:
-            remote.grant = None
+        the pointer ledger against the previous holders (`on_lost` told if a lease held is
+        lost: this process's pointer writes are refused from then on, BUILD_LEASE_LOST)."""
+        return BuildLease(self.store, ledger=Ledger(self.store, POINTERS_PREFIX), on_lost=on_lost)
 
 
 def line_digest(line: bytes) -> str:

@@ -146,7 +146,7 @@ def test_a_failed_renewal_is_tried_again_at_the_next_tick(store: ObjectStore) ->
     flaky = _Flaky(store, fail=2)
     flaky.wanted = 4  # two failed, then two renewed
     lost = _Lost()
-    with BuildLease(flaky, term=TERM).hold("me", wait=0, on_lost=lost) as grant:
+    with BuildLease(flaky, term=TERM, on_lost=lost).hold("me", wait=0) as grant:
         assert flaky.renewed.wait(10)
         assert not grant.lost.is_set() and lost.reasons == []
     lease = BuildLease(store).current()
@@ -161,7 +161,7 @@ def test_renewals_that_never_succeed_tell_on_lost_once_before_the_term_lapses(
     lost = _Lost()
     start = time.monotonic()
     try:
-        with BuildLease(flaky, term=2 * TERM).hold("me", wait=0, on_lost=lost) as grant:
+        with BuildLease(flaky, term=2 * TERM, on_lost=lost).hold("me", wait=0) as grant:
             assert lost.told.wait(10)
             assert grant.lost.is_set()
             assert lost.at - start < 2 * TERM  # before any waiter may take it over
@@ -308,7 +308,7 @@ def test_a_takeover_fences_the_stale_holders_pointer_writes(
     stuck = _Flaky(store, hang=True)
     lost = _Lost()
     try:
-        with BuildLease(stuck, term=TERM, ledger=ledger).hold("a", 0, on_lost=lost) as stale:
+        with BuildLease(stuck, term=TERM, ledger=ledger, on_lost=lost).hold("a", 0) as stale:
             assert ledger.head().fence == stale.epoch
             with BuildLease(store, term=TERM, ledger=ledger).hold("b", wait=10) as grant:
                 taken = time.monotonic()
@@ -343,7 +343,7 @@ def _replica(tmp_path: Path, remote: Remote) -> BucketJournal:
 def test_the_grant_reaches_the_pointer_writes_of_its_process(
     store: ObjectStore, tmp_path: Path
 ) -> None:
-    """`Remote.grant` (set by `shared_build_slot`): a push under a grant fenced off, or lost,
+    """`Remote.grant` (set by `build_slot`): a push under a grant fenced off, or lost,
     is refused and the local copy put back; a bucket fenced before its first change still
     takes the workspace's journal (bootstrap)."""
     remote = Remote(store)

@@ -38,15 +38,11 @@ Snap = Callable[..., SealedRun]
 
 
 def promote(pstore: PointerStore, run: SealedRun, **kwargs: object) -> object:
+    """Promote `run` as alpha's ALPHA.json, as the CLI user, through the gate."""
     return pstore.promote(
-        "alpha",
-        run.run_id,
-        relpath="ALPHA.json",
-        reason="test",
-        actor=ACTOR,
-        **kwargs,
-        admit=admission,
-    )
+        "alpha", run.run_id, relpath="ALPHA.json", reason=str(kwargs.pop("reason", "test")),
+        actor=ACTOR, **kwargs, admit=admission,
+    )  # fmt: skip
 
 
 def test_first_promotion_writes_the_seed_format_and_one_record(

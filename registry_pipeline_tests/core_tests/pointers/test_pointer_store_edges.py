@@ -17,16 +17,7 @@ from registry_pipeline.core.gate.gate import admission
 from registry_pipeline.core.pointers.journal import read_records, verify_journal
 from registry_pipeline.core.pointers.store import MAX_REASON, PointerRefused, PointerStore
 from registry_pipeline.core.seal.run_store import SealedRun
-
-ACTOR = {"kind": "cli_user", "id": "tester@host"}
-Snap = Callable[..., SealedRun]
-
-
-def promote(pstore: PointerStore, run: SealedRun, **kwargs: object) -> object:
-    return pstore.promote(
-        "alpha", run.run_id, relpath="ALPHA.json", reason=str(kwargs.pop("reason", "t")),
-        actor=ACTOR, **kwargs, admit=admission,
-    )  # fmt: skip
+from registry_pipeline_tests.core_tests.pointers.test_pointer_store import ACTOR, Snap, promote
 
 
 def test_a_torn_record_longer_than_a_block_never_takes_earlier_records(
