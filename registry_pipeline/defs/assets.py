@@ -94,7 +94,7 @@ def _coordination_step(
 ) -> dg.AssetChecksDefinition:
     """Blocking, unless the registries refer to each other in a cycle (two blocking checks
     would each wait for the other): then its failure still fails the build and promotes
-    nothing (`run_verdict`), and its receipt still refuses the snapshot, but the registries
+    nothing (`why_not_promotable`), and its receipt still refuses the snapshot, but the registries
     built from it in the same run are not skipped."""
     key = dg.AssetKey(spec.registry_id)
     reading = _reading_check(spec)

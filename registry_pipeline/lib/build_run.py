@@ -8,11 +8,13 @@ steps, so that every door does the same build.
   catalog) and the unchanged sources it reuses are decided (`settled_sources`, below);
 - the steps build, seal and check each registry (`defs.assets`; a settled source reuses its
   snapshot and its verdicts);
-- `finish`, at the end of the run, still under the slot: when every step and every blocking
-  check passed (`lib.promotion.run_verdict`, the sensor's rule), each snapshot with a pointer
-  is promoted through the one publish gate, each outcome written to the run's log as an engine
-  event (`PROMOTION_KEY`), and a build of the whole catalog is recorded (`core.freshness`), so
-  the next `registry build` answers "up to date".
+- `finish`, at the end of the run, still under the slot: when no step failed or was skipped
+  and every blocking check the run planned passed (`why_not_promotable`: a failed build
+  promotes nothing), each snapshot with a pointer is promoted through the one publish gate (the
+  pointer store validates it again under its lock and journals the change; an already-active
+  target is a no-op), each outcome written to the run's log as an engine event
+  (`PROMOTION_KEY`), and a build of the whole catalog is recorded (`core.freshness`), so the
+  next `registry build` answers "up to date".
 
 The no-change shortcut (`settled_sources`): sources settled before Dagster starts. A source is
 settled when its newest snapshot holds exactly its current files and the gate would admit it as
@@ -30,6 +32,7 @@ import os
 import socket
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +44,7 @@ from registry_pipeline.core.freshness import active_snapshots, build_inputs, rec
 from registry_pipeline.core.gate.checks import check_names
 from registry_pipeline.core.gate.dependencies import coordination_reads
 from registry_pipeline.core.gate.gate import admissible, admission, sync
-from registry_pipeline.core.pointers.store import PointerStore
+from registry_pipeline.core.pointers.store import ANY, PointerRefused, PointerStore, pointer_relpath
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, RegistrySpec, load_catalog
@@ -54,11 +57,6 @@ from registry_pipeline.core.workspace.sources import (
     source_problems,
     unchanged_snapshot,
     unexpected_note,
-)
-from registry_pipeline.lib.promotion import (
-    PromotionOutcome,
-    promote_materialization,
-    run_verdict,
 )
 
 BUILD_JOB = "build_registries"
@@ -157,16 +155,13 @@ def finish(
     """The end of a build run, under the build slot: promote what passed, record the build
     (module doc). Each outcome is also an engine event of the run. Nothing when the run failed
     or is being cancelled."""
-    verdict = run_verdict(instance, run.run_id, in_run=True)
-    if not verdict.promotable:
-        instance.report_engine_event(f"nothing promoted: {verdict.reason}", run)
+    why_not = why_not_promotable(instance, run.run_id)
+    if why_not is not None:
+        instance.report_engine_event(f"nothing promoted: {why_not}", run)
         return []
-    actor = {"kind": "dagster_run", "id": run.run_id}
     outcomes = []
     for registry_id, snapshot in materialized(instance, run.run_id).items():
-        outcome = promote_materialization(
-            instance, workspace.root, registry_id, snapshot, run.run_id, actor, verdict=verdict
-        )
+        outcome = promote(instance, workspace, registry_id, snapshot, run.run_id)
         outcomes.append(outcome)
         instance.report_engine_event(
             f"{registry_id} {snapshot}: {outcome.reason}",
@@ -190,11 +185,10 @@ def materialized(instance: dg.DagsterInstance, dagster_run_id: str) -> dict[str,
     """Registry id -> the snapshot (run folder) the run materialized or reused for it, in the
     order the run materialized them (the graph's)."""
     made: dict[str, str] = {}
-    event_type = dg.DagsterEventType.ASSET_MATERIALIZATION
-    for record in instance.get_records_for_run(dagster_run_id, of_type=event_type).records:
-        materialization = record.asset_materialization
-        value = materialization.metadata.get("run_id") if materialization else None
-        if materialization is not None and value is not None:
+    for event in _events(instance, dagster_run_id, dg.DagsterEventType.ASSET_MATERIALIZATION):
+        materialization = event.step_materialization_data.materialization
+        value = materialization.metadata.get("run_id")
+        if value is not None:
             made[materialization.asset_key.to_user_string()] = str(value.value)
     return made
 
@@ -216,6 +210,224 @@ def _event_data(metadata: Mapping[str, Any]) -> Any:
     from dagster._core.events import EngineEventData
 
     return EngineEventData(metadata=dict(metadata))
+
+
+CHECK_SOURCE = "dagster asset check; validated again by the pointer store under its lock"
+_HISTORY_PAGE = 50
+_PAGE = 100
+CHECK_PLANNED = dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED
+CHECK_EVALUATION = dg.DagsterEventType.ASSET_CHECK_EVALUATION
+STEP_TROUBLE = (dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.STEP_SKIPPED)
+
+
+class Outcome(StrEnum):
+    """What a promotion attempt did."""
+
+    PROMOTED = "promoted"
+    ALREADY_ACTIVE = "already active"
+    SKIPPED = "skipped"
+    """Not an error: NOT_NEWER, or a registry on hold (a rollback or `pointers hold`)."""
+    NO_POINTER = "no pointer by design"
+    CHECKS_NOT_PASSED = "checks not passed"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True)
+class PromotionOutcome:
+    """The result of `promote` for one registry snapshot."""
+
+    registry_id: str
+    run_id: str
+    outcome: Outcome
+    reason: str
+    """One line for humans: "promoted", "already active", "NOT_NEWER: ...", ..."""
+    code: str | None = None
+    """The pointer store's refusal code (NOT_NEWER, CAS_CONFLICT, TARGET_INVALID, ...)."""
+    checks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    journal_seq: int | None = None
+
+    @property
+    def is_error(self) -> bool:
+        """A refusal other than NOT_NEWER, or checks that did not pass."""
+        return self.outcome in (Outcome.REFUSED, Outcome.CHECKS_NOT_PASSED)
+
+    def as_json(self) -> dict[str, object]:
+        """A JSON object (the run's engine event, `registry build --json`)."""
+        return {
+            "registry_id": self.registry_id,
+            "run_id": self.run_id,
+            "outcome": self.outcome.value,
+            "reason": self.reason,
+            "code": self.code,
+            "checks": self.checks,
+            "journal_seq": self.journal_seq,
+        }
+
+
+def why_not_promotable(instance: dg.DagsterInstance, dagster_run_id: str) -> str | None:
+    """The promotion rule, asked by the run itself at its end (not finished yet): no step failed
+    or was skipped, the run is not being cancelled, and every blocking check it planned was
+    evaluated and passed. None when promotable, else why not."""
+    run = instance.get_run_by_id(dagster_run_id)
+    if run is None:
+        return f"build failed: no Dagster run {dagster_run_id}"
+    if run.status != dg.DagsterRunStatus.STARTED:
+        return f"build stopped (Dagster run {run.status.value})"
+    events = [e for kind in STEP_TROUBLE for e in _events(instance, dagster_run_id, kind)]
+    troubled = sorted({str(event.step_key) for event in events})
+    if troubled:
+        return f"build failed: step(s) {', '.join(troubled)} failed"
+    planned = {
+        (event.event_specific_data.asset_key, event.event_specific_data.check_name)
+        for event in _events(instance, dagster_run_id, CHECK_PLANNED)
+    }
+    evaluated: dict[tuple[Any, str], bool] = {}
+    for event in _events(instance, dagster_run_id, CHECK_EVALUATION):
+        data = event.event_specific_data
+        evaluated[(data.asset_key, data.check_name)] = bool(data.passed)
+    failing = sorted(
+        f"{key.to_user_string()}.{name}" for (key, name), ok in evaluated.items() if not ok
+    )
+    missing = sorted(f"{k.to_user_string()}.{n}" for k, n in planned - evaluated.keys())
+    if failing or missing:
+        what = ", ".join([*(f"{f} FAILED" for f in failing), *(f"{m} NOT_RUN" for m in missing)])
+        return f"build failed: {what}"
+    return None
+
+
+def _events(instance: dg.DagsterInstance, run_id: str, kind: dg.DagsterEventType) -> list[Any]:
+    records = instance.get_records_for_run(run_id, of_type=kind).records
+    return [r.event_log_entry.dagster_event for r in records if r.event_log_entry.dagster_event]
+
+
+def promote(
+    instance: dg.DagsterInstance,
+    workspace: Workspace,
+    registry_id: str,
+    run_id: str,
+    dagster_run_id: str,
+) -> PromotionOutcome:
+    """Promote snapshot `run_id`, materialized by the promotable Dagster run `dagster_run_id`,
+    when the catalog gives the registry a pointer, through the pointer store, which validates it
+    again under its lock; refusals become outcomes."""
+
+    def outcome(kind: Outcome, reason: str, **extra: Any) -> PromotionOutcome:
+        return PromotionOutcome(registry_id, run_id, kind, reason, **extra)
+
+    try:
+        spec = load_catalog(workspace).get(registry_id)
+    except RegistryError as exc:
+        return outcome(Outcome.REFUSED, exc.message, code=exc.code)
+    if not spec.active_pointer:
+        return outcome(Outcome.NO_POINTER, Outcome.NO_POINTER.value)
+    record = materialization_of(instance, registry_id, run_id, dagster_run_id)
+    if record is None:
+        reason = f"Dagster run {dagster_run_id} did not materialize {run_id}"
+        return outcome(Outcome.CHECKS_NOT_PASSED, reason, code="NO_MATERIALIZATION")
+    checks = blocking_checks(instance, record, check_names(spec))
+    try:
+        change = PointerStore(workspace).promote(
+            spec.registry_id,
+            run_id,
+            relpath=pointer_relpath(spec.kind, spec.artifacts),
+            reason=f"blocking checks passed in Dagster run {dagster_run_id}",
+            actor={"kind": "dagster_run", "id": dagster_run_id},
+            admit=admission,
+            checks=checks,
+            expect=ANY,
+            automatic=True,
+        )
+    except PointerRefused as exc:
+        skipped = exc.code in ("NOT_NEWER", "HELD")
+        kind = Outcome.SKIPPED if skipped else Outcome.REFUSED
+        text = exc.message if exc.code == "HELD" else f"{exc.code}: {exc.message}"
+        return outcome(kind, text, code=exc.code, checks=checks)
+    except RegistryError as exc:  # a stale lock, an unreadable pointer file, ...
+        return outcome(Outcome.REFUSED, f"{exc.code}: {exc.message}", code=exc.code, checks=checks)
+    if change.record is None:
+        return outcome(Outcome.ALREADY_ACTIVE, Outcome.ALREADY_ACTIVE.value, checks=checks)
+    seq = change.record.seq
+    return outcome(Outcome.PROMOTED, Outcome.PROMOTED.value, checks=checks, journal_seq=seq)
+
+
+def materialization_of(
+    instance: dg.DagsterInstance, registry_id: str, run_id: str, dagster_run_id: str
+) -> dg.EventLogRecord | None:
+    """The materialization of `registry_id` in Dagster run `dagster_run_id` that wrote or reused
+    snapshot `run_id` (from the asset index: its storage id is the one checks point at)."""
+    run = instance.get_run_record_by_id(dagster_run_id)
+    if run is None:
+        return None
+    records_filter = dg.AssetRecordsFilter(
+        asset_key=dg.AssetKey(registry_id), after_timestamp=run.create_timestamp.timestamp()
+    )
+    cursor = None
+    while True:
+        result = instance.fetch_materializations(records_filter, limit=_PAGE, cursor=cursor)
+        for record in result.records:
+            materialization = record.asset_materialization
+            value = materialization.metadata.get("run_id") if materialization else None
+            if record.run_id == dagster_run_id and value is not None and value.value == run_id:
+                return record
+        if not result.has_more:
+            return None
+        cursor = result.cursor
+
+
+def blocking_checks(
+    instance: dg.DagsterInstance, materialization: dg.EventLogRecord, names: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """Each blocking check's verdict on that materialization, for the journal: `status`
+    SUCCEEDED or FAILED (`passed` True or False), or PLANNED (`passed` None) for one the run,
+    still going on, has not evaluated."""
+    dagster_run_id, asset_key = materialization.run_id, materialization.asset_key
+    if asset_key is None:
+        raise ValueError(f"event {materialization.storage_id} is not an asset materialization")
+    verdicts: dict[str, dict[str, Any]] = {}
+    for name in names:
+        key = dg.AssetCheckKey(asset_key, name)
+        execution = _execution_in_run(instance, key, dagster_run_id, materialization.storage_id)
+        status = execution.status.value if execution is not None else "NOT_RUN"
+        passed: bool | None = status == "SUCCEEDED"
+        if status in ("PLANNED", "NOT_RUN"):
+            status, passed = "PLANNED", None
+        verdicts[name] = {
+            "passed": passed,
+            "status": status,
+            "source": CHECK_SOURCE,
+            "dagster_run_id": dagster_run_id,
+        }
+    return verdicts
+
+
+def _execution_in_run(
+    instance: dg.DagsterInstance, key: dg.AssetCheckKey, dagster_run_id: str, storage_id: int
+) -> Any:
+    """The check's execution in `dagster_run_id` that targets this materialization, if any."""
+    storage = instance.event_log_storage
+    latest = storage.get_latest_asset_check_execution_by_key([key]).get(key)
+    candidates = [latest] if latest is not None else []
+    if latest is not None and latest.run_id != dagster_run_id:
+        candidates = []
+        cursor = None
+        while True:  # newest first: the wanted run is usually within the first page
+            page = storage.get_asset_check_execution_history(key, _HISTORY_PAGE, cursor)
+            candidates.extend(r for r in page if r.run_id == dagster_run_id)
+            if candidates or len(page) < _HISTORY_PAGE:
+                break
+            cursor = page[-1].id
+    for execution in candidates:
+        if execution.run_id == dagster_run_id and _targets(execution, storage_id):
+            return execution
+    return None
+
+
+def _targets(execution: Any, storage_id: int) -> bool:
+    """False when the evaluation names another materialization than `storage_id`."""
+    event = execution.event
+    evaluation = event.dagster_event.event_specific_data if event and event.dagster_event else None
+    target = getattr(evaluation, "target_materialization_data", None)
+    return target is None or target.storage_id == storage_id
 
 
 def mark_dead_builds_failed(instance: dg.DagsterInstance) -> list[str]:
