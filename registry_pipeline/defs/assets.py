@@ -31,7 +31,7 @@ from registry_pipeline.defs.checks import (
     evaluate_checks,
     registry_checks,
 )
-from registry_pipeline.lib.build_run import Settled
+from registry_pipeline.lib.build_run import BuildRun, RegistryWorkspace, Settled
 from registry_pipeline.lib.failures import as_step_failure
 from registry_pipeline.lib.io_manager import (
     UNEXPECTED_FILES,
@@ -39,7 +39,6 @@ from registry_pipeline.lib.io_manager import (
     materialized_path,
     resolve_inputs,
 )
-from registry_pipeline.lib.resources import BuildRun, RegistryWorkspace
 
 IO_MANAGER_KEY = "registry_io_manager"
 SETTLED_NOTES = "notes"

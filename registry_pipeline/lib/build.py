@@ -28,7 +28,6 @@ import dagster as dg
 from registry_pipeline.core.builders.registry import check_catalog
 from registry_pipeline.core.errors import BuildInProgress, problem_object
 from registry_pipeline.core.gate.gate import admission
-from registry_pipeline.core.gate.verdict import problem_objects
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.workspace.build_slot import (
     DEFAULT_WAIT,
@@ -40,14 +39,14 @@ from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.sources import unexpected_note
 from registry_pipeline.lib.build_run import (
     BUILD_JOB,
+    SLOT_WAIT_KEY,
     SUBMITTER_TAG,
     builds_in_progress,
     promotions,
 )
-from registry_pipeline.lib.failures import step_problems
+from registry_pipeline.lib.failures import check_verdicts, materialized_metadata, step_problems
 from registry_pipeline.lib.instance import dagster_home, open_instance
 from registry_pipeline.lib.io_manager import UNEXPECTED_FILES
-from registry_pipeline.lib.resources import SLOT_WAIT_KEY
 
 FOLLOW_POLL = 0.2
 """Seconds between two looks at the run's events (the instance cannot notify)."""
@@ -458,37 +457,16 @@ def _done(events: Sequence[Any], key: dg.AssetKey, checks: int) -> bool:
 
 
 def _entry(events: Sequence[Any], key: dg.AssetKey) -> RegistryBuild:
-    step = key.to_python_identifier()
-    evaluations = [
-        e.event_specific_data
-        for e in events
-        if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
-        and e.event_specific_data.asset_key == key
-    ]
-    checks = {evaluation.check_name: evaluation.passed for evaluation in evaluations}
-    problems = [
-        problem
-        for evaluation in evaluations
-        for problem in problem_objects(
-            evaluation.check_name,
-            evaluation.passed,
-            evaluation.description,
-            {name: value.value for name, value in evaluation.metadata.items()},
-        )
-    ]
-    materialized = [
-        e.step_materialization_data.materialization
-        for e in events
-        if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION and e.asset_key == key
-    ]
-    if not materialized:
+    checks, problems = check_verdicts(events, key)
+    metadata = materialized_metadata(events, key)
+    if metadata is None:
+        step = key.to_python_identifier()
         failed = [e for e in events if e.is_step_failure and e.step_key == step]
         return RegistryBuild(
             key.to_user_string(),
             "failed" if failed else "skipped",
             problems=problems or step_problems(failed),
         )
-    metadata = materialized[-1].metadata
     reused = bool(metadata["reused_snapshot"].value) if "reused_snapshot" in metadata else False
     status = "failed" if not all(checks.values()) else ("reused" if reused else "built")
     count = metadata.get("record_count")

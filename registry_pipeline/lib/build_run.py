@@ -1,6 +1,8 @@
 """A run of the build job, whoever launched it (`registry build`, the UI's Launch button, a
 schedule, a sensor, a re-execution): the one place that decides what a build does around its
-steps, so that every door does the same build.
+steps, so that every door does the same build. It is the resource `BuildRun` every registry
+asset asks for (beside `RegistryWorkspace`, the workspace as a resource): set up once per run,
+it holds the workspace's build slot from the run's start to its end.
 
 - `begin`, at the start of the run (its `build_run` resource), under the workspace's build slot:
   what other machines published is fetched, the pointer history is verified, builds a killed
@@ -30,13 +32,15 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from pydantic import PrivateAttr
 
 from registry_pipeline.core.append_only.governed import governed_files
 from registry_pipeline.core.errors import RegistryError
@@ -47,6 +51,8 @@ from registry_pipeline.core.gate.gate import admissible, admission, sync
 from registry_pipeline.core.pointers.store import ANY, PointerRefused, PointerStore, pointer_relpath
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.seal.validate import cache_active, inspection_cache
+from registry_pipeline.core.workspace.build_slot import DEFAULT_WAIT, build_slot
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, RegistrySpec, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import Snapshot, list_snapshots
@@ -58,6 +64,7 @@ from registry_pipeline.core.workspace.sources import (
     unchanged_snapshot,
     unexpected_note,
 )
+from registry_pipeline.lib.failures import run_events
 
 BUILD_JOB = "build_registries"
 """The job that builds every registry: `definitions.py` defines it under this name."""
@@ -81,6 +88,105 @@ class BuildStart:
     """Unchanged sources the run reuses with their verdicts instead of sealing them again."""
     read: dict[str, Any] | None = None
     """What a build of the whole catalog read (`core.freshness.build_inputs`), to record."""
+
+
+SLOT_WAIT_KEY = "slot_wait"
+"""Engine event metadata: the run waits for the build slot (the holder, in words)."""
+
+
+class RegistryWorkspace(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """The workspace whose registries are built; `root` is its folder."""
+
+    root: str
+    full_audit: bool = False
+    """Re-hash every run folder instead of reusing the previous run registry's verdicts."""
+
+    @property
+    def workspace(self) -> Workspace:
+        """The core's view of the workspace."""
+        return Workspace(Path(self.root))
+
+    def catalog(self) -> RegistryCatalog:
+        """The workspace's registry catalog."""
+        return load_catalog(self.workspace)
+
+
+class BuildRun(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """A run of the build job, whoever launched it (`registry build`, the UI, a schedule, a
+    sensor): it holds the workspace's build slot from its start to its end (one build at a
+    time; `core.workspace.build_slot`), and around its steps does what every build does
+    (`lib.build_run`: verify the history, decide the sources it reuses; then promote what
+    passed and record the build). Every registry asset asks for it, so it is set up once per
+    run, before the first step (the job runs in one process)."""
+
+    root: str
+    wait_seconds: float = DEFAULT_WAIT
+    """How long the run waits for another build before failing with BUILD_IN_PROGRESS."""
+    full_audit: bool = False
+    """Re-verify every run folder, trusting no stored verdict, and reuse no source unchecked."""
+    _start: BuildStart = PrivateAttr(default_factory=BuildStart)
+
+    @property
+    def start(self) -> BuildStart:
+        """What the run decided at its start (the sources it reuses)."""
+        return self._start
+
+    @contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[BuildRun]:
+        from registry_pipeline.lib.postgres import postgres_slot
+
+        run, instance = context.run, context.instance
+        if run is None or instance is None:  # built outside a run (a test's direct call)
+            yield self
+            return
+        workspace = Workspace(Path(self.root))
+        shared = [backend] if (backend := postgres_slot(instance)) is not None else []
+
+        def waiting(who: str) -> None:  # said in the run's log, where the UI and the CLI read it
+            from dagster._core.events import EngineEventData
+
+            instance.report_engine_event(
+                f"waiting up to {self.wait_seconds:g} s for the workspace's build slot, held by "
+                f"{who}",
+                run,
+                EngineEventData(metadata={SLOT_WAIT_KEY: who}),
+            )
+
+        def lost(reason: str) -> None:  # its pointer writes are refused from now on
+            instance.report_engine_event(f"the bucket's build lease was lost: {reason}", run)
+
+        with build_slot(
+            workspace,
+            holder(run),
+            wait=self.wait_seconds,
+            on_wait=waiting,
+            shared=shared,
+            on_lost=lost,
+        ):
+            job_keys = _job_keys(workspace)
+            self._start = begin(instance, run, workspace, job_keys, full_audit=self.full_audit)
+            with _verdicts(workspace, self.full_audit):
+                yield self
+                finish(instance, run, workspace, self._start)
+
+
+def _job_keys(workspace: Workspace) -> list[dg.AssetKey]:
+    """The registries of the whole build job (a run's selection is compared with them)."""
+    from registry_pipeline.core.builders.registry import buildable, registered_builders
+
+    specs = buildable(load_catalog(workspace), registered_builders())
+    return [dg.AssetKey(spec.registry_id) for spec in specs]
+
+
+@contextmanager
+def _verdicts(workspace: Workspace, full_audit: bool) -> Iterator[None]:
+    """The verdict cache for the run (a run `registry build --in-process` executes finds the
+    command's own open, and keeps it)."""
+    if cache_active():
+        yield
+        return
+    with inspection_cache(workspace.verdicts_path, trust_stored=not full_audit):
+        yield
 
 
 def door(run: dg.DagsterRun) -> str:
@@ -185,7 +291,7 @@ def materialized(instance: dg.DagsterInstance, dagster_run_id: str) -> dict[str,
     """Registry id -> the snapshot (run folder) the run materialized or reused for it, in the
     order the run materialized them (the graph's)."""
     made: dict[str, str] = {}
-    for event in _events(instance, dagster_run_id, dg.DagsterEventType.ASSET_MATERIALIZATION):
+    for event in run_events(instance, dagster_run_id, dg.DagsterEventType.ASSET_MATERIALIZATION):
         materialization = event.step_materialization_data.materialization
         value = materialization.metadata.get("run_id")
         if value is not None:
@@ -273,16 +379,16 @@ def why_not_promotable(instance: dg.DagsterInstance, dagster_run_id: str) -> str
         return f"build failed: no Dagster run {dagster_run_id}"
     if run.status != dg.DagsterRunStatus.STARTED:
         return f"build stopped (Dagster run {run.status.value})"
-    events = [e for kind in STEP_TROUBLE for e in _events(instance, dagster_run_id, kind)]
+    events = [e for kind in STEP_TROUBLE for e in run_events(instance, dagster_run_id, kind)]
     troubled = sorted({str(event.step_key) for event in events})
     if troubled:
         return f"build failed: step(s) {', '.join(troubled)} failed"
     planned = {
         (event.event_specific_data.asset_key, event.event_specific_data.check_name)
-        for event in _events(instance, dagster_run_id, CHECK_PLANNED)
+        for event in run_events(instance, dagster_run_id, CHECK_PLANNED)
     }
     evaluated: dict[tuple[Any, str], bool] = {}
-    for event in _events(instance, dagster_run_id, CHECK_EVALUATION):
+    for event in run_events(instance, dagster_run_id, CHECK_EVALUATION):
         data = event.event_specific_data
         evaluated[(data.asset_key, data.check_name)] = bool(data.passed)
     failing = sorted(
@@ -293,11 +399,6 @@ def why_not_promotable(instance: dg.DagsterInstance, dagster_run_id: str) -> str
         what = ", ".join([*(f"{f} FAILED" for f in failing), *(f"{m} NOT_RUN" for m in missing)])
         return f"build failed: {what}"
     return None
-
-
-def _events(instance: dg.DagsterInstance, run_id: str, kind: dg.DagsterEventType) -> list[Any]:
-    records = instance.get_records_for_run(run_id, of_type=kind).records
-    return [r.event_log_entry.dagster_event for r in records if r.event_log_entry.dagster_event]
 
 
 def promote(
@@ -455,10 +556,8 @@ def mark_dead_builds_failed(instance: dg.DagsterInstance) -> list[str]:
 def _run_pid(instance: dg.DagsterInstance, run: dg.DagsterRun) -> int | None:
     text = run.tags.get(PID_TAG)
     if text is None:  # a run that died before its build slot was taken: its worker's pid
-        start = dg.DagsterEventType.RUN_START
-        records = instance.get_records_for_run(run.run_id, of_type=start, limit=1).records
-        event = records[0].event_log_entry.dagster_event if records else None
-        return event.pid if event is not None else None
+        started = run_events(instance, run.run_id, dg.DagsterEventType.RUN_START, limit=1)
+        return started[0].pid if started else None
     return int(text) if text.isdigit() else None
 
 

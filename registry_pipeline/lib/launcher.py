@@ -40,7 +40,7 @@ from dagster._core.run_coordinator import QueuedRunCoordinator, SubmitRunContext
 from registry_pipeline.lib.build_run import BUILD_TAG, alive, builds_in_progress
 
 BUILD_RESOURCE = "build_run"
-"""The resource every registry asset asks for (`lib.resources.BuildRun`): a run that needs it
+"""The resource every registry asset asks for (`lib.build_run.BuildRun`): a run that needs it
 is a build."""
 
 WORKER_TAG = "registry-pipeline/worker"
