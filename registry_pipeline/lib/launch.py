@@ -376,8 +376,6 @@ def children_print_to_stderr() -> Iterator[None]:
     """File descriptor 1 pointed at stderr for the block: the code server and run workers
     Dagster starts inherit it and log there, so this process's stdout (a `--json` document)
     holds only what it prints after the block."""
-    import sys
-
     sys.stdout.flush()
     saved = os.dup(1)
     try:
