@@ -19,7 +19,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +65,6 @@ ENTRY_EVENTS = {
     dg.DagsterEventType.ENGINE_EVENT,
 }
 """The events an outcome is decided from (the rest of the run's log stays in the instance)."""
-FOLLOWED = ENTRY_EVENTS
 
 
 @dataclass(frozen=True)
@@ -196,12 +195,9 @@ def _execute_here(context: Any, run: dg.DagsterRun, watch: _Watch) -> None:
 def _slot_refusal(instance: dg.DagsterInstance, run_id: str) -> BuildInProgress | None:
     """The run's BUILD_IN_PROGRESS when it failed waiting for the build slot, else None."""
     for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE):
-        event = record.dagster_event
-        error = getattr(event.event_specific_data, "error", None) if event else None
-        while error is not None:
-            if error.cls_name == BuildInProgress.__name__:
-                return BuildInProgress(error.message.split(": ", 1)[-1].strip())
-            error = error.cause
+        error = _caused_by(record.dagster_event, BuildInProgress.__name__)
+        if error is not None:
+            return BuildInProgress(error.message.split(": ", 1)[-1].strip())
     return None
 
 
@@ -211,12 +207,17 @@ def _interrupted(event: Any) -> bool:
     the cancellation it is."""
     if event.event_type != dg.DagsterEventType.RUN_FAILURE:
         return False
-    error = getattr(event.event_specific_data, "error", None)
-    while error is not None:
-        if error.cls_name in ("DagsterExecutionInterruptedError", "KeyboardInterrupt"):
-            return True
+    interrupted = ("DagsterExecutionInterruptedError", "KeyboardInterrupt")
+    return _caused_by(event, *interrupted) is not None
+
+
+def _caused_by(event: Any, *names: str) -> Any:
+    """The error of a run failure `event`, or the first of its causes, whose class is one of
+    `names`; None when none is."""
+    error = getattr(event.event_specific_data, "error", None) if event else None
+    while error is not None and error.cls_name not in names:
         error = error.cause
-    return False
+    return error
 
 
 def _launch(context: Any, run: dg.DagsterRun, wait: float, watch: _Watch) -> None:
@@ -225,13 +226,18 @@ def _launch(context: Any, run: dg.DagsterRun, wait: float, watch: _Watch) -> Non
     queued after `wait` seconds; RUN_CANCELED when it was cancelled from elsewhere (the UI)."""
     from registry_pipeline.core.errors import RegistryError
     from registry_pipeline.lib.launch import cancel_run, wait_for_run
+    from registry_pipeline.lib.launcher import RegistryRunLauncher
 
     instance = context.instance
+    forks = (
+        instance.run_launcher if isinstance(instance.run_launcher, RegistryRunLauncher) else None
+    )
     queued_since = time.monotonic()
 
     def poll(current: dg.DagsterRun) -> None:
         watch.read()
-        _fail_if_worker_ended(instance, current)
+        if forks is not None:
+            _fail_if_worker_ended(instance, forks, current)
         if current.status != dg.DagsterRunStatus.QUEUED:
             return
         ahead = builds_in_progress(instance, run.run_id)
@@ -247,7 +253,8 @@ def _launch(context: Any, run: dg.DagsterRun, wait: float, watch: _Watch) -> Non
         cancel_run(context, run.run_id)
         raise
     finally:
-        _reap(instance)
+        if forks is not None:  # none of its forked run workers left a zombie
+            forks.reap()
     watch.read()
     if finished.status == dg.DagsterRunStatus.CANCELED:
         raise RegistryError(
@@ -257,14 +264,11 @@ def _launch(context: Any, run: dg.DagsterRun, wait: float, watch: _Watch) -> Non
         )
 
 
-def _fail_if_worker_ended(instance: dg.DagsterInstance, run: dg.DagsterRun) -> None:
+def _fail_if_worker_ended(instance: dg.DagsterInstance, launcher: Any, run: dg.DagsterRun) -> None:
     """Mark `run` FAILED when the run worker this command forked for it ended before the run
     did (killed, out of memory): nothing else ends such a run (a daemon's run monitoring sees
     its unreaped worker as alive), and the command would wait for it for a day."""
-    from registry_pipeline.lib.launcher import RegistryRunLauncher
-
-    launcher = instance.run_launcher
-    if not isinstance(launcher, RegistryRunLauncher) or run.status not in _UNDER_WAY:
+    if run.status not in (dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED):
         return
     ended = launcher.worker_end(run)
     latest = instance.get_run_by_id(run.run_id) if ended else None
@@ -272,17 +276,6 @@ def _fail_if_worker_ended(instance: dg.DagsterInstance, run: dg.DagsterRun) -> N
         instance.report_run_failed(
             latest, message=f"its run worker {ended} before the run finished; build again"
         )
-
-
-_UNDER_WAY = (dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED)
-
-
-def _reap(instance: dg.DagsterInstance) -> None:
-    from registry_pipeline.lib.launcher import RegistryRunLauncher
-
-    launcher = instance.run_launcher
-    if isinstance(launcher, RegistryRunLauncher):
-        launcher.reap()
 
 
 class _Watch:
@@ -314,7 +307,7 @@ class _Watch:
         self.cursor = result.cursor
         for record in result.records:
             event = record.event_log_entry.dagster_event
-            if event is not None and event.event_type in FOLLOWED:
+            if event is not None and event.event_type in ENTRY_EVENTS:
                 new.append(event)
         self.see(new)
 
@@ -399,29 +392,18 @@ class RegistryBuild:
     root_sha256: str | None = None
     record_count: int | None = None
     checks: dict[str, bool] = field(default_factory=dict)
-    problems: list[dict[str, object]] = field(default_factory=list)
-    """`problem_object`s: what failed (a check, the step, the promotion), never a warning."""
     promoted: bool = False
     """True when this build moved the registry's active pointer to `run_id`."""
     promotion: str = "build failed"
     """Why not, when not: "already active", "NOT_NEWER", "no pointer by design", ..."""
+    problems: list[dict[str, object]] = field(default_factory=list)
+    """`problem_object`s: what failed (a check, the step, the promotion), never a warning."""
     notes: list[str] = field(default_factory=list)
     """What the build noticed without failing (files a source's glob left out)."""
 
     def as_json(self) -> dict[str, object]:
-        """The object `registry build --json` prints for this registry."""
-        return {
-            "registry_id": self.registry_id,
-            "status": self.status,
-            "run_id": self.run_id,
-            "root_sha256": self.root_sha256,
-            "record_count": self.record_count,
-            "checks": self.checks,
-            "promoted": self.promoted,
-            "promotion": self.promotion,
-            "problems": self.problems,
-            "notes": self.notes,
-        }
+        """The object `registry build --json` prints for this registry (its fields in order)."""
+        return asdict(self)
 
 
 def entries_of(
@@ -481,7 +463,7 @@ def _entry(events: Sequence[Any], key: dg.AssetKey) -> RegistryBuild:
         str(metadata["root_sha256"].value),
         int(str(count.value)) if count is not None else None,
         checks,
-        problems,
+        problems=problems,
         notes=[unexpected_note(str(path)) for path in unexpected] + notes,
     )
 

@@ -34,7 +34,7 @@ import os
 import socket
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -358,16 +358,8 @@ class PromotionOutcome:
         return self.outcome in (Outcome.REFUSED, Outcome.CHECKS_NOT_PASSED)
 
     def as_json(self) -> dict[str, object]:
-        """A JSON object (the run's engine event, `registry build --json`)."""
-        return {
-            "registry_id": self.registry_id,
-            "run_id": self.run_id,
-            "outcome": self.outcome.value,
-            "reason": self.reason,
-            "code": self.code,
-            "checks": self.checks,
-            "journal_seq": self.journal_seq,
-        }
+        """A JSON object (the run's engine event, `registry build --json`): its fields in order."""
+        return {**asdict(self), "outcome": self.outcome.value}
 
 
 def why_not_promotable(instance: dg.DagsterInstance, dagster_run_id: str) -> str | None:
