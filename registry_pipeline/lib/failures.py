@@ -151,18 +151,23 @@ def materialized_metadata(events: Sequence[Any], key: dg.AssetKey) -> Mapping[st
 _PATH_KEYS = frozenset({"path"})
 
 
-def as_check_result(verdict: CheckVerdict) -> dg.AssetCheckResult:
-    """`verdict` as an AssetCheckResult: lists and objects become JSON metadata, `path` a path."""
+def as_check_result(verdict: CheckVerdict, key: dg.AssetKey) -> dg.AssetCheckResult:
+    """`verdict` as the AssetCheckResult of the asset `key`: lists and objects become JSON
+    metadata, `path` a path."""
     metadata: dict[str, Any] = {}
-    for key, value in verdict.metadata.items():
-        if key in _PATH_KEYS and isinstance(value, str):
-            metadata[key] = dg.MetadataValue.path(value)
-        elif isinstance(value, dict) or (isinstance(value, list) and key != "reason_codes"):
-            metadata[key] = dg.MetadataValue.json(value)
+    for name, value in verdict.metadata.items():
+        if name in _PATH_KEYS and isinstance(value, str):
+            metadata[name] = dg.MetadataValue.path(value)
+        elif isinstance(value, dict) or (isinstance(value, list) and name != "reason_codes"):
+            metadata[name] = dg.MetadataValue.json(value)
         else:
-            metadata[key] = value
+            metadata[name] = value
     if verdict.inputs:
         metadata["inputs"] = dg.MetadataValue.json([ref.as_json() for ref in verdict.inputs])
     return dg.AssetCheckResult(
-        passed=verdict.passed, metadata=metadata, description=verdict.description
+        asset_key=key,
+        check_name=verdict.name,
+        passed=verdict.passed,
+        metadata=metadata,
+        description=verdict.description,
     )
