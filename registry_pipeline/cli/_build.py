@@ -132,7 +132,8 @@ def run_build_command(args: argparse.Namespace) -> int:
                 out(freshness.summary())
             return 0
     from registry_pipeline.lib.build import run_build
-    from registry_pipeline.lib.launch import children_print_to_stderr, run_url
+    from registry_pipeline.lib.launcher import children_print_to_stderr
+    from registry_pipeline.lib.webserver import run_url
 
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     with children_print_to_stderr():  # the run worker's output: not stdout

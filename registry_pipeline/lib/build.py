@@ -26,7 +26,7 @@ from typing import Any
 import dagster as dg
 
 from registry_pipeline.core.builders.registry import check_catalog
-from registry_pipeline.core.errors import BuildInProgress, problem_object
+from registry_pipeline.core.errors import BuildInProgress, RegistryError, problem_object
 from registry_pipeline.core.gate.gate import admission
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.workspace.build_slot import (
@@ -47,6 +47,15 @@ from registry_pipeline.lib.build_run import (
 from registry_pipeline.lib.failures import check_verdicts, materialized_metadata, step_problems
 from registry_pipeline.lib.instance import dagster_home, open_instance
 from registry_pipeline.lib.io_manager import UNEXPECTED_FILES
+from registry_pipeline.lib.launcher import (
+    LOCATION,
+    RegistryRunLauncher,
+    cancel_run,
+    create_run,
+    launch_context,
+    local_location,
+    wait_for_run,
+)
 
 FOLLOW_POLL = 0.2
 """Seconds between two looks at the run's events (the instance cannot notify)."""
@@ -115,7 +124,6 @@ def run_build(
     tags = {SUBMITTER_TAG: f"{os.getpid()}@{socket.gethostname()}"}
     selection = [dg.AssetKey(registry_id) for registry_id in select] or None
     config = _run_config(root, full_audit, wait)
-    from registry_pipeline.lib.launch import create_run, launch_context, local_location
 
     with open_instance(root) as instance:
         watch = _Watch(instance, run_id, on_entry, on_wait)
@@ -139,8 +147,6 @@ def _graph_keys(
 ) -> tuple[list[dg.AssetKey], dict[dg.AssetKey, int]]:
     """The registries the run builds, in the graph's order (its entries' order), and how many
     checks it runs on each."""
-    from registry_pipeline.lib.launch import LOCATION
-
     location = context.create_request_context().get_code_location(LOCATION)
     (repository,) = location.get_repositories().values()
     graph = repository.asset_graph
@@ -224,10 +230,6 @@ def _launch(context: Any, run: dg.DagsterRun, wait: float, watch: _Watch) -> Non
     """Submit `run` to the instance's queue and wait for it (dequeuing as the daemon would),
     telling `watch` its events; cancelled on Ctrl-C, or with BUILD_IN_PROGRESS when it is still
     queued after `wait` seconds; RUN_CANCELED when it was cancelled from elsewhere (the UI)."""
-    from registry_pipeline.core.errors import RegistryError
-    from registry_pipeline.lib.launch import cancel_run, wait_for_run
-    from registry_pipeline.lib.launcher import RegistryRunLauncher
-
     instance = context.instance
     forks = (
         instance.run_launcher if isinstance(instance.run_launcher, RegistryRunLauncher) else None

@@ -1,5 +1,5 @@
 """Backfilling `drift_signals_daily`: a real Dagster backfill of its job over the days, submitted
-through the workspace's code location (`lib/launch.py`), so it is listed in the UI's Backfills
+through the workspace's code location (`lib/launcher.py`), so it is listed in the UI's Backfills
 tab, each day a run of the job on its page, resumable and cancellable there; or, `in_process`,
 one in-process run per day on the workspace's instance (tests, a machine without code server).
 Either way each day's outcome is read from the same events by one function (`_outcome`).
@@ -189,7 +189,7 @@ def _as_backfill(
 ) -> list[DayOutcome]:
     from dagster._core.storage.tags import BACKFILL_ID_TAG, PARTITION_NAME_TAG
 
-    from registry_pipeline.lib.launch import code_location, create_job_backfill, drive_backfill
+    from registry_pipeline.lib.launcher import code_location, create_job_backfill, drive_backfill
 
     keys = [day.isoformat() for day in days]
     with open_instance(root) as instance, code_location(instance, root) as context:

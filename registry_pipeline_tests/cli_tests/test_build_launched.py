@@ -34,8 +34,7 @@ from registry_pipeline.lib.build_run import (
     SUBMITTER_TAG,
 )
 from registry_pipeline.lib.instance import BUILD_TAG, open_instance
-from registry_pipeline.lib.launch import launch_context, submit, wait_for_run
-from registry_pipeline.lib.launcher import WORKER_TAG
+from registry_pipeline.lib.launcher import WORKER_TAG, launch_context, submit, wait_for_run
 from registry_pipeline_tests._helpers import (
     DEMO_GRAPH,
     break_built_schema,
