@@ -24,10 +24,8 @@ from registry_pipeline.defs.drift_daily import (
     drift_signals_daily_schedule,
 )
 from registry_pipeline.defs.schedules import build_schedules, change_sensor
-from registry_pipeline.lib.build_run import BUILD_JOB
-from registry_pipeline.lib.instance import BUILD_TAG
+from registry_pipeline.lib.build_run import BUILD_JOB, BUILD_TAG, BuildRun, RegistryWorkspace
 from registry_pipeline.lib.io_manager import SealingIOManager
-from registry_pipeline.lib.resources import BuildRun, RegistryWorkspace
 
 DEMO_WORKSPACE = Path(__file__).resolve().parent.parent
 

@@ -11,7 +11,7 @@ import pytest
 from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_store import RunStore, SealedRun, seal_files
 from registry_pipeline.core.workspace.layout import Workspace, init_workspace
-from registry_pipeline_tests._helpers import build_demo, copy_built
+from registry_pipeline_tests._helpers import build_demo, copy_built, copy_demo
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = REPO_ROOT.parent / "shared" / "reference" / "ovc-infra"
@@ -101,6 +101,12 @@ def built_demo_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for name in (*BUILD_ENV, POSTGRES_URL_ENV):  # a test's own settings are not the demo's
             patch.delenv(name, raising=False)
         return build_demo(tmp_path_factory.mktemp("built_demo"))
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Path:
+    """A copy of the demo workspace (catalog, sources, schemas) with no runs yet."""
+    return copy_demo(tmp_path)
 
 
 @pytest.fixture

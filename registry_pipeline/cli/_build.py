@@ -6,7 +6,8 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from registry_pipeline.cli._commands import workspace_option
+from registry_pipeline.cli._args import bounded_float
+from registry_pipeline.cli._commands import RAW, workspace_option
 from registry_pipeline.cli._output import err, json_doc, out
 from registry_pipeline.core.errors import UsageError, problem_text
 from registry_pipeline.core.freshness import up_to_date
@@ -16,7 +17,6 @@ from registry_pipeline.core.workspace.layout import DAGSTER_HOME_RELPATH, resolv
 if TYPE_CHECKING:
     from registry_pipeline.lib.build import RegistryBuild
 
-RAW = argparse.RawDescriptionHelpFormatter
 DESCRIPTION = """\
 Run the registry graph as one Dagster run of the job build_registries on the workspace's
 instance (.codex/dagster_home, which `dagster dev` shows), launched as the UI's Launch button
@@ -72,7 +72,7 @@ def add_build(commands: Any) -> None:
     )
     parser.add_argument(
         "--wait",
-        type=_seconds,
+        type=bounded_float(0, 86400),
         default=DEFAULT_WAIT,
         metavar="SECONDS",
         help="how long to wait for another build of this workspace before failing with "
@@ -99,16 +99,6 @@ def add_build(commands: Any) -> None:
     parser.add_argument("--json", action="store_true", help="print a JSON object")
     workspace_option(parser)
     parser.set_defaults(run=run_build_command)
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 0 <= value <= 86400:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 86400 seconds: {text!r}")
-    return value
 
 
 def run_build_command(args: argparse.Namespace) -> int:
@@ -142,7 +132,8 @@ def run_build_command(args: argparse.Namespace) -> int:
                 out(freshness.summary())
             return 0
     from registry_pipeline.lib.build import run_build
-    from registry_pipeline.lib.launch import children_print_to_stderr, run_url
+    from registry_pipeline.lib.launcher import children_print_to_stderr
+    from registry_pipeline.lib.webserver import run_url
 
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     with children_print_to_stderr():  # the run worker's output: not stdout

@@ -120,7 +120,7 @@ def run_backfill(args: argparse.Namespace) -> int:
     from registry_pipeline.definitions import build_definitions
     from registry_pipeline.defs.drift_daily import DRIFT_DAILY_JOB
     from registry_pipeline.lib.drift_backfill import run_drift_backfill
-    from registry_pipeline.lib.launch import children_print_to_stderr
+    from registry_pipeline.lib.launcher import children_print_to_stderr
 
     with (
         Progress(len(days), "backfilling drift_signals_daily", not args.json) as progress,

@@ -1,7 +1,14 @@
-"""Registry assets, generated from the catalog: one asset per registry."""
+"""Registry assets, generated from the catalog: one asset per registry, with its checks.
+
+Each registry asset declares its checks as `check_specs` (blocking) and, once its output is
+sealed, yields one `AssetCheckResult` per check (`evaluate_checks`): no separate step per check,
+each check still its own row in the UI, and a failed one still stops everything downstream.
+The checks themselves are the core gate's (`core.gate.checks`), the functions the pointer
+store runs again for a snapshot no build checked; the step writes their promotion receipt.
+"""
 
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +19,19 @@ from registry_pipeline.core.append_only.governed import governed_files
 from registry_pipeline.core.builders.drift_signals import SCHEMA_HASH_KEY, schema_file_hash
 from registry_pipeline.core.builders.model import Builder, BuildInputs
 from registry_pipeline.core.builders.registry import buildable
+from registry_pipeline.core.gate.checks import RegistryCheck, registry_checks
 from registry_pipeline.core.gate.dependencies import in_cycle
+from registry_pipeline.core.gate.gate import record
 from registry_pipeline.core.gate.receipts import failed_before
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, RegistrySpec
-from registry_pipeline.core.workspace.snapshots import file_digests, list_snapshots, newest_valid
+from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.workspace.snapshots import (
+    file_digests,
+    list_snapshots,
+    newest_valid,
+    read_snapshot,
+)
 from registry_pipeline.core.workspace.sources import (
     SourceError,
     count_records,
@@ -25,21 +40,14 @@ from registry_pipeline.core.workspace.sources import (
     unchanged_snapshot,
     unexpected_note,
 )
-from registry_pipeline.defs.checks import (
-    RegistryCheck,
-    check_specs,
-    evaluate_checks,
-    registry_checks,
-)
-from registry_pipeline.lib.build_run import Settled
-from registry_pipeline.lib.failures import as_step_failure
+from registry_pipeline.lib.build_run import BuildRun, RegistryWorkspace, Settled
+from registry_pipeline.lib.failures import as_check_result, as_step_failure
 from registry_pipeline.lib.io_manager import (
     UNEXPECTED_FILES,
     RegistryOutput,
     materialized_path,
     resolve_inputs,
 )
-from registry_pipeline.lib.resources import BuildRun, RegistryWorkspace
 
 IO_MANAGER_KEY = "registry_io_manager"
 SETTLED_NOTES = "notes"
@@ -94,7 +102,7 @@ def _coordination_step(
 ) -> dg.AssetChecksDefinition:
     """Blocking, unless the registries refer to each other in a cycle (two blocking checks
     would each wait for the other): then its failure still fails the build and promotes
-    nothing (`run_verdict`), and its receipt still refuses the snapshot, but the registries
+    nothing (`why_not_promotable`), and its receipt still refuses the snapshot, but the registries
     built from it in the same run are not skipped."""
     key = dg.AssetKey(spec.registry_id)
     reading = _reading_check(spec)
@@ -123,21 +131,41 @@ def _coordination_step(
             if (folder := materialized_path(context.instance, dg.AssetKey(other), run_id))
         }
         with as_step_failure():  # every check again, then the receipt of them all
-            results = list(
-                evaluate_checks(
-                    key, registry_checks(spec), path, registry_workspace.workspace, run_id,
-                    pinned,
-                )
-            )  # fmt: skip
+            results = evaluate_checks(
+                key, registry_checks(spec), path, registry_workspace.workspace, run_id, pinned
+            )
         (result,) = [r for r in results if r.check_name == reading.name]
-        return dg.AssetCheckResult(
-            passed=result.passed,
-            metadata=result.metadata,
-            severity=result.severity,
-            description=result.description,
-        )
+        return result
 
     return _coordination
+
+
+def check_specs(key: dg.AssetKey, checks: Iterable[RegistryCheck]) -> list[dg.AssetCheckSpec]:
+    """The checks as blocking `AssetCheckSpec`s of the asset `key`."""
+    return [
+        dg.AssetCheckSpec(check.name, asset=key, blocking=True, description=check.description)
+        for check in checks
+    ]
+
+
+def evaluate_checks(
+    key: dg.AssetKey,
+    checks: Iterable[RegistryCheck],
+    path: Path | None,
+    workspace: Workspace,
+    dagster_run_id: str | None = None,
+    pinned: Mapping[str, Path] | None = None,
+) -> list[dg.AssetCheckResult]:
+    """Each check on the run folder `path` this step sealed (None: nothing was sealed); the
+    verdicts are first appended to the snapshot's promotion receipts (`pinned`: the other
+    registries' folders this run sealed, which a coordination check reads)."""
+    registry_id = key.to_user_string()
+    verdicts = [check.run(path, workspace, registry_id, pinned) for check in checks]
+    root = read_snapshot(path, registry_id).root_sha256 if path is not None else None
+    if path is not None and root is not None and dagster_run_id is not None:
+        build = {"kind": "dagster_run", "id": dagster_run_id}
+        record(workspace, registry_id, path, root, verdicts, build)
+    return [as_check_result(verdict, key) for verdict in verdicts]
 
 
 def content_version(files: Mapping[str, bytes | Path]) -> str:
@@ -332,7 +360,7 @@ def sealed_checks(
     path = materialized_path(context.instance, key, context.run.run_id)
     run_id = context.run.run_id if receipt else None  # None: a later step writes the receipt
     with as_step_failure():  # the receipt is written before any result is yielded
-        results = list(evaluate_checks(key, checks, path, registry_workspace.workspace, run_id))
+        results = evaluate_checks(key, checks, path, registry_workspace.workspace, run_id)
     yield from results
 
 

@@ -19,11 +19,15 @@ from registry_pipeline.core.builders.drift_days import (
     build_drift_for_day,
     sealed_day,
 )
-from registry_pipeline.defs.assets import IO_MANAGER_KEY, content_version, sealed_checks
-from registry_pipeline.defs.checks import check_specs
+from registry_pipeline.defs.assets import (
+    IO_MANAGER_KEY,
+    check_specs,
+    content_version,
+    sealed_checks,
+)
+from registry_pipeline.lib.build_run import RegistryWorkspace
 from registry_pipeline.lib.failures import as_step_failure
 from registry_pipeline.lib.io_manager import RegistryOutput
-from registry_pipeline.lib.resources import RegistryWorkspace
 
 DRIFT_DAILY_START = "2026-01-01"
 """The first day that can be backfilled."""

@@ -19,16 +19,15 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
 from registry_pipeline.core.builders.registry import check_catalog
-from registry_pipeline.core.errors import BuildInProgress, problem_object
+from registry_pipeline.core.errors import BuildInProgress, RegistryError, problem_object
 from registry_pipeline.core.gate.gate import admission
-from registry_pipeline.core.gate.verdict import problem_objects
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.workspace.build_slot import (
     DEFAULT_WAIT,
@@ -40,14 +39,23 @@ from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.sources import unexpected_note
 from registry_pipeline.lib.build_run import (
     BUILD_JOB,
+    SLOT_WAIT_KEY,
     SUBMITTER_TAG,
     builds_in_progress,
     promotions,
 )
-from registry_pipeline.lib.failures import step_problems
+from registry_pipeline.lib.failures import check_verdicts, materialized_metadata, step_problems
 from registry_pipeline.lib.instance import dagster_home, open_instance
 from registry_pipeline.lib.io_manager import UNEXPECTED_FILES
-from registry_pipeline.lib.resources import SLOT_WAIT_KEY
+from registry_pipeline.lib.launcher import (
+    LOCATION,
+    RegistryRunLauncher,
+    cancel_run,
+    create_run,
+    launch_context,
+    local_location,
+    wait_for_run,
+)
 
 FOLLOW_POLL = 0.2
 """Seconds between two looks at the run's events (the instance cannot notify)."""
@@ -66,7 +74,6 @@ ENTRY_EVENTS = {
     dg.DagsterEventType.ENGINE_EVENT,
 }
 """The events an outcome is decided from (the rest of the run's log stays in the instance)."""
-FOLLOWED = ENTRY_EVENTS
 
 
 @dataclass(frozen=True)
@@ -117,7 +124,6 @@ def run_build(
     tags = {SUBMITTER_TAG: f"{os.getpid()}@{socket.gethostname()}"}
     selection = [dg.AssetKey(registry_id) for registry_id in select] or None
     config = _run_config(root, full_audit, wait)
-    from registry_pipeline.lib.launch import create_run, launch_context, local_location
 
     with open_instance(root) as instance:
         watch = _Watch(instance, run_id, on_entry, on_wait)
@@ -141,8 +147,6 @@ def _graph_keys(
 ) -> tuple[list[dg.AssetKey], dict[dg.AssetKey, int]]:
     """The registries the run builds, in the graph's order (its entries' order), and how many
     checks it runs on each."""
-    from registry_pipeline.lib.launch import LOCATION
-
     location = context.create_request_context().get_code_location(LOCATION)
     (repository,) = location.get_repositories().values()
     graph = repository.asset_graph
@@ -197,12 +201,9 @@ def _execute_here(context: Any, run: dg.DagsterRun, watch: _Watch) -> None:
 def _slot_refusal(instance: dg.DagsterInstance, run_id: str) -> BuildInProgress | None:
     """The run's BUILD_IN_PROGRESS when it failed waiting for the build slot, else None."""
     for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE):
-        event = record.dagster_event
-        error = getattr(event.event_specific_data, "error", None) if event else None
-        while error is not None:
-            if error.cls_name == BuildInProgress.__name__:
-                return BuildInProgress(error.message.split(": ", 1)[-1].strip())
-            error = error.cause
+        error = _caused_by(record.dagster_event, BuildInProgress.__name__)
+        if error is not None:
+            return BuildInProgress(error.message.split(": ", 1)[-1].strip())
     return None
 
 
@@ -212,27 +213,33 @@ def _interrupted(event: Any) -> bool:
     the cancellation it is."""
     if event.event_type != dg.DagsterEventType.RUN_FAILURE:
         return False
-    error = getattr(event.event_specific_data, "error", None)
-    while error is not None:
-        if error.cls_name in ("DagsterExecutionInterruptedError", "KeyboardInterrupt"):
-            return True
+    interrupted = ("DagsterExecutionInterruptedError", "KeyboardInterrupt")
+    return _caused_by(event, *interrupted) is not None
+
+
+def _caused_by(event: Any, *names: str) -> Any:
+    """The error of a run failure `event`, or the first of its causes, whose class is one of
+    `names`; None when none is."""
+    error = getattr(event.event_specific_data, "error", None) if event else None
+    while error is not None and error.cls_name not in names:
         error = error.cause
-    return False
+    return error
 
 
 def _launch(context: Any, run: dg.DagsterRun, wait: float, watch: _Watch) -> None:
     """Submit `run` to the instance's queue and wait for it (dequeuing as the daemon would),
     telling `watch` its events; cancelled on Ctrl-C, or with BUILD_IN_PROGRESS when it is still
     queued after `wait` seconds; RUN_CANCELED when it was cancelled from elsewhere (the UI)."""
-    from registry_pipeline.core.errors import RegistryError
-    from registry_pipeline.lib.launch import cancel_run, wait_for_run
-
     instance = context.instance
+    forks = (
+        instance.run_launcher if isinstance(instance.run_launcher, RegistryRunLauncher) else None
+    )
     queued_since = time.monotonic()
 
     def poll(current: dg.DagsterRun) -> None:
         watch.read()
-        _fail_if_worker_ended(instance, current)
+        if forks is not None:
+            _fail_if_worker_ended(instance, forks, current)
         if current.status != dg.DagsterRunStatus.QUEUED:
             return
         ahead = builds_in_progress(instance, run.run_id)
@@ -248,7 +255,8 @@ def _launch(context: Any, run: dg.DagsterRun, wait: float, watch: _Watch) -> Non
         cancel_run(context, run.run_id)
         raise
     finally:
-        _reap(instance)
+        if forks is not None:  # none of its forked run workers left a zombie
+            forks.reap()
     watch.read()
     if finished.status == dg.DagsterRunStatus.CANCELED:
         raise RegistryError(
@@ -258,14 +266,11 @@ def _launch(context: Any, run: dg.DagsterRun, wait: float, watch: _Watch) -> Non
         )
 
 
-def _fail_if_worker_ended(instance: dg.DagsterInstance, run: dg.DagsterRun) -> None:
+def _fail_if_worker_ended(instance: dg.DagsterInstance, launcher: Any, run: dg.DagsterRun) -> None:
     """Mark `run` FAILED when the run worker this command forked for it ended before the run
     did (killed, out of memory): nothing else ends such a run (a daemon's run monitoring sees
     its unreaped worker as alive), and the command would wait for it for a day."""
-    from registry_pipeline.lib.launcher import RegistryRunLauncher
-
-    launcher = instance.run_launcher
-    if not isinstance(launcher, RegistryRunLauncher) or run.status not in _UNDER_WAY:
+    if run.status not in (dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED):
         return
     ended = launcher.worker_end(run)
     latest = instance.get_run_by_id(run.run_id) if ended else None
@@ -273,17 +278,6 @@ def _fail_if_worker_ended(instance: dg.DagsterInstance, run: dg.DagsterRun) -> N
         instance.report_run_failed(
             latest, message=f"its run worker {ended} before the run finished; build again"
         )
-
-
-_UNDER_WAY = (dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED)
-
-
-def _reap(instance: dg.DagsterInstance) -> None:
-    from registry_pipeline.lib.launcher import RegistryRunLauncher
-
-    launcher = instance.run_launcher
-    if isinstance(launcher, RegistryRunLauncher):
-        launcher.reap()
 
 
 class _Watch:
@@ -315,7 +309,7 @@ class _Watch:
         self.cursor = result.cursor
         for record in result.records:
             event = record.event_log_entry.dagster_event
-            if event is not None and event.event_type in FOLLOWED:
+            if event is not None and event.event_type in ENTRY_EVENTS:
                 new.append(event)
         self.see(new)
 
@@ -400,29 +394,18 @@ class RegistryBuild:
     root_sha256: str | None = None
     record_count: int | None = None
     checks: dict[str, bool] = field(default_factory=dict)
-    problems: list[dict[str, object]] = field(default_factory=list)
-    """`problem_object`s: what failed (a check, the step, the promotion), never a warning."""
     promoted: bool = False
     """True when this build moved the registry's active pointer to `run_id`."""
     promotion: str = "build failed"
     """Why not, when not: "already active", "NOT_NEWER", "no pointer by design", ..."""
+    problems: list[dict[str, object]] = field(default_factory=list)
+    """`problem_object`s: what failed (a check, the step, the promotion), never a warning."""
     notes: list[str] = field(default_factory=list)
     """What the build noticed without failing (files a source's glob left out)."""
 
     def as_json(self) -> dict[str, object]:
-        """The object `registry build --json` prints for this registry."""
-        return {
-            "registry_id": self.registry_id,
-            "status": self.status,
-            "run_id": self.run_id,
-            "root_sha256": self.root_sha256,
-            "record_count": self.record_count,
-            "checks": self.checks,
-            "promoted": self.promoted,
-            "promotion": self.promotion,
-            "problems": self.problems,
-            "notes": self.notes,
-        }
+        """The object `registry build --json` prints for this registry (its fields in order)."""
+        return asdict(self)
 
 
 def entries_of(
@@ -458,37 +441,16 @@ def _done(events: Sequence[Any], key: dg.AssetKey, checks: int) -> bool:
 
 
 def _entry(events: Sequence[Any], key: dg.AssetKey) -> RegistryBuild:
-    step = key.to_python_identifier()
-    evaluations = [
-        e.event_specific_data
-        for e in events
-        if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
-        and e.event_specific_data.asset_key == key
-    ]
-    checks = {evaluation.check_name: evaluation.passed for evaluation in evaluations}
-    problems = [
-        problem
-        for evaluation in evaluations
-        for problem in problem_objects(
-            evaluation.check_name,
-            evaluation.passed,
-            evaluation.description,
-            {name: value.value for name, value in evaluation.metadata.items()},
-        )
-    ]
-    materialized = [
-        e.step_materialization_data.materialization
-        for e in events
-        if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION and e.asset_key == key
-    ]
-    if not materialized:
+    checks, problems = check_verdicts(events, key)
+    metadata = materialized_metadata(events, key)
+    if metadata is None:
+        step = key.to_python_identifier()
         failed = [e for e in events if e.is_step_failure and e.step_key == step]
         return RegistryBuild(
             key.to_user_string(),
             "failed" if failed else "skipped",
             problems=problems or step_problems(failed),
         )
-    metadata = materialized[-1].metadata
     reused = bool(metadata["reused_snapshot"].value) if "reused_snapshot" in metadata else False
     status = "failed" if not all(checks.values()) else ("reused" if reused else "built")
     count = metadata.get("record_count")
@@ -503,7 +465,7 @@ def _entry(events: Sequence[Any], key: dg.AssetKey) -> RegistryBuild:
         str(metadata["root_sha256"].value),
         int(str(count.value)) if count is not None else None,
         checks,
-        problems,
+        problems=problems,
         notes=[unexpected_note(str(path)) for path in unexpected] + notes,
     )
 

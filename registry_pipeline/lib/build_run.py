@@ -1,6 +1,8 @@
 """A run of the build job, whoever launched it (`registry build`, the UI's Launch button, a
 schedule, a sensor, a re-execution): the one place that decides what a build does around its
-steps, so that every door does the same build.
+steps, so that every door does the same build. It is the resource `BuildRun` every registry
+asset asks for (beside `RegistryWorkspace`, the workspace as a resource): set up once per run,
+it holds the workspace's build slot from the run's start to its end.
 
 - `begin`, at the start of the run (its `build_run` resource), under the workspace's build slot:
   what other machines published is fetched, the pointer history is verified, builds a killed
@@ -8,11 +10,13 @@ steps, so that every door does the same build.
   catalog) and the unchanged sources it reuses are decided (`settled_sources`, below);
 - the steps build, seal and check each registry (`defs.assets`; a settled source reuses its
   snapshot and its verdicts);
-- `finish`, at the end of the run, still under the slot: when every step and every blocking
-  check passed (`lib.promotion.run_verdict`, the sensor's rule), each snapshot with a pointer
-  is promoted through the one publish gate, each outcome written to the run's log as an engine
-  event (`PROMOTION_KEY`), and a build of the whole catalog is recorded (`core.freshness`), so
-  the next `registry build` answers "up to date".
+- `finish`, at the end of the run, still under the slot: when no step failed or was skipped
+  and every blocking check the run planned passed (`why_not_promotable`: a failed build
+  promotes nothing), each snapshot with a pointer is promoted through the one publish gate (the
+  pointer store validates it again under its lock and journals the change; an already-active
+  target is a no-op), each outcome written to the run's log as an engine event
+  (`PROMOTION_KEY`), and a build of the whole catalog is recorded (`core.freshness`), so the
+  next `registry build` answers "up to date".
 
 The no-change shortcut (`settled_sources`): sources settled before Dagster starts. A source is
 settled when its newest snapshot holds exactly its current files and the gate would admit it as
@@ -28,12 +32,15 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from pydantic import PrivateAttr
 
 from registry_pipeline.core.append_only.governed import governed_files
 from registry_pipeline.core.errors import RegistryError
@@ -41,9 +48,11 @@ from registry_pipeline.core.freshness import active_snapshots, build_inputs, rec
 from registry_pipeline.core.gate.checks import check_names
 from registry_pipeline.core.gate.dependencies import coordination_reads
 from registry_pipeline.core.gate.gate import admissible, admission, sync
-from registry_pipeline.core.pointers.store import PointerStore
+from registry_pipeline.core.pointers.store import ANY, PointerRefused, PointerStore, pointer_relpath
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.seal.validate import cache_active, inspection_cache
+from registry_pipeline.core.workspace.build_slot import DEFAULT_WAIT, build_slot
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, RegistrySpec, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import Snapshot, list_snapshots
@@ -55,11 +64,7 @@ from registry_pipeline.core.workspace.sources import (
     unchanged_snapshot,
     unexpected_note,
 )
-from registry_pipeline.lib.promotion import (
-    PromotionOutcome,
-    promote_materialization,
-    run_verdict,
-)
+from registry_pipeline.lib.failures import run_events
 
 BUILD_JOB = "build_registries"
 """The job that builds every registry: `definitions.py` defines it under this name."""
@@ -83,6 +88,105 @@ class BuildStart:
     """Unchanged sources the run reuses with their verdicts instead of sealing them again."""
     read: dict[str, Any] | None = None
     """What a build of the whole catalog read (`core.freshness.build_inputs`), to record."""
+
+
+SLOT_WAIT_KEY = "slot_wait"
+"""Engine event metadata: the run waits for the build slot (the holder, in words)."""
+
+
+class RegistryWorkspace(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """The workspace whose registries are built; `root` is its folder."""
+
+    root: str
+    full_audit: bool = False
+    """Re-hash every run folder instead of reusing the previous run registry's verdicts."""
+
+    @property
+    def workspace(self) -> Workspace:
+        """The core's view of the workspace."""
+        return Workspace(Path(self.root))
+
+    def catalog(self) -> RegistryCatalog:
+        """The workspace's registry catalog."""
+        return load_catalog(self.workspace)
+
+
+class BuildRun(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """A run of the build job, whoever launched it (`registry build`, the UI, a schedule, a
+    sensor): it holds the workspace's build slot from its start to its end (one build at a
+    time; `core.workspace.build_slot`), and around its steps does what every build does
+    (`lib.build_run`: verify the history, decide the sources it reuses; then promote what
+    passed and record the build). Every registry asset asks for it, so it is set up once per
+    run, before the first step (the job runs in one process)."""
+
+    root: str
+    wait_seconds: float = DEFAULT_WAIT
+    """How long the run waits for another build before failing with BUILD_IN_PROGRESS."""
+    full_audit: bool = False
+    """Re-verify every run folder, trusting no stored verdict, and reuse no source unchecked."""
+    _start: BuildStart = PrivateAttr(default_factory=BuildStart)
+
+    @property
+    def start(self) -> BuildStart:
+        """What the run decided at its start (the sources it reuses)."""
+        return self._start
+
+    @contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[BuildRun]:
+        from registry_pipeline.lib.postgres import postgres_slot
+
+        run, instance = context.run, context.instance
+        if run is None or instance is None:  # built outside a run (a test's direct call)
+            yield self
+            return
+        workspace = Workspace(Path(self.root))
+        shared = [backend] if (backend := postgres_slot(instance)) is not None else []
+
+        def waiting(who: str) -> None:  # said in the run's log, where the UI and the CLI read it
+            from dagster._core.events import EngineEventData
+
+            instance.report_engine_event(
+                f"waiting up to {self.wait_seconds:g} s for the workspace's build slot, held by "
+                f"{who}",
+                run,
+                EngineEventData(metadata={SLOT_WAIT_KEY: who}),
+            )
+
+        def lost(reason: str) -> None:  # its pointer writes are refused from now on
+            instance.report_engine_event(f"the bucket's build lease was lost: {reason}", run)
+
+        with build_slot(
+            workspace,
+            holder(run),
+            wait=self.wait_seconds,
+            on_wait=waiting,
+            shared=shared,
+            on_lost=lost,
+        ):
+            job_keys = _job_keys(workspace)
+            self._start = begin(instance, run, workspace, job_keys, full_audit=self.full_audit)
+            with _verdicts(workspace, self.full_audit):
+                yield self
+                finish(instance, run, workspace, self._start)
+
+
+def _job_keys(workspace: Workspace) -> list[dg.AssetKey]:
+    """The registries of the whole build job (a run's selection is compared with them)."""
+    from registry_pipeline.core.builders.registry import buildable, registered_builders
+
+    specs = buildable(load_catalog(workspace), registered_builders())
+    return [dg.AssetKey(spec.registry_id) for spec in specs]
+
+
+@contextmanager
+def _verdicts(workspace: Workspace, full_audit: bool) -> Iterator[None]:
+    """The verdict cache for the run (a run `registry build --in-process` executes finds the
+    command's own open, and keeps it)."""
+    if cache_active():
+        yield
+        return
+    with inspection_cache(workspace.verdicts_path, trust_stored=not full_audit):
+        yield
 
 
 def door(run: dg.DagsterRun) -> str:
@@ -157,16 +261,13 @@ def finish(
     """The end of a build run, under the build slot: promote what passed, record the build
     (module doc). Each outcome is also an engine event of the run. Nothing when the run failed
     or is being cancelled."""
-    verdict = run_verdict(instance, run.run_id, in_run=True)
-    if not verdict.promotable:
-        instance.report_engine_event(f"nothing promoted: {verdict.reason}", run)
+    why_not = why_not_promotable(instance, run.run_id)
+    if why_not is not None:
+        instance.report_engine_event(f"nothing promoted: {why_not}", run)
         return []
-    actor = {"kind": "dagster_run", "id": run.run_id}
     outcomes = []
     for registry_id, snapshot in materialized(instance, run.run_id).items():
-        outcome = promote_materialization(
-            instance, workspace.root, registry_id, snapshot, run.run_id, actor, verdict=verdict
-        )
+        outcome = promote(instance, workspace, registry_id, snapshot, run.run_id)
         outcomes.append(outcome)
         instance.report_engine_event(
             f"{registry_id} {snapshot}: {outcome.reason}",
@@ -190,11 +291,10 @@ def materialized(instance: dg.DagsterInstance, dagster_run_id: str) -> dict[str,
     """Registry id -> the snapshot (run folder) the run materialized or reused for it, in the
     order the run materialized them (the graph's)."""
     made: dict[str, str] = {}
-    event_type = dg.DagsterEventType.ASSET_MATERIALIZATION
-    for record in instance.get_records_for_run(dagster_run_id, of_type=event_type).records:
-        materialization = record.asset_materialization
-        value = materialization.metadata.get("run_id") if materialization else None
-        if materialization is not None and value is not None:
+    for event in run_events(instance, dagster_run_id, dg.DagsterEventType.ASSET_MATERIALIZATION):
+        materialization = event.step_materialization_data.materialization
+        value = materialization.metadata.get("run_id")
+        if value is not None:
             made[materialization.asset_key.to_user_string()] = str(value.value)
     return made
 
@@ -216,6 +316,211 @@ def _event_data(metadata: Mapping[str, Any]) -> Any:
     from dagster._core.events import EngineEventData
 
     return EngineEventData(metadata=dict(metadata))
+
+
+CHECK_SOURCE = "dagster asset check; validated again by the pointer store under its lock"
+_HISTORY_PAGE = 50
+_PAGE = 100
+CHECK_PLANNED = dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED
+CHECK_EVALUATION = dg.DagsterEventType.ASSET_CHECK_EVALUATION
+STEP_TROUBLE = (dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.STEP_SKIPPED)
+
+
+class Outcome(StrEnum):
+    """What a promotion attempt did."""
+
+    PROMOTED = "promoted"
+    ALREADY_ACTIVE = "already active"
+    SKIPPED = "skipped"
+    """Not an error: NOT_NEWER, or a registry on hold (a rollback or `pointers hold`)."""
+    NO_POINTER = "no pointer by design"
+    CHECKS_NOT_PASSED = "checks not passed"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True)
+class PromotionOutcome:
+    """The result of `promote` for one registry snapshot."""
+
+    registry_id: str
+    run_id: str
+    outcome: Outcome
+    reason: str
+    """One line for humans: "promoted", "already active", "NOT_NEWER: ...", ..."""
+    code: str | None = None
+    """The pointer store's refusal code (NOT_NEWER, CAS_CONFLICT, TARGET_INVALID, ...)."""
+    checks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    journal_seq: int | None = None
+
+    @property
+    def is_error(self) -> bool:
+        """A refusal other than NOT_NEWER, or checks that did not pass."""
+        return self.outcome in (Outcome.REFUSED, Outcome.CHECKS_NOT_PASSED)
+
+    def as_json(self) -> dict[str, object]:
+        """A JSON object (the run's engine event, `registry build --json`): its fields in order."""
+        return {**asdict(self), "outcome": self.outcome.value}
+
+
+def why_not_promotable(instance: dg.DagsterInstance, dagster_run_id: str) -> str | None:
+    """The promotion rule, asked by the run itself at its end (not finished yet): no step failed
+    or was skipped, the run is not being cancelled, and every blocking check it planned was
+    evaluated and passed. None when promotable, else why not."""
+    run = instance.get_run_by_id(dagster_run_id)
+    if run is None:
+        return f"build failed: no Dagster run {dagster_run_id}"
+    if run.status != dg.DagsterRunStatus.STARTED:
+        return f"build stopped (Dagster run {run.status.value})"
+    events = [e for kind in STEP_TROUBLE for e in run_events(instance, dagster_run_id, kind)]
+    troubled = sorted({str(event.step_key) for event in events})
+    if troubled:
+        return f"build failed: step(s) {', '.join(troubled)} failed"
+    planned = {
+        (event.event_specific_data.asset_key, event.event_specific_data.check_name)
+        for event in run_events(instance, dagster_run_id, CHECK_PLANNED)
+    }
+    evaluated: dict[tuple[Any, str], bool] = {}
+    for event in run_events(instance, dagster_run_id, CHECK_EVALUATION):
+        data = event.event_specific_data
+        evaluated[(data.asset_key, data.check_name)] = bool(data.passed)
+    failing = sorted(
+        f"{key.to_user_string()}.{name}" for (key, name), ok in evaluated.items() if not ok
+    )
+    missing = sorted(f"{k.to_user_string()}.{n}" for k, n in planned - evaluated.keys())
+    if failing or missing:
+        what = ", ".join([*(f"{f} FAILED" for f in failing), *(f"{m} NOT_RUN" for m in missing)])
+        return f"build failed: {what}"
+    return None
+
+
+def promote(
+    instance: dg.DagsterInstance,
+    workspace: Workspace,
+    registry_id: str,
+    run_id: str,
+    dagster_run_id: str,
+) -> PromotionOutcome:
+    """Promote snapshot `run_id`, materialized by the promotable Dagster run `dagster_run_id`,
+    when the catalog gives the registry a pointer, through the pointer store, which validates it
+    again under its lock; refusals become outcomes."""
+
+    def outcome(kind: Outcome, reason: str, **extra: Any) -> PromotionOutcome:
+        return PromotionOutcome(registry_id, run_id, kind, reason, **extra)
+
+    try:
+        spec = load_catalog(workspace).get(registry_id)
+    except RegistryError as exc:
+        return outcome(Outcome.REFUSED, exc.message, code=exc.code)
+    if not spec.active_pointer:
+        return outcome(Outcome.NO_POINTER, Outcome.NO_POINTER.value)
+    record = materialization_of(instance, registry_id, run_id, dagster_run_id)
+    if record is None:
+        reason = f"Dagster run {dagster_run_id} did not materialize {run_id}"
+        return outcome(Outcome.CHECKS_NOT_PASSED, reason, code="NO_MATERIALIZATION")
+    checks = blocking_checks(instance, record, check_names(spec))
+    try:
+        change = PointerStore(workspace).promote(
+            spec.registry_id,
+            run_id,
+            relpath=pointer_relpath(spec.kind, spec.artifacts),
+            reason=f"blocking checks passed in Dagster run {dagster_run_id}",
+            actor={"kind": "dagster_run", "id": dagster_run_id},
+            admit=admission,
+            checks=checks,
+            expect=ANY,
+            automatic=True,
+        )
+    except PointerRefused as exc:
+        skipped = exc.code in ("NOT_NEWER", "HELD")
+        kind = Outcome.SKIPPED if skipped else Outcome.REFUSED
+        text = exc.message if exc.code == "HELD" else f"{exc.code}: {exc.message}"
+        return outcome(kind, text, code=exc.code, checks=checks)
+    except RegistryError as exc:  # a stale lock, an unreadable pointer file, ...
+        return outcome(Outcome.REFUSED, f"{exc.code}: {exc.message}", code=exc.code, checks=checks)
+    if change.record is None:
+        return outcome(Outcome.ALREADY_ACTIVE, Outcome.ALREADY_ACTIVE.value, checks=checks)
+    seq = change.record.seq
+    return outcome(Outcome.PROMOTED, Outcome.PROMOTED.value, checks=checks, journal_seq=seq)
+
+
+def materialization_of(
+    instance: dg.DagsterInstance, registry_id: str, run_id: str, dagster_run_id: str
+) -> dg.EventLogRecord | None:
+    """The materialization of `registry_id` in Dagster run `dagster_run_id` that wrote or reused
+    snapshot `run_id` (from the asset index: its storage id is the one checks point at)."""
+    run = instance.get_run_record_by_id(dagster_run_id)
+    if run is None:
+        return None
+    records_filter = dg.AssetRecordsFilter(
+        asset_key=dg.AssetKey(registry_id), after_timestamp=run.create_timestamp.timestamp()
+    )
+    cursor = None
+    while True:
+        result = instance.fetch_materializations(records_filter, limit=_PAGE, cursor=cursor)
+        for record in result.records:
+            materialization = record.asset_materialization
+            value = materialization.metadata.get("run_id") if materialization else None
+            if record.run_id == dagster_run_id and value is not None and value.value == run_id:
+                return record
+        if not result.has_more:
+            return None
+        cursor = result.cursor
+
+
+def blocking_checks(
+    instance: dg.DagsterInstance, materialization: dg.EventLogRecord, names: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """Each blocking check's verdict on that materialization, for the journal: `status`
+    SUCCEEDED or FAILED (`passed` True or False), or PLANNED (`passed` None) for one the run,
+    still going on, has not evaluated."""
+    dagster_run_id, asset_key = materialization.run_id, materialization.asset_key
+    if asset_key is None:
+        raise ValueError(f"event {materialization.storage_id} is not an asset materialization")
+    verdicts: dict[str, dict[str, Any]] = {}
+    for name in names:
+        key = dg.AssetCheckKey(asset_key, name)
+        execution = _execution_in_run(instance, key, dagster_run_id, materialization.storage_id)
+        status = execution.status.value if execution is not None else "NOT_RUN"
+        passed: bool | None = status == "SUCCEEDED"
+        if status in ("PLANNED", "NOT_RUN"):
+            status, passed = "PLANNED", None
+        verdicts[name] = {
+            "passed": passed,
+            "status": status,
+            "source": CHECK_SOURCE,
+            "dagster_run_id": dagster_run_id,
+        }
+    return verdicts
+
+
+def _execution_in_run(
+    instance: dg.DagsterInstance, key: dg.AssetCheckKey, dagster_run_id: str, storage_id: int
+) -> Any:
+    """The check's execution in `dagster_run_id` that targets this materialization, if any."""
+    storage = instance.event_log_storage
+    latest = storage.get_latest_asset_check_execution_by_key([key]).get(key)
+    candidates = [latest] if latest is not None else []
+    if latest is not None and latest.run_id != dagster_run_id:
+        candidates = []
+        cursor = None
+        while True:  # newest first: the wanted run is usually within the first page
+            page = storage.get_asset_check_execution_history(key, _HISTORY_PAGE, cursor)
+            candidates.extend(r for r in page if r.run_id == dagster_run_id)
+            if candidates or len(page) < _HISTORY_PAGE:
+                break
+            cursor = page[-1].id
+    for execution in candidates:
+        if execution.run_id == dagster_run_id and _targets(execution, storage_id):
+            return execution
+    return None
+
+
+def _targets(execution: Any, storage_id: int) -> bool:
+    """False when the evaluation names another materialization than `storage_id`."""
+    event = execution.event
+    evaluation = event.dagster_event.event_specific_data if event and event.dagster_event else None
+    target = getattr(evaluation, "target_materialization_data", None)
+    return target is None or target.storage_id == storage_id
 
 
 def mark_dead_builds_failed(instance: dg.DagsterInstance) -> list[str]:
@@ -243,10 +548,8 @@ def mark_dead_builds_failed(instance: dg.DagsterInstance) -> list[str]:
 def _run_pid(instance: dg.DagsterInstance, run: dg.DagsterRun) -> int | None:
     text = run.tags.get(PID_TAG)
     if text is None:  # a run that died before its build slot was taken: its worker's pid
-        start = dg.DagsterEventType.RUN_START
-        records = instance.get_records_for_run(run.run_id, of_type=start, limit=1).records
-        event = records[0].event_log_entry.dagster_event if records else None
-        return event.pid if event is not None else None
+        started = run_events(instance, run.run_id, dg.DagsterEventType.RUN_START, limit=1)
+        return started[0].pid if started else None
     return int(text) if text.isdigit() else None
 
 

@@ -1,5 +1,5 @@
 """Backfilling `drift_signals_daily`: a real Dagster backfill of its job over the days, submitted
-through the workspace's code location (`lib/launch.py`), so it is listed in the UI's Backfills
+through the workspace's code location (`lib/launcher.py`), so it is listed in the UI's Backfills
 tab, each day a run of the job on its page, resumable and cancellable there; or, `in_process`,
 one in-process run per day on the workspace's instance (tests, a machine without code server).
 Either way each day's outcome is read from the same events by one function (`_outcome`).
@@ -22,11 +22,10 @@ import dagster as dg
 
 from registry_pipeline.core.builders.drift_days import DAILY_REGISTRY_ID, reusable_day
 from registry_pipeline.core.errors import problem_object
-from registry_pipeline.core.gate.verdict import problem_objects
 from registry_pipeline.core.seal.validate import inspection_cache
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.lib.build import QUIET_LOGS
-from registry_pipeline.lib.failures import step_problems
+from registry_pipeline.lib.failures import check_verdicts, materialized_metadata, step_problems
 from registry_pipeline.lib.instance import dagster_home, open_instance
 
 BACKFILL_TIMEOUT = 6 * 3600.0
@@ -190,7 +189,7 @@ def _as_backfill(
 ) -> list[DayOutcome]:
     from dagster._core.storage.tags import BACKFILL_ID_TAG, PARTITION_NAME_TAG
 
-    from registry_pipeline.lib.launch import code_location, create_job_backfill, drive_backfill
+    from registry_pipeline.lib.launcher import code_location, create_job_backfill, drive_backfill
 
     keys = [day.isoformat() for day in days]
     with open_instance(root) as instance, code_location(instance, root) as context:
@@ -233,19 +232,7 @@ def _outcome(
     """One day's outcome from its run's events (an in-process result's, or the instance's event
     log of a backfill's run): the checks' verdicts and problems, the sealed snapshot."""
     events = [event for event in events if event is not None]
-    evaluations = [
-        e.event_specific_data
-        for e in events
-        if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
-    ]
-    checks = {e.check_name: e.passed for e in evaluations}
-    problems = [
-        problem
-        for e in evaluations
-        for problem in problem_objects(
-            e.check_name, e.passed, e.description, {k: v.value for k, v in e.metadata.items()}
-        )
-    ]
+    checks, problems = check_verdicts(events, dg.AssetKey(DAILY_REGISTRY_ID))
     unchecked = [name for name in expected if name not in checks]
     problems += [
         problem_object(
@@ -255,16 +242,10 @@ def _outcome(
         if success  # else the step's failure says why
     ]
     problems += step_problems(events)
-    materialized = [
-        e.step_materialization_data.materialization
-        for e in events
-        if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION
-        and e.asset_key == dg.AssetKey(DAILY_REGISTRY_ID)
-    ]
-    if not materialized:
+    metadata = materialized_metadata(events, dg.AssetKey(DAILY_REGISTRY_ID))
+    if metadata is None:
         unsealed = problem_object("NOT_MATERIALIZED", "no snapshot of the day was sealed")
         return DayOutcome(day, False, dagster_run_id, problems=problems or [unsealed])
-    metadata = materialized[-1].metadata
     counts = {
         key.removeprefix("signals_"): int(str(value.value))
         for key, value in metadata.items()

@@ -2,7 +2,9 @@
 failed step's message and metadata, so the UI and `registry build` show the real cause rather
 than Dagster's "Error occurred while executing op".
 
-The gate's check verdicts become Dagster asset check results the same way (`as_check_result`).
+The gate's check verdicts become Dagster asset check results the same way (`as_check_result`),
+and a run's events are read back here (`run_events`, `step_problems`, `check_verdicts`,
+`materialized_metadata`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 import dagster as dg
 
 from registry_pipeline.core.errors import Problem, RegistryError, problem_object
-from registry_pipeline.core.gate.verdict import CheckVerdict
+from registry_pipeline.core.gate.verdict import CheckVerdict, problem_objects
 
 MAX_LISTED = 50
 IO_ERROR = "IO_ERROR"
@@ -107,21 +109,65 @@ def step_problems(events: Sequence[Any]) -> list[dict[str, object]]:
     return found
 
 
+def run_events(
+    instance: dg.DagsterInstance, run_id: str, kind: dg.DagsterEventType, limit: int | None = None
+) -> list[Any]:
+    """The events of `kind` in Dagster run `run_id`, oldest first (up to `limit`)."""
+    records = instance.get_records_for_run(run_id, of_type=kind, limit=limit).records
+    return [r.event_log_entry.dagster_event for r in records if r.event_log_entry.dagster_event]
+
+
+def check_verdicts(
+    events: Sequence[Any], key: dg.AssetKey
+) -> tuple[dict[str, bool], list[dict[str, object]]]:
+    """The checks a run's `events` evaluated on the asset `key`: name -> passed, and the problems
+    of those that failed. The build and the drift backfill both read a run's checks here."""
+    evaluations = [
+        e.event_specific_data
+        for e in events
+        if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+        and e.event_specific_data.asset_key == key
+    ]
+    problems = [
+        problem
+        for e in evaluations
+        for problem in problem_objects(
+            e.check_name, e.passed, e.description, {k: v.value for k, v in e.metadata.items()}
+        )
+    ]
+    return {e.check_name: e.passed for e in evaluations}, problems
+
+
+def materialized_metadata(events: Sequence[Any], key: dg.AssetKey) -> Mapping[str, Any] | None:
+    """The metadata of the last materialization of `key` among a run's `events`, if any."""
+    materialized = [
+        e.step_materialization_data.materialization
+        for e in events
+        if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION and e.asset_key == key
+    ]
+    return materialized[-1].metadata if materialized else None
+
+
 _PATH_KEYS = frozenset({"path"})
 
 
-def as_check_result(verdict: CheckVerdict) -> dg.AssetCheckResult:
-    """`verdict` as an AssetCheckResult: lists and objects become JSON metadata, `path` a path."""
+def as_check_result(verdict: CheckVerdict, key: dg.AssetKey) -> dg.AssetCheckResult:
+    """`verdict` as the AssetCheckResult of the asset `key`: lists and objects become JSON
+    metadata, `path` a path."""
     metadata: dict[str, Any] = {}
-    for key, value in verdict.metadata.items():
-        if key in _PATH_KEYS and isinstance(value, str):
-            metadata[key] = dg.MetadataValue.path(value)
-        elif isinstance(value, dict) or (isinstance(value, list) and key != "reason_codes"):
-            metadata[key] = dg.MetadataValue.json(value)
+    for name, value in verdict.metadata.items():
+        if name in _PATH_KEYS and isinstance(value, str):
+            metadata[name] = dg.MetadataValue.path(value)
+        elif isinstance(value, dict) or (isinstance(value, list) and name != "reason_codes"):
+            metadata[name] = dg.MetadataValue.json(value)
         else:
-            metadata[key] = value
+            metadata[name] = value
     if verdict.inputs:
         metadata["inputs"] = dg.MetadataValue.json([ref.as_json() for ref in verdict.inputs])
     return dg.AssetCheckResult(
-        passed=verdict.passed, metadata=metadata, description=verdict.description
+        asset_key=key,
+        check_name=verdict.name,
+        passed=verdict.passed,
+        metadata=metadata,
+        description=verdict.description,
     )

@@ -29,6 +29,7 @@ import dagster as dg
 import yaml  # type: ignore[import-untyped]
 
 from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.fs import write_atomic
 from registry_pipeline.core.lock import exclusive_lock
 from registry_pipeline.core.workspace.layout import DAGSTER_HOME_RELPATH as DAGSTER_HOME_RELPATH
 from registry_pipeline.core.workspace.layout import point_dagster_here
@@ -120,7 +121,7 @@ def dagster_home(root: Path) -> Path:
             generated = _generated(text)
             if generated is not None and generated != text:
                 text = generated
-                config.write_text(text, encoding="utf-8")
+                write_atomic(config, text.encode("utf-8"))  # a torn file would break the home
             settings = _instance_settings(str(text))
             url = postgres_url(home, settings)
             if url is not None:

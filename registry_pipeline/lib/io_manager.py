@@ -22,7 +22,12 @@ from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 from registry_pipeline.core.workspace.snapshots import Snapshot, newest_valid, read_snapshot
-from registry_pipeline.lib.failures import as_step_failure, step_failure
+from registry_pipeline.lib.failures import (
+    as_step_failure,
+    materialized_metadata,
+    run_events,
+    step_failure,
+)
 
 UNEXPECTED_FILES = "unexpected_files"
 """Output metadata: files beside a source's glob that it does not match (not sealed)."""
@@ -118,17 +123,10 @@ def materialized_path(instance: dg.DagsterInstance, key: dg.AssetKey, run_id: st
     Read from that run's own events, never from the newest materialization across runs: another
     run materializing the same asset meanwhile must not change what this run checks or reads.
     """
-    records = instance.get_records_for_run(
-        run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
-    ).records
-    for record in reversed(records):
-        event = record.event_log_entry.dagster_event
-        if event is None or event.asset_key != key:
-            continue
-        materialization = event.step_materialization_data.materialization
-        value = materialization.metadata.get("path")
-        return Path(str(value.value)) if value is not None else None
-    return None
+    events = run_events(instance, run_id, dg.DagsterEventType.ASSET_MATERIALIZATION)
+    metadata = materialized_metadata(events, key)
+    value = metadata.get("path") if metadata is not None else None
+    return Path(str(value.value)) if value is not None else None
 
 
 def resolve_inputs(

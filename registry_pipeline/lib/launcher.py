@@ -1,18 +1,31 @@
-"""How the workspace instance queues and launches runs: Dagster's queue, which counts every run
-that builds registries as a build, and Dagster's launcher, plus a run worker forked by the
-command that launches the run when that command has the code location loaded itself.
+"""How runs are launched: by the command that waits for them, and by the workspace's instance.
 
-The queue admits one build at a time (the tag `BUILD_TAG`, limit 1, in the generated
-`dagster.yaml`). A run of the build job carries the tag; a run of a selection of registries
-that the UI's Materialize button launches (an implicit asset job) does not, so the queue
+The command (`registry build`, `registry drift backfill`) submits runs and backfills as the
+Dagster UI does: created from the workspace's code location (loaded in this process,
+`local_location`, or served by a code server Dagster starts, `code_location`) and handed to the
+instance's run coordinator and launcher, so each one shows on the job's page, the asset pages,
+the Overview timeline and (a backfill) the Backfills tab, and can be cancelled or resumed there.
+Without a running `dagster-daemon`, the waiting command does the daemon's part itself: it
+dequeues queued runs (`QueuedRunCoordinatorDaemon.run_iteration`, honouring the instance's
+concurrency limits) and advances backfills (`execute_backfill_iteration`), the functions the
+daemon calls on each tick. A daemon running beside it does the same work; either may take a step.
+Dagster 1.13 has no public API for these; the steps are those of `dagster job launch`
+(`dagster._cli.job._create_run`) and of the daemon's loops, read from the installed version.
+
+The instance (its generated `dagster.yaml` names the two classes below) queues with Dagster's
+queue, which counts every run that builds registries as a build, and launches with Dagster's
+launcher, plus a run worker forked by the command that launches the run when that command has
+the code location loaded itself. The queue admits one build at a time (the tag `BUILD_TAG`,
+limit 1). A run of the build job carries the tag; a run of a selection of registries that the
+UI's Materialize button launches (an implicit asset job) does not, so the queue
 (`RegistryRunCoordinator`) tags every run that needs the `build_run` resource as it enters:
 it waits queued like any other build, never in a run worker.
 
 A run dequeued by the UI's daemon (or launched by the webserver without a queue) goes to the
 code server that serves the run's code location, which starts a run worker for it: Dagster's
 `DefaultRunLauncher`, unchanged. A run that `registry build` launches is created from the code
-location loaded in the command's own process (`lib.launch.local_location`); when the command
-dequeues it (or the instance does not queue runs), this launcher forks the command: the fork is
+location loaded in the command's own process (`local_location`); when the command dequeues it
+(or the instance does not queue runs), `RegistryRunLauncher` forks the command: the fork is
 the run worker, with Dagster and the definitions already imported, so a launched build costs
 about what a build executed in the command's own process costs (docs/benchmarks.md). Either
 way it is the same run, through the same queue, on the job's page like any other.
@@ -26,21 +39,409 @@ the daemon's run monitoring asks `check_run_worker_health` whether it still runs
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import signal
 import socket
 import sys
 import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, NoReturn
 
+import dagster as dg
 from dagster._core.launcher import DefaultRunLauncher, LaunchRunContext
 from dagster._core.launcher.base import CheckRunHealthResult, WorkerStatus
 from dagster._core.run_coordinator import QueuedRunCoordinator, SubmitRunContext
 
+from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.lib.build_run import BUILD_TAG, alive, builds_in_progress
 
+MODULE = "registry_pipeline.definitions"
+LOCATION = "registry_pipeline"
+POLL = 0.25
+"""Seconds between looks at a run or backfill (the instance has no notification to wait on)."""
+CANCEL_GRACE = 60.0
+"""Seconds a cancelled run is given to stop before it is marked CANCELED regardless."""
+
+_log = logging.getLogger("registry_pipeline.launch")
+
+
+@contextmanager
+def code_location(instance: dg.DagsterInstance, workspace_root: Path) -> Iterator[Any]:
+    """The workspace's code location, served by a code server Dagster starts for
+    `registry_pipeline.definitions` of `workspace_root`: a WorkspaceProcessContext. At the end
+    the server is told to stop and waited for (it finishes its runs' bookkeeping first), so the
+    command leaves no process behind. $REGISTRY_WORKSPACE names `workspace_root` for the block
+    (the code server inherits it)."""
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._core.workspace.load_target import ModuleTarget
+
+    target = ModuleTarget(
+        module_name=MODULE,
+        attribute=None,
+        working_directory=str(workspace_root),
+        location_name=LOCATION,
+    )
+    with (
+        _environment("REGISTRY_WORKSPACE", str(workspace_root)),
+        _servers(instance) as servers,
+        WorkspaceProcessContext(
+            instance, target, version=dg.__version__, grpc_server_registry=servers
+        ) as context,
+    ):
+        _require_loaded(context, workspace_root)
+        yield context
+
+
+@contextmanager
+def local_location(instance: dg.DagsterInstance, workspace_root: Path) -> Iterator[Any]:
+    """The workspace's code location loaded in this process (no code server), under the same
+    name as `code_location`'s, so the runs created from it are the same job's runs in the UI:
+    a WorkspaceProcessContext. The instance's launcher forks this process for the runs it
+    launches from here (`RegistryRunLauncher`)."""
+    from dagster._core.remote_origin import InProcessCodeLocationOrigin
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
+
+    origin = InProcessCodeLocationOrigin(
+        LoadableTargetOrigin(
+            executable_path=sys.executable,
+            module_name=MODULE,
+            working_directory=str(workspace_root),
+        ),
+        location_name=LOCATION,
+    )
+    target = InProcessWorkspaceLoadTarget(origin)
+    with (
+        _environment("REGISTRY_WORKSPACE", str(workspace_root)),
+        WorkspaceProcessContext(instance, target, version=dg.__version__) as context,
+    ):
+        _require_loaded(context, workspace_root)
+        yield context
+
+
+@contextmanager
+def launch_context(instance: dg.DagsterInstance, workspace_root: Path) -> Iterator[Any]:
+    """Where this process launches runs from: the code location loaded here when the instance's
+    launcher forks for it (the generated dagster.yaml's), else a code server (`code_location`:
+    a user's own dagster.yaml with another launcher)."""
+    if isinstance(instance.run_launcher, RegistryRunLauncher):
+        with local_location(instance, workspace_root) as context:
+            yield context
+    else:
+        with code_location(instance, workspace_root) as context:
+            yield context
+
+
+def _require_loaded(context: Any, workspace_root: Path) -> None:
+    """CODE_LOCATION_ERROR with the exception's first line when the location did not load (the
+    traceback is in the UI)."""
+    error = context.create_request_context().get_code_location_error(LOCATION)
+    if error is not None:
+        first = error.message.strip().splitlines()[0] if error.message.strip() else "?"
+        raise RegistryError(
+            f"the code location {MODULE} did not load: {first}",
+            code="CODE_LOCATION_ERROR",
+            path=str(workspace_root),
+        )
+
+
+@contextmanager
+def _servers(instance: dg.DagsterInstance) -> Iterator[Any]:
+    """The registry of the code servers a WorkspaceProcessContext starts, as it makes its own
+    (logging warnings only), but waiting for them to exit when it closes; one that takes longer
+    than Dagster's 30 s is left to end on its own (it stops without a heartbeat)."""
+    import subprocess
+
+    from dagster._core.remote_representation.grpc_server_registry import GrpcServerRegistry
+    from dagster._core.workspace.context import WEBSERVER_GRPC_SERVER_HEARTBEAT_TTL
+    from dagster._grpc.constants import INCREASE_TIMEOUT_DAGSTER_YAML_MSG, GrpcServerCommand
+
+    registry = GrpcServerRegistry(
+        instance_ref=instance.get_ref(),
+        server_command=GrpcServerCommand.API_GRPC,
+        heartbeat_ttl=WEBSERVER_GRPC_SERVER_HEARTBEAT_TTL,
+        startup_timeout=instance.code_server_process_startup_timeout,
+        log_level="WARNING",
+        wait_for_processes_on_shutdown=True,
+        additional_timeout_msg=INCREASE_TIMEOUT_DAGSTER_YAML_MSG,
+    )
+    try:
+        yield registry
+    finally:
+        try:
+            registry.__exit__(None, None, None)  # type: ignore[no-untyped-call]  # unread args
+        except subprocess.TimeoutExpired as exc:
+            _log.warning("the code server did not exit in %s s; it ends on its own", exc.timeout)
+
+
+@contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    """The environment variable `name` set to `value` for the block, as it was afterwards."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
+def submit(
+    context: Any,
+    job_name: str,
+    tags: Mapping[str, str] | None = None,
+    run_config: Mapping[str, Any] | None = None,
+    asset_selection: Sequence[dg.AssetKey] | None = None,
+    run_id: str | None = None,
+) -> dg.DagsterRun:
+    """`create_run`, then submit it to the run coordinator (queued, or launched at once), as the
+    UI's Launch button does."""
+    run = create_run(context, job_name, tags, run_config, asset_selection, run_id)
+    return context.instance.submit_run(run.run_id, context.create_request_context())
+
+
+def create_run(
+    context: Any,
+    job_name: str,
+    tags: Mapping[str, str] | None = None,
+    run_config: Mapping[str, Any] | None = None,
+    asset_selection: Sequence[dg.AssetKey] | None = None,
+    run_id: str | None = None,
+) -> dg.DagsterRun:
+    """A new run of `job_name` (of the assets `asset_selection` only, with their checks, when
+    given; with the id `run_id` when given) from the code location, not started."""
+    from dagster._core.definitions.selector import JobSubsetSelector
+
+    instance = context.instance
+    workspace = context.create_request_context()
+    location = workspace.get_code_location(LOCATION)
+    (repository,) = location.get_repositories().values()
+    selection = frozenset(asset_selection) if asset_selection else None
+    remote_job = location.get_job(  # the subset job: its plan has exactly the selected steps
+        JobSubsetSelector(
+            location_name=LOCATION,
+            repository_name=repository.name,
+            job_name=job_name,
+            op_selection=None,
+            asset_selection=selection,
+        )
+    )
+    config = dict(run_config or {})
+    plan = location.get_execution_plan(
+        remote_job, config, step_keys_to_execute=None, known_state=None, instance=instance
+    )
+    run = instance.create_run(
+        job_name=job_name,
+        run_id=run_id,
+        run_config=config,
+        resolved_op_selection=remote_job.resolved_op_selection,
+        step_keys_to_execute=plan.execution_plan_snapshot.step_keys_to_execute,
+        op_selection=None,
+        status=None,
+        root_run_id=None,
+        parent_run_id=None,
+        tags={**remote_job.tags, **(tags or {})},
+        job_snapshot=remote_job.job_snapshot,
+        execution_plan_snapshot=plan.execution_plan_snapshot,
+        parent_job_snapshot=remote_job.parent_job_snapshot,
+        remote_job_origin=remote_job.get_remote_origin(),
+        job_code_origin=remote_job.get_python_origin(),
+        asset_selection=selection,
+        asset_check_selection=None,  # None: the checks of the selected assets, as in process
+        asset_graph=repository.asset_graph,
+    )
+    return run
+
+
+def wait_for_run(
+    context: Any,
+    run_id: str,
+    timeout: float,
+    on_poll: Callable[[dg.DagsterRun], None] | None = None,
+) -> dg.DagsterRun:
+    """The run once it has finished, dequeuing queued runs meanwhile; TimeoutError after
+    `timeout` seconds (the run goes on: it is the instance's now)."""
+    instance = context.instance
+    deadline = time.monotonic() + timeout
+    with _queue(context) as dequeue:
+        while True:
+            run = instance.get_run_by_id(run_id)
+            if run is None:
+                raise LookupError(f"run {run_id} is not in the instance")
+            if run.is_finished:
+                return run
+            if on_poll is not None:
+                on_poll(run)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"run {run_id} is still {run.status.value} after {timeout:g} s")
+            dequeue()
+            time.sleep(POLL)  # a poll: the instance cannot notify us
+
+
+def cancel_run(context: Any, run_id: str, grace: float = CANCEL_GRACE) -> dg.DagsterRun | None:
+    """Cancel a run as the UI's Terminate does (dequeued, or its run worker told to stop), then
+    wait up to `grace` seconds for it to end; one that has not ended by then (never launched,
+    or its code server gone) is marked CANCELED, as the UI's forced termination does. The run
+    then; None when the instance does not know it."""
+    instance = context.instance
+    run = instance.get_run_by_id(run_id)
+    if run is None or run.is_finished:
+        return run
+    try:
+        asked = instance.run_coordinator.cancel_run(run_id)
+    except Exception as exc:  # its code server is gone (a Ctrl-C reaches the whole group)
+        _log.warning("cancelling run %s: %s", run_id, exc)
+        asked = False
+    deadline = time.monotonic() + grace
+    while asked and not run.is_finished and time.monotonic() < deadline:
+        time.sleep(POLL)  # a poll: the instance cannot notify us
+        run = instance.get_run_by_id(run_id) or run
+    if not run.is_finished:
+        instance.report_run_canceled(
+            run, message="the command that launched this run was interrupted; marked canceled"
+        )
+        run = instance.get_run_by_id(run_id) or run
+    return run
+
+
+def create_job_backfill(
+    context: Any,
+    job_name: str,
+    partitions: Sequence[str],
+    tags: Mapping[str, str] | None = None,
+    title: str | None = None,
+) -> str:
+    """A backfill of `job_name` over `partitions`, REQUESTED in the instance (the Backfills tab
+    lists it from here on; each run is a run of the job itself, on the job's page); its id."""
+    from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
+    from dagster._core.utils import make_new_backfill_id
+    from dagster._time import get_current_timestamp
+
+    workspace = context.create_request_context()
+    (repository,) = workspace.get_code_location(LOCATION).get_repositories().values()
+    partition_set = next(p for p in repository.get_partition_sets() if p.job_name == job_name)
+    backfill = PartitionBackfill(
+        backfill_id=make_new_backfill_id(),
+        partition_set_origin=partition_set.get_remote_origin(),
+        status=BulkActionStatus.REQUESTED,
+        partition_names=list(partitions),
+        from_failure=False,
+        reexecution_steps=None,
+        tags=dict(tags or {}),
+        backfill_timestamp=get_current_timestamp(),
+        title=title,
+    )
+    context.instance.add_backfill(backfill)
+    return backfill.backfill_id
+
+
+def drive_backfill(
+    context: Any, backfill_id: str, timeout: float, on_poll: Callable[[Any], None] | None = None
+) -> Any:
+    """Advance backfills as the daemon would (every REQUESTED or CANCELING one, as its tick
+    does) until `backfill_id` ends; the PartitionBackfill then. A driver stopped halfway leaves
+    it REQUESTED: driving it again (here or by a daemon) resumes it."""
+    from dagster._core.execution.backfill import BULK_ACTION_TERMINAL_STATUSES
+    from dagster._daemon.backfill import execute_backfill_iteration
+
+    instance = context.instance
+    deadline = time.monotonic() + timeout
+    with _queue(context) as dequeue:
+        while True:
+            for error in execute_backfill_iteration(context, _log):
+                if error is not None:
+                    _log.warning("backfill iteration: %s", error.message.strip())
+            dequeue()
+            backfill = instance.get_backfill(backfill_id)
+            if backfill is None:
+                raise LookupError(f"backfill {backfill_id} is not in the instance")
+            if backfill.status in BULK_ACTION_TERMINAL_STATUSES:
+                return backfill
+            if on_poll is not None:
+                on_poll(backfill)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"backfill {backfill_id} still {backfill.status.value}")
+            time.sleep(POLL)  # a poll: the instance cannot notify us
+
+
+@contextmanager
+def children_print_to_stderr() -> Iterator[None]:
+    """File descriptor 1 pointed at stderr for the block: the code server and run workers
+    Dagster starts inherit it and log there, so this process's stdout (a `--json` document)
+    holds only what it prints after the block."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+@contextmanager
+def _queue(context: Any) -> Iterator[Callable[[], None]]:
+    """A step of the daemon's run queue (dequeue and launch, within the concurrency limits)
+    when the instance queues runs and no daemon does (`dagster dev` running on the instance:
+    two dequeuers could launch one run twice); nothing otherwise."""
+    from dagster._core.run_coordinator import QueuedRunCoordinator
+    from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import (
+        QueuedRunCoordinatorDaemon,
+    )
+
+    if not isinstance(context.instance.run_coordinator, QueuedRunCoordinator):
+        yield lambda: None
+        return
+    with QueuedRunCoordinatorDaemon(interval_seconds=1) as daemon, _off_the_terminal(daemon):
+
+        def step() -> None:
+            if not daemon_dequeues(context.instance):
+                list(daemon.run_iteration(context))
+
+        yield step
+
+
+@contextmanager
+def _off_the_terminal(daemon: Any) -> Iterator[None]:
+    """What the daemon's step logs kept off the command's terminal for the block: a launch that
+    failed (its code server gone) is logged with Dagster's traceback, which the run's own log
+    holds too (the engine error before its failure, in the UI); the command says the run's end
+    in one line of its own. A handler configured for the logger's parents still gets it."""
+    from dagster._daemon.daemon import get_default_daemon_logger
+
+    logger = get_default_daemon_logger(type(daemon).__name__)  # the one the daemon logs to
+    quiet = logging.NullHandler()  # a handler: Python's last resort no longer prints it
+    logger.addHandler(quiet)
+    try:
+        yield
+    finally:
+        logger.removeHandler(quiet)
+
+
+def daemon_dequeues(instance: dg.DagsterInstance) -> bool:
+    """Whether a live daemon (its heartbeat recent) drains the instance's run queue."""
+    from dagster._daemon.controller import get_daemon_statuses
+    from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import (
+        QueuedRunCoordinatorDaemon,
+    )
+
+    kind = QueuedRunCoordinatorDaemon.daemon_type()
+    try:
+        status = get_daemon_statuses(instance, [kind], ignore_errors=True)[kind]
+    except Exception:  # no heartbeat table, an old storage: no daemon to count on
+        return False
+    return bool(status.healthy)
+
+
 BUILD_RESOURCE = "build_run"
-"""The resource every registry asset asks for (`lib.resources.BuildRun`): a run that needs it
+"""The resource every registry asset asks for (`lib.build_run.BuildRun`): a run that needs it
 is a build."""
 
 WORKER_TAG = "registry-pipeline/worker"

@@ -1,14 +1,12 @@
-"""CLI test fixtures: the `registry` command in-process, and a copy of the demo workspace."""
+"""CLI test fixtures: the `registry` command in-process (`demo` is the package conftest's)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
 from registry_pipeline.cli import main
-from registry_pipeline_tests._helpers import copy_demo
 
 Run = Callable[..., tuple[int, str, str]]
 
@@ -26,9 +24,3 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
         return code, captured.out, captured.err
 
     return run
-
-
-@pytest.fixture
-def demo(tmp_path: Path) -> Path:
-    """A copy of the demo workspace (catalog, sources, schemas) with no runs yet."""
-    return copy_demo(tmp_path)

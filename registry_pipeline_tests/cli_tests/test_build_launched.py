@@ -26,11 +26,15 @@ import dagster as dg
 import pytest
 
 from registry_pipeline.lib.build import QUIET_LOGS
-from registry_pipeline.lib.build_run import BUILD_JOB, HOST_TAG, PID_TAG, SUBMITTER_TAG
+from registry_pipeline.lib.build_run import (
+    BUILD_JOB,
+    HOST_TAG,
+    PID_TAG,
+    SLOT_WAIT_KEY,
+    SUBMITTER_TAG,
+)
 from registry_pipeline.lib.instance import BUILD_TAG, open_instance
-from registry_pipeline.lib.launch import launch_context, submit, wait_for_run
-from registry_pipeline.lib.launcher import WORKER_TAG
-from registry_pipeline.lib.resources import SLOT_WAIT_KEY
+from registry_pipeline.lib.launcher import WORKER_TAG, launch_context, submit, wait_for_run
 from registry_pipeline_tests._helpers import (
     DEMO_GRAPH,
     break_built_schema,

@@ -24,7 +24,7 @@ from registry_pipeline.core.workspace.layout import (
     Workspace,
     point_dagster_here,
 )
-from registry_pipeline.lib.launch import run_url, webserver_url
+from registry_pipeline.lib.webserver import run_url, webserver_url
 from registry_pipeline_tests._helpers import registry
 from registry_pipeline_tests._webserver import (
     POLL_INTERVAL,

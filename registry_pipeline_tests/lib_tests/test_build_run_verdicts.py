@@ -12,7 +12,7 @@ import pytest
 
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.definitions import build_definitions
-from registry_pipeline.lib import resources
+from registry_pipeline.lib import build_run
 from registry_pipeline.lib.build_run import BUILD_JOB
 
 
@@ -21,7 +21,7 @@ def test_a_full_audit_run_trusts_no_stored_verdict(
     built: Path, monkeypatch: pytest.MonkeyPatch, full_audit: bool
 ) -> None:
     opened: list[tuple[Path | None, bool]] = []
-    real = resources.inspection_cache
+    real = build_run.inspection_cache
 
     @contextmanager
     def spy(verdicts: Path | None = None, *, trust_stored: bool = True) -> Iterator[None]:
@@ -29,7 +29,7 @@ def test_a_full_audit_run_trusts_no_stored_verdict(
         with real(verdicts, trust_stored=trust_stored):
             yield
 
-    monkeypatch.setattr(resources, "inspection_cache", spy)
+    monkeypatch.setattr(build_run, "inspection_cache", spy)
     job = build_definitions(built, full_audit=full_audit).resolve_job_def(BUILD_JOB)
     with dg.instance_for_test() as instance:
         assert job.execute_in_process(instance=instance).success

@@ -14,7 +14,7 @@ from dagster._core.storage.tags import BACKFILL_ID_TAG
 
 from registry_pipeline.defs.drift_daily import DRIFT_DAILY_JOB
 from registry_pipeline.lib.instance import open_instance
-from registry_pipeline.lib.launch import (
+from registry_pipeline.lib.launcher import (
     code_location,
     create_job_backfill,
     drive_backfill,

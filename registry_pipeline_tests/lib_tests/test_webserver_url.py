@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from registry_pipeline.lib import launch as webserver
-from registry_pipeline.lib.launch import (
+from registry_pipeline.lib import webserver
+from registry_pipeline.lib.webserver import (
     DEFAULT_WEBSERVER_URL,
     WEBSERVER_URL_ENV,
     run_url,

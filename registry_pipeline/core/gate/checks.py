@@ -2,7 +2,7 @@
 
 Every function takes the run folder (None: nothing was sealed), the workspace and the registry
 id, and returns a `CheckVerdict` naming the snapshots it read besides the one it checks. The
-Dagster asset checks (`defs/checks.py`) and the pointer store's gate call these same functions,
+Dagster asset checks (`defs/assets.py`) and the pointer store's gate call these same functions,
 from one list of which checks a registry has (`registry_checks`).
 """
 

@@ -1,0 +1,206 @@
+"""Where the Dagster UI shows a run (`run_url`): the webserver serving the workspace's instance,
+found among this machine's processes (`webserver_url`): a `dagster-webserver` process (`dagster
+dev` and `dg dev` start one as a child, handing it the instance in `--instance-ref`) whose
+instance is the workspace's home (else its `DAGSTER_HOME`, from its environment or the `.env` of
+the folder it runs in), at the TCP port it listens on (`/proc/<pid>/fd` and `/proc/<pid>/net/tcp*`):
+started without `--port`, it takes 3000, or a random free port when 3000 is in use. It counts
+once it answers `/server_info`; only processes of this user are readable, and on a system without
+`/proc` nothing is found.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import ipaddress
+import json
+import os
+import re
+import sys
+import urllib.request
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+WEBSERVER_URL_ENV = "DAGSTER_WEBSERVER_URL"
+DEFAULT_WEBSERVER_URL = "http://127.0.0.1:3000"
+"""Where `dagster dev` serves the UI unless told otherwise: the base of the run links printed."""
+PROC = Path("/proc")
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 3000
+"""dagster-webserver's defaults (`dagster_webserver/cli.py`), for a process whose sockets are
+not readable."""
+ANSWER_TIMEOUT = 1.0
+"""Seconds a webserver has to answer `/server_info` (a local request: it answers in ms)."""
+_LISTEN = "0A"
+"""TCP_LISTEN in the `st` column of `/proc/net/tcp`."""
+_PATH = re.compile(r"/[^\s\"',:]+")
+"""An absolute path inside the instance reference's JSON and YAML text."""
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def run_url(run_id: str, home: Path | None = None) -> str:
+    """The run's page in the Dagster UI: `$DAGSTER_WEBSERVER_URL`, else the webserver serving
+    the instance at `home` (default `$DAGSTER_HOME`; `webserver_url`: the port `dagster dev`
+    actually serves), else the address `dagster dev` serves by default; then `/runs/<id>`."""
+
+    base = os.environ.get(WEBSERVER_URL_ENV)
+    if not base and (home or os.environ.get("DAGSTER_HOME")):
+        base = webserver_url(home or Path(os.environ["DAGSTER_HOME"]))
+    return f"{(base or DEFAULT_WEBSERVER_URL).rstrip('/')}/runs/{run_id}"
+
+
+def webserver_url(home: Path) -> str | None:
+    """`http://HOST:PORT[/prefix]` of a running webserver whose instance is `home` and which
+    answers, else None."""
+    wanted = _resolved(home)
+    for pid, argv, environ, cwd in _processes():
+        if not _is_webserver(argv) or not _serves(argv, environ, cwd, wanted):
+            continue
+        prefix = (_option(argv, "--path-prefix", "-l") or "").rstrip("/")
+        for host, port in _addresses(pid, argv):
+            url = f"http://{host}:{port}{prefix}"
+            if _answers(url):
+                return url
+    return None
+
+
+def _processes() -> Iterator[tuple[str, list[str], dict[str, str], Path | None]]:
+    """(pid, argv, environment, working folder) of each readable process."""
+    try:
+        pids = [entry.name for entry in os.scandir(PROC) if entry.name.isdigit()]
+    except OSError:
+        return
+    for pid in pids:
+        try:
+            argv = (PROC / pid / "cmdline").read_bytes().split(b"\0")
+            environ = (PROC / pid / "environ").read_bytes().split(b"\0")
+            cwd: Path | None = Path(os.readlink(PROC / pid / "cwd"))
+        except OSError:  # gone, or another user's
+            continue
+        yield (
+            pid,
+            [arg.decode("utf-8", "replace") for arg in argv if arg],
+            dict(_pair(item.decode("utf-8", "replace")) for item in environ if b"=" in item),
+            cwd,
+        )
+
+
+def _pair(item: str) -> tuple[str, str]:
+    name, _, value = item.partition("=")
+    return name, value
+
+
+def _addresses(pid: str, argv: Sequence[str]) -> list[tuple[str, int]]:
+    """(host, port) to try for the webserver `pid`: the sockets it listens on (its `--port`
+    first), each host its `--host` unless that is a wildcard; its arguments or Dagster's
+    defaults when its sockets are not readable."""
+    host = _option(argv, "--host", "-h")
+    named = host if host not in (None, "", "0.0.0.0", "::", "[::]") else None
+    port = _option(argv, "--port", "-p")
+    listening = sorted(_listening(pid), key=lambda address: str(address[1]) != port)
+    if not listening:
+        return [(named or DEFAULT_HOST, int(port) if port and port.isdigit() else DEFAULT_PORT)]
+    return [(named or address, number) for address, number in listening]
+
+
+def _listening(pid: str) -> list[tuple[str, int]]:
+    """(address for a URL, port) of each TCP socket process `pid` listens on."""
+    try:
+        fds = list((PROC / pid / "fd").iterdir())
+    except OSError:
+        return []
+    sockets = set()
+    for fd in fds:
+        with contextlib.suppress(OSError):  # closed meanwhile (a browser's request)
+            sockets.add(os.readlink(fd))
+    found = []
+    for table in ("tcp", "tcp6"):
+        try:
+            rows = (PROC / pid / "net" / table).read_text(encoding="ascii").splitlines()[1:]
+        except OSError:
+            continue
+        for fields in (row.split() for row in rows):
+            if len(fields) > 9 and fields[3] == _LISTEN and f"socket:[{fields[9]}]" in sockets:
+                address, _, port = fields[1].partition(":")
+                found.append((_url_host(address), int(port, 16)))
+    return found
+
+
+def _url_host(hex_address: str) -> str:
+    """A `/proc/net/tcp*` address as a URL's host (a wildcard as 127.0.0.1, IPv6 in brackets);
+    the file prints each 32-bit word of the address in the machine's byte order."""
+    raw = bytes.fromhex(hex_address)
+    if sys.byteorder == "little":
+        raw = b"".join(raw[at : at + 4][::-1] for at in range(0, len(raw), 4))
+    ip = ipaddress.ip_address(raw)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_unspecified:
+        return DEFAULT_HOST
+    return f"[{ip}]" if ip.version == 6 else str(ip)
+
+
+def _answers(url: str) -> bool:
+    """Whether a Dagster webserver answers at `url` (its `/server_info`), proxies bypassed."""
+    try:
+        with _NO_PROXY.open(f"{url}/server_info", timeout=ANSWER_TIMEOUT) as response:
+            info = json.loads(response.read(65536))
+    except (OSError, ValueError, http.client.HTTPException):
+        return False
+    return isinstance(info, dict) and "dagster_webserver_version" in info
+
+
+def _is_webserver(argv: Sequence[str]) -> bool:
+    """A `dagster-webserver` (its console script, or `-m dagster_webserver`)."""
+    return any(Path(arg).name in ("dagster-webserver", "dagster_webserver") for arg in argv[:3])
+
+
+def _serves(
+    argv: Sequence[str], environ: dict[str, str], cwd: Path | None, home: Path | None
+) -> bool:
+    """Whether the process's instance is `home`: the instance `dagster dev` hands its webserver
+    (`--instance-ref`, naming the home's folders), else the process's own DAGSTER_HOME."""
+    if home is None:
+        return False
+    ref = _option(argv, "--instance-ref")
+    if ref is not None:  # the home itself, or its storage folders (history/, storage/, ...)
+        paths = {_resolved(Path(found)) for found in _PATH.findall(ref)}
+        return home in paths or any(path is not None and path.parent == home for path in paths)
+    return _resolved(_home_of(environ, cwd)) == home
+
+
+def _home_of(environ: dict[str, str], cwd: Path | None) -> Path | None:
+    """The DAGSTER_HOME a process uses: its environment's, else its folder's `.env` line."""
+    if environ.get("DAGSTER_HOME"):
+        return Path(environ["DAGSTER_HOME"])
+    if cwd is None:
+        return None
+    try:
+        lines = (cwd / ".env").read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        name, _, value = line.strip().partition("=")
+        if name == "DAGSTER_HOME" and value:
+            return Path(value.strip().strip("'\""))
+    return None
+
+
+def _resolved(path: Path | None) -> Path | None:
+    try:
+        return path.resolve() if path is not None else None
+    except OSError:
+        return None
+
+
+def _option(argv: Sequence[str], *names: str) -> str | None:
+    """The value of the first of `names` in `argv` (`--port 3001`, `--port=3001`, `-p3001`)."""
+    for index, arg in enumerate(argv):
+        for name in names:
+            if arg == name and index + 1 < len(argv):
+                return argv[index + 1]
+            if name.startswith("--") and arg.startswith(name + "="):
+                return arg.split("=", 1)[1]
+            if not name.startswith("--") and arg.startswith(name) and len(arg) > len(name):
+                return arg[len(name) :]
+    return None
