@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from registry_pipeline.core.json_strict import dumps_compact
 from registry_pipeline.core.run_index import RunIndex
-from registry_pipeline.core.run_index.append import Batch, parse_block
+from registry_pipeline.core.run_index.reader import Batch, parse_block
 from registry_pipeline.core.run_index.records import record_problems
 from registry_pipeline.core.run_index.spec import Condition, IndexSpec, Predicate
 from registry_pipeline.core.seal.schemas import SchemaCatalog
