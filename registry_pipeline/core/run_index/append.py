@@ -54,8 +54,7 @@ from registry_pipeline.core.run_index.records import (
     Warnings,
     batched,
     encode,
-    record_problems,
-    times,
+    judged,
 )
 from registry_pipeline.core.run_index.rules import CHUNK, RecordRules, relevant
 from registry_pipeline.core.run_index.spec import IndexSpec
@@ -258,7 +257,7 @@ class Checked:
 
 
 class Check:
-    """Checks each record of a batch alone (`records.record_problems`, the warnings of its
+    """Checks each record of a batch alone (`records.judged`, the warnings of its
     view, what the sidecar will hold of it): the same function for one record or a million."""
 
     def __init__(self, spec: IndexSpec, schemas: SchemaCatalog, heads: frozenset[str] | None):
@@ -273,16 +272,14 @@ class Check:
     def __call__(self, batch: Batch) -> Checked:
         spec, found = self.spec, Checked(seen=len(batch.records))
         schema, values = self.schema, [record for _line, record in batch.records]
-        valid = bool(
-            batch.plain
-            and schema is not None
-            and self.schemas.is_all_valid(schema.schema_id, values, plain=True)
+        valid = schema is None or bool(
+            batch.plain and self.schemas.is_all_valid(schema.schema_id, values, plain=True)
         )
         encoded: list[bytes] = []
         schemas, key, sizes, heads = self.schemas, spec.key, batch.sizes, self.heads
         held_of, warned_of, rows = self.held, self.view.warned, found.rows
         for at, (line, record) in enumerate(batch.records):
-            problems = record_problems(spec, schemas, line, record, schema_valid=valid)
+            problems, created, updated = judged(spec, schemas, line, record, schema_valid=valid)
             if problems:
                 found.problem_count += len(problems)
                 found.problems.extend(problems[: max(0, MAX_LISTED - len(found.problems))])
@@ -300,7 +297,7 @@ class Check:
                     found.warnings.append((len(rows), self.view.warning(line, record, name, code)))
             if relevant(heads, record, overridden=bool(held[0] and held[2])):
                 found.relevant.append((len(rows), (line, record)))
-            rows.append((line, record[key], *times(spec, record), size, held, len(warned)))
+            rows.append((line, record[key], created, updated, size, held, len(warned)))
         if not found.problem_count:
             found.data = b"".join(encoded) if batch.lines is None else batch.lines
         return found
