@@ -1,7 +1,7 @@
 """`registry runs append` and `registry runs import`: one path for one record or a million, all
 appended or none.
 
-1. Each record is parsed strictly and checked alone (`records.record_problems`: its shape, the
+1. Each record is parsed strictly and checked alone (`records.judged`: its shape, the
    schema governing the log's name with the seed's if/then rules, its own fields), and the
    warnings of its view counted. Once one is invalid the others are only counted: every problem
    is counted and the first MAX_LISTED listed.
@@ -36,10 +36,11 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import IO, Any
 
 from registry_pipeline.core import jsonl
-from registry_pipeline.core.errors import RegistryError, UsageError, problem_object
+from registry_pipeline.core.errors import Problem, RegistryError, UsageError
 from registry_pipeline.core.faults import crash_point
 from registry_pipeline.core.json_strict import gc_paused, prepare_encoder
 from registry_pipeline.core.lock import DEFAULT_TIMEOUT
@@ -84,17 +85,11 @@ IN_FLIGHT = 3
 """Blocks per worker submitted ahead of the one taken."""
 
 
-@dataclass(frozen=True)
-class Unfinished:
-    """Something left undone after the records were committed: the append itself stands."""
+class AfterCommit(StrEnum):
+    """What can fail after the records were committed (the append itself stands)."""
 
-    code: str
-    path: str
-    message: str
-
-    def as_json(self) -> dict[str, object]:
-        """The `error` object of `--json` (`problem_object`)."""
-        return problem_object(self.code, self.message, path=self.path)
+    SIDECAR_STALE = "SIDECAR_STALE"
+    NOTES_NOT_RECORDED = "NOTES_NOT_RECORDED"
 
 
 @dataclass
@@ -121,7 +116,7 @@ class AppendResult:
     warning_count: int = 0
     notes: int = 0
     """Findings of severity record appended to the write path's notes log."""
-    unfinished: list[Unfinished] = field(default_factory=list)
+    unfinished: list[Problem] = field(default_factory=list)
     """What failed after the records were committed (SIDECAR_STALE, NOTES_NOT_RECORDED)."""
 
     @property
@@ -216,7 +211,8 @@ def _append(
                 if progress is not None:
                     progress(intake.seen)
             result = intake.finish()
-            if not _already_appended(index, intake, index.sync().covered):
+            found = _already_appended(index, intake, index.sync().covered)
+            if found is None or not found.retried:
                 if intake.notes:  # a torn notes log refuses before the records are written
                     check_appendable(notes_log)
                 with index.locked(timeout):  # type: ignore[attr-defined]
@@ -411,9 +407,8 @@ def _append_locked(index: LogIndex, intake: _Intake) -> None:
     state = index.sync(locked=True)
     if state.torn:
         raise torn_error(index, state)
-    found = _overlap(index, intake, state.covered)
+    found = _already_appended(index, intake, state.covered)
     if found is not None and found.retried:
-        result.already_appended, result.first_line = True, found.first_line
         return
     if found is not None and not found.complete:
         raise _partial_retry(found, order)
@@ -454,10 +449,10 @@ def _append_locked(index: LogIndex, intake: _Intake) -> None:
         crash_point("run_index_indexed")
         return
     result.unfinished.append(
-        Unfinished(
-            "SIDECAR_STALE",
-            str(index.sidecar),
-            f"the {result.appended} record(s) are appended (written and fsynced), but the "
+        Problem(
+            code=AfterCommit.SIDECAR_STALE,
+            path=str(index.sidecar),
+            message=f"the {result.appended} record(s) are appended (written and fsynced), but the "
             f"sidecar index could not be updated: {why}. The index stays consistent: the next "
             "query or append brings the sidecar up to the log, or `registry runs repair "
             "--reindex` rebuilds it",
@@ -574,13 +569,13 @@ class Overlap:
         return self.complete and self.at_end
 
 
-def _already_appended(index: LogIndex, intake: _Intake, covered: int) -> bool:
-    """Whether the log holds every record given as its last ones (after `sync`)."""
+def _already_appended(index: LogIndex, intake: _Intake, covered: int) -> Overlap | None:
+    """`_overlap`, said in the result when the log holds every record given as its last ones
+    (a retry: "already appended")."""
     found = _overlap(index, intake, covered)
-    if found is None or not found.retried:
-        return False
-    intake.result.already_appended, intake.result.first_line = True, found.first_line
-    return True
+    if found is not None and found.retried:
+        intake.result.already_appended, intake.result.first_line = True, found.first_line
+    return found
 
 
 def _overlap(index: LogIndex, intake: _Intake, covered: int) -> Overlap | None:
@@ -695,10 +690,10 @@ def _record_notes(index: LogIndex, notes: list[RecordProblem], result: AppendRes
     except (RegistryError, OSError) as exc:
         reason = exc.message if isinstance(exc, RegistryError) else exc.strerror or str(exc)
         result.unfinished.append(
-            Unfinished(
-                "NOTES_NOT_RECORDED",
-                str(path),
-                f"the records are appended, but {len(notes) - result.notes} finding(s) of "
+            Problem(
+                code=AfterCommit.NOTES_NOT_RECORDED,
+                path=str(path),
+                message=f"the records are appended, but {len(notes) - result.notes} finding(s) of "
                 f"severity record could not be added to the notes log ({reason})",
             )
         )

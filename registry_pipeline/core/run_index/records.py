@@ -2,7 +2,7 @@
 runs import` and the build's `rules` check all call:
 
 - its shape: an object with a string key and an ISO 8601 time (`shape_problems`), and the schema
-  governing the log's name, its if/then rules included (`record_problems`);
+  governing the log's name, its if/then rules included (`judged`, with its place);
 - its own fields beyond the schema (`field_problems`): a file field (the catalog's
   `file_fields`: seed 004's `run_log_filepath_abs`, the "Run Log absolute path") is an absolute
   path, POSIX (`/srv/...`) or Windows (`C:\\...`, `C:/...`, `\\\\server\\share\\...`): the index
@@ -148,34 +148,14 @@ def encode(record: dict[str, Any]) -> bytes:
 # --- a record alone ------------------------------------------------------------------------
 
 
-def record_problems(
-    spec: IndexSpec, schemas: SchemaCatalog, line: int, record: Any, *, schema_valid: bool = False
-) -> list[RecordProblem]:
-    """Every problem of one record alone: its shape, the schema governing the log's name (its
-    if/then rules included; `schema_valid`: the caller's one batch call found none) and its own
-    fields (`field_problems`)."""
-    problems = shape_problems(spec, line, record)
-    if not isinstance(record, dict):
-        return problems
-    key = record.get(spec.key)
-    shown = key if isinstance(key, str) else None
-    schema = None if schema_valid else schemas.for_artifact(spec.artifact)
-    if schema is not None:
-        problems.extend(
-            RecordProblem(line, v.pointer, "SCHEMA_VIOLATION", v.message, shown)
-            for v in schemas.validate(schema.schema_id, record)
-        )
-    problems.extend(field_problems(spec, line, record))
-    return problems
-
-
 def judged(
     spec: IndexSpec, schemas: SchemaCatalog, line: int, record: Any, *, schema_valid: bool = False
 ) -> tuple[list[RecordProblem], int, int]:
-    """`record_problems` and `times` of one record in one pass (`schema_valid`: the caller's one
-    batch call found no violation, or no schema governs the log): a record whose key, times and
-    file fields are plain, most of a million, is decided by a few lookups, any other by the
-    checks one at a time."""
+    """Every problem of one record alone, and its place (`times`), in one pass: its shape, the
+    schema governing the log's name (its if/then rules included; `schema_valid`: the caller's
+    one batch call found no violation, or no schema governs the log) and its own fields
+    (`field_problems`). A record whose key, times and file fields are plain, most of a million,
+    is decided by a few lookups; any other by the checks one at a time."""
     if schema_valid and type(record) is dict:
         key = record.get(spec.key)
         created = parse_time(record.get(spec.time))
@@ -190,9 +170,19 @@ def judged(
             and _plain_files(spec, record)
         ):
             return [], created, updated
-    problems = record_problems(spec, schemas, line, record, schema_valid=schema_valid)
-    created, updated = times(spec, record) if isinstance(record, dict) else (EARLIEST, EARLIEST)
-    return problems, created, updated
+    problems = shape_problems(spec, line, record)
+    if not isinstance(record, dict):
+        return problems, EARLIEST, EARLIEST
+    key = record.get(spec.key)
+    shown = key if isinstance(key, str) else None
+    schema = None if schema_valid else schemas.for_artifact(spec.artifact)
+    if schema is not None:
+        problems.extend(
+            RecordProblem(line, v.pointer, "SCHEMA_VIOLATION", v.message, shown)
+            for v in schemas.validate(schema.schema_id, record)
+        )
+    problems.extend(field_problems(spec, line, record))
+    return problems, *times(spec, record)
 
 
 def _plain_files(spec: IndexSpec, record: dict[str, Any]) -> bool:
