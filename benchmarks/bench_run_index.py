@@ -73,7 +73,6 @@ from benchmarks._run_index_answers import (
     reference_answers,
     same_records,
 )
-from benchmarks._run_index_bulk import bulk_runs, summary
 from benchmarks._run_index_data import (
     DEFAULT_SINCE,
     DEFAULT_UNTIL,
@@ -87,7 +86,7 @@ from benchmarks._run_index_data import (
     ours_available,
 )
 from benchmarks._run_index_report import markdown
-from benchmarks._run_index_writes import median, peak, single_appends
+from benchmarks._run_index_writes import bulk_runs, median, peak, single_appends, summary
 
 DEFAULT_RECORDS = 1_000_000
 DEFAULT_SEED = 4

@@ -1,8 +1,11 @@
-"""`registry runs`: append run records and ask the run index the four questions."""
+"""`registry runs`: append run records, ask the run index the four questions, and show the
+answers (one run's fields; long answers streamed as a table or a JSON list)."""
 
 from __future__ import annotations
 
 import argparse
+import itertools
+import sys
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -10,23 +13,21 @@ from typing import TYPE_CHECKING, Any
 from registry_pipeline.cli._args import bounded_int
 from registry_pipeline.cli._commands import RAW, workspace_option
 from registry_pipeline.cli._output import err, json_doc, out
-from registry_pipeline.cli._runs_show import (
-    describe,
-    failed_json,
-    failed_table,
-    fields,
-    json_list,
-    table,
-)
 from registry_pipeline.core.workspace.input_files import MAX_RECORD_FILE_BYTES, human_size
 
 if TYPE_CHECKING:
-    from registry_pipeline.core.run_index import AppendResult, RunIndex
+    from collections.abc import Iterator
+
+    from registry_pipeline.core.run_index import AppendResult, FailedRun, LogIndex, Run, RunIndex
 
 MAX_LIMIT = 1_000_000_000
 """The largest `--limit`."""
 PROGRESS_SECONDS = 2.0
 """How often `runs import` says how far it got."""
+TABLE_SAMPLE = 1000
+"""Rows a table's column widths are measured on before it is streamed."""
+WRITE_PIECES = 2000
+"""Pieces of a JSON answer (a run and its separator each) written at once."""
 
 DESCRIPTION = """\
 The run index: every generation run recorded with its lane, inputs, outputs and QA outcomes,
@@ -258,7 +259,8 @@ def _synced(args: argparse.Namespace) -> RunIndex:
 
 
 def run_append(args: argparse.Namespace) -> int:
-    from registry_pipeline.core.run_index.append import append_records, record_from_json
+    from registry_pipeline.core.run_index.append import append_records
+    from registry_pipeline.core.run_index.reader import record_from_json
 
     index = _open(args)
     if args.record_json is None:
@@ -361,7 +363,7 @@ def run_list(args: argparse.Namespace) -> int:
     index = _synced(args)
     where = query.window(index, args.lane, args.since, args.until)
     found = index.stream(lambda: query.iter_runs(index, where, limit=args.limit))
-    shown = json_list(found) if args.json else table(index, found)
+    shown = json_lines(run.raw for run in found) if args.json else table(index, found)
     if not shown and not args.json:
         err("no runs match")
     return 0
@@ -375,7 +377,7 @@ def run_failed(args: argparse.Namespace) -> int:
     where = query.window(index, args.lane, args.since, args.until)
     if args.json:
         lines = index.stream(lambda: failed_lines(index, where, gates=args.gates, limit=args.limit))
-        failed_json(lines)
+        json_lines(lines)
         return 0
     found = index.stream(lambda: failed_runs(index, where, gates=args.gates, limit=args.limit))
     if not failed_table(index, found):
@@ -440,3 +442,89 @@ def _not_found(args: argparse.Namespace, message: str, code: str) -> int:
     else:
         err(f"error: {code} {message}")
     return 1
+
+
+# --- showing runs: one run's fields, long answers streamed as a table or a JSON list ----------
+
+
+def describe(index: LogIndex, run: Run) -> None:
+    """One run: its key, status, first time and record count, then its latest view's fields."""
+    count = f"{run.records} records" if run.records > 1 else "1 record"
+    out(f"{run.key}  {run.status}  (first {run.first_time}; {count}; latest at line {run.line})")
+    fields(run.record)
+
+
+def fields(record: dict[str, Any]) -> None:
+    """A record's fields, one a line, aligned."""
+    width = max((len(name) for name in record), default=0)
+    for name, value in record.items():
+        shown = ", ".join(map(str, value)) if isinstance(value, list) else value
+        out(f"  {name:<{width}}  {shown}")
+
+
+def json_lines(lines: Iterator[bytes]) -> int:
+    """A JSON list of one value per line, each as given (a run's latest view as the log holds
+    it, or `FailedRun.as_json` from `failed_lines`), written as they come: a million runs never
+    sit in memory."""
+    sys.stdout.flush()
+    pending = [b"["]
+    count = 0
+    for line in lines:
+        pending.append(b",\n" if count else b"\n")
+        pending.append(line)
+        count += 1
+        if len(pending) >= WRITE_PIECES:
+            sys.stdout.buffer.write(b"".join(pending))
+            pending = []
+    pending.append(b"\n]\n" if count else b"]\n")
+    sys.stdout.buffer.write(b"".join(pending))
+    sys.stdout.flush()
+    return count
+
+
+def table(index: LogIndex, runs: Iterator[Run]) -> int:
+    """A table of runs, streamed: column widths from the first rows."""
+    return _table(_header(index), _cells(index), runs)
+
+
+def failed_table(index: LogIndex, marked: Iterator[FailedRun]) -> int:
+    """`table` of failed runs, with what FAILed, the override named and whether it covers the
+    failed checks (yes, no, - when no check FAILed)."""
+    cells = _cells(index)
+
+    def row(failed: FailedRun) -> list[str]:
+        covered = "-" if failed.covered is None else "yes" if failed.covered else "no"
+        what = ",".join([*failed.failed_checks, *failed.failed_gates]) or "-"
+        return [*cells(failed.run), what, failed.override_id or "-", covered]
+
+    return _table([*_header(index), "FAILED", "OVERRIDE", "COVERED"], row, marked)
+
+
+def _header(index: LogIndex) -> list[str]:
+    spec = index.spec
+    lanes = [lane.upper() for lane in spec.lanes]
+    return [spec.key.upper(), "FIRST", "LATEST", *lanes, "RECORDS", "STATUS"]
+
+
+def _cells(index: LogIndex) -> Callable[[Run], list[str]]:
+    spec = index.spec
+
+    def row(run: Run) -> list[str]:
+        lanes = [str(run.record.get(lane, "")) for lane in spec.lanes]
+        latest = str(run.record.get(spec.updated) or run.record.get(spec.time, ""))
+        return [run.key, run.first_time, latest, *lanes, str(run.records), run.status]
+
+    return row
+
+
+def _table(header: list[str], row: Callable[[Any], list[str]], items: Iterator[Any]) -> int:
+    first = [row(item) for item in itertools.islice(items, TABLE_SAMPLE)]
+    if not first:
+        return 0
+    widths = [max(len(cells[i]) for cells in [header, *first]) for i in range(len(header))]
+    count = 0
+    for cells in itertools.chain([header], first, map(row, items)):
+        out("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
+        count += 1
+    sys.stdout.flush()
+    return count - 1

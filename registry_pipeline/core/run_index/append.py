@@ -1,7 +1,7 @@
 """`registry runs append` and `registry runs import`: one path for one record or a million, all
 appended or none.
 
-1. Each record is parsed strictly and checked alone (`records.record_problems`: its shape, the
+1. Each record is parsed strictly and checked alone (`records.judged`: its shape, the
    schema governing the log's name with the seed's if/then rules, its own fields), and the
    warnings of its view counted. Once one is invalid the others are only counted: every problem
    is counted and the first MAX_LISTED listed.
@@ -21,11 +21,7 @@ appended or none.
    sidecar, the notes log) is said in `AppendResult.unfinished`, never as if nothing had been
    written.
 
-The input of `append_stream` (a `--record-file`, `registry runs import`) is one JSON object on
-any number of lines, or JSONL read a block of whole lines at a time. A block whose every line is
-what `dumps_compact` writes of its value (`json_strict.compact_lines`: strict, and proven so by
-its own encoding) is appended as given, its schema checked in one call; any other line is parsed
-by `loads_strict`, which gives the reason and the position of a refusal, and appended encoded.
+The input of `append_stream` (a `--record-file`, `registry runs import`) is read by `reader`.
 """
 
 from __future__ import annotations
@@ -40,23 +36,17 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import IO, Any, Protocol
+from enum import StrEnum
+from typing import IO, Any
 
 from registry_pipeline.core import jsonl
-from registry_pipeline.core.errors import RegistryError, UsageError, problem_object
+from registry_pipeline.core.errors import Problem, RegistryError, UsageError
 from registry_pipeline.core.faults import crash_point
-from registry_pipeline.core.json_strict import (
-    NOT_COMPACT,
-    JSONDecodeProblem,
-    compact_lines,
-    gc_paused,
-    loads_compact,
-    loads_strict,
-    prepare_encoder,
-)
+from registry_pipeline.core.json_strict import gc_paused, prepare_encoder
 from registry_pipeline.core.lock import DEFAULT_TIMEOUT
 from registry_pipeline.core.run_index import sidecar
 from registry_pipeline.core.run_index.index import IndexState, LogIndex, torn_error
+from registry_pipeline.core.run_index.reader import Batch, Item, Readable, items, parsed
 from registry_pipeline.core.run_index.records import (
     MAX_LISTED,
     Order,
@@ -65,8 +55,7 @@ from registry_pipeline.core.run_index.records import (
     Warnings,
     batched,
     encode,
-    record_problems,
-    times,
+    judged,
 )
 from registry_pipeline.core.run_index.rules import CHUNK, RecordRules, relevant
 from registry_pipeline.core.run_index.spec import IndexSpec
@@ -80,10 +69,6 @@ from registry_pipeline.core.write_path.logs import (
     check_appendable,
 )
 
-MAX_LINE_BYTES = 16 * 1024 * 1024
-"""Largest record accepted, in bytes."""
-BLOCK = 4 << 20
-"""Bytes of whole lines parsed at a time (several records, never a whole file in memory)."""
 WRITE_BLOCK = 1 << 20
 """Bytes appended per write (a crash between two writes leaves a prefix: a torn line)."""
 SPOOL_IN_MEMORY = 64 << 20
@@ -91,8 +76,6 @@ SPOOL_IN_MEMORY = 64 << 20
 CANDIDATES = 16
 """Lines of the log holding the first record's key and time that a retry looks at (one, unless
 the log was written by hand)."""
-EXTRA_DATA = "Extra data"
-"""How the parser begins its message for a document of several top-level values (JSONL)."""
 
 Progress = Callable[[int], None]
 """Told the number of records checked so far, after each block."""
@@ -102,23 +85,11 @@ IN_FLIGHT = 3
 """Blocks per worker submitted ahead of the one taken."""
 
 
-class Readable(Protocol):
-    """What records are read from: a binary file, standard input, or a bounded input file."""
+class AfterCommit(StrEnum):
+    """What can fail after the records were committed (the append itself stands)."""
 
-    def read(self, size: int = -1, /) -> bytes: ...
-
-
-@dataclass(frozen=True)
-class Unfinished:
-    """Something left undone after the records were committed: the append itself stands."""
-
-    code: str
-    path: str
-    message: str
-
-    def as_json(self) -> dict[str, object]:
-        """The `error` object of `--json` (`problem_object`)."""
-        return problem_object(self.code, self.message, path=self.path)
+    SIDECAR_STALE = "SIDECAR_STALE"
+    NOTES_NOT_RECORDED = "NOTES_NOT_RECORDED"
 
 
 @dataclass
@@ -145,7 +116,7 @@ class AppendResult:
     warning_count: int = 0
     notes: int = 0
     """Findings of severity record appended to the write path's notes log."""
-    unfinished: list[Unfinished] = field(default_factory=list)
+    unfinished: list[Problem] = field(default_factory=list)
     """What failed after the records were committed (SIDECAR_STALE, NOTES_NOT_RECORDED)."""
 
     @property
@@ -181,24 +152,6 @@ _WORK: tuple[Check, str] | None = None
 """What the workers check with (set before they are forked, and inherited)."""
 
 
-@dataclass
-class Batch:
-    """Records given, in order: (input line, parsed value) each."""
-
-    records: list[tuple[int, Any]]
-    lines: bytes | None = None
-    """The input lines, appended as given when each is its record's compact encoding."""
-    sizes: list[int] | None = None
-    """With `lines`: each line's length in bytes, without its newline."""
-    plain: bool = False
-    """Whether the records are known plain (`json_strict.CompactLines.plain`): one schema call
-    decides for them all."""
-
-
-Item = Batch | tuple[int, bytes]
-"""Records given: a parsed batch, or (first line, whole lines) of JSONL to parse."""
-
-
 # --- the entries ---------------------------------------------------------------------------
 
 
@@ -230,15 +183,7 @@ def append_stream(
     (default: one per core), the blocks taken back in order: the same function, the same
     findings in the same order."""
     count = jobs() if workers is None else workers
-    return _append(index, _items(stream, origin), origin, timeout, progress, count)
-
-
-def record_from_json(text: str) -> Any:
-    """The record of `--record-json`; RECORD_UNPARSABLE (exit 2) when it does not parse."""
-    try:
-        return loads_strict(text)
-    except JSONDecodeProblem as exc:
-        raise unparsable("--record-json", 1, exc.message) from None
+    return _append(index, items(stream, origin), origin, timeout, progress, count)
 
 
 def _append(
@@ -266,7 +211,8 @@ def _append(
                 if progress is not None:
                     progress(intake.seen)
             result = intake.finish()
-            if not _already_appended(index, intake, index.sync().covered):
+            found = _already_appended(index, intake, index.sync().covered)
+            if found is None or not found.retried:
                 if intake.notes:  # a torn notes log refuses before the records are written
                     check_appendable(notes_log)
                 with index.locked(timeout):  # type: ignore[attr-defined]
@@ -307,7 +253,7 @@ class Checked:
 
 
 class Check:
-    """Checks each record of a batch alone (`records.record_problems`, the warnings of its
+    """Checks each record of a batch alone (`records.judged`, the warnings of its
     view, what the sidecar will hold of it): the same function for one record or a million."""
 
     def __init__(self, spec: IndexSpec, schemas: SchemaCatalog, heads: frozenset[str] | None):
@@ -322,16 +268,14 @@ class Check:
     def __call__(self, batch: Batch) -> Checked:
         spec, found = self.spec, Checked(seen=len(batch.records))
         schema, values = self.schema, [record for _line, record in batch.records]
-        valid = bool(
-            batch.plain
-            and schema is not None
-            and self.schemas.is_all_valid(schema.schema_id, values, plain=True)
+        valid = schema is None or bool(
+            batch.plain and self.schemas.is_all_valid(schema.schema_id, values, plain=True)
         )
         encoded: list[bytes] = []
         schemas, key, sizes, heads = self.schemas, spec.key, batch.sizes, self.heads
         held_of, warned_of, rows = self.held, self.view.warned, found.rows
         for at, (line, record) in enumerate(batch.records):
-            problems = record_problems(spec, schemas, line, record, schema_valid=valid)
+            problems, created, updated = judged(spec, schemas, line, record, schema_valid=valid)
             if problems:
                 found.problem_count += len(problems)
                 found.problems.extend(problems[: max(0, MAX_LISTED - len(found.problems))])
@@ -349,7 +293,7 @@ class Check:
                     found.warnings.append((len(rows), self.view.warning(line, record, name, code)))
             if relevant(heads, record, overridden=bool(held[0] and held[2])):
                 found.relevant.append((len(rows), (line, record)))
-            rows.append((line, record[key], *times(spec, record), size, held, len(warned)))
+            rows.append((line, record[key], created, updated, size, held, len(warned)))
         if not found.problem_count:
             found.data = b"".join(encoded) if batch.lines is None else batch.lines
         return found
@@ -463,9 +407,8 @@ def _append_locked(index: LogIndex, intake: _Intake) -> None:
     state = index.sync(locked=True)
     if state.torn:
         raise torn_error(index, state)
-    found = _overlap(index, intake, state.covered)
+    found = _already_appended(index, intake, state.covered)
     if found is not None and found.retried:
-        result.already_appended, result.first_line = True, found.first_line
         return
     if found is not None and not found.complete:
         raise _partial_retry(found, order)
@@ -506,10 +449,10 @@ def _append_locked(index: LogIndex, intake: _Intake) -> None:
         crash_point("run_index_indexed")
         return
     result.unfinished.append(
-        Unfinished(
-            "SIDECAR_STALE",
-            str(index.sidecar),
-            f"the {result.appended} record(s) are appended (written and fsynced), but the "
+        Problem(
+            code=AfterCommit.SIDECAR_STALE,
+            path=str(index.sidecar),
+            message=f"the {result.appended} record(s) are appended (written and fsynced), but the "
             f"sidecar index could not be updated: {why}. The index stays consistent: the next "
             "query or append brings the sidecar up to the log, or `registry runs repair "
             "--reindex` rebuilds it",
@@ -626,13 +569,13 @@ class Overlap:
         return self.complete and self.at_end
 
 
-def _already_appended(index: LogIndex, intake: _Intake, covered: int) -> bool:
-    """Whether the log holds every record given as its last ones (after `sync`)."""
+def _already_appended(index: LogIndex, intake: _Intake, covered: int) -> Overlap | None:
+    """`_overlap`, said in the result when the log holds every record given as its last ones
+    (a retry: "already appended")."""
     found = _overlap(index, intake, covered)
-    if found is None or not found.retried:
-        return False
-    intake.result.already_appended, intake.result.first_line = True, found.first_line
-    return True
+    if found is not None and found.retried:
+        intake.result.already_appended, intake.result.first_line = True, found.first_line
+    return found
 
 
 def _overlap(index: LogIndex, intake: _Intake, covered: int) -> Overlap | None:
@@ -747,39 +690,13 @@ def _record_notes(index: LogIndex, notes: list[RecordProblem], result: AppendRes
     except (RegistryError, OSError) as exc:
         reason = exc.message if isinstance(exc, RegistryError) else exc.strerror or str(exc)
         result.unfinished.append(
-            Unfinished(
-                "NOTES_NOT_RECORDED",
-                str(path),
-                f"the records are appended, but {len(notes) - result.notes} finding(s) of "
+            Problem(
+                code=AfterCommit.NOTES_NOT_RECORDED,
+                path=str(path),
+                message=f"the records are appended, but {len(notes) - result.notes} finding(s) of "
                 f"severity record could not be added to the notes log ({reason})",
             )
         )
-
-
-# --- reading the input -----------------------------------------------------------------------
-
-
-def read_batches(stream: Readable, origin: str) -> Iterator[Batch]:
-    """The records of `stream`: a stream holding one JSON object (on any number of lines) is one
-    record; several top-level values are one record per non-empty line. RECORD_UNPARSABLE (exit
-    2) with the parser's line and column for the first line that does not parse (a one-object
-    document: its own parse error, never retried as JSONL)."""
-    for item in _items(stream, origin):
-        yield _parsed(item, origin)
-
-
-def _items(stream: Readable, origin: str) -> Iterator[Item]:
-    """`read_batches`, its JSONL blocks not parsed yet: (first line, whole lines) each."""
-    head = stream.read(MAX_LINE_BYTES + 1)
-    document = _one_document(head, origin)
-    if document is not NOT_COMPACT:
-        yield Batch([(1, document)])
-        return
-    yield from _blocks(head, stream, origin)
-
-
-def _parsed(item: Item, origin: str) -> Batch:
-    return item if isinstance(item, Batch) else parse_block(item[1], item[0], origin)
 
 
 # --- checking in worker processes -----------------------------------------------------------
@@ -798,7 +715,7 @@ def _checked(check: Check, items: Iterable[Item], origin: str, workers: int) -> 
     items = iter(items)
     ahead = list(itertools.islice(items, 2))
     if workers < 2 or len(ahead) < 2:
-        yield from (check(_parsed(item, origin)) for item in itertools.chain(ahead, items))
+        yield from (check(parsed(item, origin)) for item in itertools.chain(ahead, items))
         return
     global _WORK
     check.prepare()
@@ -830,7 +747,7 @@ def _work(item: Item) -> Checked:
     assert _WORK is not None
     check, origin = _WORK
     with gc_paused():
-        found = check(_parsed(item, origin))
+        found = check(parsed(item, origin))
     if isinstance(item, tuple) and found.data is item[1]:
         found.data, found.given = b"", True
     return found
@@ -842,113 +759,3 @@ def _taken(item: Item, future: Future[Checked]) -> Checked:
     if found.given and isinstance(item, tuple):
         found.data, found.given = item[1], False
     return found
-
-
-def parse_block(block: bytes, first: int, origin: str) -> Batch:
-    """The records of `block` (whole lines, the first being input line `first`); the first line
-    that does not parse is refused (RECORD_UNPARSABLE) with its line and column."""
-    lines = block.split(b"\n")
-    if block.endswith(b"\n"):
-        lines.pop()
-    try:
-        text = block.decode("utf-8")
-    except UnicodeDecodeError:
-        text = None
-    found = None if text is None else compact_lines(text[:-1] if text.endswith("\n") else text)
-    if found is not None:
-        numbered = zip(range(first, first + len(found.values)), found.values, strict=True)
-        appended = block if block.endswith(b"\n") else block + b"\n"
-        return Batch(list(numbered), appended, found.sizes, plain=found.plain)
-    records: list[tuple[int, Any]] = []
-    for number, raw in enumerate(lines, start=first):
-        value = NOT_COMPACT if text is None else loads_compact(raw.decode("utf-8"))
-        if value is NOT_COMPACT:
-            if not raw.strip():
-                continue
-            try:
-                value = loads_strict(raw)
-            except JSONDecodeProblem as exc:
-                raise unparsable(origin, number, exc.message, exc.column) from None
-        records.append((number, value))
-    return Batch(records)
-
-
-def unparsable(origin: str, line: int, message: str, column: int | None = None) -> UsageError:
-    """RECORD_UNPARSABLE at `line` (and `column`) of the records given."""
-    return UsageError(
-        f"line {line} does not parse: {message}; nothing was written",
-        code="RECORD_UNPARSABLE",
-        path=origin,
-        line=line,
-        column=column,
-    )
-
-
-def _one_document(head: bytes, origin: str) -> Any:
-    """The record of a head holding one JSON object spread over lines; NOT_COMPACT when the
-    head is JSONL. The first non-blank line parsing alone means JSONL (or that line alone)."""
-    stripped = head.lstrip()
-    if len(head) > MAX_LINE_BYTES or not stripped.startswith(b"{") or b"\n" not in head.strip():
-        return NOT_COMPACT
-    line, _newline, rest = stripped.partition(b"\n")
-    try:
-        value = loads_strict(line)
-    except JSONDecodeProblem:
-        pass  # the object goes on over the next lines, or the document does not parse
-    else:
-        return value if not rest.strip() else NOT_COMPACT
-    try:
-        return loads_strict(head)
-    except JSONDecodeProblem as exc:
-        if not exc.message.startswith(EXTRA_DATA):
-            raise unparsable(origin, exc.line or 1, exc.message, exc.column) from None
-    return NOT_COMPACT
-
-
-def _blocks(head: bytes, stream: Readable, origin: str) -> Iterator[tuple[int, bytes]]:
-    """(first line, bytes) of blocks of whole lines of about BLOCK bytes, then the last line
-    when it has no newline; a line over MAX_LINE_BYTES is refused at its line, after the
-    lines before it."""
-    pending, number, done = head, 1, False
-    while True:
-        while len(pending) >= BLOCK or (done and b"\n" in pending):
-            cut = pending.rfind(b"\n", 0, BLOCK)
-            if cut < 0:
-                cut = pending.find(b"\n")
-                if cut < 0:
-                    break
-            block, pending = pending[: cut + 1], pending[cut + 1 :]
-            yield from _bounded(block, number, origin)
-            number += block.count(b"\n")
-        whole = pending.rfind(b"\n") + 1
-        if len(pending) - whole > MAX_LINE_BYTES:  # the unfinished line
-            if whole:
-                yield number, pending[:whole]
-            raise _too_long(origin, number + pending.count(b"\n"))
-        if done:
-            break
-        chunk = stream.read(BLOCK)
-        done = not chunk
-        pending += chunk
-    if pending:
-        yield number, pending
-
-
-def _bounded(block: bytes, first: int, origin: str) -> Iterator[tuple[int, bytes]]:
-    """`block`, or when a line of it is over MAX_LINE_BYTES (only a block that long can have
-    one), the lines before it, then its refusal."""
-    if len(block) <= MAX_LINE_BYTES:
-        yield first, block
-        return
-    at = 0
-    for number, line in enumerate(block.split(b"\n"), start=first):
-        if len(line) > MAX_LINE_BYTES:
-            if at:
-                yield first, block[:at]
-            raise _too_long(origin, number)
-        at += len(line) + 1
-    yield first, block
-
-
-def _too_long(origin: str, line: int) -> UsageError:
-    return unparsable(origin, line, f"longer than {MAX_LINE_BYTES} bytes")

@@ -45,7 +45,6 @@ from registry_pipeline.core import jsonl
 from registry_pipeline.core.json_strict import JSONDecodeProblem
 from registry_pipeline.core.run_index.records import batched, parse_line, times
 from registry_pipeline.core.run_index.spec import (
-    OVERRIDE,
     IndexSpec,
     failed_checks,
     is_check,
@@ -231,8 +230,9 @@ def held(spec: IndexSpec, record: dict[str, Any]) -> tuple[Any, ...]:
 
 
 class Held:
-    """`held` of many records, remembered by what it reads of them: records alike in those
-    fields (a million records: a few hundred combinations) share one tuple, computed once."""
+    """`held` of many records, its marks remembered by the fields the predicates read and the
+    checks that failed, its lane values by theirs (a million records: a few dozen and a few
+    hundred combinations), the override each record names read anew."""
 
     KEPT = 1 << 16
     """Combinations remembered at most (then it starts over)."""
@@ -243,26 +243,39 @@ class Held:
 
     def __init__(self, spec: IndexSpec) -> None:
         self.spec = spec
-        fields = [OVERRIDE, *spec.lanes]
+        fields: list[str] = []
         for predicate in (spec.success, spec.failure):
             fields.extend(() if predicate is None else (c.field for c in predicate.conditions))
-        self.read = tuple(dict.fromkeys(fields))
-        """Every field `held` reads, but the uniqueness checks (`failed_checks` is asked)."""
+        self.judged = tuple(dict.fromkeys(fields))
+        """The fields the predicates read (`marks` reads the failed checks and the override
+        too)."""
         self.absent: Any = object()
-        self.memo: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self.marks: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self.lanes: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
     def __call__(self, record: dict[str, Any]) -> tuple[Any, ...]:
         """`held(spec, record)`."""
-        values = tuple(map(record.get, self.read, itertools.repeat(self.absent)))
-        if not self.PLAIN.issuperset(map(type, values)):
-            return held(self.spec, record)
+        spec, absent, plain = self.spec, itertools.repeat(self.absent), self.PLAIN.issuperset
+        values = tuple(map(record.get, self.judged, absent))
+        lanes = tuple(map(record.get, spec.lanes, absent))
+        if not (plain(map(type, values)) and plain(map(type, lanes))):
+            return held(spec, record)
         key = (values, *failed_checks(record))
-        found = self.memo.get(key)
+        found = self.marks.get(key)
         if found is None:
-            if len(self.memo) >= self.KEPT:
-                self.memo.clear()
-            found = self.memo[key] = held(self.spec, record)
-        return found
+            found = _kept(self.marks, key, marks(spec, record)[:-1])
+        lane = self.lanes.get(lanes)
+        if lane is None:
+            lane = _kept(self.lanes, lanes, tuple(map(lane_value, map(record.get, spec.lanes))))
+        return (*found, named_override(record), *lane)
+
+
+def _kept(memo: dict[Any, Any], key: Any, value: Any) -> Any:
+    """`value`, remembered in `memo` under `key` (at most `Held.KEPT`: then it starts over)."""
+    if len(memo) >= Held.KEPT:
+        memo.clear()
+    memo[key] = value
+    return value
 
 
 def add_rows(db: sqlite3.Connection, spec: IndexSpec, rows: Iterable[Row], seq: int) -> int:

@@ -136,6 +136,20 @@ def override(**overrides: Any) -> dict[str, Any]:
     return found
 
 
+def log_rows(ws: Path, data: bytes, *fields: str, errors: bool = False) -> list[tuple[Any, ...]]:
+    """The `fields` of each problem the build's rules check (`log_problems`) finds in `data` as
+    the run index's log (with `errors`: of severity error only)."""
+    from registry_pipeline.core.run_index import RunIndex, log_problems
+
+    index = RunIndex.open(ws, "run_index")
+    try:
+        found = log_problems(index.root, index.catalog, index.spec, data)
+    finally:
+        index.close()
+    chosen = [p for p in found if not errors or p.severity == "error"]
+    return [tuple(getattr(p, field) for field in fields) for p in chosen]
+
+
 def line(value: Any) -> bytes:
     """A record as one compact JSONL line."""
     return json.dumps(value, separators=(",", ":")).encode() + b"\n"

@@ -11,12 +11,13 @@ from typing import Any
 
 import pytest
 
-from registry_pipeline.core.run_index import RunIndex, log_problems
+from registry_pipeline.core.run_index import RunIndex
 from registry_pipeline_tests.core_tests.run_index._support import (
     DROP,
     RUNS_LOG,
     Cli,
     jsonl,
+    log_rows,
     record,
     run_id,
     utc,
@@ -29,13 +30,8 @@ def _run(created: str, updated: str | None = None, **fields: Any) -> dict[str, A
     return record(run_id=RUN, created_utc=created, last_updated_utc=updated or DROP, **fields)
 
 
-def _log_errors(ws: Path, data: bytes) -> list[tuple[int, str]]:
-    index = RunIndex.open(ws, "run_index")
-    try:
-        found = log_problems(index.root, index.catalog, index.spec, data)
-    finally:
-        index.close()
-    return [(p.line, p.code) for p in found if p.severity == "error"]
+def _log_errors(ws: Path, data: bytes) -> list[tuple[Any, ...]]:
+    return log_rows(ws, data, "line", "code", errors=True)
 
 
 # (the run's latest record, the record appended after it, whether it augments)

@@ -1,4 +1,4 @@
-"""The bulk reader (`append.read_batches`: blocks of lines, compact lines parsed by the C parser
+"""The bulk reader (`reader.read_batches`: blocks of lines, compact lines parsed by the C parser
 and appended as given) gives the verdicts of the reader it replaced (one line at a time, each
 parsed by `loads_strict`, each record encoded): the same records at the same lines, the same
 bytes to append, the same RECORD_UNPARSABLE at the same line and column, on generated good and
@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.json_strict import JSONDecodeProblem, dumps_compact, loads_strict
-from registry_pipeline.core.run_index import append as reader
+from registry_pipeline.core.run_index import reader
 from registry_pipeline.core.run_index.records import encode
 
 MAX_LINE = 300

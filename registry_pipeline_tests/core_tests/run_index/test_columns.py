@@ -1,6 +1,7 @@
 """A block of compact lines is checked by one schema call for all its records (`append`: what
-`SchemaCatalog.is_all_valid` vouches for), and each record then by the same `record_problems`
-as alone: the problems are those of each record checked alone, on generated batches (valid
+`SchemaCatalog.is_all_valid` vouches for), and each record then by `judged` (its problems and
+its place in one pass, a plain record by a few lookups), which finds what the checks one at a time
+find: the problems are those of each record checked alone, on generated batches (valid
 records in every form, and records each kind of invalid, with the catalog's spec and schema and
 with generated specs: no schema; other predicates, lanes, recommended and file fields), and the
 one call vouches whenever no record violates the schema."""
@@ -17,8 +18,8 @@ from hypothesis import strategies as st
 
 from registry_pipeline.core.json_strict import dumps_compact
 from registry_pipeline.core.run_index import RunIndex
-from registry_pipeline.core.run_index.append import Batch, parse_block
-from registry_pipeline.core.run_index.records import record_problems
+from registry_pipeline.core.run_index.reader import Batch, parse_block
+from registry_pipeline.core.run_index.records import judged, times
 from registry_pipeline.core.run_index.spec import Condition, IndexSpec, Predicate
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline_tests.core_tests.run_index._support import (
@@ -88,12 +89,14 @@ def _agree(root: Path, spec: IndexSpec, heads: frozenset[str] | None, batch: Bat
         and schema is not None
         and schemas.is_all_valid(schema.schema_id, values, plain=True)
     )
-    alone = [record_problems(spec, schemas, line, value) for line, value in batch.records]
+    alone = [judged(spec, schemas, line, value)[0] for line, value in batch.records]
     shortcut = [
-        record_problems(spec, schemas, line, value, schema_valid=vouched)
+        judged(spec, schemas, line, value, schema_valid=vouched or schema is None)
         for line, value in batch.records
     ]
-    assert shortcut == alone
+    assert [problems for problems, _created, _updated in shortcut] == alone
+    for (problems, *place), (_line, value) in zip(shortcut, batch.records, strict=True):
+        assert problems or tuple(place) == times(spec, value)  # one pass: problems and place
     if schema is not None:
         violated = any(schemas.validate(schema.schema_id, value) for value in values)
         assert vouched == (batch.plain and not violated)

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from registry_pipeline.core.run_index import RunIndex, log_problems
 from registry_pipeline_tests.core_tests.run_index._support import (
     COORDINATION,
     OVERRIDES_LOG,
@@ -19,6 +18,7 @@ from registry_pipeline_tests.core_tests.run_index._support import (
     RUNS_LOG,
     Cli,
     jsonl,
+    log_rows,
     override,
     record,
     run_id,
@@ -52,13 +52,8 @@ def _found(details: list[dict[str, Any]]) -> list[tuple[int, str, str]]:
     return [(d["line"], d["field"], d["code"]) for d in details]
 
 
-def _log_errors(ws: Path, data: bytes) -> list[tuple[int, str, str]]:
-    index = RunIndex.open(ws, "run_index")
-    try:
-        found = log_problems(index.root, index.catalog, index.spec, data)
-    finally:
-        index.close()
-    return [(p.line, p.field, p.code) for p in found if p.severity == "error"]
+def _log_errors(ws: Path, data: bytes) -> list[tuple[Any, ...]]:
+    return log_rows(ws, data, "line", "field", "code", errors=True)
 
 
 def test_override_of_another_run_for_another_check_is_refused(

@@ -7,16 +7,17 @@ decide alike."""
 from __future__ import annotations
 
 from pathlib import Path, PurePath
+from typing import Any
 
 import pytest
 
-from registry_pipeline.core.run_index import RunIndex, log_problems
 from registry_pipeline_tests.core_tests.run_index._support import (
     DROP,
     RUNS_LOG,
     Cli,
     failing,
     jsonl,
+    log_rows,
     record,
     run_id,
 )
@@ -24,13 +25,8 @@ from registry_pipeline_tests.core_tests.run_index._support import (
 FIELD = "/run_log_filepath_abs"
 
 
-def _log_problems(ws: Path, data: bytes) -> list[tuple[int, str, str, str]]:
-    index = RunIndex.open(ws, "run_index")
-    try:
-        found = log_problems(index.root, index.catalog, index.spec, data)
-    finally:
-        index.close()
-    return [(p.line, p.field, p.code, p.severity) for p in found]
+def _log_problems(ws: Path, data: bytes) -> list[tuple[Any, ...]]:
+    return log_rows(ws, data, "line", "field", "code", "severity")
 
 
 @pytest.mark.parametrize(
