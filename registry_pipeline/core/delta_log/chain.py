@@ -33,7 +33,6 @@ from registry_pipeline.core.delta_log.records import (
     DeltaLogError,
     LogState,
     PreviousLog,
-    SealedLogRef,
     describe_record,
     origin_state,
     parse_record,
@@ -42,6 +41,7 @@ from registry_pipeline.core.delta_log.records import (
 )
 from registry_pipeline.core.errors import Problem, UsageError
 from registry_pipeline.core.jsonl import CHUNK, bytes_break, first_break
+from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import is_valid_run_folder
 from registry_pipeline.core.workspace.catalog import load_catalog
@@ -222,7 +222,7 @@ def check_records(
 ) -> list[Problem]:
     """Check appended lines (each with its newline) against the log `state` they extend."""
     findings: list[Problem] = []
-    last: dict[str, tuple[SealedLogRef, str]] = {}
+    last: dict[str, tuple[SealedRef, str]] = {}
     if state is not None:
         for registry_id, entry in state.registries.items():
             last[registry_id] = (entry.last_to_ref, entry.last_created_utc)
@@ -244,8 +244,8 @@ def check_records(
                     field="/from_ref",
                     message=f"{record.registry_id}: from_ref must be the registry's previous "
                     "to_ref in the log" + ("" if before else " (null: its first record)"),
-                    expected=str(expected) if expected else "null",
-                    found=str(record.from_ref) if record.from_ref else "null",
+                    expected=_shown(expected),
+                    found=_shown(record.from_ref),
                     path=path,
                     line=number,
                 )
@@ -288,6 +288,11 @@ def check_records(
         seen.add(key)
         last[record.registry_id] = (record.to_ref, record.created_utc)
     return findings
+
+
+def _shown(ref: SealedRef | None) -> str:
+    """A ref as a FROM_MISMATCH names it (the record names the registry): `run_id sha256:...`."""
+    return f"{ref.run_id} sha256:{ref.manifest_sha256}" if ref else "null"
 
 
 def _invalid(path: str, line: int, field: str | None, message: str) -> Problem:

@@ -127,45 +127,14 @@ _RUN_ID_STAMP = re.compile(r"(\d{4}-\d{2}-\d{2})__(\d{2})(\d{2})(\d{2})__", re.A
 
 
 @dataclass(frozen=True, slots=True)
-class SealedLogRef:
-    """A sealed snapshot as a delta record names it (the seed's `sealed_ref`)."""
-
-    run_id: str
-    """The run folder's name."""
-    run_root: str
-    """Workspace-relative folder holding it, `.codex/RUNS`."""
-    relpath: str | None
-    """The registry's primary artifact inside the folder; None for a multi-file snapshot."""
-    manifest_sha256: str
-    """The folder's ROOT_SHA256 when the record was written."""
-
-    def as_json(self) -> dict[str, Any]:
-        """The ref object, keys in the seed's order."""
-        return {
-            "run_id": self.run_id,
-            "run_root": self.run_root,
-            "relpath": self.relpath,
-            "manifest_sha256": self.manifest_sha256,
-        }
-
-    def __str__(self) -> str:
-        return f"{self.run_id} sha256:{self.manifest_sha256}"
-
-
-def ref_of(run_id: str, root_sha256: str, relpath: str | None) -> SealedLogRef:
-    """The ref of a snapshot of ours (under `.codex/RUNS`)."""
-    return SealedLogRef(run_id, RUNS_RELPATH, relpath, root_sha256)
-
-
-@dataclass(frozen=True, slots=True)
 class DeltaRecord:
     """What changed in one registry between two sealed snapshots (or at its first one)."""
 
     registry_id: str
     """The registry tracked."""
-    from_ref: SealedLogRef | None
+    from_ref: SealedRef | None
     """The previous snapshot; None for the bootstrap record of a registry."""
-    to_ref: SealedLogRef
+    to_ref: SealedRef
     """The snapshot this record reaches."""
     delta_basis: DeltaBasis
     """`manifest_diff`, or `unknown` (then every path list is empty and every count 0)."""
@@ -196,8 +165,8 @@ class DeltaRecord:
         return {
             "delta_version": self.delta_version,
             "registry_id": self.registry_id,
-            "from_ref": self.from_ref.as_json() if self.from_ref else None,
-            "to_ref": self.to_ref.as_json(),
+            "from_ref": self.from_ref.as_json(with_registry=False) if self.from_ref else None,
+            "to_ref": self.to_ref.as_json(with_registry=False),
             "delta_basis": self.delta_basis,
             "added_paths": list(self.added_paths),
             "removed_paths": list(self.removed_paths),
@@ -290,16 +259,18 @@ class _Reader:
             self.fail(field, f"{value[:80]!r} does not match {pattern.pattern}")
         return value
 
-    def ref(self, value: object, field: str) -> SealedLogRef:
+    def ref(self, value: object, field: str, registry_id: object) -> SealedRef:
+        """The ref at `field` of a record of `registry_id` (checked on its own)."""
         row = self.keys(value, REF_KEYS, field)
         relpath = row["relpath"]
         if relpath is not None and not isinstance(relpath, str):
             self.fail(f"{field}/relpath", "must be a string or null")
-        return SealedLogRef(
-            self.string(row["run_id"], f"{field}/run_id"),
-            self.string(row["run_root"], f"{field}/run_root"),
-            relpath,
-            self.string(row["manifest_sha256"], f"{field}/manifest_sha256", _HEX64),
+        return SealedRef(  # checked in the seed's key order: the first problem is named
+            registry_id=registry_id if isinstance(registry_id, str) else "",
+            run_id=self.string(row["run_id"], f"{field}/run_id"),
+            run_root=self.string(row["run_root"], f"{field}/run_root"),
+            relpath=relpath,
+            manifest_sha256=self.string(row["manifest_sha256"], f"{field}/manifest_sha256", _HEX64),
         )
 
     def paths(self, value: object, field: str) -> tuple[str, ...]:
@@ -341,7 +312,11 @@ def record_from_json(document: object, reader: _Reader | None = None) -> DeltaRe
     basis = row["delta_basis"]
     if basis not in (MANIFEST_DIFF, UNKNOWN):
         read.fail("/delta_basis", f"must be manifest_diff or unknown, found {basis!r}")
-    from_ref = None if row["from_ref"] is None else read.ref(row["from_ref"], "/from_ref")
+    from_ref = (
+        None
+        if row["from_ref"] is None
+        else read.ref(row["from_ref"], "/from_ref", row["registry_id"])
+    )
     added = read.paths(row["added_paths"], "/added_paths")
     removed = read.paths(row["removed_paths"], "/removed_paths")
     modified = read.paths(row["modified_paths"], "/modified_paths")
@@ -355,7 +330,7 @@ def record_from_json(document: object, reader: _Reader | None = None) -> DeltaRe
     return DeltaRecord(
         registry_id=_nonempty(read, row["registry_id"], "/registry_id"),
         from_ref=from_ref,
-        to_ref=read.ref(row["to_ref"], "/to_ref"),
+        to_ref=read.ref(row["to_ref"], "/to_ref", row["registry_id"]),
         delta_basis=_basis(basis),
         added_paths=added,
         removed_paths=removed,
@@ -412,7 +387,7 @@ class RegistryState:
 
     records: int
     """How many records of this registry the log holds."""
-    last_to_ref: SealedLogRef
+    last_to_ref: SealedRef
     """The to_ref of its last record: the from_ref of its next one."""
     last_created_utc: str
     """The created_utc of its last record; with the run id, the order key of snapshots."""
@@ -438,7 +413,7 @@ class LogState:
             "registries": {
                 registry_id: {
                     "records": entry.records,
-                    "last_to_ref": entry.last_to_ref.as_json(),
+                    "last_to_ref": entry.last_to_ref.as_json(with_registry=False),
                     "last_created_utc": entry.last_created_utc,
                 }
                 for registry_id, entry in sorted(self.registries.items())
