@@ -52,7 +52,7 @@ from registry_pipeline.core.seal.paths import (
     safe_fold_key,
     sort_key,
 )
-from registry_pipeline.core.seal.schemas import ENVELOPE_ID, SchemaCatalog
+from registry_pipeline.core.seal.schemas import ENVELOPE_ID, SchemaCatalog, violation_text
 from registry_pipeline.core.seal.verdicts import MAX_DIAGNOSE, diagnose
 from registry_pipeline.core.verified import Verified
 
@@ -706,7 +706,7 @@ class Inspector:
             self.report(ReasonCode.RUN_JSON_INVALID, RUN_JSON, f"not valid JSON: {exc}")
             return None
         for violation in self.schemas.validate(ENVELOPE_ID, envelope):
-            self.report(ReasonCode.RUN_JSON_INVALID, RUN_JSON, str(violation))
+            self.report(ReasonCode.RUN_JSON_INVALID, RUN_JSON, violation_text(violation))
         created = envelope.get("created_utc") if isinstance(envelope, dict) else None
         self.created_utc = created if isinstance(created, str) else None
         run_id = envelope.get("run_id") if isinstance(envelope, dict) else None
@@ -730,14 +730,16 @@ class Inspector:
                 if schema.format == "jsonl":  # a line at a time: never the whole file at once
                     for number, record in jsonl_records(self._lines(relpath)):
                         for violation in self.schemas.validate(schema.schema_id, record, limit=5):
-                            message = f"line {number} {violation}"
-                            found = schema_violation(relpath, message, number, violation.pointer)
+                            message = f"line {number} {violation_text(violation)}"
+                            found = schema_violation(relpath, message, number, violation.field)
                             self.problems.append(found)
                 else:
                     document = loads_strict(self._read(relpath))
                     for violation in self.schemas.validate(schema.schema_id, document):
                         self.problems.append(
-                            schema_violation(relpath, str(violation), None, violation.pointer)
+                            schema_violation(
+                                relpath, violation_text(violation), None, violation.field
+                            )
                         )
             except JSONDecodeProblem as exc:
                 self.problems.append(json_invalid(relpath, schema.format, exc))

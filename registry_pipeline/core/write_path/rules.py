@@ -24,7 +24,12 @@ from typing import Any
 
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.json_strict import JSONDecodeProblem
-from registry_pipeline.core.seal.schemas import MAX_MESSAGE, SchemaCatalog, engine_message
+from registry_pipeline.core.seal.schemas import (
+    MAX_MESSAGE,
+    SchemaCatalog,
+    engine_message,
+    violation_text,
+)
 from registry_pipeline.core.workspace.catalog import CatalogError, RegistryCatalog
 from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES, read_regular_file
 from registry_pipeline.core.workspace.layout import Workspace
@@ -208,7 +213,7 @@ def parse_coordination(
 ) -> Coordination:
     """Rules from a parsed coordination document; COORDINATION_INVALID listing every problem."""
     schemas = SchemaCatalog.for_workspace(None)
-    problems = [str(v) for v in schemas.validate(RULES_SCHEMA_ID, document, limit=50)]
+    problems = [violation_text(v) for v in schemas.validate(RULES_SCHEMA_ID, document, limit=50)]
     if problems:
         raise CoordinationError(path, problems)
     known = set(types)
@@ -502,12 +507,12 @@ def file_violations(
             "error",
             entry_type.name,
             key,
-            violation.pointer[len(pointer) :],
+            (violation.field or "")[len(pointer) :],
             violation.message,
             entry_type.file_of(key),
         )
         for violation in schemas.validate(schema.schema_id, document, limit=200)
-        if violation.pointer == pointer or violation.pointer.startswith(pointer + "/")
+        if violation.field == pointer or (violation.field or "").startswith(pointer + "/")
     ]
 
 
