@@ -10,7 +10,6 @@ between two sealed snapshots is tri-state, never a guess (`unknown` unless both 
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 from registry_pipeline.core.delta_log.records import (
     EMPTY_STATE,
+    HEX64,
     LOG_ARTIFACT,
     MANIFEST_DIFF,
     STATE_ARTIFACT,
@@ -113,9 +113,6 @@ def diff_record(
         created_utc,
         derivation_run_id,
     )
-
-
-_HEX64 = re.compile(r"[a-f0-9]{64}", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -302,7 +299,7 @@ def order_snapshots(
         created = normalize_created_utc(snapshot.created_utc) or created_from_run_id(
             snapshot.run_id
         )
-        if created is None or not _HEX64.fullmatch(snapshot.root_sha256 or ""):
+        if created is None or not HEX64.fullmatch(snapshot.root_sha256 or ""):
             skipped.append(snapshot.run_id)
             continue
         ordered.append((snapshot, created))

@@ -20,6 +20,7 @@ import hashlib
 import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -87,47 +88,32 @@ def link_problem(
     workspace: Workspace, newer: Path, run_id: str, root: str, schemas: SchemaCatalog
 ) -> tuple[Problem | None, Path | None]:
     """The first problem of the link newer -> run_id, and the older folder when it exists."""
-
-    def finding(
-        code: DeltaCode,
-        message: str,
-        *,
-        path: str | None = None,
-        line: int | None = None,
-        expected: str | None = None,
-        found: str | None = None,
-    ) -> Problem:
-        return Problem(
-            code=code,
-            message=message,
-            run_id=newer.name,
-            previous_run_id=run_id,
-            path=path,
-            line=line,
-            expected=expected,
-            found=found,
-        )
+    finding = partial(Problem, run_id=newer.name, previous_run_id=run_id)
 
     older = workspace.runs_dir / run_id if is_folder_name(run_id) else None
     if older is None or not older.is_dir():
         message = "the previous log snapshot is not in RUNS"
-        return finding(DeltaCode.MISSING_SNAPSHOT, message, expected=run_id), None
+        return finding(code=DeltaCode.MISSING_SNAPSHOT, message=message, expected=run_id), None
     found = read_snapshot(older, LOG_REGISTRY_ID).root_sha256
     if found != root:
         message = "the previous log snapshot's ROOT_SHA256 is not the one recorded"
-        return finding(DeltaCode.ROOT_MISMATCH, message, expected=root, found=found), older
+        return finding(
+            code=DeltaCode.ROOT_MISMATCH, message=message, expected=root, found=found
+        ), older
     if not is_valid_run_folder(older, schemas=schemas):
         message = "the previous log snapshot does not validate"
-        return finding(DeltaCode.SEAL_INVALID, message), older
+        return finding(code=DeltaCode.SEAL_INVALID, message=message), older
     try:
         with (older / LOG_ARTIFACT).open("rb") as old, (newer / LOG_ARTIFACT).open("rb") as new:
             broken = first_break(old, new)
     except OSError as exc:
-        return finding(DeltaCode.PREFIX_VIOLATION, f"cannot read a log: {exc}"), older
+        return finding(code=DeltaCode.PREFIX_VIOLATION, message=f"cannot read a log: {exc}"), older
     if broken is not None:
         path = f"{newer.name}/{LOG_ARTIFACT}"
         message = broken.describe(describe_record)
-        return finding(DeltaCode.PREFIX_VIOLATION, message, path=path, line=broken.line), older
+        return finding(
+            code=DeltaCode.PREFIX_VIOLATION, message=message, path=path, line=broken.line
+        ), older
     return None, older
 
 

@@ -20,7 +20,7 @@ from typing import Any, Literal, NoReturn
 
 from registry_pipeline.core.errors import Problem, RegistryError
 from registry_pipeline.core.json_strict import JSONDecodeProblem, dumps_pretty, loads_strict
-from registry_pipeline.core.jsonl import torn_line
+from registry_pipeline.core.jsonl import quote, torn_line
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.manifest import RUN_JSON
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH
@@ -227,7 +227,8 @@ def _parses(text: str) -> bool:
     return True
 
 
-_HEX64 = re.compile(r"[a-f0-9]{64}", re.ASCII)
+HEX64 = re.compile(r"[a-f0-9]{64}", re.ASCII)
+"""A ROOT_SHA256 as a ref records it."""
 _CREATED = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", re.ASCII)
 
 
@@ -270,7 +271,7 @@ class _Reader:
             run_id=self.string(row["run_id"], f"{field}/run_id"),
             run_root=self.string(row["run_root"], f"{field}/run_root"),
             relpath=relpath,
-            manifest_sha256=self.string(row["manifest_sha256"], f"{field}/manifest_sha256", _HEX64),
+            manifest_sha256=self.string(row["manifest_sha256"], f"{field}/manifest_sha256", HEX64),
         )
 
     def paths(self, value: object, field: str) -> tuple[str, ...]:
@@ -285,10 +286,15 @@ class _Reader:
         row = self.keys(value, COUNT_KEYS, "/counts")
         for key in COUNT_KEYS:
             count = row[key]
-            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            if not _count(count, 0):
                 self.fail(f"/counts/{key}", "must be a non-negative integer")
             if count != lengths[key]:
                 self.fail(f"/counts/{key}", f"is {count} but {key}_paths has {lengths[key]}")
+
+
+def _count(value: object, least: int) -> bool:
+    """Whether `value` is an integer (not a bool) of at least `least`."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
 
 
 def parse_record(
@@ -367,9 +373,6 @@ def is_valid_record(instance: object) -> bool:
 def describe_record(raw: bytes) -> str:
     """`registry_id -> to_ref run_id` of a record line, or a short quote when it does not parse
     (what a prefix break names)."""
-    from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
-    from registry_pipeline.core.jsonl import quote
-
     try:
         document = loads_strict(raw)
         to_run = document["to_ref"]["run_id"]
@@ -446,7 +449,7 @@ def parse_state(data: bytes, path: str | None = None) -> LogState:
     if document["state_version"] != STATE_VERSION:
         raise bad("/state_version", f"must be {STATE_VERSION!r}")
     records = document["records"]
-    if isinstance(records, bool) or not isinstance(records, int) or records < 0:
+    if not _count(records, 0):
         raise bad("/records", "must be a non-negative integer")
     if not isinstance(document["log_sha256"], str) or len(document["log_sha256"]) != 64:
         raise bad("/log_sha256", "must be 64 hex digits")
@@ -465,7 +468,7 @@ def _registry_state(
     if not isinstance(entry, dict) or set(entry) != {"records", "last_to_ref", "last_created_utc"}:
         raise bad(field, "must be an object of records, last_to_ref, last_created_utc")
     count = entry["records"]
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+    if not _count(count, 1):
         raise bad(f"{field}/records", "must be a positive integer")
     # the last record's own rules check the ref and the timestamp: reuse them on a stand-in
     probe = {
@@ -534,14 +537,7 @@ def load_previous_log(snapshot: Snapshot) -> PreviousLog:
     where = str(snapshot.path)
     if snapshot.root_sha256 is None:
         raise DeltaLogError("has no ROOT_SHA256", code=DeltaCode.SEAL_INVALID, path=where)
-    try:
-        jsonl = (snapshot.path / LOG_ARTIFACT).read_bytes()
-    except OSError as exc:
-        raise DeltaLogError(
-            f"cannot read {LOG_ARTIFACT}: {exc.strerror or exc}",
-            code=DeltaCode.SEAL_INVALID,
-            path=where,
-        ) from None
+    jsonl = _read_log(snapshot.path)
     try:
         state_bytes: bytes | None = (snapshot.path / STATE_ARTIFACT).read_bytes()
     except FileNotFoundError:
@@ -598,14 +594,19 @@ def origin_state(folder: Path, jsonl: bytes | None = None) -> LogState:
         message = f"no {STATE_ARTIFACT}: a log that extends another must be sealed with its state"
         raise DeltaLogError(message, code=DeltaCode.LOG_STATE_MISSING, path=where)
     if jsonl is None:
-        try:
-            jsonl = (folder / LOG_ARTIFACT).read_bytes()
-        except OSError as exc:
-            message = f"cannot read {LOG_ARTIFACT}: {exc.strerror or exc}"
-            raise DeltaLogError(message, code=DeltaCode.SEAL_INVALID, path=where) from None
+        jsonl = _read_log(folder)
     if not jsonl:
         return EMPTY_STATE
     return state_from_log(jsonl, f"{where}/{LOG_ARTIFACT}")
+
+
+def _read_log(folder: Path) -> bytes:
+    """The JSONL bytes of a log snapshot; SEAL_INVALID when they cannot be read."""
+    try:
+        return (folder / LOG_ARTIFACT).read_bytes()
+    except OSError as exc:
+        message = f"cannot read {LOG_ARTIFACT}: {exc.strerror or exc}"
+        raise DeltaLogError(message, code=DeltaCode.SEAL_INVALID, path=str(folder)) from None
 
 
 def check_state(state: LogState, jsonl: bytes, where: str) -> None:
