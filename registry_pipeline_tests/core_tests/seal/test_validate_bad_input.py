@@ -26,6 +26,7 @@ from registry_pipeline.core.seal.validate import (
     verify_run_folder,
 )
 from registry_pipeline_tests._helpers import unseal
+from registry_pipeline_tests.core_tests.seal.tampering import pairs
 
 MakeRun = Callable[..., SealedRun]
 SEAL_FILES = ("run.json", "manifest.json", "MANIFEST.sha256")
@@ -37,10 +38,6 @@ def run(make_run: MakeRun) -> SealedRun:
     sealed = make_run()
     unseal(sealed.path)
     return sealed
-
-
-def pairs(report: FolderReport) -> set[tuple[ReasonCode, str | None]]:
-    return {(problem.code, problem.path) for problem in report.problems}
 
 
 # --------------------------------------------------------------------------------------------
