@@ -149,7 +149,7 @@ def inspect_run_folder(
     A folder with none of the seal files at its top fails with NOT_A_RUN_FOLDER at once: nothing
     below it is listed, fingerprinted or hashed.
     """
-    folder = _normal(path)
+    folder = normal_path(path)
     refused = refuse_non_run_folder(folder, fast)
     if refused is not None:
         return refused
@@ -170,7 +170,7 @@ def inspect_run_folder(
     return report
 
 
-def _normal(path: str | os.PathLike[str]) -> str:
+def normal_path(path: str | os.PathLike[str]) -> str:
     """`path` as `str(Path(path))` spells it, without building a Path for a path already in
     that form (the common case: `--all` lists 10,000 of them)."""
     text = os.fspath(path)
@@ -196,7 +196,7 @@ def passed_unchanged(path: str | os.PathLike[str], schemas: SchemaCatalog) -> bo
     only when this is True: it is exactly as strict as `inspect_run_folder` under the cache."""
     if _CACHE is None:
         return False
-    folder = _normal(path)
+    folder = normal_path(path)
     if not any(os.path.lexists(os.path.join(folder, name)) for name in REQUIRED):
         return False  # not a run folder: never fingerprint (walk) it
     fingerprint = _fingerprint(folder)
