@@ -334,7 +334,9 @@ def inspect_chain(
     catalog = schemas or SchemaCatalog.for_workspace(workspace.root)
     problems: list[Problem] = []
     if not is_valid_run_folder(newest_log_folder, schemas=catalog):
-        problems.append(_seal_invalid(newest_log_folder.name, None))
+        message = "the log snapshot does not validate"
+        run_id = newest_log_folder.name
+        problems.append(Problem(code=DeltaCode.SEAL_INVALID, message=message, run_id=run_id))
     snapshots = 1
     current = newest_log_folder
     seen = {current.name}
@@ -387,7 +389,11 @@ def _links(
         run_id, root = link
         if run_id in seen:
             message = f"the chain loops back to {run_id}"
-            yield _finding(DeltaCode.CHAIN_INPUT_INVALID, message, newer.name, run_id), None
+            code = DeltaCode.CHAIN_INPUT_INVALID
+            yield (
+                Problem(code=code, message=message, run_id=newer.name, previous_run_id=run_id),
+                None,
+            )
             return
         seen.add(run_id)
         finding, older = link_problem(workspace, newer, run_id, root, schemas)
@@ -443,15 +449,6 @@ def _tail_problem(
     if not findings:
         return None
     return replace(findings[0], run_id=folder.name, previous_run_id=previous_run_id)
-
-
-def _seal_invalid(run_id: str, previous_run_id: str | None) -> Problem:
-    message = "the log snapshot does not validate"
-    return _finding(DeltaCode.SEAL_INVALID, message, run_id, previous_run_id)
-
-
-def _finding(code: DeltaCode, message: str, run_id: str, previous: str | None) -> Problem:
-    return Problem(code=code, message=message, run_id=run_id, previous_run_id=previous)
 
 
 def newest_valid_log(
