@@ -453,15 +453,11 @@ def _shown_folder(path: str, workspace: Workspace) -> str:
     Plain string work for the common case (a path in `str(Path)` form under the root, as the
     inspection reports them); any other path goes through `_relative`, which gives the same
     text."""
+    from registry_pipeline.core.seal.validate import normal_path
+
     root = str(workspace.root)
-    if (
-        path.startswith(root)
-        and path[len(root) : len(root) + 1] == os.sep
-        and root != os.sep
-        and "//" not in path
-        and "/./" not in path
-        and not path.endswith(("/", "/."))
-    ):
+    inside = root != os.sep and path.startswith(root) and path[len(root) : len(root) + 1] == os.sep
+    if inside and normal_path(path) == path:
         return path[len(root) + 1 :]
     return _relative(Path(path), workspace)
 

@@ -10,7 +10,6 @@ between two sealed snapshots is tri-state, never a guess (`unknown` unless both 
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 from registry_pipeline.core.delta_log.records import (
     EMPTY_STATE,
+    HEX64,
     LOG_ARTIFACT,
     MANIFEST_DIFF,
     STATE_ARTIFACT,
@@ -26,24 +26,23 @@ from registry_pipeline.core.delta_log.records import (
     LogState,
     PreviousLog,
     RegistryState,
-    SealedLogRef,
     created_from_run_id,
     normalize_created_utc,
-    ref_of,
 )
 from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.manifest import MANIFEST_JSON, parse_manifest_json
 from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder
-from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 from registry_pipeline.core.workspace.snapshots import Snapshot, sealed_name, split_snapshots
 
 Files = Mapping[str, str]
 """relpath -> sha256 of every file a manifest.json lists (run.json included, like the seed)."""
 
 
-def folder_of(workspace: Workspace, ref: SealedLogRef) -> Path | None:
+def folder_of(workspace: Workspace, ref: SealedRef) -> Path | None:
     """The run folder a ref names, or None when its run_root or run_id would escape the root."""
     if relpath_problem(ref.run_root) or not is_folder_name(ref.run_id):
         return None
@@ -81,9 +80,9 @@ def sealed_files(folder: Path | None, root_sha256: str, schemas: SchemaCatalog) 
 
 def diff_record(
     registry_id: str,
-    from_ref: SealedLogRef | None,
+    from_ref: SealedRef | None,
     from_files: Files | None,
-    to_ref: SealedLogRef,
+    to_ref: SealedRef,
     to_files: Files | None,
     *,
     created_utc: str,
@@ -114,9 +113,6 @@ def diff_record(
         created_utc,
         derivation_run_id,
     )
-
-
-_HEX64 = re.compile(r"[a-f0-9]{64}", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -262,7 +258,9 @@ def _registry_records(
     records: list[DeltaRecord] = []
     for snapshot, created in new:
         relpath = sealed_name(snapshot.path, entry.relpath) if entry.relpath else None
-        to_ref = ref_of(snapshot.run_id, snapshot.root_sha256 or "", relpath)
+        to_ref = SealedRef(
+            entry.registry_id, snapshot.run_id, snapshot.root_sha256 or "", RUNS_RELPATH, relpath
+        )
         to_files = sealed_files(snapshot.path, to_ref.manifest_sha256, schemas)
         records.append(
             diff_record(
@@ -301,7 +299,7 @@ def order_snapshots(
         created = normalize_created_utc(snapshot.created_utc) or created_from_run_id(
             snapshot.run_id
         )
-        if created is None or not _HEX64.fullmatch(snapshot.root_sha256 or ""):
+        if created is None or not HEX64.fullmatch(snapshot.root_sha256 or ""):
             skipped.append(snapshot.run_id)
             continue
         ordered.append((snapshot, created))

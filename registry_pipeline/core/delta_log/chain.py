@@ -20,6 +20,7 @@ import hashlib
 import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,6 @@ from registry_pipeline.core.delta_log.records import (
     DeltaLogError,
     LogState,
     PreviousLog,
-    SealedLogRef,
     describe_record,
     origin_state,
     parse_record,
@@ -42,6 +42,7 @@ from registry_pipeline.core.delta_log.records import (
 )
 from registry_pipeline.core.errors import Problem, UsageError
 from registry_pipeline.core.jsonl import CHUNK, bytes_break, first_break
+from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import is_valid_run_folder
 from registry_pipeline.core.workspace.catalog import load_catalog
@@ -87,47 +88,32 @@ def link_problem(
     workspace: Workspace, newer: Path, run_id: str, root: str, schemas: SchemaCatalog
 ) -> tuple[Problem | None, Path | None]:
     """The first problem of the link newer -> run_id, and the older folder when it exists."""
-
-    def finding(
-        code: DeltaCode,
-        message: str,
-        *,
-        path: str | None = None,
-        line: int | None = None,
-        expected: str | None = None,
-        found: str | None = None,
-    ) -> Problem:
-        return Problem(
-            code=code,
-            message=message,
-            run_id=newer.name,
-            previous_run_id=run_id,
-            path=path,
-            line=line,
-            expected=expected,
-            found=found,
-        )
+    finding = partial(Problem, run_id=newer.name, previous_run_id=run_id)
 
     older = workspace.runs_dir / run_id if is_folder_name(run_id) else None
     if older is None or not older.is_dir():
         message = "the previous log snapshot is not in RUNS"
-        return finding(DeltaCode.MISSING_SNAPSHOT, message, expected=run_id), None
+        return finding(code=DeltaCode.MISSING_SNAPSHOT, message=message, expected=run_id), None
     found = read_snapshot(older, LOG_REGISTRY_ID).root_sha256
     if found != root:
         message = "the previous log snapshot's ROOT_SHA256 is not the one recorded"
-        return finding(DeltaCode.ROOT_MISMATCH, message, expected=root, found=found), older
+        return finding(
+            code=DeltaCode.ROOT_MISMATCH, message=message, expected=root, found=found
+        ), older
     if not is_valid_run_folder(older, schemas=schemas):
         message = "the previous log snapshot does not validate"
-        return finding(DeltaCode.SEAL_INVALID, message), older
+        return finding(code=DeltaCode.SEAL_INVALID, message=message), older
     try:
         with (older / LOG_ARTIFACT).open("rb") as old, (newer / LOG_ARTIFACT).open("rb") as new:
             broken = first_break(old, new)
     except OSError as exc:
-        return finding(DeltaCode.PREFIX_VIOLATION, f"cannot read a log: {exc}"), older
+        return finding(code=DeltaCode.PREFIX_VIOLATION, message=f"cannot read a log: {exc}"), older
     if broken is not None:
         path = f"{newer.name}/{LOG_ARTIFACT}"
         message = broken.describe(describe_record)
-        return finding(DeltaCode.PREFIX_VIOLATION, message, path=path, line=broken.line), older
+        return finding(
+            code=DeltaCode.PREFIX_VIOLATION, message=message, path=path, line=broken.line
+        ), older
     return None, older
 
 
@@ -222,7 +208,7 @@ def check_records(
 ) -> list[Problem]:
     """Check appended lines (each with its newline) against the log `state` they extend."""
     findings: list[Problem] = []
-    last: dict[str, tuple[SealedLogRef, str]] = {}
+    last: dict[str, tuple[SealedRef, str]] = {}
     if state is not None:
         for registry_id, entry in state.registries.items():
             last[registry_id] = (entry.last_to_ref, entry.last_created_utc)
@@ -244,8 +230,8 @@ def check_records(
                     field="/from_ref",
                     message=f"{record.registry_id}: from_ref must be the registry's previous "
                     "to_ref in the log" + ("" if before else " (null: its first record)"),
-                    expected=str(expected) if expected else "null",
-                    found=str(record.from_ref) if record.from_ref else "null",
+                    expected=_shown(expected),
+                    found=_shown(record.from_ref),
                     path=path,
                     line=number,
                 )
@@ -288,6 +274,11 @@ def check_records(
         seen.add(key)
         last[record.registry_id] = (record.to_ref, record.created_utc)
     return findings
+
+
+def _shown(ref: SealedRef | None) -> str:
+    """A ref as a FROM_MISMATCH names it (the record names the registry): `run_id sha256:...`."""
+    return f"{ref.run_id} sha256:{ref.manifest_sha256}" if ref else "null"
 
 
 def _invalid(path: str, line: int, field: str | None, message: str) -> Problem:
@@ -343,7 +334,9 @@ def inspect_chain(
     catalog = schemas or SchemaCatalog.for_workspace(workspace.root)
     problems: list[Problem] = []
     if not is_valid_run_folder(newest_log_folder, schemas=catalog):
-        problems.append(_seal_invalid(newest_log_folder.name, None))
+        message = "the log snapshot does not validate"
+        run_id = newest_log_folder.name
+        problems.append(Problem(code=DeltaCode.SEAL_INVALID, message=message, run_id=run_id))
     snapshots = 1
     current = newest_log_folder
     seen = {current.name}
@@ -396,7 +389,11 @@ def _links(
         run_id, root = link
         if run_id in seen:
             message = f"the chain loops back to {run_id}"
-            yield _finding(DeltaCode.CHAIN_INPUT_INVALID, message, newer.name, run_id), None
+            code = DeltaCode.CHAIN_INPUT_INVALID
+            yield (
+                Problem(code=code, message=message, run_id=newer.name, previous_run_id=run_id),
+                None,
+            )
             return
         seen.add(run_id)
         finding, older = link_problem(workspace, newer, run_id, root, schemas)
@@ -452,15 +449,6 @@ def _tail_problem(
     if not findings:
         return None
     return replace(findings[0], run_id=folder.name, previous_run_id=previous_run_id)
-
-
-def _seal_invalid(run_id: str, previous_run_id: str | None) -> Problem:
-    message = "the log snapshot does not validate"
-    return _finding(DeltaCode.SEAL_INVALID, message, run_id, previous_run_id)
-
-
-def _finding(code: DeltaCode, message: str, run_id: str, previous: str | None) -> Problem:
-    return Problem(code=code, message=message, run_id=run_id, previous_run_id=previous)
 
 
 def newest_valid_log(

@@ -20,7 +20,7 @@ from typing import Any, Literal, NoReturn
 
 from registry_pipeline.core.errors import Problem, RegistryError
 from registry_pipeline.core.json_strict import JSONDecodeProblem, dumps_pretty, loads_strict
-from registry_pipeline.core.jsonl import torn_line
+from registry_pipeline.core.jsonl import quote, torn_line
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.manifest import RUN_JSON
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH
@@ -127,45 +127,14 @@ _RUN_ID_STAMP = re.compile(r"(\d{4}-\d{2}-\d{2})__(\d{2})(\d{2})(\d{2})__", re.A
 
 
 @dataclass(frozen=True, slots=True)
-class SealedLogRef:
-    """A sealed snapshot as a delta record names it (the seed's `sealed_ref`)."""
-
-    run_id: str
-    """The run folder's name."""
-    run_root: str
-    """Workspace-relative folder holding it, `.codex/RUNS`."""
-    relpath: str | None
-    """The registry's primary artifact inside the folder; None for a multi-file snapshot."""
-    manifest_sha256: str
-    """The folder's ROOT_SHA256 when the record was written."""
-
-    def as_json(self) -> dict[str, Any]:
-        """The ref object, keys in the seed's order."""
-        return {
-            "run_id": self.run_id,
-            "run_root": self.run_root,
-            "relpath": self.relpath,
-            "manifest_sha256": self.manifest_sha256,
-        }
-
-    def __str__(self) -> str:
-        return f"{self.run_id} sha256:{self.manifest_sha256}"
-
-
-def ref_of(run_id: str, root_sha256: str, relpath: str | None) -> SealedLogRef:
-    """The ref of a snapshot of ours (under `.codex/RUNS`)."""
-    return SealedLogRef(run_id, RUNS_RELPATH, relpath, root_sha256)
-
-
-@dataclass(frozen=True, slots=True)
 class DeltaRecord:
     """What changed in one registry between two sealed snapshots (or at its first one)."""
 
     registry_id: str
     """The registry tracked."""
-    from_ref: SealedLogRef | None
+    from_ref: SealedRef | None
     """The previous snapshot; None for the bootstrap record of a registry."""
-    to_ref: SealedLogRef
+    to_ref: SealedRef
     """The snapshot this record reaches."""
     delta_basis: DeltaBasis
     """`manifest_diff`, or `unknown` (then every path list is empty and every count 0)."""
@@ -196,8 +165,8 @@ class DeltaRecord:
         return {
             "delta_version": self.delta_version,
             "registry_id": self.registry_id,
-            "from_ref": self.from_ref.as_json() if self.from_ref else None,
-            "to_ref": self.to_ref.as_json(),
+            "from_ref": self.from_ref.as_json(with_registry=False) if self.from_ref else None,
+            "to_ref": self.to_ref.as_json(with_registry=False),
             "delta_basis": self.delta_basis,
             "added_paths": list(self.added_paths),
             "removed_paths": list(self.removed_paths),
@@ -258,7 +227,8 @@ def _parses(text: str) -> bool:
     return True
 
 
-_HEX64 = re.compile(r"[a-f0-9]{64}", re.ASCII)
+HEX64 = re.compile(r"[a-f0-9]{64}", re.ASCII)
+"""A ROOT_SHA256 as a ref records it."""
 _CREATED = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", re.ASCII)
 
 
@@ -290,16 +260,18 @@ class _Reader:
             self.fail(field, f"{value[:80]!r} does not match {pattern.pattern}")
         return value
 
-    def ref(self, value: object, field: str) -> SealedLogRef:
+    def ref(self, value: object, field: str, registry_id: object) -> SealedRef:
+        """The ref at `field` of a record of `registry_id` (checked on its own)."""
         row = self.keys(value, REF_KEYS, field)
         relpath = row["relpath"]
         if relpath is not None and not isinstance(relpath, str):
             self.fail(f"{field}/relpath", "must be a string or null")
-        return SealedLogRef(
-            self.string(row["run_id"], f"{field}/run_id"),
-            self.string(row["run_root"], f"{field}/run_root"),
-            relpath,
-            self.string(row["manifest_sha256"], f"{field}/manifest_sha256", _HEX64),
+        return SealedRef(  # checked in the seed's key order: the first problem is named
+            registry_id=registry_id if isinstance(registry_id, str) else "",
+            run_id=self.string(row["run_id"], f"{field}/run_id"),
+            run_root=self.string(row["run_root"], f"{field}/run_root"),
+            relpath=relpath,
+            manifest_sha256=self.string(row["manifest_sha256"], f"{field}/manifest_sha256", HEX64),
         )
 
     def paths(self, value: object, field: str) -> tuple[str, ...]:
@@ -314,10 +286,15 @@ class _Reader:
         row = self.keys(value, COUNT_KEYS, "/counts")
         for key in COUNT_KEYS:
             count = row[key]
-            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            if not _count(count, 0):
                 self.fail(f"/counts/{key}", "must be a non-negative integer")
             if count != lengths[key]:
                 self.fail(f"/counts/{key}", f"is {count} but {key}_paths has {lengths[key]}")
+
+
+def _count(value: object, least: int) -> bool:
+    """Whether `value` is an integer (not a bool) of at least `least`."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
 
 
 def parse_record(
@@ -341,7 +318,11 @@ def record_from_json(document: object, reader: _Reader | None = None) -> DeltaRe
     basis = row["delta_basis"]
     if basis not in (MANIFEST_DIFF, UNKNOWN):
         read.fail("/delta_basis", f"must be manifest_diff or unknown, found {basis!r}")
-    from_ref = None if row["from_ref"] is None else read.ref(row["from_ref"], "/from_ref")
+    from_ref = (
+        None
+        if row["from_ref"] is None
+        else read.ref(row["from_ref"], "/from_ref", row["registry_id"])
+    )
     added = read.paths(row["added_paths"], "/added_paths")
     removed = read.paths(row["removed_paths"], "/removed_paths")
     modified = read.paths(row["modified_paths"], "/modified_paths")
@@ -355,7 +336,7 @@ def record_from_json(document: object, reader: _Reader | None = None) -> DeltaRe
     return DeltaRecord(
         registry_id=_nonempty(read, row["registry_id"], "/registry_id"),
         from_ref=from_ref,
-        to_ref=read.ref(row["to_ref"], "/to_ref"),
+        to_ref=read.ref(row["to_ref"], "/to_ref", row["registry_id"]),
         delta_basis=_basis(basis),
         added_paths=added,
         removed_paths=removed,
@@ -392,9 +373,6 @@ def is_valid_record(instance: object) -> bool:
 def describe_record(raw: bytes) -> str:
     """`registry_id -> to_ref run_id` of a record line, or a short quote when it does not parse
     (what a prefix break names)."""
-    from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
-    from registry_pipeline.core.jsonl import quote
-
     try:
         document = loads_strict(raw)
         to_run = document["to_ref"]["run_id"]
@@ -412,7 +390,7 @@ class RegistryState:
 
     records: int
     """How many records of this registry the log holds."""
-    last_to_ref: SealedLogRef
+    last_to_ref: SealedRef
     """The to_ref of its last record: the from_ref of its next one."""
     last_created_utc: str
     """The created_utc of its last record; with the run id, the order key of snapshots."""
@@ -438,7 +416,7 @@ class LogState:
             "registries": {
                 registry_id: {
                     "records": entry.records,
-                    "last_to_ref": entry.last_to_ref.as_json(),
+                    "last_to_ref": entry.last_to_ref.as_json(with_registry=False),
                     "last_created_utc": entry.last_created_utc,
                 }
                 for registry_id, entry in sorted(self.registries.items())
@@ -471,7 +449,7 @@ def parse_state(data: bytes, path: str | None = None) -> LogState:
     if document["state_version"] != STATE_VERSION:
         raise bad("/state_version", f"must be {STATE_VERSION!r}")
     records = document["records"]
-    if isinstance(records, bool) or not isinstance(records, int) or records < 0:
+    if not _count(records, 0):
         raise bad("/records", "must be a non-negative integer")
     if not isinstance(document["log_sha256"], str) or len(document["log_sha256"]) != 64:
         raise bad("/log_sha256", "must be 64 hex digits")
@@ -490,7 +468,7 @@ def _registry_state(
     if not isinstance(entry, dict) or set(entry) != {"records", "last_to_ref", "last_created_utc"}:
         raise bad(field, "must be an object of records, last_to_ref, last_created_utc")
     count = entry["records"]
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+    if not _count(count, 1):
         raise bad(f"{field}/records", "must be a positive integer")
     # the last record's own rules check the ref and the timestamp: reuse them on a stand-in
     probe = {
@@ -559,14 +537,7 @@ def load_previous_log(snapshot: Snapshot) -> PreviousLog:
     where = str(snapshot.path)
     if snapshot.root_sha256 is None:
         raise DeltaLogError("has no ROOT_SHA256", code=DeltaCode.SEAL_INVALID, path=where)
-    try:
-        jsonl = (snapshot.path / LOG_ARTIFACT).read_bytes()
-    except OSError as exc:
-        raise DeltaLogError(
-            f"cannot read {LOG_ARTIFACT}: {exc.strerror or exc}",
-            code=DeltaCode.SEAL_INVALID,
-            path=where,
-        ) from None
+    jsonl = _read_log(snapshot.path)
     try:
         state_bytes: bytes | None = (snapshot.path / STATE_ARTIFACT).read_bytes()
     except FileNotFoundError:
@@ -623,14 +594,19 @@ def origin_state(folder: Path, jsonl: bytes | None = None) -> LogState:
         message = f"no {STATE_ARTIFACT}: a log that extends another must be sealed with its state"
         raise DeltaLogError(message, code=DeltaCode.LOG_STATE_MISSING, path=where)
     if jsonl is None:
-        try:
-            jsonl = (folder / LOG_ARTIFACT).read_bytes()
-        except OSError as exc:
-            message = f"cannot read {LOG_ARTIFACT}: {exc.strerror or exc}"
-            raise DeltaLogError(message, code=DeltaCode.SEAL_INVALID, path=where) from None
+        jsonl = _read_log(folder)
     if not jsonl:
         return EMPTY_STATE
     return state_from_log(jsonl, f"{where}/{LOG_ARTIFACT}")
+
+
+def _read_log(folder: Path) -> bytes:
+    """The JSONL bytes of a log snapshot; SEAL_INVALID when they cannot be read."""
+    try:
+        return (folder / LOG_ARTIFACT).read_bytes()
+    except OSError as exc:
+        message = f"cannot read {LOG_ARTIFACT}: {exc.strerror or exc}"
+        raise DeltaLogError(message, code=DeltaCode.SEAL_INVALID, path=str(folder)) from None
 
 
 def check_state(state: LogState, jsonl: bytes, where: str) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.json_strict import JSONDecodeProblem, dumps_pretty, loads_strict
-from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.seal.schemas import SchemaCatalog, violation_text
 from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES, read_regular_file
 
 POINTERS_NAME = "ACTIVE_REGISTRY_POINTERS_v0_1.json"
@@ -221,7 +221,7 @@ def parse_pointer_file(data: bytes, path: Path, schemas: SchemaCatalog) -> Point
     violations = schemas.validate(POINTERS_SCHEMA_ID, document)
     if violations:
         first = violations[0]
-        raise PointerFileError(f"{first.pointer or '/'}: {first.message}", path=str(path))
+        raise PointerFileError(violation_text(first), path=str(path))
     pointers: dict[str, Pointer] = {}
     for index, entry in enumerate(document["pointers"]):
         registry_id = entry["registry_id"]

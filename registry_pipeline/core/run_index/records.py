@@ -178,7 +178,7 @@ def judged(
     schema = None if schema_valid else schemas.for_artifact(spec.artifact)
     if schema is not None:
         problems.extend(
-            RecordProblem(line, v.pointer, "SCHEMA_VIOLATION", v.message, shown)
+            RecordProblem(line, v.field or "", "SCHEMA_VIOLATION", v.message, shown)
             for v in schemas.validate(schema.schema_id, record)
         )
     problems.extend(field_problems(spec, line, record))

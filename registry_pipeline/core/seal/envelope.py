@@ -16,23 +16,26 @@ BUILDER_NAME = "registry-pipeline"
 
 @dataclass(frozen=True)
 class SealedRef:
-    """A sealed input snapshot: registry, run folder and the root hash it had when read."""
+    """A sealed snapshot: registry, run folder and the root hash it had when read; the one ref
+    type of a run.json input and of a delta log record's from_ref and to_ref."""
 
     registry_id: str
+    """The registry the snapshot is of."""
     run_id: str
+    """The run folder's name."""
     manifest_sha256: str
+    """The folder's ROOT_SHA256 when it was read."""
     run_root: str = ".codex/RUNS"
+    """Workspace-relative folder holding it."""
     relpath: str | None = None
+    """The registry's primary artifact inside the folder; None for a multi-file snapshot."""
 
-    def as_json(self) -> dict[str, Any]:
-        """The object recorded in `run.json` `inputs[]`."""
-        return {
-            "registry_id": self.registry_id,
-            "run_id": self.run_id,
-            "run_root": self.run_root,
-            "relpath": self.relpath,
-            "manifest_sha256": self.manifest_sha256,
-        }
+    def as_json(self, *, with_registry: bool = True) -> dict[str, Any]:
+        """The object recorded in `run.json` `inputs[]`; without `registry_id` (where the record
+        holding it names the registry), the seed's `sealed_ref` of a delta record."""
+        where = {"run_id": self.run_id, "run_root": self.run_root, "relpath": self.relpath,
+                 "manifest_sha256": self.manifest_sha256}  # fmt: skip
+        return {"registry_id": self.registry_id, **where} if with_registry else where
 
     def __str__(self) -> str:
         return f"{self.registry_id}@{self.run_id} sha256:{self.manifest_sha256}"

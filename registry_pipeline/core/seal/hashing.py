@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -22,8 +23,9 @@ def sha256_bytes(data: bytes | bytearray | memoryview) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def sha256_file(path: str | os.PathLike[str]) -> tuple[str, int]:
-    """Hex SHA-256 and byte count of a file, read in fixed blocks (memory stays flat)."""
+def sha256_file(path: str | os.PathLike[str] | int) -> tuple[str, int]:
+    """Hex SHA-256 and byte count of a file (a path, or a descriptor it closes), read in fixed
+    blocks (memory stays flat)."""
     digest = hashlib.sha256()
     buffer = bytearray(BLOCK_SIZE)
     view = memoryview(buffer)
@@ -71,13 +73,37 @@ def jsonl_records(lines: Iterable[bytes]) -> Iterator[tuple[int, Any]]:
             ) from None
 
 
-_READ_FLAGS = (
+REGULAR_ONLY = (
     os.O_RDONLY
     | getattr(os, "O_NOFOLLOW", 0)
     | getattr(os, "O_NONBLOCK", 0)
     | getattr(os, "O_CLOEXEC", 0)
 )
 """A symlink swapped in after the scan is not followed, and a FIFO never blocks a read."""
+
+
+class NotRegularFile(OSError):
+    """`open_regular` found a FIFO, socket, device or folder; `mode` says which."""
+
+    def __init__(self, mode: int) -> None:
+        super().__init__("not a regular file")
+        self.mode = mode
+
+
+def open_regular(path: str | os.PathLike[str]) -> int:
+    """A read descriptor on `path` when it is a regular file: a symlink is ELOOP (never
+    followed), anything else NotRegularFile, and neither open nor read ever blocks."""
+    fd = os.open(path, REGULAR_ONLY)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegularFile(mode)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
 _FIRST_READ = 1 << 13
 """Most files of a small run folder fit in one read of this size (a larger buffer costs more to
 allocate than the read itself); a read of one byte then confirms the end of the file."""
@@ -87,7 +113,7 @@ _CHUNK = 1 << 16
 def read_small(path: str) -> tuple[bytes | None, int]:
     """(bytes, size) of a file of up to SMALL_FILE bytes, read with plain system calls and one
     open that follows no symlink; (None, size) of a larger file, which is not read."""
-    fd = os.open(path, _READ_FLAGS)
+    fd = os.open(path, REGULAR_ONLY)
     try:
         parts = [os.read(fd, _FIRST_READ)]
         total = len(parts[0])

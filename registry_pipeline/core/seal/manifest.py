@@ -19,6 +19,8 @@ ROOT_LABEL = "ROOT_SHA256"
 MANIFEST_JSON = "manifest.json"
 MANIFEST_SHA256 = "MANIFEST.sha256"
 RUN_JSON = "run.json"
+NO_ROOT_LINE = "has no ROOT_SHA256 line"
+"""The complaint about a MANIFEST.sha256 without a ROOT line (a plain sha256sum list draws it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,7 +238,7 @@ def parse_manifest_sha256(data: bytes, report: Report) -> HashLines:
         hashes[relpath] = digest
         lines.append(row)
     if root is None:
-        report(ReasonCode.MALFORMED_MANIFEST, MANIFEST_SHA256, "has no ROOT_SHA256 line")
+        report(ReasonCode.MALFORMED_MANIFEST, MANIFEST_SHA256, NO_ROOT_LINE)
     return HashLines(hashes, lines, root)
 
 

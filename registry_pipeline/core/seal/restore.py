@@ -14,7 +14,6 @@ unchanged files are copied by streaming: only restored files are held in memory.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import shutil
 import stat
@@ -24,13 +23,14 @@ from pathlib import Path
 
 from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.fs import fsync_dir, rename_noreplace
-from registry_pipeline.core.seal.hashing import BLOCK_SIZE, sha256_bytes
-from registry_pipeline.core.seal.manifest import MANIFEST_SHA256
-
-_NO_ROOT = "has no ROOT_SHA256 line"
-"""The one complaint a plain `sha256sum` list (an older format the copy may verify as) draws."""
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-"""No symlink followed; a FIFO swapped in after the check does not block the open."""
+from registry_pipeline.core.seal.hashing import (
+    BLOCK_SIZE,
+    NotRegularFile,
+    open_regular,
+    sha256_bytes,
+    sha256_file,
+)
+from registry_pipeline.core.seal.manifest import MANIFEST_SHA256, NO_ROOT_LINE
 
 
 @dataclass
@@ -163,7 +163,7 @@ def _listed(folder: Path) -> tuple[bytes | None, dict[str, str]]:
     complaints: list[tuple[str, str, str]] = []
 
     def report(code: str, relpath: str, message: str, **_details: object) -> None:
-        if message != _NO_ROOT:
+        if message != NO_ROOT_LINE:  # the one complaint a plain sha256sum list draws
             complaints.append((str(code), relpath, message))
 
     hashes = parse_manifest_sha256(data if restored is None else restored, report).hashes
@@ -215,24 +215,16 @@ def _kind(mode: int) -> str:
 def _open_regular(path: Path) -> int:
     """A read descriptor on `path`, refused unless it is a regular file (never a symlink)."""
     try:
-        fd = os.open(path, _OPEN_FLAGS)
+        return open_regular(path)
+    except NotRegularFile as exc:
+        kind = _kind(exc.mode)
     except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise UsageError(
-                "is a symlink: restore only sealed regular files",
-                code="NOT_A_REGULAR_FILE",
-                path=str(path),
-            ) from None
-        raise
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
-        os.close(fd)
-        raise UsageError(
-            f"is a {_kind(mode)}: restore only sealed regular files",
-            code="NOT_A_REGULAR_FILE",
-            path=str(path),
-        )
-    return fd
+        if exc.errno != errno.ELOOP:
+            raise
+        kind = "symlink"
+    raise UsageError(
+        f"is a {kind}: restore only sealed regular files", code="NOT_A_REGULAR_FILE", path=str(path)
+    )
 
 
 def _read_regular(path: Path) -> bytes:
@@ -242,11 +234,7 @@ def _read_regular(path: Path) -> bytes:
 
 def _hash_regular(path: Path) -> str:
     """SHA-256 of a regular file, read in fixed blocks."""
-    digest = hashlib.sha256()
-    with open(_open_regular(path), "rb") as handle:
-        while block := handle.read(BLOCK_SIZE):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_file(_open_regular(path))[0]
 
 
 def _undo(data: bytes, expected: str) -> tuple[bytes, str] | None:

@@ -13,7 +13,6 @@ import errno
 import hashlib
 import os
 import secrets
-import stat
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +30,7 @@ from registry_pipeline.core.jsonl import write_all
 from registry_pipeline.core.lock import FileLock, lock_state
 from registry_pipeline.core.seal.envelope import RunSpec, build_envelope
 from registry_pipeline.core.seal.gitstate import GitState, read_git_state
-from registry_pipeline.core.seal.hashing import BLOCK_SIZE
+from registry_pipeline.core.seal.hashing import BLOCK_SIZE, NotRegularFile, open_regular
 from registry_pipeline.core.seal.manifest import (
     MANIFEST_JSON,
     MANIFEST_SHA256,
@@ -354,15 +353,16 @@ def copy_hashing(source: Path, target: Path, relpath: str) -> ManifestEntry:
     view = memoryview(buffer)
     total = 0
     try:
-        # O_NONBLOCK: a FIFO swapped in must not hang the open (refused just below)
-        src = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+        src = open_regular(source)  # a FIFO swapped in neither hangs the open nor is read
+    except NotRegularFile:
+        raise UsageError(
+            "not a regular file", code="NOT_A_REGULAR_FILE", path=str(source)
+        ) from None
     except OSError as exc:
         raise UsageError(
             f"cannot read source: {exc.strerror}", code="SOURCE_UNREADABLE", path=str(source)
         ) from None
     try:
-        if not stat.S_ISREG(os.fstat(src).st_mode):
-            raise UsageError("not a regular file", code="NOT_A_REGULAR_FILE", path=str(source))
         dst = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         try:
             while count := os.readv(src, [buffer]):

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
 from typing import Any
 
-from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.errors import Problem, ReasonCode, UsageError
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.seal.hashing import jsonl_records
 
@@ -113,15 +113,14 @@ def builtin_schema_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "schemas"
 
 
-@dataclass(frozen=True)
-class SchemaViolation:
-    """One schema error: where in the instance (a JSON pointer) and what is wrong."""
+def violation_text(problem: Problem) -> str:
+    """A schema violation (`SchemaCatalog.validate`) as one line: `pointer: message`, `/` for
+    the whole instance."""
+    return f"{problem.field or '/'}: {problem.message}"
 
-    pointer: str
-    message: str
 
-    def __str__(self) -> str:
-        return f"{self.pointer or '/'}: {self.message}"
+def _violation(pointer: str, message: str) -> Problem:
+    return Problem(code=ReasonCode.SCHEMA_VIOLATION, field=pointer, message=message)
 
 
 @dataclass(frozen=True)
@@ -275,23 +274,24 @@ class SchemaCatalog:
                     found = schema
         return found
 
-    def validate(self, schema_id: str, instance: Any, limit: int = 20) -> list[SchemaViolation]:
+    def validate(self, schema_id: str, instance: Any, limit: int = 20) -> list[Problem]:
         """Every violation of `instance` against the schema, up to `limit`, in document order
-        (array indexes as numbers: /2 before /10), each worded as jsonschema words it."""
+        (array indexes as numbers: /2 before /10), each worded as jsonschema words it: a
+        SCHEMA_VIOLATION whose `field` is the JSON pointer ("" for the whole instance)."""
         validator = self._validator(schema_id)
         try:
             if validator.is_valid(instance):
                 return []
             errors = sorted(validator.iter_errors(instance), key=_natural_path)
         except (ValueError, TypeError) as exc:  # e.g. a lone surrogate, which no JSON holds
-            return [SchemaViolation("", f"cannot be checked: {exc}")]
-        found: list[SchemaViolation] = []
+            return [_violation("", f"cannot be checked: {exc}")]
+        found: list[Problem] = []
         for error in errors[:limit]:
             pointer = "".join(f"/{part}" for part in error.instance_path)
             message = engine_message(error)
             if len(message) > MAX_MESSAGE:
                 message = message[: MAX_MESSAGE - 3] + "..."
-            found.append(SchemaViolation(pointer, message))
+            found.append(_violation(pointer, message))
         return found
 
     def is_all_valid(self, schema_id: str, instances: list[Any], *, plain: bool = False) -> bool:
@@ -459,11 +459,13 @@ def engine_message(error: Any) -> str:
         verb = "was" if len(extra) == 1 else "were"
         listed = ", ".join(map(repr, extra))
         return f"Additional properties are not allowed ({listed} {verb} unexpected)"
-    if name in _SIZE_WORDS:
-        empty, short_or_long = _SIZE_WORDS[name]
-        return f"{shown} {empty if kind.limit == _SIZE_EDGE[name] else short_or_long}"
-    if name in _BOUND_WORDS:
-        return f"{shown} is {_BOUND_WORDS[name]} {kind.limit!r}"
+    if name in ("minLength", "minItems", "maxLength", "maxItems"):
+        edge, empty, short_or_long = _SIZE_WORDS[name[:3]]
+        return f"{shown} {empty if kind.limit == edge else short_or_long}"
+    bound = name.removeprefix("exclusive").lower()  # minimum, maximum, and their exclusive forms
+    if bound in _BOUND_WORDS:
+        equal = " or equal to" if name != bound else ""
+        return f"{shown} is {_BOUND_WORDS[bound]}{equal} the {bound} of {kind.limit!r}"
     if name in ("anyOf", "oneOf") and "not valid" in error.message:
         return f"{shown} is not valid under any of the given schemas"
     if name == "uniqueItems":
@@ -476,18 +478,12 @@ def engine_message(error: Any) -> str:
 
 
 _SIZE_WORDS = {
-    "minLength": ("should be non-empty", "is too short"),
-    "minItems": ("should be non-empty", "is too short"),
-    "maxLength": ("is expected to be empty", "is too long"),
-    "maxItems": ("is expected to be empty", "is too long"),
+    "min": (1, "should be non-empty", "is too short"),
+    "max": (0, "is expected to be empty", "is too long"),
 }
-_SIZE_EDGE = {"minLength": 1, "minItems": 1, "maxLength": 0, "maxItems": 0}
-_BOUND_WORDS = {
-    "minimum": "less than the minimum of",
-    "maximum": "greater than the maximum of",
-    "exclusiveMinimum": "less than or equal to the minimum of",
-    "exclusiveMaximum": "greater than or equal to the maximum of",
-}
+"""min/maxLength and min/maxItems: the limit at which jsonschema says "empty", its words then,
+and otherwise."""
+_BOUND_WORDS = {"minimum": "less than", "maximum": "greater than"}
 
 
 def iter_jsonl(data: bytes) -> Iterable[tuple[int, Any]]:

@@ -11,18 +11,15 @@ run folder names.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import sys
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
 
 from registry_pipeline.core.errors import Hint, Problem, ReasonCode, SealValidationError, UsageError
-from registry_pipeline.core.fs import write_atomic
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.seal.folder_report import (
     REQUIRED,
@@ -55,8 +52,9 @@ from registry_pipeline.core.seal.paths import (
     safe_fold_key,
     sort_key,
 )
-from registry_pipeline.core.seal.schemas import ENVELOPE_ID, SchemaCatalog
+from registry_pipeline.core.seal.schemas import ENVELOPE_ID, SchemaCatalog, violation_text
 from registry_pipeline.core.seal.verdicts import MAX_DIAGNOSE, diagnose
+from registry_pipeline.core.verified import Verified
 
 __all__ = [
     "FolderReport",
@@ -96,10 +94,14 @@ def is_valid_run_folder(
 
 
 _CACHE: dict[tuple[str, str, bool, int, str | None], FolderReport] | None = None
-_VERDICTS: _VerdictStore | None = None
-VERDICT_STORE_VERSION = 3
+_VERDICTS: tuple[Verified, bool] | None = None
+"""The open block's PASS verdicts (`core.verified`, keyed by folder path) and whether they may
+be trusted (False in a full audit: fresh verdicts are recorded, none is read)."""
+VERDICT_STORE_VERSION = "seal-3"
 """Bumped whenever validation gets stricter, so PASS verdicts of a laxer validator are dropped
 (2: empty folders and folders without seal files fail)."""
+PASSED = "seal"
+"""The check a stored verdict records: the seal contract held, schemas included."""
 
 
 @contextmanager
@@ -122,11 +124,15 @@ def inspection_cache(verdicts: Path | None = None, *, trust_stored: bool = True)
     global _CACHE, _VERDICTS
     outer, _CACHE = _CACHE, {}
     outer_verdicts = _VERDICTS
-    _VERDICTS = _VerdictStore.load(verdicts, trust_stored) if verdicts is not None else None
+    if verdicts is not None:
+        _VERDICTS = (Verified(verdicts, version=VERDICT_STORE_VERSION), trust_stored)
+    else:
+        _VERDICTS = None
     try:
         yield
         if _VERDICTS is not None:
-            _VERDICTS.save()
+            with suppress(OSError):  # a cache that cannot be written is only slower
+                _VERDICTS[0].save()
     finally:
         _CACHE, _VERDICTS = outer, outer_verdicts
 
@@ -143,7 +149,7 @@ def inspect_run_folder(
     A folder with none of the seal files at its top fails with NOT_A_RUN_FOLDER at once: nothing
     below it is listed, fingerprinted or hashed.
     """
-    folder = _normal(path)
+    folder = normal_path(path)
     refused = refuse_non_run_folder(folder, fast)
     if refused is not None:
         return refused
@@ -154,17 +160,17 @@ def inspect_run_folder(
     key = (folder, fingerprint, fast, id(catalog), expect_run_id)
     if key in _CACHE:
         return _CACHE[key]
-    durable = _VERDICTS is not None and fingerprint and not fast and expect_run_id is None
-    report = _VERDICTS.get(folder, fingerprint, catalog) if durable and _VERDICTS else None
+    durable = bool(fingerprint) and not fast and expect_run_id is None
+    report = _stored(folder, fingerprint, catalog) if durable else None
     if report is None:
         report = _inspect(folder, fast, catalog, expect_run_id)
-        if durable and _VERDICTS and report.ok:
-            _VERDICTS.put(folder, fingerprint, catalog, report)
+        if durable and _VERDICTS is not None and report.ok:
+            _VERDICTS[0].put(folder, [PASSED], _verdict_payload(fingerprint, catalog, report))
     _CACHE[key] = report
     return report
 
 
-def _normal(path: str | os.PathLike[str]) -> str:
+def normal_path(path: str | os.PathLike[str]) -> str:
     """`path` as `str(Path(path))` spells it, without building a Path for a path already in
     that form (the common case: `--all` lists 10,000 of them)."""
     text = os.fspath(path)
@@ -190,7 +196,7 @@ def passed_unchanged(path: str | os.PathLike[str], schemas: SchemaCatalog) -> bo
     only when this is True: it is exactly as strict as `inspect_run_folder` under the cache."""
     if _CACHE is None:
         return False
-    folder = _normal(path)
+    folder = normal_path(path)
     if not any(os.path.lexists(os.path.join(folder, name)) for name in REQUIRED):
         return False  # not a run folder: never fingerprint (walk) it
     fingerprint = _fingerprint(folder)
@@ -199,62 +205,36 @@ def passed_unchanged(path: str | os.PathLike[str], schemas: SchemaCatalog) -> bo
     cached = _CACHE.get((folder, fingerprint, False, id(schemas), None))
     if cached is not None:
         return cached.ok
-    return _VERDICTS is not None and _VERDICTS.get(folder, fingerprint, schemas) is not None
+    return _stored(folder, fingerprint, schemas) is not None
 
 
-class _VerdictStore:
-    """PASS verdicts by folder path, each with the folder's fingerprint and the schemas' hash."""
+def _stored(folder: str, fingerprint: str, schemas: SchemaCatalog) -> FolderReport | None:
+    """The PASS report the open block's verdicts hold for `folder` exactly as it is now (its
+    fingerprint, checked against these schemas), or None; never in a full audit."""
+    if _VERDICTS is None or not _VERDICTS[1]:
+        return None
+    entry = _VERDICTS[0].get(folder)
+    if entry is None or PASSED not in entry.checks:
+        return None
+    payload = entry.payload
+    if payload.get("fingerprint") != fingerprint or payload.get("schemas") != schemas.fingerprint:
+        return None
+    run_id, root, files, created = (payload.get(k) for k in _STORED)
+    if not isinstance(files, int) or not all(v is None or isinstance(v, str)
+                                              for v in (run_id, root, created)):  # fmt: skip
+        return None
+    return FolderReport(folder, run_id, root, (), files, False, created)
 
-    def __init__(self, path: Path, entries: dict[str, list[Any]]) -> None:
-        self.path = path
-        self.entries = entries
-        self.changed = False
 
-    @classmethod
-    def load(cls, path: Path, trust_stored: bool) -> _VerdictStore:
-        entries: dict[str, list[Any]] = {}
-        if trust_stored:
-            try:
-                document = json.loads(path.read_bytes())
-                if document.get("version") == VERDICT_STORE_VERSION:
-                    entries = dict(document["entries"])
-            except (OSError, ValueError, AttributeError, KeyError, TypeError):
-                entries = {}
-        return cls(path, entries)
+_STORED = ("run_id", "root_sha256", "files", "created_utc")
+"""What a stored PASS verdict keeps of its report (with the fingerprints it holds for)."""
 
-    def get(self, folder: str, fingerprint: str, schemas: SchemaCatalog) -> FolderReport | None:
-        entry = self.entries.get(str(folder))
-        if not isinstance(entry, list) or len(entry) != 6:
-            return None
-        stored_fingerprint, schemas_hash, run_id, root, files, created = entry
-        if stored_fingerprint != fingerprint or schemas_hash != schemas.fingerprint:
-            return None
-        return FolderReport(str(folder), run_id, root, (), files, False, created)
 
-    def put(
-        self, folder: str, fingerprint: str, schemas: SchemaCatalog, report: FolderReport
-    ) -> None:
-        self.entries[str(folder)] = [
-            fingerprint,
-            schemas.fingerprint,
-            report.run_id,
-            report.root_sha256,
-            report.files,
-            report.created_utc,
-        ]
-        self.changed = True
-
-    def save(self) -> None:
-        """Replace the file (temp + rename: readers see the old or the new one, never half)."""
-        if not self.changed:
-            return
-        document = {"version": VERDICT_STORE_VERSION, "entries": self.entries}
-        data = json.dumps(document, separators=(",", ":")).encode("utf-8")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(self.path, data, durable=False)  # a cache: losing it costs only time
-        except OSError:
-            pass  # a cache that cannot be written is only slower
+def _verdict_payload(
+    fingerprint: str, schemas: SchemaCatalog, report: FolderReport
+) -> dict[str, object]:
+    return {"fingerprint": fingerprint, "schemas": schemas.fingerprint,
+            **{key: getattr(report, key) for key in _STORED}}  # fmt: skip
 
 
 def run_folder_name_problems(names: Iterable[str]) -> dict[str, tuple[Problem, ...]]:
@@ -726,7 +706,7 @@ class Inspector:
             self.report(ReasonCode.RUN_JSON_INVALID, RUN_JSON, f"not valid JSON: {exc}")
             return None
         for violation in self.schemas.validate(ENVELOPE_ID, envelope):
-            self.report(ReasonCode.RUN_JSON_INVALID, RUN_JSON, str(violation))
+            self.report(ReasonCode.RUN_JSON_INVALID, RUN_JSON, violation_text(violation))
         created = envelope.get("created_utc") if isinstance(envelope, dict) else None
         self.created_utc = created if isinstance(created, str) else None
         run_id = envelope.get("run_id") if isinstance(envelope, dict) else None
@@ -750,14 +730,16 @@ class Inspector:
                 if schema.format == "jsonl":  # a line at a time: never the whole file at once
                     for number, record in jsonl_records(self._lines(relpath)):
                         for violation in self.schemas.validate(schema.schema_id, record, limit=5):
-                            message = f"line {number} {violation}"
-                            found = schema_violation(relpath, message, number, violation.pointer)
+                            message = f"line {number} {violation_text(violation)}"
+                            found = schema_violation(relpath, message, number, violation.field)
                             self.problems.append(found)
                 else:
                     document = loads_strict(self._read(relpath))
                     for violation in self.schemas.validate(schema.schema_id, document):
                         self.problems.append(
-                            schema_violation(relpath, str(violation), None, violation.pointer)
+                            schema_violation(
+                                relpath, violation_text(violation), None, violation.field
+                            )
                         )
             except JSONDecodeProblem as exc:
                 self.problems.append(json_invalid(relpath, schema.format, exc))

@@ -32,17 +32,17 @@ converted back gets `Hint.LINE_ENDINGS_CONVERTED`, what CONVERTED is read off.
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from registry_pipeline.core.errors import Hint, Problem, ReasonCode
 from registry_pipeline.core.seal.folder_report import REQUIRED, FolderReport
-from registry_pipeline.core.seal.hashing import sha256_bytes
+from registry_pipeline.core.seal.hashing import open_regular, sha256_bytes
 from registry_pipeline.core.seal.manifest import (
     MANIFEST_JSON,
     MANIFEST_SHA256,
+    NO_ROOT_LINE,
     RUN_JSON,
     parse_manifest_sha256,
 )
@@ -55,14 +55,6 @@ FAIL = "FAIL"
 VERDICTS = (PASS, FAIL, INTACT_OLDER_FORMAT, CONVERTED, UNSEALED)
 """Every verdict, in the order a count lists them."""
 SHA256SUM_LIST = "sha256sum list"
-NO_ROOT_LINE = "has no ROOT_SHA256 line"
-"""The parser's complaint about a MANIFEST.sha256 without a ROOT line (a plain sha256sum list)."""
-_REGULAR_ONLY = (
-    os.O_RDONLY
-    | getattr(os, "O_NONBLOCK", 0)
-    | getattr(os, "O_NOFOLLOW", 0)
-    | getattr(os, "O_CLOEXEC", 0)
-)
 _CHUNK = 1 << 16
 
 
@@ -219,12 +211,10 @@ def read_if_regular(path: Path) -> bytes | None:
     """The bytes of `path` when it is a regular file, else None (also when unreadable): a
     symlink is not followed and a FIFO or device is never read, so this never blocks."""
     try:
-        fd = os.open(path, _REGULAR_ONLY)
+        fd = open_regular(path)
     except OSError:
         return None
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
         parts = []
         while chunk := os.read(fd, _CHUNK):  # plain system calls: no buffered file object
             parts.append(chunk)

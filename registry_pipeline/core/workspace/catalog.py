@@ -27,7 +27,7 @@ from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.objstore.store import parse_store_url
 from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.seal.run_id import registry_of
-from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.seal.schemas import SchemaCatalog, violation_text
 from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES, read_regular_file
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 from registry_pipeline.core.workspace.remote import CATALOG_RELPATH as CATALOG_RELPATH
@@ -194,7 +194,8 @@ def check_catalog(
     leaves the workspace). `registry adopt` runs this on its plan before writing anything."""
     catalog = schemas or SchemaCatalog.for_workspace(root)
     violations = [
-        str(v) for v in catalog.validate(CATALOG_SCHEMA_ID, document, limit=MAX_LISTED + 1)
+        violation_text(v)
+        for v in catalog.validate(CATALOG_SCHEMA_ID, document, limit=MAX_LISTED + 1)
     ]
     if len(violations) > MAX_LISTED:
         violations[MAX_LISTED:] = [

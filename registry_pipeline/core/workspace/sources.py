@@ -22,7 +22,7 @@ from registry_pipeline.core.seal.folder_report import json_invalid, schema_viola
 from registry_pipeline.core.seal.hashing import BLOCK_SIZE, file_lines, jsonl_records
 from registry_pipeline.core.seal.paths import fold_key, is_reserved, printable, relpath_problem
 from registry_pipeline.core.seal.pointer_lines import pointer_lines
-from registry_pipeline.core.seal.schemas import ArtifactSchema, SchemaCatalog
+from registry_pipeline.core.seal.schemas import ArtifactSchema, SchemaCatalog, violation_text
 from registry_pipeline.core.workspace.safe_write import escape_problem
 from registry_pipeline.core.workspace.snapshots import unchanged_snapshot as unchanged_snapshot
 
@@ -379,10 +379,13 @@ def source_problems(
             document = loads_strict(data)
             if schema is not None:
                 violations = catalog.validate(schema.schema_id, document)
-                lines = _pointer_lines(data, [v.pointer for v in violations])
+                lines = _pointer_lines(data, [v.field or "" for v in violations])
                 problems.extend(
                     schema_violation(
-                        relpath, f"{_said(lines[v.pointer])}{v}", lines[v.pointer], v.pointer
+                        relpath,
+                        f"{_said(lines[v.field or ''])}{violation_text(v)}",
+                        lines[v.field or ""],
+                        v.field,
                     )
                     for v in violations
                 )
@@ -412,7 +415,9 @@ def _jsonl_problems(
             for number, document in jsonl_records(line for _number, line in jsonl.lines(handle)):
                 if schema is not None:
                     problems.extend(
-                        schema_violation(relpath, f"line {number} {v}", number, v.pointer)
+                        schema_violation(
+                            relpath, f"line {number} {violation_text(v)}", number, v.field
+                        )
                         for v in catalog.validate(schema.schema_id, document)
                     )
         except JSONDecodeProblem as exc:

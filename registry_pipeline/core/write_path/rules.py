@@ -24,7 +24,12 @@ from typing import Any
 
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.json_strict import JSONDecodeProblem
-from registry_pipeline.core.seal.schemas import MAX_MESSAGE, SchemaCatalog, engine_message
+from registry_pipeline.core.seal.schemas import (
+    MAX_MESSAGE,
+    SchemaCatalog,
+    engine_message,
+    violation_text,
+)
 from registry_pipeline.core.workspace.catalog import CatalogError, RegistryCatalog
 from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES, read_regular_file
 from registry_pipeline.core.workspace.layout import Workspace
@@ -208,7 +213,7 @@ def parse_coordination(
 ) -> Coordination:
     """Rules from a parsed coordination document; COORDINATION_INVALID listing every problem."""
     schemas = SchemaCatalog.for_workspace(None)
-    problems = [str(v) for v in schemas.validate(RULES_SCHEMA_ID, document, limit=50)]
+    problems = [violation_text(v) for v in schemas.validate(RULES_SCHEMA_ID, document, limit=50)]
     if problems:
         raise CoordinationError(path, problems)
     known = set(types)
@@ -484,9 +489,9 @@ def file_violations(
         pointer += f"/{next(i for i, v in enumerate(items) if v.get(entry_type.key) == key)}"
     file, name = entry_type.file_of(key), entry_type.name
     return [
-        Finding("SCHEMA_VIOLATION", "error", name, key, v.pointer[len(pointer) :], v.message, file)
+        Finding("SCHEMA_VIOLATION", "error", name, key, field[len(pointer) :], v.message, file)
         for v in schemas.validate(schema.schema_id, document, limit=200)
-        if v.pointer == pointer or v.pointer.startswith(pointer + "/")
+        if (field := v.field or "") == pointer or field.startswith(pointer + "/")
     ]
 
 

@@ -363,7 +363,7 @@ def test_our_schema_rejects_an_extra_field() -> None:
     table = json.loads(render(build())[TABLE_ARTIFACT])
     table[0]["status"] = "ok"
     violations = SchemaCatalog.for_workspace(REPO).validate(TABLE_SCHEMA, table)
-    assert [v.pointer for v in violations] == ["/0"]
+    assert [v.field for v in violations] == ["/0"]
 
 
 def _demo_inputs() -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:

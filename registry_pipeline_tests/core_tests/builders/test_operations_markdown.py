@@ -145,7 +145,7 @@ def test_parsed_fixture_and_demo_json_are_valid_against_the_schema(assets: Path)
     assert catalog.validate(SCHEMA, demo) == []
     bad = {"catalog_version": "1", "operations": [{**_fixture(assets)["operations"][0]}]}
     bad["operations"][0]["option"] = "qa"
-    assert [v.pointer for v in catalog.validate(SCHEMA, bad)] == ["/operations/0/option"]
+    assert [v.field for v in catalog.validate(SCHEMA, bad)] == ["/operations/0/option"]
 
 
 @pytest.mark.parametrize("operation_id", ["OP-A01", "OP-QA11", "OP-NC29", "OP-XYZ123"])

@@ -8,7 +8,6 @@ given to `registry seal` (which must refuse before anything is written).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import posixpath
@@ -22,7 +21,7 @@ from hypothesis import strategies as st
 
 from registry_pipeline.cli.main import main as registry_main
 from registry_pipeline.core.errors import Problem, ReasonCode, RegistryError
-from registry_pipeline.core.seal.manifest import ManifestEntry, render_manifest_json, root_sha256
+from registry_pipeline.core.seal.manifest import ManifestEntry, render_manifest_json
 from registry_pipeline.core.seal.paths import (
     _relpath_rules,
     fold_key,
@@ -35,6 +34,12 @@ from registry_pipeline.core.seal.validate import FolderReport, inspect_run_folde
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.sources import SourceError, plan_sources
 from registry_pipeline_tests._helpers import unseal
+from registry_pipeline_tests.core_tests.seal.tampering import (
+    hash_lines,
+    sha,
+    write_hash_lines,
+    write_manifest_json,
+)
 
 MakeRun = Callable[..., SealedRun]
 
@@ -97,32 +102,15 @@ SAFE = [
 ON_DISK = ["backslash", "control-soh", "newline", "tab", "escape", "del", "c1-nel", "nfd"]
 
 
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def printable(relpath: str) -> str:
     """How problems show a relpath: undecodable bytes as \\xNN escapes."""
     return os.fsencode(relpath).decode("utf-8", "backslashreplace")
 
 
-def hash_lines(folder: Path) -> list[str]:
-    text = (folder / "MANIFEST.sha256").read_text(encoding="utf-8")
-    return [line for line in text.splitlines() if not line.startswith("ROOT_SHA256")]
-
-
-def write_hash_lines(folder: Path, lines: list[str]) -> None:
-    text = "".join(f"{line}\n" for line in lines) + f"ROOT_SHA256  {root_sha256(lines)}\n"
-    (folder / "MANIFEST.sha256").write_bytes(text.encode("utf-8", "surrogateescape"))
-
-
 def write_rows(folder: Path, rows: list[dict[str, object]]) -> None:
     """Write manifest.json (ASCII-escaped, so any str can be written) and re-seal its line."""
     rows = sorted(rows, key=lambda row: str(row["relpath"]).encode("utf-8", "surrogateescape"))
-    data = (json.dumps(rows, indent=2) + "\n").encode("ascii")
-    (folder / "manifest.json").write_bytes(data)
-    lines = [line for line in hash_lines(folder) if not line.endswith("  manifest.json")]
-    write_hash_lines(folder, [*lines, f"{sha(data)}  manifest.json"])
+    write_manifest_json(folder, (json.dumps(rows, indent=2) + "\n").encode("ascii"))
 
 
 def reseal_from_disk(folder: Path) -> None:

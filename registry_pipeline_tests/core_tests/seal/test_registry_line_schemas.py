@@ -153,4 +153,4 @@ def test_a_workspace_version_of_a_schema_is_the_one_applied(tmp_path: Path) -> N
     (override / "run_registry_v0_1.schema.json").write_text(json.dumps(document))
     workspace = SchemaCatalog.load([builtin_schema_dir(), override])
     assert not workspace.is_all_valid(LINE_ID, [LINE])
-    assert [v.pointer for v in workspace.validate(LINE_ID, LINE)] == ["/run_id"]
+    assert [v.field for v in workspace.validate(LINE_ID, LINE)] == ["/run_id"]

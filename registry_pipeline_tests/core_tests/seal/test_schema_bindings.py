@@ -80,7 +80,7 @@ def test_a_binding_validates_with_the_referenced_schema(root: Path) -> None:
     [violation] = catalog.validate(BOUND_ID, {**good, "extra": 1})
     assert "Additional properties are not allowed" in violation.message
     [missing] = catalog.validate(BOUND_ID, {"version": 1, "expected": {}})
-    assert (missing.pointer, missing.message) == ("/version", "1 is not of type 'string'")
+    assert (missing.field, missing.message) == ("/version", "1 is not of type 'string'")
 
 
 def test_edits_to_the_referenced_schema_are_seen(root: Path) -> None:
@@ -98,7 +98,7 @@ def test_edits_to_the_referenced_schema_are_seen(root: Path) -> None:
     assert after is not before
     assert after.fingerprint != before.fingerprint
     [violation] = after.validate(BOUND_ID, {"version": "0.1", "expected": {}})
-    assert violation.pointer == "/version"
+    assert violation.field == "/version"
 
 
 def test_edits_to_the_binding_change_the_fingerprint(root: Path) -> None:
@@ -226,7 +226,7 @@ def test_internal_refs_of_the_referenced_document_resolve(root: Path) -> None:
     assert catalog.validate(BOUND_ID, {"version": "0.1"}) == []
     for schema_id in (BOUND_ID, "urn:test:user"):
         [violation] = catalog.validate(schema_id, {"version": "v1"})
-        assert violation.pointer == "/version"
+        assert violation.field == "/version"
     assert catalog.validate("urn:test:version", "0.1") == []
     assert len(catalog.validate("urn:test:version", "v1")) == 1
 

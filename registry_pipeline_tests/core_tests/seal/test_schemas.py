@@ -92,7 +92,7 @@ def test_manifest_schema_rejects_uppercase_hex() -> None:
     catalog = SchemaCatalog.for_workspace(None)
     row = {"relpath": "a", "bytes": 1, "sha256": "A" * 64}
     [violation] = catalog.validate(MANIFEST_ID, [row])
-    assert violation.pointer == "/0/sha256"
+    assert violation.field == "/0/sha256"
     assert catalog.validate(MANIFEST_ID, [{**row, "sha256": "a" * 64}]) == []
 
 

@@ -8,7 +8,6 @@ filesystem).
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +26,7 @@ from registry_pipeline.core.seal.validate import (
     verify_run_folder,
 )
 from registry_pipeline_tests._helpers import unseal
+from registry_pipeline_tests.core_tests.seal.tampering import pairs
 
 MakeRun = Callable[..., SealedRun]
 SEAL_FILES = ("run.json", "manifest.json", "MANIFEST.sha256")
@@ -38,10 +38,6 @@ def run(make_run: MakeRun) -> SealedRun:
     sealed = make_run()
     unseal(sealed.path)
     return sealed
-
-
-def pairs(report: FolderReport) -> set[tuple[ReasonCode, str | None]]:
-    return {(problem.code, problem.path) for problem in report.problems}
 
 
 # --------------------------------------------------------------------------------------------
@@ -227,27 +223,21 @@ def test_folder_emptied_by_deleting_its_listed_file_is_only_missing_file(run: Se
 def test_a_pass_stored_by_the_laxer_validator_is_not_reused(run: SealedRun, tmp_path: Path) -> None:
     """Verdict files of version 1 passed folders holding an empty folder: they are not trusted."""
     from registry_pipeline.core.seal.schemas import SchemaCatalog
+    from registry_pipeline.core.verified import Verified
 
     (run.path / "empty").mkdir()
     schemas = SchemaCatalog.for_workspace(None)
-    stale = {
-        "version": 1,
-        "entries": {
-            str(run.path): [
-                validate._fingerprint(run.path),
-                schemas.fingerprint,
-                run.run_id,
-                run.root_sha256,
-                6,
-            ]
-        },
-    }
     verdicts = tmp_path / "verdicts.json"
-    verdicts.write_text(json.dumps(stale))
+    stale = Verified(verdicts, version="seal-1")  # the one cache's format, a laxer validator's
+    payload = {"fingerprint": validate._fingerprint(str(run.path)), "schemas": schemas.fingerprint,
+               "run_id": run.run_id, "root_sha256": run.root_sha256, "files": 6,
+               "created_utc": None}  # fmt: skip
+    stale.put(str(run.path), [validate.PASSED], payload)
+    stale.save()
     with validate.inspection_cache(verdicts):
         report = inspect_run_folder(run.path, schemas=schemas)
     assert pairs(report) == {(ReasonCode.UNLISTED_FILE, "empty")}
-    assert validate.VERDICT_STORE_VERSION > 1
+    assert stale.version != validate.VERDICT_STORE_VERSION
 
 
 @pytest.mark.reference

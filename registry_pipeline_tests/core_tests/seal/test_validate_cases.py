@@ -9,7 +9,6 @@ that path's removal changed no verdict). Random edits of a sealed folder follow.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -27,12 +26,18 @@ from hypothesis import strategies as st
 from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.folder_report import FolderReport
 from registry_pipeline.core.seal.hashing import SMALL_FILE
-from registry_pipeline.core.seal.manifest import root_sha256
 from registry_pipeline.core.seal.run_store import RunStore, SealedRun, seal_files
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.workspace.layout import Workspace, init_workspace
 from registry_pipeline_tests._helpers import reseal, unseal
+from registry_pipeline_tests.core_tests.seal.tampering import (
+    hash_lines,
+    sha,
+    write_hash_lines,
+    write_manifest_json,
+    write_rows,
+)
 
 MakeRun = Callable[..., SealedRun]
 Tamper = Callable[[Path], Path | None]
@@ -55,42 +60,15 @@ PAYLOAD = {
 built-in schemas govern (so both paths validate artifact schemas)."""
 
 
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 # --------------------------------------------------------------------------------------------
 # tampering with a sealed folder
 # --------------------------------------------------------------------------------------------
-
-
-def hash_rows(folder: Path) -> list[str]:
-    text = (folder / "MANIFEST.sha256").read_text(encoding="utf-8")
-    return [row for row in text.splitlines() if not row.startswith("ROOT_SHA256")]
-
-
-def write_hash_rows(folder: Path, rows: list[str], root: str | None = None) -> None:
-    """MANIFEST.sha256 with `rows` and a ROOT line (the right root unless given)."""
-    value = root_sha256(rows) if root is None else root
-    text = "".join(f"{row}\n" for row in rows) + f"ROOT_SHA256  {value}\n"
-    (folder / "MANIFEST.sha256").write_bytes(text.encode("utf-8"))
-
-
-def write_manifest_json(folder: Path, data: bytes) -> None:
-    """A new manifest.json, MANIFEST.sha256 kept consistent with it (its line and the root)."""
-    (folder / "manifest.json").write_bytes(data)
-    rows = [row for row in hash_rows(folder) if not row.endswith("  manifest.json")]
-    write_hash_rows(folder, [*rows, f"{sha(data)}  manifest.json"])
 
 
 def manifest_rows(folder: Path) -> list[dict[str, object]]:
     rows = json.loads((folder / "manifest.json").read_bytes())
     assert isinstance(rows, list)
     return rows
-
-
-def write_rows(folder: Path, rows: list[object]) -> None:
-    write_manifest_json(folder, (json.dumps(rows, indent=2, ensure_ascii=False) + "\n").encode())
 
 
 def edit_text(relpath: str, old: str, new: str, count: int = 1) -> Tamper:
@@ -120,8 +98,8 @@ def edit_rows(edit: Callable[[list[dict[str, object]]], list[object]]) -> Tamper
 
 def edit_hash_rows(edit: Callable[[list[str]], list[str]], fix_root: bool = True) -> Tamper:
     def tamper(folder: Path) -> None:
-        rows = edit(hash_rows(folder))
-        write_hash_rows(folder, rows, None if fix_root else "0" * 64)
+        rows = edit(hash_lines(folder))
+        write_hash_lines(folder, rows, None if fix_root else "0" * 64)
 
     return tamper
 
@@ -263,10 +241,10 @@ def forged_hash_in_both(folder: Path) -> None:
     (folder / "manifest.json").write_bytes(data)
     lines = [
         f"{forged}  data/rows.csv" if row.endswith("  data/rows.csv") else row
-        for row in hash_rows(folder)
+        for row in hash_lines(folder)
         if not row.endswith("  manifest.json")
     ]
-    write_hash_rows(folder, [*lines, f"{sha(data)}  manifest.json"])
+    write_hash_lines(folder, [*lines, f"{sha(data)}  manifest.json"])
 
 
 def jsonl_line(line: bytes) -> Tamper:

@@ -39,6 +39,14 @@ from registry_pipeline.core.seal.validate import (
     verify_run_folder,
 )
 from registry_pipeline_tests._helpers import payload_files, reseal, unseal
+from registry_pipeline_tests.core_tests.seal.tampering import (
+    hash_lines,
+    pairs,
+    sha,
+    write_hash_lines,
+    write_manifest_json,
+    write_rows,
+)
 
 MakeRun = Callable[..., SealedRun]
 SEAL_FILES = ("manifest.json", "MANIFEST.sha256")
@@ -54,48 +62,16 @@ NOTES = "notes.txt"
 # --------------------------------------------------------------------------------------------
 
 
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def read_rows(folder: Path) -> list[dict[str, object]]:
     rows = json.loads((folder / "manifest.json").read_bytes())
     assert isinstance(rows, list)
     return rows
 
 
-def hash_lines(folder: Path) -> list[str]:
-    """The per-file lines of MANIFEST.sha256 (the ROOT line left out)."""
-    text = (folder / "MANIFEST.sha256").read_text(encoding="utf-8")
-    return [line for line in text.splitlines() if not line.startswith("ROOT_SHA256")]
-
-
 def claimed_root(folder: Path) -> str:
     text = (folder / "MANIFEST.sha256").read_text(encoding="utf-8")
     (line,) = [line for line in text.splitlines() if line.startswith("ROOT_SHA256")]
     return line.split("  ", 1)[1]
-
-
-def write_hash_lines(folder: Path, lines: list[str], root: str | None = None) -> None:
-    """Write MANIFEST.sha256 with `lines` and a ROOT line (recomputed unless given)."""
-    value = root if root is not None else root_sha256(lines)
-    text = "".join(f"{line}\n" for line in lines) + f"ROOT_SHA256  {value}\n"
-    (folder / "MANIFEST.sha256").write_bytes(text.encode("utf-8"))
-
-
-def write_manifest_json(folder: Path, data: bytes) -> None:
-    """Replace manifest.json and keep MANIFEST.sha256 consistent with it (its line and ROOT)."""
-    (folder / "manifest.json").write_bytes(data)
-    lines = [line for line in hash_lines(folder) if not line.endswith("  manifest.json")]
-    write_hash_lines(folder, [*lines, f"{sha(data)}  manifest.json"])
-
-
-def write_rows(folder: Path, rows: list[dict[str, object]]) -> None:
-    write_manifest_json(folder, (json.dumps(rows, indent=2, ensure_ascii=False) + "\n").encode())
-
-
-def pairs(report: FolderReport) -> set[tuple[ReasonCode, str | None]]:
-    return {(problem.code, problem.path) for problem in report.problems}
 
 
 def the(report: FolderReport, code: ReasonCode, path: str | None) -> Problem:
