@@ -1,10 +1,11 @@
 """Shared fixtures: a fresh workspace per test, a copy of the demo workspace after one green
-build, our own fixture folders, the seed system's data."""
+build, that build served by the webserver, our own fixture folders, the seed system's data."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,6 +13,7 @@ from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_store import RunStore, SealedRun, seal_files
 from registry_pipeline.core.workspace.layout import Workspace, init_workspace
 from registry_pipeline_tests._helpers import build_demo, copy_built
+from registry_pipeline_tests._webserver import Served, webserver
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = REPO_ROOT.parent / "shared" / "reference" / "ovc-infra"
@@ -92,9 +94,10 @@ def make_run(store: RunStore) -> Callable[..., SealedRun]:
 
 
 @pytest.fixture(scope="session")
-def built_demo_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo workspace after one green `registry build` (SQLite instance), built once per
-    test process: tests never change it, they take a copy (`built`)."""
+def built_demo_once(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """The demo workspace after one green `registry build` (SQLite instance) and the build's
+    `--json` document, built once per test process: tests never change it, they take a copy
+    (`built`) or look at it served (`served_demo`)."""
     from registry_pipeline.lib.instance import POSTGRES_URL_ENV  # Dagster: only when asked
 
     with pytest.MonkeyPatch.context() as patch:
@@ -104,10 +107,20 @@ def built_demo_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def built(built_demo_once: Path, tmp_path: Path) -> Path:
+def built(built_demo_once: tuple[Path, dict[str, Any]], tmp_path: Path) -> Path:
     """A private copy of the demo workspace after one green build (`tmp_path/demo`): for tests
     whose first build is only the way to that state, not what they look at."""
-    return copy_built(built_demo_once, tmp_path)
+    return copy_built(built_demo_once[0], tmp_path)
+
+
+@pytest.fixture(scope="session")
+def served_demo(built_demo_once: tuple[Path, dict[str, Any]]) -> Iterator[Served]:
+    """`built_demo_once` served by the real `dagster-webserver` for the rest of the test
+    process: the GraphQL and browser tests read what the UI shows of it and change nothing but
+    Dagster's note that the first-visit dialog was seen (`.nux/` in the instance's home)."""
+    root, document = built_demo_once
+    with webserver(root) as base_url:
+        yield Served(base_url, root, document)
 
 
 @pytest.fixture
