@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+Run = Callable[..., tuple[int, str, str]]
+"""The `cli` fixture: `registry ARGS...` in this process -> (exit code, stdout, stderr)."""
 
 
 def unseal(folder: Path) -> None:

@@ -1,5 +1,6 @@
-"""Shared fixtures: a fresh workspace per test, a copy of the demo workspace after one green
-build, that build served by the webserver, our own fixture folders, the seed system's data."""
+"""Shared fixtures: a fresh workspace per test, `registry` in this process, a copy of the demo
+workspace before and after one green build, that build served by the webserver, our own fixture
+folders, the seed system's data."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_store import RunStore, SealedRun, seal_files
 from registry_pipeline.core.workspace.layout import Workspace, init_workspace
-from registry_pipeline_tests._helpers import build_demo, copy_built
+from registry_pipeline_tests._helpers import Run, build_demo, copy_built, copy_demo
 from registry_pipeline_tests._webserver import Served, webserver
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -66,6 +67,29 @@ def workspace(tmp_path: Path) -> Workspace:
     root.mkdir()
     init_workspace(root)
     return Workspace(root)
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Path:
+    """A copy of the demo workspace (catalog, sources, schemas) with no runs yet."""
+    return copy_demo(tmp_path)
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Run:
+    """Run `registry ARGS...` in-process; returns (exit code, stdout, stderr); never a traceback."""
+    from registry_pipeline.cli import main
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.delenv("REGISTRY_WORKSPACE", raising=False)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        captured = capsys.readouterr()
+        assert "Traceback" not in captured.out + captured.err
+        return code, captured.out, captured.err
+
+    return run
 
 
 @pytest.fixture

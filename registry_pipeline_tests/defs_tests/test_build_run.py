@@ -15,7 +15,6 @@ from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.definitions import BUILD_JOB, build_definitions
 from registry_pipeline.lib.build import QUIET_LOGS
 from registry_pipeline.lib.instance import dagster_home
-from registry_pipeline_tests._helpers import copy_demo
 
 REPO = Path(__file__).resolve().parents[2]
 WITH_POINTER = {
@@ -32,12 +31,6 @@ WITH_POINTER = {
 }
 
 _STARTED = dg.DagsterRunStatus.STARTED
-
-
-@pytest.fixture
-def demo(tmp_path: Path) -> Path:
-    """A copy of the demo workspace (catalog, sources, schemas) with no runs yet."""
-    return copy_demo(tmp_path)
 
 
 @pytest.fixture
