@@ -14,7 +14,7 @@ from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_store import RunStore, SealedRun, seal_files
 from registry_pipeline.core.workspace.layout import Workspace, init_workspace
 from registry_pipeline_tests._helpers import Run, build_demo, copy_built, copy_demo
-from registry_pipeline_tests._webserver import Served, webserver
+from registry_pipeline_tests._webserver import Served, reap, webserver
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = REPO_ROOT.parent / "shared" / "reference" / "ovc-infra"
@@ -33,6 +33,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The Dagster servers the tests told to stop have ended before the test process does."""
+    reap()
 
 
 IN_PROCESS_ENV = "REGISTRY_BUILD_IN_PROCESS"
