@@ -12,8 +12,11 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+Run = Callable[..., tuple[int, str, str]]
+"""The `cli` fixture: `registry ARGS...` in this process -> (exit code, stdout, stderr)."""
 
 
 def unseal(folder: Path) -> None:
@@ -84,13 +87,14 @@ def registry(*args: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def build_demo(parent: Path) -> Path:
+def build_demo(parent: Path) -> tuple[Path, dict[str, Any]]:
     """A copy of the demo workspace under `parent` after one green `registry build` (in this
-    process)."""
+    process), and that build's `--json` document."""
     root = copy_demo(parent)
     code, out, err = registry("build", "--workspace", str(root), "--json")
-    assert code == 0 and json.loads(out)["success"] is True, out + err
-    return root
+    document: dict[str, Any] = json.loads(out) if code == 0 else {}
+    assert document.get("success") is True, out + err
+    return root, document
 
 
 def chained_journal_lines(count: int) -> list[bytes]:

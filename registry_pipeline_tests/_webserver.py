@@ -1,9 +1,19 @@
-"""The real `dagster-webserver` on a built copy of the demo workspace (one per test module).
+"""Dagster serving a built copy of the demo workspace, for the tests that look at it as the UI
+does: the real `dagster-webserver` (`serve_demo`, `webserver`), or `dagster dev` with its daemon
+(`serve`) for the UI's Launch button and `registry build` at once.
 
-A copy of the demo workspace is built with `registry build --json` (in this process), then
-`dagster-webserver -w workspace.yaml` serves it on 127.0.0.1 (REGISTRY_WORKSPACE = the copy,
-DAGSTER_HOME = its `.codex/dagster_home`). The GraphQL tests (`defs_tests/test_webserver.py`)
-and the browser tests (`ui_tests/`) read what the UI shows from it.
+`serve_demo` copies the demo workspace, builds it with `registry build --json` (in this
+process), then `dagster-webserver -w workspace.yaml` serves it on 127.0.0.1 (REGISTRY_WORKSPACE =
+the copy, DAGSTER_HOME = its `.codex/dagster_home`). The GraphQL tests
+(`defs_tests/test_webserver.py`) and the browser tests (`ui_tests/`) read what the UI shows
+from it.
+
+`serve` does the same on whatever instance and medium the caller's environment gives (SQLite,
+PostgreSQL, a bucket) and starts `dagster dev` (its daemon dequeues queued runs). `race` asks for
+one build through the webserver's GraphQL `launchPipelineExecution` (what the Launch button
+sends) and one `registry build --force` (a process of its own, launched through the instance's
+queue as outside the tests) in the order asked, and records every status GraphQL shows of both
+runs until both have ended.
 """
 
 from __future__ import annotations
@@ -18,14 +28,17 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from registry_pipeline_tests._helpers import copy_demo, registry
+from registry_pipeline.core.seal.run_id import registry_of
+from registry_pipeline.core.workspace.catalog import load_catalog
+from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline_tests._helpers import DEMO_GRAPH, copy_demo, registry
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -37,16 +50,100 @@ REQUEST_TIMEOUT = 30.0
 
 @dataclass(frozen=True)
 class Served:
-    """A running webserver on a built copy of the demo workspace."""
+    """A running server on a built copy of the demo workspace."""
 
     base_url: str
     workspace: Path
     build: dict[str, Any]
     """The `registry build --json` document of the build that ran before the server started."""
+    env: Mapping[str, str] = field(default_factory=dict)
+    """`dagster dev`'s environment, and of every `registry` process started beside it."""
 
     def entry(self, registry_id: str) -> dict[str, Any]:
         """The build's entry for `registry_id`."""
         return next(e for e in self.build["registries"] if e["registry_id"] == registry_id)
+
+    def query(self, query: str, **variables: Any) -> Any:
+        return graphql(self.base_url, query, variables)
+
+    def runs(self) -> dict[str, dict[str, Any]]:
+        """Every run of the build job: run id -> runId, status, startTime, endTime."""
+        answer = self.query(RUNS, job=JOB)["runsOrError"]
+        assert answer["__typename"] == "Runs", answer
+        return {run["runId"]: run for run in answer["results"]}
+
+    def log(self, run_id: str) -> list[tuple[str, str]]:
+        """The run's log as the UI shows it: (event type, message) of each event."""
+        answer = self.query(LOG, id=run_id)["logsForRun"]
+        assert answer["__typename"] == "EventConnection", answer
+        return [(event["__typename"], event.get("message", "")) for event in answer["events"]]
+
+    def assert_succeeded(self, run_id: str, report: str = "") -> None:
+        """The run ended SUCCESS and never failed on the way (a run marked failed while its
+        worker goes on ends SUCCESS all the same when the worker finishes)."""
+        log = self.log(run_id)
+        failures = [message for kind, message in log if kind == "RunFailureEvent"]
+        status = self.runs()[run_id]["status"]
+        assert status == "SUCCESS" and not failures, f"{run_id} {status}: {failures}\n{report}"
+
+    def registry(self, *args: str) -> subprocess.Popen[str]:
+        """`registry ARGS... --workspace ROOT`, a process of its own, launched builds."""
+        return subprocess.Popen(
+            [str(BIN / "registry"), *args, "--workspace", str(self.workspace)],
+            env=dict(self.env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+
+JOB = "build_registries"
+"""`lib.build_run.BUILD_JOB`."""
+WORKSPACE_YAML = """\
+load_from:
+  - python_module:
+      module_name: registry_pipeline.definitions
+      location_name: registry_pipeline
+"""
+"""The repository's workspace.yaml: the location named as `registry build` names it."""
+UNSET = ("DAGSTER_HOME", "REGISTRY_WORKSPACE", "DAGSTER_WEBSERVER_URL", "REGISTRY_BUILD_IN_PROCESS",
+         "REGISTRY_STORE", "REGISTRY_DAGSTER_POSTGRES_URL")  # fmt: skip
+"""Settings of this process that are not the served workspace's (the caller gives its own)."""
+DOOR_TAG = "registry-pipeline-tests/door"
+ENDED = ("SUCCESS", "FAILURE", "CANCELED")
+POLL = 0.2
+RACE_TIMEOUT = 180.0
+"""Upper bound on two builds one after the other (each takes a few seconds)."""
+SLACK = 10.0
+"""The issue's bound: two builds at once take at most the sum of their own times plus this."""
+
+REPOSITORIES = """
+{ repositoriesOrError { __typename ... on RepositoryConnection { nodes {
+    name location { name } pipelines { name } } } } }
+"""
+LAUNCH = """
+mutation Launch($params: ExecutionParams!) {
+  launchPipelineExecution(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId status } }
+    ... on PythonError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+  }
+}
+"""
+RUNS = """
+query Runs($job: String!) { runsOrError(filter: {pipelineName: $job}) {
+  __typename ... on Runs { results { runId status startTime endTime } } } }
+"""
+MATERIALIZATIONS = """
+query Run($id: ID!) { runOrError(runId: $id) { __typename ... on Run {
+  assetMaterializations { assetKey { path }
+    metadataEntries { label ... on BoolMetadataEntry { boolValue } } } } } }
+"""
+LOG = """
+query Logs($id: ID!) { logsForRun(runId: $id) { __typename ... on EventConnection { events {
+  __typename ... on MessageEvent { message } } } } }
+"""
 
 
 def _env(root: Path) -> dict[str, str]:
@@ -57,7 +154,7 @@ def _env(root: Path) -> dict[str, str]:
     }
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -85,7 +182,7 @@ LOCATIONS = """
 """
 
 
-def _wait_until_ready(base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+def wait_until_ready(base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     """Poll /server_info, then the code location's load status, within READY_TIMEOUT."""
     deadline = time.monotonic() + READY_TIMEOUT
     stage = "server_info"
@@ -109,20 +206,30 @@ def _wait_until_ready(base_url: str, process: subprocess.Popen[bytes], log: Path
     pytest.fail(f"dagster-webserver not ready after {READY_TIMEOUT}s ({stage}):\n{_log_tail(log)}")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Terminate the server and the code server it spawned (its own process group)."""
-    if process.poll() is not None:
-        return
-    for sig, wait in ((signal.SIGTERM, 30.0), (signal.SIGKILL, 10.0)):
+STOPPING: list[subprocess.Popen[bytes]] = []
+"""Servers told to stop that this process has not seen end yet (`reap`)."""
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Tell the server and the code server it spawned (its own process group) to stop, without
+    waiting for them: they shut down (5-12 s under load, mostly waiting) while the next tests
+    run, and `reap` sees them end before the test process does."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        STOPPING.append(process)
+
+
+def reap() -> None:
+    """Wait for every server told to stop, killing its process group after 30 s."""
+    while STOPPING:
+        process = STOPPING.pop()
         try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=wait)
-            return
+            process.wait(timeout=30.0)
         except subprocess.TimeoutExpired:
-            continue
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10.0)
 
 
 def build(root: Path, *, succeed: bool = True) -> dict[str, Any]:
@@ -143,7 +250,7 @@ def build(root: Path, *, succeed: bool = True) -> dict[str, Any]:
 @contextlib.contextmanager
 def webserver(root: Path) -> Iterator[str]:
     """Serve the workspace at `root` within the block; yields the base URL."""
-    port = _free_port()
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     log = root.parent / "webserver.log"
     with log.open("wb") as sink:
@@ -157,10 +264,10 @@ def webserver(root: Path) -> Iterator[str]:
             start_new_session=True,
         )
     try:
-        _wait_until_ready(base_url, process, log)
+        wait_until_ready(base_url, process, log)
         yield base_url
     finally:
-        _stop(process)
+        stop(process)
 
 
 def serve_demo(
@@ -174,3 +281,242 @@ def serve_demo(
     document = build(root, succeed=succeed)
     with webserver(root) as base_url:
         yield Served(base_url, root, document)
+
+
+def environment(root: Path, settings: Mapping[str, str]) -> dict[str, str]:
+    """This process's environment without its own workspace, home and storage, plus the
+    workspace at `root`, its home and `settings` (a PostgreSQL URL, a bucket)."""
+    env = {key: value for key, value in os.environ.items() if key not in UNSET}
+    home = str(root / ".codex" / "dagster_home")
+    return {**env, **settings, "REGISTRY_WORKSPACE": str(root), "DAGSTER_HOME": home}
+
+
+def serve(parent: Path, settings: Mapping[str, str] | None = None) -> Iterator[Served]:
+    """A copy of the demo workspace under `parent`, built once (in this process, with
+    `settings` in the environment, which prepares its instance), served by `dagster dev`: for a
+    module-scoped fixture (`yield from serve(...)`). The build also writes the copy's `.env`,
+    which `dagster dev` reads in its folder over its environment: a copy of a built workspace
+    would still name the original's instance there."""
+    root = copy_demo(parent)
+    env = environment(root, settings or {})
+    with pytest.MonkeyPatch.context() as patch:
+        for name in UNSET:
+            patch.delenv(name, raising=False)
+        for name, value in {**(settings or {}), "DAGSTER_HOME": env["DAGSTER_HOME"]}.items():
+            patch.setenv(name, value)
+        code, out, err = registry("build", "--in-process", "--workspace", str(root), "--json")
+    document: dict[str, Any] = json.loads(out) if code == 0 else {}
+    assert document.get("success") is True, out + err
+    with dagster_dev(root, env, parent) as base_url:
+        yield Served(base_url, root, document, env)
+
+
+@contextlib.contextmanager
+def dagster_dev(root: Path, env: Mapping[str, str], scratch: Path) -> Iterator[str]:
+    """`dagster dev` (webserver and daemon) started in the workspace `root` with `env`, in a
+    process group of its own stopped at the end; its base URL once the location is loaded."""
+    workspace = scratch / "workspace.yaml"
+    workspace.write_text(WORKSPACE_YAML)
+    port, log = free_port(), scratch / "dagster-dev.log"
+    args = ["dev", "-w", str(workspace), "-h", "127.0.0.1", "-p", str(port)]
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [str(BIN / "dagster"), *args],
+            cwd=root,
+            env=dict(env),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ready(base_url, process, log)
+        yield base_url
+    finally:
+        stop(process)
+
+
+def launch(served: Served, door: str = "ui") -> str:
+    """The Launch button of the job's page (the Launchpad's default: no config): the new run's
+    id. The location and repository are the ones the webserver names."""
+    answer = served.query(REPOSITORIES)["repositoriesOrError"]
+    assert answer["__typename"] == "RepositoryConnection", answer
+    [repository] = [
+        node for node in answer["nodes"] if JOB in {job["name"] for job in node["pipelines"]}
+    ]
+    params = {
+        "selector": {
+            "repositoryLocationName": repository["location"]["name"],
+            "repositoryName": repository["name"],
+            "pipelineName": JOB,
+        },
+        "runConfigData": {},
+        "mode": "default",
+        "executionMetadata": {"tags": [{"key": DOOR_TAG, "value": door}]},
+    }
+    launched = served.query(LAUNCH, params=params)["launchPipelineExecution"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    return str(launched["run"]["runId"])
+
+
+@dataclass
+class Race:
+    """What `race` saw."""
+
+    ui_first: bool
+    ui_run: str
+    cli: tuple[int, str, str] = (0, "", "")
+    timeline: list[tuple[float, dict[str, str]]] = field(default_factory=list)
+    """Each change of the new runs' statuses: (seconds since the first request, run -> status)."""
+    runs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The new runs as GraphQL shows them at the end (status, startTime, endTime)."""
+
+    @property
+    def cli_run(self) -> str:
+        """The run of `registry build` (its document names it, failed or not)."""
+        out = self.cli[1]
+        return str(json.loads(out).get("dagster_run_id")) if out.startswith("{") else ""
+
+    @property
+    def second(self) -> str:
+        """The run asked for second: the one that waits."""
+        return self.cli_run if self.ui_first else self.ui_run
+
+    def queued_while_the_other_ran(self) -> set[str]:
+        """The runs seen QUEUED while the other run was STARTED."""
+        found = set()
+        for _at, statuses in self.timeline:
+            for run_id, status in statuses.items():
+                others = {s for other, s in statuses.items() if other != run_id}
+                if status == "QUEUED" and "STARTED" in others:
+                    found.add(run_id)
+        return found
+
+    def duration(self, run_id: str) -> float:
+        run = self.runs[run_id]
+        return float(run["endTime"]) - float(run["startTime"])
+
+    def elapsed(self) -> float:
+        """From the first run's start to the last one's end, as the instance recorded them."""
+        starts = [float(run["startTime"]) for run in self.runs.values()]
+        ends = [float(run["endTime"]) for run in self.runs.values()]
+        return max(ends) - min(starts)
+
+
+def submitted(served: Served, before: set[str]) -> bool:
+    """Whether a run not in `before` is in the queue or further on: created alone (NOT_STARTED)
+    it is not yet submitted, and a run launched then could be queued before it (under load a
+    command's submission took 7 s)."""
+    return any(
+        run["status"] != "NOT_STARTED"
+        for run_id, run in served.runs().items()
+        if run_id not in before
+    )
+
+
+def race(served: Served, *, ui_first: bool) -> Race:
+    """One UI launch and one `registry build --force` at once (module doc): UI first, then the
+    command at once; or the command first, then the UI as soon as the command's run is queued."""
+    before = set(served.runs())
+    began = time.monotonic()
+    deadline = began + RACE_TIMEOUT
+    if ui_first:
+        ui_run = launch(served)
+        command = served.registry("build", "--force", "--json")
+    else:
+        command = served.registry("build", "--force", "--json")
+        while not submitted(served, before):  # the command's run is queued (or further on)
+            assert command.poll() is None and time.monotonic() < deadline, command.communicate()
+            time.sleep(POLL)  # polling an observable condition
+        ui_run = launch(served)
+    seen = Race(ui_first, ui_run)
+    try:
+        while True:
+            statuses = {k: v["status"] for k, v in served.runs().items() if k not in before}
+            if not seen.timeline or seen.timeline[-1][1] != statuses:
+                seen.timeline.append((round(time.monotonic() - began, 2), statuses))
+            if command.poll() is not None and statuses.get(ui_run) in ENDED:
+                break
+            assert time.monotonic() < deadline, f"not both ended: {seen.timeline}"
+            time.sleep(POLL)  # polling the runs' statuses and the command's end
+        out, err = command.communicate(timeout=60)
+    finally:
+        if command.poll() is None:
+            command.kill()
+            command.communicate()
+    seen.cli = (command.returncode, out, err)
+    seen.runs = {k: v for k, v in served.runs().items() if k not in before}
+    return seen
+
+
+def assert_one_after_the_other(served: Served, seen: Race) -> None:
+    """Both builds ended well, the second was shown queued while the first ran, and together
+    they took at most the sum of their own times plus SLACK (no deadlock, no timeout)."""
+    code, out, err = seen.cli
+    report = f"{seen.timeline}\nCLI exit {code}:\n{out[-2000:]}\n{err[-2000:]}"
+    assert set(seen.runs) == {seen.ui_run, seen.cli_run}, report
+    for run_id in seen.runs:
+        served.assert_succeeded(run_id, report)
+    assert code == 0 and json.loads(out)["success"] is True, report
+    assert seen.second in seen.queued_while_the_other_ran(), report  # it waited, shown Queued
+    total = seen.duration(seen.ui_run) + seen.duration(seen.cli_run)
+    assert seen.elapsed() <= total + SLACK, (seen.elapsed(), total, report)
+
+
+def wait_for(served: Served, run_id: str) -> str:
+    """The run's final status (polling GraphQL, within RACE_TIMEOUT)."""
+    deadline = time.monotonic() + RACE_TIMEOUT
+    while (status := served.runs()[run_id]["status"]) not in ENDED:
+        assert time.monotonic() < deadline, f"{run_id} still {status}"
+        time.sleep(POLL)  # polling the run's status
+    return str(status)
+
+
+def change_a_source(root: Path) -> str:
+    """Edit expected_versions' source to another valid value: the registry it changes."""
+    source = root / "registries" / "expected_versions" / "EXPECTED_VERSIONS_v0_1.json"
+    text = source.read_text()
+    old, new = '"op_status_table": "0.1.0"', '"op_status_table": "0.1.1"'
+    changed = text.replace(old, new) if old in text else text.replace(new, old)
+    assert changed != text
+    source.write_text(changed)
+    return "expected_versions"
+
+
+def derived(root: Path) -> set[str]:
+    """The registries built from other registries (not sealed from files of the workspace):
+    every build builds them again, whatever changed."""
+    catalog = load_catalog(Workspace(root))
+    return {spec.registry_id for spec in catalog.registries if not spec.is_source}
+
+
+def folders(root: Path) -> set[str]:
+    return {p.name for p in (root / ".codex" / "RUNS").iterdir() if not p.name.startswith(".")}
+
+
+def assert_a_ui_build_seals_only_what_changed(served: Served) -> set[str]:
+    """A source changed, a build launched from the UI (not forced) seals that source and the
+    derived registries, as `registry build` does, reuses every other source, and the next
+    `registry build` says "up to date". The run folders it sealed."""
+    before = folders(served.workspace)
+    changed = change_a_source(served.workspace)
+    run_id = launch(served)
+    wait_for(served, run_id)
+    served.assert_succeeded(run_id)
+    new = folders(served.workspace) - before
+    sealed = {registry_of(name) for name in new}
+    assert sealed == {changed} | derived(served.workspace), sealed
+    answer = served.query(MATERIALIZATIONS, id=run_id)["runOrError"]
+    reused = {
+        event["assetKey"]["path"][-1]: any(
+            entry["label"] == "reused_snapshot" and entry.get("boolValue")
+            for entry in event["metadataEntries"]
+        )
+        for event in answer["assetMaterializations"]
+    }
+    assert set(reused) == set(DEMO_GRAPH)  # every registry reported, the reused ones too
+    assert {registry_id for registry_id, was in reused.items() if not was} == sealed, reused
+    command = served.registry("build")
+    out, err = command.communicate(timeout=RACE_TIMEOUT)
+    assert command.returncode == 0 and out.startswith("up to date"), out + err
+    return new

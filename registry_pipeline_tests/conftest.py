@@ -1,17 +1,20 @@
-"""Shared fixtures: a fresh workspace per test, a copy of the demo workspace after one green
-build, our own fixture folders, the seed system's data."""
+"""Shared fixtures: a fresh workspace per test, `registry` in this process, a copy of the demo
+workspace before and after one green build, that build served by the webserver, our own fixture
+folders, the seed system's data."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_store import RunStore, SealedRun, seal_files
 from registry_pipeline.core.workspace.layout import Workspace, init_workspace
-from registry_pipeline_tests._helpers import build_demo, copy_built, copy_demo
+from registry_pipeline_tests._helpers import Run, build_demo, copy_built, copy_demo
+from registry_pipeline_tests._webserver import Served, reap, webserver
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = REPO_ROOT.parent / "shared" / "reference" / "ovc-infra"
@@ -30,6 +33,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The Dagster servers the tests told to stop have ended before the test process does."""
+    reap()
 
 
 IN_PROCESS_ENV = "REGISTRY_BUILD_IN_PROCESS"
@@ -67,6 +75,29 @@ def workspace(tmp_path: Path) -> Workspace:
 
 
 @pytest.fixture
+def demo(tmp_path: Path) -> Path:
+    """A copy of the demo workspace (catalog, sources, schemas) with no runs yet."""
+    return copy_demo(tmp_path)
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Run:
+    """Run `registry ARGS...` in-process; returns (exit code, stdout, stderr); never a traceback."""
+    from registry_pipeline.cli import main
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.delenv("REGISTRY_WORKSPACE", raising=False)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        captured = capsys.readouterr()
+        assert "Traceback" not in captured.out + captured.err
+        return code, captured.out, captured.err
+
+    return run
+
+
+@pytest.fixture
 def store(workspace: Workspace) -> RunStore:
     """A run store on the fresh workspace."""
     return RunStore(workspace)
@@ -92,9 +123,10 @@ def make_run(store: RunStore) -> Callable[..., SealedRun]:
 
 
 @pytest.fixture(scope="session")
-def built_demo_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo workspace after one green `registry build` (SQLite instance), built once per
-    test process: tests never change it, they take a copy (`built`)."""
+def built_demo_once(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """The demo workspace after one green `registry build` (SQLite instance) and the build's
+    `--json` document, built once per test process: tests never change it, they take a copy
+    (`built`) or look at it served (`served_demo`)."""
     from registry_pipeline.lib.instance import POSTGRES_URL_ENV  # Dagster: only when asked
 
     with pytest.MonkeyPatch.context() as patch:
@@ -104,16 +136,20 @@ def built_demo_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def demo(tmp_path: Path) -> Path:
-    """A copy of the demo workspace (catalog, sources, schemas) with no runs yet."""
-    return copy_demo(tmp_path)
-
-
-@pytest.fixture
-def built(built_demo_once: Path, tmp_path: Path) -> Path:
+def built(built_demo_once: tuple[Path, dict[str, Any]], tmp_path: Path) -> Path:
     """A private copy of the demo workspace after one green build (`tmp_path/demo`): for tests
     whose first build is only the way to that state, not what they look at."""
-    return copy_built(built_demo_once, tmp_path)
+    return copy_built(built_demo_once[0], tmp_path)
+
+
+@pytest.fixture(scope="session")
+def served_demo(built_demo_once: tuple[Path, dict[str, Any]]) -> Iterator[Served]:
+    """`built_demo_once` served by the real `dagster-webserver` for the rest of the test
+    process: the GraphQL and browser tests read what the UI shows of it and change nothing but
+    Dagster's note that the first-visit dialog was seen (`.nux/` in the instance's home)."""
+    root, document = built_demo_once
+    with webserver(root) as base_url:
+        yield Served(base_url, root, document)
 
 
 @pytest.fixture

@@ -14,14 +14,13 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from registry_pipeline.cli import main
 from registry_pipeline.core.pointers.journal import JOURNAL_NAME
 from registry_pipeline.core.pointers.pointer_file import POINTERS_NAME
 from registry_pipeline.core.seal.envelope import RunSpec
@@ -36,7 +35,7 @@ from registry_pipeline.core.seal.manifest import (
 )
 from registry_pipeline.core.seal.run_store import RunStore, seal_files
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline_tests._helpers import copy_demo, unseal
+from registry_pipeline_tests._helpers import unseal
 
 Run = Callable[..., tuple[int, str, str]]
 ARTIFACT = "EXPECTED_VERSIONS_v0_1.json"
@@ -203,26 +202,6 @@ def _names(code: str, text: str) -> bool:
 
 def _jsonl(out: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.splitlines() if line.strip()]
-
-
-@pytest.fixture(scope="module")
-def built_once(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The demo workspace after one green build: every registry sealed, pointers promoted, a
-    journal written."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.delenv("DAGSTER_HOME", raising=False)
-        patch.delenv("REGISTRY_WORKSPACE", raising=False)
-        root = copy_demo(tmp_path_factory.mktemp("corpus"))
-        assert main(["build", "--workspace", str(root)]) == 0
-        yield root
-
-
-@pytest.fixture
-def built(built_once: Path, tmp_path: Path) -> Path:
-    """A private copy of `built_once` (a copy costs much less than a build)."""
-    root = tmp_path / "built"
-    shutil.copytree(built_once, root, symlinks=True)
-    return root
 
 
 # --------------------------------------------------------------------------------------------

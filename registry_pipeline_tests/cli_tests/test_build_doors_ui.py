@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from registry_pipeline_tests._doors import (
+from registry_pipeline_tests._webserver import (
     Served,
     assert_a_ui_build_seals_only_what_changed,
     assert_one_after_the_other,

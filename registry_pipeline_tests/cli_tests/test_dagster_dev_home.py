@@ -29,8 +29,8 @@ from registry_pipeline_tests._helpers import registry
 from registry_pipeline_tests._webserver import (
     POLL_INTERVAL,
     READY_TIMEOUT,
-    _wait_until_ready,
     graphql,
+    wait_until_ready,
 )
 
 BIN = Path(sys.executable).parent
@@ -70,7 +70,7 @@ def dev(built: Path, port_3000_taken: None, tmp_path: Path) -> Iterator[str]:
         )
     try:
         base = _served_at(log, process)
-        _wait_until_ready(base, process, log)
+        wait_until_ready(base, process, log)
         yield base
     finally:
         with contextlib.suppress(ProcessLookupError):

@@ -1,6 +1,6 @@
 """The real `dagster-webserver` serves the registry graph and the CLI's build history.
 
-One server per module (`registry_pipeline_tests._webserver`): a copy of the demo workspace is
+One server per test process (`served_demo`, shared with the browser tests): the demo workspace
 built once with `registry build`, then served, and the tests read what the UI would show through
 `POST /graphql`.
 """
@@ -8,25 +8,18 @@ built once with `registry build`, then served, and the tests read what the UI wo
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from registry_pipeline_tests._helpers import DEMO_GRAPH
-from registry_pipeline_tests._webserver import Served, graphql, serve_demo
+from registry_pipeline_tests._webserver import Served, graphql
 
 pytestmark = pytest.mark.slow
 
 REGISTRIES = DEMO_GRAPH
 CHECKS = {"seal_valid", "schema_valid"}
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """Build a copy of the demo workspace once, then serve it with the real webserver."""
-    yield from serve_demo(tmp_path_factory.mktemp("webserver"))
 
 
 ASSET_NODES = """
@@ -52,9 +45,9 @@ ASSET_NODES = """
 
 
 @pytest.fixture(scope="module")
-def nodes(served: Served) -> dict[str, dict[str, Any]]:
+def nodes(served_demo: Served) -> dict[str, dict[str, Any]]:
     """The asset nodes the server serves, by asset key."""
-    data = graphql(served.base_url, ASSET_NODES)
+    data = graphql(served_demo.base_url, ASSET_NODES)
     return {"/".join(node["assetKey"]["path"]): node for node in data["assetNodes"]}
 
 
@@ -75,7 +68,7 @@ def test_server_serves_the_registry_graph(nodes: dict[str, dict[str, Any]]) -> N
 
 
 def test_every_asset_has_its_blocking_checks_and_they_passed(
-    served: Served, nodes: dict[str, dict[str, Any]]
+    served_demo: Served, nodes: dict[str, dict[str, Any]]
 ) -> None:
     for registry_id in REGISTRIES:  # what `registry build` materialized (not the daily one)
         node = nodes[registry_id]
@@ -93,33 +86,33 @@ def test_every_asset_has_its_blocking_checks_and_they_passed(
             execution = check["executionForLatestMaterialization"]
             assert execution is not None, (registry_id, name)
             assert execution["status"] == "SUCCEEDED", (registry_id, name, execution)
-            assert execution["runId"] == served.build["dagster_run_id"]
+            assert execution["runId"] == served_demo.build["dagster_run_id"]
 
 
 def test_latest_materialization_carries_the_run_folder(
-    served: Served, nodes: dict[str, dict[str, Any]]
+    served_demo: Served, nodes: dict[str, dict[str, Any]]
 ) -> None:
     node = nodes["run_registry"]
     [latest] = node["assetMaterializations"]
-    assert latest["runId"] == served.build["dagster_run_id"]  # the CLI's run, in the UI
+    assert latest["runId"] == served_demo.build["dagster_run_id"]  # the CLI's run, in the UI
     metadata = _metadata(node)
     assert {"run_id", "root_sha256", "path", "record_count"} <= set(metadata)
-    entry = served.entry("run_registry")
+    entry = served_demo.entry("run_registry")
     assert metadata["run_id"]["text"] == entry["run_id"]
     assert metadata["root_sha256"]["text"] == entry["root_sha256"]
     assert metadata["record_count"]["intValue"] == entry["record_count"]
     folder = Path(metadata["path"]["path"])
-    assert folder == served.workspace / ".codex" / "RUNS" / entry["run_id"]
+    assert folder == served_demo.workspace / ".codex" / "RUNS" / entry["run_id"]
     manifest = (folder / "MANIFEST.sha256").read_text(encoding="utf-8")
     assert f"ROOT_SHA256  {entry['root_sha256']}" in manifest.splitlines()
 
 
 def test_every_registry_shows_the_cli_build(
-    served: Served, nodes: dict[str, dict[str, Any]]
+    served_demo: Served, nodes: dict[str, dict[str, Any]]
 ) -> None:
     for registry_id in REGISTRIES:
         metadata = _metadata(nodes[registry_id])
-        entry = served.entry(registry_id)
+        entry = served_demo.entry(registry_id)
         assert metadata["run_id"]["text"] == entry["run_id"], registry_id
         assert metadata["root_sha256"]["text"] == entry["root_sha256"], registry_id
         assert Path(metadata["path"]["path"]).is_dir(), registry_id
@@ -133,12 +126,12 @@ def test_health_report_markdown_is_served(nodes: dict[str, dict[str, Any]]) -> N
 
 
 def test_health_report_metadata_shows_the_sealed_scorecard(
-    served: Served, nodes: dict[str, dict[str, Any]]
+    served_demo: Served, nodes: dict[str, dict[str, Any]]
 ) -> None:
     """The UI's figures are the sealed summary's, not computed again."""
     shown = json.loads(_metadata(nodes["system_health_report"])["scorecard"]["jsonString"])
-    entry = served.entry("system_health_report")
-    folder = served.workspace / ".codex" / "RUNS" / entry["run_id"]
+    entry = served_demo.entry("system_health_report")
+    folder = served_demo.workspace / ".codex" / "RUNS" / entry["run_id"]
     sealed = json.loads((folder / "SYSTEM_HEALTH_SUMMARY_v0_1.json").read_text(encoding="utf-8"))
     assert shown == sealed["scorecard"]
     assert shown["enforcement_c3_plus"]["total"] > 0

@@ -8,11 +8,12 @@ import os
 import pwd
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from registry_pipeline_tests._webserver import free_port
 
 SUPERUSER = "postgres"
 """The cluster's superuser; it logs in without a password (trust), from this machine only."""
@@ -88,7 +89,7 @@ class PostgresServer:
                         "trust", "-E", "UTF8", "--locale=C", "--no-sync")  # fmt: skip
             (server.data / "pg_hba.conf").write_text(HBA)
             for attempt in range(START_ATTEMPTS):
-                server.port = _free_port()
+                server.port = free_port()
                 if server._pg_ctl_start():
                     break
                 if attempt == START_ATTEMPTS - 1:
@@ -185,12 +186,6 @@ def _unprivileged_user() -> pwd.struct_passwd:
     raise RuntimeError("running as root with neither a `postgres` nor a `nobody` user")
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def closed_port() -> int:
     """A port on 127.0.0.1 where nothing listens (for a server that is down)."""
-    return _free_port()
+    return free_port()

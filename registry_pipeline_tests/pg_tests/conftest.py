@@ -17,10 +17,8 @@ from dataclasses import dataclass
 import pytest
 
 from registry_pipeline.lib.instance import POSTGRES_URL_ENV
-from registry_pipeline_tests.cli_tests.conftest import Run, cli, demo
 from registry_pipeline_tests.pg_tests._server import SUPERUSER, PostgresServer, find_binaries
 
-__all__ = ["Database", "Run", "cli", "demo"]  # the CLI tests' fixtures, shared, and ours
 TEMPLATE = "dagster_template"
 """A database with Dagster's tables already made: copying it costs ~0.1 s, making them ~2.5 s."""
 

@@ -12,9 +12,9 @@ import dagster as dg
 from registry_pipeline.definitions import BUILD_JOB
 from registry_pipeline.lib.instance import POSTGRES_INSTANCE_CONFIG, open_instance
 from registry_pipeline.lib.postgres import LOCK_KEY, SLOT_TABLE
+from registry_pipeline_tests._helpers import Run
 from registry_pipeline_tests.pg_tests._server import PostgresServer
 
-Run = Callable[..., tuple[int, str, str]]
 SOURCES = {"expected_versions", "migration_ledger", "threshold_packs_file", "allowed_operations"}
 
 

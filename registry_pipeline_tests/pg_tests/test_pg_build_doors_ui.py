@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from registry_pipeline.lib.instance import POSTGRES_INSTANCE_CONFIG, POSTGRES_URL_ENV
-from registry_pipeline_tests._doors import (
+from registry_pipeline_tests._webserver import (
     Served,
     assert_a_ui_build_seals_only_what_changed,
     assert_one_after_the_other,
@@ -35,7 +35,7 @@ def served(
 def test_a_ui_launch_and_a_cli_build_at_once_run_one_after_the_other(
     served: Served, ui_first: bool
 ) -> None:
-    home = served.root / ".codex" / "dagster_home"
+    home = served.workspace / ".codex" / "dagster_home"
     assert (home / "dagster.yaml").read_text() == POSTGRES_INSTANCE_CONFIG
     assert_one_after_the_other(served, race(served, ui_first=ui_first))
 

@@ -26,7 +26,8 @@ from registry_pipeline.core.errors import BuildInProgress
 from registry_pipeline.core.workspace.build_slot import slot
 from registry_pipeline.lib.instance import open_instance
 from registry_pipeline.lib.postgres import LOCK_KEY, SLOT_TABLE, postgres_slot
-from registry_pipeline_tests.pg_tests.conftest import Database, Run
+from registry_pipeline_tests._helpers import Run
+from registry_pipeline_tests.pg_tests.conftest import Database
 
 HOLD = """
 import sys, time

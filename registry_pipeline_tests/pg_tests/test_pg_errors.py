@@ -17,6 +17,7 @@ from registry_pipeline.lib.instance import (
     open_instance,
     storage_errors,
 )
+from registry_pipeline_tests._helpers import Run
 from registry_pipeline_tests.pg_tests._server import (
     LOCKED,
     PASSWORD,
@@ -24,7 +25,6 @@ from registry_pipeline_tests.pg_tests._server import (
     closed_port,
 )
 
-Run = Callable[..., tuple[int, str, str]]
 Env = Callable[[str], dict[str, str]]
 BAD_URLS: dict[str, tuple[Callable[[PostgresServer, str], str], str]] = {
     "server down": (

@@ -21,9 +21,9 @@ from registry_pipeline.lib.build import QUIET_LOGS
 from registry_pipeline.lib.build_run import BUILD_JOB, materialized
 from registry_pipeline.lib.instance import open_instance
 from registry_pipeline.lib.postgres import LOCK_KEY, SLOT_TABLE
+from registry_pipeline_tests._helpers import Run
 from registry_pipeline_tests.pg_tests.conftest import Database
 
-Run = Callable[..., tuple[int, str, str]]
 Env = Callable[[str], dict[str, str]]
 DAILY = dg.AssetKey("drift_signals_daily")
 YESTERDAY = datetime.now(UTC).date() - timedelta(days=1)

@@ -11,7 +11,7 @@ import pytest
 
 from registry_pipeline.core.objstore import ObjectStore, parse_store_url
 from registry_pipeline.core.workspace.remote import RUNS_PREFIX, STORE_ENV
-from registry_pipeline_tests._doors import (
+from registry_pipeline_tests._webserver import (
     Served,
     assert_a_ui_build_seals_only_what_changed,
     assert_one_after_the_other,

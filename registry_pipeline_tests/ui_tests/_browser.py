@@ -31,13 +31,18 @@ NUX_SEEN = "mutation { setNuxSeen }"
 """The UI's own call when a person dismisses its first-visit 'Join the community' dialog."""
 
 
+def first_visit_done(served: Served) -> Served:
+    """`served` with the first-visit dialog already dismissed (it would cover the page)."""
+    assert graphql(served.base_url, NUX_SEEN) == {"setNuxSeen": True}
+    return served
+
+
 def serve_for_browser(
     parent: Path, *, prepare: Callable[[Path], object] | None = None, succeed: bool = True
 ) -> Iterator[Served]:
-    """`serve_demo`, with the first-visit dialog already dismissed (it would cover the page)."""
+    """`serve_demo`, with the first-visit dialog already dismissed."""
     for served in serve_demo(parent, prepare=prepare, succeed=succeed):
-        assert graphql(served.base_url, NUX_SEEN) == {"setNuxSeen": True}
-        yield served
+        yield first_visit_done(served)
 
 
 def code_location(served: Served) -> str:

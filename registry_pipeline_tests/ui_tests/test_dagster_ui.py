@@ -1,15 +1,14 @@
 """What a person sees in the real Dagster UI, in headless Chromium, after `registry build`.
 
-One webserver for the module, on a built copy of the demo workspace: the lineage shows every
-registry in runbook order, a materialization shows its run folder, root hash and record count,
-the health report's Markdown renders, and the sealed HTML report draws its charts.
+One webserver for the test process, on the built demo workspace (`served_demo`): the lineage
+shows every registry in runbook order, a materialization shows its run folder, root hash and
+record count, the health report's Markdown renders, and the sealed HTML report draws its charts.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +21,8 @@ from registry_pipeline_tests._webserver import Served
 from registry_pipeline_tests.ui_tests._browser import (
     TIMEOUT_MS,
     code_location,
+    first_visit_done,
     publish,
-    serve_for_browser,
 )
 
 pytestmark = pytest.mark.slow
@@ -43,9 +42,9 @@ x of each in graph coordinates: the graph reads left to right, upstream first.""
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """A built copy of the demo workspace, served."""
-    yield from serve_for_browser(tmp_path_factory.mktemp("ui"))
+def served(served_demo: Served) -> Served:
+    """The built demo workspace, served (`served_demo`, shared with the GraphQL tests)."""
+    return first_visit_done(served_demo)
 
 
 def _resolve(label: str, ids: list[str]) -> str | None:
