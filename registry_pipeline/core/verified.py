@@ -93,7 +93,7 @@ class Verified:
             },
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.path, json.dumps(document, indent=1).encode(), durable=False)
+        write_atomic(self.path, json.dumps(document, separators=(",", ":")).encode(), durable=False)
         self._dirty = False
 
     def _load(self) -> dict[str, Entry]:
