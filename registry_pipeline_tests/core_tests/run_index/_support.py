@@ -150,6 +150,11 @@ def log_rows(ws: Path, data: bytes, *fields: str, errors: bool = False) -> list[
     return [tuple(getattr(p, field) for field in fields) for p in chosen]
 
 
+def found(details: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """(line, field, code) of each detail of a refusal (`error.details`)."""
+    return [(d["line"], d["field"], d["code"]) for d in details]
+
+
 def line(value: Any) -> bytes:
     """A record as one compact JSONL line."""
     return json.dumps(value, separators=(",", ":")).encode() + b"\n"

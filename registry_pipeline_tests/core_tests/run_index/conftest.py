@@ -6,7 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from registry_pipeline_tests.core_tests.run_index._support import Cli, make_workspace
+from registry_pipeline_tests.core_tests.run_index._support import (
+    RUNS_LOG,
+    Cli,
+    make_workspace,
+    record,
+)
 
 
 @pytest.fixture
@@ -21,3 +26,14 @@ def cli(ws: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Monkey
     monkeypatch.delenv("REGISTRY_WORKSPACE", raising=False)
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     return Cli(ws, capsys)
+
+
+SEED = "RUN-20260831-0000-SEED"
+
+
+@pytest.fixture
+def seeded(cli: Cli, ws: Path) -> bytes:
+    """The run log holding one valid record, `SEED` (so "nothing written" is not trivially
+    true)."""
+    assert cli.append(record(run_id=SEED)).code == 0
+    return (ws / RUNS_LOG).read_bytes()

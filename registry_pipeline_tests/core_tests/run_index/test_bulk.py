@@ -9,8 +9,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from registry_pipeline_tests.core_tests.run_index._support import (
     RUNS_LOG,
     SIDECAR,
@@ -30,12 +28,6 @@ def _many() -> list[dict[str, Any]]:
         record(run_id=run_id(n), created_utc=f"2026-09-01T{n // 60 % 24:02d}:{n % 60:02d}Z")
         for n in range(COUNT)
     ]
-
-
-@pytest.fixture
-def seeded(cli: Cli, ws: Path) -> bytes:
-    assert cli.append(record(run_id="RUN-20260831-0000-SEED")).code == 0
-    return (ws / RUNS_LOG).read_bytes()
 
 
 def test_one_invalid_record_in_the_middle_refuses_all(

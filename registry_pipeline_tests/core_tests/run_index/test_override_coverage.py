@@ -17,6 +17,7 @@ from registry_pipeline_tests.core_tests.run_index._support import (
     RULE,
     RUNS_LOG,
     Cli,
+    found,
     jsonl,
     log_rows,
     override,
@@ -48,10 +49,6 @@ def logged(ws: Path) -> Path:
     return ws
 
 
-def _found(details: list[dict[str, Any]]) -> list[tuple[int, str, str]]:
-    return [(d["line"], d["field"], d["code"]) for d in details]
-
-
 def _log_errors(ws: Path, data: bytes) -> list[tuple[Any, ...]]:
     return log_rows(ws, data, "line", "field", "code", errors=True)
 
@@ -64,7 +61,7 @@ def test_override_of_another_run_for_another_check_is_refused(
     assert refused.code == 1, refused.out
     assert refused.error["code"] == "RECORD_REFUSED"
     details = refused.error["details"]
-    assert _found(details) == [
+    assert found(details) == [
         (1, "/override_id", "OVERRIDE_OTHER_RUN"),
         (1, "/uniqueness_scene", "OVERRIDE_NOT_COVERING"),
     ]
@@ -72,7 +69,7 @@ def test_override_of_another_run_for_another_check_is_refused(
     assert run_id(2) in details[0]["message"] and OTHER in details[0]["message"]
     assert OTHER in details[1]["message"] and "uniqueness_hook" in details[1]["message"]
     assert (ws / RUNS_LOG).read_bytes() == b""
-    assert _log_errors(ws, jsonl([given])) == _found(details)
+    assert _log_errors(ws, jsonl([given])) == found(details)
 
 
 def test_one_problem_per_uncovered_check(cli: Cli, ws: Path, logged: Path) -> None:
@@ -85,12 +82,12 @@ def test_one_problem_per_uncovered_check(cli: Cli, ws: Path, logged: Path) -> No
     )
     refused = cli.append(record(run_id=run_id(5)), given)
     assert refused.code == 1
-    assert _found(refused.error["details"]) == [
+    assert found(refused.error["details"]) == [
         (2, "/uniqueness_hook", "OVERRIDE_NOT_COVERING"),
         (2, "/uniqueness_scripture", "OVERRIDE_NOT_COVERING"),
     ]
     assert (ws / RUNS_LOG).read_bytes() == b""
-    assert _log_errors(ws, jsonl([record(run_id=run_id(5)), given])) == _found(
+    assert _log_errors(ws, jsonl([record(run_id=run_id(5)), given])) == found(
         refused.error["details"]
     )
 
@@ -122,7 +119,7 @@ def test_a_bulk_append_judges_every_record(cli: Cli, ws: Path, logged: Path) -> 
     given[30] = record(run_id=run_id(2), uniqueness_scene="FAIL", override_id=OTHER)
     refused = cli.append(*given)
     assert refused.code == 1
-    assert _found(refused.error["details"]) == [(31, "/uniqueness_scene", "OVERRIDE_NOT_COVERING")]
+    assert found(refused.error["details"]) == [(31, "/uniqueness_scene", "OVERRIDE_NOT_COVERING")]
 
 
 def test_an_absent_override_is_one_problem(cli: Cli, ws: Path, logged: Path) -> None:
@@ -131,13 +128,13 @@ def test_an_absent_override_is_one_problem(cli: Cli, ws: Path, logged: Path) -> 
     absent = "OVR-20260901-0902-NONE"
     given = record(run_id=run_id(1), uniqueness_scene="FAIL", override_id=absent)
     refused = cli.append(given)
-    assert _found(refused.error["details"]) == [(1, "/override_id", "run-override-exists")]
+    assert found(refused.error["details"]) == [(1, "/override_id", "run-override-exists")]
 
     (ws / COORDINATION).write_text('version: "0.1"\nrules: []\n', encoding="utf-8")
     alone = cli.append(given)
     assert alone.code == 1
     details = alone.error["details"]
-    assert _found(details) == [(1, "/override_id", "OVERRIDE_NOT_LOGGED")]
+    assert found(details) == [(1, "/override_id", "OVERRIDE_NOT_LOGGED")]
     assert absent in details[0]["message"]
     assert _log_errors(ws, jsonl([given])) == [(1, "/override_id", "OVERRIDE_NOT_LOGGED")]
 
@@ -146,7 +143,7 @@ def test_an_absent_override_is_one_problem(cli: Cli, ws: Path, logged: Path) -> 
     (ws / COORDINATION).write_text(warning, encoding="utf-8")
     warned = cli.append(given)  # a rule that only warns does not relax the index's own
     assert warned.code == 1
-    assert _found(warned.error["details"]) == [(1, "/override_id", "OVERRIDE_NOT_LOGGED")]
+    assert found(warned.error["details"]) == [(1, "/override_id", "OVERRIDE_NOT_LOGGED")]
 
 
 @pytest.fixture
@@ -167,7 +164,7 @@ def test_a_passing_record_without_override_is_refused_by_the_index_too(
     given = record(run_id=run_id(1), uniqueness_hook="FAIL")
     refused = cli.append(given)
     assert refused.code == 1
-    assert _found(refused.error["details"]) == [(1, "/override_id", "OVERRIDE_MISSING")]
+    assert found(refused.error["details"]) == [(1, "/override_id", "OVERRIDE_MISSING")]
     assert _log_errors(without_schema_rule, jsonl([given])) == [
         (1, "/override_id", "OVERRIDE_MISSING")
     ]

@@ -15,6 +15,7 @@ from registry_pipeline_tests.core_tests.run_index._support import (
     OVERRIDES_LOG,
     RUNS_LOG,
     Cli,
+    found,
     jsonl,
     override,
     record,
@@ -37,10 +38,6 @@ def relied(cli: Cli, ws: Path) -> Path:
     given = record(run_id=run_id(1), uniqueness_scene="FAIL", override_id=OVR)
     assert cli.append(given).code == 0
     return ws
-
-
-def _found(details: list[dict[str, object]]) -> list[tuple[object, object, object]]:
-    return [(d["line"], d["field"], d["code"]) for d in details]
 
 
 def _overrides_errors(
@@ -70,7 +67,7 @@ def test_narrowing_an_override_a_run_relies_on_is_refused(cli: Cli, relied: Path
     assert refused.code == 1, refused.out
     assert refused.error["code"] == "RECORD_REFUSED"
     details = refused.error["details"]
-    assert _found(details) == [(1, "/checks", "OVERRIDE_NOT_COVERING")]
+    assert found(details) == [(1, "/checks", "OVERRIDE_NOT_COVERING")]
     assert run_id(1) in details[0]["message"] and "uniqueness_scene" in details[0]["message"]
     assert details[0]["key"] == OVR
     assert (relied / OVERRIDES_LOG).read_bytes() == before
@@ -84,7 +81,7 @@ def test_repointing_an_override_a_run_relies_on_is_refused(cli: Cli, relied: Pat
     refused = cli.append(moved, index="run_overrides")
     assert refused.code == 1, refused.out
     details = refused.error["details"]
-    assert _found(details) == [(1, "/run_id", "OVERRIDE_OTHER_RUN")]
+    assert found(details) == [(1, "/run_id", "OVERRIDE_OTHER_RUN")]
     assert run_id(1) in details[0]["message"] and run_id(2) in details[0]["message"]
 
 

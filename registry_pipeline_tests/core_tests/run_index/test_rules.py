@@ -100,13 +100,6 @@ SCHEMA_CASES: dict[str, tuple[dict[str, Any], list[tuple[str, str | None]], str]
 }
 
 
-@pytest.fixture
-def seeded(cli: Cli, ws: Path) -> bytes:
-    """The run log holding one valid record (so "nothing written" is not trivially true)."""
-    assert cli.append(record(run_id=run_id(99))).code == 0
-    return (ws / RUNS_LOG).read_bytes()
-
-
 @pytest.mark.parametrize("case", SCHEMA_CASES)
 def test_schema_rule_refuses_with_exit_2_and_writes_nothing(
     cli: Cli, ws: Path, seeded: bytes, case: str
