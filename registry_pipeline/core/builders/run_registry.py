@@ -17,7 +17,8 @@ MANIFEST.sha256 ROOT line equals the previous root); its previous v0.1 line is t
 was, without reading run.json. For an immutable folder that line is exactly what indexing it
 again would write. Without the previous v0.1 file, or when its line for the folder is not a
 plain passing line of the current format, the folder is listed and its line rebuilt (same
-verdict).
+verdict). "Passed unchanged" is the seal's verdict cache (`core.verified`, through
+`passed_unchanged`); the previous snapshot supplies the root it passed with and the line.
 
 Decisions: a configured root that does not exist yields no records and a warning in the stats;
 a run.json that Python's decoder reads but our strict reader refuses (a duplicate key, NaN) is a

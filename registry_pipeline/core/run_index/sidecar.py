@@ -8,7 +8,9 @@ matches, the sidecar is current (git's index trusts the same stamp). When it doe
 covered block is hashed again: all equal, only the bytes after are indexed; otherwise it is
 rebuilt. So a log rewritten in place is never answered from a stale index, and a log that
 grew (an append by hand, a `git pull`, a crash between the log's fsync and the index's commit)
-costs only its new lines.
+costs only its new lines. The stamp and hashes are not `core.verified`'s: they say which rows
+are current, so they commit in the same SQLite transaction as those rows (a separate file could
+call current an index whose last commit a crash lost).
 
 Per record: its key, when it was created and updated (`order`), byte offset and line. Per run
 (key): its first record (whose `created_utc` is the run's date) and latest record, record count,
