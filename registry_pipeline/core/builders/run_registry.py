@@ -122,13 +122,9 @@ class RunRegistryResult:
         }
 
 
-def render_jsonl(lines: Iterable[Mapping[str, Any]]) -> bytes:
-    """Compact JSON lines in each mapping's own key order, each ending with a newline; ASCII
+def dumps_line(line: Mapping[str, Any]) -> bytes:
+    """One compact JSON line in the mapping's own key order, ending with a newline; ASCII
     (non-ASCII characters as `\\uXXXX`), as the seed's builder writes them."""
-    return b"".join(_dumps_line(line) for line in lines)
-
-
-def _dumps_line(line: Mapping[str, Any]) -> bytes:
     text = json.dumps(line, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
     return text.encode("utf-8") + b"\n"
 
@@ -491,7 +487,7 @@ def _head(label: str, run_id: str, run_key: str) -> bytes:
         "run_key": run_key,
         "run_path": f"{label}/{run_id}/",
     }
-    return _dumps_line(identity)[:-2] + b',"created_utc":'
+    return dumps_line(identity)[:-2] + b',"created_utc":'
 
 
 def _plain_passing_line(raw: bytes, head: bytes, root: str) -> bool:
@@ -546,12 +542,12 @@ def build_run_registry(
                     root, name, previous=previous, full_audit=full_audit, schemas=schemas
                 )
                 line, created_utc, verdict = (
-                    _dumps_line(record.line),
+                    dumps_line(record.line),
                     record.line["created_utc"],
                     record.status,
                 )
             rows.append(
-                (order_key(root.label, created_utc, printable(name)), line, _dumps_line(verdict))
+                (order_key(root.label, created_utc, printable(name)), line, dumps_line(verdict))
             )
             tally.update(
                 folders=1,

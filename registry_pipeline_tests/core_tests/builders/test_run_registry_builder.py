@@ -25,8 +25,8 @@ from registry_pipeline.core.builders.run_registry import (
     RunRegistryResult,
     RunRoot,
     build_run_registry,
+    dumps_line,
     load_previous,
-    render_jsonl,
 )
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.seal.run_store import SealedRun
@@ -684,7 +684,7 @@ def _extra_warning_first(data: bytes) -> bytes:
     rows = data.splitlines(keepends=True)
     line = json.loads(rows[0])
     line["warnings"].append("scan:UNREADABLE:x")
-    return b"".join([render_jsonl([line]), *rows[1:]])
+    return b"".join([dumps_line(line), *rows[1:]])
 
 
 @pytest.mark.parametrize("mangle", [_swap_first_two, _spaced_first, _extra_warning_first])
@@ -825,10 +825,9 @@ def test_bad_root_labels_are_refused(workspace: Workspace, label: str) -> None:
     assert caught.value.code == "BAD_RUN_ROOT"
 
 
-def test_render_jsonl_is_compact_ordered_ascii() -> None:
-    rendered = render_jsonl([{"b": 1, "a": "é"}, {"z": [1, {"y": None}]}])
-    assert rendered == b'{"b":1,"a":"\\u00e9"}\n{"z":[1,{"y":null}]}\n'
-    assert render_jsonl([]) == b""
+def test_lines_are_compact_ordered_ascii() -> None:
+    assert dumps_line({"b": 1, "a": "é"}) == b'{"b":1,"a":"\\u00e9"}\n'
+    assert dumps_line({"z": [1, {"y": None}]}) == b'{"z":[1,{"y":null}]}\n'
 
 
 def test_a_line_is_the_seed_builders_line_byte_for_byte(
