@@ -338,7 +338,7 @@ def _error(
 def _details(exc: RegistryError) -> list[object]:
     """The problems an error lists (catalog fields, files to seal, folder problems), each a
     problem object; a line of text (`/pointer: message`) becomes one with its field."""
-    found: list[object] = []
+    found: list[object] = [problem.as_json() for problem in exc.problems]
     for item in getattr(exc, "details", ()):
         if hasattr(item, "as_json"):
             found.append(item.as_json())

@@ -341,7 +341,7 @@ def read_type(root: Path, entry_type: EntryType, parse: Parse | None = None) -> 
     try:
         files = read_source_files(root, [entry_type.source]).files
     except SourceError as exc:
-        if all(p.code == ReasonCode.MISSING_FILE for p in exc.details):
+        if all(p.code == ReasonCode.MISSING_FILE for p in exc.problems):
             files = {}  # no entry yet: the first add-entry creates the file
         else:
             raise
