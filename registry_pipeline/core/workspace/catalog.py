@@ -45,10 +45,16 @@ class CatalogError(UsageError):
 
     code = "CATALOG_INVALID"
 
-    def __init__(self, path: str, details: Sequence[str], code: str | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        details: Sequence[str],
+        code: str | None = None,
+        subject: str = "the registry catalog",
+    ) -> None:
         capped = any(detail.startswith("(stopped after") for detail in details)
         count = f"more than {len(details) - 1}" if capped else str(len(details))
-        super().__init__(f"{count} problem(s) in the registry catalog", path=path, code=code)
+        super().__init__(f"{count} problem(s) in {subject}", path=path, code=code)
         self.details = tuple(details)
 
     def diagnostics(self) -> str:

@@ -132,14 +132,6 @@ class RegistryFileError(RegistryError):
         return "\n".join(lines)
 
 
-class SpliceError(RegistryError):
-    """The spliced file would not read back as the intended document (a bug, reported with the
-    file rather than written)."""
-
-    code = "SPLICE_MISMATCH"
-    exit_code = 3
-
-
 @dataclass(frozen=True)
 class EntryType:
     """One writable registry type, read from a catalog entry's `entries` block."""
