@@ -60,10 +60,8 @@ class DeltaLogError(RegistryError):
         field: str | None = None,
         line: int | None = None,
     ) -> None:
-        super().__init__(message, code=code.value, path=path)
+        super().__init__(message, code=code.value, path=path, line=line, field=field)
         self.reason = code
-        self.field = field
-        self.line = line
 
     def diagnostics(self) -> str:
         where = f" {self.path}:" if self.path else ""
