@@ -337,21 +337,6 @@ def _error(
 
 def _details(exc: RegistryError) -> list[object]:
     """The problems an error lists (catalog fields, files to seal, folder problems), each a
-    problem object; a line of text (`/pointer: message`) becomes one with its field."""
-    found: list[object] = []
-    for item in getattr(exc, "details", ()):
-        if hasattr(item, "as_json"):
-            found.append(item.as_json())
-            continue
-        text = str(item)
-        field, said, message = text.partition(": ")
-        pointer = said and (field.startswith("/") or field == "(root)")
-        found.append(
-            problem_object(
-                exc.code,
-                message if pointer else text,
-                path=exc.path,
-                field=field if pointer else None,
-            )
-        )
-    return found
+    problem object (a few errors still list findings of their own shape under `details`)."""
+    items = exc.problems or getattr(exc, "details", ())
+    return [item.as_json() for item in items]

@@ -1,8 +1,8 @@
-"""One error base for the whole core, and the structured problems that seal validation reports."""
+"""One error base for the core, and the one per-item `Problem` every error carries a list of."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -124,7 +124,10 @@ class Problem:
 
 
 class RegistryError(Exception):
-    """Base of every error the core raises; the CLI turns it into one message and an exit code."""
+    """Base of every error the core raises; the CLI turns it into one message and an exit code.
+
+    `problems` lists every per-item finding behind the error (bagit's `details`), empty when the
+    message says it all; `--json` shows them as the error's `details`."""
 
     code: str = "REGISTRY_ERROR"
     exit_code: int = 1
@@ -138,11 +141,15 @@ class RegistryError(Exception):
         line: int | None = None,
         column: int | None = None,
         field: str | None = None,
+        problems: Iterable[Problem] = (),
+        exit_code: int | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
+        if exit_code is not None:
+            self.exit_code = exit_code
         self.path = path
         self.line = line
         """1-based line in the file at `path`, when known (a parser's position)."""
@@ -150,16 +157,26 @@ class RegistryError(Exception):
         """1-based column on that line, when known."""
         self.field = field
         """The offending field (a JSON pointer) or option (`--type`), when known."""
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        """Every per-item finding behind the error, in the order found."""
 
     def diagnostics(self) -> str:
-        """The text shown to a user: reason code, offending path, and the message."""
+        """The text shown to a user: reason code, offending path, the message, then one indented
+        line per problem."""
         where = f" {self.path}:" if self.path else ""
-        return f"error: {self.code}{where} {self.message}"
+        lines = [f"error: {self.code}{where} {self.message}"]
+        lines.extend(f"  {self.problem_text(problem)}" for problem in self.problems)
+        return "\n".join(lines)
+
+    def problem_text(self, problem: Problem) -> str:
+        """One problem as its line of `diagnostics()`."""
+        return str(problem)
 
 
 class BuildInProgress(RegistryError):
     """Another build of the workspace holds its build slot (on any of its backends: this
-    machine's file lock, the instance's database, the bucket's lease)."""
+    machine's file lock, the instance's database, the bucket's lease). A class of its own: Dagster
+    reports a failed run's error by class name, and `lib/build.py` finds the refusal by it."""
 
     code = "BUILD_IN_PROGRESS"
 
@@ -172,16 +189,18 @@ class UsageError(RegistryError):
 
 
 class SealValidationError(RegistryError):
-    """A run folder failed validation; `details` lists every problem found in one pass."""
+    """A run folder failed validation; `problems` lists every problem found in one pass."""
 
     code = "SEAL_INVALID"
 
-    def __init__(self, run_folder: str, details: tuple[Problem, ...]) -> None:
-        super().__init__(f"{len(details)} problem(s) in run folder", path=run_folder)
+    def __init__(self, run_folder: str, problems: Iterable[Problem]) -> None:
+        problems = tuple(problems)
+        super().__init__(
+            f"{len(problems)} problem(s) in run folder", path=run_folder, problems=problems
+        )
         self.run_folder = run_folder
-        self.details = details
 
     def diagnostics(self) -> str:
-        lines = [f"error: {self.code} {self.run_folder}: {len(self.details)} problem(s)"]
-        lines.extend(f"  {problem}" for problem in self.details)
+        lines = [f"error: {self.code} {self.run_folder}: {len(self.problems)} problem(s)"]
+        lines.extend(f"  {problem}" for problem in self.problems)
         return "\n".join(lines)

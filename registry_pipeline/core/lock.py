@@ -50,12 +50,6 @@ Waiting = Callable[[str], None]
 """Told once, with who holds it, when a lock is found busy."""
 
 
-class LockedError(RegistryError):
-    """Another writer holds the lock."""
-
-    code = "LOCKED"
-
-
 def _now() -> str:
     return datetime.now(UTC).strftime(STAMP)
 
@@ -238,18 +232,21 @@ def read_note(path: Path) -> dict[str, object] | None:
     return note if isinstance(note, dict) else None
 
 
-def _locked(path: Path) -> LockedError:
+def _locked(path: Path) -> RegistryError:
+    """LOCKED: another writer holds the lock at `path`."""
     owner = read_note(path)
     if owner is None:
-        return LockedError(
+        return RegistryError(
             "the lock is held by a process that has not written its name yet; retry",
+            code="LOCKED",
             path=str(path),
         )
     pid, host, since = owner.get("pid"), owner.get("host"), owner.get("since")
     where = "" if host == socket.gethostname() else f" on host {host}"
-    return LockedError(
+    return RegistryError(
         f"the lock is held by pid {pid}{where} since {since}{_age(since)}; retry when "
         "it finishes (a lock dies with its holder: it never needs removing)",
+        code="LOCKED",
         path=str(path),
     )
 

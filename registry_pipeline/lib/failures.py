@@ -72,7 +72,7 @@ def as_step_failure(
     except dg.Failure:
         raise
     except RegistryError as exc:
-        details: Sequence[Problem] = getattr(exc, "details", ())
+        details: Sequence[Problem] = exc.problems or getattr(exc, "details", ())
         problems = [replace(p, path=where(p.path)) for p in details if isinstance(p, Problem)]
         raise step_failure(exc.code, where(exc.path), exc.message, problems) from None
     except OSError as exc:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.lock import (
     FileLock,
-    LockedError,
     describe_lock,
     exclusive_lock,
     lock_state,
@@ -27,7 +27,7 @@ def test_the_note_names_the_holder_and_the_file_goes_with_it(tmp_path: Path) -> 
         assert note["pid"] == os.getpid() and {"host", "since"} <= note.keys()
         assert lock_state(path) == "held"
         assert describe_lock(path).startswith(f"the lock is held by pid {os.getpid()} since ")
-        with pytest.raises(LockedError) as refused, exclusive_lock(path, timeout=0):
+        with pytest.raises(RegistryError) as refused, exclusive_lock(path, timeout=0):
             pass
         assert refused.value.code == "LOCKED" and refused.value.path == str(path)
     assert not path.exists() and lock_state(path) is None

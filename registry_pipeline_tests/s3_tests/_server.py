@@ -98,7 +98,8 @@ class SeaweedServer:
 
     def _await_ready(self, bucket: str) -> None:
         """Poll (the server says nothing when it is ready) until a write to `bucket` succeeds."""
-        from registry_pipeline.core.objstore import ObjectStore, StoreError, parse_store_url
+        from registry_pipeline.core.errors import RegistryError
+        from registry_pipeline.core.objstore import ObjectStore, parse_store_url
 
         store = ObjectStore.open(parse_store_url(f"s3://{bucket}"), self.env())
         deadline = time.monotonic() + READY_WITHIN
@@ -109,7 +110,7 @@ class SeaweedServer:
             try:
                 store.put("ready", b"")
                 return
-            except StoreError:
+            except RegistryError:
                 if time.monotonic() > deadline:
                     message = f"weed not ready in {READY_WITHIN} s:\n{self.log()}"
                     raise RuntimeError(message) from None

@@ -60,10 +60,8 @@ class DeltaLogError(RegistryError):
         field: str | None = None,
         line: int | None = None,
     ) -> None:
-        super().__init__(message, code=code.value, path=path)
+        super().__init__(message, code=code.value, path=path, line=line, field=field)
         self.reason = code
-        self.field = field
-        self.line = line
 
     def diagnostics(self) -> str:
         where = f" {self.path}:" if self.path else ""
@@ -80,18 +78,17 @@ def finding_text(problem: Problem) -> str:
 
 
 class DeltaChainError(RegistryError):
-    """The delta log or its chain of snapshots is broken; `details` lists every finding."""
+    """The delta log or its chain of snapshots is broken; `problems` lists every finding."""
 
     code = "DELTA_CHAIN_BROKEN"
 
-    def __init__(self, path: str, details: Sequence[Problem]) -> None:
-        super().__init__(f"{len(details)} problem(s) in the delta log chain", path=path)
-        self.details = tuple(details)
+    def __init__(self, path: str, problems: Sequence[Problem]) -> None:
+        super().__init__(
+            f"{len(problems)} problem(s) in the delta log chain", path=path, problems=problems
+        )
 
-    def diagnostics(self) -> str:
-        lines = [f"error: {self.code} {self.path}: {self.message}"]
-        lines.extend(f"  {finding_text(finding)}" for finding in self.details)
-        return "\n".join(lines)
+    def problem_text(self, problem: Problem) -> str:
+        return finding_text(problem)
 
 
 DELTA_VERSION = "0.1"

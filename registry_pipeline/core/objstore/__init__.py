@@ -9,9 +9,8 @@ from registry_pipeline.core.objstore.store import (
     Blob,
     Conflict,
     ObjectStore,
-    StoreError,
     StoreUrl,
     parse_store_url,
 )
 
-__all__ = ["Blob", "Conflict", "ObjectStore", "StoreError", "StoreUrl", "parse_store_url"]
+__all__ = ["Blob", "Conflict", "ObjectStore", "StoreUrl", "parse_store_url"]

@@ -64,11 +64,6 @@ URL_PATH = re.compile(r"(?:[A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})*")
 """An endpoint's path: RFC 3986's characters, a `%` only before two hex digits."""
 
 
-class StoreError(RegistryError):
-    """The bucket could not be reached, refused us, or holds something unreadable (exit 1: the
-    place, not the request, must change)."""
-
-
 class Conflict(Exception):
     """A conditional write lost: another writer created or replaced the object first."""
 
@@ -363,7 +358,7 @@ class ObjectStore:
             code = "STORE_DENIED"
         elif "NoSuchBucket" in text:
             code, first = "STORE_NO_BUCKET", f"the bucket {self.url.split('/')[2]} does not exist"
-        return StoreError(
+        return RegistryError(
             f"cannot {action} {self.url}/{key}: {first}", code=code, path=f"{self.url}/{key}"
         )
 

@@ -541,7 +541,7 @@ def _working(root: Path, entry_type: EntryType, keep: Keep | None) -> TypeConten
     try:
         files = source_paths(root, [entry_type.source]).files  # read a line at a time
     except SourceError as exc:  # as read_type: no file yet, no entry yet
-        if any(p.code != ReasonCode.MISSING_FILE for p in exc.details):
+        if any(p.code != ReasonCode.MISSING_FILE for p in exc.problems):
             raise
         files = {}
     return log_content(entry_type, files.values(), keep)

@@ -19,10 +19,11 @@ import functools
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.errors import Problem, UsageError
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.objstore.store import parse_store_url
 from registry_pipeline.core.seal.paths import relpath_problem
@@ -40,21 +41,50 @@ MAX_LISTED = 50
 """Schema problems listed per catalog error; the error says when there were more."""
 
 
+class CatalogCode(StrEnum):
+    """The reason codes of a catalog (or coordination file) that cannot be used."""
+
+    CATALOG_INVALID = "CATALOG_INVALID"
+    COORDINATION_INVALID = "COORDINATION_INVALID"
+    ADOPT_UNSUPPORTED = "ADOPT_UNSUPPORTED"
+
+
 class CatalogError(UsageError):
-    """The catalog cannot be used; `details` lists every problem (field pointer and message)."""
+    """The catalog cannot be used; `problems` lists every problem, each `details` line
+    (`/pointer: message`) one `Problem` with its field."""
 
-    code = "CATALOG_INVALID"
+    code = CatalogCode.CATALOG_INVALID.value
 
-    def __init__(self, path: str, details: Sequence[str], code: str | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        details: Sequence[str],
+        code: str | None = None,
+        subject: str = "the registry catalog",
+    ) -> None:
         capped = any(detail.startswith("(stopped after") for detail in details)
         count = f"more than {len(details) - 1}" if capped else str(len(details))
-        super().__init__(f"{count} problem(s) in the registry catalog", path=path, code=code)
-        self.details = tuple(details)
+        reason = CatalogCode(code or self.code)
+        problems = [_problem(reason, path, detail) for detail in details]
+        super().__init__(
+            f"{count} problem(s) in {subject}", path=path, code=code, problems=problems
+        )
 
-    def diagnostics(self) -> str:
-        lines = [f"error: {self.code} {self.path}: {self.message}"]
-        lines.extend(f"  {detail}" for detail in self.details)
-        return "\n".join(lines)
+    @property
+    def details(self) -> tuple[str, ...]:
+        """The problems as the lines `diagnostics()` shows."""
+        return tuple(self.problem_text(problem) for problem in self.problems)
+
+    def problem_text(self, problem: Problem) -> str:
+        return f"{problem.field}: {problem.message}" if problem.field else problem.message
+
+
+def _problem(code: CatalogCode, path: str, detail: str) -> Problem:
+    """One `details` line as a problem: `/pointer: message` (or `(root): ...`) names its field."""
+    field, said, message = detail.partition(": ")
+    if said and (field.startswith("/") or field == "(root)"):
+        return Problem(code=code, path=path, field=field, message=message)
+    return Problem(code=code, path=path, message=detail)
 
 
 @dataclass(frozen=True)

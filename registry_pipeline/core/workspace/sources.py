@@ -30,17 +30,16 @@ MAX_SCHEMA_CHECK = 256 << 20
 
 
 class SourceError(UsageError):
-    """The files given to seal cannot be sealed as they are; `details` lists every reason."""
+    """The files given to seal cannot be sealed as they are; `problems` lists every reason."""
 
     code = "BAD_SOURCE"
 
-    def __init__(self, details: Sequence[Problem]) -> None:
-        super().__init__(f"{len(details)} problem(s) with the files to seal")
-        self.details = tuple(details)
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        super().__init__(f"{len(problems)} problem(s) with the files to seal", problems=problems)
 
     def diagnostics(self) -> str:
         lines = [f"error: {self.code}: {self.message}; nothing was written"]
-        lines.extend(f"  {problem}" for problem in self.details)
+        lines.extend(f"  {problem}" for problem in self.problems)
         return "\n".join(lines)
 
 

@@ -132,14 +132,6 @@ class RegistryFileError(RegistryError):
         return "\n".join(lines)
 
 
-class SpliceError(RegistryError):
-    """The spliced file would not read back as the intended document (a bug, reported with the
-    file rather than written)."""
-
-    code = "SPLICE_MISMATCH"
-    exit_code = 3
-
-
 @dataclass(frozen=True)
 class EntryType:
     """One writable registry type, read from a catalog entry's `entries` block."""
@@ -341,7 +333,7 @@ def read_type(root: Path, entry_type: EntryType, parse: Parse | None = None) -> 
     try:
         files = read_source_files(root, [entry_type.source]).files
     except SourceError as exc:
-        if all(p.code == ReasonCode.MISSING_FILE for p in exc.details):
+        if all(p.code == ReasonCode.MISSING_FILE for p in exc.problems):
             files = {}  # no entry yet: the first add-entry creates the file
         else:
             raise

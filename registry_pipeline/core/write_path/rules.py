@@ -173,16 +173,6 @@ class Coordination:
     """Type name -> the field and value that mark its entries deprecated, where declared."""
 
 
-class CoordinationError(CatalogError):
-    """The coordination file cannot be used; `details` lists every problem."""
-
-    code = "COORDINATION_INVALID"
-
-    def __init__(self, path: str, details: Sequence[str]) -> None:
-        super().__init__(path, details)
-        self.message = f"{len(self.details)} problem(s) in the coordination rules"
-
-
 def rules_involving(coordination: Coordination, type_name: str) -> Coordination:
     """The rules that read `type_name` (and `not_deprecated`, which applies to their
     references): what can report on an entry of that type."""
@@ -192,6 +182,13 @@ def rules_involving(coordination: Coordination, type_name: str) -> Coordination:
         if type_name in rule.types or rule.kind == "not_deprecated"
     )
     return replace(coordination, rules=kept)
+
+
+def _invalid(path: str, details: Sequence[str]) -> CatalogError:
+    """COORDINATION_INVALID: the coordination file cannot be used; `details` lists every problem."""
+    return CatalogError(
+        path, details, code="COORDINATION_INVALID", subject="the coordination rules"
+    )
 
 
 def load_coordination(root: Path, relpath: str | None, types: Iterable[str]) -> Coordination:
@@ -204,7 +201,7 @@ def load_coordination(root: Path, relpath: str | None, types: Iterable[str]) -> 
         data = read_regular_file(path, limit=MAX_CATALOG_FILE_BYTES, what=what)
         document = parse_file(relpath, data).document
     except (OSError, JSONDecodeProblem) as exc:
-        raise CoordinationError(str(path), [f"cannot read: {exc}"]) from None
+        raise _invalid(str(path), [f"cannot read: {exc}"]) from None
     return parse_coordination(document, str(path), types, relpath)
 
 
@@ -215,7 +212,7 @@ def parse_coordination(
     schemas = SchemaCatalog.for_workspace(None)
     problems = [violation_text(v) for v in schemas.validate(RULES_SCHEMA_ID, document, limit=50)]
     if problems:
-        raise CoordinationError(path, problems)
+        raise _invalid(path, problems)
     known = set(types)
     declared = {
         **DEFAULT_DECLARED,
@@ -249,7 +246,7 @@ def parse_coordination(
         if name not in known
     )
     if problems:
-        raise CoordinationError(path, problems)
+        raise _invalid(path, problems)
     return Coordination(rules, relpath, lifecycle)
 
 

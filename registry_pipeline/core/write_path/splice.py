@@ -27,7 +27,6 @@ from registry_pipeline.core.write_path.content import (
     Entry,
     EntryType,
     ParsedFile,
-    SpliceError,
     pointer_parts,
     resolve,
 )
@@ -38,6 +37,14 @@ _DECODER = json.JSONDecoder()
 _Member = tuple[str | None, int, int, int]
 """A member of an array or object: its name (None in an array), where it starts (its key or
 value), where its value starts and where it ends (character offsets)."""
+
+
+def _differs(what: str, path: str | None = None) -> RegistryError:
+    """SPLICE_MISMATCH (exit 3): the bytes would not read back as the intended document, a bug
+    reported with the file rather than written."""
+    return RegistryError(
+        f"the {what} would read back differently", code="SPLICE_MISMATCH", path=path, exit_code=3
+    )
 
 
 def _skip(text: str, at: int) -> int:
@@ -127,7 +134,7 @@ def json_container(
     bom = "\ufeff" if parsed.data.startswith(b"\xef\xbb\xbf") else ""
     result = (bom + text[:start] + body + text[stop:]).encode()
     if loads_strict(result) != expected:
-        raise SpliceError("the written entry would read back differently", path=entry_type.source)
+        raise _differs("written entry", entry_type.source)
     return result, expected
 
 
@@ -167,7 +174,7 @@ def new_text(
     if entry_type.layout == "files":
         text = _rewrite(parsed, lambda yaml, document: _merge(document, value, double))
         if loads_yaml_strict(text) != value:
-            raise SpliceError("the written entry would read back differently")
+            raise _differs("written entry")
         return ParsedFile(_as_file(text, data), value)
     at = old.index if old is not None else None  # the replaced entry's place
     index, replace = (_insert_at(entry_type, parsed, key), False) if at is None else (at, True)
@@ -308,7 +315,7 @@ def _splice(
     data = ("\ufeff" * parsed.data.startswith(b"\xef\xbb\xbf") + "".join(lines)).encode()
     document = _with_entry(parsed.document, entry_type, replace, value, index)
     if len(data) < FULL_CHECK_BYTES and loads_yaml_strict(data) != document:
-        raise SpliceError("the spliced file would read back differently", path=entry_type.source)
+        raise _differs("spliced file", entry_type.source)
     grown = len(block) - (stop - start)
     moved = [(a + grown, b + grown) if a >= stop else (a, b) for a, b in spans]
     moved[index : index + replace] = [(start, start + len(block) - 1)]
@@ -365,7 +372,7 @@ def _roundtrip(
     with contextlib.suppress(KeyError):  # a file that had no list: only the entry is compared
         had_list = isinstance(resolve(wanted, entry_type.container), list)
         if had_list and expected != _with_entry(wanted, entry_type, replace, value, index):
-            raise SpliceError("the rewritten file would read back differently")
+            raise _differs("rewritten file")
     if resolve(expected, entry_type.container)[index] != value:
-        raise SpliceError("the written entry would read back differently")
+        raise _differs("written entry")
     return ParsedFile(_as_file(text, parsed.data if parsed is not None else b""), expected)

@@ -163,7 +163,7 @@ def test_a_later_log_that_rewrites_history_is_caught(
     assert (problem.run_id, problem.previous_run_id) == (bad.run_id, history.logs[-1].run_id)
     with pytest.raises(DeltaChainError) as raised:
         verify_chain(workspace, bad.path)
-    assert raised.value.details == report.problems
+    assert raised.value.problems == report.problems
 
     baseline = newest_valid_log(workspace, SchemaCatalog.for_workspace(workspace.root))
     assert baseline is not None and baseline.run_id == history.sealed[-1].run_id

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.objstore import Conflict, ObjectStore, StoreError
+from registry_pipeline.core.objstore import Conflict, ObjectStore
 from registry_pipeline.core.objstore.lease import KEY, MARGIN, BuildLease, Grant
 from registry_pipeline.core.objstore.ledger import Ledger
 from registry_pipeline.core.pointers.bucket import BucketJournal
@@ -44,10 +44,10 @@ class _Flaky(ObjectStore):
             self.renewals += 1
             if self.hang:
                 self.unhang.wait(30)
-                raise StoreError("no answer", code="STORE_UNAVAILABLE")
+                raise RegistryError("no answer", code="STORE_UNAVAILABLE")
             if self.fail:
                 self.fail -= 1
-                raise StoreError("connection reset", code="STORE_UNAVAILABLE")
+                raise RegistryError("connection reset", code="STORE_UNAVAILABLE")
             etag = super().replace(key, data, etag)
             if self.renewals >= self.wanted:
                 self.renewed.set()

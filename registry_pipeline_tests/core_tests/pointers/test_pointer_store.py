@@ -207,7 +207,7 @@ def test_a_held_lock_is_named_with_its_holder_and_never_broken(
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         waiting = PointerStore(pstore.workspace, lock_timeout=0.2)
-        with pytest.raises(PointerRefused.__mro__[1]) as caught:  # LockedError: a RegistryError
+        with pytest.raises(PointerRefused.__mro__[1]) as caught:  # RegistryError, code LOCKED
             promote(waiting, run)
         assert caught.value.code == "LOCKED"
         assert caught.value.path == str(pstore.lock_path)

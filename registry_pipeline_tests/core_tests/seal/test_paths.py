@@ -476,7 +476,7 @@ def assert_refused(
     """plan_sources raises SourceError naming one of `paths`; `registry seal` writes nothing."""
     with pytest.raises(SourceError) as caught:
         plan_sources(sources)
-    details = caught.value.details
+    details = caught.value.problems
     assert details
     assert {(p.code, p.path) for p in details} & {(c, p) for c in codes for p in paths}, details
     rc = registry_main(
@@ -512,13 +512,13 @@ def test_source_with_non_utf8_name(src: Path, workspace: Workspace, store: RunSt
     os.close(fd)
     with pytest.raises(SourceError) as caught:
         plan_sources([src])
-    (problem,) = caught.value.details
+    (problem,) = caught.value.problems
     assert problem.code == ReasonCode.UNSAFE_PATH
     assert problem.path is not None and problem.path.startswith("bad")
     bad_name = os.fsdecode(b"bad\xff.txt")
     assert_refused(workspace, [src], {ReasonCode.UNSAFE_PATH}, {problem.path})
     assert bad_name != problem.path  # a lone surrogate never reaches a report
-    for problem in caught.value.details:
+    for problem in caught.value.problems:
         json.dumps(problem.as_json(), ensure_ascii=False).encode("utf-8")
 
 
@@ -612,7 +612,7 @@ def test_source_with_dotdot_component(
     other.write_bytes(b"other\n")
     with pytest.raises(SourceError) as caught:
         plan_sources([src / "sub" / "..", other])
-    assert {p.code for p in caught.value.details} == {ReasonCode.UNSAFE_PATH}
+    assert {p.code for p in caught.value.problems} == {ReasonCode.UNSAFE_PATH}
 
 
 def test_source_symlinks_and_fifos(
@@ -628,7 +628,7 @@ def test_source_symlinks_and_fifos(
         os.mkfifo(src / "sub" / "pipe")
         paths.add("sub/pipe")
     error = assert_refused(workspace, [src], {ReasonCode.NOT_A_REGULAR_FILE}, paths)
-    assert {p.path for p in error.details if p.code == ReasonCode.NOT_A_REGULAR_FILE} == paths
+    assert {p.path for p in error.problems if p.code == ReasonCode.NOT_A_REGULAR_FILE} == paths
 
 
 def test_source_given_as_a_symlink(tmp_path: Path, workspace: Workspace, store: RunStore) -> None:
@@ -651,7 +651,7 @@ def test_every_bad_source_is_reported_at_once(
     (src / "run.json").write_bytes(b"{}\n")
     os.symlink("good.txt", src / "alias.txt")
     error = assert_refused(workspace, [src], {ReasonCode.UNSAFE_PATH}, {"a\\b"})
-    assert {(p.code, p.path) for p in error.details} >= {
+    assert {(p.code, p.path) for p in error.problems} >= {
         (ReasonCode.UNSAFE_PATH, "a\\b"),
         (ReasonCode.UNSAFE_PATH, "sub/tab\there"),
         (ReasonCode.UNSAFE_PATH, "run.json"),

@@ -169,8 +169,8 @@ def test_verify_run_folder_raises_with_every_problem(run: SealedRun) -> None:
     report = inspect_run_folder(run.path)
     with pytest.raises(SealValidationError) as caught:
         verify_run_folder(run.path)
-    assert caught.value.details == report.problems
-    assert {(p.code, p.path) for p in caught.value.details} == {
+    assert caught.value.problems == report.problems
+    assert {(p.code, p.path) for p in caught.value.problems} == {
         (ReasonCode.MISSING_FILE, NOTES),
         (ReasonCode.UNLISTED_FILE, "stray.txt"),
     }
@@ -923,7 +923,7 @@ def test_every_problem_is_reported_in_one_pass(run: SealedRun, tmp_path: Path) -
     } <= pairs(report)
     with pytest.raises(SealValidationError) as caught:
         verify_run_folder(run.path)
-    assert caught.value.details == report.problems
+    assert caught.value.problems == report.problems
 
 
 def test_two_tamperings_give_both_codes(run: SealedRun) -> None:

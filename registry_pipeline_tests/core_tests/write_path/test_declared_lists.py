@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from registry_pipeline.core.write_path.rules import CoordinationError, parse_coordination
+from registry_pipeline.core.workspace.catalog import CatalogError
+from registry_pipeline.core.write_path.rules import parse_coordination
 from registry_pipeline_tests.core_tests.write_path._support import EXAMPLE, EXAMPLE_TYPES, parse
 
 RULES = "registries/COORDINATION_v0_1.yaml"
@@ -16,8 +17,9 @@ TYPES = EXAMPLE_TYPES
 
 
 def _details(document: dict[str, Any]) -> list[str]:
-    with pytest.raises(CoordinationError) as caught:
+    with pytest.raises(CatalogError) as caught:
         parse_coordination(document, "rules.yaml", TYPES)
+    assert caught.value.code == "COORDINATION_INVALID"
     return [str(detail) for detail in caught.value.details]
 
 

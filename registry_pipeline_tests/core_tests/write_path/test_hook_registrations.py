@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
+from registry_pipeline.core.workspace.catalog import CatalogError
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.write_path import add_entry
 from registry_pipeline.core.write_path.rules import (
     DEFAULT_DECLARED,
-    CoordinationError,
     parse_coordination,
 )
 from registry_pipeline_tests.core_tests.write_path._support import (
@@ -117,7 +117,8 @@ def test_values_from_uses_the_default_without_a_declaration() -> None:
 def test_a_bad_declaration_is_coordination_invalid_naming_the_field(
     rule: dict[str, Any], top: dict[str, Any], field: str
 ) -> None:
-    with pytest.raises(CoordinationError) as caught:
+    with pytest.raises(CatalogError) as caught:
         parse_coordination(_document(rule, **top), "rules.yaml", ["hook"])
+    assert caught.value.code == "COORDINATION_INVALID"
     details = [str(detail) for detail in caught.value.details]
     assert any(detail.startswith(f"{field}: ") for detail in details), details

@@ -25,7 +25,7 @@ from registry_pipeline.core.write_path import (
     workspace_findings,
 )
 from registry_pipeline.core.write_path.logs import append_record, read_records
-from registry_pipeline.core.write_path.rules import CoordinationError, parse_coordination, values_at
+from registry_pipeline.core.write_path.rules import parse_coordination, values_at
 from registry_pipeline.core.write_path.write import split_entry, type_changes
 from registry_pipeline_tests._helpers import copy_demo
 from registry_pipeline_tests.core_tests.write_path._support import copy_example, snapshot
@@ -228,7 +228,7 @@ def test_a_bad_rules_document_is_coordination_invalid(
     tmp_path: Path, document: dict[str, Any], needle: str
 ) -> None:
     types = _types(copy_example(tmp_path))
-    with pytest.raises(CoordinationError) as caught:
+    with pytest.raises(CatalogError) as caught:
         parse_coordination(document, "rules.yaml", types)
     assert caught.value.code == "COORDINATION_INVALID"
     assert needle in " ".join(map(str, caught.value.details))
@@ -239,8 +239,9 @@ def test_an_unparsable_rules_file_blocks_add_entry(tmp_path: Path) -> None:
     (root / RULES).write_text("version: '0.1'\nrules: [\n")
     before = snapshot(root)
     entry = {"type_id": "x", "name": "X", "description": "d", "status": "active"}
-    with pytest.raises(CoordinationError):
+    with pytest.raises(CatalogError) as refused:
         add_entry(Workspace(root), "module_type", entry)
+    assert refused.value.code == "COORDINATION_INVALID"
     assert snapshot(root) == before
 
 
