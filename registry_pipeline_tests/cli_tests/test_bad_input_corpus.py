@@ -35,9 +35,8 @@ from registry_pipeline.core.seal.manifest import (
 )
 from registry_pipeline.core.seal.run_store import RunStore, seal_files
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline_tests._helpers import unseal
+from registry_pipeline_tests._helpers import Run, unseal
 
-Run = Callable[..., tuple[int, str, str]]
 ARTIFACT = "EXPECTED_VERSIONS_v0_1.json"
 SOURCE = Path("registries/expected_versions") / ARTIFACT
 CATALOG = Path("registries/REGISTRY_CATALOG_v0_2.json")

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 from registry_pipeline.core.seal.validate import is_valid_run_folder
+from registry_pipeline_tests._helpers import Run
 
 REPO = Path(__file__).resolve().parents[2]
-Run = Callable[..., tuple[int, str, str]]
 
 
 def _runs(root: Path) -> list[str]:

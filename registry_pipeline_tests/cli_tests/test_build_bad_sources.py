@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-Run = Callable[..., tuple[int, str, str]]
+from registry_pipeline_tests._helpers import Run
+
 EXPECTED = Path("registries/expected_versions/EXPECTED_VERSIONS_v0_1.json")
 
 

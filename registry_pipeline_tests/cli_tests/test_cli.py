@@ -13,8 +13,7 @@ import pytest
 
 from registry_pipeline.core.seal.run_store import SealedRun
 from registry_pipeline.core.workspace.layout import Workspace
-
-Run = Callable[..., tuple[int, str, str]]
+from registry_pipeline_tests._helpers import Run
 
 
 def _runs(workspace: Workspace) -> list[str]:

@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +17,11 @@ from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_store import RunStore, seal_files
 from registry_pipeline.core.seal.verdicts import VERDICTS, describe
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline_tests._helpers import seed_repository
+from registry_pipeline_tests._helpers import Run, seed_repository
 from registry_pipeline_tests.cli_tests.test_validate_verdicts import (
     _sha256sum_folder,
     evidence_root,
 )
-
-Run = Callable[..., tuple[int, str, str]]
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ whichever path moves the pointer (build, `pointers promote`, `accept`, `rollback
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 from registry_pipeline.core.gate.receipts import ReceiptStore
@@ -12,8 +11,8 @@ from registry_pipeline.core.pointers.journal import read_records
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import list_snapshots
+from registry_pipeline_tests._helpers import Run
 
-Run = Callable[..., tuple[int, str, str]]
 ROLEPACK = Path("registries/rolepack/atelier_rolepack_v1.json")
 
 

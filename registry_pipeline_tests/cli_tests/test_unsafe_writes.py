@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,10 +14,9 @@ import pytest
 from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_store import RunStore, seal_files
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline_tests._helpers import REPO
+from registry_pipeline_tests._helpers import REPO, Run
 from registry_pipeline_tests.cli_tests.test_adopt import make_seed_repo
 
-Run = Callable[..., tuple[int, str, str]]
 MIGRATION = {
     "file": "sql/099_unsafe.sql",
     "description": "A migration the write path must not write",

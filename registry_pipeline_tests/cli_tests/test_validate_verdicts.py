@@ -17,9 +17,7 @@ import pytest
 from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_store import RunStore, seal_files
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline_tests._helpers import copy_demo, unseal
-
-Run = Callable[..., tuple[int, str, str]]
+from registry_pipeline_tests._helpers import Run, copy_demo, unseal
 
 
 def _sha256sum_folder(folder: Path, files: dict[str, bytes]) -> None:
