@@ -10,11 +10,13 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "examples" / "module-registries"
 Run = Callable[..., tuple[int, str, str]]
 """The `cli` fixture: `registry ARGS...` in this process -> (exit code, stdout, stderr)."""
 
@@ -72,6 +74,41 @@ def copy_demo(parent: Path) -> Path:
     shutil.copytree(REPO / "schemas", root / "schemas")
     init_workspace(root)
     return root
+
+
+def copy_example(parent: Path) -> Path:
+    """A copy of examples/module-registries under `parent`, without any run folder."""
+    root = parent / "example"
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".codex", "__pycache__"))
+    (root / ".codex" / "RUNS").mkdir(parents=True)
+    return root
+
+
+def run_folders(root: Path) -> list[str]:
+    """The names of the run folders of the workspace at `root`, sorted (dot entries left out)."""
+    return sorted(name for name in os.listdir(root / ".codex" / "RUNS") if not name.startswith("."))
+
+
+def staging_entries(staging: Path) -> list[str]:
+    """The names in a staging folder (`Workspace.staging_dir`), sorted; none if it is absent."""
+    return sorted(os.listdir(staging)) if staging.is_dir() else []
+
+
+def tree(path: Path) -> dict[str, tuple[bytes | None, int, int]]:
+    """relpath -> (bytes, or None for a folder; mode; mtime_ns) for `path` (as ".") and below it."""
+    found: dict[str, tuple[bytes | None, int, int]] = {}
+    for item in [path, *sorted(path.rglob("*"))]:
+        info = item.lstat()
+        data = None if item.is_dir() else item.read_bytes()
+        found[item.relative_to(path).as_posix()] = (data, info.st_mode, info.st_mtime_ns)
+    return found
+
+
+def age(*paths: Path, seconds: float = 3600.0) -> None:
+    """Set the times of `paths` (links not followed) `seconds` back: leftovers old enough to go."""
+    moment = time.time() - seconds
+    for path in paths:
+        os.utime(path, (moment, moment), follow_symlinks=False)
 
 
 def registry(*args: str) -> tuple[int, str, str]:
