@@ -84,6 +84,19 @@ def copy_example(parent: Path) -> Path:
     return root
 
 
+def sha256sum_folder(folder: Path, files: dict[str, bytes]) -> Path:
+    """`folder` holding `files`, sealed as `sha256sum * > MANIFEST.sha256` seals it: a plain list,
+    no ROOT line, no run.json."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for relpath, data in sorted(files.items()):
+        (folder / relpath).parent.mkdir(parents=True, exist_ok=True)
+        (folder / relpath).write_bytes(data)
+        lines.append(f"{hashlib.sha256(data).hexdigest()}  {relpath}\n")
+    (folder / "MANIFEST.sha256").write_text("".join(lines))
+    return folder
+
+
 def run_folders(root: Path) -> list[str]:
     """The names of the run folders of the workspace at `root`, sorted (dot entries left out)."""
     return sorted(name for name in os.listdir(root / ".codex" / "RUNS") if not name.startswith("."))
