@@ -37,15 +37,6 @@ def assert_problems(problems: Iterable[object], *codes: str) -> list[dict[str, o
     return found  # type: ignore[return-value]
 
 
-@pytest.fixture
-def ws(cli: Run, tmp_path: Path) -> Path:
-    """A workspace made by `registry init` (no catalog)."""
-    root = tmp_path / "ws"
-    root.mkdir()
-    assert cli("init", str(root))[0] == 0
-    return root
-
-
 def _seal(root: Path, registry_id: str = "alpha", at: datetime | None = None) -> Path:
     """A valid snapshot of `registry_id`, sealed at `at` (default now); returns its folder."""
     store = RunStore(Workspace(root), clock=lambda: at) if at else RunStore(Workspace(root))

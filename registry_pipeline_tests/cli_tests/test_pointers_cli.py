@@ -22,15 +22,6 @@ HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 @pytest.fixture
-def ws(cli: Run, tmp_path: Path) -> Path:
-    """A workspace made by `registry init`."""
-    root = tmp_path / "ws"
-    root.mkdir()
-    assert cli("init", str(root))[0] == 0
-    return root
-
-
-@pytest.fixture
 def seal(cli: Run, ws: Path, tmp_path: Path) -> Callable[..., str]:
     """`registry seal FILE --registry-id ID --json`: a new snapshot; returns its run id."""
     counter = iter(range(1000))
