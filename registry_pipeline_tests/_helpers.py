@@ -97,6 +97,48 @@ def sha256sum_folder(folder: Path, files: dict[str, bytes]) -> Path:
     return folder
 
 
+def link_state(folder: Path) -> dict[str, object]:
+    """Everything under `folder`, no link followed: file bytes, `-> target` for a link, None for
+    a folder (a comparison before and after shows any write, inside or through a link)."""
+    found: dict[str, object] = {}
+    for directory, subdirs, files in os.walk(folder):
+        for name in [*subdirs, *files]:
+            path = Path(directory) / name
+            relpath = path.relative_to(folder).as_posix()
+            if path.is_symlink():
+                found[relpath] = f"-> {os.readlink(path)}"
+            elif path.is_file():
+                found[relpath] = path.read_bytes()
+            else:
+                found[relpath] = None
+    return found
+
+
+def replace_with_link(path: Path, target: Path) -> Path:
+    """Replace `path` (a file or folder, if any) with a symlink to `target`."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.symlink_to(target)
+    return path
+
+
+def hashes_and_mtimes(root: Path) -> dict[str, tuple[str, int]]:
+    """Every file and folder under `root`: its content hash and mtime (a folder's mtime changes
+    when a file is created or removed in it)."""
+    found: dict[str, tuple[str, int]] = {}
+    for directory, _subdirs, files in os.walk(root):
+        here = Path(directory)
+        found[here.relative_to(root).as_posix() + "/"] = ("", here.stat().st_mtime_ns)
+        for name in files:
+            path = here / name
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            found[path.relative_to(root).as_posix()] = (digest, path.stat().st_mtime_ns)
+    return found
+
+
 def run_folders(root: Path) -> list[str]:
     """The names of the run folders of the workspace at `root`, sorted (dot entries left out)."""
     return sorted(name for name in os.listdir(root / ".codex" / "RUNS") if not name.startswith("."))

@@ -1,6 +1,7 @@
 """The CLI tests' fixtures (`cli`, `demo`) are the root conftest's, shared with the other
 folders; `Run` is the type of `cli`; `ws` is a workspace made by `registry init` (a module that
-needs another kind, such as the run index's, defines its own `ws`)."""
+needs another kind, such as the run index's, defines its own `ws`); `elsewhere` is a folder
+outside it."""
 
 from pathlib import Path
 
@@ -18,3 +19,13 @@ def ws(cli: Run, tmp_path: Path) -> Path:
     root.mkdir()
     assert cli("init", str(root))[0] == 0
     return root
+
+
+@pytest.fixture
+def elsewhere(tmp_path: Path) -> Path:
+    """A folder outside every workspace, holding one file of its own (a link's target that no
+    command may write through)."""
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    (folder / "theirs.txt").write_text("not the workspace's\n")
+    return folder
