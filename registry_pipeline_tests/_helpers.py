@@ -10,11 +10,13 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "examples" / "module-registries"
 Run = Callable[..., tuple[int, str, str]]
 """The `cli` fixture: `registry ARGS...` in this process -> (exit code, stdout, stderr)."""
 
@@ -72,6 +74,96 @@ def copy_demo(parent: Path) -> Path:
     shutil.copytree(REPO / "schemas", root / "schemas")
     init_workspace(root)
     return root
+
+
+def copy_example(parent: Path) -> Path:
+    """A copy of examples/module-registries under `parent`, without any run folder."""
+    root = parent / "example"
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".codex", "__pycache__"))
+    (root / ".codex" / "RUNS").mkdir(parents=True)
+    return root
+
+
+def sha256sum_folder(folder: Path, files: dict[str, bytes]) -> Path:
+    """`folder` holding `files`, sealed as `sha256sum * > MANIFEST.sha256` seals it: a plain list,
+    no ROOT line, no run.json."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for relpath, data in sorted(files.items()):
+        (folder / relpath).parent.mkdir(parents=True, exist_ok=True)
+        (folder / relpath).write_bytes(data)
+        lines.append(f"{hashlib.sha256(data).hexdigest()}  {relpath}\n")
+    (folder / "MANIFEST.sha256").write_text("".join(lines))
+    return folder
+
+
+def link_state(folder: Path) -> dict[str, object]:
+    """Everything under `folder`, no link followed: file bytes, `-> target` for a link, None for
+    a folder (a comparison before and after shows any write, inside or through a link)."""
+    found: dict[str, object] = {}
+    for directory, subdirs, files in os.walk(folder):
+        for name in [*subdirs, *files]:
+            path = Path(directory) / name
+            relpath = path.relative_to(folder).as_posix()
+            if path.is_symlink():
+                found[relpath] = f"-> {os.readlink(path)}"
+            elif path.is_file():
+                found[relpath] = path.read_bytes()
+            else:
+                found[relpath] = None
+    return found
+
+
+def replace_with_link(path: Path, target: Path) -> Path:
+    """Replace `path` (a file or folder, if any) with a symlink to `target`."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.symlink_to(target)
+    return path
+
+
+def hashes_and_mtimes(root: Path) -> dict[str, tuple[str, int]]:
+    """Every file and folder under `root`: its content hash and mtime (a folder's mtime changes
+    when a file is created or removed in it)."""
+    found: dict[str, tuple[str, int]] = {}
+    for directory, _subdirs, files in os.walk(root):
+        here = Path(directory)
+        found[here.relative_to(root).as_posix() + "/"] = ("", here.stat().st_mtime_ns)
+        for name in files:
+            path = here / name
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            found[path.relative_to(root).as_posix()] = (digest, path.stat().st_mtime_ns)
+    return found
+
+
+def run_folders(root: Path) -> list[str]:
+    """The names of the run folders of the workspace at `root`, sorted (dot entries left out)."""
+    return sorted(name for name in os.listdir(root / ".codex" / "RUNS") if not name.startswith("."))
+
+
+def staging_entries(staging: Path) -> list[str]:
+    """The names in a staging folder (`Workspace.staging_dir`), sorted; none if it is absent."""
+    return sorted(os.listdir(staging)) if staging.is_dir() else []
+
+
+def tree(path: Path) -> dict[str, tuple[bytes | None, int, int]]:
+    """relpath -> (bytes, or None for a folder; mode; mtime_ns) for `path` (as ".") and below it."""
+    found: dict[str, tuple[bytes | None, int, int]] = {}
+    for item in [path, *sorted(path.rglob("*"))]:
+        info = item.lstat()
+        data = None if item.is_dir() else item.read_bytes()
+        found[item.relative_to(path).as_posix()] = (data, info.st_mode, info.st_mtime_ns)
+    return found
+
+
+def age(*paths: Path, seconds: float = 3600.0) -> None:
+    """Set the times of `paths` (links not followed) `seconds` back: leftovers old enough to go."""
+    moment = time.time() - seconds
+    for path in paths:
+        os.utime(path, (moment, moment), follow_symlinks=False)
 
 
 def registry(*args: str) -> tuple[int, str, str]:

@@ -13,7 +13,7 @@ import pytest
 from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_store import RunStore, SealedRun, seal_files
 from registry_pipeline.core.workspace.layout import Workspace, init_workspace
-from registry_pipeline_tests._helpers import Run, build_demo, copy_built, copy_demo
+from registry_pipeline_tests._helpers import Run, build_demo, copy_built, copy_demo, copy_example
 from registry_pipeline_tests._webserver import Served, reap, webserver
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -78,6 +78,12 @@ def workspace(tmp_path: Path) -> Workspace:
 def demo(tmp_path: Path) -> Path:
     """A copy of the demo workspace (catalog, sources, schemas) with no runs yet."""
     return copy_demo(tmp_path)
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    """A copy of examples/module-registries (the seed's layout) with no runs."""
+    return copy_example(tmp_path)
 
 
 @pytest.fixture

@@ -42,12 +42,6 @@ TYPES = "modules/overview/type_registry.yaml"
 BIN = Path(sys.executable).with_name("registry")
 
 
-@pytest.fixture
-def example(tmp_path: Path) -> Path:
-    """A copy of examples/module-registries with no runs."""
-    return copy_example(tmp_path)
-
-
 def _entry_file(tmp_path: Path, entry: Any, name: str = "entry.json") -> str:
     path = tmp_path / "in" / name
     path.parent.mkdir(exist_ok=True)

@@ -14,15 +14,13 @@ import hashlib
 import json
 import shutil
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from registry_pipeline_tests._helpers import seal_like_seed, seal_seed_delta_log
+from registry_pipeline_tests._helpers import Run, seal_like_seed, seal_seed_delta_log
 
-Run = Callable[..., tuple[int, str, str]]
 PHASE = Path("docs/phase_2_2")
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ import pytest
 from registry_pipeline.core.adopt.plan import collection_glob, plan_collection
 from registry_pipeline.core.pointers.store import pointer_relpath
 from registry_pipeline.core.workspace.sources import pattern_matches, read_source_files
-from registry_pipeline_tests._helpers import seal_like_seed, seed_repository
+from registry_pipeline_tests._helpers import Run, seal_like_seed, seed_repository
 from registry_pipeline_tests.cli_tests.test_adopt import (
     CATALOG,
     PHASE,
@@ -32,7 +31,6 @@ from registry_pipeline_tests.cli_tests.test_adopt import (
     make_seed_repo,
 )
 
-Run = Callable[..., tuple[int, str, str]]
 UUID1 = "1dfb7850-2cdd-5dd0-9cd5-dd7758d19439"
 UUID2 = "2a6c0e1d-7b34-4f0e-9a51-3c2d1e0f9b88"
 DERIVED = "artifacts/derived_validation"

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from registry_pipeline_tests._helpers import Run
 from registry_pipeline_tests.cli_tests.test_adopt import PHASE, seed_repo
 
-Run = Callable[..., tuple[int, str, str]]
 __all__ = ["seed_repo"]  # the fixture, shared with test_adopt.py
 
 CATALOG_V01 = """\

@@ -35,9 +35,8 @@ from registry_pipeline.core.seal.manifest import (
 )
 from registry_pipeline.core.seal.run_store import RunStore, seal_files
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline_tests._helpers import unseal
+from registry_pipeline_tests._helpers import Run, run_folders, unseal
 
-Run = Callable[..., tuple[int, str, str]]
 ARTIFACT = "EXPECTED_VERSIONS_v0_1.json"
 SOURCE = Path("registries/expected_versions") / ARTIFACT
 CATALOG = Path("registries/REGISTRY_CATALOG_v0_2.json")
@@ -119,10 +118,6 @@ def _state(root: Path) -> dict[str, str]:
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _runs(root: Path) -> set[str]:
-    return {p.name for p in (root / ".codex" / "RUNS").iterdir() if not p.name.startswith(".")}
 
 
 def _seal(root: Path, data: bytes) -> Path:
@@ -359,7 +354,7 @@ def test_a_folder_with_a_bad_run_json_never_stops_a_build(
 @pytest.mark.parametrize("case", CASE_PARAMS)
 def test_build_refuses_the_case_as_a_source(cli: Run, built: Path, case: Case) -> None:
     pointer = _pointer_of(built, "expected_versions")
-    before = _runs(built)
+    before = set(run_folders(built))
     (built / SOURCE).write_bytes(case.data)
     code, entries, _err = _build(cli, built)
     assert code == 1
@@ -368,7 +363,7 @@ def test_build_refuses_the_case_as_a_source(cli: Run, built: Path, case: Case) -
     problems = "\n".join(map(str, entry["problems"]))
     assert "BAD_SOURCE" in problems and _names(case.code, problems) and str(SOURCE) in problems
     assert entries["drift_signals"]["status"] == "skipped"
-    assert not any("expected_versions" in name for name in _runs(built) - before)
+    assert not any("expected_versions" in name for name in set(run_folders(built)) - before)
     assert _pointer_of(built, "expected_versions") == pointer
 
 
@@ -463,7 +458,7 @@ def test_a_source_reached_through_a_symlink_is_never_sealed(
     cli: Run, built: Path, kind: str
 ) -> None:
     pointer = _pointer_of(built, "expected_versions")
-    before = _runs(built)
+    before = set(run_folders(built))
     (built / SOURCE).write_bytes((built / SOURCE).read_bytes().replace(b'"0.1"', b'"0.2"', 1))
     LINKED_SOURCES[kind](built)
     code, out, _err = cli("build", "--json", "--workspace", str(built))
@@ -475,7 +470,7 @@ def test_a_source_reached_through_a_symlink_is_never_sealed(
         entry = next(e for e in document["registries"] if e["registry_id"] == "expected_versions")
         problems = " ".join(map(str, entry["problems"]))
         assert "BAD_SOURCE" in problems and "NOT_A_REGULAR_FILE" in problems
-    assert not any("expected_versions" in name for name in _runs(built) - before)
+    assert not any("expected_versions" in name for name in set(run_folders(built)) - before)
     assert _pointer_of(built, "expected_versions") == pointer
 
 

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 from registry_pipeline.core.pointers.journal import read_records
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline_tests._helpers import failed_rolepack
+from registry_pipeline_tests._helpers import Run, failed_rolepack
 
-Run = Callable[..., tuple[int, str, str]]
 JOURNAL = ".codex/ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
 POINTERS = ".codex/ACTIVE_REGISTRY_POINTERS_v0_1.json"
 

@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 from registry_pipeline.core.seal.validate import is_valid_run_folder
+from registry_pipeline_tests._helpers import Run, run_folders
 
 REPO = Path(__file__).resolve().parents[2]
-Run = Callable[..., tuple[int, str, str]]
-
-
-def _runs(root: Path) -> list[str]:
-    return sorted(
-        p.name for p in (root / ".codex" / "RUNS").iterdir() if not p.name.startswith(".")
-    )
 
 
 def _build_json(cli: Run, root: Path, *extra: str) -> tuple[int, dict[str, dict[str, object]]]:
@@ -59,20 +52,20 @@ def test_unchanged_sources_are_reused_and_changed_ones_sealed(cli: Run, demo: Pa
         "allowed_operations",
     )
     assert _build_json(cli, demo)[0] == 0
-    before = _runs(demo)
+    before = run_folders(demo)
     code, entries = _build_json(cli, demo, "--force")  # a build, not `up to date`
     assert code == 0
     assert all(entries[source]["status"] == "reused" for source in sources)
-    new = set(_runs(demo)) - set(before)
+    new = set(run_folders(demo)) - set(before)
     assert not any(source in name for name in new for source in sources)
-    assert all(name in _runs(demo) for name in before)  # old folders are never touched
+    assert all(name in run_folders(demo) for name in before)  # old folders are never touched
     ledger = demo / "registries" / "migration_ledger" / "applied_migrations.json"
     document = json.loads(ledger.read_text())
     document["migrations"][0]["status"] = "FAILED"
     ledger.write_text(json.dumps(document, indent=2))
     code, entries = _build_json(cli, demo)
     assert code == 0
-    new = sorted(set(_runs(demo)) - set(before))
+    new = sorted(set(run_folders(demo)) - set(before))
     assert any(
         name.endswith("__migration_ledger_build") or "migration_ledger_build__" in name
         for name in new
@@ -173,7 +166,7 @@ def test_select_builds_only_what_was_asked(cli: Run, demo: Path) -> None:
     code, entries = _build_json(cli, demo, "--select", "expected_versions")
     assert code == 0
     assert list(entries) == ["expected_versions"]
-    assert len(_runs(demo)) == 1
+    assert len(run_folders(demo)) == 1
     code, entries = _build_json(cli, demo, "--select", "op_status_table")
     assert code == 1  # its inputs have no valid snapshot yet: a clear step failure
     assert entries["op_status_table"]["status"] == "failed"
@@ -230,7 +223,7 @@ def test_failed_check_stops_downstream(cli: Run, demo: Path) -> None:
     assert entries["drift_signals"]["status"] == "skipped"
     assert entries["system_health_report"]["status"] == "skipped"
     assert entries["op_status_table"]["status"] == "built"
-    assert not any("drift_signals_build" in name for name in _runs(demo))
+    assert not any("drift_signals_build" in name for name in run_folders(demo))
 
 
 def test_rebuilding_from_the_same_inputs_is_byte_identical(cli: Run, built: Path) -> None:

@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-Run = Callable[..., tuple[int, str, str]]
+from registry_pipeline_tests._helpers import Run, run_folders
+
 EXPECTED = Path("registries/expected_versions/EXPECTED_VERSIONS_v0_1.json")
-
-
-def _runs(root: Path) -> set[str]:
-    return {p.name for p in (root / ".codex" / "RUNS").iterdir() if not p.name.startswith(".")}
 
 
 def _build(cli: Run, root: Path, *extra: str) -> tuple[int, dict[str, dict[str, object]], str]:
@@ -29,7 +25,7 @@ def _build(cli: Run, root: Path, *extra: str) -> tuple[int, dict[str, dict[str, 
 
 
 def test_a_broken_source_is_not_sealed_and_the_fix_is_green(cli: Run, built: Path) -> None:
-    before = _runs(built)
+    before = set(run_folders(built))
     source = built / EXPECTED
     good = source.read_bytes()
     source.write_bytes(good.replace(b'"', b"", 1))  # one typo: the JSON no longer parses
@@ -42,7 +38,7 @@ def test_a_broken_source_is_not_sealed_and_the_fix_is_green(cli: Run, built: Pat
     assert "JSON_INVALID" in problems and "line 2" in problems
     assert "DagsterExecutionStepExecutionError" not in problems
     assert entries["drift_signals"]["status"] == "skipped"
-    new = _runs(built) - before  # the failed source and what reads it sealed nothing
+    new = set(run_folders(built)) - before  # the failed source and what reads it sealed nothing
     assert not any(rid in name for name in new for rid in ("expected_versions", "drift_signals"))
     source.write_bytes(good)
     code, entries, _ = _build(cli, built)
@@ -64,7 +60,7 @@ def test_a_schema_violation_names_file_line_and_field(cli: Run, demo: Path) -> N
     row = next(r for r in out.splitlines() if r.startswith("FAILED") and "expected_versions" in r)
     assert "not promoted" in row
     assert f"SCHEMA_VIOLATION  {EXPECTED}: line {line} /version" in out
-    assert not any("expected_versions" in name for name in _runs(demo))
+    assert not any("expected_versions" in name for name in run_folders(demo))
     assert ": FAILED (http" in out.splitlines()[-1] and err == ""  # the verdict is a result
     code, out, _ = cli("build", "--workspace", str(demo), "--json")
     (problem,) = [p for e in json.loads(out)["registries"] for p in e["problems"]
@@ -126,7 +122,7 @@ def test_a_special_file_as_source_fails_with_its_code(cli: Run, demo: Path, kind
     assert code == 1
     problems = " ".join(map(str, entries["expected_versions"]["problems"]))
     assert "NOT_A_REGULAR_FILE" in problems and "EXPECTED_VERSIONS_v0_1.json" in problems
-    assert not any("expected_versions" in name for name in _runs(demo))
+    assert not any("expected_versions" in name for name in run_folders(demo))
 
 
 def test_a_catalog_missing_a_builders_input_is_refused_before_dagster(cli: Run, demo: Path) -> None:
@@ -142,4 +138,4 @@ def test_a_catalog_missing_a_builders_input_is_refused_before_dagster(cli: Run, 
     assert code == 2
     assert "CATALOG_INVALID" in err and "'allowed_operations'" in err
     assert "op_status_table" in err and "KeyError" not in out + err
-    assert not (demo / ".codex" / "dagster_home").exists() or not _runs(demo)
+    assert not (demo / ".codex" / "dagster_home").exists() or not run_folders(demo)

@@ -8,7 +8,6 @@ checks and the plain build after them run in this process (`cli`)."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 from pathlib import Path
@@ -20,7 +19,12 @@ from registry_pipeline.core.seal.run_id import registry_of
 from registry_pipeline.core.workspace.build_slot import BUILD_SLOT_RELPATH
 from registry_pipeline.lib.build_run import BUILD_JOB
 from registry_pipeline.lib.instance import open_instance
-from registry_pipeline_tests._helpers import copy_demo, registry_process, slot_holder
+from registry_pipeline_tests._helpers import (
+    copy_demo,
+    registry_process,
+    run_folders,
+    slot_holder,
+)
 from registry_pipeline_tests.cli_tests.conftest import Run
 
 SOURCES = ("expected_versions", "migration_ledger", "threshold_packs_file", "allowed_operations")
@@ -131,10 +135,6 @@ def test_a_dagster_run_of_the_build_job_meets_the_slot_too(tmp_path: Path) -> No
     assert list((root / ".codex" / "RUNS").iterdir()) == [root / ".codex" / "RUNS" / ".gitkeep"]
 
 
-def _runs(root: Path) -> list[str]:
-    return [p for p in os.listdir(root / ".codex" / "RUNS") if not p.startswith(".")]
-
-
 def test_ctrl_c_waiting_for_the_build_slot_is_one_line_and_130(tmp_path: Path) -> None:
     root = copy_demo(tmp_path)
     holder = _holder(root)
@@ -148,7 +148,7 @@ def test_ctrl_c_waiting_for_the_build_slot_is_one_line_and_130(tmp_path: Path) -
         holder.communicate("")
     assert build.returncode == 130
     assert err.strip() == "interrupted" and out == ""
-    assert _runs(root) == []
+    assert run_folders(root) == []
 
 
 def test_ctrl_c_inside_the_dagster_run_is_one_line_and_130(cli: Run, tmp_path: Path) -> None:
@@ -157,7 +157,7 @@ def test_ctrl_c_inside_the_dagster_run_is_one_line_and_130(cli: Run, tmp_path: P
     root = copy_demo(tmp_path)
     build = registry_process("build", "--workspace", str(root))
     deadline = time.monotonic() + 120
-    while not _runs(root) and build.poll() is None and time.monotonic() < deadline:
+    while not run_folders(root) and build.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)  # polls an observable condition: the run has sealed its first folder
     build.send_signal(signal.SIGINT)
     out, err = build.communicate(timeout=120)

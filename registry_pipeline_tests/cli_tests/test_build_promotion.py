@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,12 +10,11 @@ import pytest
 from registry_pipeline.core.pointers.journal import read_records, verify_journal
 from registry_pipeline.core.pointers.store import PointerRefused, PointerStore
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline_tests._helpers import break_built_schema
+from registry_pipeline_tests._helpers import Run, break_built_schema
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCES = ("expected_versions", "migration_ledger", "threshold_packs_file", "allowed_operations")
 BUILT_WITH_POINTER = ("run_registry", "op_status_table", "drift_signals")
-Run = Callable[..., tuple[int, str, str]]
 
 
 def _build(cli: Run, root: Path, *extra: str) -> tuple[int, dict[str, dict[str, object]]]:

@@ -13,17 +13,7 @@ import pytest
 
 from registry_pipeline.core.seal.run_store import SealedRun
 from registry_pipeline.core.workspace.layout import Workspace
-
-Run = Callable[..., tuple[int, str, str]]
-
-
-def _runs(workspace: Workspace) -> list[str]:
-    return sorted(p.name for p in workspace.runs_dir.iterdir() if not p.name.startswith("."))
-
-
-def _staging(workspace: Workspace) -> list[str]:
-    staging = workspace.staging_dir
-    return sorted(os.listdir(staging)) if staging.is_dir() else []
+from registry_pipeline_tests._helpers import Run, run_folders, staging_entries
 
 
 def test_help_lists_commands_and_examples(cli: Run) -> None:
@@ -79,7 +69,7 @@ def test_seal_a_file_prints_id_path_and_root(
         "seal", str(source), "--registry-id", "notes", "--workspace", str(workspace.root)
     )
     assert code == 0
-    [run_id] = _runs(workspace)
+    [run_id] = run_folders(workspace.root)
     assert run_id.endswith("__notes_build")
     assert f"sealed {run_id}" in out
     assert f".codex/RUNS/{run_id}" in out
@@ -137,7 +127,7 @@ def test_seal_rejects_bad_ids(
     code, _out, err = cli("seal", str(source), *args, "--workspace", str(workspace.root))
     assert code == 2
     assert code_word in err
-    assert _runs(workspace) == []
+    assert run_folders(workspace.root) == []
 
 
 def test_seal_missing_source_is_bad_usage(cli: Run, workspace: Workspace, tmp_path: Path) -> None:
@@ -151,7 +141,7 @@ def test_seal_missing_source_is_bad_usage(cli: Run, workspace: Workspace, tmp_pa
     )
     assert code == 2
     assert "SOURCE_NOT_FOUND" in err and "nope.json" in err
-    assert _runs(workspace) == [] and _staging(workspace) == []
+    assert run_folders(workspace.root) == [] and staging_entries(workspace.staging_dir) == []
 
 
 def test_seal_outside_a_workspace_says_how_to_fix(cli: Run, tmp_path: Path) -> None:
@@ -180,7 +170,7 @@ def test_seal_refuses_schema_violation_and_writes_nothing(
     assert code == 2
     assert "SCHEMA_VIOLATION" in err and "EXPECTED_VERSIONS_v0_1.json" in err
     assert "/expected" in err
-    assert _runs(workspace) == [] and _staging(workspace) == []
+    assert run_folders(workspace.root) == [] and staging_entries(workspace.staging_dir) == []
 
 
 def test_seal_refuses_symlink_source(cli: Run, workspace: Workspace, tmp_path: Path) -> None:
@@ -193,7 +183,7 @@ def test_seal_refuses_symlink_source(cli: Run, workspace: Workspace, tmp_path: P
     )
     assert code == 2
     assert "NOT_A_REGULAR_FILE" in err and "link.txt" in err
-    assert _runs(workspace) == []
+    assert run_folders(workspace.root) == []
 
 
 def test_validate_all_passes_on_sealed_runs(

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,8 +16,7 @@ from registry_pipeline.cli.main import build_parser
 from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_store import RunStore, seal_files
 from registry_pipeline.core.workspace.layout import Workspace
-
-Run = Callable[..., tuple[int, str, str]]
+from registry_pipeline_tests._helpers import Run
 
 
 def _error_lines(err: str) -> list[str]:

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Callable
 from pathlib import Path
 
 from registry_pipeline.cli.main import EPILOG, build_parser
-from registry_pipeline_tests._helpers import break_built_schema
+from registry_pipeline_tests._helpers import Run, break_built_schema
 
-Run = Callable[..., tuple[int, str, str]]
 FIVE = {"code", "path", "line", "field", "message"}
 
 

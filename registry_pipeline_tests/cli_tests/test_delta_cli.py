@@ -4,7 +4,6 @@ the blocking append-only check, verify, show and explain."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,9 +15,8 @@ from registry_pipeline.core.seal.run_id import base_run_id
 from registry_pipeline.core.seal.run_store import RunStore, seal_files
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline_tests._helpers import unseal
+from registry_pipeline_tests._helpers import Run, unseal
 
-Run = Callable[..., tuple[int, str, str]]
 LOG = "REGISTRY_DELTA_LOG_v0_1.jsonl"
 
 

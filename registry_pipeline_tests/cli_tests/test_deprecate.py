@@ -19,7 +19,6 @@ from registry_pipeline_tests.core_tests.write_path._support import (
     NOTES,
     OVERRIDES,
     changed_files,
-    copy_example,
     jsonl,
     parse,
     snapshot,
@@ -29,12 +28,6 @@ INSTANCES = "modules/overview/instance_registry.yaml"
 RULES = "registries/COORDINATION_v0_1.yaml"
 ROLEPACK = "registries/rolepack/atelier_rolepack_v1.json"
 PROBLEM_KEYS = {"code", "path", "line", "field", "message"}
-
-
-@pytest.fixture
-def example(tmp_path: Path) -> Path:
-    """A copy of examples/module-registries with no runs."""
-    return copy_example(tmp_path)
 
 
 def _deprecate(cli: Run, root: Path, *args: str) -> tuple[int, str, str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -18,9 +17,7 @@ from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.lib.drift_backfill import DayOutcome
-from registry_pipeline_tests._helpers import break_built_schema
-
-Run = Callable[..., tuple[int, str, str]]
+from registry_pipeline_tests._helpers import Run, break_built_schema
 
 
 def _today() -> date:

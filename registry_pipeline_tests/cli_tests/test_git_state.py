@@ -16,7 +16,6 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +23,9 @@ import pytest
 
 from registry_pipeline.core.gate.receipts import RECEIPTS_RELPATH
 from registry_pipeline.core.pointers.journal import JOURNAL_NAME
-from registry_pipeline_tests._helpers import seed_repository
+from registry_pipeline_tests._helpers import Run, seed_repository
 from registry_pipeline_tests.cli_tests.test_adopt import PHASE, make_seed_repo
 
-Run = Callable[..., tuple[int, str, str]]
 GIT = ["git", "-c", "user.email=t@example.org", "-c", "user.name=t"]
 POINTER_FILE = (PHASE / "ACTIVE_REGISTRY_POINTERS_v0_1.json").as_posix()
 JOURNAL = f".codex/{JOURNAL_NAME}"

@@ -6,14 +6,14 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from registry_pipeline.cli.main import build_parser
+from registry_pipeline_tests._helpers import Run
 
-Run = Callable[..., tuple[int, str, str]]
 CommandPath = tuple[str, ...]
 """A command path: the words after `registry` (() is `registry` itself)."""
 

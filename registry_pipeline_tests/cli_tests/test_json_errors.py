@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
-Run = Callable[..., tuple[int, str, str]]
+from registry_pipeline_tests._helpers import Run
 
 
 def _error(out: str) -> dict[str, object]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,10 +16,9 @@ import pytest
 from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_store import RunStore, seal_files
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline_tests._helpers import break_built_schema, unseal
+from registry_pipeline_tests._helpers import Run, break_built_schema, unseal
 from registry_pipeline_tests.cli_tests.test_adopt import make_seed_repo
 
-Run = Callable[..., tuple[int, str, str]]
 KEYS = {"code", "path", "line", "field", "message"}
 JOURNAL = ".codex/ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
 POINTERS = ".codex/ACTIVE_REGISTRY_POINTERS_v0_1.json"
@@ -36,15 +35,6 @@ def assert_problems(problems: Iterable[object], *codes: str) -> list[dict[str, o
     if codes:
         assert [p["code"] for p in found] == list(codes)  # type: ignore[index]
     return found  # type: ignore[return-value]
-
-
-@pytest.fixture
-def ws(cli: Run, tmp_path: Path) -> Path:
-    """A workspace made by `registry init` (no catalog)."""
-    root = tmp_path / "ws"
-    root.mkdir()
-    assert cli("init", str(root))[0] == 0
-    return root
 
 
 def _seal(root: Path, registry_id: str = "alpha", at: datetime | None = None) -> Path:

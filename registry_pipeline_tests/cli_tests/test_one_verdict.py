@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +17,10 @@ from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_store import RunStore, seal_files
 from registry_pipeline.core.seal.verdicts import VERDICTS, describe
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline_tests._helpers import seed_repository
+from registry_pipeline_tests._helpers import Run, seed_repository, sha256sum_folder
 from registry_pipeline_tests.cli_tests.test_validate_verdicts import (
-    _sha256sum_folder,
     evidence_root,
 )
-
-Run = Callable[..., tuple[int, str, str]]
 
 
 @pytest.fixture
@@ -34,9 +30,9 @@ def evidence(demo: Path) -> Path:
     whose line endings git converted after sealing (CONVERTED)."""
     runs = evidence_root(demo)
     (runs / "p1_listed").mkdir()
-    _sha256sum_folder(runs / "p1_listed", {"RUN.md": b"a\n", "outputs/x.txt": b"1\n"})
+    sha256sum_folder(runs / "p1_listed", {"RUN.md": b"a\n", "outputs/x.txt": b"1\n"})
     (runs / "p1_damaged").mkdir()
-    _sha256sum_folder(runs / "p1_damaged", {"RUN.md": b"a\n"})
+    sha256sum_folder(runs / "p1_damaged", {"RUN.md": b"a\n"})
     (runs / "p1_damaged" / "RUN.md").write_bytes(b"b\n")
     sealed = seal_files(
         RunStore(Workspace(demo)), RunSpec(registry_id="evidence"), {"RUN.md": b"one\r\ntwo\r\n"}

@@ -7,18 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from registry_pipeline_tests.cli_tests.conftest import Run
-from registry_pipeline_tests.core_tests.write_path._support import copy_example, sample
+from registry_pipeline_tests.core_tests.write_path._support import sample
 
 TYPES = "modules/overview/type_registry.yaml"
-
-
-@pytest.fixture
-def example(tmp_path: Path) -> Path:
-    """A copy of examples/module-registries with no runs."""
-    return copy_example(tmp_path)
 
 
 def _error(out: str) -> dict[str, Any]:

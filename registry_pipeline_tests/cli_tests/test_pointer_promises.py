@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,9 +19,8 @@ import pytest
 from registry_pipeline.core.pointers.journal import read_records
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline_tests._helpers import copy_built, copy_demo, registry
+from registry_pipeline_tests._helpers import Run, copy_built, copy_demo, registry
 
-Run = Callable[..., tuple[int, str, str]]
 SOURCE = Path("registries") / "expected_versions" / "EXPECTED_VERSIONS_v0_1.json"
 
 

@@ -14,21 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from registry_pipeline_tests._helpers import unseal
+from registry_pipeline_tests._helpers import Run, unseal
 
 REPO = Path(__file__).resolve().parents[2]
 SUBCOMMANDS = ("show", "history", "promote", "rollback", "verify", "as-of")
 HEX64 = re.compile(r"[0-9a-f]{64}")
-Run = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def ws(cli: Run, tmp_path: Path) -> Path:
-    """A workspace made by `registry init`."""
-    root = tmp_path / "ws"
-    root.mkdir()
-    assert cli("init", str(root))[0] == 0
-    return root
 
 
 @pytest.fixture

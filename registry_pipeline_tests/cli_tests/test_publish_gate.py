@@ -4,7 +4,6 @@ whichever path moves the pointer (build, `pointers promote`, `accept`, `rollback
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 from registry_pipeline.core.gate.receipts import ReceiptStore
@@ -12,8 +11,8 @@ from registry_pipeline.core.pointers.journal import read_records
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import list_snapshots
+from registry_pipeline_tests._helpers import Run
 
-Run = Callable[..., tuple[int, str, str]]
 ROLEPACK = Path("registries/rolepack/atelier_rolepack_v1.json")
 
 
@@ -123,10 +122,10 @@ def test_a_hand_edit_to_a_failed_snapshot_cannot_be_accepted(cli: Run, built: Pa
     assert code == 1 and "CHECK_FAILED" in err and "append_only" in err
 
 
-def test_rollback_moves_only_to_a_snapshot_with_a_receipt(cli: Run, tmp_path: Path) -> None:
-    root = tmp_path / "ws"
-    root.mkdir()
-    assert cli("init", str(root))[0] == 0
+def test_rollback_moves_only_to_a_snapshot_with_a_receipt(
+    cli: Run, ws: Path, tmp_path: Path
+) -> None:
+    root = ws
     never_checked, old, new = (_seal(cli, root, tmp_path, n) for n in range(3))
 
     def pointers(*args: str) -> tuple[int, str, str]:
@@ -153,11 +152,9 @@ def _seal(cli: Run, root: Path, tmp_path: Path, n: int) -> str:
 
 
 def test_a_journal_symlinked_out_of_the_workspace_is_never_written(
-    cli: Run, tmp_path: Path
+    cli: Run, ws: Path, tmp_path: Path
 ) -> None:
-    root = tmp_path / "ws"
-    root.mkdir()
-    assert cli("init", str(root))[0] == 0
+    root = ws
     run_id = _seal(cli, root, tmp_path, 1)
     outside = tmp_path / "elsewhere.jsonl"
     outside.write_bytes(b"")
@@ -191,16 +188,14 @@ def test_before_its_first_promotion_a_log_is_checked_against_the_snapshot_before
     assert entries["write_overrides"]["checks"]["append_only"] is False
 
 
-def test_a_folder_dated_in_the_future_is_never_promoted(cli: Run, tmp_path: Path) -> None:
+def test_a_folder_dated_in_the_future_is_never_promoted(cli: Run, ws: Path, tmp_path: Path) -> None:
     """It would make every real snapshot sealed after it NOT_NEWER."""
     from datetime import UTC, datetime
 
     from registry_pipeline.core.seal.envelope import RunSpec
     from registry_pipeline.core.seal.run_store import RunStore, seal_files
 
-    root = tmp_path / "ws"
-    root.mkdir()
-    assert cli("init", str(root))[0] == 0
+    root = ws
     moment = datetime(2099, 1, 1, tzinfo=UTC)
     store = RunStore(Workspace(root), clock=lambda: moment)
     future = seal_files(store, RunSpec(registry_id="alpha"), {"ALPHA.json": b'{"n": 1}\n'})
@@ -304,13 +299,11 @@ def test_a_forged_last_journal_record_is_never_applied(cli: Run, built: Path) ->
 
 
 def test_a_hand_written_receipt_of_the_wrong_shape_is_refused_not_internal(
-    cli: Run, tmp_path: Path
+    cli: Run, ws: Path, tmp_path: Path
 ) -> None:
     import rfc8785
 
-    root = tmp_path / "ws"
-    root.mkdir()
-    assert cli("init", str(root))[0] == 0
+    root = ws
     run_id = _seal(cli, root, tmp_path, 1)
     (snapshot,) = list_snapshots(Workspace(root), "alpha")
     receipt = {

@@ -15,8 +15,7 @@ import pytest
 from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_store import RunStore, seal_files
 from registry_pipeline.core.workspace.layout import Workspace
-
-Run = Callable[..., tuple[int, str, str]]
+from registry_pipeline_tests._helpers import Run
 
 
 def _converted(workspace: Workspace) -> Path:

@@ -6,8 +6,6 @@ it is current, else from a temporary index outside the workspace."""
 
 from __future__ import annotations
 
-import hashlib
-import os
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from registry_pipeline_tests._helpers import hashes_and_mtimes
 from registry_pipeline_tests.core_tests.run_index._support import (
     RUNS_LOG,
     SIDECAR,
@@ -66,19 +65,6 @@ def filled(cli: Cli, ws: Path) -> Path:
     return ws
 
 
-def _state(root: Path) -> dict[str, tuple[str, int]]:
-    """Every file and folder under `root`: content hash and mtime."""
-    found: dict[str, tuple[str, int]] = {}
-    for directory, _subdirs, files in os.walk(root):
-        here = Path(directory)
-        found[here.relative_to(root).as_posix() + "/"] = ("", here.stat().st_mtime_ns)
-        for name in files:
-            path = here / name
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            found[path.relative_to(root).as_posix()] = (digest, path.stat().st_mtime_ns)
-    return found
-
-
 def _answers(cli: Cli) -> list[tuple[int, str]]:
     """Every query, human and --json: (exit code, stdout)."""
     found = []
@@ -94,10 +80,10 @@ def test_queries_on_a_current_sidecar_write_nothing(cli: Cli, filled: Path) -> N
     answers = _answers(cli)  # the first round may bring the sidecar up to the log
     assert [code for code, _out in answers] == [0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1]
     settle()
-    before = _state(filled)
+    before = hashes_and_mtimes(filled)
     assert _answers(cli) == answers
     settle()
-    assert _state(filled) == before
+    assert hashes_and_mtimes(filled) == before
 
 
 @contextmanager
@@ -133,7 +119,7 @@ def test_a_read_only_workspace_answers_queries(
     elif sidecar == "stale":
         with (filled / RUNS_LOG).open("ab") as log:  # a `git pull` of one more record
             log.write(b'{"record_type":"RUN"}\n')
-    before = _state(filled)
+    before = hashes_and_mtimes(filled)
     with _read_only_view(filled, tmp_path / "ro") as view:
         viewer = Cli(view, capsys)
         answers = _answers(viewer)
@@ -144,17 +130,17 @@ def test_a_read_only_workspace_answers_queries(
         assert "LINES_NOT_INDEXED" in notes
     if sidecar != "current":
         assert "SIDECAR_READ_ONLY" in notes and "temporary index" in notes
-    assert _state(filled) == before
+    assert hashes_and_mtimes(filled) == before
 
 
 def test_an_append_to_a_read_only_workspace_is_a_clear_error(
     cli: Cli, filled: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    before = _state(filled)
+    before = hashes_and_mtimes(filled)
     with _read_only_view(filled, tmp_path / "ro") as view:
         result = Cli(view, capsys).append(record(run_id=run_id(9), created_utc=utc(9)))
     assert result.code == 1, result.out
     error: dict[str, Any] = result.error
     assert error["code"] == "IO_ERROR" and "Read-only file system" in error["message"]
     assert error["path"] is not None and error["path"].startswith(str(tmp_path / "ro"))
-    assert _state(filled) == before
+    assert hashes_and_mtimes(filled) == before

@@ -10,7 +10,6 @@ points (`REGISTRY_PIPELINE_CRASH_AT`, core/faults.py), then retry it."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -21,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from registry_pipeline_tests._helpers import hashes_and_mtimes
 from registry_pipeline_tests.core_tests.run_index._support import (
     RUNS_LOG,
     Cli,
@@ -66,20 +66,6 @@ def _seeded(cli: Cli, ws: Path) -> bytes:
     """A log holding one earlier run; its bytes."""
     assert cli.append(record(run_id=run_id(1, day=1))).code == 0
     return (ws / RUNS_LOG).read_bytes()
-
-
-def _state(root: Path) -> dict[str, tuple[str, int]]:
-    """Every file and folder under `root`: its content hash and mtime (a folder's mtime changes
-    when a file is created or removed in it)."""
-    found: dict[str, tuple[str, int]] = {}
-    for directory, _subdirs, files in os.walk(root):
-        here = Path(directory)
-        found[here.relative_to(root).as_posix() + "/"] = ("", here.stat().st_mtime_ns)
-        for name in files:
-            path = here / name
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            found[path.relative_to(root).as_posix()] = (digest, path.stat().st_mtime_ns)
-    return found
 
 
 def _append_process(
@@ -129,7 +115,7 @@ def test_a_retried_append_is_already_appended_and_writes_nothing(
     assert (first.json["appended"], first.json["already_appended"]) == (N, False)
     assert (ws / RUNS_LOG).read_bytes() == before + jsonl(given)
     settle()
-    state = _state(ws)
+    state = hashes_and_mtimes(ws)
 
     again = cli.runs("append", "--record-file", path, "--json")
     assert again.code == 0, again.out
@@ -137,14 +123,14 @@ def test_a_retried_append_is_already_appended_and_writes_nothing(
     assert (again.json["appended"], again.json["records"]) == (0, N)
     assert again.json["first_line"] == 2
     settle()
-    assert _state(ws) == state  # nothing written: not the log, the sidecar nor a lock
+    assert hashes_and_mtimes(ws) == state  # nothing written: not the log, the sidecar nor a lock
 
     human = cli.runs("append", "--record-file", path)
     assert human.code == 0, human.err
     assert human.out.startswith(f"already appended: the {N} record(s) given are lines 2..")
     assert "nothing was written" in human.out
     settle()
-    assert _state(ws) == state
+    assert hashes_and_mtimes(ws) == state
 
 
 def test_records_in_the_log_before_others_are_not_a_retry_and_say_where(cli: Cli, ws: Path) -> None:

@@ -4,14 +4,13 @@ from the working tree (review item 1)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 from registry_pipeline.core.gate.checks import run_rules_check
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import list_snapshots
+from registry_pipeline_tests._helpers import Run
 
-Run = Callable[..., tuple[int, str, str]]
 OVERRIDES = Path("registries/run_index/RUN_OVERRIDES_v0_1.jsonl")
 RUNS = Path("registries/run_index/RUN_INDEX_v0_1.jsonl")
 OVERRIDE = {

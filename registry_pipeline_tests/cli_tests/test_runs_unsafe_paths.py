@@ -5,12 +5,12 @@ it answers from a temporary index instead."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 
+from registry_pipeline_tests._helpers import link_state, replace_with_link
 from registry_pipeline_tests.core_tests.run_index._support import (
     RUNS_LOG,
     SIDECAR,
@@ -33,43 +33,6 @@ def ws(tmp_path: Path) -> Path:
 def cli(ws: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
     monkeypatch.delenv("REGISTRY_WORKSPACE", raising=False)
     return Cli(ws, capsys)
-
-
-@pytest.fixture
-def elsewhere(tmp_path: Path) -> Path:
-    """A folder outside the workspace, holding one file of its own."""
-    folder = tmp_path / "elsewhere"
-    folder.mkdir()
-    (folder / "theirs.txt").write_text("not the workspace's\n")
-    return folder
-
-
-def _state(folder: Path) -> dict[str, object]:
-    """Everything under `folder`, no link followed: bytes, `-> target` for a link, None for a
-    folder."""
-    found: dict[str, object] = {}
-    for directory, subdirs, files in os.walk(folder):
-        for name in [*subdirs, *files]:
-            path = Path(directory) / name
-            relpath = path.relative_to(folder).as_posix()
-            if path.is_symlink():
-                found[relpath] = f"-> {os.readlink(path)}"
-            elif path.is_file():
-                found[relpath] = path.read_bytes()
-            else:
-                found[relpath] = None
-    return found
-
-
-def _link(path: Path, target: Path) -> Path:
-    """Replace `path` (a file or folder, if any) with a symlink to `target`."""
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.symlink_to(target)
-    return path
 
 
 def _seeded(cli: Cli, ws: Path) -> bytes:
@@ -98,46 +61,46 @@ def test_append_refuses_a_symlink_on_the_way_to_its_sidecar_or_lock(
     cli: Cli, ws: Path, elsewhere: Path, linked: str, reason: str
 ) -> None:
     before = _seeded(cli, ws)
-    link = _link(ws / linked, elsewhere)
-    state, theirs = _state(ws), _state(elsewhere)
+    link = replace_with_link(ws / linked, elsewhere)
+    state, theirs = link_state(ws), link_state(elsewhere)
     given = jsonl([record(run_id=run_id(2), created_utc=utc(2))])
     (ws.parent / "in.jsonl").write_bytes(given)
     _refused(cli, link, "append", "--record-file", str(ws.parent / "in.jsonl"), reason=reason)
     settle()
     assert (ws / RUNS_LOG).read_bytes() == before
-    assert (_state(ws), _state(elsewhere)) == (state, theirs)
+    assert (link_state(ws), link_state(elsewhere)) == (state, theirs)
 
 
 def test_append_refuses_a_symlinked_log_folder(cli: Cli, ws: Path, elsewhere: Path) -> None:
     real = ws.parent / "real_run_index"
     shutil.copytree(ws / "registries" / "run_index", real)
-    link = _link(ws / "registries" / "run_index", real)
-    state = _state(real)
+    link = replace_with_link(ws / "registries" / "run_index", real)
+    state = link_state(real)
     _refused(cli, link, "append", "--record-json", '{"record_type": "RUN"}')
     _refused(cli, link, "repair")
-    assert _state(real) == state
+    assert link_state(real) == state
 
 
 def test_repair_refuses_a_symlinked_quarantine(cli: Cli, ws: Path, elsewhere: Path) -> None:
     before = _seeded(cli, ws)
     with (ws / RUNS_LOG).open("ab") as log:
         log.write(b'{"record_type": "RU')  # an interrupted append
-    link = _link(ws / ".codex" / "quarantine", elsewhere)
-    theirs = _state(elsewhere)
+    link = replace_with_link(ws / ".codex" / "quarantine", elsewhere)
+    theirs = link_state(elsewhere)
     _refused(cli, link, "repair")
     assert (ws / RUNS_LOG).read_bytes() == before + b'{"record_type": "RU'
-    assert _state(elsewhere) == theirs
+    assert link_state(elsewhere) == theirs
 
 
 def test_a_query_never_writes_through_a_symlinked_cache(
     cli: Cli, ws: Path, elsewhere: Path
 ) -> None:
     _seeded(cli, ws)
-    link = _link(ws / ".codex" / "cache", elsewhere)
-    theirs = _state(elsewhere)
+    link = replace_with_link(ws / ".codex" / "cache", elsewhere)
+    theirs = link_state(elsewhere)
     listed = cli.runs("list", "--json")
     assert listed.code == 0, listed.err
     assert listed.run_ids() == [run_id(1)]
     assert f"UNSAFE_PATH {link}" in listed.err and "temporary index" in listed.err
     settle()
-    assert _state(elsewhere) == theirs
+    assert link_state(elsewhere) == theirs

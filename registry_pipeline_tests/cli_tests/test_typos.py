@@ -3,12 +3,11 @@ as an empty answer ("checked 0", "no pointer changes")."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-Run = Callable[..., tuple[int, str, str]]
+from registry_pipeline_tests._helpers import Run
 
 
 def test_validate_with_an_unknown_registry_is_refused(cli: Run, demo: Path) -> None:

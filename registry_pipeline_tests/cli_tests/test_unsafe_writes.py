@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,10 +14,9 @@ import pytest
 from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_store import RunStore, seal_files
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline_tests._helpers import REPO
+from registry_pipeline_tests._helpers import REPO, Run, link_state, replace_with_link
 from registry_pipeline_tests.cli_tests.test_adopt import make_seed_repo
 
-Run = Callable[..., tuple[int, str, str]]
 MIGRATION = {
     "file": "sql/099_unsafe.sql",
     "description": "A migration the write path must not write",
@@ -26,23 +24,6 @@ MIGRATION = {
     "applied_by": "ops-bot",
     "status": "VERIFIED",
 }
-
-
-def _state(folder: Path) -> dict[str, object]:
-    """Everything under `folder`, no link followed: file bytes, `-> target` for a link, None for
-    a folder (a comparison before and after shows any write, inside or through a link)."""
-    found: dict[str, object] = {}
-    for directory, subdirs, files in os.walk(folder):
-        for name in [*subdirs, *files]:
-            path = Path(directory) / name
-            relpath = path.relative_to(folder).as_posix()
-            if path.is_symlink():
-                found[relpath] = f"-> {os.readlink(path)}"
-            elif path.is_file():
-                found[relpath] = path.read_bytes()
-            else:
-                found[relpath] = None
-    return found
 
 
 def _refused(result: tuple[int, str, str], link: Path, reason: str = "UNSAFE_PATH") -> None:
@@ -55,29 +36,9 @@ def _refused(result: tuple[int, str, str], link: Path, reason: str = "UNSAFE_PAT
 
 
 @pytest.fixture
-def elsewhere(tmp_path: Path) -> Path:
-    """A folder outside every workspace, holding one file of its own."""
-    folder = tmp_path / "elsewhere"
-    folder.mkdir()
-    (folder / "theirs.txt").write_text("not the workspace's\n")
-    return folder
-
-
-@pytest.fixture
 def seed_repo(tmp_path: Path) -> Path:
     """A repository in the seed system's layout (as `test_adopt` makes it)."""
     return make_seed_repo(tmp_path / "ovc")
-
-
-def _link(path: Path, target: Path) -> Path:
-    """Replace `path` (a file or folder, if any) with a symlink to `target`."""
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.symlink_to(target)
-    return path
 
 
 # --- init and adopt ------------------------------------------------------------------------
@@ -86,10 +47,10 @@ def _link(path: Path, target: Path) -> Path:
 def test_init_refuses_a_symlinked_codex_folder(cli: Run, tmp_path: Path, elsewhere: Path) -> None:
     root = tmp_path / "ws"
     root.mkdir()
-    link = _link(root / ".codex", elsewhere)
-    before, outside = _state(root), _state(elsewhere)
+    link = replace_with_link(root / ".codex", elsewhere)
+    before, outside = link_state(root), link_state(elsewhere)
     _refused(cli("init", str(root)), link)
-    assert _state(root) == before and _state(elsewhere) == outside
+    assert link_state(root) == before and link_state(elsewhere) == outside
 
 
 def test_init_refuses_a_symlinked_registries_folder(
@@ -99,48 +60,48 @@ def test_init_refuses_a_symlinked_registries_folder(
     shutil.copytree(REPO / "registries", elsewhere, dirs_exist_ok=True)
     root = tmp_path / "ws"
     root.mkdir()
-    link = _link(root / "registries", elsewhere)
-    before, outside = _state(root), _state(elsewhere)
+    link = replace_with_link(root / "registries", elsewhere)
+    before, outside = link_state(root), link_state(elsewhere)
     _refused(cli("init", str(root)), link)
-    assert _state(root) == before and _state(elsewhere) == outside
+    assert link_state(root) == before and link_state(elsewhere) == outside
     assert not (root / ".codex").exists()
 
 
 def test_adopt_refuses_a_symlinked_codex_folder(cli: Run, seed_repo: Path, elsewhere: Path) -> None:
-    link = _link(seed_repo / ".codex", elsewhere)
-    before, outside = _state(seed_repo), _state(elsewhere)
+    link = replace_with_link(seed_repo / ".codex", elsewhere)
+    before, outside = link_state(seed_repo), link_state(elsewhere)
     _refused(cli("adopt", str(seed_repo)), link)
-    assert _state(seed_repo) == before and _state(elsewhere) == outside
+    assert link_state(seed_repo) == before and link_state(elsewhere) == outside
     assert not (seed_repo / "registries").exists()  # not even our catalog was written first
 
 
 def test_adopt_refuses_a_symlinked_codex_folder_as_json(
     cli: Run, seed_repo: Path, elsewhere: Path
 ) -> None:
-    link = _link(seed_repo / ".codex", elsewhere)
-    before = _state(seed_repo)
+    link = replace_with_link(seed_repo / ".codex", elsewhere)
+    before = link_state(seed_repo)
     code, out, err = cli("adopt", str(seed_repo), "--json")
     assert code == 2 and err == ""
     error = json.loads(out)["error"]
     assert error["code"] == "UNSAFE_PATH" and error["path"] == str(link)
     assert ".codex" in error["message"] and "\n" not in error["message"]
-    assert _state(seed_repo) == before
+    assert link_state(seed_repo) == before
 
 
 def test_adopt_dry_run_says_what_the_real_run_would_refuse(
     cli: Run, seed_repo: Path, elsewhere: Path
 ) -> None:
-    link = _link(seed_repo / ".codex", elsewhere)
+    link = replace_with_link(seed_repo / ".codex", elsewhere)
     _refused(cli("adopt", str(seed_repo), "--dry-run"), link)
 
 
 def test_adopt_refuses_a_symlinked_gitattributes(
     cli: Run, seed_repo: Path, elsewhere: Path
 ) -> None:
-    link = _link(seed_repo / ".gitattributes", elsewhere / "theirs.txt")
-    before, outside = _state(seed_repo), _state(elsewhere)
+    link = replace_with_link(seed_repo / ".gitattributes", elsewhere / "theirs.txt")
+    before, outside = link_state(seed_repo), link_state(elsewhere)
     _refused(cli("adopt", str(seed_repo)), link)
-    assert _state(seed_repo) == before and _state(elsewhere) == outside
+    assert link_state(seed_repo) == before and link_state(elsewhere) == outside
     assert (elsewhere / "theirs.txt").read_text() == "not the workspace's\n"
 
 
@@ -148,10 +109,10 @@ def test_adopt_refuses_a_symlinked_schemas_folder(
     cli: Run, seed_repo: Path, elsewhere: Path
 ) -> None:
     """Our schema bindings go to `schemas/`: a link there is refused with the rest unwritten."""
-    link = _link(seed_repo / "schemas", elsewhere)
-    before, outside = _state(seed_repo), _state(elsewhere)
+    link = replace_with_link(seed_repo / "schemas", elsewhere)
+    before, outside = link_state(seed_repo), link_state(elsewhere)
     _refused(cli("adopt", str(seed_repo)), link)
-    assert _state(seed_repo) == before and _state(elsewhere) == outside
+    assert link_state(seed_repo) == before and link_state(elsewhere) == outside
 
 
 # --- seal and build -------------------------------------------------------------------------
@@ -167,11 +128,13 @@ def _source(tmp_path: Path) -> str:
 def test_seal_refuses_a_symlinked_runs_folder(
     cli: Run, demo: Path, tmp_path: Path, elsewhere: Path
 ) -> None:
-    link = _link(demo / ".codex" / "RUNS", elsewhere)
-    before, outside = _state(demo), _state(elsewhere)
+    link = replace_with_link(demo / ".codex" / "RUNS", elsewhere)
+    before, outside = link_state(demo), link_state(elsewhere)
     result = cli("seal", _source(tmp_path), "--registry-id", "notes", "--workspace", str(demo))
     _refused(result, link)
-    assert _state(demo) == before and _state(elsewhere) == outside  # no staging folder either
+    assert (
+        link_state(demo) == before and link_state(elsewhere) == outside
+    )  # no staging folder either
 
 
 def test_seal_never_cleans_or_stages_in_a_symlinked_staging_folder(
@@ -182,11 +145,11 @@ def test_seal_never_cleans_or_stages_in_a_symlinked_staging_folder(
     old = elsewhere / "old_leftover"
     old.mkdir()
     os.utime(old, (0, 0))
-    link = _link(demo / ".codex" / ".staging", elsewhere)
-    before, outside = _state(demo), _state(elsewhere)
+    link = replace_with_link(demo / ".codex" / ".staging", elsewhere)
+    before, outside = link_state(demo), link_state(elsewhere)
     result = cli("seal", _source(tmp_path), "--registry-id", "notes", "--workspace", str(demo))
     _refused(result, link)
-    assert _state(demo) == before and _state(elsewhere) == outside
+    assert link_state(demo) == before and link_state(elsewhere) == outside
     assert old.is_dir()
 
 
@@ -201,11 +164,11 @@ def test_build_refuses_a_symlink_on_any_of_its_places_before_writing(
     checked before the build lock (the build's first write) is taken. RUNS/ is a run root of
     the catalog, whose own check (UNSAFE_RUN_ROOT) refuses it even earlier."""
     target = elsewhere / "theirs.txt" if relpath.endswith(".lock") else elsewhere
-    link = _link(demo / relpath, target)
-    before, outside = _state(demo), _state(elsewhere)
+    link = replace_with_link(demo / relpath, target)
+    before, outside = link_state(demo), link_state(elsewhere)
     reason = "UNSAFE_RUN_ROOT" if relpath == ".codex/RUNS" else "UNSAFE_PATH"
     _refused(cli("build", "--workspace", str(demo)), link, reason)
-    assert _state(demo) == before and _state(elsewhere) == outside
+    assert link_state(demo) == before and link_state(elsewhere) == outside
 
 
 def test_the_run_store_refuses_a_symlinked_runs_folder_for_every_caller(
@@ -216,7 +179,7 @@ def test_the_run_store_refuses_a_symlinked_runs_folder_for_every_caller(
 
     root = tmp_path / "ws"
     (root / ".codex").mkdir(parents=True)
-    link = _link(root / ".codex" / "RUNS", elsewhere)
+    link = replace_with_link(root / ".codex" / "RUNS", elsewhere)
     with pytest.raises(UsageError) as raised:
         seal_files(RunStore(Workspace(root)), RunSpec(registry_id="notes"), {"a.txt": b"a\n"})
     assert raised.value.code == "UNSAFE_PATH" and raised.value.path == str(link)
@@ -236,12 +199,12 @@ def test_add_entry_refuses_a_symlinked_parse_cache(
     mine = ledger.read_bytes()
     entry = tmp_path / "entry.json"
     entry.write_text(json.dumps(MIGRATION))
-    link = _link(demo / ".codex" / "cache", elsewhere)
-    outside = _state(elsewhere)
+    link = replace_with_link(demo / ".codex" / "cache", elsewhere)
+    outside = link_state(elsewhere)
     result = cli("add-entry", "--workspace", str(demo), "--type", "migration_ledger",
                  "--entry-file", str(entry))  # fmt: skip
     _refused(result, link)
-    assert ledger.read_bytes() == mine and _state(elsewhere) == outside
+    assert ledger.read_bytes() == mine and link_state(elsewhere) == outside
 
 
 # --- restore --------------------------------------------------------------------------------
@@ -254,8 +217,8 @@ def test_restore_never_writes_through_a_link_below_its_dest(
     replaces nothing, so a link planted at DEST/<name> is refused, never followed."""
     sealed = seal_files(RunStore(Workspace(demo)), RunSpec(registry_id="notes"), {"a": b"a\n"})
     dest = tmp_path / "dest"
-    link = _link(dest / sealed.run_id, elsewhere)
-    outside = _state(elsewhere)
+    link = replace_with_link(dest / sealed.run_id, elsewhere)
+    outside = link_state(elsewhere)
     code, _out, err = cli("restore-line-endings", str(sealed.path), str(dest))
     assert code == 2 and "DEST_EXISTS" in err and str(link) in err
-    assert _state(elsewhere) == outside
+    assert link_state(elsewhere) == outside

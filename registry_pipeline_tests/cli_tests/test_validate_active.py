@@ -4,14 +4,12 @@ while folders of failed builds stay as evidence that `--all` reports."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_store import RunStore, seal_files
 from registry_pipeline.core.workspace.layout import Workspace
-
-Run = Callable[..., tuple[int, str, str]]
+from registry_pipeline_tests._helpers import Run
 
 
 def test_evidence_of_a_failed_build_never_locks_the_active_state(cli: Run, built: Path) -> None:

@@ -9,9 +9,7 @@ from pathlib import Path
 
 from registry_pipeline.core.seal.run_store import SealedRun
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline_tests._helpers import unseal
-
-Run = Callable[..., tuple[int, str, str]]
+from registry_pipeline_tests._helpers import Run, unseal
 
 
 def _wrong_hash(folder: Path) -> None:

@@ -3,7 +3,6 @@ all, and `--all` follows every run root of the catalog."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -17,19 +16,7 @@ import pytest
 from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_store import RunStore, seal_files
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline_tests._helpers import copy_demo, unseal
-
-Run = Callable[..., tuple[int, str, str]]
-
-
-def _sha256sum_folder(folder: Path, files: dict[str, bytes]) -> None:
-    """A folder sealed the way `sha256sum * > MANIFEST.sha256` seals it (no root, no run.json)."""
-    lines = []
-    for relpath, data in sorted(files.items()):
-        (folder / relpath).parent.mkdir(parents=True, exist_ok=True)
-        (folder / relpath).write_bytes(data)
-        lines.append(f"{hashlib.sha256(data).hexdigest()}  {relpath}\n")
-    (folder / "MANIFEST.sha256").write_text("".join(lines))
+from registry_pipeline_tests._helpers import Run, copy_demo, sha256sum_folder, unseal
 
 
 def evidence_root(demo: Path) -> Path:
@@ -50,9 +37,9 @@ def evidence(demo: Path) -> Path:
     """The demo with a second run root, `evidence/runs`, holding one folder of each kind."""
     runs = evidence_root(demo)
     (runs / "p1_listed").mkdir()
-    _sha256sum_folder(runs / "p1_listed", {"RUN.md": b"a\r\n", "outputs/x.txt": b"1\n"})
+    sha256sum_folder(runs / "p1_listed", {"RUN.md": b"a\r\n", "outputs/x.txt": b"1\n"})
     (runs / "p1_altered").mkdir()
-    _sha256sum_folder(runs / "p1_altered", {"RUN.md": b"a\r\n"})
+    sha256sum_folder(runs / "p1_altered", {"RUN.md": b"a\r\n"})
     (runs / "p1_altered" / "RUN.md").write_bytes(b"a\n")  # what a line-ending conversion does
     return demo
 
@@ -87,7 +74,7 @@ def test_an_unlisted_or_extra_file_is_not_intact(cli: Run, tmp_path: Path) -> No
     root = copy_demo(tmp_path)
     folder = root / ".codex" / "RUNS" / "p1_extra"
     folder.mkdir()
-    _sha256sum_folder(folder, {"a.txt": b"a\n"})
+    sha256sum_folder(folder, {"a.txt": b"a\n"})
     (folder / "b.txt").write_text("not listed\n")
     code, out, _ = cli("validate", "--all", "--workspace", str(root))
     assert code == 1 and "FAIL  .codex/RUNS/p1_extra" in out
@@ -154,7 +141,7 @@ def test_a_fifo_in_an_older_format_folder_fails_and_is_never_opened(tmp_path: Pa
     root = copy_demo(tmp_path)
     folder = root / ".codex" / "RUNS" / "p1_fifo"
     folder.mkdir()
-    _sha256sum_folder(folder, {"a.txt": b"a\n"})
+    sha256sum_folder(folder, {"a.txt": b"a\n"})
     os.mkfifo(folder / "p")
     with (folder / "MANIFEST.sha256").open("a") as manifest:
         manifest.write(f"{'0' * 64}  p\n")
@@ -178,7 +165,7 @@ def test_an_older_format_verdict_never_hides_a_problem(
     root = copy_demo(tmp_path)
     folder = root / ".codex" / "RUNS" / "p1_old"
     folder.mkdir()
-    _sha256sum_folder(folder, {"a.txt": b"a\n"})
+    sha256sum_folder(folder, {"a.txt": b"a\n"})
     if damage == "symlink":
         (folder / "etc").symlink_to("/etc")
     else:
@@ -194,7 +181,7 @@ def test_run_folders_whose_names_fold_together_are_not_intact(cli: Run, tmp_path
     root = copy_demo(tmp_path)
     for name in ("old1", "OLD1"):
         (root / ".codex" / "RUNS" / name).mkdir()
-        _sha256sum_folder(root / ".codex" / "RUNS" / name, {"a.txt": b"a\n"})
+        sha256sum_folder(root / ".codex" / "RUNS" / name, {"a.txt": b"a\n"})
     rc, out, _ = cli("validate", "--all", "--workspace", str(root))
     assert rc == 1
     blocks = out.split("FAIL  ")[1:]
@@ -223,7 +210,7 @@ def test_fast_never_hashes_and_says_so(
     root = copy_demo(tmp_path)
     folder = root / ".codex" / "RUNS" / "p1_old"
     folder.mkdir()
-    _sha256sum_folder(folder, {"a.txt": b"a\n", "big.bin": b"x" * (inspection.SMALL_FILE + 1)})
+    sha256sum_folder(folder, {"a.txt": b"a\n", "big.bin": b"x" * (inspection.SMALL_FILE + 1)})
     hashed: list[str] = []
 
     def spy(hash_function: Callable[..., Any]) -> Callable[..., Any]:
@@ -287,7 +274,7 @@ def test_a_newline_in_a_run_folder_name_cannot_forge_a_line(cli: Run, tmp_path: 
     root = copy_demo(tmp_path)
     folder = root / ".codex" / "RUNS" / "p1\nPASS  forged"
     folder.mkdir()
-    _sha256sum_folder(folder, {"a.txt": b"a\n"})
+    sha256sum_folder(folder, {"a.txt": b"a\n"})
     rc, out, _ = cli("validate", "--all", "--workspace", str(root))
     assert rc == 1
     assert not any(line.startswith("PASS") for line in out.splitlines()), out

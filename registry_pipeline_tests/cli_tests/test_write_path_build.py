@@ -12,8 +12,6 @@ import pytest
 
 from registry_pipeline_tests.cli_tests.conftest import Run
 
-REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = REPO / "examples" / "module-registries"
 ROUTE = """\
 route_id: orphan_pages
 owner_module: billing_service
@@ -26,14 +24,6 @@ status: active
 """
 
 pytestmark = pytest.mark.slow  # real Dagster builds
-
-
-@pytest.fixture
-def example(tmp_path: Path) -> Path:
-    """A copy of the example workspace in the seed's layout."""
-    root = tmp_path / "module-registries"
-    shutil.copytree(EXAMPLE, root)
-    return root
 
 
 def _build(cli: Run, root: Path) -> tuple[int, dict[str, dict[str, object]]]:

@@ -8,10 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from registry_pipeline_tests.cli_tests.conftest import Run
-from registry_pipeline_tests.core_tests.write_path._support import copy_example, sample
+from registry_pipeline_tests.core_tests.write_path._support import sample
 
 PROBLEM_KEYS = {"code", "path", "line", "field", "message"}
 CATALOG = "registries/REGISTRY_CATALOG_v0_2.json"
@@ -19,11 +17,6 @@ RULES = "registries/COORDINATION_v0_1.yaml"
 ROUTE = {"route_id": "orphan_pages", "owner_module": "billing_service",
          "scope": ["content/orphans/"], "topics": ["orphans"], "description": "d",
          "status": "active"}  # fmt: skip
-
-
-@pytest.fixture
-def example(tmp_path: Path) -> Path:
-    return copy_example(tmp_path)
 
 
 def _json(cli: Run, *args: str) -> tuple[int, dict[str, Any]]:

@@ -13,8 +13,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,6 +25,7 @@ from registry_pipeline.core.seal.run_store import RunStore, seal_files
 from registry_pipeline.core.seal.validate import is_valid_run_folder
 from registry_pipeline.core.workspace.layout import Workspace, init_workspace
 from registry_pipeline.core.workspace.sources import plan_sources
+from registry_pipeline_tests._helpers import age, run_folders, staging_entries, tree
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +45,6 @@ RANDOM_POINTS = 50
 SEED = 20260205
 BIG_FILE_BYTES = 3 * BLOCK_SIZE + 4321  # four copy blocks
 REGISTRY = "crashy"
-AN_HOUR_AGO = 3600.0
 
 
 @pytest.fixture(scope="module")
@@ -144,47 +142,16 @@ def _seal_cli(
     )
 
 
-def _run_folders(workspace: Workspace) -> set[str]:
-    return {
-        entry.name
-        for entry in os.scandir(workspace.runs_dir)
-        if entry.is_dir(follow_symlinks=False) and not entry.name.startswith(".")
-    }
-
-
-def _tree(path: Path) -> dict[str, tuple[bytes | None, int, int]]:
-    """relpath -> (bytes or None for a folder, mode, mtime_ns) of everything under `path`."""
-    found: dict[str, tuple[bytes | None, int, int]] = {}
-    for item in sorted(path.rglob("*")):
-        info = item.lstat()
-        data = None if item.is_dir() else item.read_bytes()
-        found[item.relative_to(path).as_posix()] = (data, info.st_mode, info.st_mtime_ns)
-    info = path.lstat()
-    found["."] = (None, info.st_mode, info.st_mtime_ns)
-    return found
-
-
-def _staging_entries(workspace: Workspace) -> list[Path]:
-    staging = workspace.staging_dir
-    return sorted(staging.iterdir()) if staging.is_dir() else []
-
-
-def _age(paths: Iterator[Path] | list[Path]) -> None:
-    moment = time.time() - AN_HOUR_AGO
-    for path in paths:
-        os.utime(path, (moment, moment), follow_symlinks=False)
-
-
 def _crash_then_recover(
     workspace: Workspace, source: Path, crash_at: str, leaves_run: bool
 ) -> None:
     earlier = seal_files(RunStore(workspace), RunSpec(registry_id="earlier"), {"a.txt": b"kept\n"})
-    earlier_tree = _tree(earlier.path)
+    earlier_tree = tree(earlier.path)
 
     killed = _seal_cli(workspace, source, crash_at)
     assert killed.returncode == -signal.SIGKILL, (crash_at, killed.returncode, killed.stderr)
 
-    folders = _run_folders(workspace)
+    folders = set(run_folders(workspace.root))
     new = folders - {earlier.run_id}
     for name in sorted(folders):
         assert is_valid_run_folder(workspace.runs_dir / name), (crash_at, name)
@@ -196,21 +163,21 @@ def _crash_then_recover(
         assert listed == {
             p.relative_to(source).as_posix() for p in source.rglob("*") if p.is_file()
         }
-    leftovers = _staging_entries(workspace)
+    leftovers = staging_entries(workspace.staging_dir)
     assert len(leftovers) == (0 if leaves_run else 1), (crash_at, leftovers)
-    assert _tree(earlier.path) == earlier_tree
+    assert tree(earlier.path) == earlier_tree
 
-    _age(leftovers)
+    age(*(workspace.staging_dir / name for name in leftovers))
     done = _seal_cli(workspace, source, None)
     assert done.returncode == 0, done.stderr
     sealed = json.loads(done.stdout)
     assert is_valid_run_folder(sealed["path"])
-    assert _run_folders(workspace) == folders | {sealed["run_id"]}
+    assert set(run_folders(workspace.root)) == folders | {sealed["run_id"]}
     assert sealed["run_id"] not in folders
-    assert _staging_entries(workspace) == []
+    assert staging_entries(workspace.staging_dir) == []
     for name in sorted(folders):
         assert is_valid_run_folder(workspace.runs_dir / name), (crash_at, name)
-    assert _tree(earlier.path) == earlier_tree
+    assert tree(earlier.path) == earlier_tree
 
 
 @pytest.mark.parametrize("step", NAMED_STEPS)

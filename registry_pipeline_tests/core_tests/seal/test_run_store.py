@@ -7,7 +7,6 @@ import multiprocessing
 import os
 import stat
 import sys
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,44 +21,14 @@ from registry_pipeline.core.seal.run_store import RunStore, SealedRun, seal_file
 from registry_pipeline.core.seal.validate import inspect_run_folder, is_valid_run_folder
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.sources import SourceError, plan_sources
+from registry_pipeline_tests._helpers import age, run_folders, staging_entries, tree
 
 FIXED = datetime(2026, 2, 5, 21, 36, 1, 250_000, tzinfo=UTC)
-AN_HOUR_AGO = 3600.0
 PAYLOAD = {
     "REPORT.json": b'{"ok": true}\n',
     "data/rows.csv": b"id,value\r\n1,a\r\n",
     "data/deep/er/notes.txt": b"deep\n",
 }
-
-
-def _run_folders(workspace: Workspace) -> list[str]:
-    return sorted(
-        entry.name
-        for entry in os.scandir(workspace.runs_dir)
-        if entry.is_dir(follow_symlinks=False) and not entry.name.startswith(".")
-    )
-
-
-def _staging_entries(workspace: Workspace) -> list[str]:
-    staging = workspace.staging_dir
-    return sorted(os.listdir(staging)) if staging.is_dir() else []
-
-
-def _tree(path: Path) -> dict[str, tuple[bytes | None, int, int]]:
-    """relpath -> (bytes, or None for a folder; mode; mtime_ns) for `path` and all below it."""
-    found: dict[str, tuple[bytes | None, int, int]] = {}
-    info = path.lstat()
-    found["."] = (None, info.st_mode, info.st_mtime_ns)
-    for item in sorted(path.rglob("*")):
-        info = item.lstat()
-        data = None if item.is_dir() else item.read_bytes()
-        found[item.relative_to(path).as_posix()] = (data, info.st_mode, info.st_mtime_ns)
-    return found
-
-
-def _age(path: Path) -> None:
-    moment = time.time() - AN_HOUR_AGO
-    os.utime(path, (moment, moment), follow_symlinks=False)
 
 
 # --- read-only run folders -------------------------------------------------------------------
@@ -125,7 +94,9 @@ def test_run_ids_of_one_registry_sort_by_creation(workspace: Workspace) -> None:
     assert len(set(created)) == len(created)
     assert sorted(created) == created
     ours = [
-        name for name in _run_folders(workspace) if RUN_ID.fullmatch(name)["registry_id"] == "demo"
+        name
+        for name in run_folders(workspace.root)
+        if RUN_ID.fullmatch(name)["registry_id"] == "demo"
     ]
     assert ours == created
 
@@ -223,14 +194,14 @@ def test_four_processes_sealing_one_registry_at_once(workspace: Workspace) -> No
         assert worker.exitcode == 0
     base = "2026-02-05__213601__race_build"
     assert sorted(outcome.values()) == [base, f"{base}__001", f"{base}__002", f"{base}__003"]
-    assert _run_folders(workspace) == sorted(outcome.values())
+    assert run_folders(workspace.root) == sorted(outcome.values())
     for index, run_id in outcome.items():
         folder = workspace.runs_dir / run_id
         report = inspect_run_folder(folder)
         assert report.ok, report.problems
         assert (folder / "who.txt").read_bytes() == b"writer %d\n" % index
         assert json.loads((folder / "run.json").read_bytes())["run_id"] == run_id
-    assert _staging_entries(workspace) == []
+    assert staging_entries(workspace.staging_dir) == []
 
 
 # --- failing builds and staging leftovers ----------------------------------------------------
@@ -243,10 +214,10 @@ def test_failing_build_leaves_nothing(workspace: Workspace, store: RunStore) -> 
     ):
         staging.add_bytes("a.txt", b"a\n")
         staging.add_bytes("sub/b.txt", b"b\n")
-        assert _staging_entries(workspace) != []
+        assert staging_entries(workspace.staging_dir) != []
         raise RuntimeError("builder failed")
-    assert _run_folders(workspace) == []
-    assert _staging_entries(workspace) == []
+    assert run_folders(workspace.root) == []
+    assert staging_entries(workspace.staging_dir) == []
 
 
 def test_failing_copy_build_leaves_nothing(
@@ -262,14 +233,14 @@ def test_failing_copy_build_leaves_nothing(
     ):
         staging.add_copies(pairs)
         raise ValueError("late failure")
-    assert _run_folders(workspace) == []
-    assert _staging_entries(workspace) == []
+    assert run_folders(workspace.root) == []
+    assert staging_entries(workspace.staging_dir) == []
 
 
 def test_live_staging_is_kept_even_when_aged(workspace: Workspace, store: RunStore) -> None:
     with store.stage(RunSpec(registry_id="demo")) as live:
         live.add_bytes("sub/a.txt", b"a\n")
-        _age(live.path)
+        age(live.path)
         assert store.clean_staging() == []
         assert live.path.is_dir()
         # Another build starting now cleans staging too, and must not take the live one either.
@@ -278,7 +249,7 @@ def test_live_staging_is_kept_even_when_aged(workspace: Workspace, store: RunSto
         published = live.publish()
     assert is_valid_run_folder(published.path)
     assert is_valid_run_folder(sealed.path)
-    assert _staging_entries(workspace) == []
+    assert staging_entries(workspace.staging_dir) == []
 
 
 def _dead_staging(workspace: Workspace, name: str) -> Path:
@@ -299,14 +270,14 @@ def test_dead_staging_is_removed_once_aged(workspace: Workspace, store: RunStore
     young = _dead_staging(workspace, "demo.99998.cafebabe")
     stray = workspace.staging_dir / "stray-file"
     stray.write_bytes(b"x")
-    _age(old)
-    _age(stray)
+    age(old)
+    age(stray)
     assert sorted(store.clean_staging()) == ["demo.99999.deadbeef", "stray-file"]
     assert not old.exists() and not stray.exists()
     assert young.is_dir()  # within the grace period its owner may not hold the lock yet
-    _age(young)
+    age(young)
     seal_files(store, RunSpec(registry_id="demo"), {"a.txt": b"a\n"})  # stage() cleans up too
-    assert _staging_entries(workspace) == []
+    assert staging_entries(workspace.staging_dir) == []
 
 
 # --- refused sources write nothing -----------------------------------------------------------
@@ -359,8 +330,8 @@ def test_refused_sources_write_nothing(
     code = main(["seal", str(source), "--registry-id", "demo", "--workspace", str(workspace.root)])
     assert code != 0
     assert "nothing was written" in capsys.readouterr().err
-    assert _run_folders(workspace) == []
-    assert _staging_entries(workspace) == []
+    assert run_folders(workspace.root) == []
+    assert staging_entries(workspace.staging_dir) == []
 
 
 @pytest.mark.parametrize("name", ["Run.json", "MANIFEST.SHA256", "Manifest.JSON"])
@@ -371,8 +342,8 @@ def test_staging_refuses_case_variants_of_reserved_names(
     try:
         sealed = seal_files(store, RunSpec(registry_id="demo"), {name: b"{}\n", "ok.txt": b"ok"})
     except UsageError:
-        assert _run_folders(workspace) == []
-        assert _staging_entries(workspace) == []
+        assert run_folders(workspace.root) == []
+        assert staging_entries(workspace.staging_dir) == []
         return
     report = inspect_run_folder(sealed.path)
     pytest.fail(
@@ -388,7 +359,7 @@ def test_later_seals_never_modify_existing_folders(workspace: Workspace, tmp_pat
     store = RunStore(workspace, clock=lambda: FIXED)
     first = seal_files(store, RunSpec(registry_id="demo"), PAYLOAD)
     other = seal_files(store, RunSpec(registry_id="other"), {"x.txt": b"x\n"})
-    before = {run.run_id: _tree(run.path) for run in (first, other)}
+    before = {run.run_id: tree(run.path) for run in (first, other)}
 
     seal_files(store, RunSpec(registry_id="demo"), PAYLOAD)  # same registry, same second
     seal_files(store, RunSpec(registry_id="demo"), {"data/rows.csv": b"changed\n"})
@@ -402,6 +373,8 @@ def test_later_seals_never_modify_existing_folders(workspace: Workspace, tmp_pat
         staging.add_bytes("REPORT.json", b"{}\n")
         raise RuntimeError("failed build")
 
-    assert {run_id: _tree(workspace.runs_dir / run_id) for run_id in before} == before
-    assert len(_run_folders(workspace)) == 5
-    assert all(is_valid_run_folder(workspace.runs_dir / name) for name in _run_folders(workspace))
+    assert {run_id: tree(workspace.runs_dir / run_id) for run_id in before} == before
+    assert len(run_folders(workspace.root)) == 5
+    assert all(
+        is_valid_run_folder(workspace.runs_dir / name) for name in run_folders(workspace.root)
+    )

@@ -22,22 +22,11 @@ from registry_pipeline.core.seal.verdicts import (
     UNSEALED,
     verdict_of,
 )
-
-
-def _plain_list(folder: Path, files: dict[str, bytes]) -> Path:
-    """A folder sealed by `sha256sum` alone: a plain MANIFEST.sha256, no ROOT line, no run.json."""
-    folder.mkdir(parents=True, exist_ok=True)
-    lines = []
-    for relpath, data in sorted(files.items()):
-        (folder / relpath).parent.mkdir(parents=True, exist_ok=True)
-        (folder / relpath).write_bytes(data)
-        lines.append(f"{hashlib.sha256(data).hexdigest()}  {relpath}\n")
-    (folder / "MANIFEST.sha256").write_text("".join(lines))
-    return folder
+from registry_pipeline_tests._helpers import sha256sum_folder
 
 
 def test_an_intact_plain_list_is_an_older_format(tmp_path: Path) -> None:
-    folder = _plain_list(tmp_path / "run", {"a.txt": b"a\n", "sub/b.txt": b"b\n"})
+    folder = sha256sum_folder(tmp_path / "run", {"a.txt": b"a\n", "sub/b.txt": b"b\n"})
     verdict = verdict_of(inspect_run_folder(folder))
     assert (verdict.status, verdict.older_format, verdict.hashed) == (
         INTACT_OLDER_FORMAT,
@@ -64,7 +53,7 @@ def deadline() -> Iterator[None]:
 
 @pytest.mark.usefixtures("deadline")
 def test_a_fifo_listed_in_a_plain_list_fails_and_is_never_opened(tmp_path: Path) -> None:
-    folder = _plain_list(tmp_path / "run", {"a.txt": b"a\n"})
+    folder = sha256sum_folder(tmp_path / "run", {"a.txt": b"a\n"})
     os.mkfifo(folder / "p")
     with (folder / "MANIFEST.sha256").open("a") as manifest:
         manifest.write(f"{'0' * 64}  p\n")
@@ -75,7 +64,7 @@ def test_a_fifo_listed_in_a_plain_list_fails_and_is_never_opened(tmp_path: Path)
 
 @pytest.mark.parametrize("damage", ["symlink", "empty_folder", "unlisted_file", "missing_file"])
 def test_any_problem_an_older_format_does_not_explain_fails(tmp_path: Path, damage: str) -> None:
-    folder = _plain_list(tmp_path / "run", {"a.txt": b"a\n"})
+    folder = sha256sum_folder(tmp_path / "run", {"a.txt": b"a\n"})
     if damage == "symlink":
         (folder / "etc").symlink_to("/etc")
     elif damage == "empty_folder":
@@ -98,7 +87,7 @@ def test_any_problem_an_older_format_does_not_explain_fails(tmp_path: Path, dama
 
 
 def test_a_problem_added_to_the_report_is_never_explained_away(tmp_path: Path) -> None:
-    folder = _plain_list(tmp_path / "run", {"a.txt": b"a\n"})
+    folder = sha256sum_folder(tmp_path / "run", {"a.txt": b"a\n"})
     report = inspect_run_folder(folder)
     assert verdict_of(report).status == INTACT_OLDER_FORMAT
     name = Problem(code=ReasonCode.UNSAFE_PATH, message="folder name 'run' is the same as 'RUN'")
@@ -109,7 +98,7 @@ def test_the_verdict_is_read_off_the_report_not_the_disk(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No second hashing pass: every listed file was verified by the one inspection."""
-    folder = _plain_list(tmp_path / "run", {"a.txt": b"a\n", "b.txt": b"b\n"})
+    folder = sha256sum_folder(tmp_path / "run", {"a.txt": b"a\n", "b.txt": b"b\n"})
     report = inspect_run_folder(folder)
 
     def no_hashing(*_args: object) -> None:
@@ -123,7 +112,7 @@ def test_the_verdict_is_read_off_the_report_not_the_disk(
 def test_fast_inspection_gives_an_older_format_verdict_that_says_it_was_not_hashed(
     tmp_path: Path,
 ) -> None:
-    folder = _plain_list(tmp_path / "run", {"a.txt": b"a\n"})
+    folder = sha256sum_folder(tmp_path / "run", {"a.txt": b"a\n"})
     (folder / "a.txt").write_bytes(b"b\n")  # same size, other content: only hashing sees it
     verdict = verdict_of(inspect_run_folder(folder, fast=True))
     assert (verdict.status, verdict.hashed) == (INTACT_OLDER_FORMAT, False)
@@ -141,14 +130,14 @@ def test_a_folder_without_seal_files_is_unsealed_unless_its_name_is_bad(tmp_path
 
 
 def test_an_empty_or_half_sealed_plain_list_is_not_intact(tmp_path: Path) -> None:
-    empty = _plain_list(tmp_path / "empty", {})
+    empty = sha256sum_folder(tmp_path / "empty", {})
     verdict = verdict_of(inspect_run_folder(empty))
     assert verdict.status == FAIL  # claims nothing
     assert [p.code for p in verdict.problems] == [ReasonCode.MALFORMED_MANIFEST]
-    half = _plain_list(tmp_path / "half", {"a.txt": b"a\n"})
+    half = sha256sum_folder(tmp_path / "half", {"a.txt": b"a\n"})
     (half / "run.json").write_text("{}")
     assert verdict_of(inspect_run_folder(half)).status == FAIL
-    listed = _plain_list(tmp_path / "listed", {"a.txt": b"a\n"})
+    listed = sha256sum_folder(tmp_path / "listed", {"a.txt": b"a\n"})
     with (listed / "MANIFEST.sha256").open("a") as manifest:
         manifest.write(f"{'0' * 64}  manifest.json\n")  # lists a file that is not there
     verdict = verdict_of(inspect_run_folder(listed))

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import difflib
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 from registry_pipeline.core.json_strict import loads_strict
 from registry_pipeline.core.yaml_io import loads_yaml_strict
+from registry_pipeline_tests._helpers import EXAMPLE, REPO, copy_example
 
-REPO = Path(__file__).resolve().parents[3]
-EXAMPLE = REPO / "examples" / "module-registries"
+__all__ = ["EXAMPLE", "REPO", "copy_example"]
+
 EXAMPLE_TYPES = (
     "ability_high",
     "ability_low",
@@ -55,14 +55,6 @@ DEMO_FILES = {
 DEMO_PACKS = "registries/threshold_packs"
 NOTES = "registries/WRITE_NOTES_v0_1.jsonl"
 OVERRIDES = "registries/WRITE_OVERRIDES_v0_1.jsonl"
-
-
-def copy_example(parent: Path) -> Path:
-    """A copy of examples/module-registries under `parent`, without any run folder."""
-    root = parent / "example"
-    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".codex", "__pycache__"))
-    (root / ".codex" / "RUNS").mkdir(parents=True)
-    return root
 
 
 def snapshot(root: Path) -> dict[str, bytes]:

@@ -19,7 +19,6 @@ from registry_pipeline.core.write_path.rules import (
     parse_coordination,
 )
 from registry_pipeline_tests.core_tests.write_path._support import (
-    copy_example,
     parse,
     sample,
     snapshot,
@@ -30,11 +29,6 @@ SEED_EVENT_TYPES = ["PromptSubmit", "PreAbilityCreate", "PreAbilityCall", "PostA
                     "SessionStop"]  # fmt: skip
 """Seed 003, 3.1: "each file declares an `event_type` such as PromptSubmit, PreAbilityCreate,
 PreAbilityCall, PostAbilityCall, or SessionStop"."""
-
-
-@pytest.fixture
-def example(tmp_path: Path) -> Path:
-    return copy_example(tmp_path)
 
 
 def _hook(**fields: Any) -> dict[str, Any]:
