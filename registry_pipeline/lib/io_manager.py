@@ -169,7 +169,7 @@ def active_snapshot(workspace: Workspace, registry_id: str) -> tuple[Snapshot | 
         if exc.code in ("POINTER_MISMATCH", "JOURNAL_CORRUPT"):
             raise  # a pointer the journal does not explain is never read
         return None, f"pointer file unreadable: {exc.code}"
-    if ref is None or ref.run_id is None:
+    if ref is None or not ref.run_id:
         return None, None
     if (ref.run_root or RUNS_RELPATH) != RUNS_RELPATH:
         return None, f"active pointer {ref.run_id} is not under {RUNS_RELPATH}"

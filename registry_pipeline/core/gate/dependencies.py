@@ -17,7 +17,6 @@ from registry_pipeline.core.append_only.baseline import DIAGNOSTICS_ARTIFACT
 from registry_pipeline.core.append_only.governed import published_files
 from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.gate.receipts import ReceiptStore
-from registry_pipeline.core.pointers.pointer_file import ActiveRef
 from registry_pipeline.core.pointers.store import PointerRefused, PointerStore
 from registry_pipeline.core.pointers.targets import target_folder
 from registry_pipeline.core.seal.envelope import SealedRef
@@ -119,7 +118,7 @@ def checked_snapshot(
     return None
 
 
-def active_ref(workspace: Workspace, registry_id: str) -> ActiveRef | None:
+def active_ref(workspace: Workspace, registry_id: str) -> SealedRef | None:
     """The registry's active snapshot as the journal records it (`PointerStore.recorded`)."""
     return PointerStore(workspace).recorded(registry_id)
 

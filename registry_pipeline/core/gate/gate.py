@@ -22,8 +22,8 @@ from registry_pipeline.core.gate.dependencies import active_ref, checked_snapsho
 from registry_pipeline.core.gate.receipts import Receipt, ReceiptStore, make_receipt
 from registry_pipeline.core.gate.verdict import CheckVerdict
 from registry_pipeline.core.pointers.bucket import SetAside
-from registry_pipeline.core.pointers.pointer_file import ActiveRef
 from registry_pipeline.core.pointers.store import PointerStore
+from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.workspace.catalog import RegistrySpec, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.remote import remote_for
@@ -202,7 +202,7 @@ def admission(
     workspace: Workspace,
     registry_id: str,
     folder: Path,
-    target: ActiveRef,
+    target: SealedRef,
     action: str,
     actor: dict[str, str],
 ) -> dict[str, Any]:

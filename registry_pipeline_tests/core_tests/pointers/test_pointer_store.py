@@ -23,11 +23,11 @@ from registry_pipeline.core.pointers.journal import (
     verify_journal,
 )
 from registry_pipeline.core.pointers.pointer_file import (
-    ActiveRef,
     PointerFileError,
     read_pointer_file,
 )
 from registry_pipeline.core.pointers.store import PointerRefused, PointerStore
+from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.run_store import SealedRun
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.layout import Workspace
@@ -224,7 +224,7 @@ def test_an_interrupted_change_is_reported_then_completed(pstore: PointerStore, 
     promote(pstore, first)
     previous = last_record(pstore.journal_path)
     assert previous is not None
-    target = ActiveRef(second.run_id, ".codex/RUNS", "ALPHA.json", second.root_sha256)
+    target = SealedRef("alpha", second.run_id, second.root_sha256, relpath="ALPHA.json")
     folder = pstore.workspace.runs_dir / second.run_id
     receipt = admission(
         pstore.workspace, "alpha", folder, target, "promote", ACTOR
@@ -259,7 +259,7 @@ def test_an_interrupted_change_to_a_snapshot_without_a_passing_receipt_is_never_
     promote(pstore, first)
     previous = last_record(pstore.journal_path)
     assert previous is not None
-    target = ActiveRef(second.run_id, ".codex/RUNS", "ALPHA.json", second.root_sha256)
+    target = SealedRef("alpha", second.run_id, second.root_sha256, relpath="ALPHA.json")
     forged = JournalRecord(
         seq=2, registry_id="alpha", from_ref=previous.to_ref, to_ref=target, action="promote",
         reason="no gate", actor=ACTOR, checks={}, created_utc="2099-01-01T00:00:00.000000Z",
