@@ -555,7 +555,7 @@ def _target_state(
             "TARGET_INVALID", message, path=where, registry_id=registry_id, reason_codes=codes
         )
         return "invalid: " + ",".join(codes), [problem]
-    if report.root_sha256 == ref.manifest_sha256:
+    if report.root_sha256 == ref.root:
         return "ok", []
     message = f"the active snapshot's root is not the one its pointer records; {_WAY_OUT}"
     problem = problem_object(
@@ -563,7 +563,7 @@ def _target_state(
         message,
         path=str(folder),
         registry_id=registry_id,
-        expected=ref.manifest_sha256,
+        expected=ref.root,
         found=report.root_sha256,
     )
     return "root_mismatch", [problem]

@@ -180,6 +180,6 @@ def active_snapshot(workspace: Workspace, registry_id: str) -> tuple[Snapshot | 
         return None, f"active pointer {ref.run_id} unusable: {exc.code}"
     if not report.ok:
         return None, f"active pointer {ref.run_id} no longer validates"
-    if report.root_sha256 != ref.manifest_sha256:
+    if report.root_sha256 != ref.root:
         return None, f"active pointer {ref.run_id} names another root than its folder has"
     return read_snapshot(folder, registry_id), None

@@ -106,7 +106,7 @@ def checked_snapshot(
         verdicts = receipts.verdicts(snapshot.root_sha256)
         if verdicts.passing and verdicts.failed is None:
             return snapshot
-    ref = active_ref(workspace, registry_id)
+    ref = PointerStore(workspace).recorded(registry_id)  # the active one, as journaled
     if ref is None or not ref.run_id:
         return None
     try:
@@ -116,11 +116,6 @@ def checked_snapshot(
     except (UsageError, PointerRefused):
         return None
     return None
-
-
-def active_ref(workspace: Workspace, registry_id: str) -> SealedRef | None:
-    """The registry's active snapshot as the journal records it (`PointerStore.recorded`)."""
-    return PointerStore(workspace).recorded(registry_id)
 
 
 def coordination_reads(root: Path, catalog: RegistryCatalog) -> dict[str, tuple[str, ...]]:

@@ -372,7 +372,7 @@ class PointerStore:
             if target != found:
                 raise PointerRefused(
                     f"the pointer file names {ref_text(found)}, but {folder.name} has root "
-                    f"{target.manifest_sha256}: an edit that names no valid snapshot cannot be "
+                    f"{target.root}: an edit that names no valid snapshot cannot be "
                     f"accepted; `registry pointers repair {registry_id} --reason TEXT` restores "
                     "the journal's value",
                     code="TARGET_INVALID",

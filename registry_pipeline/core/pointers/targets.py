@@ -217,7 +217,7 @@ def found_target(
         return "invalid", exc.message
     if not report.ok:
         return "invalid", f"{folder.name} does not validate"
-    if report.root_sha256 != ref.manifest_sha256:
+    if report.root_sha256 != ref.root:
         return "invalid", f"{folder.name} has root {report.root_sha256}"
     return "valid", ""
 
