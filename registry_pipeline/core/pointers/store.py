@@ -419,7 +419,7 @@ class PointerStore:
         folder = target_folder(self.workspace, registry_id, run_id)
         with self._changing(registry_id, action, admit) as pointers:
             current = pointers.active(registry_id)
-            if expect is not ANY and (current.run_id if current else None) != expect:
+            if expect is not ANY and (current.run_id or None if current else None) != expect:
                 raise PointerRefused(
                     f"{registry_id}: expected the active snapshot to be {expect or '(none)'}, "
                     f"it is {current.run_id if current else '(none)'}",
