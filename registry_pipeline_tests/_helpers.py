@@ -193,9 +193,9 @@ def chained_journal_lines(count: int) -> list[bytes]:
     """`count` pointer-journal lines (with their newline), each chained to the one before: an
     adoption of one registry's pointer, then holds of it (records that move nothing)."""
     from registry_pipeline.core.pointers.journal import JournalRecord
-    from registry_pipeline.core.pointers.pointer_file import ActiveRef
+    from registry_pipeline.core.seal.envelope import SealedRef
 
-    ref = ActiveRef("2026-01-01__000000__alpha", ".codex/RUNS", "ALPHA.json", "0" * 64)
+    ref = SealedRef("alpha", "2026-01-01__000000__alpha", "0" * 64, relpath="ALPHA.json")
     lines: list[bytes] = []
     previous: str | None = None
     for seq in range(1, count + 1):

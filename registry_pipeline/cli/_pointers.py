@@ -430,6 +430,7 @@ def parse_moment(text: str) -> str:
 
 def run_as_of(args: argparse.Namespace) -> int:
     from registry_pipeline.core.pointers.journal import state_as_of
+    from registry_pipeline.core.pointers.pointer_file import ref_json
 
     moment = parse_moment(args.timestamp)
     _workspace, store = open_store(args)
@@ -437,7 +438,7 @@ def run_as_of(args: argparse.Namespace) -> int:
     rows: list[dict[str, Any]] = [
         {
             "registry_id": registry_id,
-            "active_ref": record.to_ref.as_json(),
+            "active_ref": ref_json(record.to_ref),
             "since_utc": record.created_utc,
             "seq": record.seq,
         }
@@ -499,6 +500,7 @@ def _row(
     workspace: Workspace, store: Any, pointers: Any, registry_id: str, spec: Any
 ) -> dict[str, Any]:
     """One registry's line of `pointers show`: its pointer, target, journal state and hold."""
+    from registry_pipeline.core.pointers.pointer_file import ref_json
     from registry_pipeline.core.pointers.store import PointerRefused
 
     pointer = pointers.pointers.get(registry_id)
@@ -512,7 +514,7 @@ def _row(
     return {
         "registry_id": registry_id,
         "has_pointer": spec.active_pointer if spec else True,
-        "active_ref": ref.as_json() if ref else None,
+        "active_ref": ref_json(ref) if ref else None,
         "active_ref_known": pointer.active_ref_known if pointer else None,
         "active_asof_utc": pointer.active_asof_utc if pointer else None,
         "target": target,
@@ -532,7 +534,7 @@ def _target_state(
     from registry_pipeline.core.pointers.store import PointerRefused, target_folder
     from registry_pipeline.core.seal.validate import inspect_run_folder
 
-    if ref is None or ref.run_id is None:
+    if ref is None or not ref.run_id:
         return None, []
     try:
         folder = target_folder(workspace, registry_id, ref.run_id)
@@ -553,7 +555,7 @@ def _target_state(
             "TARGET_INVALID", message, path=where, registry_id=registry_id, reason_codes=codes
         )
         return "invalid: " + ",".join(codes), [problem]
-    if report.root_sha256 == ref.manifest_sha256:
+    if report.root_sha256 == ref.root:
         return "ok", []
     message = f"the active snapshot's root is not the one its pointer records; {_WAY_OUT}"
     problem = problem_object(
@@ -561,7 +563,7 @@ def _target_state(
         message,
         path=str(folder),
         registry_id=registry_id,
-        expected=ref.manifest_sha256,
+        expected=ref.root,
         found=report.root_sha256,
     )
     return "root_mismatch", [problem]

@@ -199,7 +199,7 @@ def _active_folders(
                                        code=exc.code, path=exc.path))  # fmt: skip
             continue
         folders.append(folder)
-        roots[str(folder)] = ref.manifest_sha256
+        roots[str(folder)] = ref.root
     return folders, roots, unusable
 
 

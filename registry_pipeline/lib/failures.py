@@ -163,7 +163,7 @@ def as_check_result(verdict: CheckVerdict, key: dg.AssetKey) -> dg.AssetCheckRes
         else:
             metadata[name] = value
     if verdict.inputs:
-        metadata["inputs"] = dg.MetadataValue.json([ref.as_json() for ref in verdict.inputs])
+        metadata["inputs"] = dg.MetadataValue.json([ref.as_input_json() for ref in verdict.inputs])
     return dg.AssetCheckResult(
         asset_key=key,
         check_name=verdict.name,

@@ -169,7 +169,7 @@ def active_snapshot(workspace: Workspace, registry_id: str) -> tuple[Snapshot | 
         if exc.code in ("POINTER_MISMATCH", "JOURNAL_CORRUPT"):
             raise  # a pointer the journal does not explain is never read
         return None, f"pointer file unreadable: {exc.code}"
-    if ref is None or ref.run_id is None:
+    if ref is None or not ref.run_id:
         return None, None
     if (ref.run_root or RUNS_RELPATH) != RUNS_RELPATH:
         return None, f"active pointer {ref.run_id} is not under {RUNS_RELPATH}"
@@ -180,6 +180,6 @@ def active_snapshot(workspace: Workspace, registry_id: str) -> tuple[Snapshot | 
         return None, f"active pointer {ref.run_id} unusable: {exc.code}"
     if not report.ok:
         return None, f"active pointer {ref.run_id} no longer validates"
-    if report.root_sha256 != ref.manifest_sha256:
+    if report.root_sha256 != ref.root:
         return None, f"active pointer {ref.run_id} names another root than its folder has"
     return read_snapshot(folder, registry_id), None

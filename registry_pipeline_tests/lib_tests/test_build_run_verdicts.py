@@ -34,3 +34,17 @@ def test_a_full_audit_run_trusts_no_stored_verdict(
     with dg.instance_for_test() as instance:
         assert job.execute_in_process(instance=instance).success
     assert opened == [(Workspace(built).verdicts_path, not full_audit)]
+
+
+def test_a_check_result_names_its_inputs_as_the_receipt_does() -> None:
+    """The inputs metadata of a check result is the receipt's form: `root`, null when unknown."""
+    from registry_pipeline.core.gate.verdict import CheckVerdict
+    from registry_pipeline.core.seal.envelope import SealedRef
+    from registry_pipeline.lib.failures import as_check_result
+
+    inputs = (SealedRef("alpha", "r1", "a" * 64, relpath="A.json"), SealedRef("beta", "", ""))
+    result = as_check_result(CheckVerdict("c", True, inputs=inputs), dg.AssetKey("alpha"))
+    assert result.metadata["inputs"].value == [
+        {"registry_id": "alpha", "run_id": "r1", "root": "a" * 64},
+        {"registry_id": "beta", "run_id": "", "root": None},
+    ]

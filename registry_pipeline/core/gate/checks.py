@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from registry_pipeline.core.errors import Problem, ReasonCode, RegistryError, UsageError
-from registry_pipeline.core.gate.verdict import CheckVerdict, InputRef
+from registry_pipeline.core.gate.verdict import CheckVerdict
+from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import FolderReport, inspect_run_folder
 from registry_pipeline.core.workspace.catalog import RegistrySpec
@@ -87,7 +88,7 @@ def delta_append_only_check(
 
     if path is None:
         return not_materialized()
-    inputs: tuple[InputRef, ...] = ()
+    inputs: tuple[SealedRef, ...] = ()
     try:
         refs = read_snapshot(path, LOG_REGISTRY_ID).envelope().get("inputs")
         previous_ref = next(
@@ -102,7 +103,7 @@ def delta_append_only_check(
         if previous_ref is not None:
             folder = path.parent / str(previous_ref["run_id"])
             previous = load_previous_log(read_snapshot(folder, LOG_REGISTRY_ID))
-            inputs = (InputRef(LOG_REGISTRY_ID, folder.name, previous.root_sha256),)
+            inputs = (SealedRef(LOG_REGISTRY_ID, folder.name, previous.root_sha256 or ""),)
             if previous.root_sha256 != previous_ref.get("manifest_sha256"):
                 raise DeltaLogError(
                     f"previous log {folder.name} has another root than run.json records",
@@ -280,11 +281,8 @@ def run_rules_check(
     )
 
 
-def _baseline(workspace: Workspace, registry_id: str, run_id: str | None) -> tuple[InputRef, ...]:
-    if not run_id:
-        return ()
-    folder = workspace.runs_dir / run_id
-    return (InputRef(registry_id, run_id, read_snapshot(folder, registry_id).root_sha256),)
+def _baseline(workspace: Workspace, registry_id: str, run_id: str | None) -> tuple[SealedRef, ...]:
+    return (read_snapshot(workspace.runs_dir / run_id, registry_id).ref(),) if run_id else ()
 
 
 def unreadable(exc: RegistryError | OSError) -> CheckVerdict:

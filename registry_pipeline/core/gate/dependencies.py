@@ -17,10 +17,9 @@ from registry_pipeline.core.append_only.baseline import DIAGNOSTICS_ARTIFACT
 from registry_pipeline.core.append_only.governed import published_files
 from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.gate.receipts import ReceiptStore
-from registry_pipeline.core.gate.verdict import InputRef
-from registry_pipeline.core.pointers.pointer_file import ActiveRef
 from registry_pipeline.core.pointers.store import PointerRefused, PointerStore
 from registry_pipeline.core.pointers.targets import target_folder
+from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.workspace.catalog import RegistryCatalog
@@ -55,14 +54,14 @@ class SnapshotReader:
         checked (DEPENDENCY_NOT_SEALED); one that refers to it has no entries yet instead."""
         self.schemas = SchemaCatalog.for_workspace(workspace.root)
         self.receipts = ReceiptStore(workspace)
-        self.inputs: list[InputRef] = []
+        self.inputs: list[SealedRef] = []
 
     def read(self, _root: Path, entry_type: EntryType, keep: Keep | None = None) -> TypeContent:
         """`entry_type`'s entries as its registry's checked snapshot holds them; of a log, read
         a line at a time, only those whose latest view `keep` keeps (None: all)."""
         snapshot = self.snapshot_of(entry_type.registry_id)
         if snapshot is None:  # nothing sealed to check against: never the working tree
-            self.inputs.append(InputRef(entry_type.registry_id, "", None))
+            self.inputs.append(SealedRef(entry_type.registry_id, "", ""))  # none: root null
             content = TypeContent(entry_type)
             if entry_type.registry_id not in self.refers_to:
                 return content  # it refers to the checked one: no entries, no findings
@@ -80,7 +79,7 @@ class SnapshotReader:
                 )
             )
             return content
-        self.inputs.append(InputRef(snapshot.registry_id, snapshot.run_id, snapshot.root_sha256))
+        self.inputs.append(snapshot.ref())
         if entry_type.layout == "log":  # never the whole log in memory, as bytes or records
             payload = snapshot.payload().items()
             sealed = (path for relpath, path in payload if relpath != DIAGNOSTICS_ARTIFACT)
@@ -107,7 +106,7 @@ def checked_snapshot(
         verdicts = receipts.verdicts(snapshot.root_sha256)
         if verdicts.passing and verdicts.failed is None:
             return snapshot
-    ref = active_ref(workspace, registry_id)
+    ref = PointerStore(workspace).recorded(registry_id)  # the active one, as journaled
     if ref is None or not ref.run_id:
         return None
     try:
@@ -117,11 +116,6 @@ def checked_snapshot(
     except (UsageError, PointerRefused):
         return None
     return None
-
-
-def active_ref(workspace: Workspace, registry_id: str) -> ActiveRef | None:
-    """The registry's active snapshot as the journal records it (`PointerStore.recorded`)."""
-    return PointerStore(workspace).recorded(registry_id)
 
 
 def coordination_reads(root: Path, catalog: RegistryCatalog) -> dict[str, tuple[str, ...]]:

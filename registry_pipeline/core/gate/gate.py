@@ -18,12 +18,12 @@ from typing import Any
 
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.gate.checks import check_names, registry_checks
-from registry_pipeline.core.gate.dependencies import active_ref, checked_snapshot
+from registry_pipeline.core.gate.dependencies import checked_snapshot
 from registry_pipeline.core.gate.receipts import Receipt, ReceiptStore, make_receipt
 from registry_pipeline.core.gate.verdict import CheckVerdict
 from registry_pipeline.core.pointers.bucket import SetAside
-from registry_pipeline.core.pointers.pointer_file import ActiveRef
 from registry_pipeline.core.pointers.store import PointerStore
+from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.workspace.catalog import RegistrySpec, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.remote import remote_for
@@ -94,8 +94,8 @@ def stale_reason(
         for ref in check.get("inputs") or []:
             other, root = str(ref.get("registry_id")), ref.get("root")
             if other == registry_id:
-                own = active_ref(workspace, registry_id)
-                if own is not None and own.manifest_sha256 != root:
+                own = PointerStore(workspace).recorded(registry_id)
+                if own is not None and own.root != root:
                     return (
                         f"{check.get('name')} compared it with {ref.get('run_id')}, not the "
                         f"active {own.run_id}"
@@ -104,8 +104,8 @@ def stale_reason(
             current = {
                 checked.root_sha256 for checked in [checked_snapshot(workspace, other)] if checked
             }
-            active = active_ref(workspace, other)
-            current |= {active.manifest_sha256} if active else set()
+            active = PointerStore(workspace).recorded(other)
+            current |= {active.root} if active else set()
             if root not in current and (root is not None or current):
                 return (
                     f"{check.get('name')} read {other}@{ref.get('run_id') or '(none)'}, which is "
@@ -202,7 +202,7 @@ def admission(
     workspace: Workspace,
     registry_id: str,
     folder: Path,
-    target: ActiveRef,
+    target: SealedRef,
     action: str,
     actor: dict[str, str],
 ) -> dict[str, Any]:

@@ -7,19 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from registry_pipeline.core.errors import problem_object
-
-
-@dataclass(frozen=True)
-class InputRef:
-    """A sealed snapshot a check read besides the one it checks (a baseline, a dependency)."""
-
-    registry_id: str
-    run_id: str
-    root_sha256: str | None
-
-    def as_json(self) -> dict[str, object]:
-        """The receipt's form."""
-        return {"registry_id": self.registry_id, "run_id": self.run_id, "root": self.root_sha256}
+from registry_pipeline.core.seal.envelope import SealedRef
 
 
 @dataclass(frozen=True)
@@ -31,7 +19,7 @@ class CheckVerdict:
     passed: bool
     description: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
-    inputs: tuple[InputRef, ...] = ()
+    inputs: tuple[SealedRef, ...] = ()
 
     @property
     def reason_codes(self) -> list[str]:
@@ -46,7 +34,7 @@ class CheckVerdict:
             "passed": self.passed,
             "reason_codes": self.reason_codes,
             "description": (self.description or "")[:2000] or None,
-            "inputs": [ref.as_json() for ref in self.inputs],
+            "inputs": [ref.as_input_json() for ref in self.inputs],
         }
 
     def with_name(self, name: str) -> CheckVerdict:

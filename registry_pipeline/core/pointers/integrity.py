@@ -83,7 +83,7 @@ def verify_workspace(
             and last.action == "adopt"
             and (last.checks.get("as_found") or {}).get("target") == "absent"
         )
-        problem = _target_problem(workspace, registry_id, ref.run_id, ref.manifest_sha256)
+        problem = _target_problem(workspace, registry_id, ref.run_id, ref.root)
         if problem is None:
             if adopted_absent:
                 report.returned.append(registry_id)

@@ -38,7 +38,14 @@ import rfc8785
 from registry_pipeline.core import jsonl
 from registry_pipeline.core.errors import RegistryError, problem_object
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
-from registry_pipeline.core.pointers.pointer_file import ActiveRef, PointerFile, PointerRefused
+from registry_pipeline.core.pointers.pointer_file import (
+    PointerFile,
+    PointerRefused,
+    read_ref,
+    ref_json,
+    ref_text,
+)
+from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.verified import Verified
 from registry_pipeline.core.workspace.input_files import open_regular_file
 from registry_pipeline.core.workspace.safe_write import require_safe
@@ -69,8 +76,8 @@ class JournalRecord:
 
     seq: int
     registry_id: str
-    from_ref: ActiveRef | None
-    to_ref: ActiveRef | None
+    from_ref: SealedRef | None
+    to_ref: SealedRef | None
     """The pointer after this record; None only for an `abort` of a registry's first pointer."""
     action: str
     """One of ACTIONS."""
@@ -90,8 +97,8 @@ class JournalRecord:
             "journal_version": JOURNAL_VERSION,
             "seq": self.seq,
             "registry_id": self.registry_id,
-            "from_ref": self.from_ref.as_json() if self.from_ref else None,
-            "to_ref": self.to_ref.as_json() if self.to_ref else None,
+            "from_ref": ref_json(self.from_ref) if self.from_ref else None,
+            "to_ref": ref_json(self.to_ref) if self.to_ref else None,
             "action": self.action,
             "reason": self.reason,
             "actor": dict(self.actor),
@@ -126,11 +133,12 @@ def parse_record(line: bytes) -> JournalRecord:
         raise JournalFormatError(f"not valid JSON: {exc}") from None
     if not isinstance(document, dict):
         raise JournalFormatError("a record must be a JSON object")
+    registry_id = document.get("registry_id", "")  # a missing one is reported after to_ref
     try:
-        to_ref = ActiveRef.from_json(document["to_ref"])
+        to_ref = read_ref(registry_id, document["to_ref"])
         if to_ref is None and document.get("action") not in ("abort", "restore"):
             raise JournalFormatError("to_ref: must name a snapshot")
-        from_ref = ActiveRef.from_json(document["from_ref"])
+        from_ref = read_ref(registry_id, document["from_ref"])
         record = JournalRecord(
             seq=document["seq"],
             registry_id=document["registry_id"],
@@ -367,7 +375,7 @@ class ChainReplay:
 
     def __init__(self, expect_head: str | None = None) -> None:
         self.report = VerifyReport()
-        self.state: dict[str, ActiveRef | None] = {}
+        self.state: dict[str, SealedRef | None] = {}
         self.last: JournalRecord | None = None
         self.expect_head = expect_head
         self.seen_expected = expect_head is None
@@ -440,7 +448,8 @@ def _decision(record: JournalRecord, number: int) -> Finding:
         return Finding("ABORTED", f"{record.registry_id}: {record.reason}", record.seq, number)
     return Finding(
         "ACCEPTED_EDIT",
-        f"{record.registry_id}: a hand edit to {record.to_ref} was accepted: {record.reason}",
+        f"{record.registry_id}: a hand edit to {ref_text(record.to_ref)} was accepted: "
+        f"{record.reason}",
         record.seq,
         number,
     )
@@ -460,7 +469,7 @@ def _link_problem(
     number: int,
     previous_hash: str | None,
     last: JournalRecord | None,
-    state: dict[str, ActiveRef | None],
+    state: dict[str, SealedRef | None],
 ) -> Finding | None:
     expected_seq = last.seq + 1 if last else 1
     if record.prev_sha256 != previous_hash:
@@ -480,8 +489,8 @@ def _link_problem(
     if record.registry_id in state and record.from_ref != state[record.registry_id]:
         return Finding(
             "FROM_MISMATCH",
-            f"from_ref {record.from_ref} is not the pointer the journal had reached "
-            f"({state[record.registry_id]})",
+            f"from_ref {ref_text(record.from_ref)} is not the pointer the journal had reached "
+            f"({ref_text(state[record.registry_id])})",
             record.seq,
             number,
         )
@@ -490,7 +499,7 @@ def _link_problem(
 
 def compare_with_pointers(
     report: VerifyReport,
-    state: dict[str, ActiveRef | None],
+    state: dict[str, SealedRef | None],
     last: JournalRecord | None,
     pointers: PointerFile,
 ) -> None:
@@ -524,33 +533,34 @@ def compare_with_pointers(
             report.notes.append(
                 Finding(
                     "NOT_JOURNALED",
-                    f"{registry_id}: pointer {pointer.active_ref} predates the journal; the "
-                    "first pointer change records it as found (an `adopt` record)",
+                    f"{registry_id}: pointer {ref_text(pointer.active_ref)} predates the journal; "
+                    "the first pointer change records it as found (an `adopt` record)",
                 )
             )
             continue
         report.problems.append(
             Finding(
                 "POINTER_MISMATCH",
-                f"{registry_id}: the pointer file says {pointer.active_ref}, but the journal, "
-                "which captured the file at its first record, never recorded it: the entry was "
-                f"added by hand; {mismatch_advice(registry_id)}",
+                f"{registry_id}: the pointer file says {ref_text(pointer.active_ref)}, but the "
+                "journal, which captured the file at its first record, never recorded it: the "
+                f"entry was added by hand; {mismatch_advice(registry_id)}",
                 registry_id=registry_id,
             )
         )
 
 
-def difference(found: ActiveRef | None, recorded: ActiveRef | None) -> str:
+def difference(found: SealedRef | None, recorded: SealedRef | None) -> str:
     """How the pointer file's entry differs from the journal's, field by field (two refs can
     share a run id and root and still differ, e.g. in relpath)."""
     if found is None or recorded is None:
-        return f"the pointer file says {found or '(none)'}, the journal says {recorded or '(none)'}"
-    fields = ("run_id", "run_root", "relpath", "manifest_sha256")
+        found_text = ref_text(found) if found else "(none)"
+        recorded_text = ref_text(recorded) if recorded else "(none)"
+        return f"the pointer file says {found_text}, the journal says {recorded_text}"
+    in_file, in_journal = ref_json(found), ref_json(recorded)
     changed = [
-        f"{name} is {getattr(found, name)!r} in the pointer file, {getattr(recorded, name)!r} in "
-        "the journal"
-        for name in fields
-        if getattr(found, name) != getattr(recorded, name)
+        f"{name} is {in_file[name]!r} in the pointer file, {in_journal[name]!r} in the journal"
+        for name in in_file
+        if in_file[name] != in_journal[name]
     ]
     return "; ".join(changed) or "the entries differ"
 

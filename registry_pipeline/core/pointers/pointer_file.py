@@ -20,6 +20,7 @@ from typing import Any
 
 from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.json_strict import JSONDecodeProblem, dumps_pretty, loads_strict
+from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.schemas import SchemaCatalog, violation_text
 from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES, read_regular_file
 
@@ -42,42 +43,36 @@ class PointerFileError(UsageError):
     exit_code = 1
 
 
-@dataclass(frozen=True)
-class ActiveRef:
-    """A sealed snapshot as a pointer names it."""
-
-    run_id: str | None
-    run_root: str | None = ".codex/RUNS"
-    relpath: str | None = None
-    """The registry's primary artifact inside the folder, or None for a multi-file snapshot."""
-    manifest_sha256: str | None = None
-    """The folder's ROOT_SHA256."""
-
-    @classmethod
-    def from_json(cls, value: Mapping[str, Any] | None) -> ActiveRef | None:
-        """None for null or for an all-null ref (the seed's "no active snapshot")."""
-        if value is None or all(value.get(k) is None for k in ("run_id", "manifest_sha256")):
-            return None
-        return cls(
-            value.get("run_id"), value.get("run_root"), value.get("relpath"),
-            value.get("manifest_sha256"),
-        )  # fmt: skip
-
-    def as_json(self) -> dict[str, Any]:
-        """The `active_ref` / journal `from_ref` / `to_ref` object."""
-        return {
-            "run_id": self.run_id,
-            "run_root": self.run_root,
-            "relpath": self.relpath,
-            "manifest_sha256": self.manifest_sha256,
-        }
-
-    def __str__(self) -> str:
-        return f"{self.run_id} sha256:{self.manifest_sha256}"
-
-
 NULL_REF: dict[str, None] = {"run_id": None, "run_root": None, "relpath": None,
                              "manifest_sha256": None}  # fmt: skip
+_NULLABLE = ("run_id", "run_root", "manifest_sha256")
+
+
+def read_ref(registry_id: str, value: Mapping[str, Any] | None) -> SealedRef | None:
+    """The `active_ref` / journal `from_ref` / `to_ref` object as the sealed ref it names; None
+    for null or an all-null ref (the seed's "no active snapshot"). A field the seed left null in
+    a ref it does not vouch for (run_id, run_root, manifest_sha256) is "" here, null in JSON."""
+    if value is None or all(value.get(k) is None for k in ("run_id", "manifest_sha256")):
+        return None
+    run_id, run_root, root = (value.get(k) or "" for k in _NULLABLE)
+    return SealedRef(registry_id, run_id, root, run_root, value.get("relpath"))
+
+
+def ref_json(ref: SealedRef | None) -> dict[str, Any]:
+    """The ref object a pointer file and the journal hold: no registry id (the entry or record
+    names it), "" back to null, the all-null ref for None."""
+    if ref is None:
+        return dict(NULL_REF)
+    return {key: value if key == "relpath" else value or None
+            for key, value in ref.as_json(with_registry=False).items()}  # fmt: skip
+
+
+def ref_text(ref: SealedRef | None) -> str:
+    """A ref as messages name it: `<run_id> sha256:<root>`."""
+    if ref is None:
+        return "None"
+    values = ref_json(ref)
+    return f"{values['run_id']} sha256:{values['manifest_sha256']}"
 
 
 @dataclass(frozen=True)
@@ -85,7 +80,7 @@ class Pointer:
     """One registry's entry."""
 
     registry_id: str
-    active_ref: ActiveRef | None
+    active_ref: SealedRef | None
     active_ref_known: bool | str = True
     """True (set and verified), False (known to be invalid) or "unknown"."""
     active_asof_utc: str = UNKNOWN
@@ -95,7 +90,7 @@ class Pointer:
         """The entry as the pointer file holds it."""
         return {
             "registry_id": self.registry_id,
-            "active_ref": self.active_ref.as_json() if self.active_ref else dict(NULL_REF),
+            "active_ref": ref_json(self.active_ref),
             "active_ref_known": self.active_ref_known,
             "active_asof_utc": self.active_asof_utc,
             "notes": self.notes,
@@ -113,7 +108,7 @@ class PointerFile:
     source: str | None = field(default=None, compare=False, repr=False)
     """The text the file was read from; rewrites keep its layout."""
 
-    def active(self, registry_id: str) -> ActiveRef | None:
+    def active(self, registry_id: str) -> SealedRef | None:
         """The active ref of a registry, None when it has none."""
         pointer = self.pointers.get(registry_id)
         return pointer.active_ref if pointer else None
@@ -231,7 +226,7 @@ def parse_pointer_file(data: bytes, path: Path, schemas: SchemaCatalog) -> Point
             )
         pointers[registry_id] = Pointer(
             registry_id,
-            ActiveRef.from_json(entry.get("active_ref")),
+            read_ref(registry_id, entry.get("active_ref")),
             entry["active_ref_known"],
             entry["active_asof_utc"],
             entry.get("notes", ""),

@@ -38,13 +38,14 @@ from registry_pipeline.core.pointers.journal import (
     read_records,
 )
 from registry_pipeline.core.pointers.pointer_file import (
-    ActiveRef,
     Pointer,
     PointerFile,
     PointerRefused,
+    ref_json,
 )
 from registry_pipeline.core.pointers.store import Admit, PointerStore
 from registry_pipeline.core.pointers.targets import apply_record, target_folder
+from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.workspace.remote import RUNS_PREFIX, Remote, remote_for
 from registry_pipeline.core.workspace.safe_write import require_safe
@@ -127,7 +128,7 @@ def _restore(
     if recorded is not None and recorded.run_id:
         _admit_restored(store, registry_id, recorded, actor, admit)
     checks: dict[str, Any] = {"restored": {
-        "passed": True, "found": found.as_json() if found else None,
+        "passed": True, "found": ref_json(found) if found else None,
         "source": "registry pointers repair"}}  # fmt: skip
     record, _ = store.append(registry_id, recorded, recorded, "restore", reason, actor, checks)
     if recorded is None:
@@ -291,7 +292,7 @@ def _state_of(store: PointerStore, journal: bytes) -> bytes:
 def _admit_restored(
     store: PointerStore,
     registry_id: str,
-    recorded: ActiveRef,
+    recorded: SealedRef,
     actor: dict[str, str],
     admit: Admit | None,
 ) -> None:

@@ -59,10 +59,10 @@ from registry_pipeline.core.pointers.journal import (
 )
 from registry_pipeline.core.pointers.pointer_file import (
     POINTERS_NAME,
-    ActiveRef,
     PointerFile,
     PointerRefused,
     read_pointer_file,
+    ref_text,
 )
 from registry_pipeline.core.pointers.targets import (
     apply_record,
@@ -73,6 +73,7 @@ from registry_pipeline.core.pointers.targets import (
     validated_target,
 )
 from registry_pipeline.core.pointers.targets import pointer_relpath as pointer_relpath
+from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import pointer_file_path
@@ -86,7 +87,7 @@ MAX_REASON = 4000
 """Characters of a change's reason (a journal record stays one short line)."""
 ANY = object()
 """`expect=ANY`: take whatever is current (still serialized by the lock, never lost)."""
-Admit = Callable[[Workspace, str, Path, ActiveRef, str, dict[str, str]], dict[str, Any]]
+Admit = Callable[[Workspace, str, Path, SealedRef, str, dict[str, str]], dict[str, Any]]
 """The publish gate's admission (`core.gate.gate.admission`), an argument of each call that
 may move a pointer: given the workspace, the registry, the target folder, its ref, the gate's
 action and the actor, the journal entry naming the passing receipt of exactly that root; a
@@ -126,7 +127,7 @@ class Change:
 
     registry_id: str
     record: JournalRecord | None
-    current: ActiveRef | None
+    current: SealedRef | None
     note: str = ""
     """For a no-op: why (e.g. "already held")."""
 
@@ -192,14 +193,14 @@ class PointerStore:
                 raise mismatch
         return pointers
 
-    def recorded(self, registry_id: str) -> ActiveRef | None:
+    def recorded(self, registry_id: str) -> SealedRef | None:
         """The registry's active snapshot as the journal records it (the pointer file's entry
         before the journal has begun): never a hand edit of the file."""
         if self.journal_path.exists():
             return self.journal_view(registry_id)
         return self.read().active(registry_id)
 
-    def journal_view(self, registry_id: str) -> ActiveRef | None:
+    def journal_view(self, registry_id: str) -> SealedRef | None:
         """What the journal's last record of `registry_id` says is active (None: nothing)."""
         try:
             record = last_record_of(self.journal_path, registry_id)
@@ -244,7 +245,7 @@ class PointerStore:
         )
         for registry_id in report.returned if admit is not None else ():
             ref = pointers.active(registry_id)
-            assert ref is not None and ref.run_id is not None  # returned: a folder it names
+            assert ref is not None and ref.run_id  # returned: a folder it names
             folder = self.workspace.runs_dir / ref.run_id
             try:
                 self.admit(admit, registry_id, folder, ref, "restore", {"kind": "verify"})
@@ -350,10 +351,10 @@ class PointerStore:
                     path=str(self.pointers_path),
                 )
             found = pointers.active(registry_id)
-            if found is None or found.run_id is None:
+            if found is None or not found.run_id:
                 raise PointerRefused(
                     f"the pointer file has no active snapshot for {registry_id}; restore its "
-                    f"entry (the journal says {self.journal_view(registry_id)})",
+                    f"entry (the journal says {ref_text(self.journal_view(registry_id))})",
                     code="TARGET_MISSING",
                     path=str(self.pointers_path),
                 )
@@ -370,8 +371,8 @@ class PointerStore:
                 ) from None
             if target != found:
                 raise PointerRefused(
-                    f"the pointer file names {found}, but {folder.name} has root "
-                    f"{target.manifest_sha256}: an edit that names no valid snapshot cannot be "
+                    f"the pointer file names {ref_text(found)}, but {folder.name} has root "
+                    f"{target.root}: an edit that names no valid snapshot cannot be "
                     f"accepted; `registry pointers repair {registry_id} --reason TEXT` restores "
                     "the journal's value",
                     code="TARGET_INVALID",
@@ -418,7 +419,7 @@ class PointerStore:
         folder = target_folder(self.workspace, registry_id, run_id)
         with self._changing(registry_id, action, admit) as pointers:
             current = pointers.active(registry_id)
-            if expect is not ANY and (current.run_id if current else None) != expect:
+            if expect is not ANY and (current.run_id or None if current else None) != expect:
                 raise PointerRefused(
                     f"{registry_id}: expected the active snapshot to be {expect or '(none)'}, "
                     f"it is {current.run_id if current else '(none)'}",
@@ -506,9 +507,9 @@ class PointerStore:
             return None  # no journal yet: the file is taken as found by the first change
         if record is None:
             return PointerRefused(
-                f"{registry_id}: the pointer file says {found}, but the journal has no record of "
-                f"{registry_id} (it captured the file at #1): the entry was added by hand; "
-                f"{mismatch_advice(registry_id)}",
+                f"{registry_id}: the pointer file says {ref_text(found)}, but the journal has no "
+                f"record of {registry_id} (it captured the file at #1): the entry was added by "
+                f"hand; {mismatch_advice(registry_id)}",
                 code="POINTER_MISMATCH",
                 path=str(self.pointers_path),
             )
@@ -571,7 +572,7 @@ class PointerStore:
         admit: Admit | None,
         registry_id: str,
         folder: Path,
-        target: ActiveRef,
+        target: SealedRef,
         action: str,
         actor: dict[str, str],
     ) -> dict[str, Any]:
@@ -606,8 +607,8 @@ class PointerStore:
     def append(
         self,
         registry_id: str,
-        from_ref: ActiveRef | None,
-        to_ref: ActiveRef | None,
+        from_ref: SealedRef | None,
+        to_ref: SealedRef | None,
         action: str,
         reason: str,
         actor: dict[str, str],
@@ -664,8 +665,8 @@ class PointerStore:
 
     @staticmethod
     def _record(
-        previous: JournalRecord | None, registry_id: str, from_ref: ActiveRef | None,
-        to_ref: ActiveRef | None, action: str, reason: str, actor: dict[str, str],
+        previous: JournalRecord | None, registry_id: str, from_ref: SealedRef | None,
+        to_ref: SealedRef | None, action: str, reason: str, actor: dict[str, str],
         checks: dict[str, Any],
     ) -> JournalRecord:  # fmt: skip
         return JournalRecord(

@@ -17,11 +17,11 @@ from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.objstore.folders import folder_key
 from registry_pipeline.core.pointers.journal import JournalRecord
 from registry_pipeline.core.pointers.pointer_file import (
-    ActiveRef,
     Pointer,
     PointerFile,
     PointerRefused,
 )
+from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder
@@ -135,7 +135,7 @@ def _with_candidates(
 
 def validated_target(
     schemas: SchemaCatalog, registry_id: str, folder: Path, relpath: str | None
-) -> tuple[ActiveRef, dict[str, Any]]:
+) -> tuple[SealedRef, dict[str, Any]]:
     try:
         report = inspect_run_folder(folder, schemas=schemas)
     except UsageError as exc:
@@ -161,7 +161,7 @@ def validated_target(
         raise PointerRefused(
             f"{folder.name} has no {relpath}", code="TARGET_INVALID", path=str(folder)
         )
-    ref = ActiveRef(folder.name, RUNS_RELPATH, relpath, report.root_sha256)
+    ref = SealedRef(registry_id, folder.name, report.root_sha256 or "", RUNS_RELPATH, relpath)
     source = "pointer store (under the lock)"
     verdict = {
         "seal_valid": {"passed": True, "source": source},
@@ -171,9 +171,9 @@ def validated_target(
 
 
 def check_direction(
-    workspace: Workspace, action: str, registry_id: str, current: ActiveRef | None, folder: Path
+    workspace: Workspace, action: str, registry_id: str, current: SealedRef | None, folder: Path
 ) -> None:
-    if current is None or current.run_id is None:
+    if current is None or not current.run_id:
         if action == "rollback":
             raise PointerRefused(
                 f"{registry_id} has no active snapshot to roll back from", code="NOT_OLDER"
@@ -198,7 +198,7 @@ def check_direction(
 
 
 def found_target(
-    workspace: Workspace, schemas: SchemaCatalog, registry_id: str, ref: ActiveRef
+    workspace: Workspace, schemas: SchemaCatalog, registry_id: str, ref: SealedRef
 ) -> tuple[str, str]:
     """`valid`, `invalid` or `absent` for an adopted entry's target, and why when not valid."""
     run_root = ref.run_root or RUNS_RELPATH
@@ -217,7 +217,7 @@ def found_target(
         return "invalid", exc.message
     if not report.ok:
         return "invalid", f"{folder.name} does not validate"
-    if report.root_sha256 != ref.manifest_sha256:
+    if report.root_sha256 != ref.root:
         return "invalid", f"{folder.name} has root {report.root_sha256}"
     return "valid", ""
 

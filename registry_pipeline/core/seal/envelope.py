@@ -37,6 +37,15 @@ class SealedRef:
                  "manifest_sha256": self.manifest_sha256}  # fmt: skip
         return {"registry_id": self.registry_id, **where} if with_registry else where
 
+    @property
+    def root(self) -> str | None:
+        """`manifest_sha256`, None when not known ("": a seed pointer's null, nothing sealed)."""
+        return self.manifest_sha256 or None
+
+    def as_input_json(self) -> dict[str, Any]:
+        """A gate receipt's `inputs[]` object: the root named `root`."""
+        return {"registry_id": self.registry_id, "run_id": self.run_id, "root": self.root}
+
     def __str__(self) -> str:
         return f"{self.registry_id}@{self.run_id} sha256:{self.manifest_sha256}"
 

@@ -19,10 +19,10 @@ from registry_pipeline.core.objstore.lease import Grant
 from registry_pipeline.core.objstore.ledger import Head, Ledger
 from registry_pipeline.core.pointers.bucket import BucketJournal, retry_lost
 from registry_pipeline.core.pointers.journal import JournalRecord
-from registry_pipeline.core.pointers.pointer_file import ActiveRef
+from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.workspace.remote import Remote
 
-REF = ActiveRef("2026-01-01__000000__alpha", ".codex/RUNS", "ALPHA.json", "0" * 64)
+REF = SealedRef("alpha", "2026-01-01__000000__alpha", "0" * 64, relpath="ALPHA.json")
 
 
 def machine(store: ObjectStore, root: Path, epoch: int | None = None) -> BucketJournal:

@@ -51,9 +51,10 @@ from registry_pipeline.core.gate.receipts import ReceiptStore
 from registry_pipeline.core.objstore import ObjectStore
 from registry_pipeline.core.objstore.ledger import Ledger
 from registry_pipeline.core.pointers.journal import JournalRecord, parse_record
-from registry_pipeline.core.pointers.pointer_file import ActiveRef, PointerFile
+from registry_pipeline.core.pointers.pointer_file import PointerFile
 from registry_pipeline.core.pointers.store import ANY, Change, PointerStore
 from registry_pipeline.core.pointers.targets import apply_record
+from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.workspace import remote
 from registry_pipeline.core.workspace.build_slot import build_slot
 from registry_pipeline.core.workspace.layout import Workspace, init_workspace
@@ -308,7 +309,7 @@ class BucketMachine(RuleBasedStateMachine):
         record = JournalRecord(
             seq=last.seq + 1 if last else 1, registry_id=REGISTRY,
             from_ref=last.to_ref if last else None,
-            to_ref=ActiveRef(target.run_id, ".codex/RUNS", "ALPHA.json", target.root),
+            to_ref=SealedRef(REGISTRY, target.run_id, target.root, relpath="ALPHA.json"),
             action="promote", reason="forged", actor=ACTOR, checks={},
             created_utc="2026-01-01T00:00:00.000000Z",
             prev_sha256=(last.sha256 if last else None) if chained else "0" * 64,
@@ -485,7 +486,7 @@ def test_a_forged_first_record_past_the_gate_is_refused_and_set_aside(
         head = ledger.head()
         forged = JournalRecord(
             seq=1, registry_id=REGISTRY, from_ref=None,
-            to_ref=ActiveRef(failed.run_id, ".codex/RUNS", "ALPHA.json", failed.root),
+            to_ref=SealedRef(REGISTRY, failed.run_id, failed.root, relpath="ALPHA.json"),
             action="promote", reason="forged", actor=ACTOR, checks={},
             created_utc="2026-01-01T00:00:00.000000Z", prev_sha256=None,
         ).hashed()  # fmt: skip

@@ -54,16 +54,17 @@ def test_a_long_last_line_is_read_once(size: int) -> None:
 
 def test_last_record_with_a_record_longer_than_many_blocks(tmp_path: Path) -> None:
     path = tmp_path / journal.JOURNAL_NAME
-    from registry_pipeline.core.pointers.pointer_file import ActiveRef
+    from registry_pipeline.core.seal.envelope import SealedRef
 
-    ref = ActiveRef("2026-01-01__000000__alpha_build", ".codex/RUNS", None, "a" * 64)
+    ref = SealedRef("alpha", "2026-01-01__000000__alpha_build", "a" * 64)
+    beta = SealedRef("beta", ref.run_id, ref.manifest_sha256)  # a record's refs are its own
     actor = {"kind": "cli_user", "id": "u"}
     first = journal.JournalRecord(
         1, "alpha", None, ref, "promote", "r", actor, {}, "2026-01-01T00:00:00Z", None
     ).hashed()
     big = {"seal_valid": {"passed": True, "source": "s" * (5 * jsonl.TAIL_BLOCK)}}
     second = journal.JournalRecord(
-        2, "beta", ref, ref, "hold", "r", actor, big, "2026-01-01T00:00:01Z", first.sha256
+        2, "beta", beta, beta, "hold", "r", actor, big, "2026-01-01T00:00:01Z", first.sha256
     ).hashed()
     journal.append_record(path, first)
     journal.append_record(path, second)

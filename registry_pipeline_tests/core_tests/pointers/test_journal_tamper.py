@@ -25,8 +25,8 @@ from registry_pipeline.core.pointers.journal import (
     read_records,
     verify_journal,
 )
-from registry_pipeline.core.pointers.pointer_file import ActiveRef
 from registry_pipeline.core.pointers.store import PointerRefused, PointerStore
+from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.run_store import SealedRun
 from registry_pipeline.core.workspace.layout import Workspace
 
@@ -180,7 +180,7 @@ def test_a_rechained_journal_that_skips_a_number_or_breaks_the_from_link_is_name
     assert _problem(history.verify()) == ("SEQ_GAP", 9, 5)
 
     a1 = history.runs["a1"]
-    wrong_from = ActiveRef(a1.run_id, ".codex/RUNS", "DATA.json", a1.root_sha256)
+    wrong_from = SealedRef("alpha", a1.run_id, a1.root_sha256, relpath="DATA.json")
     records[4] = replace(records[4], from_ref=wrong_from)  # a3's record claims it came from a1
     history.write(_rechain(records))
     assert _problem(history.verify()) == ("FROM_MISMATCH", 5, 5)

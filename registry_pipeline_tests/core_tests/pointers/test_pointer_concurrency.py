@@ -27,12 +27,11 @@ from registry_pipeline.core.gate.gate import admission
 from registry_pipeline.core.pointers.journal import read_records, verify_journal
 from registry_pipeline.core.pointers.pointer_file import (
     POINTERS_NAME,
-    ActiveRef,
     Pointer,
 )
 from registry_pipeline.core.pointers.store import PointerRefused, PointerStore
 from registry_pipeline.core.seal import run_store
-from registry_pipeline.core.seal.envelope import RunSpec
+from registry_pipeline.core.seal.envelope import RunSpec, SealedRef
 from registry_pipeline.core.seal.gitstate import GitState
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.layout import Workspace, init_workspace
@@ -138,7 +137,7 @@ def _naive_attempt(pstore: PointerStore, read: str | None, target: str) -> None:
     """Read-then-replace without lock or compare-and-swap, logging (from, to) like a journal."""
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     pointers = pstore.read()  # read again: the write is based on whatever is there now
-    ref = ActiveRef(target, ".codex/RUNS", RELPATH, "0" * 64)
+    ref = SealedRef(REGISTRY, target, "0" * 64, relpath=RELPATH)
     data = pointers.with_pointer(Pointer(REGISTRY, ref, True, now, "naive"), now).render()
     temp = pstore.pointers_path.with_name(f".naive.{os.getpid()}.tmp")
     temp.write_bytes(data)

@@ -22,14 +22,13 @@ import pytest
 
 from registry_pipeline.core.gate.gate import admission
 from registry_pipeline.core.pointers.pointer_file import (
-    ActiveRef,
     Pointer,
     PointerFileError,
     parse_pointer_file,
 )
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.seal import run_store
-from registry_pipeline.core.seal.envelope import RunSpec
+from registry_pipeline.core.seal.envelope import RunSpec, SealedRef
 from registry_pipeline.core.seal.gitstate import GitState
 from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.workspace.layout import Workspace, init_workspace
@@ -153,7 +152,7 @@ def _rewrite_in_place(pstore: PointerStore, run_id: str, failed: Event) -> None:
     state a reader must catch is shown to the readers however loaded the machine is."""
     root = read_snapshot(pstore.workspace.runs_dir / run_id, REGISTRY).root_sha256
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    pointer = Pointer(REGISTRY, ActiveRef(run_id, ".codex/RUNS", RELPATH, root), True, now)
+    pointer = Pointer(REGISTRY, SealedRef(REGISTRY, run_id, root or "", relpath=RELPATH), True, now)
     data = pstore.read().with_pointer(pointer, now).render()
     fd = os.open(pstore.pointers_path, os.O_WRONLY | os.O_TRUNC)
     try:

@@ -23,11 +23,13 @@ from registry_pipeline.core.pointers.journal import (
     verify_journal,
 )
 from registry_pipeline.core.pointers.pointer_file import (
-    ActiveRef,
     PointerFileError,
+    parse_pointer_file,
     read_pointer_file,
+    ref_text,
 )
 from registry_pipeline.core.pointers.store import PointerRefused, PointerStore
+from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.run_store import SealedRun
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.layout import Workspace
@@ -224,7 +226,7 @@ def test_an_interrupted_change_is_reported_then_completed(pstore: PointerStore, 
     promote(pstore, first)
     previous = last_record(pstore.journal_path)
     assert previous is not None
-    target = ActiveRef(second.run_id, ".codex/RUNS", "ALPHA.json", second.root_sha256)
+    target = SealedRef("alpha", second.run_id, second.root_sha256, relpath="ALPHA.json")
     folder = pstore.workspace.runs_dir / second.run_id
     receipt = admission(
         pstore.workspace, "alpha", folder, target, "promote", ACTOR
@@ -259,7 +261,7 @@ def test_an_interrupted_change_to_a_snapshot_without_a_passing_receipt_is_never_
     promote(pstore, first)
     previous = last_record(pstore.journal_path)
     assert previous is not None
-    target = ActiveRef(second.run_id, ".codex/RUNS", "ALPHA.json", second.root_sha256)
+    target = SealedRef("alpha", second.run_id, second.root_sha256, relpath="ALPHA.json")
     forged = JournalRecord(
         seq=2, registry_id="alpha", from_ref=previous.to_ref, to_ref=target, action="promote",
         reason="no gate", actor=ACTOR, checks={}, created_utc="2099-01-01T00:00:00.000000Z",
@@ -387,6 +389,23 @@ def test_a_seed_style_file_is_read_as_is_and_its_extra_keys_kept(
     assert adopted.checks["as_found"]["target"] == "absent"
     assert "its folder .codex/RUNS/2026-02-05__015605__seal_gamma is not here" in adopted.reason
     assert (promoted.action, promoted.registry_id, promoted.seq) == ("promote", "alpha", 2)
+
+
+def test_a_seed_ref_with_null_fields_is_written_back_as_found() -> None:
+    """A ref the seed does not vouch for (a run id without a root, a root without a run id) is
+    a SealedRef with "" for each null: names the same in messages, null again in the file."""
+    seed = json.loads(json.dumps(SEED_LIKE))
+    seed["pointers"][0].update(active_ref_known="unknown")
+    seed["pointers"][0]["active_ref"].update(manifest_sha256=None, run_root=None)
+    seed["pointers"][1]["active_ref"].update(manifest_sha256="c" * 64, relpath="X.json")
+    schemas = SchemaCatalog.for_workspace(None)
+    pointers = parse_pointer_file(json.dumps(seed).encode(), Path("p"), schemas)
+    gamma, external = pointers.active("gamma"), pointers.active("external_db")
+    assert gamma == SealedRef("gamma", "2026-02-05__015605__seal_gamma", "", "")
+    assert ref_text(gamma) == "2026-02-05__015605__seal_gamma sha256:None"
+    assert external == SealedRef("external_db", "", "c" * 64, "", "X.json")
+    rendered = pointers.with_pointer(pointers.pointers["gamma"], "now").render()
+    assert json.loads(rendered)["pointers"] == seed["pointers"]
 
 
 def test_before_the_first_change_the_file_is_taken_as_found_then_explained(
