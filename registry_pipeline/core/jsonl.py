@@ -35,7 +35,13 @@ class TornTail(ValueError):
 
 
 class NotRegularFile(OSError):
-    """Something other than a regular file stands where the log is."""
+    """Something other than a regular file (a FIFO, socket, device or folder) stands where a file
+    is read or appended: a log here, a run folder's file in `seal.hashing.open_regular`; `mode`
+    says which."""
+
+    def __init__(self, message: str = "not a regular file", mode: int = 0) -> None:
+        super().__init__(message)
+        self.mode = mode
 
 
 def append(path: Path, lines: Sequence[bytes], *, create: bool = True) -> int:
@@ -48,7 +54,7 @@ def append(path: Path, lines: Sequence[bytes], *, create: bool = True) -> int:
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise NotRegularFile(f"not a regular file: {path}")
+            raise NotRegularFile(f"not a regular file: {path}", info.st_mode)
         size = info.st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
             raise TornTail(path)

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
+from registry_pipeline.core.jsonl import NotRegularFile
 
 BLOCK_SIZE = 1 << 20
 """Bytes per read: large enough that hashing dominates, small enough to keep memory flat."""
@@ -82,14 +83,6 @@ REGULAR_ONLY = (
 """A symlink swapped in after the scan is not followed, and a FIFO never blocks a read."""
 
 
-class NotRegularFile(OSError):
-    """`open_regular` found a FIFO, socket, device or folder; `mode` says which."""
-
-    def __init__(self, mode: int) -> None:
-        super().__init__("not a regular file")
-        self.mode = mode
-
-
 def open_regular(path: str | os.PathLike[str]) -> int:
     """A read descriptor on `path` when it is a regular file: a symlink is ELOOP (never
     followed), anything else NotRegularFile, and neither open nor read ever blocks."""
@@ -97,7 +90,7 @@ def open_regular(path: str | os.PathLike[str]) -> int:
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            raise NotRegularFile(mode)
+            raise NotRegularFile(mode=mode)
     except OSError:
         os.close(fd)
         raise
