@@ -1,12 +1,12 @@
-"""Strict, safe YAML for hand-edited registry files: ruamel.yaml's composer and constructor over
-its parser's events (ruamel.yaml.clib's C parser when installed), made strict by a subclass.
+"""Strict, safe YAML for hand-edited registry files: ruamel.yaml's composer, constructor and
+resolver over its parser's events (ruamel.yaml.clib's C parser when installed), made strict.
 
 Scalars resolve by the YAML 1.2 core schema (`yes`, `on`, `1_000` and dates stay strings); only
 the core tags construct anything. Aliases, merge keys, duplicate or non-string keys, other tags,
 a second document, non-finite numbers, integers longer than `MAX_INT_DIGITS`, nesting deeper than
-`MAX_DEPTH` and text that is not UTF-8 are each refused as a `YAMLDecodeProblem` with its own
-code and line. ruamel.yaml.clib's own C composer is not used: it recurses in C until the process
-crashes on deep nesting, where ruamel's Python composer stops at the limit.
+`MAX_DEPTH` and text that is not UTF-8 are each refused, in document order, as a
+`YAMLDecodeProblem` with its own code and line. ruamel.yaml.clib's C composer is not used: it
+recurses in C until the process crashes on deep nesting.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 from ruamel.yaml.composer import Composer
 from ruamel.yaml.constructor import BaseConstructor
 from ruamel.yaml.error import YAMLError
-from ruamel.yaml.events import MappingStartEvent, ScalarEvent, SequenceStartEvent, StreamEndEvent
+from ruamel.yaml.events import StreamEndEvent
 from ruamel.yaml.loader import BaseLoader
 from ruamel.yaml.nodes import MappingNode
 from ruamel.yaml.reader import ReaderError
@@ -49,8 +49,8 @@ STR, INT, FLOAT, BOOL, NULL, MAP, SEQ, MERGE = (
     _CORE + n for n in ["str", "int", "float", "bool", "null", "map", "seq", "merge"]
 )
 _KINDS = {INT: "an integer", FLOAT: "a number", BOOL: "a boolean", NULL: "null"}
-_EVENTS = {ScalarEvent: "a scalar", SequenceStartEvent: "a sequence"}
-_EVENTS[MappingStartEvent] = "a mapping"
+_EVENTS = {"ScalarEvent": "a scalar", "SequenceStartEvent": "a sequence"}
+_EVENTS["MappingStartEvent"] = "a mapping"
 _FITS = {MAP: "a mapping", SEQ: "a sequence", **dict.fromkeys([STR, MERGE, *_KINDS], "a scalar")}
 """The tags constructed, each with the one kind of node it fits (a plain `<<` value: a string)."""
 _WORDS = dict.fromkeys(("true", "True", "TRUE", "false", "False", "FALSE"), BOOL)
@@ -92,7 +92,7 @@ def _refused_tag(tag: str, kind: str, mark: Any, text: str = "") -> YAMLDecodePr
 
 class _Strict(Composer, BaseConstructor, BaseResolver):
     """ruamel.yaml's composer, constructor and resolver over `events` (a parser), refusing what a
-    registry file must not hold."""
+    registry file must not hold as it composes, so the first problem in the text is reported."""
 
     max_depth = None  # ruamel's limit counts scalars too: `limit` counts collections
     parser: Any = None  # the event source: an attribute, not ruamel's property on each event
@@ -107,10 +107,10 @@ class _Strict(Composer, BaseConstructor, BaseResolver):
         """The keys of each mapping being composed, with their lines."""
 
     def compose_node(self, parent: Any, index: Any) -> Any:
-        """ruamel's `compose_node`, refusing in document order: an alias, a tag that does not
-        fit, a key that is not a new string, nesting past the limit, a scalar of a bad value."""
+        """ruamel's `compose_node`, refusing an alias, a tag that does not fit, a key that is not
+        a new string, nesting past the limit, a scalar of a bad value."""
         event = self.parser.peek_event()
-        if (kind := _EVENTS.get(type(event))) is None:
+        if (kind := _EVENTS.get(type(event).__name__)) is None:
             why = "anchors and aliases are not allowed in a registry file"
             raise _problem("YAML_ALIAS", event.start_mark, f"the alias *{event.anchor}: {why}")
         if kind != "a scalar" and self.depth >= self.limit:
@@ -133,12 +133,11 @@ class _Strict(Composer, BaseConstructor, BaseResolver):
             why = f"a mapping key must be a string, not {kind}"
             raise _problem("YAML_KEY_NOT_STRING", event.start_mark, why)
         self.depth += 1
-        if kind == "a mapping":
-            self.keys.append({})
-            node = self.compose_mapping_node(event.anchor)
-            self.keys.pop()
-        else:
-            node = self.compose_sequence_node(event.anchor)
+        self.keys.append({})
+        node = (self.compose_mapping_node if kind == "a mapping" else self.compose_sequence_node)(
+            event.anchor
+        )
+        self.keys.pop()
         self.depth -= 1
         return node
 
@@ -155,8 +154,9 @@ class _Strict(Composer, BaseConstructor, BaseResolver):
             why = f"duplicate key {key!r} (first at line {keys[key]})"
             raise _problem("YAML_DUPLICATE_KEY", mark, why)
         if tag == MERGE:
-            why = "merge keys (<<) are not allowed in a registry file"
-            raise _problem("YAML_MERGE_KEY", mark, why)
+            raise _problem(
+                "YAML_MERGE_KEY", mark, "merge keys (<<) are not allowed in a registry file"
+            )
         keys[key] = mark.line + 1
 
     def compose_document(self) -> Any:
@@ -193,19 +193,18 @@ class _Strict(Composer, BaseConstructor, BaseResolver):
             return None if tag == NULL else text[0] in "tT"
         raise _refused_tag(tag, "a scalar", mark, text)
 
-    def construct_seq(self, node: Any) -> Any:
-        data: list[Any] = []
+    def construct_collection(self, node: Any) -> Any:
+        """A list or a dict (keys already checked: strings), filled once yielded (nesting)."""
+        data: Any = {} if node.tag == MAP else []
         yield data
-        data.extend(self.construct_object(child) for child in node.value)
-
-    def construct_map(self, node: Any) -> Any:
-        data: dict[str, Any] = {}
-        yield data
-        data.update((key.value, self.construct_object(value)) for key, value in node.value)
+        if node.tag == MAP:
+            data.update((key.value, self.construct_object(value)) for key, value in node.value)
+        else:
+            data.extend(self.construct_object(child) for child in node.value)
 
 
 _Strict.yaml_constructors = {STR: _Strict.construct_str, MERGE: _Strict.construct_str}
-_Strict.yaml_constructors |= {MAP: _Strict.construct_map, SEQ: _Strict.construct_seq}
+_Strict.yaml_constructors |= dict.fromkeys((MAP, SEQ), _Strict.construct_collection)
 _Strict.yaml_constructors |= dict.fromkeys(_KINDS, _Strict.construct_core)
 for _tag, _pattern, _first in [
     *((tag, re.escape(word), [word[:1]]) for word, tag in _WORDS.items()),
@@ -231,12 +230,12 @@ def _encoded(data: bytes | str, max_bytes: int) -> bytes:
             raw = data.encode() if isinstance(data, str) else data
             raw.decode()
     except (UnicodeEncodeError, UnicodeDecodeError) as exc:
+        line = data[: exc.start].count("\n" if isinstance(data, str) else b"\n") + 1  # type: ignore[arg-type]
+        text = f"not UTF-8 (byte {exc.start})"
         if isinstance(data, str):
-            line, text = data.count("\n", 0, exc.start) + 1, "a lone surrogate (not Unicode text)"
+            text = "a lone surrogate (not Unicode text)"
         elif data[:2] in (b"\xff\xfe", b"\xfe\xff"):
             line, text = 1, "starts with a UTF-16 byte-order mark (only UTF-8 is accepted)"
-        else:
-            line, text = data.count(b"\n", 0, exc.start) + 1, f"not UTF-8 (byte {exc.start})"
         raise YAMLDecodeProblem(f"line {line}: {text}", "YAML_ENCODING", line=line) from None
     if isinstance(raw, str) or len(raw) > max_bytes:
         unit = "characters" if isinstance(raw, str) else "bytes"

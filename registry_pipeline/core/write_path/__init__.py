@@ -10,8 +10,9 @@ seed's registry types into a fresh workspace (`registry init --with-write-path`)
 
 One module per behaviour: `content` (types, entries, the one reader, findings), `rules` (entry
 schemas, coordination rules and lifecycle markers), `write` (add-entry and deprecate), `splice`
-(the new file text, YAML or JSON), `cache` (the YAML parse cache), `logs` (overrides and notes),
-`table` (the generated tables) and `scaffold` (its files are data, in `scaffold/`).
+(the new YAML file text), `json_splice` (the new JSON file text), `cache` (the YAML parse
+cache), `logs` (overrides and notes), `table` (the generated tables) and `scaffold` (its files
+are data, in `scaffold/`).
 
 Depends on `seal/`, `workspace/`, `pointers/` (the lock) and `append_only/` (a governed source's
 promises are checked before a write); must not import `explain/`, `delta_log/`, `builders/` or

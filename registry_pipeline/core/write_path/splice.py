@@ -1,28 +1,27 @@
-"""The new text of a registry file with one entry inserted or replaced, every other byte kept.
+"""The new text of a registry file with one entry inserted or replaced, every other byte kept
+(JSON files: `json_splice`), YAML through ruamel.yaml's round trip.
 
-A block-style YAML list is spliced at its items' line spans (the marks of ruamel.yaml's nodes in
-the strict parse, `content._item_spans`), the entry's text written by ruamel.yaml's round-trip
-dumper (a replaced entry merged into its old text, so its comments stay). A file that is one entry
-is that entry's round trip; other YAML lists (flow style, a comment on a dash's line, a keep block
-scalar ending an item, none yet) go round-trip whole, which keeps comments but may re-indent. A
-JSON list or map has its one member replaced or inserted at the offsets the JSON decoder reads,
-indented like its neighbours. Each result is parsed again and compared with what was meant: a
-file that would read back differently is never written."""
+A block-style YAML list is spliced at its items' line spans (the marks of the strict parse's
+nodes, `content._item_spans`), the entry's text written by ruamel.yaml's round-trip dumper (a
+replaced entry merged into its old text, so its comments stay). A file that is one entry is that
+entry's round trip; other lists (flow style, a comment on a dash's line, a keep block scalar
+ending an item, none yet) go round-trip whole, which keeps comments but may re-indent. Each
+result is parsed again and compared with what was meant: a file that would read back differently
+is never written."""
 
 from __future__ import annotations
 
 import contextlib
 import io
-import json
 import re
 from collections.abc import Callable
 from typing import Any
 
+from ruamel.yaml import YAML
 from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.resolver import VersionedResolver
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 
-from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.json_strict import loads_strict
 from registry_pipeline.core.write_path.content import (
     Entry,
     EntryType,
@@ -30,123 +29,8 @@ from registry_pipeline.core.write_path.content import (
     pointer_parts,
     resolve,
 )
+from registry_pipeline.core.write_path.json_splice import as_file, json_index, json_text, mismatch
 from registry_pipeline.core.yaml_io import STR, loads_yaml_strict, plain_reads_as_str
-
-_SPACE = re.compile(r"[ \t\n\r]*")
-_DECODER = json.JSONDecoder()
-_Member = tuple[str | None, int, int, int]
-"""A member of an array or object: its name (None in an array), where it starts (its key or
-value), where its value starts and where it ends (character offsets)."""
-
-
-def _differs(what: str, path: str | None = None) -> RegistryError:
-    """SPLICE_MISMATCH (exit 3): the bytes would not read back as the intended document, a bug
-    reported with the file rather than written."""
-    return RegistryError(
-        f"the {what} would read back differently", code="SPLICE_MISMATCH", path=path, exit_code=3
-    )
-
-
-def _skip(text: str, at: int) -> int:
-    return _SPACE.match(text, at).end()  # type: ignore[union-attr]
-
-
-def _members(text: str, start: int) -> tuple[list[_Member], int]:
-    """The members of the array or object whose bracket is at `start`, and the offset of its
-    closing bracket: read with the JSON decoder itself, so names are exact."""
-    closing = "]" if text[start] == "[" else "}"
-    members: list[_Member] = []
-    at = _skip(text, start + 1)
-    while text[at] != closing:
-        begin, name = at, None
-        if closing == "}":
-            name, at = json.decoder.scanstring(text, at + 1)  # type: ignore[attr-defined]
-            at = _skip(text, _skip(text, at) + 1)  # past the colon
-        end = _DECODER.raw_decode(text, at)[1]
-        members.append((name, begin, at, end))
-        at = _skip(text, end)
-        at = _skip(text, at + 1) if text[at] == "," else at
-    return members, at
-
-
-def _indent_of(text: str, offset: int) -> str:
-    """The whitespace that starts the line holding `offset`."""
-    start = text.rfind("\n", 0, offset) + 1
-    return text[start : _skip(text, start)].replace("\n", "").replace("\r", "")
-
-
-def json_dump(value: Any, indent: str, newline: str = "\n") -> str:
-    """`value` as indented JSON whose continuation lines start with `indent`."""
-    text = json.dumps(value, indent="\t" if indent.startswith("\t") else "  ", ensure_ascii=False)
-    return text.replace("\n", newline + indent)
-
-
-def json_container(
-    entry_type: EntryType, parsed: ParsedFile | None, old: Entry | None, key: str, value: Any
-) -> tuple[bytes, Any]:
-    """The file's bytes and document once the list or map member `key` holds `value`."""
-    if parsed is None:
-        raise RegistryError(
-            f"{entry_type.source} does not exist: create it with its first entry by hand",
-            code="REGISTRY_FILE_MISSING",
-            path=entry_type.source,
-        )
-    text = parsed.data.decode("utf-8-sig")
-    newline = "\r\n" if "\r\n" in text else "\n"
-    expected = json.loads(json.dumps(parsed.document))
-    container = resolve(expected, entry_type.container)
-    opening = _skip(text, 0)
-    for name in pointer_parts(entry_type.container):
-        members, _ = _members(text, opening)
-        in_object = text[opening] == "{"
-        opening = (next(m for m in members if m[0] == name) if in_object else members[int(name)])[2]
-    members, closing = _members(text, opening)
-    is_map = entry_type.layout == "map"
-    index = old.index if old is not None and old.index is not None and not is_map else None
-    if is_map:
-        index = next((i for i, m in enumerate(members) if m[0] == key), None)
-    if index is not None:  # replace the value in place
-        _, begin, start, stop = members[index]
-        body = json_dump(value, _indent_of(text, begin), newline)
-        container[key if is_map else index] = value
-    else:
-        index = json_index(entry_type, container, key)
-        outer = _indent_of(text, opening)
-        if members:  # the indentation of its neighbour
-            indent = _indent_of(text, members[min(index, len(members) - 1)][1])
-        else:
-            indent = outer + ("\t" if outer.startswith("\t") else "  ")
-        member = json.dumps(key, ensure_ascii=False) + ": " if is_map else ""
-        member += json_dump(value, indent, newline)
-        if not members:
-            start, stop, body = opening + 1, closing, f"{newline}{indent}{member}{newline}{outer}"
-        elif index < len(members):
-            start = stop = members[index][1]
-            body = member + "," + newline + indent
-        else:
-            start = stop = members[-1][3]
-            body = "," + newline + indent + member
-        pairs = list(container.items()) if is_map else container
-        pairs.insert(index, (key, value) if is_map else value)
-        if is_map:
-            container.clear()
-            container.update(pairs)
-    bom = "\ufeff" if parsed.data.startswith(b"\xef\xbb\xbf") else ""
-    result = (bom + text[:start] + body + text[stop:]).encode()
-    if loads_strict(result) != expected:
-        raise _differs("written entry", entry_type.source)
-    return result, expected
-
-
-def json_index(entry_type: EntryType, container: Any, key: str) -> int:
-    """Where a new member of a list or map goes (JSON or YAML): before the first greater key
-    (key order), else at the end."""
-    if entry_type.order != "key":
-        return len(container)
-    if isinstance(container, list):
-        container = [str(i.get(entry_type.key)) if isinstance(i, dict) else "" for i in container]
-    return next((i for i, other in enumerate(container) if other > key), len(container))
-
 
 _READERS = [VersionedResolver(version) for version in ((1, 1), (1, 2))]
 """ruamel.yaml's YAML 1.1 and 1.2 resolvers: a string either would read as something else
@@ -164,18 +48,16 @@ def new_text(
 ) -> ParsedFile:
     """The entry's file once the entry `key` holds `value` (inserted or replaced): its bytes,
     its document and, for a spliced YAML list, the moved line spans."""
+    if not entry_type.is_yaml:
+        return json_text(entry_type, parsed, old, key, value)
     data = parsed.data if parsed is not None else b""
     # new quoted strings follow the file's quotes: double when most of its quoted values are
     double = data.count(b': "') + data.count(b'- "') > data.count(b": '") + data.count(b"- '")
-    if not entry_type.is_yaml:
-        if entry_type.layout == "files":
-            return ParsedFile(_as_file(json_dump(value, "") + "\n", data), value)
-        return ParsedFile(*json_container(entry_type, parsed, old, key, value))
     if entry_type.layout == "files":
         text = _rewrite(parsed, lambda yaml, document: _merge(document, value, double))
         if loads_yaml_strict(text) != value:
-            raise _differs("written entry")
-        return ParsedFile(_as_file(text, data), value)
+            raise mismatch("written entry")
+        return ParsedFile(as_file(text, data), value)
     at = old.index if old is not None else None  # the replaced entry's place
     index, replace = (_insert_at(entry_type, parsed, key), False) if at is None else (at, True)
     spliced = None
@@ -185,11 +67,8 @@ def new_text(
 
 
 def _yaml(offset: int = 2) -> Any:
-    from ruamel.yaml import YAML
-
     yaml = YAML(typ="rt", pure=True)
-    yaml.width = 4096
-    yaml.preserve_quotes = True
+    yaml.width, yaml.preserve_quotes = 4096, True
     yaml.indent(mapping=2, sequence=offset + 2, offset=offset)
     return yaml
 
@@ -201,21 +80,22 @@ def _dump(yaml: Any, value: Any) -> str:
 
 
 def _quoted(value: Any, double: bool = False) -> Any:
-    """`value` with the strings a YAML 1.1 reader would misread marked to be written quoted."""
-    from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
-
+    """`value` with the strings a YAML 1.1 or 1.2 reader or ours would misread marked to be
+    written quoted, and those with a character not to be written raw double-quoted (escaped)."""
     if isinstance(value, dict):
         return {_quoted(k, double): _quoted(v, double) for k, v in value.items()}
     if isinstance(value, list):
         return [_quoted(v, double) for v in value]
-    if isinstance(value, str) and UNSAFE_RAW.search(value):
-        return DoubleQuotedScalarString(value)  # escaped: \N, \L, \P, \x..
-    if isinstance(value, str) and (
-        not plain_reads_as_str(value)  # our own reader first: `.5e3`, `.INf`, `+.nan`
-        or any(reader.resolve(ScalarNode, value, (True, False)) != STR for reader in _READERS)
+    if not isinstance(value, str):
+        return value
+    unsafe = UNSAFE_RAW.search(value)  # escaped: \N, \L, \P, \x..
+    if (
+        not unsafe
+        and plain_reads_as_str(value)  # our own reader first: `.5e3`, `.INf`, `<<`
+        and all(reader.resolve(ScalarNode, value, (True, False)) == STR for reader in _READERS)
     ):
-        return (DoubleQuotedScalarString if double else SingleQuotedScalarString)(value)
-    return value
+        return value
+    return (DoubleQuotedScalarString if double or unsafe else SingleQuotedScalarString)(value)
 
 
 def _merge(old: Any, new: Any, double: bool) -> Any:
@@ -228,7 +108,7 @@ def _merge(old: Any, new: Any, double: bool) -> Any:
         return old
     if isinstance(old, list) and isinstance(new, list):
         del old[len(new) :]
-        for i, v in enumerate(new):
+        for i, v in enumerate(new):  # one item set at a time: a slice drops their comments
             if i < len(old):
                 old[i] = _merge(old[i], v, double)
             else:
@@ -236,13 +116,6 @@ def _merge(old: Any, new: Any, double: bool) -> Any:
         return old
     same_kind = type(old) is type(new) or (isinstance(old, str) and isinstance(new, str))
     return old if same_kind and old == new else _quoted(new, double)
-
-
-def _as_file(text: str, original: bytes) -> bytes:
-    """`text` (LF line ends) with the original file's line ends and byte-order mark."""
-    if b"\r\n" in original:
-        text = text.replace("\n", "\r\n")
-    return ("\ufeff" * original.startswith(b"\xef\xbb\xbf") + text).encode()
 
 
 def _rewrite(parsed: ParsedFile | None, edit: Callable[[Any, Any], Any]) -> str:
@@ -267,18 +140,12 @@ def _insert_at(entry_type: EntryType, parsed: ParsedFile | None, key: str) -> in
 
 def _with_entry(document: Any, entry_type: EntryType, replace: bool, value: Any, index: int) -> Any:
     """`document` with the entry put at `index` (in place: the old parse is consumed)."""
-    items = resolve(document, entry_type.container)
-    items[index : index + replace] = [value]
+    resolve(document, entry_type.container)[index : index + replace] = [value]
     return document
 
 
 def _splice(
-    entry_type: EntryType,
-    parsed: ParsedFile,
-    replace: bool,
-    index: int,
-    value: Any,
-    double: bool,
+    entry_type: EntryType, parsed: ParsedFile, replace: bool, index: int, value: Any, double: bool
 ) -> ParsedFile | None:
     """The file with the entry's lines spliced in at `index`, or None where only a round-trip can
     write it (a line of the old entry left of its dash, text that would not read back)."""
@@ -294,15 +161,15 @@ def _splice(
             return None  # a line left of the entry (a comment): round-trip the whole file
         item = yaml.load("".join(line[shift:].rstrip("\r\n") + "\n" for line in snippet))
         text = _dump(yaml, _merge(item, [value], double))
-    else:
+    else:  # the comment just above an entry stays with it, one indented into the last entry too
         text = _dump(yaml, [_quoted(value, double)])
-        if index < len(spans):  # the comment just above an entry stays with it
+        if index < len(spans):
             start = spans[index][0]
-            while start > 0 and _comment_at(lines[start - 1], dash, above=True):
+            while start > 0 and re.match(rf" {{0,{dash}}}#", lines[start - 1]):
                 start -= 1
-        else:  # a comment indented into the last entry stays with it
+        else:
             start = spans[-1][1] + 1
-            while start < len(lines) and _comment_at(lines[start], dash, above=False):
+            while start < len(lines) and re.match(rf" {{{dash + 1},}}#", lines[start]):
                 start += 1
         stop = start
     block = [" " * shift + line if line.strip() else line for line in text.splitlines()]
@@ -315,19 +182,11 @@ def _splice(
     data = ("\ufeff" * parsed.data.startswith(b"\xef\xbb\xbf") + "".join(lines)).encode()
     document = _with_entry(parsed.document, entry_type, replace, value, index)
     if len(data) < FULL_CHECK_BYTES and loads_yaml_strict(data) != document:
-        raise _differs("spliced file", entry_type.source)
+        raise mismatch("spliced file", entry_type.source)
     grown = len(block) - (stop - start)
     moved = [(a + grown, b + grown) if a >= stop else (a, b) for a, b in spans]
     moved[index : index + replace] = [(start, start + len(block) - 1)]
     return ParsedFile(data, document, tuple(moved))
-
-
-def _comment_at(line: str, dash: int, *, above: bool) -> bool:
-    """Whether `line` is a comment of the entry below (`above`: at most at the dashes' column)
-    or of the entry above (indented past the dashes)."""
-    stripped = line.lstrip(" ")
-    indent = len(line) - len(stripped)
-    return stripped.startswith("#") and (indent <= dash if above else indent > dash)
 
 
 def _offset(lines: list[str], dash_line: int, dash: int) -> int:
@@ -372,7 +231,7 @@ def _roundtrip(
     with contextlib.suppress(KeyError):  # a file that had no list: only the entry is compared
         had_list = isinstance(resolve(wanted, entry_type.container), list)
         if had_list and expected != _with_entry(wanted, entry_type, replace, value, index):
-            raise _differs("rewritten file")
+            raise mismatch("rewritten file")
     if resolve(expected, entry_type.container)[index] != value:
-        raise _differs("written entry")
-    return ParsedFile(_as_file(text, parsed.data if parsed is not None else b""), expected)
+        raise mismatch("written entry")
+    return ParsedFile(as_file(text, parsed.data if parsed is not None else b""), expected)
