@@ -154,9 +154,8 @@ class _Strict(Composer, BaseConstructor, BaseResolver):
             why = f"duplicate key {key!r} (first at line {keys[key]})"
             raise _problem("YAML_DUPLICATE_KEY", mark, why)
         if tag == MERGE:
-            raise _problem(
-                "YAML_MERGE_KEY", mark, "merge keys (<<) are not allowed in a registry file"
-            )
+            why = "merge keys (<<) are not allowed in a registry file"
+            raise _problem("YAML_MERGE_KEY", mark, why)
         keys[key] = mark.line + 1
 
     def compose_document(self) -> Any:
@@ -215,11 +214,9 @@ for _tag, _pattern, _first in [
     _Strict.add_implicit_resolver_base(_tag, re.compile(f"(?:{_pattern})$"), list(_first))
 
 
-def plain_reads_as_str(text: str) -> bool:
-    """Whether `text`, written as a plain scalar, is read back here as that very string (not a
-    number, boolean, null, non-finite float or merge key): the splice quotes it otherwise."""
-    resolvers = _Strict.yaml_implicit_resolvers.get(text[:1], [])
-    return not any(regexp.match(text) for _tag, regexp in resolvers)
+RESOLVER: Any = _Strict(None, MAX_DEPTH)
+"""This reader's resolver (a plain `.5e3`, `.INf` or `<<` is no string here): the splice quotes a
+string it or ruamel's YAML 1.1 and 1.2 resolvers would not read back as that string."""
 
 
 def _encoded(data: bytes | str, max_bytes: int) -> bytes:
@@ -230,12 +227,12 @@ def _encoded(data: bytes | str, max_bytes: int) -> bytes:
             raw = data.encode() if isinstance(data, str) else data
             raw.decode()
     except (UnicodeEncodeError, UnicodeDecodeError) as exc:
-        line = data[: exc.start].count("\n" if isinstance(data, str) else b"\n") + 1  # type: ignore[arg-type]
-        text = f"not UTF-8 (byte {exc.start})"
         if isinstance(data, str):
-            text = "a lone surrogate (not Unicode text)"
+            line, text = data.count("\n", 0, exc.start) + 1, "a lone surrogate (not Unicode text)"
         elif data[:2] in (b"\xff\xfe", b"\xfe\xff"):
             line, text = 1, "starts with a UTF-16 byte-order mark (only UTF-8 is accepted)"
+        else:
+            line, text = data.count(b"\n", 0, exc.start) + 1, f"not UTF-8 (byte {exc.start})"
         raise YAMLDecodeProblem(f"line {line}: {text}", "YAML_ENCODING", line=line) from None
     if isinstance(raw, str) or len(raw) > max_bytes:
         unit = "characters" if isinstance(raw, str) else "bytes"
