@@ -38,16 +38,12 @@ is the builder over sealed inputs.
 from __future__ import annotations
 
 import ast
-import html
 import json
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
-from functools import cache
-from typing import TYPE_CHECKING, Any
-
-from markupsafe import Markup
+from typing import Any
 
 from registry_pipeline.core.builders.drift_signals import (
     DETAIL_ARTIFACT,
@@ -60,6 +56,7 @@ from registry_pipeline.core.builders.model import (
     BuildResult,
     artifact_source,
     read_json,
+    templates,
 )
 from registry_pipeline.core.builders.op_status_table import DETAIL_ARTIFACT as STATUS_DETAIL
 from registry_pipeline.core.builders.op_status_table import (
@@ -91,9 +88,6 @@ from registry_pipeline.core.seal.verdicts import describe
 from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import folder_verdict, list_snapshots, read_snapshot
-
-if TYPE_CHECKING:
-    import jinja2
 
 MARKDOWN_ARTIFACT = "SYSTEM_HEALTH_REPORT_v0_1.md"
 HTML_ARTIFACT = "SYSTEM_HEALTH_REPORT_v0_1.html"
@@ -632,38 +626,9 @@ def _summary(
     }
 
 
-def _md_cell(text: str) -> str:
-    """Text safe in Markdown: one line, HTML escaped (renderers pass raw HTML), pipes escaped."""
-    flat = html.escape(" ".join(text.split()), quote=False)
-    return flat.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
-
-
-def _html(text: str) -> Markup:
-    """Text escaped as the page always escaped it (`html.escape`: quotes as `&quot;`, `&#x27;`)."""
-    return Markup(html.escape(text))
-
-
-@cache
-def _templates() -> jinja2.Environment:
-    """The report's templates (package data), HTML autoescaped, Markdown not (loaded on first use:
-    jinja2 costs a tenth of a second to import)."""
-    import jinja2
-
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("registry_pipeline.core.builders", "templates"),
-        autoescape=jinja2.select_autoescape(["html.j2"]),
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined,
-    )
-    env.filters.update(md=_md_cell, h=_html)
-    return env
-
-
 def render_markdown(sections: Sequence[Section], as_of: str) -> str:
     """The report as Markdown."""
-    text = _templates().get_template("system_health.md.j2").render(sections=sections, as_of=as_of)
+    text = templates().get_template("system_health.md.j2").render(sections=sections, as_of=as_of)
     return text.removesuffix("\n")
 
 
@@ -672,7 +637,7 @@ def render_html(sections: Sequence[Section], as_of: str, charts: Sequence[Chart]
     `charts` come after the first section (the headline: what needs attention), under "At a
     glance"."""
     glance = min(1, len(sections) - 1) if charts else -1
-    template = _templates().get_template("system_health.html.j2")
+    template = templates().get_template("system_health.html.j2")
     return template.render(sections=sections, as_of=as_of, charts=charts, glance=glance)
 
 
