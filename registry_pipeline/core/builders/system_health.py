@@ -187,140 +187,12 @@ def unauthorized_operations(detail: Mapping[str, Any]) -> list[str]:
     return sorted(ids)
 
 
-NOTHING = "nothing needs attention"
 FOLDER_KINDS = frozenset({"run_folder_invalid", "run_folder_tampered", "operation_stale"})
 """Drift signal kinds said by their own items (run folders, stale operations), not again."""
-_DRIFT_FIX = {
-    "schema_version": "update EXPECTED_VERSIONS to the version in use, or rebuild with the "
-    "expected one: `registry build`",
-    "builder_version": "rebuild with the expected builder: `registry build --force`",
-    "threshold_pack_version": "update EXPECTED_VERSIONS or the threshold pack, then "
-    "`registry build`",
-    "active_snapshot_behind": "promote the newest valid snapshot: `registry pointers promote "
-    "REGISTRY RUN_ID --reason TEXT`, or find why it is held: `registry pointers show`",
-    "schema_changed": "rebuild against the changed schema: `registry build`",
-}
-"""What to do about a drift signal, by kind."""
-
-
-Item = tuple[str, str, str]
-"""One thing that needs attention: about what, why (in words) and what to do."""
-
-
-def attention(
-    op_status_detail: Mapping[str, Any],
-    signals: Sequence[Mapping[str, Any]],
-    run_registry_lines: Sequence[Mapping[str, Any]],
-    scorecard: Scorecard,
-    system_drift: Mapping[str, Any] | None = None,
-) -> list[Item]:
-    """What needs a person's attention, the report's headline: failing and stale operations, drift,
-    damaged or tampered run folders, operations below the coverage floor; each with the reason in
-    words and what to do about it, most urgent first. Nothing else is listed there: the tables
-    below hold the rest."""
-    operations = detail_operations(op_status_detail)
-    items = [*_folders(run_registry_lines), *_system(system_drift or {})]
-    items += [_failing(op) for op in operations if op.get("status") == "failing"]
-    items += [_stale(op) for op in operations if op.get("status") == "stale"]
-    items += [
-        (
-            str(signal.get("signal_id")),
-            human_summary(signal.get("summary")),
-            _DRIFT_FIX.get(str(signal.get("kind")), "see the signal's evidence in the detail file"),
-        )
-        for signal in signals
-        if signal.get("value") is True
-        and signal.get("severity") != "info"
-        and signal.get("kind") not in FOLDER_KINDS
-    ]
-    if scorecard.below_c3:
-        shown = ", ".join(f"{op} ({level})" for op, level in scorecard.below_c3)
-        items.append(
-            (
-                "coverage below C3",
-                f"{len(scorecard.below_c3)} canonical operation(s) below the floor: {shown}",
-                "raise their enforcement level to C3 or above in the coverage matrix",
-            )
-        )
-    return items
-
-
-def _folder(op: Mapping[str, Any]) -> str | None:
-    key = op.get("last_run_key")
-    if not isinstance(key, str) or "::" not in key:
-        return None
-    root, _, run_id = key.partition("::")
-    return f"{root}/{run_id}"
-
-
-def _failing(op: Mapping[str, Any]) -> Item:
-    folder = _folder(op) or str(op.get("last_run_id"))
-    verdict = str(op.get("last_seal_status") or "unknown")
-    converted = verdict == "CONVERTED"
-    fix = (
-        f"`registry restore-line-endings {folder} DEST` writes a copy that passes"
-        if converted
-        else f"`registry validate {folder}` names each problem; fix the evidence and run the "
-        "operation again"
-    )
-    reason = f"failing: its last run {folder} is {_VERDICT_WORDS.get(verdict, verdict)}"
-    return (str(op.get("operation_id")), reason, fix)  # its notes: the Operations section
-
-
-_VERDICT_WORDS = {
-    "FAIL": "damaged (it fails its seal)",
-    "TAMPERED": "tampered with (it changed after it was indexed as sealed)",
-    "CONVERTED": "converted by git's line-ending normalization",
-    "INTACT_OLDER_FORMAT": "sealed in an older format only",
-}
-
-
-def _stale(op: Mapping[str, Any]) -> Item:
-    limit = op.get("stale_after_hours")
-    last = op.get("last_success_utc")
-    since = f"its last passing run was at {last}" if last else "no run of it ever passed"
-    bound = f", more than {limit} hours ago" if last and limit is not None else ""
-    return (
-        str(op.get("operation_id")),
-        f"stale: {since}{bound}",
-        "run the operation again; its next sealed run folder clears it",
-    )
-
-
-def _folders(lines: Sequence[Mapping[str, Any]]) -> list[Item]:
-    counts = seal_counts(lines)
-    found = [
-        (counts["FAIL"], f"{counts['FAIL']} of {len(lines)} fail their seal (damaged)",
-         "`registry validate --all` names each folder and problem"),
-        (counts["TAMPERED"],
-         f"{counts['TAMPERED']} changed after they were indexed as sealed (tampered)",
-         "restore them from a backup or git; `registry validate --all` names them"),
-    ]  # fmt: skip
-    return [("run folders", reason, fix) for count, reason, fix in found if count]
-
-
-_SYSTEM_ITEMS: dict[str, Item] = {
-    "git_unknown": ("git state", "unknown: git is absent or the workspace is outside a "
-                    "repository, so nothing proves the canon is as committed",
-                    "build inside a git repository with git on PATH"),
-    "canon_dirty": ("canon", "the working tree has changes that are not committed (the "
-                    "registry layer's own files never count)",
-                    "`git status` names them; commit or undo them, then `registry build`"),
-    "schema_drift": ("schemas", "a schema in use differs from the one expected",
-                     "see the schema signals in the Drift signals table; `registry build`"),
-    "threshold_drift": ("threshold pack", "the threshold pack in use is not the expected "
-                        "version", "update EXPECTED_VERSIONS or the pack, then `registry build`"),
-}  # fmt: skip
-"""The system drift flags' items, by flag."""
-
-
-def _system(flags: Mapping[str, Any]) -> list[Item]:
-    """The system drift flags that are up: the canon (git state: dirty, or unknown, which is
-    never read as clean), the schemas, the threshold pack."""
-    unknown = flags.get("canon_state") == "unknown"
-    up = {"git_unknown": unknown, "canon_dirty": not unknown and flags.get("canon_dirty") is True}
-    up |= {flag: flags.get(flag) is True for flag in ("schema_drift", "threshold_drift")}
-    return [item for flag, item in _SYSTEM_ITEMS.items() if up[flag]]
+MAX_NAMED = 20
+"""Operations below C3 the Markdown names; the summary lists them all."""
+MAX_OVERRIDES = 20
+"""Override records the report lists (newest first); the summary counts them all."""
 
 
 @dataclass(frozen=True)
@@ -328,24 +200,12 @@ class Section:
     """One part of the report: a title, optional bullet notes and an optional table."""
 
     title: str
-    notes: tuple[str, ...] = ()
-    headers: tuple[str, ...] = ()
-    rows: tuple[tuple[str, ...], ...] = ()
-    alarms: tuple[str, ...] = ()
+    notes: Sequence[str] = ()
+    headers: Sequence[str] = ()
+    rows: Sequence[Sequence[str]] = ()
+    alarms: Sequence[str] = ()
     """The columns whose `yes` is bad news (drift), shaded so on the HTML page; elsewhere a
     `yes` is just an answer (a builder exists)."""
-
-
-def _attention_section(items: Sequence[Item]) -> Section:
-    """The headline: what needs a person, each with why and what to do; nothing else."""
-    if not items:
-        return Section("Needs attention", notes=(NOTHING,))
-    return Section(
-        "Needs attention",
-        notes=(f"{len(items)} item(s), most urgent first",),
-        headers=("about", "why", "to fix"),
-        rows=tuple(items),
-    )
 
 
 def tri_state(value: Any) -> str:
@@ -353,222 +213,42 @@ def tri_state(value: Any) -> str:
     return "yes" if value is True else "no" if value is False else "unknown"
 
 
-def _scorecard_section(scorecard: Scorecard) -> Section:
-    """The governance scorecard as a table (the summary's figures), with the rule for "sealed",
-    where the seed counts otherwise, and why each registry counted is not sealed."""
-    ratios = (
-        ("enforcement coverage C3+", scorecard.enforcement_c3_plus,
-         "canonical operations at coverage level C3, C4 or C5 / canonical operations"),
-        ("sealed registries", scorecard.sealed_registries,
-         "registries sealed here / registries of the repository, excluded ones included"),
-        ("operations with builders", scorecard.operations_with_builders,
-         "operations built by a registry with a builder / operations"),
-    )  # fmt: skip
-    rows = [(name, str(ratio), _percent(ratio.percent), how) for name, ratio, how in ratios]
-    executables = scorecard.executables
-    if executables is not None:
-        bound = executables.operations_bound
-        rows += [
-            ("executables", str(executables.count), "-",
-             "distinct files the operations catalog binds to operations (Bound Executables)"),
-            ("operations with executables", str(bound), _percent(bound.percent),
-             "canonical operations binding at least one file / canonical operations"),
-        ]  # fmt: skip
-    return Section(
-        "Governance scorecard",
-        notes=(RULE, *_seed_differences(scorecard), *_explanations(scorecard)),
-        headers=("figure", "value", "percent", "computed as"),
-        rows=tuple(rows),
-    )
-
-
-def _seed_differences(scorecard: Scorecard) -> list[str]:
-    """Where the seed's own scorecard counts a figure otherwise, in plain words."""
-    notes = [
-        f"the seed counts {entry['registry_id']} as not sealed because it is presentation-only; "
-        "it is sealed here like every other registry"
-        for entry in scorecard.registries
-        if entry["basis"] == "this_report"
-    ]
-    if scorecard.executables is not None:
-        notes.append(
-            "executables: the seed scorecard counts an inventory of executable files by type "
-            "(scripts, SQL, workflows); here they are the distinct files the operations catalog "
-            "binds to operations"
-        )
-    return notes
-
-
-def _explanations(scorecard: Scorecard) -> list[str]:
-    """The operations below C3, each registry not sealed and why, executables not counted."""
-    notes = []
-    if scorecard.below_c3:
-        shown = [f"{op} ({level})" for op, level in scorecard.below_c3[:MAX_NAMED]]
-        more = len(scorecard.below_c3) - len(shown)
-        notes.append(
-            "below C3: "
-            + ", ".join(shown)
-            + (f" and {more} more (the summary lists all)" if more else "")
-        )
-    notes += [
-        f"not sealed: {entry['registry_id']} ({entry['reason']})"
-        for entry in scorecard.registries
-        if not entry["sealed"]
-    ]
-    if scorecard.executables is None:
-        notes.append(f"executables: not counted: {NO_EXECUTABLES}")
-    return notes
-
-
-MAX_NAMED = 20
-"""Operations below C3 the Markdown names; the summary lists them all."""
-
-
 def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}%"
 
 
-def _catalog_section(detail: Mapping[str, Any]) -> Section | None:
-    """The catalog's non-canonical operations (count and ids) and the lines it could not read."""
-    found = detail.get("non_canonical")
-    warnings = [w for w in detail.get("catalog_warnings", ()) if isinstance(w, Mapping)]
-    if not isinstance(found, Mapping) and not warnings:
-        return None
-    notes = []
-    if isinstance(found, Mapping):
-        ids = ", ".join(str(op) for op in found.get("operation_ids", ())) or "none"
-        notes.append(f"non-canonical operations: {found.get('count', 0)} ({ids})")
-    notes.extend(
-        f"could not read {w.get('source')}:{w.get('line')}"
-        + (f" ({w.get('operation_id')})" if w.get("operation_id") else "")
-        + f": {w.get('message')}"
-        for w in warnings
-    )
-    return Section("Operations catalog", notes=tuple(notes))
-
-
-def _registry_section(catalog_summary: Sequence[Mapping[str, Any]]) -> Section:
-    """Status per registry, in catalog order."""
-    rows = tuple(
-        (
-            cell(entry.get("registry_id")),
-            cell(entry.get("kind")),
-            tri_state(entry.get("has_builder")),
-            cell(entry.get("latest_run_id")),
-            cell(entry.get("latest_status")),
-        )
-        for entry in catalog_summary
-    )
-    headers = ("registry_id", "kind", "builder", "latest_run_id", "latest_status")
-    return Section("Registries", headers=headers, rows=rows)
-
-
-def _operation_section(
-    rows: Sequence[Mapping[str, Any]], statuses: Mapping[str, str], detail: Mapping[str, Any]
-) -> Section:
-    """Status per operation, sorted by operation id, with every note the status detail has
-    (why op_drift is unknown, in words)."""
-    table = tuple(
-        (
-            cell(row.get("operation_id")),
-            cell(row.get("operation_name")),
-            cell(row.get("coverage_level")),
-            statuses.get(str(row.get("operation_id")), "unknown"),
-            cell(row.get("last_run_id")),
-            cell(row.get("staleness_days")),
-            tri_state(row.get("op_drift")),
-        )
-        for row in sorted(rows, key=lambda r: str(r.get("operation_id")))
-    )
-    headers = ("operation_id", "name", "coverage", "status", "last_run_id", "staleness_days",
-               "op_drift")  # fmt: skip
-    notes = tuple(
-        f"{op.get('operation_id')}: {note}"
-        for op in detail_operations(detail)
-        for note in op.get("notes") or ()
-        if isinstance(note, str)
-    )
-    return Section("Operations", notes=notes, headers=headers, rows=table, alarms=("op_drift",))
-
-
-def _run_folder_section(lines: Sequence[Mapping[str, Any]]) -> Section:
-    """Run folders per verdict, in the words of `registry validate --all`'s summary (the same
-    function says both), and how many of them were tampered with."""
-    counts = seal_counts(lines)
-    rows = tuple((status, str(counts[status])) for status in SEAL_STATUSES)
-    notes = [
-        f"{len(lines)} run folder(s) the input run registry indexes: {describe(counts)}",
-        "folders sealed after that run registry (among them the later snapshots of this build) "
-        "are counted by the next report; `registry validate --all` counts them now, in the same "
-        "words",
-    ]
-    if counts["unknown"]:
-        notes.append(f"{counts['unknown']} without a recorded verdict")
-    if counts["TAMPERED"]:
-        notes.append(f"of them tampered (changed after being indexed as sealed): "
-                     f"{counts['TAMPERED']}")  # fmt: skip
-    return Section("Run folders", notes=tuple(notes), headers=("verdict", "count"), rows=rows)
-
-
-def _system_drift_section(drift_v01: Mapping[str, Any]) -> Section:
-    """The v0.1 system drift flags, tri-state shown as yes/no/unknown; an unknown canon state
-    (whose `canon_dirty` is true: never clean) as unknown, with what it means."""
-    flags = drift_v01.get("system_drift", {})
-    keys = ("canon_dirty", "schema_drift", "threshold_drift")
-    notes = [f"{key}: {tri_state(flags.get(key))}" for key in keys]
-    notes[:1] = [f"canon_dirty: unknown ({note})" for note in canon_notes(drift_v01)] or notes[:1]
-    return Section("System drift", notes=tuple(notes))
-
-
-def _signal_section(signals: Sequence[Mapping[str, Any]]) -> Section:
-    """Every drift signal, in the detail file's order."""
-    rows = tuple(
-        (
-            cell(signal.get("signal_id")),
-            cell(signal.get("severity")),
-            tri_state(signal.get("value")),
-            human_summary(signal.get("summary")),
-        )
-        for signal in signals
-    )
-    return Section(
-        "Drift signals",
-        headers=("signal_id", "severity", "drift", "summary"),
-        rows=rows,
-        alarms=("drift",),
-    )
-
-
-MAX_OVERRIDES = 20
-"""Override records the report lists (newest first); the summary counts them all."""
-
-
-def _overrides_section(records: Sequence[Mapping[str, Any]]) -> Section:
-    """Writes made despite blocking findings (`registry add-entry --no-check`), newest first."""
-    if not records:
-        return Section("Write-path overrides", notes=("none",))
-    shown = list(reversed(records))[:MAX_OVERRIDES]
-    more = len(records) - len(shown)
-    return Section(
-        "Write-path overrides",
-        notes=(
-            f"{len(records)} write(s) made despite blocking findings (add-entry --no-check)"
-            + (f"; the {len(shown)} newest are listed" if more else ""),
-        ),
-        headers=("recorded", "who", "type", "key", "reason", "skipped"),
-        rows=tuple(
-            (
-                cell(record.get("recorded_utc")),
-                cell(record.get("who")),
-                cell(record.get("type")),
-                cell(record.get("key")),
-                cell(record.get("reason")),
-                cell(", ".join(sorted({str(f.get("code")) for f in record.get("skipped") or ()
-                                        if isinstance(f, Mapping)}))),
-            )
-            for record in shown
-        ),
-    )  # fmt: skip
+def report_sections(
+    scorecard: Scorecard, signals: Sequence[Mapping[str, Any]], **inputs: Any
+) -> list[Section]:
+    """The report's sections, worded by `templates/system_health_sections.j2` from the parsed
+    inputs (`build_system_health`'s, by the names the template reads), the scorecard and the
+    drift signals."""
+    detail = inputs["op_status_detail"]
+    context = {
+        **inputs,
+        "scorecard": scorecard,
+        "signals": signals,
+        "operations": detail_operations(detail),
+        "op_rows": sorted(inputs["op_status_rows"], key=lambda r: str(r.get("operation_id"))),
+        "statuses": operation_statuses(detail),
+        "unauthorized": unauthorized_operations(detail),
+        "canon_notes": canon_notes(inputs["drift_v01"]),
+        "seal_counts": seal_counts,
+        "seal_statuses": SEAL_STATUSES,
+        "describe": describe,
+        "cell": cell,
+        "tri": tri_state,
+        "summary": human_summary,
+        "percent": _percent,
+        "rule": RULE,
+        "no_executables": NO_EXECUTABLES,
+        "folder_kinds": FOLDER_KINDS,
+        "max_named": MAX_NAMED,
+        "max_overrides": MAX_OVERRIDES,
+    }
+    module = templates().get_template("system_health_sections.j2").make_module(context)
+    sections: list[dict[str, Any]] = module.sections  # type: ignore[attr-defined]
+    return [Section(**section) for section in sections]
 
 
 OP_STATUSES = (*STATUSES, "unknown")
@@ -668,20 +348,15 @@ def build_system_health(
     statuses = operation_statuses(op_status_detail)
     unauthorized = unauthorized_operations(op_status_detail)
     signals = [s for s in drift_detail.get("signals", ()) if isinstance(s, Mapping)]
-    needs = attention(
-        op_status_detail, signals, run_registry_lines, scorecard, drift_v01.get("system_drift")
-    )
-    sections = (
-        _attention_section(needs),
-        _scorecard_section(scorecard),
-        _registry_section(catalog_summary),
-        _operation_section(op_status_rows, statuses, op_status_detail),
-        *filter(None, [_catalog_section(op_status_detail)]),
-        Section("Unauthorized operations", notes=tuple(unauthorized) or ("none",)),
-        _run_folder_section(run_registry_lines),
-        _system_drift_section(drift_v01),
-        _signal_section(signals),
-        _overrides_section(write_overrides),
+    sections = report_sections(
+        scorecard,
+        signals,
+        catalog_summary=catalog_summary,
+        op_status_rows=op_status_rows,
+        op_status_detail=op_status_detail,
+        drift_v01=drift_v01,
+        lines=run_registry_lines,
+        overrides=write_overrides,
     )
     charts = report_charts(catalog_summary, run_registry_lines, [*drift_history, drift_detail])
     summary = _summary(
