@@ -61,7 +61,7 @@ from registry_pipeline.core.builders.run_registry import (
     run_lines,
     seal_counts,
 )
-from registry_pipeline.core.builders.system_health_charts import Chart, report_charts
+from registry_pipeline.core.builders.system_health_charts import report_charts
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.json_strict import dumps_pretty, loads_strict
 from registry_pipeline.core.seal.run_id import registry_of
@@ -428,14 +428,6 @@ def _executables(
     return Executables(len(paths), Ratio(len(canonical) - len(unbound), len(canonical)), unbound)
 
 
-FOLDER_KINDS = frozenset({"run_folder_invalid", "run_folder_tampered", "operation_stale"})
-"""Drift signal kinds said by their own items (run folders, stale operations), not again."""
-MAX_NAMED = 20
-"""Operations below C3 the Markdown names; the summary lists them all."""
-MAX_OVERRIDES = 20
-"""Override records the report lists (newest first); the summary counts them all."""
-
-
 @dataclass(frozen=True)
 class Section:
     """One part of the report: a title, optional bullet notes and an optional table."""
@@ -483,9 +475,6 @@ def report_sections(
         "percent": _percent,
         "rule": RULE,
         "no_executables": NO_EXECUTABLES,
-        "folder_kinds": FOLDER_KINDS,
-        "max_named": MAX_NAMED,
-        "max_overrides": MAX_OVERRIDES,
     }
     module = templates().get_template("system_health_sections.j2").make_module(context)
     sections: list[dict[str, Any]] = module.sections  # type: ignore[attr-defined]
@@ -547,21 +536,6 @@ def _summary(
     }
 
 
-def render_markdown(sections: Sequence[Section], as_of: str) -> str:
-    """The report as Markdown."""
-    text = templates().get_template("system_health.md.j2").render(sections=sections, as_of=as_of)
-    return text.removesuffix("\n")
-
-
-def render_html(sections: Sequence[Section], as_of: str, charts: Sequence[Chart] = ()) -> str:
-    """The report as one self-contained HTML page (inline CSS and SVG only, all text escaped);
-    `charts` come after the first section (the headline: what needs attention), under "At a
-    glance"."""
-    glance = min(1, len(sections) - 1) if charts else -1
-    template = templates().get_template("system_health.html.j2")
-    return template.render(sections=sections, as_of=as_of, charts=charts, glance=glance)
-
-
 def build_system_health(
     *,
     catalog_summary: Sequence[Mapping[str, Any]],
@@ -607,9 +581,12 @@ def build_system_health(
     summary["stale_threshold_days"] = _stale_threshold_days(op_status_detail)
     summary["input_sources"] = dict(sorted((input_sources or {}).items()))
     summary["write_overrides"] = len(write_overrides)
+    template = templates().get_template
+    markdown = template("system_health.md.j2").render(sections=sections, as_of=as_of)
+    page = template("system_health.html.j2").render(sections=sections, as_of=as_of, charts=charts)
     return {
-        MARKDOWN_ARTIFACT: render_markdown(sections, as_of).encode("utf-8"),
-        HTML_ARTIFACT: render_html(sections, as_of, charts).encode("utf-8"),
+        MARKDOWN_ARTIFACT: markdown.removesuffix("\n").encode("utf-8"),
+        HTML_ARTIFACT: page.encode("utf-8"),
         SUMMARY_ARTIFACT: dumps_pretty(summary, sort_keys=False),
     }
 
