@@ -137,7 +137,7 @@ def test_the_seed_repositorys_report_agrees_with_validate_all(cli: Run, tmp_path
 def test_the_scorecard_says_a_snapshot_that_is_not_damaged_in_validates_words() -> None:
     """A registry whose counted snapshot is intact in an older format, converted or unsealed is
     not sealed, and the reason says the verdict validate gives it (it read `fails`)."""
-    from registry_pipeline.core.builders.system_health_scorecard import registry_entries
+    from registry_pipeline.core.builders.system_health import registry_entries
 
     summary = [
         {"registry_id": r, "latest_status": v, "latest_run_id": f"run_{r}"}

@@ -49,7 +49,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import PurePosixPath
 from typing import Any
 
-from registry_pipeline.core.builders.model import BuildInputs, BuildResult, artifact_source, counts
+from registry_pipeline.core.builders.model import (
+    BuildInputs,
+    BuildResult,
+    artifact_source,
+    counts,
+    templates,
+)
 from registry_pipeline.core.builders.operations_catalog import (
     Coverage,
     catalog_version_key,
@@ -477,35 +483,13 @@ def _op_drift(
 
 
 def _notes(last: RunFact | None) -> list[str]:
-    """Why op_drift cannot be decided from the last run, in plain words (none when it can)."""
+    """Why op_drift cannot be decided from the last run, in plain words (none when it can), as
+    `templates/op_drift_note.j2` says it."""
     if last is None or last.seal == "PASS":
         return []
-    if last.line_endings_converted:
-        return [
-            f"op_drift unknown: the evidence folder {last.folder} was converted by git "
-            "line-ending normalization (its files match their seal once their line endings "
-            "are converted back), so its run.json cannot be trusted; see "
-            "`registry restore-line-endings`"
-        ]
-    if last.seal == "INTACT_OLDER_FORMAT":
-        return [
-            f"op_drift unknown: the evidence folder {last.folder} is sealed in an older format "
-            "(a plain sha256sum list, every line verified, no run.json or manifest.json), so "
-            "nothing sealed proves its run"
-        ]
-    if last.seal in ("FAIL", "TAMPERED"):
-        codes = sorted({w.split(":")[2] for w in last.seal_warnings if w.count(":") >= 2})
-        said = f" ({', '.join(codes)})" if codes else ""
-        return [
-            f"op_drift unknown: the evidence folder {last.folder} fails its seal{said}, so its "
-            f"run.json cannot be trusted; see `registry validate {last.folder}`"
-        ]
-    if last.seal == "UNSEALED":
-        return [
-            f"op_drift unknown: the evidence folder {last.folder} carries no seal "
-            "(no MANIFEST.sha256 and manifest.json), so nothing proves its run.json"
-        ]
-    return [f"op_drift unknown: the run registry gives no seal verdict for {last.folder}"]
+    codes = sorted({w.split(":")[2] for w in last.seal_warnings if w.count(":") >= 2})
+    note = templates().get_template("op_drift_note.j2").render(last=last, codes=codes)
+    return [note.removesuffix("\n")]
 
 
 MAX_WARNINGS = 50

@@ -18,36 +18,23 @@ Inputs are plain parsed JSON:
 - `drift_v01`, `drift_detail`: the two drift_signals documents; `run_registry_lines`: RUN_REGISTRY
   lines with `seal:` warnings; optional `drift_history`: earlier drift detail documents.
 
-Charts (HTML only): run folders per day by seal status (`created_utc` of each run registry
-line), the seal pass rate per registry (its run folders, by run id, whose seal verifies) with
-its latest status, and drift signals by value per drift snapshot (`drift_history`, then
-`drift_detail`).
+The scorecard (`compute_scorecard` says what each figure counts, `RULE` what "sealed" means) and
+the HTML page's charts (`system_health_charts`) are computed from those inputs only.
 
-Scorecard, computed from those inputs only (`compute_scorecard` says exactly what each counts,
-`RULE` what "sealed" means): enforcement coverage C3+ over the canonical operations, sealed
-registries over the repository's registries (excluded ones included, as the seed counts),
-operations with builders, and the executables the operations catalog binds; in the summary's
-`scorecard`, and the same numbers in the report's first section. The catalog's non-canonical
-operations and the lines it could not read are listed in an "Operations catalog" section.
-
-The Markdown and HTML text are Jinja2 templates (`templates/`, package data); the charts are
-drawn by `system_health_charts`, the scorecard computed by `system_health_scorecard`; `build`
-is the builder over sealed inputs.
+The report's words are Jinja2 templates (`templates/`, package data): `system_health_sections.j2`
+words the sections, which `system_health.md.j2` and `system_health.html.j2` render; the charts are
+drawn by `system_health_charts` (`charts.svg.j2`); `build` is the builder over sealed inputs.
 """
 
 from __future__ import annotations
 
 import ast
-import html
 import json
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
-from functools import cache
-from typing import TYPE_CHECKING, Any
-
-from markupsafe import Markup
+from typing import Any
 
 from registry_pipeline.core.builders.drift_signals import (
     DETAIL_ARTIFACT,
@@ -60,6 +47,7 @@ from registry_pipeline.core.builders.model import (
     BuildResult,
     artifact_source,
     read_json,
+    templates,
 )
 from registry_pipeline.core.builders.op_status_table import DETAIL_ARTIFACT as STATUS_DETAIL
 from registry_pipeline.core.builders.op_status_table import (
@@ -73,15 +61,7 @@ from registry_pipeline.core.builders.run_registry import (
     run_lines,
     seal_counts,
 )
-from registry_pipeline.core.builders.system_health_charts import Chart, report_charts
-from registry_pipeline.core.builders.system_health_scorecard import (
-    CHECKED_LEVELS,
-    NO_EXECUTABLES,
-    RULE,
-    Scorecard,
-    compute_scorecard,
-    visible_runs,
-)
+from registry_pipeline.core.builders.system_health_charts import report_charts
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.json_strict import dumps_pretty, loads_strict
 from registry_pipeline.core.seal.run_id import registry_of
@@ -89,11 +69,8 @@ from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.seal.verdicts import describe
 from registry_pipeline.core.workspace.catalog import load_catalog
-from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 from registry_pipeline.core.workspace.snapshots import folder_verdict, list_snapshots, read_snapshot
-
-if TYPE_CHECKING:
-    import jinja2
 
 MARKDOWN_ARTIFACT = "SYSTEM_HEALTH_REPORT_v0_1.md"
 HTML_ARTIFACT = "SYSTEM_HEALTH_REPORT_v0_1.html"
@@ -193,140 +170,262 @@ def unauthorized_operations(detail: Mapping[str, Any]) -> list[str]:
     return sorted(ids)
 
 
-NOTHING = "nothing needs attention"
-FOLDER_KINDS = frozenset({"run_folder_invalid", "run_folder_tampered", "operation_stale"})
-"""Drift signal kinds said by their own items (run folders, stale operations), not again."""
-_DRIFT_FIX = {
-    "schema_version": "update EXPECTED_VERSIONS to the version in use, or rebuild with the "
-    "expected one: `registry build`",
-    "builder_version": "rebuild with the expected builder: `registry build --force`",
-    "threshold_pack_version": "update EXPECTED_VERSIONS or the threshold pack, then "
-    "`registry build`",
-    "active_snapshot_behind": "promote the newest valid snapshot: `registry pointers promote "
-    "REGISTRY RUN_ID --reason TEXT`, or find why it is held: `registry pointers show`",
-    "schema_changed": "rebuild against the changed schema: `registry build`",
+RULE = (
+    "sealed means: the newest snapshot the inputs of this report show (the inputs, what they "
+    "were built from, the run folders the input run registry indexes) passes seal and schema; a "
+    "registry sealed after them in the same run (registry_delta_log) counts by its earlier "
+    "snapshot; this report counts itself sealed"
+)
+"""The rule in one line, as the Markdown says it."""
+NO_SNAPSHOT = "no snapshot as of the inputs of this report"
+_NOT_PASSING = {
+    "INTACT_OLDER_FORMAT": "intact in an older format",
+    "CONVERTED": "with line endings converted",
+    "UNSEALED": "unsealed",
 }
-"""What to do about a drift signal, by kind."""
+"""The verdicts (`registry validate`'s) of a snapshot that is not damaged and still not sealed."""
 
 
-Item = tuple[str, str, str]
-"""One thing that needs attention: about what, why (in words) and what to do."""
+def visible_runs(
+    run_registry_lines: Sequence[Mapping[str, Any]], inputs: Mapping[str, Mapping[str, Any]]
+) -> frozenset[str]:
+    """Run ids (of the workspace's own run root) the report may count: those the input run
+    registry indexes, the input snapshots (`inputs`: run id -> its run.json) and theirs.
+
+    A registry counts as sealed when the snapshot the report counts for it passes its seal and its
+    schema (inspected when the report is built). The snapshot counted is the newest of those the
+    report's sealed inputs show (`visible_runs`): the input snapshots themselves, the snapshots they
+    were built from (their run.json `inputs`), and the run folders the input run registry indexes.
+
+    So nothing sealed after the inputs changes the report, whatever the order of the run's steps:
+    `registry_delta_log` (built from the same inputs in the same run, not read by the report) and a
+    source sealed in the same run that no input reads count by their earlier snapshot, or as not
+    sealed when they have none, until the next report; a report rebuilt from the same inputs is
+    byte-identical. The report itself (`this_report`) counts as sealed: the build that writes it
+    seals it, and a report whose seal or schema fails is a failed build, never read as a report
+    (the seed counts its health report as never sealed: presentation-only).
+
+    The catalog's excluded registries count as not sealed, with the catalog's reason; registries
+    with `in_scorecard: false` (what adoption added to feed a builder) are not counted at all.
+    """
+    seen = set(inputs)
+    for line in run_registry_lines:
+        run_id = line.get("run_id")
+        if isinstance(run_id, str) and _in_own_root(line, run_id):
+            seen.add(run_id)
+    for envelope in inputs.values():
+        refs = envelope.get("inputs")
+        for ref in refs if isinstance(refs, list) else ():
+            if (
+                isinstance(ref, Mapping)
+                and isinstance(ref.get("run_id"), str)
+                and _root(ref.get("run_root", RUNS_RELPATH)) == RUNS_RELPATH
+            ):
+                seen.add(ref["run_id"])
+    return frozenset(seen)
 
 
-def attention(
-    op_status_detail: Mapping[str, Any],
-    signals: Sequence[Mapping[str, Any]],
-    run_registry_lines: Sequence[Mapping[str, Any]],
-    scorecard: Scorecard,
-    system_drift: Mapping[str, Any] | None = None,
-) -> list[Item]:
-    """What needs a person's attention, the report's headline: failing and stale operations, drift,
-    damaged or tampered run folders, operations below the coverage floor; each with the reason in
-    words and what to do about it, most urgent first. Nothing else is listed there: the tables
-    below hold the rest."""
-    operations = detail_operations(op_status_detail)
-    items = [*_folders(run_registry_lines), *_system(system_drift or {})]
-    items += [_failing(op) for op in operations if op.get("status") == "failing"]
-    items += [_stale(op) for op in operations if op.get("status") == "stale"]
-    items += [
-        (
-            str(signal.get("signal_id")),
-            human_summary(signal.get("summary")),
-            _DRIFT_FIX.get(str(signal.get("kind")), "see the signal's evidence in the detail file"),
-        )
-        for signal in signals
-        if signal.get("value") is True
-        and signal.get("severity") != "info"
-        and signal.get("kind") not in FOLDER_KINDS
-    ]
-    if scorecard.below_c3:
-        shown = ", ".join(f"{op} ({level})" for op, level in scorecard.below_c3)
-        items.append(
-            (
-                "coverage below C3",
-                f"{len(scorecard.below_c3)} canonical operation(s) below the floor: {shown}",
-                "raise their enforcement level to C3 or above in the coverage matrix",
-            )
-        )
-    return items
+def _in_own_root(line: Mapping[str, Any], run_id: str) -> bool:
+    root = line.get("run_root")
+    if root is None:  # a line without run_root (older formats): its run_key says where
+        return line.get("run_key") == f"{RUNS_RELPATH}::{run_id}"
+    return _root(root) == RUNS_RELPATH
 
 
-def _folder(op: Mapping[str, Any]) -> str | None:
-    key = op.get("last_run_key")
-    if not isinstance(key, str) or "::" not in key:
+def _root(label: Any) -> str | None:
+    return label.removeprefix("./").rstrip("/") if isinstance(label, str) else None
+
+
+def registry_entries(
+    catalog_summary: Sequence[Mapping[str, Any]], excluded: Sequence[tuple[str, str]]
+) -> list[dict[str, Any]]:
+    """Per registry counted, in catalog order then the excluded ones: `{registry_id, sealed,
+    basis, run_id, reason}`; `basis` is `snapshot` (run_id: the snapshot counted), `none`,
+    `this_report` or `excluded`; `reason` says in words why it is not sealed (null when it is)."""
+    counted = [_entry(entry) for entry in catalog_summary if entry.get("in_scorecard") is not False]
+    counted.extend(
+        _counted(registry_id, False, "excluded", None, f"excluded: {why}")
+        for registry_id, why in excluded
+    )
+    return counted
+
+
+def _entry(entry: Mapping[str, Any]) -> dict[str, Any]:
+    registry_id = entry.get("registry_id")
+    if entry.get("this_report") is True:
+        return _counted(registry_id, True, "this_report", None, None)
+    status, run_id = entry.get("latest_status"), entry.get("latest_run_id")
+    shown = run_id if isinstance(run_id, str) and run_id else "(run id unknown)"
+    if status == "PASS":
+        return _counted(registry_id, True, "snapshot", run_id, None)
+    if status == "FAIL":
+        reason = f"its snapshot {shown} fails its seal or schema"
+        return _counted(registry_id, False, "snapshot", run_id, reason)
+    if status in _NOT_PASSING:
+        reason = f"its snapshot {shown} is {_NOT_PASSING[status]}, not sealed under this contract"
+        return _counted(registry_id, False, "snapshot", run_id, reason)
+    return _counted(registry_id, False, "none", None, NO_SNAPSHOT)
+
+
+def _counted(
+    registry_id: Any, sealed: bool, basis: str, run_id: Any, reason: str | None
+) -> dict[str, Any]:
+    return {"registry_id": registry_id, "sealed": sealed, "basis": basis, "run_id": run_id,
+            "reason": reason}  # fmt: skip
+
+
+CHECKED_LEVELS = frozenset({"C3", "C4", "C5"})
+NO_EXECUTABLES = "the operations catalog names no executables"
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """A scorecard figure: `count` of `total`."""
+
+    count: int
+    """Items that meet the bar."""
+    total: int
+    """Items considered."""
+
+    @property
+    def percent(self) -> float | None:
+        """`count / total` in percent, one decimal; None when there is nothing to count."""
+        return round(100 * self.count / self.total, 1) if self.total else None
+
+    def __str__(self) -> str:
+        return f"{self.count}/{self.total}"
+
+    def as_json(self) -> dict[str, Any]:
+        """`{"count": x, "total": y, "percent": p}`."""
+        return {"count": self.count, "total": self.total, "percent": self.percent}
+
+
+@dataclass(frozen=True)
+class Executables:
+    """The operations catalog's Bound Executables, counted."""
+
+    count: int
+    """Distinct paths bound to any operation."""
+    operations_bound: Ratio
+    """Canonical operations binding at least one, of all canonical operations."""
+    unbound_operations: tuple[str, ...]
+    """The canonical operations binding none."""
+
+    def as_json(self) -> dict[str, Any]:
+        """The summary's `scorecard.executables` object."""
+        return {
+            "count": self.count,
+            "operations_bound": self.operations_bound.as_json(),
+            "unbound_operations": list(self.unbound_operations),
+        }
+
+
+@dataclass(frozen=True)
+class Scorecard:
+    """The governance figures, computed from data."""
+
+    sealed_registries: Ratio
+    """Registries sealed here, of the repository's registries (excluded ones included)."""
+    operations_with_builders: Ratio
+    """Operations built by a catalog registry that has a builder, of all operations."""
+    enforcement_c3_plus: Ratio
+    """Canonical operations at coverage level C3 or above, of all canonical operations."""
+    below_c3: tuple[tuple[str, str], ...]
+    """(operation id, coverage level) of the canonical operations below C3, by id."""
+    registries: tuple[dict[str, Any], ...]
+    """Per registry counted: `{registry_id, sealed, basis, run_id, reason}` (`_sealed`)."""
+    executables: Executables | None
+    """The catalog's Bound Executables; None when it names none."""
+
+    def as_json(self) -> dict[str, Any]:
+        """The summary's `scorecard` object."""
+        return {
+            "enforcement_c3_plus": {
+                **self.enforcement_c3_plus.as_json(),
+                "below_c3": [
+                    {"operation_id": op, "coverage_level": level} for op, level in self.below_c3
+                ],
+            },
+            "sealed_registries": {
+                **self.sealed_registries.as_json(),
+                "registries": [dict(entry) for entry in self.registries],
+            },
+            "executables": self.executables.as_json() if self.executables else None,
+            "executables_reason": None if self.executables else NO_EXECUTABLES,
+            "operations_with_builders": self.operations_with_builders.as_json(),
+            "check_coverage": self.enforcement_c3_plus.as_json(),
+        }
+
+
+def compute_scorecard(
+    catalog_summary: Sequence[Mapping[str, Any]],
+    op_status_rows: Sequence[Mapping[str, Any]],
+    op_status_detail: Mapping[str, Any] | None = None,
+    excluded: Sequence[tuple[str, str]] = (),
+) -> Scorecard:
+    """The governance scorecard: its figures computed from the catalog summary and the status
+    inputs.
+
+    - `enforcement_c3_plus`: canonical operations (the v0.1 status rows) at coverage level C3, C4 or
+      C5, of all of them: the seed's "Enforcement Coverage (C3+)"; `below_c3` names the others with
+      their level. `check_coverage` is the same ratio under its earlier name.
+    - `sealed_registries`: registries sealed here, of the repository's registries: the catalog's,
+      less those adoption added to feed a builder (`in_scorecard: false`), plus those the catalog
+      excludes (an external database has no snapshot): the seed's "Registries with Seals", 9 of 13
+      in its own scorecard. What "sealed" means, for the report itself and for registries sealed
+      later in the same run (the delta log) too, is `RULE` (see `visible_runs`); `registries`
+      lists each one counted, with why it is not sealed.
+    - `operations_with_builders`: operations built by a catalog registry that has a builder.
+    - `executables`: the files the operations catalog binds to operations (its Bound Executables):
+      `count` distinct paths over every operation, and `operations_bound`, canonical operations
+      binding at least one of all canonical operations (the others in `unbound_operations`). Null
+      when no operation names any (a JSON catalog), `executables_reason` then saying so.
+
+    Each ratio is `{count, total, percent}` (percent to one decimal, null when total is 0).
+
+    `excluded`: the catalog's (id, reason).
+    """
+    built_ops = {
+        entry.get("operation_id")
+        for entry in catalog_summary
+        if entry.get("has_builder") is True and entry.get("operation_id")
+    }
+    registries = registry_entries(catalog_summary, excluded)
+    below = sorted(
+        (str(row.get("operation_id")), str(row.get("coverage_level")))
+        for row in op_status_rows
+        if row.get("coverage_level") not in CHECKED_LEVELS
+    )
+    return Scorecard(
+        sealed_registries=Ratio(sum(1 for r in registries if r["sealed"]), len(registries)),
+        operations_with_builders=Ratio(
+            sum(1 for row in op_status_rows if row.get("operation_id") in built_ops),
+            len(op_status_rows),
+        ),
+        enforcement_c3_plus=Ratio(len(op_status_rows) - len(below), len(op_status_rows)),
+        below_c3=tuple(below),
+        registries=tuple(registries),
+        executables=_executables(op_status_rows, op_status_detail or {}),
+    )
+
+
+def _executables(
+    rows: Sequence[Mapping[str, Any]], detail: Mapping[str, Any]
+) -> Executables | None:
+    """Distinct bound paths over every operation of the detail, and the canonical operations
+    (the rows) binding one; None when no operation names any."""
+    entries = detail_operations(detail)
+    bound = {
+        str(entry.get("operation_id")): {p for p in entry["executables"] if isinstance(p, str)}
+        for entry in entries
+        if isinstance(entry.get("executables"), list)
+    }
+    paths = set().union(*bound.values()) if bound else set()
+    if not paths:
         return None
-    root, _, run_id = key.partition("::")
-    return f"{root}/{run_id}"
-
-
-def _failing(op: Mapping[str, Any]) -> Item:
-    folder = _folder(op) or str(op.get("last_run_id"))
-    verdict = str(op.get("last_seal_status") or "unknown")
-    converted = verdict == "CONVERTED"
-    fix = (
-        f"`registry restore-line-endings {folder} DEST` writes a copy that passes"
-        if converted
-        else f"`registry validate {folder}` names each problem; fix the evidence and run the "
-        "operation again"
-    )
-    reason = f"failing: its last run {folder} is {_VERDICT_WORDS.get(verdict, verdict)}"
-    return (str(op.get("operation_id")), reason, fix)  # its notes: the Operations section
-
-
-_VERDICT_WORDS = {
-    "FAIL": "damaged (it fails its seal)",
-    "TAMPERED": "tampered with (it changed after it was indexed as sealed)",
-    "CONVERTED": "converted by git's line-ending normalization",
-    "INTACT_OLDER_FORMAT": "sealed in an older format only",
-}
-
-
-def _stale(op: Mapping[str, Any]) -> Item:
-    limit = op.get("stale_after_hours")
-    last = op.get("last_success_utc")
-    since = f"its last passing run was at {last}" if last else "no run of it ever passed"
-    bound = f", more than {limit} hours ago" if last and limit is not None else ""
-    return (
-        str(op.get("operation_id")),
-        f"stale: {since}{bound}",
-        "run the operation again; its next sealed run folder clears it",
-    )
-
-
-def _folders(lines: Sequence[Mapping[str, Any]]) -> list[Item]:
-    counts = seal_counts(lines)
-    found = [
-        (counts["FAIL"], f"{counts['FAIL']} of {len(lines)} fail their seal (damaged)",
-         "`registry validate --all` names each folder and problem"),
-        (counts["TAMPERED"],
-         f"{counts['TAMPERED']} changed after they were indexed as sealed (tampered)",
-         "restore them from a backup or git; `registry validate --all` names them"),
-    ]  # fmt: skip
-    return [("run folders", reason, fix) for count, reason, fix in found if count]
-
-
-_SYSTEM_ITEMS: dict[str, Item] = {
-    "git_unknown": ("git state", "unknown: git is absent or the workspace is outside a "
-                    "repository, so nothing proves the canon is as committed",
-                    "build inside a git repository with git on PATH"),
-    "canon_dirty": ("canon", "the working tree has changes that are not committed (the "
-                    "registry layer's own files never count)",
-                    "`git status` names them; commit or undo them, then `registry build`"),
-    "schema_drift": ("schemas", "a schema in use differs from the one expected",
-                     "see the schema signals in the Drift signals table; `registry build`"),
-    "threshold_drift": ("threshold pack", "the threshold pack in use is not the expected "
-                        "version", "update EXPECTED_VERSIONS or the pack, then `registry build`"),
-}  # fmt: skip
-"""The system drift flags' items, by flag."""
-
-
-def _system(flags: Mapping[str, Any]) -> list[Item]:
-    """The system drift flags that are up: the canon (git state: dirty, or unknown, which is
-    never read as clean), the schemas, the threshold pack."""
-    unknown = flags.get("canon_state") == "unknown"
-    up = {"git_unknown": unknown, "canon_dirty": not unknown and flags.get("canon_dirty") is True}
-    up |= {flag: flags.get(flag) is True for flag in ("schema_drift", "threshold_drift")}
-    return [item for flag, item in _SYSTEM_ITEMS.items() if up[flag]]
+    canonical = sorted({str(row.get("operation_id")) for row in rows})
+    unbound = tuple(op for op in canonical if not bound.get(op))
+    return Executables(len(paths), Ratio(len(canonical) - len(unbound), len(canonical)), unbound)
 
 
 @dataclass(frozen=True)
@@ -334,24 +433,12 @@ class Section:
     """One part of the report: a title, optional bullet notes and an optional table."""
 
     title: str
-    notes: tuple[str, ...] = ()
-    headers: tuple[str, ...] = ()
-    rows: tuple[tuple[str, ...], ...] = ()
-    alarms: tuple[str, ...] = ()
+    notes: Sequence[str] = ()
+    headers: Sequence[str] = ()
+    rows: Sequence[Sequence[str]] = ()
+    alarms: Sequence[str] = ()
     """The columns whose `yes` is bad news (drift), shaded so on the HTML page; elsewhere a
     `yes` is just an answer (a builder exists)."""
-
-
-def _attention_section(items: Sequence[Item]) -> Section:
-    """The headline: what needs a person, each with why and what to do; nothing else."""
-    if not items:
-        return Section("Needs attention", notes=(NOTHING,))
-    return Section(
-        "Needs attention",
-        notes=(f"{len(items)} item(s), most urgent first",),
-        headers=("about", "why", "to fix"),
-        rows=tuple(items),
-    )
 
 
 def tri_state(value: Any) -> str:
@@ -359,222 +446,39 @@ def tri_state(value: Any) -> str:
     return "yes" if value is True else "no" if value is False else "unknown"
 
 
-def _scorecard_section(scorecard: Scorecard) -> Section:
-    """The governance scorecard as a table (the summary's figures), with the rule for "sealed",
-    where the seed counts otherwise, and why each registry counted is not sealed."""
-    ratios = (
-        ("enforcement coverage C3+", scorecard.enforcement_c3_plus,
-         "canonical operations at coverage level C3, C4 or C5 / canonical operations"),
-        ("sealed registries", scorecard.sealed_registries,
-         "registries sealed here / registries of the repository, excluded ones included"),
-        ("operations with builders", scorecard.operations_with_builders,
-         "operations built by a registry with a builder / operations"),
-    )  # fmt: skip
-    rows = [(name, str(ratio), _percent(ratio.percent), how) for name, ratio, how in ratios]
-    executables = scorecard.executables
-    if executables is not None:
-        bound = executables.operations_bound
-        rows += [
-            ("executables", str(executables.count), "-",
-             "distinct files the operations catalog binds to operations (Bound Executables)"),
-            ("operations with executables", str(bound), _percent(bound.percent),
-             "canonical operations binding at least one file / canonical operations"),
-        ]  # fmt: skip
-    return Section(
-        "Governance scorecard",
-        notes=(RULE, *_seed_differences(scorecard), *_explanations(scorecard)),
-        headers=("figure", "value", "percent", "computed as"),
-        rows=tuple(rows),
-    )
-
-
-def _seed_differences(scorecard: Scorecard) -> list[str]:
-    """Where the seed's own scorecard counts a figure otherwise, in plain words."""
-    notes = [
-        f"the seed counts {entry['registry_id']} as not sealed because it is presentation-only; "
-        "it is sealed here like every other registry"
-        for entry in scorecard.registries
-        if entry["basis"] == "this_report"
-    ]
-    if scorecard.executables is not None:
-        notes.append(
-            "executables: the seed scorecard counts an inventory of executable files by type "
-            "(scripts, SQL, workflows); here they are the distinct files the operations catalog "
-            "binds to operations"
-        )
-    return notes
-
-
-def _explanations(scorecard: Scorecard) -> list[str]:
-    """The operations below C3, each registry not sealed and why, executables not counted."""
-    notes = []
-    if scorecard.below_c3:
-        shown = [f"{op} ({level})" for op, level in scorecard.below_c3[:MAX_NAMED]]
-        more = len(scorecard.below_c3) - len(shown)
-        notes.append(
-            "below C3: "
-            + ", ".join(shown)
-            + (f" and {more} more (the summary lists all)" if more else "")
-        )
-    notes += [
-        f"not sealed: {entry['registry_id']} ({entry['reason']})"
-        for entry in scorecard.registries
-        if not entry["sealed"]
-    ]
-    if scorecard.executables is None:
-        notes.append(f"executables: not counted: {NO_EXECUTABLES}")
-    return notes
-
-
-MAX_NAMED = 20
-"""Operations below C3 the Markdown names; the summary lists them all."""
-
-
 def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}%"
 
 
-def _catalog_section(detail: Mapping[str, Any]) -> Section | None:
-    """The catalog's non-canonical operations (count and ids) and the lines it could not read."""
-    found = detail.get("non_canonical")
-    warnings = [w for w in detail.get("catalog_warnings", ()) if isinstance(w, Mapping)]
-    if not isinstance(found, Mapping) and not warnings:
-        return None
-    notes = []
-    if isinstance(found, Mapping):
-        ids = ", ".join(str(op) for op in found.get("operation_ids", ())) or "none"
-        notes.append(f"non-canonical operations: {found.get('count', 0)} ({ids})")
-    notes.extend(
-        f"could not read {w.get('source')}:{w.get('line')}"
-        + (f" ({w.get('operation_id')})" if w.get("operation_id") else "")
-        + f": {w.get('message')}"
-        for w in warnings
-    )
-    return Section("Operations catalog", notes=tuple(notes))
-
-
-def _registry_section(catalog_summary: Sequence[Mapping[str, Any]]) -> Section:
-    """Status per registry, in catalog order."""
-    rows = tuple(
-        (
-            cell(entry.get("registry_id")),
-            cell(entry.get("kind")),
-            tri_state(entry.get("has_builder")),
-            cell(entry.get("latest_run_id")),
-            cell(entry.get("latest_status")),
-        )
-        for entry in catalog_summary
-    )
-    headers = ("registry_id", "kind", "builder", "latest_run_id", "latest_status")
-    return Section("Registries", headers=headers, rows=rows)
-
-
-def _operation_section(
-    rows: Sequence[Mapping[str, Any]], statuses: Mapping[str, str], detail: Mapping[str, Any]
-) -> Section:
-    """Status per operation, sorted by operation id, with every note the status detail has
-    (why op_drift is unknown, in words)."""
-    table = tuple(
-        (
-            cell(row.get("operation_id")),
-            cell(row.get("operation_name")),
-            cell(row.get("coverage_level")),
-            statuses.get(str(row.get("operation_id")), "unknown"),
-            cell(row.get("last_run_id")),
-            cell(row.get("staleness_days")),
-            tri_state(row.get("op_drift")),
-        )
-        for row in sorted(rows, key=lambda r: str(r.get("operation_id")))
-    )
-    headers = ("operation_id", "name", "coverage", "status", "last_run_id", "staleness_days",
-               "op_drift")  # fmt: skip
-    notes = tuple(
-        f"{op.get('operation_id')}: {note}"
-        for op in detail_operations(detail)
-        for note in op.get("notes") or ()
-        if isinstance(note, str)
-    )
-    return Section("Operations", notes=notes, headers=headers, rows=table, alarms=("op_drift",))
-
-
-def _run_folder_section(lines: Sequence[Mapping[str, Any]]) -> Section:
-    """Run folders per verdict, in the words of `registry validate --all`'s summary (the same
-    function says both), and how many of them were tampered with."""
-    counts = seal_counts(lines)
-    rows = tuple((status, str(counts[status])) for status in SEAL_STATUSES)
-    notes = [
-        f"{len(lines)} run folder(s) the input run registry indexes: {describe(counts)}",
-        "folders sealed after that run registry (among them the later snapshots of this build) "
-        "are counted by the next report; `registry validate --all` counts them now, in the same "
-        "words",
-    ]
-    if counts["unknown"]:
-        notes.append(f"{counts['unknown']} without a recorded verdict")
-    if counts["TAMPERED"]:
-        notes.append(f"of them tampered (changed after being indexed as sealed): "
-                     f"{counts['TAMPERED']}")  # fmt: skip
-    return Section("Run folders", notes=tuple(notes), headers=("verdict", "count"), rows=rows)
-
-
-def _system_drift_section(drift_v01: Mapping[str, Any]) -> Section:
-    """The v0.1 system drift flags, tri-state shown as yes/no/unknown; an unknown canon state
-    (whose `canon_dirty` is true: never clean) as unknown, with what it means."""
-    flags = drift_v01.get("system_drift", {})
-    keys = ("canon_dirty", "schema_drift", "threshold_drift")
-    notes = [f"{key}: {tri_state(flags.get(key))}" for key in keys]
-    notes[:1] = [f"canon_dirty: unknown ({note})" for note in canon_notes(drift_v01)] or notes[:1]
-    return Section("System drift", notes=tuple(notes))
-
-
-def _signal_section(signals: Sequence[Mapping[str, Any]]) -> Section:
-    """Every drift signal, in the detail file's order."""
-    rows = tuple(
-        (
-            cell(signal.get("signal_id")),
-            cell(signal.get("severity")),
-            tri_state(signal.get("value")),
-            human_summary(signal.get("summary")),
-        )
-        for signal in signals
-    )
-    return Section(
-        "Drift signals",
-        headers=("signal_id", "severity", "drift", "summary"),
-        rows=rows,
-        alarms=("drift",),
-    )
-
-
-MAX_OVERRIDES = 20
-"""Override records the report lists (newest first); the summary counts them all."""
-
-
-def _overrides_section(records: Sequence[Mapping[str, Any]]) -> Section:
-    """Writes made despite blocking findings (`registry add-entry --no-check`), newest first."""
-    if not records:
-        return Section("Write-path overrides", notes=("none",))
-    shown = list(reversed(records))[:MAX_OVERRIDES]
-    more = len(records) - len(shown)
-    return Section(
-        "Write-path overrides",
-        notes=(
-            f"{len(records)} write(s) made despite blocking findings (add-entry --no-check)"
-            + (f"; the {len(shown)} newest are listed" if more else ""),
-        ),
-        headers=("recorded", "who", "type", "key", "reason", "skipped"),
-        rows=tuple(
-            (
-                cell(record.get("recorded_utc")),
-                cell(record.get("who")),
-                cell(record.get("type")),
-                cell(record.get("key")),
-                cell(record.get("reason")),
-                cell(", ".join(sorted({str(f.get("code")) for f in record.get("skipped") or ()
-                                        if isinstance(f, Mapping)}))),
-            )
-            for record in shown
-        ),
-    )  # fmt: skip
+def report_sections(
+    scorecard: Scorecard, signals: Sequence[Mapping[str, Any]], **inputs: Any
+) -> list[Section]:
+    """The report's sections, worded by `templates/system_health_sections.j2` from the parsed
+    inputs (`build_system_health`'s, by the names the template reads), the scorecard and the
+    drift signals."""
+    detail = inputs["op_status_detail"]
+    context = {
+        **inputs,
+        "scorecard": scorecard,
+        "signals": signals,
+        "operations": detail_operations(detail),
+        "op_rows": sorted(inputs["op_status_rows"], key=lambda r: str(r.get("operation_id"))),
+        "statuses": operation_statuses(detail),
+        "unauthorized": unauthorized_operations(detail),
+        "canon_notes": canon_notes(inputs["drift_v01"]),
+        "seal_counts": seal_counts,
+        "seal_statuses": SEAL_STATUSES,
+        "describe": describe,
+        "cell": cell,
+        "tri": tri_state,
+        "summary": human_summary,
+        "percent": _percent,
+        "rule": RULE,
+        "no_executables": NO_EXECUTABLES,
+    }
+    module = templates().get_template("system_health_sections.j2").make_module(context)
+    sections: list[dict[str, Any]] = module.sections  # type: ignore[attr-defined]
+    return [Section(**section) for section in sections]
 
 
 OP_STATUSES = (*STATUSES, "unknown")
@@ -632,50 +536,6 @@ def _summary(
     }
 
 
-def _md_cell(text: str) -> str:
-    """Text safe in Markdown: one line, HTML escaped (renderers pass raw HTML), pipes escaped."""
-    flat = html.escape(" ".join(text.split()), quote=False)
-    return flat.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
-
-
-def _html(text: str) -> Markup:
-    """Text escaped as the page always escaped it (`html.escape`: quotes as `&quot;`, `&#x27;`)."""
-    return Markup(html.escape(text))
-
-
-@cache
-def _templates() -> jinja2.Environment:
-    """The report's templates (package data), HTML autoescaped, Markdown not (loaded on first use:
-    jinja2 costs a tenth of a second to import)."""
-    import jinja2
-
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("registry_pipeline.core.builders", "templates"),
-        autoescape=jinja2.select_autoescape(["html.j2"]),
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined,
-    )
-    env.filters.update(md=_md_cell, h=_html)
-    return env
-
-
-def render_markdown(sections: Sequence[Section], as_of: str) -> str:
-    """The report as Markdown."""
-    text = _templates().get_template("system_health.md.j2").render(sections=sections, as_of=as_of)
-    return text.removesuffix("\n")
-
-
-def render_html(sections: Sequence[Section], as_of: str, charts: Sequence[Chart] = ()) -> str:
-    """The report as one self-contained HTML page (inline CSS and SVG only, all text escaped);
-    `charts` come after the first section (the headline: what needs attention), under "At a
-    glance"."""
-    glance = min(1, len(sections) - 1) if charts else -1
-    template = _templates().get_template("system_health.html.j2")
-    return template.render(sections=sections, as_of=as_of, charts=charts, glance=glance)
-
-
 def build_system_health(
     *,
     catalog_summary: Sequence[Mapping[str, Any]],
@@ -703,20 +563,15 @@ def build_system_health(
     statuses = operation_statuses(op_status_detail)
     unauthorized = unauthorized_operations(op_status_detail)
     signals = [s for s in drift_detail.get("signals", ()) if isinstance(s, Mapping)]
-    needs = attention(
-        op_status_detail, signals, run_registry_lines, scorecard, drift_v01.get("system_drift")
-    )
-    sections = (
-        _attention_section(needs),
-        _scorecard_section(scorecard),
-        _registry_section(catalog_summary),
-        _operation_section(op_status_rows, statuses, op_status_detail),
-        *filter(None, [_catalog_section(op_status_detail)]),
-        Section("Unauthorized operations", notes=tuple(unauthorized) or ("none",)),
-        _run_folder_section(run_registry_lines),
-        _system_drift_section(drift_v01),
-        _signal_section(signals),
-        _overrides_section(write_overrides),
+    sections = report_sections(
+        scorecard,
+        signals,
+        catalog_summary=catalog_summary,
+        op_status_rows=op_status_rows,
+        op_status_detail=op_status_detail,
+        drift_v01=drift_v01,
+        lines=run_registry_lines,
+        overrides=write_overrides,
     )
     charts = report_charts(catalog_summary, run_registry_lines, [*drift_history, drift_detail])
     summary = _summary(
@@ -726,9 +581,12 @@ def build_system_health(
     summary["stale_threshold_days"] = _stale_threshold_days(op_status_detail)
     summary["input_sources"] = dict(sorted((input_sources or {}).items()))
     summary["write_overrides"] = len(write_overrides)
+    template = templates().get_template
+    markdown = template("system_health.md.j2").render(sections=sections, as_of=as_of)
+    page = template("system_health.html.j2").render(sections=sections, as_of=as_of, charts=charts)
     return {
-        MARKDOWN_ARTIFACT: render_markdown(sections, as_of).encode("utf-8"),
-        HTML_ARTIFACT: render_html(sections, as_of, charts).encode("utf-8"),
+        MARKDOWN_ARTIFACT: markdown.removesuffix("\n").encode("utf-8"),
+        HTML_ARTIFACT: page.encode("utf-8"),
         SUMMARY_ARTIFACT: dumps_pretty(summary, sort_keys=False),
     }
 
