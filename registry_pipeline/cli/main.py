@@ -338,5 +338,6 @@ def _error(
 def _details(exc: RegistryError) -> list[object]:
     """The problems an error lists (catalog fields, files to seal, folder problems), each a
     problem object (a few errors still list findings of their own shape under `details`)."""
-    items = exc.problems or getattr(exc, "details", ())
-    return [item.as_json() for item in items]
+    if exc.problems:
+        return [exc.problem_json(problem) for problem in exc.problems]
+    return [item.as_json() for item in getattr(exc, "details", ())]

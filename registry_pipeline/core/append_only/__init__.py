@@ -16,11 +16,12 @@ import `explain/`, `delta_log/`, `builders/` or `adopt/`.
 from registry_pipeline.core.append_only.check import (
     CODES,
     Report,
-    Violation,
     check_catalog,
     entries_of,
+    location,
     surface_problem,
     surface_sha256,
+    violation_text,
 )
 from registry_pipeline.core.append_only.rules import (
     PRESETS,
@@ -37,12 +38,13 @@ __all__ = [
     "ContractList",
     "Report",
     "Rules",
-    "Violation",
     "check_catalog",
     "entries_of",
+    "location",
     "parse_rules",
     "preset",
     "rules_invalid",
     "surface_problem",
     "surface_sha256",
+    "violation_text",
 ]

@@ -40,6 +40,7 @@ from registry_pipeline.core.workspace.sources import SourceError, source_paths
 from registry_pipeline.core.write_path import (
     Entry,
     TypeContent,
+    entry_of,
     entry_types,
     evaluate,
     load_coordination,
@@ -477,10 +478,11 @@ class RecordRules:
             }
             found.extend(
                 RecordProblem(
-                    lines.get(f.key or "", 0), f.field, f.code, f.message, f.key, f.severity
+                    lines.get(key or "", 0), f.field or "", f.code, f.message, key, f.severity
                 )
                 for f in evaluate(self.coordination, contents)
-                if f.type == self.spec.type_name
+                for type_name, key in [entry_of(f)]
+                if type_name == self.spec.type_name
             )
         return found
 
@@ -492,7 +494,7 @@ class RecordRules:
                 0,
                 "",
                 p.code if p.code == "DEPENDENCY_NOT_SEALED" else "DEPENDENCY_UNREADABLE",
-                f"{p.type} cannot be read ({p.message}): coordination not checked",
+                f"{entry_of(p)[0]} cannot be read ({p.message}): coordination not checked",
             )
             for name, content in self.others.items()
             if content.problems and self._needed(name, records)

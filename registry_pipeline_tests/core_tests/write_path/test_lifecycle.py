@@ -15,6 +15,7 @@ from registry_pipeline.core.write_path import (
     Entry,
     TypeContent,
     deprecate,
+    entry_of,
     entry_types,
     evaluate,
 )
@@ -61,7 +62,7 @@ def test_not_deprecated_without_a_field_reads_the_lifecycle_marker(
     root = copy_example(tmp_path)
     coordination = parse_coordination(_rules(NOT_DEPRECATED), "r", ["route", "module_instance"])
     findings = evaluate(coordination, _contents(root, marks))
-    assert [(f.code, f.key, f.related) for f in findings] == (
+    assert [(f.code, entry_of(f)[1], f.related) for f in findings] == (
         [("no-deprecated", "r", ("module_instance", "m"))] if found else []
     )
 
