@@ -379,14 +379,15 @@ def run_verify(args: argparse.Namespace) -> int:
                          code="BAD_HEAD")  # fmt: skip
     from registry_pipeline.core.gate.gate import admission
     from registry_pipeline.core.lock import describe_lock, lock_state
-    from registry_pipeline.core.pointers.journal import journal_problem, problem_json, problem_text
+    from registry_pipeline.core.pointers.journal import finding as journal_finding
+    from registry_pipeline.core.pointers.journal import problem_json, problem_text
 
     _workspace, store = open_store(args)
     report = store.verify(expect, admit=admission)
     if lock_state(store.lock_path) == "held":  # a lock cannot go stale: it dies with its holder
         held = f"{store.lock_path}: {describe_lock(store.lock_path)}"
         report.notes.append(
-            journal_problem("LOCK_HELD", f"a pointer change is in progress: {held}")
+            journal_finding("LOCK_HELD", f"a pointer change is in progress: {held}")
         )
     if args.json:
         json_doc({"ok": report.ok, "records": report.records, "head": report.head,

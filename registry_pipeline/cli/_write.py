@@ -248,7 +248,7 @@ def _read_entry(args: argparse.Namespace) -> Any:
 
 
 def _report(result: WriteResult) -> None:
-    from registry_pipeline.core.write_path import finding_text, where
+    from registry_pipeline.core.write_path.content import finding_text, where
     from registry_pipeline.core.write_path.logs import NOTES_RELPATH, OVERRIDES_RELPATH
 
     what = f"{result.type} {result.key!r}"

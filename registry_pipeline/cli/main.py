@@ -338,6 +338,5 @@ def _error(
 def _details(exc: RegistryError) -> list[object]:
     """The problems an error lists (catalog fields, files to seal, folder problems), each a
     problem object (a few errors still list findings of their own shape under `details`)."""
-    if exc.problems:
-        return [exc.problem_json(problem) for problem in exc.problems]
-    return [item.as_json() for item in getattr(exc, "details", ())]
+    items = exc.problems or getattr(exc, "details", ())
+    return [exc.problem_json(item) for item in items]

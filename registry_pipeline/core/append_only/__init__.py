@@ -18,10 +18,8 @@ from registry_pipeline.core.append_only.check import (
     Report,
     check_catalog,
     entries_of,
-    location,
     surface_problem,
     surface_sha256,
-    violation_text,
 )
 from registry_pipeline.core.append_only.rules import (
     PRESETS,
@@ -40,11 +38,9 @@ __all__ = [
     "Rules",
     "check_catalog",
     "entries_of",
-    "location",
     "parse_rules",
     "preset",
     "rules_invalid",
     "surface_problem",
     "surface_sha256",
-    "violation_text",
 ]

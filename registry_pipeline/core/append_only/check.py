@@ -46,7 +46,6 @@ __all__ = [
     "location",
     "surface_problem",
     "surface_sha256",
-    "violation",
     "violation_problem",
     "violation_row",
     "violation_text",
@@ -482,10 +481,11 @@ def violation(
     baseline's for a removal), the other ids involved (`related`: the colliding id, the owner
     of a contract...) and, for drift, both hashes, the next free contract id of that owner and
     kind and the verdict on the change."""
-    extra = {"publish_instead": publish_instead, "compatibility": compatibility}
+    verdict = compatibility.as_json() if compatibility else None
     return Problem(
         code=code, message=message, field=path, subject=() if id is None else (id,),
-        related=ids, expected=expected_sha256, found=found_sha256, extra=extra,
+        related=ids, expected=expected_sha256, found=found_sha256,
+        extra={"publish_instead": publish_instead, "compatibility": verdict},
     )  # fmt: skip
 
 
@@ -497,8 +497,7 @@ def in_current(problem: Problem) -> bool:
 def location(problem: Problem) -> str:
     """A violation's pointer in words: the entry it lies in (`_named` found it; of the baseline
     for a removal) named beside it when there is one."""
-    entry = problem.extra.get("entry")
-    pointer = problem.field or ""
+    entry, pointer = problem.extra.get("entry"), problem.field or ""
     return entry.locate(pointer) if isinstance(entry, Entry) else pointer
 
 
@@ -511,14 +510,8 @@ def violation_row(problem: Problem, *, sealed: bool = False) -> dict[str, Any]:
     """The `{code, id, path, message, ...}` row of the blocking check's metadata, with the
     `entry_id`; `sealed`: the row of the sealed diagnostics file, whose v0_1 schema has no room
     for it (`path` is the JSON pointer in both)."""
-    out: dict[str, Any] = {
-        "code": str(problem.code),
-        "id": problem.subject[0] if problem.subject else None,
-        "path": problem.field,
-        "message": problem.message,
-    }
-    out.update(_details(problem, sealed=sealed))
-    return out
+    row = {"code": str(problem.code), "id": _id(problem), "path": problem.field}
+    return {**row, "message": problem.message, **_details(problem, sealed=sealed)}
 
 
 def violation_problem(problem: Problem, file: str, line: int | None = None) -> dict[str, object]:
@@ -526,25 +519,25 @@ def violation_problem(problem: Problem, file: str, line: int | None = None) -> d
     the pointer's value starts in the file (None when unknown or in the baseline)."""
     return problem_object(
         str(problem.code), problem.message, path=file, line=line, field=problem.field,
-        id=problem.subject[0] if problem.subject else None, **_details(problem),
+        id=_id(problem), **_details(problem),
     )  # fmt: skip
 
 
+def _id(problem: Problem) -> str | None:
+    return problem.subject[0] if problem.subject else None
+
+
 def _details(problem: Problem, *, sealed: bool = False) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    entry, compatibility = problem.extra.get("entry"), problem.extra.get("compatibility")
-    if isinstance(entry, Entry) and not sealed:
-        out["entry_id"] = entry.id
-    if problem.related:
-        out["ids"] = list(problem.related)
-    if problem.expected is not None:
-        out["expected_sha256"] = problem.expected
-        out["found_sha256"] = problem.found
-    if problem.extra.get("publish_instead") is not None:
-        out["publish_instead"] = problem.extra["publish_instead"]
-    if isinstance(compatibility, Compatibility):
-        out["compatibility"] = compatibility.as_json()
-    return out
+    entry = problem.extra.get("entry")
+    hashes = {"expected_sha256": problem.expected, "found_sha256": problem.found}
+    details = {
+        "entry_id": entry.id if isinstance(entry, Entry) and not sealed else None,
+        "ids": list(problem.related) or None,
+        **(hashes if problem.expected is not None else {}),
+        "publish_instead": problem.extra.get("publish_instead"),
+        "compatibility": problem.extra.get("compatibility"),
+    }
+    return {key: value for key, value in details.items() if value is not None}
 
 
 @dataclass(frozen=True)

@@ -180,7 +180,8 @@ def coordination_check(
     from registry_pipeline.core.append_only.governed import published_files
     from registry_pipeline.core.gate.dependencies import SnapshotReader, coordination_reads
     from registry_pipeline.core.workspace.catalog import load_catalog
-    from registry_pipeline.core.write_path import finding_json, finding_text, workspace_findings
+    from registry_pipeline.core.write_path import workspace_findings
+    from registry_pipeline.core.write_path.content import finding_json, finding_text
 
     if path is None:
         return not_materialized()

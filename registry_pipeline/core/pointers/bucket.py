@@ -49,7 +49,7 @@ from registry_pipeline.core.pointers.journal import (
     FileJournal,
     JournalFormatError,
     JournalRecord,
-    journal_problem,
+    finding,
     parse_record,
     problem_text,
 )
@@ -95,12 +95,10 @@ def _unreadable(entry: Entry) -> tuple[int, Problem] | None:
     """An entry whose object or text is not whole journal lines (RECORD_UNREADABLE)."""
     if entry.invalid is not None:
         why = f"not an entry this release writes ({entry.invalid})"
-        return entry.seq, journal_problem("RECORD_UNREADABLE", why, entry.seq)
+        return entry.seq, finding("RECORD_UNREADABLE", why, entry.seq)
     lines = entry.text.encode("utf-8").split(b"\n")
     if not entry.fence and (not entry.text.endswith("\n") or not all(lines[:-1])):
-        return entry.seq, journal_problem(
-            "RECORD_UNREADABLE", "its text is not whole journal lines"
-        )
+        return entry.seq, finding("RECORD_UNREADABLE", "its text is not whole journal lines")
     return None
 
 
@@ -220,9 +218,7 @@ class BucketJournal:
             pending = list(self.ledger.records(head.seq, strict=False))
             tail = "".join(entry.text for entry in pending).encode("utf-8")
             if any(entry.invalid for entry in pending) or not text.endswith(tail):
-                problem = journal_problem(
-                    "CHAIN_BROKEN", "rewritten since this machine mirrored it"
-                )
+                problem = finding("CHAIN_BROKEN", "rewritten since this machine mirrored it")
                 raise self._refused(problem, f"entry {head.seq + 1}", head.seq + 1)
         changes = [entry.seq for entry in pending if not entry.fence]
         if head.seq > last or changes not in ([], [head.seq + 1]):  # then fence entries only
@@ -320,7 +316,7 @@ class BucketJournal:
             try:
                 check(record, "restore" if seq == first else "redo" if seq > settled else "mirror")
             except PointerRefused as exc:
-                found = (seq, journal_problem(exc.code, exc.message, record.seq))
+                found = (seq, finding(exc.code, exc.message, record.seq))
                 break
         if found is None:
             return b"".join(data for _, data in added), None, None
@@ -419,9 +415,7 @@ class BucketJournal:
             good, problem = (
                 changes[0],
                 problem
-                or journal_problem(
-                    "SEQ_GAP", f"entries {changes[1]}.. were written past a pending entry"
-                ),
+                or finding("SEQ_GAP", f"entries {changes[1]}.. were written past a pending entry"),
             )
         bad = [entry for entry in entries if entry.seq > good]
         headless = head.etag is None and any(not entry.fence for entry in entries)

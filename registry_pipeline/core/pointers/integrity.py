@@ -19,9 +19,9 @@ from registry_pipeline.core.pointers.journal import (
     CHECKPOINT_RELPATH,
     VerifyReport,
     compare_with_pointers,
+    finding,
     from_report,
     iter_lines,
-    journal_problem,
     load,
     problem_text,
     save,
@@ -65,7 +65,7 @@ def verify_workspace(
     traces = [] if journal.exists() or not pointers.pointers else journal_traces(workspace.root)
     if traces:
         report.problems.append(
-            journal_problem(
+            finding(
                 "JOURNAL_MISSING",
                 f"the pointer journal {journal.name} is gone, but the workspace shows it existed "
                 f"({', '.join(traces)}): the pointer file is no longer explained by any history",
@@ -91,7 +91,7 @@ def verify_workspace(
             continue
         if adopted_absent or (last is None and not report.records):
             report.notes.append(
-                journal_problem("TARGET_NOT_HERE", problem.message, registry_id=registry_id)
+                finding("TARGET_NOT_HERE", problem.message, registry_id=registry_id)
             )
         else:
             report.problems.append(problem)
@@ -152,7 +152,7 @@ def _target_problem(
         folder = target_folder(workspace, registry_id, run_id)
     except PointerRefused as exc:
         gone = exc.code == "TARGET_MISSING"
-        return journal_problem(
+        return finding(
             exc.code,
             f"{registry_id}: the active snapshot {run_id} is gone ({exc.message}); promote or "
             "roll back to a snapshot that is here"
@@ -162,7 +162,7 @@ def _target_problem(
         )
     root = read_snapshot(folder, registry_id).root_sha256
     if root != recorded:
-        return journal_problem(
+        return finding(
             "TARGET_CHANGED",
             f"{registry_id}: the active snapshot {folder.name} has root {root or '(none)'}, the "
             f"pointer records {recorded}: the sealed folder was changed; `registry validate "

@@ -297,7 +297,7 @@ def _complete_record(tail: bytes, previous: bytes | None) -> bool:
 # -- replay -----------------------------------------------------------------------------------
 
 
-def journal_problem(
+def finding(
     code: str,
     message: str,
     seq: int | None = None,
@@ -306,9 +306,8 @@ def journal_problem(
 ) -> Problem:
     """One thing wrong (or worth knowing) about the journal, at a record (`seq`, `line`), about
     a registry when it is about one (a pointer, a target)."""
-    return Problem(
-        code=code, message=message, line=line, extra={"seq": seq, "registry_id": registry_id}
-    )
+    extra = {"seq": seq, "registry_id": registry_id}
+    return Problem(code=code, message=message, line=line, extra=extra)
 
 
 def problem_json(problem: Problem, path: str | None = None) -> dict[str, object]:
@@ -316,11 +315,7 @@ def problem_json(problem: Problem, path: str | None = None) -> dict[str, object]
     (the journal, the pointer file), which the caller knows. `seq` and `registry_id` are always
     there (null when unknown)."""
     found = problem_object(str(problem.code), problem.message, path=path, line=problem.line)
-    return {
-        **found,
-        "seq": problem.extra.get("seq"),
-        "registry_id": problem.extra.get("registry_id"),
-    }
+    return {**found, **problem.extra}  # {seq, registry_id}, as `finding` made it
 
 
 def problem_text(problem: Problem) -> str:
@@ -397,7 +392,7 @@ class ChainReplay:
         try:
             record = parse_record(line)
         except JournalFormatError as exc:
-            return journal_problem("RECORD_UNREADABLE", str(exc), line=number)
+            return finding("RECORD_UNREADABLE", str(exc), line=number)
         self.report.records += 1
         problem = _link_problem(
             record, number, self.last.sha256 if self.last else None, self.last, self.state
@@ -420,7 +415,7 @@ class ChainReplay:
         report.head = self.last.sha256 if self.last else None
         if not self.seen_expected:
             report.problems.append(
-                journal_problem(
+                finding(
                     "HEAD_NOT_FOUND",
                     f"no record hashes to the expected head {self.expect_head}: the journal was "
                     "truncated before it or rewritten",
@@ -455,10 +450,8 @@ def verify_journal(
 def _decision(record: JournalRecord, number: int) -> Problem:
     """A note for an aborted change or an accepted hand edit (both explain the pointer file)."""
     if record.action == "abort":
-        return journal_problem(
-            "ABORTED", f"{record.registry_id}: {record.reason}", record.seq, number
-        )
-    return journal_problem(
+        return finding("ABORTED", f"{record.registry_id}: {record.reason}", record.seq, number)
+    return finding(
         "ACCEPTED_EDIT",
         f"{record.registry_id}: a hand edit to {ref_text(record.to_ref)} was accepted: "
         f"{record.reason}",
@@ -468,7 +461,7 @@ def _decision(record: JournalRecord, number: int) -> Problem:
 
 
 def _torn(number: int, why: str) -> Problem:
-    return journal_problem(
+    return finding(
         "TORN_TAIL",
         f"the last line is an incomplete record ({why}): a promotion died while appending it, "
         "before the pointer file changed; the next pointer change removes it",
@@ -486,7 +479,7 @@ def _link_problem(
     expected_seq = last.seq + 1 if last else 1
     if record.prev_sha256 != previous_hash:
         before = f"record {last.seq} (line {number - 1})" if last else "the start"
-        return journal_problem(
+        return finding(
             "CHAIN_BROKEN",
             f"the chain breaks between {before} and this record: its prev_sha256 is "
             f"{record.prev_sha256}, the line before it hashes to {previous_hash}; the record "
@@ -495,11 +488,11 @@ def _link_problem(
             number,
         )
     if record.seq != expected_seq:
-        return journal_problem(
+        return finding(
             "SEQ_GAP", f"seq is {record.seq}, expected {expected_seq}", record.seq, number
         )
     if record.registry_id in state and record.from_ref != state[record.registry_id]:
-        return journal_problem(
+        return finding(
             "FROM_MISMATCH",
             f"from_ref {ref_text(record.from_ref)} is not the pointer the journal had reached "
             f"({ref_text(state[record.registry_id])})",
@@ -521,7 +514,7 @@ def compare_with_pointers(
             continue
         if last is not None and last.registry_id == registry_id and interrupted(pointers, last):
             report.notes.append(
-                journal_problem(
+                finding(
                     "PENDING_RECORD",
                     f"record {last.seq} ({last}) is journaled but the "
                     "pointer file was not replaced (an interrupted promotion); the next "
@@ -531,7 +524,7 @@ def compare_with_pointers(
             )
             continue
         report.problems.append(
-            journal_problem(
+            finding(
                 "POINTER_MISMATCH",
                 f"{registry_id}: {difference(actual, ref)}: the file was edited by hand; "
                 f"{mismatch_advice(registry_id)}",
@@ -543,7 +536,7 @@ def compare_with_pointers(
             continue
         if last is None:  # no journal yet: the first change captures the file as found
             report.notes.append(
-                journal_problem(
+                finding(
                     "NOT_JOURNALED",
                     f"{registry_id}: pointer {ref_text(pointer.active_ref)} predates the journal; "
                     "the first pointer change records it as found (an `adopt` record)",
@@ -551,7 +544,7 @@ def compare_with_pointers(
             )
             continue
         report.problems.append(
-            journal_problem(
+            finding(
                 "POINTER_MISMATCH",
                 f"{registry_id}: the pointer file says {ref_text(pointer.active_ref)}, but the "
                 "journal, which captured the file at its first record, never recorded it: the "

@@ -40,13 +40,12 @@ from registry_pipeline.core.workspace.sources import SourceError, source_paths
 from registry_pipeline.core.write_path import (
     Entry,
     TypeContent,
-    entry_of,
     entry_types,
     evaluate,
     load_coordination,
     read_type,
 )
-from registry_pipeline.core.write_path.content import EntryType, Keep, log_content
+from registry_pipeline.core.write_path.content import EntryType, Keep, entry_of, log_content
 from registry_pipeline.core.write_path.rules import Coordination, rules_involving, values_at
 
 

@@ -70,18 +70,12 @@ def finding_json(problem: Problem) -> dict[str, object]:
     """A finding as `problem_object` shapes every problem (`path` is the file; `line` and
     `column` where a parser gave them), then `severity`, `type`, `key` and `related`: what
     `--json` prints, the check's metadata and the write path's logs list."""
+    type_name, key = entry_of(problem)
     return problem_object(
-        str(problem.code),
-        problem.message,
-        path=problem.path,
-        line=problem.line,
-        field=problem.field,
-        column=problem.column,
-        severity=problem.severity,
-        type=entry_of(problem)[0],
-        key=entry_of(problem)[1],
-        related=list(problem.related) or None,
-    )
+        str(problem.code), problem.message, path=problem.path, line=problem.line,
+        field=problem.field, column=problem.column, severity=problem.severity, type=type_name,
+        key=key, related=list(problem.related) or None,
+    )  # fmt: skip
 
 
 def entry_of(problem: Problem) -> tuple[str, str | None]:
@@ -105,27 +99,25 @@ def errors(findings: Iterable[Problem]) -> list[Problem]:
     return [finding for finding in findings if finding.severity == "error"]
 
 
+def _listed(error: RegistryError) -> str:
+    """`error: CODE: message`, then one line per finding."""
+    found = (f"  {error.problem_text(problem)}" for problem in error.problems)
+    return "\n".join([f"error: {error.code}: {error.message}", *found])
+
+
 class EntryError(UsageError):
     """The entry itself is bad input (unparsable, wrong shape, schema violation): exit 2;
     `problems` lists every finding."""
 
     code = "ENTRY_INVALID"
+    diagnostics = _listed
+    problem_json = staticmethod(finding_json)
+    problem_text = staticmethod(finding_text)
 
     def __init__(self, details: Iterable[Problem], *, code: str | None = None) -> None:
         details = tuple(details)
         message = f"{len(details)} problem(s) with the entry; nothing was written"
         super().__init__(message, code=code, problems=details)
-
-    def diagnostics(self) -> str:
-        lines = [f"error: {self.code}: {self.message}"]
-        lines.extend(f"  {self.problem_text(finding)}" for finding in self.problems)
-        return "\n".join(lines)
-
-    def problem_text(self, problem: Problem) -> str:
-        return finding_text(problem)
-
-    def problem_json(self, problem: Problem) -> dict[str, object]:
-        return finding_json(problem)
 
 
 class RegistryFileError(RegistryError):
@@ -133,22 +125,16 @@ class RegistryFileError(RegistryError):
     write is blocked (exit 1) until it is fixed; `problems` lists every finding."""
 
     code = "REGISTRY_FILE_INVALID"
+    diagnostics = _listed
+    problem_json = staticmethod(finding_json)
 
     def __init__(self, details: Iterable[Problem]) -> None:
         details = tuple(details)
         message = f"{len(details)} problem(s) in the registry files; nothing was written"
         super().__init__(message, problems=details)
 
-    def diagnostics(self) -> str:
-        lines = [f"error: {self.code}: {self.message}"]
-        lines.extend(f"  {self.problem_text(finding)}" for finding in self.problems)
-        return "\n".join(lines)
-
     def problem_text(self, problem: Problem) -> str:
         return f"{problem.path or problem.subject[0]}: {finding_text(problem)}"
-
-    def problem_json(self, problem: Problem) -> dict[str, object]:
-        return finding_json(problem)
 
 
 @dataclass(frozen=True)

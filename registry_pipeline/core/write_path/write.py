@@ -273,16 +273,8 @@ def _append_only(goal: Target, after: bytes, schemas: SchemaCatalog) -> list[Pro
         return []
     sealed = Path(target_type.source).name
     governed = governed_files(goal.workspace, spec, {sealed: after}, schemas)
-    return [
-        finding(
-            str(v.code),
-            "error",
-            target_type.name,
-            v.subject[0] if v.subject else None,
-            v.field or "",
-            v.message,
-            target_type.source,
-        )
+    return [  # the violation's id is the entry's key; its ids are not entries
+        replace(v, subject=(target_type.name, *v.subject), path=target_type.source, related=())
         for report in governed.reports.values()
         for v in report.violations
     ]

@@ -16,9 +16,12 @@ from registry_pipeline.core.append_only import (
     parse_rules,
     preset,
     surface_sha256,
+)
+from registry_pipeline.core.append_only.check import (
+    violation_problem,
+    violation_row,
     violation_text,
 )
-from registry_pipeline.core.append_only.check import violation_problem, violation_row
 from registry_pipeline.core.append_only.example import DEPARTMENTS, example_pack, role
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.seal.schemas import SchemaCatalog

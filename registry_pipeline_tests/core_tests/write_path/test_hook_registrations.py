@@ -13,7 +13,8 @@ import pytest
 
 from registry_pipeline.core.workspace.catalog import CatalogError
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.core.write_path import add_entry, entry_of
+from registry_pipeline.core.write_path import add_entry
+from registry_pipeline.core.write_path.content import entry_of
 from registry_pipeline.core.write_path.rules import (
     DEFAULT_DECLARED,
     parse_coordination,

@@ -15,10 +15,10 @@ from registry_pipeline.core.write_path import (
     Entry,
     TypeContent,
     deprecate,
-    entry_of,
     entry_types,
     evaluate,
 )
+from registry_pipeline.core.write_path.content import entry_of
 from registry_pipeline.core.write_path.rules import parse_coordination
 from registry_pipeline_tests.core_tests.write_path._support import copy_example, parse
 

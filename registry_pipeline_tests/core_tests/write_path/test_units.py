@@ -17,7 +17,6 @@ from registry_pipeline.core.write_path import (
     RegistryFileError,
     add_entry,
     content_of,
-    entry_of,
     entry_type,
     entry_types,
     evaluate,
@@ -25,6 +24,7 @@ from registry_pipeline.core.write_path import (
     load_coordination,
     workspace_findings,
 )
+from registry_pipeline.core.write_path.content import entry_of
 from registry_pipeline.core.write_path.logs import append_record, read_records
 from registry_pipeline.core.write_path.rules import parse_coordination, values_at
 from registry_pipeline.core.write_path.write import split_entry, type_changes
