@@ -6,14 +6,11 @@ import argparse
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from registry_pipeline.cli._commands import RAW
 from registry_pipeline.cli._output import err, json_doc, out
 from registry_pipeline.core.errors import Problem, UsageError
-
-if TYPE_CHECKING:
-    from registry_pipeline.core.adopt.plan import AdoptWarning
 
 MARKER = "Adopted by `registry adopt`"
 
@@ -83,7 +80,7 @@ def run_adopt(args: argparse.Namespace) -> int:
                 _write(root / relpath, document)
         created = init_workspace(root, plan.catalog["run_roots"]) + tell_git(root, own)
     git = workspace_git_findings(root, plan.catalog["run_roots"], pointer_file)
-    warnings: list[AdoptWarning | Problem] = [
+    warnings: list[Problem] = [
         *plan.warnings, *_pointer_warnings(plan), *git, *own.warnings
     ]  # fmt: skip
     if args.json:
@@ -174,9 +171,9 @@ def _write(path: Path, document: dict[str, Any]) -> None:
     write_atomic(path, dumps_pretty(document, sort_keys=False))
 
 
-def _pointer_warnings(plan: Any) -> list[AdoptWarning]:
+def _pointer_warnings(plan: Any) -> list[Problem]:
     """Pointers of their file whose snapshot folder is absent here, said once with the cause."""
-    from registry_pipeline.core.adopt.plan import AdoptWarning
+    from registry_pipeline.core.adopt.plan import adopt_warning
     from registry_pipeline.core.workspace.gitcheck import pointer_targets, some
 
     relpath = plan.catalog.get("pointer_file")
@@ -190,7 +187,7 @@ def _pointer_warnings(plan: Any) -> list[AdoptWarning]:
             f"the pointer file {relpath} cannot be read ({exc}); builds refuse it until it is "
             "fixed or restored (from git or a backup)"
         )
-        return [AdoptWarning("POINTER_FILE_UNREADABLE", message, relpath)]
+        return [adopt_warning("POINTER_FILE_UNREADABLE", message, relpath)]
     absent = [
         f"{registry_id} -> {run_id}"
         for registry_id, run_root, run_id in pointer_targets(root / relpath)
@@ -204,4 +201,4 @@ def _pointer_warnings(plan: Any) -> list[AdoptWarning]:
         "promotes its own snapshot over it (to keep them active, bring those run folders here "
         "before the first build)"
     )
-    return [AdoptWarning("SNAPSHOTS_ABSENT", message, relpath)]
+    return [adopt_warning("SNAPSHOTS_ABSENT", message, relpath)]

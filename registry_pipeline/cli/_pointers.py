@@ -379,23 +379,28 @@ def run_verify(args: argparse.Namespace) -> int:
                          code="BAD_HEAD")  # fmt: skip
     from registry_pipeline.core.gate.gate import admission
     from registry_pipeline.core.lock import describe_lock, lock_state
-    from registry_pipeline.core.pointers.journal import Finding
+    from registry_pipeline.core.pointers.journal import finding as journal_finding
+    from registry_pipeline.core.pointers.journal import problem_json, problem_text
 
     _workspace, store = open_store(args)
     report = store.verify(expect, admit=admission)
     if lock_state(store.lock_path) == "held":  # a lock cannot go stale: it dies with its holder
         held = f"{store.lock_path}: {describe_lock(store.lock_path)}"
-        report.notes.append(Finding("LOCK_HELD", f"a pointer change is in progress: {held}"))
+        report.notes.append(
+            journal_finding("LOCK_HELD", f"a pointer change is in progress: {held}")
+        )
     if args.json:
         json_doc({"ok": report.ok, "records": report.records, "head": report.head,
                   "expect_head_seq": report.expect_head_seq,
-                  "problems": [f.as_json(_finding_path(store, f)) for f in report.problems],
-                  "notes": [f.as_json(_finding_path(store, f)) for f in report.notes]})  # fmt: skip
+                  "problems": [problem_json(f, _finding_path(store, f))
+                               for f in report.problems],
+                  "notes": [problem_json(f, _finding_path(store, f))
+                            for f in report.notes]})  # fmt: skip
         return 0 if report.ok else 1
     for finding in report.problems:
-        err(f"error: {finding}")
+        err(f"error: {problem_text(finding)}")
     for finding in report.notes:
-        err(f"note: {finding}")
+        err(f"note: {problem_text(finding)}")
     if report.ok:
         out(f"journal OK: {report.records} record(s), head {report.head or '(empty)'}")
     else:
@@ -545,7 +550,7 @@ def _target_state(
         return state, [problem]
     report = inspect_run_folder(folder, schemas=store.schemas)  # in run_show's verdict cache
     if not report.ok:
-        codes = sorted({p.code.value for p in report.problems})
+        codes = sorted({str(p.code) for p in report.problems})
         message = (
             f"the active snapshot fails validation ({', '.join(codes)}): `registry validate "
             f"--active` lists why; {_WAY_OUT}"

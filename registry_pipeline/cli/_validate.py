@@ -421,7 +421,7 @@ def report_lines(
 def _problems(lines: list[str], report: Any) -> None:
     for problem in report.problems:
         path = shown(problem.path) if problem.path else "-"
-        lines.append(_text(f"      {problem.code.value:<22} {path}: {problem.message}"))
+        lines.append(_text(f"      {problem.code:<22} {path}: {problem.message}"))
         if problem.expected is not None or problem.found is not None:
             lines.append(
                 _text(f"      {'':<22} expected {problem.expected}, found {problem.found}")

@@ -248,6 +248,7 @@ def _read_entry(args: argparse.Namespace) -> Any:
 
 
 def _report(result: WriteResult) -> None:
+    from registry_pipeline.core.write_path.content import finding_text, where
     from registry_pipeline.core.write_path.logs import NOTES_RELPATH, OVERRIDES_RELPATH
 
     what = f"{result.type} {result.key!r}"
@@ -255,7 +256,7 @@ def _report(result: WriteResult) -> None:
         sys.stdout.write(result.diff)
     for finding in result.findings:
         if finding.severity != "error":
-            err(f"{finding.severity}: {finding.code} {finding.where}: {finding.message}")
+            err(finding_text(finding))
     errors = [finding for finding in result.findings if finding.severity == "error"]
     if result.blocked:
         err(
@@ -268,7 +269,7 @@ def _report(result: WriteResult) -> None:
             f"recorded in {OVERRIDES_RELPATH}:"
         )
     for finding in errors if result.blocked or result.overridden else []:
-        err(f"  {finding.code} {finding.where}: {finding.message}")
+        err(f"  {finding.code} {where(finding)}: {finding.message}")
     if result.blocked:
         return
     if result.notes:

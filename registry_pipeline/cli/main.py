@@ -339,4 +339,4 @@ def _details(exc: RegistryError) -> list[object]:
     """The problems an error lists (catalog fields, files to seal, folder problems), each a
     problem object (a few errors still list findings of their own shape under `details`)."""
     items = exc.problems or getattr(exc, "details", ())
-    return [item.as_json() for item in items]
+    return [exc.problem_json(item) for item in items]

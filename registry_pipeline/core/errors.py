@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -72,15 +73,16 @@ class Hint(StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Problem:
-    """One thing wrong with a run folder, with enough context to act on it.
+    """One thing wrong (or worth knowing), with enough context to act on it: a run folder's, a
+    journal's, a catalog's, an entry's.
 
     A plain frozen dataclass rather than a pydantic model: one is built per problem of per folder
     on the hot validation path, and the CLI must start without importing pydantic.
     """
 
-    code: StrEnum
-    """The reason code: the seal contract's (`ReasonCode`) or another public vocabulary's (the
-    delta log's `DeltaCode`)."""
+    code: str
+    """The reason code: the seal contract's (`ReasonCode`), another public vocabulary's (the
+    delta log's `DeltaCode`), or a rule id a user wrote (a coordination rule's)."""
     path: str | None = None
     """Relpath inside the run folder, if any."""
     message: str
@@ -101,15 +103,24 @@ class Problem:
     """The run folder the problem was found in, when it is one of many (a delta log's chain)."""
     previous_run_id: str | None = None
     """The older run folder of a pair the problem is between (a link of a chain)."""
+    severity: str = "error"
+    """`error` fails (a check, a write); `warning` and `note` are told; `record` is logged."""
+    subject: tuple[str, ...] = ()
+    """What the problem is about, by the names that pick it out, outermost first: a registry
+    id, an entry's (type, key), a contract id."""
+    related: tuple[str, ...] = ()
+    """The other thing involved, named the same way (the entry it collides with, an owner)."""
+    extra: Mapping[str, object] = dataclasses.field(default_factory=dict)
+    """Whatever else its vocabulary records (a journal record's `seq`, a drift's verdict)."""
 
     def __str__(self) -> str:
         where = f"{self.path}: " if self.path else ""
-        return f"{self.code.value}  {where}{self.message}"
+        return f"{self.code}  {where}{self.message}"
 
     def as_json(self) -> dict[str, object]:
-        """The problem as `problem_object` shapes it (`registry validate --json`)."""
+        """The problem as `problem_object` shapes it (`registry validate --json`), `extra` last."""
         return problem_object(
-            self.code.value,
+            str(self.code),
             self.message,
             path=self.path,
             line=self.line,
@@ -120,6 +131,7 @@ class Problem:
             expected=self.expected,
             found=self.found,
             hint=None if self.hint is None else self.hint.value,
+            **self.extra,
         )
 
 
@@ -171,6 +183,10 @@ class RegistryError(Exception):
     def problem_text(self, problem: Problem) -> str:
         """One problem as its line of `diagnostics()`."""
         return str(problem)
+
+    def problem_json(self, problem: Problem) -> dict[str, object]:
+        """One problem as its object of `--json`'s `details`."""
+        return problem.as_json()
 
 
 class BuildInProgress(RegistryError):

@@ -15,6 +15,7 @@ from typing import Any
 import dagster as dg
 
 from registry_pipeline._version import __version__
+from registry_pipeline.core.append_only.check import violation_text
 from registry_pipeline.core.append_only.governed import governed_files
 from registry_pipeline.core.builders.drift_signals import SCHEMA_HASH_KEY, schema_file_hash
 from registry_pipeline.core.builders.model import Builder, BuildInputs
@@ -273,7 +274,7 @@ def _source_asset(spec: RegistrySpec, coordination_later: bool) -> dg.AssetsDefi
             governed = governed_files(workspace, spec, source.files, schemas)
         for relpath, report in governed.reports.items():
             for violation in report.violations:
-                context.log.warning(f"{spec.registry_id}: {relpath}: {violation}")
+                context.log.warning(f"{spec.registry_id}: {relpath}: {violation_text(violation)}")
         files = governed.files
         snapshots = list_snapshots(workspace, spec.registry_id)
         newest = snapshots[-1] if snapshots else None

@@ -26,7 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from registry_pipeline.core.adopt.plan import AdoptWarning
+from registry_pipeline.core.adopt.plan import adopt_warning
+from registry_pipeline.core.errors import Problem
 from registry_pipeline.core.gate.receipts import RECEIPTS_RELPATH
 from registry_pipeline.core.pointers.journal import JOURNAL_NAME
 from registry_pipeline.core.seal.gitstate import NOT_CANON, ask_git, canon_changes
@@ -89,7 +90,7 @@ class GitPlan:
     """What to commit with what, where adopt leaves it to the user."""
     not_canon: tuple[str, ...]
     """The pointer file, then `gitstate.NOT_CANON`: never counted in the recorded state."""
-    warnings: tuple[AdoptWarning, ...]
+    warnings: tuple[Problem, ...]
 
     def not_canon_line(self) -> str:
         """The layer's own files in one line, the ones a person sees first named."""
@@ -111,7 +112,7 @@ def plan_git(root: Path, pointer_file: str) -> GitPlan:
             "about the registry layer's own files; make it a committed repository where git "
             "works and run `registry adopt` again"
         )
-        warning = AdoptWarning("GIT_STATE_UNKNOWN", message, ".")
+        warning = adopt_warning("GIT_STATE_UNKNOWN", message, ".")
         return GitPlan(False, (), (), not_canon, (warning,))
     runs_rule = ignore_rules(root, [f"{RUNS_RELPATH}/{PROBE}"])
     advice: tuple[str, ...] = ()

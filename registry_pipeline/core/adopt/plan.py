@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from registry_pipeline.core.builders.operations_catalog import catalog_version_key
-from registry_pipeline.core.errors import UsageError, problem_object
+from registry_pipeline.core.errors import Problem, UsageError
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.seal.schemas import SchemaCatalog
@@ -214,22 +214,13 @@ class Decision:
         }
 
 
-@dataclass(frozen=True)
-class AdoptWarning:
-    """Something the adopted workspace lacks, with what it costs and what to do."""
-
-    code: str
-    message: str
-    path: str | None = None
-    """The file or folder concerned (repository relpath), if any."""
-    registry_id: str | None = None
-
-    def __str__(self) -> str:
-        return self.message
-
-    def as_json(self) -> dict[str, object]:
-        """The problem object `registry adopt --json` lists under `warnings`."""
-        return problem_object(self.code, self.message, path=self.path, registry_id=self.registry_id)
+def adopt_warning(
+    code: str, message: str, path: str | None = None, registry_id: str | None = None
+) -> Problem:
+    """Something the adopted workspace lacks, with what it costs and what to do (`path`: the
+    file or folder concerned, a repository relpath): a warning under `registry adopt`."""
+    extra = {"registry_id": registry_id}
+    return Problem(code=code, message=message, path=path, severity="warning", extra=extra)
 
 
 @dataclass(frozen=True)
@@ -242,7 +233,7 @@ class AdoptionPlan:
     bindings: dict[str, dict[str, Any]]
     """Workspace relpath -> schema binding document (`schemas/<registry_id>.schema.json`)."""
     decisions: list[Decision]
-    warnings: list[AdoptWarning] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
 
     @property
     def files(self) -> dict[str, dict[str, Any]]:
@@ -252,7 +243,7 @@ class AdoptionPlan:
 
 def plan_adoption(layout: SeedLayout) -> AdoptionPlan:
     """Our catalog for the repository of `layout`: their ids, their files, their pointer file."""
-    warnings: list[AdoptWarning] = []
+    warnings: list[Problem] = []
     known_ops = set().union(*(operation_ids(_operations_text(p)) for p in layout.operations))
     if not layout.operations:
         message = (
@@ -260,7 +251,7 @@ def plan_adoption(layout: SeedLayout) -> AdoptionPlan:
             "at the root: op_status_table cannot be built until one is there (then adopt again)"
         )
         where = layout.relpath(layout.catalog.parent)
-        warnings.append(AdoptWarning("NO_OPERATIONS_CATALOG", message, where))
+        warnings.append(adopt_warning("NO_OPERATIONS_CATALOG", message, where))
     decisions: list[Decision] = []
     entries: list[dict[str, Any]] = []
     bindings: dict[str, dict[str, Any]] = {}
@@ -310,7 +301,7 @@ def plan_adoption(layout: SeedLayout) -> AdoptionPlan:
                 f"run root {root} named by the catalog does not exist here: the run registry "
                 "indexes none of its runs until it does (check it out, or correct the catalog)"
             )
-            warnings.append(AdoptWarning("RUN_ROOT_MISSING", message, root))
+            warnings.append(adopt_warning("RUN_ROOT_MISSING", message, root))
     run_roots += [root for root in SEED_BUILDER_ROOTS if root not in run_roots]
     existing_roots = [root for root in run_roots if (layout.root / root).is_dir()]
     if ".codex/RUNS" not in existing_roots:
@@ -382,7 +373,7 @@ def _decide(
     entry: dict[str, Any],
     primary: list[str],
     known_ops: set[str],
-    warnings: list[AdoptWarning],
+    warnings: list[Problem],
 ) -> tuple[tuple[str, str, tuple[str, ...]], dict[str, Any] | None]:
     artifact_type = str(entry.get("artifact_type", ""))
     if artifact_type == "external_database":
@@ -397,7 +388,7 @@ def _decide(
                 "catalog lists it (then adopt again)"
             )
             where = layout.relpath(layout.operations[-1])
-            warnings.append(AdoptWarning("OPERATION_NOT_LISTED", message, where, registry_id))
+            warnings.append(adopt_warning("OPERATION_NOT_LISTED", message, where, registry_id))
         ours = _entry(entry, built.kind, list(built.artifacts), list(built.depends_on))
         ours.update(build_operation_id=operation, active_pointer=built.active_pointer)
         if built.delta_reason:
@@ -500,7 +491,7 @@ def _operations_entry(layout: SeedLayout) -> dict[str, Any]:
     return entry
 
 
-def _complete_dependencies(entries: list[dict[str, Any]], warnings: list[AdoptWarning]) -> None:
+def _complete_dependencies(entries: list[dict[str, Any]], warnings: list[Problem]) -> None:
     """Built registries keep only inputs the repository has (a missing one is said, and the
     catalog check refuses the build naming it); the log depends on every covered registry."""
     ids = {entry["registry_id"] for entry in entries}
@@ -512,7 +503,7 @@ def _complete_dependencies(entries: list[dict[str, Any]], warnings: list[AdoptWa
                 "have: its build will be refused until the catalog gets it"
             )
             registry_id = entry["registry_id"]
-            warnings.append(AdoptWarning("DEPENDENCY_MISSING", message, registry_id=registry_id))
+            warnings.append(adopt_warning("DEPENDENCY_MISSING", message, registry_id=registry_id))
         entry["depends_on"] = [d for d in entry["depends_on"] if d in ids]
         if entry["kind"] == "log":
             entry["depends_on"] = [

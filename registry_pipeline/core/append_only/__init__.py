@@ -16,7 +16,6 @@ import `explain/`, `delta_log/`, `builders/` or `adopt/`.
 from registry_pipeline.core.append_only.check import (
     CODES,
     Report,
-    Violation,
     check_catalog,
     entries_of,
     surface_problem,
@@ -37,7 +36,6 @@ __all__ = [
     "ContractList",
     "Report",
     "Rules",
-    "Violation",
     "check_catalog",
     "entries_of",
     "parse_rules",

@@ -24,6 +24,10 @@ from registry_pipeline.core.append_only.check import (
     check_catalog,
     entries_of,
     entry_at,
+    in_current,
+    location,
+    violation_problem,
+    violation_row,
 )
 from registry_pipeline.core.append_only.rules import Rules
 from registry_pipeline.core.errors import Problem, UsageError
@@ -184,7 +188,7 @@ def violation_rows(reports: Mapping[str, Report], *, sealed: bool = False) -> li
     check's metadata (with each one's `entry_id`), or, `sealed`, the diagnostics file's v0_1
     lines."""
     return [
-        {"file": relpath, **violation.as_json(sealed=sealed)}
+        {"file": relpath, **violation_row(violation, sealed=sealed)}
         for relpath, report in sorted(reports.items())
         for violation in report.violations
     ]
@@ -237,8 +241,10 @@ class FileCheck:
             where = problem.field or "/"
             found.append((shown, entry.locate(where) if entry is not None else where))
         for violation in self.report.violations:
-            line = self.lines.get(violation.path) if violation.in_current else None
-            found.append((violation.problem(self.file, line), violation.location or "/"))
+            line = self.lines.get(violation.field or "") if in_current(violation) else None
+            found.append(
+                (violation_problem(violation, self.file, line), location(violation) or "/")
+            )
         return found
 
     def as_json(self) -> dict[str, Any]:
@@ -271,7 +277,7 @@ def check_file(
     governing = schemas.for_artifact(relpath)
     problems = tuple(source_problems({relpath: data}, schemas)) if governing else ()
     report = check_catalog(document, published, rules, where)
-    pointers = [v.path for v in report.violations if v.in_current]
+    pointers = [v.field or "" for v in report.violations if in_current(v)]
     lines = pointer_lines(data.decode("utf-8"), pointers) if pointers else {}
     entries = entries_of(document, rules, where) if problems else []
     named = {

@@ -5,9 +5,9 @@ published contract never changes without a new contract id. `check_catalog` comp
 current document with the baseline (None: a first publish, where only the internal rules apply)
 under one set of `Rules` and returns every violation it finds.
 
-What it finds: one `Violation` per broken promise, a `Report` per file. A violation names the
-catalog entry it lies in (`Entry`) beside its JSON pointer, as the seed's checker names a role
-(`role_id=newbie_1`): a reviewer finds the entry by its id, not by counting.
+What it finds: one `Problem` per broken promise (`violation`), a `Report` per file. A violation
+names the catalog entry it lies in (`Entry`) beside its JSON pointer, as the seed's checker
+names a role (`role_id=newbie_1`): a reviewer finds the entry by its id, not by counting.
 
 A contract's surface is compared by the SHA-256 of its RFC 8785 (JCS) canonical JSON (the
 `rfc8785` package), so key order, whitespace and number spelling (`1`, `1.0`, `1e0`) never change
@@ -32,19 +32,23 @@ import rfc8785
 
 from registry_pipeline.core.append_only.compat import Compatibility, classify, pointer_token
 from registry_pipeline.core.append_only.rules import Rules
-from registry_pipeline.core.errors import RegistryError, UsageError, problem_object
+from registry_pipeline.core.errors import Problem, RegistryError, UsageError, problem_object
 from registry_pipeline.core.json_strict import gc_paused
 
 __all__ = [
     "CODES",
     "MAX_VERSION",
     "Report",
-    "Violation",
     "check_catalog",
     "entries_of",
     "entry_at",
+    "in_current",
+    "location",
     "surface_problem",
     "surface_sha256",
+    "violation_problem",
+    "violation_row",
+    "violation_text",
 ]
 
 MAX_VERSION = 2**32 - 1
@@ -77,7 +81,7 @@ class _Index:
 
 def check_catalog(current: Any, baseline: Any | None, rules: Rules, where: str = "") -> Report:
     """Every violation of `current` against `baseline` (None: a first publish) under `rules`."""
-    found: list[Violation] = []
+    found: list[Problem] = []
     with gc_paused():  # builds no cycles; collections would cost as much as the check
         index = _index(current, rules, where, found)
         old = _index(baseline, rules, f"{where} (baseline)", None) if baseline else None
@@ -89,21 +93,19 @@ def check_catalog(current: Any, baseline: Any | None, rules: Rules, where: str =
 
 
 def _named(
-    found: list[Violation], current: Any, baseline: Any | None, rules: Rules, where: str
-) -> tuple[Violation, ...]:
+    found: list[Problem], current: Any, baseline: Any | None, rules: Rules, where: str
+) -> tuple[Problem, ...]:
     """Each violation with the entry its pointer lies in (in the published version for a
     removal), read from the document itself: one rule for every code."""
     if not found:
         return ()
     entries = entries_of(current, rules, where)
     published = entries_of(baseline, rules, where) if baseline else []
-    return tuple(
-        replace(
-            violation,
-            entry=entry_at(entries if violation.in_current else published, rules, violation.path),
-        )
-        for violation in found
-    )
+    named = []
+    for problem in found:
+        entry = entry_at(entries if in_current(problem) else published, rules, problem.field or "")
+        named.append(replace(problem, extra={**problem.extra, "entry": entry}))
+    return tuple(named)
 
 
 def entries_of(document: Any, rules: Rules, where: str) -> list[Any]:
@@ -138,7 +140,7 @@ def entry_at(entries: Sequence[Any], rules: Rules, path: str) -> Entry | None:
     return Entry(f"{rules.items}/{token}", rules.id_key, found) if isinstance(found, str) else None
 
 
-def _index(document: Any, rules: Rules, where: str, found: list[Violation] | None) -> _Index:
+def _index(document: Any, rules: Rules, where: str, found: list[Problem] | None) -> _Index:
     """Index a document; with `found`, record the internal violations (the current document)."""
     report = found.append if found is not None else (lambda _violation: None)
     index = _Index()
@@ -147,13 +149,13 @@ def _index(document: Any, rules: Rules, where: str, found: list[Violation] | Non
         path = f"{rules.items}/{position}"
         if not isinstance(entry, Mapping):
             found_type = type(entry).__name__
-            report(Violation("INVALID_ID", None, f"an entry is not an object ({found_type})", path))
+            report(violation("INVALID_ID", None, f"an entry is not an object ({found_type})", path))
             continue
         entry_id = entry.get(rules.id_key)
         if not isinstance(entry_id, str) or not rules.id_matches(entry_id):
             shown = f"{entry_id!r} does not match" if rules.id_key in entry else "is missing, like"
             report(
-                Violation(
+                violation(
                     "INVALID_ID",
                     entry_id if isinstance(entry_id, str) else None,
                     f"{rules.id_key} {shown} {rules.id_pattern}",
@@ -163,7 +165,7 @@ def _index(document: Any, rules: Rules, where: str, found: list[Violation] | Non
             continue
         if entry_id in index.ids:
             report(
-                Violation(
+                violation(
                     "DUPLICATE_ID",
                     entry_id,
                     f"{entry_id} is also the id of {index.ids[entry_id]}",
@@ -177,7 +179,7 @@ def _index(document: Any, rules: Rules, where: str, found: list[Violation] | Non
             if contract.contract_id in index.contracts:
                 first = index.contracts[contract.contract_id]
                 report(
-                    Violation(
+                    violation(
                         "DUPLICATE_CONTRACT_ID",
                         contract.contract_id,
                         f"{contract.contract_id} is also declared at {first.path}",
@@ -190,7 +192,7 @@ def _index(document: Any, rules: Rules, where: str, found: list[Violation] | Non
     for alias, owner in index.aliases.items():
         if alias in index.ids:
             report(
-                Violation(
+                violation(
                     "ALIAS_COLLISION",
                     owner,
                     f"alias {alias!r} of {owner} is the id of {index.ids[alias]}",
@@ -209,7 +211,7 @@ def _aliases(
     aliases = entry[rules.alias_key]
     if not isinstance(aliases, list):
         report(
-            Violation(
+            violation(
                 "INVALID_ID",
                 entry_id,
                 f"{rules.alias_key} is not a list",
@@ -221,7 +223,7 @@ def _aliases(
         where = f"{path}/{rules.alias_key}/{number}"
         if not isinstance(alias, str) or not rules.id_matches(alias):
             report(
-                Violation(
+                violation(
                     "INVALID_ID",
                     entry_id,
                     f"alias {alias!r} does not match {rules.id_pattern}",
@@ -231,7 +233,7 @@ def _aliases(
             continue
         if alias in index.aliases:
             report(
-                Violation(
+                violation(
                     "ALIAS_COLLISION",
                     entry_id,
                     f"alias {alias!r} is also an alias of {index.aliases[alias]}",
@@ -255,7 +257,7 @@ def _contracts(
         if not isinstance(items, list):
             state = "is missing" if listed.key not in entry else "is not a list"
             report(
-                Violation(
+                violation(
                     "INVALID_CONTRACT_ID",
                     entry_id,
                     f"{listed.key} {state}: every entry has the list, empty when it has none",
@@ -267,7 +269,7 @@ def _contracts(
             where = f"{path}/{listed.key}/{number}"
             if not isinstance(item, Mapping):
                 report(
-                    Violation(
+                    violation(
                         "INVALID_CONTRACT_ID",
                         None,
                         f"a contract is not an object (found {type(item).__name__})",
@@ -280,7 +282,7 @@ def _contracts(
             problem = _contract_id_problem(raw, grammar, listed.kind, entry_id, rules)
             if problem is not None:
                 report(
-                    Violation(
+                    violation(
                         "INVALID_CONTRACT_ID",
                         raw if isinstance(raw, str) else None,
                         problem,
@@ -304,7 +306,7 @@ def _contracts(
 
 def _surface_invalid(
     item: Mapping[str, Any], contract_id: str, owner: str, where: str, rules: Rules
-) -> Violation | None:
+) -> Problem | None:
     """A surface that is missing, not an object, or has no canonical JSON (RFC 8785)."""
     if rules.surface_key not in item:
         reason, at = f"{rules.surface_key} is missing: a contract needs its surface", where
@@ -316,7 +318,7 @@ def _surface_invalid(
         if problem is None:
             return None
         reason, at = problem[1], where + problem[0]
-    return Violation("CONTRACT_SURFACE_INVALID", contract_id, reason, at, (owner,))
+    return violation("CONTRACT_SURFACE_INVALID", contract_id, reason, at, (owner,))
 
 
 @functools.cache
@@ -344,18 +346,18 @@ def _contract_id_problem(
     return None
 
 
-def _against_baseline(index: _Index, old: _Index, rules: Rules) -> Iterator[Violation]:
+def _against_baseline(index: _Index, old: _Index, rules: Rules) -> Iterator[Problem]:
     for entry_id, path in old.ids.items():
         if entry_id in index.ids:
             continue
-        yield Violation(
+        yield violation(
             "ID_REMOVED",
             entry_id,
             f"{entry_id} was published; deprecate it instead of removing it",
             path,
         )
         if entry_id in index.aliases:
-            yield Violation(
+            yield violation(
                 "ALIAS_COLLISION",
                 index.aliases[entry_id],
                 f"alias {entry_id!r} of {index.aliases[entry_id]} reuses a published id",
@@ -365,7 +367,7 @@ def _against_baseline(index: _Index, old: _Index, rules: Rules) -> Iterator[Viol
     for entry_id, path in index.ids.items():
         owner = old.aliases.get(entry_id)
         if entry_id not in old.ids and owner is not None and entry_id not in index.aliases:
-            yield Violation(
+            yield violation(
                 "ALIAS_COLLISION",
                 entry_id,
                 f"{entry_id} was published as an alias of {owner}; an id is never reused",
@@ -375,7 +377,7 @@ def _against_baseline(index: _Index, old: _Index, rules: Rules) -> Iterator[Viol
     for contract_id, published in old.contracts.items():
         current = index.contracts.get(contract_id)
         if current is None:
-            yield Violation(
+            yield violation(
                 "CONTRACT_REMOVED",
                 contract_id,
                 f"{contract_id} was published; add a new version beside it instead",
@@ -390,13 +392,13 @@ def _against_baseline(index: _Index, old: _Index, rules: Rules) -> Iterator[Viol
 
 def _drift(
     published: _Contract, current: _Contract, index: _Index, old: _Index, rules: Rules
-) -> Violation | None:
+) -> Problem | None:
     if not current.canonical or same_surface(published.surface, current.surface):
         return None  # an invalid surface is reported once, as CONTRACT_SURFACE_INVALID
     try:
         expected, found = surface_sha256(published.surface), surface_sha256(current.surface)
     except RegistryError as exc:
-        return Violation(
+        return violation(
             "CONTRACT_SURFACE_INVALID",
             current.contract_id,
             f"{rules.surface_key} cannot be canonicalized (RFC 8785): {exc}",
@@ -412,7 +414,7 @@ def _drift(
     ]
     instead = f"{rules.contract_prefix}:{current.owner}:{current.kind}:{max(versions) + 1}"
     compatibility = classify(published.surface, current.surface)
-    return Violation(
+    return violation(
         "CONTRACT_SURFACE_DRIFT",
         current.contract_id,
         f"the published surface of {current.contract_id} changed ({compatibility.kind}); "
@@ -463,82 +465,86 @@ class Entry:
         return f"{self}{path[len(self.pointer) :]}"
 
 
-@dataclass(frozen=True)
-class Violation:
-    """One broken promise, with the ids involved and, for drift, both hashes."""
+def violation(
+    code: str,
+    id: str | None,
+    message: str,
+    path: str,
+    ids: tuple[str, ...] = (),
+    expected_sha256: str | None = None,
+    found_sha256: str | None = None,
+    publish_instead: str | None = None,
+    compatibility: Compatibility | None = None,
+) -> Problem:
+    """One broken promise: the id concerned (`subject`: an entry id or a contract id; none
+    when it has no usable id), the JSON pointer into the current document (`field`; the
+    baseline's for a removal), the other ids involved (`related`: the colliding id, the owner
+    of a contract...) and, for drift, both hashes, the next free contract id of that owner and
+    kind and the verdict on the change."""
+    verdict = compatibility.as_json() if compatibility else None
+    return Problem(
+        code=code, message=message, field=path, subject=() if id is None else (id,),
+        related=ids, expected=expected_sha256, found=found_sha256,
+        extra={"publish_instead": publish_instead, "compatibility": verdict},
+    )  # fmt: skip
 
-    code: str
-    id: str | None
-    """The id concerned (an entry id or a contract id); None when it has no usable id."""
-    message: str
-    path: str
-    """JSON pointer into the current document (the baseline's for a removal)."""
-    ids: tuple[str, ...] = ()
-    """Other ids involved (the colliding id, the owner of a contract...)."""
-    expected_sha256: str | None = None
-    found_sha256: str | None = None
-    publish_instead: str | None = None
-    """For drift: the next free contract id of that owner and kind."""
-    compatibility: Compatibility | None = None
-    entry: Entry | None = None
-    """The entry `path` lies in (of the baseline for a removal); None when it lies in no entry
-    with a usable id."""
 
-    def __str__(self) -> str:
-        return f"{self.code}  {self.location}: {self.message}"
+def in_current(problem: Problem) -> bool:
+    """Whether a violation's pointer points into the checked document (else the published)."""
+    return problem.code not in IN_BASELINE
 
-    @property
-    def location(self) -> str:
-        """`path` in words: the entry named beside its pointer when there is one."""
-        return self.entry.locate(self.path) if self.entry is not None else self.path
 
-    @property
-    def in_current(self) -> bool:
-        """Whether `path` points into the checked document (else into the published one)."""
-        return self.code not in IN_BASELINE
+def location(problem: Problem) -> str:
+    """A violation's pointer in words: the entry it lies in (`_named` found it; of the baseline
+    for a removal) named beside it when there is one."""
+    entry, pointer = problem.extra.get("entry"), problem.field or ""
+    return entry.locate(pointer) if isinstance(entry, Entry) else pointer
 
-    def as_json(self, *, sealed: bool = False) -> dict[str, Any]:
-        """The `{code, id, path, message, ...}` row of the blocking check's metadata, with the
-        `entry_id`; `sealed`: the row of the sealed diagnostics file, whose v0_1 schema has no
-        room for it (`path` is the JSON pointer in both)."""
-        out: dict[str, Any] = {
-            "code": self.code,
-            "id": self.id,
-            "path": self.path,
-            "message": self.message,
-        }
-        out.update(self._details(sealed=sealed))
-        return out
 
-    def problem(self, file: str, line: int | None = None) -> dict[str, object]:
-        """The problem object of `--json`: `path` the file, `field` the JSON pointer, `line`
-        where the pointer's value starts in the file (None when unknown or in the baseline)."""
-        return problem_object(
-            self.code, self.message, path=file, line=line, field=self.path, id=self.id,
-            **self._details(),
-        )  # fmt: skip
+def violation_text(problem: Problem) -> str:
+    """`CODE  /roles/38 (role_id=newbie_1)/extract_contracts: message`."""
+    return f"{problem.code}  {location(problem)}: {problem.message}"
 
-    def _details(self, *, sealed: bool = False) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        if self.entry is not None and not sealed:
-            out["entry_id"] = self.entry.id
-        if self.ids:
-            out["ids"] = list(self.ids)
-        if self.expected_sha256 is not None:
-            out["expected_sha256"] = self.expected_sha256
-            out["found_sha256"] = self.found_sha256
-        if self.publish_instead is not None:
-            out["publish_instead"] = self.publish_instead
-        if self.compatibility is not None:
-            out["compatibility"] = self.compatibility.as_json()
-        return out
+
+def violation_row(problem: Problem, *, sealed: bool = False) -> dict[str, Any]:
+    """The `{code, id, path, message, ...}` row of the blocking check's metadata, with the
+    `entry_id`; `sealed`: the row of the sealed diagnostics file, whose v0_1 schema has no room
+    for it (`path` is the JSON pointer in both)."""
+    row = {"code": str(problem.code), "id": _id(problem), "path": problem.field}
+    return {**row, "message": problem.message, **_details(problem, sealed=sealed)}
+
+
+def violation_problem(problem: Problem, file: str, line: int | None = None) -> dict[str, object]:
+    """The problem object of `--json`: `path` the file, `field` the JSON pointer, `line` where
+    the pointer's value starts in the file (None when unknown or in the baseline)."""
+    return problem_object(
+        str(problem.code), problem.message, path=file, line=line, field=problem.field,
+        id=_id(problem), **_details(problem),
+    )  # fmt: skip
+
+
+def _id(problem: Problem) -> str | None:
+    return problem.subject[0] if problem.subject else None
+
+
+def _details(problem: Problem, *, sealed: bool = False) -> dict[str, Any]:
+    entry = problem.extra.get("entry")
+    hashes = {"expected_sha256": problem.expected, "found_sha256": problem.found}
+    details = {
+        "entry_id": entry.id if isinstance(entry, Entry) and not sealed else None,
+        "ids": list(problem.related) or None,
+        **(hashes if problem.expected is not None else {}),
+        "publish_instead": problem.extra.get("publish_instead"),
+        "compatibility": problem.extra.get("compatibility"),
+    }
+    return {key: value for key, value in details.items() if value is not None}
 
 
 @dataclass(frozen=True)
 class Report:
     """The outcome of one check."""
 
-    violations: tuple[Violation, ...]
+    violations: tuple[Problem, ...]
     entries: int
     """Entries in the current document."""
     contracts: int

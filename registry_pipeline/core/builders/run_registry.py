@@ -353,7 +353,7 @@ def _verdict(
     except RegistryError as exc:
         return _status(root, [(exc.code, None)], HASHED, prior)
     verdict, dated = folder_verdict(report)
-    problems = [(p.code.value, p.path) for p in (*report.problems, *verdict.problems)]
+    problems = [(str(p.code), p.path) for p in (*report.problems, *verdict.problems)]
     if dated:
         problems.append((FUTURE_DATED, None))
     status = _status(root, problems, HASHED, prior, verdict=verdict.status)

@@ -74,7 +74,7 @@ def finding_text(problem: Problem) -> str:
     """A problem of the log or its chain as one line: `CODE  path: line N: message`."""
     where = f"{problem.path}: " if problem.path else ""
     at = f"line {problem.line}: " if problem.line is not None else ""
-    return f"{problem.code.value}  {where}{at}{problem.message}"
+    return f"{problem.code}  {where}{at}{problem.message}"
 
 
 class DeltaChainError(RegistryError):

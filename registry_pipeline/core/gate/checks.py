@@ -51,7 +51,7 @@ def _folder_check(path: Path | None, workspace: Workspace, problems_of: str) -> 
         {
             "run_id": report.run_id or path.name,
             "path": str(path),
-            "reason_codes": sorted({p.code.value for p in problems}),
+            "reason_codes": sorted({str(p.code) for p in problems}),
             "problems": [p.as_json() for p in problems[:MAX_LISTED]],
             "problem_count": len(problems),
         },
@@ -135,6 +135,7 @@ def catalog_append_only_check(
     """A governed source's snapshot against its published one: decided again from its sealed
     files by the function that wrote its diagnostics (`governed_files`)."""
     from registry_pipeline.core.append_only.baseline import violation_rows
+    from registry_pipeline.core.append_only.check import location
     from registry_pipeline.core.append_only.governed import governed_files, published_files
     from registry_pipeline.core.workspace.catalog import load_catalog
 
@@ -149,7 +150,7 @@ def catalog_append_only_check(
         return unreadable(exc)
     violations = violation_rows(governed.reports)
     said = [
-        f"{v.code} {file}{v.location}: {v.message}"  # the entry named beside its pointer
+        f"{v.code} {file}{location(v)}: {v.message}"  # the entry named beside its pointer
         for file, report in sorted(governed.reports.items())
         for v in report.violations
     ]
@@ -180,6 +181,7 @@ def coordination_check(
     from registry_pipeline.core.gate.dependencies import SnapshotReader, coordination_reads
     from registry_pipeline.core.workspace.catalog import load_catalog
     from registry_pipeline.core.write_path import workspace_findings
+    from registry_pipeline.core.write_path.content import finding_json, finding_text
 
     if path is None:
         return not_materialized()
@@ -195,12 +197,12 @@ def coordination_check(
     return CheckVerdict(
         "",
         not errors,
-        "; ".join(str(f) for f in errors[:5]) or None,
+        "; ".join(finding_text(f) for f in errors[:5]) or None,
         {
-            "reason_codes": sorted({f.code for f in errors}),
+            "reason_codes": sorted({str(f.code) for f in errors}),
             "error_count": len(errors),
             "warning_count": sum(f.severity == "warning" for f in findings),
-            "findings": [f.as_json() for f in findings[:MAX_LISTED]],
+            "findings": [finding_json(f) for f in findings[:MAX_LISTED]],
         },
         tuple(reader.inputs),
     )

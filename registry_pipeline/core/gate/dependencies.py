@@ -27,10 +27,10 @@ from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import Snapshot, list_snapshots, read_snapshot
 from registry_pipeline.core.write_path.content import (
     EntryType,
-    Finding,
     Keep,
     TypeContent,
     content_of,
+    finding,
     log_content,
 )
 
@@ -66,7 +66,7 @@ class SnapshotReader:
             if entry_type.registry_id not in self.refers_to:
                 return content  # it refers to the checked one: no entries, no findings
             content.problems.append(
-                Finding(
+                finding(
                     "DEPENDENCY_NOT_SEALED",
                     "error",
                     entry_type.name,

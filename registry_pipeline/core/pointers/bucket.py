@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.errors import Problem, RegistryError
 from registry_pipeline.core.fs import write_atomic
 from registry_pipeline.core.objstore.folders import published
 from registry_pipeline.core.objstore.ledger import Entry, Head, Ledger
@@ -47,10 +47,11 @@ from registry_pipeline.core.pointers.journal import (
     ChainReplay,
     Check,
     FileJournal,
-    Finding,
     JournalFormatError,
     JournalRecord,
+    finding,
     parse_record,
+    problem_text,
 )
 from registry_pipeline.core.pointers.pointer_file import PointerRefused
 from registry_pipeline.core.seal.run_id import now_utc
@@ -90,14 +91,14 @@ class SetAside:
         )
 
 
-def _unreadable(entry: Entry) -> tuple[int, Finding] | None:
+def _unreadable(entry: Entry) -> tuple[int, Problem] | None:
     """An entry whose object or text is not whole journal lines (RECORD_UNREADABLE)."""
     if entry.invalid is not None:
         why = f"not an entry this release writes ({entry.invalid})"
-        return entry.seq, Finding("RECORD_UNREADABLE", why, entry.seq)
+        return entry.seq, finding("RECORD_UNREADABLE", why, entry.seq)
     lines = entry.text.encode("utf-8").split(b"\n")
     if not entry.fence and (not entry.text.endswith("\n") or not all(lines[:-1])):
-        return entry.seq, Finding("RECORD_UNREADABLE", "its text is not whole journal lines")
+        return entry.seq, finding("RECORD_UNREADABLE", "its text is not whole journal lines")
     return None
 
 
@@ -217,7 +218,7 @@ class BucketJournal:
             pending = list(self.ledger.records(head.seq, strict=False))
             tail = "".join(entry.text for entry in pending).encode("utf-8")
             if any(entry.invalid for entry in pending) or not text.endswith(tail):
-                problem = Finding("CHAIN_BROKEN", "rewritten since this machine mirrored it")
+                problem = finding("CHAIN_BROKEN", "rewritten since this machine mirrored it")
                 raise self._refused(problem, f"entry {head.seq + 1}", head.seq + 1)
         changes = [entry.seq for entry in pending if not entry.fence]
         if head.seq > last or changes not in ([], [head.seq + 1]):  # then fence entries only
@@ -275,7 +276,7 @@ class BucketJournal:
 
     def _verified(
         self, mirrored: bytes, entries: list[Entry], check: Check, settled: int
-    ) -> tuple[bytes, int | None, Finding | None]:
+    ) -> tuple[bytes, int | None, Problem | None]:
         """(the text of the entries that verify, the first that does not, its problem); the
         second and third None when all do (a bad `mirrored` copy: (b"", None, problem))."""
         if not any(entry.text or entry.invalid for entry in entries):
@@ -289,7 +290,7 @@ class BucketJournal:
                 return b"", None, problem
         added: list[tuple[int, bytes]] = []
         latest: dict[str, tuple[int, JournalRecord]] = {}
-        found: tuple[int, Finding] | None = None
+        found: tuple[int, Problem] | None = None
         first = None if mirrored else next((e.seq for e in entries if not e.fence), None)
         for entry in entries:
             found = _unreadable(entry)
@@ -315,14 +316,14 @@ class BucketJournal:
             try:
                 check(record, "restore" if seq == first else "redo" if seq > settled else "mirror")
             except PointerRefused as exc:
-                found = (seq, Finding(exc.code, exc.message, record.seq))
+                found = (seq, finding(exc.code, exc.message, record.seq))
                 break
         if found is None:
             return b"".join(data for _, data in added), None, None
         seq, problem = found
         return b"".join(data for at, data in added if at < seq), seq, problem
 
-    def _refused(self, problem: Finding, where: str, seq: int | None) -> PointerRefused:
+    def _refused(self, problem: Problem, where: str, seq: int | None) -> PointerRefused:
         key = self.ledger.entry_key(seq) if seq is not None else None
         return PointerRefused(
             f"the bucket's journal does not verify at {where} ({problem.code}: {problem.message}); "
@@ -414,7 +415,7 @@ class BucketJournal:
             good, problem = (
                 changes[0],
                 problem
-                or Finding("SEQ_GAP", f"entries {changes[1]}.. were written past a pending entry"),
+                or finding("SEQ_GAP", f"entries {changes[1]}.. were written past a pending entry"),
             )
         bad = [entry for entry in entries if entry.seq > good]
         headless = head.etag is None and any(not entry.fence for entry in entries)
@@ -422,7 +423,8 @@ class BucketJournal:
             return None
         if good < head.seq and len([entry for entry in bad if not entry.fence]) > 1:
             raise PointerRefused(
-                f"the bucket's journal does not verify at entry {good + 1} ({problem}), and "
+                f"the bucket's journal does not verify at entry {good + 1} "
+                f"({problem_text(problem) if problem else None}), and "
                 f"the head had moved over it and {len(bad) - 1} entries after it: a rewritten "
                 "entry of the history, never set aside (its entries are immutable); restore it "
                 "from the bucket's versions or a backup (`registry pointers verify` on a new "
@@ -445,7 +447,7 @@ class BucketJournal:
         self.ledger.advance(put_back, good, state.decode("utf-8"), fence)
         self.forget()
         why = (
-            str(problem)
+            problem_text(problem)
             if problem
             else ("the head was gone" if headless else f"the head was at entry {head.seq}")
         )

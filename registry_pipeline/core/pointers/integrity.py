@@ -14,15 +14,16 @@ import hashlib
 from dataclasses import replace
 from pathlib import Path
 
-from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.errors import Problem, RegistryError
 from registry_pipeline.core.pointers.journal import (
     CHECKPOINT_RELPATH,
-    Finding,
     VerifyReport,
     compare_with_pointers,
+    finding,
     from_report,
     iter_lines,
     load,
+    problem_text,
     save,
     verify_journal,
 )
@@ -64,13 +65,13 @@ def verify_workspace(
     traces = [] if journal.exists() or not pointers.pointers else journal_traces(workspace.root)
     if traces:
         report.problems.append(
-            Finding(
+            finding(
                 "JOURNAL_MISSING",
                 f"the pointer journal {journal.name} is gone, but the workspace shows it existed "
                 f"({', '.join(traces)}): the pointer file is no longer explained by any history",
             )
         )
-    edited = {p.registry_id for p in report.problems if p.code == "POINTER_MISMATCH"}
+    edited = {p.extra.get("registry_id") for p in report.problems if p.code == "POINTER_MISMATCH"}
     for registry_id in pointers.pointers:
         ref = pointers.active(registry_id)
         if ref is None or not ref.run_id or registry_id in edited:
@@ -90,7 +91,7 @@ def verify_workspace(
             continue
         if adopted_absent or (last is None and not report.records):
             report.notes.append(
-                Finding("TARGET_NOT_HERE", problem.message, registry_id=registry_id)
+                finding("TARGET_NOT_HERE", problem.message, registry_id=registry_id)
             )
         else:
             report.problems.append(problem)
@@ -146,12 +147,12 @@ def _replay(
 
 def _target_problem(
     workspace: Workspace, registry_id: str, run_id: str, recorded: str | None
-) -> Finding | None:
+) -> Problem | None:
     try:  # the name is checked before any filesystem call: never a folder outside RUNS/
         folder = target_folder(workspace, registry_id, run_id)
     except PointerRefused as exc:
         gone = exc.code == "TARGET_MISSING"
-        return Finding(
+        return finding(
             exc.code,
             f"{registry_id}: the active snapshot {run_id} is gone ({exc.message}); promote or "
             "roll back to a snapshot that is here"
@@ -161,7 +162,7 @@ def _target_problem(
         )
     root = read_snapshot(folder, registry_id).root_sha256
     if root != recorded:
-        return Finding(
+        return finding(
             "TARGET_CHANGED",
             f"{registry_id}: the active snapshot {folder.name} has root {root or '(none)'}, the "
             f"pointer records {recorded}: the sealed folder was changed; `registry validate "
@@ -180,16 +181,17 @@ def require_intact(report: VerifyReport, registry_id: str | None, action: str) -
         if problem.code in TARGET_CODES:
             continue
         if problem.code in ("POINTER_MISMATCH", *GATE_CODES):
-            if problem.registry_id == registry_id:
+            if problem.extra.get("registry_id") == registry_id:
                 continue  # the caller's own check says it precisely, or this is its repair
             raise RegistryError(
-                f"no pointer moves while `registry pointers verify` fails: {problem}",
+                f"no pointer moves while `registry pointers verify` fails: {problem_text(problem)}",
                 code=problem.code,
             )
         if problem.code == "HEAD_NOT_FOUND":
             continue
         raise RegistryError(
-            f"no pointer moves while `registry pointers verify` fails: {problem}; `{RESTART}` "
+            f"no pointer moves while `registry pointers verify` fails: {problem_text(problem)}; "
+            f"`{RESTART}` "
             "sets the broken journal aside as evidence and starts a new one from the pointer "
             "file, as a journaled act",
             code=problem.code,

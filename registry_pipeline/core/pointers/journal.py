@@ -36,7 +36,7 @@ from typing import Any, BinaryIO
 import rfc8785
 
 from registry_pipeline.core import jsonl
-from registry_pipeline.core.errors import RegistryError, problem_object
+from registry_pipeline.core.errors import Problem, RegistryError, problem_object
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.pointers.pointer_file import (
     PointerFile,
@@ -297,29 +297,34 @@ def _complete_record(tail: bytes, previous: bytes | None) -> bool:
 # -- replay -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Finding:
-    """One thing wrong (or worth knowing) about the journal, at a record."""
+def finding(
+    code: str,
+    message: str,
+    seq: int | None = None,
+    line: int | None = None,
+    registry_id: str | None = None,
+) -> Problem:
+    """One thing wrong (or worth knowing) about the journal, at a record (`seq`, `line`), about
+    a registry when it is about one (a pointer, a target)."""
+    extra = {"seq": seq, "registry_id": registry_id}
+    return Problem(code=code, message=message, line=line, extra=extra)
 
-    code: str
-    message: str
-    seq: int | None = None
-    line: int | None = None
-    registry_id: str | None = None
-    """The registry it is about, when it is about one (a pointer, a target)."""
 
-    def as_json(self, path: str | None = None) -> dict[str, object]:
-        """The problem object `registry pointers verify --json` prints; `path`: the file it is
-        in (the journal, the pointer file), which the caller knows. `seq` and `registry_id`
-        are always there (null when unknown)."""
-        found = problem_object(self.code, self.message, path=path, line=self.line)
-        return {**found, "seq": self.seq, "registry_id": self.registry_id}
+def problem_json(problem: Problem, path: str | None = None) -> dict[str, object]:
+    """The problem object `registry pointers verify --json` prints; `path`: the file it is in
+    (the journal, the pointer file), which the caller knows. `seq` and `registry_id` are always
+    there (null when unknown)."""
+    found = problem_object(str(problem.code), problem.message, path=path, line=problem.line)
+    return {**found, **problem.extra}  # {seq, registry_id}, as `finding` made it
 
-    def __str__(self) -> str:
-        where = f"line {self.line}" + (f" (seq {self.seq})" if self.seq is not None else "")
-        if self.line is None:
-            return f"{self.code}: {self.message}"
-        return f"{self.code} {where}: {self.message}"
+
+def problem_text(problem: Problem) -> str:
+    """`CODE line N (seq S): message`, or `CODE: message` when it is at no line."""
+    if problem.line is None:
+        return f"{problem.code}: {problem.message}"
+    seq = problem.extra.get("seq")
+    at = f"line {problem.line}" + ("" if seq is None else f" (seq {seq})")
+    return f"{problem.code} {at}: {problem.message}"
 
 
 @dataclass
@@ -328,8 +333,8 @@ class VerifyReport:
 
     records: int = 0
     head: str | None = None
-    problems: list[Finding] = field(default_factory=list)
-    notes: list[Finding] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[Problem] = field(default_factory=list)
     """Not failures: pointers older than the journal, an interrupted promotion to complete."""
     expect_head_seq: int | None = None
     last_records: dict[str, JournalRecord] = field(default_factory=dict)
@@ -380,14 +385,14 @@ class ChainReplay:
         self.expect_head = expect_head
         self.seen_expected = expect_head is None
 
-    def add(self, number: int, line: bytes) -> Finding | None:
+    def add(self, number: int, line: bytes) -> Problem | None:
         """Take the next line (`number`: its line number); the problem that ends the replay
         there, or None. A line that does not parse is RECORD_UNREADABLE (a caller that knows
         it is the last, unterminated one reports a torn tail instead)."""
         try:
             record = parse_record(line)
         except JournalFormatError as exc:
-            return Finding("RECORD_UNREADABLE", str(exc), line=number)
+            return finding("RECORD_UNREADABLE", str(exc), line=number)
         self.report.records += 1
         problem = _link_problem(
             record, number, self.last.sha256 if self.last else None, self.last, self.state
@@ -410,7 +415,7 @@ class ChainReplay:
         report.head = self.last.sha256 if self.last else None
         if not self.seen_expected:
             report.problems.append(
-                Finding(
+                finding(
                     "HEAD_NOT_FOUND",
                     f"no record hashes to the expected head {self.expect_head}: the journal was "
                     "truncated before it or rewritten",
@@ -442,11 +447,11 @@ def verify_journal(
     return replay.finish(pointers)
 
 
-def _decision(record: JournalRecord, number: int) -> Finding:
+def _decision(record: JournalRecord, number: int) -> Problem:
     """A note for an aborted change or an accepted hand edit (both explain the pointer file)."""
     if record.action == "abort":
-        return Finding("ABORTED", f"{record.registry_id}: {record.reason}", record.seq, number)
-    return Finding(
+        return finding("ABORTED", f"{record.registry_id}: {record.reason}", record.seq, number)
+    return finding(
         "ACCEPTED_EDIT",
         f"{record.registry_id}: a hand edit to {ref_text(record.to_ref)} was accepted: "
         f"{record.reason}",
@@ -455,8 +460,8 @@ def _decision(record: JournalRecord, number: int) -> Finding:
     )
 
 
-def _torn(number: int, why: str) -> Finding:
-    return Finding(
+def _torn(number: int, why: str) -> Problem:
+    return finding(
         "TORN_TAIL",
         f"the last line is an incomplete record ({why}): a promotion died while appending it, "
         "before the pointer file changed; the next pointer change removes it",
@@ -470,11 +475,11 @@ def _link_problem(
     previous_hash: str | None,
     last: JournalRecord | None,
     state: dict[str, SealedRef | None],
-) -> Finding | None:
+) -> Problem | None:
     expected_seq = last.seq + 1 if last else 1
     if record.prev_sha256 != previous_hash:
         before = f"record {last.seq} (line {number - 1})" if last else "the start"
-        return Finding(
+        return finding(
             "CHAIN_BROKEN",
             f"the chain breaks between {before} and this record: its prev_sha256 is "
             f"{record.prev_sha256}, the line before it hashes to {previous_hash}; the record "
@@ -483,11 +488,11 @@ def _link_problem(
             number,
         )
     if record.seq != expected_seq:
-        return Finding(
+        return finding(
             "SEQ_GAP", f"seq is {record.seq}, expected {expected_seq}", record.seq, number
         )
     if record.registry_id in state and record.from_ref != state[record.registry_id]:
-        return Finding(
+        return finding(
             "FROM_MISMATCH",
             f"from_ref {ref_text(record.from_ref)} is not the pointer the journal had reached "
             f"({ref_text(state[record.registry_id])})",
@@ -509,7 +514,7 @@ def compare_with_pointers(
             continue
         if last is not None and last.registry_id == registry_id and interrupted(pointers, last):
             report.notes.append(
-                Finding(
+                finding(
                     "PENDING_RECORD",
                     f"record {last.seq} ({last}) is journaled but the "
                     "pointer file was not replaced (an interrupted promotion); the next "
@@ -519,7 +524,7 @@ def compare_with_pointers(
             )
             continue
         report.problems.append(
-            Finding(
+            finding(
                 "POINTER_MISMATCH",
                 f"{registry_id}: {difference(actual, ref)}: the file was edited by hand; "
                 f"{mismatch_advice(registry_id)}",
@@ -531,7 +536,7 @@ def compare_with_pointers(
             continue
         if last is None:  # no journal yet: the first change captures the file as found
             report.notes.append(
-                Finding(
+                finding(
                     "NOT_JOURNALED",
                     f"{registry_id}: pointer {ref_text(pointer.active_ref)} predates the journal; "
                     "the first pointer change records it as found (an `adopt` record)",
@@ -539,7 +544,7 @@ def compare_with_pointers(
             )
             continue
         report.problems.append(
-            Finding(
+            finding(
                 "POINTER_MISMATCH",
                 f"{registry_id}: the pointer file says {ref_text(pointer.active_ref)}, but the "
                 "journal, which captured the file at its first record, never recorded it: the "

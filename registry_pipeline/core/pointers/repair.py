@@ -35,6 +35,7 @@ from registry_pipeline.core.pointers.journal import (
     JournalRecord,
     last_record,
     parse_record,
+    problem_text,
     read_records,
 )
 from registry_pipeline.core.pointers.pointer_file import (
@@ -102,15 +103,15 @@ def _repair(
                     "pointer: `registry pointers repair REGISTRY --reason TEXT`)",
                     code="NOTHING_TO_REPAIR",
                 )
-            return _restart(store, str(chain[0]), reason, actor, admit)
+            return _restart(store, problem_text(chain[0]), reason, actor, admit)
         if chain:
             raise PointerRefused(
-                f"the journal is broken ({chain[0]}); restart it first: "
+                f"the journal is broken ({problem_text(chain[0])}); restart it first: "
                 "`registry pointers repair --reason TEXT`",
                 code=chain[0].code,
             )
-        mismatch = [p for p in report.problems
-                    if p.code == "POINTER_MISMATCH" and p.registry_id == registry_id]  # fmt: skip
+        mismatch = [p for p in report.problems if p.code == "POINTER_MISMATCH"
+                    and p.extra.get("registry_id") == registry_id]  # fmt: skip
         if not mismatch:
             raise PointerRefused(
                 f"the journal explains the pointer of {registry_id}; nothing to restore",

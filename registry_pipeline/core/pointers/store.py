@@ -45,12 +45,12 @@ from registry_pipeline.core.pointers.journal import (
     JOURNAL_NAME,
     MOVES,
     FileJournal,
-    Finding,
     JournalFormatError,
     JournalRecord,
     VerifyReport,
     corrupt_journal,
     difference,
+    finding,
     interrupted,
     last_effective_record_of,
     last_record,
@@ -255,7 +255,7 @@ class PointerStore:
                     f"absent, and is back); move it away: `registry pointers rollback "
                     f"{registry_id} --to RUN_ID --reason TEXT`, or promote a snapshot that passes"
                 )
-                report.problems.append(Finding(exc.code, message, registry_id=registry_id))
+                report.problems.append(finding(exc.code, message, registry_id=registry_id))
         return report
 
     def require_intact(self, action: str = "build", *, admit: Admit | None = None) -> None:

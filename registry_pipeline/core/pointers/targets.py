@@ -141,7 +141,7 @@ def validated_target(
     except UsageError as exc:
         raise PointerRefused(exc.message, code="TARGET_INVALID", path=str(folder)) from None
     if not report.ok:
-        codes = sorted({problem.code.value for problem in report.problems})
+        codes = sorted({str(problem.code) for problem in report.problems})
         unsealed = "MISSING_REQUIRED_FILE" in codes
         raise PointerRefused(
             f"{folder.name} does not validate ({', '.join(codes)}): "

@@ -45,7 +45,7 @@ from registry_pipeline.core.write_path import (
     load_coordination,
     read_type,
 )
-from registry_pipeline.core.write_path.content import EntryType, Keep, log_content
+from registry_pipeline.core.write_path.content import EntryType, Keep, entry_of, log_content
 from registry_pipeline.core.write_path.rules import Coordination, rules_involving, values_at
 
 
@@ -477,10 +477,11 @@ class RecordRules:
             }
             found.extend(
                 RecordProblem(
-                    lines.get(f.key or "", 0), f.field, f.code, f.message, f.key, f.severity
+                    lines.get(key or "", 0), f.field or "", f.code, f.message, key, f.severity
                 )
                 for f in evaluate(self.coordination, contents)
-                if f.type == self.spec.type_name
+                for type_name, key in [entry_of(f)]
+                if type_name == self.spec.type_name
             )
         return found
 
@@ -492,7 +493,7 @@ class RecordRules:
                 0,
                 "",
                 p.code if p.code == "DEPENDENCY_NOT_SEALED" else "DEPENDENCY_UNREADABLE",
-                f"{p.type} cannot be read ({p.message}): coordination not checked",
+                f"{entry_of(p)[0]} cannot be read ({p.message}): coordination not checked",
             )
             for name, content in self.others.items()
             if content.problems and self._needed(name, records)

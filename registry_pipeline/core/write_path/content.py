@@ -6,9 +6,9 @@ One reader serves the write path and the build's blocking check: `content_of` re
 files' bytes (the workspace's, or a sealed snapshot's), `log_content` a record log a line at a
 time (with `keep`, only the entries whose latest view it keeps are held: a check that needs a
 few runs of a million-record run index holds those few; their order, the first line of each
-key, is recovered from 8 bytes a line). Every problem is a `Finding` (code, severity, type,
-key, field, message, file, related, line, column) carried in a list by `EntryError` (bad input,
-exit 2) or `RegistryFileError` (a broken registry file, exit 1)."""
+key, is recovered from 8 bytes a line). Every problem is a `Problem` (`finding`: code,
+severity, the entry as its subject, field, message, file, related) carried in a list by
+`EntryError` (bad input, exit 2) or `RegistryFileError` (a broken registry file, exit 1)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,13 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from registry_pipeline.core import jsonl
-from registry_pipeline.core.errors import ReasonCode, RegistryError, UsageError, problem_object
+from registry_pipeline.core.errors import (
+    Problem,
+    ReasonCode,
+    RegistryError,
+    UsageError,
+    problem_object,
+)
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.seal.hashing import jsonl_records
 from registry_pipeline.core.seal.paths import relpath_problem
@@ -39,97 +45,96 @@ SEVERITIES = ("error", "warning", "record")
 """error blocks a write (and fails the build's check); warning is printed; record is logged."""
 
 
-@dataclass(frozen=True)
-class Finding:
-    """One problem of one entry: which rule, how severe, where (type, key, field) and why."""
-
-    code: str
-    """A rule id of the coordination file, or a fixed code (SCHEMA_VIOLATION, DUPLICATE_KEY...)."""
-    severity: str
-    type: str
-    key: str | None
-    field: str
-    """A JSON pointer into the entry ("" for the entry as a whole)."""
-    message: str
-    file: str | None = None
-    """The workspace-relative file the entry lives in (or would)."""
-    related: tuple[str, str] | None = None
-    """(type, key) of the other entry the finding is about, if any."""
-    line: int | None = None
-    """1-based line in `file`, when a parser gave it (a file that does not parse)."""
-    column: int | None = None
-    """1-based column on that line, when the parser gave it."""
-
-    def involves(self, type_name: str, key: str) -> bool:
-        """Whether the entry `type_name`/`key` is this finding's entry or its related one."""
-        return (self.type, self.key) == (type_name, key) or self.related == (type_name, key)
-
-    def as_json(self) -> dict[str, object]:
-        """The finding as `problem_object` shapes every problem (`path` is the file; `line`
-        and `column` where a parser gave them), then `severity`, `type`, `key` and `related`:
-        what `--json` prints, the check's metadata and the write path's logs list."""
-        return problem_object(
-            self.code,
-            self.message,
-            path=self.file,
-            line=self.line,
-            field=self.field,
-            column=self.column,
-            severity=self.severity,
-            type=self.type,
-            key=self.key,
-            related=list(self.related) if self.related else None,
-        )
-
-    @property
-    def where(self) -> str:
-        """`type[key]/field`: the entry, and the field in it, the finding is about."""
-        key = "" if self.key is None else f"[{self.key}]"
-        return f"{self.type}{key}{self.field}"
-
-    def __str__(self) -> str:
-        return f"{self.severity}: {self.code} {self.where}: {self.message}"
+def finding(
+    code: str,
+    severity: str,
+    type_name: str,
+    key: str | None,
+    where: str,
+    message: str,
+    file: str | None = None,
+    related: tuple[str, str] | None = None,
+) -> Problem:
+    """One problem of one entry: which rule (a rule id of the coordination file, or a fixed code:
+    SCHEMA_VIOLATION, DUPLICATE_KEY...), how severe, the entry (`subject`: type, key), the field
+    in it (`where`, a JSON pointer, "" for the entry as a whole), why, the workspace-relative
+    file it lives in (or would), and the (type, key) of the other entry it is about."""
+    subject = (type_name,) if key is None else (type_name, key)
+    return Problem(
+        code=code, severity=severity, subject=subject, field=where, message=message, path=file,
+        related=related or (),
+    )  # fmt: skip
 
 
-def errors(findings: Iterable[Finding]) -> list[Finding]:
+def finding_json(problem: Problem) -> dict[str, object]:
+    """A finding as `problem_object` shapes every problem (`path` is the file; `line` and
+    `column` where a parser gave them), then `severity`, `type`, `key` and `related`: what
+    `--json` prints, the check's metadata and the write path's logs list."""
+    type_name, key = entry_of(problem)
+    return problem_object(
+        str(problem.code), problem.message, path=problem.path, line=problem.line,
+        field=problem.field, column=problem.column, severity=problem.severity, type=type_name,
+        key=key, related=list(problem.related) or None,
+    )  # fmt: skip
+
+
+def entry_of(problem: Problem) -> tuple[str, str | None]:
+    """(type, key) of the entry a finding is about (key None: the type's files as a whole)."""
+    return problem.subject[0], problem.subject[1] if len(problem.subject) > 1 else None
+
+
+def where(problem: Problem) -> str:
+    """`type[key]/field`: the entry, and the field in it, a finding is about."""
+    type_name, key = entry_of(problem)
+    return f"{type_name}{'' if key is None else f'[{key}]'}{problem.field}"
+
+
+def finding_text(problem: Problem) -> str:
+    """`severity: CODE type[key]/field: message`."""
+    return f"{problem.severity}: {problem.code} {where(problem)}: {problem.message}"
+
+
+def errors(findings: Iterable[Problem]) -> list[Problem]:
     """The findings that block a write."""
     return [finding for finding in findings if finding.severity == "error"]
 
 
+def _listed(error: RegistryError) -> str:
+    """`error: CODE: message`, then one line per finding."""
+    found = (f"  {error.problem_text(problem)}" for problem in error.problems)
+    return "\n".join([f"error: {error.code}: {error.message}", *found])
+
+
 class EntryError(UsageError):
     """The entry itself is bad input (unparsable, wrong shape, schema violation): exit 2;
-    `details` lists every problem."""
+    `problems` lists every finding."""
 
     code = "ENTRY_INVALID"
+    diagnostics = _listed
+    problem_json = staticmethod(finding_json)
+    problem_text = staticmethod(finding_text)
 
-    def __init__(self, details: Iterable[Finding], *, code: str | None = None) -> None:
-        self.details = tuple(details)
-        super().__init__(
-            f"{len(self.details)} problem(s) with the entry; nothing was written", code=code
-        )
-
-    def diagnostics(self) -> str:
-        lines = [f"error: {self.code}: {self.message}"]
-        lines.extend(f"  {finding}" for finding in self.details)
-        return "\n".join(lines)
+    def __init__(self, details: Iterable[Problem], *, code: str | None = None) -> None:
+        details = tuple(details)
+        message = f"{len(details)} problem(s) with the entry; nothing was written"
+        super().__init__(message, code=code, problems=details)
 
 
 class RegistryFileError(RegistryError):
     """A registry file the write path must read is broken (unparsable, duplicate keys...): the
-    write is blocked (exit 1) until it is fixed; `details` lists every problem."""
+    write is blocked (exit 1) until it is fixed; `problems` lists every finding."""
 
     code = "REGISTRY_FILE_INVALID"
+    diagnostics = _listed
+    problem_json = staticmethod(finding_json)
 
-    def __init__(self, details: Iterable[Finding]) -> None:
-        self.details = tuple(details)
-        super().__init__(
-            f"{len(self.details)} problem(s) in the registry files; nothing was written"
-        )
+    def __init__(self, details: Iterable[Problem]) -> None:
+        details = tuple(details)
+        message = f"{len(details)} problem(s) in the registry files; nothing was written"
+        super().__init__(message, problems=details)
 
-    def diagnostics(self) -> str:
-        lines = [f"error: {self.code}: {self.message}"]
-        lines.extend(f"  {finding.file or finding.type}: {finding}" for finding in self.details)
-        return "\n".join(lines)
+    def problem_text(self, problem: Problem) -> str:
+        return f"{problem.path or problem.subject[0]}: {finding_text(problem)}"
 
 
 @dataclass(frozen=True)
@@ -281,7 +286,7 @@ class TypeContent:
     entries: dict[str, Entry] = field(default_factory=dict)
     files: dict[str, ParsedFile] = field(default_factory=dict)
     """Workspace-relative path -> the parsed file."""
-    problems: list[Finding] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
 
     def refuse(
         self,
@@ -293,9 +298,8 @@ class TypeContent:
         at: JSONDecodeProblem | None = None,
     ) -> None:
         """Note an error in the type's files (`at`: the parse error, for its line and column)."""
-        line, column = (at.line, at.column) if at else (None, None)
-        finding = Finding(code, "error", self.type.name, key, where, message, path)
-        self.problems.append(replace(finding, line=line, column=column))
+        found = finding(code, "error", self.type.name, key, where, message, path)
+        self.problems.append(replace(found, line=at.line, column=at.column) if at else found)
 
 
 def parse_file(relpath: str, data: bytes, container: str | None = None) -> ParsedFile:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.errors import Problem, UsageError
 from registry_pipeline.core.json_strict import JSONDecodeProblem
 from registry_pipeline.core.seal.schemas import (
     MAX_MESSAGE,
@@ -36,10 +36,10 @@ from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.write_path.content import (
     Entry,
     EntryType,
-    Finding,
     TypeContent,
     content_of,
     entry_types,
+    finding,
     parse_file,
     pointer_parts,
     read_type,
@@ -295,9 +295,9 @@ Reference = tuple[Rule, Entry, str, Entry]
 """(exists rule, referring entry, field, referred entry) of a resolved reference."""
 
 
-def evaluate(coordination: Coordination, contents: Mapping[str, TypeContent]) -> list[Finding]:
+def evaluate(coordination: Coordination, contents: Mapping[str, TypeContent]) -> list[Problem]:
     """Every finding of every rule over the entries of `contents` (type name -> content)."""
-    findings: list[Finding] = []
+    findings: list[Problem] = []
     resolved: list[Reference] = []
     for rule in coordination.rules:
         if rule.kind == "exists":
@@ -311,9 +311,9 @@ def evaluate(coordination: Coordination, contents: Mapping[str, TypeContent]) ->
     return findings
 
 
-def involving(findings: list[Finding], type_name: str, key: str) -> list[Finding]:
+def involving(findings: list[Problem], type_name: str, key: str) -> list[Problem]:
     """The findings about the entry `type_name`/`key`, as the referring or the referred one."""
-    return [finding for finding in findings if finding.involves(type_name, key)]
+    return [found for found in findings if (type_name, key) in (found.subject, found.related)]
 
 
 def values_at(value: Any, pointer: str) -> Iterator[tuple[str, Any]]:
@@ -345,15 +345,15 @@ def _holds(entry: Entry, condition: Condition | None) -> bool:
 
 def _finding(
     rule: Rule, entry: Entry, where: str, message: str, related: tuple[str, str] | None = None
-) -> Finding:
+) -> Problem:
     """A finding of `rule` about `entry` (of the rule's source type) at `where`."""
     source = rule.source_type or ""
-    return Finding(rule.id, rule.severity, source, entry.key, where, message, entry.file, related)
+    return finding(rule.id, rule.severity, source, entry.key, where, message, entry.file, related)
 
 
 def _exists(
     rule: Rule, contents: Mapping[str, TypeContent], resolved: list[Reference]
-) -> Iterator[Finding]:
+) -> Iterator[Problem]:
     source, target = contents[rule.source_type or ""], contents[rule.target_type or ""]
     to = target.type.name
     for entry in source.entries.values():
@@ -387,7 +387,7 @@ def _exists(
 
 def _not_deprecated(
     rule: Rule, resolved: list[Reference], lifecycle: Mapping[str, Lifecycle]
-) -> Iterator[Finding]:
+) -> Iterator[Problem]:
     """References to a deprecated entry: one whose `rule.field` is `rule.value`, or without a
     field in the rule, one carrying its type's lifecycle marker (what `registry deprecate`
     writes)."""
@@ -397,11 +397,11 @@ def _not_deprecated(
         marker = deprecated_by(found.value, own or lifecycle.get(to))
         if marker is not None:
             why = f"refers to {to} {found.key!r}, whose {marker.field} is {marker.deprecated!r}"
-            finding = _finding(rule, entry, where, why, (to, found.key))
-            yield replace(finding, type=exists.source_type or "")
+            problem = _finding(rule, entry, where, why, (to, found.key))
+            yield replace(problem, subject=(exists.source_type or "", *problem.subject[1:]))
 
 
-def _no_overlap(rule: Rule, contents: Mapping[str, TypeContent]) -> Iterator[Finding]:
+def _no_overlap(rule: Rule, contents: Mapping[str, TypeContent]) -> Iterator[Problem]:
     content = contents[rule.source_type or ""]
     name = content.type.name
     items = sorted(
@@ -419,7 +419,7 @@ def _no_overlap(rule: Rule, contents: Mapping[str, TypeContent]) -> Iterator[Fin
                 yield _finding(rule, other_entry, other_where, why, (name, key))
 
 
-def _shared(rule: Rule, contents: Mapping[str, TypeContent]) -> Iterator[Finding]:
+def _shared(rule: Rule, contents: Mapping[str, TypeContent]) -> Iterator[Problem]:
     content = contents[rule.source_type or ""]
     name = content.type.name
     users: dict[Any, list[tuple[Entry, str, Any]]] = defaultdict(list)
@@ -437,7 +437,7 @@ def _shared(rule: Rule, contents: Mapping[str, TypeContent]) -> Iterator[Finding
                 yield _finding(rule, entry, where, why, (name, others[0].key))
 
 
-def _one_of(rule: Rule, contents: Mapping[str, TypeContent]) -> Iterator[Finding]:
+def _one_of(rule: Rule, contents: Mapping[str, TypeContent]) -> Iterator[Problem]:
     content = contents[rule.source_type or ""]
     allowed = ", ".join(map(str, rule.values))
     for entry in content.entries.values():
@@ -454,7 +454,7 @@ def _one_of(rule: Rule, contents: Mapping[str, TypeContent]) -> Iterator[Finding
 
 def entry_violations(
     root: Path, entry_type: EntryType, key: str | None, value: Any
-) -> list[Finding]:
+) -> list[Problem]:
     """Every violation of `value` against the type's entry schema (none without one)."""
     if entry_type.schema is None:
         return []
@@ -464,13 +464,13 @@ def entry_violations(
     file, name, found = entry_type.file_of(key) if key else None, entry_type.name, []
     for error in errors:
         where, why = "".join(f"/{p}" for p in error.instance_path), _short(engine_message(error))
-        found.append(Finding("SCHEMA_VIOLATION", "error", name, key, where, why, file))
+        found.append(finding("SCHEMA_VIOLATION", "error", name, key, where, why, file))
     return found
 
 
 def file_violations(
     schemas: SchemaCatalog, entry_type: EntryType, key: str, document: Any
-) -> list[Finding]:
+) -> list[Problem]:
     """Violations of the file's own schema (types without an entry schema) under the entry
     `key`, once `document` is what its file holds: the rest of the file is not its doing."""
     schema = schemas.for_artifact(Path(entry_type.file_of(key)).name)
@@ -486,7 +486,7 @@ def file_violations(
         pointer += f"/{next(i for i, v in enumerate(items) if v.get(entry_type.key) == key)}"
     file, name = entry_type.file_of(key), entry_type.name
     return [
-        Finding("SCHEMA_VIOLATION", "error", name, key, field[len(pointer) :], v.message, file)
+        finding("SCHEMA_VIOLATION", "error", name, key, field[len(pointer) :], v.message, file)
         for v in schemas.validate(schema.schema_id, document, limit=200)
         if (field := v.field or "") == pointer or field.startswith(pointer + "/")
     ]
@@ -546,7 +546,7 @@ def workspace_findings(
     files: Mapping[str, bytes],
     *,
     read: Reader = read_type,
-) -> list[Finding]:
+) -> list[Problem]:
     """Every finding about the entries of `registry_id` when its files are `files` (relpath as
     sealed -> bytes) and the other registries are as `read` gives them (default: as the
     workspace holds them; the build's check reads their sealed snapshots): unreadable files,
@@ -569,10 +569,10 @@ def workspace_findings(
     name = target.name
     unreadable = [p for other, c in contents.items() if other != name for p in c.problems]
     if not unreadable:
-        findings.extend(f for f in evaluate(coordination, contents) if f.type == name)
+        findings.extend(f for f in evaluate(coordination, contents) if f.subject[0] == name)
     for problem in unreadable:
-        why = f"{problem.type} cannot be read ({problem.message}): coordination not checked"
+        why = f"{problem.subject[0]} cannot be read ({problem.message}): coordination not checked"
         findings.append(
-            Finding("DEPENDENCY_UNREADABLE", "error", name, None, "", why, problem.file)
+            finding("DEPENDENCY_UNREADABLE", "error", name, None, "", why, problem.path)
         )
     return findings

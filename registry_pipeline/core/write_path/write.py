@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from registry_pipeline.core.append_only.governed import governed_files
-from registry_pipeline.core.errors import RegistryError, UsageError
+from registry_pipeline.core.errors import Problem, RegistryError, UsageError
 from registry_pipeline.core.lock import DEFAULT_TIMEOUT, exclusive_lock
 from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.seal.schemas import SchemaCatalog
@@ -40,13 +40,14 @@ from registry_pipeline.core.write_path.content import (
     Entry,
     EntryError,
     EntryType,
-    Finding,
     ParsedFile,
     RegistryFileError,
     TypeContent,
     entry_type,
     entry_types,
     errors,
+    finding,
+    finding_json,
     parse_file,
     read_type,
     resolve,
@@ -93,7 +94,7 @@ class WriteResult:
     file: str
     action: str
     """inserted, updated, unchanged (add-entry) or deprecated (deprecate)."""
-    findings: tuple[Finding, ...] = ()
+    findings: tuple[Problem, ...] = ()
     written: bool = False
     blocked: bool = False
     dry_run: bool = False
@@ -118,7 +119,7 @@ class WriteResult:
             "blocked": self.blocked,
             "dry_run": self.dry_run,
             "overridden": self.overridden,
-            "findings": [finding.as_json() for finding in self.findings],
+            "findings": [finding_json(found) for found in self.findings],
             "diff": self.diff,
         }
         if self.field is not None:
@@ -149,7 +150,7 @@ class Plan:
     after: bytes
     parsed: ParsedFile | None = None
     """The written file's parse, derived from the splice (for the parse cache)."""
-    findings: list[Finding] = field(default_factory=list)
+    findings: list[Problem] = field(default_factory=list)
 
 
 def target(workspace: Workspace, type_name: str) -> Target:
@@ -239,9 +240,9 @@ def plan(goal: Target, contents: dict[str, TypeContent], key: str, value: Any) -
     return result
 
 
-def bad(type_name: str, key: str | None, where: str, message: str) -> Finding:
+def bad(type_name: str, key: str | None, where: str, message: str) -> Problem:
     """An ENTRY_INVALID finding: the entry itself is wrong at `where`."""
-    return Finding("ENTRY_INVALID", "error", type_name, key, where, message)
+    return finding("ENTRY_INVALID", "error", type_name, key, where, message)
 
 
 def _governed_name(
@@ -264,7 +265,7 @@ def _governed_name(
         raise EntryError([bad(target_type.name, key, "", why)], code="UNGOVERNED_NAME")
 
 
-def _append_only(goal: Target, after: bytes, schemas: SchemaCatalog) -> list[Finding]:
+def _append_only(goal: Target, after: bytes, schemas: SchemaCatalog) -> list[Problem]:
     """A governed source's append-only violations, decided by the build's own function."""
     target_type = goal.entry_type
     spec = goal.catalog.get(target_type.registry_id)
@@ -272,17 +273,17 @@ def _append_only(goal: Target, after: bytes, schemas: SchemaCatalog) -> list[Fin
         return []
     sealed = Path(target_type.source).name
     governed = governed_files(goal.workspace, spec, {sealed: after}, schemas)
-    return [
-        Finding(v.code, "error", target_type.name, v.id, v.path, v.message, target_type.source)
+    return [  # the violation's id is the entry's key; its ids are not entries
+        replace(v, subject=(target_type.name, *v.subject), path=target_type.source, related=())
         for report in governed.reports.values()
         for v in report.violations
     ]
 
 
-def _unique(findings: list[Finding]) -> list[Finding]:
-    kept: dict[tuple[Any, ...], Finding] = {}
+def _unique(findings: list[Problem]) -> list[Problem]:
+    kept: dict[tuple[Any, ...], Problem] = {}
     for f in findings:
-        kept.setdefault((f.code, f.type, f.key, f.field, f.related), f)
+        kept.setdefault((f.code, f.subject, f.field, f.related), f)
     return list(kept.values())
 
 
@@ -309,7 +310,7 @@ def finish(
     notes = [f for f in planned.findings if f.severity == "record"]
     overridden = bool(blocking) and no_check
     records: list[Record] = [
-        (root / NOTES_RELPATH, {"recorded_utc": stamp(), "who": actor(), **note.as_json()})
+        (root / NOTES_RELPATH, {"recorded_utc": stamp(), "who": actor(), **finding_json(note)})
         for note in notes
     ]
     records.extend(audit or [])
@@ -332,7 +333,7 @@ def _override(planned: Plan, result: WriteResult, reason: str | None) -> dict[st
         "file": result.file,
         "action": result.action,
         "reason": (reason or "").strip(),
-        "skipped": [finding.as_json() for finding in errors(planned.findings)],
+        "skipped": [finding_json(found) for found in errors(planned.findings)],
         "sha256_before": hashlib.sha256(planned.before).hexdigest() if planned.before else None,
         "sha256_after": hashlib.sha256(planned.after).hexdigest(),
     }
@@ -494,7 +495,7 @@ def _accepts(goal: Target, content: TypeContent, old: Entry, value: Any) -> bool
 
 def _record(root: Path, result: WriteResult, marker: Lifecycle) -> Record:
     """The notes-log record of a deprecation: who, when, which field, why."""
-    note = Finding(
+    note = finding(
         "DEPRECATED",
         "record",
         result.type,
@@ -503,7 +504,12 @@ def _record(root: Path, result: WriteResult, marker: Lifecycle) -> Record:
         f"deprecated ({marker.field} set to {marker.deprecated!r}): {result.reason}",
         result.file,
     )
-    record = {"recorded_utc": stamp(), "who": actor(), **note.as_json(), "reason": result.reason}
+    record = {
+        "recorded_utc": stamp(),
+        "who": actor(),
+        **finding_json(note),
+        "reason": result.reason,
+    }
     return root / NOTES_RELPATH, record
 
 

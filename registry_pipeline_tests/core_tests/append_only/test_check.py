@@ -17,6 +17,11 @@ from registry_pipeline.core.append_only import (
     preset,
     surface_sha256,
 )
+from registry_pipeline.core.append_only.check import (
+    violation_problem,
+    violation_row,
+    violation_text,
+)
 from registry_pipeline.core.append_only.example import DEPARTMENTS, example_pack, role
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.seal.schemas import SchemaCatalog
@@ -34,7 +39,7 @@ def codes(report: Report) -> list[str]:
 
 
 def by_code(report: Report, code: str) -> list[dict[str, Any]]:
-    return [v.as_json() for v in report.violations if v.code == code]
+    return [violation_row(v) for v in report.violations if v.code == code]
 
 
 # --- the example pack has the real pack's shape, and our schema accepts it -------------------
@@ -91,8 +96,11 @@ def test_removing_a_role_is_id_removed_and_its_contracts_contract_removed() -> N
     gone = current["roles"].pop(3)["role_id"]
     report = check_catalog(current, baseline, ROLEPACK)
     assert codes(report) == ["ID_REMOVED", "CONTRACT_REMOVED", "CONTRACT_REMOVED"]
-    assert report.violations[0].id == gone
-    assert {v.id for v in report.violations[1:]} == {f"ROLE:{gone}:X:1", f"ROLE:{gone}:C:1"}
+    assert violation_row(report.violations[0])["id"] == gone
+    assert {violation_row(v)["id"] for v in report.violations[1:]} == {
+        f"ROLE:{gone}:X:1",
+        f"ROLE:{gone}:C:1",
+    }
     assert report.baseline_entries == 38 and report.entries == 37
 
 
@@ -115,8 +123,8 @@ def test_duplicate_and_invalid_ids() -> None:
     current["roles"].append({"department_id": "visuals"})
     report = check_catalog(current, None, ROLEPACK)
     assert codes(report) == ["DUPLICATE_ID", "INVALID_ID", "INVALID_ID", "INVALID_ID"]
-    assert report.violations[0].path == "/roles/38/role_id"
-    assert report.violations[3].id is None
+    assert report.violations[0].field == "/roles/38/role_id"
+    assert violation_row(report.violations[3])["id"] is None
 
 
 def test_alias_collisions() -> None:
@@ -160,7 +168,7 @@ def test_invalid_contract_ids(contract_id: str, where: str, reason: str) -> None
     (violation,) = report.violations
     assert violation.code == "INVALID_CONTRACT_ID"
     assert reason in violation.message
-    assert violation.ids == ("executive_1",)
+    assert violation.related == ("executive_1",)
 
 
 def test_the_largest_u32_version_is_valid() -> None:
@@ -177,7 +185,7 @@ def test_duplicate_contract_ids_across_the_pack() -> None:
     )
     report = check_catalog(current, None, ROLEPACK)
     assert codes(report) == ["DUPLICATE_CONTRACT_ID"]
-    assert report.violations[0].id == "ROLE:executive_1:X:1"
+    assert violation_row(report.violations[0])["id"] == "ROLE:executive_1:X:1"
 
 
 def test_surface_drift_names_both_hashes_the_change_and_the_id_to_publish() -> None:
@@ -186,13 +194,13 @@ def test_surface_drift_names_both_hashes_the_change_and_the_id_to_publish() -> N
     surface["required"] = [*surface["required"], "notes"]
     report = check_catalog(current, baseline, ROLEPACK)
     (drift,) = report.violations
-    assert drift.code == "CONTRACT_SURFACE_DRIFT" and drift.id == "ROLE:executive_1:X:1"
+    shown = violation_row(drift)
+    assert drift.code == "CONTRACT_SURFACE_DRIFT" and shown["id"] == "ROLE:executive_1:X:1"
     published = baseline["roles"][0]["extract_contracts"][0]["schema_json"]
-    assert drift.expected_sha256 == surface_sha256(published)
-    assert drift.found_sha256 == surface_sha256(surface)
-    assert drift.publish_instead == "ROLE:executive_1:X:2"
-    assert drift.compatibility is not None and drift.compatibility.kind == "forward"
-    shown = drift.as_json()
+    assert shown["expected_sha256"] == surface_sha256(published)
+    assert shown["found_sha256"] == surface_sha256(surface)
+    assert shown["publish_instead"] == "ROLE:executive_1:X:2"
+    assert shown["compatibility"]["kind"] == "forward"
     assert shown["publish_instead"] in shown["message"]
     assert shown["compatibility"]["changes"][0]["code"] == "REQUIRED_PROPERTY_ADDED"
 
@@ -204,7 +212,7 @@ def test_the_next_version_skips_versions_already_taken() -> None:
     current = copy.deepcopy(baseline)
     current["roles"][0]["extract_contracts"][0]["schema_json"] = {"type": "string"}
     (drift,) = check_catalog(current, baseline, ROLEPACK).violations
-    assert drift.publish_instead == "ROLE:executive_1:X:8"
+    assert violation_row(drift)["publish_instead"] == "ROLE:executive_1:X:8"
 
 
 def test_a_surface_rfc8785_cannot_encode_is_reported_not_raised() -> None:
@@ -286,7 +294,7 @@ def test_allowed_operations_rules() -> None:
     removed = current["operations"].pop()["operation_id"]
     current["operations"].append(dict(current["operations"][0], operation_id="op-lower"))
     report = check_catalog(current, baseline, rules)
-    assert [(v.code, v.id) for v in report.violations] == [
+    assert [(v.code, violation_row(v)["id"]) for v in report.violations] == [
         ("INVALID_ID", "op-lower"), ("ID_REMOVED", removed)]  # fmt: skip
 
 
@@ -301,7 +309,7 @@ def test_a_rule_block_works_like_a_preset() -> None:
     current["data"]["items"][0]["apis"][0]["spec"] = {"type": "array"}
     current["data"]["items"][0]["aka"] = ["TWO"]
     (drift,) = check_catalog(current, baseline, rules).violations
-    assert drift.publish_instead == "API:ONE:A:2"
+    assert violation_row(drift)["publish_instead"] == "API:ONE:A:2"
     assert parse_rules({"preset": "rolepack"}, "x") == ROLEPACK
 
 
@@ -368,7 +376,7 @@ def test_the_seed_checkers_shape_rules(change: Any, code: str, field: str, reaso
         report = check_catalog(current, baseline, ROLEPACK)
         assert report.violations, baseline
         violation = report.violations[0]
-        assert (violation.code, violation.path) == (code, field)
+        assert (violation.code, violation.field) == (code, field)
         assert reason in violation.message
         assert "CONTRACT_SURFACE_DRIFT" not in codes(report)  # reported once, as invalid
 
@@ -386,7 +394,7 @@ def test_a_surface_outside_i_json_is_refused_on_a_first_publish_and_unchanged(
     for baseline in (None, copy.deepcopy(current)):
         (violation,) = check_catalog(current, baseline, ROLEPACK).violations
         assert violation.code == "CONTRACT_SURFACE_INVALID"
-        assert violation.path == f"/roles/0/extract_contracts/0/schema_json{where}"
+        assert violation.field == f"/roles/0/extract_contracts/0/schema_json{where}"
 
 
 def test_the_safe_integer_range_is_accepted() -> None:
@@ -421,7 +429,7 @@ def _every_code_once() -> tuple[dict[str, Any], dict[str, Any]]:
 def test_every_violation_names_the_entry_it_lies_in_beside_its_pointer() -> None:
     baseline, current = _every_code_once()
     report = check_catalog(current, baseline, ROLEPACK)
-    named = {(v.code, v.path, v.entry.id if v.entry else None) for v in report.violations}
+    named = {(v.code, v.field, violation_row(v).get("entry_id")) for v in report.violations}
     assert named == {
         ("INVALID_CONTRACT_ID", "/roles/37/extract_contracts", "newbie_1"),
         ("INVALID_CONTRACT_ID", "/roles/37/produce_contracts", "newbie_1"),
@@ -443,15 +451,17 @@ def test_the_text_and_json_of_a_violation_carry_the_entry_id() -> None:
     _baseline, current = _every_code_once()
     violation = next(
         v for v in check_catalog(current, None, ROLEPACK).violations
-        if v.path == "/roles/37/extract_contracts"
+        if v.field == "/roles/37/extract_contracts"
     )  # fmt: skip
-    assert str(violation) == (
+    assert violation_text(violation) == (
         "INVALID_CONTRACT_ID  /roles/37 (role_id=newbie_1)/extract_contracts: "
         "extract_contracts is missing: every entry has the list, empty when it has none"
     )
-    assert violation.problem("pack.json")["entry_id"] == "newbie_1"
-    assert violation.as_json()["entry_id"] == "newbie_1"  # the blocking check's metadata row
-    assert "entry_id" not in violation.as_json(sealed=True)  # the diagnostics file's v0_1 row
+    assert violation_problem(violation, "pack.json")["entry_id"] == "newbie_1"
+    assert violation_row(violation)["entry_id"] == "newbie_1"  # the blocking check's metadata row
+    assert "entry_id" not in violation_row(
+        violation, sealed=True
+    )  # the diagnostics file's v0_1 row
 
 
 def test_an_entry_without_a_usable_id_is_named_by_its_pointer_alone() -> None:
@@ -459,11 +469,11 @@ def test_an_entry_without_a_usable_id_is_named_by_its_pointer_alone() -> None:
     current["roles"].append({"department_id": "visuals"})  # no role_id
     current["roles"].append("not an object")
     report = check_catalog(current, None, ROLEPACK)
-    assert [(str(v), v.entry) for v in report.violations] == [
+    assert [(violation_text(v), violation_row(v).get("entry_id")) for v in report.violations] == [
         ("INVALID_ID  /roles/38/role_id: role_id is missing, like ^[a-z0-9_]{1,64}$", None),
         ("INVALID_ID  /roles/39: an entry is not an object (str)", None),
     ]
-    assert all("entry_id" not in v.problem("pack.json") for v in report.violations)
+    assert all("entry_id" not in violation_problem(v, "pack.json") for v in report.violations)
 
 
 def test_generic_rules_name_their_own_id_key() -> None:
@@ -471,7 +481,7 @@ def test_generic_rules_name_their_own_id_key() -> None:
     baseline = {"catalog": {"items": [{"key": "alpha"}, {"key": "beta"}]}}
     current = {"catalog": {"items": [{"key": "beta"}]}}
     (violation,) = check_catalog(current, baseline, rules).violations
-    assert str(violation) == (
+    assert violation_text(violation) == (
         "ID_REMOVED  /catalog/items/0 (key=alpha): alpha was published; deprecate it instead "
         "of removing it"
     )

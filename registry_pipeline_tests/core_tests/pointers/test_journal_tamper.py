@@ -94,7 +94,7 @@ def _rechain(records: list[JournalRecord]) -> Lines:
 def _problem(report: VerifyReport) -> tuple[str, int | None, int | None]:
     assert len(report.problems) == 1, report.problems
     (finding,) = report.problems
-    return finding.code, finding.seq, finding.line
+    return finding.code, finding.extra["seq"], finding.line
 
 
 def test_the_untouched_journal_verifies_and_knows_its_heads(history: History) -> None:

@@ -93,7 +93,7 @@ def test_a_promotion_killed_at_each_step_leaves_a_consistent_store(
     pending = step in JOURNALED and step not in REPLACED
     assert [note.code for note in report.notes] == (["PENDING_RECORD"] if pending else [])
     if pending:
-        assert report.notes[0].seq == 2
+        assert report.notes[0].extra["seq"] == 2
 
     _assert_the_lock_died_with_its_holder(pstore)
 

@@ -14,6 +14,7 @@ import pytest
 from registry_pipeline.core.workspace.catalog import CatalogError
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.write_path import add_entry
+from registry_pipeline.core.write_path.content import entry_of
 from registry_pipeline.core.write_path.rules import (
     DEFAULT_DECLARED,
     parse_coordination,
@@ -44,7 +45,7 @@ def _declare(root: Path, name: str, values: list[str]) -> None:
 
 
 def _errors(result: Any) -> list[tuple[str, str | None, str]]:
-    return [(f.code, f.key, f.field) for f in result.findings if f.severity == "error"]
+    return [(f.code, entry_of(f)[1], f.field) for f in result.findings if f.severity == "error"]
 
 
 def test_a_hook_naming_an_undeclared_routing_stage_is_blocked(example: Path) -> None:

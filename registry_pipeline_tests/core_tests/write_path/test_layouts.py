@@ -118,7 +118,7 @@ def test_a_missing_container_is_a_broken_file_not_an_empty_registry(tmp_path: Pa
     }  # fmt: skip
     with pytest.raises(RegistryFileError) as caught:
         add_entry(Workspace(root), "module_interface", entry)
-    assert [d.code for d in caught.value.details] == ["CONTAINER_MISSING"]
+    assert [d.code for d in caught.value.problems] == ["CONTAINER_MISSING"]
     assert path.read_bytes() == before
 
 

@@ -18,6 +18,7 @@ from registry_pipeline.core.write_path import (
     entry_types,
     evaluate,
 )
+from registry_pipeline.core.write_path.content import entry_of
 from registry_pipeline.core.write_path.rules import parse_coordination
 from registry_pipeline_tests.core_tests.write_path._support import copy_example, parse
 
@@ -61,7 +62,7 @@ def test_not_deprecated_without_a_field_reads_the_lifecycle_marker(
     root = copy_example(tmp_path)
     coordination = parse_coordination(_rules(NOT_DEPRECATED), "r", ["route", "module_instance"])
     findings = evaluate(coordination, _contents(root, marks))
-    assert [(f.code, f.key, f.related) for f in findings] == (
+    assert [(f.code, entry_of(f)[1], f.related) for f in findings] == (
         [("no-deprecated", "r", ("module_instance", "m"))] if found else []
     )
 

@@ -103,7 +103,7 @@ def test_what_a_log_holds(log: str, tmp_path: Path) -> None:
     for found in (content_of(RUNS, {SOURCE: LOGS[log]}), log_content(RUNS, [path])):
         assert [(key, e.value, e.file, e.index) for key, e in found.entries.items()] == [
             (key, value, SOURCE, line) for key, value, line in entries]  # fmt: skip
-        assert [(p.code, p.line, p.message, p.file) for p in found.problems] == [
+        assert [(p.code, p.line, p.message, p.path) for p in found.problems] == [
             (*problem, SOURCE) for problem in problems]  # fmt: skip
 
 

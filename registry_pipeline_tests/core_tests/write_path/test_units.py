@@ -24,6 +24,7 @@ from registry_pipeline.core.write_path import (
     load_coordination,
     workspace_findings,
 )
+from registry_pipeline.core.write_path.content import entry_of
 from registry_pipeline.core.write_path.logs import append_record, read_records
 from registry_pipeline.core.write_path.rules import parse_coordination, values_at
 from registry_pipeline.core.write_path.write import split_entry, type_changes
@@ -76,7 +77,7 @@ def test_split_entry_refuses_entries_without_a_usable_key(
     with pytest.raises(EntryError) as caught:
         split_entry(types[type_name], entry)
     assert caught.value.exit_code == 2 and caught.value.code == "ENTRY_INVALID"
-    assert [finding.field for finding in caught.value.details] == [field]
+    assert [finding.field for finding in caught.value.problems] == [field]
 
 
 @pytest.mark.parametrize(
@@ -301,7 +302,7 @@ def test_exists_where_and_patterns_and_not_deprecated(tmp_path: Path) -> None:
             "tracker.yaml": _hook("tracker", event_type="PostAbilityCall"),
         },
     })  # fmt: skip
-    found = {(f.code, f.key, f.field, f.message) for f in evaluate(rules, contents)}
+    found = {(f.code, entry_of(f)[1], f.field, f.message) for f in evaluate(rules, contents)}
     assert found == {
         ("pre-call", "db.read.x", "/hooks/pre_call/1",
          "hook 'tracker' has /event_type 'PostAbilityCall', not 'PreAbilityCall'"),
@@ -340,14 +341,14 @@ def test_no_overlap_shared_and_one_of_with_when(tmp_path: Path) -> None:
         },
     })  # fmt: skip
     findings = evaluate(rules, contents)
-    found = {(f.code, f.key, f.field, f.related) for f in findings}
+    found = {(f.code, entry_of(f)[1], f.field, f.related) for f in findings}
     assert found == {
         ("overlap", "b", "/scope/0", ("route", "a")),
         ("topic", "a", "/topics/0", ("route", "b")),
         ("topic", "b", "/topics/0", ("route", "a")),
-        ("event", "h1", "/event_type", None),
+        ("event", "h1", "/event_type", ()),
     }
-    assert {f.key for f in involving(findings, "route", "a")} == {"a", "b"}
+    assert {entry_of(f)[1] for f in involving(findings, "route", "a")} == {"a", "b"}
     assert {f.code for f in involving(findings, "route", "c")} == set()
     assert all(f.severity == ("warning" if f.code == "topic" else "error") for f in findings)
 
@@ -408,7 +409,7 @@ def test_workspace_findings_reports_problems_of_hand_edited_files(tmp_path: Path
     findings = workspace_findings(
         workspace, catalog, "module_instance", {"instance_registry.yaml": bad}
     )
-    codes = {(f.code, f.key) for f in findings if f.severity == "error"}
+    codes = {(f.code, entry_of(f)[1]) for f in findings if f.severity == "error"}
     assert codes == {
         ("instance-type-exists", "user_store"),
         ("SCHEMA_VIOLATION", "newsletter_mailer"),
@@ -432,6 +433,6 @@ def test_a_registry_file_broken_by_hand_blocks_every_write_that_reads_it(tmp_pat
             "module_id": "m", "type_id": "data_store", "name": "M", "description": "d",
             "owner": "o", "status": "active"})  # fmt: skip
     assert caught.value.exit_code == 1
-    assert [f.file for f in caught.value.details] == ["modules/overview/type_registry.yaml"]
-    assert caught.value.details[0].code == "YAML_DUPLICATE_KEY"
+    assert [f.path for f in caught.value.problems] == ["modules/overview/type_registry.yaml"]
+    assert caught.value.problems[0].code == "YAML_DUPLICATE_KEY"
     assert snapshot(root) == before
