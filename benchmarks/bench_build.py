@@ -148,7 +148,7 @@ def _worker_builders(workspace_root: Path, full_audit: bool, only: tuple[str, ..
         inputs = {d: latest[d] for d in spec.depends_on}
         build = BuildInputs(workspace, spec, inputs, latest[registry_id], full_audit)
         start = time.perf_counter()
-        with inspection_cache(workspace.verdicts_path, trust_stored=not full_audit):  # as a build
+        with inspection_cache(workspace.root, trust_stored=not full_audit):  # as a build
             result = builders[registry_id](build)
         seconds[registry_id] = time.perf_counter() - start
         counts[registry_id] = result.record_count
@@ -176,7 +176,7 @@ def _worker_run_registry(
     snapshot = read_snapshot(previous, "run_registry") if previous else None
     build = BuildInputs(workspace, spec, {}, snapshot, full_audit)
     start = time.perf_counter()
-    with inspection_cache(workspace.verdicts_path, trust_stored=not full_audit):  # as a build
+    with inspection_cache(workspace.root, trust_stored=not full_audit):  # as a build
         result = registered_builders()["run_registry"](build)
     seconds = time.perf_counter() - start
     out: dict[str, Any] = {"seconds": {"run_registry": seconds}, "counts": dict(result.summary)}

@@ -468,7 +468,7 @@ def run_show(args: argparse.Namespace) -> int:
     pointers = store.read()
     catalog = _catalog(workspace)  # a workspace without one: the pointers alone
     specs = {spec.registry_id: spec for spec in catalog.registries} if catalog else {}
-    with inspection_cache(workspace.verdicts_path):  # one load and save for every target
+    with inspection_cache(workspace.root):  # one load and save for every target
         rows = [
             _row(workspace, store, pointers, registry_id, specs.get(registry_id))
             for registry_id in [*specs, *(i for i in pointers.pointers if i not in specs)]

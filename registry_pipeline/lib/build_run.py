@@ -185,7 +185,7 @@ def _verdicts(workspace: Workspace, full_audit: bool) -> Iterator[None]:
     if cache_active():
         yield
         return
-    with inspection_cache(workspace.verdicts_path, trust_stored=not full_audit):
+    with inspection_cache(workspace.root, trust_stored=not full_audit):
         yield
 
 
