@@ -44,6 +44,7 @@ from registry_pipeline.core.pointers.pointer_file import (
     read_ref,
     ref_json,
     ref_text,
+    run_id_text,
 )
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.verified import Verified
@@ -115,8 +116,7 @@ class JournalRecord:
         return bytes(rfc8785.dumps(self.as_json()))
 
     def __str__(self) -> str:
-        was = self.from_ref.run_id if self.from_ref else "(none)"
-        now = self.to_ref.run_id if self.to_ref else "(none)"
+        was, now = run_id_text(self.from_ref), run_id_text(self.to_ref)
         return f"#{self.seq} {self.action} {self.registry_id}: {was} -> {now}"
 
 
