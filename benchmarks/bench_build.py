@@ -125,7 +125,7 @@ def run_files(workspace: Path) -> list[Path]:
 def _worker_builders(workspace_root: Path, full_audit: bool, only: tuple[str, ...]) -> None:
     """Time each registered adapter on the sealed snapshots a build would read; print JSON."""
     from registry_pipeline.core.builders.model import BuildInputs
-    from registry_pipeline.core.builders.registry import registered_builders
+    from registry_pipeline.core.builders.registry import BUILDERS
     from registry_pipeline.core.seal.validate import inspection_cache
     from registry_pipeline.core.workspace.catalog import load_catalog
     from registry_pipeline.core.workspace.layout import Workspace
@@ -133,7 +133,7 @@ def _worker_builders(workspace_root: Path, full_audit: bool, only: tuple[str, ..
 
     workspace = Workspace(workspace_root)
     catalog = load_catalog(workspace)
-    builders = registered_builders()
+    builders = BUILDERS
     seconds: dict[str, float] = {}
     counts: dict[str, int] = {}
     latest: dict[str, Snapshot] = {}
@@ -148,7 +148,7 @@ def _worker_builders(workspace_root: Path, full_audit: bool, only: tuple[str, ..
         inputs = {d: latest[d] for d in spec.depends_on}
         build = BuildInputs(workspace, spec, inputs, latest[registry_id], full_audit)
         start = time.perf_counter()
-        with inspection_cache(workspace.verdicts_path, trust_stored=not full_audit):  # as a build
+        with inspection_cache(workspace.root, trust_stored=not full_audit):  # as a build
             result = builders[registry_id](build)
         seconds[registry_id] = time.perf_counter() - start
         counts[registry_id] = result.record_count
@@ -163,7 +163,7 @@ def _worker_run_registry(
 ) -> None:
     """Time the run registry adapter alone; optionally seal its result into another workspace."""
     from registry_pipeline.core.builders.model import BuildInputs
-    from registry_pipeline.core.builders.registry import registered_builders
+    from registry_pipeline.core.builders.registry import BUILDERS
     from registry_pipeline.core.seal.envelope import RunSpec
     from registry_pipeline.core.seal.run_store import RunStore, seal_files
     from registry_pipeline.core.seal.validate import inspection_cache
@@ -176,8 +176,8 @@ def _worker_run_registry(
     snapshot = read_snapshot(previous, "run_registry") if previous else None
     build = BuildInputs(workspace, spec, {}, snapshot, full_audit)
     start = time.perf_counter()
-    with inspection_cache(workspace.verdicts_path, trust_stored=not full_audit):  # as a build
-        result = registered_builders()["run_registry"](build)
+    with inspection_cache(workspace.root, trust_stored=not full_audit):  # as a build
+        result = BUILDERS["run_registry"](build)
     seconds = time.perf_counter() - start
     out: dict[str, Any] = {"seconds": {"run_registry": seconds}, "counts": dict(result.summary)}
     if seal_to is not None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from registry_pipeline.core.builders.registry import check_catalog, registered_builders
+from registry_pipeline.core.builders.registry import BUILDERS, check_catalog
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.gate.dependencies import coordination_reads
 from registry_pipeline.core.workspace.build_slot import DEFAULT_WAIT
@@ -47,7 +47,7 @@ def build_definitions(
     jobs, the promotion sensor, the schedules and the resources."""
     catalog = load_catalog(Workspace(root))
     check_catalog(catalog)
-    builders = registered_builders()
+    builders = BUILDERS
     reads = coordination_reads(root, catalog)
     assets = registry_assets(catalog, builders, reads)
     return dg.Definitions(

@@ -456,10 +456,8 @@ def run_as_of(args: argparse.Namespace) -> int:
     if not rows:
         out(f"nothing was active at {moment} according to the journal")
     for row in rows:
-        out(
-            f"{row['registry_id']:<24} {row['active_ref']['run_id']:<48} since {row['since_utc']}"
-            f" (#{row['seq']})"
-        )
+        run_id = str(row["active_ref"]["run_id"])  # a seed's null run_id: None, never a crash
+        out(f"{row['registry_id']:<24} {run_id:<48} since {row['since_utc']} (#{row['seq']})")
     return 0
 
 
@@ -473,7 +471,7 @@ def run_show(args: argparse.Namespace) -> int:
     pointers = store.read()
     catalog = _catalog(workspace)  # a workspace without one: the pointers alone
     specs = {spec.registry_id: spec for spec in catalog.registries} if catalog else {}
-    with inspection_cache(workspace.verdicts_path):  # one load and save for every target
+    with inspection_cache(workspace.root):  # one load and save for every target
         rows = [
             _row(workspace, store, pointers, registry_id, specs.get(registry_id))
             for registry_id in [*specs, *(i for i in pointers.pointers if i not in specs)]
@@ -495,7 +493,7 @@ def run_show(args: argparse.Namespace) -> int:
             parts = (str(row["target"]), "" if journal == "ok" else f"[{journal}]", held)
             state = " ".join(part for part in parts if part)
             out(
-                f"{row['registry_id']:<24} {ref['run_id']:<48} "
+                f"{row['registry_id']:<24} {ref['run_id']!s:<48} "
                 f"sha256:{str(ref['manifest_sha256'])[:12]}  {row['active_asof_utc']}  {state}"
             )
     return 0
@@ -632,11 +630,12 @@ def run_history(args: argparse.Namespace) -> int:
         return 0
     if not shown:
         out("no pointer changes journaled yet")
+    from registry_pipeline.core.pointers.pointer_file import run_id_text
+
     for record in shown:
-        was = record.from_ref.run_id if record.from_ref else "(none)"
         out(
             f"#{record.seq:<5} {record.created_utc}  {record.action:<8} {record.registry_id:<22} "
-            f"{was} -> {record.to_ref.run_id if record.to_ref else '(none)'}  by "
+            f"{run_id_text(record.from_ref)} -> {run_id_text(record.to_ref)}  by "
             f"{record.actor.get('kind')}:"
             f"{record.actor.get('id')}" + (f"  ({record.reason})" if record.reason else "")
         )

@@ -2,12 +2,17 @@
 
 A key is a fingerprint of what was checked (a SHA-256, a stat tuple spelled as text); its entry
 says which checks passed and carries a small payload (what a skip needs to answer without
-checking again). The file is a cache under `.codex/`: absent, unreadable, of another format or
-`version`, or a symlink, it is empty, so deleting it only costs time; it is replaced whole by
+checking again). The file is a cache under `.codex/`: absent, unreadable, or of another format or
+`version`, it is empty, so deleting it only costs time; it is replaced whole by
 `core.fs.write_atomic`, never edited in place. Nothing that publishes may trust it: it only
 ever lets a check be skipped whose inputs have the same fingerprint.
 
-    cache = Verified(root / ".codex/cache/x.json", version="x-1")
+The cache checks its own place, for every user: it is given the workspace root and its path
+there, and refuses (`UNSAFE_PATH`, `core.fs.require_safe`) a place that is or goes through a
+symlink, or leaves the root, when opened and again before it writes: a verdict read from
+elsewhere would be trusted, and one written there would land outside the workspace.
+
+    cache = Verified(root, ".codex/cache/x.json", version="x-1")
     if not cache.passed(key, "schemas"):
         check(...)
         cache.put(key, ["schemas"], {"records": 12})
@@ -22,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from registry_pipeline.core.fs import read_small, write_atomic
+from registry_pipeline.core.fs import read_small, require_safe, write_atomic
 
 FORMAT = "registry-verified-1"
 LIMIT = 64 << 20
@@ -40,11 +45,13 @@ class Entry:
 
 
 class Verified:
-    """The cache at `path` (see the module); `version` is the caller's own format: entries
-    written under another are not read. `latest`: keep only the entry put last."""
+    """The cache at `relpath` in the workspace at `root` (see the module): UNSAFE_PATH when that
+    place is not a real one inside it. `version` is the caller's own format: entries written
+    under another are not read. `latest`: keep only the entry put last."""
 
-    def __init__(self, path: Path, *, version: str, latest: bool = False) -> None:
-        self.path = path
+    def __init__(self, root: Path, relpath: str, *, version: str, latest: bool = False) -> None:
+        self.root = root
+        self.path = require_safe(root, root / relpath)
         self.version = version
         self.latest = latest
         self._entries: dict[str, Entry] | None = None
@@ -81,7 +88,8 @@ class Verified:
         self._dirty = True
 
     def save(self) -> None:
-        """Replace the file with the entries (nothing when none was put since the load)."""
+        """Replace the file with the entries (nothing when none was put since the load);
+        UNSAFE_PATH, nothing written, when its place has become a symlink or left the root."""
         if not self._dirty:
             return
         document = {
@@ -92,6 +100,7 @@ class Verified:
                 for key, entry in self.entries.items()
             },
         }
+        require_safe(self.root, self.path)  # again: a link may have been planted since the load
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(self.path, json.dumps(document, separators=(",", ":")).encode(), durable=False)
         self._dirty = False

@@ -172,9 +172,9 @@ class BuildRun(dg.ConfigurableResource):  # type: ignore[type-arg]
 
 def _job_keys(workspace: Workspace) -> list[dg.AssetKey]:
     """The registries of the whole build job (a run's selection is compared with them)."""
-    from registry_pipeline.core.builders.registry import buildable, registered_builders
+    from registry_pipeline.core.builders.registry import BUILDERS, buildable
 
-    specs = buildable(load_catalog(workspace), registered_builders())
+    specs = buildable(load_catalog(workspace), BUILDERS)
     return [dg.AssetKey(spec.registry_id) for spec in specs]
 
 
@@ -185,7 +185,7 @@ def _verdicts(workspace: Workspace, full_audit: bool) -> Iterator[None]:
     if cache_active():
         yield
         return
-    with inspection_cache(workspace.verdicts_path, trust_stored=not full_audit):
+    with inspection_cache(workspace.root, trust_stored=not full_audit):
         yield
 
 

@@ -114,7 +114,7 @@ def reused_days(root: Path, days: Sequence[date]) -> dict[date, DayOutcome]:
     records as their latest materialization, each as its REUSED outcome; nothing is run."""
     found: dict[date, DayOutcome] = {}
     workspace = Workspace(root)
-    with open_instance(root) as instance, inspection_cache(workspace.verdicts_path):
+    with open_instance(root) as instance, inspection_cache(workspace.root):
         for day in days:
             reuse = reusable_day(workspace, day)
             recorded = _recorded_by(instance, day, reuse.snapshot.run_id) if reuse else None
@@ -157,7 +157,7 @@ def _in_process(
     outcomes: list[DayOutcome] = []
     with (
         open_instance(root) as instance,
-        inspection_cache(Workspace(root).verdicts_path),
+        inspection_cache(Workspace(root).root),
     ):
         # resolved inside the instance's context (see lib.build._run_build)
         graph = definitions(root)

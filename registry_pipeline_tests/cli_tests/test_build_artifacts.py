@@ -23,7 +23,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from registry_pipeline.cli import main
-from registry_pipeline.core.builders.registry import registered_builders
+from registry_pipeline.core.builders.registry import BUILDERS
 from registry_pipeline.core.seal.schemas import ENVELOPE_ID, MANIFEST_ID, SchemaCatalog
 from registry_pipeline.core.seal.validate import is_valid_run_folder
 from registry_pipeline_tests._helpers import copy_demo
@@ -490,9 +490,7 @@ def _expected_scorecard(built: Built, build: int, report: Path) -> dict[str, dic
         or (r["registry_id"] in newest and is_valid_run_folder(newest[r["registry_id"]]))
     )
     with_builder = {
-        r["registry_id"]
-        for r in catalog
-        if r["kind"] != "source" and r["registry_id"] in registered_builders()
+        r["registry_id"] for r in catalog if r["kind"] != "source" and r["registry_id"] in BUILDERS
     }
     ops = _json(built.root / "registries" / "allowed_operations" / "ALLOWED_OPERATIONS_v0_1.json")
     operations = ops["operations"]

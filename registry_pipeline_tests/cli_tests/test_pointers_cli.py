@@ -324,3 +324,24 @@ def test_a_lock_timeout_must_be_a_finite_number_of_seconds(
 ) -> None:
     code, _out, err = pointers(cli, ws, "promote", "alpha", seal(), "--lock-timeout", timeout)
     assert code == 2 and "--lock-timeout" in err and "86400" in err
+
+
+def test_a_seed_pointer_naming_a_root_but_no_run_id_is_shown_as_none(cli: Run, ws: Path) -> None:
+    """A seed pointer file's entry with a null run_id but a root is adopted as found; the
+    journal's text, `history`, `as-of` and `show` name its run id `None` (as they did before the
+    ref held "" for it), never "" and never an internal error."""
+    seed = {"pointer_contract_version": "0.1", "pointers": [{
+        "registry_id": "gamma", "active_ref": {"run_id": None, "run_root": None, "relpath": None,
+                                               "manifest_sha256": "b" * 64},
+        "active_ref_known": "unknown", "active_asof_utc": "unknown", "notes": ""}]}  # fmt: skip
+    (ws / ".codex" / "ACTIVE_REGISTRY_POINTERS_v0_1.json").write_text(json.dumps(seed))
+    code, out, _err = cli("pointers", "hold", "gamma", "--reason", "stop", "--workspace", str(ws))
+    assert code == 0 and out.startswith("#2 hold gamma: None -> None ")
+    code, out, _err = cli("pointers", "history", "--workspace", str(ws))
+    adopted, held = out.splitlines()
+    assert code == 0 and " gamma " in adopted and " (none) -> None  by registry_adopt:" in adopted
+    assert " None -> None  by cli_user:" in held
+    code, out, _err = cli("pointers", "as-of", "2999-01-01T00:00:00Z", "--workspace", str(ws))
+    assert code == 0 and out.split()[:2] == ["gamma", "None"]
+    code, out, _err = cli("pointers", "show", "--workspace", str(ws))
+    assert code == 0 and out.split()[:3] == ["gamma", "None", "sha256:" + "b" * 12]

@@ -24,16 +24,16 @@ def test_a_full_audit_run_trusts_no_stored_verdict(
     real = build_run.inspection_cache
 
     @contextmanager
-    def spy(verdicts: Path | None = None, *, trust_stored: bool = True) -> Iterator[None]:
-        opened.append((verdicts, trust_stored))
-        with real(verdicts, trust_stored=trust_stored):
+    def spy(root: Path | None = None, *, trust_stored: bool = True) -> Iterator[None]:
+        opened.append((root, trust_stored))
+        with real(root, trust_stored=trust_stored):
             yield
 
     monkeypatch.setattr(build_run, "inspection_cache", spy)
     job = build_definitions(built, full_audit=full_audit).resolve_job_def(BUILD_JOB)
     with dg.instance_for_test() as instance:
         assert job.execute_in_process(instance=instance).success
-    assert opened == [(Workspace(built).verdicts_path, not full_audit)]
+    assert opened == [(Workspace(built).root, not full_audit)]
 
 
 def test_a_check_result_names_its_inputs_as_the_receipt_does() -> None:

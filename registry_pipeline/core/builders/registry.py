@@ -33,11 +33,6 @@ BUILDERS: Mapping[str, Builder] = MappingProxyType(
 """Every builder in code. A built, log or presentation registry of a catalog needs one here."""
 
 
-def registered_builders() -> Mapping[str, Builder]:
-    """Every builder in code, by registry_id."""
-    return BUILDERS
-
-
 READS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         "op_status_table": ("run_registry", "allowed_operations", "threshold_packs_file"),

@@ -346,7 +346,7 @@ def _verdict(
     sealed_before = prior is not None and prior.status != UNSEALED
     if not sealed_before and not scan.has(MANIFEST_SHA256) and not scan.has(MANIFEST_JSON):
         return _status(None, [], NONE, None, unsealed=True)
-    if not full_audit and _reusable(scan, root, prior) and passed_unchanged(folder, schemas):
+    if not full_audit and _reusable_root(str(folder), prior, schemas) is not None:
         return _status(root, [], REUSED, None)
     try:
         report = inspect_run_folder(folder, schemas=schemas)
@@ -362,16 +362,24 @@ def _verdict(
     return status
 
 
-def _reusable(scan: _Scan, root: str | None, prior: PreviousStatus | None) -> bool:
-    """Passed before with this very root, and the seal files are all still there (the caller
-    also requires `passed_unchanged`: the folder is exactly as it was when it last passed)."""
-    return (
-        prior is not None
-        and prior.status == PASS
-        and root is not None
-        and prior.manifest_root_sha256 == root
-        and all(scan.has(name) for name in (RUN_JSON_NAME, MANIFEST_JSON, MANIFEST_SHA256))
-    )
+def _reusable_root(folder: str, prior: PreviousStatus | None, schemas: SchemaCatalog) -> str | None:
+    """The folder's root when its previous PASS may be kept without verifying it again, else
+    None: it passed before, its seal files are still regular files (never followed), its ROOT
+    line still says the previous root, and it is exactly as it was when it last passed
+    validation (`passed_unchanged`: names, sizes, mtimes, ctimes, inodes of all its files), so
+    an edit that keeps the root line and the size is still re-verified. Never reads run.json."""
+    if prior is None or prior.status != PASS or prior.manifest_root_sha256 is None:
+        return None
+    for seal_file in (RUN_JSON_NAME, MANIFEST_JSON, MANIFEST_SHA256):
+        try:
+            if not stat.S_ISREG(os.lstat(os.path.join(folder, seal_file)).st_mode):
+                return None
+        except OSError:
+            return None
+    root = _manifest_root(folder)
+    if root != prior.manifest_root_sha256 or not passed_unchanged(folder, schemas):
+        return None
+    return root
 
 
 def _status(
@@ -435,46 +443,24 @@ def _seal_warnings(status: Mapping[str, Any]) -> list[str]:
 def _reuse_line(
     root: RunRoot, name: str, previous: PreviousSnapshot, schemas: SchemaCatalog
 ) -> tuple[bytes, str | None, dict[str, Any]] | None:
-    """The previous v0.1 line, its created_utc and a `reused` verdict, for a folder that passed
-    with this root.
-
-    None (index the folder) unless: it passed before, its seal files are still regular files,
-    its ROOT line still says the previous root, the previous line is a plain passing line for
-    this very run_key and root in this builder's current line format, the previous companion
-    line listed its nested files, and the folder is exactly as it was when it last passed
-    validation (`passed_unchanged`: names, sizes, mtimes, ctimes, inodes of all its files), so
-    an edit that keeps the root line and the size is still re-verified. Never reads run.json.
-    """
+    """The previous v0.1 line, its created_utc and a `reused` verdict, for a folder that may
+    keep its PASS (`_reusable_root`) and whose previous line is a plain passing line for this
+    very run_key and root in this builder's current line format, its companion line listing its
+    nested files; None (index the folder) otherwise."""
     run_id = printable(name)
     run_key = f"{root.label}::{run_id}"
     prior = previous.records.get(run_key)
-    if (
-        prior is None
-        or prior.status != PASS
-        or prior.manifest_root_sha256 is None
-        or prior.nested_files is None
-    ):
-        return None
-    folder = os.path.join(root.path, name)  # str paths: pathlib costs more than the lstat
-    for seal_file in (RUN_JSON_NAME, MANIFEST_JSON, MANIFEST_SHA256):
-        try:
-            if not stat.S_ISREG(os.lstat(os.path.join(folder, seal_file)).st_mode):
-                return None
-        except OSError:
-            return None
-    manifest_root = _manifest_root(folder)
-    if manifest_root != prior.manifest_root_sha256:
+    if prior is None or prior.nested_files is None or prior.manifest_root_sha256 is None:
         return None
     raw = previous.registry_line(prior)
-    if raw is None:
-        return None
     head = _head(root.label, run_id, run_key)
-    if not _plain_passing_line(raw, head, manifest_root):
+    if raw is None or not _plain_passing_line(raw, head, prior.manifest_root_sha256):
         return None
     readable, created = _created_utc(raw, len(head))
-    if not readable or not passed_unchanged(folder, schemas):
+    folder = os.path.join(root.path, name)  # str paths: pathlib costs more than the lstat
+    if not readable or _reusable_root(folder, prior, schemas) is None:
         return None
-    verdict = _status(manifest_root, [], REUSED, None)
+    verdict = _status(prior.manifest_root_sha256, [], REUSED, None)
     return raw, created, {"run_key": run_key, **verdict, "nested_files": prior.nested_files}
 
 

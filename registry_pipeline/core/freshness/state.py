@@ -50,7 +50,6 @@ from registry_pipeline.core.seal.validate import inspect_run_folder, inspection_
 from registry_pipeline.core.verified import Verified
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, RegistrySpec, load_catalog
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
-from registry_pipeline.core.workspace.safe_write import require_safe
 from registry_pipeline.core.workspace.sources import is_pattern, pattern_base
 
 STATE_RELPATH = ".codex/cache/last_build.json"
@@ -143,7 +142,7 @@ def _active_changes(
         changes = [f"pointers ({problem.code})" for problem in report.problems]
         schemas = SchemaCatalog.for_workspace(workspace.root)
         with_pointer = [spec.registry_id for spec in catalog.registries if spec.active_pointer]
-        with inspection_cache(workspace.verdicts_path):
+        with inspection_cache(workspace.root):
             for registry_id in with_pointer:
                 ref = pointers.active(registry_id)
                 run_id = ref.run_id if ref else None
@@ -206,8 +205,7 @@ def record_build(
         "active": {rid: sorted(set(ids), key=str) for rid, ids in sorted(active.items())},
         "held": {rid: store.held(rid) is not None for rid in sorted(active)},
     }
-    path = require_safe(workspace.root, workspace.root / STATE_RELPATH)
-    cache = Verified(path, version=VERSION, latest=True)
+    cache = Verified(workspace.root, STATE_RELPATH, version=VERSION, latest=True)
     cache.put(fingerprint(record["inputs"], folders), [BUILT], record)
     cache.save()
 
@@ -221,10 +219,9 @@ def fingerprint(inputs: Mapping[str, Any], folders: Mapping[str, Any]) -> str:
 def _load(workspace: Workspace) -> tuple[str, Mapping[str, Any]] | None:
     """The last successful build's key and record, or None when there is none readable."""
     try:
-        path: Path = require_safe(workspace.root, workspace.root / STATE_RELPATH)
-    except RegistryError:
+        last = Verified(workspace.root, STATE_RELPATH, version=VERSION, latest=True).last()
+    except RegistryError:  # UNSAFE_PATH: a record read from elsewhere is not ours
         return None
-    last = Verified(path, version=VERSION, latest=True).last()
     if last is None or BUILT not in last[1].checks:
         return None
     key, record = last[0], last[1].payload

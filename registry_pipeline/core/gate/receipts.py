@@ -26,6 +26,7 @@ from registry_pipeline.core.fs import write_atomic
 from registry_pipeline.core.gate.verdict import CheckVerdict
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.seal.run_id import now_utc
+from registry_pipeline.core.seal.schemas import SchemaCatalog, violation_text
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.remote import line_digest, remote_for
 from registry_pipeline.core.workspace.safe_write import require_safe
@@ -34,8 +35,8 @@ RECEIPTS_RELPATH = ".codex/RECEIPTS"
 RECEIPT_VERSION = "0.1"
 MAX_RECEIPT_BYTES = 4 * 1024 * 1024
 _ROOT = re.compile(r"[0-9a-f]{64}")
-_FIELDS = ("receipt_version", "registry_id", "run_id", "root_sha256", "passed", "checks",
-           "build", "created_utc", "tool_version")  # fmt: skip
+RECEIPT_SCHEMA_ID = "urn:registry-pipeline:schema:promotion_receipt"
+"""A receipt's shape (`schemas/promotion_receipt.schema.json`, the built-in schemas only)."""
 
 
 class ReceiptInvalid(RegistryError):
@@ -231,19 +232,6 @@ def _created(line: bytes) -> str:
     return str(document.get("created_utc", "")) if isinstance(document, dict) else ""
 
 
-def _check_ok(check: object) -> bool:
-    return (
-        isinstance(check, dict)
-        and isinstance(check.get("name"), str)
-        and isinstance(check.get("passed"), bool)
-        and isinstance(check.get("reason_codes"), list)
-        and all(isinstance(code, str) for code in check["reason_codes"])
-        and isinstance(check.get("description"), str | None)
-        and isinstance(check.get("inputs"), list)
-        and all(isinstance(ref, dict) for ref in check["inputs"])
-    )
-
-
 def _no_follow(path: str, flags: int) -> int:
     return os.open(path, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
 
@@ -255,24 +243,18 @@ def _parse(data: bytes, where: str) -> Receipt:
         document = loads_strict(data)
     except JSONDecodeProblem as exc:
         raise ReceiptInvalid(f"not JSON ({exc})", path=where) from None
-    if not isinstance(document, dict) or sorted(document) != sorted(_FIELDS):
-        raise ReceiptInvalid(f"not a receipt: it needs exactly {', '.join(_FIELDS)}", path=where)
-    checks = document["checks"]
-    if not isinstance(checks, list) or not all(_check_ok(c) for c in checks):
-        raise ReceiptInvalid(
-            "checks must be objects with a string name, a boolean passed, a list of string "
-            "reason_codes, a string or null description and a list of inputs",
-            path=where,
-        )
-    build = document["build"]
+    violations = SchemaCatalog.for_workspace(None).validate(RECEIPT_SCHEMA_ID, document, limit=3)
+    if violations:
+        found = "; ".join(violation_text(violation) for violation in violations)
+        raise ReceiptInvalid(f"not a receipt the gate wrote ({found})", path=where)
     receipt = Receipt(
-        str(document["registry_id"]),
-        str(document["run_id"]),
-        str(document["root_sha256"]),
-        tuple(checks),
-        {str(k): str(v) for k, v in build.items()} if isinstance(build, dict) else {},
-        str(document["created_utc"]),
-        str(document["tool_version"]),
+        document["registry_id"],
+        document["run_id"],
+        document["root_sha256"],
+        tuple(document["checks"]),
+        dict(document["build"]),
+        document["created_utc"],
+        document["tool_version"],
     )
     if receipt.passed is not document["passed"]:
         raise ReceiptInvalid("passed does not agree with its checks", path=where)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from uuid import uuid4
 
 from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.json_strict import loads_strict
 from registry_pipeline.core.objstore.store import Conflict, ObjectStore
 
 FORMAT = "registry-remote-head-1"
@@ -77,7 +78,7 @@ class Ledger:
         if blob is None:
             return Head(0, "", None)
         try:
-            body = json.loads(blob.data)
+            body = loads_strict(blob.data)
             if body.get("format") != FORMAT:
                 raise ValueError(f"format {body.get('format')!r}")
             return Head(int(body["seq"]), str(body["state"]), blob.etag, _fence(body))
@@ -106,7 +107,7 @@ class Ledger:
             if blob is None:
                 return
             try:
-                body = json.loads(blob.data)
+                body = loads_strict(blob.data)
                 if not isinstance(body, dict) or not isinstance(body["entry"], str):
                     raise TypeError("an entry is an object whose `entry` is a string")
                 entry = Entry(seq, body["entry"], _fence(body))

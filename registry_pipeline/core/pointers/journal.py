@@ -44,11 +44,11 @@ from registry_pipeline.core.pointers.pointer_file import (
     read_ref,
     ref_json,
     ref_text,
+    run_id_text,
 )
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.verified import Verified
 from registry_pipeline.core.workspace.input_files import open_regular_file
-from registry_pipeline.core.workspace.safe_write import require_safe
 
 JOURNAL_NAME = "ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
 JOURNAL_SCHEMA_ID = "urn:registry-pipeline:schema:pointer_journal"
@@ -116,8 +116,7 @@ class JournalRecord:
         return bytes(rfc8785.dumps(self.as_json()))
 
     def __str__(self) -> str:
-        was = self.from_ref.run_id if self.from_ref else "(none)"
-        now = self.to_ref.run_id if self.to_ref else "(none)"
+        was, now = run_id_text(self.from_ref), run_id_text(self.to_ref)
         return f"#{self.seq} {self.action} {self.registry_id}: {was} -> {now}"
 
 
@@ -622,14 +621,19 @@ class Checkpoint:
         return Checkpoint(self.records + 1, record.sha256, record.registry_id, last)
 
 
-def _cache(root: Path) -> Verified:
-    return Verified(root / CHECKPOINT_RELPATH, version=CHECKPOINT_VERSION, latest=True)
+def _cache(root: Path) -> Verified | None:
+    """The checkpoint's cache, or None when its place is unsafe (UNSAFE_PATH: a cache we simply
+    do not keep, nor read)."""
+    try:
+        return Verified(root, CHECKPOINT_RELPATH, version=CHECKPOINT_VERSION, latest=True)
+    except RegistryError:
+        return None
 
 
 def load(root: Path, journal: Path) -> Checkpoint | None:
     """The checkpoint, if it is readable and the journal is still the file it describes."""
-    key = identity(journal)
-    entry = _cache(root).get(key) if key is not None else None
+    key, cache = identity(journal), _cache(root)
+    entry = cache.get(key) if key is not None and cache is not None else None
     if entry is None or CHAIN not in entry.checks:
         return None
     try:
@@ -658,13 +662,8 @@ def save(root: Path, journal: Path, checkpoint: Checkpoint | None) -> None:
     """Keep the checkpoint of `journal` as it is now (a failure to write it only costs the next
     change a full replay)."""
     key = identity(journal)
-    if checkpoint is None or key is None:
+    if checkpoint is None or key is None or (cache := _cache(root)) is None:
         return
-    try:
-        require_safe(root, root / CHECKPOINT_RELPATH)
-    except RegistryError:  # UNSAFE_PATH: a cache we simply do not keep
-        return
-    cache = _cache(root)
     cache.put(key, [CHAIN], {
         "records": checkpoint.records, "head": checkpoint.head,
         "last_registry": checkpoint.last_registry,
@@ -673,6 +672,8 @@ def save(root: Path, journal: Path, checkpoint: Checkpoint | None) -> None:
     })  # fmt: skip
     try:
         cache.save()
+    except RegistryError:  # UNSAFE_PATH since the load: nothing written, nothing to remove
+        return
     except OSError:
         discard(root)
 

@@ -67,6 +67,14 @@ def ref_json(ref: SealedRef | None) -> dict[str, Any]:
             for key, value in ref.as_json(with_registry=False).items()}  # fmt: skip
 
 
+def run_id_text(ref: SealedRef | None) -> str:
+    """A ref's run id as the journal's text and `pointers history` name it: `(none)` for no
+    ref, `None` for a ref to a root without a run folder's name (a seed pointer's null run_id)."""
+    if ref is None:
+        return "(none)"
+    return ref.run_id or "None"
+
+
 def ref_text(ref: SealedRef | None) -> str:
     """A ref as messages name it: `<run_id> sha256:<root>`."""
     if ref is None:

@@ -310,16 +310,6 @@ class PointerStore:
         )
 
     @_retried
-    def complete_pending(self, *, admit: Admit | None = None) -> JournalRecord | None:
-        """Apply an interrupted change, if any (under the lock), once the chain verifies and its
-        target passes the gate (`check_mirrored`); returns the record applied."""
-        self.workspace.require()
-        self.require_safe_paths()
-        with self.locked(admit=admit):
-            self._require_intact(self.read(), None, "complete", admit)  # a chain that holds
-            return self._redo(self.read(), admit)[1]
-
-    @_retried
     def hold(self, registry_id: str, *, reason: str, actor: dict[str, str],
              admit: Admit | None = None) -> Change:  # fmt: skip
         """Stop automatic promotion of `registry_id` (builds still build and check)."""

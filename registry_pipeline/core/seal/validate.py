@@ -97,6 +97,8 @@ _CACHE: dict[tuple[str, str, bool, int, str | None], FolderReport] | None = None
 _VERDICTS: tuple[Verified, bool] | None = None
 """The open block's PASS verdicts (`core.verified`, keyed by folder path) and whether they may
 be trusted (False in a full audit: fresh verdicts are recorded, none is read)."""
+VERDICTS_RELPATH = ".codex/cache/verdicts.json"
+"""PASS verdicts carried between builds (a cache: deleting it only costs time)."""
 VERDICT_STORE_VERSION = "seal-3"
 """Bumped whenever validation gets stricter, so PASS verdicts of a laxer validator are dropped
 (2: empty folders and folders without seal files fail)."""
@@ -105,7 +107,7 @@ PASSED = "seal"
 
 
 @contextmanager
-def inspection_cache(verdicts: Path | None = None, *, trust_stored: bool = True) -> Iterator[None]:
+def inspection_cache(root: Path | None = None, *, trust_stored: bool = True) -> Iterator[None]:
     """Within the block, a folder whose files are unchanged is inspected once.
 
     A build reads the same sealed snapshots several times (the blocking checks, input selection,
@@ -114,7 +116,8 @@ def inspection_cache(verdicts: Path | None = None, *, trust_stored: bool = True)
     so any write to a folder during the block is still seen. Without `verdicts` the first
     inspection in a block is always real.
 
-    With `verdicts` (a JSON file), PASS verdicts are also carried between blocks, like git's
+    With a workspace `root`, PASS verdicts are also carried between blocks (in its
+    VERDICTS_RELPATH; UNSAFE_PATH when a symlink is on the way there), like git's
     index carries file hashes: a folder that passed in an earlier build and whose fingerprint
     and schema catalog are unchanged passes again without being read. Any write to a file of the
     folder changes its ctime, which user space cannot set back, so tampering is still seen.
@@ -122,12 +125,10 @@ def inspection_cache(verdicts: Path | None = None, *, trust_stored: bool = True)
     for real, then records the fresh verdicts. The file is a cache: unreadable means empty.
     """
     global _CACHE, _VERDICTS
+    store = Verified(root, VERDICTS_RELPATH, version=VERDICT_STORE_VERSION) if root else None
     outer, _CACHE = _CACHE, {}
     outer_verdicts = _VERDICTS
-    if verdicts is not None:
-        _VERDICTS = (Verified(verdicts, version=VERDICT_STORE_VERSION), trust_stored)
-    else:
-        _VERDICTS = None
+    _VERDICTS = None if store is None else (store, trust_stored)
     try:
         yield
         if _VERDICTS is not None:

@@ -9,13 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from registry_pipeline.core.errors import UsageError
-from registry_pipeline.core.fs import write_atomic
+from registry_pipeline.core.fs import require_safe_all, write_atomic
+from registry_pipeline.core.seal.validate import VERDICTS_RELPATH
 from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES, read_regular_file
-from registry_pipeline.core.workspace.safe_write import require_safe, require_safe_all
 
 RUNS_RELPATH = ".codex/RUNS"
-VERDICTS_RELPATH = ".codex/cache/verdicts.json"
-"""PASS verdicts carried between builds (a cache: deleting it only costs time)."""
 DAGSTER_HOME_RELPATH = ".codex/dagster_home"
 """The workspace's own Dagster instance (`lib/instance.py`)."""
 GITATTRIBUTES_LINE = "/.codex/RUNS/** -text"
@@ -96,12 +94,6 @@ class Workspace:
         except OSError:
             pass
         return codex / ".staging"
-
-    @property
-    def verdicts_path(self) -> Path:
-        """The verdict cache of `registry build` (see `inspection_cache`); UNSAFE_PATH when a
-        symlink is on the way: the cache is trusted when read and replaced when written."""
-        return require_safe(self.root, self.root / VERDICTS_RELPATH)
 
     @property
     def write_places(self) -> tuple[Path, ...]:

@@ -19,8 +19,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from registry_pipeline.core.fs import require_safe
 from registry_pipeline.core.verified import Verified
-from registry_pipeline.core.workspace.safe_write import require_safe
 from registry_pipeline.core.write_path.content import ParsedFile, parse_file
 
 CACHE_RELPATH = ".codex/cache/write_path"
@@ -59,7 +59,7 @@ def _cache(folder: Path, path: str, container: str) -> Verified:
 
     name = hashlib.sha256(f"{path}\0{container}".encode()).hexdigest()[:32]
     version = f"{VERSION} ruamel.yaml {__version__}"
-    return Verified(folder / f"{name}.json", version=version, latest=True)
+    return Verified(folder, f"{name}.json", version=version, latest=True)
 
 
 def load(folder: Path | None, path: str, data: bytes, container: str) -> ParsedFile | None:

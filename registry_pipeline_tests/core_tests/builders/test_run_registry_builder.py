@@ -31,7 +31,7 @@ from registry_pipeline.core.builders.run_registry import (
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.seal.run_store import SealedRun
 from registry_pipeline.core.seal.schemas import SchemaCatalog
-from registry_pipeline.core.seal.validate import inspection_cache
+from registry_pipeline.core.seal.validate import VERDICTS_RELPATH, inspection_cache
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline_tests._helpers import unseal
 
@@ -75,9 +75,8 @@ def catalog() -> SchemaCatalog:
 @pytest.fixture(autouse=True)
 def verdicts(tmp_path: Path) -> Iterator[Path]:
     """Every build here runs inside a verdict cache, as `registry build` runs the builder."""
-    path = tmp_path / "verdicts.json"
-    with inspection_cache(path):
-        yield path
+    with inspection_cache(tmp_path):
+        yield tmp_path / VERDICTS_RELPATH
 
 
 def build(

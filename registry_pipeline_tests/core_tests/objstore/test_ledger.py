@@ -339,3 +339,28 @@ def test_a_reader_whose_completion_a_rival_overtook_loses_its_entry(tmp_path: Pa
     assert add(reader, "mine") == 4 and overtaken == [3]
     assert reasons(ledger) == ["a", "b", "rival", "mine"]
     assert ledger.head().state == "a,b,rival,mine"
+
+
+def test_an_entry_with_a_duplicate_key_is_refused_as_tampered() -> None:
+    """Strict JSON as everywhere else: of two `entry` keys, a lax parser keeps the last, so a
+    reader would apply a text other readers never saw."""
+    store = ObjectStore.in_memory()
+    ledger = Ledger(store, "pointers")
+    ledger.append(1, "mine")
+    store.put(ledger.entry_key(2), b'{"seq": 2, "entry": "shown", "entry": "applied"}')
+    with pytest.raises(RegistryError) as caught:
+        list(ledger.records(0))
+    assert caught.value.code == "REMOTE_STATE_INVALID"
+    assert caught.value.path == f"memory:///{ledger.entry_key(2)}"
+    entries = list(ledger.records(0, strict=False))
+    assert [entry.text for entry in entries] == ["mine", ""]
+    assert entries[1].invalid is not None and "duplicate key 'entry'" in entries[1].invalid
+
+
+def test_a_head_with_a_duplicate_key_is_refused() -> None:
+    store = ObjectStore.in_memory()
+    body = b'{"format": "registry-remote-head-1", "seq": 0, "seq": 5, "state": ""}'
+    store.put("pointers/head.json", body)
+    with pytest.raises(RegistryError) as caught:
+        Ledger(store, "pointers").head()
+    assert caught.value.code == "REMOTE_STATE_INVALID"

@@ -267,7 +267,7 @@ def test_a_hand_edit_back_to_the_last_records_origin_is_a_mismatch_not_a_crash(
     report = history.verify()
     assert _problem(report) == ("POINTER_MISMATCH", None, None) and report.notes == []
     with pytest.raises(PointerRefused) as refused:  # nothing is completed past a hand edit
-        history.pstore.complete_pending(admit=admission)
+        history.pstore.hold("alpha", reason="stop", actor=ACTOR, admit=admission)
     assert refused.value.code == "POINTER_MISMATCH"
     assert history.pstore.pointers_path.read_bytes() == edited
 

@@ -268,9 +268,10 @@ def test_an_interrupted_change_to_a_snapshot_without_a_passing_receipt_is_never_
         prev_sha256=previous.sha256,
     ).hashed()  # fmt: skip
     append_record(pstore.journal_path, forged)
-    with pytest.raises(PointerRefused) as refused:
-        pstore.complete_pending(admit=admission)
+    with pytest.raises(PointerRefused) as refused:  # the next change completes it first
+        pstore.hold("alpha", reason="stop", actor=ACTOR, admit=admission)
     assert refused.value.code == "NO_RECEIPT"
+    assert last_record(pstore.journal_path) == forged  # the hold was not journaled either
     assert pstore.read().active("alpha") == previous.to_ref
 
 

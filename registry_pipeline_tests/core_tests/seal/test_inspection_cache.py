@@ -75,18 +75,24 @@ def test_no_cache_outside_the_block(make_run: Callable[..., SealedRun], calls: l
 
 
 @pytest.fixture
-def verdicts(tmp_path: Path) -> Path:
-    """Where a workspace keeps its verdict cache."""
-    return tmp_path / "cache" / "verdicts.json"
+def root(tmp_path: Path) -> Path:
+    """The workspace whose verdict cache a block opens."""
+    return tmp_path / "ws"
+
+
+@pytest.fixture
+def verdicts(root: Path) -> Path:
+    """Where the workspace keeps its verdict cache."""
+    return root / validate.VERDICTS_RELPATH
 
 
 def test_a_pass_verdict_is_carried_to_the_next_block(
-    make_run: Callable[..., SealedRun], calls: list[str], verdicts: Path
+    make_run: Callable[..., SealedRun], calls: list[str], root: Path, verdicts: Path
 ) -> None:
     run = make_run()
-    with validate.inspection_cache(verdicts):
+    with validate.inspection_cache(root):
         first = validate.inspect_run_folder(run.path)
-    with validate.inspection_cache(verdicts):
+    with validate.inspection_cache(root):
         second = validate.inspect_run_folder(run.path)
     assert calls == [str(run.path)]
     assert second.ok and (second.run_id, second.root_sha256, second.files) == (
@@ -98,10 +104,10 @@ def test_a_pass_verdict_is_carried_to_the_next_block(
 
 
 def test_a_rewrite_that_keeps_size_and_mtime_is_still_seen(
-    make_run: Callable[..., SealedRun], calls: list[str], verdicts: Path
+    make_run: Callable[..., SealedRun], calls: list[str], root: Path, verdicts: Path
 ) -> None:
     run = make_run()
-    with validate.inspection_cache(verdicts):
+    with validate.inspection_cache(root):
         assert validate.inspect_run_folder(run.path).ok
     target = run.path / "notes.txt"
     before = target.stat()
@@ -109,31 +115,31 @@ def test_a_rewrite_that_keeps_size_and_mtime_is_still_seen(
     target.write_bytes(b"line 0ne\nline two\n")  # same size
     os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))  # mtime put back
     os.chmod(target, 0o444)
-    with validate.inspection_cache(verdicts):
+    with validate.inspection_cache(root):
         report = validate.inspect_run_folder(run.path)
     assert ReasonCode.HASH_MISMATCH in {p.code for p in report.problems}
     assert len(calls) == 2
 
 
 def test_a_full_audit_reads_no_stored_verdict_but_records_fresh_ones(
-    make_run: Callable[..., SealedRun], calls: list[str], verdicts: Path
+    make_run: Callable[..., SealedRun], calls: list[str], root: Path, verdicts: Path
 ) -> None:
     run = make_run()
-    with validate.inspection_cache(verdicts):
+    with validate.inspection_cache(root):
         validate.inspect_run_folder(run.path)
-    with validate.inspection_cache(verdicts, trust_stored=False):
+    with validate.inspection_cache(root, trust_stored=False):
         assert validate.inspect_run_folder(run.path).ok
     assert len(calls) == 2
-    with validate.inspection_cache(verdicts):
+    with validate.inspection_cache(root):
         validate.inspect_run_folder(run.path)
     assert len(calls) == 2
 
 
 def test_other_schemas_mean_a_new_inspection(
-    make_run: Callable[..., SealedRun], calls: list[str], verdicts: Path, tmp_path: Path
+    make_run: Callable[..., SealedRun], calls: list[str], root: Path, verdicts: Path, tmp_path: Path
 ) -> None:
     run = make_run()
-    with validate.inspection_cache(verdicts):
+    with validate.inspection_cache(root):
         validate.inspect_run_folder(run.path)
     extra = tmp_path / "more_schemas"
     extra.mkdir()
@@ -149,20 +155,20 @@ def test_other_schemas_mean_a_new_inspection(
         )
     )
     schemas = SchemaCatalog.load([builtin_schema_dir(), extra])
-    with validate.inspection_cache(verdicts):
+    with validate.inspection_cache(root):
         report = validate.inspect_run_folder(run.path, schemas=schemas)
     assert ReasonCode.SCHEMA_VIOLATION in {p.code for p in report.problems}
     assert len(calls) == 2
 
 
 def test_failures_fast_checks_and_other_ids_are_never_stored(
-    make_run: Callable[..., SealedRun], calls: list[str], verdicts: Path
+    make_run: Callable[..., SealedRun], calls: list[str], root: Path, verdicts: Path
 ) -> None:
     good, bad = make_run(), make_run()
     unseal(bad.path)
     (bad.path / "notes.txt").write_bytes(b"tampered\n")
     for _ in range(2):
-        with validate.inspection_cache(verdicts):
+        with validate.inspection_cache(root):
             assert not validate.inspect_run_folder(bad.path).ok
             assert validate.inspect_run_folder(good.path, fast=True).ok
             validate.inspect_run_folder(good.path, expect_run_id="another")
@@ -172,21 +178,21 @@ def test_failures_fast_checks_and_other_ids_are_never_stored(
 
 @pytest.mark.parametrize("content", [b"", b"{not json", b'{"version": 99, "entries": {}}', b"[]"])
 def test_an_unreadable_store_counts_as_empty_and_is_replaced(
-    make_run: Callable[..., SealedRun], calls: list[str], verdicts: Path, content: bytes
+    make_run: Callable[..., SealedRun], calls: list[str], root: Path, verdicts: Path, content: bytes
 ) -> None:
     run = make_run()
     verdicts.parent.mkdir(parents=True)
     verdicts.write_bytes(content)
-    with validate.inspection_cache(verdicts):
+    with validate.inspection_cache(root):
         assert validate.inspect_run_folder(run.path).ok
-    with validate.inspection_cache(verdicts):
+    with validate.inspection_cache(root):
         assert validate.inspect_run_folder(run.path).ok
     assert len(calls) == 1
     assert str(run.path) in json.loads(verdicts.read_bytes())["entries"]
 
 
 def test_a_forged_entry_for_another_fingerprint_is_ignored(
-    make_run: Callable[..., SealedRun], calls: list[str], verdicts: Path
+    make_run: Callable[..., SealedRun], calls: list[str], root: Path, verdicts: Path
 ) -> None:
     run = make_run()
     unseal(run.path)
@@ -194,6 +200,6 @@ def test_a_forged_entry_for_another_fingerprint_is_ignored(
     verdicts.parent.mkdir(parents=True)
     forged = {"version": 1, "entries": {str(run.path): ["0" * 64, "0" * 64, "x", "y", 3]}}
     verdicts.write_text(json.dumps(forged))
-    with validate.inspection_cache(verdicts):
+    with validate.inspection_cache(root):
         assert not validate.inspect_run_folder(run.path).ok
     assert len(calls) == 1

@@ -229,14 +229,13 @@ def test_a_pass_stored_by_the_laxer_validator_is_not_reused(run: SealedRun, tmp_
 
     (run.path / "empty").mkdir()
     schemas = SchemaCatalog.for_workspace(None)
-    verdicts = tmp_path / "verdicts.json"
-    stale = Verified(verdicts, version="seal-1")  # the one cache's format, a laxer validator's
+    stale = Verified(tmp_path, validate.VERDICTS_RELPATH, version="seal-1")  # a laxer one's
     payload = {"fingerprint": validate._fingerprint(str(run.path)), "schemas": schemas.fingerprint,
                "run_id": run.run_id, "root_sha256": run.root_sha256, "files": 6,
                "created_utc": None}  # fmt: skip
     stale.put(str(run.path), [validate.PASSED], payload)
     stale.save()
-    with validate.inspection_cache(verdicts):
+    with validate.inspection_cache(tmp_path):
         report = inspect_run_folder(run.path, schemas=schemas)
     assert pairs(report) == {(ReasonCode.UNLISTED_FILE, "empty")}
     assert stale.version != validate.VERDICT_STORE_VERSION

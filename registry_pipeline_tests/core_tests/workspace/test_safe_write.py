@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from registry_pipeline.core.errors import UsageError
-from registry_pipeline.core.fs import write_atomic
+from registry_pipeline.core.fs import require_safe, require_safe_all, write_atomic
+from registry_pipeline.core.seal import validate
+from registry_pipeline.core.seal.validate import inspection_cache
 from registry_pipeline.core.workspace.build_slot import BUILD_SLOT_RELPATH, build_slot
 from registry_pipeline.core.workspace.layout import Workspace, init_workspace
-from registry_pipeline.core.workspace.safe_write import require_safe, require_safe_all
 
 
 @pytest.fixture
@@ -128,9 +129,12 @@ def test_the_verdict_cache_is_never_read_or_written_through_a_link(
 ) -> None:
     """A verdict read from elsewhere would be trusted: a PASS forged there."""
     (root / ".codex" / "cache").symlink_to(outside)
-    with pytest.raises(UsageError) as raised:
-        _ = Workspace(root).verdicts_path
+    with pytest.raises(UsageError) as raised, inspection_cache(Workspace(root).root):
+        pass
+    assert raised.value.code == "UNSAFE_PATH"
     assert raised.value.path == str(root / ".codex" / "cache")
+    assert list(outside.iterdir()) == [outside / "file.txt"]
+    assert validate._CACHE is None and validate._VERDICTS is None  # no block left open
 
 
 def test_write_atomic_replaces_a_link_and_never_writes_through_one(

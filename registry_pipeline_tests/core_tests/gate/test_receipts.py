@@ -1,0 +1,72 @@
+"""Receipts read back through `ReceiptStore.verdicts`: what the gate wrote is read as written; a
+line of another shape is RECEIPT_INVALID naming the field (the built-in receipt schema decides,
+`schemas/promotion_receipt.schema.json`), never an internal error."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import rfc8785
+
+from registry_pipeline.core.gate.receipts import (
+    RECEIPTS_RELPATH,
+    ReceiptInvalid,
+    ReceiptStore,
+    make_receipt,
+)
+from registry_pipeline.core.gate.verdict import CheckVerdict
+from registry_pipeline.core.workspace.layout import Workspace
+
+ROOT = "a" * 64
+
+
+def _written(workspace: Workspace) -> dict[str, Any]:
+    """The document of a receipt the gate wrote (one passing check)."""
+    verdicts = [CheckVerdict("seal_valid", True, "ok")]
+    receipt = make_receipt(
+        "alpha", "2026-01-01__000000__alpha", ROOT, verdicts, {"kind": "x", "id": "y"}
+    )
+    return ReceiptStore(workspace).write(receipt).as_json()
+
+
+def test_a_receipt_the_gate_wrote_is_read_as_written(workspace: Workspace) -> None:
+    document = _written(workspace)
+    (found,) = ReceiptStore(workspace).verdicts(ROOT).receipts
+    assert found.as_json() == document and found.passed
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda d: d.pop("build"), "/"),
+        (lambda d: d.update(extra=1), "/"),
+        (lambda d: d.update(receipt_version="0.2"), "/receipt_version"),
+        (lambda d: d.update(run_id=5), "/run_id"),
+        (lambda d: d.update(build={"kind": 1}), "/build/kind"),
+        (lambda d: d["checks"][0].update(description=5), "/checks/0/description"),
+        (lambda d: d["checks"][0].update(reason_codes=[1]), "/checks/0/reason_codes/0"),
+        (lambda d: d["checks"][0].pop("passed"), "/checks/0"),
+        (lambda d: d.update(checks={}), "/checks"),
+    ],
+)
+def test_a_line_of_another_shape_is_refused_naming_the_field(
+    workspace: Workspace, change: Any, field: str
+) -> None:
+    document = _written(workspace)
+    change(document)
+    path = workspace.root / RECEIPTS_RELPATH / f"{ROOT}.jsonl"
+    path.write_bytes(rfc8785.dumps(document) + b"\n")
+    with pytest.raises(ReceiptInvalid) as raised:
+        ReceiptStore(workspace).verdicts(ROOT)
+    assert raised.value.code == "RECEIPT_INVALID" and raised.value.path == str(path)
+    assert f"({field}: " in raised.value.message or f"; {field}: " in raised.value.message
+
+
+def test_passed_must_agree_with_the_checks(workspace: Workspace) -> None:
+    document = _written(workspace)
+    document["passed"] = False
+    path = workspace.root / RECEIPTS_RELPATH / f"{ROOT}.jsonl"
+    path.write_bytes(rfc8785.dumps(document) + b"\n")
+    with pytest.raises(ReceiptInvalid, match="passed does not agree with its checks"):
+        ReceiptStore(workspace).verdicts(ROOT)
