@@ -29,11 +29,10 @@ import dagster as dg
 import yaml  # type: ignore[import-untyped]
 
 from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.fs import write_atomic
+from registry_pipeline.core.fs import require_safe_all, write_atomic
 from registry_pipeline.core.lock import exclusive_lock
 from registry_pipeline.core.workspace.layout import DAGSTER_HOME_RELPATH as DAGSTER_HOME_RELPATH
 from registry_pipeline.core.workspace.layout import point_dagster_here
-from registry_pipeline.core.workspace.safe_write import require_safe_all
 from registry_pipeline.lib.build_run import BUILD_TAG as BUILD_TAG
 from registry_pipeline.lib.postgres import (
     POSTGRES_EXTRA,

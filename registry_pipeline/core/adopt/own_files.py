@@ -28,12 +28,12 @@ from pathlib import Path
 
 from registry_pipeline.core.adopt.plan import adopt_warning
 from registry_pipeline.core.errors import Problem
+from registry_pipeline.core.fs import require_safe_all
 from registry_pipeline.core.gate.receipts import RECEIPTS_RELPATH
 from registry_pipeline.core.pointers.journal import JOURNAL_NAME
 from registry_pipeline.core.seal.gitstate import NOT_CANON, ask_git, canon_changes
 from registry_pipeline.core.workspace.gitcheck import PROBE, ignore_rules, is_tracked
 from registry_pipeline.core.workspace.layout import DOTENV_RELPATH, RUNS_RELPATH, read_existing
-from registry_pipeline.core.workspace.safe_write import require_safe_all
 
 CODEX_GITIGNORE = ".codex/.gitignore"
 JOURNAL = f".codex/{JOURNAL_NAME}"

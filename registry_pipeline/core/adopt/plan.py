@@ -47,6 +47,7 @@ from typing import Any
 
 from registry_pipeline.core.builders.operations_catalog import catalog_version_key
 from registry_pipeline.core.errors import Problem, UsageError
+from registry_pipeline.core.fs import escape_problem
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.seal.schemas import SchemaCatalog
@@ -55,7 +56,6 @@ from registry_pipeline.core.workspace.catalog import (
     CatalogError,
     check_catalog,
 )
-from registry_pipeline.core.workspace.safe_write import escape_problem
 from registry_pipeline.core.workspace.sources import is_pattern, pattern_base, pattern_matches
 
 DEFAULT_CATALOG = "docs/phase_2_2/REGISTRY_CATALOG_v0_1.json"

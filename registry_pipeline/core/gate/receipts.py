@@ -22,14 +22,13 @@ import rfc8785
 from registry_pipeline._version import __version__
 from registry_pipeline.core import jsonl
 from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.fs import write_atomic
+from registry_pipeline.core.fs import require_safe, write_atomic
 from registry_pipeline.core.gate.verdict import CheckVerdict
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.seal.schemas import SchemaCatalog, violation_text
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.remote import line_digest, remote_for
-from registry_pipeline.core.workspace.safe_write import require_safe
 
 RECEIPTS_RELPATH = ".codex/RECEIPTS"
 RECEIPT_VERSION = "0.1"

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from registry_pipeline.core.errors import Problem, RegistryError
-from registry_pipeline.core.fs import write_atomic
+from registry_pipeline.core.fs import require_safe, write_atomic
 from registry_pipeline.core.objstore.folders import published
 from registry_pipeline.core.objstore.ledger import Entry, Head, Ledger
 from registry_pipeline.core.objstore.store import Conflict
@@ -57,7 +57,6 @@ from registry_pipeline.core.pointers.pointer_file import PointerRefused
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 from registry_pipeline.core.workspace.remote import POINTERS_PREFIX, RUNS_PREFIX, Remote, remote_for
-from registry_pipeline.core.workspace.safe_write import require_safe
 
 SYNC_RELPATH = ".codex/cache/remote_pointers.json"
 PREFIX = POINTERS_PREFIX

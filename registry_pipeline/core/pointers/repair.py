@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.fs import fsync_dir
+from registry_pipeline.core.fs import fsync_dir, require_safe
 from registry_pipeline.core.lock import exclusive_lock
 from registry_pipeline.core.objstore.folders import folder_key, listing, published
 from registry_pipeline.core.objstore.lease import KEY as LEASE_KEY
@@ -49,7 +49,6 @@ from registry_pipeline.core.pointers.targets import apply_record, target_folder
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.workspace.remote import RUNS_PREFIX, Remote, remote_for
-from registry_pipeline.core.workspace.safe_write import require_safe
 
 
 @dataclass(frozen=True)

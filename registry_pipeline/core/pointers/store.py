@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 from registry_pipeline.core import jsonl
 from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.faults import crash_point
-from registry_pipeline.core.fs import write_atomic
+from registry_pipeline.core.fs import require_safe_all, write_atomic
 from registry_pipeline.core.lock import DEFAULT_TIMEOUT, exclusive_lock
 from registry_pipeline.core.pointers.bucket import SetAside, journal_for, retry_lost
 from registry_pipeline.core.pointers.integrity import require_intact, verify_workspace
@@ -78,7 +78,6 @@ from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import pointer_file_path
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.core.workspace.safe_write import require_safe_all
 
 __all__ = ["ANY", "MAX_REASON", "Admit", "Change", "Hold", "PointerRefused", "PointerStore",
            "pointer_relpath", "target_folder"]  # fmt: skip

@@ -42,6 +42,7 @@ from typing import IO, Any
 from registry_pipeline.core import jsonl
 from registry_pipeline.core.errors import Problem, RegistryError, UsageError
 from registry_pipeline.core.faults import crash_point
+from registry_pipeline.core.fs import require_safe_all
 from registry_pipeline.core.json_strict import gc_paused, prepare_encoder
 from registry_pipeline.core.lock import DEFAULT_TIMEOUT
 from registry_pipeline.core.run_index import sidecar
@@ -61,7 +62,6 @@ from registry_pipeline.core.run_index.rules import CHUNK, RecordRules, relevant
 from registry_pipeline.core.run_index.spec import IndexSpec
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.seal.schemas import SchemaCatalog
-from registry_pipeline.core.workspace.safe_write import require_safe_all
 from registry_pipeline.core.write_path.logs import (
     NOTES_RELPATH,
     actor,

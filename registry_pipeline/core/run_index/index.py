@@ -23,14 +23,13 @@ from typing import Any, Self, TypeVar
 
 from registry_pipeline.core import jsonl
 from registry_pipeline.core.errors import RegistryError, UsageError
-from registry_pipeline.core.fs import write_atomic
+from registry_pipeline.core.fs import require_safe, require_safe_all, write_atomic
 from registry_pipeline.core.lock import DEFAULT_TIMEOUT, exclusive_lock
 from registry_pipeline.core.run_index import sidecar
 from registry_pipeline.core.run_index.spec import EARLIEST, IndexSpec, index_spec
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.core.workspace.safe_write import require_safe, require_safe_all
 
 T = TypeVar("T")
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from registry_pipeline.core.errors import Problem, UsageError
+from registry_pipeline.core.fs import escape_problem
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.objstore.store import parse_store_url
 from registry_pipeline.core.seal.paths import relpath_problem
@@ -32,7 +33,6 @@ from registry_pipeline.core.seal.schemas import SchemaCatalog, violation_text
 from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES, read_regular_file
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 from registry_pipeline.core.workspace.remote import CATALOG_RELPATH as CATALOG_RELPATH
-from registry_pipeline.core.workspace.safe_write import escape_problem
 from registry_pipeline.core.workspace.sources import is_pattern, pattern_base
 
 CATALOG_SCHEMA_ID = "urn:registry-pipeline:schema:registry_catalog_v0_2"

@@ -108,7 +108,7 @@ class Workspace:
 
     def require_writable(self, *targets: Path) -> Workspace:
         """This workspace, once every one of `targets` is known to be a real place inside it:
-        UNSAFE_PATH naming the symlink on the way otherwise (`core.workspace.safe_write`),
+        UNSAFE_PATH naming the symlink on the way otherwise (`core.fs`),
         all checked before any is written."""
         require_safe_all(self.root, targets)
         return self

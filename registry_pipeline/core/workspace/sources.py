@@ -17,13 +17,13 @@ from pathlib import Path
 
 from registry_pipeline.core import jsonl
 from registry_pipeline.core.errors import Problem, ReasonCode, RegistryError, UsageError
+from registry_pipeline.core.fs import escape_problem
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.seal.folder_report import json_invalid, schema_violation
 from registry_pipeline.core.seal.hashing import BLOCK_SIZE, file_lines, jsonl_records
 from registry_pipeline.core.seal.paths import fold_key, is_reserved, printable, relpath_problem
 from registry_pipeline.core.seal.pointer_lines import pointer_lines
 from registry_pipeline.core.seal.schemas import ArtifactSchema, SchemaCatalog, violation_text
-from registry_pipeline.core.workspace.safe_write import escape_problem
 from registry_pipeline.core.workspace.snapshots import unchanged_snapshot as unchanged_snapshot
 
 MAX_SCHEMA_CHECK = 256 << 20

@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from registry_pipeline.core.errors import UsageError
-from registry_pipeline.core.fs import write_atomic
+from registry_pipeline.core.fs import require_safe_all, write_atomic
 from registry_pipeline.core.workspace.catalog import CATALOG_RELPATH, check_catalog
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH
-from registry_pipeline.core.workspace.safe_write import require_safe_all
 from registry_pipeline.core.write_path.content import entry_types
 from registry_pipeline.core.write_path.table import types_markdown
 

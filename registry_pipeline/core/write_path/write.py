@@ -29,12 +29,12 @@ from typing import Any
 
 from registry_pipeline.core.append_only.governed import governed_files
 from registry_pipeline.core.errors import Problem, RegistryError, UsageError
+from registry_pipeline.core.fs import require_safe_all
 from registry_pipeline.core.lock import DEFAULT_TIMEOUT, exclusive_lock
 from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.core.workspace.safe_write import require_safe_all
 from registry_pipeline.core.write_path.cache import cache_dir, cached_parser, store
 from registry_pipeline.core.write_path.content import (
     Entry,
