@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from registry_pipeline.cli._commands import RAW, workspace_option
+from registry_pipeline.cli._args import command, common, examples
 from registry_pipeline.cli._output import err, json_doc, out
 from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
 
@@ -46,19 +46,18 @@ when the chain holds and no folder is future-dated (or there is no log yet), 1 o
 
 def add_delta(commands: Any) -> None:
     """`registry delta COMMAND`."""
-    parser = commands.add_parser(
+    parser = command(
+        commands,
         "delta",
-        help="what changed in each registry, between which sealed snapshots, and when",
-        formatter_class=RAW,
-        description=DESCRIPTION,
-        epilog=EPILOG,
+        "what changed in each registry, between which sealed snapshots, and when",
+        DESCRIPTION,
+        EPILOG,
     )
     sub = parser.add_subparsers(dest="delta_command", metavar="COMMAND", required=True)
-    show = sub.add_parser(
-        "show", help="list transitions in time order (newest valid log)", formatter_class=RAW,
-        description=SHOW,
-        epilog="examples:\n  registry delta show --registry run_registry\n"
-        "  registry delta show --since 2026-11-20T00:00:00Z --explain",
+    show = command(
+        sub, "show", "list transitions in time order (newest valid log)", SHOW,
+        examples("registry delta show --registry run_registry",
+                 "registry delta show --since 2026-11-20T00:00:00Z --explain"),
     )  # fmt: skip
     show.add_argument(
         "--registry", metavar="ID", help="only this registry (it must be in the catalog)"
@@ -73,17 +72,12 @@ def add_delta(commands: Any) -> None:
         help="also say what changed inside JSON, JSONL and YAML artifacts, record by record "
         "(manifest_diff transitions whose two run folders still exist)",
     )  # fmt: skip
-    show.add_argument("--json", action="store_true", help="print JSON")
-    workspace_option(show)
-    show.set_defaults(run=run_show)
-    verify = sub.add_parser(
-        "verify", help="check the whole chain of log snapshots back to the first",
-        formatter_class=RAW, description=VERIFY,
-        epilog="examples:\n  registry delta verify\n  registry delta verify --json",
+    common(show, run_show, "print JSON")
+    verify = command(
+        sub, "verify", "check the whole chain of log snapshots back to the first", VERIFY,
+        examples("registry delta verify", "registry delta verify --json"),
     )  # fmt: skip
-    verify.add_argument("--json", action="store_true", help="print JSON")
-    workspace_option(verify)
-    verify.set_defaults(run=run_verify)
+    common(verify, run_verify, "print JSON")
 
 
 def _since(text: str | None) -> str | None:

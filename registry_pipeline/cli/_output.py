@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Iterable
 from typing import Any
+
+from registry_pipeline.core.errors import problem_object
 
 
 def out(line: str = "") -> None:
@@ -37,6 +40,45 @@ def json_line(value: Any) -> None:
 def json_doc(value: Any) -> None:
     """One indented JSON document on stdout."""
     sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
+
+
+def answer(as_json: bool, document: Any, lines: Iterable[str] = (), code: int = 0) -> int:
+    """A command's answer, `document` with --json, else `lines` on stdout; returns `code`."""
+    if as_json:
+        json_doc(document)
+    else:
+        for line in lines:
+            out(line)
+    return code
+
+
+def error(
+    as_json: bool,
+    code: str,
+    message: str,
+    text: str | None = None,
+    *,
+    path: str | None = None,
+    details: list[object] | None = None,
+    line: object = None,
+    field: object = None,
+    column: object = None,
+) -> None:
+    """An error as human text on stderr (`error: CODE message` unless `text` is given), or with
+    --json as one problem object on stdout (a script reads one format whatever happens)."""
+    if not as_json:
+        err(f"error: {code} {message}" if text is None else text)
+        return
+    document = problem_object(
+        code,
+        message,
+        path=path,
+        line=line if isinstance(line, int) else None,
+        field=field if isinstance(field, str) else None,
+        column=column if isinstance(column, int) else None,
+        details=details or None,
+    )
+    json_doc({"error": document})
 
 
 class Progress:

@@ -9,8 +9,7 @@ import re
 import socket
 from typing import Any
 
-from registry_pipeline.cli._args import bounded_float
-from registry_pipeline.cli._commands import RAW, workspace_option
+from registry_pipeline.cli._args import bounded_float, command, common, examples
 from registry_pipeline.cli._output import err, json_doc, out
 from registry_pipeline.core.errors import UsageError, problem_object
 from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
@@ -138,48 +137,45 @@ NONE = "none"
 
 def add_pointers(commands: Any) -> None:
     """`registry pointers COMMAND`."""
-    parser = commands.add_parser(
+    parser = command(
+        commands,
         "pointers",
-        help="the active pointers: show, promote, roll back, verify the journal",
-        formatter_class=RAW,
-        description=DESCRIPTION,
-        epilog=EPILOG,
+        "the active pointers: show, promote, roll back, verify the journal",
+        DESCRIPTION,
+        EPILOG,
     )
     sub = parser.add_subparsers(dest="pointers_command", metavar="COMMAND", required=True)
 
-    show = _command(sub, "show", "what is active now", SHOW,
-                    "registry pointers show\n  registry pointers show --json")  # fmt: skip
-    _common(show)
-    show.set_defaults(run=run_show)
+    show = command(sub, "show", "what is active now", SHOW,
+                   examples("registry pointers show", "registry pointers show --json"))  # fmt: skip
+    common(show, run_show, JSON)
 
-    history = _command(
+    history = command(
         sub, "history", "the journal, oldest first", HISTORY,
-        "registry pointers history\n  registry pointers history run_registry --json",
+        examples("registry pointers history", "registry pointers history run_registry --json"),
     )  # fmt: skip
     history.add_argument("registry_id", nargs="?", metavar="REGISTRY_ID",
                          help="only this registry's records (default: every registry)")  # fmt: skip
-    _common(history)
-    history.set_defaults(run=run_history)
+    common(history, run_history, JSON)
 
-    promote = _command(
+    promote = command(
         sub, "promote", "make a newer valid snapshot active", PROMOTE,
-        "registry pointers promote run_registry RUN_ID --expect OLD_RUN_ID\n"
-        "  registry pointers promote expected_versions RUN_ID --expect none",
+        examples("registry pointers promote run_registry RUN_ID --expect OLD_RUN_ID",
+                 "registry pointers promote expected_versions RUN_ID --expect none"),
     )  # fmt: skip
-    _registry_argument(promote)
+    promote.add_argument("registry_id", metavar="REGISTRY_ID", help="the registry's id")
     promote.add_argument("run_id", metavar="RUN_ID",
                          help="the snapshot to make active (a run folder name)")  # fmt: skip
     _expect_option(promote)
     promote.add_argument("--reason", default="", help="why (recorded in the journal)")
     _lock_option(promote)
-    _common(promote)
-    promote.set_defaults(run=run_promote)
+    common(promote, run_change, JSON, action="promote")
 
-    rollback = _command(
+    rollback = command(
         sub, "rollback", "make an older valid snapshot active again, and hold it there", ROLLBACK,
-        'registry pointers rollback drift_signals --to RUN_ID --reason "bad pack"',
+        examples('registry pointers rollback drift_signals --to RUN_ID --reason "bad pack"'),
     )  # fmt: skip
-    _registry_argument(rollback)
+    rollback.add_argument("registry_id", metavar="REGISTRY_ID", help="the registry's id")
     rollback.add_argument(
         "--to", required=True, metavar="RUN_ID", dest="run_id",
         help="the older snapshot to make active again (a run folder name)",
@@ -187,8 +183,7 @@ def add_pointers(commands: Any) -> None:
     rollback.add_argument("--reason", required=True, help="why (required, journaled)")
     _expect_option(rollback)
     _lock_option(rollback)
-    _common(rollback)
-    rollback.set_defaults(run=run_rollback)
+    common(rollback, run_change, JSON, action="rollback")
 
     for name, helptext, description, example in (
         ("hold", "stop automatic promotion of a registry (builds still build and check)", HOLD,
@@ -198,61 +193,60 @@ def add_pointers(commands: Any) -> None:
         ("accept", "record a hand edit of the pointer file as a journaled decision", ACCEPT,
          'registry pointers accept expected_versions --reason "pinned by hand"'),
     ):  # fmt: skip
-        command = _command(sub, name, helptext, description, example)
-        _registry_argument(command)
+        mark = command(sub, name, helptext, description, examples(example))
+        mark.add_argument("registry_id", metavar="REGISTRY_ID", help="the registry's id")
         needed = name != "release"
-        command.add_argument("--reason", required=needed, default="",
-                             help="why (journaled)" + (" (required)" * needed))  # fmt: skip
-        _lock_option(command)
-        _common(command)
-        command.set_defaults(run=run_mark, mark=name)
+        mark.add_argument("--reason", required=needed, default="",
+                          help="why (journaled)" + (" (required)" * needed))  # fmt: skip
+        _lock_option(mark)
+        common(mark, run_mark, JSON, action=name)
 
-    verify = _command(
+    verify = command(
         sub, "verify", "replay the journal: chain, sequence, and the pointer file", VERIFY,
-        "registry pointers verify\n"
-        '  registry pointers verify --expect-head "$(cat journal-head.txt)"',
+        examples("registry pointers verify",
+                 'registry pointers verify --expect-head "$(cat journal-head.txt)"'),
     )  # fmt: skip
     verify.add_argument(
         "--expect-head", metavar="HASH",
         help="a head hash recorded earlier (64 hex digits): it must still be in the chain "
         "(catches truncation and a rewritten journal)",
     )  # fmt: skip
-    _common(verify)
-    verify.set_defaults(run=run_verify)
+    common(verify, run_verify, JSON)
 
-    as_of = _command(
+    as_of = command(
         sub, "as-of", "what was active at a past moment (from the journal)", AS_OF,
-        "registry pointers as-of 2026-11-20T18:00:00Z\n"
-        "  registry pointers as-of 2026-11-20        (the end of that UTC day)",
+        examples("registry pointers as-of 2026-11-20T18:00:00Z",
+                 "registry pointers as-of 2026-11-20        (the end of that UTC day)"),
     )  # fmt: skip
     as_of.add_argument(
         "timestamp", metavar="TIMESTAMP",
         help="an ISO 8601 time with a zone, or a date (the end of that UTC day)",
     )  # fmt: skip
-    _common(as_of)
-    as_of.set_defaults(run=run_as_of)
-    _add_repair_commands(sub)
+    common(as_of, run_as_of, JSON)
 
-
-def _command(
-    sub: Any, name: str, helptext: str, description: str, examples: str
-) -> argparse.ArgumentParser:
-    """One `registry pointers NAME` parser; `examples` are its epilog's lines after the first's
-    indent."""
-    parser: argparse.ArgumentParser = sub.add_parser(
-        name, help=helptext, description=description, formatter_class=RAW,
-        epilog=f"examples:\n  {examples}",
+    check = command(
+        sub, "check", "run a snapshot's blocking checks and write its promotion receipt", CHECK,
+        examples("registry pointers check rolepack 2026-11-21__101500__rolepack_build --json"),
     )  # fmt: skip
-    return parser
+    check.add_argument("registry_id", metavar="REGISTRY_ID", help="the registry's id")
+    check.add_argument("run_id", metavar="RUN_ID", help="the snapshot (a run folder name)")
+    common(check, run_check, JSON)
+
+    repair = command(
+        sub, "repair", "restore a hand-edited pointer, or restart a broken journal", REPAIR,
+        examples('registry pointers repair expected_versions --reason "undo the hand edit"',
+                 'registry pointers repair --reason "line 7 was deleted; evidence kept"'),
+    )  # fmt: skip
+    repair.add_argument(
+        "registry_id", nargs="?", metavar="REGISTRY_ID",
+        help="restore this registry's pointer (default: restart the journal)",
+    )  # fmt: skip
+    repair.add_argument("--reason", required=True, help="why (required, journaled)")
+    _lock_option(repair)
+    common(repair, run_repair, JSON, sync=False)  # it repairs what a sync would refuse
 
 
-def _registry_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("registry_id", metavar="REGISTRY_ID", help="the registry's id")
-
-
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print JSON")
-    workspace_option(parser)
+JSON = "print JSON"
 
 
 def _expect_option(parser: argparse.ArgumentParser) -> None:
@@ -311,15 +305,7 @@ def _catalog(workspace: Workspace) -> Any:
         return None
 
 
-def run_promote(args: argparse.Namespace) -> int:
-    return _change(args, "promote")
-
-
-def run_rollback(args: argparse.Namespace) -> int:
-    return _change(args, "rollback")
-
-
-def _change(args: argparse.Namespace, action: str) -> int:
+def run_change(args: argparse.Namespace) -> int:
     """`promote` or `rollback` through the store, as the CLI user; a run id that is not here
     is refused naming the registry's nearest snapshots."""
     from registry_pipeline.core.gate.gate import admission
@@ -327,7 +313,7 @@ def _change(args: argparse.Namespace, action: str) -> int:
 
     workspace, store = open_store(args)
     with naming_candidates(workspace, args.registry_id, args.run_id):
-        change = getattr(store, action)(
+        change = getattr(store, args.action)(
             args.registry_id,
             args.run_id,
             relpath=_relpath(workspace, args.registry_id, args.run_id),
@@ -344,7 +330,7 @@ def run_mark(args: argparse.Namespace) -> int:
     from registry_pipeline.core.gate.gate import admission
 
     _workspace, store = open_store(args)
-    change = getattr(store, args.mark)(
+    change = getattr(store, args.action)(
         args.registry_id, reason=args.reason, actor=cli_actor(), admit=admission
     )
     return _report_change(args, change)
@@ -664,32 +650,6 @@ back on the last entry that verifies; a history that vanished (POINTERS_MISSING)
 from this machine's copy. Whatever is put back passes the gate first. Exit 0 when repaired; 1
 NOTHING_TO_REPAIR, a refusal of the gate, or the journal must be restarted first; 2 without a
 reason."""
-
-
-def _add_repair_commands(sub: Any) -> None:
-    """Add `check` and `repair` to `registry pointers`."""
-    check = _command(
-        sub, "check", "run a snapshot's blocking checks and write its promotion receipt", CHECK,
-        "registry pointers check rolepack 2026-11-21__101500__rolepack_build --json",
-    )  # fmt: skip
-    check.add_argument("registry_id", metavar="REGISTRY_ID", help="the registry's id")
-    check.add_argument("run_id", metavar="RUN_ID", help="the snapshot (a run folder name)")
-    _common(check)
-    check.set_defaults(run=run_check)
-
-    repair = _command(
-        sub, "repair", "restore a hand-edited pointer, or restart a broken journal", REPAIR,
-        'registry pointers repair expected_versions --reason "undo the hand edit"\n'
-        '  registry pointers repair --reason "line 7 was deleted; evidence kept"',
-    )  # fmt: skip
-    repair.add_argument(
-        "registry_id", nargs="?", metavar="REGISTRY_ID",
-        help="restore this registry's pointer (default: restart the journal)",
-    )  # fmt: skip
-    repair.add_argument("--reason", required=True, help="why (required, journaled)")
-    _lock_option(repair)
-    _common(repair)
-    repair.set_defaults(run=run_repair, sync=False)  # it repairs what a sync would refuse
 
 
 def run_check(args: argparse.Namespace) -> int:

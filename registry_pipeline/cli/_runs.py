@@ -10,8 +10,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from registry_pipeline.cli._args import bounded_int
-from registry_pipeline.cli._commands import RAW, workspace_option
+from registry_pipeline.cli._args import bounded_int, command, common, examples
 from registry_pipeline.cli._output import err, json_doc, out
 from registry_pipeline.core.workspace.input_files import MAX_RECORD_FILE_BYTES, human_size
 
@@ -67,164 +66,110 @@ examples:
 
 def add_runs(commands: Any) -> None:
     """`registry runs {append,import,show,list,failed,latest,repair}`."""
-    parser = commands.add_parser(
+    parser = command(
+        commands,
         "runs",
-        help="append run records to the run index and query it (show, list, failed, latest)",
-        formatter_class=RAW,
-        description=DESCRIPTION,
-        epilog=EXAMPLES,
+        "append run records to the run index and query it (show, list, failed, latest)",
+        DESCRIPTION,
+        EXAMPLES,
     )
     sub = parser.add_subparsers(
         dest="runs_command", metavar="COMMAND", required=True, parser_class=type(parser)
     )
-    append = _sub(
-        sub,
-        "append",
-        "append records: every one checked first, then all or none",
-        "  registry runs append --record-file runs.jsonl\n"
-        "  registry runs append --record-json '{...}' --json",
-    )
+    append = _sub(sub, "append", "append records: every one checked first, then all or none",
+                  run_append, "registry runs append --record-file runs.jsonl",
+                  "registry runs append --record-json '{...}' --json")  # fmt: skip
     given = append.add_mutually_exclusive_group(required=True)
     given.add_argument("--record-json", metavar="JSON", help="one record as a JSON object")
     given.add_argument(
-        "--record-file",
-        metavar="F",
+        "--record-file", metavar="F",
         help="one JSON object, or JSONL (one per line); - : stdin. A regular file (a FIFO or "
         f"device is refused: NOT_A_REGULAR_FILE) of at most {human_size(MAX_RECORD_FILE_BYTES)} "
         "(INPUT_TOO_LARGE)",
-    )
-    append.set_defaults(run=run_append)
+    )  # fmt: skip
 
     bulk = _sub(
-        sub,
-        "import",
+        sub, "import",
         "append a large file of records (JSONL, or one JSON object) exactly as `runs append "
         "--record-file` does: every record checked first by the same checks, then all or none, "
         "indexed in one transaction; progress on stderr",
-        "  registry runs import runs.jsonl\n"
-        "  registry runs import - --json < runs.jsonl\n"
-        "  registry runs import overrides.jsonl --index run_overrides",
-    )
-    bulk.add_argument(
-        "file",
-        metavar="FILE",
-        help="JSONL (one record per line) or one JSON object; - : stdin. A regular file of at "
-        f"most {human_size(MAX_RECORD_FILE_BYTES)}",
-    )
-    bulk.set_defaults(run=run_import)
+        run_import, "registry runs import runs.jsonl", "registry runs import - --json < runs.jsonl",
+        "registry runs import overrides.jsonl --index run_overrides",
+    )  # fmt: skip
+    bulk.add_argument("file", metavar="FILE",
+                      help="JSONL (one record per line) or one JSON object; - : stdin. A regular "
+                      f"file of at most {human_size(MAX_RECORD_FILE_BYTES)}")  # fmt: skip
 
-    show = _sub(
-        sub,
-        "show",
-        "one run's latest view (--history: every record)",
-        "  registry runs show RUN-20260901-0800-3PPB\n"
-        "  registry runs show RUN-20260901-0800-3PPB --history --json",
-    )
+    show = _sub(sub, "show", "one run's latest view (--history: every record)", run_show,
+                "registry runs show RUN-20260901-0800-3PPB",
+                "registry runs show RUN-20260901-0800-3PPB --history --json")  # fmt: skip
     show.add_argument("run_id", metavar="RUN_ID", help="the run (its key, e.g. run_id)")
-    show.add_argument(
-        "--history", action="store_true", help="every record of the run, oldest first"
-    )
-    show.set_defaults(run=run_show)
+    show.add_argument("--history", action="store_true",
+                      help="every record of the run, oldest first")  # fmt: skip
 
-    for name, help_text, handler, more in (
-        (
-            "list",
-            'the runs of a lane first recorded in a date range, oldest first (seed 004: "List '
-            'runs for ART_y + GEN_z in date range")',
-            run_list,
-            "",
-        ),
-        (
-            "failed",
-            'the runs whose latest view FAILed a uniqueness check (seed 004: "Find runs that '
-            'failed uniqueness checks"), each with what FAILed and whether its override covers '
-            "it; --gates: the catalog's failure predicate (any QA gate or check FAIL)",
-            run_failed,
-            "\n  registry runs failed --gates --json",
-        ),
-    ):
-        listing = _sub(
-            sub,
-            name,
-            help_text,
-            f"  registry runs {name} --lane artist_id=ART-iron-harbor\n"
-            f"  registry runs {name} --since 2026-09-01 --until 2026-09-30 --json{more}",
-        )
+    for name, help_text, handler, *more in (
+        ("list", 'the runs of a lane first recorded in a date range, oldest first (seed 004: '
+         '"List runs for ART_y + GEN_z in date range")', run_list),
+        ("failed", 'the runs whose latest view FAILed a uniqueness check (seed 004: "Find runs '
+         'that failed uniqueness checks"), each with what FAILed and whether its override '
+         "covers it; --gates: the catalog's failure predicate (any QA gate or check FAIL)",
+         run_failed, "registry runs failed --gates --json"),
+    ):  # fmt: skip
+        listing = _sub(sub, name, help_text, handler,
+                       f"registry runs {name} --lane artist_id=ART-iron-harbor",
+                       f"registry runs {name} --since 2026-09-01 --until 2026-09-30 --json",
+                       *more)  # fmt: skip
         _lane_option(listing, required=False)
         listing.add_argument(
-            "--since",
-            metavar="DATE",
+            "--since", metavar="DATE",
             help="first recorded on or after (YYYY-MM-DD or an ISO 8601 time)",
-        )
+        )  # fmt: skip
         listing.add_argument(
-            "--until",
-            metavar="DATE",
+            "--until", metavar="DATE",
             help="first recorded on or before (a date includes its whole day)",
-        )
-        listing.add_argument(
-            "--limit",
-            type=bounded_int(1, MAX_LIMIT),
-            metavar="N",
-            help=f"at most N runs (1 to {MAX_LIMIT})",
-        )
+        )  # fmt: skip
+        listing.add_argument("--limit", type=bounded_int(1, MAX_LIMIT), metavar="N",
+                             help=f"at most N runs (1 to {MAX_LIMIT})")  # fmt: skip
         if name == "failed":
             listing.add_argument(
-                "--gates",
-                action="store_true",
+                "--gates", action="store_true",
                 help="the runs meeting the catalog's failure predicate instead (any QA gate or "
                 "uniqueness check FAIL)",
-            )
-        listing.set_defaults(run=handler)
+            )  # fmt: skip
 
-    latest = _sub(
-        sub,
-        "latest",
-        "a lane's newest run whose latest view succeeded",
-        "  registry runs latest --lane artist_id=ART-iron-harbor --lane genre_id=GEN-worship",
-    )
+    latest = _sub(sub, "latest", "a lane's newest run whose latest view succeeded", run_latest,
+                  "registry runs latest --lane artist_id=ART-iron-harbor --lane "
+                  "genre_id=GEN-worship")  # fmt: skip
     _lane_option(latest, required=True)
-    latest.set_defaults(run=run_latest)
 
     repair = _sub(
-        sub,
-        "repair",
-        "move a torn last line (an interrupted append) aside",
-        "  registry runs repair\n  registry runs repair --index run_overrides --json\n"
-        "  registry runs repair --reindex      also rebuild the sidecar index from the log",
-    )
+        sub, "repair", "move a torn last line (an interrupted append) aside", run_repair,
+        "registry runs repair", "registry runs repair --index run_overrides --json",
+        "registry runs repair --reindex      also rebuild the sidecar index from the log",
+    )  # fmt: skip
     repair.add_argument(
-        "--reindex",
-        action="store_true",
+        "--reindex", action="store_true",
         help="also delete the sidecar index and rebuild it from the log",
-    )
-    repair.set_defaults(run=run_repair)
+    )  # fmt: skip
 
 
-def _sub(sub: Any, name: str, help_text: str, examples: str) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = sub.add_parser(
-        name,
-        help=help_text,
-        description=help_text[0].upper() + help_text[1:] + ".",
-        formatter_class=RAW,
-        epilog="examples:\n" + examples,
-    )
+def _sub(
+    sub: Any, name: str, help_text: str, run: Callable[[argparse.Namespace], int], *lines: str
+) -> argparse.ArgumentParser:
+    """`registry runs NAME`, its description its help as a sentence, with --index first."""
+    description = help_text[0].upper() + help_text[1:] + "."
+    parser = command(sub, name, help_text, description, examples(*lines))
     parser.add_argument(
         "--index", metavar="ID", help="the run index (default: the catalog's first)"
     )
-    parser.add_argument("--json", action="store_true", help="print JSON")
-    workspace_option(parser)
+    common(parser, run, "print JSON")
     return parser
 
 
 def _lane_option(parser: argparse.ArgumentParser, *, required: bool) -> None:
-    parser.add_argument(
-        "--lane",
-        action="append",
-        default=[],
-        required=required,
-        metavar="FIELD=VALUE",
-        help="a lane field and its value (repeat for several fields)",
-    )
+    parser.add_argument("--lane", action="append", default=[], required=required,
+                        metavar="FIELD=VALUE",
+                        help="a lane field and its value (repeat for several fields)")  # fmt: skip
 
 
 def _open(args: argparse.Namespace) -> RunIndex:

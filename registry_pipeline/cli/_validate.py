@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from registry_pipeline.cli._args import bounded_int
-from registry_pipeline.cli._commands import RAW, Commands, _relative, workspace_option
+from registry_pipeline.cli._args import bounded_int, command, common, examples
+from registry_pipeline.cli._commands import _relative
 from registry_pipeline.cli._output import Progress, err, json_line, out, safe
 from registry_pipeline.core.errors import Hint, RegistryError, UsageError, problem_object
 from registry_pipeline.core.seal.paths import printable
@@ -21,13 +21,13 @@ from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
 _F = TypeVar("_F", str, Path)
 
 
-def add_validate(commands: Commands) -> None:
+def add_validate(commands: Any) -> None:
     """`registry validate [RUN_FOLDER...] [--all] [--registry ID] [--json] [--fast]`."""
-    parser = commands.add_parser(
+    parser = command(
+        commands,
         "validate",
-        help="validate run folders against the seal contract",
-        formatter_class=RAW,
-        description="Check hashes, sizes, the root hash, required and unlisted files, safe "
+        "validate run folders against the seal contract",
+        "Check hashes, sizes, the root hash, required and unlisted files, safe "
         "paths, run.json and artifact schemas. Every problem is reported with its "
         "reason code. One verdict per folder: PASS, FAIL (damaged), INTACT_OLDER_FORMAT "
         "(a plain sha256sum list whose every line verifies), CONVERTED (every file matches its "
@@ -39,11 +39,12 @@ def add_validate(commands: Commands) -> None:
         "POINTERS_MISSING (exit 1) once the pointer journal has recorded pointers. Exit 0 when "
         "nothing FAILed (with --strict or named folders: when all PASS), 1 otherwise, 2 on bad "
         "usage or unreadable input.",
-        epilog="examples:\n"
-        "  registry validate --all\n"
-        "  registry validate --active   # what is active now: exit 0 after any fixed mistake\n"
-        "  registry validate --all --registry run_registry --fast\n"
-        "  registry validate .codex/RUNS/2026-02-05__000138__run_registry_build --json",
+        examples(
+            "registry validate --all",
+            "registry validate --active   # what is active now: exit 0 after any fixed mistake",
+            "registry validate --all --registry run_registry --fast",
+            "registry validate .codex/RUNS/2026-02-05__000138__run_registry_build --json",
+        ),
     )
     parser.add_argument("folders", nargs="*", metavar="RUN_FOLDER", help="run folders to check")
     parser.add_argument("--all", action="store_true", help="every run folder of the workspace")
@@ -56,27 +57,20 @@ def add_validate(commands: Commands) -> None:
     )
     parser.add_argument("--registry", metavar="ID", help="only run folders of this registry")
     parser.add_argument(
-        "--strict",
-        action="store_true",
+        "--strict", action="store_true",
         help="with --all, count UNSEALED, INTACT_OLDER_FORMAT and CONVERTED folders as "
-        "failures too "
-        "(named RUN_FOLDERs are always strict)",
-    )
+        "failures too (named RUN_FOLDERs are always strict)",
+    )  # fmt: skip
     parser.add_argument(
-        "--fast",
-        action="store_true",
+        "--fast", action="store_true",
         help="structure and sizes only: no hashing, no artifact schemas",
-    )
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print one JSON object per folder")
     parser.add_argument(
-        "--jobs",
-        type=bounded_int(1, 1024),
-        default=os.cpu_count() or 1,
-        metavar="N",
+        "--jobs", type=bounded_int(1, 1024), default=os.cpu_count() or 1, metavar="N",
         help="worker processes for many folders (default: CPU count)",
-    )
-    workspace_option(parser)
-    parser.set_defaults(run=run_validate)
+    )  # fmt: skip
+    common(parser, run_validate, None)
 
 
 def run_validate(args: argparse.Namespace) -> int:

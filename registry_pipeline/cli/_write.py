@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from registry_pipeline.cli._commands import RAW, workspace_option
+from registry_pipeline.cli._args import command, common
 from registry_pipeline.cli._output import err, json_doc, out
 from registry_pipeline.core.workspace.input_files import MAX_ENTRY_FILE_BYTES, human_size
 
@@ -22,11 +22,11 @@ if TYPE_CHECKING:
 
 def add_add_entry(commands: Any) -> None:
     """`registry add-entry --type TYPE (--entry-file F | --entry-json JSON) ...`."""
-    parser = commands.add_parser(
+    parser = command(
+        commands,
         "add-entry",
-        help="insert or update one entry of a hand-edited registry, checked and atomic",
-        formatter_class=RAW,
-        description="Insert an entry, or update the one with the same key, in a hand-edited\n"
+        "insert or update one entry of a hand-edited registry, checked and atomic",
+        "Insert an entry, or update the one with the same key, in a hand-edited\n"
         "registry (see `registry types`). The entry is validated against its schema and\n"
         "checked against the other registries by the workspace's coordination rules; the file\n"
         "keeps its comments and every other entry byte for byte, and is replaced atomically\n"
@@ -38,7 +38,7 @@ def add_add_entry(commands: Any) -> None:
         "Exit 0 written (or would be, with --dry-run, which prints the diff) or unchanged;\n"
         "1 blocked by errors (nothing written); 2 bad input (unparsable entry, unknown type,\n"
         "schema violation): every problem is listed with its field.",
-        epilog="examples:\n"
+        "examples:\n"
         "  registry add-entry --type hook --entry-file entries/hook.yaml\n"
         "  registry add-entry --type module_type --entry-json "
         '\'{"type_id": "queue", "name": "Queue", ...}\' --dry-run\n'
@@ -63,18 +63,16 @@ def add_add_entry(commands: Any) -> None:
     )
     parser.add_argument("--reason", metavar="TEXT", help="why --no-check is needed")
     parser.add_argument("--dry-run", action="store_true", help="print the diff, write nothing")
-    parser.add_argument("--json", action="store_true", help="print a JSON object")
-    workspace_option(parser)
-    parser.set_defaults(run=run_add_entry)
+    common(parser, run_add_entry)
 
 
 def add_deprecate(commands: Any) -> None:
     """`registry deprecate TYPE KEY --reason TEXT ...`."""
-    parser = commands.add_parser(
+    parser = command(
+        commands,
         "deprecate",
-        help="mark one registry entry deprecated (never removed), checked and atomic",
-        formatter_class=RAW,
-        description="Mark the entry KEY of a registry type deprecated: seed 002's lifecycle,\n"
+        "mark one registry entry deprecated (never removed), checked and atomic",
+        "Mark the entry KEY of a registry type deprecated: seed 002's lifecycle,\n"
         '"explicit deprecation allowed; removal forbidden". Only the entry\'s lifecycle field\n'
         "changes (the one the coordination file declares for the type, else `lifecycle` or\n"
         "`status`, set to `deprecated`); the entry keeps its place, nothing is removed. The\n"
@@ -85,7 +83,7 @@ def add_deprecate(commands: Any) -> None:
         "Exit 0 deprecated (or would be, with --dry-run); 1 blocked by errors or already\n"
         "deprecated (ALREADY_DEPRECATED); 2 bad input (UNKNOWN_TYPE, UNKNOWN_KEY,\n"
         "NOT_DEPRECATABLE: the type has no lifecycle field, REASON_REQUIRED).",
-        epilog="examples:\n"
+        "examples:\n"
         "  registry deprecate module_instance legacy_cms --reason 'replaced by article_service'\n"
         "  registry deprecate rolepack visuals_2 --reason 'merged into visuals_1' --dry-run\n"
         "  registry deprecate hook prod_call_guard --reason 'moved to the gateway' --json",
@@ -99,9 +97,7 @@ def add_deprecate(commands: Any) -> None:
         help="write despite errors (recorded in the override log with the reason)",
     )
     parser.add_argument("--dry-run", action="store_true", help="print the diff, write nothing")
-    parser.add_argument("--json", action="store_true", help="print a JSON object")
-    workspace_option(parser)
-    parser.set_defaults(run=run_deprecate)
+    common(parser, run_deprecate)
 
 
 def run_deprecate(args: argparse.Namespace) -> int:
@@ -136,13 +132,13 @@ def _option(name: str) -> Iterator[None]:
 
 def add_types(commands: Any) -> None:
     """`registry types [--json | --markdown]`."""
-    parser = commands.add_parser(
+    parser = command(
+        commands,
         "types",
-        help="list the registry types add-entry writes (schema, content, key, purpose)",
-        formatter_class=RAW,
-        description="List every registry type of the workspace's catalog that add-entry can\n"
+        "list the registry types add-entry writes (schema, content, key, purpose)",
+        "List every registry type of the workspace's catalog that add-entry can\n"
         "write: its schema, where its entries live, what identifies one, and its purpose.",
-        epilog="examples:\n"
+        "examples:\n"
         "  registry types\n"
         "  registry types --json\n"
         "  registry types --markdown > .system/registry/AGENTS.md\n"
@@ -154,8 +150,7 @@ def add_types(commands: Any) -> None:
     shape.add_argument(
         "--rules", action="store_true", help="print the coordination rules as a Markdown table"
     )
-    workspace_option(parser)
-    parser.set_defaults(run=run_types)
+    common(parser, run_types, None)
 
 
 def run_types(args: argparse.Namespace) -> int:
