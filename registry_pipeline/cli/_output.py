@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from registry_pipeline.core.errors import problem_object
@@ -50,6 +50,11 @@ def answer(as_json: bool, document: Any, lines: Iterable[str] = (), code: int = 
         for line in lines:
             out(line)
     return code
+
+
+def failed(what: str, codes: Sequence[str]) -> str:
+    """The verdict line of a failed check: `WHAT FAILED: N problem(s) (each code once)`."""
+    return f"{what} FAILED: {len(codes)} problem(s) ({', '.join(dict.fromkeys(codes))})"
 
 
 def error(

@@ -9,8 +9,8 @@ import re
 import socket
 from typing import Any
 
-from registry_pipeline.cli._args import bounded_float, command, common, examples
-from registry_pipeline.cli._output import err, json_doc, out
+from registry_pipeline.cli._args import bounded_float, command, common, examples, parse_moment
+from registry_pipeline.cli._output import answer, err, failed, json_doc, out
 from registry_pipeline.core.errors import UsageError, problem_object
 from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
 
@@ -337,22 +337,18 @@ def run_mark(args: argparse.Namespace) -> int:
 
 
 def _report_change(args: argparse.Namespace, change: Any) -> int:
-    record = change.record
-    if args.json:
-        json_doc({"registry_id": change.registry_id, "changed": change.changed,
-                  "record": record_json(record) if record else None,
-                  "journal_head": record.sha256 if record else None})  # fmt: skip
-    elif record is None:
+    record, registry_id = change.record, change.registry_id
+    document = {"registry_id": registry_id, "changed": change.changed,
+                "record": record_json(record) if record else None,
+                "journal_head": record.sha256 if record else None}  # fmt: skip
+    if record is None:
         what = change.note or f"{getattr(args, 'run_id', '')} is already active"
-        out(f"{change.registry_id}: {what}; nothing changed")
-    else:
-        out(f"{record}  (journal head {record.sha256})")
-        if record.action == "rollback":
-            out(
-                f"{change.registry_id} is held: builds will not promote it until "
-                f"`registry pointers release {change.registry_id}`"
-            )
-    return 0
+        return answer(args.json, document, [f"{registry_id}: {what}; nothing changed"])
+    held = f"{registry_id} is held: builds will not promote it until `registry pointers release "
+    lines = [f"{record}  (journal head {record.sha256})"]
+    return answer(
+        args.json, document, lines + [f"{held}{registry_id}`"] * (record.action == "rollback")
+    )
 
 
 # -- verify ----------------------------------------------------------------------------------
@@ -385,8 +381,7 @@ def run_verify(args: argparse.Namespace) -> int:
     if report.ok:
         out(f"journal OK: {report.records} record(s), head {report.head or '(empty)'}")
     else:
-        codes = ", ".join(dict.fromkeys(finding.code for finding in report.problems))
-        out(f"journal FAILED: {len(report.problems)} problem(s) ({codes})")
+        out(failed("journal", [finding.code for finding in report.problems]))
     return 0 if report.ok else 1
 
 
@@ -407,41 +402,23 @@ def _finding_path(store: Any, finding: Any) -> str | None:
 # -- as-of -----------------------------------------------------------------------------------
 
 
-def parse_moment(text: str) -> str:
-    """An ISO UTC timestamp (or a date: the end of that UTC day) in the journal's format."""
-    from registry_pipeline.cli._args import parse_moment as strict_moment
-
-    return strict_moment(text).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def run_as_of(args: argparse.Namespace) -> int:
     from registry_pipeline.core.pointers.journal import state_as_of
     from registry_pipeline.core.pointers.pointer_file import ref_json
 
-    moment = parse_moment(args.timestamp)
+    moment = parse_moment(args.timestamp).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # the journal's
     _workspace, store = open_store(args)
     state = state_as_of(iter(records(store)), moment)
     rows: list[dict[str, Any]] = [
-        {
-            "registry_id": registry_id,
-            "active_ref": ref_json(record.to_ref),
-            "since_utc": record.created_utc,
-            "seq": record.seq,
-        }
+        {"registry_id": registry_id, "active_ref": ref_json(record.to_ref),
+         "since_utc": record.created_utc, "seq": record.seq}
         for registry_id, record in sorted(state.items())
         if record.to_ref is not None  # an aborted first promotion: no pointer then
-    ]
-    if args.json:
-        json_doc({"as_of": moment, "pointers": rows})
-        return 0
-    if not rows:
-        out(f"nothing was active at {moment} according to the journal")
-    for row in rows:
-        out(
-            f"{row['registry_id']:<24} {row['active_ref']['run_id']:<48} since {row['since_utc']}"
-            f" (#{row['seq']})"
-        )
-    return 0
+    ]  # fmt: skip
+    lines = [f"{row['registry_id']:<24} {row['active_ref']['run_id']:<48} since "
+             f"{row['since_utc']} (#{row['seq']})" for row in rows]  # fmt: skip
+    nothing = f"nothing was active at {moment} according to the journal"
+    return answer(args.json, {"as_of": moment, "pointers": rows}, lines or [nothing])
 
 
 # -- show -------------------------------------------------------------------------------------
@@ -459,27 +436,24 @@ def run_show(args: argparse.Namespace) -> int:
             _row(workspace, store, pointers, registry_id, specs.get(registry_id))
             for registry_id in [*specs, *(i for i in pointers.pointers if i not in specs)]
         ]
-    if args.json:
-        json_doc({"last_updated_utc": pointers.last_updated_utc, "pointers": rows})
-        return 0
-    if not rows:
-        out("no active pointers yet (a build promotes what passes its checks)")
-    for row in rows:
-        ref = row["active_ref"]
-        if not row["has_pointer"]:
-            out(f"{row['registry_id']:<24} (no pointer by design)")
-        elif ref is None:
-            out(f"{row['registry_id']:<24} (none)")
-        else:
-            hold, journal = row["hold"], row["journal"]
-            held = f"[held: {hold['reason']}, since {hold['since']}]" if hold else ""
-            parts = (str(row["target"]), "" if journal == "ok" else f"[{journal}]", held)
-            state = " ".join(part for part in parts if part)
-            out(
-                f"{row['registry_id']:<24} {ref['run_id']:<48} "
-                f"sha256:{str(ref['manifest_sha256'])[:12]}  {row['active_asof_utc']}  {state}"
-            )
-    return 0
+    document = {"last_updated_utc": pointers.last_updated_utc, "pointers": rows}
+    nothing = "no active pointers yet (a build promotes what passes its checks)"
+    return answer(args.json, document, [_show_line(row) for row in rows] or [nothing])
+
+
+def _show_line(row: dict[str, Any]) -> str:
+    """One registry's line of `pointers show`: its snapshot, and what is wrong with it."""
+    ref, name = row["active_ref"], f"{row['registry_id']:<24}"
+    if not row["has_pointer"]:
+        return f"{name} (no pointer by design)"
+    if ref is None:
+        return f"{name} (none)"
+    hold, journal = row["hold"], row["journal"]
+    held = f"[held: {hold['reason']}, since {hold['since']}]" if hold else ""
+    parts = (str(row["target"]), "" if journal == "ok" else f"[{journal}]", held)
+    state = " ".join(part for part in parts if part)
+    root = str(ref["manifest_sha256"])[:12]
+    return f"{name} {ref['run_id']:<48} sha256:{root}  {row['active_asof_utc']}  {state}"
 
 
 def _row(
@@ -608,20 +582,17 @@ def run_history(args: argparse.Namespace) -> int:
 
         seen = {r.registry_id for r in every} | set(store.read().pointers)
         require_known(workspace, args.registry_id, seen)
-    if args.json:
-        json_doc([record_json(record) for record in shown])
-        return 0
-    if not shown:
-        out("no pointer changes journaled yet")
-    for record in shown:
-        was = record.from_ref.run_id if record.from_ref else "(none)"
-        out(
-            f"#{record.seq:<5} {record.created_utc}  {record.action:<8} {record.registry_id:<22} "
-            f"{was} -> {record.to_ref.run_id if record.to_ref else '(none)'}  by "
-            f"{record.actor.get('kind')}:"
-            f"{record.actor.get('id')}" + (f"  ({record.reason})" if record.reason else "")
-        )
-    return 0
+    lines = [_history_line(record) for record in shown] or ["no pointer changes journaled yet"]
+    return answer(args.json, [record_json(record) for record in shown], lines)
+
+
+def _history_line(record: Any) -> str:
+    was = record.from_ref.run_id if record.from_ref else "(none)"
+    now = record.to_ref.run_id if record.to_ref else "(none)"
+    why = f"  ({record.reason})" if record.reason else ""
+    actor = f"{record.actor.get('kind')}:{record.actor.get('id')}"
+    return (f"#{record.seq:<5} {record.created_utc}  {record.action:<8} "
+            f"{record.registry_id:<22} {was} -> {now}  by {actor}{why}")  # fmt: skip
 
 
 # -- check, repair ---------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from registry_pipeline.cli._args import bounded_int, command, common, examples
-from registry_pipeline.cli._output import err, json_doc, out
+from registry_pipeline.cli._output import err, error, json_doc, out
 from registry_pipeline.core.workspace.input_files import MAX_RECORD_FILE_BYTES, human_size
 
 if TYPE_CHECKING:
@@ -282,23 +282,16 @@ def run_show(args: argparse.Namespace) -> int:
 
     index = _synced(args)
     found = index.answer(lambda: query.show(index, args.run_id))
-    if found is None:
-        return _not_found(
-            args, f"no run {args.run_id!r} in {index.spec.registry_id}", "RUN_NOT_FOUND"
-        )
-    if args.history:
-        records = index.answer(lambda: query.history(index, args.run_id))
-        if args.json:
-            json_doc(records)
-        else:
-            for number, record in enumerate(records, start=1):
-                out(f"record {number} of {len(records)}")
-                fields(record)
-        return 0
+    if found is None or not args.history:
+        missing = f"no run {args.run_id!r} in {index.spec.registry_id}"
+        return _found(args, found, "RUN_NOT_FOUND", missing)
+    records = index.answer(lambda: query.history(index, args.run_id))
     if args.json:
-        json_doc(found.record)
-    else:
-        describe(index, found)
+        json_doc(records)
+        return 0
+    for number, record in enumerate(records, start=1):
+        out(f"record {number} of {len(records)}")
+        fields(record)
     return 0
 
 
@@ -336,14 +329,8 @@ def run_latest(args: argparse.Namespace) -> int:
     index = _synced(args)
     where = query.window(index, args.lane)
     found = index.answer(lambda: query.latest_success(index, where))
-    if found is None:
-        lanes = ", ".join(args.lane)
-        return _not_found(args, f"no successful run in the lane {lanes}", "NO_SUCCESS")
-    if args.json:
-        json_doc(found.record)
-    else:
-        describe(index, found)
-    return 0
+    missing = f"no successful run in the lane {', '.join(args.lane)}"
+    return _found(args, found, "NO_SUCCESS", missing)
 
 
 def run_repair(args: argparse.Namespace) -> int:
@@ -379,20 +366,22 @@ def run_repair(args: argparse.Namespace) -> int:
     return 0
 
 
-def _not_found(args: argparse.Namespace, message: str, code: str) -> int:
+def _found(args: argparse.Namespace, run: Run | None, code: str, missing: str) -> int:
+    """`run` (its latest view) shown; when there is none, the error `code` (exit 1)."""
+    if run is None:
+        error(args.json, code, missing)
+        return 1
     if args.json:
-        from registry_pipeline.core.errors import problem_object
-
-        json_doc({"error": problem_object(code, message)})
+        json_doc(run.record)
     else:
-        err(f"error: {code} {message}")
-    return 1
+        describe(run)
+    return 0
 
 
 # --- showing runs: one run's fields, long answers streamed as a table or a JSON list ----------
 
 
-def describe(index: LogIndex, run: Run) -> None:
+def describe(run: Run) -> None:
     """One run: its key, status, first time and record count, then its latest view's fields."""
     count = f"{run.records} records" if run.records > 1 else "1 record"
     out(f"{run.key}  {run.status}  (first {run.first_time}; {count}; latest at line {run.line})")
