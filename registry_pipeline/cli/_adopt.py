@@ -44,18 +44,12 @@ def add_adopt(commands: Any) -> None:
         )
         + "\n\nThen: registry build (see docs/ADOPTING.md).",
     )
-    parser.add_argument(
-        "dir", nargs="?", metavar="DIR", help="the repository to adopt (default: the current one)"
-    )
-    parser.add_argument(
-        "--catalog",
-        metavar="PATH",
-        help="the v0.1 catalog, relative to DIR "
-        "(default: docs/phase_2_2/REGISTRY_CATALOG_v0_1.json)",
-    )
-    parser.add_argument(
-        "--dry-run", action="store_true", help="print what would be written, write nothing"
-    )
+    parser.add_argument("dir", nargs="?", metavar="DIR",
+                        help="the repository to adopt (default: the current one)")  # fmt: skip
+    parser.add_argument("--catalog", metavar="PATH", help="the v0.1 catalog, relative to DIR "
+                        "(default: docs/phase_2_2/REGISTRY_CATALOG_v0_1.json)")  # fmt: skip
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print what would be written, write nothing")  # fmt: skip
     common(parser, run_adopt, workspace=False)
 
 

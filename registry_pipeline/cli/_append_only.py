@@ -65,11 +65,10 @@ def add_check_append_only(commands: Any) -> None:
     source.add_argument("--baseline", metavar="FILE", help="the published version, as a file")
     source.add_argument("--baseline-git", metavar="REF", help="the published version at REF")
     parser.add_argument(
-        "--require-baseline",
-        action="store_true",
+        "--require-baseline", action="store_true",
         help="no published version found is an error (exit 2: BASELINE_REF_UNRESOLVABLE, "
         "BASELINE_MISSING), not a first publish: for CI and pre-commit",
-    )
+    )  # fmt: skip
     parser.add_argument("--rules", metavar="NAME|FILE", help="a preset name or a rules file")
     common(parser, run_check_append_only)
 

@@ -48,11 +48,8 @@ def common(
     if json is not None:
         parser.add_argument("--json", action="store_true", help=json)
     if workspace:
-        parser.add_argument(
-            "--workspace",
-            metavar="DIR",
-            help="workspace folder (default: $REGISTRY_WORKSPACE, else the current one)",
-        )
+        parser.add_argument("--workspace", metavar="DIR", help="workspace folder (default: "
+                            "$REGISTRY_WORKSPACE, else the current one)")  # fmt: skip
     parser.set_defaults(run=run, **defaults)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from registry_pipeline.cli._args import command, common, examples
-from registry_pipeline.cli._output import answer, err, out
+from registry_pipeline.cli._output import answer, err, json_doc, out
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
 
@@ -36,11 +36,10 @@ def add_init(commands: Any) -> None:
     )
     parser.add_argument("dir", nargs="?", metavar="DIR", help="folder to initialize (default: .)")
     parser.add_argument(
-        "--with-write-path",
-        action="store_true",
+        "--with-write-path", action="store_true",
         help="also write the seed's registry types so that add-entry can write (keeps what "
         "exists; nothing when the workspace has a catalog)",
-    )
+    )  # fmt: skip
     common(parser, run_init, workspace=False)
 
 
@@ -73,15 +72,11 @@ def run_init(args: argparse.Namespace) -> int:
     warnings = workspace_git_findings(root, run_roots, pointer_file)
     if args.json:
         warned = [warning.as_json() for warning in warnings]
-        return answer(True, {"workspace": str(root), "changes": changed, "kept": kept,
-                             "warnings": warned})  # fmt: skip
-    if changed:
-        out(f"initialized registry workspace in {root}")
-        for item in changed:
-            out(f"  {item}")
-    else:
-        out(f"{root} is already a registry workspace; nothing to do")
-    for item in kept:
+        json_doc({"workspace": str(root), "changes": changed, "kept": kept, "warnings": warned})
+        return 0
+    done = f"initialized registry workspace in {root}"
+    out(done if changed else f"{root} is already a registry workspace; nothing to do")
+    for item in [*changed, *kept]:
         out(f"  {item}")
     if any(item == f"created {CATALOG_RELPATH}" for item in changed):
         out("next: `registry types`, then `registry add-entry --type TYPE --entry-file ENTRY`")
@@ -170,6 +165,19 @@ def run_seal(args: argparse.Namespace) -> int:
         f"  root   sha256:{sealed.root_sha256}",
         f"  files  {sealed.file_count} ({artifacts} artifact(s) + run.json and the manifests)",
     ])  # fmt: skip
+
+
+def catalog_or_none(workspace: Workspace) -> Any:
+    """The workspace's registry catalog; None when it has none (a workspace of `registry seal`
+    snapshots)."""
+    from registry_pipeline.core.workspace.catalog import load_catalog
+
+    try:
+        return load_catalog(workspace)
+    except UsageError as exc:
+        if exc.code != "NO_CATALOG":
+            raise
+        return None
 
 
 def _relative(path: Path, workspace: Workspace) -> str:

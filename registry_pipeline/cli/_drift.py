@@ -144,12 +144,7 @@ def _lines(outcomes: Sequence[DayOutcome]) -> Iterator[str]:
         for problem in outcome.problems:
             check = f"{problem['check']}: " if problem.get("check") else ""
             yield f"       {check}{problem_text(problem)}"
-    yield summary(outcomes)
-
-
-def summary(outcomes: Sequence[DayOutcome]) -> str:
-    """The last line: the days sealed and checked now, and those reused (sealed before)."""
     reused = sum(o.success and o.reused for o in outcomes)
     sealed = sum(o.success and not o.reused for o in outcomes)
     line = f"{sealed} of {len(outcomes)} day(s) sealed and checked"
-    return f"{line}, {reused} reused (sealed before, checked now)" if reused else line
+    yield f"{line}, {reused} reused (sealed before, checked now)" if reused else line

@@ -32,9 +32,9 @@ def safe(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def json_line(value: Any) -> None:
-    """One JSON document on one line of stdout (JSON Lines, for scripts)."""
-    sys.stdout.write(json.dumps(value, ensure_ascii=False, sort_keys=False) + "\n")
+def json_line(value: Any) -> str:
+    """One JSON document as one line of JSON Lines (for scripts), with its newline."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=False) + "\n"
 
 
 def json_doc(value: Any) -> None:

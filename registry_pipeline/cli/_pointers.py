@@ -10,6 +10,7 @@ import socket
 from typing import Any
 
 from registry_pipeline.cli._args import bounded_float, command, common, examples, parse_moment
+from registry_pipeline.cli._commands import catalog_or_none
 from registry_pipeline.cli._output import answer, err, failed, json_doc, out
 from registry_pipeline.core.errors import UsageError, problem_object
 from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
@@ -130,9 +131,6 @@ with the time and number of the registry's last journal record at or before TIME
 is an ISO 8601 time with a zone (2026-11-20T18:00:00Z, 2026-11-20T19:00:00+01:00) or a date,
 meaning the end of that UTC day. Only the journal is read: a pointer it never recorded is not
 shown. Exit 0; 1 JOURNAL_CORRUPT; 2 BAD_TIMESTAMP."""
-
-
-NONE = "none"
 
 
 def add_pointers(commands: Any) -> None:
@@ -264,21 +262,13 @@ def _lock_option(parser: argparse.ArgumentParser) -> None:
 # -- promote, rollback, hold, release, accept -------------------------------------------------
 
 
-def _expect(value: str | None) -> object:
-    from registry_pipeline.core.pointers.store import ANY
-
-    if value is None:
-        return ANY
-    return None if value.lower() == NONE else value
-
-
 def _relpath(workspace: Workspace, registry_id: str, run_id: str) -> str | None:
     """The artifact the pointer names: from the catalog; in a workspace without one (only
     `registry seal`), the snapshot's single payload file, or None for several."""
     from registry_pipeline.core.pointers.store import PointerRefused, pointer_relpath, target_folder
     from registry_pipeline.core.workspace.snapshots import read_snapshot
 
-    catalog = _catalog(workspace)
+    catalog = catalog_or_none(workspace)
     if catalog is None:
         folder = target_folder(workspace, registry_id, run_id)  # refuses unsafe names first
         payload = list(read_snapshot(folder, registry_id).payload())
@@ -293,24 +283,15 @@ def _relpath(workspace: Workspace, registry_id: str, run_id: str) -> str | None:
     return pointer_relpath(spec.kind, spec.artifacts)
 
 
-def _catalog(workspace: Workspace) -> Any:
-    """The workspace's registry catalog; None when it has none (only `registry seal`)."""
-    from registry_pipeline.core.workspace.catalog import load_catalog
-
-    try:
-        return load_catalog(workspace)
-    except UsageError as exc:
-        if exc.code != "NO_CATALOG":
-            raise
-        return None
-
-
 def run_change(args: argparse.Namespace) -> int:
     """`promote` or `rollback` through the store, as the CLI user; a run id that is not here
     is refused naming the registry's nearest snapshots."""
     from registry_pipeline.core.gate.gate import admission
+    from registry_pipeline.core.pointers.store import ANY
     from registry_pipeline.core.pointers.targets import naming_candidates
 
+    expect = args.expect  # `none`: no pointer; not given: any
+    expect = ANY if expect is None else None if expect.lower() == "none" else expect
     workspace, store = open_store(args)
     with naming_candidates(workspace, args.registry_id, args.run_id):
         change = getattr(store, args.action)(
@@ -320,7 +301,7 @@ def run_change(args: argparse.Namespace) -> int:
             reason=args.reason,
             actor=cli_actor(),
             admit=admission,
-            expect=_expect(args.expect),
+            expect=expect,
         )
     return _report_change(args, change)
 
@@ -429,7 +410,7 @@ def run_show(args: argparse.Namespace) -> int:
 
     workspace, store = open_store(args)
     pointers = store.read()
-    catalog = _catalog(workspace)  # a workspace without one: the pointers alone
+    catalog = catalog_or_none(workspace)  # a workspace without one: the pointers alone
     specs = {spec.registry_id: spec for spec in catalog.registries} if catalog else {}
     with inspection_cache(workspace.verdicts_path):  # one load and save for every target
         rows = [
@@ -470,7 +451,14 @@ def _row(
     except PointerRefused:  # an unreadable journal: the journal column says so
         hold = None
     target, problems = _target_state(workspace, store, registry_id, ref)
-    journal, journal_problem = _journal_state(store, registry_id)
+    journal = "ok"  # the journal explains the pointer, else the refusal code (POINTER_MISMATCH)
+    try:
+        store.explained([registry_id])  # an entry deleted by hand is a mismatch too
+    except PointerRefused as exc:
+        journal, path = exc.code, exc.path or str(store.pointers_path)
+        problems.append(problem_object(exc.code, exc.message, path=path, registry_id=registry_id))
+    held = None if hold is None else {"reason": hold.reason, "since": hold.since, "by": hold.by,
+                                      "seq": hold.record.seq}  # fmt: skip
     return {
         "registry_id": registry_id,
         "has_pointer": spec.active_pointer if spec else True,
@@ -479,9 +467,9 @@ def _row(
         "active_asof_utc": pointer.active_asof_utc if pointer else None,
         "target": target,
         "journal": journal,
-        "hold": _hold_json(hold),
+        "hold": held,
         "notes": pointer.notes if pointer else "",
-        "problems": [*problems, *journal_problem],
+        "problems": problems,
     }
 
 
@@ -506,49 +494,20 @@ def _target_state(
     report = inspect_run_folder(folder, schemas=store.schemas)  # in run_show's verdict cache
     if not report.ok:
         codes = sorted({p.code.value for p in report.problems})
-        message = (
-            f"the active snapshot fails validation ({', '.join(codes)}): `registry validate "
-            f"--active` lists why; {_WAY_OUT}"
-        )
-        where = str(folder)
-        problem = problem_object(
-            "TARGET_INVALID", message, path=where, registry_id=registry_id, reason_codes=codes
-        )
+        message = (f"the active snapshot fails validation ({', '.join(codes)}): `registry "
+                   f"validate --active` lists why; {_WAY_OUT}")  # fmt: skip
+        problem = problem_object("TARGET_INVALID", message, path=str(folder),
+                                 registry_id=registry_id, reason_codes=codes)  # fmt: skip
         return "invalid: " + ",".join(codes), [problem]
     if report.root_sha256 == ref.root:
         return "ok", []
     message = f"the active snapshot's root is not the one its pointer records; {_WAY_OUT}"
-    problem = problem_object(
-        "TARGET_CHANGED",
-        message,
-        path=str(folder),
-        registry_id=registry_id,
-        expected=ref.root,
-        found=report.root_sha256,
-    )
+    problem = problem_object("TARGET_CHANGED", message, path=str(folder), registry_id=registry_id,
+                             expected=ref.root, found=report.root_sha256)  # fmt: skip
     return "root_mismatch", [problem]
 
 
 _WAY_OUT = "promote or roll back to a snapshot that validates"
-
-
-def _hold_json(hold: Any) -> dict[str, object] | None:
-    if hold is None:
-        return None
-    return {"reason": hold.reason, "since": hold.since, "by": hold.by, "seq": hold.record.seq}
-
-
-def _journal_state(store: Any, registry_id: str) -> tuple[str, list[dict[str, object]]]:
-    """`ok` when the journal explains the pointer, else the refusal code (POINTER_MISMATCH),
-    and the refusal as a problem object."""
-    from registry_pipeline.core.pointers.store import PointerRefused
-
-    try:
-        store.explained([registry_id])  # an entry deleted by hand is a mismatch too
-    except PointerRefused as exc:
-        path = exc.path or str(store.pointers_path)
-        return exc.code, [problem_object(exc.code, exc.message, path=path, registry_id=registry_id)]
-    return "ok", []
 
 
 # -- history ---------------------------------------------------------------------------------

@@ -301,8 +301,9 @@ def run_list(args: argparse.Namespace) -> int:
     index = _synced(args)
     where = query.window(index, args.lane, args.since, args.until)
     found = index.stream(lambda: query.iter_runs(index, where, limit=args.limit))
-    shown = json_lines(run.raw for run in found) if args.json else table(index, found)
-    if not shown and not args.json:
+    if args.json:
+        json_lines(run.raw for run in found)
+    elif not table(index, found):
         err("no runs match")
     return 0
 
@@ -396,7 +397,7 @@ def fields(record: dict[str, Any]) -> None:
         out(f"  {name:<{width}}  {shown}")
 
 
-def json_lines(lines: Iterator[bytes]) -> int:
+def json_lines(lines: Iterator[bytes]) -> None:
     """A JSON list of one value per line, each as given (a run's latest view as the log holds
     it, or `FailedRun.as_json` from `failed_lines`), written as they come: a million runs never
     sit in memory."""
@@ -413,15 +414,14 @@ def json_lines(lines: Iterator[bytes]) -> int:
     pending.append(b"\n]\n" if count else b"]\n")
     sys.stdout.buffer.write(b"".join(pending))
     sys.stdout.flush()
-    return count
 
 
-def table(index: LogIndex, runs: Iterator[Run]) -> int:
+def table(index: LogIndex, runs: Iterator[Run]) -> bool:
     """A table of runs, streamed: column widths from the first rows."""
     return _table(_header(index), _cells(index), runs)
 
 
-def failed_table(index: LogIndex, marked: Iterator[FailedRun]) -> int:
+def failed_table(index: LogIndex, marked: Iterator[FailedRun]) -> bool:
     """`table` of failed runs, with what FAILed, the override named and whether it covers the
     failed checks (yes, no, - when no check FAILed)."""
     cells = _cells(index)
@@ -451,14 +451,11 @@ def _cells(index: LogIndex) -> Callable[[Run], list[str]]:
     return row
 
 
-def _table(header: list[str], row: Callable[[Any], list[str]], items: Iterator[Any]) -> int:
+def _table(header: list[str], row: Callable[[Any], list[str]], items: Iterator[Any]) -> bool:
+    """The rows of `items` under `header`, streamed; False when there is none (no header)."""
     first = [row(item) for item in itertools.islice(items, TABLE_SAMPLE)]
-    if not first:
-        return 0
     widths = [max(len(cells[i]) for cells in [header, *first]) for i in range(len(header))]
-    count = 0
-    for cells in itertools.chain([header], first, map(row, items)):
+    for cells in itertools.chain([header], first, map(row, items)) if first else ():
         out("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
-        count += 1
     sys.stdout.flush()
-    return count - 1
+    return bool(first)

@@ -13,9 +13,6 @@ from registry_pipeline.cli._args import command, common
 from registry_pipeline.cli._output import err, json_doc, out
 from registry_pipeline.core.workspace.input_files import MAX_ENTRY_FILE_BYTES, human_size
 
-MAX_ENTRY_BYTES = MAX_ENTRY_FILE_BYTES
-"""Largest entry accepted (JSON or YAML), in bytes: 16 MiB (ENTRY_TOO_LARGE)."""
-
 if TYPE_CHECKING:
     from registry_pipeline.core.write_path import WriteResult
 
@@ -51,16 +48,14 @@ def add_add_entry(commands: Any) -> None:
     parser.add_argument("--type", required=True, metavar="TYPE", help="the registry type")
     given = parser.add_mutually_exclusive_group(required=True)
     given.add_argument(
-        "--entry-file",
-        metavar="F",
+        "--entry-file", metavar="F",
         help="the entry as YAML or JSON (- : stdin): a regular file (a FIFO or device is "
         f"refused: NOT_A_REGULAR_FILE) of at most {human_size(MAX_ENTRY_FILE_BYTES)} "
         "(ENTRY_TOO_LARGE)",
-    )
+    )  # fmt: skip
     given.add_argument("--entry-json", metavar="JSON", help="the entry as a JSON object")
-    parser.add_argument(
-        "--no-check", action="store_true", help="write despite errors (needs --reason; recorded)"
-    )
+    parser.add_argument("--no-check", action="store_true",
+                        help="write despite errors (needs --reason; recorded)")  # fmt: skip
     parser.add_argument("--reason", metavar="TEXT", help="why --no-check is needed")
     parser.add_argument("--dry-run", action="store_true", help="print the diff, write nothing")
     common(parser, run_add_entry)
@@ -91,11 +86,8 @@ def add_deprecate(commands: Any) -> None:
     parser.add_argument("type", metavar="TYPE", help="the registry type (see `registry types`)")
     parser.add_argument("key", metavar="KEY", help="the key of the entry to deprecate")
     parser.add_argument("--reason", required=True, metavar="TEXT", help="why (recorded)")
-    parser.add_argument(
-        "--no-check",
-        action="store_true",
-        help="write despite errors (recorded in the override log with the reason)",
-    )
+    parser.add_argument("--no-check", action="store_true", help="write despite errors "
+                        "(recorded in the override log with the reason)")  # fmt: skip
     parser.add_argument("--dry-run", action="store_true", help="print the diff, write nothing")
     common(parser, run_deprecate)
 
@@ -147,9 +139,8 @@ def add_types(commands: Any) -> None:
     shape = parser.add_mutually_exclusive_group()
     shape.add_argument("--json", action="store_true", help="print a JSON list")
     shape.add_argument("--markdown", action="store_true", help="print the generated document")
-    shape.add_argument(
-        "--rules", action="store_true", help="print the coordination rules as a Markdown table"
-    )
+    shape.add_argument("--rules", action="store_true",
+                       help="print the coordination rules as a Markdown table")  # fmt: skip
     common(parser, run_types, None)
 
 
@@ -221,12 +212,12 @@ def _read_entry(args: argparse.Namespace) -> Any:
     else:
         name = args.entry_file
         data = read_input_file(
-            name, limit=MAX_ENTRY_BYTES, what="entry file", too_large="ENTRY_TOO_LARGE"
+            name, limit=MAX_ENTRY_FILE_BYTES, what="entry file", too_large="ENTRY_TOO_LARGE"
         )
         as_json = name.endswith(".json")
-    if len(data) > MAX_ENTRY_BYTES:
+    if len(data) > MAX_ENTRY_FILE_BYTES:  # --entry-json too
         raise UsageError(
-            f"the entry is {len(data)} bytes; at most {MAX_ENTRY_BYTES}",
+            f"the entry is {len(data)} bytes; at most {MAX_ENTRY_FILE_BYTES}",
             code="ENTRY_TOO_LARGE",
             path=name,
         )

@@ -184,12 +184,8 @@ def add_help(commands: Any) -> None:
         "does not exist is refused (BAD_USAGE, exit 2) with the nearest one.",
         examples("registry help", "registry help build", "registry help pointers rollback"),
     )
-    parser.add_argument(
-        "topic",
-        nargs="*",
-        metavar="COMMAND",
-        help="a command, then one of its subcommands (default: the list of commands)",
-    )
+    parser.add_argument("topic", nargs="*", metavar="COMMAND", help="a command, then one of "
+                        "its subcommands (default: the list of commands)")  # fmt: skip
     common(parser, run_help, None, workspace=False)
 
 
