@@ -168,8 +168,7 @@ def run_seal(args: argparse.Namespace) -> int:
 
 
 def catalog_or_none(workspace: Workspace) -> Any:
-    """The workspace's registry catalog; None when it has none (a workspace of `registry seal`
-    snapshots)."""
+    """The workspace's registry catalog; None without one (only `registry seal` snapshots)."""
     from registry_pipeline.core.workspace.catalog import load_catalog
 
     try:

@@ -350,10 +350,9 @@ def report_lines(
     dated: str | None = None,
 ) -> None:
     """One folder's verdict, appended to `lines` as stdout's text (each line with its newline);
-    `own`: a CONVERTED folder in the
-    workspace's own run root, which counts as a failure (its seals must hold: init and adopt
-    keep git from converting there); `dated`: why the folder is dated in the future, which
-    fails it whatever its seal says."""
+    `own`: a CONVERTED folder in the workspace's own run root, which counts as a failure (its
+    seals must hold: init and adopt keep git from converting there); `dated`: why the folder is
+    dated in the future, which fails it whatever its seal says."""
     from registry_pipeline.core.workspace.snapshots import FUTURE_DATED
 
     if as_json:
