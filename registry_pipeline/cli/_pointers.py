@@ -603,26 +603,24 @@ def run_check(args: argparse.Namespace) -> int:
         )
     verdicts = evaluate(workspace, args.registry_id, folder)
     receipt = record(workspace, args.registry_id, folder, root, verdicts, cli_actor())
-    checks, passed = receipt.checks, receipt.passed
-    if args.json:
-        problems = [
-            problem
-            for v in verdicts
-            for problem in problem_objects(v.name, v.passed, v.description, v.metadata)
-        ]
-        json_doc({
-            "registry_id": args.registry_id, "run_id": args.run_id, "root_sha256": root,
-            "passed": passed, "checks": list(checks), "problems": problems,
-            "receipt": store_path(workspace, receipt), "receipt_sha256": receipt.sha256,
-        })  # fmt: skip
-    else:
-        for check in checks:
-            verdict = "PASS" if check.get("passed") else "FAIL"
-            codes = ", ".join(check.get("reason_codes") or [])
-            out(f"{verdict}  {check.get('name')}" + (f"  ({codes})" if codes else ""))
-        out(f"receipt {store_path(workspace, receipt)} ({receipt.build.get('kind')} "
-            f"{receipt.build.get('id')}, {receipt.created_utc})")  # fmt: skip
-    return 0 if passed else 1
+    checks, passed, path = receipt.checks, receipt.passed, store_path(workspace, receipt)
+    problems = [
+        problem
+        for v in verdicts
+        for problem in problem_objects(v.name, v.passed, v.description, v.metadata)
+    ]
+    document = {
+        "registry_id": args.registry_id, "run_id": args.run_id, "root_sha256": root,
+        "passed": passed, "checks": list(checks), "problems": problems,
+        "receipt": path, "receipt_sha256": receipt.sha256,
+    }  # fmt: skip
+    lines = []
+    for check in checks:
+        verdict = "PASS" if check.get("passed") else "FAIL"
+        codes = ", ".join(check.get("reason_codes") or [])
+        lines.append(f"{verdict}  {check.get('name')}" + (f"  ({codes})" if codes else ""))
+    build = f"{receipt.build.get('kind')} {receipt.build.get('id')}, {receipt.created_utc}"
+    return answer(args.json, document, [*lines, f"receipt {path} ({build})"], 0 if passed else 1)
 
 
 def store_path(workspace: Any, receipt: Any) -> str:
@@ -638,31 +636,26 @@ def run_repair(args: argparse.Namespace) -> int:
 
     _workspace, store = open_store(args)
     done = repair(store, args.registry_id, reason=args.reason, actor=cli_actor(), admit=admission)
-    if args.json:
-        json_doc({
-            "repair": done.kind, "quarantined": done.quarantined, "problem": done.problem,
-            "records": [record_json(r) for r in done.records],
-            "journal_head": done.records[-1].sha256 if done.records else None,
-        })  # fmt: skip
-    elif done.kind == "restored":
-        (restored,) = done.records
-        out(f"{restored}  (journal head {restored.sha256})")
+    document = {
+        "repair": done.kind, "quarantined": done.quarantined, "problem": done.problem,
+        "records": [record_json(r) for r in done.records],
+        "journal_head": done.records[-1].sha256 if done.records else None,
+    }  # fmt: skip
+    records = done.records
+    if done.kind == "restored":
+        lines = [f"{record}  (journal head {record.sha256})" for record in records]  # one
     elif done.kind == "set_aside":
-        out(f"set aside in the bucket, byte for byte: {done.quarantined} ({done.problem})")
-        for record in done.records:
-            out(f"  {record}")
+        lines = [f"set aside in the bucket, byte for byte: {done.quarantined} ({done.problem})",
+                 *(f"  {record}" for record in records)]  # fmt: skip
     elif done.kind == "put_back":
-        out(f"the bucket's pointer history was put back ({done.problem})")
-        for record in done.records:
-            out(f"  last record: {record}")
+        lines = [f"the bucket's pointer history was put back ({done.problem})",
+                 *(f"  last record: {record}" for record in records)]  # fmt: skip
     else:
         kept = (
             f"the broken one is kept at {done.quarantined}" if done.quarantined else "none was left"
         )
-        out(f"journal restarted ({kept}; {done.problem})")
-        for adopted in done.records:
-            out(f"  {adopted}")
-    return 0
+        lines = [f"journal restarted ({kept}; {done.problem})", *(f"  {r}" for r in records)]
+    return answer(args.json, document, lines)
 
 
 # -- the store and the user ------------------------------------------------------------------
