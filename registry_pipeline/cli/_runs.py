@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from registry_pipeline.cli._args import bounded_int, command, common, examples
-from registry_pipeline.cli._output import err, error, json_doc, out
+from registry_pipeline.cli._output import answer, err, error, json_doc, out
 from registry_pipeline.core.workspace.input_files import MAX_RECORD_FILE_BYTES, human_size
 
 if TYPE_CHECKING:
@@ -183,23 +183,17 @@ def _synced(args: argparse.Namespace) -> RunIndex:
     """The index with its sidecar current; what it could not index is said on stderr."""
     index = _open(args)
     state = index.sync()
-    if index.fallback is not None:
-        why = index.fallback
-        err(
-            f"note: {why.code} {why.path}: {why.message}; answered from a temporary index "
-            "outside the workspace"
-        )
+    if (why := index.fallback) is not None:
+        err(f"note: {why.code} {why.path}: {why.message}; answered from a temporary index "
+            "outside the workspace")  # fmt: skip
     if state.torn:
-        err(
-            f"warning: LOG_TORN {index.spec.source}: the last line (bytes {state.covered}.."
-            f"{state.size}) is incomplete and not shown; `registry runs repair` moves it aside"
-        )
+        err(f"warning: LOG_TORN {index.spec.source}: the last line (bytes {state.covered}.."
+            f"{state.size}) is incomplete and not shown; `registry runs repair` moves it "
+            "aside")  # fmt: skip
     if state.skipped_count:
         first = "; ".join(f"line {line}: {reason}" for line, reason in state.skipped)
-        err(
-            f"warning: LINES_NOT_INDEXED {index.spec.source}: {state.skipped_count} line(s) "
-            f"cannot be queried ({first})"
-        )
+        err(f"warning: LINES_NOT_INDEXED {index.spec.source}: {state.skipped_count} line(s) "
+            f"cannot be queried ({first})")  # fmt: skip
     return index
 
 
@@ -343,28 +337,15 @@ def run_repair(args: argparse.Namespace) -> int:
         with index.locked():  # type: ignore[attr-defined]
             index.discard()
             index.sync(locked=True)
-    if args.json:
-        json_doc(
-            {
-                "index": index.spec.registry_id,
-                "log": index.spec.source,
-                "moved_bytes": done.moved,
-                "kept_at": done.kept_at,
-                "size": done.size,
-                "reindexed": args.reindex,
-            }
-        )
-        return 0
-    if done.kept_at is None:
-        out(f"{index.spec.source}: nothing to repair (every line is complete)")
-    else:
-        out(
-            f"{index.spec.source}: moved the incomplete last line ({done.moved} bytes) to "
-            f"{done.kept_at}; the log ends at its last complete line ({done.size} bytes)"
-        )
-    if args.reindex:
-        out(f"{index.spec.registry_id}: rebuilt the sidecar index from {index.spec.source}")
-    return 0
+    spec = index.spec
+    document = {"index": spec.registry_id, "log": spec.source, "moved_bytes": done.moved,
+                "kept_at": done.kept_at, "size": done.size, "reindexed": args.reindex}  # fmt: skip
+    moved = (f"moved the incomplete last line ({done.moved} bytes) to {done.kept_at}; the log "
+             f"ends at its last complete line ({done.size} bytes)")  # fmt: skip
+    repaired = moved if done.kept_at is not None else "nothing to repair (every line is complete)"
+    lines = [f"{spec.source}: {repaired}"]
+    rebuilt = f"{spec.registry_id}: rebuilt the sidecar index from {spec.source}"
+    return answer(args.json, document, lines + [rebuilt] * args.reindex)
 
 
 def _found(args: argparse.Namespace, run: Run | None, code: str, missing: str) -> int:

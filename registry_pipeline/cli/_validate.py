@@ -120,13 +120,11 @@ def run_validate(args: argparse.Namespace) -> int:
     advice = False
     now = now_utc()
     batch: list[str] = []  # stdout lines, written once per chunk of folders (not one per line)
+    reports = inspect_many(
+        folders, fast=args.fast, workspace_root=schema_root, jobs=jobs, chunk_size=chunk
+    )
     with Progress(len(folders), "validating", enabled=not args.json and len(folders) > 1) as bar:
-        for done, result in enumerate(
-            inspect_many(
-                folders, fast=args.fast, workspace_root=schema_root, jobs=jobs, chunk_size=chunk
-            ),
-            1,
-        ):
+        for done, result in enumerate(reports, 1):
             bar.advance()
             if isinstance(result, FolderReport):
                 result = _against_pointer(result, roots)

@@ -4,9 +4,8 @@ hand-edited registries."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from registry_pipeline.cli._args import command, common
@@ -96,30 +95,9 @@ def run_deprecate(args: argparse.Namespace) -> int:
     from registry_pipeline.core.workspace.layout import resolve_workspace
     from registry_pipeline.core.write_path import deprecate
 
-    with _option("TYPE"):
-        result = deprecate(
-            resolve_workspace(args.workspace),
-            args.type,
-            args.key,
-            reason=args.reason,
-            no_check=args.no_check,
-            dry_run=args.dry_run,
-        )
-    return _finish(result, args.json)
-
-
-@contextlib.contextmanager
-def _option(name: str) -> Iterator[None]:
-    """An UNKNOWN_TYPE raised inside names the option or argument that gave the type as its
-    `field` (the `--json` problem's path stays for files)."""
-    from registry_pipeline.core.errors import RegistryError
-
-    try:
-        yield
-    except RegistryError as exc:
-        if exc.code == "UNKNOWN_TYPE" and exc.field is None:
-            exc.field = name
-        raise
+    workspace = resolve_workspace(args.workspace)
+    return _written(args, "TYPE", lambda: deprecate(workspace, args.type, args.key,
+                    reason=args.reason, no_check=args.no_check, dry_run=args.dry_run))  # fmt: skip
 
 
 def add_types(commands: Any) -> None:
@@ -178,22 +156,23 @@ def run_add_entry(args: argparse.Namespace) -> int:
     from registry_pipeline.core.workspace.layout import resolve_workspace
     from registry_pipeline.core.write_path import add_entry
 
-    entry = _read_entry(args)
-    with _option("--type"):
-        result = add_entry(
-            resolve_workspace(args.workspace),
-            args.type,
-            entry,
-            no_check=args.no_check,
-            reason=args.reason,
-            dry_run=args.dry_run,
-        )
-    return _finish(result, args.json)
+    entry, workspace = _read_entry(args), resolve_workspace(args.workspace)
+    return _written(args, "--type", lambda: add_entry(workspace, args.type, entry,
+                    no_check=args.no_check, reason=args.reason, dry_run=args.dry_run))  # fmt: skip
 
 
-def _finish(result: WriteResult, as_json: bool) -> int:
-    """A write's result said (a JSON object, or the human report); exit 1 when it was blocked."""
-    if as_json:
+def _written(args: argparse.Namespace, option: str, write: Callable[[], WriteResult]) -> int:
+    """A write's result said (a JSON object, or the human report); exit 1 when it was blocked.
+    An UNKNOWN_TYPE names `option`, which gave the type, as its `field`."""
+    from registry_pipeline.core.errors import RegistryError
+
+    try:
+        result = write()
+    except RegistryError as exc:
+        if exc.code == "UNKNOWN_TYPE" and exc.field is None:
+            exc.field = option
+        raise
+    if args.json:
         json_doc(result.as_json())
     else:
         _report(result)
