@@ -541,8 +541,12 @@ def run_history(args: argparse.Namespace) -> int:
 
         seen = {r.registry_id for r in every} | set(store.read().pointers)
         require_known(workspace, args.registry_id, seen)
-    lines = [_history_line(record) for record in shown] or ["no pointer changes journaled yet"]
-    return answer(args.json, [record_json(record) for record in shown], lines)
+    if args.json:  # a long journal: each side formats only what it prints
+        json_doc([record_json(record) for record in shown])
+        return 0
+    for line in map(_history_line, shown) if shown else ["no pointer changes journaled yet"]:
+        out(line)
+    return 0
 
 
 def _history_line(record: Any) -> str:
