@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from registry_pipeline.cli._args import command, common, parse_day
-from registry_pipeline.cli._output import Progress, answer
+from registry_pipeline.cli._output import answer, progress
 from registry_pipeline.core.errors import UsageError, problem_text
 from registry_pipeline.core.workspace.layout import resolve_workspace
 
@@ -117,14 +117,14 @@ def run_backfill(args: argparse.Namespace) -> int:
     from registry_pipeline.lib.launcher import children_print_to_stderr
 
     with (
-        Progress(len(days), "backfilling drift_signals_daily", not args.json) as progress,
+        progress(len(days), "backfilling drift_signals_daily", not args.json) as advance,
         children_print_to_stderr(),
     ):
         outcomes = run_drift_backfill(
             workspace.root,
             days,
             build_definitions,
-            lambda _day: progress.advance(),
+            lambda _day: advance(),
             in_process=args.in_process,
             checks=[check.name for check in DAILY_CHECKS],
             job_name=DRIFT_DAILY_JOB,

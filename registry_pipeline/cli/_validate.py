@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from registry_pipeline.cli._args import bounded_int, command, common, examples
 from registry_pipeline.cli._commands import _relative, catalog_or_none
-from registry_pipeline.cli._output import Progress, err, json_line, out, safe
+from registry_pipeline.cli._output import err, json_line, out, progress, safe
 from registry_pipeline.core.errors import Hint, RegistryError, UsageError, problem_object
 from registry_pipeline.core.seal.paths import printable
 from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
@@ -123,9 +123,9 @@ def run_validate(args: argparse.Namespace) -> int:
     reports = inspect_many(
         folders, fast=args.fast, workspace_root=schema_root, jobs=jobs, chunk_size=chunk
     )
-    with Progress(len(folders), "validating", enabled=not args.json and len(folders) > 1) as bar:
+    with progress(len(folders), "validating", not args.json and len(folders) > 1) as advance:
         for done, result in enumerate(reports, 1):
-            bar.advance()
+            advance()
             if isinstance(result, FolderReport):
                 result = _against_pointer(result, roots)
                 result = result.with_problems(name_problems.get(str(result.run_folder), ()))
