@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from registry_pipeline.cli._commands import RAW
+from registry_pipeline.cli._args import command, common, examples
 from registry_pipeline.cli._output import err, json_doc, out
 from registry_pipeline.core.errors import Problem, UsageError
 
@@ -17,11 +17,11 @@ MARKER = "Adopted by `registry adopt`"
 
 def add_adopt(commands: Any) -> None:
     """`registry adopt [DIR] [--catalog PATH] [--dry-run] [--json]`."""
-    parser = commands.add_parser(
+    parser = command(
+        commands,
         "adopt",
-        help="make a repository of the seed system's layout a workspace (its files untouched)",
-        formatter_class=RAW,
-        description="Read the repository's v0.1 registry catalog and addenda "
+        "make a repository of the seed system's layout a workspace (its files untouched)",
+        "Read the repository's v0.1 registry catalog and addenda "
         "(docs/phase_2_2/REGISTRY_CATALOG_v0_1.json by default), its operations catalog\n"
         "(Markdown), its pointer file and its schemas, and write our catalog for it\n"
         "(registries/REGISTRY_CATALOG_v0_2.json) plus one schema binding per source registry\n"
@@ -34,33 +34,29 @@ def add_adopt(commands: Any) -> None:
         "unknown). Running it twice changes nothing. Exit 0 done, 2 no seed catalog, bad usage,\n"
         "or a symlink where it would write (UNSAFE_PATH: nothing is written, not even with\n"
         "--dry-run).",
-        epilog="examples:\n  registry adopt --dry-run\n  registry adopt ~/src/ovc-infra --json\n"
-        "  registry adopt . --catalog governance/REGISTRY_CATALOG_v0_1.json\n\n"
-        "Then: registry build (see docs/ADOPTING.md).",
+        examples(
+            "registry adopt --dry-run",
+            "registry adopt ~/src/ovc-infra --json",
+            "registry adopt . --catalog governance/REGISTRY_CATALOG_v0_1.json",
+        )
+        + "\n\nThen: registry build (see docs/ADOPTING.md).",
     )
-    parser.add_argument(
-        "dir", nargs="?", metavar="DIR", help="the repository to adopt (default: the current one)"
-    )
-    parser.add_argument(
-        "--catalog",
-        metavar="PATH",
-        help="the v0.1 catalog, relative to DIR "
-        "(default: docs/phase_2_2/REGISTRY_CATALOG_v0_1.json)",
-    )
-    parser.add_argument(
-        "--dry-run", action="store_true", help="print what would be written, write nothing"
-    )
-    parser.add_argument("--json", action="store_true", help="print a JSON object")
-    parser.set_defaults(run=run_adopt)
+    parser.add_argument("dir", nargs="?", metavar="DIR",
+                        help="the repository to adopt (default: the current one)")  # fmt: skip
+    parser.add_argument("--catalog", metavar="PATH", help="the v0.1 catalog, relative to DIR "
+                        "(default: docs/phase_2_2/REGISTRY_CATALOG_v0_1.json)")  # fmt: skip
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print what would be written, write nothing")  # fmt: skip
+    common(parser, run_adopt, workspace=False)
 
 
 def run_adopt(args: argparse.Namespace) -> int:
     from registry_pipeline.core.adopt import find_layout, plan_adoption
     from registry_pipeline.core.adopt.own_files import next_step, plan_git, tell_git
+    from registry_pipeline.core.fs import require_safe_all
     from registry_pipeline.core.workspace.catalog import CATALOG_RELPATH, POINTER_FILE_RELPATH
     from registry_pipeline.core.workspace.gitcheck import workspace_git_findings
     from registry_pipeline.core.workspace.layout import init_targets, init_workspace
-    from registry_pipeline.core.workspace.safe_write import require_safe_all
 
     root = Path(args.dir or os.getcwd()).absolute()
     if not root.is_dir():

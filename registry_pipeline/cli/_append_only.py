@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from registry_pipeline.cli._commands import RAW, workspace_option
+from registry_pipeline.cli._args import command, common
 from registry_pipeline.cli._output import err, json_doc, out
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.workspace.input_files import (
@@ -25,11 +25,11 @@ if TYPE_CHECKING:
 def add_check_append_only(commands: Any) -> None:
     """`registry check-append-only PATH... [--baseline F | --baseline-git REF] [--require-baseline]
     [--rules R]`."""
-    parser = commands.add_parser(
+    parser = command(
+        commands,
         "check-append-only",
-        help="check that a catalog's ids and contracts only grow (CI, pre-commit)",
-        formatter_class=RAW,
-        description="Check a catalog file as the build does, then against its published\n"
+        "check that a catalog's ids and contracts only grow (CI, pre-commit)",
+        "Check a catalog file as the build does, then against its published\n"
         "version: an id once published may be deprecated but never removed or reused, and a\n"
         "published contract never changes without a new contract id. Every problem is\n"
         "reported in one pass: SCHEMA_VIOLATION (the registry's schema, exactly as the build\n"
@@ -47,7 +47,7 @@ def add_check_append_only(commands: Any) -> None:
         f"{human_size(MAX_CATALOG_FILE_BYTES)}:\n"
         "a FIFO or device is NOT_A_REGULAR_FILE, a bigger file INPUT_TOO_LARGE.\n"
         "Exit 0 clean, 1 violations, 2 bad usage or unreadable input.",
-        epilog="examples:\n"
+        "examples:\n"
         "  registry check-append-only registries/rolepack/atelier_rolepack_v1.json\n"
         "  registry check-append-only assets/atelier_rolepack_v1.json --rules rolepack \\\n"
         "      --baseline-git main --require-baseline\n"
@@ -65,15 +65,12 @@ def add_check_append_only(commands: Any) -> None:
     source.add_argument("--baseline", metavar="FILE", help="the published version, as a file")
     source.add_argument("--baseline-git", metavar="REF", help="the published version at REF")
     parser.add_argument(
-        "--require-baseline",
-        action="store_true",
+        "--require-baseline", action="store_true",
         help="no published version found is an error (exit 2: BASELINE_REF_UNRESOLVABLE, "
         "BASELINE_MISSING), not a first publish: for CI and pre-commit",
-    )
+    )  # fmt: skip
     parser.add_argument("--rules", metavar="NAME|FILE", help="a preset name or a rules file")
-    parser.add_argument("--json", action="store_true", help="print a JSON object")
-    workspace_option(parser)
-    parser.set_defaults(run=run_check_append_only)
+    common(parser, run_check_append_only)
 
 
 def run_check_append_only(args: argparse.Namespace) -> int:

@@ -14,8 +14,44 @@ import math
 import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from typing import Any
 
 from registry_pipeline.core.errors import UsageError
+
+RAW = argparse.RawDescriptionHelpFormatter
+
+
+def command(
+    commands: Any, name: str, helptext: str, description: str, epilog: str
+) -> argparse.ArgumentParser:
+    """One command's parser, its description and epilog printed as written."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name, help=helptext, formatter_class=RAW, description=description, epilog=epilog
+    )
+    return parser
+
+
+def examples(*lines: str) -> str:
+    """An epilog: `examples:` and each line indented."""
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def common(
+    parser: argparse.ArgumentParser,
+    run: Callable[[argparse.Namespace], int],
+    json: str | None = "print a JSON object",
+    *,
+    workspace: bool = True,
+    **defaults: Any,
+) -> None:
+    """The options a command ends with (`--json`, `--workspace`), and what runs it."""
+    if json is not None:
+        parser.add_argument("--json", action="store_true", help=json)
+    if workspace:
+        parser.add_argument("--workspace", metavar="DIR", help="workspace folder (default: "
+                            "$REGISTRY_WORKSPACE, else the current one)")  # fmt: skip
+    parser.set_defaults(run=run, **defaults)
+
 
 _INTEGER = re.compile(r"[+-]?[0-9]{1,30}")
 _SHOWN = 40

@@ -6,16 +6,17 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from registry_pipeline.cli._args import bounded_float
-from registry_pipeline.cli._commands import RAW, workspace_option
-from registry_pipeline.cli._output import err, json_doc, out
+from registry_pipeline.cli._args import bounded_float, command, common
+from registry_pipeline.cli._output import answer, err
 from registry_pipeline.core.errors import UsageError, problem_text
 from registry_pipeline.core.freshness import up_to_date
 from registry_pipeline.core.workspace.build_slot import DEFAULT_WAIT
 from registry_pipeline.core.workspace.layout import DAGSTER_HOME_RELPATH, resolve_workspace
 
 if TYPE_CHECKING:
-    from registry_pipeline.lib.build import RegistryBuild
+    from collections.abc import Iterator
+
+    from registry_pipeline.lib.build import BuildSummary, RegistryBuild
 
 DESCRIPTION = """\
 Run the registry graph as one Dagster run of the job build_registries on the workspace's
@@ -51,54 +52,39 @@ webserver serving this workspace's instance, else http://127.0.0.1:3000."""
 
 def add_build(commands: Any) -> None:
     """`registry build [--select REGISTRY...] [--full-audit] [--json]`."""
-    parser = commands.add_parser(
+    parser = command(
+        commands,
         "build",
-        help="build every registry of the catalog through Dagster",
-        formatter_class=RAW,
-        description=DESCRIPTION,
-        epilog=EPILOG,
+        "build every registry of the catalog through Dagster",
+        DESCRIPTION,
+        EPILOG,
     )
     parser.add_argument(
-        "--select",
-        nargs="+",
-        metavar="REGISTRY",
-        default=[],
+        "--select", nargs="+", metavar="REGISTRY", default=[],
         help="build only these registries (inputs come from sealed snapshots)",
-    )
+    )  # fmt: skip
     parser.add_argument(
-        "--full-audit",
-        action="store_true",
+        "--full-audit", action="store_true",
         help="re-hash every run folder instead of trusting the previous index",
-    )
+    )  # fmt: skip
     parser.add_argument(
-        "--wait",
-        type=bounded_float(0, 86400),
-        default=DEFAULT_WAIT,
-        metavar="SECONDS",
+        "--wait", type=bounded_float(0, 86400), default=DEFAULT_WAIT, metavar="SECONDS",
         help="how long to wait for another build of this workspace before failing with "
         f"BUILD_IN_PROGRESS (default {DEFAULT_WAIT:g}; 0 fails at once)",
-    )
+    )  # fmt: skip
     parser.add_argument(
-        "--force",
-        action="store_true",
+        "--force", action="store_true",
         help="build even when nothing changed since the last successful build",
-    )
+    )  # fmt: skip
+    parser.add_argument("--in-process", action="store_true",
+                        help="execute the run in this process instead of launching it through "
+                        "the code location (also REGISTRY_BUILD_IN_PROCESS=1)")  # fmt: skip
     parser.add_argument(
-        "--in-process",
-        action="store_true",
-        help="execute the run in this process instead of launching it through the code "
-        "location (also REGISTRY_BUILD_IN_PROCESS=1)",
-    )
-    parser.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        default=None,
+        "--progress", action=argparse.BooleanOptionalAction, default=None,
         help="a line per registry on stderr as its checks finish (default: when stderr is a "
         "terminal)",
-    )
-    parser.add_argument("--json", action="store_true", help="print a JSON object")
-    workspace_option(parser)
-    parser.set_defaults(run=run_build_command)
+    )  # fmt: skip
+    common(parser, run_build_command)
 
 
 def run_build_command(args: argparse.Namespace) -> int:
@@ -119,18 +105,8 @@ def run_build_command(args: argparse.Namespace) -> int:
     if whole and not (args.force or args.full_audit):
         freshness = up_to_date(workspace, catalog)
         if freshness.up_to_date:  # answered without Dagster
-            if args.json:
-                json_doc(
-                    {
-                        "dagster_run_id": None,
-                        "dagster_run_url": None,
-                        "success": True,
-                        **freshness.as_json(),
-                    }
-                )
-            else:
-                out(freshness.summary())
-            return 0
+            fresh = {"dagster_run_id": None, "dagster_run_url": None, "success": True}
+            return answer(args.json, {**fresh, **freshness.as_json()}, [freshness.summary()])
     from registry_pipeline.lib.build import run_build
     from registry_pipeline.lib.launcher import children_print_to_stderr
     from registry_pipeline.lib.webserver import run_url
@@ -148,36 +124,30 @@ def run_build_command(args: argparse.Namespace) -> int:
         )
     home = workspace.root / DAGSTER_HOME_RELPATH
     url = run_url(summary.dagster_run_id, home) if summary.dagster_run_id else None
-    if args.json:
-        json_doc(
-            {
-                "dagster_run_id": summary.dagster_run_id,
-                "dagster_run_url": url,
-                "success": summary.success,
-                "up_to_date": False,
-                "registries": [entry.as_json() for entry in summary.registries],
-                "problems": summary.problems,
-            }
-        )
-    else:
-        widths = (
-            max((len(entry.registry_id) for entry in summary.registries), default=0),
-            max((len(entry.run_id or "") for entry in summary.registries), default=0),
-        )
-        for entry in summary.registries:
-            out(_line(entry, widths))
-            for problem in entry.problems:
-                out(f"         {problem_text(problem)}")
-            for note in entry.notes:
-                out(f"         note: {note}")
-        for problem in summary.problems:
-            out(f"         {problem_text(problem)}")
-        run_id = summary.dagster_run_id
-        run = f"dagster run {run_id}" if run_id else "no dagster run"
-        done = "the selected registries" if args.select else "all registries"
-        link = f" ({url})" if url else ""
-        out(f"{run}: " + (f"{done} built and checked" if summary.success else "FAILED") + link)
-    return 0 if summary.success else 1
+    document: dict[str, object] = {
+        "dagster_run_id": summary.dagster_run_id, "dagster_run_url": url,
+        "success": summary.success, "up_to_date": False,
+        "registries": [entry.as_json() for entry in summary.registries],
+        "problems": summary.problems,
+    }  # fmt: skip
+    lines = _summary(summary, url, "the selected registries" if args.select else "all registries")
+    return answer(args.json, document, lines, 0 if summary.success else 1)
+
+
+def _summary(summary: BuildSummary, url: str | None, done: str) -> Iterator[str]:
+    """The text of a build: a line per registry with its problems and notes, then the run."""
+    widths = (
+        max((len(entry.registry_id) for entry in summary.registries), default=0),
+        max((len(entry.run_id or "") for entry in summary.registries), default=0),
+    )
+    for entry in summary.registries:
+        yield _line(entry, widths)
+        yield from (f"         {problem_text(problem)}" for problem in entry.problems)
+        yield from (f"         note: {note}" for note in entry.notes)
+    yield from (f"         {problem_text(problem)}" for problem in summary.problems)
+    run = f"dagster run {summary.dagster_run_id}" if summary.dagster_run_id else "no dagster run"
+    link = f" ({url})" if url else ""
+    yield f"{run}: " + (f"{done} built and checked" if summary.success else "FAILED") + link
 
 
 def _line(entry: RegistryBuild, widths: tuple[int, int] = (0, 0), *, promotion: bool = True) -> str:

@@ -7,30 +7,19 @@ import os
 from pathlib import Path
 from typing import Any
 
-from registry_pipeline.cli._output import err, json_doc, out
+from registry_pipeline.cli._args import command, common, examples
+from registry_pipeline.cli._output import answer, err, json_doc, out
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
 
-Commands = Any  # argparse's private _SubParsersAction
 
-RAW = argparse.RawDescriptionHelpFormatter
-
-
-def workspace_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--workspace",
-        metavar="DIR",
-        help="workspace folder (default: $REGISTRY_WORKSPACE, else the current one)",
-    )
-
-
-def add_init(commands: Commands) -> None:
+def add_init(commands: Any) -> None:
     """`registry init [DIR]`."""
-    parser = commands.add_parser(
+    parser = command(
+        commands,
         "init",
-        help="create a workspace skeleton",
-        formatter_class=RAW,
-        description="Create .codex/RUNS/ and a .gitattributes line that stops git from ever "
+        "create a workspace skeleton",
+        "Create .codex/RUNS/ and a .gitattributes line that stops git from ever "
         "converting the line endings of sealed files. Safe to run again. A symlink where it "
         "would write, or in the way to registries/, is refused (UNSAFE_PATH, exit 2) with "
         "nothing written.\n\n"
@@ -39,26 +28,27 @@ def add_init(commands: Commands) -> None:
         "schemas, empty registries, coordination rules, the table of types and the catalog), "
         "so that `registry add-entry` writes at once. A workspace with a catalog gets none of "
         "them; an existing file is never overwritten (it is kept, and said so).",
-        epilog="examples:\n  registry init\n  registry init ~/governance --json\n"
-        "  registry init --with-write-path && registry types",
+        examples(
+            "registry init",
+            "registry init ~/governance --json",
+            "registry init --with-write-path && registry types",
+        ),
     )
     parser.add_argument("dir", nargs="?", metavar="DIR", help="folder to initialize (default: .)")
     parser.add_argument(
-        "--with-write-path",
-        action="store_true",
+        "--with-write-path", action="store_true",
         help="also write the seed's registry types so that add-entry can write (keeps what "
         "exists; nothing when the workspace has a catalog)",
-    )
-    parser.add_argument("--json", action="store_true", help="print a JSON object")
-    parser.set_defaults(run=run_init)
+    )  # fmt: skip
+    common(parser, run_init, workspace=False)
 
 
 def run_init(args: argparse.Namespace) -> int:
+    from registry_pipeline.core.fs import require_safe_all
     from registry_pipeline.core.gate.gate import share
     from registry_pipeline.core.workspace.catalog import CATALOG_RELPATH
     from registry_pipeline.core.workspace.gitcheck import workspace_git_findings
     from registry_pipeline.core.workspace.layout import Workspace, init_targets, init_workspace
-    from registry_pipeline.core.workspace.safe_write import require_safe_all
     from registry_pipeline.core.write_path.scaffold import require_placeable, scaffold_targets
 
     root = Path(args.dir or os.getcwd()).absolute()
@@ -81,16 +71,12 @@ def run_init(args: argparse.Namespace) -> int:
         changed.append(f"shared with {shared.url} (its history is the workspace's)")
     warnings = workspace_git_findings(root, run_roots, pointer_file)
     if args.json:
-        document = {"workspace": str(root), "changes": changed, "kept": kept}
-        json_doc({**document, "warnings": [warning.as_json() for warning in warnings]})
+        warned = [warning.as_json() for warning in warnings]
+        json_doc({"workspace": str(root), "changes": changed, "kept": kept, "warnings": warned})
         return 0
-    if changed:
-        out(f"initialized registry workspace in {root}")
-        for item in changed:
-            out(f"  {item}")
-    else:
-        out(f"{root} is already a registry workspace; nothing to do")
-    for item in kept:
+    done = f"initialized registry workspace in {root}"
+    out(done if changed else f"{root} is already a registry workspace; nothing to do")
+    for item in [*changed, *kept]:
         out(f"  {item}")
     if any(item == f"created {CATALOG_RELPATH}" for item in changed):
         out("next: `registry types`, then `registry add-entry --type TYPE --entry-file ENTRY`")
@@ -129,32 +115,27 @@ def _catalog_places(root: Path) -> tuple[tuple[str, ...], str]:
     return catalog.run_roots, catalog.pointer_file
 
 
-def add_seal(commands: Commands) -> None:
+def add_seal(commands: Any) -> None:
     """`registry seal SRC... --registry-id ID`."""
-    parser = commands.add_parser(
+    parser = command(
+        commands,
         "seal",
-        help="seal files or a folder into a new run folder",
-        formatter_class=RAW,
-        description="Copy SRC into a new sealed run folder .codex/RUNS/<run_id>/ and print its "
+        "seal files or a folder into a new run folder",
+        "Copy SRC into a new sealed run folder .codex/RUNS/<run_id>/ and print its "
         "run_id, path and root hash. A single folder SRC seals its contents; "
         "otherwise each SRC keeps its name. Nothing is written if any SRC is unsafe "
         "(symlink, special file, unsafe name) or violates its artifact's schema.",
-        epilog="examples:\n"
-        "  registry seal reports/validation/ --registry-id validation_range_results\n"
-        "  registry seal EXPECTED_VERSIONS_v0_1.json --registry-id expected_versions "
-        "--op-id OP-QA07 --json",
+        examples(
+            "registry seal reports/validation/ --registry-id validation_range_results",
+            "registry seal EXPECTED_VERSIONS_v0_1.json --registry-id expected_versions "
+            "--op-id OP-QA07 --json",
+        ),
     )
     parser.add_argument("sources", nargs="+", metavar="SRC", help="files or folders to seal")
-    parser.add_argument(
-        "--registry-id",
-        required=True,
-        metavar="ID",
-        help="registry the run belongs to (a-z, 0-9, _)",
-    )
+    parser.add_argument("--registry-id", required=True, metavar="ID",
+                        help="registry the run belongs to (a-z, 0-9, _)")  # fmt: skip
     parser.add_argument("--op-id", metavar="OP", help="operation id recorded in run.json (OP-...)")
-    parser.add_argument("--json", action="store_true", help="print a JSON object")
-    workspace_option(parser)
-    parser.set_defaults(run=run_seal)
+    common(parser, run_seal)
 
 
 def run_seal(args: argparse.Namespace) -> int:
@@ -177,15 +158,25 @@ def run_seal(args: argparse.Namespace) -> int:
     with store.stage(spec) as staging:
         staging.add_copies(pairs)
         sealed = staging.publish()
-    if args.json:
-        json_doc(sealed.as_json())
-    else:
-        out(f"sealed {sealed.run_id}")
-        out(f"  path   {_relative(sealed.path, workspace)}")
-        out(f"  root   sha256:{sealed.root_sha256}")
-        artifacts = len(sealed.entries) - 1
-        out(f"  files  {sealed.file_count} ({artifacts} artifact(s) + run.json and the manifests)")
-    return 0
+    artifacts = len(sealed.entries) - 1
+    return answer(args.json, sealed.as_json(), [
+        f"sealed {sealed.run_id}",
+        f"  path   {_relative(sealed.path, workspace)}",
+        f"  root   sha256:{sealed.root_sha256}",
+        f"  files  {sealed.file_count} ({artifacts} artifact(s) + run.json and the manifests)",
+    ])  # fmt: skip
+
+
+def catalog_or_none(workspace: Workspace) -> Any:
+    """The workspace's registry catalog; None without one (only `registry seal` snapshots)."""
+    from registry_pipeline.core.workspace.catalog import load_catalog
+
+    try:
+        return load_catalog(workspace)
+    except UsageError as exc:
+        if exc.code != "NO_CATALOG":
+            raise
+        return None
 
 
 def _relative(path: Path, workspace: Workspace) -> str:

@@ -6,8 +6,8 @@ import argparse
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from registry_pipeline.cli._commands import RAW, workspace_option
-from registry_pipeline.cli._output import err, json_doc, out
+from registry_pipeline.cli._args import command, common, examples
+from registry_pipeline.cli._output import answer, err, failed, json_doc, out
 from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
 
 EPILOG = """\
@@ -46,19 +46,18 @@ when the chain holds and no folder is future-dated (or there is no log yet), 1 o
 
 def add_delta(commands: Any) -> None:
     """`registry delta COMMAND`."""
-    parser = commands.add_parser(
+    parser = command(
+        commands,
         "delta",
-        help="what changed in each registry, between which sealed snapshots, and when",
-        formatter_class=RAW,
-        description=DESCRIPTION,
-        epilog=EPILOG,
+        "what changed in each registry, between which sealed snapshots, and when",
+        DESCRIPTION,
+        EPILOG,
     )
     sub = parser.add_subparsers(dest="delta_command", metavar="COMMAND", required=True)
-    show = sub.add_parser(
-        "show", help="list transitions in time order (newest valid log)", formatter_class=RAW,
-        description=SHOW,
-        epilog="examples:\n  registry delta show --registry run_registry\n"
-        "  registry delta show --since 2026-11-20T00:00:00Z --explain",
+    show = command(
+        sub, "show", "list transitions in time order (newest valid log)", SHOW,
+        examples("registry delta show --registry run_registry",
+                 "registry delta show --since 2026-11-20T00:00:00Z --explain"),
     )  # fmt: skip
     show.add_argument(
         "--registry", metavar="ID", help="only this registry (it must be in the catalog)"
@@ -73,17 +72,12 @@ def add_delta(commands: Any) -> None:
         help="also say what changed inside JSON, JSONL and YAML artifacts, record by record "
         "(manifest_diff transitions whose two run folders still exist)",
     )  # fmt: skip
-    show.add_argument("--json", action="store_true", help="print JSON")
-    workspace_option(show)
-    show.set_defaults(run=run_show)
-    verify = sub.add_parser(
-        "verify", help="check the whole chain of log snapshots back to the first",
-        formatter_class=RAW, description=VERIFY,
-        epilog="examples:\n  registry delta verify\n  registry delta verify --json",
+    common(show, run_show, "print JSON")
+    verify = command(
+        sub, "verify", "check the whole chain of log snapshots back to the first", VERIFY,
+        examples("registry delta verify", "registry delta verify --json"),
     )  # fmt: skip
-    verify.add_argument("--json", action="store_true", help="print JSON")
-    workspace_option(verify)
-    verify.set_defaults(run=run_verify)
+    common(verify, run_verify, "print JSON")
 
 
 def _since(text: str | None) -> str | None:
@@ -158,24 +152,22 @@ def run_show(args: argparse.Namespace) -> int:
         return 0
     for record, items in shown:
         was = record.from_ref.run_id if record.from_ref else "(first snapshot)"
-        counts = record.counts
-        out(
-            f"{record.created_utc}  {record.registry_id:<20} {was} -> {record.to_ref.run_id}"
-            f"  {record.delta_basis}  +{counts['added']} -{counts['removed']} ~{counts['modified']}"
-        )
-        for item in items:
-            for line in item.lines():
-                out(f"    {line}")
+        counts = " ".join(f"{sign}{record.counts[key]}" for sign, key in _COUNTS)
+        out(f"{record.created_utc}  {record.registry_id:<20} {was} -> {record.to_ref.run_id}"
+            f"  {record.delta_basis}  {counts}")  # fmt: skip
+        for line in (line for item in items for line in item.lines()):
+            out(f"    {line}")
     out(f"{len(shown)} transition(s) from {log_run_id}")
     return 0
 
 
+_COUNTS = (("+", "added"), ("-", "removed"), ("~", "modified"))
+
+
 def _row(record: Any, explanation: list[Any], explain: bool) -> dict[str, Any]:
     """One record of `delta show --json`, with its explanation when `--explain` asked for it."""
-    row: dict[str, Any] = record.as_json()
-    if explain:
-        row["explanation"] = [item.as_json() for item in explanation]
-    return row
+    extra = {"explanation": [item.as_json() for item in explanation]} if explain else {}
+    return {**record.as_json(), **extra}
 
 
 def _explain(workspace: Workspace, record: Any) -> list[Any]:
@@ -203,37 +195,22 @@ def run_verify(args: argparse.Namespace) -> int:
     future = future_findings(workspace)  # never recorded, never a log: each one an error
     snapshots = list_snapshots(workspace, LOG_REGISTRY_ID)
     if not snapshots:
-        if args.json:
-            status = "FAIL" if future else "EMPTY"
-            problems = [finding.as_json() for finding in future]
-            json_doc({"status": status, "snapshots": 0, "records": 0, "problems": problems})
-        else:
-            _print_findings(future)
-            out(_failed(future) if future else "no delta log yet: nothing to verify")
-        return 1 if future else 0
+        problems = [finding.as_json() for finding in future]
+        document = {"status": "FAIL" if future else "EMPTY", "snapshots": 0, "records": 0,
+                    "problems": problems}  # fmt: skip
+        verdict = _verdict(future, "no delta log yet: nothing to verify", args.json)
+        return answer(args.json, document, [verdict], 1 if future else 0)
     report = inspect_chain(workspace, snapshots[-1].path, strict_derivation=True)
     report = replace(report, problems=(*future, *report.problems))
-    if args.json:
-        json_doc(report.as_json())
-    else:
-        _print_findings(report.problems)
-        if report.ok:
-            out(
-                f"delta log chain OK: {report.snapshots} snapshot(s) from {report.first_run_id} "
-                f"to {report.newest_run_id}, {report.records} record(s)"
-            )
-        else:
-            out(_failed(report.problems))
-    return 0 if report.ok else 1
+    held = (f"delta log chain OK: {report.snapshots} snapshot(s) from {report.first_run_id} "
+            f"to {report.newest_run_id}, {report.records} record(s)")  # fmt: skip
+    verdict = _verdict(report.problems, held, args.json)
+    return answer(args.json, report.as_json(), [verdict], 0 if report.ok else 1)
 
 
-def _print_findings(findings: Sequence[Any]) -> None:
-    """Each finding on stderr: `error: CODE run_id: message`."""
-    for finding in findings:
+def _verdict(findings: Sequence[Any], held: str, as_json: bool) -> str:
+    """Each finding on stderr (`error: CODE run_id: message`, not with --json), then the
+    verdict line: `held` without findings, else the failure with their codes."""
+    for finding in [] if as_json else findings:
         err(f"error: {finding.code} {finding.run_id or ''}: {finding.message}")
-
-
-def _failed(findings: Sequence[Any]) -> str:
-    """The verdict line of a failed `delta verify`, with the reason codes."""
-    codes = ", ".join(dict.fromkeys(str(finding.code) for finding in findings))
-    return f"delta log chain FAILED: {len(findings)} problem(s) ({codes})"
+    return failed("delta log chain", [str(f.code) for f in findings]) if findings else held

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from registry_pipeline.cli._args import parse_day
-from registry_pipeline.cli._commands import RAW, workspace_option
-from registry_pipeline.cli._output import Progress, json_doc, out
+from registry_pipeline.cli._args import command, common, parse_day
+from registry_pipeline.cli._output import answer, progress
 from registry_pipeline.core.errors import UsageError, problem_text
 from registry_pipeline.core.workspace.layout import resolve_workspace
 
@@ -60,20 +59,16 @@ object (`status`, `reused`). Exit 0 when every day was sealed or reused and pass
 
 def add_drift(commands: Any) -> None:
     """`registry drift backfill --from DAY --to DAY`."""
-    parser = commands.add_parser(
-        "drift",
-        help="drift signals by day (drift_signals_daily)",
-        formatter_class=RAW,
-        description=DESCRIPTION,
-        epilog=EPILOG,
+    parser = command(
+        commands, "drift", "drift signals by day (drift_signals_daily)", DESCRIPTION, EPILOG
     )
     sub = parser.add_subparsers(dest="drift_command", metavar="COMMAND", required=True)
-    backfill = sub.add_parser(
+    backfill = command(
+        sub,
         "backfill",
-        help="compute and seal a range of days, as one Dagster backfill",
-        formatter_class=RAW,
-        description=BACKFILL,
-        epilog=EPILOG,
+        "compute and seal a range of days, as one Dagster backfill",
+        BACKFILL,
+        EPILOG,
     )
     backfill.add_argument(
         "--from", dest="first", required=True, metavar="DAY",
@@ -88,8 +83,7 @@ def add_drift(commands: Any) -> None:
         "--in-process", action="store_true",
         help="one in-process run per day instead of a backfill through the code location",
     )  # fmt: skip
-    workspace_option(backfill)
-    backfill.set_defaults(run=run_backfill)
+    common(backfill, run_backfill, None)
 
 
 def day_range(first: date, last: date, today: date) -> list[date]:
@@ -123,40 +117,34 @@ def run_backfill(args: argparse.Namespace) -> int:
     from registry_pipeline.lib.launcher import children_print_to_stderr
 
     with (
-        Progress(len(days), "backfilling drift_signals_daily", not args.json) as progress,
+        progress(len(days), "backfilling drift_signals_daily", not args.json) as advance,
         children_print_to_stderr(),
     ):
         outcomes = run_drift_backfill(
             workspace.root,
             days,
             build_definitions,
-            lambda _day: progress.advance(),
+            lambda _day: advance(),
             in_process=args.in_process,
             checks=[check.name for check in DAILY_CHECKS],
             job_name=DRIFT_DAILY_JOB,
         )
     ok = all(outcome.success for outcome in outcomes)
-    if args.json:
-        json_doc({"success": ok, "days": [outcome.as_json() for outcome in outcomes]})
-        return 0 if ok else 1
+    document = {"success": ok, "days": [outcome.as_json() for outcome in outcomes]}
+    return answer(args.json, document, _lines(outcomes), 0 if ok else 1)
+
+
+def _lines(outcomes: Sequence[DayOutcome]) -> Iterator[str]:
+    """A line per day with its problems, then the summary."""
     for outcome in outcomes:
         counts = " ".join(f"{key}={value}" for key, value in sorted(outcome.counts.items()))
-        missing = (
-            f"  (no history: {', '.join(outcome.missing_history)})"
-            if outcome.missing_history
-            else ""
-        )
-        out(f"{outcome.status:<6} {outcome.day}  {outcome.run_id or '-':<52} {counts}{missing}")
+        history = outcome.missing_history
+        missing = f"  (no history: {', '.join(history)})" if history else ""
+        yield f"{outcome.status:<6} {outcome.day}  {outcome.run_id or '-':<52} {counts}{missing}"
         for problem in outcome.problems:
             check = f"{problem['check']}: " if problem.get("check") else ""
-            out(f"       {check}{problem_text(problem)}")
-    out(summary(outcomes))
-    return 0 if ok else 1
-
-
-def summary(outcomes: Sequence[DayOutcome]) -> str:
-    """The last line: the days sealed and checked now, and those reused (sealed before)."""
+            yield f"       {check}{problem_text(problem)}"
     reused = sum(o.success and o.reused for o in outcomes)
     sealed = sum(o.success and not o.reused for o in outcomes)
     line = f"{sealed} of {len(outcomes)} day(s) sealed and checked"
-    return f"{line}, {reused} reused (sealed before, checked now)" if reused else line
+    yield f"{line}, {reused} reused (sealed before, checked now)" if reused else line

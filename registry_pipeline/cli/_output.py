@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
+
+from registry_pipeline.core.errors import problem_object
 
 
 def out(line: str = "") -> None:
@@ -29,9 +33,9 @@ def safe(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def json_line(value: Any) -> None:
-    """One JSON document on one line of stdout (JSON Lines, for scripts)."""
-    sys.stdout.write(json.dumps(value, ensure_ascii=False, sort_keys=False) + "\n")
+def json_line(value: Any) -> str:
+    """One JSON document as one line of JSON Lines (for scripts), with its newline."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=False) + "\n"
 
 
 def json_doc(value: Any) -> None:
@@ -39,39 +43,62 @@ def json_doc(value: Any) -> None:
     sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
 
 
-class Progress:
-    """A progress bar on stderr, shown only on a terminal (never in pipes, CI logs or --json)."""
+def answer(as_json: bool, document: Any, lines: Iterable[str] = (), code: int = 0) -> int:
+    """A command's answer, `document` with --json, else `lines` on stdout; returns `code`."""
+    if as_json:
+        json_doc(document)
+    else:
+        for line in lines:
+            out(line)
+    return code
 
-    def __init__(self, total: int | None, label: str, enabled: bool) -> None:
-        self.enabled = enabled and sys.stderr.isatty()
-        self._bar: Any = None
-        self._task: Any = None
-        self.total = total
-        self.label = label
 
-    def __enter__(self) -> Progress:
-        if self.enabled:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, TimeRemainingColumn
-            from rich.progress import Progress as RichProgress
+def failed(what: str, codes: Sequence[str]) -> str:
+    """The verdict line of a failed check: `WHAT FAILED: N problem(s) (each code once)`."""
+    return f"{what} FAILED: {len(codes)} problem(s) ({', '.join(dict.fromkeys(codes))})"
 
-            self._bar = RichProgress(
-                "[progress.description]{task.description}",
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=Console(stderr=True),
-                transient=True,
-            )
-            self._bar.__enter__()
-            self._task = self._bar.add_task(self.label, total=self.total)
-        return self
 
-    def advance(self) -> None:
-        """One more item done."""
-        if self._bar is not None:
-            self._bar.advance(self._task)
+def error(
+    as_json: bool,
+    code: str,
+    message: str,
+    text: str | None = None,
+    *,
+    path: str | None = None,
+    details: list[object] | None = None,
+    line: object = None,
+    field: object = None,
+    column: object = None,
+) -> None:
+    """An error as human text on stderr (`error: CODE message` unless `text` is given), or with
+    --json as one problem object on stdout (a script reads one format whatever happens)."""
+    if not as_json:
+        err(f"error: {code} {message}" if text is None else text)
+        return
+    document = problem_object(
+        code,
+        message,
+        path=path,
+        line=line if isinstance(line, int) else None,
+        field=field if isinstance(field, str) else None,
+        column=column if isinstance(column, int) else None,
+        details=details or None,
+    )
+    json_doc({"error": document})
 
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(None, None, None)
+
+@contextlib.contextmanager
+def progress(total: int, label: str, enabled: bool) -> Iterator[Callable[[], None]]:
+    """A progress bar on stderr, shown only on a terminal (never in pipes, CI logs or --json);
+    yields the function that says one more item is done."""
+    if not (enabled and sys.stderr.isatty()):
+        yield lambda: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    columns = (BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    description = "[progress.description]{task.description}"
+    with Progress(description, *columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda: bar.advance(task)

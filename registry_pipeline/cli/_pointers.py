@@ -9,9 +9,9 @@ import re
 import socket
 from typing import Any
 
-from registry_pipeline.cli._args import bounded_float
-from registry_pipeline.cli._commands import RAW, workspace_option
-from registry_pipeline.cli._output import err, json_doc, out
+from registry_pipeline.cli._args import bounded_float, command, common, examples, parse_moment
+from registry_pipeline.cli._commands import catalog_or_none
+from registry_pipeline.cli._output import answer, err, failed, json_doc, out
 from registry_pipeline.core.errors import UsageError, problem_object
 from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
 
@@ -133,53 +133,47 @@ meaning the end of that UTC day. Only the journal is read: a pointer it never re
 shown. Exit 0; 1 JOURNAL_CORRUPT; 2 BAD_TIMESTAMP."""
 
 
-NONE = "none"
-
-
 def add_pointers(commands: Any) -> None:
     """`registry pointers COMMAND`."""
-    parser = commands.add_parser(
+    parser = command(
+        commands,
         "pointers",
-        help="the active pointers: show, promote, roll back, verify the journal",
-        formatter_class=RAW,
-        description=DESCRIPTION,
-        epilog=EPILOG,
+        "the active pointers: show, promote, roll back, verify the journal",
+        DESCRIPTION,
+        EPILOG,
     )
     sub = parser.add_subparsers(dest="pointers_command", metavar="COMMAND", required=True)
 
-    show = _command(sub, "show", "what is active now", SHOW,
-                    "registry pointers show\n  registry pointers show --json")  # fmt: skip
-    _common(show)
-    show.set_defaults(run=run_show)
+    show = command(sub, "show", "what is active now", SHOW,
+                   examples("registry pointers show", "registry pointers show --json"))  # fmt: skip
+    common(show, run_show, JSON)
 
-    history = _command(
+    history = command(
         sub, "history", "the journal, oldest first", HISTORY,
-        "registry pointers history\n  registry pointers history run_registry --json",
+        examples("registry pointers history", "registry pointers history run_registry --json"),
     )  # fmt: skip
     history.add_argument("registry_id", nargs="?", metavar="REGISTRY_ID",
                          help="only this registry's records (default: every registry)")  # fmt: skip
-    _common(history)
-    history.set_defaults(run=run_history)
+    common(history, run_history, JSON)
 
-    promote = _command(
+    promote = command(
         sub, "promote", "make a newer valid snapshot active", PROMOTE,
-        "registry pointers promote run_registry RUN_ID --expect OLD_RUN_ID\n"
-        "  registry pointers promote expected_versions RUN_ID --expect none",
+        examples("registry pointers promote run_registry RUN_ID --expect OLD_RUN_ID",
+                 "registry pointers promote expected_versions RUN_ID --expect none"),
     )  # fmt: skip
-    _registry_argument(promote)
+    promote.add_argument("registry_id", metavar="REGISTRY_ID", help="the registry's id")
     promote.add_argument("run_id", metavar="RUN_ID",
                          help="the snapshot to make active (a run folder name)")  # fmt: skip
     _expect_option(promote)
     promote.add_argument("--reason", default="", help="why (recorded in the journal)")
     _lock_option(promote)
-    _common(promote)
-    promote.set_defaults(run=run_promote)
+    common(promote, run_change, JSON, action="promote")
 
-    rollback = _command(
+    rollback = command(
         sub, "rollback", "make an older valid snapshot active again, and hold it there", ROLLBACK,
-        'registry pointers rollback drift_signals --to RUN_ID --reason "bad pack"',
+        examples('registry pointers rollback drift_signals --to RUN_ID --reason "bad pack"'),
     )  # fmt: skip
-    _registry_argument(rollback)
+    rollback.add_argument("registry_id", metavar="REGISTRY_ID", help="the registry's id")
     rollback.add_argument(
         "--to", required=True, metavar="RUN_ID", dest="run_id",
         help="the older snapshot to make active again (a run folder name)",
@@ -187,8 +181,7 @@ def add_pointers(commands: Any) -> None:
     rollback.add_argument("--reason", required=True, help="why (required, journaled)")
     _expect_option(rollback)
     _lock_option(rollback)
-    _common(rollback)
-    rollback.set_defaults(run=run_rollback)
+    common(rollback, run_change, JSON, action="rollback")
 
     for name, helptext, description, example in (
         ("hold", "stop automatic promotion of a registry (builds still build and check)", HOLD,
@@ -198,61 +191,60 @@ def add_pointers(commands: Any) -> None:
         ("accept", "record a hand edit of the pointer file as a journaled decision", ACCEPT,
          'registry pointers accept expected_versions --reason "pinned by hand"'),
     ):  # fmt: skip
-        command = _command(sub, name, helptext, description, example)
-        _registry_argument(command)
+        mark = command(sub, name, helptext, description, examples(example))
+        mark.add_argument("registry_id", metavar="REGISTRY_ID", help="the registry's id")
         needed = name != "release"
-        command.add_argument("--reason", required=needed, default="",
-                             help="why (journaled)" + (" (required)" * needed))  # fmt: skip
-        _lock_option(command)
-        _common(command)
-        command.set_defaults(run=run_mark, mark=name)
+        mark.add_argument("--reason", required=needed, default="",
+                          help="why (journaled)" + (" (required)" * needed))  # fmt: skip
+        _lock_option(mark)
+        common(mark, run_mark, JSON, action=name)
 
-    verify = _command(
+    verify = command(
         sub, "verify", "replay the journal: chain, sequence, and the pointer file", VERIFY,
-        "registry pointers verify\n"
-        '  registry pointers verify --expect-head "$(cat journal-head.txt)"',
+        examples("registry pointers verify",
+                 'registry pointers verify --expect-head "$(cat journal-head.txt)"'),
     )  # fmt: skip
     verify.add_argument(
         "--expect-head", metavar="HASH",
         help="a head hash recorded earlier (64 hex digits): it must still be in the chain "
         "(catches truncation and a rewritten journal)",
     )  # fmt: skip
-    _common(verify)
-    verify.set_defaults(run=run_verify)
+    common(verify, run_verify, JSON)
 
-    as_of = _command(
+    as_of = command(
         sub, "as-of", "what was active at a past moment (from the journal)", AS_OF,
-        "registry pointers as-of 2026-11-20T18:00:00Z\n"
-        "  registry pointers as-of 2026-11-20        (the end of that UTC day)",
+        examples("registry pointers as-of 2026-11-20T18:00:00Z",
+                 "registry pointers as-of 2026-11-20        (the end of that UTC day)"),
     )  # fmt: skip
     as_of.add_argument(
         "timestamp", metavar="TIMESTAMP",
         help="an ISO 8601 time with a zone, or a date (the end of that UTC day)",
     )  # fmt: skip
-    _common(as_of)
-    as_of.set_defaults(run=run_as_of)
-    _add_repair_commands(sub)
+    common(as_of, run_as_of, JSON)
 
-
-def _command(
-    sub: Any, name: str, helptext: str, description: str, examples: str
-) -> argparse.ArgumentParser:
-    """One `registry pointers NAME` parser; `examples` are its epilog's lines after the first's
-    indent."""
-    parser: argparse.ArgumentParser = sub.add_parser(
-        name, help=helptext, description=description, formatter_class=RAW,
-        epilog=f"examples:\n  {examples}",
+    check = command(
+        sub, "check", "run a snapshot's blocking checks and write its promotion receipt", CHECK,
+        examples("registry pointers check rolepack 2026-11-21__101500__rolepack_build --json"),
     )  # fmt: skip
-    return parser
+    check.add_argument("registry_id", metavar="REGISTRY_ID", help="the registry's id")
+    check.add_argument("run_id", metavar="RUN_ID", help="the snapshot (a run folder name)")
+    common(check, run_check, JSON)
+
+    repair = command(
+        sub, "repair", "restore a hand-edited pointer, or restart a broken journal", REPAIR,
+        examples('registry pointers repair expected_versions --reason "undo the hand edit"',
+                 'registry pointers repair --reason "line 7 was deleted; evidence kept"'),
+    )  # fmt: skip
+    repair.add_argument(
+        "registry_id", nargs="?", metavar="REGISTRY_ID",
+        help="restore this registry's pointer (default: restart the journal)",
+    )  # fmt: skip
+    repair.add_argument("--reason", required=True, help="why (required, journaled)")
+    _lock_option(repair)
+    common(repair, run_repair, JSON, sync=False)  # it repairs what a sync would refuse
 
 
-def _registry_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("registry_id", metavar="REGISTRY_ID", help="the registry's id")
-
-
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print JSON")
-    workspace_option(parser)
+JSON = "print JSON"
 
 
 def _expect_option(parser: argparse.ArgumentParser) -> None:
@@ -270,21 +262,13 @@ def _lock_option(parser: argparse.ArgumentParser) -> None:
 # -- promote, rollback, hold, release, accept -------------------------------------------------
 
 
-def _expect(value: str | None) -> object:
-    from registry_pipeline.core.pointers.store import ANY
-
-    if value is None:
-        return ANY
-    return None if value.lower() == NONE else value
-
-
 def _relpath(workspace: Workspace, registry_id: str, run_id: str) -> str | None:
     """The artifact the pointer names: from the catalog; in a workspace without one (only
     `registry seal`), the snapshot's single payload file, or None for several."""
     from registry_pipeline.core.pointers.store import PointerRefused, pointer_relpath, target_folder
     from registry_pipeline.core.workspace.snapshots import read_snapshot
 
-    catalog = _catalog(workspace)
+    catalog = catalog_or_none(workspace)
     if catalog is None:
         folder = target_folder(workspace, registry_id, run_id)  # refuses unsafe names first
         payload = list(read_snapshot(folder, registry_id).payload())
@@ -299,42 +283,25 @@ def _relpath(workspace: Workspace, registry_id: str, run_id: str) -> str | None:
     return pointer_relpath(spec.kind, spec.artifacts)
 
 
-def _catalog(workspace: Workspace) -> Any:
-    """The workspace's registry catalog; None when it has none (only `registry seal`)."""
-    from registry_pipeline.core.workspace.catalog import load_catalog
-
-    try:
-        return load_catalog(workspace)
-    except UsageError as exc:
-        if exc.code != "NO_CATALOG":
-            raise
-        return None
-
-
-def run_promote(args: argparse.Namespace) -> int:
-    return _change(args, "promote")
-
-
-def run_rollback(args: argparse.Namespace) -> int:
-    return _change(args, "rollback")
-
-
-def _change(args: argparse.Namespace, action: str) -> int:
+def run_change(args: argparse.Namespace) -> int:
     """`promote` or `rollback` through the store, as the CLI user; a run id that is not here
     is refused naming the registry's nearest snapshots."""
     from registry_pipeline.core.gate.gate import admission
+    from registry_pipeline.core.pointers.store import ANY
     from registry_pipeline.core.pointers.targets import naming_candidates
 
+    expect = args.expect  # `none`: no pointer; not given: any
+    expect = ANY if expect is None else None if expect.lower() == "none" else expect
     workspace, store = open_store(args)
     with naming_candidates(workspace, args.registry_id, args.run_id):
-        change = getattr(store, action)(
+        change = getattr(store, args.action)(
             args.registry_id,
             args.run_id,
             relpath=_relpath(workspace, args.registry_id, args.run_id),
             reason=args.reason,
             actor=cli_actor(),
             admit=admission,
-            expect=_expect(args.expect),
+            expect=expect,
         )
     return _report_change(args, change)
 
@@ -344,29 +311,25 @@ def run_mark(args: argparse.Namespace) -> int:
     from registry_pipeline.core.gate.gate import admission
 
     _workspace, store = open_store(args)
-    change = getattr(store, args.mark)(
+    change = getattr(store, args.action)(
         args.registry_id, reason=args.reason, actor=cli_actor(), admit=admission
     )
     return _report_change(args, change)
 
 
 def _report_change(args: argparse.Namespace, change: Any) -> int:
-    record = change.record
-    if args.json:
-        json_doc({"registry_id": change.registry_id, "changed": change.changed,
-                  "record": record_json(record) if record else None,
-                  "journal_head": record.sha256 if record else None})  # fmt: skip
-    elif record is None:
+    record, registry_id = change.record, change.registry_id
+    document = {"registry_id": registry_id, "changed": change.changed,
+                "record": record_json(record) if record else None,
+                "journal_head": record.sha256 if record else None}  # fmt: skip
+    if record is None:
         what = change.note or f"{getattr(args, 'run_id', '')} is already active"
-        out(f"{change.registry_id}: {what}; nothing changed")
-    else:
-        out(f"{record}  (journal head {record.sha256})")
-        if record.action == "rollback":
-            out(
-                f"{change.registry_id} is held: builds will not promote it until "
-                f"`registry pointers release {change.registry_id}`"
-            )
-    return 0
+        return answer(args.json, document, [f"{registry_id}: {what}; nothing changed"])
+    held = f"{registry_id} is held: builds will not promote it until `registry pointers release "
+    lines = [f"{record}  (journal head {record.sha256})"]
+    return answer(
+        args.json, document, lines + [f"{held}{registry_id}`"] * (record.action == "rollback")
+    )
 
 
 # -- verify ----------------------------------------------------------------------------------
@@ -404,8 +367,7 @@ def run_verify(args: argparse.Namespace) -> int:
     if report.ok:
         out(f"journal OK: {report.records} record(s), head {report.head or '(empty)'}")
     else:
-        codes = ", ".join(dict.fromkeys(finding.code for finding in report.problems))
-        out(f"journal FAILED: {len(report.problems)} problem(s) ({codes})")
+        out(failed("journal", [finding.code for finding in report.problems]))
     return 0 if report.ok else 1
 
 
@@ -426,39 +388,23 @@ def _finding_path(store: Any, finding: Any) -> str | None:
 # -- as-of -----------------------------------------------------------------------------------
 
 
-def parse_moment(text: str) -> str:
-    """An ISO UTC timestamp (or a date: the end of that UTC day) in the journal's format."""
-    from registry_pipeline.cli._args import parse_moment as strict_moment
-
-    return strict_moment(text).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def run_as_of(args: argparse.Namespace) -> int:
     from registry_pipeline.core.pointers.journal import state_as_of
     from registry_pipeline.core.pointers.pointer_file import ref_json
 
-    moment = parse_moment(args.timestamp)
+    moment = parse_moment(args.timestamp).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # the journal's
     _workspace, store = open_store(args)
     state = state_as_of(iter(records(store)), moment)
     rows: list[dict[str, Any]] = [
-        {
-            "registry_id": registry_id,
-            "active_ref": ref_json(record.to_ref),
-            "since_utc": record.created_utc,
-            "seq": record.seq,
-        }
+        {"registry_id": registry_id, "active_ref": ref_json(record.to_ref),
+         "since_utc": record.created_utc, "seq": record.seq}
         for registry_id, record in sorted(state.items())
         if record.to_ref is not None  # an aborted first promotion: no pointer then
-    ]
-    if args.json:
-        json_doc({"as_of": moment, "pointers": rows})
-        return 0
-    if not rows:
-        out(f"nothing was active at {moment} according to the journal")
-    for row in rows:
-        run_id = str(row["active_ref"]["run_id"])  # a seed's null run_id: None, never a crash
-        out(f"{row['registry_id']:<24} {run_id:<48} since {row['since_utc']} (#{row['seq']})")
-    return 0
+    ]  # fmt: skip
+    lines = [f"{row['registry_id']:<24} {row['active_ref']['run_id']!s:<48} since "
+             f"{row['since_utc']} (#{row['seq']})" for row in rows]  # fmt: skip
+    nothing = f"nothing was active at {moment} according to the journal"
+    return answer(args.json, {"as_of": moment, "pointers": rows}, lines or [nothing])
 
 
 # -- show -------------------------------------------------------------------------------------
@@ -469,34 +415,31 @@ def run_show(args: argparse.Namespace) -> int:
 
     workspace, store = open_store(args)
     pointers = store.read()
-    catalog = _catalog(workspace)  # a workspace without one: the pointers alone
+    catalog = catalog_or_none(workspace)  # a workspace without one: the pointers alone
     specs = {spec.registry_id: spec for spec in catalog.registries} if catalog else {}
     with inspection_cache(workspace.root):  # one load and save for every target
         rows = [
             _row(workspace, store, pointers, registry_id, specs.get(registry_id))
             for registry_id in [*specs, *(i for i in pointers.pointers if i not in specs)]
         ]
-    if args.json:
-        json_doc({"last_updated_utc": pointers.last_updated_utc, "pointers": rows})
-        return 0
-    if not rows:
-        out("no active pointers yet (a build promotes what passes its checks)")
-    for row in rows:
-        ref = row["active_ref"]
-        if not row["has_pointer"]:
-            out(f"{row['registry_id']:<24} (no pointer by design)")
-        elif ref is None:
-            out(f"{row['registry_id']:<24} (none)")
-        else:
-            hold, journal = row["hold"], row["journal"]
-            held = f"[held: {hold['reason']}, since {hold['since']}]" if hold else ""
-            parts = (str(row["target"]), "" if journal == "ok" else f"[{journal}]", held)
-            state = " ".join(part for part in parts if part)
-            out(
-                f"{row['registry_id']:<24} {ref['run_id']!s:<48} "
-                f"sha256:{str(ref['manifest_sha256'])[:12]}  {row['active_asof_utc']}  {state}"
-            )
-    return 0
+    document = {"last_updated_utc": pointers.last_updated_utc, "pointers": rows}
+    nothing = "no active pointers yet (a build promotes what passes its checks)"
+    return answer(args.json, document, [_show_line(row) for row in rows] or [nothing])
+
+
+def _show_line(row: dict[str, Any]) -> str:
+    """One registry's line of `pointers show`: its snapshot, and what is wrong with it."""
+    ref, name = row["active_ref"], f"{row['registry_id']:<24}"
+    if not row["has_pointer"]:
+        return f"{name} (no pointer by design)"
+    if ref is None:
+        return f"{name} (none)"
+    hold, journal = row["hold"], row["journal"]
+    held = f"[held: {hold['reason']}, since {hold['since']}]" if hold else ""
+    parts = (str(row["target"]), "" if journal == "ok" else f"[{journal}]", held)
+    state = " ".join(part for part in parts if part)
+    root = str(ref["manifest_sha256"])[:12]
+    return f"{name} {ref['run_id']!s:<48} sha256:{root}  {row['active_asof_utc']}  {state}"
 
 
 def _row(
@@ -513,7 +456,14 @@ def _row(
     except PointerRefused:  # an unreadable journal: the journal column says so
         hold = None
     target, problems = _target_state(workspace, store, registry_id, ref)
-    journal, journal_problem = _journal_state(store, registry_id)
+    journal = "ok"  # the journal explains the pointer, else the refusal code (POINTER_MISMATCH)
+    try:
+        store.explained([registry_id])  # an entry deleted by hand is a mismatch too
+    except PointerRefused as exc:
+        journal, path = exc.code, exc.path or str(store.pointers_path)
+        problems.append(problem_object(exc.code, exc.message, path=path, registry_id=registry_id))
+    held = None if hold is None else {"reason": hold.reason, "since": hold.since, "by": hold.by,
+                                      "seq": hold.record.seq}  # fmt: skip
     return {
         "registry_id": registry_id,
         "has_pointer": spec.active_pointer if spec else True,
@@ -522,9 +472,9 @@ def _row(
         "active_asof_utc": pointer.active_asof_utc if pointer else None,
         "target": target,
         "journal": journal,
-        "hold": _hold_json(hold),
+        "hold": held,
         "notes": pointer.notes if pointer else "",
-        "problems": [*problems, *journal_problem],
+        "problems": problems,
     }
 
 
@@ -549,49 +499,20 @@ def _target_state(
     report = inspect_run_folder(folder, schemas=store.schemas)  # in run_show's verdict cache
     if not report.ok:
         codes = sorted({str(p.code) for p in report.problems})
-        message = (
-            f"the active snapshot fails validation ({', '.join(codes)}): `registry validate "
-            f"--active` lists why; {_WAY_OUT}"
-        )
-        where = str(folder)
-        problem = problem_object(
-            "TARGET_INVALID", message, path=where, registry_id=registry_id, reason_codes=codes
-        )
+        message = (f"the active snapshot fails validation ({', '.join(codes)}): `registry "
+                   f"validate --active` lists why; {_WAY_OUT}")  # fmt: skip
+        problem = problem_object("TARGET_INVALID", message, path=str(folder),
+                                 registry_id=registry_id, reason_codes=codes)  # fmt: skip
         return "invalid: " + ",".join(codes), [problem]
     if report.root_sha256 == ref.root:
         return "ok", []
     message = f"the active snapshot's root is not the one its pointer records; {_WAY_OUT}"
-    problem = problem_object(
-        "TARGET_CHANGED",
-        message,
-        path=str(folder),
-        registry_id=registry_id,
-        expected=ref.root,
-        found=report.root_sha256,
-    )
+    problem = problem_object("TARGET_CHANGED", message, path=str(folder), registry_id=registry_id,
+                             expected=ref.root, found=report.root_sha256)  # fmt: skip
     return "root_mismatch", [problem]
 
 
 _WAY_OUT = "promote or roll back to a snapshot that validates"
-
-
-def _hold_json(hold: Any) -> dict[str, object] | None:
-    if hold is None:
-        return None
-    return {"reason": hold.reason, "since": hold.since, "by": hold.by, "seq": hold.record.seq}
-
-
-def _journal_state(store: Any, registry_id: str) -> tuple[str, list[dict[str, object]]]:
-    """`ok` when the journal explains the pointer, else the refusal code (POINTER_MISMATCH),
-    and the refusal as a problem object."""
-    from registry_pipeline.core.pointers.store import PointerRefused
-
-    try:
-        store.explained([registry_id])  # an entry deleted by hand is a mismatch too
-    except PointerRefused as exc:
-        path = exc.path or str(store.pointers_path)
-        return exc.code, [problem_object(exc.code, exc.message, path=path, registry_id=registry_id)]
-    return "ok", []
 
 
 # -- history ---------------------------------------------------------------------------------
@@ -625,21 +546,22 @@ def run_history(args: argparse.Namespace) -> int:
 
         seen = {r.registry_id for r in every} | set(store.read().pointers)
         require_known(workspace, args.registry_id, seen)
-    if args.json:
+    if args.json:  # a long journal: each side formats only what it prints
         json_doc([record_json(record) for record in shown])
         return 0
-    if not shown:
-        out("no pointer changes journaled yet")
+    for line in map(_history_line, shown) if shown else ["no pointer changes journaled yet"]:
+        out(line)
+    return 0
+
+
+def _history_line(record: Any) -> str:
     from registry_pipeline.core.pointers.pointer_file import run_id_text
 
-    for record in shown:
-        out(
-            f"#{record.seq:<5} {record.created_utc}  {record.action:<8} {record.registry_id:<22} "
-            f"{run_id_text(record.from_ref)} -> {run_id_text(record.to_ref)}  by "
-            f"{record.actor.get('kind')}:"
-            f"{record.actor.get('id')}" + (f"  ({record.reason})" if record.reason else "")
-        )
-    return 0
+    was, now = run_id_text(record.from_ref), run_id_text(record.to_ref)
+    why = f"  ({record.reason})" if record.reason else ""
+    actor = f"{record.actor.get('kind')}:{record.actor.get('id')}"
+    return (f"#{record.seq:<5} {record.created_utc}  {record.action:<8} "
+            f"{record.registry_id:<22} {was} -> {now}  by {actor}{why}")  # fmt: skip
 
 
 # -- check, repair ---------------------------------------------------------------------------
@@ -670,32 +592,6 @@ NOTHING_TO_REPAIR, a refusal of the gate, or the journal must be restarted first
 reason."""
 
 
-def _add_repair_commands(sub: Any) -> None:
-    """Add `check` and `repair` to `registry pointers`."""
-    check = _command(
-        sub, "check", "run a snapshot's blocking checks and write its promotion receipt", CHECK,
-        "registry pointers check rolepack 2026-11-21__101500__rolepack_build --json",
-    )  # fmt: skip
-    check.add_argument("registry_id", metavar="REGISTRY_ID", help="the registry's id")
-    check.add_argument("run_id", metavar="RUN_ID", help="the snapshot (a run folder name)")
-    _common(check)
-    check.set_defaults(run=run_check)
-
-    repair = _command(
-        sub, "repair", "restore a hand-edited pointer, or restart a broken journal", REPAIR,
-        'registry pointers repair expected_versions --reason "undo the hand edit"\n'
-        '  registry pointers repair --reason "line 7 was deleted; evidence kept"',
-    )  # fmt: skip
-    repair.add_argument(
-        "registry_id", nargs="?", metavar="REGISTRY_ID",
-        help="restore this registry's pointer (default: restart the journal)",
-    )  # fmt: skip
-    repair.add_argument("--reason", required=True, help="why (required, journaled)")
-    _lock_option(repair)
-    _common(repair)
-    repair.set_defaults(run=run_repair, sync=False)  # it repairs what a sync would refuse
-
-
 def run_check(args: argparse.Namespace) -> int:
     """`registry pointers check`."""
     from registry_pipeline.core.gate.gate import admission, evaluate, record
@@ -717,26 +613,24 @@ def run_check(args: argparse.Namespace) -> int:
         )
     verdicts = evaluate(workspace, args.registry_id, folder)
     receipt = record(workspace, args.registry_id, folder, root, verdicts, cli_actor())
-    checks, passed = receipt.checks, receipt.passed
-    if args.json:
-        problems = [
-            problem
-            for v in verdicts
-            for problem in problem_objects(v.name, v.passed, v.description, v.metadata)
-        ]
-        json_doc({
-            "registry_id": args.registry_id, "run_id": args.run_id, "root_sha256": root,
-            "passed": passed, "checks": list(checks), "problems": problems,
-            "receipt": store_path(workspace, receipt), "receipt_sha256": receipt.sha256,
-        })  # fmt: skip
-    else:
-        for check in checks:
-            verdict = "PASS" if check.get("passed") else "FAIL"
-            codes = ", ".join(check.get("reason_codes") or [])
-            out(f"{verdict}  {check.get('name')}" + (f"  ({codes})" if codes else ""))
-        out(f"receipt {store_path(workspace, receipt)} ({receipt.build.get('kind')} "
-            f"{receipt.build.get('id')}, {receipt.created_utc})")  # fmt: skip
-    return 0 if passed else 1
+    checks, passed, path = receipt.checks, receipt.passed, store_path(workspace, receipt)
+    problems = [
+        problem
+        for v in verdicts
+        for problem in problem_objects(v.name, v.passed, v.description, v.metadata)
+    ]
+    document = {
+        "registry_id": args.registry_id, "run_id": args.run_id, "root_sha256": root,
+        "passed": passed, "checks": list(checks), "problems": problems,
+        "receipt": path, "receipt_sha256": receipt.sha256,
+    }  # fmt: skip
+    lines = []
+    for check in checks:
+        verdict = "PASS" if check.get("passed") else "FAIL"
+        codes = ", ".join(check.get("reason_codes") or [])
+        lines.append(f"{verdict}  {check.get('name')}" + (f"  ({codes})" if codes else ""))
+    build = f"{receipt.build.get('kind')} {receipt.build.get('id')}, {receipt.created_utc}"
+    return answer(args.json, document, [*lines, f"receipt {path} ({build})"], 0 if passed else 1)
 
 
 def store_path(workspace: Any, receipt: Any) -> str:
@@ -752,31 +646,26 @@ def run_repair(args: argparse.Namespace) -> int:
 
     _workspace, store = open_store(args)
     done = repair(store, args.registry_id, reason=args.reason, actor=cli_actor(), admit=admission)
-    if args.json:
-        json_doc({
-            "repair": done.kind, "quarantined": done.quarantined, "problem": done.problem,
-            "records": [record_json(r) for r in done.records],
-            "journal_head": done.records[-1].sha256 if done.records else None,
-        })  # fmt: skip
-    elif done.kind == "restored":
-        (restored,) = done.records
-        out(f"{restored}  (journal head {restored.sha256})")
+    document = {
+        "repair": done.kind, "quarantined": done.quarantined, "problem": done.problem,
+        "records": [record_json(r) for r in done.records],
+        "journal_head": done.records[-1].sha256 if done.records else None,
+    }  # fmt: skip
+    records = done.records
+    if done.kind == "restored":
+        lines = [f"{record}  (journal head {record.sha256})" for record in records]  # one
     elif done.kind == "set_aside":
-        out(f"set aside in the bucket, byte for byte: {done.quarantined} ({done.problem})")
-        for record in done.records:
-            out(f"  {record}")
+        lines = [f"set aside in the bucket, byte for byte: {done.quarantined} ({done.problem})",
+                 *(f"  {record}" for record in records)]  # fmt: skip
     elif done.kind == "put_back":
-        out(f"the bucket's pointer history was put back ({done.problem})")
-        for record in done.records:
-            out(f"  last record: {record}")
+        lines = [f"the bucket's pointer history was put back ({done.problem})",
+                 *(f"  last record: {record}" for record in records)]  # fmt: skip
     else:
         kept = (
             f"the broken one is kept at {done.quarantined}" if done.quarantined else "none was left"
         )
-        out(f"journal restarted ({kept}; {done.problem})")
-        for adopted in done.records:
-            out(f"  {adopted}")
-    return 0
+        lines = [f"journal restarted ({kept}; {done.problem})", *(f"  {r}" for r in records)]
+    return answer(args.json, document, lines)
 
 
 # -- the store and the user ------------------------------------------------------------------

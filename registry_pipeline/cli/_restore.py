@@ -6,17 +6,17 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from registry_pipeline.cli._commands import RAW
-from registry_pipeline.cli._output import json_doc, out
+from registry_pipeline.cli._args import command, common
+from registry_pipeline.cli._output import answer
 
 
 def add_restore(commands: Any) -> None:
     """`registry restore-line-endings FOLDER DEST [--json]`."""
-    parser = commands.add_parser(
+    parser = command(
+        commands,
         "restore-line-endings",
-        help="write a verified copy of a run folder whose line endings git converted",
-        formatter_class=RAW,
-        description="A file that matches its sealed SHA-256 once its line endings are converted\n"
+        "write a verified copy of a run folder whose line endings git converted",
+        "A file that matches its sealed SHA-256 once its line endings are converted\n"
         "back (LF to CRLF or CRLF to LF) is restored to the sealed bytes. The copy is written to\n"
         "DEST/<folder name>, never over FOLDER, and only when every listed file is intact or\n"
         "restored and the copy verifies (the seal contract, or its plain sha256sum list).\n"
@@ -27,7 +27,7 @@ def add_restore(commands: Any) -> None:
         "FOLDER or inside it (DEST_INSIDE_FOLDER) or is not a folder (DEST_NOT_A_FOLDER),\n"
         "FOLDER has no MANIFEST.sha256 (NOT_A_RUN_FOLDER) or a malformed one\n"
         "(MALFORMED_MANIFEST), or holds a symlink or special file (NOT_A_REGULAR_FILE).",
-        epilog="examples:\n"
+        "examples:\n"
         "  registry restore-line-endings reports/path1/evidence/runs/p1_20260204_001 /tmp/fixed\n"
         "  registry restore-line-endings .codex/RUNS/2026-02-05__000138__run_registry_build "
         "/tmp/restored --json\n\nThen compare or re-commit the restored copy with line-ending "
@@ -35,19 +35,15 @@ def add_restore(commands: Any) -> None:
     )
     parser.add_argument("folder", metavar="FOLDER", help="the damaged run folder (read only)")
     parser.add_argument("dest", metavar="DEST", help="folder to write the restored copy into")
-    parser.add_argument("--json", action="store_true", help="print a JSON object")
-    parser.set_defaults(run=run_restore)
+    common(parser, run_restore, workspace=False)
 
 
 def run_restore(args: argparse.Namespace) -> int:
     from registry_pipeline.core.seal.restore import restore_line_endings
 
     restored = restore_line_endings(Path(args.folder), Path(args.dest))
-    if args.json:
-        json_doc(restored.as_json())
-        return 0
-    out(f"wrote {restored.folder} (verified)")
-    for relpath, how in sorted(restored.restored.items()):
-        out(f"  restored  {relpath}  ({how})")
-    out(f"  {len(restored.kept)} file(s) were intact and copied as they are")
-    return 0
+    return answer(args.json, restored.as_json(), [
+        f"wrote {restored.folder} (verified)",
+        *(f"  restored  {relpath}  ({how})" for relpath, how in sorted(restored.restored.items())),
+        f"  {len(restored.kept)} file(s) were intact and copied as they are",
+    ])  # fmt: skip

@@ -10,9 +10,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from registry_pipeline.cli._args import bounded_int
-from registry_pipeline.cli._commands import RAW, workspace_option
-from registry_pipeline.cli._output import err, json_doc, out
+from registry_pipeline.cli._args import bounded_int, command, common, examples
+from registry_pipeline.cli._output import answer, err, error, json_doc, out
 from registry_pipeline.core.workspace.input_files import MAX_RECORD_FILE_BYTES, human_size
 
 if TYPE_CHECKING:
@@ -67,164 +66,110 @@ examples:
 
 def add_runs(commands: Any) -> None:
     """`registry runs {append,import,show,list,failed,latest,repair}`."""
-    parser = commands.add_parser(
+    parser = command(
+        commands,
         "runs",
-        help="append run records to the run index and query it (show, list, failed, latest)",
-        formatter_class=RAW,
-        description=DESCRIPTION,
-        epilog=EXAMPLES,
+        "append run records to the run index and query it (show, list, failed, latest)",
+        DESCRIPTION,
+        EXAMPLES,
     )
     sub = parser.add_subparsers(
         dest="runs_command", metavar="COMMAND", required=True, parser_class=type(parser)
     )
-    append = _sub(
-        sub,
-        "append",
-        "append records: every one checked first, then all or none",
-        "  registry runs append --record-file runs.jsonl\n"
-        "  registry runs append --record-json '{...}' --json",
-    )
+    append = _sub(sub, "append", "append records: every one checked first, then all or none",
+                  run_append, "registry runs append --record-file runs.jsonl",
+                  "registry runs append --record-json '{...}' --json")  # fmt: skip
     given = append.add_mutually_exclusive_group(required=True)
     given.add_argument("--record-json", metavar="JSON", help="one record as a JSON object")
     given.add_argument(
-        "--record-file",
-        metavar="F",
+        "--record-file", metavar="F",
         help="one JSON object, or JSONL (one per line); - : stdin. A regular file (a FIFO or "
         f"device is refused: NOT_A_REGULAR_FILE) of at most {human_size(MAX_RECORD_FILE_BYTES)} "
         "(INPUT_TOO_LARGE)",
-    )
-    append.set_defaults(run=run_append)
+    )  # fmt: skip
 
     bulk = _sub(
-        sub,
-        "import",
+        sub, "import",
         "append a large file of records (JSONL, or one JSON object) exactly as `runs append "
         "--record-file` does: every record checked first by the same checks, then all or none, "
         "indexed in one transaction; progress on stderr",
-        "  registry runs import runs.jsonl\n"
-        "  registry runs import - --json < runs.jsonl\n"
-        "  registry runs import overrides.jsonl --index run_overrides",
-    )
-    bulk.add_argument(
-        "file",
-        metavar="FILE",
-        help="JSONL (one record per line) or one JSON object; - : stdin. A regular file of at "
-        f"most {human_size(MAX_RECORD_FILE_BYTES)}",
-    )
-    bulk.set_defaults(run=run_import)
+        run_import, "registry runs import runs.jsonl", "registry runs import - --json < runs.jsonl",
+        "registry runs import overrides.jsonl --index run_overrides",
+    )  # fmt: skip
+    bulk.add_argument("file", metavar="FILE",
+                      help="JSONL (one record per line) or one JSON object; - : stdin. A regular "
+                      f"file of at most {human_size(MAX_RECORD_FILE_BYTES)}")  # fmt: skip
 
-    show = _sub(
-        sub,
-        "show",
-        "one run's latest view (--history: every record)",
-        "  registry runs show RUN-20260901-0800-3PPB\n"
-        "  registry runs show RUN-20260901-0800-3PPB --history --json",
-    )
+    show = _sub(sub, "show", "one run's latest view (--history: every record)", run_show,
+                "registry runs show RUN-20260901-0800-3PPB",
+                "registry runs show RUN-20260901-0800-3PPB --history --json")  # fmt: skip
     show.add_argument("run_id", metavar="RUN_ID", help="the run (its key, e.g. run_id)")
-    show.add_argument(
-        "--history", action="store_true", help="every record of the run, oldest first"
-    )
-    show.set_defaults(run=run_show)
+    show.add_argument("--history", action="store_true",
+                      help="every record of the run, oldest first")  # fmt: skip
 
-    for name, help_text, handler, more in (
-        (
-            "list",
-            'the runs of a lane first recorded in a date range, oldest first (seed 004: "List '
-            'runs for ART_y + GEN_z in date range")',
-            run_list,
-            "",
-        ),
-        (
-            "failed",
-            'the runs whose latest view FAILed a uniqueness check (seed 004: "Find runs that '
-            'failed uniqueness checks"), each with what FAILed and whether its override covers '
-            "it; --gates: the catalog's failure predicate (any QA gate or check FAIL)",
-            run_failed,
-            "\n  registry runs failed --gates --json",
-        ),
-    ):
-        listing = _sub(
-            sub,
-            name,
-            help_text,
-            f"  registry runs {name} --lane artist_id=ART-iron-harbor\n"
-            f"  registry runs {name} --since 2026-09-01 --until 2026-09-30 --json{more}",
-        )
+    for name, help_text, handler, *more in (
+        ("list", 'the runs of a lane first recorded in a date range, oldest first (seed 004: '
+         '"List runs for ART_y + GEN_z in date range")', run_list),
+        ("failed", 'the runs whose latest view FAILed a uniqueness check (seed 004: "Find runs '
+         'that failed uniqueness checks"), each with what FAILed and whether its override '
+         "covers it; --gates: the catalog's failure predicate (any QA gate or check FAIL)",
+         run_failed, "registry runs failed --gates --json"),
+    ):  # fmt: skip
+        listing = _sub(sub, name, help_text, handler,
+                       f"registry runs {name} --lane artist_id=ART-iron-harbor",
+                       f"registry runs {name} --since 2026-09-01 --until 2026-09-30 --json",
+                       *more)  # fmt: skip
         _lane_option(listing, required=False)
         listing.add_argument(
-            "--since",
-            metavar="DATE",
+            "--since", metavar="DATE",
             help="first recorded on or after (YYYY-MM-DD or an ISO 8601 time)",
-        )
+        )  # fmt: skip
         listing.add_argument(
-            "--until",
-            metavar="DATE",
+            "--until", metavar="DATE",
             help="first recorded on or before (a date includes its whole day)",
-        )
-        listing.add_argument(
-            "--limit",
-            type=bounded_int(1, MAX_LIMIT),
-            metavar="N",
-            help=f"at most N runs (1 to {MAX_LIMIT})",
-        )
+        )  # fmt: skip
+        listing.add_argument("--limit", type=bounded_int(1, MAX_LIMIT), metavar="N",
+                             help=f"at most N runs (1 to {MAX_LIMIT})")  # fmt: skip
         if name == "failed":
             listing.add_argument(
-                "--gates",
-                action="store_true",
+                "--gates", action="store_true",
                 help="the runs meeting the catalog's failure predicate instead (any QA gate or "
                 "uniqueness check FAIL)",
-            )
-        listing.set_defaults(run=handler)
+            )  # fmt: skip
 
-    latest = _sub(
-        sub,
-        "latest",
-        "a lane's newest run whose latest view succeeded",
-        "  registry runs latest --lane artist_id=ART-iron-harbor --lane genre_id=GEN-worship",
-    )
+    latest = _sub(sub, "latest", "a lane's newest run whose latest view succeeded", run_latest,
+                  "registry runs latest --lane artist_id=ART-iron-harbor --lane "
+                  "genre_id=GEN-worship")  # fmt: skip
     _lane_option(latest, required=True)
-    latest.set_defaults(run=run_latest)
 
     repair = _sub(
-        sub,
-        "repair",
-        "move a torn last line (an interrupted append) aside",
-        "  registry runs repair\n  registry runs repair --index run_overrides --json\n"
-        "  registry runs repair --reindex      also rebuild the sidecar index from the log",
-    )
+        sub, "repair", "move a torn last line (an interrupted append) aside", run_repair,
+        "registry runs repair", "registry runs repair --index run_overrides --json",
+        "registry runs repair --reindex      also rebuild the sidecar index from the log",
+    )  # fmt: skip
     repair.add_argument(
-        "--reindex",
-        action="store_true",
+        "--reindex", action="store_true",
         help="also delete the sidecar index and rebuild it from the log",
-    )
-    repair.set_defaults(run=run_repair)
+    )  # fmt: skip
 
 
-def _sub(sub: Any, name: str, help_text: str, examples: str) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = sub.add_parser(
-        name,
-        help=help_text,
-        description=help_text[0].upper() + help_text[1:] + ".",
-        formatter_class=RAW,
-        epilog="examples:\n" + examples,
-    )
+def _sub(
+    sub: Any, name: str, help_text: str, run: Callable[[argparse.Namespace], int], *lines: str
+) -> argparse.ArgumentParser:
+    """`registry runs NAME`, its description its help as a sentence, with --index first."""
+    description = help_text[0].upper() + help_text[1:] + "."
+    parser = command(sub, name, help_text, description, examples(*lines))
     parser.add_argument(
         "--index", metavar="ID", help="the run index (default: the catalog's first)"
     )
-    parser.add_argument("--json", action="store_true", help="print JSON")
-    workspace_option(parser)
+    common(parser, run, "print JSON")
     return parser
 
 
 def _lane_option(parser: argparse.ArgumentParser, *, required: bool) -> None:
-    parser.add_argument(
-        "--lane",
-        action="append",
-        default=[],
-        required=required,
-        metavar="FIELD=VALUE",
-        help="a lane field and its value (repeat for several fields)",
-    )
+    parser.add_argument("--lane", action="append", default=[], required=required,
+                        metavar="FIELD=VALUE",
+                        help="a lane field and its value (repeat for several fields)")  # fmt: skip
 
 
 def _open(args: argparse.Namespace) -> RunIndex:
@@ -238,23 +183,17 @@ def _synced(args: argparse.Namespace) -> RunIndex:
     """The index with its sidecar current; what it could not index is said on stderr."""
     index = _open(args)
     state = index.sync()
-    if index.fallback is not None:
-        why = index.fallback
-        err(
-            f"note: {why.code} {why.path}: {why.message}; answered from a temporary index "
-            "outside the workspace"
-        )
+    if (why := index.fallback) is not None:
+        err(f"note: {why.code} {why.path}: {why.message}; answered from a temporary index "
+            "outside the workspace")  # fmt: skip
     if state.torn:
-        err(
-            f"warning: LOG_TORN {index.spec.source}: the last line (bytes {state.covered}.."
-            f"{state.size}) is incomplete and not shown; `registry runs repair` moves it aside"
-        )
+        err(f"warning: LOG_TORN {index.spec.source}: the last line (bytes {state.covered}.."
+            f"{state.size}) is incomplete and not shown; `registry runs repair` moves it "
+            "aside")  # fmt: skip
     if state.skipped_count:
         first = "; ".join(f"line {line}: {reason}" for line, reason in state.skipped)
-        err(
-            f"warning: LINES_NOT_INDEXED {index.spec.source}: {state.skipped_count} line(s) "
-            f"cannot be queried ({first})"
-        )
+        err(f"warning: LINES_NOT_INDEXED {index.spec.source}: {state.skipped_count} line(s) "
+            f"cannot be queried ({first})")  # fmt: skip
     return index
 
 
@@ -337,23 +276,16 @@ def run_show(args: argparse.Namespace) -> int:
 
     index = _synced(args)
     found = index.answer(lambda: query.show(index, args.run_id))
-    if found is None:
-        return _not_found(
-            args, f"no run {args.run_id!r} in {index.spec.registry_id}", "RUN_NOT_FOUND"
-        )
-    if args.history:
-        records = index.answer(lambda: query.history(index, args.run_id))
-        if args.json:
-            json_doc(records)
-        else:
-            for number, record in enumerate(records, start=1):
-                out(f"record {number} of {len(records)}")
-                fields(record)
-        return 0
+    if found is None or not args.history:
+        missing = f"no run {args.run_id!r} in {index.spec.registry_id}"
+        return _found(args, found, "RUN_NOT_FOUND", missing)
+    records = index.answer(lambda: query.history(index, args.run_id))
     if args.json:
-        json_doc(found.record)
-    else:
-        describe(index, found)
+        json_doc(records)
+        return 0
+    for number, record in enumerate(records, start=1):
+        out(f"record {number} of {len(records)}")
+        fields(record)
     return 0
 
 
@@ -363,8 +295,9 @@ def run_list(args: argparse.Namespace) -> int:
     index = _synced(args)
     where = query.window(index, args.lane, args.since, args.until)
     found = index.stream(lambda: query.iter_runs(index, where, limit=args.limit))
-    shown = json_lines(run.raw for run in found) if args.json else table(index, found)
-    if not shown and not args.json:
+    if args.json:
+        json_lines(run.raw for run in found)
+    elif not table(index, found):
         err("no runs match")
     return 0
 
@@ -391,14 +324,8 @@ def run_latest(args: argparse.Namespace) -> int:
     index = _synced(args)
     where = query.window(index, args.lane)
     found = index.answer(lambda: query.latest_success(index, where))
-    if found is None:
-        lanes = ", ".join(args.lane)
-        return _not_found(args, f"no successful run in the lane {lanes}", "NO_SUCCESS")
-    if args.json:
-        json_doc(found.record)
-    else:
-        describe(index, found)
-    return 0
+    missing = f"no successful run in the lane {', '.join(args.lane)}"
+    return _found(args, found, "NO_SUCCESS", missing)
 
 
 def run_repair(args: argparse.Namespace) -> int:
@@ -410,44 +337,33 @@ def run_repair(args: argparse.Namespace) -> int:
         with index.locked():  # type: ignore[attr-defined]
             index.discard()
             index.sync(locked=True)
+    spec = index.spec
+    document = {"index": spec.registry_id, "log": spec.source, "moved_bytes": done.moved,
+                "kept_at": done.kept_at, "size": done.size, "reindexed": args.reindex}  # fmt: skip
+    moved = (f"moved the incomplete last line ({done.moved} bytes) to {done.kept_at}; the log "
+             f"ends at its last complete line ({done.size} bytes)")  # fmt: skip
+    repaired = moved if done.kept_at is not None else "nothing to repair (every line is complete)"
+    lines = [f"{spec.source}: {repaired}"]
+    rebuilt = f"{spec.registry_id}: rebuilt the sidecar index from {spec.source}"
+    return answer(args.json, document, lines + [rebuilt] * args.reindex)
+
+
+def _found(args: argparse.Namespace, run: Run | None, code: str, missing: str) -> int:
+    """`run` (its latest view) shown; when there is none, the error `code` (exit 1)."""
+    if run is None:
+        error(args.json, code, missing)
+        return 1
     if args.json:
-        json_doc(
-            {
-                "index": index.spec.registry_id,
-                "log": index.spec.source,
-                "moved_bytes": done.moved,
-                "kept_at": done.kept_at,
-                "size": done.size,
-                "reindexed": args.reindex,
-            }
-        )
-        return 0
-    if done.kept_at is None:
-        out(f"{index.spec.source}: nothing to repair (every line is complete)")
+        json_doc(run.record)
     else:
-        out(
-            f"{index.spec.source}: moved the incomplete last line ({done.moved} bytes) to "
-            f"{done.kept_at}; the log ends at its last complete line ({done.size} bytes)"
-        )
-    if args.reindex:
-        out(f"{index.spec.registry_id}: rebuilt the sidecar index from {index.spec.source}")
+        describe(run)
     return 0
-
-
-def _not_found(args: argparse.Namespace, message: str, code: str) -> int:
-    if args.json:
-        from registry_pipeline.core.errors import problem_object
-
-        json_doc({"error": problem_object(code, message)})
-    else:
-        err(f"error: {code} {message}")
-    return 1
 
 
 # --- showing runs: one run's fields, long answers streamed as a table or a JSON list ----------
 
 
-def describe(index: LogIndex, run: Run) -> None:
+def describe(run: Run) -> None:
     """One run: its key, status, first time and record count, then its latest view's fields."""
     count = f"{run.records} records" if run.records > 1 else "1 record"
     out(f"{run.key}  {run.status}  (first {run.first_time}; {count}; latest at line {run.line})")
@@ -462,7 +378,7 @@ def fields(record: dict[str, Any]) -> None:
         out(f"  {name:<{width}}  {shown}")
 
 
-def json_lines(lines: Iterator[bytes]) -> int:
+def json_lines(lines: Iterator[bytes]) -> None:
     """A JSON list of one value per line, each as given (a run's latest view as the log holds
     it, or `FailedRun.as_json` from `failed_lines`), written as they come: a million runs never
     sit in memory."""
@@ -479,15 +395,14 @@ def json_lines(lines: Iterator[bytes]) -> int:
     pending.append(b"\n]\n" if count else b"]\n")
     sys.stdout.buffer.write(b"".join(pending))
     sys.stdout.flush()
-    return count
 
 
-def table(index: LogIndex, runs: Iterator[Run]) -> int:
+def table(index: LogIndex, runs: Iterator[Run]) -> bool:
     """A table of runs, streamed: column widths from the first rows."""
     return _table(_header(index), _cells(index), runs)
 
 
-def failed_table(index: LogIndex, marked: Iterator[FailedRun]) -> int:
+def failed_table(index: LogIndex, marked: Iterator[FailedRun]) -> bool:
     """`table` of failed runs, with what FAILed, the override named and whether it covers the
     failed checks (yes, no, - when no check FAILed)."""
     cells = _cells(index)
@@ -517,14 +432,11 @@ def _cells(index: LogIndex) -> Callable[[Run], list[str]]:
     return row
 
 
-def _table(header: list[str], row: Callable[[Any], list[str]], items: Iterator[Any]) -> int:
+def _table(header: list[str], row: Callable[[Any], list[str]], items: Iterator[Any]) -> bool:
+    """The rows of `items` under `header`, streamed; False when there is none (no header)."""
     first = [row(item) for item in itertools.islice(items, TABLE_SAMPLE)]
-    if not first:
-        return 0
     widths = [max(len(cells[i]) for cells in [header, *first]) for i in range(len(header))]
-    count = 0
-    for cells in itertools.chain([header], first, map(row, items)):
+    for cells in itertools.chain([header], first, map(row, items)) if first else ():
         out("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
-        count += 1
     sys.stdout.flush()
-    return count - 1
+    return bool(first)

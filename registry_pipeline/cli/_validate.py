@@ -4,16 +4,15 @@ JSON lines), and the summary."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from registry_pipeline.cli._args import bounded_int
-from registry_pipeline.cli._commands import RAW, Commands, _relative, workspace_option
-from registry_pipeline.cli._output import Progress, err, json_line, out, safe
+from registry_pipeline.cli._args import bounded_int, command, common, examples
+from registry_pipeline.cli._commands import _relative, catalog_or_none
+from registry_pipeline.cli._output import err, json_line, out, progress, safe
 from registry_pipeline.core.errors import Hint, RegistryError, UsageError, problem_object
 from registry_pipeline.core.seal.paths import printable
 from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
@@ -21,13 +20,13 @@ from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
 _F = TypeVar("_F", str, Path)
 
 
-def add_validate(commands: Commands) -> None:
+def add_validate(commands: Any) -> None:
     """`registry validate [RUN_FOLDER...] [--all] [--registry ID] [--json] [--fast]`."""
-    parser = commands.add_parser(
+    parser = command(
+        commands,
         "validate",
-        help="validate run folders against the seal contract",
-        formatter_class=RAW,
-        description="Check hashes, sizes, the root hash, required and unlisted files, safe "
+        "validate run folders against the seal contract",
+        "Check hashes, sizes, the root hash, required and unlisted files, safe "
         "paths, run.json and artifact schemas. Every problem is reported with its "
         "reason code. One verdict per folder: PASS, FAIL (damaged), INTACT_OLDER_FORMAT "
         "(a plain sha256sum list whose every line verifies), CONVERTED (every file matches its "
@@ -39,44 +38,37 @@ def add_validate(commands: Commands) -> None:
         "POINTERS_MISSING (exit 1) once the pointer journal has recorded pointers. Exit 0 when "
         "nothing FAILed (with --strict or named folders: when all PASS), 1 otherwise, 2 on bad "
         "usage or unreadable input.",
-        epilog="examples:\n"
-        "  registry validate --all\n"
-        "  registry validate --active   # what is active now: exit 0 after any fixed mistake\n"
-        "  registry validate --all --registry run_registry --fast\n"
-        "  registry validate .codex/RUNS/2026-02-05__000138__run_registry_build --json",
+        examples(
+            "registry validate --all",
+            "registry validate --active   # what is active now: exit 0 after any fixed mistake",
+            "registry validate --all --registry run_registry --fast",
+            "registry validate .codex/RUNS/2026-02-05__000138__run_registry_build --json",
+        ),
     )
     parser.add_argument("folders", nargs="*", metavar="RUN_FOLDER", help="run folders to check")
     parser.add_argument("--all", action="store_true", help="every run folder of the workspace")
     parser.add_argument(
-        "--active",
-        action="store_true",
+        "--active", action="store_true",
         help="only the folders the active pointers name, each with the root its pointer records "
         "(what builds read and users trust; older folders, failed ones included, are kept as "
         "evidence and checked by --all)",
-    )
+    )  # fmt: skip
     parser.add_argument("--registry", metavar="ID", help="only run folders of this registry")
     parser.add_argument(
-        "--strict",
-        action="store_true",
+        "--strict", action="store_true",
         help="with --all, count UNSEALED, INTACT_OLDER_FORMAT and CONVERTED folders as "
-        "failures too "
-        "(named RUN_FOLDERs are always strict)",
-    )
+        "failures too (named RUN_FOLDERs are always strict)",
+    )  # fmt: skip
     parser.add_argument(
-        "--fast",
-        action="store_true",
+        "--fast", action="store_true",
         help="structure and sizes only: no hashing, no artifact schemas",
-    )
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print one JSON object per folder")
     parser.add_argument(
-        "--jobs",
-        type=bounded_int(1, 1024),
-        default=os.cpu_count() or 1,
-        metavar="N",
+        "--jobs", type=bounded_int(1, 1024), default=os.cpu_count() or 1, metavar="N",
         help="worker processes for many folders (default: CPU count)",
-    )
-    workspace_option(parser)
-    parser.set_defaults(run=run_validate)
+    )  # fmt: skip
+    common(parser, run_validate, None)
 
 
 def run_validate(args: argparse.Namespace) -> int:
@@ -128,14 +120,12 @@ def run_validate(args: argparse.Namespace) -> int:
     advice = False
     now = now_utc()
     batch: list[str] = []  # stdout lines, written once per chunk of folders (not one per line)
-    with Progress(len(folders), "validating", enabled=not args.json and len(folders) > 1) as bar:
-        for done, result in enumerate(
-            inspect_many(
-                folders, fast=args.fast, workspace_root=schema_root, jobs=jobs, chunk_size=chunk
-            ),
-            1,
-        ):
-            bar.advance()
+    reports = inspect_many(
+        folders, fast=args.fast, workspace_root=schema_root, jobs=jobs, chunk_size=chunk
+    )
+    with progress(len(folders), "validating", not args.json and len(folders) > 1) as advance:
+        for done, result in enumerate(reports, 1):
+            advance()
             if isinstance(result, FolderReport):
                 result = _against_pointer(result, roots)
                 result = result.with_problems(name_problems.get(str(result.run_folder), ()))
@@ -151,7 +141,7 @@ def run_validate(args: argparse.Namespace) -> int:
             else:
                 counts["ERROR"] += 1
                 if args.json:
-                    batch.append(_json(_unreadable_row(result)))
+                    batch.append(json_line(_unreadable_row(result)))
                 else:
                     _write(batch, args.json)  # stdout's lines so far first, as before
                     print_unreadable(result, False)
@@ -254,14 +244,8 @@ def _against_pointer(report: Any, roots: dict[str, str | None]) -> Any:
 
 def _run_roots(workspace: Workspace) -> list[Path]:
     """The run roots of the workspace's catalog (default `.codex/RUNS`), those that exist."""
-    from registry_pipeline.core.workspace.catalog import load_catalog
-
-    try:
-        roots = load_catalog(workspace).run_roots
-    except UsageError as exc:
-        if exc.code != "NO_CATALOG":
-            raise
-        roots = (".codex/RUNS",)
+    catalog = catalog_or_none(workspace)
+    roots = catalog.run_roots if catalog is not None else (".codex/RUNS",)
     return [workspace.root / root for root in roots if (workspace.root / root).is_dir()]
 
 
@@ -364,10 +348,9 @@ def report_lines(
     dated: str | None = None,
 ) -> None:
     """One folder's verdict, appended to `lines` as stdout's text (each line with its newline);
-    `own`: a CONVERTED folder in the
-    workspace's own run root, which counts as a failure (its seals must hold: init and adopt
-    keep git from converting there); `dated`: why the folder is dated in the future, which
-    fails it whatever its seal says."""
+    `own`: a CONVERTED folder in the workspace's own run root, which counts as a failure (its
+    seals must hold: init and adopt keep git from converting there); `dated`: why the folder is
+    dated in the future, which fails it whatever its seal says."""
     from registry_pipeline.core.workspace.snapshots import FUTURE_DATED
 
     if as_json:
@@ -380,62 +363,37 @@ def report_lines(
         if dated:
             future = problem_object(FUTURE_DATED, dated)  # the folder itself: `run_folder`
             row.update(status="FAIL", errors=[*row["errors"], future])
-        lines.append(_json(row))
+        lines.append(json_line(row))
         return
+    # human lines end with their newline; `_write` escapes them, as `out` does
     where = shown(_shown_folder(report.run_folder, workspace))
-    if dated:
-        lines.append(_text(f"FAIL  {where}  ({len(report.problems) + 1} problem(s))"))
-        _problems(lines, report)
-        lines.append(_text(f"      {FUTURE_DATED:<22} -: {dated}"))
-        return
-    if report.ok:
+    count = len(report.problems)
+    if report.ok and not dated:
         sealed = f"root {report.root_sha256[:12]}" if report.root_sha256 else ""
-        lines.append(_text(f"PASS  {where}  ({report.files} files, {sealed})"))
+        lines.append(f"PASS  {where}  ({report.files} files, {sealed})\n")
         return
-    if verdict.status == "UNSEALED":
-        lines.append(
-            _text(f"UNSEALED  {where}  (no seal files: nothing claims anything about its content)")
-        )
+    if verdict.status == "UNSEALED" and not dated:
+        unsealed = "no seal files: nothing claims anything about its content"
+        lines.append(f"UNSEALED  {where}  ({unsealed})\n")
         return
-    if verdict.status == "INTACT_OLDER_FORMAT":
-        checked = (
-            "every line verifies"
-            if verdict.hashed
-            else "every listed file present; fast: NOT hash-checked"
-        )
-        lines.append(_text(f"INTACT  {where}  (older format: {verdict.older_format}, {checked})"))
+    if verdict.status == "INTACT_OLDER_FORMAT" and not dated:
+        checked = ("every line verifies" if verdict.hashed
+                   else "every listed file present; fast: NOT hash-checked")  # fmt: skip
+        lines.append(f"INTACT  {where}  (older format: {verdict.older_format}, {checked})\n")
         return
-    if verdict.status == "CONVERTED":
+    if verdict.status == "CONVERTED" and not dated:
         failing = "; a failure in the workspace's own run root" if own else ""
-        lines.append(
-            _text(
-                f"CONVERTED  {where}  ({len(report.problems)} problem(s), each a file that "
-                f"matches its seal once its line endings are converted back{failing})"
-            )
-        )
+        lines.append(f"CONVERTED  {where}  ({count} problem(s), each a file that matches its "
+                     f"seal once its line endings are converted back{failing})\n")  # fmt: skip
     else:
-        lines.append(_text(f"FAIL  {where}  ({len(report.problems)} problem(s))"))
-    _problems(lines, report)
-
-
-def _problems(lines: list[str], report: Any) -> None:
+        lines.append(f"FAIL  {where}  ({count + bool(dated)} problem(s))\n")
     for problem in report.problems:
         path = shown(problem.path) if problem.path else "-"
-        lines.append(_text(f"      {problem.code:<22} {path}: {problem.message}"))
+        lines.append(f"      {problem.code:<22} {path}: {problem.message}\n")
         if problem.expected is not None or problem.found is not None:
-            lines.append(
-                _text(f"      {'':<22} expected {problem.expected}, found {problem.found}")
-            )
-
-
-def _text(line: str) -> str:
-    """A line of human output with its newline (escaped by `_write`, as `out` escapes)."""
-    return line + "\n"
-
-
-def _json(value: Any) -> str:
-    """A JSON line as `json_line` writes it."""
-    return json.dumps(value, ensure_ascii=False, sort_keys=False) + "\n"
+            lines.append(f"      {'':<22} expected {problem.expected}, found {problem.found}\n")
+    if dated:
+        lines.append(f"      {FUTURE_DATED:<22} -: {dated}\n")
 
 
 def _write(lines: list[str], as_json: bool) -> None:
@@ -474,7 +432,7 @@ def _unreadable_row(error: UsageError) -> dict[str, Any]:
 
 def print_unreadable(error: UsageError, as_json: bool) -> None:
     if as_json:
-        json_line(_unreadable_row(error))
+        sys.stdout.write(json_line(_unreadable_row(error)))
     else:
         where = f" {shown(error.path)}:" if error.path else ""
         err(f"error: {error.code}{where} {error.message}")

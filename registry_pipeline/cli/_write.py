@@ -4,17 +4,13 @@ hand-edited registries."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from registry_pipeline.cli._commands import RAW, workspace_option
+from registry_pipeline.cli._args import command, common
 from registry_pipeline.cli._output import err, json_doc, out
 from registry_pipeline.core.workspace.input_files import MAX_ENTRY_FILE_BYTES, human_size
-
-MAX_ENTRY_BYTES = MAX_ENTRY_FILE_BYTES
-"""Largest entry accepted (JSON or YAML), in bytes: 16 MiB (ENTRY_TOO_LARGE)."""
 
 if TYPE_CHECKING:
     from registry_pipeline.core.write_path import WriteResult
@@ -22,11 +18,11 @@ if TYPE_CHECKING:
 
 def add_add_entry(commands: Any) -> None:
     """`registry add-entry --type TYPE (--entry-file F | --entry-json JSON) ...`."""
-    parser = commands.add_parser(
+    parser = command(
+        commands,
         "add-entry",
-        help="insert or update one entry of a hand-edited registry, checked and atomic",
-        formatter_class=RAW,
-        description="Insert an entry, or update the one with the same key, in a hand-edited\n"
+        "insert or update one entry of a hand-edited registry, checked and atomic",
+        "Insert an entry, or update the one with the same key, in a hand-edited\n"
         "registry (see `registry types`). The entry is validated against its schema and\n"
         "checked against the other registries by the workspace's coordination rules; the file\n"
         "keeps its comments and every other entry byte for byte, and is replaced atomically\n"
@@ -38,7 +34,7 @@ def add_add_entry(commands: Any) -> None:
         "Exit 0 written (or would be, with --dry-run, which prints the diff) or unchanged;\n"
         "1 blocked by errors (nothing written); 2 bad input (unparsable entry, unknown type,\n"
         "schema violation): every problem is listed with its field.",
-        epilog="examples:\n"
+        "examples:\n"
         "  registry add-entry --type hook --entry-file entries/hook.yaml\n"
         "  registry add-entry --type module_type --entry-json "
         '\'{"type_id": "queue", "name": "Queue", ...}\' --dry-run\n'
@@ -51,30 +47,26 @@ def add_add_entry(commands: Any) -> None:
     parser.add_argument("--type", required=True, metavar="TYPE", help="the registry type")
     given = parser.add_mutually_exclusive_group(required=True)
     given.add_argument(
-        "--entry-file",
-        metavar="F",
+        "--entry-file", metavar="F",
         help="the entry as YAML or JSON (- : stdin): a regular file (a FIFO or device is "
         f"refused: NOT_A_REGULAR_FILE) of at most {human_size(MAX_ENTRY_FILE_BYTES)} "
         "(ENTRY_TOO_LARGE)",
-    )
+    )  # fmt: skip
     given.add_argument("--entry-json", metavar="JSON", help="the entry as a JSON object")
-    parser.add_argument(
-        "--no-check", action="store_true", help="write despite errors (needs --reason; recorded)"
-    )
+    parser.add_argument("--no-check", action="store_true",
+                        help="write despite errors (needs --reason; recorded)")  # fmt: skip
     parser.add_argument("--reason", metavar="TEXT", help="why --no-check is needed")
     parser.add_argument("--dry-run", action="store_true", help="print the diff, write nothing")
-    parser.add_argument("--json", action="store_true", help="print a JSON object")
-    workspace_option(parser)
-    parser.set_defaults(run=run_add_entry)
+    common(parser, run_add_entry)
 
 
 def add_deprecate(commands: Any) -> None:
     """`registry deprecate TYPE KEY --reason TEXT ...`."""
-    parser = commands.add_parser(
+    parser = command(
+        commands,
         "deprecate",
-        help="mark one registry entry deprecated (never removed), checked and atomic",
-        formatter_class=RAW,
-        description="Mark the entry KEY of a registry type deprecated: seed 002's lifecycle,\n"
+        "mark one registry entry deprecated (never removed), checked and atomic",
+        "Mark the entry KEY of a registry type deprecated: seed 002's lifecycle,\n"
         '"explicit deprecation allowed; removal forbidden". Only the entry\'s lifecycle field\n'
         "changes (the one the coordination file declares for the type, else `lifecycle` or\n"
         "`status`, set to `deprecated`); the entry keeps its place, nothing is removed. The\n"
@@ -85,7 +77,7 @@ def add_deprecate(commands: Any) -> None:
         "Exit 0 deprecated (or would be, with --dry-run); 1 blocked by errors or already\n"
         "deprecated (ALREADY_DEPRECATED); 2 bad input (UNKNOWN_TYPE, UNKNOWN_KEY,\n"
         "NOT_DEPRECATABLE: the type has no lifecycle field, REASON_REQUIRED).",
-        epilog="examples:\n"
+        "examples:\n"
         "  registry deprecate module_instance legacy_cms --reason 'replaced by article_service'\n"
         "  registry deprecate rolepack visuals_2 --reason 'merged into visuals_1' --dry-run\n"
         "  registry deprecate hook prod_call_guard --reason 'moved to the gateway' --json",
@@ -93,56 +85,30 @@ def add_deprecate(commands: Any) -> None:
     parser.add_argument("type", metavar="TYPE", help="the registry type (see `registry types`)")
     parser.add_argument("key", metavar="KEY", help="the key of the entry to deprecate")
     parser.add_argument("--reason", required=True, metavar="TEXT", help="why (recorded)")
-    parser.add_argument(
-        "--no-check",
-        action="store_true",
-        help="write despite errors (recorded in the override log with the reason)",
-    )
+    parser.add_argument("--no-check", action="store_true", help="write despite errors "
+                        "(recorded in the override log with the reason)")  # fmt: skip
     parser.add_argument("--dry-run", action="store_true", help="print the diff, write nothing")
-    parser.add_argument("--json", action="store_true", help="print a JSON object")
-    workspace_option(parser)
-    parser.set_defaults(run=run_deprecate)
+    common(parser, run_deprecate)
 
 
 def run_deprecate(args: argparse.Namespace) -> int:
     from registry_pipeline.core.workspace.layout import resolve_workspace
     from registry_pipeline.core.write_path import deprecate
 
-    with _option("TYPE"):
-        result = deprecate(
-            resolve_workspace(args.workspace),
-            args.type,
-            args.key,
-            reason=args.reason,
-            no_check=args.no_check,
-            dry_run=args.dry_run,
-        )
-    return _finish(result, args.json)
-
-
-@contextlib.contextmanager
-def _option(name: str) -> Iterator[None]:
-    """An UNKNOWN_TYPE raised inside names the option or argument that gave the type as its
-    `field` (the `--json` problem's path stays for files)."""
-    from registry_pipeline.core.errors import RegistryError
-
-    try:
-        yield
-    except RegistryError as exc:
-        if exc.code == "UNKNOWN_TYPE" and exc.field is None:
-            exc.field = name
-        raise
+    workspace = resolve_workspace(args.workspace)
+    return _written(args, "TYPE", lambda: deprecate(workspace, args.type, args.key,
+                    reason=args.reason, no_check=args.no_check, dry_run=args.dry_run))  # fmt: skip
 
 
 def add_types(commands: Any) -> None:
     """`registry types [--json | --markdown]`."""
-    parser = commands.add_parser(
+    parser = command(
+        commands,
         "types",
-        help="list the registry types add-entry writes (schema, content, key, purpose)",
-        formatter_class=RAW,
-        description="List every registry type of the workspace's catalog that add-entry can\n"
+        "list the registry types add-entry writes (schema, content, key, purpose)",
+        "List every registry type of the workspace's catalog that add-entry can\n"
         "write: its schema, where its entries live, what identifies one, and its purpose.",
-        epilog="examples:\n"
+        "examples:\n"
         "  registry types\n"
         "  registry types --json\n"
         "  registry types --markdown > .system/registry/AGENTS.md\n"
@@ -151,11 +117,9 @@ def add_types(commands: Any) -> None:
     shape = parser.add_mutually_exclusive_group()
     shape.add_argument("--json", action="store_true", help="print a JSON list")
     shape.add_argument("--markdown", action="store_true", help="print the generated document")
-    shape.add_argument(
-        "--rules", action="store_true", help="print the coordination rules as a Markdown table"
-    )
-    workspace_option(parser)
-    parser.set_defaults(run=run_types)
+    shape.add_argument("--rules", action="store_true",
+                       help="print the coordination rules as a Markdown table")  # fmt: skip
+    common(parser, run_types, None)
 
 
 def run_types(args: argparse.Namespace) -> int:
@@ -192,22 +156,23 @@ def run_add_entry(args: argparse.Namespace) -> int:
     from registry_pipeline.core.workspace.layout import resolve_workspace
     from registry_pipeline.core.write_path import add_entry
 
-    entry = _read_entry(args)
-    with _option("--type"):
-        result = add_entry(
-            resolve_workspace(args.workspace),
-            args.type,
-            entry,
-            no_check=args.no_check,
-            reason=args.reason,
-            dry_run=args.dry_run,
-        )
-    return _finish(result, args.json)
+    entry, workspace = _read_entry(args), resolve_workspace(args.workspace)
+    return _written(args, "--type", lambda: add_entry(workspace, args.type, entry,
+                    no_check=args.no_check, reason=args.reason, dry_run=args.dry_run))  # fmt: skip
 
 
-def _finish(result: WriteResult, as_json: bool) -> int:
-    """A write's result said (a JSON object, or the human report); exit 1 when it was blocked."""
-    if as_json:
+def _written(args: argparse.Namespace, option: str, write: Callable[[], WriteResult]) -> int:
+    """A write's result said (a JSON object, or the human report); exit 1 when it was blocked.
+    An UNKNOWN_TYPE names `option`, which gave the type, as its `field`."""
+    from registry_pipeline.core.errors import RegistryError
+
+    try:
+        result = write()
+    except RegistryError as exc:
+        if exc.code == "UNKNOWN_TYPE" and exc.field is None:
+            exc.field = option
+        raise
+    if args.json:
         json_doc(result.as_json())
     else:
         _report(result)
@@ -226,12 +191,12 @@ def _read_entry(args: argparse.Namespace) -> Any:
     else:
         name = args.entry_file
         data = read_input_file(
-            name, limit=MAX_ENTRY_BYTES, what="entry file", too_large="ENTRY_TOO_LARGE"
+            name, limit=MAX_ENTRY_FILE_BYTES, what="entry file", too_large="ENTRY_TOO_LARGE"
         )
         as_json = name.endswith(".json")
-    if len(data) > MAX_ENTRY_BYTES:
+    if len(data) > MAX_ENTRY_FILE_BYTES:  # --entry-json too
         raise UsageError(
-            f"the entry is {len(data)} bytes; at most {MAX_ENTRY_BYTES}",
+            f"the entry is {len(data)} bytes; at most {MAX_ENTRY_FILE_BYTES}",
             code="ENTRY_TOO_LARGE",
             path=name,
         )

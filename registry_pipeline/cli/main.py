@@ -28,8 +28,9 @@ from registry_pipeline.cli import (
     _validate,
     _write,
 )
-from registry_pipeline.cli._output import err, json_doc
-from registry_pipeline.core.errors import RegistryError, problem_object
+from registry_pipeline.cli._args import command, common, examples
+from registry_pipeline.cli._output import err, error
+from registry_pipeline.core.errors import RegistryError
 
 DESCRIPTION = """\
 Governance registries as sealed, validated, lineage-tracked Dagster assets. Every build seals each
@@ -86,7 +87,7 @@ class _Parser(argparse.ArgumentParser):
         if _Parser.json_errors:  # `argument --limit: ...`: the option is the field
             named = re.match(r"argument (\S+?):", message)
             field = named.group(1).split("/")[-1] if named else "COMMAND" if listed else None
-            _error(True, "BAD_USAGE", None, message, "", field=field)
+            error(True, "BAD_USAGE", message, field=field)
         elif listed is not None:
             self.print_usage(sys.stderr)
             err(f"error: BAD_USAGE {self.prog} needs a COMMAND, one of:")
@@ -174,23 +175,18 @@ def _help_of(parser: argparse.ArgumentParser) -> str:
 
 def add_help(commands: Any) -> None:
     """`registry help [COMMAND [SUBCOMMAND]]`."""
-    parser = commands.add_parser(
+    parser = command(
+        commands,
         "help",
-        help="a command's help: `registry help build` is `registry build --help`",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Print the help of a command, as its --help does: its description, "
-        "options and examples; without COMMAND, the list of commands (`registry --help`). A "
-        "command that does not exist is refused (BAD_USAGE, exit 2) with the nearest one.",
-        epilog="examples:\n  registry help\n  registry help build\n"
-        "  registry help pointers rollback",
+        "a command's help: `registry help build` is `registry build --help`",
+        "Print the help of a command, as its --help does: its description, options and "
+        "examples; without COMMAND, the list of commands (`registry --help`). A command that "
+        "does not exist is refused (BAD_USAGE, exit 2) with the nearest one.",
+        examples("registry help", "registry help build", "registry help pointers rollback"),
     )
-    parser.add_argument(
-        "topic",
-        nargs="*",
-        metavar="COMMAND",
-        help="a command, then one of its subcommands (default: the list of commands)",
-    )
-    parser.set_defaults(run=run_help)
+    parser.add_argument("topic", nargs="*", metavar="COMMAND", help="a command, then one of "
+                        "its subcommands (default: the list of commands)")  # fmt: skip
+    common(parser, run_help, None, workspace=False)
 
 
 def run_help(args: argparse.Namespace) -> int:
@@ -257,20 +253,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:
         return int(exc.code) if isinstance(exc.code, int) else 2
     except RegistryError as exc:
-        _error(
+        error(
             as_json,
             exc.code,
-            exc.path,
             exc.message,
             exc.diagnostics(),
-            _details(exc),
+            path=exc.path,
+            details=_details(exc),
             line=getattr(exc, "line", None),
             field=getattr(exc, "field", None),
             column=getattr(exc, "column", None),
         )
         return exc.exit_code
     except KeyboardInterrupt:
-        _error(as_json, "INTERRUPTED", None, "interrupted", "interrupted")
+        error(as_json, "INTERRUPTED", "interrupted", "interrupted")
         return 130
     except BrokenPipeError:
         sys.stderr.close()
@@ -278,13 +274,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         path = None if exc.filename is None else str(exc.filename)
         text = f"error: IO_ERROR {path or ''}: {exc.strerror or exc}".replace(" :", ":")
-        _error(as_json, "IO_ERROR", path, str(exc.strerror or exc), text)
+        error(as_json, "IO_ERROR", str(exc.strerror or exc), text, path=path)
         return 1
     except Exception as exc:  # the last line of defence: never a traceback for users
         if os.environ.get("REGISTRY_DEBUG"):
             raise
         message = f"{type(exc).__name__}: {exc} (set REGISTRY_DEBUG=1 for a traceback)"
-        _error(as_json, "INTERNAL", None, message, f"error: INTERNAL {message}")
+        error(as_json, "INTERNAL", message)
         return 3
 
 
@@ -304,35 +300,6 @@ def _sync(args: argparse.Namespace) -> None:
         err(f"warning: SET_ASIDE {synced.set_aside.advice()}")
     if synced is not None and synced.folders:
         err(f"fetched {len(synced.folders)} run folder(s) from {synced.url}")
-
-
-def _error(
-    as_json: bool,
-    code: str,
-    path: str | None,
-    message: str,
-    text: str,
-    details: list[object] | None = None,
-    *,
-    line: object = None,
-    field: object = None,
-    column: object = None,
-) -> None:
-    """An error as the human text on stderr, or with --json as one problem object on stdout
-    (`problem_object`: a script reads one format whatever happens), its problems in `details`."""
-    if not as_json:
-        err(text)
-        return
-    document = problem_object(
-        code,
-        message,
-        path=path,
-        line=line if isinstance(line, int) else None,
-        field=field if isinstance(field, str) else None,
-        column=column if isinstance(column, int) else None,
-        details=details or None,
-    )
-    json_doc({"error": document})
 
 
 def _details(exc: RegistryError) -> list[object]:
