@@ -247,8 +247,10 @@ def _appended(args: argparse.Namespace, index: RunIndex, result: AppendResult) -
     if args.json:
         json_doc(result.as_json())
         return code
+    from registry_pipeline.core.run_index.records import record_text
+
     for warning in result.warnings:
-        err(str(warning))
+        err(record_text(warning))
     if result.warning_count > len(result.warnings):
         err(f"... and {result.warning_count - len(result.warnings)} more warning(s)")
     if result.already_appended:

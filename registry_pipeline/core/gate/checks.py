@@ -250,6 +250,7 @@ def run_rules_check(
     that, through the same `log_problems`)."""
     from registry_pipeline.core.gate.dependencies import SnapshotReader, coordination_reads
     from registry_pipeline.core.run_index import index_spec, log_problems
+    from registry_pipeline.core.run_index.records import record_text
     from registry_pipeline.core.run_index.rules import overrides_log
     from registry_pipeline.core.workspace.catalog import load_catalog
 
@@ -272,7 +273,7 @@ def run_rules_check(
     return CheckVerdict(
         "",
         not errors,
-        "; ".join(str(p) for p in errors[:5]) or None,
+        "; ".join(record_text(p) for p in errors[:5]) or None,
         {
             "reason_codes": sorted({p.code for p in errors}),
             "error_count": len(errors),

@@ -21,7 +21,7 @@ from registry_pipeline.core.run_index.append import AppendResult, append_records
 from registry_pipeline.core.run_index.index import IndexState, LogIndex, Run
 from registry_pipeline.core.run_index.log_check import log_prefix, log_problems
 from registry_pipeline.core.run_index.query import FailedRun, RunIndex, Window, failed_runs
-from registry_pipeline.core.run_index.records import RecordProblem, RecordsError
+from registry_pipeline.core.run_index.records import RecordsError, record_text
 from registry_pipeline.core.run_index.spec import IndexSpec, index_spec, index_specs
 
 __all__ = [
@@ -30,7 +30,6 @@ __all__ = [
     "IndexSpec",
     "IndexState",
     "LogIndex",
-    "RecordProblem",
     "RecordsError",
     "Run",
     "RunIndex",
@@ -42,4 +41,5 @@ __all__ = [
     "index_specs",
     "log_prefix",
     "log_problems",
+    "record_text",
 ]

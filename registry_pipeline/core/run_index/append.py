@@ -51,12 +51,13 @@ from registry_pipeline.core.run_index.reader import Batch, Item, Readable, items
 from registry_pipeline.core.run_index.records import (
     MAX_LISTED,
     Order,
-    RecordProblem,
     RecordsError,
     Warnings,
     batched,
     encode,
     judged,
+    located,
+    record_problem,
 )
 from registry_pipeline.core.run_index.rules import CHUNK, RecordRules, relevant
 from registry_pipeline.core.run_index.spec import IndexSpec
@@ -111,7 +112,7 @@ class AppendResult:
     """The log's line of the first record given (written now or before)."""
     keys: list[str] = field(default_factory=list)
     """The keys appended, in order (the first MAX_LISTED)."""
-    warnings: list[RecordProblem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
     """The first MAX_LISTED warnings."""
     warning_count: int = 0
     notes: int = 0
@@ -223,7 +224,7 @@ def _append(
         rules.close()
     if result.committed:
         _record_notes(index, intake.notes, result)
-    result.warnings = [warning.at(origin) for warning in result.warnings]
+    result.warnings = [located(warning, origin) for warning in result.warnings]
     return result
 
 
@@ -235,13 +236,13 @@ class Checked:
     """What checking one batch's records alone found, wherever it ran (here or in a worker)."""
 
     seen: int = 0
-    problems: list[RecordProblem] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
     """The first MAX_LISTED problems of the batch's records."""
     problem_count: int = 0
     rows: list[tuple[int, str, int, int, int, tuple[Any, ...], int]] = field(default_factory=list)
     """Per valid record up to the first invalid one: (line, key, created, updated, size, what
     the sidecar holds of it, how many warnings its view gets)."""
-    warnings: list[tuple[int, RecordProblem]] = field(default_factory=list)
+    warnings: list[tuple[int, Problem]] = field(default_factory=list)
     """(row, warning): the batch's first MAX_LISTED warnings."""
     relevant: list[tuple[int, tuple[int, dict[str, Any]]]] = field(default_factory=list)
     """(row, (line, record)) of the records the rules can say anything about."""
@@ -321,10 +322,10 @@ class _Intake:
         last held once per combination (a million records share a few hundred)."""
         self.same: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self.result = AppendResult(self.spec.registry_id, self.spec.source)
-        self.invalid: list[RecordProblem] = []
+        self.invalid: list[Problem] = []
         self.invalid_count = 0
-        self.refused: list[RecordProblem] = []
-        self.notes: list[RecordProblem] = []
+        self.refused: list[Problem] = []
+        self.notes: list[Problem] = []
         """Findings of severity record (appended to the notes log after the commit)."""
         self.chunk: list[tuple[int, dict[str, Any]]] = []
         """The records of the current CHUNK the rules can say anything about."""
@@ -387,7 +388,7 @@ class _Intake:
             "run must come after its previous one"
         )
         later = [
-            RecordProblem(line, f"/{spec.time}", "AUGMENT_NOT_LATER", message, key)
+            record_problem(line, f"/{spec.time}", "AUGMENT_NOT_LATER", message, key)
             for line, key in self.order.later
         ]
         if later:
@@ -415,7 +416,7 @@ def _append_locked(index: LogIndex, intake: _Intake) -> None:
     conflicts, known = against(index.db, order)
     if conflicts:
         problems = [
-            RecordProblem(
+            record_problem(
                 line,
                 f"/{spec.time}",
                 "AUGMENT_NOT_LATER",
@@ -657,7 +658,7 @@ def _partial_retry(found: Overlap, order: Order) -> RecordsError:
             f"input line {at} differs from what the log holds next: these records overlap "
             "the log and differ from it. Nothing was written"
         )
-    problem = RecordProblem(at, "", "PARTIAL_RETRY", message, counts=(k, n))
+    problem = record_problem(at, "", "PARTIAL_RETRY", message, counts=(k, n))
     return RecordsError([problem], 1, code="PARTIAL_RETRY", refused=True, summary=message)
 
 
@@ -672,7 +673,7 @@ def _followed_by_others(found: Overlap, conflicts: int) -> str:
     )
 
 
-def _record_notes(index: LogIndex, notes: list[RecordProblem], result: AppendResult) -> None:
+def _record_notes(index: LogIndex, notes: list[Problem], result: AppendResult) -> None:
     """Append the findings of severity record to the notes log, after the commit."""
     path = index.root / NOTES_RELPATH
     try:

@@ -13,14 +13,16 @@ from typing import Any, BinaryIO
 
 from registry_pipeline.core import jsonl
 from registry_pipeline.core.append_only.governed import published_snapshot
+from registry_pipeline.core.errors import Problem
 from registry_pipeline.core.json_strict import JSONDecodeProblem
 from registry_pipeline.core.jsonl import PrefixBreak, first_break
 from registry_pipeline.core.run_index.records import (
     Order,
-    RecordProblem,
     Warnings,
     field_problems,
+    located,
     parse_line,
+    record_problem,
     shape_problems,
     times,
 )
@@ -41,7 +43,7 @@ def log_problems(
     spec: IndexSpec,
     data: bytes | Path,
     read: Read | None = None,
-) -> list[RecordProblem]:
+) -> list[Problem]:
     """Every problem of a whole log (the build's `rules` check on the sealed bytes, or on the
     file at `data`, read a block at a time): a torn last line, lines that do not parse, records
     whose key and time are unusable, the problems of a record's own fields, a key's record not
@@ -49,7 +51,7 @@ def log_problems(
     warnings of each run's latest view, each in the log `spec.source`. Schema violations are the
     `schema_valid` check's. `read`: how the other registries are read (the build: their sealed
     snapshots)."""
-    problems: list[RecordProblem] = []
+    problems: list[Problem] = []
     log = _Log(data)
     rules = RecordRules(root, catalog, spec, read)
     order = Order()
@@ -64,7 +66,7 @@ def log_problems(
                 chunk = []
         problems.extend(rules.problems(chunk, relied=False))
         problems.extend(
-            RecordProblem(line, f"/{spec.time}", "AUGMENT_NOT_LATER", _not_later(spec), key)
+            record_problem(line, f"/{spec.time}", "AUGMENT_NOT_LATER", _not_later(spec), key)
             for line, key in order.later
         )
         if spec.recommended or spec.file_fields or rules.reliance.active:
@@ -72,14 +74,14 @@ def log_problems(
     finally:
         rules.close()
     if log.torn is not None:
-        problems.append(RecordProblem(log.torn, "", "LOG_TORN", "the last line is incomplete"))
-    return sorted((p.at(spec.source) for p in problems), key=lambda p: p.line)
+        problems.append(record_problem(log.torn, "", "LOG_TORN", "the last line is incomplete"))
+    return sorted((located(p, spec.source) for p in problems), key=lambda p: p.line or 0)
 
 
-def _latest_views(rules: RecordRules, latest: set[int], log: _Log) -> list[RecordProblem]:
+def _latest_views(rules: RecordRules, latest: set[int], log: _Log) -> list[Problem]:
     """The warnings of each run's latest view (the first MAX_WARNINGS, then MORE_WARNINGS), and
     with an overrides log the runs its latest records leave uncovered."""
-    problems: list[RecordProblem] = []
+    problems: list[Problem] = []
     warned = 0
     view = Warnings(rules.spec)
     views: list[tuple[int, dict[str, Any]]] = []
@@ -92,7 +94,7 @@ def _latest_views(rules: RecordRules, latest: set[int], log: _Log) -> list[Recor
     problems.extend(rules.reliance.problems(views))
     if warned > MAX_WARNINGS:
         problems.append(
-            RecordProblem(
+            record_problem(
                 0,
                 "",
                 "MORE_WARNINGS",
@@ -111,7 +113,7 @@ def _not_later(spec: IndexSpec) -> str:
 
 
 def _records(
-    log: _Log, problems: list[RecordProblem], spec: IndexSpec, only: set[int] | None = None
+    log: _Log, problems: list[Problem], spec: IndexSpec, only: set[int] | None = None
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line, record) of each line whose record has a usable key and time (with `only`: of
     those lines only); the others are problems."""
@@ -121,7 +123,7 @@ def _records(
         try:
             record = parse_line(raw)
         except JSONDecodeProblem as exc:
-            problems.append(RecordProblem(number, "", "RECORD_UNPARSABLE", exc.message))
+            problems.append(record_problem(number, "", "RECORD_UNPARSABLE", exc.message))
             continue
         found = shape_problems(spec, number, record)
         if found:

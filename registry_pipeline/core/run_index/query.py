@@ -20,7 +20,7 @@ from datetime import date, timedelta
 from json.encoder import encode_basestring as _text
 from typing import TYPE_CHECKING, Any
 
-from registry_pipeline.core.errors import RegistryError, UsageError
+from registry_pipeline.core.errors import Problem, RegistryError, UsageError
 from registry_pipeline.core.run_index.append import AppendResult, append_records
 from registry_pipeline.core.run_index.index import (
     LogIndex,
@@ -30,7 +30,7 @@ from registry_pipeline.core.run_index.index import (
     select_rows,
     select_runs,
 )
-from registry_pipeline.core.run_index.records import RecordProblem
+from registry_pipeline.core.run_index.records import located, record_problem
 from registry_pipeline.core.run_index.rules import Overrides, coverage, needs_override
 from registry_pipeline.core.run_index.spec import (
     IndexSpec,
@@ -202,7 +202,7 @@ class FailedRun:
     override_id: str | None
     covered: bool | None
     """Whether an override covers every failed check (None: no check FAILed)."""
-    problems: list[RecordProblem]
+    problems: list[Problem]
     """Why the override does not cover them (`overrides.coverage`)."""
 
     def as_json(self, spec: IndexSpec) -> dict[str, object]:
@@ -294,12 +294,12 @@ def _batch(
     spec: IndexSpec, batch: list[tuple[Run, str, str, str | None]], overrides: Overrides
 ) -> Iterator[Marked]:
     named = [name for _run, checks, _gates, name in batch if checks != "[]" and name is not None]
-    unreadable: list[RecordProblem] = []
+    unreadable: list[Problem] = []
     try:
         logged = overrides.lookup(named)
     except RegistryError as exc:
         logged = {}
-        unreadable = [RecordProblem(0, "", "DEPENDENCY_UNREADABLE", exc.message, path=exc.path)]
+        unreadable = [record_problem(0, "", "DEPENDENCY_UNREADABLE", exc.message, path=exc.path)]
     for run, checks, failed_gates, name in batch:
         if checks == "[]":
             yield run, checks, failed_gates, name, None
@@ -312,7 +312,7 @@ def mark(
     spec: IndexSpec,
     run: Run,
     logged: dict[str, dict[str, Any]],
-    unreadable: list[RecordProblem] | None = None,
+    unreadable: list[Problem] | None = None,
     *,
     checks: list[str] | None = None,
 ) -> FailedRun:
@@ -323,7 +323,7 @@ def mark(
         checks = failed_checks(record)
     gates = [] if spec.failure is None else spec.failure.holding(record)
     named = named_override(record)
-    problems: list[RecordProblem] = []
+    problems: list[Problem] = []
     covered: bool | None = None
     if checks:
         if named is not None or needs_override(spec, record):
@@ -337,7 +337,7 @@ def mark(
         [field for field in gates if not is_check(field)],
         named,
         covered,
-        [problem.at(spec.source) for problem in problems],
+        [located(problem, spec.source) for problem in problems],
     )
 
 

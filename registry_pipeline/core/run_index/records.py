@@ -26,11 +26,11 @@ import re
 import unicodedata
 from array import array
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 from typing import Any
 
-from registry_pipeline.core.errors import UsageError, problem_object
+from registry_pipeline.core.errors import Problem, UsageError
 from registry_pipeline.core.json_strict import (
     NOT_COMPACT,
     dumps_compact,
@@ -53,81 +53,84 @@ MISSING_KEPT = 64
 """Missing folders a check remembers (`Warnings.exists`)."""
 
 
-@dataclass(frozen=True)
-class RecordProblem:
-    """One problem of one input record: where (line, field), what (code) and why."""
+def record_problem(
+    line: int,
+    field: str,
+    code: str,
+    message: str,
+    key: str | None = None,
+    severity: str = "error",
+    *,
+    path: str | None = None,
+    counts: tuple[int, int] | None = None,
+) -> Problem:
+    """One problem of one input record: where (`line`, 0 when it has none; `field`, a JSON
+    pointer), what (`code`) and why; the run it is about (`key`) is its subject. `severity`:
+    error refuses the records (fails the build's check), warning is printed, record is appended
+    to the write path's notes log. `path`: the file the line is in (the records given, or the
+    log). `counts`: PARTIAL_RETRY's (matched, given). Its `--json` object (`as_json`) ends with
+    the severity and the key, as `registry runs` has always listed them."""
+    extra: dict[str, object] = {"severity": severity, "key": key}  # --json names both
+    if counts is not None:
+        extra.update(matched=counts[0], given=counts[1])
+    return Problem(
+        code=code,
+        message=message,
+        path=path,
+        line=line or None,
+        field=field,
+        severity=severity,
+        subject=() if key is None else (key,),
+        extra=extra,
+    )
 
-    line: int
-    field: str
-    code: str
-    message: str
-    key: str | None = None
-    severity: str = "error"
-    """error refuses the records (fails the build's check); warning is printed; record is
-    appended to the write path's notes log."""
-    path: str | None = None
-    """The file the line is in: the records given, or the log."""
-    counts: tuple[int, int] | None = None
-    """PARTIAL_RETRY only: (matched, given), the records given the log holds already."""
 
-    def as_json(self) -> dict[str, object]:
-        """The object `--json` lists: `problem_object` (line: the JSONL line, null when the
-        problem has none; field: the record field as a JSON pointer), with severity and key."""
-        shaped = problem_object(
-            self.code,
-            self.message,
-            path=self.path,
-            line=self.line or None,
-            field=self.field,
-            severity=self.severity,
-            key=self.key,
-        )
-        if self.counts is not None:
-            shaped["matched"], shaped["given"] = self.counts
-        return shaped
+def record_text(problem: Problem) -> str:
+    """A record's problem as one line: `severity: line N KEY /field: CODE message`."""
+    run = f" {problem.subject[0]}" if problem.subject else ""
+    where = f"line {problem.line or 0}{run} {problem.field or '/'}"
+    return f"{problem.severity}: {where}: {problem.code} {problem.message}"
 
-    def at(self, path: str | None) -> RecordProblem:
-        """This problem, in the file `path` (unchanged when it names one already)."""
-        return self if self.path is not None else replace(self, path=path)
 
-    def __str__(self) -> str:
-        run = f" {self.key}" if self.key else ""
-        where = f"line {self.line}{run} {self.field or '/'}"
-        return f"{self.severity}: {where}: {self.code} {self.message}"
+def located(problem: Problem, path: str | None) -> Problem:
+    """`problem`, in the file `path` (unchanged when it names one already)."""
+    return problem if problem.path is not None else replace(problem, path=path)
 
 
 class RecordsError(UsageError):
-    """Records refused before anything was written; `details` lists the problems. Exit 2 for
+    """Records refused before anything was written; `problems` lists them. Exit 2 for
     bad input (unparsable, schema), 1 (`refused`) when the index or another registry says no."""
 
     code = "RECORD_INVALID"
 
     def __init__(
         self,
-        problems: list[RecordProblem],
+        problems: list[Problem],
         total: int,
         *,
         code: str | None = None,
         refused: bool = False,
         summary: str | None = None,
     ) -> None:
-        self.details = tuple(problems[:MAX_LISTED])
         more = f" (the first {MAX_LISTED} listed)" if total > MAX_LISTED else ""
         message = summary or f"{total} problem(s) in the records{more}; nothing was written"
-        super().__init__(message, code=code)
+        super().__init__(message, code=code, problems=problems[:MAX_LISTED])
         if refused:
             self.exit_code = 1
 
     def at(self, path: str | None) -> RecordsError:
         """This error, its problems in the file `path` (the records given)."""
-        self.details = tuple(problem.at(path) for problem in self.details)
+        self.problems = tuple(located(problem, path) for problem in self.problems)
         self.path = self.path or path
         return self
 
     def diagnostics(self) -> str:
         lines = [f"error: {self.code}: {self.message}"]
-        lines.extend(f"  {problem}" for problem in self.details)
+        lines.extend(f"  {self.problem_text(problem)}" for problem in self.problems)
         return "\n".join(lines)
+
+    def problem_text(self, problem: Problem) -> str:
+        return record_text(problem)
 
 
 def parse_line(raw: bytes) -> Any:
@@ -150,7 +153,7 @@ def encode(record: dict[str, Any]) -> bytes:
 
 def judged(
     spec: IndexSpec, schemas: SchemaCatalog, line: int, record: Any, *, schema_valid: bool = False
-) -> tuple[list[RecordProblem], int, int]:
+) -> tuple[list[Problem], int, int]:
     """Every problem of one record alone, and its place (`times`), in one pass: its shape, the
     schema governing the log's name (its if/then rules included; `schema_valid`: the caller's
     one batch call found no violation, or no schema governs the log) and its own fields
@@ -178,7 +181,7 @@ def judged(
     schema = None if schema_valid else schemas.for_artifact(spec.artifact)
     if schema is not None:
         problems.extend(
-            RecordProblem(line, v.field or "", "SCHEMA_VIOLATION", v.message, shown)
+            record_problem(line, v.field or "", "SCHEMA_VIOLATION", v.message, shown)
             for v in schemas.validate(schema.schema_id, record)
         )
     problems.extend(field_problems(spec, line, record))
@@ -202,20 +205,20 @@ def _plain_files(spec: IndexSpec, record: dict[str, Any]) -> bool:
     return True
 
 
-def shape_problems(spec: IndexSpec, line: int, record: Any) -> list[RecordProblem]:
+def shape_problems(spec: IndexSpec, line: int, record: Any) -> list[Problem]:
     """What keeps a record from being indexed at all: not an object, no string key, a time
     that is not ISO 8601 (`registry runs append` and the build's rules check both ask this)."""
     if not isinstance(record, dict):
         kind = type(record).__name__
-        return [RecordProblem(line, "", "RECORD_NOT_OBJECT", f"is a JSON {kind}, not an object")]
+        return [record_problem(line, "", "RECORD_NOT_OBJECT", f"is a JSON {kind}, not an object")]
     key = record.get(spec.key)
     shown = key if isinstance(key, str) else None
     problems = []
     if not isinstance(key, str) or not key:
-        problems.append(RecordProblem(line, f"/{spec.key}", "KEY_MISSING", "must be a string"))
+        problems.append(record_problem(line, f"/{spec.key}", "KEY_MISSING", "must be a string"))
     if parse_time(record.get(spec.time)) is None:
         problems.append(
-            RecordProblem(
+            record_problem(
                 line, f"/{spec.time}", "TIME_INVALID", "must be an ISO 8601 UTC time", shown
             )
         )
@@ -263,24 +266,24 @@ def saved(spec: IndexSpec, record: dict[str, Any]) -> bool:
     return spec.success is not None and spec.success(record)
 
 
-def field_problems(spec: IndexSpec, line: int, record: dict[str, Any]) -> list[RecordProblem]:
+def field_problems(spec: IndexSpec, line: int, record: dict[str, Any]) -> list[Problem]:
     """Every problem of `record`'s file fields and update time (see the module)."""
     key = record.get(spec.key)
     shown = key if isinstance(key, str) else None
-    problems: list[RecordProblem] = []
+    problems: list[Problem] = []
     final: bool | None = None
     for field in spec.file_fields:
         value = record.get(field)
         if isinstance(value, str) and value:
             found = path_problem(value)
             if found is not None:
-                problems.append(RecordProblem(line, f"/{field}", *found, shown))
+                problems.append(record_problem(line, f"/{field}", *found, shown))
             continue
         if final is None:
             final = saved(spec, record)
         if final:
             problems.append(
-                RecordProblem(
+                record_problem(
                     line,
                     f"/{field}",
                     "REQUIRED_AT_FINAL_SAVE",
@@ -294,12 +297,12 @@ def field_problems(spec: IndexSpec, line: int, record: dict[str, Any]) -> list[R
     written = parse_time(updated)
     if written is None:
         message = "must be an ISO 8601 UTC time"
-        problems.append(RecordProblem(line, f"/{spec.updated}", "TIME_INVALID", message, shown))
+        problems.append(record_problem(line, f"/{spec.updated}", "TIME_INVALID", message, shown))
         return problems
     created = parse_time(record.get(spec.time))
     if created is not None and written < created:
         problems.append(
-            RecordProblem(
+            record_problem(
                 line,
                 f"/{spec.updated}",
                 "UPDATED_BEFORE_CREATED",
@@ -324,7 +327,7 @@ class Warnings:
         self._missing: tuple[str, ...] = ()
         """Folders found missing, each with its final `/` (at most MISSING_KEPT)."""
 
-    def warnings(self, line: int, record: dict[str, Any]) -> list[RecordProblem]:
+    def warnings(self, line: int, record: dict[str, Any]) -> list[Problem]:
         """Every warning of `record` (at `line`)."""
         found = self.warned(record, saved(self.spec, record))
         return [self.warning(line, record, name, code) for name, code in found]
@@ -349,13 +352,13 @@ class Warnings:
                 found.append((name, "FILE_ABSENT"))
         return found
 
-    def warning(self, line: int, record: dict[str, Any], name: str, code: str) -> RecordProblem:
+    def warning(self, line: int, record: dict[str, Any], name: str, code: str) -> Problem:
         """The warning `code` (`warned`) about field `name` of `record`, with its message."""
         if code == "FILE_ABSENT":
             message = f"{record.get(name)!r} does not exist on this machine"
         else:
             message = "is recommended at Final Save"
-        return RecordProblem(line, f"/{name}", code, message, record.get(self.spec.key), "warning")
+        return record_problem(line, f"/{name}", code, message, record.get(self.spec.key), "warning")
 
     def exists(self, path: str) -> bool:
         """`Path(path).exists()`; a path under a folder found missing is not looked up (a

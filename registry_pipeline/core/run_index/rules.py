@@ -25,9 +25,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from registry_pipeline.core.errors import ReasonCode, RegistryError
+from registry_pipeline.core.errors import Problem, ReasonCode, RegistryError
 from registry_pipeline.core.run_index.index import LogIndex, latest_records, passed_despite_failure
-from registry_pipeline.core.run_index.records import RecordProblem
+from registry_pipeline.core.run_index.records import record_problem
 from registry_pipeline.core.run_index.spec import (
     OVERRIDE,
     IndexSpec,
@@ -77,7 +77,7 @@ def coverage(
     found: dict[str, Any] | None,
     *,
     report_absent: bool = True,
-) -> list[RecordProblem]:
+) -> list[Problem]:
     """Why the override `record` names does not cover its failed checks ([] when it does);
     `found`: that override's latest record (None: not in the overrides log, said unless
     `report_absent` is False because a coordination rule says it already)."""
@@ -86,7 +86,7 @@ def coverage(
     named = record.get(OVERRIDE)
     if not isinstance(named, str):
         return [
-            RecordProblem(
+            record_problem(
                 line,
                 FIELD,
                 "OVERRIDE_MISSING",
@@ -99,14 +99,14 @@ def coverage(
         if not report_absent:
             return []
         return [
-            RecordProblem(
+            record_problem(
                 line, FIELD, "OVERRIDE_NOT_LOGGED", f"{named} is not in the overrides log", key
             )
         ]
     problems = []
     if found.get(spec.key) != key:
         problems.append(
-            RecordProblem(
+            record_problem(
                 line,
                 FIELD,
                 "OVERRIDE_OTHER_RUN",
@@ -117,7 +117,7 @@ def coverage(
     covers = found.get(COVERS)
     covered = [c for c in covers if isinstance(c, str)] if isinstance(covers, list) else []
     problems.extend(
-        RecordProblem(
+        record_problem(
             line,
             f"/{check}",
             "OVERRIDE_NOT_COVERING",
@@ -165,7 +165,7 @@ class Overrides:
         self.log.sync()
         return {key: found for key, (found, _line) in latest_records(self.log, wanted).items()}
 
-    def problems(self, records: Iterable[tuple[int, dict[str, Any]]]) -> list[RecordProblem]:
+    def problems(self, records: Iterable[tuple[int, dict[str, Any]]]) -> list[Problem]:
         """The rule on `records` ((line, record)): each that needs an override, judged by
         `coverage`."""
         judged = [(line, record) for line, record in records if needs_override(self.spec, record)]
@@ -175,7 +175,7 @@ class Overrides:
             found = self.lookup(_named(judged))
         except RegistryError as exc:
             return [
-                RecordProblem(
+                record_problem(
                     0,
                     "",
                     "DEPENDENCY_UNREADABLE",
@@ -258,7 +258,7 @@ class Reliance:
         """Whether `spec` is an overrides log (else there is nothing to judge)."""
         return self.runs is not None
 
-    def problems(self, records: Iterable[tuple[int, dict[str, Any]]]) -> list[RecordProblem]:
+    def problems(self, records: Iterable[tuple[int, dict[str, Any]]]) -> list[Problem]:
         """Each run left uncovered by a record of `records` ((line, record)), per check."""
         records = list(records)
         if self.runs is None or not records:
@@ -267,7 +267,7 @@ class Reliance:
             by = self._relying()
         except RegistryError as exc:
             return [
-                RecordProblem(
+                record_problem(
                     0,
                     "",
                     "DEPENDENCY_UNREADABLE",
@@ -282,9 +282,7 @@ class Reliance:
             for problem in self._judged(line, record, run)
         ]
 
-    def _judged(
-        self, line: int, record: dict[str, Any], run: dict[str, Any]
-    ) -> Iterator[RecordProblem]:
+    def _judged(self, line: int, record: dict[str, Any], run: dict[str, Any]) -> Iterator[Problem]:
         assert self.runs is not None
         named, key = record.get(self.spec.key), run.get(self.runs.key)
         for found in coverage(self.runs, line, run, record):
@@ -297,10 +295,10 @@ class Reliance:
             else:
                 field = "/checks"
                 message = (
-                    f"{key} relies on {named} for {found.field.lstrip('/')} (FAILed, "
+                    f"{key} relies on {named} for {(found.field or '').lstrip('/')} (FAILed, "
                     f"{self.runs.success}): this record's checks no longer cover it"
                 )
-            yield RecordProblem(line, field, found.code, message, named)
+            yield record_problem(line, field, found.code, message, named)
 
     def _relying(self) -> dict[str, list[dict[str, Any]]]:
         if self._by is None:
@@ -407,7 +405,7 @@ class RecordRules:
 
     def problems(
         self, records: list[tuple[int, dict[str, Any]]], *, relied: bool = True
-    ) -> list[RecordProblem]:
+    ) -> list[Problem]:
         """The overrides' and the coordination rules' findings about `records` ((line, record),
         keys present), each with its record's line; with `relied` (each record is its key's
         latest: an append), also the runs an override record leaves uncovered (`reliance`)."""
@@ -453,9 +451,7 @@ class RecordRules:
             contents[name] = TypeContent(entry_types_of(index), found)
         return contents
 
-    def coordination_problems(
-        self, records: list[tuple[int, dict[str, Any]]]
-    ) -> list[RecordProblem]:
+    def coordination_problems(self, records: list[tuple[int, dict[str, Any]]]) -> list[Problem]:
         """Findings of the coordination rules about `records` ((line, record), keys present),
         each with its record's line."""
         if not self.coordination.rules:
@@ -463,7 +459,7 @@ class RecordRules:
         unreadable = self._unreadable(records)
         if unreadable:
             return unreadable
-        found: list[RecordProblem] = []
+        found: list[Problem] = []
         for group in _unique_key_groups(records, self.spec.key):
             lines = {record[self.spec.key]: line for line, record in group}
             entries = {
@@ -476,7 +472,7 @@ class RecordRules:
                 self.spec.type_name: TypeContent(self.own, entries),
             }
             found.extend(
-                RecordProblem(
+                record_problem(
                     lines.get(key or "", 0), f.field or "", f.code, f.message, key, f.severity
                 )
                 for f in evaluate(self.coordination, contents)
@@ -485,11 +481,11 @@ class RecordRules:
             )
         return found
 
-    def _unreadable(self, records: list[tuple[int, dict[str, Any]]]) -> list[RecordProblem]:
+    def _unreadable(self, records: list[tuple[int, dict[str, Any]]]) -> list[Problem]:
         """The problems reading the other registries that matter to `records`: a log only
         looked up by key (exists) matters only when a record names a key in it."""
         return [
-            RecordProblem(
+            record_problem(
                 0,
                 "",
                 p.code if p.code == "DEPENDENCY_NOT_SEALED" else "DEPENDENCY_UNREADABLE",

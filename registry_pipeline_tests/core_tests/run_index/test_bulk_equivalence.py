@@ -81,7 +81,7 @@ def _outcome(ws: Path, data: bytes, how: str) -> tuple[Any, bytes]:
             result = append_records(index, [(n, r) for n, r in lines], origin="in.jsonl")
         verdict: Any = ("appended", result.as_json())
     except RegistryError as exc:
-        details = [d.as_json() for d in getattr(exc, "details", ())]
+        details = [d.as_json() for d in exc.problems]
         verdict = ("refused", exc.code, exc.message, exc.line, exc.column, details)
     finally:
         index.close()

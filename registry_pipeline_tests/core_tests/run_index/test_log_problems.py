@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks.gen_run_index import generate
-from registry_pipeline.core.run_index import RecordProblem, RunIndex, log_problems
+from registry_pipeline.core.errors import Problem
+from registry_pipeline.core.run_index import RunIndex, log_problems
 from registry_pipeline_tests.core_tests.run_index._support import (
     DROP,
     OVERRIDES_LOG,
@@ -35,7 +36,7 @@ def index(ws: Path) -> Iterator[RunIndex]:
     opened.close()
 
 
-def _problems(index: RunIndex, data: bytes) -> list[RecordProblem]:
+def _problems(index: RunIndex, data: bytes) -> list[Problem]:
     return log_problems(index.root, index.catalog, index.spec, data)
 
 
@@ -90,7 +91,7 @@ def test_out_of_order_augmentation(index: RunIndex) -> None:
         ]
     )
     problems = [p for p in _problems(index, data) if p.severity == "error"]
-    assert [(p.line, p.code, p.field, p.key) for p in problems] == [
+    assert [(p.line, p.code, p.field, *p.subject) for p in problems] == [
         (3, "AUGMENT_NOT_LATER", "/created_utc", run_id(1)),
         (4, "AUGMENT_NOT_LATER", "/created_utc", run_id(2)),
     ]
@@ -104,7 +105,7 @@ def test_missing_override(ws: Path, index: RunIndex) -> None:
         ]
     )
     problems = [p for p in _problems(index, data) if p.severity == "error"]
-    assert [(p.line, p.code, p.field, p.key) for p in problems] == [
+    assert [(p.line, p.code, p.field, *p.subject) for p in problems] == [
         (2, "run-override-exists", "/override_id", run_id(2))
     ]
     (ws / OVERRIDES_LOG).write_bytes(line(override(override_id=OVR, run_id=run_id(2))))

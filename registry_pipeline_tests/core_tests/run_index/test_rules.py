@@ -225,7 +225,7 @@ def test_python_api_refuses_the_same(ws: Path) -> None:
         with pytest.raises(RecordsError) as caught:
             index.append([record(run_id=run_id(1)), record(machine_id="C9")])
         assert caught.value.exit_code == 2
-        assert [(p.line, p.field, p.code) for p in caught.value.details] == [
+        assert [(p.line, p.field, p.code) for p in caught.value.problems] == [
             (2, "/machine_id", "SCHEMA_VIOLATION")
         ]
         with pytest.raises(RecordsError) as refused:
