@@ -23,6 +23,7 @@ from registry_pipeline.core.run_index.records import (
     located,
     parse_line,
     record_problem,
+    saved,
     shape_problems,
     times,
 )
@@ -86,8 +87,9 @@ def _latest_views(rules: RecordRules, latest: set[int], log: _Log) -> list[Probl
     view = Warnings(rules.spec)
     views: list[tuple[int, dict[str, Any]]] = []
     for line, record in _records(log, [], rules.spec, only=latest):
-        found = view.warnings(line, record)
-        problems.extend(found[: max(0, MAX_WARNINGS - warned)])
+        found = view.warned(record, saved(rules.spec, record))  # messages only for those listed
+        listed = found[: max(0, MAX_WARNINGS - warned)]
+        problems.extend(view.warning(line, record, name, code) for name, code in listed)
         warned += len(found)
         if rules.reliance.active:
             views.append((line, record))
