@@ -183,3 +183,26 @@ def test_warnings_only_for_each_runs_latest_view(index: RunIndex) -> None:
         (4, "/scripture_packet_id", "RECOMMENDED_MISSING"),
     }
     assert {p.severity for p in _problems(index, data)} == {"warning"}
+
+
+def test_a_log_with_more_warnings_than_are_listed_lists_the_first_and_counts_the_rest(
+    index: RunIndex, tmp_path: Path
+) -> None:
+    """Past MAX_WARNINGS the check lists no more warnings, one MORE_WARNINGS counting them: the
+    listed ones are the log's first, each at its line, naming its run."""
+    from registry_pipeline.core.run_index.log_check import MAX_WARNINGS
+
+    missing = str(tmp_path / "absent" / "RUN_LOG.md")
+    extra = 7
+    records = [
+        record(run_id=run_id(n, day=1 + n // 1440), run_log_filepath_abs=missing)
+        for n in range(MAX_WARNINGS + extra)
+    ]
+    problems = _problems(index, jsonl(records))
+    warnings = [p for p in problems if p.code == "FILE_ABSENT"]
+    assert [p.line for p in warnings] == list(range(1, MAX_WARNINGS + 1))
+    assert warnings[0].subject == (run_id(0),)
+    assert all(p.severity == "warning" for p in warnings)
+    (more,) = [p for p in problems if p.code == "MORE_WARNINGS"]
+    assert more.message == f"{extra} more warning(s)"
+    assert not [p for p in problems if p.severity == "error"]
