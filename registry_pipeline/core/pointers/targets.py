@@ -2,7 +2,9 @@
 
 Pure functions of the pointer store (`store.py`): the target's folder by name (never outside
 `RUNS/`), its validation (seal, schemas, not dated in the future), the order of snapshots and
-the direction of a move, what an adopted entry's target is, and a record applied to the file.
+the direction of a move, the one verdict on an active pointer's target (`target_verdict`: what
+`registry validate --active`, `registry pointers show`, an adopted entry and a build's inputs
+act on), and a record applied to the file.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +26,7 @@ from registry_pipeline.core.pointers.pointer_file import (
     PointerRefused,
 )
 from registry_pipeline.core.seal.envelope import SealedRef
+from registry_pipeline.core.seal.folder_report import FolderReport
 from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder
@@ -29,6 +34,8 @@ from registry_pipeline.core.workspace.gitcheck import ignore_rules
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 from registry_pipeline.core.workspace.remote import RUNS_PREFIX, remote_for
 from registry_pipeline.core.workspace.snapshots import (
+    FUTURE_DATED,
+    future_dated,
     future_dated_folder,
     list_snapshots,
     read_snapshot,
@@ -200,26 +207,123 @@ def check_direction(
 def found_target(
     workspace: Workspace, schemas: SchemaCatalog, registry_id: str, ref: SealedRef
 ) -> tuple[str, str]:
-    """`valid`, `invalid` or `absent` for an adopted entry's target, and why when not valid."""
-    run_root = ref.run_root or RUNS_RELPATH
-    try:
-        folder = target_folder(workspace, registry_id, ref.run_id or "")
-    except PointerRefused as exc:
-        if exc.code != "TARGET_MISSING":
-            return "invalid", exc.message
+    """`valid`, `invalid` or `absent` for an adopted entry's target (`target_verdict`), and why
+    when not valid."""
+    verdict = target_verdict(workspace, registry_id, ref, schemas)
+    if verdict.state == MISSING and verdict.code == "TARGET_MISSING":
+        run_root = ref.run_root or RUNS_RELPATH
         probe = f"{run_root}/{ref.run_id}/manifest.json"
         rule = ignore_rules(workspace.root, [probe]).get(probe)
         ignored = f" (git ignores it: {rule})" if rule else ""
         return "absent", f"its folder {run_root}/{ref.run_id} is not here{ignored}"
+    if verdict.state == INVALID and verdict.report is not None:
+        return "invalid", f"{ref.run_id} does not validate"
+    if verdict.state == ROOT_MISMATCH:
+        return "invalid", f"{ref.run_id} has root {verdict.found}"
+    return ("valid", "") if verdict.ok else ("invalid", verdict.message)
+
+
+OK = "ok"
+NO_RUN_ID = "no_run_id"
+MISSING = "missing"
+WRONG_REGISTRY = "wrong_registry"
+INVALID = "invalid"
+ROOT_MISMATCH = "root_mismatch"
+
+
+@dataclass(frozen=True)
+class TargetVerdict:
+    """Is the active snapshot of a registry valid, and the one its pointer names? One answer
+    (`target_verdict`), printed by `registry validate --active` and `registry pointers show`
+    each in its own shape, and acted on by an adopted entry and a build's choice of inputs."""
+
+    registry_id: str
+    run_id: str
+    """The run id the pointer names ("" for a seed pointer's null run_id)."""
+    state: str
+    """`ok`, `no_run_id` (a seed pointer that records a root but names no run folder),
+    `missing` (no such folder, or a name that is no run folder's), `wrong_registry`, `invalid`
+    (its inspection failed, or it is dated in the future) or `root_mismatch`."""
+    code: str | None = None
+    """The reason code when not ok: TARGET_NOT_IN_RUNS, TARGET_MISSING, TARGET_WRONG_REGISTRY,
+    TARGET_INVALID, TARGET_CHANGED, or the inspection's own (UNREADABLE) for a folder that
+    cannot be read."""
+    message: str = ""
+    """One sentence saying what is wrong ("" when ok)."""
+    folder: Path | None = None
+    """The run folder, once found."""
+    path: str | None = None
+    """What the problem is about: the run folder (found or not), or the name refused."""
+    report: FolderReport | None = None
+    """Its inspection, once found and readable (validate prints it)."""
+    reason_codes: tuple[str, ...] = ()
+    """Why it is `invalid`: the inspection's codes, FUTURE_DATED."""
+    expected: str | None = None
+    """The root the pointer records (`root_mismatch`)."""
+    found: str | None = None
+    """The root the folder has (`root_mismatch`)."""
+
+    @property
+    def ok(self) -> bool:
+        """True when the folder is here, of this registry, valid and has the recorded root."""
+        return self.state == OK
+
+    @property
+    def label(self) -> str:
+        """The state as one word (`invalid: CODES` for an invalid folder)."""
+        if self.state == INVALID:
+            return f"{INVALID}: {','.join(self.reason_codes)}"
+        return self.state
+
+
+_REFUSED_STATES = {"TARGET_WRONG_REGISTRY": WRONG_REGISTRY}
+
+
+def target_verdict(
+    workspace: Workspace,
+    registry_id: str,
+    ref: SealedRef,
+    schemas: SchemaCatalog,
+    *,
+    fast: bool = False,
+    now: datetime | None = None,
+) -> TargetVerdict:
+    """The verdict on the run folder `ref` (an active pointer of `registry_id`) names: found by
+    name directly under RUNS/ (`target_folder`), inspected (seal and schemas; `fast`: structure
+    and sizes only, within any open `inspection_cache`), not dated in the future, and with the
+    root the pointer records. Never raises for what is wrong with the folder."""
+    verdict = TargetVerdict(registry_id, ref.run_id, OK)
+    if not ref.run_id:
+        root = f"a root, sha256:{ref.root[:12]}" if ref.root else "no root"
+        message = (f"the pointer names no run folder: its run_id is null (the seed recorded "
+                   f"{root}, and no folder), so nothing here can be checked against it")  # fmt: skip
+        return _with(verdict, NO_RUN_ID, "TARGET_NOT_IN_RUNS", message)
     try:
-        report = inspect_run_folder(folder, schemas=schemas)
+        folder = target_folder(workspace, registry_id, ref.run_id)
+    except PointerRefused as exc:
+        state = _REFUSED_STATES.get(exc.code, MISSING)
+        return _with(verdict, state, exc.code, exc.message, path=exc.path)
+    verdict = replace(verdict, folder=folder, path=str(folder))
+    try:
+        report = inspect_run_folder(folder, fast=fast, schemas=schemas)
     except UsageError as exc:
-        return "invalid", exc.message
-    if not report.ok:
-        return "invalid", f"{folder.name} does not validate"
+        return _with(verdict, INVALID, exc.code, exc.message, reason_codes=(exc.code,))
+    dated = future_dated(folder.name, report.created_utc, now)
+    if not report.ok or dated:
+        codes = sorted({str(p.code) for p in report.problems}.union([FUTURE_DATED] * bool(dated)))
+        message = f"the active snapshot fails validation ({', '.join(codes)})"
+        return _with(verdict, INVALID, "TARGET_INVALID", message, report=report,
+                     reason_codes=tuple(codes))  # fmt: skip
     if report.root_sha256 != ref.root:
-        return "invalid", f"{folder.name} has root {report.root_sha256}"
-    return "valid", ""
+        message = "the active snapshot's root is not the one its pointer records"
+        return _with(verdict, ROOT_MISMATCH, "TARGET_CHANGED", message, report=report,
+                     expected=ref.root, found=report.root_sha256)  # fmt: skip
+    return _with(verdict, OK, None, "", report=report)
+
+
+def _with(verdict: TargetVerdict, state: str, code: str | None, message: str,
+          **fields: Any) -> TargetVerdict:  # fmt: skip
+    return replace(verdict, state=state, code=code, message=message, **fields)
 
 
 def order_key(folder: Path, registry_id: str) -> tuple[str, str] | None:
