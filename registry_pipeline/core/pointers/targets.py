@@ -295,8 +295,10 @@ def target_verdict(
     verdict = TargetVerdict(registry_id, ref.run_id, OK)
     if not ref.run_id:
         root = f"a root, sha256:{ref.root[:12]}" if ref.root else "no root"
-        message = (f"the pointer names no run folder: its run_id is null (the seed recorded "
-                   f"{root}, and no folder), so nothing here can be checked against it")  # fmt: skip
+        message = (
+            f"the pointer names no run folder: its run_id is null (the seed recorded {root}, "
+            "and no folder), so nothing here can be checked against it"
+        )
         return _with(verdict, NO_RUN_ID, "TARGET_NOT_IN_RUNS", message)
     try:
         folder = target_folder(workspace, registry_id, ref.run_id)
