@@ -58,8 +58,10 @@ show, history, verify and as-of only read."""
 SHOW = """\
 Print each registry's active snapshot: run id, root hash (first 12 hex digits), when it became
 active, then the state of the run folder it names, validated again (ok, missing, wrong_registry,
-root_mismatch, or invalid: CODES), the journal's verdict when it does not explain the pointer
-(POINTER_MISMATCH, a hand edit) and any hold. The catalog's registries come first ("no pointer
+root_mismatch, invalid: CODES with FUTURE_DATED among them, or no_run_id for a seed pointer that
+records a root but no run folder: the verdict `registry validate --active` prints, with the same
+codes), the journal's verdict when it does not explain the pointer (POINTER_MISMATCH, a hand
+edit) and any hold. The catalog's registries come first ("no pointer
 by design" for those without one, "none" when nothing is active yet), then pointers the catalog
 does not list; a workspace without a catalog shows its pointers alone. Changes no pointer.
 Exit 0."""

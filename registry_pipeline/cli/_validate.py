@@ -18,6 +18,8 @@ from registry_pipeline.core.seal.paths import printable
 from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from registry_pipeline.core.seal.folder_report import FolderReport
 
 _F = TypeVar("_F", str, Path)
@@ -53,8 +55,8 @@ def add_validate(commands: Any) -> None:
     parser.add_argument(
         "--active", action="store_true",
         help="only the folders the active pointers name, each with the root its pointer records "
-        "(what builds read and users trust; older folders, failed ones included, are kept as "
-        "evidence and checked by --all)",
+        "(TARGET_CHANGED otherwise; what builds read and users trust; older folders, failed ones "
+        "included, are kept as evidence and checked by --all)",
     )  # fmt: skip
     parser.add_argument("--registry", metavar="ID", help="only run folders of this registry")
     parser.add_argument(
@@ -159,7 +161,7 @@ def run_validate(args: argparse.Namespace) -> int:
 
 
 def _active_reports(
-    workspace: Workspace, registry: str | None, fast: bool, now: Any
+    workspace: Workspace, registry: str | None, fast: bool, now: datetime
 ) -> tuple[list[FolderReport | UsageError], list[UsageError]]:
     """The verdicts on what the active pointers name (the pointer file, explained by the
     journal; `target_verdict`): the inspection of each folder found, failed with TARGET_CHANGED
