@@ -223,12 +223,9 @@ def found_target(
     return ("valid", "") if verdict.ok else ("invalid", verdict.message)
 
 
-OK = "ok"
-NO_RUN_ID = "no_run_id"
-MISSING = "missing"
-WRONG_REGISTRY = "wrong_registry"
-INVALID = "invalid"
-ROOT_MISMATCH = "root_mismatch"
+OK, NO_RUN_ID, MISSING, WRONG_REGISTRY, INVALID, ROOT_MISMATCH = (
+    "ok", "no_run_id", "missing", "wrong_registry", "invalid", "root_mismatch"
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -237,46 +234,35 @@ class TargetVerdict:
     (`target_verdict`), printed by `registry validate --active` and `registry pointers show`
     each in its own shape, and acted on by an adopted entry and a build's choice of inputs."""
 
-    registry_id: str
-    run_id: str
-    """The run id the pointer names ("" for a seed pointer's null run_id)."""
     state: str
-    """`ok`, `no_run_id` (a seed pointer that records a root but names no run folder),
-    `missing` (no such folder, or a name that is no run folder's), `wrong_registry`, `invalid`
-    (its inspection failed, or it is dated in the future) or `root_mismatch`."""
+    """`ok`, `no_run_id` (a seed pointer recording a root but no run folder), `missing` (or a
+    name that is no run folder's), `wrong_registry`, `invalid` or `root_mismatch`."""
     code: str | None = None
-    """The reason code when not ok: TARGET_NOT_IN_RUNS, TARGET_MISSING, TARGET_WRONG_REGISTRY,
-    TARGET_INVALID, TARGET_CHANGED, or the inspection's own (UNREADABLE) for a folder that
-    cannot be read."""
+    """Why not ok: TARGET_NOT_IN_RUNS, TARGET_MISSING, TARGET_WRONG_REGISTRY, TARGET_INVALID,
+    TARGET_CHANGED, or the inspection's own (UNREADABLE) for a folder that cannot be read."""
     message: str = ""
-    """One sentence saying what is wrong ("" when ok)."""
     folder: Path | None = None
     """The run folder, once found."""
     path: str | None = None
-    """What the problem is about: the run folder (found or not), or the name refused."""
+    """What a problem is about: the run folder (found or not), or the name refused."""
     report: FolderReport | None = None
-    """Its inspection, once found and readable (validate prints it)."""
+    """The folder's inspection, once found and read."""
     reason_codes: tuple[str, ...] = ()
-    """Why it is `invalid`: the inspection's codes, FUTURE_DATED."""
+    """Why `invalid`: the inspection's codes, FUTURE_DATED."""
     expected: str | None = None
-    """The root the pointer records (`root_mismatch`)."""
+    """`root_mismatch`: the root the pointer records."""
     found: str | None = None
-    """The root the folder has (`root_mismatch`)."""
+    """`root_mismatch`: the root the folder has."""
 
     @property
     def ok(self) -> bool:
-        """True when the folder is here, of this registry, valid and has the recorded root."""
+        """The folder is here, of this registry, valid, and has the recorded root."""
         return self.state == OK
 
     @property
     def label(self) -> str:
         """The state as one word (`invalid: CODES` for an invalid folder)."""
-        if self.state == INVALID:
-            return f"{INVALID}: {','.join(self.reason_codes)}"
-        return self.state
-
-
-_REFUSED_STATES = {"TARGET_WRONG_REGISTRY": WRONG_REGISTRY}
+        return f"{INVALID}: {','.join(self.reason_codes)}" if self.state == INVALID else self.state
 
 
 def target_verdict(
@@ -288,44 +274,37 @@ def target_verdict(
     fast: bool = False,
     now: datetime | None = None,
 ) -> TargetVerdict:
-    """The verdict on the run folder `ref` (an active pointer of `registry_id`) names: found by
-    name directly under RUNS/ (`target_folder`), inspected (seal and schemas; `fast`: structure
-    and sizes only, within any open `inspection_cache`), not dated in the future, and with the
+    """The verdict on the run folder that `ref`, an active pointer of `registry_id`, names:
+    found by name directly under RUNS/ (`target_folder`), inspected (within any open
+    `inspection_cache`; `fast`: structure and sizes only), not dated in the future, with the
     root the pointer records. Never raises for what is wrong with the folder."""
-    verdict = TargetVerdict(registry_id, ref.run_id, OK)
     if not ref.run_id:
         root = f"a root, sha256:{ref.root[:12]}" if ref.root else "no root"
-        message = (
+        return TargetVerdict(NO_RUN_ID, "TARGET_NOT_IN_RUNS", (
             f"the pointer names no run folder: its run_id is null (the seed recorded {root}, "
-            "and no folder), so nothing here can be checked against it"
-        )
-        return _with(verdict, NO_RUN_ID, "TARGET_NOT_IN_RUNS", message)
+            "and no folder), so nothing here can be checked against it"))  # fmt: skip
     try:
         folder = target_folder(workspace, registry_id, ref.run_id)
     except PointerRefused as exc:
-        state = _REFUSED_STATES.get(exc.code, MISSING)
-        return _with(verdict, state, exc.code, exc.message, path=exc.path)
-    verdict = replace(verdict, folder=folder, path=str(folder))
+        state = WRONG_REGISTRY if exc.code == "TARGET_WRONG_REGISTRY" else MISSING
+        return TargetVerdict(state, exc.code, exc.message, path=exc.path)
+    here = TargetVerdict(OK, folder=folder, path=str(folder))
     try:
         report = inspect_run_folder(folder, fast=fast, schemas=schemas)
     except UsageError as exc:
-        return _with(verdict, INVALID, exc.code, exc.message, reason_codes=(exc.code,))
+        return replace(here, state=INVALID, code=exc.code, message=exc.message,
+                       reason_codes=(exc.code,))  # fmt: skip
     dated = future_dated(folder.name, report.created_utc, now)
     if not report.ok or dated:
         codes = sorted({str(p.code) for p in report.problems}.union([FUTURE_DATED] * bool(dated)))
-        message = f"the active snapshot fails validation ({', '.join(codes)})"
-        return _with(verdict, INVALID, "TARGET_INVALID", message, report=report,
-                     reason_codes=tuple(codes))  # fmt: skip
+        return replace(here, state=INVALID, code="TARGET_INVALID", report=report,
+                       message=f"the active snapshot fails validation ({', '.join(codes)})",
+                       reason_codes=tuple(codes))  # fmt: skip
     if report.root_sha256 != ref.root:
-        message = "the active snapshot's root is not the one its pointer records"
-        return _with(verdict, ROOT_MISMATCH, "TARGET_CHANGED", message, report=report,
-                     expected=ref.root, found=report.root_sha256)  # fmt: skip
-    return _with(verdict, OK, None, "", report=report)
-
-
-def _with(verdict: TargetVerdict, state: str, code: str | None, message: str,
-          **fields: Any) -> TargetVerdict:  # fmt: skip
-    return replace(verdict, state=state, code=code, message=message, **fields)
+        return replace(here, state=ROOT_MISMATCH, code="TARGET_CHANGED", report=report,
+                       message="the active snapshot's root is not the one its pointer records",
+                       expected=ref.root, found=report.root_sha256)  # fmt: skip
+    return replace(here, report=report)
 
 
 def order_key(folder: Path, registry_id: str) -> tuple[str, str] | None:
