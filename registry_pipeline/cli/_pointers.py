@@ -58,8 +58,10 @@ show, history, verify and as-of only read."""
 SHOW = """\
 Print each registry's active snapshot: run id, root hash (first 12 hex digits), when it became
 active, then the state of the run folder it names, validated again (ok, missing, wrong_registry,
-root_mismatch, or invalid: CODES), the journal's verdict when it does not explain the pointer
-(POINTER_MISMATCH, a hand edit) and any hold. The catalog's registries come first ("no pointer
+root_mismatch, invalid: CODES with FUTURE_DATED among them, or no_run_id for a seed pointer that
+records a root but no run folder: the verdict `registry validate --active` prints, with the same
+codes), the journal's verdict when it does not explain the pointer (POINTER_MISMATCH, a hand
+edit) and any hold. The catalog's registries come first ("no pointer
 by design" for those without one, "none" when nothing is active yet), then pointers the catalog
 does not list; a workspace without a catalog shows its pointers alone. Changes no pointer.
 Exit 0."""
@@ -481,35 +483,23 @@ def _row(
 def _target_state(
     workspace: Workspace, store: Any, registry_id: str, ref: Any
 ) -> tuple[str | None, list[dict[str, object]]]:
-    """`ok`, or what is wrong with the folder the pointer names: `missing`, `wrong_registry`,
-    `root_mismatch`, `invalid: CODES` (validated again, with the build's verdict cache); and
-    that as a problem object."""
-    from registry_pipeline.core.pointers.store import PointerRefused, target_folder
-    from registry_pipeline.core.seal.validate import inspect_run_folder
+    """The state of the folder the pointer names (`target_verdict`: `ok`, `no_run_id`,
+    `missing`, `wrong_registry`, `root_mismatch`, `invalid: CODES`), and what is wrong with it
+    as a problem object; None without a pointer."""
+    from registry_pipeline.core.pointers.targets import INVALID, target_verdict
 
-    if ref is None or not ref.run_id:
+    if ref is None:
         return None, []
-    try:
-        folder = target_folder(workspace, registry_id, ref.run_id)
-    except PointerRefused as exc:
-        state = {"TARGET_WRONG_REGISTRY": "wrong_registry"}.get(exc.code, "missing")
-        message = f"{exc.message}; {_WAY_OUT}"
-        problem = problem_object(exc.code, message, path=exc.path, registry_id=registry_id)
-        return state, [problem]
-    report = inspect_run_folder(folder, schemas=store.schemas)  # in run_show's verdict cache
-    if not report.ok:
-        codes = sorted({str(p.code) for p in report.problems})
-        message = (f"the active snapshot fails validation ({', '.join(codes)}): `registry "
-                   f"validate --active` lists why; {_WAY_OUT}")  # fmt: skip
-        problem = problem_object("TARGET_INVALID", message, path=str(folder),
-                                 registry_id=registry_id, reason_codes=codes)  # fmt: skip
-        return "invalid: " + ",".join(codes), [problem]
-    if report.root_sha256 == ref.root:
-        return "ok", []
-    message = f"the active snapshot's root is not the one its pointer records; {_WAY_OUT}"
-    problem = problem_object("TARGET_CHANGED", message, path=str(folder), registry_id=registry_id,
-                             expected=ref.root, found=report.root_sha256)  # fmt: skip
-    return "root_mismatch", [problem]
+    verdict = target_verdict(workspace, registry_id, ref, store.schemas)  # show's verdict cache
+    if verdict.ok or verdict.code is None:
+        return verdict.label, []
+    why = "`registry validate --active` lists why; " if verdict.state == INVALID else ""
+    problem = problem_object(
+        verdict.code, f"{verdict.message}; {why}{_WAY_OUT}",
+        path=verdict.path, registry_id=registry_id, reason_codes=list(verdict.reason_codes) or None,
+        expected=verdict.expected, found=verdict.found,
+    )  # fmt: skip
+    return verdict.label, [problem]
 
 
 _WAY_OUT = "promote or roll back to a snapshot that validates"

@@ -8,14 +8,19 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from registry_pipeline.cli._args import bounded_int, command, common, examples
 from registry_pipeline.cli._commands import _relative, catalog_or_none
 from registry_pipeline.cli._output import err, json_line, out, progress, safe
-from registry_pipeline.core.errors import Hint, RegistryError, UsageError, problem_object
+from registry_pipeline.core.errors import Hint, Problem, RegistryError, UsageError, problem_object
 from registry_pipeline.core.seal.paths import printable
 from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from registry_pipeline.core.seal.folder_report import FolderReport
 
 _F = TypeVar("_F", str, Path)
 
@@ -50,8 +55,8 @@ def add_validate(commands: Any) -> None:
     parser.add_argument(
         "--active", action="store_true",
         help="only the folders the active pointers name, each with the root its pointer records "
-        "(what builds read and users trust; older folders, failed ones included, are kept as "
-        "evidence and checked by --all)",
+        "(TARGET_CHANGED otherwise; what builds read and users trust; older folders, failed ones "
+        "included, are kept as evidence and checked by --all)",
     )  # fmt: skip
     parser.add_argument("--registry", metavar="ID", help="only run folders of this registry")
     parser.add_argument(
@@ -90,9 +95,9 @@ def run_validate(args: argparse.Namespace) -> int:
     if len(chosen) > 1:
         raise UsageError(f"give one of {' or '.join(chosen)}, not both", code="BAD_USAGE")
     workspace = resolve_workspace(args.workspace)
-    roots: dict[str, str | None] = {}
     name_problems: dict[str, Any] = {}
     unusable: list[UsageError] = []
+    now = now_utc()
     if args.all:
         from registry_pipeline.core.seal.validate import run_folder_name_problems
 
@@ -103,9 +108,9 @@ def run_validate(args: argparse.Namespace) -> int:
             listed.extend(os.path.join(base, name) for name in names)
             for name, found in run_folder_name_problems(names).items():
                 name_problems[os.path.join(base, name)] = found
-        folders: Sequence[str | Path] = _only(workspace, listed, args.registry)
+        folders: Sequence[Any] = _only(workspace, listed, args.registry)
     elif args.active:
-        folders, roots, unusable = _active_folders(workspace.require(), args.registry)
+        folders, unusable = _active_reports(workspace.require(), args.registry, args.fast, now)
         for error in unusable:
             print_unreadable(error, args.json)
     else:
@@ -118,16 +123,14 @@ def run_validate(args: argparse.Namespace) -> int:
     own_runs = os.path.abspath(workspace.runs_dir) + os.sep
     own_converted = 0  # converted where this workspace seals (and adopt/init forbid converting)
     advice = False
-    now = now_utc()
     batch: list[str] = []  # stdout lines, written once per chunk of folders (not one per line)
-    reports = inspect_many(
+    reports = folders if args.active else inspect_many(
         folders, fast=args.fast, workspace_root=schema_root, jobs=jobs, chunk_size=chunk
-    )
+    )  # fmt: skip
     with progress(len(folders), "validating", not args.json and len(folders) > 1) as advance:
         for done, result in enumerate(reports, 1):
             advance()
             if isinstance(result, FolderReport):
-                result = _against_pointer(result, roots)
                 result = result.with_problems(name_problems.get(str(result.run_folder), ()))
                 verdict, dated = folder_verdict(result, now)
                 result = result.with_problems(verdict.problems)
@@ -157,12 +160,15 @@ def run_validate(args: argparse.Namespace) -> int:
     return 1 if counts[FAIL] or own_converted or (strict and lenient) else 0
 
 
-def _active_folders(
-    workspace: Workspace, registry: str | None
-) -> tuple[list[Path], dict[str, str | None], list[UsageError]]:
-    """The folders the active pointers name (the pointer file, explained by the journal), the
-    root each pointer records (by folder path), and the pointers whose folder is unusable."""
-    from registry_pipeline.core.pointers.store import PointerStore, target_folder
+def _active_reports(
+    workspace: Workspace, registry: str | None, fast: bool, now: datetime
+) -> tuple[list[FolderReport | UsageError], list[UsageError]]:
+    """The verdicts on what the active pointers name (the pointer file, explained by the
+    journal; `target_verdict`): the inspection of each folder found, failed with TARGET_CHANGED
+    when its pointer records another root (or the error of a folder that cannot be read), and
+    the pointers that name no usable folder."""
+    from registry_pipeline.core.pointers.store import PointerStore
+    from registry_pipeline.core.pointers.targets import ROOT_MISMATCH, target_verdict
 
     store = PointerStore(workspace)
     pointers = store.read()
@@ -172,25 +178,29 @@ def _active_folders(
         require_known(workspace, registry, pointers.pointers)
     if not os.path.lexists(store.pointers_path):
         _no_pointer_file(store.pointers_path, store.journal_path)
-        return [], {}, []
+        return [], []
     ids = [rid for rid in pointers.pointers if registry in (None, rid)]
     store.explained(ids)  # a pointer the journal does not explain: POINTER_MISMATCH, exit 1
-    folders: list[Path] = []
-    roots: dict[str, str | None] = {}
+    reports: list[FolderReport | UsageError] = []
     unusable: list[UsageError] = []
     for registry_id in ids:
         ref = pointers.active(registry_id)
-        if ref is None or ref.run_id is None:
+        if ref is None:
             continue
-        try:
-            folder = target_folder(workspace, registry_id, ref.run_id)
-        except RegistryError as exc:
-            unusable.append(UsageError(f"active pointer of {registry_id}: {exc.message}",
-                                       code=exc.code, path=exc.path))  # fmt: skip
-            continue
-        folders.append(folder)
-        roots[str(folder)] = ref.root
-    return folders, roots, unusable
+        verdict = target_verdict(workspace, registry_id, ref, store.schemas, fast=fast, now=now)
+        if verdict.report is None and verdict.folder is not None:  # found, but unreadable
+            reports.append(UsageError(verdict.message, code=str(verdict.code), path=verdict.path))
+        elif verdict.report is None:
+            unusable.append(UsageError(f"active pointer of {registry_id}: {verdict.message}",
+                                       code=str(verdict.code), path=verdict.path))  # fmt: skip
+        elif verdict.state == ROOT_MISMATCH:
+            changed = Problem(code=str(verdict.code), path="MANIFEST.sha256",
+                              message=verdict.message, expected=verdict.expected,
+                              found=verdict.found)  # fmt: skip
+            reports.append(verdict.report.with_problems([changed]))
+        else:
+            reports.append(verdict.report)
+    return reports, unusable
 
 
 def _no_pointer_file(pointers: Path, journal: Path) -> None:
@@ -219,27 +229,6 @@ def _no_pointer_file(pointers: Path, journal: Path) -> None:
         code="POINTERS_MISSING",
         path=str(pointers),
     )
-
-
-def _against_pointer(report: Any, roots: dict[str, str | None]) -> Any:
-    """`report`, failed with ROOT_MISMATCH when its pointer records another root."""
-    if not roots:
-        return report  # not --active: no pointer names a root
-    from dataclasses import replace
-
-    from registry_pipeline.core.errors import Problem, ReasonCode
-
-    expected = roots.get(str(report.run_folder))
-    if not report.ok or expected is None or expected == report.root_sha256:
-        return report
-    problem = Problem(
-        code=ReasonCode.ROOT_MISMATCH,
-        path="MANIFEST.sha256",
-        message="the active pointer records another root than this folder has",
-        expected=expected,
-        found=report.root_sha256,
-    )
-    return replace(report, problems=(*report.problems, problem))
 
 
 def _run_roots(workspace: Workspace) -> list[Path]:

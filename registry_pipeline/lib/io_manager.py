@@ -15,11 +15,11 @@ from typing import Any
 import dagster as dg
 
 from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.pointers.store import PointerStore, target_folder
+from registry_pipeline.core.pointers.store import PointerStore
+from registry_pipeline.core.pointers.targets import INVALID, ROOT_MISMATCH, target_verdict
 from registry_pipeline.core.seal.envelope import RunSpec, SealedRef
 from registry_pipeline.core.seal.run_store import RunStore, seal_files
 from registry_pipeline.core.seal.schemas import SchemaCatalog
-from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 from registry_pipeline.core.workspace.snapshots import Snapshot, newest_valid, read_snapshot
 from registry_pipeline.lib.failures import (
@@ -173,13 +173,15 @@ def active_snapshot(workspace: Workspace, registry_id: str) -> tuple[Snapshot | 
         return None, None
     if (ref.run_root or RUNS_RELPATH) != RUNS_RELPATH:
         return None, f"active pointer {ref.run_id} is not under {RUNS_RELPATH}"
-    try:
-        folder = target_folder(workspace, registry_id, ref.run_id)  # direct child, this registry
-        report = inspect_run_folder(folder, schemas=SchemaCatalog.for_workspace(workspace.root))
-    except RegistryError as exc:
+    schemas = SchemaCatalog.for_workspace(workspace.root)
+    try:  # the one verdict `validate --active` and `pointers show` print
+        verdict = target_verdict(workspace, registry_id, ref, schemas)
+    except RegistryError as exc:  # e.g. a bucket that cannot be read: the newest valid one
         return None, f"active pointer {ref.run_id} unusable: {exc.code}"
-    if not report.ok:
+    if verdict.state == INVALID and verdict.report is not None:
         return None, f"active pointer {ref.run_id} no longer validates"
-    if report.root_sha256 != ref.root:
+    if verdict.state == ROOT_MISMATCH:
         return None, f"active pointer {ref.run_id} names another root than its folder has"
-    return read_snapshot(folder, registry_id), None
+    if not verdict.ok or verdict.folder is None:
+        return None, f"active pointer {ref.run_id} unusable: {verdict.code}"
+    return read_snapshot(verdict.folder, registry_id), None

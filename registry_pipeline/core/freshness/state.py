@@ -44,12 +44,13 @@ from registry_pipeline._version import __version__
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.gate.gate import admission
 from registry_pipeline.core.pointers.store import PointerStore
+from registry_pipeline.core.pointers.targets import target_verdict
 from registry_pipeline.core.seal.run_id import now_utc, registry_of
 from registry_pipeline.core.seal.schemas import SchemaCatalog
-from registry_pipeline.core.seal.validate import inspect_run_folder, inspection_cache
+from registry_pipeline.core.seal.validate import inspection_cache
 from registry_pipeline.core.verified import Verified
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, RegistrySpec, load_catalog
-from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
+from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.sources import is_pattern, pattern_base
 
 STATE_RELPATH = ".codex/cache/last_build.json"
@@ -148,10 +149,10 @@ def _active_changes(
                 run_id = ref.run_id if ref else None
                 if registry_id not in allowed or run_id not in allowed[registry_id]:
                     changes.append(f"active:{registry_id}")
-                elif ref is not None and run_id is not None:
-                    folder = workspace.root / (ref.run_root or RUNS_RELPATH) / run_id
-                    if not inspect_run_folder(folder, schemas=schemas).ok:
-                        changes.append(f"active:{registry_id} (fails inspection)")
+                elif (
+                    ref is not None and not target_verdict(workspace, registry_id, ref, schemas).ok
+                ):  # the one verdict `validate --active` prints
+                    changes.append(f"active:{registry_id} (fails inspection)")
                 if (store.held(registry_id) is not None) != held.get(registry_id):
                     changes.append(f"held:{registry_id}")
     except RegistryError as exc:

@@ -2,7 +2,9 @@
 
 Pure functions of the pointer store (`store.py`): the target's folder by name (never outside
 `RUNS/`), its validation (seal, schemas, not dated in the future), the order of snapshots and
-the direction of a move, what an adopted entry's target is, and a record applied to the file.
+the direction of a move, the one verdict on an active pointer's target (`target_verdict`: what
+`registry validate --active`, `registry pointers show`, an adopted entry and a build's inputs
+act on), and a record applied to the file.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +26,7 @@ from registry_pipeline.core.pointers.pointer_file import (
     PointerRefused,
 )
 from registry_pipeline.core.seal.envelope import SealedRef
+from registry_pipeline.core.seal.folder_report import FolderReport
 from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder
@@ -29,6 +34,8 @@ from registry_pipeline.core.workspace.gitcheck import ignore_rules
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 from registry_pipeline.core.workspace.remote import RUNS_PREFIX, remote_for
 from registry_pipeline.core.workspace.snapshots import (
+    FUTURE_DATED,
+    future_dated,
     future_dated_folder,
     list_snapshots,
     read_snapshot,
@@ -200,26 +207,104 @@ def check_direction(
 def found_target(
     workspace: Workspace, schemas: SchemaCatalog, registry_id: str, ref: SealedRef
 ) -> tuple[str, str]:
-    """`valid`, `invalid` or `absent` for an adopted entry's target, and why when not valid."""
-    run_root = ref.run_root or RUNS_RELPATH
-    try:
-        folder = target_folder(workspace, registry_id, ref.run_id or "")
-    except PointerRefused as exc:
-        if exc.code != "TARGET_MISSING":
-            return "invalid", exc.message
+    """`valid`, `invalid` or `absent` for an adopted entry's target (`target_verdict`), and why
+    when not valid."""
+    verdict = target_verdict(workspace, registry_id, ref, schemas)
+    if verdict.state == MISSING and verdict.code == "TARGET_MISSING":
+        run_root = ref.run_root or RUNS_RELPATH
         probe = f"{run_root}/{ref.run_id}/manifest.json"
         rule = ignore_rules(workspace.root, [probe]).get(probe)
         ignored = f" (git ignores it: {rule})" if rule else ""
         return "absent", f"its folder {run_root}/{ref.run_id} is not here{ignored}"
+    if verdict.state == INVALID and verdict.report is not None:
+        return "invalid", f"{ref.run_id} does not validate"
+    if verdict.state == ROOT_MISMATCH:
+        return "invalid", f"{ref.run_id} has root {verdict.found}"
+    return ("valid", "") if verdict.ok else ("invalid", verdict.message)
+
+
+OK, NO_RUN_ID, MISSING, WRONG_REGISTRY, INVALID, ROOT_MISMATCH = (
+    "ok", "no_run_id", "missing", "wrong_registry", "invalid", "root_mismatch"
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TargetVerdict:
+    """Is the active snapshot of a registry valid, and the one its pointer names? One answer
+    (`target_verdict`), printed by `registry validate --active` and `registry pointers show`
+    each in its own shape, and acted on by an adopted entry and a build's choice of inputs."""
+
+    state: str
+    """`ok`, `no_run_id` (a seed pointer recording a root but no run folder), `missing` (or a
+    name that is no run folder's), `wrong_registry`, `invalid` or `root_mismatch`."""
+    code: str | None = None
+    """Why not ok: TARGET_NOT_IN_RUNS, TARGET_MISSING, TARGET_WRONG_REGISTRY, TARGET_INVALID,
+    TARGET_CHANGED, or the inspection's own (UNREADABLE) for a folder that cannot be read."""
+    message: str = ""
+    folder: Path | None = None
+    """The run folder, once found."""
+    path: str | None = None
+    """What a problem is about: the run folder (found or not), or the name refused."""
+    report: FolderReport | None = None
+    """The folder's inspection, once found and read."""
+    reason_codes: tuple[str, ...] = ()
+    """Why `invalid`: the inspection's codes, FUTURE_DATED."""
+    expected: str | None = None
+    """`root_mismatch`: the root the pointer records."""
+    found: str | None = None
+    """`root_mismatch`: the root the folder has."""
+
+    @property
+    def ok(self) -> bool:
+        """The folder is here, of this registry, valid, and has the recorded root."""
+        return self.state == OK
+
+    @property
+    def label(self) -> str:
+        """The state as one word (`invalid: CODES` for an invalid folder)."""
+        return f"{INVALID}: {','.join(self.reason_codes)}" if self.state == INVALID else self.state
+
+
+def target_verdict(
+    workspace: Workspace,
+    registry_id: str,
+    ref: SealedRef,
+    schemas: SchemaCatalog,
+    *,
+    fast: bool = False,
+    now: datetime | None = None,
+) -> TargetVerdict:
+    """The verdict on the run folder that `ref`, an active pointer of `registry_id`, names:
+    found by name directly under RUNS/ (`target_folder`), inspected (within any open
+    `inspection_cache`; `fast`: structure and sizes only), not dated in the future, with the
+    root the pointer records. Never raises for what is wrong with the folder."""
+    if not ref.run_id:
+        root = f"a root, sha256:{ref.root[:12]}" if ref.root else "no root"
+        return TargetVerdict(NO_RUN_ID, "TARGET_NOT_IN_RUNS", (
+            f"the pointer names no run folder: its run_id is null (the seed recorded {root}, "
+            "and no folder), so nothing here can be checked against it"))  # fmt: skip
     try:
-        report = inspect_run_folder(folder, schemas=schemas)
+        folder = target_folder(workspace, registry_id, ref.run_id)
+    except PointerRefused as exc:
+        state = WRONG_REGISTRY if exc.code == "TARGET_WRONG_REGISTRY" else MISSING
+        return TargetVerdict(state, exc.code, exc.message, path=exc.path)
+    here = TargetVerdict(OK, folder=folder, path=str(folder))
+    try:
+        report = inspect_run_folder(folder, fast=fast, schemas=schemas)
     except UsageError as exc:
-        return "invalid", exc.message
-    if not report.ok:
-        return "invalid", f"{folder.name} does not validate"
+        return replace(here, state=INVALID, code=exc.code, message=exc.message,
+                       reason_codes=(exc.code,))  # fmt: skip
+    dated = future_dated(folder.name, report.created_utc, now)
+    if not report.ok or dated:
+        codes = sorted({str(p.code) for p in report.problems}.union([FUTURE_DATED] * bool(dated)))
+        return replace(here, state=INVALID, code="TARGET_INVALID", report=report,
+                       message=f"the active snapshot fails validation ({', '.join(codes)})",
+                       reason_codes=tuple(codes))  # fmt: skip
     if report.root_sha256 != ref.root:
-        return "invalid", f"{folder.name} has root {report.root_sha256}"
-    return "valid", ""
+        return replace(here, state=ROOT_MISMATCH, code="TARGET_CHANGED", report=report,
+                       message="the active snapshot's root is not the one its pointer records",
+                       expected=ref.root, found=report.root_sha256)  # fmt: skip
+    return replace(here, report=report)
 
 
 def order_key(folder: Path, registry_id: str) -> tuple[str, str] | None:

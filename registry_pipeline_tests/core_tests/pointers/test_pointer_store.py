@@ -570,3 +570,44 @@ def test_the_seed_systems_own_pointer_file_keeps_its_layout(
     schema = before.index('  "pointer_schema": {')
     assert after[-(len(before) - schema) :] == before[schema:]  # one-line arrays included
     assert len(after) == len(before) + 12  # one entry added, nothing reformatted
+
+
+JOURNAL_SCHEMA = "urn:registry-pipeline:schema:pointer_journal"
+
+
+def _records_validate(pstore: PointerStore) -> list[JournalRecord]:
+    """Every journal record, each checked against the journal's schema."""
+    catalog = SchemaCatalog.for_workspace(None)
+    records = list(read_records(pstore.journal_path))
+    for record in records:
+        assert catalog.validate(JOURNAL_SCHEMA, record.as_json()) == [], record
+    return records
+
+
+def test_the_seed_systems_pointer_file_is_journaled_in_records_its_schema_accepts(
+    reference: Path, pstore: PointerStore, snap: Snap
+) -> None:
+    seed = (reference / "ACTIVE_REGISTRY_POINTERS_v0_1.json").read_bytes()
+    pstore.pointers_path.write_bytes(seed)
+    promote(pstore, snap())
+    records = _records_validate(pstore)
+    named = [p for p in json.loads(seed)["pointers"] if p["active_ref"]["run_id"]]
+    assert [r.action for r in records] == ["adopt"] * len(named) + ["promote"]
+
+
+def test_a_seed_pointer_with_a_null_run_id_is_journaled_as_found_and_said_so(
+    pstore: PointerStore,
+) -> None:
+    """The seed records a root but no run folder: the adopt record keeps the null run id (the
+    schema accepts it) and says why nothing can be checked, in words for a null run id."""
+    seed = json.loads(json.dumps(SEED_LIKE))
+    seed["pointers"][0].update(active_ref_known="unknown")
+    seed["pointers"][0]["active_ref"].update(run_id=None, run_root=None)
+    pstore.pointers_path.write_text(json.dumps(seed))
+    pstore.hold("gamma", reason="freeze", actor=ACTOR, admit=admission)
+    adopted, held = _records_validate(pstore)
+    assert adopted.to_ref is not None and adopted.as_json()["to_ref"]["run_id"] is None
+    assert adopted.checks["as_found"]["target"] == "invalid"
+    assert "names no run folder: its run_id is null" in adopted.reason
+    assert "''" not in adopted.reason
+    assert held.as_json()["from_ref"] == held.as_json()["to_ref"] == adopted.as_json()["to_ref"]
