@@ -43,12 +43,6 @@ MAX_NAME = 255
 MAX_SIZE = 2**63 - 1
 
 
-class FolderExists(RegistryError):
-    """Another writer published a folder under that run id first."""
-
-    code = "FOLDER_EXISTS"
-
-
 @dataclass(frozen=True)
 class RemoteFile:
     """One file of a published folder."""
@@ -95,8 +89,9 @@ def publish(
     try:
         store.create(folder_key(run_root, run_id), json.dumps(body, indent=1).encode())
     except Conflict:
-        raise FolderExists(
+        raise RegistryError(
             f"{run_id} is published in {store.url} already",
+            code="FOLDER_EXISTS",
             path=f"{store.url}/{folder_key(run_root, run_id)}",
         ) from None
     return files

@@ -304,7 +304,7 @@ class TypeContent:
 
 def parse_file(relpath: str, data: bytes, container: str | None = None) -> ParsedFile:
     """The strict parse of one registry file (JSON or YAML by its suffix); JSONDecodeProblem
-    (YAMLDecodeProblem for YAML) when it does not parse. With `container`, a YAML list there
+    (with a YAML_ code for YAML) when it does not parse. With `container`, a YAML list there
     gets its items' line spans."""
     if not relpath.endswith((".yaml", ".yml")):
         return ParsedFile(data, loads_strict(data))
