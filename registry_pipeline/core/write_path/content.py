@@ -24,7 +24,6 @@ from typing import Any
 from registry_pipeline.core import jsonl
 from registry_pipeline.core.errors import (
     Problem,
-    ReasonCode,
     RegistryError,
     UsageError,
     problem_object,
@@ -34,8 +33,8 @@ from registry_pipeline.core.seal.hashing import jsonl_records
 from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.workspace.catalog import CatalogError, RegistryCatalog, RegistrySpec
 from registry_pipeline.core.workspace.sources import (
-    SourceError,
     is_pattern,
+    only_missing,
     pattern_base,
     read_source_files,
 )
@@ -336,11 +335,10 @@ def read_type(root: Path, entry_type: EntryType, parse: Parse | None = None) -> 
     """The type's entries as its files in the workspace hold them now."""
     try:
         files = read_source_files(root, [entry_type.source]).files
-    except SourceError as exc:
-        if all(p.code == ReasonCode.MISSING_FILE for p in exc.problems):
-            files = {}  # no entry yet: the first add-entry creates the file
-        else:
+    except UsageError as exc:
+        if not only_missing(exc):
             raise
+        files = {}  # no entry yet: the first add-entry creates the file
     return content_of(entry_type, files, parse)
 
 
