@@ -189,6 +189,11 @@ class RegistryError(Exception):
         lines.extend(f"  {self.problem_text(problem)}" for problem in self.problems)
         return "\n".join(lines)
 
+    @property
+    def details(self) -> tuple[str, ...]:
+        """The problems as the lines `diagnostics()` shows."""
+        return tuple(self.problem_text(problem) for problem in self.problems)
+
 
 class BuildInProgress(RegistryError):
     """Another build of the workspace holds its build slot (on any of its backends: this

@@ -213,7 +213,7 @@ def test_evidence_folder_without_envelope_fails(reference: Path) -> None:
     assert missing == {"run.json", "manifest.json"}
     with pytest.raises(RegistryError) as caught:
         verify_run_folder(folder)
-    assert caught.value.code == 'SEAL_INVALID'
+    assert caught.value.code == "SEAL_INVALID"
     assert caught.value.problems == report.problems
     # Its files themselves are intact (`sha256sum -c` agrees): no content problem is invented.
     assert not {p.code for p in report.problems} & {

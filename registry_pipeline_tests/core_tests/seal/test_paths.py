@@ -476,7 +476,7 @@ def assert_refused(
     """plan_sources raises BAD_SOURCE naming one of `paths`; `registry seal` writes nothing."""
     with pytest.raises(UsageError) as caught:
         plan_sources(sources)
-    assert caught.value.code == 'BAD_SOURCE'
+    assert caught.value.code == "BAD_SOURCE"
     details = caught.value.problems
     assert details
     assert {(p.code, p.path) for p in details} & {(c, p) for c in codes for p in paths}, details
@@ -513,7 +513,7 @@ def test_source_with_non_utf8_name(src: Path, workspace: Workspace, store: RunSt
     os.close(fd)
     with pytest.raises(UsageError) as caught:
         plan_sources([src])
-    assert caught.value.code == 'BAD_SOURCE'
+    assert caught.value.code == "BAD_SOURCE"
     (problem,) = caught.value.problems
     assert problem.code == ReasonCode.UNSAFE_PATH
     assert problem.path is not None and problem.path.startswith("bad")
@@ -614,7 +614,7 @@ def test_source_with_dotdot_component(
     other.write_bytes(b"other\n")
     with pytest.raises(UsageError) as caught:
         plan_sources([src / "sub" / "..", other])
-    assert caught.value.code == 'BAD_SOURCE'
+    assert caught.value.code == "BAD_SOURCE"
     assert {p.code for p in caught.value.problems} == {ReasonCode.UNSAFE_PATH}
 
 

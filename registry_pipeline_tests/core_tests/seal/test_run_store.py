@@ -327,7 +327,7 @@ def test_refused_sources_write_nothing(
     make_bad(source)
     with pytest.raises(UsageError) as refused:
         plan_sources([source])
-    assert refused.value.code == 'BAD_SOURCE'
+    assert refused.value.code == "BAD_SOURCE"
     code = main(["seal", str(source), "--registry-id", "demo", "--workspace", str(workspace.root)])
     assert code != 0
     assert "nothing was written" in capsys.readouterr().err

@@ -52,7 +52,7 @@ def test_empty_folder_at_the_top_fails_as_unlisted(run: SealedRun, fast: bool) -
     assert pairs(report) == {(ReasonCode.UNLISTED_FILE, "empty")}
     with pytest.raises(RegistryError) as caught:
         verify_run_folder(run.path, fast=fast)
-    assert caught.value.code == 'SEAL_INVALID'
+    assert caught.value.code == "SEAL_INVALID"
     assert [(p.code, p.path) for p in caught.value.problems] == [
         (ReasonCode.UNLISTED_FILE, "empty")
     ]
@@ -148,7 +148,7 @@ def test_not_a_run_folder_is_refused_before_the_cache_fingerprints_it(
 def test_verify_raises_for_a_folder_that_is_not_a_run_folder(tmp_path: Path) -> None:
     with pytest.raises(RegistryError) as caught:
         verify_run_folder(tmp_path)
-    assert caught.value.code == 'SEAL_INVALID'
+    assert caught.value.code == "SEAL_INVALID"
     assert ReasonCode.NOT_A_RUN_FOLDER in {p.code for p in caught.value.problems}
     assert caught.value.path == str(tmp_path)
 

@@ -169,7 +169,7 @@ def test_verify_run_folder_raises_with_every_problem(run: SealedRun) -> None:
     report = inspect_run_folder(run.path)
     with pytest.raises(RegistryError) as caught:
         verify_run_folder(run.path)
-    assert caught.value.code == 'SEAL_INVALID'
+    assert caught.value.code == "SEAL_INVALID"
     assert caught.value.problems == report.problems
     assert {(p.code, p.path) for p in caught.value.problems} == {
         (ReasonCode.MISSING_FILE, NOTES),
@@ -927,7 +927,7 @@ def test_every_problem_is_reported_in_one_pass(run: SealedRun, tmp_path: Path) -
     } <= pairs(report)
     with pytest.raises(RegistryError) as caught:
         verify_run_folder(run.path)
-    assert caught.value.code == 'SEAL_INVALID'
+    assert caught.value.code == "SEAL_INVALID"
     assert caught.value.problems == report.problems
 
 
