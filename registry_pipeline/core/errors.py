@@ -139,7 +139,9 @@ class RegistryError(Exception):
     """Base of every error the core raises; the CLI turns it into one message and an exit code.
 
     `problems` lists every per-item finding behind the error (bagit's `details`), empty when the
-    message says it all; `--json` shows them as the error's `details`."""
+    message says it all; `--json` shows them as the error's `details`. A kind of error is its
+    `code`: a subclass is kept only where a catcher must tell it apart by class (`UsageError`,
+    `BuildInProgress`, the pointer store's `PointerRefused`, the run index's `RecordsError`)."""
 
     code: str = "REGISTRY_ERROR"
     exit_code: int = 1

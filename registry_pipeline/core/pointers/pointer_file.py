@@ -31,9 +31,9 @@ UNKNOWN = "unknown"
 
 
 class PointerRefused(RegistryError):
-    """The store refused a change; `code` says why (CAS_CONFLICT, TARGET_INVALID, ...)."""
-
-    exit_code = 1
+    """The store refused a change; `code` says why (CAS_CONFLICT, TARGET_INVALID, ...). A class
+    of its own: its catchers tell the store's refusal from any other error, whatever its code
+    (an open set, and codes of other errors it rewraps)."""
 
 
 NULL_REF: dict[str, None] = {"run_id": None, "run_root": None, "relpath": None,
