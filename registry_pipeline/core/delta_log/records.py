@@ -55,9 +55,10 @@ def delta_log_error(
     line: int | None = None,
 ) -> RegistryError:
     """A delta record, a log or its state cannot be used; names the line and field when known."""
-    where = "".join((f" {path}:" if path else "", "" if line is None else f" line {line}:",
-                     f" {field}:" if field else ""))  # fmt: skip
-    headline = f"error: {code.value}{where} {message}"
+    where = f" {path}:" if path else ""
+    at = "" if line is None else f" line {line}:"
+    named = f" {field}:" if field else ""
+    headline = f"error: {code.value}{where}{at}{named} {message}"
     return RegistryError(message, code=code.value, path=path, line=line, field=field,
                          headline=headline)  # fmt: skip
 
