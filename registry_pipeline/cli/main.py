@@ -304,6 +304,5 @@ def _sync(args: argparse.Namespace) -> None:
 
 def _details(exc: RegistryError) -> list[object]:
     """The problems an error lists (catalog fields, files to seal, folder problems), each a
-    problem object (a few errors still list findings of their own shape under `details`)."""
-    items = exc.problems or getattr(exc, "details", ())
-    return [exc.problem_json(item) for item in items]
+    problem object as its vocabulary shapes it."""
+    return [exc.problem_json(problem) for problem in exc.problems]

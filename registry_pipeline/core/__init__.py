@@ -32,7 +32,6 @@ from registry_pipeline.core.errors import (
     Problem,
     ReasonCode,
     RegistryError,
-    SealValidationError,
     UsageError,
 )
 from registry_pipeline.core.seal.envelope import RunSpec, SealedRef
@@ -71,7 +70,6 @@ __all__ = [
     "RegistryError",
     "RunSpec",
     "RunStore",
-    "SealValidationError",
     "SealedRef",
     "SealedRun",
     "UsageError",

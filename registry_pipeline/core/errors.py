@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -139,7 +139,9 @@ class RegistryError(Exception):
     """Base of every error the core raises; the CLI turns it into one message and an exit code.
 
     `problems` lists every per-item finding behind the error (bagit's `details`), empty when the
-    message says it all; `--json` shows them as the error's `details`."""
+    message says it all; `--json` shows them as the error's `details`. A kind of error is its
+    `code`: a subclass is kept only where a catcher must tell it apart by class (`UsageError`,
+    `BuildInProgress`, the pointer store's `PointerRefused`, the run index's `RecordsError`)."""
 
     code: str = "REGISTRY_ERROR"
     exit_code: int = 1
@@ -155,6 +157,9 @@ class RegistryError(Exception):
         field: str | None = None,
         problems: Iterable[Problem] = (),
         exit_code: int | None = None,
+        headline: str | None = None,
+        text: Callable[[Problem], str] = str,
+        as_json: Callable[[Problem], dict[str, object]] = Problem.as_json,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -171,22 +176,25 @@ class RegistryError(Exception):
         """The offending field (a JSON pointer) or option (`--type`), when known."""
         self.problems: tuple[Problem, ...] = tuple(problems)
         """Every per-item finding behind the error, in the order found."""
+        self.headline = headline
+        """The first line of `diagnostics()` where a vocabulary words it its own way."""
+        self.problem_text = text
+        """One problem as its line of `diagnostics()` (its vocabulary's wording)."""
+        self.problem_json = as_json
+        """One problem as its object of `--json`'s `details`."""
 
     def diagnostics(self) -> str:
-        """The text shown to a user: reason code, offending path, the message, then one indented
-        line per problem."""
+        """The text shown to a user: reason code, offending path, the message (or the
+        headline), then one indented line per problem."""
         where = f" {self.path}:" if self.path else ""
-        lines = [f"error: {self.code}{where} {self.message}"]
+        lines = [self.headline or f"error: {self.code}{where} {self.message}"]
         lines.extend(f"  {self.problem_text(problem)}" for problem in self.problems)
         return "\n".join(lines)
 
-    def problem_text(self, problem: Problem) -> str:
-        """One problem as its line of `diagnostics()`."""
-        return str(problem)
-
-    def problem_json(self, problem: Problem) -> dict[str, object]:
-        """One problem as its object of `--json`'s `details`."""
-        return problem.as_json()
+    @property
+    def details(self) -> tuple[str, ...]:
+        """The problems as the lines `diagnostics()` shows."""
+        return tuple(self.problem_text(problem) for problem in self.problems)
 
 
 class BuildInProgress(RegistryError):
@@ -202,21 +210,3 @@ class UsageError(RegistryError):
 
     code = "BAD_USAGE"
     exit_code = 2
-
-
-class SealValidationError(RegistryError):
-    """A run folder failed validation; `problems` lists every problem found in one pass."""
-
-    code = "SEAL_INVALID"
-
-    def __init__(self, run_folder: str, problems: Iterable[Problem]) -> None:
-        problems = tuple(problems)
-        super().__init__(
-            f"{len(problems)} problem(s) in run folder", path=run_folder, problems=problems
-        )
-        self.run_folder = run_folder
-
-    def diagnostics(self) -> str:
-        lines = [f"error: {self.code} {self.run_folder}: {len(self.problems)} problem(s)"]
-        lines.extend(f"  {problem}" for problem in self.problems)
-        return "\n".join(lines)

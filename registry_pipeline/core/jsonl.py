@@ -2,8 +2,8 @@
 tail, read line by line in flat memory, and check that one log's bytes are a prefix of another's.
 
 Every append-only log of the product (the pointer journal, gate receipts, the write path's logs,
-the run index, the delta log, JSONL sources) goes through here; what a line means, and which
-reason code a torn tail gets, is its caller's.
+the run index, the delta log, JSONL sources) goes through here; what a line means is its caller's;
+a torn tail refuses an append as LOG_TORN (`torn`).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.fs import fsync_dir
 
 CHUNK = 1 << 20
@@ -26,12 +27,14 @@ TAIL_BLOCK = 1 << 16
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
-class TornTail(ValueError):
-    """The log's last line has no newline: an interrupted append, or an edit by hand."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(f"{path}: the last line is incomplete")
-        self.path = path
+def torn(path: Path) -> RegistryError:
+    """LOG_TORN: the log's last line has no newline (an interrupted append, or an edit by hand)."""
+    return RegistryError(
+        "the log's last line is incomplete (an interrupted append?): look at it, then "
+        "complete or remove that line by hand; nothing was written",
+        code="LOG_TORN",
+        path=str(path),
+    )
 
 
 class NotRegularFile(OSError):
@@ -46,9 +49,9 @@ class NotRegularFile(OSError):
 
 def append(path: Path, lines: Sequence[bytes], *, create: bool = True) -> int:
     """Append `lines` (each ending in a newline) in one write, fsynced; returns the log's size
-    before them. TornTail when the log's last line is incomplete; an OSError when it cannot be
-    written (then the log is cut back: no part of the lines stays). `create` makes the log, and
-    its folder entry durable, when absent. A link at `path` is never followed."""
+    before them. LOG_TORN (`torn`) when the log's last line is incomplete; an OSError when it
+    cannot be written (then the log is cut back: no part of the lines stays). `create` makes the
+    log, and its folder entry durable, when absent. A link at `path` is never followed."""
     flags = os.O_RDWR | os.O_APPEND | _NOFOLLOW | (os.O_CREAT if create else 0)
     fd = os.open(path, flags, 0o644)
     try:
@@ -57,7 +60,7 @@ def append(path: Path, lines: Sequence[bytes], *, create: bool = True) -> int:
             raise NotRegularFile(f"not a regular file: {path}", info.st_mode)
         size = info.st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
-            raise TornTail(path)
+            raise torn(path)
         try:
             write_all(fd, b"".join(lines))
             os.fsync(fd)

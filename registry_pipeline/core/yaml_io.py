@@ -5,7 +5,7 @@ Scalars resolve by the YAML 1.2 core schema (`yes`, `on`, `1_000` and dates stay
 the core tags construct anything. Aliases, merge keys, duplicate or non-string keys, other tags,
 a second document, non-finite numbers, integers longer than `MAX_INT_DIGITS`, nesting deeper than
 `MAX_DEPTH` and text that is not UTF-8 are each refused, in document order, as a
-`YAMLDecodeProblem` with its own code and line. ruamel.yaml.clib's C composer is not used: it
+`JSONDecodeProblem` with its own code and line. ruamel.yaml.clib's C composer is not used: it
 recurses in C until the process crashes on deep nesting.
 """
 
@@ -61,11 +61,6 @@ _NON_FINITE = re.compile(r"[-+]?\.(?:inf|nan)", re.IGNORECASE)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-class YAMLDecodeProblem(JSONDecodeProblem):
-    """The text is not a strict YAML registry file: `code` names the rule, `line` and `column`
-    (1-based, or None) say where, and the message starts with `line N`."""
-
-
 @dataclass(frozen=True)
 class YAMLDocument:
     """A parsed file: `value` (JSON-compatible) and `node`, the root ruamel.yaml node (None for
@@ -75,12 +70,12 @@ class YAMLDocument:
     node: Any
 
 
-def _problem(code: str, mark: Any, text: str) -> YAMLDecodeProblem:
+def _problem(code: str, mark: Any, text: str) -> JSONDecodeProblem:
     line, column = mark.line + 1, mark.column + 1
-    return YAMLDecodeProblem(f"line {line}: {text}", code, line=line, column=column)
+    return JSONDecodeProblem(f"line {line}: {text}", code, line=line, column=column)
 
 
-def _refused_tag(tag: str, kind: str, mark: Any, text: str = "") -> YAMLDecodeProblem:
+def _refused_tag(tag: str, kind: str, mark: Any, text: str = "") -> JSONDecodeProblem:
     shown = "!!" + tag[len(_CORE) :] if tag.startswith(_CORE) else tag
     if tag in _KINDS and kind == "a scalar":
         return _problem("YAML_TAG", mark, f"{text[:40]!r} does not fit the tag {shown}")
@@ -233,28 +228,28 @@ def _encoded(data: bytes | str, max_bytes: int) -> bytes:
             line, text = 1, "starts with a UTF-16 byte-order mark (only UTF-8 is accepted)"
         else:
             line, text = data.count(b"\n", 0, exc.start) + 1, f"not UTF-8 (byte {exc.start})"
-        raise YAMLDecodeProblem(f"line {line}: {text}", "YAML_ENCODING", line=line) from None
+        raise JSONDecodeProblem(f"line {line}: {text}", "YAML_ENCODING", line=line) from None
     if isinstance(raw, str) or len(raw) > max_bytes:
         unit = "characters" if isinstance(raw, str) else "bytes"
-        raise YAMLDecodeProblem(
+        raise JSONDecodeProblem(
             f"more than {max_bytes} bytes ({len(raw)} {unit})", "YAML_TOO_LARGE"
         )
     return raw
 
 
-def _syntax(exc: Any, raw: bytes) -> YAMLDecodeProblem:
+def _syntax(exc: Any, raw: bytes) -> JSONDecodeProblem:
     """A ruamel.yaml parser error as YAML_SYNTAX, located where the parser says."""
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     if mark is not None:
         line, column = mark.line + 1, mark.column + 1
         context = f" ({exc.context})" if exc.problem and exc.context else ""
         why = f"line {line} column {column}: {exc.problem or exc.context}{context}"
-        return YAMLDecodeProblem(why, "YAML_SYNTAX", line=line, column=column)
+        return JSONDecodeProblem(why, "YAML_SYNTAX", line=line, column=column)
     if isinstance(exc, ReaderError):  # libyaml counts bytes, the pure reader characters
         text = raw.decode("utf-8" if _Parser is BaseLoader else "latin-1")
         line = text.count("\n", 0, exc.position) + 1
-        return YAMLDecodeProblem(f"line {line}: {exc.reason}", "YAML_SYNTAX", line=line)
-    return YAMLDecodeProblem(str(exc), "YAML_SYNTAX")
+        return JSONDecodeProblem(f"line {line}: {exc.reason}", "YAML_SYNTAX", line=line)
+    return JSONDecodeProblem(str(exc), "YAML_SYNTAX")
 
 
 def parse_yaml(
@@ -270,9 +265,9 @@ def parse_yaml(
     except YAMLError as exc:
         raise _syntax(exc, raw) from None
     except RecursionError:  # a guard: the composer recurses 2 frames a level, to MAX_DEPTH
-        raise YAMLDecodeProblem("nested too deeply", "YAML_TOO_DEEP") from None
+        raise JSONDecodeProblem("nested too deeply", "YAML_TOO_DEEP") from None
     except MemoryError:
-        raise YAMLDecodeProblem("out of memory while parsing", "YAML_TOO_LARGE") from None
+        raise JSONDecodeProblem("out of memory while parsing", "YAML_TOO_LARGE") from None
 
 
 def loads_yaml_strict(data: bytes | str) -> Any:

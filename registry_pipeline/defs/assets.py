@@ -34,8 +34,8 @@ from registry_pipeline.core.workspace.snapshots import (
     read_snapshot,
 )
 from registry_pipeline.core.workspace.sources import (
-    SourceError,
     count_records,
+    source_error,
     source_paths,
     source_problems,
     unchanged_snapshot,
@@ -267,7 +267,7 @@ def _source_asset(spec: RegistrySpec, coordination_later: bool) -> dg.AssetsDefi
         with as_step_failure(lambda path: source.origins.get(path or "", path)):
             problems = source_problems(source.files, schemas)
             if problems:  # never sealed: the step fails, downstream is skipped
-                raise SourceError(problems)
+                raise source_error(problems)
         for path in source.unexpected:
             context.log.warning(f"{spec.registry_id}: {unexpected_note(path)}")
         with as_step_failure():  # with append-only rules: checked, diagnostics sealed beside

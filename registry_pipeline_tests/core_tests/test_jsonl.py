@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from registry_pipeline.core import jsonl
+from registry_pipeline.core.errors import RegistryError
 
 LINE = st.binary(max_size=40).map(lambda raw: raw.replace(b"\n", b"") + b"\n")
 
@@ -28,9 +29,9 @@ def test_appends_concatenate_and_each_returns_the_size_before_it(tmp_path_factor
 def test_a_torn_tail_refuses_the_append_and_leaves_the_log_alone(tmp_path: Path) -> None:
     path = tmp_path / "log.jsonl"
     path.write_bytes(b'{"a": 1}\n{"b"')
-    with pytest.raises(jsonl.TornTail) as caught:
+    with pytest.raises(RegistryError) as caught:
         jsonl.append(path, [b'{"c": 3}\n'])
-    assert caught.value.path == path
+    assert caught.value.code == "LOG_TORN" and caught.value.path == str(path)
     assert path.read_bytes() == b'{"a": 1}\n{"b"'
     assert not jsonl.ends_cleanly(path)
     assert jsonl.torn_line(path.read_bytes()) == 2

@@ -20,7 +20,6 @@ from registry_pipeline.core import yaml_io
 from registry_pipeline.core.json_strict import MAX_DEPTH, MAX_INT_DIGITS, JSONDecodeProblem
 from registry_pipeline.core.yaml_io import (
     MAX_BYTES,
-    YAMLDecodeProblem,
     YAMLDocument,
     loads_yaml_strict,
     parse_yaml,
@@ -36,8 +35,8 @@ def loader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> A
     return request.param
 
 
-def refusal(data: bytes | str, **limits: int) -> YAMLDecodeProblem:
-    with pytest.raises(YAMLDecodeProblem) as caught:
+def refusal(data: bytes | str, **limits: int) -> JSONDecodeProblem:
+    with pytest.raises(JSONDecodeProblem) as caught:
         parse_yaml(data, **limits)
     return caught.value
 
@@ -181,7 +180,6 @@ def test_a_refusal_is_a_json_decode_problem_with_line_and_column() -> None:
     with pytest.raises(JSONDecodeProblem) as caught:
         loads_yaml_strict("a: 1\nb:\n  - x\n  - *y\n")
     problem = caught.value
-    assert isinstance(problem, YAMLDecodeProblem)
     assert (problem.code, problem.line, problem.column) == ("YAML_ALIAS", 4, 5)
     assert str(problem).startswith("YAML_ALIAS: line 4: ")
     assert "anchors and aliases are not allowed in a registry file" in str(problem)
@@ -394,7 +392,7 @@ def test_floats_keep_their_value_and_sign() -> None:
 @pytest.mark.parametrize("text", [b"a: !!merge x\n", b"- !!merge y\n", b"!!merge k: 1\n"])
 def test_an_explicit_merge_tag_is_not_allowed(text: bytes) -> None:
     """`!!merge` written out is no string: refused as any tag outside the core schema."""
-    with pytest.raises(YAMLDecodeProblem) as caught:
+    with pytest.raises(JSONDecodeProblem) as caught:
         loads_yaml_strict(text)
     assert caught.value.code == "YAML_TAG"
     assert "the tag !!merge is not allowed" in caught.value.message

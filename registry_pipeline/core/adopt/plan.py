@@ -53,7 +53,8 @@ from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import (
     CATALOG_RELPATH,
-    CatalogError,
+    CatalogCode,
+    catalog_error,
     check_catalog,
 )
 from registry_pipeline.core.workspace.sources import is_pattern, pattern_base, pattern_matches
@@ -343,11 +344,10 @@ def _check_plan(layout: SeedLayout, catalog: dict[str, Any], decisions: list[Dec
 
     try:
         check_catalog(catalog, layout.root, str(layout.catalog), SchemaCatalog.for_workspace(None))
-    except CatalogError as exc:
-        details = [located(detail) for detail in exc.details]
-        raise CatalogError(str(layout.catalog), details, code="ADOPT_UNSUPPORTED") from None
-    except UsageError as exc:  # a run root that leaves the repository (UNSAFE_RUN_ROOT)
-        raise CatalogError(str(layout.catalog), [exc.message], code="ADOPT_UNSUPPORTED") from None
+    except UsageError as exc:  # or a run root that leaves the repository (UNSAFE_RUN_ROOT)
+        catalogs = {code.value for code in CatalogCode}
+        details = [located(d) for d in exc.details] if exc.code in catalogs else [exc.message]
+        raise catalog_error(str(layout.catalog), details, code="ADOPT_UNSUPPORTED") from None
 
 
 def _operations_text(path: Path) -> str:

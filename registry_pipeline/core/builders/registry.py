@@ -14,7 +14,7 @@ from registry_pipeline.core.builders import (
 )
 from registry_pipeline.core.builders.model import Builder, BuildInputs, BuildResult
 from registry_pipeline.core.delta_log import LOG_REGISTRY_ID
-from registry_pipeline.core.workspace.catalog import CatalogError, RegistryCatalog, RegistrySpec
+from registry_pipeline.core.workspace.catalog import RegistryCatalog, RegistrySpec, catalog_error
 
 
 def _system_health_report(build: BuildInputs) -> BuildResult:
@@ -54,7 +54,7 @@ def check_catalog(catalog: RegistryCatalog) -> None:
         if missing not in spec.depends_on
     ]
     if problems:
-        raise CatalogError(str(catalog.path), problems)
+        raise catalog_error(str(catalog.path), problems)
 
 
 def buildable(catalog: RegistryCatalog, builders: Mapping[str, Builder]) -> list[RegistrySpec]:

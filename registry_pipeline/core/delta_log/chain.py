@@ -29,18 +29,17 @@ from registry_pipeline.core.delta_log.records import (
     LOG_ARTIFACT,
     LOG_REGISTRY_ID,
     STATE_ARTIFACT,
-    DeltaChainError,
     DeltaCode,
-    DeltaLogError,
     LogState,
     PreviousLog,
     describe_record,
+    finding_text,
     origin_state,
     parse_record,
     parse_state,
     previous_input,
 )
-from registry_pipeline.core.errors import Problem, UsageError
+from registry_pipeline.core.errors import Problem, RegistryError, UsageError
 from registry_pipeline.core.jsonl import CHUNK, bytes_break, first_break
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.schemas import SchemaCatalog
@@ -129,14 +128,14 @@ def state_problem(folder: Path) -> tuple[Problem | None, LogState | None]:
     except FileNotFoundError:
         try:
             return None, origin_state(folder)  # the seed system's logs carry none
-        except DeltaLogError as exc:
+        except RegistryError as exc:  # `delta_log_error`, its only refusal
             at = f"{folder.name}/{LOG_ARTIFACT}" if exc.line else where
-            problem = Problem(code=exc.reason, path=at, message=exc.message, line=exc.line,
+            problem = Problem(code=exc.code, path=at, message=exc.message, line=exc.line,
                                    field=exc.field, run_id=folder.name)  # fmt: skip
             return problem, None
     except OSError as exc:
         return finding(DeltaCode.LOG_STATE_INVALID, f"cannot read: {exc.strerror or exc}")
-    except DeltaLogError as exc:
+    except RegistryError as exc:  # `delta_log_error`, its only refusal
         return finding(DeltaCode.LOG_STATE_INVALID, f"{exc.field}: {exc.message}")
     try:
         digest, lines = _hash_and_count(folder / LOG_ARTIFACT)
@@ -218,7 +217,7 @@ def check_records(
             findings.append(_invalid(path, number, "/", "the last line has no newline"))
         try:
             record = parse_record(raw, line_number=number, path=path)
-        except DeltaLogError as exc:
+        except RegistryError as exc:  # `delta_log_error`, its only refusal
             findings.append(_invalid(path, number, exc.field, exc.message))
             continue
         before = last.get(record.registry_id)
@@ -360,10 +359,18 @@ def inspect_chain(
 def verify_chain(
     workspace: Workspace, newest_log_folder: Path, *, schemas: SchemaCatalog | None = None
 ) -> ChainReport:
-    """`inspect_chain`, raising DeltaChainError listing every problem when the chain is broken."""
+    """`inspect_chain`, raising DELTA_CHAIN_BROKEN listing every problem when the chain is
+    broken."""
     report = inspect_chain(workspace, newest_log_folder, schemas=schemas)
     if not report.ok:
-        raise DeltaChainError(str(newest_log_folder), report.problems)
+        count = len(report.problems)
+        raise RegistryError(
+            f"{count} problem(s) in the delta log chain",
+            code="DELTA_CHAIN_BROKEN",
+            path=str(newest_log_folder),
+            problems=report.problems,
+            text=finding_text,
+        )
     return report
 
 

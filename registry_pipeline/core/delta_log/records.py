@@ -4,14 +4,14 @@ the seed's shape (`parse_record` reads it and names the line and field of the fi
 the next build needs (per registry its record count and last to_ref) and the SHA-256 of the JSONL
 it describes, so a build costs the new snapshots only: old records are copied, never parsed.
 Problems found are `core.errors.Problem`s (reason codes of `DeltaCode`) carried by
-`DeltaChainError`; one unusable record, log or state raises `DeltaLogError`."""
+DELTA_CHAIN_BROKEN; one unusable record, log or state raises `delta_log_error`."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -46,28 +46,21 @@ class DeltaCode(StrEnum):
     FUTURE_DATED = "FUTURE_DATED"
 
 
-class DeltaLogError(RegistryError):
+def delta_log_error(
+    message: str,
+    *,
+    code: DeltaCode = DeltaCode.RECORD_INVALID,
+    path: str | None = None,
+    field: str | None = None,
+    line: int | None = None,
+) -> RegistryError:
     """A delta record, a log or its state cannot be used; names the line and field when known."""
-
-    code = "RECORD_INVALID"
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: DeltaCode = DeltaCode.RECORD_INVALID,
-        path: str | None = None,
-        field: str | None = None,
-        line: int | None = None,
-    ) -> None:
-        super().__init__(message, code=code.value, path=path, line=line, field=field)
-        self.reason = code
-
-    def diagnostics(self) -> str:
-        where = f" {self.path}:" if self.path else ""
-        at = f" line {self.line}:" if self.line is not None else ""
-        field = f" {self.field}:" if self.field else ""
-        return f"error: {self.code}{where}{at}{field} {self.message}"
+    where = f" {path}:" if path else ""
+    at = "" if line is None else f" line {line}:"
+    named = f" {field}:" if field else ""
+    headline = f"error: {code.value}{where}{at}{named} {message}"
+    return RegistryError(message, code=code.value, path=path, line=line, field=field,
+                         headline=headline)  # fmt: skip
 
 
 def finding_text(problem: Problem) -> str:
@@ -75,20 +68,6 @@ def finding_text(problem: Problem) -> str:
     where = f"{problem.path}: " if problem.path else ""
     at = f"line {problem.line}: " if problem.line is not None else ""
     return f"{problem.code}  {where}{at}{problem.message}"
-
-
-class DeltaChainError(RegistryError):
-    """The delta log or its chain of snapshots is broken; `problems` lists every finding."""
-
-    code = "DELTA_CHAIN_BROKEN"
-
-    def __init__(self, path: str, problems: Sequence[Problem]) -> None:
-        super().__init__(
-            f"{len(problems)} problem(s) in the delta log chain", path=path, problems=problems
-        )
-
-    def problem_text(self, problem: Problem) -> str:
-        return finding_text(problem)
 
 
 DELTA_VERSION = "0.1"
@@ -230,14 +209,15 @@ _CREATED = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", re.ASCII)
 
 
 class _Reader:
-    """Raises DeltaLogError naming the line and the field (a JSON pointer) at the first problem."""
+    """Raises `delta_log_error` naming the line and the field (a JSON pointer) of the first
+    problem."""
 
     def __init__(self, line: int | None, path: str | None) -> None:
         self.line = line
         self.path = path
 
     def fail(self, field: str, message: str) -> NoReturn:
-        raise DeltaLogError(message, path=self.path, field=field or "/", line=self.line)
+        raise delta_log_error(message, path=self.path, field=field or "/", line=self.line)
 
     def keys(self, value: object, keys: tuple[str, ...], field: str) -> dict[str, Any]:
         if not isinstance(value, dict):
@@ -297,7 +277,8 @@ def _count(value: object, least: int) -> bool:
 def parse_record(
     line: bytes | str, *, line_number: int | None = None, path: str | None = None
 ) -> DeltaRecord:
-    """The record on one JSONL line (trailing newline optional); DeltaLogError names the field."""
+    """The record on one JSONL line (trailing newline optional); `delta_log_error` names the
+    field."""
     reader = _Reader(line_number, path)
     try:
         document = loads_strict(line)
@@ -362,7 +343,7 @@ def is_valid_record(instance: object) -> bool:
     """
     try:
         record_from_json(instance)
-    except DeltaLogError:
+    except RegistryError:  # `delta_log_error`, its only refusal
         return False
     return True
 
@@ -428,9 +409,9 @@ EMPTY_STATE = LogState(0, hashlib.sha256(b"").hexdigest(), {})
 def parse_state(data: bytes, path: str | None = None) -> LogState:
     """The state in a companion file; LOG_STATE_INVALID naming the field when it is malformed."""
 
-    def bad(field: str, message: str) -> DeltaLogError:
+    def bad(field: str, message: str) -> RegistryError:
         code = DeltaCode.LOG_STATE_INVALID
-        return DeltaLogError(message, code=code, path=path, field=field)
+        return delta_log_error(message, code=code, path=path, field=field)
 
     try:
         document = loads_strict(data)
@@ -459,7 +440,7 @@ def parse_state(data: bytes, path: str | None = None) -> LogState:
 
 
 def _registry_state(
-    registry_id: str, entry: Any, bad: Callable[[str, str], DeltaLogError]
+    registry_id: str, entry: Any, bad: Callable[[str, str], RegistryError]
 ) -> RegistryState:
     field = f"/registries/{registry_id}"
     if not isinstance(entry, dict) or set(entry) != {"records", "last_to_ref", "last_created_utc"}:
@@ -483,7 +464,7 @@ def _registry_state(
     }
     try:
         record = record_from_json(probe)
-    except DeltaLogError as exc:
+    except RegistryError as exc:  # `delta_log_error`, its only refusal
         pointer = (exc.field or "").replace("/to_ref", "/last_to_ref")
         pointer = pointer.replace("/created_utc", "/last_created_utc")
         raise bad(f"{field}{pointer}", exc.message) from None
@@ -495,7 +476,7 @@ def state_from_log(jsonl: bytes, path: str | None = None) -> LogState:
     registries: dict[str, RegistryState] = {}
     torn = torn_line(jsonl)
     if torn is not None:
-        raise DeltaLogError("the last line has no newline", path=path, field="/", line=torn)
+        raise delta_log_error("the last line has no newline", path=path, field="/", line=torn)
     lines = jsonl.split(b"\n")
     for number, line in enumerate(lines[:-1], start=1):
         record = parse_record(line, line_number=number, path=path)
@@ -533,7 +514,7 @@ def load_previous_log(snapshot: Snapshot) -> PreviousLog:
     """
     where = str(snapshot.path)
     if snapshot.root_sha256 is None:
-        raise DeltaLogError("has no ROOT_SHA256", code=DeltaCode.SEAL_INVALID, path=where)
+        raise delta_log_error("has no ROOT_SHA256", code=DeltaCode.SEAL_INVALID, path=where)
     jsonl = _read_log(snapshot.path)
     try:
         state_bytes: bytes | None = (snapshot.path / STATE_ARTIFACT).read_bytes()
@@ -541,7 +522,7 @@ def load_previous_log(snapshot: Snapshot) -> PreviousLog:
         state_bytes = None
     except OSError as exc:
         message = f"cannot read {STATE_ARTIFACT}: {exc.strerror or exc}"
-        raise DeltaLogError(message, code=DeltaCode.LOG_STATE_INVALID, path=where) from None
+        raise delta_log_error(message, code=DeltaCode.LOG_STATE_INVALID, path=where) from None
     if state_bytes is None:
         state = origin_state(snapshot.path, jsonl)
     else:
@@ -589,7 +570,7 @@ def origin_state(folder: Path, jsonl: bytes | None = None) -> LogState:
     where = str(folder)
     if previous_input(folder) is not None:
         message = f"no {STATE_ARTIFACT}: a log that extends another must be sealed with its state"
-        raise DeltaLogError(message, code=DeltaCode.LOG_STATE_MISSING, path=where)
+        raise delta_log_error(message, code=DeltaCode.LOG_STATE_MISSING, path=where)
     if jsonl is None:
         jsonl = _read_log(folder)
     if not jsonl:
@@ -603,7 +584,7 @@ def _read_log(folder: Path) -> bytes:
         return (folder / LOG_ARTIFACT).read_bytes()
     except OSError as exc:
         message = f"cannot read {LOG_ARTIFACT}: {exc.strerror or exc}"
-        raise DeltaLogError(message, code=DeltaCode.SEAL_INVALID, path=str(folder)) from None
+        raise delta_log_error(message, code=DeltaCode.SEAL_INVALID, path=str(folder)) from None
 
 
 def check_state(state: LogState, jsonl: bytes, where: str) -> None:
@@ -620,4 +601,4 @@ def check_state(state: LogState, jsonl: bytes, where: str) -> None:
     if sum(entry.records for entry in state.registries.values()) != state.records:
         problems.append("the per-registry record counts do not add up to records")
     if problems:
-        raise DeltaLogError("; ".join(problems), code=DeltaCode.LOG_STATE_MISMATCH, path=where)
+        raise delta_log_error("; ".join(problems), code=DeltaCode.LOG_STATE_MISMATCH, path=where)

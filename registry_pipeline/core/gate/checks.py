@@ -80,8 +80,8 @@ def delta_append_only_check(
         LOG_ARTIFACT,
         LOG_REGISTRY_ID,
         DeltaCode,
-        DeltaLogError,
         check_append_only,
+        delta_log_error,
         finding_text,
         load_previous_log,
     )
@@ -105,7 +105,7 @@ def delta_append_only_check(
             previous = load_previous_log(read_snapshot(folder, LOG_REGISTRY_ID))
             inputs = (SealedRef(LOG_REGISTRY_ID, folder.name, previous.root_sha256 or ""),)
             if previous.root_sha256 != previous_ref.get("manifest_sha256"):
-                raise DeltaLogError(
+                raise delta_log_error(
                     f"previous log {folder.name} has another root than run.json records",
                     code=DeltaCode.ROOT_MISMATCH,
                     path=str(folder),

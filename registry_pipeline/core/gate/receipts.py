@@ -38,10 +38,8 @@ RECEIPT_SCHEMA_ID = "urn:registry-pipeline:schema:promotion_receipt"
 """A receipt's shape (`schemas/promotion_receipt.schema.json`, the built-in schemas only)."""
 
 
-class ReceiptInvalid(RegistryError):
-    """A receipt file that is not what the gate wrote (edited, truncated, misnamed)."""
-
-    code = "RECEIPT_INVALID"
+RECEIPT_INVALID = "RECEIPT_INVALID"
+"""The code of a receipt file that is not what the gate wrote (edited, truncated, misnamed)."""
 
 
 @dataclass(frozen=True)
@@ -155,7 +153,7 @@ class ReceiptStore:
         return f"{RECEIPTS_RELPATH}/{root_sha256}.jsonl"
 
     def verdicts(self, root_sha256: str | None) -> Verdicts:
-        """Every receipt of that root (none: an empty `Verdicts`); ReceiptInvalid when a line is
+        """Every receipt of that root (none: an empty `Verdicts`); RECEIPT_INVALID when a line is
         not a receipt the gate wrote (not canonical, another root, a field of the wrong type)."""
         if root_sha256 is None or not _ROOT.fullmatch(root_sha256):
             return Verdicts(())
@@ -168,14 +166,14 @@ class ReceiptStore:
         except FileNotFoundError:
             return Verdicts(())
         except OSError as exc:
-            raise ReceiptInvalid(f"cannot read it: {exc.strerror or exc}", path=str(path)) from None
+            raise _invalid(f"cannot read it: {exc.strerror or exc}", path=str(path)) from None
         if len(data) > MAX_RECEIPT_BYTES or (data and not data.endswith(b"\n")):
-            raise ReceiptInvalid("too large, or its last line is incomplete", path=str(path))
+            raise _invalid("too large, or its last line is incomplete", path=str(path))
         receipts = []
         for line in data.splitlines():
             receipt = _parse(line, str(path))
             if receipt.root_sha256 != root_sha256 or receipt.data() != line + b"\n":
-                raise ReceiptInvalid(
+                raise _invalid(
                     "a line is not a receipt the gate wrote for this root (edited by hand?)",
                     path=str(path),
                 )
@@ -235,17 +233,21 @@ def _no_follow(path: str, flags: int) -> int:
     return os.open(path, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
 
 
+def _invalid(message: str, path: str) -> RegistryError:
+    return RegistryError(message, code=RECEIPT_INVALID, path=path)
+
+
 def _parse(data: bytes, where: str) -> Receipt:
     if len(data) > MAX_RECEIPT_BYTES:
-        raise ReceiptInvalid(f"larger than {MAX_RECEIPT_BYTES} bytes", path=where)
+        raise _invalid(f"larger than {MAX_RECEIPT_BYTES} bytes", path=where)
     try:
         document = loads_strict(data)
     except JSONDecodeProblem as exc:
-        raise ReceiptInvalid(f"not JSON ({exc})", path=where) from None
+        raise _invalid(f"not JSON ({exc})", path=where) from None
     violations = SchemaCatalog.for_workspace(None).validate(RECEIPT_SCHEMA_ID, document, limit=3)
     if violations:
         found = "; ".join(violation_text(violation) for violation in violations)
-        raise ReceiptInvalid(f"not a receipt the gate wrote ({found})", path=where)
+        raise _invalid(f"not a receipt the gate wrote ({found})", path=where)
     receipt = Receipt(
         document["registry_id"],
         document["run_id"],
@@ -256,7 +258,7 @@ def _parse(data: bytes, where: str) -> Receipt:
         document["tool_version"],
     )
     if receipt.passed is not document["passed"]:
-        raise ReceiptInvalid("passed does not agree with its checks", path=where)
+        raise _invalid("passed does not agree with its checks", path=where)
     return receipt
 
 
@@ -265,6 +267,8 @@ def failed_before(workspace: Workspace, snapshot: Any) -> bool:
     reuses it (its verdict stands), it seals a new snapshot instead."""
     try:
         receipt = ReceiptStore(workspace).find(snapshot.root_sha256)
-    except ReceiptInvalid:
+    except RegistryError as exc:
+        if exc.code != RECEIPT_INVALID:
+            raise
         return True
     return receipt is not None and not receipt.passed

@@ -43,12 +43,6 @@ MAX_NAME = 255
 MAX_SIZE = 2**63 - 1
 
 
-class FolderExists(RegistryError):
-    """Another writer published a folder under that run id first."""
-
-    code = "FOLDER_EXISTS"
-
-
 @dataclass(frozen=True)
 class RemoteFile:
     """One file of a published folder."""
@@ -95,8 +89,9 @@ def publish(
     try:
         store.create(folder_key(run_root, run_id), json.dumps(body, indent=1).encode())
     except Conflict:
-        raise FolderExists(
+        raise RegistryError(
             f"{run_id} is published in {store.url} already",
+            code="FOLDER_EXISTS",
             path=f"{store.url}/{folder_key(run_root, run_id)}",
         ) from None
     return files
@@ -117,49 +112,44 @@ def listing(store: ObjectStore, run_root: str, run_id: str) -> list[RemoteFile]:
     its object is not one this release wrote (its whole shape checked: `_files`)."""
     key = folder_key(run_root, run_id)
     where = f"{store.url}/{key}"
-    try:
-        if problem := _run_id_problem(run_id):
-            raise _Invalid("", problem)
+    field: str | None = None
+    problem = _run_id_problem(run_id)
+    if problem is None:
         blob = store.get(key, limit=MAX_OBJECT)
         if blob is None:
             raise RegistryError(f"{run_id} is not published", code="FOLDER_NOT_FOUND", path=where)
-        return _files(loads_strict(blob.data), run_id)
-    except (JSONDecodeProblem, _Invalid) as exc:
-        field = exc.field if isinstance(exc, _Invalid) and exc.field else None
-        raise RegistryError(
-            f"{key} is not a folder object this release wrote ({field + ': ' if field else ''}"
-            f"{exc}); `registry pointers repair --reason TEXT` sets it aside in the bucket's "
-            "quarantine/ (or restore it from the bucket's versions)",
-            code="REMOTE_STATE_INVALID",
-            path=where,
-            field=field,
-        ) from None
-
-
-class _Invalid(ValueError):
-    """What is wrong with a folder object, and where (a JSON pointer)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
+        try:
+            return _files(loads_strict(blob.data), run_id)
+        except JSONDecodeProblem as exc:
+            problem = str(exc)
+        except RegistryError as exc:  # the shape `_files` checks, and where (a JSON pointer)
+            field, problem = exc.field, exc.message
+    raise RegistryError(
+        f"{key} is not a folder object this release wrote ({field + ': ' if field else ''}"
+        f"{problem}); `registry pointers repair --reason TEXT` sets it aside in the bucket's "
+        "quarantine/ (or restore it from the bucket's versions)",
+        code="REMOTE_STATE_INVALID",
+        path=where,
+        field=field,
+    )
 
 
 def _files(body: object, run_id: str) -> list[RemoteFile]:
     """The files a folder object lists, once its whole shape is what `publish` writes."""
     if not isinstance(body, dict) or body.get("format") != FORMAT:
-        raise _Invalid("/format", f"not {FORMAT!r}")
+        raise RegistryError(f"not {FORMAT!r}", field="/format")
     if unknown := sorted(set(body) - FIELDS):
-        raise _Invalid(f"/{unknown[0]}", "a field this release never writes")
+        raise RegistryError("a field this release never writes", field=f"/{unknown[0]}")
     if body.get("run_id") != run_id:
-        raise _Invalid("/run_id", f"another run id than {run_id!r}")
+        raise RegistryError(f"another run id than {run_id!r}", field="/run_id")
     if not isinstance(body.get("files"), list):
-        raise _Invalid("/files", "not a list")
+        raise RegistryError("not a list", field="/files")
     files = [_file(item, f"/files/{at}") for at, item in enumerate(body["files"])]
     folders = {folder for remote in files for folder in _folders(remote.relpath)}
     seen: set[str] = set()
     for at, remote in enumerate(files):
         if remote.relpath in seen or remote.relpath in folders:
-            raise _Invalid(f"/files/{at}/path", "listed twice, or also as a folder")
+            raise RegistryError("listed twice, or also as a folder", field=f"/files/{at}/path")
         seen.add(remote.relpath)
     return files
 
@@ -172,14 +162,14 @@ def _folders(path: str) -> Iterator[str]:
 
 def _file(item: object, field: str) -> RemoteFile:
     if not isinstance(item, dict) or set(item) != FILE_FIELDS:
-        raise _Invalid(field, "a file is an object of path, size and sha256")
+        raise RegistryError("a file is an object of path, size and sha256", field=field)
     path, size, sha256 = item["path"], item["size"], item["sha256"]
     if problem := _path_problem(path):
-        raise _Invalid(f"{field}/path", problem)
+        raise RegistryError(problem, field=f"{field}/path")
     if type(size) is not int or not 0 <= size <= MAX_SIZE:
-        raise _Invalid(f"{field}/size", "not a whole number of bytes from 0 to 2**63-1")
+        raise RegistryError("not a whole number of bytes from 0 to 2**63-1", field=f"{field}/size")
     if not isinstance(sha256, str) or not SHA256.fullmatch(sha256):
-        raise _Invalid(f"{field}/sha256", "not 64 lowercase hex digits")
+        raise RegistryError("not 64 lowercase hex digits", field=f"{field}/sha256")
     return RemoteFile(path, size, sha256)
 
 

@@ -12,7 +12,7 @@ copy equal to the bucket (the journal's lines of every entry, the head's pointer
 interrupted between its entry and the head completed, as the store completes one a crash
 interrupted); the change then appends its records and writes the pointer file; `push` writes
 them as the next entry, then the head. When another machine wrote that entry first, `push`
-raises `Lost` and the whole change runs again on the new state (`retry_lost`): a
+raises the store's `Conflict` and the whole change runs again on the new state (`retry_lost`): a
 compare-and-swap that expected the old state is then refused with CAS_CONFLICT, a promotion that
 is no longer newer with NOT_NEWER, exactly as on one machine. No update is lost and none is
 applied twice: an entry exists once, and the local copy of a lost change is discarded.
@@ -64,10 +64,6 @@ RETRY_FOR = 120.0
 """Seconds a change is tried again after losing the race for the next entry."""
 
 T = TypeVar("T")
-
-
-class Lost(Exception):
-    """Another machine wrote the next journal entry first: the change must run again."""
 
 
 @dataclass(frozen=True)
@@ -159,7 +155,7 @@ class BucketJournal:
     def change(self, check: Check, redo: Callable[[], object], *, writes: bool) -> Iterator[None]:
         """One change (under the pointer lock): starts from the bucket's journal and pointers,
         verified before anything of them is applied (`pull`), and ends by publishing what it
-        wrote (`push`; `Lost` when another machine's change came first). `writes=False`: a
+        wrote (`push`; `Conflict` when another machine's change came first). `writes=False`: a
         read-only command's sync, which never writes to the bucket."""
         base = self.pull(check, redo, writes=writes)
         try:
@@ -251,7 +247,7 @@ class BucketJournal:
                 if head.seq != last:
                     head = self.ledger.head()
                 if head.seq > last:  # a rival's change after `last` came first: this copy
-                    # is at `last`, so the change's entry, as `last + 1`, loses (`Lost`)
+                    # is at `last`, so the change's entry, as `last + 1`, loses (`Conflict`)
                     head = Head(last, _read(self.pointers).decode("utf-8"), None, head.fence)
         self._save(last, text)
         return Base(head, len(text), hashlib.sha256(text).hexdigest())
@@ -453,8 +449,9 @@ class BucketJournal:
         return BucketRepair(good, tuple(kept), why)
 
     def push(self, base: Base) -> None:
-        """Publish what the change appended as the next entry, then the head; Lost when another
-        machine wrote that entry first (nothing of this change is in the bucket then)."""
+        """Publish what the change appended as the next entry, then the head; the store's
+        Conflict when another machine wrote that entry first (nothing of this change is in the
+        bucket then)."""
         journal = _read(self.journal)
         mirrored = hashlib.sha256(journal[: base.journal_size]).hexdigest()
         if len(journal) < base.journal_size or mirrored != base.journal_sha256:
@@ -473,7 +470,7 @@ class BucketJournal:
             self.ledger.append(seq, added.decode("utf-8"))
         except Conflict:
             self._put_back(base, journal)  # the change runs again on the winner's state
-            raise Lost(seq) from None
+            raise
         with contextlib.suppress(Conflict):  # a reader completed it for us
             self.ledger.advance(base.head, seq, _read(self.pointers).decode("utf-8"))
         self._save(seq, journal)
@@ -593,8 +590,8 @@ def quarantine_bytes(root: Path, name: str, data: bytes) -> str:
 
 
 def retry_lost(change: Callable[[], T], retry_for: float = RETRY_FOR) -> T:
-    """Run `change` until it is not `Lost`, backing off from the other machines with jitter;
-    CONTENDED once `retry_for` seconds have passed."""
+    """Run `change` until it does not lose the race for the next entry (`Conflict`), backing
+    off from the other machines with jitter; CONTENDED once `retry_for` seconds have passed."""
     from tenacity import (
         RetryError,
         Retrying,
@@ -604,7 +601,7 @@ def retry_lost(change: Callable[[], T], retry_for: float = RETRY_FOR) -> T:
     )
 
     retrying = Retrying(
-        retry=retry_if_exception_type(Lost),
+        retry=retry_if_exception_type(Conflict),
         stop=stop_after_delay(retry_for),
         wait=wait_random_exponential(multiplier=0.005, max=0.5),
     )

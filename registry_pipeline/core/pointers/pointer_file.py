@@ -31,16 +31,9 @@ UNKNOWN = "unknown"
 
 
 class PointerRefused(RegistryError):
-    """The store refused a change; `code` says why (CAS_CONFLICT, TARGET_INVALID, ...)."""
-
-    exit_code = 1
-
-
-class PointerFileError(UsageError):
-    """The pointer file cannot be read or breaks its contract."""
-
-    code = "POINTERS_INVALID"
-    exit_code = 1
+    """The store refused a change; `code` says why (CAS_CONFLICT, TARGET_INVALID, ...). A class
+    of its own: its catchers tell the store's refusal from any other error, whatever its code
+    (an open set, and codes of other errors it rewraps)."""
 
 
 NULL_REF: dict[str, None] = {"run_id": None, "run_root": None, "relpath": None,
@@ -215,23 +208,27 @@ def _skip(text: str, position: int) -> int:
     return position
 
 
+def _invalid(message: str, path: Path) -> UsageError:
+    """The pointer file cannot be read or breaks its contract (bad input, but exit 1)."""
+    return UsageError(message, code="POINTERS_INVALID", path=str(path), exit_code=1)
+
+
 def parse_pointer_file(data: bytes, path: Path, schemas: SchemaCatalog) -> PointerFile:
-    """Parse and check a pointer file; every problem is a PointerFileError naming the field."""
+    """Parse and check a pointer file; every problem is a POINTERS_INVALID
+    error naming the field."""
     try:
         document = loads_strict(data)
     except JSONDecodeProblem as exc:
-        raise PointerFileError(f"not valid JSON: {exc}", path=str(path)) from None
+        raise _invalid(f"not valid JSON: {exc}", path) from None
     violations = schemas.validate(POINTERS_SCHEMA_ID, document)
     if violations:
         first = violations[0]
-        raise PointerFileError(violation_text(first), path=str(path))
+        raise _invalid(violation_text(first), path)
     pointers: dict[str, Pointer] = {}
     for index, entry in enumerate(document["pointers"]):
         registry_id = entry["registry_id"]
         if registry_id in pointers:
-            raise PointerFileError(
-                f"/pointers/{index}/registry_id: {registry_id!r} appears twice", path=str(path)
-            )
+            raise _invalid(f"/pointers/{index}/registry_id: {registry_id!r} appears twice", path)
         pointers[registry_id] = Pointer(
             registry_id,
             read_ref(registry_id, entry.get("active_ref")),
@@ -262,5 +259,5 @@ def read_pointer_file(path: Path, schemas: SchemaCatalog) -> PointerFile:
     except FileNotFoundError:
         return PointerFile()
     except OSError as exc:
-        raise PointerFileError(f"cannot read: {exc.strerror or exc}", path=str(path)) from None
+        raise _invalid(f"cannot read: {exc.strerror or exc}", path) from None
     return parse_pointer_file(data, path, schemas)

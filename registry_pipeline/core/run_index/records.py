@@ -99,38 +99,30 @@ def located(problem: Problem, path: str | None) -> Problem:
 
 class RecordsError(UsageError):
     """Records refused before anything was written; `problems` lists them. Exit 2 for
-    bad input (unparsable, schema), 1 (`refused`) when the index or another registry says no."""
-
-    code = "RECORD_INVALID"
+    bad input (unparsable, schema), 1 (`refused`) when the index or another registry says no.
+    A class of its own: `RunIndex.append` places its problems in the records' file (`at`)
+    whatever their code, an open set (each record problem's own)."""
 
     def __init__(
         self,
         problems: list[Problem],
         total: int,
         *,
-        code: str | None = None,
+        code: str = "RECORD_INVALID",
         refused: bool = False,
         summary: str | None = None,
     ) -> None:
         more = f" (the first {MAX_LISTED} listed)" if total > MAX_LISTED else ""
         message = summary or f"{total} problem(s) in the records{more}; nothing was written"
-        super().__init__(message, code=code, problems=problems[:MAX_LISTED])
-        if refused:
-            self.exit_code = 1
+        headline = f"error: {code}: {message}"
+        super().__init__(message, code=code, problems=problems[:MAX_LISTED], text=record_text,
+                         exit_code=1 if refused else None, headline=headline)  # fmt: skip
 
     def at(self, path: str | None) -> RecordsError:
         """This error, its problems in the file `path` (the records given)."""
         self.problems = tuple(located(problem, path) for problem in self.problems)
         self.path = self.path or path
         return self
-
-    def diagnostics(self) -> str:
-        lines = [f"error: {self.code}: {self.message}"]
-        lines.extend(f"  {self.problem_text(problem)}" for problem in self.problems)
-        return "\n".join(lines)
-
-    def problem_text(self, problem: Problem) -> str:
-        return record_text(problem)
 
 
 def parse_line(raw: bytes) -> Any:

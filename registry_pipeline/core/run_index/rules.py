@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from registry_pipeline.core.errors import Problem, ReasonCode, RegistryError
+from registry_pipeline.core.errors import Problem, RegistryError, UsageError
 from registry_pipeline.core.run_index.index import LogIndex, latest_records, passed_despite_failure
 from registry_pipeline.core.run_index.records import record_problem
 from registry_pipeline.core.run_index.spec import (
@@ -36,7 +36,7 @@ from registry_pipeline.core.run_index.spec import (
     index_specs,
 )
 from registry_pipeline.core.workspace.catalog import RegistryCatalog
-from registry_pipeline.core.workspace.sources import SourceError, source_paths
+from registry_pipeline.core.workspace.sources import only_missing, source_paths
 from registry_pipeline.core.write_path import (
     Entry,
     TypeContent,
@@ -537,8 +537,8 @@ def _working(root: Path, entry_type: EntryType, keep: Keep | None) -> TypeConten
         return read_type(root, entry_type)
     try:
         files = source_paths(root, [entry_type.source]).files  # read a line at a time
-    except SourceError as exc:  # as read_type: no file yet, no entry yet
-        if any(p.code != ReasonCode.MISSING_FILE for p in exc.problems):
+    except UsageError as exc:  # as read_type: no file yet, no entry yet
+        if not only_missing(exc):
             raise
         files = {}
     return log_content(entry_type, files.values(), keep)

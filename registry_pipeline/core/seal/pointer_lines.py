@@ -19,10 +19,6 @@ _HERE = object()
 """Trie key: a pointer ends at this node."""
 
 
-class _Done(Exception):
-    """Every pointer is found: stop walking."""
-
-
 def pointer_lines(text: str, pointers: Iterable[str]) -> dict[str, int]:
     """The line of each pointer that names a value in `text` (pointers not found are left out)."""
     trie: dict[Any, Any] = {}
@@ -39,7 +35,7 @@ def pointer_lines(text: str, pointers: Iterable[str]) -> dict[str, int]:
     if wanted:
         try:
             _walk(text, _skip_space(text, 0), trie, offsets, wanted)
-        except _Done:
+        except StopIteration:  # every pointer found
             pass
         except (ValueError, IndexError):  # not the JSON it should be: lines are a courtesy
             pass
@@ -57,7 +53,7 @@ def _walk(text: str, at: int, node: dict[Any, Any], found: dict[str, int], wante
     if _HERE in node:
         found[node[_HERE]] = at
         if len(found) == wanted:
-            raise _Done
+            raise StopIteration  # every pointer found: stop walking
     if len(node) == (1 if _HERE in node else 0):
         return _skip_value(text, at)
     opener = text[at]

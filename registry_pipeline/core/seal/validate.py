@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from registry_pipeline.core.errors import Hint, Problem, ReasonCode, SealValidationError, UsageError
+from registry_pipeline.core.errors import Hint, Problem, ReasonCode, RegistryError, UsageError
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.seal.folder_report import (
     REQUIRED,
@@ -76,10 +76,17 @@ def verify_run_folder(
     schemas: SchemaCatalog | None = None,
     expect_run_id: str | None = None,
 ) -> FolderReport:
-    """Validate a run folder; raise SealValidationError listing every problem if it fails."""
+    """Validate a run folder; SEAL_INVALID listing every problem (`problems`) if it fails."""
     report = inspect_run_folder(path, fast=fast, schemas=schemas, expect_run_id=expect_run_id)
     if not report.ok:
-        raise SealValidationError(report.run_folder, report.problems)
+        count, folder = len(report.problems), report.run_folder
+        raise RegistryError(
+            f"{count} problem(s) in run folder",
+            code="SEAL_INVALID",
+            path=folder,
+            problems=report.problems,
+            headline=f"error: SEAL_INVALID {folder}: {count} problem(s)",
+        )
     return report
 
 

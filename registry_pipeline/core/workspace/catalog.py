@@ -49,34 +49,23 @@ class CatalogCode(StrEnum):
     ADOPT_UNSUPPORTED = "ADOPT_UNSUPPORTED"
 
 
-class CatalogError(UsageError):
+def catalog_error(
+    path: str,
+    details: Sequence[str],
+    code: str = CatalogCode.CATALOG_INVALID.value,
+    subject: str = "the registry catalog",
+) -> UsageError:
     """The catalog cannot be used; `problems` lists every problem, each `details` line
     (`/pointer: message`) one `Problem` with its field."""
+    capped = any(detail.startswith("(stopped after") for detail in details)
+    count = f"more than {len(details) - 1}" if capped else str(len(details))
+    problems = [_problem(CatalogCode(code), path, detail) for detail in details]
+    message = f"{count} problem(s) in {subject}"
+    return UsageError(message, path=path, code=code, problems=problems, text=_detail)
 
-    code = CatalogCode.CATALOG_INVALID.value
 
-    def __init__(
-        self,
-        path: str,
-        details: Sequence[str],
-        code: str | None = None,
-        subject: str = "the registry catalog",
-    ) -> None:
-        capped = any(detail.startswith("(stopped after") for detail in details)
-        count = f"more than {len(details) - 1}" if capped else str(len(details))
-        reason = CatalogCode(code or self.code)
-        problems = [_problem(reason, path, detail) for detail in details]
-        super().__init__(
-            f"{count} problem(s) in {subject}", path=path, code=code, problems=problems
-        )
-
-    @property
-    def details(self) -> tuple[str, ...]:
-        """The problems as the lines `diagnostics()` shows."""
-        return tuple(self.problem_text(problem) for problem in self.problems)
-
-    def problem_text(self, problem: Problem) -> str:
-        return f"{problem.field}: {problem.message}" if problem.field else problem.message
+def _detail(problem: Problem) -> str:
+    return f"{problem.field}: {problem.message}" if problem.field else problem.message
 
 
 def _problem(code: CatalogCode, path: str, detail: str) -> Problem:
@@ -211,7 +200,7 @@ def load_catalog(workspace: Workspace, schemas: SchemaCatalog | None = None) -> 
             path=str(path),
         ) from None
     except (OSError, JSONDecodeProblem) as exc:
-        raise CatalogError(str(path), [f"cannot read: {exc}"]) from None
+        raise catalog_error(str(path), [f"cannot read: {exc}"]) from None
     return check_catalog(document, workspace.root, str(path), schemas)
 
 
@@ -220,7 +209,7 @@ def check_catalog(
 ) -> RegistryCatalog:
     """The catalog `document` for the workspace at `root`, validated and ordered: its schema,
     then ids, dependencies, artifact and source paths, run roots and the pointer file. `path`
-    names it in errors (CatalogError listing every problem; UNSAFE_RUN_ROOT for a run root that
+    names it in errors (CATALOG_INVALID listing every problem; UNSAFE_RUN_ROOT for a run root that
     leaves the workspace). `registry adopt` runs this on its plan before writing anything."""
     catalog = schemas or SchemaCatalog.for_workspace(root)
     violations = [
@@ -232,11 +221,11 @@ def check_catalog(
             f"(stopped after {MAX_LISTED} problems: fix these and run again to see the rest)"
         ]
     if violations:
-        raise CatalogError(path, violations)
+        raise catalog_error(path, violations)
     specs = [_spec(entry) for entry in document["registries"]]
     problems = _semantic_problems(specs, root)
     if problems:
-        raise CatalogError(path, problems)
+        raise catalog_error(path, problems)
     roots = tuple(document.get("run_roots", (RUNS_RELPATH,)))
     bad_roots = [
         f"/run_roots: {run_root!r} {relpath_problem(run_root)}"
@@ -244,28 +233,28 @@ def check_catalog(
         if relpath_problem(run_root)
     ]
     if bad_roots:
-        raise CatalogError(path, bad_roots)
+        raise catalog_error(path, bad_roots)
     for run_root in roots:
         _check_run_root(root, run_root)
     pointer_file = str(document.get("pointer_file", POINTER_FILE_RELPATH))
     escape = relpath_problem(pointer_file) or _escape_reason(root, pointer_file)
     if escape:
-        raise CatalogError(path, [f"/pointer_file: {pointer_file!r} {escape}"])
+        raise catalog_error(path, [f"/pointer_file: {pointer_file!r} {escape}"])
     excluded = tuple((e["registry_id"], e["reason"]) for e in document.get("excluded", ()))
     coordination = document.get("coordination")
     if coordination is not None:
         escape = relpath_problem(coordination) or _escape_reason(root, coordination)
         if escape:
-            raise CatalogError(path, [f"/coordination: {coordination!r} {escape}"])
+            raise catalog_error(path, [f"/coordination: {coordination!r} {escape}"])
     store = document.get("store")
     if store is not None:
         try:
             parse_store_url(store, field="/store")
         except UsageError as exc:
-            raise CatalogError(path, [f"/store: {exc.message}"]) from None
+            raise catalog_error(path, [f"/store: {exc.message}"]) from None
     added, clashes = override_log_entries(document["registries"], root)
     if clashes:
-        raise CatalogError(path, clashes)
+        raise catalog_error(path, clashes)
     ordered = tuple(_dependency_order([*specs, *map(_spec, added)], path))
     return RegistryCatalog(ordered, Path(path), roots, pointer_file, excluded, coordination, store)
 
@@ -403,7 +392,7 @@ def _dependency_order(specs: list[RegistrySpec], path: str) -> list[RegistrySpec
         ready = [spec for spec in remaining if set(spec.depends_on) <= done]
         if not ready:
             cycle = ", ".join(spec.registry_id for spec in remaining)
-            raise CatalogError(path, [f"/registries: dependency cycle among {cycle}"])
+            raise catalog_error(path, [f"/registries: dependency cycle among {cycle}"])
         first = ready[0]
         ordered.append(first)
         done.add(first.registry_id)

@@ -19,9 +19,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
+from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.faults import crash_point
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
-from registry_pipeline.core.objstore.folders import FolderExists, fetch, publish, published
+from registry_pipeline.core.objstore.folders import fetch, publish, published
 from registry_pipeline.core.objstore.lease import BuildLease, Grant
 from registry_pipeline.core.objstore.ledger import Ledger
 from registry_pipeline.core.objstore.store import (
@@ -72,7 +73,9 @@ class Remote:
             self._ledger_begun = True
         try:
             publish(self.store, RUNS_PREFIX, folder, run_id, lambda: crash_point("file_uploaded"))
-        except FolderExists:
+        except RegistryError as exc:
+            if exc.code != "FOLDER_EXISTS":
+                raise
             return False
         return True
 

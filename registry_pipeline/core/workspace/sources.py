@@ -29,18 +29,19 @@ from registry_pipeline.core.workspace.snapshots import unchanged_snapshot as unc
 MAX_SCHEMA_CHECK = 256 << 20
 
 
-class SourceError(UsageError):
+BAD_SOURCE = "BAD_SOURCE"
+
+
+def source_error(problems: Sequence[Problem]) -> UsageError:
     """The files given to seal cannot be sealed as they are; `problems` lists every reason."""
+    message = f"{len(problems)} problem(s) with the files to seal"
+    headline = f"error: {BAD_SOURCE}: {message}; nothing was written"
+    return UsageError(message, code=BAD_SOURCE, problems=problems, headline=headline)
 
-    code = "BAD_SOURCE"
 
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        super().__init__(f"{len(problems)} problem(s) with the files to seal", problems=problems)
-
-    def diagnostics(self) -> str:
-        lines = [f"error: {self.code}: {self.message}; nothing was written"]
-        lines.extend(f"  {problem}" for problem in self.problems)
-        return "\n".join(lines)
+def only_missing(exc: RegistryError) -> bool:
+    """The files are refused only because none is there yet (a registry's first entry)."""
+    return exc.code == BAD_SOURCE and all(p.code == ReasonCode.MISSING_FILE for p in exc.problems)
 
 
 def plan_sources(sources: Sequence[Path]) -> list[tuple[str, Path]]:
@@ -72,7 +73,7 @@ def plan_sources(sources: Sequence[Path]) -> list[tuple[str, Path]]:
                 _add(source, name, os.lstat(source).st_mode, pairs, problems)
     _check_names(pairs, problems)
     if problems:
-        raise SourceError(problems)
+        raise source_error(problems)
     if not pairs:
         raise UsageError(
             "no files to seal", code="NOTHING_TO_SEAL", path=", ".join(map(str, sources))
@@ -92,7 +93,7 @@ def check_source_schemas(pairs: Sequence[tuple[str, Path]], catalog: SchemaCatal
         parse_ungoverned=False,
     )
     if problems:
-        raise SourceError(problems)
+        raise source_error(problems)
 
 
 def _walk(root: Path, prefix: str, pairs: list[tuple[str, Path]], problems: list[Problem]) -> None:
@@ -235,8 +236,8 @@ def source_paths(workspace_root: Path, sources: Sequence[str], kind: str = "sour
 
     Each entry is a file, a folder (all of its files) or a glob relative to the workspace; one
     folder or one glob seals its files relative to that folder, several entries keep the last
-    folder's name (as `registry seal` does). Unsafe files (symlinks, FIFOs, unsafe names) raise
-    SourceError; files a glob's folder holds but the glob does not match are returned as
+    folder's name (as `registry seal` does). Unsafe files (symlinks, FIFOs, unsafe names) are
+    BAD_SOURCE; files a glob's folder holds but the glob does not match are returned as
     `unexpected`, except for a registry of `kind` collection, whose members live among the
     other files of the runs that produced them (their other outputs, LATEST.txt).
     """
@@ -247,7 +248,7 @@ def source_paths(workspace_root: Path, sources: Sequence[str], kind: str = "sour
         if escape is not None:
             problems.append(_problem(ReasonCode.NOT_A_REGULAR_FILE, source, escape[0]))
     if problems:
-        raise SourceError(problems)
+        raise source_error(problems)
     pairs: list[tuple[str, Path]] = []
     unexpected: list[str] = []
     plain = [workspace_root / source for source in sources if not is_pattern(source)]
@@ -274,7 +275,7 @@ def source_paths(workspace_root: Path, sources: Sequence[str], kind: str = "sour
         pairs.extend(found)
     _check_names(pairs, problems)
     if problems:
-        raise SourceError(problems)
+        raise source_error(problems)
     return SourcePaths(
         dict(sorted(pairs)),
         {relpath: _origin(workspace_root, path) for relpath, path in pairs},

@@ -8,7 +8,8 @@ time (with `keep`, only the entries whose latest view it keeps are held: a check
 few runs of a million-record run index holds those few; their order, the first line of each
 key, is recovered from 8 bytes a line). Every problem is a `Problem` (`finding`: code,
 severity, the entry as its subject, field, message, file, related) carried in a list by
-`EntryError` (bad input, exit 2) or `RegistryFileError` (a broken registry file, exit 1)."""
+one error: `entry_error` (bad input, exit 2) or `registry_file_error` (a broken registry file,
+exit 1)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,6 @@ from typing import Any
 from registry_pipeline.core import jsonl
 from registry_pipeline.core.errors import (
     Problem,
-    ReasonCode,
     RegistryError,
     UsageError,
     problem_object,
@@ -32,10 +32,10 @@ from registry_pipeline.core.errors import (
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.seal.hashing import jsonl_records
 from registry_pipeline.core.seal.paths import relpath_problem
-from registry_pipeline.core.workspace.catalog import CatalogError, RegistryCatalog, RegistrySpec
+from registry_pipeline.core.workspace.catalog import RegistryCatalog, RegistrySpec, catalog_error
 from registry_pipeline.core.workspace.sources import (
-    SourceError,
     is_pattern,
+    only_missing,
     pattern_base,
     read_source_files,
 )
@@ -99,42 +99,26 @@ def errors(findings: Iterable[Problem]) -> list[Problem]:
     return [finding for finding in findings if finding.severity == "error"]
 
 
-def _listed(error: RegistryError) -> str:
-    """`error: CODE: message`, then one line per finding."""
-    found = (f"  {error.problem_text(problem)}" for problem in error.problems)
-    return "\n".join([f"error: {error.code}: {error.message}", *found])
-
-
-class EntryError(UsageError):
+def entry_error(details: Iterable[Problem], *, code: str = "ENTRY_INVALID") -> UsageError:
     """The entry itself is bad input (unparsable, wrong shape, schema violation): exit 2;
     `problems` lists every finding."""
-
-    code = "ENTRY_INVALID"
-    diagnostics = _listed
-    problem_json = staticmethod(finding_json)
-    problem_text = staticmethod(finding_text)
-
-    def __init__(self, details: Iterable[Problem], *, code: str | None = None) -> None:
-        details = tuple(details)
-        message = f"{len(details)} problem(s) with the entry; nothing was written"
-        super().__init__(message, code=code, problems=details)
+    details = tuple(details)
+    message = f"{len(details)} problem(s) with the entry; nothing was written"
+    return UsageError(message, code=code, problems=details, headline=f"error: {code}: {message}",
+                      text=finding_text, as_json=finding_json)  # fmt: skip
 
 
-class RegistryFileError(RegistryError):
+def registry_file_error(details: Iterable[Problem]) -> RegistryError:
     """A registry file the write path must read is broken (unparsable, duplicate keys...): the
     write is blocked (exit 1) until it is fixed; `problems` lists every finding."""
+    details, code = tuple(details), "REGISTRY_FILE_INVALID"
+    message = f"{len(details)} problem(s) in the registry files; nothing was written"
+    return RegistryError(message, code=code, problems=details, headline=f"error: {code}: {message}",
+                         text=_file_finding_text, as_json=finding_json)  # fmt: skip
 
-    code = "REGISTRY_FILE_INVALID"
-    diagnostics = _listed
-    problem_json = staticmethod(finding_json)
 
-    def __init__(self, details: Iterable[Problem]) -> None:
-        details = tuple(details)
-        message = f"{len(details)} problem(s) in the registry files; nothing was written"
-        super().__init__(message, problems=details)
-
-    def problem_text(self, problem: Problem) -> str:
-        return f"{problem.path or problem.subject[0]}: {finding_text(problem)}"
+def _file_finding_text(problem: Problem) -> str:
+    return f"{problem.path or problem.subject[0]}: {finding_text(problem)}"
 
 
 @dataclass(frozen=True)
@@ -197,7 +181,7 @@ def entry_types(catalog: RegistryCatalog) -> dict[str, EntryType]:
         else:
             types[entry_type.name] = entry_type
     if problems:
-        raise CatalogError(str(catalog.path), problems)
+        raise catalog_error(str(catalog.path), problems)
     return types
 
 
@@ -304,7 +288,7 @@ class TypeContent:
 
 def parse_file(relpath: str, data: bytes, container: str | None = None) -> ParsedFile:
     """The strict parse of one registry file (JSON or YAML by its suffix); JSONDecodeProblem
-    (YAMLDecodeProblem for YAML) when it does not parse. With `container`, a YAML list there
+    (with a YAML_ code for YAML) when it does not parse. With `container`, a YAML list there
     gets its items' line spans."""
     if not relpath.endswith((".yaml", ".yml")):
         return ParsedFile(data, loads_strict(data))
@@ -336,11 +320,10 @@ def read_type(root: Path, entry_type: EntryType, parse: Parse | None = None) -> 
     """The type's entries as its files in the workspace hold them now."""
     try:
         files = read_source_files(root, [entry_type.source]).files
-    except SourceError as exc:
-        if all(p.code == ReasonCode.MISSING_FILE for p in exc.problems):
-            files = {}  # no entry yet: the first add-entry creates the file
-        else:
+    except UsageError as exc:
+        if not only_missing(exc):
             raise
+        files = {}  # no entry yet: the first add-entry creates the file
     return content_of(entry_type, files, parse)
 
 

@@ -51,16 +51,7 @@ def check_appendable(path: Path) -> None:
     except OSError as exc:
         raise _unwritable(path, exc) from None
     if not clean:
-        raise _torn(path)
-
-
-def _torn(path: Path) -> RegistryError:
-    return RegistryError(
-        "the log's last line is incomplete (an interrupted append?): look at it, then "
-        "complete or remove that line by hand; nothing was written",
-        code="LOG_TORN",
-        path=str(path),
-    )
+        raise jsonl.torn(path)
 
 
 def _unwritable(path: Path, exc: OSError | str) -> RegistryError:
@@ -76,8 +67,6 @@ def append_record(path: Path, record: dict[str, Any]) -> int:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         return jsonl.append(path, [line])
-    except jsonl.TornTail:
-        raise _torn(path) from None
     except jsonl.NotRegularFile:
         raise _unwritable(path, "not a regular file") from None
     except OSError as exc:

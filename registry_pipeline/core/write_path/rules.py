@@ -30,7 +30,7 @@ from registry_pipeline.core.seal.schemas import (
     engine_message,
     violation_text,
 )
-from registry_pipeline.core.workspace.catalog import CatalogError, RegistryCatalog
+from registry_pipeline.core.workspace.catalog import RegistryCatalog, catalog_error
 from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES, read_regular_file
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.write_path.content import (
@@ -184,9 +184,9 @@ def rules_involving(coordination: Coordination, type_name: str) -> Coordination:
     return replace(coordination, rules=kept)
 
 
-def _invalid(path: str, details: Sequence[str]) -> CatalogError:
+def _invalid(path: str, details: Sequence[str]) -> UsageError:
     """COORDINATION_INVALID: the coordination file cannot be used; `details` lists every problem."""
-    return CatalogError(
+    return catalog_error(
         path, details, code="COORDINATION_INVALID", subject="the coordination rules"
     )
 

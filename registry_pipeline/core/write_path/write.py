@@ -38,11 +38,10 @@ from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.write_path.cache import cache_dir, cached_parser, store
 from registry_pipeline.core.write_path.content import (
     Entry,
-    EntryError,
     EntryType,
     ParsedFile,
-    RegistryFileError,
     TypeContent,
+    entry_error,
     entry_type,
     entry_types,
     errors,
@@ -50,6 +49,7 @@ from registry_pipeline.core.write_path.content import (
     finding_json,
     parse_file,
     read_type,
+    registry_file_error,
     resolve,
 )
 from registry_pipeline.core.write_path.logs import (
@@ -199,7 +199,7 @@ def read_all(goal: Target, parse: Callable[..., ParsedFile]) -> dict[str, TypeCo
     contents = {name: read_type(root, types[name], parse) for name in sorted(needed)}
     broken = [problem for content in contents.values() for problem in content.problems]
     if broken:
-        raise RegistryFileError(broken)
+        raise registry_file_error(broken)
     return contents
 
 
@@ -212,7 +212,7 @@ def plan(goal: Target, contents: dict[str, TypeContent], key: str, value: Any) -
     if old is not None:
         changed = type_changes(old.value, value, "")
         if changed:
-            raise EntryError(
+            raise entry_error(
                 [bad(target_type.name, key, where, message) for where, message in changed],
                 code="FIELD_TYPE_CHANGED",
             )
@@ -232,7 +232,7 @@ def plan(goal: Target, contents: dict[str, TypeContent], key: str, value: Any) -
         document = parse_file(file, written.data).document
         problems = file_violations(schemas, target_type, key, document)
         if problems:
-            raise EntryError(problems, code="SCHEMA_VIOLATION")
+            raise entry_error(problems, code="SCHEMA_VIOLATION")
     updated = {**content.entries, key: Entry(key, value, file, old.index if old else None)}
     contents = {**contents, target_type.name: replace(content, entries=updated)}
     found = involving(evaluate(goal.coordination, contents), target_type.name, key)
@@ -262,7 +262,7 @@ def _governed_name(
         patterns = ", ".join(p for found in governing.values() for p in found)
         why = f"no schema governs the file name {name!r}, so it would be sealed unchecked; name "
         why += f"the entry to match {patterns}"
-        raise EntryError([bad(target_type.name, key, "", why)], code="UNGOVERNED_NAME")
+        raise entry_error([bad(target_type.name, key, "", why)], code="UNGOVERNED_NAME")
 
 
 def _append_only(goal: Target, after: bytes, schemas: SchemaCatalog) -> list[Problem]:
@@ -360,7 +360,7 @@ def add_entry(
     key, value = split_entry(goal.entry_type, entry)
     problems = entry_violations(workspace.root, goal.entry_type, key, value)
     if problems:
-        raise EntryError(problems, code="SCHEMA_VIOLATION")
+        raise entry_error(problems, code="SCHEMA_VIOLATION")
     file = goal.entry_type.file_of(key)
     with locked(goal, [file], timeout) as (contents, cache):
         planned = plan(goal, contents, key, value)
@@ -375,25 +375,25 @@ def split_entry(entry_type: EntryType, entry: Any) -> tuple[str, Any]:
     key. A map type's (or key-less files type's) entry is `{key: value}`."""
     name, nameless = entry_type.name, "the key must be a non-empty string"
     if not isinstance(entry, dict):
-        raise EntryError([bad(name, None, "", "an entry must be an object")])
+        raise entry_error([bad(name, None, "", "an entry must be an object")])
     if entry_type.key is None:
         if len(entry) != 1:
             why = f"a {name} entry is {{KEY: VALUE}}: one member, not {len(entry)}"
-            raise EntryError([bad(name, None, "", why)])
+            raise entry_error([bad(name, None, "", why)])
         key, value = next(iter(entry.items()))
         if not key:
-            raise EntryError([bad(name, None, "", nameless)])
+            raise entry_error([bad(name, None, "", nameless)])
     else:
         key, value = entry.get(entry_type.key), entry
         if not isinstance(key, str) or not key:
-            raise EntryError([bad(name, None, f"/{entry_type.key}", nameless)])
+            raise entry_error([bad(name, None, f"/{entry_type.key}", nameless)])
     if entry_type.layout == "files":
         problem = relpath_problem(entry_type.file_of(key))
         too_long = len((key + entry_type.suffix).encode("utf-8", "surrogatepass")) > MAX_NAME
         if problem or too_long or "/" in key or key.startswith("."):
             why = f"longer than {MAX_NAME} bytes with {entry_type.suffix}" if too_long else ""
             where = f"/{entry_type.key or ''}"
-            raise EntryError([bad(name, key[:80], where, f"cannot name a file {why}".strip())])
+            raise entry_error([bad(name, key[:80], where, f"cannot name a file {why}".strip())])
     return key, value
 
 
@@ -420,7 +420,7 @@ def deprecate(
         value = marked(old.value, marker)
         problems = entry_violations(workspace.root, goal.entry_type, key, value)
         if problems:
-            raise EntryError(problems, code="SCHEMA_VIOLATION")
+            raise entry_error(problems, code="SCHEMA_VIOLATION")
         planned = plan(goal, contents, key, value)
         result = WriteResult(goal.entry_type.name, key, old.file, "deprecated", dry_run=dry_run,
                              field=marker.field, reason=why)  # fmt: skip

@@ -26,7 +26,7 @@ from registry_pipeline.core.delta_log import (
     load_previous_log,
     newest_valid_log,
 )
-from registry_pipeline.core.delta_log.records import DeltaLogError
+from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_store import RunStore, SealedRun, seal_files
 from registry_pipeline.core.seal.schemas import SchemaCatalog
@@ -115,7 +115,7 @@ def test_a_log_that_names_a_previous_log_must_carry_its_state(
     previous = load_previous_log(read_snapshot(seeded["log"], LOG_REGISTRY_ID))
     files = {LOG_ARTIFACT: previous.jsonl}  # no state companion
     ours = seal_files(store, RunSpec(LOG_REGISTRY_ID, inputs=[previous.ref()]), files)
-    with pytest.raises(DeltaLogError) as raised:
+    with pytest.raises(RegistryError) as raised:
         load_previous_log(read_snapshot(ours.path, LOG_REGISTRY_ID))
     assert raised.value.code == DeltaCode.LOG_STATE_MISSING
     report = inspect_chain(workspace, ours.path)

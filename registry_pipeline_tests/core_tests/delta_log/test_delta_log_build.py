@@ -23,7 +23,6 @@ from registry_pipeline.core.delta_log import (
     UNKNOWN,
     CoveredRegistry,
     DeltaCode,
-    DeltaLogError,
     DeltaLogResult,
     PreviousLog,
     build_delta_log,
@@ -34,6 +33,7 @@ from registry_pipeline.core.delta_log import (
     state_from_log,
 )
 from registry_pipeline.core.delta_log.records import RECORD_KEYS, REF_KEYS
+from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.json_strict import loads_strict
 from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_store import RunStore, SealedRun, seal_files
@@ -352,7 +352,7 @@ def test_a_state_that_does_not_match_its_log_is_refused(
     state["log_sha256"] = "0" * 64
     files = {**result.files, STATE_ARTIFACT: json.dumps(state).encode()}
     sealed = seal_files(store, RunSpec(LOG_REGISTRY_ID), files)
-    with pytest.raises(DeltaLogError) as raised:
+    with pytest.raises(RegistryError) as raised:
         load_previous_log(read_snapshot(sealed.path, LOG_REGISTRY_ID))
     assert raised.value.code == DeltaCode.LOG_STATE_MISMATCH
 
@@ -369,7 +369,7 @@ def test_a_log_without_state_is_recovered_only_as_a_chain_origin(
     assert origin.state == result.state
     spec = RunSpec(LOG_REGISTRY_ID, inputs=[origin.ref()])
     extending = seal_files(store, spec, {LOG_ARTIFACT: result.files[LOG_ARTIFACT]})
-    with pytest.raises(DeltaLogError) as raised:
+    with pytest.raises(RegistryError) as raised:
         load_previous_log(read_snapshot(extending.path, LOG_REGISTRY_ID))
     assert raised.value.code == DeltaCode.LOG_STATE_MISSING
 
@@ -438,16 +438,19 @@ def _seed_like_line(**changes: object) -> bytes:
 )
 def test_parse_record_names_the_offending_field(changes: dict[str, object], field: str) -> None:
     assert parse_record(_seed_like_line()).added_paths == ("a", "b")
-    with pytest.raises(DeltaLogError) as raised:
+    with pytest.raises(RegistryError) as raised:
         parse_record(_seed_like_line(**changes), line_number=7)
     assert raised.value.field == field
     assert raised.value.line == 7
     assert raised.value.code == DeltaCode.RECORD_INVALID
+    message = raised.value.message
+    assert raised.value.diagnostics() == f"error: RECORD_INVALID line 7: {field}: {message}"
 
 
 def test_parse_record_refuses_non_strict_json() -> None:
-    with pytest.raises(DeltaLogError) as raised:
+    with pytest.raises(RegistryError) as raised:
         parse_record(b'{"delta_version": "0.1", "delta_version": "0.1"}')
+    assert raised.value.code == "RECORD_INVALID"
     assert raised.value.field == "/"
 
 

@@ -18,18 +18,19 @@ from registry_pipeline.core.delta_log import (
     LOG_REGISTRY_ID,
     STATE_ARTIFACT,
     CoveredRegistry,
-    DeltaChainError,
     DeltaCode,
     DeltaLogResult,
     PreviousLog,
     build_delta_log,
     check_append_only,
+    finding_text,
     inspect_chain,
     load_previous_log,
     newest_valid_log,
     state_from_log,
     verify_chain,
 )
+from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.seal.envelope import RunSpec, SealedRef
 from registry_pipeline.core.seal.run_store import RunStore, SealedRun, seal_files
 from registry_pipeline.core.seal.schemas import SchemaCatalog
@@ -161,9 +162,12 @@ def test_a_later_log_that_rewrites_history_is_caught(
     (problem,) = report.problems
     assert problem.code == DeltaCode.PREFIX_VIOLATION and problem.line == line
     assert (problem.run_id, problem.previous_run_id) == (bad.run_id, history.logs[-1].run_id)
-    with pytest.raises(DeltaChainError) as raised:
+    with pytest.raises(RegistryError) as raised:
         verify_chain(workspace, bad.path)
+    assert raised.value.code == "DELTA_CHAIN_BROKEN"
     assert raised.value.problems == report.problems
+    lines = raised.value.diagnostics().splitlines()[1:]
+    assert lines == [f"  {finding_text(problem)}" for problem in report.problems]
 
     baseline = newest_valid_log(workspace, SchemaCatalog.for_workspace(workspace.root))
     assert baseline is not None and baseline.run_id == history.sealed[-1].run_id

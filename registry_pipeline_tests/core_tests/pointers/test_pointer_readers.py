@@ -20,12 +20,9 @@ from typing import Any
 
 import pytest
 
+from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.gate.gate import admission
-from registry_pipeline.core.pointers.pointer_file import (
-    Pointer,
-    PointerFileError,
-    parse_pointer_file,
-)
+from registry_pipeline.core.pointers.pointer_file import Pointer, parse_pointer_file
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.seal import run_store
 from registry_pipeline.core.seal.envelope import RunSpec, SealedRef
@@ -107,7 +104,7 @@ def _read_once(
     data = pstore.pointers_path.read_bytes()
     try:
         pointers = parse_pointer_file(data, pstore.pointers_path, pstore.schemas)
-    except PointerFileError as exc:
+    except UsageError as exc:  # POINTERS_INVALID, its only refusal
         return f"{exc.message} ({len(data)} bytes)"
     ref = pointers.active(REGISTRY)
     if ref is None or ref.run_id is None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.gate.gate import admission
 from registry_pipeline.core.pointers.journal import (
     JournalRecord,
@@ -23,7 +24,6 @@ from registry_pipeline.core.pointers.journal import (
     verify_journal,
 )
 from registry_pipeline.core.pointers.pointer_file import (
-    PointerFileError,
     parse_pointer_file,
     read_pointer_file,
     ref_text,
@@ -476,8 +476,9 @@ def test_a_broken_pointer_file_names_the_field(
     mutate(document)
     path = tmp_path / "ACTIVE_REGISTRY_POINTERS_v0_1.json"
     path.write_text(json.dumps(document))
-    with pytest.raises(PointerFileError) as caught:
+    with pytest.raises(UsageError) as caught:
         read_pointer_file(path, SchemaCatalog.for_workspace(None))
+    assert caught.value.code == "POINTERS_INVALID"
     assert caught.value.exit_code == 1 and where in caught.value.message
     assert caught.value.path == str(path)
 
@@ -485,8 +486,9 @@ def test_a_broken_pointer_file_names_the_field(
 def test_a_pointer_file_with_duplicate_keys_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "ACTIVE_REGISTRY_POINTERS_v0_1.json"
     path.write_text('{"pointer_contract_version": "0.1", "pointers": [], "pointers": []}')
-    with pytest.raises(PointerFileError) as caught:
+    with pytest.raises(UsageError) as caught:
         read_pointer_file(path, SchemaCatalog.for_workspace(None))
+    assert caught.value.code == "POINTERS_INVALID"
     assert "duplicate" in caught.value.message.lower()
 
 

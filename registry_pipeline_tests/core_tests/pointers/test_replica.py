@@ -14,7 +14,8 @@ import pytest
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.objstore import ObjectStore
 from registry_pipeline.core.objstore.ledger import Ledger
-from registry_pipeline.core.pointers.bucket import Base, BucketJournal, Lost, retry_lost
+from registry_pipeline.core.objstore.store import Conflict
+from registry_pipeline.core.pointers.bucket import Base, BucketJournal, retry_lost
 from registry_pipeline.core.pointers.store import PointerRefused
 from registry_pipeline.core.workspace.remote import Remote
 from registry_pipeline_tests._helpers import chained_journal_lines
@@ -52,7 +53,7 @@ def test_a_change_that_lost_the_next_entry_is_discarded_and_runs_again(tmp_path:
     with b.journal.open("ab") as handle:
         handle.write(C1)
     b.pointers.write_bytes(b'{"p": "b1"}')
-    with pytest.raises(Lost):
+    with pytest.raises(Conflict):
         b.push(base_b)
     assert [entry.text for entry in Ledger(store, "pointers").records(0)] == [C1.decode()]
     assert b.journal.read_bytes() == b""  # the lost change left nothing behind
@@ -83,7 +84,7 @@ def test_a_change_lost_for_too_long_is_refused_as_contended() -> None:
 
     def always_lost() -> None:
         attempts.append(1)
-        raise Lost()
+        raise Conflict()
 
     with pytest.raises(PointerRefused) as caught:
         retry_lost(always_lost, retry_for=0.2)

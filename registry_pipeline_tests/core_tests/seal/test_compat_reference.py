@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from registry_pipeline.core.errors import Hint, ReasonCode, SealValidationError
+from registry_pipeline.core.errors import Hint, ReasonCode, RegistryError
 from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_store import RunStore, SealedRun
 from registry_pipeline.core.seal.validate import inspect_run_folder, verify_run_folder
@@ -211,8 +211,9 @@ def test_evidence_folder_without_envelope_fails(reference: Path) -> None:
     assert not report.ok
     missing = {p.path for p in report.problems if p.code == ReasonCode.MISSING_REQUIRED_FILE}
     assert missing == {"run.json", "manifest.json"}
-    with pytest.raises(SealValidationError) as caught:
+    with pytest.raises(RegistryError) as caught:
         verify_run_folder(folder)
+    assert caught.value.code == "SEAL_INVALID"
     assert caught.value.problems == report.problems
     # Its files themselves are intact (`sha256sum -c` agrees): no content problem is invented.
     assert not {p.code for p in report.problems} & {

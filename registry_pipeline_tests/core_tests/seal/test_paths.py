@@ -20,7 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from registry_pipeline.cli.main import main as registry_main
-from registry_pipeline.core.errors import Problem, ReasonCode, RegistryError
+from registry_pipeline.core.errors import Problem, ReasonCode, RegistryError, UsageError
 from registry_pipeline.core.seal.manifest import ManifestEntry, render_manifest_json
 from registry_pipeline.core.seal.paths import (
     _relpath_rules,
@@ -32,7 +32,7 @@ from registry_pipeline.core.seal.paths import (
 from registry_pipeline.core.seal.run_store import RunStore, SealedRun
 from registry_pipeline.core.seal.validate import FolderReport, inspect_run_folder
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.core.workspace.sources import SourceError, plan_sources
+from registry_pipeline.core.workspace.sources import plan_sources
 from registry_pipeline_tests._helpers import unseal
 from registry_pipeline_tests.core_tests.seal.tampering import (
     hash_lines,
@@ -466,16 +466,17 @@ def test_store_refuses_a_path_that_is_both_a_file_and_a_folder(
 
 
 # --------------------------------------------------------------------------------------------
-# as sources given to `registry seal`: SourceError with details, nothing written
+# as sources given to `registry seal`: BAD_SOURCE with details, nothing written
 # --------------------------------------------------------------------------------------------
 
 
 def assert_refused(
     workspace: Workspace, sources: list[Path], codes: set[ReasonCode], paths: set[str]
-) -> SourceError:
-    """plan_sources raises SourceError naming one of `paths`; `registry seal` writes nothing."""
-    with pytest.raises(SourceError) as caught:
+) -> UsageError:
+    """plan_sources raises BAD_SOURCE naming one of `paths`; `registry seal` writes nothing."""
+    with pytest.raises(UsageError) as caught:
         plan_sources(sources)
+    assert caught.value.code == "BAD_SOURCE"
     details = caught.value.problems
     assert details
     assert {(p.code, p.path) for p in details} & {(c, p) for c in codes for p in paths}, details
@@ -510,8 +511,9 @@ def test_source_with_non_utf8_name(src: Path, workspace: Workspace, store: RunSt
     except OSError as exc:
         pytest.skip(f"this filesystem refuses non-UTF-8 names: {exc}")
     os.close(fd)
-    with pytest.raises(SourceError) as caught:
+    with pytest.raises(UsageError) as caught:
         plan_sources([src])
+    assert caught.value.code == "BAD_SOURCE"
     (problem,) = caught.value.problems
     assert problem.code == ReasonCode.UNSAFE_PATH
     assert problem.path is not None and problem.path.startswith("bad")
@@ -610,8 +612,9 @@ def test_source_with_dotdot_component(
     """`registry seal src/sub/..` as one of several sources: its name `..` must not escape."""
     other = tmp_path / "other.txt"
     other.write_bytes(b"other\n")
-    with pytest.raises(SourceError) as caught:
+    with pytest.raises(UsageError) as caught:
         plan_sources([src / "sub" / "..", other])
+    assert caught.value.code == "BAD_SOURCE"
     assert {p.code for p in caught.value.problems} == {ReasonCode.UNSAFE_PATH}
 
 

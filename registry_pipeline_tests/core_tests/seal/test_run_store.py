@@ -20,7 +20,7 @@ from registry_pipeline.core.seal.run_id import RUN_ID
 from registry_pipeline.core.seal.run_store import RunStore, SealedRun, seal_files
 from registry_pipeline.core.seal.validate import inspect_run_folder, is_valid_run_folder
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.core.workspace.sources import SourceError, plan_sources
+from registry_pipeline.core.workspace.sources import plan_sources
 from registry_pipeline_tests._helpers import age, run_folders, staging_entries, tree
 
 FIXED = datetime(2026, 2, 5, 21, 36, 1, 250_000, tzinfo=UTC)
@@ -325,8 +325,9 @@ def test_refused_sources_write_nothing(
     source.mkdir()
     (source / "good.txt").write_bytes(b"good\n")
     make_bad(source)
-    with pytest.raises(SourceError):
+    with pytest.raises(UsageError) as refused:
         plan_sources([source])
+    assert refused.value.code == "BAD_SOURCE"
     code = main(["seal", str(source), "--registry-id", "demo", "--workspace", str(workspace.root)])
     assert code != 0
     assert "nothing was written" in capsys.readouterr().err

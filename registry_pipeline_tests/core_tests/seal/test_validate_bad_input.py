@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from registry_pipeline.core.errors import Problem, ReasonCode, SealValidationError
+from registry_pipeline.core.errors import Problem, ReasonCode, RegistryError
 from registry_pipeline.core.seal import validate
 from registry_pipeline.core.seal.run_store import SealedRun
 from registry_pipeline.core.seal.validate import (
@@ -50,8 +50,9 @@ def test_empty_folder_at_the_top_fails_as_unlisted(run: SealedRun, fast: bool) -
     (run.path / "empty").mkdir()
     report = inspect_run_folder(run.path, fast=fast)
     assert pairs(report) == {(ReasonCode.UNLISTED_FILE, "empty")}
-    with pytest.raises(SealValidationError) as caught:
+    with pytest.raises(RegistryError) as caught:
         verify_run_folder(run.path, fast=fast)
+    assert caught.value.code == "SEAL_INVALID"
     assert [(p.code, p.path) for p in caught.value.problems] == [
         (ReasonCode.UNLISTED_FILE, "empty")
     ]
@@ -145,10 +146,11 @@ def test_not_a_run_folder_is_refused_before_the_cache_fingerprints_it(
 
 
 def test_verify_raises_for_a_folder_that_is_not_a_run_folder(tmp_path: Path) -> None:
-    with pytest.raises(SealValidationError) as caught:
+    with pytest.raises(RegistryError) as caught:
         verify_run_folder(tmp_path)
+    assert caught.value.code == "SEAL_INVALID"
     assert ReasonCode.NOT_A_RUN_FOLDER in {p.code for p in caught.value.problems}
-    assert caught.value.run_folder == str(tmp_path)
+    assert caught.value.path == str(tmp_path)
 
 
 def test_empty_folder_is_not_a_run_folder(tmp_path: Path) -> None:

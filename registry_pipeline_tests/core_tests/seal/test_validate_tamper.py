@@ -24,7 +24,7 @@ from registry_pipeline.core.errors import (
     Hint,
     Problem,
     ReasonCode,
-    SealValidationError,
+    RegistryError,
     UsageError,
 )
 from registry_pipeline.core.seal.manifest import (
@@ -167,13 +167,17 @@ def test_verify_run_folder_raises_with_every_problem(run: SealedRun) -> None:
     (run.path / NOTES).unlink()
     (run.path / "stray.txt").write_bytes(b"stray\n")
     report = inspect_run_folder(run.path)
-    with pytest.raises(SealValidationError) as caught:
+    with pytest.raises(RegistryError) as caught:
         verify_run_folder(run.path)
+    assert caught.value.code == "SEAL_INVALID"
     assert caught.value.problems == report.problems
     assert {(p.code, p.path) for p in caught.value.problems} == {
         (ReasonCode.MISSING_FILE, NOTES),
         (ReasonCode.UNLISTED_FILE, "stray.txt"),
     }
+    head, *lines = caught.value.diagnostics().splitlines()
+    assert head == f"error: SEAL_INVALID {report.run_folder}: 2 problem(s)"
+    assert lines == [f"  {problem}" for problem in report.problems]
 
 
 def test_inspecting_something_that_is_not_a_folder_is_a_usage_error(tmp_path: Path) -> None:
@@ -921,8 +925,9 @@ def test_every_problem_is_reported_in_one_pass(run: SealedRun, tmp_path: Path) -
         (ReasonCode.HASH_MISMATCH, ROWS),
         (ReasonCode.ROOT_MISMATCH, "MANIFEST.sha256"),
     } <= pairs(report)
-    with pytest.raises(SealValidationError) as caught:
+    with pytest.raises(RegistryError) as caught:
         verify_run_folder(run.path)
+    assert caught.value.code == "SEAL_INVALID"
     assert caught.value.problems == report.problems
 
 

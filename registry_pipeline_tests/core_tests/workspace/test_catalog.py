@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from registry_pipeline.core.errors import UsageError
-from registry_pipeline.core.workspace.catalog import CATALOG_RELPATH, CatalogError, load_catalog
+from registry_pipeline.core.workspace.catalog import CATALOG_RELPATH, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
 
 REPO = Path(__file__).resolve().parents[3]
@@ -102,8 +102,9 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         _entry("b", kind="source", sources=["registries/missing.json"]),
         _entry("c", artifacts=["../escape.json"]),
     )
-    with pytest.raises(CatalogError) as raised:
+    with pytest.raises(UsageError) as raised:
         load_catalog(_workspace(tmp_path, document))
+    assert raised.value.code == "CATALOG_INVALID"
     details = "\n".join(raised.value.details)
     assert "/registries/0/depends_on: unknown registry 'ghost'" in details
     assert "/registries/1/registry_id: duplicate registry id 'a'" in details
@@ -125,15 +126,17 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
 def test_schema_violations_name_the_field(
     tmp_path: Path, entry: dict[str, Any], pointer: str
 ) -> None:
-    with pytest.raises(CatalogError) as raised:
+    with pytest.raises(UsageError) as raised:
         load_catalog(_workspace(tmp_path, _catalog(entry)))
+    assert raised.value.code == "CATALOG_INVALID"
     assert any(detail.startswith(pointer) for detail in raised.value.details), raised.value.details
 
 
 def test_cycles_are_refused(tmp_path: Path) -> None:
     document = _catalog(_entry("a", depends_on=["b"]), _entry("b", depends_on=["a"]))
-    with pytest.raises(CatalogError, match="problem") as raised:
+    with pytest.raises(UsageError, match="problem") as raised:
         load_catalog(_workspace(tmp_path, document))
+    assert raised.value.code == "CATALOG_INVALID"
     assert raised.value.details == ("/registries: dependency cycle among a, b",)
 
 
@@ -147,8 +150,9 @@ def test_missing_or_malformed_catalog(tmp_path: Path) -> None:
     (workspace.root / CATALOG_RELPATH).write_text(
         '{"catalog_version": "0.2", "catalog_version": 1}'
     )
-    with pytest.raises(CatalogError) as bad:
+    with pytest.raises(UsageError) as bad:
         load_catalog(workspace)
+    assert bad.value.code == "CATALOG_INVALID"
     assert "duplicate key" in bad.value.details[0]
 
 
@@ -165,8 +169,9 @@ def test_run_roots_default_and_validation(tmp_path: Path) -> None:
     catalog = load_catalog(_workspace(tmp_path / "two", document))
     assert catalog.run_roots == (".codex/RUNS", "reports/path1/evidence/runs")
     document["run_roots"] = ["../outside"]
-    with pytest.raises(CatalogError) as raised:
+    with pytest.raises(UsageError) as raised:
         load_catalog(_workspace(tmp_path / "three", document))
+    assert raised.value.code == "CATALOG_INVALID"
     assert raised.value.details[0].startswith("/run_roots: '../outside'")
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from registry_pipeline.core.workspace.catalog import CatalogError
+from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.write_path.rules import parse_coordination
 from registry_pipeline_tests.core_tests.write_path._support import EXAMPLE, EXAMPLE_TYPES, parse
 
@@ -17,7 +17,7 @@ TYPES = EXAMPLE_TYPES
 
 
 def _details(document: dict[str, Any]) -> list[str]:
-    with pytest.raises(CatalogError) as caught:
+    with pytest.raises(UsageError) as caught:
         parse_coordination(document, "rules.yaml", TYPES)
     assert caught.value.code == "COORDINATION_INVALID"
     return [str(detail) for detail in caught.value.details]

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from registry_pipeline.core.workspace.catalog import CatalogError
+from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.write_path import add_entry
 from registry_pipeline.core.write_path.content import entry_of
@@ -112,7 +112,7 @@ def test_values_from_uses_the_default_without_a_declaration() -> None:
 def test_a_bad_declaration_is_coordination_invalid_naming_the_field(
     rule: dict[str, Any], top: dict[str, Any], field: str
 ) -> None:
-    with pytest.raises(CatalogError) as caught:
+    with pytest.raises(UsageError) as caught:
         parse_coordination(_document(rule, **top), "rules.yaml", ["hook"])
     assert caught.value.code == "COORDINATION_INVALID"
     details = [str(detail) for detail in caught.value.details]

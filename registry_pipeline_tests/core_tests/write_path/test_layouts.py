@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from registry_pipeline.core.errors import RegistryError, UsageError
-from registry_pipeline.core.workspace.catalog import CatalogError
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.core.write_path import RegistryFileError, add_entry
+from registry_pipeline.core.write_path import add_entry
 from registry_pipeline.core.yaml_io import loads_yaml_strict
 from registry_pipeline_tests._helpers import copy_demo
 from registry_pipeline_tests.core_tests.write_path._support import copy_example
@@ -116,8 +115,9 @@ def test_a_missing_container_is_a_broken_file_not_an_empty_registry(tmp_path: Pa
         "interface_id": "user_store.admin", "module_id": "user_store", "kind": "cli",
         "description": "x", "status": "active",
     }  # fmt: skip
-    with pytest.raises(RegistryFileError) as caught:
+    with pytest.raises(RegistryError) as caught:
         add_entry(Workspace(root), "module_interface", entry)
+    assert caught.value.code == "REGISTRY_FILE_INVALID"
     assert [d.code for d in caught.value.problems] == ["CONTAINER_MISSING"]
     assert path.read_bytes() == before
 
@@ -191,8 +191,9 @@ def test_an_entry_schema_outside_the_workspace_is_refused(tmp_path: Path) -> Non
         '".system/registry/schemas/hook.schema.yaml"', '"../../etc/passwd"'
     )
     catalog.write_text(text)
-    with pytest.raises(CatalogError) as caught:
+    with pytest.raises(UsageError) as caught:
         add_entry(Workspace(root), "module_type", _type("q"))
+    assert caught.value.code == "CATALOG_INVALID"
     assert "../../etc/passwd" in "\n".join(caught.value.details)
 
 

@@ -10,11 +10,9 @@ from typing import Any
 import pytest
 
 from registry_pipeline.core.errors import RegistryError, UsageError
-from registry_pipeline.core.workspace.catalog import CatalogError, load_catalog
+from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.write_path import (
-    EntryError,
-    RegistryFileError,
     add_entry,
     content_of,
     entry_type,
@@ -74,7 +72,7 @@ def test_split_entry_refuses_entries_without_a_usable_key(
     tmp_path: Path, type_name: str, entry: Any, field: str
 ) -> None:
     types = _types(copy_example(tmp_path))
-    with pytest.raises(EntryError) as caught:
+    with pytest.raises(UsageError) as caught:
         split_entry(types[type_name], entry)
     assert caught.value.exit_code == 2 and caught.value.code == "ENTRY_INVALID"
     assert [finding.field for finding in caught.value.problems] == [field]
@@ -85,8 +83,9 @@ def test_split_entry_refuses_entries_without_a_usable_key(
 )
 def test_split_entry_refuses_a_bad_keyless_files_entry(tmp_path: Path, entry: Any) -> None:
     types = _types(copy_demo(tmp_path))
-    with pytest.raises(EntryError):
+    with pytest.raises(UsageError) as refused:
         split_entry(types["threshold_pack"], entry)
+    assert refused.value.code == "ENTRY_INVALID"
 
 
 def test_type_changes_name_every_field_whose_json_type_changes() -> None:
@@ -170,7 +169,7 @@ def test_a_bad_entries_block_is_catalog_invalid(
     if problem is None:  # a files layout over the folder is fine
         assert _types(root)["module_type"].layout == "files"
         return
-    with pytest.raises(CatalogError) as caught:
+    with pytest.raises(UsageError) as caught:
         _types(root)
     assert caught.value.code == "CATALOG_INVALID"
     assert problem in " ".join(map(str, caught.value.details))
@@ -182,8 +181,9 @@ def test_two_registries_of_the_same_type_name_are_catalog_invalid(tmp_path: Path
     document = json.loads(path.read_text())
     document["registries"][1]["entries"]["type"] = "module_type"
     path.write_text(json.dumps(document, indent=2))
-    with pytest.raises(CatalogError) as caught:
+    with pytest.raises(UsageError) as caught:
         _types(root)
+    assert caught.value.code == "CATALOG_INVALID"
     assert "duplicate type 'module_type'" in " ".join(map(str, caught.value.details))
 
 
@@ -229,7 +229,7 @@ def test_a_bad_rules_document_is_coordination_invalid(
     tmp_path: Path, document: dict[str, Any], needle: str
 ) -> None:
     types = _types(copy_example(tmp_path))
-    with pytest.raises(CatalogError) as caught:
+    with pytest.raises(UsageError) as caught:
         parse_coordination(document, "rules.yaml", types)
     assert caught.value.code == "COORDINATION_INVALID"
     assert needle in " ".join(map(str, caught.value.details))
@@ -240,7 +240,7 @@ def test_an_unparsable_rules_file_blocks_add_entry(tmp_path: Path) -> None:
     (root / RULES).write_text("version: '0.1'\nrules: [\n")
     before = snapshot(root)
     entry = {"type_id": "x", "name": "X", "description": "d", "status": "active"}
-    with pytest.raises(CatalogError) as refused:
+    with pytest.raises(UsageError) as refused:
         add_entry(Workspace(root), "module_type", entry)
     assert refused.value.code == "COORDINATION_INVALID"
     assert snapshot(root) == before
@@ -428,10 +428,11 @@ def test_a_registry_file_broken_by_hand_blocks_every_write_that_reads_it(tmp_pat
     text = path.read_text()
     path.write_text(text.replace("    name: Data store\n", "    name: Data store\n    name: X\n"))
     before = snapshot(root)
-    with pytest.raises(RegistryFileError) as caught:
+    with pytest.raises(RegistryError) as caught:
         add_entry(Workspace(root), "module_instance", {
             "module_id": "m", "type_id": "data_store", "name": "M", "description": "d",
             "owner": "o", "status": "active"})  # fmt: skip
+    assert caught.value.code == "REGISTRY_FILE_INVALID"
     assert caught.value.exit_code == 1
     assert [f.path for f in caught.value.problems] == ["modules/overview/type_registry.yaml"]
     assert caught.value.problems[0].code == "YAML_DUPLICATE_KEY"

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.core.write_path import EntryError, add_entry
+from registry_pipeline.core.write_path import add_entry
 from registry_pipeline.core.yaml_io import loads_yaml_strict
 from registry_pipeline_tests._helpers import copy_demo
 from registry_pipeline_tests.core_tests.write_path._support import (
@@ -122,8 +123,9 @@ def test_line_separators_in_a_yaml_file_per_entry_other_than_nel(tmp_path: Path)
 
 def test_an_empty_map_key_is_refused(tmp_path: Path) -> None:
     root = copy_demo(tmp_path)
-    with pytest.raises(EntryError):
+    with pytest.raises(UsageError) as refused:
         add_entry(Workspace(root), "expected_versions", {"": "0.1.0"})
+    assert refused.value.code == "ENTRY_INVALID"
 
 
 @pytest.mark.parametrize("name", ["plain", "with space", "ünï"])
