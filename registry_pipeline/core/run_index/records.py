@@ -25,7 +25,7 @@ import os
 import re
 import unicodedata
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 from typing import Any
@@ -417,23 +417,35 @@ class Order:
 
     def add(self, line: int, key: str, created: int, updated: int) -> None:
         """One record (`times`), in line order."""
-        at = self.count
-        self.count += 1
-        self.lines.append(line)
-        self.created.append(created)
-        self.updated.append(updated)
-        first = self.first.setdefault(key, at)
-        if first == at:
-            return
-        self.counts[key] = self.counts.get(key, 1) + 1
-        top = self.top.get(key, first)
-        place, latest = (created, updated), (self.created[top], self.updated[top])
-        if place > latest:
-            self.top[key] = at
-            return
-        self.later.append((line, key))
-        if place == latest:
-            self.top[key] = at  # equal: the later line is the latest view
+        self.extend([line], [key], [created], [updated])
+
+    def extend(
+        self,
+        lines: Sequence[int],
+        keys: Sequence[str],
+        created: Sequence[int],
+        updated: Sequence[int],
+    ) -> None:
+        """Records (`times` each), in line order: a key's first record is noted in one pass in
+        C; only a record whose key came before is placed against that key's latest."""
+        base = self.count
+        self.count += len(keys)
+        self.lines.extend(lines)
+        self.created.extend(created)
+        self.updated.extend(updated)
+        first = self.first.setdefault
+        again = [at for at, key in enumerate(keys, base) if first(key, at) != at]
+        for at in again:
+            key = keys[at - base]
+            self.counts[key] = self.counts.get(key, 1) + 1
+            top = self.top.get(key, self.first[key])
+            place, latest = self.place(at), self.place(top)
+            if place > latest:
+                self.top[key] = at
+                continue
+            self.later.append((self.lines[at], key))
+            if place == latest:
+                self.top[key] = at  # equal: the later line is the latest view
 
     def place(self, at: int) -> tuple[int, int]:
         """(created, updated) of the record at position `at`."""

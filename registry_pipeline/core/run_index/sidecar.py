@@ -35,6 +35,7 @@ import functools
 import hashlib
 import itertools
 import json
+import operator
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -47,6 +48,8 @@ from registry_pipeline.core import jsonl
 from registry_pipeline.core.json_strict import JSONDecodeProblem
 from registry_pipeline.core.run_index.records import batched, parse_line, times
 from registry_pipeline.core.run_index.spec import (
+    FAIL,
+    OVERRIDE,
     IndexSpec,
     failed_checks,
     is_check,
@@ -187,9 +190,11 @@ def drop_query_indexes(db: sqlite3.Connection) -> None:
 _LATER = "(excluded.last_t, excluded.last_c) >= (last_t, last_c)"
 """Whether the record upserted is the run's latest (`order`; ties: the later line)."""
 
-_UPSERT = """
+_FOLD = """
 INSERT INTO runs (key, first_t, first_seq, last_t, last_c, last_seq, n, {marks}{lanes})
-VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?{places})
+SELECT s.key, s.t, s.seq, s.t, s.c, s.seq, 1, {held}
+FROM temp.staged AS s CROSS JOIN temp.held AS h ON h.h = s.h
+WHERE true ORDER BY s.seq
 ON CONFLICT (key) DO UPDATE SET
   n = n + 1,
   first_seq = CASE WHEN excluded.first_t < first_t THEN excluded.first_seq ELSE first_seq END,
@@ -201,28 +206,30 @@ _LATEST = ("last_seq", *MARKS, "last_t", "last_c")
 """The columns of a run taken from its latest record."""
 
 
-def upsert_sql(spec: IndexSpec) -> str:
-    """The statement that adds one record to its run (`runs`), in record order."""
-    n = len(spec.lanes)
-    columns = [*_LATEST, *(f"l{i}" for i in range(n))]
-    return _UPSERT.format(
+def fold_sql(spec: IndexSpec) -> str:
+    """The statement that adds the staged records to their runs (`runs`), one at a time in
+    record order: a run's first is its earliest (ties: the first line), its latest view the
+    latest (ties: the later line)."""
+    lanes = [f"l{i}" for i in range(len(spec.lanes))]
+    return _FOLD.format(
         marks=", ".join(MARKS),
-        lanes="".join(f", l{i}" for i in range(n)),
-        places=", ?" * n,
+        lanes="".join(f", {lane}" for lane in lanes),
+        held=", ".join(f"h.{column}" for column in (*MARKS, *lanes)),
         sets="".join(
-            f",\n  {c} = CASE WHEN {_LATER} THEN excluded.{c} ELSE {c} END" for c in columns
+            f",\n  {c} = CASE WHEN {_LATER} THEN excluded.{c} ELSE {c} END"
+            for c in (*_LATEST, *lanes)
         ),
     )
 
 
 Row = tuple[Any, ...]
-"""What the sidecar holds of one record: (key, created, updated, offset, length, line, *marks,
-*lanes) (`row`)."""
+"""What the sidecar holds of one record: (key, created, updated, offset, length, line, held)
+(`row`; `held`: its marks and lane values)."""
 
 
 def row(spec: IndexSpec, record: dict[str, Any], offset: int, length: int, line: int) -> Row:
     """The sidecar's row of a record at `offset` (`length` bytes without the newline), `line`."""
-    return (record[spec.key], *times(spec, record), offset, length, line, *held(spec, record))
+    return (record[spec.key], *times(spec, record), offset, length, line, held(spec, record))
 
 
 def held(spec: IndexSpec, record: dict[str, Any]) -> tuple[Any, ...]:
@@ -232,65 +239,77 @@ def held(spec: IndexSpec, record: dict[str, Any]) -> tuple[Any, ...]:
 
 
 class Held:
-    """`held` of many records, its marks remembered by the fields the predicates read and the
-    checks that failed, its lane values by theirs (a million records: a few dozen and a few
-    hundred combinations), the override each record names read anew."""
+    """`held` of many records at once (`many`), remembered by the values of the fields it reads
+    and the checks that failed (a million records: a few hundred combinations), the values
+    gathered a field at a time in C."""
 
     KEPT = 1 << 16
     """Combinations remembered at most (then it starts over)."""
     PLAIN = frozenset({str, type(None), object})
     """The types of values whose equality decides `marks` and `lane_value` alike (an absent
     field is `object()`); a number's or a list's type matters (`True` is not `1`, `-0.0` is
-    written apart from `0.0`): such a record is asked anew."""
+    written apart from `0.0`): a batch holding one is asked a record at a time."""
 
     def __init__(self, spec: IndexSpec) -> None:
         self.spec = spec
         fields: list[str] = []
         for predicate in (spec.success, spec.failure):
             fields.extend(() if predicate is None else (c.field for c in predicate.conditions))
-        self.judged = tuple(dict.fromkeys(fields))
-        """The fields the predicates read (`marks` reads the failed checks and the override
-        too)."""
+        self.fields = (*dict.fromkeys(fields), *spec.lanes, OVERRIDE)
+        """The fields `held` reads but the failed checks (every `uniqueness_*` FAIL)."""
         self.absent: Any = object()
-        self.marks: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-        self.lanes: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self.memo: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
-    def __call__(self, record: dict[str, Any]) -> tuple[Any, ...]:
-        """`held(spec, record)`."""
-        spec, absent, plain = self.spec, itertools.repeat(self.absent), self.PLAIN.issuperset
-        values = tuple(map(record.get, self.judged, absent))
-        lanes = tuple(map(record.get, spec.lanes, absent))
-        if not (plain(map(type, values)) and plain(map(type, lanes))):
-            return held(spec, record)
-        key = (values, *failed_checks(record))
-        found = self.marks.get(key)
-        if found is None:
-            found = _kept(self.marks, key, marks(spec, record)[:-1])
-        lane = self.lanes.get(lanes)
-        if lane is None:
-            lane = _kept(self.lanes, lanes, tuple(map(lane_value, map(record.get, spec.lanes))))
-        return (*found, named_override(record), *lane)
-
-
-def _kept(memo: dict[Any, Any], key: Any, value: Any) -> Any:
-    """`value`, remembered in `memo` under `key` (at most `Held.KEPT`: then it starts over)."""
-    if len(memo) >= Held.KEPT:
-        memo.clear()
-    memo[key] = value
-    return value
+    def many(self, records: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        """`held(spec, record)` of each of `records`."""
+        spec, absent = self.spec, itertools.repeat(self.absent)
+        columns = [list(map(dict.get, records, itertools.repeat(f), absent)) for f in self.fields]
+        if not all(self.PLAIN.issuperset(map(type, column)) for column in columns):
+            return [held(spec, record) for record in records]
+        keys = list(zip(*columns, strict=True))
+        failing = map(operator.contains, map(dict.values, records), itertools.repeat(FAIL))
+        for at in itertools.compress(range(len(keys)), failing):
+            keys[at] = (*keys[at], *failed_checks(records[at]))
+        found: list[Any] = list(map(self.memo.get, keys))
+        memo = self.memo
+        for at in [at for at, value in enumerate(found) if value is None]:
+            if len(memo) >= self.KEPT:
+                memo.clear()
+            found[at] = memo.setdefault(keys[at], held(spec, records[at]))
+        return found
 
 
 def add_rows(db: sqlite3.Connection, spec: IndexSpec, rows: Iterable[Row], seq: int) -> int:
     """Index `rows` in log order, numbered from `seq + 1` (inside the caller's transaction): a
-    `records` row each, and its run's row inserted or updated (`upsert_sql`); the last seq."""
-    upsert = upsert_sql(spec)
+    `records` row each, and its run's row inserted or updated (`fold_sql`); the last seq. The
+    rows are staged BATCH at a time, what they hold beyond their place bound once per
+    combination (a million records share a few hundred): SQLite copies the rest."""
+    lanes = "".join(f", l{i}" for i in range(len(spec.lanes)))
+    db.execute("DROP TABLE IF EXISTS temp.staged")
+    db.execute("DROP TABLE IF EXISTS temp.held")
+    db.execute("CREATE TEMP TABLE staged (seq INTEGER PRIMARY KEY, key, t, c, off, len, line, h)")
+    db.execute(f"CREATE TEMP TABLE held (h INTEGER PRIMARY KEY, {', '.join(MARKS)}{lanes})")
+    fold, numbers = fold_sql(spec), itertools.count()
+    combos: dict[tuple[Any, ...], int] = {}
+    places = ", ?" * (len(MARKS) + len(spec.lanes))
     for part in batched(iter(rows), BATCH):
-        numbered = list(zip(itertools.count(seq + 1), part))
+        keys, created, updated, offsets, lengths, lines, helds = zip(*part, strict=True)
+        known = len(combos)
+        ids = list(map(combos.setdefault, helds, numbers))
+        if len(combos) > known:
+            new = itertools.islice(combos.items(), known, None)
+            db.executemany(f"INSERT INTO temp.held VALUES (?{places})", [(h, *c) for c, h in new])
+        numbered = range(seq + 1, seq + 1 + len(part))
+        db.execute("DELETE FROM temp.staged")
         db.executemany(
-            "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?)", [(n, *r[:6]) for n, r in numbered]
-        )  # in order: a later record of a run updates the earlier
-        db.executemany(upsert, [(r[0], r[1], n, r[1], r[2], n, *r[6:]) for n, r in numbered])
+            "INSERT INTO temp.staged VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            zip(numbered, keys, created, updated, offsets, lengths, lines, ids, strict=True),
+        )
+        db.execute("INSERT INTO records SELECT seq, key, t, c, off, len, line FROM temp.staged")
+        db.execute(fold)  # in seq order: a later record of a run updates the earlier
         seq += len(part)
+    db.execute("DROP TABLE temp.staged")
+    db.execute("DROP TABLE temp.held")
     return seq
 
 
