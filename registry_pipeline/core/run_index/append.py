@@ -21,7 +21,7 @@ appended or none.
    sidecar, the notes log) is said in `AppendResult.unfinished`, never as if nothing had been
    written.
 
-The input of `append_stream` (a `--record-file`, `registry runs import`) is read by `reader`.
+The input of `append_stream` (a `--record-file`, `registry runs import`) is read by `records.items`.
 """
 
 from __future__ import annotations
@@ -46,18 +46,32 @@ from registry_pipeline.core.faults import crash_point
 from registry_pipeline.core.fs import require_safe_all
 from registry_pipeline.core.json_strict import gc_paused, prepare_encoder
 from registry_pipeline.core.lock import DEFAULT_TIMEOUT
-from registry_pipeline.core.run_index import sidecar
-from registry_pipeline.core.run_index.index import IndexState, LogIndex, torn_error
-from registry_pipeline.core.run_index.reader import Batch, Item, Readable, items, parsed
+from registry_pipeline.core.run_index.index import (
+    Held,
+    IndexState,
+    LogIndex,
+    add_rows,
+    counters,
+    create_query_indexes,
+    drop_query_indexes,
+    finish,
+    torn_error,
+    transaction,
+)
 from registry_pipeline.core.run_index.records import (
     MAX_LISTED,
+    Batch,
+    Item,
     Order,
+    Readable,
     RecordsError,
     Warnings,
     batched,
     encode,
+    items,
     judged,
     located,
+    parsed,
     record_problem,
 )
 from registry_pipeline.core.run_index.rules import CHUNK, RecordRules, relevant
@@ -268,7 +282,7 @@ class Check:
         self.heads = heads
         """`RecordRules.heads`."""
         self.view = Warnings(spec)
-        self.held = sidecar.Held(spec)
+        self.held = Held(spec)
 
     def __call__(self, batch: Batch) -> Checked:
         spec, found = self.spec, Checked(seen=len(batch.records))
@@ -545,17 +559,17 @@ def _index(index: LogIndex, intake: _Intake, start: int, line: int) -> None:
     numbers = range(line + 1, line + 1 + count)
     columns = (intake.keys, order.created, order.updated, offsets, intake.sizes, numbers)
     rows = zip(*columns, intake.held, strict=True)
-    seq, _line = sidecar.counters(db)
-    with sidecar.transaction(db), open(index.log, "rb") as log:
+    seq, _line = counters(db)
+    with transaction(db), open(index.log, "rb") as log:
         bulk = count >= seq  # no fewer rows than the sidecar has: index them after
         if bulk:
-            sidecar.drop_query_indexes(db)
-        last = sidecar.add_rows(db, spec, rows, seq)
+            drop_query_indexes(db)
+        last = add_rows(db, spec, rows, seq)
         if bulk:
-            sidecar.create_query_indexes(db)
+            create_query_indexes(db)
         before = os.fstat(log.fileno())
         end = start + intake.result.bytes
-        sidecar.finish(db, log.fileno(), start, end, last, line + count, before)
+        finish(db, log.fileno(), start, end, last, line + count, before)
 
 
 # --- a retry ---------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.run_index import RunIndex, append, query, reader
+from registry_pipeline.core.run_index import RunIndex, append, query, records
 from registry_pipeline.core.run_index.append import against, append_records, append_stream
 from registry_pipeline.core.run_index.query import failed_lines, failed_runs
 from registry_pipeline.core.run_index.records import Order, Warnings
@@ -92,7 +92,7 @@ def _outcome(ws: Path, data: bytes, how: str) -> tuple[Any, bytes]:
 def workspaces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, Path]]:
     """Two workspaces alike (the overrides log holding the one override), the stream read in
     blocks of BLOCK bytes, and a check that the stream's blocks were checked in workers."""
-    monkeypatch.setattr(reader, "BLOCK", BLOCK)
+    monkeypatch.setattr(records, "BLOCK", BLOCK)
     made = []
     for name in ("stream", "records"):
         ws = make_workspace(tmp_path, name)
@@ -176,7 +176,7 @@ def test_an_unparsable_line_wins_over_earlier_invalid_records(
 def test_a_line_too_long_is_refused_in_its_turn(
     workspaces: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(reader, "MAX_LINE_BYTES", 2000)
+    monkeypatch.setattr(records, "MAX_LINE_BYTES", 2000)
     lines = jsonl(_records(80)).splitlines(keepends=True)
     long = record(run_id=run_id(99, day=2), notes="x" * 2100)
     verdict = _streamed(

@@ -30,13 +30,13 @@ from registry_pipeline.core.json_strict import (
     loads_compact,
     loads_strict,
 )
+from registry_pipeline.core.run_index.index import Held, held
 from registry_pipeline.core.run_index.records import (
     CONTROL,
     Warnings,
     named_file_problem,
     path_problem,
 )
-from registry_pipeline.core.run_index.sidecar import Held, held
 from registry_pipeline.core.run_index.spec import (
     FAIL,
     Condition,
@@ -300,7 +300,7 @@ def test_what_the_sidecar_holds_is_remembered_as_held_decides(
     failure: list[tuple[str, list[Any]]],
     records: list[dict[str, Any]],
 ) -> None:
-    """`sidecar.Held.many`, remembering by the fields `held` reads (an import's shortcut), gives
+    """`index.Held.many`, remembering by the fields `held` reads (an import's shortcut), gives
     what `held` gives of each record, the same records asked again included."""
 
     def predicate(mode: str, conditions: list[tuple[str, list[Any]]]) -> Predicate:
