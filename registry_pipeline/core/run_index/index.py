@@ -44,7 +44,6 @@ import functools
 import hashlib
 import itertools
 import json
-import operator
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -63,8 +62,6 @@ from registry_pipeline.core.lock import DEFAULT_TIMEOUT, exclusive_lock
 from registry_pipeline.core.run_index.records import batched, parse_line, times
 from registry_pipeline.core.run_index.spec import (
     EARLIEST,
-    FAIL,
-    OVERRIDE,
     IndexSpec,
     failed_checks,
     index_spec,
@@ -260,44 +257,56 @@ def held(spec: IndexSpec, record: dict[str, Any]) -> tuple[Any, ...]:
 
 
 class Held:
-    """`held` of many records at once (`many`), remembered by the values of the fields it reads
-    and the checks that failed (a million records: a few hundred combinations), the values
-    gathered a field at a time in C."""
+    """`held` of many records, its marks remembered by the fields the predicates read and the
+    checks that failed, its lane values by theirs (a million records: a few dozen and a few
+    hundred combinations), the override each record names read anew."""
 
     KEPT = 1 << 16
     """Combinations remembered at most (then it starts over)."""
     PLAIN = frozenset({str, type(None), object})
     """The types of values whose equality decides `marks` and `lane_value` alike (an absent
     field is `object()`); a number's or a list's type matters (`True` is not `1`, `-0.0` is
-    written apart from `0.0`): a batch holding one is asked a record at a time."""
+    written apart from `0.0`): such a record is asked anew."""
 
     def __init__(self, spec: IndexSpec) -> None:
         self.spec = spec
         fields: list[str] = []
         for predicate in (spec.success, spec.failure):
             fields.extend(() if predicate is None else (c.field for c in predicate.conditions))
-        self.fields = (*dict.fromkeys(fields), *spec.lanes, OVERRIDE)
-        """The fields `held` reads but the failed checks (every `uniqueness_*` FAIL)."""
+        self.judged = tuple(dict.fromkeys(fields))
+        """The fields the predicates read (`marks` reads the failed checks and the override
+        too)."""
         self.absent: Any = object()
-        self.memo: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self.marks: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self.lanes: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
     def many(self, records: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
         """`held(spec, record)` of each of `records`."""
-        spec, absent = self.spec, itertools.repeat(self.absent)
-        columns = [list(map(dict.get, records, itertools.repeat(f), absent)) for f in self.fields]
-        if not all(self.PLAIN.issuperset(map(type, column)) for column in columns):
-            return [held(spec, record) for record in records]
-        keys = list(zip(*columns, strict=True))
-        failing = map(operator.contains, map(dict.values, records), itertools.repeat(FAIL))
-        for at in itertools.compress(range(len(keys)), failing):
-            keys[at] = (*keys[at], *failed_checks(records[at]))
-        found: list[Any] = list(map(self.memo.get, keys))
-        memo = self.memo
-        for at in [at for at, value in enumerate(found) if value is None]:
-            if len(memo) >= self.KEPT:
-                memo.clear()
-            found[at] = memo.setdefault(keys[at], held(spec, records[at]))
-        return found
+        return list(map(self, records))
+
+    def __call__(self, record: dict[str, Any]) -> tuple[Any, ...]:
+        """`held(spec, record)`."""
+        spec, absent, plain = self.spec, itertools.repeat(self.absent), self.PLAIN.issuperset
+        values = tuple(map(record.get, self.judged, absent))
+        lanes = tuple(map(record.get, spec.lanes, absent))
+        if not (plain(map(type, values)) and plain(map(type, lanes))):
+            return held(spec, record)
+        key = (values, *failed_checks(record))
+        found = self.marks.get(key)
+        if found is None:
+            found = _kept(self.marks, key, marks(spec, record)[:-1])
+        lane = self.lanes.get(lanes)
+        if lane is None:
+            lane = _kept(self.lanes, lanes, tuple(map(lane_value, map(record.get, spec.lanes))))
+        return (*found, named_override(record), *lane)
+
+
+def _kept(memo: dict[Any, Any], key: Any, value: Any) -> Any:
+    """`value`, remembered in `memo` under `key` (at most `Held.KEPT`: then it starts over)."""
+    if len(memo) >= Held.KEPT:
+        memo.clear()
+    memo[key] = value
+    return value
 
 
 def add_rows(db: sqlite3.Connection, spec: IndexSpec, rows: Iterable[Row], seq: int) -> int:
