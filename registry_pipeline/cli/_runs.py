@@ -199,7 +199,7 @@ def _synced(args: argparse.Namespace) -> RunIndex:
 
 def run_append(args: argparse.Namespace) -> int:
     from registry_pipeline.core.run_index.append import append_records
-    from registry_pipeline.core.run_index.reader import record_from_json
+    from registry_pipeline.core.run_index.records import record_from_json
 
     index = _open(args)
     if args.record_json is None:

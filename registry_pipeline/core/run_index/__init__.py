@@ -7,7 +7,7 @@ schema governing the log's name (its rules are JSON Schema if/then) and its own 
 (`records`), against the other registries by the override rule and the workspace's coordination
 rules (`rules`), and against its run's records by their order (`records.Order`). One path appends
 one record or a million (`append`: checked, then under the lock rechecked, appended with fsync
-and indexed). `RunIndex` keeps a SQLite sidecar current with the log (`sidecar`, `index`) and
+and indexed). `RunIndex` keeps a SQLite sidecar current with the log (`index`) and
 answers queries from it (`query`); its methods `show`, `runs`, `failed` and `latest` give the
 same answers as pandas DataFrames. The build checks a sealed log with `log_check`. See
 docs/RUN_INDEX.md.

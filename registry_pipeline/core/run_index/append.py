@@ -21,7 +21,7 @@ appended or none.
    sidecar, the notes log) is said in `AppendResult.unfinished`, never as if nothing had been
    written.
 
-The input of `append_stream` (a `--record-file`, `registry runs import`) is read by `reader`.
+The input of `append_stream` (a `--record-file`, `registry runs import`) is read by `records.items`.
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ import os
 import sqlite3
 import sys
 import tempfile
+from array import array
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -45,18 +46,32 @@ from registry_pipeline.core.faults import crash_point
 from registry_pipeline.core.fs import require_safe_all
 from registry_pipeline.core.json_strict import gc_paused, prepare_encoder
 from registry_pipeline.core.lock import DEFAULT_TIMEOUT
-from registry_pipeline.core.run_index import sidecar
-from registry_pipeline.core.run_index.index import IndexState, LogIndex, torn_error
-from registry_pipeline.core.run_index.reader import Batch, Item, Readable, items, parsed
+from registry_pipeline.core.run_index.index import (
+    Held,
+    IndexState,
+    LogIndex,
+    add_rows,
+    counters,
+    create_query_indexes,
+    drop_query_indexes,
+    finish,
+    torn_error,
+    transaction,
+)
 from registry_pipeline.core.run_index.records import (
     MAX_LISTED,
+    Batch,
+    Item,
     Order,
+    Readable,
     RecordsError,
     Warnings,
     batched,
     encode,
+    items,
     judged,
     located,
+    parsed,
     record_problem,
 )
 from registry_pipeline.core.run_index.rules import CHUNK, RecordRules, relevant
@@ -149,6 +164,9 @@ class AppendResult:
         return document
 
 
+Columns = tuple[Sequence[Any], ...]
+"""Values of several records, one sequence per field (sent between processes in a few
+pickled lists, not a tuple per record)."""
 _WORK: tuple[Check, str] | None = None
 """What the workers check with (set before they are forked, and inherited)."""
 
@@ -239,9 +257,9 @@ class Checked:
     problems: list[Problem] = field(default_factory=list)
     """The first MAX_LISTED problems of the batch's records."""
     problem_count: int = 0
-    rows: list[tuple[int, str, int, int, int, tuple[Any, ...], int]] = field(default_factory=list)
-    """Per valid record up to the first invalid one: (line, key, created, updated, size, what
-    the sidecar holds of it, how many warnings its view gets)."""
+    rows: Columns = ((), (), (), (), (), (), ())
+    """Of each valid record up to the first invalid one, in columns: its line, key, created and
+    updated times, size, what the sidecar holds of it, how many warnings its view gets."""
     warnings: list[tuple[int, Problem]] = field(default_factory=list)
     """(row, warning): the batch's first MAX_LISTED warnings."""
     relevant: list[tuple[int, tuple[int, dict[str, Any]]]] = field(default_factory=list)
@@ -264,7 +282,7 @@ class Check:
         self.heads = heads
         """`RecordRules.heads`."""
         self.view = Warnings(spec)
-        self.held = sidecar.Held(spec)
+        self.held = Held(spec)
 
     def __call__(self, batch: Batch) -> Checked:
         spec, found = self.spec, Checked(seen=len(batch.records))
@@ -272,31 +290,34 @@ class Check:
         valid = schema is None or bool(
             batch.plain and self.schemas.is_all_valid(schema.schema_id, values, plain=True)
         )
-        encoded: list[bytes] = []
-        schemas, key, sizes, heads = self.schemas, spec.key, batch.sizes, self.heads
-        held_of, warned_of, rows = self.held, self.view.warned, found.rows
-        for at, (line, record) in enumerate(batch.records):
+        schemas, sizes, heads, view = self.schemas, batch.sizes, self.heads, self.view
+        places: list[tuple[int, int]] = []
+        for line, record in batch.records:
             problems, created, updated = judged(spec, schemas, line, record, schema_valid=valid)
             if problems:
                 found.problem_count += len(problems)
                 found.problems.extend(problems[: max(0, MAX_LISTED - len(found.problems))])
-            if problems or found.problem_count:
-                continue  # refused anyway: only the remaining records' own problems count
-            if sizes is None:
-                encoded.append(encode(record))
-                size = len(encoded[-1]) - 1
-            else:
-                size = sizes[at]
-            held = held_of(record)
-            warned = warned_of(record, bool(held[0]))
-            if warned and len(found.warnings) < MAX_LISTED:
-                for name, code in warned[: MAX_LISTED - len(found.warnings)]:
-                    found.warnings.append((len(rows), self.view.warning(line, record, name, code)))
-            if relevant(heads, record, overridden=bool(held[0] and held[2])):
-                found.relevant.append((len(rows), (line, record)))
-            rows.append((line, record[key], created, updated, size, held, len(warned)))
-        if not found.problem_count:
-            found.data = b"".join(encoded) if batch.lines is None else batch.lines
+            elif not found.problem_count:
+                places.append((created, updated))
+        if found.problem_count or not values:
+            return found  # refused anyway: only the records' own problems count
+        if sizes is None:
+            encoded = list(map(encode, values))
+            found.data, sizes = b"".join(encoded), [len(line) - 1 for line in encoded]
+        else:
+            found.data = batch.lines or b""
+        held = self.held.many(values)
+        warned: list[int] = []
+        for at, ((line, record), marks) in enumerate(zip(batch.records, held, strict=True)):
+            warnings = view.warned(record, bool(marks[0]))
+            warned.append(len(warnings))
+            for name, code in warnings[: max(0, MAX_LISTED - len(found.warnings))]:
+                found.warnings.append((at, view.warning(line, record, name, code)))
+            if relevant(heads, record, overridden=bool(marks[0] and marks[2])):
+                found.relevant.append((at, (line, record)))
+        lines = [line for line, _record in batch.records]
+        keys = [record[spec.key] for record in values]
+        found.rows = (lines, keys, *zip(*places, strict=True), sizes, held, warned)
         return found
 
     def prepare(self) -> None:
@@ -317,9 +338,12 @@ class _Intake:
         self.rules = rules
         self.spool = spool
         self.order = Order()
-        self.kept: list[tuple[str, int, int, int, tuple[Any, ...]]] = []
-        """Per valid record: (key, created, updated, size, what the sidecar holds of it), the
-        last held once per combination (a million records share a few hundred)."""
+        self.keys: list[str] = []
+        self.sizes = array("q")
+        self.held: list[tuple[Any, ...]] = []
+        """Per valid record: its key, size and what the sidecar holds of it (its times are
+        `order`'s), the last held once per combination (a million records share a few
+        hundred)."""
         self.same: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self.result = AppendResult(self.spec.registry_id, self.spec.source)
         self.invalid: list[Problem] = []
@@ -342,22 +366,28 @@ class _Intake:
             self.invalid.extend(checked.problems[: max(0, MAX_LISTED - len(self.invalid))])
         if self.invalid_count:
             return  # refused anyway: only the remaining records' own problems count
-        warnings, relevant = iter(checked.warnings), dict(checked.relevant)
-        warning = next(warnings, None)
-        for at, (line, key, created, updated, size, held, warned) in enumerate(checked.rows):
-            self.order.add(line, key, created, updated)
-            self.kept.append((key, created, updated, size, self.same.setdefault(held, held)))
-            if len(result.keys) < MAX_LISTED:
-                result.keys.append(key)
-            result.warning_count += warned
-            while warning is not None and warning[0] == at:
+        lines, keys, created, updated, sizes, held, warned = checked.rows
+        warnings, relevant = iter(checked.warnings), iter(checked.relevant)
+        warning, chosen = next(warnings, None), next(relevant, None)
+        at = 0
+        while at < len(keys):  # up to each CHUNK of the records given, then the rules judge it
+            end = min(len(keys), at + CHUNK - self.order.count % CHUNK)
+            self.order.extend(lines[at:end], keys[at:end], created[at:end], updated[at:end])
+            self.keys.extend(keys[at:end])
+            self.sizes.extend(sizes[at:end])
+            self.held.extend(map(self.same.setdefault, held[at:end], held[at:end]))
+            result.keys.extend(keys[at : min(end, at + max(0, MAX_LISTED - len(result.keys)))])
+            result.warning_count += sum(warned[at:end])
+            while warning is not None and warning[0] < end:
                 if len(result.warnings) < MAX_LISTED:
                     result.warnings.append(warning[1])
                 warning = next(warnings, None)
-            if at in relevant:
-                self.chunk.append(relevant[at])
+            while chosen is not None and chosen[0] < end:
+                self.chunk.append(chosen[1])
+                chosen = next(relevant, None)
             if self.order.count % CHUNK == 0:
                 self._judge()
+            at = end
         self.spool.write(checked.data)
 
     def _judge(self) -> None:
@@ -522,25 +552,24 @@ def _write(index: LogIndex, spool: IO[bytes], state: IndexState) -> int:
 def _index(index: LogIndex, intake: _Intake, start: int, line: int) -> None:
     """Index the records just written at `start` (the sidecar covered exactly `start` bytes
     and `line` lines) in one transaction, from what was noted while checking them."""
-    db, spec, kept = index.db, index.spec, intake.kept
-
-    def rows() -> Iterator[sidecar.Row]:
-        offset = start
-        for number, (key, created, updated, size, held) in enumerate(kept, start=line + 1):
-            yield (key, created, updated, offset, size, number, *held)
-            offset += size + 1
-
-    seq, _line = sidecar.counters(db)
-    with sidecar.transaction(db), open(index.log, "rb") as log:
-        bulk = len(kept) >= seq  # no fewer rows than the sidecar has: index them after
+    db, spec, order = index.db, index.spec, intake.order
+    count = len(intake.keys)
+    ends = itertools.accumulate(map((1).__add__, intake.sizes), initial=start)
+    offsets = itertools.islice(ends, count)  # each record's: where the one before ends
+    numbers = range(line + 1, line + 1 + count)
+    columns = (intake.keys, order.created, order.updated, offsets, intake.sizes, numbers)
+    rows = zip(*columns, intake.held, strict=True)
+    seq, _line = counters(db)
+    with transaction(db), open(index.log, "rb") as log:
+        bulk = count >= seq  # no fewer rows than the sidecar has: index them after
         if bulk:
-            sidecar.drop_query_indexes(db)
-        last = sidecar.add_rows(db, spec, rows(), seq)
+            drop_query_indexes(db)
+        last = add_rows(db, spec, rows, seq)
         if bulk:
-            sidecar.create_query_indexes(db)
+            create_query_indexes(db)
         before = os.fstat(log.fileno())
         end = start + intake.result.bytes
-        sidecar.finish(db, log.fileno(), start, end, last, line + len(kept), before)
+        finish(db, log.fileno(), start, end, last, line + count, before)
 
 
 # --- a retry ---------------------------------------------------------------------------------
@@ -585,7 +614,7 @@ def _overlap(index: LogIndex, intake: _Intake, covered: int) -> Overlap | None:
     bytes, the records given are compared with the log's lines from there, byte for byte.
     Identical bytes mean the same key and time, which the index refuses anyway, so a match is
     never a coincidence. None when the log does not hold the first record."""
-    key, created, updated = intake.kept[0][:3]
+    key, (created, updated) = intake.keys[0], intake.order.place(0)
     spool = intake.spool
     spool.seek(0)
     head = spool.readline()

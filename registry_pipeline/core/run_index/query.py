@@ -142,7 +142,7 @@ def iter_marked(
     index: LogIndex, where: Window, *, gates: bool = False, limit: int | None = None
 ) -> Iterator[tuple[Run, str, str, str | None]]:
     """`iter_runs(failed=True)`, each run with what the sidecar holds of its failure
-    (`sidecar.marks`): the uniqueness checks that FAILed and the failure predicate's other
+    (`index.marks`): the uniqueness checks that FAILed and the failure predicate's other
     fields that hold (JSON lists, `fields_of`), the override it names."""
     clauses, params = _clauses(index, where)
     clauses.append("r.failure" if gates else "r.unique_fail")
@@ -279,7 +279,7 @@ uniqueness check FAILed, the run marked (`mark`)."""
 
 def _marked(index: LogIndex, where: Window, gates: bool, limit: int | None) -> Iterator[Marked]:
     """Each failed run; one whose uniqueness checks all passed is marked from what the sidecar
-    holds of it (`sidecar.marks`: what `mark` finds in its record), the others by `mark`, their
+    holds of it (`index.marks`: what `mark` finds in its record), the others by `mark`, their
     overrides looked up BATCH runs at a time."""
     overrides = Overrides(index.root, index.catalog, index.spec)
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import sqlite3
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.run_index import RunIndex, append, query, reader
+from registry_pipeline.core.run_index import RunIndex, append, query, records
+from registry_pipeline.core.run_index import index as index_module
 from registry_pipeline.core.run_index.append import against, append_records, append_stream
 from registry_pipeline.core.run_index.query import failed_lines, failed_runs
 from registry_pipeline.core.run_index.records import Order, Warnings
+from registry_pipeline.core.run_index.records import times as index_times
+from registry_pipeline.core.run_index.spec import Condition, IndexSpec, Predicate
 from registry_pipeline_tests.core_tests.run_index._support import (
     DROP,
     OVERRIDES_LOG,
@@ -92,7 +96,7 @@ def _outcome(ws: Path, data: bytes, how: str) -> tuple[Any, bytes]:
 def workspaces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, Path]]:
     """Two workspaces alike (the overrides log holding the one override), the stream read in
     blocks of BLOCK bytes, and a check that the stream's blocks were checked in workers."""
-    monkeypatch.setattr(reader, "BLOCK", BLOCK)
+    monkeypatch.setattr(records, "BLOCK", BLOCK)
     made = []
     for name in ("stream", "records"):
         ws = make_workspace(tmp_path, name)
@@ -176,7 +180,7 @@ def test_an_unparsable_line_wins_over_earlier_invalid_records(
 def test_a_line_too_long_is_refused_in_its_turn(
     workspaces: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(reader, "MAX_LINE_BYTES", 2000)
+    monkeypatch.setattr(records, "MAX_LINE_BYTES", 2000)
     lines = jsonl(_records(80)).splitlines(keepends=True)
     long = record(run_id=run_id(99, day=2), notes="x" * 2100)
     verdict = _streamed(
@@ -286,10 +290,23 @@ def test_the_order_decides_as_the_sqlite_order_did(
     index_has: dict[str, tuple[int, int]],
     cuts: list[int],
 ) -> None:
-    del cuts  # records are added one at a time now
     order = Order()
     for line, (key, place) in enumerate(given_records, start=1):
         order.add(line, key, *place)
+    bulk, at = Order(), 0  # the same records added in slices (`extend`: an import's blocks)
+    for size in [*cuts, len(given_records)]:
+        part = given_records[at : at + size]
+        lines = range(at + 1, at + 1 + len(part))
+        keys = [key for key, _place in part]
+        bulk.extend(lines, keys, [p[0] for _k, p in part], [p[1] for _k, p in part])
+        at += len(part)
+    assert (bulk.first, bulk.top, bulk.counts, bulk.later) == (
+        order.first,
+        order.top,
+        order.counts,
+        order.later,
+    )
+    assert (bulk.lines, bulk.created, bulk.updated) == (order.lines, order.created, order.updated)
     rows = [(line, key, place) for line, (key, place) in enumerate(given_records, start=1)]
     # later: a record whose key had one at an equal or later place before it
     expected = [
@@ -322,6 +339,59 @@ def test_the_order_decides_as_the_sqlite_order_did(
     ]
     assert [given_records[latest][0] for _k, _f, latest, _c in runs] == list(firsts)
     db.close()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from("abcd"), PLACES, st.booleans()), min_size=1, max_size=30),
+    st.integers(0, 30),
+)
+def test_the_sidecar_folds_records_into_runs_one_at_a_time(
+    given_records: list[tuple[str, tuple[int, int], bool]], covered: int
+) -> None:
+    """A log in any order (written by hand), indexed whole or its first lines before the rest:
+    each run's first record is its earliest (ties: the first line), its latest view the latest
+    (ties: the later line), its count every record: the fold of its records one at a time."""
+    spec = IndexSpec(
+        "runs", "run", "runs.jsonl", "RUNS.jsonl", "id", "t", lanes=("lane",),
+        success=Predicate("all", (Condition("gate", ("PASS",)),)),
+    )  # fmt: skip
+    records = [
+        {"id": key, "t": utc(1, 8, p[0]), "last_updated_utc": utc(1, 9, p[1]), "lane": key,
+         "gate": "PASS" if passed else "FAIL"}
+        for key, p, passed in given_records
+    ]  # fmt: skip
+    runs: dict[str, list[Any]] = {}
+    given = zip(records, given_records, strict=True)
+    for seq, (written, (key, _place, passed)) in enumerate(given, start=1):
+        t, c = index_times(spec, written)
+        run = runs.setdefault(key, [t, seq, t, c, seq, 0, passed])
+        run[5] += 1
+        if t < run[0]:
+            run[:2] = [t, seq]
+        if (t, c) >= (run[2], run[3]):
+            run[2:5], run[6] = [t, c, seq], passed
+    expected = sorted(
+        (key, first_t, first_seq, last_t, last_c, last_seq, n, int(passed))
+        for key, (first_t, first_seq, last_t, last_c, last_seq, n, passed) in runs.items()
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        log = Path(folder) / "runs.jsonl"
+        data = jsonl(records)
+        cut = sum(len(line) + 1 for line in data.split(b"\n")[: min(covered, len(records))])
+        log.write_bytes(data[:cut])
+        db = index_module.connect_private()
+        try:
+            index_module.refresh(db, spec, log, index_module.Stale(rebuild=True))
+            log.write_bytes(data)
+            index_module.refresh(db, spec, log, index_module.Stale(rebuild=False, covered=cut))
+            found = db.execute(
+                "SELECT key, first_t, first_seq, last_t, last_c, last_seq, n, success FROM runs "
+                "ORDER BY key"
+            ).fetchall()
+        finally:
+            db.close()
+    assert found == expected
 
 
 def test_failed_runs_are_written_as_their_json_objects(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The bulk reader (`reader.read_batches`: blocks of lines, compact lines parsed by the C parser
+"""The bulk reader (`records.read_batches`: blocks of lines, compact lines parsed by the C parser
 and appended as given) gives the verdicts of the reader it replaced (one line at a time, each
 parsed by `loads_strict`, each record encoded): the same records at the same lines, the same
 bytes to append, the same RECORD_UNPARSABLE at the same line and column, on generated good and
@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.json_strict import JSONDecodeProblem, dumps_compact, loads_strict
-from registry_pipeline.core.run_index import reader
+from registry_pipeline.core.run_index import records
 from registry_pipeline.core.run_index.records import encode
 
 MAX_LINE = 300
@@ -89,20 +89,20 @@ def _old_records(
         try:
             document = loads_strict(head)
         except JSONDecodeProblem as exc:
-            if not exc.message.startswith(reader.EXTRA_DATA):
-                raise reader.unparsable("x", exc.line or 1, exc.message, exc.column) from None
+            if not exc.message.startswith(records.EXTRA_DATA):
+                raise records.unparsable("x", exc.line or 1, exc.message, exc.column) from None
         else:
             yield 1, document
             return
     for number, line in _old_lines(head, stream, chunk):
         if len(line) > MAX_LINE:
-            raise reader.unparsable("x", number, f"longer than {MAX_LINE} bytes")
+            raise records.unparsable("x", number, f"longer than {MAX_LINE} bytes")
         if not line.strip():
             continue
         try:
             record = loads_strict(line)
         except JSONDecodeProblem as exc:
-            raise reader.unparsable("x", number, exc.message, exc.column) from None
+            raise records.unparsable("x", number, exc.message, exc.column) from None
         yield number, record
 
 
@@ -139,22 +139,22 @@ def _new(data: bytes) -> tuple[tuple[str, Any], bytes | None]:
     encoded)."""
     appended: list[bytes] = []
 
-    def records() -> Iterator[tuple[int, Any]]:
-        for batch in reader.read_batches(io.BytesIO(data), "x"):
+    def given() -> Iterator[tuple[int, Any]]:
+        for batch in records.read_batches(io.BytesIO(data), "x"):
             if batch.lines is not None:
                 appended.append(batch.lines)
             else:
                 appended.extend(encode(value) for _line, value in batch.records)
             yield from batch.records
 
-    verdict = _verdict(records())
+    verdict = _verdict(given())
     return verdict, b"".join(appended) if verdict[0] == "ok" else None
 
 
 @pytest.fixture(autouse=True)
 def _small(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(reader, "MAX_LINE_BYTES", MAX_LINE)
-    monkeypatch.setattr(reader, "BLOCK", BLOCK)
+    monkeypatch.setattr(records, "MAX_LINE_BYTES", MAX_LINE)
+    monkeypatch.setattr(records, "BLOCK", BLOCK)
 
 
 def _first_line_alone(data: bytes) -> bool:

@@ -18,8 +18,7 @@ from hypothesis import strategies as st
 
 from registry_pipeline.core.json_strict import dumps_compact
 from registry_pipeline.core.run_index import RunIndex
-from registry_pipeline.core.run_index.reader import Batch, parse_block
-from registry_pipeline.core.run_index.records import judged, times
+from registry_pipeline.core.run_index.records import Batch, judged, parse_block, times
 from registry_pipeline.core.run_index.spec import Condition, IndexSpec, Predicate
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline_tests.core_tests.run_index._support import (

@@ -30,13 +30,13 @@ from registry_pipeline.core.json_strict import (
     loads_compact,
     loads_strict,
 )
+from registry_pipeline.core.run_index.index import Held, held
 from registry_pipeline.core.run_index.records import (
     CONTROL,
     Warnings,
     named_file_problem,
     path_problem,
 )
-from registry_pipeline.core.run_index.sidecar import Held, held
 from registry_pipeline.core.run_index.spec import (
     FAIL,
     Condition,
@@ -300,8 +300,8 @@ def test_what_the_sidecar_holds_is_remembered_as_held_decides(
     failure: list[tuple[str, list[Any]]],
     records: list[dict[str, Any]],
 ) -> None:
-    """`sidecar.Held`, remembering by the fields `held` reads (an import's shortcut), gives what
-    `held` gives of each record, the same records asked again included."""
+    """`index.Held.many`, remembering by the fields `held` reads (an import's shortcut), gives
+    what `held` gives of each record, the same records asked again included."""
 
     def predicate(mode: str, conditions: list[tuple[str, list[Any]]]) -> Predicate:
         return Predicate(mode, tuple(Condition(f, tuple(v)) for f, v in conditions))
@@ -312,10 +312,10 @@ def test_what_the_sidecar_holds_is_remembered_as_held_decides(
         failure=predicate("any", failure) if failure else None,
     )  # fmt: skip
     remembered = Held(spec)
-    for record in records * 2:
-        found = remembered(record)
-        assert found == held(spec, record), record
-        assert list(map(type, found)) == list(map(type, held(spec, record)))
+    for batch in (records, records * 2, records[:1]):
+        for record, found in zip(batch, remembered.many(batch), strict=True):
+            assert found == held(spec, record), record
+            assert list(map(type, found)) == list(map(type, held(spec, record)))
 
 
 # --- blocks of compact lines --------------------------------------------------------------
