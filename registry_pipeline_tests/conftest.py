@@ -33,6 +33,39 @@ def pytest_configure(config: pytest.Config) -> None:
 
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    _temporary_folders_in_memory()
+
+
+MEMORY_FOLDER = "/dev/shm"
+"""Where the tests' temporary folders go when $TMPDIR is unset and this is a tmpfs."""
+
+
+def _temporary_folders_in_memory() -> None:
+    """The suite's temporary folders (`tmp_path`, `tempfile`, and those of every process a test
+    starts: Dagster's SQLite history, PostgreSQL's and the S3 server's data) on a tmpfs: the
+    seals, the journal and the databases still call fsync, which there costs nothing instead of
+    a wait on the disk. Only when $TMPDIR is unset (a developer's own choice is kept), set by
+    the first process (xdist's workers inherit it). pytest keeps the folders of failed tests
+    only (`tmp_path_retention_policy`), so memory holds little more than the running tests'."""
+    import os
+    import tempfile
+
+    if "TMPDIR" in os.environ or not _is_tmpfs(MEMORY_FOLDER):
+        return
+    os.environ["TMPDIR"] = MEMORY_FOLDER
+    tempfile.tempdir = None  # gettempdir() reads $TMPDIR again
+
+
+def _is_tmpfs(folder: str) -> bool:
+    """Whether `folder` is a writable tmpfs mount point (Linux's /proc/mounts says)."""
+    import os
+
+    try:
+        with open("/proc/mounts", encoding="utf-8") as mounts:
+            found = any(line.split()[1:3] == [folder, "tmpfs"] for line in mounts)
+    except OSError:
+        return False
+    return found and os.access(folder, os.W_OK | os.X_OK)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
