@@ -265,13 +265,12 @@ def test_a_violation_stops_promotion_and_the_cli_agrees_with_the_check(
     assert code == 0
 
 
-def test_the_demo_allowed_operations_is_append_only_too(cli: Run, demo: Path) -> None:
-    _build(cli, demo)
-    path = demo / "registries/allowed_operations/ALLOWED_OPERATIONS_v0_1.json"
+def test_the_demo_allowed_operations_is_append_only_too(cli: Run, built: Path) -> None:
+    path = built / "registries/allowed_operations/ALLOWED_OPERATIONS_v0_1.json"
     document = json.loads(path.read_text())
     removed = document["operations"].pop()["operation_id"]
     _write(path, document)
-    code, out, _ = cli("check-append-only", str(path), "--workspace", str(demo), "--json")
+    code, out, _ = cli("check-append-only", str(path), "--workspace", str(built), "--json")
     assert code == 1
     assert [(v["code"], v["id"]) for v in json.loads(out)["violations"]] == [
         ("ID_REMOVED", removed)]  # fmt: skip
