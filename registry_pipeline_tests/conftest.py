@@ -181,6 +181,13 @@ def built(built_demo_once: tuple[Path, dict[str, Any]], tmp_path: Path) -> Path:
     return copy_built(built_demo_once[0], tmp_path)
 
 
+@pytest.fixture
+def built_entries(built_demo_once: tuple[Path, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The entries of the build that `built` is a copy of (its `--json` document's
+    `registries`), by registry id: for tests of what that first build wrote."""
+    return {entry["registry_id"]: entry for entry in built_demo_once[1]["registries"]}
+
+
 @pytest.fixture(scope="session")
 def served_demo(built_demo_once: tuple[Path, dict[str, Any]]) -> Iterator[Served]:
     """`built_demo_once` served by the real `dagster-webserver` for the rest of the test
