@@ -89,13 +89,18 @@ def _builds_in_process_session() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def _builds_in_process(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+def _builds_in_process(request: pytest.FixtureRequest) -> Iterator[None]:
     """In process, except in a test marked `launched`: there `registry build` (and every process
-    the test starts) launches its run through the code location, as outside the tests."""
-    if request.node.get_closest_marker("launched") is not None:
-        monkeypatch.delenv(IN_PROCESS_ENV, raising=False)
-    else:
-        monkeypatch.setenv(IN_PROCESS_ENV, "1")
+    the test starts) launches its run through the code location, as outside the tests. With a
+    MonkeyPatch of its own: were it the test's `monkeypatch`, that would be set up before
+    `tmp_path` and undone after pytest removes the test's folder, through the test's patched
+    `os.scandir` or `os.listdir`."""
+    with pytest.MonkeyPatch.context() as patch:
+        if request.node.get_closest_marker("launched") is not None:
+            patch.delenv(IN_PROCESS_ENV, raising=False)
+        else:
+            patch.setenv(IN_PROCESS_ENV, "1")
+        yield
 
 
 @pytest.fixture
