@@ -19,6 +19,8 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "module-registries"
 Run = Callable[..., tuple[int, str, str]]
 """The `cli` fixture: `registry ARGS...` in this process -> (exit code, stdout, stderr)."""
+Entries = dict[str, dict[str, Any]]
+"""A build's `--json` entries by registry id (the `built_entries` fixture)."""
 
 
 def unseal(folder: Path) -> None:

@@ -33,6 +33,39 @@ def pytest_configure(config: pytest.Config) -> None:
 
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    _temporary_folders_in_memory()
+
+
+MEMORY_FOLDER = "/dev/shm"
+"""Where the tests' temporary folders go when $TMPDIR is unset and this is a tmpfs."""
+
+
+def _temporary_folders_in_memory() -> None:
+    """The suite's temporary folders (`tmp_path`, `tempfile`, and those of every process a test
+    starts: Dagster's SQLite history, PostgreSQL's and the S3 server's data) on a tmpfs: the
+    seals, the journal and the databases still call fsync, which there costs nothing instead of
+    a wait on the disk. Only when $TMPDIR is unset (a developer's own choice is kept), set by
+    the first process (xdist's workers inherit it). pytest keeps the folders of failed tests
+    only (`tmp_path_retention_policy`), so memory holds little more than the running tests'."""
+    import os
+    import tempfile
+
+    if "TMPDIR" in os.environ or not _is_tmpfs(MEMORY_FOLDER):
+        return
+    os.environ["TMPDIR"] = MEMORY_FOLDER
+    tempfile.tempdir = None  # gettempdir() reads $TMPDIR again
+
+
+def _is_tmpfs(folder: str) -> bool:
+    """Whether `folder` is a writable tmpfs mount point (Linux's /proc/mounts says)."""
+    import os
+
+    try:
+        with open("/proc/mounts", encoding="utf-8") as mounts:
+            found = any(line.split()[1:3] == [folder, "tmpfs"] for line in mounts)
+    except OSError:
+        return False
+    return found and os.access(folder, os.W_OK | os.X_OK)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -56,13 +89,18 @@ def _builds_in_process_session() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def _builds_in_process(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+def _builds_in_process(request: pytest.FixtureRequest) -> Iterator[None]:
     """In process, except in a test marked `launched`: there `registry build` (and every process
-    the test starts) launches its run through the code location, as outside the tests."""
-    if request.node.get_closest_marker("launched") is not None:
-        monkeypatch.delenv(IN_PROCESS_ENV, raising=False)
-    else:
-        monkeypatch.setenv(IN_PROCESS_ENV, "1")
+    the test starts) launches its run through the code location, as outside the tests. With a
+    MonkeyPatch of its own: were it the test's `monkeypatch`, that would be set up before
+    `tmp_path` and undone after pytest removes the test's folder, through the test's patched
+    `os.scandir` or `os.listdir`."""
+    with pytest.MonkeyPatch.context() as patch:
+        if request.node.get_closest_marker("launched") is not None:
+            patch.delenv(IN_PROCESS_ENV, raising=False)
+        else:
+            patch.setenv(IN_PROCESS_ENV, "1")
+        yield
 
 
 @pytest.fixture
@@ -146,6 +184,13 @@ def built(built_demo_once: tuple[Path, dict[str, Any]], tmp_path: Path) -> Path:
     """A private copy of the demo workspace after one green build (`tmp_path/demo`): for tests
     whose first build is only the way to that state, not what they look at."""
     return copy_built(built_demo_once[0], tmp_path)
+
+
+@pytest.fixture
+def built_entries(built_demo_once: tuple[Path, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The entries of the build that `built` is a copy of (its `--json` document's
+    `registries`), by registry id: for tests of what that first build wrote."""
+    return {entry["registry_id"]: entry for entry in built_demo_once[1]["registries"]}
 
 
 @pytest.fixture(scope="session")

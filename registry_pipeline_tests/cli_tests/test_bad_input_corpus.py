@@ -324,26 +324,28 @@ def test_validate_fails_a_folder_whose_manifest_json_is_the_case(
 
 
 @pytest.mark.parametrize("audit", [False, True], ids=["build", "full_audit"])
-@pytest.mark.parametrize("case", CASE_PARAMS)
 def test_a_folder_with_a_bad_run_json_never_stops_a_build(
-    cli: Run, built: Path, case: Case, audit: bool
+    cli: Run, built: Path, audit: bool
 ) -> None:
-    bad = _seal(built, (built / SOURCE).read_bytes())
-    _forge_run_json(bad, case.data)
+    """One forged folder per case, all in one workspace (one build, not one per case): each is
+    that folder's failure, with the seed's warning, and the build goes on."""
+    bad: dict[str, Path] = {}
+    for case in CASES:
+        bad[case.name] = _seal(built, (built / SOURCE).read_bytes())
+        _forge_run_json(bad[case.name], case.data)
+    assert len({folder.name for folder in bad.values()}) == len(CASES)
     code, entries, _err = _build(cli, built, *(["--full-audit"] if audit else []))
     assert code in (0, 1)
     index = entries["run_registry"]
     assert index["status"] == "built", index
     folder = built / ".codex" / "RUNS" / str(index["run_id"])
     rows = _jsonl((folder / "RUN_REGISTRY_SEAL_STATUS_v0_2.jsonl").read_text())
-    (row,) = [r for r in rows if str(r["run_key"]).endswith("::" + bad.name)]
-    assert row["status"] == "FAIL" and "RUN_JSON_INVALID" in json.dumps(row["problems"])
-    (record,) = [
-        r
-        for r in _jsonl((folder / "RUN_REGISTRY_v0_1.jsonl").read_text())
-        if r["run_id"] == bad.name
-    ]
-    assert record["warnings"][0].startswith("Failed to parse run.json: ")  # the seed's words
+    records = _jsonl((folder / "RUN_REGISTRY_v0_1.jsonl").read_text())
+    for name, forged in bad.items():
+        (row,) = [r for r in rows if str(r["run_key"]).endswith("::" + forged.name)]
+        assert row["status"] == "FAIL" and "RUN_JSON_INVALID" in json.dumps(row["problems"]), name
+        (record,) = [r for r in records if r["run_id"] == forged.name]
+        assert record["warnings"][0].startswith("Failed to parse run.json: "), name  # the seed's
 
 
 # --------------------------------------------------------------------------------------------

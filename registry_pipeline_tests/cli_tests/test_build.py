@@ -44,28 +44,27 @@ def test_build_seals_every_source_and_checks_it(cli: Run, demo: Path) -> None:
     assert (demo / ".codex" / "dagster_home" / "dagster.yaml").is_file()
 
 
-def test_unchanged_sources_are_reused_and_changed_ones_sealed(cli: Run, demo: Path) -> None:
+def test_unchanged_sources_are_reused_and_changed_ones_sealed(cli: Run, built: Path) -> None:
     sources = (
         "expected_versions",
         "migration_ledger",
         "threshold_packs_file",
         "allowed_operations",
     )
-    assert _build_json(cli, demo)[0] == 0
-    before = run_folders(demo)
-    code, entries = _build_json(cli, demo, "--force")  # a build, not `up to date`
+    before = run_folders(built)
+    code, entries = _build_json(cli, built, "--force")  # a build, not `up to date`
     assert code == 0
     assert all(entries[source]["status"] == "reused" for source in sources)
-    new = set(run_folders(demo)) - set(before)
+    new = set(run_folders(built)) - set(before)
     assert not any(source in name for name in new for source in sources)
-    assert all(name in run_folders(demo) for name in before)  # old folders are never touched
-    ledger = demo / "registries" / "migration_ledger" / "applied_migrations.json"
+    assert all(name in run_folders(built) for name in before)  # old folders are never touched
+    ledger = built / "registries" / "migration_ledger" / "applied_migrations.json"
     document = json.loads(ledger.read_text())
     document["migrations"][0]["status"] = "FAILED"
     ledger.write_text(json.dumps(document, indent=2))
-    code, entries = _build_json(cli, demo)
+    code, entries = _build_json(cli, built)
     assert code == 0
-    new = sorted(set(run_folders(demo)) - set(before))
+    new = sorted(set(run_folders(built)) - set(before))
     assert any(
         name.endswith("__migration_ledger_build") or "migration_ledger_build__" in name
         for name in new

@@ -44,14 +44,13 @@ def test_a_full_disk_fails_the_step_with_io_error_and_enospc(cli: Run, full_runs
     assert "INTERNAL" not in problems and "DagsterExecutionStepExecutionError" not in problems
 
 
-def test_a_damaged_dagster_storage_is_dagster_storage_with_its_path(cli: Run, demo: Path) -> None:
-    assert cli("build", "--workspace", str(demo))[0] == 0
-    home = demo / ".codex" / "dagster_home"
+def test_a_damaged_dagster_storage_is_dagster_storage_with_its_path(cli: Run, built: Path) -> None:
+    home = built / ".codex" / "dagster_home"
     database = home / "history" / "runs.db"
     database.write_bytes(b"this is not a SQLite database, it was overwritten\n" * 100)
-    code, out, err = cli("build", "--workspace", str(demo), "--force")  # Dagster must open it
+    code, out, err = cli("build", "--workspace", str(built), "--force")  # Dagster must open it
     assert code == 1
     assert err.startswith(f"error: DAGSTER_STORAGE {home}:"), err
     assert "INTERNAL" not in err
-    code, out, _ = cli("build", "--json", "--workspace", str(demo), "--force")
+    code, out, _ = cli("build", "--json", "--workspace", str(built), "--force")
     assert code == 1 and json.loads(out)["error"]["code"] == "DAGSTER_STORAGE"

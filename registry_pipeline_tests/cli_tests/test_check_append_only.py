@@ -30,6 +30,7 @@ from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.sources import read_source_files, source_problems
+from registry_pipeline_tests._helpers import Entries
 from registry_pipeline_tests.cli_tests.conftest import Run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -201,32 +202,32 @@ def _build(cli: Run, root: Path) -> dict[str, dict[str, Any]]:
 
 
 def test_a_violation_stops_promotion_and_the_cli_agrees_with_the_check(
-    cli: Run, demo: Path
+    cli: Run, built: Path, built_entries: Entries
 ) -> None:
     """One rule, two paths: the build's blocking check (and the diagnostics it seals) and the
     CLI with the active snapshot as baseline report the same violations."""
-    first = _build(cli, demo)
+    first = built_entries
     assert first["rolepack"]["promotion"] == "promoted"
     assert first["rolepack"]["checks"]["append_only"] is True
     active = first["rolepack"]["run_id"]
-    pack = demo / PACK
+    pack = built / PACK
     broken = copy.deepcopy(example_pack())
     broken["roles"].pop(5)
     surface = broken["roles"][0]["produce_contracts"][0]["schema_json"]
     surface["additionalProperties"] = False
     _write(pack, broken)
 
-    second = _build(cli, demo)
+    second = _build(cli, built)
     entry = second["rolepack"]
     assert entry["checks"]["append_only"] is False
     assert entry["promotion"] != "promoted"
     assert second["registry_delta_log"]["status"] == "skipped"  # downstream stops
-    folder = demo / ".codex" / "RUNS" / str(entry["run_id"])
+    folder = built / ".codex" / "RUNS" / str(entry["run_id"])
     sealed = [
         json.loads(line)
         for line in (folder / "APPEND_ONLY_DIAGNOSTICS_v0_1.jsonl").read_text().splitlines()
     ]
-    code, out, _ = cli("check-append-only", str(pack), "--workspace", str(demo), "--json")
+    code, out, _ = cli("check-append-only", str(pack), "--workspace", str(built), "--json")
     assert code == 1
     document = json.loads(out)
     assert document["baseline"]["source"] == f"{active}/atelier_rolepack_v1.json"
@@ -243,35 +244,34 @@ def test_a_violation_stops_promotion_and_the_cli_agrees_with_the_check(
     assert ("ID_REMOVED", "/roles/5", "thematic_psychological_4") in named
     assert ("CONTRACT_SURFACE_DRIFT", "/roles/0/produce_contracts/0/schema_json",
             "executive_1") in named  # fmt: skip
-    built = [  # the build's own problems, from its blocking check's metadata, name them too
+    from_check = [  # the build's own problems, from its blocking check's metadata, name them too
         (p["code"], p["field"], p.get("entry_id"))
         for p in entry["problems"]
         if p.get("check") == "append_only"
     ]
-    assert built == named
+    assert from_check == named
     from registry_pipeline.core.gate.checks import catalog_append_only_check
     from registry_pipeline.core.workspace.layout import Workspace
 
-    said = catalog_append_only_check(folder, Workspace(demo), "rolepack").description or ""
+    said = catalog_append_only_check(folder, Workspace(built), "rolepack").description or ""
     assert "/roles/5 (role_id=thematic_psychological_4)" in said  # the build's line names it
     assert drift["compatibility"]["kind"] == "forward"
-    code, out, _ = cli("pointers", "show", "--workspace", str(demo), "--json")
+    code, out, _ = cli("pointers", "show", "--workspace", str(built), "--json")
     assert code == 0 and active in out  # the pointer did not move
 
     _write(pack, example_pack())  # restored: clean again, and unchanged sources settle
-    third = _build(cli, demo)
+    third = _build(cli, built)
     assert third["rolepack"]["checks"]["append_only"] is True
-    code, _, _ = cli("check-append-only", str(pack), "--workspace", str(demo))
+    code, _, _ = cli("check-append-only", str(pack), "--workspace", str(built))
     assert code == 0
 
 
-def test_the_demo_allowed_operations_is_append_only_too(cli: Run, demo: Path) -> None:
-    _build(cli, demo)
-    path = demo / "registries/allowed_operations/ALLOWED_OPERATIONS_v0_1.json"
+def test_the_demo_allowed_operations_is_append_only_too(cli: Run, built: Path) -> None:
+    path = built / "registries/allowed_operations/ALLOWED_OPERATIONS_v0_1.json"
     document = json.loads(path.read_text())
     removed = document["operations"].pop()["operation_id"]
     _write(path, document)
-    code, out, _ = cli("check-append-only", str(path), "--workspace", str(demo), "--json")
+    code, out, _ = cli("check-append-only", str(path), "--workspace", str(built), "--json")
     assert code == 1
     assert [(v["code"], v["id"]) for v in json.loads(out)["violations"]] == [
         ("ID_REMOVED", removed)]  # fmt: skip

@@ -56,15 +56,14 @@ def test_each_build_appends_and_never_rewrites(cli: Run, demo: Path) -> None:
     assert code == 0 and json.loads(out)["status"] == "PASS"
 
 
-def test_show_filters_and_explains_record_changes(cli: Run, demo: Path) -> None:
-    _build(cli, demo)
-    ledger = demo / "registries" / "migration_ledger" / "applied_migrations.json"
+def test_show_filters_and_explains_record_changes(cli: Run, built: Path) -> None:
+    ledger = built / "registries" / "migration_ledger" / "applied_migrations.json"
     text = ledger.read_text()
     ledger.write_text(text.replace('"status": "VERIFIED"', '"status": "UNVERIFIED"', 1))
-    _build(cli, demo)
+    _build(cli, built)
     code, out, _ = cli(
         "delta", "show", "--registry", "migration_ledger", "--explain", "--json",
-        "--workspace", str(demo),
+        "--workspace", str(built),
     )  # fmt: skip
     assert code == 0
     records = json.loads(out)["records"]
@@ -72,20 +71,19 @@ def test_show_filters_and_explains_record_changes(cli: Run, demo: Path) -> None:
     (changed,) = records[1]["explanation"]
     assert changed["records"]["counts"]["changed"] == 1
     assert changed["records"]["changed"]["records"][0]["fields"] == ["status"]
-    code, out, _ = cli("delta", "show", "--since", "2999-01-01", "--workspace", str(demo))
+    code, out, _ = cli("delta", "show", "--since", "2999-01-01", "--workspace", str(built))
     assert code == 0 and out.startswith("0 transition(s) from ")
 
 
-def test_a_tampered_log_breaks_verify_and_is_not_a_baseline(cli: Run, demo: Path) -> None:
-    _build(cli, demo)
-    _build(cli, demo)
-    first, _second = _logs(demo)
+def test_a_tampered_log_breaks_verify_and_is_not_a_baseline(cli: Run, built: Path) -> None:
+    _build(cli, built)
+    first, _second = _logs(built)
     unseal(first)
     data = (first / LOG).read_bytes()
     (first / LOG).write_bytes(data.replace(b'"delta_version":"0.1"', b'"delta_version":"0.2"', 1))
-    code, _out, err = cli("delta", "verify", "--workspace", str(demo))
+    code, _out, err = cli("delta", "verify", "--workspace", str(built))
     assert code == 1 and "error:" in err
-    entries = _build(cli, demo)  # the broken chain is never extended: a fresh valid baseline
+    entries = _build(cli, built)  # the broken chain is never extended: a fresh valid baseline
     assert entries["registry_delta_log"]["checks"]["append_only"] is True
 
 
@@ -148,12 +146,11 @@ def test_a_log_whose_records_name_another_folder_is_never_used(cli: Run, demo: P
     assert code == 0 and json.loads(out)["log_run_id"] == good.name
 
 
-def test_show_with_no_usable_log_says_so(cli: Run, demo: Path) -> None:
-    _build(cli, demo)
-    (log,) = _logs(demo)
+def test_show_with_no_usable_log_says_so(cli: Run, built: Path) -> None:
+    (log,) = _logs(built)
     unseal(log)
     (log / "REGISTRY_DELTA_LOG_STATE_v0_2.json").unlink()
-    code, _out, err = cli("delta", "show", "--workspace", str(demo))
+    code, _out, err = cli("delta", "show", "--workspace", str(built))
     assert code == 1 and "NO_VALID_LOG" in err
 
 

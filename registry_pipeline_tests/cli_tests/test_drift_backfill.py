@@ -34,25 +34,24 @@ def _backfill(cli: Run, root: Path, first: date, last: date) -> tuple[int, dict[
     return code, json.loads(out) if out.strip() else {}
 
 
-def test_days_without_history_are_all_unknown_sealed_and_checked(cli: Run, demo: Path) -> None:
-    assert cli("build", "--workspace", str(demo))[0] == 0  # the journal starts today
+def test_days_without_history_are_all_unknown_sealed_and_checked(cli: Run, built: Path) -> None:
     yesterday = _today() - timedelta(days=1)
     first = yesterday - timedelta(days=1)
-    code, document = _backfill(cli, demo, first, yesterday)
+    code, document = _backfill(cli, built, first, yesterday)
     assert code == 0 and document["success"] is True
     days = document["days"]
     assert [day["day"] for day in days] == [str(first), str(yesterday)]
     for day in days:
         assert day["signals"] == {"true": 0, "false": 0, "unknown": len(KIND_SEVERITY)}
         assert day["missing_history"] == list(DAY_INPUTS)
-        folder = demo / ".codex" / "RUNS" / day["run_id"]
+        folder = built / ".codex" / "RUNS" / day["run_id"]
         assert "__drift_signals_daily_build" in day["run_id"]
         assert inspect_run_folder(folder).ok
         envelope = json.loads((folder / "run.json").read_text())
         assert envelope["inputs"] == [] and envelope["registry_id"] == "drift_signals_daily"
         v01 = json.loads((folder / V01_ARTIFACT).read_text())
         assert v01["generated_utc"] == f"{day['day']}T23:59:59Z"
-    with dg.DagsterInstance.from_config(str(demo / ".codex" / "dagster_home")) as instance:
+    with dg.DagsterInstance.from_config(str(built / ".codex" / "dagster_home")) as instance:
         done = instance.get_materialized_partitions(dg.AssetKey("drift_signals_daily"))
         (backfill,) = instance.get_backfills()  # the UI's Backfills tab lists it
         runs = instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": backfill.backfill_id}))
@@ -63,9 +62,8 @@ def test_days_without_history_are_all_unknown_sealed_and_checked(cli: Run, demo:
     assert sorted(run.run_id for run in runs) == sorted(d["dagster_run_id"] for d in days)
 
 
-def test_a_day_reads_the_snapshots_active_at_its_end(cli: Run, demo: Path) -> None:
-    assert cli("build", "--workspace", str(demo))[0] == 0
-    workspace = Workspace(demo)
+def test_a_day_reads_the_snapshots_active_at_its_end(cli: Run, built: Path) -> None:
+    workspace = Workspace(built)
     pointers = PointerStore(workspace).read()
     day = _today()  # the build's day (the journal starts there)
     today = build_drift_for_day(workspace, day)
@@ -173,13 +171,12 @@ def test_a_broken_catalog_is_named_before_any_backfill(cli: Run, demo: Path) -> 
 
 
 def test_a_journal_line_no_release_writes_fails_the_day_with_journal_corrupt(
-    cli: Run, demo: Path
+    cli: Run, built: Path
 ) -> None:
-    assert cli("build", "--workspace", str(demo))[0] == 0
-    journal = demo / ".codex" / "ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
+    journal = built / ".codex" / "ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
     journal.write_bytes(journal.read_bytes().replace(b'"promote"', b'"promoted"', 1))
     yesterday = _today() - timedelta(days=1)
-    code, document = _backfill(cli, demo, yesterday, yesterday)
+    code, document = _backfill(cli, built, yesterday, yesterday)
     assert code == 1 and document["success"] is False
     (problem,) = document["days"][0]["problems"]
     assert (problem["code"], problem["path"]) == ("JOURNAL_CORRUPT", str(journal))

@@ -19,7 +19,7 @@ import pytest
 from registry_pipeline.core.pointers.journal import read_records
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline_tests._helpers import Run, copy_built, copy_demo, registry
+from registry_pipeline_tests._helpers import Entries, Run, copy_built, copy_demo, registry
 
 SOURCE = Path("registries") / "expected_versions" / "EXPECTED_VERSIONS_v0_1.json"
 
@@ -154,21 +154,20 @@ def test_a_failed_promotion_is_not_applied_later(cli: Run, two_snapshots: Snapsh
     assert cli("pointers", "verify", "--workspace", str(demo))[0] == 0
 
 
-def test_show_validates_each_target_again(cli: Run, demo: Path) -> None:
-    code, entries, _ = _build(cli, demo)
-    assert code == 0
-    folder = demo / ".codex" / "RUNS" / str(entries["expected_versions"]["run_id"])
+def test_show_validates_each_target_again(cli: Run, built: Path, built_entries: Entries) -> None:
+    entries = built_entries
+    folder = built / ".codex" / "RUNS" / str(entries["expected_versions"]["run_id"])
     artifact = folder / "EXPECTED_VERSIONS_v0_1.json"
     folder.chmod(0o755)
     artifact.chmod(0o644)
     data = artifact.read_bytes()
     artifact.write_bytes(data.replace(b"0.1.0", b"0.1.9", 1))  # same size, same root line
-    code, out, _ = cli("pointers", "show", "--workspace", str(demo))
+    code, out, _ = cli("pointers", "show", "--workspace", str(built))
     assert code == 0
     rows = {line.split()[0]: line for line in out.splitlines()}
     assert "invalid: HASH_MISMATCH" in rows["expected_versions"]
     assert rows["run_registry"].endswith(" ok")
-    code, out, _ = cli("pointers", "show", "--workspace", str(demo), "--json")
+    code, out, _ = cli("pointers", "show", "--workspace", str(built), "--json")
     shown = {row["registry_id"]: row for row in json.loads(out)["pointers"]}
     assert shown["expected_versions"]["target"] == "invalid: HASH_MISMATCH"
     assert shown["expected_versions"]["journal"] == "ok" and shown["run_registry"]["hold"] is None

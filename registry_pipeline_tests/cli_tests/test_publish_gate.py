@@ -11,7 +11,7 @@ from registry_pipeline.core.pointers.journal import read_records
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import list_snapshots
-from registry_pipeline_tests._helpers import Run
+from registry_pipeline_tests._helpers import Entries, Run
 
 ROLEPACK = Path("registries/rolepack/atelier_rolepack_v1.json")
 
@@ -45,31 +45,29 @@ def _point_at(root: Path, registry_id: str, run_id: str) -> None:
 
 
 def test_a_build_writes_a_receipt_for_every_checked_snapshot_and_the_journal_names_it(
-    cli: Run, demo: Path
+    cli: Run, built: Path, built_entries: Entries
 ) -> None:
-    code, entries = _build(cli, demo)
-    assert code == 0
-    store = ReceiptStore(Workspace(demo))
+    entries = built_entries
+    store = ReceiptStore(Workspace(built))
     run_id = str(entries["rolepack"]["run_id"])
-    (snapshot,) = [s for s in list_snapshots(Workspace(demo), "rolepack") if s.run_id == run_id]
+    (snapshot,) = [s for s in list_snapshots(Workspace(built), "rolepack") if s.run_id == run_id]
     receipt = store.find(snapshot.root_sha256)
     assert receipt is not None and receipt.passed and receipt.run_id == run_id
     names = [check["name"] for check in receipt.checks]
     assert names == ["seal_valid", "schema_valid", "append_only", "coordination"]
     assert receipt.build["kind"] == "dagster_run"
-    promoted = [r for r in read_records(PointerStore(Workspace(demo)).journal_path)
+    promoted = [r for r in read_records(PointerStore(Workspace(built)).journal_path)
                 if r.registry_id == "rolepack" and r.action == "promote"]  # fmt: skip
     assert promoted[-1].checks["receipt"]["sha256"] == receipt.sha256
-    assert (demo / promoted[-1].checks["receipt"]["path"]).read_bytes() == receipt.data()
+    assert (built / promoted[-1].checks["receipt"]["path"]).read_bytes() == receipt.data()
 
 
 def test_the_coordination_check_names_the_snapshots_it_read_never_the_working_tree(
-    cli: Run, demo: Path
+    cli: Run, built: Path, built_entries: Entries
 ) -> None:
-    code, entries = _build(cli, demo)
-    assert code == 0
+    entries = built_entries
     packs = str(entries["threshold_packs_file"]["run_id"])
-    workspace = Workspace(demo)
+    workspace = Workspace(built)
     (snapshot,) = [s for s in list_snapshots(workspace, "allowed_operations")]
     receipt = ReceiptStore(workspace).find(snapshot.root_sha256)
     assert receipt is not None

@@ -28,11 +28,10 @@ def _append(path: Path, record: dict[str, object]) -> None:
         handle.write(json.dumps(record, separators=(",", ":")) + "\n")
 
 
-def test_an_override_only_in_the_working_tree_fails_the_rules_check(cli: Run, demo: Path) -> None:
-    assert cli("build", "--workspace", str(demo), "--json")[0] == 0
-    sealed = list_snapshots(Workspace(demo), "run_overrides")[-1]
-    _append(demo / OVERRIDES, OVERRIDE)
-    first = json.loads((demo / RUNS).read_text().splitlines()[0])
+def test_an_override_only_in_the_working_tree_fails_the_rules_check(cli: Run, built: Path) -> None:
+    sealed = list_snapshots(Workspace(built), "run_overrides")[-1]
+    _append(built / OVERRIDES, OVERRIDE)
+    first = json.loads((built / RUNS).read_text().splitlines()[0])
     run = {
         **first,
         "run_id": OVERRIDE["run_id"],
@@ -40,11 +39,11 @@ def test_an_override_only_in_the_working_tree_fails_the_rules_check(cli: Run, de
         "uniqueness_scene": "FAIL",
         "override_id": OVERRIDE["override_id"],
     }
-    _append(demo / RUNS, run)
-    cli("build", "--workspace", str(demo), "--select", "run_index", "--json")
-    folder = list_snapshots(Workspace(demo), "run_index")[-1].path
+    _append(built / RUNS, run)
+    cli("build", "--workspace", str(built), "--select", "run_index", "--json")
+    folder = list_snapshots(Workspace(built), "run_index")[-1].path
 
-    verdict = run_rules_check(folder, Workspace(demo), "run_index", pinned={})
+    verdict = run_rules_check(folder, Workspace(built), "run_index", pinned={})
 
     assert not verdict.passed
     assert verdict.metadata["reason_codes"] == ["run-override-exists"]
