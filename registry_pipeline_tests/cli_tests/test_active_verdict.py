@@ -9,13 +9,19 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
+from registry_pipeline.core.append_only.governed import published_snapshot
+from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.gate.dependencies import checked_snapshot
 from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_store import RunStore, seal_files
+from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder
+from registry_pipeline.core.workspace.catalog import RegistrySpec
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline_tests._helpers import Run, unseal
 
@@ -136,6 +142,30 @@ def test_validate_active_and_pointers_show_agree(cli: Run, ws: Path, case: str) 
     assert exit_code == {"ok": 0, "invalid": 1, "root_mismatch": 1}.get(state, 2)
     _code, text, _err = cli("pointers", "show", "--workspace", str(ws))
     assert text.rstrip().endswith(row["target"]), text  # the state column, as in --json
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_the_baselines_take_the_active_snapshot_only_where_validate_passes_it(
+    cli: Run, ws: Path, case: str
+) -> None:
+    """What another registry is checked against (`checked_snapshot`) and the append-only
+    check's baseline (`published_snapshot`) ask the same verdict: the active folder, exactly
+    where `validate --active` passes it."""
+    state, _expected = CASES[case](ws)
+    passed = _validate_codes(cli, ws)[0] == 0
+    assert passed == (state == "ok")
+    workspace, schemas = Workspace(ws), SchemaCatalog.for_workspace(ws)
+    checked = checked_snapshot(workspace, "alpha", schemas)
+    assert (checked is not None) == passed, case
+    spec = cast(RegistrySpec, SimpleNamespace(registry_id="alpha", active_pointer=True))
+    if state == "no_run_id":  # no folder named: the newest valid snapshot is the baseline
+        assert published_snapshot(workspace, spec, schemas) is not None
+    elif passed:
+        assert checked is not None and published_snapshot(workspace, spec, schemas) == checked.path
+    else:
+        with pytest.raises(UsageError) as refused:
+            published_snapshot(workspace, spec, schemas)
+        assert refused.value.code == "BASELINE_INVALID", case
 
 
 def test_an_unreadable_pointer_file_is_refused_alike_by_both(cli: Run, ws: Path) -> None:

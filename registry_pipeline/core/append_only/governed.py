@@ -20,9 +20,9 @@ from registry_pipeline.core.append_only.baseline import (
 from registry_pipeline.core.append_only.check import Report
 from registry_pipeline.core.append_only.rules import Rules, parse_rules
 from registry_pipeline.core.errors import UsageError
-from registry_pipeline.core.pointers.store import PointerRefused, PointerStore, target_folder
+from registry_pipeline.core.pointers.store import PointerStore
+from registry_pipeline.core.pointers.targets import target_verdict
 from registry_pipeline.core.seal.schemas import SchemaCatalog
-from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.workspace.catalog import RegistrySpec
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import newest_valid, read_snapshot
@@ -63,21 +63,17 @@ def published_snapshot(
     else None."""
     if spec.active_pointer:
         ref = PointerStore(workspace, schemas).recorded(spec.registry_id)  # never a hand edit
-        if ref is not None and ref.run_id:
-            folder = workspace.runs_dir / ref.run_id
-            try:  # the name is checked before any filesystem call, as for any pointer target
-                folder = target_folder(workspace, spec.registry_id, ref.run_id)
-                valid = inspect_run_folder(folder, schemas=schemas).ok
-            except PointerRefused:
-                valid = False
-            if not valid:
+        if ref is not None and ref.run_id:  # the verdict `validate --active` prints
+            verdict = target_verdict(workspace, spec.registry_id, ref, schemas)
+            if not verdict.ok or verdict.folder is None:
                 raise UsageError(
                     f"the active snapshot of {spec.registry_id} is missing or does not "
-                    "validate; the append-only check has no trustworthy baseline",
+                    f"validate ({verdict.code}); the append-only check has no trustworthy "
+                    "baseline",
                     code="BASELINE_INVALID",
-                    path=str(folder),
+                    path=verdict.path or str(workspace.runs_dir / ref.run_id),
                 )
-            return folder
+            return verdict.folder
     newest = newest_valid(workspace, spec.registry_id, schemas, before=checked)
     return newest.path if newest is not None else None
 

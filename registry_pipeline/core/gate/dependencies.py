@@ -15,13 +15,12 @@ from pathlib import Path
 
 from registry_pipeline.core.append_only.baseline import DIAGNOSTICS_ARTIFACT
 from registry_pipeline.core.append_only.governed import published_files
-from registry_pipeline.core.errors import RegistryError, UsageError
+from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.gate.receipts import ReceiptStore
-from registry_pipeline.core.pointers.store import PointerRefused, PointerStore
-from registry_pipeline.core.pointers.targets import target_folder
+from registry_pipeline.core.pointers.store import PointerStore
+from registry_pipeline.core.pointers.targets import target_verdict
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.schemas import SchemaCatalog
-from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.workspace.catalog import RegistryCatalog
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import Snapshot, list_snapshots, read_snapshot
@@ -107,15 +106,10 @@ def checked_snapshot(
         if verdicts.passing and verdicts.failed is None:
             return snapshot
     ref = PointerStore(workspace).recorded(registry_id)  # the active one, as journaled
-    if ref is None or not ref.run_id:
+    verdict = None if ref is None else target_verdict(workspace, registry_id, ref, schemas)
+    if verdict is None or not verdict.ok or verdict.folder is None:  # `validate --active`'s
         return None
-    try:
-        folder = target_folder(workspace, registry_id, ref.run_id)
-        if inspect_run_folder(folder, schemas=schemas).ok:
-            return read_snapshot(folder, registry_id)
-    except (UsageError, PointerRefused):
-        return None
-    return None
+    return read_snapshot(verdict.folder, registry_id)
 
 
 def coordination_reads(root: Path, catalog: RegistryCatalog) -> dict[str, tuple[str, ...]]:

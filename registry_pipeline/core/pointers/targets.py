@@ -269,7 +269,7 @@ def target_verdict(
     workspace: Workspace,
     registry_id: str,
     ref: SealedRef,
-    schemas: SchemaCatalog,
+    schemas: SchemaCatalog | None,
     *,
     fast: bool = False,
     now: datetime | None = None,
