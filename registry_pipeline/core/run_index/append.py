@@ -46,18 +46,7 @@ from registry_pipeline.core.faults import crash_point
 from registry_pipeline.core.fs import require_safe_all
 from registry_pipeline.core.json_strict import gc_paused, prepare_encoder
 from registry_pipeline.core.lock import DEFAULT_TIMEOUT
-from registry_pipeline.core.run_index.index import (
-    Held,
-    IndexState,
-    LogIndex,
-    add_rows,
-    counters,
-    create_query_indexes,
-    drop_query_indexes,
-    finish,
-    torn_error,
-    transaction,
-)
+from registry_pipeline.core.run_index.index import IndexState, LogIndex, torn_error
 from registry_pipeline.core.run_index.records import (
     MAX_LISTED,
     Batch,
@@ -75,6 +64,15 @@ from registry_pipeline.core.run_index.records import (
     record_problem,
 )
 from registry_pipeline.core.run_index.rules import CHUNK, RecordRules, relevant
+from registry_pipeline.core.run_index.sidecar import (
+    Held,
+    add_rows,
+    counters,
+    create_query_indexes,
+    drop_query_indexes,
+    finish,
+    transaction,
+)
 from registry_pipeline.core.run_index.spec import IndexSpec
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.seal.schemas import SchemaCatalog

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.run_index import RunIndex, append, query, records
-from registry_pipeline.core.run_index import index as index_module
+from registry_pipeline.core.run_index import sidecar as index_module
 from registry_pipeline.core.run_index.append import against, append_records, append_stream
 from registry_pipeline.core.run_index.query import failed_lines, failed_runs
 from registry_pipeline.core.run_index.records import Order, Warnings

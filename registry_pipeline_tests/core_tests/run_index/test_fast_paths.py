@@ -30,13 +30,13 @@ from registry_pipeline.core.json_strict import (
     loads_compact,
     loads_strict,
 )
-from registry_pipeline.core.run_index.index import Held, held
 from registry_pipeline.core.run_index.records import (
     CONTROL,
     Warnings,
     named_file_problem,
     path_problem,
 )
+from registry_pipeline.core.run_index.sidecar import Held, held
 from registry_pipeline.core.run_index.spec import (
     FAIL,
     Condition,
