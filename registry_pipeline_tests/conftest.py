@@ -38,6 +38,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 MEMORY_FOLDER = "/dev/shm"
 """Where the tests' temporary folders go when $TMPDIR is unset and this is a tmpfs."""
+MEMORY_FREE = 2 * 1024**3
+"""Free bytes the tmpfs must have (a container's default /dev/shm of 64 MiB does not)."""
 
 
 def _temporary_folders_in_memory() -> None:
@@ -57,15 +59,18 @@ def _temporary_folders_in_memory() -> None:
 
 
 def _is_tmpfs(folder: str) -> bool:
-    """Whether `folder` is a writable tmpfs mount point (Linux's /proc/mounts says)."""
+    """Whether `folder` is a writable tmpfs mount point (Linux's /proc/mounts says) with
+    `MEMORY_FREE` bytes free."""
     import os
 
     try:
         with open("/proc/mounts", encoding="utf-8") as mounts:
             found = any(line.split()[1:3] == [folder, "tmpfs"] for line in mounts)
+        space = os.statvfs(folder)
     except OSError:
         return False
-    return found and os.access(folder, os.W_OK | os.X_OK)
+    free = space.f_bavail * space.f_frsize
+    return found and free >= MEMORY_FREE and os.access(folder, os.W_OK | os.X_OK)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
