@@ -138,7 +138,8 @@ query Runs($job: String!) { runsOrError(filter: {pipelineName: $job}) {
 MATERIALIZATIONS = """
 query Run($id: ID!) { runOrError(runId: $id) { __typename ... on Run {
   assetMaterializations { assetKey { path }
-    metadataEntries { label ... on BoolMetadataEntry { boolValue } } } } } }
+    metadataEntries { label ... on BoolMetadataEntry { boolValue }
+      ... on TextMetadataEntry { text } } } } } }
 """
 LOG = """
 query Logs($id: ID!) { logsForRun(runId: $id) { __typename ... on EventConnection { events {
@@ -494,28 +495,43 @@ def folders(root: Path) -> set[str]:
     return {p.name for p in (root / ".codex" / "RUNS").iterdir() if not p.name.startswith(".")}
 
 
+DAILY = "drift_signals_daily"
+"""The asset the daemon's daily schedule seals at 00:30 UTC (defs/drift_daily.py)."""
+
+
 def assert_a_ui_build_seals_only_what_changed(served: Served) -> set[str]:
     """A source changed, a build launched from the UI (not forced) seals that source and the
     derived registries, as `registry build` does, reuses every other source, and the next
-    `registry build` says "up to date". The run folders it sealed."""
+    `registry build` says "up to date". The run folders it sealed.
+
+    The served instance's daemon runs the daily drift schedule: a test that spans 00:30 UTC
+    sees that schedule's folder appear too. Every other new folder must be one this run
+    reported (its materialization's `run_id`)."""
     before = folders(served.workspace)
     changed = change_a_source(served.workspace)
     run_id = launch(served)
     wait_for(served, run_id)
     served.assert_succeeded(run_id)
-    new = folders(served.workspace) - before
-    sealed = {registry_of(name) for name in new}
-    assert sealed == {changed} | derived(served.workspace), sealed
     answer = served.query(MATERIALIZATIONS, id=run_id)["runOrError"]
-    reused = {
-        event["assetKey"]["path"][-1]: any(
-            entry["label"] == "reused_snapshot" and entry.get("boolValue")
-            for entry in event["metadataEntries"]
-        )
+    entries = {
+        event["assetKey"]["path"][-1]: {entry["label"]: entry for entry in event["metadataEntries"]}
         for event in answer["assetMaterializations"]
     }
-    assert set(reused) == set(DEMO_GRAPH)  # every registry reported, the reused ones too
-    assert {registry_id for registry_id, was in reused.items() if not was} == sealed, reused
+    assert set(entries) == set(DEMO_GRAPH)  # every registry reported, the reused ones too
+    reused = {
+        registry_id: bool(labels.get("reused_snapshot", {}).get("boolValue"))
+        for registry_id, labels in entries.items()
+    }
+    new = {
+        labels["run_id"]["text"]
+        for registry_id, labels in entries.items()
+        if not reused[registry_id]
+    }
+    elsewhere = folders(served.workspace) - before - new
+    assert new <= folders(served.workspace), new
+    assert {registry_of(name) for name in elsewhere} <= {DAILY}, elsewhere
+    sealed = {registry_of(name) for name in new}
+    assert sealed == {changed} | derived(served.workspace), sealed
     command = served.registry("build")
     out, err = command.communicate(timeout=RACE_TIMEOUT)
     assert command.returncode == 0 and out.startswith("up to date"), out + err
