@@ -144,7 +144,9 @@ def run_show(args: argparse.Namespace) -> int:
     chosen.sort(key=lambda record: record.created_utc)
     shown = [(record, _explain(workspace, record) if args.explain else []) for record in chosen]
     if args.json:
-        rows = [_row(record, items, args.explain) for record, items in shown]
+        rows = [record.as_json() for record, _items in shown]
+        for row, (_record, items) in zip(rows, shown, strict=True) if args.explain else ():
+            row["explanation"] = [item.as_json() for item in items]
         json_doc({"log_run_id": log_run_id, "records": rows})
         return 0
     if log_run_id is None:
@@ -162,12 +164,6 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 _COUNTS = (("+", "added"), ("-", "removed"), ("~", "modified"))
-
-
-def _row(record: Any, explanation: list[Any], explain: bool) -> dict[str, Any]:
-    """One record of `delta show --json`, with its explanation when `--explain` asked for it."""
-    extra = {"explanation": [item.as_json() for item in explanation]} if explain else {}
-    return {**record.as_json(), **extra}
 
 
 def _explain(workspace: Workspace, record: Any) -> list[Any]:

@@ -270,7 +270,7 @@ def _named_of(
     knows is UNKNOWN_REGISTRY, after the names that are no directories are reported."""
     from registry_pipeline.core.seal.folder_report import refuse_non_run_folder
 
-    missing = [folder for folder in folders if not _is_directory(folder)]
+    missing = [f for f in folders if os.path.islink(f) or not os.path.isdir(f)]  # unreadable too
     try:
         chosen = set(_only(workspace, [f for f in folders if f not in missing], registry))
     except UsageError:
@@ -281,16 +281,6 @@ def _named_of(
                 print_unreadable(exc, as_json)
         raise
     return [folder for folder in folders if folder in chosen or folder in missing]
-
-
-def _is_directory(folder: Path) -> bool:
-    """Whether `folder` is a directory (not a symlink to one); False when it cannot be read."""
-    import stat
-
-    try:
-        return stat.S_ISDIR(os.lstat(folder).st_mode)
-    except OSError:
-        return False
 
 
 def _belongs(folder: Path, registry: str) -> bool:

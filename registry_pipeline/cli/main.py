@@ -259,10 +259,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             exc.message,
             exc.diagnostics(),
             path=exc.path,
-            details=_details(exc),
-            line=getattr(exc, "line", None),
-            field=getattr(exc, "field", None),
-            column=getattr(exc, "column", None),
+            details=[exc.problem_json(problem) for problem in exc.problems],
+            line=exc.line,
+            field=exc.field,
+            column=exc.column,
         )
         return exc.exit_code
     except KeyboardInterrupt:
@@ -300,9 +300,3 @@ def _sync(args: argparse.Namespace) -> None:
         err(f"warning: SET_ASIDE {synced.set_aside.advice()}")
     if synced is not None and synced.folders:
         err(f"fetched {len(synced.folders)} run folder(s) from {synced.url}")
-
-
-def _details(exc: RegistryError) -> list[object]:
-    """The problems an error lists (catalog fields, files to seal, folder problems), each a
-    problem object as its vocabulary shapes it."""
-    return [exc.problem_json(problem) for problem in exc.problems]
