@@ -16,7 +16,6 @@ MARKER = "Adopted by `registry adopt`"
 
 
 def add_adopt(commands: Any) -> None:
-    """`registry adopt [DIR] [--catalog PATH] [--dry-run] [--json]`."""
     parser = command(
         commands,
         "adopt",
@@ -55,6 +54,7 @@ def run_adopt(args: argparse.Namespace) -> int:
     from registry_pipeline.core.adopt.own_files import next_step, plan_git, tell_git
     from registry_pipeline.core.fs import require_safe_all, write_atomic
     from registry_pipeline.core.json_strict import dumps_pretty
+    from registry_pipeline.core.seal.gitstate import canon_changes
     from registry_pipeline.core.workspace.catalog import CATALOG_RELPATH, POINTER_FILE_RELPATH
     from registry_pipeline.core.workspace.gitcheck import workspace_git_findings
     from registry_pipeline.core.workspace.layout import init_targets, init_workspace
@@ -82,6 +82,7 @@ def run_adopt(args: argparse.Namespace) -> int:
         *plan.warnings, *_pointer_warnings(plan), *git, *own.warnings
     ]  # fmt: skip
     if args.json:
+        uncommitted = canon_changes(root)  # to commit before the first build; None outside git
         json_doc(
             {
                 "workspace": str(root),
@@ -101,7 +102,7 @@ def run_adopt(args: argparse.Namespace) -> int:
                     ],
                     "advice": list(own.advice),
                     "not_canon": list(own.not_canon),
-                    "uncommitted": _uncommitted(root),
+                    "uncommitted": None if uncommitted is None else list(uncommitted),
                 },
                 "warnings": [warning.as_json() for warning in warnings],
             }
@@ -126,14 +127,6 @@ def run_adopt(args: argparse.Namespace) -> int:
     if not args.dry_run:
         out(next_step(root) if own.work_tree else "next: registry build")
     return 0
-
-
-def _uncommitted(root: Path) -> list[str] | None:
-    """The canon's uncommitted paths (to commit before the first build), None outside git."""
-    from registry_pipeline.core.seal.gitstate import canon_changes
-
-    changes = canon_changes(root)
-    return None if changes is None else list(changes)
 
 
 def _change(path: Path, document: dict[str, Any]) -> str:

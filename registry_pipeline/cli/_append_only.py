@@ -23,8 +23,6 @@ if TYPE_CHECKING:
 
 
 def add_check_append_only(commands: Any) -> None:
-    """`registry check-append-only PATH... [--baseline F | --baseline-git REF] [--require-baseline]
-    [--rules R]`."""
     parser = command(
         commands,
         "check-append-only",

@@ -14,7 +14,6 @@ from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
 
 
 def add_init(commands: Any) -> None:
-    """`registry init [DIR]`."""
     parser = command(
         commands,
         "init",
@@ -116,7 +115,6 @@ def _catalog_places(root: Path) -> tuple[tuple[str, ...], str]:
 
 
 def add_seal(commands: Any) -> None:
-    """`registry seal SRC... --registry-id ID`."""
     parser = command(
         commands,
         "seal",

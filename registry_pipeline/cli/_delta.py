@@ -45,7 +45,6 @@ when the chain holds and no folder is future-dated (or there is no log yet), 1 o
 
 
 def add_delta(commands: Any) -> None:
-    """`registry delta COMMAND`."""
     parser = command(
         commands,
         "delta",

@@ -13,6 +13,7 @@ from registry_pipeline.cli._args import bounded_float, command, common, examples
 from registry_pipeline.cli._commands import catalog_or_none
 from registry_pipeline.cli._output import answer, err, failed
 from registry_pipeline.core.errors import UsageError, problem_object
+from registry_pipeline.core.lock import DEFAULT_TIMEOUT
 from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
 
 EPILOG = """\
@@ -136,7 +137,6 @@ shown. Exit 0; 1 JOURNAL_CORRUPT; 2 BAD_TIMESTAMP."""
 
 
 def add_pointers(commands: Any) -> None:
-    """`registry pointers COMMAND`."""
     parser = command(
         commands,
         "pointers",
@@ -256,7 +256,7 @@ def _expect_option(parser: argparse.ArgumentParser) -> None:
 
 def _lock_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--lock-timeout", type=bounded_float(0, 86400), metavar="SECONDS",
+        "--lock-timeout", type=bounded_float(0, 86400), metavar="SECONDS", default=DEFAULT_TIMEOUT,
         help="wait this long for another writer's lock before failing with LOCKED (default 10)",
     )  # fmt: skip
 
@@ -563,7 +563,6 @@ reason."""
 
 
 def run_check(args: argparse.Namespace) -> int:
-    """`registry pointers check`."""
     from registry_pipeline.core.gate.gate import admission, evaluate, record
     from registry_pipeline.core.gate.receipts import ReceiptStore
     from registry_pipeline.core.gate.verdict import problem_objects
@@ -637,14 +636,11 @@ def run_repair(args: argparse.Namespace) -> int:
 
 
 def open_store(args: argparse.Namespace) -> tuple[Workspace, Any]:
-    from registry_pipeline.core.lock import DEFAULT_TIMEOUT
     from registry_pipeline.core.pointers.store import PointerStore
 
     workspace = resolve_workspace(args.workspace).require()
-    timeout = getattr(args, "lock_timeout", None)  # range-checked when parsed (bounded_float)
-    return workspace, PointerStore(
-        workspace, lock_timeout=DEFAULT_TIMEOUT if timeout is None else timeout
-    )
+    timeout = getattr(args, "lock_timeout", DEFAULT_TIMEOUT)  # range-checked when parsed
+    return workspace, PointerStore(workspace, lock_timeout=timeout)
 
 
 def cli_actor() -> dict[str, str]:

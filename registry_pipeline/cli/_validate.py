@@ -26,7 +26,6 @@ _F = TypeVar("_F", str, Path)
 
 
 def add_validate(commands: Any) -> None:
-    """`registry validate [RUN_FOLDER...] [--all] [--registry ID] [--json] [--fast]`."""
     parser = command(
         commands,
         "validate",

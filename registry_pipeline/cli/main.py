@@ -174,7 +174,6 @@ def _help_of(parser: argparse.ArgumentParser) -> str:
 
 
 def add_help(commands: Any) -> None:
-    """`registry help [COMMAND [SUBCOMMAND]]`."""
     parser = command(
         commands,
         "help",
