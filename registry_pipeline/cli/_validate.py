@@ -142,11 +142,8 @@ def run_validate(args: argparse.Namespace) -> int:
                 report_lines(batch, result, verdict, args.json, workspace, own, dated)
             else:
                 counts["ERROR"] += 1
-                if args.json:
-                    batch.append(json_line(_unreadable_row(result)))
-                else:
-                    _write(batch, args.json)  # stdout's lines so far first, as before
-                    print_unreadable(result, False)
+                _write(batch, args.json)  # stdout's lines so far first, as before
+                print_unreadable(result, args.json)
             if done % chunk == 0:
                 _write(batch, args.json)
     _write(batch, args.json)
@@ -398,19 +395,12 @@ def _shown_folder(path: str, workspace: Workspace) -> str:
     return _relative(Path(path), workspace)
 
 
-def _unreadable_row(error: UsageError) -> dict[str, Any]:
-    where = None if error.path is None else printable(error.path)
-    return {
-        "run_folder": where,
-        "run_id": None,
-        "status": "ERROR",
-        "errors": [problem_object(error.code, error.message, path=where)],
-    }
-
-
 def print_unreadable(error: UsageError, as_json: bool) -> None:
     if as_json:
-        sys.stdout.write(json_line(_unreadable_row(error)))
+        where = None if error.path is None else printable(error.path)
+        problem = problem_object(error.code, error.message, path=where)
+        row = {"run_folder": where, "run_id": None, "status": "ERROR", "errors": [problem]}
+        sys.stdout.write(json_line(row))
     else:
         where = f" {shown(error.path)}:" if error.path else ""
         err(f"error: {error.code}{where} {error.message}")

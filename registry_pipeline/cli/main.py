@@ -287,9 +287,7 @@ def _sync(args: argparse.Namespace) -> None:
     """A workspace on object storage: fetch what other machines wrote before the command reads
     its local copy (`core.gate.gate.sync`); nothing for a local one, or before `init`. Local
     journal records the bucket does not have are reported with where they were kept."""
-    if not hasattr(args, "workspace") or args.command in ("init", "adopt"):
-        return
-    if not getattr(args, "sync", True):
+    if not hasattr(args, "workspace") or not getattr(args, "sync", True):
         return
     from registry_pipeline.core.gate.gate import sync
     from registry_pipeline.core.workspace.layout import resolve_workspace
