@@ -247,8 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help(sys.stderr)
             return 2
         _sync(args)
-        code: int = args.run(args)
-        return code
+        return int(args.run(args))
     except SystemExit as exc:
         return int(exc.code) if isinstance(exc.code, int) else 2
     except RegistryError as exc:
