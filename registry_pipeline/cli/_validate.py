@@ -204,9 +204,8 @@ def _no_pointer_file(pointers: Path, journal: Path) -> None:
     lost: nothing may read as "all fine"), else a note that nothing is active yet."""
     from registry_pipeline.core.pointers.journal import JournalFormatError, read_records
 
-    named: set[str] = set()
     try:
-        named.update(r.registry_id for r in read_records(journal) if r.to_ref is not None)
+        named = {r.registry_id for r in read_records(journal) if r.to_ref is not None}
     except (JournalFormatError, OSError) as exc:
         raise RegistryError(
             f"the active pointer file is missing, and its journal {journal.name} cannot be "
