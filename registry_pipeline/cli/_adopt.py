@@ -16,7 +16,6 @@ MARKER = "Adopted by `registry adopt`"
 
 
 def add_adopt(commands: Any) -> None:
-    """`registry adopt [DIR] [--catalog PATH] [--dry-run] [--json]`."""
     parser = command(
         commands,
         "adopt",
@@ -53,7 +52,9 @@ def add_adopt(commands: Any) -> None:
 def run_adopt(args: argparse.Namespace) -> int:
     from registry_pipeline.core.adopt import find_layout, plan_adoption
     from registry_pipeline.core.adopt.own_files import next_step, plan_git, tell_git
-    from registry_pipeline.core.fs import require_safe_all
+    from registry_pipeline.core.fs import require_safe_all, write_atomic
+    from registry_pipeline.core.json_strict import dumps_pretty
+    from registry_pipeline.core.seal.gitstate import canon_changes
     from registry_pipeline.core.workspace.catalog import CATALOG_RELPATH, POINTER_FILE_RELPATH
     from registry_pipeline.core.workspace.gitcheck import workspace_git_findings
     from registry_pipeline.core.workspace.layout import init_targets, init_workspace
@@ -73,13 +74,15 @@ def run_adopt(args: argparse.Namespace) -> int:
     if not args.dry_run:
         for relpath, document in plan.files.items():
             if changes[relpath] != "unchanged":
-                _write(root / relpath, document)
+                (root / relpath).parent.mkdir(parents=True, exist_ok=True)
+                write_atomic(root / relpath, dumps_pretty(document, sort_keys=False))
         created = init_workspace(root, plan.catalog["run_roots"]) + tell_git(root, own)
     git = workspace_git_findings(root, plan.catalog["run_roots"], pointer_file)
     warnings: list[Problem] = [
         *plan.warnings, *_pointer_warnings(plan), *git, *own.warnings
     ]  # fmt: skip
     if args.json:
+        uncommitted = canon_changes(root)  # to commit before the first build; None outside git
         json_doc(
             {
                 "workspace": str(root),
@@ -99,7 +102,7 @@ def run_adopt(args: argparse.Namespace) -> int:
                     ],
                     "advice": list(own.advice),
                     "not_canon": list(own.not_canon),
-                    "uncommitted": _uncommitted(root),
+                    "uncommitted": None if uncommitted is None else list(uncommitted),
                 },
                 "warnings": [warning.as_json() for warning in warnings],
             }
@@ -114,8 +117,7 @@ def run_adopt(args: argparse.Namespace) -> int:
     if "pointer_file" in plan.catalog:
         out(f"  pointer file: {plan.catalog['pointer_file']} (kept where it is, in its format)")
     for relpath, change in changes.items():
-        out(f"{verb if change != 'unchanged' else 'unchanged'} {relpath}"
-            + (f" ({change})" if change not in ("unchanged",) else ""))  # fmt: skip
+        out(f"unchanged {relpath}" if change == "unchanged" else f"{verb} {relpath} ({change})")
     for item in created if not args.dry_run else [a.phrase(True) for a in own.appends]:
         out(item)
     for line in [*own.advice, *([own.not_canon_line()] if own.work_tree else [])]:
@@ -125,14 +127,6 @@ def run_adopt(args: argparse.Namespace) -> int:
     if not args.dry_run:
         out(next_step(root) if own.work_tree else "next: registry build")
     return 0
-
-
-def _uncommitted(root: Path) -> list[str] | None:
-    """The canon's uncommitted paths (to commit before the first build), None outside git."""
-    from registry_pipeline.core.seal.gitstate import canon_changes
-
-    changes = canon_changes(root)
-    return None if changes is None else list(changes)
 
 
 def _change(path: Path, document: dict[str, Any]) -> str:
@@ -157,14 +151,6 @@ def _change(path: Path, document: dict[str, Any]) -> str:
             path=str(path),
         )
     return "updated"
-
-
-def _write(path: Path, document: dict[str, Any]) -> None:
-    from registry_pipeline.core.fs import write_atomic
-    from registry_pipeline.core.json_strict import dumps_pretty
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, dumps_pretty(document, sort_keys=False))
 
 
 def _pointer_warnings(plan: Any) -> list[Problem]:

@@ -23,8 +23,6 @@ if TYPE_CHECKING:
 
 
 def add_check_append_only(commands: Any) -> None:
-    """`registry check-append-only PATH... [--baseline F | --baseline-git REF] [--require-baseline]
-    [--rules R]`."""
     parser = command(
         commands,
         "check-append-only",
@@ -77,6 +75,8 @@ def run_check_append_only(args: argparse.Namespace) -> int:
     from registry_pipeline.core.append_only.baseline import check_file
     from registry_pipeline.core.append_only.governed import rules_of
     from registry_pipeline.core.seal.schemas import SchemaCatalog
+    from registry_pipeline.core.workspace.catalog import CATALOG_RELPATH
+    from registry_pipeline.core.workspace.layout import resolve_workspace
 
     if args.baseline and len(args.paths) > 1:
         raise UsageError(
@@ -85,7 +85,8 @@ def run_check_append_only(args: argparse.Namespace) -> int:
             code="BAD_USAGE",
         )
     given = _given_rules(args.rules) if args.rules else None
-    workspace = _workspace_of(args)
+    found = resolve_workspace(args.workspace)
+    workspace = found if (found.root / CATALOG_RELPATH).is_file() else None  # with a catalog
     schemas = SchemaCatalog.for_workspace(workspace.root if workspace is not None else None)
     results = []
     for raw in args.paths:
@@ -135,15 +136,6 @@ def _given_rules(value: str) -> Rules:
     except JSONDecodeProblem as exc:
         raise rules_invalid(f"cannot read the rules file: {exc}", path=value) from None
     return parse_rules(block, value)
-
-
-def _workspace_of(args: argparse.Namespace) -> Workspace | None:
-    """The workspace, when there is one with a catalog."""
-    from registry_pipeline.core.workspace.catalog import CATALOG_RELPATH
-    from registry_pipeline.core.workspace.layout import resolve_workspace
-
-    workspace = resolve_workspace(args.workspace)
-    return workspace if (workspace.root / CATALOG_RELPATH).is_file() else None
 
 
 def _entry_of(

@@ -72,7 +72,6 @@ def bounded_int(lo: int, hi: int) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"must be from {lo} to {hi}, not {_shown(text)}")
         return value
 
-    parse.__name__ = f"integer in [{lo}, {hi}]"
     return parse
 
 
@@ -92,7 +91,6 @@ def bounded_float(lo: float, hi: float) -> Callable[[str], float]:
             raise argparse.ArgumentTypeError(f"must be from {lo:g} to {hi:g}, not {_shown(text)}")
         return value
 
-    parse.__name__ = f"number in [{lo:g}, {hi:g}]"
     return parse
 
 

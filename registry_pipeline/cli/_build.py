@@ -51,7 +51,6 @@ webserver serving this workspace's instance, else http://127.0.0.1:3000."""
 
 
 def add_build(commands: Any) -> None:
-    """`registry build [--select REGISTRY...] [--full-audit] [--json]`."""
     parser = command(
         commands,
         "build",

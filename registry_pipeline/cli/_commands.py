@@ -14,7 +14,6 @@ from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
 
 
 def add_init(commands: Any) -> None:
-    """`registry init [DIR]`."""
     parser = command(
         commands,
         "init",
@@ -48,23 +47,34 @@ def run_init(args: argparse.Namespace) -> int:
     from registry_pipeline.core.gate.gate import share
     from registry_pipeline.core.workspace.catalog import CATALOG_RELPATH
     from registry_pipeline.core.workspace.gitcheck import workspace_git_findings
-    from registry_pipeline.core.workspace.layout import Workspace, init_targets, init_workspace
-    from registry_pipeline.core.write_path.scaffold import require_placeable, scaffold_targets
+    from registry_pipeline.core.workspace.layout import init_targets, init_workspace
+    from registry_pipeline.core.write_path.scaffold import (
+        require_placeable,
+        scaffold,
+        scaffold_targets,
+    )
 
     root = Path(args.dir or os.getcwd()).absolute()
     # the catalog gives the run roots (another folder's, through a link), and adopt and
     # add-entry write beside it: checked with what init writes, before the catalog is read
-    targets = [root / CATALOG_RELPATH, *init_targets(root)]
-    scaffolded = scaffold_targets(root) if args.with_write_path else []
-    require_safe_all(root, targets + scaffolded)
     catalog = root / CATALOG_RELPATH
+    scaffolded = scaffold_targets(root) if args.with_write_path else []
+    require_safe_all(root, [catalog, *init_targets(root), *scaffolded])
     has_catalog = os.path.lexists(catalog)  # then scaffold writes nothing: its places are free
     require_placeable(root, [*init_targets(root), *([] if has_catalog else scaffolded)])
     run_roots, pointer_file = _catalog_places(root)
     changed = init_workspace(root, run_roots)
     kept: list[str] = []
     if args.with_write_path:
-        created, kept = _scaffold(root)
+        try:
+            created, kept = scaffold(root)
+        except OSError as exc:  # what was written stays: init again completes it, never overwriting
+            raise UsageError(
+                f"cannot write the registry types: {exc.strerror or exc}; run init again to "
+                "complete them",
+                code="INIT_FAILED",
+                path=str(exc.filename or root),
+            ) from None
         changed += created
     shared = share(Workspace(root))
     if shared is not None:
@@ -85,22 +95,6 @@ def run_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _scaffold(root: Path) -> tuple[list[str], list[str]]:
-    """`scaffold`, an OSError said as INIT_FAILED naming the file (what was written stays:
-    running init again completes it, never overwriting)."""
-    from registry_pipeline.core.write_path.scaffold import scaffold
-
-    try:
-        return scaffold(root)
-    except OSError as exc:
-        raise UsageError(
-            f"cannot write the registry types: {exc.strerror or exc}; run init again to "
-            "complete them",
-            code="INIT_FAILED",
-            path=str(exc.filename or root),
-        ) from None
-
-
 def _catalog_places(root: Path) -> tuple[tuple[str, ...], str]:
     """The run roots and pointer file of the workspace's catalog (the defaults without one;
     a catalog that does not load is the build's error to report, not init's)."""
@@ -116,7 +110,6 @@ def _catalog_places(root: Path) -> tuple[tuple[str, ...], str]:
 
 
 def add_seal(commands: Any) -> None:
-    """`registry seal SRC... --registry-id ID`."""
     parser = command(
         commands,
         "seal",

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from registry_pipeline.cli._args import command, common, examples
+from registry_pipeline.cli._args import DAY, command, common, examples, parse_moment
 from registry_pipeline.cli._output import answer, err, failed, json_doc, out
 from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
 
@@ -45,7 +45,6 @@ when the chain holds and no folder is future-dated (or there is no log yet), 1 o
 
 
 def add_delta(commands: Any) -> None:
-    """`registry delta COMMAND`."""
     parser = command(
         commands,
         "delta",
@@ -84,8 +83,6 @@ def _since(text: str | None) -> str | None:
     """`--since` as a record's created_utc stamp: a date means the start of that UTC day."""
     if text is None:
         return None
-    from registry_pipeline.cli._args import DAY, parse_moment
-
     moment = parse_moment(text, "--since")  # a day: its end; --since wants its start
     return f"{text}T00:00:00Z" if DAY.fullmatch(text) else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -144,7 +141,9 @@ def run_show(args: argparse.Namespace) -> int:
     chosen.sort(key=lambda record: record.created_utc)
     shown = [(record, _explain(workspace, record) if args.explain else []) for record in chosen]
     if args.json:
-        rows = [_row(record, items, args.explain) for record, items in shown]
+        rows = [record.as_json() for record, _items in shown]
+        for row, (_record, items) in zip(rows, shown, strict=True) if args.explain else ():
+            row["explanation"] = [item.as_json() for item in items]
         json_doc({"log_run_id": log_run_id, "records": rows})
         return 0
     if log_run_id is None:
@@ -162,12 +161,6 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 _COUNTS = (("+", "added"), ("-", "removed"), ("~", "modified"))
-
-
-def _row(record: Any, explanation: list[Any], explain: bool) -> dict[str, Any]:
-    """One record of `delta show --json`, with its explanation when `--explain` asked for it."""
-    extra = {"explanation": [item.as_json() for item in explanation]} if explain else {}
-    return {**record.as_json(), **extra}
 
 
 def _explain(workspace: Workspace, record: Any) -> list[Any]:

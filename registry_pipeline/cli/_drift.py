@@ -58,7 +58,6 @@ object (`status`, `reused`). Exit 0 when every day was sealed or reused and pass
 
 
 def add_drift(commands: Any) -> None:
-    """`registry drift backfill --from DAY --to DAY`."""
     parser = command(
         commands, "drift", "drift signals by day (drift_signals_daily)", DESCRIPTION, EPILOG
     )

@@ -66,9 +66,9 @@ def error(
     *,
     path: str | None = None,
     details: list[object] | None = None,
-    line: object = None,
-    field: object = None,
-    column: object = None,
+    line: int | None = None,
+    field: str | None = None,
+    column: int | None = None,
 ) -> None:
     """An error as human text on stderr (`error: CODE message` unless `text` is given), or with
     --json as one problem object on stdout (a script reads one format whatever happens)."""
@@ -76,13 +76,7 @@ def error(
         err(f"error: {code} {message}" if text is None else text)
         return
     document = problem_object(
-        code,
-        message,
-        path=path,
-        line=line if isinstance(line, int) else None,
-        field=field if isinstance(field, str) else None,
-        column=column if isinstance(column, int) else None,
-        details=details or None,
+        code, message, path=path, line=line, field=field, column=column, details=details or None
     )
     json_doc({"error": document})
 

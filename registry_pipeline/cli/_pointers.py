@@ -11,8 +11,9 @@ from typing import Any
 
 from registry_pipeline.cli._args import bounded_float, command, common, examples, parse_moment
 from registry_pipeline.cli._commands import catalog_or_none
-from registry_pipeline.cli._output import answer, err, failed, json_doc, out
+from registry_pipeline.cli._output import answer, err, failed
 from registry_pipeline.core.errors import UsageError, problem_object
+from registry_pipeline.core.lock import DEFAULT_TIMEOUT
 from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
 
 EPILOG = """\
@@ -136,7 +137,6 @@ shown. Exit 0; 1 JOURNAL_CORRUPT; 2 BAD_TIMESTAMP."""
 
 
 def add_pointers(commands: Any) -> None:
-    """`registry pointers COMMAND`."""
     parser = command(
         commands,
         "pointers",
@@ -199,7 +199,7 @@ def add_pointers(commands: Any) -> None:
         mark.add_argument("--reason", required=needed, default="",
                           help="why (journaled)" + (" (required)" * needed))  # fmt: skip
         _lock_option(mark)
-        common(mark, run_mark, JSON, action=name)
+        common(mark, run_change, JSON, action=name)
 
     verify = command(
         sub, "verify", "replay the journal: chain, sequence, and the pointer file", VERIFY,
@@ -256,7 +256,7 @@ def _expect_option(parser: argparse.ArgumentParser) -> None:
 
 def _lock_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--lock-timeout", type=bounded_float(0, 86400), metavar="SECONDS",
+        "--lock-timeout", type=bounded_float(0, 86400), metavar="SECONDS", default=DEFAULT_TIMEOUT,
         help="wait this long for another writer's lock before failing with LOCKED (default 10)",
     )  # fmt: skip
 
@@ -286,46 +286,29 @@ def _relpath(workspace: Workspace, registry_id: str, run_id: str) -> str | None:
 
 
 def run_change(args: argparse.Namespace) -> int:
-    """`promote` or `rollback` through the store, as the CLI user; a run id that is not here
-    is refused naming the registry's nearest snapshots."""
+    """`promote`, `rollback`, `hold`, `release` or `accept` through the store, as the CLI user;
+    a run id that is not here is refused naming the registry's nearest snapshots."""
     from registry_pipeline.core.gate.gate import admission
     from registry_pipeline.core.pointers.store import ANY
     from registry_pipeline.core.pointers.targets import naming_candidates
 
-    expect = args.expect  # `none`: no pointer; not given: any
-    expect = ANY if expect is None else None if expect.lower() == "none" else expect
     workspace, store = open_store(args)
-    with naming_candidates(workspace, args.registry_id, args.run_id):
-        change = getattr(store, args.action)(
-            args.registry_id,
-            args.run_id,
-            relpath=_relpath(workspace, args.registry_id, args.run_id),
-            reason=args.reason,
-            actor=cli_actor(),
-            admit=admission,
-            expect=expect,
-        )
-    return _report_change(args, change)
-
-
-def run_mark(args: argparse.Namespace) -> int:
-    """`hold`, `release` or `accept` through the store, as the CLI user."""
-    from registry_pipeline.core.gate.gate import admission
-
-    _workspace, store = open_store(args)
-    change = getattr(store, args.action)(
-        args.registry_id, reason=args.reason, actor=cli_actor(), admit=admission
-    )
-    return _report_change(args, change)
-
-
-def _report_change(args: argparse.Namespace, change: Any) -> int:
-    record, registry_id = change.record, change.registry_id
-    document = {"registry_id": registry_id, "changed": change.changed,
+    change, who = getattr(store, args.action), {"actor": cli_actor(), "admit": admission}
+    if "run_id" not in args:  # hold, release, accept: the registry alone
+        done = change(args.registry_id, reason=args.reason, **who)
+    else:
+        expect = args.expect  # `none`: no pointer; not given: any
+        expect = ANY if expect is None else None if expect.lower() == "none" else expect
+        with naming_candidates(workspace, args.registry_id, args.run_id):
+            relpath = _relpath(workspace, args.registry_id, args.run_id)
+            done = change(args.registry_id, args.run_id, relpath=relpath, reason=args.reason,
+                          expect=expect, **who)  # fmt: skip
+    record, registry_id = done.record, done.registry_id
+    document = {"registry_id": registry_id, "changed": done.changed,
                 "record": record_json(record) if record else None,
                 "journal_head": record.sha256 if record else None}  # fmt: skip
     if record is None:
-        what = change.note or f"{getattr(args, 'run_id', '')} is already active"
+        what = done.note or f"{getattr(args, 'run_id', '')} is already active"
         return answer(args.json, document, [f"{registry_id}: {what}; nothing changed"])
     held = f"{registry_id} is held: builds will not promote it until `registry pointers release "
     lines = [f"{record}  (journal head {record.sha256})"]
@@ -354,23 +337,21 @@ def run_verify(args: argparse.Namespace) -> int:
         report.notes.append(
             journal_finding("LOCK_HELD", f"a pointer change is in progress: {held}")
         )
-    if args.json:
-        json_doc({"ok": report.ok, "records": report.records, "head": report.head,
-                  "expect_head_seq": report.expect_head_seq,
-                  "problems": [problem_json(f, _finding_path(store, f))
-                               for f in report.problems],
-                  "notes": [problem_json(f, _finding_path(store, f))
-                            for f in report.notes]})  # fmt: skip
-        return 0 if report.ok else 1
-    for finding in report.problems:
-        err(f"error: {problem_text(finding)}")
-    for finding in report.notes:
-        err(f"note: {problem_text(finding)}")
-    if report.ok:
-        out(f"journal OK: {report.records} record(s), head {report.head or '(empty)'}")
-    else:
-        out(failed("journal", [finding.code for finding in report.problems]))
-    return 0 if report.ok else 1
+    document = {"ok": report.ok, "records": report.records, "head": report.head,
+                "expect_head_seq": report.expect_head_seq,
+                "problems": [problem_json(f, _finding_path(store, f)) for f in report.problems],
+                "notes": [problem_json(f, _finding_path(store, f))
+                          for f in report.notes]}  # fmt: skip
+    if not args.json:
+        for finding in report.problems:
+            err(f"error: {problem_text(finding)}")
+        for finding in report.notes:
+            err(f"note: {problem_text(finding)}")
+    held = f"journal OK: {report.records} record(s), head {report.head or '(empty)'}"
+    verdict = (
+        held if report.ok else failed("journal", [finding.code for finding in report.problems])
+    )
+    return answer(args.json, document, [verdict], 0 if report.ok else 1)
 
 
 _POINTER_FILE_CODES = frozenset({"POINTER_MISMATCH", "NOT_JOURNALED"})
@@ -537,11 +518,10 @@ def run_history(args: argparse.Namespace) -> int:
         seen = {r.registry_id for r in every} | set(store.read().pointers)
         require_known(workspace, args.registry_id, seen)
     if args.json:  # a long journal: each side formats only what it prints
-        json_doc([record_json(record) for record in shown])
-        return 0
-    for line in map(_history_line, shown) if shown else ["no pointer changes journaled yet"]:
-        out(line)
-    return 0
+        return answer(True, [record_json(record) for record in shown])
+    return answer(
+        False, None, map(_history_line, shown) if shown else ["no pointer changes journaled yet"]
+    )
 
 
 def _history_line(record: Any) -> str:
@@ -583,8 +563,8 @@ reason."""
 
 
 def run_check(args: argparse.Namespace) -> int:
-    """`registry pointers check`."""
     from registry_pipeline.core.gate.gate import admission, evaluate, record
+    from registry_pipeline.core.gate.receipts import ReceiptStore
     from registry_pipeline.core.gate.verdict import problem_objects
     from registry_pipeline.core.pointers.store import PointerRefused, target_folder
     from registry_pipeline.core.pointers.targets import naming_candidates
@@ -603,7 +583,8 @@ def run_check(args: argparse.Namespace) -> int:
         )
     verdicts = evaluate(workspace, args.registry_id, folder)
     receipt = record(workspace, args.registry_id, folder, root, verdicts, cli_actor())
-    checks, passed, path = receipt.checks, receipt.passed, store_path(workspace, receipt)
+    checks, passed = receipt.checks, receipt.passed
+    path = ReceiptStore(workspace).path_of(receipt.root_sha256)  # workspace-relative
     problems = [
         problem
         for v in verdicts
@@ -621,13 +602,6 @@ def run_check(args: argparse.Namespace) -> int:
         lines.append(f"{verdict}  {check.get('name')}" + (f"  ({codes})" if codes else ""))
     build = f"{receipt.build.get('kind')} {receipt.build.get('id')}, {receipt.created_utc}"
     return answer(args.json, document, [*lines, f"receipt {path} ({build})"], 0 if passed else 1)
-
-
-def store_path(workspace: Any, receipt: Any) -> str:
-    """The receipt's workspace-relative path."""
-    from registry_pipeline.core.gate.receipts import ReceiptStore
-
-    return ReceiptStore(workspace).path_of(receipt.root_sha256)
 
 
 def run_repair(args: argparse.Namespace) -> int:
@@ -662,14 +636,11 @@ def run_repair(args: argparse.Namespace) -> int:
 
 
 def open_store(args: argparse.Namespace) -> tuple[Workspace, Any]:
-    from registry_pipeline.core.lock import DEFAULT_TIMEOUT
     from registry_pipeline.core.pointers.store import PointerStore
 
     workspace = resolve_workspace(args.workspace).require()
-    timeout = getattr(args, "lock_timeout", None)  # range-checked when parsed (bounded_float)
-    return workspace, PointerStore(
-        workspace, lock_timeout=DEFAULT_TIMEOUT if timeout is None else timeout
-    )
+    timeout = getattr(args, "lock_timeout", DEFAULT_TIMEOUT)  # range-checked when parsed
+    return workspace, PointerStore(workspace, lock_timeout=timeout)
 
 
 def cli_actor() -> dict[str, str]:

@@ -11,7 +11,6 @@ from registry_pipeline.cli._output import answer
 
 
 def add_restore(commands: Any) -> None:
-    """`registry restore-line-endings FOLDER DEST [--json]`."""
     parser = command(
         commands,
         "restore-line-endings",

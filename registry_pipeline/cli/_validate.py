@@ -26,7 +26,6 @@ _F = TypeVar("_F", str, Path)
 
 
 def add_validate(commands: Any) -> None:
-    """`registry validate [RUN_FOLDER...] [--all] [--registry ID] [--json] [--fast]`."""
     parser = command(
         commands,
         "validate",
@@ -143,11 +142,8 @@ def run_validate(args: argparse.Namespace) -> int:
                 report_lines(batch, result, verdict, args.json, workspace, own, dated)
             else:
                 counts["ERROR"] += 1
-                if args.json:
-                    batch.append(json_line(_unreadable_row(result)))
-                else:
-                    _write(batch, args.json)  # stdout's lines so far first, as before
-                    print_unreadable(result, False)
+                _write(batch, args.json)  # stdout's lines so far first, as before
+                print_unreadable(result, args.json)
             if done % chunk == 0:
                 _write(batch, args.json)
     _write(batch, args.json)
@@ -208,9 +204,8 @@ def _no_pointer_file(pointers: Path, journal: Path) -> None:
     lost: nothing may read as "all fine"), else a note that nothing is active yet."""
     from registry_pipeline.core.pointers.journal import JournalFormatError, read_records
 
-    named: set[str] = set()
     try:
-        named.update(r.registry_id for r in read_records(journal) if r.to_ref is not None)
+        named = {r.registry_id for r in read_records(journal) if r.to_ref is not None}
     except (JournalFormatError, OSError) as exc:
         raise RegistryError(
             f"the active pointer file is missing, and its journal {journal.name} cannot be "
@@ -270,7 +265,7 @@ def _named_of(
     knows is UNKNOWN_REGISTRY, after the names that are no directories are reported."""
     from registry_pipeline.core.seal.folder_report import refuse_non_run_folder
 
-    missing = [folder for folder in folders if not _is_directory(folder)]
+    missing = [f for f in folders if os.path.islink(f) or not os.path.isdir(f)]  # unreadable too
     try:
         chosen = set(_only(workspace, [f for f in folders if f not in missing], registry))
     except UsageError:
@@ -281,16 +276,6 @@ def _named_of(
                 print_unreadable(exc, as_json)
         raise
     return [folder for folder in folders if folder in chosen or folder in missing]
-
-
-def _is_directory(folder: Path) -> bool:
-    """Whether `folder` is a directory (not a symlink to one); False when it cannot be read."""
-    import stat
-
-    try:
-        return stat.S_ISDIR(os.lstat(folder).st_mode)
-    except OSError:
-        return False
 
 
 def _belongs(folder: Path, registry: str) -> bool:
@@ -409,19 +394,12 @@ def _shown_folder(path: str, workspace: Workspace) -> str:
     return _relative(Path(path), workspace)
 
 
-def _unreadable_row(error: UsageError) -> dict[str, Any]:
-    where = None if error.path is None else printable(error.path)
-    return {
-        "run_folder": where,
-        "run_id": None,
-        "status": "ERROR",
-        "errors": [problem_object(error.code, error.message, path=where)],
-    }
-
-
 def print_unreadable(error: UsageError, as_json: bool) -> None:
     if as_json:
-        sys.stdout.write(json_line(_unreadable_row(error)))
+        where = None if error.path is None else printable(error.path)
+        problem = problem_object(error.code, error.message, path=where)
+        row = {"run_folder": where, "run_id": None, "status": "ERROR", "errors": [problem]}
+        sys.stdout.write(json_line(row))
     else:
         where = f" {shown(error.path)}:" if error.path else ""
         err(f"error: {error.code}{where} {error.message}")

@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 
 
 def add_add_entry(commands: Any) -> None:
-    """`registry add-entry --type TYPE (--entry-file F | --entry-json JSON) ...`."""
     parser = command(
         commands,
         "add-entry",
@@ -61,7 +60,6 @@ def add_add_entry(commands: Any) -> None:
 
 
 def add_deprecate(commands: Any) -> None:
-    """`registry deprecate TYPE KEY --reason TEXT ...`."""
     parser = command(
         commands,
         "deprecate",
@@ -101,7 +99,6 @@ def run_deprecate(args: argparse.Namespace) -> int:
 
 
 def add_types(commands: Any) -> None:
-    """`registry types [--json | --markdown]`."""
     parser = command(
         commands,
         "types",

@@ -174,7 +174,6 @@ def _help_of(parser: argparse.ArgumentParser) -> str:
 
 
 def add_help(commands: Any) -> None:
-    """`registry help [COMMAND [SUBCOMMAND]]`."""
     parser = command(
         commands,
         "help",
@@ -248,8 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help(sys.stderr)
             return 2
         _sync(args)
-        code: int = args.run(args)
-        return code
+        return int(args.run(args))
     except SystemExit as exc:
         return int(exc.code) if isinstance(exc.code, int) else 2
     except RegistryError as exc:
@@ -259,10 +257,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             exc.message,
             exc.diagnostics(),
             path=exc.path,
-            details=_details(exc),
-            line=getattr(exc, "line", None),
-            field=getattr(exc, "field", None),
-            column=getattr(exc, "column", None),
+            details=[exc.problem_json(problem) for problem in exc.problems],
+            line=exc.line,
+            field=exc.field,
+            column=exc.column,
         )
         return exc.exit_code
     except KeyboardInterrupt:
@@ -288,9 +286,7 @@ def _sync(args: argparse.Namespace) -> None:
     """A workspace on object storage: fetch what other machines wrote before the command reads
     its local copy (`core.gate.gate.sync`); nothing for a local one, or before `init`. Local
     journal records the bucket does not have are reported with where they were kept."""
-    if not hasattr(args, "workspace") or args.command in ("init", "adopt"):
-        return
-    if not getattr(args, "sync", True):
+    if not hasattr(args, "workspace") or not getattr(args, "sync", True):
         return
     from registry_pipeline.core.gate.gate import sync
     from registry_pipeline.core.workspace.layout import resolve_workspace
@@ -300,9 +296,3 @@ def _sync(args: argparse.Namespace) -> None:
         err(f"warning: SET_ASIDE {synced.set_aside.advice()}")
     if synced is not None and synced.folders:
         err(f"fetched {len(synced.folders)} run folder(s) from {synced.url}")
-
-
-def _details(exc: RegistryError) -> list[object]:
-    """The problems an error lists (catalog fields, files to seal, folder problems), each a
-    problem object as its vocabulary shapes it."""
-    return [exc.problem_json(problem) for problem in exc.problems]
