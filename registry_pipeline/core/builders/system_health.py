@@ -278,83 +278,11 @@ CHECKED_LEVELS = frozenset({"C3", "C4", "C5"})
 NO_EXECUTABLES = "the operations catalog names no executables"
 
 
-@dataclass(frozen=True)
-class Ratio:
-    """A scorecard figure: `count` of `total`."""
-
-    count: int
-    """Items that meet the bar."""
-    total: int
-    """Items considered."""
-
-    @property
-    def percent(self) -> float | None:
-        """`count / total` in percent, one decimal; None when there is nothing to count."""
-        return round(100 * self.count / self.total, 1) if self.total else None
-
-    def __str__(self) -> str:
-        return f"{self.count}/{self.total}"
-
-    def as_json(self) -> dict[str, Any]:
-        """`{"count": x, "total": y, "percent": p}`."""
-        return {"count": self.count, "total": self.total, "percent": self.percent}
-
-
-@dataclass(frozen=True)
-class Executables:
-    """The operations catalog's Bound Executables, counted."""
-
-    count: int
-    """Distinct paths bound to any operation."""
-    operations_bound: Ratio
-    """Canonical operations binding at least one, of all canonical operations."""
-    unbound_operations: tuple[str, ...]
-    """The canonical operations binding none."""
-
-    def as_json(self) -> dict[str, Any]:
-        """The summary's `scorecard.executables` object."""
-        return {
-            "count": self.count,
-            "operations_bound": self.operations_bound.as_json(),
-            "unbound_operations": list(self.unbound_operations),
-        }
-
-
-@dataclass(frozen=True)
-class Scorecard:
-    """The governance figures, computed from data."""
-
-    sealed_registries: Ratio
-    """Registries sealed here, of the repository's registries (excluded ones included)."""
-    operations_with_builders: Ratio
-    """Operations built by a catalog registry that has a builder, of all operations."""
-    enforcement_c3_plus: Ratio
-    """Canonical operations at coverage level C3 or above, of all canonical operations."""
-    below_c3: tuple[tuple[str, str], ...]
-    """(operation id, coverage level) of the canonical operations below C3, by id."""
-    registries: tuple[dict[str, Any], ...]
-    """Per registry counted: `{registry_id, sealed, basis, run_id, reason}` (`_sealed`)."""
-    executables: Executables | None
-    """The catalog's Bound Executables; None when it names none."""
-
-    def as_json(self) -> dict[str, Any]:
-        """The summary's `scorecard` object."""
-        return {
-            "enforcement_c3_plus": {
-                **self.enforcement_c3_plus.as_json(),
-                "below_c3": [
-                    {"operation_id": op, "coverage_level": level} for op, level in self.below_c3
-                ],
-            },
-            "sealed_registries": {
-                **self.sealed_registries.as_json(),
-                "registries": [dict(entry) for entry in self.registries],
-            },
-            "executables": self.executables.as_json() if self.executables else None,
-            "executables_reason": None if self.executables else NO_EXECUTABLES,
-            "operations_with_builders": self.operations_with_builders.as_json(),
-            "check_coverage": self.enforcement_c3_plus.as_json(),
-        }
+def ratio(count: int, total: int) -> dict[str, Any]:
+    """A scorecard figure: `count` of `total`, and `percent` to one decimal (None when total is
+    0)."""
+    percent = round(100 * count / total, 1) if total else None
+    return {"count": count, "total": total, "percent": percent}
 
 
 def compute_scorecard(
@@ -362,7 +290,7 @@ def compute_scorecard(
     op_status_rows: Sequence[Mapping[str, Any]],
     op_status_detail: Mapping[str, Any] | None = None,
     excluded: Sequence[tuple[str, str]] = (),
-) -> Scorecard:
+) -> dict[str, Any]:
     """The governance scorecard: its figures computed from the catalog summary and the status
     inputs.
 
@@ -396,24 +324,33 @@ def compute_scorecard(
         for row in op_status_rows
         if row.get("coverage_level") not in CHECKED_LEVELS
     )
-    return Scorecard(
-        sealed_registries=Ratio(sum(1 for r in registries if r["sealed"]), len(registries)),
-        operations_with_builders=Ratio(
+    checked = ratio(len(op_status_rows) - len(below), len(op_status_rows))
+    executables = _executables(op_status_rows, op_status_detail or {})
+    return {
+        "enforcement_c3_plus": {
+            **checked,
+            "below_c3": [{"operation_id": op, "coverage_level": level} for op, level in below],
+        },
+        "sealed_registries": {
+            **ratio(sum(1 for r in registries if r["sealed"]), len(registries)),
+            "registries": registries,
+        },
+        "executables": executables,
+        "executables_reason": None if executables else NO_EXECUTABLES,
+        "operations_with_builders": ratio(
             sum(1 for row in op_status_rows if row.get("operation_id") in built_ops),
             len(op_status_rows),
         ),
-        enforcement_c3_plus=Ratio(len(op_status_rows) - len(below), len(op_status_rows)),
-        below_c3=tuple(below),
-        registries=tuple(registries),
-        executables=_executables(op_status_rows, op_status_detail or {}),
-    )
+        "check_coverage": checked,
+    }
 
 
 def _executables(
     rows: Sequence[Mapping[str, Any]], detail: Mapping[str, Any]
-) -> Executables | None:
-    """Distinct bound paths over every operation of the detail, and the canonical operations
-    (the rows) binding one; None when no operation names any."""
+) -> dict[str, Any] | None:
+    """`{count, operations_bound, unbound_operations}`: distinct bound paths over every operation
+    of the detail, and the canonical operations (the rows) binding one; None when no operation
+    names any."""
     entries = detail_operations(detail)
     bound = {
         str(entry.get("operation_id")): {p for p in entry["executables"] if isinstance(p, str)}
@@ -424,8 +361,12 @@ def _executables(
     if not paths:
         return None
     canonical = sorted({str(row.get("operation_id")) for row in rows})
-    unbound = tuple(op for op in canonical if not bound.get(op))
-    return Executables(len(paths), Ratio(len(canonical) - len(unbound), len(canonical)), unbound)
+    unbound = [op for op in canonical if not bound.get(op)]
+    return {
+        "count": len(paths),
+        "operations_bound": ratio(len(canonical) - len(unbound), len(canonical)),
+        "unbound_operations": unbound,
+    }
 
 
 @dataclass(frozen=True)
@@ -451,7 +392,7 @@ def _percent(value: float | None) -> str:
 
 
 def report_sections(
-    scorecard: Scorecard, signals: Sequence[Mapping[str, Any]], **inputs: Any
+    scorecard: Mapping[str, Any], signals: Sequence[Mapping[str, Any]], **inputs: Any
 ) -> list[Section]:
     """The report's sections, worded by `templates/system_health_sections.j2` from the parsed
     inputs (`build_system_health`'s, by the names the template reads), the scorecard and the
@@ -487,7 +428,7 @@ MAX_LIST = 20
 
 
 def _summary(
-    scorecard: Scorecard,
+    scorecard: Mapping[str, Any],
     catalog_summary: Sequence[Mapping[str, Any]],
     rows: Sequence[Mapping[str, Any]],
     statuses: Mapping[str, str],
@@ -527,7 +468,7 @@ def _summary(
             "run_folders_by_seal": {s: seals[s] for s in (*SEAL_STATUSES, "TAMPERED")},
             "drift_signals": value_counts(signal.get("value") for signal in signals),
         },
-        "scorecard": scorecard.as_json(),
+        "scorecard": scorecard,
         "unauthorized_operations": list(unauthorized),
         "system_drift": dict(drift_v01.get("system_drift", {})),
         **lists,
