@@ -13,15 +13,11 @@ plus the tolerated skew.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 
 from registry_pipeline.core.builders.model import BuildInputs, BuildResult, SealPlan
 from registry_pipeline.core.delta_log import (
-    LOG_ARTIFACT,
     LOG_REGISTRY_ID,
-    STATE_ARTIFACT,
     CoveredRegistry,
     build_delta_log,
     load_previous_log,
@@ -31,9 +27,8 @@ from registry_pipeline.core.delta_log import (
 from registry_pipeline.core.pointers.store import pointer_relpath
 from registry_pipeline.core.seal.run_id import MAX_SEQ, base_run_id
 from registry_pipeline.core.seal.schemas import SchemaCatalog
-from registry_pipeline.core.seal.validate import is_valid_run_folder
 from registry_pipeline.core.workspace.catalog import load_catalog
-from registry_pipeline.core.workspace.snapshots import read_snapshot
+from registry_pipeline.core.workspace.snapshots import read_snapshot, unchanged_snapshot
 
 
 def build(inputs: BuildInputs) -> BuildResult:
@@ -68,7 +63,7 @@ def build(inputs: BuildInputs) -> BuildResult:
         run_id = base if sequence == 0 else f"{base}__{sequence:03d}"
         result = build_delta_log(workspace, covered, previous, run_id, schemas)
         folder = workspace.runs_dir / run_id
-        if folder.exists() and not _same_valid_folder(folder, result.files, schemas):
+        if folder.exists() and unchanged_snapshot(folder, result.files, schemas) != (True, True):
             continue  # taken by another log: the next id (records name it, so build again)
         reuse = read_snapshot(folder, LOG_REGISTRY_ID) if folder.exists() else None
         summary = {**result.summary, "excluded": excluded, "derivation_run_id": run_id}
@@ -94,12 +89,3 @@ def _moment(created_utc: str) -> datetime:
     """A record's or snapshot's created_utc (normalized to the second) as a UTC moment."""
     normalized = normalize_created_utc(created_utc) or created_utc
     return datetime.strptime(normalized[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
-
-
-def _same_valid_folder(folder: Path, files: Mapping[str, bytes], schemas: SchemaCatalog) -> bool:
-    """Whether the folder already holds exactly these log artifacts and still validates."""
-    same = all(
-        (folder / name).is_file() and (folder / name).read_bytes() == files[name]
-        for name in (LOG_ARTIFACT, STATE_ARTIFACT)
-    )
-    return same and is_valid_run_folder(folder, schemas=schemas)
