@@ -58,71 +58,44 @@ KIND_SEVERITY: Mapping[str, str] = {
 """Signal kinds in output order, with the severity each carries when its value is true."""
 
 
-@dataclass(frozen=True)
-class Evidence:
-    """A run folder that supports a signal's value."""
-
-    run_id: str
-    """The run folder name."""
-    registry_id: str | None
-    """The registry it belongs to, when its name or a pointer says so."""
-    manifest_sha256: str | None
-    """Its ROOT_SHA256, when known."""
-    reason: str | None = None
-    """Why it is cited (a seal reason code and path), when there is more to say."""
-
-    @classmethod
-    def of(cls, snapshot: Snapshot) -> Evidence:
-        """A sealed snapshot as an evidence ref."""
-        return cls(snapshot.run_id, snapshot.registry_id, snapshot.root_sha256)
-
-    def as_json(self) -> dict[str, Any]:
-        """The `{run_id, registry_id, manifest_sha256[, reason]}` object of the detail file."""
-        out: dict[str, Any] = {
-            "run_id": self.run_id,
-            "registry_id": self.registry_id,
-            "manifest_sha256": self.manifest_sha256,
-        }
-        if self.reason is not None:
-            out["reason"] = self.reason
-        return out
+Signal = dict[str, Any]
+"""One drift signal as the detail file writes it (`_signal`)."""
 
 
-@dataclass(frozen=True)
-class Signal:
-    """One drift signal: a stable id, a tri-state value and the evidence behind it."""
+def _signal(
+    signal_id: str, kind: str, value: bool | None, summary: str, evidence: Sequence[Any] = ()
+) -> Signal:
+    """One drift signal: `signal_id` stable across builds (`builder_version:run_registry`),
+    `kind` one of KIND_SEVERITY, `value` true (drift), false (no drift) or null (unknown:
+    evidence missing), `severity` from the kind and the value (see module doc), `summary` one
+    sentence saying what was compared and what was found, `evidence` the run folders behind
+    the value (`_evidence`)."""
+    weight = KIND_SEVERITY[kind]
+    severity = (
+        weight if value is True else "warning" if value is None and weight == "critical" else "info"
+    )
+    return {
+        "signal_id": signal_id,
+        "kind": kind,
+        "severity": severity,
+        "value": value,
+        "summary": summary,
+        "evidence": list(evidence),
+    }
 
-    signal_id: str
-    """Stable across builds, e.g. `builder_version:run_registry`."""
-    kind: str
-    """One of `KIND_SEVERITY`."""
-    value: bool | None
-    """True = drift, false = no drift, None = unknown (evidence missing)."""
-    summary: str
-    """One sentence saying what was compared and what was found."""
-    evidence: tuple[Evidence, ...] = ()
-    """Run folders behind the value."""
 
-    @property
-    def severity(self) -> str:
-        """`info`, `warning` or `critical`, from the kind and the value (see module doc)."""
-        weight = KIND_SEVERITY[self.kind]
-        if self.value is True:
-            return weight
-        if self.value is None and weight == "critical":
-            return "warning"
-        return "info"
+def _evidence(
+    run_id: str, registry_id: str | None, manifest_sha256: str | None, reason: str | None = None
+) -> dict[str, Any]:
+    """A run folder that supports a signal's value: its registry when its name or a pointer
+    says so, its ROOT_SHA256 when known, and why it is cited (a seal reason code and path) when
+    there is more to say."""
+    found = {"run_id": run_id, "registry_id": registry_id, "manifest_sha256": manifest_sha256}
+    return found if reason is None else {**found, "reason": reason}
 
-    def as_json(self) -> dict[str, Any]:
-        """The signal as written in the detail file."""
-        return {
-            "signal_id": self.signal_id,
-            "kind": self.kind,
-            "severity": self.severity,
-            "value": self.value,
-            "summary": self.summary,
-            "evidence": [item.as_json() for item in self.evidence],
-        }
+
+def _snapshot_evidence(snapshot: Snapshot) -> dict[str, Any]:
+    return _evidence(snapshot.run_id, snapshot.registry_id, snapshot.root_sha256)
 
 
 def value_counts(values: Iterable[object]) -> dict[str, int]:
@@ -147,8 +120,8 @@ class DriftResult:
         return {
             "detail_version": "0.2",
             "generated_utc": self.as_of,
-            "counts": value_counts(signal.value for signal in self.signals),
-            "signals": [signal.as_json() for signal in self.signals],
+            "counts": value_counts(signal["value"] for signal in self.signals),
+            "signals": list(self.signals),
         }
 
     def files(self) -> dict[str, bytes]:
@@ -170,9 +143,9 @@ def _cited(
     return {rid: ref for rid, ref in found.items() if ref is not None}
 
 
-def _evidence(refs: Cited, registry_id: str) -> tuple[Evidence, ...]:
+def _cited_evidence(refs: Cited, registry_id: str) -> list[dict[str, Any]]:
     """Zero or one evidence ref for `registry_id`."""
-    return (Evidence.of(refs[registry_id]),) if registry_id in refs else ()
+    return [_snapshot_evidence(refs[registry_id])] if registry_id in refs else []
 
 
 def _compare(expected: str | None, observed: str | None) -> bool | None:
@@ -199,7 +172,7 @@ def _version_signals(
         summary = (
             f"{kind.replace('_', ' ')} of {name}: expected {_shown(want)}, observed {_shown(have)}"
         )
-        signals.append(Signal(f"{kind}:{name}", kind, value, summary, _evidence(refs, name)))
+        signals.append(_signal(f"{kind}:{name}", kind, value, summary, _cited_evidence(refs, name)))
     return signals
 
 
@@ -207,7 +180,7 @@ def _threshold_signal(expected: str | None, observed: str | None) -> Signal:
     """The threshold pack version in use against the expected one."""
     value = _compare(expected, observed)
     summary = f"threshold pack version: expected {_shown(expected)}, observed {_shown(observed)}"
-    return Signal("threshold_pack_version", "threshold_pack_version", value, summary)
+    return _signal("threshold_pack_version", "threshold_pack_version", value, summary)
 
 
 def _shown(value: str | None) -> str:
@@ -237,9 +210,9 @@ def _behind_signals(
         else:
             value = _order(latest) > _order(current)
             summary = f"{registry_id}: active {current.run_id}, newest valid {latest.run_id}"
-        evidence = tuple(Evidence.of(ref) for ref in (current, latest) if ref is not None)
+        evidence = [_snapshot_evidence(ref) for ref in (current, latest) if ref is not None]
         kind = "active_snapshot_behind"
-        signals.append(Signal(f"{kind}:{registry_id}", kind, value, summary, evidence))
+        signals.append(_signal(f"{kind}:{registry_id}", kind, value, summary, evidence))
     return signals
 
 
@@ -266,7 +239,9 @@ def _schema_changed_signals(
             summary = f"{registry_id}: schema sha256 {before[:12]} then, {after[:12]} now"
         kind = "schema_changed"
         signals.append(
-            Signal(f"{kind}:{registry_id}", kind, value, summary, _evidence(refs, registry_id))
+            _signal(
+                f"{kind}:{registry_id}", kind, value, summary, _cited_evidence(refs, registry_id)
+            )
         )
     return signals
 
@@ -288,9 +263,9 @@ def _stale_signals(
         summary = f"{op_id}: status {entry.get('status') or 'unknown'}, {bound}"
         last = entry.get("last_run_id")
         root = roots.get(str(entry.get("last_run_key")), roots.get(str(last)))
-        evidence = (Evidence(str(last), registry_of(str(last)), root),) if last else ()
+        evidence = (_evidence(str(last), registry_of(str(last)), root),) if last else ()
         signals.append(
-            Signal(f"operation_stale:{op_id}", "operation_stale", value, summary, evidence)
+            _signal(f"operation_stale:{op_id}", "operation_stale", value, summary, evidence)
         )
     return signals
 
@@ -338,7 +313,7 @@ def _run_folder_signals(lines: Sequence[Mapping[str, Any]]) -> list[Signal]:
     signals = []
     for kind, suffix, wanted, meaning in _FOLDER_KINDS:
         hits = [
-            Evidence(
+            _evidence(
                 str(line.get("run_id")),
                 registry_of(str(line.get("run_id"))),
                 line.get("manifest_root_sha256"),
@@ -347,13 +322,13 @@ def _run_folder_signals(lines: Sequence[Mapping[str, Any]]) -> list[Signal]:
             for line, verdict, flag, reasons in statuses
             if wanted in (verdict, flag)
         ]
-        hits.sort(key=lambda item: (item.run_id, item.manifest_sha256 or ""))
+        hits.sort(key=lambda item: (item["run_id"], item["manifest_sha256"] or ""))
         value: bool | None = True if hits else (None if unknown else False)
         summary = (
             f"{len(hits)} of {len(lines)} run folders {meaning}"
             f" ({unknown} without a recorded seal status)"
         )
-        signals.append(Signal(f"run_folders:{suffix}", kind, value, summary, tuple(hits)))
+        signals.append(_signal(f"run_folders:{suffix}", kind, value, summary, tuple(hits)))
     return signals
 
 
@@ -413,8 +388,8 @@ def _v01_object(
     as_of: str,
 ) -> dict[str, Any]:
     """The seed-shaped v0.1 object; every fact beyond its shape goes into `warnings`."""
-    schema_drift = _aggregate(s.value for s in signals if s.kind == "schema_version")
-    threshold = next(s for s in signals if s.kind == "threshold_pack_version")
+    schema_drift = _aggregate(s["value"] for s in signals if s["kind"] == "schema_version")
+    threshold = next(s["value"] for s in signals if s["kind"] == "threshold_pack_version")
     canon = canon_state(git[1])
     return {
         "drift_version": "0.1",
@@ -433,9 +408,9 @@ def _v01_object(
             },
             "threshold_pack": {
                 "expected": expected.get("threshold_pack_version"),
-                "computed": threshold.value is not None,
+                "computed": threshold is not None,
                 "observed": observed_threshold_pack_version,
-                "drift": threshold.value,
+                "drift": threshold,
                 "source_path": source,
             },
         },
@@ -443,8 +418,8 @@ def _v01_object(
             "canon_dirty": canon != "clean",
             "canon_state": canon,
             "schema_drift": schema_drift,
-            "threshold_drift": threshold.value,
-            "threshold_drift_computed": threshold.value is not None,
+            "threshold_drift": threshold,
+            "threshold_drift_computed": threshold is not None,
         },
         "op_drift_policy": {"op_drift_requires_evidence": True, "rules": list(POLICY_RULES)},
         "warnings": _v01_warnings(expected, signals, canon),
@@ -462,9 +437,9 @@ def _v01_warnings(expected: Mapping[str, Any], signals: Sequence[Signal], canon:
     if canon == "unknown":
         warnings.append("canon_state:unknown")
     warnings.extend(
-        f"{signal.signal_id}:{'true' if signal.value else 'unknown'}"
+        f"{signal['signal_id']}:{'true' if signal['value'] else 'unknown'}"
         for signal in signals
-        if signal.value is not False
+        if signal["value"] is not False
     )
     warnings.append(f"detail:{DETAIL_ARTIFACT}")
     return warnings
@@ -530,7 +505,7 @@ def unknown_drift(
     """Every signal unknown, for a moment whose evidence is missing (e.g. no pointer history
     then): one signal per kind, value null, `reason` as its summary. Never a guess."""
     _check_inputs(as_of, None)
-    signals = tuple(Signal(f"{kind}:no_history", kind, None, reason) for kind in KIND_SEVERITY)
+    signals = tuple(_signal(f"{kind}:no_history", kind, None, reason) for kind in KIND_SEVERITY)
     v01 = _v01_object(
         signals=signals,
         expected={},
