@@ -148,49 +148,31 @@ def _cited_evidence(refs: Cited, registry_id: str) -> list[dict[str, Any]]:
     return [_snapshot_evidence(refs[registry_id])] if registry_id in refs else []
 
 
-def _compare(expected: str | None, observed: str | None) -> bool | None:
-    """Tri-state inequality: None when either side is unknown."""
-    if expected is None or observed is None:
-        return None
-    return expected != observed
-
-
 def _version_signals(
-    kind: str,
-    expected: str | None,
-    observed: Mapping[str, str | None],
-    refs: Cited,
-    per_key: Mapping[str, str | None] | None = None,
+    kind: str, expected: Mapping[str, str | None], observed: Mapping[str, str | None], refs: Cited
 ) -> list[Signal]:
     """One signal per name: its observed version against the expected one."""
-    names = sorted(set(observed) | set(per_key or {}))
-    signals = []
-    for name in names:
-        want = per_key.get(name) if per_key is not None else expected
-        have = observed.get(name)
-        value = _compare(want, have)
-        summary = (
-            f"{kind.replace('_', ' ')} of {name}: expected {_shown(want)}, observed {_shown(have)}"
+    return [
+        _version_signal(
+            f"{kind}:{name}",
+            f"{kind.replace('_', ' ')} of {name}",
+            expected.get(name),
+            observed.get(name),
+            _cited_evidence(refs, name),
         )
-        signals.append(_signal(f"{kind}:{name}", kind, value, summary, _cited_evidence(refs, name)))
-    return signals
+        for name in sorted(set(observed) | set(expected))
+    ]
 
 
-def _threshold_signal(expected: str | None, observed: str | None) -> Signal:
-    """The threshold pack version in use against the expected one."""
-    value = _compare(expected, observed)
-    summary = f"threshold pack version: expected {_shown(expected)}, observed {_shown(observed)}"
-    return _signal("threshold_pack_version", "threshold_pack_version", value, summary)
-
-
-def _shown(value: str | None) -> str:
-    """A compared version in a summary sentence: no Python repr (`(none)` when absent)."""
-    return "(none)" if value is None else value
-
-
-def _order(ref: Snapshot) -> tuple[str, str]:
-    """Snapshot order: creation time, then run id (our run ids sort by creation)."""
-    return (ref.created_utc, ref.run_id)
+def _version_signal(
+    signal_id: str, what: str, want: str | None, have: str | None, evidence: Sequence[Any] = ()
+) -> Signal:
+    """A version in use against the expected one: tri-state inequality (null when either side
+    is unknown); the summary says `(none)` for a missing one, never a Python repr."""
+    value = None if want is None or have is None else want != have
+    shown = ["(none)" if version is None else version for version in (want, have)]
+    summary = f"{what}: expected {shown[0]}, observed {shown[1]}"
+    return _signal(signal_id, signal_id.split(":")[0], value, summary, evidence)
 
 
 def _behind_signals(
@@ -206,19 +188,16 @@ def _behind_signals(
         if active is None:
             summary = f"{registry_id}: no pointer history yet"
         elif current is None or latest is None:
-            summary = f"{registry_id}: active {_name(current)}, newest valid {_name(latest)}"
+            names = [ref.run_id if ref is not None else "unknown" for ref in (current, latest)]
+            summary = f"{registry_id}: active {names[0]}, newest valid {names[1]}"
         else:
-            value = _order(latest) > _order(current)
+            # our run ids sort by creation: created_utc, then run id
+            value = (latest.created_utc, latest.run_id) > (current.created_utc, current.run_id)
             summary = f"{registry_id}: active {current.run_id}, newest valid {latest.run_id}"
         evidence = [_snapshot_evidence(ref) for ref in (current, latest) if ref is not None]
         kind = "active_snapshot_behind"
         signals.append(_signal(f"{kind}:{registry_id}", kind, value, summary, evidence))
     return signals
-
-
-def _name(ref: Snapshot | None) -> str:
-    """A snapshot's run id, or `unknown`."""
-    return ref.run_id if ref is not None else "unknown"
 
 
 def _schema_changed_signals(
@@ -284,14 +263,9 @@ def _staleness(entry: Mapping[str, Any], as_of: str) -> bool | None:
         return True
     if not isinstance(success, str) or not UTC_STAMP.fullmatch(success):
         return None
-    return _hours_between(success, as_of) > float(limit)
-
-
-def _hours_between(earlier: str, later: str) -> float:
-    """Hours from one UTC stamp to another."""
     fmt = "%Y-%m-%dT%H:%M:%SZ"
-    delta = datetime.strptime(later, fmt) - datetime.strptime(earlier, fmt)
-    return delta.total_seconds() / 3600
+    age = datetime.strptime(as_of, fmt) - datetime.strptime(success, fmt)
+    return age.total_seconds() / 3600 > float(limit)
 
 
 _FOLDER_KINDS = (
@@ -369,11 +343,7 @@ def canon_notes(v01: Mapping[str, Any]) -> list[str]:
 def _aggregate(values: Iterable[bool | None]) -> bool | None:
     """True if any is true; false if there are some and all are false; else unknown."""
     seen = list(values)
-    if True in seen:
-        return True
-    if seen and None not in seen:
-        return False
-    return None
+    return True if True in seen else False if seen and None not in seen else None
 
 
 def _v01_object(
@@ -471,16 +441,23 @@ def build_drift_signals(
     refs = _cited(active_snapshots, newest_valid_snapshots)
     signals = (
         *_version_signals(
-            "schema_version", expected.get("schema_version"), observed_schema_versions, refs
+            "schema_version",
+            dict.fromkeys(observed_schema_versions, expected.get("schema_version")),
+            observed_schema_versions,
+            refs,
         ),
         *_version_signals(
             "builder_version",
-            None,
+            _string_map(expected.get("builder_versions")),
             observed_builder_versions,
             refs,
-            per_key=_string_map(expected.get("builder_versions")),
         ),
-        _threshold_signal(expected.get("threshold_pack_version"), observed_threshold_pack_version),
+        _version_signal(
+            "threshold_pack_version",
+            "threshold pack version",
+            expected.get("threshold_pack_version"),
+            observed_threshold_pack_version,
+        ),
         *_stale_signals(op_status_detail, run_registry_lines, as_of),
         *_run_folder_signals(run_registry_lines),
         *_behind_signals(active_snapshots, newest_valid_snapshots),

@@ -121,7 +121,9 @@ class RunFact:
     created: datetime | None
     """`created_utc` parsed (timezone-aware), or None when absent or unreadable."""
     seal: str
-    """PASS, FAIL, TAMPERED, UNSEALED, or UNKNOWN when the line carries no seal warning."""
+    """TAMPERED if flagged anywhere, else the folder's verdict as `registry validate` says it
+    (`run_registry.seal_status`: PASS, FAIL, UNSEALED...); UNKNOWN when the line carries no seal
+    warning."""
     seal_warnings: tuple[str, ...]
     """The line's `seal:...` warnings, in order (reason codes and paths when it fails)."""
     has_run_json: bool | None
@@ -218,7 +220,7 @@ def _run_fact(line: Mapping[str, Any], index: int) -> RunFact:
         operation_id=_text(line.get("operation_id")),
         created_utc=_text(line.get("created_utc")),
         created=_parse_utc(line.get("created_utc")),
-        seal=_seal_status(seal_warnings),
+        seal="TAMPERED" if tampered(seal_warnings) else seal_status(seal_warnings)[0] or "UNKNOWN",
         seal_warnings=seal_warnings,
         has_run_json=_flag(line.get("has_run_json")),
         has_manifest_sha256=_flag(line.get("has_manifest_sha256")),
@@ -233,15 +235,6 @@ def _text(value: object) -> str | None:
 
 def _flag(value: object) -> bool | None:
     return value if isinstance(value, bool) else None
-
-
-def _seal_status(seal_warnings: Sequence[str]) -> str:
-    """TAMPERED if flagged anywhere, else the folder's verdict as `registry validate` says it
-    (`run_registry.seal_status`); UNKNOWN when none."""
-    if tampered(seal_warnings):
-        return "TAMPERED"
-    verdict, _ = seal_status(seal_warnings)
-    return verdict or "UNKNOWN"
 
 
 UNKNOWN_ENFORCEMENT_LEVEL = "C0"

@@ -42,7 +42,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -112,10 +111,8 @@ def input_error(message: str, path: str) -> UsageError:
     return UsageError(message, code=INPUT_INVALID, path=path)
 
 
-class CatalogCode(StrEnum):
-    """The reason code of a catalog warning."""
-
-    LINE_NOT_UNDERSTOOD = "CATALOG_LINE_NOT_UNDERSTOOD"
+LINE_NOT_UNDERSTOOD = "CATALOG_LINE_NOT_UNDERSTOOD"
+"""The reason code of a catalog warning."""
 
 
 def catalog_warning(source: str, line: int, operation_id: str | None, message: str) -> Problem:
@@ -124,7 +121,7 @@ def catalog_warning(source: str, line: int, operation_id: str | None, message: s
     `line` 1-based, `field` the operation the line belongs to when known, `message` what could
     not be understood and what was done instead."""
     return Problem(
-        code=CatalogCode.LINE_NOT_UNDERSTOOD,
+        code=LINE_NOT_UNDERSTOOD,
         path=source,
         line=line,
         field=operation_id,
@@ -183,15 +180,9 @@ def read_operations_markdown(text: str, *, source: str) -> tuple[dict[str, Any],
     entries = []
     for found in definitions:
         if found.operation_id in first:
-            warnings.append(
-                catalog_warning(
-                    source,
-                    found.line,
-                    found.operation_id,
-                    f"defined again (first at line {first[found.operation_id]}): this "
-                    "definition is ignored",
-                )
-            )
+            again = f"defined again (first at line {first[found.operation_id]})"
+            message = f"{again}: this definition is ignored"
+            warnings.append(catalog_warning(source, found.line, found.operation_id, message))
             continue
         first[found.operation_id] = found.line
         entries.append(_entry(found, source, warnings))
@@ -269,9 +260,8 @@ def _heading(block: Block, at: _Context, definitions: list[_Definition]) -> None
     at.listing = None
     found = _OP_HEADING.fullmatch(block.text)
     if found:
-        at.section = _Definition(found[1], block.line, found[2] or None)
+        at.section = _definition(found[1], block.line, found[2] or None, at)
         at.depth = block.level
-        _place(at.section, at)
         definitions.append(at.section)
         return
     if at.section is not None and block.level <= at.depth:
@@ -287,9 +277,10 @@ def _heading(block: Block, at: _Context, definitions: list[_Definition]) -> None
         at.option = None
 
 
-def _place(found: _Definition, at: _Context) -> None:
-    found.heading_option = at.option[0] if at.option else None
-    found.canonical = at.non_canonical is None
+def _definition(operation_id: str, line: int, name: str | None, at: _Context) -> _Definition:
+    """An operation found where the reader stands (its Option heading, its NC section)."""
+    option = at.option[0] if at.option else None
+    return _Definition(operation_id, line, name, option, at.non_canonical is None)
 
 
 def _line(block: Block, at: _Context) -> None:
@@ -316,8 +307,7 @@ def _line(block: Block, at: _Context) -> None:
 def _row(operation_id: str, block: Block, at: _Context) -> _Definition:
     """A table row defining an operation: fields by header name; the name is the column the
     header calls Name (or Operation, Title), else the second column unless named otherwise."""
-    found = _Definition(operation_id, block.line, None)
-    _place(found, at)
+    found = _definition(operation_id, block.line, None, at)
     for key, cell in list(zip(block.header, block.cells, strict=False))[1:]:
         _add(found, key, cell, block.line)
     second = _KEYS.get(block.header[1]) if len(block.header) > 1 else None
@@ -549,23 +539,11 @@ def _matrix_levels(text: str, source: str, warnings: list[Problem]) -> dict[str,
         operation_id, value = first[1], plain(block.cells[column])
         level = _LEVEL.match(value)
         if level is None:
-            warnings.append(
-                catalog_warning(
-                    source,
-                    block.line,
-                    operation_id,
-                    f"coverage level {value!r} is not C0..C5: the row is ignored",
-                )
-            )
+            why = f"coverage level {value!r} is not C0..C5: the row is ignored"
         elif operation_id in found:
-            warnings.append(
-                catalog_warning(
-                    source,
-                    block.line,
-                    operation_id,
-                    f"listed again (first at {found[operation_id].source}): this row is ignored",
-                )
-            )
+            why = f"listed again (first at {found[operation_id].source}): this row is ignored"
         else:
             found[operation_id] = Coverage(level[1], f"{source}:{block.line}")
+            continue
+        warnings.append(catalog_warning(source, block.line, operation_id, why))
     return found
