@@ -33,7 +33,6 @@ import json
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence, Set
-from dataclasses import dataclass
 from typing import Any
 
 from registry_pipeline.core.builders.drift_signals import (
@@ -369,19 +368,6 @@ def _executables(
     }
 
 
-@dataclass(frozen=True)
-class Section:
-    """One part of the report: a title, optional bullet notes and an optional table."""
-
-    title: str
-    notes: Sequence[str] = ()
-    headers: Sequence[str] = ()
-    rows: Sequence[Sequence[str]] = ()
-    alarms: Sequence[str] = ()
-    """The columns whose `yes` is bad news (drift), shaded so on the HTML page; elsewhere a
-    `yes` is just an answer (a builder exists)."""
-
-
 def tri_state(value: Any) -> str:
     """`yes`, `no` or `unknown` for true, false and anything else (null)."""
     return "yes" if value is True else "no" if value is False else "unknown"
@@ -393,10 +379,12 @@ def _percent(value: float | None) -> str:
 
 def report_sections(
     scorecard: Mapping[str, Any], signals: Sequence[Mapping[str, Any]], **inputs: Any
-) -> list[Section]:
+) -> list[dict[str, Any]]:
     """The report's sections, worded by `templates/system_health_sections.j2` from the parsed
     inputs (`build_system_health`'s, by the names the template reads), the scorecard and the
-    drift signals."""
+    drift signals: each a `title`, bullet `notes` and a table (`headers`, `rows`), and `alarms`:
+    the columns whose `yes` is bad news (drift), shaded so on the HTML page; elsewhere a `yes`
+    is just an answer (a builder exists)."""
     detail = inputs["op_status_detail"]
     context = {
         **inputs,
@@ -419,7 +407,7 @@ def report_sections(
     }
     module = templates().get_template("system_health_sections.j2").make_module(context)
     sections: list[dict[str, Any]] = module.sections  # type: ignore[attr-defined]
-    return [Section(**section) for section in sections]
+    return [{"notes": (), "headers": (), "rows": (), "alarms": (), **s} for s in sections]
 
 
 OP_STATUSES = (*STATUSES, "unknown")
