@@ -149,15 +149,14 @@ def _stale_threshold_days(detail: Mapping[str, Any]) -> int | None:
 
 def operation_statuses(detail: Mapping[str, Any]) -> dict[str, str]:
     """Operation id to status from the status detail (a list or a mapping of operations)."""
-    return {
-        str(entry.get("operation_id")): _status(entry.get("status"))
-        for entry in detail_operations(detail)
+    found = {
+        str(entry.get("operation_id")): entry.get("status") for entry in detail_operations(detail)
     }
-
-
-def _status(value: Any) -> str:
-    """An operation's status; `unknown` when the detail records none (never the text `None`)."""
-    return value if isinstance(value, str) and value else "unknown"
+    # `unknown` when the detail records none (never the text `None`)
+    return {
+        op: status if isinstance(status, str) and status else "unknown"
+        for op, status in found.items()
+    }
 
 
 def unauthorized_operations(detail: Mapping[str, Any]) -> list[str]:
@@ -429,13 +428,11 @@ def _summary(
     """The JSON summary: seed-compatible operation counts and per-category lists of operation
     rows (at most MAX_LIST each), our counts, and the scorecard."""
     by_status = Counter(statuses.get(str(row.get("operation_id")), "unknown") for row in rows)
-    evidence = {name: [r for r in rows if r.get("run_evidence_state") == name.upper()]
-                for name in ("observed", "legacy_only", "unobserved")}  # fmt: skip
     categories = {
-        "observed": evidence["observed"],
+        "observed": [r for r in rows if r.get("run_evidence_state") == "OBSERVED"],
         "stale": [r for r in rows if statuses.get(str(r.get("operation_id"))) == "stale"],
-        "legacy_only": evidence["legacy_only"],
-        "unobserved": evidence["unobserved"],
+        "legacy_only": [r for r in rows if r.get("run_evidence_state") == "LEGACY_ONLY"],
+        "unobserved": [r for r in rows if r.get("run_evidence_state") == "UNOBSERVED"],
         "coverage_below_c3": [r for r in rows if r.get("coverage_level") not in CHECKED_LEVELS],
         "drifting": [r for r in rows if r.get("op_drift") is True],
     }
