@@ -24,6 +24,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from registry_pipeline.core.builders.model import BuildInputs, BuildResult, counts, read_json
@@ -349,15 +350,16 @@ def _aggregate(values: Iterable[bool | None]) -> bool | None:
 def _v01_object(
     *,
     signals: Sequence[Signal],
-    expected: Mapping[str, Any],
-    observed_schema_versions: Mapping[str, str | None],
-    observed_threshold_pack_version: str | None,
     source: str,
-    canon_tree_hash: str,
-    git: tuple[str | None, str | None],
     as_of: str,
+    expected: Mapping[str, Any] = MappingProxyType({}),
+    observed_schema_versions: Mapping[str, str | None] = MappingProxyType({}),
+    observed_threshold_pack_version: str | None = None,
+    schema_hashes: Mapping[str, str] = MappingProxyType({}),
+    git: tuple[str | None, str | None] = (None, None),
 ) -> dict[str, Any]:
-    """The seed-shaped v0.1 object; every fact beyond its shape goes into `warnings`."""
+    """The seed-shaped v0.1 object (the defaults: nothing known); every fact beyond its shape
+    goes into `warnings`."""
     schema_drift = _aggregate(s["value"] for s in signals if s["kind"] == "schema_version")
     threshold = next(s["value"] for s in signals if s["kind"] == "threshold_pack_version")
     canon = canon_state(git[1])
@@ -367,7 +369,7 @@ def _v01_object(
         "generated_utc": as_of,
         "git_commit": git[0],
         "working_tree_state": git[1],
-        "canon_tree_hash": canon_tree_hash,
+        "canon_tree_hash": canon_tree_hash(schema_hashes),
         "expected": {
             "schema_version": {
                 "expected": expected.get("schema_version"),
@@ -469,7 +471,7 @@ def build_drift_signals(
         observed_schema_versions=observed_schema_versions,
         observed_threshold_pack_version=observed_threshold_pack_version,
         source=expected_versions_source,
-        canon_tree_hash=canon_tree_hash(schema_hashes_now),
+        schema_hashes=schema_hashes_now,
         git=(git_commit, working_tree_state),
         as_of=as_of,
     )
@@ -483,16 +485,7 @@ def unknown_drift(
     then): one signal per kind, value null, `reason` as its summary. Never a guess."""
     _check_inputs(as_of, None)
     signals = tuple(_signal(f"{kind}:no_history", kind, None, reason) for kind in KIND_SEVERITY)
-    v01 = _v01_object(
-        signals=signals,
-        expected={},
-        observed_schema_versions={},
-        observed_threshold_pack_version=None,
-        source=expected_versions_source,
-        canon_tree_hash=canon_tree_hash({}),
-        git=(None, None),
-        as_of=as_of,
-    )
+    v01 = _v01_object(signals=signals, source=expected_versions_source, as_of=as_of)
     return DriftResult(v01, signals, as_of)
 
 
