@@ -344,30 +344,21 @@ operation counts as failing, as the seed's builder decides (its seal check fails
 `registry validate` does not count the last two as failures, and the row's note says why."""
 
 
-def _status(runs: Sequence[RunFact], limit: int | float | None, as_of: datetime) -> str:
-    """never_run, failing, stale or ok, by the rules in the module docstring."""
-    if not runs:
-        return "never_run"
-    if runs[-1].seal in SEAL_FAILING:
-        return "failing"
-    successes = [run for run in runs if run.seal == "PASS"]
-    if not successes:
-        return "stale"
-    if limit is None:
-        return "ok"
-    created = successes[-1].created
-    if created is None or as_of - created > timedelta(hours=limit):
-        return "stale"
-    return "ok"
-
-
 def _detail(
     op: Operation, runs: Sequence[RunFact], limit: int | float | None, as_of: datetime
 ) -> dict[str, Any]:
-    """The companion's entry for one operation (`runs` oldest first)."""
+    """The companion's entry for one operation (`runs` oldest first); its status never_run,
+    failing, stale or ok, by the rules in the module docstring."""
     successes = [run for run in runs if run.seal == "PASS"]
     last = runs[-1] if runs else None
     success = successes[-1] if successes else None
+    status = "never_run" if last is None else "failing" if last.seal in SEAL_FAILING else "ok"
+    fresh = success is not None and (
+        limit is None
+        or (success.created is not None and as_of - success.created <= timedelta(hours=limit))
+    )
+    if status == "ok" and not fresh:
+        status = "stale"
     return {
         "operation_id": op.operation_id,
         "option": op.option,
@@ -384,7 +375,7 @@ def _detail(
         "last_success_utc": success.created_utc if success else None,
         "run_count": len(runs),
         "failed_count": sum(1 for run in runs if run.seal in SEAL_FAILING),
-        "status": _status(runs, limit, as_of),
+        "status": status,
         "stale_after_hours": limit,
         "evidence": sorted(run.run_key for run in runs),
     }

@@ -36,20 +36,17 @@ def build(inputs: BuildInputs) -> BuildResult:
     workspace = inputs.workspace
     schemas = SchemaCatalog.for_workspace(workspace.root)
     catalog = load_catalog(workspace)
+    others = [spec for spec in catalog.registries if spec.registry_id != LOG_REGISTRY_ID]
     covered = [
         CoveredRegistry(spec.registry_id, pointer_relpath(spec.kind, spec.artifacts))
-        for spec in catalog.registries
-        if spec.delta_log.covered and spec.registry_id != LOG_REGISTRY_ID
+        for spec in others
+        if spec.delta_log.covered
     ]
-    excluded = {
-        spec.registry_id: spec.delta_log.reason or ""
-        for spec in catalog.registries
-        if not spec.delta_log.covered and spec.registry_id != LOG_REGISTRY_ID
-    }
+    excluded = {s.registry_id: s.delta_log.reason or "" for s in others if not s.delta_log.covered}
     baseline = newest_valid_log(workspace, schemas, strict_derivation=True)
     previous = load_previous_log(baseline) if baseline is not None else None
     draft = build_delta_log(workspace, covered, previous, PENDING, schemas)
-    if previous is not None and baseline is not None and draft.appended == 0:
+    if baseline is not None and draft.appended == 0:
         summary = {**draft.summary, "excluded": excluded, "derivation_run_id": baseline.run_id}
         plan = SealPlan(baseline.run_id, _moment(baseline.created_utc), reuse=baseline)
         return BuildResult(draft.files, draft.records, summary, plan)
@@ -67,17 +64,9 @@ def build(inputs: BuildInputs) -> BuildResult:
             continue  # taken by another log: the next id (records name it, so build again)
         reuse = read_snapshot(folder, LOG_REGISTRY_ID) if folder.exists() else None
         summary = {**result.summary, "excluded": excluded, "derivation_run_id": run_id}
-        return BuildResult(
-            result.files,
-            result.records,
-            summary,
-            SealPlan(
-                run_id,
-                moment,
-                reuse=reuse,
-                extra_inputs=(previous.ref(),) if previous is not None else (),
-            ),
-        )
+        extra = (previous.ref(),) if previous is not None else ()
+        plan = SealPlan(run_id, moment, reuse=reuse, extra_inputs=extra)
+        return BuildResult(result.files, result.records, summary, plan)
     raise RuntimeError(f"no free run id after {base}")  # pragma: no cover - 1,000 collisions
 
 
