@@ -137,13 +137,6 @@ Cited = Mapping[str, Snapshot]
 """The snapshot cited as evidence for a registry: its active one, else its newest valid one."""
 
 
-def _cited(
-    active: Mapping[str, Snapshot | None] | None, newest: Mapping[str, Snapshot | None]
-) -> Cited:
-    found = {**newest, **{rid: ref for rid, ref in (active or {}).items() if ref is not None}}
-    return {rid: ref for rid, ref in found.items() if ref is not None}
-
-
 def _cited_evidence(refs: Cited, registry_id: str) -> list[dict[str, Any]]:
     """Zero or one evidence ref for `registry_id`."""
     return [_snapshot_evidence(refs[registry_id])] if registry_id in refs else []
@@ -439,8 +432,13 @@ def build_drift_signals(
 ) -> DriftResult:
     """Compute every drift signal from plain parsed inputs; the same inputs give the same bytes."""
     _check_inputs(as_of, working_tree_state)
-    expected = _expected_block(expected_versions)
-    refs = _cited(active_snapshots, newest_valid_snapshots)
+    expected = expected_versions.get("expected")
+    if not isinstance(expected, Mapping):
+        raise UsageError("expected_versions has no `expected` object", code="BAD_EXPECTED_VERSIONS")
+    active = {rid: ref for rid, ref in (active_snapshots or {}).items() if ref is not None}
+    refs = {
+        rid: ref for rid, ref in {**newest_valid_snapshots, **active}.items() if ref is not None
+    }
     signals = (
         *_version_signals(
             "schema_version",
@@ -509,14 +507,6 @@ def _check_inputs(as_of: str, working_tree_state: str | None) -> None:
             code="BAD_WORKING_TREE_STATE",
             path=str(working_tree_state),
         )
-
-
-def _expected_block(expected_versions: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The `expected` object of EXPECTED_VERSIONS, or a usage error."""
-    block = expected_versions.get("expected")
-    if not isinstance(block, Mapping):
-        raise UsageError("expected_versions has no `expected` object", code="BAD_EXPECTED_VERSIONS")
-    return block
 
 
 def _string_map(value: Any) -> Mapping[str, str | None]:

@@ -402,6 +402,9 @@ def _row(
         warnings.extend(_notes(last))
     if op.enforcement_level in BELOW_C3:
         warnings.append(f"coverage_below_C3:{op.enforcement_level}")
+    # whole days from the last run to `as_of` (never negative), or None when unknown
+    created = last.created if last else None
+    staleness_days = max(0, (as_of - created) // timedelta(days=1)) if created else None
     return {
         "status_version": STATUS_VERSION,
         "option": op.option,
@@ -413,7 +416,7 @@ def _row(
         "run_evidence_state": "OBSERVED" if last else ("LEGACY_ONLY" if legacy else "UNOBSERVED"),
         "manifest_state": _presence(last.has_manifest_sha256 if last else None),
         "run_json_state": _presence(last.has_run_json if last else None),
-        "staleness_days": _staleness_days(last, as_of),
+        "staleness_days": staleness_days,
         "op_drift": drift,
         "op_drift_reasons": reasons,
         "warnings": warnings,
@@ -422,13 +425,6 @@ def _row(
 
 def _presence(flag: bool | None) -> str:
     return "UNKNOWN" if flag is None else ("PRESENT" if flag else "MISSING")
-
-
-def _staleness_days(last: RunFact | None, as_of: datetime) -> int | None:
-    """Whole days from the last run to `as_of` (never negative), or None when unknown."""
-    if last is None or last.created is None:
-        return None
-    return max(0, (as_of - last.created) // timedelta(days=1))
 
 
 def _last_run_warnings(last: RunFact, as_of: datetime) -> list[str]:

@@ -209,7 +209,12 @@ def visible_runs(
     seen = set(inputs)
     for line in run_registry_lines:
         run_id = line.get("run_id")
-        if isinstance(run_id, str) and _in_own_root(line, run_id):
+        root = line.get("run_root")
+        if root is None:  # a line without run_root (older formats): its run_key says where
+            own = line.get("run_key") == f"{RUNS_RELPATH}::{run_id}"
+        else:
+            own = _root(root) == RUNS_RELPATH
+        if isinstance(run_id, str) and own:
             seen.add(run_id)
     for envelope in inputs.values():
         refs = envelope.get("inputs")
@@ -221,13 +226,6 @@ def visible_runs(
             ):
                 seen.add(ref["run_id"])
     return frozenset(seen)
-
-
-def _in_own_root(line: Mapping[str, Any], run_id: str) -> bool:
-    root = line.get("run_root")
-    if root is None:  # a line without run_root (older formats): its run_key says where
-        return line.get("run_key") == f"{RUNS_RELPATH}::{run_id}"
-    return _root(root) == RUNS_RELPATH
 
 
 def _root(label: Any) -> str | None:
