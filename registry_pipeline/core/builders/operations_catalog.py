@@ -67,27 +67,19 @@ _LEVEL = re.compile(r"(C[0-5])(?![0-9])")
 _OPTION = re.compile(r"(?:option\s+)?([A-Z]+)(?![A-Za-z0-9])", re.IGNORECASE)
 _NOT_SAID = frozenset({"", "-", "—", "–", "?", "n/a", "na", "none", "unknown", "tbd"})
 _KEYS = {
-    "operation id": "operation_id",
-    "op id": "operation_id",
-    "id": "operation_id",
-    "name": "name",
-    "operation name": "name",
-    "operation": "name",
-    "title": "name",
-    "option": "option",
-    "option family": "option",
-    "enforcement level": "enforcement_level",
-    "enforcement": "enforcement_level",
-    "coverage level": "enforcement_level",
-    "coverage": "enforcement_level",
-    "level": "enforcement_level",
-    "c level": "enforcement_level",
-    "outputs": "outputs",
-    "output": "outputs",
-    "bound executables": "executables",
-    "bound executable": "executables",
-    "executables": "executables",
+    key: canonical
+    for canonical, keys in (
+        ("operation_id", ("operation id", "op id", "id")),
+        ("name", ("name", "operation name", "operation", "title")),
+        ("option", ("option", "option family")),
+        ("enforcement_level", ("enforcement level", "enforcement", "coverage level", "coverage")),
+        ("enforcement_level", ("level", "c level")),
+        ("outputs", ("outputs", "output")),
+        ("executables", ("bound executables", "bound executable", "executables")),
+    )
+    for key in keys
 }
+"""A field or column name (`field_key`) -> the entry's key it gives."""
 _BUILDERS = (
     ("run_registry", re.compile(r"\bRUN_REGISTRY_v\d|\bbuild_run_registry")),
     ("op_status_table", re.compile(r"\bOPERATION_STATUS_TABLE_v\d|\bbuild_op_status_table")),
