@@ -64,13 +64,18 @@ Signal = dict[str, Any]
 
 
 def _signal(
-    signal_id: str, kind: str, value: bool | None, summary: str, evidence: Sequence[Any] = ()
+    signal_id: str,
+    value: bool | None,
+    summary: str,
+    evidence: Sequence[Any] = (),
+    kind: str | None = None,
 ) -> Signal:
     """One drift signal: `signal_id` stable across builds (`builder_version:run_registry`),
-    `kind` one of KIND_SEVERITY, `value` true (drift), false (no drift) or null (unknown:
-    evidence missing), `severity` from the kind and the value (see module doc), `summary` one
-    sentence saying what was compared and what was found, `evidence` the run folders behind
-    the value (`_evidence`)."""
+    `kind` one of KIND_SEVERITY (by default the id's part before `:`), `value` true (drift),
+    false (no drift) or null (unknown: evidence missing), `severity` from the kind and the value
+    (see module doc), `summary` one sentence saying what was compared and what was found,
+    `evidence` the run folders behind the value (`_evidence`)."""
+    kind = kind or signal_id.split(":")[0]
     weight = KIND_SEVERITY[kind]
     severity = (
         weight if value is True else "warning" if value is None and weight == "critical" else "info"
@@ -166,7 +171,7 @@ def _version_signal(
     value = None if want is None or have is None else want != have
     shown = ["(none)" if version is None else version for version in (want, have)]
     summary = f"{what}: expected {shown[0]}, observed {shown[1]}"
-    return _signal(signal_id, signal_id.split(":")[0], value, summary, evidence)
+    return _signal(signal_id, value, summary, evidence)
 
 
 def _behind_signals(
@@ -189,8 +194,7 @@ def _behind_signals(
             value = (latest.created_utc, latest.run_id) > (current.created_utc, current.run_id)
             summary = f"{registry_id}: active {current.run_id}, newest valid {latest.run_id}"
         evidence = [_snapshot_evidence(ref) for ref in (current, latest) if ref is not None]
-        kind = "active_snapshot_behind"
-        signals.append(_signal(f"{kind}:{registry_id}", kind, value, summary, evidence))
+        signals.append(_signal(f"active_snapshot_behind:{registry_id}", value, summary, evidence))
     return signals
 
 
@@ -210,12 +214,8 @@ def _schema_changed_signals(
         else:
             value = before != after
             summary = f"{registry_id}: schema sha256 {before[:12]} then, {after[:12]} now"
-        kind = "schema_changed"
-        signals.append(
-            _signal(
-                f"{kind}:{registry_id}", kind, value, summary, _cited_evidence(refs, registry_id)
-            )
-        )
+        evidence = _cited_evidence(refs, registry_id)
+        signals.append(_signal(f"schema_changed:{registry_id}", value, summary, evidence))
     return signals
 
 
@@ -237,9 +237,7 @@ def _stale_signals(
         last = entry.get("last_run_id")
         root = roots.get(str(entry.get("last_run_key")), roots.get(str(last)))
         evidence = (_evidence(str(last), registry_of(str(last)), root),) if last else ()
-        signals.append(
-            _signal(f"operation_stale:{op_id}", "operation_stale", value, summary, evidence)
-        )
+        signals.append(_signal(f"operation_stale:{op_id}", value, summary, evidence))
     return signals
 
 
@@ -296,7 +294,7 @@ def _run_folder_signals(lines: Sequence[Mapping[str, Any]]) -> list[Signal]:
             f"{len(hits)} of {len(lines)} run folders {meaning}"
             f" ({unknown} without a recorded seal status)"
         )
-        signals.append(_signal(f"run_folders:{suffix}", kind, value, summary, tuple(hits)))
+        signals.append(_signal(f"run_folders:{suffix}", value, summary, hits, kind=kind))
     return signals
 
 
@@ -482,7 +480,7 @@ def unknown_drift(
     """Every signal unknown, for a moment whose evidence is missing (e.g. no pointer history
     then): one signal per kind, value null, `reason` as its summary. Never a guess."""
     _check_inputs(as_of, None)
-    signals = tuple(_signal(f"{kind}:no_history", kind, None, reason) for kind in KIND_SEVERITY)
+    signals = tuple(_signal(f"{kind}:no_history", None, reason) for kind in KIND_SEVERITY)
     v01 = _v01_object(signals=signals, source=expected_versions_source, as_of=as_of)
     return DriftResult(v01, signals, as_of)
 
