@@ -4,7 +4,7 @@ Pure and deterministic: it reads the run roots and returns artifact bytes (no cl
 Output 1 is `RUN_REGISTRY_v0_1.jsonl`, the seed system's v0.1 line byte for byte: the same
 fields, `files` the folder's top-level files, `warnings` the seed's own (`missing <file>`,
 `Failed to parse run.json: <reason>`, `run.json top-level is not an object`, then ours about
-unreadable subfolders), ASCII JSON, records ordered as the seed orders them (`order_key`).
+unreadable subfolders), ASCII JSON, records ordered as the seed orders them.
 Output 2 is the companion `RUN_REGISTRY_SEAL_STATUS_v0_2.jsonl`, one line per v0.1 line in the
 same order: the seal verdict and the files below the top level. Downstream builders read both
 joined (`with_seal_warnings`). Run folders are immutable, so a folder that passed in the previous
@@ -492,11 +492,11 @@ def build_run_registry(
     full_audit: bool,
     schemas: SchemaCatalog,
 ) -> RunRegistryResult:
-    """Index every folder of every root into both artifacts, in the seed's order (`order_key`)."""
+    """Index every folder of every root into both artifacts, in the seed's order."""
     _check_labels(run_roots)
     tally: Counter[str] = Counter()
     warnings: list[str] = []
-    rows: list[tuple[tuple[str, int, str, str], bytes, bytes]] = []
+    rows: list[tuple[tuple[str, bool, str, str], bytes, bytes]] = []
     fast = previous is not None and previous.lines is not None and not full_audit
     for root in run_roots:
         for name in _folder_names(root, warnings):
@@ -508,9 +508,10 @@ def build_run_registry(
                     root, name, previous=previous, full_audit=full_audit, schemas=schemas
                 )
                 line, created_utc = dumps_line(fields), fields["created_utc"]
-            rows.append(
-                (order_key(root.label, created_utc, printable(name)), line, dumps_line(verdict))
-            )
+            # the seed builder's order: by run root, then dated records by `created_utc` (as
+            # text) before undated ones, then by run id
+            order = (root.label, created_utc is None, created_utc or "", printable(name))
+            rows.append((order, line, dumps_line(verdict)))
             tally.update(
                 folders=1,
                 hashed=verdict["verification"] == HASHED,
@@ -523,14 +524,6 @@ def build_run_registry(
     registry = b"".join(line for _, line, _ in rows)
     status = b"".join(verdict for _, _, verdict in rows)
     return RunRegistryResult(registry, status, RunRegistryStats(**tally, warnings=tuple(warnings)))
-
-
-def order_key(run_root: str, created_utc: str | None, run_id: str) -> tuple[str, int, str, str]:
-    """The seed builder's record order: by run root, then dated records by `created_utc` (as
-    text) before undated ones, then by run id."""
-    if created_utc is None:
-        return (run_root, 1, "", run_id)
-    return (run_root, 0, created_utc, run_id)
 
 
 def _check_labels(run_roots: Sequence[RunRoot]) -> None:
