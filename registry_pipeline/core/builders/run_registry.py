@@ -169,12 +169,10 @@ def load_previous(status_jsonl: bytes, registry_jsonl: bytes | None = None) -> P
             records[run_key] = entry
     except JSONDecodeProblem as exc:
         _bad_previous(str(exc))
-    lines = None
-    if registry_jsonl is not None:  # its newline-terminated lines (a torn last one is none)
-        lines = [line + b"\n" for line in registry_jsonl.split(b"\n")[:-1]]
-    if lines is not None and len(lines) != len(records):
-        lines = None
-    return PreviousSnapshot(records, lines)
+    if registry_jsonl is None:
+        return PreviousSnapshot(records)
+    lines = [line + b"\n" for line in registry_jsonl.split(b"\n")[:-1]]  # a torn last one: none
+    return PreviousSnapshot(records, lines if len(lines) == len(records) else None)
 
 
 def _previous_entry(number: int, row: object, index: int) -> tuple[str, PreviousStatus]:
