@@ -238,36 +238,27 @@ def registry_entries(
     """Per registry counted, in catalog order then the excluded ones: `{registry_id, sealed,
     basis, run_id, reason}`; `basis` is `snapshot` (run_id: the snapshot counted), `none`,
     `this_report` or `excluded`; `reason` says in words why it is not sealed (null when it is)."""
-    counted = [_entry(entry) for entry in catalog_summary if entry.get("in_scorecard") is not False]
-    counted.extend(
-        _counted(registry_id, False, "excluded", None, f"excluded: {why}")
-        for registry_id, why in excluded
-    )
-    return counted
-
-
-def _entry(entry: Mapping[str, Any]) -> dict[str, Any]:
-    registry_id = entry.get("registry_id")
-    if entry.get("this_report") is True:
-        return _counted(registry_id, True, "this_report", None, None)
-    status, run_id = entry.get("latest_status"), entry.get("latest_run_id")
-    shown = run_id if isinstance(run_id, str) and run_id else "(run id unknown)"
-    if status == "PASS":
-        return _counted(registry_id, True, "snapshot", run_id, None)
-    if status == "FAIL":
-        reason = f"its snapshot {shown} fails its seal or schema"
-        return _counted(registry_id, False, "snapshot", run_id, reason)
-    if status in _NOT_PASSING:
-        reason = f"its snapshot {shown} is {_NOT_PASSING[status]}, not sealed under this contract"
-        return _counted(registry_id, False, "snapshot", run_id, reason)
-    return _counted(registry_id, False, "none", None, NO_SNAPSHOT)
-
-
-def _counted(
-    registry_id: Any, sealed: bool, basis: str, run_id: Any, reason: str | None
-) -> dict[str, Any]:
-    return {"registry_id": registry_id, "sealed": sealed, "basis": basis, "run_id": run_id,
-            "reason": reason}  # fmt: skip
+    counted: list[tuple[Any, ...]] = []
+    for entry in catalog_summary:
+        if entry.get("in_scorecard") is False:
+            continue
+        status, run_id = entry.get("latest_status"), entry.get("latest_run_id")
+        shown = run_id if isinstance(run_id, str) and run_id else "(run id unknown)"
+        if entry.get("this_report") is True:
+            found: tuple[Any, ...] = (True, "this_report", None, None)
+        elif status == "PASS":
+            found = (True, "snapshot", run_id, None)
+        elif status == "FAIL":
+            found = (False, "snapshot", run_id, f"its snapshot {shown} fails its seal or schema")
+        elif status in _NOT_PASSING:
+            why = f"is {_NOT_PASSING[status]}, not sealed under this contract"
+            found = (False, "snapshot", run_id, f"its snapshot {shown} {why}")
+        else:
+            found = (False, "none", None, NO_SNAPSHOT)
+        counted.append((entry.get("registry_id"), *found))
+    counted.extend((rid, False, "excluded", None, f"excluded: {why}") for rid, why in excluded)
+    keys = ("registry_id", "sealed", "basis", "run_id", "reason")
+    return [dict(zip(keys, row, strict=True)) for row in counted]
 
 
 CHECKED_LEVELS = frozenset({"C3", "C4", "C5"})
