@@ -104,6 +104,7 @@ def build_drift_for_day(workspace: Workspace, day: date) -> DayDrift:
             snapshot = read_snapshot(folder, registry_id)
             if snapshot.root_sha256 == ref.manifest_sha256:
                 active[registry_id] = snapshot
+    inputs = {rid: active[rid] for rid in DAY_INPUTS if rid in active}
     missing = tuple(registry_id for registry_id in DAY_INPUTS if registry_id not in active)
     if missing:
         result = drift_signals.unknown_drift(
@@ -114,12 +115,11 @@ def build_drift_for_day(workspace: Workspace, day: date) -> DayDrift:
     else:
         result = drift_from_snapshots(
             workspace,
-            {registry_id: active[registry_id] for registry_id in DAY_INPUTS},
+            inputs,
             active_snapshots=dict(sorted(active.items())),
             newest_valid_snapshots=_newest_valid_by(workspace, day_as_of(day)),
             as_of=day_as_of(day),
         )
-    inputs = {rid: active[rid] for rid in DAY_INPUTS if rid in active}
     return DayDrift(day, drift_build_result(result), inputs, missing)
 
 
