@@ -563,21 +563,18 @@ def _counts(
     """Totals of the companion: operations by status, canonical or not, below C3 (table rows),
     runs, unauthorized operations and runs."""
     by_status = Counter(str(detail["status"]) for detail in details)
-    counts = {status: by_status[status] for status in STATUSES}
     canonical = sum(1 for detail in details if detail["canonical"])
-    counts.update(
-        {
-            "operations": len(details),
-            "canonical_operations": canonical,
-            "non_canonical_operations": len(details) - canonical,
-            "coverage_below_c3": sum(1 for row in table if row["coverage_level"] in BELOW_C3),
-            "runs_indexed": len(facts),
-            "runs_with_operation_id": sum(1 for fact in facts if fact.operation_id),
-            "unauthorized_operations": len(unauthorized),
-            "unauthorized_runs": sum(int(entry["run_count"]) for entry in unauthorized),
-        }
-    )
-    return counts
+    return {
+        **{status: by_status[status] for status in STATUSES},
+        "operations": len(details),
+        "canonical_operations": canonical,
+        "non_canonical_operations": len(details) - canonical,
+        "coverage_below_c3": sum(1 for row in table if row["coverage_level"] in BELOW_C3),
+        "runs_indexed": len(facts),
+        "runs_with_operation_id": sum(1 for fact in facts if fact.operation_id),
+        "unauthorized_operations": len(unauthorized),
+        "unauthorized_runs": sum(int(entry["run_count"]) for entry in unauthorized),
+    }
 
 
 def build(inputs: BuildInputs) -> BuildResult:
