@@ -57,20 +57,6 @@ def column_chart(
     return str(svg).removesuffix("\n")
 
 
-def bar_chart(
-    chart_id: str,
-    title: str,
-    desc: str,
-    bars: Sequence[Mapping[str, Any]],
-    legend: tuple[str, str],
-) -> str:
-    """Horizontal bars (`{label, count, total, text}`), `count` of `total` in PASS_COLOUR and the
-    rest in FAIL_COLOUR (a total of 0: no bar), `text` written right of the bar; `legend`: the
-    texts of the two colours."""
-    entries = ((legend[0], PASS_COLOUR), (legend[1], FAIL_COLOUR))
-    return str(_macros().bar_chart(chart_id, title, desc, bars, entries)).removesuffix("\n")
-
-
 def _macros() -> Any:
     """The chart macros of `templates/charts.svg.j2`."""
     return templates().get_template("charts.svg.j2").module
@@ -197,7 +183,9 @@ def runs_per_day_chart(lines: Sequence[Mapping[str, Any]]) -> Chart:
 def pass_rate_chart(
     catalog_summary: Sequence[Mapping[str, Any]], lines: Sequence[Mapping[str, Any]]
 ) -> Chart:
-    """Per registry, the share of its indexed run folders whose seal verifies."""
+    """Per registry, the share of its indexed run folders whose seal verifies: a bar (`{label,
+    count, total, text}`) draws `count` of `total` in PASS_COLOUR and the rest in FAIL_COLOUR (a
+    total of 0: no bar), `text` written right of it."""
     bars = []
     for registry_id, passed, total, latest in pass_rates(catalog_summary, lines):
         figure = f"{passed}/{total} · {percent(passed, total)}%" if total else "no run folder"
@@ -210,7 +198,8 @@ def pass_rate_chart(
         "Run folders of each registry whose seal verifies, of those the run registry indexes; "
         "latest: whether the newest snapshot of the registry validates now."
     )
-    svg = bar_chart("chart-pass-rate", title, desc, bars, ("seal verifies", "does not"))
+    entries = (("seal verifies", PASS_COLOUR), ("does not", FAIL_COLOUR))
+    svg = str(_macros().bar_chart("chart-pass-rate", title, desc, bars, entries)).removesuffix("\n")
     return Chart("chart-pass-rate", title, svg, caption)
 
 
