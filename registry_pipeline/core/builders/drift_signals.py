@@ -319,11 +319,6 @@ CANON_UNKNOWN = (
 """What an unknown canon state means, said wherever it shows (the build's output, the report)."""
 
 
-def canon_state(working_tree_state: str | None) -> str:
-    """`clean` or `dirty` as git said, else `unknown` (never taken for clean)."""
-    return working_tree_state if working_tree_state in ("clean", "dirty") else "unknown"
-
-
 def canon_notes(v01: Mapping[str, Any]) -> list[str]:
     """The note a person needs about the canon state of a v0.1 drift object: its meaning when it
     is unknown; none otherwise (nor for one sealed before `canon_state` existed)."""
@@ -353,7 +348,7 @@ def _v01_object(
     goes into `warnings`."""
     schema_drift = _aggregate(s["value"] for s in signals if s["kind"] == "schema_version")
     threshold = next(s["value"] for s in signals if s["kind"] == "threshold_pack_version")
-    canon = canon_state(git[1])
+    canon = git[1] if git[1] in ("clean", "dirty") else "unknown"  # never taken for clean
     return {
         "drift_version": "0.1",
         "expected_versions_source": source,

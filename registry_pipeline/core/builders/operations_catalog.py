@@ -232,9 +232,9 @@ def _read(text: str) -> tuple[list[_Definition], str | None, str | None]:
                 title = block.text
         elif block.kind == "row":
             at.listing = None
-            operation_id = _operation_id(block.cells[0])
-            if operation_id is not None:
-                definitions.append(_row(operation_id, block, at))
+            first = plain(block.cells[0])
+            if OPERATION_ID.fullmatch(first):
+                definitions.append(_row(first, block, at))
             elif at.section is not None and len(block.cells) >= 2:
                 _add(at.section, block.cells[0], block.cells[1], block.line)
         elif at.section is not None:
@@ -392,11 +392,6 @@ def _executables(raw: str) -> list[str]:
         part.split(" (")[0].strip() for part in plain(raw).split(",") if part.strip()
     ]
     return sorted({name.strip() for name in named if name.strip().lower() not in _NOT_SAID})
-
-
-def _operation_id(cell: str) -> str | None:
-    text = plain(cell)
-    return text if OPERATION_ID.fullmatch(text) else None
 
 
 _LINK = re.compile(r"\[([^\[\]]*)\]\([^()]*\)")
