@@ -516,7 +516,11 @@ def build_op_status_table(
         row["warnings"].extend(pack_warnings)
         table.append(row)
     known = {op.operation_id for op in operations}
-    unauthorized = _unauthorized(by_op, known)
+    unauthorized = [  # operations seen in runs but absent from the catalog, by operation id
+        {"operation_id": op_id, "run_count": len(runs), "run_keys": sorted(r.run_key for r in runs)}
+        for op_id, runs in sorted(by_op.items())
+        if op_id not in known
+    ]
     non_canonical = [op.operation_id for op in operations if not op.canonical]
     document = {
         "detail_version": DETAIL_VERSION,
@@ -539,19 +543,6 @@ def render(result: OpStatusResult) -> dict[str, bytes]:
         TABLE_ARTIFACT: dumps_pretty(rows, sort_keys=False),
         DETAIL_ARTIFACT: dumps_pretty(result.detail, sort_keys=True),
     }
-
-
-def _unauthorized(by_op: Mapping[str, Sequence[RunFact]], known: set[str]) -> list[dict[str, Any]]:
-    """Operations seen in runs but absent from the catalog, by operation id."""
-    return [
-        {
-            "operation_id": operation_id,
-            "run_count": len(runs),
-            "run_keys": sorted(run.run_key for run in runs),
-        }
-        for operation_id, runs in sorted(by_op.items())
-        if operation_id not in known
-    ]
 
 
 def _counts(
