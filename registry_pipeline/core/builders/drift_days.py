@@ -82,11 +82,6 @@ class ReusedDay:
     """The sealed folder it reuses."""
 
 
-def end_of_day(day: date) -> str:
-    """The journal moment that closes `day` (its records carry microseconds)."""
-    return f"{day.isoformat()}T23:59:59.999999Z"
-
-
 def day_as_of(day: date) -> str:
     """The `as_of` of day D's documents (the drift builder's second-precision stamp)."""
     return f"{day.isoformat()}T23:59:59Z"
@@ -94,10 +89,9 @@ def day_as_of(day: date) -> str:
 
 def build_drift_for_day(workspace: Workspace, day: date) -> DayDrift:
     """Day D's drift documents from the journal's state at the end of D."""
-    moment = end_of_day(day)
     journal = workspace.root / ".codex" / JOURNAL_NAME
-    try:
-        state = state_as_of(read_records(journal), moment)
+    try:  # the journal's moment that closes the day (its records carry microseconds)
+        state = state_as_of(read_records(journal), f"{day.isoformat()}T23:59:59.999999Z")
     except JournalFormatError as exc:
         raise corrupt_journal(journal, exc) from None
     active: dict[str, Snapshot] = {}
@@ -110,6 +104,7 @@ def build_drift_for_day(workspace: Workspace, day: date) -> DayDrift:
             snapshot = read_snapshot(folder, registry_id)
             if snapshot.root_sha256 == ref.manifest_sha256:
                 active[registry_id] = snapshot
+    inputs = {rid: active[rid] for rid in DAY_INPUTS if rid in active}
     missing = tuple(registry_id for registry_id in DAY_INPUTS if registry_id not in active)
     if missing:
         result = drift_signals.unknown_drift(
@@ -120,12 +115,11 @@ def build_drift_for_day(workspace: Workspace, day: date) -> DayDrift:
     else:
         result = drift_from_snapshots(
             workspace,
-            {registry_id: active[registry_id] for registry_id in DAY_INPUTS},
+            inputs,
             active_snapshots=dict(sorted(active.items())),
             newest_valid_snapshots=_newest_valid_by(workspace, day_as_of(day)),
             as_of=day_as_of(day),
         )
-    inputs = {rid: active[rid] for rid in DAY_INPUTS if rid in active}
     return DayDrift(day, drift_build_result(result), inputs, missing)
 
 

@@ -24,6 +24,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from registry_pipeline.core.builders.model import BuildInputs, BuildResult, counts, read_json
@@ -58,71 +59,49 @@ KIND_SEVERITY: Mapping[str, str] = {
 """Signal kinds in output order, with the severity each carries when its value is true."""
 
 
-@dataclass(frozen=True)
-class Evidence:
-    """A run folder that supports a signal's value."""
-
-    run_id: str
-    """The run folder name."""
-    registry_id: str | None
-    """The registry it belongs to, when its name or a pointer says so."""
-    manifest_sha256: str | None
-    """Its ROOT_SHA256, when known."""
-    reason: str | None = None
-    """Why it is cited (a seal reason code and path), when there is more to say."""
-
-    @classmethod
-    def of(cls, snapshot: Snapshot) -> Evidence:
-        """A sealed snapshot as an evidence ref."""
-        return cls(snapshot.run_id, snapshot.registry_id, snapshot.root_sha256)
-
-    def as_json(self) -> dict[str, Any]:
-        """The `{run_id, registry_id, manifest_sha256[, reason]}` object of the detail file."""
-        out: dict[str, Any] = {
-            "run_id": self.run_id,
-            "registry_id": self.registry_id,
-            "manifest_sha256": self.manifest_sha256,
-        }
-        if self.reason is not None:
-            out["reason"] = self.reason
-        return out
+Signal = dict[str, Any]
+"""One drift signal as the detail file writes it (`_signal`)."""
 
 
-@dataclass(frozen=True)
-class Signal:
-    """One drift signal: a stable id, a tri-state value and the evidence behind it."""
+def _signal(
+    signal_id: str,
+    value: bool | None,
+    summary: str,
+    evidence: Sequence[Any] = (),
+    kind: str | None = None,
+) -> Signal:
+    """One drift signal: `signal_id` stable across builds (`builder_version:run_registry`),
+    `kind` one of KIND_SEVERITY (by default the id's part before `:`), `value` true (drift),
+    false (no drift) or null (unknown: evidence missing), `severity` from the kind and the value
+    (see module doc), `summary` one sentence saying what was compared and what was found,
+    `evidence` the run folders behind the value (`_evidence`)."""
+    kind = kind or signal_id.split(":")[0]
+    weight = KIND_SEVERITY[kind]
+    severity = (
+        weight if value is True else "warning" if value is None and weight == "critical" else "info"
+    )
+    return {
+        "signal_id": signal_id,
+        "kind": kind,
+        "severity": severity,
+        "value": value,
+        "summary": summary,
+        "evidence": list(evidence),
+    }
 
-    signal_id: str
-    """Stable across builds, e.g. `builder_version:run_registry`."""
-    kind: str
-    """One of `KIND_SEVERITY`."""
-    value: bool | None
-    """True = drift, false = no drift, None = unknown (evidence missing)."""
-    summary: str
-    """One sentence saying what was compared and what was found."""
-    evidence: tuple[Evidence, ...] = ()
-    """Run folders behind the value."""
 
-    @property
-    def severity(self) -> str:
-        """`info`, `warning` or `critical`, from the kind and the value (see module doc)."""
-        weight = KIND_SEVERITY[self.kind]
-        if self.value is True:
-            return weight
-        if self.value is None and weight == "critical":
-            return "warning"
-        return "info"
+def _evidence(
+    run_id: str, registry_id: str | None, manifest_sha256: str | None, reason: str | None = None
+) -> dict[str, Any]:
+    """A run folder that supports a signal's value: its registry when its name or a pointer
+    says so, its ROOT_SHA256 when known, and why it is cited (a seal reason code and path) when
+    there is more to say."""
+    found = {"run_id": run_id, "registry_id": registry_id, "manifest_sha256": manifest_sha256}
+    return found if reason is None else {**found, "reason": reason}
 
-    def as_json(self) -> dict[str, Any]:
-        """The signal as written in the detail file."""
-        return {
-            "signal_id": self.signal_id,
-            "kind": self.kind,
-            "severity": self.severity,
-            "value": self.value,
-            "summary": self.summary,
-            "evidence": [item.as_json() for item in self.evidence],
-        }
+
+def _snapshot_evidence(snapshot: Snapshot) -> dict[str, Any]:
+    return _evidence(snapshot.run_id, snapshot.registry_id, snapshot.root_sha256)
 
 
 def value_counts(values: Iterable[object]) -> dict[str, int]:
@@ -147,8 +126,8 @@ class DriftResult:
         return {
             "detail_version": "0.2",
             "generated_utc": self.as_of,
-            "counts": value_counts(signal.value for signal in self.signals),
-            "signals": [signal.as_json() for signal in self.signals],
+            "counts": value_counts(signal["value"] for signal in self.signals),
+            "signals": list(self.signals),
         }
 
     def files(self) -> dict[str, bytes]:
@@ -163,61 +142,36 @@ Cited = Mapping[str, Snapshot]
 """The snapshot cited as evidence for a registry: its active one, else its newest valid one."""
 
 
-def _cited(
-    active: Mapping[str, Snapshot | None] | None, newest: Mapping[str, Snapshot | None]
-) -> Cited:
-    found = {**newest, **{rid: ref for rid, ref in (active or {}).items() if ref is not None}}
-    return {rid: ref for rid, ref in found.items() if ref is not None}
-
-
-def _evidence(refs: Cited, registry_id: str) -> tuple[Evidence, ...]:
+def _cited_evidence(refs: Cited, registry_id: str) -> list[dict[str, Any]]:
     """Zero or one evidence ref for `registry_id`."""
-    return (Evidence.of(refs[registry_id]),) if registry_id in refs else ()
-
-
-def _compare(expected: str | None, observed: str | None) -> bool | None:
-    """Tri-state inequality: None when either side is unknown."""
-    if expected is None or observed is None:
-        return None
-    return expected != observed
+    return [_snapshot_evidence(refs[registry_id])] if registry_id in refs else []
 
 
 def _version_signals(
-    kind: str,
-    expected: str | None,
-    observed: Mapping[str, str | None],
-    refs: Cited,
-    per_key: Mapping[str, str | None] | None = None,
+    kind: str, expected: Mapping[str, str | None], observed: Mapping[str, str | None], refs: Cited
 ) -> list[Signal]:
     """One signal per name: its observed version against the expected one."""
-    names = sorted(set(observed) | set(per_key or {}))
-    signals = []
-    for name in names:
-        want = per_key.get(name) if per_key is not None else expected
-        have = observed.get(name)
-        value = _compare(want, have)
-        summary = (
-            f"{kind.replace('_', ' ')} of {name}: expected {_shown(want)}, observed {_shown(have)}"
+    return [
+        _version_signal(
+            f"{kind}:{name}",
+            f"{kind.replace('_', ' ')} of {name}",
+            expected.get(name),
+            observed.get(name),
+            _cited_evidence(refs, name),
         )
-        signals.append(Signal(f"{kind}:{name}", kind, value, summary, _evidence(refs, name)))
-    return signals
+        for name in sorted(set(observed) | set(expected))
+    ]
 
 
-def _threshold_signal(expected: str | None, observed: str | None) -> Signal:
-    """The threshold pack version in use against the expected one."""
-    value = _compare(expected, observed)
-    summary = f"threshold pack version: expected {_shown(expected)}, observed {_shown(observed)}"
-    return Signal("threshold_pack_version", "threshold_pack_version", value, summary)
-
-
-def _shown(value: str | None) -> str:
-    """A compared version in a summary sentence: no Python repr (`(none)` when absent)."""
-    return "(none)" if value is None else value
-
-
-def _order(ref: Snapshot) -> tuple[str, str]:
-    """Snapshot order: creation time, then run id (our run ids sort by creation)."""
-    return (ref.created_utc, ref.run_id)
+def _version_signal(
+    signal_id: str, what: str, want: str | None, have: str | None, evidence: Sequence[Any] = ()
+) -> Signal:
+    """A version in use against the expected one: tri-state inequality (null when either side
+    is unknown); the summary says `(none)` for a missing one, never a Python repr."""
+    value = None if want is None or have is None else want != have
+    shown = ["(none)" if version is None else version for version in (want, have)]
+    summary = f"{what}: expected {shown[0]}, observed {shown[1]}"
+    return _signal(signal_id, value, summary, evidence)
 
 
 def _behind_signals(
@@ -233,19 +187,15 @@ def _behind_signals(
         if active is None:
             summary = f"{registry_id}: no pointer history yet"
         elif current is None or latest is None:
-            summary = f"{registry_id}: active {_name(current)}, newest valid {_name(latest)}"
+            names = [ref.run_id if ref is not None else "unknown" for ref in (current, latest)]
+            summary = f"{registry_id}: active {names[0]}, newest valid {names[1]}"
         else:
-            value = _order(latest) > _order(current)
+            # our run ids sort by creation: created_utc, then run id
+            value = (latest.created_utc, latest.run_id) > (current.created_utc, current.run_id)
             summary = f"{registry_id}: active {current.run_id}, newest valid {latest.run_id}"
-        evidence = tuple(Evidence.of(ref) for ref in (current, latest) if ref is not None)
-        kind = "active_snapshot_behind"
-        signals.append(Signal(f"{kind}:{registry_id}", kind, value, summary, evidence))
+        evidence = [_snapshot_evidence(ref) for ref in (current, latest) if ref is not None]
+        signals.append(_signal(f"active_snapshot_behind:{registry_id}", value, summary, evidence))
     return signals
-
-
-def _name(ref: Snapshot | None) -> str:
-    """A snapshot's run id, or `unknown`."""
-    return ref.run_id if ref is not None else "unknown"
 
 
 def _schema_changed_signals(
@@ -264,10 +214,8 @@ def _schema_changed_signals(
         else:
             value = before != after
             summary = f"{registry_id}: schema sha256 {before[:12]} then, {after[:12]} now"
-        kind = "schema_changed"
-        signals.append(
-            Signal(f"{kind}:{registry_id}", kind, value, summary, _evidence(refs, registry_id))
-        )
+        evidence = _cited_evidence(refs, registry_id)
+        signals.append(_signal(f"schema_changed:{registry_id}", value, summary, evidence))
     return signals
 
 
@@ -288,10 +236,8 @@ def _stale_signals(
         summary = f"{op_id}: status {entry.get('status') or 'unknown'}, {bound}"
         last = entry.get("last_run_id")
         root = roots.get(str(entry.get("last_run_key")), roots.get(str(last)))
-        evidence = (Evidence(str(last), registry_of(str(last)), root),) if last else ()
-        signals.append(
-            Signal(f"operation_stale:{op_id}", "operation_stale", value, summary, evidence)
-        )
+        evidence = (_evidence(str(last), registry_of(str(last)), root),) if last else ()
+        signals.append(_signal(f"operation_stale:{op_id}", value, summary, evidence))
     return signals
 
 
@@ -309,14 +255,9 @@ def _staleness(entry: Mapping[str, Any], as_of: str) -> bool | None:
         return True
     if not isinstance(success, str) or not UTC_STAMP.fullmatch(success):
         return None
-    return _hours_between(success, as_of) > float(limit)
-
-
-def _hours_between(earlier: str, later: str) -> float:
-    """Hours from one UTC stamp to another."""
     fmt = "%Y-%m-%dT%H:%M:%SZ"
-    delta = datetime.strptime(later, fmt) - datetime.strptime(earlier, fmt)
-    return delta.total_seconds() / 3600
+    age = datetime.strptime(as_of, fmt) - datetime.strptime(success, fmt)
+    return age.total_seconds() / 3600 > float(limit)
 
 
 _FOLDER_KINDS = (
@@ -338,7 +279,7 @@ def _run_folder_signals(lines: Sequence[Mapping[str, Any]]) -> list[Signal]:
     signals = []
     for kind, suffix, wanted, meaning in _FOLDER_KINDS:
         hits = [
-            Evidence(
+            _evidence(
                 str(line.get("run_id")),
                 registry_of(str(line.get("run_id"))),
                 line.get("manifest_root_sha256"),
@@ -347,13 +288,13 @@ def _run_folder_signals(lines: Sequence[Mapping[str, Any]]) -> list[Signal]:
             for line, verdict, flag, reasons in statuses
             if wanted in (verdict, flag)
         ]
-        hits.sort(key=lambda item: (item.run_id, item.manifest_sha256 or ""))
+        hits.sort(key=lambda item: (item["run_id"], item["manifest_sha256"] or ""))
         value: bool | None = True if hits else (None if unknown else False)
         summary = (
             f"{len(hits)} of {len(lines)} run folders {meaning}"
             f" ({unknown} without a recorded seal status)"
         )
-        signals.append(Signal(f"run_folders:{suffix}", kind, value, summary, tuple(hits)))
+        signals.append(_signal(f"run_folders:{suffix}", value, summary, hits, kind=kind))
     return signals
 
 
@@ -378,11 +319,6 @@ CANON_UNKNOWN = (
 """What an unknown canon state means, said wherever it shows (the build's output, the report)."""
 
 
-def canon_state(working_tree_state: str | None) -> str:
-    """`clean` or `dirty` as git said, else `unknown` (never taken for clean)."""
-    return working_tree_state if working_tree_state in ("clean", "dirty") else "unknown"
-
-
 def canon_notes(v01: Mapping[str, Any]) -> list[str]:
     """The note a person needs about the canon state of a v0.1 drift object: its meaning when it
     is unknown; none otherwise (nor for one sealed before `canon_state` existed)."""
@@ -394,35 +330,32 @@ def canon_notes(v01: Mapping[str, Any]) -> list[str]:
 def _aggregate(values: Iterable[bool | None]) -> bool | None:
     """True if any is true; false if there are some and all are false; else unknown."""
     seen = list(values)
-    if True in seen:
-        return True
-    if seen and None not in seen:
-        return False
-    return None
+    return True if True in seen else False if seen and None not in seen else None
 
 
 def _v01_object(
     *,
     signals: Sequence[Signal],
-    expected: Mapping[str, Any],
-    observed_schema_versions: Mapping[str, str | None],
-    observed_threshold_pack_version: str | None,
     source: str,
-    canon_tree_hash: str,
-    git: tuple[str | None, str | None],
     as_of: str,
+    expected: Mapping[str, Any] = MappingProxyType({}),
+    observed_schema_versions: Mapping[str, str | None] = MappingProxyType({}),
+    observed_threshold_pack_version: str | None = None,
+    schema_hashes: Mapping[str, str] = MappingProxyType({}),
+    git: tuple[str | None, str | None] = (None, None),
 ) -> dict[str, Any]:
-    """The seed-shaped v0.1 object; every fact beyond its shape goes into `warnings`."""
-    schema_drift = _aggregate(s.value for s in signals if s.kind == "schema_version")
-    threshold = next(s for s in signals if s.kind == "threshold_pack_version")
-    canon = canon_state(git[1])
+    """The seed-shaped v0.1 object (the defaults: nothing known); every fact beyond its shape
+    goes into `warnings`."""
+    schema_drift = _aggregate(s["value"] for s in signals if s["kind"] == "schema_version")
+    threshold = next(s["value"] for s in signals if s["kind"] == "threshold_pack_version")
+    canon = git[1] if git[1] in ("clean", "dirty") else "unknown"  # never taken for clean
     return {
         "drift_version": "0.1",
         "expected_versions_source": source,
         "generated_utc": as_of,
         "git_commit": git[0],
         "working_tree_state": git[1],
-        "canon_tree_hash": canon_tree_hash,
+        "canon_tree_hash": canon_tree_hash(schema_hashes),
         "expected": {
             "schema_version": {
                 "expected": expected.get("schema_version"),
@@ -433,9 +366,9 @@ def _v01_object(
             },
             "threshold_pack": {
                 "expected": expected.get("threshold_pack_version"),
-                "computed": threshold.value is not None,
+                "computed": threshold is not None,
                 "observed": observed_threshold_pack_version,
-                "drift": threshold.value,
+                "drift": threshold,
                 "source_path": source,
             },
         },
@@ -443,8 +376,8 @@ def _v01_object(
             "canon_dirty": canon != "clean",
             "canon_state": canon,
             "schema_drift": schema_drift,
-            "threshold_drift": threshold.value,
-            "threshold_drift_computed": threshold.value is not None,
+            "threshold_drift": threshold,
+            "threshold_drift_computed": threshold is not None,
         },
         "op_drift_policy": {"op_drift_requires_evidence": True, "rules": list(POLICY_RULES)},
         "warnings": _v01_warnings(expected, signals, canon),
@@ -462,9 +395,9 @@ def _v01_warnings(expected: Mapping[str, Any], signals: Sequence[Signal], canon:
     if canon == "unknown":
         warnings.append("canon_state:unknown")
     warnings.extend(
-        f"{signal.signal_id}:{'true' if signal.value else 'unknown'}"
+        f"{signal['signal_id']}:{'true' if signal['value'] else 'unknown'}"
         for signal in signals
-        if signal.value is not False
+        if signal["value"] is not False
     )
     warnings.append(f"detail:{DETAIL_ARTIFACT}")
     return warnings
@@ -492,20 +425,32 @@ def build_drift_signals(
 ) -> DriftResult:
     """Compute every drift signal from plain parsed inputs; the same inputs give the same bytes."""
     _check_inputs(as_of, working_tree_state)
-    expected = _expected_block(expected_versions)
-    refs = _cited(active_snapshots, newest_valid_snapshots)
+    expected = expected_versions.get("expected")
+    if not isinstance(expected, Mapping):
+        raise UsageError("expected_versions has no `expected` object", code="BAD_EXPECTED_VERSIONS")
+    active = {rid: ref for rid, ref in (active_snapshots or {}).items() if ref is not None}
+    refs = {
+        rid: ref for rid, ref in {**newest_valid_snapshots, **active}.items() if ref is not None
+    }
     signals = (
         *_version_signals(
-            "schema_version", expected.get("schema_version"), observed_schema_versions, refs
+            "schema_version",
+            dict.fromkeys(observed_schema_versions, expected.get("schema_version")),
+            observed_schema_versions,
+            refs,
         ),
         *_version_signals(
             "builder_version",
-            None,
+            _string_map(expected.get("builder_versions")),
             observed_builder_versions,
             refs,
-            per_key=_string_map(expected.get("builder_versions")),
         ),
-        _threshold_signal(expected.get("threshold_pack_version"), observed_threshold_pack_version),
+        _version_signal(
+            "threshold_pack_version",
+            "threshold pack version",
+            expected.get("threshold_pack_version"),
+            observed_threshold_pack_version,
+        ),
         *_stale_signals(op_status_detail, run_registry_lines, as_of),
         *_run_folder_signals(run_registry_lines),
         *_behind_signals(active_snapshots, newest_valid_snapshots),
@@ -517,7 +462,7 @@ def build_drift_signals(
         observed_schema_versions=observed_schema_versions,
         observed_threshold_pack_version=observed_threshold_pack_version,
         source=expected_versions_source,
-        canon_tree_hash=canon_tree_hash(schema_hashes_now),
+        schema_hashes=schema_hashes_now,
         git=(git_commit, working_tree_state),
         as_of=as_of,
     )
@@ -530,17 +475,8 @@ def unknown_drift(
     """Every signal unknown, for a moment whose evidence is missing (e.g. no pointer history
     then): one signal per kind, value null, `reason` as its summary. Never a guess."""
     _check_inputs(as_of, None)
-    signals = tuple(Signal(f"{kind}:no_history", kind, None, reason) for kind in KIND_SEVERITY)
-    v01 = _v01_object(
-        signals=signals,
-        expected={},
-        observed_schema_versions={},
-        observed_threshold_pack_version=None,
-        source=expected_versions_source,
-        canon_tree_hash=canon_tree_hash({}),
-        git=(None, None),
-        as_of=as_of,
-    )
+    signals = tuple(_signal(f"{kind}:no_history", None, reason) for kind in KIND_SEVERITY)
+    v01 = _v01_object(signals=signals, source=expected_versions_source, as_of=as_of)
     return DriftResult(v01, signals, as_of)
 
 
@@ -564,14 +500,6 @@ def _check_inputs(as_of: str, working_tree_state: str | None) -> None:
             code="BAD_WORKING_TREE_STATE",
             path=str(working_tree_state),
         )
-
-
-def _expected_block(expected_versions: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The `expected` object of EXPECTED_VERSIONS, or a usage error."""
-    block = expected_versions.get("expected")
-    if not isinstance(block, Mapping):
-        raise UsageError("expected_versions has no `expected` object", code="BAD_EXPECTED_VERSIONS")
-    return block
 
 
 def _string_map(value: Any) -> Mapping[str, str | None]:

@@ -121,7 +121,9 @@ class RunFact:
     created: datetime | None
     """`created_utc` parsed (timezone-aware), or None when absent or unreadable."""
     seal: str
-    """PASS, FAIL, TAMPERED, UNSEALED, or UNKNOWN when the line carries no seal warning."""
+    """TAMPERED if flagged anywhere, else the folder's verdict as `registry validate` says it
+    (`run_registry.seal_status`: PASS, FAIL, UNSEALED...); UNKNOWN when the line carries no seal
+    warning."""
     seal_warnings: tuple[str, ...]
     """The line's `seal:...` warnings, in order (reason codes and paths when it fails)."""
     has_run_json: bool | None
@@ -218,7 +220,7 @@ def _run_fact(line: Mapping[str, Any], index: int) -> RunFact:
         operation_id=_text(line.get("operation_id")),
         created_utc=_text(line.get("created_utc")),
         created=_parse_utc(line.get("created_utc")),
-        seal=_seal_status(seal_warnings),
+        seal="TAMPERED" if tampered(seal_warnings) else seal_status(seal_warnings)[0] or "UNKNOWN",
         seal_warnings=seal_warnings,
         has_run_json=_flag(line.get("has_run_json")),
         has_manifest_sha256=_flag(line.get("has_manifest_sha256")),
@@ -233,15 +235,6 @@ def _text(value: object) -> str | None:
 
 def _flag(value: object) -> bool | None:
     return value if isinstance(value, bool) else None
-
-
-def _seal_status(seal_warnings: Sequence[str]) -> str:
-    """TAMPERED if flagged anywhere, else the folder's verdict as `registry validate` says it
-    (`run_registry.seal_status`); UNKNOWN when none."""
-    if tampered(seal_warnings):
-        return "TAMPERED"
-    verdict, _ = seal_status(seal_warnings)
-    return verdict or "UNKNOWN"
 
 
 UNKNOWN_ENFORCEMENT_LEVEL = "C0"
@@ -351,30 +344,21 @@ operation counts as failing, as the seed's builder decides (its seal check fails
 `registry validate` does not count the last two as failures, and the row's note says why."""
 
 
-def _status(runs: Sequence[RunFact], limit: int | float | None, as_of: datetime) -> str:
-    """never_run, failing, stale or ok, by the rules in the module docstring."""
-    if not runs:
-        return "never_run"
-    if runs[-1].seal in SEAL_FAILING:
-        return "failing"
-    successes = [run for run in runs if run.seal == "PASS"]
-    if not successes:
-        return "stale"
-    if limit is None:
-        return "ok"
-    created = successes[-1].created
-    if created is None or as_of - created > timedelta(hours=limit):
-        return "stale"
-    return "ok"
-
-
 def _detail(
     op: Operation, runs: Sequence[RunFact], limit: int | float | None, as_of: datetime
 ) -> dict[str, Any]:
-    """The companion's entry for one operation (`runs` oldest first)."""
+    """The companion's entry for one operation (`runs` oldest first); its status never_run,
+    failing, stale or ok, by the rules in the module docstring."""
     successes = [run for run in runs if run.seal == "PASS"]
     last = runs[-1] if runs else None
     success = successes[-1] if successes else None
+    status = "never_run" if last is None else "failing" if last.seal in SEAL_FAILING else "ok"
+    fresh = success is not None and (
+        limit is None
+        or (success.created is not None and as_of - success.created <= timedelta(hours=limit))
+    )
+    if status == "ok" and not fresh:
+        status = "stale"
     return {
         "operation_id": op.operation_id,
         "option": op.option,
@@ -391,7 +375,7 @@ def _detail(
         "last_success_utc": success.created_utc if success else None,
         "run_count": len(runs),
         "failed_count": sum(1 for run in runs if run.seal in SEAL_FAILING),
-        "status": _status(runs, limit, as_of),
+        "status": status,
         "stale_after_hours": limit,
         "evidence": sorted(run.run_key for run in runs),
     }
@@ -418,6 +402,9 @@ def _row(
         warnings.extend(_notes(last))
     if op.enforcement_level in BELOW_C3:
         warnings.append(f"coverage_below_C3:{op.enforcement_level}")
+    # whole days from the last run to `as_of` (never negative), or None when unknown
+    created = last.created if last else None
+    staleness_days = max(0, (as_of - created) // timedelta(days=1)) if created else None
     return {
         "status_version": STATUS_VERSION,
         "option": op.option,
@@ -429,7 +416,7 @@ def _row(
         "run_evidence_state": "OBSERVED" if last else ("LEGACY_ONLY" if legacy else "UNOBSERVED"),
         "manifest_state": _presence(last.has_manifest_sha256 if last else None),
         "run_json_state": _presence(last.has_run_json if last else None),
-        "staleness_days": _staleness_days(last, as_of),
+        "staleness_days": staleness_days,
         "op_drift": drift,
         "op_drift_reasons": reasons,
         "warnings": warnings,
@@ -438,13 +425,6 @@ def _row(
 
 def _presence(flag: bool | None) -> str:
     return "UNKNOWN" if flag is None else ("PRESENT" if flag else "MISSING")
-
-
-def _staleness_days(last: RunFact | None, as_of: datetime) -> int | None:
-    """Whole days from the last run to `as_of` (never negative), or None when unknown."""
-    if last is None or last.created is None:
-        return None
-    return max(0, (as_of - last.created) // timedelta(days=1))
 
 
 def _last_run_warnings(last: RunFact, as_of: datetime) -> list[str]:
@@ -536,7 +516,11 @@ def build_op_status_table(
         row["warnings"].extend(pack_warnings)
         table.append(row)
     known = {op.operation_id for op in operations}
-    unauthorized = _unauthorized(by_op, known)
+    unauthorized = [  # operations seen in runs but absent from the catalog, by operation id
+        {"operation_id": op_id, "run_count": len(runs), "run_keys": sorted(r.run_key for r in runs)}
+        for op_id, runs in sorted(by_op.items())
+        if op_id not in known
+    ]
     non_canonical = [op.operation_id for op in operations if not op.canonical]
     document = {
         "detail_version": DETAIL_VERSION,
@@ -561,19 +545,6 @@ def render(result: OpStatusResult) -> dict[str, bytes]:
     }
 
 
-def _unauthorized(by_op: Mapping[str, Sequence[RunFact]], known: set[str]) -> list[dict[str, Any]]:
-    """Operations seen in runs but absent from the catalog, by operation id."""
-    return [
-        {
-            "operation_id": operation_id,
-            "run_count": len(runs),
-            "run_keys": sorted(run.run_key for run in runs),
-        }
-        for operation_id, runs in sorted(by_op.items())
-        if operation_id not in known
-    ]
-
-
 def _counts(
     details: Sequence[Mapping[str, Any]],
     unauthorized: Sequence[Mapping[str, Any]],
@@ -583,21 +554,18 @@ def _counts(
     """Totals of the companion: operations by status, canonical or not, below C3 (table rows),
     runs, unauthorized operations and runs."""
     by_status = Counter(str(detail["status"]) for detail in details)
-    counts = {status: by_status[status] for status in STATUSES}
     canonical = sum(1 for detail in details if detail["canonical"])
-    counts.update(
-        {
-            "operations": len(details),
-            "canonical_operations": canonical,
-            "non_canonical_operations": len(details) - canonical,
-            "coverage_below_c3": sum(1 for row in table if row["coverage_level"] in BELOW_C3),
-            "runs_indexed": len(facts),
-            "runs_with_operation_id": sum(1 for fact in facts if fact.operation_id),
-            "unauthorized_operations": len(unauthorized),
-            "unauthorized_runs": sum(int(entry["run_count"]) for entry in unauthorized),
-        }
-    )
-    return counts
+    return {
+        **{status: by_status[status] for status in STATUSES},
+        "operations": len(details),
+        "canonical_operations": canonical,
+        "non_canonical_operations": len(details) - canonical,
+        "coverage_below_c3": sum(1 for row in table if row["coverage_level"] in BELOW_C3),
+        "runs_indexed": len(facts),
+        "runs_with_operation_id": sum(1 for fact in facts if fact.operation_id),
+        "unauthorized_operations": len(unauthorized),
+        "unauthorized_runs": sum(int(entry["run_count"]) for entry in unauthorized),
+    }
 
 
 def build(inputs: BuildInputs) -> BuildResult:

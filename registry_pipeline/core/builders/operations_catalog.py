@@ -42,7 +42,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -68,27 +67,19 @@ _LEVEL = re.compile(r"(C[0-5])(?![0-9])")
 _OPTION = re.compile(r"(?:option\s+)?([A-Z]+)(?![A-Za-z0-9])", re.IGNORECASE)
 _NOT_SAID = frozenset({"", "-", "—", "–", "?", "n/a", "na", "none", "unknown", "tbd"})
 _KEYS = {
-    "operation id": "operation_id",
-    "op id": "operation_id",
-    "id": "operation_id",
-    "name": "name",
-    "operation name": "name",
-    "operation": "name",
-    "title": "name",
-    "option": "option",
-    "option family": "option",
-    "enforcement level": "enforcement_level",
-    "enforcement": "enforcement_level",
-    "coverage level": "enforcement_level",
-    "coverage": "enforcement_level",
-    "level": "enforcement_level",
-    "c level": "enforcement_level",
-    "outputs": "outputs",
-    "output": "outputs",
-    "bound executables": "executables",
-    "bound executable": "executables",
-    "executables": "executables",
+    key: canonical
+    for canonical, keys in (
+        ("operation_id", ("operation id", "op id", "id")),
+        ("name", ("name", "operation name", "operation", "title")),
+        ("option", ("option", "option family")),
+        ("enforcement_level", ("enforcement level", "enforcement", "coverage level", "coverage")),
+        ("enforcement_level", ("level", "c level")),
+        ("outputs", ("outputs", "output")),
+        ("executables", ("bound executables", "bound executable", "executables")),
+    )
+    for key in keys
 }
+"""A field or column name (`field_key`) -> the entry's key it gives."""
 _BUILDERS = (
     ("run_registry", re.compile(r"\bRUN_REGISTRY_v\d|\bbuild_run_registry")),
     ("op_status_table", re.compile(r"\bOPERATION_STATUS_TABLE_v\d|\bbuild_op_status_table")),
@@ -112,10 +103,8 @@ def input_error(message: str, path: str) -> UsageError:
     return UsageError(message, code=INPUT_INVALID, path=path)
 
 
-class CatalogCode(StrEnum):
-    """The reason code of a catalog warning."""
-
-    LINE_NOT_UNDERSTOOD = "CATALOG_LINE_NOT_UNDERSTOOD"
+LINE_NOT_UNDERSTOOD = "CATALOG_LINE_NOT_UNDERSTOOD"
+"""The reason code of a catalog warning."""
 
 
 def catalog_warning(source: str, line: int, operation_id: str | None, message: str) -> Problem:
@@ -124,7 +113,7 @@ def catalog_warning(source: str, line: int, operation_id: str | None, message: s
     `line` 1-based, `field` the operation the line belongs to when known, `message` what could
     not be understood and what was done instead."""
     return Problem(
-        code=CatalogCode.LINE_NOT_UNDERSTOOD,
+        code=LINE_NOT_UNDERSTOOD,
         path=source,
         line=line,
         field=operation_id,
@@ -183,15 +172,9 @@ def read_operations_markdown(text: str, *, source: str) -> tuple[dict[str, Any],
     entries = []
     for found in definitions:
         if found.operation_id in first:
-            warnings.append(
-                catalog_warning(
-                    source,
-                    found.line,
-                    found.operation_id,
-                    f"defined again (first at line {first[found.operation_id]}): this "
-                    "definition is ignored",
-                )
-            )
+            again = f"defined again (first at line {first[found.operation_id]})"
+            message = f"{again}: this definition is ignored"
+            warnings.append(catalog_warning(source, found.line, found.operation_id, message))
             continue
         first[found.operation_id] = found.line
         entries.append(_entry(found, source, warnings))
@@ -249,9 +232,9 @@ def _read(text: str) -> tuple[list[_Definition], str | None, str | None]:
                 title = block.text
         elif block.kind == "row":
             at.listing = None
-            operation_id = _operation_id(block.cells[0])
-            if operation_id is not None:
-                definitions.append(_row(operation_id, block, at))
+            first = plain(block.cells[0])
+            if OPERATION_ID.fullmatch(first):
+                definitions.append(_row(first, block, at))
             elif at.section is not None and len(block.cells) >= 2:
                 _add(at.section, block.cells[0], block.cells[1], block.line)
         elif at.section is not None:
@@ -269,9 +252,8 @@ def _heading(block: Block, at: _Context, definitions: list[_Definition]) -> None
     at.listing = None
     found = _OP_HEADING.fullmatch(block.text)
     if found:
-        at.section = _Definition(found[1], block.line, found[2] or None)
+        at.section = _definition(found[1], block.line, found[2] or None, at)
         at.depth = block.level
-        _place(at.section, at)
         definitions.append(at.section)
         return
     if at.section is not None and block.level <= at.depth:
@@ -287,9 +269,10 @@ def _heading(block: Block, at: _Context, definitions: list[_Definition]) -> None
         at.option = None
 
 
-def _place(found: _Definition, at: _Context) -> None:
-    found.heading_option = at.option[0] if at.option else None
-    found.canonical = at.non_canonical is None
+def _definition(operation_id: str, line: int, name: str | None, at: _Context) -> _Definition:
+    """An operation found where the reader stands (its Option heading, its NC section)."""
+    option = at.option[0] if at.option else None
+    return _Definition(operation_id, line, name, option, at.non_canonical is None)
 
 
 def _line(block: Block, at: _Context) -> None:
@@ -316,8 +299,7 @@ def _line(block: Block, at: _Context) -> None:
 def _row(operation_id: str, block: Block, at: _Context) -> _Definition:
     """A table row defining an operation: fields by header name; the name is the column the
     header calls Name (or Operation, Title), else the second column unless named otherwise."""
-    found = _Definition(operation_id, block.line, None)
-    _place(found, at)
+    found = _definition(operation_id, block.line, None, at)
     for key, cell in list(zip(block.header, block.cells, strict=False))[1:]:
         _add(found, key, cell, block.line)
     second = _KEYS.get(block.header[1]) if len(block.header) > 1 else None
@@ -410,11 +392,6 @@ def _executables(raw: str) -> list[str]:
         part.split(" (")[0].strip() for part in plain(raw).split(",") if part.strip()
     ]
     return sorted({name.strip() for name in named if name.strip().lower() not in _NOT_SAID})
-
-
-def _operation_id(cell: str) -> str | None:
-    text = plain(cell)
-    return text if OPERATION_ID.fullmatch(text) else None
 
 
 _LINK = re.compile(r"\[([^\[\]]*)\]\([^()]*\)")
@@ -549,23 +526,11 @@ def _matrix_levels(text: str, source: str, warnings: list[Problem]) -> dict[str,
         operation_id, value = first[1], plain(block.cells[column])
         level = _LEVEL.match(value)
         if level is None:
-            warnings.append(
-                catalog_warning(
-                    source,
-                    block.line,
-                    operation_id,
-                    f"coverage level {value!r} is not C0..C5: the row is ignored",
-                )
-            )
+            why = f"coverage level {value!r} is not C0..C5: the row is ignored"
         elif operation_id in found:
-            warnings.append(
-                catalog_warning(
-                    source,
-                    block.line,
-                    operation_id,
-                    f"listed again (first at {found[operation_id].source}): this row is ignored",
-                )
-            )
+            why = f"listed again (first at {found[operation_id].source}): this row is ignored"
         else:
             found[operation_id] = Coverage(level[1], f"{source}:{block.line}")
+            continue
+        warnings.append(catalog_warning(source, block.line, operation_id, why))
     return found

@@ -13,15 +13,11 @@ plus the tolerated skew.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 
 from registry_pipeline.core.builders.model import BuildInputs, BuildResult, SealPlan
 from registry_pipeline.core.delta_log import (
-    LOG_ARTIFACT,
     LOG_REGISTRY_ID,
-    STATE_ARTIFACT,
     CoveredRegistry,
     build_delta_log,
     load_previous_log,
@@ -31,9 +27,8 @@ from registry_pipeline.core.delta_log import (
 from registry_pipeline.core.pointers.store import pointer_relpath
 from registry_pipeline.core.seal.run_id import MAX_SEQ, base_run_id
 from registry_pipeline.core.seal.schemas import SchemaCatalog
-from registry_pipeline.core.seal.validate import is_valid_run_folder
 from registry_pipeline.core.workspace.catalog import load_catalog
-from registry_pipeline.core.workspace.snapshots import read_snapshot
+from registry_pipeline.core.workspace.snapshots import read_snapshot, unchanged_snapshot
 
 
 def build(inputs: BuildInputs) -> BuildResult:
@@ -41,20 +36,17 @@ def build(inputs: BuildInputs) -> BuildResult:
     workspace = inputs.workspace
     schemas = SchemaCatalog.for_workspace(workspace.root)
     catalog = load_catalog(workspace)
+    others = [spec for spec in catalog.registries if spec.registry_id != LOG_REGISTRY_ID]
     covered = [
         CoveredRegistry(spec.registry_id, pointer_relpath(spec.kind, spec.artifacts))
-        for spec in catalog.registries
-        if spec.delta_log.covered and spec.registry_id != LOG_REGISTRY_ID
+        for spec in others
+        if spec.delta_log.covered
     ]
-    excluded = {
-        spec.registry_id: spec.delta_log.reason or ""
-        for spec in catalog.registries
-        if not spec.delta_log.covered and spec.registry_id != LOG_REGISTRY_ID
-    }
+    excluded = {s.registry_id: s.delta_log.reason or "" for s in others if not s.delta_log.covered}
     baseline = newest_valid_log(workspace, schemas, strict_derivation=True)
     previous = load_previous_log(baseline) if baseline is not None else None
     draft = build_delta_log(workspace, covered, previous, PENDING, schemas)
-    if previous is not None and baseline is not None and draft.appended == 0:
+    if baseline is not None and draft.appended == 0:
         summary = {**draft.summary, "excluded": excluded, "derivation_run_id": baseline.run_id}
         plan = SealPlan(baseline.run_id, _moment(baseline.created_utc), reuse=baseline)
         return BuildResult(draft.files, draft.records, summary, plan)
@@ -68,21 +60,13 @@ def build(inputs: BuildInputs) -> BuildResult:
         run_id = base if sequence == 0 else f"{base}__{sequence:03d}"
         result = build_delta_log(workspace, covered, previous, run_id, schemas)
         folder = workspace.runs_dir / run_id
-        if folder.exists() and not _same_valid_folder(folder, result.files, schemas):
+        if folder.exists() and unchanged_snapshot(folder, result.files, schemas) != (True, True):
             continue  # taken by another log: the next id (records name it, so build again)
         reuse = read_snapshot(folder, LOG_REGISTRY_ID) if folder.exists() else None
         summary = {**result.summary, "excluded": excluded, "derivation_run_id": run_id}
-        return BuildResult(
-            result.files,
-            result.records,
-            summary,
-            SealPlan(
-                run_id,
-                moment,
-                reuse=reuse,
-                extra_inputs=(previous.ref(),) if previous is not None else (),
-            ),
-        )
+        extra = (previous.ref(),) if previous is not None else ()
+        plan = SealPlan(run_id, moment, reuse=reuse, extra_inputs=extra)
+        return BuildResult(result.files, result.records, summary, plan)
     raise RuntimeError(f"no free run id after {base}")  # pragma: no cover - 1,000 collisions
 
 
@@ -94,12 +78,3 @@ def _moment(created_utc: str) -> datetime:
     """A record's or snapshot's created_utc (normalized to the second) as a UTC moment."""
     normalized = normalize_created_utc(created_utc) or created_utc
     return datetime.strptime(normalized[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
-
-
-def _same_valid_folder(folder: Path, files: Mapping[str, bytes], schemas: SchemaCatalog) -> bool:
-    """Whether the folder already holds exactly these log artifacts and still validates."""
-    same = all(
-        (folder / name).is_file() and (folder / name).read_bytes() == files[name]
-        for name in (LOG_ARTIFACT, STATE_ARTIFACT)
-    )
-    return same and is_valid_run_folder(folder, schemas=schemas)

@@ -4,7 +4,7 @@ Pure and deterministic: it reads the run roots and returns artifact bytes (no cl
 Output 1 is `RUN_REGISTRY_v0_1.jsonl`, the seed system's v0.1 line byte for byte: the same
 fields, `files` the folder's top-level files, `warnings` the seed's own (`missing <file>`,
 `Failed to parse run.json: <reason>`, `run.json top-level is not an object`, then ours about
-unreadable subfolders), ASCII JSON, records ordered as the seed orders them (`order_key`).
+unreadable subfolders), ASCII JSON, records ordered as the seed orders them.
 Output 2 is the companion `RUN_REGISTRY_SEAL_STATUS_v0_2.jsonl`, one line per v0.1 line in the
 same order: the seal verdict and the files below the top level. Downstream builders read both
 joined (`with_seal_warnings`). Run folders are immutable, so a folder that passed in the previous
@@ -37,6 +37,7 @@ import stat
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -73,16 +74,6 @@ class RunRoot:
     """Workspace-relative POSIX path, e.g. `.codex/RUNS`: the `run_root` of its records."""
     path: Path
     """Where it is on disk."""
-
-
-@dataclass(frozen=True)
-class FolderRecord:
-    """One folder's v0.1 line and its companion seal-status line (dicts in their field order)."""
-
-    line: dict[str, Any]
-    """The v0.1 registry line."""
-    status: dict[str, Any]
-    """The companion seal-status line."""
 
 
 @dataclass(frozen=True)
@@ -178,12 +169,10 @@ def load_previous(status_jsonl: bytes, registry_jsonl: bytes | None = None) -> P
             records[run_key] = entry
     except JSONDecodeProblem as exc:
         _bad_previous(str(exc))
-    lines = None
-    if registry_jsonl is not None:  # its newline-terminated lines (a torn last one is none)
-        lines = [line + b"\n" for line in registry_jsonl.split(b"\n")[:-1]]
-    if lines is not None and len(lines) != len(records):
-        lines = None
-    return PreviousSnapshot(records, lines)
+    if registry_jsonl is None:
+        return PreviousSnapshot(records)
+    lines = [line + b"\n" for line in registry_jsonl.split(b"\n")[:-1]]  # a torn last one: none
+    return PreviousSnapshot(records, lines if len(lines) == len(records) else None)
 
 
 def _previous_entry(number: int, row: object, index: int) -> tuple[str, PreviousStatus]:
@@ -223,17 +212,9 @@ class _Scan:
     files: list[tuple[str, int]] = field(default_factory=list)
     """Every regular file (relpath, size), in relpath byte order."""
     top_level: set[str] = field(default_factory=set)
+    """The regular files at the top of the folder: the seed's `files`."""
     warnings: list[str] = field(default_factory=list)
     unreadable: bool = False
-
-    def has(self, name: str) -> bool:
-        """Whether `name` is a regular file at the top of the folder."""
-        return name in self.top_level
-
-    def split(self) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
-        """(top-level files, files in subfolders): the seed's `files`, and the rest."""
-        top = [item for item in self.files if item[0] in self.top_level]
-        return top, [item for item in self.files if item[0] not in self.top_level]
 
 
 def _scan(folder: Path) -> _Scan:
@@ -269,9 +250,9 @@ def _envelope(folder: Path, scan: _Scan) -> tuple[dict[str, Any], list[str]]:
     missing = [
         f"missing {name}"
         for name in (MANIFEST_SHA256, MANIFEST_JSON)
-        if not scan.has(name) and not scan.unreadable
+        if name not in scan.top_level and not scan.unreadable
     ]
-    if not scan.has(RUN_JSON_NAME):
+    if RUN_JSON_NAME not in scan.top_level:
         return fields, ([] if scan.unreadable else [f"missing {RUN_JSON_NAME}"]) + missing
     try:
         raw = (folder / RUN_JSON_NAME).read_bytes()
@@ -297,9 +278,7 @@ def _parse_reason(raw: bytes, problem: JSONDecodeProblem) -> str:
     messages) when Python's decoder refuses it too, else our strict rule (a duplicate key, NaN)."""
     try:
         json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        return str(exc)
-    except (ValueError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         return str(exc)
     return str(problem)
 
@@ -344,7 +323,7 @@ def _verdict(
     if scan.unreadable:
         return _status(root, [("UNREADABLE", None)], NONE, prior)
     sealed_before = prior is not None and prior.status != UNSEALED
-    if not sealed_before and not scan.has(MANIFEST_SHA256) and not scan.has(MANIFEST_JSON):
+    if not sealed_before and not scan.top_level & {MANIFEST_SHA256, MANIFEST_JSON}:
         return _status(None, [], NONE, None, unsealed=True)
     if not full_audit and _reusable_root(str(folder), prior, schemas) is not None:
         return _status(root, [], REUSED, None)
@@ -453,7 +432,7 @@ def _reuse_line(
     if prior is None or prior.nested_files is None or prior.manifest_root_sha256 is None:
         return None
     raw = previous.registry_line(prior)
-    head = _head(root.label, run_id, run_key)
+    head = dumps_line(_identity(root.label, run_id))[:-2] + b',"created_utc":'
     if raw is None or not _plain_passing_line(raw, head, prior.manifest_root_sha256):
         return None
     readable, created = _created_utc(raw, len(head))
@@ -464,16 +443,15 @@ def _reuse_line(
     return raw, created, {"run_key": run_key, **verdict, "nested_files": prior.nested_files}
 
 
-def _head(label: str, run_id: str, run_key: str) -> bytes:
-    """The bytes this builder writes for a folder's line up to `"created_utc":`."""
-    identity = {
+def _identity(label: str, run_id: str) -> dict[str, str]:
+    """The fields that open a folder's v0.1 line, up to `created_utc`."""
+    return {
         "registry_version": "0.1",
         "run_id": run_id,
         "run_root": label,
-        "run_key": run_key,
+        "run_key": f"{label}::{run_id}",
         "run_path": f"{label}/{run_id}/",
     }
-    return dumps_line(identity)[:-2] + b',"created_utc":'
 
 
 def _plain_passing_line(raw: bytes, head: bytes, root: str) -> bool:
@@ -512,11 +490,11 @@ def build_run_registry(
     full_audit: bool,
     schemas: SchemaCatalog,
 ) -> RunRegistryResult:
-    """Index every folder of every root into both artifacts, in the seed's order (`order_key`)."""
+    """Index every folder of every root into both artifacts, in the seed's order."""
     _check_labels(run_roots)
     tally: Counter[str] = Counter()
     warnings: list[str] = []
-    rows: list[tuple[tuple[str, int, str, str], bytes, bytes]] = []
+    rows: list[tuple[tuple[str, bool, str, str], bytes, bytes]] = []
     fast = previous is not None and previous.lines is not None and not full_audit
     for root in run_roots:
         for name in _folder_names(root, warnings):
@@ -524,17 +502,14 @@ def build_run_registry(
             if reused is not None:
                 line, created_utc, verdict = reused
             else:
-                record = index_folder(
+                fields, verdict = index_folder(
                     root, name, previous=previous, full_audit=full_audit, schemas=schemas
                 )
-                line, created_utc, verdict = (
-                    dumps_line(record.line),
-                    record.line["created_utc"],
-                    record.status,
-                )
-            rows.append(
-                (order_key(root.label, created_utc, printable(name)), line, dumps_line(verdict))
-            )
+                line, created_utc = dumps_line(fields), fields["created_utc"]
+            # the seed builder's order: by run root, then dated records by `created_utc` (as
+            # text) before undated ones, then by run id
+            order = (root.label, created_utc is None, created_utc or "", printable(name))
+            rows.append((order, line, dumps_line(verdict)))
             tally.update(
                 folders=1,
                 hashed=verdict["verification"] == HASHED,
@@ -547,14 +522,6 @@ def build_run_registry(
     registry = b"".join(line for _, line, _ in rows)
     status = b"".join(verdict for _, _, verdict in rows)
     return RunRegistryResult(registry, status, RunRegistryStats(**tally, warnings=tuple(warnings)))
-
-
-def order_key(run_root: str, created_utc: str | None, run_id: str) -> tuple[str, int, str, str]:
-    """The seed builder's record order: by run root, then dated records by `created_utc` (as
-    text) before undated ones, then by run id."""
-    if created_utc is None:
-        return (run_root, 1, "", run_id)
-    return (run_root, 0, created_utc, run_id)
 
 
 def _check_labels(run_roots: Sequence[RunRoot]) -> None:
@@ -599,38 +566,35 @@ def index_folder(
     previous: PreviousSnapshot | None,
     full_audit: bool,
     schemas: SchemaCatalog,
-) -> FolderRecord:
-    """The record of folder `name` under `root`; problems are findings, never exceptions."""
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Folder `name` under `root`: its v0.1 line and its companion seal-status line (dicts in
+    their field order); problems are findings, never exceptions."""
     run_id = printable(name)
     run_key = f"{root.label}::{run_id}"
     folder = root.path / name
     scan = _scan(folder)
     envelope, warnings = _envelope(folder, scan)
-    manifest_root = _manifest_root(folder) if scan.has(MANIFEST_SHA256) else None
+    manifest_root = _manifest_root(folder) if MANIFEST_SHA256 in scan.top_level else None
     prior = previous.records.get(run_key) if previous is not None else None
     status = _verdict(folder, scan, manifest_root, prior, full_audit, schemas)
-    status = {"run_key": run_key, **status}
     warnings.extend(scan.warnings)
-    top_level, nested = scan.split()
     line = {
-        "registry_version": "0.1",
-        "run_id": run_id,
-        "run_root": root.label,
-        "run_key": run_key,
-        "run_path": f"{root.label}/{run_id}/",
+        **_identity(root.label, run_id),
         **envelope,
-        "has_run_json": scan.has(RUN_JSON_NAME),
-        "has_manifest_sha256": scan.has(MANIFEST_SHA256),
-        "has_manifest_json": scan.has(MANIFEST_JSON),
+        "has_run_json": RUN_JSON_NAME in scan.top_level,
+        "has_manifest_sha256": MANIFEST_SHA256 in scan.top_level,
+        "has_manifest_json": MANIFEST_JSON in scan.top_level,
         "manifest_root_sha256": manifest_root,
-        "files": _files(top_level),
+        "files": _files(scan, top=True),
         "warnings": warnings,
     }
-    return FolderRecord(line, {**status, "nested_files": _files(nested)})
+    return line, {"run_key": run_key, **status, "nested_files": _files(scan, top=False)}
 
 
-def _files(items: Sequence[tuple[str, int]]) -> list[dict[str, Any]]:
-    return [{"relpath": printable(relpath), "bytes": size} for relpath, size in items]
+def _files(scan: _Scan, *, top: bool) -> list[dict[str, Any]]:
+    """The folder's files at its top (the seed's `files`) or, not `top`, in its subfolders."""
+    found = [item for item in scan.files if (item[0] in scan.top_level) == top]
+    return [{"relpath": printable(relpath), "bytes": size} for relpath, size in found]
 
 
 def with_seal_warnings(
@@ -724,21 +688,18 @@ def build(inputs: BuildInputs) -> BuildResult:
     return BuildResult(result.artifacts, result.stats.folders, result.stats.as_json())
 
 
-_PARSED: dict[tuple[str, int, int, int, int], list[Any]] = {}
-"""The last parsed JSONL artifacts, by path and stat: three builders of one build read the same
-sealed run registry, which is parsed once. Sealed files are read-only; any write to one changes
-its ctime, so a changed file is parsed again."""
-
-
 def _jsonl(path: Path) -> list[Any]:
     """The parsed lines of a sealed JSONL artifact (shared between callers: do not mutate)."""
     info = path.stat()
-    key = (str(path), info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
-    if key not in _PARSED:
-        if len(_PARSED) >= 4:
-            _PARSED.clear()
-        _PARSED[key] = [line for _, line in iter_jsonl(path.read_bytes())]
-    return _PARSED[key]
+    return _parsed(str(path), info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
+
+
+@lru_cache(maxsize=4)
+def _parsed(path: str, *_stat: int) -> list[Any]:
+    """The last parsed JSONL artifacts, by path and stat: three builders of one build read the
+    same sealed run registry, which is parsed once. Sealed files are read-only; any write to one
+    changes its ctime, so a changed file is parsed again."""
+    return [line for _, line in iter_jsonl(Path(path).read_bytes())]
 
 
 def run_lines(snapshot: Snapshot) -> list[Any]:

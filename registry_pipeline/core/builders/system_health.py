@@ -33,7 +33,6 @@ import json
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence, Set
-from dataclasses import dataclass
 from typing import Any
 
 from registry_pipeline.core.builders.drift_signals import (
@@ -150,15 +149,14 @@ def _stale_threshold_days(detail: Mapping[str, Any]) -> int | None:
 
 def operation_statuses(detail: Mapping[str, Any]) -> dict[str, str]:
     """Operation id to status from the status detail (a list or a mapping of operations)."""
-    return {
-        str(entry.get("operation_id")): _status(entry.get("status"))
-        for entry in detail_operations(detail)
+    found = {
+        str(entry.get("operation_id")): entry.get("status") for entry in detail_operations(detail)
     }
-
-
-def _status(value: Any) -> str:
-    """An operation's status; `unknown` when the detail records none (never the text `None`)."""
-    return value if isinstance(value, str) and value else "unknown"
+    # `unknown` when the detail records none (never the text `None`)
+    return {
+        op: status if isinstance(status, str) and status else "unknown"
+        for op, status in found.items()
+    }
 
 
 def unauthorized_operations(detail: Mapping[str, Any]) -> list[str]:
@@ -211,7 +209,12 @@ def visible_runs(
     seen = set(inputs)
     for line in run_registry_lines:
         run_id = line.get("run_id")
-        if isinstance(run_id, str) and _in_own_root(line, run_id):
+        root = line.get("run_root")
+        if root is None:  # a line without run_root (older formats): its run_key says where
+            own = line.get("run_key") == f"{RUNS_RELPATH}::{run_id}"
+        else:
+            own = _root(root) == RUNS_RELPATH
+        if isinstance(run_id, str) and own:
             seen.add(run_id)
     for envelope in inputs.values():
         refs = envelope.get("inputs")
@@ -225,13 +228,6 @@ def visible_runs(
     return frozenset(seen)
 
 
-def _in_own_root(line: Mapping[str, Any], run_id: str) -> bool:
-    root = line.get("run_root")
-    if root is None:  # a line without run_root (older formats): its run_key says where
-        return line.get("run_key") == f"{RUNS_RELPATH}::{run_id}"
-    return _root(root) == RUNS_RELPATH
-
-
 def _root(label: Any) -> str | None:
     return label.removeprefix("./").rstrip("/") if isinstance(label, str) else None
 
@@ -242,119 +238,38 @@ def registry_entries(
     """Per registry counted, in catalog order then the excluded ones: `{registry_id, sealed,
     basis, run_id, reason}`; `basis` is `snapshot` (run_id: the snapshot counted), `none`,
     `this_report` or `excluded`; `reason` says in words why it is not sealed (null when it is)."""
-    counted = [_entry(entry) for entry in catalog_summary if entry.get("in_scorecard") is not False]
-    counted.extend(
-        _counted(registry_id, False, "excluded", None, f"excluded: {why}")
-        for registry_id, why in excluded
-    )
-    return counted
-
-
-def _entry(entry: Mapping[str, Any]) -> dict[str, Any]:
-    registry_id = entry.get("registry_id")
-    if entry.get("this_report") is True:
-        return _counted(registry_id, True, "this_report", None, None)
-    status, run_id = entry.get("latest_status"), entry.get("latest_run_id")
-    shown = run_id if isinstance(run_id, str) and run_id else "(run id unknown)"
-    if status == "PASS":
-        return _counted(registry_id, True, "snapshot", run_id, None)
-    if status == "FAIL":
-        reason = f"its snapshot {shown} fails its seal or schema"
-        return _counted(registry_id, False, "snapshot", run_id, reason)
-    if status in _NOT_PASSING:
-        reason = f"its snapshot {shown} is {_NOT_PASSING[status]}, not sealed under this contract"
-        return _counted(registry_id, False, "snapshot", run_id, reason)
-    return _counted(registry_id, False, "none", None, NO_SNAPSHOT)
-
-
-def _counted(
-    registry_id: Any, sealed: bool, basis: str, run_id: Any, reason: str | None
-) -> dict[str, Any]:
-    return {"registry_id": registry_id, "sealed": sealed, "basis": basis, "run_id": run_id,
-            "reason": reason}  # fmt: skip
+    counted: list[tuple[Any, ...]] = []
+    for entry in catalog_summary:
+        if entry.get("in_scorecard") is False:
+            continue
+        status, run_id = entry.get("latest_status"), entry.get("latest_run_id")
+        shown = run_id if isinstance(run_id, str) and run_id else "(run id unknown)"
+        if entry.get("this_report") is True:
+            found: tuple[Any, ...] = (True, "this_report", None, None)
+        elif status == "PASS":
+            found = (True, "snapshot", run_id, None)
+        elif status == "FAIL":
+            found = (False, "snapshot", run_id, f"its snapshot {shown} fails its seal or schema")
+        elif status in _NOT_PASSING:
+            why = f"is {_NOT_PASSING[status]}, not sealed under this contract"
+            found = (False, "snapshot", run_id, f"its snapshot {shown} {why}")
+        else:
+            found = (False, "none", None, NO_SNAPSHOT)
+        counted.append((entry.get("registry_id"), *found))
+    counted.extend((rid, False, "excluded", None, f"excluded: {why}") for rid, why in excluded)
+    keys = ("registry_id", "sealed", "basis", "run_id", "reason")
+    return [dict(zip(keys, row, strict=True)) for row in counted]
 
 
 CHECKED_LEVELS = frozenset({"C3", "C4", "C5"})
 NO_EXECUTABLES = "the operations catalog names no executables"
 
 
-@dataclass(frozen=True)
-class Ratio:
-    """A scorecard figure: `count` of `total`."""
-
-    count: int
-    """Items that meet the bar."""
-    total: int
-    """Items considered."""
-
-    @property
-    def percent(self) -> float | None:
-        """`count / total` in percent, one decimal; None when there is nothing to count."""
-        return round(100 * self.count / self.total, 1) if self.total else None
-
-    def __str__(self) -> str:
-        return f"{self.count}/{self.total}"
-
-    def as_json(self) -> dict[str, Any]:
-        """`{"count": x, "total": y, "percent": p}`."""
-        return {"count": self.count, "total": self.total, "percent": self.percent}
-
-
-@dataclass(frozen=True)
-class Executables:
-    """The operations catalog's Bound Executables, counted."""
-
-    count: int
-    """Distinct paths bound to any operation."""
-    operations_bound: Ratio
-    """Canonical operations binding at least one, of all canonical operations."""
-    unbound_operations: tuple[str, ...]
-    """The canonical operations binding none."""
-
-    def as_json(self) -> dict[str, Any]:
-        """The summary's `scorecard.executables` object."""
-        return {
-            "count": self.count,
-            "operations_bound": self.operations_bound.as_json(),
-            "unbound_operations": list(self.unbound_operations),
-        }
-
-
-@dataclass(frozen=True)
-class Scorecard:
-    """The governance figures, computed from data."""
-
-    sealed_registries: Ratio
-    """Registries sealed here, of the repository's registries (excluded ones included)."""
-    operations_with_builders: Ratio
-    """Operations built by a catalog registry that has a builder, of all operations."""
-    enforcement_c3_plus: Ratio
-    """Canonical operations at coverage level C3 or above, of all canonical operations."""
-    below_c3: tuple[tuple[str, str], ...]
-    """(operation id, coverage level) of the canonical operations below C3, by id."""
-    registries: tuple[dict[str, Any], ...]
-    """Per registry counted: `{registry_id, sealed, basis, run_id, reason}` (`_sealed`)."""
-    executables: Executables | None
-    """The catalog's Bound Executables; None when it names none."""
-
-    def as_json(self) -> dict[str, Any]:
-        """The summary's `scorecard` object."""
-        return {
-            "enforcement_c3_plus": {
-                **self.enforcement_c3_plus.as_json(),
-                "below_c3": [
-                    {"operation_id": op, "coverage_level": level} for op, level in self.below_c3
-                ],
-            },
-            "sealed_registries": {
-                **self.sealed_registries.as_json(),
-                "registries": [dict(entry) for entry in self.registries],
-            },
-            "executables": self.executables.as_json() if self.executables else None,
-            "executables_reason": None if self.executables else NO_EXECUTABLES,
-            "operations_with_builders": self.operations_with_builders.as_json(),
-            "check_coverage": self.enforcement_c3_plus.as_json(),
-        }
+def ratio(count: int, total: int) -> dict[str, Any]:
+    """A scorecard figure: `count` of `total`, and `percent` to one decimal (None when total is
+    0)."""
+    percent = round(100 * count / total, 1) if total else None
+    return {"count": count, "total": total, "percent": percent}
 
 
 def compute_scorecard(
@@ -362,7 +277,7 @@ def compute_scorecard(
     op_status_rows: Sequence[Mapping[str, Any]],
     op_status_detail: Mapping[str, Any] | None = None,
     excluded: Sequence[tuple[str, str]] = (),
-) -> Scorecard:
+) -> dict[str, Any]:
     """The governance scorecard: its figures computed from the catalog summary and the status
     inputs.
 
@@ -396,24 +311,33 @@ def compute_scorecard(
         for row in op_status_rows
         if row.get("coverage_level") not in CHECKED_LEVELS
     )
-    return Scorecard(
-        sealed_registries=Ratio(sum(1 for r in registries if r["sealed"]), len(registries)),
-        operations_with_builders=Ratio(
+    checked = ratio(len(op_status_rows) - len(below), len(op_status_rows))
+    executables = _executables(op_status_rows, op_status_detail or {})
+    return {
+        "enforcement_c3_plus": {
+            **checked,
+            "below_c3": [{"operation_id": op, "coverage_level": level} for op, level in below],
+        },
+        "sealed_registries": {
+            **ratio(sum(1 for r in registries if r["sealed"]), len(registries)),
+            "registries": registries,
+        },
+        "executables": executables,
+        "executables_reason": None if executables else NO_EXECUTABLES,
+        "operations_with_builders": ratio(
             sum(1 for row in op_status_rows if row.get("operation_id") in built_ops),
             len(op_status_rows),
         ),
-        enforcement_c3_plus=Ratio(len(op_status_rows) - len(below), len(op_status_rows)),
-        below_c3=tuple(below),
-        registries=tuple(registries),
-        executables=_executables(op_status_rows, op_status_detail or {}),
-    )
+        "check_coverage": checked,
+    }
 
 
 def _executables(
     rows: Sequence[Mapping[str, Any]], detail: Mapping[str, Any]
-) -> Executables | None:
-    """Distinct bound paths over every operation of the detail, and the canonical operations
-    (the rows) binding one; None when no operation names any."""
+) -> dict[str, Any] | None:
+    """`{count, operations_bound, unbound_operations}`: distinct bound paths over every operation
+    of the detail, and the canonical operations (the rows) binding one; None when no operation
+    names any."""
     entries = detail_operations(detail)
     bound = {
         str(entry.get("operation_id")): {p for p in entry["executables"] if isinstance(p, str)}
@@ -424,21 +348,12 @@ def _executables(
     if not paths:
         return None
     canonical = sorted({str(row.get("operation_id")) for row in rows})
-    unbound = tuple(op for op in canonical if not bound.get(op))
-    return Executables(len(paths), Ratio(len(canonical) - len(unbound), len(canonical)), unbound)
-
-
-@dataclass(frozen=True)
-class Section:
-    """One part of the report: a title, optional bullet notes and an optional table."""
-
-    title: str
-    notes: Sequence[str] = ()
-    headers: Sequence[str] = ()
-    rows: Sequence[Sequence[str]] = ()
-    alarms: Sequence[str] = ()
-    """The columns whose `yes` is bad news (drift), shaded so on the HTML page; elsewhere a
-    `yes` is just an answer (a builder exists)."""
+    unbound = [op for op in canonical if not bound.get(op)]
+    return {
+        "count": len(paths),
+        "operations_bound": ratio(len(canonical) - len(unbound), len(canonical)),
+        "unbound_operations": unbound,
+    }
 
 
 def tri_state(value: Any) -> str:
@@ -451,11 +366,13 @@ def _percent(value: float | None) -> str:
 
 
 def report_sections(
-    scorecard: Scorecard, signals: Sequence[Mapping[str, Any]], **inputs: Any
-) -> list[Section]:
+    scorecard: Mapping[str, Any], signals: Sequence[Mapping[str, Any]], **inputs: Any
+) -> list[dict[str, Any]]:
     """The report's sections, worded by `templates/system_health_sections.j2` from the parsed
     inputs (`build_system_health`'s, by the names the template reads), the scorecard and the
-    drift signals."""
+    drift signals: each a `title`, bullet `notes` and a table (`headers`, `rows`), and `alarms`:
+    the columns whose `yes` is bad news (drift), shaded so on the HTML page; elsewhere a `yes`
+    is just an answer (a builder exists)."""
     detail = inputs["op_status_detail"]
     context = {
         **inputs,
@@ -478,7 +395,7 @@ def report_sections(
     }
     module = templates().get_template("system_health_sections.j2").make_module(context)
     sections: list[dict[str, Any]] = module.sections  # type: ignore[attr-defined]
-    return [Section(**section) for section in sections]
+    return [{"notes": (), "headers": (), "rows": (), "alarms": (), **s} for s in sections]
 
 
 OP_STATUSES = (*STATUSES, "unknown")
@@ -487,7 +404,7 @@ MAX_LIST = 20
 
 
 def _summary(
-    scorecard: Scorecard,
+    scorecard: Mapping[str, Any],
     catalog_summary: Sequence[Mapping[str, Any]],
     rows: Sequence[Mapping[str, Any]],
     statuses: Mapping[str, str],
@@ -500,13 +417,11 @@ def _summary(
     """The JSON summary: seed-compatible operation counts and per-category lists of operation
     rows (at most MAX_LIST each), our counts, and the scorecard."""
     by_status = Counter(statuses.get(str(row.get("operation_id")), "unknown") for row in rows)
-    evidence = {name: [r for r in rows if r.get("run_evidence_state") == name.upper()]
-                for name in ("observed", "legacy_only", "unobserved")}  # fmt: skip
     categories = {
-        "observed": evidence["observed"],
+        "observed": [r for r in rows if r.get("run_evidence_state") == "OBSERVED"],
         "stale": [r for r in rows if statuses.get(str(r.get("operation_id"))) == "stale"],
-        "legacy_only": evidence["legacy_only"],
-        "unobserved": evidence["unobserved"],
+        "legacy_only": [r for r in rows if r.get("run_evidence_state") == "LEGACY_ONLY"],
+        "unobserved": [r for r in rows if r.get("run_evidence_state") == "UNOBSERVED"],
         "coverage_below_c3": [r for r in rows if r.get("coverage_level") not in CHECKED_LEVELS],
         "drifting": [r for r in rows if r.get("op_drift") is True],
     }
@@ -527,7 +442,7 @@ def _summary(
             "run_folders_by_seal": {s: seals[s] for s in (*SEAL_STATUSES, "TAMPERED")},
             "drift_signals": value_counts(signal.get("value") for signal in signals),
         },
-        "scorecard": scorecard.as_json(),
+        "scorecard": scorecard,
         "unauthorized_operations": list(unauthorized),
         "system_drift": dict(drift_v01.get("system_drift", {})),
         **lists,

@@ -24,28 +24,6 @@ PASS_COLOUR = "#2e7d32"
 FAIL_COLOUR = "#c62828"
 
 
-@dataclass(frozen=True)
-class Column:
-    """One column of a stacked column chart."""
-
-    label: str
-    """Written under the column."""
-    values: tuple[int, ...]
-    """One value per series, drawn bottom up."""
-
-
-@dataclass(frozen=True)
-class Bar:
-    """One row of a share bar chart: `count` of `total` drawn as a share."""
-
-    label: str
-    count: int
-    total: int
-    """0: no bar, only `text`."""
-    text: str
-    """Written right of the bar (the values)."""
-
-
 def percent(count: int, total: int) -> int:
     """count/total as a whole percentage, halves rounded up (integer arithmetic only)."""
     return (200 * count + total) // (2 * total)
@@ -65,26 +43,18 @@ def column_chart(
     chart_id: str,
     title: str,
     desc: str,
-    columns: Sequence[Column],
+    columns: Sequence[Mapping[str, Any]],
     series: Sequence[tuple[str, str]],
     legend: Sequence[str],
     empty: str,
 ) -> str:
-    """Stacked columns: `series` (name, colour) drawn bottom up, `legend` the text beside each
-    series' swatch. More than 8 columns: labels turned 40 degrees, room left for the first."""
-    y_max = _nice_ceiling(max((sum(column.values) for column in columns), default=1))
+    """Stacked columns (`{label, values}`: written under the column, one value per series),
+    `series` (name, colour) drawn bottom up, `legend` the text beside each series' swatch. More
+    than 8 columns: labels turned 40 degrees, room left for the first."""
+    y_max = _nice_ceiling(max((sum(column["values"]) for column in columns), default=1))
     entries = [(text, colour) for text, (_, colour) in zip(legend, series, strict=True)]
     svg = _macros().column_chart(chart_id, title, desc, columns, series, entries, empty, y_max)
     return str(svg).removesuffix("\n")
-
-
-def bar_chart(
-    chart_id: str, title: str, desc: str, bars: Sequence[Bar], legend: tuple[str, str]
-) -> str:
-    """Horizontal bars, `count` of `total` in PASS_COLOUR and the rest in FAIL_COLOUR
-    (`legend`: the texts of the two colours)."""
-    entries = ((legend[0], PASS_COLOUR), (legend[1], FAIL_COLOUR))
-    return str(_macros().bar_chart(chart_id, title, desc, bars, entries)).removesuffix("\n")
 
 
 def _macros() -> Any:
@@ -196,10 +166,11 @@ def runs_per_day_chart(lines: Sequence[Mapping[str, Any]]) -> Chart:
     """Run folders per day, stacked by seal status (the most recent MAX_COLUMNS days)."""
     days = runs_per_day(lines)
     shown, hidden = days[-MAX_COLUMNS:], days[:-MAX_COLUMNS]
-    columns = [Column(day, tuple(counts[s] for s in SEAL_STATUSES)) for day, counts in shown]
+    columns = [
+        {"label": day, "values": [counts[s] for s in SEAL_STATUSES]} for day, counts in shown
+    ]
     series = [(status, SEAL_COLOURS[status]) for status in SEAL_STATUSES]
-    totals = [sum(column.values[i] for column in columns) for i in range(len(series))]
-    legend = [f"{status} {total}" for status, total in zip(SEAL_STATUSES, totals, strict=True)]
+    legend = [f"{status} {sum(counts[status] for _, counts in shown)}" for status in SEAL_STATUSES]
     caption = f"{len(lines)} run folder(s) on {len(days)} day(s)"
     if hidden:
         older = sum(sum(counts.values()) for _, counts in hidden)
@@ -212,28 +183,32 @@ def runs_per_day_chart(lines: Sequence[Mapping[str, Any]]) -> Chart:
 def pass_rate_chart(
     catalog_summary: Sequence[Mapping[str, Any]], lines: Sequence[Mapping[str, Any]]
 ) -> Chart:
-    """Per registry, the share of its indexed run folders whose seal verifies."""
+    """Per registry, the share of its indexed run folders whose seal verifies: a bar (`{label,
+    count, total, text}`) draws `count` of `total` in PASS_COLOUR and the rest in FAIL_COLOUR (a
+    total of 0: no bar), `text` written right of it."""
     bars = []
     for registry_id, passed, total, latest in pass_rates(catalog_summary, lines):
         figure = f"{passed}/{total} · {percent(passed, total)}%" if total else "no run folder"
-        bars.append(Bar(registry_id, passed, total, f"{figure} · latest {latest}"))
-    counted = [f"{b.label} {b.count} of {b.total}" for b in bars if b.total]
+        text = f"{figure} · latest {latest}"
+        bars.append({"label": registry_id, "count": passed, "total": total, "text": text})
+    counted = [f"{b['label']} {b['count']} of {b['total']}" for b in bars if b["total"]]
     desc = f"{len(bars)} registries; " + ("; ".join(counted) or "no run folder indexed yet")
     title = "Seal check pass rate per registry"
     caption = (
         "Run folders of each registry whose seal verifies, of those the run registry indexes; "
         "latest: whether the newest snapshot of the registry validates now."
     )
-    svg = bar_chart("chart-pass-rate", title, desc, bars, ("seal verifies", "does not"))
+    entries = (("seal verifies", PASS_COLOUR), ("does not", FAIL_COLOUR))
+    svg = str(_macros().bar_chart("chart-pass-rate", title, desc, bars, entries)).removesuffix("\n")
     return Chart("chart-pass-rate", title, svg, caption)
 
 
 def drift_chart(details: Sequence[Mapping[str, Any]]) -> Chart:
     """Drift signals per drift snapshot, stacked by value (the most recent MAX_COLUMNS)."""
     shown = list(details)[-MAX_COLUMNS:]
-    columns = [Column(_moment(detail), drift_counts(detail)) for detail in shown]
+    columns = [{"label": _moment(detail), "values": drift_counts(detail)} for detail in shown]
     series = list(DRIFT_SERIES)
-    latest = columns[-1].values if columns else (0, 0, 0)
+    latest = columns[-1]["values"] if columns else (0, 0, 0)
     caption = f"{len(details)} drift snapshot(s)"
     if len(details) > len(shown):
         caption += f"; the {len(details) - len(shown)} earliest are not drawn"

@@ -113,7 +113,7 @@ def _expected(**changes: Any) -> dict[str, Any]:
 
 def test_baseline_has_every_signal_false() -> None:
     result = build_drift_signals(**_inputs())
-    values = {s.signal_id: s.value for s in result.signals}
+    values = {s["signal_id"]: s["value"] for s in result.signals}
     assert values == {
         "schema_version:run_envelope": False,
         "schema_version:run_registry": False,
@@ -126,7 +126,7 @@ def test_baseline_has_every_signal_false() -> None:
         "active_snapshot_behind:run_registry": False,
         "schema_changed:run_registry": False,
     }
-    assert all(s.severity == "info" for s in result.signals)
+    assert all(s["severity"] == "info" for s in result.signals)
     assert result.v01["warnings"] == [f"detail:{DETAIL_ARTIFACT}"]
     assert result.v01["system_drift"] == {
         "canon_dirty": False,
