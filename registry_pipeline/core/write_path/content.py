@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import io
+import itertools
 import re
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -505,7 +506,8 @@ class _LogReader:
             why = "the last line is incomplete (torn)"
             content.refuse(None, "", why, source, "LOG_TORN")
         base = len(self.hashes)
-        lines = _Counted(_complete_lines(file))
+        taken = itertools.count()  # zip draws one number per line taken, the last one too
+        lines = (line for line, _number in zip(_complete_lines(file), taken, strict=False))
         try:
             for line, record in jsonl_records(lines):
                 key = record.get(entry_type.key) if isinstance(record, dict) else None
@@ -517,7 +519,7 @@ class _LogReader:
                 self._add(base + line - 1, key, record, line)
         except JSONDecodeProblem as exc:
             content.refuse(None, "", exc.message, source, exc.code, exc)
-        end = base + lines.count
+        end = base + next(taken)
         if self.keep is not None:
             self.hashes.frombytes(bytes(8 * (end - len(self.hashes))))  # zeros: blank to the end
         self.spans.append((file, base, end))
@@ -584,19 +586,6 @@ class _LogReader:
                 if isinstance(key, str):
                     found[position] = key
         return found
-
-
-class _Counted:
-    """An iterator of lines that counts those taken."""
-
-    def __init__(self, lines: Iterator[bytes]) -> None:
-        self.lines = lines
-        self.count = 0
-
-    def __iter__(self) -> Iterator[bytes]:
-        for line in self.lines:
-            self.count += 1
-            yield line
 
 
 def _complete_lines(file: Source) -> Iterator[bytes]:
