@@ -110,18 +110,9 @@ class WriteResult:
 
     def as_json(self) -> dict[str, Any]:
         """The object `--json` prints (`field` and `reason` for a deprecation)."""
-        document: dict[str, Any] = {
-            "type": self.type,
-            "key": self.key,
-            "file": self.file,
-            "action": self.action,
-            "written": self.written,
-            "blocked": self.blocked,
-            "dry_run": self.dry_run,
-            "overridden": self.overridden,
-            "findings": [finding_json(found) for found in self.findings],
-            "diff": self.diff,
-        }
+        names = ("type", "key", "file", "action", "written", "blocked", "dry_run", "overridden")
+        document = {name: getattr(self, name) for name in names}
+        document.update(findings=[finding_json(found) for found in self.findings], diff=self.diff)
         if self.field is not None:
             document.update(field=self.field, reason=self.reason)
         return document
