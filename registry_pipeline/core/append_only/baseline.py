@@ -283,13 +283,5 @@ def check_file(
     named = {
         p.field: entry for p in problems if p.field and (entry := entry_at(entries, rules, p.field))
     }
-    return FileCheck(
-        where,
-        rules,
-        baseline,
-        governing.schema_id if governing else None,
-        problems,
-        report,
-        lines,
-        named,
-    )
+    schema_id = governing.schema_id if governing else None
+    return FileCheck(where, rules, baseline, schema_id, problems, report, lines, named)

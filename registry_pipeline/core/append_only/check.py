@@ -35,22 +35,6 @@ from registry_pipeline.core.append_only.rules import Rules
 from registry_pipeline.core.errors import Problem, RegistryError, UsageError, problem_object
 from registry_pipeline.core.json_strict import gc_paused
 
-__all__ = [
-    "CODES",
-    "MAX_VERSION",
-    "Report",
-    "check_catalog",
-    "entries_of",
-    "entry_at",
-    "in_current",
-    "location",
-    "surface_problem",
-    "surface_sha256",
-    "violation_problem",
-    "violation_row",
-    "violation_text",
-]
-
 MAX_VERSION = 2**32 - 1
 """Contract versions are positive u32."""
 
@@ -142,64 +126,41 @@ def entry_at(entries: Sequence[Any], rules: Rules, path: str) -> Entry | None:
 
 def _index(document: Any, rules: Rules, where: str, found: list[Problem] | None) -> _Index:
     """Index a document; with `found`, record the internal violations (the current document)."""
-    report = found.append if found is not None else (lambda _violation: None)
+
+    def report(*args: Any) -> None:  # the arguments of `violation`
+        if found is not None:
+            found.append(violation(*args))
+
     index = _Index()
     for position, entry in enumerate(entries_of(document, rules, where)):
         index.entries += 1
         path = f"{rules.items}/{position}"
         if not isinstance(entry, Mapping):
-            found_type = type(entry).__name__
-            report(violation("INVALID_ID", None, f"an entry is not an object ({found_type})", path))
+            report("INVALID_ID", None, f"an entry is not an object ({type(entry).__name__})", path)
             continue
         entry_id = entry.get(rules.id_key)
+        id_path = f"{path}/{rules.id_key}"
         if not isinstance(entry_id, str) or not rules.id_matches(entry_id):
             shown = f"{entry_id!r} does not match" if rules.id_key in entry else "is missing, like"
-            report(
-                violation(
-                    "INVALID_ID",
-                    entry_id if isinstance(entry_id, str) else None,
-                    f"{rules.id_key} {shown} {rules.id_pattern}",
-                    f"{path}/{rules.id_key}",
-                )
-            )
+            why = f"{rules.id_key} {shown} {rules.id_pattern}"
+            report("INVALID_ID", entry_id if isinstance(entry_id, str) else None, why, id_path)
             continue
         if entry_id in index.ids:
-            report(
-                violation(
-                    "DUPLICATE_ID",
-                    entry_id,
-                    f"{entry_id} is also the id of {index.ids[entry_id]}",
-                    f"{path}/{rules.id_key}",
-                )
-            )
+            why = f"{entry_id} is also the id of {index.ids[entry_id]}"
+            report("DUPLICATE_ID", entry_id, why, id_path)
             continue
         index.ids[entry_id] = path
         _aliases(entry, entry_id, path, rules, index, report)
         for contract in _contracts(entry, entry_id, path, rules, report, found is not None):
-            if contract.contract_id in index.contracts:
-                first = index.contracts[contract.contract_id]
-                report(
-                    violation(
-                        "DUPLICATE_CONTRACT_ID",
-                        contract.contract_id,
-                        f"{contract.contract_id} is also declared at {first.path}",
-                        contract.path,
-                        (first.owner, entry_id),
-                    )
-                )
-                continue
-            index.contracts[contract.contract_id] = contract
+            first = index.contracts.setdefault(contract.contract_id, contract)
+            if first is not contract:
+                why = f"{contract.contract_id} is also declared at {first.path}"
+                ids = (first.owner, entry_id)
+                report("DUPLICATE_CONTRACT_ID", contract.contract_id, why, contract.path, ids)
     for alias, owner in index.aliases.items():
         if alias in index.ids:
-            report(
-                violation(
-                    "ALIAS_COLLISION",
-                    owner,
-                    f"alias {alias!r} of {owner} is the id of {index.ids[alias]}",
-                    index.ids[owner],
-                    (alias,),
-                )
-            )
+            why = f"alias {alias!r} of {owner} is the id of {index.ids[alias]}"
+            report("ALIAS_COLLISION", owner, why, index.ids[owner], (alias,))
     return index
 
 
@@ -210,39 +171,19 @@ def _aliases(
         return  # absent: no aliases (the real pack has none)
     aliases = entry[rules.alias_key]
     if not isinstance(aliases, list):
-        report(
-            violation(
-                "INVALID_ID",
-                entry_id,
-                f"{rules.alias_key} is not a list",
-                f"{path}/{rules.alias_key}",
-            )
-        )
+        why = f"{rules.alias_key} is not a list"
+        report("INVALID_ID", entry_id, why, f"{path}/{rules.alias_key}")
         return
     for number, alias in enumerate(aliases):
         where = f"{path}/{rules.alias_key}/{number}"
         if not isinstance(alias, str) or not rules.id_matches(alias):
-            report(
-                violation(
-                    "INVALID_ID",
-                    entry_id,
-                    f"alias {alias!r} does not match {rules.id_pattern}",
-                    where,
-                )
-            )
-            continue
-        if alias in index.aliases:
-            report(
-                violation(
-                    "ALIAS_COLLISION",
-                    entry_id,
-                    f"alias {alias!r} is also an alias of {index.aliases[alias]}",
-                    where,
-                    (alias, index.aliases[alias]),
-                )
-            )
-            continue
-        index.aliases[alias] = entry_id
+            why = f"alias {alias!r} does not match {rules.id_pattern}"
+            report("INVALID_ID", entry_id, why, where)
+        elif alias in index.aliases:
+            why = f"alias {alias!r} is also an alias of {index.aliases[alias]}"
+            report("ALIAS_COLLISION", entry_id, why, where, (alias, index.aliases[alias]))
+        else:
+            index.aliases[alias] = entry_id
 
 
 def _contracts(
@@ -256,69 +197,42 @@ def _contracts(
         items = entry.get(listed.key)
         if not isinstance(items, list):
             state = "is missing" if listed.key not in entry else "is not a list"
-            report(
-                violation(
-                    "INVALID_CONTRACT_ID",
-                    entry_id,
-                    f"{listed.key} {state}: every entry has the list, empty when it has none",
-                    f"{path}/{listed.key}",
-                )
-            )
+            why = f"{listed.key} {state}: every entry has the list, empty when it has none"
+            report("INVALID_CONTRACT_ID", entry_id, why, f"{path}/{listed.key}")
             continue
         for number, item in enumerate(items):
             where = f"{path}/{listed.key}/{number}"
             if not isinstance(item, Mapping):
-                report(
-                    violation(
-                        "INVALID_CONTRACT_ID",
-                        None,
-                        f"a contract is not an object (found {type(item).__name__})",
-                        where,
-                        (entry_id,),
-                    )
-                )
+                why = f"a contract is not an object (found {type(item).__name__})"
+                report("INVALID_CONTRACT_ID", None, why, where, (entry_id,))
                 continue
             raw = item.get(rules.contract_id_key)
             problem = _contract_id_problem(raw, grammar, listed.kind, entry_id, rules)
             if problem is not None:
-                report(
-                    violation(
-                        "INVALID_CONTRACT_ID",
-                        raw if isinstance(raw, str) else None,
-                        problem,
-                        f"{where}/{rules.contract_id_key}",
-                        (entry_id,),
-                    )
-                )
+                shown = raw if isinstance(raw, str) else None
+                id_path = f"{where}/{rules.contract_id_key}"
+                report("INVALID_CONTRACT_ID", shown, problem, id_path, (entry_id,))
                 continue
             assert isinstance(raw, str)
             _prefix, owner, kind, version = raw.split(":")
-            surface = item.get(rules.surface_key)
-            invalid = (
-                _surface_invalid(item, raw, entry_id, f"{where}/{rules.surface_key}", rules)
-                if judge
-                else None
-            )
+            at = f"{where}/{rules.surface_key}"
+            invalid = _surface_invalid(item, at, rules) if judge else None
             if invalid is not None:
-                report(invalid)
+                report("CONTRACT_SURFACE_INVALID", raw, *invalid, (entry_id,))
+            surface = item.get(rules.surface_key)
             yield _Contract(raw, owner, kind, int(version), surface, where, invalid is None)
 
 
-def _surface_invalid(
-    item: Mapping[str, Any], contract_id: str, owner: str, where: str, rules: Rules
-) -> Problem | None:
-    """A surface that is missing, not an object, or has no canonical JSON (RFC 8785)."""
+def _surface_invalid(item: Mapping[str, Any], where: str, rules: Rules) -> tuple[str, str] | None:
+    """(why, where) of a surface that is missing, not an object, or has no canonical JSON
+    (RFC 8785); None for a valid one."""
+    surface = item.get(rules.surface_key)
     if rules.surface_key not in item:
-        reason, at = f"{rules.surface_key} is missing: a contract needs its surface", where
-    elif not isinstance(item[rules.surface_key], Mapping):
-        found = type(item[rules.surface_key]).__name__
-        reason, at = f"{rules.surface_key} is not an object (found {found})", where
-    else:
-        problem = surface_problem(item[rules.surface_key])
-        if problem is None:
-            return None
-        reason, at = problem[1], where + problem[0]
-    return violation("CONTRACT_SURFACE_INVALID", contract_id, reason, at, (owner,))
+        return f"{rules.surface_key} is missing: a contract needs its surface", where
+    if not isinstance(surface, Mapping):
+        return f"{rules.surface_key} is not an object (found {type(surface).__name__})", where
+    problem = surface_problem(surface)
+    return None if problem is None else (problem[1], where + problem[0])
 
 
 @functools.cache
@@ -350,43 +264,24 @@ def _against_baseline(index: _Index, old: _Index, rules: Rules) -> Iterator[Prob
     for entry_id, path in old.ids.items():
         if entry_id in index.ids:
             continue
-        yield violation(
-            "ID_REMOVED",
-            entry_id,
-            f"{entry_id} was published; deprecate it instead of removing it",
-            path,
-        )
-        if entry_id in index.aliases:
-            yield violation(
-                "ALIAS_COLLISION",
-                index.aliases[entry_id],
-                f"alias {entry_id!r} of {index.aliases[entry_id]} reuses a published id",
-                index.ids.get(index.aliases[entry_id], path),
-                (entry_id,),
-            )
+        why = f"{entry_id} was published; deprecate it instead of removing it"
+        yield violation("ID_REMOVED", entry_id, why, path)
+        if (owner := index.aliases.get(entry_id)) is not None:
+            why = f"alias {entry_id!r} of {owner} reuses a published id"
+            yield violation("ALIAS_COLLISION", owner, why, index.ids.get(owner, path), (entry_id,))
     for entry_id, path in index.ids.items():
         owner = old.aliases.get(entry_id)
         if entry_id not in old.ids and owner is not None and entry_id not in index.aliases:
-            yield violation(
-                "ALIAS_COLLISION",
-                entry_id,
-                f"{entry_id} was published as an alias of {owner}; an id is never reused",
-                path,
-                (owner,),
-            )
+            why = f"{entry_id} was published as an alias of {owner}; an id is never reused"
+            yield violation("ALIAS_COLLISION", entry_id, why, path, (owner,))
     for contract_id, published in old.contracts.items():
         current = index.contracts.get(contract_id)
         if current is None:
+            why = f"{contract_id} was published; add a new version beside it instead"
             yield violation(
-                "CONTRACT_REMOVED",
-                contract_id,
-                f"{contract_id} was published; add a new version beside it instead",
-                published.path,
-                (published.owner,),
+                "CONTRACT_REMOVED", contract_id, why, published.path, (published.owner,)
             )
-            continue
-        drift = _drift(published, current, index, old, rules)
-        if drift is not None:
+        elif (drift := _drift(published, current, index, old, rules)) is not None:
             yield drift
 
 
@@ -398,13 +293,9 @@ def _drift(
     try:
         expected, found = surface_sha256(published.surface), surface_sha256(current.surface)
     except RegistryError as exc:
-        return violation(
-            "CONTRACT_SURFACE_INVALID",
-            current.contract_id,
-            f"{rules.surface_key} cannot be canonicalized (RFC 8785): {exc}",
-            f"{current.path}/{rules.surface_key}",
-            (current.owner,),
-        )
+        why = f"{rules.surface_key} cannot be canonicalized (RFC 8785): {exc}"
+        at = f"{current.path}/{rules.surface_key}"
+        return violation("CONTRACT_SURFACE_INVALID", current.contract_id, why, at, (current.owner,))
     if expected == found:
         return None
     versions = [

@@ -367,13 +367,8 @@ def _items(old: _Obj, new: _Obj, ptr: str, depth: int, out: _Out) -> None:
         _malformed_changed(old, new, "prefixItems", ptr, out)
     else:
         for i in range(max(len(a), len(b))):
-            _walk(
-                a[i] if i < len(a) else rest_a,
-                b[i] if i < len(b) else rest_b,
-                f"{ptr}/prefixItems/{i}",
-                depth + 1,
-                out,
-            )
+            before, after = a[i] if i < len(a) else rest_a, b[i] if i < len(b) else rest_b
+            _walk(before, after, f"{ptr}/prefixItems/{i}", depth + 1, out)
     _walk(rest_a, rest_b, f"{ptr}/items", depth + 1, out)
 
 

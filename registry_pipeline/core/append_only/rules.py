@@ -15,7 +15,6 @@ and whose surface (a JSON value) is hashed. A preset names a ready set of rules 
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -65,7 +64,7 @@ class Rules:
 
     def id_matches(self, value: str) -> bool:
         """Whether `value` has the id format."""
-        return _compiled(self.id_pattern).fullmatch(value) is not None
+        return re.fullmatch(self.id_pattern, value) is not None
 
     def as_json(self) -> dict[str, Any]:
         """The rule block (what `--json` prints and a rules file holds)."""
@@ -102,26 +101,8 @@ PRESETS: dict[str, Rules] = {
 }
 """The shipped rule sets, by name."""
 
-_KEYS = frozenset(
-    {
-        "name",
-        "preset",
-        "items",
-        "id",
-        "id_pattern",
-        "aliases",
-        "lifecycle",
-        "contracts",
-        "contract_id",
-        "surface",
-        "contract_prefix",
-    }
-)
-
-
-@functools.cache
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+_KEYS = frozenset({"preset", *PRESETS["rolepack"].as_json()})
+"""The keys a rule block may hold: those `Rules.as_json` writes, or `preset` alone."""
 
 
 def parse_rules(value: object, where: str) -> Rules:

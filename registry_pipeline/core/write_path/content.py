@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import io
+import itertools
 import re
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -173,10 +174,12 @@ def entry_types(catalog: RegistryCatalog) -> dict[str, EntryType]:
     for index, spec in enumerate(catalog.registries):
         if spec.entries is None and spec.run_index is None:
             continue
-        entry_type, problem = _entry_type(spec)
-        if entry_type is None:
-            problems.append(f"/registries/{index}/entries: {problem}")
-        elif entry_type.name in types:
+        try:
+            entry_type = _entry_type(spec)
+        except ValueError as exc:
+            problems.append(f"/registries/{index}/entries: {exc}")
+            continue
+        if entry_type.name in types:
             problems.append(f"/registries/{index}/entries/type: duplicate type {entry_type.name!r}")
         else:
             types[entry_type.name] = entry_type
@@ -195,45 +198,43 @@ def entry_type(types: dict[str, EntryType], name: str) -> EntryType:
     raise UsageError(f"unknown type {name!r}; {hint}known: {known}", code="UNKNOWN_TYPE")
 
 
-def _entry_type(spec: RegistrySpec) -> tuple[EntryType, None] | tuple[None, str]:
+def _entry_type(spec: RegistrySpec) -> EntryType:
     """The type of a catalog entry's `entries` block, or of its `run_index` block: a run index
     as a type coordination rules can name, its records by key, the latest line of a key
-    standing for it (the catalog check made sure it has one .jsonl source)."""
+    standing for it (the catalog check made sure it has one .jsonl source); ValueError saying
+    why a block cannot be written."""
     block, log = spec.entries or spec.run_index, spec.entries is None
     layout, sources = "log" if log else block["layout"], spec.sources
     if len(sources) != 1:
-        return None, f"a writable registry has exactly one source, not {len(sources)}"
+        raise ValueError(f"a writable registry has exactly one source, not {len(sources)}")
     source = sources[0]
     suffix = PurePosixPath(source).suffix
     if log:
         pass
     elif suffix not in (".json", ".yaml", ".yml"):
-        return None, f"the source {source!r} must end in .json, .yaml or .yml"
+        raise ValueError(f"the source {source!r} must end in .json, .yaml or .yml")
     elif layout == "files":
         name = PurePosixPath(source).name
         if not is_pattern(source) or name != f"*{suffix}" or is_pattern(pattern_base(source)):
-            return None, f"layout files needs a source like 'folder/*{suffix}', not {source!r}"
+            raise ValueError(f"layout files needs a source like 'folder/*{suffix}', not {source!r}")
     elif is_pattern(source):
-        return None, f"layout {layout} needs one file as its source, not the glob {source!r}"
+        raise ValueError(f"layout {layout} needs one file as its source, not the glob {source!r}")
     if layout == "map" and suffix != ".json":
-        return None, "layout map is written in JSON files only"
+        raise ValueError("layout map is written in JSON files only")
     schema = None if log else block.get("schema")
     if schema is not None and relpath_problem(schema):
-        return None, f"schema {schema!r} {relpath_problem(schema)}"
-    return (
-        EntryType(
-            name=block.get("type", spec.registry_id),
-            registry_id=spec.registry_id,
-            layout=layout,
-            source=source,
-            container="" if log else block.get("container", ""),
-            key=block.get("key"),
-            order="append" if log else block.get("order", "key"),
-            schema=schema,
-            purpose=block.get("purpose") or spec.description,
-            schema_id=spec.schema_id,
-        ),
-        None,
+        raise ValueError(f"schema {schema!r} {relpath_problem(schema)}")
+    return EntryType(
+        name=block.get("type", spec.registry_id),
+        registry_id=spec.registry_id,
+        layout=layout,
+        source=source,
+        container="" if log else block.get("container", ""),
+        key=block.get("key"),
+        order="append" if log else block.get("order", "key"),
+        schema=schema,
+        purpose=block.get("purpose") or spec.description,
+        schema_id=spec.schema_id,
     )
 
 
@@ -505,7 +506,8 @@ class _LogReader:
             why = "the last line is incomplete (torn)"
             content.refuse(None, "", why, source, "LOG_TORN")
         base = len(self.hashes)
-        lines = _Counted(_complete_lines(file))
+        taken = itertools.count()  # zip draws one number per line taken, the last one too
+        lines = (line for line, _number in zip(_complete_lines(file), taken, strict=False))
         try:
             for line, record in jsonl_records(lines):
                 key = record.get(entry_type.key) if isinstance(record, dict) else None
@@ -517,7 +519,7 @@ class _LogReader:
                 self._add(base + line - 1, key, record, line)
         except JSONDecodeProblem as exc:
             content.refuse(None, "", exc.message, source, exc.code, exc)
-        end = base + lines.count
+        end = base + next(taken)
         if self.keep is not None:
             self.hashes.frombytes(bytes(8 * (end - len(self.hashes))))  # zeros: blank to the end
         self.spans.append((file, base, end))
@@ -584,19 +586,6 @@ class _LogReader:
                 if isinstance(key, str):
                     found[position] = key
         return found
-
-
-class _Counted:
-    """An iterator of lines that counts those taken."""
-
-    def __init__(self, lines: Iterator[bytes]) -> None:
-        self.lines = lines
-        self.count = 0
-
-    def __iter__(self) -> Iterator[bytes]:
-        for line in self.lines:
-            self.count += 1
-            yield line
 
 
 def _complete_lines(file: Source) -> Iterator[bytes]:

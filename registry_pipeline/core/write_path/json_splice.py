@@ -133,11 +133,8 @@ def json_text(
         else:
             start = stop = members[-1][3]
             body = "," + newline + indent + member
-        if is_map:
-            pairs = list(container.items())
-            pairs.insert(index, (key, value))
-            container.clear()
-            container.update(pairs)
+        if is_map:  # compared as a dict: its members' order is the text's to keep
+            container[key] = value
         else:
             container.insert(index, value)
     bom = "\ufeff" if parsed.data.startswith(b"\xef\xbb\xbf") else ""

@@ -23,7 +23,8 @@ from registry_pipeline.core import jsonl
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.faults import crash_point
 from registry_pipeline.core.fs import write_atomic
-from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
+from registry_pipeline.core.json_strict import JSONDecodeProblem
+from registry_pipeline.core.seal.hashing import jsonl_records
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.workspace.catalog import WRITE_OVERRIDES_RELPATH
 
@@ -141,23 +142,13 @@ def read_records(path: Path) -> list[dict[str, Any]]:
         raise RegistryError(
             f"cannot read: {exc.strerror}", code="LOG_UNREADABLE", path=str(path)
         ) from None
-    records = []
     lines = data.split(b"\n")
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = loads_strict(line)
-        except JSONDecodeProblem as exc:
-            torn = number == len(lines)
-            raise RegistryError(
-                f"line {number}: {exc}",
-                code="LOG_TORN" if torn else "LOG_INVALID",
-                path=str(path),
-            ) from None
-        if isinstance(record, dict):
-            records.append(record)
-    return records
+    try:
+        return [record for _n, record in jsonl_records(lines) if isinstance(record, dict)]
+    except JSONDecodeProblem as exc:
+        torn = exc.line == len(lines)
+        code = "LOG_TORN" if torn else "LOG_INVALID"
+        raise RegistryError(exc.message, code=code, path=str(path)) from None
 
 
 def stamp() -> str:

@@ -214,6 +214,7 @@ def parse_coordination(
     if problems:
         raise _invalid(path, problems)
     known = set(types)
+    listed = ", ".join(sorted(known))
     declared = {
         **DEFAULT_DECLARED,
         **{k: tuple(v) for k, v in document.get("declared", {}).items()},
@@ -224,11 +225,8 @@ def parse_coordination(
         if rule.id in seen:
             problems.append(f"/rules/{index}/id: duplicate rule id {rule.id!r}")
         seen.add(rule.id)
-        problems.extend(
-            f"/rules/{index}: unknown type {name!r} (known: {', '.join(sorted(known))})"
-            for name in rule.types
-            if name not in known
-        )
+        unknown = [n for n in rule.types if n not in known]
+        problems.extend(f"/rules/{index}: unknown type {n!r} (known: {listed})" for n in unknown)
         name = raw.get("values_from")
         if name is not None and name not in declared:
             problems.append(
@@ -240,11 +238,8 @@ def parse_coordination(
         name: Lifecycle(marker["field"], marker["deprecated"])
         for name, marker in document.get("lifecycle", {}).items()
     }
-    problems.extend(
-        f"/lifecycle/{name}: unknown type {name!r} (known: {', '.join(sorted(known))})"
-        for name in lifecycle
-        if name not in known
-    )
+    unknown = [n for n in lifecycle if n not in known]
+    problems.extend(f"/lifecycle/{n}: unknown type {n!r} (known: {listed})" for n in unknown)
     if problems:
         raise _invalid(path, problems)
     return Coordination(rules, relpath, lifecycle)

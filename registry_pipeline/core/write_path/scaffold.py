@@ -30,8 +30,9 @@ AGENTS_RELPATH = ".system/registry/AGENTS.md"
 DATA = resources.files(__package__) / "scaffold"
 """The package data: the rules, one entry schema per type (`NAME.schema.yaml`), the types
 (`types.json`: name, title, source, container, key, depends_on, purpose), the catalog's
-fixed part (`catalog.json`), the text of an empty list registry (`registry.yaml`) and the
-table of types (`types.md.j2`, rendered by `table.types_markdown`)."""
+fixed part (`catalog.json`), the text of an empty list registry (`registry.yaml`), the
+table of types (`types.md.j2`, rendered by `table.types_markdown`) and the table of rules
+(`coordination.md.j2`, `table.coordination_markdown`)."""
 TYPES: list[dict[str, Any]] = json.loads((DATA / "types.json").read_bytes())
 """The eight registry types of seed 003 (3.1), in the layout it gives: a YAML file holding a
 list at `container`, or (container null) a folder's `*.yaml`, one entry per file."""

@@ -110,18 +110,9 @@ class WriteResult:
 
     def as_json(self) -> dict[str, Any]:
         """The object `--json` prints (`field` and `reason` for a deprecation)."""
-        document: dict[str, Any] = {
-            "type": self.type,
-            "key": self.key,
-            "file": self.file,
-            "action": self.action,
-            "written": self.written,
-            "blocked": self.blocked,
-            "dry_run": self.dry_run,
-            "overridden": self.overridden,
-            "findings": [finding_json(found) for found in self.findings],
-            "diff": self.diff,
-        }
+        names = ("type", "key", "file", "action", "written", "blocked", "dry_run", "overridden")
+        document = {name: getattr(self, name) for name in names}
+        document.update(findings=[finding_json(found) for found in self.findings], diff=self.diff)
         if self.field is not None:
             document.update(field=self.field, reason=self.reason)
         return document
@@ -309,11 +300,7 @@ def finish(
         return result
     notes = [f for f in planned.findings if f.severity == "record"]
     overridden = bool(blocking) and no_check
-    records: list[Record] = [
-        (root / NOTES_RELPATH, {"recorded_utc": stamp(), "who": actor(), **finding_json(note)})
-        for note in notes
-    ]
-    records.extend(audit or [])
+    records = [_note(root, note) for note in notes] + (audit or [])
     if overridden:  # first: a change it allows is never on disk without it
         records.insert(0, (root / OVERRIDES_RELPATH, _override(planned, result, reason)))
     write_audited(root / result.file, planned.after, records, revocable=root / OVERRIDES_RELPATH)
@@ -424,7 +411,9 @@ def deprecate(
         planned = plan(goal, contents, key, value)
         result = WriteResult(goal.entry_type.name, key, old.file, "deprecated", dry_run=dry_run,
                              field=marker.field, reason=why)  # fmt: skip
-        audit = [_record(workspace.root, result, marker)]
+        said = f"deprecated ({marker.field} set to {marker.deprecated!r}): {why}"
+        note = finding("DEPRECATED", "record", result.type, key, marker.field, said, old.file)
+        audit = [_note(workspace.root, note, reason=why)]
         return finish(workspace.root, result, planned, cache, no_check=no_check, reason=why,
                       audit=audit)  # fmt: skip
 
@@ -493,27 +482,14 @@ def _accepts(goal: Target, content: TypeContent, old: Entry, value: Any) -> bool
     return not file_violations(schemas, entry_type, old.key, document)
 
 
-def _record(root: Path, result: WriteResult, marker: Lifecycle) -> Record:
-    """The notes-log record of a deprecation: who, when, which field, why."""
-    note = finding(
-        "DEPRECATED",
-        "record",
-        result.type,
-        result.key,
-        marker.field,
-        f"deprecated ({marker.field} set to {marker.deprecated!r}): {result.reason}",
-        result.file,
-    )
-    record = {
-        "recorded_utc": stamp(),
-        "who": actor(),
-        **finding_json(note),
-        "reason": result.reason,
-    }
+def _note(root: Path, note: Problem, **extra: Any) -> Record:
+    """The notes-log record of a finding: when, who, the finding, and `extra`."""
+    record = {"recorded_utc": stamp(), "who": actor(), **finding_json(note), **extra}
     return root / NOTES_RELPATH, record
 
 
-HUNK = re.compile(r"^@@ -(\d+)(,\d+)? \+(\d+)(,\d+)? @@")
+HUNK = re.compile(r"^@@ -(\d+)(,\d+)? \+(\d+)")
+"""A hunk header's start lines (the counts after them stay as they are)."""
 
 
 def unified_diff(file: str, before: bytes | None, after: bytes, context: int = 3) -> str:
@@ -536,25 +512,17 @@ def unified_diff(file: str, before: bytes | None, after: bytes, context: int = 3
         f"b/{file}",
         n=context,
     )
-    return "".join(_no_newline_marked(_shift_hunk(line, start)) for line in lines)
+    shifted = (HUNK.sub(lambda m: _shifted(m, start), line, count=1) for line in lines)
+    return "".join(
+        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+        for line in shifted
+    )  # a last line without a newline is marked as `diff` and `patch` expect
 
 
-def _no_newline_marked(line: str) -> str:
-    """A diff line of a last line without a newline, marked as `diff` and `patch` expect."""
-    return line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
-
-
-def _shift_hunk(line: str, offset: int) -> str:
+def _shifted(hunk: re.Match[str], offset: int) -> str:
     """A hunk header with its line numbers moved down by `offset`."""
-    match = HUNK.match(line)
-    if match is None or not offset:
-        return line
-
-    def moved(start: str, count: str | None) -> str:
-        return f"{int(start) + offset}{count or ''}"
-
-    old_start, old_count, new_start, new_count = match.groups()
-    return f"@@ -{moved(old_start, old_count)} +{moved(new_start, new_count)} @@\n"
+    old_start, old_count, new_start = hunk.groups()
+    return f"@@ -{int(old_start) + offset}{old_count or ''} +{int(new_start) + offset}"
 
 
 def type_changes(old: Any, new: Any, where: str) -> list[tuple[str, str]]:
@@ -579,13 +547,8 @@ def type_changes(old: Any, new: Any, where: str) -> list[tuple[str, str]]:
     return []
 
 
+_JSON_TYPES = ((bool, "a boolean"), (int | float, "a number"), (str, "a string"), (list, "a list"))
+
+
 def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    return "an object"
+    return next((name for kind, name in _JSON_TYPES if isinstance(value, kind)), "an object")
