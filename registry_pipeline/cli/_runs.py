@@ -336,7 +336,7 @@ def run_repair(args: argparse.Namespace) -> int:
     index = _open(args)
     done = repair(index)
     if args.reindex:
-        with index.locked():  # type: ignore[attr-defined]
+        with index.locked():
             index.discard()
             index.sync(locked=True)
     spec = index.spec

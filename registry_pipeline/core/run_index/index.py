@@ -16,6 +16,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
@@ -123,7 +124,7 @@ class LogIndex:
         assert self._db is not None
         return self._db
 
-    def locked(self, timeout: float = DEFAULT_TIMEOUT) -> object:
+    def locked(self, timeout: float = DEFAULT_TIMEOUT) -> AbstractContextManager[None]:
         """The index lock, as a context manager (UNSAFE_PATH when its path is not a real place
         inside the workspace)."""
         require_safe(self.root, self.lock_path)
@@ -145,7 +146,10 @@ class LogIndex:
             self._refresh_private()
         elif locked or not self._current():
             try:
-                self._bring_up(locked)
+                if not locked:
+                    require_safe(self.root, self.sidecar)
+                with contextlib.nullcontext() if locked else self.locked():
+                    self._refresh_writable()
             except UsageError as exc:
                 if exc.code != "UNSAFE_PATH":
                     raise
@@ -156,24 +160,14 @@ class LogIndex:
                 self._go_private(self._unwritable(exc))
         return self.state()
 
-    def _bring_up(self, locked: bool) -> None:
-        """The workspace's sidecar brought up to the log for writing, under the lock."""
-        if locked:
-            self._refresh_writable()
-            return
-        require_safe(self.root, self.sidecar)
-        with self.locked():  # type: ignore[attr-defined]
-            self._refresh_writable()
-
     def _current(self) -> bool:
         """Whether the open sidecar, else the workspace's read-only, is current (no write)."""
         if self._db is None:
-            if not _is_safe(self.root, self.sidecar):
-                return False
             try:
+                require_safe(self.root, self.sidecar)
                 self._db = connect_readonly(self.sidecar)
-            except sqlite3.Error:
-                self._db = None
+            except (UsageError, sqlite3.Error):
+                return False
             if self._db is None:
                 return False
             self._mode = "ro"
@@ -312,7 +306,7 @@ class LogIndex:
         )
 
     def close(self) -> None:
-        """Close the sidecar sidecar."""
+        """Close the sidecar."""
         if self._db is not None:
             self._db.close()
             self._db = None
@@ -337,14 +331,6 @@ def _remove(path: Path) -> None:
             os.unlink(f"{path}{suffix}")
 
 
-def _is_safe(root: Path, path: Path) -> bool:
-    try:
-        require_safe(root, path)
-    except UsageError:
-        return False
-    return True
-
-
 QUARANTINE_RELPATH = ".codex/quarantine"
 
 
@@ -365,7 +351,7 @@ def repair(index: LogIndex) -> Repair:
     first (UNSAFE_PATH)."""
     folder = index.root / QUARANTINE_RELPATH
     require_safe_all(index.root, [index.log, index.lock_path, index.sidecar, folder])
-    with index.locked():  # type: ignore[attr-defined]
+    with index.locked():
         state = index.sync(locked=True)
         if not state.torn:
             return Repair(0, None, state.size)
@@ -448,9 +434,8 @@ def select_runs(
     *,
     snapshot: bool = False,
 ) -> Iterator[Run]:
-    """The runs selected, read from the log at their offsets (`select_rows`)."""
-    for run, _marks in select_rows(index, where, params, order, limit, snapshot=snapshot):
-        yield run
+    """The runs selected (`select_rows`, without the failure's columns)."""
+    return (run for run, _ in select_rows(index, where, params, order, limit, snapshot=snapshot))
 
 
 def select_rows(

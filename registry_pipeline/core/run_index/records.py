@@ -408,8 +408,6 @@ class Order:
         """Key -> position of its first record (in the order first given)."""
         self.top: dict[str, int] = {}
         """Key -> position of its latest record, for keys given more than once."""
-        self.counts: dict[str, int] = {}
-        """Key -> its records, for keys given more than once."""
         self.lines = array("q")
         self.created = array("q")
         self.updated = array("q")
@@ -439,7 +437,6 @@ class Order:
         again = [at for at, key in enumerate(keys, base) if first(key, at) != at]
         for at in again:
             key = keys[at - base]
-            self.counts[key] = self.counts.get(key, 1) + 1
             top = self.top.get(key, self.first[key])
             place, latest = self.place(at), self.place(top)
             if place > latest:
@@ -453,23 +450,9 @@ class Order:
         """(created, updated) of the record at position `at`."""
         return self.created[at], self.updated[at]
 
-    def latest(self, key: str) -> int:
-        """The position of `key`'s latest record."""
-        return self.top.get(key, self.first[key])
-
     def latest_lines(self) -> set[int]:
         """The line of each key's latest record (the greatest place; ties: the later line)."""
         return {self.lines[self.top.get(key, at)] for key, at in self.first.items()}
-
-    def firsts(self) -> Iterator[tuple[str, int]]:
-        """(key, position of its first record) of each key, in the order first given."""
-        return iter(self.first.items())
-
-    def runs(self) -> Iterator[tuple[str, int, int, int]]:
-        """(key, first position, latest position, record count) of each key."""
-        top, counts = self.top, self.counts
-        for key, at in self.first.items():
-            yield key, at, top.get(key, at), counts.get(key, 1)
 
 
 def batched(items: Iterator[Any], size: int) -> Iterator[list[Any]]:

@@ -498,23 +498,22 @@ def connect_private() -> sqlite3.Connection:
 
 def is_damaged(exc: BaseException) -> bool:
     """Whether SQLite says the file itself is damaged (not a database, a corrupt page)."""
-    name = getattr(exc, "sqlite_errorname", "") or ""
-    return name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
+    return _says(exc, set(), ("SQLITE_CORRUPT", "SQLITE_NOTADB"))
 
 
 def cannot_write(exc: BaseException) -> bool:
     """Whether `exc` says the sidecar's place cannot be written (read-only, full, no room)."""
-    if isinstance(exc, OSError):
-        return exc.errno in _CANNOT_WRITE
-    name = getattr(exc, "sqlite_errorname", "") or ""
-    return name.startswith(
-        ("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_FULL", "SQLITE_IOERR", "SQLITE_PERM")
-    )
+    names = ("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_FULL", "SQLITE_IOERR", "SQLITE_PERM")
+    return _says(exc, _CANNOT_WRITE, names)
 
 
 def is_read_only(exc: BaseException) -> bool:
     """Whether `exc` says the place is read-only (rather than full or failing)."""
+    return _says(exc, _READ_ONLY, ("SQLITE_READONLY", "SQLITE_PERM"))
+
+
+def _says(exc: BaseException, errnos: set[int], names: tuple[str, ...]) -> bool:
+    """Whether `exc` is an OSError with one of `errnos`, or a SQLite error named `names`."""
     if isinstance(exc, OSError):
-        return exc.errno in _READ_ONLY
-    name = getattr(exc, "sqlite_errorname", "") or ""
-    return name.startswith(("SQLITE_READONLY", "SQLITE_PERM"))
+        return exc.errno in errnos
+    return (getattr(exc, "sqlite_errorname", "") or "").startswith(names)

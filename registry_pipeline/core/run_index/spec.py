@@ -115,12 +115,9 @@ class Predicate:
         held = self._held(record)
         return all(held) if self.mode == "all" else any(held)
 
-    def holding(self, record: dict[str, Any]) -> list[str]:
-        """The fields of the conditions that hold for `record`, in the predicate's order."""
-        return list(itertools.compress(self._fields, self._held(record)))
-
     def judged(self, record: dict[str, Any]) -> tuple[bool, list[str]]:
-        """(whether the predicate holds, `holding`) of `record`, each condition asked once."""
+        """(whether the predicate holds, the fields of the conditions that hold, in the
+        predicate's order) of `record`, each condition asked once."""
         held = self._held(record)
         holds = all(held) if self.mode == "all" else any(held)
         return holds, list(itertools.compress(self._fields, held))

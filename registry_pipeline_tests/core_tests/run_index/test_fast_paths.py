@@ -273,9 +273,10 @@ def test_predicates_hold_as_their_conditions_do(
     held = [_holds(condition, record) for condition in predicate.conditions]
     assert [c.holds(record) for c in predicate.conditions] == held
     assert predicate(record) == (all(held) if mode == "all" else any(held))
-    assert predicate.holding(record) == [
-        c.field for c, h in zip(predicate.conditions, held, strict=True) if h
-    ]
+    assert predicate.judged(record) == (
+        predicate(record),
+        [c.field for c, h in zip(predicate.conditions, held, strict=True) if h],
+    )
 
 
 @settings(max_examples=300, deadline=None)
