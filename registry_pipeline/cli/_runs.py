@@ -282,13 +282,8 @@ def run_show(args: argparse.Namespace) -> int:
         missing = f"no run {args.run_id!r} in {index.spec.registry_id}"
         return _found(args, found, "RUN_NOT_FOUND", missing)
     records = index.answer(lambda: query.history(index, args.run_id))
-    if args.json:
-        json_doc(records)
-        return 0
-    for number, record in enumerate(records, start=1):
-        out(f"record {number} of {len(records)}")
-        fields(record)
-    return 0
+    shown = [[f"record {n} of {len(records)}", *fields(r)] for n, r in enumerate(records, start=1)]
+    return answer(args.json, records, itertools.chain.from_iterable(shown))
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -355,29 +350,24 @@ def _found(args: argparse.Namespace, run: Run | None, code: str, missing: str) -
     if run is None:
         error(args.json, code, missing)
         return 1
-    if args.json:
-        json_doc(run.record)
-    else:
-        describe(run)
-    return 0
+    return answer(args.json, run.record, describe(run))
 
 
 # --- showing runs: one run's fields, long answers streamed as a table or a JSON list ----------
 
 
-def describe(run: Run) -> None:
+def describe(run: Run) -> list[str]:
     """One run: its key, status, first time and record count, then its latest view's fields."""
     count = f"{run.records} records" if run.records > 1 else "1 record"
-    out(f"{run.key}  {run.status}  (first {run.first_time}; {count}; latest at line {run.line})")
-    fields(run.record)
+    head = f"{run.key}  {run.status}  (first {run.first_time}; {count}; latest at line {run.line})"
+    return [head, *fields(run.record)]
 
 
-def fields(record: dict[str, Any]) -> None:
+def fields(record: dict[str, Any]) -> list[str]:
     """A record's fields, one a line, aligned."""
     width = max((len(name) for name in record), default=0)
-    for name, value in record.items():
-        shown = ", ".join(map(str, value)) if isinstance(value, list) else value
-        out(f"  {name:<{width}}  {shown}")
+    shown = {k: ", ".join(map(str, v)) if isinstance(v, list) else v for k, v in record.items()}
+    return [f"  {name:<{width}}  {value}" for name, value in shown.items()]
 
 
 def json_lines(lines: Iterator[bytes]) -> None:

@@ -296,7 +296,7 @@ class Check:
             found.data, sizes = b"".join(encoded), [len(line) - 1 for line in encoded]
         else:
             found.data = batch.lines or b""
-        held = self.held.many(values)
+        held = list(map(self.held, values))
         warned: list[int] = []
         for at, ((line, record), marks) in enumerate(zip(batch.records, held, strict=True)):
             warnings = view.warned(record, bool(marks[0]))

@@ -396,8 +396,12 @@ class Run:
 
     @property
     def first_time(self) -> str:
-        """The first record's time, as ISO 8601 UTC."""
-        return _iso(self.first_t)
+        """The first record's time, as ISO 8601 UTC ("" when it does not parse: its schema check
+        says so)."""
+        if self.first_t == EARLIEST:
+            return ""
+        moment = datetime.fromtimestamp(self.first_t / 1_000_000, tz=UTC)
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ" if moment.second else "%Y-%m-%dT%H:%MZ")
 
     @property
     def status(self) -> str:
@@ -470,7 +474,8 @@ def select_rows(
         with LogReader(index) as log:
             for key, off, length, line, first_t, count, success, failure, *more in rows:
                 raw = log.read(off, length)
-                if _quoted(key) not in raw:  # the cheap test; the exact one when it says no
+                # the cheap test (the key as a compact line holds it); the exact one when it says no
+                if encode_basestring(key).encode() not in raw:
                     read_record(index, raw, key, line)
                 run = Run(key, raw, first_t, count, bool(success), bool(failure), line)
                 yield run, tuple(more)
@@ -510,11 +515,6 @@ class LogReader:
         return os.pread(self.fd, length, off)
 
 
-def _quoted(key: str) -> bytes:
-    """`key` as a JSON string, as a record naming it holds it (compact lines)."""
-    return encode_basestring(key).encode()
-
-
 def read_record(index: LogIndex, raw: bytes, key: str, line: int) -> dict[str, Any]:
     """The record of `raw`, read at the offset the sidecar holds for `key`; INDEX_CHANGED when
     the log no longer holds it there (rewritten while this command ran).
@@ -534,10 +534,3 @@ def read_record(index: LogIndex, raw: bytes, key: str, line: int) -> dict[str, A
             path=str(index.log),
         )
     return record
-
-
-def _iso(micros: int) -> str:
-    if micros == EARLIEST:
-        return ""  # a time that does not parse: its schema check says so
-    moment = datetime.fromtimestamp(micros / 1_000_000, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ" if moment.second else "%Y-%m-%dT%H:%MZ")

@@ -72,8 +72,12 @@ def log_problems(
                 problems.extend(rules.problems(chunk, relied=False))
                 chunk = []
         problems.extend(rules.problems(chunk, relied=False))
+        not_later = (
+            f"an earlier line has the same {spec.key} at the same place or later ({spec.time}, "
+            f"then {spec.updated}): a record augmenting a run must come after its previous one"
+        )
         problems.extend(
-            record_problem(line, f"/{spec.time}", "AUGMENT_NOT_LATER", _not_later(spec), key)
+            record_problem(line, f"/{spec.time}", "AUGMENT_NOT_LATER", not_later, key)
             for line, key in order.later
         )
         if spec.recommended or spec.file_fields or rules.reliance.active:
@@ -111,13 +115,6 @@ def _latest_views(rules: RecordRules, latest: set[int], log: _Log) -> list[Probl
             )
         )
     return problems
-
-
-def _not_later(spec: IndexSpec) -> str:
-    return (
-        f"an earlier line has the same {spec.key} at the same place or later ({spec.time}, "
-        f"then {spec.updated}): a record augmenting a run must come after its previous one"
-    )
 
 
 def _records(

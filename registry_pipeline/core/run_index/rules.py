@@ -60,8 +60,6 @@ class Read(Protocol):
     ) -> TypeContent: ...
 
 
-COVERS = "checks"
-"""The field of an override listing the checks it covers."""
 FIELD = f"/{OVERRIDE}"
 
 
@@ -114,7 +112,7 @@ def coverage(
                 key,
             )
         )
-    covers = found.get(COVERS)
+    covers = found.get("checks")  # the checks the override covers
     covered = [c for c in covers if isinstance(c, str)] if isinstance(covers, list) else []
     problems.extend(
         record_problem(
