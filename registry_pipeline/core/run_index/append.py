@@ -323,7 +323,6 @@ class _Intake:
     accepted (`finish`)."""
 
     def __init__(self, index: LogIndex, rules: RecordRules, spool: IO[bytes]) -> None:
-        self.index = index
         self.spec = index.spec
         self.rules = rules
         self.spool = spool

@@ -27,6 +27,7 @@ from registry_pipeline.core import jsonl
 from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.fs import require_safe, require_safe_all, write_atomic
 from registry_pipeline.core.lock import DEFAULT_TIMEOUT, exclusive_lock
+from registry_pipeline.core.run_index.records import batched
 from registry_pipeline.core.run_index.sidecar import (
     cannot_write,
     connect,
@@ -414,8 +415,7 @@ class Run:
 def latest_records(index: LogIndex, keys: Sequence[str]) -> dict[str, tuple[dict[str, Any], int]]:
     """key -> (latest view, its line) of each of `keys` the index has (after `sync`)."""
     found: dict[str, tuple[dict[str, Any], int]] = {}
-    for start in range(0, len(keys), 500):
-        part = list(keys[start : start + 500])
+    for part in batched(iter(keys), 500):
         marks = ", ".join("?" * len(part))
         for run in select_runs(index, f"r.key IN ({marks})", part, "", None):
             found[run.key] = (run.record, run.line)

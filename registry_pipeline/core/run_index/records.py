@@ -503,17 +503,12 @@ def record_from_json(text: str) -> Any:
         raise unparsable("--record-json", 1, exc.message) from None
 
 
-def read_batches(stream: Readable, origin: str) -> Iterator[Batch]:
-    """The records of `stream`: a stream holding one JSON object (on any number of lines) is one
-    record; several top-level values are one record per non-empty line. RECORD_UNPARSABLE (exit
-    2) with the parser's line and column for the first line that does not parse (a one-object
-    document: its own parse error, never retried as JSONL)."""
-    for item in items(stream, origin):
-        yield parsed(item, origin)
-
-
 def items(stream: Readable, origin: str) -> Iterator[Item]:
-    """`read_batches`, its JSONL blocks not parsed yet: (first line, whole lines) each."""
+    """The records of `stream`, a batch each of them `parsed`: a stream holding one JSON object
+    (on any number of lines) is one record; several top-level values are one record per
+    non-empty line, in blocks not parsed yet ((first line, whole lines) each). RECORD_UNPARSABLE
+    (exit 2) with the parser's line and column for the first line that does not parse (a
+    one-object document: its own parse error, never retried as JSONL)."""
     head = stream.read(MAX_LINE_BYTES + 1)
     document = _one_document(head, origin)
     if document is not NOT_COMPACT:

@@ -395,6 +395,8 @@ class RecordRules:
         """Close the sidecars opened to read other logs."""
         self.overrides.close()
         self.reliance.close()
+        for index in self.looked_up.values():
+            index.close()
 
     def _only_looked_up(self, name: str) -> bool:
         """Whether every rule reading type `name` only looks up keys in it (exists, no
