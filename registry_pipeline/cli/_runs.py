@@ -4,6 +4,7 @@ answers (one run's fields; long answers streamed as a table or a JSON list)."""
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import sys
 import time
@@ -17,7 +18,14 @@ from registry_pipeline.core.workspace.input_files import MAX_RECORD_FILE_BYTES, 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from registry_pipeline.core.run_index import AppendResult, FailedRun, LogIndex, Run, RunIndex
+    from registry_pipeline.core.run_index import (
+        AppendResult,
+        FailedRun,
+        IndexSpec,
+        LogIndex,
+        Run,
+        RunIndex,
+    )
 
 MAX_LIMIT = 1_000_000_000
 """The largest `--limit`."""
@@ -391,37 +399,30 @@ def json_lines(lines: Iterator[bytes]) -> None:
 
 def table(index: LogIndex, runs: Iterator[Run]) -> bool:
     """A table of runs, streamed: column widths from the first rows."""
-    return _table(_header(index), _cells(index), runs)
+    return _table(_header(index.spec), functools.partial(_cells, index.spec), runs)
 
 
 def failed_table(index: LogIndex, marked: Iterator[FailedRun]) -> bool:
     """`table` of failed runs, with what FAILed, the override named and whether it covers the
     failed checks (yes, no, - when no check FAILed)."""
-    cells = _cells(index)
 
     def row(failed: FailedRun) -> list[str]:
         covered = "-" if failed.covered is None else "yes" if failed.covered else "no"
         what = ",".join([*failed.failed_checks, *failed.failed_gates]) or "-"
-        return [*cells(failed.run), what, failed.override_id or "-", covered]
+        return [*_cells(index.spec, failed.run), what, failed.override_id or "-", covered]
 
-    return _table([*_header(index), "FAILED", "OVERRIDE", "COVERED"], row, marked)
+    return _table([*_header(index.spec), "FAILED", "OVERRIDE", "COVERED"], row, marked)
 
 
-def _header(index: LogIndex) -> list[str]:
-    spec = index.spec
+def _header(spec: IndexSpec) -> list[str]:
     lanes = [lane.upper() for lane in spec.lanes]
     return [spec.key.upper(), "FIRST", "LATEST", *lanes, "RECORDS", "STATUS"]
 
 
-def _cells(index: LogIndex) -> Callable[[Run], list[str]]:
-    spec = index.spec
-
-    def row(run: Run) -> list[str]:
-        lanes = [str(run.record.get(lane, "")) for lane in spec.lanes]
-        latest = str(run.record.get(spec.updated) or run.record.get(spec.time, ""))
-        return [run.key, run.first_time, latest, *lanes, str(run.records), run.status]
-
-    return row
+def _cells(spec: IndexSpec, run: Run) -> list[str]:
+    lanes = [str(run.record.get(lane, "")) for lane in spec.lanes]
+    latest = str(run.record.get(spec.updated) or run.record.get(spec.time, ""))
+    return [run.key, run.first_time, latest, *lanes, str(run.records), run.status]
 
 
 def _table(header: list[str], row: Callable[[Any], list[str]], items: Iterator[Any]) -> bool:

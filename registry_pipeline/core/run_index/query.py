@@ -325,19 +325,22 @@ def _row(run: Run) -> dict[str, Any]:
     }
 
 
-def _frame(index: LogIndex, rows: list[dict[str, Any]], extra: tuple[str, ...]) -> pd.DataFrame:
+def _frame(
+    index: LogIndex, rows: list[dict[str, Any]], extra: tuple[str, ...], *, keyed: bool = True
+) -> pd.DataFrame:
+    """`rows` as a frame: the key first, then every field in the order first seen, `extra` last;
+    `keyed`: indexed by the run's key."""
     import pandas as pd
 
-    frame = pd.DataFrame.from_records(rows, columns=_columns(index, rows, extra))
-    return frame.set_index(index.spec.key, drop=False).rename_axis(None)
+    seen = dict.fromkeys([index.spec.key, *itertools.chain.from_iterable(rows)])
+    columns = [*(column for column in seen if column not in extra), *extra]
+    frame = pd.DataFrame.from_records(rows, columns=columns)
+    return frame.set_index(index.spec.key, drop=False).rename_axis(None) if keyed else frame
 
 
 def history_frame(index: LogIndex, key: str) -> pd.DataFrame:
     """Every record of one run, oldest first."""
-    import pandas as pd
-
-    rows = history(index, key)
-    return pd.DataFrame.from_records(rows, columns=_columns(index, rows, ()))
+    return _frame(index, history(index, key), (), keyed=False)
 
 
 def select(
@@ -349,15 +352,6 @@ def select(
     """The Window of keyword arguments (the CLI's flags, as a mapping)."""
     pairs = [f"{field}={value}" for field, value in (lanes or {}).items()]
     return window(index, pairs, since, until)
-
-
-def _columns(index: LogIndex, rows: list[dict[str, Any]], extra: tuple[str, ...]) -> list[str]:
-    seen: dict[str, None] = {index.spec.key: None}
-    for row in rows:
-        seen.update(dict.fromkeys(row))
-    for column in extra:
-        seen.pop(column, None)
-    return [*seen, *extra]
 
 
 class RunIndex(LogIndex):

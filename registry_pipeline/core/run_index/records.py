@@ -329,11 +329,6 @@ class Warnings:
         self._missing: tuple[str, ...] = ()
         """Folders found missing, each with its final `/` (at most MISSING_KEPT)."""
 
-    def warnings(self, line: int, record: dict[str, Any]) -> list[Problem]:
-        """Every warning of `record` (at `line`)."""
-        found = self.warned(record, saved(self.spec, record))
-        return [self.warning(line, record, name, code) for name, code in found]
-
     def warned(self, record: dict[str, Any], final: bool) -> list[tuple[str, str]]:
         """(field, code) of each of `warnings` (`final`: the record is a Final Save), without
         their messages (an import of a million records lists a hundred)."""

@@ -22,7 +22,7 @@ from registry_pipeline.core.run_index import RunIndex, append, query, records
 from registry_pipeline.core.run_index import sidecar as index_module
 from registry_pipeline.core.run_index.append import against, append_records, append_stream
 from registry_pipeline.core.run_index.query import failed_lines, failed_runs
-from registry_pipeline.core.run_index.records import Order, Warnings
+from registry_pipeline.core.run_index.records import Order, Warnings, saved
 from registry_pipeline.core.run_index.records import times as index_times
 from registry_pipeline.core.run_index.spec import Condition, IndexSpec, Predicate
 from registry_pipeline_tests.core_tests.run_index._support import (
@@ -140,7 +140,11 @@ def test_valid_records_are_appended_alike(workspaces: tuple[Path, Path]) -> None
     assert verdict[0] == "appended"
     index = RunIndex.open(workspaces[0])
     view = Warnings(index.spec)  # record by record
-    warnings = [w.as_json() for n, r in enumerate(records, start=1) for w in view.warnings(n, r)]
+    warnings = [
+        view.warning(n, r, name, code).as_json()
+        for n, r in enumerate(records, start=1)
+        for name, code in view.warned(r, saved(index.spec, r))
+    ]
     index.close()
     assert {w["code"] for w in warnings} == {"FILE_ABSENT", "RECOMMENDED_MISSING"}
     assert verdict[1]["appended"] == len(records)
