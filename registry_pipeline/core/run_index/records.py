@@ -227,11 +227,6 @@ def shape_problems(spec: IndexSpec, line: int, record: Any) -> list[Problem]:
     return problems
 
 
-def is_absolute(path: str) -> bool:
-    """Whether `path` is absolute on a POSIX or a Windows machine."""
-    return PurePosixPath(path).is_absolute() or PureWindowsPath(path).is_absolute()
-
-
 def is_native(path: str) -> bool:
     """Whether `path` is absolute in this machine's form (only such a path can be looked for
     here: a Windows path on POSIX, or a POSIX one on Windows, names the other machine's file)."""
@@ -251,14 +246,15 @@ def named_file_problem(value: str) -> tuple[str, str] | None:
     """`path_problem`, asked of the path objects of both machines' forms."""
     if any(unicodedata.category(c) == "Cc" for c in value):
         return "PATH_INVALID", f"{value!r} holds a control character: it names no file"
-    if not is_absolute(value):
+    flavours = (PurePosixPath(value), PureWindowsPath(value))
+    path = next((flavour for flavour in flavours if flavour.is_absolute()), None)
+    if path is None:
         return (
             "PATH_NOT_ABSOLUTE",
             f"{value!r} is not an absolute path (POSIX /..., Windows C:\\... or "
             "\\\\server\\share\\...)",
         )
-    flavour = PurePosixPath if PurePosixPath(value).is_absolute() else PureWindowsPath
-    if not flavour(value).name:
+    if not path.name:
         return "PATH_INVALID", f"{value!r} is a root alone: it names no file"
     return None
 
