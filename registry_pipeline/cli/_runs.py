@@ -380,7 +380,7 @@ def fields(record: dict[str, Any]) -> list[str]:
 
 def json_lines(lines: Iterator[bytes]) -> None:
     """A JSON list of one value per line, each as given (a run's latest view as the log holds
-    it, or `FailedRun.as_json` from `failed_lines`), written as they come: a million runs never
+    it, or `FailedRun.json_line` from `failed_lines`), written as they come: a million runs never
     sit in memory."""
     sys.stdout.flush()
     pending = [b"["]

@@ -154,9 +154,6 @@ class AppendResult:
         return document
 
 
-Columns = tuple[Sequence[Any], ...]
-"""Values of several records, one sequence per field (sent between processes in a few
-pickled lists, not a tuple per record)."""
 _WORK: tuple[Check, str] | None = None
 """What the workers check with (set before they are forked, and inherited)."""
 
@@ -247,9 +244,10 @@ class Checked:
     problems: list[Problem] = field(default_factory=list)
     """The first MAX_LISTED problems of the batch's records."""
     problem_count: int = 0
-    rows: Columns = ((), (), (), (), (), (), ())
+    rows: tuple[Sequence[Any], ...] = ((), (), (), (), (), (), ())
     """Of each valid record up to the first invalid one, in columns: its line, key, created and
-    updated times, size, what the sidecar holds of it, how many warnings its view gets."""
+    updated times, size, what the sidecar holds of it, how many warnings its view gets (sent
+    between processes in a few pickled lists, not a tuple per record)."""
     warnings: list[tuple[int, Problem]] = field(default_factory=list)
     """(row, warning): the batch's first MAX_LISTED warnings."""
     relevant: list[tuple[int, tuple[int, dict[str, Any]]]] = field(default_factory=list)
