@@ -4,6 +4,7 @@ answers (one run's fields; long answers streamed as a table or a JSON list)."""
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import sys
 import time
@@ -17,7 +18,14 @@ from registry_pipeline.core.workspace.input_files import MAX_RECORD_FILE_BYTES, 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from registry_pipeline.core.run_index import AppendResult, FailedRun, LogIndex, Run, RunIndex
+    from registry_pipeline.core.run_index import (
+        AppendResult,
+        FailedRun,
+        IndexSpec,
+        LogIndex,
+        Run,
+        RunIndex,
+    )
 
 MAX_LIMIT = 1_000_000_000
 """The largest `--limit`."""
@@ -282,13 +290,8 @@ def run_show(args: argparse.Namespace) -> int:
         missing = f"no run {args.run_id!r} in {index.spec.registry_id}"
         return _found(args, found, "RUN_NOT_FOUND", missing)
     records = index.answer(lambda: query.history(index, args.run_id))
-    if args.json:
-        json_doc(records)
-        return 0
-    for number, record in enumerate(records, start=1):
-        out(f"record {number} of {len(records)}")
-        fields(record)
-    return 0
+    shown = [[f"record {n} of {len(records)}", *fields(r)] for n, r in enumerate(records, start=1)]
+    return answer(args.json, records, itertools.chain.from_iterable(shown))
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -336,7 +339,7 @@ def run_repair(args: argparse.Namespace) -> int:
     index = _open(args)
     done = repair(index)
     if args.reindex:
-        with index.locked():  # type: ignore[attr-defined]
+        with index.locked():
             index.discard()
             index.sync(locked=True)
     spec = index.spec
@@ -355,34 +358,29 @@ def _found(args: argparse.Namespace, run: Run | None, code: str, missing: str) -
     if run is None:
         error(args.json, code, missing)
         return 1
-    if args.json:
-        json_doc(run.record)
-    else:
-        describe(run)
-    return 0
+    return answer(args.json, run.record, describe(run))
 
 
 # --- showing runs: one run's fields, long answers streamed as a table or a JSON list ----------
 
 
-def describe(run: Run) -> None:
+def describe(run: Run) -> list[str]:
     """One run: its key, status, first time and record count, then its latest view's fields."""
     count = f"{run.records} records" if run.records > 1 else "1 record"
-    out(f"{run.key}  {run.status}  (first {run.first_time}; {count}; latest at line {run.line})")
-    fields(run.record)
+    head = f"{run.key}  {run.status}  (first {run.first_time}; {count}; latest at line {run.line})"
+    return [head, *fields(run.record)]
 
 
-def fields(record: dict[str, Any]) -> None:
+def fields(record: dict[str, Any]) -> list[str]:
     """A record's fields, one a line, aligned."""
     width = max((len(name) for name in record), default=0)
-    for name, value in record.items():
-        shown = ", ".join(map(str, value)) if isinstance(value, list) else value
-        out(f"  {name:<{width}}  {shown}")
+    shown = {k: ", ".join(map(str, v)) if isinstance(v, list) else v for k, v in record.items()}
+    return [f"  {name:<{width}}  {value}" for name, value in shown.items()]
 
 
 def json_lines(lines: Iterator[bytes]) -> None:
     """A JSON list of one value per line, each as given (a run's latest view as the log holds
-    it, or `FailedRun.as_json` from `failed_lines`), written as they come: a million runs never
+    it, or `FailedRun.json_line` from `failed_lines`), written as they come: a million runs never
     sit in memory."""
     sys.stdout.flush()
     pending = [b"["]
@@ -401,37 +399,30 @@ def json_lines(lines: Iterator[bytes]) -> None:
 
 def table(index: LogIndex, runs: Iterator[Run]) -> bool:
     """A table of runs, streamed: column widths from the first rows."""
-    return _table(_header(index), _cells(index), runs)
+    return _table(_header(index.spec), functools.partial(_cells, index.spec), runs)
 
 
 def failed_table(index: LogIndex, marked: Iterator[FailedRun]) -> bool:
     """`table` of failed runs, with what FAILed, the override named and whether it covers the
     failed checks (yes, no, - when no check FAILed)."""
-    cells = _cells(index)
 
     def row(failed: FailedRun) -> list[str]:
         covered = "-" if failed.covered is None else "yes" if failed.covered else "no"
         what = ",".join([*failed.failed_checks, *failed.failed_gates]) or "-"
-        return [*cells(failed.run), what, failed.override_id or "-", covered]
+        return [*_cells(index.spec, failed.run), what, failed.override_id or "-", covered]
 
-    return _table([*_header(index), "FAILED", "OVERRIDE", "COVERED"], row, marked)
+    return _table([*_header(index.spec), "FAILED", "OVERRIDE", "COVERED"], row, marked)
 
 
-def _header(index: LogIndex) -> list[str]:
-    spec = index.spec
+def _header(spec: IndexSpec) -> list[str]:
     lanes = [lane.upper() for lane in spec.lanes]
     return [spec.key.upper(), "FIRST", "LATEST", *lanes, "RECORDS", "STATUS"]
 
 
-def _cells(index: LogIndex) -> Callable[[Run], list[str]]:
-    spec = index.spec
-
-    def row(run: Run) -> list[str]:
-        lanes = [str(run.record.get(lane, "")) for lane in spec.lanes]
-        latest = str(run.record.get(spec.updated) or run.record.get(spec.time, ""))
-        return [run.key, run.first_time, latest, *lanes, str(run.records), run.status]
-
-    return row
+def _cells(spec: IndexSpec, run: Run) -> list[str]:
+    lanes = [str(run.record.get(lane, "")) for lane in spec.lanes]
+    latest = str(run.record.get(spec.updated) or run.record.get(spec.time, ""))
+    return [run.key, run.first_time, latest, *lanes, str(run.records), run.status]
 
 
 def _table(header: list[str], row: Callable[[Any], list[str]], items: Iterator[Any]) -> bool:

@@ -37,7 +37,6 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import IO, Any
 
 from registry_pipeline.core import jsonl
@@ -99,13 +98,6 @@ IN_FLIGHT = 3
 """Blocks per worker submitted ahead of the one taken."""
 
 
-class AfterCommit(StrEnum):
-    """What can fail after the records were committed (the append itself stands)."""
-
-    SIDECAR_STALE = "SIDECAR_STALE"
-    NOTES_NOT_RECORDED = "NOTES_NOT_RECORDED"
-
-
 @dataclass
 class AppendResult:
     """What an append did."""
@@ -162,9 +154,6 @@ class AppendResult:
         return document
 
 
-Columns = tuple[Sequence[Any], ...]
-"""Values of several records, one sequence per field (sent between processes in a few
-pickled lists, not a tuple per record)."""
 _WORK: tuple[Check, str] | None = None
 """What the workers check with (set before they are forked, and inherited)."""
 
@@ -232,7 +221,7 @@ def _append(
             if found is None or not found.retried:
                 if intake.notes:  # a torn notes log refuses before the records are written
                     check_appendable(notes_log)
-                with index.locked(timeout):  # type: ignore[attr-defined]
+                with index.locked(timeout):
                     _append_locked(index, intake)
     except RecordsError as exc:
         raise exc.at(origin) from None
@@ -255,9 +244,10 @@ class Checked:
     problems: list[Problem] = field(default_factory=list)
     """The first MAX_LISTED problems of the batch's records."""
     problem_count: int = 0
-    rows: Columns = ((), (), (), (), (), (), ())
+    rows: tuple[Sequence[Any], ...] = ((), (), (), (), (), (), ())
     """Of each valid record up to the first invalid one, in columns: its line, key, created and
-    updated times, size, what the sidecar holds of it, how many warnings its view gets."""
+    updated times, size, what the sidecar holds of it, how many warnings its view gets (sent
+    between processes in a few pickled lists, not a tuple per record)."""
     warnings: list[tuple[int, Problem]] = field(default_factory=list)
     """(row, warning): the batch's first MAX_LISTED warnings."""
     relevant: list[tuple[int, tuple[int, dict[str, Any]]]] = field(default_factory=list)
@@ -304,7 +294,7 @@ class Check:
             found.data, sizes = b"".join(encoded), [len(line) - 1 for line in encoded]
         else:
             found.data = batch.lines or b""
-        held = self.held.many(values)
+        held = list(map(self.held, values))
         warned: list[int] = []
         for at, ((line, record), marks) in enumerate(zip(batch.records, held, strict=True)):
             warnings = view.warned(record, bool(marks[0]))
@@ -331,7 +321,6 @@ class _Intake:
     accepted (`finish`)."""
 
     def __init__(self, index: LogIndex, rules: RecordRules, spool: IO[bytes]) -> None:
-        self.index = index
         self.spec = index.spec
         self.rules = rules
         self.spool = spool
@@ -479,7 +468,7 @@ def _append_locked(index: LogIndex, intake: _Intake) -> None:
         return
     result.unfinished.append(
         Problem(
-            code=AfterCommit.SIDECAR_STALE,
+            code="SIDECAR_STALE",
             path=str(index.sidecar),
             message=f"the {result.appended} record(s) are appended (written and fsynced), but the "
             f"sidecar index could not be updated: {why}. The index stays consistent: the next "
@@ -496,7 +485,7 @@ def against(db: sqlite3.Connection, order: Order) -> tuple[list[tuple[int, str]]
     known = 0
     if db.execute("SELECT 1 FROM runs LIMIT 1").fetchone() is None:
         return conflicts, known  # an empty index has none of them
-    for part in batched(order.firsts(), 500):
+    for part in batched(iter(order.first.items()), 500):
         marks = ", ".join("?" * len(part))
         latest = {
             key: (created, updated)
@@ -598,20 +587,12 @@ class Overlap:
 
 
 def _already_appended(index: LogIndex, intake: _Intake, covered: int) -> Overlap | None:
-    """`_overlap`, said in the result when the log holds every record given as its last ones
-    (a retry: "already appended")."""
-    found = _overlap(index, intake, covered)
-    if found is not None and found.retried:
-        intake.result.already_appended, intake.result.first_line = True, found.first_line
-    return found
-
-
-def _overlap(index: LogIndex, intake: _Intake, covered: int) -> Overlap | None:
-    """Where the records spooled are in the log's first `covered` bytes: the first record
-    given is looked up by its key and times in the sidecar, and where the log holds its exact
-    bytes, the records given are compared with the log's lines from there, byte for byte.
-    Identical bytes mean the same key and time, which the index refuses anyway, so a match is
-    never a coincidence. None when the log does not hold the first record."""
+    """Where the records spooled are in the log's first `covered` bytes, said in the result
+    when the log holds every record given as its last ones (a retry: "already appended"): the
+    first record given is looked up by its key and times in the sidecar, and where the log
+    holds its exact bytes, the records given are compared with the log's lines from there,
+    byte for byte. Identical bytes mean the same key and time, which the index refuses anyway,
+    so a match is never a coincidence. None when the log does not hold the first record."""
     key, (created, updated) = intake.keys[0], intake.order.place(0)
     spool = intake.spool
     spool.seek(0)
@@ -633,6 +614,8 @@ def _overlap(index: LogIndex, intake: _Intake, covered: int) -> Overlap | None:
             found = Overlap(matched, intake.order.count, line, off + size == covered)
             if best is None or found.matched > best.matched:
                 best = found
+    if best is not None and best.retried:
+        intake.result.already_appended, intake.result.first_line = True, best.first_line
     return best
 
 
@@ -719,7 +702,7 @@ def _record_notes(index: LogIndex, notes: list[Problem], result: AppendResult) -
         reason = exc.message if isinstance(exc, RegistryError) else exc.strerror or str(exc)
         result.unfinished.append(
             Problem(
-                code=AfterCommit.NOTES_NOT_RECORDED,
+                code="NOTES_NOT_RECORDED",
                 path=str(path),
                 message=f"the records are appended, but {len(notes) - result.notes} finding(s) of "
                 f"severity record could not be added to the notes log ({reason})",

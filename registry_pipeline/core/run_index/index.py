@@ -16,6 +16,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
@@ -26,6 +27,7 @@ from registry_pipeline.core import jsonl
 from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.fs import require_safe, require_safe_all, write_atomic
 from registry_pipeline.core.lock import DEFAULT_TIMEOUT, exclusive_lock
+from registry_pipeline.core.run_index.records import batched
 from registry_pipeline.core.run_index.sidecar import (
     cannot_write,
     connect,
@@ -123,7 +125,7 @@ class LogIndex:
         assert self._db is not None
         return self._db
 
-    def locked(self, timeout: float = DEFAULT_TIMEOUT) -> object:
+    def locked(self, timeout: float = DEFAULT_TIMEOUT) -> AbstractContextManager[None]:
         """The index lock, as a context manager (UNSAFE_PATH when its path is not a real place
         inside the workspace)."""
         require_safe(self.root, self.lock_path)
@@ -145,7 +147,10 @@ class LogIndex:
             self._refresh_private()
         elif locked or not self._current():
             try:
-                self._bring_up(locked)
+                if not locked:
+                    require_safe(self.root, self.sidecar)
+                with contextlib.nullcontext() if locked else self.locked():
+                    self._refresh_writable()
             except UsageError as exc:
                 if exc.code != "UNSAFE_PATH":
                     raise
@@ -156,24 +161,14 @@ class LogIndex:
                 self._go_private(self._unwritable(exc))
         return self.state()
 
-    def _bring_up(self, locked: bool) -> None:
-        """The workspace's sidecar brought up to the log for writing, under the lock."""
-        if locked:
-            self._refresh_writable()
-            return
-        require_safe(self.root, self.sidecar)
-        with self.locked():  # type: ignore[attr-defined]
-            self._refresh_writable()
-
     def _current(self) -> bool:
         """Whether the open sidecar, else the workspace's read-only, is current (no write)."""
         if self._db is None:
-            if not _is_safe(self.root, self.sidecar):
-                return False
             try:
+                require_safe(self.root, self.sidecar)
                 self._db = connect_readonly(self.sidecar)
-            except sqlite3.Error:
-                self._db = None
+            except (UsageError, sqlite3.Error):
+                return False
             if self._db is None:
                 return False
             self._mode = "ro"
@@ -312,7 +307,7 @@ class LogIndex:
         )
 
     def close(self) -> None:
-        """Close the sidecar sidecar."""
+        """Close the sidecar."""
         if self._db is not None:
             self._db.close()
             self._db = None
@@ -337,14 +332,6 @@ def _remove(path: Path) -> None:
             os.unlink(f"{path}{suffix}")
 
 
-def _is_safe(root: Path, path: Path) -> bool:
-    try:
-        require_safe(root, path)
-    except UsageError:
-        return False
-    return True
-
-
 QUARANTINE_RELPATH = ".codex/quarantine"
 
 
@@ -365,7 +352,7 @@ def repair(index: LogIndex) -> Repair:
     first (UNSAFE_PATH)."""
     folder = index.root / QUARANTINE_RELPATH
     require_safe_all(index.root, [index.log, index.lock_path, index.sidecar, folder])
-    with index.locked():  # type: ignore[attr-defined]
+    with index.locked():
         state = index.sync(locked=True)
         if not state.torn:
             return Repair(0, None, state.size)
@@ -410,8 +397,12 @@ class Run:
 
     @property
     def first_time(self) -> str:
-        """The first record's time, as ISO 8601 UTC."""
-        return _iso(self.first_t)
+        """The first record's time, as ISO 8601 UTC ("" when it does not parse: its schema check
+        says so)."""
+        if self.first_t == EARLIEST:
+            return ""
+        moment = datetime.fromtimestamp(self.first_t / 1_000_000, tz=UTC)
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ" if moment.second else "%Y-%m-%dT%H:%MZ")
 
     @property
     def status(self) -> str:
@@ -424,8 +415,7 @@ class Run:
 def latest_records(index: LogIndex, keys: Sequence[str]) -> dict[str, tuple[dict[str, Any], int]]:
     """key -> (latest view, its line) of each of `keys` the index has (after `sync`)."""
     found: dict[str, tuple[dict[str, Any], int]] = {}
-    for start in range(0, len(keys), 500):
-        part = list(keys[start : start + 500])
+    for part in batched(iter(keys), 500):
         marks = ", ".join("?" * len(part))
         for run in select_runs(index, f"r.key IN ({marks})", part, "", None):
             found[run.key] = (run.record, run.line)
@@ -448,9 +438,8 @@ def select_runs(
     *,
     snapshot: bool = False,
 ) -> Iterator[Run]:
-    """The runs selected, read from the log at their offsets (`select_rows`)."""
-    for run, _marks in select_rows(index, where, params, order, limit, snapshot=snapshot):
-        yield run
+    """The runs selected (`select_rows`, without the failure's columns)."""
+    return (run for run, _ in select_rows(index, where, params, order, limit, snapshot=snapshot))
 
 
 def select_rows(
@@ -485,7 +474,8 @@ def select_rows(
         with LogReader(index) as log:
             for key, off, length, line, first_t, count, success, failure, *more in rows:
                 raw = log.read(off, length)
-                if _quoted(key) not in raw:  # the cheap test; the exact one when it says no
+                # the cheap test (the key as a compact line holds it); the exact one when it says no
+                if encode_basestring(key).encode() not in raw:
                     read_record(index, raw, key, line)
                 run = Run(key, raw, first_t, count, bool(success), bool(failure), line)
                 yield run, tuple(more)
@@ -525,11 +515,6 @@ class LogReader:
         return os.pread(self.fd, length, off)
 
 
-def _quoted(key: str) -> bytes:
-    """`key` as a JSON string, as a record naming it holds it (compact lines)."""
-    return encode_basestring(key).encode()
-
-
 def read_record(index: LogIndex, raw: bytes, key: str, line: int) -> dict[str, Any]:
     """The record of `raw`, read at the offset the sidecar holds for `key`; INDEX_CHANGED when
     the log no longer holds it there (rewritten while this command ran).
@@ -549,10 +534,3 @@ def read_record(index: LogIndex, raw: bytes, key: str, line: int) -> dict[str, A
             path=str(index.log),
         )
     return record
-
-
-def _iso(micros: int) -> str:
-    if micros == EARLIEST:
-        return ""  # a time that does not parse: its schema check says so
-    moment = datetime.fromtimestamp(micros / 1_000_000, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ" if moment.second else "%Y-%m-%dT%H:%MZ")

@@ -27,7 +27,13 @@ from registry_pipeline.core.run_index.records import (
     shape_problems,
     times,
 )
-from registry_pipeline.core.run_index.rules import CHUNK, Read, RecordRules, needs_override
+from registry_pipeline.core.run_index.rules import (
+    CHUNK,
+    Read,
+    RecordRules,
+    needs_override,
+    relevant,
+)
 from registry_pipeline.core.run_index.spec import IndexSpec
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, RegistrySpec
@@ -60,14 +66,18 @@ def log_problems(
         chunk: list[tuple[int, dict[str, Any]]] = []
         for count, (line, record) in enumerate(_records(log, problems, spec), start=1):
             order.add(line, record[spec.key], *times(spec, record))
-            if rules.relevant(record, overridden=needs_override(spec, record)):
+            if relevant(rules.heads, record, overridden=needs_override(spec, record)):
                 chunk.append((line, record))
             if count % CHUNK == 0:
                 problems.extend(rules.problems(chunk, relied=False))
                 chunk = []
         problems.extend(rules.problems(chunk, relied=False))
+        not_later = (
+            f"an earlier line has the same {spec.key} at the same place or later ({spec.time}, "
+            f"then {spec.updated}): a record augmenting a run must come after its previous one"
+        )
         problems.extend(
-            record_problem(line, f"/{spec.time}", "AUGMENT_NOT_LATER", _not_later(spec), key)
+            record_problem(line, f"/{spec.time}", "AUGMENT_NOT_LATER", not_later, key)
             for line, key in order.later
         )
         if spec.recommended or spec.file_fields or rules.reliance.active:
@@ -105,13 +115,6 @@ def _latest_views(rules: RecordRules, latest: set[int], log: _Log) -> list[Probl
             )
         )
     return problems
-
-
-def _not_later(spec: IndexSpec) -> str:
-    return (
-        f"an earlier line has the same {spec.key} at the same place or later ({spec.time}, "
-        f"then {spec.updated}): a record augmenting a run must come after its previous one"
-    )
 
 
 def _records(
@@ -191,13 +194,8 @@ def log_prefix(
     folder = published_snapshot(workspace, spec, schemas, checked=checked)
     if folder is None:
         return PrefixReport(None)
-    previous = _artifact(folder, spec)
+    previous = read_snapshot(folder, spec.registry_id).payload().get(spec.primary_artifact)
     if previous is None:
         return PrefixReport(folder.name)
     with previous.open("rb") as old:
         return PrefixReport(folder.name, first_break(old, current))
-
-
-def _artifact(folder: Path, spec: RegistrySpec) -> Path | None:
-    payload = read_snapshot(folder, spec.registry_id).payload()
-    return payload.get(spec.primary_artifact)

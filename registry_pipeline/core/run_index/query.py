@@ -32,9 +32,9 @@ from registry_pipeline.core.run_index.index import (
 )
 from registry_pipeline.core.run_index.records import located, record_problem
 from registry_pipeline.core.run_index.rules import Overrides, coverage, needs_override
+from registry_pipeline.core.run_index.sidecar import list_text
 from registry_pipeline.core.run_index.spec import (
     IndexSpec,
-    failed_checks,
     is_check,
     named_override,
     parse_time,
@@ -78,8 +78,7 @@ def window(
 
 def show(index: LogIndex, key: str) -> Run | None:
     """The run `key`, or None."""
-    rows = list(select_runs(index, "r.key = ?", [key], "", 1))
-    return rows[0] if rows else None
+    return _one(select_runs(index, "r.key = ?", [key], "", 1))
 
 
 def history(index: LogIndex, key: str) -> list[dict[str, Any]]:
@@ -91,71 +90,40 @@ def history(index: LogIndex, key: str) -> list[dict[str, Any]]:
         return [read_record(index, log.read(off, n), key, line) for key, off, n, line in rows]
 
 
-def runs(index: LogIndex, where: Window, *, limit: int | None = None) -> list[Run]:
-    """The runs in `where`, oldest first."""
-    return list(iter_runs(index, where, limit=limit))
+OLDEST_FIRST = "ORDER BY r.first_t, r.first_seq"
 
 
-def iter_runs(
-    index: LogIndex,
-    where: Window,
-    *,
-    failed: bool = False,
-    gates: bool = False,
-    limit: int | None = None,
-) -> Iterator[Run]:
-    """`runs`, one at a time (flat memory for a big answer). With `failed`: only those whose
-    latest view FAILed a uniqueness check, or with `gates` meets the failure predicate."""
-    clauses, params = _clauses(index, where)
-    if failed:
-        clauses.append("r.failure" if gates else "r.unique_fail")
-    sql = " AND ".join(clauses) or "1"
-    order = "ORDER BY r.first_t, r.first_seq"
-    yield from select_runs(index, sql, params, order, limit, snapshot=True)
+def iter_runs(index: LogIndex, where: Window, *, limit: int | None = None) -> Iterator[Run]:
+    """The runs in `where`, oldest first, one at a time (flat memory for a big answer)."""
+    sql, params = _where(index, where)
+    return select_runs(index, sql, params, OLDEST_FIRST, limit, snapshot=True)
 
 
 def latest_success(index: LogIndex, where: Window) -> Run | None:
     """The newest run in `where` whose latest view succeeded (ties: the later first line)."""
-    clauses, params = _clauses(index, where)
-    clauses.append("r.success")
-    order = "ORDER BY r.first_t DESC, r.first_seq DESC"
-    rows = list(select_runs(index, " AND ".join(clauses), params, order, 1))
+    sql, params = _where(index, where, "r.success")
+    return _one(select_runs(index, sql, params, "ORDER BY r.first_t DESC, r.first_seq DESC", 1))
+
+
+def _one(found: Iterator[Run]) -> Run | None:
+    rows = list(found)
     return rows[0] if rows else None
 
 
-def _clauses(index: LogIndex, where: Window) -> tuple[list[str], list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    for field, value in where.lanes:
-        clauses.append(f"r.l{index.spec.lanes.index(field)} = ?")
-        params.append(value)
-    if where.since is not None:
-        clauses.append("r.first_t >= ?")
-        params.append(where.since)
-    if where.until is not None:
-        clauses.append("r.first_t <= ?")
-        params.append(where.until)
-    return clauses, params
-
-
-def iter_marked(
-    index: LogIndex, where: Window, *, gates: bool = False, limit: int | None = None
-) -> Iterator[tuple[Run, str, str, str | None]]:
-    """`iter_runs(failed=True)`, each run with what the sidecar holds of its failure
-    (`index.marks`): the uniqueness checks that FAILed and the failure predicate's other
-    fields that hold (JSON lists, `fields_of`), the override it names."""
-    clauses, params = _clauses(index, where)
-    clauses.append("r.failure" if gates else "r.unique_fail")
-    order = "ORDER BY r.first_t, r.first_seq"
-    sql = " AND ".join(clauses)
-    found = select_rows(index, sql, params, order, limit, snapshot=True, marks=True)
-    for run, (checks, failed_gates, named) in found:
-        yield run, checks, failed_gates, named
+def _where(index: LogIndex, where: Window, *more: str) -> tuple[str, list[Any]]:
+    """The SQL condition of `where` (and `more`) on `runs AS r`, and its parameters."""
+    clauses = [f"r.l{index.spec.lanes.index(field)} = ?" for field, _value in where.lanes]
+    params: list[Any] = [value for _field, value in where.lanes]
+    for clause, bound in (("r.first_t >= ?", where.since), ("r.first_t <= ?", where.until)):
+        if bound is not None:
+            clauses.append(clause)
+            params.append(bound)
+    return " AND ".join([*clauses, *more]) or "1", params
 
 
 def fields_of(text: str) -> list[str]:
-    """A list of fields the sidecar holds as JSON."""
-    return [] if text == "[]" else list(_fields(text))
+    """A list of fields the sidecar holds as JSON (`sidecar.list_text`)."""
+    return list(_fields(text))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -205,31 +173,16 @@ class FailedRun:
     problems: list[Problem]
     """Why the override does not cover them (`overrides.coverage`)."""
 
-    def as_json(self, spec: IndexSpec) -> dict[str, object]:
-        """The object `registry runs failed --json` lists."""
-        return {
-            spec.key: self.run.key,
-            "failed_checks": self.failed_checks,
-            "failed_gates": self.failed_gates,
-            "override_id": self.override_id,
-            "covered": self.covered,
-            "problems": [problem.as_json() for problem in self.problems],
-            "record": self.run.record,
-        }
-
     def json_line(self, spec: IndexSpec) -> bytes:
-        """`as_json` written as `json.dumps` writes it, the latest view as the log holds it
-        (the same JSON value; a long answer never encodes its records again)."""
+        """The object `registry runs failed --json` lists (the key, failed_checks, failed_gates,
+        override_id, covered, problems, record), written as `json.dumps` writes it, the latest
+        view as the log holds it (the same JSON value; a long answer never encodes its records
+        again)."""
         problems = [problem.as_json() for problem in self.problems]
-        return _line(
-            spec,
-            self.run,
-            _texts(self.failed_checks),
-            _texts(self.failed_gates),
-            self.override_id,
-            _LITERAL[self.covered],
-            json.dumps(problems, ensure_ascii=False) if problems else "[]",
+        checks, gates, covered, listed = map(
+            list_text, (self.failed_checks, self.failed_gates, self.covered, problems)
         )
+        return _line(spec, self.run, checks, gates, self.override_id, covered, listed)
 
 
 def _line(
@@ -273,55 +226,49 @@ def failed_lines(
 
 
 Marked = tuple[Run, str, str, str | None, "FailedRun | None"]
-"""A failed run, what the sidecar holds of its failure (`iter_marked`), and when a
+"""A failed run, what the sidecar holds of its failure (`sidecar.marks`), and when a
 uniqueness check FAILed, the run marked (`mark`)."""
 
 
 def _marked(index: LogIndex, where: Window, gates: bool, limit: int | None) -> Iterator[Marked]:
-    """Each failed run; one whose uniqueness checks all passed is marked from what the sidecar
-    holds of it (`index.marks`: what `mark` finds in its record), the others by `mark`, their
-    overrides looked up BATCH runs at a time."""
+    """Each failed run with what the sidecar holds of its failure: the uniqueness checks that
+    FAILed and the failure predicate's other fields that hold (JSON lists, `fields_of`), the
+    override it names. One whose checks all passed needs nothing more; the others are marked
+    by `mark`, their overrides looked up BATCH runs at a time."""
+    sql, params = _where(index, where, "r.failure" if gates else "r.unique_fail")
+    rows = select_rows(index, sql, params, OLDEST_FIRST, limit, snapshot=True, marks=True)
     overrides = Overrides(index.root, index.catalog, index.spec)
     try:
-        found = iter_marked(index, where, gates=gates, limit=limit)
-        while batch := list(itertools.islice(found, BATCH)):
-            yield from _batch(index.spec, batch, overrides)
+        while batch := list(itertools.islice(rows, BATCH)):
+            named = [m[2] for _run, m in batch if m[0] != "[]" and m[2] is not None]
+            unreadable: list[Problem] = []
+            try:
+                logged = overrides.lookup(named)
+            except RegistryError as exc:
+                logged = {}
+                unreadable = [
+                    record_problem(0, "", "DEPENDENCY_UNREADABLE", exc.message, path=exc.path)
+                ]
+            for run, (checks, failed_gates, name) in batch:
+                found = None
+                if checks != "[]":
+                    found = mark(index.spec, run, logged, unreadable, fields_of(checks))
+                yield run, checks, failed_gates, name, found
     finally:
         overrides.close()
-
-
-def _batch(
-    spec: IndexSpec, batch: list[tuple[Run, str, str, str | None]], overrides: Overrides
-) -> Iterator[Marked]:
-    named = [name for _run, checks, _gates, name in batch if checks != "[]" and name is not None]
-    unreadable: list[Problem] = []
-    try:
-        logged = overrides.lookup(named)
-    except RegistryError as exc:
-        logged = {}
-        unreadable = [record_problem(0, "", "DEPENDENCY_UNREADABLE", exc.message, path=exc.path)]
-    for run, checks, failed_gates, name in batch:
-        if checks == "[]":
-            yield run, checks, failed_gates, name, None
-        else:
-            found = mark(spec, run, logged, unreadable, checks=fields_of(checks))
-            yield run, checks, failed_gates, name, found
 
 
 def mark(
     spec: IndexSpec,
     run: Run,
     logged: dict[str, dict[str, Any]],
-    unreadable: list[Problem] | None = None,
-    *,
-    checks: list[str] | None = None,
+    unreadable: list[Problem],
+    checks: list[str],
 ) -> FailedRun:
     """`run` marked: `logged` holds the overrides it may name (by id); `checks`: its failed
-    uniqueness checks, when known already."""
+    uniqueness checks."""
     record = run.record
-    if checks is None:
-        checks = failed_checks(record)
-    gates = [] if spec.failure is None else spec.failure.holding(record)
+    gates = [] if spec.failure is None else spec.failure.judged(record)[1]
     named = named_override(record)
     problems: list[Problem] = []
     covered: bool | None = None
@@ -339,13 +286,6 @@ def mark(
         covered,
         [located(problem, spec.source) for problem in problems],
     )
-
-
-_LITERAL = {True: "true", False: "false", None: "null"}
-
-
-def _texts(items: list[str]) -> str:
-    return f"[{', '.join(map(_text, items))}]"
 
 
 # --- the Python API: the answers as pandas DataFrames -------------------------------------
@@ -385,19 +325,22 @@ def _row(run: Run) -> dict[str, Any]:
     }
 
 
-def _frame(index: LogIndex, rows: list[dict[str, Any]], extra: tuple[str, ...]) -> pd.DataFrame:
+def _frame(
+    index: LogIndex, rows: list[dict[str, Any]], extra: tuple[str, ...], *, keyed: bool = True
+) -> pd.DataFrame:
+    """`rows` as a frame: the key first, then every field in the order first seen, `extra` last;
+    `keyed`: indexed by the run's key."""
     import pandas as pd
 
-    frame = pd.DataFrame.from_records(rows, columns=_columns(index, rows, extra))
-    return frame.set_index(index.spec.key, drop=False).rename_axis(None)
+    seen = dict.fromkeys([index.spec.key, *itertools.chain.from_iterable(rows)])
+    columns = [*(column for column in seen if column not in extra), *extra]
+    frame = pd.DataFrame.from_records(rows, columns=columns)
+    return frame.set_index(index.spec.key, drop=False).rename_axis(None) if keyed else frame
 
 
 def history_frame(index: LogIndex, key: str) -> pd.DataFrame:
     """Every record of one run, oldest first."""
-    import pandas as pd
-
-    rows = history(index, key)
-    return pd.DataFrame.from_records(rows, columns=_columns(index, rows, ()))
+    return _frame(index, history(index, key), (), keyed=False)
 
 
 def select(
@@ -409,15 +352,6 @@ def select(
     """The Window of keyword arguments (the CLI's flags, as a mapping)."""
     pairs = [f"{field}={value}" for field, value in (lanes or {}).items()]
     return window(index, pairs, since, until)
-
-
-def _columns(index: LogIndex, rows: list[dict[str, Any]], extra: tuple[str, ...]) -> list[str]:
-    seen: dict[str, None] = {index.spec.key: None}
-    for row in rows:
-        seen.update(dict.fromkeys(row))
-    for column in extra:
-        seen.pop(column, None)
-    return [*seen, *extra]
 
 
 class RunIndex(LogIndex):
@@ -443,7 +377,7 @@ class RunIndex(LogIndex):
     ) -> pd.DataFrame:
         """The runs of a lane (every run without `lanes`) first recorded in [since, until]."""
         where = select(self, lanes, since, until)
-        return runs_frame(self, self.answer(lambda: runs(self, where)))
+        return runs_frame(self, self.answer(lambda: list(iter_runs(self, where))))
 
     def failed(
         self,

@@ -227,11 +227,6 @@ def shape_problems(spec: IndexSpec, line: int, record: Any) -> list[Problem]:
     return problems
 
 
-def is_absolute(path: str) -> bool:
-    """Whether `path` is absolute on a POSIX or a Windows machine."""
-    return PurePosixPath(path).is_absolute() or PureWindowsPath(path).is_absolute()
-
-
 def is_native(path: str) -> bool:
     """Whether `path` is absolute in this machine's form (only such a path can be looked for
     here: a Windows path on POSIX, or a POSIX one on Windows, names the other machine's file)."""
@@ -251,14 +246,15 @@ def named_file_problem(value: str) -> tuple[str, str] | None:
     """`path_problem`, asked of the path objects of both machines' forms."""
     if any(unicodedata.category(c) == "Cc" for c in value):
         return "PATH_INVALID", f"{value!r} holds a control character: it names no file"
-    if not is_absolute(value):
+    flavours = (PurePosixPath(value), PureWindowsPath(value))
+    path = next((flavour for flavour in flavours if flavour.is_absolute()), None)
+    if path is None:
         return (
             "PATH_NOT_ABSOLUTE",
             f"{value!r} is not an absolute path (POSIX /..., Windows C:\\... or "
             "\\\\server\\share\\...)",
         )
-    flavour = PurePosixPath if PurePosixPath(value).is_absolute() else PureWindowsPath
-    if not flavour(value).name:
+    if not path.name:
         return "PATH_INVALID", f"{value!r} is a root alone: it names no file"
     return None
 
@@ -328,11 +324,6 @@ class Warnings:
         self.spec = spec
         self._missing: tuple[str, ...] = ()
         """Folders found missing, each with its final `/` (at most MISSING_KEPT)."""
-
-    def warnings(self, line: int, record: dict[str, Any]) -> list[Problem]:
-        """Every warning of `record` (at `line`)."""
-        found = self.warned(record, saved(self.spec, record))
-        return [self.warning(line, record, name, code) for name, code in found]
 
     def warned(self, record: dict[str, Any], final: bool) -> list[tuple[str, str]]:
         """(field, code) of each of `warnings` (`final`: the record is a Final Save), without
@@ -408,8 +399,6 @@ class Order:
         """Key -> position of its first record (in the order first given)."""
         self.top: dict[str, int] = {}
         """Key -> position of its latest record, for keys given more than once."""
-        self.counts: dict[str, int] = {}
-        """Key -> its records, for keys given more than once."""
         self.lines = array("q")
         self.created = array("q")
         self.updated = array("q")
@@ -439,7 +428,6 @@ class Order:
         again = [at for at, key in enumerate(keys, base) if first(key, at) != at]
         for at in again:
             key = keys[at - base]
-            self.counts[key] = self.counts.get(key, 1) + 1
             top = self.top.get(key, self.first[key])
             place, latest = self.place(at), self.place(top)
             if place > latest:
@@ -453,23 +441,9 @@ class Order:
         """(created, updated) of the record at position `at`."""
         return self.created[at], self.updated[at]
 
-    def latest(self, key: str) -> int:
-        """The position of `key`'s latest record."""
-        return self.top.get(key, self.first[key])
-
     def latest_lines(self) -> set[int]:
         """The line of each key's latest record (the greatest place; ties: the later line)."""
         return {self.lines[self.top.get(key, at)] for key, at in self.first.items()}
-
-    def firsts(self) -> Iterator[tuple[str, int]]:
-        """(key, position of its first record) of each key, in the order first given."""
-        return iter(self.first.items())
-
-    def runs(self) -> Iterator[tuple[str, int, int, int]]:
-        """(key, first position, latest position, record count) of each key."""
-        top, counts = self.top, self.counts
-        for key, at in self.first.items():
-            yield key, at, top.get(key, at), counts.get(key, 1)
 
 
 def batched(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
@@ -520,17 +494,12 @@ def record_from_json(text: str) -> Any:
         raise unparsable("--record-json", 1, exc.message) from None
 
 
-def read_batches(stream: Readable, origin: str) -> Iterator[Batch]:
-    """The records of `stream`: a stream holding one JSON object (on any number of lines) is one
-    record; several top-level values are one record per non-empty line. RECORD_UNPARSABLE (exit
-    2) with the parser's line and column for the first line that does not parse (a one-object
-    document: its own parse error, never retried as JSONL)."""
-    for item in items(stream, origin):
-        yield parsed(item, origin)
-
-
 def items(stream: Readable, origin: str) -> Iterator[Item]:
-    """`read_batches`, its JSONL blocks not parsed yet: (first line, whole lines) each."""
+    """The records of `stream`, a batch each of them `parsed`: a stream holding one JSON object
+    (on any number of lines) is one record; several top-level values are one record per
+    non-empty line, in blocks not parsed yet ((first line, whole lines) each). RECORD_UNPARSABLE
+    (exit 2) with the parser's line and column for the first line that does not parse (a
+    one-object document: its own parse error, never retried as JSONL)."""
     head = stream.read(MAX_LINE_BYTES + 1)
     document = _one_document(head, origin)
     if document is not NOT_COMPACT:

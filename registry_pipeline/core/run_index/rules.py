@@ -60,8 +60,6 @@ class Read(Protocol):
     ) -> TypeContent: ...
 
 
-COVERS = "checks"
-"""The field of an override listing the checks it covers."""
 FIELD = f"/{OVERRIDE}"
 
 
@@ -114,7 +112,7 @@ def coverage(
                 key,
             )
         )
-    covers = found.get(COVERS)
+    covers = found.get("checks")  # the checks the override covers
     covered = [c for c in covers if isinstance(c, str)] if isinstance(covers, list) else []
     problems.extend(
         record_problem(
@@ -172,16 +170,9 @@ class Overrides:
         if not judged:
             return []
         try:
-            found = self.lookup(_named(judged))
+            found = self.lookup(r[OVERRIDE] for _l, r in judged if isinstance(r.get(OVERRIDE), str))
         except RegistryError as exc:
-            return [
-                record_problem(
-                    0,
-                    "",
-                    "DEPENDENCY_UNREADABLE",
-                    f"the overrides log cannot be read ({exc.message}): overrides not checked",
-                )
-            ]
+            return [_unreadable("the overrides log", exc, "overrides")]
         return [
             problem
             for line, record in judged
@@ -200,6 +191,12 @@ class Overrides:
             self.log.close()
 
 
+def _unreadable(what: str, exc: RegistryError, unchecked: str) -> Problem:
+    """DEPENDENCY_UNREADABLE: `what` cannot be read, so `unchecked` is not checked."""
+    message = f"{what} cannot be read ({exc.message}): {unchecked} not checked"
+    return record_problem(0, "", "DEPENDENCY_UNREADABLE", message)
+
+
 def overrides_log(catalog: RegistryCatalog, spec: IndexSpec) -> IndexSpec | None:
     """The overrides log of the run index `spec`: the other run index keyed by `override_id`."""
     return next(
@@ -210,10 +207,6 @@ def overrides_log(catalog: RegistryCatalog, spec: IndexSpec) -> IndexSpec | None
         ),
         None,
     )
-
-
-def _named(records: Iterable[tuple[int, dict[str, Any]]]) -> list[str]:
-    return [r[OVERRIDE] for _line, r in records if isinstance(r.get(OVERRIDE), str)]
 
 
 def served_index(catalog: RegistryCatalog, spec: IndexSpec) -> IndexSpec | None:
@@ -266,15 +259,7 @@ class Reliance:
         try:
             by = self._relying()
         except RegistryError as exc:
-            return [
-                record_problem(
-                    0,
-                    "",
-                    "DEPENDENCY_UNREADABLE",
-                    f"the run index cannot be read ({exc.message}): the runs relying on these "
-                    "overrides not checked",
-                )
-            ]
+            return [_unreadable("the run index", exc, "the runs relying on these overrides")]
         return [
             problem
             for line, record in records
@@ -301,16 +286,13 @@ class Reliance:
             yield record_problem(line, field, found.code, message, named)
 
     def _relying(self) -> dict[str, list[dict[str, Any]]]:
-        if self._by is None:
-            self._by = {}
-            for run in self._needing():
-                self._by.setdefault(run[OVERRIDE], []).append(run)
-        return self._by
-
-    def _needing(self) -> Iterator[dict[str, Any]]:
-        """The latest views that passed with a failed check and name an override."""
+        """The latest views that passed with a failed check and name an override, by override
+        (read once)."""
         assert self.runs is not None
+        if self._by is not None:
+            return self._by
         relies = relying(self.runs)
+        self._by = {}  # before reading: a run index that cannot be read is said once
         if self.read is not None:
             runs = entry_types(self.catalog)[self.runs.type_name]
             content = self.read(self.root, runs, relies)  # only those: never a million records
@@ -321,7 +303,9 @@ class Reliance:
             self.index = LogIndex(self.root, self.catalog, self.runs)
             self.index.sync()
             views = passed_despite_failure(self.index)
-        yield from filter(relies, views)
+        for run in filter(relies, views):
+            self._by.setdefault(run[OVERRIDE], []).append(run)
+        return self._by
 
     def close(self) -> None:
         """Close the run index's sidecar, if it was opened."""
@@ -369,11 +353,6 @@ class RecordRules:
         """The top-level fields a record must hold for `problems` to say anything about it
         unless it needs an override (None: any record may get a finding)."""
 
-    def relevant(self, record: dict[str, Any], *, overridden: bool) -> bool:
-        """Whether `problems` can find anything about `record` (`overridden`: it needs an
-        override, `overrides.needs_override`); the others need not be given to it."""
-        return relevant(self.heads, record, overridden=overridden)
-
     def _keeps(self, catalog: RegistryCatalog, names: set[str]) -> dict[str, Keep]:
         """What of each other log in `names` must be read: all of one a rule judging this
         type's records reads (their findings are the only ones kept) and of the overrides log;
@@ -416,6 +395,8 @@ class RecordRules:
         """Close the sidecars opened to read other logs."""
         self.overrides.close()
         self.reliance.close()
+        for index in self.looked_up.values():
+            index.close()
 
     def _only_looked_up(self, name: str) -> bool:
         """Whether every rule reading type `name` only looks up keys in it (exists, no
@@ -448,7 +429,7 @@ class RecordRules:
                 index.sync()
                 for key, (record, line) in latest_records(index, sorted(wanted)).items():
                     found[key] = Entry(key, record, index.spec.source, line)
-            contents[name] = TypeContent(entry_types_of(index), found)
+            contents[name] = TypeContent(entry_types(index.catalog)[index.spec.type_name], found)
         return contents
 
     def coordination_problems(self, records: list[tuple[int, dict[str, Any]]]) -> list[Problem]:
@@ -507,11 +488,6 @@ class RecordRules:
         )
 
 
-def entry_types_of(index: LogIndex) -> EntryType:
-    """The write path's type of a run index (its records as coordination rules see them)."""
-    return entry_types(index.catalog)[index.spec.type_name]
-
-
 def _once(read: Read, keeps: Mapping[str, Keep]) -> Read:
     """`read`, each type read once (the overrides, the reliance and the coordination rules
     share it), keeping of a log what `keeps` says they all need (a caller's own `keep` is part
@@ -550,7 +526,9 @@ def _no_view(_view: Any) -> bool:
 
 
 def relevant(heads: frozenset[str] | None, record: dict[str, Any], *, overridden: bool) -> bool:
-    """`RecordRules.relevant`, given its `heads`."""
+    """Whether `RecordRules.problems` can find anything about `record` given its `heads`
+    (`overridden`: it needs an override, `needs_override`); the others need not be given to
+    it."""
     return overridden or heads is None or not heads.isdisjoint(record)
 
 

@@ -109,8 +109,10 @@ def staleness(db: sqlite3.Connection, spec: IndexSpec, log: Path) -> Stale | Non
     if known.get("stamp") == stamp(info):
         return None
     covered = int(known.get("covered", "0"))
-    if info.st_size < covered or not _blocks_match(db, log, covered):
-        return Stale(rebuild=True)
+    with log.open("rb") as handle:  # the log's stamp changed: are its covered bytes the same?
+        stored = db.execute("SELECT i, sha256 FROM blocks ORDER BY i").fetchall()
+        if info.st_size < covered or stored != list(_digests(handle.fileno(), 0, covered)):
+            return Stale(rebuild=True)
     return Stale(rebuild=False, covered=covered)
 
 
@@ -221,13 +223,8 @@ def fold_sql(spec: IndexSpec) -> str:
 
 
 Row = tuple[Any, ...]
-"""What the sidecar holds of one record: (key, created, updated, offset, length, line, held)
-(`row`; `held`: its marks and lane values)."""
-
-
-def row(spec: IndexSpec, record: dict[str, Any], offset: int, length: int, line: int) -> Row:
-    """The sidecar's row of a record at `offset` (`length` bytes without the newline), `line`."""
-    return (record[spec.key], *times(spec, record), offset, length, line, held(spec, record))
+"""What the sidecar holds of one record: (key, created, updated, offset, length without the
+newline, line, `held`: its marks and lane values)."""
 
 
 def held(spec: IndexSpec, record: dict[str, Any]) -> tuple[Any, ...]:
@@ -259,10 +256,6 @@ class Held:
         self.absent: Any = object()
         self.marks: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self.lanes: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-
-    def many(self, records: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-        """`held(spec, record)` of each of `records`."""
-        return list(map(self, records))
 
     def __call__(self, record: dict[str, Any]) -> tuple[Any, ...]:
         """`held(spec, record)`."""
@@ -344,7 +337,8 @@ def _index_from(db: sqlite3.Connection, spec: IndexSpec, log: Path, start: int) 
                 if isinstance(record, str):
                     db.execute("INSERT OR REPLACE INTO skipped VALUES (?, ?)", (line, record))
                 else:
-                    yield row(spec, record, offset, len(raw), line)
+                    place = times(spec, record)
+                    yield (record[spec.key], *place, offset, len(raw), line, held(spec, record))
 
         with transaction(db):
             seq = add_rows(db, spec, rows(), seq)
@@ -442,14 +436,6 @@ def _digests(fd: int, first: int, covered: int) -> Iterator[tuple[int, bytes]]:
         yield i, hashlib.sha256(os.pread(fd, min(BLOCK, covered - i * BLOCK), i * BLOCK)).digest()
 
 
-def _blocks_match(db: sqlite3.Connection, log: Path, covered: int) -> bool:
-    """Whether the log's first `covered` bytes are those the sidecar indexed (the hashes of its
-    blocks: skipped when the log's stamp says it was not written since)."""
-    with log.open("rb") as handle:
-        stored = db.execute("SELECT i, sha256 FROM blocks ORDER BY i").fetchall()
-        return stored == list(_digests(handle.fileno(), 0, covered))
-
-
 def connect(path: Path) -> sqlite3.Connection:
     """The sidecar at `path` for writing (created empty when absent; a WAL sidecar of an older
     version is turned into rollback mode). The caller holds the index lock."""
@@ -498,23 +484,22 @@ def connect_private() -> sqlite3.Connection:
 
 def is_damaged(exc: BaseException) -> bool:
     """Whether SQLite says the file itself is damaged (not a database, a corrupt page)."""
-    name = getattr(exc, "sqlite_errorname", "") or ""
-    return name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
+    return _says(exc, set(), ("SQLITE_CORRUPT", "SQLITE_NOTADB"))
 
 
 def cannot_write(exc: BaseException) -> bool:
     """Whether `exc` says the sidecar's place cannot be written (read-only, full, no room)."""
-    if isinstance(exc, OSError):
-        return exc.errno in _CANNOT_WRITE
-    name = getattr(exc, "sqlite_errorname", "") or ""
-    return name.startswith(
-        ("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_FULL", "SQLITE_IOERR", "SQLITE_PERM")
-    )
+    names = ("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_FULL", "SQLITE_IOERR", "SQLITE_PERM")
+    return _says(exc, _CANNOT_WRITE, names)
 
 
 def is_read_only(exc: BaseException) -> bool:
     """Whether `exc` says the place is read-only (rather than full or failing)."""
+    return _says(exc, _READ_ONLY, ("SQLITE_READONLY", "SQLITE_PERM"))
+
+
+def _says(exc: BaseException, errnos: set[int], names: tuple[str, ...]) -> bool:
+    """Whether `exc` is an OSError with one of `errnos`, or a SQLite error named `names`."""
     if isinstance(exc, OSError):
-        return exc.errno in _READ_ONLY
-    name = getattr(exc, "sqlite_errorname", "") or ""
-    return name.startswith(("SQLITE_READONLY", "SQLITE_PERM"))
+        return exc.errno in errnos
+    return (getattr(exc, "sqlite_errorname", "") or "").startswith(names)

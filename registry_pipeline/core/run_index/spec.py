@@ -99,42 +99,17 @@ class Predicate:
 
     mode: str
     conditions: tuple[Condition, ...]
-    _fields: tuple[str, ...] = dataclasses.field(init=False, repr=False, compare=False)
-    _sets: tuple[frozenset[tuple[type, Any]], ...] | None = dataclasses.field(
-        init=False, repr=False, compare=False
-    )
-    """Each condition's (type, value) set, when no condition has an unhashable value."""
-
-    def __post_init__(self) -> None:
-        plain = all(not c._other for c in self.conditions)
-        object.__setattr__(self, "_fields", tuple(c.field for c in self.conditions))
-        sets = tuple(c._typed for c in self.conditions)
-        object.__setattr__(self, "_sets", sets if plain else None)
 
     def __call__(self, record: dict[str, Any]) -> bool:
-        held = self._held(record)
+        held = map(Condition.holds, self.conditions, itertools.repeat(record))
         return all(held) if self.mode == "all" else any(held)
 
-    def holding(self, record: dict[str, Any]) -> list[str]:
-        """The fields of the conditions that hold for `record`, in the predicate's order."""
-        return list(itertools.compress(self._fields, self._held(record)))
-
     def judged(self, record: dict[str, Any]) -> tuple[bool, list[str]]:
-        """(whether the predicate holds, `holding`) of `record`, each condition asked once."""
-        held = self._held(record)
+        """(whether the predicate holds, the fields of the conditions that hold, in the
+        predicate's order) of `record`, each condition asked once."""
+        held = [condition.holds(record) for condition in self.conditions]
         holds = all(held) if self.mode == "all" else any(held)
-        return holds, list(itertools.compress(self._fields, held))
-
-    def _held(self, record: dict[str, Any]) -> list[bool]:
-        """`Condition.holds` of each condition, in C when every value is hashable."""
-        if self._sets is not None:
-            values = list(map(record.get, self._fields, itertools.repeat(_ABSENT)))
-            typed = zip(map(type, values), values, strict=True)
-            try:
-                return list(map(frozenset.__contains__, self._sets, typed))
-            except TypeError:
-                pass  # an unhashable value: ask each condition
-        return list(map(Condition.holds, self.conditions, itertools.repeat(record)))
+        return holds, [c.field for c, h in zip(self.conditions, held, strict=True) if h]
 
     def __str__(self) -> str:
         joined = f" {'and' if self.mode == 'all' else 'or'} "

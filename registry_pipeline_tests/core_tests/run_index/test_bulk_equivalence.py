@@ -22,7 +22,7 @@ from registry_pipeline.core.run_index import RunIndex, append, query, records
 from registry_pipeline.core.run_index import sidecar as index_module
 from registry_pipeline.core.run_index.append import against, append_records, append_stream
 from registry_pipeline.core.run_index.query import failed_lines, failed_runs
-from registry_pipeline.core.run_index.records import Order, Warnings
+from registry_pipeline.core.run_index.records import Order, Warnings, saved
 from registry_pipeline.core.run_index.records import times as index_times
 from registry_pipeline.core.run_index.spec import Condition, IndexSpec, Predicate
 from registry_pipeline_tests.core_tests.run_index._support import (
@@ -140,7 +140,11 @@ def test_valid_records_are_appended_alike(workspaces: tuple[Path, Path]) -> None
     assert verdict[0] == "appended"
     index = RunIndex.open(workspaces[0])
     view = Warnings(index.spec)  # record by record
-    warnings = [w.as_json() for n, r in enumerate(records, start=1) for w in view.warnings(n, r)]
+    warnings = [
+        view.warning(n, r, name, code).as_json()
+        for n, r in enumerate(records, start=1)
+        for name, code in view.warned(r, saved(index.spec, r))
+    ]
     index.close()
     assert {w["code"] for w in warnings} == {"FILE_ABSENT", "RECOMMENDED_MISSING"}
     assert verdict[1]["appended"] == len(records)
@@ -300,12 +304,7 @@ def test_the_order_decides_as_the_sqlite_order_did(
         keys = [key for key, _place in part]
         bulk.extend(lines, keys, [p[0] for _k, p in part], [p[1] for _k, p in part])
         at += len(part)
-    assert (bulk.first, bulk.top, bulk.counts, bulk.later) == (
-        order.first,
-        order.top,
-        order.counts,
-        order.later,
-    )
+    assert (bulk.first, bulk.top, bulk.later) == (order.first, order.top, order.later)
     assert (bulk.lines, bulk.created, bulk.updated) == (order.lines, order.created, order.updated)
     rows = [(line, key, place) for line, (key, place) in enumerate(given_records, start=1)]
     # later: a record whose key had one at an equal or later place before it
@@ -332,12 +331,8 @@ def test_the_order_decides_as_the_sqlite_order_did(
             if key in index_has and place <= index_has[key]
         ]
     assert known == len({key for key in firsts if key in index_has})
-    runs = list(order.runs())  # in the order first given
-    assert [key for key, *_rest in runs] == list(firsts)
-    assert [count for *_rest, count in runs] == [
-        sum(1 for k, _p in given_records if k == key) for key in firsts
-    ]
-    assert [given_records[latest][0] for _k, _f, latest, _c in runs] == list(firsts)
+    assert list(order.first) == list(firsts)  # in the order first given
+    assert [given_records[order.top.get(k, at)][0] for k, at in order.first.items()] == list(firsts)
     db.close()
 
 
@@ -395,9 +390,9 @@ def test_the_sidecar_folds_records_into_runs_one_at_a_time(
 
 
 def test_failed_runs_are_written_as_their_json_objects(tmp_path: Path) -> None:
-    """`runs failed --json` writes each run's latest view as the log holds it: the same JSON
-    object `FailedRun.as_json` makes, whether the run was marked from its record or from what
-    the sidecar holds of it."""
+    """`runs failed --json` writes each run's latest view as the log holds it, in the object
+    of its key, what FAILed, its override and the record (in that order), whether the run was
+    marked from its record or from what the sidecar holds of it."""
     ws = make_workspace(tmp_path)
     (ws / OVERRIDES_LOG).write_bytes(jsonl([override(run_id=run_id(80, day=2))]))
     records = _records(80)
@@ -412,7 +407,17 @@ def test_failed_runs_are_written_as_their_json_objects(tmp_path: Path) -> None:
             marked = list(failed_runs(index, query.window(index), gates=gates))
             assert len(marked) > 1
             for failed in marked:
-                assert json.loads(failed.json_line(index.spec)) == failed.as_json(index.spec)
+                expected = {
+                    index.spec.key: failed.run.key,
+                    "failed_checks": failed.failed_checks,
+                    "failed_gates": failed.failed_gates,
+                    "override_id": failed.override_id,
+                    "covered": failed.covered,
+                    "problems": [problem.as_json() for problem in failed.problems],
+                    "record": failed.run.record,
+                }
+                written = json.loads(failed.json_line(index.spec))
+                assert (written, list(written)) == (expected, list(expected))
             lines = list(failed_lines(index, query.window(index), gates=gates))
             assert lines == [failed.json_line(index.spec) for failed in marked]
     finally:

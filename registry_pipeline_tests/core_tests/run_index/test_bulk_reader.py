@@ -1,5 +1,5 @@
-"""The bulk reader (`records.read_batches`: blocks of lines, compact lines parsed by the C parser
-and appended as given) gives the verdicts of the reader it replaced (one line at a time, each
+"""The bulk reader (`records.items`, each `parsed`: blocks of lines, compact lines parsed by the C
+parser and appended as given) gives the verdicts of the reader it replaced (one line at a time, each
 parsed by `loads_strict`, each record encoded): the same records at the same lines, the same
 bytes to append, the same RECORD_UNPARSABLE at the same line and column, on generated good and
 bad input. One deliberate difference: a pretty-printed-looking head whose first line parses
@@ -140,7 +140,8 @@ def _new(data: bytes) -> tuple[tuple[str, Any], bytes | None]:
     appended: list[bytes] = []
 
     def given() -> Iterator[tuple[int, Any]]:
-        for batch in records.read_batches(io.BytesIO(data), "x"):
+        for item in records.items(io.BytesIO(data), "x"):
+            batch = records.parsed(item, "x")
             if batch.lines is not None:
                 appended.append(batch.lines)
             else:

@@ -273,9 +273,10 @@ def test_predicates_hold_as_their_conditions_do(
     held = [_holds(condition, record) for condition in predicate.conditions]
     assert [c.holds(record) for c in predicate.conditions] == held
     assert predicate(record) == (all(held) if mode == "all" else any(held))
-    assert predicate.holding(record) == [
-        c.field for c, h in zip(predicate.conditions, held, strict=True) if h
-    ]
+    assert predicate.judged(record) == (
+        predicate(record),
+        [c.field for c, h in zip(predicate.conditions, held, strict=True) if h],
+    )
 
 
 @settings(max_examples=300, deadline=None)
@@ -300,7 +301,7 @@ def test_what_the_sidecar_holds_is_remembered_as_held_decides(
     failure: list[tuple[str, list[Any]]],
     records: list[dict[str, Any]],
 ) -> None:
-    """`index.Held.many`, remembering by the fields `held` reads (an import's shortcut), gives
+    """`sidecar.Held`, remembering by the fields `held` reads (an import's shortcut), gives
     what `held` gives of each record, the same records asked again included."""
 
     def predicate(mode: str, conditions: list[tuple[str, list[Any]]]) -> Predicate:
@@ -313,7 +314,7 @@ def test_what_the_sidecar_holds_is_remembered_as_held_decides(
     )  # fmt: skip
     remembered = Held(spec)
     for batch in (records, records * 2, records[:1]):
-        for record, found in zip(batch, remembered.many(batch), strict=True):
+        for record, found in zip(batch, map(remembered, batch), strict=True):
             assert found == held(spec, record), record
             assert list(map(type, found)) == list(map(type, held(spec, record)))
 
