@@ -243,7 +243,7 @@ def first_break(old: BinaryIO, new: BinaryIO, chunk: int = CHUNK) -> PrefixBreak
                 line_start = offset + newline + 1
             offset += len(before)
             continue
-        index = _common_length(before, after)
+        index = common_length(before, after)
         line += before.count(b"\n", 0, index)
         newline = before.rfind(b"\n", 0, index)
         if newline >= 0:
@@ -273,9 +273,11 @@ def _read_exactly(stream: BinaryIO, size: int) -> bytes:
     return b"".join(parts)
 
 
-def _common_length(a: bytes, b: bytes) -> int:
+def common_length(a: bytes, b: bytes) -> int:
     """Length of the common prefix of `a` and `b`, by bisection on slice comparisons."""
     low, high = 0, min(len(a), len(b))
+    if a[:high] == b[:high]:
+        return high
     while low < high:
         middle = (low + high + 1) // 2
         if a[:middle] == b[:middle]:

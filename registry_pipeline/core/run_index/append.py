@@ -627,7 +627,7 @@ def _matching(fd: int, spool: IO[bytes], start: int, covered: int) -> tuple[int,
     while mine := spool.read(WRITE_BLOCK):
         room = max(0, min(len(mine), covered - start - position))
         theirs = os.pread(fd, room, start + position)
-        same = _common_prefix(mine, theirs)
+        same = jsonl.common_length(mine, theirs)
         cut = mine.rfind(b"\n", 0, same)
         if cut >= 0:
             lines += mine.count(b"\n", 0, cut + 1)
@@ -636,18 +636,6 @@ def _matching(fd: int, spool: IO[bytes], start: int, covered: int) -> tuple[int,
             break
         position += len(mine)
     return lines, size
-
-
-def _common_prefix(mine: bytes, theirs: bytes) -> int:
-    """How many first bytes the two have in common (by bisection on slice comparisons)."""
-    n = min(len(mine), len(theirs))
-    if mine[:n] == theirs[:n]:
-        return n
-    low, high = 0, n  # mine[:low] == theirs[:low]; mine[:high] != theirs[:high]
-    while high - low > 1:
-        middle = (low + high) // 2
-        low, high = (middle, high) if mine[:middle] == theirs[:middle] else (low, middle)
-    return low
 
 
 def _partial_retry(found: Overlap, order: Order) -> RecordsError:
