@@ -107,5 +107,7 @@ def test_the_prefix_check_agrees_with_startswith(old: bytes, new: bytes) -> None
 def test_common_length_is_the_length_of_the_shared_start(a: bytes, b: bytes, start: bytes) -> None:
     """The one prefix measure (the journal's prefix check, a retried append's overlap)."""
     a, b = start + a, start + b
-    expected = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    expected = next(
+        (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
+    )
     assert jsonl.common_length(a, b) == expected
