@@ -138,13 +138,19 @@ def _porcelain_paths(listed: str) -> list[str]:
 
 def ask_git(root: Path, *args: str, strip: bool = True) -> str | None:
     """What `git -C root ARGS...` prints (stripped); None without git or when it fails."""
+    out = git_output(root, *args)
+    text = None if out is None else out.decode("utf-8", "surrogateescape")
+    return text.strip() if strip and text is not None else text
+
+
+def git_output(
+    root: Path, *args: str, stdin: bytes = b"", ok: tuple[int, ...] = (0,)
+) -> bytes | None:
+    """What `git -C root ARGS...` prints, as bytes (a blob as it is stored); None without git,
+    or when it exits with a status not in `ok`."""
     try:
-        done = subprocess.run(
-            ["git", "-C", str(root), *args], capture_output=True, encoding="utf-8",
-            errors="surrogateescape", timeout=60, check=False,
-        )  # fmt: skip
+        done = subprocess.run(["git", "-C", str(root), *args], input=stdin, capture_output=True,
+                              timeout=60, check=False)  # fmt: skip
     except (OSError, subprocess.TimeoutExpired):
         return None
-    if done.returncode != 0:
-        return None
-    return done.stdout.strip() if strip else done.stdout
+    return done.stdout if done.returncode in ok else None

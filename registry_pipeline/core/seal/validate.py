@@ -22,6 +22,7 @@ from pathlib import Path
 from registry_pipeline.core.errors import Hint, Problem, ReasonCode, RegistryError, UsageError
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.seal.folder_report import (
+    NOT_REGULAR,
     REQUIRED,
     FolderReport,
     json_invalid,
@@ -522,7 +523,7 @@ class Inspector:
                         what = (
                             f"is a symbolic link (to {os.readlink(entry.path)!r})"
                             if entry.is_symlink()
-                            else "is not a regular file (FIFO, socket or device)"
+                            else NOT_REGULAR
                         )
                         self.report(ReasonCode.NOT_A_REGULAR_FILE, relpath, what)
             if empty and prefix:

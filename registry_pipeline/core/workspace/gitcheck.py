@@ -9,31 +9,18 @@ pointer store says it when it journals a pointer whose folder is absent.
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
 from registry_pipeline.core.errors import Problem, RegistryError
+from registry_pipeline.core.seal.gitstate import git_output as git_output
 from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES, read_regular_file
 
 PROBE = "probe__/manifest.json"
 """A file name inside a run root, as a sealed folder would hold one."""
-
-
-def git_output(
-    root: Path, *args: str, stdin: bytes = b"", ok: tuple[int, ...] = (0,)
-) -> bytes | None:
-    """What `git -C root ARGS...` prints, as bytes (a blob as it is stored); None without git,
-    or when it exits with a status not in `ok`."""
-    try:
-        done = subprocess.run(["git", "-C", str(root), *args], input=stdin, capture_output=True,
-                              timeout=60, check=False)  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout if done.returncode in ok else None
 
 
 def _git(root: Path, args: Sequence[str], paths: Sequence[str]) -> list[str] | None:
