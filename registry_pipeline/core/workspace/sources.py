@@ -21,7 +21,7 @@ from registry_pipeline.core.errors import Problem, ReasonCode, RegistryError, Us
 from registry_pipeline.core.fs import escape_problem
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.seal.folder_report import NOT_REGULAR, json_invalid, schema_violation
-from registry_pipeline.core.seal.hashing import BLOCK_SIZE, file_lines, jsonl_records
+from registry_pipeline.core.seal.hashing import BLOCK_SIZE, jsonl_records
 from registry_pipeline.core.seal.paths import fold_key, is_reserved, printable, relpath_problem
 from registry_pipeline.core.seal.pointer_lines import pointer_lines
 from registry_pipeline.core.seal.schemas import ArtifactSchema, SchemaCatalog, violation_text
@@ -309,8 +309,11 @@ def count_records(files: Mapping[str, bytes | Path]) -> int:
     for relpath, content in files.items():
         if relpath.endswith(".jsonl"):
             if isinstance(content, Path):  # the lines `bytes.splitlines` gives, as below
-                pieces = (part for line in file_lines(content) for part in line.split(b"\r"))
-                total += sum(1 for part in pieces if part.strip())
+                with content.open("rb") as handle:
+                    pieces = (
+                        part for _n, line in jsonl.lines(handle) for part in line.split(b"\r")
+                    )
+                    total += sum(1 for part in pieces if part.strip())
             else:
                 total += sum(1 for line in content.splitlines() if line.strip())
             continue
