@@ -227,25 +227,18 @@ def check_catalog(
     if problems:
         raise catalog_error(path, problems)
     roots = tuple(document.get("run_roots", (RUNS_RELPATH,)))
-    bad_roots = [
-        f"/run_roots: {run_root!r} {relpath_problem(run_root)}"
-        for run_root in roots
-        if relpath_problem(run_root)
-    ]
+    bad_roots = [f"/run_roots: {r!r} {relpath_problem(r)}" for r in roots if relpath_problem(r)]
     if bad_roots:
         raise catalog_error(path, bad_roots)
     for run_root in roots:
         _check_run_root(root, run_root)
     pointer_file = str(document.get("pointer_file", POINTER_FILE_RELPATH))
-    escape = relpath_problem(pointer_file) or _escape_reason(root, pointer_file)
-    if escape:
-        raise catalog_error(path, [f"/pointer_file: {pointer_file!r} {escape}"])
-    excluded = tuple((e["registry_id"], e["reason"]) for e in document.get("excluded", ()))
     coordination = document.get("coordination")
-    if coordination is not None:
-        escape = relpath_problem(coordination) or _escape_reason(root, coordination)
+    for key, relpath in (("pointer_file", pointer_file), ("coordination", coordination)):
+        escape = relpath is not None and (relpath_problem(relpath) or _escape_reason(root, relpath))
         if escape:
-            raise catalog_error(path, [f"/coordination: {coordination!r} {escape}"])
+            raise catalog_error(path, [f"/{key}: {relpath!r} {escape}"])
+    excluded = tuple((e["registry_id"], e["reason"]) for e in document.get("excluded", ()))
     store = document.get("store")
     if store is not None:
         try:
