@@ -253,9 +253,7 @@ class Staging:
             self.store.workspace.require_writable(target)  # RUNS/ may have changed meanwhile
             try:
                 fs.rename_noreplace(self.path, target)
-            except FileExistsError:
-                continue
-            except OSError as exc:
+            except OSError as exc:  # FileExistsError included
                 if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
                     continue
                 raise
