@@ -56,6 +56,16 @@ def jsonl_records(lines: Iterable[bytes]) -> Iterator[tuple[int, Any]]:
             ) from None
 
 
+def file_stamp(path: str | os.PathLike[str]) -> tuple[int, int, int, int] | None:
+    """Size, mtime, ctime and inode of the file at `path` (None when it cannot be stat'ed): what
+    changes when it is written or replaced, so a parse kept per stamp is never stale."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
+
+
 REGULAR_ONLY = (
     os.O_RDONLY
     | getattr(os, "O_NOFOLLOW", 0)

@@ -24,7 +24,7 @@ from typing import Any
 
 from registry_pipeline.core.errors import Problem, ReasonCode, UsageError
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
-from registry_pipeline.core.seal.hashing import jsonl_records
+from registry_pipeline.core.seal.hashing import file_stamp, jsonl_records
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 ENVELOPE_ID = "urn:registry-pipeline:schema:run_envelope"
@@ -377,18 +377,10 @@ def _stamp(folders: Sequence[str]) -> tuple[object, ...]:
                         entries.append((entry.path, *key))
                         bound = _bound_name(entry.path, *key)
                         if bound is not None:
-                            entries.append(_file_stamp(bound))
+                            entries.append((bound, file_stamp(bound)))
         except OSError:
             entries.append((folder, None))
     return tuple(sorted(entries, key=str))
-
-
-def _file_stamp(path: str) -> tuple[object, ...]:
-    try:
-        info = os.stat(path)
-    except OSError:
-        return (path, None)
-    return (path, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
 @functools.lru_cache(maxsize=1024)

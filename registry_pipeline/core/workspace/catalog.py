@@ -27,6 +27,7 @@ from registry_pipeline.core.errors import Problem, UsageError
 from registry_pipeline.core.fs import escape_problem
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.objstore.store import parse_store_url
+from registry_pipeline.core.seal.hashing import file_stamp
 from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.seal.run_id import registry_of
 from registry_pipeline.core.seal.schemas import SchemaCatalog, violation_text
@@ -443,11 +444,8 @@ def override_log_entries(
 def _sealed(runs: Path) -> bool:
     """Whether `runs` holds a run folder of the override log, by name (cached per state of the
     folder: adding or removing a folder changes its mtime)."""
-    try:
-        info = runs.stat()
-    except OSError:
-        return False
-    return _has_folder(str(runs), (info.st_ino, info.st_mtime_ns))
+    stamp = file_stamp(runs)
+    return stamp is not None and _has_folder(str(runs), stamp)
 
 
 @functools.lru_cache(maxsize=32)
