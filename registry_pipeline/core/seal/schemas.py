@@ -138,11 +138,6 @@ class ArtifactSchema:
     binding_document: dict[str, Any] | None = None
     """The binding's own object (its `$id`, patterns and format), when bound."""
 
-    @property
-    def origin(self) -> Path:
-        """The file of the schema folder this schema was loaded from."""
-        return self.binding or self.path
-
     def matches(self, relpath: str) -> bool:
         """Whether this schema governs the artifact at `relpath`: a pattern with a `/` matches
         the relpath, one without matches the file name; `*` never crosses a `/` (a collection's
@@ -232,7 +227,7 @@ class SchemaCatalog:
             return schema_id  # an identical copy: keep the first (built-in) one
         if known is not None and schema_id in in_folder:
             raise UsageError(
-                f"duplicate $id {schema_id!r} (also {known.origin})",
+                f"duplicate $id {schema_id!r} (also {known.binding or known.path})",
                 code="SCHEMA_INVALID",
                 path=str(path),
             )
