@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from registry_pipeline.core import jsonl
 from registry_pipeline.core.errors import Hint, Problem, ReasonCode, RegistryError, UsageError
@@ -393,13 +393,6 @@ def _fingerprint(folder: str) -> str:
 HASH_THREADS = min(4, os.cpu_count() or 1)
 
 
-def _parents(relpath: str) -> Iterator[str]:
-    """The folders above `relpath`: `a/b/c` gives `a/b` and `a`."""
-    while "/" in relpath:
-        relpath = relpath.rsplit("/", 1)[0]
-        yield relpath
-
-
 class Inspector:
     """One pass over one folder; `report` collects problems instead of raising."""
 
@@ -688,7 +681,7 @@ class Inspector:
         that held a listed file is left out (MISSING_FILE already says what went)."""
         if not self.empty_folders:
             return
-        held = {parent for entry in listing or () for parent in _parents(entry.relpath)}
+        held = {str(p) for entry in listing or () for p in PurePosixPath(entry.relpath).parents}
         for relpath in sorted(self.empty_folders, key=sort_key):
             if relpath not in held:
                 self.report(
