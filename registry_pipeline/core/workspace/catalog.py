@@ -228,7 +228,11 @@ def check_catalog(
     if problems:
         raise catalog_error(path, problems)
     roots = tuple(document.get("run_roots", (RUNS_RELPATH,)))
-    bad_roots = [f"/run_roots: {r!r} {relpath_problem(r)}" for r in roots if relpath_problem(r)]
+    bad_roots = [
+        f"/run_roots: {run_root!r} {relpath_problem(run_root)}"
+        for run_root in roots
+        if relpath_problem(run_root)
+    ]
     if bad_roots:
         raise catalog_error(path, bad_roots)
     for run_root in roots:

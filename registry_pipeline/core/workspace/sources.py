@@ -57,8 +57,13 @@ def plan_sources(sources: Sequence[Path]) -> list[tuple[str, Path]]:
         for source in sources:
             name = source.name
             if source.is_symlink():
-                link = "is a symbolic link; seal the file it points to"
-                problems.append(_problem(ReasonCode.NOT_A_REGULAR_FILE, str(source), link))
+                problems.append(
+                    _problem(
+                        ReasonCode.NOT_A_REGULAR_FILE,
+                        str(source),
+                        "is a symbolic link; seal the file it points to",
+                    )
+                )
             elif source.is_dir():
                 _walk(source, name + "/", pairs, problems)
             elif not source.exists():
@@ -115,8 +120,9 @@ def _check_names(pairs: list[tuple[str, Path]], problems: list[Problem]) -> None
         if is_reserved(relpath):
             found.append((ReasonCode.UNSAFE_PATH, "is a name the seal writes itself; rename it"))
         if key in seen:
-            twin = f"same name as {seen[key]!r} (after case folding)"
-            found.append((ReasonCode.DUPLICATE_ENTRY, twin))
+            found.append(
+                (ReasonCode.DUPLICATE_ENTRY, f"same name as {seen[key]!r} (after case folding)")
+            )
         problems.extend(_problem(code, relpath, message) for code, message in found)
         seen[key] = relpath
 
@@ -294,8 +300,13 @@ def _entries(folder: Path, problems: list[Problem]) -> list[tuple[str, Path, int
         for name in list(subdirs):
             if (base / name).is_symlink():
                 subdirs.remove(name)
-                link = "is a symbolic link to a folder"
-                problems.append(_problem(ReasonCode.NOT_A_REGULAR_FILE, rel_prefix + name, link))
+                problems.append(
+                    _problem(
+                        ReasonCode.NOT_A_REGULAR_FILE,
+                        rel_prefix + name,
+                        "is a symbolic link to a folder",
+                    )
+                )
         found.extend(
             (rel_prefix + name, base / name, os.lstat(base / name).st_mode) for name in files
         )
