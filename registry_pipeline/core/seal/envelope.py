@@ -58,8 +58,6 @@ class RunSpec:
     operation_id: str | None = None
     run_type: str | None = None
     inputs: Sequence[SealedRef] = ()
-    builder_name: str = BUILDER_NAME
-    builder_version: str = __version__
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -77,7 +75,7 @@ def build_envelope(
             "operation_id": spec.operation_id,
             "git_commit": git.commit,
             "working_tree_state": git.working_tree_state,
-            "builder": {"name": spec.builder_name, "version": spec.builder_version},
+            "builder": {"name": BUILDER_NAME, "version": __version__},
             "inputs": [ref.as_json() for ref in spec.inputs],
             "outputs": [*sorted(payload, key=sort_key), RUN_JSON, MANIFEST_JSON, MANIFEST_SHA256],
         }

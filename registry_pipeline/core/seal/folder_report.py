@@ -17,6 +17,7 @@ from registry_pipeline.core.seal.manifest import MANIFEST_JSON, MANIFEST_SHA256,
 from registry_pipeline.core.seal.paths import printable
 
 REQUIRED = (RUN_JSON, MANIFEST_JSON, MANIFEST_SHA256)
+NOT_REGULAR = "is not a regular file (FIFO, socket or device)"
 
 
 @dataclass(frozen=True)

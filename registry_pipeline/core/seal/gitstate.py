@@ -70,9 +70,10 @@ def canon_changes(root: Path) -> tuple[str, ...] | None:
     top); None when git is absent, `root` is outside a work tree, or git fails."""
     if ask_git(root, "rev-parse", "--is-inside-work-tree") != "true":
         return None
-    excludes = [f":(exclude,literal){path}" for path in not_canon(root)]
-    excludes += [f":(exclude,glob){pattern}" for pattern in NOT_CANON_PATTERNS]
-    excludes += [f":(exclude,glob){pattern}" for pattern in _pointer_temp_files(root)]
+    pointer = pointer_file_relpath(root)
+    excludes = [f":(exclude,literal){path}" for path in (pointer, *NOT_CANON)]
+    globs = (*NOT_CANON_PATTERNS, _temp_files(pointer))
+    excludes += [f":(exclude,glob){pattern}" for pattern in globs]
     listed = ask_git(root, "status", "--porcelain", "-z", "--", ":/", *excludes, strip=False)
     if listed is None:
         return None
@@ -97,11 +98,11 @@ def pointer_file_relpath(root: Path) -> str:
     return relpath
 
 
-def _pointer_temp_files(root: Path) -> tuple[str, ...]:
+def _temp_files(pointer_file: str) -> str:
     """The glob of the pointer file's temp files beside it (`.<name>.<pid>.tmp`)."""
-    path = PurePosixPath(pointer_file_relpath(root))
+    path = PurePosixPath(pointer_file)
     folder = "" if str(path.parent) == "." else f"{_glob_literal(str(path.parent))}/"
-    return (f"{folder}.{_glob_literal(path.name)}.*.tmp",)
+    return f"{folder}.{_glob_literal(path.name)}.*.tmp"
 
 
 def _glob_literal(name: str) -> str:
@@ -138,13 +139,19 @@ def _porcelain_paths(listed: str) -> list[str]:
 
 def ask_git(root: Path, *args: str, strip: bool = True) -> str | None:
     """What `git -C root ARGS...` prints (stripped); None without git or when it fails."""
+    out = git_output(root, *args)
+    text = None if out is None else out.decode("utf-8", "surrogateescape")
+    return text.strip() if strip and text is not None else text
+
+
+def git_output(
+    root: Path, *args: str, stdin: bytes = b"", ok: tuple[int, ...] = (0,)
+) -> bytes | None:
+    """What `git -C root ARGS...` prints, as bytes (a blob as it is stored); None without git,
+    or when it exits with a status not in `ok`."""
     try:
-        done = subprocess.run(
-            ["git", "-C", str(root), *args], capture_output=True, encoding="utf-8",
-            errors="surrogateescape", timeout=60, check=False,
-        )  # fmt: skip
+        done = subprocess.run(["git", "-C", str(root), *args], input=stdin, capture_output=True,
+                              timeout=60, check=False)  # fmt: skip
     except (OSError, subprocess.TimeoutExpired):
         return None
-    if done.returncode != 0:
-        return None
-    return done.stdout.strip() if strip else done.stdout
+    return done.stdout if done.returncode in ok else None

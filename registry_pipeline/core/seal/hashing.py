@@ -41,28 +41,10 @@ def sha256_file(path: str | os.PathLike[str] | int) -> tuple[str, int]:
     return digest.hexdigest(), total
 
 
-def file_lines(path: str | os.PathLike[str], block_size: int = BLOCK_SIZE) -> Iterator[bytes]:
-    """The lines of a file exactly as `data.split(b"\\n")` gives them (the last one is what
-    follows the last newline: b"" when the file ends with one), read `block_size` bytes at a
-    time: memory holds a block and the longest line, never the file."""
-    pending: list[bytes] = []
-    with open(path, "rb") as handle:
-        while block := handle.read(block_size):
-            lines = block.split(b"\n")
-            tail = lines.pop()
-            if lines:
-                if pending:
-                    lines[0] = b"".join((*pending, lines[0]))
-                    pending = []
-                yield from lines
-            pending.append(tail)
-    yield b"".join(pending)
-
-
 def jsonl_records(lines: Iterable[bytes]) -> Iterator[tuple[int, Any]]:
     """(line number, parsed object) per non-blank line of `lines` (a JSONL file's, as
-    `file_lines` or `bytes.split(b"\\n")` give them); `schemas.iter_jsonl` is this over a
-    whole file's bytes. Raises JSONDecodeProblem naming the line."""
+    `core.jsonl.lines` or `bytes.split(b"\\n")` give them); `schemas.iter_jsonl` is this over
+    a whole file's bytes. Raises JSONDecodeProblem naming the line."""
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -72,6 +54,16 @@ def jsonl_records(lines: Iterable[bytes]) -> Iterator[tuple[int, Any]]:
             raise JSONDecodeProblem(
                 f"line {number}: {exc.message}", exc.code, line=number, column=exc.column
             ) from None
+
+
+def file_stamp(path: str | os.PathLike[str]) -> tuple[int, int, int, int] | None:
+    """Size, mtime, ctime and inode of the file at `path` (None when it cannot be stat'ed): what
+    changes when it is written or replaced, so a parse kept per stamp is never stale."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
 
 
 REGULAR_ONLY = (

@@ -41,7 +41,7 @@ def _relpath_rules(relpath: str) -> str | None:
         return "is absolute"
     for segment in relpath.split("/"):
         if segment in ("", ".", ".."):
-            return f"has a {segment or 'empty'!r} segment" if segment else "has an empty segment"
+            return f"has a {segment!r} segment" if segment else "has an empty segment"
     if not unicodedata.is_normalized("NFC", relpath):
         return "is not in Unicode NFC form"
     return None

@@ -54,44 +54,25 @@ def _walk(text: str, at: int, node: dict[Any, Any], found: dict[str, int], wante
         found[node[_HERE]] = at
         if len(found) == wanted:
             raise StopIteration  # every pointer found: stop walking
-    if len(node) == (1 if _HERE in node else 0):
+    if len(node) == (1 if _HERE in node else 0) or text[at] not in "{[":
         return _skip_value(text, at)
-    opener = text[at]
-    if opener == "{":
-        return _object(text, at, node, found, wanted)
-    if opener == "[":
-        return _array(text, at, node, found, wanted)
-    return _skip_value(text, at)
-
-
-def _object(text: str, at: int, node: dict[Any, Any], found: dict[str, int], wanted: int) -> int:
+    closer = "}" if text[at] == "{" else "]"
     at = _skip_space(text, at + 1)
-    if text[at] == "}":
-        return at + 1
-    while True:
-        key, at = _DECODER.raw_decode(text, at)  # `at` is on the key's opening quote
-        at = _skip_space(text, _skip_space(text, at) + 1)  # past the colon
-        child = node.get(key)
-        at = _walk(text, at, child, found, wanted) if child else _skip_value(text, at)
-        at = _skip_space(text, at)
-        if text[at] == "}":
-            return at + 1
-        at = _skip_space(text, at + 1)  # past the comma
-
-
-def _array(text: str, at: int, node: dict[Any, Any], found: dict[str, int], wanted: int) -> int:
-    at = _skip_space(text, at + 1)
-    if text[at] == "]":
+    if text[at] == closer:
         return at + 1
     number = 0
     while True:
-        child = node.get(str(number))
+        if closer == "}":  # a member: its key, then past the colon
+            key, at = _DECODER.raw_decode(text, at)
+            at = _skip_space(text, _skip_space(text, at) + 1)
+        else:  # an item: its index
+            key, number = str(number), number + 1
+        child = node.get(key)
         at = _walk(text, at, child, found, wanted) if child else _skip_value(text, at)
         at = _skip_space(text, at)
-        if text[at] == "]":
+        if text[at] == closer:
             return at + 1
-        at = _skip_space(text, at + 1)
-        number += 1
+        at = _skip_space(text, at + 1)  # past the comma
 
 
 def _skip_value(text: str, at: int) -> int:

@@ -25,7 +25,11 @@ from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.fs import fsync_dir, rename_noreplace
 from registry_pipeline.core.jsonl import NotRegularFile
 from registry_pipeline.core.seal.hashing import BLOCK_SIZE, open_regular, sha256_bytes, sha256_file
-from registry_pipeline.core.seal.manifest import MANIFEST_SHA256, NO_ROOT_LINE
+from registry_pipeline.core.seal.manifest import (
+    MANIFEST_SHA256,
+    NO_ROOT_LINE,
+    parse_manifest_sha256,
+)
 
 
 @dataclass
@@ -139,7 +143,6 @@ def _listed(folder: Path) -> tuple[bytes | None, dict[str, str]]:
     """The LF-restored MANIFEST.sha256 (None when it already uses LF) and relpath -> sha256 of
     every file it lists, parsed by the seal's own parser: any malformation is refused with its
     reason (a missing ROOT line only is accepted: a plain `sha256sum` list)."""
-    from registry_pipeline.core.seal.manifest import parse_manifest_sha256
 
     path = folder / MANIFEST_SHA256
     try:
@@ -247,11 +250,9 @@ def _write_copy(
 ) -> None:
     """Every file of `source` into `staging`: restored bytes from `contents`, the others
     streamed; each file and folder made durable."""
-    folders = {staging}
     for relpath in relpaths:
         path = staging / relpath
         path.parent.mkdir(parents=True, exist_ok=True)
-        folders.update(path.parents)
         with open(path, "xb") as out:
             if relpath in contents:
                 out.write(contents[relpath])
@@ -260,9 +261,8 @@ def _write_copy(
                     shutil.copyfileobj(handle, out, BLOCK_SIZE)
             out.flush()
             os.fsync(out.fileno())
-    for folder in folders:
-        if folder == staging or staging in folder.parents:
-            fsync_dir(folder)
+    for folder, _subdirs, _files in os.walk(staging):
+        fsync_dir(folder)
 
 
 def _verify(folder: Path, source: Path) -> None:

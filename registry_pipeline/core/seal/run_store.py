@@ -14,12 +14,12 @@ import hashlib
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Protocol
 
 from registry_pipeline.core import fs
@@ -139,16 +139,28 @@ class RunStore:
                 continue
         return removed
 
-    def stage(self, spec: RunSpec) -> Staging:
-        """A new staging folder for one run of `spec.registry_id` (use it as a context manager)."""
+    @contextmanager
+    def stage(self, spec: RunSpec) -> Iterator[Staging]:
+        """A new staging folder for one run of `spec.registry_id`, locked while the block lasts
+        (`clean_staging` leaves it alone) and removed at its end unless published."""
         check_registry_id(spec.registry_id)
-        staging = self.workspace.staging_dir
-        self.workspace.require_writable(staging, self.workspace.runs_dir)
+        folder = self.workspace.staging_dir
+        self.workspace.require_writable(folder, self.workspace.runs_dir)
         self.clean_staging()
-        staging.mkdir(exist_ok=True)
-        path = staging / f"{spec.registry_id}.{os.getpid()}.{secrets.token_hex(4)}"
+        folder.mkdir(exist_ok=True)
+        path = folder / f"{spec.registry_id}.{os.getpid()}.{secrets.token_hex(4)}"
         path.mkdir()
-        return Staging(self, spec, path)
+        lock = FileLock(path, keep=True)
+        lock.try_take(None)
+        staging = Staging(self, spec, path)
+        try:
+            yield staging
+        finally:
+            try:
+                if not staging.published and path.exists():
+                    fs.make_writable_and_remove(path)
+            finally:
+                lock.release()
 
 
 class Staging:
@@ -161,22 +173,8 @@ class Staging:
         self.entries: dict[str, ManifestEntry] = {}
         self._claimed: dict[str, str] = {}
         self._folders: set[str] = set()
-        self._lock = FileLock(path, keep=True)  # held while the build lives (`clean_staging`)
-        self._lock.try_take(None)
-        self._published = False
+        self.published = False
         crash_point("staging_created")
-
-    def __enter__(self) -> Staging:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        try:
-            if not self._published and self.path.exists():
-                fs.make_writable_and_remove(self.path)
-        finally:
-            self._lock.release()
 
     def _target(self, relpath: str) -> Path:
         reason = relpath_problem(relpath)
@@ -253,13 +251,11 @@ class Staging:
             self.store.workspace.require_writable(target)  # RUNS/ may have changed meanwhile
             try:
                 fs.rename_noreplace(self.path, target)
-            except FileExistsError:
-                continue
-            except OSError as exc:
+            except OSError as exc:  # FileExistsError included
                 if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
                     continue
                 raise
-            self._published = True
+            self.published = True
             crash_point("published")
             os.chmod(target, DIR_MODE)
             fs.fsync_dir(target)

@@ -24,7 +24,7 @@ from typing import Any
 
 from registry_pipeline.core.errors import Problem, ReasonCode, UsageError
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
-from registry_pipeline.core.seal.hashing import jsonl_records
+from registry_pipeline.core.seal.hashing import file_stamp, jsonl_records
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 ENVELOPE_ID = "urn:registry-pipeline:schema:run_envelope"
@@ -138,11 +138,6 @@ class ArtifactSchema:
     binding_document: dict[str, Any] | None = None
     """The binding's own object (its `$id`, patterns and format), when bound."""
 
-    @property
-    def origin(self) -> Path:
-        """The file of the schema folder this schema was loaded from."""
-        return self.binding or self.path
-
     def matches(self, relpath: str) -> bool:
         """Whether this schema governs the artifact at `relpath`: a pattern with a `/` matches
         the relpath, one without matches the file name; `*` never crosses a `/` (a collection's
@@ -232,7 +227,7 @@ class SchemaCatalog:
             return schema_id  # an identical copy: keep the first (built-in) one
         if known is not None and schema_id in in_folder:
             raise UsageError(
-                f"duplicate $id {schema_id!r} (also {known.origin})",
+                f"duplicate $id {schema_id!r} (also {known.binding or known.path})",
                 code="SCHEMA_INVALID",
                 path=str(path),
             )
@@ -377,18 +372,10 @@ def _stamp(folders: Sequence[str]) -> tuple[object, ...]:
                         entries.append((entry.path, *key))
                         bound = _bound_name(entry.path, *key)
                         if bound is not None:
-                            entries.append(_file_stamp(bound))
+                            entries.append((bound, file_stamp(bound)))
         except OSError:
             entries.append((folder, None))
     return tuple(sorted(entries, key=str))
-
-
-def _file_stamp(path: str) -> tuple[object, ...]:
-    try:
-        info = os.stat(path)
-    except OSError:
-        return (path, None)
-    return (path, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -17,11 +17,13 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
+from registry_pipeline.core import jsonl
 from registry_pipeline.core.errors import Hint, Problem, ReasonCode, RegistryError, UsageError
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.seal.folder_report import (
+    NOT_REGULAR,
     REQUIRED,
     FolderReport,
     json_invalid,
@@ -30,7 +32,6 @@ from registry_pipeline.core.seal.folder_report import (
 )
 from registry_pipeline.core.seal.hashing import (
     SMALL_FILE,
-    file_lines,
     jsonl_records,
     read_small,
     sha256_bytes,
@@ -173,7 +174,9 @@ def inspect_run_folder(
     if report is None:
         report = _inspect(folder, fast, catalog, expect_run_id)
         if durable and _VERDICTS is not None and report.ok:
-            _VERDICTS[0].put(folder, [PASSED], _verdict_payload(fingerprint, catalog, report))
+            stored = {key: getattr(report, key) for key in _STORED}
+            payload = {"fingerprint": fingerprint, "schemas": catalog.fingerprint, **stored}
+            _VERDICTS[0].put(folder, [PASSED], payload)
     _CACHE[key] = report
     return report
 
@@ -236,13 +239,6 @@ def _stored(folder: str, fingerprint: str, schemas: SchemaCatalog) -> FolderRepo
 
 _STORED = ("run_id", "root_sha256", "files", "created_utc")
 """What a stored PASS verdict keeps of its report (with the fingerprints it holds for)."""
-
-
-def _verdict_payload(
-    fingerprint: str, schemas: SchemaCatalog, report: FolderReport
-) -> dict[str, object]:
-    return {"fingerprint": fingerprint, "schemas": schemas.fingerprint,
-            **{key: getattr(report, key) for key in _STORED}}  # fmt: skip
 
 
 def run_folder_name_problems(names: Iterable[str]) -> dict[str, tuple[Problem, ...]]:
@@ -397,13 +393,6 @@ def _fingerprint(folder: str) -> str:
 HASH_THREADS = min(4, os.cpu_count() or 1)
 
 
-def _parents(relpath: str) -> Iterator[str]:
-    """The folders above `relpath`: `a/b/c` gives `a/b` and `a`."""
-    while "/" in relpath:
-        relpath = relpath.rsplit("/", 1)[0]
-        yield relpath
-
-
 class Inspector:
     """One pass over one folder; `report` collects problems instead of raising."""
 
@@ -522,7 +511,7 @@ class Inspector:
                         what = (
                             f"is a symbolic link (to {os.readlink(entry.path)!r})"
                             if entry.is_symlink()
-                            else "is not a regular file (FIFO, socket or device)"
+                            else NOT_REGULAR
                         )
                         self.report(ReasonCode.NOT_A_REGULAR_FILE, relpath, what)
             if empty and prefix:
@@ -558,9 +547,14 @@ class Inspector:
         return self.contents.get(relpath)
 
     def _lines(self, relpath: str) -> Iterator[bytes]:
-        """The file's lines (`bytes.split(b"\\n")`): a large file's read a block at a time."""
+        """The file's lines (`bytes.split(b"\\n")`): a large file's read a line at a time
+        (`core.jsonl`, without the empty piece after its last newline)."""
         data = self._small(relpath)
-        return iter(data.split(b"\n")) if data is not None else file_lines(self.root + relpath)
+        if data is not None:
+            yield from data.split(b"\n")
+            return
+        with open(self.root + relpath, "rb") as handle:
+            yield from (line for _number, line in jsonl.lines(handle))
 
     def _hash(self, relpath: str) -> str:
         if relpath in self.large_hashes:
@@ -610,6 +604,7 @@ class Inspector:
                     hashes[MANIFEST_JSON],
                     found,
                     "does not match its hash in MANIFEST.sha256",
+                    ManifestEntry(MANIFEST_JSON, -1, hashes[MANIFEST_JSON]),
                 )
         for relpath, entry in listed.items():
             if relpath not in hashes:
@@ -667,24 +662,14 @@ class Inspector:
         expected: str | int,
         found: str | int,
         message: str,
-        entry: ManifestEntry | None = None,
+        sealed: ManifestEntry,
     ) -> None:
-        sealed_sha = entry.sha256 if entry else str(expected)
-        sealed_size = entry.bytes if entry else -1
         diagnosis = None
         if self._size(relpath) <= MAX_DIAGNOSE:
-            diagnosis = diagnose(self._read(relpath), sealed_sha, sealed_size)
-        if diagnosis:
-            self.report(
-                code,
-                relpath,
-                f"{message}: {diagnosis}",
-                expected=expected,
-                found=found,
-                hint=Hint.LINE_ENDINGS_CONVERTED,
-            )
-        else:
-            self.report(code, relpath, message, expected=expected, found=found)
+            diagnosis = diagnose(self._read(relpath), sealed.sha256, sealed.bytes)
+        hint = Hint.LINE_ENDINGS_CONVERTED if diagnosis else None
+        said = f"{message}: {diagnosis}" if diagnosis else message
+        self.report(code, relpath, said, expected=expected, found=found, hint=hint)
 
     def _check_unlisted(self, entries: list[ManifestEntry]) -> None:
         unlisted = self.files.keys() - {entry.relpath for entry in entries}
@@ -696,7 +681,7 @@ class Inspector:
         that held a listed file is left out (MISSING_FILE already says what went)."""
         if not self.empty_folders:
             return
-        held = {parent for entry in listing or () for parent in _parents(entry.relpath)}
+        held = {str(p) for entry in listing or () for p in PurePosixPath(entry.relpath).parents}
         for relpath in sorted(self.empty_folders, key=sort_key):
             if relpath not in held:
                 self.report(
@@ -743,11 +728,9 @@ class Inspector:
                             self.problems.append(found)
                 else:
                     document = loads_strict(self._read(relpath))
-                    for violation in self.schemas.validate(schema.schema_id, document):
-                        self.problems.append(
-                            schema_violation(
-                                relpath, violation_text(violation), None, violation.field
-                            )
-                        )
+                    self.problems.extend(
+                        schema_violation(relpath, violation_text(v), None, v.field)
+                        for v in self.schemas.validate(schema.schema_id, document)
+                    )
             except JSONDecodeProblem as exc:
                 self.problems.append(json_invalid(relpath, schema.format, exc))

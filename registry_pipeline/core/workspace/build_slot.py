@@ -85,11 +85,8 @@ def slot(
 ) -> AbstractContextManager[None]:
     """`medium`'s part of the build slot, held as `holder`: once `wait` seconds have passed,
     `refused` (BUILD_IN_PROGRESS naming who holds it and where, by default)."""
-
-    def in_place(who: str) -> BuildInProgress:
-        return in_progress(who, medium.where, wait)
-
-    return hold(medium, Owner(holder), wait=wait, refused=refused or in_place, on_wait=on_wait)
+    refused = refused or (lambda who: in_progress(who, medium.where, wait))
+    return hold(medium, Owner(holder), wait=wait, refused=refused, on_wait=on_wait)
 
 
 def require_safe(workspace: Workspace) -> Path:

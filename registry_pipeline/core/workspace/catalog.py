@@ -27,6 +27,7 @@ from registry_pipeline.core.errors import Problem, UsageError
 from registry_pipeline.core.fs import escape_problem
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.objstore.store import parse_store_url
+from registry_pipeline.core.seal.hashing import file_stamp
 from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.seal.run_id import registry_of
 from registry_pipeline.core.seal.schemas import SchemaCatalog, violation_text
@@ -237,15 +238,12 @@ def check_catalog(
     for run_root in roots:
         _check_run_root(root, run_root)
     pointer_file = str(document.get("pointer_file", POINTER_FILE_RELPATH))
-    escape = relpath_problem(pointer_file) or _escape_reason(root, pointer_file)
-    if escape:
-        raise catalog_error(path, [f"/pointer_file: {pointer_file!r} {escape}"])
-    excluded = tuple((e["registry_id"], e["reason"]) for e in document.get("excluded", ()))
     coordination = document.get("coordination")
-    if coordination is not None:
-        escape = relpath_problem(coordination) or _escape_reason(root, coordination)
+    for key, relpath in (("pointer_file", pointer_file), ("coordination", coordination)):
+        escape = relpath is not None and (relpath_problem(relpath) or _escape_reason(root, relpath))
         if escape:
-            raise catalog_error(path, [f"/coordination: {coordination!r} {escape}"])
+            raise catalog_error(path, [f"/{key}: {relpath!r} {escape}"])
+    excluded = tuple((e["registry_id"], e["reason"]) for e in document.get("excluded", ()))
     store = document.get("store")
     if store is not None:
         try:
@@ -450,11 +448,8 @@ def override_log_entries(
 def _sealed(runs: Path) -> bool:
     """Whether `runs` holds a run folder of the override log, by name (cached per state of the
     folder: adding or removing a folder changes its mtime)."""
-    try:
-        info = runs.stat()
-    except OSError:
-        return False
-    return _has_folder(str(runs), (info.st_ino, info.st_mtime_ns))
+    stamp = file_stamp(runs)
+    return stamp is not None and _has_folder(str(runs), stamp)
 
 
 @functools.lru_cache(maxsize=32)

@@ -9,31 +9,17 @@ pointer store says it when it journals a pointer whose folder is absent.
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
 from registry_pipeline.core.errors import Problem, RegistryError
+from registry_pipeline.core.seal.gitstate import git_output as git_output
 from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES, read_regular_file
 
 PROBE = "probe__/manifest.json"
 """A file name inside a run root, as a sealed folder would hold one."""
-
-
-def git_output(
-    root: Path, *args: str, stdin: bytes = b"", ok: tuple[int, ...] = (0,)
-) -> bytes | None:
-    """What `git -C root ARGS...` prints, as bytes (a blob as it is stored); None without git,
-    or when it exits with a status not in `ok`."""
-    try:
-        done = subprocess.run(["git", "-C", str(root), *args], input=stdin, capture_output=True,
-                              timeout=60, check=False)  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout if done.returncode in ok else None
 
 
 def _git(root: Path, args: Sequence[str], paths: Sequence[str]) -> list[str] | None:
@@ -82,66 +68,6 @@ class GitCode(StrEnum):
     LINE_ENDINGS_CONVERTIBLE = "LINE_ENDINGS_CONVERTIBLE"
 
 
-@dataclass(frozen=True)
-class GitReport:
-    """What git does to a workspace's run roots and to the folders its pointer file names."""
-
-    converting_roots: list[str]
-    """Run roots whose files git may convert."""
-    ignored_targets: list[str]
-    """`registry_id -> run_id` of pointer targets inside an ignored run root."""
-    pointer_file: str | None
-    pointer_file_tracked: bool
-
-    def findings(self) -> list[Problem]:
-        """One finding per thing a user can act on, with its consequence and the fix. A run
-        root that git ignores is no finding by itself (keeping sealed folders out of git is a
-        choice, the demo's and the seed's); it is one when a committed pointer file names
-        folders in it, which a fresh clone then lacks."""
-        found = []
-        if self.ignored_targets and self.pointer_file_tracked:
-            found.append(Problem(
-                code=GitCode.POINTER_TARGETS_GIT_IGNORED,
-                path=self.pointer_file,
-                message=f"the committed pointer file {self.pointer_file} names "
-                f"{len(self.ignored_targets)} sealed folder(s) that git ignores "
-                f"({some(self.ignored_targets)}): a fresh clone has the pointers but none "
-                "of their snapshots; commit the run root, or stop committing the pointer file",
-            ))  # fmt: skip
-        for run_root in self.converting_roots:
-            found.append(Problem(
-                code=GitCode.LINE_ENDINGS_CONVERTIBLE,
-                path=f"{run_root}/",
-                message=f".gitattributes lets git convert line endings under {run_root}/: a "
-                f"converted file no longer matches its seal (add `/{run_root}/** -text`)",
-            ))  # fmt: skip
-        return found
-
-
-def git_report(
-    root: Path,
-    run_roots: Sequence[str],
-    pointer_file: str | None = None,
-    targets: Sequence[tuple[str, str, str]] = (),
-) -> GitReport:
-    """Ask git about each run root and each pointer target `(registry_id, run_root, run_id)`."""
-    # a path git would refuse (outside the work tree, `..`) is not asked: git stops at the
-    # first one and would answer nothing for the others
-    probes = {f"{r}/{PROBE}": r for r in run_roots if relpath_problem(f"{r}/{PROBE}") is None}
-    target_probes = {
-        f"{r}/{run_id}/manifest.json": f"{i} -> {run_id}"
-        for i, r, run_id in targets
-        if relpath_problem(f"{r}/{run_id}/manifest.json") is None
-    }
-    rules = ignore_rules(root, target_probes)
-    return GitReport(
-        converting_roots=[probes[p] for p in converted(root, probes)],
-        ignored_targets=[name for p, name in target_probes.items() if p in rules],
-        pointer_file=pointer_file,
-        pointer_file_tracked=pointer_file is not None and is_tracked(root, pointer_file),
-    )
-
-
 def some(items: Sequence[str], shown: int = 3) -> str:
     """`a; b; c and 5 more`: a list said in one line."""
     more = f" and {len(items) - shown} more" if len(items) > shown else ""
@@ -169,6 +95,35 @@ def pointer_targets(path: Path) -> list[tuple[str, str, str]]:
 def workspace_git_findings(
     root: Path, run_roots: Sequence[str], pointer_file: str
 ) -> list[Problem]:
-    """`git_report` for a workspace's run roots and the targets its pointer file names."""
-    targets = pointer_targets(root / pointer_file)
-    return git_report(root, run_roots, pointer_file, targets).findings()
+    """What git does to a workspace's run roots and to the folders its pointer file names: one
+    finding per thing a user can act on, with its consequence and the fix. A run root that git
+    ignores is no finding by itself (keeping sealed folders out of git is a choice, the demo's
+    and the seed's); it is one when a committed pointer file names folders in it, which a fresh
+    clone then lacks."""
+    # a path git would refuse (outside the work tree, `..`) is not asked: git stops at the
+    # first one and would answer nothing for the others
+    probes = {f"{r}/{PROBE}": r for r in run_roots if relpath_problem(f"{r}/{PROBE}") is None}
+    target_probes = {
+        f"{r}/{run_id}/manifest.json": f"{i} -> {run_id}"
+        for i, r, run_id in pointer_targets(root / pointer_file)
+        if relpath_problem(f"{r}/{run_id}/manifest.json") is None
+    }
+    rules = ignore_rules(root, target_probes)
+    ignored = [name for probe, name in target_probes.items() if probe in rules]
+    found = []
+    if ignored and is_tracked(root, pointer_file):
+        found.append(Problem(
+            code=GitCode.POINTER_TARGETS_GIT_IGNORED,
+            path=pointer_file,
+            message=f"the committed pointer file {pointer_file} names {len(ignored)} sealed "
+            f"folder(s) that git ignores ({some(ignored)}): a fresh clone has the pointers but "
+            "none of their snapshots; commit the run root, or stop committing the pointer file",
+        ))  # fmt: skip
+    for run_root in (probes[probe] for probe in converted(root, probes)):
+        found.append(Problem(
+            code=GitCode.LINE_ENDINGS_CONVERTIBLE,
+            path=f"{run_root}/",
+            message=f".gitattributes lets git convert line endings under {run_root}/: a "
+            f"converted file no longer matches its seal (add `/{run_root}/** -text`)",
+        ))  # fmt: skip
+    return found

@@ -251,7 +251,6 @@ def point_dagster_here(root: Path) -> list[str]:
     DAGSTER_HOME that is not a folder). What it did."""
     dotenv = root / DOTENV_RELPATH
     require_safe_all(root, [dotenv])
-    said: list[str] = []
     text = (read_existing(dotenv) or b"").decode("utf-8", errors="replace")
     lines = text.splitlines()
     ours = dagster_home_line(root)
@@ -263,12 +262,12 @@ def point_dagster_here(root: Path) -> list[str]:
         current = lines[found[-1]].split("=", 1)[1].strip().strip("'\"")
         another_workspace = Path(current).as_posix().endswith("/" + DAGSTER_HOME_RELPATH)
         if current == ours.split("=", 1)[1] or (Path(current).is_dir() and not another_workspace):
-            return said  # this workspace's, or a home the user chose
+            return []  # this workspace's, or a home the user chose
         lines[found[-1]] = ours  # the checkout was moved or copied: it names another's home
         done = f"replaced {current} in .env with this workspace's {ours}"
     data = ("\n".join(lines) + "\n").encode("utf-8")
     write_atomic(dotenv, data, durable=False)  # replaced whole: it may hold secrets
-    return [*said, done]
+    return [done]
 
 
 def init_targets(root: Path) -> list[Path]:

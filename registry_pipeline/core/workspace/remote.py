@@ -31,6 +31,7 @@ from registry_pipeline.core.objstore.store import (
     parse_store_url,
     store_settings,
 )
+from registry_pipeline.core.seal.hashing import file_stamp
 from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES, read_regular_file
 
 CATALOG_RELPATH = "registries/REGISTRY_CATALOG_v0_2.json"
@@ -134,14 +135,9 @@ def store_url(workspace: Rooted) -> StoreUrl | None:
     raw = os.environ.get(STORE_ENV, "")
     if raw:
         return parse_store_url(raw)
-    path = workspace.root / CATALOG_RELPATH
-    try:
-        info = path.stat()
-    except OSError:
-        return None
-    stamp = (info.st_mtime_ns, info.st_ctime_ns, info.st_size, info.st_ino)
-    raw = _catalog_store(str(workspace.root), stamp) or ""
-    return parse_store_url(raw, field="store") if raw else None
+    stamp = file_stamp(workspace.root / CATALOG_RELPATH)
+    store = _catalog_store(str(workspace.root), stamp) if stamp else None
+    return parse_store_url(store, field="store") if store else None
 
 
 def remote_for(workspace: Rooted) -> Remote | None:

@@ -152,8 +152,10 @@ def future_dated(run_id: str, created_utc: object, now: datetime | None = None) 
     `created_utc` is later than `now` (default: the clock) plus CLOCK_SKEW. A wrong clock or a
     forged folder; ordered by that date, it would pass every real snapshot sealed after it."""
     limit = (now or now_utc()) + CLOCK_SKEW
-    for what, moment in (("its run id", _stamp_moment(run_id)),
-                         ("its run.json created_utc", _created_moment(created_utc))):  # fmt: skip
+    stamp = _STAMP.match(run_id)
+    named = "{}T{}:{}:{}".format(*stamp.groups()) if stamp else None
+    for what, value in (("its run id", named), ("its run.json created_utc", created_utc)):
+        moment = _moment(value)
         if moment is not None and moment > limit:
             shown = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
             return (
@@ -185,18 +187,8 @@ def folder_verdict(report: FolderReport, now: datetime | None = None) -> tuple[V
     return (replace(verdict, status=FAIL) if dated else verdict), dated
 
 
-def _stamp_moment(run_id: str) -> datetime | None:
-    match = _STAMP.match(run_id)
-    if match is None:
-        return None
-    day, hours, minutes, seconds = match.groups()
-    try:
-        return datetime.fromisoformat(f"{day}T{hours}:{minutes}:{seconds}+00:00")
-    except ValueError:
-        return None
-
-
-def _created_moment(value: object) -> datetime | None:
+def _moment(value: object) -> datetime | None:
+    """An ISO 8601 time (a naive one is UTC), None when `value` is none."""
     if not isinstance(value, str):
         return None
     try:

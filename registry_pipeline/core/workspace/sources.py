@@ -14,13 +14,14 @@ import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from registry_pipeline.core import jsonl
 from registry_pipeline.core.errors import Problem, ReasonCode, RegistryError, UsageError
 from registry_pipeline.core.fs import escape_problem
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
-from registry_pipeline.core.seal.folder_report import json_invalid, schema_violation
-from registry_pipeline.core.seal.hashing import BLOCK_SIZE, file_lines, jsonl_records
+from registry_pipeline.core.seal.folder_report import NOT_REGULAR, json_invalid, schema_violation
+from registry_pipeline.core.seal.hashing import BLOCK_SIZE, jsonl_records
 from registry_pipeline.core.seal.paths import fold_key, is_reserved, printable, relpath_problem
 from registry_pipeline.core.seal.pointer_lines import pointer_lines
 from registry_pipeline.core.seal.schemas import ArtifactSchema, SchemaCatalog, violation_text
@@ -104,41 +105,25 @@ def _walk(root: Path, prefix: str, pairs: list[tuple[str, Path]], problems: list
 def _add(
     path: Path, relpath: str, mode: int, pairs: list[tuple[str, Path]], problems: list[Problem]
 ) -> None:
-    if stat.S_ISLNK(mode):
-        problems.append(_problem(ReasonCode.NOT_A_REGULAR_FILE, relpath, "is a symbolic link"))
-    elif not stat.S_ISREG(mode):
-        problems.append(
-            _problem(
-                ReasonCode.NOT_A_REGULAR_FILE,
-                relpath,
-                "is not a regular file (FIFO, socket or device)",
-            )
-        )
-    else:
+    if stat.S_ISREG(mode):
         pairs.append((relpath, path))
+    else:
+        what = "is a symbolic link" if stat.S_ISLNK(mode) else NOT_REGULAR
+        problems.append(_problem(ReasonCode.NOT_A_REGULAR_FILE, relpath, what))
 
 
 def _check_names(pairs: list[tuple[str, Path]], problems: list[Problem]) -> None:
     seen: dict[str, str] = {}
     for relpath, _path in pairs:
-        reason = relpath_problem(relpath)
-        if reason:
-            problems.append(_problem(ReasonCode.UNSAFE_PATH, relpath, f"name {reason}"))
+        reason, key = relpath_problem(relpath), fold_key(relpath)
+        found = [(ReasonCode.UNSAFE_PATH, f"name {reason}")] if reason else []
         if is_reserved(relpath):
-            problems.append(
-                _problem(
-                    ReasonCode.UNSAFE_PATH, relpath, "is a name the seal writes itself; rename it"
-                )
-            )
-        key = fold_key(relpath)
+            found.append((ReasonCode.UNSAFE_PATH, "is a name the seal writes itself; rename it"))
         if key in seen:
-            problems.append(
-                _problem(
-                    ReasonCode.DUPLICATE_ENTRY,
-                    relpath,
-                    f"same name as {seen[key]!r} (after case folding)",
-                )
+            found.append(
+                (ReasonCode.DUPLICATE_ENTRY, f"same name as {seen[key]!r} (after case folding)")
             )
+        problems.extend(_problem(code, relpath, message) for code, message in found)
         seen[key] = relpath
 
 
@@ -157,35 +142,31 @@ def _raise(exc: OSError) -> None:
 GLOB_CHARS = frozenset("*?[")
 
 
+Content = TypeVar("Content", bytes, Path)
+
+
 @dataclass(frozen=True)
-class SourceFiles:
+class Sources(Generic[Content]):
     """A source registry's current files, and the files beside them its patterns leave out."""
 
-    files: dict[str, bytes]
-    """relpath (as sealed) -> bytes."""
+    files: dict[str, Content]
+    """relpath (as sealed) -> the file, checked safe (a regular file, not a symlink), not read:
+    checks and the seal read it a block at a time (a run index of a million records is never
+    held whole); or its bytes, once `read`."""
     origins: dict[str, str] = field(default_factory=dict)
     """relpath (as sealed) -> the workspace-relative path it was read from."""
     unexpected: tuple[str, ...] = ()
     """Workspace-relative paths of files in a pattern's folder that the pattern does not match:
     not sealed, and reported (a stray README.txt must not slip into a registry unseen)."""
 
-
-@dataclass(frozen=True)
-class SourcePaths:
-    """`SourceFiles`, each file by its path, not read: checks and the seal read them a block
-    at a time (a run index of a million records is never held whole)."""
-
-    files: dict[str, Path]
-    """relpath (as sealed) -> the file, checked safe (a regular file, not a symlink)."""
-    origins: dict[str, str] = field(default_factory=dict)
-    """As `SourceFiles.origins`."""
-    unexpected: tuple[str, ...] = ()
-    """As `SourceFiles.unexpected`."""
-
-    def read(self) -> SourceFiles:
+    def read(self: Sources[Path]) -> Sources[bytes]:
         """The files' current bytes."""
         files = {relpath: path.read_bytes() for relpath, path in self.files.items()}
-        return SourceFiles(files, self.origins, self.unexpected)
+        return Sources(files, self.origins, self.unexpected)
+
+
+SourcePaths = Sources[Path]
+SourceFiles = Sources[bytes]
 
 
 def unexpected_note(path: str) -> str:
@@ -205,8 +186,11 @@ def pattern_base(source: str) -> str:
     return "/".join(fixed) or "."
 
 
-def _pattern_regex(pattern: str) -> re.Pattern[str]:
-    """`*` and `?` within one component, `[...]` as in fnmatch, `**/` any number of folders."""
+def _pattern_regex(source: str) -> tuple[str, re.Pattern[str]]:
+    """A glob entry's base folder, and the regex its files' paths relative to that folder match:
+    `*` and `?` within one component, `[...]` as in fnmatch, `**/` any number of folders."""
+    base = pattern_base(source)
+    pattern = source[len(base) + 1 :] if base != "." else source
     out = []
     for part in re.split(r"(\*\*/|\*|\?|\[[^]]*\])", pattern):
         if part == "**/":
@@ -220,7 +204,7 @@ def _pattern_regex(pattern: str) -> re.Pattern[str]:
             out.append("[^" + body[1:] + "]" if body[0] == "!" else "[" + body + "]")
         else:
             out.append(re.escape(part))
-    return re.compile("".join(out))
+    return base, re.compile("".join(out))
 
 
 def read_source_files(
@@ -259,8 +243,7 @@ def source_paths(workspace_root: Path, sources: Sequence[str], kind: str = "sour
     for source in sources:
         if not is_pattern(source):
             continue
-        base = pattern_base(source)
-        regex = _pattern_regex(source[len(base) + 1 :] if base != "." else source)
+        base, regex = _pattern_regex(source)
         prefix = "" if len(sources) == 1 else Path(base).name + "/"
         found: list[tuple[str, Path]] = []
         for relpath, path, mode in _entries(workspace_root / base, problems):
@@ -286,8 +269,7 @@ def source_paths(workspace_root: Path, sources: Sequence[str], kind: str = "sour
 def pattern_matches(workspace_root: Path, source: str) -> list[str]:
     """Workspace-relative paths of the files a glob matches now, without reading them (what a
     pattern would seal; unsafe entries are the build's to report, so they are left out here)."""
-    base = pattern_base(source)
-    regex = _pattern_regex(source[len(base) + 1 :] if base != "." else source)
+    base, regex = _pattern_regex(source)
     if base != "." and escape_problem(workspace_root, base) is not None:
         return []
     entries = _entries(workspace_root / base, []) if (workspace_root / base).is_dir() else []
@@ -338,8 +320,11 @@ def count_records(files: Mapping[str, bytes | Path]) -> int:
     for relpath, content in files.items():
         if relpath.endswith(".jsonl"):
             if isinstance(content, Path):  # the lines `bytes.splitlines` gives, as below
-                pieces = (part for line in file_lines(content) for part in line.split(b"\r"))
-                total += sum(1 for part in pieces if part.strip())
+                with content.open("rb") as handle:
+                    pieces = (
+                        part for _n, line in jsonl.lines(handle) for part in line.split(b"\r")
+                    )
+                    total += sum(1 for part in pieces if part.strip())
             else:
                 total += sum(1 for line in content.splitlines() if line.strip())
             continue
@@ -377,18 +362,13 @@ def source_problems(
         data = content.read_bytes() if isinstance(content, Path) else content
         try:
             document = loads_strict(data)
-            if schema is not None:
-                violations = catalog.validate(schema.schema_id, document)
-                lines = _pointer_lines(data, [v.field or "" for v in violations])
-                problems.extend(
-                    schema_violation(
-                        relpath,
-                        f"{_said(lines[v.field or ''])}{violation_text(v)}",
-                        lines[v.field or ""],
-                        v.field,
-                    )
-                    for v in violations
-                )
+            violations = catalog.validate(schema.schema_id, document) if schema else []
+            if violations:  # where each is: only then is the text decoded and walked
+                lines = pointer_lines(data.decode("utf-8"), [v.field or "" for v in violations])
+            for v in violations:
+                line = lines.get(v.field or "")
+                said = f"{'' if line is None else f'line {line} '}{violation_text(v)}"
+                problems.append(schema_violation(relpath, said, line, v.field))
         except JSONDecodeProblem as exc:
             problems.append(json_invalid(relpath, fmt, exc))
     return problems
@@ -438,13 +418,3 @@ def _torn_line(content: bytes | Path) -> int | None:
 
 def _format_of(relpath: str) -> str | None:
     return {".json": "json", ".jsonl": "jsonl"}.get(Path(relpath).suffix)
-
-
-def _pointer_lines(data: bytes, pointers: Sequence[str]) -> dict[str, int | None]:
-    """The 1-based line where each JSON pointer's value starts in `data` (None when unknown)."""
-    found = pointer_lines(data.decode("utf-8"), pointers) if pointers else {}
-    return {pointer: found.get(pointer) for pointer in pointers}
-
-
-def _said(line: int | None) -> str:
-    return "" if line is None else f"line {line} "

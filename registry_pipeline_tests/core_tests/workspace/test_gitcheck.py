@@ -12,7 +12,6 @@ import pytest
 
 from registry_pipeline.core.workspace.gitcheck import (
     converted,
-    git_report,
     ignore_rules,
     pointer_targets,
     workspace_git_findings,
@@ -43,8 +42,10 @@ def test_outside_git_nothing_is_reported(tmp_path: Path) -> None:
     ours); the same files in a repository do (the other tests)."""
     (tmp_path / ".gitignore").write_text(".codex/RUNS/\n")
     (tmp_path / ".gitattributes").write_text("* text=auto\n")
-    report = git_report(tmp_path, [".codex/RUNS"], "p.json", [("a", ".codex/RUNS", "r1")])
-    assert report.findings() == []
+    pointer = {"registry_id": "a", "active_ref": {"run_id": "r1", "run_root": ".codex/RUNS"}}
+    (tmp_path / "p.json").write_text(json.dumps({"pointers": [pointer]}))
+    assert pointer_targets(tmp_path / "p.json") == [("a", ".codex/RUNS", "r1")]
+    assert workspace_git_findings(tmp_path, [".codex/RUNS"], "p.json") == []
 
 
 @pytest.mark.parametrize(
