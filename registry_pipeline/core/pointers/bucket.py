@@ -28,6 +28,7 @@ so a pull fetches only the entries after it; a copy changed by hand is fetched a
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -35,7 +36,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import ParamSpec, TypeVar
 
 from registry_pipeline.core.errors import Problem, RegistryError
 from registry_pipeline.core.fs import require_safe, write_atomic
@@ -64,6 +65,7 @@ RETRY_FOR = 120.0
 """Seconds a change is tried again after losing the race for the next entry."""
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 @dataclass(frozen=True)
@@ -614,6 +616,17 @@ def retry_lost(change: Callable[[], T], retry_for: float = RETRY_FOR) -> T:
             "other machines; nothing was changed, try again",
             code="CONTENDED",
         ) from None
+
+
+def retried(change: Callable[P, T]) -> Callable[P, T]:
+    """`change`, run again whole when another machine's change won the next journal entry of
+    a workspace on object storage (`retry_lost`); once on the local filesystem."""
+
+    @functools.wraps(change)
+    def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        return retry_lost(lambda: change(*args, **kwargs))
+
+    return run
 
 
 def _read(path: Path) -> bytes:

@@ -51,7 +51,6 @@ from registry_pipeline.core.verified import Verified
 from registry_pipeline.core.workspace.input_files import open_regular_file
 
 JOURNAL_NAME = "ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
-JOURNAL_SCHEMA_ID = "urn:registry-pipeline:schema:pointer_journal"
 JOURNAL_VERSION = "0.1"
 MOVES = ("promote", "rollback")
 """Actions that move a pointer to another snapshot (the pointer file changes)."""
@@ -360,17 +359,10 @@ def interrupted(pointers: PointerFile, record: JournalRecord) -> bool:
     )
 
 
-def replay(records: Iterator[JournalRecord]) -> dict[str, JournalRecord]:
-    """The last record per registry (its `to_ref` is that registry's pointer)."""
-    state: dict[str, JournalRecord] = {}
-    for record in records:
-        state[record.registry_id] = record
-    return state
-
-
 def state_as_of(records: Iterator[JournalRecord], moment: str) -> dict[str, JournalRecord]:
-    """The last record per registry among those created at or before `moment` (ISO UTC)."""
-    return replay(record for record in records if record.created_utc <= moment)
+    """The last record per registry among those created at or before `moment` (ISO UTC): its
+    `to_ref` is that registry's pointer then."""
+    return {r.registry_id: r for r in records if r.created_utc <= moment}
 
 
 class ChainReplay:

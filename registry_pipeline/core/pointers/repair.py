@@ -25,7 +25,7 @@ from registry_pipeline.core.fs import fsync_dir, require_safe
 from registry_pipeline.core.lock import exclusive_lock
 from registry_pipeline.core.objstore.folders import folder_key, listing, published
 from registry_pipeline.core.objstore.lease import KEY as LEASE_KEY
-from registry_pipeline.core.pointers.bucket import BucketJournal, retry_lost
+from registry_pipeline.core.pointers.bucket import BucketJournal, retried
 from registry_pipeline.core.pointers.integrity import (
     QUARANTINE_RELPATH,
     TARGET_CODES,
@@ -61,6 +61,7 @@ class Repair:
     problem: str | None = None
 
 
+@retried
 def repair(
     store: PointerStore,
     registry_id: str | None,
@@ -70,17 +71,7 @@ def repair(
     admit: Admit | None,
 ) -> Repair:
     """Restore `registry_id`'s hand-edited pointer, or (None) restart a broken journal; run
-    again whole when another machine's change won the bucket's next entry (`retry_lost`)."""
-    return retry_lost(lambda: _repair(store, registry_id, reason, actor, admit))
-
-
-def _repair(
-    store: PointerStore,
-    registry_id: str | None,
-    reason: str,
-    actor: dict[str, str],
-    admit: Admit | None,
-) -> Repair:
+    again whole when another machine's change won the bucket's next entry (`retried`)."""
     if not reason.strip():
         raise PointerRefused("a repair needs a reason", code="REASON_REQUIRED")
     store.workspace.require()

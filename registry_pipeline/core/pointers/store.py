@@ -31,14 +31,14 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from registry_pipeline.core import jsonl
 from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.faults import crash_point
 from registry_pipeline.core.fs import require_safe_all, write_atomic
 from registry_pipeline.core.lock import DEFAULT_TIMEOUT, exclusive_lock
-from registry_pipeline.core.pointers.bucket import SetAside, journal_for, retry_lost
+from registry_pipeline.core.pointers.bucket import SetAside, journal_for, retried
 from registry_pipeline.core.pointers.integrity import require_intact, verify_workspace
 from registry_pipeline.core.pointers.journal import (
     HOLDING,
@@ -91,7 +91,6 @@ Admit = Callable[[Workspace, str, Path, SealedRef, str, dict[str, str]], dict[st
 may move a pointer: given the workspace, the registry, the target folder, its ref, the gate's
 action and the actor, the journal entry naming the passing receipt of exactly that root; a
 RegistryError naming the failed check otherwise."""
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -134,17 +133,6 @@ class Change:
     def changed(self) -> bool:
         """False for a no-op (already active)."""
         return self.record is not None
-
-
-def _retried(method: Callable[..., T]) -> Callable[..., T]:
-    """`method`, run again whole when another machine's change won the next journal entry of
-    a workspace on object storage (`core.pointers.bucket`); once on the local filesystem."""
-
-    @functools.wraps(method)
-    def run(self: PointerStore, *args: Any, **kwargs: Any) -> T:
-        return retry_lost(lambda: method(self, *args, **kwargs))
-
-    return run
 
 
 class PointerStore:
@@ -264,7 +252,7 @@ class PointerStore:
 
     # -- changes -------------------------------------------------------------------------------
 
-    @_retried
+    @retried
     def promote(
         self,
         registry_id: str,
@@ -289,7 +277,7 @@ class PointerStore:
             automatic,
         )  # fmt: skip
 
-    @_retried
+    @retried
     def rollback(
         self,
         registry_id: str,
@@ -308,19 +296,19 @@ class PointerStore:
             "rollback", registry_id, run_id, relpath, reason, actor, admit, None, expect, False
         )
 
-    @_retried
+    @retried
     def hold(self, registry_id: str, *, reason: str, actor: dict[str, str],
              admit: Admit | None = None) -> Change:  # fmt: skip
         """Stop automatic promotion of `registry_id` (builds still build and check)."""
         return self._mark("hold", registry_id, reason, actor, admit)
 
-    @_retried
+    @retried
     def release(self, registry_id: str, *, reason: str, actor: dict[str, str],
                 admit: Admit | None = None) -> Change:  # fmt: skip
         """Lift the hold on `registry_id`: automatic promotion resumes."""
         return self._mark("release", registry_id, reason, actor, admit)
 
-    @_retried
+    @retried
     def accept(self, registry_id: str, *, reason: str, actor: dict[str, str],
                admit: Admit | None = None) -> Change:  # fmt: skip
         """Record the pointer file's current value for `registry_id`, which the journal does not
@@ -605,7 +593,7 @@ class PointerStore:
     ) -> tuple[JournalRecord, int]:
         """Append one record after the last one; returns it and the journal's size before it.
         The journal's first change is preceded by the adoption records."""
-        previous = self._last()
+        previous = self.journal.last()
         if previous is None:
             adopted = self.adopt_as_found()
             previous = adopted[-1] if adopted else None
@@ -684,10 +672,6 @@ class PointerStore:
         except OSError:
             jsonl.take_back(self.journal_path, offset)
 
-    def _last(self) -> JournalRecord | None:
-        """The journal's last record, after repairing its tail (`journal.repair_tail`)."""
-        return self.journal.last()
-
     def _redo(
         self, pointers: PointerFile, admit: Admit | None
     ) -> tuple[PointerFile, JournalRecord | None]:
@@ -695,7 +679,7 @@ class PointerStore:
         temp file a killed writer left; only the lock holder writes one)."""
         for leftover in self.pointers_path.parent.glob(f".{self.pointers_path.name}.*.tmp"):
             leftover.unlink(missing_ok=True)
-        record = self._last()
+        record = self.journal.last()
         if record is None or not interrupted(pointers, record):
             return pointers, None  # nothing to redo, or a hand edit: verify reports it
         self.check_mirrored(record, "redo", admit)
