@@ -20,8 +20,8 @@ from registry_pipeline.core.pointers.journal import (
     VerifyReport,
     compare_with_pointers,
     finding,
-    from_report,
     iter_lines,
+    latest,
     load,
     problem_text,
     save,
@@ -57,7 +57,7 @@ def verify_workspace(
     `adopt` record found absent (e.g. git ignores the seed's run root) stays a note.
 
     `checkpoint` (the store's check before a change): take the replay from the checkpoint of
-    the last one while the journal file is untouched since (`core.pointers.journal.Checkpoint`), and
+    the last one while the journal file is untouched since (`core.pointers.journal.load`), and
     keep a checkpoint of a full replay whose chain is whole."""
     report = _replay(workspace.root, journal, pointers, expect_head, checkpoint)
     if expect_head is not None and report.expect_head_seq is None:
@@ -134,14 +134,13 @@ def _replay(
 ) -> VerifyReport:
     if not use or expect_head is not None:
         return verify_journal(journal, pointers, expect_head)
-    kept = load(root, journal)
-    if kept is None:
+    report = load(root, journal)
+    if report is None:
         report = verify_journal(journal, pointers)
-        save(root, journal, from_report(report))
+        save(root, journal, report)
         return report
-    report = kept.report()
-    state = {registry_id: record.to_ref for registry_id, record in kept.last.items()}
-    compare_with_pointers(report, state, kept.last_record(), pointers)
+    state = {registry_id: record.to_ref for registry_id, record in report.last_records.items()}
+    compare_with_pointers(report, state, latest(report), pointers)
     return report
 
 

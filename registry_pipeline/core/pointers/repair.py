@@ -115,7 +115,7 @@ def _restore(
 ) -> Repair:
     pointers = store.read()
     found = pointers.active(registry_id)
-    recorded = store.journal_view(registry_id)
+    recorded = store.recorded(registry_id)
     if recorded is not None and recorded.run_id:
         _admit_restored(store, registry_id, recorded, actor, admit)
     checks: dict[str, Any] = {"restored": {
@@ -190,14 +190,15 @@ def _repair_bucket(
     objects = _set_aside_malformed(remote)
     replica = BucketJournal(remote, store.workspace.root, store.journal_path, store.pointers_path)
     with exclusive_lock(store.lock_path, timeout=store.lock_timeout):
-        if replica.vanished() is not None:
-            missing = True
-        else:
-            missing = False
-            done = replica.set_aside_unverified(
+        missing = replica.vanished() is not None
+        done = (
+            None
+            if missing
+            else replica.set_aside_unverified(
                 lambda record, action: store.check_mirrored(record, action, admit),
                 lambda text: _state_of(store, text),
             )
+        )
     if missing:
         return _put_back(store, replica, reason, actor, admit)
     if done is None:

@@ -183,12 +183,8 @@ class PointerStore:
     def recorded(self, registry_id: str) -> SealedRef | None:
         """The registry's active snapshot as the journal records it (the pointer file's entry
         before the journal has begun): never a hand edit of the file."""
-        if self.journal_path.exists():
-            return self.journal_view(registry_id)
-        return self.read().active(registry_id)
-
-    def journal_view(self, registry_id: str) -> SealedRef | None:
-        """What the journal's last record of `registry_id` says is active (None: nothing)."""
+        if not self.journal_path.exists():
+            return self.read().active(registry_id)
         try:
             record = last_record_of(self.journal_path, registry_id)
         except JournalFormatError as exc:
@@ -331,13 +327,20 @@ class PointerStore:
             if found is None or not found.run_id:
                 raise PointerRefused(
                     f"the pointer file has no active snapshot for {registry_id}; restore its "
-                    f"entry (the journal says {ref_text(self.journal_view(registry_id))})",
+                    f"entry (the journal says {ref_text(self.recorded(registry_id))})",
                     code="TARGET_MISSING",
                     path=str(self.pointers_path),
                 )
             try:
                 folder = target_folder(self.workspace, registry_id, found.run_id)
                 target, verdict = validated_target(self.schemas, registry_id, folder, found.relpath)
+                if target != found:
+                    raise PointerRefused(
+                        f"the pointer file names {ref_text(found)}, but {folder.name} has root "
+                        f"{target.root}",
+                        code="TARGET_INVALID",
+                        path=str(folder),
+                    )
             except PointerRefused as exc:
                 raise PointerRefused(
                     f"{exc.message}: an edit that names no valid snapshot cannot be accepted; "
@@ -346,19 +349,10 @@ class PointerStore:
                     code=exc.code,
                     path=exc.path,
                 ) from None
-            if target != found:
-                raise PointerRefused(
-                    f"the pointer file names {ref_text(found)}, but {folder.name} has root "
-                    f"{target.root}: an edit that names no valid snapshot cannot be "
-                    f"accepted; `registry pointers repair {registry_id} --reason TEXT` restores "
-                    "the journal's value",
-                    code="TARGET_INVALID",
-                    path=str(folder),
-                )
             publish_target(self.workspace, folder)
             receipt = self.admit(admit, registry_id, folder, target, "accept", actor)
             record, _ = self.append(
-                registry_id, self.journal_view(registry_id), found, "accept", reason, actor,
+                registry_id, self.recorded(registry_id), found, "accept", reason, actor,
                 {**verdict, "receipt": receipt},
             )  # fmt: skip
             return Change(registry_id, record, found)
@@ -406,8 +400,13 @@ class PointerStore:
             if current == target:
                 return Change(registry_id, None, current)
             check_direction(self.workspace, action, registry_id, current, folder)
-            if automatic:
-                self._check_not_held(registry_id)
+            held = self.held(registry_id) if automatic else None
+            if held is not None:
+                raise PointerRefused(
+                    f"{held} (journal #{held.record.seq}, {held.record.action} by {held.by}); "
+                    f"`registry pointers release {registry_id}` resumes automatic promotion",
+                    code="HELD",
+                )
             publish_target(self.workspace, folder)
             receipt = self.admit(admit, registry_id, folder, target, action, actor)
             record, offset = self.append(
@@ -449,15 +448,6 @@ class PointerStore:
                 )
             record, _ = self.append(registry_id, current, current, action, reason, actor, {})
             return Change(registry_id, record, current)
-
-    def _check_not_held(self, registry_id: str) -> None:
-        held = self.held(registry_id)
-        if held is not None:
-            raise PointerRefused(
-                f"{held} (journal #{held.record.seq}, {held.record.action} by {held.by}); "
-                f"`registry pointers release {registry_id}` resumes automatic promotion",
-                code="HELD",
-            )
 
     def _require_intact(
         self, pointers: PointerFile, registry_id: str | None, action: str, admit: Admit | None
