@@ -40,8 +40,6 @@ GATE_CODES = frozenset({"CHECK_FAILED", "RECEIPT_INVALID"})
 moving that registry's pointer away repairs it."""
 QUARANTINE_RELPATH = ".codex/JOURNAL_QUARANTINE"
 """Where a journal set aside is kept, byte for byte (by a sync, or `registry pointers repair`)."""
-RESTART = "registry pointers repair --reason TEXT"
-"""The repair of every journal-level problem (a hand edit of one pointer has its own advice)."""
 
 
 def verify_workspace(
@@ -190,8 +188,7 @@ def require_intact(report: VerifyReport, registry_id: str | None, action: str) -
             continue
         raise RegistryError(
             f"no pointer moves while `registry pointers verify` fails: {problem_text(problem)}; "
-            f"`{RESTART}` "
-            "sets the broken journal aside as evidence and starts a new one from the pointer "
-            "file, as a journaled act",
+            "`registry pointers repair --reason TEXT` sets the broken journal aside as evidence "
+            "and starts a new one from the pointer file, as a journaled act",
             code=problem.code,
         )

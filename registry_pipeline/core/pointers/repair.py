@@ -48,6 +48,7 @@ from registry_pipeline.core.pointers.store import Admit, PointerStore
 from registry_pipeline.core.pointers.targets import apply_record, target_folder
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.run_id import now_utc
+from registry_pipeline.core.workspace.layout import RUNS_RELPATH
 from registry_pipeline.core.workspace.remote import RUNS_PREFIX, Remote, remote_for
 
 
@@ -317,7 +318,7 @@ def _admit_as_found(
         ref = pointers.active(registry_id)
         if ref is None or not ref.run_id:
             continue
-        folder = store.workspace.root / (ref.run_root or ".codex/RUNS") / ref.run_id
+        folder = store.workspace.root / (ref.run_root or RUNS_RELPATH) / ref.run_id
         if not folder.is_dir():
             continue
         try:
