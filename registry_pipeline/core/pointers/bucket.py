@@ -21,8 +21,9 @@ While this process holds the bucket's build lease (`Remote.grant`), `push` publi
 epoch: refused with BUILD_LEASE_LOST once the lease is lost, or once another build took it and
 fenced the ledger (`Ledger.fence`), and the local copy is put back as pulled.
 
-`.codex/cache/remote_pointers.json` records how much of the local journal mirrors which entries,
-so a pull fetches only the entries after it; a copy changed by hand is fetched again whole.
+`.codex/cache/remote_pointers.json` (the one verified cache, `core.verified`) records how much
+of the local journal mirrors which entries, so a pull fetches only the entries after it; a copy
+changed by hand is fetched again whole.
 """
 
 from __future__ import annotations
@@ -56,10 +57,14 @@ from registry_pipeline.core.pointers.journal import (
 )
 from registry_pipeline.core.pointers.pointer_file import PointerRefused
 from registry_pipeline.core.seal.run_id import now_utc
+from registry_pipeline.core.verified import Verified
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 from registry_pipeline.core.workspace.remote import POINTERS_PREFIX, RUNS_PREFIX, Remote, remote_for
 
 SYNC_RELPATH = ".codex/cache/remote_pointers.json"
+SYNC_VERSION = "remote-pointers-2"
+MIRRORED = "mirrored"
+"""The check a sync records: the local journal's first bytes mirror the bucket's entries."""
 PREFIX = POINTERS_PREFIX
 RETRY_FOR = 120.0
 """Seconds a change is tried again after losing the race for the next entry."""
@@ -543,12 +548,11 @@ class BucketJournal:
     def _mark(self) -> tuple[int, int, str] | None:
         """(entry, bytes, sha256) this machine last mirrored of this bucket, or None."""
         try:
-            mark = json.loads((self.root / SYNC_RELPATH).read_bytes())
-            seq, size, digest = int(mark["seq"]), int(mark["size"]), str(mark["sha256"])
-            same = mark.get("store") == self.url
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            entry = self._mirrors().get(self.url)
+            mark = entry.payload if entry is not None and MIRRORED in entry.checks else {}
+            return int(mark["seq"]), int(mark["size"]), str(mark["sha256"])
+        except (RegistryError, KeyError, TypeError, ValueError):
             return None
-        return (seq, size, digest) if same else None
 
     def _mirrored(self, local: bytes) -> tuple[int, int]:
         """(entry, bytes): the local journal's first bytes mirror entries 1..entry; (0, 0) when
@@ -566,11 +570,14 @@ class BucketJournal:
         (self.root / SYNC_RELPATH).unlink(missing_ok=True)
 
     def _save(self, seq: int, journal: bytes) -> None:
-        mark = {"store": self.url, "seq": seq, "size": len(journal),
-                "sha256": hashlib.sha256(journal).hexdigest()}  # fmt: skip
-        path = require_safe(self.root, self.root / SYNC_RELPATH)  # a cache, never via a link
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, json.dumps(mark).encode(), durable=False)
+        cache = self._mirrors()
+        digest = hashlib.sha256(journal).hexdigest()
+        cache.put(self.url, [MIRRORED], {"seq": seq, "size": len(journal), "sha256": digest})
+        cache.save()
+
+    def _mirrors(self) -> Verified:
+        """The one verified cache, keeping how much of the local journal mirrors the bucket."""
+        return Verified(self.root, SYNC_RELPATH, version=SYNC_VERSION, latest=True)
 
     def _write_pointers(self, state: bytes) -> None:
         if not state:
