@@ -254,12 +254,13 @@ class _Keeper:
             if kind == "renewed":
                 self.etag, self.proven, self.unsure = text, sent, None
             elif kind == "mine":  # an earlier renewal, unanswered in time, landed after all
-                self.etag, self.proven = text, _first(self.unsure, self.proven)
+                self.etag = text
+                self.proven = self.proven if self.unsure is None else self.unsure
                 self.unsure = None
             elif kind == "lost":
                 return self._lose(text)
             else:
-                self.unsure, failure = _first(self.unsure, sent), text
+                self.unsure, failure = sent if self.unsure is None else self.unsure, text
             if stopped:
                 return
 
@@ -318,10 +319,6 @@ class _Keeper:
         self.grant.lost.set()
         if self.on_lost is not None:
             self.on_lost(reason)
-
-
-def _first(unsure: float | None, otherwise: float) -> float:
-    return otherwise if unsure is None else unsure
 
 
 def _fields(body: object) -> tuple[str, int, float, float, bool]:

@@ -21,13 +21,15 @@ While this process holds the bucket's build lease (`Remote.grant`), `push` publi
 epoch: refused with BUILD_LEASE_LOST once the lease is lost, or once another build took it and
 fenced the ledger (`Ledger.fence`), and the local copy is put back as pulled.
 
-`.codex/cache/remote_pointers.json` records how much of the local journal mirrors which entries,
-so a pull fetches only the entries after it; a copy changed by hand is fetched again whole.
+`.codex/cache/remote_pointers.json` (the one verified cache, `core.verified`) records how much
+of the local journal mirrors which entries, so a pull fetches only the entries after it; a copy
+changed by hand is fetched again whole.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -35,7 +37,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import ParamSpec, TypeVar
 
 from registry_pipeline.core.errors import Problem, RegistryError
 from registry_pipeline.core.fs import require_safe, write_atomic
@@ -55,15 +57,20 @@ from registry_pipeline.core.pointers.journal import (
 )
 from registry_pipeline.core.pointers.pointer_file import PointerRefused
 from registry_pipeline.core.seal.run_id import now_utc
+from registry_pipeline.core.verified import Verified
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 from registry_pipeline.core.workspace.remote import POINTERS_PREFIX, RUNS_PREFIX, Remote, remote_for
 
 SYNC_RELPATH = ".codex/cache/remote_pointers.json"
+SYNC_VERSION = "remote-pointers-2"
+MIRRORED = "mirrored"
+"""The check a sync records: the local journal's first bytes mirror the bucket's entries."""
 PREFIX = POINTERS_PREFIX
 RETRY_FOR = 120.0
 """Seconds a change is tried again after losing the race for the next entry."""
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 @dataclass(frozen=True)
@@ -541,12 +548,11 @@ class BucketJournal:
     def _mark(self) -> tuple[int, int, str] | None:
         """(entry, bytes, sha256) this machine last mirrored of this bucket, or None."""
         try:
-            mark = json.loads((self.root / SYNC_RELPATH).read_bytes())
-            seq, size, digest = int(mark["seq"]), int(mark["size"]), str(mark["sha256"])
-            same = mark.get("store") == self.url
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            entry = self._mirrors().get(self.url)
+            mark = entry.payload if entry is not None and MIRRORED in entry.checks else {}
+            return int(mark["seq"]), int(mark["size"]), str(mark["sha256"])
+        except (RegistryError, KeyError, TypeError, ValueError):
             return None
-        return (seq, size, digest) if same else None
 
     def _mirrored(self, local: bytes) -> tuple[int, int]:
         """(entry, bytes): the local journal's first bytes mirror entries 1..entry; (0, 0) when
@@ -564,11 +570,14 @@ class BucketJournal:
         (self.root / SYNC_RELPATH).unlink(missing_ok=True)
 
     def _save(self, seq: int, journal: bytes) -> None:
-        mark = {"store": self.url, "seq": seq, "size": len(journal),
-                "sha256": hashlib.sha256(journal).hexdigest()}  # fmt: skip
-        path = require_safe(self.root, self.root / SYNC_RELPATH)  # a cache, never via a link
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, json.dumps(mark).encode(), durable=False)
+        cache = self._mirrors()
+        digest = hashlib.sha256(journal).hexdigest()
+        cache.put(self.url, [MIRRORED], {"seq": seq, "size": len(journal), "sha256": digest})
+        cache.save()
+
+    def _mirrors(self) -> Verified:
+        """The one verified cache, keeping how much of the local journal mirrors the bucket."""
+        return Verified(self.root, SYNC_RELPATH, version=SYNC_VERSION, latest=True)
 
     def _write_pointers(self, state: bytes) -> None:
         if not state:
@@ -614,6 +623,17 @@ def retry_lost(change: Callable[[], T], retry_for: float = RETRY_FOR) -> T:
             "other machines; nothing was changed, try again",
             code="CONTENDED",
         ) from None
+
+
+def retried(change: Callable[P, T]) -> Callable[P, T]:
+    """`change`, run again whole when another machine's change won the next journal entry of
+    a workspace on object storage (`retry_lost`); once on the local filesystem."""
+
+    @functools.wraps(change)
+    def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        return retry_lost(lambda: change(*args, **kwargs))
+
+    return run
 
 
 def _read(path: Path) -> bytes:

@@ -20,8 +20,8 @@ from registry_pipeline.core.pointers.journal import (
     VerifyReport,
     compare_with_pointers,
     finding,
-    from_report,
     iter_lines,
+    latest,
     load,
     problem_text,
     save,
@@ -40,8 +40,6 @@ GATE_CODES = frozenset({"CHECK_FAILED", "RECEIPT_INVALID"})
 moving that registry's pointer away repairs it."""
 QUARANTINE_RELPATH = ".codex/JOURNAL_QUARANTINE"
 """Where a journal set aside is kept, byte for byte (by a sync, or `registry pointers repair`)."""
-RESTART = "registry pointers repair --reason TEXT"
-"""The repair of every journal-level problem (a hand edit of one pointer has its own advice)."""
 
 
 def verify_workspace(
@@ -57,7 +55,7 @@ def verify_workspace(
     `adopt` record found absent (e.g. git ignores the seed's run root) stays a note.
 
     `checkpoint` (the store's check before a change): take the replay from the checkpoint of
-    the last one while the journal file is untouched since (`core.pointers.journal.Checkpoint`), and
+    the last one while the journal file is untouched since (`core.pointers.journal.load`), and
     keep a checkpoint of a full replay whose chain is whole."""
     report = _replay(workspace.root, journal, pointers, expect_head, checkpoint)
     if expect_head is not None and report.expect_head_seq is None:
@@ -134,14 +132,13 @@ def _replay(
 ) -> VerifyReport:
     if not use or expect_head is not None:
         return verify_journal(journal, pointers, expect_head)
-    kept = load(root, journal)
-    if kept is None:
+    report = load(root, journal)
+    if report is None:
         report = verify_journal(journal, pointers)
-        save(root, journal, from_report(report))
+        save(root, journal, report)
         return report
-    report = kept.report()
-    state = {registry_id: record.to_ref for registry_id, record in kept.last.items()}
-    compare_with_pointers(report, state, kept.last_record(), pointers)
+    state = {registry_id: record.to_ref for registry_id, record in report.last_records.items()}
+    compare_with_pointers(report, state, latest(report), pointers)
     return report
 
 
@@ -191,8 +188,7 @@ def require_intact(report: VerifyReport, registry_id: str | None, action: str) -
             continue
         raise RegistryError(
             f"no pointer moves while `registry pointers verify` fails: {problem_text(problem)}; "
-            f"`{RESTART}` "
-            "sets the broken journal aside as evidence and starts a new one from the pointer "
-            "file, as a journaled act",
+            "`registry pointers repair --reason TEXT` sets the broken journal aside as evidence "
+            "and starts a new one from the pointer file, as a journaled act",
             code=problem.code,
         )

@@ -51,7 +51,6 @@ from registry_pipeline.core.verified import Verified
 from registry_pipeline.core.workspace.input_files import open_regular_file
 
 JOURNAL_NAME = "ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
-JOURNAL_SCHEMA_ID = "urn:registry-pipeline:schema:pointer_journal"
 JOURNAL_VERSION = "0.1"
 MOVES = ("promote", "rollback")
 """Actions that move a pointer to another snapshot (the pointer file changes)."""
@@ -360,17 +359,10 @@ def interrupted(pointers: PointerFile, record: JournalRecord) -> bool:
     )
 
 
-def replay(records: Iterator[JournalRecord]) -> dict[str, JournalRecord]:
-    """The last record per registry (its `to_ref` is that registry's pointer)."""
-    state: dict[str, JournalRecord] = {}
-    for record in records:
-        state[record.registry_id] = record
-    return state
-
-
 def state_as_of(records: Iterator[JournalRecord], moment: str) -> dict[str, JournalRecord]:
-    """The last record per registry among those created at or before `moment` (ISO UTC)."""
-    return replay(record for record in records if record.created_utc <= moment)
+    """The last record per registry among those created at or before `moment` (ISO UTC): its
+    `to_ref` is that registry's pointer then."""
+    return {r.registry_id: r for r in records if r.created_utc <= moment}
 
 
 class ChainReplay:
@@ -393,9 +385,7 @@ class ChainReplay:
         except JournalFormatError as exc:
             return finding("RECORD_UNREADABLE", str(exc), line=number)
         self.report.records += 1
-        problem = _link_problem(
-            record, number, self.last.sha256 if self.last else None, self.last, self.state
-        )
+        problem = _link_problem(record, number, self.last, self.state)
         if problem is not None:
             return problem
         self.state[record.registry_id] = record.to_ref
@@ -471,11 +461,10 @@ def _torn(number: int, why: str) -> Problem:
 def _link_problem(
     record: JournalRecord,
     number: int,
-    previous_hash: str | None,
     last: JournalRecord | None,
     state: dict[str, SealedRef | None],
 ) -> Problem | None:
-    expected_seq = last.seq + 1 if last else 1
+    previous_hash, expected_seq = (last.sha256, last.seq + 1) if last else (None, 1)
     if record.prev_sha256 != previous_hash:
         before = f"record {last.seq} (line {number - 1})" if last else "the start"
         return finding(
@@ -597,30 +586,6 @@ def identity(journal: Path) -> str | None:
     return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
 
 
-@dataclass(frozen=True)
-class Checkpoint:
-    """A whole chain's replay, kept in the one verified cache (`core.verified`) under the
-    journal's identity: valid while the file is untouched."""
-
-    records: int
-    head: str | None
-    last_registry: str | None
-    last: dict[str, JournalRecord]
-
-    def report(self) -> VerifyReport:
-        """The replay's report as the checkpoint keeps it (no notes: `verify` gives those)."""
-        return VerifyReport(records=self.records, head=self.head, last_records=dict(self.last))
-
-    def last_record(self) -> JournalRecord | None:
-        """The journal's last record."""
-        return self.last.get(self.last_registry) if self.last_registry else None
-
-    def advanced(self, record: JournalRecord) -> Checkpoint:
-        """After the store appended `record`."""
-        last = {**self.last, record.registry_id: record}
-        return Checkpoint(self.records + 1, record.sha256, record.registry_id, last)
-
-
 def _cache(root: Path) -> Verified | None:
     """The checkpoint's cache, or None when its place is unsafe (UNSAFE_PATH: a cache we simply
     do not keep, nor read)."""
@@ -630,8 +595,9 @@ def _cache(root: Path) -> Verified | None:
         return None
 
 
-def load(root: Path, journal: Path) -> Checkpoint | None:
-    """The checkpoint, if it is readable and the journal is still the file it describes."""
+def load(root: Path, journal: Path) -> VerifyReport | None:
+    """The checkpoint, if it is readable and the journal is still the file it describes: the
+    whole chain's replay as it keeps it (no notes: `verify` gives those)."""
     key, cache = identity(journal), _cache(root)
     entry = cache.get(key) if key is not None and cache is not None else None
     if entry is None or CHAIN not in entry.checks:
@@ -642,33 +608,27 @@ def load(root: Path, journal: Path) -> Checkpoint | None:
             registry_id: replace(parse_record(item["line"].encode()), sha256=item["sha256"])
             for registry_id, item in kept["last"].items()
         }
-        return Checkpoint(kept["records"], kept["head"], kept["last_registry"], last)
+        return VerifyReport(records=kept["records"], head=kept["head"], last_records=last)
     except (ValueError, KeyError, TypeError, AttributeError, JournalFormatError):
         return None
 
 
-def from_report(report: VerifyReport) -> Checkpoint | None:
-    """A checkpoint of a full replay whose chain is whole (None when it is not)."""
+def save(root: Path, journal: Path, report: VerifyReport) -> None:
+    """Keep the replay of `journal` as it is now, when its chain is whole (a failure to write
+    it only costs the next change a full replay)."""
     if any(p.code in CHAIN_CODES for p in report.problems):
-        return None
-    if any(note.code == "TORN_TAIL" for note in report.notes):
-        return None  # the next change cuts it off first
-    last = max(report.last_records.values(), key=lambda r: r.seq, default=None)
-    return Checkpoint(report.records, report.head, last.registry_id if last else None,
-                      dict(report.last_records))  # fmt: skip
-
-
-def save(root: Path, journal: Path, checkpoint: Checkpoint | None) -> None:
-    """Keep the checkpoint of `journal` as it is now (a failure to write it only costs the next
-    change a full replay)."""
-    key = identity(journal)
-    if checkpoint is None or key is None or (cache := _cache(root)) is None:
         return
+    if any(note.code == "TORN_TAIL" for note in report.notes):
+        return  # the next change cuts it off first
+    key = identity(journal)
+    if key is None or (cache := _cache(root)) is None:
+        return
+    last = latest(report)
     cache.put(key, [CHAIN], {
-        "records": checkpoint.records, "head": checkpoint.head,
-        "last_registry": checkpoint.last_registry,
+        "records": report.records, "head": report.head,
+        "last_registry": last.registry_id if last else None,
         "last": {registry_id: {"line": record.line().decode(), "sha256": record.sha256}
-                 for registry_id, record in checkpoint.last.items()},
+                 for registry_id, record in report.last_records.items()},
     })  # fmt: skip
     try:
         cache.save()
@@ -676,6 +636,11 @@ def save(root: Path, journal: Path, checkpoint: Checkpoint | None) -> None:
         return
     except OSError:
         discard(root)
+
+
+def latest(report: VerifyReport) -> JournalRecord | None:
+    """The journal's last record among each registry's last."""
+    return max(report.last_records.values(), key=lambda r: r.seq, default=None)
 
 
 def discard(root: Path) -> None:
@@ -713,7 +678,9 @@ class FileJournal:
         kept = load(self.root, self.path)
         offset = append_record(self.path, record)
         if kept is not None and kept.head == record.prev_sha256:
-            save(self.root, self.path, kept.advanced(record))
+            kept.records, kept.head = kept.records + 1, record.sha256
+            kept.last_records[record.registry_id] = record
+            save(self.root, self.path, kept)
         return offset
 
     def last(self) -> JournalRecord | None:

@@ -152,7 +152,8 @@ def _splice(text: str, values: Mapping[str, Any]) -> str | None:
     if spans is None or not set(values) <= spans.keys():
         return None
     newline = "\r\n" if "\r\n" in text else "\n"
-    unit = _indent_unit(text) or 2
+    first_key_line = text.partition("\n")[2]  # its indentation is the file's indent unit
+    unit = len(first_key_line) - len(first_key_line.lstrip(" ")) or 2
     pieces, position = [], 0
     for key, (key_start, start, end) in sorted(
         ((key, spans[key]) for key in values), key=lambda item: item[1][1]
@@ -167,13 +168,6 @@ def _splice(text: str, values: Mapping[str, Any]) -> str | None:
         pieces += [text[position:start], rendered]
         position = end
     return "".join([*pieces, text[position:]])
-
-
-def _indent_unit(text: str) -> int:
-    """The indentation of the object's first key line (the file's indent unit)."""
-    first = text.find("\n")
-    rest = text[first + 1 :] if first >= 0 else ""
-    return len(rest) - len(rest.lstrip(" "))
 
 
 def _top_level_spans(text: str) -> dict[str, tuple[int, int, int]] | None:

@@ -25,7 +25,7 @@ from registry_pipeline.core.fs import fsync_dir, require_safe
 from registry_pipeline.core.lock import exclusive_lock
 from registry_pipeline.core.objstore.folders import folder_key, listing, published
 from registry_pipeline.core.objstore.lease import KEY as LEASE_KEY
-from registry_pipeline.core.pointers.bucket import BucketJournal, retry_lost
+from registry_pipeline.core.pointers.bucket import BucketJournal, retried
 from registry_pipeline.core.pointers.integrity import (
     QUARANTINE_RELPATH,
     TARGET_CODES,
@@ -48,6 +48,7 @@ from registry_pipeline.core.pointers.store import Admit, PointerStore
 from registry_pipeline.core.pointers.targets import apply_record, target_folder
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.run_id import now_utc
+from registry_pipeline.core.workspace.layout import RUNS_RELPATH
 from registry_pipeline.core.workspace.remote import RUNS_PREFIX, Remote, remote_for
 
 
@@ -61,6 +62,7 @@ class Repair:
     problem: str | None = None
 
 
+@retried
 def repair(
     store: PointerStore,
     registry_id: str | None,
@@ -70,17 +72,7 @@ def repair(
     admit: Admit | None,
 ) -> Repair:
     """Restore `registry_id`'s hand-edited pointer, or (None) restart a broken journal; run
-    again whole when another machine's change won the bucket's next entry (`retry_lost`)."""
-    return retry_lost(lambda: _repair(store, registry_id, reason, actor, admit))
-
-
-def _repair(
-    store: PointerStore,
-    registry_id: str | None,
-    reason: str,
-    actor: dict[str, str],
-    admit: Admit | None,
-) -> Repair:
+    again whole when another machine's change won the bucket's next entry (`retried`)."""
     if not reason.strip():
         raise PointerRefused("a repair needs a reason", code="REASON_REQUIRED")
     store.workspace.require()
@@ -124,7 +116,7 @@ def _restore(
 ) -> Repair:
     pointers = store.read()
     found = pointers.active(registry_id)
-    recorded = store.journal_view(registry_id)
+    recorded = store.recorded(registry_id)
     if recorded is not None and recorded.run_id:
         _admit_restored(store, registry_id, recorded, actor, admit)
     checks: dict[str, Any] = {"restored": {
@@ -199,14 +191,15 @@ def _repair_bucket(
     objects = _set_aside_malformed(remote)
     replica = BucketJournal(remote, store.workspace.root, store.journal_path, store.pointers_path)
     with exclusive_lock(store.lock_path, timeout=store.lock_timeout):
-        if replica.vanished() is not None:
-            missing = True
-        else:
-            missing = False
-            done = replica.set_aside_unverified(
+        missing = replica.vanished() is not None
+        done = (
+            None
+            if missing
+            else replica.set_aside_unverified(
                 lambda record, action: store.check_mirrored(record, action, admit),
                 lambda text: _state_of(store, text),
             )
+        )
     if missing:
         return _put_back(store, replica, reason, actor, admit)
     if done is None:
@@ -325,7 +318,7 @@ def _admit_as_found(
         ref = pointers.active(registry_id)
         if ref is None or not ref.run_id:
             continue
-        folder = store.workspace.root / (ref.run_root or ".codex/RUNS") / ref.run_id
+        folder = store.workspace.root / (ref.run_root or RUNS_RELPATH) / ref.run_id
         if not folder.is_dir():
             continue
         try:

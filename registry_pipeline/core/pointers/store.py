@@ -31,14 +31,14 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from registry_pipeline.core import jsonl
 from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.faults import crash_point
 from registry_pipeline.core.fs import require_safe_all, write_atomic
 from registry_pipeline.core.lock import DEFAULT_TIMEOUT, exclusive_lock
-from registry_pipeline.core.pointers.bucket import SetAside, journal_for, retry_lost
+from registry_pipeline.core.pointers.bucket import SetAside, journal_for, retried
 from registry_pipeline.core.pointers.integrity import require_intact, verify_workspace
 from registry_pipeline.core.pointers.journal import (
     HOLDING,
@@ -91,7 +91,6 @@ Admit = Callable[[Workspace, str, Path, SealedRef, str, dict[str, str]], dict[st
 may move a pointer: given the workspace, the registry, the target folder, its ref, the gate's
 action and the actor, the journal entry naming the passing receipt of exactly that root; a
 RegistryError naming the failed check otherwise."""
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -134,17 +133,6 @@ class Change:
     def changed(self) -> bool:
         """False for a no-op (already active)."""
         return self.record is not None
-
-
-def _retried(method: Callable[..., T]) -> Callable[..., T]:
-    """`method`, run again whole when another machine's change won the next journal entry of
-    a workspace on object storage (`core.pointers.bucket`); once on the local filesystem."""
-
-    @functools.wraps(method)
-    def run(self: PointerStore, *args: Any, **kwargs: Any) -> T:
-        return retry_lost(lambda: method(self, *args, **kwargs))
-
-    return run
 
 
 class PointerStore:
@@ -195,12 +183,8 @@ class PointerStore:
     def recorded(self, registry_id: str) -> SealedRef | None:
         """The registry's active snapshot as the journal records it (the pointer file's entry
         before the journal has begun): never a hand edit of the file."""
-        if self.journal_path.exists():
-            return self.journal_view(registry_id)
-        return self.read().active(registry_id)
-
-    def journal_view(self, registry_id: str) -> SealedRef | None:
-        """What the journal's last record of `registry_id` says is active (None: nothing)."""
+        if not self.journal_path.exists():
+            return self.read().active(registry_id)
         try:
             record = last_record_of(self.journal_path, registry_id)
         except JournalFormatError as exc:
@@ -264,7 +248,7 @@ class PointerStore:
 
     # -- changes -------------------------------------------------------------------------------
 
-    @_retried
+    @retried
     def promote(
         self,
         registry_id: str,
@@ -289,7 +273,7 @@ class PointerStore:
             automatic,
         )  # fmt: skip
 
-    @_retried
+    @retried
     def rollback(
         self,
         registry_id: str,
@@ -308,19 +292,19 @@ class PointerStore:
             "rollback", registry_id, run_id, relpath, reason, actor, admit, None, expect, False
         )
 
-    @_retried
+    @retried
     def hold(self, registry_id: str, *, reason: str, actor: dict[str, str],
              admit: Admit | None = None) -> Change:  # fmt: skip
         """Stop automatic promotion of `registry_id` (builds still build and check)."""
         return self._mark("hold", registry_id, reason, actor, admit)
 
-    @_retried
+    @retried
     def release(self, registry_id: str, *, reason: str, actor: dict[str, str],
                 admit: Admit | None = None) -> Change:  # fmt: skip
         """Lift the hold on `registry_id`: automatic promotion resumes."""
         return self._mark("release", registry_id, reason, actor, admit)
 
-    @_retried
+    @retried
     def accept(self, registry_id: str, *, reason: str, actor: dict[str, str],
                admit: Admit | None = None) -> Change:  # fmt: skip
         """Record the pointer file's current value for `registry_id`, which the journal does not
@@ -343,13 +327,20 @@ class PointerStore:
             if found is None or not found.run_id:
                 raise PointerRefused(
                     f"the pointer file has no active snapshot for {registry_id}; restore its "
-                    f"entry (the journal says {ref_text(self.journal_view(registry_id))})",
+                    f"entry (the journal says {ref_text(self.recorded(registry_id))})",
                     code="TARGET_MISSING",
                     path=str(self.pointers_path),
                 )
             try:
                 folder = target_folder(self.workspace, registry_id, found.run_id)
                 target, verdict = validated_target(self.schemas, registry_id, folder, found.relpath)
+                if target != found:
+                    raise PointerRefused(
+                        f"the pointer file names {ref_text(found)}, but {folder.name} has root "
+                        f"{target.root}",
+                        code="TARGET_INVALID",
+                        path=str(folder),
+                    )
             except PointerRefused as exc:
                 raise PointerRefused(
                     f"{exc.message}: an edit that names no valid snapshot cannot be accepted; "
@@ -358,19 +349,10 @@ class PointerStore:
                     code=exc.code,
                     path=exc.path,
                 ) from None
-            if target != found:
-                raise PointerRefused(
-                    f"the pointer file names {ref_text(found)}, but {folder.name} has root "
-                    f"{target.root}: an edit that names no valid snapshot cannot be "
-                    f"accepted; `registry pointers repair {registry_id} --reason TEXT` restores "
-                    "the journal's value",
-                    code="TARGET_INVALID",
-                    path=str(folder),
-                )
             publish_target(self.workspace, folder)
             receipt = self.admit(admit, registry_id, folder, target, "accept", actor)
             record, _ = self.append(
-                registry_id, self.journal_view(registry_id), found, "accept", reason, actor,
+                registry_id, self.recorded(registry_id), found, "accept", reason, actor,
                 {**verdict, "receipt": receipt},
             )  # fmt: skip
             return Change(registry_id, record, found)
@@ -418,8 +400,13 @@ class PointerStore:
             if current == target:
                 return Change(registry_id, None, current)
             check_direction(self.workspace, action, registry_id, current, folder)
-            if automatic:
-                self._check_not_held(registry_id)
+            held = self.held(registry_id) if automatic else None
+            if held is not None:
+                raise PointerRefused(
+                    f"{held} (journal #{held.record.seq}, {held.record.action} by {held.by}); "
+                    f"`registry pointers release {registry_id}` resumes automatic promotion",
+                    code="HELD",
+                )
             publish_target(self.workspace, folder)
             receipt = self.admit(admit, registry_id, folder, target, action, actor)
             record, offset = self.append(
@@ -461,15 +448,6 @@ class PointerStore:
                 )
             record, _ = self.append(registry_id, current, current, action, reason, actor, {})
             return Change(registry_id, record, current)
-
-    def _check_not_held(self, registry_id: str) -> None:
-        held = self.held(registry_id)
-        if held is not None:
-            raise PointerRefused(
-                f"{held} (journal #{held.record.seq}, {held.record.action} by {held.by}); "
-                f"`registry pointers release {registry_id}` resumes automatic promotion",
-                code="HELD",
-            )
 
     def _require_intact(
         self, pointers: PointerFile, registry_id: str | None, action: str, admit: Admit | None
@@ -605,7 +583,7 @@ class PointerStore:
     ) -> tuple[JournalRecord, int]:
         """Append one record after the last one; returns it and the journal's size before it.
         The journal's first change is preceded by the adoption records."""
-        previous = self._last()
+        previous = self.journal.last()
         if previous is None:
             adopted = self.adopt_as_found()
             previous = adopted[-1] if adopted else None
@@ -684,10 +662,6 @@ class PointerStore:
         except OSError:
             jsonl.take_back(self.journal_path, offset)
 
-    def _last(self) -> JournalRecord | None:
-        """The journal's last record, after repairing its tail (`journal.repair_tail`)."""
-        return self.journal.last()
-
     def _redo(
         self, pointers: PointerFile, admit: Admit | None
     ) -> tuple[PointerFile, JournalRecord | None]:
@@ -695,7 +669,7 @@ class PointerStore:
         temp file a killed writer left; only the lock holder writes one)."""
         for leftover in self.pointers_path.parent.glob(f".{self.pointers_path.name}.*.tmp"):
             leftover.unlink(missing_ok=True)
-        record = self._last()
+        record = self.journal.last()
         if record is None or not interrupted(pointers, record):
             return pointers, None  # nothing to redo, or a hand edit: verify reports it
         self.check_mirrored(record, "redo", admit)

@@ -73,10 +73,9 @@ def target_folder(workspace: Workspace, registry_id: str, run_id: str) -> Path:
     before any filesystem call."""
     if (
         not run_id
+        or run_id.startswith(".")  # also "." and ".."
         or "/" in run_id
         or "\\" in run_id
-        or run_id in (".", "..")
-        or (run_id.startswith("."))
         or relpath_problem(run_id) is not None  # NUL, control characters, not UTF-8 or NFC
     ):
         raise PointerRefused(
@@ -110,34 +109,26 @@ CANDIDATES = 5
 @contextmanager
 def naming_candidates(workspace: Workspace, registry_id: str, run_id: str) -> Iterator[None]:
     """Around a change that names `run_id` as a user typed it: a TARGET_MISSING refusal of that
-    run id also names the registry's snapshots nearest to it (`_with_candidates`)."""
+    run id also names up to `CANDIDATES` snapshots of `registry_id` nearest to it, nearest
+    first (difflib), or says that the registry has none. Only on this error path are the
+    snapshots listed."""
     try:
         yield
-    except PointerRefused as exc:
-        named = _with_candidates(exc, workspace, registry_id, run_id)
-        if named is exc:
+    except PointerRefused as refused:
+        if refused.code != "TARGET_MISSING" or Path(refused.path or "").name != run_id:
             raise
-        raise named from None
-
-
-def _with_candidates(
-    refused: PointerRefused, workspace: Workspace, registry_id: str, run_id: str
-) -> PointerRefused:
-    """`refused`, or when it says that the run folder `run_id` is not here, the same refusal
-    naming up to `CANDIDATES` snapshots of `registry_id` nearest to it, nearest first (difflib),
-    or saying that the registry has none. Only on this error path are the snapshots listed."""
-    if refused.code != "TARGET_MISSING" or Path(refused.path or "").name != run_id:
-        return refused
-    known = [snapshot.run_id for snapshot in list_snapshots(workspace, registry_id)]
-    close = difflib.get_close_matches(run_id, known, n=CANDIDATES, cutoff=0.6)
-    if close:
-        said = f"the nearest snapshots of {registry_id}: {', '.join(close)}"
-    elif known:
-        newest = ", ".join(reversed(known[-CANDIDATES:]))
-        said = f"no snapshot of {registry_id} has a close name; its newest: {newest}"
-    else:
-        said = f"{registry_id} has no snapshot in {RUNS_RELPATH}/"
-    return PointerRefused(f"{refused.message}; {said}", code=refused.code, path=refused.path)
+        known = [snapshot.run_id for snapshot in list_snapshots(workspace, registry_id)]
+        close = difflib.get_close_matches(run_id, known, n=CANDIDATES, cutoff=0.6)
+        if close:
+            said = f"the nearest snapshots of {registry_id}: {', '.join(close)}"
+        elif known:
+            newest = ", ".join(reversed(known[-CANDIDATES:]))
+            said = f"no snapshot of {registry_id} has a close name; its newest: {newest}"
+        else:
+            said = f"{registry_id} has no snapshot in {RUNS_RELPATH}/"
+        raise PointerRefused(
+            f"{refused.message}; {said}", code=refused.code, path=refused.path
+        ) from None
 
 
 def validated_target(
