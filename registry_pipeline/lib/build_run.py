@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster._core.events import EngineEventData
 from pydantic import PrivateAttr
 
 from registry_pipeline.core.append_only.governed import governed_files
@@ -57,7 +58,6 @@ from registry_pipeline.core.workspace.catalog import RegistryCatalog, RegistrySp
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import Snapshot, list_snapshots
 from registry_pipeline.core.workspace.sources import (
-    SourcePaths,
     count_records,
     source_paths,
     source_problems,
@@ -106,10 +106,6 @@ class RegistryWorkspace(dg.ConfigurableResource):  # type: ignore[type-arg]
         """The core's view of the workspace."""
         return Workspace(Path(self.root))
 
-    def catalog(self) -> RegistryCatalog:
-        """The workspace's registry catalog."""
-        return load_catalog(self.workspace)
-
 
 class BuildRun(dg.ConfigurableResource):  # type: ignore[type-arg]
     """A run of the build job, whoever launched it (`registry build`, the UI, a schedule, a
@@ -143,8 +139,6 @@ class BuildRun(dg.ConfigurableResource):  # type: ignore[type-arg]
         shared = [backend] if (backend := postgres_slot(instance)) is not None else []
 
         def waiting(who: str) -> None:  # said in the run's log, where the UI and the CLI read it
-            from dagster._core.events import EngineEventData
-
             instance.report_engine_event(
                 f"waiting up to {self.wait_seconds:g} s for the workspace's build slot, held by "
                 f"{who}",
@@ -272,7 +266,7 @@ def finish(
         instance.report_engine_event(
             f"{registry_id} {snapshot}: {outcome.reason}",
             run,
-            _event_data({PROMOTION_KEY: dg.MetadataValue.json(outcome.as_json())}),
+            EngineEventData(metadata={PROMOTION_KEY: dg.MetadataValue.json(outcome.as_json())}),
         )
     if start.read is not None and not any(outcome.is_error for outcome in outcomes):
         after = {rid: [run_id] for rid, run_id in active_snapshots(workspace).items()}
@@ -312,15 +306,7 @@ def promotions(events: Sequence[Any]) -> dict[str, dict[str, Any]]:
     return found
 
 
-def _event_data(metadata: Mapping[str, Any]) -> Any:
-    from dagster._core.events import EngineEventData
-
-    return EngineEventData(metadata=dict(metadata))
-
-
 CHECK_SOURCE = "dagster asset check; validated again by the pointer store under its lock"
-_HISTORY_PAGE = 50
-_PAGE = 100
 CHECK_PLANNED = dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED
 CHECK_EVALUATION = dg.DagsterEventType.ASSET_CHECK_EVALUATION
 STEP_TROUBLE = (dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.STEP_SKIPPED)
@@ -447,24 +433,14 @@ def materialization_of(
     instance: dg.DagsterInstance, registry_id: str, run_id: str, dagster_run_id: str
 ) -> dg.EventLogRecord | None:
     """The materialization of `registry_id` in Dagster run `dagster_run_id` that wrote or reused
-    snapshot `run_id` (from the asset index: its storage id is the one checks point at)."""
-    run = instance.get_run_record_by_id(dagster_run_id)
-    if run is None:
-        return None
-    records_filter = dg.AssetRecordsFilter(
-        asset_key=dg.AssetKey(registry_id), after_timestamp=run.create_timestamp.timestamp()
-    )
-    cursor = None
-    while True:
-        result = instance.fetch_materializations(records_filter, limit=_PAGE, cursor=cursor)
-        for record in result.records:
-            materialization = record.asset_materialization
-            value = materialization.metadata.get("run_id") if materialization else None
-            if record.run_id == dagster_run_id and value is not None and value.value == run_id:
-                return record
-        if not result.has_more:
-            return None
-        cursor = result.cursor
+    snapshot `run_id` (from the run's own events: its storage id is the one checks point at)."""
+    kind = dg.DagsterEventType.ASSET_MATERIALIZATION
+    for record in instance.get_records_for_run(dagster_run_id, of_type=kind).records:
+        materialization = record.asset_materialization
+        value = materialization.metadata.get("run_id") if materialization else None
+        if record.asset_key == dg.AssetKey(registry_id) and value and value.value == run_id:
+            return record
+    return None
 
 
 def blocking_checks(
@@ -472,55 +448,26 @@ def blocking_checks(
 ) -> dict[str, dict[str, Any]]:
     """Each blocking check's verdict on that materialization, for the journal: `status`
     SUCCEEDED or FAILED (`passed` True or False), or PLANNED (`passed` None) for one the run,
-    still going on, has not evaluated."""
-    dagster_run_id, asset_key = materialization.run_id, materialization.asset_key
-    if asset_key is None:
-        raise ValueError(f"event {materialization.storage_id} is not an asset materialization")
-    verdicts: dict[str, dict[str, Any]] = {}
-    for name in names:
-        key = dg.AssetCheckKey(asset_key, name)
-        execution = _execution_in_run(instance, key, dagster_run_id, materialization.storage_id)
-        status = execution.status.value if execution is not None else "NOT_RUN"
-        passed: bool | None = status == "SUCCEEDED"
-        if status in ("PLANNED", "NOT_RUN"):
-            status, passed = "PLANNED", None
-        verdicts[name] = {
-            "passed": passed,
-            "status": status,
+    still going on, has not evaluated (an evaluation naming another materialization is not
+    this one's)."""
+    dagster_run_id = materialization.run_id
+    passed: dict[str, bool] = {}
+    for event in run_events(instance, dagster_run_id, CHECK_EVALUATION):
+        data = event.event_specific_data
+        target = data.target_materialization_data
+        if data.asset_key == materialization.asset_key and (
+            target is None or target.storage_id == materialization.storage_id
+        ):
+            passed[data.check_name] = bool(data.passed)
+    return {
+        name: {
+            "passed": passed.get(name),
+            "status": {True: "SUCCEEDED", False: "FAILED", None: "PLANNED"}[passed.get(name)],
             "source": CHECK_SOURCE,
             "dagster_run_id": dagster_run_id,
         }
-    return verdicts
-
-
-def _execution_in_run(
-    instance: dg.DagsterInstance, key: dg.AssetCheckKey, dagster_run_id: str, storage_id: int
-) -> Any:
-    """The check's execution in `dagster_run_id` that targets this materialization, if any."""
-    storage = instance.event_log_storage
-    latest = storage.get_latest_asset_check_execution_by_key([key]).get(key)
-    candidates = [latest] if latest is not None else []
-    if latest is not None and latest.run_id != dagster_run_id:
-        candidates = []
-        cursor = None
-        while True:  # newest first: the wanted run is usually within the first page
-            page = storage.get_asset_check_execution_history(key, _HISTORY_PAGE, cursor)
-            candidates.extend(r for r in page if r.run_id == dagster_run_id)
-            if candidates or len(page) < _HISTORY_PAGE:
-                break
-            cursor = page[-1].id
-    for execution in candidates:
-        if execution.run_id == dagster_run_id and _targets(execution, storage_id):
-            return execution
-    return None
-
-
-def _targets(execution: Any, storage_id: int) -> bool:
-    """False when the evaluation names another materialization than `storage_id`."""
-    event = execution.event
-    evaluation = event.dagster_event.event_specific_data if event and event.dagster_event else None
-    target = getattr(evaluation, "target_materialization_data", None)
-    return target is None or target.storage_id == storage_id
+        for name in names
+    }
 
 
 def mark_dead_builds_failed(instance: dg.DagsterInstance) -> list[str]:
@@ -602,52 +549,36 @@ def _settle(
     spec: RegistrySpec,
     schemas: SchemaCatalog,
 ) -> Settled | None:
-    try:
-        source = source_paths(workspace.root, spec.sources, spec.kind)
-    except RegistryError:
-        return None  # the asset reports it, as its step failure
+    """The source settled, else None: anything it cannot settle (a violation, a file gone or
+    unreadable since it was found, ...) goes through Dagster, whose asset reports it."""
     try:  # each check reads the files from their paths, a block or a line at a time
-        return _settle_files(workspace, catalog, spec, schemas, source)
-    except OSError:
-        return None  # a file gone or unreadable since it was found: the asset reports it
-
-
-def _settle_files(
-    workspace: Workspace,
-    catalog: RegistryCatalog,
-    spec: RegistrySpec,
-    schemas: SchemaCatalog,
-    source: SourcePaths,
-) -> Settled | None:
-    if source_problems(source.files, schemas):  # the asset's own check: no shortcut past it
-        return None
-    try:  # the append-only check too: a violation goes through Dagster, visibly failing
-        governed = governed_files(workspace, spec, source.files, schemas)
-    except RegistryError:
-        return None
-    if not governed.ok:
-        return None
-    snapshots = list_snapshots(workspace, spec.registry_id)
-    newest = snapshots[-1] if snapshots else None
-    if newest is None or unchanged_snapshot(newest.path, governed.files, schemas) != (True, True):
-        return None
-    try:  # the gate's own rule: a passing receipt that is current, and none that failed
+        source = source_paths(workspace.root, spec.sources, spec.kind)
+        if source_problems(source.files, schemas):  # the asset's own check: no shortcut past it
+            return None
+        governed = governed_files(workspace, spec, source.files, schemas)  # append-only too
+        if not governed.ok:
+            return None
+        snapshots = list_snapshots(workspace, spec.registry_id)
+        newest = snapshots[-1] if snapshots else None
+        if newest is None or not all(unchanged_snapshot(newest.path, governed.files, schemas)):
+            return None
+        # the gate's own rule: a passing receipt that is current, and none that failed
         if admissible(workspace, spec.registry_id, newest.root_sha256) is None:
             return None  # never checked as a whole, failed, or checked against another state
-    except RegistryError:
+        # last: a log's checks read every record; a new or changed log is found unsettled first
+        if spec.kind == "log" and not _log_passes(workspace, catalog, spec, source.files, schemas):
+            return None
+        return Settled(
+            newest,
+            count_records(source.files),
+            dict.fromkeys(check_names(spec), True),
+            [unexpected_note(path) for path in source.unexpected],
+        )
+    except (RegistryError, OSError):
         return None
-    # last: a log's checks read every record; a new or changed log is found unsettled first
-    if spec.kind == "log" and not _log_checks_pass(workspace, catalog, spec, source.files, schemas):
-        return None
-    return Settled(
-        newest,
-        count_records(source.files),
-        dict.fromkeys(check_names(spec), True),
-        [unexpected_note(path) for path in source.unexpected],
-    )
 
 
-def _log_checks_pass(
+def _log_passes(
     workspace: Workspace,
     catalog: RegistryCatalog,
     spec: RegistrySpec,
@@ -661,13 +592,10 @@ def _log_checks_pass(
     path = files.get(spec.primary_artifact)
     if path is None:
         return False
-    try:
-        with path.open("rb") as current:
-            if not log_prefix(workspace, spec, current, schemas).ok:
-                return False
-        if spec.run_index is None:
-            return True
-        found = log_problems(workspace.root, catalog, index_spec(catalog, spec.registry_id), path)
-    except (RegistryError, OSError):
-        return False
+    with path.open("rb") as current:  # errors: the caller's (unsettled)
+        if not log_prefix(workspace, spec, current, schemas).ok:
+            return False
+    if spec.run_index is None:
+        return True
+    found = log_problems(workspace.root, catalog, index_spec(catalog, spec.registry_id), path)
     return not any(problem.severity == "error" for problem in found)
