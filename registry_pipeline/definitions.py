@@ -47,12 +47,11 @@ def build_definitions(
     jobs, the promotion sensor, the schedules and the resources."""
     catalog = load_catalog(Workspace(root))
     check_catalog(catalog)
-    builders = BUILDERS
     reads = coordination_reads(root, catalog)
-    assets = registry_assets(catalog, builders, reads)
+    assets = registry_assets(catalog, BUILDERS, reads)
     return dg.Definitions(
         assets=[*assets, drift_signals_daily],
-        asset_checks=coordination_steps(catalog, builders, reads),
+        asset_checks=coordination_steps(catalog, BUILDERS, reads),
         jobs=[
             dg.define_asset_job(
                 BUILD_JOB,

@@ -18,7 +18,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from registry_pipeline.core.workspace.sources import unexpected_note
 from registry_pipeline.lib.build_run import (
     BUILD_JOB,
     SLOT_WAIT_KEY,
+    STEP_TROUBLE,
     SUBMITTER_TAG,
     builds_in_progress,
     promotions,
@@ -53,7 +54,6 @@ from registry_pipeline.lib.launcher import (
     cancel_run,
     create_run,
     launch_context,
-    local_location,
     wait_for_run,
 )
 
@@ -87,11 +87,6 @@ class BuildSummary:
     """Why the run failed outside any registry's step (RUN_FAILED), if it did."""
 
 
-def in_process_default() -> bool:
-    """Whether a build executes in process when not told: `$REGISTRY_BUILD_IN_PROCESS` is 1."""
-    return os.environ.get(IN_PROCESS_ENV, "").strip() == "1"
-
-
 def run_build(
     root: Path,
     *,
@@ -106,9 +101,9 @@ def run_build(
 
     `on_entry` is told each registry's entry as soon as its checks are in (promotion not yet
     known), `on_wait` once why the run waits (queued behind another build, or for the build
-    slot). Launched (the default, `in_process` None: `in_process_default()`), a run still
-    queued after `wait` seconds is cancelled with BUILD_IN_PROGRESS naming the run it waited
-    for; the run itself waits up to `wait` seconds for the build slot. Ctrl-C cancels the run
+    slot). Launched (the default; `in_process` None: unless $REGISTRY_BUILD_IN_PROCESS is 1), a
+    run still queued after `wait` seconds is cancelled with BUILD_IN_PROGRESS naming the run it
+    waited for; the run itself waits up to `wait` seconds for the build slot. Ctrl-C cancels the run
     (it ends CANCELED) and is raised again.
     """
     from dagster._core.utils import make_new_run_id
@@ -118,7 +113,8 @@ def run_build(
     check_catalog(load_catalog(workspace))
     require_safe(workspace)
     PointerStore(workspace).require_intact(admit=admission)
-    in_process = in_process_default() if in_process is None else in_process
+    if in_process is None:
+        in_process = os.environ.get(IN_PROCESS_ENV, "").strip() == "1"
     os.environ["DAGSTER_HOME"] = str(dagster_home(root))
     run_id = make_new_run_id()
     tags = {SUBMITTER_TAG: f"{os.getpid()}@{socket.gethostname()}"}
@@ -127,8 +123,7 @@ def run_build(
 
     with open_instance(root) as instance:
         watch = _Watch(instance, run_id, on_entry, on_wait)
-        opened = local_location if in_process else launch_context
-        with opened(instance, root) as context:
+        with launch_context(instance, root, in_process=in_process) as context:
             keys, watch.checks = _graph_keys(context, selection)
             watch.keys = keys
             run = create_run(context, BUILD_JOB, tags, config, selection, run_id)
@@ -301,29 +296,19 @@ class _Watch:
         self.said_wait = False
 
     def read(self) -> None:
-        """The run's events since the last look, from the instance."""
+        """The run's events since the last look, from the instance: say what they finish (a
+        registry whose checks are all in) and why the run waits."""
         if self.on_entry is None and self.on_wait is None:
             return
-        new: list[Any] = []
-        result = self.instance.get_records_for_run(self.run_id, cursor=self.cursor)
+        result = self.instance.get_records_for_run(self.run_id, self.cursor, ENTRY_EVENTS)
         self.cursor = result.cursor
         for record in result.records:
-            event = record.event_log_entry.dagster_event
-            if event is not None and event.event_type in ENTRY_EVENTS:
-                new.append(event)
-        self.see(new)
-
-    def see(self, events: Iterable[Any]) -> None:
-        """Say what `events` (the run's next ones) finish: a registry whose checks are all in."""
-        self.events.extend(events)
-        for event in events:
-            data = event.event_specific_data
-            metadata = getattr(data, "metadata", None) or {}
+            event: Any = record.event_log_entry.dagster_event  # of an ENTRY_EVENTS type
+            metadata = getattr(event.event_specific_data, "metadata", None) or {}
             if event.event_type == dg.DagsterEventType.ENGINE_EVENT and SLOT_WAIT_KEY in metadata:
                 self.waiting(f"waiting for the build slot, held by {metadata[SLOT_WAIT_KEY].value}")
-        if self.on_entry is None:
-            return
-        for entry in entries_of(self.events, self.keys, self.checks):
+            self.events.append(event)
+        for entry in entries_of(self.events, self.keys, self.checks) if self.on_entry else ():
             if entry.registry_id not in self.told:
                 self.told.add(entry.registry_id)
                 self.on_entry(entry)
@@ -416,28 +401,16 @@ def entries_of(
     """The entry of each asset of `keys` (in that order) among a run's `events`. With `checks`
     (asset -> how many checks the run runs on it: the run goes on), only the registries whose
     outcome is in: materialized with every check evaluated, or their step failed or skipped."""
+    entries = [_entry(events, key) for key in keys]
     if checks is None:
-        return [_entry(events, key) for key in keys]
-    return [_entry(events, key) for key in keys if _done(events, key, checks.get(key, 0))]
-
-
-def _done(events: Sequence[Any], key: dg.AssetKey, checks: int) -> bool:
-    step = key.to_python_identifier()
-    ended = (dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.STEP_SKIPPED)
-    if any(e.event_type in ended and e.step_key == step for e in events):
-        return True
-    if not any(
-        e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION and e.asset_key == key
-        for e in events
-    ):
-        return False
-    evaluated = {
-        e.event_specific_data.check_name
-        for e in events
-        if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
-        and e.event_specific_data.asset_key == key
-    }
-    return len(evaluated) >= checks
+        return entries
+    ended = {e.step_key for e in events if e.event_type in STEP_TROUBLE}
+    return [
+        entry
+        for key, entry in zip(keys, entries, strict=True)
+        if key.to_python_identifier() in ended
+        or (entry.run_id is not None and len(entry.checks) >= checks.get(key, 0))
+    ]
 
 
 def _entry(events: Sequence[Any], key: dg.AssetKey) -> RegistryBuild:

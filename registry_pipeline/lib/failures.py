@@ -148,15 +148,12 @@ def materialized_metadata(events: Sequence[Any], key: dg.AssetKey) -> Mapping[st
     return materialized[-1].metadata if materialized else None
 
 
-_PATH_KEYS = frozenset({"path"})
-
-
 def as_check_result(verdict: CheckVerdict, key: dg.AssetKey) -> dg.AssetCheckResult:
     """`verdict` as the AssetCheckResult of the asset `key`: lists and objects become JSON
     metadata, `path` a path."""
     metadata: dict[str, Any] = {}
     for name, value in verdict.metadata.items():
-        if name in _PATH_KEYS and isinstance(value, str):
+        if name == "path" and isinstance(value, str):
             metadata[name] = dg.MetadataValue.path(value)
         elif isinstance(value, dict) or (isinstance(value, list) and name != "reason_codes"):
             metadata[name] = dg.MetadataValue.json(value)

@@ -46,7 +46,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -69,71 +69,52 @@ _log = logging.getLogger("registry_pipeline.launch")
 
 
 @contextmanager
-def code_location(instance: dg.DagsterInstance, workspace_root: Path) -> Iterator[Any]:
-    """The workspace's code location, served by a code server Dagster starts for
-    `registry_pipeline.definitions` of `workspace_root`: a WorkspaceProcessContext. At the end
-    the server is told to stop and waited for (it finishes its runs' bookkeeping first), so the
-    command leaves no process behind. $REGISTRY_WORKSPACE names `workspace_root` for the block
-    (the code server inherits it)."""
-    from dagster._core.workspace.context import WorkspaceProcessContext
-    from dagster._core.workspace.load_target import ModuleTarget
-
-    target = ModuleTarget(
-        module_name=MODULE,
-        attribute=None,
-        working_directory=str(workspace_root),
-        location_name=LOCATION,
-    )
-    with (
-        _environment("REGISTRY_WORKSPACE", str(workspace_root)),
-        _servers(instance) as servers,
-        WorkspaceProcessContext(
-            instance, target, version=dg.__version__, grpc_server_registry=servers
-        ) as context,
-    ):
-        _require_loaded(context, workspace_root)
-        yield context
-
-
-@contextmanager
-def local_location(instance: dg.DagsterInstance, workspace_root: Path) -> Iterator[Any]:
-    """The workspace's code location loaded in this process (no code server), under the same
-    name as `code_location`'s, so the runs created from it are the same job's runs in the UI:
-    a WorkspaceProcessContext. The instance's launcher forks this process for the runs it
-    launches from here (`RegistryRunLauncher`)."""
+def code_location(
+    instance: dg.DagsterInstance, workspace_root: Path, *, here: bool = False
+) -> Iterator[Any]:
+    """The workspace's code location (`registry_pipeline.definitions` of `workspace_root`) as a
+    WorkspaceProcessContext, under one name however it is loaded, so the runs created from it
+    are the same job's runs in the UI: served by a code server Dagster starts, or, `here`,
+    loaded in this process (the instance's launcher forks this process for the runs it launches
+    from it: `RegistryRunLauncher`). A code server is told to stop at the end and waited for (it
+    finishes its runs' bookkeeping first), so the command leaves no process behind.
+    $REGISTRY_WORKSPACE names `workspace_root` for the block (a code server inherits it)."""
     from dagster._core.remote_origin import InProcessCodeLocationOrigin
     from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
     from dagster._core.workspace.context import WorkspaceProcessContext
-    from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
+    from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget, ModuleTarget
 
-    origin = InProcessCodeLocationOrigin(
-        LoadableTargetOrigin(
-            executable_path=sys.executable,
-            module_name=MODULE,
-            working_directory=str(workspace_root),
-        ),
-        location_name=LOCATION,
+    folder = str(workspace_root)
+    target: Any = ModuleTarget(
+        module_name=MODULE, attribute=None, working_directory=folder, location_name=LOCATION
     )
-    target = InProcessWorkspaceLoadTarget(origin)
-    with (
-        _environment("REGISTRY_WORKSPACE", str(workspace_root)),
-        WorkspaceProcessContext(instance, target, version=dg.__version__) as context,
-    ):
+    if here:
+        loadable = LoadableTargetOrigin(
+            executable_path=sys.executable, module_name=MODULE, working_directory=folder
+        )
+        target = InProcessWorkspaceLoadTarget(
+            InProcessCodeLocationOrigin(loadable, location_name=LOCATION)
+        )
+    with ExitStack() as stack:
+        stack.enter_context(_environment("REGISTRY_WORKSPACE", folder))
+        servers = None if here else stack.enter_context(_servers(instance))
+        context = stack.enter_context(
+            WorkspaceProcessContext(
+                instance, target, version=dg.__version__, grpc_server_registry=servers
+            )
+        )
         _require_loaded(context, workspace_root)
         yield context
 
 
-@contextmanager
-def launch_context(instance: dg.DagsterInstance, workspace_root: Path) -> Iterator[Any]:
-    """Where this process launches runs from: the code location loaded here when the instance's
-    launcher forks for it (the generated dagster.yaml's), else a code server (`code_location`:
-    a user's own dagster.yaml with another launcher)."""
-    if isinstance(instance.run_launcher, RegistryRunLauncher):
-        with local_location(instance, workspace_root) as context:
-            yield context
-    else:
-        with code_location(instance, workspace_root) as context:
-            yield context
+def launch_context(
+    instance: dg.DagsterInstance, workspace_root: Path, *, in_process: bool = False
+) -> AbstractContextManager[Any]:
+    """Where this process creates runs from: the code location loaded here when it executes
+    them itself (`in_process`) or the instance's launcher forks for them (the generated
+    dagster.yaml's), else a code server (a user's own dagster.yaml with another launcher)."""
+    here = in_process or isinstance(instance.run_launcher, RegistryRunLauncher)
+    return code_location(instance, workspace_root, here=here)
 
 
 def _require_loaded(context: Any, workspace_root: Path) -> None:

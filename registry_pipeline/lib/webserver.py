@@ -80,14 +80,9 @@ def _processes() -> Iterator[tuple[str, list[str], dict[str, str], Path | None]]
         yield (
             pid,
             [arg.decode("utf-8", "replace") for arg in argv if arg],
-            dict(_pair(item.decode("utf-8", "replace")) for item in environ if b"=" in item),
+            dict(item.decode("utf-8", "replace").split("=", 1) for item in environ if b"=" in item),
             cwd,
         )
-
-
-def _pair(item: str) -> tuple[str, str]:
-    name, _, value = item.partition("=")
-    return name, value
 
 
 def _addresses(pid: str, argv: Sequence[str]) -> list[tuple[str, int]]:
