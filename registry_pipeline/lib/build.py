@@ -5,11 +5,7 @@ process when its turn comes, `lib.launcher`) or executed in this process (`in_pr
 run does the whole build (`lib.build_run`: slot, reuse, steps, promotion, record); this module
 only starts it, says what it does as it goes (read from the run's events, one line per
 registry as its checks finish) and summarizes it (`entries_of`), the same way whichever
-way it ran.
-
-What a build did to each registry is decided from its Dagster run's events by one function
-(`entries_of`), for a run executed in process and for one a run worker executed, while it goes
-on and once it has finished, so every path says the same.
+way it ran: while it goes on and once it has finished, so every path says the same.
 """
 
 from __future__ import annotations
@@ -74,6 +70,7 @@ ENTRY_EVENTS = {
     dg.DagsterEventType.ENGINE_EVENT,
 }
 """The events an outcome is decided from (the rest of the run's log stays in the instance)."""
+INTERRUPTS = ("DagsterExecutionInterruptedError", "KeyboardInterrupt")
 
 
 @dataclass(frozen=True)
@@ -148,10 +145,10 @@ def _graph_keys(
     keys = [
         key
         for key in graph.toposorted_asset_keys
-        if graph.get(key).is_executable and BUILD_JOB in graph.get(key).job_names
+        if graph.get(key).is_executable
+        and BUILD_JOB in graph.get(key).job_names
+        and (not selection or key in selection)
     ]
-    wanted = set(selection) if selection else None
-    keys = [key for key in keys if wanted is None or key in wanted]
     return keys, {key: len(graph.get(key).check_keys) for key in keys}
 
 
@@ -176,8 +173,9 @@ def _execute_here(context: Any, run: dg.DagsterRun, watch: _Watch) -> None:
     follower.start()
     interrupted = False
     try:
-        for event in execute_run_iterator(job, run, instance):
-            interrupted = interrupted or _interrupted(event)
+        for event in execute_run_iterator(job, run, instance):  # Dagster turns a Ctrl-C into
+            # a run failure, which the command reports as the cancellation it is
+            interrupted = interrupted or _caused_by(event, *INTERRUPTS) is not None
     except KeyboardInterrupt:  # outside Dagster's own handling (before or after the run)
         interrupted = True
     finally:
@@ -202,20 +200,12 @@ def _slot_refusal(instance: dg.DagsterInstance, run_id: str) -> BuildInProgress 
     return None
 
 
-def _interrupted(event: Any) -> bool:
-    """Whether `event` ends the run because this process was interrupted: Dagster turns the
-    Ctrl-C into a run failure (DagsterExecutionInterruptedError), which the command reports as
-    the cancellation it is."""
-    if event.event_type != dg.DagsterEventType.RUN_FAILURE:
-        return False
-    interrupted = ("DagsterExecutionInterruptedError", "KeyboardInterrupt")
-    return _caused_by(event, *interrupted) is not None
-
-
 def _caused_by(event: Any, *names: str) -> Any:
     """The error of a run failure `event`, or the first of its causes, whose class is one of
-    `names`; None when none is."""
-    error = getattr(event.event_specific_data, "error", None) if event else None
+    `names`; None when none is (or `event` is no run failure)."""
+    if event is None or event.event_type != dg.DagsterEventType.RUN_FAILURE:
+        return None
+    error = getattr(event.event_specific_data, "error", None)
     while error is not None and error.cls_name not in names:
         error = error.cause
     return error
@@ -336,7 +326,6 @@ def _summary(
         and all(entry.status in ("built", "reused") for entry in entries)
         and not any(entry.problems for entry in entries)
     )
-
     return BuildSummary(run_id, success, entries, run_problems(events))
 
 

@@ -108,12 +108,8 @@ class RegistryWorkspace(dg.ConfigurableResource):  # type: ignore[type-arg]
 
 
 class BuildRun(dg.ConfigurableResource):  # type: ignore[type-arg]
-    """A run of the build job, whoever launched it (`registry build`, the UI, a schedule, a
-    sensor): it holds the workspace's build slot from its start to its end (one build at a
-    time; `core.workspace.build_slot`), and around its steps does what every build does
-    (`lib.build_run`: verify the history, decide the sources it reuses; then promote what
-    passed and record the build). Every registry asset asks for it, so it is set up once per
-    run, before the first step (the job runs in one process)."""
+    """A run of the build job, whoever launched it (module doc): every registry asset asks for
+    it, so it is set up once per run, before the first step (the job runs in one process)."""
 
     root: str
     wait_seconds: float = DEFAULT_WAIT
@@ -357,24 +353,21 @@ def why_not_promotable(instance: dg.DagsterInstance, dagster_run_id: str) -> str
         return f"build failed: no Dagster run {dagster_run_id}"
     if run.status != dg.DagsterRunStatus.STARTED:
         return f"build stopped (Dagster run {run.status.value})"
-    events = [e for kind in STEP_TROUBLE for e in run_events(instance, dagster_run_id, kind)]
-    troubled = sorted({str(event.step_key) for event in events})
+    events = run_events(instance, dagster_run_id, {*STEP_TROUBLE, CHECK_PLANNED, CHECK_EVALUATION})
+    troubled = sorted({str(e.step_key) for e in events if e.event_type in STEP_TROUBLE})
     if troubled:
         return f"build failed: step(s) {', '.join(troubled)} failed"
-    planned = {
-        (event.event_specific_data.asset_key, event.event_specific_data.check_name)
-        for event in run_events(instance, dagster_run_id, CHECK_PLANNED)
-    }
-    evaluated: dict[tuple[Any, str], bool] = {}
-    for event in run_events(instance, dagster_run_id, CHECK_EVALUATION):
+    verdicts: dict[str, bool | None] = {}  # asset.check -> passed; None: planned, not evaluated
+    for event in events:
         data = event.event_specific_data
-        evaluated[(data.asset_key, data.check_name)] = bool(data.passed)
-    failing = sorted(
-        f"{key.to_user_string()}.{name}" for (key, name), ok in evaluated.items() if not ok
-    )
-    missing = sorted(f"{k.to_user_string()}.{n}" for k, n in planned - evaluated.keys())
-    if failing or missing:
-        what = ", ".join([*(f"{f} FAILED" for f in failing), *(f"{m} NOT_RUN" for m in missing)])
+        name = f"{data.asset_key.to_user_string()}.{data.check_name}"
+        if event.event_type == CHECK_EVALUATION:
+            verdicts[name] = bool(data.passed)
+        else:
+            verdicts.setdefault(name, None)
+    failing = sorted((ok is None, name) for name, ok in verdicts.items() if not ok)
+    if failing:
+        what = ", ".join(f"{name} {'NOT_RUN' if unrun else 'FAILED'}" for unrun, name in failing)
         return f"build failed: {what}"
     return None
 

@@ -110,9 +110,13 @@ def step_problems(events: Sequence[Any]) -> list[dict[str, object]]:
 
 
 def run_events(
-    instance: dg.DagsterInstance, run_id: str, kind: dg.DagsterEventType, limit: int | None = None
+    instance: dg.DagsterInstance,
+    run_id: str,
+    kind: dg.DagsterEventType | set[dg.DagsterEventType],
+    limit: int | None = None,
 ) -> list[Any]:
-    """The events of `kind` in Dagster run `run_id`, oldest first (up to `limit`)."""
+    """The events of `kind` (one, or a set of them) in Dagster run `run_id`, oldest first (up to
+    `limit`)."""
     records = instance.get_records_for_run(run_id, of_type=kind, limit=limit).records
     return [r.event_log_entry.dagster_event for r in records if r.event_log_entry.dagster_event]
 

@@ -1,10 +1,10 @@
 """How runs are launched: by the command that waits for them, and by the workspace's instance.
 
 The command (`registry build`, `registry drift backfill`) submits runs and backfills as the
-Dagster UI does: created from the workspace's code location (loaded in this process,
-`local_location`, or served by a code server Dagster starts, `code_location`) and handed to the
-instance's run coordinator and launcher, so each one shows on the job's page, the asset pages,
-the Overview timeline and (a backfill) the Backfills tab, and can be cancelled or resumed there.
+Dagster UI does: created from the workspace's code location (`code_location`: loaded in this
+process, or served by a code server Dagster starts) and handed to the instance's run coordinator
+and launcher, so each one shows on the job's page, the asset pages, the Overview timeline and (a
+backfill) the Backfills tab, and can be cancelled or resumed there.
 Without a running `dagster-daemon`, the waiting command does the daemon's part itself: it
 dequeues queued runs (`QueuedRunCoordinatorDaemon.run_iteration`, honouring the instance's
 concurrency limits) and advances backfills (`execute_backfill_iteration`), the functions the
@@ -14,8 +14,7 @@ Dagster 1.13 has no public API for these; the steps are those of `dagster job la
 
 The instance (its generated `dagster.yaml` names the two classes below) queues with Dagster's
 queue, which counts every run that builds registries as a build, and launches with Dagster's
-launcher, plus a run worker forked by the command that launches the run when that command has
-the code location loaded itself. The queue admits one build at a time (the tag `BUILD_TAG`,
+launcher (or forks the command: below). The queue admits one build at a time (the tag `BUILD_TAG`,
 limit 1). A run of the build job carries the tag; a run of a selection of registries that the
 UI's Materialize button launches (an implicit asset job) does not, so the queue
 (`RegistryRunCoordinator`) tags every run that needs the `build_run` resource as it enters:
@@ -24,7 +23,7 @@ it waits queued like any other build, never in a run worker.
 A run dequeued by the UI's daemon (or launched by the webserver without a queue) goes to the
 code server that serves the run's code location, which starts a run worker for it: Dagster's
 `DefaultRunLauncher`, unchanged. A run that `registry build` launches is created from the code
-location loaded in the command's own process (`local_location`); when the command dequeues it
+location loaded in the command's own process (`launch_context`); when the command dequeues it
 (or the instance does not queue runs), `RegistryRunLauncher` forks the command: the fork is
 the run worker, with Dagster and the definitions already imported, so a launched build costs
 about what a build executed in the command's own process costs (docs/benchmarks.md). Either

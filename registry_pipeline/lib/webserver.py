@@ -42,7 +42,6 @@ def run_url(run_id: str, home: Path | None = None) -> str:
     """The run's page in the Dagster UI: `$DAGSTER_WEBSERVER_URL`, else the webserver serving
     the instance at `home` (default `$DAGSTER_HOME`; `webserver_url`: the port `dagster dev`
     actually serves), else the address `dagster dev` serves by default; then `/runs/<id>`."""
-
     base = os.environ.get(WEBSERVER_URL_ENV)
     if not base and (home or os.environ.get("DAGSTER_HOME")):
         base = webserver_url(home or Path(os.environ["DAGSTER_HOME"]))
