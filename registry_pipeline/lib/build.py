@@ -216,9 +216,8 @@ def _launch(context: Any, run: dg.DagsterRun, wait: float, watch: _Watch) -> Non
     telling `watch` its events; cancelled on Ctrl-C, or with BUILD_IN_PROGRESS when it is still
     queued after `wait` seconds; RUN_CANCELED when it was cancelled from elsewhere (the UI)."""
     instance = context.instance
-    forks = (
-        instance.run_launcher if isinstance(instance.run_launcher, RegistryRunLauncher) else None
-    )
+    launcher = instance.run_launcher
+    forks = launcher if isinstance(launcher, RegistryRunLauncher) else None
     queued_since = time.monotonic()
 
     def poll(current: dg.DagsterRun) -> None:
@@ -265,25 +264,21 @@ def _fail_if_worker_ended(instance: dg.DagsterInstance, launcher: Any, run: dg.D
         )
 
 
+@dataclass
 class _Watch:
     """What the command says while its run goes on: each registry's line once its checks are
     in, and once why the run waits."""
 
-    def __init__(
-        self,
-        instance: dg.DagsterInstance,
-        run_id: str,
-        on_entry: Callable[[RegistryBuild], None] | None,
-        on_wait: Callable[[str], None] | None,
-    ) -> None:
-        self.instance, self.run_id = instance, run_id
-        self.on_entry, self.on_wait = on_entry, on_wait
-        self.keys: list[dg.AssetKey] = []
-        self.checks: dict[dg.AssetKey, int] = {}
-        self.events: list[Any] = []
-        self.told: set[str] = set()
-        self.cursor: str | None = None
-        self.said_wait = False
+    instance: dg.DagsterInstance
+    run_id: str
+    on_entry: Callable[[RegistryBuild], None] | None
+    on_wait: Callable[[str], None] | None
+    keys: list[dg.AssetKey] = field(default_factory=list)
+    checks: dict[dg.AssetKey, int] = field(default_factory=dict)
+    events: list[Any] = field(default_factory=list)
+    told: set[str] = field(default_factory=set)
+    cursor: str | None = None
+    said_wait: bool = False
 
     def read(self) -> None:
         """The run's events since the last look, from the instance: say what they finish (a

@@ -213,12 +213,6 @@ def holder(run: dg.DagsterRun) -> str:
     )
 
 
-def is_whole(run: dg.DagsterRun, job_keys: Sequence[dg.AssetKey]) -> bool:
-    """Whether the run builds the whole catalog (the job, not a selection of it)."""
-    selection = run.asset_selection
-    return not selection or set(job_keys) <= set(selection)  # none or empty: the whole job
-
-
 def begin(
     instance: dg.DagsterInstance,
     run: dg.DagsterRun,
@@ -236,7 +230,8 @@ def begin(
     store.require_intact(admit=admission)
     store.explained([spec.registry_id for spec in catalog.registries if spec.active_pointer])
     mark_dead_builds_failed(instance)
-    if not is_whole(run, job_keys):
+    selection = run.asset_selection  # none or empty: the whole catalog (the job)
+    if selection and not set(job_keys) <= set(selection):  # a selection of it
         return BuildStart()
     read = build_inputs(workspace)
     if full_audit:
@@ -256,8 +251,8 @@ def finish(
         instance.report_engine_event(f"nothing promoted: {why_not}", run)
         return []
     outcomes = []
-    for registry_id, snapshot in materialized(instance, run.run_id).items():
-        outcome = promote(instance, workspace, registry_id, snapshot, run.run_id)
+    for registry_id, (snapshot, record) in _materializations(instance, run.run_id).items():
+        outcome = promote(instance, workspace, registry_id, snapshot, record)
         outcomes.append(outcome)
         instance.report_engine_event(
             f"{registry_id} {snapshot}: {outcome.reason}",
@@ -280,13 +275,24 @@ def finish(
 def materialized(instance: dg.DagsterInstance, dagster_run_id: str) -> dict[str, str]:
     """Registry id -> the snapshot (run folder) the run materialized or reused for it, in the
     order the run materialized them (the graph's)."""
-    made: dict[str, str] = {}
-    for event in run_events(instance, dagster_run_id, dg.DagsterEventType.ASSET_MATERIALIZATION):
-        materialization = event.step_materialization_data.materialization
-        value = materialization.metadata.get("run_id")
-        if value is not None:
-            made[materialization.asset_key.to_user_string()] = str(value.value)
-    return made
+    return {
+        rid: snapshot for rid, (snapshot, _) in _materializations(instance, dagster_run_id).items()
+    }
+
+
+def _materializations(
+    instance: dg.DagsterInstance, dagster_run_id: str
+) -> dict[str, tuple[str, dg.EventLogRecord]]:
+    """`materialized`, each snapshot with its materialization (whose storage id is the one the
+    checks point at)."""
+    found: dict[str, tuple[str, dg.EventLogRecord]] = {}
+    kind = dg.DagsterEventType.ASSET_MATERIALIZATION
+    for record in instance.get_records_for_run(dagster_run_id, of_type=kind).records:
+        materialization = record.asset_materialization
+        value = materialization.metadata.get("run_id") if materialization else None
+        if materialization is not None and value is not None:
+            found[materialization.asset_key.to_user_string()] = (str(value.value), record)
+    return found
 
 
 def promotions(events: Sequence[Any]) -> dict[str, dict[str, Any]]:
@@ -377,11 +383,12 @@ def promote(
     workspace: Workspace,
     registry_id: str,
     run_id: str,
-    dagster_run_id: str,
+    record: dg.EventLogRecord,
 ) -> PromotionOutcome:
-    """Promote snapshot `run_id`, materialized by the promotable Dagster run `dagster_run_id`,
-    when the catalog gives the registry a pointer, through the pointer store, which validates it
-    again under its lock; refusals become outcomes."""
+    """Promote snapshot `run_id`, materialized (`record`) by a promotable Dagster run, when the
+    catalog gives the registry a pointer, through the pointer store, which validates it again
+    under its lock; refusals become outcomes."""
+    dagster_run_id = record.run_id
 
     def outcome(kind: Outcome, reason: str, **extra: Any) -> PromotionOutcome:
         return PromotionOutcome(registry_id, run_id, kind, reason, **extra)
@@ -392,10 +399,6 @@ def promote(
         return outcome(Outcome.REFUSED, exc.message, code=exc.code)
     if not spec.active_pointer:
         return outcome(Outcome.NO_POINTER, Outcome.NO_POINTER.value)
-    record = materialization_of(instance, registry_id, run_id, dagster_run_id)
-    if record is None:
-        reason = f"Dagster run {dagster_run_id} did not materialize {run_id}"
-        return outcome(Outcome.CHECKS_NOT_PASSED, reason, code="NO_MATERIALIZATION")
     checks = blocking_checks(instance, record, check_names(spec))
     try:
         change = PointerStore(workspace).promote(
@@ -420,20 +423,6 @@ def promote(
         return outcome(Outcome.ALREADY_ACTIVE, Outcome.ALREADY_ACTIVE.value, checks=checks)
     seq = change.record.seq
     return outcome(Outcome.PROMOTED, Outcome.PROMOTED.value, checks=checks, journal_seq=seq)
-
-
-def materialization_of(
-    instance: dg.DagsterInstance, registry_id: str, run_id: str, dagster_run_id: str
-) -> dg.EventLogRecord | None:
-    """The materialization of `registry_id` in Dagster run `dagster_run_id` that wrote or reused
-    snapshot `run_id` (from the run's own events: its storage id is the one checks point at)."""
-    kind = dg.DagsterEventType.ASSET_MATERIALIZATION
-    for record in instance.get_records_for_run(dagster_run_id, of_type=kind).records:
-        materialization = record.asset_materialization
-        value = materialization.metadata.get("run_id") if materialization else None
-        if record.asset_key == dg.AssetKey(registry_id) and value and value.value == run_id:
-            return record
-    return None
 
 
 def blocking_checks(

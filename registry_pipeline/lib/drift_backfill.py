@@ -91,8 +91,7 @@ def run_drift_backfill(
     without a run (`reused_days`; not without `shortcut`), the others as a Dagster backfill of
     `job_name` (whose blocking `checks` every day must pass), or, `in_process`, one run per day
     in order with the job of the graph `definitions` makes (`definitions.build_definitions`)."""
-    home = dagster_home(root)
-    os.environ["DAGSTER_HOME"] = str(home)
+    os.environ["DAGSTER_HOME"] = str(dagster_home(root))
     definitions(root)  # first: a broken catalog says its reason code, before anything runs
     reused = reused_days(root, days) if shortcut else {}
     for outcome in reused.values() if on_day is not None else ():

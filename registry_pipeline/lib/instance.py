@@ -167,25 +167,21 @@ def storage_errors(home: Path) -> Iterator[None]:
 
     try:
         yield
-    except (sqlite3.Error, SQLAlchemyError) as exc:
-        cause = getattr(exc, "orig", None) or exc
-        raise _storage_error(home, first_lines(cause)) from None
     except Exception as exc:
-        if type(exc).__name__ != "DagsterPostgresException":  # dagster-postgres gave up retrying
+        if isinstance(exc, sqlite3.Error | SQLAlchemyError):
+            reason = first_lines(getattr(exc, "orig", None) or exc)
+        elif type(exc).__name__ == "DagsterPostgresException":  # dagster-postgres gave up retrying
+            cause = exc.__cause__
+            reason = f"PostgreSQL: {first_lines(getattr(cause, 'orig', None) or cause or exc)}"
+        else:
             raise
-        cause = exc.__cause__
-        reason = first_lines(getattr(cause, "orig", None) or cause or exc)
-        raise _storage_error(home, f"PostgreSQL: {reason}") from None
-
-
-def _storage_error(home: Path, reason: str) -> RegistryError:
-    return RegistryError(
-        f"Dagster's storage failed: {reason} (the instance is {home}; check free space and "
-        "permissions, or the PostgreSQL server and its URL, or move a damaged home aside: "
-        "runs history is kept there, not the registries)",
-        code="DAGSTER_STORAGE",
-        path=str(home),
-    )
+        raise RegistryError(
+            f"Dagster's storage failed: {reason} (the instance is {home}; check free space and "
+            "permissions, or the PostgreSQL server and its URL, or move a damaged home aside: "
+            "runs history is kept there, not the registries)",
+            code="DAGSTER_STORAGE",
+            path=str(home),
+        ) from None
 
 
 STORAGE_KEYS = ("storage", "run_storage", "event_log_storage", "schedule_storage")

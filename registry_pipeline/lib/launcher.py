@@ -264,15 +264,14 @@ def wait_for_run(
             time.sleep(POLL)  # a poll: the instance cannot notify us
 
 
-def cancel_run(context: Any, run_id: str, grace: float = CANCEL_GRACE) -> dg.DagsterRun | None:
+def cancel_run(context: Any, run_id: str, grace: float = CANCEL_GRACE) -> None:
     """Cancel a run as the UI's Terminate does (dequeued, or its run worker told to stop), then
     wait up to `grace` seconds for it to end; one that has not ended by then (never launched,
-    or its code server gone) is marked CANCELED, as the UI's forced termination does. The run
-    then; None when the instance does not know it."""
+    or its code server gone) is marked CANCELED, as the UI's forced termination does."""
     instance = context.instance
     run = instance.get_run_by_id(run_id)
     if run is None or run.is_finished:
-        return run
+        return
     try:
         asked = instance.run_coordinator.cancel_run(run_id)
     except Exception as exc:  # its code server is gone (a Ctrl-C reaches the whole group)
@@ -286,8 +285,6 @@ def cancel_run(context: Any, run_id: str, grace: float = CANCEL_GRACE) -> dg.Dag
         instance.report_run_canceled(
             run, message="the command that launched this run was interrupted; marked canceled"
         )
-        run = instance.get_run_by_id(run_id) or run
-    return run
 
 
 def create_job_backfill(

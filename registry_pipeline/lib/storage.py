@@ -90,12 +90,6 @@ class _Engines:
             self._engines.clear()
 
 
-@contextmanager
-def _transaction(engine: Engine) -> Iterator[Connection]:
-    with engine.connect() as connection, connection.begin():
-        yield connection
-
-
 class KeptSqliteEventLogStorage(SqliteEventLogStorage):
     """Dagster's sharded SQLite event log with kept connections (see the module)."""
 
@@ -116,7 +110,7 @@ class KeptSqliteEventLogStorage(SqliteEventLogStorage):
             if shard not in self._initialized_dbs:
                 self._initdb(engine)
                 self._initialized_dbs.add(shard)
-            with _transaction(engine) as connection:
+            with engine.connect() as connection, connection.begin():
                 yield connection
 
     def dispose(self) -> None:
@@ -133,7 +127,8 @@ class KeptSqliteRunStorage(SqliteRunStorage):
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
-        with _transaction(self._engines.get(self._conn_string)) as connection:
+        engine = self._engines.get(self._conn_string)
+        with engine.connect() as connection, connection.begin():
             yield connection
 
     def dispose(self) -> None:
