@@ -33,7 +33,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -153,30 +153,14 @@ class BuildRun(dg.ConfigurableResource):  # type: ignore[type-arg]
             shared=shared,
             on_lost=lost,
         ):
-            job_keys = _job_keys(workspace)
-            self._start = begin(instance, run, workspace, job_keys, full_audit=self.full_audit)
-            with _verdicts(workspace, self.full_audit):
+            self._start = begin(instance, run, workspace, full_audit=self.full_audit)
+            # the run's verdict cache (a run `registry build --in-process` executes finds the
+            # command's own open, and keeps it)
+            trust = not self.full_audit
+            cache = inspection_cache(workspace.root, trust_stored=trust)
+            with nullcontext() if cache_active() else cache:
                 yield self
                 finish(instance, run, workspace, self._start)
-
-
-def _job_keys(workspace: Workspace) -> list[dg.AssetKey]:
-    """The registries of the whole build job (a run's selection is compared with them)."""
-    from registry_pipeline.core.builders.registry import BUILDERS, buildable
-
-    specs = buildable(load_catalog(workspace), BUILDERS)
-    return [dg.AssetKey(spec.registry_id) for spec in specs]
-
-
-@contextmanager
-def _verdicts(workspace: Workspace, full_audit: bool) -> Iterator[None]:
-    """The verdict cache for the run (a run `registry build --in-process` executes finds the
-    command's own open, and keeps it)."""
-    if cache_active():
-        yield
-        return
-    with inspection_cache(workspace.root, trust_stored=not full_audit):
-        yield
 
 
 def door(run: dg.DagsterRun) -> str:
@@ -217,12 +201,13 @@ def begin(
     instance: dg.DagsterInstance,
     run: dg.DagsterRun,
     workspace: Workspace,
-    job_keys: Sequence[dg.AssetKey],
     *,
     full_audit: bool,
 ) -> BuildStart:
     """The start of a build run, under the build slot (module doc). A broken pointer history
     fails the run here, before anything is built (CHAIN_BROKEN, POINTER_MISMATCH, ...)."""
+    from registry_pipeline.core.builders.registry import BUILDERS, buildable
+
     instance.add_run_tags(run.run_id, {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()})
     sync(workspace)  # on object storage: what other machines published, before reading
     catalog = load_catalog(workspace)
@@ -230,13 +215,13 @@ def begin(
     store.require_intact(admit=admission)
     store.explained([spec.registry_id for spec in catalog.registries if spec.active_pointer])
     mark_dead_builds_failed(instance)
-    selection = run.asset_selection  # none or empty: the whole catalog (the job)
-    if selection and not set(job_keys) <= set(selection):  # a selection of it
-        return BuildStart()
+    ids = [spec.registry_id for spec in buildable(catalog, BUILDERS)]  # the whole build job
+    selection = run.asset_selection  # none or empty: the whole job
+    if selection and not {dg.AssetKey(registry_id) for registry_id in ids} <= set(selection):
+        return BuildStart()  # a selection of it
     read = build_inputs(workspace)
     if full_audit:
         return BuildStart(read=read)
-    ids = [key.to_user_string() for key in job_keys]
     return BuildStart(settled_sources(workspace, ids), read)
 
 
