@@ -448,9 +448,7 @@ class RegistryRunCoordinator(QueuedRunCoordinator):
 def is_build(instance: Any, run: Any) -> bool:
     """Whether `run` builds registries: one of its ops needs the build run resource."""
     snapshot = instance.get_job_snapshot(run.job_snapshot_id) if run.job_snapshot_id else None
-    if snapshot is None:
-        return False
-    ops = snapshot.node_defs_snapshot.op_def_snaps
+    ops = snapshot.node_defs_snapshot.op_def_snaps if snapshot is not None else ()
     return any(BUILD_RESOURCE in op.required_resource_keys for op in ops)
 
 
