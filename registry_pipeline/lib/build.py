@@ -330,17 +330,10 @@ def _with_promotion(entry: RegistryBuild, outcome: dict[str, Any] | None) -> Reg
         return entry  # promotion: "build failed"
     code, reason, kind = outcome.get("code"), str(outcome["reason"]), str(outcome["outcome"])
     promotion = reason if code in (None, "HELD") else str(code)
-    problems = (
-        [problem_object(str(code), reason, field="promotion")]
-        if kind in ("refused", "checks not passed")
-        else []
-    )
-    return replace(
-        entry,
-        promoted=kind == "promoted",
-        promotion=promotion,
-        problems=entry.problems + problems,
-    )
+    if kind in ("refused", "checks not passed"):
+        problem = problem_object(str(code), reason, field="promotion")
+        entry = replace(entry, problems=[*entry.problems, problem])
+    return replace(entry, promoted=kind == "promoted", promotion=promotion)
 
 
 def _run_config(root: Path, full_audit: bool, wait: float) -> dict[str, object]:

@@ -97,11 +97,10 @@ def run_drift_backfill(
     for outcome in reused.values() if on_day is not None else ():
         on_day(outcome)
     rest = [day for day in days if day not in reused]
-    if not rest:
-        ran: list[DayOutcome] = []
-    elif in_process:
+    ran = []
+    if rest and in_process:
         ran = _in_process(root, rest, definitions, on_day)
-    else:
+    elif rest:
         ran = _as_backfill(root, rest, job_name, checks, on_day)
     return sorted([*reused.values(), *ran], key=lambda outcome: outcome.day)
 
