@@ -17,7 +17,7 @@ from registry_pipeline.core.gate.dependencies import coordination_reads
 from registry_pipeline.core.workspace.build_slot import DEFAULT_WAIT
 from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
-from registry_pipeline.defs.assets import IO_MANAGER_KEY, coordination_steps, registry_assets
+from registry_pipeline.defs.assets import IO_MANAGER_KEY, registry_assets
 from registry_pipeline.defs.drift_daily import (
     drift_signals_daily,
     drift_signals_daily_job,
@@ -47,12 +47,11 @@ def build_definitions(
     jobs, the promotion sensor, the schedules and the resources."""
     catalog = load_catalog(Workspace(root))
     check_catalog(catalog)
-    builders = BUILDERS
     reads = coordination_reads(root, catalog)
-    assets = registry_assets(catalog, builders, reads)
+    assets, coordination_steps = registry_assets(catalog, BUILDERS, reads)
     return dg.Definitions(
         assets=[*assets, drift_signals_daily],
-        asset_checks=coordination_steps(catalog, builders, reads),
+        asset_checks=coordination_steps,
         jobs=[
             dg.define_asset_job(
                 BUILD_JOB,

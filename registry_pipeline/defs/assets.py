@@ -58,38 +58,34 @@ SETTLED_NOTES = "notes"
 def registry_assets(
     catalog: RegistryCatalog,
     builders: Mapping[str, Builder],
-    reads: Mapping[str, tuple[str, ...]] | None = None,
-) -> list[dg.AssetsDefinition]:
-    """One asset per buildable registry of the catalog; a registry in `reads` (registry -> the
-    registries its coordination rules refer to) has its coordination checked in its own step
-    (`coordination_steps`), after those are sealed."""
-    later = {registry_id for registry_id, others in (reads or {}).items() if others}
-    later &= {s.registry_id for s in catalog.registries if _reading_check(s) is not None}
-    return [
+    reads: Mapping[str, tuple[str, ...]],
+) -> tuple[list[dg.AssetsDefinition], list[dg.AssetChecksDefinition]]:
+    """One asset per buildable registry of the catalog, and the coordination steps: a source
+    registry in `reads` (registry -> the registries its coordination rules refer to) that refers
+    to others has that check as a blocking check in a step of its own, after it and they are
+    sealed: it reads their snapshots of the same run."""
+    specs = buildable(catalog, builders)
+    sources = {spec.registry_id: spec for spec in specs if spec.is_source}
+    later = [
+        registry_id
+        for registry_id, others in reads.items()
+        if others and registry_id in sources and _reading_check(sources[registry_id]) is not None
+    ]
+    assets = [
         _source_asset(spec, spec.registry_id in later)
         if spec.is_source
         else _built_asset(spec, builders[spec.registry_id])
-        for spec in buildable(catalog, builders)
+        for spec in specs
     ]
-
-
-def coordination_steps(
-    catalog: RegistryCatalog,
-    builders: Mapping[str, Builder],
-    reads: Mapping[str, tuple[str, ...]],
-) -> list[dg.AssetChecksDefinition]:
-    """The coordination check of each source registry that refers to others, as a blocking
-    check in a step after it and they are sealed: it reads their snapshots of the same run."""
-    specs = {spec.registry_id: spec for spec in buildable(catalog, builders) if spec.is_source}
-    return [
+    steps = [
         _coordination_step(
-            specs[registry_id],
-            tuple(o for o in others if o in specs),
+            sources[registry_id],
+            tuple(other for other in reads[registry_id] if other in sources),
             blocking=not in_cycle(reads, registry_id),
         )
-        for registry_id, others in reads.items()
-        if registry_id in specs and _reading_check(specs[registry_id]) is not None and others
+        for registry_id in later
     ]
+    return assets, steps
 
 
 def _reading_check(spec: RegistrySpec) -> RegistryCheck | None:
@@ -107,7 +103,7 @@ def _coordination_step(
     built from it in the same run are not skipped."""
     key = dg.AssetKey(spec.registry_id)
     reading = _reading_check(spec)
-    assert reading is not None  # coordination_steps makes a step only for such a registry
+    assert reading is not None  # registry_assets makes a step only for such a registry
 
     @dg.asset_check(
         asset=key,
@@ -244,7 +240,7 @@ def _built_asset(spec: RegistrySpec, builder: Builder) -> dg.AssetsDefinition:
 
 def _source_asset(spec: RegistrySpec, coordination_later: bool) -> dg.AssetsDefinition:
     checks = registry_checks(spec)
-    if coordination_later:  # checked in its own step (`coordination_steps`), with the receipt
+    if coordination_later:  # checked in its own step (`registry_assets`), with the receipt
         checks = tuple(check for check in checks if not check.reads_others)
 
     @dg.asset(**_asset_kwargs(spec, checks))

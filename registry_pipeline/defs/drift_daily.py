@@ -7,7 +7,6 @@ cannot share the unpartitioned build job; `drift_signals` stays the signal of th
 
 from collections.abc import Iterator
 from datetime import date, timedelta
-from typing import Any
 
 import dagster as dg
 
@@ -78,15 +77,14 @@ def drift_signals_daily(
         input_rules={registry_id: ACTIVE_AT_END_OF_DAY for registry_id in drift.inputs},
         record_count=drift.result.record_count,
     )
-    metadata: dict[str, Any] = {
-        "day": context.partition_key,
-        "missing_history": list(drift.missing),
-        **{f"signals_{key}": value for key, value in drift.counts().items()},
-    }
     yield dg.MaterializeResult(
         value=output,
         data_version=dg.DataVersion(content_version(drift.result.files)),
-        metadata=metadata,
+        metadata={
+            "day": context.partition_key,
+            "missing_history": list(drift.missing),
+            **{f"signals_{key}": value for key, value in drift.counts().items()},
+        },
     )
     yield from sealed_checks(context, DAILY_CHECKS, registry_workspace)
 

@@ -5,11 +5,7 @@ process when its turn comes, `lib.launcher`) or executed in this process (`in_pr
 run does the whole build (`lib.build_run`: slot, reuse, steps, promotion, record); this module
 only starts it, says what it does as it goes (read from the run's events, one line per
 registry as its checks finish) and summarizes it (`entries_of`), the same way whichever
-way it ran.
-
-What a build did to each registry is decided from its Dagster run's events by one function
-(`entries_of`), for a run executed in process and for one a run worker executed, while it goes
-on and once it has finished, so every path says the same.
+way it ran: while it goes on and once it has finished, so every path says the same.
 """
 
 from __future__ import annotations
@@ -18,7 +14,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -40,6 +36,7 @@ from registry_pipeline.core.workspace.sources import unexpected_note
 from registry_pipeline.lib.build_run import (
     BUILD_JOB,
     SLOT_WAIT_KEY,
+    STEP_TROUBLE,
     SUBMITTER_TAG,
     builds_in_progress,
     promotions,
@@ -53,7 +50,6 @@ from registry_pipeline.lib.launcher import (
     cancel_run,
     create_run,
     launch_context,
-    local_location,
     wait_for_run,
 )
 
@@ -74,6 +70,7 @@ ENTRY_EVENTS = {
     dg.DagsterEventType.ENGINE_EVENT,
 }
 """The events an outcome is decided from (the rest of the run's log stays in the instance)."""
+INTERRUPTS = ("DagsterExecutionInterruptedError", "KeyboardInterrupt")
 
 
 @dataclass(frozen=True)
@@ -85,11 +82,6 @@ class BuildSummary:
     registries: list[RegistryBuild]
     problems: list[dict[str, object]] = field(default_factory=list)
     """Why the run failed outside any registry's step (RUN_FAILED), if it did."""
-
-
-def in_process_default() -> bool:
-    """Whether a build executes in process when not told: `$REGISTRY_BUILD_IN_PROCESS` is 1."""
-    return os.environ.get(IN_PROCESS_ENV, "").strip() == "1"
 
 
 def run_build(
@@ -106,9 +98,9 @@ def run_build(
 
     `on_entry` is told each registry's entry as soon as its checks are in (promotion not yet
     known), `on_wait` once why the run waits (queued behind another build, or for the build
-    slot). Launched (the default, `in_process` None: `in_process_default()`), a run still
-    queued after `wait` seconds is cancelled with BUILD_IN_PROGRESS naming the run it waited
-    for; the run itself waits up to `wait` seconds for the build slot. Ctrl-C cancels the run
+    slot). Launched (the default; `in_process` None: unless $REGISTRY_BUILD_IN_PROCESS is 1), a
+    run still queued after `wait` seconds is cancelled with BUILD_IN_PROGRESS naming the run it
+    waited for; the run itself waits up to `wait` seconds for the build slot. Ctrl-C cancels the run
     (it ends CANCELED) and is raised again.
     """
     from dagster._core.utils import make_new_run_id
@@ -118,7 +110,8 @@ def run_build(
     check_catalog(load_catalog(workspace))
     require_safe(workspace)
     PointerStore(workspace).require_intact(admit=admission)
-    in_process = in_process_default() if in_process is None else in_process
+    if in_process is None:
+        in_process = os.environ.get(IN_PROCESS_ENV, "").strip() == "1"
     os.environ["DAGSTER_HOME"] = str(dagster_home(root))
     run_id = make_new_run_id()
     tags = {SUBMITTER_TAG: f"{os.getpid()}@{socket.gethostname()}"}
@@ -127,8 +120,7 @@ def run_build(
 
     with open_instance(root) as instance:
         watch = _Watch(instance, run_id, on_entry, on_wait)
-        opened = local_location if in_process else launch_context
-        with opened(instance, root) as context:
+        with launch_context(instance, root, in_process=in_process) as context:
             keys, watch.checks = _graph_keys(context, selection)
             watch.keys = keys
             run = create_run(context, BUILD_JOB, tags, config, selection, run_id)
@@ -153,10 +145,10 @@ def _graph_keys(
     keys = [
         key
         for key in graph.toposorted_asset_keys
-        if graph.get(key).is_executable and BUILD_JOB in graph.get(key).job_names
+        if graph.get(key).is_executable
+        and BUILD_JOB in graph.get(key).job_names
+        and (not selection or key in selection)
     ]
-    wanted = set(selection) if selection else None
-    keys = [key for key in keys if wanted is None or key in wanted]
     return keys, {key: len(graph.get(key).check_keys) for key in keys}
 
 
@@ -181,8 +173,9 @@ def _execute_here(context: Any, run: dg.DagsterRun, watch: _Watch) -> None:
     follower.start()
     interrupted = False
     try:
-        for event in execute_run_iterator(job, run, instance):
-            interrupted = interrupted or _interrupted(event)
+        for event in execute_run_iterator(job, run, instance):  # Dagster turns a Ctrl-C into
+            # a run failure, which the command reports as the cancellation it is
+            interrupted = interrupted or _caused_by(event, *INTERRUPTS) is not None
     except KeyboardInterrupt:  # outside Dagster's own handling (before or after the run)
         interrupted = True
     finally:
@@ -207,20 +200,12 @@ def _slot_refusal(instance: dg.DagsterInstance, run_id: str) -> BuildInProgress 
     return None
 
 
-def _interrupted(event: Any) -> bool:
-    """Whether `event` ends the run because this process was interrupted: Dagster turns the
-    Ctrl-C into a run failure (DagsterExecutionInterruptedError), which the command reports as
-    the cancellation it is."""
-    if event.event_type != dg.DagsterEventType.RUN_FAILURE:
-        return False
-    interrupted = ("DagsterExecutionInterruptedError", "KeyboardInterrupt")
-    return _caused_by(event, *interrupted) is not None
-
-
 def _caused_by(event: Any, *names: str) -> Any:
     """The error of a run failure `event`, or the first of its causes, whose class is one of
-    `names`; None when none is."""
-    error = getattr(event.event_specific_data, "error", None) if event else None
+    `names`; None when none is (or `event` is no run failure)."""
+    if event is None or event.event_type != dg.DagsterEventType.RUN_FAILURE:
+        return None
+    error = getattr(event.event_specific_data, "error", None)
     while error is not None and error.cls_name not in names:
         error = error.cause
     return error
@@ -231,9 +216,8 @@ def _launch(context: Any, run: dg.DagsterRun, wait: float, watch: _Watch) -> Non
     telling `watch` its events; cancelled on Ctrl-C, or with BUILD_IN_PROGRESS when it is still
     queued after `wait` seconds; RUN_CANCELED when it was cancelled from elsewhere (the UI)."""
     instance = context.instance
-    forks = (
-        instance.run_launcher if isinstance(instance.run_launcher, RegistryRunLauncher) else None
-    )
+    launcher = instance.run_launcher
+    forks = launcher if isinstance(launcher, RegistryRunLauncher) else None
     queued_since = time.monotonic()
 
     def poll(current: dg.DagsterRun) -> None:
@@ -280,50 +264,36 @@ def _fail_if_worker_ended(instance: dg.DagsterInstance, launcher: Any, run: dg.D
         )
 
 
+@dataclass
 class _Watch:
     """What the command says while its run goes on: each registry's line once its checks are
     in, and once why the run waits."""
 
-    def __init__(
-        self,
-        instance: dg.DagsterInstance,
-        run_id: str,
-        on_entry: Callable[[RegistryBuild], None] | None,
-        on_wait: Callable[[str], None] | None,
-    ) -> None:
-        self.instance, self.run_id = instance, run_id
-        self.on_entry, self.on_wait = on_entry, on_wait
-        self.keys: list[dg.AssetKey] = []
-        self.checks: dict[dg.AssetKey, int] = {}
-        self.events: list[Any] = []
-        self.told: set[str] = set()
-        self.cursor: str | None = None
-        self.said_wait = False
+    instance: dg.DagsterInstance
+    run_id: str
+    on_entry: Callable[[RegistryBuild], None] | None
+    on_wait: Callable[[str], None] | None
+    keys: list[dg.AssetKey] = field(default_factory=list)
+    checks: dict[dg.AssetKey, int] = field(default_factory=dict)
+    events: list[Any] = field(default_factory=list)
+    told: set[str] = field(default_factory=set)
+    cursor: str | None = None
+    said_wait: bool = False
 
     def read(self) -> None:
-        """The run's events since the last look, from the instance."""
+        """The run's events since the last look, from the instance: say what they finish (a
+        registry whose checks are all in) and why the run waits."""
         if self.on_entry is None and self.on_wait is None:
             return
-        new: list[Any] = []
-        result = self.instance.get_records_for_run(self.run_id, cursor=self.cursor)
+        result = self.instance.get_records_for_run(self.run_id, self.cursor, ENTRY_EVENTS)
         self.cursor = result.cursor
         for record in result.records:
-            event = record.event_log_entry.dagster_event
-            if event is not None and event.event_type in ENTRY_EVENTS:
-                new.append(event)
-        self.see(new)
-
-    def see(self, events: Iterable[Any]) -> None:
-        """Say what `events` (the run's next ones) finish: a registry whose checks are all in."""
-        self.events.extend(events)
-        for event in events:
-            data = event.event_specific_data
-            metadata = getattr(data, "metadata", None) or {}
+            event: Any = record.event_log_entry.dagster_event  # of an ENTRY_EVENTS type
+            metadata = getattr(event.event_specific_data, "metadata", None) or {}
             if event.event_type == dg.DagsterEventType.ENGINE_EVENT and SLOT_WAIT_KEY in metadata:
                 self.waiting(f"waiting for the build slot, held by {metadata[SLOT_WAIT_KEY].value}")
-        if self.on_entry is None:
-            return
-        for entry in entries_of(self.events, self.keys, self.checks):
+            self.events.append(event)
+        for entry in entries_of(self.events, self.keys, self.checks) if self.on_entry else ():
             if entry.registry_id not in self.told:
                 self.told.add(entry.registry_id)
                 self.on_entry(entry)
@@ -351,7 +321,6 @@ def _summary(
         and all(entry.status in ("built", "reused") for entry in entries)
         and not any(entry.problems for entry in entries)
     )
-
     return BuildSummary(run_id, success, entries, run_problems(events))
 
 
@@ -361,17 +330,10 @@ def _with_promotion(entry: RegistryBuild, outcome: dict[str, Any] | None) -> Reg
         return entry  # promotion: "build failed"
     code, reason, kind = outcome.get("code"), str(outcome["reason"]), str(outcome["outcome"])
     promotion = reason if code in (None, "HELD") else str(code)
-    problems = (
-        [problem_object(str(code), reason, field="promotion")]
-        if kind in ("refused", "checks not passed")
-        else []
-    )
-    return replace(
-        entry,
-        promoted=kind == "promoted",
-        promotion=promotion,
-        problems=entry.problems + problems,
-    )
+    if kind in ("refused", "checks not passed"):
+        problem = problem_object(str(code), reason, field="promotion")
+        entry = replace(entry, problems=[*entry.problems, problem])
+    return replace(entry, promoted=kind == "promoted", promotion=promotion)
 
 
 def _run_config(root: Path, full_audit: bool, wait: float) -> dict[str, object]:
@@ -416,28 +378,16 @@ def entries_of(
     """The entry of each asset of `keys` (in that order) among a run's `events`. With `checks`
     (asset -> how many checks the run runs on it: the run goes on), only the registries whose
     outcome is in: materialized with every check evaluated, or their step failed or skipped."""
+    entries = [_entry(events, key) for key in keys]
     if checks is None:
-        return [_entry(events, key) for key in keys]
-    return [_entry(events, key) for key in keys if _done(events, key, checks.get(key, 0))]
-
-
-def _done(events: Sequence[Any], key: dg.AssetKey, checks: int) -> bool:
-    step = key.to_python_identifier()
-    ended = (dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.STEP_SKIPPED)
-    if any(e.event_type in ended and e.step_key == step for e in events):
-        return True
-    if not any(
-        e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION and e.asset_key == key
-        for e in events
-    ):
-        return False
-    evaluated = {
-        e.event_specific_data.check_name
-        for e in events
-        if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
-        and e.event_specific_data.asset_key == key
-    }
-    return len(evaluated) >= checks
+        return entries
+    ended = {e.step_key for e in events if e.event_type in STEP_TROUBLE}
+    return [
+        entry
+        for key, entry in zip(keys, entries, strict=True)
+        if key.to_python_identifier() in ended
+        or (entry.run_id is not None and len(entry.checks) >= checks.get(key, 0))
+    ]
 
 
 def _entry(events: Sequence[Any], key: dg.AssetKey) -> RegistryBuild:

@@ -33,13 +33,14 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster._core.events import EngineEventData
 from pydantic import PrivateAttr
 
 from registry_pipeline.core.append_only.governed import governed_files
@@ -57,7 +58,6 @@ from registry_pipeline.core.workspace.catalog import RegistryCatalog, RegistrySp
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import Snapshot, list_snapshots
 from registry_pipeline.core.workspace.sources import (
-    SourcePaths,
     count_records,
     source_paths,
     source_problems,
@@ -106,18 +106,10 @@ class RegistryWorkspace(dg.ConfigurableResource):  # type: ignore[type-arg]
         """The core's view of the workspace."""
         return Workspace(Path(self.root))
 
-    def catalog(self) -> RegistryCatalog:
-        """The workspace's registry catalog."""
-        return load_catalog(self.workspace)
-
 
 class BuildRun(dg.ConfigurableResource):  # type: ignore[type-arg]
-    """A run of the build job, whoever launched it (`registry build`, the UI, a schedule, a
-    sensor): it holds the workspace's build slot from its start to its end (one build at a
-    time; `core.workspace.build_slot`), and around its steps does what every build does
-    (`lib.build_run`: verify the history, decide the sources it reuses; then promote what
-    passed and record the build). Every registry asset asks for it, so it is set up once per
-    run, before the first step (the job runs in one process)."""
+    """A run of the build job, whoever launched it (module doc): every registry asset asks for
+    it, so it is set up once per run, before the first step (the job runs in one process)."""
 
     root: str
     wait_seconds: float = DEFAULT_WAIT
@@ -143,8 +135,6 @@ class BuildRun(dg.ConfigurableResource):  # type: ignore[type-arg]
         shared = [backend] if (backend := postgres_slot(instance)) is not None else []
 
         def waiting(who: str) -> None:  # said in the run's log, where the UI and the CLI read it
-            from dagster._core.events import EngineEventData
-
             instance.report_engine_event(
                 f"waiting up to {self.wait_seconds:g} s for the workspace's build slot, held by "
                 f"{who}",
@@ -163,30 +153,14 @@ class BuildRun(dg.ConfigurableResource):  # type: ignore[type-arg]
             shared=shared,
             on_lost=lost,
         ):
-            job_keys = _job_keys(workspace)
-            self._start = begin(instance, run, workspace, job_keys, full_audit=self.full_audit)
-            with _verdicts(workspace, self.full_audit):
+            self._start = begin(instance, run, workspace, full_audit=self.full_audit)
+            # the run's verdict cache (a run `registry build --in-process` executes finds the
+            # command's own open, and keeps it)
+            trust = not self.full_audit
+            cache = inspection_cache(workspace.root, trust_stored=trust)
+            with nullcontext() if cache_active() else cache:
                 yield self
                 finish(instance, run, workspace, self._start)
-
-
-def _job_keys(workspace: Workspace) -> list[dg.AssetKey]:
-    """The registries of the whole build job (a run's selection is compared with them)."""
-    from registry_pipeline.core.builders.registry import BUILDERS, buildable
-
-    specs = buildable(load_catalog(workspace), BUILDERS)
-    return [dg.AssetKey(spec.registry_id) for spec in specs]
-
-
-@contextmanager
-def _verdicts(workspace: Workspace, full_audit: bool) -> Iterator[None]:
-    """The verdict cache for the run (a run `registry build --in-process` executes finds the
-    command's own open, and keeps it)."""
-    if cache_active():
-        yield
-        return
-    with inspection_cache(workspace.root, trust_stored=not full_audit):
-        yield
 
 
 def door(run: dg.DagsterRun) -> str:
@@ -223,22 +197,17 @@ def holder(run: dg.DagsterRun) -> str:
     )
 
 
-def is_whole(run: dg.DagsterRun, job_keys: Sequence[dg.AssetKey]) -> bool:
-    """Whether the run builds the whole catalog (the job, not a selection of it)."""
-    selection = run.asset_selection
-    return not selection or set(job_keys) <= set(selection)  # none or empty: the whole job
-
-
 def begin(
     instance: dg.DagsterInstance,
     run: dg.DagsterRun,
     workspace: Workspace,
-    job_keys: Sequence[dg.AssetKey],
     *,
     full_audit: bool,
 ) -> BuildStart:
     """The start of a build run, under the build slot (module doc). A broken pointer history
     fails the run here, before anything is built (CHAIN_BROKEN, POINTER_MISMATCH, ...)."""
+    from registry_pipeline.core.builders.registry import BUILDERS, buildable
+
     instance.add_run_tags(run.run_id, {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()})
     sync(workspace)  # on object storage: what other machines published, before reading
     catalog = load_catalog(workspace)
@@ -246,12 +215,13 @@ def begin(
     store.require_intact(admit=admission)
     store.explained([spec.registry_id for spec in catalog.registries if spec.active_pointer])
     mark_dead_builds_failed(instance)
-    if not is_whole(run, job_keys):
-        return BuildStart()
+    ids = [spec.registry_id for spec in buildable(catalog, BUILDERS)]  # the whole build job
+    selection = run.asset_selection  # none or empty: the whole job
+    if selection and not {dg.AssetKey(registry_id) for registry_id in ids} <= set(selection):
+        return BuildStart()  # a selection of it
     read = build_inputs(workspace)
     if full_audit:
         return BuildStart(read=read)
-    ids = [key.to_user_string() for key in job_keys]
     return BuildStart(settled_sources(workspace, ids), read)
 
 
@@ -266,13 +236,13 @@ def finish(
         instance.report_engine_event(f"nothing promoted: {why_not}", run)
         return []
     outcomes = []
-    for registry_id, snapshot in materialized(instance, run.run_id).items():
-        outcome = promote(instance, workspace, registry_id, snapshot, run.run_id)
+    for registry_id, (snapshot, record) in _materializations(instance, run.run_id).items():
+        outcome = promote(instance, workspace, registry_id, snapshot, record)
         outcomes.append(outcome)
         instance.report_engine_event(
             f"{registry_id} {snapshot}: {outcome.reason}",
             run,
-            _event_data({PROMOTION_KEY: dg.MetadataValue.json(outcome.as_json())}),
+            EngineEventData(metadata={PROMOTION_KEY: dg.MetadataValue.json(outcome.as_json())}),
         )
     if start.read is not None and not any(outcome.is_error for outcome in outcomes):
         after = {rid: [run_id] for rid, run_id in active_snapshots(workspace).items()}
@@ -290,13 +260,24 @@ def finish(
 def materialized(instance: dg.DagsterInstance, dagster_run_id: str) -> dict[str, str]:
     """Registry id -> the snapshot (run folder) the run materialized or reused for it, in the
     order the run materialized them (the graph's)."""
-    made: dict[str, str] = {}
-    for event in run_events(instance, dagster_run_id, dg.DagsterEventType.ASSET_MATERIALIZATION):
-        materialization = event.step_materialization_data.materialization
-        value = materialization.metadata.get("run_id")
-        if value is not None:
-            made[materialization.asset_key.to_user_string()] = str(value.value)
-    return made
+    return {
+        rid: snapshot for rid, (snapshot, _) in _materializations(instance, dagster_run_id).items()
+    }
+
+
+def _materializations(
+    instance: dg.DagsterInstance, dagster_run_id: str
+) -> dict[str, tuple[str, dg.EventLogRecord]]:
+    """`materialized`, each snapshot with its materialization (whose storage id is the one the
+    checks point at)."""
+    found: dict[str, tuple[str, dg.EventLogRecord]] = {}
+    kind = dg.DagsterEventType.ASSET_MATERIALIZATION
+    for record in instance.get_records_for_run(dagster_run_id, of_type=kind).records:
+        materialization = record.asset_materialization
+        value = materialization.metadata.get("run_id") if materialization else None
+        if materialization is not None and value is not None:
+            found[materialization.asset_key.to_user_string()] = (str(value.value), record)
+    return found
 
 
 def promotions(events: Sequence[Any]) -> dict[str, dict[str, Any]]:
@@ -312,15 +293,7 @@ def promotions(events: Sequence[Any]) -> dict[str, dict[str, Any]]:
     return found
 
 
-def _event_data(metadata: Mapping[str, Any]) -> Any:
-    from dagster._core.events import EngineEventData
-
-    return EngineEventData(metadata=dict(metadata))
-
-
 CHECK_SOURCE = "dagster asset check; validated again by the pointer store under its lock"
-_HISTORY_PAGE = 50
-_PAGE = 100
 CHECK_PLANNED = dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED
 CHECK_EVALUATION = dg.DagsterEventType.ASSET_CHECK_EVALUATION
 STEP_TROUBLE = (dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.STEP_SKIPPED)
@@ -371,24 +344,21 @@ def why_not_promotable(instance: dg.DagsterInstance, dagster_run_id: str) -> str
         return f"build failed: no Dagster run {dagster_run_id}"
     if run.status != dg.DagsterRunStatus.STARTED:
         return f"build stopped (Dagster run {run.status.value})"
-    events = [e for kind in STEP_TROUBLE for e in run_events(instance, dagster_run_id, kind)]
-    troubled = sorted({str(event.step_key) for event in events})
+    events = run_events(instance, dagster_run_id, {*STEP_TROUBLE, CHECK_PLANNED, CHECK_EVALUATION})
+    troubled = sorted({str(e.step_key) for e in events if e.event_type in STEP_TROUBLE})
     if troubled:
         return f"build failed: step(s) {', '.join(troubled)} failed"
-    planned = {
-        (event.event_specific_data.asset_key, event.event_specific_data.check_name)
-        for event in run_events(instance, dagster_run_id, CHECK_PLANNED)
-    }
-    evaluated: dict[tuple[Any, str], bool] = {}
-    for event in run_events(instance, dagster_run_id, CHECK_EVALUATION):
+    verdicts: dict[str, bool | None] = {}  # asset.check -> passed; None: planned, not evaluated
+    for event in events:
         data = event.event_specific_data
-        evaluated[(data.asset_key, data.check_name)] = bool(data.passed)
-    failing = sorted(
-        f"{key.to_user_string()}.{name}" for (key, name), ok in evaluated.items() if not ok
-    )
-    missing = sorted(f"{k.to_user_string()}.{n}" for k, n in planned - evaluated.keys())
-    if failing or missing:
-        what = ", ".join([*(f"{f} FAILED" for f in failing), *(f"{m} NOT_RUN" for m in missing)])
+        name = f"{data.asset_key.to_user_string()}.{data.check_name}"
+        if event.event_type == CHECK_EVALUATION:
+            verdicts[name] = bool(data.passed)
+        else:
+            verdicts.setdefault(name, None)
+    failing = sorted((ok is None, name) for name, ok in verdicts.items() if not ok)
+    if failing:
+        what = ", ".join(f"{name} {'NOT_RUN' if unrun else 'FAILED'}" for unrun, name in failing)
         return f"build failed: {what}"
     return None
 
@@ -398,11 +368,12 @@ def promote(
     workspace: Workspace,
     registry_id: str,
     run_id: str,
-    dagster_run_id: str,
+    record: dg.EventLogRecord,
 ) -> PromotionOutcome:
-    """Promote snapshot `run_id`, materialized by the promotable Dagster run `dagster_run_id`,
-    when the catalog gives the registry a pointer, through the pointer store, which validates it
-    again under its lock; refusals become outcomes."""
+    """Promote snapshot `run_id`, materialized (`record`) by a promotable Dagster run, when the
+    catalog gives the registry a pointer, through the pointer store, which validates it again
+    under its lock; refusals become outcomes."""
+    dagster_run_id = record.run_id
 
     def outcome(kind: Outcome, reason: str, **extra: Any) -> PromotionOutcome:
         return PromotionOutcome(registry_id, run_id, kind, reason, **extra)
@@ -413,10 +384,6 @@ def promote(
         return outcome(Outcome.REFUSED, exc.message, code=exc.code)
     if not spec.active_pointer:
         return outcome(Outcome.NO_POINTER, Outcome.NO_POINTER.value)
-    record = materialization_of(instance, registry_id, run_id, dagster_run_id)
-    if record is None:
-        reason = f"Dagster run {dagster_run_id} did not materialize {run_id}"
-        return outcome(Outcome.CHECKS_NOT_PASSED, reason, code="NO_MATERIALIZATION")
     checks = blocking_checks(instance, record, check_names(spec))
     try:
         change = PointerStore(workspace).promote(
@@ -443,84 +410,31 @@ def promote(
     return outcome(Outcome.PROMOTED, Outcome.PROMOTED.value, checks=checks, journal_seq=seq)
 
 
-def materialization_of(
-    instance: dg.DagsterInstance, registry_id: str, run_id: str, dagster_run_id: str
-) -> dg.EventLogRecord | None:
-    """The materialization of `registry_id` in Dagster run `dagster_run_id` that wrote or reused
-    snapshot `run_id` (from the asset index: its storage id is the one checks point at)."""
-    run = instance.get_run_record_by_id(dagster_run_id)
-    if run is None:
-        return None
-    records_filter = dg.AssetRecordsFilter(
-        asset_key=dg.AssetKey(registry_id), after_timestamp=run.create_timestamp.timestamp()
-    )
-    cursor = None
-    while True:
-        result = instance.fetch_materializations(records_filter, limit=_PAGE, cursor=cursor)
-        for record in result.records:
-            materialization = record.asset_materialization
-            value = materialization.metadata.get("run_id") if materialization else None
-            if record.run_id == dagster_run_id and value is not None and value.value == run_id:
-                return record
-        if not result.has_more:
-            return None
-        cursor = result.cursor
-
-
 def blocking_checks(
     instance: dg.DagsterInstance, materialization: dg.EventLogRecord, names: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
     """Each blocking check's verdict on that materialization, for the journal: `status`
     SUCCEEDED or FAILED (`passed` True or False), or PLANNED (`passed` None) for one the run,
-    still going on, has not evaluated."""
-    dagster_run_id, asset_key = materialization.run_id, materialization.asset_key
-    if asset_key is None:
-        raise ValueError(f"event {materialization.storage_id} is not an asset materialization")
-    verdicts: dict[str, dict[str, Any]] = {}
-    for name in names:
-        key = dg.AssetCheckKey(asset_key, name)
-        execution = _execution_in_run(instance, key, dagster_run_id, materialization.storage_id)
-        status = execution.status.value if execution is not None else "NOT_RUN"
-        passed: bool | None = status == "SUCCEEDED"
-        if status in ("PLANNED", "NOT_RUN"):
-            status, passed = "PLANNED", None
-        verdicts[name] = {
-            "passed": passed,
-            "status": status,
+    still going on, has not evaluated (an evaluation naming another materialization is not
+    this one's)."""
+    dagster_run_id = materialization.run_id
+    passed: dict[str, bool] = {}
+    for event in run_events(instance, dagster_run_id, CHECK_EVALUATION):
+        data = event.event_specific_data
+        target = data.target_materialization_data
+        if data.asset_key == materialization.asset_key and (
+            target is None or target.storage_id == materialization.storage_id
+        ):
+            passed[data.check_name] = bool(data.passed)
+    return {
+        name: {
+            "passed": passed.get(name),
+            "status": {True: "SUCCEEDED", False: "FAILED", None: "PLANNED"}[passed.get(name)],
             "source": CHECK_SOURCE,
             "dagster_run_id": dagster_run_id,
         }
-    return verdicts
-
-
-def _execution_in_run(
-    instance: dg.DagsterInstance, key: dg.AssetCheckKey, dagster_run_id: str, storage_id: int
-) -> Any:
-    """The check's execution in `dagster_run_id` that targets this materialization, if any."""
-    storage = instance.event_log_storage
-    latest = storage.get_latest_asset_check_execution_by_key([key]).get(key)
-    candidates = [latest] if latest is not None else []
-    if latest is not None and latest.run_id != dagster_run_id:
-        candidates = []
-        cursor = None
-        while True:  # newest first: the wanted run is usually within the first page
-            page = storage.get_asset_check_execution_history(key, _HISTORY_PAGE, cursor)
-            candidates.extend(r for r in page if r.run_id == dagster_run_id)
-            if candidates or len(page) < _HISTORY_PAGE:
-                break
-            cursor = page[-1].id
-    for execution in candidates:
-        if execution.run_id == dagster_run_id and _targets(execution, storage_id):
-            return execution
-    return None
-
-
-def _targets(execution: Any, storage_id: int) -> bool:
-    """False when the evaluation names another materialization than `storage_id`."""
-    event = execution.event
-    evaluation = event.dagster_event.event_specific_data if event and event.dagster_event else None
-    target = getattr(evaluation, "target_materialization_data", None)
-    return target is None or target.storage_id == storage_id
+        for name in names
+    }
 
 
 def mark_dead_builds_failed(instance: dg.DagsterInstance) -> list[str]:
@@ -602,52 +516,36 @@ def _settle(
     spec: RegistrySpec,
     schemas: SchemaCatalog,
 ) -> Settled | None:
-    try:
-        source = source_paths(workspace.root, spec.sources, spec.kind)
-    except RegistryError:
-        return None  # the asset reports it, as its step failure
+    """The source settled, else None: anything it cannot settle (a violation, a file gone or
+    unreadable since it was found, ...) goes through Dagster, whose asset reports it."""
     try:  # each check reads the files from their paths, a block or a line at a time
-        return _settle_files(workspace, catalog, spec, schemas, source)
-    except OSError:
-        return None  # a file gone or unreadable since it was found: the asset reports it
-
-
-def _settle_files(
-    workspace: Workspace,
-    catalog: RegistryCatalog,
-    spec: RegistrySpec,
-    schemas: SchemaCatalog,
-    source: SourcePaths,
-) -> Settled | None:
-    if source_problems(source.files, schemas):  # the asset's own check: no shortcut past it
-        return None
-    try:  # the append-only check too: a violation goes through Dagster, visibly failing
-        governed = governed_files(workspace, spec, source.files, schemas)
-    except RegistryError:
-        return None
-    if not governed.ok:
-        return None
-    snapshots = list_snapshots(workspace, spec.registry_id)
-    newest = snapshots[-1] if snapshots else None
-    if newest is None or unchanged_snapshot(newest.path, governed.files, schemas) != (True, True):
-        return None
-    try:  # the gate's own rule: a passing receipt that is current, and none that failed
+        source = source_paths(workspace.root, spec.sources, spec.kind)
+        if source_problems(source.files, schemas):  # the asset's own check: no shortcut past it
+            return None
+        governed = governed_files(workspace, spec, source.files, schemas)  # append-only too
+        if not governed.ok:
+            return None
+        snapshots = list_snapshots(workspace, spec.registry_id)
+        newest = snapshots[-1] if snapshots else None
+        if newest is None or not all(unchanged_snapshot(newest.path, governed.files, schemas)):
+            return None
+        # the gate's own rule: a passing receipt that is current, and none that failed
         if admissible(workspace, spec.registry_id, newest.root_sha256) is None:
             return None  # never checked as a whole, failed, or checked against another state
-    except RegistryError:
+        # last: a log's checks read every record; a new or changed log is found unsettled first
+        if spec.kind == "log" and not _log_passes(workspace, catalog, spec, source.files, schemas):
+            return None
+        return Settled(
+            newest,
+            count_records(source.files),
+            dict.fromkeys(check_names(spec), True),
+            [unexpected_note(path) for path in source.unexpected],
+        )
+    except (RegistryError, OSError):
         return None
-    # last: a log's checks read every record; a new or changed log is found unsettled first
-    if spec.kind == "log" and not _log_checks_pass(workspace, catalog, spec, source.files, schemas):
-        return None
-    return Settled(
-        newest,
-        count_records(source.files),
-        dict.fromkeys(check_names(spec), True),
-        [unexpected_note(path) for path in source.unexpected],
-    )
 
 
-def _log_checks_pass(
+def _log_passes(
     workspace: Workspace,
     catalog: RegistryCatalog,
     spec: RegistrySpec,
@@ -661,13 +559,10 @@ def _log_checks_pass(
     path = files.get(spec.primary_artifact)
     if path is None:
         return False
-    try:
-        with path.open("rb") as current:
-            if not log_prefix(workspace, spec, current, schemas).ok:
-                return False
-        if spec.run_index is None:
-            return True
-        found = log_problems(workspace.root, catalog, index_spec(catalog, spec.registry_id), path)
-    except (RegistryError, OSError):
-        return False
+    with path.open("rb") as current:  # errors: the caller's (unsettled)
+        if not log_prefix(workspace, spec, current, schemas).ok:
+            return False
+    if spec.run_index is None:
+        return True
+    found = log_problems(workspace.root, catalog, index_spec(catalog, spec.registry_id), path)
     return not any(problem.severity == "error" for problem in found)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import dagster as dg
 
@@ -33,10 +33,8 @@ BACKFILL_TIMEOUT = 6 * 3600.0
 REQUESTED: driving it again, or a daemon, resumes it)."""
 
 
-class DefinitionsFactory(Protocol):
-    """Makes a workspace's Definitions (`definitions.build_definitions`): lib is given the graph."""
-
-    def __call__(self, root: Path) -> dg.Definitions: ...
+DefinitionsFactory = Callable[[Path], dg.Definitions]
+"""Makes a workspace's Definitions (`definitions.build_definitions`): lib is given the graph."""
 
 
 @dataclass(frozen=True)
@@ -93,18 +91,16 @@ def run_drift_backfill(
     without a run (`reused_days`; not without `shortcut`), the others as a Dagster backfill of
     `job_name` (whose blocking `checks` every day must pass), or, `in_process`, one run per day
     in order with the job of the graph `definitions` makes (`definitions.build_definitions`)."""
-    home = dagster_home(root)
-    os.environ["DAGSTER_HOME"] = str(home)
+    os.environ["DAGSTER_HOME"] = str(dagster_home(root))
     definitions(root)  # first: a broken catalog says its reason code, before anything runs
     reused = reused_days(root, days) if shortcut else {}
     for outcome in reused.values() if on_day is not None else ():
         on_day(outcome)
     rest = [day for day in days if day not in reused]
-    if not rest:
-        ran: list[DayOutcome] = []
-    elif in_process:
+    ran = []
+    if rest and in_process:
         ran = _in_process(root, rest, definitions, on_day)
-    else:
+    elif rest:
         ran = _as_backfill(root, rest, job_name, checks, on_day)
     return sorted([*reused.values(), *ran], key=lambda outcome: outcome.day)
 
@@ -155,12 +151,8 @@ def _in_process(
 ) -> list[DayOutcome]:
     """One in-process run per day, in order, on the workspace's instance."""
     outcomes: list[DayOutcome] = []
-    with (
-        open_instance(root) as instance,
-        inspection_cache(Workspace(root).root),
-    ):
-        # resolved inside the instance's context (see lib.build._run_build)
-        graph = definitions(root)
+    with open_instance(root) as instance, inspection_cache(Workspace(root).root):
+        graph = definitions(root)  # resolved inside the instance's context
         job = _daily_job(graph)
         daily = graph.resolve_assets_def(dg.AssetKey(DAILY_REGISTRY_ID))
         expected = [spec.name for spec in daily.check_specs]
@@ -172,8 +164,7 @@ def _in_process(
                 run_config=QUIET_LOGS,
                 tags={"registry_pipeline/backfill": f"{days[0]}..{days[-1]}"},
             )
-            events = [event for event in result.all_events]
-            outcome = _outcome(day, result.run_id, result.success, events, expected)
+            outcome = _outcome(day, result.run_id, result.success, result.all_events, expected)
             outcomes.append(outcome)
             if on_day is not None:
                 on_day(outcome)

@@ -110,9 +110,13 @@ def step_problems(events: Sequence[Any]) -> list[dict[str, object]]:
 
 
 def run_events(
-    instance: dg.DagsterInstance, run_id: str, kind: dg.DagsterEventType, limit: int | None = None
+    instance: dg.DagsterInstance,
+    run_id: str,
+    kind: dg.DagsterEventType | set[dg.DagsterEventType],
+    limit: int | None = None,
 ) -> list[Any]:
-    """The events of `kind` in Dagster run `run_id`, oldest first (up to `limit`)."""
+    """The events of `kind` (one, or a set of them) in Dagster run `run_id`, oldest first (up to
+    `limit`)."""
     records = instance.get_records_for_run(run_id, of_type=kind, limit=limit).records
     return [r.event_log_entry.dagster_event for r in records if r.event_log_entry.dagster_event]
 
@@ -148,15 +152,12 @@ def materialized_metadata(events: Sequence[Any], key: dg.AssetKey) -> Mapping[st
     return materialized[-1].metadata if materialized else None
 
 
-_PATH_KEYS = frozenset({"path"})
-
-
 def as_check_result(verdict: CheckVerdict, key: dg.AssetKey) -> dg.AssetCheckResult:
     """`verdict` as the AssetCheckResult of the asset `key`: lists and objects become JSON
     metadata, `path` a path."""
     metadata: dict[str, Any] = {}
     for name, value in verdict.metadata.items():
-        if name in _PATH_KEYS and isinstance(value, str):
+        if name == "path" and isinstance(value, str):
             metadata[name] = dg.MetadataValue.path(value)
         elif isinstance(value, dict) or (isinstance(value, list) and name != "reason_codes"):
             metadata[name] = dg.MetadataValue.json(value)

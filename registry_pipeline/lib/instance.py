@@ -39,14 +39,13 @@ from registry_pipeline.lib.postgres import (
     check_reachable,
     config_error,
     first_lines,
-    postgres_settings,
     postgres_url,
 )
 
 POSTGRES_URL_ENV = "REGISTRY_DAGSTER_POSTGRES_URL"
 """When set as the home is prepared, the generated dagster.yaml keeps the instance in PostgreSQL
 at this URL (`postgresql+psycopg2://USER:PASSWORD@HOST:PORT/DATABASE`), read at every open."""
-_BASE_CONFIG = f"""\
+INSTANCE_CONFIG = f"""\
 telemetry:
   enabled: false
 # registry-pipeline: one build at a time per workspace. A second build run (CLI, UI, schedule,
@@ -74,7 +73,6 @@ run_monitoring:
   cancel_timeout_seconds: 180
   poll_interval_seconds: 30
 """
-INSTANCE_CONFIG = _BASE_CONFIG
 """The generated dagster.yaml: Dagster's SQLite storage in the home."""
 _POSTGRES_STORAGE = f"""\
 # registry-pipeline: runs, events and schedules in PostgreSQL (docs/DEPLOYMENT.md);
@@ -84,7 +82,7 @@ storage:
     postgres_url:
       env: {POSTGRES_URL_ENV}
 """
-POSTGRES_INSTANCE_CONFIG = _BASE_CONFIG + _POSTGRES_STORAGE
+POSTGRES_INSTANCE_CONFIG = INSTANCE_CONFIG + _POSTGRES_STORAGE
 """The generated dagster.yaml when $REGISTRY_DAGSTER_POSTGRES_URL is set."""
 _RELEASE_1_CONFIG = f"""\
 telemetry:
@@ -147,18 +145,6 @@ def _generated(text: str | None) -> str | None:
     return INSTANCE_CONFIG if ours_sqlite else None
 
 
-def uses_postgres(root: Path) -> bool:
-    """Whether the workspace's instance is kept in PostgreSQL (its dagster.yaml, ours or a
-    user's, or the one `dagster_home()` would write now), read without preparing the home."""
-    try:
-        config = root / DAGSTER_HOME_RELPATH / "dagster.yaml"
-        text = config.read_text(encoding="utf-8") if config.exists() else None
-    except OSError:
-        return False  # dagster_home() says why, when the build prepares it
-    effective = _generated(text) or str(text)
-    return postgres_settings(_instance_settings(effective)) is not None
-
-
 @contextmanager
 def open_instance(root: Path) -> Iterator[dg.DagsterInstance]:
     """The workspace's instance, opened under the init lock (created first if new)."""
@@ -181,34 +167,48 @@ def storage_errors(home: Path) -> Iterator[None]:
 
     try:
         yield
-    except (sqlite3.Error, SQLAlchemyError) as exc:
-        cause = getattr(exc, "orig", None) or exc
-        raise _storage_error(home, first_lines(cause)) from None
     except Exception as exc:
-        if type(exc).__name__ != "DagsterPostgresException":  # dagster-postgres gave up retrying
+        if isinstance(exc, sqlite3.Error | SQLAlchemyError):
+            reason = first_lines(getattr(exc, "orig", None) or exc)
+        elif type(exc).__name__ == "DagsterPostgresException":  # dagster-postgres gave up retrying
+            cause = exc.__cause__
+            reason = f"PostgreSQL: {first_lines(getattr(cause, 'orig', None) or cause or exc)}"
+        else:
             raise
-        cause = exc.__cause__
-        reason = first_lines(getattr(cause, "orig", None) or cause or exc)
-        raise _storage_error(home, f"PostgreSQL: {reason}") from None
+        raise RegistryError(
+            f"Dagster's storage failed: {reason} (the instance is {home}; check free space and "
+            "permissions, or the PostgreSQL server and its URL, or move a damaged home aside: "
+            "runs history is kept there, not the registries)",
+            code="DAGSTER_STORAGE",
+            path=str(home),
+        ) from None
 
 
-def _storage_error(home: Path, reason: str) -> RegistryError:
-    return RegistryError(
-        f"Dagster's storage failed: {reason} (the instance is {home}; check free space and "
-        "permissions, or the PostgreSQL server and its URL, or move a damaged home aside: "
-        "runs history is kept there, not the registries)",
-        code="DAGSTER_STORAGE",
-        path=str(home),
-    )
+STORAGE_KEYS = ("storage", "run_storage", "event_log_storage", "schedule_storage")
 
 
 def _from_config(home: Path) -> dg.DagsterInstance:
-    """`DagsterInstance.from_config`, with a dagster.yaml it cannot load said as DAGSTER_STORAGE
-    (a missing environment variable, a storage package that is not installed, bad YAML)."""
+    """The instance of `home`, with a dagster.yaml it cannot load said as DAGSTER_STORAGE (a
+    missing environment variable, a storage package that is not installed, bad YAML). When its
+    dagster.yaml names no storage (Dagster's SQLite files in the home: ours, or a user's without
+    a storage key), this process opens those same files through `lib.storage.KeptSqliteStorage`
+    (connections kept, WAL synced normally); `dagster dev` and the webserver open them with
+    Dagster's plain classes."""
     from dagster._core.errors import DagsterInvalidConfigError
+    from dagster._core.instance.ref import InstanceRef
 
     try:
-        return _open(home)
+        config = home / "dagster.yaml"
+        text = config.read_text(encoding="utf-8") if config.exists() else ""
+        if any(key in _instance_settings(text) for key in STORAGE_KEYS):
+            return dg.DagsterInstance.from_config(str(home))
+        kept = {
+            "module": "registry_pipeline.lib.storage",
+            "class": "KeptSqliteStorage",
+            "config": {"base_dir": str(home)},
+        }
+        ref = InstanceRef.from_dir(str(home), overrides={"storage": {"custom": kept}})
+        return dg.DagsterInstance.from_ref(ref)
     except DagsterInvalidConfigError as exc:
         reason = "; ".join(config_error(error.message) for error in exc.errors) or str(exc)
     except yaml.YAMLError as exc:
@@ -223,32 +223,8 @@ def _from_config(home: Path) -> dg.DagsterInstance:
     ) from None
 
 
-STORAGE_KEYS = ("storage", "run_storage", "event_log_storage", "schedule_storage")
-
-
-def _open(home: Path) -> dg.DagsterInstance:
-    """The instance of `home`. When its dagster.yaml names no storage (Dagster's SQLite files in
-    the home: ours, or a user's without a storage key), this process opens those same files
-    through `lib.storage.KeptSqliteStorage` (connections kept, WAL synced normally); `dagster
-    dev` and the webserver open them with Dagster's plain classes."""
-    from dagster._core.instance.ref import InstanceRef
-
-    config = home / "dagster.yaml"
-    text = config.read_text(encoding="utf-8") if config.exists() else ""
-    if any(key in _instance_settings(text) for key in STORAGE_KEYS):
-        return dg.DagsterInstance.from_config(str(home))
-    kept = {
-        "module": "registry_pipeline.lib.storage",
-        "class": "KeptSqliteStorage",
-        "config": {"base_dir": str(home)},
-    }
-    ref = InstanceRef.from_dir(str(home), overrides={"storage": {"custom": kept}})
-    return dg.DagsterInstance.from_ref(ref)
-
-
 def _instance_settings(text: str) -> Mapping[str, Any]:
     """The home's dagster.yaml as a mapping (empty when it does not parse: Dagster says why)."""
-
     try:
         loaded = yaml.safe_load(text)
     except yaml.YAMLError:

@@ -62,12 +62,7 @@ class SealingIOManager(dg.ConfigurableIOManager):
 
     def handle_output(self, context: dg.OutputContext, obj: RegistryOutput) -> None:
         if obj.reuse is not None:
-            run_id, root, path, reused = (
-                obj.reuse.run_id,
-                obj.reuse.root_sha256 or "",
-                obj.reuse.path,
-                True,
-            )
+            run_id, root, path = obj.reuse.run_id, obj.reuse.root_sha256 or "", obj.reuse.path
         else:
             workspace = Workspace(Path(self.workspace_root))
             moment = obj.moment
@@ -87,12 +82,12 @@ class SealingIOManager(dg.ConfigurableIOManager):
                     f"sealed as {sealed.run_id}, but its records name {obj.run_id} (another "
                     "build sealed that id meanwhile); build again",
                 )
-            run_id, root, path, reused = sealed.run_id, sealed.root_sha256, sealed.path, False
+            run_id, root, path = sealed.run_id, sealed.root_sha256, sealed.path
         metadata: dict[str, Any] = {
             "run_id": run_id,
             "root_sha256": root,
             "path": dg.MetadataValue.path(str(path)),
-            "reused_snapshot": reused,
+            "reused_snapshot": obj.reuse is not None,
             "inputs": dg.MetadataValue.json([ref.as_json() for ref in obj.inputs]),
             "input_rules": dg.MetadataValue.json(dict(obj.input_rules)),
         }

@@ -1,10 +1,10 @@
 """How runs are launched: by the command that waits for them, and by the workspace's instance.
 
 The command (`registry build`, `registry drift backfill`) submits runs and backfills as the
-Dagster UI does: created from the workspace's code location (loaded in this process,
-`local_location`, or served by a code server Dagster starts, `code_location`) and handed to the
-instance's run coordinator and launcher, so each one shows on the job's page, the asset pages,
-the Overview timeline and (a backfill) the Backfills tab, and can be cancelled or resumed there.
+Dagster UI does: created from the workspace's code location (`code_location`: loaded in this
+process, or served by a code server Dagster starts) and handed to the instance's run coordinator
+and launcher, so each one shows on the job's page, the asset pages, the Overview timeline and (a
+backfill) the Backfills tab, and can be cancelled or resumed there.
 Without a running `dagster-daemon`, the waiting command does the daemon's part itself: it
 dequeues queued runs (`QueuedRunCoordinatorDaemon.run_iteration`, honouring the instance's
 concurrency limits) and advances backfills (`execute_backfill_iteration`), the functions the
@@ -14,8 +14,7 @@ Dagster 1.13 has no public API for these; the steps are those of `dagster job la
 
 The instance (its generated `dagster.yaml` names the two classes below) queues with Dagster's
 queue, which counts every run that builds registries as a build, and launches with Dagster's
-launcher, plus a run worker forked by the command that launches the run when that command has
-the code location loaded itself. The queue admits one build at a time (the tag `BUILD_TAG`,
+launcher (or forks the command: below). The queue admits one build at a time (the tag `BUILD_TAG`,
 limit 1). A run of the build job carries the tag; a run of a selection of registries that the
 UI's Materialize button launches (an implicit asset job) does not, so the queue
 (`RegistryRunCoordinator`) tags every run that needs the `build_run` resource as it enters:
@@ -24,7 +23,7 @@ it waits queued like any other build, never in a run worker.
 A run dequeued by the UI's daemon (or launched by the webserver without a queue) goes to the
 code server that serves the run's code location, which starts a run worker for it: Dagster's
 `DefaultRunLauncher`, unchanged. A run that `registry build` launches is created from the code
-location loaded in the command's own process (`local_location`); when the command dequeues it
+location loaded in the command's own process (`launch_context`); when the command dequeues it
 (or the instance does not queue runs), `RegistryRunLauncher` forks the command: the fork is
 the run worker, with Dagster and the definitions already imported, so a launched build costs
 about what a build executed in the command's own process costs (docs/benchmarks.md). Either
@@ -46,7 +45,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -69,71 +68,52 @@ _log = logging.getLogger("registry_pipeline.launch")
 
 
 @contextmanager
-def code_location(instance: dg.DagsterInstance, workspace_root: Path) -> Iterator[Any]:
-    """The workspace's code location, served by a code server Dagster starts for
-    `registry_pipeline.definitions` of `workspace_root`: a WorkspaceProcessContext. At the end
-    the server is told to stop and waited for (it finishes its runs' bookkeeping first), so the
-    command leaves no process behind. $REGISTRY_WORKSPACE names `workspace_root` for the block
-    (the code server inherits it)."""
-    from dagster._core.workspace.context import WorkspaceProcessContext
-    from dagster._core.workspace.load_target import ModuleTarget
-
-    target = ModuleTarget(
-        module_name=MODULE,
-        attribute=None,
-        working_directory=str(workspace_root),
-        location_name=LOCATION,
-    )
-    with (
-        _environment("REGISTRY_WORKSPACE", str(workspace_root)),
-        _servers(instance) as servers,
-        WorkspaceProcessContext(
-            instance, target, version=dg.__version__, grpc_server_registry=servers
-        ) as context,
-    ):
-        _require_loaded(context, workspace_root)
-        yield context
-
-
-@contextmanager
-def local_location(instance: dg.DagsterInstance, workspace_root: Path) -> Iterator[Any]:
-    """The workspace's code location loaded in this process (no code server), under the same
-    name as `code_location`'s, so the runs created from it are the same job's runs in the UI:
-    a WorkspaceProcessContext. The instance's launcher forks this process for the runs it
-    launches from here (`RegistryRunLauncher`)."""
+def code_location(
+    instance: dg.DagsterInstance, workspace_root: Path, *, here: bool = False
+) -> Iterator[Any]:
+    """The workspace's code location (`registry_pipeline.definitions` of `workspace_root`) as a
+    WorkspaceProcessContext, under one name however it is loaded, so the runs created from it
+    are the same job's runs in the UI: served by a code server Dagster starts, or, `here`,
+    loaded in this process (the instance's launcher forks this process for the runs it launches
+    from it: `RegistryRunLauncher`). A code server is told to stop at the end and waited for (it
+    finishes its runs' bookkeeping first), so the command leaves no process behind.
+    $REGISTRY_WORKSPACE names `workspace_root` for the block (a code server inherits it)."""
     from dagster._core.remote_origin import InProcessCodeLocationOrigin
     from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
     from dagster._core.workspace.context import WorkspaceProcessContext
-    from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
+    from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget, ModuleTarget
 
-    origin = InProcessCodeLocationOrigin(
-        LoadableTargetOrigin(
-            executable_path=sys.executable,
-            module_name=MODULE,
-            working_directory=str(workspace_root),
-        ),
-        location_name=LOCATION,
+    folder = str(workspace_root)
+    target: Any = ModuleTarget(
+        module_name=MODULE, attribute=None, working_directory=folder, location_name=LOCATION
     )
-    target = InProcessWorkspaceLoadTarget(origin)
-    with (
-        _environment("REGISTRY_WORKSPACE", str(workspace_root)),
-        WorkspaceProcessContext(instance, target, version=dg.__version__) as context,
-    ):
+    if here:
+        loadable = LoadableTargetOrigin(
+            executable_path=sys.executable, module_name=MODULE, working_directory=folder
+        )
+        target = InProcessWorkspaceLoadTarget(
+            InProcessCodeLocationOrigin(loadable, location_name=LOCATION)
+        )
+    with ExitStack() as stack:
+        stack.enter_context(_environment("REGISTRY_WORKSPACE", folder))
+        servers = None if here else stack.enter_context(_servers(instance))
+        context = stack.enter_context(
+            WorkspaceProcessContext(
+                instance, target, version=dg.__version__, grpc_server_registry=servers
+            )
+        )
         _require_loaded(context, workspace_root)
         yield context
 
 
-@contextmanager
-def launch_context(instance: dg.DagsterInstance, workspace_root: Path) -> Iterator[Any]:
-    """Where this process launches runs from: the code location loaded here when the instance's
-    launcher forks for it (the generated dagster.yaml's), else a code server (`code_location`:
-    a user's own dagster.yaml with another launcher)."""
-    if isinstance(instance.run_launcher, RegistryRunLauncher):
-        with local_location(instance, workspace_root) as context:
-            yield context
-    else:
-        with code_location(instance, workspace_root) as context:
-            yield context
+def launch_context(
+    instance: dg.DagsterInstance, workspace_root: Path, *, in_process: bool = False
+) -> AbstractContextManager[Any]:
+    """Where this process creates runs from: the code location loaded here when it executes
+    them itself (`in_process`) or the instance's launcher forks for them (the generated
+    dagster.yaml's), else a code server (a user's own dagster.yaml with another launcher)."""
+    here = in_process or isinstance(instance.run_launcher, RegistryRunLauncher)
+    return code_location(instance, workspace_root, here=here)
 
 
 def _require_loaded(context: Any, workspace_root: Path) -> None:
@@ -284,15 +264,14 @@ def wait_for_run(
             time.sleep(POLL)  # a poll: the instance cannot notify us
 
 
-def cancel_run(context: Any, run_id: str, grace: float = CANCEL_GRACE) -> dg.DagsterRun | None:
+def cancel_run(context: Any, run_id: str, grace: float = CANCEL_GRACE) -> None:
     """Cancel a run as the UI's Terminate does (dequeued, or its run worker told to stop), then
     wait up to `grace` seconds for it to end; one that has not ended by then (never launched,
-    or its code server gone) is marked CANCELED, as the UI's forced termination does. The run
-    then; None when the instance does not know it."""
+    or its code server gone) is marked CANCELED, as the UI's forced termination does."""
     instance = context.instance
     run = instance.get_run_by_id(run_id)
     if run is None or run.is_finished:
-        return run
+        return
     try:
         asked = instance.run_coordinator.cancel_run(run_id)
     except Exception as exc:  # its code server is gone (a Ctrl-C reaches the whole group)
@@ -306,8 +285,6 @@ def cancel_run(context: Any, run_id: str, grace: float = CANCEL_GRACE) -> dg.Dag
         instance.report_run_canceled(
             run, message="the command that launched this run was interrupted; marked canceled"
         )
-        run = instance.get_run_by_id(run_id) or run
-    return run
 
 
 def create_job_backfill(
@@ -471,9 +448,7 @@ class RegistryRunCoordinator(QueuedRunCoordinator):
 def is_build(instance: Any, run: Any) -> bool:
     """Whether `run` builds registries: one of its ops needs the build run resource."""
     snapshot = instance.get_job_snapshot(run.job_snapshot_id) if run.job_snapshot_id else None
-    if snapshot is None:
-        return False
-    ops = snapshot.node_defs_snapshot.op_def_snaps
+    ops = snapshot.node_defs_snapshot.op_def_snaps if snapshot is not None else ()
     return any(BUILD_RESOURCE in op.required_resource_keys for op in ops)
 
 

@@ -207,7 +207,7 @@ class AdvisorySlot:
                 .first()
             )
         except SQLAlchemyError:  # no table yet: the first holder is creating it
-            return "a build on another machine"
+            row = None
         if row is None:
             return "a build on another machine"
         return f"{row[0]} (since {row[1].astimezone(UTC):%Y-%m-%dT%H:%M:%SZ})"

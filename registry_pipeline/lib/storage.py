@@ -59,8 +59,8 @@ class _Engines:
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._lock = threading.RLock()
 
-    def get(self, conn_string: str) -> tuple[Engine, bool]:
-        """The engine of `conn_string`, and whether it was made just now."""
+    def get(self, conn_string: str) -> Engine:
+        """The engine of `conn_string`, made if this process has none open."""
         with self._lock:
             if self._pid != os.getpid():  # forked: the parent's connections are not ours
                 for inherited in self._engines.values():
@@ -70,7 +70,7 @@ class _Engines:
             kept = self._engines.get(conn_string)
             if kept is not None:
                 self._engines.move_to_end(conn_string)
-                return kept, False
+                return kept
             # SQLAlchemy's default pool for a SQLite file: connections are returned to it, not
             # closed; a nested use in one thread gets a connection of its own
             engine = create_engine(
@@ -81,19 +81,13 @@ class _Engines:
             while len(self._engines) > KEPT_SHARDS:
                 _, oldest = self._engines.popitem(last=False)
                 oldest.dispose()
-            return engine, True
+            return engine
 
     def dispose(self) -> None:
         with self._lock:
             for engine in self._engines.values():
                 engine.dispose()
             self._engines.clear()
-
-
-@contextmanager
-def _transaction(engine: Engine) -> Iterator[Connection]:
-    with engine.connect() as connection, connection.begin():
-        yield connection
 
 
 class KeptSqliteEventLogStorage(SqliteEventLogStorage):
@@ -112,11 +106,11 @@ class KeptSqliteEventLogStorage(SqliteEventLogStorage):
     @contextmanager
     def _connect(self, shard: str) -> Iterator[Connection]:
         with self._db_lock:
-            engine, _new = self._engines.get(self.conn_string_for_shard(shard))
+            engine = self._engines.get(self.conn_string_for_shard(shard))
             if shard not in self._initialized_dbs:
                 self._initdb(engine)
                 self._initialized_dbs.add(shard)
-            with _transaction(engine) as connection:
+            with engine.connect() as connection, connection.begin():
                 yield connection
 
     def dispose(self) -> None:
@@ -133,8 +127,8 @@ class KeptSqliteRunStorage(SqliteRunStorage):
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
-        engine, _new = self._engines.get(self._conn_string)
-        with _transaction(engine) as connection:
+        engine = self._engines.get(self._conn_string)
+        with engine.connect() as connection, connection.begin():
             yield connection
 
     def dispose(self) -> None:

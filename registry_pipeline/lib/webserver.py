@@ -42,7 +42,6 @@ def run_url(run_id: str, home: Path | None = None) -> str:
     """The run's page in the Dagster UI: `$DAGSTER_WEBSERVER_URL`, else the webserver serving
     the instance at `home` (default `$DAGSTER_HOME`; `webserver_url`: the port `dagster dev`
     actually serves), else the address `dagster dev` serves by default; then `/runs/<id>`."""
-
     base = os.environ.get(WEBSERVER_URL_ENV)
     if not base and (home or os.environ.get("DAGSTER_HOME")):
         base = webserver_url(home or Path(os.environ["DAGSTER_HOME"]))
@@ -64,7 +63,7 @@ def webserver_url(home: Path) -> str | None:
     return None
 
 
-def _processes() -> Iterator[tuple[str, list[str], dict[str, str], Path | None]]:
+def _processes() -> Iterator[tuple[str, list[str], dict[str, str], Path]]:
     """(pid, argv, environment, working folder) of each readable process."""
     try:
         pids = [entry.name for entry in os.scandir(PROC) if entry.name.isdigit()]
@@ -74,20 +73,15 @@ def _processes() -> Iterator[tuple[str, list[str], dict[str, str], Path | None]]
         try:
             argv = (PROC / pid / "cmdline").read_bytes().split(b"\0")
             environ = (PROC / pid / "environ").read_bytes().split(b"\0")
-            cwd: Path | None = Path(os.readlink(PROC / pid / "cwd"))
+            cwd = Path(os.readlink(PROC / pid / "cwd"))
         except OSError:  # gone, or another user's
             continue
         yield (
             pid,
             [arg.decode("utf-8", "replace") for arg in argv if arg],
-            dict(_pair(item.decode("utf-8", "replace")) for item in environ if b"=" in item),
+            dict(item.decode("utf-8", "replace").split("=", 1) for item in environ if b"=" in item),
             cwd,
         )
-
-
-def _pair(item: str) -> tuple[str, str]:
-    name, _, value = item.partition("=")
-    return name, value
 
 
 def _addresses(pid: str, argv: Sequence[str]) -> list[tuple[str, int]]:
@@ -155,9 +149,7 @@ def _is_webserver(argv: Sequence[str]) -> bool:
     return any(Path(arg).name in ("dagster-webserver", "dagster_webserver") for arg in argv[:3])
 
 
-def _serves(
-    argv: Sequence[str], environ: dict[str, str], cwd: Path | None, home: Path | None
-) -> bool:
+def _serves(argv: Sequence[str], environ: dict[str, str], cwd: Path, home: Path | None) -> bool:
     """Whether the process's instance is `home`: the instance `dagster dev` hands its webserver
     (`--instance-ref`, naming the home's folders), else the process's own DAGSTER_HOME."""
     if home is None:
@@ -169,12 +161,10 @@ def _serves(
     return _resolved(_home_of(environ, cwd)) == home
 
 
-def _home_of(environ: dict[str, str], cwd: Path | None) -> Path | None:
+def _home_of(environ: dict[str, str], cwd: Path) -> Path | None:
     """The DAGSTER_HOME a process uses: its environment's, else its folder's `.env` line."""
     if environ.get("DAGSTER_HOME"):
         return Path(environ["DAGSTER_HOME"])
-    if cwd is None:
-        return None
     try:
         lines = (cwd / ".env").read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:

@@ -20,7 +20,6 @@ from registry_pipeline.lib.instance import (
     POSTGRES_URL_ENV,
     dagster_home,
     open_instance,
-    uses_postgres,
 )
 
 OPEN = """
@@ -79,14 +78,11 @@ def test_the_variable_makes_a_new_home_and_our_sqlite_home_postgresql(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv(POSTGRES_URL_ENV, raising=False)
-    assert not uses_postgres(tmp_path)
-    assert not (tmp_path / ".codex").exists()  # asking prepares nothing
     ours = tmp_path / "ours"
     config = dagster_home(ours) / "dagster.yaml"
     assert config.read_text() == INSTANCE_CONFIG
     monkeypatch.setenv(POSTGRES_URL_ENV, _closed_url())
     for root in (tmp_path / "new", ours):
-        assert uses_postgres(root)
         with pytest.raises(RegistryError) as raised:
             dagster_home(root)  # written, then its server checked: nothing listens there
         assert raised.value.code == "DAGSTER_STORAGE" and "Connection refused" in str(raised.value)
@@ -103,7 +99,6 @@ def test_a_users_own_file_is_kept_whatever_the_variable(
     home.mkdir(parents=True)
     own = "telemetry:\n  enabled: true\n"
     (home / "dagster.yaml").write_text(own)
-    assert not uses_postgres(tmp_path)
     assert (dagster_home(tmp_path) / "dagster.yaml").read_text() == own
     assert (home / "history" / "runs.db").is_file()  # SQLite, initialized under the lock
 
