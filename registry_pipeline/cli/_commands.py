@@ -160,18 +160,6 @@ def run_seal(args: argparse.Namespace) -> int:
     ])  # fmt: skip
 
 
-def catalog_or_none(workspace: Workspace) -> Any:
-    """The workspace's registry catalog; None without one (only `registry seal` snapshots)."""
-    from registry_pipeline.core.workspace.catalog import load_catalog
-
-    try:
-        return load_catalog(workspace)
-    except UsageError as exc:
-        if exc.code != "NO_CATALOG":
-            raise
-        return None
-
-
 def _relative(path: Path, workspace: Workspace) -> str:
     try:
         return str(path.absolute().relative_to(workspace.root))

@@ -10,10 +10,10 @@ import socket
 from typing import Any
 
 from registry_pipeline.cli._args import bounded_float, command, common, examples, parse_moment
-from registry_pipeline.cli._commands import catalog_or_none
 from registry_pipeline.cli._output import answer, err, failed
 from registry_pipeline.core.errors import UsageError, problem_object
 from registry_pipeline.core.lock import DEFAULT_TIMEOUT
+from registry_pipeline.core.workspace.catalog import catalog_or_none
 from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
 
 EPILOG = """\

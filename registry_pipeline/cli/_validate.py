@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from registry_pipeline.cli._args import bounded_int, command, common, examples
-from registry_pipeline.cli._commands import _relative, catalog_or_none
+from registry_pipeline.cli._commands import _relative
 from registry_pipeline.cli._output import err, json_line, out, progress, safe
 from registry_pipeline.core.errors import Hint, Problem, RegistryError, UsageError, problem_object
 from registry_pipeline.core.seal.paths import printable
+from registry_pipeline.core.workspace.catalog import catalog_or_none
 from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
 
 if TYPE_CHECKING:

@@ -71,9 +71,9 @@ from registry_pipeline.core.builders.run_registry import (
     seal_status,
     tampered,
 )
-from registry_pipeline.core.errors import Problem, UsageError
+from registry_pipeline.core.errors import Problem
 from registry_pipeline.core.json_strict import dumps_pretty, loads_strict
-from registry_pipeline.core.workspace.catalog import load_catalog
+from registry_pipeline.core.workspace.catalog import catalog_or_none
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import Snapshot
 
@@ -606,11 +606,8 @@ def build(inputs: BuildInputs) -> BuildResult:
 
 def _coverage_matrices(workspace: Workspace) -> tuple[str, ...]:
     """The coverage matrices the catalog's allowed_operations entry names (none without one)."""
-    try:
-        catalog = load_catalog(workspace)
-    except UsageError as exc:
-        if exc.code != "NO_CATALOG":
-            raise
+    catalog = catalog_or_none(workspace)
+    if catalog is None:
         return ()
     spec = next((s for s in catalog.registries if s.registry_id == "allowed_operations"), None)
     return spec.coverage_matrices if spec is not None else ()

@@ -39,12 +39,12 @@ from registry_pipeline.core.delta_log.records import (
     parse_state,
     previous_input,
 )
-from registry_pipeline.core.errors import Problem, RegistryError, UsageError
+from registry_pipeline.core.errors import Problem, RegistryError
 from registry_pipeline.core.jsonl import CHUNK, bytes_break, first_break
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import is_valid_run_folder
-from registry_pipeline.core.workspace.catalog import load_catalog
+from registry_pipeline.core.workspace.catalog import catalog_or_none
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 from registry_pipeline.core.workspace.snapshots import (
     Snapshot,
@@ -73,11 +73,8 @@ def future_findings(workspace: Workspace) -> list[Problem]:
 
 def _watched(workspace: Workspace) -> list[str]:
     """The registries the log covers (per the catalog), and the log itself."""
-    try:
-        catalog = load_catalog(workspace)
-    except UsageError as exc:
-        if exc.code != "NO_CATALOG":
-            raise
+    catalog = catalog_or_none(workspace)
+    if catalog is None:
         return [LOG_REGISTRY_ID]
     covered = [s.registry_id for s in catalog.registries if s.delta_log.covered]
     return [*[r for r in covered if r != LOG_REGISTRY_ID], LOG_REGISTRY_ID]

@@ -24,7 +24,7 @@ from registry_pipeline.core.gate.verdict import CheckVerdict
 from registry_pipeline.core.pointers.bucket import SetAside
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.seal.envelope import SealedRef
-from registry_pipeline.core.workspace.catalog import RegistrySpec, load_catalog
+from registry_pipeline.core.workspace.catalog import RegistrySpec, catalog_or_none
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.remote import remote_for
 
@@ -41,12 +41,9 @@ bucket's history mirrors it (`mirror`: it passed when it was made; a receipt tha
 def spec_of(workspace: Workspace, registry_id: str) -> RegistrySpec | None:
     """The catalog's entry of `registry_id`; None when the catalog does not list it (a
     snapshot sealed by `registry seal`, checked for its seal and schemas only)."""
-    try:
-        catalog = load_catalog(workspace)
-    except RegistryError as exc:
-        if exc.code == "NO_CATALOG":  # a bare workspace of `registry seal` snapshots
-            return None
-        raise
+    catalog = catalog_or_none(workspace)
+    if catalog is None:
+        return None
     return next((s for s in catalog.registries if s.registry_id == registry_id), None)
 
 

@@ -178,12 +178,8 @@ def require_known(workspace: Workspace, registry_id: str, seen: Iterable[str]) -
     """UNKNOWN_REGISTRY unless the workspace's catalog (when it has one) or `seen` (ids found in
     its run folders, journal or pointer file) knows `registry_id`: a typo is refused, never
     answered with an empty result."""
-    known = set(seen)
-    try:
-        known.update(load_catalog(workspace).ids)
-    except UsageError as exc:
-        if exc.code != "NO_CATALOG":
-            raise
+    catalog = catalog_or_none(workspace)
+    known = set(seen) | set(catalog.ids if catalog is not None else ())
     if registry_id not in known:
         raise unknown_registry(registry_id, known)
 
@@ -203,6 +199,17 @@ def load_catalog(workspace: Workspace, schemas: SchemaCatalog | None = None) -> 
     except (OSError, JSONDecodeProblem) as exc:
         raise catalog_error(str(path), [f"cannot read: {exc}"]) from None
     return check_catalog(document, workspace.root, str(path), schemas)
+
+
+def catalog_or_none(workspace: Workspace) -> RegistryCatalog | None:
+    """The workspace's catalog; None without one (a bare workspace of `registry seal`
+    snapshots). Any other problem with it is raised."""
+    try:
+        return load_catalog(workspace)
+    except UsageError as exc:
+        if exc.code != "NO_CATALOG":
+            raise
+        return None
 
 
 def check_catalog(

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from registry_pipeline.core.errors import UsageError
-from registry_pipeline.core.workspace.catalog import CATALOG_RELPATH, load_catalog
+from registry_pipeline.core.workspace.catalog import CATALOG_RELPATH, catalog_or_none, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
 
 REPO = Path(__file__).resolve().parents[3]
@@ -146,6 +146,7 @@ def test_missing_or_malformed_catalog(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as raised:
         load_catalog(Workspace(empty))
     assert raised.value.code == "NO_CATALOG"
+    assert catalog_or_none(Workspace(empty)) is None  # a bare workspace of sealed snapshots
     workspace = _workspace(tmp_path, {})
     (workspace.root / CATALOG_RELPATH).write_text(
         '{"catalog_version": "0.2", "catalog_version": 1}'
@@ -154,6 +155,9 @@ def test_missing_or_malformed_catalog(tmp_path: Path) -> None:
         load_catalog(workspace)
     assert bad.value.code == "CATALOG_INVALID"
     assert "duplicate key" in bad.value.details[0]
+    with pytest.raises(UsageError) as also:  # only a missing catalog is None, never a bad one
+        catalog_or_none(workspace)
+    assert also.value.code == "CATALOG_INVALID"
 
 
 def test_the_demo_catalog_is_a_valid_workspace_artifact() -> None:
