@@ -155,8 +155,16 @@ def test_changes_journaled_without_the_bucket_are_kept_aside_and_reported(
     assert code == 1 and "HEAD_NOT_FOUND" in out + err and "JOURNAL_QUARANTINE" in out + err
 
 
+def _as_before_the_one_cache(root: Path) -> None:
+    """The sync mark in the layout written before it moved into the one verified cache."""
+    mark = root / ".codex" / "cache" / "remote_pointers.json"
+    [(url, entry)] = json.loads(mark.read_bytes())["entries"].items()
+    mark.write_text(json.dumps({"store": url, **entry["payload"]}))
+
+
+@pytest.mark.parametrize("mark", ["current", "before-the-one-cache"])
 def test_a_bucket_whose_history_vanished_is_refused_not_restarted(
-    machines: tuple[Path, Path], store: ObjectStore, tmp_path: Path
+    machines: tuple[Path, Path], store: ObjectStore, tmp_path: Path, mark: str
 ) -> None:
     from registry_pipeline_tests._helpers import copy_demo
 
@@ -165,6 +173,8 @@ def test_a_bucket_whose_history_vanished_is_refused_not_restarted(
     before = active_runs(a)
     head = Ledger(store, "pointers").head()
     journal_head = registry_json("pointers", "verify", "--workspace", str(a))["head"]
+    if mark != "current":  # a machine upgraded since its last sync still knows what it saw
+        _as_before_the_one_cache(a)
     for key in list(store.keys("pointers/")):
         store.delete(key)
     (tmp_path / "c").mkdir()

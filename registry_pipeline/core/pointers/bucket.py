@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 from registry_pipeline.core.errors import Problem, RegistryError
-from registry_pipeline.core.fs import require_safe, write_atomic
+from registry_pipeline.core.fs import read_small, require_safe, write_atomic
 from registry_pipeline.core.objstore.folders import published
 from registry_pipeline.core.objstore.ledger import Entry, Head, Ledger
 from registry_pipeline.core.objstore.store import Conflict
@@ -546,10 +546,16 @@ class BucketJournal:
         return self.ledger.store.get(self.ledger.entry_key(start)) is None
 
     def _mark(self) -> tuple[int, int, str] | None:
-        """(entry, bytes, sha256) this machine last mirrored of this bucket, or None."""
+        """(entry, bytes, sha256) this machine last mirrored of this bucket, or None. A mark
+        written before the one verified cache (`{"store", "seq", "size", "sha256"}`) still
+        counts: it is what says that a history this machine saw has vanished."""
         try:
             entry = self._mirrors().get(self.url)
-            mark = entry.payload if entry is not None and MIRRORED in entry.checks else {}
+            if entry is not None and MIRRORED in entry.checks:
+                mark = entry.payload
+            else:
+                old = json.loads(read_small(self.root / SYNC_RELPATH, 1 << 20) or b"null")
+                mark = old if isinstance(old, dict) and old.get("store") == self.url else {}
             return int(mark["seq"]), int(mark["size"]), str(mark["sha256"])
         except (RegistryError, KeyError, TypeError, ValueError):
             return None
