@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
@@ -71,3 +73,14 @@ def test_a_changed_rule_makes_the_doc_disagree(tmp_path: Path) -> None:
     text = rules.read_text(encoding="utf-8")
     rules.write_text(text.replace("severity: warning", "severity: error", 1), encoding="utf-8")
     assert _rules_doc(copy) != _rules_doc(EXAMPLE)
+
+
+def test_a_rule_names_types_that_differ_only_in_case_apart() -> None:
+    """Type names are case-sensitive: `Route` and `route` are two types, both listed."""
+    rule = SimpleNamespace(
+        id="r1", severity="error", types=["Route", "route", "Route"], kind="exists",
+        field="target", source_type="Route", target_type="route", target_where=None,
+        patterns=None, why="a link",
+    )  # fmt: skip
+    table = coordination_markdown(cast(Any, SimpleNamespace(rules=[rule])))
+    assert "| `r1` | error | `Route`, `route` | each `target` of `Route`" in table, table

@@ -148,7 +148,9 @@ def read_records(path: Path) -> list[dict[str, Any]]:
     except JSONDecodeProblem as exc:
         torn = exc.line == len(lines)
         code = "LOG_TORN" if torn else "LOG_INVALID"
-        raise RegistryError(exc.message, code=code, path=str(path)) from None
+        at = f"line {exc.line}: "  # the message as it was: `line N: JSON_INVALID: ...`
+        message = exc.message.replace(at, f"{at}{exc.code}: ", 1)
+        raise RegistryError(message, code=code, path=str(path)) from None
 
 
 def stamp() -> str:

@@ -370,10 +370,12 @@ def test_a_log_appends_one_line_per_record_and_refuses_a_torn_one(tmp_path: Path
     with pytest.raises(RegistryError) as caught:
         read_records(log)
     assert caught.value.code == "LOG_TORN"
+    assert caught.value.message.startswith("line 3: JSON_INVALID: ")
     log.write_bytes(b'{"n": 1}\nnot json\n{"n": 2}\n')
     with pytest.raises(RegistryError) as caught:
         read_records(log)
-    assert caught.value.code == "LOG_INVALID" and "line 2" in caught.value.message
+    assert caught.value.code == "LOG_INVALID"
+    assert caught.value.message.startswith("line 2: JSON_INVALID: "), caught.value.message
     assert read_records(tmp_path / "missing.jsonl") == []
 
 
