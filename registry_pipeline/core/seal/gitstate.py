@@ -70,9 +70,9 @@ def canon_changes(root: Path) -> tuple[str, ...] | None:
     top); None when git is absent, `root` is outside a work tree, or git fails."""
     if ask_git(root, "rev-parse", "--is-inside-work-tree") != "true":
         return None
-    pointer = pointer_file_relpath(root)
-    excludes = [f":(exclude,literal){path}" for path in (pointer, *NOT_CANON)]
-    globs = (*NOT_CANON_PATTERNS, _temp_files(pointer))
+    names = not_canon(root)
+    excludes = [f":(exclude,literal){path}" for path in names]
+    globs = (*NOT_CANON_PATTERNS, _temp_files(names[0]))
     excludes += [f":(exclude,glob){pattern}" for pattern in globs]
     listed = ask_git(root, "status", "--porcelain", "-z", "--", ":/", *excludes, strip=False)
     if listed is None:
