@@ -58,10 +58,10 @@ class Backfilled(NamedTuple):
 def backfilled_once(
     built_demo_once: tuple[Path, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
 ) -> Backfilled:
-    """The built demo after one `registry drift backfill --json` of yesterday (through the code
-    location, as a user runs it), once per test process: tests never change it, they take a
-    copy (`backfilled`). The environment is the built demo's, and left as it was (the backfill
-    sets DAGSTER_HOME)."""
+    """The built demo after one `registry drift backfill --json --in-process` of yesterday (the
+    backfill through the code location is what other tests look at), once per test process:
+    tests never change it, they take a copy (`backfilled`). The environment is the built
+    demo's, and left as it was (the backfill sets DAGSTER_HOME)."""
     from registry_pipeline.lib.instance import POSTGRES_URL_ENV
 
     day = _today() - timedelta(days=1)
@@ -69,7 +69,7 @@ def backfilled_once(
     with _environment_kept(*BUILD_ENV, POSTGRES_URL_ENV):
         code, out, err = registry(
             "drift", "backfill", "--from", str(day), "--to", str(day),
-            "--workspace", str(root), "--json",
+            "--workspace", str(root), "--json", "--in-process",
         )  # fmt: skip
     assert code == 0, out + err
     return Backfilled(root, day, json.loads(out))
@@ -157,7 +157,8 @@ def test_a_backfilled_day_with_history_records_its_inputs(
     with monkeypatch.context() as patch:  # the promotions are journaled as of yesterday noon
         patch.setattr(pointer_store, "now_utc", lambda: noon)
         assert cli("build", "--workspace", str(demo))[0] == 0
-    code, document = _backfill(cli, demo, yesterday, yesterday)
+    # the day run in this process (the runs through the code location are the other tests')
+    code, document = _backfill(cli, demo, yesterday, yesterday, "--in-process")
     (outcome,) = document["days"]
     assert code == 0 and outcome["success"] and outcome["missing_history"] == [], outcome
     folder = demo / ".codex" / "RUNS" / str(outcome["run_id"])
