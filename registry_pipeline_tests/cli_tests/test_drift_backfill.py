@@ -3,10 +3,14 @@ from the command line seal and check each day on the workspace's Dagster instanc
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import dagster as dg
 import pytest
@@ -17,7 +21,7 @@ from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.lib.drift_backfill import DayOutcome
-from registry_pipeline_tests._helpers import Run, break_built_schema
+from registry_pipeline_tests._helpers import Run, break_built_schema, copy_built, registry
 
 
 def _today() -> date:
@@ -26,12 +30,69 @@ def _today() -> date:
     return datetime.now(UTC).date()
 
 
-def _backfill(cli: Run, root: Path, first: date, last: date) -> tuple[int, dict[str, object]]:
+def _backfill(
+    cli: Run, root: Path, first: date, last: date, *options: str
+) -> tuple[int, dict[str, object]]:
     code, out, _ = cli(
         "drift", "backfill", "--from", str(first), "--to", str(last),
-        "--workspace", str(root), "--json",
+        "--workspace", str(root), "--json", *options,
     )  # fmt: skip
     return code, json.loads(out) if out.strip() else {}
+
+
+BUILD_ENV = ("DAGSTER_HOME", "REGISTRY_WORKSPACE", "REGISTRY_ACTOR", "REGISTRY_NO_CACHE",
+             "REGISTRY_PIPELINE_CRASH_AT", "REGISTRY_STORE")  # fmt: skip
+"""The environment a command reads besides the PostgreSQL URL (the root conftest's)."""
+
+
+class Backfilled(NamedTuple):
+    """A private copy of the built demo after `registry drift backfill` of `day` (yesterday
+    when the module's fixture ran), and that backfill's `--json` document."""
+
+    root: Path
+    day: date
+    document: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def backfilled_once(
+    built_demo_once: tuple[Path, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
+) -> Backfilled:
+    """The built demo after one `registry drift backfill --json --in-process` of yesterday (the
+    backfill through the code location is what other tests look at), once per test process:
+    tests never change it, they take a copy (`backfilled`). The environment is the built
+    demo's, and left as it was (the backfill sets DAGSTER_HOME)."""
+    from registry_pipeline.lib.instance import POSTGRES_URL_ENV
+
+    day = _today() - timedelta(days=1)
+    root = copy_built(built_demo_once[0], tmp_path_factory.mktemp("backfilled"))
+    with _environment_kept(*BUILD_ENV, POSTGRES_URL_ENV):
+        code, out, err = registry(
+            "drift", "backfill", "--from", str(day), "--to", str(day),
+            "--workspace", str(root), "--json", "--in-process",
+        )  # fmt: skip
+    assert code == 0, out + err
+    return Backfilled(root, day, json.loads(out))
+
+
+@pytest.fixture
+def backfilled(backfilled_once: Backfilled, tmp_path: Path) -> Backfilled:
+    """A private copy of `backfilled_once` (`tmp_path/demo`)."""
+    return backfilled_once._replace(root=copy_built(backfilled_once.root, tmp_path))
+
+
+@contextlib.contextmanager
+def _environment_kept(*names: str) -> Iterator[None]:
+    """`names` unset for the block, and as they were afterwards."""
+    before = {name: os.environ.pop(name, None) for name in names}
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def test_days_without_history_are_all_unknown_sealed_and_checked(cli: Run, built: Path) -> None:
@@ -96,7 +157,8 @@ def test_a_backfilled_day_with_history_records_its_inputs(
     with monkeypatch.context() as patch:  # the promotions are journaled as of yesterday noon
         patch.setattr(pointer_store, "now_utc", lambda: noon)
         assert cli("build", "--workspace", str(demo))[0] == 0
-    code, document = _backfill(cli, demo, yesterday, yesterday)
+    # the day run in this process (the runs through the code location are the other tests')
+    code, document = _backfill(cli, demo, yesterday, yesterday, "--in-process")
     (outcome,) = document["days"]
     assert code == 0 and outcome["success"] and outcome["missing_history"] == [], outcome
     folder = demo / ".codex" / "RUNS" / str(outcome["run_id"])
@@ -222,10 +284,8 @@ def test_days_already_computed_are_reused_without_running_them(cli: Run, built: 
     assert _dagster_work(built) == work
 
 
-def test_only_the_days_not_computed_yet_are_run(cli: Run, built: Path) -> None:
-    last = _today() - timedelta(days=1)
-    code, computed = _backfill(cli, built, last, last)
-    assert code == 0
+def test_only_the_days_not_computed_yet_are_run(cli: Run, backfilled: Backfilled) -> None:
+    built, last, computed = backfilled  # `last` backfilled on the built demo, successfully
     runs, backfills = _dagster_work(built)
     code, document = _backfill(cli, built, last - timedelta(days=1), last)
     assert code == 0 and [d["status"] for d in document["days"]] == ["OK", "REUSED"]
@@ -245,7 +305,9 @@ def _case(root: Path, day: date, case: str, cli: Run) -> None:
         schema = root / "schemas" / "drift_signals_v0_1.schema.json"
         kept = schema.read_bytes()
         break_built_schema(root)
-        assert _backfill(cli, root, day, day)[0] == 1  # the day fails: its receipt says so
+        # the day fails: its receipt says so (the run in this process: how the failed check
+        # was recorded is not what the case compares, only that it was)
+        assert _backfill(cli, root, day, day, "--in-process")[0] == 1
         schema.write_bytes(kept)
     elif case == "the instance has no record of it":
         shutil.rmtree(root / ".codex" / "dagster_home")
@@ -273,16 +335,14 @@ def _comparable(outcome: DayOutcome, computed: str) -> tuple[object, ...]:
     ],
 )
 def test_the_shortcut_decides_as_the_full_path_does(
-    cli: Run, built: Path, tmp_path: Path, case: str, status: str
+    cli: Run, backfilled: Backfilled, tmp_path: Path, case: str, status: str
 ) -> None:
     """The same state twice: the backfill with its shortcut, and every day through a Dagster
     run. Same status, folder, signals and problems."""
     from registry_pipeline.definitions import build_definitions
     from registry_pipeline.lib.drift_backfill import run_drift_backfill
 
-    day = _today() - timedelta(days=1)
-    code, computed = _backfill(cli, built, day, day)
-    assert code == 0
+    built, day, computed = backfilled  # `day` backfilled on the built demo, successfully
     _case(built, day, case, cli)
     twin = tmp_path / "twin"
     shutil.copytree(built, twin, symlinks=True)

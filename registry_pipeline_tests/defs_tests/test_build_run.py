@@ -3,9 +3,11 @@ over a copy of the demo workspace: it promotes within itself, as `registry build
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import dagster as dg
 import pytest
@@ -14,7 +16,8 @@ from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.definitions import BUILD_JOB, build_definitions
 from registry_pipeline.lib.build import QUIET_LOGS
-from registry_pipeline.lib.instance import dagster_home
+from registry_pipeline.lib.instance import POSTGRES_URL_ENV, dagster_home
+from registry_pipeline_tests._helpers import copy_built, copy_demo
 
 REPO = Path(__file__).resolve().parents[2]
 WITH_POINTER = {
@@ -46,15 +49,58 @@ def _build(defs: dg.Definitions, instance: dg.DagsterInstance) -> dg.ExecuteInPr
     return job.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET_LOGS)
 
 
+class UiBuilt(NamedTuple):
+    """A copy of the demo workspace after one run of the build job as Dagster runs it (on its
+    persistent instance), and that run's id and success."""
+
+    root: Path
+    run_id: str
+    success: bool
+
+
+BUILD_ENV = ("DAGSTER_HOME", "REGISTRY_WORKSPACE", "REGISTRY_ACTOR", "REGISTRY_NO_CACHE",
+             "REGISTRY_PIPELINE_CRASH_AT", "REGISTRY_STORE", POSTGRES_URL_ENV)  # fmt: skip
+"""The environment a build reads (the root conftest's, with the PostgreSQL URL)."""
+
+
+@pytest.fixture(scope="module")
+def ui_built_once(tmp_path_factory: pytest.TempPathFactory) -> UiBuilt:
+    """The demo workspace after one `_build` in this process (the test process: its tags name
+    this pid), once per test process: tests never change it, they take a copy (`ui_built`).
+    The environment is the built demo's (the root conftest's `built_demo_once`)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in BUILD_ENV:
+            patch.setenv(name, "")  # recorded even when unset: the context then unsets it again
+            patch.delenv(name)
+        demo = copy_demo(tmp_path_factory.mktemp("ui_built"))
+        with dg.DagsterInstance.from_config(str(dagster_home(demo))) as instance:
+            build = _build(build_definitions(demo), instance)
+    return UiBuilt(demo, build.run_id, build.success)
+
+
+@pytest.fixture
+def ui_built(ui_built_once: UiBuilt, tmp_path: Path) -> UiBuilt:
+    """A private copy of `ui_built_once` (`tmp_path/demo`)."""
+    return ui_built_once._replace(root=copy_built(ui_built_once.root, tmp_path))
+
+
+@pytest.fixture
+def ui_instance(ui_built: UiBuilt) -> Iterator[dg.DagsterInstance]:
+    """The persistent instance of `ui_built`'s copy."""
+    with dg.DagsterInstance.from_config(str(dagster_home(ui_built.root))) as instance:
+        yield instance
+
+
 def test_a_build_run_promotes_within_itself_and_says_so_in_its_log(
-    demo: Path, instance: dg.DagsterInstance
+    ui_built: UiBuilt, ui_instance: dg.DagsterInstance
 ) -> None:
     """As the UI, a schedule or a sensor runs it: each snapshot with a pointer is promoted at
     the run's end, before the run ends (no sensor, no second job), each outcome an engine event
     of the run; a registry without a pointer is told so."""
     from registry_pipeline.lib.build_run import materialized, promotions
 
-    build = _build(build_definitions(demo), instance)
+    demo, instance = ui_built.root, ui_instance
+    build = ui_built  # the run of the build job: the fixture's
     assert build.success
     made = materialized(instance, build.run_id)
     assert set(made) == WITH_POINTER | {"registry_delta_log", "system_health_report"}
@@ -91,15 +137,14 @@ def test_a_failed_build_promotes_nothing_from_the_cli_as_from_the_ui(
 
 
 def test_a_build_run_left_started_by_a_dead_process_is_marked_failed(
-    demo: Path, instance: dg.DagsterInstance
+    ui_built: UiBuilt, ui_instance: dg.DagsterInstance
 ) -> None:
-    import os
     import socket
 
     from registry_pipeline.lib.build_run import HOST_TAG, PID_TAG, mark_dead_builds_failed
 
-    defs = build_definitions(demo)
-    run = _build(defs, instance)  # as the UI runs it: the build_run resource tags the run
+    instance = ui_instance
+    run = ui_built  # as the UI runs it (in this process): the build_run resource tags the run
     tags = instance.get_run_by_id(run.run_id).tags  # type: ignore[union-attr]
     assert tags[PID_TAG] == str(os.getpid()) and tags[HOST_TAG] == socket.gethostname()
     here, gone = socket.gethostname(), str(2**22 + 777)
