@@ -23,6 +23,11 @@ Entries = dict[str, dict[str, Any]]
 """A build's `--json` entries by registry id (the `built_entries` fixture)."""
 
 
+BUILD_ENV = ("DAGSTER_HOME", "REGISTRY_WORKSPACE", "REGISTRY_ACTOR", "REGISTRY_NO_CACHE",
+             "REGISTRY_PIPELINE_CRASH_AT", "REGISTRY_STORE")  # fmt: skip
+"""The environment variables a build reads besides the PostgreSQL URL."""
+
+
 def unseal(folder: Path) -> None:
     """Make a sealed (0444/0555) folder writable, portably (tests may not run as root)."""
     for directory, _subdirs, files in os.walk(folder):

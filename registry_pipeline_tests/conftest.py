@@ -13,15 +13,19 @@ import pytest
 from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_store import RunStore, SealedRun, seal_files
 from registry_pipeline.core.workspace.layout import Workspace, init_workspace
-from registry_pipeline_tests._helpers import Run, build_demo, copy_built, copy_demo, copy_example
+from registry_pipeline_tests._helpers import (
+    BUILD_ENV,
+    Run,
+    build_demo,
+    copy_built,
+    copy_demo,
+    copy_example,
+)
 from registry_pipeline_tests._webserver import Served, reap, webserver
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = REPO_ROOT.parent / "shared" / "reference" / "ovc-infra"
 ASSETS = Path(__file__).resolve().parent / "assets"
-BUILD_ENV = ("DAGSTER_HOME", "REGISTRY_WORKSPACE", "REGISTRY_ACTOR", "REGISTRY_NO_CACHE",
-             "REGISTRY_PIPELINE_CRASH_AT", "REGISTRY_STORE")  # fmt: skip
-"""The environment variables a build reads besides the PostgreSQL URL."""
 
 
 def pytest_configure(config: pytest.Config) -> None:

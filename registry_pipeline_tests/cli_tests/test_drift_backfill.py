@@ -21,7 +21,13 @@ from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.lib.drift_backfill import DayOutcome
-from registry_pipeline_tests._helpers import Run, break_built_schema, copy_built, registry
+from registry_pipeline_tests._helpers import (
+    BUILD_ENV,
+    Run,
+    break_built_schema,
+    copy_built,
+    registry,
+)
 
 
 def _today() -> date:
@@ -38,11 +44,6 @@ def _backfill(
         "--workspace", str(root), "--json", *options,
     )  # fmt: skip
     return code, json.loads(out) if out.strip() else {}
-
-
-BUILD_ENV = ("DAGSTER_HOME", "REGISTRY_WORKSPACE", "REGISTRY_ACTOR", "REGISTRY_NO_CACHE",
-             "REGISTRY_PIPELINE_CRASH_AT", "REGISTRY_STORE")  # fmt: skip
-"""The environment a command reads besides the PostgreSQL URL (the root conftest's)."""
 
 
 class Backfilled(NamedTuple):
