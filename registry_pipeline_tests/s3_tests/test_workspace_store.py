@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
+import threading
 from pathlib import Path
 
 import pytest
@@ -178,23 +178,34 @@ def test_a_writer_killed_mid_upload_leaves_no_visible_folder(
 def test_the_server_restarted_mid_build_loses_nothing_committed(
     machines: tuple[Path, Path], store: ObjectStore, s3_server: SeaweedServer
 ) -> None:
+    """The build runs in this process (the server's restart is what is tested, not the build's
+    process); a thread kills and restarts the server once the build's first folder is out."""
     a, b = machines
-    env = {**os.environ, "REGISTRY_BUILD_IN_PROCESS": "1"}
-    build = subprocess.Popen(
-        [sys.executable, "-m", "registry_pipeline", "build", "--workspace", str(a), "--json"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
-    )  # fmt: skip
+    done = threading.Event()
+    restarted: list[bool] = []
+    failed: list[BaseException] = []
+
+    def restart_once_a_folder_is_out() -> None:
+        try:
+            while not published(store, "RUNS"):  # polls an observable condition: a folder is out
+                if done.wait(0.02):
+                    return
+            restarted.append(not done.is_set())  # True: the build had not returned
+            s3_server.kill()
+            s3_server.launch()
+        except BaseException as exc:
+            failed.append(exc)
+
+    watcher = threading.Thread(target=restart_once_a_folder_is_out)
+    watcher.start()
     try:
-        while not published(store, "RUNS"):  # polls an observable condition: a folder is out
-            assert build.poll() is None, build.communicate()
-            time.sleep(0.02)
-        s3_server.kill()
-        s3_server.launch()
-        out, err = build.communicate(timeout=600)
+        code, out, err = registry("build", "--workspace", str(a), "--json")
     finally:
-        if build.poll() is None:
-            build.kill()
-    assert build.returncode == 0, out + err
+        done.set()
+        watcher.join(timeout=600)
+    assert not watcher.is_alive() and not failed, failed
+    assert restarted == [True], out + err  # restarted mid-build
+    assert code == 0, out + err
     report = json.loads(out)
     assert report["success"] is True
     assert {e["run_id"] for e in report["registries"]} <= set(published(store, "RUNS"))
