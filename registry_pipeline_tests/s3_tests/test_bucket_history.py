@@ -73,11 +73,10 @@ CODES = {"forged": ("CHAIN_BROKEN",), "replayed": ("CHAIN_BROKEN", "SEQ_GAP"),
 
 
 def test_a_hostile_next_entry_is_never_applied_and_repair_sets_it_aside(
-    machines: tuple[Path, Path], store: ObjectStore
+    built_machines: tuple[Path, Path], store: ObjectStore
 ) -> None:
     """Each case of HOSTILE in turn on one bucket (each repair leaves it as it was)."""
-    a, b = machines
-    assert registry_json("build", "--workspace", str(a))["success"] is True
+    a, b = built_machines
     failed, failed_root = failed_rolepack(a)
     before = active_runs(b)
     assert before == active_runs(a) and before["rolepack"] != failed
@@ -128,10 +127,9 @@ def _refused_then_repaired(
 
 
 def test_changes_journaled_without_the_bucket_are_kept_aside_and_reported(
-    machines: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+    built_machines: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    a, b = machines
-    assert registry_json("build", "--workspace", str(a))["success"] is True
+    a, b = built_machines
     registry_json("pointers", "show", "--workspace", str(b))
     with monkeypatch.context() as local:
         local.delenv("REGISTRY_STORE")
@@ -164,12 +162,11 @@ def _as_before_the_one_cache(root: Path) -> None:
 
 @pytest.mark.parametrize("mark", ["current", "before-the-one-cache"])
 def test_a_bucket_whose_history_vanished_is_refused_not_restarted(
-    machines: tuple[Path, Path], store: ObjectStore, tmp_path: Path, mark: str
+    built_machines: tuple[Path, Path], store: ObjectStore, tmp_path: Path, mark: str
 ) -> None:
     from registry_pipeline_tests._helpers import copy_demo
 
-    a, b = machines
-    assert registry_json("build", "--workspace", str(a))["success"] is True
+    a, b = built_machines
     before = active_runs(a)
     head = Ledger(store, "pointers").head()
     journal_head = registry_json("pointers", "verify", "--workspace", str(a))["head"]
@@ -198,10 +195,9 @@ def test_a_bucket_whose_history_vanished_is_refused_not_restarted(
 
 
 def test_a_promotion_on_a_bucket_publishes_its_folder_before_naming_it(
-    machines: tuple[Path, Path], store: ObjectStore, monkeypatch: pytest.MonkeyPatch
+    built_machines: tuple[Path, Path], store: ObjectStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    a, b = machines
-    assert registry_json("build", "--workspace", str(a))["success"] is True
+    a, b = built_machines
     with monkeypatch.context() as local:  # a folder sealed with the variable unset: local only
         local.delenv("REGISTRY_STORE")
         sealed = registry_json("seal", "registries/rolepack/atelier_rolepack_v1.json",

@@ -115,12 +115,11 @@ UNSAFE_PATHS = ["registry\x00.json", "../escape", "/tmp/escape", "..\\escape", "
 
 
 def test_a_folder_object_listing_an_unsafe_path_is_refused_on_every_command(
-    machine: Path, store: ObjectStore, capfd: pytest.CaptureFixture[str]
+    built_machines: tuple[Path, Path], store: ObjectStore, capfd: pytest.CaptureFixture[str]
 ) -> None:
     """Every command of a machine lacking the folder: REMOTE_STATE_INVALID naming the folder
     object (a NUL was INTERNAL), nothing fetched or left half-written."""
-    code, out, err = registry("build", "--in-process", "--workspace", str(machine))
-    assert code == 0, out + err  # a bucket with a history, and a machine with all of it
+    machine, _ = built_machines  # a bucket with a history, and a machine with all of it
     runs = machine / ".codex" / "RUNS"
     before = sorted(p.name for p in runs.iterdir())
     for path in UNSAFE_PATHS:

@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
+import threading
 from pathlib import Path
 
 import pytest
@@ -68,10 +68,9 @@ def test_what_one_machine_builds_the_other_sees_through_every_command(
 
 
 def test_a_local_edit_of_the_copy_is_replaced_by_the_bucket(
-    machines: tuple[Path, Path], store: ObjectStore
+    built_machines: tuple[Path, Path], store: ObjectStore
 ) -> None:
-    a, _ = machines
-    assert registry_json("build", "--workspace", str(a))["success"] is True
+    a, _ = built_machines
     pointers = a / ".codex" / "ACTIVE_REGISTRY_POINTERS_v0_1.json"
     truth = pointers.read_bytes()
     pointers.write_bytes(truth.replace(b"drift_signals", b"drift_signalz"))
@@ -112,10 +111,9 @@ PROMOTER = textwrap.dedent(
 
 
 def test_64_writers_on_two_machines_promote_with_no_update_lost(
-    machines: tuple[Path, Path], store: ObjectStore, s3_server: SeaweedServer, store_url: str
+    built_machines: tuple[Path, Path], store: ObjectStore, s3_server: SeaweedServer, store_url: str
 ) -> None:
-    a, b = machines
-    assert registry_json("build", "--workspace", str(a))["success"] is True
+    a, b = built_machines
     source = a / "registries" / "expected_versions" / "EXPECTED_VERSIONS_v0_1.json"
     snapshots = []
     for _ in range(64):  # 64 snapshots of the same source, sealed on A, published to the bucket
@@ -180,23 +178,34 @@ def test_a_writer_killed_mid_upload_leaves_no_visible_folder(
 def test_the_server_restarted_mid_build_loses_nothing_committed(
     machines: tuple[Path, Path], store: ObjectStore, s3_server: SeaweedServer
 ) -> None:
+    """The build runs in this process (the server's restart is what is tested, not the build's
+    process); a thread kills and restarts the server once the build's first folder is out."""
     a, b = machines
-    env = {**os.environ, "REGISTRY_BUILD_IN_PROCESS": "1"}
-    build = subprocess.Popen(
-        [sys.executable, "-m", "registry_pipeline", "build", "--workspace", str(a), "--json"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
-    )  # fmt: skip
+    done = threading.Event()
+    restarted: list[bool] = []
+    failed: list[BaseException] = []
+
+    def restart_once_a_folder_is_out() -> None:
+        try:
+            while not published(store, "RUNS"):  # polls an observable condition: a folder is out
+                if done.wait(0.02):
+                    return
+            restarted.append(not done.is_set())  # True: the build had not returned
+            s3_server.kill()
+            s3_server.launch()
+        except BaseException as exc:
+            failed.append(exc)
+
+    watcher = threading.Thread(target=restart_once_a_folder_is_out)
+    watcher.start()
     try:
-        while not published(store, "RUNS"):  # polls an observable condition: a folder is out
-            assert build.poll() is None, build.communicate()
-            time.sleep(0.02)
-        s3_server.kill()
-        s3_server.launch()
-        out, err = build.communicate(timeout=600)
+        code, out, err = registry("build", "--workspace", str(a), "--json")
     finally:
-        if build.poll() is None:
-            build.kill()
-    assert build.returncode == 0, out + err
+        done.set()
+        watcher.join(timeout=600)
+    assert not watcher.is_alive() and not failed, failed
+    assert restarted == [True], out + err  # restarted mid-build
+    assert code == 0, out + err
     report = json.loads(out)
     assert report["success"] is True
     assert {e["run_id"] for e in report["registries"]} <= set(published(store, "RUNS"))
@@ -232,10 +241,9 @@ def test_a_workspace_moves_to_an_empty_bucket_with_its_history(
 
 
 def test_tampering_in_the_bucket_is_reported_on_the_machine_that_reads_it(
-    machines: tuple[Path, Path], store: ObjectStore
+    built_machines: tuple[Path, Path], store: ObjectStore
 ) -> None:
-    a, b = machines
-    assert registry_json("build", "--workspace", str(a))["success"] is True
+    a, b = built_machines
     drift = str(active_runs(a)["drift_signals"])
     listed = json.loads(store.get(f"RUNS/{drift}.json").data)  # type: ignore[union-attr]
     artifact = next(f for f in listed["files"] if f["path"].endswith(".json")
@@ -290,10 +298,9 @@ def test_two_machines_build_in_turn_through_the_bucket(
 
 
 def test_folders_are_never_fetched_through_a_link(
-    machines: tuple[Path, Path], tmp_path: Path
+    built_machines: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    a, b = machines
-    assert registry_json("build", "--workspace", str(a))["success"] is True
+    _, b = built_machines
     outside = tmp_path / "outside"
     outside.mkdir()
     runs = b / ".codex" / "RUNS"
@@ -308,13 +315,12 @@ def test_folders_are_never_fetched_through_a_link(
 
 
 def test_a_journal_restart_is_refused_on_a_bucket_and_changes_nothing(
-    machines: tuple[Path, Path], store: ObjectStore
+    built_machines: tuple[Path, Path], store: ObjectStore
 ) -> None:
     """An entry rewritten in the bucket (a writer with overwrite rights on the journal) is
     reported by a machine that reads it; restarting the journal, as `pointers repair` does on
     a disk, is refused there: entries in a bucket are immutable."""
-    a, b = machines
-    assert registry_json("build", "--workspace", str(a))["success"] is True
+    _, b = built_machines
     ledger = Ledger(store, "pointers")
     key = ledger.entry_key(1)
     entry = json.loads(store.get(key).data)  # type: ignore[union-attr]

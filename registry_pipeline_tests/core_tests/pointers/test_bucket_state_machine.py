@@ -134,9 +134,10 @@ def repair(workspace: Workspace) -> None:
     repair_pointers(store, None, reason="model repair", actor=ACTOR, admit=admission)
 
 
-def shown(workspace: Workspace) -> tuple[str | None, str | None]:
-    """The active snapshot (run id, root) the machine's copy names (read after its sync)."""
-    ref = PointerStore(workspace).read().active(REGISTRY)
+def shown(workspace: Workspace, store: PointerStore | None = None) -> tuple[str | None, str | None]:
+    """The active snapshot (run id, root) the machine's copy names (read after its sync),
+    through `store` when given (a pointer store of `workspace`)."""
+    ref = (store or PointerStore(workspace)).read().active(REGISTRY)
     return (ref.run_id, ref.manifest_sha256) if ref else (None, None)
 
 
@@ -351,8 +352,8 @@ class BucketMachine(RuleBasedStateMachine):
     @invariant()
     def every_machine_shows_what_the_gate_allowed_or_refuses(self) -> None:
         expected = (self.active.run_id, self.active.root) if self.active else (None, None)
+        before = objects(self.store)  # and before the next machine's sync: each asserts it kept
         for name, workspace in self.machines.items():
-            before = objects(self.store)
             try:
                 sync(workspace)
             except RegistryError as exc:
@@ -362,12 +363,13 @@ class BucketMachine(RuleBasedStateMachine):
                 assert shown(workspace) == expected, f"{name} applied what it refused"
                 continue
             assert objects(self.store) == before, f"{name}'s sync wrote to the bucket"
-            assert shown(workspace) == expected, f"{name}: the gate allowed {self.active}"
+            pointers = PointerStore(workspace)  # read after the sync, for both checks
+            assert shown(workspace, pointers) == expected, f"{name}: the gate allowed {self.active}"
             if self.active is not None:
                 receipt = ReceiptStore(workspace).find(self.active.root)
                 assert receipt is not None and receipt.passed, f"{name}: {self.active} failed"
             if self.damage is None:
-                report = PointerStore(workspace).verify(admit=admission)
+                report = pointers.verify(admit=admission)
                 assert report.ok, f"{name}: {report.problems}"
 
 

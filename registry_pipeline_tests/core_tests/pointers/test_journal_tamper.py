@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import pytest
 
@@ -26,9 +28,9 @@ from registry_pipeline.core.pointers.journal import (
     verify_journal,
 )
 from registry_pipeline.core.pointers.store import PointerRefused, PointerStore
-from registry_pipeline.core.seal.envelope import SealedRef
-from registry_pipeline.core.seal.run_store import SealedRun
-from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.seal.envelope import RunSpec, SealedRef
+from registry_pipeline.core.seal.run_store import RunStore, SealedRun, seal_files
+from registry_pipeline.core.workspace.layout import Workspace, init_workspace
 
 ACTOR = {"kind": "cli_user", "id": "tester@host"}
 Lines = list[bytes]
@@ -53,13 +55,23 @@ class History:
         return verify_journal(self.pstore.journal_path, self.pstore.read(), expect_head)
 
 
-@pytest.fixture
-def history(make_run: Callable[..., SealedRun], workspace: Workspace) -> History:
-    """Six records: a1, b1, a2, b2, a3, b3 (alpha and beta, interleaved)."""
+@pytest.fixture(scope="module")
+def history_once(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, dict[str, SealedRun], list[bytes]]:
+    """`history`'s workspace, its snapshots and pointer files, made once per test process:
+    tests never change it, they take a copy (`history`)."""
+    root = tmp_path_factory.mktemp("history") / "ws"
+    root.mkdir()
+    init_workspace(root)
+    workspace = Workspace(root)
+    store = RunStore(workspace)
     runs: dict[str, SealedRun] = {}
     for n in (1, 2, 3):
         for registry, prefix in (("alpha", "a"), ("beta", "b")):
-            runs[f"{prefix}{n}"] = make_run({"DATA.json": b"%d\n" % n}, registry_id=registry)
+            runs[f"{prefix}{n}"] = seal_files(
+                store, RunSpec(registry_id=registry), {"DATA.json": b"%d\n" % n}
+            )
     pstore = PointerStore(workspace)
     pointer_bytes = []
     for name in ("a1", "b1", "a2", "b2", "a3", "b3"):
@@ -73,7 +85,22 @@ def history(make_run: Callable[..., SealedRun], workspace: Workspace) -> History
             admit=admission,
         )
         pointer_bytes.append(pstore.pointers_path.read_bytes())
-    return History(pstore, runs, pointer_bytes)
+    return root, runs, pointer_bytes
+
+
+@pytest.fixture
+def history(
+    history_once: tuple[Path, dict[str, SealedRun], list[bytes]], tmp_path: Path
+) -> History:
+    """Six records: a1, b1, a2, b2, a3, b3 (alpha and beta, interleaved), in a copy of
+    `history_once` of this test's own (symlinks, modes and times kept)."""
+    made, runs, pointer_bytes = history_once
+    root = tmp_path / "ws"
+    shutil.copytree(made, root, symlinks=True)
+    workspace = Workspace(root)
+    copied = {name: replace(run, path=workspace.runs_dir / run.run_id)
+              for name, run in runs.items()}  # fmt: skip
+    return History(PointerStore(workspace), copied, list(pointer_bytes))
 
 
 def _sha(line: bytes) -> str:

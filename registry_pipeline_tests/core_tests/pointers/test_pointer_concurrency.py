@@ -11,7 +11,6 @@ lock, no compare-and-swap), run by the same harness, must be caught losing updat
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import traceback
 from collections import Counter
@@ -35,6 +34,7 @@ from registry_pipeline.core.seal.envelope import RunSpec, SealedRef
 from registry_pipeline.core.seal.gitstate import GitState
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.layout import Workspace, init_workspace
+from registry_pipeline_tests.core_tests.pointers._processes import forked
 
 pytestmark = pytest.mark.slow
 
@@ -152,7 +152,7 @@ def _naive_ledger(pstore: PointerStore) -> Path:
 
 def run_harness(kind: str, workspace: Workspace, run_ids: list[str], rounds: int) -> list[Attempt]:
     """Run WORKERS processes of `kind` ("store" or "naive"); every attempt, worker by worker."""
-    context = multiprocessing.get_context("spawn")
+    context = forked(__name__)
     barrier = context.Barrier(WORKERS)
     outs = [workspace.root / f"worker_{kind}_{n}.json" for n in range(WORKERS)]
     processes = [

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import multiprocessing
 import os
 import traceback
 from datetime import UTC, datetime, timedelta
@@ -30,6 +29,7 @@ from registry_pipeline.core.seal.gitstate import GitState
 from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.workspace.layout import Workspace, init_workspace
 from registry_pipeline.core.workspace.snapshots import read_snapshot
+from registry_pipeline_tests.core_tests.pointers._processes import forked
 
 pytestmark = pytest.mark.slow
 
@@ -164,7 +164,7 @@ def _rewrite_in_place(pstore: PointerStore, run_id: str, failed: Event) -> None:
 
 def run_readers_during_writes(kind: str, workspace: Workspace, run_ids: list[str]) -> list[Any]:
     """READERS reader processes and one writer of `kind`; each reader's result."""
-    context = multiprocessing.get_context("spawn")
+    context = forked(__name__)
     ready = context.Barrier(READERS + 1)
     done = context.Event()
     failed = context.Event()
