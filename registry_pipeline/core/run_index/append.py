@@ -299,8 +299,9 @@ class Check:
         for at, ((line, record), marks) in enumerate(zip(batch.records, held, strict=True)):
             warnings = view.warned(record, bool(marks[0]))
             warned.append(len(warnings))
-            for name, code in warnings[: max(0, MAX_LISTED - len(found.warnings))]:
-                found.warnings.append((at, view.warning(line, record, name, code)))
+            if warnings and len(found.warnings) < MAX_LISTED:
+                for name, code in warnings[: MAX_LISTED - len(found.warnings)]:
+                    found.warnings.append((at, view.warning(line, record, name, code)))
             if relevant(heads, record, overridden=bool(marks[0] and marks[2])):
                 found.relevant.append((at, (line, record)))
         lines = [line for line, _record in batch.records]

@@ -322,21 +322,25 @@ class Warnings:
 
     def __init__(self, spec: IndexSpec) -> None:
         self.spec = spec
+        self.recommended = tuple(f for f in spec.recommended if f not in spec.file_fields)
+        """The recommended fields a FILE_ABSENT check does not cover."""
         self._missing: tuple[str, ...] = ()
         """Folders found missing, each with its final `/` (at most MISSING_KEPT)."""
 
     def warned(self, record: dict[str, Any], final: bool) -> list[tuple[str, str]]:
         """(field, code) of each of `warnings` (`final`: the record is a Final Save), without
         their messages (an import of a million records lists a hundred)."""
-        spec = self.spec
         found = [
             (name, "RECOMMENDED_MISSING")
-            for name in (spec.recommended if final else ())
-            if record.get(name) in (None, "", []) and name not in spec.file_fields
+            for name in (self.recommended if final else ())
+            if record.get(name) in (None, "", [])
         ]
-        for name in spec.file_fields:
+        for name in self.spec.file_fields:
             value = record.get(name)
-            if (
+            if type(value) is str and NATIVE_POSIX and value.startswith(self._missing):
+                if path_problem(value) is None:  # is_native, and not under a missing folder
+                    found.append((name, "FILE_ABSENT"))
+            elif (
                 isinstance(value, str)
                 and is_native(value)
                 and path_problem(value) is None

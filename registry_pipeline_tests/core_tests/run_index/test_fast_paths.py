@@ -179,6 +179,27 @@ def test_any_time_text_is_read_as_fromisoformat_reads_it(text: str) -> None:
     assert parse_time(text) == expected
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2024-01-31T23:59Z",
+        "2024-02-30T10:00Z",  # no such day
+        "2024-W01-1T10:00Z",  # a week date, as long as the seed's form
+        "٢٠٢٤-01-01T10:00Z",  # digits, not ASCII
+        "2024-01-01T24:00Z",
+        "2024-01-01T10:60Z",
+        "2024-01-01T1a:00Z",
+        "2024-01-01t10:00Z",
+        "2024-01-01T10:00z",
+        "2024-01-01T10-00Z",
+    ],
+)
+def test_times_as_long_as_the_seeds_are_read_as_fromisoformat_reads_them(text: str) -> None:
+    assert len(text) == 17
+    expected = _parsed_iso(text) if text[:4].isdigit() else None
+    assert parse_time(text) == expected
+
+
 # --- paths --------------------------------------------------------------------------------
 
 
@@ -452,6 +473,19 @@ def test_file_lookups_of_many_answer_as_path_exists(tmp_path: Path) -> None:
     lookup = _lookup()
     assert [lookup.exists(p) for p in paths[:4]] == [Path(p).exists() for p in paths[:4]]
     assert [lookup.exists(p) for p in paths] == [Path(p).exists() for p in paths]
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX paths")
+def test_warnings_under_a_folder_found_missing_are_each_paths_own(tmp_path: Path) -> None:
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "file").write_text("x")
+    names = ["gone/a", "dir/file", "gone/b", "gone//c", "gone/./d", "gone/", "gone/.", "gone/\x01"]
+    spec = IndexSpec("runs", "run", "runs.jsonl", "RUNS.jsonl", "id", "t", file_fields=("f",))
+    records = [{"f": f"{tmp_path}/{name}"} for name in names] * 2
+    view = Warnings(spec)
+    assert [view.warned(r, False) for r in records] == [
+        Warnings(spec).warned(r, False) for r in records
+    ]
 
 
 def _lookup() -> Warnings:
