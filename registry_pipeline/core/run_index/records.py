@@ -519,9 +519,6 @@ def parsed(item: Item, origin: str) -> Batch:
 def parse_block(block: bytes, first: int, origin: str) -> Batch:
     """The records of `block` (whole lines, the first being input line `first`); the first line
     that does not parse is refused (RECORD_UNPARSABLE) with its line and column."""
-    lines = block.split(b"\n")
-    if block.endswith(b"\n"):
-        lines.pop()
     try:
         text = block.decode("utf-8")
     except UnicodeDecodeError:
@@ -531,6 +528,9 @@ def parse_block(block: bytes, first: int, origin: str) -> Batch:
         numbered = zip(range(first, first + len(found.values)), found.values, strict=True)
         appended = block if block.endswith(b"\n") else block + b"\n"
         return Batch(list(numbered), appended, found.sizes, plain=found.plain)
+    lines = block.split(b"\n")
+    if block.endswith(b"\n"):
+        lines.pop()
     records: list[tuple[int, Any]] = []
     for number, raw in enumerate(lines, start=first):
         value = NOT_COMPACT if text is None else loads_compact(raw.decode("utf-8"))

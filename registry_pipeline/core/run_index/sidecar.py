@@ -49,7 +49,6 @@ from registry_pipeline.core.json_strict import JSONDecodeProblem
 from registry_pipeline.core.run_index.records import batched, parse_line, times
 from registry_pipeline.core.run_index.spec import (
     FAIL,
-    OVERRIDE,
     IndexSpec,
     failed_checks,
     is_check,
@@ -236,9 +235,9 @@ def held(spec: IndexSpec, record: dict[str, Any]) -> tuple[Any, ...]:
 
 
 class Held:
-    """`held` of many records, remembered by the fields it reads (those the predicates read, the
-    lanes, the override named) and the checks that failed (a million records: a few thousand
-    combinations), each combination's answer one tuple shared by its records."""
+    """`held` of many records, its marks remembered by the fields the predicates read and the
+    checks that failed, its lane values by theirs (a million records: a few dozen and a few
+    hundred combinations), the override each record names read anew."""
 
     KEPT = 1 << 16
     """Combinations remembered at most (then it starts over)."""
@@ -252,22 +251,32 @@ class Held:
         fields: list[str] = []
         for predicate in (spec.success, spec.failure):
             fields.extend(() if predicate is None else (c.field for c in predicate.conditions))
-        self.fields = tuple(dict.fromkeys([*fields, *spec.lanes, OVERRIDE]))
-        """The fields `held` reads (but the failed checks, any field named `uniqueness_*`)."""
-        self.absent = tuple(object() for _ in self.fields)
+        self.judged = tuple(dict.fromkeys(fields))
+        """The fields the predicates read (`marks` reads the failed checks and the override
+        too)."""
+        self.read = (*self.judged, *spec.lanes)
+        """The fields remembered by: the predicates', then the lanes."""
+        self.split = len(self.judged)
+        self.absent: tuple[Any, ...] = (object(),) * len(self.read)
+        """What `record.get` gives of an absent field (no JSON value is it)."""
         self.plain = self.PLAIN.issuperset
-        self.memo: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self.marks: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self.lanes: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
     def __call__(self, record: dict[str, Any]) -> tuple[Any, ...]:
         """`held(spec, record)`."""
-        values = tuple(map(record.get, self.fields, self.absent))
-        if not self.plain(map(type, values)):
-            return held(self.spec, record)
+        spec, read = self.spec, tuple(map(record.get, self.read, self.absent))
+        if not self.plain(map(type, read)):
+            return held(spec, record)
+        values, lanes = read[: self.split], read[self.split :]
         key = values if FAIL not in record.values() else (values, *failed_checks(record))
-        found = self.memo.get(key)
+        found = self.marks.get(key)
         if found is None:
-            found = _kept(self.memo, key, held(self.spec, record))
-        return found
+            found = _kept(self.marks, key, marks(spec, record)[:-1])
+        lane = self.lanes.get(lanes)
+        if lane is None:
+            lane = _kept(self.lanes, lanes, tuple(map(lane_value, map(record.get, spec.lanes))))
+        return (*found, named_override(record), *lane)
 
 
 def _kept(memo: dict[Any, Any], key: Any, value: Any) -> Any:
