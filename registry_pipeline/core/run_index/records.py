@@ -333,7 +333,7 @@ class Warnings:
         found = [
             (name, "RECOMMENDED_MISSING")
             for name in (self.recommended if final else ())
-            if record.get(name) in (None, "", [])
+            if not (value := record.get(name)) and value in (None, "", [])  # most are truthy
         ]
         for name in self.spec.file_fields:
             value = record.get(name)

@@ -488,6 +488,15 @@ def test_warnings_under_a_folder_found_missing_are_each_paths_own(tmp_path: Path
     ]
 
 
+@pytest.mark.parametrize("value", [None, "", [], 0, 0.0, -0.0, False, {}, "x", [0], [""], " "])
+def test_a_recommended_field_is_missing_when_null_empty_or_absent(value: Any) -> None:
+    spec = IndexSpec("runs", "run", "runs.jsonl", "RUNS.jsonl", "id", "t", recommended=("r",))
+    missing = [("r", "RECOMMENDED_MISSING")]
+    assert Warnings(spec).warned({"r": value}, True) == (missing if value in (None, "", []) else [])
+    assert Warnings(spec).warned({}, True) == missing
+    assert Warnings(spec).warned({"r": value}, False) == []
+
+
 def _lookup() -> Warnings:
     """The FILE_ABSENT lookups of one check."""
     return Warnings(IndexSpec("runs", "run", "runs.jsonl", "RUNS.jsonl", "id", "t"))
