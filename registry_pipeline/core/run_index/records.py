@@ -338,7 +338,7 @@ class Warnings:
         for name in self.spec.file_fields:
             value = record.get(name)
             if type(value) is str and NATIVE_POSIX and value.startswith(self._missing):
-                if path_problem(value) is None:  # is_native, and not under a missing folder
+                if path_problem(value) is None:  # under a folder found missing: absent here
                     found.append((name, "FILE_ABSENT"))
             elif (
                 isinstance(value, str)

@@ -302,7 +302,7 @@ def add_columns(db: sqlite3.Connection, spec: IndexSpec, parts: Iterable[Columns
     """Index the rows of `parts` (each `Columns`) in log order, numbered from `seq + 1` (inside
     the caller's transaction): a `records` row each, and its run's row inserted or updated
     (`fold_sql`); the last seq. The rows are staged a part at a time, what they hold beyond
-    their place bound once per combination (a million records share a few thousand): SQLite
+    their place bound once per combination (a million records share a few hundred): SQLite
     copies the rest."""
     lanes = "".join(f", l{i}" for i in range(len(spec.lanes)))
     db.execute("DROP TABLE IF EXISTS temp.staged")
