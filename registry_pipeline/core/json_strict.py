@@ -261,17 +261,23 @@ def compact_lines(text: str) -> CompactLines | None:
     is its item's encoding: the whole text of one value). The same depth bound (each line's
     brackets counted) and no raw lone surrogate, as `loads_compact` asks.
 
-    Without a float among the values, a long text's values are encoded by pydantic-core's
-    `to_json`, which writes what `dumps_compact` writes for every such value (tested code point
-    by code point; a lone surrogate it refuses); a float (whose exponent the two spell apart)
-    leaves the proof to the C encoder `dumps_compact` runs."""
+    A long text holding no float and no run of LONG_INT digits is read first by msgspec, whose
+    encoder writes what `dumps_compact` writes for every such value (tested code point by code
+    point; a lone surrogate it refuses): when its encodings are `text`, the standard library
+    parses `text` to the same values and vouches for them alike. Any other text, or one msgspec
+    does not prove, is decided by the standard library's C scanner and encoder, which
+    `dumps_compact` runs."""
     if _ENCODE_ACYCLIC is None or not text:
-        return None
-    joined = "[" + text.replace("\n", ",") + "]"
-    if joined.count("[") + joined.count("{") > MAX_DEPTH + 1 and _deepest(text) > MAX_DEPTH:
         return None
     if not text.isascii() and _SURROGATE.search(text):
         return None
+    data = text.encode("utf-8")
+    if text.count("[") + text.count("{") > MAX_DEPTH and _deepest(data) > MAX_DEPTH:
+        return None
+    fast = _fast_lines(text, data)
+    if fast is not None:
+        return fast
+    joined = "[" + text.replace("\n", ",") + "]"
     floats: list[str] = []
     long: list[str] = []
     try:
@@ -280,26 +286,22 @@ def compact_lines(text: str) -> CompactLines | None:
         return None
     if end != len(joined) or len(values) != text.count("\n") + 1:
         return None
-    encode = _fast_encoder() if len(values) >= FAST_LINES and not floats else None
-    if encode is None:
-        encoded = list(map("".join, map(_ENCODE_ACYCLIC, values, itertools.repeat(0))))
-        if "\n".join(encoded) != text:
-            return None
-        sizes = list(map(len, encoded)) if text.isascii() else [len(e.encode()) for e in encoded]
-        return CompactLines(values, sizes, not long)
-    try:
-        written = list(map(encode, values))
-    except ValueError:  # a lone surrogate (pydantic-core's PydanticSerializationError)
+    encoded = list(map("".join, map(_ENCODE_ACYCLIC, values, itertools.repeat(0))))
+    if "\n".join(encoded) != text:
         return None
-    if b"\n".join(written) != text.encode("utf-8"):
-        return None
-    return CompactLines(values, list(map(len, written)), not long)
+    sizes = list(map(len, encoded)) if text.isascii() else [len(e.encode()) for e in encoded]
+    return CompactLines(values, sizes, not long)
 
 
 FAST_LINES = 256
-"""Lines from which `compact_lines` encodes with pydantic-core (imported on first use)."""
+"""Lines from which `compact_lines` reads with msgspec (imported on first use)."""
 LONG_INT = 15
 """Digits (with the sign) an integer within +-2**53 surely has at most."""
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"0" * 9)
+"""Every digit written as `0`: a run of LONG_INT digits is then one substring search in C."""
+_LONG_DIGITS = b"0" * LONG_INT
+"""A run of LONG_INT digits (after `_DIGITS_AS_ZERO`): maybe a long integer, or digits of a
+string."""
 
 
 def _scanner(
@@ -323,23 +325,59 @@ def _scanner(
     return decoder.scan_once  # type: ignore[attr-defined,no-any-return]
 
 
+class _Float(Exception):
+    """msgspec met a float: `_fast_lines` leaves the text to the standard library."""
+
+
+def _fast_lines(text: str, data: bytes) -> CompactLines | None:
+    """`compact_lines` of a long text (`data`: its UTF-8) without floats or long integers,
+    proven by msgspec's encodings; None when msgspec is missing, the text is short, holds a
+    float or a run of LONG_INT digits, or msgspec does not prove it (the caller decides then)."""
+    if text.count("\n") + 1 < FAST_LINES or _LONG_DIGITS in data.translate(_DIGITS_AS_ZERO):
+        return None
+    codec = _fast_codec()
+    if codec is None:
+        return None
+    decode, encode = codec
+    try:
+        values = decode(b"[" + data.replace(b"\n", b",") + b"]")
+    except (_Float, ValueError, RecursionError):  # msgspec's DecodeError is a ValueError
+        return None
+    if type(values) is not list or len(values) != data.count(b"\n") + 1:
+        return None
+    try:
+        written = list(map(encode, values))
+    except Exception:  # pragma: no cover - what msgspec parsed it encodes
+        return None
+    if b"\n".join(written) != data:
+        return None
+    return CompactLines(values, list(map(len, written)), True)
+
+
+def _no_float(text: str) -> float:
+    raise _Float(text)
+
+
 def prepare_encoder() -> None:
-    """Import the encoder `compact_lines` uses for long texts now (e.g. before forking)."""
-    _fast_encoder()
+    """Import the parser and encoder `compact_lines` uses for long texts now (e.g. before
+    forking)."""
+    _fast_codec()
 
 
 @functools.cache
-def _fast_encoder() -> Callable[[Any], bytes] | None:
-    """pydantic-core's `to_json` (None without it)."""
+def _fast_codec() -> tuple[Callable[[bytes], Any], Callable[[Any], bytes]] | None:
+    """msgspec's JSON decode (stopping at a float) and encode (None without it)."""
     try:
-        from pydantic_core import to_json
-    except ImportError:  # pragma: no cover - pydantic is a dependency
+        import msgspec
+    except ImportError:  # pragma: no cover - msgspec is a dependency
         return None
-    return to_json
+    decoder = msgspec.json.Decoder(float_hook=_no_float)
+    return decoder.decode, msgspec.json.Encoder().encode
 
 
-def _deepest(text: str) -> int:
-    """The most brackets (`[` and `{`) on one line of `text`."""
-    lines = text.split("\n")
-    opened = map(str.count, lines, itertools.repeat("["))
-    return max(map(int.__add__, opened, map(str.count, lines, itertools.repeat("{"))))
+def _deepest(data: bytes) -> int:
+    """The most brackets (`[` and `{`) on one line of `data` (every other byte deleted in C)."""
+    return max(map(len, data.translate(None, _NOT_OPENING).split(b"\n")))
+
+
+_NOT_OPENING = bytes(sorted(set(range(256)) - set(b"[{\n")))

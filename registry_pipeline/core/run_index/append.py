@@ -64,8 +64,9 @@ from registry_pipeline.core.run_index.records import (
 )
 from registry_pipeline.core.run_index.rules import CHUNK, RecordRules, relevant
 from registry_pipeline.core.run_index.sidecar import (
+    BATCH,
     Held,
-    add_rows,
+    add_columns,
     counters,
     create_query_indexes,
     drop_query_indexes,
@@ -247,7 +248,8 @@ class Checked:
     rows: tuple[Sequence[Any], ...] = ((), (), (), (), (), (), ())
     """Of each valid record up to the first invalid one, in columns: its line, key, created and
     updated times, size, what the sidecar holds of it, how many warnings its view gets (sent
-    between processes in a few pickled lists, not a tuple per record)."""
+    between processes in a few pickled columns, the numbers as arrays: not a tuple per
+    record)."""
     warnings: list[tuple[int, Problem]] = field(default_factory=list)
     """(row, warning): the batch's first MAX_LISTED warnings."""
     relevant: list[tuple[int, tuple[int, dict[str, Any]]]] = field(default_factory=list)
@@ -299,13 +301,15 @@ class Check:
         for at, ((line, record), marks) in enumerate(zip(batch.records, held, strict=True)):
             warnings = view.warned(record, bool(marks[0]))
             warned.append(len(warnings))
-            for name, code in warnings[: max(0, MAX_LISTED - len(found.warnings))]:
-                found.warnings.append((at, view.warning(line, record, name, code)))
+            if warnings and len(found.warnings) < MAX_LISTED:
+                for name, code in warnings[: MAX_LISTED - len(found.warnings)]:
+                    found.warnings.append((at, view.warning(line, record, name, code)))
             if relevant(heads, record, overridden=bool(marks[0] and marks[2])):
                 found.relevant.append((at, (line, record)))
-        lines = [line for line, _record in batch.records]
+        lines = array("q", [line for line, _record in batch.records])
         keys = [record[spec.key] for record in values]
-        found.rows = (lines, keys, *zip(*places, strict=True), sizes, held, warned)
+        made, written = (array("q", column) for column in zip(*places, strict=True))
+        found.rows = (lines, keys, made, written, array("q", sizes), held, array("q", warned))
         return found
 
     def prepare(self) -> None:
@@ -542,16 +546,19 @@ def _index(index: LogIndex, intake: _Intake, start: int, line: int) -> None:
     db, spec, order = index.db, index.spec, intake.order
     count = len(intake.keys)
     ends = itertools.accumulate(map((1).__add__, intake.sizes), initial=start)
-    offsets = itertools.islice(ends, count)  # each record's: where the one before ends
-    numbers = range(line + 1, line + 1 + count)
+    offsets = array("q", itertools.islice(ends, count))  # each record's: where the one before ends
+    numbers = array("q", range(line + 1, line + 1 + count))
     columns = (intake.keys, order.created, order.updated, offsets, intake.sizes, numbers)
-    rows = zip(*columns, intake.held, strict=True)
+    parts = (
+        [column[at : at + BATCH] for column in (*columns, intake.held)]
+        for at in range(0, count, BATCH)
+    )
     seq, _line = counters(db)
     with transaction(db), open(index.log, "rb") as log:
         bulk = count >= seq  # no fewer rows than the sidecar has: index them after
         if bulk:
             drop_query_indexes(db)
-        last = add_rows(db, spec, rows, seq)
+        last = add_columns(db, spec, parts, seq)
         if bulk:
             create_query_indexes(db)
         before = os.fstat(log.fileno())

@@ -322,21 +322,25 @@ class Warnings:
 
     def __init__(self, spec: IndexSpec) -> None:
         self.spec = spec
+        self.recommended = tuple(f for f in spec.recommended if f not in spec.file_fields)
+        """The recommended fields a FILE_ABSENT check does not cover."""
         self._missing: tuple[str, ...] = ()
         """Folders found missing, each with its final `/` (at most MISSING_KEPT)."""
 
     def warned(self, record: dict[str, Any], final: bool) -> list[tuple[str, str]]:
         """(field, code) of each of `warnings` (`final`: the record is a Final Save), without
         their messages (an import of a million records lists a hundred)."""
-        spec = self.spec
         found = [
             (name, "RECOMMENDED_MISSING")
-            for name in (spec.recommended if final else ())
-            if record.get(name) in (None, "", []) and name not in spec.file_fields
+            for name in (self.recommended if final else ())
+            if not (value := record.get(name)) and value in (None, "", [])  # most are truthy
         ]
-        for name in spec.file_fields:
+        for name in self.spec.file_fields:
             value = record.get(name)
-            if (
+            if type(value) is str and NATIVE_POSIX and value.startswith(self._missing):
+                if path_problem(value) is None:  # under a folder found missing: absent here
+                    found.append((name, "FILE_ABSENT"))
+            elif (
                 isinstance(value, str)
                 and is_native(value)
                 and path_problem(value) is None
@@ -515,9 +519,6 @@ def parsed(item: Item, origin: str) -> Batch:
 def parse_block(block: bytes, first: int, origin: str) -> Batch:
     """The records of `block` (whole lines, the first being input line `first`); the first line
     that does not parse is refused (RECORD_UNPARSABLE) with its line and column."""
-    lines = block.split(b"\n")
-    if block.endswith(b"\n"):
-        lines.pop()
     try:
         text = block.decode("utf-8")
     except UnicodeDecodeError:
@@ -527,6 +528,9 @@ def parse_block(block: bytes, first: int, origin: str) -> Batch:
         numbered = zip(range(first, first + len(found.values)), found.values, strict=True)
         appended = block if block.endswith(b"\n") else block + b"\n"
         return Batch(list(numbered), appended, found.sizes, plain=found.plain)
+    lines = block.split(b"\n")
+    if block.endswith(b"\n"):
+        lines.pop()
     records: list[tuple[int, Any]] = []
     for number, raw in enumerate(lines, start=first):
         value = NOT_COMPACT if text is None else loads_compact(raw.decode("utf-8"))

@@ -38,7 +38,7 @@ import itertools
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +48,7 @@ from registry_pipeline.core import jsonl
 from registry_pipeline.core.json_strict import JSONDecodeProblem
 from registry_pipeline.core.run_index.records import batched, parse_line, times
 from registry_pipeline.core.run_index.spec import (
+    FAIL,
     IndexSpec,
     failed_checks,
     is_check,
@@ -253,18 +254,22 @@ class Held:
         self.judged = tuple(dict.fromkeys(fields))
         """The fields the predicates read (`marks` reads the failed checks and the override
         too)."""
-        self.absent: Any = object()
+        self.read = (*self.judged, *spec.lanes)
+        """The fields remembered by: the predicates', then the lanes."""
+        self.split = len(self.judged)
+        self.absent: tuple[Any, ...] = (object(),) * len(self.read)
+        """What `record.get` gives of an absent field (no JSON value is it)."""
+        self.plain = self.PLAIN.issuperset
         self.marks: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self.lanes: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
     def __call__(self, record: dict[str, Any]) -> tuple[Any, ...]:
         """`held(spec, record)`."""
-        spec, absent, plain = self.spec, itertools.repeat(self.absent), self.PLAIN.issuperset
-        values = tuple(map(record.get, self.judged, absent))
-        lanes = tuple(map(record.get, spec.lanes, absent))
-        if not (plain(map(type, values)) and plain(map(type, lanes))):
+        spec, read = self.spec, tuple(map(record.get, self.read, self.absent))
+        if not self.plain(map(type, read)):
             return held(spec, record)
-        key = (values, *failed_checks(record))
+        values, lanes = read[: self.split], read[self.split :]
+        key = values if FAIL not in record.values() else (values, *failed_checks(record))
         found = self.marks.get(key)
         if found is None:
             found = _kept(self.marks, key, marks(spec, record)[:-1])
@@ -283,10 +288,22 @@ def _kept(memo: dict[Any, Any], key: Any, value: Any) -> Any:
 
 
 def add_rows(db: sqlite3.Connection, spec: IndexSpec, rows: Iterable[Row], seq: int) -> int:
-    """Index `rows` in log order, numbered from `seq + 1` (inside the caller's transaction): a
-    `records` row each, and its run's row inserted or updated (`fold_sql`); the last seq. The
-    rows are staged BATCH at a time, what they hold beyond their place bound once per
-    combination (a million records share a few hundred): SQLite copies the rest."""
+    """`add_columns` of `rows`, BATCH at a time."""
+    for part in batched(iter(rows), BATCH):
+        seq = add_columns(db, spec, [zip(*part, strict=True)], seq)
+    return seq
+
+
+Columns = Iterable[Sequence[Any]]
+"""Rows (`Row`) in columns: keys, created and updated times, offsets, lengths, lines, `held`."""
+
+
+def add_columns(db: sqlite3.Connection, spec: IndexSpec, parts: Iterable[Columns], seq: int) -> int:
+    """Index the rows of `parts` (each `Columns`) in log order, numbered from `seq + 1` (inside
+    the caller's transaction): a `records` row each, and its run's row inserted or updated
+    (`fold_sql`); the last seq. The rows are staged a part at a time, what they hold beyond
+    their place bound once per combination (a million records share a few hundred): SQLite
+    copies the rest."""
     lanes = "".join(f", l{i}" for i in range(len(spec.lanes)))
     db.execute("DROP TABLE IF EXISTS temp.staged")
     db.execute("DROP TABLE IF EXISTS temp.held")
@@ -295,14 +312,14 @@ def add_rows(db: sqlite3.Connection, spec: IndexSpec, rows: Iterable[Row], seq: 
     fold, numbers = fold_sql(spec), itertools.count()
     combos: dict[tuple[Any, ...], int] = {}
     places = ", ?" * (len(MARKS) + len(spec.lanes))
-    for part in batched(iter(rows), BATCH):
-        keys, created, updated, offsets, lengths, lines, helds = zip(*part, strict=True)
+    for part in parts:
+        keys, created, updated, offsets, lengths, lines, helds = part
         known = len(combos)
         ids = list(map(combos.setdefault, helds, numbers))
         if len(combos) > known:
             new = itertools.islice(combos.items(), known, None)
             db.executemany(f"INSERT INTO temp.held VALUES (?{places})", [(h, *c) for c, h in new])
-        numbered = range(seq + 1, seq + 1 + len(part))
+        numbered = range(seq + 1, seq + 1 + len(ids))
         db.execute("DELETE FROM temp.staged")
         db.executemany(
             "INSERT INTO temp.staged VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -310,7 +327,7 @@ def add_rows(db: sqlite3.Connection, spec: IndexSpec, rows: Iterable[Row], seq: 
         )
         db.execute("INSERT INTO records SELECT seq, key, t, c, off, len, line FROM temp.staged")
         db.execute(fold)  # in seq order: a later record of a run updates the earlier
-        seq += len(part)
+        seq += len(ids)
     db.execute("DROP TABLE temp.staged")
     db.execute("DROP TABLE temp.held")
     return seq

@@ -30,6 +30,7 @@ _ABSENT = object()
 _ZULU = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})T([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?Z")
 """The times the seed writes (`YYYY-MM-DDTHH:MMZ`, with or without seconds), read without
 `datetime` (`parse_time`)."""
+_DAY = re.compile("[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _EPOCH_DAY = date(1970, 1, 1).toordinal()
 CHECK_PREFIX = "uniqueness_"
 """The prefix of a uniqueness check's field."""
@@ -198,10 +199,24 @@ def index_spec(catalog: RegistryCatalog, index_id: str | None) -> IndexSpec:
 
 def parse_time(value: Any) -> int | None:
     """An ISO 8601 UTC time as microseconds since the epoch (None when it is not one): times
-    written with and without seconds order correctly."""
+    written with and without seconds order correctly. The seed's `YYYY-MM-DDTHH:MMZ` is read by
+    two lookups (its day and its minute; a million records share a few hundred days), any other
+    form by `_parsed`."""
+    if type(value) is str and len(value) == 17 and value[16] == "Z" and value[10] == "T":
+        day, clock = _day(value[:10]), _CLOCK.get(value[11:16])
+        if day is not None and clock is not None:
+            return day * 86_400_000_000 + clock
     if not isinstance(value, str) or not value[:4].isdigit():
         return None
     return _parsed(value)
+
+
+_CLOCK = {
+    f"{hour:02d}:{minute:02d}": (hour * 3600 + minute * 60) * 1_000_000
+    for hour in range(24)
+    for minute in range(60)
+}
+"""Each `HH:MM` of a day, as microseconds since its midnight."""
 
 
 @functools.lru_cache(maxsize=4096)
@@ -221,7 +236,10 @@ def _parsed(value: str) -> int | None:
 
 @functools.lru_cache(maxsize=4096)
 def _day(text: str) -> int | None:
-    """Days since the epoch of a `YYYY-MM-DD` date; None when there is no such day."""
+    """Days since the epoch of a `YYYY-MM-DD` date (ASCII digits); None when there is no such
+    day."""
+    if not _DAY.fullmatch(text):
+        return None
     try:
         return date.fromisoformat(text).toordinal() - _EPOCH_DAY
     except ValueError:

@@ -267,7 +267,7 @@ def test_generated_specs_and_records_get_the_same_findings(
 def test_the_column_path_is_taken_for_plain_valid_batches(place: Path) -> None:
     spec = RunIndex.open(place / "ws").spec
     valid = [record(run_id=run_id(n), created_utc=utc(1, 8 + n // 60, n % 60)) for n in range(300)]
-    assert _agree(place, spec, None, _batch(valid))  # long enough for the pydantic-core proof
+    assert _agree(place, spec, None, _batch(valid))  # long enough for the msgspec proof
     big = [dict(r, notes=str(10**20)) for r in valid]
     assert _agree(place, spec, None, _batch(big))
     unplain = [dict(r, count=10**20) for r in valid]  # not plain: the records one by one

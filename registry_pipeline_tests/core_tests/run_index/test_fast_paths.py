@@ -1,6 +1,6 @@
 """Each shortcut a bulk append takes decides exactly as the rule it shortcuts: compact JSON lines
 parsed by the C parser (`loads_compact`) against `loads_strict`, a block of them at once
-(`compact_lines`, pydantic-core's encoder among them) against each line, the seed's times read
+(`compact_lines`, msgspec's parser and encoder among them) against each line, the seed's times read
 directly (and a day and a minute at a time) against `datetime.fromisoformat`, plain POSIX paths
 against the path objects, file lookups (one by one, and many at once) against `Path.exists`,
 predicates over (type, value) sets against each condition, the failed uniqueness checks against
@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from registry_pipeline.core.json_strict import (
     NOT_COMPACT,
     JSONDecodeProblem,
-    _fast_encoder,
+    _fast_codec,
     compact_lines,
     dumps_compact,
     loads_compact,
@@ -175,6 +175,27 @@ def test_the_seeds_times_are_read_as_fromisoformat_reads_them(
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet="0123456789-T:Z.+ ٣", min_size=4, max_size=22))
 def test_any_time_text_is_read_as_fromisoformat_reads_it(text: str) -> None:
+    expected = _parsed_iso(text) if text[:4].isdigit() else None
+    assert parse_time(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2024-01-31T23:59Z",
+        "2024-02-30T10:00Z",  # no such day
+        "2024-W01-1T10:00Z",  # a week date, as long as the seed's form
+        "٢٠٢٤-01-01T10:00Z",  # digits, not ASCII
+        "2024-01-01T24:00Z",
+        "2024-01-01T10:60Z",
+        "2024-01-01T1a:00Z",
+        "2024-01-01t10:00Z",
+        "2024-01-01T10:00z",
+        "2024-01-01T10-00Z",
+    ],
+)
+def test_times_as_long_as_the_seeds_are_read_as_fromisoformat_reads_them(text: str) -> None:
+    assert len(text) == 17
     expected = _parsed_iso(text) if text[:4].isdigit() else None
     assert parse_time(text) == expected
 
@@ -356,7 +377,7 @@ def block_lines(draw: st.DrawFn) -> list[str]:
             found.append(dumps_compact([value, draw(st.floats(allow_nan=False))]))
         else:
             found.append(draw(st.sampled_from(BAD_LINES)) if kind == "bad" else "")
-    return found * draw(st.sampled_from([1, 1, 1, 30]))  # 30: long enough for pydantic-core
+    return found * draw(st.sampled_from([1, 1, 1, 30]))  # 30: long enough for msgspec
 
 
 @settings(max_examples=400, deadline=None)
@@ -378,21 +399,69 @@ def test_a_block_is_vouched_for_exactly_when_each_line_is(lines: list[str]) -> N
         assert plain(found.values)
 
 
-def test_pydantic_core_writes_every_code_point_as_dumps_compact_does() -> None:
-    to_json = _fast_encoder()
-    assert to_json is not None
+def _msgspec_encode() -> Any:
+    codec = _fast_codec()
+    assert codec is not None
+    return codec[1]
+
+
+def test_msgspec_writes_every_code_point_as_dumps_compact_does() -> None:
+    encode = _msgspec_encode()
     points = [chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF]
     for at in range(0, len(points), 4096):
         text = "".join(points[at : at + 4096])
-        assert to_json(text) == dumps_compact(text).encode(), hex(at)
+        assert encode(text) == dumps_compact(text).encode(), hex(at)
 
 
 @settings(max_examples=400, deadline=None)
 @given(st.recursive(SCALARS.filter(lambda v: not isinstance(v, float)), VALUES_OF, max_leaves=12))
-def test_pydantic_core_writes_values_without_floats_as_dumps_compact_does(value: Any) -> None:
-    to_json = _fast_encoder()
-    assert to_json is not None
-    assert to_json(value) == dumps_compact(value).encode()
+def test_msgspec_writes_values_without_floats_as_dumps_compact_does(value: Any) -> None:
+    assert _msgspec_encode()(value) == dumps_compact(value).encode()
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.recursive(SCALARS.filter(lambda v: not isinstance(v, float)), VALUES_OF, max_leaves=12))
+def test_msgspec_reads_a_compact_text_without_floats_as_loads_strict_does(value: Any) -> None:
+    codec = _fast_codec()
+    assert codec is not None
+    text = dumps_compact(value)
+    assert codec[0](text.encode()) == loads_strict(text)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"a":1,"a":1}',  # a repeated key: msgspec keeps one, its encoding is shorter
+        '"\\ud800"',  # a lone surrogate's escape
+        '"\\ud83d\\ude00"',  # a pair's escape: written raw, so not this text
+        '"\\u0041"',  # an escape not needed
+        "[NaN]",
+        "[-Infinity]",
+        "[1e400]",  # a float: left to the standard library, which refuses it
+        "[1.5]",
+        "[1E5]",
+        "[-0]",
+        "[" + "9" * 1001 + "]",  # too long an integer
+        "[" + "1" * 16 + "]",  # beyond 2**53: not plain
+        '["' + "1" * 16 + '"]',  # digits in a string: plain, proven by the standard library
+        "[" * 201 + "]" * 201,  # too deep
+        '{"a": 1}',
+        "[1,2] ",
+        "true",
+    ],
+)
+def test_a_long_block_is_vouched_for_as_each_of_its_lines(line: str) -> None:
+    lines = [dumps_compact({"n": n, "s": "x" * (n % 7)}) for n in range(300)]
+    lines[150] = line
+    each = [loads_compact(x) for x in lines]
+    found = compact_lines("\n".join(lines))
+    if NOT_COMPACT in each:
+        assert found is None
+        return
+    assert found is not None
+    assert found.values == each
+    assert list(map(dumps_compact, found.values)) == lines
+    assert found.plain is (line != "[" + "1" * 16 + "]")
 
 
 @pytest.mark.skipif(os.name == "nt", reason="POSIX paths")
@@ -404,6 +473,28 @@ def test_file_lookups_of_many_answer_as_path_exists(tmp_path: Path) -> None:
     lookup = _lookup()
     assert [lookup.exists(p) for p in paths[:4]] == [Path(p).exists() for p in paths[:4]]
     assert [lookup.exists(p) for p in paths] == [Path(p).exists() for p in paths]
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX paths")
+def test_warnings_under_a_folder_found_missing_are_each_paths_own(tmp_path: Path) -> None:
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "file").write_text("x")
+    names = ["gone/a", "dir/file", "gone/b", "gone//c", "gone/./d", "gone/", "gone/.", "gone/\x01"]
+    spec = IndexSpec("runs", "run", "runs.jsonl", "RUNS.jsonl", "id", "t", file_fields=("f",))
+    records = [{"f": f"{tmp_path}/{name}"} for name in names] * 2
+    view = Warnings(spec)
+    assert [view.warned(r, False) for r in records] == [
+        Warnings(spec).warned(r, False) for r in records
+    ]
+
+
+@pytest.mark.parametrize("value", [None, "", [], 0, 0.0, -0.0, False, {}, "x", [0], [""], " "])
+def test_a_recommended_field_is_missing_when_null_empty_or_absent(value: Any) -> None:
+    spec = IndexSpec("runs", "run", "runs.jsonl", "RUNS.jsonl", "id", "t", recommended=("r",))
+    missing = [("r", "RECOMMENDED_MISSING")]
+    assert Warnings(spec).warned({"r": value}, True) == (missing if value in (None, "", []) else [])
+    assert Warnings(spec).warned({}, True) == missing
+    assert Warnings(spec).warned({"r": value}, False) == []
 
 
 def _lookup() -> Warnings:
