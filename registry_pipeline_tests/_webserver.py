@@ -112,9 +112,9 @@ UNSET = ("DAGSTER_HOME", "REGISTRY_WORKSPACE", "DAGSTER_WEBSERVER_URL", "REGISTR
 DOOR_TAG = "registry-pipeline-tests/door"
 ENDED = ("SUCCESS", "FAILURE", "CANCELED")
 POLL = 0.5
-"""Between two looks at the runs while they run: each costs the webserver a GraphQL query (~10 ms
-of its CPU), and a build runs for seconds, so a run queued behind another is seen queued all the
-same."""
+"""Between two looks at the runs once a run was seen queued while the other ran (until then every
+POLL_INTERVAL, so as short a wait is seen as before): each look is a GraphQL query (~10 ms of the
+webserver's CPU), and what is left to see is only how both runs end."""
 RACE_TIMEOUT = 180.0
 """Upper bound on two builds one after the other (each takes a few seconds)."""
 SLACK = 10.0
@@ -458,7 +458,8 @@ def race(served: Served, *, ui_first: bool) -> Race:
             if command.poll() is not None and statuses.get(ui_run) in ENDED:
                 break
             assert time.monotonic() < deadline, f"not both ended: {seen.timeline}"
-            time.sleep(POLL)  # polling the runs' statuses and the command's end
+            waited = bool(seen.queued_while_the_other_ran())  # the moment the test is about
+            time.sleep(POLL if waited else POLL_INTERVAL)  # polling the statuses and the end
         out, err = command.communicate(timeout=60)
     finally:
         if command.poll() is None:
