@@ -37,8 +37,8 @@ import pytest
 
 from registry_pipeline.core.seal.run_id import registry_of
 from registry_pipeline.core.workspace.catalog import load_catalog
-from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline_tests._helpers import DEMO_GRAPH, copy_demo, registry
+from registry_pipeline.core.workspace.layout import Workspace, point_dagster_here
+from registry_pipeline_tests._helpers import DEMO_GRAPH, copy_built, copy_demo, registry
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -111,7 +111,10 @@ UNSET = ("DAGSTER_HOME", "REGISTRY_WORKSPACE", "DAGSTER_WEBSERVER_URL", "REGISTR
 """Settings of this process that are not the served workspace's (the caller gives its own)."""
 DOOR_TAG = "registry-pipeline-tests/door"
 ENDED = ("SUCCESS", "FAILURE", "CANCELED")
-POLL = 0.2
+POLL = 0.5
+"""Between two looks at the runs once a run was seen queued while the other ran (until then every
+POLL_INTERVAL, so as short a wait is seen as before): each look is a GraphQL query (~10 ms of the
+webserver's CPU), and what is left to see is only how both runs end."""
 RACE_TIMEOUT = 180.0
 """Upper bound on two builds one after the other (each takes a few seconds)."""
 SLACK = 10.0
@@ -292,12 +295,28 @@ def environment(root: Path, settings: Mapping[str, str]) -> dict[str, str]:
     return {**env, **settings, "REGISTRY_WORKSPACE": str(root), "DAGSTER_HOME": home}
 
 
-def serve(parent: Path, settings: Mapping[str, str] | None = None) -> Iterator[Served]:
+def serve(
+    parent: Path,
+    settings: Mapping[str, str] | None = None,
+    *,
+    built: tuple[Path, dict[str, Any]] | None = None,
+) -> Iterator[Served]:
     """A copy of the demo workspace under `parent`, built once (in this process, with
     `settings` in the environment, which prepares its instance), served by `dagster dev`: for a
     module-scoped fixture (`yield from serve(...)`). The build also writes the copy's `.env`,
     which `dagster dev` reads in its folder over its environment: a copy of a built workspace
-    would still name the original's instance there."""
+    would still name the original's instance there.
+
+    On SQLite (no `settings`) the caller may give `built`, a workspace already built there and
+    its build's document (`built_demo_once`): it is copied instead of built again, and the copy's
+    `.env` made to name the copy's own home as every command makes it (`point_dagster_here`)."""
+    if built is not None:
+        assert not settings, "a built copy is on SQLite"
+        root = copy_built(built[0], parent)
+        point_dagster_here(root)
+        with dagster_dev(root, environment(root, {}), parent) as base_url:
+            yield Served(base_url, root, built[1], environment(root, {}))
+        return
     root = copy_demo(parent)
     env = environment(root, settings or {})
     with pytest.MonkeyPatch.context() as patch:
@@ -428,7 +447,7 @@ def race(served: Served, *, ui_first: bool) -> Race:
         command = served.registry("build", "--force", "--json")
         while not submitted(served, before):  # the command's run is queued (or further on)
             assert command.poll() is None and time.monotonic() < deadline, command.communicate()
-            time.sleep(POLL)  # polling an observable condition
+            time.sleep(POLL_INTERVAL)  # polling an observable condition: launch soon after it
         ui_run = launch(served)
     seen = Race(ui_first, ui_run)
     try:
@@ -439,7 +458,8 @@ def race(served: Served, *, ui_first: bool) -> Race:
             if command.poll() is not None and statuses.get(ui_run) in ENDED:
                 break
             assert time.monotonic() < deadline, f"not both ended: {seen.timeline}"
-            time.sleep(POLL)  # polling the runs' statuses and the command's end
+            waited = bool(seen.queued_while_the_other_ran())  # the moment the test is about
+            time.sleep(POLL if waited else POLL_INTERVAL)  # polling the statuses and the end
         out, err = command.communicate(timeout=60)
     finally:
         if command.poll() is None:

@@ -6,6 +6,8 @@ and a build launched from the UI seals only what changed and is followed by "up 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,8 +23,12 @@ pytestmark = pytest.mark.launched
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    yield from serve(tmp_path_factory.mktemp("doors_ui"))
+def served(
+    built_demo_once: tuple[Path, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    """A copy of the demo workspace after its one green build (`built_demo_once`, not built
+    again), served by `dagster dev`."""
+    yield from serve(tmp_path_factory.mktemp("doors_ui"), built=built_demo_once)
 
 
 @pytest.mark.parametrize("ui_first", [True, False], ids=["ui-first", "cli-first"])

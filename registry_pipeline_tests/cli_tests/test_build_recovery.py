@@ -3,7 +3,9 @@ snapshot unpromoted: the next plain build checks what it reuses, promotes it and
 
 The killed build is a real process (SIGKILL at the named point); the workspace it starts from is
 a copy of one green build, and the next build and the checks after it run in this process (what
-they do does not depend on the process they run in)."""
+they do does not depend on the process they run in). A killed build's state that several tests
+start from (the source edited, the build killed at "published") is made once per module and
+each test gets its own copy (`killed_at`)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -20,6 +24,7 @@ import pytest
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.definitions import BUILD_JOB
+from registry_pipeline_tests._helpers import copy_built
 from registry_pipeline_tests.cli_tests.conftest import Run
 
 SOURCE = Path("registries") / "expected_versions" / "EXPECTED_VERSIONS_v0_1.json"
@@ -54,6 +59,38 @@ def _newest(root: Path, registry_id: str) -> str:
     return sorted(p.name for p in runs.iterdir() if f"__{registry_id}_" in p.name)[-1]
 
 
+KilledAt = Callable[[str], Path]
+
+
+@pytest.fixture(scope="module")
+def killed_states() -> dict[str, Path]:
+    """The states left by a build killed at a named point (the source edited to 0.1.1 first,
+    on a copy of the green build), made once per point in this module: never changed, copied."""
+    return {}
+
+
+@pytest.fixture
+def killed_at(
+    killed_states: dict[str, Path],
+    built_demo_once: tuple[Path, dict[str, Any]],
+    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path: Path,
+) -> KilledAt:
+    """A private copy (`tmp_path/demo`) of the green build with the source edited to 0.1.1 and
+    `registry build` killed (SIGKILL) at the named point: the killed build runs once per point
+    for the module, the state it left is copied for each test."""
+
+    def state(point: str) -> Path:
+        if point not in killed_states:
+            root = copy_built(built_demo_once[0], tmp_path_factory.mktemp(f"killed_{point}"))
+            _edit(root, "0.1.1")
+            assert _killed_build(root, point) == -9  # SIGKILL at the named point
+            killed_states[point] = root
+        return copy_built(killed_states[point], tmp_path)
+
+    return state
+
+
 def _green_and_promoted(cli: Run, root: Path) -> dict[str, object]:
     code, out, err = cli("build", "--json", "--workspace", str(root))
     assert code == 0, (out, err)
@@ -68,12 +105,11 @@ def _green_and_promoted(cli: Run, root: Path) -> dict[str, object]:
 @pytest.mark.slow
 @pytest.mark.parametrize("point", BUILD_POINTS)
 def test_a_build_killed_at_any_point_is_completed_by_the_next_plain_build(
-    cli: Run, built: Path, point: str
+    cli: Run, killed_at: KilledAt, point: str
 ) -> None:
-    _edit(built, "0.1.1")
-    assert _killed_build(built, point) == -9  # SIGKILL at the named point
-    _green_and_promoted(cli, built)
-    with dg.DagsterInstance.from_config(str(built / ".codex" / "dagster_home")) as instance:
+    root = killed_at(point)  # edited, then SIGKILL at the named point
+    _green_and_promoted(cli, root)
+    with dg.DagsterInstance.from_config(str(root / ".codex" / "dagster_home")) as instance:
         started = instance.get_run_records(
             dg.RunsFilter(job_name=BUILD_JOB, statuses=[dg.DagsterRunStatus.STARTED])
         )
@@ -81,24 +117,23 @@ def test_a_build_killed_at_any_point_is_completed_by_the_next_plain_build(
 
 
 def test_a_source_published_by_a_killed_build_is_promoted_by_the_next_one(
-    cli: Run, built: Path
+    cli: Run, built_demo_once: tuple[Path, dict[str, Any]], killed_at: KilledAt
 ) -> None:
-    before = PointerStore(Workspace(built)).read().active("expected_versions")
-    _edit(built, "0.1.1")
-    assert _killed_build(built, "published") == -9
-    new = _newest(built, "expected_versions")
+    green = PointerStore(Workspace(built_demo_once[0])).read()  # read only: the green build's
+    before = green.active("expected_versions")
+    root = killed_at("published")  # a copy of it edited, killed once it published its snapshot
+    new = _newest(root, "expected_versions")
     assert before is not None and before.run_id != new
-    entries = _green_and_promoted(cli, built)
+    entries = _green_and_promoted(cli, root)
     assert entries["expected_versions"]["status"] == "reused"
     assert entries["expected_versions"]["promoted"] is True
-    drift = built / ".codex" / "RUNS" / str(entries["drift_signals"]["run_id"]) / "run.json"
+    drift = root / ".codex" / "RUNS" / str(entries["drift_signals"]["run_id"]) / "run.json"
     inputs = {ref["registry_id"]: ref["run_id"] for ref in json.loads(drift.read_text())["inputs"]}
     assert inputs["expected_versions"] == new  # drift_signals consumes the user's edit
 
 
-def test_a_lost_dagster_history_does_not_block_promotion(cli: Run, built: Path) -> None:
-    _edit(built, "0.1.1")
-    assert _killed_build(built, "published") == -9
-    shutil.rmtree(built / ".codex" / "dagster_home")
-    entries = _green_and_promoted(cli, built)
+def test_a_lost_dagster_history_does_not_block_promotion(cli: Run, killed_at: KilledAt) -> None:
+    root = killed_at("published")  # edited, killed once it published its snapshot
+    shutil.rmtree(root / ".codex" / "dagster_home")
+    entries = _green_and_promoted(cli, root)
     assert entries["expected_versions"]["promoted"] is True
