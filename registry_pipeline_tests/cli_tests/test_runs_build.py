@@ -40,11 +40,11 @@ def test_append_and_the_build_refuse_the_same_record(
     assert code == 1 and json.loads(out)["error"]["code"] == "AUGMENT_NOT_LATER"
     with log.open("ab") as handle:  # the same record, by hand
         handle.write(json.dumps(last).encode() + b"\n")
-    code, built = _build(cli, demo)
+    code, rebuilt = _build(cli, demo)
     assert code == 1
-    assert built["run_index"]["checks"]["rules"] is False
-    assert "AUGMENT_NOT_LATER" in " ".join(map(str, built["run_index"]["problems"]))
-    assert not built["run_index"]["promoted"]
+    assert rebuilt["run_index"]["checks"]["rules"] is False
+    assert "AUGMENT_NOT_LATER" in " ".join(map(str, rebuilt["run_index"]["problems"]))
+    assert not rebuilt["run_index"]["promoted"]
 
 
 def test_a_rewritten_log_fails_its_append_only_check(cli: Run, built: Path) -> None:
@@ -55,8 +55,8 @@ def test_a_rewritten_log_fails_its_append_only_check(cli: Run, built: Path) -> N
     record["notes"] = "rewritten by hand"
     lines[1] = json.dumps(record).encode() + b"\n"
     log.write_bytes(b"".join(lines))
-    code, built = _build(cli, demo)
+    code, rebuilt = _build(cli, demo)
     assert code == 1
-    assert built["run_index"]["checks"]["append_only"] is False
-    assert "rules" not in built["run_index"]["checks"]  # its own step, after the snapshot's
-    assert "line 2 of the previous log" in " ".join(map(str, built["run_index"]["problems"]))
+    assert rebuilt["run_index"]["checks"]["append_only"] is False
+    assert "rules" not in rebuilt["run_index"]["checks"]  # its own step, after the snapshot's
+    assert "line 2 of the previous log" in " ".join(map(str, rebuilt["run_index"]["problems"]))
