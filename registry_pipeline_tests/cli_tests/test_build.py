@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from registry_pipeline.core.seal.validate import is_valid_run_folder
-from registry_pipeline_tests._helpers import Run, run_folders
+from registry_pipeline_tests._helpers import Entries, Run, run_folders
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -17,9 +17,10 @@ def _build_json(cli: Run, root: Path, *extra: str) -> tuple[int, dict[str, dict[
     return code, {entry["registry_id"]: entry for entry in document["registries"]}
 
 
-def test_build_seals_every_source_and_checks_it(cli: Run, demo: Path) -> None:
-    code, entries = _build_json(cli, demo)
-    assert code == 0
+def test_build_seals_every_source_and_checks_it(built: Path, built_entries: Entries) -> None:
+    """The session's green build (`built_entries`, exit 0) of the demo; `built` a copy of what
+    it left."""
+    demo, entries = built, built_entries
     sources = {
         "expected_versions",
         "migration_ledger",
@@ -94,9 +95,10 @@ def _latest_materialization(root: Path, registry_id: str) -> tuple[str, str] | N
         return event.run_id, str(event.asset_materialization.metadata["run_id"].value)
 
 
-def test_settled_sources_are_not_sealed_again(cli: Run, demo: Path) -> None:
-    code, first = _build_json(cli, demo)
-    assert code == 0
+def test_settled_sources_are_not_sealed_again(
+    cli: Run, built: Path, built_entries: Entries
+) -> None:
+    demo, first = built, built_entries  # the first build: the session's (exit 0)
     code, out, _ = cli("build", "--workspace", str(demo), "--json", "--force")  # not `up to date`
     assert code == 0
     document = json.loads(out)
@@ -187,9 +189,8 @@ def test_build_outside_a_workspace(cli: Run, tmp_path: Path) -> None:
 BUILT = ("run_registry", "op_status_table", "drift_signals", "system_health_report")
 
 
-def test_full_graph_builds_every_registry(cli: Run, demo: Path) -> None:
-    code, entries = _build_json(cli, demo)
-    assert code == 0
+def test_full_graph_builds_every_registry(built: Path, built_entries: Entries) -> None:
+    demo, entries = built, built_entries  # the session's green build (exit 0) and a copy
     for registry_id in BUILT:
         assert entries[registry_id]["status"] == "built", entries[registry_id]
         folder = demo / ".codex" / "RUNS" / str(entries[registry_id]["run_id"])

@@ -26,7 +26,7 @@ from registry_pipeline.cli import main
 from registry_pipeline.core.builders.registry import BUILDERS
 from registry_pipeline.core.seal.schemas import ENVELOPE_ID, MANIFEST_ID, SchemaCatalog
 from registry_pipeline.core.seal.validate import is_valid_run_folder
-from registry_pipeline_tests._helpers import copy_demo
+from registry_pipeline_tests._helpers import copy_built, copy_demo
 
 REPO = Path(__file__).resolve().parents[2]
 SEAL_FILES = ("run.json", "manifest.json", "MANIFEST.sha256")
@@ -106,11 +106,14 @@ class Built:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
-    """Read-only for the tests: the demo copy after two successful builds (the second forced:
-    with nothing changed a plain build is `up to date` and builds nothing)."""
-    root = _demo(tmp_path_factory.mktemp("artifacts"))
-    builds = (_build(root), _build(root, "--force"))
+def built(
+    built_demo_once: tuple[Path, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
+) -> Built:
+    """Read-only for the tests: the demo copy after two successful builds, the session's first
+    (`built_demo_once`, exit 0) and a second one forced on a copy of it (with nothing changed a
+    plain build is `up to date` and builds nothing)."""
+    root = copy_built(built_demo_once[0], tmp_path_factory.mktemp("artifacts"))
+    builds = (Build(0, built_demo_once[1]), _build(root, "--force"))
     for build in builds:
         assert build.code == 0 and build.document["success"], build.document
     return Built(root, builds)
@@ -420,8 +423,13 @@ def _signals(root: Path, build: Build) -> dict[str, dict[str, Any]]:
     return {signal["signal_id"]: signal for signal in detail["signals"]}
 
 
-def test_a_same_size_edit_is_caught_by_a_normal_build_and_a_full_audit(demo: Path) -> None:
-    first = _build(demo)
+def test_a_same_size_edit_is_caught_by_a_normal_build_and_a_full_audit(
+    built: Built, tmp_path: Path
+) -> None:
+    """On a copy of the module's workspace: its first build's folders, hashed again by a forced
+    build (a copy's files are new to the verdict cache), then one of them edited."""
+    demo = copy_built(built.root, tmp_path)
+    first = built.builds[0]
     second = _build(demo, "--force")  # indexes (hashes) every folder of the first build as PASS
     assert first.code == 0 and second.code == 0
     victim = demo / ".codex" / "RUNS" / first.run_id("op_status_table")

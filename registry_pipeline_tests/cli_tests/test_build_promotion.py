@@ -10,7 +10,7 @@ import pytest
 from registry_pipeline.core.pointers.journal import read_records, verify_journal
 from registry_pipeline.core.pointers.store import PointerRefused, PointerStore
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline_tests._helpers import Run, break_built_schema
+from registry_pipeline_tests._helpers import Entries, Run, break_built_schema
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCES = ("expected_versions", "migration_ledger", "threshold_packs_file", "allowed_operations")
@@ -33,9 +33,10 @@ def _verify(root: Path) -> None:
     assert report.ok, report.problems
 
 
-def test_build_promotes_every_registry_with_a_pointer(cli: Run, demo: Path) -> None:
-    code, entries = _build(cli, demo)
-    assert code == 0
+def test_build_promotes_every_registry_with_a_pointer(built: Path, built_entries: Entries) -> None:
+    """The session's green build of the demo (exit 0): `built_entries`, and `built` a copy of
+    what it left."""
+    demo, entries = built, built_entries
     active = _active(demo)
     for registry_id in (*SOURCES, *BUILT_WITH_POINTER):
         assert entries[registry_id]["promoted"] is True, entries[registry_id]

@@ -13,6 +13,7 @@ import dagster as dg
 
 from registry_pipeline.core.freshness import up_to_date
 from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline_tests._helpers import Entries
 from registry_pipeline_tests.cli_tests.conftest import Run
 
 EXPECTED = "registries/expected_versions/EXPECTED_VERSIONS_v0_1.json"
@@ -53,7 +54,7 @@ def test_a_second_build_is_up_to_date_and_does_not_import_dagster(cli: Run, demo
 
 
 def test_force_builds_and_a_forced_build_is_a_fixed_point_too(cli: Run, demo: Path) -> None:
-    _build(cli, demo)
+    _build(cli, demo)  # up to date: what --force overrides (a copy of `built` is not)
     forced = _build(cli, demo, "--force")
     assert forced["up_to_date"] is False and forced["dagster_run_id"]
     assert _entry(forced, "expected_versions")["status"] == "reused"
@@ -86,8 +87,8 @@ def test_a_tampered_active_snapshot_is_never_up_to_date(cli: Run, demo: Path) ->
     assert not out.startswith("up to date")
 
 
-def test_a_released_hold_makes_the_next_build_promote(cli: Run, demo: Path) -> None:
-    _build(cli, demo)
+def test_a_released_hold_makes_the_next_build_promote(cli: Run, built: Path) -> None:
+    demo = built  # after one build, whose pointers the hold holds
     ws = ("--workspace", str(demo))
     assert cli("pointers", "hold", "expected_versions", "--reason", "freeze", *ws)[0] == 0
     source = demo / EXPECTED
@@ -100,9 +101,11 @@ def test_a_released_hold_makes_the_next_build_promote(cli: Run, demo: Path) -> N
     assert _entry(_build(cli, demo), "expected_versions")["promoted"] is True
 
 
-def test_a_rollback_is_a_change_and_the_next_build_records_it(cli: Run, demo: Path) -> None:
-    first = _build(cli, demo)
-    old = _entry(first, "drift_signals")["run_id"]
+def test_a_rollback_is_a_change_and_the_next_build_records_it(
+    cli: Run, built: Path, built_entries: Entries
+) -> None:
+    demo = built  # after the session's first build, whose drift_signals snapshot is rolled back to
+    old = built_entries["drift_signals"]["run_id"]
     _build(cli, demo, "--force")
     code, _, err = cli(
         "pointers", "rollback", "drift_signals", "--to", str(old), "--reason", "bad pack",

@@ -15,7 +15,7 @@ from registry_pipeline.core.seal.run_id import base_run_id
 from registry_pipeline.core.seal.run_store import RunStore, seal_files
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline_tests._helpers import Run, unseal
+from registry_pipeline_tests._helpers import Entries, Run, unseal
 
 LOG = "REGISTRY_DELTA_LOG_v0_1.jsonl"
 
@@ -32,8 +32,10 @@ def _build(cli: Run, root: Path) -> dict[str, dict[str, object]]:
     return {entry["registry_id"]: entry for entry in json.loads(out)["registries"]}
 
 
-def test_each_build_appends_and_never_rewrites(cli: Run, demo: Path) -> None:
-    first = _build(cli, demo)
+def test_each_build_appends_and_never_rewrites(
+    cli: Run, built: Path, built_entries: Entries
+) -> None:
+    demo, first = built, built_entries  # the first build: the session's
     assert first["registry_delta_log"]["checks"] == {
         "append_only": True, "schema_valid": True, "seal_valid": True,
     }  # fmt: skip
@@ -105,8 +107,10 @@ def test_nothing_yet(cli: Run, demo: Path) -> None:
     assert code == 0 and "no delta log yet" in out
 
 
-def test_a_rebuild_from_the_same_inputs_reuses_the_log(cli: Run, demo: Path) -> None:
-    first = _build(cli, demo)["registry_delta_log"]
+def test_a_rebuild_from_the_same_inputs_reuses_the_log(
+    cli: Run, built: Path, built_entries: Entries
+) -> None:
+    demo, first = built, built_entries["registry_delta_log"]  # the first build: the session's
     code, out, _ = cli(
         "build", "--select", "registry_delta_log", "--workspace", str(demo), "--json"
     )
@@ -122,7 +126,7 @@ def test_a_registry_outside_the_log_says_why(cli: Run, demo: Path) -> None:
     assert code == 0 and "not covered by the delta log: presentation-only" in err
 
 
-def test_a_log_whose_records_name_another_folder_is_never_used(cli: Run, demo: Path) -> None:
+def test_a_log_whose_records_name_another_folder_is_never_used(cli: Run, built: Path) -> None:
     """What a build that lost the race for its run id would leave: caught, never a baseline."""
     from registry_pipeline.core.delta_log import STATE_ARTIFACT, newest_valid_log
     from registry_pipeline.core.gate.checks import delta_append_only_check
@@ -131,7 +135,7 @@ def test_a_log_whose_records_name_another_folder_is_never_used(cli: Run, demo: P
     from registry_pipeline.core.seal.schemas import SchemaCatalog
     from registry_pipeline.core.workspace.layout import Workspace
 
-    _build(cli, demo)
+    demo = built  # after one build
     (good,) = _logs(demo)
     files = {name: (good / name).read_bytes() for name in (LOG, STATE_ARTIFACT)}
     stray = seal_files(RunStore(Workspace(demo)), RunSpec("registry_delta_log"), files)

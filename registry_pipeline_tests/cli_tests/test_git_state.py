@@ -23,7 +23,7 @@ import pytest
 
 from registry_pipeline.core.gate.receipts import RECEIPTS_RELPATH
 from registry_pipeline.core.pointers.journal import JOURNAL_NAME
-from registry_pipeline_tests._helpers import Run, seed_repository
+from registry_pipeline_tests._helpers import Entries, Run, seed_repository
 from registry_pipeline_tests.cli_tests.test_adopt import PHASE, make_seed_repo
 
 GIT = ["git", "-c", "user.email=t@example.org", "-c", "user.name=t"]
@@ -233,13 +233,11 @@ def test_without_git_on_path_the_build_says_the_state_is_unknown(
 
 
 def test_a_workspace_outside_a_repository_builds_with_an_unknown_state(
-    cli: Run, demo: Path
+    built: Path, built_entries: Entries
 ) -> None:
-    code, out, err = cli("build", "--workspace", str(demo), "--json")
-    assert code == 0, out + err
-    [drift_entry] = [
-        e for e in json.loads(out)["registries"] if e["registry_id"] == "drift_signals"
-    ]
+    """The session's green build (exit 0) of a demo copy outside git; `built` a copy of it."""
+    demo = built
+    drift_entry = built_entries["drift_signals"]
     assert [n for n in drift_entry["notes"] if n.startswith("git state unknown")]
     assert _drift(demo)["system_drift"]["canon_state"] == "unknown"
     assert "canon_dirty: unknown (git state unknown" in _report(demo)

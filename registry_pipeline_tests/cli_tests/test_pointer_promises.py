@@ -13,13 +13,14 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from registry_pipeline.core.pointers.journal import read_records
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline_tests._helpers import Entries, Run, copy_built, copy_demo, registry
+from registry_pipeline_tests._helpers import Entries, Run, copy_built, registry
 
 SOURCE = Path("registries") / "expected_versions" / "EXPECTED_VERSIONS_v0_1.json"
 
@@ -33,15 +34,19 @@ Snapshots = tuple[Path, str, str]
 
 
 @pytest.fixture(scope="module")
-def two_snapshots_once(tmp_path_factory: pytest.TempPathFactory) -> Snapshots:
+def two_snapshots_once(
+    built_demo_once: tuple[Path, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
+) -> Snapshots:
     """The demo workspace built twice, expected_versions edited in between: its root, the older
-    and the newer (active) snapshot of expected_versions. Tests take a copy (`two_snapshots`)."""
+    and the newer (active) snapshot of expected_versions. The first build is the session's
+    (`built_demo_once`, exit 0), the second one runs on a copy of it. Tests take a copy
+    (`two_snapshots`)."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.delenv("DAGSTER_HOME", raising=False)
-        patch.delenv("REGISTRY_WORKSPACE", raising=False)
-        root = copy_demo(tmp_path_factory.mktemp("two_snapshots"))
-        code, first, _ = _build(registry, root)
-        assert code == 0
+        for name in ("DAGSTER_HOME", "REGISTRY_WORKSPACE"):  # and the build's DAGSTER_HOME undone
+            patch.setenv(name, "")
+            patch.delenv(name)
+        root = copy_built(built_demo_once[0], tmp_path_factory.mktemp("two_snapshots"))
+        first = {entry["registry_id"]: entry for entry in built_demo_once[1]["registries"]}
         source = root / SOURCE
         source.write_text(source.read_text().replace('"0.1.0"', '"0.1.1"', 1))
         code, second, _ = _build(registry, root)

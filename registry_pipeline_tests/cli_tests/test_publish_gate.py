@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from registry_pipeline.core.gate.receipts import ReceiptStore
 from registry_pipeline.core.pointers.journal import read_records
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import list_snapshots
-from registry_pipeline_tests._helpers import Entries, Run
+from registry_pipeline_tests._helpers import Entries, Run, copy_built, registry
 
 ROLEPACK = Path("registries/rolepack/atelier_rolepack_v1.json")
 
@@ -30,6 +33,36 @@ def _remove_a_role(root: Path) -> None:
     document = json.loads((root / ROLEPACK).read_text())
     document["roles"] = document["roles"][1:]
     (root / ROLEPACK).write_text(json.dumps(document, indent=2) + "\n")
+
+
+Failed = tuple[Path, str | None, int, dict[str, dict[str, object]]]
+
+
+@pytest.fixture(scope="module")
+def failed_once(
+    built_demo_once: tuple[Path, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
+) -> Failed:
+    """A copy of the session's build after a role was removed from the rolepack and the demo
+    built again (its rolepack snapshot sealed, failing append_only): the workspace, the rolepack
+    snapshot active before that build, and the build's exit code and entries. Built once for
+    the tests whose first failed build is only the way to that state; each takes a copy
+    (`failed`)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("DAGSTER_HOME", "REGISTRY_WORKSPACE"):  # and the build's DAGSTER_HOME undone
+            patch.setenv(name, "")
+            patch.delenv(name)
+        root = copy_built(built_demo_once[0], tmp_path_factory.mktemp("failed_rolepack"))
+        published = _active(root, "rolepack")
+        _remove_a_role(root)
+        code, entries = _build(registry, root)
+    return root, published, code, entries
+
+
+@pytest.fixture
+def failed(failed_once: Failed, tmp_path: Path) -> Failed:
+    """A private copy of `failed_once`."""
+    root, published, code, entries = failed_once
+    return copy_built(root, tmp_path), published, code, entries
 
 
 def _point_at(root: Path, registry_id: str, run_id: str) -> None:
@@ -79,41 +112,37 @@ def test_the_coordination_check_names_the_snapshots_it_read_never_the_working_tr
 
 
 def test_a_snapshot_that_failed_append_only_cannot_be_promoted_by_hand(
-    cli: Run, built: Path
+    cli: Run, failed: Failed
 ) -> None:
-    published = _active(built, "rolepack")
-    _remove_a_role(built)
-    code, entries = _build(cli, built)
+    built, published, code, entries = failed  # a role removed, then built
     assert code == 1 and entries["rolepack"]["promoted"] is False
-    failed = str(entries["rolepack"]["run_id"])
+    rejected = str(entries["rolepack"]["run_id"])
     code, out, err = cli(
-        "pointers", "promote", "rolepack", failed, "--reason", "force", "--workspace", str(built)
+        "pointers", "promote", "rolepack", rejected, "--reason", "force", "--workspace", str(built)
     )
     assert code == 1, out
     assert "CHECK_FAILED" in err and "append_only" in err and "ID_REMOVED" in err
     assert _active(built, "rolepack") == published
     code, out, err = cli(
-        "pointers", "promote", "rolepack", failed, "--json", "--workspace", str(built)
+        "pointers", "promote", "rolepack", rejected, "--json", "--workspace", str(built)
     )
     assert code == 1 and json.loads(err or out)["error"]["code"] == "CHECK_FAILED"
 
 
 def test_a_rebuild_of_a_failed_snapshot_seals_anew_instead_of_reusing_it(
-    cli: Run, built: Path
+    cli: Run, failed: Failed
 ) -> None:
-    _remove_a_role(built)
-    code, first = _build(cli, built)
+    built, _published, code, first = failed  # a role removed, then built
     assert code == 1
     code, second = _build(cli, built)
     assert code == 1
     assert second["rolepack"]["run_id"] != first["rolepack"]["run_id"]
 
 
-def test_a_hand_edit_to_a_failed_snapshot_cannot_be_accepted(cli: Run, built: Path) -> None:
-    _remove_a_role(built)
-    code, entries = _build(cli, built)
-    failed = str(entries["rolepack"]["run_id"])
-    _point_at(built, "rolepack", failed)
+def test_a_hand_edit_to_a_failed_snapshot_cannot_be_accepted(cli: Run, failed: Failed) -> None:
+    built, _published, _code, entries = failed  # a role removed, then built
+    snapshot = str(entries["rolepack"]["run_id"])
+    _point_at(built, "rolepack", snapshot)
     code, _out, err = cli(
         "pointers", "accept", "rolepack", "--reason", "x", "--workspace", str(built)
     )
@@ -273,12 +302,10 @@ def test_a_receipt_run_by_other_checks_than_the_catalog_asks_now_is_checked_agai
     assert code == 1 and "CHECK_FAILED" in err and "append_only" in err
 
 
-def test_a_forged_last_journal_record_is_never_applied(cli: Run, built: Path) -> None:
-    published = _active(built, "rolepack")
-    _remove_a_role(built)
-    code, entries = _build(cli, built)
-    failed = str(entries["rolepack"]["run_id"])
-    (snapshot,) = [s for s in list_snapshots(Workspace(built), "rolepack") if s.run_id == failed]
+def test_a_forged_last_journal_record_is_never_applied(cli: Run, failed: Failed) -> None:
+    built, published, _code, entries = failed  # a role removed, then built
+    rejected = str(entries["rolepack"]["run_id"])
+    (snapshot,) = [s for s in list_snapshots(Workspace(built), "rolepack") if s.run_id == rejected]
     journal = built / ".codex/ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
     last = json.loads(journal.read_bytes().splitlines()[-1])
     rolepack = next(
@@ -287,7 +314,7 @@ def test_a_forged_last_journal_record_is_never_applied(cli: Run, built: Path) ->
     )  # fmt: skip
     forged = {**rolepack, "seq": last["seq"] + 1, "prev_sha256": "0" * 64, "action": "promote",
               "from_ref": rolepack["to_ref"],
-              "to_ref": {**rolepack["to_ref"], "run_id": failed,
+              "to_ref": {**rolepack["to_ref"], "run_id": rejected,
                          "manifest_sha256": snapshot.root_sha256}}  # fmt: skip
     with journal.open("ab") as handle:
         handle.write(json.dumps(forged, separators=(",", ":"), sort_keys=True).encode() + b"\n")

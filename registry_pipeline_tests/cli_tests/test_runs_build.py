@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from registry_pipeline_tests._helpers import copy_demo
+from registry_pipeline_tests._helpers import Entries
 from registry_pipeline_tests.cli_tests.conftest import Run
 
 pytestmark = pytest.mark.slow  # real Dagster builds
@@ -22,10 +22,11 @@ def _build(cli: Run, root: Path, *extra: str) -> tuple[int, dict[str, dict[str, 
     return code, {entry["registry_id"]: entry for entry in json.loads(out)["registries"]}
 
 
-def test_append_and_the_build_refuse_the_same_record(cli: Run, tmp_path: Path) -> None:
-    demo = copy_demo(tmp_path)
-    code, first = _build(cli, demo)
-    assert code == 0 and first["run_index"]["promoted"]
+def test_append_and_the_build_refuse_the_same_record(
+    cli: Run, built: Path, built_entries: Entries
+) -> None:
+    demo, first = built, built_entries  # the first build: the session's (exit 0)
+    assert first["run_index"]["promoted"]
     code, again = _build(cli, demo, "--force")  # unchanged: the shortcut runs the same checks
     assert code == 0 and again["run_index"]["status"] == "reused"
     assert again["run_index"]["checks"] == first["run_index"]["checks"]
@@ -39,24 +40,23 @@ def test_append_and_the_build_refuse_the_same_record(cli: Run, tmp_path: Path) -
     assert code == 1 and json.loads(out)["error"]["code"] == "AUGMENT_NOT_LATER"
     with log.open("ab") as handle:  # the same record, by hand
         handle.write(json.dumps(last).encode() + b"\n")
-    code, built = _build(cli, demo)
+    code, rebuilt = _build(cli, demo)
     assert code == 1
-    assert built["run_index"]["checks"]["rules"] is False
-    assert "AUGMENT_NOT_LATER" in " ".join(map(str, built["run_index"]["problems"]))
-    assert not built["run_index"]["promoted"]
+    assert rebuilt["run_index"]["checks"]["rules"] is False
+    assert "AUGMENT_NOT_LATER" in " ".join(map(str, rebuilt["run_index"]["problems"]))
+    assert not rebuilt["run_index"]["promoted"]
 
 
-def test_a_rewritten_log_fails_its_append_only_check(cli: Run, tmp_path: Path) -> None:
-    demo = copy_demo(tmp_path)
-    assert _build(cli, demo)[0] == 0
+def test_a_rewritten_log_fails_its_append_only_check(cli: Run, built: Path) -> None:
+    demo = built  # after one green build
     log = demo / LOG
     lines = log.read_bytes().splitlines(keepends=True)
     record = json.loads(lines[1])
     record["notes"] = "rewritten by hand"
     lines[1] = json.dumps(record).encode() + b"\n"
     log.write_bytes(b"".join(lines))
-    code, built = _build(cli, demo)
+    code, rebuilt = _build(cli, demo)
     assert code == 1
-    assert built["run_index"]["checks"]["append_only"] is False
-    assert "rules" not in built["run_index"]["checks"]  # its own step, after the snapshot's
-    assert "line 2 of the previous log" in " ".join(map(str, built["run_index"]["problems"]))
+    assert rebuilt["run_index"]["checks"]["append_only"] is False
+    assert "rules" not in rebuilt["run_index"]["checks"]  # its own step, after the snapshot's
+    assert "line 2 of the previous log" in " ".join(map(str, rebuilt["run_index"]["problems"]))
