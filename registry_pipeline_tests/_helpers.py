@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,22 @@ Entries = dict[str, dict[str, Any]]
 BUILD_ENV = ("DAGSTER_HOME", "REGISTRY_WORKSPACE", "REGISTRY_ACTOR", "REGISTRY_NO_CACHE",
              "REGISTRY_PIPELINE_CRASH_AT", "REGISTRY_STORE")  # fmt: skip
 """The environment variables a build reads besides the PostgreSQL URL."""
+
+
+@contextlib.contextmanager
+def environment_kept(*names: str) -> Iterator[None]:
+    """`names` unset for the block, and as they were afterwards: for a fixture that builds in
+    this process (a build sets DAGSTER_HOME for the processes Dagster starts, which a
+    MonkeyPatch's `delenv` of an unset variable would not undo)."""
+    before = {name: os.environ.pop(name, None) for name in names}
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def unseal(folder: Path) -> None:

@@ -4,6 +4,7 @@ folders, the seed system's data."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from registry_pipeline_tests._helpers import (
     copy_built,
     copy_demo,
     copy_example,
+    environment_kept,
 )
 from registry_pipeline_tests._webserver import Served, reap, webserver
 
@@ -138,8 +140,9 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
     """Run `registry ARGS...` in-process; returns (exit code, stdout, stderr); never a traceback."""
     from registry_pipeline.cli import main
 
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
-    monkeypatch.delenv("REGISTRY_WORKSPACE", raising=False)
+    for name in ("DAGSTER_HOME", "REGISTRY_WORKSPACE"):  # unset, and so again after the test
+        monkeypatch.setenv(name, "")  # recorded even when unset (a build sets DAGSTER_HOME)
+        monkeypatch.delenv(name)
 
     def run(*args: str) -> tuple[int, str, str]:
         code = main(list(args))
@@ -182,9 +185,7 @@ def built_demo_once(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dic
     (`built`) or look at it served (`served_demo`)."""
     from registry_pipeline.lib.instance import POSTGRES_URL_ENV  # Dagster: only when asked
 
-    with pytest.MonkeyPatch.context() as patch:
-        for name in (*BUILD_ENV, POSTGRES_URL_ENV):  # a test's own settings are not the demo's
-            patch.delenv(name, raising=False)
+    with environment_kept(*BUILD_ENV, POSTGRES_URL_ENV):  # a test's settings are not the demo's
         return build_demo(tmp_path_factory.mktemp("built_demo"))
 
 
@@ -199,7 +200,8 @@ def built(built_demo_once: tuple[Path, dict[str, Any]], tmp_path: Path) -> Path:
 def built_entries(built_demo_once: tuple[Path, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """The entries of the build that `built` is a copy of (its `--json` document's
     `registries`), by registry id: for tests of what that first build wrote."""
-    return {entry["registry_id"]: entry for entry in built_demo_once[1]["registries"]}
+    entries = copy.deepcopy(built_demo_once[1]["registries"])  # the session's stay as built
+    return {entry["registry_id"]: entry for entry in entries}
 
 
 @pytest.fixture(scope="session")

@@ -3,11 +3,8 @@ from the command line seal and check each day on the workspace's Dagster instanc
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -26,6 +23,7 @@ from registry_pipeline_tests._helpers import (
     Run,
     break_built_schema,
     copy_built,
+    environment_kept,
     registry,
 )
 
@@ -67,7 +65,7 @@ def backfilled_once(
 
     day = _today() - timedelta(days=1)
     root = copy_built(built_demo_once[0], tmp_path_factory.mktemp("backfilled"))
-    with _environment_kept(*BUILD_ENV, POSTGRES_URL_ENV):
+    with environment_kept(*BUILD_ENV, POSTGRES_URL_ENV):
         code, out, err = registry(
             "drift", "backfill", "--from", str(day), "--to", str(day),
             "--workspace", str(root), "--json", "--in-process",
@@ -80,20 +78,6 @@ def backfilled_once(
 def backfilled(backfilled_once: Backfilled, tmp_path: Path) -> Backfilled:
     """A private copy of `backfilled_once` (`tmp_path/demo`)."""
     return backfilled_once._replace(root=copy_built(backfilled_once.root, tmp_path))
-
-
-@contextlib.contextmanager
-def _environment_kept(*names: str) -> Iterator[None]:
-    """`names` unset for the block, and as they were afterwards."""
-    before = {name: os.environ.pop(name, None) for name in names}
-    try:
-        yield
-    finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def test_days_without_history_are_all_unknown_sealed_and_checked(cli: Run, built: Path) -> None:
@@ -158,8 +142,7 @@ def test_a_backfilled_day_with_history_records_its_inputs(
     with monkeypatch.context() as patch:  # the promotions are journaled as of yesterday noon
         patch.setattr(pointer_store, "now_utc", lambda: noon)
         assert cli("build", "--workspace", str(demo))[0] == 0
-    # the day run in this process (the runs through the code location are the other tests')
-    code, document = _backfill(cli, demo, yesterday, yesterday, "--in-process")
+    code, document = _backfill(cli, demo, yesterday, yesterday)  # through the code location
     (outcome,) = document["days"]
     assert code == 0 and outcome["success"] and outcome["missing_history"] == [], outcome
     folder = demo / ".codex" / "RUNS" / str(outcome["run_id"])

@@ -20,7 +20,7 @@ import pytest
 from registry_pipeline.core.pointers.journal import read_records
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline_tests._helpers import Entries, Run, copy_built, registry
+from registry_pipeline_tests._helpers import Entries, Run, copy_built, environment_kept, registry
 
 SOURCE = Path("registries") / "expected_versions" / "EXPECTED_VERSIONS_v0_1.json"
 
@@ -41,10 +41,7 @@ def two_snapshots_once(
     and the newer (active) snapshot of expected_versions. The first build is the session's
     (`built_demo_once`, exit 0), the second one runs on a copy of it. Tests take a copy
     (`two_snapshots`)."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name in ("DAGSTER_HOME", "REGISTRY_WORKSPACE"):  # and the build's DAGSTER_HOME undone
-            patch.setenv(name, "")
-            patch.delenv(name)
+    with environment_kept("DAGSTER_HOME", "REGISTRY_WORKSPACE"):  # the build's DAGSTER_HOME undone
         root = copy_built(built_demo_once[0], tmp_path_factory.mktemp("two_snapshots"))
         first = {entry["registry_id"]: entry for entry in built_demo_once[1]["registries"]}
         source = root / SOURCE

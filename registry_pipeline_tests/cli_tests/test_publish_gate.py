@@ -14,7 +14,7 @@ from registry_pipeline.core.pointers.journal import read_records
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import list_snapshots
-from registry_pipeline_tests._helpers import Entries, Run, copy_built, registry
+from registry_pipeline_tests._helpers import Entries, Run, copy_built, environment_kept, registry
 
 ROLEPACK = Path("registries/rolepack/atelier_rolepack_v1.json")
 
@@ -47,10 +47,7 @@ def failed_once(
     snapshot active before that build, and the build's exit code and entries. Built once for
     the tests whose first failed build is only the way to that state; each takes a copy
     (`failed`)."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name in ("DAGSTER_HOME", "REGISTRY_WORKSPACE"):  # and the build's DAGSTER_HOME undone
-            patch.setenv(name, "")
-            patch.delenv(name)
+    with environment_kept("DAGSTER_HOME", "REGISTRY_WORKSPACE"):  # the build's DAGSTER_HOME undone
         root = copy_built(built_demo_once[0], tmp_path_factory.mktemp("failed_rolepack"))
         published = _active(root, "rolepack")
         _remove_a_role(root)

@@ -17,7 +17,7 @@ from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.definitions import BUILD_JOB, build_definitions
 from registry_pipeline.lib.build import QUIET_LOGS
 from registry_pipeline.lib.instance import POSTGRES_URL_ENV, dagster_home
-from registry_pipeline_tests._helpers import BUILD_ENV, copy_built, copy_demo
+from registry_pipeline_tests._helpers import BUILD_ENV, copy_built, copy_demo, environment_kept
 
 REPO = Path(__file__).resolve().parents[2]
 WITH_POINTER = {
@@ -63,10 +63,7 @@ def ui_built_once(tmp_path_factory: pytest.TempPathFactory) -> UiBuilt:
     """The demo workspace after one `_build` in this process (the test process: its tags name
     this pid), once per test process: tests never change it, they take a copy (`ui_built`).
     The environment is the built demo's (the root conftest's `built_demo_once`)."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name in (*BUILD_ENV, POSTGRES_URL_ENV):
-            patch.setenv(name, "")  # recorded even when unset: the context then unsets it again
-            patch.delenv(name)
+    with environment_kept(*BUILD_ENV, POSTGRES_URL_ENV):
         demo = copy_demo(tmp_path_factory.mktemp("ui_built"))
         with dg.DagsterInstance.from_config(str(dagster_home(demo))) as instance:
             build = _build(build_definitions(demo), instance)

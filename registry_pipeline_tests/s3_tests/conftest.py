@@ -17,7 +17,7 @@ import pytest
 
 from registry_pipeline.core.objstore import ObjectStore, parse_store_url
 from registry_pipeline.core.pointers.bucket import SYNC_RELPATH
-from registry_pipeline_tests._helpers import build_demo, copy_demo
+from registry_pipeline_tests._helpers import BUILD_ENV, build_demo, copy_demo, environment_kept
 from registry_pipeline_tests.s3_tests._relay import Relay
 from registry_pipeline_tests.s3_tests._server import SeaweedServer, bucket_name, find_weed
 
@@ -81,13 +81,14 @@ def built_bucket(
     """The store URL and checkout of the demo workspace after one green `registry build` on a
     bucket of its own, as `machines` sets a machine up (in this process), built once per test
     process: tests never change it, they take a copy (`built_machines`)."""
+    from registry_pipeline.lib.instance import POSTGRES_URL_ENV
+
     bucket = bucket_name("built-once")
     ObjectStore.open(parse_store_url(f"s3://{bucket}"), s3_server.env()).put("made-by-test", b"")
     url = f"s3://{bucket}/ws"
-    with pytest.MonkeyPatch.context() as patch:
+    with environment_kept(*BUILD_ENV, POSTGRES_URL_ENV), pytest.MonkeyPatch.context() as patch:
         for key, value in {**s3_server.env(), "REGISTRY_STORE": url}.items():
             patch.setenv(key, value)
-        patch.delenv("REGISTRY_WORKSPACE", raising=False)
         root, _document = build_demo(tmp_path_factory.mktemp("built_bucket"))
     naming = [
         path.relative_to(root).as_posix()

@@ -22,6 +22,7 @@ from registry_pipeline_tests._helpers import (
     REPO,
     active_runs,
     copy_demo,
+    environment_kept,
     registry,
     registry_json,
 )
@@ -199,7 +200,8 @@ def test_the_server_restarted_mid_build_loses_nothing_committed(
     watcher = threading.Thread(target=restart_once_a_folder_is_out)
     watcher.start()
     try:
-        code, out, err = registry("build", "--workspace", str(a), "--json")
+        with environment_kept("DAGSTER_HOME"):  # the build's own, for the processes it starts
+            code, out, err = registry("build", "--workspace", str(a), "--json")
     finally:
         done.set()
         watcher.join(timeout=600)
