@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from registry_pipeline.core.json_strict import (
     NOT_COMPACT,
+    CompactLines,
     JSONDecodeProblem,
     _fast_codec,
     compact_lines,
@@ -380,17 +381,26 @@ def block_lines(draw: st.DrawFn) -> list[str]:
     return found * draw(st.sampled_from([1, 1, 1, 30]))  # 30: long enough for msgspec
 
 
-@settings(max_examples=400, deadline=None)
-@given(block_lines())
-def test_a_block_is_vouched_for_exactly_when_each_line_is(lines: list[str]) -> None:
+def _vouched_as_each_line(lines: list[str]) -> CompactLines | None:
+    """`compact_lines` of `lines`, asserted to vouch for the block exactly when each line is
+    compact alone, with each line's own value (same types: 1, 1.0 and true apart)."""
     each = [loads_compact(line) for line in lines]
     found = compact_lines("\n".join(lines))
     if NOT_COMPACT in each:
         assert found is None
-        return
+        return None
     assert found is not None
     assert found.values == each
-    assert list(map(dumps_compact, found.values)) == lines  # same types: 1, 1.0 and true apart
+    assert list(map(dumps_compact, found.values)) == lines
+    return found
+
+
+@settings(max_examples=400, deadline=None)
+@given(block_lines())
+def test_a_block_is_vouched_for_exactly_when_each_line_is(lines: list[str]) -> None:
+    found = _vouched_as_each_line(lines)
+    if found is None:
+        return
     assert found.sizes == [len(line.encode()) for line in lines]
     outside = [re.sub(r'"(?:[^"\\]|\\.)*"', "", x) for x in lines]  # strings taken out
     integers = [n for x in outside for n in re.findall(r"(?<![0-9.eE+-])-?[0-9]+(?![0-9.eE])", x)]
@@ -453,14 +463,9 @@ def test_msgspec_reads_a_compact_text_without_floats_as_loads_strict_does(value:
 def test_a_long_block_is_vouched_for_as_each_of_its_lines(line: str) -> None:
     lines = [dumps_compact({"n": n, "s": "x" * (n % 7)}) for n in range(300)]
     lines[150] = line
-    each = [loads_compact(x) for x in lines]
-    found = compact_lines("\n".join(lines))
-    if NOT_COMPACT in each:
-        assert found is None
+    found = _vouched_as_each_line(lines)
+    if found is None:
         return
-    assert found is not None
-    assert found.values == each
-    assert list(map(dumps_compact, found.values)) == lines
     assert found.plain is (line != "[" + "1" * 16 + "]")
 
 
