@@ -288,10 +288,9 @@ def _kept(memo: dict[Any, Any], key: Any, value: Any) -> Any:
 
 
 def add_rows(db: sqlite3.Connection, spec: IndexSpec, rows: Iterable[Row], seq: int) -> int:
-    """`add_columns` of `rows`, BATCH at a time."""
-    for part in batched(iter(rows), BATCH):
-        seq = add_columns(db, spec, [zip(*part, strict=True)], seq)
-    return seq
+    """`add_columns` of `rows`, BATCH at a time (one staging, one table of combinations)."""
+    parts = (zip(*part, strict=True) for part in batched(iter(rows), BATCH))
+    return add_columns(db, spec, parts, seq)
 
 
 Columns = Iterable[Sequence[Any]]
