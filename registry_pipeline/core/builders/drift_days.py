@@ -1,15 +1,9 @@
 """Drift signals for a past day: computed from the snapshots active at the end of that day.
 
-The pointer journal says which snapshot of each registry was active at any moment. Day D's
-drift documents read the run registry, operation status table, expected versions and threshold
-packs that were active at the end of D (23:59:59.999999 UTC) and judge staleness at
-`D T23:59:59Z`. When the journal has no active snapshot of one of them then (no history yet, or
-its folder is gone), every signal of the day is unknown, with the reason: never a guess.
-
-A day computed again with nothing changed reuses its sealed folder (`sealed_day`, the asset's
-rule); `reusable_day` says, before any Dagster run, whether running the day would do exactly
-that and pass its checks (`DAILY_CHECKS`, evaluated now by the functions the run evaluates):
-a backfill reports such a day REUSED without running it.
+Day D reads the DAY_INPUTS the pointer journal says were active at the end of D and judges
+staleness at `D T23:59:59Z`; without an active snapshot of one of them then, every signal of the
+day is unknown, with the reason. A day computed again with nothing changed reuses its sealed
+folder (`sealed_day`); `reusable_day` says before any run whether it would (a backfill's REUSED).
 """
 
 from __future__ import annotations
@@ -57,13 +51,11 @@ class DayDrift:
     day: date
     result: BuildResult
     inputs: Mapping[str, Snapshot]
-    """The active snapshot of each input at the end of the day (those that existed)."""
     missing: tuple[str, ...]
     """Inputs with no active snapshot then: every signal is unknown when this is not empty."""
 
     def counts(self) -> dict[str, int]:
-        """Signals by value (`true`, `false`, `unknown`): the day's `signals_*` metadata and
-        what a backfill prints, whatever else the builder's summary says."""
+        """Signals by value (`true`, `false`, `unknown`), whatever else the summary says."""
         summary = self.result.summary.items()
         return {k: v for k, v in summary if isinstance(v, int) and not isinstance(v, bool)}
 
@@ -77,9 +69,7 @@ class ReusedDay:
     """A day whose run would reuse a sealed folder and pass its checks."""
 
     drift: DayDrift
-    """The day computed now (its signals are the folder's)."""
     snapshot: Snapshot
-    """The sealed folder it reuses."""
 
 
 def day_as_of(day: date) -> str:
@@ -124,10 +114,8 @@ def build_drift_for_day(workspace: Workspace, day: date) -> DayDrift:
 
 
 def sealed_day(workspace: Workspace, drift: DayDrift) -> Snapshot | None:
-    """The newest sealed day folder holding exactly `drift`'s files, read from exactly its
-    inputs, whose checks did not fail: a day computed again with nothing changed reuses it
-    rather than sealing a second, identical folder (the documents name their day, so no other
-    day's folder can match)."""
+    """The newest sealed day folder with exactly `drift`'s files and inputs whose checks did not
+    fail (the documents name their day, so no other day's folder can match)."""
     schemas = SchemaCatalog.for_workspace(workspace.root)
     inputs = drift.input_refs()
     for snapshot in reversed(list_snapshots(workspace, DAILY_REGISTRY_ID)):
@@ -139,9 +127,8 @@ def sealed_day(workspace: Workspace, drift: DayDrift) -> Snapshot | None:
 
 
 def reusable_day(workspace: Workspace, day: date) -> ReusedDay | None:
-    """Day D when its run would reuse a sealed folder (`sealed_day`, on the day computed now)
-    and every check of `DAILY_CHECKS` passes on that folder now; None when the day must run
-    (it is new or changed, a check would fail, or it cannot be computed: the run says why)."""
+    """Day D when its run would reuse a sealed folder (`sealed_day`) and every DAILY_CHECKS
+    passes on it now; None when the day must run (the run then says why)."""
     try:
         drift = build_drift_for_day(workspace, day)
         snapshot = sealed_day(workspace, drift)
