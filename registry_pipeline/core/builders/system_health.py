@@ -137,11 +137,12 @@ def operation_statuses(detail: Mapping[str, Any]) -> dict[str, str]:
 
 def unauthorized_operations(detail: Mapping[str, Any]) -> list[str]:
     """Sorted ids of operations seen in runs but absent from the operations catalog."""
-    ids = {
-        str(item.get("operation_id")) if isinstance(item, Mapping) else str(item)
-        for item in detail.get("unauthorized", ())
-    }
-    return sorted(ids)
+    return sorted(
+        {
+            str(item.get("operation_id")) if isinstance(item, Mapping) else str(item)
+            for item in detail.get("unauthorized", ())
+        }
+    )
 
 
 RULE = (
@@ -230,8 +231,7 @@ NO_EXECUTABLES = "the operations catalog names no executables"
 
 
 def ratio(count: int, total: int) -> dict[str, Any]:
-    """A scorecard figure: `count` of `total`, and `percent` to one decimal (None when total is
-    0)."""
+    """A scorecard figure: `count` of `total`, `percent` to one decimal (None when total is 0)."""
     percent = round(100 * count / total, 1) if total else None
     return {"count": count, "total": total, "percent": percent}
 
@@ -317,39 +317,6 @@ def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}%"
 
 
-def report_sections(
-    scorecard: Mapping[str, Any], signals: Sequence[Mapping[str, Any]], **inputs: Any
-) -> list[dict[str, Any]]:
-    """The report's sections, worded by `templates/system_health_sections.j2` from the parsed
-    inputs (`build_system_health`'s, by the names the template reads), the scorecard and the
-    drift signals: each a `title`, bullet `notes` and a table (`headers`, `rows`), and `alarms`:
-    the columns whose `yes` is bad news (drift), shaded so on the HTML page; elsewhere a `yes`
-    is just an answer (a builder exists)."""
-    detail = inputs["op_status_detail"]
-    context = {
-        **inputs,
-        "scorecard": scorecard,
-        "signals": signals,
-        "operations": detail_operations(detail),
-        "op_rows": sorted(inputs["op_status_rows"], key=lambda r: str(r.get("operation_id"))),
-        "statuses": operation_statuses(detail),
-        "unauthorized": unauthorized_operations(detail),
-        "canon_notes": canon_notes(inputs["drift_v01"]),
-        "seal_counts": seal_counts,
-        "seal_statuses": SEAL_STATUSES,
-        "describe": describe,
-        "cell": cell,
-        "tri": tri_state,
-        "summary": human_summary,
-        "percent": _percent,
-        "rule": RULE,
-        "no_executables": NO_EXECUTABLES,
-    }
-    module = templates().get_template("system_health_sections.j2").make_module(context)
-    sections: list[dict[str, Any]] = module.sections  # type: ignore[attr-defined]
-    return [{"notes": (), "headers": (), "rows": (), "alarms": (), **s} for s in sections]
-
-
 OP_STATUSES = (*STATUSES, "unknown")
 MAX_LIST = 20
 """Rows per category list in the summary, as in the seed system's summaries."""
@@ -379,16 +346,35 @@ def build_system_health(
     statuses = operation_statuses(op_status_detail)
     unauthorized = unauthorized_operations(op_status_detail)
     signals = [s for s in drift_detail.get("signals", ()) if isinstance(s, Mapping)]
-    sections = report_sections(
-        scorecard,
-        signals,
-        catalog_summary=catalog_summary,
-        op_status_rows=op_status_rows,
-        op_status_detail=op_status_detail,
-        drift_v01=drift_v01,
-        lines=run_registry_lines,
-        overrides=write_overrides,
-    )
+    # the sections as `templates/system_health_sections.j2` words them: each a `title`, bullet
+    # `notes`, a table (`headers`, `rows`) and `alarms`, the columns whose `yes` is bad news
+    # (drift), shaded on the HTML page
+    context = {
+        "catalog_summary": catalog_summary,
+        "op_status_detail": op_status_detail,
+        "drift_v01": drift_v01,
+        "lines": run_registry_lines,
+        "overrides": write_overrides,
+        "scorecard": scorecard,
+        "signals": signals,
+        "operations": detail_operations(op_status_detail),
+        "op_rows": sorted(op_status_rows, key=lambda row: str(row.get("operation_id"))),
+        "statuses": statuses,
+        "unauthorized": unauthorized,
+        "canon_notes": canon_notes(drift_v01),
+        "seal_counts": seal_counts,
+        "seal_statuses": SEAL_STATUSES,
+        "describe": describe,
+        "cell": cell,
+        "tri": tri_state,
+        "summary": human_summary,
+        "percent": _percent,
+        "rule": RULE,
+        "no_executables": NO_EXECUTABLES,
+    }
+    module = templates().get_template("system_health_sections.j2").make_module(context)
+    found: list[dict[str, Any]] = module.sections  # type: ignore[attr-defined]
+    sections = [{"notes": (), "headers": (), "rows": (), "alarms": (), **s} for s in found]
     charts = report_charts(catalog_summary, run_registry_lines, [*drift_history, drift_detail])
     # the JSON summary: the seed's operation counts and per-category lists of rows, ours, the
     # scorecard
