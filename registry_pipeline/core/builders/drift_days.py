@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 from registry_pipeline.core.builders import drift_signals
 from registry_pipeline.core.builders.drift_signals import drift_build_result, drift_from_snapshots
@@ -59,10 +58,6 @@ class DayDrift:
         summary = self.result.summary.items()
         return {k: v for k, v in summary if isinstance(v, int) and not isinstance(v, bool)}
 
-    def input_refs(self) -> list[dict[str, Any]]:
-        """The sealed refs of the inputs, as a day folder's run.json records them."""
-        return [snapshot.ref().as_json() for snapshot in self.inputs.values()]
-
 
 @dataclass(frozen=True)
 class ReusedDay:
@@ -72,14 +67,10 @@ class ReusedDay:
     snapshot: Snapshot
 
 
-def day_as_of(day: date) -> str:
-    """The `as_of` of day D's documents (the drift builder's second-precision stamp)."""
-    return f"{day.isoformat()}T23:59:59Z"
-
-
 def build_drift_for_day(workspace: Workspace, day: date) -> DayDrift:
     """Day D's drift documents from the journal's state at the end of D."""
     journal = workspace.root / ".codex" / JOURNAL_NAME
+    as_of = f"{day.isoformat()}T23:59:59Z"  # the drift builder's second-precision stamp
     try:  # the journal's moment that closes the day (its records carry microseconds)
         state = state_as_of(read_records(journal), f"{day.isoformat()}T23:59:59.999999Z")
     except JournalFormatError as exc:
@@ -98,7 +89,7 @@ def build_drift_for_day(workspace: Workspace, day: date) -> DayDrift:
     missing = tuple(registry_id for registry_id in DAY_INPUTS if registry_id not in active)
     if missing:
         result = drift_signals.unknown_drift(
-            as_of=day_as_of(day),
+            as_of=as_of,
             reason=f"no active snapshot of {', '.join(missing)} at the end of {day.isoformat()} "
             "according to the pointer journal",
         )
@@ -107,8 +98,8 @@ def build_drift_for_day(workspace: Workspace, day: date) -> DayDrift:
             workspace,
             inputs,
             active_snapshots=dict(sorted(active.items())),
-            newest_valid_snapshots=_newest_valid_by(workspace, day_as_of(day)),
-            as_of=day_as_of(day),
+            newest_valid_snapshots=_newest_valid_by(workspace, as_of),
+            as_of=as_of,
         )
     return DayDrift(day, drift_build_result(result), inputs, missing)
 
@@ -117,7 +108,7 @@ def sealed_day(workspace: Workspace, drift: DayDrift) -> Snapshot | None:
     """The newest sealed day folder with exactly `drift`'s files and inputs whose checks did not
     fail (the documents name their day, so no other day's folder can match)."""
     schemas = SchemaCatalog.for_workspace(workspace.root)
-    inputs = drift.input_refs()
+    inputs = [snapshot.ref().as_json() for snapshot in drift.inputs.values()]
     for snapshot in reversed(list_snapshots(workspace, DAILY_REGISTRY_ID)):
         if snapshot.envelope().get("inputs") != inputs or failed_before(workspace, snapshot):
             continue

@@ -1,20 +1,14 @@
 """The drift_signals builder: what the sealed evidence shows against what is expected.
 
-Pure and deterministic: plain parsed inputs in, two documents out. `DRIFT_SIGNALS_v0_1.json` keeps
-the seed system's v0.1 shape (extra facts go into its `warnings`, and the canon state in words
-into `system_drift.canon_state`, where the seed's schema allows more: `canon_notes`); the companion
-`DRIFT_SIGNALS_DETAIL_v0_2.json` lists every signal with a tri-state value (true, false, or null
-when evidence is missing: never a guess), a severity and evidence refs.
-
-Severity: a signal whose value is true carries its kind's severity (`KIND_SEVERITY`); an unknown
-(null) signal is a `warning` when its kind is critical and `info` otherwise; a false one is `info`.
+`DRIFT_SIGNALS_v0_1.json` keeps the seed's v0.1 shape (extra facts in its `warnings`, the canon
+state in words in `system_drift.canon_state`); the companion `DRIFT_SIGNALS_DETAIL_v0_2.json`
+lists every signal with a tri-state value (null when evidence is missing: never a guess), a
+severity and evidence refs. Severity: a true signal carries its kind's (`KIND_SEVERITY`); a null
+one is a `warning` when its kind is critical, else `info`; a false one is `info`.
 
 `canon_tree_hash`: SHA-256 (hex) of the lines `<schema sha256>  <key>\\n`, one per entry of
 `schema_hashes_now`, sorted in byte order and concatenated (the ROOT_SHA256 recipe applied to the
 schema files); the empty mapping hashes the empty string.
-
-`build` is the builder over sealed snapshots; `drift_from_snapshots` computes the documents from
-any set of them (`drift_days` passes those active at the end of a past day).
 """
 
 from __future__ import annotations
