@@ -137,12 +137,11 @@ def operation_statuses(detail: Mapping[str, Any]) -> dict[str, str]:
 
 def unauthorized_operations(detail: Mapping[str, Any]) -> list[str]:
     """Sorted ids of operations seen in runs but absent from the operations catalog."""
-    return sorted(
-        {
-            str(item.get("operation_id")) if isinstance(item, Mapping) else str(item)
-            for item in detail.get("unauthorized", ())
-        }
-    )
+    ids = {
+        str(item.get("operation_id")) if isinstance(item, Mapping) else str(item)
+        for item in detail.get("unauthorized", ())
+    }
+    return sorted(ids)
 
 
 RULE = (
