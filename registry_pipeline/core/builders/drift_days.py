@@ -1,15 +1,9 @@
 """Drift signals for a past day: computed from the snapshots active at the end of that day.
 
-The pointer journal says which snapshot of each registry was active at any moment. Day D's
-drift documents read the run registry, operation status table, expected versions and threshold
-packs that were active at the end of D (23:59:59.999999 UTC) and judge staleness at
-`D T23:59:59Z`. When the journal has no active snapshot of one of them then (no history yet, or
-its folder is gone), every signal of the day is unknown, with the reason: never a guess.
-
-A day computed again with nothing changed reuses its sealed folder (`sealed_day`, the asset's
-rule); `reusable_day` says, before any Dagster run, whether running the day would do exactly
-that and pass its checks (`DAILY_CHECKS`, evaluated now by the functions the run evaluates):
-a backfill reports such a day REUSED without running it.
+Day D reads the DAY_INPUTS the pointer journal says were active at the end of D and judges
+staleness at `D T23:59:59Z`; without an active snapshot of one of them then, every signal of the
+day is unknown, with the reason. A day computed again with nothing changed reuses its sealed
+folder (`sealed_day`); `reusable_day` says before any run whether it would (a backfill's REUSED).
 """
 
 from __future__ import annotations
@@ -17,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 from registry_pipeline.core.builders import drift_signals
 from registry_pipeline.core.builders.drift_signals import drift_build_result, drift_from_snapshots
@@ -57,19 +50,13 @@ class DayDrift:
     day: date
     result: BuildResult
     inputs: Mapping[str, Snapshot]
-    """The active snapshot of each input at the end of the day (those that existed)."""
     missing: tuple[str, ...]
     """Inputs with no active snapshot then: every signal is unknown when this is not empty."""
 
     def counts(self) -> dict[str, int]:
-        """Signals by value (`true`, `false`, `unknown`): the day's `signals_*` metadata and
-        what a backfill prints, whatever else the builder's summary says."""
+        """Signals by value (`true`, `false`, `unknown`), whatever else the summary says."""
         summary = self.result.summary.items()
         return {k: v for k, v in summary if isinstance(v, int) and not isinstance(v, bool)}
-
-    def input_refs(self) -> list[dict[str, Any]]:
-        """The sealed refs of the inputs, as a day folder's run.json records them."""
-        return [snapshot.ref().as_json() for snapshot in self.inputs.values()]
 
 
 @dataclass(frozen=True)
@@ -77,19 +64,13 @@ class ReusedDay:
     """A day whose run would reuse a sealed folder and pass its checks."""
 
     drift: DayDrift
-    """The day computed now (its signals are the folder's)."""
     snapshot: Snapshot
-    """The sealed folder it reuses."""
-
-
-def day_as_of(day: date) -> str:
-    """The `as_of` of day D's documents (the drift builder's second-precision stamp)."""
-    return f"{day.isoformat()}T23:59:59Z"
 
 
 def build_drift_for_day(workspace: Workspace, day: date) -> DayDrift:
     """Day D's drift documents from the journal's state at the end of D."""
     journal = workspace.root / ".codex" / JOURNAL_NAME
+    as_of = f"{day.isoformat()}T23:59:59Z"  # the drift builder's second-precision stamp
     try:  # the journal's moment that closes the day (its records carry microseconds)
         state = state_as_of(read_records(journal), f"{day.isoformat()}T23:59:59.999999Z")
     except JournalFormatError as exc:
@@ -108,7 +89,7 @@ def build_drift_for_day(workspace: Workspace, day: date) -> DayDrift:
     missing = tuple(registry_id for registry_id in DAY_INPUTS if registry_id not in active)
     if missing:
         result = drift_signals.unknown_drift(
-            as_of=day_as_of(day),
+            as_of=as_of,
             reason=f"no active snapshot of {', '.join(missing)} at the end of {day.isoformat()} "
             "according to the pointer journal",
         )
@@ -117,19 +98,17 @@ def build_drift_for_day(workspace: Workspace, day: date) -> DayDrift:
             workspace,
             inputs,
             active_snapshots=dict(sorted(active.items())),
-            newest_valid_snapshots=_newest_valid_by(workspace, day_as_of(day)),
-            as_of=day_as_of(day),
+            newest_valid_snapshots=_newest_valid_by(workspace, as_of),
+            as_of=as_of,
         )
     return DayDrift(day, drift_build_result(result), inputs, missing)
 
 
 def sealed_day(workspace: Workspace, drift: DayDrift) -> Snapshot | None:
-    """The newest sealed day folder holding exactly `drift`'s files, read from exactly its
-    inputs, whose checks did not fail: a day computed again with nothing changed reuses it
-    rather than sealing a second, identical folder (the documents name their day, so no other
-    day's folder can match)."""
+    """The newest sealed day folder with exactly `drift`'s files and inputs whose checks did not
+    fail (the documents name their day, so no other day's folder can match)."""
     schemas = SchemaCatalog.for_workspace(workspace.root)
-    inputs = drift.input_refs()
+    inputs = [snapshot.ref().as_json() for snapshot in drift.inputs.values()]
     for snapshot in reversed(list_snapshots(workspace, DAILY_REGISTRY_ID)):
         if snapshot.envelope().get("inputs") != inputs or failed_before(workspace, snapshot):
             continue
@@ -139,9 +118,8 @@ def sealed_day(workspace: Workspace, drift: DayDrift) -> Snapshot | None:
 
 
 def reusable_day(workspace: Workspace, day: date) -> ReusedDay | None:
-    """Day D when its run would reuse a sealed folder (`sealed_day`, on the day computed now)
-    and every check of `DAILY_CHECKS` passes on that folder now; None when the day must run
-    (it is new or changed, a check would fail, or it cannot be computed: the run says why)."""
+    """Day D when its run would reuse a sealed folder (`sealed_day`) and every DAILY_CHECKS
+    passes on it now; None when the day must run (the run then says why)."""
     try:
         drift = build_drift_for_day(workspace, day)
         snapshot = sealed_day(workspace, drift)

@@ -1,20 +1,14 @@
 """The drift_signals builder: what the sealed evidence shows against what is expected.
 
-Pure and deterministic: plain parsed inputs in, two documents out. `DRIFT_SIGNALS_v0_1.json` keeps
-the seed system's v0.1 shape (extra facts go into its `warnings`, and the canon state in words
-into `system_drift.canon_state`, where the seed's schema allows more: `canon_notes`); the companion
-`DRIFT_SIGNALS_DETAIL_v0_2.json` lists every signal with a tri-state value (true, false, or null
-when evidence is missing: never a guess), a severity and evidence refs.
-
-Severity: a signal whose value is true carries its kind's severity (`KIND_SEVERITY`); an unknown
-(null) signal is a `warning` when its kind is critical and `info` otherwise; a false one is `info`.
+`DRIFT_SIGNALS_v0_1.json` keeps the seed's v0.1 shape (extra facts in its `warnings`, the canon
+state in words in `system_drift.canon_state`); the companion `DRIFT_SIGNALS_DETAIL_v0_2.json`
+lists every signal with a tri-state value (null when evidence is missing: never a guess), a
+severity and evidence refs. Severity: a true signal carries its kind's (`KIND_SEVERITY`); a null
+one is a `warning` when its kind is critical, else `info`; a false one is `info`.
 
 `canon_tree_hash`: SHA-256 (hex) of the lines `<schema sha256>  <key>\\n`, one per entry of
 `schema_hashes_now`, sorted in byte order and concatenated (the ROOT_SHA256 recipe applied to the
 schema files); the empty mapping hashes the empty string.
-
-`build` is the builder over sealed snapshots; `drift_from_snapshots` computes the documents from
-any set of them (`drift_days` passes those active at the end of a past day).
 """
 
 from __future__ import annotations
@@ -70,11 +64,8 @@ def _signal(
     evidence: Sequence[Any] = (),
     kind: str | None = None,
 ) -> Signal:
-    """One drift signal: `signal_id` stable across builds (`builder_version:run_registry`),
-    `kind` one of KIND_SEVERITY (by default the id's part before `:`), `value` true (drift),
-    false (no drift) or null (unknown: evidence missing), `severity` from the kind and the value
-    (see module doc), `summary` one sentence saying what was compared and what was found,
-    `evidence` the run folders behind the value (`_evidence`)."""
+    """One drift signal: `signal_id` stable across builds (`builder_version:run_registry`), its
+    `kind` by default the id's part before `:`, `severity` from the kind and the value."""
     kind = kind or signal_id.split(":")[0]
     weight = KIND_SEVERITY[kind]
     severity = (
@@ -93,9 +84,7 @@ def _signal(
 def _evidence(
     run_id: str, registry_id: str | None, manifest_sha256: str | None, reason: str | None = None
 ) -> dict[str, Any]:
-    """A run folder that supports a signal's value: its registry when its name or a pointer
-    says so, its ROOT_SHA256 when known, and why it is cited (a seal reason code and path) when
-    there is more to say."""
+    """A run folder behind a signal's value, and why it is cited when there is more to say."""
     found = {"run_id": run_id, "registry_id": registry_id, "manifest_sha256": manifest_sha256}
     return found if reason is None else {**found, "reason": reason}
 
@@ -117,9 +106,7 @@ class DriftResult:
     v01: Mapping[str, Any]
     """The `DRIFT_SIGNALS_v0_1.json` object (seed shape, no extra properties)."""
     signals: tuple[Signal, ...]
-    """Every signal, in kind order then id order."""
     as_of: str
-    """The moment the signals describe (`generated_utc` of both documents)."""
 
     def detail(self) -> dict[str, Any]:
         """The `DRIFT_SIGNALS_DETAIL_v0_2.json` object."""
@@ -166,8 +153,7 @@ def _version_signals(
 def _version_signal(
     signal_id: str, what: str, want: str | None, have: str | None, evidence: Sequence[Any] = ()
 ) -> Signal:
-    """A version in use against the expected one: tri-state inequality (null when either side
-    is unknown); the summary says `(none)` for a missing one, never a Python repr."""
+    """A version in use against the expected one: null when either side is unknown."""
     value = None if want is None or have is None else want != have
     shown = ["(none)" if version is None else version for version in (want, have)]
     summary = f"{what}: expected {shown[0]}, observed {shown[1]}"
@@ -320,8 +306,7 @@ CANON_UNKNOWN = (
 
 
 def canon_notes(v01: Mapping[str, Any]) -> list[str]:
-    """The note a person needs about the canon state of a v0.1 drift object: its meaning when it
-    is unknown; none otherwise (nor for one sealed before `canon_state` existed)."""
+    """CANON_UNKNOWN when a v0.1 drift object's canon state is unknown; else none."""
     flags = v01.get("system_drift")
     unknown = isinstance(flags, Mapping) and flags.get("canon_state") == "unknown"
     return [CANON_UNKNOWN] if unknown else []
@@ -344,8 +329,7 @@ def _v01_object(
     schema_hashes: Mapping[str, str] = MappingProxyType({}),
     git: tuple[str | None, str | None] = (None, None),
 ) -> dict[str, Any]:
-    """The seed-shaped v0.1 object (the defaults: nothing known); every fact beyond its shape
-    goes into `warnings`."""
+    """The seed-shaped v0.1 object (the defaults: nothing known); facts beyond it in `warnings`."""
     schema_drift = _aggregate(s["value"] for s in signals if s["kind"] == "schema_version")
     threshold = next(s["value"] for s in signals if s["kind"] == "threshold_pack_version")
     canon = git[1] if git[1] in ("clean", "dirty") else "unknown"  # never taken for clean
@@ -385,8 +369,7 @@ def _v01_object(
 
 
 def _v01_warnings(expected: Mapping[str, Any], signals: Sequence[Signal], canon: str) -> list[str]:
-    """Null expectations, an unknown canon state, then every signal that is not false, as
-    `<signal_id>:true|unknown`."""
+    """Null expectations, an unknown canon state, then `<signal_id>:true|unknown`."""
     warnings = [
         f"expected_{key}_null"
         for key in ("schema_version", "threshold_pack_version")
@@ -472,8 +455,7 @@ def build_drift_signals(
 def unknown_drift(
     *, as_of: str, reason: str, expected_versions_source: str = DEFAULT_EXPECTED_SOURCE
 ) -> DriftResult:
-    """Every signal unknown, for a moment whose evidence is missing (e.g. no pointer history
-    then): one signal per kind, value null, `reason` as its summary. Never a guess."""
+    """One null signal per kind, `reason` its summary: a moment whose evidence is missing."""
     _check_inputs(as_of, None)
     signals = tuple(_signal(f"{kind}:no_history", None, reason) for kind in KIND_SEVERITY)
     v01 = _v01_object(signals=signals, source=expected_versions_source, as_of=as_of)
@@ -510,8 +492,7 @@ def _string_map(value: Any) -> Mapping[str, str | None]:
 
 
 def build(inputs: BuildInputs) -> BuildResult:
-    """The builder: drift between expected versions and the sealed evidence, every signal
-    tri-state (the git state is unknown here: the build's output says so)."""
+    """The builder: drift between expected versions and the sealed evidence."""
     catalog = load_catalog(inputs.workspace)
     schemas = SchemaCatalog.for_workspace(inputs.workspace.root)
     active = _active_after_build(inputs, catalog)
@@ -560,8 +541,7 @@ def _active_after_build(
 
 
 def drift_build_result(result: DriftResult, notes: Sequence[str] = ()) -> BuildResult:
-    """A drift result as a builder's result (files, signal count, counts by value; `notes`, for
-    the build's output, when there are some)."""
+    """A drift result as a builder's result (`notes`: for the build's output)."""
     summary: dict[str, object] = counts(result.detail())
     if notes:
         summary["notes"] = list(notes)
@@ -577,9 +557,7 @@ def drift_from_snapshots(
     as_of: str,
     schema_hashes_at_active: Mapping[str, str | None] | None = None,
 ) -> DriftResult:
-    """The drift documents from sealed input snapshots (run_registry, op_status_table,
-    expected_versions, threshold_packs_file) and the snapshot refs the active-behind signal
-    compares."""
+    """The drift documents from sealed input snapshots and the snapshot refs compared."""
     catalog = load_catalog(workspace)
     schemas = SchemaCatalog.for_workspace(workspace.root)
     registry, status = inputs["run_registry"], inputs["op_status_table"]
@@ -619,8 +597,7 @@ def drift_from_snapshots(
 
 
 def _source_file(catalog: RegistryCatalog, registry_id: str) -> str:
-    """The workspace file a source registry is edited in (its one source), as drift documents
-    name it; the demo's place when the catalog names none or a pattern."""
+    """The one source file of a source registry; the demo's place when it names none or a glob."""
     sources = catalog.get(registry_id).sources if registry_id in catalog.ids else ()
     if len(sources) == 1 and not is_pattern(sources[0]):
         return sources[0]

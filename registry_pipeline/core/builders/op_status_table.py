@@ -1,43 +1,26 @@
 """op_status_table: for each operation of the operations catalog, its last run, success and status.
 
-A pure, deterministic function of three inputs: the run registry's lines, the `allowed_operations`
-document and the threshold packs. It reads no clock: `as_of` is the moment the table describes,
-given by the caller, and is the `created_utc` of the run registry snapshot it reads, so the same
-sealed inputs always give byte-identical artifacts. Ages (`staleness_days`, staleness against
-`stale_after_hours`) are measured from it.
-
-Two artifacts are rendered:
-- `OPERATION_STATUS_TABLE_v0_1.json`: the seed system's v0.1 array, one row per operation in
-  catalog order. Whatever v0.1 has no field for goes into each row's `warnings` as codes.
-- `OPERATION_STATUS_DETAIL_v0_2.json`: our companion (schema `op_status_detail_v0_2`): last
-  success, run and failure counts, status, evidence run keys, and the unauthorized operations.
+A pure function of the run registry's lines, the `allowed_operations` document and the threshold
+packs, at `as_of` (the run registry snapshot's `created_utc`, never the clock): the same sealed
+inputs give the same bytes. Artifacts: `OPERATION_STATUS_TABLE_v0_1.json`, the seed's v0.1 array
+(one row per canonical operation in catalog order; what v0.1 has no field for goes into `warnings`
+as codes), and `OPERATION_STATUS_DETAIL_v0_2.json`, our companion (last success, counts, status,
+evidence, unauthorized operations, catalog warnings).
 
 Meanings:
-- A run belongs to an operation when its line's `operation_id` names it. The "last" run is the
-  newest by `created_utc` (unknown times count as oldest), ties broken by `run_key`.
-- A run's seal status is read from its `seal:...` warnings (the first gives PASS, FAIL or
-  UNSEALED; a `seal:TAMPERED` anywhere overrides it): PASS is a success; FAIL and TAMPERED are
-  failures; UNSEALED, or no seal warning at all (UNKNOWN), are neither.
-- status: `never_run` without runs; `failing` when the last run failed; `stale` when there is no
-  success, or the last success is older than `stale_after_hours` (the operation's threshold pack's
-  `max_age_hours`) at `as_of`; otherwise `ok`.
+- A run belongs to the operation its line's `operation_id` names; the "last" run is the newest by
+  `created_utc` (unknown times count as oldest), ties broken by `run_key`.
+- A run's seal is its line's verdict (`run_registry.seal_status`; `seal:TAMPERED` overrides it):
+  PASS is a success; SEAL_FAILING verdicts are failures; UNSEALED or no verdict are neither.
+- status: `never_run` without runs; `failing` when the last run failed; `stale` without a success
+  or when the last success is older than the threshold pack's `max_age_hours`; else `ok`.
 - run_evidence_state: OBSERVED with runs; LEGACY_ONLY without runs while the registry holds
-  pre-envelope folders (no `run.json`), which may be this operation's runs but cannot be
-  attributed; UNOBSERVED otherwise.
-- op_drift (tri-state): true when the last run was built from a dirty working tree, or from a
-  commit other than `reference_commit` when one is given; false when its seal is PASS, its tree
-  was clean and its commit is known (and equal to `reference_commit`, if given); null (unknown)
-  when that evidence is missing: no run, a seal that is not PASS (its run.json cannot be trusted),
-  no git state. The reason for null is a `op_drift_unknown:<why>` warning.
-
-Coverage: each canonical operation's `coverage_level` is the enforcement coverage matrices' level
-for it (`coverage_levels`, when the workspace's catalog names matrices), else its catalog
-entry's, else C0. Non-canonical operations (a Markdown catalog's NON_CANONICAL section) are in
-the detail only, listed by id under `non_canonical`. Catalog lines that could not be read are
-`catalog_warnings`.
-
-The Markdown catalogs and coverage matrices are read by `operations_catalog`; `build` is the
-builder over sealed snapshots.
+  pre-envelope folders (no `run.json`) that cannot be attributed; UNOBSERVED otherwise.
+- op_drift (tri-state): true when the last run was built from a dirty tree or from a commit other
+  than `reference_commit`; false when its seal is PASS, its tree clean and its commit known (and
+  equal); null otherwise, with an `op_drift_unknown:<why>` warning.
+- coverage_level: the enforcement coverage matrices' level (`coverage_levels`), else the catalog
+  entry's, else C0; non-canonical operations are in the detail only (`non_canonical`).
 """
 
 from __future__ import annotations
@@ -108,32 +91,23 @@ line endings are converted back."""
 
 @dataclass(frozen=True)
 class RunFact:
-    """What the builder reads from one run registry line."""
+    """What the builder reads from one run registry line (strings null when absent or empty)."""
 
     run_key: str
     """`<run_root>::<run_id>`, unique across roots."""
     run_id: str
-    """The run folder's name."""
     operation_id: str | None
-    """The operation the run's `run.json` names, if any."""
     created_utc: str | None
-    """The run's `created_utc` as written."""
     created: datetime | None
     """`created_utc` parsed (timezone-aware), or None when absent or unreadable."""
     seal: str
-    """TAMPERED if flagged anywhere, else the folder's verdict as `registry validate` says it
-    (`run_registry.seal_status`: PASS, FAIL, UNSEALED...); UNKNOWN when the line carries no seal
-    warning."""
+    """TAMPERED if flagged, else the folder's verdict (`seal_status`), else UNKNOWN."""
     seal_warnings: tuple[str, ...]
-    """The line's `seal:...` warnings, in order (reason codes and paths when it fails)."""
+    """The line's `seal:...` warnings, in order."""
     has_run_json: bool | None
-    """Whether the folder has a `run.json` (None when the line does not say)."""
     has_manifest_sha256: bool | None
-    """Whether the folder has a `MANIFEST.sha256` (None when the line does not say)."""
     git_commit: str | None
-    """The commit the run was built from, if recorded."""
     working_tree_state: str | None
-    """`clean`, `dirty`, or None when unknown."""
 
     @property
     def folder(self) -> str:
@@ -161,14 +135,11 @@ class Operation:
     enforcement_level: str
     threshold_pack: str | None
     canonical: bool = True
-    """False for an exploratory or legacy operation (a catalog's NON_CANONICAL section, option
-    NC): authorized and in the detail, without a row in the v0.1 table or a coverage level."""
+    """False: authorized and in the detail, without a v0.1 row or a coverage level."""
     executables: tuple[str, ...] = ()
-    """The files the catalog's Bound Executables field names."""
     coverage_source: str | None = None
     """Where `enforcement_level` was read: `<matrix>:<line>`, `catalog`, or None (the C0 floor)."""
     defined_in: str | None = None
-    """Where the catalog defines it (`<catalog>:<line>`), when it says."""
 
 
 @dataclass(frozen=True)
@@ -176,9 +147,7 @@ class OpStatusResult:
     """The v0.1 table rows (seed field order) and the v0.2 companion document."""
 
     table: list[dict[str, Any]]
-    """`OPERATION_STATUS_TABLE_v0_1.json`: one row per operation, catalog order."""
     detail: dict[str, Any]
-    """`OPERATION_STATUS_DETAIL_v0_2.json`: per-operation detail, unauthorized ops, counts."""
 
 
 @dataclass(frozen=True)
@@ -186,11 +155,9 @@ class OperationsInput:
     """What the builder reads from an allowed_operations snapshot."""
 
     document: Any
-    """The allowed_operations document (a JSON catalog as it is, or Markdown catalogs read)."""
     coverage: Any
     """operation id -> `Coverage` from the enforcement coverage matrices; None without any."""
     warnings: tuple[Problem, ...] = ()
-    """Lines of the catalogs and matrices that could not be read."""
 
 
 def _parse_utc(text: object) -> datetime | None:
@@ -238,14 +205,10 @@ def _flag(value: object) -> bool | None:
 
 
 UNKNOWN_ENFORCEMENT_LEVEL = "C0"
-"""The level of an operation no coverage matrix lists and whose catalog entry says none
-(`enforcement_level: null`). C0, "no enforcement evidence", is the floor and what the seed's own
-builder writes for an operation its matrix does not list; the row then warns
-`coverage_below_C3:C0`."""
+"""The level of an operation nothing gives one: "no enforcement evidence", as the seed writes."""
 CANONICAL_OPTIONS = frozenset({"A", "B", "C", "D", "QA"})
-"""The option families of canonical operations: the v0.1 table's schema enum, as the seed's
-builder filters its rows. An operation of another family is not canonical, whatever its
-catalog says (it is in the detail only, with a catalog warning when the catalog said it was)."""
+"""The v0.1 table's option enum: an operation of another family is not canonical, whatever its
+catalog says (a catalog warning when it said so)."""
 
 
 def _operations(
@@ -253,10 +216,8 @@ def _operations(
     coverage: Mapping[str, Coverage] | None = None,
     warnings: list[Problem] | None = None,
 ) -> list[Operation]:
-    """The catalog's operations in catalog order, each with its coverage level: the matrices'
-    (`coverage`, when the workspace has any), else the entry's own, else C0; a non-canonical
-    operation has no level. Duplicates and missing fields are errors; an operation said to be
-    canonical whose family is none of CANONICAL_OPTIONS is appended to `warnings`."""
+    """The catalog's operations in catalog order with their coverage level (`_level`);
+    duplicates and missing fields are errors, a canonical one of no family a warning."""
     entries = document.get("operations")
     if not isinstance(entries, list):
         raise input_error("allowed_operations has no operations array", path="/operations")
@@ -486,12 +447,8 @@ def build_op_status_table(
     coverage: Mapping[str, Coverage] | None = None,
     catalog_warnings: Sequence[Problem] = (),
 ) -> OpStatusResult:
-    """Status of every catalogued operation at `as_of`; see the module docstring for meanings.
-
-    `coverage`: each operation's level from the enforcement coverage matrices (None: the
-    workspace has none, the catalog's own levels count); `catalog_warnings`: the lines of the
-    catalog and matrices that could not be read, listed in the detail.
-    """
+    """Status of every catalogued operation at `as_of` (`coverage`: the matrices' levels, None
+    without any; `catalog_warnings`: unreadable catalog lines, listed in the detail)."""
     moment = _parse_utc(as_of)
     if moment is None:
         raise input_error(f"as_of {as_of!r} is not an ISO 8601 UTC time", path="as_of")
@@ -607,20 +564,17 @@ def build(inputs: BuildInputs) -> BuildResult:
 def _coverage_matrices(workspace: Workspace) -> tuple[str, ...]:
     """The coverage matrices the catalog's allowed_operations entry names (none without one)."""
     catalog = catalog_or_none(workspace)
-    if catalog is None:
+    if catalog is None or "allowed_operations" not in catalog.ids:
         return ()
-    spec = next((s for s in catalog.registries if s.registry_id == "allowed_operations"), None)
-    return spec.coverage_matrices if spec is not None else ()
+    return catalog.get("allowed_operations").coverage_matrices
 
 
 def allowed_operations(
     snapshot: Snapshot, coverage_matrices: Sequence[str] = ()
 ) -> OperationsInput:
-    """The operations of an allowed_operations snapshot: its one `.json` artifact as it is, or
-    its `.md` artifacts (Markdown operations catalogs, any names) parsed and merged, the newest
-    version (by file name) winning an id several define; and the coverage levels of the
-    artifacts the catalog names as enforcement coverage matrices (`coverage_matrices`: their
-    source paths; sealed under their file names)."""
+    """The operations of an allowed_operations snapshot (its one `.json` artifact, or its `.md`
+    catalogs merged by version) and the levels of the coverage matrices the catalog names
+    (`coverage_matrices`: source paths, sealed under their file names)."""
     payload = snapshot.payload()
     matrix_names = {PurePosixPath(path).name for path in coverage_matrices}
     missing = sorted(matrix_names - set(payload))

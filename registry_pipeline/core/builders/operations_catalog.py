@@ -1,40 +1,24 @@
 """A Markdown operations catalog read as an allowed_operations document (the seed system's form).
 
-Repositories of the seed system keep their operations in `OVC_ALLOWED_OPERATIONS_CATALOG_v*.md`.
-Their own ids are the catalog, so that none of their operations is "unauthorized" and none of ours
-is invented. An operation is defined by either:
+The seed's repositories keep their operations in `OVC_ALLOWED_OPERATIONS_CATALOG_v*.md`; their own
+ids are the catalog, so none of their operations is "unauthorized" and none of ours is invented.
+An operation (`OP-<uppercase letters><digits>`) is defined by either:
+- a heading `### OP-QA07 — Name` (any level; an em or en dash, a hyphen or a colon), with the
+  fields of its section: `| Field | Value |` rows, `Key: value` lines, a `Key:` line's bullet
+  list, up to the next heading of the same or a higher level or the next operation heading; or
+- a table row whose first cell is exactly an id, its other cells named by the table's header.
+Text that only mentions an id (`OP-NC01 through OP-NC29`) or sits in a code block defines nothing.
 
-- a heading `### OP-QA07 — Name` (any level; the separator may be an em or en dash, a hyphen or a
-  colon, as in v0.1's `### OP-A01: Name`), with the fields of the section below it: the rows of
-  its `| Field | Value |` tables, its `Key: value` lines, and a `Key:` line's bullet list
-  (`Bound Executables:` then `- \\`src/x.py\\``), up to the next heading of the same or a higher
-  level or the next operation heading; or
-- a table row whose first cell is exactly an id (`| OP-A01 | Name | A | C3 |`), whose other cells
-  are fields named by the table's header (a column `Name`/`Operation`/`Title`, else the second).
+Option headings (`## Option A — Canonical Ingest`) give the operations below them their option; a
+heading naming NON_CANONICAL makes every operation after it non-canonical (as the seed's builder
+reads it) until a later Option heading of the same or a higher level; so does an Option field
+`NON_CANONICAL`/`NC`. Non-canonical operations are authorized (option NC, no level, no v0.1 row).
+`enforcement_level` is a C0..C5 field, else null (the seed keeps levels in its coverage matrices,
+`coverage_levels`); `builder` the one registry of ours its Outputs and Bound Executables name.
 
-An id is `OP-<uppercase letters><digits>` (OP-A01, OP-QA11, OP-NC29). Text that only mentions an
-id (`ADD OP-QA07`, `OP-NC01 through OP-NC29`) or sits in a fenced code block defines nothing.
-
-Canonical and not: a heading `## Option A — Canonical Ingest` gives the operations below it
-option A; a heading naming NON_CANONICAL ends the canonical operations (as the seed's own builder
-reads it): every operation after it is non-canonical, until a later `Option` heading of the same
-or a higher level. An Option field `NON_CANONICAL` (or `NC`) marks one operation so. Non-canonical
-operations are authorized (option `NC`, no coverage level, no row in the v0.1 table).
-
-The fields of an entry: `option` from an Option field (`Option A` or `A`), else the Option
-heading, else the id's letters; `enforcement_level` from an Enforcement Level / Coverage (Level)
-field (`C0`..`C5`), else null: the catalog does not say it (the seed system keeps levels in its
-enforcement coverage matrix, `_coverage`; "Enforcement Surfaces" E1..E7 are not levels);
-`builder` the one registry of ours whose artifact or builder script the Outputs and Bound
-Executables fields name, null when they name none or several; `executables` the files Bound
-Executables names; `threshold_pack` null.
-
-A line that cannot be understood (an option that is no family, a level that is not C0..C5, an
-Operation ID field naming another id, no name, an id defined twice) is a `catalog_warning` (a
-`Problem` naming the file, line and operation), and the entry falls back (the id's family, no
-level, the id as its name, the first definition): the build goes on. Only a catalog with no
-operation at all, or one that is not text, cannot be read (a UsageError with INPUT_INVALID, at
-line 1).
+A line that cannot be understood is a `catalog_warning` and the entry falls back (the id's family,
+no level, the id as its name, the first definition): the build goes on. Only a catalog with no
+operation at all cannot be read (INPUT_INVALID at line 1).
 """
 
 from __future__ import annotations
@@ -108,16 +92,9 @@ LINE_NOT_UNDERSTOOD = "CATALOG_LINE_NOT_UNDERSTOOD"
 
 
 def catalog_warning(source: str, line: int, operation_id: str | None, message: str) -> Problem:
-    """A line of an operations catalog or coverage matrix that could not be understood (the build
-    goes on without it; the detail and the health report list it): `path` the file as sealed,
-    `line` 1-based, `field` the operation the line belongs to when known, `message` what could
-    not be understood and what was done instead."""
+    """A catalog or matrix line not understood (the build goes on): `field` is its operation."""
     return Problem(
-        code=LINE_NOT_UNDERSTOOD,
-        path=source,
-        line=line,
-        field=operation_id,
-        message=message,
+        code=LINE_NOT_UNDERSTOOD, path=source, line=line, field=operation_id, message=message
     )
 
 
@@ -197,12 +174,8 @@ def catalog_version_key(name: str) -> tuple[int, ...]:
 def merged_operations(
     catalogs: Sequence[tuple[str, str]],
 ) -> tuple[dict[str, Any], list[Problem]]:
-    """Several Markdown catalogs `(text, source)`, oldest first, read as one document.
-
-    A newer catalog supersedes an older one and inherits what it does not redefine (the seed
-    system's v0.2 "inherits v0.1 verbatim"): an id defined in both takes the newer definition,
-    in the older one's place; ids new in the newer catalog follow. The version is the newest's.
-    """
+    """Several Markdown catalogs `(text, source)`, oldest first, read as one document: a newer
+    definition replaces an older one in its place (the seed's "inherits v0.1 verbatim")."""
     merged: dict[str, dict[str, Any]] = {}
     document: dict[str, Any] = {}
     warnings: list[Problem] = []
@@ -404,7 +377,6 @@ class Block:
 
     kind: str
     line: int
-    """1-based line number."""
     text: str = ""
     """Plain text (headings and lines)."""
     raw: str = ""
@@ -484,7 +456,6 @@ class Coverage:
     """One operation's level and where it was read."""
 
     level: str
-    """C0..C5."""
     source: str
     """`<matrix>:<line>`."""
 
@@ -492,23 +463,13 @@ class Coverage:
 def coverage_levels(
     matrices: Sequence[tuple[str, str]],
 ) -> tuple[dict[str, Coverage], list[Problem]]:
-    """Matrices `(text, source)`, oldest first: the level of every operation they list (the
-    newest matrix's), and the warnings for rows that could not be read.
-
-    The seed system keeps the level of each operation (C0 documented only .. C5 fully governed) in
-    `OVC_ENFORCEMENT_COVERAGE_MATRIX_v*.md`, not in its operations catalog. A level is read from a
-    table row whose first cell starts with an operation id (`OP-A01`, or `OP-QA07 Run Registry
-    Build` as v0.2 writes it) and whose table has a Coverage Level column (`C3` or `**C3**`).
-    Rows that name a range (`OP-NC01 through OP-NC29`), summary rows and tables without that
-    column define nothing. A newer matrix supersedes an older one for the ids it lists and
-    inherits the others ("all v0.1 rows are inherited verbatim"). A level that is not C0..C5, or
-    an id listed twice in one matrix, is a `Problem`, never a failed build.
-    """
+    """Matrices `(text, source)`, oldest first (`OVC_ENFORCEMENT_COVERAGE_MATRIX_v*.md`): each
+    operation's level, the newest matrix's, from table rows whose first cell starts with its id
+    (not a range) under a Coverage Level column; and the warnings for rows not understood."""
     levels: dict[str, Coverage] = {}
     warnings: list[Problem] = []
     for text, source in matrices:
-        found = _matrix_levels(text.removeprefix("\ufeff"), source, warnings)
-        levels.update(found)
+        levels.update(_matrix_levels(text.removeprefix("\ufeff"), source, warnings))
     return levels, warnings
 
 

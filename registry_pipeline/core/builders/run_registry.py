@@ -1,31 +1,16 @@
 """The run registry builder: one record per folder under each run root, with its seal verdict.
 
-Pure and deterministic: it reads the run roots and returns artifact bytes (no clock, no writes).
-Output 1 is `RUN_REGISTRY_v0_1.jsonl`, the seed system's v0.1 line byte for byte: the same
-fields, `files` the folder's top-level files, `warnings` the seed's own (`missing <file>`,
-`Failed to parse run.json: <reason>`, `run.json top-level is not an object`, then ours about
-unreadable subfolders), ASCII JSON, records ordered as the seed orders them.
-Output 2 is the companion `RUN_REGISTRY_SEAL_STATUS_v0_2.jsonl`, one line per v0.1 line in the
-same order: the seal verdict and the files below the top level. Downstream builders read both
-joined (`with_seal_warnings`). Run folders are immutable, so a folder that passed in the previous
-snapshot with the same ROOT_SHA256 is not hashed again; a full audit hashes everything and turns
-a once-passing folder that now fails into a finding.
+Pure and deterministic (no clock, no writes). `RUN_REGISTRY_v0_1.jsonl` is the seed system's v0.1
+line byte for byte (its fields, order, `warnings` wording, ASCII JSON); the companion
+`RUN_REGISTRY_SEAL_STATUS_v0_2.jsonl` holds, line for line, the seal verdict and the files below
+the top level. Downstream builders read both joined (`run_lines`).
 
-The reuse path is cheap: given the previous `RUN_REGISTRY_v0_1.jsonl` too, a folder that passed
-before costs three `lstat`s (its seal files are still regular files) and one small read (its
-MANIFEST.sha256 ROOT line equals the previous root); its previous v0.1 line is then reused as it
-was, without reading run.json. For an immutable folder that line is exactly what indexing it
-again would write. Without the previous v0.1 file, or when its line for the folder is not a
-plain passing line of the current format, the folder is listed and its line rebuilt (same
-verdict). "Passed unchanged" is the seal's verdict cache (`core.verified`, through
-`passed_unchanged`); the previous snapshot supplies the root it passed with and the line.
-
-Decisions: a configured root that does not exist yields no records and a warning in the stats;
-a run.json that Python's decoder reads but our strict reader refuses (a duplicate key, NaN) is a
-parse warning with our rule's words, where the seed's builder would have read it.
-
-`build` is the builder over a workspace; `run_lines` is how the downstream builders read a
-sealed run registry (each v0.1 line joined with its verdict as `seal:` warnings).
+Run folders are immutable: a folder that passed in the previous snapshot with the same ROOT_SHA256
+and is unchanged since (`passed_unchanged`, the seal's verdict cache) is not hashed again, and its
+previous v0.1 line is reused as it was (three `lstat`s and one small read, run.json not read); a
+full audit hashes everything and turns a once-passing folder that now fails into a finding.
+A configured root that does not exist is a warning in the stats; a run.json Python reads but our
+strict reader refuses (a duplicate key, NaN) is a parse warning in our rule's words.
 """
 
 from __future__ import annotations
@@ -73,7 +58,6 @@ class RunRoot:
     label: str
     """Workspace-relative POSIX path, e.g. `.codex/RUNS`: the `run_root` of its records."""
     path: Path
-    """Where it is on disk."""
 
 
 @dataclass(frozen=True)
@@ -99,9 +83,7 @@ class RunRegistryResult:
     """The two artifacts, byte for byte, and the build's stats."""
 
     registry_jsonl: bytes
-    """`RUN_REGISTRY_v0_1.jsonl`."""
     seal_status_jsonl: bytes
-    """`RUN_REGISTRY_SEAL_STATUS_v0_2.jsonl`."""
     stats: RunRegistryStats
 
     @property
@@ -127,14 +109,11 @@ class PreviousStatus:
     status: str
     """PASS, FAIL or UNSEALED."""
     manifest_root_sha256: str | None
-    """The root the verdict applies to."""
     tampered: bool
-    """Whether it was already found tampered."""
     index: int = -1
     """Its position (0-based) among the previous snapshot's lines; -1 when unknown."""
     nested_files: tuple[Any, ...] | None = None
-    """Its files below the top level as the companion listed them; None when that companion
-    predates the field (the folder is then listed again)."""
+    """None when the companion predates the field (the folder is then listed again)."""
 
 
 @dataclass(frozen=True)
@@ -147,19 +126,10 @@ class PreviousSnapshot:
     """The previous v0.1 lines (with their newline), paired with `records` by position; None
     when not given or when they do not pair up (then every folder is listed again)."""
 
-    def registry_line(self, prior: PreviousStatus) -> bytes | None:
-        """The previous v0.1 line of the folder `prior` describes, when it is known."""
-        if self.lines is None or not 0 <= prior.index < len(self.lines):
-            return None
-        return self.lines[prior.index]
-
 
 def load_previous(status_jsonl: bytes, registry_jsonl: bytes | None = None) -> PreviousSnapshot:
-    """Parse a previous companion file; a malformed one is a usage error naming the line.
-
-    `registry_jsonl`, the previous v0.1 file, enables the cheap reuse path; it is ignored
-    (every folder is listed again) when its line count differs from the companion's.
-    """
+    """Parse a previous companion file (a malformed one is a usage error naming the line) and,
+    for the cheap reuse path, the previous v0.1 file when its line count matches."""
     records: dict[str, PreviousStatus] = {}
     try:
         for number, row in iter_jsonl(status_jsonl):
@@ -390,21 +360,14 @@ def _status(
     }
 
 
-def verdict_of_line(status: Mapping[str, Any]) -> str:
-    """A companion line's verdict (`registry validate`'s word); a line written before verdicts
-    were recorded: its status, CONVERTED when its diagnosis says so."""
-    verdict = status.get("verdict")
-    if isinstance(verdict, str):
-        return verdict
-    if status.get("diagnosis") == LINE_ENDINGS_CONVERTED:
-        return CONVERTED
-    return str(status["status"])
-
-
 def _seal_warnings(status: Mapping[str, Any]) -> list[str]:
     """The verdict as stable warning strings: `seal:<VERDICT>`, then its problems as
-    `seal:<VERDICT>:<code>[:<path>]` (a folder that is not PASS)."""
-    verdict = verdict_of_line(status)
+    `seal:<VERDICT>:<code>[:<path>]`. A line written before verdicts were recorded: its status,
+    CONVERTED when its diagnosis says so."""
+    verdict = status.get("verdict")
+    if not isinstance(verdict, str):
+        converted = status.get("diagnosis") == LINE_ENDINGS_CONVERTED
+        verdict = CONVERTED if converted else str(status["status"])
     warnings = [f"seal:{verdict}"]
     for problem in status["problems"]:
         where = "" if problem["path"] is None else f":{problem['path']}"
@@ -423,15 +386,15 @@ def _reuse_line(
     root: RunRoot, name: str, previous: PreviousSnapshot, schemas: SchemaCatalog
 ) -> tuple[bytes, str | None, dict[str, Any]] | None:
     """The previous v0.1 line, its created_utc and a `reused` verdict, for a folder that may
-    keep its PASS (`_reusable_root`) and whose previous line is a plain passing line for this
-    very run_key and root in this builder's current line format, its companion line listing its
-    nested files; None (index the folder) otherwise."""
+    keep its PASS (`_reusable_root`) and whose previous line is this builder's plain passing
+    line for it; None (index the folder) otherwise."""
     run_id = printable(name)
     run_key = f"{root.label}::{run_id}"
     prior = previous.records.get(run_key)
     if prior is None or prior.nested_files is None or prior.manifest_root_sha256 is None:
         return None
-    raw = previous.registry_line(prior)
+    lines = previous.lines
+    raw = lines[prior.index] if lines is not None and 0 <= prior.index < len(lines) else None
     head = dumps_line(_identity(root.label, run_id))[:-2] + b',"created_utc":'
     if raw is None or not _plain_passing_line(raw, head, prior.manifest_root_sha256):
         return None
@@ -455,14 +418,9 @@ def _identity(label: str, run_id: str) -> dict[str, str]:
 
 
 def _plain_passing_line(raw: bytes, head: bytes, root: str) -> bool:
-    """Whether `raw` is the compact v0.1 line this builder writes for a passing folder.
-
-    Compared as bytes (no parsing: it runs once per reused folder): the identity fields up to
-    `created_utc`, the three seal flags, the root and the empty `warnings`, each exactly where
-    this builder writes them. A line of an older format (the verdict in `warnings`, nested files
-    in `files`, raw UTF-8) never ends this way, so it is rebuilt. The whole new file is still
-    schema-checked by the blocking check.
-    """
+    """Whether `raw` is the compact v0.1 line this builder writes for a passing folder, compared
+    as bytes (once per reused folder): a line of an older format never matches, so it is rebuilt
+    (the new file is still schema-checked by the blocking check)."""
     seal = (
         b',"has_run_json":true,"has_manifest_sha256":true,"has_manifest_json":true,'
         b'"manifest_root_sha256":"' + root.encode("ascii") + b'","files":'
@@ -600,14 +558,9 @@ def _files(scan: _Scan, *, top: bool) -> list[dict[str, Any]]:
 def with_seal_warnings(
     lines: Sequence[Mapping[str, Any]], statuses: Sequence[Mapping[str, Any]] | None
 ) -> list[Mapping[str, Any]]:
-    """The v0.1 lines, each with its companion verdict appended to `warnings` as `seal:` strings
-    (`seal:<VERDICT>`, `seal:<VERDICT>:<CODE>[:<path>]` for each problem, `seal:TAMPERED`,
-    `seal:DIAGNOSIS:<diagnosis>`), which `seal_status` and `tampered` read back.
-
-    The artifact keeps the seed's line byte for byte; the verdict lives in the companion file,
-    joined here by run_key. `statuses` None (a snapshot without the companion, as the seed's
-    own builder writes it) leaves the lines as they are: their seal status is unknown.
-    """
+    """The v0.1 lines, each with its companion verdict (joined by run_key) appended to
+    `warnings` as `seal:` strings (`_seal_warnings`), which `seal_status` and `tampered` read
+    back; `statuses` None (the seed's own snapshot, no companion) leaves them as they are."""
     if statuses is None:
         return list(lines)
     verdicts = {status.get("run_key"): status for status in statuses}

@@ -1,29 +1,11 @@
 """The system_health_report builder: one read-only view of registries, operations and drift.
 
-Pure and deterministic. It renders the same report model three ways: Markdown
-(`SYSTEM_HEALTH_REPORT_v0_1.md`), a self-contained HTML page (inline CSS and SVG charts, no
-scripts, no external resources, every text escaped), and `SYSTEM_HEALTH_SUMMARY_v0_1.json`
-(counts and scorecard).
-
-Inputs are plain parsed JSON:
-- `catalog_summary`: one object per catalog registry: `registry_id`, `kind`, `has_builder` (bool),
-  `latest_run_id` (str or null: the snapshot counted, the newest the inputs show, see
-  `visible_runs`), `latest_status` (`PASS` | `FAIL` | `none`: whether it validates), optional
-  `operation_id` (the operation that builds it), `in_scorecard` (false: not one of the
-  repository's registries, left out of the scorecard) and `this_report` (true: the registry
-  this build writes, counted as sealed).
-- `op_status_rows`: OPERATION_STATUS_TABLE_v0_1 rows; `op_status_detail`: `{"operations": [...]
-  or {op_id: {...}}, "unauthorized": [op_id or {"operation_id": ...}]}` with each operation's
-  `status` (`ok` | `failing` | `stale` | `never_run`).
-- `drift_v01`, `drift_detail`: the two drift_signals documents; `run_registry_lines`: RUN_REGISTRY
-  lines with `seal:` warnings; optional `drift_history`: earlier drift detail documents.
-
-The scorecard (`compute_scorecard` says what each figure counts, `RULE` what "sealed" means) and
-the HTML page's charts (`system_health_charts`) are computed from those inputs only.
-
-The report's words are Jinja2 templates (`templates/`, package data): `system_health_sections.j2`
-words the sections, which `system_health.md.j2` and `system_health.html.j2` render; the charts are
-drawn by `system_health_charts` (`charts.svg.j2`); `build` is the builder over sealed inputs.
+Pure and deterministic: from plain parsed inputs (`build_system_health`'s arguments) it renders one
+report model three ways: Markdown, a self-contained HTML page (inline CSS and SVG charts, no
+scripts, no external resources, every text escaped) and a JSON summary (counts and scorecard).
+The words are Jinja2 templates (`templates/`): `system_health_sections.j2` words the sections
+that `system_health.md.j2` and `system_health.html.j2` render; `system_health_charts` draws the
+charts. `build` is the builder over sealed inputs.
 """
 
 from __future__ import annotations
@@ -105,11 +87,8 @@ def cell(value: Any) -> str:
 
 
 def human_summary(summary: Any) -> str:
-    """A drift signal's summary with the Python reprs of its compared values rewritten.
-
-    Drift snapshots already sealed say `expected None, observed '0.1.0'`; the report shows
-    `expected (none), observed 0.1.0`. Text without such reprs is returned as it is.
-    """
+    """A drift signal's summary with the Python reprs that older sealed snapshots wrote
+    (`expected None, observed '0.1.0'`) rewritten as words (`expected (none), observed 0.1.0`)."""
     if not isinstance(summary, str):
         return cell(summary)
     summary = summary.replace("status None,", "status unknown,")
@@ -148,14 +127,11 @@ def _stale_threshold_days(detail: Mapping[str, Any]) -> int | None:
 
 
 def operation_statuses(detail: Mapping[str, Any]) -> dict[str, str]:
-    """Operation id to status from the status detail (a list or a mapping of operations)."""
-    found = {
-        str(entry.get("operation_id")): entry.get("status") for entry in detail_operations(detail)
-    }
-    # `unknown` when the detail records none (never the text `None`)
+    """Operation id to status from the status detail; `unknown` when it records none."""
     return {
-        op: status if isinstance(status, str) and status else "unknown"
-        for op, status in found.items()
+        str(entry.get("operation_id")): status if isinstance(status, str) and status else "unknown"
+        for entry in detail_operations(detail)
+        for status in [entry.get("status")]
     }
 
 
@@ -188,23 +164,11 @@ def visible_runs(
     run_registry_lines: Sequence[Mapping[str, Any]], inputs: Mapping[str, Mapping[str, Any]]
 ) -> frozenset[str]:
     """Run ids (of the workspace's own run root) the report may count: those the input run
-    registry indexes, the input snapshots (`inputs`: run id -> its run.json) and theirs.
+    registry indexes, the input snapshots (`inputs`: run id -> its run.json) and their inputs.
 
-    A registry counts as sealed when the snapshot the report counts for it passes its seal and its
-    schema (inspected when the report is built). The snapshot counted is the newest of those the
-    report's sealed inputs show (`visible_runs`): the input snapshots themselves, the snapshots they
-    were built from (their run.json `inputs`), and the run folders the input run registry indexes.
-
-    So nothing sealed after the inputs changes the report, whatever the order of the run's steps:
-    `registry_delta_log` (built from the same inputs in the same run, not read by the report) and a
-    source sealed in the same run that no input reads count by their earlier snapshot, or as not
-    sealed when they have none, until the next report; a report rebuilt from the same inputs is
-    byte-identical. The report itself (`this_report`) counts as sealed: the build that writes it
-    seals it, and a report whose seal or schema fails is a failed build, never read as a report
-    (the seed counts its health report as never sealed: presentation-only).
-
-    The catalog's excluded registries count as not sealed, with the catalog's reason; registries
-    with `in_scorecard: false` (what adoption added to feed a builder) are not counted at all.
+    So nothing sealed after the inputs changes the report (`RULE`): a registry sealed later in
+    the same run (the delta log) counts by its earlier snapshot until the next report, and a
+    report rebuilt from the same inputs is byte-identical.
     """
     seen = set(inputs)
     for line in run_registry_lines:
@@ -266,8 +230,7 @@ NO_EXECUTABLES = "the operations catalog names no executables"
 
 
 def ratio(count: int, total: int) -> dict[str, Any]:
-    """A scorecard figure: `count` of `total`, and `percent` to one decimal (None when total is
-    0)."""
+    """A scorecard figure: `count` of `total`, `percent` to one decimal (None when total is 0)."""
     percent = round(100 * count / total, 1) if total else None
     return {"count": count, "total": total, "percent": percent}
 
@@ -278,27 +241,15 @@ def compute_scorecard(
     op_status_detail: Mapping[str, Any] | None = None,
     excluded: Sequence[tuple[str, str]] = (),
 ) -> dict[str, Any]:
-    """The governance scorecard: its figures computed from the catalog summary and the status
-    inputs.
+    """The governance scorecard; each ratio is `{count, total, percent}` (`ratio`).
 
-    - `enforcement_c3_plus`: canonical operations (the v0.1 status rows) at coverage level C3, C4 or
-      C5, of all of them: the seed's "Enforcement Coverage (C3+)"; `below_c3` names the others with
-      their level. `check_coverage` is the same ratio under its earlier name.
-    - `sealed_registries`: registries sealed here, of the repository's registries: the catalog's,
-      less those adoption added to feed a builder (`in_scorecard: false`), plus those the catalog
-      excludes (an external database has no snapshot): the seed's "Registries with Seals", 9 of 13
-      in its own scorecard. What "sealed" means, for the report itself and for registries sealed
-      later in the same run (the delta log) too, is `RULE` (see `visible_runs`); `registries`
-      lists each one counted, with why it is not sealed.
+    - `enforcement_c3_plus` (alias `check_coverage`): canonical operations (the status rows) at
+      C3..C5, the seed's "Enforcement Coverage (C3+)"; `below_c3` names the others.
+    - `sealed_registries`: registries sealed (`RULE`) of the repository's: the catalog's less
+      `in_scorecard: false`, plus the catalog's `excluded` (id, reason), the seed's "Registries
+      with Seals"; `registries` lists each with why it is not sealed.
     - `operations_with_builders`: operations built by a catalog registry that has a builder.
-    - `executables`: the files the operations catalog binds to operations (its Bound Executables):
-      `count` distinct paths over every operation, and `operations_bound`, canonical operations
-      binding at least one of all canonical operations (the others in `unbound_operations`). Null
-      when no operation names any (a JSON catalog), `executables_reason` then saying so.
-
-    Each ratio is `{count, total, percent}` (percent to one decimal, null when total is 0).
-
-    `excluded`: the catalog's (id, reason).
+    - `executables`: the Bound Executables of the catalog (`_executables`), null when none.
     """
     built_ops = {
         entry.get("operation_id")
@@ -365,90 +316,9 @@ def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}%"
 
 
-def report_sections(
-    scorecard: Mapping[str, Any], signals: Sequence[Mapping[str, Any]], **inputs: Any
-) -> list[dict[str, Any]]:
-    """The report's sections, worded by `templates/system_health_sections.j2` from the parsed
-    inputs (`build_system_health`'s, by the names the template reads), the scorecard and the
-    drift signals: each a `title`, bullet `notes` and a table (`headers`, `rows`), and `alarms`:
-    the columns whose `yes` is bad news (drift), shaded so on the HTML page; elsewhere a `yes`
-    is just an answer (a builder exists)."""
-    detail = inputs["op_status_detail"]
-    context = {
-        **inputs,
-        "scorecard": scorecard,
-        "signals": signals,
-        "operations": detail_operations(detail),
-        "op_rows": sorted(inputs["op_status_rows"], key=lambda r: str(r.get("operation_id"))),
-        "statuses": operation_statuses(detail),
-        "unauthorized": unauthorized_operations(detail),
-        "canon_notes": canon_notes(inputs["drift_v01"]),
-        "seal_counts": seal_counts,
-        "seal_statuses": SEAL_STATUSES,
-        "describe": describe,
-        "cell": cell,
-        "tri": tri_state,
-        "summary": human_summary,
-        "percent": _percent,
-        "rule": RULE,
-        "no_executables": NO_EXECUTABLES,
-    }
-    module = templates().get_template("system_health_sections.j2").make_module(context)
-    sections: list[dict[str, Any]] = module.sections  # type: ignore[attr-defined]
-    return [{"notes": (), "headers": (), "rows": (), "alarms": (), **s} for s in sections]
-
-
 OP_STATUSES = (*STATUSES, "unknown")
 MAX_LIST = 20
 """Rows per category list in the summary, as in the seed system's summaries."""
-
-
-def _summary(
-    scorecard: Mapping[str, Any],
-    catalog_summary: Sequence[Mapping[str, Any]],
-    rows: Sequence[Mapping[str, Any]],
-    statuses: Mapping[str, str],
-    unauthorized: Sequence[str],
-    lines: Sequence[Mapping[str, Any]],
-    signals: Sequence[Mapping[str, Any]],
-    drift_v01: Mapping[str, Any],
-    as_of: str,
-) -> dict[str, Any]:
-    """The JSON summary: seed-compatible operation counts and per-category lists of operation
-    rows (at most MAX_LIST each), our counts, and the scorecard."""
-    by_status = Counter(statuses.get(str(row.get("operation_id")), "unknown") for row in rows)
-    categories = {
-        "observed": [r for r in rows if r.get("run_evidence_state") == "OBSERVED"],
-        "stale": [r for r in rows if statuses.get(str(r.get("operation_id"))) == "stale"],
-        "legacy_only": [r for r in rows if r.get("run_evidence_state") == "LEGACY_ONLY"],
-        "unobserved": [r for r in rows if r.get("run_evidence_state") == "UNOBSERVED"],
-        "coverage_below_c3": [r for r in rows if r.get("coverage_level") not in CHECKED_LEVELS],
-        "drifting": [r for r in rows if r.get("op_drift") is True],
-    }
-    seals = seal_counts(lines)
-    counted = ("observed", "stale", "drifting", "legacy_only", "unobserved", "coverage_below_c3")
-    lists: dict[str, Any] = {"max_list": MAX_LIST}
-    lists.update({name: [dict(row) for row in m[:MAX_LIST]] for name, m in categories.items()})
-    return {
-        "summary_version": "0.1",
-        "generated_utc": as_of,
-        "counts": {
-            "total_ops": len(rows),
-            **{name: len(categories[name]) for name in counted},
-            "operations_by_status": {status: by_status[status] for status in OP_STATUSES},
-            "unauthorized_ops": len(unauthorized),
-            "registries": len(catalog_summary),
-            "run_folders": len(lines),
-            "run_folders_by_seal": {s: seals[s] for s in (*SEAL_STATUSES, "TAMPERED")},
-            "drift_signals": value_counts(signal.get("value") for signal in signals),
-        },
-        "scorecard": scorecard,
-        "unauthorized_operations": list(unauthorized),
-        "system_drift": dict(drift_v01.get("system_drift", {})),
-        **lists,
-        "drifting_ops": lists["drifting"],
-        "truncated": {name: len(m) > MAX_LIST for name, m in categories.items()},
-    }
 
 
 def build_system_health(
@@ -467,35 +337,83 @@ def build_system_health(
 ) -> dict[str, bytes]:
     """Artifact name to bytes for the Markdown report, the HTML page and the JSON summary.
 
-    `input_sources` (the seed summary's field: input name -> workspace-relative artifact path of
-    the sealed snapshot read) is recorded as given; `write_overrides` are the records of the
-    write path's overrides log (`add-entry --no-check`), shown newest first; `drift_history`
-    are earlier drift detail documents, oldest first, drawn before `drift_detail` in the drift
-    chart of the HTML page; `excluded` are the catalog's excluded registries (id, reason), which
-    the scorecard counts as not sealed.
+    `input_sources`: input name -> the sealed artifact read (recorded as given); `write_overrides`:
+    the write path's override records; `drift_history`: earlier drift details, oldest first, drawn
+    before `drift_detail`; `excluded`: the catalog's excluded (id, reason), counted not sealed.
     """
     scorecard = compute_scorecard(catalog_summary, op_status_rows, op_status_detail, excluded)
     statuses = operation_statuses(op_status_detail)
     unauthorized = unauthorized_operations(op_status_detail)
     signals = [s for s in drift_detail.get("signals", ()) if isinstance(s, Mapping)]
-    sections = report_sections(
-        scorecard,
-        signals,
-        catalog_summary=catalog_summary,
-        op_status_rows=op_status_rows,
-        op_status_detail=op_status_detail,
-        drift_v01=drift_v01,
-        lines=run_registry_lines,
-        overrides=write_overrides,
-    )
+    # the sections as `templates/system_health_sections.j2` words them: each a `title`, bullet
+    # `notes`, a table (`headers`, `rows`) and `alarms`, the columns whose `yes` is bad news
+    # (drift), shaded on the HTML page
+    context = {
+        "catalog_summary": catalog_summary,
+        "op_status_detail": op_status_detail,
+        "drift_v01": drift_v01,
+        "lines": run_registry_lines,
+        "overrides": write_overrides,
+        "scorecard": scorecard,
+        "signals": signals,
+        "operations": detail_operations(op_status_detail),
+        "op_rows": sorted(op_status_rows, key=lambda row: str(row.get("operation_id"))),
+        "statuses": statuses,
+        "unauthorized": unauthorized,
+        "canon_notes": canon_notes(drift_v01),
+        "seal_counts": seal_counts,
+        "seal_statuses": SEAL_STATUSES,
+        "describe": describe,
+        "cell": cell,
+        "tri": tri_state,
+        "summary": human_summary,
+        "percent": _percent,
+        "rule": RULE,
+        "no_executables": NO_EXECUTABLES,
+    }
+    module = templates().get_template("system_health_sections.j2").make_module(context)
+    found: list[dict[str, Any]] = module.sections  # type: ignore[attr-defined]
+    sections = [{"notes": (), "headers": (), "rows": (), "alarms": (), **s} for s in found]
     charts = report_charts(catalog_summary, run_registry_lines, [*drift_history, drift_detail])
-    summary = _summary(
-        scorecard, catalog_summary, op_status_rows, statuses, unauthorized, run_registry_lines,
-        signals, drift_v01, as_of,
-    )  # fmt: skip
-    summary["stale_threshold_days"] = _stale_threshold_days(op_status_detail)
-    summary["input_sources"] = dict(sorted((input_sources or {}).items()))
-    summary["write_overrides"] = len(write_overrides)
+    # the JSON summary: the seed's operation counts and per-category lists of rows, ours, the
+    # scorecard
+    rows = op_status_rows
+    by_status = Counter(statuses.get(str(row.get("operation_id")), "unknown") for row in rows)
+    categories = {
+        "observed": [r for r in rows if r.get("run_evidence_state") == "OBSERVED"],
+        "stale": [r for r in rows if statuses.get(str(r.get("operation_id"))) == "stale"],
+        "legacy_only": [r for r in rows if r.get("run_evidence_state") == "LEGACY_ONLY"],
+        "unobserved": [r for r in rows if r.get("run_evidence_state") == "UNOBSERVED"],
+        "coverage_below_c3": [r for r in rows if r.get("coverage_level") not in CHECKED_LEVELS],
+        "drifting": [r for r in rows if r.get("op_drift") is True],
+    }
+    seals = seal_counts(run_registry_lines)
+    counted = ("observed", "stale", "drifting", "legacy_only", "unobserved", "coverage_below_c3")
+    lists: dict[str, Any] = {"max_list": MAX_LIST}
+    lists.update({name: [dict(row) for row in m[:MAX_LIST]] for name, m in categories.items()})
+    summary = {
+        "summary_version": "0.1",
+        "generated_utc": as_of,
+        "counts": {
+            "total_ops": len(rows),
+            **{name: len(categories[name]) for name in counted},
+            "operations_by_status": {status: by_status[status] for status in OP_STATUSES},
+            "unauthorized_ops": len(unauthorized),
+            "registries": len(catalog_summary),
+            "run_folders": len(run_registry_lines),
+            "run_folders_by_seal": {s: seals[s] for s in (*SEAL_STATUSES, "TAMPERED")},
+            "drift_signals": value_counts(signal.get("value") for signal in signals),
+        },
+        "scorecard": scorecard,
+        "unauthorized_operations": list(unauthorized),
+        "system_drift": dict(drift_v01.get("system_drift", {})),
+        **lists,
+        "drifting_ops": lists["drifting"],
+        "truncated": {name: len(m) > MAX_LIST for name, m in categories.items()},
+        "stale_threshold_days": _stale_threshold_days(op_status_detail),
+        "input_sources": dict(sorted((input_sources or {}).items())),
+        "write_overrides": len(write_overrides),
+    }
     template = templates().get_template
     markdown = template("system_health.md.j2").render(sections=sections, as_of=as_of)
     page = template("system_health.html.j2").render(sections=sections, as_of=as_of, charts=charts)

@@ -1,10 +1,6 @@
-"""The health report's charts, drawn as inline SVG: run folders per day by seal status, the seal
-pass rate per registry, drift signals over time; two shapes, stacked columns and share bars.
-
-Deterministic (the page they go into is sealed and hashed): geometry printed with at most one
-decimal, no scripts, fonts or external references, every text escaped. Each chart is an
-`<svg role="img">` with an `aria-label`, a `<title>` and a `<desc>`; values are written next to
-the marks and every mark carries a `<title>` (a tooltip).
+"""The health report's charts as inline SVG (`templates/charts.svg.j2`): run folders per day by
+seal status, the seal pass rate per registry, drift signals over time. Deterministic (the page is
+sealed): geometry with at most one decimal, no scripts, fonts or external references.
 """
 
 from __future__ import annotations
@@ -48,9 +44,8 @@ def column_chart(
     legend: Sequence[str],
     empty: str,
 ) -> str:
-    """Stacked columns (`{label, values}`: written under the column, one value per series),
-    `series` (name, colour) drawn bottom up, `legend` the text beside each series' swatch. More
-    than 8 columns: labels turned 40 degrees, room left for the first."""
+    """Stacked columns (`{label, values}`, one value per series), `series` (name, colour) drawn
+    bottom up, `legend` the text beside each series' swatch."""
     y_max = _nice_ceiling(max((sum(column["values"]) for column in columns), default=1))
     entries = [(text, colour) for text, (_, colour) in zip(legend, series, strict=True)]
     svg = _macros().column_chart(chart_id, title, desc, columns, series, entries, empty, y_max)
@@ -83,9 +78,7 @@ class Chart:
     """One chart of the HTML report."""
 
     chart_id: str
-    """The `id` of its `<svg>` (unique in the page)."""
     title: str
-    """What it shows: its heading and its SVG `<title>`."""
     svg: str
     """The `<svg>` element, inlined in the page (no XML declaration, no namespace)."""
     caption: str
@@ -183,9 +176,7 @@ def runs_per_day_chart(lines: Sequence[Mapping[str, Any]]) -> Chart:
 def pass_rate_chart(
     catalog_summary: Sequence[Mapping[str, Any]], lines: Sequence[Mapping[str, Any]]
 ) -> Chart:
-    """Per registry, the share of its indexed run folders whose seal verifies: a bar (`{label,
-    count, total, text}`) draws `count` of `total` in PASS_COLOUR and the rest in FAIL_COLOUR (a
-    total of 0: no bar), `text` written right of it."""
+    """Per registry, the share of its indexed run folders whose seal verifies."""
     bars = []
     for registry_id, passed, total, latest in pass_rates(catalog_summary, lines):
         figure = f"{passed}/{total} · {percent(passed, total)}%" if total else "no run folder"

@@ -742,7 +742,7 @@ def test_full_audit_ignores_the_previous_lines(
 
 
 def test_previous_lines_by_position(
-    workspace: Workspace, catalog: SchemaCatalog, make_run: MakeRun
+    workspace: Workspace, catalog: SchemaCatalog, make_run: MakeRun, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     runs = sorted(make_run().run_id for _ in range(3))
     first = build(workspace, catalog)
@@ -752,9 +752,23 @@ def test_previous_lines_by_position(
     for position, run_id in enumerate(runs):
         prior = snapshot.records.get(f"{RUNS}::{run_id}")
         assert prior is not None and prior.index == position
-        assert snapshot.registry_line(prior) == rows[position]
-    for index in (3, -1):  # no such line
-        assert snapshot.registry_line(dataclasses.replace(prior, index=index)) is None
+        assert snapshot.lines[prior.index] == rows[position]
+    scans: list[Path] = []
+    real_scan = run_registry._scan
+    monkeypatch.setattr(
+        run_registry, "_scan", lambda folder: scans.append(folder) or real_scan(folder)
+    )
+    for index in (3, -1):  # no such line: every folder listed again, the same bytes
+        records = {k: dataclasses.replace(v, index=index) for k, v in snapshot.records.items()}
+        again = build_run_registry(
+            [RunRoot(RUNS, workspace.runs_dir)],
+            previous=PreviousSnapshot(records, snapshot.lines),
+            full_audit=False,
+            schemas=catalog,
+        )
+        assert again.registry_jsonl == first.registry_jsonl
+        assert len(scans) == len(runs)
+        scans.clear()
     empty = load_previous(b"", b"")
     assert empty.lines is not None and len(empty.lines) == 0
 
