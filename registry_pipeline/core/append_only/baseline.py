@@ -1,14 +1,8 @@
 """The published version a catalog is checked against: a file, a git ref, or a sealed snapshot.
 
-`check_bytes` is the one entry point every path takes (the CLI, the pre-commit hook and the
-pipeline's blocking check): parse both versions strictly, then `check_catalog`.
-
-`check_file` checks one catalog file as CI and pre-commit check it: the registry's schema,
-exactly as the build applies it (`source_problems`, the function a source asset calls before it
-seals anything), then the append-only rules against the published version (`check_catalog`,
-which the pipeline's blocking check calls), so `registry check-append-only` and the build never
-disagree about a file. Every problem names the entry it lies in beside its JSON pointer.
-"""
+`check_file` checks one catalog file as CI and pre-commit do: the registry's schema exactly as
+the build applies it (`source_problems`), then the append-only rules against the published
+version (`check_catalog`), so `registry check-append-only` and the build never disagree."""
 
 from __future__ import annotations
 
@@ -51,8 +45,7 @@ class Baseline:
     """The file, `REF:path`, or `run_id/relpath`; for `none`, what was looked for, if anything."""
     data: bytes | None
     missing: str = "BASELINE_MISSING"
-    """For `none`: the reason code `--require-baseline` refuses it with
-    (`BASELINE_REF_UNRESOLVABLE` when the ref itself is not there)."""
+    """For `none`: the reason code `--require-baseline` refuses it with."""
     why: str = "no baseline was given (--baseline FILE or --baseline-git REF)"
     """For `none`: why there is no published version, in words."""
 
@@ -61,8 +54,7 @@ class Baseline:
         return {"kind": self.kind, "source": self.source, "first_publish": self.data is None}
 
     def required(self, where: str) -> Baseline:
-        """This baseline; a usage error naming what was looked for when there is none (a CI
-        job on a shallow clone must not pass as a first publish)."""
+        """This baseline; a usage error naming what was looked for when there is none."""
         if self.data is None:
             raise UsageError(
                 f"{self.why}; --require-baseline refuses to check it as a first publish",
@@ -76,9 +68,8 @@ NO_BASELINE = Baseline("none", None, None)
 
 
 def git_baseline(path: Path, ref: str) -> Baseline:
-    """`git show REF:<path>`, else `origin/REF` (the seed's locked strategy); neither: a first
-    publish (`none`, saying whether the refs resolve at all). A usage error outside a git
-    repository, and for a ref git would read as an option."""
+    """`git show REF:<path>`, else `origin/REF`; neither: a first publish (`none`, saying whether
+    the refs resolve). A usage error outside a git repository, and for a ref like an option."""
     if not ref or ref.startswith("-") or any(c in ref for c in ":\0\n"):
         raise UsageError(
             f"--baseline-git {ref!r} is not a ref (it must not be empty, start with '-', or "
@@ -136,8 +127,7 @@ def check_bytes(current: bytes, baseline: Baseline, rules: Rules, where: str) ->
 
 
 def parse_current(data: bytes, where: str) -> Any:
-    """The checked file, parsed strictly; a usage error with the strict rule it breaks as its
-    code (`JSON_INVALID`, `JSON_NON_FINITE` for a number such as 1e400, ...)."""
+    """The checked file, parsed strictly; a usage error with the strict rule it breaks as code."""
     try:
         return loads_strict(data)
     except JSONDecodeProblem as exc:
@@ -169,8 +159,8 @@ def parse_baseline(baseline: Baseline, where: str) -> Any | None:
 def check_files(
     files: Mapping[str, bytes], published: Mapping[str, bytes] | None, rules: Rules, label: str
 ) -> dict[str, Report]:
-    """Each JSON file of a source snapshot against the same file of the published snapshot
-    (`label`: its run id; None: nothing published yet)."""
+    """Each JSON file of a source snapshot against the same file of the published one
+    (`label`: its run id)."""
     reports = {}
     for relpath in sorted(files):
         if not relpath.endswith(".json"):
@@ -184,9 +174,8 @@ def check_files(
 
 
 def violation_rows(reports: Mapping[str, Report], *, sealed: bool = False) -> list[dict[str, Any]]:
-    """Every violation as `{"file", "code", "id", ...}`, files in name order: the blocking
-    check's metadata (with each one's `entry_id`), or, `sealed`, the diagnostics file's v0_1
-    lines."""
+    """Every violation as `{"file", "code", "id", ...}`, files in name order (see
+    `violation_row`)."""
     return [
         {"file": relpath, **violation_row(violation, sealed=sealed)}
         for relpath, report in sorted(reports.items())
@@ -225,13 +214,11 @@ class FileCheck:
         return not self.schema_problems and self.report.ok
 
     def problems(self) -> list[dict[str, object]]:
-        """Every problem as a problem object (`path` the file, `field` the JSON pointer, then
-        `entry_id`, the id of the entry it lies in, where there is one)."""
+        """Every problem as a problem object (with its entry's `entry_id`, where it has one)."""
         return [problem for problem, _where in self.located()]
 
     def located(self) -> list[tuple[dict[str, object], str]]:
-        """Every problem object with its place in words: the JSON pointer with the entry named
-        beside it (`/roles/38 (role_id=newbie_1)/extract_contracts`), `/` for the document."""
+        """Every problem object with its place in words (the JSON pointer, its entry named)."""
         found: list[tuple[dict[str, object], str]] = []
         for problem in self.schema_problems:
             entry = self.entries.get(problem.field or "")
@@ -270,8 +257,7 @@ def check_file(
     where: str,
 ) -> FileCheck:
     """`data` (sealed under `relpath`, named `where` to the user) against its schema and, under
-    `rules`, against `baseline`. Unparseable input is a usage error with the strict rule it
-    breaks as its code; a document without the entries array is CATALOG_SHAPE."""
+    `rules`, against `baseline`."""
     document = parse_current(data, where)
     published = parse_baseline(baseline, where)
     governing = schemas.for_artifact(relpath)

@@ -1,19 +1,12 @@
-"""`registry add-entry` and `registry deprecate`: one entry inserted, updated or marked deprecated,
-checked, spliced, written atomically; the steps every governed write takes.
+"""`registry add-entry` and `registry deprecate`: one entry inserted, updated or marked deprecated.
 
 Under the workspace's write lock the files are read again, the entry is validated, the
 coordination rules (and a governed source's append-only rules) run on the workspace as it would
-be, and only then is the one changed file replaced (temporary file, fsync, rename). Errors block
-the write unless `--no-check` with a reason, which appends an override record first, then
-writes (`logs.write_audited`); the audit is written before the file is replaced. Every place
-written is checked first (UNSAFE_PATH).
-
-`deprecate` is seed 002's lifecycle ("explicit deprecation allowed; removal forbidden") for any
-type, through the same path: the entry keeps its place and every other field; only its
-lifecycle field changes (the declared one, else `lifecycle` or `status`: the first the entry
-has, then the first its schema accepts), and the reason goes to the notes log. Nothing removes
-an entry. `--dry-run` prints the unified diff (`patch -p1` applies it); an update that would
-change a field's JSON type is FIELD_TYPE_CHANGED."""
+be, and only then is the one changed file replaced atomically; errors block the write unless
+`--no-check` with a reason, whose override record is appended first. `deprecate` (seed 002:
+"explicit deprecation allowed; removal forbidden") changes only the entry's lifecycle field (the
+declared one, else `lifecycle` or `status`: the first the entry has, then the first its schema
+accepts); nothing removes an entry."""
 
 from __future__ import annotations
 
@@ -171,8 +164,7 @@ def locked(
     goal: Target, files: list[str], timeout: float
 ) -> Iterator[tuple[dict[str, TypeContent], Path | None]]:
     """Hold the workspace's write lock, every place a write may touch checked first
-    (UNSAFE_PATH); yields the contents the write reads, read again under the lock, and the
-    parse cache."""
+    (UNSAFE_PATH); yields the contents the write reads, read under the lock, and the cache."""
     root = goal.workspace.root
     lock, cache = root / LOCK_RELPATH, cache_dir(root)
     logs = [root / OVERRIDES_RELPATH, root / NOTES_RELPATH]
@@ -183,8 +175,7 @@ def locked(
 
 
 def read_all(goal: Target, parse: Callable[..., ParsedFile]) -> dict[str, TypeContent]:
-    """The written type's entries and those of every type its rules read; REGISTRY_FILE_INVALID
-    when one of them cannot be read."""
+    """The entries of the written type and of every type its rules read; REGISTRY_FILE_INVALID."""
     root, types = goal.workspace.root, goal.types
     needed = {goal.entry_type.name} | {n for rule in goal.coordination.rules for n in rule.types}
     contents = {name: read_type(root, types[name], parse) for name in sorted(needed)}
@@ -196,7 +187,7 @@ def read_all(goal: Target, parse: Callable[..., ParsedFile]) -> dict[str, TypeCo
 
 def plan(goal: Target, contents: dict[str, TypeContent], key: str, value: Any) -> Plan:
     """The entry `key` with `value` in its file, checked: field types, the file's schema, the
-    coordination rules on the workspace as it would be, a governed source's promises."""
+    coordination rules, a governed source's promises."""
     target_type = goal.entry_type
     content = contents[target_type.name]
     old = content.entries.get(key)
@@ -239,8 +230,7 @@ def bad(type_name: str, key: str | None, where: str, message: str) -> Problem:
 def _governed_name(
     schemas: SchemaCatalog, target_type: EntryType, key: str, content: TypeContent
 ) -> None:
-    """UNGOVERNED_NAME when the type's files are governed by a schema (by name) but the new
-    entry's file name is not: it would be sealed unchecked."""
+    """UNGOVERNED_NAME when a schema governs the type's files by name but not the new one's."""
     name = Path(target_type.file_of(key)).name
     if target_type.layout != "files" or schemas.for_artifact(name) is not None:
         return
@@ -288,8 +278,8 @@ def finish(
     reason: str | None,
     audit: list[Record] | None = None,
 ) -> WriteResult:
-    """Write the planned file unless blocked, a dry run or unchanged: the override record
-    (`--no-check` despite errors) first, then the notes and `audit`, then the file."""
+    """Write the planned file unless blocked, a dry run or unchanged: the override record first,
+    then the notes and `audit`, then the file."""
     blocking = errors(planned.findings)
     result = replace(
         result, findings=tuple(planned.findings), blocked=bool(blocking) and not no_check
@@ -311,7 +301,7 @@ def finish(
 
 def _override(planned: Plan, result: WriteResult, reason: str | None) -> dict[str, Any]:
     """The override record of a `--no-check` write: who, what, why, the findings it skipped and
-    the file's SHA-256 before and after (after: what the write will leave)."""
+    the file's SHA-256 before and after."""
     return {
         "recorded_utc": stamp(),
         "who": actor(),
@@ -358,8 +348,8 @@ def add_entry(
 
 
 def split_entry(entry_type: EntryType, entry: Any) -> tuple[str, Any]:
-    """(key, value) of an entry as given; ENTRY_INVALID naming the field when it has no usable
-    key. A map type's (or key-less files type's) entry is `{key: value}`."""
+    """(key, value) of an entry as given (`{key: value}` for a type without a key field);
+    ENTRY_INVALID naming the field when it has no usable key."""
     name, nameless = entry_type.name, "the key must be a non-empty string"
     if not isinstance(entry, dict):
         raise entry_error([bad(name, None, "", "an entry must be an object")])
@@ -434,8 +424,7 @@ def _existing(content: TypeContent, key: str) -> Entry:
 
 
 def _marker(goal: Target, content: TypeContent, old: Entry) -> Lifecycle:
-    """The lifecycle marker to set: ALREADY_DEPRECATED when the entry carries one already,
-    NOT_DEPRECATABLE when no marker fits the type."""
+    """The lifecycle marker to set; ALREADY_DEPRECATED, NOT_DEPRECATABLE."""
     name = goal.entry_type.name
     declared = goal.coordination.lifecycle.get(name)
     already = deprecated_by(old.value, declared)
@@ -464,8 +453,7 @@ def _marker(goal: Target, content: TypeContent, old: Entry) -> Lifecycle:
 
 
 def _accepts(goal: Target, content: TypeContent, old: Entry, value: Any) -> bool:
-    """Whether the type's schema (its entry schema, else its file's) accepts the entry as
-    `value`; a type no schema governs accepts any."""
+    """Whether the type's entry schema, else its file's, accepts the entry as `value`."""
     entry_type, root = goal.entry_type, goal.workspace.root
     if entry_type.schema is not None:
         return not entry_violations(root, entry_type, old.key, value)
@@ -493,8 +481,8 @@ HUNK = re.compile(r"^@@ -(\d+)(,\d+)? \+(\d+)")
 
 
 def unified_diff(file: str, before: bytes | None, after: bytes, context: int = 3) -> str:
-    """The change as a unified diff (what `--dry-run` prints). Only the changed region is
-    compared (a splice changes one region): linear in the file, not quadratic."""
+    """The change as a unified diff (`--dry-run`), of the changed region only: linear, not
+    quadratic in the file."""
     old = before.decode("utf-8", "replace").splitlines(keepends=True) if before else []
     new = after.decode("utf-8", "replace").splitlines(keepends=True)
     prefix = 0
