@@ -6,7 +6,6 @@ version (`check_catalog`), so `registry check-append-only` and the build never d
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from registry_pipeline.core.append_only.check import (
 )
 from registry_pipeline.core.append_only.rules import Rules
 from registry_pipeline.core.errors import Problem, UsageError
-from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
+from registry_pipeline.core.json_strict import JSONDecodeProblem, dumps_compact, loads_strict
 from registry_pipeline.core.seal.pointer_lines import pointer_lines
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.gitcheck import git_output
@@ -70,31 +69,22 @@ NO_BASELINE = Baseline("none", None, None)
 def git_baseline(path: Path, ref: str) -> Baseline:
     """`git show REF:<path>`, else `origin/REF`; neither: a first publish (`none`, saying whether
     the refs resolve). A usage error outside a git repository, and for a ref like an option."""
+
+    def refused(message: str, code: str = "NOT_A_GIT_REPOSITORY") -> UsageError:
+        return UsageError(f"--baseline-git {message}", code=code, path=str(path))
+
     if not ref or ref.startswith("-") or any(c in ref for c in ":\0\n"):
-        raise UsageError(
-            f"--baseline-git {ref!r} is not a ref (it must not be empty, start with '-', or "
-            "hold ':' or a newline)",
-            code="BASELINE_REF_INVALID",
-            path=str(path),
-        )
+        why = "it must not be empty, start with '-', or hold ':' or a newline"
+        raise refused(f"{ref!r} is not a ref ({why})", "BASELINE_REF_INVALID")
     top = git_output(path.parent, "rev-parse", "--show-toplevel")
     if top is None:
-        raise UsageError(
-            "--baseline-git needs the file to be inside a git repository",
-            code="NOT_A_GIT_REPOSITORY",
-            path=str(path),
-        )
+        raise refused("needs the file to be inside a git repository")
     try:
         relpath = path.resolve().relative_to(Path(top.decode().strip()).resolve()).as_posix()
     except ValueError:
-        raise UsageError(
-            "--baseline-git needs the file itself inside the repository (it resolves outside)",
-            code="NOT_A_GIT_REPOSITORY",
-            path=str(path),
-        ) from None
-    candidates = (ref, f"origin/{ref}")
+        raise refused("needs the file itself inside the repository (it resolves outside)") from None
     resolved = []
-    for candidate in candidates:
+    for candidate in (ref, f"origin/{ref}"):
         commit = git_output(
             path.parent, "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}"
         )
@@ -119,41 +109,22 @@ def git_baseline(path: Path, ref: str) -> Baseline:
     return Baseline("none", f"{tried} (neither exists)", None, "BASELINE_MISSING", why)
 
 
-def check_bytes(current: bytes, baseline: Baseline, rules: Rules, where: str) -> Report:
-    """Parse the current file and its baseline strictly and check one against the other."""
-    return check_catalog(
-        parse_current(current, where), parse_baseline(baseline, where), rules, where
-    )
-
-
-def parse_current(data: bytes, where: str) -> Any:
-    """The checked file, parsed strictly; a usage error with the strict rule it breaks as code."""
+def _parsed(data: bytes, where: str, baseline: Baseline | None = None) -> Any:
+    """`data` parsed strictly; a usage error with the strict rule it breaks as its code, or
+    BASELINE_UNREADABLE for the `baseline`'s bytes."""
     try:
         return loads_strict(data)
     except JSONDecodeProblem as exc:
-        raise UsageError(
-            f"not valid JSON: {exc.message}",
-            code=exc.code,
-            path=where,
-            line=exc.line,
-            column=exc.column,
-        ) from None
+        message, code = f"not valid JSON: {exc.message}", exc.code
+        if baseline is not None:
+            message, code = f"the baseline is not valid JSON: {exc}", "BASELINE_UNREADABLE"
+            where = baseline.source or where
+        raise UsageError(message, code=code, path=where, line=exc.line, column=exc.column) from None
 
 
-def parse_baseline(baseline: Baseline, where: str) -> Any | None:
+def _published(baseline: Baseline, where: str) -> Any | None:
     """The published version, parsed strictly; None for a first publish."""
-    if baseline.data is None:
-        return None
-    try:
-        return loads_strict(baseline.data)
-    except JSONDecodeProblem as exc:
-        raise UsageError(
-            f"the baseline is not valid JSON: {exc}",
-            code="BASELINE_UNREADABLE",
-            path=baseline.source or where,
-            line=exc.line,
-            column=exc.column,
-        ) from None
+    return None if baseline.data is None else _parsed(baseline.data, where, baseline)
 
 
 def check_files(
@@ -169,7 +140,8 @@ def check_files(
         baseline = (
             Baseline("snapshot", f"{label}/{relpath}", data) if data is not None else NO_BASELINE
         )
-        reports[relpath] = check_bytes(files[relpath], baseline, rules, relpath)
+        current = _parsed(files[relpath], relpath)
+        reports[relpath] = check_catalog(current, _published(baseline, relpath), rules, relpath)
     return reports
 
 
@@ -186,9 +158,7 @@ def violation_rows(reports: Mapping[str, Report], *, sealed: bool = False) -> li
 def diagnostics_jsonl(reports: Mapping[str, Report]) -> bytes:
     """One compact JSON line per violation; empty when every file is clean."""
     rows = violation_rows(reports, sealed=True)
-    return "".join(
-        json.dumps(row, separators=(",", ":"), ensure_ascii=False) + "\n" for row in rows
-    ).encode("utf-8")
+    return "".join(dumps_compact(row) + "\n" for row in rows).encode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -258,8 +228,7 @@ def check_file(
 ) -> FileCheck:
     """`data` (sealed under `relpath`, named `where` to the user) against its schema and, under
     `rules`, against `baseline`."""
-    document = parse_current(data, where)
-    published = parse_baseline(baseline, where)
+    document, published = _parsed(data, where), _published(baseline, where)
     governing = schemas.for_artifact(relpath)
     problems = tuple(source_problems({relpath: data}, schemas)) if governing else ()
     report = check_catalog(document, published, rules, where)

@@ -102,11 +102,8 @@ def registry_file_error(details: Iterable[Problem]) -> RegistryError:
     details, code = tuple(details), "REGISTRY_FILE_INVALID"
     message = f"{len(details)} problem(s) in the registry files; nothing was written"
     return RegistryError(message, code=code, problems=details, headline=f"error: {code}: {message}",
-                         text=_file_finding_text, as_json=finding_json)  # fmt: skip
-
-
-def _file_finding_text(problem: Problem) -> str:
-    return f"{problem.path or problem.subject[0]}: {finding_text(problem)}"
+                         text=lambda p: f"{p.path or p.subject[0]}: {finding_text(p)}",
+                         as_json=finding_json)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from typing import Any
 
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.fs import require_safe_all, write_atomic
+from registry_pipeline.core.json_strict import dumps_pretty
 from registry_pipeline.core.workspace.catalog import CATALOG_RELPATH, check_catalog
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH
 from registry_pipeline.core.write_path.content import entry_types
@@ -72,7 +73,8 @@ def scaffold(root: Path) -> tuple[list[str], list[str]]:
     document = _catalog()
     checked = check_catalog(document, root, str(catalog))
     agents = types_markdown(checked, entry_types(checked)).encode("utf-8")
-    for relpath, data in ((AGENTS_RELPATH, agents), (CATALOG_RELPATH, _json(document))):
+    last = {AGENTS_RELPATH: agents, CATALOG_RELPATH: dumps_pretty(document, sort_keys=False)}
+    for relpath, data in last.items():
         (created if _create(root / relpath, data) else kept).append(relpath)
     return _said(created, kept)
 
@@ -124,10 +126,6 @@ def _registry(t: dict[str, Any]) -> dict[str, Any]:
         "sources": [t["source"]],
         "entries": entries,
     }
-
-
-def _json(document: Any) -> bytes:
-    return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 def _create(path: Path, data: bytes) -> bool:

@@ -14,7 +14,7 @@ import copy
 import difflib
 import hashlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -164,25 +164,21 @@ def locked(
     goal: Target, files: list[str], timeout: float
 ) -> Iterator[tuple[dict[str, TypeContent], Path | None]]:
     """Hold the workspace's write lock, every place a write may touch checked first
-    (UNSAFE_PATH); yields the contents the write reads, read under the lock, and the cache."""
-    root = goal.workspace.root
+    (UNSAFE_PATH); yields the entries of the written type and of every type its rules read
+    (REGISTRY_FILE_INVALID when one cannot be read), read under the lock, and the cache."""
+    root, types = goal.workspace.root, goal.types
     lock, cache = root / LOCK_RELPATH, cache_dir(root)
     logs = [root / OVERRIDES_RELPATH, root / NOTES_RELPATH]
     require_safe_all(root, [lock, *(root / file for file in files), *logs])
     lock.parent.mkdir(parents=True, exist_ok=True)
-    with exclusive_lock(lock, timeout=timeout):
-        yield read_all(goal, cached_parser(cache)), cache
-
-
-def read_all(goal: Target, parse: Callable[..., ParsedFile]) -> dict[str, TypeContent]:
-    """The entries of the written type and of every type its rules read; REGISTRY_FILE_INVALID."""
-    root, types = goal.workspace.root, goal.types
     needed = {goal.entry_type.name} | {n for rule in goal.coordination.rules for n in rule.types}
-    contents = {name: read_type(root, types[name], parse) for name in sorted(needed)}
-    broken = [problem for content in contents.values() for problem in content.problems]
-    if broken:
-        raise registry_file_error(broken)
-    return contents
+    with exclusive_lock(lock, timeout=timeout):
+        parse = cached_parser(cache)
+        contents = {name: read_type(root, types[name], parse) for name in sorted(needed)}
+        broken = [problem for content in contents.values() for problem in content.problems]
+        if broken:
+            raise registry_file_error(broken)
+        yield contents, cache
 
 
 def plan(goal: Target, contents: dict[str, TypeContent], key: str, value: Any) -> Plan:
