@@ -18,7 +18,6 @@ from registry_pipeline.core.faults import crash_point
 from registry_pipeline.core.fs import write_atomic
 from registry_pipeline.core.json_strict import JSONDecodeProblem
 from registry_pipeline.core.seal.hashing import jsonl_records
-from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.workspace.catalog import WRITE_OVERRIDES_RELPATH
 
 OVERRIDES_RELPATH = WRITE_OVERRIDES_RELPATH
@@ -136,8 +135,3 @@ def read_records(path: Path) -> list[dict[str, Any]]:
         at = f"line {exc.line}: "  # the message as it was: `line N: JSON_INVALID: ...`
         message = exc.message.replace(at, f"{at}{exc.code}: ", 1)
         raise RegistryError(message, code=code, path=str(path)) from None
-
-
-def stamp() -> str:
-    """Now, UTC, in seconds (`2026-11-22T10:00:00Z`)."""
-    return now_utc().strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from registry_pipeline.core.append_only.compat import pointer_token
 from registry_pipeline.core.errors import Problem, UsageError
 from registry_pipeline.core.json_strict import JSONDecodeProblem
 from registry_pipeline.core.seal.schemas import (
@@ -462,7 +463,7 @@ def file_violations(
     if entry_type.layout == "files":
         pointer = ""
     elif entry_type.layout == "map":
-        pointer += "/" + key.replace("~", "~0").replace("/", "~1")
+        pointer += "/" + pointer_token(key)
     else:
         items = resolve(document, entry_type.container)
         pointer += f"/{next(i for i, v in enumerate(items) if v.get(entry_type.key) == key)}"

@@ -25,6 +25,7 @@ from registry_pipeline.core.errors import Problem, RegistryError, UsageError
 from registry_pipeline.core.fs import require_safe_all
 from registry_pipeline.core.lock import DEFAULT_TIMEOUT, exclusive_lock
 from registry_pipeline.core.seal.paths import relpath_problem
+from registry_pipeline.core.seal.run_id import now_utc, utc_timestamp
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
@@ -49,7 +50,6 @@ from registry_pipeline.core.write_path.logs import (
     NOTES_RELPATH,
     OVERRIDES_RELPATH,
     actor,
-    stamp,
     write_audited,
 )
 from registry_pipeline.core.write_path.rules import (
@@ -198,10 +198,8 @@ def plan(goal: Target, contents: dict[str, TypeContent], key: str, value: Any) -
     parsed = content.files.get(file)
     before = parsed.data if parsed is not None else None
     if old is not None and old.value == value:  # nothing to write; still checked and reported
-        same = Plan(target_type, key, value, old, before, before or b"")
         found = involving(evaluate(goal.coordination, contents), target_type.name, key)
-        same.findings = _unique(found)
-        return same
+        return Plan(target_type, key, value, old, before, before or b"", findings=_unique(found))
     written = new_text(target_type, parsed, old, key, value)
     result = Plan(target_type, key, value, old, before, written.data, written)
     schemas = SchemaCatalog.for_workspace(goal.workspace.root)
@@ -299,7 +297,7 @@ def _override(planned: Plan, result: WriteResult, reason: str | None) -> dict[st
     """The override record of a `--no-check` write: who, what, why, the findings it skipped and
     the file's SHA-256 before and after."""
     return {
-        "recorded_utc": stamp(),
+        "recorded_utc": utc_timestamp(now_utc()),
         "who": actor(),
         "type": result.type,
         "key": result.key,
@@ -468,8 +466,8 @@ def _accepts(goal: Target, content: TypeContent, old: Entry, value: Any) -> bool
 
 def _note(root: Path, note: Problem, **extra: Any) -> Record:
     """The notes-log record of a finding: when, who, the finding, and `extra`."""
-    record = {"recorded_utc": stamp(), "who": actor(), **finding_json(note), **extra}
-    return root / NOTES_RELPATH, record
+    record = {"recorded_utc": utc_timestamp(now_utc()), "who": actor(), **finding_json(note)}
+    return root / NOTES_RELPATH, {**record, **extra}
 
 
 HUNK = re.compile(r"^@@ -(\d+)(,\d+)? \+(\d+)")
