@@ -139,11 +139,6 @@ class EntryType:
         """`.yaml`, `.yml` or `.json`: the format of the type's files."""
         return PurePosixPath(self.source).suffix
 
-    @property
-    def is_yaml(self) -> bool:
-        """Whether the type's files are YAML."""
-        return self.suffix in (".yaml", ".yml")
-
     def file_of(self, key: str) -> str:
         """The workspace-relative file an entry with `key` lives in."""
         if self.layout != "files":
@@ -193,7 +188,7 @@ def _entry_type(spec: RegistrySpec) -> EntryType:
     suffix = PurePosixPath(source).suffix
     if not log and suffix not in (".json", ".yaml", ".yml"):
         raise ValueError(f"the source {source!r} must end in .json, .yaml or .yml")
-    if not log and layout == "files":
+    if layout == "files":
         name = PurePosixPath(source).name
         if not is_pattern(source) or name != f"*{suffix}" or is_pattern(pattern_base(source)):
             raise ValueError(f"layout files needs a source like 'folder/*{suffix}', not {source!r}")

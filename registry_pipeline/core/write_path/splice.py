@@ -43,7 +43,7 @@ def new_text(
     entry_type: EntryType, parsed: ParsedFile | None, old: Entry | None, key: str, value: Any
 ) -> ParsedFile:
     """The entry's file once the entry `key` holds `value` (inserted or replaced)."""
-    if not entry_type.is_yaml:
+    if entry_type.suffix == ".json":
         return json_text(entry_type, parsed, old, key, value)
     data = parsed.data if parsed is not None else b""
     # new quoted strings follow the file's quotes: double when most of its quoted values are
