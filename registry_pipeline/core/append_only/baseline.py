@@ -1,18 +1,11 @@
 """The published version a catalog is checked against: a file, a git ref, or a sealed snapshot.
 
-`check_bytes` is the one entry point every path takes (the CLI, the pre-commit hook and the
-pipeline's blocking check): parse both versions strictly, then `check_catalog`.
-
-`check_file` checks one catalog file as CI and pre-commit check it: the registry's schema,
-exactly as the build applies it (`source_problems`, the function a source asset calls before it
-seals anything), then the append-only rules against the published version (`check_catalog`,
-which the pipeline's blocking check calls), so `registry check-append-only` and the build never
-disagree about a file. Every problem names the entry it lies in beside its JSON pointer.
-"""
+`check_file` checks one catalog file as CI and pre-commit do: the registry's schema exactly as
+the build applies it (`source_problems`), then the append-only rules against the published
+version (`check_catalog`), so `registry check-append-only` and the build never disagree."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +24,7 @@ from registry_pipeline.core.append_only.check import (
 )
 from registry_pipeline.core.append_only.rules import Rules
 from registry_pipeline.core.errors import Problem, UsageError
-from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
+from registry_pipeline.core.json_strict import JSONDecodeProblem, dumps_compact, loads_strict
 from registry_pipeline.core.seal.pointer_lines import pointer_lines
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.gitcheck import git_output
@@ -51,8 +44,7 @@ class Baseline:
     """The file, `REF:path`, or `run_id/relpath`; for `none`, what was looked for, if anything."""
     data: bytes | None
     missing: str = "BASELINE_MISSING"
-    """For `none`: the reason code `--require-baseline` refuses it with
-    (`BASELINE_REF_UNRESOLVABLE` when the ref itself is not there)."""
+    """For `none`: the reason code `--require-baseline` refuses it with."""
     why: str = "no baseline was given (--baseline FILE or --baseline-git REF)"
     """For `none`: why there is no published version, in words."""
 
@@ -61,8 +53,7 @@ class Baseline:
         return {"kind": self.kind, "source": self.source, "first_publish": self.data is None}
 
     def required(self, where: str) -> Baseline:
-        """This baseline; a usage error naming what was looked for when there is none (a CI
-        job on a shallow clone must not pass as a first publish)."""
+        """This baseline; a usage error naming what was looked for when there is none."""
         if self.data is None:
             raise UsageError(
                 f"{self.why}; --require-baseline refuses to check it as a first publish",
@@ -76,34 +67,24 @@ NO_BASELINE = Baseline("none", None, None)
 
 
 def git_baseline(path: Path, ref: str) -> Baseline:
-    """`git show REF:<path>`, else `origin/REF` (the seed's locked strategy); neither: a first
-    publish (`none`, saying whether the refs resolve at all). A usage error outside a git
-    repository, and for a ref git would read as an option."""
+    """`git show REF:<path>`, else `origin/REF`; neither: a first publish (`none`, saying whether
+    the refs resolve). A usage error outside a git repository, and for a ref like an option."""
+
+    def refused(message: str, code: str = "NOT_A_GIT_REPOSITORY") -> UsageError:
+        return UsageError(f"--baseline-git {message}", code=code, path=str(path))
+
     if not ref or ref.startswith("-") or any(c in ref for c in ":\0\n"):
-        raise UsageError(
-            f"--baseline-git {ref!r} is not a ref (it must not be empty, start with '-', or "
-            "hold ':' or a newline)",
-            code="BASELINE_REF_INVALID",
-            path=str(path),
-        )
+        why = "it must not be empty, start with '-', or hold ':' or a newline"
+        raise refused(f"{ref!r} is not a ref ({why})", "BASELINE_REF_INVALID")
     top = git_output(path.parent, "rev-parse", "--show-toplevel")
     if top is None:
-        raise UsageError(
-            "--baseline-git needs the file to be inside a git repository",
-            code="NOT_A_GIT_REPOSITORY",
-            path=str(path),
-        )
+        raise refused("needs the file to be inside a git repository")
     try:
         relpath = path.resolve().relative_to(Path(top.decode().strip()).resolve()).as_posix()
     except ValueError:
-        raise UsageError(
-            "--baseline-git needs the file itself inside the repository (it resolves outside)",
-            code="NOT_A_GIT_REPOSITORY",
-            path=str(path),
-        ) from None
-    candidates = (ref, f"origin/{ref}")
+        raise refused("needs the file itself inside the repository (it resolves outside)") from None
     resolved = []
-    for candidate in candidates:
+    for candidate in (ref, f"origin/{ref}"):
         commit = git_output(
             path.parent, "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}"
         )
@@ -128,49 +109,29 @@ def git_baseline(path: Path, ref: str) -> Baseline:
     return Baseline("none", f"{tried} (neither exists)", None, "BASELINE_MISSING", why)
 
 
-def check_bytes(current: bytes, baseline: Baseline, rules: Rules, where: str) -> Report:
-    """Parse the current file and its baseline strictly and check one against the other."""
-    return check_catalog(
-        parse_current(current, where), parse_baseline(baseline, where), rules, where
-    )
-
-
-def parse_current(data: bytes, where: str) -> Any:
-    """The checked file, parsed strictly; a usage error with the strict rule it breaks as its
-    code (`JSON_INVALID`, `JSON_NON_FINITE` for a number such as 1e400, ...)."""
+def _parsed(data: bytes, where: str, baseline: Baseline | None = None) -> Any:
+    """`data` parsed strictly; a usage error with the strict rule it breaks as its code, or
+    BASELINE_UNREADABLE for the `baseline`'s bytes."""
     try:
         return loads_strict(data)
     except JSONDecodeProblem as exc:
-        raise UsageError(
-            f"not valid JSON: {exc.message}",
-            code=exc.code,
-            path=where,
-            line=exc.line,
-            column=exc.column,
-        ) from None
+        message, code = f"not valid JSON: {exc.message}", exc.code
+        if baseline is not None:
+            message, code = f"the baseline is not valid JSON: {exc}", "BASELINE_UNREADABLE"
+            where = baseline.source or where
+        raise UsageError(message, code=code, path=where, line=exc.line, column=exc.column) from None
 
 
-def parse_baseline(baseline: Baseline, where: str) -> Any | None:
+def _published(baseline: Baseline, where: str) -> Any | None:
     """The published version, parsed strictly; None for a first publish."""
-    if baseline.data is None:
-        return None
-    try:
-        return loads_strict(baseline.data)
-    except JSONDecodeProblem as exc:
-        raise UsageError(
-            f"the baseline is not valid JSON: {exc}",
-            code="BASELINE_UNREADABLE",
-            path=baseline.source or where,
-            line=exc.line,
-            column=exc.column,
-        ) from None
+    return None if baseline.data is None else _parsed(baseline.data, where, baseline)
 
 
 def check_files(
     files: Mapping[str, bytes], published: Mapping[str, bytes] | None, rules: Rules, label: str
 ) -> dict[str, Report]:
-    """Each JSON file of a source snapshot against the same file of the published snapshot
-    (`label`: its run id; None: nothing published yet)."""
+    """Each JSON file of a source snapshot against the same file of the published one
+    (`label`: its run id)."""
     reports = {}
     for relpath in sorted(files):
         if not relpath.endswith(".json"):
@@ -179,14 +140,14 @@ def check_files(
         baseline = (
             Baseline("snapshot", f"{label}/{relpath}", data) if data is not None else NO_BASELINE
         )
-        reports[relpath] = check_bytes(files[relpath], baseline, rules, relpath)
+        current = _parsed(files[relpath], relpath)
+        reports[relpath] = check_catalog(current, _published(baseline, relpath), rules, relpath)
     return reports
 
 
 def violation_rows(reports: Mapping[str, Report], *, sealed: bool = False) -> list[dict[str, Any]]:
-    """Every violation as `{"file", "code", "id", ...}`, files in name order: the blocking
-    check's metadata (with each one's `entry_id`), or, `sealed`, the diagnostics file's v0_1
-    lines."""
+    """Every violation as `{"file", "code", "id", ...}`, files in name order (see
+    `violation_row`)."""
     return [
         {"file": relpath, **violation_row(violation, sealed=sealed)}
         for relpath, report in sorted(reports.items())
@@ -197,9 +158,7 @@ def violation_rows(reports: Mapping[str, Report], *, sealed: bool = False) -> li
 def diagnostics_jsonl(reports: Mapping[str, Report]) -> bytes:
     """One compact JSON line per violation; empty when every file is clean."""
     rows = violation_rows(reports, sealed=True)
-    return "".join(
-        json.dumps(row, separators=(",", ":"), ensure_ascii=False) + "\n" for row in rows
-    ).encode("utf-8")
+    return "".join(dumps_compact(row) + "\n" for row in rows).encode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -225,13 +184,11 @@ class FileCheck:
         return not self.schema_problems and self.report.ok
 
     def problems(self) -> list[dict[str, object]]:
-        """Every problem as a problem object (`path` the file, `field` the JSON pointer, then
-        `entry_id`, the id of the entry it lies in, where there is one)."""
+        """Every problem as a problem object (with its entry's `entry_id`, where it has one)."""
         return [problem for problem, _where in self.located()]
 
     def located(self) -> list[tuple[dict[str, object], str]]:
-        """Every problem object with its place in words: the JSON pointer with the entry named
-        beside it (`/roles/38 (role_id=newbie_1)/extract_contracts`), `/` for the document."""
+        """Every problem object with its place in words (the JSON pointer, its entry named)."""
         found: list[tuple[dict[str, object], str]] = []
         for problem in self.schema_problems:
             entry = self.entries.get(problem.field or "")
@@ -270,10 +227,8 @@ def check_file(
     where: str,
 ) -> FileCheck:
     """`data` (sealed under `relpath`, named `where` to the user) against its schema and, under
-    `rules`, against `baseline`. Unparseable input is a usage error with the strict rule it
-    breaks as its code; a document without the entries array is CATALOG_SHAPE."""
-    document = parse_current(data, where)
-    published = parse_baseline(baseline, where)
+    `rules`, against `baseline`."""
+    document, published = _parsed(data, where), _published(baseline, where)
     governing = schemas.for_artifact(relpath)
     problems = tuple(source_problems({relpath: data}, schemas)) if governing else ()
     report = check_catalog(document, published, rules, where)

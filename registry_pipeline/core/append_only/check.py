@@ -1,20 +1,10 @@
 """The append-only check: a catalog against its published baseline, every problem in one pass.
 
 Ids are promises: an id once published may be deprecated but never removed or reused, and a
-published contract never changes without a new contract id. `check_catalog` compares the
-current document with the baseline (None: a first publish, where only the internal rules apply)
-under one set of `Rules` and returns every violation it finds.
-
-What it finds: one `Problem` per broken promise (`violation`), a `Report` per file. A violation
-names the catalog entry it lies in (`Entry`) beside its JSON pointer, as the seed's checker
-names a role (`role_id=newbie_1`): a reviewer finds the entry by its id, not by counting.
-
-A contract's surface is compared by the SHA-256 of its RFC 8785 (JCS) canonical JSON (the
-`rfc8785` package), so key order, whitespace and number spelling (`1`, `1.0`, `1e0`) never change
-a hash: the false-positive drift the seed's risk map fears (its own two checkers hash differently
-from each other and from this). RFC 8785 numbers are IEEE 754 doubles (I-JSON): an integer beyond
-+/-(2**53 - 1) or a number that is not finite has no canonical form, and hashing a rounded one
-would be wrong; `surface_problem` finds such a value and says where, before anything is hashed.
+published contract never changes without a new contract id. Each violation names the entry it
+lies in (`role_id=newbie_1`) beside its JSON pointer. A contract's surface is compared by the
+SHA-256 of its RFC 8785 canonical JSON (key order and number spelling never change a hash); an
+integer beyond +/-(2**53 - 1) or a non-finite number has none (`surface_problem` says where).
 """
 
 from __future__ import annotations
@@ -80,7 +70,7 @@ def _named(
     found: list[Problem], current: Any, baseline: Any | None, rules: Rules, where: str
 ) -> tuple[Problem, ...]:
     """Each violation with the entry its pointer lies in (in the published version for a
-    removal), read from the document itself: one rule for every code."""
+    removal)."""
     if not found:
         return ()
     entries = entries_of(current, rules, where)
@@ -189,9 +179,8 @@ def _aliases(
 def _contracts(
     entry: Mapping[str, Any], entry_id: str, path: str, rules: Rules, report: Any, judge: bool
 ) -> Iterator[_Contract]:
-    """The entry's well-formed contracts; every list the rules name must be there (the seed's
-    checker: "expected extract_contracts and produce_contracts arrays"). Surfaces are judged
-    only with `judge` (the current document: the published one's were judged before)."""
+    """The entry's well-formed contracts; every list the rules name must be there. Surfaces are
+    judged only with `judge` (the current document)."""
     grammar = _grammar(rules.contract_prefix)
     for listed in rules.contracts:
         items = entry.get(listed.key)
@@ -224,8 +213,7 @@ def _contracts(
 
 
 def _surface_invalid(item: Mapping[str, Any], where: str, rules: Rules) -> tuple[str, str] | None:
-    """(why, where) of a surface that is missing, not an object, or has no canonical JSON
-    (RFC 8785); None for a valid one."""
+    """(why, where) of a surface that is missing, not an object or not canonicalizable."""
     surface = item.get(rules.surface_key)
     if rules.surface_key not in item:
         return f"{rules.surface_key} is missing: a contract needs its surface", where
@@ -351,8 +339,7 @@ class Entry:
         return f"{self.pointer} ({self.key}={self.id})"
 
     def locate(self, path: str) -> str:
-        """`path`, a pointer into this entry, with the entry named:
-        `/roles/38 (role_id=newbie_1)/extract_contracts`."""
+        """`path` with the entry named: `/roles/38 (role_id=newbie_1)/extract_contracts`."""
         return f"{self}{path[len(self.pointer) :]}"
 
 
@@ -367,11 +354,9 @@ def violation(
     publish_instead: str | None = None,
     compatibility: Compatibility | None = None,
 ) -> Problem:
-    """One broken promise: the id concerned (`subject`: an entry id or a contract id; none
-    when it has no usable id), the JSON pointer into the current document (`field`; the
-    baseline's for a removal), the other ids involved (`related`: the colliding id, the owner
-    of a contract...) and, for drift, both hashes, the next free contract id of that owner and
-    kind and the verdict on the change."""
+    """One broken promise: the id concerned (`subject`), the JSON pointer (`field`; the
+    baseline's for a removal), the other ids involved (`related`) and, for drift, both hashes,
+    the next free contract id and the verdict on the change."""
     verdict = compatibility.as_json() if compatibility else None
     return Problem(
         code=code, message=message, field=path, subject=() if id is None else (id,),
@@ -386,8 +371,7 @@ def in_current(problem: Problem) -> bool:
 
 
 def location(problem: Problem) -> str:
-    """A violation's pointer in words: the entry it lies in (`_named` found it; of the baseline
-    for a removal) named beside it when there is one."""
+    """A violation's pointer with the entry it lies in named beside it, where there is one."""
     entry, pointer = problem.extra.get("entry"), problem.field or ""
     return entry.locate(pointer) if isinstance(entry, Entry) else pointer
 
@@ -398,16 +382,15 @@ def violation_text(problem: Problem) -> str:
 
 
 def violation_row(problem: Problem, *, sealed: bool = False) -> dict[str, Any]:
-    """The `{code, id, path, message, ...}` row of the blocking check's metadata, with the
-    `entry_id`; `sealed`: the row of the sealed diagnostics file, whose v0_1 schema has no room
-    for it (`path` is the JSON pointer in both)."""
+    """The `{code, id, path, message, ...}` row of the blocking check's metadata; `sealed`: of
+    the sealed diagnostics file, whose v0_1 schema has no room for the `entry_id`."""
     row = {"code": str(problem.code), "id": _id(problem), "path": problem.field}
     return {**row, "message": problem.message, **_details(problem, sealed=sealed)}
 
 
 def violation_problem(problem: Problem, file: str, line: int | None = None) -> dict[str, object]:
     """The problem object of `--json`: `path` the file, `field` the JSON pointer, `line` where
-    the pointer's value starts in the file (None when unknown or in the baseline)."""
+    its value starts (None when unknown or in the baseline)."""
     return problem_object(
         str(problem.code), problem.message, path=file, line=line, field=problem.field,
         id=_id(problem), **_details(problem),
@@ -456,8 +439,7 @@ SAFE_INTEGER = 2**53 - 1
 
 
 def surface_sha256(surface: Any) -> str:
-    """Hex SHA-256 of the canonical JSON of `surface`; a RegistryError
-    (CONTRACT_SURFACE_INVALID) when it has none."""
+    """Hex SHA-256 of the canonical JSON of `surface`; CONTRACT_SURFACE_INVALID when none."""
     try:
         return hashlib.sha256(rfc8785.dumps(surface)).hexdigest()
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
@@ -466,10 +448,8 @@ def surface_sha256(surface: Any) -> str:
 
 
 def same_surface(left: Any, right: Any) -> bool | None:
-    """True when two surfaces are certainly the same JSON value; None when only hashing can
-    tell (then compare `surface_sha256`). Equal pickles mean the same structure, the same keys
-    in the same order and the same types (`true` is not `1`), hence the same canonical JSON;
-    pickling costs a fifth of canonicalization, and unequal pickles prove nothing."""
+    """True when two surfaces are certainly the same JSON value (equal pickles: same keys, order
+    and types; a fifth of canonicalization's cost); None when only hashing can tell."""
     try:
         return True if pickle.dumps(left, 5) == pickle.dumps(right, 5) else None
     except (pickle.PicklingError, TypeError, ValueError, RecursionError):
@@ -478,8 +458,7 @@ def same_surface(left: Any, right: Any) -> bool | None:
 
 def surface_problem(surface: Any) -> tuple[str, str] | None:
     """The first value RFC 8785 cannot canonicalize, as (JSON pointer inside `surface`, reason);
-    None when there is none. Iterative walks (no recursion, whatever the depth): a quick one
-    over the values, and only when it finds something, one that keeps the pointers."""
+    None when there is none. Iterative: a quick walk, then one keeping pointers if needed."""
     if _canonicalizable(surface):
         return None
     stack: list[tuple[str, Any]] = [("", surface)]
@@ -505,8 +484,7 @@ def surface_problem(surface: Any) -> tuple[str, str] | None:
 
 
 def _canonicalizable(surface: Any) -> bool:
-    """True when every value has a canonical form: a third of the cost of `surface_problem`'s
-    walk, which builds a pointer per value (20,000 surfaces of a large pack are walked)."""
+    """True when every value has a canonical form (a third of the cost of a walk with pointers)."""
     stack = [surface]
     pop, extend = stack.pop, stack.extend
     while stack:

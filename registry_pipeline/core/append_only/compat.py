@@ -1,21 +1,8 @@
-"""Classify the change between two JSON Schemas (draft 2020-12) the way schema registries do.
-
-Modelled on Confluent Schema Registry's JSON Schema compatibility rules. `classify(old, new)`
-walks both schemas together and records each structural difference as a `SchemaChange` that
-widens (the new schema accepts more), narrows (it accepts less) or is incomparable. The kind:
-
-- "none": compatible both ways: as far as the structural rules can tell, both schemas accept the
-  same instances (only annotations such as title, description, examples or default changed).
-- "backward": the new schema accepts every instance the old one accepted, and more: consumers
-  using the new contract still read data written under the old one.
-- "forward": the old schema accepts every instance the new one accepts: the new schema is
-  stricter, and data written under the new contract is still readable by old consumers.
-- "breaking": neither holds: the change both widens and narrows, or the rules cannot compare it.
-
-Honest rather than clever: `$ref`, composition (allOf, anyOf, oneOf, not, if/then/else),
-dependencies and every keyword not handled here are compared for equality only, and any
-difference is incomparable. Pure: no I/O.
-"""
+"""Classify the change between two JSON Schemas (draft 2020-12) as Confluent Schema Registry's
+JSON Schema rules do: each structural difference widens, narrows or is incomparable; the kind is
+"none" (only annotations changed), "backward" (the new schema accepts more), "forward" (it
+accepts less) or "breaking" (both, or incomparable). `$ref`, composition, dependencies and every
+keyword not handled here are compared for equality only."""
 
 from __future__ import annotations
 

@@ -1,10 +1,7 @@
 """A generated RolePack shaped like the real published one (whose file we may not copy).
 
-The real pack has 38 roles in 8 departments, each role with exactly one `ROLE:<id>:X:1` and one
-`ROLE:<id>:C:1`; every extract schema is the same, as is every produce schema; `vocab_namespace`
-is empty and `proposal_policy` is `disabled` everywhere; no role has `aliases` or `lifecycle`.
-`example_pack()` reproduces those facts with invented role names; `scaled_pack(n)` makes a pack
-of n roles the same way (benchmarks, scale tests).
+38 roles in 8 departments, each with one `ROLE:<id>:X:1` and one `ROLE:<id>:C:1` contract of
+the same schemas, no `aliases` or `lifecycle`; `scaled_pack(n)` makes n such roles (benchmarks).
 """
 
 from __future__ import annotations

@@ -1,10 +1,6 @@
-"""Append-only rules in a workspace: the published snapshot, and the files a source seals.
-
-`governed_files` is the one function the source asset, the build's shortcut for unchanged
-sources and the blocking check call: it finds the published snapshot (the active pointer's
-target, else the newest valid snapshot), checks each JSON file against the same file of it, and
-returns the files to seal with the diagnostics file beside them.
-"""
+"""Append-only rules in a workspace: `governed_files` (the source asset, the build's shortcut and
+the blocking check call it) checks a source's JSON files against the published snapshot and
+returns the files to seal with the diagnostics file beside them."""
 
 from __future__ import annotations
 
@@ -33,8 +29,7 @@ class Governed:
     """A source registry's files checked against its published snapshot."""
 
     files: dict[str, bytes | Path]
-    """The files to seal: the source files (bytes, or as given, by path) and the diagnostics
-    file."""
+    """The files to seal: the source files (bytes, or paths) and the diagnostics file."""
     reports: dict[str, Report]
     """Per checked file."""
     published: str | None
@@ -57,10 +52,8 @@ def published_snapshot(
     workspace: Workspace, spec: RegistrySpec, schemas: SchemaCatalog, *, checked: str | None = None
 ) -> Path | None:
     """The folder a new snapshot is checked against: the active snapshot as the journal records
-    it (a hand edit of the pointer file is never a baseline; before the journal, the file's),
-    in `.codex/RUNS/` (it must validate: BASELINE_INVALID otherwise), else the newest valid
-    snapshot (before `checked`, the run id of a sealed snapshot being checked: never itself),
-    else None."""
+    it (it must validate: BASELINE_INVALID), else the newest valid snapshot before `checked`
+    (never itself), else None."""
     if spec.active_pointer:
         ref = PointerStore(workspace, schemas).recorded(spec.registry_id)  # never a hand edit
         if ref is not None and ref.run_id:  # the verdict `validate --active` prints
@@ -94,9 +87,8 @@ def governed_files(
     *,
     checked: str | None = None,
 ) -> Governed:
-    """`files` (bytes, or paths: only the JSON files checked are read) checked against the
-    published snapshot, plus the diagnostics file; the files as they are when the entry has no
-    rules."""
+    """`files` (bytes, or paths) checked against the published snapshot, plus the diagnostics
+    file; as they are when the entry has no rules."""
     rules = rules_of(spec)
     own = {rel: data for rel, data in files.items() if rel != DIAGNOSTICS_ARTIFACT}
     if rules is None:

@@ -1,10 +1,8 @@
 """Where a catalog keeps its ids, aliases, lifecycle and contracts: the rules of one catalog.
 
-A catalog is a JSON document holding an array of entries (`items`, a JSON pointer). Each entry
-has an id (`id`, matching `id_pattern`), optionally rename aliases and a lifecycle, and
-optionally lists of contracts whose ids have the form `<prefix>:<owner id>:<kind>:<version>`
-and whose surface (a JSON value) is hashed. A preset names a ready set of rules (`rolepack`,
-`allowed_operations`); a catalog entry or a rules file may give the block itself:
+An array of entries at `items`, each with an id, optionally aliases, a lifecycle and lists of
+contracts (`<prefix>:<owner id>:<kind>:<version>`, with a hashed surface). A preset names a ready
+set (`rolepack`, `allowed_operations`); a catalog entry or a rules file may give the block:
 
     {"items": "/roles", "id": "role_id", "id_pattern": "^[a-z0-9_]{1,64}$",
      "aliases": "aliases", "lifecycle": "lifecycle",

@@ -1,18 +1,10 @@
 """The governed write path: registry types, `add_entry`, coordination rules and their findings.
 
-`add_entry` inserts or updates one entry by key in a hand-edited registry (JSON or YAML; one
-file holding a list or a map, or one file per entry), validated against its schema, checked
-against the other registries by the workspace's coordination rules, spliced into the file so
-every other byte stays, and written atomically under the workspace's write lock; `deprecate`
-marks one entry deprecated the same way (nothing removes one). The build's blocking
-`coordination` check runs the same rules through `workspace_findings`. `scaffold` writes the
-seed's registry types into a fresh workspace (`registry init --with-write-path`).
-
-One module per behaviour: `content` (types, entries, the one reader, findings), `rules` (entry
-schemas, coordination rules and lifecycle markers), `write` (add-entry and deprecate), `splice`
-(the new YAML file text), `json_splice` (the new JSON file text), `cache` (the YAML parse
-cache), `logs` (overrides and notes), `table` (the generated tables) and `scaffold` (its files
-are data, in `scaffold/`).
+`add_entry` inserts or updates one entry by key in a hand-edited registry, checked and spliced
+so every other byte stays, written atomically under the workspace's write lock; `deprecate`
+marks one deprecated the same way. The build's `coordination` check runs the same rules through
+`workspace_findings`. Modules: `content`, `rules`, `write`, `splice`, `json_splice`, `cache`,
+`logs`, `table`, `scaffold`.
 
 Depends on `seal/`, `workspace/`, `pointers/` (the lock) and `append_only/` (a governed source's
 promises are checked before a write); must not import `explain/`, `delta_log/`, `builders/` or

@@ -1,16 +1,8 @@
-"""A parse cache for large YAML registry files, used by `add-entry` only.
-
-Parsing a YAML list of 10,000 entries costs about a second here; `add-entry` needs the parse of
-the file it writes and of the files the coordination rules read. Each such file's newest strict
-parse (the document and the list items' line spans) is kept in the one verified cache
-(`core.verified`, one cache file per registry file under `.codex/cache/write_path/`), keyed by
-SHA-256 of the file's bytes under the parser's version and the list's place: the same bytes give
-the same parse, so a hit is exactly as strict as parsing. After a write, the new file's entry is
-stored from the splice (the old parse with the one entry inserted or replaced and the spans
-moved), which the splice has already checked by parsing the entry's text again; a test compares
-such entries with a full parse. The build's blocking check never reads the cache: it parses the
-sealed bytes. `REGISTRY_NO_CACHE=1` turns it off.
-"""
+"""A parse cache for large YAML registry files, used by `add-entry` only (a list of 10,000
+entries parses in about a second). Each file's newest strict parse (document and line spans) is
+kept in the verified cache (`core.verified`), keyed by SHA-256 of its bytes under the parser's
+version: a hit is exactly as strict as parsing. After a write the splice's own parse is stored.
+The build's check never reads it; `REGISTRY_NO_CACHE=1` turns it off."""
 
 from __future__ import annotations
 
@@ -31,7 +23,7 @@ MIN_BYTES = 64 * 1024
 
 def cache_dir(root: Path) -> Path | None:
     """The workspace's cache folder, or None when caching is off; UNSAFE_PATH when a symlink is
-    on the way (a parse read from elsewhere is not ours to trust, nor its folder ours to write)."""
+    on the way."""
     if os.environ.get("REGISTRY_NO_CACHE"):
         return None
     return require_safe(root, root / CACHE_RELPATH)
@@ -53,8 +45,7 @@ def cached_parser(folder: Path | None) -> Callable[[str, bytes, str | None], Par
 
 
 def _cache(folder: Path, path: str, container: str) -> Verified:
-    """The cache of the registry file `path` (its newest parse); another release of the YAML
-    reader (`core/yaml_io.py` reads through ruamel.yaml) finds it empty."""
+    """The cache of the registry file `path` (another ruamel.yaml release finds it empty)."""
     from ruamel.yaml import __version__
 
     name = hashlib.sha256(f"{path}\0{container}".encode()).hexdigest()[:32]
@@ -75,8 +66,7 @@ def load(folder: Path | None, path: str, data: bytes, container: str) -> ParsedF
 
 
 def store(folder: Path | None, path: str, parsed: ParsedFile, container: str) -> None:
-    """Keep `parsed` as the parse of `path` (best effort: a cache that cannot be written is
-    skipped)."""
+    """Keep `parsed` as the parse of `path` (best effort)."""
     if folder is None or len(parsed.data) < MIN_BYTES:
         return
     cache = _cache(folder, path, container)

@@ -1,15 +1,7 @@
-"""Registry types and what reading one gives: the catalog entries `registry add-entry` can write
-(one file holding a list or a map, or one file per entry; a record log is read only), their
-entries and parsed files, and the findings about them.
-
-One reader serves the write path and the build's blocking check: `content_of` reads a type's
-files' bytes (the workspace's, or a sealed snapshot's), `log_content` a record log a line at a
-time (with `keep`, only the entries whose latest view it keeps are held: a check that needs a
-few runs of a million-record run index holds those few; their order, the first line of each
-key, is recovered from 8 bytes a line). Every problem is a `Problem` (`finding`: code,
-severity, the entry as its subject, field, message, file, related) carried in a list by
-one error: `entry_error` (bad input, exit 2) or `registry_file_error` (a broken registry file,
-exit 1)."""
+"""Registry types (the catalog entries `registry add-entry` writes; a record log is read only),
+their entries and parsed files, and the findings about them: one reader (`content_of`) for the
+write path and the build's blocking check. `log_content` with `keep` holds only the entries it
+keeps (a few runs of a million-record run index), their order recovered from 8 bytes a line."""
 
 from __future__ import annotations
 
@@ -56,10 +48,8 @@ def finding(
     file: str | None = None,
     related: tuple[str, str] | None = None,
 ) -> Problem:
-    """One problem of one entry: which rule (a rule id of the coordination file, or a fixed code:
-    SCHEMA_VIOLATION, DUPLICATE_KEY...), how severe, the entry (`subject`: type, key), the field
-    in it (`where`, a JSON pointer, "" for the entry as a whole), why, the workspace-relative
-    file it lives in (or would), and the (type, key) of the other entry it is about."""
+    """One problem of one entry (`subject`: type, key) at `where` (a JSON pointer, "" for the
+    whole entry), in `file`, about the other entry `related` (type, key)."""
     subject = (type_name,) if key is None else (type_name, key)
     return Problem(
         code=code, severity=severity, subject=subject, field=where, message=message, path=file,
@@ -68,9 +58,8 @@ def finding(
 
 
 def finding_json(problem: Problem) -> dict[str, object]:
-    """A finding as `problem_object` shapes every problem (`path` is the file; `line` and
-    `column` where a parser gave them), then `severity`, `type`, `key` and `related`: what
-    `--json` prints, the check's metadata and the write path's logs list."""
+    """A finding as `problem_object` shapes every problem, then `severity`, `type`, `key` and
+    `related`: what `--json`, the check's metadata and the write path's logs show."""
     type_name, key = entry_of(problem)
     return problem_object(
         str(problem.code), problem.message, path=problem.path, line=problem.line,
@@ -101,8 +90,7 @@ def errors(findings: Iterable[Problem]) -> list[Problem]:
 
 
 def entry_error(details: Iterable[Problem], *, code: str = "ENTRY_INVALID") -> UsageError:
-    """The entry itself is bad input (unparsable, wrong shape, schema violation): exit 2;
-    `problems` lists every finding."""
+    """The entry itself is bad input (unparsable, wrong shape, schema violation): exit 2."""
     details = tuple(details)
     message = f"{len(details)} problem(s) with the entry; nothing was written"
     return UsageError(message, code=code, problems=details, headline=f"error: {code}: {message}",
@@ -110,16 +98,12 @@ def entry_error(details: Iterable[Problem], *, code: str = "ENTRY_INVALID") -> U
 
 
 def registry_file_error(details: Iterable[Problem]) -> RegistryError:
-    """A registry file the write path must read is broken (unparsable, duplicate keys...): the
-    write is blocked (exit 1) until it is fixed; `problems` lists every finding."""
+    """A registry file the write path reads is broken (unparsable, duplicate keys...): exit 1."""
     details, code = tuple(details), "REGISTRY_FILE_INVALID"
     message = f"{len(details)} problem(s) in the registry files; nothing was written"
     return RegistryError(message, code=code, problems=details, headline=f"error: {code}: {message}",
-                         text=_file_finding_text, as_json=finding_json)  # fmt: skip
-
-
-def _file_finding_text(problem: Problem) -> str:
-    return f"{problem.path or problem.subject[0]}: {finding_text(problem)}"
+                         text=lambda p: f"{p.path or p.subject[0]}: {finding_text(p)}",
+                         as_json=finding_json)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -130,8 +114,8 @@ class EntryType:
     """What `--type` takes."""
     registry_id: str
     layout: str
-    """list: an array of objects at `container`; map: an object at `container`; files: one
-    entry per file of a glob, named after its key; log: a JSONL record log (read only here)."""
+    """list or map: an array of objects or an object at `container`; files: one entry per file
+    of a glob, named after its key; log: a JSONL record log (read only here)."""
     source: str
     """The workspace-relative file (list, map) or glob (files)."""
     container: str
@@ -154,11 +138,6 @@ class EntryType:
     def suffix(self) -> str:
         """`.yaml`, `.yml` or `.json`: the format of the type's files."""
         return PurePosixPath(self.source).suffix
-
-    @property
-    def is_yaml(self) -> bool:
-        """Whether the type's files are YAML."""
-        return self.suffix in (".yaml", ".yml")
 
     def file_of(self, key: str) -> str:
         """The workspace-relative file an entry with `key` lives in."""
@@ -199,25 +178,21 @@ def entry_type(types: dict[str, EntryType], name: str) -> EntryType:
 
 
 def _entry_type(spec: RegistrySpec) -> EntryType:
-    """The type of a catalog entry's `entries` block, or of its `run_index` block: a run index
-    as a type coordination rules can name, its records by key, the latest line of a key
-    standing for it (the catalog check made sure it has one .jsonl source); ValueError saying
-    why a block cannot be written."""
+    """The type of a catalog entry's `entries` block, or of its `run_index` block (a log whose
+    latest line of a key stands for it); ValueError saying why a block cannot be written."""
     block, log = spec.entries or spec.run_index, spec.entries is None
     layout, sources = "log" if log else block["layout"], spec.sources
     if len(sources) != 1:
         raise ValueError(f"a writable registry has exactly one source, not {len(sources)}")
     source = sources[0]
     suffix = PurePosixPath(source).suffix
-    if log:
-        pass
-    elif suffix not in (".json", ".yaml", ".yml"):
+    if not log and suffix not in (".json", ".yaml", ".yml"):
         raise ValueError(f"the source {source!r} must end in .json, .yaml or .yml")
-    elif layout == "files":
+    if layout == "files":
         name = PurePosixPath(source).name
         if not is_pattern(source) or name != f"*{suffix}" or is_pattern(pattern_base(source)):
             raise ValueError(f"layout files needs a source like 'folder/*{suffix}', not {source!r}")
-    elif is_pattern(source):
+    elif not log and is_pattern(source):
         raise ValueError(f"layout {layout} needs one file as its source, not the glob {source!r}")
     if layout == "map" and suffix != ".json":
         raise ValueError("layout map is written in JSON files only")
@@ -244,8 +219,7 @@ class Entry:
 
     key: str
     value: Any
-    """The entry object (list, files with a key), or the value under its key (map, files
-    without a key)."""
+    """The entry object, or the value under its key (map, files without a key)."""
     file: str
     """Workspace-relative file."""
     index: int | None = None
@@ -259,8 +233,8 @@ class ParsedFile:
     data: bytes
     document: Any
     spans: tuple[tuple[int, int], ...] | None = None
-    """(first line, last line), 0-based, of each list item, the dash line first; None when the
-    list is not in block style (the writer then rewrites the file round-trip)."""
+    """(first line, last line), 0-based, of each list item; None when the list is not in block
+    style (the writer then rewrites the file round-trip)."""
 
 
 @dataclass
@@ -288,9 +262,8 @@ class TypeContent:
 
 
 def parse_file(relpath: str, data: bytes, container: str | None = None) -> ParsedFile:
-    """The strict parse of one registry file (JSON or YAML by its suffix); JSONDecodeProblem
-    (with a YAML_ code for YAML) when it does not parse. With `container`, a YAML list there
-    gets its items' line spans."""
+    """The strict parse of one registry file (JSON or YAML by its suffix; JSONDecodeProblem);
+    with `container`, a YAML list there gets its items' line spans."""
     if not relpath.endswith((".yaml", ".yml")):
         return ParsedFile(data, loads_strict(data))
     parsed = parse_yaml(data)
@@ -331,8 +304,7 @@ def read_type(root: Path, entry_type: EntryType, parse: Parse | None = None) -> 
 def content_of(
     entry_type: EntryType, files: Mapping[str, bytes], parse: Parse | None = None
 ) -> TypeContent:
-    """The type's entries from its files (relpath as sealed -> bytes): the one reader of the
-    write path and of the build's blocking check (which parses every file: no cache)."""
+    """The type's entries from its files (relpath as sealed -> bytes)."""
     if entry_type.layout == "log":  # one reader of record logs, streamed or not
         return log_content(entry_type, files.values())
     content = TypeContent(entry_type)
@@ -420,8 +392,8 @@ dash, spaces (nothing else: no comment, no second dash, no tab)."""
 
 def _item_spans(root: Any, container: str, data: bytes) -> tuple[tuple[int, int], ...] | None:
     """Line spans of the block list at `container`, or None when the writer must not splice it
-    (not a block list of mappings, an item whose first key is not on its dash's line, dashes at
-    different columns, or an item ending in a block scalar, whose trailing lines are content)."""
+    (not a block list of mappings, a first key off its dash's line, dashes at different columns,
+    an item ending in a block scalar)."""
     node = root
     for part in pointer_parts(container):
         if type(node).__name__ != "MappingNode":
@@ -476,8 +448,7 @@ Source = Path | bytes
 def log_content(
     entry_type: EntryType, files: Iterable[Source], keep: Keep | None = None
 ) -> TypeContent:
-    """The entries of the log `entry_type` in `files` (as `content_of` of their bytes gives
-    them), only those whose latest view `keep` keeps (None: all)."""
+    """The entries of the log `entry_type` in `files` whose latest view `keep` keeps (None: all)."""
     reader = _LogReader(TypeContent(entry_type), keep)
     for file in files:
         reader.read(file)
@@ -525,8 +496,7 @@ class _LogReader:
         self.spans.append((file, base, end))
 
     def _add(self, position: int, key: str, record: Any, line: int) -> None:
-        """`record` (at `line` of its file) stands for `key` now: a later line is the key's
-        latest view."""
+        """`record` (at `line` of its file) is `key`'s latest view now."""
         entries = self.content.entries
         if self.keep is None:
             entries[key] = Entry(key, record, self.content.type.source, line)
@@ -544,9 +514,8 @@ class _LogReader:
         entries[key] = Entry(key, record, self.content.type.source, line)  # a kept key stays put
 
     def order(self) -> None:
-        """The kept entries in the order of each key's first line, as `content_of` lists them:
-        a key first given where it entered the entries is in place already; for one with an
-        earlier line of the same key hash, those lines are read again (only they are parsed)."""
+        """The kept entries in the order of each key's first line: only the earlier lines of the
+        same key hash as an entered key are read again and parsed."""
         entries = self.content.entries
         if self.keep is None or len(entries) < 2:
             return
@@ -567,7 +536,7 @@ class _LogReader:
         self.content.entries = dict(sorted(entries.items(), key=lambda item: first[item[0]]))
 
     def _keys_at(self, positions: set[int]) -> dict[int, str]:
-        """The key of the record at each of `positions` (lines read again; only those parsed)."""
+        """The key of the record at each of `positions` (those lines read again)."""
         found: dict[int, str] = {}
         field = self.content.type.key or ""
         for file, base, end in self.spans:
@@ -589,8 +558,7 @@ class _LogReader:
 
 
 def _complete_lines(file: Source) -> Iterator[bytes]:
-    """The lines of `file` that end in a newline, without it (a torn last line, which
-    `content_of` leaves out, is not one), one at a time."""
+    """The lines of `file` that end in a newline, without it (a torn last line is left out)."""
     with io.BytesIO(file) if isinstance(file, bytes) else file.open("rb") as handle:
         for line in handle:
             if line.endswith(b"\n"):

@@ -1,7 +1,6 @@
 """The new text of a JSON registry file with one entry inserted or replaced, every other byte
-kept: the one member of its list or map is replaced or inserted at the offsets the JSON decoder
-reads, indented like its neighbours, and the result parsed again and compared with what was meant
-(a file that would read back differently is never written). Also what the YAML splice shares."""
+kept (at the offsets the JSON decoder reads, indented like its neighbours), parsed again and
+compared with what was meant; also what the YAML splice shares."""
 
 from __future__ import annotations
 
@@ -27,16 +26,15 @@ value), where its value starts and where it ends (character offsets)."""
 
 
 def mismatch(what: str, path: str | None = None) -> RegistryError:
-    """SPLICE_MISMATCH (exit 3): the bytes would not read back as the intended document, a bug
-    reported with the file rather than written."""
+    """SPLICE_MISMATCH (exit 3): the bytes would not read back as meant (a bug; not written)."""
     return RegistryError(
         f"the {what} would read back differently", code="SPLICE_MISMATCH", path=path, exit_code=3
     )
 
 
 def json_index(entry_type: EntryType, container: Any, key: str) -> int:
-    """Where a new member of a list or map goes (JSON or YAML): before the first greater key
-    (key order), else at the end."""
+    """Where a new member of a list or map goes: before the first greater key (key order), else
+    at the end."""
     if entry_type.order != "key":
         return len(container)
     if isinstance(container, list):
@@ -57,7 +55,7 @@ def _skip(text: str, at: int) -> int:
 
 def _members(text: str, start: int) -> tuple[list[_Member], int]:
     """The members of the array or object whose bracket is at `start`, and the offset of its
-    closing bracket: read with the JSON decoder itself, so names are exact."""
+    closing bracket (read with the JSON decoder itself)."""
     closing = "]" if text[start] == "[" else "}"
     members: list[_Member] = []
     at = _skip(text, start + 1)
@@ -88,8 +86,7 @@ def _dump(value: Any, indent: str, newline: str = "\n") -> str:
 def json_text(
     entry_type: EntryType, parsed: ParsedFile | None, old: Entry | None, key: str, value: Any
 ) -> ParsedFile:
-    """The file's bytes and document once its entry `key` holds `value` (a file of its own, or
-    the list or map member `key`)."""
+    """The file's bytes and document once its entry `key` holds `value`."""
     if entry_type.layout == "files":
         return ParsedFile(as_file(_dump(value, "") + "\n", parsed.data if parsed else b""), value)
     if parsed is None:

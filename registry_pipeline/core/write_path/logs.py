@@ -1,13 +1,6 @@
 """The write path's two append-only logs: overrides (`--no-check` writes despite errors) and
-notes (findings of `record` severity). One JSON object per line, appended with fsync; a torn
-last line is refused, never built upon.
-
-The audit comes first: `write_audited` appends a write's records before it replaces the file
-they are about, so no change is ever on disk without its record. A record that cannot be
-appended leaves the file as it was; a replace that fails takes the override record back (only
-`add-entry` appends to that log, under the write lock); a failure after the file is replaced is
-an error with its reason code, the records kept.
-"""
+notes (findings of `record` severity), one JSON object per line. The audit comes first:
+`write_audited` appends a write's records before it replaces the file they are about."""
 
 from __future__ import annotations
 
@@ -25,7 +18,6 @@ from registry_pipeline.core.faults import crash_point
 from registry_pipeline.core.fs import write_atomic
 from registry_pipeline.core.json_strict import JSONDecodeProblem
 from registry_pipeline.core.seal.hashing import jsonl_records
-from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.workspace.catalog import WRITE_OVERRIDES_RELPATH
 
 OVERRIDES_RELPATH = WRITE_OVERRIDES_RELPATH
@@ -45,8 +37,7 @@ def actor() -> str:
 
 
 def check_appendable(path: Path) -> None:
-    """LOG_TORN when the log's last line is incomplete, LOG_UNWRITABLE when it is no file that
-    can be read (a folder in its place); checked before a write it would record."""
+    """LOG_TORN when the log's last line is incomplete, LOG_UNWRITABLE when it cannot be read."""
     try:
         clean = jsonl.ends_cleanly(path)
     except OSError as exc:
@@ -61,9 +52,8 @@ def _unwritable(path: Path, exc: OSError | str) -> RegistryError:
 
 
 def append_record(path: Path, record: dict[str, Any]) -> int:
-    """Append one record as a line, fsynced (`jsonl.append`); returns the log's size before it.
-    LOG_TORN when the last line is incomplete; LOG_UNWRITABLE when the log cannot be appended
-    to (not a regular file, immutable, a full disk): then no part of the line stays."""
+    """Append one record as a line, fsynced; returns the log's size before it. LOG_TORN,
+    LOG_UNWRITABLE (not a regular file, immutable, a full disk: no part of the line stays)."""
     line = (json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n").encode()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -77,15 +67,10 @@ def append_record(path: Path, record: dict[str, Any]) -> int:
 def write_audited(
     path: Path, data: bytes, records: Sequence[tuple[Path, dict[str, Any]]], *, revocable: Path
 ) -> None:
-    """Append each (log, record) of `records` in order, fsynced, then replace `path` with
-    `data` (atomically): a change is never on disk without its audit. Records appended to
-    `revocable` (a log only this writer appends to, under its lock) are taken back when the
-    change is not made; records of other logs stay (they note an attempt).
-
-    LOG_TORN / LOG_UNWRITABLE: a record cannot be appended; nothing was written. IO_ERROR: the
-    file cannot be replaced; nothing was written. WRITE_UNCONFIRMED: the file holds `data` but
-    its folder cannot be synced; the records stay.
-    """
+    """Append each (log, record) in order, fsynced, then replace `path` with `data` atomically.
+    Records of `revocable` (a log only this writer appends to, under its lock) are taken back
+    when the change is not made (LOG_TORN, LOG_UNWRITABLE, IO_ERROR); WRITE_UNCONFIRMED: written
+    but its folder not synced, the records kept."""
     for log in dict.fromkeys(log for log, _record in records):
         check_appendable(log)
     appended: list[tuple[Path, int]] = []
@@ -132,8 +117,7 @@ def _holds(path: Path, data: bytes) -> bool:
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
-    """Every record of a log (none when it does not exist); LOG_TORN / LOG_INVALID naming the
-    line when one does not parse."""
+    """Every record of a log (none when it does not exist); LOG_TORN / LOG_INVALID."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -151,8 +135,3 @@ def read_records(path: Path) -> list[dict[str, Any]]:
         at = f"line {exc.line}: "  # the message as it was: `line N: JSON_INVALID: ...`
         message = exc.message.replace(at, f"{at}{exc.code}: ", 1)
         raise RegistryError(message, code=code, path=str(path)) from None
-
-
-def stamp() -> str:
-    """Now, UTC, in seconds (`2026-11-22T10:00:00Z`)."""
-    return now_utc().strftime("%Y-%m-%dT%H:%M:%SZ")

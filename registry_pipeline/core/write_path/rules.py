@@ -1,14 +1,8 @@
 """What the write path checks: an entry against its schema, and the workspace's coordination rules
-(read from its coordination file, YAML or JSON, checked against their schema and the catalog's
-types before any is applied) over every entry, every finding in one pass.
-
-Besides its rules the file may declare named lists of values (`declared`, which a `one_of` rule
-names with `values_from`; the hook event types and routing stages are built in) and, per type,
-the field that marks an entry deprecated (`lifecycle: {TYPE: {field, deprecated}}`: the one
-`registry deprecate` writes and the `not_deprecated` rule reads; seed 002: "explicit
-deprecation allowed; removal forbidden"). Without a declaration an entry is deprecated when
-its `lifecycle` or its `status` is `deprecated`. `workspace_findings` is the build's side: every
-finding about one registry's entries, from the files it is about to promote."""
+(checked against their schema and the catalog's types before any applies) over every entry,
+every finding in one pass. The coordination file may also declare lists of values (`declared`,
+named by `values_from`) and per type the field marking an entry deprecated (`lifecycle`; else
+`lifecycle` or `status` is `deprecated`). `workspace_findings` is the build's side."""
 
 from __future__ import annotations
 
@@ -22,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from registry_pipeline.core.append_only.compat import pointer_token
 from registry_pipeline.core.errors import Problem, UsageError
 from registry_pipeline.core.json_strict import JSONDecodeProblem
 from registry_pipeline.core.seal.schemas import (
@@ -54,8 +49,7 @@ _MISSING = object()
 
 @dataclass(frozen=True)
 class Lifecycle:
-    """The marker of a deprecated entry: `field` (a JSON pointer into the entry) equals
-    `deprecated`."""
+    """The marker of a deprecated entry: `field` (a JSON pointer) equals `deprecated`."""
 
     field: str
     deprecated: Any = DEPRECATED
@@ -92,8 +86,7 @@ def get(value: Any, pointer: str) -> Any:
 
 
 def marked(value: Any, marker: Lifecycle) -> Any | None:
-    """A copy of the entry `value` with the marker set, or None when the entry cannot hold it
-    (not an object, or a part of the path that is not one)."""
+    """A copy of the entry `value` with the marker set, or None when the entry cannot hold it."""
     parts = pointer_parts(marker.field)
     if not parts or not isinstance(value, dict):
         return None
@@ -118,11 +111,9 @@ DEFAULT_DECLARED: Mapping[str, tuple[Any, ...]] = {
     ),
     "routing_stages": ("pre_route", "post_route"),
 }
-"""The lists a `values_from` may name without declaring them: the seed's five hook event types
-(seed 003, 3.1) and the two routing stages a hook may run at (before a prompt or a changed path
-is routed to the content route owning it, and after; named like the ability slots `pre_call`
-and `post_call`: the seed names the stages but not their values). A file's `declared` list of
-the same name replaces the default."""
+"""The lists a `values_from` may name undeclared: the seed's five hook event types (seed 003, 3.1)
+and the two routing stages (the seed names them, not their values); a `declared` list replaces
+its default."""
 
 
 @dataclass(frozen=True)
@@ -142,10 +133,10 @@ class Rule:
     kind: str
     why: str
     source_type: str | None = None
-    """exists: the referring type (`from.type`); no_overlap, shared, one_of: `of.type`."""
+    """exists: `from.type`; no_overlap, shared, one_of: `of.type`."""
     field: str | None = None
     """exists: `from.field`; no_overlap, shared, one_of: `of.field`; not_deprecated: `field`
-    (None: each referred type's lifecycle field, as `registry deprecate` writes it)."""
+    (None: each referred type's lifecycle field)."""
     target_type: str | None = None
     target_where: Condition | None = None
     patterns: bool = False
@@ -174,8 +165,7 @@ class Coordination:
 
 
 def rules_involving(coordination: Coordination, type_name: str) -> Coordination:
-    """The rules that read `type_name` (and `not_deprecated`, which applies to their
-    references): what can report on an entry of that type."""
+    """The rules that can report on an entry of `type_name` (and every `not_deprecated`)."""
     kept = tuple(
         rule
         for rule in coordination.rules
@@ -246,8 +236,7 @@ def parse_coordination(
 
 
 def _unused(declared: Mapping[str, Any], rules: Iterable[Mapping[str, Any]]) -> list[str]:
-    """A declared list no rule names with `values_from`: a misspelt name (`hook_event_type`)
-    would otherwise leave the built-in list in force, silently."""
+    """A declared list no rule names (a misspelt name would leave the built-in list in force)."""
     named = {str(raw["values_from"]) for raw in rules if "values_from" in raw}
     found = []
     for name in declared:
@@ -313,7 +302,7 @@ def involving(findings: list[Problem], type_name: str, key: str) -> list[Problem
 
 def values_at(value: Any, pointer: str) -> Iterator[tuple[str, Any]]:
     """(concrete pointer, value) at `pointer` in `value`; `*` stands for every list item (or
-    object member); absent paths give nothing."""
+    object member)."""
     items: list[tuple[str, Any]] = [("", value)]
     for part in pointer[1:].split("/") if pointer else []:
         step: list[tuple[str, Any]] = []
@@ -383,9 +372,8 @@ def _exists(
 def _not_deprecated(
     rule: Rule, resolved: list[Reference], lifecycle: Mapping[str, Lifecycle]
 ) -> Iterator[Problem]:
-    """References to a deprecated entry: one whose `rule.field` is `rule.value`, or without a
-    field in the rule, one carrying its type's lifecycle marker (what `registry deprecate`
-    writes)."""
+    """References to a deprecated entry: one whose `rule.field` is `rule.value`, or (no field)
+    one carrying its type's lifecycle marker."""
     own = Lifecycle(rule.field, rule.value) if rule.field is not None else None
     for exists, entry, where, found in resolved:
         to = exists.target_type or ""
@@ -466,8 +454,8 @@ def entry_violations(
 def file_violations(
     schemas: SchemaCatalog, entry_type: EntryType, key: str, document: Any
 ) -> list[Problem]:
-    """Violations of the file's own schema (types without an entry schema) under the entry
-    `key`, once `document` is what its file holds: the rest of the file is not its doing."""
+    """Violations of the file's own schema under the entry `key` once its file holds `document`
+    (the rest of the file is not its doing)."""
     schema = schemas.for_artifact(Path(entry_type.file_of(key)).name)
     if schema is None:
         return []
@@ -475,7 +463,7 @@ def file_violations(
     if entry_type.layout == "files":
         pointer = ""
     elif entry_type.layout == "map":
-        pointer += "/" + key.replace("~", "~0").replace("/", "~1")
+        pointer += "/" + pointer_token(key)
     else:
         items = resolve(document, entry_type.container)
         pointer += f"/{next(i for i, v in enumerate(items) if v.get(entry_type.key) == key)}"
@@ -501,9 +489,8 @@ def _stamp(path: Path) -> tuple[int, int] | None:
 
 @functools.lru_cache(maxsize=64)
 def _validator(path: str, stamp: object) -> Any:
-    """A draft 2020-12 validator (the one schema engine, jsonschema-rs) for the schema file at
-    `path`; SCHEMA_INVALID / SCHEMA_UNREADABLE naming it. Nothing is fetched: a `$ref` outside
-    the document does not resolve (SCHEMA_INVALID)."""
+    """A draft 2020-12 validator (jsonschema-rs) for the schema file at `path`; SCHEMA_INVALID /
+    SCHEMA_UNREADABLE naming it. Nothing is fetched: an outside `$ref` is SCHEMA_INVALID."""
     import jsonschema_rs
 
     try:
@@ -542,10 +529,8 @@ def workspace_findings(
     *,
     read: Reader = read_type,
 ) -> list[Problem]:
-    """Every finding about the entries of `registry_id` when its files are `files` (relpath as
-    sealed -> bytes) and the other registries are as `read` gives them (default: as the
-    workspace holds them; the build's check reads their sealed snapshots): unreadable files,
-    duplicate keys, schema violations per entry and coordination findings of every severity."""
+    """Every finding about the entries of `registry_id` when its files are `files` (relpath ->
+    bytes) and the other registries are as `read` gives them (the build reads their snapshots)."""
     types = entry_types(catalog)
     by_registry = {t.registry_id: t for t in types.values()}
     target = by_registry.get(registry_id)

@@ -1,13 +1,7 @@
-"""`registry init --with-write-path`: the registry types of seed 003 in a fresh workspace, so
-that `add-entry` can write at once.
-
-What it writes is the seed's layout (Block A, 3.1): entry schemas under
-`.system/registry/schemas/`, module registries under `modules/overview/` (empty lists), one
-folder per entry-per-file type (`modules/routes/`, `.system/registry/{low,high}-level/`,
-`.system/hooks/`), the coordination rules between them (Block C), the generated table of types
-(`.system/registry/AGENTS.md`, Block A 3.2) and, last, the catalog that makes them registries.
-A workspace that has a catalog gets nothing; a file that exists is kept as it is: each file is
-created exclusively (a rename that never replaces)."""
+"""`registry init --with-write-path`: the registry types of seed 003 (Block A, 3.1) in a fresh
+workspace: entry schemas, empty list registries, one folder per entry-per-file type, the
+coordination rules (Block C), the table of types (`AGENTS.md`) and, last, the catalog. A
+workspace with a catalog gets nothing; a file that exists is kept (each is created exclusively)."""
 
 from __future__ import annotations
 
@@ -19,6 +13,7 @@ from typing import Any
 
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.fs import require_safe_all, write_atomic
+from registry_pipeline.core.json_strict import dumps_pretty
 from registry_pipeline.core.workspace.catalog import CATALOG_RELPATH, check_catalog
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH
 from registry_pipeline.core.write_path.content import entry_types
@@ -28,14 +23,11 @@ RULES_RELPATH = "registries/COORDINATION_v0_1.yaml"
 SCHEMAS_DIR = ".system/registry/schemas"
 AGENTS_RELPATH = ".system/registry/AGENTS.md"
 DATA = resources.files(__package__) / "scaffold"
-"""The package data: the rules, one entry schema per type (`NAME.schema.yaml`), the types
-(`types.json`: name, title, source, container, key, depends_on, purpose), the catalog's
-fixed part (`catalog.json`), the text of an empty list registry (`registry.yaml`), the
-table of types (`types.md.j2`, rendered by `table.types_markdown`) and the table of rules
-(`coordination.md.j2`, `table.coordination_markdown`)."""
+"""The package data: the rules, one entry schema per type, the types (`types.json`), the
+catalog's fixed part, an empty list registry's text and the two tables' templates."""
 TYPES: list[dict[str, Any]] = json.loads((DATA / "types.json").read_bytes())
-"""The eight registry types of seed 003 (3.1), in the layout it gives: a YAML file holding a
-list at `container`, or (container null) a folder's `*.yaml`, one entry per file."""
+"""The eight registry types of seed 003 (3.1): a YAML list at `container`, or (null) a folder's
+`*.yaml`, one entry per file."""
 
 
 def scaffold_targets(root: Path) -> list[Path]:
@@ -44,9 +36,8 @@ def scaffold_targets(root: Path) -> list[Path]:
 
 
 def require_placeable(root: Path, targets: list[Path]) -> None:
-    """INIT_CONFLICT (exit 2) naming every path in the way, before anything is written: each
-    folder on the way to a target (the root included) must be a folder or absent, each target
-    a regular file (kept) or absent. Symlinks are `require_safe_all`'s to refuse, first."""
+    """INIT_CONFLICT (exit 2) naming every path in the way (a non-folder on the way to a target,
+    a target that is no regular file), before anything is written."""
     conflicts: dict[Path, str] = {}
     for target in targets:
         if os.path.lexists(target) and not (target.is_file() and not target.is_symlink()):
@@ -69,9 +60,8 @@ def require_placeable(root: Path, targets: list[Path]) -> None:
 
 
 def scaffold(root: Path) -> tuple[list[str], list[str]]:
-    """Write the registry types into the workspace at `root` (see the module docstring);
-    returns what it created and what it kept, one phrase each. UNSAFE_PATH before anything is
-    written when a symlink is on the way of any file."""
+    """Write the registry types into the workspace at `root`; what it created and kept, one
+    phrase each. UNSAFE_PATH before anything is written when a symlink is on the way."""
     catalog = root / CATALOG_RELPATH
     if catalog.exists() or catalog.is_symlink():
         return [], [f"kept {CATALOG_RELPATH} (exists): no registry types added"]
@@ -83,7 +73,8 @@ def scaffold(root: Path) -> tuple[list[str], list[str]]:
     document = _catalog()
     checked = check_catalog(document, root, str(catalog))
     agents = types_markdown(checked, entry_types(checked)).encode("utf-8")
-    for relpath, data in ((AGENTS_RELPATH, agents), (CATALOG_RELPATH, _json(document))):
+    last = {AGENTS_RELPATH: agents, CATALOG_RELPATH: dumps_pretty(document, sort_keys=False)}
+    for relpath, data in last.items():
         (created if _create(root / relpath, data) else kept).append(relpath)
     return _said(created, kept)
 
@@ -137,10 +128,6 @@ def _registry(t: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _json(document: Any) -> bytes:
-    return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-
-
 def _create(path: Path, data: bytes) -> bool:
     """Write `path` atomically unless something is there (False then): never replaced."""
     if path.exists() or path.is_symlink():
@@ -154,8 +141,7 @@ def _create(path: Path, data: bytes) -> bool:
 
 
 def _said(created: list[str], kept: list[str]) -> tuple[list[str], list[str]]:
-    """One phrase per file written (the schemas, the empty lists and the folders grouped), and
-    one per file kept."""
+    """One phrase per file written (schemas, empty lists and folders grouped), one per kept."""
     schemas = [p for p in created if p.startswith(f"{SCHEMAS_DIR}/")]
     lists = [p for p in created if p.startswith("modules/overview/")]
     folders = [p.removesuffix(".gitkeep") for p in created if p.endswith("/.gitkeep")]

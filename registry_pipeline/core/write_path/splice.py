@@ -1,13 +1,9 @@
-"""The new text of a registry file with one entry inserted or replaced, every other byte kept
-(JSON files: `json_splice`), YAML through ruamel.yaml's round trip.
+"""The new text of a YAML registry file with one entry inserted or replaced (JSON: `json_splice`).
 
-A block-style YAML list is spliced at its items' line spans (the marks of the strict parse's
-nodes, `content._item_spans`), the entry's text written by ruamel.yaml's round-trip dumper (a
-replaced entry merged into its old text, so its comments stay). A file that is one entry is that
-entry's round trip; other lists (flow style, a comment on a dash's line, a keep block scalar
-ending an item, none yet) go round-trip whole, which keeps comments but may re-indent. Each
-result is parsed again and compared with what was meant: a file that would read back differently
-is never written."""
+A block-style list is spliced at its items' line spans, the entry's text written by ruamel.yaml's
+round-trip dumper (a replaced entry merged into its old text, so its comments stay); any other
+file goes round-trip whole, which keeps comments but may re-indent. Each result is parsed again:
+a file that would read back differently is never written."""
 
 from __future__ import annotations
 
@@ -46,9 +42,8 @@ parsed again and rely on the spans the strict parse found (`content._item_spans`
 def new_text(
     entry_type: EntryType, parsed: ParsedFile | None, old: Entry | None, key: str, value: Any
 ) -> ParsedFile:
-    """The entry's file once the entry `key` holds `value` (inserted or replaced): its bytes,
-    its document and, for a spliced YAML list, the moved line spans."""
-    if not entry_type.is_yaml:
+    """The entry's file once the entry `key` holds `value` (inserted or replaced)."""
+    if entry_type.suffix == ".json":
         return json_text(entry_type, parsed, old, key, value)
     data = parsed.data if parsed is not None else b""
     # new quoted strings follow the file's quotes: double when most of its quoted values are
@@ -81,7 +76,7 @@ def _dump(yaml: Any, value: Any) -> str:
 
 def _quoted(value: Any, double: bool = False) -> Any:
     """`value` with the strings a YAML 1.1 or 1.2 reader or ours would misread marked to be
-    written quoted, and those with a character not to be written raw double-quoted (escaped)."""
+    quoted (double-quoted, escaped, with a character not to be written raw)."""
     if isinstance(value, dict):
         return {_quoted(k, double): _quoted(v, double) for k, v in value.items()}
     if isinstance(value, list):
@@ -144,7 +139,7 @@ def _splice(
     entry_type: EntryType, parsed: ParsedFile, replace: bool, index: int, value: Any, double: bool
 ) -> ParsedFile | None:
     """The file with the entry's lines spliced in at `index`, or None where only a round-trip can
-    write it (a line of the old entry left of its dash, text that would not read back)."""
+    write it."""
     spans = parsed.spans or ()
     lines = parsed.data.decode("utf-8-sig").splitlines(keepends=True)
     dash = lines[spans[0][0]].index("-")
@@ -202,8 +197,7 @@ def _roundtrip(
     value: Any,
     double: bool,
 ) -> ParsedFile:
-    """The whole file round-trip with the list created where missing and the entry put at
-    `index`: comments kept, layout possibly not."""
+    """The whole file round-trip, the list created where missing and the entry put at `index`."""
     parts = pointer_parts(entry_type.container)
 
     def edit(yaml: Any, document: Any) -> Any:

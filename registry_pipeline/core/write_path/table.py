@@ -12,8 +12,7 @@ from registry_pipeline.core.write_path.rules import Coordination
 
 
 def types_markdown(catalog: RegistryCatalog, types: dict[str, EntryType]) -> str:
-    """The Markdown document listing every writable type, in catalog order (the template
-    `scaffold/types.md.j2`)."""
+    """The Markdown document listing every writable type, in catalog order."""
     rules = f"`{catalog.coordination}`" if catalog.coordination else "no coordination file"
     order = {spec.registry_id: index for index, spec in enumerate(catalog.registries)}
     listed = sorted(types.values(), key=lambda t: order.get(t.registry_id, 0))
@@ -21,8 +20,7 @@ def types_markdown(catalog: RegistryCatalog, types: dict[str, EntryType]) -> str
 
 
 def _render(name: str, **values: object) -> str:
-    """The template `scaffold/NAME` rendered (jinja2 is imported here only: it costs a tenth
-    of a second), with the filter `shown`."""
+    """The template `scaffold/NAME` rendered (jinja2 imported here only: a tenth of a second)."""
     import jinja2
 
     template = (resources.files(__package__) / "scaffold" / name).read_text("utf-8")
@@ -51,9 +49,7 @@ def types_json(types: dict[str, EntryType]) -> list[dict[str, object]]:
 
 
 def coordination_markdown(coordination: Coordination) -> str:
-    """The rules as a table: for each, when which registries change, what is checked, how
-    severe, and why (the generated part of docs/registry_coordination.md; the template
-    `scaffold/coordination.md.j2`)."""
+    """The rules as a Markdown table (the generated part of docs/registry_coordination.md)."""
     return _render("coordination.md.j2", rules=coordination.rules)
 
 

@@ -1,19 +1,12 @@
-"""`registry add-entry` and `registry deprecate`: one entry inserted, updated or marked deprecated,
-checked, spliced, written atomically; the steps every governed write takes.
+"""`registry add-entry` and `registry deprecate`: one entry inserted, updated or marked deprecated.
 
 Under the workspace's write lock the files are read again, the entry is validated, the
 coordination rules (and a governed source's append-only rules) run on the workspace as it would
-be, and only then is the one changed file replaced (temporary file, fsync, rename). Errors block
-the write unless `--no-check` with a reason, which appends an override record first, then
-writes (`logs.write_audited`); the audit is written before the file is replaced. Every place
-written is checked first (UNSAFE_PATH).
-
-`deprecate` is seed 002's lifecycle ("explicit deprecation allowed; removal forbidden") for any
-type, through the same path: the entry keeps its place and every other field; only its
-lifecycle field changes (the declared one, else `lifecycle` or `status`: the first the entry
-has, then the first its schema accepts), and the reason goes to the notes log. Nothing removes
-an entry. `--dry-run` prints the unified diff (`patch -p1` applies it); an update that would
-change a field's JSON type is FIELD_TYPE_CHANGED."""
+be, and only then is the one changed file replaced atomically; errors block the write unless
+`--no-check` with a reason, whose override record is appended first. `deprecate` (seed 002:
+"explicit deprecation allowed; removal forbidden") changes only the entry's lifecycle field (the
+declared one, else `lifecycle` or `status`: the first the entry has, then the first its schema
+accepts); nothing removes an entry."""
 
 from __future__ import annotations
 
@@ -21,7 +14,7 @@ import copy
 import difflib
 import hashlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,6 +25,7 @@ from registry_pipeline.core.errors import Problem, RegistryError, UsageError
 from registry_pipeline.core.fs import require_safe_all
 from registry_pipeline.core.lock import DEFAULT_TIMEOUT, exclusive_lock
 from registry_pipeline.core.seal.paths import relpath_problem
+from registry_pipeline.core.seal.run_id import now_utc, utc_timestamp
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
@@ -56,7 +50,6 @@ from registry_pipeline.core.write_path.logs import (
     NOTES_RELPATH,
     OVERRIDES_RELPATH,
     actor,
-    stamp,
     write_audited,
 )
 from registry_pipeline.core.write_path.rules import (
@@ -171,32 +164,26 @@ def locked(
     goal: Target, files: list[str], timeout: float
 ) -> Iterator[tuple[dict[str, TypeContent], Path | None]]:
     """Hold the workspace's write lock, every place a write may touch checked first
-    (UNSAFE_PATH); yields the contents the write reads, read again under the lock, and the
-    parse cache."""
-    root = goal.workspace.root
+    (UNSAFE_PATH); yields the entries of the written type and of every type its rules read
+    (REGISTRY_FILE_INVALID when one cannot be read), read under the lock, and the cache."""
+    root, types = goal.workspace.root, goal.types
     lock, cache = root / LOCK_RELPATH, cache_dir(root)
     logs = [root / OVERRIDES_RELPATH, root / NOTES_RELPATH]
     require_safe_all(root, [lock, *(root / file for file in files), *logs])
     lock.parent.mkdir(parents=True, exist_ok=True)
-    with exclusive_lock(lock, timeout=timeout):
-        yield read_all(goal, cached_parser(cache)), cache
-
-
-def read_all(goal: Target, parse: Callable[..., ParsedFile]) -> dict[str, TypeContent]:
-    """The written type's entries and those of every type its rules read; REGISTRY_FILE_INVALID
-    when one of them cannot be read."""
-    root, types = goal.workspace.root, goal.types
     needed = {goal.entry_type.name} | {n for rule in goal.coordination.rules for n in rule.types}
-    contents = {name: read_type(root, types[name], parse) for name in sorted(needed)}
-    broken = [problem for content in contents.values() for problem in content.problems]
-    if broken:
-        raise registry_file_error(broken)
-    return contents
+    with exclusive_lock(lock, timeout=timeout):
+        parse = cached_parser(cache)
+        contents = {name: read_type(root, types[name], parse) for name in sorted(needed)}
+        broken = [problem for content in contents.values() for problem in content.problems]
+        if broken:
+            raise registry_file_error(broken)
+        yield contents, cache
 
 
 def plan(goal: Target, contents: dict[str, TypeContent], key: str, value: Any) -> Plan:
     """The entry `key` with `value` in its file, checked: field types, the file's schema, the
-    coordination rules on the workspace as it would be, a governed source's promises."""
+    coordination rules, a governed source's promises."""
     target_type = goal.entry_type
     content = contents[target_type.name]
     old = content.entries.get(key)
@@ -211,10 +198,8 @@ def plan(goal: Target, contents: dict[str, TypeContent], key: str, value: Any) -
     parsed = content.files.get(file)
     before = parsed.data if parsed is not None else None
     if old is not None and old.value == value:  # nothing to write; still checked and reported
-        same = Plan(target_type, key, value, old, before, before or b"")
         found = involving(evaluate(goal.coordination, contents), target_type.name, key)
-        same.findings = _unique(found)
-        return same
+        return Plan(target_type, key, value, old, before, before or b"", findings=_unique(found))
     written = new_text(target_type, parsed, old, key, value)
     result = Plan(target_type, key, value, old, before, written.data, written)
     schemas = SchemaCatalog.for_workspace(goal.workspace.root)
@@ -239,8 +224,7 @@ def bad(type_name: str, key: str | None, where: str, message: str) -> Problem:
 def _governed_name(
     schemas: SchemaCatalog, target_type: EntryType, key: str, content: TypeContent
 ) -> None:
-    """UNGOVERNED_NAME when the type's files are governed by a schema (by name) but the new
-    entry's file name is not: it would be sealed unchecked."""
+    """UNGOVERNED_NAME when a schema governs the type's files by name but not the new one's."""
     name = Path(target_type.file_of(key)).name
     if target_type.layout != "files" or schemas.for_artifact(name) is not None:
         return
@@ -288,8 +272,8 @@ def finish(
     reason: str | None,
     audit: list[Record] | None = None,
 ) -> WriteResult:
-    """Write the planned file unless blocked, a dry run or unchanged: the override record
-    (`--no-check` despite errors) first, then the notes and `audit`, then the file."""
+    """Write the planned file unless blocked, a dry run or unchanged: the override record first,
+    then the notes and `audit`, then the file."""
     blocking = errors(planned.findings)
     result = replace(
         result, findings=tuple(planned.findings), blocked=bool(blocking) and not no_check
@@ -311,9 +295,9 @@ def finish(
 
 def _override(planned: Plan, result: WriteResult, reason: str | None) -> dict[str, Any]:
     """The override record of a `--no-check` write: who, what, why, the findings it skipped and
-    the file's SHA-256 before and after (after: what the write will leave)."""
+    the file's SHA-256 before and after."""
     return {
-        "recorded_utc": stamp(),
+        "recorded_utc": utc_timestamp(now_utc()),
         "who": actor(),
         "type": result.type,
         "key": result.key,
@@ -358,8 +342,8 @@ def add_entry(
 
 
 def split_entry(entry_type: EntryType, entry: Any) -> tuple[str, Any]:
-    """(key, value) of an entry as given; ENTRY_INVALID naming the field when it has no usable
-    key. A map type's (or key-less files type's) entry is `{key: value}`."""
+    """(key, value) of an entry as given (`{key: value}` for a type without a key field);
+    ENTRY_INVALID naming the field when it has no usable key."""
     name, nameless = entry_type.name, "the key must be a non-empty string"
     if not isinstance(entry, dict):
         raise entry_error([bad(name, None, "", "an entry must be an object")])
@@ -434,8 +418,7 @@ def _existing(content: TypeContent, key: str) -> Entry:
 
 
 def _marker(goal: Target, content: TypeContent, old: Entry) -> Lifecycle:
-    """The lifecycle marker to set: ALREADY_DEPRECATED when the entry carries one already,
-    NOT_DEPRECATABLE when no marker fits the type."""
+    """The lifecycle marker to set; ALREADY_DEPRECATED, NOT_DEPRECATABLE."""
     name = goal.entry_type.name
     declared = goal.coordination.lifecycle.get(name)
     already = deprecated_by(old.value, declared)
@@ -464,8 +447,7 @@ def _marker(goal: Target, content: TypeContent, old: Entry) -> Lifecycle:
 
 
 def _accepts(goal: Target, content: TypeContent, old: Entry, value: Any) -> bool:
-    """Whether the type's schema (its entry schema, else its file's) accepts the entry as
-    `value`; a type no schema governs accepts any."""
+    """Whether the type's entry schema, else its file's, accepts the entry as `value`."""
     entry_type, root = goal.entry_type, goal.workspace.root
     if entry_type.schema is not None:
         return not entry_violations(root, entry_type, old.key, value)
@@ -484,8 +466,8 @@ def _accepts(goal: Target, content: TypeContent, old: Entry, value: Any) -> bool
 
 def _note(root: Path, note: Problem, **extra: Any) -> Record:
     """The notes-log record of a finding: when, who, the finding, and `extra`."""
-    record = {"recorded_utc": stamp(), "who": actor(), **finding_json(note), **extra}
-    return root / NOTES_RELPATH, record
+    record = {"recorded_utc": utc_timestamp(now_utc()), "who": actor(), **finding_json(note)}
+    return root / NOTES_RELPATH, {**record, **extra}
 
 
 HUNK = re.compile(r"^@@ -(\d+)(,\d+)? \+(\d+)")
@@ -493,8 +475,8 @@ HUNK = re.compile(r"^@@ -(\d+)(,\d+)? \+(\d+)")
 
 
 def unified_diff(file: str, before: bytes | None, after: bytes, context: int = 3) -> str:
-    """The change as a unified diff (what `--dry-run` prints). Only the changed region is
-    compared (a splice changes one region): linear in the file, not quadratic."""
+    """The change as a unified diff (`--dry-run`), of the changed region only: linear, not
+    quadratic in the file."""
     old = before.decode("utf-8", "replace").splitlines(keepends=True) if before else []
     new = after.decode("utf-8", "replace").splitlines(keepends=True)
     prefix = 0
