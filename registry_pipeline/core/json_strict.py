@@ -381,3 +381,29 @@ def _deepest(data: bytes) -> int:
 
 
 _NOT_OPENING = bytes(sorted(set(range(256)) - set(b"[{\n")))
+
+
+def pointer_tokens(pointer: str) -> list[str]:
+    """The unescaped tokens of JSON pointer `pointer` (RFC 6901; "" is the document: none)."""
+    if not pointer:
+        return []
+    return [token.replace("~1", "/").replace("~0", "~") for token in pointer[1:].split("/")]
+
+
+def pointer_token(name: object) -> str:
+    """`name` as one JSON pointer token (RFC 6901: `~` as `~0`, `/` as `~1`)."""
+    return str(name).replace("~", "~0").replace("/", "~1")
+
+
+def resolve_pointer(document: Any, pointer: str) -> Any:
+    """The value at JSON pointer `pointer` in `document` (an object's member, an array's item
+    by its index); KeyError when there is none."""
+    current = document
+    for token in pointer_tokens(pointer):
+        if isinstance(current, dict) and token in current:
+            current = current[token]
+        elif isinstance(current, list) and token.isdigit() and int(token) < len(current):
+            current = current[int(token)]
+        else:
+            raise KeyError(token)
+    return current

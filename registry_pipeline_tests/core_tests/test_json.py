@@ -5,12 +5,17 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from registry_pipeline.core.json_strict import (
     MAX_DEPTH,
     MAX_INT_DIGITS,
     JSONDecodeProblem,
     loads_strict,
+    pointer_token,
+    pointer_tokens,
+    resolve_pointer,
 )
 
 CASES = [
@@ -57,3 +62,19 @@ def test_nesting_up_to_the_limit_is_accepted_and_brackets_in_strings_do_not_coun
     deep = "[" * MAX_DEPTH + "]" * MAX_DEPTH
     assert loads_strict(deep) is not None
     assert loads_strict(json.dumps({"s": "[" * 5000})) == {"s": "[" * 5000}
+
+
+@given(st.lists(st.text(), max_size=4))
+def test_a_pointer_made_of_tokens_reads_back_as_those_tokens(names: list[str]) -> None:
+    pointer = "".join(f"/{pointer_token(name)}" for name in names)
+    assert pointer_tokens(pointer) == names
+
+
+def test_resolve_pointer_reads_members_and_items_and_refuses_what_is_absent() -> None:
+    document = {"a/b": [{"~x": 1}], "": {"n": None}}
+    assert resolve_pointer(document, "") is document
+    assert resolve_pointer(document, "/a~1b/0/~0x") == 1
+    assert resolve_pointer(document, "//n") is None
+    for absent in ("/a~1b/1", "/a~1b/-", "/a~1b/0/x", "/a/b", "/a~1b/0/~0x/deeper"):
+        with pytest.raises(KeyError):
+            resolve_pointer(document, absent)

@@ -20,10 +20,10 @@ from typing import Any
 
 import rfc8785
 
-from registry_pipeline.core.append_only.compat import Compatibility, classify, pointer_token
+from registry_pipeline.core.append_only.compat import Compatibility, classify
 from registry_pipeline.core.append_only.rules import Rules
 from registry_pipeline.core.errors import Problem, RegistryError, UsageError, problem_object
-from registry_pipeline.core.json_strict import gc_paused
+from registry_pipeline.core.json_strict import gc_paused, pointer_token, resolve_pointer
 
 MAX_VERSION = 2**32 - 1
 """Contract versions are positive u32."""
@@ -84,16 +84,10 @@ def _named(
 
 def entries_of(document: Any, rules: Rules, where: str) -> list[Any]:
     """The array at `rules.items`; CATALOG_SHAPE when there is none."""
-    node = document
-    for token in rules.items.split("/")[1:]:
-        key = token.replace("~1", "/").replace("~0", "~")
-        if isinstance(node, Mapping) and key in node:
-            node = node[key]
-        elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
-            node = node[int(key)]
-        else:
-            node = None
-            break
+    try:
+        node = resolve_pointer(document, rules.items)
+    except KeyError:
+        node = None
     if not isinstance(node, list):
         message = f"no array at {rules.items} (the entries the {rules.name} rules check)"
         raise UsageError(message, code="CATALOG_SHAPE", path=where)

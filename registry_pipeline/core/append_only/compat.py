@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+from registry_pipeline.core.json_strict import pointer_token
+
 WIDEN, NARROW, INCOMPARABLE = "widen", "narrow", "incomparable"
 MAX_DEPTH = 200
 """Nesting beyond this many levels is compared for equality only (one incomparable change)."""
@@ -127,11 +129,6 @@ def _malformed_changed(old: _Obj, new: _Obj, kw: str, ptr: str, out: _Out) -> No
     """For a keyword with a malformed value: one incomparable change if it differs at all."""
     if _differs(old, new, kw):
         out.append(_kw_change(kw, ptr, "CHANGED", INCOMPARABLE))
-
-
-def pointer_token(name: object) -> str:
-    """`name` as one JSON pointer token (RFC 6901: `~` as `~0`, `/` as `~1`)."""
-    return str(name).replace("~", "~0").replace("/", "~1")
 
 
 def _code(kw: str) -> str:

@@ -22,7 +22,12 @@ from registry_pipeline.core.errors import (
     UsageError,
     problem_object,
 )
-from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
+from registry_pipeline.core.json_strict import (
+    JSONDecodeProblem,
+    loads_strict,
+    pointer_tokens,
+    resolve_pointer,
+)
 from registry_pipeline.core.seal.hashing import jsonl_records
 from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, RegistrySpec, catalog_error
@@ -273,19 +278,6 @@ def parse_file(relpath: str, data: bytes, container: str | None = None) -> Parse
     return ParsedFile(data, parsed.value, spans)
 
 
-def resolve(document: Any, pointer: str) -> Any:
-    """The value at JSON pointer `pointer`; KeyError when absent."""
-    current = document
-    for part in pointer_parts(pointer):
-        if isinstance(current, dict):
-            current = current[part]
-        elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
-            current = current[int(part)]
-        else:
-            raise KeyError(part)
-    return current
-
-
 Parse = Callable[[str, bytes, "str | None"], "ParsedFile"]
 """How a file is parsed: `parse_file`, or the cached parse of `write_path.cache`."""
 
@@ -344,12 +336,12 @@ def _container_entries(content: TypeContent, path: str, document: Any) -> None:
     if document is None:
         return  # an empty file (comments only): no entries yet
     try:
-        container = resolve(document, pointer)
+        container = resolve_pointer(document, pointer)
     except KeyError:
         shape = "list" if entry_type.layout == "list" else "object"
         why = (
             f"the file has no {shape} at {pointer or '/'} (the catalog's container); add one "
-            f"(`{pointer_parts(pointer)[-1]}: []`) or fix its name"
+            f"(`{pointer_tokens(pointer)[-1]}: []`) or fix its name"
         )
         content.refuse(None, pointer, why, path, "CONTAINER_MISSING")
         return
@@ -378,13 +370,6 @@ def _add(content: TypeContent, entry: Entry) -> None:
         content.refuse(entry.key, "", why, entry.file, "DUPLICATE_KEY")
 
 
-def pointer_parts(pointer: str) -> list[str]:
-    """The unescaped parts of a JSON pointer ("" is the document: none)."""
-    if not pointer:
-        return []
-    return [part.replace("~1", "/").replace("~0", "~") for part in pointer[1:].split("/")]
-
-
 DASH_PREFIX = re.compile(r"( *)- +")
 """What precedes an item's first key on its line in a list the writer splices: indentation, a
 dash, spaces (nothing else: no comment, no second dash, no tab)."""
@@ -395,7 +380,7 @@ def _item_spans(root: Any, container: str, data: bytes) -> tuple[tuple[int, int]
     (not a block list of mappings, a first key off its dash's line, dashes at different columns,
     an item ending in a block scalar)."""
     node = root
-    for part in pointer_parts(container):
+    for part in pointer_tokens(container):
         if type(node).__name__ != "MappingNode":
             return None
         node = next((v for k, v in node.value if k.value == part), None)

@@ -9,13 +9,11 @@ import re
 from typing import Any
 
 from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.json_strict import loads_strict
+from registry_pipeline.core.json_strict import loads_strict, pointer_tokens, resolve_pointer
 from registry_pipeline.core.write_path.content import (
     Entry,
     EntryType,
     ParsedFile,
-    pointer_parts,
-    resolve,
 )
 
 _SPACE = re.compile(r"[ \t\n\r]*")
@@ -98,9 +96,9 @@ def json_text(
     text = parsed.data.decode("utf-8-sig")
     newline = "\r\n" if "\r\n" in text else "\n"
     expected = json.loads(json.dumps(parsed.document))
-    container = resolve(expected, entry_type.container)
+    container = resolve_pointer(expected, entry_type.container)
     opening = _skip(text, 0)
-    for name in pointer_parts(entry_type.container):
+    for name in pointer_tokens(entry_type.container):
         members, _ = _members(text, opening)
         in_object = text[opening] == "{"
         opening = (next(m for m in members if m[0] == name) if in_object else members[int(name)])[2]

@@ -16,9 +16,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from registry_pipeline.core.append_only.compat import pointer_token
 from registry_pipeline.core.errors import Problem, UsageError
-from registry_pipeline.core.json_strict import JSONDecodeProblem
+from registry_pipeline.core.json_strict import (
+    JSONDecodeProblem,
+    pointer_token,
+    pointer_tokens,
+    resolve_pointer,
+)
 from registry_pipeline.core.seal.schemas import (
     MAX_MESSAGE,
     SchemaCatalog,
@@ -36,9 +40,7 @@ from registry_pipeline.core.write_path.content import (
     entry_types,
     finding,
     parse_file,
-    pointer_parts,
     read_type,
-    resolve,
 )
 
 DEPRECATED = "deprecated"
@@ -78,7 +80,7 @@ def has(value: Any, pointer: str) -> bool:
 def get(value: Any, pointer: str) -> Any:
     """The value at `pointer` in an entry (a private sentinel when absent)."""
     current = value
-    for part in pointer_parts(pointer):
+    for part in pointer_tokens(pointer):
         if not isinstance(current, dict) or part not in current:
             return _MISSING
         current = current[part]
@@ -87,7 +89,7 @@ def get(value: Any, pointer: str) -> Any:
 
 def marked(value: Any, marker: Lifecycle) -> Any | None:
     """A copy of the entry `value` with the marker set, or None when the entry cannot hold it."""
-    parts = pointer_parts(marker.field)
+    parts = pointer_tokens(marker.field)
     if not parts or not isinstance(value, dict):
         return None
     result = copy.deepcopy(value)
@@ -465,7 +467,7 @@ def file_violations(
     elif entry_type.layout == "map":
         pointer += "/" + pointer_token(key)
     else:
-        items = resolve(document, entry_type.container)
+        items = resolve_pointer(document, entry_type.container)
         pointer += f"/{next(i for i, v in enumerate(items) if v.get(entry_type.key) == key)}"
     file, name = entry_type.file_of(key), entry_type.name
     return [

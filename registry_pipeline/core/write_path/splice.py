@@ -18,12 +18,11 @@ from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.resolver import VersionedResolver
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 
+from registry_pipeline.core.json_strict import pointer_tokens, resolve_pointer
 from registry_pipeline.core.write_path.content import (
     Entry,
     EntryType,
     ParsedFile,
-    pointer_parts,
-    resolve,
 )
 from registry_pipeline.core.write_path.json_splice import as_file, json_index, json_text, mismatch
 from registry_pipeline.core.yaml_io import RESOLVER, STR, loads_yaml_strict
@@ -123,7 +122,9 @@ def _rewrite(parsed: ParsedFile | None, edit: Callable[[Any, Any], Any]) -> str:
 def _insert_at(entry_type: EntryType, parsed: ParsedFile | None, key: str) -> int:
     """Where a new entry goes in the file's list (0 when it has none yet)."""
     try:
-        items = resolve(parsed.document if parsed is not None else None, entry_type.container)
+        items = resolve_pointer(
+            parsed.document if parsed is not None else None, entry_type.container
+        )
     except KeyError:
         return 0
     return json_index(entry_type, items, key) if isinstance(items, list) else 0
@@ -131,7 +132,7 @@ def _insert_at(entry_type: EntryType, parsed: ParsedFile | None, key: str) -> in
 
 def _with_entry(document: Any, entry_type: EntryType, replace: bool, value: Any, index: int) -> Any:
     """`document` with the entry put at `index` (in place: the old parse is consumed)."""
-    resolve(document, entry_type.container)[index : index + replace] = [value]
+    resolve_pointer(document, entry_type.container)[index : index + replace] = [value]
     return document
 
 
@@ -198,7 +199,7 @@ def _roundtrip(
     double: bool,
 ) -> ParsedFile:
     """The whole file round-trip, the list created where missing and the entry put at `index`."""
-    parts = pointer_parts(entry_type.container)
+    parts = pointer_tokens(entry_type.container)
 
     def edit(yaml: Any, document: Any) -> Any:
         if document is None:
@@ -219,9 +220,9 @@ def _roundtrip(
     expected = loads_yaml_strict(text)
     wanted = parsed.document if parsed is not None else None
     with contextlib.suppress(KeyError):  # a file that had no list: only the entry is compared
-        had_list = isinstance(resolve(wanted, entry_type.container), list)
+        had_list = isinstance(resolve_pointer(wanted, entry_type.container), list)
         if had_list and expected != _with_entry(wanted, entry_type, replace, value, index):
             raise mismatch("rewritten file")
-    if resolve(expected, entry_type.container)[index] != value:
+    if resolve_pointer(expected, entry_type.container)[index] != value:
         raise mismatch("written entry")
     return ParsedFile(as_file(text, parsed.data if parsed is not None else b""), expected)

@@ -23,6 +23,7 @@ from typing import Any
 from registry_pipeline.core.append_only.governed import governed_files
 from registry_pipeline.core.errors import Problem, RegistryError, UsageError
 from registry_pipeline.core.fs import require_safe_all
+from registry_pipeline.core.json_strict import resolve_pointer
 from registry_pipeline.core.lock import DEFAULT_TIMEOUT, exclusive_lock
 from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.seal.run_id import now_utc, utc_timestamp
@@ -44,7 +45,6 @@ from registry_pipeline.core.write_path.content import (
     parse_file,
     read_type,
     registry_file_error,
-    resolve,
 )
 from registry_pipeline.core.write_path.logs import (
     NOTES_RELPATH,
@@ -458,7 +458,7 @@ def _accepts(goal: Target, content: TypeContent, old: Entry, value: Any) -> bool
     if entry_type.layout == "files":
         document = value
     else:
-        holder = resolve(document, entry_type.container)
+        holder = resolve_pointer(document, entry_type.container)
         holder[old.index if entry_type.layout == "list" else old.key] = value
     schemas = SchemaCatalog.for_workspace(root)
     return not file_violations(schemas, entry_type, old.key, document)
