@@ -15,6 +15,7 @@ import itertools
 import json
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -141,25 +142,18 @@ class IndexSpec:
 
     def fingerprint(self) -> str:
         """Hash of what the sidecar index derives from records: a change rebuilds it."""
-        derived = [
-            self.key,
-            self.time,
-            self.updated,
-            self.lanes,
-            str(self.success),
-            str(self.failure),
-        ]
+        derived = [self.key, self.time, self.updated, self.lanes, str(self.success)]
+        derived.append(str(self.failure))
         return hashlib.sha256(json.dumps(derived).encode()).hexdigest()
 
     def lane_filter(self, lanes: dict[str, str]) -> None:
         """UNKNOWN_LANE (exit 2) for a field that is not one of the index's lanes."""
         for field in lanes:
             if field not in self.lanes:
-                close = difflib.get_close_matches(field, self.lanes, n=1)
-                hint = f"did you mean {close[0]!r}? " if close else ""
                 known = ", ".join(self.lanes) or "none"
                 raise UsageError(
-                    f"{field!r} is not a lane of {self.registry_id}; {hint}lanes: {known}",
+                    f"{field!r} is not a lane of {self.registry_id}; "
+                    f"{_did_you_mean(field, self.lanes)}lanes: {known}",
                     code="UNKNOWN_LANE",
                     path=field,
                 )
@@ -188,13 +182,18 @@ def index_spec(catalog: RegistryCatalog, index_id: str | None) -> IndexSpec:
         return next(iter(specs.values()))
     if index_id in specs:
         return specs[index_id]
-    close = difflib.get_close_matches(index_id, list(specs), n=1, cutoff=0.6)
-    hint = f"did you mean {close[0]!r}? " if close else ""
     raise UsageError(
-        f"no run index {index_id!r}; {hint}run indexes: {', '.join(specs)}",
+        f"no run index {index_id!r}; {_did_you_mean(index_id, specs)}run indexes: "
+        f"{', '.join(specs)}",
         code="UNKNOWN_INDEX",
         field="--index",
     )
+
+
+def _did_you_mean(word: str, known: Iterable[str]) -> str:
+    """`did you mean 'x'? ` naming the closest of `known` to `word` ("" when none is close)."""
+    close = difflib.get_close_matches(word, list(known), n=1)
+    return f"did you mean {close[0]!r}? " if close else ""
 
 
 def parse_time(value: Any) -> int | None:
