@@ -51,13 +51,10 @@ def log_problems(
     data: bytes | Path,
     read: Read | None = None,
 ) -> list[Problem]:
-    """Every problem of a whole log (the build's `rules` check on the sealed bytes, or on the
-    file at `data`, read a block at a time): a torn last line, lines that do not parse, records
-    whose key and time are unusable, the problems of a record's own fields, a key's record not
-    later than the one before, the override and coordination findings of every record and the
-    warnings of each run's latest view, each in the log `spec.source`. Schema violations are the
-    `schema_valid` check's. `read`: how the other registries are read (the build: their sealed
-    snapshots)."""
+    """Every problem of a whole log, sealed bytes or the file at `data` (the build's `rules`
+    check): a torn or unparsable line, each record's own, its order and its rules' findings,
+    each run's latest view's warnings; schema violations are `schema_valid`'s. `read`: how the
+    other registries are read (the build: their sealed snapshots)."""
     problems: list[Problem] = []
     log = _Log(data)
     rules = RecordRules(root, catalog, spec, read)
@@ -91,7 +88,7 @@ def log_problems(
 
 def _latest_views(rules: RecordRules, latest: set[int], log: _Log) -> list[Problem]:
     """The warnings of each run's latest view (the first MAX_WARNINGS, then MORE_WARNINGS), and
-    with an overrides log the runs its latest records leave uncovered."""
+    of an overrides log the runs its latest records leave uncovered."""
     problems: list[Problem] = []
     warned = 0
     view = Warnings(rules.spec)
@@ -120,8 +117,8 @@ def _latest_views(rules: RecordRules, latest: set[int], log: _Log) -> list[Probl
 def _records(
     log: _Log, problems: list[Problem], spec: IndexSpec, only: set[int] | None = None
 ) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line, record) of each line whose record has a usable key and time (with `only`: of
-    those lines only); the others are problems."""
+    """(line, record) of each line (of `only`) with a usable key and time; the others are
+    problems."""
     for number, raw in log.lines():
         if (only is not None and number not in only) or not raw.strip():
             continue  # blank as the bytes are: ASCII whitespace only
@@ -139,8 +136,8 @@ def _records(
 
 
 class _Log:
-    """A log's complete lines (`lines`), from its bytes or the file at a path, read in flat
-    memory; `torn`: the number of its incomplete last line, known once read (None: none)."""
+    """A log's complete lines, from its bytes or a file; `torn`: its incomplete last line's
+    number, once read."""
 
     def __init__(self, data: bytes | Path) -> None:
         self.data = data
@@ -160,11 +157,7 @@ class _Log:
                 yield last
 
 
-# --- the log only grows ---------------------------------------------------------------------
-# A log sealed from the workspace only grows: its previous sealed snapshot is an exact prefix.
-# The one function the log's blocking `append_only` check and the build's shortcut for unchanged
-# sources call. The previous snapshot is the active pointer's target (else the newest valid
-# one), as for every append-only source (`core.append_only.published_snapshot`).
+# --- the log only grows: its previous sealed snapshot (`published_snapshot`) is a prefix -----
 
 
 @dataclass(frozen=True)
@@ -190,7 +183,7 @@ def log_prefix(
     checked: str | None = None,
 ) -> PrefixReport:
     """Whether the previous sealed snapshot's primary artifact is a prefix of `current`
-    (`checked`: the run id of the sealed snapshot `current` is, never its own baseline)."""
+    (`checked`: `current`'s own run id, never its own baseline)."""
     folder = published_snapshot(workspace, spec, schemas, checked=checked)
     if folder is None:
         return PrefixReport(None)
