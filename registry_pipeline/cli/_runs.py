@@ -309,16 +309,13 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_failed(args: argparse.Namespace) -> int:
     from registry_pipeline.core.run_index import query
-    from registry_pipeline.core.run_index.query import failed_lines, failed_runs
 
     index = _synced(args)
     where = query.window(index, args.lane, args.since, args.until)
+    asked = {"gates": args.gates, "limit": args.limit}
     if args.json:
-        lines = index.stream(lambda: failed_lines(index, where, gates=args.gates, limit=args.limit))
-        json_lines(lines)
-        return 0
-    found = index.stream(lambda: failed_runs(index, where, gates=args.gates, limit=args.limit))
-    if not failed_table(index, found):
+        json_lines(index.stream(lambda: query.failed_lines(index, where, **asked)))
+    elif not failed_table(index, index.stream(lambda: query.failed_runs(index, where, **asked))):
         err("no runs match")
     return 0
 
