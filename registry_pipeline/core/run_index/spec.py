@@ -28,9 +28,6 @@ EARLIEST = -(2**62)
 UPDATED = "last_updated_utc"
 """Seed 004's field for when a record augmenting a run was written, if not at its time."""
 _ABSENT = object()
-_ZULU = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})T([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?Z")
-"""The times the seed writes (`YYYY-MM-DDTHH:MMZ`, with or without seconds), read without
-`datetime` (`parse_time`)."""
 _DAY = re.compile("[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _EPOCH_DAY = date(1970, 1, 1).toordinal()
 CHECK_PREFIX = "uniqueness_"
@@ -219,21 +216,6 @@ _CLOCK = {
 
 
 @functools.lru_cache(maxsize=4096)
-def _parsed(value: str) -> int | None:
-    """`parse_time` of a string, remembered (a record's times are asked for by several checks);
-    the seed's own form is read directly, any other by `datetime.fromisoformat`."""
-    match = _ZULU.fullmatch(value)
-    if match is not None:
-        day, hour, minute, second = match.groups()
-        if int(hour) < 24 and int(minute) < 60 and int(second or 0) < 60:
-            days = _day(day)
-            if days is not None:
-                seconds = int(hour) * 3600 + int(minute) * 60 + int(second or 0)
-                return (days * 86_400 + seconds) * 1_000_000
-    return _parsed_iso(value)
-
-
-@functools.lru_cache(maxsize=4096)
 def _day(text: str) -> int | None:
     """Days since the epoch of a `YYYY-MM-DD` date (ASCII digits); None when there is no such
     day."""
@@ -246,6 +228,7 @@ def _day(text: str) -> int | None:
 
 
 def _parsed_iso(value: str) -> int | None:
+    """A time `datetime.fromisoformat` reads (without a zone: UTC), or None."""
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
@@ -254,6 +237,10 @@ def _parsed_iso(value: str) -> int | None:
         moment = moment.replace(tzinfo=UTC)
     delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+_parsed = functools.lru_cache(maxsize=4096)(_parsed_iso)
+"""`_parsed_iso`, remembered (a record's times are asked for by several checks)."""
 
 
 def _index_spec(spec: RegistrySpec) -> IndexSpec:
