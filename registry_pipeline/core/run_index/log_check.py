@@ -5,13 +5,11 @@ log by the functions `registry runs append` checks records with (`records`, `rul
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from registry_pipeline.core import jsonl
 from registry_pipeline.core.append_only.governed import published_snapshot
 from registry_pipeline.core.errors import Problem
 from registry_pipeline.core.json_strict import JSONDecodeProblem
@@ -146,15 +144,11 @@ class _Log:
     def lines(self) -> Iterator[tuple[int, bytes]]:
         handle = io.BytesIO(self.data) if isinstance(self.data, bytes) else self.data.open("rb")
         with handle:
-            last: tuple[int, bytes] | None = None
-            for number, raw in jsonl.lines(handle):
-                if last is not None:
-                    yield last
-                last = number, raw
-            if last is not None and handle.seek(-1, os.SEEK_END) >= 0 and handle.read() != b"\n":
-                self.torn = last[0]
-            elif last is not None:
-                yield last
+            for number, raw in enumerate(handle, start=1):
+                if raw.endswith(b"\n"):
+                    yield number, raw[:-1]
+                else:  # only the last line can lack its newline
+                    self.torn = number
 
 
 # --- the log only grows: its previous sealed snapshot (`published_snapshot`) is a prefix -----
