@@ -392,14 +392,8 @@ def marks(spec: IndexSpec, record: dict[str, Any]) -> tuple[int, int, int, str, 
     checks = failed_checks(record)
     failure, holding = (False, []) if spec.failure is None else spec.failure.judged(record)
     gates = [field for field in holding if not is_check(field)]
-    return (
-        int(success),
-        int(failure),
-        int(bool(checks)),
-        _listed(tuple(checks)),
-        _listed(tuple(gates)),
-        named_override(record),
-    )
+    listed = _listed(tuple(checks)), _listed(tuple(gates))
+    return int(success), int(failure), int(bool(checks)), *listed, named_override(record)
 
 
 list_text = json.JSONEncoder(ensure_ascii=False).encode
