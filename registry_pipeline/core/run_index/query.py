@@ -11,7 +11,7 @@ import itertools
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from json.encoder import encode_basestring as _text
 from typing import TYPE_CHECKING, Any
 
@@ -86,6 +86,8 @@ def history(index: LogIndex, key: str) -> list[dict[str, Any]]:
 
 
 OLDEST_FIRST = "ORDER BY r.first_t, r.first_seq"
+DAY = 86_400_000_000
+"""A day in microseconds (`--until` a date: up to its last)."""
 
 
 def iter_runs(index: LogIndex, where: Window, *, limit: int | None = None) -> Iterator[Run]:
@@ -130,10 +132,7 @@ def _moment(text: str | None, *, end: bool) -> int | None:
         day = date.fromisoformat(text) if len(text) == 10 else None
     except ValueError:
         day = None
-    if day is not None:
-        moment = parse_time((day + timedelta(days=1) if end else day).isoformat() + "T00:00Z")
-        return None if moment is None else moment - 1 if end else moment
-    moment = parse_time(text)
+    moment = parse_time(text if day is None else f"{day.isoformat()}T00:00Z")
     option = "--until" if end else "--since"
     if moment is None:
         raise UsageError(
@@ -141,7 +140,7 @@ def _moment(text: str | None, *, end: bool) -> int | None:
             code="BAD_DATE",
             field=option,
         )
-    return moment
+    return moment + DAY - 1 if day is not None and end else moment
 
 
 # --- the failed runs, marked ---------------------------------------------------------------
