@@ -137,17 +137,8 @@ class Overrides:
             found = self.lookup(r[OVERRIDE] for _l, r in judged if isinstance(r.get(OVERRIDE), str))
         except RegistryError as exc:
             return [_unreadable("the overrides log", exc, "overrides")]
-        return [
-            problem
-            for line, record in judged
-            for problem in coverage(
-                self.spec,
-                line,
-                record,
-                found.get(str(record.get(OVERRIDE))),
-                report_absent=self.report_absent,
-            )
-        ]
+        judge = functools.partial(coverage, self.spec, report_absent=self.report_absent)
+        return [p for line, r in judged for p in judge(line, r, found.get(str(r.get(OVERRIDE))))]
 
     def close(self) -> None:
         """Close the overrides log's sidecar."""
@@ -170,14 +161,10 @@ def _unreadable(what: str, exc: RegistryError, unchecked: str) -> Problem:
 
 def overrides_log(catalog: RegistryCatalog, spec: IndexSpec) -> IndexSpec | None:
     """The overrides log of the run index `spec`: the other run index keyed by `override_id`."""
-    return next(
-        (
-            other
-            for other in index_specs(catalog).values()
-            if other.key == OVERRIDE and other.registry_id != spec.registry_id
-        ),
-        None,
-    )
+    for other in index_specs(catalog).values():
+        if other.key == OVERRIDE and other.registry_id != spec.registry_id:
+            return other
+    return None
 
 
 def served_index(catalog: RegistryCatalog, spec: IndexSpec) -> IndexSpec | None:
