@@ -100,15 +100,8 @@ def _latest_views(rules: RecordRules, latest: set[int], log: _Log) -> list[Probl
             views.append((line, record))
     problems.extend(rules.reliance.problems(views))
     if warned > MAX_WARNINGS:
-        problems.append(
-            record_problem(
-                0,
-                "",
-                "MORE_WARNINGS",
-                f"{warned - MAX_WARNINGS} more warning(s)",
-                severity="warning",
-            )
-        )
+        more = f"{warned - MAX_WARNINGS} more warning(s)"
+        problems.append(record_problem(0, "", "MORE_WARNINGS", more, severity="warning"))
     return problems
 
 
