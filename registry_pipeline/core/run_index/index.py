@@ -196,11 +196,8 @@ class LogIndex:
         try:
             self._catch_up(self._db)
         except sqlite3.Error as exc:
-            raise RegistryError(
-                f"the temporary index cannot be built ({exc})",
-                code="SIDECAR_UNUSABLE",
-                path=str(self.sidecar),
-            ) from None
+            unusable = f"the temporary index cannot be built ({exc})"
+            raise self._failed("SIDECAR_UNUSABLE", unusable) from None
 
     def _go_private(self, why: RegistryError) -> None:
         """From now on, answer from a private temporary index built from the log."""
@@ -215,11 +212,13 @@ class LogIndex:
         where = getattr(exc, "filename", None) or str(self.sidecar)
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         read_only = is_read_only(exc)
-        return RegistryError(
-            f"the sidecar index could not be {'written' if read_only else 'updated'} ({reason})",
-            code="SIDECAR_READ_ONLY" if read_only else "SIDECAR_UNWRITABLE",
-            path=str(where),
-        )
+        code = "SIDECAR_READ_ONLY" if read_only else "SIDECAR_UNWRITABLE"
+        message = f"the sidecar index could not be {'written' if read_only else 'updated'}"
+        return self._failed(code, f"{message} ({reason})", str(where))
+
+    def _failed(self, code: str, message: str, path: str | None = None) -> RegistryError:
+        """The sidecar failure `code`, at `path` (default: the sidecar's)."""
+        return RegistryError(message, code=code, path=path or str(self.sidecar))
 
     def answer(self, question: Callable[[], T]) -> T:
         """`question()` on a current sidecar; when SQLite finds the sidecar damaged midway, it
@@ -245,12 +244,11 @@ class LogIndex:
             if given and is_damaged(exc):
                 with contextlib.suppress(OSError):
                     self.discard()
-                raise RegistryError(
+                damaged = (
                     "the sidecar index turned out damaged while answering; it is rebuilt from "
-                    "the log on the next command: run it again",
-                    code="SIDECAR_DAMAGED",
-                    path=str(self.sidecar),
-                ) from None
+                    "the log on the next command: run it again"
+                )
+                raise self._failed("SIDECAR_DAMAGED", damaged) from None
             self._after_damage(exc)
             yield from question()
 
@@ -258,11 +256,8 @@ class LogIndex:
         """Rebuild the index after SQLite failed answering (a private one when the damaged
         sidecar cannot be deleted); any other failure is said as it is."""
         if not is_damaged(exc):
-            raise RegistryError(
-                f"the sidecar index failed while answering ({exc}); run the command again",
-                code="SIDECAR_UNUSABLE",
-                path=str(self.sidecar),
-            ) from None
+            message = f"the sidecar index failed while answering ({exc}); run the command again"
+            raise self._failed("SIDECAR_UNUSABLE", message) from None
         try:
             self.discard()
         except OSError as failed:
