@@ -33,8 +33,8 @@ PROGRESS_SECONDS = 2.0
 """How often `runs import` says how far it got."""
 TABLE_SAMPLE = 1000
 """Rows a table's column widths are measured on before it is streamed."""
-WRITE_PIECES = 2000
-"""Pieces of a JSON answer (a run and its separator each) written at once."""
+WRITE_PIECES = 1000
+"""Runs of a JSON answer written at once."""
 
 DESCRIPTION = """\
 The run index: every generation run recorded with its lane, inputs, outputs and QA outcomes,
@@ -309,16 +309,13 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_failed(args: argparse.Namespace) -> int:
     from registry_pipeline.core.run_index import query
-    from registry_pipeline.core.run_index.query import failed_lines, failed_runs
 
     index = _synced(args)
     where = query.window(index, args.lane, args.since, args.until)
+    asked = {"gates": args.gates, "limit": args.limit}
     if args.json:
-        lines = index.stream(lambda: failed_lines(index, where, gates=args.gates, limit=args.limit))
-        json_lines(lines)
-        return 0
-    found = index.stream(lambda: failed_runs(index, where, gates=args.gates, limit=args.limit))
-    if not failed_table(index, found):
+        json_lines(index.stream(lambda: query.failed_lines(index, where, **asked)))
+    elif not failed_table(index, index.stream(lambda: query.failed_runs(index, where, **asked))):
         err("no runs match")
     return 0
 
@@ -382,18 +379,14 @@ def json_lines(lines: Iterator[bytes]) -> None:
     """A JSON list of one value per line, each as given (a run's latest view as the log holds
     it, or `FailedRun.json_line` from `failed_lines`), written as they come: a million runs never
     sit in memory."""
+    from registry_pipeline.core.run_index.records import batched
+
     sys.stdout.flush()
-    pending = [b"["]
-    count = 0
-    for line in lines:
-        pending.append(b",\n" if count else b"\n")
-        pending.append(line)
-        count += 1
-        if len(pending) >= WRITE_PIECES:
-            sys.stdout.buffer.write(b"".join(pending))
-            pending = []
-    pending.append(b"\n]\n" if count else b"]\n")
-    sys.stdout.buffer.write(b"".join(pending))
+    write, before = sys.stdout.buffer.write, b"[\n"
+    for part in batched(lines, WRITE_PIECES):
+        write(before + b",\n".join(part))
+        before = b",\n"
+    write(b"\n]\n" if before == b",\n" else b"[]\n")
     sys.stdout.flush()
 
 

@@ -1,27 +1,17 @@
 """`registry runs append` and `registry runs import`: one path for one record or a million, all
 appended or none.
 
-1. Each record is parsed strictly and checked alone (`records.judged`: its shape, the
-   schema governing the log's name with the seed's if/then rules, its own fields), and the
-   warnings of its view counted. Once one is invalid the others are only counted: every problem
-   is counted and the first MAX_LISTED listed.
-2. The records of one run are checked against each other (`records.Order`: each after the one
-   before), and the overrides' and coordination rules' findings gathered (`rules.RecordRules`,
-   CHUNK records at a time, only those the rules can say anything about).
-3. A retry is safe: records that are the log's last records already, byte for byte and in
-   order, are "already appended" (read from a current sidecar: no lock); a partial overlap is
-   one PARTIAL_RETRY problem.
-4. Under the index lock the sidecar is brought up to the log, a torn last line refuses, the
-   retry is asked again and the records are checked against the runs the index has (an
-   augmenting record must come after the run's latest).
-5. The lines are appended in 1 MiB writes and fsynced; on any failure the log is cut back to
-   its size before (`core.jsonl`): nothing appended.
-6. The sidecar indexes them in one transaction from what step 1 noted of each record, never
-   reading them again. Once the records are fsynced the append stands: what fails after it (the
-   sidecar, the notes log) is said in `AppendResult.unfinished`, never as if nothing had been
-   written.
-
-The input of `append_stream` (a `--record-file`, `registry runs import`) is read by `records.items`.
+1. Each record is parsed strictly and checked alone (`records.judged`), its view's warnings
+   counted; every problem is counted, the first MAX_LISTED listed.
+2. A run's records are checked against each other (`records.Order`), and the overrides' and
+   coordination rules' findings gathered (`rules.RecordRules`, CHUNK records at a time).
+3. Records that are the log's last records already, byte for byte, are "already appended" (a
+   retry); a partial overlap is one PARTIAL_RETRY problem.
+4. Under the index lock: the sidecar brought up to the log, a torn last line refuses, the retry
+   asked again, the records checked against the runs the index has.
+5. The lines are appended and fsynced; on any failure the log is cut back (nothing appended).
+6. The sidecar indexes them in one transaction from what step 1 noted. Once fsynced the append
+   stands: what fails after (the sidecar, the notes log) is in `AppendResult.unfinished`.
 """
 
 from __future__ import annotations
@@ -134,26 +124,20 @@ class AppendResult:
     def as_json(self) -> dict[str, object]:
         """The object `registry runs append --json` prints (with `error`, the first unfinished
         thing, when something failed after the commit)."""
-        document: dict[str, object] = {
-            "index": self.index,
-            "log": self.log,
-            "records": self.records,
-            "appended": self.appended,
-            "already_appended": self.already_appended,
-            "committed": self.committed,
-            "first_line": self.first_line,
-            "augmented": self.augmented,
-            "bytes": self.bytes,
-            "keys": self.keys,
-            "warnings": [w.as_json() for w in self.warnings],
-            "warning_count": self.warning_count,
-            "notes": self.notes,
-            "unfinished": [u.as_json() for u in self.unfinished],
-        }
+        document: dict[str, object] = {name: getattr(self, name) for name in JSON_KEYS}
+        document.update(
+            warnings=[w.as_json() for w in self.warnings],
+            unfinished=[u.as_json() for u in self.unfinished],
+        )
         if self.unfinished:
             document["error"] = self.unfinished[0].as_json()
         return document
 
+
+JSON_KEYS = ("index", "log", "records", "appended", "already_appended", "committed",
+             "first_line", "augmented", "bytes", "keys", "warnings", "warning_count", "notes",
+             "unfinished")  # fmt: skip
+"""The keys of `AppendResult.as_json`, in the order `--json` has always printed them."""
 
 _WORK: tuple[Check, str] | None = None
 """What the workers check with (set before they are forked, and inherited)."""
@@ -184,11 +168,9 @@ def append_stream(
     progress: Progress | None = None,
     workers: int | None = None,
 ) -> AppendResult:
-    """`append_records` of the records in `stream` (one JSON object, or JSONL): `registry runs
-    append --record-file` and `registry runs import`; `progress` is told how many records were
-    checked after each block. An input of several blocks is checked in `workers` processes
-    (default: one per core), the blocks taken back in order: the same function, the same
-    findings in the same order."""
+    """`append_records` of the records in `stream` (one JSON object, or JSONL), `progress` told
+    how many were checked after each block; several blocks are checked in `workers` processes
+    (default: one per core), taken back in order (the same findings in the same order)."""
     count = jobs() if workers is None else workers
     return _append(index, items(stream, origin), origin, timeout, progress, count)
 
@@ -246,10 +228,8 @@ class Checked:
     """The first MAX_LISTED problems of the batch's records."""
     problem_count: int = 0
     rows: tuple[Sequence[Any], ...] = ((), (), (), (), (), (), ())
-    """Of each valid record up to the first invalid one, in columns: its line, key, created and
-    updated times, size, what the sidecar holds of it, how many warnings its view gets (sent
-    between processes in a few pickled columns, the numbers as arrays: not a tuple per
-    record)."""
+    """Of each valid record, in columns (a few pickled arrays between processes, not a tuple per
+    record): its line, key, created and updated times, size, `Held`, warning count."""
     warnings: list[tuple[int, Problem]] = field(default_factory=list)
     """(row, warning): the batch's first MAX_LISTED warnings."""
     relevant: list[tuple[int, tuple[int, dict[str, Any]]]] = field(default_factory=list)
@@ -257,13 +237,11 @@ class Checked:
     data: bytes = b""
     """The rows' lines as appended."""
     given: bool = False
-    """Whether `data` is the block given, as given: a worker sends it back empty (the block
-    is where it came from already)."""
+    """Whether `data` is the block as given (a worker sends it back empty: `_taken`)."""
 
 
 class Check:
-    """Checks each record of a batch alone (`records.judged`, the warnings of its
-    view, what the sidecar will hold of it): the same function for one record or a million."""
+    """Checks each record of a batch alone (`records.judged`, its view's warnings, `Held`)."""
 
     def __init__(self, spec: IndexSpec, schemas: SchemaCatalog, heads: frozenset[str] | None):
         self.spec = spec
@@ -313,8 +291,7 @@ class Check:
         return found
 
     def prepare(self) -> None:
-        """Compile the schema's checks and import the encoder now (before forking workers,
-        which inherit them)."""
+        """Compile the schema's checks and import the encoder before forking workers."""
         if self.schema is not None:
             self.schemas.is_all_valid(self.schema.schema_id, [], plain=True)
         prepare_encoder()
@@ -332,9 +309,7 @@ class _Intake:
         self.keys: list[str] = []
         self.sizes = array("q")
         self.held: list[tuple[Any, ...]] = []
-        """Per valid record: its key, size and what the sidecar holds of it (its times are
-        `order`'s), the last held once per combination (a million records share a few
-        hundred)."""
+        """Per valid record, `Held`, one tuple per combination (`same`)."""
         self.same: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self.result = AppendResult(self.spec.registry_id, self.spec.source)
         self.invalid: list[Problem] = []
@@ -348,8 +323,7 @@ class _Intake:
         """Records given so far."""
 
     def take(self, checked: Checked) -> None:
-        """The next batch, as checking its records alone found them: its problems counted, else
-        its records placed among their runs', noted for the sidecar and the rules, spooled."""
+        """The next batch: its problems counted, else its records ordered, noted and spooled."""
         result = self.result
         self.seen += checked.seen
         if checked.problem_count:
@@ -393,8 +367,8 @@ class _Intake:
         self.chunk = []
 
     def finish(self) -> AppendResult:
-        """The result so far; RecordsError when any record is invalid, a run's records are out
-        of order, or the overrides or coordination rules refuse one; NO_RECORDS for none."""
+        """The result so far; RecordsError when a record is invalid, out of order or refused by
+        the rules; NO_RECORDS for none."""
         if self.invalid:
             codes = {problem.code for problem in self.invalid}
             code = codes.pop() if len(codes) == 1 else "RECORD_INVALID"
@@ -483,8 +457,8 @@ def _append_locked(index: LogIndex, intake: _Intake) -> None:
 
 
 def against(db: sqlite3.Connection, order: Order) -> tuple[list[tuple[int, str]], int]:
-    """(line, key) of the first record of each key whose run the sidecar has at an equal or
-    later place, and how many of the keys it has."""
+    """(line, key) of each key's first record that is not after its run's latest in the
+    sidecar, and how many of the keys it has."""
     conflicts: list[tuple[int, str]] = []
     known = 0
     if db.execute("SELECT 1 FROM runs LIMIT 1").fetchone() is None:
@@ -508,9 +482,8 @@ def against(db: sqlite3.Connection, order: Order) -> tuple[list[tuple[int, str]]
 
 
 def _write(index: LogIndex, spool: IO[bytes], state: IndexState) -> int:
-    """Append the spool to the log at its end, `state.covered` (the caller holds the lock), in
-    WRITE_BLOCK writes, fsynced; on any failure the log is cut back (nothing appended). The
-    bytes written."""
+    """Append the spool at the log's end (`state.covered`; under the lock) in WRITE_BLOCK
+    writes, fsynced, and return the bytes written; on any failure the log is cut back."""
     start = state.covered
     fd = os.open(index.log, os.O_RDWR | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0))
     try:
@@ -541,8 +514,7 @@ def _write(index: LogIndex, spool: IO[bytes], state: IndexState) -> int:
 
 
 def _index(index: LogIndex, intake: _Intake, start: int, line: int) -> None:
-    """Index the records just written at `start` (the sidecar covered exactly `start` bytes
-    and `line` lines) in one transaction, from what was noted while checking them."""
+    """Index the records just written at `start` (after `line` lines) in one transaction."""
     db, spec, order = index.db, index.spec, intake.order
     count = len(intake.keys)
     ends = itertools.accumulate(map((1).__add__, intake.sizes), initial=start)
@@ -594,12 +566,10 @@ class Overlap:
 
 
 def _already_appended(index: LogIndex, intake: _Intake, covered: int) -> Overlap | None:
-    """Where the records spooled are in the log's first `covered` bytes, said in the result
-    when the log holds every record given as its last ones (a retry: "already appended"): the
-    first record given is looked up by its key and times in the sidecar, and where the log
-    holds its exact bytes, the records given are compared with the log's lines from there,
-    byte for byte. Identical bytes mean the same key and time, which the index refuses anyway,
-    so a match is never a coincidence. None when the log does not hold the first record."""
+    """Where the records spooled are in the log's first `covered` bytes (None: the first is not
+    there): found by the first one's key and times, then compared byte for byte. The result
+    says "already appended" when they are its last lines (identical bytes are the same key
+    and time, which the index refuses anyway: never a coincidence)."""
     key, (created, updated) = intake.keys[0], intake.order.place(0)
     spool = intake.spool
     spool.seek(0)
@@ -627,8 +597,7 @@ def _already_appended(index: LogIndex, intake: _Intake, covered: int) -> Overlap
 
 
 def _matching(fd: int, spool: IO[bytes], start: int, covered: int) -> tuple[int, int]:
-    """(lines, bytes): the whole lines of the spool, from its first, that the log holds from
-    byte `start` on, and the bytes they take."""
+    """(lines, bytes) of the spool's leading whole lines that the log holds from `start` on."""
     spool.seek(0)
     lines = size = position = 0
     while mine := spool.read(WRITE_BLOCK):
@@ -668,8 +637,7 @@ def _partial_retry(found: Overlap, order: Order) -> RecordsError:
 
 
 def _followed_by_others(found: Overlap, conflicts: int) -> str:
-    """The summary of a refusal of records the log holds, in order, before other records: not
-    a retry of the last append, so each is a conflict (AUGMENT_NOT_LATER), said once here."""
+    """The summary of refused records the log holds, in order, before others (not a retry)."""
     last = found.first_line + found.given - 1
     return (
         f"{conflicts} problem(s) in the records: all {found.given} records given are in the log "
@@ -716,8 +684,7 @@ def jobs() -> int:
 
 
 def _checked(check: Check, items: Iterable[Item], origin: str, workers: int) -> Iterator[Checked]:
-    """`check` of each item, in order: in `workers` forked processes for an input of several
-    blocks (each inherits `check`), else here."""
+    """`check` of each item, in order: in `workers` forked processes for several blocks."""
     items = iter(items)
     ahead = list(itertools.islice(items, 2))
     if workers < 2 or len(ahead) < 2:
@@ -748,8 +715,7 @@ def _checked(check: Check, items: Iterable[Item], origin: str, workers: int) -> 
 
 
 def _work(item: Item) -> Checked:
-    """In a worker: `check` of one block (`_WORK`, inherited), its lines not sent back when
-    they are the block as given."""
+    """In a worker: `check` of one block, its lines not sent back when they are as given."""
     assert _WORK is not None
     check, origin = _WORK
     with gc_paused():

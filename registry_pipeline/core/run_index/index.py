@@ -1,11 +1,7 @@
-"""One run index of a workspace: its log, its lock and its sidecar, kept current on each use;
-the runs read from the log at the offsets the sidecar holds (`rows`), and `repair`, which moves
-a torn last line aside.
-
-A run is shown as its latest view: the fields of its latest record (written, then created;
-ties: the later line). A run's date is its earliest `created_utc`. Records are read from the log
-itself at the offsets the sidecar holds, so what is shown is what the log says.
-"""
+"""One run index of a workspace: its log, lock and sidecar, kept current on each use; its runs
+read from the log itself at the offsets the sidecar holds (what is shown is what the log says);
+`repair`, which moves a torn last line aside. A run is shown as its latest view (its latest
+record: written, then created; ties: the later line), dated by its earliest `created_utc`."""
 
 from __future__ import annotations
 
@@ -76,13 +72,10 @@ class IndexState:
 
 
 class LogIndex:
-    """A workspace's run index `spec`, its log and its sidecar: `sync()` before reading;
-    `locked()` around a write. `RunIndex` (`api`) adds the Python API.
-
-    A query reads a current sidecar read-only and writes nothing. A sidecar behind the log is
-    brought up to it under the lock; when the workspace's sidecar cannot be written (a
-    read-only workspace, a full disk, a symlink on its way), the index is built in a private
-    temporary database instead and `fallback` says why."""
+    """A workspace's run index `spec`, its log and its sidecar: `sync()` before reading,
+    `locked()` around a write. A query of a current sidecar writes nothing; one behind the log
+    is brought up to it under the lock, or, when it cannot be written (a read-only workspace, a
+    full disk, a symlink on its way), built in a private temporary database (`fallback`: why)."""
 
     def __init__(self, root: Path, catalog: RegistryCatalog, spec: IndexSpec) -> None:
         self.root = root
@@ -134,9 +127,8 @@ class LogIndex:
 
     def sync(self, *, locked: bool = False) -> IndexState:
         """Bring the sidecar up to the log and say what it found; LOG_MISSING when the log is
-        gone. Without `locked` a current sidecar is only read; one behind the log is brought
-        up under the lock. With `locked` (the caller holds the lock, will write, and has
-        checked the places it writes with `require_safe`) the sidecar is opened for writing."""
+        gone. `locked`: the caller holds the lock, will write, and checked the places it writes
+        (`require_safe`): the sidecar is opened for writing even when current."""
         if not self.log.is_file():
             raise RegistryError(
                 "the run index's log does not exist (create it empty to start one)",
@@ -187,27 +179,25 @@ class LogIndex:
                     self.close()
                     self._db = connect(self.sidecar)
                     self._mode = "rw"
-                stale = staleness(self._db, self.spec, self.log)
-                if stale is not None:
-                    refresh(self._db, self.spec, self.log, stale)
+                self._catch_up(self._db)
                 return
             except sqlite3.DatabaseError as exc:
                 if attempt or not is_damaged(exc):
                     raise
                 self.discard()
 
+    def _catch_up(self, db: sqlite3.Connection) -> None:
+        stale = staleness(db, self.spec, self.log)
+        if stale is not None:
+            refresh(db, self.spec, self.log, stale)
+
     def _refresh_private(self) -> None:
         assert self._db is not None
         try:
-            stale = staleness(self._db, self.spec, self.log)
-            if stale is not None:
-                refresh(self._db, self.spec, self.log, stale)
+            self._catch_up(self._db)
         except sqlite3.Error as exc:
-            raise RegistryError(
-                f"the temporary index cannot be built ({exc})",
-                code="SIDECAR_UNUSABLE",
-                path=str(self.sidecar),
-            ) from None
+            unusable = f"the temporary index cannot be built ({exc})"
+            raise self._failed("SIDECAR_UNUSABLE", unusable) from None
 
     def _go_private(self, why: RegistryError) -> None:
         """From now on, answer from a private temporary index built from the log."""
@@ -222,11 +212,13 @@ class LogIndex:
         where = getattr(exc, "filename", None) or str(self.sidecar)
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         read_only = is_read_only(exc)
-        return RegistryError(
-            f"the sidecar index could not be {'written' if read_only else 'updated'} ({reason})",
-            code="SIDECAR_READ_ONLY" if read_only else "SIDECAR_UNWRITABLE",
-            path=str(where),
-        )
+        code = "SIDECAR_READ_ONLY" if read_only else "SIDECAR_UNWRITABLE"
+        message = f"the sidecar index could not be {'written' if read_only else 'updated'}"
+        return self._failed(code, f"{message} ({reason})", str(where))
+
+    def _failed(self, code: str, message: str, path: str | None = None) -> RegistryError:
+        """The sidecar failure `code`, at `path` (default: the sidecar's)."""
+        return RegistryError(message, code=code, path=path or str(self.sidecar))
 
     def answer(self, question: Callable[[], T]) -> T:
         """`question()` on a current sidecar; when SQLite finds the sidecar damaged midway, it
@@ -252,24 +244,20 @@ class LogIndex:
             if given and is_damaged(exc):
                 with contextlib.suppress(OSError):
                     self.discard()
-                raise RegistryError(
+                damaged = (
                     "the sidecar index turned out damaged while answering; it is rebuilt from "
-                    "the log on the next command: run it again",
-                    code="SIDECAR_DAMAGED",
-                    path=str(self.sidecar),
-                ) from None
+                    "the log on the next command: run it again"
+                )
+                raise self._failed("SIDECAR_DAMAGED", damaged) from None
             self._after_damage(exc)
             yield from question()
 
     def _after_damage(self, exc: sqlite3.DatabaseError) -> None:
-        """Build the index again after SQLite failed answering: a damaged sidecar is deleted
-        (a private index when it cannot be); any other failure is said as it is."""
+        """Rebuild the index after SQLite failed answering (a private one when the damaged
+        sidecar cannot be deleted); any other failure is said as it is."""
         if not is_damaged(exc):
-            raise RegistryError(
-                f"the sidecar index failed while answering ({exc}); run the command again",
-                code="SIDECAR_UNUSABLE",
-                path=str(self.sidecar),
-            ) from None
+            message = f"the sidecar index failed while answering ({exc}); run the command again"
+            raise self._failed("SIDECAR_UNUSABLE", message) from None
         try:
             self.discard()
         except OSError as failed:
@@ -346,10 +334,9 @@ class Repair:
 
 
 def repair(index: LogIndex) -> Repair:
-    """Under the index lock: when the log ends in an incomplete line, copy those bytes to
-    `.codex/quarantine/<registry>-<utc>.torn` (fsynced), then cut the log back to its last
-    complete line (fsynced). Nothing else is ever changed. Every place written is checked
-    first (UNSAFE_PATH)."""
+    """Under the index lock: copy an incomplete last line to `.codex/quarantine/<registry>-<utc>
+    .torn`, then cut the log back to its last complete line (both fsynced); nothing else is
+    ever changed. Every place written is checked first (UNSAFE_PATH)."""
     folder = index.root / QUARANTINE_RELPATH
     require_safe_all(index.root, [index.log, index.lock_path, index.sidecar, folder])
     with index.locked():
@@ -452,10 +439,9 @@ def select_rows(
     snapshot: bool = False,
     marks: bool = False,
 ) -> Iterator[tuple[Run, tuple[Any, ...]]]:
-    """The runs selected, read from the log at their offsets (with `marks`: with the failure's
-    columns). With `snapshot` the rows are copied into a temporary table first (one short read
-    of the sidecar): a slow reader of a long answer then holds no lock on the sidecar, so it
-    never keeps an append waiting."""
+    """The runs selected, read from the log at their offsets (`marks`: with the failure's
+    columns). `snapshot`: the rows are copied into a temporary table first, so a slow reader
+    of a long answer holds no lock on the sidecar and never keeps an append waiting."""
     extra = ", r.checks, r.gates, r.override" if marks else ""
     sql = (
         f"SELECT r.key, x.off, x.len, x.line, r.first_t, r.n, r.success, r.failure{extra} "
@@ -488,8 +474,7 @@ def select_rows(
 
 class LogReader:
     """The log opened for reading at offsets (a context manager). Lines read in the log's order
-    (a long answer's latest views mostly are) come from one read of WINDOW bytes, not one
-    system call each: a line just past the window moves it there; any other is read alone."""
+    (as a long answer's mostly are) come from one read of WINDOW bytes, not a system call each."""
 
     def __init__(self, index: LogIndex) -> None:
         self.path = index.log
@@ -517,11 +502,8 @@ class LogReader:
 
 def read_record(index: LogIndex, raw: bytes, key: str, line: int) -> dict[str, Any]:
     """The record of `raw`, read at the offset the sidecar holds for `key`; INDEX_CHANGED when
-    the log no longer holds it there (rewritten while this command ran).
-
-    These very bytes were parsed strictly when the sidecar indexed them, and the sidecar is
-    current (its stamp matches), so the plain C parser reads them back: the strict one costs
-    twice as much a record on a big answer."""
+    the log no longer holds it there (rewritten while this command ran). The sidecar parsed
+    these bytes strictly when it indexed them: the plain C parser (half the cost) reads them."""
     try:
         record = json.loads(raw)
     except ValueError:

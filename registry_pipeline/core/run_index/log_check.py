@@ -5,13 +5,11 @@ log by the functions `registry runs append` checks records with (`records`, `rul
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from registry_pipeline.core import jsonl
 from registry_pipeline.core.append_only.governed import published_snapshot
 from registry_pipeline.core.errors import Problem
 from registry_pipeline.core.json_strict import JSONDecodeProblem
@@ -51,13 +49,10 @@ def log_problems(
     data: bytes | Path,
     read: Read | None = None,
 ) -> list[Problem]:
-    """Every problem of a whole log (the build's `rules` check on the sealed bytes, or on the
-    file at `data`, read a block at a time): a torn last line, lines that do not parse, records
-    whose key and time are unusable, the problems of a record's own fields, a key's record not
-    later than the one before, the override and coordination findings of every record and the
-    warnings of each run's latest view, each in the log `spec.source`. Schema violations are the
-    `schema_valid` check's. `read`: how the other registries are read (the build: their sealed
-    snapshots)."""
+    """Every problem of a whole log, sealed bytes or the file at `data` (the build's `rules`
+    check): a torn or unparsable line, each record's own, its order and its rules' findings,
+    each run's latest view's warnings; schema violations are `schema_valid`'s. `read`: how the
+    other registries are read (the build: their sealed snapshots)."""
     problems: list[Problem] = []
     log = _Log(data)
     rules = RecordRules(root, catalog, spec, read)
@@ -91,7 +86,7 @@ def log_problems(
 
 def _latest_views(rules: RecordRules, latest: set[int], log: _Log) -> list[Problem]:
     """The warnings of each run's latest view (the first MAX_WARNINGS, then MORE_WARNINGS), and
-    with an overrides log the runs its latest records leave uncovered."""
+    of an overrides log the runs its latest records leave uncovered."""
     problems: list[Problem] = []
     warned = 0
     view = Warnings(rules.spec)
@@ -105,23 +100,16 @@ def _latest_views(rules: RecordRules, latest: set[int], log: _Log) -> list[Probl
             views.append((line, record))
     problems.extend(rules.reliance.problems(views))
     if warned > MAX_WARNINGS:
-        problems.append(
-            record_problem(
-                0,
-                "",
-                "MORE_WARNINGS",
-                f"{warned - MAX_WARNINGS} more warning(s)",
-                severity="warning",
-            )
-        )
+        more = f"{warned - MAX_WARNINGS} more warning(s)"
+        problems.append(record_problem(0, "", "MORE_WARNINGS", more, severity="warning"))
     return problems
 
 
 def _records(
     log: _Log, problems: list[Problem], spec: IndexSpec, only: set[int] | None = None
 ) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line, record) of each line whose record has a usable key and time (with `only`: of
-    those lines only); the others are problems."""
+    """(line, record) of each line (of `only`) with a usable key and time; the others are
+    problems."""
     for number, raw in log.lines():
         if (only is not None and number not in only) or not raw.strip():
             continue  # blank as the bytes are: ASCII whitespace only
@@ -139,8 +127,8 @@ def _records(
 
 
 class _Log:
-    """A log's complete lines (`lines`), from its bytes or the file at a path, read in flat
-    memory; `torn`: the number of its incomplete last line, known once read (None: none)."""
+    """A log's complete lines, from its bytes or a file; `torn`: its incomplete last line's
+    number, once read."""
 
     def __init__(self, data: bytes | Path) -> None:
         self.data = data
@@ -149,22 +137,14 @@ class _Log:
     def lines(self) -> Iterator[tuple[int, bytes]]:
         handle = io.BytesIO(self.data) if isinstance(self.data, bytes) else self.data.open("rb")
         with handle:
-            last: tuple[int, bytes] | None = None
-            for number, raw in jsonl.lines(handle):
-                if last is not None:
-                    yield last
-                last = number, raw
-            if last is not None and handle.seek(-1, os.SEEK_END) >= 0 and handle.read() != b"\n":
-                self.torn = last[0]
-            elif last is not None:
-                yield last
+            for number, raw in enumerate(handle, start=1):
+                if raw.endswith(b"\n"):
+                    yield number, raw[:-1]
+                else:  # only the last line can lack its newline
+                    self.torn = number
 
 
-# --- the log only grows ---------------------------------------------------------------------
-# A log sealed from the workspace only grows: its previous sealed snapshot is an exact prefix.
-# The one function the log's blocking `append_only` check and the build's shortcut for unchanged
-# sources call. The previous snapshot is the active pointer's target (else the newest valid
-# one), as for every append-only source (`core.append_only.published_snapshot`).
+# --- the log only grows: its previous sealed snapshot (`published_snapshot`) is a prefix -----
 
 
 @dataclass(frozen=True)
@@ -190,7 +170,7 @@ def log_prefix(
     checked: str | None = None,
 ) -> PrefixReport:
     """Whether the previous sealed snapshot's primary artifact is a prefix of `current`
-    (`checked`: the run id of the sealed snapshot `current` is, never its own baseline)."""
+    (`checked`: `current`'s own run id, never its own baseline)."""
     folder = published_snapshot(workspace, spec, schemas, checked=checked)
     if folder is None:
         return PrefixReport(None)

@@ -1,12 +1,7 @@
 """The four questions a run index answers (seed 004, "Minimal Queries"), from the sidecar:
 show one run, list a lane's runs in a date range, the runs that failed uniqueness checks (or
-the failure predicate), a lane's latest success; and `RunIndex`, the same answers as pandas
-DataFrames beside `append`.
-
-`registry runs failed` lists the runs whose latest view has a uniqueness check FAIL and marks
-each: the checks and gates that FAILed, the override it names, and whether that override covers
-every failed check (`rules.coverage`, the rule appends apply). With `gates`: the runs meeting
-the catalog's failure predicate (any gate or uniqueness check FAIL), marked alike.
+the failure predicate), each marked with whether its override covers them (`rules.coverage`),
+a lane's latest success; and `RunIndex`, the same answers as pandas DataFrames beside `append`.
 """
 
 from __future__ import annotations
@@ -16,7 +11,7 @@ import itertools
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from json.encoder import encode_basestring as _text
 from typing import TYPE_CHECKING, Any
 
@@ -57,7 +52,7 @@ def window(
     index: LogIndex, lanes: Sequence[str] = (), since: str | None = None, until: str | None = None
 ) -> Window:
     """A Window from `FIELD=VALUE` strings and dates (YYYY-MM-DD, `until` inclusive of its
-    whole day, or ISO 8601 times); BAD_LANE / BAD_DATE / UNKNOWN_LANE (exit 2)."""
+    whole day, or ISO 8601 times)."""
     pairs: list[tuple[str, str]] = []
     for text in lanes:
         field, sep, value = text.partition("=")
@@ -91,6 +86,8 @@ def history(index: LogIndex, key: str) -> list[dict[str, Any]]:
 
 
 OLDEST_FIRST = "ORDER BY r.first_t, r.first_seq"
+DAY = 86_400_000_000
+"""A day in microseconds (`--until` a date: up to its last)."""
 
 
 def iter_runs(index: LogIndex, where: Window, *, limit: int | None = None) -> Iterator[Run]:
@@ -121,14 +118,10 @@ def _where(index: LogIndex, where: Window, *more: str) -> tuple[str, list[Any]]:
     return " AND ".join([*clauses, *more]) or "1", params
 
 
-def fields_of(text: str) -> list[str]:
-    """A list of fields the sidecar holds as JSON (`sidecar.list_text`)."""
-    return list(_fields(text))
-
-
 @functools.lru_cache(maxsize=1024)
 def _fields(text: str) -> tuple[str, ...]:
-    """`fields_of`, parsed once per text (a few combinations of checks and gates)."""
+    """A list of fields the sidecar holds as JSON (`sidecar.list_text`), parsed once per text
+    (a few combinations of checks and gates)."""
     return tuple(json.loads(text))
 
 
@@ -139,10 +132,7 @@ def _moment(text: str | None, *, end: bool) -> int | None:
         day = date.fromisoformat(text) if len(text) == 10 else None
     except ValueError:
         day = None
-    if day is not None:
-        moment = parse_time((day + timedelta(days=1) if end else day).isoformat() + "T00:00Z")
-        return None if moment is None else moment - 1 if end else moment
-    moment = parse_time(text)
+    moment = parse_time(text if day is None else f"{day.isoformat()}T00:00Z")
     option = "--until" if end else "--since"
     if moment is None:
         raise UsageError(
@@ -150,7 +140,7 @@ def _moment(text: str | None, *, end: bool) -> int | None:
             code="BAD_DATE",
             field=option,
         )
-    return moment
+    return moment + DAY - 1 if day is not None and end else moment
 
 
 # --- the failed runs, marked ---------------------------------------------------------------
@@ -174,10 +164,8 @@ class FailedRun:
     """Why the override does not cover them (`overrides.coverage`)."""
 
     def json_line(self, spec: IndexSpec) -> bytes:
-        """The object `registry runs failed --json` lists (the key, failed_checks, failed_gates,
-        override_id, covered, problems, record), written as `json.dumps` writes it, the latest
-        view as the log holds it (the same JSON value; a long answer never encodes its records
-        again)."""
+        """The object `registry runs failed --json` lists, as `json.dumps` writes it, the latest
+        view as the log holds it (a long answer never encodes its records again)."""
         problems = [problem.as_json() for problem in self.problems]
         checks, gates, covered, listed = map(
             list_text, (self.failed_checks, self.failed_gates, self.covered, problems)
@@ -209,14 +197,14 @@ def failed_runs(
 ) -> Iterator[FailedRun]:
     """The failed runs in `where`, oldest first, marked (one at a time)."""
     for run, _checks, failed_gates, named, found in _marked(index, where, gates, limit):
-        yield found or FailedRun(run, [], fields_of(failed_gates), named, None, [])
+        yield found or FailedRun(run, [], list(_fields(failed_gates)), named, None, [])
 
 
 def failed_lines(
     index: LogIndex, where: Window, *, gates: bool = False, limit: int | None = None
 ) -> Iterator[bytes]:
-    """`FailedRun.json_line` of each of `failed_runs`: a run none of whose uniqueness checks
-    FAILed is written from what the sidecar holds of it, its record never parsed."""
+    """`FailedRun.json_line` of each of `failed_runs` (a run with no check FAILed is written
+    from the sidecar, its record never parsed)."""
     spec = index.spec
     for run, checks, failed_gates, named, found in _marked(index, where, gates, limit):
         if found is not None:
@@ -226,15 +214,13 @@ def failed_lines(
 
 
 Marked = tuple[Run, str, str, str | None, "FailedRun | None"]
-"""A failed run, what the sidecar holds of its failure (`sidecar.marks`), and when a
-uniqueness check FAILed, the run marked (`mark`)."""
+"""A failed run, what the sidecar holds of its failure, and the run `mark`ed when a check
+FAILed."""
 
 
 def _marked(index: LogIndex, where: Window, gates: bool, limit: int | None) -> Iterator[Marked]:
-    """Each failed run with what the sidecar holds of its failure: the uniqueness checks that
-    FAILed and the failure predicate's other fields that hold (JSON lists, `fields_of`), the
-    override it names. One whose checks all passed needs nothing more; the others are marked
-    by `mark`, their overrides looked up BATCH runs at a time."""
+    """Each failed run with what the sidecar holds of its failure (checks and gates as JSON
+    lists, the override), `mark`ed when a check FAILed (overrides read BATCH runs at a time)."""
     sql, params = _where(index, where, "r.failure" if gates else "r.unique_fail")
     rows = select_rows(index, sql, params, OLDEST_FIRST, limit, snapshot=True, marks=True)
     overrides = Overrides(index.root, index.catalog, index.spec)
@@ -252,7 +238,7 @@ def _marked(index: LogIndex, where: Window, gates: bool, limit: int | None) -> I
             for run, (checks, failed_gates, name) in batch:
                 found = None
                 if checks != "[]":
-                    found = mark(index.spec, run, logged, unreadable, fields_of(checks))
+                    found = mark(index.spec, run, logged, unreadable, list(_fields(checks)))
                 yield run, checks, failed_gates, name, found
     finally:
         overrides.close()
@@ -265,8 +251,7 @@ def mark(
     unreadable: list[Problem],
     checks: list[str],
 ) -> FailedRun:
-    """`run` marked: `logged` holds the overrides it may name (by id); `checks`: its failed
-    uniqueness checks."""
+    """`run` marked: `logged`: the overrides by id; `checks`: its failed uniqueness checks."""
     record = run.record
     gates = [] if spec.failure is None else spec.failure.judged(record)[1]
     named = named_override(record)
@@ -305,13 +290,12 @@ def failed_frame(index: LogIndex, marked: Iterable[FailedRun]) -> pd.DataFrame:
     """`runs_frame` of failed runs, with the MARKS columns."""
     rows = [
         {
-            **_row(failed.run),
-            "_failed_checks": failed.failed_checks,
-            "_failed_gates": failed.failed_gates,
-            "_override_id": failed.override_id,
-            "_covered": failed.covered,
+            **_row(f.run),
+            **dict(
+                zip(MARKS, (f.failed_checks, f.failed_gates, f.override_id, f.covered), strict=True)
+            ),
         }
-        for failed in marked
+        for f in marked
     ]
     return _frame(index, rows, (*EXTRA, *MARKS))
 
@@ -319,17 +303,14 @@ def failed_frame(index: LogIndex, marked: Iterable[FailedRun]) -> pd.DataFrame:
 def _row(run: Run) -> dict[str, Any]:
     return {
         **run.record,
-        "_first_utc": run.first_time,
-        "_records": run.records,
-        "_status": run.status,
+        **dict(zip(EXTRA, (run.first_time, run.records, run.status), strict=True)),
     }
 
 
 def _frame(
     index: LogIndex, rows: list[dict[str, Any]], extra: tuple[str, ...], *, keyed: bool = True
 ) -> pd.DataFrame:
-    """`rows` as a frame: the key first, then every field in the order first seen, `extra` last;
-    `keyed`: indexed by the run's key."""
+    """`rows` as a frame: the key, every field as first seen, `extra`; `keyed`: by the key."""
     import pandas as pd
 
     seen = dict.fromkeys([index.spec.key, *itertools.chain.from_iterable(rows)])
@@ -362,8 +343,7 @@ class RunIndex(LogIndex):
         return append_records(self, enumerate(records, start=1))
 
     def show(self, run_id: str, *, history: bool = False) -> pd.DataFrame:
-        """The run's latest view (one row; none when unknown), or every record with
-        `history`."""
+        """The run's latest view (one row; none when unknown), or with `history` every record."""
         if history:
             return self.answer(lambda: history_frame(self, run_id))
         found = self.answer(lambda: show(self, run_id))
@@ -387,8 +367,8 @@ class RunIndex(LogIndex):
         *,
         gates: bool = False,
     ) -> pd.DataFrame:
-        """The runs whose latest view FAILed a uniqueness check (with `gates`: meets the
-        failure predicate), with what FAILed and whether an override covers it."""
+        """The runs whose latest view FAILed a uniqueness check (`gates`: meets the failure
+        predicate), with what FAILed and whether an override covers it."""
         where = select(self, lanes, since, until)
         marked = self.answer(lambda: list(failed_runs(self, where, gates=gates)))
         return failed_frame(self, marked)

@@ -1,29 +1,16 @@
-"""A run record judged alone, the one function per rule that `registry runs append`, `registry
-runs import` and the build's `rules` check all call:
+"""A run record judged alone, one function per rule for `registry runs append`/`import` and the
+build's `rules` check: its shape and the schema governing the log's name (`shape_problems`,
+`judged`); its own fields (`field_problems`): a file field (seed 004's `run_log_filepath_abs`)
+is an absolute POSIX or Windows path (the index serves two machines: PATH_NOT_ABSOLUTE,
+PATH_INVALID), required at Final Save (REQUIRED_AT_FINAL_SAVE), and `last_updated_utc` a time
+(TIME_INVALID) no earlier than `created_utc` (UPDATED_BEFORE_CREATED); the warnings of a run's
+latest view (`Warnings`); its place among its run's records (`times`, `Order`: by created, then
+updated; equal in both is not later, AUGMENT_NOT_LATER).
 
-- its shape: an object with a string key and an ISO 8601 time (`shape_problems`), and the schema
-  governing the log's name, its if/then rules included (`judged`, with its place);
-- its own fields beyond the schema (`field_problems`): a file field (the catalog's
-  `file_fields`: seed 004's `run_log_filepath_abs`, the "Run Log absolute path") is an absolute
-  path, POSIX (`/srv/...`) or Windows (`C:\\...`, `C:/...`, `\\\\server\\share\\...`): the index
-  serves two machines, and a relative path names nothing on either (PATH_NOT_ABSOLUTE); one
-  holding a control character or a root alone names no file (PATH_INVALID); "Run Log absolute
-  path is stored at Final Save" (a record meeting the success predicate carries every file field:
-  REQUIRED_AT_FINAL_SAVE); `last_updated_utc`, when given, is a time (TIME_INVALID) no earlier
-  than the record's `created_utc` (UPDATED_BEFORE_CREATED);
-- the warnings of a run's latest view (`Warnings`): recommended fields absent at Final Save and
-  files named in this machine's form that do not exist here;
-- its place among its run's records (`times`, `Order`): records of one run are ordered by
-  (`created_utc`, `last_updated_utc`), lexicographically (an absent `last_updated_utc` counts as
-  equal to `created_utc`); equal in both is not later (AUGMENT_NOT_LATER).
-
-The records given to `registry runs append --record-file` and `registry runs import` (and
-`--record-json`) are read and parsed here (`items`, `parsed`): one JSON object on any number of
-lines, or JSONL read a block of whole lines at a time, never a whole file in memory. A block
-whose every line is what `dumps_compact` writes of its value (`json_strict.compact_lines`:
-strict, and proven so by its own encoding) is appended as given, its schema checked in one call;
-any other line is parsed by `loads_strict`, which gives the reason and the position of a refusal
-(RECORD_UNPARSABLE, exit 2, with its line and column), and appended encoded.
+The records given are read here (`items`, `parsed`): one JSON object on any number of lines, or
+JSONL a block of whole lines at a time. A block whose every line is its value's compact encoding
+(`json_strict.compact_lines`) is appended as given, its schema checked in one call; any other
+line is parsed by `loads_strict` (RECORD_UNPARSABLE with line and column) and appended encoded.
 """
 
 from __future__ import annotations
@@ -74,12 +61,10 @@ def record_problem(
     path: str | None = None,
     counts: tuple[int, int] | None = None,
 ) -> Problem:
-    """One problem of one input record: where (`line`, 0 when it has none; `field`, a JSON
-    pointer), what (`code`) and why; the run it is about (`key`) is its subject. `severity`:
-    error refuses the records (fails the build's check), warning is printed, record is appended
-    to the write path's notes log. `path`: the file the line is in (the records given, or the
-    log). `counts`: PARTIAL_RETRY's (matched, given). Its `--json` object (`as_json`) ends with
-    the severity and the key, as `registry runs` has always listed them."""
+    """One problem of one input record (`line` 0: none; `field`: a JSON pointer; `key`: the run,
+    its subject). `severity`: error refuses, warning is printed, record goes to the write path's
+    notes log. `counts`: PARTIAL_RETRY's (matched, given). Its `--json` object ends with the
+    severity and the key, as `registry runs` has always listed them."""
     extra: dict[str, object] = {"severity": severity, "key": key}  # --json names both
     if counts is not None:
         extra.update(matched=counts[0], given=counts[1])
@@ -108,10 +93,9 @@ def located(problem: Problem, path: str | None) -> Problem:
 
 
 class RecordsError(UsageError):
-    """Records refused before anything was written; `problems` lists them. Exit 2 for
-    bad input (unparsable, schema), 1 (`refused`) when the index or another registry says no.
-    A class of its own: `RunIndex.append` places its problems in the records' file (`at`)
-    whatever their code, an open set (each record problem's own)."""
+    """Records refused before anything was written; exit 2 for bad input, 1 (`refused`) when
+    the index or another registry says no. Its own class: `at` places its problems, whatever
+    their code, in the records' file."""
 
     def __init__(
         self,
@@ -136,8 +120,8 @@ class RecordsError(UsageError):
 
 
 def parse_line(raw: bytes) -> Any:
-    """The value of one JSONL line, parsed as strictly as `loads_strict` parses it (a compact
-    line by the C parser, vouched for by its own encoding); JSONDecodeProblem names the rule."""
+    """The value of one JSONL line, parsed as strictly as `loads_strict` (a compact line by the C
+    parser, vouched for by its own encoding)."""
     try:
         value = loads_compact(raw.decode("utf-8"))
     except UnicodeDecodeError:
@@ -156,11 +140,9 @@ def encode(record: dict[str, Any]) -> bytes:
 def judged(
     spec: IndexSpec, schemas: SchemaCatalog, line: int, record: Any, *, schema_valid: bool = False
 ) -> tuple[list[Problem], int, int]:
-    """Every problem of one record alone, and its place (`times`), in one pass: its shape, the
-    schema governing the log's name (its if/then rules included; `schema_valid`: the caller's
-    one batch call found no violation, or no schema governs the log) and its own fields
-    (`field_problems`). A record whose key, times and file fields are plain, most of a million,
-    is decided by a few lookups; any other by the checks one at a time."""
+    """Every problem of one record alone (shape, schema, own fields) and its place (`times`);
+    `schema_valid`: the caller's batch call found no violation. A plain record (most of a
+    million) is decided by a few lookups, any other by the checks one at a time."""
     if schema_valid and type(record) is dict:
         key = record.get(spec.key)
         created = parse_time(record.get(spec.time))
@@ -191,8 +173,7 @@ def judged(
 
 
 def _plain_files(spec: IndexSpec, record: dict[str, Any]) -> bool:
-    """Whether `field_problems` finds nothing in `record`'s file fields, decided by one regular
-    expression each (False: ask `field_problems`)."""
+    """Whether `record`'s file fields are plainly fine (False: ask `field_problems`)."""
     final: bool | None = None
     for field in spec.file_fields:
         value = record.get(field)
@@ -208,8 +189,7 @@ def _plain_files(spec: IndexSpec, record: dict[str, Any]) -> bool:
 
 
 def shape_problems(spec: IndexSpec, line: int, record: Any) -> list[Problem]:
-    """What keeps a record from being indexed at all: not an object, no string key, a time
-    that is not ISO 8601 (`registry runs append` and the build's rules check both ask this)."""
+    """What keeps a record from being indexed: not an object, no string key, no ISO 8601 time."""
     if not isinstance(record, dict):
         kind = type(record).__name__
         return [record_problem(line, "", "RECORD_NOT_OBJECT", f"is a JSON {kind}, not an object")]
@@ -219,17 +199,13 @@ def shape_problems(spec: IndexSpec, line: int, record: Any) -> list[Problem]:
     if not isinstance(key, str) or not key:
         problems.append(record_problem(line, f"/{spec.key}", "KEY_MISSING", "must be a string"))
     if parse_time(record.get(spec.time)) is None:
-        problems.append(
-            record_problem(
-                line, f"/{spec.time}", "TIME_INVALID", "must be an ISO 8601 UTC time", shown
-            )
-        )
+        invalid = "must be an ISO 8601 UTC time"
+        problems.append(record_problem(line, f"/{spec.time}", "TIME_INVALID", invalid, shown))
     return problems
 
 
 def is_native(path: str) -> bool:
-    """Whether `path` is absolute in this machine's form (only such a path can be looked for
-    here: a Windows path on POSIX, or a POSIX one on Windows, names the other machine's file)."""
+    """Whether `path` is absolute in this machine's form (only such a path is looked for here)."""
     if NATIVE_POSIX:
         return path.startswith("/")  # what PurePosixPath(path).is_absolute() says
     return PurePath(path).is_absolute()
@@ -269,45 +245,31 @@ def field_problems(spec: IndexSpec, line: int, record: dict[str, Any]) -> list[P
     key = record.get(spec.key)
     shown = key if isinstance(key, str) else None
     problems: list[Problem] = []
+
+    def problem(field: str, code: str, message: str) -> None:
+        problems.append(record_problem(line, f"/{field}", code, message, shown))
+
     final: bool | None = None
     for field in spec.file_fields:
         value = record.get(field)
         if isinstance(value, str) and value:
             found = path_problem(value)
             if found is not None:
-                problems.append(record_problem(line, f"/{field}", *found, shown))
+                problem(field, *found)
             continue
         if final is None:
             final = saved(spec, record)
         if final:
-            problems.append(
-                record_problem(
-                    line,
-                    f"/{field}",
-                    "REQUIRED_AT_FINAL_SAVE",
-                    f"is required at Final Save ({spec.success}): the absolute path of the file",
-                    shown,
-                )
-            )
+            required = f"is required at Final Save ({spec.success}): the absolute path of the file"
+            problem(field, "REQUIRED_AT_FINAL_SAVE", required)
     updated = record.get(spec.updated)
-    if updated is None:
-        return problems
-    written = parse_time(updated)
-    if written is None:
-        message = "must be an ISO 8601 UTC time"
-        problems.append(record_problem(line, f"/{spec.updated}", "TIME_INVALID", message, shown))
-        return problems
+    written = None if updated is None else parse_time(updated)
     created = parse_time(record.get(spec.time))
-    if created is not None and written < created:
-        problems.append(
-            record_problem(
-                line,
-                f"/{spec.updated}",
-                "UPDATED_BEFORE_CREATED",
-                f"{updated} is before the record's {spec.time} {record.get(spec.time)}",
-                shown,
-            )
-        )
+    if updated is not None and written is None:
+        problem(spec.updated, "TIME_INVALID", "must be an ISO 8601 UTC time")
+    elif written is not None and created is not None and written < created:
+        before = f"{updated} is before the record's {spec.time} {record.get(spec.time)}"
+        problem(spec.updated, "UPDATED_BEFORE_CREATED", before)
     return problems
 
 
@@ -315,10 +277,8 @@ def field_problems(spec: IndexSpec, line: int, record: dict[str, Any]) -> list[P
 
 
 class Warnings:
-    """The catalog's warnings for a run's latest view, for one check (an append, a build):
-    recommended fields absent at Final Save (seed 004: "Recommended required at Final Save") and
-    files named in this machine's form that do not exist here (what `field_problems` makes an
-    error is not also a warning)."""
+    """The warnings of a run's latest view, for one check: recommended fields absent at Final
+    Save and files named in this machine's form that do not exist here."""
 
     def __init__(self, spec: IndexSpec) -> None:
         self.spec = spec
@@ -328,8 +288,7 @@ class Warnings:
         """Folders found missing, each with its final `/` (at most MISSING_KEPT)."""
 
     def warned(self, record: dict[str, Any], final: bool) -> list[tuple[str, str]]:
-        """(field, code) of each of `warnings` (`final`: the record is a Final Save), without
-        their messages (an import of a million records lists a hundred)."""
+        """(field, code) of each warning (`final`: a Final Save), without messages (`warning`)."""
         found = [
             (name, "RECOMMENDED_MISSING")
             for name in (self.recommended if final else ())
@@ -358,8 +317,8 @@ class Warnings:
         return record_problem(line, f"/{name}", code, message, record.get(self.spec.key), "warning")
 
     def exists(self, path: str) -> bool:
-        """`Path(path).exists()`; a path under a folder found missing is not looked up (a
-        million run logs under a missing `/srv/c1/...` cost a few lookups, not a million)."""
+        """`Path(path).exists()`, not looked up under a folder found missing (a million run
+        logs under a missing `/srv/c1/...` cost a few lookups)."""
         if path.startswith(self._missing):
             return False  # nothing under a missing folder exists
         if Path(path).exists():
@@ -383,8 +342,7 @@ class Warnings:
 
 def times(spec: IndexSpec, record: dict[str, Any]) -> tuple[int, int]:
     """(created, updated) of a record in microseconds since the epoch, its place among its run's
-    records: updated is `last_updated_utc`, else (absent or unparsable) the created time (a
-    created time that does not parse sorts first)."""
+    records (updated absent or unparsable: created; created unparsable: first)."""
     created = parse_time(record.get(spec.time))
     if created is None:
         created = EARLIEST
@@ -393,9 +351,8 @@ def times(spec: IndexSpec, record: dict[str, Any]) -> tuple[int, int]:
 
 
 class Order:
-    """Each key's records in the order given, as they are added: which come after the key's
-    latest (`not_later`), and each key's first and latest record. Held compactly in memory (a
-    dict per key and arrays of times and lines: about 150 bytes a record)."""
+    """Each key's records as they are added: which are not after the key's latest (`later`),
+    each key's first and latest (about 150 bytes a record)."""
 
     def __init__(self) -> None:
         self.count = 0
@@ -421,8 +378,7 @@ class Order:
         created: Sequence[int],
         updated: Sequence[int],
     ) -> None:
-        """Records (`times` each), in line order: a key's first record is noted in one pass in
-        C; only a record whose key came before is placed against that key's latest."""
+        """Records (`times` each), in line order: only a key seen before is compared."""
         base = self.count
         self.count += len(keys)
         self.lines.extend(lines)
@@ -499,11 +455,8 @@ def record_from_json(text: str) -> Any:
 
 
 def items(stream: Readable, origin: str) -> Iterator[Item]:
-    """The records of `stream`, a batch each of them `parsed`: a stream holding one JSON object
-    (on any number of lines) is one record; several top-level values are one record per
-    non-empty line, in blocks not parsed yet ((first line, whole lines) each). RECORD_UNPARSABLE
-    (exit 2) with the parser's line and column for the first line that does not parse (a
-    one-object document: its own parse error, never retried as JSONL)."""
+    """The records of `stream`: one JSON object (on any number of lines) as one batch, else
+    blocks of JSONL lines not parsed yet ((first line, whole lines) each, `parsed`)."""
     head = stream.read(MAX_LINE_BYTES + 1)
     document = _one_document(head, origin)
     if document is not NOT_COMPACT:
@@ -517,8 +470,8 @@ def parsed(item: Item, origin: str) -> Batch:
 
 
 def parse_block(block: bytes, first: int, origin: str) -> Batch:
-    """The records of `block` (whole lines, the first being input line `first`); the first line
-    that does not parse is refused (RECORD_UNPARSABLE) with its line and column."""
+    """The records of `block` (whole lines from input line `first`); RECORD_UNPARSABLE at the
+    first that does not parse."""
     try:
         text = block.decode("utf-8")
     except UnicodeDecodeError:
@@ -557,8 +510,7 @@ def unparsable(origin: str, line: int, message: str, column: int | None = None) 
 
 
 def _one_document(head: bytes, origin: str) -> Any:
-    """The record of a head holding one JSON object spread over lines; NOT_COMPACT when the
-    head is JSONL. The first non-blank line parsing alone means JSONL (or that line alone)."""
+    """The record of a head holding one JSON object spread over lines; NOT_COMPACT for JSONL."""
     stripped = head.lstrip()
     if len(head) > MAX_LINE_BYTES or not stripped.startswith(b"{") or b"\n" not in head.strip():
         return NOT_COMPACT
@@ -578,9 +530,8 @@ def _one_document(head: bytes, origin: str) -> Any:
 
 
 def _blocks(head: bytes, stream: Readable, origin: str) -> Iterator[tuple[int, bytes]]:
-    """(first line, bytes) of blocks of whole lines of about BLOCK bytes, then the last line
-    when it has no newline; a line over MAX_LINE_BYTES is refused at its line, after the
-    lines before it."""
+    """(first line, bytes) of blocks of whole lines of about BLOCK bytes, then an unfinished last
+    line; a line over MAX_LINE_BYTES is refused after the lines before it."""
     pending, number, done = head, 1, False
     while True:
         while len(pending) >= BLOCK or (done and b"\n" in pending):
@@ -607,8 +558,7 @@ def _blocks(head: bytes, stream: Readable, origin: str) -> Iterator[tuple[int, b
 
 
 def _bounded(block: bytes, first: int, origin: str) -> Iterator[tuple[int, bytes]]:
-    """`block`, or when a line of it is over MAX_LINE_BYTES (only a block that long can have
-    one), the lines before it, then its refusal."""
+    """`block`, or the lines before one over MAX_LINE_BYTES, then its refusal."""
     if len(block) <= MAX_LINE_BYTES:
         yield first, block
         return

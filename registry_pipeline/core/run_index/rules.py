@@ -1,26 +1,17 @@
-"""The rules on records beyond their own fields, shared by `registry runs append`, `registry runs
-import` and the build's blocking `rules` check (`log_check`): the override of a run that passed
-despite a failed uniqueness check, from both sides, and the workspace's coordination rules.
+"""The rules on records beyond their own fields, for `registry runs append`/`import` and the
+build's `rules` check: the override of a run that passed despite a failed uniqueness check, from
+both sides, and the workspace's coordination rules (`RecordRules`, the write path's).
 
 Seed 004: "If any uniqueness check is `FAIL`, `qa_gate2` should not be `PASS` unless an override
-was logged (see `OVERRIDES-LOG`)". A record that meets the index's success predicate (qa_gate2
-PASS) with a failed uniqueness check must name an override (`override_id`) that is in the
-overrides log (the catalog's run index keyed by `override_id`), names this run (its `run_id`) and
-covers every check that FAILed (its `checks`). One problem per fact: OVERRIDE_MISSING,
-OVERRIDE_NOT_LOGGED, OVERRIDE_OTHER_RUN, and OVERRIDE_NOT_COVERING once per uncovered check.
-`coverage` is the one function that judges an override, for appends, the build's `log_problems`
-and the marks of `registry runs failed`.
-
-The other side (`Reliance`): an override a run relies on cannot be narrowed or re-pointed. For
-the overrides log, a record (the override's new latest view) is judged against every run of the
-run index it serves whose latest view needs an override and names it, by the same `coverage`:
-one problem per run and uncovered check, naming the run.
-
-The coordination rules (`RecordRules`) are the write path's (e.g. a named override must exist in
-the overrides log)."""
+was logged". Such a record must name an override (`override_id`) that is in the overrides log
+(the catalog's run index keyed by `override_id`), names this run and covers every check that
+FAILed: `coverage`, the one judge, says OVERRIDE_MISSING, OVERRIDE_NOT_LOGGED,
+OVERRIDE_OTHER_RUN, or OVERRIDE_NOT_COVERING per uncovered check. The other side (`Reliance`): a
+new record of an override is judged, by the same `coverage`, against every run relying on it."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -50,10 +41,9 @@ from registry_pipeline.core.write_path.rules import Coordination, rules_involvin
 
 
 class Read(Protocol):
-    """How another registry's entries are read instead of the working tree (`read_type`): in
-    the build, from a sealed snapshot (`core.gate.dependencies.SnapshotReader.read`). `keep`:
-    of a log, only the entries whose latest view it keeps are needed (a reader may leave the
-    others out); the problems are those of every line all the same (None: every entry)."""
+    """How another registry's entries are read instead of the working tree (the build: from a
+    sealed snapshot, `SnapshotReader.read`). `keep`: of a log, the latest views needed (a reader
+    may leave the others out; None: all); the problems are those of every line all the same."""
 
     def __call__(
         self, root: Path, entry_type: EntryType, /, keep: Keep | None = None
@@ -77,51 +67,30 @@ def coverage(
     report_absent: bool = True,
 ) -> list[Problem]:
     """Why the override `record` names does not cover its failed checks ([] when it does);
-    `found`: that override's latest record (None: not in the overrides log, said unless
-    `report_absent` is False because a coordination rule says it already)."""
+    `found`: that override's latest record (None: not logged, said unless `report_absent` is
+    False because a coordination rule says it already)."""
     key = record.get(spec.key)
     failed = failed_checks(record)
     named = record.get(OVERRIDE)
+
+    def problem(code: str, message: str, field: str = FIELD) -> Problem:
+        return record_problem(line, field, code, message, key)
+
     if not isinstance(named, str):
-        return [
-            record_problem(
-                line,
-                FIELD,
-                "OVERRIDE_MISSING",
-                f"{' and '.join(failed)} FAILed and the run passed ({spec.success}): name the "
-                "override that allows it",
-                key,
-            )
-        ]
+        passed = f"FAILed and the run passed ({spec.success}): name the override that allows it"
+        return [problem("OVERRIDE_MISSING", f"{' and '.join(failed)} {passed}")]
     if found is None:
-        if not report_absent:
-            return []
-        return [
-            record_problem(
-                line, FIELD, "OVERRIDE_NOT_LOGGED", f"{named} is not in the overrides log", key
-            )
-        ]
+        absent = problem("OVERRIDE_NOT_LOGGED", f"{named} is not in the overrides log")
+        return [absent] if report_absent else []
     problems = []
     if found.get(spec.key) != key:
-        problems.append(
-            record_problem(
-                line,
-                FIELD,
-                "OVERRIDE_OTHER_RUN",
-                f"{named} is logged for {found.get(spec.key)!r}, not for this run",
-                key,
-            )
-        )
+        other = f"{named} is logged for {found.get(spec.key)!r}, not for this run"
+        problems.append(problem("OVERRIDE_OTHER_RUN", other))
     covers = found.get("checks")  # the checks the override covers
     covered = [c for c in covers if isinstance(c, str)] if isinstance(covers, list) else []
+    only = f"FAILed, but {named} covers only {', '.join(covered) or 'nothing'}"
     problems.extend(
-        record_problem(
-            line,
-            f"/{check}",
-            "OVERRIDE_NOT_COVERING",
-            f"FAILed, but {named} covers only {', '.join(covered) or 'nothing'}",
-            key,
-        )
+        problem("OVERRIDE_NOT_COVERING", only, f"/{check}")
         for check in failed
         if check not in covered
     )
@@ -129,9 +98,7 @@ def coverage(
 
 
 class Overrides:
-    """The overrides log of a run index, read by key: from the working tree through its own
-    sidecar (only the ids the records name), or through `read` (the build: a sealed
-    snapshot)."""
+    """The overrides log of a run index, read by key: through its own sidecar, or `read`."""
 
     def __init__(
         self,
@@ -154,9 +121,7 @@ class Overrides:
         """The latest record of each of `ids` the overrides log has."""
         wanted = sorted(set(ids))
         if self.content is not None:
-            if self.content.problems:
-                raise RegistryError("; ".join(p.message for p in self.content.problems))
-            entries = self.content.entries
+            entries = _entries(self.content)
             return {key: entries[key].value for key in wanted if key in entries}
         if self.log is None or not wanted:
             return {}
@@ -164,8 +129,7 @@ class Overrides:
         return {key: found for key, (found, _line) in latest_records(self.log, wanted).items()}
 
     def problems(self, records: Iterable[tuple[int, dict[str, Any]]]) -> list[Problem]:
-        """The rule on `records` ((line, record)): each that needs an override, judged by
-        `coverage`."""
+        """`coverage` of each of `records` ((line, record)) that needs an override."""
         judged = [(line, record) for line, record in records if needs_override(self.spec, record)]
         if not judged:
             return []
@@ -173,22 +137,20 @@ class Overrides:
             found = self.lookup(r[OVERRIDE] for _l, r in judged if isinstance(r.get(OVERRIDE), str))
         except RegistryError as exc:
             return [_unreadable("the overrides log", exc, "overrides")]
-        return [
-            problem
-            for line, record in judged
-            for problem in coverage(
-                self.spec,
-                line,
-                record,
-                found.get(str(record.get(OVERRIDE))),
-                report_absent=self.report_absent,
-            )
-        ]
+        judge = functools.partial(coverage, self.spec, report_absent=self.report_absent)
+        return [p for line, r in judged for p in judge(line, r, found.get(str(r.get(OVERRIDE))))]
 
     def close(self) -> None:
         """Close the overrides log's sidecar."""
         if self.log is not None:
             self.log.close()
+
+
+def _entries(content: TypeContent) -> dict[str, Entry]:
+    """The entries of `content`; a RegistryError naming its problems when it has any."""
+    if content.problems:
+        raise RegistryError("; ".join(p.message for p in content.problems))
+    return content.entries
 
 
 def _unreadable(what: str, exc: RegistryError, unchecked: str) -> Problem:
@@ -199,14 +161,10 @@ def _unreadable(what: str, exc: RegistryError, unchecked: str) -> Problem:
 
 def overrides_log(catalog: RegistryCatalog, spec: IndexSpec) -> IndexSpec | None:
     """The overrides log of the run index `spec`: the other run index keyed by `override_id`."""
-    return next(
-        (
-            other
-            for other in index_specs(catalog).values()
-            if other.key == OVERRIDE and other.registry_id != spec.registry_id
-        ),
-        None,
-    )
+    for other in index_specs(catalog).values():
+        if other.key == OVERRIDE and other.registry_id != spec.registry_id:
+            return other
+    return None
 
 
 def served_index(catalog: RegistryCatalog, spec: IndexSpec) -> IndexSpec | None:
@@ -218,18 +176,14 @@ def served_index(catalog: RegistryCatalog, spec: IndexSpec) -> IndexSpec | None:
     return None
 
 
-def relying(runs: IndexSpec) -> Keep:
+def _relies(runs: IndexSpec, view: Any) -> bool:
     """Whether a latest view of the run index `runs` relies on an override: it passed with a
     failed check and names one."""
-
-    def relies(view: Any) -> bool:
-        return (
-            isinstance(view, dict)
-            and isinstance(view.get(OVERRIDE), str)
-            and needs_override(runs, view)
-        )
-
-    return relies
+    return (
+        isinstance(view, dict)
+        and isinstance(view.get(OVERRIDE), str)
+        and needs_override(runs, view)
+    )
 
 
 class Reliance:
@@ -286,19 +240,16 @@ class Reliance:
             yield record_problem(line, field, found.code, message, named)
 
     def _relying(self) -> dict[str, list[dict[str, Any]]]:
-        """The latest views that passed with a failed check and name an override, by override
-        (read once)."""
+        """The latest views relying on an override, by override (read once)."""
         assert self.runs is not None
         if self._by is not None:
             return self._by
-        relies = relying(self.runs)
+        relies = functools.partial(_relies, self.runs)
         self._by = {}  # before reading: a run index that cannot be read is said once
         if self.read is not None:
             runs = entry_types(self.catalog)[self.runs.type_name]
             content = self.read(self.root, runs, relies)  # only those: never a million records
-            if content.problems:
-                raise RegistryError("; ".join(p.message for p in content.problems))
-            views: Iterable[Any] = (entry.value for entry in content.entries.values())
+            views: Iterable[Any] = (entry.value for entry in _entries(content).values())
         else:
             self.index = LogIndex(self.root, self.catalog, self.runs)
             self.index.sync()
@@ -323,8 +274,7 @@ class RecordRules:
     def __init__(
         self, root: Path, catalog: RegistryCatalog, spec: IndexSpec, read: Read | None = None
     ) -> None:
-        """`read`: how the other registries are read (None: the working tree, what `registry
-        runs append` checks against; the build passes its sealed-snapshot reader)."""
+        """`read`: how the other registries are read (None: the working tree)."""
         self.root = root
         self.spec = spec
         types = entry_types(catalog)
@@ -350,14 +300,12 @@ class RecordRules:
         )
         self.reliance = Reliance(root, catalog, spec, read)
         self.heads = None if self.reliance.active else _heads(self.coordination, spec.type_name)
-        """The top-level fields a record must hold for `problems` to say anything about it
-        unless it needs an override (None: any record may get a finding)."""
+        """The fields a record must hold for `problems` to find anything (`_heads`)."""
 
     def _keeps(self, catalog: RegistryCatalog, names: set[str]) -> dict[str, Keep]:
-        """What of each other log in `names` must be read: all of one a rule judging this
-        type's records reads (their findings are the only ones kept) and of the overrides log;
-        of the run index an overrides log serves, the runs relying on an override (`reliance`);
-        of the others, only their problems (a rule of theirs says nothing about this type)."""
+        """What of each other log in `names` must be read: all of those the rules judging this
+        type read, and of the overrides log; of the run index an overrides log serves, the runs
+        relying on an override; of the others, only their problems."""
         judged = {
             name
             for rule in self.coordination.rules
@@ -369,7 +317,7 @@ class RecordRules:
         keeps: dict[str, Keep] = {name: _no_view for name in names - judged}
         runs = served_index(catalog, self.spec)
         if runs is not None and runs.type_name not in judged:
-            keeps[runs.type_name] = relying(runs)
+            keeps[runs.type_name] = functools.partial(_relies, runs)
         return keeps
 
     def _existence_checked(self) -> bool:
@@ -385,9 +333,8 @@ class RecordRules:
     def problems(
         self, records: list[tuple[int, dict[str, Any]]], *, relied: bool = True
     ) -> list[Problem]:
-        """The overrides' and the coordination rules' findings about `records` ((line, record),
-        keys present), each with its record's line; with `relied` (each record is its key's
-        latest: an append), also the runs an override record leaves uncovered (`reliance`)."""
+        """The overrides' and coordination rules' findings about `records` ((line, record));
+        `relied` (each is its key's latest: an append): also the runs left uncovered."""
         found = [*self.overrides.problems(records), *self.coordination_problems(records)]
         return [*found, *self.reliance.problems(records)] if relied else found
 
@@ -399,8 +346,7 @@ class RecordRules:
             index.close()
 
     def _only_looked_up(self, name: str) -> bool:
-        """Whether every rule reading type `name` only looks up keys in it (exists, no
-        patterns): then only the keys the records name are read, through its sidecar."""
+        """Whether every rule reading type `name` only looks up keys in it (exists, no patterns)."""
         return all(
             rule.kind == "exists"
             and rule.target_type == name
@@ -433,8 +379,7 @@ class RecordRules:
         return contents
 
     def coordination_problems(self, records: list[tuple[int, dict[str, Any]]]) -> list[Problem]:
-        """Findings of the coordination rules about `records` ((line, record), keys present),
-        each with its record's line."""
+        """Findings of the coordination rules about `records` ((line, record))."""
         if not self.coordination.rules:
             return []
         unreadable = self._unreadable(records)
@@ -463,8 +408,7 @@ class RecordRules:
         return found
 
     def _unreadable(self, records: list[tuple[int, dict[str, Any]]]) -> list[Problem]:
-        """The problems reading the other registries that matter to `records`: a log only
-        looked up by key (exists) matters only when a record names a key in it."""
+        """The problems reading the other registries that matter to `records`."""
         return [
             record_problem(
                 0,
@@ -489,26 +433,19 @@ class RecordRules:
 
 
 def _once(read: Read, keeps: Mapping[str, Keep]) -> Read:
-    """`read`, each type read once (the overrides, the reliance and the coordination rules
-    share it), keeping of a log what `keeps` says they all need (a caller's own `keep` is part
-    of it); all of a type it does not name."""
+    """`read`, each type read once, keeping of a log what `keeps` says all its users need."""
     done: dict[str, TypeContent] = {}
 
     def once(root: Path, entry_type: EntryType, /, keep: Keep | None = None) -> TypeContent:
-        name = entry_type.name
-        if name not in done:
-            wanted = keeps.get(name)
-            done[name] = (
-                read(root, entry_type) if wanted is None else read(root, entry_type, wanted)
-            )
-        return done[name]
+        if entry_type.name not in done:
+            done[entry_type.name] = read(root, entry_type, keeps.get(entry_type.name))
+        return done[entry_type.name]
 
     return once
 
 
 def _working(root: Path, entry_type: EntryType, keep: Keep | None) -> TypeContent:
-    """`read_type` of the working tree; of a log only part of which is needed, its records
-    parsed a line at a time, only those `keep` keeps held (never a million records)."""
+    """`read_type` of the working tree; of a log, only the views `keep` keeps are held."""
     if keep is None or entry_type.layout != "log":
         return read_type(root, entry_type)
     try:
@@ -526,17 +463,14 @@ def _no_view(_view: Any) -> bool:
 
 
 def relevant(heads: frozenset[str] | None, record: dict[str, Any], *, overridden: bool) -> bool:
-    """Whether `RecordRules.problems` can find anything about `record` given its `heads`
-    (`overridden`: it needs an override, `needs_override`); the others need not be given to
-    it."""
+    """Whether `RecordRules.problems` can find anything about `record` (`overridden`: it needs
+    an override)."""
     return overridden or heads is None or not heads.isdisjoint(record)
 
 
 def _heads(coordination: Coordination, own: str) -> frozenset[str] | None:
-    """The top-level fields the coordination rules read of a record of type `own`, when each
-    judges a record by its own values alone (exists towards another type, one_of): a record
-    holding none of them gets no finding. None when some rule compares records with each other
-    or refers to type `own`: every record is relevant then."""
+    """The top-level fields the coordination rules read of a record of type `own` when each
+    judges a record by its own values alone (None when some rule compares records)."""
     heads: set[str] = set()
     for rule in coordination.rules:
         if rule.kind == "not_deprecated":

@@ -1,32 +1,17 @@
-"""The sidecar of a run index: a SQLite file beside the log that answers queries without
-reading it.
+"""The sidecar of a run index: a SQLite file beside the log (`.codex/cache/run_index/<id>.sqlite3`)
+that answers queries without reading it, derived from the log and rebuilt when missing,
+unreadable or made for other settings.
 
-The JSONL log is the source of truth; the sidecar (`.codex/cache/run_index/<id>.sqlite3`) is
-derived from it and rebuilt from it when missing, unreadable or made for other settings. It
-records how many bytes of the log it covers, the log's stat stamp (device, inode, size, mtime,
-ctime: any write changes ctime) and a SHA-256 per MiB of the covered bytes. When the stamp
-matches, the sidecar is current (git's index trusts the same stamp). When it does not, every
-covered block is hashed again: all equal, only the bytes after are indexed; otherwise it is
-rebuilt. So a log rewritten in place is never answered from a stale index, and a log that
-grew (an append by hand, a `git pull`, a crash between the log's fsync and the index's commit)
-costs only its new lines. The stamp and hashes are not `core.verified`'s: they say which rows
-are current, so they commit in the same SQLite transaction as those rows (a separate file could
-call current an index whose last commit a crash lost).
+It records the bytes of the log it covers, the log's stat stamp (device, inode, size, mtime,
+ctime) and a SHA-256 per MiB of the covered bytes. A matching stamp means current (as git's
+index trusts it); otherwise the covered blocks are hashed again: all equal, only the bytes after
+are indexed, else it is rebuilt. The stamp and hashes commit in the same transaction as the rows
+they vouch for (not `core.verified`: a separate file could outlive a lost commit).
 
-Per record: its key, when it was created and updated (`order`), byte offset and line. Per run
-(key): its first record (whose `created_utc` is the run's date) and latest record, record count,
-lane values, and `marks` of the latest view (the record latest in `order`; ties: the later
-line): the success and failure predicates, the uniqueness checks that FAILed, the gates, the
-override named.
-
-How it is opened: read-only for a query, writable under the index lock, or private (a temporary
-database outside the workspace) when the workspace's sidecar cannot be written. It is in SQLite's
-rollback-journal mode (`journal_mode=DELETE`), not WAL: a read-only connection to a WAL database
-creates the `-wal` and `-shm` files beside it (a query would write, and on a read-only file
-system it could not open the file at all), while a read-only connection in rollback mode reads
-the file and creates nothing. Writers hold the index lock, so one writes at a time; a reader
-waits for a writer's commit (the busy timeout), and a streamed answer copies its rows out first
-(`index.rows`), so no reader keeps a writer waiting.
+Per record: key, created and updated times, offset, line. Per run: its first and latest records,
+count, lane values and `marks` of its latest view. Opened read-only for a query, writable under
+the index lock, or private (outside the workspace) when it cannot be written; in rollback-journal
+mode, not WAL, since a read-only connection to a WAL database creates files beside it.
 """
 
 from __future__ import annotations
@@ -170,14 +155,12 @@ QUERY_INDEXES = {
     "runs_failed": "runs (first_t, first_seq) WHERE failure",
     "runs_unique": "runs (first_t, first_seq) WHERE unique_fail",
 }
-"""The B-tree indexes the queries use: a run's records by key, runs in time order, and the
-failed ones. A lane's runs are read along the time index: a B-tree per lane, kept in lane order,
-would cost every append more than it saves a query (a million records appended: seconds)."""
+"""The B-tree indexes the queries use (none per lane: it would cost every append more than it
+saves a query)."""
 
 
 def create_query_indexes(db: sqlite3.Connection) -> None:
-    """`QUERY_INDEXES` (created after a bulk load: sorting once is faster than keeping them
-    in order row by row)."""
+    """`QUERY_INDEXES` (after a bulk load: sorting once is faster than row by row)."""
     for name, on in QUERY_INDEXES.items():
         db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {on}")
 
@@ -235,16 +218,14 @@ def held(spec: IndexSpec, record: dict[str, Any]) -> tuple[Any, ...]:
 
 
 class Held:
-    """`held` of many records, its marks remembered by the fields the predicates read and the
-    checks that failed, its lane values by theirs (a million records: a few dozen and a few
-    hundred combinations), the override each record names read anew."""
+    """`held` of many records, marks and lane values each remembered by the fields they read (a
+    million records: a few hundred combinations), the override read anew."""
 
     KEPT = 1 << 16
     """Combinations remembered at most (then it starts over)."""
     PLAIN = frozenset({str, type(None), object})
-    """The types of values whose equality decides `marks` and `lane_value` alike (an absent
-    field is `object()`); a number's or a list's type matters (`True` is not `1`, `-0.0` is
-    written apart from `0.0`): such a record is asked anew."""
+    """The types whose equality decides `marks` and `lane_value` alike (absent: `object()`); a
+    record holding a number or a list is asked anew (`True` is not `1`)."""
 
     def __init__(self, spec: IndexSpec) -> None:
         self.spec = spec
@@ -252,10 +233,9 @@ class Held:
         for predicate in (spec.success, spec.failure):
             fields.extend(() if predicate is None else (c.field for c in predicate.conditions))
         self.judged = tuple(dict.fromkeys(fields))
-        """The fields the predicates read (`marks` reads the failed checks and the override
-        too)."""
+        """The fields the predicates read."""
         self.read = (*self.judged, *spec.lanes)
-        """The fields remembered by: the predicates', then the lanes."""
+        """The predicates' fields, then the lanes."""
         self.split = len(self.judged)
         self.absent: tuple[Any, ...] = (object(),) * len(self.read)
         """What `record.get` gives of an absent field (no JSON value is it)."""
@@ -287,22 +267,14 @@ def _kept(memo: dict[Any, Any], key: Any, value: Any) -> Any:
     return value
 
 
-def add_rows(db: sqlite3.Connection, spec: IndexSpec, rows: Iterable[Row], seq: int) -> int:
-    """`add_columns` of `rows`, BATCH at a time (one staging, one table of combinations)."""
-    parts = (zip(*part, strict=True) for part in batched(iter(rows), BATCH))
-    return add_columns(db, spec, parts, seq)
-
-
 Columns = Iterable[Sequence[Any]]
 """Rows (`Row`) in columns: keys, created and updated times, offsets, lengths, lines, `held`."""
 
 
 def add_columns(db: sqlite3.Connection, spec: IndexSpec, parts: Iterable[Columns], seq: int) -> int:
-    """Index the rows of `parts` (each `Columns`) in log order, numbered from `seq + 1` (inside
-    the caller's transaction): a `records` row each, and its run's row inserted or updated
-    (`fold_sql`); the last seq. The rows are staged a part at a time, what they hold beyond
-    their place bound once per combination (a million records share a few hundred): SQLite
-    copies the rest."""
+    """Index the rows of `parts` (each `Columns`) in log order, numbered from `seq + 1`, inside
+    the caller's transaction: a `records` row each, its run's row upserted (`fold_sql`); the
+    last seq. `held` values are bound once per combination (a million records: a few hundred)."""
     lanes = "".join(f", l{i}" for i in range(len(spec.lanes)))
     db.execute("DROP TABLE IF EXISTS temp.staged")
     db.execute("DROP TABLE IF EXISTS temp.held")
@@ -357,7 +329,8 @@ def _index_from(db: sqlite3.Connection, spec: IndexSpec, log: Path, start: int) 
                     yield (record[spec.key], *place, offset, len(raw), line, held(spec, record))
 
         with transaction(db):
-            seq = add_rows(db, spec, rows(), seq)
+            parts = (zip(*part, strict=True) for part in batched(rows(), BATCH))
+            seq = add_columns(db, spec, parts, seq)
             finish(db, handle.fileno(), start, position, seq, line, before)
         if start == 0:
             create_query_indexes(db)
@@ -373,8 +346,8 @@ def finish(
     before: os.stat_result,
 ) -> None:
     """Record (inside the indexing transaction) that the sidecar covers the log up to
-    `position`: the hashes of its blocks from the one holding what it covered before, the
-    counters, and the stat stamp only when nobody wrote the log since `before`."""
+    `position`: its new blocks' hashes, the counters, and the stat stamp when nobody wrote the
+    log since `before`."""
     first = (int(meta(db).get("covered", "0")) if start else 0) // BLOCK
     db.execute("DELETE FROM blocks WHERE i >= ?", (first,))
     db.executemany("INSERT INTO blocks VALUES (?, ?)", _digests(fd, first, position))
@@ -413,22 +386,14 @@ def _parsed(spec: IndexSpec, raw: bytes) -> dict[str, Any] | str:
 
 
 def marks(spec: IndexSpec, record: dict[str, Any]) -> tuple[int, int, int, str, str, str | None]:
-    """What the sidecar holds of a record as a run's latest view (`MARKS`): whether it meets
-    the success and the failure predicates, whether a uniqueness check FAILed, the checks that
-    FAILed and the failure predicate's other fields that hold (as JSON lists), the override it
-    names: all `runs failed` says of a run but whether the override covers it."""
+    """What the sidecar holds of a record as a run's latest view (`MARKS`): all `runs failed`
+    says of a run but whether its override covers it."""
     success = spec.success is not None and spec.success(record)
     checks = failed_checks(record)
     failure, holding = (False, []) if spec.failure is None else spec.failure.judged(record)
     gates = [field for field in holding if not is_check(field)]
-    return (
-        int(success),
-        int(failure),
-        int(bool(checks)),
-        _listed(tuple(checks)),
-        _listed(tuple(gates)),
-        named_override(record),
-    )
+    listed = _listed(tuple(checks)), _listed(tuple(gates))
+    return int(success), int(failure), int(bool(checks)), *listed, named_override(record)
 
 
 list_text = json.JSONEncoder(ensure_ascii=False).encode
@@ -469,8 +434,8 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 def connect_readonly(path: Path) -> sqlite3.Connection | None:
-    """The sidecar at `path`, read-only, creating no file; None when there is none, or when it
-    is not a rollback-mode SQLite file (garbage, or WAL: opening it would create files)."""
+    """The sidecar at `path`, read-only, creating no file; None when it is not a rollback-mode
+    SQLite file (none, garbage, or WAL: opening it would create files)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
@@ -490,8 +455,7 @@ def connect_readonly(path: Path) -> sqlite3.Connection | None:
 
 
 def connect_private() -> sqlite3.Connection:
-    """A private temporary database (in SQLite's temporary folder, never the workspace),
-    deleted when closed: the index of a workspace whose sidecar cannot be written."""
+    """A private temporary database outside the workspace, deleted when closed."""
     db = sqlite3.connect("", isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA journal_mode=OFF")
     db.execute("PRAGMA synchronous=OFF")

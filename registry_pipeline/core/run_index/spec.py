@@ -15,6 +15,7 @@ import itertools
 import json
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -27,9 +28,6 @@ EARLIEST = -(2**62)
 UPDATED = "last_updated_utc"
 """Seed 004's field for when a record augmenting a run was written, if not at its time."""
 _ABSENT = object()
-_ZULU = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})T([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?Z")
-"""The times the seed writes (`YYYY-MM-DDTHH:MMZ`, with or without seconds), read without
-`datetime` (`parse_time`)."""
 _DAY = re.compile("[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _EPOCH_DAY = date(1970, 1, 1).toordinal()
 CHECK_PREFIX = "uniqueness_"
@@ -141,25 +139,18 @@ class IndexSpec:
 
     def fingerprint(self) -> str:
         """Hash of what the sidecar index derives from records: a change rebuilds it."""
-        derived = [
-            self.key,
-            self.time,
-            self.updated,
-            self.lanes,
-            str(self.success),
-            str(self.failure),
-        ]
+        derived = [self.key, self.time, self.updated, self.lanes, str(self.success)]
+        derived.append(str(self.failure))
         return hashlib.sha256(json.dumps(derived).encode()).hexdigest()
 
     def lane_filter(self, lanes: dict[str, str]) -> None:
         """UNKNOWN_LANE (exit 2) for a field that is not one of the index's lanes."""
         for field in lanes:
             if field not in self.lanes:
-                close = difflib.get_close_matches(field, self.lanes, n=1)
-                hint = f"did you mean {close[0]!r}? " if close else ""
                 known = ", ".join(self.lanes) or "none"
                 raise UsageError(
-                    f"{field!r} is not a lane of {self.registry_id}; {hint}lanes: {known}",
+                    f"{field!r} is not a lane of {self.registry_id}; "
+                    f"{_did_you_mean(field, self.lanes)}lanes: {known}",
                     code="UNKNOWN_LANE",
                     path=field,
                 )
@@ -188,13 +179,18 @@ def index_spec(catalog: RegistryCatalog, index_id: str | None) -> IndexSpec:
         return next(iter(specs.values()))
     if index_id in specs:
         return specs[index_id]
-    close = difflib.get_close_matches(index_id, list(specs), n=1, cutoff=0.6)
-    hint = f"did you mean {close[0]!r}? " if close else ""
     raise UsageError(
-        f"no run index {index_id!r}; {hint}run indexes: {', '.join(specs)}",
+        f"no run index {index_id!r}; {_did_you_mean(index_id, specs)}run indexes: "
+        f"{', '.join(specs)}",
         code="UNKNOWN_INDEX",
         field="--index",
     )
+
+
+def _did_you_mean(word: str, known: Iterable[str]) -> str:
+    """`did you mean 'x'? ` naming the closest of `known` to `word` ("" when none is close)."""
+    close = difflib.get_close_matches(word, list(known), n=1)
+    return f"did you mean {close[0]!r}? " if close else ""
 
 
 def parse_time(value: Any) -> int | None:
@@ -220,21 +216,6 @@ _CLOCK = {
 
 
 @functools.lru_cache(maxsize=4096)
-def _parsed(value: str) -> int | None:
-    """`parse_time` of a string, remembered (a record's times are asked for by several checks);
-    the seed's own form is read directly, any other by `datetime.fromisoformat`."""
-    match = _ZULU.fullmatch(value)
-    if match is not None:
-        day, hour, minute, second = match.groups()
-        if int(hour) < 24 and int(minute) < 60 and int(second or 0) < 60:
-            days = _day(day)
-            if days is not None:
-                seconds = int(hour) * 3600 + int(minute) * 60 + int(second or 0)
-                return (days * 86_400 + seconds) * 1_000_000
-    return _parsed_iso(value)
-
-
-@functools.lru_cache(maxsize=4096)
 def _day(text: str) -> int | None:
     """Days since the epoch of a `YYYY-MM-DD` date (ASCII digits); None when there is no such
     day."""
@@ -247,6 +228,7 @@ def _day(text: str) -> int | None:
 
 
 def _parsed_iso(value: str) -> int | None:
+    """A time `datetime.fromisoformat` reads (without a zone: UTC), or None."""
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
@@ -255,6 +237,10 @@ def _parsed_iso(value: str) -> int | None:
         moment = moment.replace(tzinfo=UTC)
     delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+_parsed = functools.lru_cache(maxsize=4096)(_parsed_iso)
+"""`_parsed_iso`, remembered (a record's times are asked for by several checks)."""
 
 
 def _index_spec(spec: RegistrySpec) -> IndexSpec:

@@ -120,6 +120,11 @@ CASES: dict[str, tuple[list[str], Api, list[int]]] = {
         lambda i: i.runs(until="2026-09-01"),
         [1, 6, 8, 9, 10],
     ),
+    "list-until-the-last-day": (  # a date's whole day, even the calendar's last
+        ["list", "--until", "9999-12-31"],
+        lambda i: i.runs(until="9999-12-31"),
+        ALL,
+    ),
     "list-since-day": (
         ["list", "--since", "2026-09-03"],
         lambda i: i.runs(since="2026-09-03"),
