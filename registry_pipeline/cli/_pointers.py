@@ -529,9 +529,8 @@ def _history_line(record: Any) -> str:
 
     was, now = run_id_text(record.from_ref), run_id_text(record.to_ref)
     why = f"  ({record.reason})" if record.reason else ""
-    actor = f"{record.actor.get('kind')}:{record.actor.get('id')}"
     return (f"#{record.seq:<5} {record.created_utc}  {record.action:<8} "
-            f"{record.registry_id:<22} {was} -> {now}  by {actor}{why}")  # fmt: skip
+            f"{record.registry_id:<22} {was} -> {now}  by {record.by}{why}")  # fmt: skip
 
 
 # -- check, repair ---------------------------------------------------------------------------
