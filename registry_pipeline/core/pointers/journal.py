@@ -401,12 +401,15 @@ def verify_journal(
         problem = replay.add(number, line)
         if problem is None:
             continue
-        if (
-            problem.code == "RECORD_UNREADABLE"
-            and next(lines, None) is None
-            and not jsonl.ends_cleanly(path)
-        ):
-            replay.report.notes.append(_torn(number, problem.message))  # the crash state
+        unreadable = problem.code == "RECORD_UNREADABLE"
+        if unreadable and next(lines, None) is None and not jsonl.ends_cleanly(path):  # torn
+            replay.report.notes.append(finding(
+                "TORN_TAIL",
+                f"the last line is an incomplete record ({problem.message}): a promotion died "
+                "while appending it, before the pointer file changed; the next pointer change "
+                "removes it",
+                line=number,
+            ))  # fmt: skip
             break
         replay.report.problems.append(problem)
         return replay.report
@@ -423,15 +426,6 @@ def _decision(record: JournalRecord, number: int) -> Problem:
         f"{record.reason}",
         record.seq,
         number,
-    )
-
-
-def _torn(number: int, why: str) -> Problem:
-    return finding(
-        "TORN_TAIL",
-        f"the last line is an incomplete record ({why}): a promotion died while appending it, "
-        "before the pointer file changed; the next pointer change removes it",
-        line=number,
     )
 
 

@@ -1,16 +1,10 @@
 """`registry pointers repair`: the explicit, journaled way out of a broken history.
 
-Two repairs, each under the pointer lock and each leaving a record:
-
-- **restore** (`repair REGISTRY`): the pointer file was edited by hand; put back the journal's
-  value and journal a `restore` record (from_ref = to_ref = the journal's value,
-  `checks.restored.found`: what the file showed). `accept` is the other way out: it keeps the
-  edit, if its target passes the gate.
-- **restart** (`repair` with no registry): the journal itself is broken (CHAIN_BROKEN, SEQ_GAP,
-  RECORD_UNREADABLE, FROM_MISMATCH). It is moved, byte for byte, to
-  `.codex/JOURNAL_QUARANTINE/` as evidence, and a new journal begins by adopting the pointer
-  file as found; each `adopt` record names the quarantined file, its SHA-256 and the first
-  problem. Time travel (`as-of`) before the repair reads the quarantined file.
+Each under the pointer lock, leaving a record: **restore** (`repair REGISTRY`) puts back the
+journal's value of a hand-edited pointer (a `restore` record; `checks.restored.found`: what the
+file showed); **restart** (`repair`) moves a broken journal byte for byte to
+`.codex/JOURNAL_QUARANTINE/` and begins a new one adopting the pointer file as found, each
+`adopt` record naming the quarantined file, its SHA-256 and the first problem.
 """
 
 from __future__ import annotations
