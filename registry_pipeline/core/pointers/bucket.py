@@ -121,16 +121,19 @@ class Base:
     journal_sha256: str
 
 
-class BucketJournal(FileJournal):
-    """The journal of a workspace on object storage: the local file (appended and read as on a
-    disk) is the copy of the bucket's ledger, made equal to it before each change and
-    published after it (`change`)."""
+class BucketJournal:
+    """The journal of a workspace on object storage: the local file (`FileJournal`, composed)
+    is the copy of the bucket's ledger, made equal to it before each change and published
+    after it (`change`)."""
 
     def __init__(self, remote: Remote, root: Path, journal: Path, pointers: Path) -> None:
-        super().__init__(journal, root)
+        self.local = FileJournal(journal, root)
+        self.append, self.last = self.local.append, self.local.last  # as on a disk
         self.ledger = Ledger(remote.store, PREFIX)
-        self.remote, self.url = remote, remote.url
+        self.remote, self.url, self.root = remote, remote.url, root
         self.journal, self.pointers = journal, pointers
+        self.set_aside: SetAside | None = None
+        """Local records the bucket did not have, kept aside by the last pull."""
 
     @contextmanager
     def change(self, check: Check, redo: Callable[[], object], *, writes: bool) -> Iterator[None]:

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
 import rfc8785
 
@@ -42,9 +42,6 @@ from registry_pipeline.core.pointers.pointer_file import (
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.verified import Verified
 from registry_pipeline.core.workspace.input_files import open_regular_file
-
-if TYPE_CHECKING:
-    from registry_pipeline.core.pointers.bucket import SetAside
 
 JOURNAL_NAME = "ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
 JOURNAL_VERSION = "0.1"
@@ -623,8 +620,8 @@ class FileJournal:
     """The journal as one local file: a disk workspace's backend, and the copy every reader
     reads on object storage."""
 
-    set_aside: SetAside | None = None
-    """Local records a bucket did not have, kept aside by its last pull (a bucket's only)."""
+    set_aside = None
+    """Local records a bucket did not have, kept aside (only a bucket's journal sets some)."""
 
     def __init__(self, path: Path, root: Path) -> None:
         self.path, self.root = path, root
