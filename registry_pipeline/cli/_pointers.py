@@ -464,9 +464,8 @@ def _row(
 def _target_state(
     workspace: Workspace, store: Any, registry_id: str, ref: Any
 ) -> tuple[str | None, list[dict[str, object]]]:
-    """The state of the folder the pointer names (`target_verdict`: `ok`, `no_run_id`,
-    `missing`, `wrong_registry`, `root_mismatch`, `invalid: CODES`), and what is wrong with it
-    as a problem object; None without a pointer."""
+    """The label of the folder the pointer names (`target_verdict`; None without a pointer),
+    and what is wrong with it as a problem object."""
     from registry_pipeline.core.pointers.targets import INVALID, target_verdict
 
     if ref is None:
