@@ -464,9 +464,8 @@ def _row(
 def _target_state(
     workspace: Workspace, store: Any, registry_id: str, ref: Any
 ) -> tuple[str | None, list[dict[str, object]]]:
-    """The state of the folder the pointer names (`target_verdict`: `ok`, `no_run_id`,
-    `missing`, `wrong_registry`, `root_mismatch`, `invalid: CODES`), and what is wrong with it
-    as a problem object; None without a pointer."""
+    """The label of the folder the pointer names (`target_verdict`; None without a pointer),
+    and what is wrong with it as a problem object."""
     from registry_pipeline.core.pointers.targets import INVALID, target_verdict
 
     if ref is None:
@@ -529,9 +528,8 @@ def _history_line(record: Any) -> str:
 
     was, now = run_id_text(record.from_ref), run_id_text(record.to_ref)
     why = f"  ({record.reason})" if record.reason else ""
-    actor = f"{record.actor.get('kind')}:{record.actor.get('id')}"
     return (f"#{record.seq:<5} {record.created_utc}  {record.action:<8} "
-            f"{record.registry_id:<22} {was} -> {now}  by {actor}{why}")  # fmt: skip
+            f"{record.registry_id:<22} {was} -> {now}  by {record.by}{why}")  # fmt: skip
 
 
 # -- check, repair ---------------------------------------------------------------------------

@@ -1,9 +1,6 @@
 """Workspaces on object storage: the bucket client (`store`) and the protocols shared state
-rests on there (conditional writes only; no lock, no rename).
-
-It may import nothing of the core but `errors`: the bottom of the house, below `seal/`, which
-publishes run folders through it.
-"""
+rests on there (conditional writes only). It may import nothing of the core but `errors`: the
+bottom of the house, below `seal/`, which publishes run folders through it."""
 
 from registry_pipeline.core.objstore.store import (
     Blob,

@@ -1,14 +1,10 @@
 """Run folders in a bucket: published whole or not at all, read back as they were sealed.
 
-A sealed folder's files go first to the staging area, `staging/sha256/<hex>` (content-addressed:
-an upload killed halfway leaves only unreferenced objects, and a file unchanged between builds is
-uploaded once); then one small object, `<run root>/<run id>.json`, is created with If-None-Match
-and makes the folder visible with every file it lists (path, size, SHA-256). No listing, read or
-pointer ever sees a folder before that write, and two machines cannot both publish one run id.
-Read back, each file is compared with the SHA-256 it was published with; what does not match is
-kept as found, so the folder's own seal check reports it (HASH_MISMATCH), as on a disk. The folder
-object itself is checked whole before anything is fetched (safe relative paths, sizes, digests):
-one this release did not write is REMOTE_STATE_INVALID naming it, with nothing written.
+A folder's files go to `staging/sha256/<hex>` (content-addressed: a killed upload leaves only
+unreferenced objects); then one object, `<run root>/<run id>.json`, created with If-None-Match,
+makes it visible with every file it lists (path, size, SHA-256). Read back, a file is kept as
+found, so the folder's seal check reports a mismatch as on a disk; the folder object is checked
+whole first (REMOTE_STATE_INVALID, nothing written).
 """
 
 from __future__ import annotations
@@ -39,7 +35,7 @@ MAX_OBJECT = 64 * 1024 * 1024
 """The largest folder object read (~400,000 files listed)."""
 MAX_PATH = 4096
 MAX_NAME = 255
-"""The longest path and path segment (in UTF-8 bytes) a folder may list: Linux's limits."""
+"""The longest path and segment (UTF-8 bytes) a folder may list: Linux's limits."""
 MAX_SIZE = 2**63 - 1
 
 
@@ -67,9 +63,8 @@ def publish(
     run_id: str | None = None,
     on_file: Callable[[], None] | None = None,
 ) -> list[RemoteFile]:
-    """Upload every file of the sealed `folder` (`on_file` told after each), then make it
-    visible as `run_id` (the folder's name by default) by one conditional write; FOLDER_EXISTS
-    when that run id is published already (by anyone)."""
+    """Upload every file of the sealed `folder`, then make it visible as `run_id` (default: its
+    name) by one conditional write; FOLDER_EXISTS when that run id is published already."""
     run_id = run_id or folder.name
     files = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
@@ -108,8 +103,7 @@ def published(store: ObjectStore, run_root: str) -> list[str]:
 
 
 def listing(store: ObjectStore, run_root: str, run_id: str) -> list[RemoteFile]:
-    """The files `run_id` was published with; FOLDER_NOT_FOUND, or REMOTE_STATE_INVALID when
-    its object is not one this release wrote (its whole shape checked: `_files`)."""
+    """The files `run_id` was published with; FOLDER_NOT_FOUND, or REMOTE_STATE_INVALID."""
     key = folder_key(run_root, run_id)
     where = f"{store.url}/{key}"
     field: str | None = None
@@ -189,16 +183,14 @@ def _path_problem(path: object) -> str | None:
 
 
 def _run_id_problem(run_id: str) -> str | None:
-    """Why `run_id` is no run folder's name: one name, never hidden (`.<run id>.*` are
-    fetches in progress)."""
+    """Why `run_id` is no run folder's name (one name, not hidden: fetches in progress are)."""
     if problem := _path_problem(run_id):
         return f"the run id: {problem}"
     return "the run id is not one name" if "/" in run_id or run_id[0] == "." else None
 
 
 def fetch(store: ObjectStore, run_root: str, run_id: str, into: Path) -> Path:
-    """`into/<run_id>/` as published (kept when it is there already: folders never change);
-    written beside it and renamed into place, so a reader never sees half a folder."""
+    """`into/<run_id>/` as published (kept if there: folders never change), renamed into place."""
     target = into / run_id
     if _run_id_problem(run_id) is None and target.is_dir():
         return target

@@ -1,22 +1,16 @@
-"""One build at a time across machines that share only a bucket: a lease object that keeps its
-word when the network, a clock or the holder's process misbehaves: the bucket's medium of the
-one lock (`core.lock.Medium`, taken by `core.lock.hold` as a file lock is).
+"""One build at a time across machines that share only a bucket: the bucket's medium of the one
+lock (`core.lock.Medium`, taken by `core.lock.hold` as a file lock is).
 
-`locks/build.json` names its holder, its epoch and its term. Taking it is one conditional write
-(create when there is none, else replace with If-Match on the ETag read) writing the previous
-epoch + 1; of two machines racing, one write wins (a 409 is that race too: read again, decide).
-Expiry is judged on the waiter's own clock, as the DynamoDB lock client does: a waiter may take
-an unreleased lease only once it has seen the same ETag for a whole term plus a margin by its
-own monotonic clock (the `until` field is for people: no two machines' clocks are compared). A
-released lease is taken at once.
+`locks/build.json` names its holder, epoch and term. Taking it is one conditional write (create,
+or replace If-Match the ETag read) of the previous epoch + 1: of two racing machines one wins.
+Expiry is judged on the waiter's own monotonic clock, as the DynamoDB lock client does: an
+unreleased lease is taken only once its ETag was seen unchanged for a term plus a margin (no two
+machines' clocks are compared; `until` is for people).
 
-The holder renews every quarter term from a thread of its own, each renewal bounded in time and
-a failed one tried again at the next tick. Its term counts from when it sent its last write
-known to have landed, so it tells `on_lost`, once, a margin before any waiter may take over:
-when no renewal is proven by then, or when the lease was taken over. It then writes nothing
-more under the grant; the caller stops the build. What it may still have in flight is refused
-by fencing: the new holder, before its build starts, fences the pointer ledger with its epoch
-(`Ledger.fence`), and a pointer write under a lower epoch is refused with BUILD_LEASE_LOST.
+The holder renews every quarter term from a thread of its own; its term counts from its last
+write known to have landed, so it tells `on_lost`, once, a margin before any waiter may take
+over, then writes nothing more. What it still has in flight is refused by fencing: the new
+holder fences the pointer ledger with its epoch (`Ledger.fence`) before its build starts.
 """
 
 from __future__ import annotations
@@ -42,15 +36,13 @@ from registry_pipeline.core.objstore.store import Blob, Conflict, ObjectStore
 KEY = "locks/build.json"
 TERM = 60.0
 MARGIN = 0.1
-"""The share of a term kept in hand on each side: the holder gives up a tenth of a term before
-it ends, a waiter takes over a tenth after (clock rates drift; `on_lost` takes a moment)."""
+"""The share of a term kept in hand on each side (the holder gives up, a waiter takes over)."""
 POLL = 0.5
 """The longest pause between two reads of a taken lease (S3 cannot notify a waiter)."""
 MAX_TERM = 3600.0
-"""The longest term a lease object may name, in seconds (a waiter waits the longer of its own
-term and the holder's: a term of 1e300 would wedge the slot for good)."""
+"""The longest term a lease object may name (a waiter waits it: 1e300 would wedge the slot)."""
 MAX_UNTIL = 253402300799.0
-"""The last second of the year 9999: the latest `until` a wall clock names."""
+"""The last second of the year 9999."""
 MAX_EPOCH = 2**63 - 1
 MAX_HOLDER = 1000
 MAX_OBJECT = 64 * 1024
@@ -86,10 +78,8 @@ class Lease:
 
 
 class BuildLease:
-    """The build slot of one store, a medium of the one lock (`core.lock.hold`) held for the
-    length of a build. `ledger`: the pointer ledger each take fences (None: none); `on_lost`:
-    told why, once, when a lease held can no longer be proven held; `clock` and `wall` are
-    injectable for tests."""
+    """The build slot of one store, held for a build. `ledger`: the pointer ledger each take
+    fences; `on_lost`: told why, once, when the lease can no longer be proven held."""
 
     def __init__(
         self,
@@ -113,24 +103,20 @@ class BuildLease:
         self._keeper: _Keeper | None = None
 
     def current(self) -> Lease | None:
-        """The lease as it is now (None: never taken); REMOTE_STATE_INVALID when its object
-        is not one this release wrote."""
+        """The lease as it is now (None: never taken); REMOTE_STATE_INVALID if not ours."""
         blob = self.store.get(self.key, limit=MAX_OBJECT)
         return None if blob is None else self._parse(blob)
 
     @contextmanager
     def hold(self, holder: str, wait: float, on_wait: Tell | None = None) -> Iterator[Grant]:
-        """The lease held as `holder` for the block (`core.lock.hold`: waiting up to `wait`
-        seconds, `on_wait` told the holder once, BUILD_IN_PROGRESS naming it after)."""
+        """The lease held as `holder` for the block (`core.lock.hold`; BUILD_IN_PROGRESS)."""
         with lock.hold(self, Owner(holder), wait=wait, refused=self.refused, on_wait=on_wait):
             assert self.grant is not None
             yield self.grant
 
     def try_take(self, owner: Owner) -> bool:
-        """One read, and when the lease is free (never taken, released, or its ETag seen
-        unchanged for a whole term plus a margin on this clock) one conditional write on the
-        ETag read; then fence the ledger with the new epoch and keep the lease renewed until
-        `release`. A write another machine's overtook (a 412 or a 409) is read again."""
+        """One read and, when the lease is free, one conditional write on the ETag read; then
+        fence the ledger with the new epoch and keep the lease renewed until `release`."""
         while True:
             current, now = self.current(), self.clock()
             if current is not None:
@@ -174,8 +160,8 @@ class BuildLease:
             keeper.close()
 
     def _epoch(self, current: Lease | None) -> int:
-        """The epoch the lease was last taken with (with no lease object, the ledger's fence:
-        a lease object removed by hand must not restart the epochs below it)."""
+        """The epoch the lease was last taken with (else the ledger's fence: a lease removed by
+        hand must not restart the epochs below it)."""
         if current is not None:
             return current.epoch
         return self.ledger.fenced() if self.ledger is not None else 0
@@ -206,8 +192,7 @@ class BuildLease:
 
 
 class _Keeper:
-    """Renews one grant from a thread of its own until closed, then releases it; tells
-    `on_lost` once, before the term can lapse, when the lease can no longer be proven held."""
+    """Renews one grant from a thread of its own until closed, then releases it."""
 
     def __init__(self, lease: BuildLease, grant: Grant, etag: str, sent: float) -> None:
         self.lease, self.grant, self.on_lost = lease, grant, lease.on_lost
@@ -221,8 +206,7 @@ class _Keeper:
         self.thread.start()
 
     def close(self) -> None:
-        """Stop renewing; release the lease unless it was lost (a conditional replace: taken
-        over, or unreachable, it ends by itself)."""
+        """Stop renewing; release the lease unless it was lost."""
         self.inbox.put((0, "stop", ""))
         self.thread.join()
         if not self.grant.lost.is_set():
@@ -265,8 +249,8 @@ class _Keeper:
                 return
 
     def _renew(self, etag: str) -> tuple[str, str]:
-        """One renewal of the lease read as `etag`: ("renewed", ETag), ("mine", ETag) when the
-        lease holds an earlier renewal of ours, ("lost", why) when taken over or gone."""
+        """One renewal of the lease read as `etag`: ("renewed", ETag), ("mine", ETag) for an
+        earlier renewal of ours, ("lost", why)."""
         lease, grant = self.lease, self.grant
         try:
             return "renewed", lease.store.replace(lease.key, lease._body(grant, False), etag)
@@ -285,8 +269,7 @@ class _Keeper:
         return "mine", now.etag
 
     def _call(self, number: int, call: Callable[[], object]) -> None:
-        """Run `call` on a thread of its own, its outcome posted as `number` (a request the
-        client has not given up on is waited for only as long as the lease allows)."""
+        """Run `call` on a thread of its own, its outcome posted as `number`."""
 
         def run() -> None:
             try:
@@ -300,7 +283,7 @@ class _Keeper:
 
     def _await(self, number: int, until: float) -> tuple[tuple[str, str] | None, bool]:
         """Outcome `number` if it comes before `until` (-1: none awaited), and whether the
-        keeper was told to stop meanwhile (it still waits for the outcome, to know the ETag)."""
+        keeper was told to stop meanwhile."""
         stopped = False
         while (left := until - self.lease.clock()) > 0:
             try:
@@ -322,8 +305,7 @@ class _Keeper:
 
 
 def _fields(body: object) -> tuple[str, int, float, float, bool]:
-    """A lease object's holder, epoch, term, until and released, once its shape is one this
-    release writes: exact types, finite numbers in their ranges (ValueError saying which not)."""
+    """A lease object's holder, epoch, term, until and released (ValueError: not ours)."""
     if not isinstance(body, dict) or "holder" not in body or "released" not in body:
         raise ValueError("not an object with a holder and released")
     holder, released = body["holder"], body["released"]

@@ -1,21 +1,12 @@
-"""A journal and the state it leads to, shared through a bucket by machines that share nothing
-else: entry N is `journal/<N>.json`, created with If-None-Match (of two writers, one wins N);
-the state after entry N is `head.json`, replaced with If-Match on the ETag it was read with.
+"""A journal and the state it leads to, shared through a bucket: entry N is `journal/<N>.json`,
+created with If-None-Match (of two writers, one wins N); the state after entry N is
+`head.json`, replaced with If-Match. A writer creates entry S+1, then replaces the head; one
+killed between leaves an entry the next reader applies first (`BucketJournal.pull`). Bodies
+carry a nonce: a write retried after a lost answer is told from a rival's.
 
-A writer reads the head (state after entry S), creates entry S+1, then replaces the head. One
-killed between the two leaves the journal one entry ahead of the head; the next reader sees
-entry S+1 after the head's S and applies it before anything else (`records` after the head's
-seq; `core.pointers.bucket.BucketJournal.pull`), as the pointer
-store does on a disk after a crash between journal and pointer file. Bodies carry a nonce: a
-write retried after a lost answer is told from a rival's write of the same bytes.
-
-Fencing: a build that takes the build lease (`lease.BuildLease`, epoch E) raises the fence to E
-with a fence entry (no text) at the end of the journal; the head carries the highest fence of
-the entries it includes. A writer under a lease passes its epoch and is refused with
-BUILD_LEASE_LOST when the settled head's fence is higher: a stale holder's entry either comes
-before the fence entry (it was written before the takeover) or loses the race for that seq and
-then reads the fence. Writers with no lease (a person's promotion) pass no epoch and keep the
-fence as it is. A head written before fences existed reads as fence 0.
+Fencing: a build taking the lease (epoch E) appends a fence entry (no text) raising the fence
+to E; the head carries the highest fence it includes. A writer under a lease is refused with
+BUILD_LEASE_LOST when the settled head's fence is higher; writers with no lease keep it.
 """
 
 from __future__ import annotations
@@ -86,18 +77,15 @@ class Ledger:
             raise self._invalid(self.head_key, exc) from None
 
     def begin(self) -> None:
-        """Create the empty head (seq 0, no state) where there is no head yet; a head already
-        there, whatever it holds, is kept."""
+        """Create the empty head where there is none (one there is kept, whatever it holds)."""
         if self.store.get(self.head_key) is None:
             with contextlib.suppress(Conflict):
                 self.store.create(self.head_key, _body({"format": FORMAT, "seq": 0, "state": "",
                                                         "fence": 0}))  # fmt: skip
 
     def records(self, after: int, *, strict: bool = True) -> Iterator[Entry]:
-        """The entries after `after`, in order; a gap ends them (an entry cannot be written
-        before the one it follows: only the next one may be missing). An object that is not
-        an entry is REMOTE_STATE_INVALID, or (`strict=False`, for a reader that verifies and
-        reports it) an Entry saying why in `invalid`."""
+        """The entries after `after`, in order, up to a gap; an object that is not an entry is
+        REMOTE_STATE_INVALID (`strict=False`: an Entry saying why in `invalid`)."""
         expected = after + 1
         for key in self.store.keys(f"{self.prefix}journal/", after=self.entry_key(after)):
             seq = int(key.rsplit("/", 1)[-1].removesuffix(".json"))
@@ -136,12 +124,9 @@ class Ledger:
         return Head(seq, state, etag, fence)
 
     def fence(self, epoch: int) -> None:
-        """Refuse from now on every commit under an epoch below `epoch` (a build lease taken
-        over: its previous holders'): a fence entry after the last entry, the head advanced
-        over it when nothing else is pending. An empty ledger gets a head at entry 0 carrying
-        the fence instead (the first change, a bootstrap too, is then entry 1, as ever: a
-        holder fences before it writes, so no holder's entry can precede that head). A fence
-        as high already is kept."""
+        """Refuse from now on every commit under an epoch below `epoch`: a fence entry after
+        the last one, the head advanced over it when nothing else is pending (an empty ledger:
+        a head at entry 0 carrying the fence). A fence as high already is kept."""
         while True:
             head = self.head()
             pending = list(self.records(head.seq))
@@ -166,8 +151,7 @@ class Ledger:
         return _highest(head, list(self.records(head.seq)))
 
     def verify_fence(self, head: Head, epoch: int | None) -> None:
-        """BUILD_LEASE_LOST when `head` (settled) is fenced above the writer's lease `epoch`
-        (None: a writer with no lease, never refused)."""
+        """BUILD_LEASE_LOST when `head` is fenced above the writer's `epoch` (None: no lease)."""
         if epoch is not None and head.fence > epoch:
             raise RegistryError(
                 f"the build lease this writer held (epoch {epoch}) was taken over by another "
@@ -189,7 +173,7 @@ def _highest(head: Head, pending: list[Entry]) -> int:
 
 
 def _fence(body: dict[str, object]) -> int:
-    """A body's fence: a whole number of at least 0 (0 when absent: written before fences)."""
+    """A body's fence, a whole number (0 when absent)."""
     fence = body.get("fence", 0)
     if type(fence) is not int or fence < 0:
         raise ValueError(f"fence {fence!r}")

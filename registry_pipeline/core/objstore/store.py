@@ -1,19 +1,13 @@
 """An S3-compatible bucket (or obstore's in-memory store) as a workspace keeps it: whole objects
-read and written under one prefix, with the two conditional writes everything shared rests on:
-`create` (If-None-Match: *, the object must not exist) and `replace` (If-Match: its ETag).
+under one prefix, with the two conditional writes everything shared rests on: `create`
+(If-None-Match: *) and `replace` (If-Match: its ETag).
 
-The client is obstore (Rust's `object_store`, maintained by the Apache Arrow project): it
-imports in ~10 ms, signs requests itself, and refuses a lost conditional write with a typed error.
-Settings come from the standard variables (`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`,
-`AWS_SECRET_ACCESS_KEY`, `AWS_DEFAULT_REGION`); an `http://` endpoint is allowed (a server on
-the same network). Each is checked before the client sees it (`store_settings`): the client
-panics on what it cannot put in a request, and a panic (pyo3's PanicException, a BaseException)
-that gets past the checks is STORE_URL_INVALID too, never a traceback.
-
-A conditional write whose answer was lost (a timeout, a cut connection) is sent again, by the
-client or, where the client will not (`_conditional`), by us, and may then be refused as if
-another writer had won: `create` and `replace` read the object back and count it as won when it
-holds exactly the bytes written (callers make every body unique).
+The client is obstore (Rust's `object_store`): it imports in ~10 ms and signs requests itself.
+Settings come from the standard AWS variables, each checked before the client sees it (it
+panics on what it cannot put in a request; a panic that gets past is STORE_URL_INVALID too).
+A conditional write whose answer was lost is sent again, and may then be refused as if another
+writer had won: `create` and `replace` count it as won when the object holds exactly the bytes
+written (callers make every body unique).
 """
 
 from __future__ import annotations
@@ -38,11 +32,10 @@ QUARANTINE_PREFIX = "quarantine/"
 BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 """S3's bucket names: 3-63 lowercase letters, digits, dots and hyphens."""
 RETRIES = 100
-"""High enough that `RETRY_FOR` bounds the retries, not their count (with jitter, ten retries
-took 2 s while a restarted server was still loading its volumes)."""
+"""High enough that `RETRY_FOR` bounds the retries, not their count."""
 RETRY_FOR = timedelta(seconds=15)
-"""How long a request is retried (5xx, a dropped connection, a server restarting: SeaweedFS
-answers 500 for a moment after a restart while it loads its volumes), 0.1 s doubling to 2 s."""
+"""How long a request is retried (5xx, a dropped connection, a restarting server answering 500
+while it loads its volumes), 0.1 s doubling to 2 s."""
 TIMEOUT = timedelta(seconds=30)
 SETTINGS = (
     ("endpoint", "AWS_ENDPOINT_URL"),
@@ -58,8 +51,7 @@ SECRETS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 TOKEN = re.compile(r"[!-~]+")
 """A credential or a region: printable ASCII with no space (what an HTTP header carries)."""
 HOST = re.compile(r"[a-z0-9_.:-]+")
-"""An endpoint's host as `urlsplit` gives it (lowercase; an IPv6 address without brackets,
-checked by `urlsplit` itself)."""
+"""An endpoint's host as `urlsplit` gives it (lowercase; IPv6 without brackets)."""
 URL_PATH = re.compile(r"(?:[A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})*")
 """An endpoint's path: RFC 3986's characters, a `%` only before two hex digits."""
 
@@ -109,10 +101,8 @@ def parse_store_url(raw: str, field: str = "REGISTRY_STORE") -> StoreUrl:
 
 
 def store_settings(environ: Mapping[str, str]) -> dict[str, str]:
-    """The client's settings from the standard variables in `environ`, each checked before the
-    client sees it (it panics on what it cannot put in a request): STORE_URL_INVALID naming the
-    variable. An empty variable is unset, but for `AWS_ENDPOINT_URL` (empty, every request
-    would go to AWS S3)."""
+    """The client's settings from the standard variables in `environ`, each checked first
+    (STORE_URL_INVALID naming it); empty is unset, but for `AWS_ENDPOINT_URL`."""
     config: dict[str, str] = {}
     for key, name in SETTINGS:
         value = environ.get(name)
@@ -169,8 +159,7 @@ class ObjectStore:
         retry_for: timedelta = RETRY_FOR,
         timeout: timedelta = TIMEOUT,
     ) -> ObjectStore:
-        """The bucket of `url`, configured from the standard AWS variables in `environ`; a
-        failing request is retried for up to `retry_for`, one unanswered after `timeout`."""
+        """The bucket of `url`, configured from the standard AWS variables in `environ`."""
         from obstore.store import S3Store
 
         config: dict[str, Any] = store_settings(os.environ if environ is None else environ)
@@ -203,8 +192,7 @@ class ObjectStore:
         return cls(MemoryStore(), "memory://")
 
     def get(self, key: str, limit: int | None = None) -> Blob | None:
-        """The object at `key`, or None when there is none; REMOTE_STATE_INVALID, unread, when
-        it is larger than `limit` bytes (an object of ours no release writes that large)."""
+        """The object at `key`, or None; REMOTE_STATE_INVALID, unread, when over `limit` bytes."""
         import obstore
         from obstore.exceptions import NotFoundError
 
@@ -225,8 +213,7 @@ class ObjectStore:
         return Blob(data, str(result.meta["e_tag"] or ""))
 
     def put(self, key: str, data: bytes | Path) -> str:
-        """Write `key` whatever is there (content-addressed objects only), from bytes or a
-        file (streamed: never held whole in memory); its ETag."""
+        """Write `key` whatever is there (content-addressed objects only), streamed; its ETag."""
         import obstore
 
         with self._client("write", key):
@@ -249,20 +236,16 @@ class ObjectStore:
         return True
 
     def create(self, key: str, data: bytes) -> str:
-        """Write `key` only if no object is there (If-None-Match: *); Conflict otherwise, also
-        when, read back, it holds another writer's bytes: a server that let two creates of one
-        key both succeed (its If-None-Match a check, then a write, as moto's is) loses the
-        race for the writer that sees the other's bytes, not its change."""
+        """Write `key` only if no object is there; Conflict otherwise, also when, read back, it
+        holds another writer's bytes (a server whose If-None-Match is a check, then a write)."""
         from obstore.exceptions import AlreadyExistsError, PreconditionError
 
         self._conditional("create", key, data, "create", (AlreadyExistsError, PreconditionError))
         return self._won_anyway(key, data)  # accepted or refused: what the object holds decides
 
     def replace(self, key: str, data: bytes, etag: str) -> str:
-        """Write `key` only if it still has `etag` (If-Match); Conflict otherwise: a 412, a 404
-        (AWS and moto, the object gone) or a 409 (S3's ConditionalRequestConflict, two
-        conditional writes racing; obstore calls it AlreadyExists), what the object holds
-        deciding."""
+        """Write `key` only if it still has `etag`; Conflict otherwise (a 412, a 404: gone, a
+        409: two conditional writes racing), what the object holds deciding."""
         from obstore.exceptions import AlreadyExistsError, NotFoundError, PreconditionError
 
         refused = (PreconditionError, NotFoundError, FileNotFoundError, AlreadyExistsError)
@@ -272,12 +255,9 @@ class ObjectStore:
     def _conditional(
         self, action: str, key: str, data: bytes, mode: Any, refused: tuple[type[Exception], ...]
     ) -> str | None:
-        """One conditional write: its ETag, or None when the server refused it. The client's
-        HTTP layer retries a conditional write only when the server answered (5xx) or never
-        got it, never one left unanswered (a timeout, a connection cut after the request was
-        sent: the server may have carried it out). Here it is sent again, the same bytes, for
-        up to `retry_for` and three times at least; refused then, the caller's `_won_anyway`
-        tells our own write from a rival's."""
+        """One conditional write: its ETag, or None when refused. One left unanswered (which
+        the client does not retry) is sent again here, three times at least; refused then, the
+        caller's `_won_anyway` tells our own write from a rival's."""
         import obstore
         from tenacity import (
             Retrying,
@@ -301,8 +281,7 @@ class ObjectStore:
             return None
 
     def keys(self, prefix: str, after: str | None = None) -> Iterator[str]:
-        """Every key under `prefix` (a folder: 'RUNS/'), in the store's order (lexical on S3);
-        only those sorting after the key `after`, when given (S3's start-after)."""
+        """Every key under `prefix` (a folder), lexical on S3; only those after `after`."""
         import obstore
 
         with self._client("list", prefix):
@@ -319,9 +298,8 @@ class ObjectStore:
             obstore.delete(self._backend, key)
 
     def set_aside(self, keys: list[str], stamp: str) -> list[tuple[str, str]]:
-        """Move each of `keys` that exists to `quarantine/<stamp>/<key>` (copied byte for byte,
-        then removed): an object no release writes, kept as evidence of what was found. The
-        copies' keys and the SHA-256 of their bytes."""
+        """Move each of `keys` that exists to `quarantine/<stamp>/<key>` as evidence; the
+        copies' keys and SHA-256."""
         kept = []
         for key in keys:
             blob = self.get(key)
@@ -334,8 +312,8 @@ class ObjectStore:
         return kept
 
     def _won_anyway(self, key: str, data: bytes) -> str:
-        """After a conditional write: ours (also one refused when sent again after a lost
-        answer) when the object holds exactly `data`, its ETag; Conflict otherwise."""
+        """After a conditional write: its ETag when the object holds exactly `data`, else
+        Conflict."""
         found = self.get(key)
         if found is not None and found.data == data:
             return found.etag
@@ -344,8 +322,7 @@ class ObjectStore:
     def _client(
         self, action: str, key: str, passing: tuple[type[BaseException], ...] = ()
     ) -> AbstractContextManager[None]:
-        """The client's errors and panics on `action` of `key` as ours (`_failed`); `passing`
-        left to the caller."""
+        """The client's errors and panics on `action` of `key` as ours (`_failed`)."""
         return _client_errors(functools.partial(self._failed, action, key), passing)
 
     def _failed(self, action: str, key: str, exc: BaseException) -> RegistryError:
@@ -368,9 +345,8 @@ def _client_errors(
     failed: Callable[[BaseException], RegistryError],
     passing: tuple[type[BaseException], ...] = (),
 ) -> Iterator[None]:
-    """The client's errors, and its panics, as `failed` makes them (`passing` left to the
-    caller): pyo3's PanicException is a BaseException, which `except Exception` lets through
-    to a traceback. An interrupt or an exit stays what it is."""
+    """The client's errors and panics (pyo3's PanicException is a BaseException) as `failed`
+    makes them; `passing` left to the caller, an interrupt or an exit as it is."""
     try:
         yield
     except RegistryError:  # ours
@@ -405,8 +381,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _unanswered(exc: BaseException) -> bool:
-    """A request the server may or may not have carried out: obstore's error carries no
-    status (the text of one the server answered says which it returned)."""
+    """A request the server may or may not have carried out (no status in obstore's error)."""
     from obstore.exceptions import GenericError
 
     return isinstance(exc, GenericError) and "Server returned" not in str(exc)

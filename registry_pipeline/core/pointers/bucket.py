@@ -1,29 +1,19 @@
 """The journal's bucket backend: the pointer journal and active pointers of a workspace on
-object storage, with the local copy every reader reads.
+object storage, with the local copy every reader reads (`pointers verify` included).
 
 The bucket's ledger (`core.objstore.ledger`, under `pointers/`) is the truth: entry N holds the
-journal lines one change appended (created with If-None-Match: of two machines, one writes N),
-and the head holds the pointer file after the last entry (replaced with If-Match). The
-workspace's journal and pointer file are this machine's copy of it, so every reader, `pointers
-verify` included, reads them as on a single machine.
+journal lines one change appended (If-None-Match: of two machines, one writes N), the head the
+pointer file after the last entry (If-Match). A change runs as on a disk, under the local lock
+(`BucketJournal.change`): `pull` makes the copy equal to the bucket (completing a change
+interrupted between its entry and the head), the change appends and writes locally, `push`
+writes the next entry, then the head. When another machine wrote that entry first, `push`
+raises `Conflict` and the whole change runs again on the new state (`retry_lost`), refused
+then as on one machine (CAS_CONFLICT, NOT_NEWER): no update is lost or applied twice.
 
-A change runs as on a disk, under the local lock (`BucketJournal.change`): `pull` first makes the
-copy equal to the bucket (the journal's lines of every entry, the head's pointer file; a change
-interrupted between its entry and the head completed, as the store completes one a crash
-interrupted); the change then appends its records and writes the pointer file; `push` writes
-them as the next entry, then the head. When another machine wrote that entry first, `push`
-raises the store's `Conflict` and the whole change runs again on the new state (`retry_lost`): a
-compare-and-swap that expected the old state is then refused with CAS_CONFLICT, a promotion that
-is no longer newer with NOT_NEWER, exactly as on one machine. No update is lost and none is
-applied twice: an entry exists once, and the local copy of a lost change is discarded.
-
-While this process holds the bucket's build lease (`Remote.grant`), `push` publishes under its
-epoch: refused with BUILD_LEASE_LOST once the lease is lost, or once another build took it and
-fenced the ledger (`Ledger.fence`), and the local copy is put back as pulled.
-
-`.codex/cache/remote_pointers.json` (the one verified cache, `core.verified`) records how much
-of the local journal mirrors which entries, so a pull fetches only the entries after it; a copy
-changed by hand is fetched again whole.
+Under the bucket's build lease (`Remote.grant`), `push` is refused with BUILD_LEASE_LOST once
+the lease is lost or fenced off (`Ledger.fence`), the local copy put back as pulled.
+`.codex/cache/remote_pointers.json` (`core.verified`) records how much of the local journal
+mirrors which entries, so a pull fetches only the entries after it.
 """
 
 from __future__ import annotations
@@ -75,15 +65,13 @@ P = ParamSpec("P")
 
 @dataclass(frozen=True)
 class SetAside:
-    """A local journal kept aside because it held records the bucket does not: where (relative
-    to the workspace) and the records only it had."""
+    """A local journal kept aside (where, workspace-relative) and the records only it had."""
 
     kept: str
     records: tuple[JournalRecord, ...]
 
     def advice(self) -> str:
-        """What a person reads: where the copy is, and the commands that make each change
-        again on the bucket's history."""
+        """Where the copy is, and the commands that make each change again."""
         redo = [_command(record) for record in self.records]
         listed = "; ".join(command for command in redo if command) or "none"
         return (
@@ -117,8 +105,7 @@ def _command(record: JournalRecord) -> str:
 
 @dataclass(frozen=True)
 class BucketRepair:
-    """What `set_aside_unverified` did: the entry the head is back on, the objects kept aside
-    (key, SHA-256) and why."""
+    """What `set_aside_unverified` did: the head's entry, the objects kept (key, SHA-256), why."""
 
     head_seq: int
     kept: tuple[tuple[str, str], ...]
@@ -135,35 +122,23 @@ class Base:
 
 
 class BucketJournal:
-    """The journal of a workspace on object storage: the bucket's ledger is the truth, the
-    local file (`FileJournal`, composed) its copy, made equal to it before each change and
-    published after it (`change`)."""
+    """The journal of a workspace on object storage: the local file (`FileJournal`, composed)
+    is the copy of the bucket's ledger, made equal to it before each change and published
+    after it (`change`)."""
 
     def __init__(self, remote: Remote, root: Path, journal: Path, pointers: Path) -> None:
         self.local = FileJournal(journal, root)
+        self.append, self.last = self.local.append, self.local.last  # as on a disk
         self.ledger = Ledger(remote.store, PREFIX)
-        self.remote = remote
-        self.url = remote.url
-        self.root = root
-        self.journal = journal
-        self.pointers = pointers
+        self.remote, self.url, self.root = remote, remote.url, root
+        self.journal, self.pointers = journal, pointers
         self.set_aside: SetAside | None = None
         """Local records the bucket did not have, kept aside by the last pull."""
 
-    def append(self, record: JournalRecord) -> int:
-        """Append `record` to the local copy (`change` publishes it)."""
-        return self.local.append(record)
-
-    def last(self) -> JournalRecord | None:
-        """The local copy's last record (`FileJournal.last`)."""
-        return self.local.last()
-
     @contextmanager
     def change(self, check: Check, redo: Callable[[], object], *, writes: bool) -> Iterator[None]:
-        """One change (under the pointer lock): starts from the bucket's journal and pointers,
-        verified before anything of them is applied (`pull`), and ends by publishing what it
-        wrote (`push`; `Conflict` when another machine's change came first). `writes=False`: a
-        read-only command's sync, which never writes to the bucket."""
+        """One change (under the pointer lock): `pull`, then `push` what it wrote (`Conflict`
+        when another machine's change came first); `writes=False` never writes to the bucket."""
         base = self.pull(check, redo, writes=writes)
         try:
             yield
@@ -179,14 +154,11 @@ class BucketJournal:
         writes: bool = True,
     ) -> Base:
         """Make the local journal and pointer file equal to the bucket's (under the local lock),
-        verifying first: every entry this machine has not mirrored yet must continue the
-        journal's chain (`verify_entries`), or nothing is written anywhere. `redo` completes a
-        change interrupted between its entry and the head (it checks the target's receipt).
-        `writes`: a change, which may write to the bucket (take the workspace's history into
-        an empty bucket, move the head over an entry it completed); a read-only command
-        (`writes=False`) never does. Local records the bucket does not have are kept aside
-        byte for byte (`set_aside`) before the copy is replaced. `check` admits what is
-        applied (`verify_entries`) before anything is written."""
+        once every entry not mirrored yet continues the chain and `check` admits what is
+        applied (`verify_entries`); else nothing is written anywhere. `redo` completes a change
+        interrupted between its entry and the head. `writes`: a change may write to the bucket
+        (bootstrap an empty one, move the head over an entry it completed). Local records the
+        bucket does not have are kept aside byte for byte (`set_aside`)."""
         head = self.ledger.head()
         local = _read(self.journal)
         start, size = self._mirrored(local)
@@ -262,15 +234,11 @@ class BucketJournal:
     def verify_entries(
         self, mirrored: bytes, entries: list[Entry], check: Check, settled: int
     ) -> bytes:
-        """The journal text of `entries`, once it is known to continue `mirrored` (the local
-        journal's verified prefix): every record well formed, chained to the one before, in
-        sequence, from the pointer the journal had reached (`ChainReplay`, what `pointers
-        verify` runs), and each registry's last record among them, when it moves a pointer,
-        admitted by `check` (the gate's receipt of its target: `redo` for an entry after the
-        head, `settled`; `restore` in the ledger's first entry, which holds the history of a
-        workspace that moved into the bucket, records older than receipts naming none, so
-        only a failed receipt refuses). The first entry that does not verify is refused,
-        naming it and the repair; nothing is written."""
+        """The journal text of `entries`, once it continues `mirrored` (the local journal's
+        verified prefix) by `ChainReplay`'s rules and each registry's last record among them
+        is admitted by `check` (`redo` after the head, `settled`; `restore` in the first entry,
+        a workspace's history moved into the bucket; `mirror` otherwise). The first entry that
+        does not verify is refused, naming it and the repair; nothing is written."""
         text, bad, problem = self._verified(mirrored, entries, check, settled)
         if problem is not None:
             raise self._refused(problem, f"entry {bad}" if bad else "this machine's copy", bad)
@@ -337,10 +305,9 @@ class BucketJournal:
         )
 
     def _empty_history(self, head: Head, local: bytes, writes: bool) -> Base | None:
-        """A bucket with no change in its ledger yet. A change takes this workspace's journal
-        and pointer file into it (a workspace moving to object storage); a read-only command
-        leaves both where they are. Refused when the history was there and vanished
-        (`vanished`). None when the ledger now holds the workspace's history."""
+        """A bucket with no change yet: a change takes this workspace's journal and pointer
+        file into it, a read-only command does not; refused when its history vanished. None
+        when the ledger now holds the workspace's history."""
         gone = self.vanished(head)
         if gone is not None:
             raise gone
@@ -349,9 +316,8 @@ class BucketJournal:
         return None
 
     def vanished(self, head: Head | None = None) -> PointerRefused | None:
-        """POINTERS_MISSING when the bucket's ledger holds no change but had a history: this
-        machine mirrored entries of this bucket, or the bucket holds run folders and no ledger
-        at all (every writer creates the head before it publishes a folder). None otherwise."""
+        """POINTERS_MISSING when the ledger holds no change but had a history: this machine
+        mirrored entries of it, or the bucket holds run folders and no head at all."""
         head = head or self.ledger.head()
         entries = list(self.ledger.records(0, strict=False))
         if any(not entry.fence for entry in entries):
@@ -368,9 +334,8 @@ class BucketJournal:
         return None
 
     def begin(self, stamp: str) -> list[tuple[str, str]]:
-        """An explicit new beginning (`registry pointers repair` on a bucket whose history
-        vanished): whatever is left of the ledger set aside in `quarantine/<stamp>/`, then an
-        empty head. What was set aside (key, SHA-256)."""
+        """A new beginning (`repair` of a vanished history): what is left of the ledger set
+        aside in `quarantine/<stamp>/` (returned: key, SHA-256), then an empty head."""
         self.forget()
         kept = self.ledger.store.set_aside(sorted(self.ledger.store.keys(self.ledger.prefix),
                                                   reverse=True), stamp)  # fmt: skip
@@ -388,8 +353,7 @@ class BucketJournal:
         )
 
     def _keep_aside(self, local: bytes, start: int, size: int) -> SetAside:
-        """Keep this machine's journal, which holds records the bucket does not, byte for byte
-        in the quarantine folder; what was kept, and the records only it had."""
+        """Keep this machine's journal byte for byte in the quarantine folder."""
         kept = quarantine_bytes(self.root, self.journal.name, local)
         only_here = local[size:] if start else local
         records = []
@@ -403,11 +367,9 @@ class BucketJournal:
     def set_aside_unverified(
         self, check: Check, state_at: Callable[[bytes], bytes]
     ) -> BucketRepair | None:
-        """`registry pointers repair` on a bucket: set aside every entry from the first one that
-        does not verify (`verify_entries`, from entry 1) in `quarantine/<time>/` (byte for
-        byte), with the head when it had moved over one; put the head back on the
-        last entry that verifies, with the pointer file `state_at(its journal)` gives. None when
-        every entry verifies and the head is not past the journal."""
+        """`registry pointers repair` on a bucket: set aside in `quarantine/<time>/` every entry
+        from the first that does not verify (and the head if past it); put the head back on the
+        last that does, with the pointer file `state_at(its journal)`. None: nothing to do."""
         head = self.ledger.head()
         entries = list(self.ledger.records(0, strict=False))
         _text, first_bad, problem = self._verified(b"", entries, check, head.seq)
@@ -456,9 +418,8 @@ class BucketJournal:
         return BucketRepair(good, tuple(kept), why)
 
     def push(self, base: Base) -> None:
-        """Publish what the change appended as the next entry, then the head; the store's
-        Conflict when another machine wrote that entry first (nothing of this change is in the
-        bucket then)."""
+        """Publish what the change appended as the next entry, then the head; Conflict when
+        another machine wrote that entry first (nothing of this change is in the bucket)."""
         journal = _read(self.journal)
         mirrored = hashlib.sha256(journal[: base.journal_size]).hexdigest()
         if len(journal) < base.journal_size or mirrored != base.journal_sha256:
@@ -483,8 +444,7 @@ class BucketJournal:
         self._save(seq, journal)
 
     def _verify_grant(self, base: Base, journal: bytes) -> None:
-        """BUILD_LEASE_LOST when this process's build lease was lost or fenced off (the local
-        copy put back as pulled: nothing of the change is anywhere)."""
+        """BUILD_LEASE_LOST when this process's lease was lost or fenced off (copy put back)."""
         grant = self.remote.grant
         if grant is None:
             return
@@ -499,7 +459,7 @@ class BucketJournal:
             self.ledger.verify_fence(base.head, grant.epoch)
         except RegistryError as exc:
             self._put_back(base, journal)
-            raise PointerRefused(exc.message, code=exc.code, path=exc.path) from None
+            raise PointerRefused.of(exc) from None
 
     def _put_back(self, base: Base, journal: bytes) -> None:
         """The local copy as pulled: a change that never reached the bucket leaves nothing."""
@@ -507,9 +467,8 @@ class BucketJournal:
         self._write_pointers(base.head.state.encode("utf-8"))
 
     def _bootstrap(self) -> bool:
-        """A bucket with no change yet (fence entries only, if any) takes the workspace's
-        journal and pointer file as its first change (a workspace moving to object storage);
-        True when there was something to take."""
+        """A bucket with no change yet takes the workspace's journal and pointer file as its
+        first change; True when there was something to take."""
         journal, pointers = _read(self.journal), _read(self.pointers)
         if not journal and not pointers:
             return False
@@ -541,14 +500,13 @@ class BucketJournal:
                 self.remote.publish_folder(Path(entry.path), entry.name)
 
     def _shorter(self, start: int) -> bool:
-        """Whether the bucket lacks entry `start`, which this machine mirrored: its history was
-        put back shorter (`registry pointers repair`) or removed."""
+        """Whether the bucket lacks entry `start`, which this machine mirrored (put back
+        shorter, or removed)."""
         return self.ledger.store.get(self.ledger.entry_key(start)) is None
 
     def _mark(self) -> tuple[int, int, str] | None:
-        """(entry, bytes, sha256) this machine last mirrored of this bucket, or None. A mark
-        written before the one verified cache (`{"store", "seq", "size", "sha256"}`) still
-        counts: it is what says that a history this machine saw has vanished."""
+        """(entry, bytes, sha256) this machine last mirrored of this bucket, or None; a mark of
+        the release before the verified cache still counts (it tells a vanished history)."""
         try:
             entry = self._mirrors().get(self.url)
             if entry is not None and MIRRORED in entry.checks:
@@ -561,8 +519,7 @@ class BucketJournal:
             return None
 
     def _mirrored(self, local: bytes) -> tuple[int, int]:
-        """(entry, bytes): the local journal's first bytes mirror entries 1..entry; (0, 0) when
-        that record is missing, of another bucket, or the copy was changed since."""
+        """(entry, bytes): the local journal's first bytes mirror entries 1..entry; else (0, 0)."""
         mark = self._mark()
         if mark is None:
             return 0, 0
@@ -594,8 +551,7 @@ class BucketJournal:
 
 
 def quarantine_bytes(root: Path, name: str, data: bytes) -> str:
-    """Keep `data` (a journal set aside) byte for byte in `.codex/JOURNAL_QUARANTINE/`, under a
-    name that sorts by time; its path relative to `root`."""
+    """Keep `data` byte for byte in `.codex/JOURNAL_QUARANTINE/` (time-sorted); its relpath."""
     folder = root / QUARANTINE_RELPATH
     kept = folder / f"{now_utc().strftime('%Y-%m-%dT%H%M%S.%fZ')}__{name}"
     require_safe(root, kept)
@@ -606,7 +562,7 @@ def quarantine_bytes(root: Path, name: str, data: bytes) -> str:
 
 def retry_lost(change: Callable[[], T], retry_for: float = RETRY_FOR) -> T:
     """Run `change` until it does not lose the race for the next entry (`Conflict`), backing
-    off from the other machines with jitter; CONTENDED once `retry_for` seconds have passed."""
+    off with jitter; CONTENDED after `retry_for` seconds."""
     from tenacity import (
         RetryError,
         Retrying,
@@ -632,8 +588,7 @@ def retry_lost(change: Callable[[], T], retry_for: float = RETRY_FOR) -> T:
 
 
 def retried(change: Callable[P, T]) -> Callable[P, T]:
-    """`change`, run again whole when another machine's change won the next journal entry of
-    a workspace on object storage (`retry_lost`); once on the local filesystem."""
+    """`change`, run again whole when another machine won the next entry (`retry_lost`)."""
 
     @functools.wraps(change)
     def run(*args: P.args, **kwargs: P.kwargs) -> T:

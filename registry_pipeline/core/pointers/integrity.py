@@ -1,12 +1,6 @@
-"""`registry pointers verify` as one function, and the rule that no pointer moves while it fails.
-
-`verify_workspace` replays the journal (chain, sequence, the pointer file) and checks that every
-active target is here with the root the pointer records. `require_intact` is what every change
-runs under the lock first: a broken chain or a hand edit (CHAIN_BROKEN, SEQ_GAP,
-RECORD_UNREADABLE, FROM_MISMATCH, POINTER_MISMATCH) refuses every move, naming the command that
-repairs it (`registry pointers repair`, or `accept` for a hand edit of that very registry); a
-lost or changed target is reported but moving that pointer is its repair, so it blocks nothing.
-"""
+"""`registry pointers verify` as one function (`verify_workspace`), and the rule that no pointer
+moves while it fails (`require_intact`): a broken chain or a hand edit refuses every move, naming
+its repair; a lost or changed target blocks nothing (moving that pointer is its repair)."""
 
 from __future__ import annotations
 
@@ -36,10 +30,9 @@ TARGET_CODES = frozenset(
     {"TARGET_MISSING", "TARGET_CHANGED", "TARGET_WRONG_REGISTRY", "TARGET_NOT_IN_RUNS"}
 )
 GATE_CODES = frozenset({"CHECK_FAILED", "RECEIPT_INVALID"})
-"""The gate's refusal of an active snapshot it never admitted (adopted while absent): only
-moving that registry's pointer away repairs it."""
+"""The gate's refusal of an active snapshot it never admitted (adopted while absent)."""
 QUARANTINE_RELPATH = ".codex/JOURNAL_QUARANTINE"
-"""Where a journal set aside is kept, byte for byte (by a sync, or `registry pointers repair`)."""
+"""Where a journal set aside is kept, byte for byte."""
 
 
 def verify_workspace(
@@ -50,13 +43,9 @@ def verify_workspace(
     *,
     checkpoint: bool = False,
 ) -> VerifyReport:
-    """The journal's replay (`verify_journal`) and every active target checked: its folder is
-    here (TARGET_MISSING) with the root the pointer records (TARGET_CHANGED). A target an
-    `adopt` record found absent (e.g. git ignores the seed's run root) stays a note.
-
-    `checkpoint` (the store's check before a change): take the replay from the checkpoint of
-    the last one while the journal file is untouched since (`core.pointers.journal.load`), and
-    keep a checkpoint of a full replay whose chain is whole."""
+    """The journal's replay and every active target checked: here (TARGET_MISSING), with the
+    root the pointer records (TARGET_CHANGED); one an `adopt` found absent stays a note.
+    `checkpoint` (the check before a change): replay from, and keep, the checkpoint."""
     report = _replay(workspace.root, journal, pointers, expect_head, checkpoint)
     if expect_head is not None and report.expect_head_seq is None:
         _name_kept_head(workspace.root, report, expect_head)
@@ -97,8 +86,7 @@ def verify_workspace(
 
 
 def _name_kept_head(root: Path, report: VerifyReport, head: str) -> None:
-    """HEAD_NOT_FOUND says which journal set aside in the quarantine holds the head, if one
-    does (a journal restarted, or records a bucket did not have)."""
+    """HEAD_NOT_FOUND names the quarantined journal that holds the head, if one does."""
     folder = root / QUARANTINE_RELPATH
     if not folder.is_dir() or folder.is_symlink():
         return
@@ -116,8 +104,8 @@ def _name_kept_head(root: Path, report: VerifyReport, head: str) -> None:
 
 
 def journal_traces(root: Path) -> list[str]:
-    """What shows that a workspace's pointer journal existed: a quarantined journal, the
-    checkpoint of a replay (receipts do not: a first build writes them before its journal)."""
+    """What shows that a workspace's pointer journal existed (receipts do not: a first build
+    writes them before its journal)."""
     found = []
     quarantine = root / QUARANTINE_RELPATH
     if quarantine.is_dir() and not quarantine.is_symlink() and any(quarantine.iterdir()):
@@ -170,10 +158,8 @@ def _target_problem(
 
 
 def require_intact(report: VerifyReport, registry_id: str | None, action: str) -> None:
-    """Refuse a change (`action`: promote, rollback, accept, hold, release, build) while the
-    journal or the pointer file is broken. Exempt: a hand edit of `registry_id` itself (the
-    store reports it with its own advice, and `accept` or `repair` is its repair), and lost
-    targets (moving the pointer away from one repairs it)."""
+    """Refuse `action` while the journal or the pointer file is broken; exempt: a hand edit of
+    `registry_id` itself (the store says it precisely), and lost targets."""
     for problem in report.problems:
         if problem.code in TARGET_CODES:
             continue

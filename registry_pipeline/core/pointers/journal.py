@@ -1,30 +1,23 @@
 """The pointer journal: one hash-chained JSONL record per pointer change, append-only; its
-replay (verify the chain, reproduce the pointer file, travel in time); the checkpoint of its
-last full verification; and its local file backend (`FileJournal`; the bucket's is
-`core.pointers.bucket.BucketJournal`).
+replay (verify the chain, reproduce the pointer file, travel in time, in memory bounded by the
+number of registries); the checkpoint of its last full replay; its local file backend
+(`FileJournal`; the bucket's is `core.pointers.bucket.BucketJournal`).
 
 Each line is the RFC 8785 canonical JSON of one record; `prev_sha256` is the SHA-256 of the
-previous line's bytes (without its newline), null for the first, so editing, deleting, inserting
-or reordering any record breaks the chain at that record. The head (the hash of the last line),
-recorded elsewhere, also catches truncation and a rewritten, re-chained journal.
+previous line's bytes (null for the first), so editing, deleting, inserting or reordering a
+record breaks the chain there. The head (the last line's hash), kept elsewhere, also catches
+truncation and a rewritten, re-chained journal.
 
-Replay streams the journal once and keeps only the state per registry, so memory is bounded by
-the number of registries, not by the length of the history.
-
-The checkpoint (`.codex/cache/pointer_journal_checkpoint.json`) makes the check every pointer
-change makes first (`integrity.require_intact`) cost the same at 10 and at 100,000 records: after
-a full replay finds the chain whole, it keeps the journal file's identity (device, inode, size,
-mtime and ctime in nanoseconds), the record count, the head and each registry's last record.
-While the file's identity is unchanged, nobody has touched it since: the replay's result is the
-checkpoint's. Each append of the store advances it with the record written; anything else that
-touches the file (a hand edit, a restore from a backup, a torn-tail repair) changes its ctime,
-and the next change replays the whole journal again. `registry pointers verify` never uses it.
-A checkpoint is a cache, not evidence: someone who can write `.codex/cache/` can forge one, as
-they can rewrite the journal; `registry pointers verify` replays everything.
+The checkpoint makes the check before every change (`integrity.require_intact`) cost the same at
+10 and 100,000 records: it keeps a whole chain's replay with the journal file's identity (device,
+inode, size, mtime_ns, ctime_ns), valid while that is unchanged; the store's appends advance it,
+anything else touching the file changes its ctime. It is a cache, not evidence: `registry
+pointers verify` never uses it and replays everything.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from collections.abc import Callable, Iterator, Mapping
@@ -55,18 +48,15 @@ JOURNAL_VERSION = "0.1"
 MOVES = ("promote", "rollback")
 """Actions that move a pointer to another snapshot (the pointer file changes)."""
 ACTIONS = (*MOVES, "abort", "accept", "hold", "release", "adopt", "restore")
-"""Every action. `adopt`: the journal's first records capture the pointer file as found (one per
-entry that names a snapshot, from_ref null, with the file's hash and whether the target is here);
-`abort`: a change reported as failed is undone in the history (to_ref is the
-pointer as it stayed, null when the registry had none); `accept`: a hand edit of the pointer file
-recorded as a decision (to_ref is what the file shows); `hold`/`release` keep the pointer where
-it is (from_ref = to_ref) and stop or resume automatic promotion."""
+"""Every action. `adopt`: the first records capture the pointer file as found (from_ref null);
+`abort`: a change reported as failed, undone (to_ref: the pointer as it stayed, null if none);
+`accept`: a hand edit recorded as a decision; `hold`/`release` (from_ref = to_ref) stop or
+resume automatic promotion."""
 HOLDING = ("rollback", "accept", "hold")
 """A registry whose last record has one of these actions is held: automatic promotion stops
 until its next record (a `release`, or a promotion by a person)."""
 MAX_JOURNAL_BYTES = 4 << 30
-"""Largest journal read (4 GiB, about three million changes at ~1.5 KB a record): it is
-streamed, so this stops a runaway file, not a large history."""
+"""Largest journal read (~3 million changes): it is streamed, this stops a runaway file."""
 
 
 @dataclass(frozen=True)
@@ -114,9 +104,19 @@ class JournalRecord:
         """Canonical JSON bytes (RFC 8785), without the newline: what the chain hashes."""
         return bytes(rfc8785.dumps(self.as_json()))
 
+    @property
+    def by(self) -> str:
+        """Who: `kind:id` of the actor."""
+        return f"{self.actor.get('kind')}:{self.actor.get('id')}"
+
     def __str__(self) -> str:
         was, now = run_id_text(self.from_ref), run_id_text(self.to_ref)
         return f"#{self.seq} {self.action} {self.registry_id}: {was} -> {now}"
+
+
+_PLAIN_FIELDS = ("seq", "registry_id", "action", "reason", "actor", "checks", "created_utc",
+                 "prev_sha256")  # fmt: skip
+"""The fields a line holds as they are (the refs are parsed, the hash is of the line)."""
 
 
 class JournalFormatError(ValueError):
@@ -137,18 +137,9 @@ def parse_record(line: bytes) -> JournalRecord:
         if to_ref is None and document.get("action") not in ("abort", "restore"):
             raise JournalFormatError("to_ref: must name a snapshot")
         from_ref = read_ref(registry_id, document["from_ref"])
+        values = {name: document[name] for name in _PLAIN_FIELDS}
         record = JournalRecord(
-            seq=document["seq"],
-            registry_id=document["registry_id"],
-            from_ref=from_ref,
-            to_ref=to_ref,
-            action=document["action"],
-            reason=document["reason"],
-            actor=document["actor"],
-            checks=document["checks"],
-            created_utc=document["created_utc"],
-            prev_sha256=document["prev_sha256"],
-            sha256=hashlib.sha256(line).hexdigest(),
+            from_ref=from_ref, to_ref=to_ref, sha256=hashlib.sha256(line).hexdigest(), **values
         )
     except KeyError as exc:
         raise JournalFormatError(f"missing field {exc.args[0]!r}") from None
@@ -160,9 +151,8 @@ def parse_record(line: bytes) -> JournalRecord:
 
 
 def open_journal(path: Path) -> BinaryIO | None:
-    """The journal opened for reading; None when there is none. A FIFO or a device there is
-    NOT_A_REGULAR_FILE, a file over MAX_JOURNAL_BYTES INPUT_TOO_LARGE (exit 2, naming it): never
-    a read that blocks or does not end."""
+    """The journal opened for reading (None: no file); never a read that blocks or does not end
+    (NOT_A_REGULAR_FILE, INPUT_TOO_LARGE)."""
     try:
         return open_regular_file(path, limit=MAX_JOURNAL_BYTES, what="pointer journal")
     except FileNotFoundError:
@@ -188,9 +178,8 @@ def read_records(path: Path) -> Iterator[JournalRecord]:
 
 
 def last_record(path: Path) -> JournalRecord | None:
-    """The last complete record, read from the end of the file: each byte of the last line is
-    read once. A final line without its newline that does not parse is a torn append (the
-    documented crash state, removed by the next change) and is skipped."""
+    """The last complete record, read from the end of the file; a torn append (an unterminated
+    last line that does not parse: the crash state the next change removes) is skipped."""
     handle = open_journal(path)
     if handle is None:
         return None
@@ -223,17 +212,14 @@ def _parse_unless_torn(line: bytes, torn: bool) -> JournalRecord | None:
 def last_record_of(
     path: Path, registry_id: str, actions: tuple[str, ...] = ACTIONS
 ) -> JournalRecord | None:
-    """The newest record of one registry (with one of `actions`), reading back from the end of
-    the file (cost grows with the records written since, not with the whole journal)."""
-    for record in records_of(path, registry_id):
-        if record.action in actions:
-            return record
-    return None
+    """The newest record of one registry (with one of `actions`), read back from the end of the
+    file (cost grows with the records written since, not with the whole journal)."""
+    return next((r for r in records_of(path, registry_id) if r.action in actions), None)
 
 
 def last_effective_record_of(path: Path, registry_id: str) -> JournalRecord | None:
-    """The newest record of one registry that took effect: an `abort` and the record it aborted
-    (the registry's record just before it) are passed over."""
+    """The newest record of one registry that took effect (not an `abort`, nor the one before
+    it that it aborted)."""
     aborted = 0
     for record in records_of(path, registry_id):
         if record.action == "abort":
@@ -246,8 +232,7 @@ def last_effective_record_of(path: Path, registry_id: str) -> JournalRecord | No
 
 
 def records_of(path: Path, registry_id: str) -> Iterator[JournalRecord]:
-    """The records of one registry, newest first, streamed from the end of the file (a torn,
-    unterminated last line is skipped)."""
+    """The records of one registry, newest first, streamed from the end (a torn tail skipped)."""
     handle = open_journal(path)
     if handle is None:
         return
@@ -261,14 +246,12 @@ def records_of(path: Path, registry_id: str) -> Iterator[JournalRecord]:
 
 
 def append_record(path: Path, record: JournalRecord) -> int:
-    """Append one record and fsync it (and, for a new journal, its folder entry); returns the
-    journal's size before the record (to cut it off again if nothing else can be written)."""
+    """Append one record, fsynced; the journal's size before it (to cut it off again)."""
     return jsonl.append(path, [record.line() + b"\n"])
 
 
 def corrupt_journal(journal: Path, error: JournalFormatError) -> PointerRefused:
-    """JOURNAL_CORRUPT, naming the journal and what is wrong with it (its line): what every
-    reader of the journal says of a line it cannot read."""
+    """JOURNAL_CORRUPT: what every reader says of a journal line it cannot read."""
     return PointerRefused(
         f"the journal is unreadable ({error}); run `registry pointers verify`",
         code="JOURNAL_CORRUPT",
@@ -277,9 +260,8 @@ def corrupt_journal(journal: Path, error: JournalFormatError) -> PointerRefused:
 
 
 def repair_tail(path: Path) -> None:
-    """Make the journal end with a newline: a complete last record that only lost its newline
-    (a tool stripped it) gets it back; an incomplete one (the process died mid-append, before
-    the pointer file could change) is cut off. Earlier records are never touched."""
+    """Make the journal end with a newline: a complete last record gets it back, an incomplete
+    one (a process died mid-append, before the pointer file changed) is cut off."""
     jsonl.repair_tail(path, _complete_record)
 
 
@@ -302,16 +284,14 @@ def finding(
     line: int | None = None,
     registry_id: str | None = None,
 ) -> Problem:
-    """One thing wrong (or worth knowing) about the journal, at a record (`seq`, `line`), about
-    a registry when it is about one (a pointer, a target)."""
+    """One thing wrong (or worth knowing) about the journal, at a record, about a registry."""
     extra = {"seq": seq, "registry_id": registry_id}
     return Problem(code=code, message=message, line=line, extra=extra)
 
 
 def problem_json(problem: Problem, path: str | None = None) -> dict[str, object]:
-    """The problem object `registry pointers verify --json` prints; `path`: the file it is in
-    (the journal, the pointer file), which the caller knows. `seq` and `registry_id` are always
-    there (null when unknown)."""
+    """The problem object `registry pointers verify --json` prints (`seq` and `registry_id`
+    always there); `path`: the file it is in, which the caller knows."""
     found = problem_object(str(problem.code), problem.message, path=path, line=problem.line)
     return {**found, **problem.extra}  # {seq, registry_id}, as `finding` made it
 
@@ -336,21 +316,18 @@ class VerifyReport:
     """Not failures: pointers older than the journal, an interrupted promotion to complete."""
     expect_head_seq: int | None = None
     last_records: dict[str, JournalRecord] = field(default_factory=dict)
-    """Each registry's last record (memory bounded by the number of registries)."""
     returned: list[str] = field(default_factory=list)
-    """Registries whose pointer a restart adopted while its folder was absent, and whose folder
-    is here again: never through the gate, so the store asks the gate now (`verified`)."""
+    """Registries adopted while their folder was absent, whose folder is back: never through
+    the gate, so the store asks it now (`verified`)."""
 
     @property
     def ok(self) -> bool:
-        """True when nothing is wrong."""
         return not self.problems
 
 
 def interrupted(pointers: PointerFile, record: JournalRecord) -> bool:
     """Whether `record` (the journal's last) is a move whose command died before replacing the
-    pointer file: the file still shows its from_ref and was not written by it (a file rewritten by
-    the record carries its created_utc; one that shows from_ref again was edited by hand)."""
+    pointer file: it still shows from_ref, and not the record's created_utc (a hand edit)."""
     return (
         record.action in MOVES
         and record.to_ref is not None
@@ -360,14 +337,13 @@ def interrupted(pointers: PointerFile, record: JournalRecord) -> bool:
 
 
 def state_as_of(records: Iterator[JournalRecord], moment: str) -> dict[str, JournalRecord]:
-    """The last record per registry among those created at or before `moment` (ISO UTC): its
-    `to_ref` is that registry's pointer then."""
+    """The last record per registry created at or before `moment` (ISO UTC)."""
     return {r.registry_id: r for r in records if r.created_utc <= moment}
 
 
 class ChainReplay:
-    """The journal's chain replayed line by line: what `verify_journal` reads from the file and
-    what a sync reads from a bucket's entries before it applies them (one rule for both)."""
+    """The journal's chain replayed line by line: one rule for `verify_journal` and a bucket's
+    entries before a sync applies them."""
 
     def __init__(self, expect_head: str | None = None) -> None:
         self.report = VerifyReport()
@@ -377,9 +353,8 @@ class ChainReplay:
         self.seen_expected = expect_head is None
 
     def add(self, number: int, line: bytes) -> Problem | None:
-        """Take the next line (`number`: its line number); the problem that ends the replay
-        there, or None. A line that does not parse is RECORD_UNREADABLE (a caller that knows
-        it is the last, unterminated one reports a torn tail instead)."""
+        """Take the next line; the problem that ends the replay there (RECORD_UNREADABLE for a
+        line that does not parse), or None."""
         try:
             record = parse_record(line)
         except JournalFormatError as exc:
@@ -398,8 +373,7 @@ class ChainReplay:
         return None
 
     def finish(self, pointers: PointerFile) -> VerifyReport:
-        """The report: the head, HEAD_NOT_FOUND, and the pointer file compared with the
-        state the chain leads to."""
+        """The report: the head, HEAD_NOT_FOUND, the pointer file against the chain's state."""
         report = self.report
         report.head = self.last.sha256 if self.last else None
         if not self.seen_expected:
@@ -424,12 +398,15 @@ def verify_journal(
         problem = replay.add(number, line)
         if problem is None:
             continue
-        if (
-            problem.code == "RECORD_UNREADABLE"
-            and next(lines, None) is None
-            and not jsonl.ends_cleanly(path)
-        ):
-            replay.report.notes.append(_torn(number, problem.message))  # the crash state
+        unreadable = problem.code == "RECORD_UNREADABLE"
+        if unreadable and next(lines, None) is None and not jsonl.ends_cleanly(path):  # torn
+            replay.report.notes.append(finding(
+                "TORN_TAIL",
+                f"the last line is an incomplete record ({problem.message}): a promotion died "
+                "while appending it, before the pointer file changed; the next pointer change "
+                "removes it",
+                line=number,
+            ))  # fmt: skip
             break
         replay.report.problems.append(problem)
         return replay.report
@@ -446,15 +423,6 @@ def _decision(record: JournalRecord, number: int) -> Problem:
         f"{record.reason}",
         record.seq,
         number,
-    )
-
-
-def _torn(number: int, why: str) -> Problem:
-    return finding(
-        "TORN_TAIL",
-        f"the last line is an incomplete record ({why}): a promotion died while appending it, "
-        "before the pointer file changed; the next pointer change removes it",
-        line=number,
     )
 
 
@@ -543,8 +511,7 @@ def compare_with_pointers(
 
 
 def difference(found: SealedRef | None, recorded: SealedRef | None) -> str:
-    """How the pointer file's entry differs from the journal's, field by field (two refs can
-    share a run id and root and still differ, e.g. in relpath)."""
+    """How the pointer file's entry differs from the journal's, field by field."""
     if found is None or recorded is None:
         found_text = ref_text(found) if found else "(none)"
         recorded_text = ref_text(recorded) if recorded else "(none)"
@@ -578,7 +545,7 @@ CHAIN_CODES = frozenset({"RECORD_UNREADABLE", "CHAIN_BROKEN", "SEQ_GAP", "FROM_M
 
 
 def identity(journal: Path) -> str | None:
-    """The journal file's identity: device, inode, size, mtime_ns, ctime_ns (None: no file)."""
+    """The journal file's identity (None: no file)."""
     try:
         st = os.stat(journal, follow_symlinks=False)
     except FileNotFoundError:
@@ -587,8 +554,7 @@ def identity(journal: Path) -> str | None:
 
 
 def _cache(root: Path) -> Verified | None:
-    """The checkpoint's cache, or None when its place is unsafe (UNSAFE_PATH: a cache we simply
-    do not keep, nor read)."""
+    """The checkpoint's cache, or None when its place is unsafe (then none is kept)."""
     try:
         return Verified(root, CHECKPOINT_RELPATH, version=CHECKPOINT_VERSION, latest=True)
     except RegistryError:
@@ -596,8 +562,7 @@ def _cache(root: Path) -> Verified | None:
 
 
 def load(root: Path, journal: Path) -> VerifyReport | None:
-    """The checkpoint, if it is readable and the journal is still the file it describes: the
-    whole chain's replay as it keeps it (no notes: `verify` gives those)."""
+    """The checkpoint's replay (no notes), if readable and the journal is still that file."""
     key, cache = identity(journal), _cache(root)
     entry = cache.get(key) if key is not None and cache is not None else None
     if entry is None or CHAIN not in entry.checks:
@@ -614,8 +579,7 @@ def load(root: Path, journal: Path) -> VerifyReport | None:
 
 
 def save(root: Path, journal: Path, report: VerifyReport) -> None:
-    """Keep the replay of `journal` as it is now, when its chain is whole (a failure to write
-    it only costs the next change a full replay)."""
+    """Keep the replay of `journal` when its chain is whole (failing costs a full replay)."""
     if any(p.code in CHAIN_CODES for p in report.problems):
         return
     if any(note.code == "TORN_TAIL" for note in report.notes):
@@ -634,8 +598,9 @@ def save(root: Path, journal: Path, report: VerifyReport) -> None:
         cache.save()
     except RegistryError:  # UNSAFE_PATH since the load: nothing written, nothing to remove
         return
-    except OSError:
-        discard(root)
+    except OSError:  # the next change replays the whole journal
+        with contextlib.suppress(OSError):
+            (root / CHECKPOINT_RELPATH).unlink(missing_ok=True)
 
 
 def latest(report: VerifyReport) -> JournalRecord | None:
@@ -643,38 +608,27 @@ def latest(report: VerifyReport) -> JournalRecord | None:
     return max(report.last_records.values(), key=lambda r: r.seq, default=None)
 
 
-def discard(root: Path) -> None:
-    """Remove the checkpoint (the next change replays the whole journal)."""
-    try:
-        (root / CHECKPOINT_RELPATH).unlink(missing_ok=True)
-    except OSError:
-        return
-
-
 # -- the local file backend -------------------------------------------------------------------
 
 
 Check = Callable[[JournalRecord, str], None]
-"""The gate's admission of a record another writer journaled, about to be applied, by the
-gate's action (`redo`, `mirror`, `restore`), raising PointerRefused
-(`PointerStore.check_mirrored`)."""
+"""The gate's admission of another writer's record about to be applied (`redo`, `mirror`,
+`restore`): `PointerStore.check_mirrored`."""
 
 
 class FileJournal:
-    """The journal as one local file: the backend of a workspace on a disk, and the copy every
-    reader reads of a workspace on object storage (`core.pointers.bucket.BucketJournal`)."""
+    """The journal as one local file: a disk workspace's backend, and the copy every reader
+    reads on object storage."""
 
     set_aside = None
     """Local records a bucket did not have, kept aside (only a bucket's journal sets some)."""
 
     def __init__(self, path: Path, root: Path) -> None:
-        self.path = path
-        self.root = root
-        """The workspace (where the checkpoint is kept)."""
+        self.path, self.root = path, root
 
     def append(self, record: JournalRecord) -> int:
-        """Append `record` (fsynced) after the last one; the journal's size before it. A
-        checkpoint verified up to the record before advances to it."""
+        """Append `record` (fsynced), advancing a checkpoint of the record before; the
+        journal's size before it."""
         kept = load(self.root, self.path)
         offset = append_record(self.path, record)
         if kept is not None and kept.head == record.prev_sha256:
@@ -684,8 +638,7 @@ class FileJournal:
         return offset
 
     def last(self) -> JournalRecord | None:
-        """The last record, after repairing the tail (`repair_tail`); JOURNAL_CORRUPT when it
-        does not parse."""
+        """The last record, after repairing the tail; JOURNAL_CORRUPT when it does not parse."""
         repair_tail(self.path)
         try:
             return last_record(self.path)
@@ -694,6 +647,5 @@ class FileJournal:
 
     @contextmanager
     def change(self, check: Check, redo: Callable[[], object], *, writes: bool) -> Iterator[None]:
-        """One change (under the pointer lock): on a disk nothing is fetched before it or
-        published after it."""
+        """One change (under the pointer lock): on a disk nothing to fetch or publish."""
         yield

@@ -1,13 +1,9 @@
 """`ACTIVE_REGISTRY_POINTERS_v0_1.json`: which sealed snapshot is active, per registry.
 
-The seed system's format: `pointer_contract_version`, `last_updated_utc` and a `pointers` array of
-`{registry_id, active_ref: {run_id, run_root, relpath, manifest_sha256}, active_ref_known,
-active_asof_utc, notes}`. A file written by the seed system is read as is and written back in its
-own layout: only the values of `last_updated_utc` and `pointers` are replaced in its text, so its
-key order, its other keys (`description`, `pointer_schema`, ...) and their formatting stay byte
-for byte. Timestamps we write are the journal record's `created_utc`, with microseconds (the seed
-writes whole seconds): equal stamps are how an interrupted change is told from a hand edit, and
-several promotions of one build fall within the same second.
+The seed system's format, written back in the file's own layout: only the values of
+`last_updated_utc` and `pointers` are replaced in its text, every other byte kept. Timestamps we
+write are the journal record's `created_utc`, with microseconds: equal stamps tell an
+interrupted change from a hand edit.
 """
 
 from __future__ import annotations
@@ -32,8 +28,12 @@ UNKNOWN = "unknown"
 
 class PointerRefused(RegistryError):
     """The store refused a change; `code` says why (CAS_CONFLICT, TARGET_INVALID, ...). A class
-    of its own: its catchers tell the store's refusal from any other error, whatever its code
-    (an open set, and codes of other errors it rewraps)."""
+    of its own: its catchers tell the store's refusal from any other error, whatever its code."""
+
+    @classmethod
+    def of(cls, error: RegistryError, message: str | None = None) -> PointerRefused:
+        """`error` (its code and path) as the store's refusal, `message` replacing its text."""
+        return cls(message or error.message, code=error.code, path=error.path)
 
 
 NULL_REF: dict[str, None] = {"run_id": None, "run_root": None, "relpath": None,
@@ -42,9 +42,8 @@ _NULLABLE = ("run_id", "run_root", "manifest_sha256")
 
 
 def read_ref(registry_id: str, value: Mapping[str, Any] | None) -> SealedRef | None:
-    """The `active_ref` / journal `from_ref` / `to_ref` object as the sealed ref it names; None
-    for null or an all-null ref (the seed's "no active snapshot"). A field the seed left null in
-    a ref it does not vouch for (run_id, run_root, manifest_sha256) is "" here, null in JSON."""
+    """An `active_ref`, `from_ref` or `to_ref` object as a sealed ref; None for null or all-null
+    (the seed's "no active snapshot"). A null run_id, run_root or manifest_sha256 is "" here."""
     if value is None or all(value.get(k) is None for k in ("run_id", "manifest_sha256")):
         return None
     run_id, run_root, root = (value.get(k) or "" for k in _NULLABLE)
@@ -52,8 +51,7 @@ def read_ref(registry_id: str, value: Mapping[str, Any] | None) -> SealedRef | N
 
 
 def ref_json(ref: SealedRef | None) -> dict[str, Any]:
-    """The ref object a pointer file and the journal hold: no registry id (the entry or record
-    names it), "" back to null, the all-null ref for None."""
+    """The ref object a pointer file and the journal hold ("" back to null; None all-null)."""
     if ref is None:
         return dict(NULL_REF)
     return {key: value if key == "relpath" else value or None
@@ -61,8 +59,7 @@ def ref_json(ref: SealedRef | None) -> dict[str, Any]:
 
 
 def run_id_text(ref: SealedRef | None) -> str:
-    """A ref's run id as the journal's text and `pointers history` name it: `(none)` for no
-    ref, `None` for a ref to a root without a run folder's name (a seed pointer's null run_id)."""
+    """A ref's run id as `pointers history` names it (`(none)`: no ref, `None`: no run id)."""
     if ref is None:
         return "(none)"
     return ref.run_id or "None"
@@ -121,9 +118,8 @@ class PointerFile:
         return replace(self, pointers=pointers, last_updated_utc=now)
 
     def render(self) -> bytes:
-        """The file's bytes. A file that was read keeps its text: only the values of
-        `last_updated_utc` and `pointers` are replaced, each in the file's indentation. A new
-        file: our keys first, kept keys after, two-space indent."""
+        """The file's bytes: a file read keeps its text but for the values of
+        `last_updated_utc` and `pointers`; a new file has our keys first, two-space indent."""
         entries = [pointer.as_json() for pointer in self.pointers.values()]
         if self.source is not None:
             spliced = _splice(
@@ -145,9 +141,8 @@ _SPACE = " \t\r\n"
 
 
 def _splice(text: str, values: Mapping[str, Any]) -> str | None:
-    """`text` (a JSON object) with the values of `values`' keys replaced in place, each rendered
-    in the indentation of the line its key is on; None when a key is missing or the text is
-    not a plain object (then the caller renders the whole file)."""
+    """`text` (a JSON object) with the values of `values`' keys replaced in place, in their
+    lines' indentation; None when a key is missing or the text is not a plain object."""
     spans = _top_level_spans(text)
     if spans is None or not set(values) <= spans.keys():
         return None
@@ -171,8 +166,7 @@ def _splice(text: str, values: Mapping[str, Any]) -> str | None:
 
 
 def _top_level_spans(text: str) -> dict[str, tuple[int, int, int]] | None:
-    """Key -> (where its key starts, where its value starts, where it ends) for each top-level
-    key of the JSON object `text`; None when `text` is not one."""
+    """Key -> (key start, value start, value end) of the JSON object `text`; None if not one."""
     try:
         position = _skip(text, 0)
         if text[position] != "{":
@@ -208,8 +202,7 @@ def _invalid(message: str, path: Path) -> UsageError:
 
 
 def parse_pointer_file(data: bytes, path: Path, schemas: SchemaCatalog) -> PointerFile:
-    """Parse and check a pointer file; every problem is a POINTERS_INVALID
-    error naming the field."""
+    """Parse and check a pointer file (POINTERS_INVALID naming the field)."""
     try:
         document = loads_strict(data)
     except JSONDecodeProblem as exc:
@@ -230,11 +223,8 @@ def parse_pointer_file(data: bytes, path: Path, schemas: SchemaCatalog) -> Point
             entry["active_asof_utc"],
             entry.get("notes", ""),
         )
-    kept = {
-        key: value
-        for key, value in document.items()
-        if key not in ("pointer_contract_version", "last_updated_utc", "pointers")
-    }
+    ours = ("pointer_contract_version", "last_updated_utc", "pointers")
+    kept = {key: value for key, value in document.items() if key not in ours}
     return PointerFile(
         pointers,
         document.get("last_updated_utc", UNKNOWN),
@@ -245,9 +235,8 @@ def parse_pointer_file(data: bytes, path: Path, schemas: SchemaCatalog) -> Point
 
 
 def read_pointer_file(path: Path, schemas: SchemaCatalog) -> PointerFile:
-    """The pointer file at `path`; an empty PointerFile when there is none yet. A FIFO or a
-    device there is NOT_A_REGULAR_FILE and a file over MAX_CATALOG_FILE_BYTES INPUT_TOO_LARGE,
-    never a read that blocks or does not end."""
+    """The pointer file at `path` (empty when there is none yet); never a read that blocks or
+    does not end (NOT_A_REGULAR_FILE, INPUT_TOO_LARGE)."""
     try:
         data = read_regular_file(path, limit=MAX_CATALOG_FILE_BYTES, what="pointer file")
     except FileNotFoundError:

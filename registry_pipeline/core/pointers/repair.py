@@ -1,16 +1,10 @@
 """`registry pointers repair`: the explicit, journaled way out of a broken history.
 
-Two repairs, each under the pointer lock and each leaving a record:
-
-- **restore** (`repair REGISTRY`): the pointer file was edited by hand; put back the journal's
-  value and journal a `restore` record (from_ref = to_ref = the journal's value,
-  `checks.restored.found`: what the file showed). `accept` is the other way out: it keeps the
-  edit, if its target passes the gate.
-- **restart** (`repair` with no registry): the journal itself is broken (CHAIN_BROKEN, SEQ_GAP,
-  RECORD_UNREADABLE, FROM_MISMATCH). It is moved, byte for byte, to
-  `.codex/JOURNAL_QUARANTINE/` as evidence, and a new journal begins by adopting the pointer
-  file as found; each `adopt` record names the quarantined file, its SHA-256 and the first
-  problem. Time travel (`as-of`) before the repair reads the quarantined file.
+Each under the pointer lock, leaving a record: **restore** (`repair REGISTRY`) puts back the
+journal's value of a hand-edited pointer (a `restore` record; `checks.restored.found`: what the
+file showed); **restart** (`repair`) moves a broken journal byte for byte to
+`.codex/JOURNAL_QUARANTINE/` and begins a new one adopting the pointer file as found, each
+`adopt` record naming the quarantined file, its SHA-256 and the first problem.
 """
 
 from __future__ import annotations
@@ -71,8 +65,7 @@ def repair(
     actor: dict[str, str],
     admit: Admit | None,
 ) -> Repair:
-    """Restore `registry_id`'s hand-edited pointer, or (None) restart a broken journal; run
-    again whole when another machine's change won the bucket's next entry (`retried`)."""
+    """Restore `registry_id`'s hand-edited pointer, or (None) restart a broken journal."""
     if not reason.strip():
         raise PointerRefused("a repair needs a reason", code="REASON_REQUIRED")
     store.workspace.require()
@@ -139,8 +132,7 @@ def _restore(
 def _restart(
     store: PointerStore, problem: str, reason: str, actor: dict[str, str], admit: Admit | None
 ) -> Repair:
-    """Quarantine the broken journal, then adopt the pointer file as found, as a workspace
-    without a journal is adopted (the gate reads no broken journal); a refusal puts the
+    """Quarantine the broken journal, then adopt the pointer file as found; a refusal puts the
     journal back, so a refused restart changes nothing."""
     if remote_for(store.workspace) is not None:
         raise PointerRefused(
@@ -182,12 +174,9 @@ def _restart(
 def _repair_bucket(
     store: PointerStore, remote: Remote, reason: str, actor: dict[str, str], admit: Admit | None
 ) -> Repair | None:
-    """The repairs of a bucket's ledger (None: it needs none, and the journal's own repair
-    follows). A history that vanished is put back from this machine's copy (or, on a machine
-    without one, begun anew from the pointer file as found); entries that do not verify are
-    set aside in the bucket and the head put back on the last one that does. Then, through
-    the gate, every pointer of the state restored is admitted (`restore`: none whose receipt
-    failed) and the repair journaled."""
+    """The repairs of a bucket's ledger (None: none needed): a vanished history put back, or
+    the entries that do not verify set aside and the head put back on the last that does;
+    then every pointer restored passes the gate (`restore`) and the repair is journaled."""
     objects = _set_aside_malformed(remote)
     replica = BucketJournal(remote, store.workspace.root, store.journal_path, store.pointers_path)
     with exclusive_lock(store.lock_path, timeout=store.lock_timeout):
@@ -224,10 +213,8 @@ def _repair_bucket(
 
 
 def _set_aside_malformed(remote: Remote) -> list[tuple[str, str]]:
-    """Set aside the build lease and every folder object that no release writes (each refuses
-    the commands that read it, REMOTE_STATE_INVALID, naming this repair): they are copied to
-    `quarantine/<time>/` and removed. A build then takes the lease anew (its epoch above the
-    ledger's fence); a pointer naming a folder set aside reports it missing."""
+    """Move the build lease and every folder object no release writes (REMOTE_STATE_INVALID)
+    to `quarantine/<time>/`: a build then takes the lease anew, above the ledger's fence."""
     keys = []
     try:
         remote.lease().current()
@@ -252,8 +239,7 @@ def _put_back(
     actor: dict[str, str],
     admit: Admit | None,
 ) -> Repair:
-    """A bucket whose pointer history vanished takes this machine's copy as its history again
-    (its entries then begin at 1); a machine with no copy begins one from the pointer file."""
+    """A vanished bucket history is put back from this machine's copy (or the pointer file)."""
     _admit_as_found(store, actor, admit, action="restore")
     replica.begin(now_utc().strftime("%Y-%m-%dT%H%M%S.%fZ"))
     with store.locked(admit=admit):
@@ -263,9 +249,7 @@ def _put_back(
 
 
 def _state_of(store: PointerStore, journal: bytes) -> bytes:
-    """The pointer file after the records of `journal`: this machine's copy when its journal
-    is exactly that, else the file the records give (each pointer as its last record left
-    it)."""
+    """The pointer file after the records of `journal` (this machine's, if its journal is that)."""
     try:
         if store.journal_path.read_bytes() == journal:
             return store.pointers_path.read_bytes()
@@ -289,30 +273,27 @@ def _admit_restored(
     actor: dict[str, str],
     admit: Admit | None,
 ) -> None:
-    """The journal's value goes back only through the gate (`restore`: refused once a receipt
-    of it failed), as every move does; the refusal names the ways that remain."""
+    """The journal's value goes back only through the gate (`restore`), as every move does."""
     try:
         folder = target_folder(store.workspace, registry_id, recorded.run_id or "")
         store.admit(admit, registry_id, folder, recorded, "restore", actor)
     except PointerRefused as exc:
         if exc.code == "TARGET_MISSING":
             return  # restored as the journal recorded it: `verify` reports the lost folder
-        raise PointerRefused(
+        raise PointerRefused.of(
+            exc,
             f"the journal's value for {registry_id} cannot be put back: {exc.message}; keep "
             f"the edit if its target passes (`registry pointers accept {registry_id} --reason "
             "TEXT`); or name in the pointer file a snapshot that passed its checks and accept "
             "that",
-            code=exc.code,
-            path=exc.path,
         ) from None
 
 
 def _admit_as_found(
     store: PointerStore, actor: dict[str, str], admit: Admit | None, action: str = "adopt"
 ) -> None:
-    """A restart adopts the pointer file as found: every entry whose snapshot is here must pass
-    the gate first, so that a hand edit to a snapshot that failed its checks cannot ride in on
-    a repair (an absent target is adopted as found and noted, as for the seed's file)."""
+    """Every entry of the pointer file whose snapshot is here passes the gate before a repair
+    adopts it, so a hand edit to a failed snapshot cannot ride in on a repair."""
     pointers = store.read()
     for registry_id in pointers.pointers:
         ref = pointers.active(registry_id)
@@ -324,9 +305,8 @@ def _admit_as_found(
         try:
             store.admit(admit, registry_id, folder, ref, action, actor)
         except PointerRefused as exc:
-            raise PointerRefused(
+            raise PointerRefused.of(
+                exc,
                 f"the pointer file's entry for {registry_id} cannot be adopted: {exc.message}; "
                 "fix that entry first (name a snapshot that passed its checks, or remove it)",
-                code=exc.code,
-                path=exc.path,
             ) from None

@@ -1,26 +1,16 @@
 """The pointer store: every change is a compare-and-swap under a lock, journaled before it shows.
 
-Protocol of one change (`promote` or `rollback`), all under the lock
-`ACTIVE_REGISTRY_POINTERS_v0_1.json.lock` (an flock that dies with its holder):
+One change, all under the lock `ACTIVE_REGISTRY_POINTERS_v0_1.json.lock` (an flock that dies
+with its holder): 1. complete an interrupted change (a journaled record the pointer file does not
+show yet); 2. compare the registry's current ref with the caller's expectation; 3. validate the
+target again and the direction of the move; 4. append the journal record, fsynced; 5. replace
+the pointer file atomically. Readers never lock. A crash between 4 and 5 leaves a record step 1
+of the next change applies (a redo log); a step 5 that fails is journaled as aborted at once.
 
-1. complete an interrupted change (a journaled record the pointer file does not show yet);
-2. read the pointer file and compare the registry's current ref with the caller's expectation;
-3. validate the target run folder again (seal and schemas) and the direction of the move;
-4. append the journal record and fsync it;
-5. write the new pointer file to a temp file, fsync, rename it over the old one, fsync the folder.
-
-Readers never lock: they see the old file or the new one, never a mix. A crash between 4 and 5
-leaves a journaled record that step 1 of the next change applies (a redo log). A change whose
-step 5 fails (a full disk, an immutable file) is reported as failed and journaled as aborted
-right away, so it is never applied later.
-
-The journal explains the pointer file: `explained()` refuses (POINTER_MISMATCH) to hand out a
-pointer that the journal does not account for (a hand edit), until `accept` records that edit
-as a decision. A rollback or `hold` stops automatic promotion of a registry until `release`.
-
-The publish gate decides every admission: each call that may move a pointer, or apply a move
-another writer journaled, takes the gate's `admit` as an argument (`core.gate.gate.admission`);
-without it a move is refused (NO_GATE). The store never holds the gate.
+`explained()` refuses (POINTER_MISMATCH) a pointer the journal does not account for (a hand
+edit) until `accept` records it. A rollback or `hold` stops automatic promotion until `release`.
+Each call that may move a pointer, or apply another writer's move, takes the gate's `admit` as an
+argument (`core.gate.gate.admission`); without it a move is refused (NO_GATE).
 """
 
 from __future__ import annotations
@@ -87,10 +77,8 @@ MAX_REASON = 4000
 ANY = object()
 """`expect=ANY`: take whatever is current (still serialized by the lock, never lost)."""
 Admit = Callable[[Workspace, str, Path, SealedRef, str, dict[str, str]], dict[str, Any]]
-"""The publish gate's admission (`core.gate.gate.admission`), an argument of each call that
-may move a pointer: given the workspace, the registry, the target folder, its ref, the gate's
-action and the actor, the journal entry naming the passing receipt of exactly that root; a
-RegistryError naming the failed check otherwise."""
+"""The publish gate's admission (`core.gate.gate.admission`) of a target folder and ref for an
+action and actor: the journal entry naming its passing receipt, or a RegistryError."""
 
 
 @dataclass(frozen=True)
@@ -102,18 +90,15 @@ class Hold:
 
     @property
     def reason(self) -> str:
-        """Why, as the rollback or hold recorded it."""
         return self.record.reason
 
     @property
     def since(self) -> str:
-        """When (the record's created_utc)."""
         return self.record.created_utc
 
     @property
     def by(self) -> str:
-        """Who: `kind:id` of the record's actor."""
-        return f"{self.record.actor.get('kind')}:{self.record.actor.get('id')}"
+        return self.record.by
 
     def __str__(self) -> str:
         return f"held: {self.reason}, since {self.since}"
@@ -131,13 +116,11 @@ class Change:
 
     @property
     def changed(self) -> bool:
-        """False for a no-op (already active)."""
         return self.record is not None
 
 
 class PointerStore:
-    """The pointer file and its journal in a workspace's `.codex/`: reading them, and every
-    change (a compare-and-swap under the lock, see the module's protocol)."""
+    """The pointer file and its journal in a workspace's `.codex/`: reads, and every change."""
 
     def __init__(
         self,
@@ -152,8 +135,7 @@ class PointerStore:
         self.pointers_path = pointer_file_path(workspace)  # the catalog says where (adoption)
         self.journal_path = codex / JOURNAL_NAME
         self.lock_path = codex / (POINTERS_NAME + ".lock")
-        self.journal = FileJournal(self.journal_path, workspace.root)
-        """The local journal every reader reads (a bucket's copy, on object storage)."""
+        self.journal = FileJournal(self.journal_path, workspace.root)  # a bucket's local copy
         self.set_aside: SetAside | None = None
         """Local records a bucket did not have, kept aside by the last sync."""
 
@@ -164,14 +146,8 @@ class PointerStore:
         return read_pointer_file(self.pointers_path, self.schemas)
 
     def explained(self, registry_ids: Iterable[str] | None = None) -> PointerFile:
-        """The pointer file, after checking that the journal explains each pointer of
-        `registry_ids` (default: every registry in the file); POINTER_MISMATCH otherwise.
-
-        Before the journal's first record the file is taken as found (that record captures
-        it); from then on an entry the journal never recorded is a hand edit. An
-        interrupted change (the journal's last record, whose from_ref the file still shows) is
-        explained too: the next change completes it.
-        """
+        """The pointer file, once the journal explains each pointer of `registry_ids` (default:
+        all); POINTER_MISMATCH otherwise (`_mismatch`)."""
         pointers = self.read()
         ids = list(pointers.pointers) if registry_ids is None else list(registry_ids)
         for registry_id in ids:
@@ -181,8 +157,7 @@ class PointerStore:
         return pointers
 
     def recorded(self, registry_id: str) -> SealedRef | None:
-        """The registry's active snapshot as the journal records it (the pointer file's entry
-        before the journal has begun): never a hand edit of the file."""
+        """The registry's active snapshot as the journal records it (never a hand edit)."""
         if not self.journal_path.exists():
             return self.read().active(registry_id)
         try:
@@ -192,12 +167,8 @@ class PointerStore:
         return record.to_ref if record is not None else None
 
     def held(self, registry_id: str) -> Hold | None:
-        """The hold on `registry_id`: its last record is a rollback, an accepted edit or a hold.
-
-        Any later change of the registry ends the hold: `release`, or a promotion by a person
-        (who then decided what is active); an aborted change does not. Reading back to the
-        registry's last record only keeps this as cheap as the promotion itself.
-        """
+        """The hold on `registry_id`: its last effective record is a rollback, an accepted
+        edit or a hold (a `release` or a person's promotion ends it, an aborted change not)."""
         try:
             record = last_effective_record_of(self.journal_path, registry_id)
         except JournalFormatError as exc:
@@ -220,9 +191,8 @@ class PointerStore:
         checkpoint: bool = False,
         admit: Admit | None = None,
     ) -> VerifyReport:
-        """`verify_workspace`, and the gate's word (`restore`: refused once a receipt of it
-        failed) on each active snapshot a restart adopted while its folder was absent and whose
-        folder is back; without `admit` the gate is not asked."""
+        """`verify_workspace`, and the gate's word (`restore`) on each snapshot adopted while
+        its folder was absent whose folder is back (with `admit`)."""
         report = verify_workspace(
             self.workspace, self.journal_path, pointers, expect_head, checkpoint=checkpoint
         )
@@ -241,10 +211,16 @@ class PointerStore:
                 report.problems.append(finding(exc.code, message, registry_id=registry_id))
         return report
 
-    def require_intact(self, action: str = "build", *, admit: Admit | None = None) -> None:
-        """Refuse (CHAIN_BROKEN, POINTER_MISMATCH, ...) while `verify` fails: a build and the
-        promotion sensor call it before anything else, the store before every change."""
-        self._require_intact(self.read(), None, action, admit)
+    def require_intact(
+        self, action: str = "build", *, admit: Admit | None = None, registry_id: str | None = None
+    ) -> None:
+        """Refuse (CHAIN_BROKEN, POINTER_MISMATCH, ...) while `verify` fails (a hand edit of
+        `registry_id` excepted: `core.pointers.integrity.require_intact`)."""
+        report = self.verified(self.read(), checkpoint=True, admit=admit)
+        try:
+            require_intact(report, registry_id, action)
+        except RegistryError as exc:
+            raise PointerRefused(exc.message, code=exc.code, path=str(self.journal_path)) from None
 
     # -- changes -------------------------------------------------------------------------------
 
@@ -262,12 +238,8 @@ class PointerStore:
         expect: str | object | None = ANY,
         automatic: bool = False,
     ) -> Change:
-        """Make `run_id` active: it must validate, be newer than the current snapshot and pass
-        the gate (`admit`).
-
-        `automatic` (the promotion job, `registry build`) is refused with HELD while the
-        registry is held (a rollback or `hold` not yet released); a person may still promote.
-        """
+        """Make `run_id` active: it must validate, be newer and pass the gate (`admit`);
+        `automatic` (a build) is refused with HELD while the registry is held."""
         return self._change(
             "promote", registry_id, run_id, relpath, reason, actor, admit, checks, expect,
             automatic,
@@ -307,8 +279,7 @@ class PointerStore:
     @retried
     def accept(self, registry_id: str, *, reason: str, actor: dict[str, str],
                admit: Admit | None = None) -> Change:  # fmt: skip
-        """Record the pointer file's current value for `registry_id`, which the journal does not
-        explain (a hand edit), as a decision: journaled, after validating its target."""
+        """Journal a hand edit of `registry_id`'s pointer as a decision, once its target passes."""
         if not reason.strip():
             raise UsageError("accepting a hand edit needs a reason", code="REASON_REQUIRED")
         self.workspace.require()
@@ -342,12 +313,11 @@ class PointerStore:
                         path=str(folder),
                     )
             except PointerRefused as exc:
-                raise PointerRefused(
+                raise PointerRefused.of(
+                    exc,
                     f"{exc.message}: an edit that names no valid snapshot cannot be accepted; "
                     f"`registry pointers repair {registry_id} --reason TEXT` restores the "
                     "journal's value",
-                    code=exc.code,
-                    path=exc.path,
                 ) from None
             publish_target(self.workspace, folder)
             receipt = self.admit(admit, registry_id, folder, target, "accept", actor)
@@ -361,13 +331,12 @@ class PointerStore:
     def _changing(
         self, registry_id: str, action: str, admit: Admit | None, *, explained: bool = True
     ) -> Iterator[PointerFile]:
-        """Under the lock, once the chain verifies and an interrupted change is completed: the
-        pointer file (`explained`: POINTER_MISMATCH when the journal does not explain the
-        registry's entry)."""
+        """The pointer file under the lock, once the chain verifies and an interrupted change
+        is completed (`explained`: POINTER_MISMATCH for a hand edit of the registry's entry)."""
         with self.locked(admit=admit):
             if action in MOVES:
                 crash_point("pointer_locked")
-            self._require_intact(self.read(), registry_id, action, admit)  # before any redo
+            self.require_intact(action, admit=admit, registry_id=registry_id)  # before any redo
             pointers, _ = self._redo(self.read(), admit)
             mismatch = self._mismatch(pointers, registry_id) if explained else None
             if mismatch is not None:
@@ -449,21 +418,10 @@ class PointerStore:
             record, _ = self.append(registry_id, current, current, action, reason, actor, {})
             return Change(registry_id, record, current)
 
-    def _require_intact(
-        self, pointers: PointerFile, registry_id: str | None, action: str, admit: Admit | None
-    ) -> None:
-        """No change while `verify` fails (see `core.pointers.integrity.require_intact`)."""
-        report = self.verified(pointers, checkpoint=True, admit=admit)
-        try:
-            require_intact(report, registry_id, action)
-        except RegistryError as exc:
-            raise PointerRefused(exc.message, code=exc.code, path=str(self.journal_path)) from None
-
     def _mismatch(self, pointers: PointerFile, registry_id: str) -> PointerRefused | None:
-        """POINTER_MISMATCH when the file shows another pointer than the journal recorded.
-
-        Reads only (no lock, no repair of the journal): readers call it too.
-        """
+        """POINTER_MISMATCH when the file shows another pointer than the journal recorded
+        (before the journal's first record, the file is taken as found; an interrupted change
+        is explained). Reads only: readers call it too."""
         try:
             record = last_record_of(self.journal_path, registry_id)
             last = last_record(self.journal_path)
@@ -495,11 +453,8 @@ class PointerStore:
 
     @contextmanager
     def locked(self, *, writes: bool = True, admit: Admit | None = None) -> Iterator[None]:
-        """The pointer lock, held for one change of the journal's backend (`journal_for`): on a
-        workspace with a bucket the change starts from the bucket's journal and pointers,
-        verified before anything of them is applied (each move admitted by `admit`), and ends
-        by publishing what it wrote (`BucketJournal.change`). `writes=False`: a read-only
-        command's sync, which never writes to the bucket."""
+        """The pointer lock, held for one change of the journal's backend (`journal_for`,
+        `BucketJournal.change`; `writes=False`: a read-only command's sync)."""
         with exclusive_lock(self.lock_path, timeout=self.lock_timeout):
             journal = journal_for(self.workspace, self.journal_path, self.pointers_path)
             with journal.change(
@@ -511,18 +466,14 @@ class PointerStore:
                 yield
 
     def pull(self, *, admit: Admit | None = None) -> None:
-        """Make the journal and pointer file equal to the bucket's, when the workspace has one
-        (under the lock, writing nothing to the bucket: what every command does first)."""
+        """Make the journal and pointer file equal to the bucket's, if any (writing nothing)."""
         self.require_safe_paths()
         with self.locked(writes=False, admit=admit):
             pass
 
     def check_mirrored(self, record: JournalRecord, action: str, admit: Admit | None) -> None:
-        """Refuse to apply `record`, a pointer move another machine journaled, unless the gate
-        admits its target now (`action`, `core.gate.gate.RECEIPT_ONLY`): `mirror`, a passing
-        receipt of exactly that root; `redo`, for a change this reader completes (a bucket's
-        pending entry, the last record on a disk), also none failed since; `restore`, for a
-        history taken as found, none failed. Decisions that move nothing need no receipt."""
+        """Refuse to apply `record`, another writer's move, unless the gate admits its target
+        now for `action` (`mirror`, `redo`, `restore`: `core.gate.gate.RECEIPT_ONLY`)."""
         if record.action not in (*MOVES, "accept") or record.to_ref is None:
             return
         run_id = record.to_ref.run_id or ""
@@ -543,8 +494,8 @@ class PointerStore:
         action: str,
         actor: dict[str, str],
     ) -> dict[str, Any]:
-        """The gate's journal entry for moving `registry_id` to `target`; PointerRefused naming
-        the failed check (NO_GATE when the caller passed no gate)."""
+        """The gate's journal entry for moving `registry_id` to `target`; PointerRefused
+        otherwise (NO_GATE without a gate)."""
         if admit is None:
             raise PointerRefused(
                 "this pointer change was called without the publish gate; every move passes "
@@ -554,7 +505,7 @@ class PointerStore:
         try:
             return admit(self.workspace, registry_id, folder, target, action, actor)
         except RegistryError as exc:
-            raise PointerRefused(exc.message, code=exc.code, path=exc.path) from None
+            raise PointerRefused.of(exc) from None
         except OSError as exc:
             raise PointerRefused(
                 f"{registry_id}: cannot write the promotion receipt of {folder.name} "
@@ -564,8 +515,7 @@ class PointerStore:
             ) from None
 
     def require_safe_paths(self) -> None:
-        """UNSAFE_PATH, before anything is written, when the journal, the pointer file or the
-        lock would be written through a symlink or outside the workspace."""
+        """UNSAFE_PATH before any write through a symlink or outside the workspace."""
         require_safe_all(self.workspace.root, [self.journal_path, self.pointers_path,
                                                self.lock_path])  # fmt: skip
 
@@ -581,8 +531,7 @@ class PointerStore:
         actor: dict[str, str],
         checks: dict[str, Any],
     ) -> tuple[JournalRecord, int]:
-        """Append one record after the last one; returns it and the journal's size before it.
-        The journal's first change is preceded by the adoption records."""
+        """Append one record (the first after the adoption records); it and the size before."""
         previous = self.journal.last()
         if previous is None:
             adopted = self.adopt_as_found()
@@ -599,10 +548,8 @@ class PointerStore:
         extra: dict[str, Any] | None = None,
     ) -> list[JournalRecord]:
         """Before the journal's first record: one `adopt` record per entry of the pointer file
-        as found (a file adopted from the seed system, or written before the journal), so that
-        the journal explains the whole file from then on. Each says whether its target is here
-        and, when not, why (e.g. git ignores the run root). Also how `registry pointers
-        repair` restarts a broken journal (`note` and `extra` say so)."""
+        as found, saying whether its target is here (and why not), so that the journal explains
+        the whole file; also how `registry pointers repair` restarts a journal."""
         try:
             data = self.pointers_path.read_bytes()
         except FileNotFoundError:
@@ -650,9 +597,8 @@ class PointerStore:
         ).hashed()
 
     def _abort(self, failed: JournalRecord, offset: int, error: OSError) -> None:
-        """Journal that `failed` (appended at `offset`) was not applied; if even that cannot be
-        written, cut the journal back to `offset` (truncating needs no space), so no later change
-        applies it."""
+        """Journal that `failed` was not applied, or, failing that, cut the journal back to
+        `offset` (truncating needs no space)."""
         try:
             self.append(
                 failed.registry_id, failed.to_ref, failed.from_ref, "abort",
@@ -665,8 +611,7 @@ class PointerStore:
     def _redo(
         self, pointers: PointerFile, admit: Admit | None
     ) -> tuple[PointerFile, JournalRecord | None]:
-        """Apply the last record if the pointer file still shows its `from_ref` (and remove a
-        temp file a killed writer left; only the lock holder writes one)."""
+        """Apply the last record if interrupted, and remove a killed writer's temp file."""
         for leftover in self.pointers_path.parent.glob(f".{self.pointers_path.name}.*.tmp"):
             leftover.unlink(missing_ok=True)
         record = self.journal.last()

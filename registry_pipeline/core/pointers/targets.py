@@ -1,11 +1,6 @@
-"""Where a pointer may point: the run folder of a snapshot, checked before it becomes active.
-
-Pure functions of the pointer store (`store.py`): the target's folder by name (never outside
-`RUNS/`), its validation (seal, schemas, not dated in the future), the order of snapshots and
-the direction of a move, the one verdict on an active pointer's target (`target_verdict`: what
-`registry validate --active`, `registry pointers show`, an adopted entry and a build's inputs
-act on), and a record applied to the file.
-"""
+"""Where a pointer may point: the run folder of a snapshot, checked before it becomes active
+(by name, never outside `RUNS/`; seal, schemas, not dated in the future; newer or older), and
+the one verdict on an active pointer's target (`target_verdict`)."""
 
 from __future__ import annotations
 
@@ -46,7 +41,7 @@ from registry_pipeline.core.workspace.sources import is_pattern
 
 
 def _fetch_published(workspace: Workspace, run_id: str) -> None:
-    """A folder another machine published to the workspace's bucket since the last sync."""
+    """Fetch a folder another machine published to the workspace's bucket since the last sync."""
     remote = remote_for(workspace)
     if remote is None:
         return
@@ -59,9 +54,7 @@ def _fetch_published(workspace: Workspace, run_id: str) -> None:
 
 
 def publish_target(workspace: Workspace, folder: Path) -> None:
-    """On a bucket, a folder is published before any pointer names it: one sealed only on this
-    machine (with REGISTRY_STORE unset) is published now, whole, after it validated and before
-    the gate and the journal see it; nothing on a local workspace."""
+    """On a bucket, publish a folder sealed only on this machine before any pointer names it."""
     remote = remote_for(workspace)
     if remote is None or remote.store.get(folder_key(RUNS_PREFIX, folder.name)) is not None:
         return
@@ -69,8 +62,7 @@ def publish_target(workspace: Workspace, folder: Path) -> None:
 
 
 def target_folder(workspace: Workspace, registry_id: str, run_id: str) -> Path:
-    """The run folder `run_id` of `registry_id` directly under RUNS/; the name is checked
-    before any filesystem call."""
+    """The run folder `run_id` of `registry_id` directly under RUNS/ (name checked first)."""
     if (
         not run_id
         or run_id.startswith(".")  # also "." and ".."
@@ -108,10 +100,8 @@ CANDIDATES = 5
 
 @contextmanager
 def naming_candidates(workspace: Workspace, registry_id: str, run_id: str) -> Iterator[None]:
-    """Around a change that names `run_id` as a user typed it: a TARGET_MISSING refusal of that
-    run id also names up to `CANDIDATES` snapshots of `registry_id` nearest to it, nearest
-    first (difflib), or says that the registry has none. Only on this error path are the
-    snapshots listed."""
+    """A TARGET_MISSING refusal of `run_id`, as a user typed it, also names the registry's
+    nearest snapshots (difflib), or says it has none (listed only on this error path)."""
     try:
         yield
     except PointerRefused as refused:
@@ -126,9 +116,7 @@ def naming_candidates(workspace: Workspace, registry_id: str, run_id: str) -> It
             said = f"no snapshot of {registry_id} has a close name; its newest: {newest}"
         else:
             said = f"{registry_id} has no snapshot in {RUNS_RELPATH}/"
-        raise PointerRefused(
-            f"{refused.message}; {said}", code=refused.code, path=refused.path
-        ) from None
+        raise PointerRefused.of(refused, f"{refused.message}; {said}") from None
 
 
 def validated_target(
@@ -198,8 +186,7 @@ def check_direction(
 def found_target(
     workspace: Workspace, schemas: SchemaCatalog, registry_id: str, ref: SealedRef
 ) -> tuple[str, str]:
-    """`valid`, `invalid` or `absent` for an adopted entry's target (`target_verdict`), and why
-    when not valid."""
+    """`valid`, `invalid` or `absent` for an adopted entry's target, and why when not valid."""
     verdict = target_verdict(workspace, registry_id, ref, schemas)
     if verdict.state == MISSING and verdict.code == "TARGET_MISSING":
         run_root = ref.run_root or RUNS_RELPATH
@@ -221,33 +208,27 @@ OK, NO_RUN_ID, MISSING, WRONG_REGISTRY, INVALID, ROOT_MISMATCH = (
 
 @dataclass(frozen=True)
 class TargetVerdict:
-    """Is the active snapshot of a registry valid, and the one its pointer names? One answer
-    (`target_verdict`), printed by `registry validate --active` and `registry pointers show`
-    each in its own shape, and acted on by an adopted entry and a build's choice of inputs."""
+    """Is the active snapshot of a registry valid, and the one its pointer names? The one
+    answer `registry validate --active`, `registry pointers show`, adoption and builds act on."""
 
     state: str
-    """`ok`, `no_run_id` (a seed pointer recording a root but no run folder), `missing` (or a
-    name that is no run folder's), `wrong_registry`, `invalid` or `root_mismatch`."""
+    """`ok`, `no_run_id` (a seed pointer with a root, no run folder), `missing`,
+    `wrong_registry`, `invalid` or `root_mismatch`."""
     code: str | None = None
-    """Why not ok: TARGET_NOT_IN_RUNS, TARGET_MISSING, TARGET_WRONG_REGISTRY, TARGET_INVALID,
-    TARGET_CHANGED, or the inspection's own (UNREADABLE) for a folder that cannot be read."""
+    """Why not ok: a TARGET_* code, or the inspection's own (UNREADABLE)."""
     message: str = ""
     folder: Path | None = None
-    """The run folder, once found."""
     path: str | None = None
     """What a problem is about: the run folder (found or not), or the name refused."""
     report: FolderReport | None = None
-    """The folder's inspection, once found and read."""
     reason_codes: tuple[str, ...] = ()
     """Why `invalid`: the inspection's codes, FUTURE_DATED."""
     expected: str | None = None
-    """`root_mismatch`: the root the pointer records."""
+    """`root_mismatch`: the root the pointer records (`found`: the folder's)."""
     found: str | None = None
-    """`root_mismatch`: the root the folder has."""
 
     @property
     def ok(self) -> bool:
-        """The folder is here, of this registry, valid, and has the recorded root."""
         return self.state == OK
 
     @property
@@ -265,10 +246,8 @@ def target_verdict(
     fast: bool = False,
     now: datetime | None = None,
 ) -> TargetVerdict:
-    """The verdict on the run folder that `ref`, an active pointer of `registry_id`, names:
-    found by name directly under RUNS/ (`target_folder`), inspected (within any open
-    `inspection_cache`; `fast`: structure and sizes only), not dated in the future, with the
-    root the pointer records. Never raises for what is wrong with the folder."""
+    """The verdict on the run folder `ref`, an active pointer of `registry_id`, names (`fast`:
+    structure and sizes only); never raises for what is wrong with the folder."""
     if not ref.run_id:
         root = f"a root, sha256:{ref.root[:12]}" if ref.root else "no root"
         return TargetVerdict(NO_RUN_ID, "TARGET_NOT_IN_RUNS", (
@@ -308,16 +287,14 @@ def order_key(folder: Path, registry_id: str) -> tuple[str, str] | None:
 
 def apply_record(pointers: PointerFile, record: JournalRecord) -> PointerFile:
     assert record.to_ref is not None, "only moves are applied"
-    note = f"{record.action} by {record.actor.get('kind')}:{record.actor.get('id')}"
-    if record.reason:
-        note += f": {record.reason}"
+    note = f"{record.action} by {record.by}" + (f": {record.reason}" if record.reason else "")
     pointer = Pointer(record.registry_id, record.to_ref, True, record.created_utc, note)
     return pointers.with_pointer(pointer, record.created_utc)
 
 
 def pointer_relpath(kind: str, artifacts: tuple[str, ...]) -> str | None:
-    """The artifact a pointer names: the primary one, or None for a multi-file source snapshot
-    (as the seed does for its threshold packs), one given as a glob, and any collection's."""
+    """The artifact a pointer names: the primary one; None for a collection's, a glob's or a
+    multi-file source snapshot's (as the seed does)."""
     several = len(artifacts) > 1 or any(map(is_pattern, artifacts))
     if kind == "collection" or (kind == "source" and several):
         return None
