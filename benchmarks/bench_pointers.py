@@ -92,11 +92,12 @@ def generate_journal(path: Path, total: int, prefixes: tuple[int, ...]) -> dict[
     in the 1-record file, all twelve from 12 records on (about 3 KB more).
     """
     from registry_pipeline.core.pointers.journal import JournalRecord
-    from registry_pipeline.core.pointers.pointer_file import ActiveRef, Pointer, PointerFile
+    from registry_pipeline.core.pointers.pointer_file import Pointer, PointerFile
+    from registry_pipeline.core.seal.envelope import SealedRef
     from registry_pipeline.core.seal.run_id import base_run_id
 
-    state: dict[str, tuple[ActiveRef, str]] = {}
-    snapshots: dict[int, dict[str, tuple[ActiveRef, str]]] = {}
+    state: dict[str, tuple[SealedRef, str]] = {}
+    snapshots: dict[int, dict[str, tuple[SealedRef, str]]] = {}
     previous: str | None = None
     offset = 0
     offsets: dict[int, int] = {}
@@ -105,11 +106,12 @@ def generate_journal(path: Path, total: int, prefixes: tuple[int, ...]) -> dict[
             registry_id = f"filler_{index % FILLERS:02d}"
             moment = START + timedelta(seconds=index)
             created = moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-            ref = ActiveRef(
+            ref = SealedRef(
+                registry_id,
                 base_run_id(registry_id, moment),
+                hashlib.sha256(b"%d" % index).hexdigest(),
                 ".codex/RUNS",
                 "DATA.json",
-                hashlib.sha256(b"%d" % index).hexdigest(),
             )
             record = JournalRecord(
                 seq=index + 1,
