@@ -130,11 +130,7 @@ class DeltaRecord:
     @property
     def counts(self) -> dict[str, int]:
         """`{added, removed, modified}`: the lengths of the three path lists."""
-        return {
-            "added": len(self.added_paths),
-            "removed": len(self.removed_paths),
-            "modified": len(self.modified_paths),
-        }
+        return {key: len(getattr(self, f"{key}_paths")) for key in COUNT_KEYS}
 
     def as_json(self) -> dict[str, Any]:
         """The record object, keys in the seed's order."""
@@ -212,12 +208,17 @@ class _Reader:
     """Raises `delta_log_error` naming the line and the field (a JSON pointer) of the first
     problem."""
 
-    def __init__(self, line: int | None, path: str | None) -> None:
+    def __init__(
+        self, line: int | None, path: str | None, code: DeltaCode = DeltaCode.RECORD_INVALID
+    ) -> None:
         self.line = line
         self.path = path
+        self.code = code
 
     def fail(self, field: str, message: str) -> NoReturn:
-        raise delta_log_error(message, path=self.path, field=field or "/", line=self.line)
+        raise delta_log_error(
+            message, code=self.code, path=self.path, field=field or "/", line=self.line
+        )
 
     def keys(self, value: object, keys: tuple[str, ...], field: str) -> dict[str, Any]:
         if not isinstance(value, dict):
@@ -304,9 +305,7 @@ def record_from_json(document: object, reader: _Reader | None = None) -> DeltaRe
     added = read.paths(row["added_paths"], "/added_paths")
     removed = read.paths(row["removed_paths"], "/removed_paths")
     modified = read.paths(row["modified_paths"], "/modified_paths")
-    read.counts(
-        row["counts"], {"added": len(added), "removed": len(removed), "modified": len(modified)}
-    )
+    read.counts(row["counts"], {key: len(row[f"{key}_paths"]) for key in COUNT_KEYS})
     if basis == UNKNOWN and (added or removed or modified):
         read.fail("/delta_basis", "an unknown delta must list no paths (never a guess)")
     if from_ref is None and (removed or modified):
@@ -360,6 +359,7 @@ def describe_record(raw: bytes) -> str:
 
 
 STATE_VERSION = "0.2"
+STATE_KEYS = ("state_version", "records", "log_sha256", "registries")
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,12 +417,7 @@ def parse_state(data: bytes, path: str | None = None) -> LogState:
         document = loads_strict(data)
     except JSONDecodeProblem as exc:
         raise bad("/", f"not strict JSON: {exc}") from None
-    if not isinstance(document, dict) or set(document) != {
-        "state_version",
-        "records",
-        "log_sha256",
-        "registries",
-    }:
+    if not isinstance(document, dict) or set(document) != set(STATE_KEYS):
         raise bad("/", "must be an object of state_version, records, log_sha256, registries")
     if document["state_version"] != STATE_VERSION:
         raise bad("/state_version", f"must be {STATE_VERSION!r}")
@@ -435,40 +430,25 @@ def parse_state(data: bytes, path: str | None = None) -> LogState:
         raise bad("/registries", "must be an object")
     registries: dict[str, RegistryState] = {}
     for registry_id, entry in document["registries"].items():
-        registries[registry_id] = _registry_state(registry_id, entry, bad)
+        registries[registry_id] = _registry_state(registry_id, entry, bad, path)
     return LogState(records, document["log_sha256"], registries)
 
 
 def _registry_state(
-    registry_id: str, entry: Any, bad: Callable[[str, str], RegistryError]
+    registry_id: str, entry: Any, bad: Callable[[str, str], RegistryError], path: str | None
 ) -> RegistryState:
+    """One registry's entry, its ref and timestamp checked by the rules of a record's."""
     field = f"/registries/{registry_id}"
     if not isinstance(entry, dict) or set(entry) != {"records", "last_to_ref", "last_created_utc"}:
         raise bad(field, "must be an object of records, last_to_ref, last_created_utc")
     count = entry["records"]
     if not _count(count, 1):
         raise bad(f"{field}/records", "must be a positive integer")
-    # the last record's own rules check the ref and the timestamp: reuse them on a stand-in
-    probe = {
-        "delta_version": "0.1",
-        "registry_id": registry_id,
-        "from_ref": None,
-        "to_ref": entry["last_to_ref"],
-        "delta_basis": "unknown",
-        "added_paths": [],
-        "removed_paths": [],
-        "modified_paths": [],
-        "counts": {"added": 0, "removed": 0, "modified": 0},
-        "created_utc": entry["last_created_utc"],
-        "derivation_run_id": "-",
-    }
-    try:
-        record = record_from_json(probe)
-    except RegistryError as exc:  # `delta_log_error`, its only refusal
-        pointer = (exc.field or "").replace("/to_ref", "/last_to_ref")
-        pointer = pointer.replace("/created_utc", "/last_created_utc")
-        raise bad(f"{field}{pointer}", exc.message) from None
-    return RegistryState(count, record.to_ref, record.created_utc)
+    read = _Reader(None, path, DeltaCode.LOG_STATE_INVALID)
+    _nonempty(read, registry_id, f"{field}/registry_id")
+    ref = read.ref(entry["last_to_ref"], f"{field}/last_to_ref", registry_id)
+    created = read.string(entry["last_created_utc"], f"{field}/last_created_utc", _CREATED)
+    return RegistryState(count, ref, created)
 
 
 def state_from_log(jsonl: bytes, path: str | None = None) -> LogState:
