@@ -41,7 +41,8 @@ other files are then looked for beside it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -99,11 +100,8 @@ def find_layout(root: Path, catalog: Path | None = None) -> SeedLayout:
         )
     path = path.resolve()
     if not path.is_relative_to(root):
-        raise UsageError(
-            "the catalog must be inside the repository being adopted",
-            code="NO_SEED_CATALOG",
-            path=str(path),
-        )
+        message = "the catalog must be inside the repository being adopted"
+        raise UsageError(message, code="NO_SEED_CATALOG", path=str(path))
     folder = path.parent
     pointer = folder / POINTER_FILE
     schemas = folder / "schemas"
@@ -136,28 +134,21 @@ def read_entries(layout: SeedLayout) -> list[tuple[str, dict[str, Any]]]:
     seen: dict[str, str] = {}
     for path in (layout.catalog, *layout.addenda):
         where = layout.relpath(path)
+        invalid = partial(UsageError, code="CATALOG_INVALID", path=str(path))
         try:
             document = loads_strict(path.read_bytes())
         except (OSError, JSONDecodeProblem) as exc:
-            raise UsageError(
-                f"cannot read: {exc}", code="CATALOG_INVALID", path=str(path)
-            ) from None
+            raise invalid(f"cannot read: {exc}") from None
         registries = document.get("registries") if isinstance(document, dict) else None
         if not isinstance(registries, list):
-            raise UsageError("no `registries` array", code="CATALOG_INVALID", path=str(path))
+            raise invalid("no `registries` array")
         for index, entry in enumerate(registries):
             problem = _entry_problem(entry)
             if problem is not None:
-                raise UsageError(
-                    f"/registries/{index}/{problem}", code="CATALOG_INVALID", path=str(path)
-                )
+                raise invalid(f"/registries/{index}/{problem}")
             registry_id = entry["registry_id"]
             if registry_id in seen:
-                raise UsageError(
-                    f"{registry_id!r} is defined in {seen[registry_id]} and again here",
-                    code="CATALOG_INVALID",
-                    path=str(path),
-                )
+                raise invalid(f"{registry_id!r} is defined in {seen[registry_id]} and again here")
             seen[registry_id] = where
             entries.append((where, entry))
     return entries
@@ -206,13 +197,7 @@ class Decision:
     sources: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, object]:
-        return {
-            "registry_id": self.registry_id,
-            "kind": self.kind,
-            "reason": self.reason,
-            "defined_in": self.defined_in,
-            "sources": list(self.sources),
-        }
+        return {**asdict(self), "sources": list(self.sources)}
 
 
 def adopt_warning(
@@ -353,18 +338,13 @@ def _check_plan(layout: SeedLayout, catalog: dict[str, Any], decisions: list[Dec
 def _operations_text(path: Path) -> str:
     try:
         return path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UsageError(
-            f"the operations catalog is not UTF-8 (byte {exc.start})",
-            code="OPERATIONS_UNREADABLE",
-            path=str(path),
-        ) from None
-    except OSError as exc:
-        raise UsageError(
-            f"cannot read the operations catalog: {exc.strerror or exc}",
-            code="OPERATIONS_UNREADABLE",
-            path=str(path),
-        ) from None
+    except (UnicodeDecodeError, OSError) as exc:
+        said = (
+            f"the operations catalog is not UTF-8 (byte {exc.start})"
+            if isinstance(exc, UnicodeDecodeError)
+            else f"cannot read the operations catalog: {exc.strerror or exc}"
+        )
+        raise UsageError(said, code="OPERATIONS_UNREADABLE", path=str(path)) from None
 
 
 def _decide(
