@@ -242,12 +242,20 @@ def check_catalog(
     ]
     if bad_roots:
         raise catalog_error(path, bad_roots)
-    for run_root in roots:
-        _check_run_root(root, run_root)
+    for run_root in roots:  # a real folder inside: a link to / would index /etc and /proc
+        if (problem := escape_problem(root, run_root)) is not None:
+            raise UsageError(
+                f"run root {run_root!r} {problem[0]}; a run root must be a real folder in the "
+                "workspace",
+                code="UNSAFE_RUN_ROOT",
+                path=str(problem[1]),
+            )
     pointer_file = str(document.get("pointer_file", POINTER_FILE_RELPATH))
     coordination = document.get("coordination")
     for key, relpath in (("pointer_file", pointer_file), ("coordination", coordination)):
-        escape = relpath is not None and (relpath_problem(relpath) or _escape_reason(root, relpath))
+        escape = relpath is not None and (
+            relpath_problem(relpath) or (escape_problem(root, relpath) or (None,))[0]
+        )
         if escape:
             raise catalog_error(path, [f"/{key}: {relpath!r} {escape}"])
     excluded = tuple((e["registry_id"], e["reason"]) for e in document.get("excluded", ()))
@@ -282,24 +290,6 @@ def pointer_file_path(workspace: Workspace) -> Path:
 def _pointer_file_of(root: str, stamp: object) -> str:
     """The catalog's pointer file, loaded once per catalog version (`stamp`)."""
     return load_catalog(Workspace(Path(root))).pointer_file
-
-
-def _escape_reason(root: Path, relpath: str) -> str | None:
-    problem = escape_problem(root, relpath)
-    return problem[0] if problem else None
-
-
-def _check_run_root(workspace_root: Path, relpath: str) -> None:
-    """A run root is a real folder inside the workspace: no component of it is a symlink, and it
-    does not resolve elsewhere (a link to / would index /etc and /proc into a sealed artifact)."""
-    problem = escape_problem(workspace_root, relpath)
-    if problem is not None:
-        reason, where = problem
-        raise UsageError(
-            f"run root {relpath!r} {reason}; a run root must be a real folder in the workspace",
-            code="UNSAFE_RUN_ROOT",
-            path=str(where),
-        )
 
 
 def _spec(entry: dict[str, Any]) -> RegistrySpec:

@@ -16,7 +16,6 @@ import fcntl
 import os
 import stat
 import sys
-from types import TracebackType
 from typing import BinaryIO
 
 from registry_pipeline.core.errors import UsageError
@@ -62,12 +61,7 @@ class InputFile:
     def __enter__(self) -> InputFile:
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *_exc: object) -> None:
         self.close()
 
 

@@ -57,13 +57,8 @@ def plan_sources(sources: Sequence[Path]) -> list[tuple[str, Path]]:
         for source in sources:
             name = source.name
             if source.is_symlink():
-                problems.append(
-                    _problem(
-                        ReasonCode.NOT_A_REGULAR_FILE,
-                        str(source),
-                        "is a symbolic link; seal the file it points to",
-                    )
-                )
+                said = "is a symbolic link; seal the file it points to"
+                problems.append(_problem(ReasonCode.NOT_A_REGULAR_FILE, str(source), said))
             elif source.is_dir():
                 _walk(source, name + "/", pairs, problems)
             elif not source.exists():
@@ -300,13 +295,8 @@ def _entries(folder: Path, problems: list[Problem]) -> list[tuple[str, Path, int
         for name in list(subdirs):
             if (base / name).is_symlink():
                 subdirs.remove(name)
-                problems.append(
-                    _problem(
-                        ReasonCode.NOT_A_REGULAR_FILE,
-                        rel_prefix + name,
-                        "is a symbolic link to a folder",
-                    )
-                )
+                said = "is a symbolic link to a folder"
+                problems.append(_problem(ReasonCode.NOT_A_REGULAR_FILE, rel_prefix + name, said))
         found.extend(
             (rel_prefix + name, base / name, os.lstat(base / name).st_mode) for name in files
         )
