@@ -58,6 +58,7 @@ from registry_pipeline.core.workspace.catalog import (
     catalog_error,
     check_catalog,
 )
+from registry_pipeline.core.workspace.snapshots import snapshot_name
 from registry_pipeline.core.workspace.sources import is_pattern, pattern_base, pattern_matches
 
 DEFAULT_CATALOG = "docs/phase_2_2/REGISTRY_CATALOG_v0_1.json"
@@ -241,7 +242,7 @@ def plan_adoption(layout: SeedLayout) -> AdoptionPlan:
     decisions: list[Decision] = []
     entries: list[dict[str, Any]] = []
     bindings: dict[str, dict[str, Any]] = {}
-    run_roots: list[str] = []
+    run_roots: dict[str, None] = {}  # in order, each once
     for defined_in, entry in read_entries(layout):
         registry_id = entry["registry_id"]
         primary = [
@@ -249,10 +250,8 @@ def plan_adoption(layout: SeedLayout) -> AdoptionPlan:
             for source in entry.get("authoritative_sources", [])
             if isinstance(source, dict) and source.get("authority_class") == "primary"
         ]
-        for path in primary:
-            root = _run_root(path)
-            if root is not None and root not in run_roots:
-                run_roots.append(root)
+        found = (_run_root(path) for path in primary)
+        run_roots.update(dict.fromkeys(root for root in found if root is not None))
         decision, ours = _decide(layout, registry_id, entry, primary, known_ops, warnings)
         decisions.append(Decision(registry_id, decision[0], decision[1], defined_in, decision[2]))
         if ours is not None:
@@ -288,7 +287,7 @@ def plan_adoption(layout: SeedLayout) -> AdoptionPlan:
                 "indexes none of its runs until it does (check it out, or correct the catalog)"
             )
             warnings.append(adopt_warning("RUN_ROOT_MISSING", message, root))
-    run_roots += [root for root in SEED_BUILDER_ROOTS if root not in run_roots]
+    run_roots.update(dict.fromkeys(SEED_BUILDER_ROOTS))
     existing_roots = [root for root in run_roots if (layout.root / root).is_dir()]
     if ".codex/RUNS" not in existing_roots:
         existing_roots.insert(0, ".codex/RUNS")
@@ -692,8 +691,4 @@ def _schema_members(schema: Path, globs: list[str]) -> tuple[list[str], str] | N
 def _with_snapshot_names(artifacts: list[str]) -> list[str]:
     """The artifact names, and the names the seed's seal-promotion script gives the same files
     (`EXPECTED_VERSIONS_v0_1_snapshot.json`), so their snapshots are checked by the same schema."""
-    names = list(artifacts)
-    for name in artifacts:
-        stem, dot, suffix = name.rpartition(".")
-        names.append(f"{stem}_snapshot{dot}{suffix}" if dot else f"{name}_snapshot")
-    return names
+    return [*artifacts, *map(snapshot_name, artifacts)]

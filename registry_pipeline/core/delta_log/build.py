@@ -22,6 +22,7 @@ from registry_pipeline.core.delta_log.records import (
     MANIFEST_DIFF,
     STATE_ARTIFACT,
     UNKNOWN,
+    DeltaBasis,
     DeltaRecord,
     LogState,
     PreviousLog,
@@ -35,7 +36,7 @@ from registry_pipeline.core.seal.manifest import MANIFEST_JSON, parse_manifest_j
 from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder
-from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
+from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import Snapshot, sealed_name, split_snapshots
 
 Files = Mapping[str, str]
@@ -94,25 +95,16 @@ def diff_record(
     """
     before = {} if from_ref is None else from_files
     if before is None or to_files is None:
-        return DeltaRecord(
-            registry_id, from_ref, to_ref, UNKNOWN, (), (), (), created_utc, derivation_run_id
+        basis: DeltaBasis = UNKNOWN
+        paths: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] = ((), (), ())
+    else:
+        basis = MANIFEST_DIFF
+        paths = (
+            tuple(sorted(path for path in to_files if path not in before)),
+            tuple(sorted(path for path in before if path not in to_files)),
+            tuple(sorted(p for p in to_files if p in before and before[p] != to_files[p])),
         )
-    added = sorted(path for path in to_files if path not in before)
-    removed = sorted(path for path in before if path not in to_files)
-    modified = sorted(
-        path for path in to_files if path in before and before[path] != to_files[path]
-    )
-    return DeltaRecord(
-        registry_id,
-        from_ref,
-        to_ref,
-        MANIFEST_DIFF,
-        tuple(added),
-        tuple(removed),
-        tuple(modified),
-        created_utc,
-        derivation_run_id,
-    )
+    return DeltaRecord(registry_id, from_ref, to_ref, basis, *paths, created_utc, derivation_run_id)
 
 
 @dataclass(frozen=True)
@@ -258,9 +250,7 @@ def _registry_records(
     records: list[DeltaRecord] = []
     for snapshot, created in new:
         relpath = sealed_name(snapshot.path, entry.relpath) if entry.relpath else None
-        to_ref = SealedRef(
-            entry.registry_id, snapshot.run_id, snapshot.root_sha256 or "", RUNS_RELPATH, relpath
-        )
+        to_ref = snapshot.ref(relpath)
         to_files = sealed_files(snapshot.path, to_ref.manifest_sha256, schemas)
         records.append(
             diff_record(

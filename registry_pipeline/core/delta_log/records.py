@@ -24,7 +24,7 @@ from registry_pipeline.core.jsonl import quote, torn_line
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.manifest import RUN_JSON
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH
-from registry_pipeline.core.workspace.snapshots import Snapshot
+from registry_pipeline.core.workspace.snapshots import RUN_ID_STAMP, Snapshot
 
 
 class DeltaCode(StrEnum):
@@ -99,7 +99,6 @@ COUNT_KEYS = ("added", "removed", "modified")
 _TIMESTAMP = re.compile(
     r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:\.\d+)?(Z|[+-]\d{2}:?\d{2})?", re.ASCII
 )
-_RUN_ID_STAMP = re.compile(r"(\d{4}-\d{2}-\d{2})__(\d{2})(\d{2})(\d{2})__", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +182,7 @@ def normalize_created_utc(value: object) -> str | None:
 
 def created_from_run_id(run_id: str) -> str | None:
     """The creation second our run ids encode (`2026-02-05__031005__...`), when they do."""
-    match = _RUN_ID_STAMP.match(run_id)
+    match = RUN_ID_STAMP.match(run_id)
     if match is None:
         return None
     day, hours, minutes, seconds = match.groups()

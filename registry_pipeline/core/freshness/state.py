@@ -51,7 +51,7 @@ from registry_pipeline.core.seal.validate import inspection_cache
 from registry_pipeline.core.verified import Verified
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, RegistrySpec, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.core.workspace.sources import is_pattern, pattern_base
+from registry_pipeline.core.workspace.sources import is_pattern, pattern_base, workspace_relpath
 
 STATE_RELPATH = ".codex/cache/last_build.json"
 VERSION = "registry-last-build-3"
@@ -309,7 +309,7 @@ def _walk(folder: str, prefix: str, code_only: bool, found: list[tuple[object, .
 
 
 def _files(root: Path, paths: Iterable[Path]) -> list[tuple[object, ...]]:
-    return [(_relative(root, path), *_identity(path)) for path in paths]
+    return [(workspace_relpath(root, path), *_identity(path)) for path in paths]
 
 
 def _identity(path: str | Path) -> tuple[object, ...]:
@@ -322,13 +322,6 @@ def _identity(path: str | Path) -> tuple[object, ...]:
     if kind == "d":  # a folder's own times change with its entries, which are listed anyway
         return (kind,)
     return (kind, info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
-
-
-def _relative(root: Path, path: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return str(path)
 
 
 def _digest(entries: Iterable[tuple[object, ...]]) -> str:

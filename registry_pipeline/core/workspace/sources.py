@@ -256,7 +256,7 @@ def source_paths(workspace_root: Path, sources: Sequence[str], kind: str = "sour
         raise source_error(problems)
     return SourcePaths(
         dict(sorted(pairs)),
-        {relpath: _origin(workspace_root, path) for relpath, path in pairs},
+        {relpath: workspace_relpath(workspace_root, path) for relpath, path in pairs},
         tuple(sorted(unexpected)),
     )
 
@@ -272,7 +272,8 @@ def pattern_matches(workspace_root: Path, source: str) -> list[str]:
     return sorted(prefix + relpath for relpath, _path, _mode in entries if regex.fullmatch(relpath))
 
 
-def _origin(workspace_root: Path, path: Path) -> str:
+def workspace_relpath(workspace_root: Path, path: Path) -> str:
+    """`path` relative to the workspace, POSIX style; as given when it lies elsewhere."""
     try:
         return path.relative_to(workspace_root).as_posix()
     except ValueError:
