@@ -288,7 +288,9 @@ def parse_record(
 
 
 def record_from_json(document: object, reader: _Reader | None = None) -> DeltaRecord:
-    """A DeltaRecord from an already parsed line object."""
+    """A DeltaRecord from an already parsed line object. Its rules are stricter than the schema
+    (sorted paths, counts that match, ASCII digits): what it accepts, the seed's and our schema
+    accept."""
     read = reader or _Reader(None, None)
     row = read.keys(document, RECORD_KEYS, "")
     if row["delta_version"] != DELTA_VERSION:
@@ -313,7 +315,7 @@ def record_from_json(document: object, reader: _Reader | None = None) -> DeltaRe
         registry_id=_nonempty(read, row["registry_id"], "/registry_id"),
         from_ref=from_ref,
         to_ref=read.ref(row["to_ref"], "/to_ref", row["registry_id"]),
-        delta_basis=_basis(basis),
+        delta_basis=MANIFEST_DIFF if basis == MANIFEST_DIFF else UNKNOWN,
         added_paths=added,
         removed_paths=removed,
         modified_paths=modified,
@@ -327,23 +329,6 @@ def _nonempty(reader: _Reader, value: object, field: str) -> str:
     if not text:
         reader.fail(field, "must not be empty")
     return text
-
-
-def _basis(value: str) -> DeltaBasis:
-    return MANIFEST_DIFF if value == MANIFEST_DIFF else UNKNOWN
-
-
-def is_valid_record(instance: object) -> bool:
-    """Whether a parsed line is a valid record: a quick check that implies schema validity.
-
-    The record's rules are stricter than the schema (sorted paths, counts that match, ASCII
-    digits), so True here means the seed's and our schema accept it.
-    """
-    try:
-        record_from_json(instance)
-    except RegistryError:  # `delta_log_error`, its only refusal
-        return False
-    return True
 
 
 def describe_record(raw: bytes) -> str:

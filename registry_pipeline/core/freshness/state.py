@@ -195,7 +195,7 @@ def record_build(
     folders = {root: dict(listing) for root, listing in read["folders"].items()}
     ids = set(catalog.ids)
     for run_root, listing in run_folders(workspace, catalog).items():
-        own = {name: digest for name, digest in listing.items() if is_own(name, ids)}
+        own = {name: digest for name, digest in listing.items() if registry_of(name) in ids}
         folders.setdefault(run_root, {}).update(own)
     store = PointerStore(workspace)
     record: dict[str, Any] = {
@@ -268,11 +268,6 @@ def run_folders(workspace: Workspace, catalog: RegistryCatalog) -> dict[str, dic
             for entry in entries
         }
     return listing
-
-
-def is_own(name: str, registry_ids: set[str]) -> bool:
-    """Whether a run folder is named as a snapshot of one of these registries (the catalog's)."""
-    return registry_of(name) in registry_ids
 
 
 def _source_entries(root: Path, spec: RegistrySpec) -> list[tuple[object, ...]]:
