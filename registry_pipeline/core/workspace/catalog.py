@@ -327,10 +327,11 @@ def _semantic_problems(specs: list[RegistrySpec], root: Path) -> list[str]:
                 problems.append(f"{where}/depends_on: unknown registry {dependency!r}")
             elif dependency == spec.registry_id:
                 problems.append(f"{where}/depends_on: {spec.registry_id!r} depends on itself")
-        for artifact in spec.artifacts:
-            reason = relpath_problem(artifact)
-            if reason:
-                problems.append(f"{where}/artifacts: {artifact!r} {reason}")
+        problems += [
+            f"{where}/artifacts: {artifact!r} {reason}"
+            for artifact in spec.artifacts
+            if (reason := relpath_problem(artifact))
+        ]
         for source in spec.sources:
             reason = relpath_problem(source)
             if reason:
@@ -351,11 +352,11 @@ def _semantic_problems(specs: list[RegistrySpec], root: Path) -> list[str]:
             problems.append(
                 f"{where}/sources: only a source, a collection or a log is sealed from files"
             )
-        for matrix in spec.coverage_matrices:
-            if matrix not in spec.sources:
-                problems.append(
-                    f"{where}/coverage_matrices: {matrix!r} is not one of the entry's sources"
-                )
+        problems += [
+            f"{where}/coverage_matrices: {matrix!r} is not one of the entry's sources"
+            for matrix in spec.coverage_matrices
+            if matrix not in spec.sources
+        ]
         problems.extend(_run_index_problems(spec, where))
     return problems
 
