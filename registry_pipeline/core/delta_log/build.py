@@ -1,11 +1,6 @@
-"""The incremental build: the previous log's bytes unchanged, then records for new snapshots only.
-
-Per covered registry, its sealed snapshots are ordered by (created_utc, run_id), where created_utc
-is the record's normalized timestamp (see the package docstring). Snapshots after the registry's
-last covered to_ref get a record each, oldest first; the first one's from_ref is that to_ref.
-Only these new snapshots (and that one predecessor) are validated and diffed: the manifest diff
-between two sealed snapshots is tri-state, never a guess (`unknown` unless both sides validate).
-"""
+"""The incremental build: the previous log's bytes unchanged, then records for new snapshots only
+(the order, the basis and created_utc: the package docstring). Only the new snapshots and the one
+before them are validated and diffed."""
 
 from __future__ import annotations
 

@@ -1,10 +1,7 @@
-"""The delta log's records and its state companion: one JSONL line is a `DeltaRecord` in exactly
-the seed's shape (`parse_record` reads it and names the line and field of the first problem), and
-`REGISTRY_DELTA_LOG_STATE_v0_2.json`, sealed beside the JSONL in every log snapshot, holds what
-the next build needs (per registry its record count and last to_ref) and the SHA-256 of the JSONL
-it describes, so a build costs the new snapshots only: old records are copied, never parsed.
-Problems found are `core.errors.Problem`s (reason codes of `DeltaCode`) carried by
-DELTA_CHAIN_BROKEN; one unusable record, log or state raises `delta_log_error`."""
+"""The delta log's records (one JSONL line, exactly the seed's shape; `parse_record` names the line
+and field of the first problem) and its state companion (the package docstring says why).
+Problems found are `Problem`s with a `DeltaCode`, carried by DELTA_CHAIN_BROKEN; one unusable
+record, log or state raises `delta_log_error`."""
 
 from __future__ import annotations
 
@@ -480,17 +477,14 @@ def load_previous_log(snapshot: Snapshot) -> PreviousLog:
     if snapshot.root_sha256 is None:
         raise delta_log_error("has no ROOT_SHA256", code=DeltaCode.SEAL_INVALID, path=where)
     jsonl = _read_log(snapshot.path)
+    companion = snapshot.path / STATE_ARTIFACT
     try:
-        state_bytes: bytes | None = (snapshot.path / STATE_ARTIFACT).read_bytes()
+        state = parse_state(companion.read_bytes(), f"{where}/{STATE_ARTIFACT}")
     except FileNotFoundError:
-        state_bytes = None
+        state = origin_state(snapshot.path, jsonl)
     except OSError as exc:
         message = f"cannot read {STATE_ARTIFACT}: {exc.strerror or exc}"
         raise delta_log_error(message, code=DeltaCode.LOG_STATE_INVALID, path=where) from None
-    if state_bytes is None:
-        state = origin_state(snapshot.path, jsonl)
-    else:
-        state = parse_state(state_bytes, f"{where}/{STATE_ARTIFACT}")
     check_state(state, jsonl, where)
     return PreviousLog(snapshot.path, snapshot.run_id, snapshot.root_sha256, jsonl, state)
 
