@@ -1,32 +1,11 @@
 """Whether `registry build` has anything to do: one decision for the CLI, the schedule and sensor.
 
-A successful build of the whole catalog records what it read (`build_inputs`, taken before it
-ran) and what it left: each run folder, each registry's active snapshot and whether it is held.
-The workspace is up to date while:
-- every input has the recorded digest (`inputs.current_inputs`);
-- the run folders are the recorded ones, each unchanged; the folders named as snapshots of the
-  catalog's registries that exist when the build is recorded are its outputs and are recorded
-  with it, so the build's own folders never make the next build necessary, while any other new,
-  changed or removed folder does;
-- the pointer history verifies as a build verifies it first (a hand edit, a pending change, a
-  lost target is a change), each active snapshot is the one recorded and still passes
-  inspection through the build's verdict cache, and no hold was placed or released since.
-The record is an entry of the one verified-cache (`core.verified`, `.codex/cache/last_build.json`,
-only the latest kept): its key the fingerprint of the inputs and folders recorded, its check
-`build`, its payload the record. Unreadable, absent or a symlink means "build". It only ever
-lets a build be skipped; nothing that publishes reads it.
-
-What a build reads is a set of digests of file identities (`current_inputs`): each input is
-named (`tool`, `catalog`, `coordination`, `schemas`, `source:<registry id>`) and summarized as
-the SHA-256 of the sorted (relpath, type, size, mtime, ctime, inode) of its files, as git's index
-and make do: no file is read. Any write to a file changes its ctime, which user space cannot set
-back, so an edit, a `touch`, a copy over or a replaced folder is always a change; a change that
-leaves the bytes equal costs one build that finds nothing to do (the settled-source path) and is
-recorded as the new fixed point. The schemas are compared by content (`SchemaCatalog.fingerprint`,
-bound files outside `schemas/` included). The run folders are listed one by one (`run_folders`):
-each by the identities of every file in it, as the run registry's reuse path fingerprints them,
-so an edit to any indexed folder is seen; which new folders are outputs rather than inputs is
-`record_build`'s to say.
+What must hold since the last successful build of the whole catalog (each input, the run folders,
+the active snapshots and holds), what "the same" means (file identities, never contents) and why
+the build's own folders are its outputs, not inputs, are docs/ASSET_GRAPH.md's. The record is an
+entry of the one verified-cache (`core.verified`, `.codex/cache/last_build.json`, only the latest
+kept): its key the fingerprint of the inputs and folders recorded, its check `build`, its payload
+the record. Unreadable, absent or a symlink means "build"; nothing that publishes reads it.
 """
 
 from __future__ import annotations
