@@ -1,46 +1,16 @@
 """The adoption plan: for each v0.1 registry, what it becomes in our catalog and why.
 
-Each entry maps to one kind, by these rules, in this order:
-
-1. `external_database`: excluded (nothing in the repository to seal).
-2. A registry one of our builders builds (`run_registry`, `op_status_table`, `drift_signals`,
-   `system_health_report`, `registry_delta_log`): built, presentation or log, with the
-   artifacts, inputs and operation of that builder.
-3. A primary path with a `<placeholder>` (one folder or file per run): a collection, sealed
-   from a glob of that path as one snapshot of all its members (`plan_collection`);
-   excluded when no file matches it (nothing to snapshot).
-4. Every primary `authoritative_sources` path a concrete file of the repository: a source
-   registry of those files (several files of one folder, and all of that folder's files of their
-   extension: one glob, so a new threshold pack is picked up).
-5. Otherwise excluded, with the reason: a run folder or no primary path (no single snapshot),
-   or files that are not in the repository.
-
-Registry ids are theirs, exactly. The operations catalog our `op_status_table` builder reads is
-their Markdown operations catalog, sealed as a source registry `allowed_operations` with no
-pointer (their pointer validator accepts only ids of their catalog).
-
-A collection's path becomes a glob (each placeholder one `*`; a path ending in `/`, a folder per
-run, every file below that folder at any depth): all its members are sealed together as one
-snapshot, a new one whenever a member is added or changed. Schema bindings
-(`schemas/<registry_id>.schema.json`, `binding`) bind a registry's artifacts to the repository's
-own JSON Schema by naming that file (`x-schema-file`), never by copying it, so an edit to their
-schema takes effect at once. `BUILT` is what each of our builders makes, as adoption declares it.
-
-What adoption reads (`find_layout`, `read_entries`), in the seed system's default places: the
-catalog `docs/phase_2_2/REGISTRY_CATALOG_v0_1.json`; beside it its addenda
-(`REGISTRY_CATALOG_ADDENDUM_v0_1__*.json`), the pointer file
-(`ACTIVE_REGISTRY_POINTERS_v0_1.json`), the schemas (`schemas/REGISTRY_<id>_v0_1.schema.json`) and
-the operations catalogs (`OVC_ALLOWED_OPERATIONS_CATALOG_v<version>.md`, every version found
-beside it or at the repository's root: v0.2 in `docs/phase_2_2/` inherits the v0.1 at the root,
-so both are read, the newer one winning an id both define) and, found the same way, the
-enforcement coverage matrices (`OVC_ENFORCEMENT_COVERAGE_MATRIX_v<version>.md`) that give each
-operation its coverage level. `--catalog PATH` names the catalog when it lives elsewhere; the
-other files are then looked for beside it.
+The rules (one kind per entry, in their order), the files adoption reads in the seed system's
+places and what it writes are docs/ADOPTING.md's ("What `adopt` decides, and why"); `_decide`
+applies them. Registry ids are theirs, exactly; their files are read, never written. A schema
+binding names their schema file (`x-schema-file`), never a copy, so an edit to it takes effect
+at once. `BUILT` is what each of our builders makes, as adoption declares it.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -368,8 +338,8 @@ def _decide(
             )
             where = layout.relpath(layout.operations[-1])
             warnings.append(adopt_warning("OPERATION_NOT_LISTED", message, where, registry_id))
-        ours = _entry(entry, built.kind, list(built.artifacts), list(built.depends_on))
-        ours.update(build_operation_id=operation, active_pointer=built.active_pointer)
+        ours = _entry(entry, built.kind, built.artifacts, built.depends_on, operation,
+                      built.active_pointer)  # fmt: skip
         if built.delta_reason:
             ours["delta_log"] = {"covered": False, "reason": built.delta_reason}
         return (built.kind, f"built by registry-pipeline's {registry_id} builder", ()), ours
@@ -377,34 +347,33 @@ def _decide(
         collection = plan_collection(layout.root, primary)
         if not collection.sources:
             return ("excluded", collection.reason, ()), None
-        ours = _entry(entry, "collection", list(collection.artifacts), [])
-        ours.update(build_operation_id=_operation(entry, known_ops), active_pointer=True,
-                    sources=list(collection.sources))  # fmt: skip
+        operation = _operation(entry, known_ops)
+        ours = _entry(entry, "collection", collection.artifacts, (), operation,
+                      sources=collection.sources)  # fmt: skip
         return ("collection", collection.reason, collection.sources), ours
     if artifact_type == "run_folder" or not primary:
         shown = artifact_type or "no primary source"
-        return (
-            "excluded",
-            f"collection: one folder or file per run ({shown}), no single snapshot to seal",
-            (),
-        ), None
+        reason = f"collection: one folder or file per run ({shown}), no single snapshot to seal"
+        return ("excluded", reason, ()), None
     missing = [path for path in primary if not (layout.root / path).is_file()]
     if missing:
         return ("excluded", f"its files are not in this repository: {', '.join(missing)}", ()), None
     sources = _sources(layout, primary)
     artifacts = sorted(Path(path).name for path in primary)
-    ours = _entry(entry, "source", artifacts, [])
-    ours.update(
-        build_operation_id=_operation(entry, known_ops),
-        active_pointer=True,
-        sources=list(sources),
-    )
+    ours = _entry(entry, "source", artifacts, (), _operation(entry, known_ops), sources=sources)
     return ("source", "hand-edited files named by authoritative_sources", sources), ours
 
 
 def _entry(
-    entry: dict[str, Any], kind: str, artifacts: list[str], depends_on: list[str]
+    entry: dict[str, Any],
+    kind: str,
+    artifacts: Sequence[str],
+    depends_on: Sequence[str],
+    operation: str | None,
+    active_pointer: bool = True,
+    sources: Sequence[str] | None = None,
 ) -> dict[str, Any]:
+    """Our catalog entry for their `entry` (their strings kept, our defaults for the rest)."""
     ours: dict[str, Any] = {
         key: entry[key]
         for key in ("registry_id", "schema_id", "schema_version", "artifact_type",
@@ -416,11 +385,14 @@ def _entry(
     ours.setdefault("write_policy", "append_new_snapshot")
     ours.update(
         kind=kind,
-        artifacts=artifacts,
-        depends_on=depends_on,
-        active_pointer=False,
+        artifacts=list(artifacts),
+        depends_on=list(depends_on),
+        active_pointer=active_pointer,
         delta_log={"covered": True},
+        build_operation_id=operation,
     )
+    if sources is not None:
+        ours["sources"] = list(sources)
     return ours
 
 

@@ -318,13 +318,18 @@ def _gitattributes(attributes: Path, run_roots: Sequence[str]) -> list[str]:
     if not missing:
         return []
     block = GITATTRIBUTES_COMMENT + "".join(f"{line}\n" for line in missing)
-    prefix = b"" if not existing or existing.endswith(b"\n") else b"\n"
-    with attributes.open("ab") as handle:
-        handle.write(prefix + block.encode("utf-8"))
+    append_text(attributes, existing, block)
     lines = block.count("\n")
     if existing is None:
         return [f"created .gitattributes ({lines} lines)"]
     return [f"appended {lines} lines to .gitattributes (kept what was there)"]
+
+
+def append_text(path: Path, existing: bytes | None, text: str) -> None:
+    """Append `text` to the file at `path` (whose bytes were `existing`) on a line of its own."""
+    prefix = b"" if not existing or existing.endswith(b"\n") else b"\n"
+    with path.open("ab") as handle:
+        handle.write(prefix + text.encode("utf-8"))
 
 
 def read_existing(path: Path) -> bytes | None:

@@ -301,13 +301,8 @@ def _envelope(path: Path, *, regular_only: bool = False) -> dict[str, object] | 
     """The run.json of the folder at `path`, or None; `regular_only`: never follow a symlink
     nor open a FIFO or device there (a folder being validated may hold anything)."""
     try:
-        if regular_only:
-            data = read_if_regular(path / RUN_JSON)
-            if data is None:
-                return None
-        else:
-            data = (path / RUN_JSON).read_bytes()
-        document = loads_strict(data)
+        data = read_if_regular(path / RUN_JSON) if regular_only else (path / RUN_JSON).read_bytes()
+        document = None if data is None else loads_strict(data)
     except (OSError, JSONDecodeProblem):
         return None
     return document if isinstance(document, dict) else None
