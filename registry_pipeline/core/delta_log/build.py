@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -133,14 +133,8 @@ class RegistryCounts:
 
     def as_json(self) -> dict[str, Any]:
         """The counts as a JSON object (`future_dated` only when there are any)."""
-        counts: dict[str, Any] = {
-            "records": self.records,
-            "appended": self.appended,
-            "unknown": self.unknown,
-            "skipped": list(self.skipped),
-            "late": self.late,
-        }
-        if self.future:
+        counts: dict[str, Any] = {**asdict(self), "skipped": list(self.skipped)}
+        if counts.pop("future"):
             counts["future_dated"] = list(self.future)
         return counts
 

@@ -144,14 +144,6 @@ def state_problem(folder: Path) -> tuple[Problem | None, LogState | None]:
     return None, state
 
 
-def count_lines(path: Path) -> int:
-    """Newlines in a file, read in chunks (0 when it cannot be read)."""
-    try:
-        return _hash_and_count(path)[1]
-    except OSError:
-        return 0
-
-
 def _hash_and_count(path: Path) -> tuple[str, int]:
     digest = hashlib.sha256()
     lines = 0
@@ -332,13 +324,11 @@ def inspect_chain(
         seen.add(older.name)
         snapshots += 1
         current = older
-    return ChainReport(
-        newest_log_folder.name,
-        current.name,
-        snapshots,
-        count_lines(newest_log_folder / LOG_ARTIFACT),
-        tuple(problems),
-    )
+    try:  # newlines, read in chunks (0 when the log cannot be read)
+        records = _hash_and_count(newest_log_folder / LOG_ARTIFACT)[1]
+    except OSError:
+        records = 0
+    return ChainReport(newest_log_folder.name, current.name, snapshots, records, tuple(problems))
 
 
 def verify_chain(
