@@ -294,25 +294,22 @@ def _pointer_file_of(root: str, stamp: object) -> str:
 
 def _spec(entry: dict[str, Any]) -> RegistrySpec:
     delta = entry["delta_log"]
+    fields: dict[str, Any] = {key: entry[key] for key in SPEC_REQUIRED}
+    fields.update({key: entry[key] for key in SPEC_OPTIONAL if key in entry})
+    fields.update({key: tuple(entry.get(key, ())) for key in SPEC_LISTS})
     return RegistrySpec(
-        registry_id=entry["registry_id"],
-        kind=entry["kind"],
-        schema_id=entry["schema_id"],
-        artifact_type=entry["artifact_type"],
-        write_policy=entry["write_policy"],
-        artifacts=tuple(entry["artifacts"]),
-        depends_on=tuple(entry["depends_on"]),
-        active_pointer=entry["active_pointer"],
+        **fields,
         delta_log=DeltaCoverage(delta["covered"], delta.get("reason")),
-        sources=tuple(entry.get("sources", ())),
         operation_id=entry.get("build_operation_id"),
-        description=entry.get("description", ""),
-        append_only=entry.get("append_only"),
-        entries=entry.get("entries"),
-        run_index=entry.get("run_index"),
-        coverage_matrices=tuple(entry.get("coverage_matrices", ())),
-        in_scorecard=entry.get("in_scorecard", True),
     )
+
+
+SPEC_REQUIRED = ("registry_id", "kind", "schema_id", "artifact_type", "write_policy",
+                 "active_pointer")  # fmt: skip
+SPEC_OPTIONAL = ("description", "append_only", "entries", "run_index", "in_scorecard")
+SPEC_LISTS = ("artifacts", "depends_on", "sources", "coverage_matrices")
+"""Catalog keys read as they are (the optional ones keep RegistrySpec's default when absent),
+and the arrays read as tuples."""
 
 
 def _semantic_problems(specs: list[RegistrySpec], root: Path) -> list[str]:
