@@ -315,15 +315,12 @@ def inspect_chain(
         problems.append(Problem(code=DeltaCode.SEAL_INVALID, message=message, run_id=run_id))
     snapshots = 1
     current = newest_log_folder
-    seen = {current.name}
-    for finding, older in _links(workspace, current, catalog, strict_derivation):
+    for finding, older in _links(workspace, current, catalog, strict_derivation):  # loop-free
         if finding is not None:
             problems.append(finding)
-        if older is None or older.name in seen:
-            break
-        seen.add(older.name)
-        snapshots += 1
-        current = older
+        if older is not None:
+            snapshots += 1
+            current = older
     try:  # newlines, read in chunks (0 when the log cannot be read)
         records = _hash_and_count(newest_log_folder / LOG_ARTIFACT)[1]
     except OSError:
