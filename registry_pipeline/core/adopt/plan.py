@@ -232,23 +232,20 @@ def plan_adoption(layout: SeedLayout) -> AdoptionPlan:
     if layout.operations and OPERATIONS_ID not in {e["registry_id"] for e in entries}:
         entries.append(_operations_entry(layout))
         relpaths = tuple(layout.relpath(path) for path in layout.operations)
+        coverage = tuple(layout.relpath(path) for path in layout.coverage)
         merged = " (read together, newest last)" if len(relpaths) > 1 else ""
         matrices = (
-            f"; coverage levels from {', '.join(layout.relpath(p) for p in layout.coverage)}"
-            if layout.coverage
+            f"; coverage levels from {', '.join(coverage)}"
+            if coverage
             else "; no enforcement coverage matrix (OVC_ENFORCEMENT_COVERAGE_MATRIX_v*.md): "
             "coverage levels are C0"
         )
-        decisions.append(
-            Decision(
-                OPERATIONS_ID,
-                "source",
-                "added: the operations catalog op_status_table reads (no pointer: not an id "
-                f"of the v0.1 catalog){merged}{matrices}",
-                relpaths[-1],
-                relpaths + tuple(layout.relpath(path) for path in layout.coverage),
-            )
+        reason = (
+            "added: the operations catalog op_status_table reads (no pointer: not an id of the "
+            f"v0.1 catalog){merged}{matrices}"
         )
+        sources = relpaths + coverage
+        decisions.append(Decision(OPERATIONS_ID, "source", reason, relpaths[-1], sources))
     _complete_dependencies(entries, warnings)
     for root in run_roots:
         if not (layout.root / root).is_dir() and root != ".codex/RUNS":  # adopt creates that
