@@ -33,7 +33,12 @@ from registry_pipeline.core.gate.receipts import RECEIPTS_RELPATH
 from registry_pipeline.core.pointers.journal import JOURNAL_NAME
 from registry_pipeline.core.seal.gitstate import NOT_CANON, ask_git, canon_changes
 from registry_pipeline.core.workspace.gitcheck import PROBE, ignore_rules, is_tracked
-from registry_pipeline.core.workspace.layout import DOTENV_RELPATH, RUNS_RELPATH, read_existing
+from registry_pipeline.core.workspace.layout import (
+    DOTENV_RELPATH,
+    RUNS_RELPATH,
+    append_text,
+    read_existing,
+)
 
 CODEX_GITIGNORE = ".codex/.gitignore"
 JOURNAL = f".codex/{JOURNAL_NAME}"
@@ -158,11 +163,9 @@ def tell_git(root: Path, plan: GitPlan) -> list[str]:
     inside = [a.target for a in plan.appends if a.target.is_relative_to(root)]
     require_safe_all(root, inside)  # never written through a link
     for append in plan.appends:
-        existing = read_existing(append.target) or b""
-        prefix = b"" if not existing or existing.endswith(b"\n") else b"\n"
+        existing = read_existing(append.target)
         append.target.parent.mkdir(parents=True, exist_ok=True)
-        with append.target.open("ab") as handle:
-            handle.write(prefix + append.text().encode("utf-8"))
+        append_text(append.target, existing, append.text())
     return [append.phrase(dry_run=False) for append in plan.appends]
 
 

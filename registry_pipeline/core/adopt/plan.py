@@ -1,47 +1,18 @@
 """The adoption plan: for each v0.1 registry, what it becomes in our catalog and why.
 
-Each entry maps to one kind, by these rules, in this order:
-
-1. `external_database`: excluded (nothing in the repository to seal).
-2. A registry one of our builders builds (`run_registry`, `op_status_table`, `drift_signals`,
-   `system_health_report`, `registry_delta_log`): built, presentation or log, with the
-   artifacts, inputs and operation of that builder.
-3. A primary path with a `<placeholder>` (one folder or file per run): a collection, sealed
-   from a glob of that path as one snapshot of all its members (`plan_collection`);
-   excluded when no file matches it (nothing to snapshot).
-4. Every primary `authoritative_sources` path a concrete file of the repository: a source
-   registry of those files (several files of one folder, and all of that folder's files of their
-   extension: one glob, so a new threshold pack is picked up).
-5. Otherwise excluded, with the reason: a run folder or no primary path (no single snapshot),
-   or files that are not in the repository.
-
-Registry ids are theirs, exactly. The operations catalog our `op_status_table` builder reads is
-their Markdown operations catalog, sealed as a source registry `allowed_operations` with no
-pointer (their pointer validator accepts only ids of their catalog).
-
-A collection's path becomes a glob (each placeholder one `*`; a path ending in `/`, a folder per
-run, every file below that folder at any depth): all its members are sealed together as one
-snapshot, a new one whenever a member is added or changed. Schema bindings
-(`schemas/<registry_id>.schema.json`, `binding`) bind a registry's artifacts to the repository's
-own JSON Schema by naming that file (`x-schema-file`), never by copying it, so an edit to their
-schema takes effect at once. `BUILT` is what each of our builders makes, as adoption declares it.
-
-What adoption reads (`find_layout`, `read_entries`), in the seed system's default places: the
-catalog `docs/phase_2_2/REGISTRY_CATALOG_v0_1.json`; beside it its addenda
-(`REGISTRY_CATALOG_ADDENDUM_v0_1__*.json`), the pointer file
-(`ACTIVE_REGISTRY_POINTERS_v0_1.json`), the schemas (`schemas/REGISTRY_<id>_v0_1.schema.json`) and
-the operations catalogs (`OVC_ALLOWED_OPERATIONS_CATALOG_v<version>.md`, every version found
-beside it or at the repository's root: v0.2 in `docs/phase_2_2/` inherits the v0.1 at the root,
-so both are read, the newer one winning an id both define) and, found the same way, the
-enforcement coverage matrices (`OVC_ENFORCEMENT_COVERAGE_MATRIX_v<version>.md`) that give each
-operation its coverage level. `--catalog PATH` names the catalog when it lives elsewhere; the
-other files are then looked for beside it.
+The rules (one kind per entry, in their order), the files adoption reads in the seed system's
+places and what it writes are docs/ADOPTING.md's ("What `adopt` decides, and why"); `_decide`
+applies them. Registry ids are theirs, exactly; their files are read, never written. A schema
+binding names their schema file (`x-schema-file`), never a copy, so an edit to it takes effect
+at once. `BUILT` is what each of our builders makes, as adoption declares it.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +28,7 @@ from registry_pipeline.core.workspace.catalog import (
     catalog_error,
     check_catalog,
 )
+from registry_pipeline.core.workspace.snapshots import snapshot_name
 from registry_pipeline.core.workspace.sources import is_pattern, pattern_base, pattern_matches
 
 DEFAULT_CATALOG = "docs/phase_2_2/REGISTRY_CATALOG_v0_1.json"
@@ -99,11 +71,8 @@ def find_layout(root: Path, catalog: Path | None = None) -> SeedLayout:
         )
     path = path.resolve()
     if not path.is_relative_to(root):
-        raise UsageError(
-            "the catalog must be inside the repository being adopted",
-            code="NO_SEED_CATALOG",
-            path=str(path),
-        )
+        message = "the catalog must be inside the repository being adopted"
+        raise UsageError(message, code="NO_SEED_CATALOG", path=str(path))
     folder = path.parent
     pointer = folder / POINTER_FILE
     schemas = folder / "schemas"
@@ -136,28 +105,21 @@ def read_entries(layout: SeedLayout) -> list[tuple[str, dict[str, Any]]]:
     seen: dict[str, str] = {}
     for path in (layout.catalog, *layout.addenda):
         where = layout.relpath(path)
+        invalid = partial(UsageError, code="CATALOG_INVALID", path=str(path))
         try:
             document = loads_strict(path.read_bytes())
         except (OSError, JSONDecodeProblem) as exc:
-            raise UsageError(
-                f"cannot read: {exc}", code="CATALOG_INVALID", path=str(path)
-            ) from None
+            raise invalid(f"cannot read: {exc}") from None
         registries = document.get("registries") if isinstance(document, dict) else None
         if not isinstance(registries, list):
-            raise UsageError("no `registries` array", code="CATALOG_INVALID", path=str(path))
+            raise invalid("no `registries` array")
         for index, entry in enumerate(registries):
             problem = _entry_problem(entry)
             if problem is not None:
-                raise UsageError(
-                    f"/registries/{index}/{problem}", code="CATALOG_INVALID", path=str(path)
-                )
+                raise invalid(f"/registries/{index}/{problem}")
             registry_id = entry["registry_id"]
             if registry_id in seen:
-                raise UsageError(
-                    f"{registry_id!r} is defined in {seen[registry_id]} and again here",
-                    code="CATALOG_INVALID",
-                    path=str(path),
-                )
+                raise invalid(f"{registry_id!r} is defined in {seen[registry_id]} and again here")
             seen[registry_id] = where
             entries.append((where, entry))
     return entries
@@ -206,13 +168,7 @@ class Decision:
     sources: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, object]:
-        return {
-            "registry_id": self.registry_id,
-            "kind": self.kind,
-            "reason": self.reason,
-            "defined_in": self.defined_in,
-            "sources": list(self.sources),
-        }
+        return {**asdict(self), "sources": list(self.sources)}
 
 
 def adopt_warning(
@@ -256,7 +212,7 @@ def plan_adoption(layout: SeedLayout) -> AdoptionPlan:
     decisions: list[Decision] = []
     entries: list[dict[str, Any]] = []
     bindings: dict[str, dict[str, Any]] = {}
-    run_roots: list[str] = []
+    run_roots: dict[str, None] = {}  # in order, each once
     for defined_in, entry in read_entries(layout):
         registry_id = entry["registry_id"]
         primary = [
@@ -264,10 +220,8 @@ def plan_adoption(layout: SeedLayout) -> AdoptionPlan:
             for source in entry.get("authoritative_sources", [])
             if isinstance(source, dict) and source.get("authority_class") == "primary"
         ]
-        for path in primary:
-            root = _run_root(path)
-            if root is not None and root not in run_roots:
-                run_roots.append(root)
+        found = (_run_root(path) for path in primary)
+        run_roots.update(dict.fromkeys(root for root in found if root is not None))
         decision, ours = _decide(layout, registry_id, entry, primary, known_ops, warnings)
         decisions.append(Decision(registry_id, decision[0], decision[1], defined_in, decision[2]))
         if ours is not None:
@@ -278,23 +232,20 @@ def plan_adoption(layout: SeedLayout) -> AdoptionPlan:
     if layout.operations and OPERATIONS_ID not in {e["registry_id"] for e in entries}:
         entries.append(_operations_entry(layout))
         relpaths = tuple(layout.relpath(path) for path in layout.operations)
+        coverage = tuple(layout.relpath(path) for path in layout.coverage)
         merged = " (read together, newest last)" if len(relpaths) > 1 else ""
         matrices = (
-            f"; coverage levels from {', '.join(layout.relpath(p) for p in layout.coverage)}"
-            if layout.coverage
+            f"; coverage levels from {', '.join(coverage)}"
+            if coverage
             else "; no enforcement coverage matrix (OVC_ENFORCEMENT_COVERAGE_MATRIX_v*.md): "
             "coverage levels are C0"
         )
-        decisions.append(
-            Decision(
-                OPERATIONS_ID,
-                "source",
-                "added: the operations catalog op_status_table reads (no pointer: not an id "
-                f"of the v0.1 catalog){merged}{matrices}",
-                relpaths[-1],
-                relpaths + tuple(layout.relpath(path) for path in layout.coverage),
-            )
+        reason = (
+            "added: the operations catalog op_status_table reads (no pointer: not an id of the "
+            f"v0.1 catalog){merged}{matrices}"
         )
+        sources = relpaths + coverage
+        decisions.append(Decision(OPERATIONS_ID, "source", reason, relpaths[-1], sources))
     _complete_dependencies(entries, warnings)
     for root in run_roots:
         if not (layout.root / root).is_dir() and root != ".codex/RUNS":  # adopt creates that
@@ -303,7 +254,7 @@ def plan_adoption(layout: SeedLayout) -> AdoptionPlan:
                 "indexes none of its runs until it does (check it out, or correct the catalog)"
             )
             warnings.append(adopt_warning("RUN_ROOT_MISSING", message, root))
-    run_roots += [root for root in SEED_BUILDER_ROOTS if root not in run_roots]
+    run_roots.update(dict.fromkeys(SEED_BUILDER_ROOTS))
     existing_roots = [root for root in run_roots if (layout.root / root).is_dir()]
     if ".codex/RUNS" not in existing_roots:
         existing_roots.insert(0, ".codex/RUNS")
@@ -353,18 +304,13 @@ def _check_plan(layout: SeedLayout, catalog: dict[str, Any], decisions: list[Dec
 def _operations_text(path: Path) -> str:
     try:
         return path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UsageError(
-            f"the operations catalog is not UTF-8 (byte {exc.start})",
-            code="OPERATIONS_UNREADABLE",
-            path=str(path),
-        ) from None
-    except OSError as exc:
-        raise UsageError(
-            f"cannot read the operations catalog: {exc.strerror or exc}",
-            code="OPERATIONS_UNREADABLE",
-            path=str(path),
-        ) from None
+    except (UnicodeDecodeError, OSError) as exc:
+        said = (
+            f"the operations catalog is not UTF-8 (byte {exc.start})"
+            if isinstance(exc, UnicodeDecodeError)
+            else f"cannot read the operations catalog: {exc.strerror or exc}"
+        )
+        raise UsageError(said, code="OPERATIONS_UNREADABLE", path=str(path)) from None
 
 
 def _decide(
@@ -389,8 +335,8 @@ def _decide(
             )
             where = layout.relpath(layout.operations[-1])
             warnings.append(adopt_warning("OPERATION_NOT_LISTED", message, where, registry_id))
-        ours = _entry(entry, built.kind, list(built.artifacts), list(built.depends_on))
-        ours.update(build_operation_id=operation, active_pointer=built.active_pointer)
+        ours = _entry(entry, built.kind, built.artifacts, built.depends_on, operation,
+                      built.active_pointer)  # fmt: skip
         if built.delta_reason:
             ours["delta_log"] = {"covered": False, "reason": built.delta_reason}
         return (built.kind, f"built by registry-pipeline's {registry_id} builder", ()), ours
@@ -398,34 +344,33 @@ def _decide(
         collection = plan_collection(layout.root, primary)
         if not collection.sources:
             return ("excluded", collection.reason, ()), None
-        ours = _entry(entry, "collection", list(collection.artifacts), [])
-        ours.update(build_operation_id=_operation(entry, known_ops), active_pointer=True,
-                    sources=list(collection.sources))  # fmt: skip
+        operation = _operation(entry, known_ops)
+        ours = _entry(entry, "collection", collection.artifacts, (), operation,
+                      sources=collection.sources)  # fmt: skip
         return ("collection", collection.reason, collection.sources), ours
     if artifact_type == "run_folder" or not primary:
         shown = artifact_type or "no primary source"
-        return (
-            "excluded",
-            f"collection: one folder or file per run ({shown}), no single snapshot to seal",
-            (),
-        ), None
+        reason = f"collection: one folder or file per run ({shown}), no single snapshot to seal"
+        return ("excluded", reason, ()), None
     missing = [path for path in primary if not (layout.root / path).is_file()]
     if missing:
         return ("excluded", f"its files are not in this repository: {', '.join(missing)}", ()), None
     sources = _sources(layout, primary)
     artifacts = sorted(Path(path).name for path in primary)
-    ours = _entry(entry, "source", artifacts, [])
-    ours.update(
-        build_operation_id=_operation(entry, known_ops),
-        active_pointer=True,
-        sources=list(sources),
-    )
+    ours = _entry(entry, "source", artifacts, (), _operation(entry, known_ops), sources=sources)
     return ("source", "hand-edited files named by authoritative_sources", sources), ours
 
 
 def _entry(
-    entry: dict[str, Any], kind: str, artifacts: list[str], depends_on: list[str]
+    entry: dict[str, Any],
+    kind: str,
+    artifacts: Sequence[str],
+    depends_on: Sequence[str],
+    operation: str | None,
+    active_pointer: bool = True,
+    sources: Sequence[str] | None = None,
 ) -> dict[str, Any]:
+    """Our catalog entry for their `entry` (their strings kept, our defaults for the rest)."""
     ours: dict[str, Any] = {
         key: entry[key]
         for key in ("registry_id", "schema_id", "schema_version", "artifact_type",
@@ -437,11 +382,14 @@ def _entry(
     ours.setdefault("write_policy", "append_new_snapshot")
     ours.update(
         kind=kind,
-        artifacts=artifacts,
-        depends_on=depends_on,
-        active_pointer=False,
+        artifacts=list(artifacts),
+        depends_on=list(depends_on),
+        active_pointer=active_pointer,
         delta_log={"covered": True},
+        build_operation_id=operation,
     )
+    if sources is not None:
+        ours["sources"] = list(sources)
     return ours
 
 
@@ -712,8 +660,4 @@ def _schema_members(schema: Path, globs: list[str]) -> tuple[list[str], str] | N
 def _with_snapshot_names(artifacts: list[str]) -> list[str]:
     """The artifact names, and the names the seed's seal-promotion script gives the same files
     (`EXPECTED_VERSIONS_v0_1_snapshot.json`), so their snapshots are checked by the same schema."""
-    names = list(artifacts)
-    for name in artifacts:
-        stem, dot, suffix = name.rpartition(".")
-        names.append(f"{stem}_snapshot{dot}{suffix}" if dot else f"{name}_snapshot")
-    return names
+    return [*artifacts, *map(snapshot_name, artifacts)]

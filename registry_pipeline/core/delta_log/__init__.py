@@ -1,30 +1,10 @@
 """The registry delta log: what changed in each covered registry, between which sealed snapshots.
 
-Pure core (no Dagster, no CLI). One record per sealed snapshot of each covered registry, in the
-seed system's exact shape (`REGISTRY_DELTA_LOG_v0_1.jsonl`): the first snapshot of a registry
-gives a bootstrap record (`from_ref` null, every manifest path added), each next one a transition.
-
-- **Basis, tri-state.** `manifest_diff` when both snapshots validate (seal and schemas) and the
-  from side still has the recorded root: paths from manifest.json (every file it lists, run.json
-  included, like the seed), compared by sha256. Otherwise `unknown`, with no paths and zero
-  counts: never a guess.
-- **Order.** A registry's snapshots are ordered by (created_utc, run_id), created_utc being the
-  record's value below. Folders without a well-formed ROOT_SHA256 are not sealed snapshots and
-  are skipped (listed in the build summary); so are folders dated in the future
-  (`future_findings`, FUTURE_DATED), which would otherwise stop the log.
-- **created_utc is deterministic.** It is the to_ref snapshot's run.json `created_utc`,
-  normalized to `YYYY-MM-DDTHH:MM:SSZ` (converted to UTC, fractions of a second dropped; a value
-  without an offset is UTC); when run.json has none, the second the run id encodes. It is never
-  the build's clock, so rebuilding from the same sealed inputs, the same previous log and the same
-  derivation_run_id gives byte-identical files.
-- **Append-only.** A build copies the previous log's bytes unchanged and appends records for the
-  snapshots after each registry's last covered to_ref only. It reads the previous snapshot's
-  state companion (`REGISTRY_DELTA_LOG_STATE_v0_2.json`: per registry its record count and last
-  to_ref, plus the SHA-256 of the JSONL) instead of parsing old records, so its cost grows with
-  the new snapshots, not with history.
-- **Chain.** Each log snapshot's run.json names its predecessor (`PreviousLog.ref()`) as an input;
-  `check_append_only` is the blocking check of one build, `inspect_chain`/`verify_chain` walk the
-  whole chain, `newest_valid_log` picks a baseline that never dropped or altered a record.
+Pure core (no Dagster, no CLI). What a record says (tri-state basis, order, deterministic
+created_utc), why a build reads the previous log's state companion instead of its records, and
+the chain of log snapshots are docs/DELTA_LOG.md's. `build_delta_log` appends, `check_append_only`
+is one build's blocking check, `inspect_chain`/`verify_chain` walk the whole chain and
+`newest_valid_log` picks a baseline that never dropped or altered a record.
 
 Depends on `seal/`, `workspace/`, `pointers/` and `explain/`; must not import `builders/`.
 """
@@ -61,7 +41,6 @@ from registry_pipeline.core.delta_log.records import (
     RegistryState,
     delta_log_error,
     finding_text,
-    is_valid_record,
     load_previous_log,
     normalize_created_utc,
     parse_record,
@@ -94,7 +73,6 @@ __all__ = [
     "finding_text",
     "future_findings",
     "inspect_chain",
-    "is_valid_record",
     "load_previous_log",
     "newest_valid_log",
     "normalize_created_utc",

@@ -1,17 +1,12 @@
-"""The incremental build: the previous log's bytes unchanged, then records for new snapshots only.
-
-Per covered registry, its sealed snapshots are ordered by (created_utc, run_id), where created_utc
-is the record's normalized timestamp (see the package docstring). Snapshots after the registry's
-last covered to_ref get a record each, oldest first; the first one's from_ref is that to_ref.
-Only these new snapshots (and that one predecessor) are validated and diffed: the manifest diff
-between two sealed snapshots is tri-state, never a guess (`unknown` unless both sides validate).
-"""
+"""The incremental build: the previous log's bytes unchanged, then records for new snapshots only
+(the order, the basis and created_utc: the package docstring). Only the new snapshots and the one
+before them are validated and diffed."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +17,7 @@ from registry_pipeline.core.delta_log.records import (
     MANIFEST_DIFF,
     STATE_ARTIFACT,
     UNKNOWN,
+    DeltaBasis,
     DeltaRecord,
     LogState,
     PreviousLog,
@@ -35,7 +31,7 @@ from registry_pipeline.core.seal.manifest import MANIFEST_JSON, parse_manifest_j
 from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder
-from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
+from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import Snapshot, sealed_name, split_snapshots
 
 Files = Mapping[str, str]
@@ -94,25 +90,16 @@ def diff_record(
     """
     before = {} if from_ref is None else from_files
     if before is None or to_files is None:
-        return DeltaRecord(
-            registry_id, from_ref, to_ref, UNKNOWN, (), (), (), created_utc, derivation_run_id
+        basis: DeltaBasis = UNKNOWN
+        paths: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] = ((), (), ())
+    else:
+        basis = MANIFEST_DIFF
+        paths = (
+            tuple(sorted(path for path in to_files if path not in before)),
+            tuple(sorted(path for path in before if path not in to_files)),
+            tuple(sorted(p for p in to_files if p in before and before[p] != to_files[p])),
         )
-    added = sorted(path for path in to_files if path not in before)
-    removed = sorted(path for path in before if path not in to_files)
-    modified = sorted(
-        path for path in to_files if path in before and before[path] != to_files[path]
-    )
-    return DeltaRecord(
-        registry_id,
-        from_ref,
-        to_ref,
-        MANIFEST_DIFF,
-        tuple(added),
-        tuple(removed),
-        tuple(modified),
-        created_utc,
-        derivation_run_id,
-    )
+    return DeltaRecord(registry_id, from_ref, to_ref, basis, *paths, created_utc, derivation_run_id)
 
 
 @dataclass(frozen=True)
@@ -146,14 +133,8 @@ class RegistryCounts:
 
     def as_json(self) -> dict[str, Any]:
         """The counts as a JSON object (`future_dated` only when there are any)."""
-        counts: dict[str, Any] = {
-            "records": self.records,
-            "appended": self.appended,
-            "unknown": self.unknown,
-            "skipped": list(self.skipped),
-            "late": self.late,
-        }
-        if self.future:
+        counts: dict[str, Any] = {**asdict(self), "skipped": list(self.skipped)}
+        if counts.pop("future"):
             counts["future_dated"] = list(self.future)
         return counts
 
@@ -258,9 +239,7 @@ def _registry_records(
     records: list[DeltaRecord] = []
     for snapshot, created in new:
         relpath = sealed_name(snapshot.path, entry.relpath) if entry.relpath else None
-        to_ref = SealedRef(
-            entry.registry_id, snapshot.run_id, snapshot.root_sha256 or "", RUNS_RELPATH, relpath
-        )
+        to_ref = snapshot.ref(relpath)
         to_files = sealed_files(snapshot.path, to_ref.manifest_sha256, schemas)
         records.append(
             diff_record(

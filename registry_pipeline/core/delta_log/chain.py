@@ -144,14 +144,6 @@ def state_problem(folder: Path) -> tuple[Problem | None, LogState | None]:
     return None, state
 
 
-def count_lines(path: Path) -> int:
-    """Newlines in a file, read in chunks (0 when it cannot be read)."""
-    try:
-        return _hash_and_count(path)[1]
-    except OSError:
-        return 0
-
-
 def _hash_and_count(path: Path) -> tuple[str, int]:
     digest = hashlib.sha256()
     lines = 0
@@ -194,6 +186,9 @@ def check_append_only(
     )
 
 
+TORN = "the last line has no newline"
+
+
 def check_records(
     lines: Iterable[bytes],
     *,
@@ -204,67 +199,58 @@ def check_records(
 ) -> list[Problem]:
     """Check appended lines (each with its newline) against the log `state` they extend."""
     findings: list[Problem] = []
-    last: dict[str, tuple[SealedRef, str]] = {}
-    if state is not None:
-        for registry_id, entry in state.registries.items():
-            last[registry_id] = (entry.last_to_ref, entry.last_created_utc)
+    registries = state.registries if state is not None else {}
+    last = {rid: (entry.last_to_ref, entry.last_created_utc) for rid, entry in registries.items()}
     seen: set[tuple[str, str]] = {(ref.run_root, ref.run_id) for ref, _ in last.values()}
     for number, raw in enumerate(lines, start=first_line):
+        at = partial(Problem, path=path, line=number)
         if not raw.endswith(b"\n"):
-            findings.append(_invalid(path, number, "/", "the last line has no newline"))
+            findings.append(at(code=DeltaCode.RECORD_INVALID, field="/", message=TORN))
         try:
             record = parse_record(raw, line_number=number, path=path)
         except RegistryError as exc:  # `delta_log_error`, its only refusal
-            findings.append(_invalid(path, number, exc.field, exc.message))
+            findings.append(at(code=DeltaCode.RECORD_INVALID, field=exc.field, message=exc.message))
             continue
         before = last.get(record.registry_id)
         expected = before[0] if before else None
         if record.from_ref != expected:
             findings.append(
-                Problem(
+                at(
                     code=DeltaCode.FROM_MISMATCH,
                     field="/from_ref",
                     message=f"{record.registry_id}: from_ref must be the registry's previous "
                     "to_ref in the log" + ("" if before else " (null: its first record)"),
                     expected=_shown(expected),
                     found=_shown(record.from_ref),
-                    path=path,
-                    line=number,
                 )
             )
         key = (record.to_ref.run_root, record.to_ref.run_id)
         if key in seen:
             findings.append(
-                Problem(
+                at(
                     code=DeltaCode.DUPLICATE_SNAPSHOT,
                     field="/to_ref",
                     message=f"{record.to_ref.run_id} is already a to_ref in the log",
                     found=record.to_ref.run_id,
-                    path=path,
-                    line=number,
                 )
             )
         elif before and (record.created_utc, record.to_ref.run_id) < (before[1], before[0].run_id):
             findings.append(
-                Problem(
+                at(
                     code=DeltaCode.OUT_OF_ORDER,
                     field="/to_ref",
                     message=f"{record.registry_id}: {record.to_ref.run_id} is ordered before the "
                     f"registry's previous to_ref {before[0].run_id}",
-                    path=path,
-                    line=number,
                 )
             )
         if derivation_run_id is not None and record.derivation_run_id != derivation_run_id:
             findings.append(
-                Problem(
+                at(
                     code=DeltaCode.DERIVATION_MISMATCH,
                     field="/derivation_run_id",
                     message="an appended record must name the build that appended it",
                     expected=derivation_run_id,
                     found=record.derivation_run_id,
-                    path=path,
-                    line=number,
                 )
             )
         seen.add(key)
@@ -275,12 +261,6 @@ def check_records(
 def _shown(ref: SealedRef | None) -> str:
     """A ref as a FROM_MISMATCH names it (the record names the registry): `run_id sha256:...`."""
     return f"{ref.run_id} sha256:{ref.manifest_sha256}" if ref else "null"
-
-
-def _invalid(path: str, line: int, field: str | None, message: str) -> Problem:
-    return Problem(
-        code=DeltaCode.RECORD_INVALID, path=path, line=line, field=field, message=message
-    )
 
 
 @dataclass(frozen=True)
@@ -335,22 +315,17 @@ def inspect_chain(
         problems.append(Problem(code=DeltaCode.SEAL_INVALID, message=message, run_id=run_id))
     snapshots = 1
     current = newest_log_folder
-    seen = {current.name}
-    for finding, older in _links(workspace, current, catalog, strict_derivation):
+    for finding, older in _links(workspace, current, catalog, strict_derivation):  # loop-free
         if finding is not None:
             problems.append(finding)
-        if older is None or older.name in seen:
-            break
-        seen.add(older.name)
-        snapshots += 1
-        current = older
-    return ChainReport(
-        newest_log_folder.name,
-        current.name,
-        snapshots,
-        count_lines(newest_log_folder / LOG_ARTIFACT),
-        tuple(problems),
-    )
+        if older is not None:
+            snapshots += 1
+            current = older
+    try:  # newlines, read in chunks (0 when the log cannot be read)
+        records = _hash_and_count(newest_log_folder / LOG_ARTIFACT)[1]
+    except OSError:
+        records = 0
+    return ChainReport(newest_log_folder.name, current.name, snapshots, records, tuple(problems))
 
 
 def verify_chain(
@@ -388,7 +363,7 @@ def _links(
             yield link, None
             return
         if link is None:  # the first log: its records extend nothing
-            yield _first_log_problem(newer, states, strict), None
+            yield _state(newer, states)[0] or _tail_problem(newer, None, 0, strict=strict), None
             return
         run_id, root = link
         if run_id in seen:
@@ -413,11 +388,6 @@ def _state(folder: Path, states: StateCache) -> tuple[Problem | None, LogState |
     if folder.name not in states:
         states[folder.name] = state_problem(folder)
     return states[folder.name]
-
-
-def _first_log_problem(folder: Path, states: StateCache, strict: bool = False) -> Problem | None:
-    problem, _ = _state(folder, states)
-    return problem or _tail_problem(folder, None, 0, strict=strict)
 
 
 def _records_problem(
@@ -470,17 +440,7 @@ def newest_valid_log(
 def _usable(
     workspace: Workspace, folder: Path, schemas: SchemaCatalog, strict: bool = False
 ) -> bool:
+    """It validates and its own link (to its predecessor, or as the first log) holds."""
     if not is_valid_run_folder(folder, schemas=schemas):
         return False
-    link = previous_input(folder)
-    if isinstance(link, Problem):
-        return False
-    states: StateCache = {}
-    if link is None:
-        return _first_log_problem(folder, states, strict) is None
-    finding, older = link_problem(workspace, folder, link[0], link[1], schemas)
-    return (
-        finding is None
-        and older is not None
-        and not _records_problem(folder, older, states, strict)
-    )
+    return next(_links(workspace, folder, schemas, strict))[0] is None

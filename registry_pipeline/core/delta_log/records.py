@@ -1,10 +1,7 @@
-"""The delta log's records and its state companion: one JSONL line is a `DeltaRecord` in exactly
-the seed's shape (`parse_record` reads it and names the line and field of the first problem), and
-`REGISTRY_DELTA_LOG_STATE_v0_2.json`, sealed beside the JSONL in every log snapshot, holds what
-the next build needs (per registry its record count and last to_ref) and the SHA-256 of the JSONL
-it describes, so a build costs the new snapshots only: old records are copied, never parsed.
-Problems found are `core.errors.Problem`s (reason codes of `DeltaCode`) carried by
-DELTA_CHAIN_BROKEN; one unusable record, log or state raises `delta_log_error`."""
+"""The delta log's records (one JSONL line, exactly the seed's shape; `parse_record` names the line
+and field of the first problem) and its state companion (the package docstring says why).
+Problems found are `Problem`s with a `DeltaCode`, carried by DELTA_CHAIN_BROKEN; one unusable
+record, log or state raises `delta_log_error`."""
 
 from __future__ import annotations
 
@@ -24,7 +21,7 @@ from registry_pipeline.core.jsonl import quote, torn_line
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.manifest import RUN_JSON
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH
-from registry_pipeline.core.workspace.snapshots import Snapshot
+from registry_pipeline.core.workspace.snapshots import RUN_ID_STAMP, Snapshot
 
 
 class DeltaCode(StrEnum):
@@ -99,7 +96,6 @@ COUNT_KEYS = ("added", "removed", "modified")
 _TIMESTAMP = re.compile(
     r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:\.\d+)?(Z|[+-]\d{2}:?\d{2})?", re.ASCII
 )
-_RUN_ID_STAMP = re.compile(r"(\d{4}-\d{2}-\d{2})__(\d{2})(\d{2})(\d{2})__", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,11 +126,7 @@ class DeltaRecord:
     @property
     def counts(self) -> dict[str, int]:
         """`{added, removed, modified}`: the lengths of the three path lists."""
-        return {
-            "added": len(self.added_paths),
-            "removed": len(self.removed_paths),
-            "modified": len(self.modified_paths),
-        }
+        return {key: len(getattr(self, f"{key}_paths")) for key in COUNT_KEYS}
 
     def as_json(self) -> dict[str, Any]:
         """The record object, keys in the seed's order."""
@@ -187,7 +179,7 @@ def normalize_created_utc(value: object) -> str | None:
 
 def created_from_run_id(run_id: str) -> str | None:
     """The creation second our run ids encode (`2026-02-05__031005__...`), when they do."""
-    match = _RUN_ID_STAMP.match(run_id)
+    match = RUN_ID_STAMP.match(run_id)
     if match is None:
         return None
     day, hours, minutes, seconds = match.groups()
@@ -212,12 +204,17 @@ class _Reader:
     """Raises `delta_log_error` naming the line and the field (a JSON pointer) of the first
     problem."""
 
-    def __init__(self, line: int | None, path: str | None) -> None:
+    def __init__(
+        self, line: int | None, path: str | None, code: DeltaCode = DeltaCode.RECORD_INVALID
+    ) -> None:
         self.line = line
         self.path = path
+        self.code = code
 
     def fail(self, field: str, message: str) -> NoReturn:
-        raise delta_log_error(message, path=self.path, field=field or "/", line=self.line)
+        raise delta_log_error(
+            message, code=self.code, path=self.path, field=field or "/", line=self.line
+        )
 
     def keys(self, value: object, keys: tuple[str, ...], field: str) -> dict[str, Any]:
         if not isinstance(value, dict):
@@ -288,7 +285,9 @@ def parse_record(
 
 
 def record_from_json(document: object, reader: _Reader | None = None) -> DeltaRecord:
-    """A DeltaRecord from an already parsed line object."""
+    """A DeltaRecord from an already parsed line object. Its rules are stricter than the schema
+    (sorted paths, counts that match, ASCII digits): what it accepts, the seed's and our schema
+    accept."""
     read = reader or _Reader(None, None)
     row = read.keys(document, RECORD_KEYS, "")
     if row["delta_version"] != DELTA_VERSION:
@@ -304,9 +303,7 @@ def record_from_json(document: object, reader: _Reader | None = None) -> DeltaRe
     added = read.paths(row["added_paths"], "/added_paths")
     removed = read.paths(row["removed_paths"], "/removed_paths")
     modified = read.paths(row["modified_paths"], "/modified_paths")
-    read.counts(
-        row["counts"], {"added": len(added), "removed": len(removed), "modified": len(modified)}
-    )
+    read.counts(row["counts"], {key: len(row[f"{key}_paths"]) for key in COUNT_KEYS})
     if basis == UNKNOWN and (added or removed or modified):
         read.fail("/delta_basis", "an unknown delta must list no paths (never a guess)")
     if from_ref is None and (removed or modified):
@@ -315,7 +312,7 @@ def record_from_json(document: object, reader: _Reader | None = None) -> DeltaRe
         registry_id=_nonempty(read, row["registry_id"], "/registry_id"),
         from_ref=from_ref,
         to_ref=read.ref(row["to_ref"], "/to_ref", row["registry_id"]),
-        delta_basis=_basis(basis),
+        delta_basis=MANIFEST_DIFF if basis == MANIFEST_DIFF else UNKNOWN,
         added_paths=added,
         removed_paths=removed,
         modified_paths=modified,
@@ -331,23 +328,6 @@ def _nonempty(reader: _Reader, value: object, field: str) -> str:
     return text
 
 
-def _basis(value: str) -> DeltaBasis:
-    return MANIFEST_DIFF if value == MANIFEST_DIFF else UNKNOWN
-
-
-def is_valid_record(instance: object) -> bool:
-    """Whether a parsed line is a valid record: a quick check that implies schema validity.
-
-    The record's rules are stricter than the schema (sorted paths, counts that match, ASCII
-    digits), so True here means the seed's and our schema accept it.
-    """
-    try:
-        record_from_json(instance)
-    except RegistryError:  # `delta_log_error`, its only refusal
-        return False
-    return True
-
-
 def describe_record(raw: bytes) -> str:
     """`registry_id -> to_ref run_id` of a record line, or a short quote when it does not parse
     (what a prefix break names)."""
@@ -360,6 +340,7 @@ def describe_record(raw: bytes) -> str:
 
 
 STATE_VERSION = "0.2"
+STATE_KEYS = ("state_version", "records", "log_sha256", "registries")
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,12 +398,7 @@ def parse_state(data: bytes, path: str | None = None) -> LogState:
         document = loads_strict(data)
     except JSONDecodeProblem as exc:
         raise bad("/", f"not strict JSON: {exc}") from None
-    if not isinstance(document, dict) or set(document) != {
-        "state_version",
-        "records",
-        "log_sha256",
-        "registries",
-    }:
+    if not isinstance(document, dict) or set(document) != set(STATE_KEYS):
         raise bad("/", "must be an object of state_version, records, log_sha256, registries")
     if document["state_version"] != STATE_VERSION:
         raise bad("/state_version", f"must be {STATE_VERSION!r}")
@@ -435,40 +411,25 @@ def parse_state(data: bytes, path: str | None = None) -> LogState:
         raise bad("/registries", "must be an object")
     registries: dict[str, RegistryState] = {}
     for registry_id, entry in document["registries"].items():
-        registries[registry_id] = _registry_state(registry_id, entry, bad)
+        registries[registry_id] = _registry_state(registry_id, entry, bad, path)
     return LogState(records, document["log_sha256"], registries)
 
 
 def _registry_state(
-    registry_id: str, entry: Any, bad: Callable[[str, str], RegistryError]
+    registry_id: str, entry: Any, bad: Callable[[str, str], RegistryError], path: str | None
 ) -> RegistryState:
+    """One registry's entry, its ref and timestamp checked by the rules of a record's."""
     field = f"/registries/{registry_id}"
     if not isinstance(entry, dict) or set(entry) != {"records", "last_to_ref", "last_created_utc"}:
         raise bad(field, "must be an object of records, last_to_ref, last_created_utc")
     count = entry["records"]
     if not _count(count, 1):
         raise bad(f"{field}/records", "must be a positive integer")
-    # the last record's own rules check the ref and the timestamp: reuse them on a stand-in
-    probe = {
-        "delta_version": "0.1",
-        "registry_id": registry_id,
-        "from_ref": None,
-        "to_ref": entry["last_to_ref"],
-        "delta_basis": "unknown",
-        "added_paths": [],
-        "removed_paths": [],
-        "modified_paths": [],
-        "counts": {"added": 0, "removed": 0, "modified": 0},
-        "created_utc": entry["last_created_utc"],
-        "derivation_run_id": "-",
-    }
-    try:
-        record = record_from_json(probe)
-    except RegistryError as exc:  # `delta_log_error`, its only refusal
-        pointer = (exc.field or "").replace("/to_ref", "/last_to_ref")
-        pointer = pointer.replace("/created_utc", "/last_created_utc")
-        raise bad(f"{field}{pointer}", exc.message) from None
-    return RegistryState(count, record.to_ref, record.created_utc)
+    read = _Reader(None, path, DeltaCode.LOG_STATE_INVALID)
+    _nonempty(read, registry_id, f"{field}/registry_id")
+    ref = read.ref(entry["last_to_ref"], f"{field}/last_to_ref", registry_id)
+    created = read.string(entry["last_created_utc"], f"{field}/last_created_utc", _CREATED)
+    return RegistryState(count, ref, created)
 
 
 def state_from_log(jsonl: bytes, path: str | None = None) -> LogState:
@@ -516,17 +477,14 @@ def load_previous_log(snapshot: Snapshot) -> PreviousLog:
     if snapshot.root_sha256 is None:
         raise delta_log_error("has no ROOT_SHA256", code=DeltaCode.SEAL_INVALID, path=where)
     jsonl = _read_log(snapshot.path)
+    companion = snapshot.path / STATE_ARTIFACT
     try:
-        state_bytes: bytes | None = (snapshot.path / STATE_ARTIFACT).read_bytes()
+        state = parse_state(companion.read_bytes(), f"{where}/{STATE_ARTIFACT}")
     except FileNotFoundError:
-        state_bytes = None
+        state = origin_state(snapshot.path, jsonl)
     except OSError as exc:
         message = f"cannot read {STATE_ARTIFACT}: {exc.strerror or exc}"
         raise delta_log_error(message, code=DeltaCode.LOG_STATE_INVALID, path=where) from None
-    if state_bytes is None:
-        state = origin_state(snapshot.path, jsonl)
-    else:
-        state = parse_state(state_bytes, f"{where}/{STATE_ARTIFACT}")
     check_state(state, jsonl, where)
     return PreviousLog(snapshot.path, snapshot.run_id, snapshot.root_sha256, jsonl, state)
 

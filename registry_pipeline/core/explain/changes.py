@@ -3,12 +3,14 @@
 Pure and total: bad content gives an `unparseable` explanation, never an exception, and every
 list is sorted and capped at `max_listed` with a count of the rest, so a large diff stays small.
 
-Artifacts are parsed into records and diffed field by field below (`parse`, `split_records`,
+Artifacts are parsed into records and diffed field by field below (`parse`, `locate_records`,
 `field_diff`).
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 import re
 from collections import Counter
@@ -65,20 +67,18 @@ class FieldChanges:
     removed: Listed
     """Paths only on the old side."""
 
+    def parts(self) -> dict[str, Listed]:
+        return {"changed": self.changed, "added": self.added, "removed": self.removed}
+
     def __bool__(self) -> bool:
-        return any(part.items for part in (self.changed, self.added, self.removed))
+        return any(part.items for part in self.parts().values())
 
     def as_json(self) -> dict[str, Any]:
         """`{"changed": {"paths": [...], "more": N}, "added": ..., "removed": ...}`."""
-        return {
-            "changed": self.changed.as_json("paths"),
-            "added": self.added.as_json("paths"),
-            "removed": self.removed.as_json("paths"),
-        }
+        return {name: listed.as_json("paths") for name, listed in self.parts().items()}
 
     def __str__(self) -> str:
-        parts = {"changed": self.changed, "added": self.added, "removed": self.removed}
-        return "; ".join(f"{name} {listed}" for name, listed in parts.items() if listed.items)
+        return "; ".join(f"{name} {part}" for name, part in self.parts().items() if part.items)
 
 
 @dataclass(frozen=True)
@@ -297,9 +297,9 @@ def _unparseable(base: FileExplanation, reason: str) -> FileExplanation:
 def _explain_documents(
     base: FileExplanation, old: Document | None, new: Document | None, max_listed: int
 ) -> FileExplanation:
-    found = locate_records(old, new)
-    if found is not None:
-        return replace(base, kind="records", records=_record_changes(found, max_listed))
+    key = locate_records(old, new)
+    if key is not None:
+        return replace(base, kind="records", records=_record_changes(old, new, key, max_listed))
     present = new or old
     empty = _empty_like(present.value if present else None)
     diff = field_diff(old.value if old else empty, new.value if new else empty)
@@ -312,32 +312,50 @@ def _empty_like(value: Any) -> Any:
 
 
 def _field_changes(diff: FieldDiff, max_listed: int) -> FieldChanges:
-    def listed(paths: list[FieldPath]) -> Listed:
-        return Listed.of([path_text(p) for p in paths], max_listed)
-
-    return FieldChanges(listed(diff.changed), listed(diff.added), listed(diff.removed))
+    changed, added, removed = (Listed.of([path_text(p) for p in ps], max_listed) for ps in diff)
+    return FieldChanges(changed, added, removed)
 
 
-def _record_changes(found: Records, max_listed: int) -> RecordChanges:
-    identity = pick_identity(found.old, found.new)
-    split = split_records(found.old, found.new, identity)
+def _record_changes(
+    old: Document | None, new: Document | None, key: str, max_listed: int
+) -> RecordChanges:
+    """Match the records at `key` by their identity (a field, or CONTENT: a multiset of
+    canonical JSON)."""
+    old_records, new_records = _records_at(old, key), _records_at(new, key)
+    identity = pick_identity(old_records, new_records)
+    changed: list[tuple[str, FieldDiff]] = []
+    if identity == CONTENT:
+        before = Counter(canonical(r) for r in old_records)
+        after = Counter(canonical(r) for r in new_records)
+        added = [_short(k) for k in sorted((after - before).elements())]
+        removed = [_short(k) for k in sorted((before - after).elements())]
+        unchanged = (before & after).total()
+    else:
+        old_by = {r[identity]: r for r in old_records}
+        new_by = {r[identity]: r for r in new_records}
+        common = sorted(old_by.keys() & new_by.keys(), key=_id_order)
+        diffs = [(_id_text(k), field_diff(old_by[k], new_by[k])) for k in common]
+        added = [_id_text(k) for k in sorted(new_by.keys() - old_by.keys(), key=_id_order)]
+        removed = [_id_text(k) for k in sorted(old_by.keys() - new_by.keys(), key=_id_order)]
+        changed = [(k, diff) for k, diff in diffs if any(diff)]
+        unchanged = len(diffs) - len(changed)
     return RecordChanges(
-        location=found.key,
+        location=key,
         identity=identity,
         counts={
-            "added": len(split.added),
-            "removed": len(split.removed),
-            "changed": len(split.changed),
-            "unchanged": split.unchanged,
+            "added": len(added),
+            "removed": len(removed),
+            "changed": len(changed),
+            "unchanged": unchanged,
         },
-        added=Listed.of(split.added, max_listed),
-        removed=Listed.of(split.removed, max_listed),
+        added=Listed.of(added, max_listed),
+        removed=Listed.of(removed, max_listed),
         changed=tuple(
-            ChangedRecord(key, Listed.of([path_text(p) for p in diff.all_paths()], max_listed))
-            for key, diff in split.changed[:max_listed]
+            ChangedRecord(k, Listed.of([path_text(p) for p in _all_paths(diff)], max_listed))
+            for k, diff in changed[:max_listed]
         ),
-        changed_more=max(len(split.changed) - max_listed, 0),
-        other_fields=_field_changes(field_diff(found.old_rest, found.new_rest), max_listed),
+        changed_more=max(len(changed) - max_listed, 0),
+        other_fields=_field_changes(field_diff(_rest(old, key), _rest(new, key)), max_listed),
     )
 
 
@@ -358,6 +376,9 @@ _YAML_MAX_DEPTH = 400
 _PLAIN_KEY = re.compile(r"[^.\[\]\"\s]+")
 
 FieldPath = tuple[str | int, ...]
+FieldDiff = tuple[list[FieldPath], list[FieldPath], list[FieldPath]]
+"""Paths that differ between two values, each list sorted: changed (on both sides with
+different values), added (only on the new side), removed (only on the old side)."""
 
 
 @dataclass(frozen=True)
@@ -368,22 +389,6 @@ class Document:
     """The parsed value (a list of line values for JSONL)."""
     lines: bool
     """Whether `value` came from JSONL, where every line is a record."""
-
-
-@dataclass(frozen=True)
-class Records:
-    """The record lists of both sides, and the rest of each document for a field diff."""
-
-    key: str
-    """Top-level key holding the records, or "" for a top-level array or JSONL lines."""
-    old: list[Any]
-    """Records of the old side (empty when the file is added)."""
-    new: list[Any]
-    """Records of the new side (empty when the file is removed)."""
-    old_rest: Any
-    """The old document without its record list ({} when there is nothing else)."""
-    new_rest: Any
-    """The new document without its record list."""
 
 
 def parse(fmt: str, data: bytes) -> Document:
@@ -438,14 +443,13 @@ def canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def locate_records(old: Document | None, new: Document | None) -> Records | None:
-    """The records of both sides, or None when the documents are not record collections."""
+def locate_records(old: Document | None, new: Document | None) -> str | None:
+    """Where both sides hold their records (a top-level key, "" for a top-level array or JSONL
+    lines), or None when the documents are not record collections."""
     sides = [doc for doc in (old, new) if doc is not None]
     for key in dict.fromkeys(k for doc in sides if (k := _own_location(doc)) is not None):
         if all(_fits(doc, key) for doc in sides):
-            return Records(
-                key, _records_at(old, key), _records_at(new, key), _rest(old, key), _rest(new, key)
-            )
+            return key
     return None
 
 
@@ -470,13 +474,14 @@ def _fits(doc: Document, key: str) -> bool:
 
 
 def _records_at(doc: Document | None, key: str) -> list[Any]:
+    """The records of a side (empty when the file is absent on that side)."""
     if doc is None:
         return []
-    found = doc.value if key == "" else doc.value[key]
-    return list(found)
+    return list(doc.value if key == "" else doc.value[key])
 
 
 def _rest(doc: Document | None, key: str) -> Any:
+    """A side's document without its record list ({} when there is nothing else)."""
     if doc is None or key == "":
         return {}
     return {k: v for k, v in doc.value.items() if k != key}
@@ -517,25 +522,6 @@ def _short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-@dataclass(frozen=True)
-class FieldDiff:
-    """Paths that differ between two values, each list sorted."""
-
-    changed: list[FieldPath]
-    """Paths present on both sides with different values."""
-    added: list[FieldPath]
-    """Paths only on the new side."""
-    removed: list[FieldPath]
-    """Paths only on the old side."""
-
-    def all_paths(self) -> list[FieldPath]:
-        """Every differing path, sorted."""
-        return sorted(self.changed + self.added + self.removed, key=path_order)
-
-    def __bool__(self) -> bool:
-        return bool(self.changed or self.added or self.removed)
-
-
 def field_diff(old: Any, new: Any) -> FieldDiff:
     """Where `new` differs from `old`, descending into objects and lists (iteratively)."""
     changed: list[FieldPath] = []
@@ -555,11 +541,13 @@ def field_diff(old: Any, new: Any) -> FieldDiff:
             added.extend((*path, i) for i in range(common, len(b)))
         elif not _same_leaf(a, b):
             changed.append(path)
-    return FieldDiff(
-        sorted(changed, key=path_order),
-        sorted(added, key=path_order),
-        sorted(removed, key=path_order),
-    )
+    order = functools.partial(sorted, key=path_order)
+    return order(changed), order(added), order(removed)
+
+
+def _all_paths(diff: FieldDiff) -> list[FieldPath]:
+    """Every differing path, sorted."""
+    return sorted(itertools.chain(*diff), key=path_order)
 
 
 def _same_leaf(a: Any, b: Any) -> bool:
@@ -572,7 +560,7 @@ def _same_leaf(a: Any, b: Any) -> bool:
 
 def path_order(path: FieldPath) -> tuple[tuple[int, Any], ...]:
     """Sort key of a field path: list indices numerically, keys as text."""
-    return tuple((0, part) if isinstance(part, int) else (1, part) for part in path)
+    return tuple(_id_order(part) for part in path)
 
 
 def path_text(path: FieldPath) -> str:
@@ -586,39 +574,3 @@ def path_text(path: FieldPath) -> str:
         else:
             text += f"[{json.dumps(part, ensure_ascii=False)}]"
     return text or "$"
-
-
-@dataclass(frozen=True)
-class Split:
-    """Shown ids of records added, removed and changed (sorted), and the unchanged count."""
-
-    added: list[str]
-    """Ids only on the new side."""
-    removed: list[str]
-    """Ids only on the old side."""
-    changed: list[tuple[str, FieldDiff]]
-    """Ids on both sides whose records differ, with the differences."""
-    unchanged: int
-    """Records equal on both sides."""
-
-
-def split_records(old: Sequence[Any], new: Sequence[Any], identity: str) -> Split:
-    """Match records by `identity` (a field, or CONTENT: a multiset of canonical JSON)."""
-    if identity == CONTENT:
-        before = Counter(canonical(r) for r in old)
-        after = Counter(canonical(r) for r in new)
-        added = sorted((after - before).elements())
-        removed = sorted((before - after).elements())
-        return Split(
-            [_short(k) for k in added], [_short(k) for k in removed], [], (before & after).total()
-        )
-    old_by = {r[identity]: r for r in old}
-    new_by = {r[identity]: r for r in new}
-    common = sorted(old_by.keys() & new_by.keys(), key=_id_order)
-    diffs = [(key, field_diff(old_by[key], new_by[key])) for key in common]
-    return Split(
-        [_id_text(k) for k in sorted(new_by.keys() - old_by.keys(), key=_id_order)],
-        [_id_text(k) for k in sorted(old_by.keys() - new_by.keys(), key=_id_order)],
-        [(_id_text(key), diff) for key, diff in diffs if diff],
-        sum(1 for _, diff in diffs if not diff),
-    )

@@ -1,32 +1,11 @@
 """Whether `registry build` has anything to do: one decision for the CLI, the schedule and sensor.
 
-A successful build of the whole catalog records what it read (`build_inputs`, taken before it
-ran) and what it left: each run folder, each registry's active snapshot and whether it is held.
-The workspace is up to date while:
-- every input has the recorded digest (`inputs.current_inputs`);
-- the run folders are the recorded ones, each unchanged; the folders named as snapshots of the
-  catalog's registries that exist when the build is recorded are its outputs and are recorded
-  with it, so the build's own folders never make the next build necessary, while any other new,
-  changed or removed folder does;
-- the pointer history verifies as a build verifies it first (a hand edit, a pending change, a
-  lost target is a change), each active snapshot is the one recorded and still passes
-  inspection through the build's verdict cache, and no hold was placed or released since.
-The record is an entry of the one verified-cache (`core.verified`, `.codex/cache/last_build.json`,
-only the latest kept): its key the fingerprint of the inputs and folders recorded, its check
-`build`, its payload the record. Unreadable, absent or a symlink means "build". It only ever
-lets a build be skipped; nothing that publishes reads it.
-
-What a build reads is a set of digests of file identities (`current_inputs`): each input is
-named (`tool`, `catalog`, `coordination`, `schemas`, `source:<registry id>`) and summarized as
-the SHA-256 of the sorted (relpath, type, size, mtime, ctime, inode) of its files, as git's index
-and make do: no file is read. Any write to a file changes its ctime, which user space cannot set
-back, so an edit, a `touch`, a copy over or a replaced folder is always a change; a change that
-leaves the bytes equal costs one build that finds nothing to do (the settled-source path) and is
-recorded as the new fixed point. The schemas are compared by content (`SchemaCatalog.fingerprint`,
-bound files outside `schemas/` included). The run folders are listed one by one (`run_folders`):
-each by the identities of every file in it, as the run registry's reuse path fingerprints them,
-so an edit to any indexed folder is seen; which new folders are outputs rather than inputs is
-`record_build`'s to say.
+What must hold since the last successful build of the whole catalog (each input, the run folders,
+the active snapshots and holds), what "the same" means (file identities, never contents) and why
+the build's own folders are its outputs, not inputs, are docs/ASSET_GRAPH.md's. The record is an
+entry of the one verified-cache (`core.verified`, `.codex/cache/last_build.json`, only the latest
+kept): its key the fingerprint of the inputs and folders recorded, its check `build`, its payload
+the record. Unreadable, absent or a symlink means "build"; nothing that publishes reads it.
 """
 
 from __future__ import annotations
@@ -51,7 +30,7 @@ from registry_pipeline.core.seal.validate import inspection_cache
 from registry_pipeline.core.verified import Verified
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, RegistrySpec, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.core.workspace.sources import is_pattern, pattern_base
+from registry_pipeline.core.workspace.sources import is_pattern, pattern_base, workspace_relpath
 
 STATE_RELPATH = ".codex/cache/last_build.json"
 VERSION = "registry-last-build-3"
@@ -195,7 +174,7 @@ def record_build(
     folders = {root: dict(listing) for root, listing in read["folders"].items()}
     ids = set(catalog.ids)
     for run_root, listing in run_folders(workspace, catalog).items():
-        own = {name: digest for name, digest in listing.items() if is_own(name, ids)}
+        own = {name: digest for name, digest in listing.items() if registry_of(name) in ids}
         folders.setdefault(run_root, {}).update(own)
     store = PointerStore(workspace)
     record: dict[str, Any] = {
@@ -270,11 +249,6 @@ def run_folders(workspace: Workspace, catalog: RegistryCatalog) -> dict[str, dic
     return listing
 
 
-def is_own(name: str, registry_ids: set[str]) -> bool:
-    """Whether a run folder is named as a snapshot of one of these registries (the catalog's)."""
-    return registry_of(name) in registry_ids
-
-
 def _source_entries(root: Path, spec: RegistrySpec) -> list[tuple[object, ...]]:
     """The identities of everything a source's entries can read: a file, a folder's tree, or
     the whole folder a glob looks in (a file it leaves out is reported, so it counts too)."""
@@ -309,7 +283,7 @@ def _walk(folder: str, prefix: str, code_only: bool, found: list[tuple[object, .
 
 
 def _files(root: Path, paths: Iterable[Path]) -> list[tuple[object, ...]]:
-    return [(_relative(root, path), *_identity(path)) for path in paths]
+    return [(workspace_relpath(root, path), *_identity(path)) for path in paths]
 
 
 def _identity(path: str | Path) -> tuple[object, ...]:
@@ -322,13 +296,6 @@ def _identity(path: str | Path) -> tuple[object, ...]:
     if kind == "d":  # a folder's own times change with its entries, which are listed anyway
         return (kind,)
     return (kind, info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
-
-
-def _relative(root: Path, path: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return str(path)
 
 
 def _digest(entries: Iterable[tuple[object, ...]]) -> str:

@@ -1,23 +1,11 @@
 """The workspace's build slot: one build at a time, whoever starts it.
 
-One concept with a backend per medium, taken in one place (the build run's own resource, at the
-start of every run of the build job, whatever door launched it) and always in one order:
-
-1. this machine: a `core.lock.FileLock` on `.codex/build.lock` (the kernel frees it when its
-   holder exits, however it exits; the file stays, holding the holder's note for waiters);
-2. the instance, when it is kept in PostgreSQL (`lib.postgres.AdvisorySlot`): an advisory lock
-   of the database, which machines sharing the instance meet at;
-3. the bucket, when the workspace has one (`core.workspace.remote`): its build lease, which
-   machines sharing only the bucket meet at.
-
-Each is a medium of the one lock (`core.lock.hold`). Nothing else takes any of them: a
-command never holds the slot for a run it waits for, so no two paths can wait on each other
-(docs/OPERATIONS.md, "Who waits for whom"). Each backend waits up to the same deadline and then
-fails with BUILD_IN_PROGRESS naming the holder.
-
-Before the file is opened (a build's first write), the lock and every place a build writes
-(`Workspace.write_places`) are checked to be real places inside the workspace: a symlink on the
-way is UNSAFE_PATH, with nothing written.
+One lock (`core.lock.hold`) with a medium per place machines meet, always taken in one order:
+this machine's `.codex/build.lock`, then the instance's PostgreSQL advisory lock when it has one
+(`shared`), then the bucket's build lease when the workspace has one; each waits up to the same
+deadline, then BUILD_IN_PROGRESS names the holder. Who takes it, and why nothing waits on anything
+else, is docs/OPERATIONS.md's ("Who waits for whom"). Before the file is opened, every place a
+build writes (`Workspace.write_places`) is checked to be inside the workspace (UNSAFE_PATH).
 """
 
 from __future__ import annotations

@@ -242,12 +242,20 @@ def check_catalog(
     ]
     if bad_roots:
         raise catalog_error(path, bad_roots)
-    for run_root in roots:
-        _check_run_root(root, run_root)
+    for run_root in roots:  # a real folder inside: a link to / would index /etc and /proc
+        if (problem := escape_problem(root, run_root)) is not None:
+            raise UsageError(
+                f"run root {run_root!r} {problem[0]}; a run root must be a real folder in the "
+                "workspace",
+                code="UNSAFE_RUN_ROOT",
+                path=str(problem[1]),
+            )
     pointer_file = str(document.get("pointer_file", POINTER_FILE_RELPATH))
     coordination = document.get("coordination")
     for key, relpath in (("pointer_file", pointer_file), ("coordination", coordination)):
-        escape = relpath is not None and (relpath_problem(relpath) or _escape_reason(root, relpath))
+        escape = relpath is not None and (
+            relpath_problem(relpath) or (escape_problem(root, relpath) or (None,))[0]
+        )
         if escape:
             raise catalog_error(path, [f"/{key}: {relpath!r} {escape}"])
     excluded = tuple((e["registry_id"], e["reason"]) for e in document.get("excluded", ()))
@@ -284,45 +292,24 @@ def _pointer_file_of(root: str, stamp: object) -> str:
     return load_catalog(Workspace(Path(root))).pointer_file
 
 
-def _escape_reason(root: Path, relpath: str) -> str | None:
-    problem = escape_problem(root, relpath)
-    return problem[0] if problem else None
-
-
-def _check_run_root(workspace_root: Path, relpath: str) -> None:
-    """A run root is a real folder inside the workspace: no component of it is a symlink, and it
-    does not resolve elsewhere (a link to / would index /etc and /proc into a sealed artifact)."""
-    problem = escape_problem(workspace_root, relpath)
-    if problem is not None:
-        reason, where = problem
-        raise UsageError(
-            f"run root {relpath!r} {reason}; a run root must be a real folder in the workspace",
-            code="UNSAFE_RUN_ROOT",
-            path=str(where),
-        )
-
-
 def _spec(entry: dict[str, Any]) -> RegistrySpec:
     delta = entry["delta_log"]
+    fields: dict[str, Any] = {key: entry[key] for key in SPEC_REQUIRED}
+    fields.update({key: entry[key] for key in SPEC_OPTIONAL if key in entry})
+    fields.update({key: tuple(entry.get(key, ())) for key in SPEC_LISTS})
     return RegistrySpec(
-        registry_id=entry["registry_id"],
-        kind=entry["kind"],
-        schema_id=entry["schema_id"],
-        artifact_type=entry["artifact_type"],
-        write_policy=entry["write_policy"],
-        artifacts=tuple(entry["artifacts"]),
-        depends_on=tuple(entry["depends_on"]),
-        active_pointer=entry["active_pointer"],
+        **fields,
         delta_log=DeltaCoverage(delta["covered"], delta.get("reason")),
-        sources=tuple(entry.get("sources", ())),
         operation_id=entry.get("build_operation_id"),
-        description=entry.get("description", ""),
-        append_only=entry.get("append_only"),
-        entries=entry.get("entries"),
-        run_index=entry.get("run_index"),
-        coverage_matrices=tuple(entry.get("coverage_matrices", ())),
-        in_scorecard=entry.get("in_scorecard", True),
     )
+
+
+SPEC_REQUIRED = ("registry_id", "kind", "schema_id", "artifact_type", "write_policy",
+                 "active_pointer")  # fmt: skip
+SPEC_OPTIONAL = ("description", "append_only", "entries", "run_index", "in_scorecard")
+SPEC_LISTS = ("artifacts", "depends_on", "sources", "coverage_matrices")
+"""Catalog keys read as they are (the optional ones keep RegistrySpec's default when absent),
+and the arrays read as tuples."""
 
 
 def _semantic_problems(specs: list[RegistrySpec], root: Path) -> list[str]:
@@ -337,10 +324,11 @@ def _semantic_problems(specs: list[RegistrySpec], root: Path) -> list[str]:
                 problems.append(f"{where}/depends_on: unknown registry {dependency!r}")
             elif dependency == spec.registry_id:
                 problems.append(f"{where}/depends_on: {spec.registry_id!r} depends on itself")
-        for artifact in spec.artifacts:
-            reason = relpath_problem(artifact)
-            if reason:
-                problems.append(f"{where}/artifacts: {artifact!r} {reason}")
+        problems += [
+            f"{where}/artifacts: {artifact!r} {reason}"
+            for artifact in spec.artifacts
+            if (reason := relpath_problem(artifact))
+        ]
         for source in spec.sources:
             reason = relpath_problem(source)
             if reason:
@@ -361,11 +349,11 @@ def _semantic_problems(specs: list[RegistrySpec], root: Path) -> list[str]:
             problems.append(
                 f"{where}/sources: only a source, a collection or a log is sealed from files"
             )
-        for matrix in spec.coverage_matrices:
-            if matrix not in spec.sources:
-                problems.append(
-                    f"{where}/coverage_matrices: {matrix!r} is not one of the entry's sources"
-                )
+        problems += [
+            f"{where}/coverage_matrices: {matrix!r} is not one of the entry's sources"
+            for matrix in spec.coverage_matrices
+            if matrix not in spec.sources
+        ]
         problems.extend(_run_index_problems(spec, where))
     return problems
 

@@ -16,7 +16,6 @@ import fcntl
 import os
 import stat
 import sys
-from types import TracebackType
 from typing import BinaryIO
 
 from registry_pipeline.core.errors import UsageError
@@ -62,12 +61,7 @@ class InputFile:
     def __enter__(self) -> InputFile:
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *_exc: object) -> None:
         self.close()
 
 
@@ -186,13 +180,8 @@ def _require_regular(info: os.stat_result, path: str, what: str, unreadable: str
 
 
 def _kind(mode: int) -> str:
-    if stat.S_ISFIFO(mode):
-        return "FIFO (named pipe)"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "device"
-    if stat.S_ISSOCK(mode):
-        return "socket"
-    return "special file"
+    kinds = {stat.S_IFIFO: "FIFO (named pipe)", stat.S_IFCHR: "device", stat.S_IFBLK: "device"}
+    return {**kinds, stat.S_IFSOCK: "socket"}.get(stat.S_IFMT(mode), "special file")
 
 
 def human_size(limit: int) -> str:

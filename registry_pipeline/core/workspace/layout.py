@@ -16,7 +16,6 @@ from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES,
 RUNS_RELPATH = ".codex/RUNS"
 DAGSTER_HOME_RELPATH = ".codex/dagster_home"
 """The workspace's own Dagster instance (`lib/instance.py`)."""
-GITATTRIBUTES_LINE = "/.codex/RUNS/** -text"
 GITATTRIBUTES_COMMENT = (
     "# registry-pipeline: sealed run folders are compared byte for byte; git must never\n"
     "# convert their line endings (a converted file no longer matches its seal).\n"
@@ -131,20 +130,14 @@ class Workspace:
         if not self.runs_dir.is_dir():
             if self.root.exists() and not self.root.is_dir():
                 raise _not_a_folder(self.root, self.named_by)
-            if self.named_by is None:
-                raise UsageError(
-                    f"not a registry workspace (no {RUNS_RELPATH}/ here or in any parent "
-                    f"folder); run `registry init {self.root}` to make this folder one, or pass "
-                    "--workspace DIR",
-                    code="NOT_A_WORKSPACE",
-                    path=str(self.root),
-                )
-            raise UsageError(
-                f"the folder {_named_by(self.named_by)} is not a registry workspace (it has no "
-                f"{RUNS_RELPATH}/); run `registry init {self.root}` to make it one",
-                code="NOT_A_WORKSPACE",
-                path=str(self.root),
+            message = (
+                f"not a registry workspace (no {RUNS_RELPATH}/ here or in any parent folder); "
+                f"run `registry init {self.root}` to make this folder one, or pass --workspace DIR"
+                if self.named_by is None
+                else f"the folder {_named_by(self.named_by)} is not a registry workspace (it has "
+                f"no {RUNS_RELPATH}/); run `registry init {self.root}` to make it one"
             )
+            raise UsageError(message, code="NOT_A_WORKSPACE", path=str(self.root))
         return self
 
 
@@ -325,13 +318,18 @@ def _gitattributes(attributes: Path, run_roots: Sequence[str]) -> list[str]:
     if not missing:
         return []
     block = GITATTRIBUTES_COMMENT + "".join(f"{line}\n" for line in missing)
-    prefix = b"" if not existing or existing.endswith(b"\n") else b"\n"
-    with attributes.open("ab") as handle:
-        handle.write(prefix + block.encode("utf-8"))
+    append_text(attributes, existing, block)
     lines = block.count("\n")
     if existing is None:
         return [f"created .gitattributes ({lines} lines)"]
     return [f"appended {lines} lines to .gitattributes (kept what was there)"]
+
+
+def append_text(path: Path, existing: bytes | None, text: str) -> None:
+    """Append `text` to the file at `path` (whose bytes were `existing`) on a line of its own."""
+    prefix = b"" if not existing or existing.endswith(b"\n") else b"\n"
+    with path.open("ab") as handle:
+        handle.write(prefix + text.encode("utf-8"))
 
 
 def read_existing(path: Path) -> bytes | None:

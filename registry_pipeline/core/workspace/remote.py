@@ -1,13 +1,9 @@
 """A workspace whose shared state lives in a bucket: `REGISTRY_STORE=s3://BUCKET/PREFIX`, else
 the catalog's `store`; the local filesystem when neither is set.
 
-The bucket holds what several machines must agree on: run folders (`RUNS/<run id>.json` and
-their files under `staging/sha256/`, `core.objstore.folders`), the pointer journal and the
-active pointers (`pointers/`, `core.pointers.bucket`), promotion receipts
-(`receipts/<root>/<created>_<sha>.json`, one object per receipt line) and the build slot
-(`locks/build.json`, a lease). The checkout keeps its sources, and `.codex/` becomes this
-machine's copy of the bucket: every command first fetches what it lacks (`sync`), and every
-write goes to the bucket first, by a conditional write, then to the copy.
+The bucket's keys (run folders, the pointer ledger, receipts, the build lease) are
+docs/DEPLOYMENT.md's. `.codex/` is this machine's copy of the bucket: a command fetches what it
+lacks, and every write goes to the bucket first, by a conditional write, then to the copy.
 """
 
 from __future__ import annotations

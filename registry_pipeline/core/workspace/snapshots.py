@@ -45,12 +45,15 @@ def snapshot_registry(folder: Path) -> str | None:
 def sealed_name(folder: Path, name: str) -> str:
     """The relpath under which `folder` holds the artifact we call `name`: `name` itself, or in
     a seed seal-promotion folder `<stem>_snapshot<ext>` (its script renames single files)."""
-    if SEAL_PROMOTION.fullmatch(folder.name) and not (folder / name).exists():
-        stem, dot, suffix = name.rpartition(".")
-        renamed = f"{stem}_snapshot{dot}{suffix}" if dot else f"{name}_snapshot"
-        if (folder / renamed).is_file():
-            return renamed
-    return name
+    renamed = snapshot_name(name)
+    seed = SEAL_PROMOTION.fullmatch(folder.name) and not (folder / name).exists()
+    return renamed if seed and (folder / renamed).is_file() else name
+
+
+def snapshot_name(name: str) -> str:
+    """The name the seed's seal-promotion script gives the file `name`: `<stem>_snapshot<ext>`."""
+    stem, dot, suffix = name.rpartition(".")
+    return f"{stem}_snapshot{dot}{suffix}" if dot else f"{name}_snapshot"
 
 
 def logical_name(folder: Path, relpath: str) -> str:
@@ -144,7 +147,7 @@ def split_snapshots(
 CLOCK_SKEW = timedelta(minutes=5)
 """How far after this machine's clock a folder may be dated and still count as sealed by now:
 clocks of machines sharing a workspace (a CI runner, a laptop) differ by seconds, not hours."""
-_STAMP = re.compile(r"(\d{4}-\d{2}-\d{2})__(\d{2})(\d{2})(\d{2})__", re.ASCII)
+RUN_ID_STAMP = re.compile(r"(\d{4}-\d{2}-\d{2})__(\d{2})(\d{2})(\d{2})__", re.ASCII)
 
 
 def future_dated(run_id: str, created_utc: object, now: datetime | None = None) -> str | None:
@@ -152,7 +155,7 @@ def future_dated(run_id: str, created_utc: object, now: datetime | None = None) 
     `created_utc` is later than `now` (default: the clock) plus CLOCK_SKEW. A wrong clock or a
     forged folder; ordered by that date, it would pass every real snapshot sealed after it."""
     limit = (now or now_utc()) + CLOCK_SKEW
-    stamp = _STAMP.match(run_id)
+    stamp = RUN_ID_STAMP.match(run_id)
     named = "{}T{}:{}:{}".format(*stamp.groups()) if stamp else None
     for what, value in (("its run id", named), ("its run.json created_utc", created_utc)):
         moment = _moment(value)
@@ -298,13 +301,8 @@ def _envelope(path: Path, *, regular_only: bool = False) -> dict[str, object] | 
     """The run.json of the folder at `path`, or None; `regular_only`: never follow a symlink
     nor open a FIFO or device there (a folder being validated may hold anything)."""
     try:
-        if regular_only:
-            data = read_if_regular(path / RUN_JSON)
-            if data is None:
-                return None
-        else:
-            data = (path / RUN_JSON).read_bytes()
-        document = loads_strict(data)
+        data = read_if_regular(path / RUN_JSON) if regular_only else (path / RUN_JSON).read_bytes()
+        document = None if data is None else loads_strict(data)
     except (OSError, JSONDecodeProblem):
         return None
     return document if isinstance(document, dict) else None

@@ -57,13 +57,8 @@ def plan_sources(sources: Sequence[Path]) -> list[tuple[str, Path]]:
         for source in sources:
             name = source.name
             if source.is_symlink():
-                problems.append(
-                    _problem(
-                        ReasonCode.NOT_A_REGULAR_FILE,
-                        str(source),
-                        "is a symbolic link; seal the file it points to",
-                    )
-                )
+                said = "is a symbolic link; seal the file it points to"
+                problems.append(_problem(ReasonCode.NOT_A_REGULAR_FILE, str(source), said))
             elif source.is_dir():
                 _walk(source, name + "/", pairs, problems)
             elif not source.exists():
@@ -261,7 +256,7 @@ def source_paths(workspace_root: Path, sources: Sequence[str], kind: str = "sour
         raise source_error(problems)
     return SourcePaths(
         dict(sorted(pairs)),
-        {relpath: _origin(workspace_root, path) for relpath, path in pairs},
+        {relpath: workspace_relpath(workspace_root, path) for relpath, path in pairs},
         tuple(sorted(unexpected)),
     )
 
@@ -277,7 +272,8 @@ def pattern_matches(workspace_root: Path, source: str) -> list[str]:
     return sorted(prefix + relpath for relpath, _path, _mode in entries if regex.fullmatch(relpath))
 
 
-def _origin(workspace_root: Path, path: Path) -> str:
+def workspace_relpath(workspace_root: Path, path: Path) -> str:
+    """`path` relative to the workspace, POSIX style; as given when it lies elsewhere."""
     try:
         return path.relative_to(workspace_root).as_posix()
     except ValueError:
@@ -300,13 +296,8 @@ def _entries(folder: Path, problems: list[Problem]) -> list[tuple[str, Path, int
         for name in list(subdirs):
             if (base / name).is_symlink():
                 subdirs.remove(name)
-                problems.append(
-                    _problem(
-                        ReasonCode.NOT_A_REGULAR_FILE,
-                        rel_prefix + name,
-                        "is a symbolic link to a folder",
-                    )
-                )
+                said = "is a symbolic link to a folder"
+                problems.append(_problem(ReasonCode.NOT_A_REGULAR_FILE, rel_prefix + name, said))
         found.extend(
             (rel_prefix + name, base / name, os.lstat(base / name).st_mode) for name in files
         )

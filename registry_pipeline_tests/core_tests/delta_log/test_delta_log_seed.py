@@ -18,11 +18,11 @@ from registry_pipeline.core.delta_log import (
     STATE_ARTIFACT,
     CoveredRegistry,
     build_delta_log,
-    is_valid_record,
     load_previous_log,
     parse_record,
     state_from_log,
 )
+from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.json_strict import loads_strict
 from registry_pipeline.core.seal.run_store import SealedRun
 from registry_pipeline.core.seal.schemas import SchemaCatalog, builtin_schema_dir
@@ -146,6 +146,15 @@ def test_the_seed_example_log_validates_and_can_be_adopted(reference: Path) -> N
     assert json.loads(previous.jsonl.splitlines()[0])["registry_id"] == "drift_signals"
 
 
+def _parses(document: Any) -> bool:
+    """Whether the record reader accepts `document` as a line."""
+    try:
+        parse_record(json.dumps(document))
+    except RegistryError:
+        return False
+    return True
+
+
 def test_the_quick_record_check_implies_schema_validity(
     workspace: Workspace, make_run: MakeRun
 ) -> None:
@@ -159,7 +168,7 @@ def test_the_quick_record_check_implies_schema_validity(
                 mutations.append({**record, key: value})
         mutations.append({**record, "to_ref": {**record["to_ref"], "manifest_sha256": "A" * 64}})
         mutations.append({**record, "created_utc": "２０26-01-01T00:00:00Z"})
-    accepted = [m for m in mutations if is_valid_record(m)]
+    accepted = [m for m in mutations if _parses(m)]
     assert len(accepted) >= len(records)
     for mutation in accepted:
         assert catalog.validate(OUR_ID, mutation) == [], mutation

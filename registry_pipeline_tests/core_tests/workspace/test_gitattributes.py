@@ -14,7 +14,7 @@ import pytest
 
 from registry_pipeline.core.errors import Hint, ReasonCode
 from registry_pipeline.core.seal.validate import inspect_run_folder
-from registry_pipeline.core.workspace.layout import GITATTRIBUTES_LINE
+from registry_pipeline.core.workspace.layout import RUNS_RELPATH, attributes_line
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not on PATH")
 
@@ -90,8 +90,9 @@ def _repo_with_seal(
         (repo / ".gitattributes").write_text(attributes_before, encoding="utf-8")
     done = _registry(env, "init", str(repo))
     assert done.returncode == 0, done.stderr
-    assert GITATTRIBUTES_LINE == "/.codex/RUNS/** -text"
-    assert GITATTRIBUTES_LINE in (repo / ".gitattributes").read_text(encoding="utf-8").splitlines()
+    line = attributes_line(RUNS_RELPATH)
+    assert line == "/.codex/RUNS/** -text"
+    assert line in (repo / ".gitattributes").read_text(encoding="utf-8").splitlines()
     if attributes_after == "":
         (repo / ".gitattributes").unlink()
     elif attributes_after is not None:
