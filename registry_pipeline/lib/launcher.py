@@ -1,38 +1,23 @@
 """How runs are launched: by the command that waits for them, and by the workspace's instance.
 
-The command (`registry build`, `registry drift backfill`) submits runs and backfills as the
-Dagster UI does: created from the workspace's code location (`code_location`: loaded in this
-process, or served by a code server Dagster starts) and handed to the instance's run coordinator
-and launcher, so each one shows on the job's page, the asset pages, the Overview timeline and (a
-backfill) the Backfills tab, and can be cancelled or resumed there.
-Without a running `dagster-daemon`, the waiting command does the daemon's part itself: it
-dequeues queued runs (`QueuedRunCoordinatorDaemon.run_iteration`, honouring the instance's
-concurrency limits) and advances backfills (`execute_backfill_iteration`), the functions the
-daemon calls on each tick. A daemon running beside it does the same work; either may take a step.
-Dagster 1.13 has no public API for these; the steps are those of `dagster job launch`
-(`dagster._cli.job._create_run`) and of the daemon's loops, read from the installed version.
+The command (`registry build`, `registry drift backfill`) creates runs and backfills from the
+workspace's code location as the UI does, and hands them to the instance's run coordinator and
+launcher, so each one shows in the UI (job and asset pages, Overview, Backfills) and can be
+cancelled or resumed there. Without a live `dagster-daemon`, the waiting command does the
+daemon's part itself: it dequeues queued runs within the concurrency limits and advances
+backfills, the functions the daemon calls on each tick; a daemon beside it may take a step too.
+Dagster 1.13 has no public API for these: the steps are those of `dagster job launch` and of the
+daemon's loops, read from the installed version.
 
-The instance (its generated `dagster.yaml` names the two classes below) queues with Dagster's
-queue, which counts every run that builds registries as a build, and launches with Dagster's
-launcher (or forks the command: below). The queue admits one build at a time (the tag `BUILD_TAG`,
-limit 1). A run of the build job carries the tag; a run of a selection of registries that the
-UI's Materialize button launches (an implicit asset job) does not, so the queue
-(`RegistryRunCoordinator`) tags every run that needs the `build_run` resource as it enters:
-it waits queued like any other build, never in a run worker.
-
-A run dequeued by the UI's daemon (or launched by the webserver without a queue) goes to the
-code server that serves the run's code location, which starts a run worker for it: Dagster's
-`DefaultRunLauncher`, unchanged. A run that `registry build` launches is created from the code
-location loaded in the command's own process (`launch_context`); when the command dequeues it
-(or the instance does not queue runs), `RegistryRunLauncher` forks the command: the fork is
-the run worker, with Dagster and the definitions already imported, so a launched build costs
-about what a build executed in the command's own process costs (docs/benchmarks.md). Either
-way it is the same run, through the same queue, on the job's page like any other.
-
-The fork runs in a session of its own: a Ctrl-C at the terminal reaches the command only, which
-cancels the run as the UI's Terminate does (`terminate`: the run is marked CANCELING, then its
-worker is interrupted and ends it CANCELED). Its pid and host are the run's tag `WORKER_TAG`;
-the daemon's run monitoring asks `check_run_worker_health` whether it still runs.
+The generated `dagster.yaml` names the two classes below. `RegistryRunCoordinator` is Dagster's
+queue, which admits one build at a time (tag `BUILD_TAG`, limit 1) and tags as a build every run
+that needs the `build_run` resource (the UI's Materialize of a selection too), so it waits
+queued, never in a run worker. `RegistryRunLauncher` is Dagster's launcher, except for a run of
+a code location loaded in the launching process (`registry build`): it forks that process, so
+the run worker has Dagster and the definitions imported already (docs/benchmarks.md). The fork
+runs in a session of its own: a Ctrl-C at the terminal reaches the command only, which cancels
+the run as the UI's Terminate does. Its `pid@host` is the run's tag `WORKER_TAG`, which
+`check_run_worker_health` reads for the daemon's run monitoring.
 """
 
 from __future__ import annotations
@@ -71,13 +56,10 @@ _log = logging.getLogger("registry_pipeline.launch")
 def code_location(
     instance: dg.DagsterInstance, workspace_root: Path, *, here: bool = False
 ) -> Iterator[Any]:
-    """The workspace's code location (`registry_pipeline.definitions` of `workspace_root`) as a
-    WorkspaceProcessContext, under one name however it is loaded, so the runs created from it
-    are the same job's runs in the UI: served by a code server Dagster starts, or, `here`,
-    loaded in this process (the instance's launcher forks this process for the runs it launches
-    from it: `RegistryRunLauncher`). A code server is told to stop at the end and waited for (it
-    finishes its runs' bookkeeping first), so the command leaves no process behind.
-    $REGISTRY_WORKSPACE names `workspace_root` for the block (a code server inherits it)."""
+    """The workspace's code location as a WorkspaceProcessContext, under one name however it is
+    loaded (so its runs are the same job's runs in the UI): served by a code server Dagster
+    starts and stops, or, `here`, loaded in this process. CODE_LOCATION_ERROR with the
+    exception's first line when it does not load; $REGISTRY_WORKSPACE is set for the block."""
     from dagster._core.remote_origin import InProcessCodeLocationOrigin
     from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
     from dagster._core.workspace.context import WorkspaceProcessContext
@@ -102,7 +84,14 @@ def code_location(
                 instance, target, version=dg.__version__, grpc_server_registry=servers
             )
         )
-        _require_loaded(context, workspace_root)
+        error = context.create_request_context().get_code_location_error(LOCATION)
+        if error is not None:  # its traceback is in the UI
+            first = (error.message.strip().splitlines() or ["?"])[0]
+            raise RegistryError(
+                f"the code location {MODULE} did not load: {first}",
+                code="CODE_LOCATION_ERROR",
+                path=folder,
+            )
         yield context
 
 
@@ -114,19 +103,6 @@ def launch_context(
     dagster.yaml's), else a code server (a user's own dagster.yaml with another launcher)."""
     here = in_process or isinstance(instance.run_launcher, RegistryRunLauncher)
     return code_location(instance, workspace_root, here=here)
-
-
-def _require_loaded(context: Any, workspace_root: Path) -> None:
-    """CODE_LOCATION_ERROR with the exception's first line when the location did not load (the
-    traceback is in the UI)."""
-    error = context.create_request_context().get_code_location_error(LOCATION)
-    if error is not None:
-        first = error.message.strip().splitlines()[0] if error.message.strip() else "?"
-        raise RegistryError(
-            f"the code location {MODULE} did not load: {first}",
-            code="CODE_LOCATION_ERROR",
-            path=str(workspace_root),
-        )
 
 
 @contextmanager
@@ -172,20 +148,6 @@ def _environment(name: str, value: str) -> Iterator[None]:
             os.environ[name] = before
 
 
-def submit(
-    context: Any,
-    job_name: str,
-    tags: Mapping[str, str] | None = None,
-    run_config: Mapping[str, Any] | None = None,
-    asset_selection: Sequence[dg.AssetKey] | None = None,
-    run_id: str | None = None,
-) -> dg.DagsterRun:
-    """`create_run`, then submit it to the run coordinator (queued, or launched at once), as the
-    UI's Launch button does."""
-    run = create_run(context, job_name, tags, run_config, asset_selection, run_id)
-    return context.instance.submit_run(run.run_id, context.create_request_context())
-
-
 def create_run(
     context: Any,
     job_name: str,
@@ -199,8 +161,7 @@ def create_run(
     from dagster._core.definitions.selector import JobSubsetSelector
 
     instance = context.instance
-    workspace = context.create_request_context()
-    location = workspace.get_code_location(LOCATION)
+    location = context.create_request_context().get_code_location(LOCATION)
     (repository,) = location.get_repositories().values()
     selection = frozenset(asset_selection) if asset_selection else None
     remote_job = location.get_job(  # the subset job: its plan has exactly the selected steps
@@ -216,7 +177,7 @@ def create_run(
     plan = location.get_execution_plan(
         remote_job, config, step_keys_to_execute=None, known_state=None, instance=instance
     )
-    run = instance.create_run(
+    return instance.create_run(
         job_name=job_name,
         run_id=run_id,
         run_config=config,
@@ -236,7 +197,6 @@ def create_run(
         asset_check_selection=None,  # None: the checks of the selected assets, as in process
         asset_graph=repository.asset_graph,
     )
-    return run
 
 
 def wait_for_run(
@@ -368,7 +328,7 @@ def _queue(context: Any) -> Iterator[Callable[[], None]]:
     """A step of the daemon's run queue (dequeue and launch, within the concurrency limits)
     when the instance queues runs and no daemon does (`dagster dev` running on the instance:
     two dequeuers could launch one run twice); nothing otherwise."""
-    from dagster._core.run_coordinator import QueuedRunCoordinator
+    from dagster._daemon.daemon import get_default_daemon_logger
     from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import (
         QueuedRunCoordinatorDaemon,
     )
@@ -376,30 +336,22 @@ def _queue(context: Any) -> Iterator[Callable[[], None]]:
     if not isinstance(context.instance.run_coordinator, QueuedRunCoordinator):
         yield lambda: None
         return
-    with QueuedRunCoordinatorDaemon(interval_seconds=1) as daemon, _off_the_terminal(daemon):
+    with QueuedRunCoordinatorDaemon(interval_seconds=1) as daemon:
 
         def step() -> None:
             if not daemon_dequeues(context.instance):
                 list(daemon.run_iteration(context))
 
-        yield step
-
-
-@contextmanager
-def _off_the_terminal(daemon: Any) -> Iterator[None]:
-    """What the daemon's step logs kept off the command's terminal for the block: a launch that
-    failed (its code server gone) is logged with Dagster's traceback, which the run's own log
-    holds too (the engine error before its failure, in the UI); the command says the run's end
-    in one line of its own. A handler configured for the logger's parents still gets it."""
-    from dagster._daemon.daemon import get_default_daemon_logger
-
-    logger = get_default_daemon_logger(type(daemon).__name__)  # the one the daemon logs to
-    quiet = logging.NullHandler()  # a handler: Python's last resort no longer prints it
-    logger.addHandler(quiet)
-    try:
-        yield
-    finally:
-        logger.removeHandler(quiet)
+        # the daemon's step logs kept off the terminal: a failed launch's traceback is in the
+        # run's own log too, and the command says the run's end in a line of its own; a
+        # handler on the logger's parents still gets them
+        logger = get_default_daemon_logger(type(daemon).__name__)  # the one the daemon logs to
+        quiet = logging.NullHandler()  # a handler: Python's last resort no longer prints it
+        logger.addHandler(quiet)
+        try:
+            yield step
+        finally:
+            logger.removeHandler(quiet)
 
 
 def daemon_dequeues(instance: dg.DagsterInstance) -> bool:
@@ -508,11 +460,13 @@ class RegistryRunLauncher(DefaultRunLauncher):
 
     def worker_end(self, run: Any) -> str | None:
         """How the run worker this process forked for `run` ended (`was killed by signal 9
-        (SIGKILL)`), once it has ended (it is reaped here); None while it runs, or when this
-        process did not fork it. Until reaped, an ended worker still answers `alive`."""
+        (SIGKILL)`), once it has (until reaped here, it still answers `alive`); None while it
+        runs, or when this process did not fork it."""
         pid = _worker(run.tags.get(WORKER_TAG))
-        if pid is None or pid not in self._children:
-            return None
+        return self._reaped(pid) if pid in self._children else None
+
+    def _reaped(self, pid: int) -> str | None:
+        """How the forked worker `pid` ended, reaped; None while it runs."""
         try:
             done, status = os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:  # reaped elsewhere: how it ended is not known
@@ -527,20 +481,12 @@ class RegistryRunLauncher(DefaultRunLauncher):
         return f"(pid {pid}) exited with code {os.waitstatus_to_exitcode(status)}"
 
     def reap(self, timeout: float = 30.0) -> None:
-        """Wait (up to `timeout` s in all) for the forked run workers that have ended their
-        runs to exit, so that none is left a zombie of this process."""
+        """Wait (up to `timeout` s in all) for the forked run workers to exit, so that none is
+        left a zombie of this process."""
         deadline = time.monotonic() + timeout
         for pid in sorted(self._children):
-            while True:
-                try:
-                    done, _status = os.waitpid(pid, os.WNOHANG)
-                except ChildProcessError:
-                    done = pid
-                if done or time.monotonic() > deadline:
-                    break
+            while self._reaped(pid) is None and time.monotonic() <= deadline:
                 time.sleep(0.01)  # a poll: waitpid has no timeout
-            if done:
-                self._children.discard(pid)
 
 
 def fork_worker(instance_ref: Any, run_id: str) -> int:

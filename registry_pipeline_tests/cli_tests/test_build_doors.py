@@ -23,8 +23,8 @@ from registry_pipeline.defs.schedules import CHANGE_SENSOR, DAILY_REBUILD
 from registry_pipeline.lib.build import QUIET_LOGS
 from registry_pipeline.lib.build_run import BUILD_JOB, materialized
 from registry_pipeline.lib.instance import open_instance
-from registry_pipeline.lib.launcher import launch_context, submit, wait_for_run
-from registry_pipeline_tests._helpers import DEMO_GRAPH
+from registry_pipeline.lib.launcher import launch_context, wait_for_run
+from registry_pipeline_tests._helpers import DEMO_GRAPH, submit
 from registry_pipeline_tests.cli_tests.conftest import Run
 
 pytestmark = pytest.mark.launched
