@@ -152,6 +152,12 @@ def materialized_metadata(events: Sequence[Any], key: dg.AssetKey) -> Mapping[st
     return materialized[-1].metadata if materialized else None
 
 
+def listed(metadata: Mapping[str, Any], name: str) -> list[Any]:
+    """The list a metadata entry holds (empty when absent or not a list)."""
+    value = getattr(metadata.get(name), "value", None)
+    return value if isinstance(value, list) else []
+
+
 def as_check_result(verdict: CheckVerdict, key: dg.AssetKey) -> dg.AssetCheckResult:
     """`verdict` as the AssetCheckResult of the asset `key`: lists and objects become JSON
     metadata, `path` a path."""
