@@ -104,8 +104,6 @@ def run_build(
     $REGISTRY_BUILD_IN_PROCESS is 1), a run still queued after `wait` seconds is cancelled with
     BUILD_IN_PROGRESS naming the run it waited for. Ctrl-C cancels the run and is raised again.
     """
-    from dagster._core.utils import make_new_run_id
-
     workspace = Workspace(root)
     # the run's own first checks, made here too so that bad input is refused before a run
     check_catalog(load_catalog(workspace))
@@ -114,7 +112,6 @@ def run_build(
     if in_process is None:
         in_process = os.environ.get(IN_PROCESS_ENV, "").strip() == "1"
     os.environ["DAGSTER_HOME"] = str(dagster_home(root))
-    run_id = make_new_run_id()
     tags = {SUBMITTER_TAG: f"{os.getpid()}@{socket.gethostname()}"}
     selection = [dg.AssetKey(registry_id) for registry_id in select] or None
     config = {**QUIET_LOGS, **resources_config(str(root), full_audit, wait_seconds=wait)}
@@ -122,16 +119,16 @@ def run_build(
     with open_instance(root) as instance:
         with launch_context(instance, root, in_process=in_process) as context:
             keys, checks = _graph_keys(context, selection)
-            watch = _Watch(instance, run_id, on_entry, on_wait, keys, checks)
-            run = create_run(context, BUILD_JOB, tags, config, selection, run_id)
+            run = create_run(context, BUILD_JOB, tags, config, selection)
+            watch = _Watch(instance, run.run_id, on_entry, on_wait, keys, checks)
             if in_process:
                 _execute_here(context, run, watch)
             else:
                 _launch(context, run, wait, watch)
-        refused = _slot_refusal(instance, run_id)
+        refused = _slot_refusal(instance, run.run_id)
         if refused is not None:  # nothing was built: the command's answer is the refusal
             raise refused
-        return _summary(instance, run_id, keys)
+        return _summary(instance, run.run_id, keys)
 
 
 def _graph_keys(

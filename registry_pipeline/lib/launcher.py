@@ -99,17 +99,15 @@ def launch_context(
     instance: dg.DagsterInstance, workspace_root: Path, *, in_process: bool = False
 ) -> AbstractContextManager[Any]:
     """Where this process creates runs from: the code location loaded here when it executes
-    them itself (`in_process`) or the instance's launcher forks for them (the generated
-    dagster.yaml's), else a code server (a user's own dagster.yaml with another launcher)."""
+    them itself or the instance's launcher forks for them, else a code server."""
     here = in_process or isinstance(instance.run_launcher, RegistryRunLauncher)
     return code_location(instance, workspace_root, here=here)
 
 
 @contextmanager
 def _servers(instance: dg.DagsterInstance) -> Iterator[Any]:
-    """The registry of the code servers a WorkspaceProcessContext starts, as it makes its own
-    (logging warnings only), but waiting for them to exit when it closes; one that takes longer
-    than Dagster's 30 s is left to end on its own (it stops without a heartbeat)."""
+    """The code servers' registry a WorkspaceProcessContext makes, but waiting for them to exit
+    when it closes (one slower than Dagster's 30 s ends on its own, without a heartbeat)."""
     import subprocess
 
     from dagster._core.remote_representation.grpc_server_registry import GrpcServerRegistry
@@ -154,10 +152,9 @@ def create_run(
     tags: Mapping[str, str] | None = None,
     run_config: Mapping[str, Any] | None = None,
     asset_selection: Sequence[dg.AssetKey] | None = None,
-    run_id: str | None = None,
 ) -> dg.DagsterRun:
     """A new run of `job_name` (of the assets `asset_selection` only, with their checks, when
-    given; with the id `run_id` when given) from the code location, not started."""
+    given) from the code location, not started."""
     from dagster._core.definitions.selector import JobSubsetSelector
 
     instance = context.instance
@@ -179,7 +176,7 @@ def create_run(
     )
     return instance.create_run(
         job_name=job_name,
-        run_id=run_id,
+        run_id=None,
         run_config=config,
         resolved_op_selection=remote_job.resolved_op_selection,
         step_keys_to_execute=plan.execution_plan_snapshot.step_keys_to_execute,
@@ -281,9 +278,8 @@ def create_job_backfill(
 def drive_backfill(
     context: Any, backfill_id: str, timeout: float, on_poll: Callable[[Any], None] | None = None
 ) -> Any:
-    """Advance backfills as the daemon would (every REQUESTED or CANCELING one, as its tick
-    does) until `backfill_id` ends; the PartitionBackfill then. A driver stopped halfway leaves
-    it REQUESTED: driving it again (here or by a daemon) resumes it."""
+    """Advance backfills as the daemon's tick would until `backfill_id` ends; the
+    PartitionBackfill then. One stopped halfway stays REQUESTED: driving it again resumes it."""
     from dagster._core.execution.backfill import BULK_ACTION_TERMINAL_STATUSES
     from dagster._daemon.backfill import execute_backfill_iteration
 
@@ -309,9 +305,8 @@ def drive_backfill(
 
 @contextmanager
 def children_print_to_stderr() -> Iterator[None]:
-    """File descriptor 1 pointed at stderr for the block: the code server and run workers
-    Dagster starts inherit it and log there, so this process's stdout (a `--json` document)
-    holds only what it prints after the block."""
+    """File descriptor 1 pointed at stderr for the block, which the processes Dagster starts
+    inherit: this process's stdout (a `--json` document) holds only what it prints after."""
     sys.stdout.flush()
     saved = os.dup(1)
     try:
@@ -325,9 +320,8 @@ def children_print_to_stderr() -> Iterator[None]:
 
 @contextmanager
 def _queue(context: Any) -> Iterator[Callable[[], None]]:
-    """A step of the daemon's run queue (dequeue and launch, within the concurrency limits)
-    when the instance queues runs and no daemon does (`dagster dev` running on the instance:
-    two dequeuers could launch one run twice); nothing otherwise."""
+    """A step of the daemon's run queue (dequeue and launch within the concurrency limits) when
+    the instance queues runs and no live daemon does (two could launch one run twice)."""
     from dagster._daemon.daemon import get_default_daemon_logger
     from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import (
         QueuedRunCoordinatorDaemon,
@@ -504,9 +498,8 @@ def fork_worker(instance_ref: Any, run_id: str) -> int:
 
 
 def _work(instance_ref: Any, run_id: str) -> NoReturn:
-    """The run worker: what `dagster api execute_run` does, in the forked process. What ends
-    it otherwise is said in one line on the command's terminal, its traceback in the run's log
-    (`_report`)."""
+    """The run worker: what `dagster api execute_run` does, in the forked process (`_report`
+    says what ends it otherwise)."""
     code = 1
     try:
         os.setsid()  # a session of its own: a Ctrl-C at the terminal is the command's
