@@ -162,18 +162,15 @@ def _serves(argv: Sequence[str], environ: dict[str, str], cwd: Path, home: Path 
 
 
 def _home_of(environ: dict[str, str], cwd: Path) -> Path | None:
-    """The DAGSTER_HOME a process uses: its environment's, else its folder's `.env` line."""
-    if environ.get("DAGSTER_HOME"):
-        return Path(environ["DAGSTER_HOME"])
+    """The DAGSTER_HOME a process uses: its environment's, else its folder's `.env`, read as
+    Dagster reads it."""
+    from dagster._core.secrets.env_file import get_env_var_dict
+
     try:
-        lines = (cwd / ".env").read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
+        home = environ.get("DAGSTER_HOME") or get_env_var_dict(str(cwd)).get("DAGSTER_HOME")
+    except (OSError, ValueError):  # an unreadable `.env`
         return None
-    for line in reversed(lines):
-        name, _, value = line.strip().partition("=")
-        if name == "DAGSTER_HOME" and value:
-            return Path(value.strip().strip("'\""))
-    return None
+    return Path(home) if home else None
 
 
 def _resolved(path: Path | None) -> Path | None:
