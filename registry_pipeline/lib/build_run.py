@@ -235,7 +235,7 @@ def finish(
         instance.report_engine_event(f"nothing promoted: {why_not}", run)
         return []
     outcomes = []
-    for registry_id, (snapshot, record) in _materializations(instance, run.run_id).items():
+    for registry_id, (snapshot, record) in materialized(instance, run.run_id).items():
         outcome = promote(instance, workspace, registry_id, snapshot, record)
         outcomes.append(outcome)
         instance.report_engine_event(
@@ -256,19 +256,11 @@ def finish(
     return outcomes
 
 
-def materialized(instance: dg.DagsterInstance, dagster_run_id: str) -> dict[str, str]:
-    """Registry id -> the snapshot (run folder) the run materialized or reused for it, in the
-    order the run materialized them (the graph's)."""
-    return {
-        rid: snapshot for rid, (snapshot, _) in _materializations(instance, dagster_run_id).items()
-    }
-
-
-def _materializations(
+def materialized(
     instance: dg.DagsterInstance, dagster_run_id: str
 ) -> dict[str, tuple[str, dg.EventLogRecord]]:
-    """`materialized`, each snapshot with its materialization (whose storage id is the one the
-    checks point at)."""
+    """Registry id -> the snapshot (run folder) the run materialized or reused for it, with its
+    materialization (whose storage id the checks point at), in the order of the graph."""
     found: dict[str, tuple[str, dg.EventLogRecord]] = {}
     kind = dg.DagsterEventType.ASSET_MATERIALIZATION
     for record in instance.get_records_for_run(dagster_run_id, of_type=kind).records:

@@ -113,7 +113,7 @@ def test_every_door_does_the_same_build(cli: Run, built: Path, door: str) -> Non
     pointers = PointerStore(Workspace(built)).read()
     for registry_id in WITH_POINTER:  # promoted within the run: no sensor tick in between
         active = pointers.active(registry_id)
-        assert active is not None and active.run_id == made[registry_id], registry_id
+        assert active is not None and active.run_id == made[registry_id][0], registry_id
     freshness = up_to_date(Workspace(built))
     assert freshness.up_to_date, freshness.changed
     code, out, _ = cli("build", "--workspace", str(built))
