@@ -12,7 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -134,8 +134,7 @@ def run_build(
 def _graph_keys(
     context: Any, selection: Sequence[dg.AssetKey] | None
 ) -> tuple[list[dg.AssetKey], dict[dg.AssetKey, int]]:
-    """The registries the run builds, in the graph's order (its entries' order), and how many
-    checks it runs on each."""
+    """The registries the run builds, in the graph's order, and how many checks it runs on each."""
     location = context.create_request_context().get_code_location(LOCATION)
     (repository,) = location.get_repositories().values()
     graph = repository.asset_graph
@@ -197,8 +196,7 @@ def _slot_refusal(instance: dg.DagsterInstance, run_id: str) -> BuildInProgress 
 
 
 def _caused_by(event: Any, *names: str) -> Any:
-    """The error of a run failure `event`, or the first of its causes, whose class is one of
-    `names`; None when none is (or `event` is no run failure)."""
+    """The error of run failure `event`, or its first cause, whose class is one of `names`."""
     if event is None or event.event_type != dg.DagsterEventType.RUN_FAILURE:
         return None
     error = getattr(event.event_specific_data, "error", None)
@@ -262,8 +260,7 @@ def _fail_if_worker_ended(instance: dg.DagsterInstance, launcher: Any, run: dg.D
 
 @dataclass
 class _Watch:
-    """What the command says while its run goes on: each registry's line once its checks are
-    in, and once why the run waits."""
+    """What the command says as its run goes on: each registry's line, and why it waits."""
 
     instance: dg.DagsterInstance
     run_id: str
@@ -333,7 +330,7 @@ def _with_promotion(entry: RegistryBuild, outcome: dict[str, Any] | None) -> Reg
 
 @dataclass(frozen=True)
 class RegistryBuild:
-    """What one build did to one registry."""
+    """What one build did to one registry (`registry build --json` prints its fields in order)."""
 
     registry_id: str
     status: str
@@ -350,10 +347,6 @@ class RegistryBuild:
     """`problem_object`s: what failed (a check, the step, the promotion), never a warning."""
     notes: list[str] = field(default_factory=list)
     """What the build noticed without failing (files a source's glob left out)."""
-
-    def as_json(self) -> dict[str, object]:
-        """The object `registry build --json` prints for this registry (its fields in order)."""
-        return asdict(self)
 
 
 def entries_of(
