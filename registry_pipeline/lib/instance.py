@@ -111,10 +111,9 @@ def dagster_home(root: Path) -> Path:
         with _init_lock(home):
             text = config.read_text(encoding="utf-8") if config.exists() else None
             generated = _generated(text)
-            if generated is not None and generated != text:
-                text = generated
-                write_atomic(config, text.encode("utf-8"))  # a torn file would break the home
-            settings = _instance_settings(str(text))
+            if generated is not None and generated != text:  # atomic: a torn file breaks a home
+                write_atomic(config, generated.encode("utf-8"))
+            settings = _instance_settings(home)
             url = postgres_url(home, settings)
             if url is not None:
                 check_reachable(home, url, settings)
@@ -153,8 +152,7 @@ def open_instance(root: Path) -> Iterator[dg.DagsterInstance]:
 
 @contextmanager
 def storage_errors(home: Path) -> Iterator[None]:
-    """Errors of Dagster's storage (SQLite or PostgreSQL) as DAGSTER_STORAGE naming the
-    instance's folder, not as an internal error."""
+    """Errors of Dagster's storage as DAGSTER_STORAGE naming the instance's folder."""
     import sqlite3
 
     from sqlalchemy.exc import SQLAlchemyError
@@ -189,9 +187,7 @@ def _from_config(home: Path) -> dg.DagsterInstance:
     from dagster._core.instance.ref import InstanceRef
 
     try:
-        config = home / "dagster.yaml"
-        text = config.read_text(encoding="utf-8") if config.exists() else ""
-        if any(key in _instance_settings(text) for key in STORAGE_KEYS):
+        if any(key in _instance_settings(home) for key in STORAGE_KEYS):
             return dg.DagsterInstance.from_config(str(home))
         kept = {
             "module": "registry_pipeline.lib.storage",
@@ -214,10 +210,11 @@ def _from_config(home: Path) -> dg.DagsterInstance:
     ) from None
 
 
-def _instance_settings(text: str) -> Mapping[str, Any]:
-    """The home's dagster.yaml as a mapping (empty when it does not parse: Dagster says why)."""
+def _instance_settings(home: Path) -> Mapping[str, Any]:
+    """The home's dagster.yaml as a mapping (empty when absent or unparsable: Dagster says why)."""
+    config = home / "dagster.yaml"
     try:
-        loaded = yaml.safe_load(text)
+        loaded = yaml.safe_load(config.read_text(encoding="utf-8")) if config.exists() else None
     except yaml.YAMLError:
         return {}
     return loaded if isinstance(loaded, dict) else {}
