@@ -42,8 +42,7 @@ def default_workspace_root() -> Path:
 def build_definitions(
     root: Path, *, full_audit: bool = False, build_wait: float = DEFAULT_WAIT
 ) -> dg.Definitions:
-    """Assets generated from the workspace's catalog, their checks, the build and promotion
-    jobs, the promotion sensor, the schedules and the resources."""
+    """The workspace catalog's assets and checks, the jobs, sensor, schedules and resources."""
     catalog = load_catalog(Workspace(root))
     check_catalog(catalog)
     reads = coordination_reads(root, catalog)

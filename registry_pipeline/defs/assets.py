@@ -268,8 +268,7 @@ def _source_asset(spec: RegistrySpec, coordination_later: bool) -> dg.AssetsDefi
             for violation in report.violations:
                 context.log.warning(f"{spec.registry_id}: {relpath}: {violation_text(violation)}")
         files = governed.files
-        snapshots = list_snapshots(workspace, spec.registry_id)
-        newest = snapshots[-1] if snapshots else None
+        newest = next(reversed(list_snapshots(workspace, spec.registry_id)), None)
         with as_step_failure():  # a file gone since it was found: the step fails
             digests = file_digests({k: v for k, v in files.items() if k not in checked})
             digests.update({k: v for k, v in checked.items() if k in files})
@@ -308,8 +307,7 @@ def _reuse_settled(
     checks: tuple[RegistryCheck, ...],
     settled: Settled,
 ) -> Iterator[dg.MaterializeResult[RegistryOutput] | dg.AssetCheckResult]:
-    """A settled source: its newest snapshot reused as this run's materialization, with the
-    verdicts that settled it."""
+    """A settled source: its newest snapshot reused, with the verdicts that settled it."""
     snapshot = settled.snapshot
     context.log.info(f"{spec.registry_id}: unchanged and admitted, reusing {snapshot.run_id}")
     for note in settled.notes:

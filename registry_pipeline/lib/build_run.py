@@ -99,8 +99,7 @@ class RegistryWorkspace(dg.ConfigurableResource):  # type: ignore[type-arg]
 
 
 class BuildRun(dg.ConfigurableResource):  # type: ignore[type-arg]
-    """A run of the build job, whoever launched it (module doc): every registry asset asks for
-    it, so it is set up once per run, before the first step (the job runs in one process)."""
+    """A run of the build job (module doc), set up once per run before its first step."""
 
     root: str
     wait_seconds: float = DEFAULT_WAIT
@@ -178,8 +177,7 @@ def door(run: dg.DagsterRun) -> str:
 
 
 def builds_in_progress(instance: dg.DagsterInstance, run_id: str) -> str:
-    """The build runs in progress other than `run_id`, each with the door it came through (who a
-    queued build waits for), in words; "" when none."""
+    """The other build runs in progress, each with its door, in words ("" when none)."""
     from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
 
     runs = instance.get_runs(
@@ -510,8 +508,7 @@ def _settle(
         governed = governed_files(workspace, spec, source.files, schemas)  # append-only too
         if not governed.ok:
             return None
-        snapshots = list_snapshots(workspace, spec.registry_id)
-        newest = snapshots[-1] if snapshots else None
+        newest = next(reversed(list_snapshots(workspace, spec.registry_id)), None)
         if newest is None or not all(unchanged_snapshot(newest.path, governed.files, schemas)):
             return None
         # the gate's own rule: a passing receipt that is current, and none that failed

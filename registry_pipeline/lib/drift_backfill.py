@@ -109,8 +109,7 @@ def run_drift_backfill(
 
 
 def reused_days(root: Path, days: Sequence[date]) -> dict[date, DayOutcome]:
-    """The days a run would only reuse whose sealed folder the instance records as their latest
-    materialization, each as its REUSED outcome."""
+    """The days a run would only reuse, whose folder the instance records, as REUSED outcomes."""
     found: dict[date, DayOutcome] = {}
     workspace = Workspace(root)
     with open_instance(root) as instance, inspection_cache(workspace.root):

@@ -115,8 +115,7 @@ def run_events(
     kind: dg.DagsterEventType | set[dg.DagsterEventType],
     limit: int | None = None,
 ) -> list[Any]:
-    """The events of `kind` (one, or a set of them) in Dagster run `run_id`, oldest first (up to
-    `limit`)."""
+    """The events of `kind` (one, or a set) in Dagster run `run_id`, oldest first."""
     records = instance.get_records_for_run(run_id, of_type=kind, limit=limit).records
     return [r.event_log_entry.dagster_event for r in records if r.event_log_entry.dagster_event]
 
@@ -159,8 +158,7 @@ def listed(metadata: Mapping[str, Any], name: str) -> list[Any]:
 
 
 def as_check_result(verdict: CheckVerdict, key: dg.AssetKey) -> dg.AssetCheckResult:
-    """`verdict` as the AssetCheckResult of the asset `key`: lists and objects become JSON
-    metadata, `path` a path."""
+    """`verdict` as the AssetCheckResult of `key`: lists and objects as JSON, `path` a path."""
     metadata: dict[str, Any] = {}
     for name, value in verdict.metadata.items():
         if name == "path" and isinstance(value, str):

@@ -153,8 +153,7 @@ def create_run(
     run_config: Mapping[str, Any] | None = None,
     asset_selection: Sequence[dg.AssetKey] | None = None,
 ) -> dg.DagsterRun:
-    """A new run of `job_name` (of the assets `asset_selection` only, with their checks, when
-    given) from the code location, not started."""
+    """A new run of `job_name` (of `asset_selection` and their checks, if given), not started."""
     from dagster._core.definitions.selector import JobSubsetSelector
 
     instance = context.instance
@@ -399,8 +398,7 @@ def is_build(instance: Any, run: Any) -> bool:
 
 
 class RegistryRunLauncher(DefaultRunLauncher):
-    """`DefaultRunLauncher`, forking the launching process for runs of a code location loaded
-    in that process (module doc)."""
+    """`DefaultRunLauncher`, forking this process for runs of a location loaded here."""
 
     def __init__(self, inst_data: Any = None) -> None:
         super().__init__(inst_data=inst_data)
@@ -475,8 +473,7 @@ class RegistryRunLauncher(DefaultRunLauncher):
         return f"(pid {pid}) exited with code {os.waitstatus_to_exitcode(status)}"
 
     def reap(self, timeout: float = 30.0) -> None:
-        """Wait (up to `timeout` s in all) for the forked run workers to exit, so that none is
-        left a zombie of this process."""
+        """Wait (up to `timeout` s in all) for the forked run workers to exit: no zombie left."""
         deadline = time.monotonic() + timeout
         for pid in sorted(self._children):
             while self._reaped(pid) is None and time.monotonic() <= deadline:

@@ -40,8 +40,7 @@ LOCK_KEY = int.from_bytes(hashlib.sha256(SLOT_NAME.encode()).digest()[:8], "big"
 
 
 def postgres_settings(settings: Mapping[str, Any]) -> Any:
-    """The PostgreSQL storage's config in a dagster.yaml (`storage: postgres:`, or the event log
-    storage's own); None for any other storage."""
+    """A dagster.yaml's PostgreSQL storage config (of `storage` or the event log); else None."""
     storage = settings.get("storage")
     if isinstance(storage, dict) and "postgres" in storage:
         return storage["postgres"]

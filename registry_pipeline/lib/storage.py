@@ -134,8 +134,7 @@ class KeptSqliteRunStorage(SqliteRunStorage):
 
 
 class KeptSqliteStorage(DagsterSqliteStorage):
-    """Dagster's SQLite storage (runs, event log, schedules under `base_dir`), with the run and
-    event log storages keeping their connections (see the module)."""
+    """Dagster's SQLite storage under `base_dir`, its run and event log connections kept."""
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
         self.base_dir = base_dir
