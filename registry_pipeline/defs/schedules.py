@@ -63,8 +63,7 @@ def change_sensor(
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
 ) -> dg.SensorDefinition:
     """Request a build of `job_name` when the workspace is not up to date, once per set of
-    inputs (the run key is their digest): a failed build is not requested again until one
-    changes."""
+    inputs (the run key is their digest: a failed build is not requested again)."""
 
     @dg.sensor(
         name=CHANGE_SENSOR,

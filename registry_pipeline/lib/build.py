@@ -246,8 +246,7 @@ def _launch(context: Any, run: dg.DagsterRun, wait: float, watch: _Watch) -> Non
 
 def _fail_if_worker_ended(instance: dg.DagsterInstance, launcher: Any, run: dg.DagsterRun) -> None:
     """Mark `run` FAILED when the run worker this command forked for it ended before the run
-    did (killed, out of memory): nothing else would end it (to a daemon, an unreaped worker is
-    alive)."""
+    did (killed): nothing else would end it (to a daemon, an unreaped worker is alive)."""
     if run.status not in (dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED):
         return
     ended = launcher.worker_end(run)

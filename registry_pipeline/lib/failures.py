@@ -85,10 +85,9 @@ def as_step_failure(
 
 
 def step_problems(events: Sequence[Any]) -> list[dict[str, object]]:
-    """What failed steps among `events` say: our `dg.Failure` (`step_failure`: its reason code,
-    path, message, then its problems), else the innermost exception of Dagster's chain (a bug:
-    INTERNAL). A step failed only because a blocking check failed adds nothing: the check's
-    problems say it. The build and the drift backfill both read a run's failures here."""
+    """What failed steps among `events` say: our `step_failure`'s problems, else the innermost
+    exception (a bug: INTERNAL); a step failed by a blocking check adds nothing (the check says
+    it)."""
     found: list[dict[str, object]] = []
     for event in events:
         if not event.is_step_failure:

@@ -335,9 +335,8 @@ def _queue(context: Any) -> Iterator[Callable[[], None]]:
             if not daemon_dequeues(context.instance):
                 list(daemon.run_iteration(context))
 
-        # the daemon's step logs kept off the terminal: a failed launch's traceback is in the
-        # run's own log too, and the command says the run's end in a line of its own; a
-        # handler on the logger's parents still gets them
+        # the daemon's step logs kept off the terminal (a failed launch's traceback is in the
+        # run's own log too, and the command says its end); a parent logger's handler gets them
         logger = get_default_daemon_logger(type(daemon).__name__)  # the one the daemon logs to
         quiet = logging.NullHandler()  # a handler: Python's last resort no longer prints it
         logger.addHandler(quiet)
@@ -380,13 +379,11 @@ class RegistryRunCoordinator(QueuedRunCoordinator):
             run = self._instance.get_run_by_id(run.run_id) or run
             context = SubmitRunContext(run, context.workspace)
         queued = super().submit_run(context)
-        if BUILD_TAG in queued.tags:
-            ahead = builds_in_progress(self._instance, queued.run_id)
-            if ahead:  # said in the queued run's log, where the UI shows it
-                self._instance.report_engine_event(
-                    f"queued: one build at a time per workspace; this run starts when {ahead} ends",
-                    queued,
-                )
+        if BUILD_TAG in queued.tags and (ahead := builds_in_progress(self._instance, run.run_id)):
+            self._instance.report_engine_event(  # in the queued run's log, where the UI shows it
+                f"queued: one build at a time per workspace; this run starts when {ahead} ends",
+                queued,
+            )
         return queued
 
 
