@@ -31,9 +31,8 @@ DEMO_WORKSPACE = Path(__file__).resolve().parent.parent
 
 
 def default_workspace_root() -> Path:
-    """The workspace the CLI would use here ($REGISTRY_WORKSPACE, else the nearest folder with
-    `.codex/RUNS/` from the current directory up: `dg dev` runs in its project's folder), else
-    the demo workspace this repository ships."""
+    """The workspace the CLI would use here (`dg dev` runs in its project's folder), else the
+    demo workspace this repository ships."""
     workspace = resolve_workspace(None)
     if os.environ.get("REGISTRY_WORKSPACE") or workspace.runs_dir.is_dir():
         return workspace.root
@@ -43,8 +42,7 @@ def default_workspace_root() -> Path:
 def build_definitions(
     root: Path, *, full_audit: bool = False, build_wait: float = DEFAULT_WAIT
 ) -> dg.Definitions:
-    """Assets generated from the workspace's catalog, their checks, the build and promotion
-    jobs, the promotion sensor, the schedules and the resources."""
+    """The workspace catalog's assets and checks, the jobs, sensor, schedules and resources."""
     catalog = load_catalog(Workspace(root))
     check_catalog(catalog)
     reads = coordination_reads(root, catalog)
@@ -77,9 +75,8 @@ def build_definitions(
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    """The definitions of $REGISTRY_WORKSPACE (or the demo), built when Dagster loads them (not
-    when a module imports this one: `registry build` builds its own for its workspace). A
-    workspace that cannot load fails with its reason code and path (`dg check defs` shows it)."""
+    """The definitions of $REGISTRY_WORKSPACE (or the demo), built when Dagster loads them, not
+    on import; a workspace that cannot load fails with its reason code and path."""
     root = default_workspace_root()
     try:
         return build_definitions(root)

@@ -514,3 +514,18 @@ def seed_repository(parent: Path) -> Path:
     subprocess.run(["git", "add", "-A", "-f"], cwd=root, check=True)
     subprocess.run([*git, "commit", "-qm", "the repository at 5d9a3c1"], cwd=root, check=True)
     return root
+
+
+def submit(
+    context: Any,
+    job_name: str,
+    tags: dict[str, str] | None = None,
+    run_config: dict[str, Any] | None = None,
+    asset_selection: list[Any] | None = None,
+) -> Any:
+    """A run of `job_name` created from the code location (`lib.launcher.create_run`), then
+    submitted to the run coordinator as the UI's Launch button does (Dagster: when asked)."""
+    from registry_pipeline.lib.launcher import create_run
+
+    run = create_run(context, job_name, tags, run_config, asset_selection)
+    return context.instance.submit_run(run.run_id, context.create_request_context())

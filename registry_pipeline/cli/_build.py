@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from registry_pipeline.cli._args import bounded_float, command, common
@@ -126,7 +127,7 @@ def run_build_command(args: argparse.Namespace) -> int:
     document: dict[str, object] = {
         "dagster_run_id": summary.dagster_run_id, "dagster_run_url": url,
         "success": summary.success, "up_to_date": False,
-        "registries": [entry.as_json() for entry in summary.registries],
+        "registries": [asdict(entry) for entry in summary.registries],
         "problems": summary.problems,
     }  # fmt: skip
     lines = _summary(summary, url, "the selected registries" if args.select else "all registries")

@@ -61,9 +61,8 @@ def registry_assets(
     reads: Mapping[str, tuple[str, ...]],
 ) -> tuple[list[dg.AssetsDefinition], list[dg.AssetChecksDefinition]]:
     """One asset per buildable registry of the catalog, and the coordination steps: a source
-    registry in `reads` (registry -> the registries its coordination rules refer to) that refers
-    to others has that check as a blocking check in a step of its own, after it and they are
-    sealed: it reads their snapshots of the same run."""
+    whose coordination rules refer to others (`reads`) runs that check in a step of its own,
+    after it and they are sealed, on their snapshots of the same run."""
     specs = buildable(catalog, builders)
     sources = {spec.registry_id: spec for spec in specs if spec.is_source}
     later = [
@@ -89,18 +88,16 @@ def registry_assets(
 
 
 def _reading_check(spec: RegistrySpec) -> RegistryCheck | None:
-    """The check of `spec` that reads other registries (`coordination` for a source add-entry
-    writes, `rules` for a run index), if any: it runs in its own step, after they are sealed."""
+    """The check of `spec` that reads other registries (`coordination`, `rules`), if any."""
     return next((check for check in registry_checks(spec) if check.reads_others), None)
 
 
 def _coordination_step(
     spec: RegistrySpec, others: tuple[str, ...], *, blocking: bool
 ) -> dg.AssetChecksDefinition:
-    """Blocking, unless the registries refer to each other in a cycle (two blocking checks
-    would each wait for the other): then its failure still fails the build and promotes
-    nothing (`why_not_promotable`), and its receipt still refuses the snapshot, but the registries
-    built from it in the same run are not skipped."""
+    """Blocking, unless the registries refer to each other in a cycle (each would wait for the
+    other): then a failure still fails the build and its receipt refuses the snapshot, but
+    what is built from it in the same run is not skipped."""
     key = dg.AssetKey(spec.registry_id)
     reading = _reading_check(spec)
     assert reading is not None  # registry_assets makes a step only for such a registry
@@ -153,9 +150,8 @@ def evaluate_checks(
     dagster_run_id: str | None = None,
     pinned: Mapping[str, Path] | None = None,
 ) -> list[dg.AssetCheckResult]:
-    """Each check on the run folder `path` this step sealed (None: nothing was sealed); the
-    verdicts are first appended to the snapshot's promotion receipts (`pinned`: the other
-    registries' folders this run sealed, which a coordination check reads)."""
+    """Each check on the run folder `path` this step sealed (None: nothing was), the verdicts
+    first appended to its promotion receipts (`pinned`: the folders a coordination check reads)."""
     registry_id = key.to_user_string()
     verdicts = [check.run(path, workspace, registry_id, pinned) for check in checks]
     root = read_snapshot(path, registry_id).root_sha256 if path is not None else None
@@ -272,8 +268,7 @@ def _source_asset(spec: RegistrySpec, coordination_later: bool) -> dg.AssetsDefi
             for violation in report.violations:
                 context.log.warning(f"{spec.registry_id}: {relpath}: {violation_text(violation)}")
         files = governed.files
-        snapshots = list_snapshots(workspace, spec.registry_id)
-        newest = snapshots[-1] if snapshots else None
+        newest = next(reversed(list_snapshots(workspace, spec.registry_id)), None)
         with as_step_failure():  # a file gone since it was found: the step fails
             digests = file_digests({k: v for k, v in files.items() if k not in checked})
             digests.update({k: v for k, v in checked.items() if k in files})
@@ -312,8 +307,7 @@ def _reuse_settled(
     checks: tuple[RegistryCheck, ...],
     settled: Settled,
 ) -> Iterator[dg.MaterializeResult[RegistryOutput] | dg.AssetCheckResult]:
-    """A settled source: its newest snapshot reused as this run's materialization, with the
-    verdicts that settled it (its checks run now on the working tree, its receipt admits it)."""
+    """A settled source: its newest snapshot reused, with the verdicts that settled it."""
     snapshot = settled.snapshot
     context.log.info(f"{spec.registry_id}: unchanged and admitted, reusing {snapshot.run_id}")
     for note in settled.notes:
@@ -350,9 +344,8 @@ def sealed_checks(
     *,
     receipt: bool = True,
 ) -> Iterator[dg.AssetCheckResult]:
-    """The asset's blocking checks on the run folder its output was just sealed into (the IO
-    manager has handled the output, and its materialization is stored, when the step resumes
-    after yielding it)."""
+    """The asset's blocking checks on the run folder its output was just sealed into (stored
+    by the time the step resumes after yielding it)."""
     key = context.asset_key
     path = materialized_path(context.instance, key, context.run.run_id)
     run_id = context.run.run_id if receipt else None  # None: a later step writes the receipt
@@ -362,8 +355,7 @@ def sealed_checks(
 
 
 def _schema_extra(schemas: SchemaCatalog, artifact: str) -> dict[str, str]:
-    """run.json's record of the schema the primary artifact was built against (drift_signals
-    compares it with today's schema file)."""
+    """run.json's record of the schema the primary artifact was built against (drift_signals')."""
     digest = schema_file_hash(schemas, artifact)
     return {SCHEMA_HASH_KEY: digest} if digest is not None else {}
 

@@ -13,19 +13,11 @@ from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.freshness import current_inputs, up_to_date
 from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.lib.build_run import resources_config
 
 DAILY_REBUILD = "daily_full_rebuild"
 WEEKLY_AUDIT = "weekly_full_audit"
 CHANGE_SENSOR = "build_when_inputs_change"
-
-
-def full_audit_config(root: str) -> dict[str, object]:
-    """Run config that turns on `full_audit` in `RegistryWorkspace` (the builders) and in
-    `BuildRun` (the verdict cache it opens; it reuses no source unchecked) (Dagster wants the
-    whole resource config when run config overrides one field, so `root` comes along)."""
-    config = {"root": root, "full_audit": True}
-    resources = ("registry_workspace", "build_run")
-    return {"resources": {name: {"config": config} for name in resources}}
 
 
 def build_schedules(
@@ -33,9 +25,8 @@ def build_schedules(
     root: str,
     default_status: dg.DefaultScheduleStatus = dg.DefaultScheduleStatus.RUNNING,
 ) -> list[dg.ScheduleDefinition]:
-    """The daily rebuild (02:00 UTC, skipped when the workspace is up to date: the decision of
-    `registry build`) and the Sunday full audit (03:00 UTC) of `job_name` on the workspace at
-    `root`."""
+    """The daily rebuild (02:00 UTC, skipped when up to date, as `registry build` decides) and
+    the Sunday full audit (03:00 UTC) of `job_name` on the workspace at `root`."""
 
     @dg.schedule(
         name=DAILY_REBUILD,
@@ -59,7 +50,7 @@ def build_schedules(
             job_name=job_name,
             cron_schedule="0 3 * * 0",
             execution_timezone="UTC",
-            run_config=full_audit_config(root),
+            run_config=resources_config(root, full_audit=True),
             default_status=default_status,
             description="Full rebuild that re-hashes every run folder (full_audit=True).",
         ),
@@ -71,9 +62,8 @@ def change_sensor(
     root: Path,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
 ) -> dg.SensorDefinition:
-    """Request a build of `job_name` when the workspace is not up to date (the decision of
-    `registry build` and the daily schedule), once per set of inputs (the run key is their
-    digest): a build that fails is not requested again until an input changes."""
+    """Request a build of `job_name` when the workspace is not up to date, once per set of
+    inputs (the run key is their digest: a failed build is not requested again)."""
 
     @dg.sensor(
         name=CHANGE_SENSOR,

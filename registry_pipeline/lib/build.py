@@ -1,11 +1,8 @@
-"""`registry build`: one run of the build job on the workspace's instance, created from the
-workspace's code location like a run the UI launches, then either handed to the instance's
-queue and launcher (the default: it waits Queued behind another build and is forked from this
-process when its turn comes, `lib.launcher`) or executed in this process (`in_process`). The
-run does the whole build (`lib.build_run`: slot, reuse, steps, promotion, record); this module
-only starts it, says what it does as it goes (read from the run's events, one line per
-registry as its checks finish) and summarizes it (`entries_of`), the same way whichever
-way it ran: while it goes on and once it has finished, so every path says the same.
+"""`registry build`: one run of the build job, created from the workspace's code location like a
+run the UI launches, then handed to the instance's queue and launcher (the default, `lib.launcher`)
+or executed in this process (`in_process`). The run does the whole build (`lib.build_run`); this
+module starts it, says what it does as it goes (one line per registry as its checks finish) and
+summarizes it (`entries_of`), from the run's events, the same way whichever way it ran.
 """
 
 from __future__ import annotations
@@ -15,7 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +37,14 @@ from registry_pipeline.lib.build_run import (
     SUBMITTER_TAG,
     builds_in_progress,
     promotions,
+    resources_config,
 )
-from registry_pipeline.lib.failures import check_verdicts, materialized_metadata, step_problems
+from registry_pipeline.lib.failures import (
+    check_verdicts,
+    listed,
+    materialized_metadata,
+    step_problems,
+)
 from registry_pipeline.lib.instance import dagster_home, open_instance
 from registry_pipeline.lib.io_manager import UNEXPECTED_FILES
 from registry_pipeline.lib.launcher import (
@@ -96,15 +99,11 @@ def run_build(
 ) -> BuildSummary:
     """Build the selected registries (all when empty) in one run of BUILD_JOB and summarize it.
 
-    `on_entry` is told each registry's entry as soon as its checks are in (promotion not yet
-    known), `on_wait` once why the run waits (queued behind another build, or for the build
-    slot). Launched (the default; `in_process` None: unless $REGISTRY_BUILD_IN_PROCESS is 1), a
-    run still queued after `wait` seconds is cancelled with BUILD_IN_PROGRESS naming the run it
-    waited for; the run itself waits up to `wait` seconds for the build slot. Ctrl-C cancels the run
-    (it ends CANCELED) and is raised again.
+    `on_entry` is told each registry's entry once its checks are in (promotion not yet known),
+    `on_wait` once why the run waits. Launched (`in_process` None: unless
+    $REGISTRY_BUILD_IN_PROCESS is 1), a run still queued after `wait` seconds is cancelled with
+    BUILD_IN_PROGRESS naming the run it waited for. Ctrl-C cancels the run and is raised again.
     """
-    from dagster._core.utils import make_new_run_id
-
     workspace = Workspace(root)
     # the run's own first checks, made here too so that bad input is refused before a run
     check_catalog(load_catalog(workspace))
@@ -113,32 +112,29 @@ def run_build(
     if in_process is None:
         in_process = os.environ.get(IN_PROCESS_ENV, "").strip() == "1"
     os.environ["DAGSTER_HOME"] = str(dagster_home(root))
-    run_id = make_new_run_id()
     tags = {SUBMITTER_TAG: f"{os.getpid()}@{socket.gethostname()}"}
     selection = [dg.AssetKey(registry_id) for registry_id in select] or None
-    config = _run_config(root, full_audit, wait)
+    config = {**QUIET_LOGS, **resources_config(str(root), full_audit, wait_seconds=wait)}
 
     with open_instance(root) as instance:
-        watch = _Watch(instance, run_id, on_entry, on_wait)
         with launch_context(instance, root, in_process=in_process) as context:
-            keys, watch.checks = _graph_keys(context, selection)
-            watch.keys = keys
-            run = create_run(context, BUILD_JOB, tags, config, selection, run_id)
+            keys, checks = _graph_keys(context, selection)
+            run = create_run(context, BUILD_JOB, tags, config, selection)
+            watch = _Watch(instance, run.run_id, on_entry, on_wait, keys, checks)
             if in_process:
                 _execute_here(context, run, watch)
             else:
                 _launch(context, run, wait, watch)
-        refused = _slot_refusal(instance, run_id)
+        refused = _slot_refusal(instance, run.run_id)
         if refused is not None:  # nothing was built: the command's answer is the refusal
             raise refused
-        return _summary(instance, run_id, keys)
+        return _summary(instance, run.run_id, keys)
 
 
 def _graph_keys(
     context: Any, selection: Sequence[dg.AssetKey] | None
 ) -> tuple[list[dg.AssetKey], dict[dg.AssetKey, int]]:
-    """The registries the run builds, in the graph's order (its entries' order), and how many
-    checks it runs on each."""
+    """The registries the run builds, in the graph's order, and how many checks it runs on each."""
     location = context.create_request_context().get_code_location(LOCATION)
     (repository,) = location.get_repositories().values()
     graph = repository.asset_graph
@@ -154,8 +150,7 @@ def _graph_keys(
 
 def _execute_here(context: Any, run: dg.DagsterRun, watch: _Watch) -> None:
     """Execute `run` in this process while a thread tells `watch` its events as the instance
-    records them (as for a launched run: a wait for the build slot is recorded, not yielded);
-    Ctrl-C leaves it CANCELED and is raised again."""
+    records them, as for a launched run; Ctrl-C leaves it CANCELED and is raised again."""
     from dagster._core.execution.api import execute_run_iterator
     from dagster._utils.hosted_user_process import recon_job_from_origin
 
@@ -201,8 +196,7 @@ def _slot_refusal(instance: dg.DagsterInstance, run_id: str) -> BuildInProgress 
 
 
 def _caused_by(event: Any, *names: str) -> Any:
-    """The error of a run failure `event`, or the first of its causes, whose class is one of
-    `names`; None when none is (or `event` is no run failure)."""
+    """The error of run failure `event`, or its first cause, whose class is one of `names`."""
     if event is None or event.event_type != dg.DagsterEventType.RUN_FAILURE:
         return None
     error = getattr(event.event_specific_data, "error", None)
@@ -252,8 +246,7 @@ def _launch(context: Any, run: dg.DagsterRun, wait: float, watch: _Watch) -> Non
 
 def _fail_if_worker_ended(instance: dg.DagsterInstance, launcher: Any, run: dg.DagsterRun) -> None:
     """Mark `run` FAILED when the run worker this command forked for it ended before the run
-    did (killed, out of memory): nothing else ends such a run (a daemon's run monitoring sees
-    its unreaped worker as alive), and the command would wait for it for a day."""
+    did (killed): nothing else would end it (to a daemon, an unreaped worker is alive)."""
     if run.status not in (dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED):
         return
     ended = launcher.worker_end(run)
@@ -266,23 +259,21 @@ def _fail_if_worker_ended(instance: dg.DagsterInstance, launcher: Any, run: dg.D
 
 @dataclass
 class _Watch:
-    """What the command says while its run goes on: each registry's line once its checks are
-    in, and once why the run waits."""
+    """What the command says as its run goes on: each registry's line, and why it waits."""
 
     instance: dg.DagsterInstance
     run_id: str
     on_entry: Callable[[RegistryBuild], None] | None
     on_wait: Callable[[str], None] | None
-    keys: list[dg.AssetKey] = field(default_factory=list)
-    checks: dict[dg.AssetKey, int] = field(default_factory=dict)
+    keys: list[dg.AssetKey]
+    checks: dict[dg.AssetKey, int]
     events: list[Any] = field(default_factory=list)
     told: set[str] = field(default_factory=set)
     cursor: str | None = None
     said_wait: bool = False
 
     def read(self) -> None:
-        """The run's events since the last look, from the instance: say what they finish (a
-        registry whose checks are all in) and why the run waits."""
+        """Say what the run's events since the last look finish, and why the run waits."""
         if self.on_entry is None and self.on_wait is None:
             return
         result = self.instance.get_records_for_run(self.run_id, self.cursor, ENTRY_EVENTS)
@@ -336,18 +327,9 @@ def _with_promotion(entry: RegistryBuild, outcome: dict[str, Any] | None) -> Reg
     return replace(entry, promoted=kind == "promoted", promotion=promotion)
 
 
-def _run_config(root: Path, full_audit: bool, wait: float) -> dict[str, object]:
-    """Quiet logs, and this build's settings for the resources (a code location's definitions
-    have the defaults)."""
-    workspace = {"root": str(root), "full_audit": full_audit}
-    build = {"root": str(root), "wait_seconds": wait, "full_audit": full_audit}
-    resources = {"registry_workspace": {"config": workspace}, "build_run": {"config": build}}
-    return {**QUIET_LOGS, "resources": resources}
-
-
 @dataclass(frozen=True)
 class RegistryBuild:
-    """What one build did to one registry."""
+    """What one build did to one registry (`registry build --json` prints its fields in order)."""
 
     registry_id: str
     status: str
@@ -365,10 +347,6 @@ class RegistryBuild:
     notes: list[str] = field(default_factory=list)
     """What the build noticed without failing (files a source's glob left out)."""
 
-    def as_json(self) -> dict[str, object]:
-        """The object `registry build --json` prints for this registry (its fields in order)."""
-        return asdict(self)
-
 
 def entries_of(
     events: Sequence[Any],
@@ -376,8 +354,8 @@ def entries_of(
     checks: Mapping[dg.AssetKey, int] | None = None,
 ) -> list[RegistryBuild]:
     """The entry of each asset of `keys` (in that order) among a run's `events`. With `checks`
-    (asset -> how many checks the run runs on it: the run goes on), only the registries whose
-    outcome is in: materialized with every check evaluated, or their step failed or skipped."""
+    (asset -> how many checks the run runs on it: the run goes on), only those whose outcome is
+    in: materialized with every check evaluated, or their step failed or skipped."""
     entries = [_entry(events, key) for key in keys]
     if checks is None:
         return entries
@@ -404,10 +382,8 @@ def _entry(events: Sequence[Any], key: dg.AssetKey) -> RegistryBuild:
     reused = bool(metadata["reused_snapshot"].value) if "reused_snapshot" in metadata else False
     status = "failed" if not all(checks.values()) else ("reused" if reused else "built")
     count = metadata.get("record_count")
-    listed = metadata.get(UNEXPECTED_FILES)
-    unexpected = listed.value if listed is not None and isinstance(listed.value, list) else []
-    said = metadata.get("notes")  # a builder's own notes (lines of its inputs it could not read)
-    notes = [str(note) for note in said.value] if said and isinstance(said.value, list) else []
+    unexpected = [unexpected_note(str(path)) for path in listed(metadata, UNEXPECTED_FILES)]
+    notes = [str(note) for note in listed(metadata, "notes")]  # a builder's own (unread lines)
     return RegistryBuild(
         key.to_user_string(),
         status,
@@ -416,14 +392,14 @@ def _entry(events: Sequence[Any], key: dg.AssetKey) -> RegistryBuild:
         int(str(count.value)) if count is not None else None,
         checks,
         problems=problems,
-        notes=[unexpected_note(str(path)) for path in unexpected] + notes,
+        notes=unexpected + notes,
     )
 
 
 def run_problems(events: Sequence[Any]) -> list[dict[str, object]]:
     """The run's own failure when it failed outside its steps (a resource that did not start,
     its run worker gone): the innermost exception, else its message with the engine's last word
-    before it (how the code server saw its run worker end). A failed step says it itself."""
+    before it. A failed step says it itself."""
     from dagster._core.events import RunFailureReason
 
     problems: list[dict[str, object]] = []

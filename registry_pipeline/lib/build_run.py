@@ -1,31 +1,22 @@
-"""A run of the build job, whoever launched it (`registry build`, the UI's Launch button, a
-schedule, a sensor, a re-execution): the one place that decides what a build does around its
-steps, so that every door does the same build. It is the resource `BuildRun` every registry
-asset asks for (beside `RegistryWorkspace`, the workspace as a resource): set up once per run,
-it holds the workspace's build slot from the run's start to its end.
+"""A run of the build job, whoever launched it (`registry build`, the UI, a schedule, a sensor,
+a re-execution): the one place that decides what a build does around its steps, so every door
+does the same build. It is the resource `BuildRun` every registry asset asks for, set up once
+per run, holding the workspace's build slot from the run's start to its end:
 
-- `begin`, at the start of the run (its `build_run` resource), under the workspace's build slot:
-  what other machines published is fetched, the pointer history is verified, builds a killed
-  process left STARTED are marked failed, what the build reads is noted (a build of the whole
-  catalog) and the unchanged sources it reuses are decided (`settled_sources`, below);
-- the steps build, seal and check each registry (`defs.assets`; a settled source reuses its
-  snapshot and its verdicts);
-- `finish`, at the end of the run, still under the slot: when no step failed or was skipped
-  and every blocking check the run planned passed (`why_not_promotable`: a failed build
-  promotes nothing), each snapshot with a pointer is promoted through the one publish gate (the
-  pointer store validates it again under its lock and journals the change; an already-active
-  target is a no-op), each outcome written to the run's log as an engine event
-  (`PROMOTION_KEY`), and a build of the whole catalog is recorded (`core.freshness`), so the
-  next `registry build` answers "up to date".
+- `begin`: fetch what other machines published, verify the pointer history, mark failed the
+  builds a killed process left STARTED, note what a build of the whole catalog reads and decide
+  the unchanged sources it reuses (`settled_sources`);
+- the steps build, seal and check each registry (`defs.assets`);
+- `finish`: when no step failed or was skipped and every blocking check it planned passed
+  (`why_not_promotable`), promote each snapshot with a pointer through the one publish gate
+  (validated again under the pointer store's lock), each outcome an engine event of the run
+  (`PROMOTION_KEY`), and record a build of the whole catalog (`core.freshness`).
 
-The no-change shortcut (`settled_sources`): sources settled before Dagster starts. A source is
-settled when its newest snapshot holds exactly its current files and the gate would admit it as
-it is (`gate.admissible`: a passing receipt of exactly that root, none that failed, run by the
-checks the catalog asks now against what is current), the checks that read the working tree
-(parse and schemas, append-only, a log's prefix and rules) pass now, and every registry its
-coordination rules refer to is settled too: a referred registry that is built again re-checks
-the ones referring to it. The shortcut is exactly as strict as the path it shortcuts: anything
-it cannot settle goes through Dagster, visibly.
+A source is settled (reused without sealing it again) when its newest snapshot holds exactly
+its current files, the gate would admit it as it is (`gate.admissible`), the checks that read
+the working tree pass now, and every registry its coordination rules refer to is settled too.
+The shortcut is exactly as strict as the path it shortcuts: what it cannot settle goes through
+Dagster, visibly.
 """
 
 from __future__ import annotations
@@ -108,8 +99,7 @@ class RegistryWorkspace(dg.ConfigurableResource):  # type: ignore[type-arg]
 
 
 class BuildRun(dg.ConfigurableResource):  # type: ignore[type-arg]
-    """A run of the build job, whoever launched it (module doc): every registry asset asks for
-    it, so it is set up once per run, before the first step (the job runs in one process)."""
+    """A run of the build job (module doc), set up once per run before its first step."""
 
     root: str
     wait_seconds: float = DEFAULT_WAIT
@@ -154,32 +144,40 @@ class BuildRun(dg.ConfigurableResource):  # type: ignore[type-arg]
             on_lost=lost,
         ):
             self._start = begin(instance, run, workspace, full_audit=self.full_audit)
-            # the run's verdict cache (a run `registry build --in-process` executes finds the
-            # command's own open, and keeps it)
-            trust = not self.full_audit
-            cache = inspection_cache(workspace.root, trust_stored=trust)
+            # the run's verdict cache (an in-process run finds the command's own open, and keeps it)
+            cache = inspection_cache(workspace.root, trust_stored=not self.full_audit)
             with nullcontext() if cache_active() else cache:
                 yield self
                 finish(instance, run, workspace, self._start)
 
 
+def resources_config(root: str, full_audit: bool, **build_run: object) -> dict[str, object]:
+    """Run config of both resources, with `build_run`'s other fields (run config that overrides
+    one field of a resource must give its whole config, so `root` comes along)."""
+    workspace = {"root": root, "full_audit": full_audit}
+    build = {**workspace, **build_run}
+    return {
+        "resources": {"registry_workspace": {"config": workspace}, "build_run": {"config": build}}
+    }
+
+
+DOORS = (
+    (SUBMITTER_TAG, "registry build (pid {})"),
+    ("dagster/schedule_name", "the schedule {}"),
+    ("dagster/sensor_name", "the sensor {}"),
+    ("dagster/backfill", "the backfill {}"),
+)
+"""How a run was started, by the tag that says it, first found first."""
+
+
 def door(run: dg.DagsterRun) -> str:
     """How the run was started, in words: who a waiter waits for."""
-    tags = run.tags
-    if SUBMITTER_TAG in tags:
-        return f"registry build (pid {tags[SUBMITTER_TAG]})"
-    if "dagster/schedule_name" in tags:
-        return f"the schedule {tags['dagster/schedule_name']}"
-    if "dagster/sensor_name" in tags:
-        return f"the sensor {tags['dagster/sensor_name']}"
-    if "dagster/backfill" in tags:
-        return f"the backfill {tags['dagster/backfill']}"
-    return "the Dagster UI or API"
+    said = (text.format(run.tags[tag]) for tag, text in DOORS if tag in run.tags)
+    return next(said, "the Dagster UI or API")
 
 
 def builds_in_progress(instance: dg.DagsterInstance, run_id: str) -> str:
-    """The build runs in progress other than `run_id`, each with the door it came through (who a
-    queued build waits for), in words; "" when none."""
+    """The other build runs in progress, each with its door, in words ("" when none)."""
     from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
 
     runs = instance.get_runs(
@@ -229,14 +227,13 @@ def finish(
     instance: dg.DagsterInstance, run: dg.DagsterRun, workspace: Workspace, start: BuildStart
 ) -> list[PromotionOutcome]:
     """The end of a build run, under the build slot: promote what passed, record the build
-    (module doc). Each outcome is also an engine event of the run. Nothing when the run failed
-    or is being cancelled."""
+    (module doc). Nothing when the run failed or is being cancelled."""
     why_not = why_not_promotable(instance, run.run_id)
     if why_not is not None:
         instance.report_engine_event(f"nothing promoted: {why_not}", run)
         return []
     outcomes = []
-    for registry_id, (snapshot, record) in _materializations(instance, run.run_id).items():
+    for registry_id, (snapshot, record) in materialized(instance, run.run_id).items():
         outcome = promote(instance, workspace, registry_id, snapshot, record)
         outcomes.append(outcome)
         instance.report_engine_event(
@@ -257,19 +254,11 @@ def finish(
     return outcomes
 
 
-def materialized(instance: dg.DagsterInstance, dagster_run_id: str) -> dict[str, str]:
-    """Registry id -> the snapshot (run folder) the run materialized or reused for it, in the
-    order the run materialized them (the graph's)."""
-    return {
-        rid: snapshot for rid, (snapshot, _) in _materializations(instance, dagster_run_id).items()
-    }
-
-
-def _materializations(
+def materialized(
     instance: dg.DagsterInstance, dagster_run_id: str
 ) -> dict[str, tuple[str, dg.EventLogRecord]]:
-    """`materialized`, each snapshot with its materialization (whose storage id is the one the
-    checks point at)."""
+    """Registry id -> the snapshot (run folder) the run materialized or reused for it, with its
+    materialization (whose storage id the checks point at), in the order of the graph."""
     found: dict[str, tuple[str, dg.EventLogRecord]] = {}
     kind = dg.DagsterEventType.ASSET_MATERIALIZATION
     for record in instance.get_records_for_run(dagster_run_id, of_type=kind).records:
@@ -336,9 +325,8 @@ class PromotionOutcome:
 
 
 def why_not_promotable(instance: dg.DagsterInstance, dagster_run_id: str) -> str | None:
-    """The promotion rule, asked by the run itself at its end (not finished yet): no step failed
-    or was skipped, the run is not being cancelled, and every blocking check it planned was
-    evaluated and passed. None when promotable, else why not."""
+    """Why the run, at its end, may not promote (None: it may): a step failed or was skipped,
+    it is being cancelled, or a blocking check it planned did not pass or was not evaluated."""
     run = instance.get_run_by_id(dagster_run_id)
     if run is None:
         return f"build failed: no Dagster run {dagster_run_id}"
@@ -370,9 +358,8 @@ def promote(
     run_id: str,
     record: dg.EventLogRecord,
 ) -> PromotionOutcome:
-    """Promote snapshot `run_id`, materialized (`record`) by a promotable Dagster run, when the
-    catalog gives the registry a pointer, through the pointer store, which validates it again
-    under its lock; refusals become outcomes."""
+    """Promote snapshot `run_id`, materialized (`record`) by a promotable Dagster run, through
+    the pointer store when the catalog gives it a pointer; refusals become outcomes."""
     dagster_run_id = record.run_id
 
     def outcome(kind: Outcome, reason: str, **extra: Any) -> PromotionOutcome:
@@ -413,10 +400,8 @@ def promote(
 def blocking_checks(
     instance: dg.DagsterInstance, materialization: dg.EventLogRecord, names: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
-    """Each blocking check's verdict on that materialization, for the journal: `status`
-    SUCCEEDED or FAILED (`passed` True or False), or PLANNED (`passed` None) for one the run,
-    still going on, has not evaluated (an evaluation naming another materialization is not
-    this one's)."""
+    """Each blocking check's verdict on that materialization, for the journal: SUCCEEDED,
+    FAILED, or PLANNED (`passed` None) for one the run, still going on, has not evaluated."""
     dagster_run_id = materialization.run_id
     passed: dict[str, bool] = {}
     for event in run_events(instance, dagster_run_id, CHECK_EVALUATION):
@@ -438,10 +423,9 @@ def blocking_checks(
 
 
 def mark_dead_builds_failed(instance: dg.DagsterInstance) -> list[str]:
-    """Mark failed the build runs left STARTED by a process of this host that no longer runs
-    (killed): called under the build slot, so no live build of this workspace is among them
-    but the caller. The pid is the run's tag, else the pid of its first event; runs of another
-    host, or whose process still runs, are left alone. Returns the run ids marked."""
+    """Mark failed (and return) the build runs left STARTED by a process of this host that no
+    longer runs (killed): called under the build slot, so no live build is among them but the
+    caller's. The pid is the run's tag, else the pid of its first event."""
     statuses = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING]
     marked: list[str] = []
     for record in instance.get_run_records(dg.RunsFilter(job_name=BUILD_JOB, statuses=statuses)):
@@ -473,8 +457,8 @@ def alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:  # another user's: it runs
+        pass
     return True
 
 
@@ -516,8 +500,7 @@ def _settle(
     spec: RegistrySpec,
     schemas: SchemaCatalog,
 ) -> Settled | None:
-    """The source settled, else None: anything it cannot settle (a violation, a file gone or
-    unreadable since it was found, ...) goes through Dagster, whose asset reports it."""
+    """The source settled, else None: what it cannot settle goes through Dagster, which says why."""
     try:  # each check reads the files from their paths, a block or a line at a time
         source = source_paths(workspace.root, spec.sources, spec.kind)
         if source_problems(source.files, schemas):  # the asset's own check: no shortcut past it
@@ -525,8 +508,7 @@ def _settle(
         governed = governed_files(workspace, spec, source.files, schemas)  # append-only too
         if not governed.ok:
             return None
-        snapshots = list_snapshots(workspace, spec.registry_id)
-        newest = snapshots[-1] if snapshots else None
+        newest = next(reversed(list_snapshots(workspace, spec.registry_id)), None)
         if newest is None or not all(unchanged_snapshot(newest.path, governed.files, schemas)):
             return None
         # the gate's own rule: a passing receipt that is current, and none that failed
@@ -552,8 +534,7 @@ def _log_passes(
     files: dict[str, Path],
     schemas: SchemaCatalog,
 ) -> bool:
-    """A log's append_only check (and a run index's rules check), by the functions the asset
-    checks call, each reading the file a block at a time."""
+    """A log's append_only check (and a run index's rules check), as the asset checks run them."""
     from registry_pipeline.core.run_index import index_spec, log_prefix, log_problems
 
     path = files.get(spec.primary_artifact)

@@ -1,13 +1,11 @@
-"""Backfilling `drift_signals_daily`: a real Dagster backfill of its job over the days, submitted
-through the workspace's code location (`lib/launcher.py`), so it is listed in the UI's Backfills
-tab, each day a run of the job on its page, resumable and cancellable there; or, `in_process`,
-one in-process run per day on the workspace's instance (tests, a machine without code server).
-Either way each day's outcome is read from the same events by one function (`_outcome`).
+"""Backfilling `drift_signals_daily`: a real Dagster backfill of its job over the days, through
+the workspace's code location (`lib.launcher`), so the UI lists it and can resume or cancel it;
+or, `in_process`, one in-process run per day on the workspace's instance. Either way each day's
+outcome is read from its run's events by one function (`_outcome`).
 
 First, the shortcut: a day already computed is REUSED without a run when running it would only
-reuse its sealed folder and pass its checks (`core.builders.drift_days.reusable_day`, the
-asset's own rule and check functions) and the instance records that very folder as the day's
-materialization (else the run records it, and says REUSED too). Only the other days run."""
+reuse its sealed folder and pass its checks (`core.builders.drift_days.reusable_day`) and the
+instance records that very folder as the day's materialization."""
 
 from __future__ import annotations
 
@@ -25,7 +23,12 @@ from registry_pipeline.core.errors import problem_object
 from registry_pipeline.core.seal.validate import inspection_cache
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.lib.build import QUIET_LOGS
-from registry_pipeline.lib.failures import check_verdicts, materialized_metadata, step_problems
+from registry_pipeline.lib.failures import (
+    check_verdicts,
+    listed,
+    materialized_metadata,
+    step_problems,
+)
 from registry_pipeline.lib.instance import dagster_home, open_instance
 
 BACKFILL_TIMEOUT = 6 * 3600.0
@@ -52,8 +55,8 @@ class DayOutcome:
     problems: list[dict[str, object]] = field(default_factory=list)
     """`problem_object`s: each failed check's problems, the failed step's cause."""
     reused: bool = False
-    """The day's folder was sealed before and reused (by the shortcut, without a run, or by
-    the run); `dagster_run_id` is then the run that recorded it, when no run was needed."""
+    """The day's folder was sealed before (the shortcut's `dagster_run_id` is the run that
+    recorded it)."""
 
     @property
     def status(self) -> str:
@@ -88,9 +91,9 @@ def run_drift_backfill(
     shortcut: bool = True,
 ) -> list[DayOutcome]:
     """Materialize day partitions of drift_signals_daily: the days already computed reused
-    without a run (`reused_days`; not without `shortcut`), the others as a Dagster backfill of
-    `job_name` (whose blocking `checks` every day must pass), or, `in_process`, one run per day
-    in order with the job of the graph `definitions` makes (`definitions.build_definitions`)."""
+    without a run (with `shortcut`), the others as a Dagster backfill of `job_name` (whose
+    blocking `checks` every day must pass), or, `in_process`, one run per day with the job of
+    the graph `definitions` makes."""
     os.environ["DAGSTER_HOME"] = str(dagster_home(root))
     definitions(root)  # first: a broken catalog says its reason code, before anything runs
     reused = reused_days(root, days) if shortcut else {}
@@ -106,8 +109,7 @@ def run_drift_backfill(
 
 
 def reused_days(root: Path, days: Sequence[date]) -> dict[date, DayOutcome]:
-    """The days a run would only reuse (`reusable_day`) whose sealed folder the instance
-    records as their latest materialization, each as its REUSED outcome; nothing is run."""
+    """The days a run would only reuse, whose folder the instance records, as REUSED outcomes."""
     found: dict[date, DayOutcome] = {}
     workspace = Workspace(root)
     with open_instance(root) as instance, inspection_cache(workspace.root):
@@ -220,8 +222,7 @@ def _daily_job(definitions: dg.Definitions) -> dg.JobDefinition:
 def _outcome(
     day: date, dagster_run_id: str, success: bool, events: Sequence[Any], expected: Sequence[str]
 ) -> DayOutcome:
-    """One day's outcome from its run's events (an in-process result's, or the instance's event
-    log of a backfill's run): the checks' verdicts and problems, the sealed snapshot."""
+    """One day's outcome from its run's events: the checks' verdicts and problems, the snapshot."""
     events = [event for event in events if event is not None]
     checks, problems = check_verdicts(events, dg.AssetKey(DAILY_REGISTRY_ID))
     unchecked = [name for name in expected if name not in checks]
@@ -242,7 +243,6 @@ def _outcome(
         for key, value in metadata.items()
         if key.startswith("signals_")
     }
-    missing = metadata.get("missing_history")
     reused = metadata.get("reused_snapshot")
     return DayOutcome(
         day,
@@ -251,7 +251,7 @@ def _outcome(
         str(metadata["run_id"].value),
         str(metadata["root_sha256"].value),
         counts,
-        list(missing.value) if missing is not None else [],
+        list(listed(metadata, "missing_history")),
         problems,
         reused=reused is not None and reused.value is True,
     )

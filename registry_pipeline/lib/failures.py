@@ -85,10 +85,9 @@ def as_step_failure(
 
 
 def step_problems(events: Sequence[Any]) -> list[dict[str, object]]:
-    """What failed steps among `events` say: our `dg.Failure` (`step_failure`: its reason code,
-    path, message, then its problems), else the innermost exception of Dagster's chain (a bug:
-    INTERNAL). A step failed only because a blocking check failed adds nothing: the check's
-    problems say it. The build and the drift backfill both read a run's failures here."""
+    """What failed steps among `events` say: our `step_failure`'s problems, else the innermost
+    exception (a bug: INTERNAL); a step failed by a blocking check adds nothing (the check says
+    it)."""
     found: list[dict[str, object]] = []
     for event in events:
         if not event.is_step_failure:
@@ -115,8 +114,7 @@ def run_events(
     kind: dg.DagsterEventType | set[dg.DagsterEventType],
     limit: int | None = None,
 ) -> list[Any]:
-    """The events of `kind` (one, or a set of them) in Dagster run `run_id`, oldest first (up to
-    `limit`)."""
+    """The events of `kind` (one, or a set) in Dagster run `run_id`, oldest first."""
     records = instance.get_records_for_run(run_id, of_type=kind, limit=limit).records
     return [r.event_log_entry.dagster_event for r in records if r.event_log_entry.dagster_event]
 
@@ -152,9 +150,14 @@ def materialized_metadata(events: Sequence[Any], key: dg.AssetKey) -> Mapping[st
     return materialized[-1].metadata if materialized else None
 
 
+def listed(metadata: Mapping[str, Any], name: str) -> list[Any]:
+    """The list a metadata entry holds (empty when absent or not a list)."""
+    value = getattr(metadata.get(name), "value", None)
+    return value if isinstance(value, list) else []
+
+
 def as_check_result(verdict: CheckVerdict, key: dg.AssetKey) -> dg.AssetCheckResult:
-    """`verdict` as the AssetCheckResult of the asset `key`: lists and objects become JSON
-    metadata, `path` a path."""
+    """`verdict` as the AssetCheckResult of `key`: lists and objects as JSON, `path` a path."""
     metadata: dict[str, Any] = {}
     for name, value in verdict.metadata.items():
         if name == "path" and isinstance(value, str):

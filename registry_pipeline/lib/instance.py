@@ -1,19 +1,14 @@
 """The workspace's persistent Dagster instance (`.codex/dagster_home`), opened safely.
 
-The instance keeps its history in SQLite files in the home by default, or in a PostgreSQL
-database when `$REGISTRY_DAGSTER_POSTGRES_URL` is set as the home is prepared (docs/DEPLOYMENT.md):
-the generated `dagster.yaml` then reads the URL from that variable. A user's own `dagster.yaml`
-is never rewritten, whatever storage it names.
+The instance keeps its history in SQLite files in the home, or in PostgreSQL when
+`$REGISTRY_DAGSTER_POSTGRES_URL` is set as the home is prepared (docs/DEPLOYMENT.md). A user's
+own `dagster.yaml` is never rewritten.
 
-Dagster's SQLite storages create their tables and stamp their schema revision on first open,
-with no lock between processes: two processes opening a fresh home at once can fail (`table runs
-already exists`) or leave two revisions stamped, after which every open fails. Every open here
-holds the file lock (`core.lock`) `.instance.lock` in the home, so a home is initialized
-exactly once.
-`dagster dev` does not take this lock; `dagster_home()` initializes a fresh home under it before
-anything else can open it. dagster-postgres creates its tables itself (retrying when two
-processes race); for it, `dagster_home()` checks once per process that the server answers, so
-that a wrong URL fails at once with its reason rather than after Dagster's retries.
+Dagster's SQLite storages create their tables on first open with no lock between processes:
+two processes opening a fresh home at once can break it. Every open here holds the file lock
+`.instance.lock` in the home, and `dagster_home()` initializes a fresh home under it before
+anything else (`dagster dev` among them) can open it. For PostgreSQL, `dagster_home()` checks
+once per process that the server answers, so that a wrong URL fails at once with its reason.
 """
 
 from __future__ import annotations
@@ -106,7 +101,7 @@ _LOCK_NAME = ".instance.lock"
 def dagster_home(root: Path) -> Path:
     """The workspace's Dagster home, created and initialized (once, under the lock) if new; on
     PostgreSQL, its server checked to answer (once per process). UNSAFE_PATH, with nothing
-    written, when a symlink is on the way to the home or to what is written in it."""
+    written, when a symlink is on the way."""
     home = root / DAGSTER_HOME_RELPATH
     require_safe_all(root, [home / "dagster.yaml", home / _LOCK_NAME])
     try:
@@ -116,10 +111,9 @@ def dagster_home(root: Path) -> Path:
         with _init_lock(home):
             text = config.read_text(encoding="utf-8") if config.exists() else None
             generated = _generated(text)
-            if generated is not None and generated != text:
-                text = generated
-                write_atomic(config, text.encode("utf-8"))  # a torn file would break the home
-            settings = _instance_settings(str(text))
+            if generated is not None and generated != text:  # atomic: a torn file breaks a home
+                write_atomic(config, generated.encode("utf-8"))
+            settings = _instance_settings(home)
             url = postgres_url(home, settings)
             if url is not None:
                 check_reachable(home, url, settings)
@@ -158,9 +152,7 @@ def open_instance(root: Path) -> Iterator[dg.DagsterInstance]:
 
 @contextmanager
 def storage_errors(home: Path) -> Iterator[None]:
-    """Errors of Dagster's storage (SQLite: disk full, read-only, not a database, locked;
-    PostgreSQL: server down, refused login, connection lost) as DAGSTER_STORAGE naming the
-    instance's folder, not as an internal error."""
+    """Errors of Dagster's storage as DAGSTER_STORAGE naming the instance's folder."""
     import sqlite3
 
     from sqlalchemy.exc import SQLAlchemyError
@@ -188,19 +180,14 @@ STORAGE_KEYS = ("storage", "run_storage", "event_log_storage", "schedule_storage
 
 
 def _from_config(home: Path) -> dg.DagsterInstance:
-    """The instance of `home`, with a dagster.yaml it cannot load said as DAGSTER_STORAGE (a
-    missing environment variable, a storage package that is not installed, bad YAML). When its
-    dagster.yaml names no storage (Dagster's SQLite files in the home: ours, or a user's without
-    a storage key), this process opens those same files through `lib.storage.KeptSqliteStorage`
-    (connections kept, WAL synced normally); `dagster dev` and the webserver open them with
-    Dagster's plain classes."""
+    """The instance of `home`; a dagster.yaml it cannot load is DAGSTER_STORAGE. One that names
+    no storage (Dagster's SQLite files in the home) is opened here through
+    `lib.storage.KeptSqliteStorage`, the same files `dagster dev` opens with Dagster's classes."""
     from dagster._core.errors import DagsterInvalidConfigError
     from dagster._core.instance.ref import InstanceRef
 
     try:
-        config = home / "dagster.yaml"
-        text = config.read_text(encoding="utf-8") if config.exists() else ""
-        if any(key in _instance_settings(text) for key in STORAGE_KEYS):
+        if any(key in _instance_settings(home) for key in STORAGE_KEYS):
             return dg.DagsterInstance.from_config(str(home))
         kept = {
             "module": "registry_pipeline.lib.storage",
@@ -223,16 +210,16 @@ def _from_config(home: Path) -> dg.DagsterInstance:
     ) from None
 
 
-def _instance_settings(text: str) -> Mapping[str, Any]:
-    """The home's dagster.yaml as a mapping (empty when it does not parse: Dagster says why)."""
+def _instance_settings(home: Path) -> Mapping[str, Any]:
+    """The home's dagster.yaml as a mapping (empty when absent or unparsable: Dagster says why)."""
+    config = home / "dagster.yaml"
     try:
-        loaded = yaml.safe_load(text)
+        loaded = yaml.safe_load(config.read_text(encoding="utf-8")) if config.exists() else None
     except yaml.YAMLError:
         return {}
     return loaded if isinstance(loaded, dict) else {}
 
 
 def _init_lock(home: Path) -> AbstractContextManager[None]:
-    """The home's init lock (the one file lock), waited for as long as it takes: it is held for
-    a second at most, by a first initialization."""
+    """The home's init lock, waited for as long as it takes (a first initialization's second)."""
     return exclusive_lock(home / _LOCK_NAME, timeout=math.inf, holder="initializing the home")

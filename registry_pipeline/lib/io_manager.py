@@ -51,8 +51,8 @@ class RegistryOutput:
     """The run id the folder must get (sealed with the clock at `moment`), when fixed."""
     moment: datetime | None = None
     digests: Mapping[str, str] = field(default_factory=dict)
-    """The SHA-256 of files given by path when the step decided on them (their data version,
-    the reuse): one changed since is refused when sealed (SOURCE_CHANGED), nothing published."""
+    """The SHA-256 of files given by path when the step decided on them: one changed since is
+    refused when sealed (SOURCE_CHANGED)."""
 
 
 class SealingIOManager(dg.ConfigurableIOManager):
@@ -113,11 +113,8 @@ snapshot that validates; the rule text then says why the pointer was not used.""
 
 
 def materialized_path(instance: dg.DagsterInstance, key: dg.AssetKey, run_id: str) -> Path | None:
-    """The run folder that Dagster run `run_id` materialized for `key`, or None.
-
-    Read from that run's own events, never from the newest materialization across runs: another
-    run materializing the same asset meanwhile must not change what this run checks or reads.
-    """
+    """The run folder that Dagster run `run_id` materialized for `key`, or None: from that run's
+    own events, so another run materializing it meanwhile changes nothing here."""
     events = run_events(instance, run_id, dg.DagsterEventType.ASSET_MATERIALIZATION)
     metadata = materialized_metadata(events, key)
     value = metadata.get("path") if metadata is not None else None

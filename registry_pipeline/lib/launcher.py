@@ -1,38 +1,23 @@
 """How runs are launched: by the command that waits for them, and by the workspace's instance.
 
-The command (`registry build`, `registry drift backfill`) submits runs and backfills as the
-Dagster UI does: created from the workspace's code location (`code_location`: loaded in this
-process, or served by a code server Dagster starts) and handed to the instance's run coordinator
-and launcher, so each one shows on the job's page, the asset pages, the Overview timeline and (a
-backfill) the Backfills tab, and can be cancelled or resumed there.
-Without a running `dagster-daemon`, the waiting command does the daemon's part itself: it
-dequeues queued runs (`QueuedRunCoordinatorDaemon.run_iteration`, honouring the instance's
-concurrency limits) and advances backfills (`execute_backfill_iteration`), the functions the
-daemon calls on each tick. A daemon running beside it does the same work; either may take a step.
-Dagster 1.13 has no public API for these; the steps are those of `dagster job launch`
-(`dagster._cli.job._create_run`) and of the daemon's loops, read from the installed version.
+The command (`registry build`, `registry drift backfill`) creates runs and backfills from the
+workspace's code location as the UI does, and hands them to the instance's run coordinator and
+launcher, so each one shows in the UI (job and asset pages, Overview, Backfills) and can be
+cancelled or resumed there. Without a live `dagster-daemon`, the waiting command does the
+daemon's part itself: it dequeues queued runs within the concurrency limits and advances
+backfills, the functions the daemon calls on each tick; a daemon beside it may take a step too.
+Dagster 1.13 has no public API for these: the steps are those of `dagster job launch` and of the
+daemon's loops, read from the installed version.
 
-The instance (its generated `dagster.yaml` names the two classes below) queues with Dagster's
-queue, which counts every run that builds registries as a build, and launches with Dagster's
-launcher (or forks the command: below). The queue admits one build at a time (the tag `BUILD_TAG`,
-limit 1). A run of the build job carries the tag; a run of a selection of registries that the
-UI's Materialize button launches (an implicit asset job) does not, so the queue
-(`RegistryRunCoordinator`) tags every run that needs the `build_run` resource as it enters:
-it waits queued like any other build, never in a run worker.
-
-A run dequeued by the UI's daemon (or launched by the webserver without a queue) goes to the
-code server that serves the run's code location, which starts a run worker for it: Dagster's
-`DefaultRunLauncher`, unchanged. A run that `registry build` launches is created from the code
-location loaded in the command's own process (`launch_context`); when the command dequeues it
-(or the instance does not queue runs), `RegistryRunLauncher` forks the command: the fork is
-the run worker, with Dagster and the definitions already imported, so a launched build costs
-about what a build executed in the command's own process costs (docs/benchmarks.md). Either
-way it is the same run, through the same queue, on the job's page like any other.
-
-The fork runs in a session of its own: a Ctrl-C at the terminal reaches the command only, which
-cancels the run as the UI's Terminate does (`terminate`: the run is marked CANCELING, then its
-worker is interrupted and ends it CANCELED). Its pid and host are the run's tag `WORKER_TAG`;
-the daemon's run monitoring asks `check_run_worker_health` whether it still runs.
+The generated `dagster.yaml` names the two classes below. `RegistryRunCoordinator` is Dagster's
+queue, which admits one build at a time (tag `BUILD_TAG`, limit 1) and tags as a build every run
+that needs the `build_run` resource (the UI's Materialize of a selection too), so it waits
+queued, never in a run worker. `RegistryRunLauncher` is Dagster's launcher, except for a run of
+a code location loaded in the launching process (`registry build`): it forks that process, so
+the run worker has Dagster and the definitions imported already (docs/benchmarks.md). The fork
+runs in a session of its own: a Ctrl-C at the terminal reaches the command only, which cancels
+the run as the UI's Terminate does. Its `pid@host` is the run's tag `WORKER_TAG`, which
+`check_run_worker_health` reads for the daemon's run monitoring.
 """
 
 from __future__ import annotations
@@ -71,13 +56,10 @@ _log = logging.getLogger("registry_pipeline.launch")
 def code_location(
     instance: dg.DagsterInstance, workspace_root: Path, *, here: bool = False
 ) -> Iterator[Any]:
-    """The workspace's code location (`registry_pipeline.definitions` of `workspace_root`) as a
-    WorkspaceProcessContext, under one name however it is loaded, so the runs created from it
-    are the same job's runs in the UI: served by a code server Dagster starts, or, `here`,
-    loaded in this process (the instance's launcher forks this process for the runs it launches
-    from it: `RegistryRunLauncher`). A code server is told to stop at the end and waited for (it
-    finishes its runs' bookkeeping first), so the command leaves no process behind.
-    $REGISTRY_WORKSPACE names `workspace_root` for the block (a code server inherits it)."""
+    """The workspace's code location as a WorkspaceProcessContext, under one name however it is
+    loaded (so its runs are the same job's runs in the UI): served by a code server Dagster
+    starts and stops, or, `here`, loaded in this process. CODE_LOCATION_ERROR with the
+    exception's first line when it does not load; $REGISTRY_WORKSPACE is set for the block."""
     from dagster._core.remote_origin import InProcessCodeLocationOrigin
     from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
     from dagster._core.workspace.context import WorkspaceProcessContext
@@ -102,7 +84,14 @@ def code_location(
                 instance, target, version=dg.__version__, grpc_server_registry=servers
             )
         )
-        _require_loaded(context, workspace_root)
+        error = context.create_request_context().get_code_location_error(LOCATION)
+        if error is not None:  # its traceback is in the UI
+            first = (error.message.strip().splitlines() or ["?"])[0]
+            raise RegistryError(
+                f"the code location {MODULE} did not load: {first}",
+                code="CODE_LOCATION_ERROR",
+                path=folder,
+            )
         yield context
 
 
@@ -110,30 +99,15 @@ def launch_context(
     instance: dg.DagsterInstance, workspace_root: Path, *, in_process: bool = False
 ) -> AbstractContextManager[Any]:
     """Where this process creates runs from: the code location loaded here when it executes
-    them itself (`in_process`) or the instance's launcher forks for them (the generated
-    dagster.yaml's), else a code server (a user's own dagster.yaml with another launcher)."""
+    them itself or the instance's launcher forks for them, else a code server."""
     here = in_process or isinstance(instance.run_launcher, RegistryRunLauncher)
     return code_location(instance, workspace_root, here=here)
 
 
-def _require_loaded(context: Any, workspace_root: Path) -> None:
-    """CODE_LOCATION_ERROR with the exception's first line when the location did not load (the
-    traceback is in the UI)."""
-    error = context.create_request_context().get_code_location_error(LOCATION)
-    if error is not None:
-        first = error.message.strip().splitlines()[0] if error.message.strip() else "?"
-        raise RegistryError(
-            f"the code location {MODULE} did not load: {first}",
-            code="CODE_LOCATION_ERROR",
-            path=str(workspace_root),
-        )
-
-
 @contextmanager
 def _servers(instance: dg.DagsterInstance) -> Iterator[Any]:
-    """The registry of the code servers a WorkspaceProcessContext starts, as it makes its own
-    (logging warnings only), but waiting for them to exit when it closes; one that takes longer
-    than Dagster's 30 s is left to end on its own (it stops without a heartbeat)."""
+    """The code servers' registry a WorkspaceProcessContext makes, but waiting for them to exit
+    when it closes (one slower than Dagster's 30 s ends on its own, without a heartbeat)."""
     import subprocess
 
     from dagster._core.remote_representation.grpc_server_registry import GrpcServerRegistry
@@ -172,35 +146,18 @@ def _environment(name: str, value: str) -> Iterator[None]:
             os.environ[name] = before
 
 
-def submit(
-    context: Any,
-    job_name: str,
-    tags: Mapping[str, str] | None = None,
-    run_config: Mapping[str, Any] | None = None,
-    asset_selection: Sequence[dg.AssetKey] | None = None,
-    run_id: str | None = None,
-) -> dg.DagsterRun:
-    """`create_run`, then submit it to the run coordinator (queued, or launched at once), as the
-    UI's Launch button does."""
-    run = create_run(context, job_name, tags, run_config, asset_selection, run_id)
-    return context.instance.submit_run(run.run_id, context.create_request_context())
-
-
 def create_run(
     context: Any,
     job_name: str,
     tags: Mapping[str, str] | None = None,
     run_config: Mapping[str, Any] | None = None,
     asset_selection: Sequence[dg.AssetKey] | None = None,
-    run_id: str | None = None,
 ) -> dg.DagsterRun:
-    """A new run of `job_name` (of the assets `asset_selection` only, with their checks, when
-    given; with the id `run_id` when given) from the code location, not started."""
+    """A new run of `job_name` (of `asset_selection` and their checks, if given), not started."""
     from dagster._core.definitions.selector import JobSubsetSelector
 
     instance = context.instance
-    workspace = context.create_request_context()
-    location = workspace.get_code_location(LOCATION)
+    location = context.create_request_context().get_code_location(LOCATION)
     (repository,) = location.get_repositories().values()
     selection = frozenset(asset_selection) if asset_selection else None
     remote_job = location.get_job(  # the subset job: its plan has exactly the selected steps
@@ -216,9 +173,9 @@ def create_run(
     plan = location.get_execution_plan(
         remote_job, config, step_keys_to_execute=None, known_state=None, instance=instance
     )
-    run = instance.create_run(
+    return instance.create_run(
         job_name=job_name,
-        run_id=run_id,
+        run_id=None,
         run_config=config,
         resolved_op_selection=remote_job.resolved_op_selection,
         step_keys_to_execute=plan.execution_plan_snapshot.step_keys_to_execute,
@@ -236,7 +193,6 @@ def create_run(
         asset_check_selection=None,  # None: the checks of the selected assets, as in process
         asset_graph=repository.asset_graph,
     )
-    return run
 
 
 def wait_for_run(
@@ -321,9 +277,8 @@ def create_job_backfill(
 def drive_backfill(
     context: Any, backfill_id: str, timeout: float, on_poll: Callable[[Any], None] | None = None
 ) -> Any:
-    """Advance backfills as the daemon would (every REQUESTED or CANCELING one, as its tick
-    does) until `backfill_id` ends; the PartitionBackfill then. A driver stopped halfway leaves
-    it REQUESTED: driving it again (here or by a daemon) resumes it."""
+    """Advance backfills as the daemon's tick would until `backfill_id` ends; the
+    PartitionBackfill then. One stopped halfway stays REQUESTED: driving it again resumes it."""
     from dagster._core.execution.backfill import BULK_ACTION_TERMINAL_STATUSES
     from dagster._daemon.backfill import execute_backfill_iteration
 
@@ -349,9 +304,8 @@ def drive_backfill(
 
 @contextmanager
 def children_print_to_stderr() -> Iterator[None]:
-    """File descriptor 1 pointed at stderr for the block: the code server and run workers
-    Dagster starts inherit it and log there, so this process's stdout (a `--json` document)
-    holds only what it prints after the block."""
+    """File descriptor 1 pointed at stderr for the block, which the processes Dagster starts
+    inherit: this process's stdout (a `--json` document) holds only what it prints after."""
     sys.stdout.flush()
     saved = os.dup(1)
     try:
@@ -365,10 +319,9 @@ def children_print_to_stderr() -> Iterator[None]:
 
 @contextmanager
 def _queue(context: Any) -> Iterator[Callable[[], None]]:
-    """A step of the daemon's run queue (dequeue and launch, within the concurrency limits)
-    when the instance queues runs and no daemon does (`dagster dev` running on the instance:
-    two dequeuers could launch one run twice); nothing otherwise."""
-    from dagster._core.run_coordinator import QueuedRunCoordinator
+    """A step of the daemon's run queue (dequeue and launch within the concurrency limits) when
+    the instance queues runs and no live daemon does (two could launch one run twice)."""
+    from dagster._daemon.daemon import get_default_daemon_logger
     from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import (
         QueuedRunCoordinatorDaemon,
     )
@@ -376,30 +329,21 @@ def _queue(context: Any) -> Iterator[Callable[[], None]]:
     if not isinstance(context.instance.run_coordinator, QueuedRunCoordinator):
         yield lambda: None
         return
-    with QueuedRunCoordinatorDaemon(interval_seconds=1) as daemon, _off_the_terminal(daemon):
+    with QueuedRunCoordinatorDaemon(interval_seconds=1) as daemon:
 
         def step() -> None:
             if not daemon_dequeues(context.instance):
                 list(daemon.run_iteration(context))
 
-        yield step
-
-
-@contextmanager
-def _off_the_terminal(daemon: Any) -> Iterator[None]:
-    """What the daemon's step logs kept off the command's terminal for the block: a launch that
-    failed (its code server gone) is logged with Dagster's traceback, which the run's own log
-    holds too (the engine error before its failure, in the UI); the command says the run's end
-    in one line of its own. A handler configured for the logger's parents still gets it."""
-    from dagster._daemon.daemon import get_default_daemon_logger
-
-    logger = get_default_daemon_logger(type(daemon).__name__)  # the one the daemon logs to
-    quiet = logging.NullHandler()  # a handler: Python's last resort no longer prints it
-    logger.addHandler(quiet)
-    try:
-        yield
-    finally:
-        logger.removeHandler(quiet)
+        # the daemon's step logs kept off the terminal (a failed launch's traceback is in the
+        # run's own log too, and the command says its end); a parent logger's handler gets them
+        logger = get_default_daemon_logger(type(daemon).__name__)  # the one the daemon logs to
+        quiet = logging.NullHandler()  # a handler: Python's last resort no longer prints it
+        logger.addHandler(quiet)
+        try:
+            yield step
+        finally:
+            logger.removeHandler(quiet)
 
 
 def daemon_dequeues(instance: dg.DagsterInstance) -> bool:
@@ -435,13 +379,11 @@ class RegistryRunCoordinator(QueuedRunCoordinator):
             run = self._instance.get_run_by_id(run.run_id) or run
             context = SubmitRunContext(run, context.workspace)
         queued = super().submit_run(context)
-        if BUILD_TAG in queued.tags:
-            ahead = builds_in_progress(self._instance, queued.run_id)
-            if ahead:  # said in the queued run's log, where the UI shows it
-                self._instance.report_engine_event(
-                    f"queued: one build at a time per workspace; this run starts when {ahead} ends",
-                    queued,
-                )
+        if BUILD_TAG in queued.tags and (ahead := builds_in_progress(self._instance, run.run_id)):
+            self._instance.report_engine_event(  # in the queued run's log, where the UI shows it
+                f"queued: one build at a time per workspace; this run starts when {ahead} ends",
+                queued,
+            )
         return queued
 
 
@@ -453,8 +395,7 @@ def is_build(instance: Any, run: Any) -> bool:
 
 
 class RegistryRunLauncher(DefaultRunLauncher):
-    """`DefaultRunLauncher`, forking the launching process for runs of a code location loaded
-    in that process (module doc)."""
+    """`DefaultRunLauncher`, forking this process for runs of a location loaded here."""
 
     def __init__(self, inst_data: Any = None) -> None:
         super().__init__(inst_data=inst_data)
@@ -508,11 +449,13 @@ class RegistryRunLauncher(DefaultRunLauncher):
 
     def worker_end(self, run: Any) -> str | None:
         """How the run worker this process forked for `run` ended (`was killed by signal 9
-        (SIGKILL)`), once it has ended (it is reaped here); None while it runs, or when this
-        process did not fork it. Until reaped, an ended worker still answers `alive`."""
+        (SIGKILL)`), once it has (until reaped here, it still answers `alive`); None while it
+        runs, or when this process did not fork it."""
         pid = _worker(run.tags.get(WORKER_TAG))
-        if pid is None or pid not in self._children:
-            return None
+        return self._reaped(pid) if pid in self._children else None
+
+    def _reaped(self, pid: int) -> str | None:
+        """How the forked worker `pid` ended, reaped; None while it runs."""
         try:
             done, status = os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:  # reaped elsewhere: how it ended is not known
@@ -527,20 +470,11 @@ class RegistryRunLauncher(DefaultRunLauncher):
         return f"(pid {pid}) exited with code {os.waitstatus_to_exitcode(status)}"
 
     def reap(self, timeout: float = 30.0) -> None:
-        """Wait (up to `timeout` s in all) for the forked run workers that have ended their
-        runs to exit, so that none is left a zombie of this process."""
+        """Wait (up to `timeout` s in all) for the forked run workers to exit: no zombie left."""
         deadline = time.monotonic() + timeout
         for pid in sorted(self._children):
-            while True:
-                try:
-                    done, _status = os.waitpid(pid, os.WNOHANG)
-                except ChildProcessError:
-                    done = pid
-                if done or time.monotonic() > deadline:
-                    break
+            while self._reaped(pid) is None and time.monotonic() <= deadline:
                 time.sleep(0.01)  # a poll: waitpid has no timeout
-            if done:
-                self._children.discard(pid)
 
 
 def fork_worker(instance_ref: Any, run_id: str) -> int:
@@ -558,9 +492,8 @@ def fork_worker(instance_ref: Any, run_id: str) -> int:
 
 
 def _work(instance_ref: Any, run_id: str) -> NoReturn:
-    """The run worker: what `dagster api execute_run` does, in the forked process. What ends
-    it otherwise is said in one line on the command's terminal, its traceback in the run's log
-    (`_report`)."""
+    """The run worker: what `dagster api execute_run` does, in the forked process (`_report`
+    says what ends it otherwise)."""
     code = 1
     try:
         os.setsid()  # a session of its own: a Ctrl-C at the terminal is the command's

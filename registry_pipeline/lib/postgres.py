@@ -1,20 +1,15 @@
 """The Dagster instance's PostgreSQL storage: its URL, a check that it answers, and the build
 slot's medium there.
 
-- The URL as its dagster.yaml names it (environment variables read by Dagster's own config
-  schema) and one connection to check it, so that a wrong URL, a server that is down, a refused
-  login or a missing database fail at once with the server's reason, as DAGSTER_STORAGE, instead
-  of after dagster-postgres's retries (about 12 s).
-- `AdvisorySlot`, the one lock's medium (`core.lock.Medium`) in the instance's database:
-  machines that share one Dagster instance kept in PostgreSQL (and so one workspace:
-  docs/DEPLOYMENT.md) build one at a time. It is a session-level advisory lock held on a
-  connection of its own for the whole build: the server drops it when that connection closes,
-  however its holder ends (killed, its machine gone), so nobody ever frees it by hand. Beside
-  it, one row of a table of our own, `registry_pipeline_build_slot`, says who holds it, so that
-  a waiter names the holder; Dagster's own tables are not touched. The row is written by the
-  lock's holder only (it creates the table first if needed), so its writes never race. On
-  SQLite the instance lives in the workspace, on one machine, where the file lock already
-  serializes every process that can open it: there is no such medium (`postgres_slot` is None).
+- The URL as its dagster.yaml names it, and one connection to check it, so that a wrong URL, a
+  server down, a refused login or a missing database fail at once with the server's reason
+  (DAGSTER_STORAGE), not after dagster-postgres's retries (about 12 s).
+- `AdvisorySlot`, the one lock's medium (`core.lock.Medium`) in the instance's database, so
+  machines sharing one instance build one at a time: a session-level advisory lock on a
+  connection of its own for the whole build, which the server drops when that connection
+  closes, however its holder ends. One row of our own table `registry_pipeline_build_slot`,
+  written by the holder only, names the holder for a waiter. On SQLite the file lock already
+  serializes every process that can open the instance: `postgres_slot` is None.
 """
 
 from __future__ import annotations
@@ -45,8 +40,7 @@ LOCK_KEY = int.from_bytes(hashlib.sha256(SLOT_NAME.encode()).digest()[:8], "big"
 
 
 def postgres_settings(settings: Mapping[str, Any]) -> Any:
-    """The PostgreSQL storage's config in a dagster.yaml (`storage: postgres:`, or the event log
-    storage's config when each storage is configured on its own); None for any other storage."""
+    """A dagster.yaml's PostgreSQL storage config (of `storage` or the event log); else None."""
     storage = settings.get("storage")
     if isinstance(storage, dict) and "postgres" in storage:
         return storage["postgres"]
@@ -87,9 +81,8 @@ def postgres_url(home: Path, settings: Mapping[str, Any]) -> str | None:
 
 
 def check_reachable(home: Path, url: str, settings: Mapping[str, Any]) -> None:
-    """Connect once (per process and URL); DAGSTER_STORAGE with the reason when that fails.
-    The URL is shown with its password hidden. A storage that logs in with a cloud token
-    (`auth_provider`) is left to dagster-postgres, which fetches the token."""
+    """Connect once (per process and URL); DAGSTER_STORAGE with the reason (the URL shown
+    without its password) when that fails. A cloud token login is left to dagster-postgres."""
     raw = postgres_settings(settings)
     if url in _reachable or (isinstance(raw, dict) and raw.get("auth_provider")):
         return
@@ -145,8 +138,8 @@ def postgres_slot(instance: dg.DagsterInstance) -> AdvisorySlot | None:
 
 
 class AdvisorySlot:
-    """The build slot in the instance's database (see the module): a `core.lock.Medium` whose
-    connection is opened at the first try and closed on release, dropping the lock with it."""
+    """The build slot in the instance's database (module doc): its connection is opened at the
+    first try and closed on release, dropping the lock with it."""
 
     where = f"the advisory lock {LOCK_KEY} of the Dagster instance's database"
     poll = 0.25
@@ -169,43 +162,34 @@ class AdvisorySlot:
             self._connection = self._engine.connect()
         return self._connection
 
-    def try_take(self, owner: Owner) -> bool:
+    def _sql(self, statement: str, **params: Any) -> Any:
         from sqlalchemy import text
 
-        connection = self._connect()
-        take = text("SELECT pg_try_advisory_lock(:key)")
-        if not connection.execute(take, {"key": LOCK_KEY}).scalar():
+        return self._connect().execute(text(statement), params)
+
+    def try_take(self, owner: Owner) -> bool:
+        if not self._sql("SELECT pg_try_advisory_lock(:key)", key=LOCK_KEY).scalar():
             return False
         self._holder = owner.holder
-        connection.execute(
-            text(
-                f"CREATE TABLE IF NOT EXISTS {SLOT_TABLE} (slot TEXT PRIMARY KEY, holder TEXT NOT "
-                "NULL, since TIMESTAMPTZ NOT NULL DEFAULT now())"
-            )
+        self._sql(
+            f"CREATE TABLE IF NOT EXISTS {SLOT_TABLE} (slot TEXT PRIMARY KEY, holder TEXT NOT "
+            "NULL, since TIMESTAMPTZ NOT NULL DEFAULT now())"
         )
-        connection.execute(
-            text(
-                f"INSERT INTO {SLOT_TABLE} (slot, holder) VALUES (:slot, :holder) ON CONFLICT "
-                "(slot) DO UPDATE SET holder = excluded.holder, since = now()"
-            ),
-            {"slot": SLOT_NAME, "holder": owner.holder},
+        self._sql(
+            f"INSERT INTO {SLOT_TABLE} (slot, holder) VALUES (:slot, :holder) ON CONFLICT "
+            "(slot) DO UPDATE SET holder = excluded.holder, since = now()",
+            slot=SLOT_NAME,
+            holder=owner.holder,
         )
         return True
 
     def holder(self) -> str:
         """Who holds the slot, as its row says ("a build on another machine" before any row)."""
-        from sqlalchemy import text
         from sqlalchemy.exc import SQLAlchemyError
 
         try:
-            row = (
-                self._connect()
-                .execute(
-                    text(f"SELECT holder, since FROM {SLOT_TABLE} WHERE slot = :slot"),
-                    {"slot": SLOT_NAME},
-                )
-                .first()
-            )
+            select = f"SELECT holder, since FROM {SLOT_TABLE} WHERE slot = :slot"
+            row = self._sql(select, slot=SLOT_NAME).first()
         except SQLAlchemyError:  # no table yet: the first holder is creating it
             row = None
         if row is None:
@@ -213,21 +197,18 @@ class AdvisorySlot:
         return f"{row[0]} (since {row[1].astimezone(UTC):%Y-%m-%dT%H:%M:%SZ})"
 
     def release(self) -> None:
-        from sqlalchemy import text
         from sqlalchemy.exc import SQLAlchemyError
 
-        connection, engine, holder = self._connection, self._engine, self._holder
-        self._connection = self._engine = self._holder = None
         try:
-            if connection is not None and holder is not None:
-                connection.execute(
-                    text(f"DELETE FROM {SLOT_TABLE} WHERE slot = :slot AND holder = :holder"),
-                    {"slot": SLOT_NAME, "holder": holder},
-                )
-                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
+            if self._connection is not None and self._holder is not None:
+                delete = f"DELETE FROM {SLOT_TABLE} WHERE slot = :slot AND holder = :holder"
+                self._sql(delete, slot=SLOT_NAME, holder=self._holder)
+                self._sql("SELECT pg_advisory_unlock(:key)", key=LOCK_KEY)
         except SQLAlchemyError:
             pass  # the connection is gone: the server has dropped the lock already
         finally:
+            connection, engine = self._connection, self._engine
+            self._connection = self._engine = self._holder = None
             if connection is not None:
                 connection.close()
             if engine is not None:

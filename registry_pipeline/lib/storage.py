@@ -1,20 +1,17 @@
 """Dagster's SQLite storage, used the cheap safe way: connections kept open, WAL synced normally.
 
-Dagster's own SQLite storages open a new engine and connection for every operation and close it
-after (SQLAlchemy's `NullPool`). Each close of the last connection to a WAL database checkpoints
-it and each commit syncs the WAL: a build of the demo made about 800 `fdatasync` calls for ~70
-events, most of its wall time on a busy disk. This storage is Dagster's, file for file (same
-`history/runs.db`, `history/runs/<run>.db`, `schedules/`), with two changes:
+Dagster's own SQLite storages open and close an engine for every operation (`NullPool`); each
+close of a WAL database checkpoints it and each commit syncs the WAL (a build of the demo: ~800
+`fdatasync` for ~70 events). This storage is Dagster's, file for file, with two changes:
 
 - one engine per database file per process, its connection kept open (a few most recent shards;
   older ones are closed), re-made after a fork;
-- `PRAGMA synchronous=NORMAL`: in WAL mode SQLite stays consistent after any crash and loses no
-  committed transaction when a process dies; only a power loss can roll back the last few
-  events of Dagster's run log. The registries themselves never depend on it: run folders and
-  the pointer journal are written with their own fsync.
+- `PRAGMA synchronous=NORMAL`: in WAL mode SQLite stays consistent after any crash; only a power
+  loss can roll back the last few events of Dagster's run log. The registries never depend on
+  it: run folders and the pointer journal are written with their own fsync.
 
-`dagster.yaml` names it as `storage: custom:` (see `lib.instance`); a home can switch between it
-and Dagster's plain `storage: sqlite:` both ways: the files are the same.
+`dagster.yaml` names it as `storage: custom:` (`lib.instance`); a home can switch between it and
+Dagster's plain `storage: sqlite:` both ways.
 """
 
 from __future__ import annotations
@@ -137,8 +134,7 @@ class KeptSqliteRunStorage(SqliteRunStorage):
 
 
 class KeptSqliteStorage(DagsterSqliteStorage):
-    """Dagster's SQLite storage (runs, event log, schedules under `base_dir`), with the run and
-    event log storages keeping their connections (see the module)."""
+    """Dagster's SQLite storage under `base_dir`, its run and event log connections kept."""
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
         self.base_dir = base_dir

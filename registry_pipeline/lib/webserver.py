@@ -162,18 +162,14 @@ def _serves(argv: Sequence[str], environ: dict[str, str], cwd: Path, home: Path 
 
 
 def _home_of(environ: dict[str, str], cwd: Path) -> Path | None:
-    """The DAGSTER_HOME a process uses: its environment's, else its folder's `.env` line."""
-    if environ.get("DAGSTER_HOME"):
-        return Path(environ["DAGSTER_HOME"])
+    """DAGSTER_HOME of a process: its environment's, else its `.env`'s, read as Dagster does."""
+    from dagster._core.secrets.env_file import get_env_var_dict
+
     try:
-        lines = (cwd / ".env").read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
+        home = environ.get("DAGSTER_HOME") or get_env_var_dict(str(cwd)).get("DAGSTER_HOME")
+    except (OSError, ValueError):  # an unreadable `.env`
         return None
-    for line in reversed(lines):
-        name, _, value = line.strip().partition("=")
-        if name == "DAGSTER_HOME" and value:
-            return Path(value.strip().strip("'\""))
-    return None
+    return Path(home) if home else None
 
 
 def _resolved(path: Path | None) -> Path | None:
@@ -187,10 +183,9 @@ def _option(argv: Sequence[str], *names: str) -> str | None:
     """The value of the first of `names` in `argv` (`--port 3001`, `--port=3001`, `-p3001`)."""
     for index, arg in enumerate(argv):
         for name in names:
+            glued = name + "=" if name.startswith("--") else name  # `--port=3001`, `-p3001`
             if arg == name and index + 1 < len(argv):
                 return argv[index + 1]
-            if name.startswith("--") and arg.startswith(name + "="):
-                return arg.split("=", 1)[1]
-            if not name.startswith("--") and arg.startswith(name) and len(arg) > len(name):
-                return arg[len(name) :]
+            if arg.startswith(glued) and len(arg) > len(name):
+                return arg[len(glued) :]
     return None

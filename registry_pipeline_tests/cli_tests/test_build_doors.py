@@ -23,8 +23,8 @@ from registry_pipeline.defs.schedules import CHANGE_SENSOR, DAILY_REBUILD
 from registry_pipeline.lib.build import QUIET_LOGS
 from registry_pipeline.lib.build_run import BUILD_JOB, materialized
 from registry_pipeline.lib.instance import open_instance
-from registry_pipeline.lib.launcher import launch_context, submit, wait_for_run
-from registry_pipeline_tests._helpers import DEMO_GRAPH
+from registry_pipeline.lib.launcher import launch_context, wait_for_run
+from registry_pipeline_tests._helpers import DEMO_GRAPH, submit
 from registry_pipeline_tests.cli_tests.conftest import Run
 
 pytestmark = pytest.mark.launched
@@ -113,7 +113,7 @@ def test_every_door_does_the_same_build(cli: Run, built: Path, door: str) -> Non
     pointers = PointerStore(Workspace(built)).read()
     for registry_id in WITH_POINTER:  # promoted within the run: no sensor tick in between
         active = pointers.active(registry_id)
-        assert active is not None and active.run_id == made[registry_id], registry_id
+        assert active is not None and active.run_id == made[registry_id][0], registry_id
     freshness = up_to_date(Workspace(built))
     assert freshness.up_to_date, freshness.changed
     code, out, _ = cli("build", "--workspace", str(built))

@@ -34,7 +34,7 @@ from registry_pipeline.lib.build_run import (
     SUBMITTER_TAG,
 )
 from registry_pipeline.lib.instance import BUILD_TAG, open_instance
-from registry_pipeline.lib.launcher import WORKER_TAG, launch_context, submit, wait_for_run
+from registry_pipeline.lib.launcher import WORKER_TAG, launch_context, wait_for_run
 from registry_pipeline_tests._helpers import (
     DEMO_GRAPH,
     break_built_schema,
@@ -42,6 +42,7 @@ from registry_pipeline_tests._helpers import (
     copy_demo,
     registry_process,
     slot_holder,
+    submit,
 )
 from registry_pipeline_tests.cli_tests.conftest import Run
 

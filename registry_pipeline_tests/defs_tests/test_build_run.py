@@ -98,7 +98,7 @@ def test_a_build_run_promotes_within_itself_and_says_so_in_its_log(
     assert set(made) == WITH_POINTER | {"registry_delta_log", "system_health_report"}
     pointers = PointerStore(Workspace(demo)).read()
     assert {rid: pointers.active(rid).run_id for rid in WITH_POINTER} == {  # type: ignore[union-attr]
-        rid: made[rid] for rid in WITH_POINTER
+        rid: made[rid][0] for rid in WITH_POINTER
     }
     records = instance.all_logs(build.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)
     outcomes = promotions([r.dagster_event for r in records if r.dagster_event is not None])

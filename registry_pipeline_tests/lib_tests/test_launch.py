@@ -18,9 +18,9 @@ from registry_pipeline.lib.launcher import (
     code_location,
     create_job_backfill,
     drive_backfill,
-    submit,
     wait_for_run,
 )
+from registry_pipeline_tests._helpers import submit
 
 
 def _days(count: int) -> list[str]:
