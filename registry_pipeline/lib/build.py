@@ -213,8 +213,11 @@ def _launch(context: Any, run: dg.DagsterRun, wait: float, watch: _Watch) -> Non
     launcher = instance.run_launcher
     forks = launcher if isinstance(launcher, RegistryRunLauncher) else None
     queued_since = time.monotonic()
+    looks = 0
 
     def poll(current: dg.DagsterRun) -> None:
+        nonlocal looks
+        looks += 1
         watch.read()
         if forks is not None:
             _fail_if_worker_ended(instance, forks, current)
@@ -223,7 +226,8 @@ def _launch(context: Any, run: dg.DagsterRun, wait: float, watch: _Watch) -> Non
         ahead = builds_in_progress(instance, run.run_id)
         if ahead:
             watch.waiting(f"queued behind {ahead} (one build at a time)")
-        if time.monotonic() - queued_since >= wait:
+        # the first look comes before the queue was asked once: any run is queued then
+        if looks > 1 and time.monotonic() - queued_since >= wait:
             raise in_progress(ahead or "another build run", "the instance's run queue", wait)
 
     instance.submit_run(run.run_id, context.create_request_context())

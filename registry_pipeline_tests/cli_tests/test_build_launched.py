@@ -288,3 +288,16 @@ def test_a_ui_materialization_of_some_registries_queues_as_a_build(tmp_path: Pat
         f"{ahead} (the Dagster UI or API) ends"
     ]
     assert BUILD_TAG not in drift.tags
+
+
+def test_wait_0_on_an_idle_workspace_builds_at_once(built: Path, cli: Run) -> None:
+    """`--wait 0` fails at once only when another build holds the workspace: with none, the
+    launched run is dequeued on the first look and the build completes."""
+    code, out, err = cli(
+        "build", "--workspace", str(built), "--force", "--select", "expected_versions",
+        "--wait", "0", "--json",
+    )  # fmt: skip
+    assert code == 0, out + err
+    document = json.loads(out)
+    assert document["success"] is True
+    assert [entry["registry_id"] for entry in document["registries"]] == ["expected_versions"]
