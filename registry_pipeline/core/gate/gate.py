@@ -184,17 +184,6 @@ def _failed(store: ReceiptStore, folder: Path, receipt: Receipt) -> RegistryErro
     )
 
 
-def journal_entry(workspace: Workspace, receipt: Receipt) -> dict[str, Any]:
-    """How a journal record names the receipt that allowed it."""
-    return {
-        "passed": True,
-        "source": "promotion receipt",
-        "path": ReceiptStore(workspace).path_of(receipt.root_sha256),
-        "sha256": receipt.sha256,
-        "checks": [check.get("name") for check in receipt.checks],
-    }
-
-
 def admission(
     workspace: Workspace,
     registry_id: str,
@@ -210,7 +199,13 @@ def admission(
     receipt = admit(workspace, registry_id, folder, root, action=action, actor=actor)
     if receipt is None:
         return {"passed": True, "source": "adopted as found (no receipt, none failed)"}
-    return journal_entry(workspace, receipt)
+    return {
+        "passed": True,
+        "source": "promotion receipt",
+        "path": ReceiptStore(workspace).path_of(receipt.root_sha256),
+        "sha256": receipt.sha256,
+        "checks": [check.get("name") for check in receipt.checks],
+    }
 
 
 @dataclass(frozen=True)
@@ -247,8 +242,6 @@ def share(workspace: Workspace) -> Synced | None:
         return None
     store = PointerStore(workspace)
     store.require_safe_paths()
-    with store.locked(
-        admit=admission
-    ):  # a change that changes nothing: what an empty bucket takes, it takes
+    with store.locked(admit=admission):  # a change of nothing: an empty bucket takes all
         pass
     return sync(workspace)

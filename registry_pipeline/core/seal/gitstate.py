@@ -123,17 +123,13 @@ def _read_small_regular_file(path: Path) -> bytes:
 
 def _porcelain_paths(listed: str) -> list[str]:
     """The paths of `git status --porcelain -z` (a rename's source, the entry after, skipped)."""
-    fields = listed.split("\0")
+    fields = iter(listed.split("\0"))
     paths: list[str] = []
-    index = 0
-    while index < len(fields):
-        entry = fields[index]
-        index += 1
-        if len(entry) < 4:
-            continue
-        paths.append(entry[3:])
-        if entry[0] in "RC":
-            index += 1
+    for entry in fields:
+        if len(entry) >= 4:
+            paths.append(entry[3:])
+            if entry[0] in "RC":
+                next(fields, None)
     return paths
 
 

@@ -81,7 +81,7 @@ def restore_line_endings(source: Path, dest_parent: Path) -> Restored:
         result.restored[MANIFEST_SHA256] = "CRLF back to LF"
     unrecoverable = []
     for relpath, expected in sorted(listed.items()):
-        if _hash_regular(source / relpath) == expected:
+        if sha256_file(_open_regular(source / relpath))[0] == expected:
             result.kept.append(relpath)  # copied later by streaming, never held in memory
             continue
         undone = _undo(_read_regular(source / relpath), expected)
@@ -228,11 +228,6 @@ def _open_regular(path: Path) -> int:
 def _read_regular(path: Path) -> bytes:
     with open(_open_regular(path), "rb") as handle:
         return handle.read()
-
-
-def _hash_regular(path: Path) -> str:
-    """SHA-256 of a regular file, read in fixed blocks."""
-    return sha256_file(_open_regular(path))[0]
 
 
 def _undo(data: bytes, expected: str) -> tuple[bytes, str] | None:

@@ -70,12 +70,6 @@ class Verdict:
     hashed: bool = True
     problems: tuple[Problem, ...] = ()
 
-    @property
-    def failed(self) -> bool:
-        """Whether `registry validate` counts it as a failure (UNSEALED and older formats only
-        with --strict)."""
-        return self.status == FAIL
-
 
 def verdict_of(report: FolderReport) -> Verdict:
     """The verdict on the folder of `report`, from its problems alone (never a listed file read
@@ -143,19 +137,16 @@ def _older_format_explains(problems: tuple[Problem, ...]) -> bool:
     manifest.json missing, at most the missing ROOT line, and nothing else (no hash, size,
     listing, path, special-file or folder-name problem)."""
     missing = set()
+    no_root = (ReasonCode.MALFORMED_MANIFEST, MANIFEST_SHA256, NO_ROOT_LINE)
     for problem in problems:
-        if problem.code == ReasonCode.MISSING_REQUIRED_FILE and problem.path in (
-            RUN_JSON,
-            MANIFEST_JSON,
-        ):
+        if problem.code == ReasonCode.MISSING_REQUIRED_FILE and problem.path in _OLDER_MISSING:
             missing.add(problem.path)
-        elif not (
-            problem.code == ReasonCode.MALFORMED_MANIFEST
-            and problem.path == MANIFEST_SHA256
-            and problem.message == NO_ROOT_LINE
-        ):
+        elif (problem.code, problem.path, problem.message) != no_root:
             return False
-    return missing == {RUN_JSON, MANIFEST_JSON}
+    return missing == _OLDER_MISSING
+
+
+_OLDER_MISSING = {RUN_JSON, MANIFEST_JSON}
 
 
 def _listing_problem(report: FolderReport) -> Problem | None:
