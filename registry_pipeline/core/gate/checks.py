@@ -179,7 +179,7 @@ def coordination_check(
 
     catalog = load_catalog(workspace)
     refers_to = coordination_reads(workspace.root, catalog).get(registry_id, ())
-    reader = SnapshotReader(workspace, catalog, refers_to, pinned)
+    reader = SnapshotReader(workspace, refers_to, pinned)
     files = published_files(path, registry_id) or {}
     findings = workspace_findings(workspace, catalog, registry_id, files, read=reader.read)
     errors = [f for f in findings if f.severity == "error"]
@@ -246,7 +246,7 @@ def run_rules_check(
         *coordination_reads(workspace.root, catalog).get(registry_id, ()),
         *(() if log is None else (log.registry_id,)),
     )
-    reader = SnapshotReader(workspace, catalog, refers_to, pinned)
+    reader = SnapshotReader(workspace, refers_to, pinned)
     artifact = path / spec.artifact  # read a block at a time, never whole
     problems = log_problems(workspace.root, catalog, spec, artifact, read=reader.read)
     errors = [p for p in problems if p.severity == "error"]
