@@ -1,13 +1,7 @@
 """A restored copy of a run folder whose text files had their line endings converted.
 
-The original bytes cannot come back from a repository that stores them normalized, but a seal
-says exactly which bytes were sealed: a file that matches its recorded SHA-256 once its line
-endings are converted back (LF to CRLF, or CRLF to LF) is restored to those bytes. The copy is
-written into a new folder, never over the original, and only when every listed file is intact
-or restored and the copy verifies (seal contract, or the plain `sha256sum` list it carries).
-`MANIFEST.sha256` itself, which our seal writes with LF, gets its LF back too.
-
-Only regular files are ever opened (no symlink is followed, no FIFO or device is read), and
+A file that matches its sealed SHA-256 once its line endings are converted back is restored to
+the sealed bytes, in a new folder that must verify. Only regular files are ever opened, and
 unchanged files are copied by streaming: only restored files are held in memory.
 """
 

@@ -165,13 +165,9 @@ class SchemaCatalog:
 
     @classmethod
     def load(cls, folders: Sequence[Path]) -> SchemaCatalog:
-        """Load `*.schema.json` from each folder that exists; bad schemas are a usage error.
-
-        A later folder may add schemas and may override an earlier folder's schema of the same
-        `$id` (a workspace's own copy wins over the built-in one, so a workspace keeps its contract
-        across upgrades); one folder holding two different schemas of one `$id` is an error.
-        A binding (`x-schema-file`) brings the document of the file it names.
-        """
+        """Load `*.schema.json` from each folder that exists; bad schemas are a usage error. A
+        later folder may override an earlier one's schema of the same `$id` (a workspace keeps its
+        contract across upgrades); two of one `$id` in one folder are an error."""
         catalog = cls()
         seen: set[Path] = set()
         for rank, folder in enumerate(folders):
