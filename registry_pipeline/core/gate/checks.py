@@ -313,11 +313,8 @@ class RegistryCheck:
     ) -> CheckVerdict:
         """Its verdict on the run folder `path`, under its name (`pinned`: registry -> the
         folder sealed for it in the same build, for a check that reads other registries)."""
-        if self.reads_others:
-            verdict = self.evaluate(path, workspace, registry_id, pinned=pinned)
-        else:
-            verdict = self.evaluate(path, workspace, registry_id)
-        return verdict.with_name(self.name)
+        others = {"pinned": pinned} if self.reads_others else {}
+        return self.evaluate(path, workspace, registry_id, **others).with_name(self.name)
 
 
 SEAL_VALID = RegistryCheck(

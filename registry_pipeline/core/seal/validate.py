@@ -244,22 +244,14 @@ def run_folder_name_problems(names: Iterable[str]) -> dict[str, tuple[Problem, .
         group = groups[fold_key(name)]
         if not reason and len(group) == 1:
             continue  # the common case: nothing to say
-        problems = []
         shown = f"folder name {printable(name)!r}"
-        if reason:
-            problems.append(Problem(code=ReasonCode.UNSAFE_PATH, message=f"{shown} {reason}"))
+        said = [f"{shown} {reason}"] if reason else []
         twins = sorted((n for n in group if n != name), key=sort_key)
         if twins:
             others = ", ".join(repr(printable(twin)) for twin in twins)
-            problems.append(
-                Problem(
-                    code=ReasonCode.UNSAFE_PATH,
-                    message=f"{shown} is the same as {others} after NFC normalization and "
-                    "case folding (one folder on macOS and Windows)",
-                )
-            )
-        if problems:
-            found[name] = tuple(problems)
+            said.append(f"{shown} is the same as {others} after NFC normalization and case "
+                        "folding (one folder on macOS and Windows)")  # fmt: skip
+        found[name] = tuple(Problem(code=ReasonCode.UNSAFE_PATH, message=m) for m in said)
     return found
 
 
