@@ -40,14 +40,9 @@ class Restored:
 
 
 def restore_line_endings(source: Path, dest_parent: Path) -> Restored:
-    """Write `dest_parent/<source name>`: `source` with converted line endings undone.
-
-    Usage errors (exit 2, nothing written): NOT_A_RUN_FOLDER, MALFORMED_MANIFEST (or the seal
-    parser's UNSAFE_PATH / DUPLICATE_ENTRY), NOT_A_REGULAR_FILE, DEST_INSIDE_FOLDER,
-    DEST_NOT_A_FOLDER, DEST_EXISTS. RESTORE_UNRECOVERABLE when a listed file matches its hash
-    neither as it is nor converted back; RESTORE_UNVERIFIED when the copy does not verify.
-    `dest_parent` is created only once the manifest of `source` was read.
-    """
+    """Write `dest_parent/<source name>`: `source` with converted line endings undone; nothing
+    is written on any error (the reason codes `registry restore-line-endings --help` lists), and
+    `dest_parent` is created only once the manifest of `source` was read."""
     source = source.resolve()
     if not source.is_dir():
         raise UsageError("not a folder", code="NOT_A_RUN_FOLDER", path=str(source))

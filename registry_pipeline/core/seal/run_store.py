@@ -16,7 +16,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -124,15 +124,13 @@ class RunStore:
             return removed
         for entry in os.scandir(staging):
             path = Path(entry.path)
-            try:
+            with suppress(FileNotFoundError):  # gone meanwhile: nothing to remove
                 if time.time() - entry.stat(follow_symlinks=False).st_mtime < STAGING_GRACE_SECONDS:
                     continue
                 if entry.is_dir(follow_symlinks=False) and lock_state(path) == "held":
                     continue
                 fs.make_writable_and_remove(path)
                 removed.append(entry.name)
-            except FileNotFoundError:
-                continue
         return removed
 
     @contextmanager
