@@ -28,7 +28,7 @@ MAX_LISTED = 50
 _P = ParamSpec("_P")
 
 
-def guarded(
+def _guarded(
     check: Callable[Concatenate[Path, _P], CheckVerdict],
 ) -> Callable[Concatenate[Path | None, _P], CheckVerdict]:
     """`check`, failed with NO_MATERIALIZATION when there is no run folder, and with the
@@ -46,13 +46,13 @@ def guarded(
     return run
 
 
-@guarded
+@_guarded
 def seal_check(path: Path, workspace: Workspace, _registry_id: str) -> CheckVerdict:
     """The run folder satisfies the seal contract (hashes, root, files)."""
     return _folder_check(path, workspace, schema=False)
 
 
-@guarded
+@_guarded
 def schema_check(path: Path, workspace: Workspace, _registry_id: str) -> CheckVerdict:
     """Every artifact parses and matches the schema of its name."""
     return _folder_check(path, workspace, schema=True)
@@ -77,7 +77,7 @@ def _folder_check(path: Path, workspace: Workspace, *, schema: bool) -> CheckVer
     )
 
 
-@guarded
+@_guarded
 def delta_append_only_check(path: Path, _workspace: Workspace, _registry_id: str) -> CheckVerdict:
     """The delta log's previous snapshot (the one its run.json names) is an exact prefix."""
     from registry_pipeline.core.delta_log import (
@@ -128,7 +128,7 @@ def delta_append_only_check(path: Path, _workspace: Workspace, _registry_id: str
     )
 
 
-@guarded
+@_guarded
 def catalog_append_only_check(path: Path, workspace: Workspace, registry_id: str) -> CheckVerdict:
     """A governed source's snapshot against its published one: decided again from its sealed
     files by the function that wrote its diagnostics (`governed_files`)."""
@@ -161,7 +161,7 @@ def catalog_append_only_check(path: Path, workspace: Workspace, registry_id: str
     )
 
 
-@guarded
+@_guarded
 def coordination_check(
     path: Path,
     workspace: Workspace,
@@ -197,7 +197,7 @@ def coordination_check(
     )
 
 
-@guarded
+@_guarded
 def log_prefix_check(path: Path, workspace: Workspace, registry_id: str) -> CheckVerdict:
     """A log sealed from the workspace: the previous snapshot's log is an exact prefix of this
     one (`core.run_index.log_prefix`)."""
@@ -220,7 +220,7 @@ def log_prefix_check(path: Path, workspace: Workspace, registry_id: str) -> Chec
     )
 
 
-@guarded
+@_guarded
 def run_rules_check(
     path: Path,
     workspace: Workspace,
