@@ -160,10 +160,9 @@ def run_validate(args: argparse.Namespace) -> int:
 def _active_reports(
     workspace: Workspace, registry: str | None, fast: bool, now: datetime
 ) -> tuple[list[FolderReport | UsageError], list[UsageError]]:
-    """The verdicts on what the active pointers name (the pointer file, explained by the
-    journal; `target_verdict`): the inspection of each folder found, failed with TARGET_CHANGED
-    when its pointer records another root (or the error of a folder that cannot be read), and
-    the pointers that name no usable folder."""
+    """The verdicts on what the active pointers name (`target_verdict`): each folder's report,
+    failed with TARGET_CHANGED when its pointer records another root (or its error when it
+    cannot be read), and the pointers that name no usable folder."""
     from registry_pipeline.core.pointers.store import PointerStore
     from registry_pipeline.core.pointers.targets import ROOT_MISMATCH, target_verdict
 
@@ -261,9 +260,8 @@ def _only(workspace: Workspace, folders: list[_F], registry: str | None) -> list
 def _named_of(
     workspace: Workspace, folders: list[Path], registry: str, as_json: bool
 ) -> list[Path]:
-    """The named `folders` of `registry`, in order. A name that is no directory is kept, never
-    filtered out: it is reported (NOT_A_RUN_FOLDER) like any named folder. A registry nobody
-    knows is UNKNOWN_REGISTRY, after the names that are no directories are reported."""
+    """The named `folders` of `registry`, in order; a name that is no directory is kept (it is
+    reported NOT_A_RUN_FOLDER), and reported before an unknown registry's UNKNOWN_REGISTRY."""
     from registry_pipeline.core.seal.folder_report import refuse_non_run_folder
 
     missing = [f for f in folders if os.path.islink(f) or not os.path.isdir(f)]  # unreadable too
@@ -280,9 +278,8 @@ def _named_of(
 
 
 def _belongs(folder: Path, registry: str) -> bool:
-    """Whether `folder` is of `registry`: by its name (our run ids), else by its run.json
-    (`source_registry` of a seed seal-promotion folder, `registry_id`, `run_type`). Only a
-    regular run.json is read: a FIFO there must not block `validate --registry`."""
+    """Whether `folder` is of `registry`: by its name (our run ids), else by its run.json, read
+    only when it is a regular file (a FIFO there must not block `validate --registry`)."""
     from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
     from registry_pipeline.core.seal.run_id import registry_of
     from registry_pipeline.core.seal.verdicts import read_if_regular
@@ -323,9 +320,8 @@ def report_lines(
     dated: str | None = None,
 ) -> None:
     """One folder's verdict, appended to `lines` as stdout's text (each line with its newline);
-    `own`: a CONVERTED folder in the workspace's own run root, which counts as a failure (its
-    seals must hold: init and adopt keep git from converting there); `dated`: why the folder is
-    dated in the future, which fails it whatever its seal says."""
+    `own`: a CONVERTED folder in the workspace's own run root (a failure); `dated`: why the
+    folder is dated in the future, which fails it whatever its seal says."""
     from registry_pipeline.core.workspace.snapshots import FUTURE_DATED
 
     if as_json:
@@ -372,9 +368,8 @@ def report_lines(
 
 
 def _write(lines: list[str], as_json: bool) -> None:
-    """Write the buffered stdout lines in one call, and empty the buffer. Human lines are
-    escaped here, all at once: `safe` works per character and keeps line breaks, so this is
-    the text `out` printed line by line."""
+    """Write the buffered stdout lines in one call (human lines escaped as `out` escapes them),
+    and empty the buffer."""
     if lines:
         text = "".join(lines)
         sys.stdout.write(text if as_json else safe(text))
@@ -382,10 +377,8 @@ def _write(lines: list[str], as_json: bool) -> None:
 
 
 def _shown_folder(path: str, workspace: Workspace) -> str:
-    """`path` as `registry validate` shows it: relative to the workspace root when inside it.
-    Plain string work for the common case (a path in `str(Path)` form under the root, as the
-    inspection reports them); any other path goes through `_relative`, which gives the same
-    text."""
+    """`path` as `registry validate` shows it: relative to the workspace root when inside it
+    (plain string work for a path in `str(Path)` form under the root, else `_relative`)."""
     from registry_pipeline.core.seal.validate import normal_path
 
     root = str(workspace.root)

@@ -8,46 +8,65 @@ from one list of which checks a registry has (`registry_checks`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec
 
-from registry_pipeline.core.errors import Problem, ReasonCode, RegistryError, UsageError
+from registry_pipeline.core.errors import ReasonCode, RegistryError
 from registry_pipeline.core.gate.verdict import CheckVerdict
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.schemas import SchemaCatalog
-from registry_pipeline.core.seal.validate import FolderReport, inspect_run_folder
+from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.workspace.catalog import RegistrySpec
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import read_snapshot
 
 SCHEMA_CODES = frozenset({ReasonCode.SCHEMA_VIOLATION, ReasonCode.JSON_INVALID})
 MAX_LISTED = 50
+_P = ParamSpec("_P")
 
 
-def seal_check(path: Path | None, workspace: Workspace, _registry_id: str) -> CheckVerdict:
+def _guarded(
+    check: Callable[Concatenate[Path, _P], CheckVerdict],
+) -> Callable[Concatenate[Path | None, _P], CheckVerdict]:
+    """`check`, failed with NO_MATERIALIZATION when there is no run folder, and with the
+    error's reason code when what it reads cannot be read."""
+
+    @functools.wraps(check)
+    def run(path: Path | None, /, *args: _P.args, **kwargs: _P.kwargs) -> CheckVerdict:
+        if path is None:
+            return not_materialized()
+        try:
+            return check(path, *args, **kwargs)
+        except (RegistryError, OSError) as exc:
+            return unreadable(exc)
+
+    return run
+
+
+@_guarded
+def seal_check(path: Path, workspace: Workspace, _registry_id: str) -> CheckVerdict:
     """The run folder satisfies the seal contract (hashes, root, files)."""
-    return _folder_check(path, workspace, "seal")
+    return _folder_check(path, workspace, schema=False)
 
 
-def schema_check(path: Path | None, workspace: Workspace, _registry_id: str) -> CheckVerdict:
+@_guarded
+def schema_check(path: Path, workspace: Workspace, _registry_id: str) -> CheckVerdict:
     """Every artifact parses and matches the schema of its name."""
-    return _folder_check(path, workspace, "schema")
+    return _folder_check(path, workspace, schema=True)
 
 
-def _folder_check(path: Path | None, workspace: Workspace, problems_of: str) -> CheckVerdict:
-    if path is None:
-        return not_materialized()
-    try:
-        report = inspect_run_folder(path, schemas=SchemaCatalog.for_workspace(workspace.root))
-    except UsageError as exc:
-        return CheckVerdict("", False, exc.message, {"reason_codes": [exc.code]})
-    problems = _select(report, problems_of)
+def _folder_check(path: Path, workspace: Workspace, *, schema: bool) -> CheckVerdict:
+    """The folder's inspection, keeping its schema problems or all the others."""
+    report = inspect_run_folder(path, schemas=SchemaCatalog.for_workspace(workspace.root))
+    problems = [p for p in report.problems if (p.code in SCHEMA_CODES) == schema]
+    more = f" (+{len(problems) - 5} more)" if len(problems) > 5 else ""
     return CheckVerdict(
         "",
         not problems,
-        _describe(problems),
+        "; ".join(str(problem) for problem in problems[:5]) + more or None,
         {
             "run_id": report.run_id or path.name,
             "path": str(path),
@@ -58,23 +77,8 @@ def _folder_check(path: Path | None, workspace: Workspace, problems_of: str) -> 
     )
 
 
-def _select(report: FolderReport, problems_of: str) -> list[Problem]:
-    if problems_of == "schema":
-        return [p for p in report.problems if p.code in SCHEMA_CODES]
-    return [p for p in report.problems if p.code not in SCHEMA_CODES]
-
-
-def _describe(problems: list[Problem]) -> str | None:
-    listed = [str(problem) for problem in problems]
-    if not listed:
-        return None
-    more = f" (+{len(listed) - 5} more)" if len(listed) > 5 else ""
-    return "; ".join(listed[:5]) + more
-
-
-def delta_append_only_check(
-    path: Path | None, _workspace: Workspace, _registry_id: str
-) -> CheckVerdict:
+@_guarded
+def delta_append_only_check(path: Path, _workspace: Workspace, _registry_id: str) -> CheckVerdict:
     """The delta log's previous snapshot (the one its run.json names) is an exact prefix."""
     from registry_pipeline.core.delta_log import (
         LOG_ARTIFACT,
@@ -86,35 +90,30 @@ def delta_append_only_check(
         load_previous_log,
     )
 
-    if path is None:
-        return not_materialized()
     inputs: tuple[SealedRef, ...] = ()
-    try:
-        refs = read_snapshot(path, LOG_REGISTRY_ID).envelope().get("inputs")
-        previous_ref = next(
-            (
-                ref
-                for ref in (refs if isinstance(refs, list) else [])
-                if isinstance(ref, dict) and ref.get("registry_id") == LOG_REGISTRY_ID
-            ),
-            None,
-        )
-        previous = None
-        if previous_ref is not None:
-            folder = path.parent / str(previous_ref["run_id"])
-            previous = load_previous_log(read_snapshot(folder, LOG_REGISTRY_ID))
-            inputs = (SealedRef(LOG_REGISTRY_ID, folder.name, previous.root_sha256 or ""),)
-            if previous.root_sha256 != previous_ref.get("manifest_sha256"):
-                raise delta_log_error(
-                    f"previous log {folder.name} has another root than run.json records",
-                    code=DeltaCode.ROOT_MISMATCH,
-                    path=str(folder),
-                )
-        findings = check_append_only(  # appended records must name this very folder
-            (path / LOG_ARTIFACT).read_bytes(), previous, derivation_run_id=path.name
-        )
-    except (RegistryError, OSError) as exc:
-        return unreadable(exc)
+    refs = read_snapshot(path, LOG_REGISTRY_ID).envelope().get("inputs")
+    previous_ref = next(
+        (
+            ref
+            for ref in (refs if isinstance(refs, list) else [])
+            if isinstance(ref, dict) and ref.get("registry_id") == LOG_REGISTRY_ID
+        ),
+        None,
+    )
+    previous = None
+    if previous_ref is not None:
+        folder = path.parent / str(previous_ref["run_id"])
+        previous = load_previous_log(read_snapshot(folder, LOG_REGISTRY_ID))
+        inputs = (SealedRef(LOG_REGISTRY_ID, folder.name, previous.root_sha256 or ""),)
+        if previous.root_sha256 != previous_ref.get("manifest_sha256"):
+            raise delta_log_error(
+                f"previous log {folder.name} has another root than run.json records",
+                code=DeltaCode.ROOT_MISMATCH,
+                path=str(folder),
+            )
+    findings = check_append_only(  # appended records must name this very folder
+        (path / LOG_ARTIFACT).read_bytes(), previous, derivation_run_id=path.name
+    )
     return CheckVerdict(
         "",
         not findings,
@@ -129,9 +128,8 @@ def delta_append_only_check(
     )
 
 
-def catalog_append_only_check(
-    path: Path | None, workspace: Workspace, registry_id: str
-) -> CheckVerdict:
+@_guarded
+def catalog_append_only_check(path: Path, workspace: Workspace, registry_id: str) -> CheckVerdict:
     """A governed source's snapshot against its published one: decided again from its sealed
     files by the function that wrote its diagnostics (`governed_files`)."""
     from registry_pipeline.core.append_only.baseline import violation_rows
@@ -139,15 +137,10 @@ def catalog_append_only_check(
     from registry_pipeline.core.append_only.governed import governed_files, published_files
     from registry_pipeline.core.workspace.catalog import load_catalog
 
-    if path is None:
-        return not_materialized()
-    try:
-        spec = load_catalog(workspace).get(registry_id)
-        schemas = SchemaCatalog.for_workspace(workspace.root)
-        files = published_files(path, registry_id) or {}  # the snapshot's own sealed files
-        governed = governed_files(workspace, spec, files, schemas, checked=path.name)
-    except (RegistryError, OSError) as exc:
-        return unreadable(exc)
+    spec = load_catalog(workspace).get(registry_id)
+    schemas = SchemaCatalog.for_workspace(workspace.root)
+    files = published_files(path, registry_id) or {}  # the snapshot's own sealed files
+    governed = governed_files(workspace, spec, files, schemas, checked=path.name)
     violations = violation_rows(governed.reports)
     said = [
         f"{v.code} {file}{location(v)}: {v.message}"  # the entry named beside its pointer
@@ -168,8 +161,9 @@ def catalog_append_only_check(
     )
 
 
+@_guarded
 def coordination_check(
-    path: Path | None,
+    path: Path,
     workspace: Workspace,
     registry_id: str,
     *,
@@ -183,16 +177,11 @@ def coordination_check(
     from registry_pipeline.core.write_path import workspace_findings
     from registry_pipeline.core.write_path.content import finding_json, finding_text
 
-    if path is None:
-        return not_materialized()
-    try:
-        catalog = load_catalog(workspace)
-        refers_to = coordination_reads(workspace.root, catalog).get(registry_id, ())
-        reader = SnapshotReader(workspace, catalog, refers_to, pinned)
-        files = published_files(path, registry_id) or {}
-        findings = workspace_findings(workspace, catalog, registry_id, files, read=reader.read)
-    except (RegistryError, OSError) as exc:
-        return unreadable(exc)
+    catalog = load_catalog(workspace)
+    refers_to = coordination_reads(workspace.root, catalog).get(registry_id, ())
+    reader = SnapshotReader(workspace, refers_to, pinned)
+    files = published_files(path, registry_id) or {}
+    findings = workspace_findings(workspace, catalog, registry_id, files, read=reader.read)
     errors = [f for f in findings if f.severity == "error"]
     return CheckVerdict(
         "",
@@ -208,21 +197,17 @@ def coordination_check(
     )
 
 
-def log_prefix_check(path: Path | None, workspace: Workspace, registry_id: str) -> CheckVerdict:
+@_guarded
+def log_prefix_check(path: Path, workspace: Workspace, registry_id: str) -> CheckVerdict:
     """A log sealed from the workspace: the previous snapshot's log is an exact prefix of this
     one (`core.run_index.log_prefix`)."""
     from registry_pipeline.core.run_index import log_prefix
     from registry_pipeline.core.workspace.catalog import load_catalog
 
-    if path is None:
-        return not_materialized()
-    try:
-        spec = load_catalog(workspace).get(registry_id)
-        schemas = SchemaCatalog.for_workspace(workspace.root)
-        with (path / spec.primary_artifact).open("rb") as current:
-            report = log_prefix(workspace, spec, current, schemas, checked=path.name)
-    except (RegistryError, OSError) as exc:
-        return unreadable(exc)
+    spec = load_catalog(workspace).get(registry_id)
+    schemas = SchemaCatalog.for_workspace(workspace.root)
+    with (path / spec.primary_artifact).open("rb") as current:
+        report = log_prefix(workspace, spec, current, schemas, checked=path.name)
     return CheckVerdict(
         "",
         report.ok,
@@ -235,8 +220,9 @@ def log_prefix_check(path: Path | None, workspace: Workspace, registry_id: str) 
     )
 
 
+@_guarded
 def run_rules_check(
-    path: Path | None,
+    path: Path,
     workspace: Workspace,
     registry_id: str,
     *,
@@ -246,29 +232,23 @@ def run_rules_check(
     rules and the declared warnings (`core.run_index.log_problems`, the checks `registry runs
     append` makes), the other logs (the overrides log) read from their sealed snapshots as the
     coordination check reads them (`pinned`, else the newest checked, else the active one),
-    each named in the verdict's inputs; never the working tree (`registry runs append` reads
-    that, through the same `log_problems`)."""
+    each named in the verdict's inputs; never the working tree."""
     from registry_pipeline.core.gate.dependencies import SnapshotReader, coordination_reads
     from registry_pipeline.core.run_index import index_spec, log_problems
     from registry_pipeline.core.run_index.records import record_text
     from registry_pipeline.core.run_index.rules import overrides_log
     from registry_pipeline.core.workspace.catalog import load_catalog
 
-    if path is None:
-        return not_materialized()
-    try:
-        catalog = load_catalog(workspace)
-        spec = index_spec(catalog, registry_id)
-        log = overrides_log(catalog, spec)
-        refers_to = (
-            *coordination_reads(workspace.root, catalog).get(registry_id, ()),
-            *(() if log is None else (log.registry_id,)),
-        )
-        reader = SnapshotReader(workspace, catalog, refers_to, pinned)
-        artifact = path / spec.artifact  # read a block at a time, never whole
-        problems = log_problems(workspace.root, catalog, spec, artifact, read=reader.read)
-    except (RegistryError, OSError) as exc:
-        return unreadable(exc)
+    catalog = load_catalog(workspace)
+    spec = index_spec(catalog, registry_id)
+    log = overrides_log(catalog, spec)
+    refers_to = (
+        *coordination_reads(workspace.root, catalog).get(registry_id, ()),
+        *(() if log is None else (log.registry_id,)),
+    )
+    reader = SnapshotReader(workspace, refers_to, pinned)
+    artifact = path / spec.artifact  # read a block at a time, never whole
+    problems = log_problems(workspace.root, catalog, spec, artifact, read=reader.read)
     errors = [p for p in problems if p.severity == "error"]
     return CheckVerdict(
         "",
@@ -333,11 +313,8 @@ class RegistryCheck:
     ) -> CheckVerdict:
         """Its verdict on the run folder `path`, under its name (`pinned`: registry -> the
         folder sealed for it in the same build, for a check that reads other registries)."""
-        if self.reads_others:
-            verdict = self.evaluate(path, workspace, registry_id, pinned=pinned)
-        else:
-            verdict = self.evaluate(path, workspace, registry_id)
-        return verdict.with_name(self.name)
+        others = {"pinned": pinned} if self.reads_others else {}
+        return self.evaluate(path, workspace, registry_id, **others).with_name(self.name)
 
 
 SEAL_VALID = RegistryCheck(
@@ -346,8 +323,6 @@ SEAL_VALID = RegistryCheck(
 SCHEMA_VALID = RegistryCheck(
     "schema_valid", "Every artifact parses and matches the schema of its name.", schema_check
 )
-CHECK_NAMES = (SEAL_VALID.name, SCHEMA_VALID.name)
-"""The checks every registry has."""
 DELTA_APPEND_ONLY = RegistryCheck(
     APPEND_ONLY,
     "The previous log snapshot is an exact prefix of this one, and every appended record is "

@@ -40,19 +40,16 @@ class SnapshotReader:
     def __init__(
         self,
         workspace: Workspace,
-        catalog: RegistryCatalog,
         refers_to: tuple[str, ...] = (),
         pinned: Mapping[str, Path] | None = None,
     ) -> None:
         self.workspace = workspace
-        self.catalog = catalog
         self.pinned = dict(pinned or {})
         """registry -> the run folder sealed for it in the same build (read first)."""
         self.refers_to = frozenset(refers_to)
         """The registries the checked one refers to: without a snapshot of one, nothing can be
         checked (DEPENDENCY_NOT_SEALED); one that refers to it has no entries yet instead."""
         self.schemas = SchemaCatalog.for_workspace(workspace.root)
-        self.receipts = ReceiptStore(workspace)
         self.inputs: list[SealedRef] = []
 
     def read(self, _root: Path, entry_type: EntryType, keep: Keep | None = None) -> TypeContent:

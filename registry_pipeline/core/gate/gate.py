@@ -2,11 +2,7 @@
 full set of blocking checks run again on it now (and their receipt written).
 
 `admission` is what every caller of a move passes the pointer store, which asks it under its
-lock, whoever asked for the move: a build, the promotion sensor, `registry pointers
-promote/accept/rollback`, a backfill, and `sync` (a bucket's moves applied here). A snapshot with a
-failing receipt is refused (CHECK_FAILED, naming the check); a rollback moves only to a
-snapshot with a passing receipt (the checks of an older snapshot were decided against the
-state of its day; running them again against today's would judge another question).
+lock. A snapshot with a failing receipt is refused (CHECK_FAILED, naming the check).
 """
 
 from __future__ import annotations
@@ -31,11 +27,8 @@ from registry_pipeline.core.workspace.remote import remote_for
 RECEIPT_ONLY = ("rollback", "redo", "restore", "mirror")
 """Moves decided on the receipt a snapshot already has, never on checks run again now: a
 rollback (an older snapshot was judged against the state of its day), completing a journaled
-change (`redo`: its writer's gate wrote the receipt), putting the journal's value back
-(`restore`, by `registry pointers repair`: refused once any receipt of it failed; a value
-adopted as found, which has none, passes), and a move another machine made, as a copy of the
-bucket's history mirrors it (`mirror`: it passed when it was made; a receipt that failed since is
-`pointers check`'s news, not a forgery)."""
+change (`redo`), putting the journal's value back (`restore`, by `registry pointers repair`), and
+a move another machine made (`mirror`: it passed when it was made)."""
 
 
 def spec_of(workspace: Workspace, registry_id: str) -> RegistrySpec | None:
@@ -79,9 +72,7 @@ def stale_reason(
     wanted: set[str] | None = None,
 ) -> str | None:
     """Why a passing receipt no longer decides a move, or None when it does: the registry's
-    blocking checks are not the ones it ran (the catalog changed), or what a check read is not
-    current (its append-only baseline is not the active snapshot any more; another registry
-    it was checked against has a newer checked snapshot, or none of those it read)."""
+    blocking checks are not the ones it ran, or what a check read is no longer current."""
     if wanted is None:
         wanted = set(check_names(spec_of(workspace, registry_id)))
     ran = {str(check.get("name")) for check in receipt.checks}
@@ -133,11 +124,9 @@ def admit(
     action: str,
     actor: dict[str, str],
 ) -> Receipt | None:
-    """The passing receipt that allows moving `registry_id`'s pointer to `folder`; a
-    RegistryError (CHECK_FAILED, NO_RECEIPT, RECEIPT_INVALID) otherwise (None: a `restore` of a
-    value adopted as found, which has no receipt). Without one that is current, every check
-    runs now and its receipt is appended (not for a rollback: an older snapshot was judged
-    against the state of its day)."""
+    """The passing receipt that allows moving `registry_id`'s pointer to `folder` (None: a
+    `restore` of a value adopted as found); CHECK_FAILED, NO_RECEIPT or RECEIPT_INVALID
+    otherwise. Without a current one, every check runs now and its receipt is appended."""
     store = ReceiptStore(workspace)
     verdicts = store.verdicts(root_sha256)
     if verdicts.failed is not None and action != "mirror":
@@ -146,12 +135,10 @@ def admit(
         return None  # the journal's value, adopted as found: never checked, never failed
     if action in RECEIPT_ONLY:
         if not verdicts.passing:
-            what = {"rollback": "rolled back to", "redo": "made active by a journaled change",
-                    "mirror": "made active by a journaled change"}  # fmt: skip
+            what = "rolled back to" if action == "rollback" else "made active by a journaled change"
             raise RegistryError(
                 f"{folder.name} has no promotion receipt: its blocking checks never passed as a "
-                f"whole, so it cannot be {what.get(action, 'made active')}; promote a snapshot "
-                "instead",
+                f"whole, so it cannot be {what}; promote a snapshot instead",
                 code="NO_RECEIPT",
                 path=str(folder),
             )
@@ -184,17 +171,6 @@ def _failed(store: ReceiptStore, folder: Path, receipt: Receipt) -> RegistryErro
     )
 
 
-def journal_entry(workspace: Workspace, receipt: Receipt) -> dict[str, Any]:
-    """How a journal record names the receipt that allowed it."""
-    return {
-        "passed": True,
-        "source": "promotion receipt",
-        "path": ReceiptStore(workspace).path_of(receipt.root_sha256),
-        "sha256": receipt.sha256,
-        "checks": [check.get("name") for check in receipt.checks],
-    }
-
-
 def admission(
     workspace: Workspace,
     registry_id: str,
@@ -204,13 +180,18 @@ def admission(
     actor: dict[str, str],
 ) -> dict[str, Any]:
     """The gate's decision on moving `registry_id`'s pointer to `target` (`admit`), as the
-    journal entry naming the receipt that allows it: what a caller passes the pointer store
-    (`PointerStore.promote(..., admit=admission)`) with every call that may move a pointer."""
+    journal entry naming the receipt that allows it: the pointer store's `admit` argument."""
     root = target.manifest_sha256 or ""
     receipt = admit(workspace, registry_id, folder, root, action=action, actor=actor)
     if receipt is None:
         return {"passed": True, "source": "adopted as found (no receipt, none failed)"}
-    return journal_entry(workspace, receipt)
+    return {
+        "passed": True,
+        "source": "promotion receipt",
+        "path": ReceiptStore(workspace).path_of(receipt.root_sha256),
+        "sha256": receipt.sha256,
+        "checks": [check.get("name") for check in receipt.checks],
+    }
 
 
 @dataclass(frozen=True)
@@ -247,8 +228,6 @@ def share(workspace: Workspace) -> Synced | None:
         return None
     store = PointerStore(workspace)
     store.require_safe_paths()
-    with store.locked(
-        admit=admission
-    ):  # a change that changes nothing: what an empty bucket takes, it takes
+    with store.locked(admit=admission):  # a change of nothing: an empty bucket takes all
         pass
     return sync(workspace)

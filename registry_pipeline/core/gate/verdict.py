@@ -24,8 +24,7 @@ class CheckVerdict:
     @property
     def reason_codes(self) -> list[str]:
         """The metadata's reason codes, sorted."""
-        codes = self.metadata.get("reason_codes") or []
-        return sorted(str(code) for code in codes)
+        return sorted(str(code) for code in self.metadata.get("reason_codes") or [])
 
     def as_json(self) -> dict[str, object]:
         """The receipt's form: name, verdict, reason codes, the first lines of why, inputs."""
@@ -77,10 +76,8 @@ def problem_objects(
                     **{"check": check, **rest},
                 )
             )
-    if found:
-        return found
     codes = metadata.get("reason_codes") or ["CHECK_FAILED"]
-    return [
+    return found or [
         problem_object(
             str(code), description or f"{check} failed", path=metadata.get("path"), check=check
         )

@@ -65,19 +65,16 @@ def build_envelope(
     spec: RunSpec, run_id: str, created_utc: str, git: GitState, payload: Sequence[str]
 ) -> dict[str, Any]:
     """The `run.json` object; `outputs` lists the payload in relpath order, then the seal files."""
-    envelope: dict[str, Any] = dict(spec.extra)
-    envelope.update(
-        {
-            "run_id": run_id,
-            "created_utc": created_utc,
-            "run_type": spec.run_type or f"{spec.registry_id}_build",
-            "registry_id": spec.registry_id,
-            "operation_id": spec.operation_id,
-            "git_commit": git.commit,
-            "working_tree_state": git.working_tree_state,
-            "builder": {"name": BUILDER_NAME, "version": __version__},
-            "inputs": [ref.as_json() for ref in spec.inputs],
-            "outputs": [*sorted(payload, key=sort_key), RUN_JSON, MANIFEST_JSON, MANIFEST_SHA256],
-        }
-    )
-    return envelope
+    return {
+        **spec.extra,
+        "run_id": run_id,
+        "created_utc": created_utc,
+        "run_type": spec.run_type or f"{spec.registry_id}_build",
+        "registry_id": spec.registry_id,
+        "operation_id": spec.operation_id,
+        "git_commit": git.commit,
+        "working_tree_state": git.working_tree_state,
+        "builder": {"name": BUILDER_NAME, "version": __version__},
+        "inputs": [ref.as_json() for ref in spec.inputs],
+        "outputs": [*sorted(payload, key=sort_key), RUN_JSON, MANIFEST_JSON, MANIFEST_SHA256],
+    }

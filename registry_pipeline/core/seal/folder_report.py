@@ -63,13 +63,10 @@ class FolderReport:
 
 
 def refuse_non_run_folder(folder: str | Path, fast: bool) -> FolderReport | None:
-    """A FAIL report when `folder` has none of the seal files at its top, else None.
-
-    Decided by three `lstat` calls, before anything below the folder is listed: `registry
-    validate /` must not walk the filesystem. One seal file is enough to make it a (damaged) run
-    folder that is read in full (a seed evidence folder has only MANIFEST.sha256). Raises
-    UsageError when `folder` is not a directory or cannot be read.
-    """
+    """A FAIL report when `folder` has none of the seal files at its top, else None; UsageError
+    when it is not a directory or cannot be read. Decided by `lstat` calls before anything below
+    is listed (`registry validate /` must not walk the filesystem); one seal file is enough to
+    make it a (damaged) run folder (a seed evidence folder has only MANIFEST.sha256)."""
     try:
         info = os.lstat(folder)
         if not stat.S_ISDIR(info.st_mode):

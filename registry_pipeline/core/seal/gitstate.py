@@ -9,6 +9,7 @@ reader must never take for clean.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import stat
@@ -101,13 +102,8 @@ def pointer_file_relpath(root: Path) -> str:
 def _temp_files(pointer_file: str) -> str:
     """The glob of the pointer file's temp files beside it (`.<name>.<pid>.tmp`)."""
     path = PurePosixPath(pointer_file)
-    folder = "" if str(path.parent) == "." else f"{_glob_literal(str(path.parent))}/"
-    return f"{folder}.{_glob_literal(path.name)}.*.tmp"
-
-
-def _glob_literal(name: str) -> str:
-    """`name` with git's glob characters bracketed, so that each matches only itself."""
-    return "".join(f"[{char}]" if char in "*?[\\" else char for char in name)
+    folder = "" if str(path.parent) == "." else f"{glob.escape(str(path.parent))}/"
+    return f"{folder}.{glob.escape(path.name)}.*.tmp"  # a safe relpath holds no backslash
 
 
 def _read_small_regular_file(path: Path) -> bytes:
@@ -123,17 +119,13 @@ def _read_small_regular_file(path: Path) -> bytes:
 
 def _porcelain_paths(listed: str) -> list[str]:
     """The paths of `git status --porcelain -z` (a rename's source, the entry after, skipped)."""
-    fields = listed.split("\0")
+    fields = iter(listed.split("\0"))
     paths: list[str] = []
-    index = 0
-    while index < len(fields):
-        entry = fields[index]
-        index += 1
-        if len(entry) < 4:
-            continue
-        paths.append(entry[3:])
-        if entry[0] in "RC":
-            index += 1
+    for entry in fields:
+        if len(entry) >= 4:
+            paths.append(entry[3:])
+            if entry[0] in "RC":
+                next(fields, None)
     return paths
 
 

@@ -4,6 +4,7 @@ stopping at the first."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -89,17 +90,14 @@ class HashLines:
 
 def parse_manifest_json(data: bytes, report: Report) -> list[ManifestEntry] | None:
     """Well-formed entries of `manifest.json`, or None when it cannot be read as a list at all."""
+    malformed = functools.partial(report, ReasonCode.MALFORMED_MANIFEST, MANIFEST_JSON)
     try:
         rows = loads_strict(data)
     except JSONDecodeProblem as exc:
-        report(ReasonCode.MALFORMED_MANIFEST, MANIFEST_JSON, f"not valid JSON: {exc}")
+        malformed(f"not valid JSON: {exc}")
         return None
     if not isinstance(rows, list):
-        report(
-            ReasonCode.MALFORMED_MANIFEST,
-            MANIFEST_JSON,
-            f"must be a JSON array, found {type(rows).__name__}",
-        )
+        malformed(f"must be a JSON array, found {type(rows).__name__}")
         return None
     entries: list[ManifestEntry] = []
     seen: dict[str, str] = {}
@@ -109,10 +107,8 @@ def parse_manifest_json(data: bytes, report: Report) -> list[ManifestEntry] | No
         if entry is None:
             continue
         if previous is not None and sort_key(entry.relpath) < sort_key(previous):
-            report(
-                ReasonCode.MALFORMED_MANIFEST,
-                MANIFEST_JSON,
-                f"entries are not sorted by relpath: {entry.relpath!r} comes after {previous!r}",
+            malformed(
+                f"entries are not sorted by relpath: {entry.relpath!r} comes after {previous!r}"
             )
         previous = entry.relpath
         if _twin(entry.relpath, seen, "manifest.json", report):
@@ -171,18 +167,15 @@ def _entry(index: int, row: object, report: Report) -> ManifestEntry | None:
 
 def parse_manifest_sha256(data: bytes, report: Report) -> HashLines:
     """Per-file hashes and the claimed root of `MANIFEST.sha256`."""
+    malformed = functools.partial(report, ReasonCode.MALFORMED_MANIFEST)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        report(ReasonCode.MALFORMED_MANIFEST, MANIFEST_SHA256, f"not UTF-8 (byte {exc.start})")
+        malformed(MANIFEST_SHA256, f"not UTF-8 (byte {exc.start})")
         return HashLines({}, [], None)
     if "\r" in text:
-        report(
-            ReasonCode.MALFORMED_MANIFEST,
-            MANIFEST_SHA256,
-            "has CRLF line endings; it must use LF",
-            hint=Hint.LINE_ENDINGS_CONVERTED,
-        )
+        said = "has CRLF line endings; it must use LF"
+        malformed(MANIFEST_SHA256, said, hint=Hint.LINE_ENDINGS_CONVERTED)
         text = text.replace("\r\n", "\n")
     rows = text.split("\n")
     if rows and rows[-1] == "":
@@ -209,36 +202,28 @@ def parse_manifest_sha256(data: bytes, report: Report) -> HashLines:
             continue
         match = _LINE.fullmatch(row)
         if match is None:
-            report(
-                ReasonCode.MALFORMED_MANIFEST,
-                MANIFEST_SHA256,
-                f"line {number} is not '<sha256>  <relpath>'",
-                found=row[:120],
+            malformed(
+                MANIFEST_SHA256, f"line {number} is not '<sha256>  <relpath>'", found=row[:120]
             )
             continue
         digest, relpath = match.groups()
         if not HEX64.fullmatch(digest):
             upper = HEX64_ANY_CASE.fullmatch(digest)
-            report(
-                ReasonCode.MALFORMED_MANIFEST,
-                relpath,
-                f"MANIFEST.sha256 line {number}: hash "
-                + ("uses uppercase hex" if upper else "is not 64 lowercase hex"),
-                found=digest,
-            )
+            said = "uses uppercase hex" if upper else "is not 64 lowercase hex"
+            malformed(relpath, f"MANIFEST.sha256 line {number}: hash {said}", found=digest)
         reason = relpath_problem(relpath)
         if reason:
             report(ReasonCode.UNSAFE_PATH, relpath, f"relpath in MANIFEST.sha256 {reason}")
             continue
         if relpath == MANIFEST_SHA256:
-            report(ReasonCode.MALFORMED_MANIFEST, relpath, "MANIFEST.sha256 must not list itself")
+            malformed(relpath, "MANIFEST.sha256 must not list itself")
             continue
         if _twin(relpath, folded, "MANIFEST.sha256", report):
             continue
         hashes[relpath] = digest
         lines.append(row)
     if root is None:
-        report(ReasonCode.MALFORMED_MANIFEST, MANIFEST_SHA256, NO_ROOT_LINE)
+        malformed(MANIFEST_SHA256, NO_ROOT_LINE)
     return HashLines(hashes, lines, root)
 
 
@@ -247,18 +232,14 @@ def _root_line(number: int, row: str, total: int, seen: str | None, report: Repo
         report(ReasonCode.DUPLICATE_ENTRY, MANIFEST_SHA256, "has more than one ROOT_SHA256 line")
         return seen
     value = row[len(ROOT_LABEL) :]
+    malformed = functools.partial(report, ReasonCode.MALFORMED_MANIFEST, MANIFEST_SHA256)
     if not value.startswith("  ") or not HEX64.fullmatch(value[2:]):
         upper = value.startswith("  ") and HEX64_ANY_CASE.fullmatch(value[2:])
-        report(
-            ReasonCode.MALFORMED_MANIFEST,
-            MANIFEST_SHA256,
-            "ROOT_SHA256 line "
-            + ("uses uppercase hex" if upper else "is not 'ROOT_SHA256  <64 lowercase hex>'"),
-            found=row[:120],
-        )
+        said = "uses uppercase hex" if upper else "is not 'ROOT_SHA256  <64 lowercase hex>'"
+        malformed(f"ROOT_SHA256 line {said}", found=row[:120])
         return value.strip() or None
     if number != total:
-        report(ReasonCode.MALFORMED_MANIFEST, MANIFEST_SHA256, "ROOT_SHA256 is not the last line")
+        malformed("ROOT_SHA256 is not the last line")
     return value[2:]
 
 

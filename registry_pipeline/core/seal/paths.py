@@ -9,9 +9,6 @@ import unicodedata
 RESERVED_NAMES = frozenset({"run.json", "manifest.json", "MANIFEST.sha256"})
 """Top-level names that the seal itself writes."""
 
-SEAL_FILES = frozenset({"manifest.json", "MANIFEST.sha256"})
-"""Top-level files that `manifest.json` does not list."""
-
 
 _ASCII_UNSAFE = re.compile(r"[\x00-\x1f\x7f\\]|(?:^|/)\.{0,2}(?:/|$)")
 """In an ASCII relpath, what any rule below refuses: a control character, a backslash, or an

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from contextlib import suppress
 from typing import Any
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
@@ -32,13 +33,9 @@ def pointer_lines(text: str, pointers: Iterable[str]) -> dict[str, int]:
         node[_HERE] = pointer
         wanted += 1
     offsets: dict[str, int] = {}
-    if wanted:
-        try:
+    if wanted:  # StopIteration: every pointer found; the others: not JSON (lines are a courtesy)
+        with suppress(StopIteration, ValueError, IndexError):
             _walk(text, _skip_space(text, 0), trie, offsets, wanted)
-        except StopIteration:  # every pointer found
-            pass
-        except (ValueError, IndexError):  # not the JSON it should be: lines are a courtesy
-            pass
     lines: dict[str, int] = {}
     line, at = 1, 0
     for pointer, offset in sorted(offsets.items(), key=lambda item: item[1]):

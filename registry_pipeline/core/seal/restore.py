@@ -1,13 +1,7 @@
 """A restored copy of a run folder whose text files had their line endings converted.
 
-The original bytes cannot come back from a repository that stores them normalized, but a seal
-says exactly which bytes were sealed: a file that matches its recorded SHA-256 once its line
-endings are converted back (LF to CRLF, or CRLF to LF) is restored to those bytes. The copy is
-written into a new folder, never over the original, and only when every listed file is intact
-or restored and the copy verifies (seal contract, or the plain `sha256sum` list it carries).
-`MANIFEST.sha256` itself, which our seal writes with LF, gets its LF back too.
-
-Only regular files are ever opened (no symlink is followed, no FIFO or device is read), and
+A file that matches its sealed SHA-256 once its line endings are converted back is restored to
+the sealed bytes, in a new folder that must verify. Only regular files are ever opened, and
 unchanged files are copied by streaming: only restored files are held in memory.
 """
 
@@ -46,14 +40,9 @@ class Restored:
 
 
 def restore_line_endings(source: Path, dest_parent: Path) -> Restored:
-    """Write `dest_parent/<source name>`: `source` with converted line endings undone.
-
-    Usage errors (exit 2, nothing written): NOT_A_RUN_FOLDER, MALFORMED_MANIFEST (or the seal
-    parser's UNSAFE_PATH / DUPLICATE_ENTRY), NOT_A_REGULAR_FILE, DEST_INSIDE_FOLDER,
-    DEST_NOT_A_FOLDER, DEST_EXISTS. RESTORE_UNRECOVERABLE when a listed file matches its hash
-    neither as it is nor converted back; RESTORE_UNVERIFIED when the copy does not verify.
-    `dest_parent` is created only once the manifest of `source` was read.
-    """
+    """Write `dest_parent/<source name>`: `source` with converted line endings undone; nothing
+    is written on any error (the reason codes `registry restore-line-endings --help` lists), and
+    `dest_parent` is created only once the manifest of `source` was read."""
     source = source.resolve()
     if not source.is_dir():
         raise UsageError("not a folder", code="NOT_A_RUN_FOLDER", path=str(source))
@@ -81,7 +70,7 @@ def restore_line_endings(source: Path, dest_parent: Path) -> Restored:
         result.restored[MANIFEST_SHA256] = "CRLF back to LF"
     unrecoverable = []
     for relpath, expected in sorted(listed.items()):
-        if _hash_regular(source / relpath) == expected:
+        if sha256_file(_open_regular(source / relpath))[0] == expected:
             result.kept.append(relpath)  # copied later by streaming, never held in memory
             continue
         undone = _undo(_read_regular(source / relpath), expected)
@@ -228,11 +217,6 @@ def _open_regular(path: Path) -> int:
 def _read_regular(path: Path) -> bytes:
     with open(_open_regular(path), "rb") as handle:
         return handle.read()
-
-
-def _hash_regular(path: Path) -> str:
-    """SHA-256 of a regular file, read in fixed blocks."""
-    return sha256_file(_open_regular(path))[0]
 
 
 def _undo(data: bytes, expected: str) -> tuple[bytes, str] | None:

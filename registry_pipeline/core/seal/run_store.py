@@ -16,7 +16,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -55,11 +55,8 @@ STAGING_GRACE_SECONDS = 5.0
 
 
 class RunsHome(Protocol):
-    """Where a store publishes: a workspace's `RUNS/` and its staging area on the same filesystem.
-
-    `registry_pipeline.core.workspace.layout.Workspace` is one; seal/ names only the shape so it
-    stays below the workspace package.
-    """
+    """Where a store publishes: a workspace's `RUNS/` and its staging area on one filesystem
+    (`core.workspace.layout.Workspace`; seal/ names only the shape, to stay below it)."""
 
     @property
     def root(self) -> Path: ...
@@ -77,9 +74,8 @@ class RunsHome(Protocol):
         ...
 
     def publish_shared(self, folder: Path, run_id: str) -> bool:
-        """Publish the sealed `folder` as `run_id` where other machines see it, before it is
-        renamed into RUNS/ (a workspace on object storage); False when that id was taken there
-        first. True at once on the local filesystem, where RUNS/ is the only place."""
+        """Publish the sealed `folder` as `run_id` where other machines see it (a bucket), before
+        it is renamed into RUNS/; False when that id was taken there first."""
         ...
 
 
@@ -128,15 +124,13 @@ class RunStore:
             return removed
         for entry in os.scandir(staging):
             path = Path(entry.path)
-            try:
+            with suppress(FileNotFoundError):  # gone meanwhile: nothing to remove
                 if time.time() - entry.stat(follow_symlinks=False).st_mtime < STAGING_GRACE_SECONDS:
                     continue
                 if entry.is_dir(follow_symlinks=False) and lock_state(path) == "held":
                     continue
                 fs.make_writable_and_remove(path)
                 removed.append(entry.name)
-            except FileNotFoundError:
-                continue
         return removed
 
     @contextmanager
@@ -315,13 +309,9 @@ def seal_files(
 
 
 def _names_with_prefix(runs: Path, moment: datetime) -> list[str]:
-    """Run ids of `moment`'s second that are taken, each as its fold_key.
-
-    Our ids are lowercase ASCII, so a folder whose name equals one after NFC and case folding
-    (`..._DEMO_build`, `..._maß_build` for `mass`) takes that id too: publishing it would make
-    two folders that are one on macOS and Windows. No character folds to a digit, `-` or `_`,
-    so only names that start with the prefix as they are can fold to one of ours.
-    """
+    """Run ids of `moment`'s second that are taken, each as its fold_key: a name that folds to
+    one of our ids takes it too (one folder on macOS and Windows). No character folds to a digit,
+    `-` or `_`, so only names that start with the prefix as they are can fold to one of ours."""
     prefix = moment.strftime("%Y-%m-%d__%H%M%S__")
     return [fold_key(name) for name in os.listdir(runs) if name.startswith(prefix)]
 

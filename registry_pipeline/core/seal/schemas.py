@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 import stat
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
 from typing import Any
@@ -165,13 +165,9 @@ class SchemaCatalog:
 
     @classmethod
     def load(cls, folders: Sequence[Path]) -> SchemaCatalog:
-        """Load `*.schema.json` from each folder that exists; bad schemas are a usage error.
-
-        A later folder may add schemas and may override an earlier folder's schema of the same
-        `$id` (a workspace's own copy wins over the built-in one, so a workspace keeps its contract
-        across upgrades); one folder holding two different schemas of one `$id` is an error.
-        A binding (`x-schema-file`) brings the document of the file it names.
-        """
+        """Load `*.schema.json` from each folder that exists; bad schemas are a usage error. A
+        later folder may override an earlier one's schema of the same `$id` (a workspace keeps its
+        contract across upgrades); two of one `$id` in one folder are an error."""
         catalog = cls()
         seen: set[Path] = set()
         for rank, folder in enumerate(folders):
@@ -431,16 +427,8 @@ def engine_message(error: Any) -> str:
     our schemas use; jsonschema-rs's own words for the others."""
     kind, shown = error.kind, repr(error.instance)
     name = kind.name
-    if name == "required":
-        return f"{kind.property!r} is a required property"
-    if name == "type":
-        return f"{shown} is not of type {', '.join(repr(t) for t in kind.types)}"
-    if name == "enum":
-        return f"{shown} is not one of {kind.options!r}"
-    if name == "const":
-        return f"{kind.expected_value!r} was expected"
-    if name == "pattern":
-        return f"{shown} does not match {kind.pattern!r}"
+    if name in _WORDS:
+        return _WORDS[name](kind, shown)
     if name == "additionalProperties":
         extra = sorted(kind.unexpected, key=str)
         verb = "was" if len(extra) == 1 else "were"
@@ -455,15 +443,20 @@ def engine_message(error: Any) -> str:
         return f"{shown} is {_BOUND_WORDS[bound]}{equal} the {bound} of {kind.limit!r}"
     if name in ("anyOf", "oneOf") and "not valid" in error.message:
         return f"{shown} is not valid under any of the given schemas"
-    if name == "uniqueItems":
-        return f"{shown} has non-unique elements"
-    if name == "falseSchema":
-        return f"False schema does not allow {shown}"
-    if name == "not":
-        return f"{shown} should not be valid under {kind.schema!r}"
     return str(error.message)
 
 
+_WORDS: dict[str, Callable[[Any, str], str]] = {
+    "required": lambda kind, _: f"{kind.property!r} is a required property",
+    "type": lambda kind, shown: f"{shown} is not of type {', '.join(map(repr, kind.types))}",
+    "enum": lambda kind, shown: f"{shown} is not one of {kind.options!r}",
+    "const": lambda kind, _: f"{kind.expected_value!r} was expected",
+    "pattern": lambda kind, shown: f"{shown} does not match {kind.pattern!r}",
+    "uniqueItems": lambda _, shown: f"{shown} has non-unique elements",
+    "falseSchema": lambda _, shown: f"False schema does not allow {shown}",
+    "not": lambda kind, shown: f"{shown} should not be valid under {kind.schema!r}",
+}
+"""jsonschema's words for a keyword, from the error's kind and its instance's repr."""
 _SIZE_WORDS = {
     "min": (1, "should be non-empty", "is too short"),
     "max": (0, "is expected to be empty", "is too long"),

@@ -1,15 +1,13 @@
 """Validation of run folders against the seal contract: every problem found in one pass.
 
 The `Inspector` is the one judge of a folder: it lists it once, reads each small file once,
-hashes what it must (large files on several threads), checks both manifests, the root hash,
-run.json and every governed artifact's schema, and reports every problem instead of raising.
-Around it: the verify/inspect entry points, the inspection cache (in a block, and PASS verdicts
-carried between builds by fingerprint), many folders over worker processes, and the checks of
-run folder names.
+hashes what it must, and reports every problem instead of raising. Around it: the entry points,
+the inspection cache, many folders over worker processes, and the checks of run folder names.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import sys
@@ -18,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from registry_pipeline.core import jsonl
 from registry_pipeline.core.errors import Hint, Problem, ReasonCode, RegistryError, UsageError
@@ -118,19 +117,11 @@ PASSED = "seal"
 def inspection_cache(root: Path | None = None, *, trust_stored: bool = True) -> Iterator[None]:
     """Within the block, a folder whose files are unchanged is inspected once.
 
-    A build reads the same sealed snapshots several times (the blocking checks, input selection,
-    the report); re-hashing and re-validating them each time is pure waste. A folder counts as
-    unchanged while the names, sizes, mtimes, ctimes and inodes of everything in it are the same,
-    so any write to a folder during the block is still seen. Without `verdicts` the first
-    inspection in a block is always real.
-
-    With a workspace `root`, PASS verdicts are also carried between blocks (in its
-    VERDICTS_RELPATH; UNSAFE_PATH when a symlink is on the way there), like git's
-    index carries file hashes: a folder that passed in an earlier build and whose fingerprint
-    and schema catalog are unchanged passes again without being read. Any write to a file of the
-    folder changes its ctime, which user space cannot set back, so tampering is still seen.
-    `trust_stored=False` (a full audit) reads nothing from the file and inspects every folder
-    for real, then records the fresh verdicts. The file is a cache: unreadable means empty.
+    Unchanged: the names, sizes, mtimes, ctimes and inodes of everything in it are the same, so
+    any write is still seen (user space cannot set a ctime back). With a workspace `root`, PASS
+    verdicts are also carried between blocks by fingerprint and schema catalog (in its
+    VERDICTS_RELPATH, a cache: unreadable means empty), like git's index carries file hashes;
+    `trust_stored=False` (a full audit) reads none of them and records fresh ones.
     """
     global _CACHE, _VERDICTS
     store = Verified(root, VERDICTS_RELPATH, version=VERDICT_STORE_VERSION) if root else None
@@ -153,11 +144,8 @@ def inspect_run_folder(
     schemas: SchemaCatalog | None = None,
     expect_run_id: str | None = None,
 ) -> FolderReport:
-    """Check a run folder and return the report; raises UsageError only when it cannot be read.
-
-    A folder with none of the seal files at its top fails with NOT_A_RUN_FOLDER at once: nothing
-    below it is listed, fingerprinted or hashed.
-    """
+    """Check a run folder and return the report; raises UsageError only when it cannot be read
+    (a folder with none of the seal files at its top: NOT_A_RUN_FOLDER, nothing below read)."""
     folder = normal_path(path)
     refused = refuse_non_run_folder(folder, fast)
     if refused is not None:
@@ -242,14 +230,10 @@ _STORED = ("run_id", "root_sha256", "files", "created_utc")
 
 
 def run_folder_name_problems(names: Iterable[str]) -> dict[str, tuple[Problem, ...]]:
-    """Problems of run folder names in one RUNS dir, by name (names without any are left out).
-
-    A name fails as UNSAFE_PATH when it breaks the relpath rules for one segment (not NFC, a
-    control character, a backslash, not UTF-8) or when it equals another name after NFC and
-    case folding: `café_run` (NFC or NFD) and `CAFÉ_RUN` are one folder on macOS and Windows,
-    so every member of such a group fails, each naming the others. `path` is None (the problem
-    is the folder's own name); merge them into that folder's report with `with_problems`.
-    """
+    """Problems of run folder names in one RUNS dir, by name (names without any are left out):
+    UNSAFE_PATH for a name that breaks the relpath rules for one segment, and for each of the
+    names that are one after NFC and case folding (one folder on macOS and Windows). `path` is
+    None: merge them into that folder's report with `with_problems`."""
     listed = list(dict.fromkeys(names))
     groups: dict[str, list[str]] = {}
     for name in listed:
@@ -260,22 +244,14 @@ def run_folder_name_problems(names: Iterable[str]) -> dict[str, tuple[Problem, .
         group = groups[fold_key(name)]
         if not reason and len(group) == 1:
             continue  # the common case: nothing to say
-        problems = []
         shown = f"folder name {printable(name)!r}"
-        if reason:
-            problems.append(Problem(code=ReasonCode.UNSAFE_PATH, message=f"{shown} {reason}"))
+        said = [f"{shown} {reason}"] if reason else []
         twins = sorted((n for n in group if n != name), key=sort_key)
         if twins:
             others = ", ".join(repr(printable(twin)) for twin in twins)
-            problems.append(
-                Problem(
-                    code=ReasonCode.UNSAFE_PATH,
-                    message=f"{shown} is the same as {others} after NFC normalization and "
-                    "case folding (one folder on macOS and Windows)",
-                )
-            )
-        if problems:
-            found[name] = tuple(problems)
+            said.append(f"{shown} is the same as {others} after NFC normalization and case "
+                        "folding (one folder on macOS and Windows)")  # fmt: skip
+        found[name] = tuple(Problem(code=ReasonCode.UNSAFE_PATH, message=m) for m in said)
     return found
 
 
@@ -300,11 +276,8 @@ def inspect_many(
     jobs: int = 1,
     chunk_size: int = 64,
 ) -> Iterator[FolderReport | UsageError]:
-    """Reports for many folders, in input order, streamed: a few chunks per worker in flight.
-
-    With `jobs > 1` the folders are checked in worker processes, so parsing and schema checks run
-    in parallel too, not only hashing. Memory stays flat in the number of folders.
-    """
+    """Reports for many folders, in input order, streamed (a few chunks per worker in flight,
+    memory flat); with `jobs > 1` in worker processes, so that parsing runs in parallel too."""
     if jobs <= 1:
         schemas = SchemaCatalog.for_workspace(workspace_root)
         for folder in folders:
@@ -415,25 +388,10 @@ class Inspector:
         self.contents: dict[str, bytes] = {}
         self.large_hashes: dict[str, str] = {}
 
-    def report(
-        self,
-        code: ReasonCode,
-        path: str | None,
-        message: str,
-        expected: str | int | None = None,
-        found: str | int | None = None,
-        hint: Hint | None = None,
-    ) -> None:
-        self.problems.append(
-            Problem(
-                code=code,
-                path=None if path is None else printable(path),
-                message=message,
-                expected=expected,
-                found=found,
-                hint=hint,
-            )
-        )
+    def report(self, code: ReasonCode, path: str | None, message: str, **details: Any) -> None:
+        """Record a problem; `details`: its `expected`, `found` and `hint`."""
+        where = None if path is None else printable(path)
+        self.problems.append(Problem(code=code, path=where, message=message, **details))
 
     def run(self) -> FolderReport:
         """The report; call it only on a folder `refuse_non_run_folder` let through."""
@@ -589,45 +547,24 @@ class Inspector:
 
     def _cross_check(self, entries: list[ManifestEntry], hashes: dict[str, str]) -> None:
         listed = {entry.relpath: entry for entry in entries}
+        disagree = functools.partial(self.report, ReasonCode.MANIFEST_DISAGREES)
         if MANIFEST_JSON not in hashes:
-            self.report(
-                ReasonCode.MANIFEST_DISAGREES,
-                MANIFEST_JSON,
-                "MANIFEST.sha256 has no line for manifest.json",
-            )
+            disagree(MANIFEST_JSON, "MANIFEST.sha256 has no line for manifest.json")
         elif MANIFEST_JSON in self.files and not self.fast:
             found = self._hash(MANIFEST_JSON)
             if found != hashes[MANIFEST_JSON]:
-                self._mismatch(
-                    ReasonCode.HASH_MISMATCH,
-                    MANIFEST_JSON,
-                    hashes[MANIFEST_JSON],
-                    found,
-                    "does not match its hash in MANIFEST.sha256",
-                    ManifestEntry(MANIFEST_JSON, -1, hashes[MANIFEST_JSON]),
-                )
+                sealed = ManifestEntry(MANIFEST_JSON, -1, hashes[MANIFEST_JSON])
+                said = "does not match its hash in MANIFEST.sha256"
+                self._mismatch(ReasonCode.HASH_MISMATCH, sealed, found, said)
         for relpath, entry in listed.items():
             if relpath not in hashes:
-                self.report(
-                    ReasonCode.MANIFEST_DISAGREES,
-                    relpath,
-                    "listed in manifest.json but not in MANIFEST.sha256",
-                )
+                disagree(relpath, "listed in manifest.json but not in MANIFEST.sha256")
             elif hashes[relpath] != entry.sha256:
-                self.report(
-                    ReasonCode.MANIFEST_DISAGREES,
-                    relpath,
-                    "manifest.json and MANIFEST.sha256 record different hashes",
-                    expected=entry.sha256,
-                    found=hashes[relpath],
-                )
+                message = "manifest.json and MANIFEST.sha256 record different hashes"
+                disagree(relpath, message, expected=entry.sha256, found=hashes[relpath])
         for relpath in hashes:
             if relpath != MANIFEST_JSON and relpath not in listed:
-                self.report(
-                    ReasonCode.MANIFEST_DISAGREES,
-                    relpath,
-                    "listed in MANIFEST.sha256 but not in manifest.json",
-                )
+                disagree(relpath, "listed in MANIFEST.sha256 but not in manifest.json")
 
     def _check_files(self, listing: list[ManifestEntry]) -> None:
         if not self.fast:
@@ -641,34 +578,22 @@ class Inspector:
                 continue
             size = self._size(relpath)
             if entry.bytes >= 0 and size != entry.bytes:
-                message = "has a different size than sealed"
-                self._mismatch(ReasonCode.SIZE_MISMATCH, relpath, entry.bytes, size, message, entry)
-            if not self.fast:
-                found = self._hash(relpath)
-                if found != entry.sha256:
-                    self._mismatch(
-                        ReasonCode.HASH_MISMATCH,
-                        relpath,
-                        entry.sha256,
-                        found,
-                        "has different content than sealed",
-                        entry,
-                    )
+                said = "has a different size than sealed"
+                self._mismatch(ReasonCode.SIZE_MISMATCH, entry, size, said)
+            if not self.fast and (found := self._hash(relpath)) != entry.sha256:
+                said = "has different content than sealed"
+                self._mismatch(ReasonCode.HASH_MISMATCH, entry, found, said)
 
     def _mismatch(
-        self,
-        code: ReasonCode,
-        relpath: str,
-        expected: str | int,
-        found: str | int,
-        message: str,
-        sealed: ManifestEntry,
+        self, code: ReasonCode, sealed: ManifestEntry, found: str | int, said: str
     ) -> None:
-        diagnosis = None
+        """A size or hash other than sealed, diagnosed when converted line endings explain it."""
+        relpath, diagnosis = sealed.relpath, None
+        expected = sealed.bytes if code == ReasonCode.SIZE_MISMATCH else sealed.sha256
         if self._size(relpath) <= MAX_DIAGNOSE:
             diagnosis = diagnose(self._read(relpath), sealed.sha256, sealed.bytes)
         hint = Hint.LINE_ENDINGS_CONVERTED if diagnosis else None
-        said = f"{message}: {diagnosis}" if diagnosis else message
+        said = f"{said}: {diagnosis}" if diagnosis else said
         self.report(code, relpath, said, expected=expected, found=found, hint=hint)
 
     def _check_unlisted(self, entries: list[ManifestEntry]) -> None:
@@ -682,13 +607,10 @@ class Inspector:
         if not self.empty_folders:
             return
         held = {str(p) for entry in listing or () for p in PurePosixPath(entry.relpath).parents}
+        message = "is an empty folder, which no seal lists (manifests list files only)"
         for relpath in sorted(self.empty_folders, key=sort_key):
             if relpath not in held:
-                self.report(
-                    ReasonCode.UNLISTED_FILE,
-                    relpath,
-                    "is an empty folder, which no seal lists (manifests list files only)",
-                )
+                self.report(ReasonCode.UNLISTED_FILE, relpath, message)
 
     def _check_run_json(self) -> str | None:
         if RUN_JSON not in self.files:

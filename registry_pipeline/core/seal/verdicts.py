@@ -20,18 +20,15 @@ and UNSEALED as failures with `--strict` only, except CONVERTED in the workspace
 there seals must hold (`registry init` and `adopt` keep git from converting it), so it fails.
 
 The verdict is read off the report of the one inspection: a folder is INTACT_OLDER_FORMAT or
-UNSEALED only when every problem of its report is one that scheme explains, so no problem the
-inspector (or a caller, such as a folder-name check) found is ever explained away. No file is
-hashed or opened again; after a `fast` inspection nothing was hashed, and `Verdict.hashed` says
-so.
-
-The line-ending diagnosis lives here too: a file whose seal holds once its line endings are
-converted back gets `Hint.LINE_ENDINGS_CONVERTED`, what CONVERTED is read off.
+UNSEALED only when every problem of its report is one that scheme explains, so no problem found
+is ever explained away. The line-ending diagnosis (`diagnose`) lives here too.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,12 +67,6 @@ class Verdict:
     hashed: bool = True
     problems: tuple[Problem, ...] = ()
 
-    @property
-    def failed(self) -> bool:
-        """Whether `registry validate` counts it as a failure (UNSEALED and older formats only
-        with --strict)."""
-        return self.status == FAIL
-
 
 def verdict_of(report: FolderReport) -> Verdict:
     """The verdict on the folder of `report`, from its problems alone (never a listed file read
@@ -100,10 +91,7 @@ def verdict_of(report: FolderReport) -> Verdict:
 def tally(verdicts: Iterable[str]) -> dict[str, int]:
     """The one count of verdicts, each of VERDICTS in order (zeros included): what `registry
     validate` sums up and what the health report counts, so that their figures are the same."""
-    counts = dict.fromkeys(VERDICTS, 0)
-    for verdict in verdicts:
-        counts[verdict] += 1
-    return counts
+    return {**dict.fromkeys(VERDICTS, 0), **Counter(verdicts)}
 
 
 def describe(counts: Mapping[str, int]) -> str:
@@ -111,9 +99,9 @@ def describe(counts: Mapping[str, int]) -> str:
     0 FAIL, 1 intact in an older format, 1 with line endings converted, 224 unsealed` (PASS and
     FAIL always, the others when there are any)."""
     said = [f"{counts.get(PASS, 0)} PASS", f"{counts.get(FAIL, 0)} FAIL"]
-    for verdict, words in _WORDS.items():
-        if counts.get(verdict, 0):
-            said.append(f"{counts[verdict]} {words}")
+    said += (
+        f"{counts[verdict]} {words}" for verdict, words in _WORDS.items() if counts.get(verdict)
+    )
     return ", ".join(said)
 
 
@@ -143,29 +131,24 @@ def _older_format_explains(problems: tuple[Problem, ...]) -> bool:
     manifest.json missing, at most the missing ROOT line, and nothing else (no hash, size,
     listing, path, special-file or folder-name problem)."""
     missing = set()
+    no_root = (ReasonCode.MALFORMED_MANIFEST, MANIFEST_SHA256, NO_ROOT_LINE)
     for problem in problems:
-        if problem.code == ReasonCode.MISSING_REQUIRED_FILE and problem.path in (
-            RUN_JSON,
-            MANIFEST_JSON,
-        ):
+        if problem.code == ReasonCode.MISSING_REQUIRED_FILE and problem.path in _OLDER_MISSING:
             missing.add(problem.path)
-        elif not (
-            problem.code == ReasonCode.MALFORMED_MANIFEST
-            and problem.path == MANIFEST_SHA256
-            and problem.message == NO_ROOT_LINE
-        ):
+        elif (problem.code, problem.path, problem.message) != no_root:
             return False
-    return missing == {RUN_JSON, MANIFEST_JSON}
+    return missing == _OLDER_MISSING
+
+
+_OLDER_MISSING = {RUN_JSON, MANIFEST_JSON}
 
 
 def _listing_problem(report: FolderReport) -> Problem | None:
     """Why MANIFEST.sha256 does not list every file of the folder (and at least one), or None.
 
-    Without manifest.json the inspector checks the listed files (each present, a regular file,
-    hashed unless fast) but reports no unlisted ones. With no problem but those an older format
-    explains, the listed relpaths are distinct regular files of the folder, so they are all of
-    its files when there are as many as the report counts besides MANIFEST.sha256. Counting them
-    reads MANIFEST.sha256 once more, never a listed file, and never anything but a regular file.
+    The listed relpaths are distinct regular files of the folder (no other problem), so they are
+    all of its files when there are as many as the report counts besides MANIFEST.sha256:
+    MANIFEST.sha256 is read once more, never a listed file.
     """
     data = read_if_regular(Path(report.run_folder) / MANIFEST_SHA256)
     complaints: list[str] = []
@@ -175,27 +158,17 @@ def _listing_problem(report: FolderReport) -> Problem | None:
         else None
     )
     if listed is not None and MANIFEST_JSON in listed.hashes:
-        return Problem(
-            code=ReasonCode.MISSING_FILE,
-            path=MANIFEST_JSON,
-            message="listed in MANIFEST.sha256 but missing",
-        )
+        message = "listed in MANIFEST.sha256 but missing"
+        return Problem(code=ReasonCode.MISSING_FILE, path=MANIFEST_JSON, message=message)
+    malformed = functools.partial(Problem, code=ReasonCode.MALFORMED_MANIFEST, path=MANIFEST_SHA256)
     if (
         listed is None
         or any(complaint != NO_ROOT_LINE for complaint in complaints)
         or len(listed.hashes) > report.files - 1
     ):
-        return Problem(
-            code=ReasonCode.MALFORMED_MANIFEST,
-            path=MANIFEST_SHA256,
-            message="changed or became unreadable while the folder was validated",
-        )
+        return malformed(message="changed or became unreadable while the folder was validated")
     if not listed.hashes:
-        return Problem(
-            code=ReasonCode.MALFORMED_MANIFEST,
-            path=MANIFEST_SHA256,
-            message="lists no file: it vouches for nothing in the folder",
-        )
+        return malformed(message="lists no file: it vouches for nothing in the folder")
     unlisted = report.files - 1 - len(listed.hashes)
     if unlisted:
         return Problem(

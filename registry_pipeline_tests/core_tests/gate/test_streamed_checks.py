@@ -100,7 +100,7 @@ def test_the_snapshot_reader_reads_a_log_as_content_of_its_bytes(
     catalog = load_catalog(workspace)
     run_type = entry_types(catalog)["run"]
     expected = content_of(run_type, {run_type.source: (runs / RUNS_ARTIFACT).read_bytes()})
-    reader = SnapshotReader(workspace, catalog, pinned={"run_index": runs})
+    reader = SnapshotReader(workspace, pinned={"run_index": runs})
 
     every = reader.read(workspace.root, run_type)
     some = reader.read(workspace.root, run_type, lambda run: "override_id" in run)
