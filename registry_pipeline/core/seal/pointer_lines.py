@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from contextlib import suppress
 from typing import Any
 
+from registry_pipeline.core.json_strict import pointer_tokens
+
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
 _HERE = object()
@@ -28,8 +30,8 @@ def pointer_lines(text: str, pointers: Iterable[str]) -> dict[str, int]:
         if pointer and not pointer.startswith("/"):
             continue
         node = trie
-        for token in pointer.split("/")[1:]:
-            node = node.setdefault(token.replace("~1", "/").replace("~0", "~"), {})
+        for token in pointer_tokens(pointer):
+            node = node.setdefault(token, {})
         node[_HERE] = pointer
         wanted += 1
     offsets: dict[str, int] = {}
