@@ -20,6 +20,8 @@ from registry_pipeline.core.builders.op_status_table import (
 )
 from registry_pipeline.core.builders.operations_catalog import INPUT_INVALID
 from registry_pipeline.core.builders.run_registry import (
+    REGISTRY_ARTIFACT,
+    SEAL_STATUS_ARTIFACT,
     RunRoot,
     build_run_registry,
     with_seal_warnings,
@@ -447,8 +449,8 @@ def test_lines_from_the_run_registry_builder_over_real_run_folders(
         schemas=SchemaCatalog.for_workspace(workspace.root),
     )
     lines = with_seal_warnings(
-        [record for _, record in iter_jsonl(index.registry_jsonl)],
-        [record for _, record in iter_jsonl(index.seal_status_jsonl)],
+        [record for _, record in iter_jsonl(index.files[REGISTRY_ARTIFACT])],
+        [record for _, record in iter_jsonl(index.files[SEAL_STATUS_ARTIFACT])],
     )
     as_of = max(line["created_utc"] for line in lines)
     rows, details = by_op(build_op_status_table(lines, OPERATIONS, PACKS, as_of=as_of))
