@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
@@ -26,7 +26,7 @@ from registry_pipeline.core.builders.op_status_table import DETAIL_ARTIFACT as S
 from registry_pipeline.core.builders.op_status_table import TABLE_ARTIFACT, detail_operations
 from registry_pipeline.core.builders.run_registry import run_lines, seal_status, tampered
 from registry_pipeline.core.errors import UsageError
-from registry_pipeline.core.json_strict import dumps_pretty
+from registry_pipeline.core.json_strict import dumps_pretty, loads_strict
 from registry_pipeline.core.seal.run_id import registry_of
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.verdicts import FAIL, UNSEALED
@@ -99,30 +99,19 @@ def value_counts(values: Iterable[object]) -> dict[str, int]:
     return {"true": seen.count(True), "false": seen.count(False), "unknown": seen.count(None)}
 
 
-@dataclass(frozen=True)
-class DriftResult:
-    """Both drift documents of one build."""
-
-    v01: Mapping[str, Any]
-    """The `DRIFT_SIGNALS_v0_1.json` object (seed shape, no extra properties)."""
-    signals: tuple[Signal, ...]
-    as_of: str
-
-    def detail(self) -> dict[str, Any]:
-        """The `DRIFT_SIGNALS_DETAIL_v0_2.json` object."""
-        return {
-            "detail_version": "0.2",
-            "generated_utc": self.as_of,
-            "counts": value_counts(signal["value"] for signal in self.signals),
-            "signals": list(self.signals),
-        }
-
-    def files(self) -> dict[str, bytes]:
-        """Artifact name to bytes, in the house JSON style."""
-        return {
-            V01_ARTIFACT: dumps_pretty(dict(self.v01), sort_keys=False),
-            DETAIL_ARTIFACT: dumps_pretty(self.detail(), sort_keys=False),
-        }
+def _built(v01: Mapping[str, Any], signals: Sequence[Signal], as_of: str) -> BuildResult:
+    """Both drift documents of one build as a builder's result (the summary: signals by value)."""
+    detail = {
+        "detail_version": "0.2",
+        "generated_utc": as_of,
+        "counts": value_counts(signal["value"] for signal in signals),
+        "signals": list(signals),
+    }
+    files = {
+        V01_ARTIFACT: dumps_pretty(dict(v01), sort_keys=False),
+        DETAIL_ARTIFACT: dumps_pretty(detail, sort_keys=False),
+    }
+    return BuildResult(files, len(signals), counts(detail))
 
 
 Cited = Mapping[str, Snapshot]
@@ -405,7 +394,7 @@ def build_drift_signals(
     working_tree_state: str | None,
     as_of: str,
     expected_versions_source: str = DEFAULT_EXPECTED_SOURCE,
-) -> DriftResult:
+) -> BuildResult:
     """Compute every drift signal from plain parsed inputs; the same inputs give the same bytes."""
     _check_inputs(as_of, working_tree_state)
     expected = expected_versions.get("expected")
@@ -449,17 +438,17 @@ def build_drift_signals(
         git=(git_commit, working_tree_state),
         as_of=as_of,
     )
-    return DriftResult(v01, signals, as_of)
+    return _built(v01, signals, as_of)
 
 
 def unknown_drift(
     *, as_of: str, reason: str, expected_versions_source: str = DEFAULT_EXPECTED_SOURCE
-) -> DriftResult:
+) -> BuildResult:
     """One null signal per kind, `reason` its summary: a moment whose evidence is missing."""
     _check_inputs(as_of, None)
     signals = tuple(_signal(f"{kind}:no_history", None, reason) for kind in KIND_SEVERITY)
     v01 = _v01_object(signals=signals, source=expected_versions_source, as_of=as_of)
-    return DriftResult(v01, signals, as_of)
+    return _built(v01, signals, as_of)
 
 
 def canon_tree_hash(schema_hashes: Mapping[str, str]) -> str:
@@ -511,7 +500,8 @@ def build(inputs: BuildInputs) -> BuildResult:
         },
         as_of=max(snapshot.created_utc for snapshot in inputs.inputs.values()),
     )
-    return drift_build_result(result, canon_notes(result.v01))
+    notes = canon_notes(loads_strict(result.files[V01_ARTIFACT]))  # for the build's output
+    return replace(result, summary={**result.summary, "notes": notes}) if notes else result
 
 
 SCHEMA_HASH_KEY = "schema_sha256"
@@ -540,14 +530,6 @@ def _active_after_build(
     return active
 
 
-def drift_build_result(result: DriftResult, notes: Sequence[str] = ()) -> BuildResult:
-    """A drift result as a builder's result (`notes`: for the build's output)."""
-    summary: dict[str, object] = counts(result.detail())
-    if notes:
-        summary["notes"] = list(notes)
-    return BuildResult(result.files(), len(result.signals), summary)
-
-
 def drift_from_snapshots(
     workspace: Workspace,
     inputs: Mapping[str, Snapshot],
@@ -556,7 +538,7 @@ def drift_from_snapshots(
     newest_valid_snapshots: Mapping[str, Snapshot | None],
     as_of: str,
     schema_hashes_at_active: Mapping[str, str | None] | None = None,
-) -> DriftResult:
+) -> BuildResult:
     """The drift documents from sealed input snapshots and the snapshot refs compared."""
     catalog = load_catalog(workspace)
     schemas = SchemaCatalog.for_workspace(workspace.root)
