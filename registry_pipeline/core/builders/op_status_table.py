@@ -143,14 +143,6 @@ class Operation:
 
 
 @dataclass(frozen=True)
-class OpStatusResult:
-    """The v0.1 table rows (seed field order) and the v0.2 companion document."""
-
-    table: list[dict[str, Any]]
-    detail: dict[str, Any]
-
-
-@dataclass(frozen=True)
 class OperationsInput:
     """What the builder reads from an allowed_operations snapshot."""
 
@@ -446,9 +438,10 @@ def build_op_status_table(
     reference_commit: str | None = None,
     coverage: Mapping[str, Coverage] | None = None,
     catalog_warnings: Sequence[Problem] = (),
-) -> OpStatusResult:
+) -> BuildResult:
     """Status of every catalogued operation at `as_of` (`coverage`: the matrices' levels, None
-    without any; `catalog_warnings`: unreadable catalog lines, listed in the detail)."""
+    without any; `catalog_warnings`: unreadable catalog lines, listed in the detail and, as
+    `notes`, in the summary): both artifacts, two-space JSON, v0.1 rows in the seed's order."""
     moment = _parse_utc(as_of)
     if moment is None:
         raise input_error(f"as_of {as_of!r} is not an ISO 8601 UTC time", path="as_of")
@@ -490,16 +483,20 @@ def build_op_status_table(
         "unauthorized": unauthorized,
         "counts": _counts(details, unauthorized, facts, table),
     }
-    return OpStatusResult(table=table, detail=document)
-
-
-def render(result: OpStatusResult) -> dict[str, bytes]:
-    """Artifact file name -> bytes: two-space JSON with a final newline; v0.1 rows in seed order."""
-    rows = [{name: row[name] for name in ROW_FIELDS} for row in result.table]
-    return {
-        TABLE_ARTIFACT: dumps_pretty(rows, sort_keys=False),
-        DETAIL_ARTIFACT: dumps_pretty(result.detail, sort_keys=True),
+    summary: dict[str, object] = counts(document)
+    notes = [  # the build goes on: said in the build's output and the detail
+        f"catalog line not understood: {w.path}:{w.line}: {w.field}: {w.message}"
+        for w in found[:MAX_WARNINGS]
+    ]
+    if len(found) > MAX_WARNINGS:
+        notes.append(f"and {len(found) - MAX_WARNINGS} more catalog line(s) not understood")
+    if notes:
+        summary["notes"] = notes
+    files = {
+        TABLE_ARTIFACT: dumps_pretty(table, sort_keys=False),
+        DETAIL_ARTIFACT: dumps_pretty(document, sort_keys=True),
     }
+    return BuildResult(files, len(table), summary)
 
 
 def _counts(
@@ -538,7 +535,7 @@ def build(inputs: BuildInputs) -> BuildResult:
         if relpath.endswith(".json")
     }
     commit = registry.envelope().get("git_commit")
-    result = build_op_status_table(
+    return build_op_status_table(
         lines,
         operations.document,
         packs,
@@ -547,18 +544,6 @@ def build(inputs: BuildInputs) -> BuildResult:
         coverage=operations.coverage,
         catalog_warnings=operations.warnings,
     )
-    summary: dict[str, object] = counts(result.detail)
-    listed, total = result.detail["catalog_warnings"], result.detail["catalog_warnings_total"]
-    notes = [  # the build goes on: said in the build's output and the detail
-        f"catalog line not understood: {w['source']}:{w['line']}: {w['operation_id']}: "
-        f"{w['message']}"
-        for w in listed
-    ]
-    if total > len(listed):
-        notes.append(f"and {total - len(listed)} more catalog line(s) not understood")
-    if notes:
-        summary["notes"] = notes
-    return BuildResult(render(result), len(result.table), summary)
 
 
 def _coverage_matrices(workspace: Workspace) -> tuple[str, ...]:
