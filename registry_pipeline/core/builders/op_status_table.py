@@ -142,16 +142,6 @@ class Operation:
     defined_in: str | None = None
 
 
-@dataclass(frozen=True)
-class OperationsInput:
-    """What the builder reads from an allowed_operations snapshot."""
-
-    document: Any
-    coverage: Any
-    """operation id -> `Coverage` from the enforcement coverage matrices; None without any."""
-    warnings: tuple[Problem, ...] = ()
-
-
 def _parse_utc(text: object) -> datetime | None:
     """A timezone-aware datetime from ISO 8601 text, or None (absent, unreadable or naive)."""
     if not isinstance(text, str):
@@ -526,7 +516,7 @@ def build(inputs: BuildInputs) -> BuildResult:
     """Status per operation of the operations catalog, from the sealed run registry."""
     registry = inputs.inputs["run_registry"]
     lines = run_lines(registry)
-    operations = allowed_operations(
+    catalog = allowed_operations(
         inputs.inputs["allowed_operations"], _coverage_matrices(inputs.workspace)
     )
     packs = {
@@ -537,12 +527,10 @@ def build(inputs: BuildInputs) -> BuildResult:
     commit = registry.envelope().get("git_commit")
     return build_op_status_table(
         lines,
-        operations.document,
-        packs,
+        threshold_packs=packs,
         as_of=registry.created_utc,
         reference_commit=commit if isinstance(commit, str) else None,
-        coverage=operations.coverage,
-        catalog_warnings=operations.warnings,
+        **catalog,
     )
 
 
@@ -554,12 +542,11 @@ def _coverage_matrices(workspace: Workspace) -> tuple[str, ...]:
     return catalog.get("allowed_operations").coverage_matrices
 
 
-def allowed_operations(
-    snapshot: Snapshot, coverage_matrices: Sequence[str] = ()
-) -> OperationsInput:
-    """The operations of an allowed_operations snapshot (its one `.json` artifact, or its `.md`
-    catalogs merged by version) and the levels of the coverage matrices the catalog names
-    (`coverage_matrices`: source paths, sealed under their file names)."""
+def allowed_operations(snapshot: Snapshot, coverage_matrices: Sequence[str] = ()) -> dict[str, Any]:
+    """What `build_op_status_table` reads from an allowed_operations snapshot, as its keyword
+    arguments: the operations (its one `.json` artifact, or its `.md` catalogs merged by version),
+    the levels of the coverage matrices the catalog names (`coverage_matrices`: source paths,
+    sealed under their file names; None without any) and the catalog warnings."""
     payload = snapshot.payload()
     matrix_names = {PurePosixPath(path).name for path in coverage_matrices}
     missing = sorted(matrix_names - set(payload))
@@ -591,7 +578,11 @@ def allowed_operations(
             [_markdown_text(snapshot, relpath) for relpath in _by_version(markdown)]
         )
         warnings = found_warnings + warnings
-    return OperationsInput(document, coverage if matrix_names else None, tuple(warnings))
+    return {
+        "allowed_operations": document,
+        "coverage": coverage if matrix_names else None,
+        "catalog_warnings": tuple(warnings),
+    }
 
 
 def _by_version(names: Iterable[str]) -> list[str]:

@@ -97,12 +97,12 @@ def test_the_adapter_reads_the_matrices_the_catalog_names(store: RunStore, asset
     sealed = seal_files(store, RunSpec("allowed_operations"), files)
     snapshot = read_snapshot(sealed.path, "allowed_operations")
     found = allowed_operations(snapshot, ("docs/MATRIX_v1.3.md",))
-    assert found.coverage is not None and found.coverage["OP-D04"].level == "C4"
-    assert "OP-D04" in {op["operation_id"] for op in found.document["operations"]}
-    assert [w.field for w in found.warnings] == ["OP-QA08"]
+    assert found["coverage"] is not None and found["coverage"]["OP-D04"].level == "C4"
+    assert "OP-D04" in {op["operation_id"] for op in found["allowed_operations"]["operations"]}
+    assert [w.field for w in found["catalog_warnings"]] == ["OP-QA08"]
     # Not named as a matrix, the same file is one more Markdown catalog, read as operations.
     plain = allowed_operations(snapshot)
-    assert plain.coverage is None
+    assert plain["coverage"] is None
 
 
 def _line(seal: list[str], state: str = "dirty") -> dict[str, Any]:

@@ -507,12 +507,12 @@ def test_the_adapter_merges_every_markdown_catalog_of_the_snapshot(
     files = {"OPS_v0.2.md": V02.encode(), "OPS_v0.1.md": V01.encode()}
     sealed = seal_files(store, RunSpec("allowed_operations"), files)
     found = allowed_operations(read_snapshot(sealed.path, "allowed_operations"))
-    assert [op["operation_id"] for op in found.document["operations"]] == [
+    assert [op["operation_id"] for op in found["allowed_operations"]["operations"]] == [
         "OP-A01",
         "OP-QA06",
         "OP-QA07",
     ]
-    assert found.coverage is None  # no coverage matrix named
+    assert found["coverage"] is None  # no coverage matrix named
     mixed = seal_files(store, RunSpec("allowed_operations"), {**files, "ops.json": b"{}"})
     with pytest.raises(UsageError, match=r"one \.json catalog or Markdown") as caught:
         allowed_operations(read_snapshot(mixed.path, "allowed_operations"))
