@@ -44,7 +44,7 @@ from registry_pipeline.core.builders.run_registry import (
 )
 from registry_pipeline.core.builders.system_health_charts import report_charts
 from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.json_strict import dumps_pretty, loads_strict
+from registry_pipeline.core.json_strict import dumps_pretty
 from registry_pipeline.core.seal.run_id import registry_of
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder
@@ -334,8 +334,9 @@ def build_system_health(
     write_overrides: Sequence[Mapping[str, Any]] = (),
     drift_history: Sequence[Mapping[str, Any]] = (),
     excluded: Sequence[tuple[str, str]] = (),
-) -> dict[str, bytes]:
-    """Artifact name to bytes for the Markdown report, the HTML page and the JSON summary.
+) -> BuildResult:
+    """The Markdown report, the HTML page and the JSON summary (the build's summary: the
+    Markdown and the scorecard).
 
     `input_sources`: input name -> the sealed artifact read (recorded as given); `write_overrides`:
     the write path's override records; `drift_history`: earlier drift details, oldest first, drawn
@@ -417,11 +418,13 @@ def build_system_health(
     template = templates().get_template
     markdown = template("system_health.md.j2").render(sections=sections, as_of=as_of)
     page = template("system_health.html.j2").render(sections=sections, as_of=as_of, charts=charts)
-    return {
-        MARKDOWN_ARTIFACT: markdown.removesuffix("\n").encode("utf-8"),
+    markdown = markdown.removesuffix("\n")
+    files = {
+        MARKDOWN_ARTIFACT: markdown.encode("utf-8"),
         HTML_ARTIFACT: page.encode("utf-8"),
         SUMMARY_ARTIFACT: dumps_pretty(summary, sort_keys=False),
     }
+    return BuildResult(files, len(files), {"markdown": markdown, "scorecard": scorecard})
 
 
 def build(inputs: BuildInputs, builder_ids: Set[str]) -> BuildResult:
@@ -430,7 +433,7 @@ def build(inputs: BuildInputs, builder_ids: Set[str]) -> BuildResult:
     status, drift = inputs.inputs["op_status_table"], inputs.inputs["drift_signals"]
     registry = inputs.inputs["run_registry"]
     lines = run_lines(registry)
-    files = build_system_health(
+    return build_system_health(
         catalog_summary=_catalog_summary(inputs, builder_ids, lines),
         op_status_rows=read_json(status, TABLE_ARTIFACT),
         op_status_detail=read_json(status, STATUS_DETAIL),
@@ -447,9 +450,6 @@ def build(inputs: BuildInputs, builder_ids: Set[str]) -> BuildResult:
         write_overrides=_write_overrides(inputs.workspace),
         excluded=load_catalog(inputs.workspace).excluded,
     )
-    markdown = files[MARKDOWN_ARTIFACT].decode("utf-8")
-    sealed = loads_strict(files[SUMMARY_ARTIFACT])  # the figures, as sealed
-    return BuildResult(files, len(files), {"markdown": markdown, "scorecard": sealed["scorecard"]})
 
 
 DRIFT_HISTORY = 30

@@ -428,7 +428,7 @@ def _health(**overrides: Any) -> dict[str, bytes]:
         "as_of": AS_OF,
     }
     inputs.update(overrides)
-    return build_system_health(**inputs)
+    return build_system_health(**inputs).files
 
 
 def test_scorecard_and_counts_are_computed_from_data() -> None:
