@@ -119,11 +119,6 @@ class RunFact:
         """Whether its seal fails only because git converted its text files' line endings."""
         return LINE_ENDINGS_DIAGNOSIS in self.seal_warnings
 
-    @property
-    def order(self) -> tuple[datetime, str]:
-        """Sort key: creation time (unknown is oldest), then run key."""
-        return (self.created or _OLDEST, self.run_key)
-
 
 @dataclass(frozen=True)
 class Operation:
@@ -439,7 +434,7 @@ def build_op_status_table(
     found = list(catalog_warnings)
     operations = _operations(allowed_operations, coverage, found)
     by_op: dict[str, list[RunFact]] = {}
-    for fact in sorted(facts, key=lambda f: f.order):
+    for fact in sorted(facts, key=lambda f: (f.created or _OLDEST, f.run_key)):  # oldest first
         if fact.operation_id:
             by_op.setdefault(fact.operation_id, []).append(fact)
     legacy = any(fact.has_run_json is False for fact in facts)
