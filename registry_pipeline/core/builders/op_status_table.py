@@ -563,15 +563,11 @@ def allowed_operations(snapshot: Snapshot, coverage_matrices: Sequence[str] = ()
             f"Markdown (.md) catalogs; it holds {', '.join(found) or 'none'}",
             path=str(snapshot.path),
         )
-    coverage, warnings = coverage_levels(
-        [_markdown_text(snapshot, name) for name in _by_version(matrix_names)]
-    )
+    coverage, warnings = coverage_levels(_markdown_texts(snapshot, matrix_names))
     if not markdown:
         document = loads_strict(payload[found[0]].read_bytes())
     else:
-        document, found_warnings = merged_operations(
-            [_markdown_text(snapshot, relpath) for relpath in _by_version(markdown)]
-        )
+        document, found_warnings = merged_operations(_markdown_texts(snapshot, markdown))
         warnings = found_warnings + warnings
     return {
         "allowed_operations": document,
@@ -580,19 +576,19 @@ def allowed_operations(snapshot: Snapshot, coverage_matrices: Sequence[str] = ()
     }
 
 
-def _by_version(names: Iterable[str]) -> list[str]:
-    return sorted(names, key=lambda name: (catalog_version_key(name), name))
-
-
-def _markdown_text(snapshot: Snapshot, relpath: str) -> tuple[str, str]:
-    """(text, source) of a sealed Markdown artifact; not UTF-8 is an input error."""
-    path = snapshot.payload()[relpath]
-    try:
-        return path.read_bytes().decode("utf-8"), artifact_source(snapshot, relpath)
-    except UnicodeDecodeError as exc:
-        raise input_error(
-            f"not UTF-8 text: {exc.reason} at byte {exc.start}", path=str(path)
-        ) from None
+def _markdown_texts(snapshot: Snapshot, relpaths: Iterable[str]) -> list[tuple[str, str]]:
+    """(text, source) of sealed Markdown artifacts, oldest version first; not UTF-8 is an input
+    error."""
+    texts = []
+    for relpath in sorted(relpaths, key=lambda name: (catalog_version_key(name), name)):
+        path = snapshot.payload()[relpath]
+        try:
+            texts.append((path.read_bytes().decode("utf-8"), artifact_source(snapshot, relpath)))
+        except UnicodeDecodeError as exc:
+            raise input_error(
+                f"not UTF-8 text: {exc.reason} at byte {exc.start}", path=str(path)
+            ) from None
+    return texts
 
 
 def detail_operations(detail: Mapping[str, Any]) -> list[Mapping[str, Any]]:
