@@ -76,8 +76,9 @@ def human(value: Any) -> str:
         return str(value)
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() else repr(value)
-    if isinstance(value, str):
-        return value if _bare(value) else json.dumps(value, ensure_ascii=False)
+    unquoted = isinstance(value, str) and value.isprintable() and value == value.strip()
+    if unquoted and value not in ("", NONE) and not value.startswith('"'):
+        return str(value)  # it reads unambiguously without quotes
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
@@ -102,17 +103,6 @@ def _literal(token: str) -> str:
     except (ValueError, SyntaxError):
         return token
     return human(value)
-
-
-def _bare(text: str) -> bool:
-    """Whether `text` reads unambiguously without quotes."""
-    return (
-        text != ""
-        and text == text.strip()
-        and text.isprintable()
-        and text != NONE
-        and not text.startswith('"')
-    )
 
 
 def _stale_threshold_days(detail: Mapping[str, Any]) -> int | None:
