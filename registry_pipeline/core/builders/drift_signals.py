@@ -301,12 +301,6 @@ def canon_notes(v01: Mapping[str, Any]) -> list[str]:
     return [CANON_UNKNOWN] if unknown else []
 
 
-def _aggregate(values: Iterable[bool | None]) -> bool | None:
-    """True if any is true; false if there are some and all are false; else unknown."""
-    seen = list(values)
-    return True if True in seen else False if seen and None not in seen else None
-
-
 def _v01_object(
     *,
     signals: Sequence[Signal],
@@ -319,7 +313,9 @@ def _v01_object(
     git: tuple[str | None, str | None] = (None, None),
 ) -> dict[str, Any]:
     """The seed-shaped v0.1 object (the defaults: nothing known); facts beyond it in `warnings`."""
-    schema_drift = _aggregate(s["value"] for s in signals if s["kind"] == "schema_version")
+    # schema drift: true if any signal is, false if there are some and all are, else unknown
+    seen = [s["value"] for s in signals if s["kind"] == "schema_version"]
+    schema_drift = True if True in seen else False if seen and None not in seen else None
     threshold = next(s["value"] for s in signals if s["kind"] == "threshold_pack_version")
     canon = git[1] if git[1] in ("clean", "dirty") else "unknown"  # never taken for clean
     return {
