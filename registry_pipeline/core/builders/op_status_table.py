@@ -451,12 +451,13 @@ def build_op_status_table(
         row["warnings"].extend(pack_warnings)
         table.append(row)
     known = {op.operation_id for op in operations}
-    unauthorized = [  # operations seen in runs but absent from the catalog, by operation id
+    unauthorized: list[dict[str, Any]] = [  # seen in runs, absent from the catalog, by id
         {"operation_id": op_id, "run_count": len(runs), "run_keys": sorted(r.run_key for r in runs)}
         for op_id, runs in sorted(by_op.items())
         if op_id not in known
     ]
     non_canonical = [op.operation_id for op in operations if not op.canonical]
+    by_status = Counter(str(detail["status"]) for detail in details)
     document = {
         "detail_version": DETAIL_VERSION,
         "as_of": as_of,
@@ -466,7 +467,17 @@ def build_op_status_table(
         "catalog_warnings": [warning_json(warning) for warning in found[:MAX_WARNINGS]],
         "catalog_warnings_total": len(found),
         "unauthorized": unauthorized,
-        "counts": _counts(details, unauthorized, facts, table),
+        "counts": {  # operations by status, canonical or not, below C3 (rows), runs, unauthorized
+            **{status: by_status[status] for status in STATUSES},
+            "operations": len(details),
+            "canonical_operations": len(details) - len(non_canonical),
+            "non_canonical_operations": len(non_canonical),
+            "coverage_below_c3": sum(1 for row in table if row["coverage_level"] in BELOW_C3),
+            "runs_indexed": len(facts),
+            "runs_with_operation_id": sum(1 for fact in facts if fact.operation_id),
+            "unauthorized_operations": len(unauthorized),
+            "unauthorized_runs": sum(entry["run_count"] for entry in unauthorized),
+        },
     }
     summary: dict[str, object] = counts(document)
     notes = [  # the build goes on: said in the build's output and the detail
@@ -482,29 +493,6 @@ def build_op_status_table(
         DETAIL_ARTIFACT: dumps_pretty(document, sort_keys=True),
     }
     return BuildResult(files, len(table), summary)
-
-
-def _counts(
-    details: Sequence[Mapping[str, Any]],
-    unauthorized: Sequence[Mapping[str, Any]],
-    facts: Sequence[RunFact],
-    table: Sequence[Mapping[str, Any]],
-) -> dict[str, int]:
-    """Totals of the companion: operations by status, canonical or not, below C3 (table rows),
-    runs, unauthorized operations and runs."""
-    by_status = Counter(str(detail["status"]) for detail in details)
-    canonical = sum(1 for detail in details if detail["canonical"])
-    return {
-        **{status: by_status[status] for status in STATUSES},
-        "operations": len(details),
-        "canonical_operations": canonical,
-        "non_canonical_operations": len(details) - canonical,
-        "coverage_below_c3": sum(1 for row in table if row["coverage_level"] in BELOW_C3),
-        "runs_indexed": len(facts),
-        "runs_with_operation_id": sum(1 for fact in facts if fact.operation_id),
-        "unauthorized_operations": len(unauthorized),
-        "unauthorized_runs": sum(int(entry["run_count"]) for entry in unauthorized),
-    }
 
 
 def build(inputs: BuildInputs) -> BuildResult:
