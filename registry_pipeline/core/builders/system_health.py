@@ -279,10 +279,9 @@ def _executables(
     """`{count, operations_bound, unbound_operations}`: distinct bound paths over every operation
     of the detail, and the canonical operations (the rows) binding one; None when no operation
     names any."""
-    entries = detail_operations(detail)
     bound = {
         str(entry.get("operation_id")): {p for p in entry["executables"] if isinstance(p, str)}
-        for entry in entries
+        for entry in detail_operations(detail)
         if isinstance(entry.get("executables"), list)
     }
     paths = set().union(*bound.values()) if bound else set()
