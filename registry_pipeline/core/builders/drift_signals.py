@@ -99,21 +99,6 @@ def value_counts(values: Iterable[object]) -> dict[str, int]:
     return {"true": seen.count(True), "false": seen.count(False), "unknown": seen.count(None)}
 
 
-def _built(v01: Mapping[str, Any], signals: Sequence[Signal], as_of: str) -> BuildResult:
-    """Both drift documents of one build as a builder's result (the summary: signals by value)."""
-    detail = {
-        "detail_version": "0.2",
-        "generated_utc": as_of,
-        "counts": value_counts(signal["value"] for signal in signals),
-        "signals": list(signals),
-    }
-    files = {
-        V01_ARTIFACT: dumps_pretty(dict(v01), sort_keys=False),
-        DETAIL_ARTIFACT: dumps_pretty(detail, sort_keys=False),
-    }
-    return BuildResult(files, len(signals), counts(detail))
-
-
 Cited = Mapping[str, Snapshot]
 """The snapshot cited as evidence for a registry: its active one, else its newest valid one."""
 
@@ -301,7 +286,7 @@ def canon_notes(v01: Mapping[str, Any]) -> list[str]:
     return [CANON_UNKNOWN] if unknown else []
 
 
-def _v01_object(
+def _built(
     *,
     signals: Sequence[Signal],
     source: str,
@@ -311,14 +296,15 @@ def _v01_object(
     observed_threshold_pack_version: str | None = None,
     schema_hashes: Mapping[str, str] = MappingProxyType({}),
     git: tuple[str | None, str | None] = (None, None),
-) -> dict[str, Any]:
-    """The seed-shaped v0.1 object (the defaults: nothing known); facts beyond it in `warnings`."""
+) -> BuildResult:
+    """Both drift documents: the seed-shaped v0.1 object (the defaults: nothing known; facts
+    beyond it in `warnings`) and the detail (the build's summary: signals by value)."""
     # schema drift: true if any signal is, false if there are some and all are, else unknown
     seen = [s["value"] for s in signals if s["kind"] == "schema_version"]
     schema_drift = True if True in seen else False if seen and None not in seen else None
     threshold = next(s["value"] for s in signals if s["kind"] == "threshold_pack_version")
     canon = git[1] if git[1] in ("clean", "dirty") else "unknown"  # never taken for clean
-    return {
+    v01 = {
         "drift_version": "0.1",
         "expected_versions_source": source,
         "generated_utc": as_of,
@@ -351,6 +337,17 @@ def _v01_object(
         "op_drift_policy": {"op_drift_requires_evidence": True, "rules": list(POLICY_RULES)},
         "warnings": _v01_warnings(expected, signals, canon),
     }
+    detail = {
+        "detail_version": "0.2",
+        "generated_utc": as_of,
+        "counts": value_counts(signal["value"] for signal in signals),
+        "signals": list(signals),
+    }
+    files = {
+        V01_ARTIFACT: dumps_pretty(v01, sort_keys=False),
+        DETAIL_ARTIFACT: dumps_pretty(detail, sort_keys=False),
+    }
+    return BuildResult(files, len(signals), counts(detail))
 
 
 def _v01_warnings(expected: Mapping[str, Any], signals: Sequence[Signal], canon: str) -> list[str]:
@@ -424,7 +421,7 @@ def build_drift_signals(
         *_behind_signals(active_snapshots, newest_valid_snapshots),
         *_schema_changed_signals(schema_hashes_now, schema_hashes_at_active, refs),
     )
-    v01 = _v01_object(
+    return _built(
         signals=signals,
         expected=expected,
         observed_schema_versions=observed_schema_versions,
@@ -434,7 +431,6 @@ def build_drift_signals(
         git=(git_commit, working_tree_state),
         as_of=as_of,
     )
-    return _built(v01, signals, as_of)
 
 
 def unknown_drift(
@@ -443,8 +439,7 @@ def unknown_drift(
     """One null signal per kind, `reason` its summary: a moment whose evidence is missing."""
     _check_inputs(as_of, None)
     signals = tuple(_signal(f"{kind}:no_history", None, reason) for kind in KIND_SEVERITY)
-    v01 = _v01_object(signals=signals, source=expected_versions_source, as_of=as_of)
-    return _built(v01, signals, as_of)
+    return _built(signals=signals, source=expected_versions_source, as_of=as_of)
 
 
 def canon_tree_hash(schema_hashes: Mapping[str, str]) -> str:
