@@ -116,15 +116,6 @@ def _stale_threshold_days(detail: Mapping[str, Any]) -> int | None:
     return int(min(hours) // 24) if hours else None
 
 
-def operation_statuses(detail: Mapping[str, Any]) -> dict[str, str]:
-    """Operation id to status from the status detail; `unknown` when it records none."""
-    return {
-        str(entry.get("operation_id")): status if isinstance(status, str) and status else "unknown"
-        for entry in detail_operations(detail)
-        for status in [entry.get("status")]
-    }
-
-
 def unauthorized_operations(detail: Mapping[str, Any]) -> list[str]:
     """Sorted ids of operations seen in runs but absent from the operations catalog."""
     ids = {
@@ -332,7 +323,12 @@ def build_system_health(
     before `drift_detail`; `excluded`: the catalog's excluded (id, reason), counted not sealed.
     """
     scorecard = compute_scorecard(catalog_summary, op_status_rows, op_status_detail, excluded)
-    statuses = operation_statuses(op_status_detail)
+    operations = detail_operations(op_status_detail)
+    statuses = {  # operation id -> status, `unknown` when the detail records none
+        str(entry.get("operation_id")): status if isinstance(status, str) and status else "unknown"
+        for entry in operations
+        for status in [entry.get("status")]
+    }
     unauthorized = unauthorized_operations(op_status_detail)
     signals = [s for s in drift_detail.get("signals", ()) if isinstance(s, Mapping)]
     # the sections as `templates/system_health_sections.j2` words them: each a `title`, bullet
@@ -346,7 +342,7 @@ def build_system_health(
         "overrides": write_overrides,
         "scorecard": scorecard,
         "signals": signals,
-        "operations": detail_operations(op_status_detail),
+        "operations": operations,
         "op_rows": sorted(op_status_rows, key=lambda row: str(row.get("operation_id"))),
         "statuses": statuses,
         "unauthorized": unauthorized,
