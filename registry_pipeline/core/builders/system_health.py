@@ -287,15 +287,6 @@ def _executables(
     }
 
 
-def tri_state(value: Any) -> str:
-    """`yes`, `no` or `unknown` for true, false and anything else (null)."""
-    return "yes" if value is True else "no" if value is False else "unknown"
-
-
-def _percent(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}%"
-
-
 OP_STATUSES = (*STATUSES, "unknown")
 MAX_LIST = 20
 """Rows per category list in the summary, as in the seed system's summaries."""
@@ -351,9 +342,9 @@ def build_system_health(
         "seal_statuses": SEAL_STATUSES,
         "describe": describe,
         "cell": cell,
-        "tri": tri_state,
+        "tri": lambda value: "yes" if value is True else "no" if value is False else "unknown",
         "summary": human_summary,
-        "percent": _percent,
+        "percent": lambda value: "-" if value is None else f"{value:.1f}%",
         "rule": RULE,
         "no_executables": NO_EXECUTABLES,
     }
