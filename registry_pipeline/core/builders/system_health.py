@@ -105,26 +105,6 @@ def _literal(token: str) -> str:
     return human(value)
 
 
-def _stale_threshold_days(detail: Mapping[str, Any]) -> int | None:
-    """The strictest staleness limit of any operation, in whole days (the seed's single figure)."""
-    hours = [
-        float(value)
-        for entry in detail_operations(detail)
-        if isinstance(value := entry.get("stale_after_hours"), int | float)
-        and not isinstance(value, bool)
-    ]
-    return int(min(hours) // 24) if hours else None
-
-
-def unauthorized_operations(detail: Mapping[str, Any]) -> list[str]:
-    """Sorted ids of operations seen in runs but absent from the operations catalog."""
-    ids = {
-        str(item.get("operation_id")) if isinstance(item, Mapping) else str(item)
-        for item in detail.get("unauthorized", ())
-    }
-    return sorted(ids)
-
-
 RULE = (
     "sealed means: the newest snapshot the inputs of this report show (the inputs, what they "
     "were built from, the run folders the input run registry indexes) passes seal and schema; a "
@@ -320,7 +300,12 @@ def build_system_health(
         for entry in operations
         for status in [entry.get("status")]
     }
-    unauthorized = unauthorized_operations(op_status_detail)
+    unauthorized = sorted(  # operations seen in runs but absent from the operations catalog
+        {
+            str(item.get("operation_id")) if isinstance(item, Mapping) else str(item)
+            for item in op_status_detail.get("unauthorized", ())
+        }
+    )
     signals = [s for s in drift_detail.get("signals", ()) if isinstance(s, Mapping)]
     # the sections as `templates/system_health_sections.j2` words them: each a `title`, bullet
     # `notes`, a table (`headers`, `rows`) and `alarms`, the columns whose `yes` is bad news
@@ -365,6 +350,12 @@ def build_system_health(
         "drifting": [r for r in rows if r.get("op_drift") is True],
     }
     seals = seal_counts(run_registry_lines)
+    hours = [  # the strictest staleness limit of any operation, in whole days: the seed's figure
+        float(value)
+        for entry in operations
+        if isinstance(value := entry.get("stale_after_hours"), int | float)
+        and not isinstance(value, bool)
+    ]
     counted = ("observed", "stale", "drifting", "legacy_only", "unobserved", "coverage_below_c3")
     lists: dict[str, Any] = {"max_list": MAX_LIST}
     lists.update({name: [dict(row) for row in m[:MAX_LIST]] for name, m in categories.items()})
@@ -387,7 +378,7 @@ def build_system_health(
         **lists,
         "drifting_ops": lists["drifting"],
         "truncated": {name: len(m) > MAX_LIST for name, m in categories.items()},
-        "stale_threshold_days": _stale_threshold_days(op_status_detail),
+        "stale_threshold_days": int(min(hours) // 24) if hours else None,
         "input_sources": dict(sorted((input_sources or {}).items())),
         "write_overrides": len(write_overrides),
     }
