@@ -508,7 +508,7 @@ def _active_after_build(
 
     ids = [spec.registry_id for spec in catalog.registries if spec.active_pointer]
     pointers = PointerStore(inputs.workspace).explained(ids)  # POINTER_MISMATCH: never read
-    active: dict[str, Snapshot | None] = {}
+    active: dict[str, Snapshot | None] = dict.fromkeys(ids)
     for registry_id in ids:
         ref = pointers.active(registry_id)
         folder = inputs.workspace.runs_dir / str(ref.run_id) if ref and ref.run_id else None
@@ -516,8 +516,6 @@ def _active_after_build(
             active[registry_id] = inputs.inputs[registry_id]
         elif folder is not None and folder.is_dir():
             active[registry_id] = read_snapshot(folder, registry_id)
-        else:
-            active[registry_id] = None
     return active
 
 
