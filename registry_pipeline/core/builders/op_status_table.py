@@ -287,9 +287,8 @@ def _detail(
 ) -> dict[str, Any]:
     """The companion's entry for one operation (`runs` oldest first); its status never_run,
     failing, stale or ok, by the rules in the module docstring."""
-    successes = [run for run in runs if run.seal == "PASS"]
     last = runs[-1] if runs else None
-    success = successes[-1] if successes else None
+    success = next((run for run in reversed(runs) if run.seal == "PASS"), None)
     status = "never_run" if last is None else "failing" if last.seal in SEAL_FAILING else "ok"
     fresh = success is not None and (
         limit is None
