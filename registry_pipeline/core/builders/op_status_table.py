@@ -266,11 +266,7 @@ def _stale_after_hours(
     if pack is None:
         return None, [f"threshold_pack_missing:{op.threshold_pack}"]
     thresholds = pack.get("thresholds")
-    value = (
-        thresholds.get("max_age_hours")
-        if isinstance(thresholds, Mapping)
-        else pack.get("max_age_hours")
-    )
+    value = (thresholds if isinstance(thresholds, Mapping) else pack).get("max_age_hours")
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         return None, [f"threshold_pack_without_max_age_hours:{op.threshold_pack}"]
     return value, []
