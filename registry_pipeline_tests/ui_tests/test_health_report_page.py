@@ -24,7 +24,7 @@ def _render(page: Page, folder: Path) -> list[str]:
     """Open the report from a file; every request other than the file itself is refused and
     returned."""
     report = folder / HTML_ARTIFACT
-    report.write_bytes(build_system_health(**health_inputs())[HTML_ARTIFACT])
+    report.write_bytes(build_system_health(**health_inputs()).files[HTML_ARTIFACT])
     refused: list[str] = []
 
     def refuse(route: Route) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from registry_pipeline.core.builders import drift_signals
-from registry_pipeline.core.builders.drift_signals import drift_build_result, drift_from_snapshots
+from registry_pipeline.core.builders.drift_signals import drift_from_snapshots
 from registry_pipeline.core.builders.model import BuildResult
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.gate.checks import SCHEMA_VALID, SEAL_VALID
@@ -101,7 +101,7 @@ def build_drift_for_day(workspace: Workspace, day: date) -> DayDrift:
             newest_valid_snapshots=_newest_valid_by(workspace, as_of),
             as_of=as_of,
         )
-    return DayDrift(day, drift_build_result(result), inputs, missing)
+    return DayDrift(day, result, inputs, missing)
 
 
 def sealed_day(workspace: Workspace, drift: DayDrift) -> Snapshot | None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
@@ -26,7 +26,7 @@ from registry_pipeline.core.builders.op_status_table import DETAIL_ARTIFACT as S
 from registry_pipeline.core.builders.op_status_table import TABLE_ARTIFACT, detail_operations
 from registry_pipeline.core.builders.run_registry import run_lines, seal_status, tampered
 from registry_pipeline.core.errors import UsageError
-from registry_pipeline.core.json_strict import dumps_pretty
+from registry_pipeline.core.json_strict import dumps_pretty, loads_strict
 from registry_pipeline.core.seal.run_id import registry_of
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.verdicts import FAIL, UNSEALED
@@ -97,32 +97,6 @@ def value_counts(values: Iterable[object]) -> dict[str, int]:
     """Signals by value (`true`, `false`, `unknown`: null), as the detail and the report count."""
     seen = list(values)
     return {"true": seen.count(True), "false": seen.count(False), "unknown": seen.count(None)}
-
-
-@dataclass(frozen=True)
-class DriftResult:
-    """Both drift documents of one build."""
-
-    v01: Mapping[str, Any]
-    """The `DRIFT_SIGNALS_v0_1.json` object (seed shape, no extra properties)."""
-    signals: tuple[Signal, ...]
-    as_of: str
-
-    def detail(self) -> dict[str, Any]:
-        """The `DRIFT_SIGNALS_DETAIL_v0_2.json` object."""
-        return {
-            "detail_version": "0.2",
-            "generated_utc": self.as_of,
-            "counts": value_counts(signal["value"] for signal in self.signals),
-            "signals": list(self.signals),
-        }
-
-    def files(self) -> dict[str, bytes]:
-        """Artifact name to bytes, in the house JSON style."""
-        return {
-            V01_ARTIFACT: dumps_pretty(dict(self.v01), sort_keys=False),
-            DETAIL_ARTIFACT: dumps_pretty(self.detail(), sort_keys=False),
-        }
 
 
 Cited = Mapping[str, Snapshot]
@@ -312,13 +286,7 @@ def canon_notes(v01: Mapping[str, Any]) -> list[str]:
     return [CANON_UNKNOWN] if unknown else []
 
 
-def _aggregate(values: Iterable[bool | None]) -> bool | None:
-    """True if any is true; false if there are some and all are false; else unknown."""
-    seen = list(values)
-    return True if True in seen else False if seen and None not in seen else None
-
-
-def _v01_object(
+def _built(
     *,
     signals: Sequence[Signal],
     source: str,
@@ -328,12 +296,15 @@ def _v01_object(
     observed_threshold_pack_version: str | None = None,
     schema_hashes: Mapping[str, str] = MappingProxyType({}),
     git: tuple[str | None, str | None] = (None, None),
-) -> dict[str, Any]:
-    """The seed-shaped v0.1 object (the defaults: nothing known); facts beyond it in `warnings`."""
-    schema_drift = _aggregate(s["value"] for s in signals if s["kind"] == "schema_version")
+) -> BuildResult:
+    """Both drift documents: the seed-shaped v0.1 object (the defaults: nothing known; facts
+    beyond it in `warnings`) and the detail (the build's summary: signals by value)."""
+    # schema drift: true if any signal is, false if there are some and all are, else unknown
+    seen = [s["value"] for s in signals if s["kind"] == "schema_version"]
+    schema_drift = True if True in seen else False if seen and None not in seen else None
     threshold = next(s["value"] for s in signals if s["kind"] == "threshold_pack_version")
     canon = git[1] if git[1] in ("clean", "dirty") else "unknown"  # never taken for clean
-    return {
+    v01 = {
         "drift_version": "0.1",
         "expected_versions_source": source,
         "generated_utc": as_of,
@@ -366,6 +337,17 @@ def _v01_object(
         "op_drift_policy": {"op_drift_requires_evidence": True, "rules": list(POLICY_RULES)},
         "warnings": _v01_warnings(expected, signals, canon),
     }
+    detail = {
+        "detail_version": "0.2",
+        "generated_utc": as_of,
+        "counts": value_counts(signal["value"] for signal in signals),
+        "signals": list(signals),
+    }
+    files = {
+        V01_ARTIFACT: dumps_pretty(v01, sort_keys=False),
+        DETAIL_ARTIFACT: dumps_pretty(detail, sort_keys=False),
+    }
+    return BuildResult(files, len(signals), counts(detail))
 
 
 def _v01_warnings(expected: Mapping[str, Any], signals: Sequence[Signal], canon: str) -> list[str]:
@@ -405,7 +387,7 @@ def build_drift_signals(
     working_tree_state: str | None,
     as_of: str,
     expected_versions_source: str = DEFAULT_EXPECTED_SOURCE,
-) -> DriftResult:
+) -> BuildResult:
     """Compute every drift signal from plain parsed inputs; the same inputs give the same bytes."""
     _check_inputs(as_of, working_tree_state)
     expected = expected_versions.get("expected")
@@ -439,7 +421,7 @@ def build_drift_signals(
         *_behind_signals(active_snapshots, newest_valid_snapshots),
         *_schema_changed_signals(schema_hashes_now, schema_hashes_at_active, refs),
     )
-    v01 = _v01_object(
+    return _built(
         signals=signals,
         expected=expected,
         observed_schema_versions=observed_schema_versions,
@@ -449,17 +431,15 @@ def build_drift_signals(
         git=(git_commit, working_tree_state),
         as_of=as_of,
     )
-    return DriftResult(v01, signals, as_of)
 
 
 def unknown_drift(
     *, as_of: str, reason: str, expected_versions_source: str = DEFAULT_EXPECTED_SOURCE
-) -> DriftResult:
+) -> BuildResult:
     """One null signal per kind, `reason` its summary: a moment whose evidence is missing."""
     _check_inputs(as_of, None)
     signals = tuple(_signal(f"{kind}:no_history", None, reason) for kind in KIND_SEVERITY)
-    v01 = _v01_object(signals=signals, source=expected_versions_source, as_of=as_of)
-    return DriftResult(v01, signals, as_of)
+    return _built(signals=signals, source=expected_versions_source, as_of=as_of)
 
 
 def canon_tree_hash(schema_hashes: Mapping[str, str]) -> str:
@@ -511,7 +491,8 @@ def build(inputs: BuildInputs) -> BuildResult:
         },
         as_of=max(snapshot.created_utc for snapshot in inputs.inputs.values()),
     )
-    return drift_build_result(result, canon_notes(result.v01))
+    notes = canon_notes(loads_strict(result.files[V01_ARTIFACT]))  # for the build's output
+    return replace(result, summary={**result.summary, "notes": notes}) if notes else result
 
 
 SCHEMA_HASH_KEY = "schema_sha256"
@@ -527,7 +508,7 @@ def _active_after_build(
 
     ids = [spec.registry_id for spec in catalog.registries if spec.active_pointer]
     pointers = PointerStore(inputs.workspace).explained(ids)  # POINTER_MISMATCH: never read
-    active: dict[str, Snapshot | None] = {}
+    active: dict[str, Snapshot | None] = dict.fromkeys(ids)
     for registry_id in ids:
         ref = pointers.active(registry_id)
         folder = inputs.workspace.runs_dir / str(ref.run_id) if ref and ref.run_id else None
@@ -535,17 +516,7 @@ def _active_after_build(
             active[registry_id] = inputs.inputs[registry_id]
         elif folder is not None and folder.is_dir():
             active[registry_id] = read_snapshot(folder, registry_id)
-        else:
-            active[registry_id] = None
     return active
-
-
-def drift_build_result(result: DriftResult, notes: Sequence[str] = ()) -> BuildResult:
-    """A drift result as a builder's result (`notes`: for the build's output)."""
-    summary: dict[str, object] = counts(result.detail())
-    if notes:
-        summary["notes"] = list(notes)
-    return BuildResult(result.files(), len(result.signals), summary)
 
 
 def drift_from_snapshots(
@@ -556,7 +527,7 @@ def drift_from_snapshots(
     newest_valid_snapshots: Mapping[str, Snapshot | None],
     as_of: str,
     schema_hashes_at_active: Mapping[str, str | None] | None = None,
-) -> DriftResult:
+) -> BuildResult:
     """The drift documents from sealed input snapshots and the snapshot refs compared."""
     catalog = load_catalog(workspace)
     schemas = SchemaCatalog.for_workspace(workspace.root)

@@ -119,11 +119,6 @@ class RunFact:
         """Whether its seal fails only because git converted its text files' line endings."""
         return LINE_ENDINGS_DIAGNOSIS in self.seal_warnings
 
-    @property
-    def order(self) -> tuple[datetime, str]:
-        """Sort key: creation time (unknown is oldest), then run key."""
-        return (self.created or _OLDEST, self.run_key)
-
 
 @dataclass(frozen=True)
 class Operation:
@@ -140,24 +135,6 @@ class Operation:
     coverage_source: str | None = None
     """Where `enforcement_level` was read: `<matrix>:<line>`, `catalog`, or None (the C0 floor)."""
     defined_in: str | None = None
-
-
-@dataclass(frozen=True)
-class OpStatusResult:
-    """The v0.1 table rows (seed field order) and the v0.2 companion document."""
-
-    table: list[dict[str, Any]]
-    detail: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class OperationsInput:
-    """What the builder reads from an allowed_operations snapshot."""
-
-    document: Any
-    coverage: Any
-    """operation id -> `Coverage` from the enforcement coverage matrices; None without any."""
-    warnings: tuple[Problem, ...] = ()
 
 
 def _parse_utc(text: object) -> datetime | None:
@@ -289,11 +266,7 @@ def _stale_after_hours(
     if pack is None:
         return None, [f"threshold_pack_missing:{op.threshold_pack}"]
     thresholds = pack.get("thresholds")
-    value = (
-        thresholds.get("max_age_hours")
-        if isinstance(thresholds, Mapping)
-        else pack.get("max_age_hours")
-    )
+    value = (thresholds if isinstance(thresholds, Mapping) else pack).get("max_age_hours")
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         return None, [f"threshold_pack_without_max_age_hours:{op.threshold_pack}"]
     return value, []
@@ -310,9 +283,8 @@ def _detail(
 ) -> dict[str, Any]:
     """The companion's entry for one operation (`runs` oldest first); its status never_run,
     failing, stale or ok, by the rules in the module docstring."""
-    successes = [run for run in runs if run.seal == "PASS"]
     last = runs[-1] if runs else None
-    success = successes[-1] if successes else None
+    success = next((run for run in reversed(runs) if run.seal == "PASS"), None)
     status = "never_run" if last is None else "failing" if last.seal in SEAL_FAILING else "ok"
     fresh = success is not None and (
         limit is None
@@ -446,9 +418,10 @@ def build_op_status_table(
     reference_commit: str | None = None,
     coverage: Mapping[str, Coverage] | None = None,
     catalog_warnings: Sequence[Problem] = (),
-) -> OpStatusResult:
+) -> BuildResult:
     """Status of every catalogued operation at `as_of` (`coverage`: the matrices' levels, None
-    without any; `catalog_warnings`: unreadable catalog lines, listed in the detail)."""
+    without any; `catalog_warnings`: unreadable catalog lines, listed in the detail and, as
+    `notes`, in the summary): both artifacts, two-space JSON, v0.1 rows in the seed's order."""
     moment = _parse_utc(as_of)
     if moment is None:
         raise input_error(f"as_of {as_of!r} is not an ISO 8601 UTC time", path="as_of")
@@ -456,7 +429,7 @@ def build_op_status_table(
     found = list(catalog_warnings)
     operations = _operations(allowed_operations, coverage, found)
     by_op: dict[str, list[RunFact]] = {}
-    for fact in sorted(facts, key=lambda f: f.order):
+    for fact in sorted(facts, key=lambda f: (f.created or _OLDEST, f.run_key)):  # oldest first
         if fact.operation_id:
             by_op.setdefault(fact.operation_id, []).append(fact)
     legacy = any(fact.has_run_json is False for fact in facts)
@@ -473,12 +446,13 @@ def build_op_status_table(
         row["warnings"].extend(pack_warnings)
         table.append(row)
     known = {op.operation_id for op in operations}
-    unauthorized = [  # operations seen in runs but absent from the catalog, by operation id
+    unauthorized: list[dict[str, Any]] = [  # seen in runs, absent from the catalog, by id
         {"operation_id": op_id, "run_count": len(runs), "run_keys": sorted(r.run_key for r in runs)}
         for op_id, runs in sorted(by_op.items())
         if op_id not in known
     ]
     non_canonical = [op.operation_id for op in operations if not op.canonical]
+    by_status = Counter(str(detail["status"]) for detail in details)
     document = {
         "detail_version": DETAIL_VERSION,
         "as_of": as_of,
@@ -488,48 +462,39 @@ def build_op_status_table(
         "catalog_warnings": [warning_json(warning) for warning in found[:MAX_WARNINGS]],
         "catalog_warnings_total": len(found),
         "unauthorized": unauthorized,
-        "counts": _counts(details, unauthorized, facts, table),
+        "counts": {  # operations by status, canonical or not, below C3 (rows), runs, unauthorized
+            **{status: by_status[status] for status in STATUSES},
+            "operations": len(details),
+            "canonical_operations": len(details) - len(non_canonical),
+            "non_canonical_operations": len(non_canonical),
+            "coverage_below_c3": sum(1 for row in table if row["coverage_level"] in BELOW_C3),
+            "runs_indexed": len(facts),
+            "runs_with_operation_id": sum(1 for fact in facts if fact.operation_id),
+            "unauthorized_operations": len(unauthorized),
+            "unauthorized_runs": sum(entry["run_count"] for entry in unauthorized),
+        },
     }
-    return OpStatusResult(table=table, detail=document)
-
-
-def render(result: OpStatusResult) -> dict[str, bytes]:
-    """Artifact file name -> bytes: two-space JSON with a final newline; v0.1 rows in seed order."""
-    rows = [{name: row[name] for name in ROW_FIELDS} for row in result.table]
-    return {
-        TABLE_ARTIFACT: dumps_pretty(rows, sort_keys=False),
-        DETAIL_ARTIFACT: dumps_pretty(result.detail, sort_keys=True),
+    summary: dict[str, object] = counts(document)
+    notes = [  # the build goes on: said in the build's output and the detail
+        f"catalog line not understood: {w.path}:{w.line}: {w.field}: {w.message}"
+        for w in found[:MAX_WARNINGS]
+    ]
+    if len(found) > MAX_WARNINGS:
+        notes.append(f"and {len(found) - MAX_WARNINGS} more catalog line(s) not understood")
+    if notes:
+        summary["notes"] = notes
+    files = {
+        TABLE_ARTIFACT: dumps_pretty(table, sort_keys=False),
+        DETAIL_ARTIFACT: dumps_pretty(document, sort_keys=True),
     }
-
-
-def _counts(
-    details: Sequence[Mapping[str, Any]],
-    unauthorized: Sequence[Mapping[str, Any]],
-    facts: Sequence[RunFact],
-    table: Sequence[Mapping[str, Any]],
-) -> dict[str, int]:
-    """Totals of the companion: operations by status, canonical or not, below C3 (table rows),
-    runs, unauthorized operations and runs."""
-    by_status = Counter(str(detail["status"]) for detail in details)
-    canonical = sum(1 for detail in details if detail["canonical"])
-    return {
-        **{status: by_status[status] for status in STATUSES},
-        "operations": len(details),
-        "canonical_operations": canonical,
-        "non_canonical_operations": len(details) - canonical,
-        "coverage_below_c3": sum(1 for row in table if row["coverage_level"] in BELOW_C3),
-        "runs_indexed": len(facts),
-        "runs_with_operation_id": sum(1 for fact in facts if fact.operation_id),
-        "unauthorized_operations": len(unauthorized),
-        "unauthorized_runs": sum(int(entry["run_count"]) for entry in unauthorized),
-    }
+    return BuildResult(files, len(table), summary)
 
 
 def build(inputs: BuildInputs) -> BuildResult:
     """Status per operation of the operations catalog, from the sealed run registry."""
     registry = inputs.inputs["run_registry"]
     lines = run_lines(registry)
-    operations = allowed_operations(
+    catalog = allowed_operations(
         inputs.inputs["allowed_operations"], _coverage_matrices(inputs.workspace)
     )
     packs = {
@@ -538,27 +503,13 @@ def build(inputs: BuildInputs) -> BuildResult:
         if relpath.endswith(".json")
     }
     commit = registry.envelope().get("git_commit")
-    result = build_op_status_table(
+    return build_op_status_table(
         lines,
-        operations.document,
-        packs,
+        threshold_packs=packs,
         as_of=registry.created_utc,
         reference_commit=commit if isinstance(commit, str) else None,
-        coverage=operations.coverage,
-        catalog_warnings=operations.warnings,
+        **catalog,
     )
-    summary: dict[str, object] = counts(result.detail)
-    listed, total = result.detail["catalog_warnings"], result.detail["catalog_warnings_total"]
-    notes = [  # the build goes on: said in the build's output and the detail
-        f"catalog line not understood: {w['source']}:{w['line']}: {w['operation_id']}: "
-        f"{w['message']}"
-        for w in listed
-    ]
-    if total > len(listed):
-        notes.append(f"and {total - len(listed)} more catalog line(s) not understood")
-    if notes:
-        summary["notes"] = notes
-    return BuildResult(render(result), len(result.table), summary)
 
 
 def _coverage_matrices(workspace: Workspace) -> tuple[str, ...]:
@@ -569,12 +520,11 @@ def _coverage_matrices(workspace: Workspace) -> tuple[str, ...]:
     return catalog.get("allowed_operations").coverage_matrices
 
 
-def allowed_operations(
-    snapshot: Snapshot, coverage_matrices: Sequence[str] = ()
-) -> OperationsInput:
-    """The operations of an allowed_operations snapshot (its one `.json` artifact, or its `.md`
-    catalogs merged by version) and the levels of the coverage matrices the catalog names
-    (`coverage_matrices`: source paths, sealed under their file names)."""
+def allowed_operations(snapshot: Snapshot, coverage_matrices: Sequence[str] = ()) -> dict[str, Any]:
+    """What `build_op_status_table` reads from an allowed_operations snapshot, as its keyword
+    arguments: the operations (its one `.json` artifact, or its `.md` catalogs merged by version),
+    the levels of the coverage matrices the catalog names (`coverage_matrices`: source paths,
+    sealed under their file names; None without any) and the catalog warnings."""
     payload = snapshot.payload()
     matrix_names = {PurePosixPath(path).name for path in coverage_matrices}
     missing = sorted(matrix_names - set(payload))
@@ -596,32 +546,32 @@ def allowed_operations(
             f"Markdown (.md) catalogs; it holds {', '.join(found) or 'none'}",
             path=str(snapshot.path),
         )
-    coverage, warnings = coverage_levels(
-        [_markdown_text(snapshot, name) for name in _by_version(matrix_names)]
-    )
+    coverage, warnings = coverage_levels(_markdown_texts(snapshot, matrix_names))
     if not markdown:
         document = loads_strict(payload[found[0]].read_bytes())
     else:
-        document, found_warnings = merged_operations(
-            [_markdown_text(snapshot, relpath) for relpath in _by_version(markdown)]
-        )
+        document, found_warnings = merged_operations(_markdown_texts(snapshot, markdown))
         warnings = found_warnings + warnings
-    return OperationsInput(document, coverage if matrix_names else None, tuple(warnings))
+    return {
+        "allowed_operations": document,
+        "coverage": coverage if matrix_names else None,
+        "catalog_warnings": tuple(warnings),
+    }
 
 
-def _by_version(names: Iterable[str]) -> list[str]:
-    return sorted(names, key=lambda name: (catalog_version_key(name), name))
-
-
-def _markdown_text(snapshot: Snapshot, relpath: str) -> tuple[str, str]:
-    """(text, source) of a sealed Markdown artifact; not UTF-8 is an input error."""
-    path = snapshot.payload()[relpath]
-    try:
-        return path.read_bytes().decode("utf-8"), artifact_source(snapshot, relpath)
-    except UnicodeDecodeError as exc:
-        raise input_error(
-            f"not UTF-8 text: {exc.reason} at byte {exc.start}", path=str(path)
-        ) from None
+def _markdown_texts(snapshot: Snapshot, relpaths: Iterable[str]) -> list[tuple[str, str]]:
+    """(text, source) of sealed Markdown artifacts, oldest version first; not UTF-8 is an input
+    error."""
+    texts = []
+    for relpath in sorted(relpaths, key=lambda name: (catalog_version_key(name), name)):
+        path = snapshot.payload()[relpath]
+        try:
+            texts.append((path.read_bytes().decode("utf-8"), artifact_source(snapshot, relpath)))
+        except UnicodeDecodeError as exc:
+            raise input_error(
+                f"not UTF-8 text: {exc.reason} at byte {exc.start}", path=str(path)
+            ) from None
+    return texts
 
 
 def detail_operations(detail: Mapping[str, Any]) -> list[Mapping[str, Any]]:

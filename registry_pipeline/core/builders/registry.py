@@ -12,21 +12,16 @@ from registry_pipeline.core.builders import (
     run_registry,
     system_health,
 )
-from registry_pipeline.core.builders.model import Builder, BuildInputs, BuildResult
+from registry_pipeline.core.builders.model import Builder
 from registry_pipeline.core.delta_log import LOG_REGISTRY_ID
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, RegistrySpec, catalog_error
-
-
-def _system_health_report(build: BuildInputs) -> BuildResult:
-    return system_health.build(build, BUILDERS.keys())
-
 
 BUILDERS: Mapping[str, Builder] = MappingProxyType(
     {
         "run_registry": run_registry.build,
         "op_status_table": op_status_table.build,
         "drift_signals": drift_signals.build,
-        "system_health_report": _system_health_report,
+        "system_health_report": lambda build: system_health.build(build, BUILDERS.keys()),
         LOG_REGISTRY_ID: registry_delta_log.build,
     }
 )

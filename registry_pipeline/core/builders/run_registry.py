@@ -15,11 +15,9 @@ strict reader refuses (a duplicate key, NaN) is a parse warning in our rule's wo
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import stat
-from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -58,41 +56,6 @@ class RunRoot:
     label: str
     """Workspace-relative POSIX path, e.g. `.codex/RUNS`: the `run_root` of its records."""
     path: Path
-
-
-@dataclass(frozen=True)
-class RunRegistryStats:
-    """Counts for one build, plus warnings about the roots themselves (not an artifact)."""
-
-    folders: int = 0
-    hashed: int = 0
-    reused: int = 0
-    failed: int = 0
-    tampered: int = 0
-    unsealed: int = 0
-    warnings: tuple[str, ...] = ()
-    """e.g. `root:MISSING:reports/runs`."""
-
-    def as_json(self) -> dict[str, object]:
-        """The stats as a JSON-ready object (materialization metadata, `--json` output)."""
-        return {**dataclasses.asdict(self), "warnings": list(self.warnings)}
-
-
-@dataclass(frozen=True)
-class RunRegistryResult:
-    """The two artifacts, byte for byte, and the build's stats."""
-
-    registry_jsonl: bytes
-    seal_status_jsonl: bytes
-    stats: RunRegistryStats
-
-    @property
-    def artifacts(self) -> dict[str, bytes]:
-        """Artifact name to bytes, ready for `seal_files`."""
-        return {
-            REGISTRY_ARTIFACT: self.registry_jsonl,
-            SEAL_STATUS_ARTIFACT: self.seal_status_jsonl,
-        }
 
 
 def dumps_line(line: Mapping[str, Any]) -> bytes:
@@ -447,10 +410,12 @@ def build_run_registry(
     previous: PreviousSnapshot | None,
     full_audit: bool,
     schemas: SchemaCatalog,
-) -> RunRegistryResult:
-    """Index every folder of every root into both artifacts, in the seed's order."""
+) -> BuildResult:
+    """Index every folder of every root into both artifacts, in the seed's order; the summary:
+    folders hashed, reused, failed, tampered, unsealed, and warnings about the roots themselves
+    (e.g. `root:MISSING:reports/runs`)."""
     _check_labels(run_roots)
-    tally: Counter[str] = Counter()
+    stats = dict.fromkeys(("folders", "hashed", "reused", "failed", "tampered", "unsealed"), 0)
     warnings: list[str] = []
     rows: list[tuple[tuple[str, bool, str, str], bytes, bytes]] = []
     fast = previous is not None and previous.lines is not None and not full_audit
@@ -468,18 +433,18 @@ def build_run_registry(
             # text) before undated ones, then by run id
             order = (root.label, created_utc is None, created_utc or "", printable(name))
             rows.append((order, line, dumps_line(verdict)))
-            tally.update(
-                folders=1,
-                hashed=verdict["verification"] == HASHED,
-                reused=verdict["verification"] == REUSED,
-                failed=verdict["status"] == FAIL,
-                tampered=verdict["tampered"],
-                unsealed=verdict["status"] == UNSEALED,
-            )
+            stats["folders"] += 1
+            stats["hashed"] += verdict["verification"] == HASHED
+            stats["reused"] += verdict["verification"] == REUSED
+            stats["failed"] += verdict["status"] == FAIL
+            stats["tampered"] += verdict["tampered"]
+            stats["unsealed"] += verdict["status"] == UNSEALED
     rows.sort(key=lambda row: row[0])
-    registry = b"".join(line for _, line, _ in rows)
-    status = b"".join(verdict for _, _, verdict in rows)
-    return RunRegistryResult(registry, status, RunRegistryStats(**tally, warnings=tuple(warnings)))
+    files = {
+        REGISTRY_ARTIFACT: b"".join(line for _, line, _ in rows),
+        SEAL_STATUS_ARTIFACT: b"".join(verdict for _, _, verdict in rows),
+    }
+    return BuildResult(files, stats["folders"], {**stats, "warnings": warnings})
 
 
 def _check_labels(run_roots: Sequence[RunRoot]) -> None:
@@ -629,7 +594,7 @@ def build(inputs: BuildInputs) -> BuildResult:
         registry = status.with_name(REGISTRY_ARTIFACT)
         lines = registry.read_bytes() if registry.is_file() else None
         previous = load_previous(status.read_bytes(), lines)
-    result = build_run_registry(
+    return build_run_registry(
         [
             RunRoot(root, inputs.workspace.root / root)
             for root in load_catalog(inputs.workspace).run_roots
@@ -638,7 +603,6 @@ def build(inputs: BuildInputs) -> BuildResult:
         full_audit=inputs.full_audit,
         schemas=SchemaCatalog.for_workspace(inputs.workspace.root),
     )
-    return BuildResult(result.artifacts, result.stats.folders, result.stats.as_json())
 
 
 def _jsonl(path: Path) -> list[Any]:

@@ -44,7 +44,7 @@ from registry_pipeline.core.builders.run_registry import (
 )
 from registry_pipeline.core.builders.system_health_charts import report_charts
 from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.json_strict import dumps_pretty, loads_strict
+from registry_pipeline.core.json_strict import dumps_pretty
 from registry_pipeline.core.seal.run_id import registry_of
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder
@@ -76,8 +76,9 @@ def human(value: Any) -> str:
         return str(value)
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() else repr(value)
-    if isinstance(value, str):
-        return value if _bare(value) else json.dumps(value, ensure_ascii=False)
+    unquoted = isinstance(value, str) and value.isprintable() and value == value.strip()
+    if unquoted and value not in ("", NONE) and not value.startswith('"'):
+        return str(value)  # it reads unambiguously without quotes
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
@@ -102,46 +103,6 @@ def _literal(token: str) -> str:
     except (ValueError, SyntaxError):
         return token
     return human(value)
-
-
-def _bare(text: str) -> bool:
-    """Whether `text` reads unambiguously without quotes."""
-    return (
-        text != ""
-        and text == text.strip()
-        and text.isprintable()
-        and text != NONE
-        and not text.startswith('"')
-    )
-
-
-def _stale_threshold_days(detail: Mapping[str, Any]) -> int | None:
-    """The strictest staleness limit of any operation, in whole days (the seed's single figure)."""
-    hours = [
-        float(value)
-        for entry in detail_operations(detail)
-        if isinstance(value := entry.get("stale_after_hours"), int | float)
-        and not isinstance(value, bool)
-    ]
-    return int(min(hours) // 24) if hours else None
-
-
-def operation_statuses(detail: Mapping[str, Any]) -> dict[str, str]:
-    """Operation id to status from the status detail; `unknown` when it records none."""
-    return {
-        str(entry.get("operation_id")): status if isinstance(status, str) and status else "unknown"
-        for entry in detail_operations(detail)
-        for status in [entry.get("status")]
-    }
-
-
-def unauthorized_operations(detail: Mapping[str, Any]) -> list[str]:
-    """Sorted ids of operations seen in runs but absent from the operations catalog."""
-    ids = {
-        str(item.get("operation_id")) if isinstance(item, Mapping) else str(item)
-        for item in detail.get("unauthorized", ())
-    }
-    return sorted(ids)
 
 
 RULE = (
@@ -289,10 +250,9 @@ def _executables(
     """`{count, operations_bound, unbound_operations}`: distinct bound paths over every operation
     of the detail, and the canonical operations (the rows) binding one; None when no operation
     names any."""
-    entries = detail_operations(detail)
     bound = {
         str(entry.get("operation_id")): {p for p in entry["executables"] if isinstance(p, str)}
-        for entry in entries
+        for entry in detail_operations(detail)
         if isinstance(entry.get("executables"), list)
     }
     paths = set().union(*bound.values()) if bound else set()
@@ -305,15 +265,6 @@ def _executables(
         "operations_bound": ratio(len(canonical) - len(unbound), len(canonical)),
         "unbound_operations": unbound,
     }
-
-
-def tri_state(value: Any) -> str:
-    """`yes`, `no` or `unknown` for true, false and anything else (null)."""
-    return "yes" if value is True else "no" if value is False else "unknown"
-
-
-def _percent(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}%"
 
 
 OP_STATUSES = (*STATUSES, "unknown")
@@ -334,16 +285,27 @@ def build_system_health(
     write_overrides: Sequence[Mapping[str, Any]] = (),
     drift_history: Sequence[Mapping[str, Any]] = (),
     excluded: Sequence[tuple[str, str]] = (),
-) -> dict[str, bytes]:
-    """Artifact name to bytes for the Markdown report, the HTML page and the JSON summary.
+) -> BuildResult:
+    """The Markdown report, the HTML page and the JSON summary (the build's summary: the
+    Markdown and the scorecard).
 
     `input_sources`: input name -> the sealed artifact read (recorded as given); `write_overrides`:
     the write path's override records; `drift_history`: earlier drift details, oldest first, drawn
     before `drift_detail`; `excluded`: the catalog's excluded (id, reason), counted not sealed.
     """
     scorecard = compute_scorecard(catalog_summary, op_status_rows, op_status_detail, excluded)
-    statuses = operation_statuses(op_status_detail)
-    unauthorized = unauthorized_operations(op_status_detail)
+    operations = detail_operations(op_status_detail)
+    statuses = {  # operation id -> status, `unknown` when the detail records none
+        str(entry.get("operation_id")): status if isinstance(status, str) and status else "unknown"
+        for entry in operations
+        for status in [entry.get("status")]
+    }
+    unauthorized = sorted(  # operations seen in runs but absent from the operations catalog
+        {
+            str(item.get("operation_id")) if isinstance(item, Mapping) else str(item)
+            for item in op_status_detail.get("unauthorized", ())
+        }
+    )
     signals = [s for s in drift_detail.get("signals", ()) if isinstance(s, Mapping)]
     # the sections as `templates/system_health_sections.j2` words them: each a `title`, bullet
     # `notes`, a table (`headers`, `rows`) and `alarms`, the columns whose `yes` is bad news
@@ -356,7 +318,7 @@ def build_system_health(
         "overrides": write_overrides,
         "scorecard": scorecard,
         "signals": signals,
-        "operations": detail_operations(op_status_detail),
+        "operations": operations,
         "op_rows": sorted(op_status_rows, key=lambda row: str(row.get("operation_id"))),
         "statuses": statuses,
         "unauthorized": unauthorized,
@@ -365,9 +327,9 @@ def build_system_health(
         "seal_statuses": SEAL_STATUSES,
         "describe": describe,
         "cell": cell,
-        "tri": tri_state,
+        "tri": lambda value: "yes" if value is True else "no" if value is False else "unknown",
         "summary": human_summary,
-        "percent": _percent,
+        "percent": lambda value: "-" if value is None else f"{value:.1f}%",
         "rule": RULE,
         "no_executables": NO_EXECUTABLES,
     }
@@ -388,6 +350,12 @@ def build_system_health(
         "drifting": [r for r in rows if r.get("op_drift") is True],
     }
     seals = seal_counts(run_registry_lines)
+    hours = [  # the strictest staleness limit of any operation, in whole days: the seed's figure
+        float(value)
+        for entry in operations
+        if isinstance(value := entry.get("stale_after_hours"), int | float)
+        and not isinstance(value, bool)
+    ]
     counted = ("observed", "stale", "drifting", "legacy_only", "unobserved", "coverage_below_c3")
     lists: dict[str, Any] = {"max_list": MAX_LIST}
     lists.update({name: [dict(row) for row in m[:MAX_LIST]] for name, m in categories.items()})
@@ -410,18 +378,20 @@ def build_system_health(
         **lists,
         "drifting_ops": lists["drifting"],
         "truncated": {name: len(m) > MAX_LIST for name, m in categories.items()},
-        "stale_threshold_days": _stale_threshold_days(op_status_detail),
+        "stale_threshold_days": int(min(hours) // 24) if hours else None,
         "input_sources": dict(sorted((input_sources or {}).items())),
         "write_overrides": len(write_overrides),
     }
     template = templates().get_template
     markdown = template("system_health.md.j2").render(sections=sections, as_of=as_of)
     page = template("system_health.html.j2").render(sections=sections, as_of=as_of, charts=charts)
-    return {
-        MARKDOWN_ARTIFACT: markdown.removesuffix("\n").encode("utf-8"),
+    markdown = markdown.removesuffix("\n")
+    files = {
+        MARKDOWN_ARTIFACT: markdown.encode("utf-8"),
         HTML_ARTIFACT: page.encode("utf-8"),
         SUMMARY_ARTIFACT: dumps_pretty(summary, sort_keys=False),
     }
+    return BuildResult(files, len(files), {"markdown": markdown, "scorecard": scorecard})
 
 
 def build(inputs: BuildInputs, builder_ids: Set[str]) -> BuildResult:
@@ -430,7 +400,7 @@ def build(inputs: BuildInputs, builder_ids: Set[str]) -> BuildResult:
     status, drift = inputs.inputs["op_status_table"], inputs.inputs["drift_signals"]
     registry = inputs.inputs["run_registry"]
     lines = run_lines(registry)
-    files = build_system_health(
+    return build_system_health(
         catalog_summary=_catalog_summary(inputs, builder_ids, lines),
         op_status_rows=read_json(status, TABLE_ARTIFACT),
         op_status_detail=read_json(status, STATUS_DETAIL),
@@ -447,9 +417,6 @@ def build(inputs: BuildInputs, builder_ids: Set[str]) -> BuildResult:
         write_overrides=_write_overrides(inputs.workspace),
         excluded=load_catalog(inputs.workspace).excluded,
     )
-    markdown = files[MARKDOWN_ARTIFACT].decode("utf-8")
-    sealed = loads_strict(files[SUMMARY_ARTIFACT])  # the figures, as sealed
-    return BuildResult(files, len(files), {"markdown": markdown, "scorecard": sealed["scorecard"]})
 
 
 DRIFT_HISTORY = 30

@@ -26,6 +26,8 @@ from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline_tests.core_tests.builders.test_drift_health_builders import (
     _health,
     _inputs,
+    drift_detail,
+    drift_v01,
 )
 
 REPO = Path(__file__).resolve().parents[3]
@@ -44,7 +46,7 @@ STATES = [
 
 
 def _v01(commit: str | None, state: str | None) -> dict[str, Any]:
-    return dict(build_drift_signals(**_inputs(git_commit=commit, working_tree_state=state)).v01)
+    return drift_v01(build_drift_signals(**_inputs(git_commit=commit, working_tree_state=state)))
 
 
 @pytest.mark.parametrize(("commit", "state", "dirty", "canon"), STATES)
@@ -77,14 +79,16 @@ def test_an_unknown_state_is_said_in_words_once() -> None:
 
 
 def test_a_day_without_history_has_an_unknown_canon_state() -> None:
-    v01 = unknown_drift(as_of="2026-03-01T23:59:59Z", reason="no active run_registry then").v01
+    v01 = drift_v01(
+        unknown_drift(as_of="2026-03-01T23:59:59Z", reason="no active run_registry then")
+    )
     assert v01["system_drift"]["canon_state"] == "unknown"
     assert v01["system_drift"]["canon_dirty"] is True
 
 
 def test_the_health_report_says_unknown_with_why_never_no() -> None:
     drift = build_drift_signals(**_inputs(git_commit=None, working_tree_state=None))
-    files = _health(drift_v01=drift.v01, drift_detail=drift.detail())
+    files = _health(drift_v01=drift_v01(drift), drift_detail=drift_detail(drift))
     markdown = files[MARKDOWN_ARTIFACT].decode()
     page = files[HTML_ARTIFACT].decode()
     assert "canon_dirty: no" not in markdown and "canon_dirty: yes" not in markdown
@@ -98,7 +102,9 @@ def test_the_health_report_says_unknown_with_why_never_no() -> None:
 @pytest.mark.parametrize(("state", "shown"), [("clean", "no"), ("dirty", "yes")])
 def test_the_health_report_says_a_known_state_as_before(state: str, shown: str) -> None:
     drift = build_drift_signals(**_inputs(working_tree_state=state))
-    markdown = _health(drift_v01=drift.v01, drift_detail=drift.detail())[MARKDOWN_ARTIFACT]
+    markdown = _health(drift_v01=drift_v01(drift), drift_detail=drift_detail(drift))[
+        MARKDOWN_ARTIFACT
+    ]
     assert f"canon_dirty: {shown}" in markdown.decode()
 
 
@@ -106,7 +112,7 @@ def test_a_report_of_drift_sealed_before_canon_state_reads_canon_dirty() -> None
     v01 = _v01("c" * 40, "dirty")
     del v01["system_drift"]["canon_state"]
     drift = build_drift_signals(**_inputs(working_tree_state="dirty"))
-    markdown = _health(drift_v01=v01, drift_detail=drift.detail())[MARKDOWN_ARTIFACT]
+    markdown = _health(drift_v01=v01, drift_detail=drift_detail(drift))[MARKDOWN_ARTIFACT]
     assert "canon_dirty: yes" in markdown.decode()
 
 
@@ -121,7 +127,7 @@ def test_every_canon_state_passes_the_seed_schema(
 
     seed = json.loads((reference / "schemas/REGISTRY_drift_signals_v0_1.schema.json").read_text())
     document = json.loads(
-        build_drift_signals(**_inputs(git_commit=commit, working_tree_state=state)).files()[
+        build_drift_signals(**_inputs(git_commit=commit, working_tree_state=state)).files[
             V01_ARTIFACT
         ]
     )

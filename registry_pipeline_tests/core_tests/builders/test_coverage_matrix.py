@@ -18,6 +18,10 @@ from registry_pipeline.core.builders.operations_catalog import (
 from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_store import RunStore, seal_files
 from registry_pipeline.core.workspace.snapshots import read_snapshot
+from registry_pipeline_tests.core_tests.builders.test_op_status_table_builder import (
+    status_detail,
+    status_table,
+)
 
 CATALOG = "operations_md/harbor_lab_operations_v1.3.md"
 MATRIX = "operations_md/harbor_lab_coverage_matrix_v1.3.md"
@@ -69,7 +73,7 @@ def test_the_builder_takes_matrix_levels_over_the_catalog_and_c0_for_the_unliste
     result = build_op_status_table(
         [], document, {}, as_of=AS_OF, coverage=levels, catalog_warnings=warnings
     )
-    rows = {row["operation_id"]: row["coverage_level"] for row in result.table}
+    rows = {row["operation_id"]: row["coverage_level"] for row in status_table(result)}
     assert rows == {
         "OP-QA07": "C5",  # the matrix wins over the catalog's own C4
         "OP-QA08": "C0",  # its matrix row is unreadable and the catalog says none
@@ -78,11 +82,11 @@ def test_the_builder_takes_matrix_levels_over_the_catalog_and_c0_for_the_unliste
         "OP-A01": "C3",
         "OP-B07": "C2",
     }
-    detail = {op["operation_id"]: op for op in result.detail["operations"]}
+    detail = {op["operation_id"]: op for op in status_detail(result)["operations"]}
     assert detail["OP-A01"]["coverage_source"] == "MATRIX_v1.3.md:16"
     assert detail["OP-QA12"]["coverage_source"] is None  # the C0 floor: nothing gave a level
-    assert result.detail["counts"]["coverage_below_c3"] == 3  # QA08, QA12 (C0), B07 (C2)
-    assert [w["operation_id"] for w in result.detail["catalog_warnings"]] == ["OP-QA08"]
+    assert status_detail(result)["counts"]["coverage_below_c3"] == 3  # QA08, QA12 (C0), B07 (C2)
+    assert [w["operation_id"] for w in status_detail(result)["catalog_warnings"]] == ["OP-QA08"]
 
 
 def test_the_adapter_reads_the_matrices_the_catalog_names(store: RunStore, assets: Path) -> None:
@@ -93,12 +97,12 @@ def test_the_adapter_reads_the_matrices_the_catalog_names(store: RunStore, asset
     sealed = seal_files(store, RunSpec("allowed_operations"), files)
     snapshot = read_snapshot(sealed.path, "allowed_operations")
     found = allowed_operations(snapshot, ("docs/MATRIX_v1.3.md",))
-    assert found.coverage is not None and found.coverage["OP-D04"].level == "C4"
-    assert "OP-D04" in {op["operation_id"] for op in found.document["operations"]}
-    assert [w.field for w in found.warnings] == ["OP-QA08"]
+    assert found["coverage"] is not None and found["coverage"]["OP-D04"].level == "C4"
+    assert "OP-D04" in {op["operation_id"] for op in found["allowed_operations"]["operations"]}
+    assert [w.field for w in found["catalog_warnings"]] == ["OP-QA08"]
     # Not named as a matrix, the same file is one more Markdown catalog, read as operations.
     plain = allowed_operations(snapshot)
-    assert plain.coverage is None
+    assert plain["coverage"] is None
 
 
 def _line(seal: list[str], state: str = "dirty") -> dict[str, Any]:
@@ -125,25 +129,27 @@ def test_a_converted_evidence_folder_says_why_op_drift_is_unknown() -> None:
     seal = ["seal:FAIL", "seal:FAIL:HASH_MISMATCH:run.json",
             "seal:DIAGNOSIS:LINE_ENDINGS_CONVERTED"]  # fmt: skip
     result = build_op_status_table([_line(seal)], OPS, {}, as_of=AS_OF, reference_commit="a" * 40)
-    [row] = result.table
+    [row] = status_table(result)
     assert row["op_drift"] is None  # stricter than the seed: the folder's run.json is not proven
     [note] = [w for w in row["warnings"] if w.startswith("op_drift unknown:")]
     assert "reports/runs/p1_001" in note and "line-ending normalization" in note
     assert "registry restore-line-endings" in note
-    assert result.detail["operations"][0]["notes"] == [note]
+    assert status_detail(result)["operations"][0]["notes"] == [note]
 
 
 def test_a_broken_seal_without_that_diagnosis_names_its_codes_and_the_command() -> None:
     seal = ["seal:FAIL", "seal:FAIL:MISSING_FILE:data.csv"]
-    [row] = build_op_status_table([_line(seal)], OPS, {}, as_of=AS_OF).table
+    [row] = status_table(build_op_status_table([_line(seal)], OPS, {}, as_of=AS_OF))
     [note] = [w for w in row["warnings"] if w.startswith("op_drift unknown:")]
     assert "(MISSING_FILE)" in note and "registry validate reports/runs/p1_001" in note
 
 
 def test_a_sealed_last_run_decides_op_drift_and_carries_no_note() -> None:
-    [row] = build_op_status_table(
-        [_line(["seal:PASS"])], OPS, {}, as_of=AS_OF, reference_commit="a" * 40
-    ).table
+    [row] = status_table(
+        build_op_status_table(
+            [_line(["seal:PASS"])], OPS, {}, as_of=AS_OF, reference_commit="a" * 40
+        )
+    )
     assert row["op_drift"] is True
     assert row["op_drift_reasons"] == ["op_drift_last_run_dirty", "op_drift_commit_mismatch"]
     assert not [w for w in row["warnings"] if w.startswith("op_drift unknown")]

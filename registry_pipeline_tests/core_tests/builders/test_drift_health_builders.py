@@ -12,10 +12,10 @@ import pytest
 from registry_pipeline.core.builders.drift_signals import (
     DETAIL_ARTIFACT,
     V01_ARTIFACT,
-    DriftResult,
     build_drift_signals,
     canon_tree_hash,
 )
+from registry_pipeline.core.builders.model import BuildResult
 from registry_pipeline.core.builders.system_health import (
     HTML_ARTIFACT,
     MARKDOWN_ARTIFACT,
@@ -98,9 +98,19 @@ def _inputs(**overrides: Any) -> dict[str, Any]:
     return inputs
 
 
-def _signal(result: DriftResult, signal_id: str) -> dict[str, Any]:
+def drift_v01(result: BuildResult) -> dict[str, Any]:
+    """The v0.1 drift object a build wrote."""
+    return dict(json.loads(result.files[V01_ARTIFACT]))
+
+
+def drift_detail(result: BuildResult) -> dict[str, Any]:
+    """The v0.2 detail document a build wrote."""
+    return dict(json.loads(result.files[DETAIL_ARTIFACT]))
+
+
+def _signal(result: BuildResult, signal_id: str) -> dict[str, Any]:
     """The detail entry of `signal_id` (fails the test when absent)."""
-    found = [s for s in result.detail()["signals"] if s["signal_id"] == signal_id]
+    found = [s for s in drift_detail(result)["signals"] if s["signal_id"] == signal_id]
     assert len(found) == 1, f"{signal_id} not produced"
     return found[0]
 
@@ -113,7 +123,7 @@ def _expected(**changes: Any) -> dict[str, Any]:
 
 def test_baseline_has_every_signal_false() -> None:
     result = build_drift_signals(**_inputs())
-    values = {s["signal_id"]: s["value"] for s in result.signals}
+    values = {s["signal_id"]: s["value"] for s in drift_detail(result)["signals"]}
     assert values == {
         "schema_version:run_envelope": False,
         "schema_version:run_registry": False,
@@ -126,9 +136,9 @@ def test_baseline_has_every_signal_false() -> None:
         "active_snapshot_behind:run_registry": False,
         "schema_changed:run_registry": False,
     }
-    assert all(s["severity"] == "info" for s in result.signals)
-    assert result.v01["warnings"] == [f"detail:{DETAIL_ARTIFACT}"]
-    assert result.v01["system_drift"] == {
+    assert all(s["severity"] == "info" for s in drift_detail(result)["signals"])
+    assert drift_v01(result)["warnings"] == [f"detail:{DETAIL_ARTIFACT}"]
+    assert drift_v01(result)["system_drift"] == {
         "canon_dirty": False,
         "canon_state": "clean",
         "schema_drift": False,
@@ -216,7 +226,7 @@ def test_each_signal_tri_state(overrides: dict[str, Any], signal_id: str, value:
     signal = _signal(result, signal_id)
     assert signal["value"] is value
     word = {True: "true", None: "unknown"}.get(value)
-    listed = [w for w in result.v01["warnings"] if w.startswith(f"{signal_id}:")]
+    listed = [w for w in drift_v01(result)["warnings"] if w.startswith(f"{signal_id}:")]
     assert listed == ([f"{signal_id}:{word}"] if word else [])
 
 
@@ -269,7 +279,8 @@ def test_v01_rollups_follow_the_signals() -> None:
             },
             working_tree_state="dirty",
         )
-    ).v01
+    )
+    unknown = drift_v01(unknown)
     assert unknown["expected"]["schema_version"]["computed"] is False
     assert unknown["expected"]["schema_version"]["drift"] is None
     assert unknown["expected"]["threshold_pack"]["drift"] is None
@@ -284,9 +295,9 @@ def test_v01_rollups_follow_the_signals() -> None:
         "expected_schema_version_null",
         "expected_threshold_pack_version_null",
     ]
-    drifted = build_drift_signals(
-        **_inputs(observed_schema_versions={"a": "0.1", "b": "0.2", "c": None})
-    ).v01
+    drifted = drift_v01(
+        build_drift_signals(**_inputs(observed_schema_versions={"a": "0.1", "b": "0.2", "c": None}))
+    )
     assert drifted["expected"]["schema_version"]["drift"] is True
     assert drifted["expected"]["schema_version"]["observed"] == {"a": "0.1", "b": "0.2", "c": None}
 
@@ -298,13 +309,13 @@ def test_canon_tree_hash_definition() -> None:
     assert canon_tree_hash(dict(reversed(hashes.items()))) == expected
     assert canon_tree_hash({}) == hashlib.sha256(b"").hexdigest()
     result = build_drift_signals(**_inputs(schema_hashes_now=hashes))
-    assert result.v01["canon_tree_hash"] == expected
+    assert drift_v01(result)["canon_tree_hash"] == expected
 
 
 def test_generated_utc_is_as_of_and_bad_as_of_is_refused() -> None:
     result = build_drift_signals(**_inputs())
-    assert result.v01["generated_utc"] == AS_OF
-    assert result.detail()["generated_utc"] == AS_OF
+    assert drift_v01(result)["generated_utc"] == AS_OF
+    assert drift_detail(result)["generated_utc"] == AS_OF
     with pytest.raises(UsageError) as caught:
         build_drift_signals(**_inputs(as_of="yesterday"))
     assert caught.value.code == "BAD_AS_OF"
@@ -328,10 +339,10 @@ def test_outputs_valid_against_our_schemas() -> None:
     assert catalog.for_artifact(V01_ARTIFACT).schema_id == DRIFT_ID  # type: ignore[union-attr]
     assert catalog.for_artifact(DETAIL_ARTIFACT).schema_id == DETAIL_ID  # type: ignore[union-attr]
     for inputs in _varied_inputs():
-        files = build_drift_signals(**inputs).files()
+        files = build_drift_signals(**inputs).files
         assert catalog.validate(DRIFT_ID, json.loads(files[V01_ARTIFACT])) == []
         assert catalog.validate(DETAIL_ID, json.loads(files[DETAIL_ARTIFACT])) == []
-    broken = dict(build_drift_signals(**_inputs()).v01, extra=1)
+    broken = dict(drift_v01(build_drift_signals(**_inputs())), extra=1)
     assert catalog.validate(DRIFT_ID, broken) != []
 
 
@@ -342,7 +353,7 @@ def test_v01_valid_against_the_seed_schema(reference: Path) -> None:
     seed = json.loads((reference / "schemas/REGISTRY_drift_signals_v0_1.schema.json").read_text())
     validator = Draft202012Validator(seed)
     for inputs in _varied_inputs():
-        document = json.loads(build_drift_signals(**inputs).files()[V01_ARTIFACT])
+        document = json.loads(build_drift_signals(**inputs).files[V01_ARTIFACT])
         assert [e.message for e in validator.iter_errors(document)] == []
     ours = SchemaCatalog.for_workspace(REPO)
     example = reference / "sealed_by_reference/2026-11-21__121403__drift_signals_build"
@@ -351,14 +362,14 @@ def test_v01_valid_against_the_seed_schema(reference: Path) -> None:
 
 def test_drift_outputs_are_byte_identical_and_order_independent() -> None:
     inputs = _inputs(run_registry_lines=INVALID_LINES)
-    first = build_drift_signals(**inputs).files()
-    assert build_drift_signals(**inputs).files() == first
+    first = build_drift_signals(**inputs).files
+    assert build_drift_signals(**inputs).files == first
     shuffled = dict(inputs)
     shuffled["run_registry_lines"] = list(reversed(inputs["run_registry_lines"]))
     shuffled["observed_schema_versions"] = dict(
         reversed(list(inputs["observed_schema_versions"].items()))
     )
-    assert build_drift_signals(**shuffled).files() == first
+    assert build_drift_signals(**shuffled).files == first
 
 
 # --- system_health_report -------------------------------------------------------------------
@@ -411,13 +422,13 @@ def _health(**overrides: Any) -> dict[str, bytes]:
             ],
             "unauthorized": [{"operation_id": "OP-ZZ99", "run_count": 1}],
         },
-        "drift_v01": json.loads(drift.files()[V01_ARTIFACT]),
-        "drift_detail": json.loads(drift.files()[DETAIL_ARTIFACT]),
+        "drift_v01": json.loads(drift.files[V01_ARTIFACT]),
+        "drift_detail": json.loads(drift.files[DETAIL_ARTIFACT]),
         "run_registry_lines": [*INVALID_LINES, _line("z", None)],
         "as_of": AS_OF,
     }
     inputs.update(overrides)
-    return build_system_health(**inputs)
+    return build_system_health(**inputs).files
 
 
 def test_scorecard_and_counts_are_computed_from_data() -> None:
@@ -516,7 +527,9 @@ def test_markdown_has_scorecard_statuses_and_tri_state_words() -> None:
 
 def test_unknown_drift_is_shown_as_unknown() -> None:
     drift = build_drift_signals(**_inputs(active_snapshots=None))
-    markdown = _health(drift_v01=drift.v01, drift_detail=drift.detail())[MARKDOWN_ARTIFACT].decode()
+    markdown = _health(drift_v01=drift_v01(drift), drift_detail=drift_detail(drift))[
+        MARKDOWN_ARTIFACT
+    ].decode()
     assert "| active_snapshot_behind:run_registry | info | unknown |" in markdown
 
 
@@ -564,7 +577,7 @@ def _unexpected_versions_health() -> dict[str, bytes]:
             observed_builder_versions={"run_registry": "0.1.0"},
         )
     )
-    return _health(drift_v01=drift.v01, drift_detail=drift.detail())
+    return _health(drift_v01=drift_v01(drift), drift_detail=drift_detail(drift))
 
 
 def test_report_text_shows_values_not_python_reprs() -> None:

@@ -15,6 +15,10 @@ from registry_pipeline.core.builders.drift_signals import (
 )
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline_tests.core_tests.builders.test_drift_health_builders import (
+    drift_detail,
+    drift_v01,
+)
 
 REPO = Path(__file__).resolve().parents[3]
 DRIFT_ID = "urn:registry-pipeline:schema:drift_signals_v0_1"
@@ -23,19 +27,19 @@ DETAIL_ID = "urn:registry-pipeline:schema:drift_signals_detail_v0_2"
 
 def test_every_kind_is_unknown_with_the_reason() -> None:
     result = unknown_drift(as_of="2026-03-01T23:59:59Z", reason="no active run_registry then")
-    detail = result.detail()
+    detail = drift_detail(result)
     assert detail["counts"] == {"true": 0, "false": 0, "unknown": len(KIND_SEVERITY)}
     assert {signal["kind"] for signal in detail["signals"]} == set(KIND_SEVERITY)
     assert all(s["summary"] == "no active run_registry then" for s in detail["signals"])
-    v01 = result.v01
+    v01 = drift_v01(result)
     assert v01["generated_utc"] == "2026-03-01T23:59:59Z"
     assert v01["system_drift"]["schema_drift"] is None
     catalog = SchemaCatalog.for_workspace(REPO)
-    files = result.files()
+    files = result.files
     assert catalog.validate(DRIFT_ID, json.loads(files[V01_ARTIFACT])) == []
     assert catalog.validate(DETAIL_ID, json.loads(files[DETAIL_ARTIFACT])) == []
     assert (
-        unknown_drift(as_of="2026-03-01T23:59:59Z", reason="no active run_registry then").files()
+        unknown_drift(as_of="2026-03-01T23:59:59Z", reason="no active run_registry then").files
         == files
     )
 
@@ -51,5 +55,5 @@ def test_valid_against_the_seed_schema(reference: Path) -> None:
     from jsonschema import Draft202012Validator
 
     seed = json.loads((reference / "schemas/REGISTRY_drift_signals_v0_1.schema.json").read_text())
-    document = unknown_drift(as_of="2026-03-01T23:59:59Z", reason="none").v01
+    document = drift_v01(unknown_drift(as_of="2026-03-01T23:59:59Z", reason="none"))
     assert [e.message for e in Draft202012Validator(seed).iter_errors(document)] == []

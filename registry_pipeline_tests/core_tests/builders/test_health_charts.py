@@ -205,7 +205,7 @@ def test_charts_do_not_depend_on_line_order_and_repeat_byte_for_byte() -> None:
 
 
 def test_html_page_shows_the_charts_first_and_markdown_is_unchanged() -> None:
-    files = build_system_health(**health_inputs())
+    files = build_system_health(**health_inputs()).files
     page = files[HTML_ARTIFACT].decode()
     glance = page.index("<h2>At a glance</h2>")
     assert glance < page.index('<svg id="chart-runs"') < page.index("<h2>Governance scorecard</h2>")
@@ -214,6 +214,6 @@ def test_html_page_shows_the_charts_first_and_markdown_is_unchanged() -> None:
     assert page.count("<figcaption>") == 3
     markdown = files[MARKDOWN_ARTIFACT].decode()
     assert "<svg" not in markdown and "At a glance" not in markdown
-    without_history = build_system_health(**{**health_inputs(), "drift_history": []})
+    without_history = build_system_health(**{**health_inputs(), "drift_history": []}).files
     assert without_history[MARKDOWN_ARTIFACT] == files[MARKDOWN_ARTIFACT]
     assert b"1 drift snapshot(s)" in without_history[HTML_ARTIFACT]

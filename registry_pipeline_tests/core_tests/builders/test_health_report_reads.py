@@ -59,7 +59,7 @@ def _sections(markdown: str) -> list[str]:
 
 
 def test_the_headline_is_what_needs_attention_with_why_and_the_fix() -> None:
-    files = build_system_health(**_inputs())
+    files = build_system_health(**_inputs()).files
     markdown = files[MARKDOWN_ARTIFACT].decode()
     assert _sections(markdown)[0] == "Needs attention"
     headline = markdown.split("## Needs attention", 1)[1].split("\n## ", 1)[0]
@@ -77,13 +77,13 @@ def test_a_report_with_nothing_wrong_says_so_first() -> None:
     ]
     for signal in inputs["drift_detail"]["signals"]:
         signal["value"] = False
-    markdown = build_system_health(**inputs)[MARKDOWN_ARTIFACT].decode()
+    markdown = build_system_health(**inputs).files[MARKDOWN_ARTIFACT].decode()
     headline = markdown.split("## Needs attention", 1)[1].split("\n## ", 1)[0]
     assert "- nothing needs attention" in headline
 
 
 def test_no_python_literal_reaches_the_text() -> None:
-    files = build_system_health(**_inputs())
+    files = build_system_health(**_inputs()).files
     for name in (MARKDOWN_ARTIFACT, HTML_ARTIFACT):
         text = files[name].decode()
         assert not re.search(r"\b(None|True|False)\b", text), (
@@ -94,7 +94,7 @@ def test_no_python_literal_reaches_the_text() -> None:
 
 
 def test_only_drift_is_shaded_as_bad_news() -> None:
-    page = build_system_health(**_inputs())[HTML_ARTIFACT].decode()
+    page = build_system_health(**_inputs()).files[HTML_ARTIFACT].decode()
     registries = page.split("<h2>Registries</h2>", 1)[1].split("<h2>", 1)[0]
     assert "<td>yes</td>" in registries and 'class="yes"' not in registries  # builder: yes
     signals = page.split("<h2>Drift signals</h2>", 1)[1].split("<h2>", 1)[0]
@@ -102,7 +102,7 @@ def test_only_drift_is_shaded_as_bad_news() -> None:
 
 
 def test_every_explanation_of_the_detail_is_in_the_markdown_and_the_page() -> None:
-    files = build_system_health(**_inputs())
+    files = build_system_health(**_inputs()).files
     for name in (MARKDOWN_ARTIFACT, HTML_ARTIFACT):
         text = files[name].decode()
         assert "OP-D07: op_drift unknown: the evidence folder" in text, name
@@ -118,9 +118,9 @@ def test_an_unknown_git_state_or_a_dirty_canon_is_news_in_the_headline() -> None
     ):  # fmt: skip
         inputs = _inputs()
         inputs["drift_v01"] = {"system_drift": flags}
-        markdown = build_system_health(**inputs)[MARKDOWN_ARTIFACT].decode()
+        markdown = build_system_health(**inputs).files[MARKDOWN_ARTIFACT].decode()
         headline = markdown.split("## Needs attention", 1)[1].split("\n## ", 1)[0]
         assert said in headline, (flags, headline)
-    markdown = build_system_health(**_inputs())[MARKDOWN_ARTIFACT].decode()
+    markdown = build_system_health(**_inputs()).files[MARKDOWN_ARTIFACT].decode()
     headline = markdown.split("## Needs attention", 1)[1].split("\n## ", 1)[0]
     assert "git state" not in headline and "| canon |" not in headline  # clean: not news

@@ -94,7 +94,7 @@ def _report(**overrides: Any) -> tuple[dict[str, Any], str, str]:
         "excluded": EXCLUDED,
     }
     inputs.update(overrides)
-    files = build_system_health(**inputs)
+    files = build_system_health(**inputs).files
     summary = json.loads(files[SUMMARY_ARTIFACT])
     assert SchemaCatalog.for_workspace(REPO).validate(SUMMARY_ID, summary) == []
     return summary["scorecard"], files[MARKDOWN_ARTIFACT].decode(), files[HTML_ARTIFACT].decode()
@@ -225,7 +225,7 @@ def test_the_seeds_health_schema_governs_the_markdown_and_accepts_our_summary(
     summary = build_system_health(
         catalog_summary=_catalog(), op_status_rows=_rows(), op_status_detail=_detail(),
         drift_v01={}, drift_detail={}, run_registry_lines=[], as_of=AS_OF, excluded=EXCLUDED,
-    )[SUMMARY_ARTIFACT]  # fmt: skip
+    ).files[SUMMARY_ARTIFACT]  # fmt: skip
     assert list(Draft202012Validator(stub).iter_errors(json.loads(summary))) == []
     ours = SchemaCatalog.for_workspace(REPO).for_artifact(SUMMARY_ARTIFACT)
     assert ours is not None and ours.schema_id == SUMMARY_ID

@@ -10,16 +10,17 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
+from registry_pipeline.core.builders.model import BuildResult
 from registry_pipeline.core.builders.op_status_table import (
     DETAIL_ARTIFACT,
     ROW_FIELDS,
     TABLE_ARTIFACT,
-    OpStatusResult,
     build_op_status_table,
-    render,
 )
 from registry_pipeline.core.builders.operations_catalog import INPUT_INVALID
 from registry_pipeline.core.builders.run_registry import (
+    REGISTRY_ARTIFACT,
+    SEAL_STATUS_ARTIFACT,
     RunRoot,
     build_run_registry,
     with_seal_warnings,
@@ -125,13 +126,23 @@ LINES = [
 ]
 
 
-def build(lines: list[dict[str, Any]] = LINES, **kwargs: Any) -> OpStatusResult:
+def status_table(result: BuildResult) -> list[dict[str, Any]]:
+    """The v0.1 rows a build wrote."""
+    return list(json.loads(result.files[TABLE_ARTIFACT]))
+
+
+def status_detail(result: BuildResult) -> dict[str, Any]:
+    """The v0.2 detail document a build wrote."""
+    return dict(json.loads(result.files[DETAIL_ARTIFACT]))
+
+
+def build(lines: list[dict[str, Any]] = LINES, **kwargs: Any) -> BuildResult:
     return build_op_status_table(lines, OPERATIONS, PACKS, as_of=AS_OF, **kwargs)
 
 
-def by_op(result: OpStatusResult) -> tuple[dict[str, Any], dict[str, Any]]:
-    rows = {row["operation_id"]: row for row in result.table}
-    details = {entry["operation_id"]: entry for entry in result.detail["operations"]}
+def by_op(result: BuildResult) -> tuple[dict[str, Any], dict[str, Any]]:
+    rows = {row["operation_id"]: row for row in status_table(result)}
+    details = {entry["operation_id"]: entry for entry in status_detail(result)["operations"]}
     return rows, details
 
 
@@ -229,7 +240,7 @@ def test_legacy_only_when_folders_without_run_json_exist() -> None:
 
 def test_unauthorized_operations_are_listed_with_their_runs() -> None:
     result = build()
-    assert result.detail["unauthorized"] == [
+    assert status_detail(result)["unauthorized"] == [
         {"operation_id": "OP-X42", "run_count": 1, "run_keys": [".codex/RUNS::r09"]},
         {
             "operation_id": "OP-X99",
@@ -237,8 +248,13 @@ def test_unauthorized_operations_are_listed_with_their_runs() -> None:
             "run_keys": [".codex/RUNS::r07", ".codex/RUNS::r08"],
         },
     ]
-    assert {row["operation_id"] for row in result.table} == {"OP-T01", "OP-T02", "OP-T03", "OP-T04"}
-    counts = result.detail["counts"]
+    assert {row["operation_id"] for row in status_table(result)} == {
+        "OP-T01",
+        "OP-T02",
+        "OP-T03",
+        "OP-T04",
+    }
+    counts = status_detail(result)["counts"]
     assert counts["unauthorized_operations"] == 2
     assert counts["unauthorized_runs"] == 3
     assert (counts["ok"], counts["failing"], counts["stale"], counts["never_run"]) == (1, 1, 1, 1)
@@ -298,8 +314,8 @@ def test_runs_without_a_time_count_as_oldest() -> None:
 
 
 def test_same_inputs_in_any_order_give_identical_bytes() -> None:
-    first = render(build())
-    second = render(build(list(reversed(LINES))))
+    first = build().files
+    second = build(list(reversed(LINES))).files
     assert first == second
     assert set(first) == {TABLE_ARTIFACT, DETAIL_ARTIFACT}
     for data in first.values():
@@ -312,14 +328,14 @@ def test_as_of_moves_staleness_and_nothing_reads_the_clock() -> None:
     rows, details = by_op(later)
     assert details["OP-T01"]["status"] == "stale"
     assert rows["OP-T01"]["staleness_days"] == 10
-    assert render(later) != render(build())
+    assert later.files != build().files
 
 
 def test_rendered_rows_keep_the_seed_field_order() -> None:
-    table = json.loads(render(build())[TABLE_ARTIFACT])
+    table = json.loads(build().files[TABLE_ARTIFACT])
     assert [row["operation_id"] for row in table] == ["OP-T01", "OP-T02", "OP-T03", "OP-T04"]
     assert all(tuple(row) == ROW_FIELDS for row in table)
-    detail = render(build())[DETAIL_ARTIFACT].decode()
+    detail = build().files[DETAIL_ARTIFACT].decode()
     assert detail == json.dumps(json.loads(detail), indent=2, sort_keys=True) + "\n"
 
 
@@ -344,9 +360,9 @@ def test_missing_threshold_pack_is_a_warning_not_a_limit() -> None:
     assert "threshold_pack_missing:daily" in rows["OP-T01"]["warnings"]
 
 
-def _valid_against_ours(result: OpStatusResult) -> None:
+def _valid_against_ours(result: BuildResult) -> None:
     catalog = SchemaCatalog.for_workspace(REPO)
-    files = render(result)
+    files = result.files
     for artifact, schema_id in ((TABLE_ARTIFACT, TABLE_SCHEMA), (DETAIL_ARTIFACT, DETAIL_SCHEMA)):
         schema = catalog.for_artifact(artifact)
         assert schema is not None and schema.schema_id == schema_id
@@ -360,7 +376,7 @@ def test_output_is_valid_against_our_schemas() -> None:
 
 
 def test_our_schema_rejects_an_extra_field() -> None:
-    table = json.loads(render(build())[TABLE_ARTIFACT])
+    table = json.loads(build().files[TABLE_ARTIFACT])
     table[0]["status"] = "ok"
     violations = SchemaCatalog.for_workspace(REPO).validate(TABLE_SCHEMA, table)
     assert [v.field for v in violations] == ["/0"]
@@ -397,7 +413,7 @@ def test_demo_registries_give_a_row_per_operation() -> None:
     result = build_op_status_table(_demo_lines(), operations, packs, as_of=AS_OF)
     rows, details = by_op(result)
     catalog_ids = [op["operation_id"] for op in operations["operations"]]
-    assert [row["operation_id"] for row in result.table] == catalog_ids
+    assert [row["operation_id"] for row in status_table(result)] == catalog_ids
     assert details["OP-QA07"]["status"] == "ok"
     assert details["OP-QA07"]["stale_after_hours"] == 12
     assert details["OP-QA08"]["status"] == "stale"
@@ -405,7 +421,7 @@ def test_demo_registries_give_a_row_per_operation() -> None:
     assert details["OP-QA10"]["status"] == "never_run"
     assert details["OP-QA10"]["stale_after_hours"] == 26
     assert rows["OP-B07"]["coverage_level"] == "C2"
-    assert [entry["operation_id"] for entry in result.detail["unauthorized"]] == ["OP-Z01"]
+    assert [entry["operation_id"] for entry in status_detail(result)["unauthorized"]] == ["OP-Z01"]
     _valid_against_ours(result)
 
 
@@ -422,7 +438,7 @@ def test_rows_pass_the_seed_array_schema(reference: Path) -> None:
         build_op_status_table([*_demo_lines(), legacy], operations, packs, as_of=AS_OF),
     ]
     for result in results:
-        table = json.loads(render(result)[TABLE_ARTIFACT])
+        table = json.loads(result.files[TABLE_ARTIFACT])
         assert [error.message for error in validator.iter_errors(table)] == []
 
 
@@ -447,8 +463,8 @@ def test_lines_from_the_run_registry_builder_over_real_run_folders(
         schemas=SchemaCatalog.for_workspace(workspace.root),
     )
     lines = with_seal_warnings(
-        [record for _, record in iter_jsonl(index.registry_jsonl)],
-        [record for _, record in iter_jsonl(index.seal_status_jsonl)],
+        [record for _, record in iter_jsonl(index.files[REGISTRY_ARTIFACT])],
+        [record for _, record in iter_jsonl(index.files[SEAL_STATUS_ARTIFACT])],
     )
     as_of = max(line["created_utc"] for line in lines)
     rows, details = by_op(build_op_status_table(lines, OPERATIONS, PACKS, as_of=as_of))

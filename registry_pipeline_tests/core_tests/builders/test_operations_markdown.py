@@ -16,7 +16,6 @@ from registry_pipeline.core.builders.op_status_table import (
     TABLE_ARTIFACT,
     allowed_operations,
     build_op_status_table,
-    render,
 )
 from registry_pipeline.core.builders.operations_catalog import (
     INPUT_INVALID,
@@ -32,6 +31,10 @@ from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import Snapshot, read_snapshot
+from registry_pipeline_tests.core_tests.builders.test_op_status_table_builder import (
+    status_detail,
+    status_table,
+)
 
 REPO = Path(__file__).resolve().parents[3]
 SCHEMA = "urn:registry-pipeline:schema:allowed_operations_v0_1"
@@ -298,14 +301,17 @@ def test_an_option_heading_after_the_non_canonical_section_starts_canonical_ones
 def test_the_builder_lists_non_canonical_operations_and_gives_them_no_row() -> None:
     document, _warnings = read_operations_markdown(SEED_STYLE, source="ops.md")
     result = build_op_status_table([], document, PACKS, as_of=AS_OF)
-    assert [row["operation_id"] for row in result.table] == ["OP-A01", "OP-A02", "OP-QA01"]
-    assert result.detail["non_canonical"] == {"count": 2, "operation_ids": ["OP-NC01", "OP-X07"]}
-    assert result.detail["counts"]["non_canonical_operations"] == 2
-    assert result.detail["counts"]["canonical_operations"] == 3
-    detail = {op["operation_id"]: op for op in result.detail["operations"]}
+    assert [row["operation_id"] for row in status_table(result)] == ["OP-A01", "OP-A02", "OP-QA01"]
+    assert status_detail(result)["non_canonical"] == {
+        "count": 2,
+        "operation_ids": ["OP-NC01", "OP-X07"],
+    }
+    assert status_detail(result)["counts"]["non_canonical_operations"] == 2
+    assert status_detail(result)["counts"]["canonical_operations"] == 3
+    detail = {op["operation_id"]: op for op in status_detail(result)["operations"]}
     assert detail["OP-NC01"]["coverage_level"] is None
     assert detail["OP-NC01"]["executables"] == ["src/old.py"]
-    assert SchemaCatalog.for_workspace(REPO).validate(DETAIL_SCHEMA, result.detail) == []
+    assert SchemaCatalog.for_workspace(REPO).validate(DETAIL_SCHEMA, status_detail(result)) == []
 
 
 PACKS: dict[str, dict[str, Any]] = {}
@@ -341,16 +347,16 @@ def test_builder_gives_a_row_per_markdown_operation_and_reads_unknown_levels_as_
     result = build_op_status_table(LINES, document, PACKS, as_of=AS_OF)
     ids = [op["operation_id"] for op in document["operations"]]
     canonical = [i for i in ids if not i.startswith("OP-NC")]  # the v0.1 table has no NC rows
-    assert [row["operation_id"] for row in result.table] == canonical
-    assert [op["operation_id"] for op in result.detail["operations"]] == ids
-    assert result.detail["unauthorized"] == []  # NC operations are authorized, not unknown
-    rows = {row["operation_id"]: row for row in result.table}
+    assert [row["operation_id"] for row in status_table(result)] == canonical
+    assert [op["operation_id"] for op in status_detail(result)["operations"]] == ids
+    assert status_detail(result)["unauthorized"] == []  # NC operations are authorized, not unknown
+    rows = {row["operation_id"]: row for row in status_table(result)}
     assert rows["OP-QA07"]["coverage_level"] == "C4"
     unknown = next(
         row for op, row in rows.items() if op != "OP-QA07" and row["coverage_level"] == "C0"
     )
     assert "coverage_below_C3:C0" in unknown["warnings"]
-    detail = {op["operation_id"]: op for op in result.detail["operations"]}
+    detail = {op["operation_id"]: op for op in status_detail(result)["operations"]}
     assert detail["OP-NC01"]["last_run_id"] == "r1"
 
 
@@ -413,15 +419,13 @@ def test_adapter_keeps_json_catalogs_byte_identical(workspace: Workspace, store:
     build = _inputs(workspace, store, {path.name: path.read_bytes()})
     registry = build.inputs["run_registry"]
     commit = registry.envelope().get("git_commit")
-    expected = render(
-        build_op_status_table(
-            LINES,
-            json.loads(path.read_text()),
-            {"p": {}},
-            as_of=registry.created_utc,
-            reference_commit=commit if isinstance(commit, str) else None,
-        )
-    )
+    expected = build_op_status_table(
+        LINES,
+        json.loads(path.read_text()),
+        {"p": {}},
+        as_of=registry.created_utc,
+        reference_commit=commit if isinstance(commit, str) else None,
+    ).files
     assert dict(op_status_table.build(build).files) == expected
 
 
@@ -503,12 +507,12 @@ def test_the_adapter_merges_every_markdown_catalog_of_the_snapshot(
     files = {"OPS_v0.2.md": V02.encode(), "OPS_v0.1.md": V01.encode()}
     sealed = seal_files(store, RunSpec("allowed_operations"), files)
     found = allowed_operations(read_snapshot(sealed.path, "allowed_operations"))
-    assert [op["operation_id"] for op in found.document["operations"]] == [
+    assert [op["operation_id"] for op in found["allowed_operations"]["operations"]] == [
         "OP-A01",
         "OP-QA06",
         "OP-QA07",
     ]
-    assert found.coverage is None  # no coverage matrix named
+    assert found["coverage"] is None  # no coverage matrix named
     mixed = seal_files(store, RunSpec("allowed_operations"), {**files, "ops.json": b"{}"})
     with pytest.raises(UsageError, match=r"one \.json catalog or Markdown") as caught:
         allowed_operations(read_snapshot(mixed.path, "allowed_operations"))
@@ -521,12 +525,12 @@ def test_canonical_is_one_rule_a_family_outside_the_table_is_not_and_says_so() -
     )
     document, _warnings = read_operations_markdown(text, source="ops.md")
     result = build_op_status_table([], document, PACKS, as_of=AS_OF)
-    detail = {op["operation_id"]: op for op in result.detail["operations"]}
+    detail = {op["operation_id"]: op for op in status_detail(result)["operations"]}
     assert detail["OP-E01"]["canonical"] is False and "OP-E01" not in {
-        row["operation_id"] for row in result.table
+        row["operation_id"] for row in status_table(result)
     }
-    assert result.detail["counts"]["canonical_operations"] == len(result.table)
-    [warning] = result.detail["catalog_warnings"]
+    assert status_detail(result)["counts"]["canonical_operations"] == len(status_table(result))
+    [warning] = status_detail(result)["catalog_warnings"]
     assert (warning["source"], warning["operation_id"]) == ("ops.md", "OP-E01")
     assert "none of the canonical families" in warning["message"]
 
@@ -535,8 +539,8 @@ def test_catalog_warnings_are_listed_up_to_fifty_and_all_counted() -> None:
     text = "### OP-A01 — First\n" + "".join(f"\n### OP-A01 — Again {n}\n" for n in range(70))
     document, warnings = read_operations_markdown(text, source="ops.md")
     result = build_op_status_table([], document, PACKS, as_of=AS_OF, catalog_warnings=warnings)
-    assert len(result.detail["catalog_warnings"]) == 50
-    assert result.detail["catalog_warnings_total"] == 70
+    assert len(status_detail(result)["catalog_warnings"]) == 50
+    assert status_detail(result)["catalog_warnings_total"] == 70
 
 
 def test_the_catalog_is_read_as_markdown_it_py_reads_it() -> None:

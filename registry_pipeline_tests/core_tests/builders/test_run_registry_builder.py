@@ -18,11 +18,11 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from registry_pipeline.core.builders import run_registry
+from registry_pipeline.core.builders.model import BuildResult
 from registry_pipeline.core.builders.run_registry import (
     REGISTRY_ARTIFACT,
     SEAL_STATUS_ARTIFACT,
     PreviousSnapshot,
-    RunRegistryResult,
     RunRoot,
     build_run_registry,
     dumps_line,
@@ -83,16 +83,16 @@ def build(
     workspace: Workspace,
     catalog: SchemaCatalog,
     *,
-    previous: RunRegistryResult | None = None,
+    previous: BuildResult | None = None,
     full_audit: bool = False,
     roots: list[RunRoot] | None = None,
     with_lines: bool = True,
-) -> RunRegistryResult:
+) -> BuildResult:
     """Build; with a previous result, its v0.1 lines too unless `with_lines` is False."""
     snapshot = None
     if previous is not None:
-        lines = previous.registry_jsonl if with_lines else None
-        snapshot = load_previous(previous.seal_status_jsonl, lines)
+        lines = previous.files[REGISTRY_ARTIFACT] if with_lines else None
+        snapshot = load_previous(previous.files[SEAL_STATUS_ARTIFACT], lines)
     return build_run_registry(
         roots or [RunRoot(RUNS, workspace.runs_dir)],
         previous=snapshot,
@@ -106,9 +106,12 @@ def lines(data: bytes) -> list[dict[str, Any]]:
     return [json.loads(line) for line in data.decode("utf-8").splitlines()]
 
 
-def by_id(result: RunRegistryResult) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+def by_id(result: BuildResult) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
     """run_id to (v0.1 line, companion line), checking both files pair up line by line."""
-    registry, status = lines(result.registry_jsonl), lines(result.seal_status_jsonl)
+    registry, status = (
+        lines(result.files[REGISTRY_ARTIFACT]),
+        lines(result.files[SEAL_STATUS_ARTIFACT]),
+    )
     assert [r["run_key"] for r in registry] == [s["run_key"] for s in status]
     return {r["run_id"]: (r, s) for r, s in zip(registry, status, strict=True)}
 
@@ -336,7 +339,7 @@ def test_hidden_entries_and_loose_files_are_not_run_folders(
     (workspace.runs_dir / "README.md").write_bytes(b"not a run\n")
     result = build(workspace, catalog)
     assert list(by_id(result)) == [run.run_id]
-    assert result.stats.folders == 1
+    assert result.summary["folders"] == 1
 
 
 # --------------------------------------------------------------------------------------------
@@ -356,10 +359,10 @@ def test_every_line_satisfies_our_schemas(
 ) -> None:
     mixed_workspace(workspace, make_run)
     result = build(workspace, catalog)
-    assert result.stats.folders == 4
-    for line in lines(result.registry_jsonl):
+    assert result.summary["folders"] == 4
+    for line in lines(result.files[REGISTRY_ARTIFACT]):
         assert catalog.validate(V01_ID, line) == [], line
-    for status in lines(result.seal_status_jsonl):
+    for status in lines(result.files[SEAL_STATUS_ARTIFACT]):
         assert catalog.validate(STATUS_ID, status) == [], status
 
 
@@ -404,7 +407,7 @@ def test_every_line_satisfies_the_seed_schema(
     )
     validator = Draft202012Validator(seed_schema)
     result = build(workspace, catalog)
-    for line in lines(result.registry_jsonl):
+    for line in lines(result.files[REGISTRY_ARTIFACT]):
         assert list(validator.iter_errors(line)) == [], line
 
 
@@ -432,7 +435,7 @@ def test_seed_sealed_folders_are_indexed_as_pass(catalog: SchemaCatalog, referen
         assert line["warnings"] == []
         assert line["created_utc"] == "2026-11-21T12:14:03Z"
         assert line["manifest_root_sha256"] is not None
-    assert result.stats.hashed == 5 and result.stats.failed == 0
+    assert result.summary["hashed"] == 5 and result.summary["failed"] == 0
 
 
 @pytest.mark.reference
@@ -485,7 +488,7 @@ def test_reuse_path_re_verifies_a_same_size_edit_and_full_audit_finds_it_too(
         True,
     )
     assert "seal:TAMPERED" in joined(line, status)
-    assert (incremental.stats.hashed, incremental.stats.reused) == (1, 0)
+    assert (incremental.summary["hashed"], incremental.summary["reused"]) == (1, 0)
 
     audit = build(workspace, catalog, previous=first, full_audit=True)
     line, status = by_id(audit)[run.run_id]
@@ -500,7 +503,11 @@ def test_reuse_path_re_verifies_a_same_size_edit_and_full_audit_finds_it_too(
         "seal:FAIL:HASH_MISMATCH:notes.txt",
         "seal:TAMPERED",
     ]
-    assert (audit.stats.tampered, audit.stats.failed, audit.stats.hashed) == (1, 1, 1)
+    assert (audit.summary["tampered"], audit.summary["failed"], audit.summary["hashed"]) == (
+        1,
+        1,
+        1,
+    )
 
     # The finding stays: the next incremental build re-verifies a failing folder.
     after = build(workspace, catalog, previous=audit)
@@ -524,7 +531,7 @@ def test_reuse_path_never_calls_the_inspector(
     monkeypatch.setattr(run_registry, "inspect_run_folder", refuse)
     again = build(workspace, catalog, previous=first)
     assert [s["verification"] for _l, s in by_id(again).values()] == ["reused"] * len(runs)
-    assert again.registry_jsonl == first.registry_jsonl
+    assert again.files[REGISTRY_ARTIFACT] == first.files[REGISTRY_ARTIFACT]
 
 
 def test_new_folder_is_hashed_and_old_ones_reused(
@@ -537,7 +544,11 @@ def test_new_folder_is_hashed_and_old_ones_reused(
     records = by_id(second)
     assert records[old.run_id][1]["verification"] == "reused"
     assert records[new.run_id][1]["verification"] == "hashed"
-    assert (second.stats.folders, second.stats.hashed, second.stats.reused) == (2, 1, 1)
+    assert (second.summary["folders"], second.summary["hashed"], second.summary["reused"]) == (
+        2,
+        1,
+        1,
+    )
 
 
 def _rebuilt_after(
@@ -642,10 +653,12 @@ def test_cheap_reuse_neither_inspects_nor_reads_run_json(
         monkeypatch.setattr(module, name, refuse)
     cheap = build(workspace, catalog, previous=first)
     assert [s["verification"] for _l, s in by_id(cheap).values()] == ["reused"] * len(runs)
-    assert cheap.registry_jsonl == first.registry_jsonl  # the from-scratch bytes
-    assert cheap.artifacts == slow.artifacts  # the same as listing every folder again
-    assert cheap.stats == slow.stats
-    assert (cheap.stats.reused, cheap.stats.hashed) == (3, 0)
+    assert (
+        cheap.files[REGISTRY_ARTIFACT] == first.files[REGISTRY_ARTIFACT]
+    )  # the from-scratch bytes
+    assert cheap.files == slow.files  # the same as listing every folder again
+    assert cheap.summary == slow.summary
+    assert (cheap.summary["reused"], cheap.summary["hashed"]) == (3, 0)
 
 
 def test_incremental_is_byte_identical_to_a_from_scratch_build(
@@ -658,8 +671,8 @@ def test_incremental_is_byte_identical_to_a_from_scratch_build(
     scratch = build(workspace, catalog)
     cheap = build(workspace, catalog, previous=first)
     slow = build(workspace, catalog, previous=first, with_lines=False)
-    assert cheap.registry_jsonl == scratch.registry_jsonl
-    assert cheap.artifacts == slow.artifacts
+    assert cheap.files[REGISTRY_ARTIFACT] == scratch.files[REGISTRY_ARTIFACT]
+    assert cheap.files == slow.files
     records = by_id(cheap)
     assert records[new.run_id][1]["verification"] == "hashed"
     reused = [run_id for run_id, (_l, s) in records.items() if s["verification"] == "reused"]
@@ -695,12 +708,16 @@ def test_a_previous_line_that_does_not_fit_is_rebuilt(
 ) -> None:
     runs = [make_run() for _ in range(3)]
     first = build(workspace, catalog)
-    snapshot = load_previous(first.seal_status_jsonl, mangle(first.registry_jsonl))
+    snapshot = load_previous(
+        first.files[SEAL_STATUS_ARTIFACT], mangle(first.files[REGISTRY_ARTIFACT])
+    )
     assert snapshot.lines is not None
     result = build_run_registry(
         [RunRoot(RUNS, workspace.runs_dir)], previous=snapshot, full_audit=False, schemas=catalog
     )
-    assert result.registry_jsonl == first.registry_jsonl  # rebuilt from the folder itself
+    assert (
+        result.files[REGISTRY_ARTIFACT] == first.files[REGISTRY_ARTIFACT]
+    )  # rebuilt from the folder itself
     assert [s["verification"] for _l, s in by_id(result).values()] == ["reused"] * len(runs)
 
 
@@ -710,8 +727,8 @@ def test_previous_lines_that_do_not_pair_up_are_not_used(
     make_run()
     make_run()
     first = build(workspace, catalog)
-    short = first.registry_jsonl.splitlines(keepends=True)[0]
-    snapshot = load_previous(first.seal_status_jsonl, short)
+    short = first.files[REGISTRY_ARTIFACT].splitlines(keepends=True)[0]
+    snapshot = load_previous(first.files[SEAL_STATUS_ARTIFACT], short)
     assert snapshot.lines is None
     scans: list[Path] = []
     real_scan = run_registry._scan
@@ -722,8 +739,8 @@ def test_previous_lines_that_do_not_pair_up_are_not_used(
         [RunRoot(RUNS, workspace.runs_dir)], previous=snapshot, full_audit=False, schemas=catalog
     )
     assert len(scans) == 2  # every folder listed again, verdicts still reused
-    assert result.registry_jsonl == first.registry_jsonl
-    assert result.stats.reused == 2
+    assert result.files[REGISTRY_ARTIFACT] == first.files[REGISTRY_ARTIFACT]
+    assert result.summary["reused"] == 2
 
 
 def test_full_audit_ignores_the_previous_lines(
@@ -738,7 +755,7 @@ def test_full_audit_ignores_the_previous_lines(
     assert (status["verification"], status["tampered"]) == ("hashed", True)
     assert {"relpath": "later.txt", "bytes": 20} in line["files"]
     without = build(workspace, catalog, previous=first, full_audit=True, with_lines=False)
-    assert audit.artifacts == without.artifacts
+    assert audit.files == without.files
 
 
 def test_previous_lines_by_position(
@@ -746,9 +763,9 @@ def test_previous_lines_by_position(
 ) -> None:
     runs = sorted(make_run().run_id for _ in range(3))
     first = build(workspace, catalog)
-    snapshot = load_previous(first.seal_status_jsonl, first.registry_jsonl)
+    snapshot = load_previous(first.files[SEAL_STATUS_ARTIFACT], first.files[REGISTRY_ARTIFACT])
     assert snapshot.lines is not None and len(snapshot.lines) == 3
-    rows = first.registry_jsonl.splitlines(keepends=True)
+    rows = first.files[REGISTRY_ARTIFACT].splitlines(keepends=True)
     for position, run_id in enumerate(runs):
         prior = snapshot.records.get(f"{RUNS}::{run_id}")
         assert prior is not None and prior.index == position
@@ -766,7 +783,7 @@ def test_previous_lines_by_position(
             full_audit=False,
             schemas=catalog,
         )
-        assert again.registry_jsonl == first.registry_jsonl
+        assert again.files[REGISTRY_ARTIFACT] == first.files[REGISTRY_ARTIFACT]
         assert len(scans) == len(runs)
         scans.clear()
     empty = load_previous(b"", b"")
@@ -783,12 +800,14 @@ def test_two_builds_are_byte_identical(
 ) -> None:
     mixed_workspace(workspace, make_run)
     first, second = build(workspace, catalog), build(workspace, catalog)
-    assert first.artifacts == second.artifacts
-    assert first.stats == second.stats
+    assert first.files == second.files
+    assert first.summary == second.summary
     third = build(workspace, catalog, previous=first)
     fourth = build(workspace, catalog, previous=first)
-    assert third.artifacts == fourth.artifacts
-    assert third.registry_jsonl == first.registry_jsonl  # reuse changes nothing in v0.1
+    assert third.files == fourth.files
+    assert (
+        third.files[REGISTRY_ARTIFACT] == first.files[REGISTRY_ARTIFACT]
+    )  # reuse changes nothing in v0.1
 
 
 def test_records_are_in_the_seed_order(
@@ -817,13 +836,13 @@ def test_records_are_in_the_seed_order(
         f"{EVIDENCE}::p1_c",
     ]
     result = build(workspace, catalog, roots=roots)
-    assert [line["run_key"] for line in lines(result.registry_jsonl)] == expected
-    assert [line["run_key"] for line in lines(result.seal_status_jsonl)] == expected
+    assert [line["run_key"] for line in lines(result.files[REGISTRY_ARTIFACT])] == expected
+    assert [line["run_key"] for line in lines(result.files[SEAL_STATUS_ARTIFACT])] == expected
     again = build(workspace, catalog, roots=roots, previous=result)
-    assert again.artifacts[REGISTRY_ARTIFACT] == result.registry_jsonl
-    assert again.stats.reused == 1
-    assert result.stats.warnings == ("root:MISSING:reports/runs",)
-    assert (result.stats.folders, result.stats.unsealed) == (6, 5)
+    assert again.files[REGISTRY_ARTIFACT] == result.files[REGISTRY_ARTIFACT]
+    assert again.summary["reused"] == 1
+    assert result.summary["warnings"] == ["root:MISSING:reports/runs"]
+    assert (result.summary["folders"], result.summary["unsealed"]) == (6, 5)
 
 
 @pytest.mark.parametrize("label", ["", "/abs", "a/../b", "trailing/"])
@@ -876,8 +895,11 @@ def test_a_line_is_the_seed_builders_line_byte_for_byte(
         ],
         "warnings": ["missing MANIFEST.sha256", "missing manifest.json"],
     }
-    assert result.registry_jsonl == json.dumps(seed_line, separators=(",", ":")).encode() + b"\n"
-    status = lines(result.seal_status_jsonl)[0]
+    assert (
+        result.files[REGISTRY_ARTIFACT]
+        == json.dumps(seed_line, separators=(",", ":")).encode() + b"\n"
+    )
+    status = lines(result.files[SEAL_STATUS_ARTIFACT])[0]
     assert status["nested_files"] == [{"relpath": "sub/n.txt", "bytes": 1}]
 
 
@@ -900,19 +922,24 @@ def test_lines_of_an_older_format_are_rebuilt_not_reused(
     for _ in range(2):
         make_run()
     first = build(workspace, catalog)
-    old_registry, old_status = _older_format(first.registry_jsonl, first.seal_status_jsonl)
+    old_registry, old_status = _older_format(
+        first.files[REGISTRY_ARTIFACT], first.files[SEAL_STATUS_ARTIFACT]
+    )
     assert b"seal:PASS" in old_registry
     snapshot = load_previous(old_status, old_registry)
     assert snapshot.lines is not None
     upgraded = build_run_registry(
         [RunRoot(RUNS, workspace.runs_dir)], previous=snapshot, full_audit=False, schemas=catalog
     )
-    assert upgraded.artifacts == first.artifacts | {
-        SEAL_STATUS_ARTIFACT: upgraded.seal_status_jsonl
+    assert upgraded.files == {
+        **first.files,
+        SEAL_STATUS_ARTIFACT: upgraded.files[SEAL_STATUS_ARTIFACT],
     }
-    assert upgraded.registry_jsonl == first.registry_jsonl
-    assert [s["verification"] for s in lines(upgraded.seal_status_jsonl)] == ["reused"] * 2
-    assert all("nested_files" in s for s in lines(upgraded.seal_status_jsonl))
+    assert upgraded.files[REGISTRY_ARTIFACT] == first.files[REGISTRY_ARTIFACT]
+    assert [s["verification"] for s in lines(upgraded.files[SEAL_STATUS_ARTIFACT])] == [
+        "reused"
+    ] * 2
+    assert all("nested_files" in s for s in lines(upgraded.files[SEAL_STATUS_ARTIFACT]))
 
 
 def test_load_previous_round_trips(
@@ -920,7 +947,7 @@ def test_load_previous_round_trips(
 ) -> None:
     run = make_run()
     plain_folder(workspace.runs_dir, "plain", {"x": b""})
-    snapshot = load_previous(build(workspace, catalog).seal_status_jsonl)
+    snapshot = load_previous(build(workspace, catalog).files[SEAL_STATUS_ARTIFACT])
     assert isinstance(snapshot, PreviousSnapshot)
     passed = snapshot.records.get(f"{RUNS}::{run.run_id}")
     assert passed is not None
