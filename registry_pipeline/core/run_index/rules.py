@@ -12,7 +12,7 @@ new record of an override is judged, by the same `coverage`, against every run r
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -97,8 +97,53 @@ def coverage(
     return problems
 
 
+class OtherLog:
+    """Another registry's log, read by key: through its own sidecar, or from what `read` gives
+    (the build: its sealed snapshot), read at once, `keep` saying which latest views it holds."""
+
+    def __init__(
+        self,
+        root: Path,
+        catalog: RegistryCatalog,
+        spec: IndexSpec,
+        read: Read | None = None,
+        keep: Keep | None = None,
+    ) -> None:
+        self.spec = spec
+        self.type = entry_types(catalog)[spec.type_name]
+        self.index = None if read is not None else LogIndex(root, catalog, spec)
+        self.content = None if read is None else read(root, self.type, keep)
+
+    def entries(self, keys: Iterable[str]) -> dict[str, Entry]:
+        """The latest entry of each of `keys` the log has; a RegistryError when it cannot be
+        read."""
+        wanted = sorted(set(keys))
+        if self.content is not None:
+            entries = _entries(self.content)
+            return {key: entries[key] for key in wanted if key in entries}
+        if self.index is None or not wanted:
+            return {}
+        self.index.sync()
+        found = latest_records(self.index, wanted).items()
+        return {key: Entry(key, record, self.spec.source, line) for key, (record, line) in found}
+
+    def views(self, narrowed: Callable[[LogIndex], Iterable[Any]]) -> Iterable[Any]:
+        """The latest views held: of `read`, those `keep` kept; of the sidecar, `narrowed`'s
+        (the same views, found by the sidecar's columns)."""
+        if self.content is not None:
+            return (entry.value for entry in _entries(self.content).values())
+        assert self.index is not None
+        self.index.sync()
+        return narrowed(self.index)
+
+    def close(self) -> None:
+        """Close the log's sidecar, if it was opened."""
+        if self.index is not None:
+            self.index.close()
+
+
 class Overrides:
-    """The overrides log of a run index, read by key: through its own sidecar, or `read`."""
+    """The overrides log of a run index, read by key (`OtherLog`)."""
 
     def __init__(
         self,
@@ -112,21 +157,12 @@ class Overrides:
         self.spec = spec
         self.report_absent = report_absent
         log = overrides_log(catalog, spec)
-        self.log = None if log is None or read is not None else LogIndex(root, catalog, log)
-        self.content = (
-            None if log is None or read is None else read(root, entry_types(catalog)[log.type_name])
-        )
+        self.log = None if log is None else OtherLog(root, catalog, log, read)
 
     def lookup(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """The latest record of each of `ids` the overrides log has."""
-        wanted = sorted(set(ids))
-        if self.content is not None:
-            entries = _entries(self.content)
-            return {key: entries[key].value for key in wanted if key in entries}
-        if self.log is None or not wanted:
-            return {}
-        self.log.sync()
-        return {key: found for key, (found, _line) in latest_records(self.log, wanted).items()}
+        found = {} if self.log is None else self.log.entries(ids)
+        return {key: entry.value for key, entry in found.items()}
 
     def problems(self, records: Iterable[tuple[int, dict[str, Any]]]) -> list[Problem]:
         """`coverage` of each of `records` ((line, record)) that needs an override."""
@@ -197,7 +233,7 @@ class Reliance:
         self.spec = spec
         self.runs = served_index(catalog, spec)
         self.read = read
-        self.index: LogIndex | None = None
+        self.log: OtherLog | None = None
         self._by: dict[str, list[dict[str, Any]]] | None = None
 
     @property
@@ -246,22 +282,16 @@ class Reliance:
             return self._by
         relies = functools.partial(_relies, self.runs)
         self._by = {}  # before reading: a run index that cannot be read is said once
-        if self.read is not None:
-            runs = entry_types(self.catalog)[self.runs.type_name]
-            content = self.read(self.root, runs, relies)  # only those: never a million records
-            views: Iterable[Any] = (entry.value for entry in _entries(content).values())
-        else:
-            self.index = LogIndex(self.root, self.catalog, self.runs)
-            self.index.sync()
-            views = passed_despite_failure(self.index)
-        for run in filter(relies, views):
+        # of a snapshot, only those relying: never a million records
+        self.log = OtherLog(self.root, self.catalog, self.runs, self.read, relies)
+        for run in filter(relies, self.log.views(passed_despite_failure)):
             self._by.setdefault(run[OVERRIDE], []).append(run)
         return self._by
 
     def close(self) -> None:
         """Close the run index's sidecar, if it was opened."""
-        if self.index is not None:
-            self.index.close()
+        if self.log is not None:
+            self.log.close()
 
 
 CHUNK = 5_000
@@ -287,7 +317,7 @@ class RecordRules:
         keeps = self._keeps(catalog, names)
         read = None if read is None else _once(read, keeps)
         self.looked_up = {  # logs only referred to by plain exists: read by key from their index
-            name: LogIndex(root, catalog, index_spec(catalog, types[name].registry_id))
+            name: OtherLog(root, catalog, index_spec(catalog, types[name].registry_id))
             for name in names
             if read is None and types[name].layout == "log" and self._only_looked_up(name)
         }
@@ -342,8 +372,8 @@ class RecordRules:
         """Close the sidecars opened to read other logs."""
         self.overrides.close()
         self.reliance.close()
-        for index in self.looked_up.values():
-            index.close()
+        for log in self.looked_up.values():
+            log.close()
 
     def _only_looked_up(self, name: str) -> bool:
         """Whether every rule reading type `name` only looks up keys in it (exists, no patterns)."""
@@ -360,23 +390,20 @@ class RecordRules:
         self, group: list[tuple[int, dict[str, Any]]]
     ) -> dict[str, TypeContent]:
         """For each log read by key: the entries the records of `group` name, and no more."""
-        contents: dict[str, TypeContent] = {}
-        for name, index in self.looked_up.items():
-            wanted = {
-                value
-                for rule in self.coordination.rules
-                if rule.target_type == name
-                for _line, record in group
-                for _where, value in values_at(record, rule.field or "")
-                if isinstance(value, str)
-            }
-            found: dict[str, Entry] = {}
-            if wanted:
-                index.sync()
-                for key, (record, line) in latest_records(index, sorted(wanted)).items():
-                    found[key] = Entry(key, record, index.spec.source, line)
-            contents[name] = TypeContent(entry_types(index.catalog)[index.spec.type_name], found)
-        return contents
+        return {
+            name: TypeContent(
+                log.type,
+                log.entries(
+                    value
+                    for rule in self.coordination.rules
+                    if rule.target_type == name
+                    for _line, record in group
+                    for _where, value in values_at(record, rule.field or "")
+                    if isinstance(value, str)
+                ),
+            )
+            for name, log in self.looked_up.items()
+        }
 
     def coordination_problems(self, records: list[tuple[int, dict[str, Any]]]) -> list[Problem]:
         """Findings of the coordination rules about `records` ((line, record))."""
