@@ -111,17 +111,16 @@ class OtherLog:
     ) -> None:
         self.spec = spec
         self.type = entry_types(catalog)[spec.type_name]
-        self.index = None if read is not None else LogIndex(root, catalog, spec)
+        self.index = LogIndex(root, catalog, spec)  # never opened when `read` reads
         self.content = None if read is None else read(root, self.type, keep)
 
     def entries(self, keys: Iterable[str]) -> dict[str, Entry]:
-        """The latest entry of each of `keys` the log has; a RegistryError when it cannot be
-        read."""
+        """The latest entry of each of `keys` the log has (RegistryError: it cannot be read)."""
         wanted = sorted(set(keys))
         if self.content is not None:
             entries = _entries(self.content)
             return {key: entries[key] for key in wanted if key in entries}
-        if self.index is None or not wanted:
+        if not wanted:
             return {}
         self.index.sync()
         found = latest_records(self.index, wanted).items()
@@ -132,14 +131,12 @@ class OtherLog:
         (the same views, found by the sidecar's columns)."""
         if self.content is not None:
             return (entry.value for entry in _entries(self.content).values())
-        assert self.index is not None
         self.index.sync()
         return narrowed(self.index)
 
     def close(self) -> None:
         """Close the log's sidecar, if it was opened."""
-        if self.index is not None:
-            self.index.close()
+        self.index.close()
 
 
 class Overrides:
@@ -172,7 +169,7 @@ class Overrides:
         try:
             found = self.lookup(r[OVERRIDE] for _l, r in judged if isinstance(r.get(OVERRIDE), str))
         except RegistryError as exc:
-            return [_unreadable("the overrides log", exc, "overrides")]
+            return [_unreadable("the overrides log", exc.message, "overrides")]
         judge = functools.partial(coverage, self.spec, report_absent=self.report_absent)
         return [p for line, r in judged for p in judge(line, r, found.get(str(r.get(OVERRIDE))))]
 
@@ -189,10 +186,12 @@ def _entries(content: TypeContent) -> dict[str, Entry]:
     return content.entries
 
 
-def _unreadable(what: str, exc: RegistryError, unchecked: str) -> Problem:
-    """DEPENDENCY_UNREADABLE: `what` cannot be read, so `unchecked` is not checked."""
-    message = f"{what} cannot be read ({exc.message}): {unchecked} not checked"
-    return record_problem(0, "", "DEPENDENCY_UNREADABLE", message)
+def _unreadable(what: str, why: str, unchecked: str, code: str = "") -> Problem:
+    """DEPENDENCY_UNREADABLE (DEPENDENCY_NOT_SEALED when `code` is it): `what` cannot be read,
+    so `unchecked` is not checked."""
+    kept = code if code == "DEPENDENCY_NOT_SEALED" else "DEPENDENCY_UNREADABLE"
+    message = f"{what} cannot be read ({why}): {unchecked} not checked"
+    return record_problem(0, "", kept, message)
 
 
 def overrides_log(catalog: RegistryCatalog, spec: IndexSpec) -> IndexSpec | None:
@@ -228,11 +227,9 @@ class Reliance:
     def __init__(
         self, root: Path, catalog: RegistryCatalog, spec: IndexSpec, read: Read | None = None
     ) -> None:
-        self.root = root
-        self.catalog = catalog
         self.spec = spec
         self.runs = served_index(catalog, spec)
-        self.read = read
+        self.open = functools.partial(OtherLog, root, catalog, read=read)
         self.log: OtherLog | None = None
         self._by: dict[str, list[dict[str, Any]]] | None = None
 
@@ -249,7 +246,9 @@ class Reliance:
         try:
             by = self._relying()
         except RegistryError as exc:
-            return [_unreadable("the run index", exc, "the runs relying on these overrides")]
+            return [
+                _unreadable("the run index", exc.message, "the runs relying on these overrides")
+            ]
         return [
             problem
             for line, record in records
@@ -283,7 +282,7 @@ class Reliance:
         relies = functools.partial(_relies, self.runs)
         self._by = {}  # before reading: a run index that cannot be read is said once
         # of a snapshot, only those relying: never a million records
-        self.log = OtherLog(self.root, self.catalog, self.runs, self.read, relies)
+        self.log = self.open(self.runs, keep=relies)
         for run in filter(relies, self.log.views(passed_despite_failure)):
             self._by.setdefault(run[OVERRIDE], []).append(run)
         return self._by
@@ -437,12 +436,7 @@ class RecordRules:
     def _unreadable(self, records: list[tuple[int, dict[str, Any]]]) -> list[Problem]:
         """The problems reading the other registries that matter to `records`."""
         return [
-            record_problem(
-                0,
-                "",
-                p.code if p.code == "DEPENDENCY_NOT_SEALED" else "DEPENDENCY_UNREADABLE",
-                f"{entry_of(p)[0]} cannot be read ({p.message}): coordination not checked",
-            )
+            _unreadable(entry_of(p)[0], p.message, "coordination", p.code)
             for name, content in self.others.items()
             if content.problems and self._needed(name, records)
             for p in content.problems
