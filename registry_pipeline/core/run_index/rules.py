@@ -324,9 +324,14 @@ class RecordRules:
             name: read(root, types[name]) if read else _working(root, types[name], keeps.get(name))
             for name in names - set(self.looked_up)
         }
-        self.overrides = Overrides(
-            root, catalog, spec, report_absent=not self._existence_checked(), read=read
+        refused = any(  # a coordination rule refuses already a named override that does not exist
+            rule.kind == "exists"
+            and rule.severity == "error"
+            and rule.source_type == spec.type_name
+            and rule.field == FIELD
+            for rule in self.coordination.rules
         )
+        self.overrides = Overrides(root, catalog, spec, report_absent=not refused, read=read)
         self.reliance = Reliance(root, catalog, spec, read)
         self.heads = None if self.reliance.active else _heads(self.coordination, spec.type_name)
         """The fields a record must hold for `problems` to find anything (`_heads`)."""
@@ -343,21 +348,11 @@ class RecordRules:
         }
         log = overrides_log(catalog, self.spec)
         judged.update(() if log is None else (log.type_name,))
-        keeps: dict[str, Keep] = {name: _no_view for name in names - judged}
+        keeps: dict[str, Keep] = {name: lambda _view: False for name in names - judged}
         runs = served_index(catalog, self.spec)
         if runs is not None and runs.type_name not in judged:
             keeps[runs.type_name] = functools.partial(_relies, runs)
         return keeps
-
-    def _existence_checked(self) -> bool:
-        """Whether a coordination rule refuses already a named override that does not exist."""
-        return any(
-            rule.kind == "exists"
-            and rule.severity == "error"
-            and rule.source_type == self.spec.type_name
-            and rule.field == FIELD
-            for rule in self.coordination.rules
-        )
 
     def problems(
         self, records: list[tuple[int, dict[str, Any]]], *, relied: bool = True
@@ -476,11 +471,6 @@ def _working(root: Path, entry_type: EntryType, keep: Keep | None) -> TypeConten
             raise
         files = {}
     return log_content(entry_type, files.values(), keep)
-
-
-def _no_view(_view: Any) -> bool:
-    """Keeps no entry: a log read for its problems only."""
-    return False
 
 
 def relevant(heads: frozenset[str] | None, record: dict[str, Any], *, overridden: bool) -> bool:
