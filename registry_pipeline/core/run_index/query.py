@@ -288,22 +288,16 @@ def runs_frame(index: LogIndex, runs: Iterable[Run]) -> pd.DataFrame:
 def failed_frame(index: LogIndex, marked: Iterable[FailedRun]) -> pd.DataFrame:
     """`runs_frame` of failed runs, with the MARKS columns."""
     rows = [
-        {
-            **_row(f.run),
-            **dict(
-                zip(MARKS, (f.failed_checks, f.failed_gates, f.override_id, f.covered), strict=True)
-            ),
-        }
-        for f in marked
+        _row(f.run, (f.failed_checks, f.failed_gates, f.override_id, f.covered)) for f in marked
     ]
     return _frame(index, rows, (*EXTRA, *MARKS))
 
 
-def _row(run: Run) -> dict[str, Any]:
-    return {
-        **run.record,
-        **dict(zip(EXTRA, (run.first_time, run.records, run.status), strict=True)),
-    }
+def _row(run: Run, marks: tuple[Any, ...] = ()) -> dict[str, Any]:
+    """A run's latest view's fields, then EXTRA (and MARKS, when given)."""
+    columns = (*EXTRA, *MARKS) if marks else EXTRA
+    values = (run.first_time, run.records, run.status, *marks)
+    return {**run.record, **dict(zip(columns, values, strict=True))}
 
 
 def _frame(
