@@ -375,6 +375,8 @@ class Run:
     failure: bool
     line: int
     """The line of the latest view in the log."""
+    marks: tuple[Any, ...] = ()
+    """The failure's columns (checks, gates, override) as held, when `select_runs` was asked."""
 
     @functools.cached_property
     def record(self) -> dict[str, Any]:
@@ -424,21 +426,8 @@ def select_runs(
     limit: int | None,
     *,
     snapshot: bool = False,
-) -> Iterator[Run]:
-    """The runs selected (`select_rows`, without the failure's columns)."""
-    return (run for run, _ in select_rows(index, where, params, order, limit, snapshot=snapshot))
-
-
-def select_rows(
-    index: LogIndex,
-    where: str,
-    params: list[Any],
-    order: str,
-    limit: int | None,
-    *,
-    snapshot: bool = False,
     marks: bool = False,
-) -> Iterator[tuple[Run, tuple[Any, ...]]]:
+) -> Iterator[Run]:
     """The runs selected, read from the log at their offsets (`marks`: with the failure's
     columns). `snapshot`: the rows are copied into a temporary table first, so a slow reader
     of a long answer holds no lock on the sidecar and never keeps an append waiting."""
@@ -463,8 +452,7 @@ def select_rows(
                 # the cheap test (the key as a compact line holds it); the exact one when it says no
                 if encode_basestring(key).encode() not in raw:
                     read_record(index, raw, key, line)
-                run = Run(key, raw, first_t, count, bool(success), bool(failure), line)
-                yield run, tuple(more)
+                yield Run(key, raw, first_t, count, bool(success), bool(failure), line, tuple(more))
     finally:
         with contextlib.suppress(sqlite3.Error):  # the connection may be closed already
             rows.close()

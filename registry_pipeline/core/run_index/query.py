@@ -22,7 +22,6 @@ from registry_pipeline.core.run_index.index import (
     LogReader,
     Run,
     read_record,
-    select_rows,
     select_runs,
 )
 from registry_pipeline.core.run_index.records import located, record_problem
@@ -196,7 +195,8 @@ def failed_runs(
     index: LogIndex, where: Window, *, gates: bool = False, limit: int | None = None
 ) -> Iterator[FailedRun]:
     """The failed runs in `where`, oldest first, marked (one at a time)."""
-    for run, _checks, failed_gates, named, found in _marked(index, where, gates, limit):
+    for run, found in _marked(index, where, gates, limit):
+        _checks, failed_gates, named = run.marks
         yield found or FailedRun(run, [], list(_fields(failed_gates)), named, None, [])
 
 
@@ -206,27 +206,25 @@ def failed_lines(
     """`FailedRun.json_line` of each of `failed_runs` (a run with no check FAILed is written
     from the sidecar, its record never parsed)."""
     spec = index.spec
-    for run, checks, failed_gates, named, found in _marked(index, where, gates, limit):
+    for run, found in _marked(index, where, gates, limit):
         if found is not None:
             yield found.json_line(spec)
         else:
+            checks, failed_gates, named = run.marks
             yield _line(spec, run, checks, failed_gates, named, "null", "[]")
 
 
-Marked = tuple[Run, str, str, str | None, "FailedRun | None"]
-"""A failed run, what the sidecar holds of its failure, and the run `mark`ed when a check
-FAILed."""
-
-
-def _marked(index: LogIndex, where: Window, gates: bool, limit: int | None) -> Iterator[Marked]:
-    """Each failed run with what the sidecar holds of its failure (checks and gates as JSON
-    lists, the override), `mark`ed when a check FAILed (overrides read BATCH runs at a time)."""
+def _marked(
+    index: LogIndex, where: Window, gates: bool, limit: int | None
+) -> Iterator[tuple[Run, FailedRun | None]]:
+    """Each failed run with its `marks` (checks and gates as JSON lists, the override), and
+    `mark`ed when a check FAILed (overrides read BATCH runs at a time)."""
     sql, params = _where(index, where, "r.failure" if gates else "r.unique_fail")
-    rows = select_rows(index, sql, params, OLDEST_FIRST, limit, snapshot=True, marks=True)
+    rows = select_runs(index, sql, params, OLDEST_FIRST, limit, snapshot=True, marks=True)
     overrides = Overrides(index.root, index.catalog, index.spec)
     try:
         while batch := list(itertools.islice(rows, BATCH)):
-            named = [m[2] for _run, m in batch if m[0] != "[]" and m[2] is not None]
+            named = [r.marks[2] for r in batch if r.marks[0] != "[]" and r.marks[2] is not None]
             unreadable: list[Problem] = []
             try:
                 logged = overrides.lookup(named)
@@ -235,11 +233,12 @@ def _marked(index: LogIndex, where: Window, gates: bool, limit: int | None) -> I
                 unreadable = [
                     record_problem(0, "", "DEPENDENCY_UNREADABLE", exc.message, path=exc.path)
                 ]
-            for run, (checks, failed_gates, name) in batch:
+            for run in batch:
+                checks = run.marks[0]
                 found = None
                 if checks != "[]":
                     found = mark(index.spec, run, logged, unreadable, list(_fields(checks)))
-                yield run, checks, failed_gates, name, found
+                yield run, found
     finally:
         overrides.close()
 
@@ -289,22 +288,16 @@ def runs_frame(index: LogIndex, runs: Iterable[Run]) -> pd.DataFrame:
 def failed_frame(index: LogIndex, marked: Iterable[FailedRun]) -> pd.DataFrame:
     """`runs_frame` of failed runs, with the MARKS columns."""
     rows = [
-        {
-            **_row(f.run),
-            **dict(
-                zip(MARKS, (f.failed_checks, f.failed_gates, f.override_id, f.covered), strict=True)
-            ),
-        }
-        for f in marked
+        _row(f.run, (f.failed_checks, f.failed_gates, f.override_id, f.covered)) for f in marked
     ]
     return _frame(index, rows, (*EXTRA, *MARKS))
 
 
-def _row(run: Run) -> dict[str, Any]:
-    return {
-        **run.record,
-        **dict(zip(EXTRA, (run.first_time, run.records, run.status), strict=True)),
-    }
+def _row(run: Run, marks: tuple[Any, ...] = ()) -> dict[str, Any]:
+    """A run's latest view's fields, then EXTRA (and MARKS, when given)."""
+    columns = (*EXTRA, *MARKS) if marks else EXTRA
+    values = (run.first_time, run.records, run.status, *marks)
+    return {**run.record, **dict(zip(columns, values, strict=True))}
 
 
 def _frame(

@@ -12,7 +12,7 @@ new record of an override is judged, by the same `coverage`, against every run r
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -97,8 +97,50 @@ def coverage(
     return problems
 
 
+class OtherLog:
+    """Another registry's log, read by key: through its own sidecar, or from what `read` gives
+    (the build: its sealed snapshot), read at once, `keep` saying which latest views it holds."""
+
+    def __init__(
+        self,
+        root: Path,
+        catalog: RegistryCatalog,
+        spec: IndexSpec,
+        read: Read | None = None,
+        keep: Keep | None = None,
+    ) -> None:
+        self.spec = spec
+        self.type = entry_types(catalog)[spec.type_name]
+        self.index = LogIndex(root, catalog, spec)  # never opened when `read` reads
+        self.content = None if read is None else read(root, self.type, keep)
+
+    def entries(self, keys: Iterable[str]) -> dict[str, Entry]:
+        """The latest entry of each of `keys` the log has (RegistryError: it cannot be read)."""
+        wanted = sorted(set(keys))
+        if self.content is not None:
+            entries = _entries(self.content)
+            return {key: entries[key] for key in wanted if key in entries}
+        if not wanted:
+            return {}
+        self.index.sync()
+        found = latest_records(self.index, wanted).items()
+        return {key: Entry(key, record, self.spec.source, line) for key, (record, line) in found}
+
+    def views(self, narrowed: Callable[[LogIndex], Iterable[Any]]) -> Iterable[Any]:
+        """The latest views held: of `read`, those `keep` kept; of the sidecar, `narrowed`'s
+        (the same views, found by the sidecar's columns)."""
+        if self.content is not None:
+            return (entry.value for entry in _entries(self.content).values())
+        self.index.sync()
+        return narrowed(self.index)
+
+    def close(self) -> None:
+        """Close the log's sidecar, if it was opened."""
+        self.index.close()
+
+
 class Overrides:
-    """The overrides log of a run index, read by key: through its own sidecar, or `read`."""
+    """The overrides log of a run index, read by key (`OtherLog`)."""
 
     def __init__(
         self,
@@ -112,21 +154,12 @@ class Overrides:
         self.spec = spec
         self.report_absent = report_absent
         log = overrides_log(catalog, spec)
-        self.log = None if log is None or read is not None else LogIndex(root, catalog, log)
-        self.content = (
-            None if log is None or read is None else read(root, entry_types(catalog)[log.type_name])
-        )
+        self.log = None if log is None else OtherLog(root, catalog, log, read)
 
     def lookup(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """The latest record of each of `ids` the overrides log has."""
-        wanted = sorted(set(ids))
-        if self.content is not None:
-            entries = _entries(self.content)
-            return {key: entries[key].value for key in wanted if key in entries}
-        if self.log is None or not wanted:
-            return {}
-        self.log.sync()
-        return {key: found for key, (found, _line) in latest_records(self.log, wanted).items()}
+        found = {} if self.log is None else self.log.entries(ids)
+        return {key: entry.value for key, entry in found.items()}
 
     def problems(self, records: Iterable[tuple[int, dict[str, Any]]]) -> list[Problem]:
         """`coverage` of each of `records` ((line, record)) that needs an override."""
@@ -136,7 +169,7 @@ class Overrides:
         try:
             found = self.lookup(r[OVERRIDE] for _l, r in judged if isinstance(r.get(OVERRIDE), str))
         except RegistryError as exc:
-            return [_unreadable("the overrides log", exc, "overrides")]
+            return [_unreadable("the overrides log", exc.message, "overrides")]
         judge = functools.partial(coverage, self.spec, report_absent=self.report_absent)
         return [p for line, r in judged for p in judge(line, r, found.get(str(r.get(OVERRIDE))))]
 
@@ -153,10 +186,12 @@ def _entries(content: TypeContent) -> dict[str, Entry]:
     return content.entries
 
 
-def _unreadable(what: str, exc: RegistryError, unchecked: str) -> Problem:
-    """DEPENDENCY_UNREADABLE: `what` cannot be read, so `unchecked` is not checked."""
-    message = f"{what} cannot be read ({exc.message}): {unchecked} not checked"
-    return record_problem(0, "", "DEPENDENCY_UNREADABLE", message)
+def _unreadable(what: str, why: str, unchecked: str, code: str = "") -> Problem:
+    """DEPENDENCY_UNREADABLE (DEPENDENCY_NOT_SEALED when `code` is it): `what` cannot be read,
+    so `unchecked` is not checked."""
+    kept = code if code == "DEPENDENCY_NOT_SEALED" else "DEPENDENCY_UNREADABLE"
+    message = f"{what} cannot be read ({why}): {unchecked} not checked"
+    return record_problem(0, "", kept, message)
 
 
 def overrides_log(catalog: RegistryCatalog, spec: IndexSpec) -> IndexSpec | None:
@@ -192,12 +227,10 @@ class Reliance:
     def __init__(
         self, root: Path, catalog: RegistryCatalog, spec: IndexSpec, read: Read | None = None
     ) -> None:
-        self.root = root
-        self.catalog = catalog
         self.spec = spec
         self.runs = served_index(catalog, spec)
-        self.read = read
-        self.index: LogIndex | None = None
+        self.open = functools.partial(OtherLog, root, catalog, read=read)
+        self.log: OtherLog | None = None
         self._by: dict[str, list[dict[str, Any]]] | None = None
 
     @property
@@ -213,7 +246,9 @@ class Reliance:
         try:
             by = self._relying()
         except RegistryError as exc:
-            return [_unreadable("the run index", exc, "the runs relying on these overrides")]
+            return [
+                _unreadable("the run index", exc.message, "the runs relying on these overrides")
+            ]
         return [
             problem
             for line, record in records
@@ -246,22 +281,16 @@ class Reliance:
             return self._by
         relies = functools.partial(_relies, self.runs)
         self._by = {}  # before reading: a run index that cannot be read is said once
-        if self.read is not None:
-            runs = entry_types(self.catalog)[self.runs.type_name]
-            content = self.read(self.root, runs, relies)  # only those: never a million records
-            views: Iterable[Any] = (entry.value for entry in _entries(content).values())
-        else:
-            self.index = LogIndex(self.root, self.catalog, self.runs)
-            self.index.sync()
-            views = passed_despite_failure(self.index)
-        for run in filter(relies, views):
+        # of a snapshot, only those relying: never a million records
+        self.log = self.open(self.runs, keep=relies)
+        for run in filter(relies, self.log.views(passed_despite_failure)):
             self._by.setdefault(run[OVERRIDE], []).append(run)
         return self._by
 
     def close(self) -> None:
         """Close the run index's sidecar, if it was opened."""
-        if self.index is not None:
-            self.index.close()
+        if self.log is not None:
+            self.log.close()
 
 
 CHUNK = 5_000
@@ -287,7 +316,7 @@ class RecordRules:
         keeps = self._keeps(catalog, names)
         read = None if read is None else _once(read, keeps)
         self.looked_up = {  # logs only referred to by plain exists: read by key from their index
-            name: LogIndex(root, catalog, index_spec(catalog, types[name].registry_id))
+            name: OtherLog(root, catalog, index_spec(catalog, types[name].registry_id))
             for name in names
             if read is None and types[name].layout == "log" and self._only_looked_up(name)
         }
@@ -295,9 +324,14 @@ class RecordRules:
             name: read(root, types[name]) if read else _working(root, types[name], keeps.get(name))
             for name in names - set(self.looked_up)
         }
-        self.overrides = Overrides(
-            root, catalog, spec, report_absent=not self._existence_checked(), read=read
+        refused = any(  # a coordination rule refuses already a named override that does not exist
+            rule.kind == "exists"
+            and rule.severity == "error"
+            and rule.source_type == spec.type_name
+            and rule.field == FIELD
+            for rule in self.coordination.rules
         )
+        self.overrides = Overrides(root, catalog, spec, report_absent=not refused, read=read)
         self.reliance = Reliance(root, catalog, spec, read)
         self.heads = None if self.reliance.active else _heads(self.coordination, spec.type_name)
         """The fields a record must hold for `problems` to find anything (`_heads`)."""
@@ -314,21 +348,11 @@ class RecordRules:
         }
         log = overrides_log(catalog, self.spec)
         judged.update(() if log is None else (log.type_name,))
-        keeps: dict[str, Keep] = {name: _no_view for name in names - judged}
+        keeps: dict[str, Keep] = {name: lambda _view: False for name in names - judged}
         runs = served_index(catalog, self.spec)
         if runs is not None and runs.type_name not in judged:
             keeps[runs.type_name] = functools.partial(_relies, runs)
         return keeps
-
-    def _existence_checked(self) -> bool:
-        """Whether a coordination rule refuses already a named override that does not exist."""
-        return any(
-            rule.kind == "exists"
-            and rule.severity == "error"
-            and rule.source_type == self.spec.type_name
-            and rule.field == FIELD
-            for rule in self.coordination.rules
-        )
 
     def problems(
         self, records: list[tuple[int, dict[str, Any]]], *, relied: bool = True
@@ -342,8 +366,8 @@ class RecordRules:
         """Close the sidecars opened to read other logs."""
         self.overrides.close()
         self.reliance.close()
-        for index in self.looked_up.values():
-            index.close()
+        for log in self.looked_up.values():
+            log.close()
 
     def _only_looked_up(self, name: str) -> bool:
         """Whether every rule reading type `name` only looks up keys in it (exists, no patterns)."""
@@ -360,23 +384,20 @@ class RecordRules:
         self, group: list[tuple[int, dict[str, Any]]]
     ) -> dict[str, TypeContent]:
         """For each log read by key: the entries the records of `group` name, and no more."""
-        contents: dict[str, TypeContent] = {}
-        for name, index in self.looked_up.items():
-            wanted = {
-                value
-                for rule in self.coordination.rules
-                if rule.target_type == name
-                for _line, record in group
-                for _where, value in values_at(record, rule.field or "")
-                if isinstance(value, str)
-            }
-            found: dict[str, Entry] = {}
-            if wanted:
-                index.sync()
-                for key, (record, line) in latest_records(index, sorted(wanted)).items():
-                    found[key] = Entry(key, record, index.spec.source, line)
-            contents[name] = TypeContent(entry_types(index.catalog)[index.spec.type_name], found)
-        return contents
+        return {
+            name: TypeContent(
+                log.type,
+                log.entries(
+                    value
+                    for rule in self.coordination.rules
+                    if rule.target_type == name
+                    for _line, record in group
+                    for _where, value in values_at(record, rule.field or "")
+                    if isinstance(value, str)
+                ),
+            )
+            for name, log in self.looked_up.items()
+        }
 
     def coordination_problems(self, records: list[tuple[int, dict[str, Any]]]) -> list[Problem]:
         """Findings of the coordination rules about `records` ((line, record))."""
@@ -410,12 +431,7 @@ class RecordRules:
     def _unreadable(self, records: list[tuple[int, dict[str, Any]]]) -> list[Problem]:
         """The problems reading the other registries that matter to `records`."""
         return [
-            record_problem(
-                0,
-                "",
-                p.code if p.code == "DEPENDENCY_NOT_SEALED" else "DEPENDENCY_UNREADABLE",
-                f"{entry_of(p)[0]} cannot be read ({p.message}): coordination not checked",
-            )
+            _unreadable(entry_of(p)[0], p.message, "coordination", p.code)
             for name, content in self.others.items()
             if content.problems and self._needed(name, records)
             for p in content.problems
@@ -455,11 +471,6 @@ def _working(root: Path, entry_type: EntryType, keep: Keep | None) -> TypeConten
             raise
         files = {}
     return log_content(entry_type, files.values(), keep)
-
-
-def _no_view(_view: Any) -> bool:
-    """Keeps no entry: a log read for its problems only."""
-    return False
 
 
 def relevant(heads: frozenset[str] | None, record: dict[str, Any], *, overridden: bool) -> bool:

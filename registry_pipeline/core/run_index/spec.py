@@ -227,7 +227,8 @@ def _day(text: str) -> int | None:
         return None
 
 
-def _parsed_iso(value: str) -> int | None:
+@functools.lru_cache(maxsize=4096)  # a record's times are asked for by several checks
+def _parsed(value: str) -> int | None:
     """A time `datetime.fromisoformat` reads (without a zone: UTC), or None."""
     try:
         moment = datetime.fromisoformat(value)
@@ -237,10 +238,6 @@ def _parsed_iso(value: str) -> int | None:
         moment = moment.replace(tzinfo=UTC)
     delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-_parsed = functools.lru_cache(maxsize=4096)(_parsed_iso)
-"""`_parsed_iso`, remembered (a record's times are asked for by several checks)."""
 
 
 def _index_spec(spec: RegistrySpec) -> IndexSpec:

@@ -206,3 +206,30 @@ def test_a_log_with_more_warnings_than_are_listed_lists_the_first_and_counts_the
     (more,) = [p for p in problems if p.code == "MORE_WARNINGS"]
     assert more.message == f"{extra} more warning(s)"
     assert not [p for p in problems if p.severity == "error"]
+
+
+@pytest.mark.parametrize("code", ["DEPENDENCY_NOT_SEALED", "SCHEMA_VIOLATION"])
+def test_an_unreadable_registry_is_said_not_judged(index: RunIndex, code: str) -> None:
+    """A registry the rules read that cannot be read (the build: its snapshot) is
+    DEPENDENCY_UNREADABLE, or DEPENDENCY_NOT_SEALED as the reader said, naming what is not
+    checked: for the overrides log and for the coordination rules alike."""
+    from registry_pipeline.core.write_path import TypeContent
+    from registry_pipeline.core.write_path.content import EntryType, Keep, finding
+
+    def read(_root: Path, entry_type: EntryType, keep: Keep | None = None) -> TypeContent:
+        content = TypeContent(entry_type)
+        problem = finding(code, "error", entry_type.name, None, "", "gone", entry_type.source)
+        content.problems.append(problem)
+        return content
+
+    data = jsonl([record(run_id=run_id(1), uniqueness_scene="FAIL", override_id=OVR)])
+    found = log_problems(index.root, index.catalog, index.spec, data, read)
+    said = {(p.code, p.message) for p in found if p.code.startswith("DEPENDENCY_")}
+    assert (
+        "DEPENDENCY_UNREADABLE",
+        "the overrides log cannot be read (gone): overrides not checked",
+    ) in said
+    kept = code if code == "DEPENDENCY_NOT_SEALED" else "DEPENDENCY_UNREADABLE"
+    assert {
+        c for c, m in said if m.endswith("cannot be read (gone): coordination not checked")
+    } == {kept}
