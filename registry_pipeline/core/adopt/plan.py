@@ -545,7 +545,7 @@ def collection_glob(path: str) -> str:
 
 def member_pattern(glob: str, several: bool) -> str:
     """Where a glob's members lie in a snapshot: relative to the glob's folder, under that
-    folder's name when a collection has several globs (as `read_source_files` seals them)."""
+    folder's name when a collection has several globs (as `source_paths` seals them)."""
     if not is_pattern(glob):
         return Path(glob).name
     base = pattern_base(glob)

@@ -161,7 +161,6 @@ class Sources(Generic[Content]):
 
 
 SourcePaths = Sources[Path]
-SourceFiles = Sources[bytes]
 
 
 def unexpected_note(path: str) -> str:
@@ -200,14 +199,6 @@ def _pattern_regex(source: str) -> tuple[str, re.Pattern[str]]:
         else:
             out.append(re.escape(part))
     return base, re.compile("".join(out))
-
-
-def read_source_files(
-    workspace_root: Path, sources: Sequence[str], kind: str = "source"
-) -> SourceFiles:
-    """The current bytes of a source registry's files, by the relpath they are sealed under
-    (`source_paths`, then each file read)."""
-    return source_paths(workspace_root, sources, kind).read()
 
 
 def source_paths(workspace_root: Path, sources: Sequence[str], kind: str = "source") -> SourcePaths:
