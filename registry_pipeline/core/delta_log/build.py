@@ -229,9 +229,7 @@ def _registry_records(
     ordered, skipped = order_snapshots(listed)
     last = (before.last_created_utc, before.last_to_ref.run_id) if before else None
     new = [(s, created) for s, created in ordered if last is None or (created, s.run_id) > last]
-    late = 0
-    if before is not None:
-        late = max(0, len(ordered) - len(new) - before.records)
+    late = max(0, len(ordered) - len(new) - before.records) if before else 0
     from_ref = before.last_to_ref if before else None
     from_files = None
     if from_ref is not None and new:

@@ -200,16 +200,14 @@ HEX64 = re.compile(r"[a-f0-9]{64}", re.ASCII)
 _CREATED = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", re.ASCII)
 
 
+@dataclass(frozen=True, slots=True)
 class _Reader:
     """Raises `delta_log_error` naming the line and the field (a JSON pointer) of the first
     problem."""
 
-    def __init__(
-        self, line: int | None, path: str | None, code: DeltaCode = DeltaCode.RECORD_INVALID
-    ) -> None:
-        self.line = line
-        self.path = path
-        self.code = code
+    line: int | None
+    path: str | None
+    code: DeltaCode = DeltaCode.RECORD_INVALID
 
     def fail(self, field: str, message: str) -> NoReturn:
         raise delta_log_error(

@@ -282,12 +282,15 @@ def _format(relpath: str) -> str | None:
 
 
 def _base(relpath: str, old_size: int | None, new_size: int | None) -> FileExplanation:
-    change: Change = "modified"
-    if old_size is None or new_size is None:
-        change = (
-            "added" if new_size is not None else "removed" if old_size is not None else "absent"
-        )
+    change = _CHANGES[old_size is not None, new_size is not None]
     return FileExplanation(relpath, "binary_or_text", change, old_size, new_size)
+
+
+_CHANGES: dict[tuple[bool, bool], Change] = {
+    (True, True): "modified", (False, True): "added",
+    (True, False): "removed", (False, False): "absent",
+}  # fmt: skip
+"""A file's change by whether it is (old side, new side)."""
 
 
 def _unparseable(base: FileExplanation, reason: str) -> FileExplanation:
