@@ -129,20 +129,12 @@ class DeltaRecord:
         return {key: len(getattr(self, f"{key}_paths")) for key in COUNT_KEYS}
 
     def as_json(self) -> dict[str, Any]:
-        """The record object, keys in the seed's order."""
-        return {
-            "delta_version": self.delta_version,
-            "registry_id": self.registry_id,
-            "from_ref": self.from_ref.as_json(with_registry=False) if self.from_ref else None,
-            "to_ref": self.to_ref.as_json(with_registry=False),
-            "delta_basis": self.delta_basis,
-            "added_paths": list(self.added_paths),
-            "removed_paths": list(self.removed_paths),
-            "modified_paths": list(self.modified_paths),
-            "counts": self.counts,
-            "created_utc": self.created_utc,
-            "derivation_run_id": self.derivation_run_id,
-        }
+        """The record object, keys in the seed's order (an update keeps a key's place)."""
+        row = {key: getattr(self, key) for key in RECORD_KEYS}
+        row.update({f"{key}_paths": list(row[f"{key}_paths"]) for key in COUNT_KEYS})
+        row["from_ref"] = self.from_ref.as_json(with_registry=False) if self.from_ref else None
+        row["to_ref"] = self.to_ref.as_json(with_registry=False)
+        return row
 
     def line(self) -> bytes:
         """The JSONL line: compact UTF-8 JSON in the seed's key order, ending with a newline."""

@@ -132,18 +132,10 @@ class RecordChanges:
         """`2 records changed (A: status; B: x), 1 added (C)`."""
         shown = "; ".join(f"{c.id}: {c.fields}" for c in self.changed)
         more = f"; +{self.changed_more} more" if self.changed_more else ""
-        parts = [
-            (name, detail)
-            for name, detail in (
-                ("changed", f"{shown}{more}"),
-                ("added", str(self.added)),
-                ("removed", str(self.removed)),
-            )
-            if self.counts[name]
-        ]
+        details = {"changed": f"{shown}{more}", "added": self.added, "removed": self.removed}
         text = ", ".join(
             f"{_records(self.counts[name]) if i == 0 else self.counts[name]} {name} ({detail})"
-            for i, (name, detail) in enumerate(parts)
+            for i, (name, detail) in enumerate((n, d) for n, d in details.items() if self.counts[n])
         )
         text = text or f"no record changed ({self.counts['unchanged']} unchanged)"
         if self.other_fields:
