@@ -558,8 +558,7 @@ def plan_collection(root: Path, primary: list[str]) -> CollectionPlan:
     globs = [collection_glob(path) for path in primary]
     for glob in globs:
         folder = pattern_base(glob) if is_pattern(glob) else str(Path(glob).parent)
-        escape = None if relpath_problem(glob) else escape_problem(root, folder)
-        problem = relpath_problem(glob) or (escape[0] if escape else None)
+        problem = relpath_problem(glob) or (escape_problem(root, folder) or (None,))[0]
         if problem is not None:  # never listed: the repository's own files only
             return CollectionPlan(f"collection: {glob} {problem}; nothing to snapshot", (), ())
     found = {glob: _members(root, glob) for glob in globs}

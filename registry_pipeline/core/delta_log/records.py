@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -379,43 +379,36 @@ EMPTY_STATE = LogState(0, hashlib.sha256(b"").hexdigest(), {})
 
 def parse_state(data: bytes, path: str | None = None) -> LogState:
     """The state in a companion file; LOG_STATE_INVALID naming the field when it is malformed."""
-
-    def bad(field: str, message: str) -> RegistryError:
-        code = DeltaCode.LOG_STATE_INVALID
-        return delta_log_error(message, code=code, path=path, field=field)
-
+    read = _Reader(None, path, DeltaCode.LOG_STATE_INVALID)
     try:
         document = loads_strict(data)
     except JSONDecodeProblem as exc:
-        raise bad("/", f"not strict JSON: {exc}") from None
+        read.fail("/", f"not strict JSON: {exc}")
     if not isinstance(document, dict) or set(document) != set(STATE_KEYS):
-        raise bad("/", "must be an object of state_version, records, log_sha256, registries")
+        read.fail("/", "must be an object of state_version, records, log_sha256, registries")
     if document["state_version"] != STATE_VERSION:
-        raise bad("/state_version", f"must be {STATE_VERSION!r}")
+        read.fail("/state_version", f"must be {STATE_VERSION!r}")
     records = document["records"]
     if not _count(records, 0):
-        raise bad("/records", "must be a non-negative integer")
+        read.fail("/records", "must be a non-negative integer")
     if not isinstance(document["log_sha256"], str) or len(document["log_sha256"]) != 64:
-        raise bad("/log_sha256", "must be 64 hex digits")
+        read.fail("/log_sha256", "must be 64 hex digits")
     if not isinstance(document["registries"], dict):
-        raise bad("/registries", "must be an object")
+        read.fail("/registries", "must be an object")
     registries: dict[str, RegistryState] = {}
     for registry_id, entry in document["registries"].items():
-        registries[registry_id] = _registry_state(registry_id, entry, bad, path)
+        registries[registry_id] = _registry_state(registry_id, entry, read)
     return LogState(records, document["log_sha256"], registries)
 
 
-def _registry_state(
-    registry_id: str, entry: Any, bad: Callable[[str, str], RegistryError], path: str | None
-) -> RegistryState:
+def _registry_state(registry_id: str, entry: Any, read: _Reader) -> RegistryState:
     """One registry's entry, its ref and timestamp checked by the rules of a record's."""
     field = f"/registries/{registry_id}"
     if not isinstance(entry, dict) or set(entry) != {"records", "last_to_ref", "last_created_utc"}:
-        raise bad(field, "must be an object of records, last_to_ref, last_created_utc")
+        read.fail(field, "must be an object of records, last_to_ref, last_created_utc")
     count = entry["records"]
     if not _count(count, 1):
-        raise bad(f"{field}/records", "must be a positive integer")
-    read = _Reader(None, path, DeltaCode.LOG_STATE_INVALID)
+        read.fail(f"{field}/records", "must be a positive integer")
     _nonempty(read, registry_id, f"{field}/registry_id")
     ref = read.ref(entry["last_to_ref"], f"{field}/last_to_ref", registry_id)
     created = read.string(entry["last_created_utc"], f"{field}/last_created_utc", _CREATED)
