@@ -139,11 +139,8 @@ def _change(path: Path, document: dict[str, Any]) -> str:
         current = None
     if current == document:
         return "unchanged"
-    description = str(current.get("description", "")) if isinstance(current, dict) else ""
-    written_by_adopt = MARKER in description or (
-        isinstance(current, dict) and "x-schema-file" in current
-    )
-    if not written_by_adopt:
+    said = current if isinstance(current, dict) else {}
+    if MARKER not in str(said.get("description", "")) and "x-schema-file" not in said:
         raise UsageError(
             "exists and was not written by registry adopt; move it aside to adopt this "
             "repository (nothing was written)",

@@ -238,8 +238,7 @@ def _explain_path(
     if problem is not None:
         return _unparseable(_base(printable(relpath), None, None), f"unsafe relpath: {problem}")
     try:
-        old_size = _size(old_folder, relpath)
-        new_size = _size(new_folder, relpath)
+        old_size, new_size = _size(old_folder, relpath), _size(new_folder, relpath)
     except OSError as exc:
         return _unparseable(_base(relpath, None, None), f"cannot read: {exc.strerror or exc}")
     base = _base(relpath, old_size, new_size)

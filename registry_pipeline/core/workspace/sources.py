@@ -300,15 +300,10 @@ def count_records(files: Mapping[str, bytes | Path]) -> int:
     A file given by its path is read a line at a time when JSONL."""
     total = 0
     for relpath, content in files.items():
-        if relpath.endswith(".jsonl"):
-            if isinstance(content, Path):  # the lines `bytes.splitlines` gives, as below
-                with content.open("rb") as handle:
-                    pieces = (
-                        part for _n, line in jsonl.lines(handle) for part in line.split(b"\r")
-                    )
-                    total += sum(1 for part in pieces if part.strip())
-            else:
-                total += sum(1 for line in content.splitlines() if line.strip())
+        if relpath.endswith(".jsonl"):  # the lines `bytes.splitlines` gives, a block at a time
+            with content.open("rb") if isinstance(content, Path) else io.BytesIO(content) as handle:
+                pieces = (part for _n, line in jsonl.lines(handle) for part in line.split(b"\r"))
+                total += sum(1 for part in pieces if part.strip())
             continue
         try:
             document = loads_strict(content.read_bytes() if isinstance(content, Path) else content)
