@@ -59,13 +59,10 @@ def sealed_files(folder: Path | None, root_sha256: str, schemas: SchemaCatalog) 
         return None
     try:
         report = inspect_run_folder(folder, schemas=schemas)
-    except UsageError:
+        data = (folder / MANIFEST_JSON).read_bytes()
+    except (UsageError, OSError):
         return None
     if not report.ok or report.root_sha256 != root_sha256:
-        return None
-    try:
-        data = (folder / MANIFEST_JSON).read_bytes()
-    except OSError:
         return None
     problems: list[object] = []
     entries = parse_manifest_json(data, lambda *args, **kwargs: problems.append(args))

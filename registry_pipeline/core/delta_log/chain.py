@@ -57,18 +57,16 @@ from registry_pipeline.core.workspace.snapshots import (
 def future_findings(workspace: Workspace) -> list[Problem]:
     """FUTURE_DATED for each run folder of a covered registry (or of the log itself) dated in
     the future, by registry in catalog order, then by run id."""
-    findings = []
-    for registry_id in _watched(workspace):
-        for snapshot, why in split_snapshots(workspace, registry_id)[1]:
-            findings.append(
-                Problem(
-                    code=DeltaCode.FUTURE_DATED,
-                    path=f"{RUNS_RELPATH}/{snapshot.run_id}",
-                    message=f"{registry_id}: {why}",
-                    run_id=snapshot.run_id,
-                )
-            )
-    return findings
+    return [
+        Problem(
+            code=DeltaCode.FUTURE_DATED,
+            path=f"{RUNS_RELPATH}/{snapshot.run_id}",
+            message=f"{registry_id}: {why}",
+            run_id=snapshot.run_id,
+        )
+        for registry_id in _watched(workspace)
+        for snapshot, why in split_snapshots(workspace, registry_id)[1]
+    ]
 
 
 def _watched(workspace: Workspace) -> list[str]:

@@ -172,11 +172,7 @@ def normalize_created_utc(value: object) -> str | None:
 def created_from_run_id(run_id: str) -> str | None:
     """The creation second our run ids encode (`2026-02-05__031005__...`), when they do."""
     match = RUN_ID_STAMP.match(run_id)
-    if match is None:
-        return None
-    day, hours, minutes, seconds = match.groups()
-    text = f"{day}T{hours}:{minutes}:{seconds}Z"
-    return text if _parses(text) else None
+    return normalize_created_utc("{}T{}:{}:{}Z".format(*match.groups())) if match else None
 
 
 def _parses(text: str) -> bool:
