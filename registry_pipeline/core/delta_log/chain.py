@@ -125,9 +125,8 @@ def state_problem(folder: Path) -> tuple[Problem | None, LogState | None]:
             return None, origin_state(folder)  # the seed system's logs carry none
         except RegistryError as exc:  # `delta_log_error`, its only refusal
             at = f"{folder.name}/{LOG_ARTIFACT}" if exc.line else where
-            problem = Problem(code=exc.code, path=at, message=exc.message, line=exc.line,
-                                   field=exc.field, run_id=folder.name)  # fmt: skip
-            return problem, None
+            return Problem(code=exc.code, path=at, message=exc.message, line=exc.line,
+                           field=exc.field, run_id=folder.name), None  # fmt: skip
     except OSError as exc:
         return finding(DeltaCode.LOG_STATE_INVALID, f"cannot read: {exc.strerror or exc}")
     except RegistryError as exc:  # `delta_log_error`, its only refusal

@@ -180,6 +180,9 @@ def pattern_base(source: str) -> str:
     return "/".join(fixed) or "."
 
 
+_WILDCARDS = {"**/": "(?:[^/]+/)*", "*": "[^/]*", "?": "[^/]"}
+
+
 def _pattern_regex(source: str) -> tuple[str, re.Pattern[str]]:
     """A glob entry's base folder, and the regex its files' paths relative to that folder match:
     `*` and `?` within one component, `[...]` as in fnmatch, `**/` any number of folders."""
@@ -187,12 +190,8 @@ def _pattern_regex(source: str) -> tuple[str, re.Pattern[str]]:
     pattern = source[len(base) + 1 :] if base != "." else source
     out = []
     for part in re.split(r"(\*\*/|\*|\?|\[[^]]*\])", pattern):
-        if part == "**/":
-            out.append("(?:[^/]+/)*")
-        elif part == "*":
-            out.append("[^/]*")
-        elif part == "?":
-            out.append("[^/]")
+        if part in _WILDCARDS:
+            out.append(_WILDCARDS[part])
         elif part.startswith("[") and part.endswith("]") and len(part) > 2:
             body = part[1:-1].replace("\\", "\\\\").replace("[", "\\[")  # no nested set
             out.append("[^" + body[1:] + "]" if body[0] == "!" else "[" + body + "]")
