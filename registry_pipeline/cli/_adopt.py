@@ -78,9 +78,7 @@ def run_adopt(args: argparse.Namespace) -> int:
                 write_atomic(root / relpath, dumps_pretty(document, sort_keys=False))
         created = init_workspace(root, plan.catalog["run_roots"]) + tell_git(root, own)
     git = workspace_git_findings(root, plan.catalog["run_roots"], pointer_file)
-    warnings: list[Problem] = [
-        *plan.warnings, *_pointer_warnings(plan), *git, *own.warnings
-    ]  # fmt: skip
+    warnings: list[Problem] = [*plan.warnings, *_pointer_warnings(plan), *git, *own.warnings]
     if args.json:
         uncommitted = canon_changes(root)  # to commit before the first build; None outside git
         json_doc(

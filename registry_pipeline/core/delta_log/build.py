@@ -161,7 +161,6 @@ class DeltaLogResult:
     @property
     def summary(self) -> dict[str, Any]:
         """Build metadata: totals and the covered registries with their counts."""
-        covered = set(self.registries)
         return {
             "records": self.records,
             "appended": self.appended,
@@ -170,7 +169,7 @@ class DeltaLogResult:
                 {"registry_id": registry_id, **counts.as_json()}
                 for registry_id, counts in self.registries.items()
             ],
-            "no_longer_covered": sorted(set(self.state.registries) - covered),
+            "no_longer_covered": sorted(set(self.state.registries) - set(self.registries)),
         }
 
 

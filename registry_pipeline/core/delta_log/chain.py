@@ -29,6 +29,7 @@ from registry_pipeline.core.delta_log.records import (
     LOG_ARTIFACT,
     LOG_REGISTRY_ID,
     STATE_ARTIFACT,
+    TORN,
     DeltaCode,
     LogState,
     PreviousLog,
@@ -181,9 +182,6 @@ def check_append_only(
     return check_records(
         tail, first_line=first, state=state, derivation_run_id=derivation_run_id, path=path
     )
-
-
-TORN = "the last line has no newline"
 
 
 def check_records(

@@ -92,6 +92,7 @@ RECORD_KEYS = (
 """The record's keys in the seed's order (its sealed example log)."""
 REF_KEYS = ("run_id", "run_root", "relpath", "manifest_sha256")
 COUNT_KEYS = ("added", "removed", "modified")
+TORN = "the last line has no newline"
 
 _TIMESTAMP = re.compile(
     r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:\.\d+)?(Z|[+-]\d{2}:?\d{2})?", re.ASCII
@@ -416,7 +417,7 @@ def state_from_log(jsonl: bytes, path: str | None = None) -> LogState:
     registries: dict[str, RegistryState] = {}
     torn = torn_line(jsonl)
     if torn is not None:
-        raise delta_log_error("the last line has no newline", path=path, field="/", line=torn)
+        raise delta_log_error(TORN, path=path, field="/", line=torn)
     lines = jsonl.split(b"\n")
     for number, line in enumerate(lines[:-1], start=1):
         record = parse_record(line, line_number=number, path=path)
