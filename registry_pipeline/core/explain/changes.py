@@ -267,9 +267,7 @@ def _size(folder: Path | None, relpath: str) -> int | None:
 
 
 def _format(relpath: str) -> str | None:
-    if relpath in RESERVED_NAMES:
-        return None
-    return FORMATS.get(Path(relpath).suffix.lower())
+    return None if relpath in RESERVED_NAMES else FORMATS.get(Path(relpath).suffix.lower())
 
 
 def _base(relpath: str, old_size: int | None, new_size: int | None) -> FileExplanation:
@@ -469,9 +467,7 @@ def _fits(doc: Document, key: str) -> bool:
 
 def _records_at(doc: Document | None, key: str) -> list[Any]:
     """The records of a side (empty when the file is absent on that side)."""
-    if doc is None:
-        return []
-    return list(doc.value if key == "" else doc.value[key])
+    return [] if doc is None else list(doc.value if key == "" else doc.value[key])
 
 
 def _rest(doc: Document | None, key: str) -> Any:
