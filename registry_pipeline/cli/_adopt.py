@@ -78,9 +78,7 @@ def run_adopt(args: argparse.Namespace) -> int:
                 write_atomic(root / relpath, dumps_pretty(document, sort_keys=False))
         created = init_workspace(root, plan.catalog["run_roots"]) + tell_git(root, own)
     git = workspace_git_findings(root, plan.catalog["run_roots"], pointer_file)
-    warnings: list[Problem] = [
-        *plan.warnings, *_pointer_warnings(plan), *git, *own.warnings
-    ]  # fmt: skip
+    warnings: list[Problem] = [*plan.warnings, *_pointer_warnings(plan), *git, *own.warnings]
     if args.json:
         uncommitted = canon_changes(root)  # to commit before the first build; None outside git
         json_doc(
@@ -139,11 +137,8 @@ def _change(path: Path, document: dict[str, Any]) -> str:
         current = None
     if current == document:
         return "unchanged"
-    description = str(current.get("description", "")) if isinstance(current, dict) else ""
-    written_by_adopt = MARKER in description or (
-        isinstance(current, dict) and "x-schema-file" in current
-    )
-    if not written_by_adopt:
+    said = current if isinstance(current, dict) else {}
+    if MARKER not in str(said.get("description", "")) and "x-schema-file" not in said:
         raise UsageError(
             "exists and was not written by registry adopt; move it aside to adopt this "
             "repository (nothing was written)",

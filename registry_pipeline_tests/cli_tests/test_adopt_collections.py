@@ -20,7 +20,7 @@ import pytest
 
 from registry_pipeline.core.adopt.plan import collection_glob, plan_collection
 from registry_pipeline.core.pointers.store import pointer_relpath
-from registry_pipeline.core.workspace.sources import pattern_matches, read_source_files
+from registry_pipeline.core.workspace.sources import pattern_matches, source_paths
 from registry_pipeline_tests._helpers import Run, seal_like_seed, seed_repository
 from registry_pipeline_tests.cli_tests.test_adopt import (
     CATALOG,
@@ -180,8 +180,8 @@ def test_a_collection_snapshot_is_pointed_at_as_a_whole() -> None:
 
 
 def test_files_beside_a_collections_members_are_not_reported(collections_repo: Path) -> None:
-    as_source = read_source_files(collections_repo, [DERIVED_GLOB])
-    as_collection = read_source_files(collections_repo, [DERIVED_GLOB], "collection")
+    as_source = source_paths(collections_repo, [DERIVED_GLOB])
+    as_collection = source_paths(collections_repo, [DERIVED_GLOB], "collection")
     assert f"{DERIVED}/LATEST.txt" in as_source.unexpected
     assert as_collection.unexpected == ()
     assert list(as_collection.files) == [f"{UUID1}/derived_validation_report.json"]

@@ -29,7 +29,7 @@ from registry_pipeline.core.append_only.example import example_pack
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.core.workspace.sources import read_source_files, source_problems
+from registry_pipeline.core.workspace.sources import source_paths, source_problems
 from registry_pipeline_tests._helpers import Entries
 from registry_pipeline_tests.cli_tests.conftest import Run
 
@@ -512,7 +512,7 @@ def test_in_a_workspace_the_cli_applies_the_schema_the_source_asset_applies(
     pack = demo / "registries" / "rolepack" / NAME
     _write(pack, BROKEN["no display_name"])
     spec = load_catalog(Workspace(demo)).get("rolepack")
-    source = read_source_files(demo, spec.sources, spec.kind)
+    source = source_paths(demo, spec.sources, spec.kind).read()
     build = source_problems(source.files, SchemaCatalog.for_workspace(demo))  # the asset's call
     assert build
     code, out, err = cli("check-append-only", str(pack), "--workspace", str(demo), "--json")

@@ -32,7 +32,7 @@ from registry_pipeline.core.fs import require_safe_all
 from registry_pipeline.core.gate.receipts import RECEIPTS_RELPATH
 from registry_pipeline.core.pointers.journal import JOURNAL_NAME
 from registry_pipeline.core.seal.gitstate import NOT_CANON, ask_git, canon_changes
-from registry_pipeline.core.workspace.gitcheck import PROBE, ignore_rules, is_tracked
+from registry_pipeline.core.workspace.gitcheck import PROBE, ignore_rules, is_tracked, some
 from registry_pipeline.core.workspace.layout import (
     DOTENV_RELPATH,
     RUNS_RELPATH,
@@ -174,12 +174,8 @@ def next_step(root: Path) -> str:
     uncommitted = sorted(canon_changes(root) or ())
     if not uncommitted:
         return "next: registry build"
-    named = ", ".join(uncommitted[:SHOWN_NEXT])
-    more = f" and {len(uncommitted) - SHOWN_NEXT} more" if len(uncommitted) > SHOWN_NEXT else ""
-    return (
-        f"next: commit {named}{more} (until then every build records the state dirty), "
-        "then registry build"
-    )
+    said = "(until then every build records the state dirty), then registry build"
+    return f"next: commit {some(uncommitted, SHOWN_NEXT, ', ')} {said}"
 
 
 def _not_yet_ignored(

@@ -545,7 +545,7 @@ def collection_glob(path: str) -> str:
 
 def member_pattern(glob: str, several: bool) -> str:
     """Where a glob's members lie in a snapshot: relative to the glob's folder, under that
-    folder's name when a collection has several globs (as `read_source_files` seals them)."""
+    folder's name when a collection has several globs (as `source_paths` seals them)."""
     if not is_pattern(glob):
         return Path(glob).name
     base = pattern_base(glob)
@@ -558,8 +558,7 @@ def plan_collection(root: Path, primary: list[str]) -> CollectionPlan:
     globs = [collection_glob(path) for path in primary]
     for glob in globs:
         folder = pattern_base(glob) if is_pattern(glob) else str(Path(glob).parent)
-        escape = None if relpath_problem(glob) else escape_problem(root, folder)
-        problem = relpath_problem(glob) or (escape[0] if escape else None)
+        problem = relpath_problem(glob) or (escape_problem(root, folder) or (None,))[0]
         if problem is not None:  # never listed: the repository's own files only
             return CollectionPlan(f"collection: {glob} {problem}; nothing to snapshot", (), ())
     found = {glob: _members(root, glob) for glob in globs}

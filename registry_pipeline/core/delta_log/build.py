@@ -59,13 +59,10 @@ def sealed_files(folder: Path | None, root_sha256: str, schemas: SchemaCatalog) 
         return None
     try:
         report = inspect_run_folder(folder, schemas=schemas)
-    except UsageError:
+        data = (folder / MANIFEST_JSON).read_bytes()
+    except (UsageError, OSError):
         return None
     if not report.ok or report.root_sha256 != root_sha256:
-        return None
-    try:
-        data = (folder / MANIFEST_JSON).read_bytes()
-    except OSError:
         return None
     problems: list[object] = []
     entries = parse_manifest_json(data, lambda *args, **kwargs: problems.append(args))
@@ -164,7 +161,6 @@ class DeltaLogResult:
     @property
     def summary(self) -> dict[str, Any]:
         """Build metadata: totals and the covered registries with their counts."""
-        covered = set(self.registries)
         return {
             "records": self.records,
             "appended": self.appended,
@@ -173,7 +169,7 @@ class DeltaLogResult:
                 {"registry_id": registry_id, **counts.as_json()}
                 for registry_id, counts in self.registries.items()
             ],
-            "no_longer_covered": sorted(set(self.state.registries) - covered),
+            "no_longer_covered": sorted(set(self.state.registries) - set(self.registries)),
         }
 
 
@@ -229,9 +225,7 @@ def _registry_records(
     ordered, skipped = order_snapshots(listed)
     last = (before.last_created_utc, before.last_to_ref.run_id) if before else None
     new = [(s, created) for s, created in ordered if last is None or (created, s.run_id) > last]
-    late = 0
-    if before is not None:
-        late = max(0, len(ordered) - len(new) - before.records)
+    late = max(0, len(ordered) - len(new) - before.records) if before else 0
     from_ref = before.last_to_ref if before else None
     from_files = None
     if from_ref is not None and new:

@@ -29,6 +29,7 @@ from registry_pipeline.core.delta_log.records import (
     LOG_ARTIFACT,
     LOG_REGISTRY_ID,
     STATE_ARTIFACT,
+    TORN,
     DeltaCode,
     LogState,
     PreviousLog,
@@ -57,18 +58,16 @@ from registry_pipeline.core.workspace.snapshots import (
 def future_findings(workspace: Workspace) -> list[Problem]:
     """FUTURE_DATED for each run folder of a covered registry (or of the log itself) dated in
     the future, by registry in catalog order, then by run id."""
-    findings = []
-    for registry_id in _watched(workspace):
-        for snapshot, why in split_snapshots(workspace, registry_id)[1]:
-            findings.append(
-                Problem(
-                    code=DeltaCode.FUTURE_DATED,
-                    path=f"{RUNS_RELPATH}/{snapshot.run_id}",
-                    message=f"{registry_id}: {why}",
-                    run_id=snapshot.run_id,
-                )
-            )
-    return findings
+    return [
+        Problem(
+            code=DeltaCode.FUTURE_DATED,
+            path=f"{RUNS_RELPATH}/{snapshot.run_id}",
+            message=f"{registry_id}: {why}",
+            run_id=snapshot.run_id,
+        )
+        for registry_id in _watched(workspace)
+        for snapshot, why in split_snapshots(workspace, registry_id)[1]
+    ]
 
 
 def _watched(workspace: Workspace) -> list[str]:
@@ -127,9 +126,8 @@ def state_problem(folder: Path) -> tuple[Problem | None, LogState | None]:
             return None, origin_state(folder)  # the seed system's logs carry none
         except RegistryError as exc:  # `delta_log_error`, its only refusal
             at = f"{folder.name}/{LOG_ARTIFACT}" if exc.line else where
-            problem = Problem(code=exc.code, path=at, message=exc.message, line=exc.line,
-                                   field=exc.field, run_id=folder.name)  # fmt: skip
-            return problem, None
+            return Problem(code=exc.code, path=at, message=exc.message, line=exc.line,
+                           field=exc.field, run_id=folder.name), None  # fmt: skip
     except OSError as exc:
         return finding(DeltaCode.LOG_STATE_INVALID, f"cannot read: {exc.strerror or exc}")
     except RegistryError as exc:  # `delta_log_error`, its only refusal
@@ -184,9 +182,6 @@ def check_append_only(
     return check_records(
         tail, first_line=first, state=state, derivation_run_id=derivation_run_id, path=path
     )
-
-
-TORN = "the last line has no newline"
 
 
 def check_records(

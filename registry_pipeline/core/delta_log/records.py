@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -92,6 +92,7 @@ RECORD_KEYS = (
 """The record's keys in the seed's order (its sealed example log)."""
 REF_KEYS = ("run_id", "run_root", "relpath", "manifest_sha256")
 COUNT_KEYS = ("added", "removed", "modified")
+TORN = "the last line has no newline"
 
 _TIMESTAMP = re.compile(
     r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:\.\d+)?(Z|[+-]\d{2}:?\d{2})?", re.ASCII
@@ -129,20 +130,12 @@ class DeltaRecord:
         return {key: len(getattr(self, f"{key}_paths")) for key in COUNT_KEYS}
 
     def as_json(self) -> dict[str, Any]:
-        """The record object, keys in the seed's order."""
-        return {
-            "delta_version": self.delta_version,
-            "registry_id": self.registry_id,
-            "from_ref": self.from_ref.as_json(with_registry=False) if self.from_ref else None,
-            "to_ref": self.to_ref.as_json(with_registry=False),
-            "delta_basis": self.delta_basis,
-            "added_paths": list(self.added_paths),
-            "removed_paths": list(self.removed_paths),
-            "modified_paths": list(self.modified_paths),
-            "counts": self.counts,
-            "created_utc": self.created_utc,
-            "derivation_run_id": self.derivation_run_id,
-        }
+        """The record object, keys in the seed's order (an update keeps a key's place)."""
+        row = {key: getattr(self, key) for key in RECORD_KEYS}
+        row.update({f"{key}_paths": list(row[f"{key}_paths"]) for key in COUNT_KEYS})
+        row["from_ref"] = self.from_ref.as_json(with_registry=False) if self.from_ref else None
+        row["to_ref"] = self.to_ref.as_json(with_registry=False)
+        return row
 
     def line(self) -> bytes:
         """The JSONL line: compact UTF-8 JSON in the seed's key order, ending with a newline."""
@@ -180,11 +173,7 @@ def normalize_created_utc(value: object) -> str | None:
 def created_from_run_id(run_id: str) -> str | None:
     """The creation second our run ids encode (`2026-02-05__031005__...`), when they do."""
     match = RUN_ID_STAMP.match(run_id)
-    if match is None:
-        return None
-    day, hours, minutes, seconds = match.groups()
-    text = f"{day}T{hours}:{minutes}:{seconds}Z"
-    return text if _parses(text) else None
+    return normalize_created_utc("{}T{}:{}:{}Z".format(*match.groups())) if match else None
 
 
 def _parses(text: str) -> bool:
@@ -200,16 +189,14 @@ HEX64 = re.compile(r"[a-f0-9]{64}", re.ASCII)
 _CREATED = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", re.ASCII)
 
 
+@dataclass(frozen=True, slots=True)
 class _Reader:
     """Raises `delta_log_error` naming the line and the field (a JSON pointer) of the first
     problem."""
 
-    def __init__(
-        self, line: int | None, path: str | None, code: DeltaCode = DeltaCode.RECORD_INVALID
-    ) -> None:
-        self.line = line
-        self.path = path
-        self.code = code
+    line: int | None
+    path: str | None
+    code: DeltaCode = DeltaCode.RECORD_INVALID
 
     def fail(self, field: str, message: str) -> NoReturn:
         raise delta_log_error(
@@ -389,43 +376,36 @@ EMPTY_STATE = LogState(0, hashlib.sha256(b"").hexdigest(), {})
 
 def parse_state(data: bytes, path: str | None = None) -> LogState:
     """The state in a companion file; LOG_STATE_INVALID naming the field when it is malformed."""
-
-    def bad(field: str, message: str) -> RegistryError:
-        code = DeltaCode.LOG_STATE_INVALID
-        return delta_log_error(message, code=code, path=path, field=field)
-
+    read = _Reader(None, path, DeltaCode.LOG_STATE_INVALID)
     try:
         document = loads_strict(data)
     except JSONDecodeProblem as exc:
-        raise bad("/", f"not strict JSON: {exc}") from None
+        read.fail("/", f"not strict JSON: {exc}")
     if not isinstance(document, dict) or set(document) != set(STATE_KEYS):
-        raise bad("/", "must be an object of state_version, records, log_sha256, registries")
+        read.fail("/", "must be an object of state_version, records, log_sha256, registries")
     if document["state_version"] != STATE_VERSION:
-        raise bad("/state_version", f"must be {STATE_VERSION!r}")
+        read.fail("/state_version", f"must be {STATE_VERSION!r}")
     records = document["records"]
     if not _count(records, 0):
-        raise bad("/records", "must be a non-negative integer")
+        read.fail("/records", "must be a non-negative integer")
     if not isinstance(document["log_sha256"], str) or len(document["log_sha256"]) != 64:
-        raise bad("/log_sha256", "must be 64 hex digits")
+        read.fail("/log_sha256", "must be 64 hex digits")
     if not isinstance(document["registries"], dict):
-        raise bad("/registries", "must be an object")
+        read.fail("/registries", "must be an object")
     registries: dict[str, RegistryState] = {}
     for registry_id, entry in document["registries"].items():
-        registries[registry_id] = _registry_state(registry_id, entry, bad, path)
+        registries[registry_id] = _registry_state(registry_id, entry, read)
     return LogState(records, document["log_sha256"], registries)
 
 
-def _registry_state(
-    registry_id: str, entry: Any, bad: Callable[[str, str], RegistryError], path: str | None
-) -> RegistryState:
+def _registry_state(registry_id: str, entry: Any, read: _Reader) -> RegistryState:
     """One registry's entry, its ref and timestamp checked by the rules of a record's."""
     field = f"/registries/{registry_id}"
     if not isinstance(entry, dict) or set(entry) != {"records", "last_to_ref", "last_created_utc"}:
-        raise bad(field, "must be an object of records, last_to_ref, last_created_utc")
+        read.fail(field, "must be an object of records, last_to_ref, last_created_utc")
     count = entry["records"]
     if not _count(count, 1):
-        raise bad(f"{field}/records", "must be a positive integer")
-    read = _Reader(None, path, DeltaCode.LOG_STATE_INVALID)
+        read.fail(f"{field}/records", "must be a positive integer")
     _nonempty(read, registry_id, f"{field}/registry_id")
     ref = read.ref(entry["last_to_ref"], f"{field}/last_to_ref", registry_id)
     created = read.string(entry["last_created_utc"], f"{field}/last_created_utc", _CREATED)
@@ -437,7 +417,7 @@ def state_from_log(jsonl: bytes, path: str | None = None) -> LogState:
     registries: dict[str, RegistryState] = {}
     torn = torn_line(jsonl)
     if torn is not None:
-        raise delta_log_error("the last line has no newline", path=path, field="/", line=torn)
+        raise delta_log_error(TORN, path=path, field="/", line=torn)
     lines = jsonl.split(b"\n")
     for number, line in enumerate(lines[:-1], start=1):
         record = parse_record(line, line_number=number, path=path)

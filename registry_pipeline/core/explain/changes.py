@@ -132,18 +132,10 @@ class RecordChanges:
         """`2 records changed (A: status; B: x), 1 added (C)`."""
         shown = "; ".join(f"{c.id}: {c.fields}" for c in self.changed)
         more = f"; +{self.changed_more} more" if self.changed_more else ""
-        parts = [
-            (name, detail)
-            for name, detail in (
-                ("changed", f"{shown}{more}"),
-                ("added", str(self.added)),
-                ("removed", str(self.removed)),
-            )
-            if self.counts[name]
-        ]
+        details = {"changed": f"{shown}{more}", "added": self.added, "removed": self.removed}
         text = ", ".join(
             f"{_records(self.counts[name]) if i == 0 else self.counts[name]} {name} ({detail})"
-            for i, (name, detail) in enumerate(parts)
+            for i, (name, detail) in enumerate((n, d) for n, d in details.items() if self.counts[n])
         )
         text = text or f"no record changed ({self.counts['unchanged']} unchanged)"
         if self.other_fields:
@@ -246,8 +238,7 @@ def _explain_path(
     if problem is not None:
         return _unparseable(_base(printable(relpath), None, None), f"unsafe relpath: {problem}")
     try:
-        old_size = _size(old_folder, relpath)
-        new_size = _size(new_folder, relpath)
+        old_size, new_size = _size(old_folder, relpath), _size(new_folder, relpath)
     except OSError as exc:
         return _unparseable(_base(relpath, None, None), f"cannot read: {exc.strerror or exc}")
     base = _base(relpath, old_size, new_size)
@@ -276,18 +267,19 @@ def _size(folder: Path | None, relpath: str) -> int | None:
 
 
 def _format(relpath: str) -> str | None:
-    if relpath in RESERVED_NAMES:
-        return None
-    return FORMATS.get(Path(relpath).suffix.lower())
+    return None if relpath in RESERVED_NAMES else FORMATS.get(Path(relpath).suffix.lower())
 
 
 def _base(relpath: str, old_size: int | None, new_size: int | None) -> FileExplanation:
-    change: Change = "modified"
-    if old_size is None or new_size is None:
-        change = (
-            "added" if new_size is not None else "removed" if old_size is not None else "absent"
-        )
+    change = _CHANGES[old_size is not None, new_size is not None]
     return FileExplanation(relpath, "binary_or_text", change, old_size, new_size)
+
+
+_CHANGES: dict[tuple[bool, bool], Change] = {
+    (True, True): "modified", (False, True): "added",
+    (True, False): "removed", (False, False): "absent",
+}  # fmt: skip
+"""A file's change by whether it is (old side, new side)."""
 
 
 def _unparseable(base: FileExplanation, reason: str) -> FileExplanation:
@@ -475,9 +467,7 @@ def _fits(doc: Document, key: str) -> bool:
 
 def _records_at(doc: Document | None, key: str) -> list[Any]:
     """The records of a side (empty when the file is absent on that side)."""
-    if doc is None:
-        return []
-    return list(doc.value if key == "" else doc.value[key])
+    return [] if doc is None else list(doc.value if key == "" else doc.value[key])
 
 
 def _rest(doc: Document | None, key: str) -> Any:

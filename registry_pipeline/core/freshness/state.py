@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 import stat
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -240,8 +240,7 @@ def run_folders(workspace: Workspace, catalog: RegistryCatalog) -> dict[str, dic
         try:
             entries = [entry for entry in os.scandir(folder) if not entry.name.startswith(".")]
         except (FileNotFoundError, NotADirectoryError):
-            listing[run_root] = {}
-            continue
+            entries = []
         listing[run_root] = {
             entry.name: _digest([_identity(entry.path), *_tree(Path(entry.path))])
             for entry in entries
@@ -263,12 +262,10 @@ def _source_entries(root: Path, spec: RegistrySpec) -> list[tuple[object, ...]]:
 def _tree(folder: Path, *, code_only: bool = False) -> list[tuple[object, ...]]:
     """(relpath, identity) of every file under `folder`, in a stable order; `code_only` keeps
     Python sources and JSON data and skips bytecode caches (they change without a code change)."""
-    found: list[tuple[object, ...]] = []
-    _walk(str(folder), "", code_only, found)
-    return found or [("empty or absent",)]
+    return list(_walk(str(folder), "", code_only)) or [("empty or absent",)]
 
 
-def _walk(folder: str, prefix: str, code_only: bool, found: list[tuple[object, ...]]) -> None:
+def _walk(folder: str, prefix: str, code_only: bool) -> Iterator[tuple[object, ...]]:
     try:
         entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
     except (FileNotFoundError, NotADirectoryError):
@@ -277,9 +274,9 @@ def _walk(folder: str, prefix: str, code_only: bool, found: list[tuple[object, .
         relpath = prefix + entry.name
         if entry.is_dir(follow_symlinks=False):
             if not (code_only and entry.name == "__pycache__"):
-                _walk(entry.path, relpath + "/", code_only, found)
+                yield from _walk(entry.path, relpath + "/", code_only)
         elif not code_only or entry.name.endswith((".py", ".json")):
-            found.append((relpath, *_identity(entry.path)))
+            yield (relpath, *_identity(entry.path))
 
 
 def _files(root: Path, paths: Iterable[Path]) -> list[tuple[object, ...]]:

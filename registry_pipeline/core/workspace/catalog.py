@@ -341,10 +341,9 @@ def _semantic_problems(specs: list[RegistrySpec], root: Path) -> list[str]:
                     )
             elif not (root / source).exists():
                 problems.append(f"{where}/sources: {source!r} does not exist in the workspace")
-        if spec.append_only is not None and spec.kind != "source":
-            problems.append(f"{where}/append_only: only a source registry's files are checked")
-        if spec.entries is not None and spec.kind != "source":
-            problems.append(f"{where}/entries: only a source registry's files are written")
+        for key, done in (("append_only", "checked"), ("entries", "written")):
+            if getattr(spec, key) is not None and spec.kind != "source":
+                problems.append(f"{where}/{key}: only a source registry's files are {done}")
         if spec.sources and spec.kind not in ("source", "log", "collection"):
             problems.append(
                 f"{where}/sources: only a source, a collection or a log is sealed from files"

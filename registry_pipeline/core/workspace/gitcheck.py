@@ -68,10 +68,10 @@ class GitCode(StrEnum):
     LINE_ENDINGS_CONVERTIBLE = "LINE_ENDINGS_CONVERTIBLE"
 
 
-def some(items: Sequence[str], shown: int = 3) -> str:
+def some(items: Sequence[str], shown: int = 3, sep: str = "; ") -> str:
     """`a; b; c and 5 more`: a list said in one line."""
     more = f" and {len(items) - shown} more" if len(items) > shown else ""
-    return "; ".join(items[:shown]) + more
+    return sep.join(items[:shown]) + more
 
 
 def pointer_targets(path: Path) -> list[tuple[str, str, str]]:

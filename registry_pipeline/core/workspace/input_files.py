@@ -127,13 +127,11 @@ def read_regular_file(
 ) -> bytes:
     """The whole of `path` as `open_regular_file` opens it, never more than `limit` bytes (a file
     grown past it since the open is `too_large` too). An OSError is the caller's to say."""
-    with open_regular_file(
+    raw = open_regular_file(
         path, limit=limit, what=what, unreadable=unreadable, too_large=too_large
-    ) as handle:
-        data = handle.read(limit + 1)
-    if len(data) > limit:
-        raise input_too_large(os.fspath(path), what, limit, too_large)
-    return data
+    )
+    with InputFile(raw, os.fspath(path), limit, what, too_large) as handle:
+        return handle.read()
 
 
 def read_input_file(

@@ -161,7 +161,6 @@ class Sources(Generic[Content]):
 
 
 SourcePaths = Sources[Path]
-SourceFiles = Sources[bytes]
 
 
 def unexpected_note(path: str) -> str:
@@ -181,6 +180,9 @@ def pattern_base(source: str) -> str:
     return "/".join(fixed) or "."
 
 
+_WILDCARDS = {"**/": "(?:[^/]+/)*", "*": "[^/]*", "?": "[^/]"}
+
+
 def _pattern_regex(source: str) -> tuple[str, re.Pattern[str]]:
     """A glob entry's base folder, and the regex its files' paths relative to that folder match:
     `*` and `?` within one component, `[...]` as in fnmatch, `**/` any number of folders."""
@@ -188,26 +190,14 @@ def _pattern_regex(source: str) -> tuple[str, re.Pattern[str]]:
     pattern = source[len(base) + 1 :] if base != "." else source
     out = []
     for part in re.split(r"(\*\*/|\*|\?|\[[^]]*\])", pattern):
-        if part == "**/":
-            out.append("(?:[^/]+/)*")
-        elif part == "*":
-            out.append("[^/]*")
-        elif part == "?":
-            out.append("[^/]")
+        if part in _WILDCARDS:
+            out.append(_WILDCARDS[part])
         elif part.startswith("[") and part.endswith("]") and len(part) > 2:
             body = part[1:-1].replace("\\", "\\\\").replace("[", "\\[")  # no nested set
             out.append("[^" + body[1:] + "]" if body[0] == "!" else "[" + body + "]")
         else:
             out.append(re.escape(part))
     return base, re.compile("".join(out))
-
-
-def read_source_files(
-    workspace_root: Path, sources: Sequence[str], kind: str = "source"
-) -> SourceFiles:
-    """The current bytes of a source registry's files, by the relpath they are sealed under
-    (`source_paths`, then each file read)."""
-    return source_paths(workspace_root, sources, kind).read()
 
 
 def source_paths(workspace_root: Path, sources: Sequence[str], kind: str = "source") -> SourcePaths:
@@ -309,15 +299,10 @@ def count_records(files: Mapping[str, bytes | Path]) -> int:
     A file given by its path is read a line at a time when JSONL."""
     total = 0
     for relpath, content in files.items():
-        if relpath.endswith(".jsonl"):
-            if isinstance(content, Path):  # the lines `bytes.splitlines` gives, as below
-                with content.open("rb") as handle:
-                    pieces = (
-                        part for _n, line in jsonl.lines(handle) for part in line.split(b"\r")
-                    )
-                    total += sum(1 for part in pieces if part.strip())
-            else:
-                total += sum(1 for line in content.splitlines() if line.strip())
+        if relpath.endswith(".jsonl"):  # the lines `bytes.splitlines` gives, a block at a time
+            with content.open("rb") if isinstance(content, Path) else io.BytesIO(content) as handle:
+                pieces = (part for _n, line in jsonl.lines(handle) for part in line.split(b"\r"))
+                total += sum(1 for part in pieces if part.strip())
             continue
         try:
             document = loads_strict(content.read_bytes() if isinstance(content, Path) else content)

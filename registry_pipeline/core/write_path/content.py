@@ -35,7 +35,7 @@ from registry_pipeline.core.workspace.sources import (
     is_pattern,
     only_missing,
     pattern_base,
-    read_source_files,
+    source_paths,
 )
 from registry_pipeline.core.yaml_io import parse_yaml
 
@@ -285,7 +285,7 @@ Parse = Callable[[str, bytes, "str | None"], "ParsedFile"]
 def read_type(root: Path, entry_type: EntryType, parse: Parse | None = None) -> TypeContent:
     """The type's entries as its files in the workspace hold them now."""
     try:
-        files = read_source_files(root, [entry_type.source]).files
+        files = source_paths(root, [entry_type.source]).read().files
     except UsageError as exc:
         if not only_missing(exc):
             raise

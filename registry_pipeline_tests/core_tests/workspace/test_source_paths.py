@@ -1,5 +1,5 @@
 """A source registry's files checked from their paths, never read whole: `source_paths` finds
-what `read_source_files` reads, and `source_problems`, `count_records`, `file_digests`,
+what `Sources.read` reads, and `source_problems`, `count_records`, `file_digests`,
 `unchanged_snapshot` and `governed_files` say of a file given by its path exactly what they
 say of its bytes (JSONL a line at a time, across read blocks)."""
 
@@ -21,7 +21,6 @@ from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import file_digests
 from registry_pipeline.core.workspace.sources import (
     count_records,
-    read_source_files,
     source_paths,
     source_problems,
     unchanged_snapshot,
@@ -111,14 +110,14 @@ def test_a_json_file_by_path_has_the_problems_of_its_bytes(
     assert count_records({OPERATIONS: path}) == count_records({OPERATIONS: data})
 
 
-def test_source_paths_finds_what_read_source_files_reads(tmp_path: Path) -> None:
+def test_source_paths_finds_what_is_read(tmp_path: Path) -> None:
     demo = copy_demo(tmp_path)
     (demo / "registries" / "threshold_packs" / "README.txt").write_text("not a pack\n")
     for spec in load_catalog(Workspace(demo)).registries:
         if not spec.is_source:
             continue
         found = source_paths(demo, spec.sources, spec.kind)
-        read = read_source_files(demo, spec.sources, spec.kind)
+        read = source_paths(demo, spec.sources, spec.kind).read()
 
         assert {rel: path.read_bytes() for rel, path in found.files.items()} == read.files
         assert list(found.files) == list(read.files)
