@@ -43,6 +43,7 @@ from registry_pipeline.lib.failures import (
     check_verdicts,
     listed,
     materialized_metadata,
+    run_events,
     step_problems,
 )
 from registry_pipeline.lib.instance import dagster_home, open_instance
@@ -306,8 +307,7 @@ def _summary(
     run = instance.get_run_by_id(run_id)
     if run is None:
         raise LookupError(f"run {run_id} is not in the instance")
-    records = instance.all_logs(run_id, of_type=ENTRY_EVENTS)
-    events = [record.dagster_event for record in records if record.dagster_event is not None]
+    events = run_events(instance, run_id, ENTRY_EVENTS)
     outcome = entries_of(events, keys)
     promoted = promotions(events)
     entries = [_with_promotion(entry, promoted.get(entry.registry_id)) for entry in outcome]
