@@ -321,6 +321,7 @@ def children_print_to_stderr() -> Iterator[None]:
 def _queue(context: Any) -> Iterator[Callable[[], None]]:
     """A step of the daemon's run queue (dequeue and launch within the concurrency limits) when
     the instance queues runs and no live daemon does (two could launch one run twice)."""
+    from dagster._daemon.controller import get_daemon_statuses
     from dagster._daemon.daemon import get_default_daemon_logger
     from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import (
         QueuedRunCoordinatorDaemon,
@@ -329,10 +330,15 @@ def _queue(context: Any) -> Iterator[Callable[[], None]]:
     if not isinstance(context.instance.run_coordinator, QueuedRunCoordinator):
         yield lambda: None
         return
+    kind = QueuedRunCoordinatorDaemon.daemon_type()
     with QueuedRunCoordinatorDaemon(interval_seconds=1) as daemon:
 
-        def step() -> None:
-            if not daemon_dequeues(context.instance):
+        def step() -> None:  # not when a live daemon (its heartbeat recent) drains the queue
+            try:
+                status = get_daemon_statuses(context.instance, [kind], ignore_errors=True)[kind]
+            except Exception:  # no heartbeat table, an old storage: no daemon to count on
+                status = None
+            if status is None or not status.healthy:
                 list(daemon.run_iteration(context))
 
         # the daemon's step logs kept off the terminal (a failed launch's traceback is in the
@@ -344,21 +350,6 @@ def _queue(context: Any) -> Iterator[Callable[[], None]]:
             yield step
         finally:
             logger.removeHandler(quiet)
-
-
-def daemon_dequeues(instance: dg.DagsterInstance) -> bool:
-    """Whether a live daemon (its heartbeat recent) drains the instance's run queue."""
-    from dagster._daemon.controller import get_daemon_statuses
-    from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import (
-        QueuedRunCoordinatorDaemon,
-    )
-
-    kind = QueuedRunCoordinatorDaemon.daemon_type()
-    try:
-        status = get_daemon_statuses(instance, [kind], ignore_errors=True)[kind]
-    except Exception:  # no heartbeat table, an old storage: no daemon to count on
-        return False
-    return bool(status.healthy)
 
 
 BUILD_RESOURCE = "build_run"
