@@ -598,21 +598,16 @@ def run_repair(args: argparse.Namespace) -> int:
         "records": [record_json(r) for r in done.records],
         "journal_head": done.records[-1].sha256 if done.records else None,
     }  # fmt: skip
-    records = done.records
-    if done.kind == "restored":
-        lines = [f"{record}  (journal head {record.sha256})" for record in records]  # one
-    elif done.kind == "set_aside":
-        lines = [f"set aside in the bucket, byte for byte: {done.quarantined} ({done.problem})",
-                 *(f"  {record}" for record in records)]  # fmt: skip
-    elif done.kind == "put_back":
-        lines = [f"the bucket's pointer history was put back ({done.problem})",
-                 *(f"  last record: {record}" for record in records)]  # fmt: skip
-    else:
-        kept = (
-            f"the broken one is kept at {done.quarantined}" if done.quarantined else "none was left"
-        )
-        lines = [f"journal restarted ({kept}; {done.problem})", *(f"  {r}" for r in records)]
-    return answer(args.json, document, lines)
+    problem, quarantined = done.problem, done.quarantined
+    kept = f"the broken one is kept at {quarantined}" if quarantined else "none was left"
+    head, each = {  # the first line, and what each record's line starts with
+        "restored": (None, ""),
+        "set_aside": (f"set aside in the bucket, byte for byte: {quarantined} ({problem})", "  "),
+        "put_back": (f"the bucket's pointer history was put back ({problem})", "  last record: "),
+    }.get(done.kind, (f"journal restarted ({kept}; {problem})", "  "))
+    lines = [f"{each}{r}" + (f"  (journal head {r.sha256})" if head is None else "")
+             for r in done.records]  # fmt: skip
+    return answer(args.json, document, lines if head is None else [head, *lines])
 
 
 # -- the store and the user ------------------------------------------------------------------
