@@ -338,19 +338,14 @@ def run_verify(args: argparse.Namespace) -> int:
             journal_finding("LOCK_HELD", f"a pointer change is in progress: {held}")
         )
     document = {"ok": report.ok, "records": report.records, "head": report.head,
-                "expect_head_seq": report.expect_head_seq,
-                "problems": [problem_json(f, _finding_path(store, f)) for f in report.problems],
-                "notes": [problem_json(f, _finding_path(store, f))
-                          for f in report.notes]}  # fmt: skip
-    if not args.json:
-        for finding in report.problems:
-            err(f"error: {problem_text(finding)}")
-        for finding in report.notes:
-            err(f"note: {problem_text(finding)}")
+                "expect_head_seq": report.expect_head_seq}  # fmt: skip
+    for key, label, findings in (("problems", "error", report.problems),
+                                 ("notes", "note", report.notes)):  # fmt: skip
+        document[key] = [problem_json(f, _finding_path(store, f)) for f in findings]
+        for finding in () if args.json else findings:
+            err(f"{label}: {problem_text(finding)}")
     held = f"journal OK: {report.records} record(s), head {report.head or '(empty)'}"
-    verdict = (
-        held if report.ok else failed("journal", [finding.code for finding in report.problems])
-    )
+    verdict = held if report.ok else failed("journal", [f.code for f in report.problems])
     return answer(args.json, document, [verdict], 0 if report.ok else 1)
 
 
@@ -431,6 +426,7 @@ def _row(
     """One registry's line of `pointers show`: its pointer, target, journal state and hold."""
     from registry_pipeline.core.pointers.pointer_file import ref_json
     from registry_pipeline.core.pointers.store import PointerRefused
+    from registry_pipeline.core.pointers.targets import INVALID, target_verdict
 
     pointer = pointers.pointers.get(registry_id)
     ref = pointer.active_ref if pointer else None
@@ -438,7 +434,17 @@ def _row(
         hold = store.held(registry_id)
     except PointerRefused:  # an unreadable journal: the journal column says so
         hold = None
-    target, problems = _target_state(workspace, store, registry_id, ref)
+    target, problems = None, []  # the label of the folder the pointer names (`target_verdict`)
+    if ref is not None:
+        verdict = target_verdict(workspace, registry_id, ref, store.schemas)  # show's cache
+        target = verdict.label
+        if not verdict.ok and verdict.code is not None:
+            why = "`registry validate --active` lists why; " if verdict.state == INVALID else ""
+            problems.append(problem_object(
+                verdict.code, f"{verdict.message}; {why}{_WAY_OUT}", path=verdict.path,
+                registry_id=registry_id, reason_codes=list(verdict.reason_codes) or None,
+                expected=verdict.expected, found=verdict.found,
+            ))  # fmt: skip
     journal = "ok"  # the journal explains the pointer, else the refusal code (POINTER_MISMATCH)
     try:
         store.explained([registry_id])  # an entry deleted by hand is a mismatch too
@@ -459,27 +465,6 @@ def _row(
         "notes": pointer.notes if pointer else "",
         "problems": problems,
     }
-
-
-def _target_state(
-    workspace: Workspace, store: Any, registry_id: str, ref: Any
-) -> tuple[str | None, list[dict[str, object]]]:
-    """The label of the folder the pointer names (`target_verdict`; None without a pointer),
-    and what is wrong with it as a problem object."""
-    from registry_pipeline.core.pointers.targets import INVALID, target_verdict
-
-    if ref is None:
-        return None, []
-    verdict = target_verdict(workspace, registry_id, ref, store.schemas)  # show's verdict cache
-    if verdict.ok or verdict.code is None:
-        return verdict.label, []
-    why = "`registry validate --active` lists why; " if verdict.state == INVALID else ""
-    problem = problem_object(
-        verdict.code, f"{verdict.message}; {why}{_WAY_OUT}",
-        path=verdict.path, registry_id=registry_id, reason_codes=list(verdict.reason_codes) or None,
-        expected=verdict.expected, found=verdict.found,
-    )  # fmt: skip
-    return verdict.label, [problem]
 
 
 _WAY_OUT = "promote or roll back to a snapshot that validates"
@@ -613,21 +598,16 @@ def run_repair(args: argparse.Namespace) -> int:
         "records": [record_json(r) for r in done.records],
         "journal_head": done.records[-1].sha256 if done.records else None,
     }  # fmt: skip
-    records = done.records
-    if done.kind == "restored":
-        lines = [f"{record}  (journal head {record.sha256})" for record in records]  # one
-    elif done.kind == "set_aside":
-        lines = [f"set aside in the bucket, byte for byte: {done.quarantined} ({done.problem})",
-                 *(f"  {record}" for record in records)]  # fmt: skip
-    elif done.kind == "put_back":
-        lines = [f"the bucket's pointer history was put back ({done.problem})",
-                 *(f"  last record: {record}" for record in records)]  # fmt: skip
-    else:
-        kept = (
-            f"the broken one is kept at {done.quarantined}" if done.quarantined else "none was left"
-        )
-        lines = [f"journal restarted ({kept}; {done.problem})", *(f"  {r}" for r in records)]
-    return answer(args.json, document, lines)
+    problem, quarantined = done.problem, done.quarantined
+    kept = f"the broken one is kept at {quarantined}" if quarantined else "none was left"
+    head, each = {  # the first line, and what each record's line starts with
+        "restored": (None, ""),
+        "set_aside": (f"set aside in the bucket, byte for byte: {quarantined} ({problem})", "  "),
+        "put_back": (f"the bucket's pointer history was put back ({problem})", "  last record: "),
+    }.get(done.kind, (f"journal restarted ({kept}; {problem})", "  "))
+    lines = [f"{each}{r}" + (f"  (journal head {r.sha256})" if head is None else "")
+             for r in done.records]  # fmt: skip
+    return answer(args.json, document, lines if head is None else [head, *lines])
 
 
 # -- the store and the user ------------------------------------------------------------------

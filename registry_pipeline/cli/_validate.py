@@ -207,23 +207,18 @@ def _no_pointer_file(pointers: Path, journal: Path) -> None:
     try:
         named = {r.registry_id for r in read_records(journal) if r.to_ref is not None}
     except (JournalFormatError, OSError) as exc:
-        raise RegistryError(
-            f"the active pointer file is missing, and its journal {journal.name} cannot be "
-            f"read ({exc}): restore the pointer file (from git or a backup)",
-            code="POINTERS_MISSING",
-            path=str(pointers),
-        ) from None
-    if not named:
-        err("note: no active pointers yet (no pointer file, and its journal records none): "
-            "nothing is active to check")  # fmt: skip
-        return
-    raise RegistryError(
-        f"the active pointer file is missing, but its journal {journal.name} records pointers "
-        f"of {', '.join(sorted(named))}: restore the file (from git or a backup; `registry "
-        "pointers as-of` replays the journal) before trusting what is active",
-        code="POINTERS_MISSING",
-        path=str(pointers),
-    )
+        why = (f"and its journal {journal.name} cannot be read ({exc}): restore the pointer file "
+               "(from git or a backup)")  # fmt: skip
+    else:
+        if not named:
+            err("note: no active pointers yet (no pointer file, and its journal records none): "
+                "nothing is active to check")  # fmt: skip
+            return
+        why = (f"but its journal {journal.name} records pointers of {', '.join(sorted(named))}: "
+               "restore the file (from git or a backup; `registry pointers as-of` replays the "
+               "journal) before trusting what is active")  # fmt: skip
+    raise RegistryError(f"the active pointer file is missing, {why}", code="POINTERS_MISSING",
+                        path=str(pointers))  # fmt: skip
 
 
 def _run_roots(workspace: Workspace) -> list[Path]:

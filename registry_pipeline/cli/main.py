@@ -28,7 +28,7 @@ from registry_pipeline.cli import (
     _validate,
     _write,
 )
-from registry_pipeline.cli._args import command, common, examples
+from registry_pipeline.cli._args import RAW, command, common, examples
 from registry_pipeline.cli._output import err, error
 from registry_pipeline.core.errors import RegistryError
 
@@ -125,13 +125,9 @@ class _Parser(argparse.ArgumentParser):
             for close in [difflib.get_close_matches(extra.split("=", 1)[0], options, n=1)]
             if close
         }
-        if len(guesses) == 1:
-            hint = f"; did you mean {next(iter(guesses.values()))}?"
-        elif guesses:
-            pairs = [f"{option} for {extra}" for extra, option in guesses.items()]
-            hint = f"; did you mean {', '.join(pairs)}?"
-        else:
-            hint = ""
+        pairs = [option if len(guesses) == 1 else f"{option} for {extra}"
+                 for extra, option in guesses.items()]  # fmt: skip
+        hint = f"; did you mean {', '.join(pairs)}?" if pairs else ""
         self.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
 
     def _bare_group(self, message: str) -> dict[str, str] | None:
@@ -151,10 +147,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _subcommands(parser: argparse.ArgumentParser) -> argparse._SubParsersAction[Any] | None:
     """The action that picks a subcommand of `parser` (None for a command without any)."""
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return action
-    return None
+    return next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
 
 
 def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> _Parser:
@@ -207,12 +200,7 @@ def run_help(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, with examples in every command's --help."""
-    parser = _Parser(
-        prog="registry",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = _Parser(prog="registry", description=DESCRIPTION, epilog=EPILOG, formatter_class=RAW)
     parser.add_argument("--version", action="version", version=f"registry-pipeline {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _commands.add_init(commands)
