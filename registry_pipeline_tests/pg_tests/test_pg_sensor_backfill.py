@@ -50,7 +50,7 @@ def test_a_build_run_promotes_within_the_run_on_postgresql(
     assert set(pointers.pointers) == wanted
     for registry_id in wanted:
         active = pointers.active(registry_id)
-        assert active is not None and active.run_id == made[registry_id], registry_id
+        assert active is not None and active.run_id == made[registry_id][0], registry_id
     assert pg_database.lock_free(LOCK_KEY)  # the run's slot, freed at its end
     assert pg_database.rows(SLOT_TABLE) == []
 
