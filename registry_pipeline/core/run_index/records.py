@@ -546,7 +546,7 @@ def _blocks(head: bytes, stream: Readable, origin: str) -> Iterator[tuple[int, b
         whole = pending.rfind(b"\n") + 1
         if len(pending) - whole > MAX_LINE_BYTES:  # the unfinished line
             if whole:
-                yield number, pending[:whole]
+                yield from _bounded(pending[:whole], number, origin)
             raise _too_long(origin, number + pending.count(b"\n"))
         if done:
             break

@@ -197,6 +197,9 @@ def test_the_bulk_reader_gives_the_old_readers_verdicts(data: bytes) -> None:
         b'{"a":"' + b"y" * 290 + b'"}\n' + b'{"a":"' + b"z" * 400 + b'"}\n',
         b'{"a":"\xc3\xa9"}\n' * 100,
         b'{"a":1,"a":2}\n' + b"[" * 210 + b"]" * 210,  # line 1's problem before line 2's length
+        # a too-long line among the whole lines before a too-long unfinished one: its length
+        # is its refusal, not what it does not parse as (found by the property test above)
+        b"{}\n" + b"x" * (MAX_LINE + 5) + b"\n" + b"x" * (MAX_LINE + 5),
     ],
 )
 def test_named_inputs(data: bytes) -> None:
