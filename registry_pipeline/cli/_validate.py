@@ -275,22 +275,14 @@ def _named_of(
 def _belongs(folder: Path, registry: str) -> bool:
     """Whether `folder` is of `registry`: by its name (our run ids), else by its run.json, read
     only when it is a regular file (a FIFO there must not block `validate --registry`)."""
-    from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
     from registry_pipeline.core.seal.run_id import registry_of
-    from registry_pipeline.core.seal.verdicts import read_if_regular
-    from registry_pipeline.core.workspace.snapshots import SEAL_PROMOTION
+    from registry_pipeline.core.workspace.snapshots import SEAL_PROMOTION, read_envelope
 
     owner = registry_of(folder.name)
     if owner is not None:
         return owner == registry
-    data = read_if_regular(folder / "run.json")
-    if data is None:
-        return False
-    try:
-        envelope = loads_strict(data)
-    except JSONDecodeProblem:
-        return False
-    if not isinstance(envelope, dict):
+    envelope = read_envelope(folder, regular_only=True)
+    if envelope is None:
         return False
     source = envelope.get("source_registry")
     if SEAL_PROMOTION.fullmatch(folder.name) and isinstance(source, str) and source:

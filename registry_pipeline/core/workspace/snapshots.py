@@ -37,7 +37,7 @@ def snapshot_registry(folder: Path) -> str | None:
     owner = registry_of(folder.name)
     if owner is not None or not SEAL_PROMOTION.fullmatch(folder.name):
         return owner
-    envelope = _envelope(folder)
+    envelope = read_envelope(folder)
     source = envelope.get("source_registry") if envelope else None
     return source if isinstance(source, str) and source else None
 
@@ -106,7 +106,7 @@ class Snapshot:
 
     def envelope(self) -> dict[str, object]:
         """The snapshot's run.json (empty when it cannot be read)."""
-        return _envelope(self.path) or {}
+        return read_envelope(self.path) or {}
 
     def __str__(self) -> str:
         return f"{self.registry_id}@{self.run_id}"
@@ -171,7 +171,7 @@ def future_dated(run_id: str, created_utc: object, now: datetime | None = None) 
 
 def future_dated_folder(folder: Path, now: datetime | None = None) -> str | None:
     """`future_dated` for the run folder at `folder` (its run.json read only when regular)."""
-    envelope = _envelope(folder, regular_only=True)
+    envelope = read_envelope(folder, regular_only=True)
     return future_dated(folder.name, envelope.get("created_utc") if envelope else None, now)
 
 
@@ -272,7 +272,7 @@ def _size(content: bytes | Path) -> int:
 
 def read_snapshot(path: Path, registry_id: str) -> Snapshot:
     """The snapshot at `path` (a run folder), with its created_utc and root hash."""
-    envelope = _envelope(path)
+    envelope = read_envelope(path)
     created = envelope.get("created_utc") if envelope else None
     return Snapshot(
         registry_id, path.name, path, created if isinstance(created, str) else "", _root(path)
@@ -297,7 +297,7 @@ def _scan(workspace: Workspace, registry_id: str, not_before: str | None) -> Ite
         yield read_snapshot(Path(entry.path), registry_id)
 
 
-def _envelope(path: Path, *, regular_only: bool = False) -> dict[str, object] | None:
+def read_envelope(path: Path, *, regular_only: bool = False) -> dict[str, object] | None:
     """The run.json of the folder at `path`, or None; `regular_only`: never follow a symlink
     nor open a FIFO or device there (a folder being validated may hold anything)."""
     try:
