@@ -59,9 +59,7 @@ class Lifecycle:
 
 def markers(declared: Lifecycle | None) -> tuple[Lifecycle, ...]:
     """The markers an entry of a type may carry: the declared one, else the default ones."""
-    if declared is not None:
-        return (declared,)
-    return tuple(Lifecycle(field) for field in CANDIDATES)
+    return (declared,) if declared is not None else tuple(map(Lifecycle, CANDIDATES))
 
 
 def deprecated_by(value: Any, declared: Lifecycle | None) -> Lifecycle | None:
