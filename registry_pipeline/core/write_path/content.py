@@ -150,9 +150,7 @@ class EntryType:
 
     def file_of(self, key: str) -> str:
         """The workspace-relative file an entry with `key` lives in."""
-        if self.layout != "files":
-            return self.source
-        return f"{self.folder}/{key}{self.suffix}"
+        return self.source if self.layout != "files" else f"{self.folder}/{key}{self.suffix}"
 
 
 def entry_types(catalog: RegistryCatalog) -> dict[str, EntryType]:

@@ -166,12 +166,8 @@ class Coordination:
 
 def rules_involving(coordination: Coordination, type_name: str) -> Coordination:
     """The rules that can report on an entry of `type_name` (and every `not_deprecated`)."""
-    kept = tuple(
-        rule
-        for rule in coordination.rules
-        if type_name in rule.types or rule.kind == "not_deprecated"
-    )
-    return replace(coordination, rules=kept)
+    kept = [r for r in coordination.rules if type_name in r.types or r.kind == "not_deprecated"]
+    return replace(coordination, rules=tuple(kept))
 
 
 def _invalid(path: str, details: Sequence[str]) -> UsageError:

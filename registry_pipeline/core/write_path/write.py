@@ -187,13 +187,12 @@ def plan(goal: Target, contents: dict[str, TypeContent], key: str, value: Any) -
     target_type = goal.entry_type
     content = contents[target_type.name]
     old = content.entries.get(key)
-    if old is not None:
-        changed = type_changes(old.value, value, "")
-        if changed:
-            raise entry_error(
-                [bad(target_type.name, key, where, message) for where, message in changed],
-                code="FIELD_TYPE_CHANGED",
-            )
+    changed = type_changes(old.value, value, "") if old is not None else []
+    if changed:
+        raise entry_error(
+            [bad(target_type.name, key, where, message) for where, message in changed],
+            code="FIELD_TYPE_CHANGED",
+        )
     file = target_type.file_of(key)
     parsed = content.files.get(file)
     before = parsed.data if parsed is not None else None
