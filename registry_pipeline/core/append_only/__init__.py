@@ -12,13 +12,10 @@ from registry_pipeline.core.append_only.check import (
     CODES,
     Report,
     check_catalog,
-    entries_of,
-    surface_problem,
     surface_sha256,
 )
 from registry_pipeline.core.append_only.rules import (
     PRESETS,
-    ContractList,
     Rules,
     parse_rules,
     preset,
@@ -28,14 +25,11 @@ from registry_pipeline.core.append_only.rules import (
 __all__ = [
     "CODES",
     "PRESETS",
-    "ContractList",
     "Report",
     "Rules",
     "check_catalog",
-    "entries_of",
     "parse_rules",
     "preset",
     "rules_invalid",
-    "surface_problem",
     "surface_sha256",
 ]

@@ -61,25 +61,14 @@ def check_catalog(current: Any, baseline: Any | None, rules: Rules, where: str =
         old = _index(baseline, rules, f"{where} (baseline)", None) if baseline else None
         if old is not None:
             found.extend(_against_baseline(index, old, rules))
-    published = old.entries if old is not None else None
-    named = _named(found, current, baseline, rules, where)
-    return Report(named, index.entries, len(index.contracts), published)
-
-
-def _named(
-    found: list[Problem], current: Any, baseline: Any | None, rules: Rules, where: str
-) -> tuple[Problem, ...]:
-    """Each violation with the entry its pointer lies in (in the published version for a
-    removal)."""
-    if not found:
-        return ()
-    entries = entries_of(current, rules, where)
-    published = entries_of(baseline, rules, where) if baseline else []
-    named = []
-    for problem in found:
-        entry = entry_at(entries if in_current(problem) else published, rules, problem.field or "")
-        named.append(replace(problem, extra={**problem.extra, "entry": entry}))
-    return tuple(named)
+    if found:  # each violation with the entry it lies in (the published one for a removal)
+        entries = entries_of(current, rules, where)
+        published = entries_of(baseline, rules, where) if baseline else []
+        for n, problem in enumerate(found):
+            place = entries if in_current(problem) else published
+            entry = entry_at(place, rules, problem.field or "")
+            found[n] = replace(problem, extra={**problem.extra, "entry": entry})
+    return Report(tuple(found), index.entries, len(index.contracts), old.entries if old else None)
 
 
 def entries_of(document: Any, rules: Rules, where: str) -> list[Any]:

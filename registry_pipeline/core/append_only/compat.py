@@ -271,13 +271,9 @@ def _additional(old: _Obj, new: _Obj, ptr: str, depth: int, out: _Out) -> None:
     a, b = (True if v == {} else v for v in (a, b))
     if _canon(a) == _canon(b):
         return
-    if a is True and b is False:
-        code, way = "NARROWED", NARROW
-    elif a is False and b is True:
-        code, way = "EXTENDED", WIDEN
-    else:
-        code, way = "CHANGED", INCOMPARABLE
-    out.append(_kw_change("additionalProperties", ptr, code, way))
+    moves = {(True, False): ("NARROWED", NARROW), (False, True): ("EXTENDED", WIDEN)}
+    move = moves.get((a, b)) if isinstance(a, bool) and isinstance(b, bool) else None
+    out.append(_kw_change("additionalProperties", ptr, *(move or ("CHANGED", INCOMPARABLE))))
 
 
 def _number(value: object) -> Fraction | None:

@@ -157,10 +157,7 @@ def _text(value: Mapping[str, Any], key: str, where: str, default: str | None = 
 
 
 def _optional(value: Mapping[str, Any], key: str, where: str) -> str | None:
-    found = value.get(key)
-    if found is None:
-        return None
-    return _text(value, key, where)
+    return None if value.get(key) is None else _text(value, key, where)
 
 
 def _contract_lists(raw: object, where: str) -> tuple[ContractList, ...]:

@@ -12,20 +12,14 @@ promises are checked before a write); must not import `explain/`, `delta_log/`, 
 """
 
 from registry_pipeline.core.write_path.content import (
-    SEVERITIES,
     Entry,
-    EntryType,
     TypeContent,
     content_of,
-    entry_error,
     entry_type,
     entry_types,
     read_type,
-    registry_file_error,
 )
 from registry_pipeline.core.write_path.rules import (
-    Coordination,
-    Rule,
     evaluate,
     involving,
     load_coordination,
@@ -34,23 +28,17 @@ from registry_pipeline.core.write_path.rules import (
 from registry_pipeline.core.write_path.write import WriteResult, add_entry, deprecate
 
 __all__ = [
-    "SEVERITIES",
-    "Coordination",
     "Entry",
-    "EntryType",
-    "Rule",
     "TypeContent",
     "WriteResult",
     "add_entry",
     "content_of",
     "deprecate",
-    "entry_error",
     "entry_type",
     "entry_types",
     "evaluate",
     "involving",
     "load_coordination",
     "read_type",
-    "registry_file_error",
     "workspace_findings",
 ]

@@ -6,6 +6,7 @@ The build's check never reads it; `REGISTRY_NO_CACHE=1` turns it off."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from collections.abc import Callable
@@ -72,7 +73,5 @@ def store(folder: Path | None, path: str, parsed: ParsedFile, container: str) ->
     cache = _cache(folder, path, container)
     payload = {"document": parsed.document, "spans": parsed.spans}
     cache.put(hashlib.sha256(parsed.data).hexdigest(), ["parse"], payload)
-    try:
+    with contextlib.suppress(OSError):
         cache.save()
-    except OSError:
-        return

@@ -13,7 +13,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypeVar
 
 from registry_pipeline.core import jsonl
 from registry_pipeline.core.errors import (
@@ -39,6 +39,7 @@ from registry_pipeline.core.workspace.sources import (
 )
 from registry_pipeline.core.yaml_io import parse_yaml
 
+_E = TypeVar("_E", bound=RegistryError)
 SEVERITIES = ("error", "warning", "record")
 """error blocks a write (and fails the build's check); warning is printed; record is logged."""
 
@@ -96,19 +97,22 @@ def errors(findings: Iterable[Problem]) -> list[Problem]:
 
 def entry_error(details: Iterable[Problem], *, code: str = "ENTRY_INVALID") -> UsageError:
     """The entry itself is bad input (unparsable, wrong shape, schema violation): exit 2."""
-    details = tuple(details)
-    message = f"{len(details)} problem(s) with the entry; nothing was written"
-    return UsageError(message, code=code, problems=details, headline=f"error: {code}: {message}",
-                      text=finding_text, as_json=finding_json)  # fmt: skip
+    return _refusal(UsageError, details, code, "with the entry", finding_text)
 
 
 def registry_file_error(details: Iterable[Problem]) -> RegistryError:
     """A registry file the write path reads is broken (unparsable, duplicate keys...): exit 1."""
-    details, code = tuple(details), "REGISTRY_FILE_INVALID"
-    message = f"{len(details)} problem(s) in the registry files; nothing was written"
-    return RegistryError(message, code=code, problems=details, headline=f"error: {code}: {message}",
-                         text=lambda p: f"{p.path or p.subject[0]}: {finding_text(p)}",
-                         as_json=finding_json)  # fmt: skip
+    return _refusal(RegistryError, details, "REGISTRY_FILE_INVALID", "in the registry files",
+                    lambda p: f"{p.path or p.subject[0]}: {finding_text(p)}")  # fmt: skip
+
+
+def _refusal(
+    kind: type[_E], details: Iterable[Problem], code: str, of: str, text: Callable[[Problem], str]
+) -> _E:
+    details = tuple(details)
+    message = f"{len(details)} problem(s) {of}; nothing was written"
+    return kind(message, code=code, problems=details, headline=f"error: {code}: {message}",
+                text=text, as_json=finding_json)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -146,9 +150,7 @@ class EntryType:
 
     def file_of(self, key: str) -> str:
         """The workspace-relative file an entry with `key` lives in."""
-        if self.layout != "files":
-            return self.source
-        return f"{self.folder}/{key}{self.suffix}"
+        return self.source if self.layout != "files" else f"{self.folder}/{key}{self.suffix}"
 
 
 def entry_types(catalog: RegistryCatalog) -> dict[str, EntryType]:
@@ -400,7 +402,9 @@ def _item_spans(root: Any, container: str, data: bytes) -> tuple[tuple[int, int]
         if dash is None or getattr(leaf, "style", None) in ("|", ">"):
             return None
         columns.add(len(dash.group(1)))
-        last = max(first, _end_line(leaf))
+        end = leaf.end_mark  # a block ending at column 0 ends on the line before
+        back = end.column == 0 and end.line > leaf.start_mark.line
+        last = max(first, int(end.line) - back)
         while last > first and not lines[last].strip():
             last -= 1
         spans.append((first, last))
@@ -415,13 +419,6 @@ def _last_leaf(node: Any) -> Any:
         last = node.value[-1]
         node = last[1] if type(node).__name__ == "MappingNode" else last
     return node
-
-
-def _end_line(node: Any) -> int:
-    end = node.end_mark
-    if end.column == 0 and end.line > node.start_mark.line:
-        return int(end.line) - 1
-    return int(end.line)
 
 
 Keep = Callable[[Any], bool]

@@ -59,9 +59,7 @@ class Lifecycle:
 
 def markers(declared: Lifecycle | None) -> tuple[Lifecycle, ...]:
     """The markers an entry of a type may carry: the declared one, else the default ones."""
-    if declared is not None:
-        return (declared,)
-    return tuple(Lifecycle(field) for field in CANDIDATES)
+    return (declared,) if declared is not None else tuple(map(Lifecycle, CANDIDATES))
 
 
 def deprecated_by(value: Any, declared: Lifecycle | None) -> Lifecycle | None:
@@ -168,12 +166,8 @@ class Coordination:
 
 def rules_involving(coordination: Coordination, type_name: str) -> Coordination:
     """The rules that can report on an entry of `type_name` (and every `not_deprecated`)."""
-    kept = tuple(
-        rule
-        for rule in coordination.rules
-        if type_name in rule.types or rule.kind == "not_deprecated"
-    )
-    return replace(coordination, rules=kept)
+    kept = [r for r in coordination.rules if type_name in r.types or r.kind == "not_deprecated"]
+    return replace(coordination, rules=tuple(kept))
 
 
 def _invalid(path: str, details: Sequence[str]) -> UsageError:
@@ -495,28 +489,25 @@ def _validator(path: str, stamp: object) -> Any:
     SCHEMA_UNREADABLE naming it. Nothing is fetched: an outside `$ref` is SCHEMA_INVALID."""
     import jsonschema_rs
 
+    def refused(message: str, code: str = "SCHEMA_INVALID") -> UsageError:
+        return UsageError(message, code=code, path=path)
+
     try:
         document = parse_file(path, Path(path).read_bytes()).document
     except (OSError, JSONDecodeProblem) as exc:
-        raise UsageError(
-            f"cannot read the entry schema: {exc}", code="SCHEMA_UNREADABLE", path=path
-        ) from None
+        raise refused(f"cannot read the entry schema: {exc}", "SCHEMA_UNREADABLE") from None
     if not isinstance(document, dict):
-        raise UsageError("an entry schema must be an object", code="SCHEMA_INVALID", path=path)
+        raise refused("an entry schema must be an object")
     try:
         return jsonschema_rs.Draft202012Validator(
             document, validate_formats=False, registry=jsonschema_rs.Registry([])
         )
     except jsonschema_rs.ValidationError as exc:
-        raise UsageError(
-            f"not a valid draft 2020-12 schema: {exc.message}", code="SCHEMA_INVALID", path=path
-        ) from None
+        raise refused(f"not a valid draft 2020-12 schema: {exc.message}") from None
     except (ValueError, jsonschema_rs.ReferencingError) as exc:
-        raise UsageError(
+        raise refused(
             f"the entry schema cannot be applied: {exc} (a $ref resolves only inside the "
-            "schema; nothing is fetched)",
-            code="SCHEMA_INVALID",
-            path=path,
+            "schema; nothing is fetched)"
         ) from None
 
 

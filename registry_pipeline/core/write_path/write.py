@@ -187,13 +187,12 @@ def plan(goal: Target, contents: dict[str, TypeContent], key: str, value: Any) -
     target_type = goal.entry_type
     content = contents[target_type.name]
     old = content.entries.get(key)
-    if old is not None:
-        changed = type_changes(old.value, value, "")
-        if changed:
-            raise entry_error(
-                [bad(target_type.name, key, where, message) for where, message in changed],
-                code="FIELD_TYPE_CHANGED",
-            )
+    changed = type_changes(old.value, value, "") if old is not None else []
+    if changed:
+        raise entry_error(
+            [bad(target_type.name, key, where, message) for where, message in changed],
+            code="FIELD_TYPE_CHANGED",
+        )
     file = target_type.file_of(key)
     parsed = content.files.get(file)
     before = parsed.data if parsed is not None else None
@@ -494,17 +493,15 @@ def unified_diff(file: str, before: bytes | None, after: bytes, context: int = 3
         f"b/{file}",
         n=context,
     )
-    shifted = (HUNK.sub(lambda m: _shifted(m, start), line, count=1) for line in lines)
+
+    def shifted(hunk: re.Match[str]) -> str:  # its start lines moved down by `start`
+        return f"@@ -{int(hunk[1]) + start}{hunk[2] or ''} +{int(hunk[3]) + start}"
+
+    shifted_lines = (HUNK.sub(shifted, line, count=1) for line in lines)
     return "".join(
         line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
-        for line in shifted
+        for line in shifted_lines
     )  # a last line without a newline is marked as `diff` and `patch` expect
-
-
-def _shifted(hunk: re.Match[str], offset: int) -> str:
-    """A hunk header with its line numbers moved down by `offset`."""
-    old_start, old_count, new_start = hunk.groups()
-    return f"@@ -{int(old_start) + offset}{old_count or ''} +{int(new_start) + offset}"
 
 
 def type_changes(old: Any, new: Any, where: str) -> list[tuple[str, str]]:
