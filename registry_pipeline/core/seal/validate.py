@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import os
 import sys
 from collections import deque
@@ -298,7 +299,8 @@ def inspect_many(
         _FORKED_SCHEMAS = (workspace_root, catalog)
     try:
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            for chunk in _chunks(folders, chunk_size):
+            paths = (os.fspath(folder) for folder in folders)  # a worker task per list of them
+            for chunk in iter(lambda: list(itertools.islice(paths, chunk_size)), []):
                 pending.append(pool.submit(_inspect_chunk, chunk, fast, workspace_root))
                 if len(pending) >= window:
                     yield from pending.popleft().result()
@@ -310,18 +312,6 @@ def inspect_many(
 
 _FORKED_SCHEMAS: tuple[Path | None, SchemaCatalog] | None = None
 """The catalog `inspect_many` loaded before forking its workers, with its workspace root."""
-
-
-def _chunks(folders: Iterable[str | os.PathLike[str]], size: int) -> Iterator[list[str]]:
-    """Folders in lists of `size`: one worker task per list, not per folder (far less overhead)."""
-    chunk: list[str] = []
-    for folder in folders:
-        chunk.append(os.fspath(folder))
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def _inspect_chunk(
