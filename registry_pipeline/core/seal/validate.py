@@ -27,6 +27,7 @@ from registry_pipeline.core.seal.folder_report import (
     REQUIRED,
     FolderReport,
     json_invalid,
+    missing_required,
     refuse_non_run_folder,
     schema_violation,
 )
@@ -388,9 +389,7 @@ class Inspector:
         self._scan()
         for name in REQUIRED:
             if name not in self.files and name not in self.special:
-                self.report(
-                    ReasonCode.MISSING_REQUIRED_FILE, name, f"required file {name} is missing"
-                )
+                self.problems.append(missing_required(name))
         entries = None
         if MANIFEST_JSON in self.files:
             entries = parse_manifest_json(self._read(MANIFEST_JSON), self.report)
