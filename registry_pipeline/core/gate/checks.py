@@ -37,29 +37,23 @@ def _guarded(
     @functools.wraps(check)
     def run(path: Path | None, /, *args: _P.args, **kwargs: _P.kwargs) -> CheckVerdict:
         if path is None:
-            return not_materialized()
+            message = "no materialization of this asset in this run"
+            return CheckVerdict("", False, message, {"reason_codes": ["NO_MATERIALIZATION"]})
         try:
             return check(path, *args, **kwargs)
-        except (RegistryError, OSError) as exc:
-            return unreadable(exc)
+        except (RegistryError, OSError) as exc:  # what it reads cannot be read
+            code: Any = getattr(exc, "code", "UNREADABLE")
+            return CheckVerdict("", False, str(exc), {"reason_codes": [str(code)]})
 
     return run
 
 
 @_guarded
-def seal_check(path: Path, workspace: Workspace, _registry_id: str) -> CheckVerdict:
-    """The run folder satisfies the seal contract (hashes, root, files)."""
-    return _folder_check(path, workspace, schema=False)
-
-
-@_guarded
-def schema_check(path: Path, workspace: Workspace, _registry_id: str) -> CheckVerdict:
-    """Every artifact parses and matches the schema of its name."""
-    return _folder_check(path, workspace, schema=True)
-
-
-def _folder_check(path: Path, workspace: Workspace, *, schema: bool) -> CheckVerdict:
-    """The folder's inspection, keeping its schema problems or all the others."""
+def folder_check(
+    path: Path, workspace: Workspace, _registry_id: str, *, schema: bool = False
+) -> CheckVerdict:
+    """The folder's inspection, keeping its schema problems (`schema`: every artifact parses and
+    matches the schema of its name) or all the others (the seal contract: hashes, root, files)."""
     report = inspect_run_folder(path, schemas=SchemaCatalog.for_workspace(workspace.root))
     problems = [p for p in report.problems if (p.code in SCHEMA_CODES) == schema]
     more = f" (+{len(problems) - 5} more)" if len(problems) > 5 else ""
@@ -268,22 +262,6 @@ def _baseline(workspace: Workspace, registry_id: str, run_id: str | None) -> tup
     return (read_snapshot(workspace.runs_dir / run_id, registry_id).ref(),) if run_id else ()
 
 
-def unreadable(exc: RegistryError | OSError) -> CheckVerdict:
-    """A check that could not read what it checks: failed, with the error's reason code."""
-    code: Any = getattr(exc, "code", "UNREADABLE")
-    return CheckVerdict("", False, str(exc), {"reason_codes": [str(code)]})
-
-
-def not_materialized() -> CheckVerdict:
-    """No run folder to check."""
-    return CheckVerdict(
-        "",
-        False,
-        "no materialization of this asset in this run",
-        {"reason_codes": ["NO_MATERIALIZATION"]},
-    )
-
-
 # -- which checks a registry has (one list for its Dagster asset and for the gate) ----------
 
 
@@ -318,10 +296,12 @@ class RegistryCheck:
 
 
 SEAL_VALID = RegistryCheck(
-    "seal_valid", "The run folder satisfies the seal contract (hashes, root, files).", seal_check
+    "seal_valid", "The run folder satisfies the seal contract (hashes, root, files).", folder_check
 )
 SCHEMA_VALID = RegistryCheck(
-    "schema_valid", "Every artifact parses and matches the schema of its name.", schema_check
+    "schema_valid",
+    "Every artifact parses and matches the schema of its name.",
+    functools.partial(folder_check, schema=True),
 )
 DELTA_APPEND_ONLY = RegistryCheck(
     APPEND_ONLY,

@@ -35,9 +35,8 @@ def spec_of(workspace: Workspace, registry_id: str) -> RegistrySpec | None:
     """The catalog's entry of `registry_id`; None when the catalog does not list it (a
     snapshot sealed by `registry seal`, checked for its seal and schemas only)."""
     catalog = catalog_or_none(workspace)
-    if catalog is None:
-        return None
-    return next((s for s in catalog.registries if s.registry_id == registry_id), None)
+    specs = () if catalog is None else catalog.registries
+    return next((s for s in specs if s.registry_id == registry_id), None)
 
 
 def evaluate(

@@ -90,16 +90,15 @@ def refuse_non_run_folder(folder: str | Path, fast: bool) -> FolderReport | None
             message=f"none of {', '.join(REQUIRED)} is at its top: not a run folder, "
             "nothing in it was read",
         ),
-        *(
-            Problem(
-                code=ReasonCode.MISSING_REQUIRED_FILE,
-                path=name,
-                message=f"required file {name} is missing",
-            )
-            for name in REQUIRED
-        ),
+        *map(missing_required, REQUIRED),
     )
     return FolderReport(str(folder), None, None, problems, 0, fast)
+
+
+def missing_required(name: str) -> Problem:
+    """The problem of a seal file (one of REQUIRED) that is not in the folder."""
+    message = f"required file {name} is missing"
+    return Problem(code=ReasonCode.MISSING_REQUIRED_FILE, path=name, message=message)
 
 
 def _lexists(path: str) -> bool:

@@ -119,15 +119,15 @@ def parse_manifest_json(data: bytes, report: Report) -> list[ManifestEntry] | No
 
 def _entry(index: int, row: object, report: Report) -> ManifestEntry | None:
     where = f"manifest.json entry {index}"
+    malformed = functools.partial(report, ReasonCode.MALFORMED_MANIFEST)
     if not isinstance(row, dict):
-        report(ReasonCode.MALFORMED_MANIFEST, MANIFEST_JSON, f"{where} is not an object")
+        malformed(MANIFEST_JSON, f"{where} is not an object")
         return None
     keys = row.keys()
     if keys != _ENTRY_KEYS:
         missing = sorted(_ENTRY_KEYS - keys)
         extra = sorted(keys - _ENTRY_KEYS)
-        report(
-            ReasonCode.MALFORMED_MANIFEST,
+        malformed(
             MANIFEST_JSON,
             f"{where} must have exactly relpath, bytes, sha256"
             + (f"; missing {missing}" if missing else "")
@@ -136,31 +136,22 @@ def _entry(index: int, row: object, report: Report) -> ManifestEntry | None:
         return None
     relpath, size, digest = row["relpath"], row["bytes"], row["sha256"]
     if not isinstance(relpath, str):
-        report(ReasonCode.MALFORMED_MANIFEST, MANIFEST_JSON, f"{where}: relpath is not a string")
+        malformed(MANIFEST_JSON, f"{where}: relpath is not a string")
         return None
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-        report(
-            ReasonCode.MALFORMED_MANIFEST,
-            relpath,
-            f"{where}: bytes must be a non-negative integer",
-            found=str(size),
-        )
+        malformed(relpath, f"{where}: bytes must be a non-negative integer", found=str(size))
         return None
     if not isinstance(digest, str) or not HEX64.fullmatch(digest):
         upper = isinstance(digest, str) and HEX64_ANY_CASE.fullmatch(digest)
-        report(
-            ReasonCode.MALFORMED_MANIFEST,
-            relpath,
-            f"{where}: sha256 " + ("uses uppercase hex" if upper else "is not 64 lowercase hex"),
-            found=str(digest),
-        )
+        said = "uses uppercase hex" if upper else "is not 64 lowercase hex"
+        malformed(relpath, f"{where}: sha256 {said}", found=str(digest))
         return None
     reason = relpath_problem(relpath)
     if reason:
         report(ReasonCode.UNSAFE_PATH, relpath, f"relpath in manifest.json {reason}")
         return None
     if relpath in (MANIFEST_JSON, MANIFEST_SHA256):
-        report(ReasonCode.MALFORMED_MANIFEST, relpath, "manifest.json must not list the seal files")
+        malformed(relpath, "manifest.json must not list the seal files")
         return None
     return ManifestEntry(relpath, size, digest)
 

@@ -258,11 +258,9 @@ def _verify(folder: Path, source: Path) -> None:
     if verdict_of(report).status not in (PASS, INTACT_OLDER_FORMAT):
         problems = [str(problem) for problem in report.problems]
         more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
+        said = "; ".join(problems[:5]) + more
         raise RegistryError(
-            "the restored copy does not verify: "
-            + "; ".join(problems[:5])
-            + more
-            + "; nothing was written",
+            f"the restored copy does not verify: {said}; nothing was written",
             code="RESTORE_UNVERIFIED",
             path=str(source),
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import os
 import sys
 from collections import deque
@@ -26,6 +27,7 @@ from registry_pipeline.core.seal.folder_report import (
     REQUIRED,
     FolderReport,
     json_invalid,
+    missing_required,
     refuse_non_run_folder,
     schema_violation,
 )
@@ -298,7 +300,8 @@ def inspect_many(
         _FORKED_SCHEMAS = (workspace_root, catalog)
     try:
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            for chunk in _chunks(folders, chunk_size):
+            paths = (os.fspath(folder) for folder in folders)  # a worker task per list of them
+            for chunk in iter(lambda: list(itertools.islice(paths, chunk_size)), []):
                 pending.append(pool.submit(_inspect_chunk, chunk, fast, workspace_root))
                 if len(pending) >= window:
                     yield from pending.popleft().result()
@@ -310,18 +313,6 @@ def inspect_many(
 
 _FORKED_SCHEMAS: tuple[Path | None, SchemaCatalog] | None = None
 """The catalog `inspect_many` loaded before forking its workers, with its workspace root."""
-
-
-def _chunks(folders: Iterable[str | os.PathLike[str]], size: int) -> Iterator[list[str]]:
-    """Folders in lists of `size`: one worker task per list, not per folder (far less overhead)."""
-    chunk: list[str] = []
-    for folder in folders:
-        chunk.append(os.fspath(folder))
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def _inspect_chunk(
@@ -398,9 +389,7 @@ class Inspector:
         self._scan()
         for name in REQUIRED:
             if name not in self.files and name not in self.special:
-                self.report(
-                    ReasonCode.MISSING_REQUIRED_FILE, name, f"required file {name} is missing"
-                )
+                self.problems.append(missing_required(name))
         entries = None
         if MANIFEST_JSON in self.files:
             entries = parse_manifest_json(self._read(MANIFEST_JSON), self.report)
