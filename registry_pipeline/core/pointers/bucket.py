@@ -163,13 +163,18 @@ class BucketJournal:
         local = _read(self.journal)
         start, size = self._mirrored(local)
         entries = list(self.ledger.records(start, strict=False))
-        if start > head.seq and not entries and self._shorter(start):
-            start, size = 0, 0  # the bucket's history is shorter than the copy: fetched whole
+        past = start > head.seq and not entries
+        if past and self.ledger.store.get(self.ledger.entry_key(start)) is None:
+            start, size = 0, 0  # the bucket lost the entry this copy mirrored: fetched whole
             entries = list(self.ledger.records(0, strict=False))
         if not any(not entry.fence for entry in entries) and not start:
-            empty = self._empty_history(head, local, writes)
-            if empty is not None:
-                return empty
+            # no change yet: a change takes this workspace's journal and pointer file into it,
+            # a read-only command does not; refused when its history vanished
+            gone = self.vanished(head)
+            if gone is not None:
+                raise gone
+            if not writes or not self._bootstrap():
+                return Base(head, len(local), hashlib.sha256(local).hexdigest())
             head = self.ledger.head()
             entries = list(self.ledger.records(0, strict=False))
         try:
@@ -303,17 +308,6 @@ class BucketJournal:
             code=problem.code,
             path=f"{self.url}/{key}" if key else str(self.journal),
         )
-
-    def _empty_history(self, head: Head, local: bytes, writes: bool) -> Base | None:
-        """A bucket with no change yet: a change takes this workspace's journal and pointer
-        file into it, a read-only command does not; refused when its history vanished. None
-        when the ledger now holds the workspace's history."""
-        gone = self.vanished(head)
-        if gone is not None:
-            raise gone
-        if not writes or not self._bootstrap():
-            return Base(head, len(local), hashlib.sha256(local).hexdigest())
-        return None
 
     def vanished(self, head: Head | None = None) -> PointerRefused | None:
         """POINTERS_MISSING when the ledger holds no change but had a history: this machine
@@ -498,11 +492,6 @@ class BucketJournal:
                 continue
             if entry.is_dir():
                 self.remote.publish_folder(Path(entry.path), entry.name)
-
-    def _shorter(self, start: int) -> bool:
-        """Whether the bucket lacks entry `start`, which this machine mirrored (put back
-        shorter, or removed)."""
-        return self.ledger.store.get(self.ledger.entry_key(start)) is None
 
     def _mark(self) -> tuple[int, int, str] | None:
         """(entry, bytes, sha256) this machine last mirrored of this bucket, or None; a mark of
