@@ -259,18 +259,12 @@ class ObjectStore:
         the client does not retry) is sent again here, three times at least; refused then, the
         caller's `_won_anyway` tells our own write from a rival's."""
         import obstore
-        from tenacity import (
-            Retrying,
-            retry_if_exception,
-            stop_after_attempt,
-            stop_after_delay,
-            wait_random_exponential,
-        )
+        import tenacity
 
-        retrying = Retrying(
-            retry=retry_if_exception(_unanswered),
-            stop=stop_after_delay(self._retry_for) & stop_after_attempt(3),
-            wait=wait_random_exponential(multiplier=0.1, max=2),
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(_unanswered),
+            stop=tenacity.stop_after_delay(self._retry_for) & tenacity.stop_after_attempt(3),
+            wait=tenacity.wait_random_exponential(multiplier=0.1, max=2),
             reraise=True,
         )
         try:

@@ -552,22 +552,16 @@ def quarantine_bytes(root: Path, name: str, data: bytes) -> str:
 def retry_lost(change: Callable[[], T], retry_for: float = RETRY_FOR) -> T:
     """Run `change` until it does not lose the race for the next entry (`Conflict`), backing
     off with jitter; CONTENDED after `retry_for` seconds."""
-    from tenacity import (
-        RetryError,
-        Retrying,
-        retry_if_exception_type,
-        stop_after_delay,
-        wait_random_exponential,
-    )
+    import tenacity
 
-    retrying = Retrying(
-        retry=retry_if_exception_type(Conflict),
-        stop=stop_after_delay(retry_for),
-        wait=wait_random_exponential(multiplier=0.005, max=0.5),
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(Conflict),
+        stop=tenacity.stop_after_delay(retry_for),
+        wait=tenacity.wait_random_exponential(multiplier=0.005, max=0.5),
     )
     try:
         return retrying(change)
-    except RetryError as exc:
+    except tenacity.RetryError as exc:
         lost = exc.last_attempt.attempt_number
         raise PointerRefused(
             f"lost the race for the next journal entry {lost} times in {retry_for:g} s to "

@@ -406,11 +406,9 @@ class PointerStore:
         if action == "hold" and not reason.strip():
             raise UsageError("a hold needs a reason", code="REASON_REQUIRED")
         with self._changing(registry_id, action, admit) as pointers:
-            held = self.held(registry_id)
+            held, current = self.held(registry_id), pointers.active(registry_id)
             if (action == "hold") == (held is not None):
-                state = str(held) if held else "not held"
-                return Change(registry_id, None, pointers.active(registry_id), state)
-            current = pointers.active(registry_id)
+                return Change(registry_id, None, current, str(held) if held else "not held")
             if current is None:
                 raise PointerRefused(
                     f"{registry_id} has no active snapshot to hold", code="NO_POINTER"
