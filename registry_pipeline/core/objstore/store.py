@@ -82,7 +82,7 @@ class StoreUrl:
 def parse_store_url(raw: str, field: str = "REGISTRY_STORE") -> StoreUrl:
     """`s3://BUCKET[/PREFIX]`; STORE_URL_INVALID naming `field` otherwise."""
     parts = urlsplit(raw)  # it drops a newline or a tab anywhere: refused before, below
-    problem = None
+    prefix, problem = parts.path.strip("/"), None
     if not raw.isprintable() or raw != raw.strip():
         problem = "a control character, a newline or a space around it"
     elif parts.scheme != "s3":
@@ -91,13 +91,11 @@ def parse_store_url(raw: str, field: str = "REGISTRY_STORE") -> StoreUrl:
         problem = "the bucket name must be 3-63 lowercase letters, digits, dots or hyphens"
     elif parts.query or parts.fragment:
         problem = "a store URL has no query or fragment"
-    elif parts.path.strip("/") and any(
-        seg in ("", ".", "..") for seg in parts.path.strip("/").split("/")
-    ):
+    elif prefix and any(seg in ("", ".", "..") for seg in prefix.split("/")):
         problem = "the prefix has an empty, '.' or '..' segment"
     if problem:
         raise UsageError(f"{field}={raw!r}: {problem}", code="STORE_URL_INVALID", field=field)
-    return StoreUrl(parts.netloc, parts.path.strip("/"))
+    return StoreUrl(parts.netloc, prefix)
 
 
 def store_settings(environ: Mapping[str, str]) -> dict[str, str]:
