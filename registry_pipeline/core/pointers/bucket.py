@@ -72,8 +72,7 @@ class SetAside:
 
     def advice(self) -> str:
         """Where the copy is, and the commands that make each change again."""
-        redo = [_command(record) for record in self.records]
-        listed = "; ".join(command for command in redo if command) or "none"
+        listed = "; ".join(map(_command, self.records)) or "none"
         return (
             f"this machine's journal held {len(self.records)} record(s) the bucket does not "
             f"(journaled without the bucket); kept byte for byte at {self.kept}; to make them "
@@ -352,10 +351,8 @@ class BucketJournal:
         only_here = local[size:] if start else local
         records = []
         for line in only_here.splitlines():
-            try:
+            with contextlib.suppress(JournalFormatError):
                 records.append(parse_record(line))
-            except JournalFormatError:
-                continue
         return SetAside(kept, tuple(records))
 
     def set_aside_unverified(
@@ -509,10 +506,7 @@ class BucketJournal:
 
     def _mirrored(self, local: bytes) -> tuple[int, int]:
         """(entry, bytes): the local journal's first bytes mirror entries 1..entry; else (0, 0)."""
-        mark = self._mark()
-        if mark is None:
-            return 0, 0
-        seq, size, digest = mark
+        seq, size, digest = self._mark() or (0, 0, "")  # none: "" is no digest
         if size > len(local) or hashlib.sha256(local[:size]).hexdigest() != digest:
             return 0, 0
         return seq, size

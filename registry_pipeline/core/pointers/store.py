@@ -149,8 +149,7 @@ class PointerStore:
         """The pointer file, once the journal explains each pointer of `registry_ids` (default:
         all); POINTER_MISMATCH otherwise (`_mismatch`)."""
         pointers = self.read()
-        ids = list(pointers.pointers) if registry_ids is None else list(registry_ids)
-        for registry_id in ids:
+        for registry_id in list(pointers.pointers if registry_ids is None else registry_ids):
             mismatch = self._mismatch(pointers, registry_id)
             if mismatch is not None:
                 raise mismatch
