@@ -204,11 +204,9 @@ def fetch(store: ObjectStore, run_root: str, run_id: str, into: Path) -> Path:
             # as found, streamed: the seal check compares it (a missing blob: MISSING_FILE)
             store.download(staged_key(remote.sha256), path)
         os.replace(partial, target)
-    except OSError:
+    except BaseException as exc:
         shutil.rmtree(partial, ignore_errors=True)
-        if not target.is_dir():  # another reader renamed it first: theirs is the same folder
+        # an OSError once another reader renamed it first: theirs is the same folder
+        if not isinstance(exc, OSError) or not target.is_dir():
             raise
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
     return target

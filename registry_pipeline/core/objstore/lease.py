@@ -168,8 +168,7 @@ class BuildLease:
 
     def _expiry(self, current: Lease) -> float:
         """How long a waiter must see one ETag before taking the lease over."""
-        term = max(self.term, current.term)
-        return term * (1 + MARGIN)
+        return max(self.term, current.term) * (1 + MARGIN)
 
     def _body(self, grant: Grant, released: bool) -> bytes:
         body = {"holder": grant.holder, "epoch": grant.epoch, "term": self.term,

@@ -82,7 +82,7 @@ class StoreUrl:
 def parse_store_url(raw: str, field: str = "REGISTRY_STORE") -> StoreUrl:
     """`s3://BUCKET[/PREFIX]`; STORE_URL_INVALID naming `field` otherwise."""
     parts = urlsplit(raw)  # it drops a newline or a tab anywhere: refused before, below
-    problem = None
+    prefix, problem = parts.path.strip("/"), None
     if not raw.isprintable() or raw != raw.strip():
         problem = "a control character, a newline or a space around it"
     elif parts.scheme != "s3":
@@ -91,13 +91,11 @@ def parse_store_url(raw: str, field: str = "REGISTRY_STORE") -> StoreUrl:
         problem = "the bucket name must be 3-63 lowercase letters, digits, dots or hyphens"
     elif parts.query or parts.fragment:
         problem = "a store URL has no query or fragment"
-    elif parts.path.strip("/") and any(
-        seg in ("", ".", "..") for seg in parts.path.strip("/").split("/")
-    ):
+    elif prefix and any(seg in ("", ".", "..") for seg in prefix.split("/")):
         problem = "the prefix has an empty, '.' or '..' segment"
     if problem:
         raise UsageError(f"{field}={raw!r}: {problem}", code="STORE_URL_INVALID", field=field)
-    return StoreUrl(parts.netloc, parts.path.strip("/"))
+    return StoreUrl(parts.netloc, prefix)
 
 
 def store_settings(environ: Mapping[str, str]) -> dict[str, str]:
@@ -259,18 +257,12 @@ class ObjectStore:
         the client does not retry) is sent again here, three times at least; refused then, the
         caller's `_won_anyway` tells our own write from a rival's."""
         import obstore
-        from tenacity import (
-            Retrying,
-            retry_if_exception,
-            stop_after_attempt,
-            stop_after_delay,
-            wait_random_exponential,
-        )
+        import tenacity
 
-        retrying = Retrying(
-            retry=retry_if_exception(_unanswered),
-            stop=stop_after_delay(self._retry_for) & stop_after_attempt(3),
-            wait=wait_random_exponential(multiplier=0.1, max=2),
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(_unanswered),
+            stop=tenacity.stop_after_delay(self._retry_for) & tenacity.stop_after_attempt(3),
+            wait=tenacity.wait_random_exponential(multiplier=0.1, max=2),
             reraise=True,
         )
         try:

@@ -72,8 +72,7 @@ class SetAside:
 
     def advice(self) -> str:
         """Where the copy is, and the commands that make each change again."""
-        redo = [_command(record) for record in self.records]
-        listed = "; ".join(command for command in redo if command) or "none"
+        listed = "; ".join(map(_command, self.records)) or "none"
         return (
             f"this machine's journal held {len(self.records)} record(s) the bucket does not "
             f"(journaled without the bucket); kept byte for byte at {self.kept}; to make them "
@@ -163,13 +162,18 @@ class BucketJournal:
         local = _read(self.journal)
         start, size = self._mirrored(local)
         entries = list(self.ledger.records(start, strict=False))
-        if start > head.seq and not entries and self._shorter(start):
-            start, size = 0, 0  # the bucket's history is shorter than the copy: fetched whole
+        past = start > head.seq and not entries
+        if past and self.ledger.store.get(self.ledger.entry_key(start)) is None:
+            start, size = 0, 0  # the bucket lost the entry this copy mirrored: fetched whole
             entries = list(self.ledger.records(0, strict=False))
         if not any(not entry.fence for entry in entries) and not start:
-            empty = self._empty_history(head, local, writes)
-            if empty is not None:
-                return empty
+            # no change yet: a change takes this workspace's journal and pointer file into it,
+            # a read-only command does not; refused when its history vanished
+            gone = self.vanished(head)
+            if gone is not None:
+                raise gone
+            if not writes or not self._bootstrap():
+                return Base(head, len(local), hashlib.sha256(local).hexdigest())
             head = self.ledger.head()
             entries = list(self.ledger.records(0, strict=False))
         try:
@@ -304,17 +308,6 @@ class BucketJournal:
             path=f"{self.url}/{key}" if key else str(self.journal),
         )
 
-    def _empty_history(self, head: Head, local: bytes, writes: bool) -> Base | None:
-        """A bucket with no change yet: a change takes this workspace's journal and pointer
-        file into it, a read-only command does not; refused when its history vanished. None
-        when the ledger now holds the workspace's history."""
-        gone = self.vanished(head)
-        if gone is not None:
-            raise gone
-        if not writes or not self._bootstrap():
-            return Base(head, len(local), hashlib.sha256(local).hexdigest())
-        return None
-
     def vanished(self, head: Head | None = None) -> PointerRefused | None:
         """POINTERS_MISSING when the ledger holds no change but had a history: this machine
         mirrored entries of it, or the bucket holds run folders and no head at all."""
@@ -358,10 +351,8 @@ class BucketJournal:
         only_here = local[size:] if start else local
         records = []
         for line in only_here.splitlines():
-            try:
+            with contextlib.suppress(JournalFormatError):
                 records.append(parse_record(line))
-            except JournalFormatError:
-                continue
         return SetAside(kept, tuple(records))
 
     def set_aside_unverified(
@@ -499,11 +490,6 @@ class BucketJournal:
             if entry.is_dir():
                 self.remote.publish_folder(Path(entry.path), entry.name)
 
-    def _shorter(self, start: int) -> bool:
-        """Whether the bucket lacks entry `start`, which this machine mirrored (put back
-        shorter, or removed)."""
-        return self.ledger.store.get(self.ledger.entry_key(start)) is None
-
     def _mark(self) -> tuple[int, int, str] | None:
         """(entry, bytes, sha256) this machine last mirrored of this bucket, or None; a mark of
         the release before the verified cache still counts (it tells a vanished history)."""
@@ -520,10 +506,7 @@ class BucketJournal:
 
     def _mirrored(self, local: bytes) -> tuple[int, int]:
         """(entry, bytes): the local journal's first bytes mirror entries 1..entry; else (0, 0)."""
-        mark = self._mark()
-        if mark is None:
-            return 0, 0
-        seq, size, digest = mark
+        seq, size, digest = self._mark() or (0, 0, "")  # none: "" is no digest
         if size > len(local) or hashlib.sha256(local[:size]).hexdigest() != digest:
             return 0, 0
         return seq, size
@@ -563,22 +546,16 @@ def quarantine_bytes(root: Path, name: str, data: bytes) -> str:
 def retry_lost(change: Callable[[], T], retry_for: float = RETRY_FOR) -> T:
     """Run `change` until it does not lose the race for the next entry (`Conflict`), backing
     off with jitter; CONTENDED after `retry_for` seconds."""
-    from tenacity import (
-        RetryError,
-        Retrying,
-        retry_if_exception_type,
-        stop_after_delay,
-        wait_random_exponential,
-    )
+    import tenacity
 
-    retrying = Retrying(
-        retry=retry_if_exception_type(Conflict),
-        stop=stop_after_delay(retry_for),
-        wait=wait_random_exponential(multiplier=0.005, max=0.5),
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(Conflict),
+        stop=tenacity.stop_after_delay(retry_for),
+        wait=tenacity.wait_random_exponential(multiplier=0.005, max=0.5),
     )
     try:
         return retrying(change)
-    except RetryError as exc:
+    except tenacity.RetryError as exc:
         lost = exc.last_attempt.attempt_number
         raise PointerRefused(
             f"lost the race for the next journal entry {lost} times in {retry_for:g} s to "

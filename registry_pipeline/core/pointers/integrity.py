@@ -161,7 +161,7 @@ def require_intact(report: VerifyReport, registry_id: str | None, action: str) -
     """Refuse `action` while the journal or the pointer file is broken; exempt: a hand edit of
     `registry_id` itself (the store says it precisely), and lost targets."""
     for problem in report.problems:
-        if problem.code in TARGET_CODES:
+        if problem.code in TARGET_CODES or problem.code == "HEAD_NOT_FOUND":
             continue
         if problem.code in ("POINTER_MISMATCH", *GATE_CODES):
             if problem.extra.get("registry_id") == registry_id:
@@ -170,8 +170,6 @@ def require_intact(report: VerifyReport, registry_id: str | None, action: str) -
                 f"no pointer moves while `registry pointers verify` fails: {problem_text(problem)}",
                 code=problem.code,
             )
-        if problem.code == "HEAD_NOT_FOUND":
-            continue
         raise RegistryError(
             f"no pointer moves while `registry pointers verify` fails: {problem_text(problem)}; "
             "`registry pointers repair --reason TEXT` sets the broken journal aside as evidence "

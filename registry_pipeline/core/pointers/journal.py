@@ -580,10 +580,9 @@ def load(root: Path, journal: Path) -> VerifyReport | None:
 
 def save(root: Path, journal: Path, report: VerifyReport) -> None:
     """Keep the replay of `journal` when its chain is whole (failing costs a full replay)."""
-    if any(p.code in CHAIN_CODES for p in report.problems):
+    torn = any(note.code == "TORN_TAIL" for note in report.notes)  # the next change cuts it
+    if torn or any(p.code in CHAIN_CODES for p in report.problems):
         return
-    if any(note.code == "TORN_TAIL" for note in report.notes):
-        return  # the next change cuts it off first
     key = identity(journal)
     if key is None or (cache := _cache(root)) is None:
         return

@@ -209,8 +209,7 @@ def parse_pointer_file(data: bytes, path: Path, schemas: SchemaCatalog) -> Point
         raise _invalid(f"not valid JSON: {exc}", path) from None
     violations = schemas.validate(POINTERS_SCHEMA_ID, document)
     if violations:
-        first = violations[0]
-        raise _invalid(violation_text(first), path)
+        raise _invalid(violation_text(violations[0]), path)
     pointers: dict[str, Pointer] = {}
     for index, entry in enumerate(document["pointers"]):
         registry_id = entry["registry_id"]

@@ -180,15 +180,12 @@ def _repair_bucket(
     objects = _set_aside_malformed(remote)
     replica = BucketJournal(remote, store.workspace.root, store.journal_path, store.pointers_path)
     with exclusive_lock(store.lock_path, timeout=store.lock_timeout):
-        missing = replica.vanished() is not None
-        done = (
-            None
-            if missing
-            else replica.set_aside_unverified(
+        missing, done = replica.vanished() is not None, None
+        if not missing:
+            done = replica.set_aside_unverified(
                 lambda record, action: store.check_mirrored(record, action, admit),
                 lambda text: _state_of(store, text),
             )
-        )
     if missing:
         return _put_back(store, replica, reason, actor, admit)
     if done is None:

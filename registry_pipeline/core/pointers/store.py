@@ -149,8 +149,7 @@ class PointerStore:
         """The pointer file, once the journal explains each pointer of `registry_ids` (default:
         all); POINTER_MISMATCH otherwise (`_mismatch`)."""
         pointers = self.read()
-        ids = list(pointers.pointers) if registry_ids is None else list(registry_ids)
-        for registry_id in ids:
+        for registry_id in list(pointers.pointers if registry_ids is None else registry_ids):
             mismatch = self._mismatch(pointers, registry_id)
             if mismatch is not None:
                 raise mismatch
@@ -406,11 +405,9 @@ class PointerStore:
         if action == "hold" and not reason.strip():
             raise UsageError("a hold needs a reason", code="REASON_REQUIRED")
         with self._changing(registry_id, action, admit) as pointers:
-            held = self.held(registry_id)
+            held, current = self.held(registry_id), pointers.active(registry_id)
             if (action == "hold") == (held is not None):
-                state = str(held) if held else "not held"
-                return Change(registry_id, None, pointers.active(registry_id), state)
-            current = pointers.active(registry_id)
+                return Change(registry_id, None, current, str(held) if held else "not held")
             if current is None:
                 raise PointerRefused(
                     f"{registry_id} has no active snapshot to hold", code="NO_POINTER"

@@ -63,13 +63,8 @@ def publish_target(workspace: Workspace, folder: Path) -> None:
 
 def target_folder(workspace: Workspace, registry_id: str, run_id: str) -> Path:
     """The run folder `run_id` of `registry_id` directly under RUNS/ (name checked first)."""
-    if (
-        not run_id
-        or run_id.startswith(".")  # also "." and ".."
-        or "/" in run_id
-        or "\\" in run_id
-        or relpath_problem(run_id) is not None  # NUL, control characters, not UTF-8 or NFC
-    ):
+    bad_name = not run_id or run_id.startswith(".") or "/" in run_id or "\\" in run_id  # ".", ".."
+    if bad_name or relpath_problem(run_id) is not None:  # NUL, control characters, not UTF-8 or NFC
         raise PointerRefused(
             f"{run_id!r} is not the name of a run folder directly under {RUNS_RELPATH}/",
             code="TARGET_NOT_IN_RUNS",
@@ -148,12 +143,8 @@ def validated_target(
             f"{folder.name} has no {relpath}", code="TARGET_INVALID", path=str(folder)
         )
     ref = SealedRef(registry_id, folder.name, report.root_sha256 or "", RUNS_RELPATH, relpath)
-    source = "pointer store (under the lock)"
-    verdict = {
-        "seal_valid": {"passed": True, "source": source},
-        "schema_valid": {"passed": True, "source": source},
-    }
-    return ref, verdict
+    passed = {"passed": True, "source": "pointer store (under the lock)"}
+    return ref, {"seal_valid": passed, "schema_valid": dict(passed)}
 
 
 def check_direction(
