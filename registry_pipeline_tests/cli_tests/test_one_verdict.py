@@ -171,7 +171,7 @@ def test_the_date_check_rides_on_the_inspections_one_read_of_run_json(
     def no_second_read(*_args: object, **_kwargs: object) -> None:
         raise AssertionError("run.json read again")
 
-    monkeypatch.setattr(snapshots, "_envelope", no_second_read)
+    monkeypatch.setattr(snapshots, "read_envelope", no_second_read)
     verdict, dated = snapshots.folder_verdict(report)
     assert (verdict.status, dated) == ("PASS", None)
     earlier = datetime.now(UTC) - timedelta(hours=1)  # "now" an hour ago: its run id is ahead
