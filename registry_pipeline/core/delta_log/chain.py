@@ -331,9 +331,8 @@ def _links(
     """Per link, newest first: its first problem (or None) and the older folder to walk to."""
     newer = newest
     seen = {newest.name}
-    state = functools.cache(
-        state_problem
-    )  # a folder is the newer side of a link, the older of the next
+    # a folder is the newer side of one link and the older of the next: its state is read once
+    state = functools.cache(state_problem)
     while True:
         link = previous_input(newer)
         if isinstance(link, Problem):
