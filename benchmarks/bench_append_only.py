@@ -29,7 +29,7 @@ TARGET_SECONDS = 2.0
 
 def workload(folder: Path) -> tuple[Path, Path]:
     """The baseline and the current pack, written as the demo writes its pack."""
-    from registry_pipeline.core.append_only.example import scaled_pack
+    from registry_pipeline_tests._rolepack import scaled_pack
 
     baseline = scaled_pack(ROLES)
     current = copy.deepcopy(baseline)

@@ -204,7 +204,7 @@ def _baseline(
 def _print(checked: FileCheck) -> None:
     baseline, report = checked.baseline, checked.report
     against = baseline.source if baseline.data is not None else "nothing (a first publish)"
-    problems = checked.located()
+    problems = checked.located
     state = "ok" if checked.ok else f"{len(problems)} violation(s)"
     out(
         f"{checked.file}: {state} ({report.entries} entries, {report.contracts} contracts, "

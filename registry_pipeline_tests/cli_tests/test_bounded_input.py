@@ -99,7 +99,7 @@ def test_check_append_only_refuses_a_fifo_at_once(tmp_path: Path, fifo: Path) ->
 
 
 def test_check_append_only_refuses_a_fifo_as_baseline_or_rules(tmp_path: Path, fifo: Path) -> None:
-    from registry_pipeline.core.append_only.example import example_pack
+    from registry_pipeline_tests._rolepack import example_pack
 
     pack = tmp_path / "pack.json"
     pack.write_text(json.dumps(example_pack()))

@@ -25,12 +25,12 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from registry_pipeline.core.append_only.example import example_pack
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.sources import source_paths, source_problems
 from registry_pipeline_tests._helpers import Entries
+from registry_pipeline_tests._rolepack import example_pack
 from registry_pipeline_tests.cli_tests.conftest import Run
 
 REPO = Path(__file__).resolve().parents[2]

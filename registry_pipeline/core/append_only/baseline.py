@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from registry_pipeline.core.append_only.check import (
-    Entry,
     Report,
     check_catalog,
     entries_of,
@@ -23,7 +22,7 @@ from registry_pipeline.core.append_only.check import (
     violation_row,
 )
 from registry_pipeline.core.append_only.rules import Rules
-from registry_pipeline.core.errors import Problem, UsageError
+from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.json_strict import JSONDecodeProblem, dumps_compact, loads_strict
 from registry_pipeline.core.seal.pointer_lines import pointer_lines
 from registry_pipeline.core.seal.schemas import SchemaCatalog
@@ -171,38 +170,15 @@ class FileCheck:
     baseline: Baseline
     schema: str | None
     """The `$id` of the schema governing the file's name; None when none does."""
-    schema_problems: tuple[Problem, ...]
     report: Report
-    lines: dict[str, int]
-    """Line of each JSON pointer of a problem in the file, where it was found."""
-    entries: dict[str, Entry]
-    """The entry each schema problem's JSON pointer lies in, where it lies in one."""
+    located: tuple[tuple[dict[str, object], str], ...]
+    """Every problem object (schema problems first; with its entry's `entry_id`, where it has
+    one) and its place in words (the JSON pointer, its entry named)."""
 
     @property
     def ok(self) -> bool:
         """True when the schema and every append-only promise hold."""
-        return not self.schema_problems and self.report.ok
-
-    def problems(self) -> list[dict[str, object]]:
-        """Every problem as a problem object (with its entry's `entry_id`, where it has one)."""
-        return [problem for problem, _where in self.located()]
-
-    def located(self) -> list[tuple[dict[str, object], str]]:
-        """Every problem object with its place in words (the JSON pointer, its entry named)."""
-        found: list[tuple[dict[str, object], str]] = []
-        for problem in self.schema_problems:
-            entry = self.entries.get(problem.field or "")
-            shown = {**problem.as_json(), "path": self.file}
-            if entry is not None:
-                shown["entry_id"] = entry.id
-            where = problem.field or "/"
-            found.append((shown, entry.locate(where) if entry is not None else where))
-        for violation in self.report.violations:
-            line = self.lines.get(violation.field or "") if in_current(violation) else None
-            found.append(
-                (violation_problem(violation, self.file, line), location(violation) or "/")
-            )
-        return found
+        return not self.located
 
     def as_json(self) -> dict[str, Any]:
         """The object `--json` prints for one file."""
@@ -214,7 +190,7 @@ class FileCheck:
             "baseline": self.baseline.as_json(),
             "entries": self.report.entries,
             "contracts": self.report.contracts,
-            "violations": self.problems(),
+            "violations": [problem for problem, _where in self.located],
         }
 
 
@@ -230,13 +206,20 @@ def check_file(
     `rules`, against `baseline`."""
     document, published = _parsed(data, where), _published(baseline, where)
     governing = schemas.for_artifact(relpath)
-    problems = tuple(source_problems({relpath: data}, schemas)) if governing else ()
+    problems = source_problems({relpath: data}, schemas) if governing else []
     report = check_catalog(document, published, rules, where)
+    located: list[tuple[dict[str, object], str]] = []
+    entries = entries_of(document, rules, where) if problems else []
+    for problem in problems:
+        entry, pointer = entry_at(entries, rules, problem.field or ""), problem.field or "/"
+        shown = {**problem.as_json(), "path": where}
+        if entry is not None:
+            shown["entry_id"] = entry.id
+        located.append((shown, entry.locate(pointer) if entry is not None else pointer))
     pointers = [v.field or "" for v in report.violations if in_current(v)]
     lines = pointer_lines(data.decode("utf-8"), pointers) if pointers else {}
-    entries = entries_of(document, rules, where) if problems else []
-    named = {
-        p.field: entry for p in problems if p.field and (entry := entry_at(entries, rules, p.field))
-    }
+    for violation in report.violations:
+        line = lines.get(violation.field or "") if in_current(violation) else None
+        located.append((violation_problem(violation, where, line), location(violation) or "/"))
     schema_id = governing.schema_id if governing else None
-    return FileCheck(where, rules, baseline, schema_id, problems, report, lines, named)
+    return FileCheck(where, rules, baseline, schema_id, report, tuple(located))

@@ -285,43 +285,28 @@ def _number(value: object) -> Fraction | None:
     return Fraction(value)
 
 
-def _malformed(old: _Obj, new: _Obj, kw: str, a: Fraction | None, b: Fraction | None) -> bool:
-    """Whether `kw` is present in either schema without a number (`a`, `b`) for a value."""
-    return (kw in old and a is None) or (kw in new and b is None)
-
-
 def _bounds(old: _Obj, new: _Obj, ptr: str, depth: int, out: _Out) -> None:
-    """Numeric, length, item-count and property-count bounds: tighter narrows, looser widens."""
-    for kw in (*_LOWER, *_UPPER):
+    """Numeric, length, item-count and property-count bounds: tighter narrows, looser widens;
+    `multipleOf`: a multiple of the old divisor narrows, a divisor of it widens."""
+    for kw in (*_LOWER, *_UPPER, "multipleOf"):
         if not _differs(old, new, kw):
             continue
         a, b = _number(old.get(kw)), _number(new.get(kw))
-        if _malformed(old, new, kw, a, b):
+        malformed = (kw in old and a is None) or (kw in new and b is None)
+        if malformed or (kw == "multipleOf" and any(v is not None and v <= 0 for v in (a, b))):
             code, way = "CHANGED", INCOMPARABLE
         elif a is None or b is None:
             code, way = ("ADDED", NARROW) if a is None else ("REMOVED", WIDEN)
-        else:
+        elif kw != "multipleOf":
             tighter = (b > a) == (kw in _LOWER)
             code, way = ("INCREASED" if b > a else "DECREASED"), (NARROW if tighter else WIDEN)
+        elif (b / a).denominator == 1:  # every multiple of b is one of a
+            code, way = "NARROWED", NARROW
+        elif (a / b).denominator == 1:
+            code, way = "WIDENED", WIDEN
+        else:
+            code, way = "CHANGED", INCOMPARABLE
         out.append(_kw_change(kw, ptr, code, way))
-
-
-def _multiple_of(old: _Obj, new: _Obj, ptr: str, depth: int, out: _Out) -> None:
-    """`multipleOf`: a multiple of the old divisor narrows, a divisor of it widens."""
-    if not _differs(old, new, "multipleOf"):
-        return
-    a, b = _number(old.get("multipleOf")), _number(new.get("multipleOf"))
-    if _malformed(old, new, "multipleOf", a, b) or any(v is not None and v <= 0 for v in (a, b)):
-        code, way = "CHANGED", INCOMPARABLE
-    elif a is None or b is None:
-        code, way = ("ADDED", NARROW) if a is None else ("REMOVED", WIDEN)
-    elif (b / a).denominator == 1:  # every multiple of b is one of a
-        code, way = "NARROWED", NARROW
-    elif (a / b).denominator == 1:
-        code, way = "WIDENED", WIDEN
-    else:
-        code, way = "CHANGED", INCOMPARABLE
-    out.append(_kw_change("multipleOf", ptr, code, way))
 
 
 def _presence(old: _Obj, new: _Obj, ptr: str, depth: int, out: _Out) -> None:
@@ -362,4 +347,4 @@ def _rest(old: _Obj, new: _Obj, ptr: str, depth: int, out: _Out) -> None:
 
 
 _CHECKS: tuple[Callable[[_Obj, _Obj, str, int, _Out], None], ...] = (_types, _values, _required)
-_CHECKS += (_properties, _additional, _bounds, _multiple_of, _presence, _items, _rest)
+_CHECKS += (_properties, _additional, _bounds, _presence, _items, _rest)

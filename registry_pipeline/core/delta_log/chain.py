@@ -16,6 +16,7 @@ sealed later and stop the log): `future_findings` names them for `registry delta
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 from collections.abc import Iterable, Iterator
@@ -198,59 +199,42 @@ def check_records(
     last = {rid: (entry.last_to_ref, entry.last_created_utc) for rid, entry in registries.items()}
     seen: set[tuple[str, str]] = {(ref.run_root, ref.run_id) for ref, _ in last.values()}
     for number, raw in enumerate(lines, start=first_line):
-        at = partial(Problem, path=path, line=number)
+        at = partial(_found, findings, path, number)
         if not raw.endswith(b"\n"):
-            findings.append(at(code=DeltaCode.RECORD_INVALID, field="/", message=TORN))
+            at(DeltaCode.RECORD_INVALID, "/", TORN)
         try:
             record = parse_record(raw, line_number=number, path=path)
         except RegistryError as exc:  # `delta_log_error`, its only refusal
-            findings.append(at(code=DeltaCode.RECORD_INVALID, field=exc.field, message=exc.message))
+            at(DeltaCode.RECORD_INVALID, exc.field, exc.message)
             continue
         before = last.get(record.registry_id)
         expected = before[0] if before else None
         if record.from_ref != expected:
-            findings.append(
-                at(
-                    code=DeltaCode.FROM_MISMATCH,
-                    field="/from_ref",
-                    message=f"{record.registry_id}: from_ref must be the registry's previous "
-                    "to_ref in the log" + ("" if before else " (null: its first record)"),
-                    expected=_shown(expected),
-                    found=_shown(record.from_ref),
-                )
-            )
+            why = f"{record.registry_id}: from_ref must be the registry's previous to_ref in the "
+            why += "log" if before else "log (null: its first record)"
+            found = _shown(record.from_ref)
+            at(DeltaCode.FROM_MISMATCH, "/from_ref", why, expected=_shown(expected), found=found)
         key = (record.to_ref.run_root, record.to_ref.run_id)
         if key in seen:
-            findings.append(
-                at(
-                    code=DeltaCode.DUPLICATE_SNAPSHOT,
-                    field="/to_ref",
-                    message=f"{record.to_ref.run_id} is already a to_ref in the log",
-                    found=record.to_ref.run_id,
-                )
-            )
+            why = f"{record.to_ref.run_id} is already a to_ref in the log"
+            at(DeltaCode.DUPLICATE_SNAPSHOT, "/to_ref", why, found=record.to_ref.run_id)
         elif before and (record.created_utc, record.to_ref.run_id) < (before[1], before[0].run_id):
-            findings.append(
-                at(
-                    code=DeltaCode.OUT_OF_ORDER,
-                    field="/to_ref",
-                    message=f"{record.registry_id}: {record.to_ref.run_id} is ordered before the "
-                    f"registry's previous to_ref {before[0].run_id}",
-                )
-            )
+            why = f"{record.registry_id}: {record.to_ref.run_id} is ordered before the registry's "
+            at(DeltaCode.OUT_OF_ORDER, "/to_ref", why + f"previous to_ref {before[0].run_id}")
         if derivation_run_id is not None and record.derivation_run_id != derivation_run_id:
-            findings.append(
-                at(
-                    code=DeltaCode.DERIVATION_MISMATCH,
-                    field="/derivation_run_id",
-                    message="an appended record must name the build that appended it",
-                    expected=derivation_run_id,
-                    found=record.derivation_run_id,
-                )
-            )
+            why = "an appended record must name the build that appended it"
+            at(DeltaCode.DERIVATION_MISMATCH, "/derivation_run_id", why,
+               expected=derivation_run_id, found=record.derivation_run_id)  # fmt: skip
         seen.add(key)
         last[record.registry_id] = (record.to_ref, record.created_utc)
     return findings
+
+
+def _found(
+    findings: list[Problem], path: str, line: int, code: DeltaCode, field: str | None,
+    message: str, **more: Any,
+) -> None:  # fmt: skip
+    findings.append(Problem(code=code, path=path, line=line, field=field, message=message, **more))
 
 
 def _shown(ref: SealedRef | None) -> str:
@@ -341,24 +325,21 @@ def verify_chain(
     return report
 
 
-StateCache = dict[str, tuple[Problem | None, LogState | None]]
-"""state_problem per folder name: a folder is the newer side of one link, the older of the next."""
-
-
 def _links(
     workspace: Workspace, newest: Path, schemas: SchemaCatalog, strict: bool = False
 ) -> Iterator[tuple[Problem | None, Path | None]]:
     """Per link, newest first: its first problem (or None) and the older folder to walk to."""
     newer = newest
     seen = {newest.name}
-    states: StateCache = {}
+    # a folder is the newer side of one link and the older of the next: its state is read once
+    state = functools.cache(state_problem)
     while True:
         link = previous_input(newer)
         if isinstance(link, Problem):
             yield link, None
             return
         if link is None:  # the first log: its records extend nothing
-            yield _state(newer, states)[0] or _tail_problem(newer, None, 0, strict=strict), None
+            yield state(newer)[0] or _tail_problem(newer, None, 0, strict=strict), None
             return
         run_id, root = link
         if run_id in seen:
@@ -371,30 +352,15 @@ def _links(
             return
         seen.add(run_id)
         finding, older = link_problem(workspace, newer, run_id, root, schemas)
-        if finding is None and older is not None:
-            finding = _records_problem(newer, older, states, strict)
+        if finding is None and older is not None:  # both states, then the appended records
+            finding = state(newer)[0] or state(older)[0]
+            if finding is None:
+                size = (older / LOG_ARTIFACT).stat().st_size
+                finding = _tail_problem(newer, state(older)[1], size, older.name, strict)
         yield finding, older
         if older is None:
             return
         newer = older
-
-
-def _state(folder: Path, states: StateCache) -> tuple[Problem | None, LogState | None]:
-    if folder.name not in states:
-        states[folder.name] = state_problem(folder)
-    return states[folder.name]
-
-
-def _records_problem(
-    newer: Path, older: Path, states: StateCache, strict: bool = False
-) -> Problem | None:
-    """Both logs' states, then the newer log's appended records against the older state."""
-    problem, _ = _state(newer, states)
-    older_problem, older_state = _state(older, states)
-    if problem or older_problem:
-        return problem or older_problem
-    size = (older / LOG_ARTIFACT).stat().st_size
-    return _tail_problem(newer, older_state, size, previous_run_id=older.name, strict=strict)
 
 
 def _tail_problem(
@@ -427,15 +393,8 @@ def newest_valid_log(
     and it extends its own predecessor append-only (a build that dropped or altered a record, or
     appended a broken one, is never used)."""
     for snapshot in reversed(list_snapshots(workspace, LOG_REGISTRY_ID)):
-        if _usable(workspace, snapshot.path, schemas, strict_derivation):
+        if is_valid_run_folder(snapshot.path, schemas=schemas) and (
+            next(_links(workspace, snapshot.path, schemas, strict_derivation))[0] is None
+        ):
             return snapshot
     return None
-
-
-def _usable(
-    workspace: Workspace, folder: Path, schemas: SchemaCatalog, strict: bool = False
-) -> bool:
-    """It validates and its own link (to its predecessor, or as the first log) holds."""
-    if not is_valid_run_folder(folder, schemas=schemas):
-        return False
-    return next(_links(workspace, folder, schemas, strict))[0] is None

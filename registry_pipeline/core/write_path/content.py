@@ -40,8 +40,6 @@ from registry_pipeline.core.workspace.sources import (
 from registry_pipeline.core.yaml_io import parse_yaml
 
 _E = TypeVar("_E", bound=RegistryError)
-SEVERITIES = ("error", "warning", "record")
-"""error blocks a write (and fails the build's check); warning is printed; record is logged."""
 
 
 def finding(

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from registry_pipeline.core.append_only.example import role
+from registry_pipeline_tests._rolepack import role
 
 Document = dict[str, Any]
 

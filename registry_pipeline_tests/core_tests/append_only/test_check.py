@@ -22,9 +22,9 @@ from registry_pipeline.core.append_only.check import (
     violation_row,
     violation_text,
 )
-from registry_pipeline.core.append_only.example import DEPARTMENTS, example_pack, role
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline_tests._rolepack import DEPARTMENTS, example_pack, role
 
 ROLEPACK = preset("rolepack", "test")
 REPO = Path(__file__).resolve().parents[3]

@@ -24,9 +24,9 @@ import pytest
 
 from registry_pipeline.core.append_only import preset
 from registry_pipeline.core.append_only.baseline import check_file, git_baseline
-from registry_pipeline.core.append_only.example import example_pack
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline_tests._rolepack import example_pack
 from registry_pipeline_tests.core_tests.append_only._seed_mutations import MUTATIONS, Mutation
 
 REPO = Path(__file__).resolve().parents[3]

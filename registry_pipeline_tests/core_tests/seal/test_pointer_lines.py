@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from json_source_map import calculate
 
-from registry_pipeline.core.append_only.example import example_pack
 from registry_pipeline.core.seal.pointer_lines import pointer_lines
+from registry_pipeline_tests._rolepack import example_pack
 
 DOCUMENT = {"ab": {"cd": [1, {"e": [True, None, "x\ny"]}]}, "roles": example_pack()["roles"]}
 POINTERS = [
