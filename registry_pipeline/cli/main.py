@@ -28,7 +28,7 @@ from registry_pipeline.cli import (
     _validate,
     _write,
 )
-from registry_pipeline.cli._args import RAW, command, common, examples
+from registry_pipeline.cli._args import RAW, arg, declare, examples
 from registry_pipeline.cli._output import err, error
 from registry_pipeline.core.errors import RegistryError
 
@@ -167,7 +167,7 @@ def _help_of(parser: argparse.ArgumentParser) -> str:
 
 
 def add_help(commands: Any) -> None:
-    parser = command(
+    declare(
         commands,
         "help",
         "a command's help: `registry help build` is `registry build --help`",
@@ -175,10 +175,12 @@ def add_help(commands: Any) -> None:
         "examples; without COMMAND, the list of commands (`registry --help`). A command that "
         "does not exist is refused (BAD_USAGE, exit 2) with the nearest one.",
         examples("registry help", "registry help build", "registry help pointers rollback"),
-    )
-    parser.add_argument("topic", nargs="*", metavar="COMMAND", help="a command, then one of "
-                        "its subcommands (default: the list of commands)")  # fmt: skip
-    common(parser, run_help, None, workspace=False)
+        run_help,
+        arg("topic", nargs="*", metavar="COMMAND",
+            help="a command, then one of its subcommands (default: the list of commands)"),
+        json=None,
+        workspace=False,
+    )  # fmt: skip
 
 
 def run_help(args: argparse.Namespace) -> int:
