@@ -50,7 +50,7 @@ def common(
     if workspace:
         parser.add_argument("--workspace", metavar="DIR", help="workspace folder (default: "
                             "$REGISTRY_WORKSPACE, else the current one)")  # fmt: skip
-    parser.set_defaults(run=run, **defaults)
+    parser.set_defaults(run=run, command_parser=parser, **defaults)  # main: its usage errors
 
 
 Argument = tuple[tuple[str, ...], dict[str, Any]]
