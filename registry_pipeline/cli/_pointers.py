@@ -308,28 +308,22 @@ def run_verify(args: argparse.Namespace) -> int:
         )
     document = {"ok": report.ok, "records": report.records, "head": report.head,
                 "expect_head_seq": report.expect_head_seq}  # fmt: skip
+    # the file a finding is about: the pointer file, the lock, or (but a TARGET_* finding,
+    # whose message names its run folder) the journal
+    about = {"POINTER_MISMATCH": store.pointers_path, "NOT_JOURNALED": store.pointers_path,
+             "LOCK_HELD": store.lock_path}  # fmt: skip
     for key, label, findings in (("problems", "error", report.problems),
                                  ("notes", "note", report.notes)):  # fmt: skip
-        document[key] = [problem_json(f, _finding_path(store, f)) for f in findings]
+        document[key] = [
+            problem_json(f, None if f.code.startswith("TARGET_") else
+                         str(about.get(f.code, store.journal_path)))
+            for f in findings
+        ]  # fmt: skip
         for finding in () if args.json else findings:
             err(f"{label}: {problem_text(finding)}")
     held = f"journal OK: {report.records} record(s), head {report.head or '(empty)'}"
     verdict = held if report.ok else failed("journal", [f.code for f in report.problems])
     return answer(args.json, document, [verdict], 0 if report.ok else 1)
-
-
-_POINTER_FILE_CODES = frozenset({"POINTER_MISMATCH", "NOT_JOURNALED"})
-"""Findings about an entry of the pointer file; a TARGET_* finding is about a run folder (its
-message names it), LOCK_HELD about the lock file, every other one about the journal."""
-
-
-def _finding_path(store: Any, finding: Any) -> str | None:
-    """The file a `pointers verify` finding is about."""
-    if finding.code in _POINTER_FILE_CODES:
-        return str(store.pointers_path)
-    if finding.code == "LOCK_HELD":
-        return str(store.lock_path)
-    return None if finding.code.startswith("TARGET_") else str(store.journal_path)
 
 
 # -- as-of -----------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from registry_pipeline.cli import (
     _write,
 )
 from registry_pipeline.cli._args import RAW, arg, declare, examples
-from registry_pipeline.cli._output import err, error
+from registry_pipeline.cli._output import err, error, report
 from registry_pipeline.core.errors import RegistryError
 
 DESCRIPTION = """\
@@ -224,17 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except (Exception, KeyboardInterrupt) as exc:  # the last line of defence: never a traceback
         failure = _failure(exc)
-        error(
-            as_json,
-            failure.code,
-            failure.message,
-            failure.diagnostics(),
-            path=failure.path,
-            details=[failure.problem_json(problem) for problem in failure.problems],
-            line=failure.line,
-            field=failure.field,
-            column=failure.column,
-        )
+        report(as_json, failure)
         return failure.exit_code
 
 
