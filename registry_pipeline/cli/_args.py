@@ -50,7 +50,34 @@ def common(
     if workspace:
         parser.add_argument("--workspace", metavar="DIR", help="workspace folder (default: "
                             "$REGISTRY_WORKSPACE, else the current one)")  # fmt: skip
-    parser.set_defaults(run=run, **defaults)
+    parser.set_defaults(run=run, command_parser=parser, **defaults)  # main: its usage errors
+
+
+Argument = tuple[tuple[str, ...], dict[str, Any]]
+"""One argument of a command: what `add_argument` takes (`arg`)."""
+
+
+def arg(*names: str, **options: Any) -> Argument:
+    return names, options
+
+
+def declare(
+    commands: Any,
+    name: str,
+    helptext: str,
+    description: str,
+    epilog: str,
+    run: Callable[[argparse.Namespace], int],
+    *arguments: Argument,
+    **options: Any,
+) -> argparse.ArgumentParser:
+    """One command in one declaration: its parser (`command`), its arguments in order, then
+    the options every command ends with (`common`, given `options`)."""
+    parser = command(commands, name, helptext, description, epilog)
+    for names, argument in arguments:
+        parser.add_argument(*names, **argument)
+    common(parser, run, **options)
+    return parser
 
 
 _INTEGER = re.compile(r"[+-]?[0-9]{1,30}")

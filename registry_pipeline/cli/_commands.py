@@ -7,14 +7,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from registry_pipeline.cli._args import command, common, examples
+from registry_pipeline.cli._args import arg, declare, examples
 from registry_pipeline.cli._output import answer, err, json_doc, out
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
 
 
 def add_init(commands: Any) -> None:
-    parser = command(
+    declare(
         commands,
         "init",
         "create a workspace skeleton",
@@ -32,14 +32,13 @@ def add_init(commands: Any) -> None:
             "registry init ~/governance --json",
             "registry init --with-write-path && registry types",
         ),
-    )
-    parser.add_argument("dir", nargs="?", metavar="DIR", help="folder to initialize (default: .)")
-    parser.add_argument(
-        "--with-write-path", action="store_true",
-        help="also write the seed's registry types so that add-entry can write (keeps what "
-        "exists; nothing when the workspace has a catalog)",
+        run_init,
+        arg("dir", nargs="?", metavar="DIR", help="folder to initialize (default: .)"),
+        arg("--with-write-path", action="store_true",
+            help="also write the seed's registry types so that add-entry can write (keeps what "
+            "exists; nothing when the workspace has a catalog)"),
+        workspace=False,
     )  # fmt: skip
-    common(parser, run_init, workspace=False)
 
 
 def run_init(args: argparse.Namespace) -> int:
@@ -110,7 +109,7 @@ def _catalog_places(root: Path) -> tuple[tuple[str, ...], str]:
 
 
 def add_seal(commands: Any) -> None:
-    parser = command(
+    declare(
         commands,
         "seal",
         "seal files or a folder into a new run folder",
@@ -123,12 +122,12 @@ def add_seal(commands: Any) -> None:
             "registry seal EXPECTED_VERSIONS_v0_1.json --registry-id expected_versions "
             "--op-id OP-QA07 --json",
         ),
-    )
-    parser.add_argument("sources", nargs="+", metavar="SRC", help="files or folders to seal")
-    parser.add_argument("--registry-id", required=True, metavar="ID",
-                        help="registry the run belongs to (a-z, 0-9, _)")  # fmt: skip
-    parser.add_argument("--op-id", metavar="OP", help="operation id recorded in run.json (OP-...)")
-    common(parser, run_seal)
+        run_seal,
+        arg("sources", nargs="+", metavar="SRC", help="files or folders to seal"),
+        arg("--registry-id", required=True, metavar="ID",
+            help="registry the run belongs to (a-z, 0-9, _)"),
+        arg("--op-id", metavar="OP", help="operation id recorded in run.json (OP-...)"),
+    )  # fmt: skip
 
 
 def run_seal(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from registry_pipeline.core.errors import problem_object
+from registry_pipeline.core.errors import RegistryError, problem_object
 
 
 def out(line: str = "") -> None:
@@ -58,26 +58,21 @@ def failed(what: str, codes: Sequence[str]) -> str:
     return f"{what} FAILED: {len(codes)} problem(s) ({', '.join(dict.fromkeys(codes))})"
 
 
-def error(
-    as_json: bool,
-    code: str,
-    message: str,
-    text: str | None = None,
-    *,
-    path: str | None = None,
-    details: list[object] | None = None,
-    line: int | None = None,
-    field: str | None = None,
-    column: int | None = None,
-) -> None:
-    """An error as human text on stderr (`error: CODE message` unless `text` is given), or with
-    --json as one problem object on stdout (a script reads one format whatever happens)."""
+def error(as_json: bool, code: str, message: str, *, field: str | None = None) -> None:
+    """An error as `error: CODE message` on stderr, or with --json as one problem object."""
+    report(as_json, RegistryError(message, code=code, field=field))
+
+
+def report(as_json: bool, failure: RegistryError) -> None:
+    """An error as its diagnostics on stderr, or with --json as one problem object on stdout (a
+    script reads one format whatever happens), its problems as the object's `details`."""
     if not as_json:
-        err(f"error: {code} {message}" if text is None else text)
+        err(failure.diagnostics())
         return
-    document = problem_object(
-        code, message, path=path, line=line, field=field, column=column, details=details or None
-    )
+    details = [failure.problem_json(problem) for problem in failure.problems] or None
+    document = problem_object(failure.code, failure.message, path=failure.path,
+                              line=failure.line, field=failure.field, column=failure.column,
+                              details=details)  # fmt: skip
     json_doc({"error": document})
 
 

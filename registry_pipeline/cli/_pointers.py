@@ -9,7 +9,14 @@ import re
 import socket
 from typing import Any
 
-from registry_pipeline.cli._args import bounded_float, command, common, examples, parse_moment
+from registry_pipeline.cli._args import (
+    arg,
+    bounded_float,
+    command,
+    declare,
+    examples,
+    parse_moment,
+)
 from registry_pipeline.cli._output import answer, err, failed
 from registry_pipeline.core.errors import UsageError, problem_object
 from registry_pipeline.core.lock import DEFAULT_TIMEOUT
@@ -136,6 +143,16 @@ meaning the end of that UTC day. Only the journal is read: a pointer it never re
 shown. Exit 0; 1 JOURNAL_CORRUPT; 2 BAD_TIMESTAMP."""
 
 
+REGISTRY = arg("registry_id", metavar="REGISTRY_ID", help="the registry's id")
+EXPECT = arg("--expect", metavar="RUN_ID", help="refuse (CAS_CONFLICT) unless this is the active "
+             "snapshot now ('none': no pointer)")  # fmt: skip
+REASON = arg("--reason", required=True, help="why (required, journaled)")
+LOCK = arg(
+    "--lock-timeout", type=bounded_float(0, 86400), metavar="SECONDS", default=DEFAULT_TIMEOUT,
+    help="wait this long for another writer's lock before failing with LOCKED (default 10)",
+)  # fmt: skip
+
+
 def add_pointers(commands: Any) -> None:
     parser = command(
         commands,
@@ -145,120 +162,72 @@ def add_pointers(commands: Any) -> None:
         EPILOG,
     )
     sub = parser.add_subparsers(dest="pointers_command", metavar="COMMAND", required=True)
-
-    show = command(sub, "show", "what is active now", SHOW,
-                   examples("registry pointers show", "registry pointers show --json"))  # fmt: skip
-    common(show, run_show, JSON)
-
-    history = command(
-        sub, "history", "the journal, oldest first", HISTORY,
-        examples("registry pointers history", "registry pointers history run_registry --json"),
-    )  # fmt: skip
-    history.add_argument("registry_id", nargs="?", metavar="REGISTRY_ID",
-                         help="only this registry's records (default: every registry)")  # fmt: skip
-    common(history, run_history, JSON)
-
-    promote = command(
-        sub, "promote", "make a newer valid snapshot active", PROMOTE,
-        examples("registry pointers promote run_registry RUN_ID --expect OLD_RUN_ID",
-                 "registry pointers promote expected_versions RUN_ID --expect none"),
-    )  # fmt: skip
-    promote.add_argument("registry_id", metavar="REGISTRY_ID", help="the registry's id")
-    promote.add_argument("run_id", metavar="RUN_ID",
-                         help="the snapshot to make active (a run folder name)")  # fmt: skip
-    _expect_option(promote)
-    promote.add_argument("--reason", default="", help="why (recorded in the journal)")
-    _lock_option(promote)
-    common(promote, run_change, JSON, action="promote")
-
-    rollback = command(
-        sub, "rollback", "make an older valid snapshot active again, and hold it there", ROLLBACK,
-        examples('registry pointers rollback drift_signals --to RUN_ID --reason "bad pack"'),
-    )  # fmt: skip
-    rollback.add_argument("registry_id", metavar="REGISTRY_ID", help="the registry's id")
-    rollback.add_argument(
-        "--to", required=True, metavar="RUN_ID", dest="run_id",
-        help="the older snapshot to make active again (a run folder name)",
-    )  # fmt: skip
-    rollback.add_argument("--reason", required=True, help="why (required, journaled)")
-    _expect_option(rollback)
-    _lock_option(rollback)
-    common(rollback, run_change, JSON, action="rollback")
-
-    for name, helptext, description, example in (
+    declare(sub, "show", "what is active now", SHOW,
+            examples("registry pointers show", "registry pointers show --json"), run_show,
+            json=JSON)  # fmt: skip
+    declare(sub, "history", "the journal, oldest first", HISTORY,
+            examples("registry pointers history", "registry pointers history run_registry --json"),
+            run_history,
+            arg("registry_id", nargs="?", metavar="REGISTRY_ID",
+                help="only this registry's records (default: every registry)"),
+            json=JSON)  # fmt: skip
+    declare(sub, "promote", "make a newer valid snapshot active", PROMOTE,
+            examples("registry pointers promote run_registry RUN_ID --expect OLD_RUN_ID",
+                     "registry pointers promote expected_versions RUN_ID --expect none"),
+            run_change, REGISTRY,
+            arg("run_id", metavar="RUN_ID", help="the snapshot to make active (a run folder name)"),
+            EXPECT, arg("--reason", default="", help="why (recorded in the journal)"), LOCK,
+            json=JSON, action="promote")  # fmt: skip
+    declare(sub, "rollback", "make an older valid snapshot active again, and hold it there",
+            ROLLBACK,
+            examples('registry pointers rollback drift_signals --to RUN_ID --reason "bad pack"'),
+            run_change, REGISTRY,
+            arg("--to", required=True, metavar="RUN_ID", dest="run_id",
+                help="the older snapshot to make active again (a run folder name)"),
+            REASON, EXPECT, LOCK, json=JSON, action="rollback")  # fmt: skip
+    for name, helptext, description, example, reason in (
         ("hold", "stop automatic promotion of a registry (builds still build and check)", HOLD,
-         'registry pointers hold run_registry --reason "freeze for the audit"'),
+         'registry pointers hold run_registry --reason "freeze for the audit"',
+         arg("--reason", required=True, help="why (journaled) (required)")),
         ("release", "lift a hold (from hold, rollback or accept): automatic promotion resumes",
-         RELEASE, 'registry pointers release drift_signals --reason "pack fixed"'),
+         RELEASE, 'registry pointers release drift_signals --reason "pack fixed"',
+         arg("--reason", default="", help="why (journaled)")),
         ("accept", "record a hand edit of the pointer file as a journaled decision", ACCEPT,
-         'registry pointers accept expected_versions --reason "pinned by hand"'),
+         'registry pointers accept expected_versions --reason "pinned by hand"',
+         arg("--reason", required=True, help="why (journaled) (required)")),
     ):  # fmt: skip
-        mark = command(sub, name, helptext, description, examples(example))
-        mark.add_argument("registry_id", metavar="REGISTRY_ID", help="the registry's id")
-        needed = name != "release"
-        mark.add_argument("--reason", required=needed, default="",
-                          help="why (journaled)" + (" (required)" * needed))  # fmt: skip
-        _lock_option(mark)
-        common(mark, run_change, JSON, action=name)
-
-    verify = command(
-        sub, "verify", "replay the journal: chain, sequence, and the pointer file", VERIFY,
-        examples("registry pointers verify",
-                 'registry pointers verify --expect-head "$(cat journal-head.txt)"'),
-    )  # fmt: skip
-    verify.add_argument(
-        "--expect-head", metavar="HASH",
-        help="a head hash recorded earlier (64 hex digits): it must still be in the chain "
-        "(catches truncation and a rewritten journal)",
-    )  # fmt: skip
-    common(verify, run_verify, JSON)
-
-    as_of = command(
-        sub, "as-of", "what was active at a past moment (from the journal)", AS_OF,
-        examples("registry pointers as-of 2026-11-20T18:00:00Z",
-                 "registry pointers as-of 2026-11-20        (the end of that UTC day)"),
-    )  # fmt: skip
-    as_of.add_argument(
-        "timestamp", metavar="TIMESTAMP",
-        help="an ISO 8601 time with a zone, or a date (the end of that UTC day)",
-    )  # fmt: skip
-    common(as_of, run_as_of, JSON)
-
-    check = command(
-        sub, "check", "run a snapshot's blocking checks and write its promotion receipt", CHECK,
-        examples("registry pointers check rolepack 2026-11-21__101500__rolepack_build --json"),
-    )  # fmt: skip
-    check.add_argument("registry_id", metavar="REGISTRY_ID", help="the registry's id")
-    check.add_argument("run_id", metavar="RUN_ID", help="the snapshot (a run folder name)")
-    common(check, run_check, JSON)
-
-    repair = command(
-        sub, "repair", "restore a hand-edited pointer, or restart a broken journal", REPAIR,
-        examples('registry pointers repair expected_versions --reason "undo the hand edit"',
-                 'registry pointers repair --reason "line 7 was deleted; evidence kept"'),
-    )  # fmt: skip
-    repair.add_argument(
-        "registry_id", nargs="?", metavar="REGISTRY_ID",
-        help="restore this registry's pointer (default: restart the journal)",
-    )  # fmt: skip
-    repair.add_argument("--reason", required=True, help="why (required, journaled)")
-    _lock_option(repair)
-    common(repair, run_repair, JSON, sync=False)  # it repairs what a sync would refuse
+        declare(sub, name, helptext, description, examples(example), run_change, REGISTRY,
+                reason, LOCK, json=JSON, action=name)  # fmt: skip
+    declare(sub, "verify", "replay the journal: chain, sequence, and the pointer file", VERIFY,
+            examples("registry pointers verify",
+                     'registry pointers verify --expect-head "$(cat journal-head.txt)"'),
+            run_verify,
+            arg("--expect-head", metavar="HASH",
+                help="a head hash recorded earlier (64 hex digits): it must still be in the chain "
+                "(catches truncation and a rewritten journal)"),
+            json=JSON)  # fmt: skip
+    declare(sub, "as-of", "what was active at a past moment (from the journal)", AS_OF,
+            examples("registry pointers as-of 2026-11-20T18:00:00Z",
+                     "registry pointers as-of 2026-11-20        (the end of that UTC day)"),
+            run_as_of,
+            arg("timestamp", metavar="TIMESTAMP",
+                help="an ISO 8601 time with a zone, or a date (the end of that UTC day)"),
+            json=JSON)  # fmt: skip
+    declare(sub, "check", "run a snapshot's blocking checks and write its promotion receipt", CHECK,
+            examples("registry pointers check rolepack 2026-11-21__101500__rolepack_build --json"),
+            run_check, REGISTRY,
+            arg("run_id", metavar="RUN_ID", help="the snapshot (a run folder name)"),
+            json=JSON)  # fmt: skip
+    declare(sub, "repair", "restore a hand-edited pointer, or restart a broken journal", REPAIR,
+            examples('registry pointers repair expected_versions --reason "undo the hand edit"',
+                     'registry pointers repair --reason "line 7 was deleted; evidence kept"'),
+            run_repair,
+            arg("registry_id", nargs="?", metavar="REGISTRY_ID",
+                help="restore this registry's pointer (default: restart the journal)"),
+            REASON, LOCK, json=JSON, sync=False)  # fmt: skip  # sync: it repairs what it refuses
 
 
 JSON = "print JSON"
-
-
-def _expect_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--expect", metavar="RUN_ID", help="refuse (CAS_CONFLICT) unless this is "
-                        "the active snapshot now ('none': no pointer)")  # fmt: skip
-
-
-def _lock_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--lock-timeout", type=bounded_float(0, 86400), metavar="SECONDS", default=DEFAULT_TIMEOUT,
-        help="wait this long for another writer's lock before failing with LOCKED (default 10)",
-    )  # fmt: skip
 
 
 # -- promote, rollback, hold, release, accept -------------------------------------------------
@@ -339,28 +308,22 @@ def run_verify(args: argparse.Namespace) -> int:
         )
     document = {"ok": report.ok, "records": report.records, "head": report.head,
                 "expect_head_seq": report.expect_head_seq}  # fmt: skip
+    # the file a finding is about: the pointer file, the lock, or (but a TARGET_* finding,
+    # whose message names its run folder) the journal
+    about = {"POINTER_MISMATCH": store.pointers_path, "NOT_JOURNALED": store.pointers_path,
+             "LOCK_HELD": store.lock_path}  # fmt: skip
     for key, label, findings in (("problems", "error", report.problems),
                                  ("notes", "note", report.notes)):  # fmt: skip
-        document[key] = [problem_json(f, _finding_path(store, f)) for f in findings]
+        document[key] = [
+            problem_json(f, None if f.code.startswith("TARGET_") else
+                         str(about.get(f.code, store.journal_path)))
+            for f in findings
+        ]  # fmt: skip
         for finding in () if args.json else findings:
             err(f"{label}: {problem_text(finding)}")
     held = f"journal OK: {report.records} record(s), head {report.head or '(empty)'}"
     verdict = held if report.ok else failed("journal", [f.code for f in report.problems])
     return answer(args.json, document, [verdict], 0 if report.ok else 1)
-
-
-_POINTER_FILE_CODES = frozenset({"POINTER_MISMATCH", "NOT_JOURNALED"})
-"""Findings about an entry of the pointer file; a TARGET_* finding is about a run folder (its
-message names it), LOCK_HELD about the lock file, every other one about the journal."""
-
-
-def _finding_path(store: Any, finding: Any) -> str | None:
-    """The file a `pointers verify` finding is about."""
-    if finding.code in _POINTER_FILE_CODES:
-        return str(store.pointers_path)
-    if finding.code == "LOCK_HELD":
-        return str(store.lock_path)
-    return None if finding.code.startswith("TARGET_") else str(store.journal_path)
 
 
 # -- as-of -----------------------------------------------------------------------------------

@@ -28,8 +28,8 @@ from registry_pipeline.cli import (
     _validate,
     _write,
 )
-from registry_pipeline.cli._args import RAW, command, common, examples
-from registry_pipeline.cli._output import err, error
+from registry_pipeline.cli._args import RAW, arg, declare, examples
+from registry_pipeline.cli._output import err, error, report
 from registry_pipeline.core.errors import RegistryError
 
 DESCRIPTION = """\
@@ -150,24 +150,13 @@ def _subcommands(parser: argparse.ArgumentParser) -> argparse._SubParsersAction[
     return next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
 
 
-def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> _Parser:
-    """The parser of the command `args` chose: `registry pointers promote`'s, not `registry`'s."""
-    subcommands = _subcommands(parser)
-    if subcommands is not None:
-        chosen = subcommands.choices.get(getattr(args, subcommands.dest, None) or "")
-        if chosen is not None:
-            return _command_parser(chosen, args)
-    assert isinstance(parser, _Parser), "every parser of the tree is a _Parser"
-    return parser
-
-
 def _help_of(parser: argparse.ArgumentParser) -> str:
     """`registry help pointers` for the parser of `registry pointers`."""
     return "registry help" + parser.prog.removeprefix("registry")
 
 
 def add_help(commands: Any) -> None:
-    parser = command(
+    declare(
         commands,
         "help",
         "a command's help: `registry help build` is `registry build --help`",
@@ -175,10 +164,12 @@ def add_help(commands: Any) -> None:
         "examples; without COMMAND, the list of commands (`registry --help`). A command that "
         "does not exist is refused (BAD_USAGE, exit 2) with the nearest one.",
         examples("registry help", "registry help build", "registry help pointers rollback"),
-    )
-    parser.add_argument("topic", nargs="*", metavar="COMMAND", help="a command, then one of "
-                        "its subcommands (default: the list of commands)")  # fmt: skip
-    common(parser, run_help, None, workspace=False)
+        run_help,
+        arg("topic", nargs="*", metavar="COMMAND",
+            help="a command, then one of its subcommands (default: the list of commands)"),
+        json=None,
+        workspace=False,
+    )  # fmt: skip
 
 
 def run_help(args: argparse.Namespace) -> int:
@@ -198,26 +189,16 @@ def run_help(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> _Parser:
     """The full argument parser, with examples in every command's --help."""
     parser = _Parser(prog="registry", description=DESCRIPTION, epilog=EPILOG, formatter_class=RAW)
     parser.add_argument("--version", action="version", version=f"registry-pipeline {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    _commands.add_init(commands)
-    _adopt.add_adopt(commands)
-    _commands.add_seal(commands)
-    _validate.add_validate(commands)
-    _restore.add_restore(commands)
-    _build.add_build(commands)
-    _pointers.add_pointers(commands)
-    _drift.add_drift(commands)
-    _delta.add_delta(commands)
-    _append_only.add_check_append_only(commands)
-    _write.add_add_entry(commands)
-    _write.add_types(commands)
-    _write.add_deprecate(commands)
-    _runs.add_runs(commands)
-    add_help(commands)
+    for add in (_commands.add_init, _adopt.add_adopt, _commands.add_seal, _validate.add_validate,
+                _restore.add_restore, _build.add_build, _pointers.add_pointers, _drift.add_drift,
+                _delta.add_delta, _append_only.add_check_append_only, _write.add_add_entry,
+                _write.add_types, _write.add_deprecate, _runs.add_runs, add_help):  # fmt: skip
+        add(commands)
     return parser
 
 
@@ -230,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args, extras = parser.parse_known_args(arguments)
         if extras:
-            _command_parser(parser, args).refuse_unrecognized(extras)
+            getattr(args, "command_parser", parser).refuse_unrecognized(extras)
         if args.command is None:
             parser.print_help(sys.stderr)
             return 2
@@ -238,36 +219,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args))
     except SystemExit as exc:
         return int(exc.code) if isinstance(exc.code, int) else 2
-    except RegistryError as exc:
-        error(
-            as_json,
-            exc.code,
-            exc.message,
-            exc.diagnostics(),
-            path=exc.path,
-            details=[exc.problem_json(problem) for problem in exc.problems],
-            line=exc.line,
-            field=exc.field,
-            column=exc.column,
-        )
-        return exc.exit_code
-    except KeyboardInterrupt:
-        error(as_json, "INTERRUPTED", "interrupted", "interrupted")
-        return 130
     except BrokenPipeError:
         sys.stderr.close()
         return 1
-    except OSError as exc:
+    except (Exception, KeyboardInterrupt) as exc:  # the last line of defence: never a traceback
+        failure = _failure(exc)
+        report(as_json, failure)
+        return failure.exit_code
+
+
+def _failure(exc: BaseException) -> RegistryError:
+    """The error a user is told of: a RegistryError as raised; an interrupt (exit 130), an
+    OSError (IO_ERROR) and a bug (INTERNAL, exit 3) said as one."""
+    if isinstance(exc, RegistryError):
+        return exc
+    if isinstance(exc, KeyboardInterrupt):
+        return RegistryError(
+            "interrupted", code="INTERRUPTED", exit_code=130, headline="interrupted"
+        )
+    if isinstance(exc, OSError):
         path = None if exc.filename is None else str(exc.filename)
         text = f"error: IO_ERROR {path or ''}: {exc.strerror or exc}".replace(" :", ":")
-        error(as_json, "IO_ERROR", str(exc.strerror or exc), text, path=path)
-        return 1
-    except Exception as exc:  # the last line of defence: never a traceback for users
-        if os.environ.get("REGISTRY_DEBUG"):
-            raise
-        message = f"{type(exc).__name__}: {exc} (set REGISTRY_DEBUG=1 for a traceback)"
-        error(as_json, "INTERNAL", message)
-        return 3
+        return RegistryError(str(exc.strerror or exc), code="IO_ERROR", path=path, headline=text)
+    if os.environ.get("REGISTRY_DEBUG"):
+        raise exc
+    message = f"{type(exc).__name__}: {exc} (set REGISTRY_DEBUG=1 for a traceback)"
+    return RegistryError(message, code="INTERNAL", exit_code=3)
 
 
 def _sync(args: argparse.Namespace) -> None:
