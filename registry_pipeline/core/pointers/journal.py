@@ -178,35 +178,29 @@ def read_records(path: Path) -> Iterator[JournalRecord]:
 
 
 def last_record(path: Path) -> JournalRecord | None:
-    """The last complete record, read from the end of the file; a torn append (an unterminated
-    last line that does not parse: the crash state the next change removes) is skipped."""
+    """The last complete record, read from the end of the file; None for a torn append (an
+    unterminated last line that does not parse: the crash state the next change removes)."""
+    return next(_backwards(path), None)
+
+
+def _backwards(path: Path, needle: bytes = b"") -> Iterator[JournalRecord | None]:
+    """The records whose line holds `needle`, from the last back; None for a torn last line."""
     handle = open_journal(path)
     if handle is None:
-        return None
-    with handle:
-        for line, torn in _records_backwards(handle):
-            return _parse_unless_torn(line, torn)
-    return None
-
-
-def _records_backwards(handle: BinaryIO) -> Iterator[tuple[bytes, bool]]:
-    """(line, torn) from the last line back; `torn` for a final line without its newline."""
-    end = handle.seek(0, os.SEEK_END)
-    if end == 0:
         return
-    handle.seek(end - 1)
-    unterminated = handle.read(1) != b"\n"
-    for index, line in enumerate(jsonl.lines_backwards(handle)):
-        yield line, unterminated and index == 0
-
-
-def _parse_unless_torn(line: bytes, torn: bool) -> JournalRecord | None:
-    try:
-        return parse_record(line)
-    except JournalFormatError:
-        if torn:
-            return None
-        raise
+    with handle:
+        end = handle.seek(0, os.SEEK_END)
+        handle.seek(max(end - 1, 0))
+        torn = handle.read(1) not in (b"", b"\n")  # the last line has no newline
+        for line in jsonl.lines_backwards(handle):
+            try:
+                if needle in line:
+                    yield parse_record(line)
+            except JournalFormatError:
+                if not torn:
+                    raise
+                yield None
+            torn = False
 
 
 def last_record_of(
@@ -233,16 +227,9 @@ def last_effective_record_of(path: Path, registry_id: str) -> JournalRecord | No
 
 def records_of(path: Path, registry_id: str) -> Iterator[JournalRecord]:
     """The records of one registry, newest first, streamed from the end (a torn tail skipped)."""
-    handle = open_journal(path)
-    if handle is None:
-        return
-    needle = b'"registry_id":' + rfc8785.dumps(registry_id)
-    with handle:
-        for line, torn in _records_backwards(handle):
-            if needle in line:
-                record = _parse_unless_torn(line, torn)
-                if record is not None and record.registry_id == registry_id:
-                    yield record
+    for record in _backwards(path, b'"registry_id":' + rfc8785.dumps(registry_id)):
+        if record is not None and record.registry_id == registry_id:
+            yield record
 
 
 def append_record(path: Path, record: JournalRecord) -> int:
