@@ -8,7 +8,7 @@ import hashlib
 from dataclasses import replace
 from pathlib import Path
 
-from registry_pipeline.core.errors import Problem, RegistryError
+from registry_pipeline.core.errors import Problem
 from registry_pipeline.core.pointers.journal import (
     CHECKPOINT_RELPATH,
     VerifyReport,
@@ -157,22 +157,23 @@ def _target_problem(
     return None
 
 
-def require_intact(report: VerifyReport, registry_id: str | None, action: str) -> None:
-    """Refuse `action` while the journal or the pointer file is broken; exempt: a hand edit of
-    `registry_id` itself (the store says it precisely), and lost targets."""
+def require_intact(report: VerifyReport, registry_id: str | None, journal: Path) -> None:
+    """Refuse every move while the journal or the pointer file is broken; exempt: a hand edit
+    of `registry_id` itself (the store says it precisely, or this is its repair), lost targets."""
     for problem in report.problems:
         if problem.code in TARGET_CODES or problem.code == "HEAD_NOT_FOUND":
             continue
+        repair = (
+            "; `registry pointers repair --reason TEXT` sets the broken journal aside as evidence "
+            "and starts a new one from the pointer file, as a journaled act"
+        )
         if problem.code in ("POINTER_MISMATCH", *GATE_CODES):
             if problem.extra.get("registry_id") == registry_id:
-                continue  # the caller's own check says it precisely, or this is its repair
-            raise RegistryError(
-                f"no pointer moves while `registry pointers verify` fails: {problem_text(problem)}",
-                code=problem.code,
-            )
-        raise RegistryError(
-            f"no pointer moves while `registry pointers verify` fails: {problem_text(problem)}; "
-            "`registry pointers repair --reason TEXT` sets the broken journal aside as evidence "
-            "and starts a new one from the pointer file, as a journaled act",
+                continue
+            repair = ""
+        raise PointerRefused(
+            f"no pointer moves while `registry pointers verify` fails: {problem_text(problem)}"
+            + repair,
             code=problem.code,
+            path=str(journal),
         )

@@ -213,13 +213,10 @@ class PointerStore:
     def require_intact(
         self, action: str = "build", *, admit: Admit | None = None, registry_id: str | None = None
     ) -> None:
-        """Refuse (CHAIN_BROKEN, POINTER_MISMATCH, ...) while `verify` fails (a hand edit of
-        `registry_id` excepted: `core.pointers.integrity.require_intact`)."""
+        """Refuse `action` (CHAIN_BROKEN, POINTER_MISMATCH, ...) while `verify` fails (a hand
+        edit of `registry_id` excepted: `core.pointers.integrity.require_intact`)."""
         report = self.verified(self.read(), checkpoint=True, admit=admit)
-        try:
-            require_intact(report, registry_id, action)
-        except RegistryError as exc:
-            raise PointerRefused(exc.message, code=exc.code, path=str(self.journal_path)) from None
+        require_intact(report, registry_id, self.journal_path)
 
     # -- changes -------------------------------------------------------------------------------
 
@@ -336,7 +333,7 @@ class PointerStore:
             if action in MOVES:
                 crash_point("pointer_locked")
             self.require_intact(action, admit=admit, registry_id=registry_id)  # before any redo
-            pointers, _ = self._redo(self.read(), admit)
+            pointers = self._redo(admit)
             mismatch = self._mismatch(pointers, registry_id) if explained else None
             if mismatch is not None:
                 raise mismatch
@@ -456,7 +453,7 @@ class PointerStore:
             journal = journal_for(self.workspace, self.journal_path, self.pointers_path)
             with journal.change(
                 lambda record, action: self.check_mirrored(record, action, admit),
-                lambda: self._redo(self.read(), admit),
+                lambda: self._redo(admit),
                 writes=writes,
             ):
                 self.set_aside = journal.set_aside
@@ -547,13 +544,11 @@ class PointerStore:
         """Before the journal's first record: one `adopt` record per entry of the pointer file
         as found, saying whether its target is here (and why not), so that the journal explains
         the whole file; also how `registry pointers repair` restarts a journal."""
-        try:
-            data = self.pointers_path.read_bytes()
-        except FileNotFoundError:
-            return []
         pointers = self.read()
+        if pointers.source is None:  # no pointer file
+            return []
         where = self.pointers_path.relative_to(self.workspace.root).as_posix()
-        digest = hashlib.sha256(data).hexdigest()
+        digest = hashlib.sha256(pointers.source.encode("utf-8")).hexdigest()
         written: list[JournalRecord] = []
         previous: JournalRecord | None = None
         for registry_id in pointers.pointers:
@@ -605,19 +600,18 @@ class PointerStore:
         except OSError:
             jsonl.take_back(self.journal_path, offset)
 
-    def _redo(
-        self, pointers: PointerFile, admit: Admit | None
-    ) -> tuple[PointerFile, JournalRecord | None]:
-        """Apply the last record if interrupted, and remove a killed writer's temp file."""
+    def _redo(self, admit: Admit | None) -> PointerFile:
+        """The pointer file with the last record applied if interrupted (a killed writer's temp
+        file removed)."""
         for leftover in self.pointers_path.parent.glob(f".{self.pointers_path.name}.*.tmp"):
             leftover.unlink(missing_ok=True)
-        record = self.journal.last()
+        pointers, record = self.read(), self.journal.last()
         if record is None or not interrupted(pointers, record):
-            return pointers, None  # nothing to redo, or a hand edit: verify reports it
+            return pointers  # nothing to redo, or a hand edit: verify reports it
         self.check_mirrored(record, "redo", admit)
         updated = apply_record(pointers, record)
         self.write_pointers(updated)
-        return updated, record
+        return updated
 
     def write_pointers(self, pointers: PointerFile) -> None:
         """Replace the pointer file atomically (the caller holds the lock)."""
