@@ -34,8 +34,8 @@ from registry_pipeline.core.fs import read_small, require_safe, write_atomic
 from registry_pipeline.core.objstore.folders import published
 from registry_pipeline.core.objstore.ledger import Entry, Head, Ledger
 from registry_pipeline.core.objstore.store import Conflict
-from registry_pipeline.core.pointers.integrity import QUARANTINE_RELPATH
 from registry_pipeline.core.pointers.journal import (
+    QUARANTINE_RELPATH,
     ChainReplay,
     Check,
     FileJournal,

@@ -8,7 +8,7 @@ previous line's bytes (null for the first), so editing, deleting, inserting or r
 record breaks the chain there. The head (the last line's hash), kept elsewhere, also catches
 truncation and a rewritten, re-chained journal.
 
-The checkpoint makes the check before every change (`integrity.require_intact`) cost the same at
+The checkpoint makes the check before every change (`PointerStore.require_intact`) cost the same at
 10 and 100,000 records: it keeps a whole chain's replay with the journal file's identity (device,
 inode, size, mtime_ns, ctime_ns), valid while that is unchanged; the store's appends advance it,
 anything else touching the file changes its ctime. It is a cache, not evidence: `registry
@@ -525,6 +525,8 @@ def mismatch_advice(registry_id: str) -> str:
 
 
 CHECKPOINT_RELPATH = ".codex/cache/pointer_journal_checkpoint.json"
+QUARANTINE_RELPATH = ".codex/JOURNAL_QUARANTINE"
+"""Where a journal set aside is kept, byte for byte."""
 CHECKPOINT_VERSION = "pointer-journal-2"
 CHAIN = "chain"
 """The check a checkpoint records as passed: the whole chain replayed."""
@@ -592,6 +594,22 @@ def save(root: Path, journal: Path, report: VerifyReport) -> None:
 def latest(report: VerifyReport) -> JournalRecord | None:
     """The journal's last record among each registry's last."""
     return max(report.last_records.values(), key=lambda r: r.seq, default=None)
+
+
+def replay(
+    root: Path, journal: Path, pointers: PointerFile, expect_head: str | None, use: bool
+) -> VerifyReport:
+    """`verify_journal`; with `use` (the check before a change), from the checkpoint, kept."""
+    if not use or expect_head is not None:
+        return verify_journal(journal, pointers, expect_head)
+    report = load(root, journal)
+    if report is None:
+        report = verify_journal(journal, pointers)
+        save(root, journal, report)
+        return report
+    state = {registry_id: record.to_ref for registry_id, record in report.last_records.items()}
+    compare_with_pointers(report, state, latest(report), pointers)
+    return report
 
 
 # -- the local file backend -------------------------------------------------------------------
