@@ -200,22 +200,22 @@ class _Keeper:
         """When the write that gave `etag` was sent: no waiter's term started before."""
         self.unsure: float | None = None
         """When the oldest renewal whose outcome is unknown (no answer in time) was sent."""
-        self.inbox: queue.SimpleQueue[tuple[int, str, str]] = queue.SimpleQueue()
+        self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="build-lease", daemon=True)
         self.thread.start()
 
     def close(self) -> None:
         """Stop renewing; release the lease unless it was lost."""
-        self.inbox.put((0, "stop", ""))
+        self.stop.set()
         self.thread.join()
         if not self.grant.lost.is_set():
             body = self.lease._body(self.grant, released=True)
-            self._call(0, lambda: self.lease.store.replace(self.lease.key, body, self.etag))
-            self._await(0, self.lease.clock() + self.lease.term / 4)
+            release = functools.partial(self.lease.store.replace, self.lease.key, body, self.etag)
+            _ask(release, self.lease.term / 4)
 
     def _run(self) -> None:
         clock, tick = self.lease.clock, self.lease.term / 4
-        due, calls, failure = self.proven + tick, 0, "no answer"
+        due, failure = self.proven + tick, "no answer"
         while True:
             lapse = self.proven + self.lease.term * (1 - MARGIN)
             if clock() >= lapse:
@@ -224,15 +224,13 @@ class _Keeper:
                     f"{clock() - self.proven:.1f} s (last: {failure}); its term ends before "
                     "another build may take it over"
                 )
-            _, stopped = self._await(-1, min(due, lapse))
-            if stopped:
+            if self.stop.wait(min(due, lapse) - clock()):
                 return
             if clock() >= lapse:
                 continue
-            sent, calls = clock(), calls + 1
+            sent = clock()
             due = sent + tick
-            self._call(calls, functools.partial(self._renew, self.etag))
-            outcome, stopped = self._await(calls, min(due, lapse))
+            outcome = _ask(functools.partial(self._renew, self.etag), min(due, lapse) - sent)
             kind, text = outcome or ("failed", f"no answer in {tick:g} s")
             if kind == "renewed":
                 self.etag, self.proven, self.unsure = text, sent, None
@@ -244,7 +242,7 @@ class _Keeper:
                 return self._lose(text)
             else:
                 self.unsure, failure = sent if self.unsure is None else self.unsure, text
-            if stopped:
+            if self.stop.is_set():
                 return
 
     def _renew(self, etag: str) -> tuple[str, str]:
@@ -267,40 +265,30 @@ class _Keeper:
             return "lost", f"the lease {lease.path} was taken over by {now.holder}"
         return "mine", now.etag
 
-    def _call(self, number: int, call: Callable[[], object]) -> None:
-        """Run `call` on a thread of its own, its outcome posted as `number`."""
-
-        def run() -> None:
-            try:
-                outcome = call()
-                kind, text = outcome if isinstance(outcome, tuple) else ("renewed", "")
-            except Exception as exc:  # the store unreachable: told as a failure, tried again
-                kind, text = "failed", str(exc) or type(exc).__name__
-            self.inbox.put((number, str(kind), str(text)))
-
-        threading.Thread(target=run, name="build-lease-request", daemon=True).start()
-
-    def _await(self, number: int, until: float) -> tuple[tuple[str, str] | None, bool]:
-        """Outcome `number` if it comes before `until` (-1: none awaited), and whether the
-        keeper was told to stop meanwhile."""
-        stopped = False
-        while (left := until - self.lease.clock()) > 0:
-            try:
-                got, kind, text = self.inbox.get(timeout=left)
-            except queue.Empty:
-                break
-            if kind == "stop":
-                stopped = True
-                if number < 0:
-                    break
-            elif got == number:
-                return (kind, text), stopped
-        return None, stopped
-
     def _lose(self, reason: str) -> None:
         self.grant.lost.set()
         if self.on_lost is not None:
             self.on_lost(reason)
+
+
+def _ask(call: Callable[[], object], timeout: float) -> tuple[str, str] | None:
+    """`call`'s outcome if it comes within `timeout` seconds, else None: it runs on a daemon
+    thread of its own (a request that hangs is abandoned, never waited on at exit); an error
+    (the store unreachable) is ("failed", why)."""
+    answer: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
+
+    def run() -> None:
+        try:
+            outcome = call()
+        except Exception as exc:
+            outcome = ("failed", str(exc) or type(exc).__name__)
+        answer.put(outcome if isinstance(outcome, tuple) else ("renewed", str(outcome)))
+
+    threading.Thread(target=run, name="build-lease-request", daemon=True).start()
+    try:
+        return answer.get(timeout=max(timeout, 0.0))
+    except queue.Empty:
+        return None
 
 
 def _fields(body: object) -> tuple[str, int, float, float, bool]:

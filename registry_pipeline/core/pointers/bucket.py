@@ -25,7 +25,7 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -34,8 +34,8 @@ from registry_pipeline.core.fs import read_small, require_safe, write_atomic
 from registry_pipeline.core.objstore.folders import published
 from registry_pipeline.core.objstore.ledger import Entry, Head, Ledger
 from registry_pipeline.core.objstore.store import Conflict
-from registry_pipeline.core.pointers.integrity import QUARANTINE_RELPATH
 from registry_pipeline.core.pointers.journal import (
+    QUARANTINE_RELPATH,
     ChainReplay,
     Check,
     FileJournal,
@@ -113,11 +113,10 @@ class BucketRepair:
 
 @dataclass(frozen=True)
 class Base:
-    """The state a change starts from: the head and how much of the local journal mirrors it."""
+    """The state a change starts from: the head and the local journal that mirrors it."""
 
     head: Head
-    journal_size: int
-    journal_sha256: str
+    journal: bytes = field(repr=False)
 
 
 class BucketJournal:
@@ -173,7 +172,7 @@ class BucketJournal:
             if gone is not None:
                 raise gone
             if not writes or not self._bootstrap():
-                return Base(head, len(local), hashlib.sha256(local).hexdigest())
+                return Base(head, local)
             head = self.ledger.head()
             entries = list(self.ledger.records(0, strict=False))
         try:
@@ -233,7 +232,7 @@ class BucketJournal:
                     # is at `last`, so the change's entry, as `last + 1`, loses (`Conflict`)
                     head = Head(last, _read(self.pointers).decode("utf-8"), None, head.fence)
         self._save(last, text)
-        return Base(head, len(text), hashlib.sha256(text).hexdigest())
+        return Base(head, text)
 
     def verify_entries(
         self, mirrored: bytes, entries: list[Entry], check: Check, settled: int
@@ -412,29 +411,28 @@ class BucketJournal:
         """Publish what the change appended as the next entry, then the head; Conflict when
         another machine wrote that entry first (nothing of this change is in the bucket)."""
         journal = _read(self.journal)
-        mirrored = hashlib.sha256(journal[: base.journal_size]).hexdigest()
-        if len(journal) < base.journal_size or mirrored != base.journal_sha256:
+        if not journal.startswith(base.journal):
             raise PointerRefused(
                 "this change rewrote the journal, which a workspace on object storage never "
                 "does (its entries are immutable); nothing was published",
                 code="REMOTE_UNSUPPORTED",
                 path=str(self.journal),
             )
-        added = journal[base.journal_size :]
+        added = journal[len(base.journal) :]
         if not added:
             return
-        self._verify_grant(base, journal)
+        self._verify_grant(base)
         seq = base.head.seq + 1
         try:
             self.ledger.append(seq, added.decode("utf-8"))
         except Conflict:
-            self._put_back(base, journal)  # the change runs again on the winner's state
+            self._put_back(base)  # the change runs again on the winner's state
             raise
         with contextlib.suppress(Conflict):  # a reader completed it for us
             self.ledger.advance(base.head, seq, _read(self.pointers).decode("utf-8"))
         self._save(seq, journal)
 
-    def _verify_grant(self, base: Base, journal: bytes) -> None:
+    def _verify_grant(self, base: Base) -> None:
         """BUILD_LEASE_LOST when this process's lease was lost or fenced off (copy put back)."""
         grant = self.remote.grant
         if grant is None:
@@ -449,12 +447,12 @@ class BucketJournal:
                 )
             self.ledger.verify_fence(base.head, grant.epoch)
         except RegistryError as exc:
-            self._put_back(base, journal)
+            self._put_back(base)
             raise PointerRefused.of(exc) from None
 
-    def _put_back(self, base: Base, journal: bytes) -> None:
+    def _put_back(self, base: Base) -> None:
         """The local copy as pulled: a change that never reached the bucket leaves nothing."""
-        write_atomic(self.journal, journal[: base.journal_size])
+        write_atomic(self.journal, base.journal)
         self._write_pointers(base.head.state.encode("utf-8"))
 
     def _bootstrap(self) -> bool:

@@ -8,7 +8,7 @@ previous line's bytes (null for the first), so editing, deleting, inserting or r
 record breaks the chain there. The head (the last line's hash), kept elsewhere, also catches
 truncation and a rewritten, re-chained journal.
 
-The checkpoint makes the check before every change (`integrity.require_intact`) cost the same at
+The checkpoint makes the check before every change (`PointerStore.require_intact`) cost the same at
 10 and 100,000 records: it keeps a whole chain's replay with the journal file's identity (device,
 inode, size, mtime_ns, ctime_ns), valid while that is unchanged; the store's appends advance it,
 anything else touching the file changes its ctime. It is a cache, not evidence: `registry
@@ -178,35 +178,29 @@ def read_records(path: Path) -> Iterator[JournalRecord]:
 
 
 def last_record(path: Path) -> JournalRecord | None:
-    """The last complete record, read from the end of the file; a torn append (an unterminated
-    last line that does not parse: the crash state the next change removes) is skipped."""
+    """The last complete record, read from the end of the file; None for a torn append (an
+    unterminated last line that does not parse: the crash state the next change removes)."""
+    return next(_backwards(path), None)
+
+
+def _backwards(path: Path, needle: bytes = b"") -> Iterator[JournalRecord | None]:
+    """The records whose line holds `needle`, from the last back; None for a torn last line."""
     handle = open_journal(path)
     if handle is None:
-        return None
-    with handle:
-        for line, torn in _records_backwards(handle):
-            return _parse_unless_torn(line, torn)
-    return None
-
-
-def _records_backwards(handle: BinaryIO) -> Iterator[tuple[bytes, bool]]:
-    """(line, torn) from the last line back; `torn` for a final line without its newline."""
-    end = handle.seek(0, os.SEEK_END)
-    if end == 0:
         return
-    handle.seek(end - 1)
-    unterminated = handle.read(1) != b"\n"
-    for index, line in enumerate(jsonl.lines_backwards(handle)):
-        yield line, unterminated and index == 0
-
-
-def _parse_unless_torn(line: bytes, torn: bool) -> JournalRecord | None:
-    try:
-        return parse_record(line)
-    except JournalFormatError:
-        if torn:
-            return None
-        raise
+    with handle:
+        end = handle.seek(0, os.SEEK_END)
+        handle.seek(max(end - 1, 0))
+        torn = handle.read(1) not in (b"", b"\n")  # the last line has no newline
+        for line in jsonl.lines_backwards(handle):
+            try:
+                if needle in line:
+                    yield parse_record(line)
+            except JournalFormatError:
+                if not torn:
+                    raise
+                yield None
+            torn = False
 
 
 def last_record_of(
@@ -233,16 +227,9 @@ def last_effective_record_of(path: Path, registry_id: str) -> JournalRecord | No
 
 def records_of(path: Path, registry_id: str) -> Iterator[JournalRecord]:
     """The records of one registry, newest first, streamed from the end (a torn tail skipped)."""
-    handle = open_journal(path)
-    if handle is None:
-        return
-    needle = b'"registry_id":' + rfc8785.dumps(registry_id)
-    with handle:
-        for line, torn in _records_backwards(handle):
-            if needle in line:
-                record = _parse_unless_torn(line, torn)
-                if record is not None and record.registry_id == registry_id:
-                    yield record
+    for record in _backwards(path, b'"registry_id":' + rfc8785.dumps(registry_id)):
+        if record is not None and record.registry_id == registry_id:
+            yield record
 
 
 def append_record(path: Path, record: JournalRecord) -> int:
@@ -538,6 +525,8 @@ def mismatch_advice(registry_id: str) -> str:
 
 
 CHECKPOINT_RELPATH = ".codex/cache/pointer_journal_checkpoint.json"
+QUARANTINE_RELPATH = ".codex/JOURNAL_QUARANTINE"
+"""Where a journal set aside is kept, byte for byte."""
 CHECKPOINT_VERSION = "pointer-journal-2"
 CHAIN = "chain"
 """The check a checkpoint records as passed: the whole chain replayed."""
@@ -605,6 +594,22 @@ def save(root: Path, journal: Path, report: VerifyReport) -> None:
 def latest(report: VerifyReport) -> JournalRecord | None:
     """The journal's last record among each registry's last."""
     return max(report.last_records.values(), key=lambda r: r.seq, default=None)
+
+
+def replay(
+    root: Path, journal: Path, pointers: PointerFile, expect_head: str | None, use: bool
+) -> VerifyReport:
+    """`verify_journal`; with `use` (the check before a change), from the checkpoint, kept."""
+    if not use or expect_head is not None:
+        return verify_journal(journal, pointers, expect_head)
+    report = load(root, journal)
+    if report is None:
+        report = verify_journal(journal, pointers)
+        save(root, journal, report)
+        return report
+    state = {registry_id: record.to_ref for registry_id, record in report.last_records.items()}
+    compare_with_pointers(report, state, latest(report), pointers)
+    return report
 
 
 # -- the local file backend -------------------------------------------------------------------

@@ -20,12 +20,8 @@ from registry_pipeline.core.lock import exclusive_lock
 from registry_pipeline.core.objstore.folders import folder_key, listing, published
 from registry_pipeline.core.objstore.lease import KEY as LEASE_KEY
 from registry_pipeline.core.pointers.bucket import BucketJournal, retried
-from registry_pipeline.core.pointers.integrity import (
-    QUARANTINE_RELPATH,
-    TARGET_CODES,
-    verify_workspace,
-)
 from registry_pipeline.core.pointers.journal import (
+    QUARANTINE_RELPATH,
     JournalRecord,
     last_record,
     parse_record,
@@ -38,7 +34,7 @@ from registry_pipeline.core.pointers.pointer_file import (
     PointerRefused,
     ref_json,
 )
-from registry_pipeline.core.pointers.store import Admit, PointerStore
+from registry_pipeline.core.pointers.store import TARGET_CODES, Admit, PointerStore
 from registry_pipeline.core.pointers.targets import apply_record, target_folder
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.run_id import now_utc
@@ -77,7 +73,7 @@ def repair(
             return done
     with store.locked(admit=admit):
         pointers = store.read()
-        report = verify_workspace(store.workspace, store.journal_path, pointers)
+        report = store.verified(pointers)
         chain = [p for p in report.problems if p.code not in TARGET_CODES
                  and p.code not in ("POINTER_MISMATCH", "HEAD_NOT_FOUND")]  # fmt: skip
         if registry_id is None:

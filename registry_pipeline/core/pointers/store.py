@@ -19,21 +19,22 @@ import functools
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from registry_pipeline.core import jsonl
-from registry_pipeline.core.errors import RegistryError, UsageError
+from registry_pipeline.core.errors import Problem, RegistryError, UsageError
 from registry_pipeline.core.faults import crash_point
 from registry_pipeline.core.fs import require_safe_all, write_atomic
 from registry_pipeline.core.lock import DEFAULT_TIMEOUT, exclusive_lock
 from registry_pipeline.core.pointers.bucket import SetAside, journal_for, retried
-from registry_pipeline.core.pointers.integrity import require_intact, verify_workspace
 from registry_pipeline.core.pointers.journal import (
+    CHECKPOINT_RELPATH,
     HOLDING,
     JOURNAL_NAME,
     MOVES,
+    QUARANTINE_RELPATH,
     FileJournal,
     JournalFormatError,
     JournalRecord,
@@ -42,10 +43,13 @@ from registry_pipeline.core.pointers.journal import (
     difference,
     finding,
     interrupted,
+    iter_lines,
     last_effective_record_of,
     last_record,
     last_record_of,
     mismatch_advice,
+    problem_text,
+    replay,
 )
 from registry_pipeline.core.pointers.pointer_file import (
     POINTERS_NAME,
@@ -67,11 +71,17 @@ from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import pointer_file_path
-from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
+from registry_pipeline.core.workspace.snapshots import read_snapshot
 
 __all__ = ["ANY", "MAX_REASON", "Admit", "Change", "Hold", "PointerRefused", "PointerStore",
            "pointer_relpath", "target_folder"]  # fmt: skip
 
+TARGET_CODES = frozenset(
+    {"TARGET_MISSING", "TARGET_CHANGED", "TARGET_WRONG_REGISTRY", "TARGET_NOT_IN_RUNS"}
+)
+GATE_CODES = frozenset({"CHECK_FAILED", "RECEIPT_INVALID"})
+"""The gate's refusal of an active snapshot it never admitted (adopted while absent)."""
 MAX_REASON = 4000
 """Characters of a change's reason (a journal record stays one short line)."""
 ANY = object()
@@ -190,11 +200,46 @@ class PointerStore:
         checkpoint: bool = False,
         admit: Admit | None = None,
     ) -> VerifyReport:
-        """`verify_workspace`, and the gate's word (`restore`) on each snapshot adopted while
-        its folder was absent whose folder is back (with `admit`)."""
-        report = verify_workspace(
-            self.workspace, self.journal_path, pointers, expect_head, checkpoint=checkpoint
-        )
+        """The journal's replay and every active target checked: here (TARGET_MISSING), with
+        the root the pointer records (TARGET_CHANGED); one an `adopt` found absent stays a note,
+        and the gate's word (`restore`, with `admit`) is asked once its folder is back.
+        `checkpoint` (the check before a change): replay from, and keep, the checkpoint."""
+        report = replay(self.workspace.root, self.journal_path, pointers, expect_head, checkpoint)
+        if expect_head is not None and report.expect_head_seq is None:
+            _name_kept_head(self.workspace.root, report, expect_head)
+        gone = not self.journal_path.exists() and bool(pointers.pointers)
+        if gone and (traces := journal_traces(self.workspace.root)):
+            report.problems.append(finding(
+                "JOURNAL_MISSING",
+                f"the pointer journal {JOURNAL_NAME} is gone, but the workspace shows it existed "
+                f"({', '.join(traces)}): the pointer file is no longer explained by any history",
+            ))  # fmt: skip
+        edited = {
+            p.extra.get("registry_id") for p in report.problems if p.code == "POINTER_MISMATCH"
+        }
+        for registry_id in pointers.pointers:
+            ref = pointers.active(registry_id)
+            if ref is None or not ref.run_id or registry_id in edited:
+                continue  # a hand-edited entry: POINTER_MISMATCH says it, and its repair
+            if (ref.run_root or RUNS_RELPATH) != RUNS_RELPATH:
+                continue  # a seed pointer into another run root: `adopt` recorded what it found
+            last = report.last_records.get(registry_id)
+            adopted_absent = (
+                last is not None
+                and last.action == "adopt"
+                and (last.checks.get("as_found") or {}).get("target") == "absent"
+            )
+            problem = _target_problem(self.workspace, registry_id, ref.run_id, ref.root)
+            if problem is None:
+                if adopted_absent:
+                    report.returned.append(registry_id)
+                continue
+            if adopted_absent or (last is None and not report.records):
+                report.notes.append(
+                    finding("TARGET_NOT_HERE", problem.message, registry_id=registry_id)
+                )
+            else:
+                report.problems.append(problem)
         for registry_id in report.returned if admit is not None else ():
             ref = pointers.active(registry_id)
             assert ref is not None and ref.run_id  # returned: a folder it names
@@ -213,13 +258,27 @@ class PointerStore:
     def require_intact(
         self, action: str = "build", *, admit: Admit | None = None, registry_id: str | None = None
     ) -> None:
-        """Refuse (CHAIN_BROKEN, POINTER_MISMATCH, ...) while `verify` fails (a hand edit of
-        `registry_id` excepted: `core.pointers.integrity.require_intact`)."""
+        """Refuse `action` (CHAIN_BROKEN, POINTER_MISMATCH, ...) while `verify` fails; exempt: a
+        hand edit of `registry_id` itself (the store says it precisely, or this is its repair),
+        and lost targets (moving that pointer is their repair)."""
         report = self.verified(self.read(), checkpoint=True, admit=admit)
-        try:
-            require_intact(report, registry_id, action)
-        except RegistryError as exc:
-            raise PointerRefused(exc.message, code=exc.code, path=str(self.journal_path)) from None
+        for problem in report.problems:
+            if problem.code in TARGET_CODES or problem.code == "HEAD_NOT_FOUND":
+                continue
+            repair = (
+                "; `registry pointers repair --reason TEXT` sets the broken journal aside as "
+                "evidence and starts a new one from the pointer file, as a journaled act"
+            )
+            if problem.code in ("POINTER_MISMATCH", *GATE_CODES):
+                if problem.extra.get("registry_id") == registry_id:
+                    continue
+                repair = ""
+            raise PointerRefused(
+                f"no pointer moves while `registry pointers verify` fails: {problem_text(problem)}"
+                + repair,
+                code=problem.code,
+                path=str(self.journal_path),
+            )
 
     # -- changes -------------------------------------------------------------------------------
 
@@ -336,7 +395,7 @@ class PointerStore:
             if action in MOVES:
                 crash_point("pointer_locked")
             self.require_intact(action, admit=admit, registry_id=registry_id)  # before any redo
-            pointers, _ = self._redo(self.read(), admit)
+            pointers = self._redo(admit)
             mismatch = self._mismatch(pointers, registry_id) if explained else None
             if mismatch is not None:
                 raise mismatch
@@ -456,7 +515,7 @@ class PointerStore:
             journal = journal_for(self.workspace, self.journal_path, self.pointers_path)
             with journal.change(
                 lambda record, action: self.check_mirrored(record, action, admit),
-                lambda: self._redo(self.read(), admit),
+                lambda: self._redo(admit),
                 writes=writes,
             ):
                 self.set_aside = journal.set_aside
@@ -547,13 +606,11 @@ class PointerStore:
         """Before the journal's first record: one `adopt` record per entry of the pointer file
         as found, saying whether its target is here (and why not), so that the journal explains
         the whole file; also how `registry pointers repair` restarts a journal."""
-        try:
-            data = self.pointers_path.read_bytes()
-        except FileNotFoundError:
-            return []
         pointers = self.read()
+        if pointers.source is None:  # no pointer file
+            return []
         where = self.pointers_path.relative_to(self.workspace.root).as_posix()
-        digest = hashlib.sha256(data).hexdigest()
+        digest = hashlib.sha256(pointers.source.encode("utf-8")).hexdigest()
         written: list[JournalRecord] = []
         previous: JournalRecord | None = None
         for registry_id in pointers.pointers:
@@ -605,22 +662,78 @@ class PointerStore:
         except OSError:
             jsonl.take_back(self.journal_path, offset)
 
-    def _redo(
-        self, pointers: PointerFile, admit: Admit | None
-    ) -> tuple[PointerFile, JournalRecord | None]:
-        """Apply the last record if interrupted, and remove a killed writer's temp file."""
+    def _redo(self, admit: Admit | None) -> PointerFile:
+        """The pointer file with the last record applied if interrupted (a killed writer's temp
+        file removed)."""
         for leftover in self.pointers_path.parent.glob(f".{self.pointers_path.name}.*.tmp"):
             leftover.unlink(missing_ok=True)
-        record = self.journal.last()
+        pointers, record = self.read(), self.journal.last()
         if record is None or not interrupted(pointers, record):
-            return pointers, None  # nothing to redo, or a hand edit: verify reports it
+            return pointers  # nothing to redo, or a hand edit: verify reports it
         self.check_mirrored(record, "redo", admit)
         updated = apply_record(pointers, record)
         self.write_pointers(updated)
-        return updated, record
+        return updated
 
     def write_pointers(self, pointers: PointerFile) -> None:
         """Replace the pointer file atomically (the caller holds the lock)."""
         written = functools.partial(crash_point, "pointer_temp_written")
         write_atomic(self.pointers_path, pointers.render(), written=written)
         crash_point("pointer_renamed")
+
+
+def _name_kept_head(root: Path, report: VerifyReport, head: str) -> None:
+    """HEAD_NOT_FOUND names the quarantined journal that holds the head, if one does."""
+    folder = root / QUARANTINE_RELPATH
+    if not folder.is_dir() or folder.is_symlink():
+        return
+    for kept in sorted(folder.iterdir()):
+        if not kept.is_file() or kept.is_symlink():
+            continue
+        for number, line in iter_lines(kept):
+            if hashlib.sha256(line).hexdigest() == head:
+                where = f"{QUARANTINE_RELPATH}/{kept.name} line {number}"
+                for index, problem in enumerate(report.problems):
+                    if problem.code == "HEAD_NOT_FOUND":
+                        message = f"{problem.message}; it is in the journal set aside at {where}"
+                        report.problems[index] = replace(problem, message=message)
+                return
+
+
+def journal_traces(root: Path) -> list[str]:
+    """What shows that a workspace's pointer journal existed (receipts do not: a first build
+    writes them before its journal)."""
+    found = []
+    quarantine = root / QUARANTINE_RELPATH
+    if quarantine.is_dir() and not quarantine.is_symlink() and any(quarantine.iterdir()):
+        found.append(QUARANTINE_RELPATH)
+    if (root / CHECKPOINT_RELPATH).is_file():
+        found.append(CHECKPOINT_RELPATH)
+    return found
+
+
+def _target_problem(
+    workspace: Workspace, registry_id: str, run_id: str, recorded: str | None
+) -> Problem | None:
+    try:  # the name is checked before any filesystem call: never a folder outside RUNS/
+        folder = target_folder(workspace, registry_id, run_id)
+    except PointerRefused as exc:
+        gone = exc.code == "TARGET_MISSING"
+        return finding(
+            exc.code,
+            f"{registry_id}: the active snapshot {run_id} is gone ({exc.message}); promote or "
+            "roll back to a snapshot that is here"
+            if gone
+            else f"{registry_id}: {exc.message}",
+            registry_id=registry_id,
+        )
+    root = read_snapshot(folder, registry_id).root_sha256
+    if root != recorded:
+        return finding(
+            "TARGET_CHANGED",
+            f"{registry_id}: the active snapshot {folder.name} has root {root or '(none)'}, the "
+            f"pointer records {recorded}: the sealed folder was changed; `registry validate "
+            f"--active` says how, promote or roll back to a snapshot that validates",
+            registry_id=registry_id,
+        )
+    return None

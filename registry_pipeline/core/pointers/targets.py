@@ -31,7 +31,6 @@ from registry_pipeline.core.workspace.remote import RUNS_PREFIX, remote_for
 from registry_pipeline.core.workspace.snapshots import (
     FUTURE_DATED,
     future_dated,
-    future_dated_folder,
     list_snapshots,
     read_snapshot,
     sealed_name,
@@ -130,7 +129,7 @@ def validated_target(
             code="TARGET_UNSEALED" if unsealed else "TARGET_INVALID",
             path=str(folder),
         )
-    future = future_dated_folder(folder)
+    future = future_dated(folder.name, report.created_utc)
     if future is not None:  # it would make every later real snapshot NOT_NEWER
         raise PointerRefused(
             f"{folder.name} is dated in the future ({future})", code="FUTURE_DATED",
