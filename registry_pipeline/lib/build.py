@@ -52,8 +52,8 @@ from registry_pipeline.lib.launcher import (
     LOCATION,
     RegistryRunLauncher,
     cancel_run,
+    code_location,
     create_run,
-    launch_context,
     wait_for_run,
 )
 
@@ -118,7 +118,9 @@ def run_build(
     config = {**QUIET_LOGS, **resources_config(str(root), full_audit, wait_seconds=wait)}
 
     with open_instance(root) as instance:
-        with launch_context(instance, root, in_process=in_process) as context:
+        # loaded here when this process executes the run or the instance's launcher forks it
+        here = in_process or isinstance(instance.run_launcher, RegistryRunLauncher)
+        with code_location(instance, root, here=here) as context:
             keys, checks = _graph_keys(context, selection)
             run = create_run(context, BUILD_JOB, tags, config, selection)
             watch = _Watch(instance, run.run_id, on_entry, on_wait, keys, checks)
