@@ -127,7 +127,7 @@ def run_backfill(args: argparse.Namespace) -> int:
 def _lines(outcomes: Sequence[DayOutcome]) -> Iterator[str]:
     """A line per day with its problems, then the summary."""
     for outcome in outcomes:
-        counts = " ".join(f"{key}={value}" for key, value in sorted(outcome.counts.items()))
+        counts = " ".join(f"{key}={value}" for key, value in sorted(outcome.signals.items()))
         history = outcome.missing_history
         missing = f"  (no history: {', '.join(history)})" if history else ""
         yield f"{outcome.status:<6} {outcome.day}  {outcome.run_id or '-':<52} {counts}{missing}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -54,17 +54,17 @@ class DayOutcome:
 
     day: date
     success: bool
+    reused: bool
+    """The day's folder was sealed before (the shortcut's `dagster_run_id` is the run that
+    recorded it)."""
     dagster_run_id: str
     run_id: str | None = None
     root_sha256: str | None = None
-    counts: dict[str, int] = field(default_factory=dict)
+    signals: dict[str, int] = field(default_factory=dict)
     """Signals by value: true, false, unknown."""
     missing_history: list[str] = field(default_factory=list)
     problems: list[dict[str, object]] = field(default_factory=list)
     """`problem_object`s: each failed check's problems, the failed step's cause."""
-    reused: bool = False
-    """The day's folder was sealed before (the shortcut's `dagster_run_id` is the run that
-    recorded it)."""
 
     @property
     def status(self) -> str:
@@ -72,19 +72,9 @@ class DayOutcome:
         return "FAILED" if not self.success else "REUSED" if self.reused else "OK"
 
     def as_json(self) -> dict[str, object]:
-        """The object `registry drift backfill --json` prints for this day."""
-        return {
-            "day": self.day.isoformat(),
-            "status": self.status,
-            "success": self.success,
-            "reused": self.reused,
-            "dagster_run_id": self.dagster_run_id,
-            "run_id": self.run_id,
-            "root_sha256": self.root_sha256,
-            "signals": self.counts,
-            "missing_history": self.missing_history,
-            "problems": self.problems,
-        }
+        """The object `registry drift backfill --json` prints for this day: its fields in order."""
+        fields = asdict(self)
+        return {"day": fields.pop("day").isoformat(), "status": self.status, **fields}
 
 
 def run_drift_backfill(
@@ -121,12 +111,12 @@ def reused_days(root: Path, days: Sequence[date]) -> dict[date, DayOutcome]:
             found[day] = DayOutcome(
                 day,
                 True,
+                True,
                 recorded,
                 reuse.snapshot.run_id,
                 reuse.snapshot.root_sha256,
                 reuse.drift.counts(),
                 list(reuse.drift.missing),
-                reused=True,
             )
     return found
 
@@ -209,8 +199,8 @@ def _outcome(day: date, dagster_run_id: str, success: bool, events: Sequence[Any
     metadata = materialized_metadata(events, dg.AssetKey(DAILY_REGISTRY_ID))
     if metadata is None:
         unsealed = problem_object("NOT_MATERIALIZED", "no snapshot of the day was sealed")
-        return DayOutcome(day, False, dagster_run_id, problems=problems or [unsealed])
-    counts = {
+        return DayOutcome(day, False, False, dagster_run_id, problems=problems or [unsealed])
+    signals = {
         key.removeprefix("signals_"): int(str(value.value))
         for key, value in metadata.items()
         if key.startswith("signals_")
@@ -219,11 +209,11 @@ def _outcome(day: date, dagster_run_id: str, success: bool, events: Sequence[Any
     return DayOutcome(
         day,
         success and all(checks.values()) and not unchecked,
+        reused is not None and reused.value is True,
         dagster_run_id,
         str(metadata["run_id"].value),
         str(metadata["root_sha256"].value),
-        counts,
+        signals,
         list(listed(metadata, "missing_history")),
         problems,
-        reused=reused is not None and reused.value is True,
     )

@@ -302,7 +302,7 @@ def _comparable(outcome: DayOutcome, computed: str) -> tuple[object, ...]:
         outcome.success,
         outcome.reused,
         outcome.run_id if outcome.reused else outcome.run_id != computed,  # a new folder
-        outcome.counts,
+        outcome.signals,
         outcome.missing_history,
         sorted(str(problem["code"]) for problem in outcome.problems),
     )
