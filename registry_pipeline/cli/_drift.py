@@ -109,9 +109,6 @@ def run_backfill(args: argparse.Namespace) -> int:
         parse_day(args.last, "--to"),
         datetime.now(UTC).date(),
     )
-    from registry_pipeline.core.builders.drift_days import DAILY_CHECKS
-    from registry_pipeline.definitions import build_definitions
-    from registry_pipeline.defs.drift_daily import DRIFT_DAILY_JOB
     from registry_pipeline.lib.drift_backfill import run_drift_backfill
     from registry_pipeline.lib.launcher import children_print_to_stderr
 
@@ -120,13 +117,7 @@ def run_backfill(args: argparse.Namespace) -> int:
         children_print_to_stderr(),
     ):
         outcomes = run_drift_backfill(
-            workspace.root,
-            days,
-            build_definitions,
-            lambda _day: advance(),
-            in_process=args.in_process,
-            checks=[check.name for check in DAILY_CHECKS],
-            job_name=DRIFT_DAILY_JOB,
+            workspace.root, days, lambda _day: advance(), in_process=args.in_process
         )
     ok = all(outcome.success for outcome in outcomes)
     document = {"success": ok, "days": [outcome.as_json() for outcome in outcomes]}
@@ -136,7 +127,7 @@ def run_backfill(args: argparse.Namespace) -> int:
 def _lines(outcomes: Sequence[DayOutcome]) -> Iterator[str]:
     """A line per day with its problems, then the summary."""
     for outcome in outcomes:
-        counts = " ".join(f"{key}={value}" for key, value in sorted(outcome.counts.items()))
+        counts = " ".join(f"{key}={value}" for key, value in sorted(outcome.signals.items()))
         history = outcome.missing_history
         missing = f"  (no history: {', '.join(history)})" if history else ""
         yield f"{outcome.status:<6} {outcome.day}  {outcome.run_id or '-':<52} {counts}{missing}"

@@ -25,12 +25,12 @@ from registry_pipeline.defs.assets import (
     sealed_checks,
 )
 from registry_pipeline.lib.build_run import RegistryWorkspace
+from registry_pipeline.lib.drift_backfill import DRIFT_DAILY_JOB as DRIFT_DAILY_JOB
 from registry_pipeline.lib.failures import as_step_failure
 from registry_pipeline.lib.io_manager import RegistryOutput
 
 DRIFT_DAILY_START = "2026-01-01"
 """The first day that can be backfilled."""
-DRIFT_DAILY_JOB = "drift_signals_daily_job"
 DRIFT_DAILY_SCHEDULE = "drift_signals_daily_schedule"
 ACTIVE_AT_END_OF_DAY = "active_at_end_of_day"
 """The input rule of every partition: the snapshot the journal had active when D ended."""

@@ -52,8 +52,8 @@ from registry_pipeline.lib.launcher import (
     LOCATION,
     RegistryRunLauncher,
     cancel_run,
+    code_location,
     create_run,
-    launch_context,
     wait_for_run,
 )
 
@@ -118,12 +118,14 @@ def run_build(
     config = {**QUIET_LOGS, **resources_config(str(root), full_audit, wait_seconds=wait)}
 
     with open_instance(root) as instance:
-        with launch_context(instance, root, in_process=in_process) as context:
+        # loaded here when this process executes the run or the instance's launcher forks it
+        here = in_process or isinstance(instance.run_launcher, RegistryRunLauncher)
+        with code_location(instance, root, here=here) as context:
             keys, checks = _graph_keys(context, selection)
             run = create_run(context, BUILD_JOB, tags, config, selection)
             watch = _Watch(instance, run.run_id, on_entry, on_wait, keys, checks)
             if in_process:
-                _execute_here(context, run, watch)
+                execute_here(context, run, "registry build", watch.read)
             else:
                 _launch(context, run, wait, watch)
         refused = _slot_refusal(instance, run.run_id)
@@ -149,9 +151,12 @@ def _graph_keys(
     return keys, {key: len(graph.get(key).check_keys) for key in keys}
 
 
-def _execute_here(context: Any, run: dg.DagsterRun, watch: _Watch) -> None:
-    """Execute `run` in this process while a thread tells `watch` its events as the instance
-    records them, as for a launched run; Ctrl-C leaves it CANCELED and is raised again."""
+def execute_here(
+    context: Any, run: dg.DagsterRun, by: str, look: Callable[[], None] = lambda: None
+) -> None:
+    """Execute `run` in this process while a thread calls `look` as the instance records its
+    events, as for a launched run; Ctrl-C leaves it CANCELED (`by` the command that ran it) and
+    is raised again."""
     from dagster._core.execution.api import execute_run_iterator
     from dagster._utils.hosted_user_process import recon_job_from_origin
 
@@ -163,9 +168,9 @@ def _execute_here(context: Any, run: dg.DagsterRun, watch: _Watch) -> None:
 
     def follow() -> None:
         while not stop.wait(FOLLOW_POLL):
-            watch.read()
+            look()
 
-    follower = threading.Thread(target=follow, name="build-progress", daemon=True)
+    follower = threading.Thread(target=follow, name="run-progress", daemon=True)
     follower.start()
     interrupted = False
     try:
@@ -177,12 +182,12 @@ def _execute_here(context: Any, run: dg.DagsterRun, watch: _Watch) -> None:
     finally:
         stop.set()
         follower.join()
-    watch.read()
+    look()
     if interrupted:
         finished = instance.get_run_by_id(run.run_id)
         if finished is not None and finished.status != dg.DagsterRunStatus.CANCELED:
             instance.report_run_canceled(
-                finished, message="interrupted (Ctrl-C) in the `registry build` that ran it"
+                finished, message=f"interrupted (Ctrl-C) in the `{by}` that ran it"
             )
         raise KeyboardInterrupt
 

@@ -30,7 +30,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -93,15 +93,6 @@ def code_location(
                 path=folder,
             )
         yield context
-
-
-def launch_context(
-    instance: dg.DagsterInstance, workspace_root: Path, *, in_process: bool = False
-) -> AbstractContextManager[Any]:
-    """Where this process creates runs from: the code location loaded here when it executes
-    them itself or the instance's launcher forks for them, else a code server."""
-    here = in_process or isinstance(instance.run_launcher, RegistryRunLauncher)
-    return code_location(instance, workspace_root, here=here)
 
 
 @contextmanager

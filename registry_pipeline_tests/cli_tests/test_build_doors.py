@@ -23,7 +23,7 @@ from registry_pipeline.defs.schedules import CHANGE_SENSOR, DAILY_REBUILD
 from registry_pipeline.lib.build import QUIET_LOGS
 from registry_pipeline.lib.build_run import BUILD_JOB, materialized
 from registry_pipeline.lib.instance import open_instance
-from registry_pipeline.lib.launcher import launch_context, wait_for_run
+from registry_pipeline.lib.launcher import code_location, wait_for_run
 from registry_pipeline_tests._helpers import DEMO_GRAPH, submit
 from registry_pipeline_tests.cli_tests.conftest import Run
 
@@ -62,7 +62,7 @@ def _submitted(
 
     def door(_cli: Run, root: Path) -> str:
         defs = build_definitions(root)
-        with open_instance(root) as instance, launch_context(instance, root) as context:
+        with open_instance(root) as instance, code_location(instance, root, here=True) as context:
             wanted = request(defs, instance)
             config = {**QUIET_LOGS, **(wanted.run_config or {})}
             run = submit(context, BUILD_JOB, dict(wanted.tags), config)

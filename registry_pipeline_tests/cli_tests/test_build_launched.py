@@ -34,7 +34,7 @@ from registry_pipeline.lib.build_run import (
     SUBMITTER_TAG,
 )
 from registry_pipeline.lib.instance import BUILD_TAG, open_instance
-from registry_pipeline.lib.launcher import WORKER_TAG, launch_context, wait_for_run
+from registry_pipeline.lib.launcher import WORKER_TAG, code_location, wait_for_run
 from registry_pipeline_tests._helpers import (
     DEMO_GRAPH,
     break_built_schema,
@@ -158,7 +158,7 @@ def test_a_run_that_finds_the_slot_held_waits_saying_for_whom_then_builds(
         "resources": {"build_run": {"config": {"root": str(root), "wait_seconds": 0}}},
     }
     runs: dict[str, dg.DagsterRun] = {}
-    with open_instance(root) as instance, launch_context(instance, root) as context:
+    with open_instance(root) as instance, code_location(instance, root, here=True) as context:
         with _held(root):
             impatient = submit(context, BUILD_JOB, {}, refused, [SMALL]).run_id
             runs[impatient] = wait_for_run(context, impatient, timeout=600)
@@ -271,7 +271,7 @@ def test_a_ui_materialization_of_some_registries_queues_as_a_build(tmp_path: Pat
     root = copy_demo(tmp_path)
     ahead = str(uuid.uuid4())
     tags = {BUILD_TAG: "1", PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
-    with open_instance(root) as instance, launch_context(instance, root) as context:
+    with open_instance(root) as instance, code_location(instance, root, here=True) as context:
         instance.add_run(
             dg.DagsterRun(
                 job_name=BUILD_JOB, run_id=ahead, status=dg.DagsterRunStatus.STARTED, tags=tags

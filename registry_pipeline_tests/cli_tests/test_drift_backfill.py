@@ -302,7 +302,7 @@ def _comparable(outcome: DayOutcome, computed: str) -> tuple[object, ...]:
         outcome.success,
         outcome.reused,
         outcome.run_id if outcome.reused else outcome.run_id != computed,  # a new folder
-        outcome.counts,
+        outcome.signals,
         outcome.missing_history,
         sorted(str(problem["code"]) for problem in outcome.problems),
     )
@@ -323,15 +323,14 @@ def test_the_shortcut_decides_as_the_full_path_does(
 ) -> None:
     """The same state twice: the backfill with its shortcut, and every day through a Dagster
     run. Same status, folder, signals and problems."""
-    from registry_pipeline.definitions import build_definitions
     from registry_pipeline.lib.drift_backfill import run_drift_backfill
 
     built, day, computed = backfilled  # `day` backfilled on the built demo, successfully
     _case(built, day, case, cli)
     twin = tmp_path / "twin"
     shutil.copytree(built, twin, symlinks=True)
-    (shortcut,) = run_drift_backfill(built, [day], build_definitions, in_process=True)
-    (full,) = run_drift_backfill(twin, [day], build_definitions, in_process=True, shortcut=False)
+    (shortcut,) = run_drift_backfill(built, [day], in_process=True)
+    (full,) = run_drift_backfill(twin, [day], in_process=True, shortcut=False)
     first = str(computed["days"][0]["run_id"])
     assert _comparable(shortcut, first) == _comparable(full, first)
     assert shortcut.status == full.status == status, (shortcut, full)

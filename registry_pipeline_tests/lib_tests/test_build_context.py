@@ -11,7 +11,6 @@ from dagster._core.storage.defs_state.base import set_defs_state_storage
 from dagster._core.storage.defs_state.blob_storage_state_storage import UPathDefsStateStorage
 from upath import UPath
 
-from registry_pipeline.definitions import build_definitions
 from registry_pipeline.lib.build import run_build
 from registry_pipeline.lib.drift_backfill import run_drift_backfill
 from registry_pipeline_tests._helpers import copy_demo
@@ -23,7 +22,5 @@ def test_a_stale_state_storage_does_not_break_the_build_or_the_backfill(tmp_path
     with set_defs_state_storage(stale):
         summary = run_build(root, wait=0)
         assert summary.success, [entry.problems for entry in summary.registries]
-        outcomes = run_drift_backfill(
-            root, [date(2026, 11, 20)], build_definitions, in_process=True
-        )
+        outcomes = run_drift_backfill(root, [date(2026, 11, 20)], in_process=True)
     assert [outcome.success for outcome in outcomes] == [True]
