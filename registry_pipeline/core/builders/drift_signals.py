@@ -21,7 +21,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from registry_pipeline.core.builders.model import BuildInputs, BuildResult, counts, read_json
+from registry_pipeline.core.builders.model import BuildInputs, BuildResult, read_json
 from registry_pipeline.core.builders.op_status_table import DETAIL_ARTIFACT as STATUS_DETAIL
 from registry_pipeline.core.builders.op_status_table import TABLE_ARTIFACT, detail_operations
 from registry_pipeline.core.builders.run_registry import run_lines, seal_status, tampered
@@ -405,17 +405,13 @@ def build_drift_signals(
         "op_drift_policy": {"op_drift_requires_evidence": True, "rules": list(POLICY_RULES)},
         "warnings": _v01_warnings(expected, signals, canon),
     }
-    detail = {
-        "detail_version": "0.2",
-        "generated_utc": as_of,
-        "counts": value_counts(signal["value"] for signal in signals),
-        "signals": list(signals),
-    }
+    tally = value_counts(signal["value"] for signal in signals)
+    detail = {"detail_version": "0.2", "generated_utc": as_of, "counts": tally, "signals": signals}
     files = {
         V01_ARTIFACT: dumps_pretty(v01, sort_keys=False),
         DETAIL_ARTIFACT: dumps_pretty(detail, sort_keys=False),
     }
-    return BuildResult(files, len(signals), counts(detail))
+    return BuildResult(files, len(signals), dict(tally))
 
 
 def canon_tree_hash(schema_hashes: Mapping[str, str]) -> str:

@@ -36,7 +36,6 @@ from registry_pipeline.core.builders.model import (
     BuildInputs,
     BuildResult,
     artifact_source,
-    counts,
     templates,
 )
 from registry_pipeline.core.builders.operations_catalog import (
@@ -64,22 +63,6 @@ STATUS_VERSION = "0.1"
 DETAIL_VERSION = "0.2"
 TABLE_ARTIFACT = "OPERATION_STATUS_TABLE_v0_1.json"
 DETAIL_ARTIFACT = "OPERATION_STATUS_DETAIL_v0_2.json"
-ROW_FIELDS = (
-    "status_version",
-    "option",
-    "operation_id",
-    "operation_name",
-    "coverage_level",
-    "last_run_id",
-    "last_run_created_utc",
-    "run_evidence_state",
-    "manifest_state",
-    "run_json_state",
-    "staleness_days",
-    "op_drift",
-    "op_drift_reasons",
-    "warnings",
-)
 STATUSES = ("ok", "failing", "stale", "never_run")
 BELOW_C3 = ("C0", "C1", "C2")
 """The coverage levels a row warns about (`coverage_below_C3:<level>`) and the counts count."""
@@ -453,6 +436,17 @@ def build_op_status_table(
     ]
     non_canonical = [op.operation_id for op in operations if not op.canonical]
     by_status = Counter(str(detail["status"]) for detail in details)
+    tally = {  # operations by status, canonical or not, below C3 (rows), runs, unauthorized
+        **{status: by_status[status] for status in STATUSES},
+        "operations": len(details),
+        "canonical_operations": len(details) - len(non_canonical),
+        "non_canonical_operations": len(non_canonical),
+        "coverage_below_c3": sum(1 for row in table if row["coverage_level"] in BELOW_C3),
+        "runs_indexed": len(facts),
+        "runs_with_operation_id": sum(1 for fact in facts if fact.operation_id),
+        "unauthorized_operations": len(unauthorized),
+        "unauthorized_runs": sum(entry["run_count"] for entry in unauthorized),
+    }
     document = {
         "detail_version": DETAIL_VERSION,
         "as_of": as_of,
@@ -462,19 +456,9 @@ def build_op_status_table(
         "catalog_warnings": [warning_json(warning) for warning in found[:MAX_WARNINGS]],
         "catalog_warnings_total": len(found),
         "unauthorized": unauthorized,
-        "counts": {  # operations by status, canonical or not, below C3 (rows), runs, unauthorized
-            **{status: by_status[status] for status in STATUSES},
-            "operations": len(details),
-            "canonical_operations": len(details) - len(non_canonical),
-            "non_canonical_operations": len(non_canonical),
-            "coverage_below_c3": sum(1 for row in table if row["coverage_level"] in BELOW_C3),
-            "runs_indexed": len(facts),
-            "runs_with_operation_id": sum(1 for fact in facts if fact.operation_id),
-            "unauthorized_operations": len(unauthorized),
-            "unauthorized_runs": sum(entry["run_count"] for entry in unauthorized),
-        },
+        "counts": tally,
     }
-    summary: dict[str, object] = counts(document)
+    summary: dict[str, object] = dict(tally)
     notes = [  # the build goes on: said in the build's output and the detail
         f"catalog line not understood: {w.path}:{w.line}: {w.field}: {w.message}"
         for w in found[:MAX_WARNINGS]

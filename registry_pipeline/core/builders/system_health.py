@@ -117,11 +117,12 @@ RULE = (
 """The rule in one line, as the Markdown says it."""
 NO_SNAPSHOT = "no snapshot as of the inputs of this report"
 _NOT_PASSING = {
-    "INTACT_OLDER_FORMAT": "intact in an older format",
-    "CONVERTED": "with line endings converted",
-    "UNSEALED": "unsealed",
+    "FAIL": "fails its seal or schema",
+    "INTACT_OLDER_FORMAT": "is intact in an older format, not sealed under this contract",
+    "CONVERTED": "is with line endings converted, not sealed under this contract",
+    "UNSEALED": "is unsealed, not sealed under this contract",
 }
-"""The verdicts (`registry validate`'s) of a snapshot that is not damaged and still not sealed."""
+"""Why a snapshot is not sealed, by its verdict (`registry validate`'s)."""
 
 
 def visible_runs(
@@ -176,11 +177,8 @@ def registry_entries(
             found: tuple[Any, ...] = (True, "this_report", None, None)
         elif status == "PASS":
             found = (True, "snapshot", run_id, None)
-        elif status == "FAIL":
-            found = (False, "snapshot", run_id, f"its snapshot {shown} fails its seal or schema")
         elif status in _NOT_PASSING:
-            why = f"is {_NOT_PASSING[status]}, not sealed under this contract"
-            found = (False, "snapshot", run_id, f"its snapshot {shown} {why}")
+            found = (False, "snapshot", run_id, f"its snapshot {shown} {_NOT_PASSING[status]}")
         else:
             found = (False, "none", None, NO_SNAPSHOT)
         counted.append((entry.get("registry_id"), *found))
