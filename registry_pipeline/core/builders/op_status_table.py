@@ -302,12 +302,12 @@ def _row(
     runs: Sequence[RunFact],
     as_of: datetime,
     legacy: bool,
-    status: str,
+    detail: Mapping[str, Any],
     reference_commit: str | None,
 ) -> dict[str, Any]:
-    """The v0.1 row of one operation, fields in the seed's order."""
+    """The v0.1 row of one operation (its companion entry: `detail`), in the seed's order."""
     last = runs[-1] if runs else None
-    warnings = [f"status:{status}"]
+    warnings = [f"status:{detail['status']}"]
     if last is None:
         warnings.append("runs_legacy_only" if legacy else "runs_unobserved")
     else:
@@ -315,7 +315,7 @@ def _row(
     drift, reasons, unknown = _op_drift(last, reference_commit)
     if unknown:
         warnings.append(f"op_drift_unknown:{unknown}")
-        warnings.extend(_notes(last))
+        warnings.extend(detail["notes"])
     if op.enforcement_level in BELOW_C3:
         warnings.append(f"coverage_below_C3:{op.enforcement_level}")
     # whole days from the last run to `as_of` (never negative), or None when unknown
@@ -425,7 +425,7 @@ def build_op_status_table(
         details.append(detail)
         if not op.canonical:
             continue  # in the detail only: the v0.1 table (and the seed's) has no row for it
-        row = _row(op, runs, moment, legacy, detail["status"], reference_commit)
+        row = _row(op, runs, moment, legacy, detail, reference_commit)
         row["warnings"].extend(pack_warnings)
         table.append(row)
     known = {op.operation_id for op in operations}
