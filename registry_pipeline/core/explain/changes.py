@@ -259,7 +259,7 @@ def _record_changes(
 ) -> dict[str, Any]:
     """Match the records at `key` by their identity (a field, or CONTENT: a multiset of
     canonical JSON)."""
-    old_records, new_records = _records_at(old, key), _records_at(new, key)
+    old_records, new_records = _records_of(old, key) or [], _records_of(new, key) or []
     identity = pick_identity(old_records, new_records)
     changed: list[tuple[str, FieldDiff]] = []
     if identity == CONTENT:
@@ -388,7 +388,7 @@ def locate_records(old: Document | None, new: Document | None) -> str | None:
     lines), or None when the documents are not record collections."""
     sides = [doc for doc in (old, new) if doc is not None]
     for key in dict.fromkeys(k for doc in sides if (k := _own_location(doc)) is not None):
-        if all(_fits(doc, key) for doc in sides):
+        if all(_records_of(doc, key) is not None for doc in sides):
             return key
     return None
 
@@ -407,15 +407,13 @@ def _is_record_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(item, dict) for item in value)
 
 
-def _fits(doc: Document, key: str) -> bool:
-    if doc.lines or key == "":
-        return key == "" and (doc.lines or _is_record_list(doc.value))
-    return isinstance(doc.value, dict) and _is_record_list(doc.value.get(key))
-
-
-def _records_at(doc: Document | None, key: str) -> list[Any]:
-    """The records of a side (empty when the file is absent on that side)."""
-    return [] if doc is None else list(doc.value if key == "" else doc.value[key])
+def _records_of(doc: Document | None, key: str) -> list[Any] | None:
+    """A side's records at `key` ("" a top-level array or JSONL lines; none when the file is
+    absent on that side), None when it holds no records there."""
+    if doc is None:
+        return []
+    value = doc.value if key == "" else doc.value.get(key) if isinstance(doc.value, dict) else None
+    return value if (doc.lines and key == "") or _is_record_list(value) else None
 
 
 def _rest(doc: Document | None, key: str) -> Any:
