@@ -609,7 +609,10 @@ def binding(layout: SeedLayout, entry: dict[str, Any]) -> dict[str, Any] | None:
             return None
         artifacts, fmt = bound
     elif all(name.endswith(".json") for name in entry["artifacts"]):
-        artifacts, fmt = _with_snapshot_names(entry["artifacts"]), "json"
+        # with the names the seed's seal-promotion script gives the same files
+        # (`EXPECTED_VERSIONS_v0_1_snapshot.json`): their snapshots checked by the same schema
+        artifacts = [*entry["artifacts"], *map(snapshot_name, entry["artifacts"])]
+        fmt = "json"
     else:
         return None  # their JSON Schema cannot govern a CSV or Markdown file
     return {
@@ -655,9 +658,3 @@ def _schema_members(schema: Path, globs: list[str]) -> tuple[list[str], str] | N
         names.append(name)
         formats.add(fmt)
     return (names, formats.pop()) if len(formats) == 1 else None
-
-
-def _with_snapshot_names(artifacts: list[str]) -> list[str]:
-    """The artifact names, and the names the seed's seal-promotion script gives the same files
-    (`EXPECTED_VERSIONS_v0_1_snapshot.json`), so their snapshots are checked by the same schema."""
-    return [*artifacts, *map(snapshot_name, artifacts)]

@@ -173,7 +173,7 @@ def _explain(
 ) -> FileExplanation:
     """`base` explained: both sides (`read`, only for a format parsed, within the size limit)
     parsed and compared."""
-    fmt = _format(base.relpath)
+    fmt = None if base.relpath in RESERVED_NAMES else FORMATS.get(Path(base.relpath).suffix.lower())
     if fmt is None:
         return base
     if max(base.old_size or 0, base.new_size or 0) > MAX_EXPLAIN_BYTES:
@@ -208,10 +208,6 @@ def _size(folder: Path | None, relpath: str) -> int | None:
     return path.stat().st_size
 
 
-def _format(relpath: str) -> str | None:
-    return None if relpath in RESERVED_NAMES else FORMATS.get(Path(relpath).suffix.lower())
-
-
 def _base(relpath: str, old_size: int | None, new_size: int | None) -> FileExplanation:
     change = _CHANGES[old_size is not None, new_size is not None]
     return FileExplanation(relpath, "binary_or_text", change, old_size, new_size)
@@ -234,15 +230,12 @@ def _explain_documents(
     key = locate_records(old, new)
     if key is not None:
         return replace(base, kind="records", records=_record_changes(old, new, key, max_listed))
+    # a missing side is compared as an empty container, so only top-level items show
     present = new or old
-    empty = _empty_like(present.value if present else None)
+    value = present.value if present else None
+    empty: Any = {} if isinstance(value, dict) else [] if isinstance(value, list) else None
     diff = field_diff(old.value if old else empty, new.value if new else empty)
     return replace(base, kind="document", fields=_field_changes(diff, max_listed))
-
-
-def _empty_like(value: Any) -> Any:
-    """What a missing side is compared as: an empty container, so only top-level items show."""
-    return {} if isinstance(value, dict) else [] if isinstance(value, list) else None
 
 
 def _field_changes(diff: FieldDiff, max_listed: int) -> dict[str, Any]:
@@ -290,8 +283,9 @@ def _record_changes(
         "removed": _listed(removed, max_listed, "ids"),
         "changed": {
             "records": [
-                {"id": k, **_listed([path_text(p) for p in _all_paths(diff)], max_listed, "fields")}
+                {"id": k, **_listed([path_text(p) for p in paths], max_listed, "fields")}
                 for k, diff in changed[:max_listed]
+                for paths in [sorted(itertools.chain(*diff), key=path_order)]
             ],
             "more": max(len(changed) - max_listed, 0),
         },
@@ -479,11 +473,6 @@ def field_diff(old: Any, new: Any) -> FieldDiff:
             changed.append(path)
     order = functools.partial(sorted, key=path_order)
     return order(changed), order(added), order(removed)
-
-
-def _all_paths(diff: FieldDiff) -> list[FieldPath]:
-    """Every differing path, sorted."""
-    return sorted(itertools.chain(*diff), key=path_order)
 
 
 def _same_leaf(a: Any, b: Any) -> bool:
