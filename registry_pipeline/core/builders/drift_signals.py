@@ -26,6 +26,7 @@ from registry_pipeline.core.builders.op_status_table import TABLE_ARTIFACT, deta
 from registry_pipeline.core.builders.run_registry import run_lines, seal_status, tampered
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.json_strict import dumps_pretty
+from registry_pipeline.core.seal.manifest import root_sha256
 from registry_pipeline.core.seal.run_id import registry_of
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.verdicts import FAIL, UNSEALED
@@ -416,8 +417,7 @@ def build_drift_signals(
 
 def canon_tree_hash(schema_hashes: Mapping[str, str]) -> str:
     """SHA-256 over the sorted `<hash>  <key>` lines of the schema files (see module doc)."""
-    lines = sorted(f"{digest}  {key}\n".encode() for key, digest in schema_hashes.items())
-    return hashlib.sha256(b"".join(lines)).hexdigest()
+    return root_sha256(f"{digest}  {key}" for key, digest in schema_hashes.items())
 
 
 def _check_inputs(as_of: str, working_tree_state: str | None) -> None:
