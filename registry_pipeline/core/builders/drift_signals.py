@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
@@ -25,7 +26,7 @@ from registry_pipeline.core.builders.op_status_table import DETAIL_ARTIFACT as S
 from registry_pipeline.core.builders.op_status_table import TABLE_ARTIFACT, detail_operations
 from registry_pipeline.core.builders.run_registry import run_lines, seal_status, tampered
 from registry_pipeline.core.errors import UsageError
-from registry_pipeline.core.json_strict import dumps_pretty
+from registry_pipeline.core.json_strict import dumps_pretty, loads_strict
 from registry_pipeline.core.seal.manifest import root_sha256
 from registry_pipeline.core.seal.run_id import registry_of
 from registry_pipeline.core.seal.schemas import SchemaCatalog
@@ -411,8 +412,7 @@ def build_drift_signals(
         V01_ARTIFACT: dumps_pretty(v01, sort_keys=False),
         DETAIL_ARTIFACT: dumps_pretty(detail, sort_keys=False),
     }
-    notes = canon_notes(v01)  # for the build's output
-    return BuildResult(files, len(signals), {**tally, "notes": notes} if notes else dict(tally))
+    return BuildResult(files, len(signals), dict(tally))
 
 
 def canon_tree_hash(schema_hashes: Mapping[str, str]) -> str:
@@ -448,7 +448,7 @@ def build(inputs: BuildInputs) -> BuildResult:
     catalog = load_catalog(inputs.workspace)
     schemas = SchemaCatalog.for_workspace(inputs.workspace.root)
     active = _active_after_build(inputs, catalog)
-    return drift_from_snapshots(
+    result = drift_from_snapshots(
         inputs.workspace,
         inputs.inputs,
         active_snapshots=active,
@@ -463,6 +463,8 @@ def build(inputs: BuildInputs) -> BuildResult:
         },
         as_of=max(snapshot.created_utc for snapshot in inputs.inputs.values()),
     )
+    notes = canon_notes(loads_strict(result.files[V01_ARTIFACT]))  # for the build's output
+    return replace(result, summary={**result.summary, "notes": notes}) if notes else result
 
 
 SCHEMA_HASH_KEY = "schema_sha256"
