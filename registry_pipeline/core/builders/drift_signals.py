@@ -370,9 +370,8 @@ def build_drift_signals(
     seen = [s["value"] for s in signals if s["kind"] == "schema_version"]
     schema_drift = True if True in seen else False if seen and None not in seen else None
     threshold = next(s["value"] for s in signals if s["kind"] == "threshold_pack_version")
-    canon = (
-        working_tree_state if working_tree_state in ("clean", "dirty") else "unknown"
-    )  # never taken for clean
+    # never taken for clean
+    canon = working_tree_state if working_tree_state in ("clean", "dirty") else "unknown"
     v01 = {
         "drift_version": "0.1",
         "expected_versions_source": expected_versions_source,
