@@ -146,7 +146,8 @@ def _history_appends(root: Path, runs_rule: dict[str, str]) -> list[Append]:
 
 def _local_appends(root: Path) -> list[Append]:
     """The lines `.git/info/exclude` lacks for this machine's Dagster home."""
-    exclude = _info_exclude(root)
+    found = ask_git(root, "rev-parse", "--git-path", "info/exclude")  # wherever git keeps it
+    exclude = root / found if found else None
     needed = _not_yet_ignored(root, exclude, LOCAL) if exclude is not None else []
     if exclude is None or not needed:
         return []
@@ -192,9 +193,3 @@ def _not_yet_ignored(
         for line, path, name in wanted
         if probes[path] not in ignored and line not in present and not is_tracked(root, path)
     ]
-
-
-def _info_exclude(root: Path) -> Path | None:
-    """The repository's `info/exclude` (wherever its git folder is), None if git cannot say."""
-    found = ask_git(root, "rev-parse", "--git-path", "info/exclude")
-    return (root / found) if found else None

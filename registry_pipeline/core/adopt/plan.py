@@ -222,8 +222,9 @@ def plan_adoption(layout: SeedLayout) -> AdoptionPlan:
         ]
         found = (_run_root(path) for path in primary)
         run_roots.update(dict.fromkeys(root for root in found if root is not None))
-        decision, ours = _decide(layout, registry_id, entry, primary, known_ops, warnings)
-        decisions.append(Decision(registry_id, decision[0], decision[1], defined_in, decision[2]))
+        reason, ours = _decide(layout, registry_id, entry, primary, known_ops, warnings)
+        kind, sources = (ours["kind"], ours.get("sources", ())) if ours else ("excluded", ())
+        decisions.append(Decision(registry_id, kind, reason, defined_in, tuple(sources)))
         if ours is not None:
             entries.append(ours)
             bound = binding(layout, ours)
@@ -320,10 +321,11 @@ def _decide(
     primary: list[str],
     known_ops: set[str],
     warnings: list[Problem],
-) -> tuple[tuple[str, str, tuple[str, ...]], dict[str, Any] | None]:
+) -> tuple[str, dict[str, Any] | None]:
+    """Why, and our entry for their `entry` (None: excluded, the reason says why)."""
     artifact_type = str(entry.get("artifact_type", ""))
     if artifact_type == "external_database":
-        return ("excluded", "external database: nothing in the repository to seal", ()), None
+        return "external database: nothing in the repository to seal", None
     built = BUILT.get(registry_id)
     if built is not None:
         operation = built.operation_id if built.operation_id in known_ops else None
@@ -339,26 +341,25 @@ def _decide(
                       built.active_pointer)  # fmt: skip
         if built.delta_reason:
             ours["delta_log"] = {"covered": False, "reason": built.delta_reason}
-        return (built.kind, f"built by registry-pipeline's {registry_id} builder", ()), ours
+        return f"built by registry-pipeline's {registry_id} builder", ours
     if any(PLACEHOLDER.search(path) for path in primary):
         collection = plan_collection(layout.root, primary)
         if not collection.sources:
-            return ("excluded", collection.reason, ()), None
+            return collection.reason, None
         operation = _operation(entry, known_ops)
         ours = _entry(entry, "collection", collection.artifacts, (), operation,
                       sources=collection.sources)  # fmt: skip
-        return ("collection", collection.reason, collection.sources), ours
+        return collection.reason, ours
     if artifact_type == "run_folder" or not primary:
         shown = artifact_type or "no primary source"
-        reason = f"collection: one folder or file per run ({shown}), no single snapshot to seal"
-        return ("excluded", reason, ()), None
+        return f"collection: one folder or file per run ({shown}), no single snapshot to seal", None
     missing = [path for path in primary if not (layout.root / path).is_file()]
     if missing:
-        return ("excluded", f"its files are not in this repository: {', '.join(missing)}", ()), None
-    sources = _sources(layout, primary)
+        return f"its files are not in this repository: {', '.join(missing)}", None
     artifacts = sorted(Path(path).name for path in primary)
+    sources = _sources(layout, primary)
     ours = _entry(entry, "source", artifacts, (), _operation(entry, known_ops), sources=sources)
-    return ("source", "hand-edited files named by authoritative_sources", sources), ours
+    return "hand-edited files named by authoritative_sources", ours
 
 
 def _entry(
@@ -608,7 +609,10 @@ def binding(layout: SeedLayout, entry: dict[str, Any]) -> dict[str, Any] | None:
             return None
         artifacts, fmt = bound
     elif all(name.endswith(".json") for name in entry["artifacts"]):
-        artifacts, fmt = _with_snapshot_names(entry["artifacts"]), "json"
+        # with the names the seed's seal-promotion script gives the same files
+        # (`EXPECTED_VERSIONS_v0_1_snapshot.json`): their snapshots checked by the same schema
+        artifacts = [*entry["artifacts"], *map(snapshot_name, entry["artifacts"])]
+        fmt = "json"
     else:
         return None  # their JSON Schema cannot govern a CSV or Markdown file
     return {
@@ -654,9 +658,3 @@ def _schema_members(schema: Path, globs: list[str]) -> tuple[list[str], str] | N
         names.append(name)
         formats.add(fmt)
     return (names, formats.pop()) if len(formats) == 1 else None
-
-
-def _with_snapshot_names(artifacts: list[str]) -> list[str]:
-    """The artifact names, and the names the seed's seal-promotion script gives the same files
-    (`EXPECTED_VERSIONS_v0_1_snapshot.json`), so their snapshots are checked by the same schema."""
-    return [*artifacts, *map(snapshot_name, artifacts)]

@@ -88,9 +88,9 @@ def build_drift_for_day(workspace: Workspace, day: date) -> DayDrift:
     inputs = {rid: active[rid] for rid in DAY_INPUTS if rid in active}
     missing = tuple(registry_id for registry_id in DAY_INPUTS if registry_id not in active)
     if missing:
-        result = drift_signals.unknown_drift(
+        result = drift_signals.build_drift_signals(
             as_of=as_of,
-            reason=f"no active snapshot of {', '.join(missing)} at the end of {day.isoformat()} "
+            unknown=f"no active snapshot of {', '.join(missing)} at the end of {day.isoformat()} "
             "according to the pointer journal",
         )
     else:

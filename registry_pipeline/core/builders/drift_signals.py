@@ -21,12 +21,13 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from registry_pipeline.core.builders.model import BuildInputs, BuildResult, counts, read_json
+from registry_pipeline.core.builders.model import BuildInputs, BuildResult, read_json
 from registry_pipeline.core.builders.op_status_table import DETAIL_ARTIFACT as STATUS_DETAIL
 from registry_pipeline.core.builders.op_status_table import TABLE_ARTIFACT, detail_operations
 from registry_pipeline.core.builders.run_registry import run_lines, seal_status, tampered
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.json_strict import dumps_pretty, loads_strict
+from registry_pipeline.core.seal.manifest import root_sha256
 from registry_pipeline.core.seal.run_id import registry_of
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.verdicts import FAIL, UNSEALED
@@ -286,70 +287,6 @@ def canon_notes(v01: Mapping[str, Any]) -> list[str]:
     return [CANON_UNKNOWN] if unknown else []
 
 
-def _built(
-    *,
-    signals: Sequence[Signal],
-    source: str,
-    as_of: str,
-    expected: Mapping[str, Any] = MappingProxyType({}),
-    observed_schema_versions: Mapping[str, str | None] = MappingProxyType({}),
-    observed_threshold_pack_version: str | None = None,
-    schema_hashes: Mapping[str, str] = MappingProxyType({}),
-    git: tuple[str | None, str | None] = (None, None),
-) -> BuildResult:
-    """Both drift documents: the seed-shaped v0.1 object (the defaults: nothing known; facts
-    beyond it in `warnings`) and the detail (the build's summary: signals by value)."""
-    # schema drift: true if any signal is, false if there are some and all are, else unknown
-    seen = [s["value"] for s in signals if s["kind"] == "schema_version"]
-    schema_drift = True if True in seen else False if seen and None not in seen else None
-    threshold = next(s["value"] for s in signals if s["kind"] == "threshold_pack_version")
-    canon = git[1] if git[1] in ("clean", "dirty") else "unknown"  # never taken for clean
-    v01 = {
-        "drift_version": "0.1",
-        "expected_versions_source": source,
-        "generated_utc": as_of,
-        "git_commit": git[0],
-        "working_tree_state": git[1],
-        "canon_tree_hash": canon_tree_hash(schema_hashes),
-        "expected": {
-            "schema_version": {
-                "expected": expected.get("schema_version"),
-                "computed": schema_drift is not None,
-                "observed": dict(sorted(observed_schema_versions.items())),
-                "drift": schema_drift,
-                "source_path": source,
-            },
-            "threshold_pack": {
-                "expected": expected.get("threshold_pack_version"),
-                "computed": threshold is not None,
-                "observed": observed_threshold_pack_version,
-                "drift": threshold,
-                "source_path": source,
-            },
-        },
-        "system_drift": {
-            "canon_dirty": canon != "clean",
-            "canon_state": canon,
-            "schema_drift": schema_drift,
-            "threshold_drift": threshold,
-            "threshold_drift_computed": threshold is not None,
-        },
-        "op_drift_policy": {"op_drift_requires_evidence": True, "rules": list(POLICY_RULES)},
-        "warnings": _v01_warnings(expected, signals, canon),
-    }
-    detail = {
-        "detail_version": "0.2",
-        "generated_utc": as_of,
-        "counts": value_counts(signal["value"] for signal in signals),
-        "signals": list(signals),
-    }
-    files = {
-        V01_ARTIFACT: dumps_pretty(v01, sort_keys=False),
-        DETAIL_ARTIFACT: dumps_pretty(detail, sort_keys=False),
-    }
-    return BuildResult(files, len(signals), counts(detail))
-
-
 def _v01_warnings(expected: Mapping[str, Any], signals: Sequence[Signal], canon: str) -> list[str]:
     """Null expectations, an unknown canon state, then `<signal_id>:true|unknown`."""
     warnings = [
@@ -373,22 +310,26 @@ DEFAULT_EXPECTED_SOURCE = "registries/expected_versions/EXPECTED_VERSIONS_v0_1.j
 
 def build_drift_signals(
     *,
-    run_registry_lines: Sequence[Mapping[str, Any]],
-    op_status_detail: Mapping[str, Any],
-    expected_versions: Mapping[str, Any],
-    observed_schema_versions: Mapping[str, str | None],
-    observed_builder_versions: Mapping[str, str | None],
-    observed_threshold_pack_version: str | None,
-    active_snapshots: Mapping[str, Snapshot | None] | None,
-    newest_valid_snapshots: Mapping[str, Snapshot | None],
-    schema_hashes_now: Mapping[str, str],
-    schema_hashes_at_active: Mapping[str, str | None],
-    git_commit: str | None,
-    working_tree_state: str | None,
     as_of: str,
+    run_registry_lines: Sequence[Mapping[str, Any]] = (),
+    op_status_detail: Mapping[str, Any] = MappingProxyType({}),
+    expected_versions: Mapping[str, Any] = MappingProxyType({"expected": {}}),
+    observed_schema_versions: Mapping[str, str | None] = MappingProxyType({}),
+    observed_builder_versions: Mapping[str, str | None] = MappingProxyType({}),
+    observed_threshold_pack_version: str | None = None,
+    active_snapshots: Mapping[str, Snapshot | None] | None = None,
+    newest_valid_snapshots: Mapping[str, Snapshot | None] = MappingProxyType({}),
+    schema_hashes_now: Mapping[str, str] = MappingProxyType({}),
+    schema_hashes_at_active: Mapping[str, str | None] = MappingProxyType({}),
+    git_commit: str | None = None,
+    working_tree_state: str | None = None,
     expected_versions_source: str = DEFAULT_EXPECTED_SOURCE,
+    unknown: str | None = None,
 ) -> BuildResult:
-    """Compute every drift signal from plain parsed inputs; the same inputs give the same bytes."""
+    """Both drift documents from plain parsed inputs (the defaults: nothing known); the same
+    inputs give the same bytes. The seed-shaped v0.1 object (facts beyond it in `warnings`) and
+    the detail (the build's summary: signals by value). `unknown`: one null signal per kind, this
+    reason its summary, whatever the inputs (a moment whose evidence is missing)."""
     _check_inputs(as_of, working_tree_state)
     expected = expected_versions.get("expected")
     if not isinstance(expected, Mapping):
@@ -398,54 +339,84 @@ def build_drift_signals(
         rid: ref for rid, ref in {**newest_valid_snapshots, **active}.items() if ref is not None
     }
     signals = (
-        *_version_signals(
-            "schema_version",
-            dict.fromkeys(observed_schema_versions, expected.get("schema_version")),
-            observed_schema_versions,
-            refs,
-        ),
-        *_version_signals(
-            "builder_version",
-            _string_map(expected.get("builder_versions")),
-            observed_builder_versions,
-            refs,
-        ),
-        _version_signal(
-            "threshold_pack_version",
-            "threshold pack version",
-            expected.get("threshold_pack_version"),
-            observed_threshold_pack_version,
-        ),
-        *_stale_signals(op_status_detail, run_registry_lines, as_of),
-        *_run_folder_signals(run_registry_lines),
-        *_behind_signals(active_snapshots, newest_valid_snapshots),
-        *_schema_changed_signals(schema_hashes_now, schema_hashes_at_active, refs),
+        tuple(_signal(f"{kind}:no_history", None, unknown) for kind in KIND_SEVERITY)
+        if unknown is not None
+        else (
+            *_version_signals(
+                "schema_version",
+                dict.fromkeys(observed_schema_versions, expected.get("schema_version")),
+                observed_schema_versions,
+                refs,
+            ),
+            *_version_signals(
+                "builder_version",
+                _string_map(expected.get("builder_versions")),
+                observed_builder_versions,
+                refs,
+            ),
+            _version_signal(
+                "threshold_pack_version",
+                "threshold pack version",
+                expected.get("threshold_pack_version"),
+                observed_threshold_pack_version,
+            ),
+            *_stale_signals(op_status_detail, run_registry_lines, as_of),
+            *_run_folder_signals(run_registry_lines),
+            *_behind_signals(active_snapshots, newest_valid_snapshots),
+            *_schema_changed_signals(schema_hashes_now, schema_hashes_at_active, refs),
+        )
     )
-    return _built(
-        signals=signals,
-        expected=expected,
-        observed_schema_versions=observed_schema_versions,
-        observed_threshold_pack_version=observed_threshold_pack_version,
-        source=expected_versions_source,
-        schema_hashes=schema_hashes_now,
-        git=(git_commit, working_tree_state),
-        as_of=as_of,
-    )
-
-
-def unknown_drift(
-    *, as_of: str, reason: str, expected_versions_source: str = DEFAULT_EXPECTED_SOURCE
-) -> BuildResult:
-    """One null signal per kind, `reason` its summary: a moment whose evidence is missing."""
-    _check_inputs(as_of, None)
-    signals = tuple(_signal(f"{kind}:no_history", None, reason) for kind in KIND_SEVERITY)
-    return _built(signals=signals, source=expected_versions_source, as_of=as_of)
+    # schema drift: true if any signal is, false if there are some and all are, else unknown
+    seen = [s["value"] for s in signals if s["kind"] == "schema_version"]
+    schema_drift = True if True in seen else False if seen and None not in seen else None
+    threshold = next(s["value"] for s in signals if s["kind"] == "threshold_pack_version")
+    # never taken for clean
+    canon = working_tree_state if working_tree_state in ("clean", "dirty") else "unknown"
+    v01 = {
+        "drift_version": "0.1",
+        "expected_versions_source": expected_versions_source,
+        "generated_utc": as_of,
+        "git_commit": git_commit,
+        "working_tree_state": working_tree_state,
+        "canon_tree_hash": canon_tree_hash(schema_hashes_now),
+        "expected": {
+            "schema_version": {
+                "expected": expected.get("schema_version"),
+                "computed": schema_drift is not None,
+                "observed": dict(sorted(observed_schema_versions.items())),
+                "drift": schema_drift,
+                "source_path": expected_versions_source,
+            },
+            "threshold_pack": {
+                "expected": expected.get("threshold_pack_version"),
+                "computed": threshold is not None,
+                "observed": observed_threshold_pack_version,
+                "drift": threshold,
+                "source_path": expected_versions_source,
+            },
+        },
+        "system_drift": {
+            "canon_dirty": canon != "clean",
+            "canon_state": canon,
+            "schema_drift": schema_drift,
+            "threshold_drift": threshold,
+            "threshold_drift_computed": threshold is not None,
+        },
+        "op_drift_policy": {"op_drift_requires_evidence": True, "rules": list(POLICY_RULES)},
+        "warnings": _v01_warnings(expected, signals, canon),
+    }
+    tally = value_counts(signal["value"] for signal in signals)
+    detail = {"detail_version": "0.2", "generated_utc": as_of, "counts": tally, "signals": signals}
+    files = {
+        V01_ARTIFACT: dumps_pretty(v01, sort_keys=False),
+        DETAIL_ARTIFACT: dumps_pretty(detail, sort_keys=False),
+    }
+    return BuildResult(files, len(signals), dict(tally))
 
 
 def canon_tree_hash(schema_hashes: Mapping[str, str]) -> str:
     """SHA-256 over the sorted `<hash>  <key>` lines of the schema files (see module doc)."""
-    lines = sorted(f"{digest}  {key}\n".encode() for key, digest in schema_hashes.items())
-    return hashlib.sha256(b"".join(lines)).hexdigest()
+    return root_sha256(f"{digest}  {key}" for key, digest in schema_hashes.items())
 
 
 def _check_inputs(as_of: str, working_tree_state: str | None) -> None:

@@ -73,12 +73,6 @@ def artifact_source(snapshot: Snapshot, relpath: str) -> str:
     return f"{RUNS_RELPATH}/{snapshot.run_id}/{relpath}"
 
 
-def counts(detail: Mapping[str, Any]) -> dict[str, object]:
-    """A detail document's `counts` object (a builder's summary starts from it)."""
-    found = detail.get("counts")
-    return dict(found) if isinstance(found, dict) else {}
-
-
 def _md_cell(text: str) -> str:
     """Text safe in Markdown: one line, HTML escaped (renderers pass raw HTML), pipes escaped."""
     flat = html.escape(" ".join(text.split()), quote=False)

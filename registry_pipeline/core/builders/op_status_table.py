@@ -36,7 +36,6 @@ from registry_pipeline.core.builders.model import (
     BuildInputs,
     BuildResult,
     artifact_source,
-    counts,
     templates,
 )
 from registry_pipeline.core.builders.operations_catalog import (
@@ -64,22 +63,6 @@ STATUS_VERSION = "0.1"
 DETAIL_VERSION = "0.2"
 TABLE_ARTIFACT = "OPERATION_STATUS_TABLE_v0_1.json"
 DETAIL_ARTIFACT = "OPERATION_STATUS_DETAIL_v0_2.json"
-ROW_FIELDS = (
-    "status_version",
-    "option",
-    "operation_id",
-    "operation_name",
-    "coverage_level",
-    "last_run_id",
-    "last_run_created_utc",
-    "run_evidence_state",
-    "manifest_state",
-    "run_json_state",
-    "staleness_days",
-    "op_drift",
-    "op_drift_reasons",
-    "warnings",
-)
 STATUSES = ("ok", "failing", "stale", "never_run")
 BELOW_C3 = ("C0", "C1", "C2")
 """The coverage levels a row warns about (`coverage_below_C3:<level>`) and the counts count."""
@@ -319,12 +302,12 @@ def _row(
     runs: Sequence[RunFact],
     as_of: datetime,
     legacy: bool,
-    status: str,
+    detail: Mapping[str, Any],
     reference_commit: str | None,
 ) -> dict[str, Any]:
-    """The v0.1 row of one operation, fields in the seed's order."""
+    """The v0.1 row of one operation (its companion entry: `detail`), in the seed's order."""
     last = runs[-1] if runs else None
-    warnings = [f"status:{status}"]
+    warnings = [f"status:{detail['status']}"]
     if last is None:
         warnings.append("runs_legacy_only" if legacy else "runs_unobserved")
     else:
@@ -332,7 +315,7 @@ def _row(
     drift, reasons, unknown = _op_drift(last, reference_commit)
     if unknown:
         warnings.append(f"op_drift_unknown:{unknown}")
-        warnings.extend(_notes(last))
+        warnings.extend(detail["notes"])
     if op.enforcement_level in BELOW_C3:
         warnings.append(f"coverage_below_C3:{op.enforcement_level}")
     # whole days from the last run to `as_of` (never negative), or None when unknown
@@ -442,7 +425,7 @@ def build_op_status_table(
         details.append(detail)
         if not op.canonical:
             continue  # in the detail only: the v0.1 table (and the seed's) has no row for it
-        row = _row(op, runs, moment, legacy, detail["status"], reference_commit)
+        row = _row(op, runs, moment, legacy, detail, reference_commit)
         row["warnings"].extend(pack_warnings)
         table.append(row)
     known = {op.operation_id for op in operations}
@@ -453,6 +436,17 @@ def build_op_status_table(
     ]
     non_canonical = [op.operation_id for op in operations if not op.canonical]
     by_status = Counter(str(detail["status"]) for detail in details)
+    tally = {  # operations by status, canonical or not, below C3 (rows), runs, unauthorized
+        **{status: by_status[status] for status in STATUSES},
+        "operations": len(details),
+        "canonical_operations": len(details) - len(non_canonical),
+        "non_canonical_operations": len(non_canonical),
+        "coverage_below_c3": sum(1 for row in table if row["coverage_level"] in BELOW_C3),
+        "runs_indexed": len(facts),
+        "runs_with_operation_id": sum(1 for fact in facts if fact.operation_id),
+        "unauthorized_operations": len(unauthorized),
+        "unauthorized_runs": sum(entry["run_count"] for entry in unauthorized),
+    }
     document = {
         "detail_version": DETAIL_VERSION,
         "as_of": as_of,
@@ -462,19 +456,9 @@ def build_op_status_table(
         "catalog_warnings": [warning_json(warning) for warning in found[:MAX_WARNINGS]],
         "catalog_warnings_total": len(found),
         "unauthorized": unauthorized,
-        "counts": {  # operations by status, canonical or not, below C3 (rows), runs, unauthorized
-            **{status: by_status[status] for status in STATUSES},
-            "operations": len(details),
-            "canonical_operations": len(details) - len(non_canonical),
-            "non_canonical_operations": len(non_canonical),
-            "coverage_below_c3": sum(1 for row in table if row["coverage_level"] in BELOW_C3),
-            "runs_indexed": len(facts),
-            "runs_with_operation_id": sum(1 for fact in facts if fact.operation_id),
-            "unauthorized_operations": len(unauthorized),
-            "unauthorized_runs": sum(entry["run_count"] for entry in unauthorized),
-        },
+        "counts": tally,
     }
-    summary: dict[str, object] = counts(document)
+    summary: dict[str, object] = dict(tally)
     notes = [  # the build goes on: said in the build's output and the detail
         f"catalog line not understood: {w.path}:{w.line}: {w.field}: {w.message}"
         for w in found[:MAX_WARNINGS]

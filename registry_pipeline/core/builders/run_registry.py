@@ -27,6 +27,7 @@ from typing import Any, NoReturn
 from registry_pipeline.core.builders.model import BuildInputs, BuildResult
 from registry_pipeline.core.errors import Hint, ReasonCode, RegistryError, UsageError
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
+from registry_pipeline.core.seal.hashing import file_stamp
 from registry_pipeline.core.seal.manifest import HEX64, MANIFEST_JSON, MANIFEST_SHA256, ROOT_LABEL
 from registry_pipeline.core.seal.manifest import RUN_JSON as RUN_JSON_NAME
 from registry_pipeline.core.seal.paths import printable, relpath_problem, sort_key
@@ -605,22 +606,17 @@ def build(inputs: BuildInputs) -> BuildResult:
     )
 
 
-def _jsonl(path: Path) -> list[Any]:
-    """The parsed lines of a sealed JSONL artifact (shared between callers: do not mutate)."""
-    info = path.stat()
-    return _parsed(str(path), info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
-
-
 @lru_cache(maxsize=4)
-def _parsed(path: str, *_stat: int) -> list[Any]:
-    """The last parsed JSONL artifacts, by path and stat: three builders of one build read the
-    same sealed run registry, which is parsed once. Sealed files are read-only; any write to one
-    changes its ctime, so a changed file is parsed again."""
-    return [line for _, line in iter_jsonl(Path(path).read_bytes())]
+def _parsed(path: Path, _stamp: tuple[int, int, int, int] | None) -> list[Any]:
+    """The last parsed JSONL artifacts (shared between callers: do not mutate), by path and
+    `file_stamp`: three builders of one build read the same sealed run registry, which is parsed
+    once. Sealed files are read-only; any write to one changes its ctime, so a changed file is
+    parsed again."""
+    return [line for _, line in iter_jsonl(path.read_bytes())]
 
 
 def run_lines(snapshot: Snapshot) -> list[Any]:
     """A run registry snapshot's v0.1 lines joined with their companion seal verdicts."""
-    status = snapshot.path / SEAL_STATUS_ARTIFACT
-    statuses = _jsonl(status) if status.is_file() else None
-    return with_seal_warnings(_jsonl(snapshot.path / REGISTRY_ARTIFACT), statuses)
+    status, registry = snapshot.path / SEAL_STATUS_ARTIFACT, snapshot.path / REGISTRY_ARTIFACT
+    statuses = _parsed(status, file_stamp(status)) if status.is_file() else None
+    return with_seal_warnings(_parsed(registry, file_stamp(registry)), statuses)

@@ -14,7 +14,7 @@ import itertools
 import json
 import re
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -34,115 +34,42 @@ Kind = Literal["records", "document", "unparseable", "binary_or_text"]
 Change = Literal["added", "removed", "modified", "unchanged", "absent"]
 
 
-@dataclass(frozen=True)
-class Listed:
-    """A sorted list shown up to a cap, and how many more items were left out."""
-
-    items: tuple[str, ...]
-    """The first items, at most `max_listed`."""
-    more: int = 0
-    """How many items follow and are not listed."""
-
-    @classmethod
-    def of(cls, items: Sequence[str], max_listed: int) -> Listed:
-        """The first `max_listed` of already sorted `items`."""
-        return cls(tuple(items[:max_listed]), max(len(items) - max_listed, 0))
-
-    def as_json(self, label: str) -> dict[str, Any]:
-        """`{label: [...], "more": N}`."""
-        return {label: list(self.items), "more": self.more}
-
-    def __str__(self) -> str:
-        return ", ".join(self.items) + (f", +{self.more} more" if self.more else "")
+def _listed(items: Sequence[str], max_listed: int, label: str) -> dict[str, Any]:
+    """`{label: [the first max_listed of sorted items], "more": how many are left out}`."""
+    return {label: list(items[:max_listed]), "more": max(len(items) - max_listed, 0)}
 
 
-@dataclass(frozen=True)
-class FieldChanges:
-    """Dotted field paths that differ between two values (`[3]` for a list index)."""
-
-    changed: Listed
-    """Paths on both sides with different values."""
-    added: Listed
-    """Paths only on the new side."""
-    removed: Listed
-    """Paths only on the old side."""
-
-    def parts(self) -> dict[str, Listed]:
-        return {"changed": self.changed, "added": self.added, "removed": self.removed}
-
-    def __bool__(self) -> bool:
-        return any(part.items for part in self.parts().values())
-
-    def as_json(self) -> dict[str, Any]:
-        """`{"changed": {"paths": [...], "more": N}, "added": ..., "removed": ...}`."""
-        return {name: listed.as_json("paths") for name, listed in self.parts().items()}
-
-    def __str__(self) -> str:
-        return "; ".join(f"{name} {part}" for name, part in self.parts().items() if part.items)
+def _listed_text(listed: dict[str, Any], label: str) -> str:
+    more = listed["more"]
+    return ", ".join(listed[label]) + (f", +{more} more" if more else "")
 
 
-@dataclass(frozen=True)
-class ChangedRecord:
-    """One record present on both sides with different content."""
-
-    id: str
-    """The record's identity value."""
-    fields: Listed
-    """Field paths that changed, were added or were removed inside the record."""
-
-    def as_json(self) -> dict[str, Any]:
-        """`{"id": ..., "fields": [...], "more": N}`."""
-        return {"id": self.id, **self.fields.as_json("fields")}
+def _fields_text(fields: dict[str, Any]) -> str:
+    """`changed a, b; added c` ("" when no path differs)."""
+    shown = [(name, part) for name, part in fields.items() if part["paths"]]
+    return "; ".join(f"{name} {_listed_text(part, 'paths')}" for name, part in shown)
 
 
-@dataclass(frozen=True)
-class RecordChanges:
-    """Records added, removed and changed between two sides of an artifact."""
-
-    location: str
-    """Top-level key holding the records ("" for a top-level array or JSONL lines)."""
-    identity: str
-    """The id field matching records across sides, or "content" when none identifies them."""
-    counts: dict[str, int]
-    """Records `added`, `removed`, `changed` and `unchanged`."""
-    added: Listed
-    """Ids of added records."""
-    removed: Listed
-    """Ids of removed records."""
-    changed: tuple[ChangedRecord, ...]
-    """The first changed records, with their changed fields."""
-    changed_more: int
-    """Changed records not listed."""
-    other_fields: FieldChanges
-    """Changes in the document outside the record list."""
-
-    def as_json(self) -> dict[str, Any]:
-        """The `records` object of `FileExplanation.as_json`."""
-        return {
-            "location": self.location,
-            "identity": self.identity,
-            "counts": dict(self.counts),
-            "added": self.added.as_json("ids"),
-            "removed": self.removed.as_json("ids"),
-            "changed": {"records": [c.as_json() for c in self.changed], "more": self.changed_more},
-            "other_fields": self.other_fields.as_json(),
-        }
-
-    def summary(self) -> str:
-        """`2 records changed (A: status; B: x), 1 added (C)`."""
-        shown = "; ".join(f"{c.id}: {c.fields}" for c in self.changed)
-        more = f"; +{self.changed_more} more" if self.changed_more else ""
-        details = {"changed": f"{shown}{more}", "added": self.added, "removed": self.removed}
-        text = ", ".join(
-            f"{_records(self.counts[name]) if i == 0 else self.counts[name]} {name} ({detail})"
-            for i, (name, detail) in enumerate((n, d) for n, d in details.items() if self.counts[n])
-        )
-        text = text or f"no record changed ({self.counts['unchanged']} unchanged)"
-        if self.other_fields:
-            text += f"; other fields: {self.other_fields}"
-        if self.identity == CONTENT:
-            text += " [no id field: records compared by content]"
-        return text
+def _records_text(records: dict[str, Any]) -> str:
+    """`2 records changed (A: status; B: x), 1 added (C)`."""
+    counts, changed = records["counts"], records["changed"]
+    shown = "; ".join(f"{c['id']}: {_listed_text(c, 'fields')}" for c in changed["records"])
+    more = f"; +{changed['more']} more" if changed["more"] else ""
+    details = {
+        "changed": f"{shown}{more}",
+        "added": _listed_text(records["added"], "ids"),
+        "removed": _listed_text(records["removed"], "ids"),
+    }
+    text = ", ".join(
+        f"{_records(counts[name]) if i == 0 else counts[name]} {name} ({detail})"
+        for i, (name, detail) in enumerate((n, d) for n, d in details.items() if counts[n])
+    )
+    text = text or f"no record changed ({counts['unchanged']} unchanged)"
+    if other := _fields_text(records["other_fields"]):
+        text += f"; other fields: {other}"
+    if records["identity"] == CONTENT:
+        text += " [no id field: records compared by content]"
+    return text
 
 
 @dataclass(frozen=True)
@@ -159,10 +86,13 @@ class FileExplanation:
     """Bytes on the old side (None when absent)."""
     new_size: int | None
     """Bytes on the new side (None when absent)."""
-    records: RecordChanges | None = None
-    """Record changes, for kind `records`."""
-    fields: FieldChanges | None = None
-    """Field changes of the whole document, for kind `document`."""
+    records: dict[str, Any] | None = None
+    """For kind `records`: `location` (the top-level key holding them, "" for a top-level array
+    or JSONL lines), `identity` (the id field matching them, or CONTENT), `counts`, the ids
+    `added` and `removed`, the `changed` records with their changed fields, and `other_fields`
+    (changes outside the record list)."""
+    fields: dict[str, Any] | None = None
+    """For kind `document`: the field paths `changed`, `added` and `removed`."""
     reason: str | None = None
     """Why the file could not be explained, for kind `unparseable`."""
 
@@ -173,8 +103,8 @@ class FileExplanation:
             "kind": self.kind,
             "change": self.change,
             "size": {"old": self.old_size, "new": self.new_size},
-            "records": self.records.as_json() if self.records else None,
-            "fields": self.fields.as_json() if self.fields is not None else None,
+            "records": self.records,
+            "fields": self.fields,
             "reason": self.reason,
         }
 
@@ -182,9 +112,9 @@ class FileExplanation:
         """A compact human rendering: one line per file."""
         head = self.relpath if self.change == "modified" else f"{self.relpath} ({self.change})"
         if self.records is not None:
-            return [f"{head}: {self.records.summary()}"]
+            return [f"{head}: {_records_text(self.records)}"]
         if self.fields is not None:
-            return [f"{head}: {self.fields or 'no field changed'}"]
+            return [f"{head}: {_fields_text(self.fields) or 'no field changed'}"]
         if self.kind == "unparseable":
             return [f"{head}: not explained: {self.reason}"]
         sizes = [str(s) for s in (self.old_size, self.new_size) if s is not None]
@@ -204,21 +134,7 @@ def explain_file(
     base = _base(relpath, None if old is None else len(old), None if new is None else len(new))
     if old is not None and old == new:
         base = replace(base, change="unchanged")
-    fmt = _format(relpath)
-    if fmt is None:
-        return base
-    if max(len(old or b""), len(new or b"")) > MAX_EXPLAIN_BYTES:
-        return _unparseable(base, f"larger than {MAX_EXPLAIN_BYTES} bytes: not parsed")
-    docs: list[Document | None] = []
-    for side, data in (("old", old), ("new", new)):
-        try:
-            docs.append(None if data is None else parse(fmt, data))
-        except RegistryError as exc:
-            return _unparseable(base, f"{side} side is not valid {fmt}: {exc}")
-    try:
-        return _explain_documents(base, docs[0], docs[1], max_listed)
-    except RecursionError:
-        return _unparseable(base, "nested too deeply to compare")
+    return _explain(base, lambda: (old, new), max_listed)
 
 
 def explain_snapshots(
@@ -238,20 +154,46 @@ def _explain_path(
     if problem is not None:
         return _unparseable(_base(printable(relpath), None, None), f"unsafe relpath: {problem}")
     try:
-        old_size, new_size = _size(old_folder, relpath), _size(new_folder, relpath)
+        base = _base(relpath, _size(old_folder, relpath), _size(new_folder, relpath))
     except OSError as exc:
         return _unparseable(_base(relpath, None, None), f"cannot read: {exc.strerror or exc}")
-    base = _base(relpath, old_size, new_size)
-    if _format(relpath) is None:
+
+    def read() -> tuple[bytes | None, bytes | None]:
+        old = old_folder / relpath if old_folder and base.old_size is not None else None
+        new = new_folder / relpath if base.new_size is not None else None
+        return (old.read_bytes() if old else None), (new.read_bytes() if new else None)
+
+    return _explain(base, read, max_listed)
+
+
+def _explain(
+    base: FileExplanation,
+    read: Callable[[], tuple[bytes | None, bytes | None]],
+    max_listed: int,
+) -> FileExplanation:
+    """`base` explained: both sides (`read`, only for a format parsed, within the size limit)
+    parsed and compared."""
+    fmt = None if base.relpath in RESERVED_NAMES else FORMATS.get(Path(base.relpath).suffix.lower())
+    if fmt is None:
         return base
-    if max(old_size or 0, new_size or 0) > MAX_EXPLAIN_BYTES:
+    if max(base.old_size or 0, base.new_size or 0) > MAX_EXPLAIN_BYTES:
         return _unparseable(base, f"larger than {MAX_EXPLAIN_BYTES} bytes: not parsed")
     try:
-        old = (old_folder / relpath).read_bytes() if old_folder and old_size is not None else None
-        new = (new_folder / relpath).read_bytes() if new_size is not None else None
+        sides = read()
     except OSError as exc:
         return _unparseable(base, f"cannot read: {exc.strerror or exc}")
-    return explain_file(relpath, old, new, max_listed=max_listed)
+    if sides[0] is not None and sides[0] == sides[1]:
+        base = replace(base, change="unchanged")
+    docs: list[Document | None] = []
+    for side, data in zip(("old", "new"), sides, strict=True):
+        try:
+            docs.append(None if data is None else parse(fmt, data))
+        except RegistryError as exc:
+            return _unparseable(base, f"{side} side is not valid {fmt}: {exc}")
+    try:
+        return _explain_documents(base, docs[0], docs[1], max_listed)
+    except RecursionError:
+        return _unparseable(base, "nested too deeply to compare")
 
 
 def _size(folder: Path | None, relpath: str) -> int | None:
@@ -264,10 +206,6 @@ def _size(folder: Path | None, relpath: str) -> int | None:
     if not path.resolve().is_relative_to(folder.resolve()):
         raise OSError(f"{relpath} resolves outside the run folder")
     return path.stat().st_size
-
-
-def _format(relpath: str) -> str | None:
-    return None if relpath in RESERVED_NAMES else FORMATS.get(Path(relpath).suffix.lower())
 
 
 def _base(relpath: str, old_size: int | None, new_size: int | None) -> FileExplanation:
@@ -292,28 +230,29 @@ def _explain_documents(
     key = locate_records(old, new)
     if key is not None:
         return replace(base, kind="records", records=_record_changes(old, new, key, max_listed))
+    # a missing side is compared as an empty container, so only top-level items show
     present = new or old
-    empty = _empty_like(present.value if present else None)
+    value = present.value if present else None
+    empty: Any = {} if isinstance(value, dict) else [] if isinstance(value, list) else None
     diff = field_diff(old.value if old else empty, new.value if new else empty)
     return replace(base, kind="document", fields=_field_changes(diff, max_listed))
 
 
-def _empty_like(value: Any) -> Any:
-    """What a missing side is compared as: an empty container, so only top-level items show."""
-    return {} if isinstance(value, dict) else [] if isinstance(value, list) else None
-
-
-def _field_changes(diff: FieldDiff, max_listed: int) -> FieldChanges:
-    changed, added, removed = (Listed.of([path_text(p) for p in ps], max_listed) for ps in diff)
-    return FieldChanges(changed, added, removed)
+def _field_changes(diff: FieldDiff, max_listed: int) -> dict[str, Any]:
+    """`{"changed": {"paths": [...], "more": N}, "added": ..., "removed": ...}`."""
+    names = ("changed", "added", "removed")
+    return {
+        name: _listed([path_text(p) for p in paths], max_listed, "paths")
+        for name, paths in zip(names, diff, strict=True)
+    }
 
 
 def _record_changes(
     old: Document | None, new: Document | None, key: str, max_listed: int
-) -> RecordChanges:
+) -> dict[str, Any]:
     """Match the records at `key` by their identity (a field, or CONTENT: a multiset of
     canonical JSON)."""
-    old_records, new_records = _records_at(old, key), _records_at(new, key)
+    old_records, new_records = _records_of(old, key) or [], _records_of(new, key) or []
     identity = pick_identity(old_records, new_records)
     changed: list[tuple[str, FieldDiff]] = []
     if identity == CONTENT:
@@ -331,24 +270,27 @@ def _record_changes(
         removed = [_id_text(k) for k in sorted(old_by.keys() - new_by.keys(), key=_id_order)]
         changed = [(k, diff) for k, diff in diffs if any(diff)]
         unchanged = len(diffs) - len(changed)
-    return RecordChanges(
-        location=key,
-        identity=identity,
-        counts={
+    return {
+        "location": key,
+        "identity": identity,
+        "counts": {
             "added": len(added),
             "removed": len(removed),
             "changed": len(changed),
             "unchanged": unchanged,
         },
-        added=Listed.of(added, max_listed),
-        removed=Listed.of(removed, max_listed),
-        changed=tuple(
-            ChangedRecord(k, Listed.of([path_text(p) for p in _all_paths(diff)], max_listed))
-            for k, diff in changed[:max_listed]
-        ),
-        changed_more=max(len(changed) - max_listed, 0),
-        other_fields=_field_changes(field_diff(_rest(old, key), _rest(new, key)), max_listed),
-    )
+        "added": _listed(added, max_listed, "ids"),
+        "removed": _listed(removed, max_listed, "ids"),
+        "changed": {
+            "records": [
+                {"id": k, **_listed([path_text(p) for p in paths], max_listed, "fields")}
+                for k, diff in changed[:max_listed]
+                for paths in [sorted(itertools.chain(*diff), key=path_order)]
+            ],
+            "more": max(len(changed) - max_listed, 0),
+        },
+        "other_fields": _field_changes(field_diff(_rest(old, key), _rest(new, key)), max_listed),
+    }
 
 
 FORMATS = {".json": "json", ".jsonl": "jsonl", ".yaml": "yaml", ".yml": "yaml"}
@@ -440,7 +382,7 @@ def locate_records(old: Document | None, new: Document | None) -> str | None:
     lines), or None when the documents are not record collections."""
     sides = [doc for doc in (old, new) if doc is not None]
     for key in dict.fromkeys(k for doc in sides if (k := _own_location(doc)) is not None):
-        if all(_fits(doc, key) for doc in sides):
+        if all(_records_of(doc, key) is not None for doc in sides):
             return key
     return None
 
@@ -459,15 +401,13 @@ def _is_record_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(item, dict) for item in value)
 
 
-def _fits(doc: Document, key: str) -> bool:
-    if doc.lines or key == "":
-        return key == "" and (doc.lines or _is_record_list(doc.value))
-    return isinstance(doc.value, dict) and _is_record_list(doc.value.get(key))
-
-
-def _records_at(doc: Document | None, key: str) -> list[Any]:
-    """The records of a side (empty when the file is absent on that side)."""
-    return [] if doc is None else list(doc.value if key == "" else doc.value[key])
+def _records_of(doc: Document | None, key: str) -> list[Any] | None:
+    """A side's records at `key` ("" a top-level array or JSONL lines; none when the file is
+    absent on that side), None when it holds no records there."""
+    if doc is None:
+        return []
+    value = doc.value if key == "" else doc.value.get(key) if isinstance(doc.value, dict) else None
+    return value if (doc.lines and key == "") or _is_record_list(value) else None
 
 
 def _rest(doc: Document | None, key: str) -> Any:
@@ -533,11 +473,6 @@ def field_diff(old: Any, new: Any) -> FieldDiff:
             changed.append(path)
     order = functools.partial(sorted, key=path_order)
     return order(changed), order(added), order(removed)
-
-
-def _all_paths(diff: FieldDiff) -> list[FieldPath]:
-    """Every differing path, sorted."""
-    return sorted(itertools.chain(*diff), key=path_order)
 
 
 def _same_leaf(a: Any, b: Any) -> bool:

@@ -15,7 +15,6 @@ from registry_pipeline.core.builders.drift_signals import (
     V01_ARTIFACT,
     build_drift_signals,
     canon_notes,
-    unknown_drift,
 )
 from registry_pipeline.core.builders.system_health import (
     HTML_ARTIFACT,
@@ -80,7 +79,7 @@ def test_an_unknown_state_is_said_in_words_once() -> None:
 
 def test_a_day_without_history_has_an_unknown_canon_state() -> None:
     v01 = drift_v01(
-        unknown_drift(as_of="2026-03-01T23:59:59Z", reason="no active run_registry then")
+        build_drift_signals(as_of="2026-03-01T23:59:59Z", unknown="no active run_registry then")
     )
     assert v01["system_drift"]["canon_state"] == "unknown"
     assert v01["system_drift"]["canon_dirty"] is True

@@ -11,12 +11,10 @@ import pytest
 from registry_pipeline.core.builders.system_health import (
     HTML_ARTIFACT,
     MARKDOWN_ARTIFACT,
-    build_system_health,
-)
-from registry_pipeline.core.builders.system_health_charts import (
     MAX_COLUMNS,
     UNDATED,
     Chart,
+    build_system_health,
     drift_counts,
     pass_rates,
     percent,

@@ -13,7 +13,6 @@ from jsonschema import Draft202012Validator
 from registry_pipeline.core.builders.model import BuildResult
 from registry_pipeline.core.builders.op_status_table import (
     DETAIL_ARTIFACT,
-    ROW_FIELDS,
     TABLE_ARTIFACT,
     build_op_status_table,
 )
@@ -74,6 +73,23 @@ OPERATIONS: dict[str, Any] = {
     ],
 }
 PACKS: dict[str, dict[str, Any]] = {"daily": {"max_age_hours": 24}}
+
+ROW_FIELDS = (  # the seed's v0.1 row, in its order
+    "status_version",
+    "option",
+    "operation_id",
+    "operation_name",
+    "coverage_level",
+    "last_run_id",
+    "last_run_created_utc",
+    "run_evidence_state",
+    "manifest_state",
+    "run_json_state",
+    "staleness_days",
+    "op_drift",
+    "op_drift_reasons",
+    "warnings",
+)
 
 
 def line(

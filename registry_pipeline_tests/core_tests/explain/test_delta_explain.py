@@ -41,8 +41,8 @@ OPS_NEW = [
 def test_json_array_records_by_id() -> None:
     got = explain_file("OPERATION_STATUS_TABLE_v0_1.json", _json(OPS_OLD), _json(OPS_NEW))
     assert got.kind == "records" and got.change == "modified"
-    assert got.records is not None and got.records.identity == "op_id"
-    assert got.records.counts == {"added": 1, "removed": 0, "changed": 2, "unchanged": 1}
+    assert got.records is not None and got.records["identity"] == "op_id"
+    assert got.records["counts"] == {"added": 1, "removed": 0, "changed": 2, "unchanged": 1}
     assert got.lines() == [
         "OPERATION_STATUS_TABLE_v0_1.json: 2 records changed "
         "(OP-QA07: last_run_utc, status; OP-QA09: status), 1 added (OP-QA12)"
@@ -66,7 +66,7 @@ def test_json_object_with_list_and_other_fields() -> None:
     }
     got = explain_file("ACTIVE_POINTERS.json", _json(old), _json(new))
     assert got.records is not None
-    assert (got.records.location, got.records.identity) == ("pointers", "registry_id")
+    assert (got.records["location"], got.records["identity"]) == ("pointers", "registry_id")
     assert got.lines() == [
         "ACTIVE_POINTERS.json: 1 record changed (a: run_id), 1 added (b); "
         "other fields: changed version"
@@ -77,7 +77,7 @@ def test_records_appearing_in_an_empty_list_are_records() -> None:
     old = {"migrations": [], "_version": "1"}
     new = {"migrations": [{"migration_id": "m1", "status": "VERIFIED"}], "_version": "1"}
     got = explain_file("ledger.json", _json(old), _json(new))
-    assert got.records is not None and got.records.location == "migrations"
+    assert got.records is not None and got.records["location"] == "migrations"
     assert got.lines() == ["ledger.json: 1 record added (m1)"]
 
 
@@ -86,7 +86,7 @@ def test_jsonl_one_record_per_line() -> None:
     new = [{"run_key": "r2", "ok": False}, {"run_key": "r3", "ok": True}]
     data = _jsonl(new).replace(b"\n", b"\n\n")  # blank lines are not records
     got = explain_file("RUN_REGISTRY_v0_1.jsonl", _jsonl(old), data)
-    assert got.records is not None and got.records.identity == "run_key"
+    assert got.records is not None and got.records["identity"] == "run_key"
     assert got.lines() == [
         "RUN_REGISTRY_v0_1.jsonl: 1 record changed (r2: ok), 1 added (r3), 1 removed (r1)"
     ]
@@ -97,7 +97,7 @@ def test_yaml_records_after_safe_load() -> None:
     old = pack.format(24, "2026-01-01").encode()
     new = pack.format(12, "2026-02-01").encode()
     got = explain_file("packs.yaml", old, new)
-    assert got.records is not None and got.records.identity == "pack_id"
+    assert got.records is not None and got.records["identity"] == "pack_id"
     assert got.lines() == [
         "packs.yaml: 1 record changed (fresh: since, thresholds.stale_after_hours)"
     ]
@@ -129,9 +129,9 @@ def test_no_usable_id_compares_by_content() -> None:
     old = [{"id": "x", "v": 1}, {"id": "x", "v": 2}]  # `id` is not unique: no field identity
     new = [{"id": "x", "v": 1}, {"id": "x", "v": 3}]
     got = explain_file("rows.json", _json(old), _json(new))
-    assert got.records is not None and got.records.identity == "content"
-    assert got.records.counts == {"added": 1, "removed": 1, "changed": 0, "unchanged": 1}
-    assert got.records.added.items == ('{"id":"x","v":3}',)
+    assert got.records is not None and got.records["identity"] == "content"
+    assert got.records["counts"] == {"added": 1, "removed": 1, "changed": 0, "unchanged": 1}
+    assert got.records["added"]["ids"] == ['{"id":"x","v":3}']
     assert got.lines()[0].endswith("[no id field: records compared by content]")
 
 
@@ -140,25 +140,25 @@ def test_nested_paths_list_indices_and_odd_keys() -> None:
     new = [{"name": "p", "thresholds": {"stale_after_hours": 12}, "cols": [1, 2, 3, 5], "a.b": 2}]
     got = explain_file("p.json", _json(old), _json(new))
     assert got.records is not None
-    assert got.records.changed[0].fields.items == (
+    assert got.records["changed"]["records"][0]["fields"] == [
         '["a.b"]',
         "cols[3]",
         "thresholds.stale_after_hours",
-    )
+    ]
 
 
 def test_type_changes_are_changes_but_equal_numbers_are_not() -> None:
     got = explain_file(
         "x.json", _json({"a": 1, "b": 1, "c": 2}), _json({"a": True, "b": 1.0, "c": "2"})
     )
-    assert got.fields is not None and got.fields.changed.items == ("a", "c")
+    assert got.fields is not None and got.fields["changed"]["paths"] == ["a", "c"]
 
 
 def test_large_diff_is_summarized() -> None:
     old = [{"id": i, "status": "OK", **{f"f{j}": 0 for j in range(15)}} for i in range(1000)]
     new = [{"id": i, "status": "BAD", **{f"f{j}": 1 for j in range(15)}} for i in range(1000)]
     got = explain_file("big.jsonl", _jsonl(old), _jsonl(new))
-    assert got.records is not None and got.records.counts["changed"] == 1000
+    assert got.records is not None and got.records["counts"]["changed"] == 1000
     changed = got.as_json()["records"]["changed"]
     assert [r["id"] for r in changed["records"]] == [str(i) for i in range(10)]
     assert changed["more"] == 990
@@ -269,7 +269,7 @@ def test_first_snapshot_has_no_old_folder(tmp_path: Path) -> None:
     (tmp_path / "ops.json").write_bytes(_json(OPS_OLD))
     (got,) = explain_snapshots(None, tmp_path, ["ops.json"])
     assert got.change == "added" and got.records is not None
-    assert got.records.counts["added"] == 3
+    assert got.records["counts"]["added"] == 3
 
 
 def test_real_migration_ledger_change(make_run: Callable[..., SealedRun]) -> None:
@@ -286,10 +286,11 @@ def test_real_migration_ledger_change(make_run: Callable[..., SealedRun]) -> Non
     ledger_expl, run_json = got
     assert run_json.kind == "binary_or_text" and run_json.new_size is not None
     assert ledger_expl.records is not None
-    assert (ledger_expl.records.location, ledger_expl.records.identity) == ("migrations", "file")
-    assert ledger_expl.records.counts["changed"] == 1
-    (changed,) = ledger_expl.records.changed
-    assert (changed.id, changed.fields.items) == (target["file"], ("status",))
+    records = ledger_expl.records
+    assert (records["location"], records["identity"]) == ("migrations", "file")
+    assert ledger_expl.records["counts"]["changed"] == 1
+    (changed,) = ledger_expl.records["changed"]["records"]
+    assert (changed["id"], changed["fields"]) == (target["file"], ["status"])
     assert ledger_expl.lines() == [
         f"applied_migrations.json: 1 record changed ({target['file']}: status)"
     ]
