@@ -36,10 +36,6 @@ class CheckVerdict:
             "inputs": [ref.as_input_json() for ref in self.inputs],
         }
 
-    def with_name(self, name: str) -> CheckVerdict:
-        """The same verdict under the check's name."""
-        return CheckVerdict(name, self.passed, self.description, self.metadata, self.inputs)
-
 
 _LISTS = ("problems", "violations", "findings")
 """The metadata keys under which the checks list what they found."""
