@@ -29,11 +29,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from registry_pipeline.core.errors import Hint, Problem, ReasonCode
 from registry_pipeline.core.seal.folder_report import REQUIRED, FolderReport
-from registry_pipeline.core.seal.hashing import open_regular, sha256_bytes
+from registry_pipeline.core.seal.hashing import sha256_bytes
 from registry_pipeline.core.seal.manifest import (
     MANIFEST_JSON,
     MANIFEST_SHA256,
@@ -162,16 +161,6 @@ def _listing_problem(report: FolderReport) -> Problem | None:
             f"(it lists {len(listed)}, the folder holds {report.files - 1} besides it)",
         )
     return None
-
-
-def read_if_regular(path: Path) -> bytes | None:
-    """The bytes of `path` when it is a regular file, else None (also when unreadable): a
-    symlink is not followed and a FIFO or device is never read, so this never blocks."""
-    try:
-        with open(open_regular(path), "rb", buffering=0) as handle:  # no buffered file object
-            return handle.readall()
-    except OSError:
-        return None
 
 
 MAX_DIAGNOSE = 16 << 20
