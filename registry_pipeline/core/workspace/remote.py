@@ -27,11 +27,10 @@ from registry_pipeline.core.objstore.store import (
     parse_store_url,
     store_settings,
 )
+from registry_pipeline.core.seal.gitstate import CATALOG_RELPATH
 from registry_pipeline.core.seal.hashing import file_stamp
 from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES, read_regular_file
 
-CATALOG_RELPATH = "registries/REGISTRY_CATALOG_v0_2.json"
-"""Where a workspace keeps its registry catalog (`catalog` reads it; here for its `store`)."""
 STORE_ENV = "REGISTRY_STORE"
 RUNS_PREFIX = "RUNS"
 RECEIPTS_PREFIX = "receipts"
