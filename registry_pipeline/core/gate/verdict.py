@@ -56,10 +56,9 @@ def problem_objects(
             if not isinstance(item, Mapping) or item.get("severity", "error") != "error":
                 continue
             rest = {k: v for k, v in item.items() if k not in ("code", "message", "line")}
-            where = rest.pop("file", None)
-            field = rest.pop("field", None)
+            where, field = rest.pop("file", None), rest.pop("field", None)
             if where is not None:  # an append-only row: `path` is the JSON pointer in `file`
-                field, where = rest.pop("path", None) or field, where
+                field = rest.pop("path", None) or field
             else:
                 where = rest.pop("path", None)
             found.append(
