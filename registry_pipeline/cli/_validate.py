@@ -308,50 +308,47 @@ def report_lines(
 ) -> None:
     """One folder's verdict, appended to `lines` as stdout's text (each line with its newline);
     `own`: a CONVERTED folder in the workspace's own run root (a failure); `dated`: why the
-    folder is dated in the future, which fails it whatever its seal says."""
-    from registry_pipeline.core.workspace.snapshots import FUTURE_DATED
+    folder is dated in the future, its last problem (`verdict` is FAIL whatever its seal says)."""
+    if dated:
+        from registry_pipeline.core.workspace.snapshots import FUTURE_DATED
 
+        report = report.with_problems([Problem(code=FUTURE_DATED, message=dated)])
     if as_json:
         row = {
             **report.as_json(),
             "run_folder": printable(report.run_folder),
-            "verdict": "FAIL" if dated else verdict.status,
+            "verdict": verdict.status,
             "older_format": verdict.older_format,
         }
-        if dated:
-            future = problem_object(FUTURE_DATED, dated)  # the folder itself: `run_folder`
-            row.update(status="FAIL", errors=[*row["errors"], future])
         lines.append(json_line(row))
         return
     # human lines end with their newline; `_write` escapes them, as `out` does
     where = shown(_shown_folder(report.run_folder, workspace))
     count = len(report.problems)
-    if report.ok and not dated:
+    if report.ok:
         sealed = f"root {report.root_sha256[:12]}" if report.root_sha256 else ""
         lines.append(f"PASS  {where}  ({report.files} files, {sealed})\n")
         return
-    if verdict.status == "UNSEALED" and not dated:
+    if verdict.status == "UNSEALED":
         unsealed = "no seal files: nothing claims anything about its content"
         lines.append(f"UNSEALED  {where}  ({unsealed})\n")
         return
-    if verdict.status == "INTACT_OLDER_FORMAT" and not dated:
+    if verdict.status == "INTACT_OLDER_FORMAT":
         checked = ("every line verifies" if verdict.hashed
                    else "every listed file present; fast: NOT hash-checked")  # fmt: skip
         lines.append(f"INTACT  {where}  (older format: {verdict.older_format}, {checked})\n")
         return
-    if verdict.status == "CONVERTED" and not dated:
+    if verdict.status == "CONVERTED":
         failing = "; a failure in the workspace's own run root" if own else ""
         lines.append(f"CONVERTED  {where}  ({count} problem(s), each a file that matches its "
                      f"seal once its line endings are converted back{failing})\n")  # fmt: skip
     else:
-        lines.append(f"FAIL  {where}  ({count + bool(dated)} problem(s))\n")
+        lines.append(f"FAIL  {where}  ({count} problem(s))\n")
     for problem in report.problems:
         path = shown(problem.path) if problem.path else "-"
         lines.append(f"      {problem.code:<22} {path}: {problem.message}\n")
         if problem.expected is not None or problem.found is not None:
             lines.append(f"      {'':<22} expected {problem.expected}, found {problem.found}\n")
-    if dated:
-        lines.append(f"      {FUTURE_DATED:<22} -: {dated}\n")
 
 
 def _write(lines: list[str], as_json: bool) -> None:

@@ -1,18 +1,17 @@
 """The blocking checks, each deciding one promise about one sealed snapshot.
 
-Every function takes the run folder (None: nothing was sealed), the workspace and the registry
-id, and returns a `CheckVerdict` naming the snapshots it read besides the one it checks. The
-Dagster asset checks (`defs/assets.py`) and the pointer store's gate call these same functions,
-from one list of which checks a registry has (`registry_checks`).
+Every function takes the run folder, the workspace and the registry id, and returns a
+`CheckVerdict` naming the snapshots it read besides the one it checks. The Dagster asset checks
+(`defs/assets.py`) and the pointer store's gate call these same functions, from one list of
+which checks a registry has (`registry_checks`).
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec
 
 from registry_pipeline.core.errors import ReasonCode, RegistryError
 from registry_pipeline.core.gate.verdict import CheckVerdict
@@ -25,30 +24,8 @@ from registry_pipeline.core.workspace.snapshots import read_snapshot
 
 SCHEMA_CODES = frozenset({ReasonCode.SCHEMA_VIOLATION, ReasonCode.JSON_INVALID})
 MAX_LISTED = 50
-_P = ParamSpec("_P")
 
 
-def _guarded(
-    check: Callable[Concatenate[Path, _P], CheckVerdict],
-) -> Callable[Concatenate[Path | None, _P], CheckVerdict]:
-    """`check`, failed with NO_MATERIALIZATION when there is no run folder, and with the
-    error's reason code when what it reads cannot be read."""
-
-    @functools.wraps(check)
-    def run(path: Path | None, /, *args: _P.args, **kwargs: _P.kwargs) -> CheckVerdict:
-        if path is None:
-            message = "no materialization of this asset in this run"
-            return CheckVerdict("", False, message, {"reason_codes": ["NO_MATERIALIZATION"]})
-        try:
-            return check(path, *args, **kwargs)
-        except (RegistryError, OSError) as exc:  # what it reads cannot be read
-            code: Any = getattr(exc, "code", "UNREADABLE")
-            return CheckVerdict("", False, str(exc), {"reason_codes": [str(code)]})
-
-    return run
-
-
-@_guarded
 def folder_check(
     path: Path, workspace: Workspace, _registry_id: str, *, schema: bool = False
 ) -> CheckVerdict:
@@ -71,7 +48,6 @@ def folder_check(
     )
 
 
-@_guarded
 def delta_append_only_check(path: Path, _workspace: Workspace, _registry_id: str) -> CheckVerdict:
     """The delta log's previous snapshot (the one its run.json names) is an exact prefix."""
     from registry_pipeline.core.delta_log import (
@@ -122,7 +98,6 @@ def delta_append_only_check(path: Path, _workspace: Workspace, _registry_id: str
     )
 
 
-@_guarded
 def catalog_append_only_check(path: Path, workspace: Workspace, registry_id: str) -> CheckVerdict:
     """A governed source's snapshot against its published one: decided again from its sealed
     files by the function that wrote its diagnostics (`governed_files`)."""
@@ -155,7 +130,6 @@ def catalog_append_only_check(path: Path, workspace: Workspace, registry_id: str
     )
 
 
-@_guarded
 def coordination_check(
     path: Path,
     workspace: Workspace,
@@ -191,7 +165,6 @@ def coordination_check(
     )
 
 
-@_guarded
 def log_prefix_check(path: Path, workspace: Workspace, registry_id: str) -> CheckVerdict:
     """A log sealed from the workspace: the previous snapshot's log is an exact prefix of this
     one (`core.run_index.log_prefix`)."""
@@ -214,7 +187,6 @@ def log_prefix_check(path: Path, workspace: Workspace, registry_id: str) -> Chec
     )
 
 
-@_guarded
 def run_rules_check(
     path: Path,
     workspace: Workspace,
@@ -290,9 +262,18 @@ class RegistryCheck:
         pinned: Mapping[str, Path] | None = None,
     ) -> CheckVerdict:
         """Its verdict on the run folder `path`, under its name (`pinned`: registry -> the
-        folder sealed for it in the same build, for a check that reads other registries)."""
+        folder sealed for it in the same build, for a check that reads other registries):
+        NO_MATERIALIZATION without a folder, the error's code when what it reads cannot be read."""
+        if path is None:
+            message = "no materialization of this asset in this run"
+            return CheckVerdict(self.name, False, message, {"reason_codes": ["NO_MATERIALIZATION"]})
         others = {"pinned": pinned} if self.reads_others else {}
-        return self.evaluate(path, workspace, registry_id, **others).with_name(self.name)
+        try:
+            verdict = self.evaluate(path, workspace, registry_id, **others)
+        except (RegistryError, OSError) as exc:  # what it reads cannot be read
+            code = getattr(exc, "code", "UNREADABLE")
+            return CheckVerdict(self.name, False, str(exc), {"reason_codes": [str(code)]})
+        return replace(verdict, name=self.name)
 
 
 SEAL_VALID = RegistryCheck(

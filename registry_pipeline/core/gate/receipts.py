@@ -11,9 +11,8 @@ seals the same files as a new snapshot instead).
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.fs import require_safe, write_atomic
 from registry_pipeline.core.gate.verdict import CheckVerdict
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
+from registry_pipeline.core.seal.hashing import open_regular
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.seal.schemas import SchemaCatalog, violation_text
 from registry_pipeline.core.workspace.layout import Workspace
@@ -60,18 +60,8 @@ class Receipt:
         return bool(self.checks) and all(check.get("passed") is True for check in self.checks)
 
     def as_json(self) -> dict[str, Any]:
-        """The receipt's document."""
-        return {
-            "receipt_version": RECEIPT_VERSION,
-            "registry_id": self.registry_id,
-            "run_id": self.run_id,
-            "root_sha256": self.root_sha256,
-            "passed": self.passed,
-            "checks": list(self.checks),
-            "build": dict(self.build),
-            "created_utc": self.created_utc,
-            "tool_version": self.tool_version,
-        }
+        """The receipt's document (its fields, its version and its verdict)."""
+        return {"receipt_version": RECEIPT_VERSION, **asdict(self), "passed": self.passed}
 
     def data(self) -> bytes:
         """Its bytes: canonical JSON and a newline."""
@@ -156,7 +146,7 @@ class ReceiptStore:
         require_safe(self.workspace.root, path)  # never read through a link either
         self._fetch(root_sha256, path)
         try:
-            with open(path, "rb", opener=_no_follow) as handle:
+            with open(open_regular(path), "rb") as handle:  # never through a link, nor a FIFO
                 data = handle.read(MAX_RECEIPT_BYTES + 1)
         except FileNotFoundError:
             return Verdicts(())
@@ -224,10 +214,6 @@ def _created(line: bytes) -> str:
     return str(document.get("created_utc", "")) if isinstance(document, dict) else ""
 
 
-def _no_follow(path: str, flags: int) -> int:
-    return os.open(path, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
-
-
 def _invalid(message: str, path: str) -> RegistryError:
     return RegistryError(message, code=RECEIPT_INVALID, path=path)
 
@@ -242,15 +228,8 @@ def _parse(data: bytes, where: str) -> Receipt:
     if violations:
         found = "; ".join(violation_text(violation) for violation in violations)
         raise _invalid(f"not a receipt the gate wrote ({found})", path=where)
-    receipt = Receipt(
-        document["registry_id"],
-        document["run_id"],
-        document["root_sha256"],
-        tuple(document["checks"]),
-        dict(document["build"]),
-        document["created_utc"],
-        document["tool_version"],
-    )
+    given = {field.name: document[field.name] for field in fields(Receipt)}
+    receipt = Receipt(**{**given, "checks": tuple(given["checks"])})
     if receipt.passed is not document["passed"]:
         raise _invalid("passed does not agree with its checks", path=where)
     return receipt

@@ -36,10 +36,6 @@ class CheckVerdict:
             "inputs": [ref.as_input_json() for ref in self.inputs],
         }
 
-    def with_name(self, name: str) -> CheckVerdict:
-        """The same verdict under the check's name."""
-        return CheckVerdict(name, self.passed, self.description, self.metadata, self.inputs)
-
 
 _LISTS = ("problems", "violations", "findings")
 """The metadata keys under which the checks list what they found."""
@@ -60,10 +56,9 @@ def problem_objects(
             if not isinstance(item, Mapping) or item.get("severity", "error") != "error":
                 continue
             rest = {k: v for k, v in item.items() if k not in ("code", "message", "line")}
-            where = rest.pop("file", None)
-            field = rest.pop("field", None)
+            where, field = rest.pop("file", None), rest.pop("field", None)
             if where is not None:  # an append-only row: `path` is the JSON pointer in `file`
-                field, where = rest.pop("path", None) or field, where
+                field = rest.pop("path", None) or field
             else:
                 where = rest.pop("path", None)
             found.append(

@@ -33,6 +33,9 @@ class FolderReport:
     created_utc: str | None = None
     """run.json's `created_utc` as the inspection read it (None: no run.json, or none there), so
     that a check of the folder's date rides on the one read (`snapshots.folder_verdict`)."""
+    sha256_listed: frozenset[str] | None = None
+    """The relpaths MANIFEST.sha256 lists, as the inspection parsed it (None: not parsed), so
+    that an older-format verdict counts them without reading it again (`verdicts.verdict_of`)."""
 
     @property
     def ok(self) -> bool:

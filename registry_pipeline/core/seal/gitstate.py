@@ -31,7 +31,8 @@ class GitState:
 
 
 CATALOG_RELPATH = "registries/REGISTRY_CATALOG_v0_2.json"
-"""`core.workspace`'s catalog (this room cannot import it; a test keeps the two equal)."""
+"""Where a workspace keeps its registry catalog (defined here, the lowest layer that reads it;
+`core.workspace` uses this one)."""
 DEFAULT_POINTER_FILE = ".codex/ACTIVE_REGISTRY_POINTERS_v0_1.json"
 """Where the pointer file is when the catalog names no other place (`core.workspace.catalog`)."""
 NOT_CANON = (

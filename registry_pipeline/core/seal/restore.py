@@ -191,12 +191,11 @@ def _regular_files(folder: Path) -> set[str]:
 
 
 def _kind(mode: int) -> str:
-    for test, kind in ((stat.S_ISLNK, "symlink"), (stat.S_ISFIFO, "FIFO"),
-                       (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
-                       (stat.S_ISBLK, "block device")):  # fmt: skip
-        if test(mode):
-            return kind
-    return "special file"
+    return _KINDS.get(stat.S_IFMT(mode), "special file")
+
+
+_KINDS = {stat.S_IFLNK: "symlink", stat.S_IFIFO: "FIFO", stat.S_IFSOCK: "socket",
+          stat.S_IFCHR: "character device", stat.S_IFBLK: "block device"}  # fmt: skip
 
 
 def _open_regular(path: Path) -> int:

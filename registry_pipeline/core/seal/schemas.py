@@ -31,7 +31,7 @@ ENVELOPE_ID = "urn:registry-pipeline:schema:run_envelope"
 MANIFEST_ID = "urn:registry-pipeline:schema:manifest"
 MAX_MESSAGE = 240
 MAX_REMEMBERED = 4096
-"""Relpaths whose governing schema a catalog remembers."""
+"""Relpaths whose governing schema the catalogs remember (memory stays flat)."""
 
 
 BINDING_KEY = "x-schema-file"
@@ -160,8 +160,6 @@ class SchemaCatalog:
     schemas: dict[str, ArtifactSchema] = field(default_factory=dict)
     _rank: dict[str, int] = field(default_factory=dict, repr=False)
     """The index of the folder each schema came from: a later folder's schema wins an artifact."""
-    _governing: dict[str, ArtifactSchema | None] = field(default_factory=dict, repr=False)
-    """`for_artifact`'s answers by relpath (a loaded catalog never changes)."""
 
     @classmethod
     def load(cls, folders: Sequence[Path]) -> SchemaCatalog:
@@ -227,7 +225,6 @@ class SchemaCatalog:
                 code="SCHEMA_INVALID",
                 path=str(path),
             )
-        self._governing.clear()
         self.schemas.pop(schema_id, None)  # an override goes last, in its own folder's order
         self.schemas[schema_id] = schema
         self._rank[schema_id] = rank
@@ -245,18 +242,11 @@ class SchemaCatalog:
             digest.update(f"{schema_id}\0{contents}\n".encode())
         return digest.hexdigest()
 
+    @functools.lru_cache(maxsize=MAX_REMEMBERED)  # noqa: B019 - a loaded catalog never changes
     def for_artifact(self, relpath: str) -> ArtifactSchema | None:
         """The schema governing the artifact at `relpath`, if any: a workspace schema wins over a
         built-in one (the later folder wins), then the first in file-name order. Remembered per
         relpath: matching every pattern costs more than the rest of checking a small folder."""
-        known = self._governing
-        if relpath not in known:
-            if len(known) >= MAX_REMEMBERED:
-                known.clear()  # a long-lived process sees ever new names: memory stays flat
-            known[relpath] = self._find_artifact(relpath)
-        return known[relpath]
-
-    def _find_artifact(self, relpath: str) -> ArtifactSchema | None:
         found: ArtifactSchema | None = None
         for schema in self.schemas.values():
             if schema.patterns and schema.matches(relpath):
@@ -355,18 +345,17 @@ def _cached_catalog(folders: tuple[str, ...], stamp: tuple[object, ...]) -> Sche
 
 
 def _stamp(folders: Sequence[str]) -> tuple[object, ...]:
-    """Names, sizes, mtimes and ctimes of the schema files and of the files bindings name: an
-    edited schema is loaded again (a long-lived process such as `dagster dev` sees changes)."""
+    """`file_stamp`s of the schema files and of the files bindings name: an edited schema is
+    loaded again (a long-lived process such as `dagster dev` sees changes)."""
     entries: list[object] = []
     for folder in folders:
         try:
             with os.scandir(folder) as listing:
                 for entry in listing:
                     if entry.name.endswith(".schema.json"):
-                        info = entry.stat()
-                        key = (info.st_size, info.st_mtime_ns, info.st_ctime_ns)
-                        entries.append((entry.path, *key))
-                        bound = _bound_name(entry.path, *key)
+                        stamp = file_stamp(entry.path)
+                        entries.append((entry.path, stamp))
+                        bound = _bound_name(entry.path, stamp)
                         if bound is not None:
                             entries.append((bound, file_stamp(bound)))
         except OSError:
@@ -375,7 +364,7 @@ def _stamp(folders: Sequence[str]) -> tuple[object, ...]:
 
 
 @functools.lru_cache(maxsize=1024)
-def _bound_name(path: str, size: int, mtime_ns: int, ctime_ns: int) -> str | None:
+def _bound_name(path: str, _state: object) -> str | None:
     """The file a binding names, read again only when the binding's stat changes; None for a
     schema, an unreadable file or a reference that leaves the workspace (loading refuses it)."""
     try:

@@ -418,9 +418,10 @@ class Inspector:
         run_id = self._check_run_json()
         if not self.fast and listing is not None:
             self._check_schemas(listing)
+        listed = None if hash_lines is None else frozenset(hash_lines.hashes)
         return FolderReport(
             self.folder, run_id, root, tuple(self.problems), len(self.files), self.fast,
-            self.created_utc,
+            self.created_utc, listed,
         )  # fmt: skip
 
     def _scan(self) -> None:

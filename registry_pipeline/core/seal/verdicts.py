@@ -26,22 +26,18 @@ is ever explained away. The line-ending diagnosis (`diagnose`) lives here too.
 
 from __future__ import annotations
 
-import functools
-import os
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from registry_pipeline.core.errors import Hint, Problem, ReasonCode
 from registry_pipeline.core.seal.folder_report import REQUIRED, FolderReport
-from registry_pipeline.core.seal.hashing import open_regular, sha256_bytes
+from registry_pipeline.core.seal.hashing import sha256_bytes
 from registry_pipeline.core.seal.manifest import (
     MANIFEST_JSON,
     MANIFEST_SHA256,
     NO_ROOT_LINE,
     RUN_JSON,
-    parse_manifest_sha256,
 )
 
 PASS = "PASS"
@@ -52,7 +48,6 @@ FAIL = "FAIL"
 VERDICTS = (PASS, FAIL, INTACT_OLDER_FORMAT, CONVERTED, UNSEALED)
 """Every verdict, in the order a count lists them."""
 SHA256SUM_LIST = "sha256sum list"
-_CHUNK = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -69,8 +64,8 @@ class Verdict:
 
 
 def verdict_of(report: FolderReport) -> Verdict:
-    """The verdict on the folder of `report`, from its problems alone (never a listed file read
-    again; see `_listing_problem` for the one small read of MANIFEST.sha256)."""
+    """The verdict on the folder of `report`, from its problems and what its MANIFEST.sha256
+    lists alone (nothing in the folder is read again)."""
     hashed = not report.fast
     if report.ok:
         return Verdict(PASS, hashed=hashed)
@@ -146,56 +141,26 @@ _OLDER_MISSING = {RUN_JSON, MANIFEST_JSON}
 def _listing_problem(report: FolderReport) -> Problem | None:
     """Why MANIFEST.sha256 does not list every file of the folder (and at least one), or None.
 
-    The listed relpaths are distinct regular files of the folder (no other problem), so they are
-    all of its files when there are as many as the report counts besides MANIFEST.sha256:
-    MANIFEST.sha256 is read once more, never a listed file.
+    The relpaths it lists (`report.sha256_listed`, from the inspection's one parse) are distinct
+    regular files of the folder (no other problem), so they are all of its files when there are
+    as many as the report counts besides MANIFEST.sha256.
     """
-    data = read_if_regular(Path(report.run_folder) / MANIFEST_SHA256)
-    complaints: list[str] = []
-    listed = (
-        parse_manifest_sha256(data, lambda code, path, message, **_: complaints.append(message))
-        if data is not None
-        else None
-    )
-    if listed is not None and MANIFEST_JSON in listed.hashes:
+    listed = report.sha256_listed or frozenset()
+    if MANIFEST_JSON in listed:
         message = "listed in MANIFEST.sha256 but missing"
         return Problem(code=ReasonCode.MISSING_FILE, path=MANIFEST_JSON, message=message)
-    malformed = functools.partial(Problem, code=ReasonCode.MALFORMED_MANIFEST, path=MANIFEST_SHA256)
-    if (
-        listed is None
-        or any(complaint != NO_ROOT_LINE for complaint in complaints)
-        or len(listed.hashes) > report.files - 1
-    ):
-        return malformed(message="changed or became unreadable while the folder was validated")
-    if not listed.hashes:
-        return malformed(message="lists no file: it vouches for nothing in the folder")
-    unlisted = report.files - 1 - len(listed.hashes)
+    if not listed:
+        message = "lists no file: it vouches for nothing in the folder"
+        return Problem(code=ReasonCode.MALFORMED_MANIFEST, path=MANIFEST_SHA256, message=message)
+    unlisted = report.files - 1 - len(listed)
     if unlisted:
         return Problem(
             code=ReasonCode.UNLISTED_FILE,
             path=None,
             message=f"{unlisted} file(s) of the folder are not listed in MANIFEST.sha256 "
-            f"(it lists {len(listed.hashes)}, the folder holds {report.files - 1} besides it)",
+            f"(it lists {len(listed)}, the folder holds {report.files - 1} besides it)",
         )
     return None
-
-
-def read_if_regular(path: Path) -> bytes | None:
-    """The bytes of `path` when it is a regular file, else None (also when unreadable): a
-    symlink is not followed and a FIFO or device is never read, so this never blocks."""
-    try:
-        fd = open_regular(path)
-    except OSError:
-        return None
-    try:
-        parts = []
-        while chunk := os.read(fd, _CHUNK):  # plain system calls: no buffered file object
-            parts.append(chunk)
-        return b"".join(parts)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
 
 
 MAX_DIAGNOSE = 16 << 20

@@ -27,17 +27,18 @@ from registry_pipeline.core.errors import Problem, UsageError
 from registry_pipeline.core.fs import escape_problem
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.objstore.store import parse_store_url
+from registry_pipeline.core.seal.gitstate import CATALOG_RELPATH as CATALOG_RELPATH
+from registry_pipeline.core.seal.gitstate import DEFAULT_POINTER_FILE
 from registry_pipeline.core.seal.hashing import file_stamp
 from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.seal.run_id import registry_of
 from registry_pipeline.core.seal.schemas import SchemaCatalog, violation_text
 from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES, read_regular_file
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
-from registry_pipeline.core.workspace.remote import CATALOG_RELPATH as CATALOG_RELPATH
 from registry_pipeline.core.workspace.sources import is_pattern, pattern_base
 
 CATALOG_SCHEMA_ID = "urn:registry-pipeline:schema:registry_catalog_v0_2"
-POINTER_FILE_RELPATH = ".codex/ACTIVE_REGISTRY_POINTERS_v0_1.json"
+POINTER_FILE_RELPATH = DEFAULT_POINTER_FILE
 MAX_LISTED = 50
 """Schema problems listed per catalog error; the error says when there were more."""
 

@@ -230,11 +230,6 @@ def _codex_gitignore(ignore: Path) -> list[str]:
     return [f"{' and '.join(said)} line(s) of .codex/.gitignore (kept the rest)"]
 
 
-def dagster_home_line(root: Path) -> str:
-    """The `.env` line that sends `dagster dev` and `dg dev` to the workspace's instance."""
-    return f"DAGSTER_HOME={(root / DAGSTER_HOME_RELPATH).resolve()}"
-
-
 def point_dagster_here(root: Path) -> list[str]:
     """Make `dagster dev` / `dg dev` started in the workspace open its instance: `.env` gets
     `DAGSTER_HOME=<the workspace's home>` (created, or the line appended; a home the user chose
@@ -246,7 +241,7 @@ def point_dagster_here(root: Path) -> list[str]:
     require_safe_all(root, [dotenv])
     text = (read_existing(dotenv) or b"").decode("utf-8", errors="replace")
     lines = text.splitlines()
-    ours = dagster_home_line(root)
+    ours = f"DAGSTER_HOME={(root / DAGSTER_HOME_RELPATH).resolve()}"  # sends them to its instance
     found = [n for n, line in enumerate(lines) if line.strip().startswith("DAGSTER_HOME=")]
     if not found:
         lines.append(ours)

@@ -27,11 +27,10 @@ from registry_pipeline.core.objstore.store import (
     parse_store_url,
     store_settings,
 )
+from registry_pipeline.core.seal.gitstate import CATALOG_RELPATH
 from registry_pipeline.core.seal.hashing import file_stamp
 from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES, read_regular_file
 
-CATALOG_RELPATH = "registries/REGISTRY_CATALOG_v0_2.json"
-"""Where a workspace keeps its registry catalog (`catalog` reads it; here for its `store`)."""
 STORE_ENV = "REGISTRY_STORE"
 RUNS_PREFIX = "RUNS"
 RECEIPTS_PREFIX = "receipts"
@@ -94,7 +93,8 @@ class Remote:
 
     def push_receipt(self, root_sha256: str, created_utc: str, line: bytes) -> None:
         """One receipt line of `root_sha256` (content-addressed: writing it twice is harmless)."""
-        self.store.put(receipt_key(root_sha256, created_utc, line), line)
+        stamp = created_utc.replace(":", "").replace("-", "")
+        self.store.put(f"{RECEIPTS_PREFIX}/{root_sha256}/{stamp}_{line_digest(line)}.json", line)
 
     def receipt_lines(self, root_sha256: str, known: set[str]) -> list[bytes]:
         """The receipt lines of `root_sha256` whose digest is not in `known` (the first 16 hex
@@ -118,11 +118,6 @@ class Remote:
 def line_digest(line: bytes) -> str:
     """How a receipt line is named in the bucket: the first 16 hex digits of its SHA-256."""
     return hashlib.sha256(line).hexdigest()[:16]
-
-
-def receipt_key(root_sha256: str, created_utc: str, line: bytes) -> str:
-    stamp = created_utc.replace(":", "").replace("-", "")
-    return f"{RECEIPTS_PREFIX}/{root_sha256}/{stamp}_{line_digest(line)}.json"
 
 
 def store_url(workspace: Rooted) -> StoreUrl | None:

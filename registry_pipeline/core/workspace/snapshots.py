@@ -13,7 +13,7 @@ from registry_pipeline.core.errors import ReasonCode, UsageError
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.folder_report import FolderReport
-from registry_pipeline.core.seal.hashing import sha256_bytes, sha256_file
+from registry_pipeline.core.seal.hashing import open_regular, sha256_bytes, sha256_file
 from registry_pipeline.core.seal.manifest import (
     MANIFEST_JSON,
     MANIFEST_SHA256,
@@ -23,7 +23,7 @@ from registry_pipeline.core.seal.manifest import (
 from registry_pipeline.core.seal.run_id import now_utc, registry_of
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder
-from registry_pipeline.core.seal.verdicts import FAIL, Verdict, read_if_regular, verdict_of
+from registry_pipeline.core.seal.verdicts import FAIL, Verdict, verdict_of
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 
 SEAL_PROMOTION = re.compile(r"\d{4}-\d{2}-\d{2}__\d{6}__seal_[a-z0-9_]+")
@@ -301,8 +301,9 @@ def read_envelope(path: Path, *, regular_only: bool = False) -> dict[str, object
     """The run.json of the folder at `path`, or None; `regular_only`: never follow a symlink
     nor open a FIFO or device there (a folder being validated may hold anything)."""
     try:
-        data = read_if_regular(path / RUN_JSON) if regular_only else (path / RUN_JSON).read_bytes()
-        document = None if data is None else loads_strict(data)
+        opened = open_regular(path / RUN_JSON) if regular_only else path / RUN_JSON
+        with open(opened, "rb", buffering=0) as handle:  # no buffered file object
+            document = loads_strict(handle.readall())
     except (OSError, JSONDecodeProblem):
         return None
     return document if isinstance(document, dict) else None

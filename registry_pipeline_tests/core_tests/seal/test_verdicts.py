@@ -107,6 +107,8 @@ def test_the_verdict_is_read_off_the_report_not_the_disk(
     monkeypatch.setattr(verdicts, "sha256_file", no_hashing, raising=False)
     monkeypatch.setattr(hashlib, "sha256", no_hashing)
     assert verdict_of(report).status == INTACT_OLDER_FORMAT
+    (folder / "MANIFEST.sha256").unlink()  # nor read again: the inspection's parse is counted
+    assert verdict_of(report).status == INTACT_OLDER_FORMAT
 
 
 def test_fast_inspection_gives_an_older_format_verdict_that_says_it_was_not_hashed(
