@@ -169,12 +169,6 @@ def future_dated(run_id: str, created_utc: object, now: datetime | None = None) 
     return None
 
 
-def future_dated_folder(folder: Path, now: datetime | None = None) -> str | None:
-    """`future_dated` for the run folder at `folder` (its run.json read only when regular)."""
-    envelope = read_envelope(folder, regular_only=True)
-    return future_dated(folder.name, envelope.get("created_utc") if envelope else None, now)
-
-
 FUTURE_DATED = "FUTURE_DATED"
 """The reason code of a folder dated after now plus the clock skew (`future_dated`)."""
 
