@@ -213,11 +213,12 @@ newline, line, then `Held`'s: the number of its `marks`, its override, its lane 
 
 
 class Held:
-    """The number of each record's `marks` in `marks` (a million records: a few hundred),
-    remembered by the values of the fields they read: only strings and absences, as a string
-    equals only a string (a number does not: `True == 1`), so a record found has the very
-    values remembered."""
+    """The number of each record's `marks` in `marks`, remembered by the values of the fields
+    they read: only strings and absences, as a string equals only a string (a number does not:
+    `True == 1`), so a record found has the very values remembered."""
 
+    KEPT = 1 << 16
+    """Combinations of values remembered at most (then it starts over)."""
     PLAIN = frozenset({str, type(None), object})
 
     def __init__(self, spec: IndexSpec) -> None:
@@ -228,7 +229,10 @@ class Held:
         self.absent: tuple[Any, ...] = (object(),) * len(self.read)
         """What `record.get` gives of an absent field (no JSON value is it)."""
         self.marks: list[tuple[Any, ...]] = []
+        """Each `marks` found, once (a few dozen: the numbers a batch's rows hold)."""
+        self.numbers: dict[tuple[Any, ...], int] = {}
         self.known: dict[tuple[Any, ...], int] = {}
+        """The number of the `marks` of the values read (a few thousand combinations)."""
         self.lanes: dict[str | None, str | None] = {}
 
     def __call__(self, record: dict[str, Any]) -> int:
@@ -239,9 +243,13 @@ class Held:
         except TypeError:  # a list or an object: asked anew
             found = None
         if found is None:
-            found = len(self.marks)
-            self.marks.append(marks(self.spec, record))
+            made = marks(self.spec, record)
+            found = self.numbers.setdefault(made, len(self.numbers))
+            if found == len(self.marks):
+                self.marks.append(made)
             if self.PLAIN.issuperset(map(type, read)):
+                if len(self.known) >= self.KEPT:
+                    self.known.clear()
                 self.known[key] = found
         return found
 
