@@ -227,10 +227,10 @@ class Checked:
     problems: list[Problem] = field(default_factory=list)
     """The first MAX_LISTED problems of the batch's records."""
     problem_count: int = 0
-    rows: tuple[Sequence[Any], ...] = ((), (), (), (), (), (), ())
+    rows: tuple[Sequence[Any], ...] = ()
     """Of each valid record, in columns (a few pickled arrays between processes, not a tuple per
     record): its line, key, created and updated times, size, warning count, the number of its
-    `marks`, then `Held.columns`."""
+    `marks`, then `Held.columns`; none when the batch has no record or is refused."""
     marks: list[tuple[Any, ...]] = field(default_factory=list)
     """The `sidecar.marks` the rows number."""
     warnings: list[tuple[int, Problem]] = field(default_factory=list)
@@ -335,33 +335,33 @@ class _Intake:
         if checked.problem_count:
             self.invalid_count += checked.problem_count
             self.invalid.extend(checked.problems[: max(0, MAX_LISTED - len(self.invalid))])
-        if self.invalid_count:
+        if self.invalid_count or not checked.rows:
             return  # refused anyway: only the remaining records' own problems count
         lines, keys, created, updated, sizes, warned, ids, *held = checked.rows
         marks = [self.marks.setdefault(found, len(self.marks)) for found in checked.marks]
+        base = self.order.count
+        self.order.extend(lines, keys, created, updated)
+        self.keys.extend(keys)
+        self.sizes.extend(sizes)
+        self.held[0].extend(map(marks.__getitem__, ids))
+        for column, given in zip(self.held[1:], held, strict=True):
+            column.extend(given)
+        result.keys.extend(keys[: max(0, MAX_LISTED - len(result.keys))])
+        result.warning_count += sum(warned)
         warnings, relevant = iter(checked.warnings), iter(checked.relevant)
         warning, chosen = next(warnings, None), next(relevant, None)
         at = 0
         while at < len(keys):  # up to each CHUNK of the records given, then the rules judge it
-            end = min(len(keys), at + CHUNK - self.order.count % CHUNK)
-            self.order.extend(lines[at:end], keys[at:end], created[at:end], updated[at:end])
-            self.keys.extend(keys[at:end])
-            self.sizes.extend(sizes[at:end])
-            self.held[0].extend(map(marks.__getitem__, ids[at:end]))
-            for column, given in zip(self.held[1:], held, strict=True):
-                column.extend(given[at:end])
-            result.keys.extend(keys[at : min(end, at + max(0, MAX_LISTED - len(result.keys)))])
-            result.warning_count += sum(warned[at:end])
-            while warning is not None and warning[0] < end:
+            at = min(len(keys), at + CHUNK - (base + at) % CHUNK)
+            while warning is not None and warning[0] < at:
                 if len(result.warnings) < MAX_LISTED:
                     result.warnings.append(warning[1])
                 warning = next(warnings, None)
-            while chosen is not None and chosen[0] < end:
+            while chosen is not None and chosen[0] < at:
                 self.chunk.append(chosen[1])
                 chosen = next(relevant, None)
-            if self.order.count % CHUNK == 0:
+            if (base + at) % CHUNK == 0:
                 self._judge()
-            at = end
         self.spool.write(checked.data)
 
     def _judge(self) -> None:
