@@ -272,9 +272,9 @@ def compact_lines(text: str) -> CompactLines | None:
     if not text.isascii() and _SURROGATE.search(text):
         return None
     data = text.encode("utf-8")
-    if text.count("[") + text.count("{") > MAX_DEPTH and _deepest(data) > MAX_DEPTH:
+    if _deepest(data) > MAX_DEPTH:
         return None
-    fast = _fast_lines(text, data)
+    fast = _fast_lines(data)
     if fast is not None:
         return fast
     joined = "[" + text.replace("\n", ",") + "]"
@@ -329,11 +329,12 @@ class _Float(Exception):
     """msgspec met a float: `_fast_lines` leaves the text to the standard library."""
 
 
-def _fast_lines(text: str, data: bytes) -> CompactLines | None:
+def _fast_lines(data: bytes) -> CompactLines | None:
     """`compact_lines` of a long text (`data`: its UTF-8) without floats or long integers,
     proven by msgspec's encodings; None when msgspec is missing, the text is short, holds a
     float or a run of LONG_INT digits, or msgspec does not prove it (the caller decides then)."""
-    if text.count("\n") + 1 < FAST_LINES or _LONG_DIGITS in data.translate(_DIGITS_AS_ZERO):
+    lines = data.count(b"\n") + 1
+    if lines < FAST_LINES or _LONG_DIGITS in data.translate(_DIGITS_AS_ZERO):
         return None
     codec = _fast_codec()
     if codec is None:
@@ -343,7 +344,7 @@ def _fast_lines(text: str, data: bytes) -> CompactLines | None:
         values = decode(b"[" + data.replace(b"\n", b",") + b"]")
     except (_Float, ValueError, RecursionError):  # msgspec's DecodeError is a ValueError
         return None
-    if type(values) is not list or len(values) != data.count(b"\n") + 1:
+    if type(values) is not list or len(values) != lines:
         return None
     try:
         written = list(map(encode, values))

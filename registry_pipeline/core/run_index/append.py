@@ -227,9 +227,12 @@ class Checked:
     problems: list[Problem] = field(default_factory=list)
     """The first MAX_LISTED problems of the batch's records."""
     problem_count: int = 0
-    rows: tuple[Sequence[Any], ...] = ((), (), (), (), (), (), ())
+    rows: tuple[Sequence[Any], ...] = ()
     """Of each valid record, in columns (a few pickled arrays between processes, not a tuple per
-    record): its line, key, created and updated times, size, `Held`, warning count."""
+    record): its line, key, created and updated times, size, warning count, the number of its
+    `marks`, then `Held.columns`; none when the batch has no record or is refused."""
+    marks: list[tuple[Any, ...]] = field(default_factory=list)
+    """The `sidecar.marks` the rows number."""
     warnings: list[tuple[int, Problem]] = field(default_factory=list)
     """(row, warning): the batch's first MAX_LISTED warnings."""
     relevant: list[tuple[int, tuple[int, dict[str, Any]]]] = field(default_factory=list)
@@ -253,41 +256,44 @@ class Check:
         self.held = Held(spec)
 
     def __call__(self, batch: Batch) -> Checked:
-        spec, found = self.spec, Checked(seen=len(batch.records))
-        schema, values = self.schema, [record for _line, record in batch.records]
+        spec, found, records = self.spec, Checked(seen=len(batch.records)), batch.records
+        schema, values = self.schema, [record for _line, record in records]
         valid = schema is None or bool(
             batch.plain and self.schemas.is_all_valid(schema.schema_id, values, plain=True)
         )
-        schemas, sizes, heads, view = self.schemas, batch.sizes, self.heads, self.view
-        places: list[tuple[int, int]] = []
-        for line, record in batch.records:
+        schemas, heads, view, held = self.schemas, self.heads, self.view, self.held
+        lines, made, written, warned, ids = (array("q") for _ in range(5))
+        for line, record in records:
             problems, created, updated = judged(spec, schemas, line, record, schema_valid=valid)
             if problems:
                 found.problem_count += len(problems)
                 found.problems.extend(problems[: max(0, MAX_LISTED - len(found.problems))])
-            elif not found.problem_count:
-                places.append((created, updated))
+            if found.problem_count:
+                continue  # refused anyway: only the records' own problems count
+            ids.append(held(record))
+            marks = held.marks[ids[-1]]
+            warnings = view.warned(record, bool(marks[0]))
+            if warnings and len(found.warnings) < MAX_LISTED:
+                for name, code in warnings[: MAX_LISTED - len(found.warnings)]:
+                    found.warnings.append((len(lines), view.warning(line, record, name, code)))
+            if relevant(heads, record, overridden=bool(marks[0] and marks[2])):
+                found.relevant.append((len(lines), (line, record)))
+            lines.append(line)
+            made.append(created)
+            written.append(updated)
+            warned.append(len(warnings))
         if found.problem_count or not values:
-            return found  # refused anyway: only the records' own problems count
+            return found
+        sizes = batch.sizes
         if sizes is None:
             encoded = list(map(encode, values))
             found.data, sizes = b"".join(encoded), [len(line) - 1 for line in encoded]
         else:
             found.data = batch.lines or b""
-        held = list(map(self.held, values))
-        warned: list[int] = []
-        for at, ((line, record), marks) in enumerate(zip(batch.records, held, strict=True)):
-            warnings = view.warned(record, bool(marks[0]))
-            warned.append(len(warnings))
-            if warnings and len(found.warnings) < MAX_LISTED:
-                for name, code in warnings[: MAX_LISTED - len(found.warnings)]:
-                    found.warnings.append((at, view.warning(line, record, name, code)))
-            if relevant(heads, record, overridden=bool(marks[0] and marks[2])):
-                found.relevant.append((at, (line, record)))
-        lines = array("q", [line for line, _record in batch.records])
         keys = [record[spec.key] for record in values]
-        made, written = (array("q", column) for column in zip(*places, strict=True))
-        found.rows = (lines, keys, made, written, array("q", sizes), held, array("q", warned))
+        found.rows = (lines, keys, made, written, array("q", sizes), warned, ids)
+        found.rows += tuple(held.columns(values))
+        found.marks = held.marks
         return found
 
     def prepare(self) -> None:
@@ -308,9 +314,9 @@ class _Intake:
         self.order = Order()
         self.keys: list[str] = []
         self.sizes = array("q")
-        self.held: list[tuple[Any, ...]] = []
-        """Per valid record, `Held`, one tuple per combination (`same`)."""
-        self.same: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self.held: list[Any] = [array("q"), *([] for _ in range(1 + len(self.spec.lanes)))]
+        """Per valid record, in columns: the number of its `marks` in `marks`, `Held.columns`."""
+        self.marks: dict[tuple[Any, ...], int] = {}
         self.result = AppendResult(self.spec.registry_id, self.spec.source)
         self.invalid: list[Problem] = []
         self.invalid_count = 0
@@ -329,30 +335,33 @@ class _Intake:
         if checked.problem_count:
             self.invalid_count += checked.problem_count
             self.invalid.extend(checked.problems[: max(0, MAX_LISTED - len(self.invalid))])
-        if self.invalid_count:
+        if self.invalid_count or not checked.rows:
             return  # refused anyway: only the remaining records' own problems count
-        lines, keys, created, updated, sizes, held, warned = checked.rows
+        lines, keys, created, updated, sizes, warned, ids, *held = checked.rows
+        marks = [self.marks.setdefault(found, len(self.marks)) for found in checked.marks]
+        base = self.order.count
+        self.order.extend(lines, keys, created, updated)
+        self.keys.extend(keys)
+        self.sizes.extend(sizes)
+        self.held[0].extend(map(marks.__getitem__, ids))
+        for column, given in zip(self.held[1:], held, strict=True):
+            column.extend(given)
+        result.keys.extend(keys[: max(0, MAX_LISTED - len(result.keys))])
+        result.warning_count += sum(warned)
         warnings, relevant = iter(checked.warnings), iter(checked.relevant)
         warning, chosen = next(warnings, None), next(relevant, None)
         at = 0
         while at < len(keys):  # up to each CHUNK of the records given, then the rules judge it
-            end = min(len(keys), at + CHUNK - self.order.count % CHUNK)
-            self.order.extend(lines[at:end], keys[at:end], created[at:end], updated[at:end])
-            self.keys.extend(keys[at:end])
-            self.sizes.extend(sizes[at:end])
-            self.held.extend(map(self.same.setdefault, held[at:end], held[at:end]))
-            result.keys.extend(keys[at : min(end, at + max(0, MAX_LISTED - len(result.keys)))])
-            result.warning_count += sum(warned[at:end])
-            while warning is not None and warning[0] < end:
+            at = min(len(keys), at + CHUNK - (base + at) % CHUNK)
+            while warning is not None and warning[0] < at:
                 if len(result.warnings) < MAX_LISTED:
                     result.warnings.append(warning[1])
                 warning = next(warnings, None)
-            while chosen is not None and chosen[0] < end:
+            while chosen is not None and chosen[0] < at:
                 self.chunk.append(chosen[1])
                 chosen = next(relevant, None)
-            if self.order.count % CHUNK == 0:
+            if (base + at) % CHUNK == 0:
                 self._judge()
-            at = end
         self.spool.write(checked.data)
 
     def _judge(self) -> None:
@@ -520,17 +529,15 @@ def _index(index: LogIndex, intake: _Intake, start: int, line: int) -> None:
     ends = itertools.accumulate(map((1).__add__, intake.sizes), initial=start)
     offsets = array("q", itertools.islice(ends, count))  # each record's: where the one before ends
     numbers = array("q", range(line + 1, line + 1 + count))
-    columns = (intake.keys, order.created, order.updated, offsets, intake.sizes, numbers)
-    parts = (
-        [column[at : at + BATCH] for column in (*columns, intake.held)]
-        for at in range(0, count, BATCH)
-    )
+    columns = (intake.keys, order.created, order.updated, offsets, intake.sizes, numbers,
+               *intake.held)  # fmt: skip
+    parts = ([column[at : at + BATCH] for column in columns] for at in range(0, count, BATCH))
     seq, _line = counters(db)
     with transaction(db), open(index.log, "rb") as log:
         bulk = count >= seq  # no fewer rows than the sidecar has: index them after
         if bulk:
             drop_query_indexes(db)
-        last = add_columns(db, spec, parts, seq)
+        last = add_columns(db, spec, parts, seq, list(intake.marks))
         if bulk:
             create_query_indexes(db)
         before = os.fstat(log.fileno())

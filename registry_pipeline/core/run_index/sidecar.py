@@ -19,7 +19,6 @@ from __future__ import annotations
 import errno
 import functools
 import hashlib
-import itertools
 import json
 import os
 import sqlite3
@@ -177,7 +176,7 @@ _LATER = "(excluded.last_t, excluded.last_c) >= (last_t, last_c)"
 _FOLD = """
 INSERT INTO runs (key, first_t, first_seq, last_t, last_c, last_seq, n, {marks}{lanes})
 SELECT s.key, s.t, s.seq, s.t, s.c, s.seq, 1, {held}
-FROM temp.staged AS s CROSS JOIN temp.held AS h ON h.h = s.h
+FROM temp.staged AS s CROSS JOIN temp.marks AS m ON m.m = s.m
 WHERE true ORDER BY s.seq
 ON CONFLICT (key) DO UPDATE SET
   n = n + 1,
@@ -185,7 +184,7 @@ ON CONFLICT (key) DO UPDATE SET
   first_t = min(first_t, excluded.first_t){sets}
 """
 MARKS = ("success", "failure", "unique_fail", "checks", "gates", "override")
-"""The columns of a run's latest view `marks` gives."""
+"""The columns of a run's latest view `marks` gives, then its override."""
 _LATEST = ("last_seq", *MARKS, "last_t", "last_c")
 """The columns of a run taken from its latest record."""
 
@@ -198,7 +197,9 @@ def fold_sql(spec: IndexSpec) -> str:
     return _FOLD.format(
         marks=", ".join(MARKS),
         lanes="".join(f", {lane}" for lane in lanes),
-        held=", ".join(f"h.{column}" for column in (*MARKS, *lanes)),
+        held=", ".join(
+            (*(f"m.{c}" for c in MARKS[:-1]), *(f"s.{c}" for c in ("override", *lanes)))
+        ),
         sets="".join(
             f",\n  {c} = CASE WHEN {_LATER} THEN excluded.{c} ELSE {c} END"
             for c in (*_LATEST, *lanes)
@@ -208,99 +209,96 @@ def fold_sql(spec: IndexSpec) -> str:
 
 Row = tuple[Any, ...]
 """What the sidecar holds of one record: (key, created, updated, offset, length without the
-newline, line, `held`: its marks and lane values)."""
-
-
-def held(spec: IndexSpec, record: dict[str, Any]) -> tuple[Any, ...]:
-    """What the sidecar holds of a record beyond its key, place and position: its `marks`, then
-    its lane values."""
-    return (*marks(spec, record), *(lane_value(record.get(field)) for field in spec.lanes))
+newline, line, then `Held`'s: the number of its `marks`, its override, its lane values)."""
 
 
 class Held:
-    """`held` of many records, marks and lane values each remembered by the fields they read (a
-    million records: a few hundred combinations), the override read anew."""
+    """The number of each record's `marks` in `marks`, remembered by the values of the fields
+    they read: only strings and absences, as a string equals only a string (a number does not:
+    `True == 1`), so a record found has the very values remembered."""
 
     KEPT = 1 << 16
-    """Combinations remembered at most (then it starts over)."""
+    """Combinations of values remembered at most (then it starts over)."""
     PLAIN = frozenset({str, type(None), object})
-    """The types whose equality decides `marks` and `lane_value` alike (absent: `object()`); a
-    record holding a number or a list is asked anew (`True` is not `1`)."""
 
     def __init__(self, spec: IndexSpec) -> None:
         self.spec = spec
-        fields: list[str] = []
-        for predicate in (spec.success, spec.failure):
-            fields.extend(() if predicate is None else (c.field for c in predicate.conditions))
-        self.judged = tuple(dict.fromkeys(fields))
+        fields = [c.field for p in (spec.success, spec.failure) if p for c in p.conditions]
+        self.read = tuple(dict.fromkeys(fields))
         """The fields the predicates read."""
-        self.read = (*self.judged, *spec.lanes)
-        """The predicates' fields, then the lanes."""
-        self.split = len(self.judged)
         self.absent: tuple[Any, ...] = (object(),) * len(self.read)
         """What `record.get` gives of an absent field (no JSON value is it)."""
-        self.plain = self.PLAIN.issuperset
-        self.marks: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-        self.lanes: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self.marks: list[tuple[Any, ...]] = []
+        """Each `marks` found, once (a few dozen: the numbers a batch's rows hold)."""
+        self.numbers: dict[tuple[Any, ...], int] = {}
+        self.known: dict[tuple[Any, ...], int] = {}
+        """The number of the `marks` of the values read (a few thousand combinations)."""
+        self.lanes: dict[str | None, str | None] = {}
 
-    def __call__(self, record: dict[str, Any]) -> tuple[Any, ...]:
-        """`held(spec, record)`."""
-        spec, read = self.spec, tuple(map(record.get, self.read, self.absent))
-        if not self.plain(map(type, read)):
-            return held(spec, record)
-        values, lanes = read[: self.split], read[self.split :]
-        key = values if FAIL not in record.values() else (values, *failed_checks(record))
-        found = self.marks.get(key)
+    def __call__(self, record: dict[str, Any]) -> int:
+        read = tuple(map(record.get, self.read, self.absent))
+        key = read if FAIL not in record.values() else (read, *failed_checks(record))
+        try:
+            found = self.known.get(key)
+        except TypeError:  # a list or an object: asked anew
+            found = None
         if found is None:
-            found = _kept(self.marks, key, marks(spec, record)[:-1])
-        lane = self.lanes.get(lanes)
-        if lane is None:
-            lane = _kept(self.lanes, lanes, tuple(map(lane_value, map(record.get, spec.lanes))))
-        return (*found, named_override(record), *lane)
+            made = marks(self.spec, record)
+            found = self.numbers.setdefault(made, len(self.numbers))
+            if found == len(self.marks):
+                self.marks.append(made)
+            if self.PLAIN.issuperset(map(type, read)):
+                if len(self.known) >= self.KEPT:
+                    self.known.clear()
+                self.known[key] = found
+        return found
+
+    def columns(self, records: Sequence[dict[str, Any]]) -> list[list[Any]]:
+        """The override and each lane value of `records`, in columns, each lane value one
+        object (pickled once per batch)."""
+        same = self.lanes.setdefault
+        return [
+            list(map(named_override, records)),
+            *([same(v := lane_value(r.get(lane)), v) for r in records] for lane in self.spec.lanes),
+        ]
 
 
-def _kept(memo: dict[Any, Any], key: Any, value: Any) -> Any:
-    """`value`, remembered in `memo` under `key` (at most `Held.KEPT`: then it starts over)."""
-    if len(memo) >= Held.KEPT:
-        memo.clear()
-    memo[key] = value
-    return value
+Columns = Sequence[Sequence[Any]]
+"""Rows (`Row`) in columns."""
 
 
-Columns = Iterable[Sequence[Any]]
-"""Rows (`Row`) in columns: keys, created and updated times, offsets, lengths, lines, `held`."""
-
-
-def add_columns(db: sqlite3.Connection, spec: IndexSpec, parts: Iterable[Columns], seq: int) -> int:
+def add_columns(
+    db: sqlite3.Connection,
+    spec: IndexSpec,
+    parts: Iterable[Columns],
+    seq: int,
+    marked: Sequence[tuple[Any, ...]],
+) -> int:
     """Index the rows of `parts` (each `Columns`) in log order, numbered from `seq + 1`, inside
     the caller's transaction: a `records` row each, its run's row upserted (`fold_sql`); the
-    last seq. `held` values are bound once per combination (a million records: a few hundred)."""
-    lanes = "".join(f", l{i}" for i in range(len(spec.lanes)))
+    last seq. `marked`: the `marks` the rows number (it may grow between parts)."""
+    lanes = [f"l{i}" for i in range(len(spec.lanes))]
     db.execute("DROP TABLE IF EXISTS temp.staged")
-    db.execute("DROP TABLE IF EXISTS temp.held")
-    db.execute("CREATE TEMP TABLE staged (seq INTEGER PRIMARY KEY, key, t, c, off, len, line, h)")
-    db.execute(f"CREATE TEMP TABLE held (h INTEGER PRIMARY KEY, {', '.join(MARKS)}{lanes})")
-    fold, numbers = fold_sql(spec), itertools.count()
-    combos: dict[tuple[Any, ...], int] = {}
-    places = ", ?" * (len(MARKS) + len(spec.lanes))
+    db.execute("DROP TABLE IF EXISTS temp.marks")
+    staged = ("seq INTEGER PRIMARY KEY", "key", "t", "c", "off", "len", "line", "m", "override")
+    db.execute(f"CREATE TEMP TABLE staged ({', '.join((*staged, *lanes))})")
+    db.execute(f"CREATE TEMP TABLE marks (m INTEGER PRIMARY KEY, {', '.join(MARKS[:-1])})")
+    fold, known = fold_sql(spec), 0
     for part in parts:
-        keys, created, updated, offsets, lengths, lines, helds = part
-        known = len(combos)
-        ids = list(map(combos.setdefault, helds, numbers))
-        if len(combos) > known:
-            new = itertools.islice(combos.items(), known, None)
-            db.executemany(f"INSERT INTO temp.held VALUES (?{places})", [(h, *c) for c, h in new])
-        numbered = range(seq + 1, seq + 1 + len(ids))
+        new = [(m, *found) for m, found in enumerate(marked[known:], known)]
+        db.executemany(f"INSERT INTO temp.marks VALUES (?{', ?' * (len(MARKS) - 1)})", new)
+        known += len(new)
+        numbered = range(seq + 1, seq + 1 + len(part[0]))
         db.execute("DELETE FROM temp.staged")
         db.executemany(
-            "INSERT INTO temp.staged VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            zip(numbered, keys, created, updated, offsets, lengths, lines, ids, strict=True),
+            f"INSERT INTO temp.staged VALUES (?{', ?' * (len(staged) + len(lanes) - 1)})",
+            zip(numbered, *part, strict=True),
         )
         db.execute("INSERT INTO records SELECT seq, key, t, c, off, len, line FROM temp.staged")
         db.execute(fold)  # in seq order: a later record of a run updates the earlier
-        seq += len(ids)
+        seq += len(numbered)
     db.execute("DROP TABLE temp.staged")
-    db.execute("DROP TABLE temp.held")
+    db.execute("DROP TABLE temp.marks")
     return seq
 
 
@@ -325,12 +323,14 @@ def _index_from(db: sqlite3.Connection, spec: IndexSpec, log: Path, start: int) 
                 if isinstance(record, str):
                     db.execute("INSERT OR REPLACE INTO skipped VALUES (?, ?)", (line, record))
                 else:
-                    place = times(spec, record)
-                    yield (record[spec.key], *place, offset, len(raw), line, held(spec, record))
+                    at = (offset, len(raw), line, remembered(record), named_override(record))
+                    lanes = (lane_value(record.get(lane)) for lane in spec.lanes)
+                    yield (record[spec.key], *times(spec, record), *at, *lanes)
 
+        remembered = Held(spec)
         with transaction(db):
-            parts = (zip(*part, strict=True) for part in batched(rows(), BATCH))
-            seq = add_columns(db, spec, parts, seq)
+            parts = (list(zip(*part, strict=True)) for part in batched(rows(), BATCH))
+            seq = add_columns(db, spec, parts, seq, remembered.marks)
             finish(db, handle.fileno(), start, position, seq, line, before)
         if start == 0:
             create_query_indexes(db)
@@ -385,15 +385,15 @@ def _parsed(spec: IndexSpec, raw: bytes) -> dict[str, Any] | str:
     return record
 
 
-def marks(spec: IndexSpec, record: dict[str, Any]) -> tuple[int, int, int, str, str, str | None]:
-    """What the sidecar holds of a record as a run's latest view (`MARKS`): all `runs failed`
-    says of a run but whether its override covers it."""
+def marks(spec: IndexSpec, record: dict[str, Any]) -> tuple[int, int, int, str, str]:
+    """What the sidecar holds of a record as a run's latest view (`MARKS`, the override apart):
+    all `runs failed` says of a run but the override and whether it covers it."""
     success = spec.success is not None and spec.success(record)
     checks = failed_checks(record)
     failure, holding = (False, []) if spec.failure is None else spec.failure.judged(record)
     gates = [field for field in holding if not is_check(field)]
     listed = _listed(tuple(checks)), _listed(tuple(gates))
-    return int(success), int(failure), int(bool(checks)), *listed, named_override(record)
+    return int(success), int(failure), int(bool(checks)), *listed
 
 
 list_text = json.JSONEncoder(ensure_ascii=False).encode

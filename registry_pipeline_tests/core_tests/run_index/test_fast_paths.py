@@ -37,7 +37,7 @@ from registry_pipeline.core.run_index.records import (
     named_file_problem,
     path_problem,
 )
-from registry_pipeline.core.run_index.sidecar import Held, held
+from registry_pipeline.core.run_index.sidecar import Held, marks
 from registry_pipeline.core.run_index.spec import (
     FAIL,
     Condition,
@@ -323,8 +323,8 @@ def test_what_the_sidecar_holds_is_remembered_as_held_decides(
     failure: list[tuple[str, list[Any]]],
     records: list[dict[str, Any]],
 ) -> None:
-    """`sidecar.Held`, remembering by the fields `held` reads (an import's shortcut), gives
-    what `held` gives of each record, the same records asked again included."""
+    """`sidecar.Held`, remembering by the fields `marks` reads (an import's shortcut), gives
+    what `marks` gives of each record, the same records asked again included."""
 
     def predicate(mode: str, conditions: list[tuple[str, list[Any]]]) -> Predicate:
         return Predicate(mode, tuple(Condition(f, tuple(v)) for f, v in conditions))
@@ -336,9 +336,10 @@ def test_what_the_sidecar_holds_is_remembered_as_held_decides(
     )  # fmt: skip
     remembered = Held(spec)
     for batch in (records, records * 2, records[:1]):
-        for record, found in zip(batch, map(remembered, batch), strict=True):
-            assert found == held(spec, record), record
-            assert list(map(type, found)) == list(map(type, held(spec, record)))
+        for record, number in zip(batch, map(remembered, batch), strict=True):
+            found = remembered.marks[number]
+            assert found == marks(spec, record), record
+            assert list(map(type, found)) == list(map(type, marks(spec, record)))
 
 
 # --- blocks of compact lines --------------------------------------------------------------
