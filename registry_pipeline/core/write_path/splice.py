@@ -22,11 +22,11 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScala
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.json_strict import loads_strict, pointer_tokens, resolve_pointer
 from registry_pipeline.core.write_path.content import Entry, EntryType, ParsedFile
-from registry_pipeline.core.yaml_io import RESOLVER, STR, loads_yaml_strict
+from registry_pipeline.core.yaml_io import STR, loads_yaml_strict, plain_tag
 
-_READERS = [VersionedResolver((1, 1)), VersionedResolver((1, 2)), RESOLVER]
-"""ruamel.yaml's YAML 1.1 and 1.2 resolvers and ours: a string one would read as something else
-(`yes`, `12:30`, `2024-01-01`, `1_000`, `''`, `.5e3`, `<<`) is written quoted."""
+_READERS = [VersionedResolver((1, 1)), VersionedResolver((1, 2))]
+"""ruamel.yaml's YAML 1.1 and 1.2 resolvers: a string one of them or ours (`plain_tag`) would read
+as something else (`yes`, `12:30`, `2024-01-01`, `1_000`, `''`, `.5e3`, `<<`) is written quoted."""
 UNSAFE_RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\n\r\t]")
 """Characters written escaped in a double-quoted scalar (line breaks YAML 1.1 readers fold,
 controls), so the file's lines stay the parser's lines."""
@@ -130,7 +130,8 @@ def _quoted(value: Any, double: bool = False) -> Any:
     if not isinstance(value, str):
         return value
     unsafe = UNSAFE_RAW.search(value)  # escaped: \N, \L, \P, \x..
-    if not unsafe and all(r.resolve(ScalarNode, value, (True, False)) == STR for r in _READERS):
+    resolved = (r.resolve(ScalarNode, value, (True, False)) for r in _READERS)
+    if not unsafe and plain_tag(value) == STR and all(tag == STR for tag in resolved):
         return value
     return (DoubleQuotedScalarString if double or unsafe else SingleQuotedScalarString)(value)
 
