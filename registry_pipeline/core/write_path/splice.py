@@ -64,16 +64,21 @@ def new_text(
         container = resolve_pointer(parsed.document if parsed else None, entry_type.container)
     except KeyError:
         container = None  # no list yet: the YAML round-trip makes one
-    replace = old is not None  # in place: the old parse becomes the new file's document
-    if isinstance(container, dict):  # a map, compared as a dict: its order is the text's
-        index = list(container).index(key) if replace else json_index(entry_type, container, key)
-        container[key] = value
-    elif isinstance(container, list):
-        at = old.index if old is not None else None
-        index = json_index(entry_type, container, key) if at is None else at
-        container[index : index + replace] = [value]
+    if isinstance(container, dict):
+        names = list(container)
     else:
-        index = 0
+        names = [str(i.get(entry_type.key)) if isinstance(i, dict) else "" for i in container or ()]
+    replace = old is not None
+    if replace:
+        index = names.index(key)
+    elif entry_type.order == "key":  # before the first greater key
+        index = next((i for i, name in enumerate(names) if name > key), len(names))
+    else:
+        index = len(names)
+    if isinstance(container, dict):  # in place: the old parse becomes the new file's document
+        container[key] = value  # a map is compared as a dict: its order is the text's to keep
+    elif isinstance(container, list):
+        container[index : index + replace] = [value]
     if parsed is not None and entry_type.suffix == ".json":
         return _json_splice(entry_type, parsed, replace, index, key, value)
     spliced = None
@@ -88,16 +93,6 @@ def mismatch(what: str, path: str | None = None) -> RegistryError:
     return RegistryError(
         f"the {what} would read back differently", code="SPLICE_MISMATCH", path=path, exit_code=3
     )
-
-
-def json_index(entry_type: EntryType, container: Any, key: str) -> int:
-    """Where a new member of a list or map goes: before the first greater key (key order), else
-    at the end."""
-    if entry_type.order != "key":
-        return len(container)
-    if isinstance(container, list):
-        container = [str(i.get(entry_type.key)) if isinstance(i, dict) else "" for i in container]
-    return next((i for i, other in enumerate(container) if other > key), len(container))
 
 
 def as_file(text: str, original: bytes) -> bytes:
