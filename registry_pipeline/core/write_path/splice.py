@@ -60,6 +60,22 @@ def new_text(
             code="REGISTRY_FILE_MISSING",
             path=entry_type.source,
         )
+    replace = old is not None
+    index, had_list = _place(entry_type, parsed, replace, key, value)
+    if parsed is not None and entry_type.suffix == ".json":
+        return _json_splice(entry_type, parsed, replace, index, key, value)
+    spliced = None
+    if parsed is not None and parsed.spans:
+        spliced = _splice(entry_type, parsed, replace, index, value, double)
+    return spliced or _roundtrip(entry_type, parsed, had_list, replace, index, value, double)
+
+
+def _place(
+    entry_type: EntryType, parsed: ParsedFile | None, replace: bool, key: str, value: Any
+) -> tuple[int, bool]:
+    """The entry's index in its list or map (its own, else before the first greater key in key
+    order, else last), put there in the old parse, which becomes the new file's; and whether the
+    file had a list."""
     try:
         container = resolve_pointer(parsed.document if parsed else None, entry_type.container)
     except KeyError:
@@ -68,24 +84,17 @@ def new_text(
         names = list(container)
     else:
         names = [str(i.get(entry_type.key)) if isinstance(i, dict) else "" for i in container or ()]
-    replace = old is not None
     if replace:
         index = names.index(key)
-    elif entry_type.order == "key":  # before the first greater key
+    elif entry_type.order == "key":
         index = next((i for i, name in enumerate(names) if name > key), len(names))
     else:
         index = len(names)
-    if isinstance(container, dict):  # in place: the old parse becomes the new file's document
-        container[key] = value  # a map is compared as a dict: its order is the text's to keep
+    if isinstance(container, dict):  # compared as a dict: the order of a map is the text's
+        container[key] = value
     elif isinstance(container, list):
         container[index : index + replace] = [value]
-    if parsed is not None and entry_type.suffix == ".json":
-        return _json_splice(entry_type, parsed, replace, index, key, value)
-    spliced = None
-    if parsed is not None and parsed.spans:
-        spliced = _splice(entry_type, parsed, replace, index, value, double)
-    had_list = isinstance(container, list)
-    return spliced or _roundtrip(entry_type, parsed, had_list, replace, index, value, double)
+    return index, isinstance(container, list)
 
 
 def mismatch(what: str, path: str | None = None) -> RegistryError:
