@@ -1,5 +1,5 @@
-"""Strict, safe YAML for hand-edited registry files: ruamel.yaml's composer, constructor and
-resolver over its parser's events (ruamel.yaml.clib's C parser when installed), made strict.
+"""Strict, safe YAML for hand-edited registry files: the events of ruamel.yaml's parser (its C
+parser when ruamel.yaml.clib is installed) read in one pass into its nodes and a plain value.
 
 Scalars resolve by the YAML 1.2 core schema (`yes`, `on`, `1_000` and dates stay strings); only
 the core tags construct anything. Aliases, merge keys, duplicate or non-string keys, other tags,
@@ -16,14 +16,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ruamel.yaml.composer import Composer
-from ruamel.yaml.constructor import BaseConstructor
 from ruamel.yaml.error import YAMLError
-from ruamel.yaml.events import StreamEndEvent
+from ruamel.yaml.events import MappingEndEvent, SequenceEndEvent, StreamEndEvent
 from ruamel.yaml.loader import BaseLoader
-from ruamel.yaml.nodes import MappingNode
+from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
-from ruamel.yaml.resolver import BaseResolver
+from ruamel.yaml.tag import Tag
 
 from registry_pipeline.core.json_strict import (
     MAX_DEPTH,
@@ -48,11 +46,13 @@ _CORE = "tag:yaml.org,2002:"
 STR, INT, FLOAT, BOOL, NULL, MAP, SEQ, MERGE = (
     _CORE + n for n in ["str", "int", "float", "bool", "null", "map", "seq", "merge"]
 )
+_TAGS = {tag: Tag(suffix=tag) for tag in (STR, INT, FLOAT, BOOL, NULL, MAP, SEQ, MERGE)}
+"""One ruamel.yaml tag object per tag, shared by the nodes (as ruamel's resolver shares its own)."""
 _KINDS = {INT: "an integer", FLOAT: "a number", BOOL: "a boolean", NULL: "null"}
 _EVENTS = {"ScalarEvent": "a scalar", "SequenceStartEvent": "a sequence"}
 _EVENTS["MappingStartEvent"] = "a mapping"
-_FITS = {MAP: "a mapping", SEQ: "a sequence", **dict.fromkeys([STR, MERGE, *_KINDS], "a scalar")}
-"""The tags constructed, each with the one kind of node it fits (a plain `<<` value: a string)."""
+_FITS = {MAP: "a mapping", SEQ: "a sequence", **dict.fromkeys([STR, *_KINDS], "a scalar")}
+"""The tags constructed, each with the one kind of node it fits."""
 _WORDS = dict.fromkeys(("true", "True", "TRUE", "false", "False", "FALSE"), BOOL)
 _WORDS.update(dict.fromkeys(("", "~", "null", "Null", "NULL"), NULL))
 _INT = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
@@ -70,6 +70,17 @@ class YAMLDocument:
     node: Any
 
 
+def plain_tag(text: str) -> str:
+    """The tag of the plain scalar `text` by the YAML 1.2 core schema (`<<`: a merge key)."""
+    if text in _WORDS:
+        return _WORDS[text]
+    if _INT.fullmatch(text):
+        return INT
+    if _FLOAT.fullmatch(text) or _NON_FINITE.fullmatch(text):
+        return FLOAT
+    return MERGE if text == "<<" else STR
+
+
 def _problem(code: str, mark: Any, text: str) -> JSONDecodeProblem:
     line, column = mark.line + 1, mark.column + 1
     return JSONDecodeProblem(f"line {line}: {text}", code, line=line, column=column)
@@ -79,32 +90,57 @@ def _refused_tag(tag: str, kind: str, mark: Any, text: str = "") -> JSONDecodePr
     shown = "!!" + tag[len(_CORE) :] if tag.startswith(_CORE) else tag
     if tag in _KINDS and kind == "a scalar":
         return _problem("YAML_TAG", mark, f"{text[:40]!r} does not fit the tag {shown}")
-    if tag in _FITS and tag != MERGE:  # !!merge written out: never allowed
+    if tag in _FITS:
         return _problem("YAML_TAG", mark, f"the tag {shown} cannot be put on {kind}")
     only = "only !!str, !!int, !!float, !!bool, !!null, !!map and !!seq"
     return _problem("YAML_TAG", mark, f"the tag {shown} is not allowed ({only})")
 
 
-class _Strict(Composer, BaseConstructor, BaseResolver):
-    """ruamel.yaml's composer, constructor and resolver over `events` (a parser), refusing what a
-    registry file must not hold as it composes, so the first problem in the text is reported."""
+def _core(tag: str, text: str, mark: Any) -> Any:
+    """The integer, number, boolean or null of a scalar that fits its tag, or a refusal."""
+    if tag == INT and _INT.fullmatch(text):
+        digits = len(text.lstrip("-+")) - 2 * (text[:2] in ("0o", "0x"))
+        if digits > MAX_INT_DIGITS:
+            why = f"an integer of {digits} digits (at most {MAX_INT_DIGITS})"
+            raise _problem("YAML_NUMBER_TOO_LARGE", mark, why)
+        return int(text, 0) if text[:2] in ("0o", "0x") else int(text)
+    if tag in (FLOAT, INT) and _NON_FINITE.fullmatch(text):
+        why = f"{text} is not allowed (numbers must be finite)"
+        raise _problem("YAML_NON_FINITE", mark, why)
+    if tag == FLOAT and _FLOAT.fullmatch(text):
+        if math.isinf(value := float(text)):
+            why = f"the number {text[:40]} is out of range (it would be infinity)"
+            raise _problem("YAML_NON_FINITE", mark, why)
+        return value
+    if tag in (BOOL, NULL) and _WORDS.get(text) == tag:
+        return None if tag == NULL else text[0] in "tT"
+    raise _refused_tag(tag, "a scalar", mark, text)
 
-    max_depth = None  # ruamel's limit counts scalars too: `limit` counts collections
-    parser: Any = None  # the event source: an attribute, not ruamel's property on each event
-    resolver: Any = None
+
+class _Reader:
+    """The root node and value of one document, read from a parser's events (ruamel.yaml's own
+    nodes, one pass), each refusal raised where it is met: the first problem in the text."""
 
     def __init__(self, events: Any, limit: int) -> None:
-        Composer.__init__(self, loader=self)
-        BaseConstructor.__init__(self, loader=self)
-        BaseResolver.__init__(self, loadumper=self)
-        self.parser, self.resolver, self.limit = events, self, limit
-        self.keys: list[dict[str, int]] = []
-        """The keys of each mapping being composed, with their lines."""
+        self.events, self.limit, self.depth = events, limit, 0
 
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        """ruamel's `compose_node`, refusing an alias, a tag that does not fit, a key that is not
-        a new string, nesting past the limit, a scalar of a bad value."""
-        event = self.parser.peek_event()
+    def document(self) -> YAMLDocument:
+        events = self.events
+        events.get_event()  # the stream's start
+        if events.check_event(StreamEndEvent):
+            return YAMLDocument(None, None)
+        events.get_event()  # the document's start
+        node, value = self.read(None)
+        events.get_event()  # the document's end
+        if not events.check_event(StreamEndEvent):
+            why = "a second document (a registry file holds exactly one)"
+            raise _problem("YAML_MULTIPLE_DOCUMENTS", events.peek_event().start_mark, why)
+        return YAMLDocument(value, node)
+
+    def read(self, keys: dict[str, int] | None) -> tuple[Any, Any]:
+        """The next node and its value; with `keys` (those of its mapping, with their lines), a
+        key: a new string."""
+        event = self.events.get_event()
         if (kind := _EVENTS.get(type(event).__name__)) is None:
             why = "anchors and aliases are not allowed in a registry file"
             raise _problem("YAML_ALIAS", event.start_mark, f"the alias *{event.anchor}: {why}")
@@ -112,106 +148,56 @@ class _Strict(Composer, BaseConstructor, BaseResolver):
             why = f"nested more than {self.limit} levels deep"
             raise _problem("YAML_TOO_DEEP", event.start_mark, why)
         tag = None if event.ctag is None else str(event.ctag)
-        if tag == "!" and kind == "a scalar":
-            event.ctag = STR  # the non-specific tag: a string (libyaml calls it plain)
-        elif tag == MERGE or (tag not in (None, "!") and _FITS.get(tag) != kind):
+        if tag not in (None, "!") and _FITS.get(tag) != kind:
             raise _refused_tag(tag, kind, event.start_mark)
-        is_key = index is None and type(parent) is MappingNode
         if kind == "a scalar":
-            node = self.compose_scalar_node(event.anchor)
-            if is_key:
-                self.check_key(node)
-            elif node.ctag is not self.DEFAULT_SCALAR_TAG or node.style == '"':
-                self.construct_object(node)  # a refusal here, in document order; kept if not
-            return node
-        if is_key:
+            return self.scalar(event, tag, keys)
+        if keys is not None:
             why = f"a mapping key must be a string, not {kind}"
             raise _problem("YAML_KEY_NOT_STRING", event.start_mark, why)
         self.depth += 1
-        self.keys.append({})
-        node = (self.compose_mapping_node if kind == "a mapping" else self.compose_sequence_node)(
-            event.anchor
-        )
-        self.keys.pop()
+        children: list[Any] = []
+        if kind == "a mapping":
+            value: Any = {}
+            seen: dict[str, int] = {}
+            while not self.events.check_event(MappingEndEvent):
+                key_node, key = self.read(seen)
+                child, value[key] = self.read(None)
+                children.append((key_node, child))
+        else:
+            value = []
+            while not self.events.check_event(SequenceEndEvent):
+                child, item = self.read(None)
+                children.append(child)
+                value.append(item)
         self.depth -= 1
-        return node
+        end = self.events.get_event().end_mark
+        shape, tag = (MappingNode, MAP) if kind == "a mapping" else (SequenceNode, SEQ)
+        node = shape(_TAGS[tag], children, event.start_mark, end, flow_style=event.flow_style)
+        return node, value
 
-    def check_key(self, node: Any) -> None:
-        """Refuse `node` as the next key of its mapping: not a string, a duplicate, a merge key."""
-        tag = STR if node.ctag is self.DEFAULT_SCALAR_TAG else node.tag
-        mark, keys = node.start_mark, self.keys[-1]
+    def scalar(self, event: Any, tag: str | None, keys: dict[str, int] | None) -> tuple[Any, Any]:
+        """A scalar's node and value: resolved by the core schema unless tagged."""
+        text, mark = event.value, event.start_mark
+        if tag in (None, "!"):
+            tag = plain_tag(text) if tag is None and event.implicit[0] else STR
+        node = ScalarNode(_TAGS[tag], text, mark, event.end_mark, style=event.style)
+        if event.style == '"' and tag in (STR, MERGE) and _SURROGATE.search(text):
+            why = "an escaped surrogate (not a Unicode character)"  # the pure parser lets them by
+            raise _problem("YAML_SYNTAX", mark, why)
+        if keys is None:
+            return node, text if tag in (STR, MERGE) else _core(tag, text, mark)
         if tag not in (STR, MERGE):
-            why = f"{_KINDS[tag]} {node.value!r} (quote it to make it a string)"
-            raise _problem(
-                "YAML_KEY_NOT_STRING", mark, f"a mapping key must be a string, not {why}"
-            )
-        if (key := self.construct_str(node)) in keys:
-            why = f"duplicate key {key!r} (first at line {keys[key]})"
+            why = f"a mapping key must be a string, not {_KINDS[tag]} {text!r}"
+            raise _problem("YAML_KEY_NOT_STRING", mark, f"{why} (quote it to make it a string)")
+        if text in keys:
+            why = f"duplicate key {text!r} (first at line {keys[text]})"
             raise _problem("YAML_DUPLICATE_KEY", mark, why)
         if tag == MERGE:
             why = "merge keys (<<) are not allowed in a registry file"
             raise _problem("YAML_MERGE_KEY", mark, why)
-        keys[key] = mark.line + 1
-
-    def compose_document(self) -> Any:
-        node = super().compose_document()
-        if not self.parser.check_event(StreamEndEvent):
-            why = "a second document (a registry file holds exactly one)"
-            raise _problem("YAML_MULTIPLE_DOCUMENTS", self.parser.peek_event().start_mark, why)
-        return node
-
-    def construct_str(self, node: Any) -> str:
-        if node.style == '"' and _SURROGATE.search(node.value):  # the pure parser lets them by
-            why = "an escaped surrogate (not a Unicode character)"
-            raise _problem("YAML_SYNTAX", node.start_mark, why)
-        return str(node.value)
-
-    def construct_core(self, node: Any) -> Any:
-        """The integer, number, boolean or null of a scalar that fits its tag, or a refusal."""
-        tag, text, mark = node.tag, node.value, node.start_mark
-        if tag == INT and _INT.fullmatch(text):
-            digits = len(text.lstrip("-+")) - 2 * (text[:2] in ("0o", "0x"))
-            if digits > MAX_INT_DIGITS:
-                why = f"an integer of {digits} digits (at most {MAX_INT_DIGITS})"
-                raise _problem("YAML_NUMBER_TOO_LARGE", mark, why)
-            return int(text, 0) if text[:2] in ("0o", "0x") else int(text)
-        if tag in (FLOAT, INT) and _NON_FINITE.fullmatch(text):
-            why = f"{text} is not allowed (numbers must be finite)"
-            raise _problem("YAML_NON_FINITE", mark, why)
-        if tag == FLOAT and _FLOAT.fullmatch(text):
-            if math.isinf(value := float(text)):
-                why = f"the number {text[:40]} is out of range (it would be infinity)"
-                raise _problem("YAML_NON_FINITE", mark, why)
-            return value
-        if tag in (BOOL, NULL) and _WORDS.get(text) == tag:
-            return None if tag == NULL else text[0] in "tT"
-        raise _refused_tag(tag, "a scalar", mark, text)
-
-    def construct_collection(self, node: Any) -> Any:
-        """A list or a dict (keys already checked: strings), filled once yielded (nesting)."""
-        data: Any = {} if node.tag == MAP else []
-        yield data
-        if node.tag == MAP:
-            data.update((key.value, self.construct_object(value)) for key, value in node.value)
-        else:
-            data.extend(self.construct_object(child) for child in node.value)
-
-
-_Strict.yaml_constructors = {STR: _Strict.construct_str, MERGE: _Strict.construct_str}
-_Strict.yaml_constructors |= dict.fromkeys((MAP, SEQ), _Strict.construct_collection)
-_Strict.yaml_constructors |= dict.fromkeys(_KINDS, _Strict.construct_core)
-for _tag, _pattern, _first in [
-    *((tag, re.escape(word), [word[:1]]) for word, tag in _WORDS.items()),
-    (INT, _INT.pattern, "-+0123456789"),
-    (FLOAT, f"{_FLOAT.pattern}|(?i:{_NON_FINITE.pattern})", "-+.0123456789"),
-    (MERGE, "<<", "<"),
-]:  # the YAML 1.2 core schema's implicit types, and a plain `<<` (a merge key, refused)
-    _Strict.add_implicit_resolver_base(_tag, re.compile(f"(?:{_pattern})$"), list(_first))
-
-
-RESOLVER: Any = _Strict(None, MAX_DEPTH)
-"""This reader's resolver (a plain `.5e3`, `.INf` or `<<` is no string here): the splice quotes a
-string it or ruamel's YAML 1.1 and 1.2 resolvers would not read back as that string."""
+        keys[text] = mark.line + 1
+        return node, text
 
 
 def _encoded(data: bytes | str, max_bytes: int) -> bytes:
@@ -259,12 +245,10 @@ def parse_yaml(
     raw = _encoded(data, max_bytes)
     try:
         with gc_paused():
-            loader = _Strict(_Parser(raw), max_depth)
-            node = loader.get_single_node()
-            return YAMLDocument(None if node is None else loader.construct_document(node), node)
+            return _Reader(_Parser(raw), max_depth).document()
     except YAMLError as exc:
         raise _syntax(exc, raw) from None
-    except RecursionError:  # a guard: the composer recurses 2 frames a level, to MAX_DEPTH
+    except RecursionError:  # a guard: the reader recurses a frame a level, to MAX_DEPTH
         raise JSONDecodeProblem("nested too deeply", "YAML_TOO_DEEP") from None
     except MemoryError:
         raise JSONDecodeProblem("out of memory while parsing", "YAML_TOO_LARGE") from None

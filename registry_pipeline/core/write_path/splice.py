@@ -1,14 +1,15 @@
-"""The new text of a YAML registry file with one entry inserted or replaced (JSON: `json_splice`).
+"""The new bytes of a registry file with one entry inserted or replaced, every other byte kept.
 
-A block-style list is spliced at its items' line spans, the entry's text written by ruamel.yaml's
-round-trip dumper (a replaced entry merged into its old text, so its comments stay); any other
-file goes round-trip whole, which keeps comments but may re-indent. Each result is parsed again:
-a file that would read back differently is never written."""
+JSON: the entry's text goes in at the offsets the JSON decoder reads, indented like its
+neighbours. YAML: a block-style list is spliced at its items' line spans, the entry's text written
+by ruamel.yaml's round-trip dumper (a replaced entry merged into its old text, so its comments
+stay); any other file goes round-trip whole, which keeps comments but may re-indent. Each result
+is parsed again: a file that would read back differently is never written."""
 
 from __future__ import annotations
 
-import contextlib
 import io
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -18,46 +19,96 @@ from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.resolver import VersionedResolver
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 
-from registry_pipeline.core.json_strict import pointer_tokens, resolve_pointer
-from registry_pipeline.core.write_path.content import (
-    Entry,
-    EntryType,
-    ParsedFile,
-)
-from registry_pipeline.core.write_path.json_splice import as_file, json_index, json_text, mismatch
-from registry_pipeline.core.yaml_io import RESOLVER, STR, loads_yaml_strict
+from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.json_strict import loads_strict, pointer_tokens, resolve_pointer
+from registry_pipeline.core.write_path.content import Entry, EntryType, ParsedFile
+from registry_pipeline.core.yaml_io import STR, loads_yaml_strict, plain_tag
 
-_READERS = [VersionedResolver((1, 1)), VersionedResolver((1, 2)), RESOLVER]
-"""ruamel.yaml's YAML 1.1 and 1.2 resolvers and ours: a string one would read as something else
-(`yes`, `12:30`, `2024-01-01`, `1_000`, `''`, `.5e3`, `<<`) is written quoted."""
+_READERS = [VersionedResolver((1, 1)), VersionedResolver((1, 2))]
+"""ruamel.yaml's YAML 1.1 and 1.2 resolvers: a string one of them or ours (`plain_tag`) would read
+as something else (`yes`, `12:30`, `2024-01-01`, `1_000`, `''`, `.5e3`, `<<`) is written quoted."""
 UNSAFE_RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\n\r\t]")
 """Characters written escaped in a double-quoted scalar (line breaks YAML 1.1 readers fold,
 controls), so the file's lines stay the parser's lines."""
 FULL_CHECK_BYTES = 64 * 1024
 """Spliced files smaller than this are parsed whole again; larger ones have the entry's own text
 parsed again and rely on the spans the strict parse found (`content._item_spans`)."""
+_SPACE = re.compile(r"[ \t\n\r]*")
+_DECODER = json.JSONDecoder()
+_Member = tuple[str | None, int, int, int]
+"""A member of a JSON array or object: its name (None in an array), where it starts (its key or
+value), where its value starts and where it ends (character offsets)."""
 
 
 def new_text(
     entry_type: EntryType, parsed: ParsedFile | None, old: Entry | None, key: str, value: Any
 ) -> ParsedFile:
     """The entry's file once the entry `key` holds `value` (inserted or replaced)."""
-    if entry_type.suffix == ".json":
-        return json_text(entry_type, parsed, old, key, value)
     data = parsed.data if parsed is not None else b""
     # new quoted strings follow the file's quotes: double when most of its quoted values are
     double = data.count(b': "') + data.count(b'- "') > data.count(b": '") + data.count(b"- '")
+    if entry_type.layout == "files" and entry_type.suffix == ".json":
+        return ParsedFile(as_file(_json(value, "") + "\n", data), value)
     if entry_type.layout == "files":
-        text = _rewrite(parsed, lambda yaml, document: _merge(document, value, double))
+        text = _rewrite(data, lambda yaml, document: _merge(document, value, double))
         if loads_yaml_strict(text) != value:
             raise mismatch("written entry")
         return ParsedFile(as_file(text, data), value)
-    at = old.index if old is not None else None  # the replaced entry's place
-    index, replace = (_insert_at(entry_type, parsed, key), False) if at is None else (at, True)
+    if parsed is None and entry_type.suffix == ".json":
+        raise RegistryError(
+            f"{entry_type.source} does not exist: create it with its first entry by hand",
+            code="REGISTRY_FILE_MISSING",
+            path=entry_type.source,
+        )
+    replace = old is not None
+    index, had_list = _place(entry_type, parsed, replace, key, value)
+    if parsed is not None and entry_type.suffix == ".json":
+        return _json_splice(entry_type, parsed, replace, index, key, value)
     spliced = None
     if parsed is not None and parsed.spans:
         spliced = _splice(entry_type, parsed, replace, index, value, double)
-    return spliced or _roundtrip(entry_type, parsed, replace, index, value, double)
+    return spliced or _roundtrip(entry_type, parsed, had_list, replace, index, value, double)
+
+
+def _place(
+    entry_type: EntryType, parsed: ParsedFile | None, replace: bool, key: str, value: Any
+) -> tuple[int, bool]:
+    """The entry's index in its list or map (its own, else before the first greater key in key
+    order, else last), put there in the old parse, which becomes the new file's; and whether the
+    file had a list."""
+    try:
+        container = resolve_pointer(parsed.document if parsed else None, entry_type.container)
+    except KeyError:
+        container = None  # no list yet: the YAML round-trip makes one
+    if isinstance(container, dict):
+        names = list(container)
+    else:
+        names = [str(i.get(entry_type.key)) if isinstance(i, dict) else "" for i in container or ()]
+    if replace:
+        index = names.index(key)
+    elif entry_type.order == "key":
+        index = next((i for i, name in enumerate(names) if name > key), len(names))
+    else:
+        index = len(names)
+    if isinstance(container, dict):  # compared as a dict: the order of a map is the text's
+        container[key] = value
+    elif isinstance(container, list):
+        container[index : index + replace] = [value]
+    return index, isinstance(container, list)
+
+
+def mismatch(what: str, path: str | None = None) -> RegistryError:
+    """SPLICE_MISMATCH (exit 3): the bytes would not read back as meant (a bug; not written)."""
+    return RegistryError(
+        f"the {what} would read back differently", code="SPLICE_MISMATCH", path=path, exit_code=3
+    )
+
+
+def as_file(text: str, original: bytes) -> bytes:
+    """`text` (LF line ends) with the original file's line ends and byte-order mark."""
+    if b"\r\n" in original:
+        text = text.replace("\n", "\r\n")
+    return ("\ufeff" * original.startswith(b"\xef\xbb\xbf") + text).encode()
 
 
 def _yaml(offset: int = 2) -> Any:
@@ -83,7 +134,8 @@ def _quoted(value: Any, double: bool = False) -> Any:
     if not isinstance(value, str):
         return value
     unsafe = UNSAFE_RAW.search(value)  # escaped: \N, \L, \P, \x..
-    if not unsafe and all(r.resolve(ScalarNode, value, (True, False)) == STR for r in _READERS):
+    resolved = (r.resolve(ScalarNode, value, (True, False)) for r in _READERS)
+    if not unsafe and plain_tag(value) == STR and all(tag == STR for tag in resolved):
         return value
     return (DoubleQuotedScalarString if double or unsafe else SingleQuotedScalarString)(value)
 
@@ -108,32 +160,15 @@ def _merge(old: Any, new: Any, double: bool) -> Any:
     return old if same_kind and old == new else _quoted(new, double)
 
 
-def _rewrite(parsed: ParsedFile | None, edit: Callable[[Any, Any], Any]) -> str:
+def _rewrite(data: bytes, edit: Callable[[Any, Any], Any]) -> str:
     """The file's text once `edit(yaml, round-trip document)` changed it (LF line ends)."""
     yaml = _yaml()
-    original = parsed.data.decode("utf-8-sig").replace("\r\n", "\n") if parsed else ""
+    original = data.decode("utf-8-sig").replace("\r\n", "\n")
     document = yaml.load(original)
     text = _dump(yaml, edit(yaml, document))
     if document is None and original.strip():  # comments only: they stay, the entries follow
         text = original + ("" if original.endswith("\n") else "\n") + text
     return text
-
-
-def _insert_at(entry_type: EntryType, parsed: ParsedFile | None, key: str) -> int:
-    """Where a new entry goes in the file's list (0 when it has none yet)."""
-    try:
-        items = resolve_pointer(
-            parsed.document if parsed is not None else None, entry_type.container
-        )
-    except KeyError:
-        return 0
-    return json_index(entry_type, items, key) if isinstance(items, list) else 0
-
-
-def _with_entry(document: Any, entry_type: EntryType, replace: bool, value: Any, index: int) -> Any:
-    """`document` with the entry put at `index` (in place: the old parse is consumed)."""
-    resolve_pointer(document, entry_type.container)[index : index + replace] = [value]
-    return document
 
 
 def _splice(
@@ -146,24 +181,23 @@ def _splice(
     dash = lines[spans[0][0]].index("-")
     offset = _offset(lines, spans[0][0], dash)
     yaml, shift = _yaml(offset), dash - offset
+    item = None
     if replace:
-        start, stop = spans[index][0], spans[index][1] + 1
-        snippet = lines[start:stop]
+        start = spans[index][0]
+        snippet = lines[start : spans[index][1] + 1]
         if any(line.strip() and len(line) - len(line.lstrip(" ")) < shift for line in snippet):
             return None  # a line left of the entry (a comment): round-trip the whole file
         item = yaml.load("".join(line[shift:].rstrip("\r\n") + "\n" for line in snippet))
-        text = _dump(yaml, _merge(item, [value], double))
-    else:  # the comment just above an entry stays with it, one indented into the last entry too
-        text = _dump(yaml, [_quoted(value, double)])
-        if index < len(spans):
-            start = spans[index][0]
-            while start > 0 and re.match(rf" {{0,{dash}}}#", lines[start - 1]):
-                start -= 1
-        else:
-            start = spans[-1][1] + 1
-            while start < len(lines) and re.match(rf" {{{dash + 1},}}#", lines[start]):
-                start += 1
-        stop = start
+    elif index < len(spans):  # the comment just above an entry stays with it
+        start = spans[index][0]
+        while start > 0 and re.match(rf" {{0,{dash}}}#", lines[start - 1]):
+            start -= 1
+    else:  # after the last entry, and after a comment indented into it
+        start = spans[-1][1] + 1
+        while start < len(lines) and re.match(rf" {{{dash + 1},}}#", lines[start]):
+            start += 1
+    stop = spans[index][1] + 1 if replace else start
+    text = _dump(yaml, _merge(item, [value], double))
     block = [" " * shift + line if line.strip() else line for line in text.splitlines()]
     if text.count("\n") != len(block) or loads_yaml_strict(text) != [value]:
         return None  # the text would not read back as the entry, line for line
@@ -172,13 +206,12 @@ def _splice(
         lines[start - 1] += newline  # the file did not end with a newline
     lines[start:stop] = [line + newline for line in block]
     data = ("\ufeff" * parsed.data.startswith(b"\xef\xbb\xbf") + "".join(lines)).encode()
-    document = _with_entry(parsed.document, entry_type, replace, value, index)
-    if len(data) < FULL_CHECK_BYTES and loads_yaml_strict(data) != document:
+    if len(data) < FULL_CHECK_BYTES and loads_yaml_strict(data) != parsed.document:
         raise mismatch("spliced file", entry_type.source)
     grown = len(block) - (stop - start)
     moved = [(a + grown, b + grown) if a >= stop else (a, b) for a, b in spans]
     moved[index : index + replace] = [(start, start + len(block) - 1)]
-    return ParsedFile(data, document, tuple(moved))
+    return ParsedFile(data, parsed.document, tuple(moved))
 
 
 def _offset(lines: list[str], dash_line: int, dash: int) -> int:
@@ -193,6 +226,7 @@ def _offset(lines: list[str], dash_line: int, dash: int) -> int:
 def _roundtrip(
     entry_type: EntryType,
     parsed: ParsedFile | None,
+    had_list: bool,
     replace: bool,
     index: int,
     value: Any,
@@ -216,13 +250,82 @@ def _roundtrip(
             items.insert(index, _quoted(value, double))
         return document
 
-    text = _rewrite(parsed, edit)
-    expected = loads_yaml_strict(text)
-    wanted = parsed.document if parsed is not None else None
-    with contextlib.suppress(KeyError):  # a file that had no list: only the entry is compared
-        had_list = isinstance(resolve_pointer(wanted, entry_type.container), list)
-        if had_list and expected != _with_entry(wanted, entry_type, replace, value, index):
-            raise mismatch("rewritten file")
-    if resolve_pointer(expected, entry_type.container)[index] != value:
+    data = parsed.data if parsed is not None else b""
+    text = _rewrite(data, edit)
+    written = loads_yaml_strict(text)
+    if had_list and parsed is not None and written != parsed.document:
+        raise mismatch("rewritten file")
+    if resolve_pointer(written, entry_type.container)[index] != value:
         raise mismatch("written entry")
-    return ParsedFile(as_file(text, parsed.data if parsed is not None else b""), expected)
+    return ParsedFile(as_file(text, data), written)
+
+
+def _skip(text: str, at: int) -> int:
+    return _SPACE.match(text, at).end()  # type: ignore[union-attr]
+
+
+def _members(text: str, start: int) -> tuple[list[_Member], int]:
+    """The members of the array or object whose bracket is at `start`, and the offset of its
+    closing bracket (read with the JSON decoder itself)."""
+    closing = "]" if text[start] == "[" else "}"
+    members: list[_Member] = []
+    at = _skip(text, start + 1)
+    while text[at] != closing:
+        begin, name = at, None
+        if closing == "}":
+            name, at = json.decoder.scanstring(text, at + 1)  # type: ignore[attr-defined]
+            at = _skip(text, _skip(text, at) + 1)  # past the colon
+        end = _DECODER.raw_decode(text, at)[1]
+        members.append((name, begin, at, end))
+        at = _skip(text, end)
+        at = _skip(text, at + 1) if text[at] == "," else at
+    return members, at
+
+
+def _indent_of(text: str, offset: int) -> str:
+    """The whitespace that starts the line holding `offset`."""
+    start = text.rfind("\n", 0, offset) + 1
+    return text[start : _skip(text, start)].replace("\n", "").replace("\r", "")
+
+
+def _json(value: Any, indent: str, newline: str = "\n") -> str:
+    """`value` as indented JSON whose continuation lines start with `indent`."""
+    text = json.dumps(value, indent="\t" if indent.startswith("\t") else "  ", ensure_ascii=False)
+    return text.replace("\n", newline + indent)
+
+
+def _json_splice(
+    entry_type: EntryType, parsed: ParsedFile, replace: bool, index: int, key: str, value: Any
+) -> ParsedFile:
+    """The JSON file with the entry's text put in at `index` of its array or object."""
+    text = parsed.data.decode()  # no byte-order mark: the strict parse refuses one
+    newline = "\r\n" if "\r\n" in text else "\n"
+    opening = _skip(text, 0)
+    for name in pointer_tokens(entry_type.container):
+        members, _ = _members(text, opening)
+        in_object = text[opening] == "{"
+        opening = (next(m for m in members if m[0] == name) if in_object else members[int(name)])[2]
+    members, closing = _members(text, opening)
+    if replace:
+        _, begin, start, stop = members[index]
+        body = _json(value, _indent_of(text, begin), newline)
+    else:
+        outer = _indent_of(text, opening)
+        if members:  # the indentation of its neighbour
+            indent = _indent_of(text, members[min(index, len(members) - 1)][1])
+        else:
+            indent = outer + ("\t" if outer.startswith("\t") else "  ")
+        member = json.dumps(key, ensure_ascii=False) + ": " if entry_type.layout == "map" else ""
+        member += _json(value, indent, newline)
+        if not members:
+            start, stop, body = opening + 1, closing, f"{newline}{indent}{member}{newline}{outer}"
+        elif index < len(members):
+            start = stop = members[index][1]
+            body = member + "," + newline + indent
+        else:
+            start = stop = members[-1][3]
+            body = "," + newline + indent + member
+    result = (text[:start] + body + text[stop:]).encode()
+    if loads_strict(result) != parsed.document:
+        raise mismatch("written entry", entry_type.source)
+    return ParsedFile(result, parsed.document)
