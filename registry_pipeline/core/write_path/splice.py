@@ -300,11 +300,19 @@ def _json_splice(
     """The JSON file with the entry's text put in at `index` of its array or object."""
     text = parsed.data.decode()  # no byte-order mark: the strict parse refuses one
     newline = "\r\n" if "\r\n" in text else "\n"
-    opening = _skip(text, 0)
+    opening, document, holder, last = _skip(text, 0), parsed.document, None, None
     for name in pointer_tokens(entry_type.container):
         members, _ = _members(text, opening)
         in_object = text[opening] == "{"
         opening = (next(m for m in members if m[0] == name) if in_object else members[int(name)])[2]
+        holder, last = document, name if in_object else int(name)
+        document = document[last]
+    if document is None:  # `null`: no entries yet, so the entry starts the list
+        text = f"{text[:opening]}[]{text[opening + len('null') :]}"
+        if holder is None:
+            parsed = ParsedFile(parsed.data, [value])
+        else:
+            holder[last] = [value]
     members, closing = _members(text, opening)
     if replace:
         _, begin, start, stop = members[index]

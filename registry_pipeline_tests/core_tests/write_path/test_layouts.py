@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ import pytest
 from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.write_path import add_entry
+from registry_pipeline.core.write_path.content import EntryType, ParsedFile
+from registry_pipeline.core.write_path.splice import new_text
 from registry_pipeline.core.yaml_io import loads_yaml_strict
 from registry_pipeline_tests._helpers import copy_demo
 from registry_pipeline_tests.core_tests.write_path._support import copy_example
@@ -156,6 +159,39 @@ def test_a_compact_json_file_gets_its_new_entry_at_its_line_indentation(tmp_path
     text = path.read_text()
     assert max(len(line) - len(line.lstrip(" ")) for line in text.splitlines()) <= 4
     assert entry in json.loads(text)["operations"]
+
+
+@pytest.mark.parametrize("spacing", ["indented", "compact"])
+def test_a_json_list_that_is_null_gets_its_first_entry(
+    cli: Callable[..., tuple[int, str, str]], tmp_path: Path, spacing: str
+) -> None:
+    """`null` where the catalog's list is: no entries yet (as validation reads it), so the new
+    entry makes the list, as a YAML file's round-trip does; the rest of the file is unchanged."""
+    root = copy_demo(tmp_path)
+    path = root / "registries/allowed_operations/ALLOWED_OPERATIONS_v0_1.json"
+    document = {**json.loads(path.read_text()), "operations": None}
+    before = json.dumps(document, indent=2 if spacing == "indented" else None) + "\n"
+    path.write_text(before)
+    entry = {"operation_id": "OP-Z01", "name": "Z", "option": "Z", "builder": None,
+             "enforcement_level": "C2", "threshold_pack": "freshness_default_pack_v1"}  # fmt: skip
+    code, out, err = cli("add-entry", "--workspace", str(root), "--type", "allowed_operations",
+                         "--entry-json", json.dumps(entry), "--json")  # fmt: skip
+    assert code == 0, out + err
+    assert json.loads(path.read_text()) == {**document, "operations": [entry]}
+    start, end = before.index("null"), before.index("null") + len("null")
+    text = path.read_text()
+    assert text.startswith(before[:start]) and text.endswith(before[end:])
+
+
+def test_a_json_file_that_is_null_where_its_list_is_the_document_gets_its_first_entry() -> None:
+    """The same when the catalog's container is the document itself ("")."""
+    entry_type = EntryType(
+        name="op", registry_id="ops", layout="list", source="ops.json", container="",
+        key="id", order="key", schema=None, purpose="", schema_id="ops",
+    )  # fmt: skip
+    written = new_text(entry_type, ParsedFile(b"null\r\n", None), None, "a", {"id": "a"})
+    assert written.data == b'[\r\n  {\r\n    "id": "a"\r\n  }\r\n]\r\n'
+    assert written.document == [{"id": "a"}]
 
 
 def test_the_dry_run_diff_applies_with_patch_when_the_file_has_no_final_newline(
