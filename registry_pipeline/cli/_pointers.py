@@ -517,7 +517,7 @@ def run_check(args: argparse.Namespace) -> int:
     from registry_pipeline.core.workspace.snapshots import read_snapshot
 
     workspace, store = open_store(args)
-    store.require_intact("check", admit=admission)  # judged against the journal: it must hold
+    store.require_intact(admit=admission)  # judged against the journal: it must hold
     with naming_candidates(workspace, args.registry_id, args.run_id):
         folder = target_folder(workspace, args.registry_id, args.run_id)
     root = read_snapshot(folder, args.registry_id).root_sha256

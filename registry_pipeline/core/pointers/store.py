@@ -255,10 +255,8 @@ class PointerStore:
                 report.problems.append(finding(exc.code, message, registry_id=registry_id))
         return report
 
-    def require_intact(
-        self, action: str = "build", *, admit: Admit | None = None, registry_id: str | None = None
-    ) -> None:
-        """Refuse `action` (CHAIN_BROKEN, POINTER_MISMATCH, ...) while `verify` fails; exempt: a
+    def require_intact(self, *, admit: Admit | None = None, registry_id: str | None = None) -> None:
+        """Refuse a change (CHAIN_BROKEN, POINTER_MISMATCH, ...) while `verify` fails; exempt: a
         hand edit of `registry_id` itself (the store says it precisely, or this is its repair),
         and lost targets (moving that pointer is their repair)."""
         report = self.verified(self.read(), checkpoint=True, admit=admit)
@@ -394,7 +392,7 @@ class PointerStore:
         with self.locked(admit=admit):
             if action in MOVES:
                 crash_point("pointer_locked")
-            self.require_intact(action, admit=admit, registry_id=registry_id)  # before any redo
+            self.require_intact(admit=admit, registry_id=registry_id)  # before any redo
             pointers = self._redo(admit)
             mismatch = self._mismatch(pointers, registry_id) if explained else None
             if mismatch is not None:

@@ -259,7 +259,7 @@ class Check:
         spec, found, records = self.spec, Checked(seen=len(batch.records)), batch.records
         schema, values = self.schema, [record for _line, record in records]
         valid = schema is None or bool(
-            batch.plain and self.schemas.is_all_valid(schema.schema_id, values, plain=True)
+            batch.plain and self.schemas.is_all_valid(schema.schema_id, values)
         )
         schemas, heads, view, held = self.schemas, self.heads, self.view, self.held
         lines, made, written, warned, ids = (array("q") for _ in range(5))
@@ -299,7 +299,7 @@ class Check:
     def prepare(self) -> None:
         """Compile the schema's checks and import the encoder before forking workers."""
         if self.schema is not None:
-            self.schemas.is_all_valid(self.schema.schema_id, [], plain=True)
+            self.schemas.is_all_valid(self.schema.schema_id, [])
         prepare_encoder()
 
 

@@ -275,10 +275,9 @@ class SchemaCatalog:
             found.append(_violation(pointer, message))
         return found
 
-    def is_all_valid(self, schema_id: str, instances: list[Any], *, plain: bool = False) -> bool:
+    def is_all_valid(self, schema_id: str, instances: list[Any]) -> bool:
         """Whether `validate` finds no violation in any of `instances`, in one jsonschema-rs call
-        over them all (an array of them against `items` referring to the schema). `plain` is
-        accepted for callers that know their instances JSON values; one engine judges all alike."""
+        over them all (an array of them against `items` referring to the schema)."""
         try:
             return bool(self._batch_validator(schema_id).is_valid(instances))
         except (ValueError, TypeError):

@@ -84,9 +84,7 @@ def _agree(root: Path, spec: IndexSpec, heads: frozenset[str] | None, batch: Bat
     schema = schemas.for_artifact(spec.artifact)
     values = [value for _line, value in batch.records]
     vouched = bool(
-        batch.plain
-        and schema is not None
-        and schemas.is_all_valid(schema.schema_id, values, plain=True)
+        batch.plain and schema is not None and schemas.is_all_valid(schema.schema_id, values)
     )
     alone = [judged(spec, schemas, line, value)[0] for line, value in batch.records]
     shortcut = [

@@ -72,7 +72,7 @@ def test_a_batch_is_valid_exactly_when_each_instance_is(
     parsed = compact_lines("\n".join(map(dumps_compact, instances)))
     assert parsed is not None
     if parsed.plain:  # parsed from JSON with no integer beyond 2**53: the caller may say so
-        assert catalog.is_all_valid(RUN, parsed.values, plain=True) is expected
+        assert catalog.is_all_valid(RUN, parsed.values) is expected
 
 
 def test_instances_the_compiled_check_cannot_take_are_validated_one_by_one() -> None:
