@@ -28,7 +28,7 @@ from registry_pipeline.core.builders.model import BuildInputs, BuildResult
 from registry_pipeline.core.errors import Hint, ReasonCode, RegistryError, UsageError
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.seal.hashing import file_stamp
-from registry_pipeline.core.seal.manifest import HEX64, MANIFEST_JSON, MANIFEST_SHA256, ROOT_LABEL
+from registry_pipeline.core.seal.manifest import MANIFEST_JSON, MANIFEST_SHA256
 from registry_pipeline.core.seal.manifest import RUN_JSON as RUN_JSON_NAME
 from registry_pipeline.core.seal.paths import printable, relpath_problem, sort_key
 from registry_pipeline.core.seal.schemas import SchemaCatalog, iter_jsonl
@@ -43,7 +43,12 @@ from registry_pipeline.core.seal.verdicts import (
     tally,
 )
 from registry_pipeline.core.workspace.catalog import load_catalog
-from registry_pipeline.core.workspace.snapshots import FUTURE_DATED, Snapshot, folder_verdict
+from registry_pipeline.core.workspace.snapshots import (
+    FUTURE_DATED,
+    Snapshot,
+    folder_verdict,
+    manifest_root,
+)
 
 REGISTRY_ARTIFACT = "RUN_REGISTRY_v0_1.jsonl"
 SEAL_STATUS_ARTIFACT = "RUN_REGISTRY_SEAL_STATUS_v0_2.jsonl"
@@ -217,21 +222,6 @@ def _parse_reason(raw: bytes, problem: JSONDecodeProblem) -> str:
     return str(problem)
 
 
-def _manifest_root(folder: Path | str) -> str | None:
-    """The ROOT_SHA256 value of MANIFEST.sha256 when it is well formed, else None."""
-    try:
-        with open(os.path.join(folder, MANIFEST_SHA256), "rb") as handle:
-            text = handle.read().decode("utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None
-    for row in text.split("\n"):
-        if row.startswith(ROOT_LABEL):
-            value = row.rstrip("\r")[len(ROOT_LABEL) :]
-            ok = value.startswith("  ") and HEX64.fullmatch(value[2:])
-            return value[2:] if ok else None
-    return None
-
-
 MAX_PROBLEMS = 50
 """Problems listed per folder (in the companion and in `warnings`); the count says how many."""
 LINE_ENDINGS_CONVERTED = Hint.LINE_ENDINGS_CONVERTED.value
@@ -289,7 +279,7 @@ def _reusable_root(folder: str, prior: PreviousStatus | None, schemas: SchemaCat
                 return None
         except OSError:
             return None
-    root = _manifest_root(folder)
+    root = manifest_root(folder)
     if root != prior.manifest_root_sha256 or not passed_unchanged(folder, schemas):
         return None
     return root
@@ -498,9 +488,9 @@ def index_folder(
     folder = root.path / name
     scan = _scan(folder)
     envelope, warnings = _envelope(folder, scan)
-    manifest_root = _manifest_root(folder) if MANIFEST_SHA256 in scan.top_level else None
+    claimed = manifest_root(folder) if MANIFEST_SHA256 in scan.top_level else None
     prior = previous.records.get(run_key) if previous is not None else None
-    status = _verdict(folder, scan, manifest_root, prior, full_audit, schemas)
+    status = _verdict(folder, scan, claimed, prior, full_audit, schemas)
     warnings.extend(scan.warnings)
     line = {
         **_identity(root.label, run_id),
@@ -508,7 +498,7 @@ def index_folder(
         "has_run_json": RUN_JSON_NAME in scan.top_level,
         "has_manifest_sha256": MANIFEST_SHA256 in scan.top_level,
         "has_manifest_json": MANIFEST_JSON in scan.top_level,
-        "manifest_root_sha256": manifest_root,
+        "manifest_root_sha256": claimed,
         "files": _files(scan, top=True),
         "warnings": warnings,
     }
