@@ -118,8 +118,7 @@ def sealed_day(workspace: Workspace, drift: DayDrift) -> Snapshot | None:
 
 
 def reusable_day(workspace: Workspace, day: date) -> ReusedDay | None:
-    """Day D when its run would reuse a sealed folder (`sealed_day`) and every DAILY_CHECKS
-    passes on it now; None when the day must run (the run then says why)."""
+    """Day D if its run would reuse a sealed folder passing every DAILY_CHECKS now, else None."""
     try:
         drift = build_drift_for_day(workspace, day)
         snapshot = sealed_day(workspace, drift)

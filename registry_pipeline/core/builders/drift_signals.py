@@ -5,10 +5,6 @@ state in words in `system_drift.canon_state`); the companion `DRIFT_SIGNALS_DETA
 lists every signal with a tri-state value (null when evidence is missing: never a guess), a
 severity and evidence refs. Severity: a true signal carries its kind's (`KIND_SEVERITY`); a null
 one is a `warning` when its kind is critical, else `info`; a false one is `info`.
-
-`canon_tree_hash`: SHA-256 (hex) of the lines `<schema sha256>  <key>\\n`, one per entry of
-`schema_hashes_now`, sorted in byte order and concatenated (the ROOT_SHA256 recipe applied to the
-schema files); the empty mapping hashes the empty string.
 """
 
 from __future__ import annotations
@@ -326,10 +322,8 @@ def build_drift_signals(
     expected_versions_source: str = DEFAULT_EXPECTED_SOURCE,
     unknown: str | None = None,
 ) -> BuildResult:
-    """Both drift documents from plain parsed inputs (the defaults: nothing known); the same
-    inputs give the same bytes. The seed-shaped v0.1 object (facts beyond it in `warnings`) and
-    the detail (the build's summary: signals by value). `unknown`: one null signal per kind, this
-    reason its summary, whatever the inputs (a moment whose evidence is missing)."""
+    """Both drift documents from plain parsed inputs (the defaults: nothing known); `unknown`:
+    one null signal per kind with this reason, whatever the inputs (its evidence is missing)."""
     _check_inputs(as_of, working_tree_state)
     expected = expected_versions.get("expected")
     if not isinstance(expected, Mapping):
@@ -415,7 +409,8 @@ def build_drift_signals(
 
 
 def canon_tree_hash(schema_hashes: Mapping[str, str]) -> str:
-    """SHA-256 over the sorted `<hash>  <key>` lines of the schema files (see module doc)."""
+    """The ROOT_SHA256 recipe over the schema files: SHA-256 of their `<sha256>  <key>` lines
+    sorted as bytes, each ending in a newline (the empty mapping hashes the empty string)."""
     return root_sha256(f"{digest}  {key}" for key, digest in schema_hashes.items())
 
 

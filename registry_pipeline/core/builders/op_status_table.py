@@ -1,11 +1,9 @@
 """op_status_table: for each operation of the operations catalog, its last run, success and status.
 
-A pure function of the run registry's lines, the `allowed_operations` document and the threshold
-packs, at `as_of` (the run registry snapshot's `created_utc`, never the clock): the same sealed
-inputs give the same bytes. Artifacts: `OPERATION_STATUS_TABLE_v0_1.json`, the seed's v0.1 array
-(one row per canonical operation in catalog order; what v0.1 has no field for goes into `warnings`
-as codes), and `OPERATION_STATUS_DETAIL_v0_2.json`, our companion (last success, counts, status,
-evidence, unauthorized operations, catalog warnings).
+Judged at `as_of` (the run registry snapshot's `created_utc`, never the clock).
+`OPERATION_STATUS_TABLE_v0_1.json` is the seed's v0.1 array (one row per canonical operation; what
+v0.1 has no field for goes into `warnings` as codes); `OPERATION_STATUS_DETAIL_v0_2.json` our
+companion.
 
 Meanings:
 - A run belongs to the operation its line's `operation_id` names; the "last" run is the newest by
@@ -378,9 +376,8 @@ def build_op_status_table(
     coverage: Mapping[str, Coverage] | None = None,
     catalog_warnings: Sequence[Problem] = (),
 ) -> BuildResult:
-    """Status of every catalogued operation at `as_of` (`coverage`: the matrices' levels, None
-    without any; `catalog_warnings`: unreadable catalog lines, listed in the detail and, as
-    `notes`, in the summary): both artifacts, two-space JSON, v0.1 rows in the seed's order."""
+    """Both artifacts at `as_of` (`coverage`: the matrices' levels, None without any;
+    `catalog_warnings`: catalog lines not understood, also the summary's `notes`)."""
     moment = _parse_utc(as_of)
     if moment is None:
         raise input_error(f"as_of {as_of!r} is not an ISO 8601 UTC time", path="as_of")
@@ -482,10 +479,9 @@ def _coverage_matrices(workspace: Workspace) -> tuple[str, ...]:
 
 
 def allowed_operations(snapshot: Snapshot, coverage_matrices: Sequence[str] = ()) -> dict[str, Any]:
-    """What `build_op_status_table` reads from an allowed_operations snapshot, as its keyword
-    arguments: the operations (its one `.json` artifact, or its `.md` catalogs merged by version),
-    the levels of the coverage matrices the catalog names (`coverage_matrices`: source paths,
-    sealed under their file names; None without any) and the catalog warnings."""
+    """`build_op_status_table`'s keyword arguments from an allowed_operations snapshot: its one
+    `.json` artifact or its `.md` catalogs merged by version, and the levels of the coverage
+    matrices the catalog names (`coverage_matrices`, sealed under their file names)."""
     payload = snapshot.payload()
     matrix_names = {PurePosixPath(path).name for path in coverage_matrices}
     missing = sorted(matrix_names - set(payload))
@@ -521,8 +517,7 @@ def allowed_operations(snapshot: Snapshot, coverage_matrices: Sequence[str] = ()
 
 
 def _markdown_texts(snapshot: Snapshot, relpaths: Iterable[str]) -> list[tuple[str, str]]:
-    """(text, source) of sealed Markdown artifacts, oldest version first; not UTF-8 is an input
-    error."""
+    """(text, source) of sealed Markdown artifacts, oldest version first (UTF-8 or refused)."""
     texts = []
     for relpath in sorted(relpaths, key=lambda name: (catalog_version_key(name), name)):
         path = snapshot.payload()[relpath]

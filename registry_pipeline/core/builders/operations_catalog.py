@@ -220,8 +220,7 @@ def _read(text: str) -> tuple[list[_Definition], str | None, str | None]:
 
 
 def _heading(block: Block, at: _Context, definitions: list[_Definition]) -> None:
-    """An operation heading opens a section; others close it, and move the Option and the
-    NON_CANONICAL boundaries."""
+    """An operation heading opens a section; others close it and move the Option and NC bounds."""
     at.listing = None
     found = _OP_HEADING.fullmatch(block.text)
     if found:
@@ -388,8 +387,7 @@ class Block:
 
 @cache
 def _markdown() -> MarkdownIt:
-    """CommonMark with GFM tables: fences, ATX headings and tables as a Markdown reader sees them
-    (imported on first use, as the CLI's commands that read no catalog need not)."""
+    """CommonMark with GFM tables (imported on first use: most commands read no catalog)."""
     from markdown_it import MarkdownIt
 
     return MarkdownIt("commonmark").enable("table")

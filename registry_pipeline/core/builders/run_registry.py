@@ -1,16 +1,10 @@
 """The run registry builder: one record per folder under each run root, with its seal verdict.
 
-Pure and deterministic (no clock, no writes). `RUN_REGISTRY_v0_1.jsonl` is the seed system's v0.1
-line byte for byte (its fields, order, `warnings` wording, ASCII JSON); the companion
+`RUN_REGISTRY_v0_1.jsonl` is the seed system's v0.1 line byte for byte; the companion
 `RUN_REGISTRY_SEAL_STATUS_v0_2.jsonl` holds, line for line, the seal verdict and the files below
-the top level. Downstream builders read both joined (`run_lines`).
-
-Run folders are immutable: a folder that passed in the previous snapshot with the same ROOT_SHA256
-and is unchanged since (`passed_unchanged`, the seal's verdict cache) is not hashed again, and its
-previous v0.1 line is reused as it was (three `lstat`s and one small read, run.json not read); a
-full audit hashes everything and turns a once-passing folder that now fails into a finding.
-A configured root that does not exist is a warning in the stats; a run.json Python reads but our
-strict reader refuses (a duplicate key, NaN) is a parse warning in our rule's words.
+the top level (`run_lines` joins them). A folder that passed before with the same root and is
+unchanged since (`passed_unchanged`) keeps its previous line, not hashed again; a full audit
+hashes everything.
 """
 
 from __future__ import annotations
@@ -266,11 +260,9 @@ def _verdict(
 
 
 def _reusable_root(folder: str, prior: PreviousStatus | None, schemas: SchemaCatalog) -> str | None:
-    """The folder's root when its previous PASS may be kept without verifying it again, else
-    None: it passed before, its seal files are still regular files (never followed), its ROOT
-    line still says the previous root, and it is exactly as it was when it last passed
-    validation (`passed_unchanged`: names, sizes, mtimes, ctimes, inodes of all its files), so
-    an edit that keeps the root line and the size is still re-verified. Never reads run.json."""
+    """The folder's root when its previous PASS may be kept unverified, else None: its seal
+    files are still regular files, its ROOT line unchanged and the folder exactly as it last
+    passed (`passed_unchanged`). Never reads run.json."""
     if prior is None or prior.status != PASS or prior.manifest_root_sha256 is None:
         return None
     for seal_file in (RUN_JSON_NAME, MANIFEST_JSON, MANIFEST_SHA256):
@@ -402,9 +394,8 @@ def build_run_registry(
     full_audit: bool,
     schemas: SchemaCatalog,
 ) -> BuildResult:
-    """Index every folder of every root into both artifacts, in the seed's order; the summary:
-    folders hashed, reused, failed, tampered, unsealed, and warnings about the roots themselves
-    (e.g. `root:MISSING:reports/runs`)."""
+    """Both artifacts, every folder of every root in the seed's order; the summary counts them
+    and warns about the roots themselves (`root:MISSING:reports/runs`)."""
     _check_labels(run_roots)
     stats = dict.fromkeys(("folders", "hashed", "reused", "failed", "tampered", "unsealed"), 0)
     warnings: list[str] = []
@@ -514,9 +505,8 @@ def _files(scan: _Scan, *, top: bool) -> list[dict[str, Any]]:
 def with_seal_warnings(
     lines: Sequence[Mapping[str, Any]], statuses: Sequence[Mapping[str, Any]] | None
 ) -> list[Mapping[str, Any]]:
-    """The v0.1 lines, each with its companion verdict (joined by run_key) appended to
-    `warnings` as `seal:` strings (`_seal_warnings`), which `seal_status` and `tampered` read
-    back; `statuses` None (the seed's own snapshot, no companion) leaves them as they are."""
+    """The v0.1 lines with their companion verdicts (by run_key) appended to `warnings` as the
+    `seal:` strings `seal_status` reads; `statuses` None (the seed's, no companion): as they are."""
     if statuses is None:
         return list(lines)
     verdicts = {status.get("run_key"): status for status in statuses}
@@ -564,9 +554,8 @@ each folder counted once."""
 
 
 def seal_counts(lines: Sequence[Mapping[str, Any]]) -> dict[str, int]:
-    """Run folders per verdict, counted as `registry validate` counts them (`tally`), `unknown`
-    when a line records none, and `TAMPERED`: how many of them changed after they were indexed
-    as sealed (within their verdict, not beside it)."""
+    """Run folders per verdict as `registry validate` counts them, `unknown` when a line records
+    none, and `TAMPERED` (counted within their verdict, not beside it)."""
     verdicts = [seal_status(line.get("warnings", ()))[0] for line in lines]
     counts = tally(verdict for verdict in verdicts if verdict is not None)
     return {
@@ -577,8 +566,7 @@ def seal_counts(lines: Sequence[Mapping[str, Any]]) -> dict[str, int]:
 
 
 def build(inputs: BuildInputs) -> BuildResult:
-    """The builder: every run folder of the workspace's run roots indexed, reusing the previous
-    snapshot's verdicts (and, for a folder that passed with the same root, its line)."""
+    """The builder: every run folder of the catalog's run roots, reusing the previous verdicts."""
     previous = None
     status = inputs.previous.path / SEAL_STATUS_ARTIFACT if inputs.previous else None
     if status is not None and status.is_file():
@@ -598,10 +586,8 @@ def build(inputs: BuildInputs) -> BuildResult:
 
 @lru_cache(maxsize=4)
 def _parsed(path: Path, _stamp: tuple[int, int, int, int] | None) -> list[Any]:
-    """The last parsed JSONL artifacts (shared between callers: do not mutate), by path and
-    `file_stamp`: three builders of one build read the same sealed run registry, which is parsed
-    once. Sealed files are read-only; any write to one changes its ctime, so a changed file is
-    parsed again."""
+    """A parsed JSONL artifact (shared: do not mutate), cached by path and `file_stamp` (any
+    write changes its ctime): three builders of one build read the same run registry."""
     return [line for _, line in iter_jsonl(path.read_bytes())]
 
 
