@@ -1,9 +1,7 @@
 """Drift signals for a past day: computed from the snapshots active at the end of that day.
 
 Day D reads the DAY_INPUTS the pointer journal says were active at the end of D and judges
-staleness at `D T23:59:59Z`; without an active snapshot of one of them then, every signal of the
-day is unknown, with the reason. A day computed again with nothing changed reuses its sealed
-folder (`sealed_day`); `reusable_day` says before any run whether it would (a backfill's REUSED).
+staleness at `D T23:59:59Z`; without an active snapshot of one of them, every signal is unknown.
 """
 
 from __future__ import annotations

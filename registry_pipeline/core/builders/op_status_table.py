@@ -353,8 +353,7 @@ def _op_drift(
 
 
 def _notes(last: RunFact | None) -> list[str]:
-    """Why op_drift cannot be decided from the last run, in plain words (none when it can), as
-    `templates/op_drift_note.j2` says it."""
+    """Why op_drift cannot be decided from the last run (`templates/op_drift_note.j2`)."""
     if last is None or last.seal == "PASS":
         return []
     codes = sorted({w.split(":")[2] for w in last.seal_warnings if w.count(":") >= 2})

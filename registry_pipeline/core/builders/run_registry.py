@@ -59,8 +59,7 @@ class RunRoot:
 
 
 def dumps_line(line: Mapping[str, Any]) -> bytes:
-    """One compact JSON line in the mapping's own key order, ending with a newline; ASCII
-    (non-ASCII characters as `\\uXXXX`), as the seed's builder writes them."""
+    """One compact ASCII JSON line in the mapping's key order, as the seed's builder writes it."""
     text = json.dumps(line, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
     return text.encode("utf-8") + b"\n"
 
@@ -364,9 +363,8 @@ def _identity(label: str, run_id: str) -> dict[str, str]:
 
 
 def _plain_passing_line(raw: bytes, head: bytes, root: str) -> bool:
-    """Whether `raw` is the compact v0.1 line this builder writes for a passing folder, compared
-    as bytes (once per reused folder): a line of an older format never matches, so it is rebuilt
-    (the new file is still schema-checked by the blocking check)."""
+    """Whether `raw` is, byte for byte, the v0.1 line this builder writes for a passing folder
+    (a line of an older format never is, so it is rebuilt)."""
     seal = (
         b',"has_run_json":true,"has_manifest_sha256":true,"has_manifest_json":true,'
         b'"manifest_root_sha256":"' + root.encode("ascii") + b'","files":'
@@ -523,9 +521,8 @@ def with_seal_warnings(
 
 
 def seal_status(warnings: Iterable[str]) -> tuple[str | None, tuple[str, ...]]:
-    """(verdict | None, FAIL reasons) from a run registry line's warnings: the folder's one
-    verdict (`core.seal.verdicts.VERDICTS`, as `registry validate` says it, from the first
-    `seal:<VERDICT>` warning; None when there is none) and, for a FAIL, its problems."""
+    """(verdict, FAIL reasons) from a run registry line's warnings: its first `seal:<VERDICT>`
+    (`registry validate`'s words; None when none) and, for a FAIL, its problems."""
     verdict: str | None = None
     reasons: list[str] = []
     warnings = tuple(warnings)
@@ -543,8 +540,7 @@ def seal_status(warnings: Iterable[str]) -> tuple[str | None, tuple[str, ...]]:
 
 
 def tampered(warnings: Iterable[str]) -> bool:
-    """Whether a run registry line says its folder changed after it was indexed as sealed (a
-    FAIL or UNSEALED folder that had passed): counted within its verdict, and on its own."""
+    """Whether a run registry line says its folder changed after it was indexed as sealed."""
     return "seal:TAMPERED" in warnings
 
 

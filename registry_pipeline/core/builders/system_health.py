@@ -376,8 +376,7 @@ def build_system_health(
 
 
 def build(inputs: BuildInputs, builder_ids: Set[str]) -> BuildResult:
-    """The builder: the rendered report from the sealed run registry, status table and drift
-    documents (`builder_ids`: the registries that have a builder in code)."""
+    """The builder (`builder_ids`: the registries with a builder in code)."""
     status, drift = inputs.inputs["op_status_table"], inputs.inputs["drift_signals"]
     registry = inputs.inputs["run_registry"]
     lines = run_lines(registry)
@@ -562,8 +561,7 @@ def _day(line: Mapping[str, Any]) -> str:
 
 
 def runs_per_day(lines: Sequence[Mapping[str, Any]]) -> list[tuple[str, Counter[str]]]:
-    """(day, run folders per seal status) for each day with run folders, oldest first, the
-    undated last."""
+    """(day, run folders per seal status) per day, oldest first, the undated last."""
     days: dict[str, Counter[str]] = {}
     for line in lines:
         days.setdefault(_day(line), Counter())[_seal(line)] += 1
