@@ -324,7 +324,18 @@ def build_drift_signals(
 ) -> BuildResult:
     """Both drift documents from plain parsed inputs (the defaults: nothing known); `unknown`:
     one null signal per kind with this reason, whatever the inputs (its evidence is missing)."""
-    _check_inputs(as_of, working_tree_state)
+    if not UTC_STAMP.fullmatch(as_of):
+        raise UsageError(
+            "as_of must be YYYY-MM-DDTHH:MM:SSZ (the newest input's created_utc)",
+            code="BAD_AS_OF",
+            path=as_of,
+        )
+    if working_tree_state not in ("clean", "dirty", None):
+        raise UsageError(
+            "working_tree_state must be clean, dirty or null",
+            code="BAD_WORKING_TREE_STATE",
+            path=str(working_tree_state),
+        )
     expected = expected_versions.get("expected")
     if not isinstance(expected, Mapping):
         raise UsageError("expected_versions has no `expected` object", code="BAD_EXPECTED_VERSIONS")
@@ -412,22 +423,6 @@ def canon_tree_hash(schema_hashes: Mapping[str, str]) -> str:
     """The ROOT_SHA256 recipe over the schema files: SHA-256 of their `<sha256>  <key>` lines
     sorted as bytes, each ending in a newline (the empty mapping hashes the empty string)."""
     return root_sha256(f"{digest}  {key}" for key, digest in schema_hashes.items())
-
-
-def _check_inputs(as_of: str, working_tree_state: str | None) -> None:
-    """Refuse an `as_of` that is not a UTC stamp and an unknown working tree state."""
-    if not UTC_STAMP.fullmatch(as_of):
-        raise UsageError(
-            "as_of must be YYYY-MM-DDTHH:MM:SSZ (the newest input's created_utc)",
-            code="BAD_AS_OF",
-            path=as_of,
-        )
-    if working_tree_state not in ("clean", "dirty", None):
-        raise UsageError(
-            "working_tree_state must be clean, dirty or null",
-            code="BAD_WORKING_TREE_STATE",
-            path=str(working_tree_state),
-        )
 
 
 def _string_map(value: Any) -> Mapping[str, str | None]:
