@@ -1,9 +1,7 @@
 """Drift signals for a past day: computed from the snapshots active at the end of that day.
 
 Day D reads the DAY_INPUTS the pointer journal says were active at the end of D and judges
-staleness at `D T23:59:59Z`; without an active snapshot of one of them then, every signal of the
-day is unknown, with the reason. A day computed again with nothing changed reuses its sealed
-folder (`sealed_day`); `reusable_day` says before any run whether it would (a backfill's REUSED).
+staleness at `D T23:59:59Z`; without an active snapshot of one of them, every signal is unknown.
 """
 
 from __future__ import annotations
@@ -118,8 +116,7 @@ def sealed_day(workspace: Workspace, drift: DayDrift) -> Snapshot | None:
 
 
 def reusable_day(workspace: Workspace, day: date) -> ReusedDay | None:
-    """Day D when its run would reuse a sealed folder (`sealed_day`) and every DAILY_CHECKS
-    passes on it now; None when the day must run (the run then says why)."""
+    """Day D if its run would reuse a sealed folder passing every DAILY_CHECKS now, else None."""
     try:
         drift = build_drift_for_day(workspace, day)
         snapshot = sealed_day(workspace, drift)

@@ -5,10 +5,6 @@ state in words in `system_drift.canon_state`); the companion `DRIFT_SIGNALS_DETA
 lists every signal with a tri-state value (null when evidence is missing: never a guess), a
 severity and evidence refs. Severity: a true signal carries its kind's (`KIND_SEVERITY`); a null
 one is a `warning` when its kind is critical, else `info`; a false one is `info`.
-
-`canon_tree_hash`: SHA-256 (hex) of the lines `<schema sha256>  <key>\\n`, one per entry of
-`schema_hashes_now`, sorted in byte order and concatenated (the ROOT_SHA256 recipe applied to the
-schema files); the empty mapping hashes the empty string.
 """
 
 from __future__ import annotations
@@ -326,11 +322,20 @@ def build_drift_signals(
     expected_versions_source: str = DEFAULT_EXPECTED_SOURCE,
     unknown: str | None = None,
 ) -> BuildResult:
-    """Both drift documents from plain parsed inputs (the defaults: nothing known); the same
-    inputs give the same bytes. The seed-shaped v0.1 object (facts beyond it in `warnings`) and
-    the detail (the build's summary: signals by value). `unknown`: one null signal per kind, this
-    reason its summary, whatever the inputs (a moment whose evidence is missing)."""
-    _check_inputs(as_of, working_tree_state)
+    """Both drift documents from plain parsed inputs (the defaults: nothing known); `unknown`:
+    one null signal per kind with this reason, whatever the inputs (its evidence is missing)."""
+    if not UTC_STAMP.fullmatch(as_of):
+        raise UsageError(
+            "as_of must be YYYY-MM-DDTHH:MM:SSZ (the newest input's created_utc)",
+            code="BAD_AS_OF",
+            path=as_of,
+        )
+    if working_tree_state not in ("clean", "dirty", None):
+        raise UsageError(
+            "working_tree_state must be clean, dirty or null",
+            code="BAD_WORKING_TREE_STATE",
+            path=str(working_tree_state),
+        )
     expected = expected_versions.get("expected")
     if not isinstance(expected, Mapping):
         raise UsageError("expected_versions has no `expected` object", code="BAD_EXPECTED_VERSIONS")
@@ -415,24 +420,9 @@ def build_drift_signals(
 
 
 def canon_tree_hash(schema_hashes: Mapping[str, str]) -> str:
-    """SHA-256 over the sorted `<hash>  <key>` lines of the schema files (see module doc)."""
+    """The ROOT_SHA256 recipe over the schema files: SHA-256 of their `<sha256>  <key>` lines
+    sorted as bytes, each ending in a newline (the empty mapping hashes the empty string)."""
     return root_sha256(f"{digest}  {key}" for key, digest in schema_hashes.items())
-
-
-def _check_inputs(as_of: str, working_tree_state: str | None) -> None:
-    """Refuse an `as_of` that is not a UTC stamp and an unknown working tree state."""
-    if not UTC_STAMP.fullmatch(as_of):
-        raise UsageError(
-            "as_of must be YYYY-MM-DDTHH:MM:SSZ (the newest input's created_utc)",
-            code="BAD_AS_OF",
-            path=as_of,
-        )
-    if working_tree_state not in ("clean", "dirty", None):
-        raise UsageError(
-            "working_tree_state must be clean, dirty or null",
-            code="BAD_WORKING_TREE_STATE",
-            path=str(working_tree_state),
-        )
 
 
 def _string_map(value: Any) -> Mapping[str, str | None]:

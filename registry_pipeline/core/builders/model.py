@@ -87,10 +87,8 @@ def _num(value: float) -> str:
 
 @cache
 def templates() -> jinja2.Environment:
-    """The builders' report templates (package data, `templates/`), HTML autoescaped, the others
-    not, with their filters: `md` a Markdown cell, `h` HTML text (`html.escape`: quotes as
-    `&quot;`, `&#x27;`, as the page always escaped it), `t` and `a` SVG text and attribute values,
-    `num` a coordinate. Loaded on first use: jinja2 costs a tenth of a second to import."""
+    """The report templates (`templates/`, HTML autoescaped) with their filters; loaded on first
+    use: jinja2 costs a tenth of a second to import. `h` escapes quotes as the page always did."""
     import jinja2
 
     env = jinja2.Environment(

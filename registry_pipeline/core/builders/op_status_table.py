@@ -1,11 +1,9 @@
 """op_status_table: for each operation of the operations catalog, its last run, success and status.
 
-A pure function of the run registry's lines, the `allowed_operations` document and the threshold
-packs, at `as_of` (the run registry snapshot's `created_utc`, never the clock): the same sealed
-inputs give the same bytes. Artifacts: `OPERATION_STATUS_TABLE_v0_1.json`, the seed's v0.1 array
-(one row per canonical operation in catalog order; what v0.1 has no field for goes into `warnings`
-as codes), and `OPERATION_STATUS_DETAIL_v0_2.json`, our companion (last success, counts, status,
-evidence, unauthorized operations, catalog warnings).
+Judged at `as_of` (the run registry snapshot's `created_utc`, never the clock).
+`OPERATION_STATUS_TABLE_v0_1.json` is the seed's v0.1 array (one row per canonical operation; what
+v0.1 has no field for goes into `warnings` as codes); `OPERATION_STATUS_DETAIL_v0_2.json` our
+companion.
 
 Meanings:
 - A run belongs to the operation its line's `operation_id` names; the "last" run is the newest by
@@ -103,23 +101,6 @@ class RunFact:
         return LINE_ENDINGS_DIAGNOSIS in self.seal_warnings
 
 
-@dataclass(frozen=True)
-class Operation:
-    """One entry of the operations catalog, as the builder needs it."""
-
-    operation_id: str
-    name: str
-    option: str
-    enforcement_level: str
-    threshold_pack: str | None
-    canonical: bool = True
-    """False: authorized and in the detail, without a v0.1 row or a coverage level."""
-    executables: tuple[str, ...] = ()
-    coverage_source: str | None = None
-    """Where `enforcement_level` was read: `<matrix>:<line>`, `catalog`, or None (the C0 floor)."""
-    defined_in: str | None = None
-
-
 def _parse_utc(text: object) -> datetime | None:
     """A timezone-aware datetime from ISO 8601 text, or None (absent, unreadable or naive)."""
     if not isinstance(text, str):
@@ -175,13 +156,14 @@ def _operations(
     document: Mapping[str, Any],
     coverage: Mapping[str, Coverage] | None = None,
     warnings: list[Problem] | None = None,
-) -> list[Operation]:
-    """The catalog's operations in catalog order with their coverage level (`_level`);
-    duplicates and missing fields are errors, a canonical one of no family a warning."""
+) -> list[tuple[Mapping[str, Any], dict[str, Any]]]:
+    """The catalog's operations in catalog order: each entry and the detail's fields of it, its
+    coverage level (`_level`; none for a non-canonical one, which has no v0.1 row); duplicates
+    and missing fields are errors, a canonical one of no family a warning."""
     entries = document.get("operations")
     if not isinstance(entries, list):
         raise input_error("allowed_operations has no operations array", path="/operations")
-    operations: list[Operation] = []
+    operations: list[tuple[Mapping[str, Any], dict[str, Any]]] = []
     for index, entry in enumerate(entries):
         where = f"/operations/{index}"
         for key in ("operation_id", "name", "option", "enforcement_level"):
@@ -189,7 +171,7 @@ def _operations(
                 if key == "enforcement_level" and key in entry and entry[key] is None:
                     continue
                 raise input_error(f"missing or non-string {key}", path=f"{where}/{key}")
-        if any(op.operation_id == entry["operation_id"] for op in operations):
+        if any(op["operation_id"] == entry["operation_id"] for _, op in operations):
             raise input_error(
                 f"duplicate operation {entry['operation_id']!r}", path=f"{where}/operation_id"
             )
@@ -197,21 +179,18 @@ def _operations(
         canonical = entry["option"] in CANONICAL_OPTIONS and said is not False
         if said is True and not canonical and warnings is not None:
             warnings.append(_not_a_family(entry))
-        level, source = _level(entry, coverage)
+        level, source = _level(entry, coverage) if canonical else (None, None)
         executables = entry.get("executables")
-        operations.append(
-            Operation(
-                entry["operation_id"],
-                entry["name"],
-                entry["option"],
-                level if canonical else UNKNOWN_ENFORCEMENT_LEVEL,
-                _text(entry.get("threshold_pack")),
-                canonical=canonical,
-                executables=tuple(item for item in executables or () if isinstance(item, str)),
-                coverage_source=source if canonical else None,
-                defined_in=_text(entry.get("defined_in")),
-            )
-        )
+        detail = {
+            "operation_id": entry["operation_id"],
+            "option": entry["option"],
+            "canonical": canonical,
+            "defined_in": _text(entry.get("defined_in")),
+            "coverage_level": level,
+            "coverage_source": source,
+            "executables": [item for item in executables or () if isinstance(item, str)],
+        }
+        operations.append((entry, detail))
     return operations
 
 
@@ -240,18 +219,18 @@ def _level(
 
 
 def _stale_after_hours(
-    op: Operation, packs: Mapping[str, Mapping[str, Any]]
+    name: str | None, packs: Mapping[str, Mapping[str, Any]]
 ) -> tuple[int | float | None, list[str]]:
     """The pack's `thresholds.max_age_hours` (or a flat pack's `max_age_hours`), by pack name."""
-    if op.threshold_pack is None:
+    if name is None:
         return None, []
-    pack = packs.get(op.threshold_pack, packs.get(f"{op.threshold_pack}.json"))
+    pack = packs.get(name, packs.get(f"{name}.json"))
     if pack is None:
-        return None, [f"threshold_pack_missing:{op.threshold_pack}"]
+        return None, [f"threshold_pack_missing:{name}"]
     thresholds = pack.get("thresholds")
     value = (thresholds if isinstance(thresholds, Mapping) else pack).get("max_age_hours")
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        return None, [f"threshold_pack_without_max_age_hours:{op.threshold_pack}"]
+        return None, [f"threshold_pack_without_max_age_hours:{name}"]
     return value, []
 
 
@@ -262,10 +241,10 @@ operation counts as failing, as the seed's builder decides (its seal check fails
 
 
 def _detail(
-    op: Operation, runs: Sequence[RunFact], limit: int | float | None, as_of: datetime
+    op: Mapping[str, Any], runs: Sequence[RunFact], limit: int | float | None, as_of: datetime
 ) -> dict[str, Any]:
-    """The companion's entry for one operation (`runs` oldest first); its status never_run,
-    failing, stale or ok, by the rules in the module docstring."""
+    """The companion's entry for one operation (`op`: its catalog fields, `runs` oldest first);
+    its status never_run, failing, stale or ok, by the rules in the module docstring."""
     last = runs[-1] if runs else None
     success = next((run for run in reversed(runs) if run.seal == "PASS"), None)
     status = "never_run" if last is None else "failing" if last.seal in SEAL_FAILING else "ok"
@@ -276,13 +255,7 @@ def _detail(
     if status == "ok" and not fresh:
         status = "stale"
     return {
-        "operation_id": op.operation_id,
-        "option": op.option,
-        "canonical": op.canonical,
-        "defined_in": op.defined_in,
-        "coverage_level": op.enforcement_level if op.canonical else None,
-        "coverage_source": op.coverage_source,
-        "executables": list(op.executables),
+        **op,
         "notes": _notes(last),
         "last_run_id": last.run_id if last else None,
         "last_run_key": last.run_key if last else None,
@@ -298,14 +271,15 @@ def _detail(
 
 
 def _row(
-    op: Operation,
+    name: str,
     runs: Sequence[RunFact],
     as_of: datetime,
     legacy: bool,
     detail: Mapping[str, Any],
     reference_commit: str | None,
 ) -> dict[str, Any]:
-    """The v0.1 row of one operation (its companion entry: `detail`), in the seed's order."""
+    """The v0.1 row of a canonical operation (its companion entry: `detail`), in the seed's
+    order."""
     last = runs[-1] if runs else None
     warnings = [f"status:{detail['status']}"]
     if last is None:
@@ -316,17 +290,17 @@ def _row(
     if unknown:
         warnings.append(f"op_drift_unknown:{unknown}")
         warnings.extend(detail["notes"])
-    if op.enforcement_level in BELOW_C3:
-        warnings.append(f"coverage_below_C3:{op.enforcement_level}")
+    if detail["coverage_level"] in BELOW_C3:
+        warnings.append(f"coverage_below_C3:{detail['coverage_level']}")
     # whole days from the last run to `as_of` (never negative), or None when unknown
     created = last.created if last else None
     staleness_days = max(0, (as_of - created) // timedelta(days=1)) if created else None
     return {
         "status_version": STATUS_VERSION,
-        "option": op.option,
-        "operation_id": op.operation_id,
-        "operation_name": op.name,
-        "coverage_level": op.enforcement_level,
+        "option": detail["option"],
+        "operation_id": detail["operation_id"],
+        "operation_name": name,
+        "coverage_level": detail["coverage_level"],
         "last_run_id": last.run_id if last else None,
         "last_run_created_utc": last.created_utc if last else None,
         "run_evidence_state": "OBSERVED" if last else ("LEGACY_ONLY" if legacy else "UNOBSERVED"),
@@ -379,8 +353,7 @@ def _op_drift(
 
 
 def _notes(last: RunFact | None) -> list[str]:
-    """Why op_drift cannot be decided from the last run, in plain words (none when it can), as
-    `templates/op_drift_note.j2` says it."""
+    """Why op_drift cannot be decided from the last run (`templates/op_drift_note.j2`)."""
     if last is None or last.seal == "PASS":
         return []
     codes = sorted({w.split(":")[2] for w in last.seal_warnings if w.count(":") >= 2})
@@ -402,9 +375,8 @@ def build_op_status_table(
     coverage: Mapping[str, Coverage] | None = None,
     catalog_warnings: Sequence[Problem] = (),
 ) -> BuildResult:
-    """Status of every catalogued operation at `as_of` (`coverage`: the matrices' levels, None
-    without any; `catalog_warnings`: unreadable catalog lines, listed in the detail and, as
-    `notes`, in the summary): both artifacts, two-space JSON, v0.1 rows in the seed's order."""
+    """Both artifacts at `as_of` (`coverage`: the matrices' levels, None without any;
+    `catalog_warnings`: catalog lines not understood, also the summary's `notes`)."""
     moment = _parse_utc(as_of)
     if moment is None:
         raise input_error(f"as_of {as_of!r} is not an ISO 8601 UTC time", path="as_of")
@@ -418,23 +390,24 @@ def build_op_status_table(
     legacy = any(fact.has_run_json is False for fact in facts)
     table: list[dict[str, Any]] = []
     details: list[dict[str, Any]] = []
-    for op in operations:
-        runs = by_op.get(op.operation_id, [])
-        limit, pack_warnings = _stale_after_hours(op, threshold_packs)
+    for entry, op in operations:
+        runs = by_op.get(op["operation_id"], [])
+        pack = _text(entry.get("threshold_pack"))
+        limit, pack_warnings = _stale_after_hours(pack, threshold_packs)
         detail = _detail(op, runs, limit, moment)
         details.append(detail)
-        if not op.canonical:
+        if not op["canonical"]:
             continue  # in the detail only: the v0.1 table (and the seed's) has no row for it
-        row = _row(op, runs, moment, legacy, detail, reference_commit)
+        row = _row(entry["name"], runs, moment, legacy, detail, reference_commit)
         row["warnings"].extend(pack_warnings)
         table.append(row)
-    known = {op.operation_id for op in operations}
+    known = {op["operation_id"] for _, op in operations}
     unauthorized: list[dict[str, Any]] = [  # seen in runs, absent from the catalog, by id
         {"operation_id": op_id, "run_count": len(runs), "run_keys": sorted(r.run_key for r in runs)}
         for op_id, runs in sorted(by_op.items())
         if op_id not in known
     ]
-    non_canonical = [op.operation_id for op in operations if not op.canonical]
+    non_canonical = [op["operation_id"] for _, op in operations if not op["canonical"]]
     by_status = Counter(str(detail["status"]) for detail in details)
     tally = {  # operations by status, canonical or not, below C3 (rows), runs, unauthorized
         **{status: by_status[status] for status in STATUSES},
@@ -505,10 +478,9 @@ def _coverage_matrices(workspace: Workspace) -> tuple[str, ...]:
 
 
 def allowed_operations(snapshot: Snapshot, coverage_matrices: Sequence[str] = ()) -> dict[str, Any]:
-    """What `build_op_status_table` reads from an allowed_operations snapshot, as its keyword
-    arguments: the operations (its one `.json` artifact, or its `.md` catalogs merged by version),
-    the levels of the coverage matrices the catalog names (`coverage_matrices`: source paths,
-    sealed under their file names; None without any) and the catalog warnings."""
+    """`build_op_status_table`'s keyword arguments from an allowed_operations snapshot: its one
+    `.json` artifact or its `.md` catalogs merged by version, and the levels of the coverage
+    matrices the catalog names (`coverage_matrices`, sealed under their file names)."""
     payload = snapshot.payload()
     matrix_names = {PurePosixPath(path).name for path in coverage_matrices}
     missing = sorted(matrix_names - set(payload))
@@ -544,8 +516,7 @@ def allowed_operations(snapshot: Snapshot, coverage_matrices: Sequence[str] = ()
 
 
 def _markdown_texts(snapshot: Snapshot, relpaths: Iterable[str]) -> list[tuple[str, str]]:
-    """(text, source) of sealed Markdown artifacts, oldest version first; not UTF-8 is an input
-    error."""
+    """(text, source) of sealed Markdown artifacts, oldest version first (UTF-8 or refused)."""
     texts = []
     for relpath in sorted(relpaths, key=lambda name: (catalog_version_key(name), name)):
         path = snapshot.payload()[relpath]

@@ -1,24 +1,14 @@
-"""A Markdown operations catalog read as an allowed_operations document (the seed system's form).
+"""A Markdown operations catalog (the seed's `OVC_ALLOWED_OPERATIONS_CATALOG_v*.md`) read as an
+allowed_operations document.
 
-The seed's repositories keep their operations in `OVC_ALLOWED_OPERATIONS_CATALOG_v*.md`; their own
-ids are the catalog, so none of their operations is "unauthorized" and none of ours is invented.
-An operation (`OP-<uppercase letters><digits>`) is defined by either:
-- a heading `### OP-QA07 — Name` (any level; an em or en dash, a hyphen or a colon), with the
-  fields of its section: `| Field | Value |` rows, `Key: value` lines, a `Key:` line's bullet
-  list, up to the next heading of the same or a higher level or the next operation heading; or
-- a table row whose first cell is exactly an id, its other cells named by the table's header.
-Text that only mentions an id (`OP-NC01 through OP-NC29`) or sits in a code block defines nothing.
+An operation (`OP-<uppercase letters><digits>`) is defined by a heading `### OP-QA07 — Name` with
+the fields of its section (`| Field | Value |` rows, `Key: value` lines, a `Key:` line's bullets),
+or by a table row whose first cell is exactly an id; a mere mention or a code block defines
+nothing. Option headings give the operations below them their option; a NON_CANONICAL heading (or
+an Option field NC) makes them non-canonical: authorized, option NC, no level, no v0.1 row.
 
-Option headings (`## Option A — Canonical Ingest`) give the operations below them their option; a
-heading naming NON_CANONICAL makes every operation after it non-canonical (as the seed's builder
-reads it) until a later Option heading of the same or a higher level; so does an Option field
-`NON_CANONICAL`/`NC`. Non-canonical operations are authorized (option NC, no level, no v0.1 row).
-`enforcement_level` is a C0..C5 field, else null (the seed keeps levels in its coverage matrices,
-`coverage_levels`); `builder` the one registry of ours its Outputs and Bound Executables name.
-
-A line that cannot be understood is a `catalog_warning` and the entry falls back (the id's family,
-no level, the id as its name, the first definition): the build goes on. Only a catalog with no
-operation at all cannot be read (INPUT_INVALID at line 1).
+A line not understood is a `catalog_warning` and the entry falls back (the id's family, no level,
+the id as its name, the first definition); only a catalog with no operation is INPUT_INVALID.
 """
 
 from __future__ import annotations
@@ -220,8 +210,7 @@ def _read(text: str) -> tuple[list[_Definition], str | None, str | None]:
 
 
 def _heading(block: Block, at: _Context, definitions: list[_Definition]) -> None:
-    """An operation heading opens a section; others close it, and move the Option and the
-    NON_CANONICAL boundaries."""
+    """An operation heading opens a section; others close it and move the Option and NC bounds."""
     at.listing = None
     found = _OP_HEADING.fullmatch(block.text)
     if found:
@@ -388,8 +377,7 @@ class Block:
 
 @cache
 def _markdown() -> MarkdownIt:
-    """CommonMark with GFM tables: fences, ATX headings and tables as a Markdown reader sees them
-    (imported on first use, as the CLI's commands that read no catalog need not)."""
+    """CommonMark with GFM tables (imported on first use: most commands read no catalog)."""
     from markdown_it import MarkdownIt
 
     return MarkdownIt("commonmark").enable("table")

@@ -1,14 +1,10 @@
 """The registry_delta_log builder: the previous valid log plus one record per new snapshot.
 
 The records name the build that derived them (`derivation_run_id`), so the run id is decided
-before sealing and made deterministic: `<as_of>__registry_delta_log_build` (with the usual
-`__NNN` suffix when taken), `as_of` being the newest appended record's created_utc, never before
-the baseline log's (so a log always sorts after the one it extends); the folder is sealed with
-the store's clock at that moment. A rebuild from the same sealed inputs produces
-the same files under the same id, so the existing snapshot is reused instead of sealing a copy.
-Neither the records nor the baseline can be dated in the future (`list_snapshots` leaves such
-folders out: FUTURE_DATED), so neither can `as_of`: a log is never dated past the clock
-plus the tolerated skew.
+before sealing: `<as_of>__registry_delta_log_build` (`__NNN` when taken), `as_of` the newest
+appended record's created_utc, never before the baseline log's (a log sorts after the one it
+extends), never in the future (FUTURE_DATED inputs are not listed). A rebuild from the same inputs
+gives the same files under the same id: that snapshot is reused.
 """
 
 from __future__ import annotations

@@ -1,16 +1,10 @@
 """The run registry builder: one record per folder under each run root, with its seal verdict.
 
-Pure and deterministic (no clock, no writes). `RUN_REGISTRY_v0_1.jsonl` is the seed system's v0.1
-line byte for byte (its fields, order, `warnings` wording, ASCII JSON); the companion
+`RUN_REGISTRY_v0_1.jsonl` is the seed system's v0.1 line byte for byte; the companion
 `RUN_REGISTRY_SEAL_STATUS_v0_2.jsonl` holds, line for line, the seal verdict and the files below
-the top level. Downstream builders read both joined (`run_lines`).
-
-Run folders are immutable: a folder that passed in the previous snapshot with the same ROOT_SHA256
-and is unchanged since (`passed_unchanged`, the seal's verdict cache) is not hashed again, and its
-previous v0.1 line is reused as it was (three `lstat`s and one small read, run.json not read); a
-full audit hashes everything and turns a once-passing folder that now fails into a finding.
-A configured root that does not exist is a warning in the stats; a run.json Python reads but our
-strict reader refuses (a duplicate key, NaN) is a parse warning in our rule's words.
+the top level (`run_lines` joins them). A folder that passed before with the same root and is
+unchanged since (`passed_unchanged`) keeps its previous line, not hashed again; a full audit
+hashes everything.
 """
 
 from __future__ import annotations
@@ -28,7 +22,7 @@ from registry_pipeline.core.builders.model import BuildInputs, BuildResult
 from registry_pipeline.core.errors import Hint, ReasonCode, RegistryError, UsageError
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.seal.hashing import file_stamp
-from registry_pipeline.core.seal.manifest import HEX64, MANIFEST_JSON, MANIFEST_SHA256, ROOT_LABEL
+from registry_pipeline.core.seal.manifest import MANIFEST_JSON, MANIFEST_SHA256
 from registry_pipeline.core.seal.manifest import RUN_JSON as RUN_JSON_NAME
 from registry_pipeline.core.seal.paths import printable, relpath_problem, sort_key
 from registry_pipeline.core.seal.schemas import SchemaCatalog, iter_jsonl
@@ -43,7 +37,12 @@ from registry_pipeline.core.seal.verdicts import (
     tally,
 )
 from registry_pipeline.core.workspace.catalog import load_catalog
-from registry_pipeline.core.workspace.snapshots import FUTURE_DATED, Snapshot, folder_verdict
+from registry_pipeline.core.workspace.snapshots import (
+    FUTURE_DATED,
+    Snapshot,
+    folder_verdict,
+    manifest_root,
+)
 
 REGISTRY_ARTIFACT = "RUN_REGISTRY_v0_1.jsonl"
 SEAL_STATUS_ARTIFACT = "RUN_REGISTRY_SEAL_STATUS_v0_2.jsonl"
@@ -60,8 +59,7 @@ class RunRoot:
 
 
 def dumps_line(line: Mapping[str, Any]) -> bytes:
-    """One compact JSON line in the mapping's own key order, ending with a newline; ASCII
-    (non-ASCII characters as `\\uXXXX`), as the seed's builder writes them."""
+    """One compact ASCII JSON line in the mapping's key order, as the seed's builder writes it."""
     text = json.dumps(line, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
     return text.encode("utf-8") + b"\n"
 
@@ -217,21 +215,6 @@ def _parse_reason(raw: bytes, problem: JSONDecodeProblem) -> str:
     return str(problem)
 
 
-def _manifest_root(folder: Path | str) -> str | None:
-    """The ROOT_SHA256 value of MANIFEST.sha256 when it is well formed, else None."""
-    try:
-        with open(os.path.join(folder, MANIFEST_SHA256), "rb") as handle:
-            text = handle.read().decode("utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None
-    for row in text.split("\n"):
-        if row.startswith(ROOT_LABEL):
-            value = row.rstrip("\r")[len(ROOT_LABEL) :]
-            ok = value.startswith("  ") and HEX64.fullmatch(value[2:])
-            return value[2:] if ok else None
-    return None
-
-
 MAX_PROBLEMS = 50
 """Problems listed per folder (in the companion and in `warnings`); the count says how many."""
 LINE_ENDINGS_CONVERTED = Hint.LINE_ENDINGS_CONVERTED.value
@@ -276,11 +259,9 @@ def _verdict(
 
 
 def _reusable_root(folder: str, prior: PreviousStatus | None, schemas: SchemaCatalog) -> str | None:
-    """The folder's root when its previous PASS may be kept without verifying it again, else
-    None: it passed before, its seal files are still regular files (never followed), its ROOT
-    line still says the previous root, and it is exactly as it was when it last passed
-    validation (`passed_unchanged`: names, sizes, mtimes, ctimes, inodes of all its files), so
-    an edit that keeps the root line and the size is still re-verified. Never reads run.json."""
+    """The folder's root when its previous PASS may be kept unverified, else None: its seal
+    files are still regular files, its ROOT line unchanged and the folder exactly as it last
+    passed (`passed_unchanged`). Never reads run.json."""
     if prior is None or prior.status != PASS or prior.manifest_root_sha256 is None:
         return None
     for seal_file in (RUN_JSON_NAME, MANIFEST_JSON, MANIFEST_SHA256):
@@ -289,7 +270,7 @@ def _reusable_root(folder: str, prior: PreviousStatus | None, schemas: SchemaCat
                 return None
         except OSError:
             return None
-    root = _manifest_root(folder)
+    root = manifest_root(folder)
     if root != prior.manifest_root_sha256 or not passed_unchanged(folder, schemas):
         return None
     return root
@@ -382,9 +363,8 @@ def _identity(label: str, run_id: str) -> dict[str, str]:
 
 
 def _plain_passing_line(raw: bytes, head: bytes, root: str) -> bool:
-    """Whether `raw` is the compact v0.1 line this builder writes for a passing folder, compared
-    as bytes (once per reused folder): a line of an older format never matches, so it is rebuilt
-    (the new file is still schema-checked by the blocking check)."""
+    """Whether `raw` is, byte for byte, the v0.1 line this builder writes for a passing folder
+    (a line of an older format never is, so it is rebuilt)."""
     seal = (
         b',"has_run_json":true,"has_manifest_sha256":true,"has_manifest_json":true,'
         b'"manifest_root_sha256":"' + root.encode("ascii") + b'","files":'
@@ -412,9 +392,8 @@ def build_run_registry(
     full_audit: bool,
     schemas: SchemaCatalog,
 ) -> BuildResult:
-    """Index every folder of every root into both artifacts, in the seed's order; the summary:
-    folders hashed, reused, failed, tampered, unsealed, and warnings about the roots themselves
-    (e.g. `root:MISSING:reports/runs`)."""
+    """Both artifacts, every folder of every root in the seed's order; the summary counts them
+    and warns about the roots themselves (`root:MISSING:reports/runs`)."""
     _check_labels(run_roots)
     stats = dict.fromkeys(("folders", "hashed", "reused", "failed", "tampered", "unsealed"), 0)
     warnings: list[str] = []
@@ -498,9 +477,9 @@ def index_folder(
     folder = root.path / name
     scan = _scan(folder)
     envelope, warnings = _envelope(folder, scan)
-    manifest_root = _manifest_root(folder) if MANIFEST_SHA256 in scan.top_level else None
+    claimed = manifest_root(folder) if MANIFEST_SHA256 in scan.top_level else None
     prior = previous.records.get(run_key) if previous is not None else None
-    status = _verdict(folder, scan, manifest_root, prior, full_audit, schemas)
+    status = _verdict(folder, scan, claimed, prior, full_audit, schemas)
     warnings.extend(scan.warnings)
     line = {
         **_identity(root.label, run_id),
@@ -508,7 +487,7 @@ def index_folder(
         "has_run_json": RUN_JSON_NAME in scan.top_level,
         "has_manifest_sha256": MANIFEST_SHA256 in scan.top_level,
         "has_manifest_json": MANIFEST_JSON in scan.top_level,
-        "manifest_root_sha256": manifest_root,
+        "manifest_root_sha256": claimed,
         "files": _files(scan, top=True),
         "warnings": warnings,
     }
@@ -524,9 +503,8 @@ def _files(scan: _Scan, *, top: bool) -> list[dict[str, Any]]:
 def with_seal_warnings(
     lines: Sequence[Mapping[str, Any]], statuses: Sequence[Mapping[str, Any]] | None
 ) -> list[Mapping[str, Any]]:
-    """The v0.1 lines, each with its companion verdict (joined by run_key) appended to
-    `warnings` as `seal:` strings (`_seal_warnings`), which `seal_status` and `tampered` read
-    back; `statuses` None (the seed's own snapshot, no companion) leaves them as they are."""
+    """The v0.1 lines with their companion verdicts (by run_key) appended to `warnings` as the
+    `seal:` strings `seal_status` reads; `statuses` None (the seed's, no companion): as they are."""
     if statuses is None:
         return list(lines)
     verdicts = {status.get("run_key"): status for status in statuses}
@@ -543,9 +521,8 @@ def with_seal_warnings(
 
 
 def seal_status(warnings: Iterable[str]) -> tuple[str | None, tuple[str, ...]]:
-    """(verdict | None, FAIL reasons) from a run registry line's warnings: the folder's one
-    verdict (`core.seal.verdicts.VERDICTS`, as `registry validate` says it, from the first
-    `seal:<VERDICT>` warning; None when there is none) and, for a FAIL, its problems."""
+    """(verdict, FAIL reasons) from a run registry line's warnings: its first `seal:<VERDICT>`
+    (`registry validate`'s words; None when none) and, for a FAIL, its problems."""
     verdict: str | None = None
     reasons: list[str] = []
     warnings = tuple(warnings)
@@ -563,8 +540,7 @@ def seal_status(warnings: Iterable[str]) -> tuple[str | None, tuple[str, ...]]:
 
 
 def tampered(warnings: Iterable[str]) -> bool:
-    """Whether a run registry line says its folder changed after it was indexed as sealed (a
-    FAIL or UNSEALED folder that had passed): counted within its verdict, and on its own."""
+    """Whether a run registry line says its folder changed after it was indexed as sealed."""
     return "seal:TAMPERED" in warnings
 
 
@@ -574,9 +550,8 @@ each folder counted once."""
 
 
 def seal_counts(lines: Sequence[Mapping[str, Any]]) -> dict[str, int]:
-    """Run folders per verdict, counted as `registry validate` counts them (`tally`), `unknown`
-    when a line records none, and `TAMPERED`: how many of them changed after they were indexed
-    as sealed (within their verdict, not beside it)."""
+    """Run folders per verdict as `registry validate` counts them, `unknown` when a line records
+    none, and `TAMPERED` (counted within their verdict, not beside it)."""
     verdicts = [seal_status(line.get("warnings", ()))[0] for line in lines]
     counts = tally(verdict for verdict in verdicts if verdict is not None)
     return {
@@ -587,8 +562,7 @@ def seal_counts(lines: Sequence[Mapping[str, Any]]) -> dict[str, int]:
 
 
 def build(inputs: BuildInputs) -> BuildResult:
-    """The builder: every run folder of the workspace's run roots indexed, reusing the previous
-    snapshot's verdicts (and, for a folder that passed with the same root, its line)."""
+    """The builder: every run folder of the catalog's run roots, reusing the previous verdicts."""
     previous = None
     status = inputs.previous.path / SEAL_STATUS_ARTIFACT if inputs.previous else None
     if status is not None and status.is_file():
@@ -608,10 +582,8 @@ def build(inputs: BuildInputs) -> BuildResult:
 
 @lru_cache(maxsize=4)
 def _parsed(path: Path, _stamp: tuple[int, int, int, int] | None) -> list[Any]:
-    """The last parsed JSONL artifacts (shared between callers: do not mutate), by path and
-    `file_stamp`: three builders of one build read the same sealed run registry, which is parsed
-    once. Sealed files are read-only; any write to one changes its ctime, so a changed file is
-    parsed again."""
+    """A parsed JSONL artifact (shared: do not mutate), cached by path and `file_stamp` (any
+    write changes its ctime): three builders of one build read the same run registry."""
     return [line for _, line in iter_jsonl(path.read_bytes())]
 
 

@@ -1,13 +1,8 @@
 """The system_health_report builder: one read-only view of registries, operations and drift.
 
-Pure and deterministic: from plain parsed inputs (`build_system_health`'s arguments) it renders one
-report model three ways: Markdown, a self-contained HTML page (inline CSS and SVG charts, no
-scripts, no external resources, every text escaped) and a JSON summary (counts and scorecard).
-The words are Jinja2 templates (`templates/`): `system_health_sections.j2` words the sections
-that `system_health.md.j2` and `system_health.html.j2` render; `templates/charts.svg.j2` draws the
-charts (`report_charts`): run folders per day by seal status, the seal pass rate per registry,
-drift signals over time, deterministic (geometry with at most one decimal, no scripts, fonts or
-external references). `build` is the builder over sealed inputs.
+Pure and deterministic: one report model rendered as Markdown, a self-contained HTML page (inline
+CSS and SVG charts; no scripts, fonts or external resources; every text escaped) and a JSON
+summary. Its words and charts are the Jinja2 templates in `templates/`.
 """
 
 from __future__ import annotations
@@ -128,13 +123,9 @@ _NOT_PASSING = {
 def visible_runs(
     run_registry_lines: Sequence[Mapping[str, Any]], inputs: Mapping[str, Mapping[str, Any]]
 ) -> frozenset[str]:
-    """Run ids (of the workspace's own run root) the report may count: those the input run
-    registry indexes, the input snapshots (`inputs`: run id -> its run.json) and their inputs.
-
-    So nothing sealed after the inputs changes the report (`RULE`): a registry sealed later in
-    the same run (the delta log) counts by its earlier snapshot until the next report, and a
-    report rebuilt from the same inputs is byte-identical.
-    """
+    """Run ids of the workspace's own run root the report may count: those the input run
+    registry indexes, the input snapshots (`inputs`: run id -> its run.json) and their inputs,
+    so nothing sealed after the inputs changes the report (`RULE`)."""
     seen = set(inputs)
     for line in run_registry_lines:
         run_id = line.get("run_id")
@@ -203,16 +194,10 @@ def compute_scorecard(
     op_status_detail: Mapping[str, Any] | None = None,
     excluded: Sequence[tuple[str, str]] = (),
 ) -> dict[str, Any]:
-    """The governance scorecard; each ratio is `{count, total, percent}` (`ratio`).
-
-    - `enforcement_c3_plus` (alias `check_coverage`): canonical operations (the status rows) at
-      C3..C5, the seed's "Enforcement Coverage (C3+)"; `below_c3` names the others.
-    - `sealed_registries`: registries sealed (`RULE`) of the repository's: the catalog's less
-      `in_scorecard: false`, plus the catalog's `excluded` (id, reason), the seed's "Registries
-      with Seals"; `registries` lists each with why it is not sealed.
-    - `operations_with_builders`: operations built by a catalog registry that has a builder.
-    - `executables`: the Bound Executables of the catalog (`_executables`), null when none.
-    """
+    """The governance scorecard, each ratio `{count, total, percent}`: the seed's "Enforcement
+    Coverage (C3+)" (`enforcement_c3_plus`, alias `check_coverage`) and "Registries with Seals"
+    (`sealed_registries` by `RULE`, the catalog's `excluded` counted not sealed), operations with
+    builders, and the Bound Executables (null when the catalog binds none)."""
     built_ops = {
         entry.get("operation_id")
         for entry in catalog_summary
@@ -288,12 +273,7 @@ def build_system_health(
     excluded: Sequence[tuple[str, str]] = (),
 ) -> BuildResult:
     """The Markdown report, the HTML page and the JSON summary (the build's summary: the
-    Markdown and the scorecard).
-
-    `input_sources`: input name -> the sealed artifact read (recorded as given); `write_overrides`:
-    the write path's override records; `drift_history`: earlier drift details, oldest first, drawn
-    before `drift_detail`; `excluded`: the catalog's excluded (id, reason), counted not sealed.
-    """
+    Markdown and the scorecard); `drift_history`: earlier drift details, oldest first."""
     scorecard = compute_scorecard(catalog_summary, op_status_rows, op_status_detail, excluded)
     operations = detail_operations(op_status_detail)
     statuses = {  # operation id -> status, `unknown` when the detail records none
@@ -396,8 +376,7 @@ def build_system_health(
 
 
 def build(inputs: BuildInputs, builder_ids: Set[str]) -> BuildResult:
-    """The builder: the rendered report from the sealed run registry, status table and drift
-    documents (`builder_ids`: the registries that have a builder in code)."""
+    """The builder (`builder_ids`: the registries with a builder in code)."""
     status, drift = inputs.inputs["op_status_table"], inputs.inputs["drift_signals"]
     registry = inputs.inputs["run_registry"]
     lines = run_lines(registry)
@@ -425,9 +404,8 @@ DRIFT_HISTORY = 30
 
 
 def _drift_history(workspace: Workspace, lines: Sequence[Mapping[str, Any]]) -> list[Any]:
-    """Detail documents of the earlier drift_signals snapshots the input run registry indexes
-    as sealed (PASS), oldest first, at most DRIFT_HISTORY; one that cannot be read is left out
-    (the same inputs give the same history)."""
+    """The detail documents of the last DRIFT_HISTORY drift snapshots the input run registry
+    indexes as sealed, oldest first; one that cannot be read is left out."""
     runs = [
         line
         for line in lines
@@ -446,8 +424,7 @@ def _drift_history(workspace: Workspace, lines: Sequence[Mapping[str, Any]]) -> 
 
 
 def _write_overrides(workspace: Workspace) -> list[dict[str, Any]]:
-    """The write path's override records (an unreadable log is shown as one record saying so:
-    the report still renders)."""
+    """The write path's override records; an unreadable log is one record saying so."""
     from registry_pipeline.core.write_path.logs import OVERRIDES_RELPATH, read_records
 
     try:
@@ -584,8 +561,7 @@ def _day(line: Mapping[str, Any]) -> str:
 
 
 def runs_per_day(lines: Sequence[Mapping[str, Any]]) -> list[tuple[str, Counter[str]]]:
-    """(day, run folders per seal status) for each day with run folders, oldest first, the
-    undated last."""
+    """(day, run folders per seal status) per day, oldest first, the undated last."""
     days: dict[str, Counter[str]] = {}
     for line in lines:
         days.setdefault(_day(line), Counter())[_seal(line)] += 1

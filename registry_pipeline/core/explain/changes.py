@@ -2,9 +2,6 @@
 
 Pure and total: bad content gives an `unparseable` explanation, never an exception, and every
 list is sorted and capped at `max_listed` with a count of the rest, so a large diff stays small.
-
-Artifacts are parsed into records and diffed field by field below (`parse`, `locate_records`,
-`field_diff`).
 """
 
 from __future__ import annotations
@@ -171,8 +168,7 @@ def _explain(
     read: Callable[[], tuple[bytes | None, bytes | None]],
     max_listed: int,
 ) -> FileExplanation:
-    """`base` explained: both sides (`read`, only for a format parsed, within the size limit)
-    parsed and compared."""
+    """`base` explained; `read` is called only for a parsed format within the size limit."""
     fmt = None if base.relpath in RESERVED_NAMES else FORMATS.get(Path(base.relpath).suffix.lower())
     if fmt is None:
         return base

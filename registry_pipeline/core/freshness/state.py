@@ -1,11 +1,9 @@
 """Whether `registry build` has anything to do: one decision for the CLI, the schedule and sensor.
 
-What must hold since the last successful build of the whole catalog (each input, the run folders,
-the active snapshots and holds), what "the same" means (file identities, never contents) and why
-the build's own folders are its outputs, not inputs, are docs/ASSET_GRAPH.md's. The record is an
-entry of the one verified-cache (`core.verified`, `.codex/cache/last_build.json`, only the latest
-kept): its key the fingerprint of the inputs and folders recorded, its check `build`, its payload
-the record. Unreadable, absent or a symlink means "build"; nothing that publishes reads it.
+What must hold since the last successful build, and what "the same" means (file identities,
+never contents), are docs/ASSET_GRAPH.md's. The record is the latest entry of the verified-cache
+(`core.verified`) keyed by the fingerprint of its inputs and folders; unreadable, absent or a
+symlink means "build", and nothing that publishes reads it.
 """
 
 from __future__ import annotations
@@ -111,10 +109,8 @@ def _active_changes(
     allowed: Mapping[str, list[str | None]],
     held: Mapping[str, bool],
 ) -> list[str]:
-    """What a build would find about the active snapshots and refuse, repair or promote: a
-    problem of `registry pointers verify`, an active snapshot other than the recorded one or
-    failing inspection (the build's verdict cache: any write to a file is seen), a registry
-    with a pointer that the record does not know, a hold placed or released."""
+    """What a build would refuse, repair or promote: a problem of `registry pointers verify`, an
+    active snapshot other than the recorded one or failing inspection, a hold placed or released."""
     store = PointerStore(workspace)
     try:
         pointers = store.read()
@@ -140,8 +136,7 @@ def _active_changes(
 
 
 def build_inputs(workspace: Workspace) -> dict[str, Any]:
-    """What a build about to run reads (to pass to `record_build` when it succeeded): the input
-    digests, the run folders and each registry's active snapshot before it."""
+    """What a build about to run reads, for `record_build` once it succeeded."""
     catalog = load_catalog(workspace)
     return {
         "inputs": current_inputs(workspace, catalog),
@@ -166,10 +161,9 @@ def record_build(
     active: Mapping[str, Iterable[str | None]],
     dagster_run_id: str | None,
 ) -> None:
-    """Record a successful build of the whole catalog: `read` from `build_inputs` (taken before
-    it ran), with the registries' own folders as they are now (its outputs), and per registry
-    with a pointer the snapshot that is active while nothing changes and whether it is held.
-    UNSAFE_PATH (nothing written) when a symlink is on the way to the record."""
+    """Record a successful build of the whole catalog: `read` (`build_inputs`, taken before it
+    ran) plus its own folders as they are now, and per registry with a pointer the snapshots
+    active while nothing changes. UNSAFE_PATH (nothing written) when a symlink is on the way."""
     catalog = load_catalog(workspace)
     folders = {root: dict(listing) for root, listing in read["folders"].items()}
     ids = set(catalog.ids)

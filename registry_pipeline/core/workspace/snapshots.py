@@ -15,6 +15,7 @@ from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.folder_report import FolderReport
 from registry_pipeline.core.seal.hashing import open_regular, sha256_bytes, sha256_file
 from registry_pipeline.core.seal.manifest import (
+    HEX64,
     MANIFEST_JSON,
     MANIFEST_SHA256,
     ROOT_LABEL,
@@ -268,9 +269,8 @@ def read_snapshot(path: Path, registry_id: str) -> Snapshot:
     """The snapshot at `path` (a run folder), with its created_utc and root hash."""
     envelope = read_envelope(path)
     created = envelope.get("created_utc") if envelope else None
-    return Snapshot(
-        registry_id, path.name, path, created if isinstance(created, str) else "", _root(path)
-    )
+    created = created if isinstance(created, str) else ""
+    return Snapshot(registry_id, path.name, path, created, manifest_root(path))
 
 
 def _scan(workspace: Workspace, registry_id: str, not_before: str | None) -> Iterator[Snapshot]:
@@ -303,12 +303,16 @@ def read_envelope(path: Path, *, regular_only: bool = False) -> dict[str, object
     return document if isinstance(document, dict) else None
 
 
-def _root(path: Path) -> str | None:
+def manifest_root(folder: str | os.PathLike[str]) -> str | None:
+    """The ROOT_SHA256 of a folder's MANIFEST.sha256: its first ROOT line's, when well formed
+    (as the seal reads it), else None. Never checks the seal."""
     try:
-        lines = (path / MANIFEST_SHA256).read_text(encoding="utf-8").splitlines()
+        with open(os.path.join(folder, MANIFEST_SHA256), "rb") as handle:
+            text = handle.read().decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return None
-    for line in reversed(lines):
-        if line.startswith(ROOT_LABEL + "  "):
-            return line[len(ROOT_LABEL) + 2 :]
+    for row in text.split("\n"):
+        if row.startswith(ROOT_LABEL):
+            value = row.rstrip("\r")[len(ROOT_LABEL) :]
+            return value[2:] if value.startswith("  ") and HEX64.fullmatch(value[2:]) else None
     return None
