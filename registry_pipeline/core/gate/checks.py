@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from registry_pipeline.core.errors import ReasonCode, RegistryError
+from registry_pipeline.core.errors import Problem, ReasonCode, RegistryError
 from registry_pipeline.core.gate.verdict import CheckVerdict
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.schemas import SchemaCatalog
@@ -59,23 +59,18 @@ def delta_append_only_check(path: Path, _workspace: Workspace, _registry_id: str
         finding_text,
         load_previous_log,
     )
+    from registry_pipeline.core.delta_log.records import previous_input
 
+    link = previous_input(path)  # the one rule for run.json's link, as the chain's
+    if isinstance(link, Problem):
+        raise delta_log_error(link.message, code=DeltaCode.CHAIN_INPUT_INVALID, path=str(path))
     inputs: tuple[SealedRef, ...] = ()
-    refs = read_snapshot(path, LOG_REGISTRY_ID).envelope().get("inputs")
-    previous_ref = next(
-        (
-            ref
-            for ref in (refs if isinstance(refs, list) else [])
-            if isinstance(ref, dict) and ref.get("registry_id") == LOG_REGISTRY_ID
-        ),
-        None,
-    )
     previous = None
-    if previous_ref is not None:
-        folder = path.parent / str(previous_ref["run_id"])
+    if link is not None:
+        folder = path.parent / link[0]
         previous = load_previous_log(read_snapshot(folder, LOG_REGISTRY_ID))
         inputs = (SealedRef(LOG_REGISTRY_ID, folder.name, previous.root_sha256 or ""),)
-        if previous.root_sha256 != previous_ref.get("manifest_sha256"):
+        if previous.root_sha256 != link[1]:
             raise delta_log_error(
                 f"previous log {folder.name} has another root than run.json records",
                 code=DeltaCode.ROOT_MISMATCH,
