@@ -18,12 +18,20 @@ from pathlib import Path
 from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.fs import fsync_dir, rename_noreplace
 from registry_pipeline.core.jsonl import NotRegularFile
-from registry_pipeline.core.seal.hashing import BLOCK_SIZE, open_regular, sha256_bytes, sha256_file
+from registry_pipeline.core.seal.hashing import BLOCK_SIZE, open_regular, sha256_file
 from registry_pipeline.core.seal.manifest import (
     MANIFEST_SHA256,
     NO_ROOT_LINE,
     parse_manifest_sha256,
 )
+from registry_pipeline.core.seal.verdicts import (
+    INTACT_OLDER_FORMAT,
+    PASS,
+    undo_conversion,
+    verdict_of,
+)
+
+_OTHER = {"CRLF": "LF", "LF": "CRLF"}
 
 
 @dataclass
@@ -73,11 +81,12 @@ def restore_line_endings(source: Path, dest_parent: Path) -> Restored:
         if sha256_file(_open_regular(source / relpath))[0] == expected:
             result.kept.append(relpath)  # copied later by streaming, never held in memory
             continue
-        undone = _undo(_read_regular(source / relpath), expected)
+        undone = undo_conversion(_read_regular(source / relpath), expected)
         if undone is None:
             unrecoverable.append(relpath)
         else:
-            contents[relpath], result.restored[relpath] = undone
+            contents[relpath], ending = undone
+            result.restored[relpath] = f"{_OTHER[ending]} back to {ending}"
     if unrecoverable:
         raise RegistryError(
             f"{len(unrecoverable)} file(s) match their seal neither as they are nor with their "
@@ -218,16 +227,6 @@ def _read_regular(path: Path) -> bytes:
         return handle.read()
 
 
-def _undo(data: bytes, expected: str) -> tuple[bytes, str] | None:
-    """The sealed bytes and what was undone, or None when no conversion back matches."""
-    as_lf = data.replace(b"\r\n", b"\n")
-    for candidate, how in ((as_lf.replace(b"\n", b"\r\n"), "LF back to CRLF"),
-                           (as_lf, "CRLF back to LF")):  # fmt: skip
-        if candidate != data and sha256_bytes(candidate) == expected:
-            return candidate, how
-    return None
-
-
 def _write_copy(
     source: Path, staging: Path, relpaths: list[str], contents: dict[str, bytes]
 ) -> None:
@@ -251,7 +250,6 @@ def _write_copy(
 def _verify(folder: Path, source: Path) -> None:
     """The copy satisfies the seal contract, or (no manifest.json) its plain hash list."""
     from registry_pipeline.core.seal.validate import inspect_run_folder
-    from registry_pipeline.core.seal.verdicts import INTACT_OLDER_FORMAT, PASS, verdict_of
 
     report = inspect_run_folder(folder)
     if verdict_of(report).status not in (PASS, INTACT_OLDER_FORMAT):

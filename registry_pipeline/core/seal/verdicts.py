@@ -174,23 +174,30 @@ ADVICE = (
 
 
 def diagnose(data: bytes, sealed_sha256: str, sealed_bytes: int) -> str | None:
-    """Explain a mismatch when the file matches its seal once line endings are converted back.
+    """Explain a mismatch when the file matches its seal once line endings are converted back."""
+    undone = undo_conversion(data, sealed_sha256, sealed_bytes)
+    if undone is None:
+        return None
+    sealed, now = ("CRLF", "LF") if undone[1] == "CRLF" else ("LF", "CRLF")
+    return f"line endings were converted after sealing (sealed with {sealed}, now {now})"
 
-    Only a conversion git makes explains it: the whole file in one direction (every line end
-    now LF, or every one now CRLF). A file with one carriage return added or taken away, and the
-    others not, was edited, even if converting it back would restore the sealed bytes."""
+
+def undo_conversion(
+    data: bytes, sealed_sha256: str, sealed_bytes: int = -1
+) -> tuple[bytes, str] | None:
+    """The sealed bytes and their line ending (`CRLF` or `LF`), when converting the whole file
+    back matches the seal; the one rule of `diagnose` and `restore`. Git converts every line end
+    one way: a file with some carriage returns added or taken away, the others not, was edited."""
     if b"\0" in data or b"\n" not in data:
         return None
     crlf = data.count(b"\r\n")
     as_lf = data.replace(b"\r\n", b"\n")
-    if crlf == 0 and _matches(as_lf.replace(b"\n", b"\r\n"), sealed_sha256, sealed_bytes):
-        return "line endings were converted after sealing (sealed with CRLF, now LF)"
-    if crlf == data.count(b"\n") and _matches(as_lf, sealed_sha256, sealed_bytes):
-        return "line endings were converted after sealing (sealed with LF, now CRLF)"
-    return None
-
-
-def _matches(candidate: bytes, sealed_sha256: str, sealed_bytes: int) -> bool:
+    if crlf == 0:
+        candidate, ending = as_lf.replace(b"\n", b"\r\n"), "CRLF"
+    elif crlf == data.count(b"\n"):
+        candidate, ending = as_lf, "LF"
+    else:
+        return None
     if sealed_bytes >= 0 and len(candidate) != sealed_bytes:
-        return False
-    return sha256_bytes(candidate) == sealed_sha256
+        return None
+    return (candidate, ending) if sha256_bytes(candidate) == sealed_sha256 else None
