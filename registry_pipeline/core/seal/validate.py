@@ -288,41 +288,26 @@ def inspect_many(
     import multiprocessing
     from concurrent.futures import Future, ProcessPoolExecutor
 
-    global _FORKED_SCHEMAS
     window = jobs * 4
     pending: deque[Future[list[FolderReport | UsageError]]] = deque()
     forking = sys.platform.startswith("linux")
     context = multiprocessing.get_context("fork" if forking else "spawn")
-    outer = _FORKED_SCHEMAS
-    if forking:  # loaded once here, inherited by the workers: one catalog for the whole run
-        catalog = SchemaCatalog.for_workspace(workspace_root)
-        catalog.prepare(ENVELOPE_ID)  # every folder's run.json: compiled once, for all workers
-        _FORKED_SCHEMAS = (workspace_root, catalog)
-    try:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            paths = (os.fspath(folder) for folder in folders)  # a worker task per list of them
-            for chunk in iter(lambda: list(itertools.islice(paths, chunk_size)), []):
-                pending.append(pool.submit(_inspect_chunk, chunk, fast, workspace_root))
-                if len(pending) >= window:
-                    yield from pending.popleft().result()
-            while pending:
+    if forking:  # loaded and compiled once here: forked workers inherit the catalogs' caches
+        SchemaCatalog.for_workspace(workspace_root).prepare(ENVELOPE_ID)
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        paths = (os.fspath(folder) for folder in folders)  # a worker task per list of them
+        for chunk in iter(lambda: list(itertools.islice(paths, chunk_size)), []):
+            pending.append(pool.submit(_inspect_chunk, chunk, fast, workspace_root))
+            if len(pending) >= window:
                 yield from pending.popleft().result()
-    finally:
-        _FORKED_SCHEMAS = outer
-
-
-_FORKED_SCHEMAS: tuple[Path | None, SchemaCatalog] | None = None
-"""The catalog `inspect_many` loaded before forking its workers, with its workspace root."""
+        while pending:
+            yield from pending.popleft().result()
 
 
 def _inspect_chunk(
     folders: list[str], fast: bool, workspace_root: Path | None
 ) -> list[FolderReport | UsageError]:
-    inherited = _FORKED_SCHEMAS
-    if inherited is not None and inherited[0] == workspace_root:
-        schemas = inherited[1]
-    else:
-        schemas = SchemaCatalog.for_workspace(workspace_root)
+    schemas = SchemaCatalog.for_workspace(workspace_root)
     return [_inspect_or_error(folder, fast, schemas) for folder in folders]
 
 
