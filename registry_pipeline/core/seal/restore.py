@@ -1,8 +1,5 @@
-"""A restored copy of a run folder whose text files had their line endings converted.
-
-A file that matches its sealed SHA-256 once its line endings are converted back is restored to
-the sealed bytes, in a new folder that must verify. Only regular files are ever opened, and
-unchanged files are copied by streaming: only restored files are held in memory.
+"""A restored copy of a run folder whose text files had their line endings converted: a new
+folder that must verify. Only regular files are opened; only restored files are held in memory.
 """
 
 from __future__ import annotations
@@ -49,8 +46,7 @@ class Restored:
 
 def restore_line_endings(source: Path, dest_parent: Path) -> Restored:
     """Write `dest_parent/<source name>`: `source` with converted line endings undone; nothing
-    is written on any error (the reason codes `registry restore-line-endings --help` lists), and
-    `dest_parent` is created only once the manifest of `source` was read."""
+    is written on any error (`registry restore-line-endings --help` lists the codes)."""
     source = source.resolve()
     if not source.is_dir():
         raise UsageError("not a folder", code="NOT_A_RUN_FOLDER", path=str(source))
@@ -138,9 +134,8 @@ def _checked_dest(source: Path, dest_parent: Path) -> Path:
 
 
 def _listed(folder: Path) -> tuple[bytes | None, dict[str, str]]:
-    """The LF-restored MANIFEST.sha256 (None when it already uses LF) and relpath -> sha256 of
-    every file it lists, parsed by the seal's own parser: any malformation is refused with its
-    reason (a missing ROOT line only is accepted: a plain `sha256sum` list)."""
+    """The LF-restored MANIFEST.sha256 (None: already LF) and relpath -> sha256 of what it
+    lists; any malformation but a missing ROOT line (a plain `sha256sum` list) is refused."""
 
     path = folder / MANIFEST_SHA256
     try:
@@ -177,8 +172,8 @@ def _listed(folder: Path) -> tuple[bytes | None, dict[str, str]]:
 
 
 def _regular_files(folder: Path) -> set[str]:
-    """Relpaths of every file under `folder`, each checked with lstat; a symlink, FIFO, socket or
-    device anywhere is refused before anything is opened (nothing outside is ever copied in)."""
+    """Relpaths of every file under `folder`; a symlink or special file anywhere is refused
+    before anything is opened."""
     found: set[str] = set()
     pending = [folder]
     while pending:
@@ -230,8 +225,7 @@ def _read_regular(path: Path) -> bytes:
 def _write_copy(
     source: Path, staging: Path, relpaths: list[str], contents: dict[str, bytes]
 ) -> None:
-    """Every file of `source` into `staging`: restored bytes from `contents`, the others
-    streamed; each file and folder made durable."""
+    """Every file of `source` into `staging`, durable: restored bytes, the others streamed."""
     for relpath in relpaths:
         path = staging / relpath
         path.parent.mkdir(parents=True, exist_ok=True)
