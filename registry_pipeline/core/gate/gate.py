@@ -22,8 +22,9 @@ from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.remote import remote_for
 
 RECEIPT_ONLY = ("rollback", "redo", "restore", "mirror")
-"""Moves decided on the receipt a snapshot already has, never on checks run again now: each
-judged already (a rollback against the state of its day, a `mirror` on another machine)."""
+"""Moves decided on the receipt a snapshot already has, never on checks run again now: a rollback
+(judged in its day), a journaled change completed, the journal's value put back (`restore`), and
+another machine's move (`mirror`)."""
 
 
 def spec_of(workspace: Workspace, registry_id: str) -> RegistrySpec | None:
