@@ -160,9 +160,8 @@ def run_validate(args: argparse.Namespace) -> int:
 def _active_reports(
     workspace: Workspace, registry: str | None, fast: bool, now: datetime
 ) -> tuple[list[FolderReport | UsageError], list[UsageError]]:
-    """The verdicts on what the active pointers name (`target_verdict`): each folder's report,
-    failed with TARGET_CHANGED when its pointer records another root (or its error when it
-    cannot be read), and the pointers that name no usable folder."""
+    """Reports on what the active pointers name (TARGET_CHANGED for another root), and the
+    pointers that name no usable folder."""
     from registry_pipeline.core.pointers.store import PointerStore
     from registry_pipeline.core.pointers.targets import ROOT_MISMATCH, target_verdict
 
@@ -200,8 +199,7 @@ def _active_reports(
 
 
 def _no_pointer_file(pointers: Path, journal: Path) -> None:
-    """No pointer file: POINTERS_MISSING when the journal has recorded pointers (the file was
-    lost: nothing may read as "all fine"), else a note that nothing is active yet."""
+    """No pointer file: POINTERS_MISSING when the journal has recorded pointers, else a note."""
     from registry_pipeline.core.pointers.journal import JournalFormatError, read_records
 
     try:
@@ -256,7 +254,7 @@ def _named_of(
     workspace: Workspace, folders: list[Path], registry: str, as_json: bool
 ) -> list[Path]:
     """The named `folders` of `registry`, in order; a name that is no directory is kept (it is
-    reported NOT_A_RUN_FOLDER), and reported before an unknown registry's UNKNOWN_REGISTRY."""
+    reported NOT_A_RUN_FOLDER, before an unknown registry's UNKNOWN_REGISTRY)."""
     from registry_pipeline.core.seal.folder_report import refuse_non_run_folder
 
     missing = [f for f in folders if os.path.islink(f) or not os.path.isdir(f)]  # unreadable too
@@ -273,8 +271,7 @@ def _named_of(
 
 
 def _belongs(folder: Path, registry: str) -> bool:
-    """Whether `folder` is of `registry`: by its name (our run ids), else by its run.json, read
-    only when it is a regular file (a FIFO there must not block `validate --registry`)."""
+    """Whether `folder` is of `registry`: by its name (our run ids), else its regular run.json."""
     from registry_pipeline.core.seal.run_id import registry_of
     from registry_pipeline.core.workspace.snapshots import SEAL_PROMOTION, read_envelope
 
@@ -291,9 +288,7 @@ def _belongs(folder: Path, registry: str) -> bool:
 
 
 def shown(path: str) -> str:
-    """A path on one line of output: undecodable bytes as \\xNN (`printable`), line breaks
-    and tabs escaped, so a run folder's name cannot forge a line (other control characters are
-    escaped by `out`/`err`)."""
+    """A path on one line of output, line breaks escaped: a folder's name cannot forge a line."""
     return printable(path).replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
 
 
@@ -306,9 +301,8 @@ def report_lines(
     own: bool = False,
     dated: str | None = None,
 ) -> None:
-    """One folder's verdict, appended to `lines` as stdout's text (each line with its newline);
-    `own`: a CONVERTED folder in the workspace's own run root (a failure); `dated`: why the
-    folder is dated in the future, its last problem (`verdict` is FAIL whatever its seal says)."""
+    """One folder's verdict, appended to `lines` as stdout's text; `own`: CONVERTED in the
+    workspace's own run root (a failure); `dated`: why it is dated in the future (a FAIL)."""
     if dated:
         from registry_pipeline.core.workspace.snapshots import FUTURE_DATED
 
@@ -352,8 +346,7 @@ def report_lines(
 
 
 def _write(lines: list[str], as_json: bool) -> None:
-    """Write the buffered stdout lines in one call (human lines escaped as `out` escapes them),
-    and empty the buffer."""
+    """Write the buffered stdout lines in one call (escaped as `out` does) and empty them."""
     if lines:
         text = "".join(lines)
         sys.stdout.write(text if as_json else safe(text))
@@ -361,8 +354,7 @@ def _write(lines: list[str], as_json: bool) -> None:
 
 
 def _shown_folder(path: str, workspace: Workspace) -> str:
-    """`path` as `registry validate` shows it: relative to the workspace root when inside it
-    (plain string work for a path in `str(Path)` form under the root, else `_relative`)."""
+    """`path` relative to the workspace root when inside it (plain string work when it can)."""
     from registry_pipeline.core.seal.validate import normal_path
 
     root = str(workspace.root)

@@ -61,6 +61,18 @@ def test_an_unrecoverable_file_writes_nothing(
     assert list((tmp_path / "fixed").iterdir()) == []
 
 
+def test_one_carriage_return_dropped_is_an_edit_for_validate_and_restore_alike(
+    cli: Run, workspace: Workspace, tmp_path: Path
+) -> None:
+    folder = _converted(workspace)
+    (folder / "RUN.md").write_bytes(b"line one\nline two\r\n")  # one line end of two: edited
+    code, out, _ = cli("validate", str(folder))
+    assert code == 1 and out.startswith("FAIL") and "line endings were converted" not in out
+    code, _out, err = cli("restore-line-endings", str(folder), str(tmp_path / "fixed"))
+    assert code == 1 and "RESTORE_UNRECOVERABLE" in err
+    assert list((tmp_path / "fixed").iterdir()) == []
+
+
 def test_the_seed_folder_broken_by_conversion_is_restored(
     cli: Run, reference: Path, tmp_path: Path
 ) -> None:

@@ -1,9 +1,5 @@
-"""The blocking checks, each deciding one promise about one sealed snapshot.
-
-Every function takes the run folder, the workspace and the registry id, and returns a
-`CheckVerdict` naming the snapshots it read besides the one it checks. The Dagster asset checks
-(`defs/assets.py`) and the pointer store's gate call these same functions, from one list of
-which checks a registry has (`registry_checks`).
+"""The blocking checks, each deciding one promise about one sealed snapshot: `(folder,
+workspace, registry_id) -> CheckVerdict`, naming the snapshots it read besides the one it checks.
 """
 
 from __future__ import annotations
@@ -13,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from registry_pipeline.core.errors import ReasonCode, RegistryError
+from registry_pipeline.core.errors import Problem, ReasonCode, RegistryError
 from registry_pipeline.core.gate.verdict import CheckVerdict
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.schemas import SchemaCatalog
@@ -29,8 +25,7 @@ MAX_LISTED = 50
 def folder_check(
     path: Path, workspace: Workspace, _registry_id: str, *, schema: bool = False
 ) -> CheckVerdict:
-    """The folder's inspection, keeping its schema problems (`schema`: every artifact parses and
-    matches the schema of its name) or all the others (the seal contract: hashes, root, files)."""
+    """The folder's inspection, keeping its schema problems (`schema`) or all the others."""
     report = inspect_run_folder(path, schemas=SchemaCatalog.for_workspace(workspace.root))
     problems = [p for p in report.problems if (p.code in SCHEMA_CODES) == schema]
     more = f" (+{len(problems) - 5} more)" if len(problems) > 5 else ""
@@ -59,23 +54,18 @@ def delta_append_only_check(path: Path, _workspace: Workspace, _registry_id: str
         finding_text,
         load_previous_log,
     )
+    from registry_pipeline.core.delta_log.records import previous_input
 
+    link = previous_input(path)  # the one rule for run.json's link, as the chain's
+    if isinstance(link, Problem):
+        raise delta_log_error(link.message, code=DeltaCode.CHAIN_INPUT_INVALID, path=str(path))
     inputs: tuple[SealedRef, ...] = ()
-    refs = read_snapshot(path, LOG_REGISTRY_ID).envelope().get("inputs")
-    previous_ref = next(
-        (
-            ref
-            for ref in (refs if isinstance(refs, list) else [])
-            if isinstance(ref, dict) and ref.get("registry_id") == LOG_REGISTRY_ID
-        ),
-        None,
-    )
     previous = None
-    if previous_ref is not None:
-        folder = path.parent / str(previous_ref["run_id"])
+    if link is not None:
+        folder = path.parent / link[0]
         previous = load_previous_log(read_snapshot(folder, LOG_REGISTRY_ID))
         inputs = (SealedRef(LOG_REGISTRY_ID, folder.name, previous.root_sha256 or ""),)
-        if previous.root_sha256 != previous_ref.get("manifest_sha256"):
+        if previous.root_sha256 != link[1]:
             raise delta_log_error(
                 f"previous log {folder.name} has another root than run.json records",
                 code=DeltaCode.ROOT_MISMATCH,
@@ -99,8 +89,7 @@ def delta_append_only_check(path: Path, _workspace: Workspace, _registry_id: str
 
 
 def catalog_append_only_check(path: Path, workspace: Workspace, registry_id: str) -> CheckVerdict:
-    """A governed source's snapshot against its published one: decided again from its sealed
-    files by the function that wrote its diagnostics (`governed_files`)."""
+    """A governed source's snapshot against its published one, from its sealed files."""
     from registry_pipeline.core.append_only.baseline import violation_rows
     from registry_pipeline.core.append_only.check import location
     from registry_pipeline.core.append_only.governed import governed_files, published_files
@@ -138,7 +127,7 @@ def coordination_check(
     pinned: Mapping[str, Path] | None = None,
 ) -> CheckVerdict:
     """A written source's sealed entries against their schema and the coordination rules, the
-    other registries read from their sealed snapshots (`dependency_reader`), never the tree."""
+    other registries read from their sealed snapshots, never the tree."""
     from registry_pipeline.core.append_only.governed import published_files
     from registry_pipeline.core.gate.dependencies import SnapshotReader, coordination_reads
     from registry_pipeline.core.workspace.catalog import load_catalog
@@ -166,8 +155,7 @@ def coordination_check(
 
 
 def log_prefix_check(path: Path, workspace: Workspace, registry_id: str) -> CheckVerdict:
-    """A log sealed from the workspace: the previous snapshot's log is an exact prefix of this
-    one (`core.run_index.log_prefix`)."""
+    """A log sealed from the workspace: the previous snapshot's log is an exact prefix of it."""
     from registry_pipeline.core.run_index import log_prefix
     from registry_pipeline.core.workspace.catalog import load_catalog
 
@@ -194,11 +182,8 @@ def run_rules_check(
     *,
     pinned: Mapping[str, Path] | None = None,
 ) -> CheckVerdict:
-    """A run index's snapshot: records in time order per key, the overrides and coordination
-    rules and the declared warnings (`core.run_index.log_problems`, the checks `registry runs
-    append` makes), the other logs (the overrides log) read from their sealed snapshots as the
-    coordination check reads them (`pinned`, else the newest checked, else the active one),
-    each named in the verdict's inputs; never the working tree."""
+    """A run index's snapshot under the checks `registry runs append` makes; the other logs
+    read from their sealed snapshots as the coordination check reads them, never the tree."""
     from registry_pipeline.core.gate.dependencies import SnapshotReader, coordination_reads
     from registry_pipeline.core.run_index import index_spec, log_problems
     from registry_pipeline.core.run_index.records import record_text
@@ -261,9 +246,8 @@ class RegistryCheck:
         registry_id: str,
         pinned: Mapping[str, Path] | None = None,
     ) -> CheckVerdict:
-        """Its verdict on the run folder `path`, under its name (`pinned`: registry -> the
-        folder sealed for it in the same build, for a check that reads other registries):
-        NO_MATERIALIZATION without a folder, the error's code when what it reads cannot be read."""
+        """Its verdict on `path` (`pinned`: registry -> folder sealed in the same build);
+        NO_MATERIALIZATION without a folder, the error's code when what it reads is unreadable."""
         if path is None:
             message = "no materialization of this asset in this run"
             return CheckVerdict(self.name, False, message, {"reason_codes": ["NO_MATERIALIZATION"]})
@@ -324,9 +308,7 @@ SEALED_ONLY = (SEAL_VALID, SCHEMA_VALID)
 
 
 def registry_checks(spec: RegistrySpec | None) -> tuple[RegistryCheck, ...]:
-    """The blocking checks of a registry: the seal and the schemas; `append_only` for a log
-    (its previous snapshot is a prefix) and for a source with append-only rules;
-    `coordination` for a source add-entry writes; `rules` for a run index."""
+    """The blocking checks of a registry, one list for its Dagster asset and for the gate."""
     if spec is None:
         return SEALED_ONLY
     checks = list(SEALED_ONLY)

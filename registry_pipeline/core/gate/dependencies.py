@@ -1,11 +1,6 @@
 """What a coordination check reads of the other registries: their sealed snapshots, never the
-working tree, each named (registry, run id, root) in the receipt.
-
-The snapshot of a dependency is, in a build, the one sealed in the same run (a registry that
-refers to others is checked for coordination in a step after they are sealed, and is given
-their folders); otherwise its newest snapshot whose receipts all passed, else its active one. A
-registry with no such snapshot cannot be checked against (DEPENDENCY_NOT_SEALED): build it
-too.
+working tree, each named in the receipt. In a build, the one sealed in the same run; else the
+newest whose receipts all passed, else the active one; else DEPENDENCY_NOT_SEALED.
 """
 
 from __future__ import annotations
@@ -53,8 +48,8 @@ class SnapshotReader:
         self.inputs: list[SealedRef] = []
 
     def read(self, _root: Path, entry_type: EntryType, keep: Keep | None = None) -> TypeContent:
-        """`entry_type`'s entries as its registry's checked snapshot holds them; of a log, read
-        a line at a time, only those whose latest view `keep` keeps (None: all)."""
+        """`entry_type`'s entries in its registry's checked snapshot; a log's streamed, `keep`
+        filtering them."""
         snapshot = self.snapshot_of(entry_type.registry_id)
         if snapshot is None:  # nothing sealed to check against: never the working tree
             self.inputs.append(SealedRef(entry_type.registry_id, "", ""))  # none: root null
@@ -94,8 +89,7 @@ class SnapshotReader:
 def checked_snapshot(
     workspace: Workspace, registry_id: str, schemas: SchemaCatalog | None = None
 ) -> Snapshot | None:
-    """What another registry is checked against: the newest snapshot of `registry_id` whose
-    receipts all passed (a snapshot nobody checked, e.g. one `registry seal` made, never
+    """The newest snapshot of `registry_id` whose receipts all passed (one nobody checked never
     counts), else its active one, else None."""
     receipts = ReceiptStore(workspace)
     for snapshot in reversed(list_snapshots(workspace, registry_id)):
@@ -110,10 +104,8 @@ def checked_snapshot(
 
 
 def coordination_reads(root: Path, catalog: RegistryCatalog) -> dict[str, tuple[str, ...]]:
-    """For each registry with entries, the other registries its coordination rules refer to
-    (an `exists` rule's `from` type reads its `to` type): a build checks its coordination in a
-    step after those are sealed. Empty when the coordination file cannot be read (the checks
-    report that)."""
+    """For each registry, the others its coordination rules read (empty when the rules cannot
+    be read: the checks report that)."""
     from registry_pipeline.core.write_path.content import entry_types
     from registry_pipeline.core.write_path.rules import load_coordination
 
@@ -134,8 +126,7 @@ def coordination_reads(root: Path, catalog: RegistryCatalog) -> dict[str, tuple[
 
 
 def in_cycle(reads: Mapping[str, tuple[str, ...]], registry_id: str) -> bool:
-    """Whether `registry_id` refers, directly or through others, to a registry that refers
-    back to it."""
+    """Whether `registry_id` reads, directly or not, a registry that reads it."""
     seen: set[str] = set()
     stack = list(reads.get(registry_id, ()))
     while stack:

@@ -1,8 +1,5 @@
-"""The gate every pointer move passes: a passing receipt for exactly the target's root, or the
-full set of blocking checks run again on it now (and their receipt written).
-
-`admission` is what every caller of a move passes the pointer store, which asks it under its
-lock. A snapshot with a failing receipt is refused (CHECK_FAILED, naming the check).
+"""The gate every pointer move passes (`admission`, asked under the pointer store's lock): a
+passing receipt for exactly the target's root, or the blocking checks run again on it now.
 """
 
 from __future__ import annotations
@@ -25,15 +22,13 @@ from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.remote import remote_for
 
 RECEIPT_ONLY = ("rollback", "redo", "restore", "mirror")
-"""Moves decided on the receipt a snapshot already has, never on checks run again now: a
-rollback (an older snapshot was judged against the state of its day), completing a journaled
-change (`redo`), putting the journal's value back (`restore`, by `registry pointers repair`), and
-a move another machine made (`mirror`: it passed when it was made)."""
+"""Moves decided on the receipt a snapshot already has, never on checks run again now: a rollback
+(judged in its day), a journaled change completed, the journal's value put back (`restore`), and
+another machine's move (`mirror`)."""
 
 
 def spec_of(workspace: Workspace, registry_id: str) -> RegistrySpec | None:
-    """The catalog's entry of `registry_id`; None when the catalog does not list it (a
-    snapshot sealed by `registry seal`, checked for its seal and schemas only)."""
+    """The catalog's entry of `registry_id`; None when the catalog does not list it."""
     catalog = catalog_or_none(workspace)
     specs = () if catalog is None else catalog.registries
     return next((s for s in specs if s.registry_id == registry_id), None)
@@ -45,8 +40,7 @@ def evaluate(
     folder: Path | None,
     pinned: Mapping[str, Path] | None = None,
 ) -> list[CheckVerdict]:
-    """Every blocking check of `registry_id` on the run folder `folder` (`pinned`: the other
-    registries' folders sealed in the same build)."""
+    """Every blocking check of `registry_id` on the run folder `folder`."""
     checks = registry_checks(spec_of(workspace, registry_id))
     return [check.run(folder, workspace, registry_id, pinned) for check in checks]
 
@@ -70,8 +64,8 @@ def stale_reason(
     receipt: Receipt,
     wanted: set[str] | None = None,
 ) -> str | None:
-    """Why a passing receipt no longer decides a move, or None when it does: the registry's
-    blocking checks are not the ones it ran, or what a check read is no longer current."""
+    """Why a passing receipt no longer decides a move (other checks, or an input no longer
+    current), or None."""
     if wanted is None:
         wanted = set(check_names(spec_of(workspace, registry_id)))
     ran = {str(check.get("name")) for check in receipt.checks}
@@ -102,8 +96,8 @@ def stale_reason(
 
 
 def admissible(workspace: Workspace, registry_id: str, root_sha256: str | None) -> Receipt | None:
-    """The passing receipt of that root that decides a move now (no receipt of it failed, and
-    none is stale), or None: the one rule of the gate and of the build's no-change shortcut."""
+    """The current passing receipt of that root, none failed, or None: the one rule of the gate
+    and of the build's no-change shortcut."""
     verdicts = ReceiptStore(workspace).verdicts(root_sha256)
     if verdicts.failed is not None:
         return None
@@ -123,9 +117,8 @@ def admit(
     action: str,
     actor: dict[str, str],
 ) -> Receipt | None:
-    """The passing receipt that allows moving `registry_id`'s pointer to `folder` (None: a
-    `restore` of a value adopted as found); CHECK_FAILED, NO_RECEIPT or RECEIPT_INVALID
-    otherwise. Without a current one, every check runs now and its receipt is appended."""
+    """The passing receipt allowing the move (None: a `restore` of a value adopted as found),
+    run and recorded now if none is current; CHECK_FAILED, NO_RECEIPT or RECEIPT_INVALID."""
     store = ReceiptStore(workspace)
     verdicts = store.verdicts(root_sha256)
     if verdicts.failed is not None and action != "mirror":
@@ -178,8 +171,7 @@ def admission(
     action: str,
     actor: dict[str, str],
 ) -> dict[str, Any]:
-    """The gate's decision on moving `registry_id`'s pointer to `target` (`admit`), as the
-    journal entry naming the receipt that allows it: the pointer store's `admit` argument."""
+    """`admit`'s decision as the journal entry naming the receipt: the pointer store's `admit`."""
     root = target.manifest_sha256 or ""
     receipt = admit(workspace, registry_id, folder, root, action=action, actor=actor)
     if receipt is None:
@@ -195,8 +187,7 @@ def admission(
 
 @dataclass(frozen=True)
 class Synced:
-    """What one sync did: the bucket's URL, the run folders new to this machine, and the local
-    journal kept aside because it held records the bucket does not."""
+    """What one sync did: the bucket, the folders new here, the local journal set aside."""
 
     url: str
     folders: tuple[str, ...]
@@ -204,11 +195,9 @@ class Synced:
 
 
 def sync(workspace: Workspace) -> Synced | None:
-    """Fetch the bucket's journal and active pointers, verified before anything of them is
-    applied (a change interrupted between its entry and the head completed here only when its
-    target passes the gate), then every run folder this machine lacks; None on a workspace
-    without a bucket. Nothing is written to the bucket. Pointers first: a folder is published
-    before any pointer names it, so every folder the pointers name is listed after them."""
+    """Fetch the bucket's journal and pointers (verified, an interrupted change completed only
+    through the gate), then the run folders this machine lacks; None without a bucket. Pointers
+    first: a folder is published before any pointer names it."""
     remote = remote_for(workspace)
     if remote is None or not workspace.runs_dir.is_dir():
         return None
@@ -219,10 +208,8 @@ def sync(workspace: Workspace) -> Synced | None:
 
 
 def share(workspace: Workspace) -> Synced | None:
-    """`registry init` in a workspace with a bucket: an empty bucket takes the workspace's run
-    folders, journal and pointer file (a workspace moving from a disk keeps its history; a
-    bucket whose history vanished is refused, POINTERS_MISSING), then the sync of any command.
-    None without a bucket."""
+    """`registry init` with a bucket: an empty one takes the workspace's folders, journal and
+    pointers (a vanished history is POINTERS_MISSING), then `sync`; None without a bucket."""
     if remote_for(workspace) is None or not workspace.runs_dir.is_dir():
         return None
     store = PointerStore(workspace)

@@ -1,11 +1,6 @@
-"""Promotion receipts: the verdict of every blocking check on exactly one snapshot.
-
-Each time a snapshot's checks are decided (by a build's step, or by the gate for a snapshot no
-build checked, or whose receipt's inputs are no longer current), a receipt is appended, as one
-line of RFC 8785 canonical JSON, to `.codex/RECEIPTS/<ROOT_SHA256>.jsonl`; the journal record
-of every pointer move names the one that allowed it by path and SHA-256. Lines are only ever
-appended: once any receipt of a root failed, that snapshot can never become active (a rebuild
-seals the same files as a new snapshot instead).
+"""Promotion receipts: the verdict of every blocking check on exactly one snapshot, appended as
+RFC 8785 canonical JSON lines to `.codex/RECEIPTS/<ROOT_SHA256>.jsonl` and named by each pointer
+move's journal record. Once any receipt of a root failed, it can never become active.
 """
 
 from __future__ import annotations
@@ -138,8 +133,7 @@ class ReceiptStore:
         return f"{RECEIPTS_RELPATH}/{root_sha256}.jsonl"
 
     def verdicts(self, root_sha256: str | None) -> Verdicts:
-        """Every receipt of that root (none: an empty `Verdicts`); RECEIPT_INVALID when a line is
-        not a receipt the gate wrote (not canonical, another root, a field of the wrong type)."""
+        """Every receipt of that root; RECEIPT_INVALID for a line the gate did not write."""
         if root_sha256 is None or not _ROOT.fullmatch(root_sha256):
             return Verdicts(())
         path = self.workspace.root / self.path_of(root_sha256)
@@ -166,14 +160,12 @@ class ReceiptStore:
         return Verdicts(tuple(receipts))
 
     def find(self, root_sha256: str | None) -> Receipt | None:
-        """The verdict on that root: its first failing receipt if any failed, else its newest
-        receipt, else None."""
+        """Its first failing receipt, else its newest, else None."""
         verdicts = self.verdicts(root_sha256)
         return verdicts.failed or verdicts.latest
 
     def write(self, receipt: Receipt) -> Receipt:
-        """Append `receipt` to its root's receipts (unless the newest says the same: the same
-        checks, verdicts and inputs); returns it. Receipts are only ever appended."""
+        """Append `receipt` unless the newest decided the same (then return that one)."""
         latest = self.verdicts(receipt.root_sha256).latest
         if latest is not None and latest.same_decision(receipt):
             return latest
@@ -187,8 +179,7 @@ class ReceiptStore:
         return receipt
 
     def _fetch(self, root_sha256: str, path: Path) -> None:
-        """On a workspace with a bucket, add the receipts other machines wrote of that root
-        (each line as written, the lines in the order they were decided)."""
+        """With a bucket, add the receipts other machines wrote of that root, in decision order."""
         remote = remote_for(self.workspace)
         if remote is None:
             return
@@ -236,8 +227,7 @@ def _parse(data: bytes, where: str) -> Receipt:
 
 
 def failed_before(workspace: Workspace, snapshot: Any) -> bool:
-    """Whether `snapshot` (a `Snapshot`) has a failing or unreadable receipt: a build never
-    reuses it (its verdict stands), it seals a new snapshot instead."""
+    """Whether `snapshot` has a failing or unreadable receipt: a build never reuses it."""
     try:
         receipt = ReceiptStore(workspace).find(snapshot.root_sha256)
     except RegistryError as exc:

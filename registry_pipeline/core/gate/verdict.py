@@ -44,9 +44,8 @@ _LISTS = ("problems", "violations", "findings")
 def problem_objects(
     check: str, passed: bool, description: str | None, metadata: Mapping[str, Any]
 ) -> list[dict[str, object]]:
-    """A failed check's problems as `problem_object`s, each naming the check: the objects it
-    listed (a row that names its `file` has its JSON pointer as the field; a finding of severity
-    `warning` is no problem), else one object from its reason codes and description."""
+    """A failed check's problems as `problem_object`s naming the check: those it listed (a
+    warning is none), else one per reason code."""
     if passed:
         return []
     found: list[dict[str, object]] = []

@@ -1,7 +1,5 @@
-"""The verdict on one run folder (`FolderReport`), the refusal of a folder that is no run
-folder at all, decided before anything in it is read, and the problems a file's parse or schema
-check reports, one shape for the seal's inspector and for the files a source registry is about
-to seal (`core.workspace.sources`)."""
+"""The report on one run folder, the refusal of a folder that is no run folder at all, and the
+problems of a file's parse or schema check (the inspector's and `core.workspace.sources`')."""
 
 from __future__ import annotations
 
@@ -67,9 +65,8 @@ class FolderReport:
 
 def refuse_non_run_folder(folder: str | Path, fast: bool) -> FolderReport | None:
     """A FAIL report when `folder` has none of the seal files at its top, else None; UsageError
-    when it is not a directory or cannot be read. Decided by `lstat` calls before anything below
-    is listed (`registry validate /` must not walk the filesystem); one seal file is enough to
-    make it a (damaged) run folder (a seed evidence folder has only MANIFEST.sha256)."""
+    when it is no readable directory. Decided by `lstat` alone: `registry validate /` must not
+    walk the filesystem."""
     try:
         info = os.lstat(folder)
         if not stat.S_ISDIR(info.st_mode):
@@ -114,8 +111,7 @@ def _lexists(path: str) -> bool:
 
 
 def json_invalid(relpath: str, fmt: str, exc: JSONDecodeProblem) -> Problem:
-    """A file that does not parse: JSON_INVALID at the parser's line and column, the rule it
-    broke (`JSON_NON_FINITE`, `JSON_TOO_DEEP`, ...) in the message when it is not plain syntax."""
+    """A file that does not parse: JSON_INVALID at the parser's line and column."""
     detail = exc.message if exc.code == "JSON_INVALID" else str(exc)
     return Problem(
         code=ReasonCode.JSON_INVALID,

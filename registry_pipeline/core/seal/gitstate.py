@@ -1,10 +1,6 @@
-"""Git state for the run envelope: HEAD commit and clean/dirty, or nulls when git cannot say.
-
-"Canon" is the working tree less the registry layer's own mutable files (`not_canon`): what a
-build writes (sealed folders, the pointer file, its journal, receipts, caches, locks, staging,
-the Dagster home, `.env`) never makes the state dirty, wherever the catalog keeps the pointer
-file. Without git, or outside a repository, both fields are null: the state is unknown, which a
-reader must never take for clean.
+"""Git state for the run envelope: HEAD commit and clean/dirty, or nulls when git cannot say
+(unknown, which a reader must never take for clean). "Canon" is the working tree less the
+registry layer's own files (`not_canon`): what a build writes never makes the state dirty.
 """
 
 from __future__ import annotations
@@ -46,20 +42,16 @@ NOT_CANON = (
     ".codex/dagster_home",
     ".env",
 )
-"""The registry layer's own files and folders, by workspace relpath: the pointer journal, the
-gate's receipts, sealed snapshots, what repairs set aside, caches, staging, the workspace's
-Dagster instance, and `.env` (this machine's Dagster home for `dagster dev`). Written by builds
-and pointer changes, never part of the canon the snapshots record."""
+"""The registry layer's own files and folders, by workspace relpath: written by builds and
+pointer changes, never part of the canon the snapshots record."""
 NOT_CANON_PATTERNS = (".codex/*.lock", ".codex/.*.tmp", ".tmp_dagster_home_*/**")
-"""Locks (build, write path, pointers, run index) and atomic writes' temp files in `.codex/`;
-the instance `dagster dev` makes for itself where `.env` names none yet."""
+"""Locks and atomic writes' temp files in `.codex/`, and the instance `dagster dev` makes."""
 MAX_CATALOG_BYTES = 64 << 20
 """The largest catalog read for its `pointer_file` (the workspace's own limit)."""
 
 
 def read_git_state(root: Path) -> GitState:
-    """HEAD, and whether the canon has uncommitted changes (`canon_changes`); nulls when git is
-    absent or `root` is outside a work tree."""
+    """HEAD, and whether the canon has uncommitted changes; nulls when git cannot say."""
     changes = canon_changes(root)
     if changes is None:
         return GitState(None, None)
@@ -68,8 +60,8 @@ def read_git_state(root: Path) -> GitState:
 
 
 def canon_changes(root: Path) -> tuple[str, ...] | None:
-    """What `git status` lists outside `not_canon(root)`, as git names it (from the repository's
-    top); None when git is absent, `root` is outside a work tree, or git fails."""
+    """What `git status` lists outside `not_canon(root)`, from the repository's top; None when
+    git cannot say."""
     if ask_git(root, "rev-parse", "--is-inside-work-tree") != "true":
         return None
     names = not_canon(root)
@@ -88,8 +80,7 @@ def not_canon(root: Path) -> tuple[str, ...]:
 
 
 def pointer_file_relpath(root: Path) -> str:
-    """The catalog's `pointer_file`, read leniently (its checks are the build's: a catalog that
-    cannot be read, or a value that is no safe relpath, leaves the default place)."""
+    """The catalog's `pointer_file`, read leniently (the build checks it): else the default."""
     try:
         document = json.loads(_read_small_regular_file(root / CATALOG_RELPATH))
     except (OSError, ValueError):
@@ -108,8 +99,7 @@ def _temp_files(pointer_file: str) -> str:
 
 
 def _read_small_regular_file(path: Path) -> bytes:
-    """The bytes of a regular file up to `MAX_CATALOG_BYTES`; OSError for anything else (a FIFO
-    is opened without waiting for a writer, and refused)."""
+    """The bytes of a regular file up to `MAX_CATALOG_BYTES`; OSError else (a FIFO: no wait)."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     with os.fdopen(fd, "rb") as handle:
         info = os.fstat(handle.fileno())
@@ -140,8 +130,7 @@ def ask_git(root: Path, *args: str, strip: bool = True) -> str | None:
 def git_output(
     root: Path, *args: str, stdin: bytes = b"", ok: tuple[int, ...] = (0,)
 ) -> bytes | None:
-    """What `git -C root ARGS...` prints, as bytes (a blob as it is stored); None without git,
-    or when it exits with a status not in `ok`."""
+    """What `git -C root ARGS...` prints, as bytes; None without git, or on a status not in `ok`."""
     try:
         done = subprocess.run(["git", "-C", str(root), *args], input=stdin, capture_output=True,
                               timeout=60, check=False)  # fmt: skip

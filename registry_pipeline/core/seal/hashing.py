@@ -1,5 +1,4 @@
-"""Files read in fixed blocks, memory flat whatever their size: their SHA-256, their lines and
-their JSONL records; and hashing of in-memory bytes."""
+"""Files read in fixed blocks, memory flat whatever their size: their SHA-256 and records."""
 
 from __future__ import annotations
 
@@ -25,8 +24,7 @@ def sha256_bytes(data: bytes | bytearray | memoryview) -> str:
 
 
 def sha256_file(path: str | os.PathLike[str] | int) -> tuple[str, int]:
-    """Hex SHA-256 and byte count of a file (a path, or a descriptor it closes), read in fixed
-    blocks (memory stays flat)."""
+    """Hex SHA-256 and byte count of a file (a path, or a descriptor it closes)."""
     digest = hashlib.sha256()
     buffer = bytearray(BLOCK_SIZE)
     view = memoryview(buffer)
@@ -42,9 +40,7 @@ def sha256_file(path: str | os.PathLike[str] | int) -> tuple[str, int]:
 
 
 def jsonl_records(lines: Iterable[bytes]) -> Iterator[tuple[int, Any]]:
-    """(line number, parsed object) per non-blank line of `lines` (a JSONL file's, as
-    `core.jsonl.lines` or `bytes.split(b"\\n")` give them); `schemas.iter_jsonl` is this over
-    a whole file's bytes. Raises JSONDecodeProblem naming the line."""
+    """(line number, parsed object) per non-blank line; JSONDecodeProblem naming the line."""
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -57,8 +53,7 @@ def jsonl_records(lines: Iterable[bytes]) -> Iterator[tuple[int, Any]]:
 
 
 def file_stamp(path: str | os.PathLike[str]) -> tuple[int, int, int, int] | None:
-    """Size, mtime, ctime and inode of the file at `path` (None when it cannot be stat'ed): what
-    changes when it is written or replaced, so a parse kept per stamp is never stale."""
+    """Size, mtime, ctime and inode (None: no stat): a parse kept per stamp is never stale."""
     try:
         info = os.stat(path)
     except OSError:
@@ -76,8 +71,7 @@ REGULAR_ONLY = (
 
 
 def open_regular(path: str | os.PathLike[str]) -> int:
-    """A read descriptor on `path` when it is a regular file: a symlink is ELOOP (never
-    followed), anything else NotRegularFile, and neither open nor read ever blocks."""
+    """A non-blocking read descriptor on a regular file: a symlink is ELOOP, else NotRegularFile."""
     fd = os.open(path, REGULAR_ONLY)
     try:
         mode = os.fstat(fd).st_mode
@@ -96,8 +90,8 @@ _CHUNK = 1 << 16
 
 
 def read_small(path: str) -> tuple[bytes | None, int]:
-    """(bytes, size) of a file of up to SMALL_FILE bytes, read with plain system calls and one
-    open that follows no symlink; (None, size) of a larger file, which is not read."""
+    """(bytes, size) of a file of up to SMALL_FILE bytes (no symlink followed); (None, size)
+    of a larger file, which is not read."""
     fd = os.open(path, REGULAR_ONLY)
     try:
         parts = [os.read(fd, _FIRST_READ)]

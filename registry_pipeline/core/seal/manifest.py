@@ -1,6 +1,5 @@
-"""The two manifests of a run folder, `manifest.json` and `MANIFEST.sha256`, and the root hash:
-written in the seal's exact format, and parsed back reporting every malformation instead of
-stopping at the first."""
+"""`manifest.json`, `MANIFEST.sha256` and the root hash: written in the seal's exact format, and
+parsed back reporting every malformation."""
 
 from __future__ import annotations
 

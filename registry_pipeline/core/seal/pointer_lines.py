@@ -1,9 +1,7 @@
 """Where a JSON pointer's value starts in a file, as a 1-based line: for problem objects.
 
-One pass over the text for all pointers at once: it descends only into the members and items
-some pointer names and skips every other value with the C decoder (`raw_decode`), so a
-violation near the end of a 20 MB catalog costs about one parse, and one near the start
-almost nothing. The text must be JSON that `loads_strict` accepted.
+One pass for all pointers, descending only into what some pointer names and skipping the rest
+with the C decoder (`raw_decode`). The text must be JSON that `loads_strict` accepted.
 """
 
 from __future__ import annotations

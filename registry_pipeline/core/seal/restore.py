@@ -1,8 +1,5 @@
-"""A restored copy of a run folder whose text files had their line endings converted.
-
-A file that matches its sealed SHA-256 once its line endings are converted back is restored to
-the sealed bytes, in a new folder that must verify. Only regular files are ever opened, and
-unchanged files are copied by streaming: only restored files are held in memory.
+"""A restored copy of a run folder whose text files had their line endings converted: a new
+folder that must verify. Only regular files are opened; only restored files are held in memory.
 """
 
 from __future__ import annotations
@@ -18,12 +15,20 @@ from pathlib import Path
 from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.fs import fsync_dir, rename_noreplace
 from registry_pipeline.core.jsonl import NotRegularFile
-from registry_pipeline.core.seal.hashing import BLOCK_SIZE, open_regular, sha256_bytes, sha256_file
+from registry_pipeline.core.seal.hashing import BLOCK_SIZE, open_regular, sha256_file
 from registry_pipeline.core.seal.manifest import (
     MANIFEST_SHA256,
     NO_ROOT_LINE,
     parse_manifest_sha256,
 )
+from registry_pipeline.core.seal.verdicts import (
+    INTACT_OLDER_FORMAT,
+    PASS,
+    undo_conversion,
+    verdict_of,
+)
+
+_OTHER = {"CRLF": "LF", "LF": "CRLF"}
 
 
 @dataclass
@@ -41,8 +46,7 @@ class Restored:
 
 def restore_line_endings(source: Path, dest_parent: Path) -> Restored:
     """Write `dest_parent/<source name>`: `source` with converted line endings undone; nothing
-    is written on any error (the reason codes `registry restore-line-endings --help` lists), and
-    `dest_parent` is created only once the manifest of `source` was read."""
+    is written on any error (`registry restore-line-endings --help` lists the codes)."""
     source = source.resolve()
     if not source.is_dir():
         raise UsageError("not a folder", code="NOT_A_RUN_FOLDER", path=str(source))
@@ -73,11 +77,12 @@ def restore_line_endings(source: Path, dest_parent: Path) -> Restored:
         if sha256_file(_open_regular(source / relpath))[0] == expected:
             result.kept.append(relpath)  # copied later by streaming, never held in memory
             continue
-        undone = _undo(_read_regular(source / relpath), expected)
+        undone = undo_conversion(_read_regular(source / relpath), expected)
         if undone is None:
             unrecoverable.append(relpath)
         else:
-            contents[relpath], result.restored[relpath] = undone
+            contents[relpath], ending = undone
+            result.restored[relpath] = f"{_OTHER[ending]} back to {ending}"
     if unrecoverable:
         raise RegistryError(
             f"{len(unrecoverable)} file(s) match their seal neither as they are nor with their "
@@ -129,9 +134,8 @@ def _checked_dest(source: Path, dest_parent: Path) -> Path:
 
 
 def _listed(folder: Path) -> tuple[bytes | None, dict[str, str]]:
-    """The LF-restored MANIFEST.sha256 (None when it already uses LF) and relpath -> sha256 of
-    every file it lists, parsed by the seal's own parser: any malformation is refused with its
-    reason (a missing ROOT line only is accepted: a plain `sha256sum` list)."""
+    """The LF-restored MANIFEST.sha256 (None: already LF) and relpath -> sha256 of what it
+    lists; any malformation but a missing ROOT line (a plain `sha256sum` list) is refused."""
 
     path = folder / MANIFEST_SHA256
     try:
@@ -168,8 +172,8 @@ def _listed(folder: Path) -> tuple[bytes | None, dict[str, str]]:
 
 
 def _regular_files(folder: Path) -> set[str]:
-    """Relpaths of every file under `folder`, each checked with lstat; a symlink, FIFO, socket or
-    device anywhere is refused before anything is opened (nothing outside is ever copied in)."""
+    """Relpaths of every file under `folder`; a symlink or special file anywhere is refused
+    before anything is opened."""
     found: set[str] = set()
     pending = [folder]
     while pending:
@@ -218,21 +222,10 @@ def _read_regular(path: Path) -> bytes:
         return handle.read()
 
 
-def _undo(data: bytes, expected: str) -> tuple[bytes, str] | None:
-    """The sealed bytes and what was undone, or None when no conversion back matches."""
-    as_lf = data.replace(b"\r\n", b"\n")
-    for candidate, how in ((as_lf.replace(b"\n", b"\r\n"), "LF back to CRLF"),
-                           (as_lf, "CRLF back to LF")):  # fmt: skip
-        if candidate != data and sha256_bytes(candidate) == expected:
-            return candidate, how
-    return None
-
-
 def _write_copy(
     source: Path, staging: Path, relpaths: list[str], contents: dict[str, bytes]
 ) -> None:
-    """Every file of `source` into `staging`: restored bytes from `contents`, the others
-    streamed; each file and folder made durable."""
+    """Every file of `source` into `staging`, durable: restored bytes, the others streamed."""
     for relpath in relpaths:
         path = staging / relpath
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -251,7 +244,6 @@ def _write_copy(
 def _verify(folder: Path, source: Path) -> None:
     """The copy satisfies the seal contract, or (no manifest.json) its plain hash list."""
     from registry_pipeline.core.seal.validate import inspect_run_folder
-    from registry_pipeline.core.seal.verdicts import INTACT_OLDER_FORMAT, PASS, verdict_of
 
     report = inspect_run_folder(folder)
     if verdict_of(report).status not in (PASS, INTACT_OLDER_FORMAT):

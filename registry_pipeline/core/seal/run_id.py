@@ -39,11 +39,8 @@ def base_run_id(registry_id: str, moment: datetime) -> str:
 
 
 def next_run_id(registry_id: str, moment: datetime, taken: Iterable[str]) -> str | None:
-    """The first free id at `moment` that sorts after every taken id of the same second.
-
-    Ids sort by creation: the base id, then `__001`, `__002`, ... Returns None when all 999
-    suffixes of this second are taken (the caller waits for the next second).
-    """
+    """The first free id at `moment` that sorts after every taken id of the same second; None
+    when all 999 suffixes are taken (the caller waits for the next second)."""
     base = base_run_id(registry_id, moment)
     highest = -1
     for name in taken:

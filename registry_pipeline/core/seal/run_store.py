@@ -1,10 +1,8 @@
 """The run store: build a run folder in staging, seal it, and publish it atomically into RUNS/.
 
-Every file is written and fsynced in `.codex/.staging/<token>/`; the folder is then renamed into
-`RUNS/<run_id>` with a rename that fails rather than replaces, and RUNS/ is fsynced. A build that
-fails or is killed leaves nothing in RUNS/; the next build removes its staging leftovers.
-Staging and RUNS/ must be real folders of the workspace (`RunsHome.require_writable`): a symlink
-on the way is refused before anything is written, removed or renamed there.
+Files are written and fsynced in `.codex/.staging/<token>/`, then the folder is renamed into
+`RUNS/<run_id>` by a rename that fails rather than replaces: a build that dies leaves nothing in
+RUNS/. Staging and RUNS/ must be real folders of the workspace (no symlink on the way).
 """
 
 from __future__ import annotations
@@ -55,8 +53,7 @@ STAGING_GRACE_SECONDS = 5.0
 
 
 class RunsHome(Protocol):
-    """Where a store publishes: a workspace's `RUNS/` and its staging area on one filesystem
-    (`core.workspace.layout.Workspace`; seal/ names only the shape, to stay below it)."""
+    """Where a store publishes: a `core.workspace.layout.Workspace`, named by shape only."""
 
     @property
     def root(self) -> Path: ...
@@ -74,8 +71,7 @@ class RunsHome(Protocol):
         ...
 
     def publish_shared(self, folder: Path, run_id: str) -> bool:
-        """Publish the sealed `folder` as `run_id` where other machines see it (a bucket), before
-        it is renamed into RUNS/; False when that id was taken there first."""
+        """Publish `folder` as `run_id` to other machines (a bucket); False if the id was taken."""
         ...
 
 
@@ -135,8 +131,8 @@ class RunStore:
 
     @contextmanager
     def stage(self, spec: RunSpec) -> Iterator[Staging]:
-        """A new staging folder for one run of `spec.registry_id`, locked while the block lasts
-        (`clean_staging` leaves it alone) and removed at its end unless published."""
+        """A new staging folder, locked while the block lasts and removed at its end unless
+        published."""
         check_registry_id(spec.registry_id)
         folder = self.workspace.staging_dir
         self.workspace.require_writable(folder, self.workspace.runs_dir)
@@ -285,10 +281,8 @@ def seal_files(
     files: Mapping[str, bytes | Path],
     expected: Mapping[str, str] | None = None,
 ) -> SealedRun:
-    """Seal artifacts as one new run folder: bytes (what builders produce) written, a file
-    given as its Path (a source registry's, whatever its size) copied a block at a time as it
-    is hashed; the same folder either way. `expected`: the SHA-256 a relpath must have (a file
-    checked, then changed before it is copied, is refused: nothing is published)."""
+    """Seal artifacts (bytes, or a Path copied a block at a time) as one new run folder;
+    `expected`: the SHA-256 a relpath must have (SOURCE_CHANGED: nothing is published)."""
     with store.stage(spec) as staging:
         copies = [(relpath, data) for relpath, data in files.items() if isinstance(data, Path)]
         if copies:
@@ -309,9 +303,8 @@ def seal_files(
 
 
 def _names_with_prefix(runs: Path, moment: datetime) -> list[str]:
-    """Run ids of `moment`'s second that are taken, each as its fold_key: a name that folds to
-    one of our ids takes it too (one folder on macOS and Windows). No character folds to a digit,
-    `-` or `_`, so only names that start with the prefix as they are can fold to one of ours."""
+    """Taken run ids of `moment`'s second, as fold_keys (a name folding to ours takes it too; no
+    character folds to a digit, `-` or `_`, so the prefix filter is exact)."""
     prefix = moment.strftime("%Y-%m-%d__%H%M%S__")
     return [fold_key(name) for name in os.listdir(runs) if name.startswith(prefix)]
 

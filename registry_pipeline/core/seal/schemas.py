@@ -1,12 +1,7 @@
-"""The schema catalog: JSON Schemas (draft 2020-12) loaded from disk, mapped by artifact name.
-
-A schema names the artifacts it governs in `x-registry-artifacts` (glob patterns matched against
-the relpath, or against the file name alone), and their format (`json` or `jsonl`) in
-`x-registry-format`. `$ref`s resolve only among the loaded schemas: nothing is ever fetched.
-
-A *binding* is a schema file that only names another file's schema (`x-schema-file`, relative to
-the binding's folder, inside the workspace, no symlink on the way) and adds our `$id`, patterns
-and format: an adopted repository's schemas are validated where they live, never copied.
+"""The schema catalog: JSON Schemas (draft 2020-12) loaded from disk, mapped by artifact name
+(`x-registry-artifacts` globs, `x-registry-format` json or jsonl); `$ref`s resolve only among the
+loaded schemas. A *binding* only names another file's schema (`x-schema-file`, inside the
+workspace) and adds our `$id`, patterns and format: an adopted repository's schemas stay put.
 """
 
 from __future__ import annotations
@@ -41,8 +36,7 @@ BINDING_KEYWORDS = frozenset({"$id", "$schema", "title", "description"})
 
 def walk_binding(binding: Path, target: object) -> list[Path]:
     """Every path the OS would pass through to open `target` from the binding's folder, the file
-    last; ValueError (before any filesystem call) when it is not a relative path inside the
-    workspace (the binding folder's parent)."""
+    last; ValueError, before any filesystem call, when it may leave the workspace."""
     if not isinstance(target, str) or not target:
         raise ValueError("must be a non-empty relative path (a string)")
     if "\\" in target or "\0" in target:
@@ -114,8 +108,7 @@ def builtin_schema_dir() -> Path:
 
 
 def violation_text(problem: Problem) -> str:
-    """A schema violation (`SchemaCatalog.validate`) as one line: `pointer: message`, `/` for
-    the whole instance."""
+    """A schema violation as one line: `pointer: message`, `/` for the whole instance."""
     return f"{problem.field or '/'}: {problem.message}"
 
 
@@ -139,9 +132,8 @@ class ArtifactSchema:
     """The binding's own object (its `$id`, patterns and format), when bound."""
 
     def matches(self, relpath: str) -> bool:
-        """Whether this schema governs the artifact at `relpath`: a pattern with a `/` matches
-        the relpath, one without matches the file name; `*` never crosses a `/` (a collection's
-        `p1/outputs/evidence_pack_v0_2/meta.json` is no `*_pack_v[0-9]*.json`)."""
+        """Whether this schema governs `relpath`: a pattern with a `/` matches the relpath, one
+        without the file name; `*` never crosses a `/`."""
         name = relpath.rsplit("/", 1)[-1]
         depth = relpath.count("/")
         return any(
@@ -163,9 +155,8 @@ class SchemaCatalog:
 
     @classmethod
     def load(cls, folders: Sequence[Path]) -> SchemaCatalog:
-        """Load `*.schema.json` from each folder that exists; bad schemas are a usage error. A
-        later folder may override an earlier one's schema of the same `$id` (a workspace keeps its
-        contract across upgrades); two of one `$id` in one folder are an error."""
+        """Load `*.schema.json` from each folder that exists; a later folder may override a
+        schema of the same `$id` (a workspace keeps its contract across upgrades)."""
         catalog = cls()
         seen: set[Path] = set()
         for rank, folder in enumerate(folders):
@@ -232,8 +223,7 @@ class SchemaCatalog:
 
     @functools.cached_property
     def fingerprint(self) -> str:
-        """SHA-256 over every schema's `$id` and document (for a binding, the binding's object
-        and the bound document): equal catalogs, equal fingerprints."""
+        """SHA-256 over every schema's `$id` and contents: equal catalogs, equal fingerprints."""
         digest = hashlib.sha256()
         for schema_id in sorted(self.schemas):
             contents = "\0".join(
@@ -244,9 +234,8 @@ class SchemaCatalog:
 
     @functools.lru_cache(maxsize=MAX_REMEMBERED)  # noqa: B019 - a loaded catalog never changes
     def for_artifact(self, relpath: str) -> ArtifactSchema | None:
-        """The schema governing the artifact at `relpath`, if any: a workspace schema wins over a
-        built-in one (the later folder wins), then the first in file-name order. Remembered per
-        relpath: matching every pattern costs more than the rest of checking a small folder."""
+        """The schema governing `relpath`, if any: the later folder's wins, then the first in
+        file-name order. Remembered: matching costs more than checking a small folder."""
         found: ArtifactSchema | None = None
         for schema in self.schemas.values():
             if schema.patterns and schema.matches(relpath):
@@ -256,9 +245,8 @@ class SchemaCatalog:
         return found
 
     def validate(self, schema_id: str, instance: Any, limit: int = 20) -> list[Problem]:
-        """Every violation of `instance` against the schema, up to `limit`, in document order
-        (array indexes as numbers: /2 before /10), each worded as jsonschema words it: a
-        SCHEMA_VIOLATION whose `field` is the JSON pointer ("" for the whole instance)."""
+        """Every violation of `instance`, up to `limit`, in document order, worded as jsonschema
+        words it: a SCHEMA_VIOLATION whose `field` is the JSON pointer."""
         validator = self._validator(schema_id)
         try:
             if validator.is_valid(instance):
@@ -276,8 +264,7 @@ class SchemaCatalog:
         return found
 
     def is_all_valid(self, schema_id: str, instances: list[Any]) -> bool:
-        """Whether `validate` finds no violation in any of `instances`, in one jsonschema-rs call
-        over them all (an array of them against `items` referring to the schema)."""
+        """Whether `validate` finds no violation in any of `instances`, in one engine call."""
         try:
             return bool(self._batch_validator(schema_id).is_valid(instances))
         except (ValueError, TypeError):
@@ -290,9 +277,7 @@ class SchemaCatalog:
 
     @functools.cache  # noqa: B019 - a catalog lives as long as the process, by design
     def _validator(self, schema_id: str) -> Any:
-        """jsonschema-rs compiled for the schema, `$ref`s resolved among the loaded schemas only
-        (nothing is fetched); SCHEMA_INVALID naming the file when it is no valid draft 2020-12
-        schema or a `$ref` does not resolve."""
+        """jsonschema-rs compiled for the schema; SCHEMA_INVALID naming the file if it cannot be."""
         return self._compile(schema_id, self.schemas[schema_id].document)
 
     @functools.cache  # noqa: B019 - a catalog lives as long as the process, by design
@@ -344,8 +329,7 @@ def _cached_catalog(folders: tuple[str, ...], stamp: tuple[object, ...]) -> Sche
 
 
 def _stamp(folders: Sequence[str]) -> tuple[object, ...]:
-    """`file_stamp`s of the schema files and of the files bindings name: an edited schema is
-    loaded again (a long-lived process such as `dagster dev` sees changes)."""
+    """`file_stamp`s of the schema files and bound files: `dagster dev` sees an edited schema."""
     entries: list[object] = []
     for folder in folders:
         try:
@@ -364,8 +348,7 @@ def _stamp(folders: Sequence[str]) -> tuple[object, ...]:
 
 @functools.lru_cache(maxsize=1024)
 def _bound_name(path: str, _state: object) -> str | None:
-    """The file a binding names, read again only when the binding's stat changes; None for a
-    schema, an unreadable file or a reference that leaves the workspace (loading refuses it)."""
+    """The file a binding names (None: not a usable binding), read again when its stat changes."""
     try:
         declared = loads_strict(Path(path).read_bytes())
     except (OSError, JSONDecodeProblem):
@@ -411,8 +394,7 @@ def _embedded_ids(node: Any, top: bool = False) -> Iterator[str]:
 
 
 def engine_message(error: Any) -> str:
-    """The error as jsonschema (the design card's reference engine) words it, for the keywords
-    our schemas use; jsonschema-rs's own words for the others."""
+    """The error as jsonschema (the reference engine) words it, for the keywords our schemas use."""
     kind, shown = error.kind, repr(error.instance)
     name = kind.name
     if name in _WORDS:
@@ -449,12 +431,10 @@ _SIZE_WORDS = {
     "min": (1, "should be non-empty", "is too short"),
     "max": (0, "is expected to be empty", "is too long"),
 }
-"""min/maxLength and min/maxItems: the limit at which jsonschema says "empty", its words then,
-and otherwise."""
+"""min/max Length/Items: the limit at which jsonschema says "empty", its words then, otherwise."""
 _BOUND_WORDS = {"minimum": "less than", "maximum": "greater than"}
 
 
 def iter_jsonl(data: bytes) -> Iterable[tuple[int, Any]]:
-    """(line number, parsed object) per non-empty line; raises JSONDecodeProblem with the line
-    (`hashing.jsonl_records` over the lines of `data`: one rule for whole and streamed files)."""
+    """`hashing.jsonl_records` over a whole file's lines: one rule for whole and streamed files."""
     return jsonl_records(data.split(b"\n"))

@@ -1,8 +1,8 @@
 """Validation of run folders against the seal contract: every problem found in one pass.
 
-The `Inspector` is the one judge of a folder: it lists it once, reads each small file once,
-hashes what it must, and reports every problem instead of raising. Around it: the entry points,
-the inspection cache, many folders over worker processes, and the checks of run folder names.
+The `Inspector` is the one judge of a folder: it lists it once, reads each small file once, and
+reports every problem instead of raising. Around it: the entry points, the inspection cache,
+many folders over worker processes, and the checks of run folder names.
 """
 
 from __future__ import annotations
@@ -119,11 +119,9 @@ PASSED = "seal"
 def inspection_cache(root: Path | None = None, *, trust_stored: bool = True) -> Iterator[None]:
     """Within the block, a folder whose files are unchanged is inspected once.
 
-    Unchanged: the names, sizes, mtimes, ctimes and inodes of everything in it are the same, so
-    any write is still seen (user space cannot set a ctime back). With a workspace `root`, PASS
-    verdicts are also carried between blocks by fingerprint and schema catalog (in its
-    VERDICTS_RELPATH, a cache: unreadable means empty), like git's index carries file hashes;
-    `trust_stored=False` (a full audit) reads none of them and records fresh ones.
+    Unchanged: the same names, sizes, mtimes, ctimes and inodes (user space cannot set a ctime
+    back). With a workspace `root`, PASS verdicts are also carried between blocks in its
+    VERDICTS_RELPATH; `trust_stored=False` (a full audit) reads none and records fresh ones.
     """
     global _CACHE, _VERDICTS
     store = Verified(root, VERDICTS_RELPATH, version=VERDICT_STORE_VERSION) if root else None
@@ -146,8 +144,7 @@ def inspect_run_folder(
     schemas: SchemaCatalog | None = None,
     expect_run_id: str | None = None,
 ) -> FolderReport:
-    """Check a run folder and return the report; raises UsageError only when it cannot be read
-    (a folder with none of the seal files at its top: NOT_A_RUN_FOLDER, nothing below read)."""
+    """Check a run folder and return the report; raises UsageError only when it cannot be read."""
     folder = normal_path(path)
     refused = refuse_non_run_folder(folder, fast)
     if refused is not None:
@@ -172,8 +169,7 @@ def inspect_run_folder(
 
 
 def normal_path(path: str | os.PathLike[str]) -> str:
-    """`path` as `str(Path(path))` spells it, without building a Path for a path already in
-    that form (the common case: `--all` lists 10,000 of them)."""
+    """`path` as `str(Path(path))` spells it, without building a Path (`--all` lists 10,000)."""
     text = os.fspath(path)
     if (
         text
@@ -192,9 +188,8 @@ def cache_active() -> bool:
 
 
 def passed_unchanged(path: str | os.PathLike[str], schemas: SchemaCatalog) -> bool:
-    """True when this folder, exactly as it is now (its fingerprint), already has a PASS verdict
-    in the active inspection cache; never inspects. A shortcut may skip re-validating a folder
-    only when this is True: it is exactly as strict as `inspect_run_folder` under the cache."""
+    """True when this folder, exactly as it is now, already has a PASS verdict in the active
+    inspection cache; never inspects, and exactly as strict as `inspect_run_folder` under it."""
     if _CACHE is None:
         return False
     folder = normal_path(path)
@@ -210,8 +205,7 @@ def passed_unchanged(path: str | os.PathLike[str], schemas: SchemaCatalog) -> bo
 
 
 def _stored(folder: str, fingerprint: str, schemas: SchemaCatalog) -> FolderReport | None:
-    """The PASS report the open block's verdicts hold for `folder` exactly as it is now (its
-    fingerprint, checked against these schemas), or None; never in a full audit."""
+    """The stored PASS report of `folder` as it is now, under these schemas, or None."""
     if _VERDICTS is None or not _VERDICTS[1]:
         return None
     entry = _VERDICTS[0].get(folder)
@@ -232,10 +226,8 @@ _STORED = ("run_id", "root_sha256", "files", "created_utc")
 
 
 def run_folder_name_problems(names: Iterable[str]) -> dict[str, tuple[Problem, ...]]:
-    """Problems of run folder names in one RUNS dir, by name (names without any are left out):
-    UNSAFE_PATH for a name that breaks the relpath rules for one segment, and for each of the
-    names that are one after NFC and case folding (one folder on macOS and Windows). `path` is
-    None: merge them into that folder's report with `with_problems`."""
+    """UNSAFE_PATH problems of run folder names in one RUNS dir, by name: unsafe names, and names
+    that are one after NFC and case folding. Merge them into that folder's `with_problems`."""
     listed = list(dict.fromkeys(names))
     groups: dict[str, list[str]] = {}
     for name in listed:
@@ -278,8 +270,8 @@ def inspect_many(
     jobs: int = 1,
     chunk_size: int = 64,
 ) -> Iterator[FolderReport | UsageError]:
-    """Reports for many folders, in input order, streamed (a few chunks per worker in flight,
-    memory flat); with `jobs > 1` in worker processes, so that parsing runs in parallel too."""
+    """Reports for many folders, in input order, streamed (memory flat); with `jobs > 1` in
+    worker processes, so that parsing runs in parallel too."""
     if jobs <= 1:
         schemas = SchemaCatalog.for_workspace(workspace_root)
         for folder in folders:
@@ -288,41 +280,26 @@ def inspect_many(
     import multiprocessing
     from concurrent.futures import Future, ProcessPoolExecutor
 
-    global _FORKED_SCHEMAS
     window = jobs * 4
     pending: deque[Future[list[FolderReport | UsageError]]] = deque()
     forking = sys.platform.startswith("linux")
     context = multiprocessing.get_context("fork" if forking else "spawn")
-    outer = _FORKED_SCHEMAS
-    if forking:  # loaded once here, inherited by the workers: one catalog for the whole run
-        catalog = SchemaCatalog.for_workspace(workspace_root)
-        catalog.prepare(ENVELOPE_ID)  # every folder's run.json: compiled once, for all workers
-        _FORKED_SCHEMAS = (workspace_root, catalog)
-    try:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            paths = (os.fspath(folder) for folder in folders)  # a worker task per list of them
-            for chunk in iter(lambda: list(itertools.islice(paths, chunk_size)), []):
-                pending.append(pool.submit(_inspect_chunk, chunk, fast, workspace_root))
-                if len(pending) >= window:
-                    yield from pending.popleft().result()
-            while pending:
+    if forking:  # loaded and compiled once here: forked workers inherit the catalogs' caches
+        SchemaCatalog.for_workspace(workspace_root).prepare(ENVELOPE_ID)
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        paths = (os.fspath(folder) for folder in folders)  # a worker task per list of them
+        for chunk in iter(lambda: list(itertools.islice(paths, chunk_size)), []):
+            pending.append(pool.submit(_inspect_chunk, chunk, fast, workspace_root))
+            if len(pending) >= window:
                 yield from pending.popleft().result()
-    finally:
-        _FORKED_SCHEMAS = outer
-
-
-_FORKED_SCHEMAS: tuple[Path | None, SchemaCatalog] | None = None
-"""The catalog `inspect_many` loaded before forking its workers, with its workspace root."""
+        while pending:
+            yield from pending.popleft().result()
 
 
 def _inspect_chunk(
     folders: list[str], fast: bool, workspace_root: Path | None
 ) -> list[FolderReport | UsageError]:
-    inherited = _FORKED_SCHEMAS
-    if inherited is not None and inherited[0] == workspace_root:
-        schemas = inherited[1]
-    else:
-        schemas = SchemaCatalog.for_workspace(workspace_root)
+    schemas = SchemaCatalog.for_workspace(workspace_root)
     return [_inspect_or_error(folder, fast, schemas) for folder in folders]
 
 
@@ -473,8 +450,7 @@ class Inspector:
         return size
 
     def _load(self, relpath: str) -> int:
-        """Read a file of up to SMALL_FILE bytes into `contents`; return its size (a larger file
-        is not kept: it is hashed and parsed as a stream)."""
+        """Read a file of up to SMALL_FILE bytes into `contents`; return its size."""
         data, size = read_small(self.root + relpath)
         if data is not None:
             self.contents[relpath] = data
@@ -495,8 +471,7 @@ class Inspector:
         return self.contents.get(relpath)
 
     def _lines(self, relpath: str) -> Iterator[bytes]:
-        """The file's lines (`bytes.split(b"\\n")`): a large file's read a line at a time
-        (`core.jsonl`, without the empty piece after its last newline)."""
+        """The file's lines; a large file's read a line at a time."""
         data = self._small(relpath)
         if data is not None:
             yield from data.split(b"\n")
@@ -592,8 +567,7 @@ class Inspector:
             self.report(ReasonCode.UNLISTED_FILE, relpath, "is not listed in manifest.json")
 
     def _check_empty_folders(self, listing: list[ManifestEntry] | None) -> None:
-        """Empty folders are unlisted: the manifests list files, so no seal covers one. A folder
-        that held a listed file is left out (MISSING_FILE already says what went)."""
+        """Empty folders are unlisted (no seal covers one), except one that held a listed file."""
         if not self.empty_folders:
             return
         held = {str(p) for entry in listing or () for p in PurePosixPath(entry.relpath).parents}

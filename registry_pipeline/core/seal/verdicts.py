@@ -1,27 +1,6 @@
-"""What a failed folder report means for a user: damaged, or intact under an older scheme.
-
-A FolderReport says whether a folder satisfies *this* seal contract. Folders of the seed system
-predate it: many evidence folders carry no seal files at all, some carry only a plain
-`sha256sum` list. Telling those apart from damaged folders is the difference between "nothing
-to worry about" and "evidence was altered", so `registry validate` reports one verdict each:
-
-- `PASS`: satisfies the seal contract.
-- `INTACT_OLDER_FORMAT`: no `manifest.json` or `run.json`, but a `MANIFEST.sha256` that is a plain
-  per-file hash list (`<sha256>  <relpath>`, no ROOT line needed) whose every line verifies and
-  which lists every file of the folder. Format: `sha256sum list`.
-- `CONVERTED`: every problem is a file that matches its seal once its line endings are converted
-  back (git's text normalization did this, as it did to one of the seed's evidence folders): the
-  sealed content, not the sealed bytes. `registry restore-line-endings` writes a copy that PASSes.
-- `UNSEALED`: none of the seal files: nothing claims anything about its content.
-- `FAIL`: damaged (a hash, size, listing, path or schema problem), with the reason codes.
-
-Only PASS can ever become active. `registry validate --all` counts INTACT_OLDER_FORMAT, CONVERTED
-and UNSEALED as failures with `--strict` only, except CONVERTED in the workspace's own run root:
-there seals must hold (`registry init` and `adopt` keep git from converting it), so it fails.
-
-The verdict is read off the report of the one inspection: a folder is INTACT_OLDER_FORMAT or
-UNSEALED only when every problem of its report is one that scheme explains, so no problem found
-is ever explained away. The line-ending diagnosis (`diagnose`) lives here too.
+"""One verdict per folder (docs/ADOPTING.md): PASS, FAIL, or intact under an older scheme
+(INTACT_OLDER_FORMAT, CONVERTED, UNSEALED), read off the report of the one inspection. A folder
+is intact only when its scheme explains every problem of its report: none is explained away.
 """
 
 from __future__ import annotations
@@ -52,10 +31,8 @@ SHA256SUM_LIST = "sha256sum list"
 
 @dataclass(frozen=True)
 class Verdict:
-    """One folder's verdict; `older_format` names the scheme when the verdict is intact,
-    `hashed` is False when the inspection was `fast` (sizes and listing only, no hashes), and
-    `problems` are those found in judging it beyond the report's (add them with
-    `FolderReport.with_problems`, so that every FAIL names its reason)."""
+    """One folder's verdict; `problems`: those found judging it beyond the report's (add them
+    with `FolderReport.with_problems`, so that every FAIL names its reason)."""
 
     status: str
     older_format: str | None = None
@@ -64,8 +41,7 @@ class Verdict:
 
 
 def verdict_of(report: FolderReport) -> Verdict:
-    """The verdict on the folder of `report`, from its problems and what its MANIFEST.sha256
-    lists alone (nothing in the folder is read again)."""
+    """The verdict on the folder of `report`; nothing in the folder is read again."""
     hashed = not report.fast
     if report.ok:
         return Verdict(PASS, hashed=hashed)
@@ -84,15 +60,12 @@ def verdict_of(report: FolderReport) -> Verdict:
 
 
 def tally(verdicts: Iterable[str]) -> dict[str, int]:
-    """The one count of verdicts, each of VERDICTS in order (zeros included): what `registry
-    validate` sums up and what the health report counts, so that their figures are the same."""
+    """The one count of verdicts (`registry validate` and the health report), zeros included."""
     return {**dict.fromkeys(VERDICTS, 0), **Counter(verdicts)}
 
 
 def describe(counts: Mapping[str, int]) -> str:
-    """A count in words, as `registry validate --all` and the health report say it: `12 PASS,
-    0 FAIL, 1 intact in an older format, 1 with line endings converted, 224 unsealed` (PASS and
-    FAIL always, the others when there are any)."""
+    """A count in words: `12 PASS, 0 FAIL, 224 unsealed` (PASS and FAIL always, others if any)."""
     said = [f"{counts.get(PASS, 0)} PASS", f"{counts.get(FAIL, 0)} FAIL"]
     said += (
         f"{counts[verdict]} {words}" for verdict, words in _WORDS.items() if counts.get(verdict)
@@ -108,9 +81,8 @@ _WORDS = {
 
 
 def line_endings_explain(problems: tuple[Problem, ...] | list[Problem]) -> bool:
-    """Whether git's line-ending conversion explains every problem (and there is one): each is a
-    file that matches its seal once its line endings are converted back. The one rule for
-    `registry validate`'s CONVERTED and the run registry's diagnosis."""
+    """Whether git's line-ending conversion explains every problem, and there is one: the one rule
+    for `registry validate`'s CONVERTED and the run registry's diagnosis."""
     return bool(problems) and all(p.hint == Hint.LINE_ENDINGS_CONVERTED for p in problems)
 
 
@@ -123,8 +95,7 @@ def _unsealed_explains(problem: Problem) -> bool:
 
 def _older_format_explains(problems: tuple[Problem, ...]) -> bool:
     """True when the problems are exactly those of a plain hash list that verified: run.json and
-    manifest.json missing, at most the missing ROOT line, and nothing else (no hash, size,
-    listing, path, special-file or folder-name problem)."""
+    manifest.json missing, at most the missing ROOT line, and nothing else."""
     missing = set()
     no_root = (ReasonCode.MALFORMED_MANIFEST, MANIFEST_SHA256, NO_ROOT_LINE)
     for problem in problems:
@@ -140,11 +111,7 @@ _OLDER_MISSING = {RUN_JSON, MANIFEST_JSON}
 
 def _listing_problem(report: FolderReport) -> Problem | None:
     """Why MANIFEST.sha256 does not list every file of the folder (and at least one), or None.
-
-    The relpaths it lists (`report.sha256_listed`, from the inspection's one parse) are distinct
-    regular files of the folder (no other problem), so they are all of its files when there are
-    as many as the report counts besides MANIFEST.sha256.
-    """
+    Its relpaths are distinct regular files (no other problem), so counting them is enough."""
     listed = report.sha256_listed or frozenset()
     if MANIFEST_JSON in listed:
         message = "listed in MANIFEST.sha256 but missing"
@@ -174,23 +141,30 @@ ADVICE = (
 
 
 def diagnose(data: bytes, sealed_sha256: str, sealed_bytes: int) -> str | None:
-    """Explain a mismatch when the file matches its seal once line endings are converted back.
+    """Explain a mismatch when the file matches its seal once line endings are converted back."""
+    undone = undo_conversion(data, sealed_sha256, sealed_bytes)
+    if undone is None:
+        return None
+    sealed, now = ("CRLF", "LF") if undone[1] == "CRLF" else ("LF", "CRLF")
+    return f"line endings were converted after sealing (sealed with {sealed}, now {now})"
 
-    Only a conversion git makes explains it: the whole file in one direction (every line end
-    now LF, or every one now CRLF). A file with one carriage return added or taken away, and the
-    others not, was edited, even if converting it back would restore the sealed bytes."""
+
+def undo_conversion(
+    data: bytes, sealed_sha256: str, sealed_bytes: int = -1
+) -> tuple[bytes, str] | None:
+    """The sealed bytes and their line ending (`CRLF` or `LF`), when converting the whole file
+    back matches the seal; the one rule of `diagnose` and `restore`. Git converts every line end
+    one way: a file with some carriage returns added or taken away, the others not, was edited."""
     if b"\0" in data or b"\n" not in data:
         return None
     crlf = data.count(b"\r\n")
     as_lf = data.replace(b"\r\n", b"\n")
-    if crlf == 0 and _matches(as_lf.replace(b"\n", b"\r\n"), sealed_sha256, sealed_bytes):
-        return "line endings were converted after sealing (sealed with CRLF, now LF)"
-    if crlf == data.count(b"\n") and _matches(as_lf, sealed_sha256, sealed_bytes):
-        return "line endings were converted after sealing (sealed with LF, now CRLF)"
-    return None
-
-
-def _matches(candidate: bytes, sealed_sha256: str, sealed_bytes: int) -> bool:
+    if crlf == 0:
+        candidate, ending = as_lf.replace(b"\n", b"\r\n"), "CRLF"
+    elif crlf == data.count(b"\n"):
+        candidate, ending = as_lf, "LF"
+    else:
+        return None
     if sealed_bytes >= 0 and len(candidate) != sealed_bytes:
-        return False
-    return sha256_bytes(candidate) == sealed_sha256
+        return None
+    return (candidate, ending) if sha256_bytes(candidate) == sealed_sha256 else None
