@@ -36,10 +36,10 @@ from registry_pipeline.core.delta_log.records import (
     PreviousLog,
     describe_record,
     finding_text,
-    origin_state,
     parse_record,
-    parse_state,
     previous_input,
+    read_state,
+    state_mismatch,
 )
 from registry_pipeline.core.errors import Problem, RegistryError
 from registry_pipeline.core.jsonl import CHUNK, bytes_break, first_break
@@ -116,30 +116,19 @@ def link_problem(
 def state_problem(folder: Path) -> tuple[Problem | None, LogState | None]:
     """The folder's state companion, checked against its JSONL read in chunks."""
     where = f"{folder.name}/{STATE_ARTIFACT}"
-
-    def finding(code: DeltaCode, message: str) -> tuple[Problem, None]:
-        return Problem(code=code, path=where, message=message, run_id=folder.name), None
-
     try:
-        state = parse_state((folder / STATE_ARTIFACT).read_bytes(), where)
-    except FileNotFoundError:
-        try:
-            return None, origin_state(folder)  # the seed system's logs carry none
-        except RegistryError as exc:  # `delta_log_error`, its only refusal
-            at = f"{folder.name}/{LOG_ARTIFACT}" if exc.line else where
-            return Problem(code=exc.code, path=at, message=exc.message, line=exc.line,
-                           field=exc.field, run_id=folder.name), None  # fmt: skip
-    except OSError as exc:
-        return finding(DeltaCode.LOG_STATE_INVALID, f"cannot read: {exc.strerror or exc}")
+        state = read_state(folder)
     except RegistryError as exc:  # `delta_log_error`, its only refusal
-        return finding(DeltaCode.LOG_STATE_INVALID, f"{exc.field}: {exc.message}")
+        at = f"{folder.name}/{LOG_ARTIFACT}" if exc.line else where
+        return Problem(code=exc.code, path=at, message=exc.message, line=exc.line,
+                       field=exc.field, run_id=folder.name), None  # fmt: skip
     try:
-        digest, lines = _hash_and_count(folder / LOG_ARTIFACT)
+        mismatch = state_mismatch(state, *_hash_and_count(folder / LOG_ARTIFACT))
     except OSError as exc:
-        return finding(DeltaCode.LOG_STATE_MISMATCH, f"cannot read the log: {exc}")
-    if digest != state.log_sha256 or lines != state.records:
-        message = f"the state says {state.records} records, sha256 {state.log_sha256}; the log "
-        return finding(DeltaCode.LOG_STATE_MISMATCH, message + f"has {lines}, sha256 {digest}")
+        mismatch = f"cannot read the log: {exc}"
+    if mismatch is not None:
+        code = DeltaCode.LOG_STATE_MISMATCH
+        return Problem(code=code, path=where, message=mismatch, run_id=folder.name), None
     return None, state
 
 

@@ -158,30 +158,19 @@ def normalize_created_utc(value: object) -> str | None:
     if match is None:
         return None
     day, clock, offset = match.groups()
-    if offset in (None, "Z", "+00:00", "+0000", "-00:00", "-0000"):
-        text = f"{day}T{clock}Z"
-        return text if _parses(text) else None
-    sign = offset[0]
-    digits = offset[1:].replace(":", "")
     try:
-        moment = datetime.fromisoformat(f"{day}T{clock}{sign}{digits[:2]}:{digits[2:]}")
+        moment = datetime.fromisoformat(f"{day}T{clock}{offset or 'Z'}")
     except ValueError:
         return None
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if moment.utcoffset():
+        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"{day}T{clock}Z"
 
 
 def created_from_run_id(run_id: str) -> str | None:
     """The creation second our run ids encode (`2026-02-05__031005__...`), when they do."""
     match = RUN_ID_STAMP.match(run_id)
     return normalize_created_utc("{}T{}:{}:{}Z".format(*match.groups())) if match else None
-
-
-def _parses(text: str) -> bool:
-    try:
-        datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ")
-    except ValueError:
-        return False
-    return True
 
 
 HEX64 = re.compile(r"[a-f0-9]{64}", re.ASCII)
@@ -448,25 +437,42 @@ class PreviousLog:
 
 
 def load_previous_log(snapshot: Snapshot) -> PreviousLog:
-    """Read a log snapshot's JSONL and state and check they agree (LOG_STATE_MISMATCH if not).
-
-    A chain origin without a state file (the seed system's logs) gets one recomputed from its
-    records (`origin_state`): the only path that parses old records.
-    """
+    """Read a log snapshot's JSONL and state and check they agree (LOG_STATE_MISMATCH if not)."""
     where = str(snapshot.path)
     if snapshot.root_sha256 is None:
         raise delta_log_error("has no ROOT_SHA256", code=DeltaCode.SEAL_INVALID, path=where)
     jsonl = _read_log(snapshot.path)
-    companion = snapshot.path / STATE_ARTIFACT
+    state = read_state(snapshot.path)
+    mismatch = state_mismatch(state, hashlib.sha256(jsonl).hexdigest(), jsonl.count(b"\n"))
+    if mismatch is None and torn_line(jsonl) is not None:
+        mismatch = "the JSONL's last line has no newline"
+    if mismatch is not None:
+        raise delta_log_error(mismatch, code=DeltaCode.LOG_STATE_MISMATCH, path=where)
+    return PreviousLog(snapshot.path, snapshot.run_id, snapshot.root_sha256, jsonl, state)
+
+
+def read_state(folder: Path) -> LogState:
+    """A log snapshot's state companion; a chain origin without one (the seed system's logs) gets
+    one recomputed from its records (`origin_state`): the only path that parses old records."""
     try:
-        state = parse_state(companion.read_bytes(), f"{where}/{STATE_ARTIFACT}")
+        return parse_state((folder / STATE_ARTIFACT).read_bytes(), f"{folder}/{STATE_ARTIFACT}")
     except FileNotFoundError:
-        state = origin_state(snapshot.path, jsonl)
+        return origin_state(folder)
     except OSError as exc:
         message = f"cannot read {STATE_ARTIFACT}: {exc.strerror or exc}"
-        raise delta_log_error(message, code=DeltaCode.LOG_STATE_INVALID, path=where) from None
-    check_state(state, jsonl, where)
-    return PreviousLog(snapshot.path, snapshot.run_id, snapshot.root_sha256, jsonl, state)
+        raise delta_log_error(message, code=DeltaCode.LOG_STATE_INVALID, path=str(folder)) from None
+
+
+def state_mismatch(state: LogState, digest: str, lines: int) -> str | None:
+    """Why `state` does not describe a JSONL of `lines` lines hashing to `digest`, or None."""
+    if (digest, lines) != (state.log_sha256, state.records):
+        return (
+            f"the state says {state.records} records, sha256 {state.log_sha256}; the log has "
+            f"{lines}, sha256 {digest}"
+        )
+    if sum(entry.records for entry in state.registries.values()) != state.records:
+        return "the per-registry record counts do not add up to records"
+    return None
 
 
 def previous_input(folder: Path) -> tuple[str, str] | Problem | None:
@@ -498,7 +504,7 @@ def previous_input(folder: Path) -> tuple[str, str] | Problem | None:
     return run_id, root
 
 
-def origin_state(folder: Path, jsonl: bytes | None = None) -> LogState:
+def origin_state(folder: Path) -> LogState:
     """The state of a log snapshot sealed without a companion, recomputed from its records.
 
     Only a chain origin may lack one: a log that names no previous log, as the seed system's
@@ -509,8 +515,7 @@ def origin_state(folder: Path, jsonl: bytes | None = None) -> LogState:
     if previous_input(folder) is not None:
         message = f"no {STATE_ARTIFACT}: a log that extends another must be sealed with its state"
         raise delta_log_error(message, code=DeltaCode.LOG_STATE_MISSING, path=where)
-    if jsonl is None:
-        jsonl = _read_log(folder)
+    jsonl = _read_log(folder)
     if not jsonl:
         return EMPTY_STATE
     return state_from_log(jsonl, f"{where}/{LOG_ARTIFACT}")
@@ -523,20 +528,3 @@ def _read_log(folder: Path) -> bytes:
     except OSError as exc:
         message = f"cannot read {LOG_ARTIFACT}: {exc.strerror or exc}"
         raise delta_log_error(message, code=DeltaCode.SEAL_INVALID, path=str(folder)) from None
-
-
-def check_state(state: LogState, jsonl: bytes, where: str) -> None:
-    """Raise LOG_STATE_MISMATCH unless the state describes exactly these JSONL bytes."""
-    problems = []
-    digest = hashlib.sha256(jsonl).hexdigest()
-    if digest != state.log_sha256:
-        problems.append(f"log_sha256 is {state.log_sha256} but the JSONL hashes to {digest}")
-    if torn_line(jsonl) is not None:
-        problems.append("the JSONL's last line has no newline")
-    lines = jsonl.count(b"\n")
-    if lines != state.records:
-        problems.append(f"records is {state.records} but the JSONL has {lines} lines")
-    if sum(entry.records for entry in state.registries.values()) != state.records:
-        problems.append("the per-registry record counts do not add up to records")
-    if problems:
-        raise delta_log_error("; ".join(problems), code=DeltaCode.LOG_STATE_MISMATCH, path=where)
