@@ -1,7 +1,5 @@
-"""The delta log's records (one JSONL line, exactly the seed's shape; `parse_record` names the line
-and field of the first problem) and its state companion (the package docstring says why).
-Problems found are `Problem`s with a `DeltaCode`, carried by DELTA_CHAIN_BROKEN; one unusable
-record, log or state raises `delta_log_error`."""
+"""The delta log's records (one JSONL line, exactly the seed's shape) and its state companion.
+One unusable record, log or state raises `delta_log_error`; found problems are `Problem`s."""
 
 from __future__ import annotations
 
@@ -150,10 +148,7 @@ class DeltaRecord:
 
 
 def normalize_created_utc(value: object) -> str | None:
-    """`YYYY-MM-DDTHH:MM:SSZ` in UTC, fractions dropped; None when `value` is no timestamp.
-
-    A timestamp without an offset is taken as UTC (run.json's `created_utc` is UTC by name).
-    """
+    """`YYYY-MM-DDTHH:MM:SSZ` in UTC (no offset: UTC), fractions dropped; None for no timestamp."""
     match = _TIMESTAMP.fullmatch(value) if isinstance(value, str) else None
     if match is None:
         return None
@@ -180,8 +175,7 @@ _CREATED = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", re.ASCII)
 
 @dataclass(frozen=True, slots=True)
 class _Reader:
-    """Raises `delta_log_error` naming the line and the field (a JSON pointer) of the first
-    problem."""
+    """Raises `delta_log_error` naming the line and field (JSON pointer) of the first problem."""
 
     line: int | None
     path: str | None
@@ -250,8 +244,7 @@ def _count(value: object, least: int) -> bool:
 def parse_record(
     line: bytes | str, *, line_number: int | None = None, path: str | None = None
 ) -> DeltaRecord:
-    """The record on one JSONL line (trailing newline optional); `delta_log_error` names the
-    field."""
+    """The record on one JSONL line (newline optional); `delta_log_error` names the field."""
     reader = _Reader(line_number, path)
     try:
         document = loads_strict(line)
@@ -261,9 +254,7 @@ def parse_record(
 
 
 def record_from_json(document: object, reader: _Reader | None = None) -> DeltaRecord:
-    """A DeltaRecord from an already parsed line object. Its rules are stricter than the schema
-    (sorted paths, counts that match, ASCII digits): what it accepts, the seed's and our schema
-    accept."""
+    """A DeltaRecord from a parsed line, by rules stricter than the seed's schema and ours."""
     read = reader or _Reader(None, None)
     row = read.keys(document, RECORD_KEYS, "")
     if row["delta_version"] != DELTA_VERSION:
@@ -305,8 +296,7 @@ def _nonempty(reader: _Reader, value: object, field: str) -> str:
 
 
 def describe_record(raw: bytes) -> str:
-    """`registry_id -> to_ref run_id` of a record line, or a short quote when it does not parse
-    (what a prefix break names)."""
+    """`registry_id -> to_ref run_id` of a record line (a short quote when it does not parse)."""
     try:
         document = loads_strict(raw)
         to_run = document["to_ref"]["run_id"]
@@ -476,10 +466,8 @@ def state_mismatch(state: LogState, digest: str, lines: int) -> str | None:
 
 
 def previous_input(folder: Path) -> tuple[str, str] | Problem | None:
-    """(run_id, manifest_sha256) of the previous log named in run.json `inputs`; None for the first.
-
-    An envelope whose `inputs` is not a list (the seed system's) names no previous log.
-    """
+    """(run_id, manifest_sha256) of the previous log in run.json `inputs`; None for the first (also
+    for the seed's envelopes, whose `inputs` is no list)."""
 
     def bad(message: str) -> Problem:
         return Problem(
@@ -505,12 +493,8 @@ def previous_input(folder: Path) -> tuple[str, str] | Problem | None:
 
 
 def origin_state(folder: Path) -> LogState:
-    """The state of a log snapshot sealed without a companion, recomputed from its records.
-
-    Only a chain origin may lack one: a log that names no previous log, as the seed system's
-    builder writes them (it rewrites the whole log in each folder, with no state). A log that
-    names a previous log (or whose run.json cannot be read) raises LOG_STATE_MISSING.
-    """
+    """The state of a chain origin sealed without one (the seed's logs), from its records; a log
+    naming a previous log (or whose run.json cannot be read) raises LOG_STATE_MISSING."""
     where = str(folder)
     if previous_input(folder) is not None:
         message = f"no {STATE_ARTIFACT}: a log that extends another must be sealed with its state"
