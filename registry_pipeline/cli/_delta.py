@@ -202,8 +202,7 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def _verdict(findings: Sequence[Any], held: str, as_json: bool) -> str:
-    """Each finding on stderr (`error: CODE run_id: message`, not with --json), then the
-    verdict line: `held` without findings, else the failure with their codes."""
+    """Each finding on stderr (not with --json), then the verdict line: `held`, or the failure."""
     for finding in [] if as_json else findings:
         err(f"error: {finding.code} {finding.run_id or ''}: {finding.message}")
     return failed("delta log chain", [str(f.code) for f in findings]) if findings else held

@@ -1,6 +1,4 @@
-"""Append-only rules in a workspace: `governed_files` (the source asset, the build's shortcut and
-the blocking check call it) checks a source's JSON files against the published snapshot and
-returns the files to seal with the diagnostics file beside them."""
+"""Append-only rules in a workspace: a source's JSON files against its published snapshot."""
 
 from __future__ import annotations
 
