@@ -4,7 +4,6 @@ One unusable record, log or state raises `delta_log_error`; found problems are `
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,7 +13,12 @@ from pathlib import Path
 from typing import Any, Literal, NoReturn
 
 from registry_pipeline.core.errors import Problem, RegistryError
-from registry_pipeline.core.json_strict import JSONDecodeProblem, dumps_pretty, loads_strict
+from registry_pipeline.core.json_strict import (
+    JSONDecodeProblem,
+    dumps_compact,
+    dumps_pretty,
+    loads_strict,
+)
 from registry_pipeline.core.jsonl import quote, torn_line
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.manifest import RUN_JSON
@@ -137,10 +141,7 @@ class DeltaRecord:
 
     def line(self) -> bytes:
         """The JSONL line: compact UTF-8 JSON in the seed's key order, ending with a newline."""
-        text = json.dumps(
-            self.as_json(), separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        )
-        return text.encode("utf-8") + b"\n"
+        return (dumps_compact(self.as_json()) + "\n").encode("utf-8")
 
     def __str__(self) -> str:
         start = self.from_ref.run_id if self.from_ref else "(bootstrap)"

@@ -218,17 +218,25 @@ def check_catalog(
     if violations:
         raise catalog_error(path, violations)
     specs = [_spec(entry) for entry in document["registries"]]
-    problems = _semantic_problems(specs, root)
-    if problems:
-        raise catalog_error(path, problems)
     roots = tuple(document.get("run_roots", (RUNS_RELPATH,)))
-    bad_roots = [
-        f"/run_roots: {run_root!r} {relpath_problem(run_root)}"
-        for run_root in roots
-        if relpath_problem(run_root)
-    ]
-    if bad_roots:
-        raise catalog_error(path, bad_roots)
+    pointer_file = str(document.get("pointer_file", POINTER_FILE_RELPATH))
+    coordination, store = document.get("coordination"), document.get("store")
+    added, clashes = override_log_entries(document["registries"], root)
+    problems = [*_semantic_problems(specs, root), *clashes]
+    problems += [f"/run_roots: {r!r} {relpath_problem(r)}" for r in roots if relpath_problem(r)]
+    for key, relpath in (("pointer_file", pointer_file), ("coordination", coordination)):
+        escape = relpath is not None and (
+            relpath_problem(relpath) or (escape_problem(root, relpath) or (None,))[0]
+        )
+        if escape:
+            problems.append(f"/{key}: {relpath!r} {escape}")
+    try:
+        if store is not None:
+            parse_store_url(store, field="/store")
+    except UsageError as exc:
+        problems.append(f"/store: {exc.message}")
+    if problems:  # every problem in one pass
+        raise catalog_error(path, problems)
     for run_root in roots:  # a real folder inside: a link to / would index /etc and /proc
         if (problem := escape_problem(root, run_root)) is not None:
             raise UsageError(
@@ -237,24 +245,7 @@ def check_catalog(
                 code="UNSAFE_RUN_ROOT",
                 path=str(problem[1]),
             )
-    pointer_file = str(document.get("pointer_file", POINTER_FILE_RELPATH))
-    coordination = document.get("coordination")
-    for key, relpath in (("pointer_file", pointer_file), ("coordination", coordination)):
-        escape = relpath is not None and (
-            relpath_problem(relpath) or (escape_problem(root, relpath) or (None,))[0]
-        )
-        if escape:
-            raise catalog_error(path, [f"/{key}: {relpath!r} {escape}"])
     excluded = tuple((e["registry_id"], e["reason"]) for e in document.get("excluded", ()))
-    store = document.get("store")
-    if store is not None:
-        try:
-            parse_store_url(store, field="/store")
-        except UsageError as exc:
-            raise catalog_error(path, [f"/store: {exc.message}"]) from None
-    added, clashes = override_log_entries(document["registries"], root)
-    if clashes:
-        raise catalog_error(path, clashes)
     ordered = tuple(_dependency_order([*specs, *map(_spec, added)], path))
     return RegistryCatalog(ordered, Path(path), roots, pointer_file, excluded, coordination, store)
 
