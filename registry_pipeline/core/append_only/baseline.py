@@ -124,19 +124,18 @@ def _published(baseline: Baseline, where: str) -> Any | None:
 
 
 def check_files(
-    files: Mapping[str, bytes], published: Mapping[str, bytes] | None, rules: Rules, label: str
+    files: Mapping[str, bytes],
+    published: Mapping[str, bytes] | None,
+    rules: Rules,
+    label: str | None,
 ) -> dict[str, Report]:
-    """Each JSON file of a source snapshot against the same file of the published one (`label`)."""
+    """Each (JSON) file of a source snapshot against the same file of published run `label`."""
     reports = {}
-    for relpath in sorted(files):
-        if not relpath.endswith(".json"):
-            continue
-        data = published.get(relpath) if published is not None else None
-        baseline = (
-            Baseline("snapshot", f"{label}/{relpath}", data) if data is not None else NO_BASELINE
-        )
-        current = _parsed(files[relpath], relpath)
-        reports[relpath] = check_catalog(current, _published(baseline, relpath), rules, relpath)
+    for relpath, data in sorted(files.items()):
+        old = (published or {}).get(relpath)
+        baseline = NO_BASELINE if old is None else Baseline("snapshot", f"{label}/{relpath}", old)
+        document = _parsed(data, relpath)
+        reports[relpath] = check_catalog(document, _published(baseline, relpath), rules, relpath)
     return reports
 
 
