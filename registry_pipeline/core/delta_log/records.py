@@ -500,10 +500,7 @@ def origin_state(folder: Path) -> LogState:
     if previous_input(folder) is not None:
         message = f"no {STATE_ARTIFACT}: a log that extends another must be sealed with its state"
         raise delta_log_error(message, code=DeltaCode.LOG_STATE_MISSING, path=where)
-    jsonl = _read_log(folder)
-    if not jsonl:
-        return EMPTY_STATE
-    return state_from_log(jsonl, f"{where}/{LOG_ARTIFACT}")
+    return state_from_log(_read_log(folder), f"{where}/{LOG_ARTIFACT}")  # empty: EMPTY_STATE
 
 
 def _read_log(folder: Path) -> bytes:
