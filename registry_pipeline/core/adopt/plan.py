@@ -329,9 +329,7 @@ def _decide(
             where = layout.relpath(layout.operations[-1])
             warnings.append(adopt_warning("OPERATION_NOT_LISTED", message, where, registry_id))
         ours = _entry(entry, built.kind, built.artifacts, built.depends_on, operation,
-                      built.active_pointer)  # fmt: skip
-        if built.delta_reason:
-            ours["delta_log"] = {"covered": False, "reason": built.delta_reason}
+                      built.active_pointer, uncovered=built.delta_reason)  # fmt: skip
         return f"built by registry-pipeline's {registry_id} builder", ours
     if any(PLACEHOLDER.search(path) for path in primary):
         collection = plan_collection(layout.root, primary)
@@ -361,8 +359,10 @@ def _entry(
     operation: str | None,
     active_pointer: bool = True,
     sources: Sequence[str] | None = None,
+    uncovered: str | None = None,
 ) -> dict[str, Any]:
-    """Our catalog entry for their `entry` (their strings kept, our defaults for the rest)."""
+    """Our catalog entry for their `entry` (their strings kept, our defaults for the rest);
+    `uncovered`: why the delta log does not cover it."""
     ours: dict[str, Any] = {
         key: entry[key]
         for key in ("registry_id", "schema_id", "schema_version", "artifact_type",
@@ -372,12 +372,13 @@ def _entry(
     ours.setdefault("schema_id", f"REGISTRY_{entry['registry_id']}_v0_1")
     ours.setdefault("artifact_type", "json_snapshot")
     ours.setdefault("write_policy", "append_new_snapshot")
+    delta_log = {"covered": True} if uncovered is None else {"covered": False, "reason": uncovered}
     ours.update(
         kind=kind,
         artifacts=list(artifacts),
         depends_on=list(depends_on),
         active_pointer=active_pointer,
-        delta_log={"covered": True},
+        delta_log=delta_log,
         build_operation_id=operation,
     )
     if sources is not None:
@@ -405,27 +406,20 @@ def _operation(entry: dict[str, Any], known_ops: set[str]) -> str | None:
 def _operations_entry(layout: SeedLayout) -> dict[str, Any]:
     """The operations catalogs and coverage matrices as one source that is none of the repository's
     registries (no pointer, no delta log, not in the scorecard)."""
-    assert layout.operations
     files = (*layout.operations, *layout.coverage)
-    entry: dict[str, Any] = {
+    theirs = {
         "registry_id": OPERATIONS_ID,
         "schema_id": "OVC_ALLOWED_OPERATIONS_CATALOG",
         "artifact_type": "markdown_catalog",
         "description": "The repository's operations catalog (Markdown tables) and enforcement "
         "coverage matrices, read by op_status_table.",
         "write_policy": "append_only",
-        "build_operation_id": None,
-        "kind": "source",
-        "artifacts": [path.name for path in files],
-        "depends_on": [],
-        "active_pointer": False,
-        "delta_log": {
-            "covered": False,
-            "reason": "added by registry adopt; not a registry of the v0.1 catalog",
-        },
-        "in_scorecard": False,
-        "sources": [layout.relpath(path) for path in files],
     }
+    uncovered = "added by registry adopt; not a registry of the v0.1 catalog"
+    sources = [layout.relpath(path) for path in files]
+    names = [path.name for path in files]
+    entry = _entry(theirs, "source", names, (), None, False, sources, uncovered)
+    entry["in_scorecard"] = False
     if layout.coverage:
         entry["coverage_matrices"] = [layout.relpath(path) for path in layout.coverage]
     return entry
