@@ -112,8 +112,9 @@ def state_problem(folder: Path) -> tuple[Problem | None, LogState | None]:
     try:
         state = read_state(folder)
     except RegistryError as exc:  # `delta_log_error`, its only refusal
-        at = f"{folder.name}/{LOG_ARTIFACT}" if exc.line else where
-        return Problem(code=exc.code, path=at, message=exc.message, line=exc.line,
+        at = f"{folder.name}/{LOG_ARTIFACT}" if exc.line else where  # a record's, or the state's
+        said = exc.message if exc.line or not exc.field else f"{exc.field}: {exc.message}"
+        return Problem(code=exc.code, path=at, message=said, line=exc.line,
                        field=exc.field, run_id=folder.name), None  # fmt: skip
     try:
         mismatch = state_mismatch(state, *_hash_and_count(folder / LOG_ARTIFACT))
