@@ -134,10 +134,8 @@ def run_show(args: argparse.Namespace) -> int:
         if (args.registry is None or record.registry_id == args.registry)
         and (since is None or record.created_utc >= since)
     ]
-    # The log is in append order: each build appends its records registry by registry, and a
-    # registry that becomes covered brings its whole past. A stable sort keeps the log's order
-    # among records of the same second (created_utc is `YYYY-MM-DDTHH:MM:SSZ`: text order is
-    # time order).
+    # the log is in append order (registry by registry): a stable sort keeps it among records of
+    # the same second (created_utc's text order is its time order)
     chosen.sort(key=lambda record: record.created_utc)
     shown = [(record, _explain(workspace, record) if args.explain else []) for record in chosen]
     if args.json:

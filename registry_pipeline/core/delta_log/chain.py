@@ -291,9 +291,8 @@ def verify_chain(
     """`inspect_chain`, raising DELTA_CHAIN_BROKEN listing every problem when the chain breaks."""
     report = inspect_chain(workspace, newest_log_folder, schemas=schemas)
     if not report.ok:
-        count = len(report.problems)
         raise RegistryError(
-            f"{count} problem(s) in the delta log chain",
+            f"{len(report.problems)} problem(s) in the delta log chain",
             code="DELTA_CHAIN_BROKEN",
             path=str(newest_log_folder),
             problems=report.problems,
