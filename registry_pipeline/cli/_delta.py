@@ -134,10 +134,8 @@ def run_show(args: argparse.Namespace) -> int:
         if (args.registry is None or record.registry_id == args.registry)
         and (since is None or record.created_utc >= since)
     ]
-    # The log is in append order: each build appends its records registry by registry, and a
-    # registry that becomes covered brings its whole past. A stable sort keeps the log's order
-    # among records of the same second (created_utc is `YYYY-MM-DDTHH:MM:SSZ`: text order is
-    # time order).
+    # the log is in append order (registry by registry): a stable sort keeps it among records of
+    # the same second (created_utc's text order is its time order)
     chosen.sort(key=lambda record: record.created_utc)
     shown = [(record, _explain(workspace, record) if args.explain else []) for record in chosen]
     if args.json:
@@ -202,8 +200,7 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def _verdict(findings: Sequence[Any], held: str, as_json: bool) -> str:
-    """Each finding on stderr (`error: CODE run_id: message`, not with --json), then the
-    verdict line: `held` without findings, else the failure with their codes."""
+    """Each finding on stderr (not with --json), then the verdict line: `held`, or the failure."""
     for finding in [] if as_json else findings:
         err(f"error: {finding.code} {finding.run_id or ''}: {finding.message}")
     return failed("delta log chain", [str(f.code) for f in findings]) if findings else held

@@ -1,25 +1,15 @@
-"""What `registry adopt` tells git about the registry layer's own files.
+"""What `registry adopt` tells git about the registry layer's own files (never canon for
+`core.seal.gitstate`, so they never make the recorded state dirty):
 
-A build writes files of its own: sealed folders (`.codex/RUNS/`), the pointer file (where the
-catalog keeps it), its journal, the gate's receipts, caches, locks, staging, the Dagster home,
-`.env`. None of them is canon: `core.seal.gitstate` never counts them, so they never make the
-recorded state dirty. What `git status` shows a person is decided here, the way the repository
-already decided for its run root:
+- where git ignores the run root, `.codex/.gitignore` gets the journal and `.codex/RECEIPTS/`
+  (they name its folders, which a clone lacks); where it is committed, adopt says to commit them
+  together;
+- `.env` and `.tmp_dagster_home_*/` (this machine's Dagster home) go to `.git/info/exclude`,
+  unless git ignores or tracks them already;
+- the pointer file is theirs and committed: never untracked.
 
-- the journal and `.codex/RECEIPTS/` name folders of `.codex/RUNS/`. Where git ignores that run
-  root (the seed's `.gitignore`, the demo's), `.codex/.gitignore` gets a line for each: a clone
-  would otherwise get a history naming folders it lacks. Where the run root is committed, they
-  are left to be committed with its folders, and adopt says so;
-- `.env` names this machine's Dagster home (and `dagster dev` run before it exists makes one
-  of its own, `.tmp_dagster_home_*/`): both go to `.git/info/exclude` (this clone only), unless
-  git ignores or tracks them already;
-- caches, locks, staging and the Dagster home are in `.codex/.gitignore` as `init` writes it;
-- the pointer file is theirs and committed: adopt never untracks it (docs/ADOPTING.md says when
-  to commit it).
-
-Outside a git work tree, or without git, nothing is told to git and a warning says that builds
-will record the state as unknown.
-"""
+Outside a git work tree nothing is told to git, and a warning says builds record the state
+unknown."""
 
 from __future__ import annotations
 
@@ -131,8 +121,7 @@ def plan_git(root: Path, pointer_file: str) -> GitPlan:
 
 
 def _history_appends(root: Path, runs_rule: dict[str, str]) -> list[Append]:
-    """Where git ignores the run root: the lines `.codex/.gitignore` lacks for what names its
-    folders (the journal, the receipts)."""
+    """The lines `.codex/.gitignore` lacks for the journal and receipts, where git ignores RUNS/."""
     needed = _not_yet_ignored(root, root / CODEX_GITIGNORE, HISTORY) if runs_rule else []
     if not needed:
         return []
@@ -159,8 +148,7 @@ def _local_appends(root: Path) -> list[Append]:
 
 
 def tell_git(root: Path, plan: GitPlan) -> list[str]:
-    """Append the planned lines (each file created if absent, its other lines kept); what was
-    done, one phrase per file."""
+    """Append the planned lines (files created if absent, other lines kept); one phrase per file."""
     inside = [a.target for a in plan.appends if a.target.is_relative_to(root)]
     require_safe_all(root, inside)  # never written through a link
     for append in plan.appends:
@@ -182,8 +170,7 @@ def next_step(root: Path) -> str:
 def _not_yet_ignored(
     root: Path, ignore_file: Path, wanted: tuple[tuple[str, str, str], ...]
 ) -> list[tuple[str, str, str]]:
-    """Those of `wanted` (line, file or folder/, name) that git neither ignores nor tracks and
-    whose line `ignore_file` lacks."""
+    """Those of `wanted` git neither ignores nor tracks and whose line `ignore_file` lacks."""
     probes = {path: f"{path}{PROBE}" if path.endswith("/") else path for _, path, _ in wanted}
     ignored = ignore_rules(root, probes.values())
     text = (read_existing(ignore_file) or b"").decode("utf-8", "replace")

@@ -1,11 +1,8 @@
 """The adoption plan: for each v0.1 registry, what it becomes in our catalog and why.
 
-The rules (one kind per entry, in their order), the files adoption reads in the seed system's
-places and what it writes are docs/ADOPTING.md's ("What `adopt` decides, and why"); `_decide`
-applies them. Registry ids are theirs, exactly; their files are read, never written. A schema
-binding names their schema file (`x-schema-file`), never a copy, so an edit to it takes effect
-at once. `BUILT` is what each of our builders makes, as adoption declares it.
-"""
+The rules are docs/ADOPTING.md's ("What `adopt` decides, and why"); `_decide` applies them.
+Registry ids are theirs; their files are read, never written; a schema binding names their
+schema file (`x-schema-file`), never a copy."""
 
 from __future__ import annotations
 
@@ -88,8 +85,7 @@ def find_layout(root: Path, catalog: Path | None = None) -> SeedLayout:
 
 
 def _versions(pattern: str, *folders: Path) -> tuple[Path, ...]:
-    """Every file matching `pattern` in `folders`, one per file name (the first folder's wins),
-    oldest version first."""
+    """Every file matching `pattern` in `folders`, one per name (the first wins), oldest first."""
     found: dict[str, Path] = {}
     for folder in folders:
         for path in folder.glob(pattern):
@@ -99,8 +95,8 @@ def _versions(pattern: str, *folders: Path) -> tuple[Path, ...]:
 
 
 def read_entries(layout: SeedLayout) -> list[tuple[str, dict[str, Any]]]:
-    """(file relpath, entry) for every registry of the catalog, then of each addendum, in order;
-    an id defined twice is CATALOG_INVALID naming both files."""
+    """(file relpath, entry) of every registry of the catalog, then each addendum; an id defined
+    twice is CATALOG_INVALID naming both files."""
     entries: list[tuple[str, dict[str, Any]]] = []
     seen: dict[str, str] = {}
     for path in (layout.catalog, *layout.addenda):
@@ -126,8 +122,7 @@ def read_entries(layout: SeedLayout) -> list[tuple[str, dict[str, Any]]]:
 
 
 def _entry_problem(entry: Any) -> str | None:
-    """What is wrong with the shape of a v0.1 entry (`field: reason`), or None: what adoption
-    reads must have the type it reads it as."""
+    """What is wrong with the types of a v0.1 entry as adoption reads it (`field: reason`)."""
     if not isinstance(entry, dict):
         return ": an entry must be a JSON object"
     registry_id = entry.get("registry_id")
@@ -146,8 +141,8 @@ def _entry_problem(entry: Any) -> str | None:
 
 
 def operation_ids(text: str) -> set[str]:
-    """Every operation id a Markdown operations catalog mentions (`OP-A01`, `OP-QA11`,
-    `OP-NC29`), with same-family ranges written `OP-NC01 through OP-NC29` expanded."""
+    """Every operation id a Markdown operations catalog mentions, ranges such as `OP-NC01 through
+    OP-NC29` expanded."""
     ids = set(re.findall(r"\bOP-[A-Z]+\d+\b", text))
     for family, first, last in re.findall(
         r"\bOP-([A-Z]+)(\d+)\s+(?:through|to|-|–|—)\s+OP-\1(\d+)\b", text
@@ -174,16 +169,14 @@ class Decision:
 def adopt_warning(
     code: str, message: str, path: str | None = None, registry_id: str | None = None
 ) -> Problem:
-    """Something the adopted workspace lacks, with what it costs and what to do (`path`: the
-    file or folder concerned, a repository relpath): a warning under `registry adopt`."""
+    """What the adopted workspace lacks, what it costs and what to do: an adopt warning."""
     extra = {"registry_id": registry_id}
     return Problem(code=code, message=message, path=path, severity="warning", extra=extra)
 
 
 @dataclass(frozen=True)
 class AdoptionPlan:
-    """Everything `registry adopt` writes (our catalog and schema bindings, all new files) and
-    every decision and warning behind it."""
+    """Everything `registry adopt` writes, and every decision and warning behind it."""
 
     layout: SeedLayout
     catalog: dict[str, Any]
@@ -279,10 +272,8 @@ def plan_adoption(layout: SeedLayout) -> AdoptionPlan:
 
 
 def _check_plan(layout: SeedLayout, catalog: dict[str, Any], decisions: list[Decision]) -> None:
-    """ADOPT_UNSUPPORTED before anything is written when the catalog we would write is one
-    `registry build` refuses (`check_catalog`, the build's own check): values ours cannot
-    express (an unknown artifact_type or write_policy), paths that leave the repository. Each
-    problem names the registry and the file of theirs that defines it."""
+    """ADOPT_UNSUPPORTED, before anything is written, when `registry build` would refuse the
+    catalog (`check_catalog`); each problem names the registry and the file defining it."""
     defined_in = {decision.registry_id: decision.defined_in for decision in decisions}
     ids = [entry["registry_id"] for entry in catalog["registries"]]
 
@@ -338,9 +329,7 @@ def _decide(
             where = layout.relpath(layout.operations[-1])
             warnings.append(adopt_warning("OPERATION_NOT_LISTED", message, where, registry_id))
         ours = _entry(entry, built.kind, built.artifacts, built.depends_on, operation,
-                      built.active_pointer)  # fmt: skip
-        if built.delta_reason:
-            ours["delta_log"] = {"covered": False, "reason": built.delta_reason}
+                      built.active_pointer, uncovered=built.delta_reason)  # fmt: skip
         return f"built by registry-pipeline's {registry_id} builder", ours
     if any(PLACEHOLDER.search(path) for path in primary):
         collection = plan_collection(layout.root, primary)
@@ -370,8 +359,10 @@ def _entry(
     operation: str | None,
     active_pointer: bool = True,
     sources: Sequence[str] | None = None,
+    uncovered: str | None = None,
 ) -> dict[str, Any]:
-    """Our catalog entry for their `entry` (their strings kept, our defaults for the rest)."""
+    """Our catalog entry for their `entry` (their strings kept, our defaults for the rest);
+    `uncovered`: why the delta log does not cover it."""
     ours: dict[str, Any] = {
         key: entry[key]
         for key in ("registry_id", "schema_id", "schema_version", "artifact_type",
@@ -381,12 +372,13 @@ def _entry(
     ours.setdefault("schema_id", f"REGISTRY_{entry['registry_id']}_v0_1")
     ours.setdefault("artifact_type", "json_snapshot")
     ours.setdefault("write_policy", "append_new_snapshot")
+    delta_log = {"covered": True} if uncovered is None else {"covered": False, "reason": uncovered}
     ours.update(
         kind=kind,
         artifacts=list(artifacts),
         depends_on=list(depends_on),
         active_pointer=active_pointer,
-        delta_log={"covered": True},
+        delta_log=delta_log,
         build_operation_id=operation,
     )
     if sources is not None:
@@ -412,37 +404,30 @@ def _operation(entry: dict[str, Any], known_ops: set[str]) -> str | None:
 
 
 def _operations_entry(layout: SeedLayout) -> dict[str, Any]:
-    """The operations catalogs and coverage matrices, sealed together as one source that is not
-    one of the repository's registries (no pointer, no delta log, not in the scorecard)."""
-    assert layout.operations
+    """The operations catalogs and coverage matrices as one source that is none of the repository's
+    registries (no pointer, no delta log, not in the scorecard)."""
     files = (*layout.operations, *layout.coverage)
-    entry: dict[str, Any] = {
+    theirs = {
         "registry_id": OPERATIONS_ID,
         "schema_id": "OVC_ALLOWED_OPERATIONS_CATALOG",
         "artifact_type": "markdown_catalog",
         "description": "The repository's operations catalog (Markdown tables) and enforcement "
         "coverage matrices, read by op_status_table.",
         "write_policy": "append_only",
-        "build_operation_id": None,
-        "kind": "source",
-        "artifacts": [path.name for path in files],
-        "depends_on": [],
-        "active_pointer": False,
-        "delta_log": {
-            "covered": False,
-            "reason": "added by registry adopt; not a registry of the v0.1 catalog",
-        },
-        "in_scorecard": False,
-        "sources": [layout.relpath(path) for path in files],
     }
+    uncovered = "added by registry adopt; not a registry of the v0.1 catalog"
+    sources = [layout.relpath(path) for path in files]
+    names = [path.name for path in files]
+    entry = _entry(theirs, "source", names, (), None, False, sources, uncovered)
+    entry["in_scorecard"] = False
     if layout.coverage:
         entry["coverage_matrices"] = [layout.relpath(path) for path in layout.coverage]
     return entry
 
 
 def _complete_dependencies(entries: list[dict[str, Any]], warnings: list[Problem]) -> None:
-    """Built registries keep only inputs the repository has (a missing one is said, and the
-    catalog check refuses the build naming it); the log depends on every covered registry."""
+    """Built registries keep only inputs the repository has (each missing one warned); the log
+    depends on every covered registry."""
     ids = {entry["registry_id"] for entry in entries}
     for entry in entries:
         missing = [d for d in entry["depends_on"] if d not in ids]
@@ -525,8 +510,7 @@ PLACEHOLDER = re.compile(r"<[^>]+>")
 
 @dataclass(frozen=True)
 class CollectionPlan:
-    """What adoption makes of a collection: its globs and their members now (no glob with a
-    member: excluded, with `reason`)."""
+    """A collection's globs with members now (none: excluded, with `reason`)."""
 
     reason: str
     sources: tuple[str, ...]
@@ -536,8 +520,8 @@ class CollectionPlan:
 
 
 def collection_glob(path: str) -> str:
-    """The glob of a placeholder path: `runs/<run_id>/out/` -> `runs/*/out/**/*`; glob
-    characters of the path itself match only themselves (`[` -> `[[]`)."""
+    """The glob of a placeholder path (`runs/<run_id>/out/` -> `runs/*/out/**/*`), the path's own
+    glob characters escaped."""
     literal = [re.sub(r"[*?[]", lambda found: f"[{found[0]}]", part)
                for part in PLACEHOLDER.split(path)]  # fmt: skip
     glob = "*".join(literal)
@@ -545,8 +529,7 @@ def collection_glob(path: str) -> str:
 
 
 def member_pattern(glob: str, several: bool) -> str:
-    """Where a glob's members lie in a snapshot: relative to the glob's folder, under that
-    folder's name when a collection has several globs (as `source_paths` seals them)."""
+    """Where a glob's members lie in a snapshot, as `source_paths` seals them."""
     if not is_pattern(glob):
         return Path(glob).name
     base = pattern_base(glob)
@@ -595,8 +578,7 @@ FORMATS = {".json": "json", ".jsonl": "jsonl"}
 
 
 def binding(layout: SeedLayout, entry: dict[str, Any]) -> dict[str, Any] | None:
-    """The binding of a source or collection entry whose schema file the repository has
-    (`<schemas>/<schema_id>.schema.json`), None when there is nothing to bind."""
+    """The binding of a source or collection entry to the repository's schema file, or None."""
     if entry["kind"] not in ("source", "collection") or layout.schemas_dir is None:
         return None
     name = f"{entry['schema_id']}.schema.json"
@@ -625,18 +607,10 @@ def binding(layout: SeedLayout, entry: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _schema_members(schema: Path, globs: list[str]) -> tuple[list[str], str] | None:
-    """The member names a collection's schema governs, and their format; None unless the
-    schema is clearly one of each member.
-
-    A collection's schema is bound only when it says it describes each member file: its title
-    or description names the member path (`Schema for artifacts/derived_validation/<uuid>/
-    derived_validation_report.json`, or the same path with `*`), and the members are JSON or
-    JSONL files of one fixed-extension name. The seed's derived-validation-reports schema is
-    such a schema (one report, `required` fields of a report), so each member is checked
-    against it. Its evidence-pack schema describes a manifest *entry* (`relpath`, `bytes`,
-    `sha256`): no file of a pack is one, so bound to the members it would fail every one;
-    a folder per run (`**/*`) is never bound.
-    """
+    """The member names a collection's schema governs, and their format; None unless the schema
+    clearly describes each member: its title or description names the member path, and members
+    are JSON or JSONL files of one fixed name (never a folder per run). The seed's evidence-pack
+    schema describes a manifest entry, so it is never bound (every member would fail it)."""
     try:
         document = loads_strict(schema.read_bytes())
     except (OSError, JSONDecodeProblem):

@@ -1,8 +1,5 @@
-"""The published version a catalog is checked against: a file, a git ref, or a sealed snapshot.
-
-`check_file` checks one catalog file as CI and pre-commit do: the registry's schema exactly as
-the build applies it (`source_problems`), then the append-only rules against the published
-version (`check_catalog`), so `registry check-append-only` and the build never disagree."""
+"""The published version a catalog is checked against: a file, a git ref, or a sealed snapshot;
+`check_file` checks one file as the build does (its schema, then the append-only rules)."""
 
 from __future__ import annotations
 
@@ -127,26 +124,23 @@ def _published(baseline: Baseline, where: str) -> Any | None:
 
 
 def check_files(
-    files: Mapping[str, bytes], published: Mapping[str, bytes] | None, rules: Rules, label: str
+    files: Mapping[str, bytes],
+    published: Mapping[str, bytes] | None,
+    rules: Rules,
+    label: str | None,
 ) -> dict[str, Report]:
-    """Each JSON file of a source snapshot against the same file of the published one
-    (`label`: its run id)."""
+    """Each (JSON) file of a source snapshot against the same file of published run `label`."""
     reports = {}
-    for relpath in sorted(files):
-        if not relpath.endswith(".json"):
-            continue
-        data = published.get(relpath) if published is not None else None
-        baseline = (
-            Baseline("snapshot", f"{label}/{relpath}", data) if data is not None else NO_BASELINE
-        )
-        current = _parsed(files[relpath], relpath)
-        reports[relpath] = check_catalog(current, _published(baseline, relpath), rules, relpath)
+    for relpath, data in sorted(files.items()):
+        old = (published or {}).get(relpath)
+        baseline = NO_BASELINE if old is None else Baseline("snapshot", f"{label}/{relpath}", old)
+        document = _parsed(data, relpath)
+        reports[relpath] = check_catalog(document, _published(baseline, relpath), rules, relpath)
     return reports
 
 
 def violation_rows(reports: Mapping[str, Report], *, sealed: bool = False) -> list[dict[str, Any]]:
-    """Every violation as `{"file", "code", "id", ...}`, files in name order (see
-    `violation_row`)."""
+    """Every violation as `{"file", **violation_row}`, files in name order."""
     return [
         {"file": relpath, **violation_row(violation, sealed=sealed)}
         for relpath, report in sorted(reports.items())
@@ -202,8 +196,7 @@ def check_file(
     schemas: SchemaCatalog,
     where: str,
 ) -> FileCheck:
-    """`data` (sealed under `relpath`, named `where` to the user) against its schema and, under
-    `rules`, against `baseline`."""
+    """`data` (sealed as `relpath`, shown as `where`): its schema, then `rules` vs `baseline`."""
     document, published = _parsed(data, where), _published(baseline, where)
     governing = schemas.for_artifact(relpath)
     problems = source_problems({relpath: data}, schemas) if governing else []

@@ -1,11 +1,8 @@
 """The append-only check: a catalog against its published baseline, every problem in one pass.
 
-Ids are promises: an id once published may be deprecated but never removed or reused, and a
-published contract never changes without a new contract id. Each violation names the entry it
-lies in (`role_id=newbie_1`) beside its JSON pointer. A contract's surface is compared by the
-SHA-256 of its RFC 8785 canonical JSON (key order and number spelling never change a hash); an
-integer beyond +/-(2**53 - 1) or a non-finite number has none (`surface_problem` says where).
-"""
+An id once published may be deprecated but never removed or reused; a published contract never
+changes without a new contract id. A surface is compared by the SHA-256 of its RFC 8785 canonical
+JSON; an integer beyond +/-(2**53 - 1) or a non-finite number has none (`surface_problem`)."""
 
 from __future__ import annotations
 
@@ -84,8 +81,7 @@ def entries_of(document: Any, rules: Rules, where: str) -> list[Any]:
 
 
 def entry_at(entries: Sequence[Any], rules: Rules, path: str) -> Entry | None:
-    """The entry of `entries` (the array at `rules.items`) that JSON pointer `path` points
-    into, when it is an object with a string id; None for any other place."""
+    """The entry (an object with a string id) of `entries` that JSON pointer `path` points into."""
     head, slash, rest = path.removeprefix(rules.items).partition("/")
     if not path.startswith(rules.items) or head or not slash:
         return None
@@ -337,9 +333,8 @@ def violation(
     publish_instead: str | None = None,
     compatibility: Compatibility | None = None,
 ) -> Problem:
-    """One broken promise: the id concerned (`subject`), the JSON pointer (`field`; the
-    baseline's for a removal), the other ids involved (`related`) and, for drift, both hashes,
-    the next free contract id and the verdict on the change."""
+    """One broken promise: the id (`subject`), the JSON pointer (`field`; the baseline's for a
+    removal), the other ids (`related`) and, for drift, both hashes, the next id and the verdict."""
     verdict = compatibility.as_json() if compatibility else None
     return Problem(
         code=code, message=message, field=path, subject=() if id is None else (id,),

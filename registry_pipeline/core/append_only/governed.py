@@ -1,6 +1,4 @@
-"""Append-only rules in a workspace: `governed_files` (the source asset, the build's shortcut and
-the blocking check call it) checks a source's JSON files against the published snapshot and
-returns the files to seal with the diagnostics file beside them."""
+"""Append-only rules in a workspace: a source's JSON files against its published snapshot."""
 
 from __future__ import annotations
 
@@ -90,20 +88,15 @@ def governed_files(
     """`files` (bytes, or paths) checked against the published snapshot, plus the diagnostics
     file; as they are when the entry has no rules."""
     rules = rules_of(spec)
-    own = {rel: data for rel, data in files.items() if rel != DIAGNOSTICS_ARTIFACT}
     if rules is None:
         return Governed(dict(files), {}, None)
+    own = {rel: data for rel, data in files.items() if rel != DIAGNOSTICS_ARTIFACT}
     folder = published_snapshot(workspace, spec, schemas, checked=checked)
-    checked_files = {  # the files `check_files` reads: the JSON ones
+    run_id = folder.name if folder else None
+    checked_files = {  # only the JSON files are checked (and read)
         rel: data.read_bytes() if isinstance(data, Path) else data
         for rel, data in own.items()
         if rel.endswith(".json")
     }
-    reports = check_files(
-        checked_files,
-        published_files(folder, spec.registry_id),
-        rules,
-        folder.name if folder else "",
-    )
-    sealed = {**own, DIAGNOSTICS_ARTIFACT: diagnostics_jsonl(reports)}
-    return Governed(sealed, reports, folder.name if folder else None)
+    reports = check_files(checked_files, published_files(folder, spec.registry_id), rules, run_id)
+    return Governed({**own, DIAGNOSTICS_ARTIFACT: diagnostics_jsonl(reports)}, reports, run_id)

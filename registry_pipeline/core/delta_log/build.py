@@ -1,6 +1,5 @@
 """The incremental build: the previous log's bytes unchanged, then records for new snapshots only
-(the order, the basis and created_utc: the package docstring). Only the new snapshots and the one
-before them are validated and diffed."""
+(only they and the one before them are validated and diffed)."""
 
 from __future__ import annotations
 
@@ -51,10 +50,7 @@ def is_folder_name(name: str) -> bool:
 
 
 def sealed_files(folder: Path | None, root_sha256: str, schemas: SchemaCatalog) -> Files | None:
-    """What `folder`'s manifest.json lists, when the folder validates with root `root_sha256`.
-
-    None (basis unknown) when it is missing, unreadable, fails validation or has another root.
-    """
+    """What `folder`'s manifest.json lists; None (basis unknown) unless validly sealed there."""
     if folder is None:
         return None
     try:
@@ -81,10 +77,8 @@ def diff_record(
     created_utc: str,
     derivation_run_id: str,
 ) -> DeltaRecord:
-    """The record from `from_ref` to `to_ref`; `unknown` with no paths unless both sides are known.
-
-    For a bootstrap (`from_ref` None) only `to_files` must be known: every path is added.
-    """
+    """The record from `from_ref` to `to_ref`: `unknown` with no paths unless both sides are known
+    (a bootstrap, `from_ref` None, needs only `to_files`)."""
     before = {} if from_ref is None else from_files
     if before is None or to_files is None:
         basis: DeltaBasis = UNKNOWN
@@ -261,11 +255,8 @@ def _stamp(created_utc: str) -> str:
 def order_snapshots(
     snapshots: Sequence[Snapshot],
 ) -> tuple[list[tuple[Snapshot, str]], list[str]]:
-    """Recordable snapshots with their record created_utc, in log order; and the skipped run ids.
-
-    created_utc is run.json's, normalized; when run.json has none, the second the run id encodes.
-    A folder without a well-formed ROOT_SHA256 is not a sealed snapshot and is skipped.
-    """
+    """Recordable snapshots with their created_utc (run.json's, else the run id's second), in log
+    order; and the skipped run ids (no well-formed ROOT_SHA256, or no time at all)."""
     ordered: list[tuple[Snapshot, str]] = []
     skipped: list[str] = []
     for snapshot in snapshots:

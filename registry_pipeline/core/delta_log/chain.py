@@ -1,18 +1,11 @@
 """The delta log's checks: append-only of one build, and the chain of log snapshots.
 
-`check_append_only`: the previous log must be an exact byte prefix of the new one (its records
-are not parsed: its state says where each registry stands); only the appended lines are read,
-every problem reported in one pass.
-
-The chain: each log snapshot names its predecessor and root in run.json `inputs`. Walking back
-from the newest snapshot, every link is checked: the predecessor exists directly under
-`.codex/RUNS`, has the recorded root, validates, its JSONL is an exact prefix of the next one's
-(compared in chunks) and the next one's appended records are valid and chained. Every record is
-therefore checked once, in the link that appended it.
-
-Run folders dated in the future are never recorded (they would sort after every real snapshot
-sealed later and stop the log): `future_findings` names them for `registry delta verify`.
-"""
+One build: the previous log is an exact byte prefix of the new one and only the appended lines
+are parsed (the previous state says where each registry stands). The chain: each snapshot names
+its predecessor and root in run.json `inputs`; walking back from the newest, each link is checked
+(exists under `.codex/RUNS`, recorded root, validates, byte prefix, appended records valid and
+chained), so every record is checked once, in the link that appended it. Future-dated folders are
+never recorded (they would stop the log): `future_findings` names them."""
 
 from __future__ import annotations
 
@@ -36,10 +29,10 @@ from registry_pipeline.core.delta_log.records import (
     PreviousLog,
     describe_record,
     finding_text,
-    origin_state,
     parse_record,
-    parse_state,
     previous_input,
+    read_state,
+    state_mismatch,
 )
 from registry_pipeline.core.errors import Problem, RegistryError
 from registry_pipeline.core.jsonl import CHUNK, bytes_break, first_break
@@ -116,30 +109,20 @@ def link_problem(
 def state_problem(folder: Path) -> tuple[Problem | None, LogState | None]:
     """The folder's state companion, checked against its JSONL read in chunks."""
     where = f"{folder.name}/{STATE_ARTIFACT}"
-
-    def finding(code: DeltaCode, message: str) -> tuple[Problem, None]:
-        return Problem(code=code, path=where, message=message, run_id=folder.name), None
-
     try:
-        state = parse_state((folder / STATE_ARTIFACT).read_bytes(), where)
-    except FileNotFoundError:
-        try:
-            return None, origin_state(folder)  # the seed system's logs carry none
-        except RegistryError as exc:  # `delta_log_error`, its only refusal
-            at = f"{folder.name}/{LOG_ARTIFACT}" if exc.line else where
-            return Problem(code=exc.code, path=at, message=exc.message, line=exc.line,
-                           field=exc.field, run_id=folder.name), None  # fmt: skip
-    except OSError as exc:
-        return finding(DeltaCode.LOG_STATE_INVALID, f"cannot read: {exc.strerror or exc}")
+        state = read_state(folder)
     except RegistryError as exc:  # `delta_log_error`, its only refusal
-        return finding(DeltaCode.LOG_STATE_INVALID, f"{exc.field}: {exc.message}")
+        at = f"{folder.name}/{LOG_ARTIFACT}" if exc.line else where  # a record's, or the state's
+        said = exc.message if exc.line or not exc.field else f"{exc.field}: {exc.message}"
+        return Problem(code=exc.code, path=at, message=said, line=exc.line,
+                       field=exc.field, run_id=folder.name), None  # fmt: skip
     try:
-        digest, lines = _hash_and_count(folder / LOG_ARTIFACT)
+        mismatch = state_mismatch(state, *_hash_and_count(folder / LOG_ARTIFACT))
     except OSError as exc:
-        return finding(DeltaCode.LOG_STATE_MISMATCH, f"cannot read the log: {exc}")
-    if digest != state.log_sha256 or lines != state.records:
-        message = f"the state says {state.records} records, sha256 {state.log_sha256}; the log "
-        return finding(DeltaCode.LOG_STATE_MISMATCH, message + f"has {lines}, sha256 {digest}")
+        mismatch = f"cannot read the log: {exc}"
+    if mismatch is not None:
+        code = DeltaCode.LOG_STATE_MISMATCH
+        return Problem(code=code, path=where, message=mismatch, run_id=folder.name), None
     return None, state
 
 
@@ -160,10 +143,8 @@ def check_append_only(
     derivation_run_id: str | None = None,
     path: str = LOG_ARTIFACT,
 ) -> list[Problem]:
-    """Every way `new_jsonl` fails to extend `previous` by valid, chained records ([] = holds).
-
-    With `derivation_run_id`, the appended records must also name that build.
-    """
+    """Every way `new_jsonl` fails to extend `previous` by valid, chained records ([] = holds),
+    naming `derivation_run_id` when given."""
     base = previous.jsonl if previous else b""
     broken = bytes_break(base, new_jsonl)
     if broken is not None:
@@ -282,10 +263,7 @@ def inspect_chain(
     strict_derivation: bool = False,
 ) -> ChainReport:
     """Walk the chain back from `newest_log_folder` to the first log; every link's first problem.
-
-    `strict_derivation`: the records each log appended must name that log's own folder as their
-    derivation_run_id (true of every log `registry build` seals; a log sealed under another id
-    than its records name lost a race and is reported DERIVATION_MISMATCH)."""
+    `strict_derivation`: a log's appended records must name its own folder (DERIVATION_MISMATCH)."""
     catalog = schemas or SchemaCatalog.for_workspace(workspace.root)
     problems: list[Problem] = []
     if not is_valid_run_folder(newest_log_folder, schemas=catalog):
@@ -310,13 +288,11 @@ def inspect_chain(
 def verify_chain(
     workspace: Workspace, newest_log_folder: Path, *, schemas: SchemaCatalog | None = None
 ) -> ChainReport:
-    """`inspect_chain`, raising DELTA_CHAIN_BROKEN listing every problem when the chain is
-    broken."""
+    """`inspect_chain`, raising DELTA_CHAIN_BROKEN listing every problem when the chain breaks."""
     report = inspect_chain(workspace, newest_log_folder, schemas=schemas)
     if not report.ok:
-        count = len(report.problems)
         raise RegistryError(
-            f"{count} problem(s) in the delta log chain",
+            f"{len(report.problems)} problem(s) in the delta log chain",
             code="DELTA_CHAIN_BROKEN",
             path=str(newest_log_folder),
             problems=report.problems,
@@ -389,9 +365,8 @@ def _tail_problem(
 def newest_valid_log(
     workspace: Workspace, schemas: SchemaCatalog, *, strict_derivation: bool = False
 ) -> Snapshot | None:
-    """The newest log snapshot usable as a baseline: it validates, its state agrees with its JSONL,
-    and it extends its own predecessor append-only (a build that dropped or altered a record, or
-    appended a broken one, is never used)."""
+    """The newest log snapshot usable as a baseline: it validates, its state agrees with its JSONL
+    and it extends its own predecessor append-only."""
     for snapshot in reversed(list_snapshots(workspace, LOG_REGISTRY_ID)):
         if is_valid_run_folder(snapshot.path, schemas=schemas) and (
             next(_links(workspace, snapshot.path, schemas, strict_derivation))[0] is None

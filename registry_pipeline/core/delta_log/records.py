@@ -1,12 +1,9 @@
-"""The delta log's records (one JSONL line, exactly the seed's shape; `parse_record` names the line
-and field of the first problem) and its state companion (the package docstring says why).
-Problems found are `Problem`s with a `DeltaCode`, carried by DELTA_CHAIN_BROKEN; one unusable
-record, log or state raises `delta_log_error`."""
+"""The delta log's records (one JSONL line, exactly the seed's shape) and its state companion.
+One unusable record, log or state raises `delta_log_error`; found problems are `Problem`s."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,7 +13,12 @@ from pathlib import Path
 from typing import Any, Literal, NoReturn
 
 from registry_pipeline.core.errors import Problem, RegistryError
-from registry_pipeline.core.json_strict import JSONDecodeProblem, dumps_pretty, loads_strict
+from registry_pipeline.core.json_strict import (
+    JSONDecodeProblem,
+    dumps_compact,
+    dumps_pretty,
+    loads_strict,
+)
 from registry_pipeline.core.jsonl import quote, torn_line
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.manifest import RUN_JSON
@@ -139,10 +141,7 @@ class DeltaRecord:
 
     def line(self) -> bytes:
         """The JSONL line: compact UTF-8 JSON in the seed's key order, ending with a newline."""
-        text = json.dumps(
-            self.as_json(), separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        )
-        return text.encode("utf-8") + b"\n"
+        return (dumps_compact(self.as_json()) + "\n").encode("utf-8")
 
     def __str__(self) -> str:
         start = self.from_ref.run_id if self.from_ref else "(bootstrap)"
@@ -150,38 +149,24 @@ class DeltaRecord:
 
 
 def normalize_created_utc(value: object) -> str | None:
-    """`YYYY-MM-DDTHH:MM:SSZ` in UTC, fractions dropped; None when `value` is no timestamp.
-
-    A timestamp without an offset is taken as UTC (run.json's `created_utc` is UTC by name).
-    """
+    """`YYYY-MM-DDTHH:MM:SSZ` in UTC (no offset: UTC), fractions dropped; None for no timestamp."""
     match = _TIMESTAMP.fullmatch(value) if isinstance(value, str) else None
     if match is None:
         return None
     day, clock, offset = match.groups()
-    if offset in (None, "Z", "+00:00", "+0000", "-00:00", "-0000"):
-        text = f"{day}T{clock}Z"
-        return text if _parses(text) else None
-    sign = offset[0]
-    digits = offset[1:].replace(":", "")
     try:
-        moment = datetime.fromisoformat(f"{day}T{clock}{sign}{digits[:2]}:{digits[2:]}")
+        moment = datetime.fromisoformat(f"{day}T{clock}{offset or 'Z'}")
     except ValueError:
         return None
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if moment.utcoffset():
+        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"{day}T{clock}Z"
 
 
 def created_from_run_id(run_id: str) -> str | None:
     """The creation second our run ids encode (`2026-02-05__031005__...`), when they do."""
     match = RUN_ID_STAMP.match(run_id)
     return normalize_created_utc("{}T{}:{}:{}Z".format(*match.groups())) if match else None
-
-
-def _parses(text: str) -> bool:
-    try:
-        datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ")
-    except ValueError:
-        return False
-    return True
 
 
 HEX64 = re.compile(r"[a-f0-9]{64}", re.ASCII)
@@ -191,8 +176,7 @@ _CREATED = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", re.ASCII)
 
 @dataclass(frozen=True, slots=True)
 class _Reader:
-    """Raises `delta_log_error` naming the line and the field (a JSON pointer) of the first
-    problem."""
+    """Raises `delta_log_error` naming the line and field (JSON pointer) of the first problem."""
 
     line: int | None
     path: str | None
@@ -261,8 +245,7 @@ def _count(value: object, least: int) -> bool:
 def parse_record(
     line: bytes | str, *, line_number: int | None = None, path: str | None = None
 ) -> DeltaRecord:
-    """The record on one JSONL line (trailing newline optional); `delta_log_error` names the
-    field."""
+    """The record on one JSONL line (newline optional); `delta_log_error` names the field."""
     reader = _Reader(line_number, path)
     try:
         document = loads_strict(line)
@@ -272,9 +255,7 @@ def parse_record(
 
 
 def record_from_json(document: object, reader: _Reader | None = None) -> DeltaRecord:
-    """A DeltaRecord from an already parsed line object. Its rules are stricter than the schema
-    (sorted paths, counts that match, ASCII digits): what it accepts, the seed's and our schema
-    accept."""
+    """A DeltaRecord from a parsed line, by rules stricter than the seed's schema and ours."""
     read = reader or _Reader(None, None)
     row = read.keys(document, RECORD_KEYS, "")
     if row["delta_version"] != DELTA_VERSION:
@@ -316,8 +297,7 @@ def _nonempty(reader: _Reader, value: object, field: str) -> str:
 
 
 def describe_record(raw: bytes) -> str:
-    """`registry_id -> to_ref run_id` of a record line, or a short quote when it does not parse
-    (what a prefix break names)."""
+    """`registry_id -> to_ref run_id` of a record line (a short quote when it does not parse)."""
     try:
         document = loads_strict(raw)
         to_run = document["to_ref"]["run_id"]
@@ -448,32 +428,47 @@ class PreviousLog:
 
 
 def load_previous_log(snapshot: Snapshot) -> PreviousLog:
-    """Read a log snapshot's JSONL and state and check they agree (LOG_STATE_MISMATCH if not).
-
-    A chain origin without a state file (the seed system's logs) gets one recomputed from its
-    records (`origin_state`): the only path that parses old records.
-    """
+    """Read a log snapshot's JSONL and state and check they agree (LOG_STATE_MISMATCH if not)."""
     where = str(snapshot.path)
     if snapshot.root_sha256 is None:
         raise delta_log_error("has no ROOT_SHA256", code=DeltaCode.SEAL_INVALID, path=where)
     jsonl = _read_log(snapshot.path)
-    companion = snapshot.path / STATE_ARTIFACT
-    try:
-        state = parse_state(companion.read_bytes(), f"{where}/{STATE_ARTIFACT}")
-    except FileNotFoundError:
-        state = origin_state(snapshot.path, jsonl)
-    except OSError as exc:
-        message = f"cannot read {STATE_ARTIFACT}: {exc.strerror or exc}"
-        raise delta_log_error(message, code=DeltaCode.LOG_STATE_INVALID, path=where) from None
-    check_state(state, jsonl, where)
+    state = read_state(snapshot.path)
+    mismatch = state_mismatch(state, hashlib.sha256(jsonl).hexdigest(), jsonl.count(b"\n"))
+    if mismatch is None and torn_line(jsonl) is not None:
+        mismatch = "the JSONL's last line has no newline"
+    if mismatch is not None:
+        raise delta_log_error(mismatch, code=DeltaCode.LOG_STATE_MISMATCH, path=where)
     return PreviousLog(snapshot.path, snapshot.run_id, snapshot.root_sha256, jsonl, state)
 
 
-def previous_input(folder: Path) -> tuple[str, str] | Problem | None:
-    """(run_id, manifest_sha256) of the previous log named in run.json `inputs`; None for the first.
+def read_state(folder: Path) -> LogState:
+    """A log snapshot's state companion; a chain origin without one (the seed system's logs) gets
+    one recomputed from its records (`origin_state`): the only path that parses old records."""
+    try:
+        return parse_state((folder / STATE_ARTIFACT).read_bytes(), f"{folder}/{STATE_ARTIFACT}")
+    except FileNotFoundError:
+        return origin_state(folder)
+    except OSError as exc:
+        message = f"cannot read {STATE_ARTIFACT}: {exc.strerror or exc}"
+        raise delta_log_error(message, code=DeltaCode.LOG_STATE_INVALID, path=str(folder)) from None
 
-    An envelope whose `inputs` is not a list (the seed system's) names no previous log.
-    """
+
+def state_mismatch(state: LogState, digest: str, lines: int) -> str | None:
+    """Why `state` does not describe a JSONL of `lines` lines hashing to `digest`, or None."""
+    if (digest, lines) != (state.log_sha256, state.records):
+        return (
+            f"the state says {state.records} records, sha256 {state.log_sha256}; the log has "
+            f"{lines}, sha256 {digest}"
+        )
+    if sum(entry.records for entry in state.registries.values()) != state.records:
+        return "the per-registry record counts do not add up to records"
+    return None
+
+
+def previous_input(folder: Path) -> tuple[str, str] | Problem | None:
+    """(run_id, manifest_sha256) of the previous log in run.json `inputs`; None for the first (also
+    for the seed's envelopes, whose `inputs` is no list)."""
 
     def bad(message: str) -> Problem:
         return Problem(
@@ -498,22 +493,14 @@ def previous_input(folder: Path) -> tuple[str, str] | Problem | None:
     return run_id, root
 
 
-def origin_state(folder: Path, jsonl: bytes | None = None) -> LogState:
-    """The state of a log snapshot sealed without a companion, recomputed from its records.
-
-    Only a chain origin may lack one: a log that names no previous log, as the seed system's
-    builder writes them (it rewrites the whole log in each folder, with no state). A log that
-    names a previous log (or whose run.json cannot be read) raises LOG_STATE_MISSING.
-    """
+def origin_state(folder: Path) -> LogState:
+    """The state of a chain origin sealed without one (the seed's logs), from its records; a log
+    naming a previous log (or whose run.json cannot be read) raises LOG_STATE_MISSING."""
     where = str(folder)
     if previous_input(folder) is not None:
         message = f"no {STATE_ARTIFACT}: a log that extends another must be sealed with its state"
         raise delta_log_error(message, code=DeltaCode.LOG_STATE_MISSING, path=where)
-    if jsonl is None:
-        jsonl = _read_log(folder)
-    if not jsonl:
-        return EMPTY_STATE
-    return state_from_log(jsonl, f"{where}/{LOG_ARTIFACT}")
+    return state_from_log(_read_log(folder), f"{where}/{LOG_ARTIFACT}")  # empty: EMPTY_STATE
 
 
 def _read_log(folder: Path) -> bytes:
@@ -523,20 +510,3 @@ def _read_log(folder: Path) -> bytes:
     except OSError as exc:
         message = f"cannot read {LOG_ARTIFACT}: {exc.strerror or exc}"
         raise delta_log_error(message, code=DeltaCode.SEAL_INVALID, path=str(folder)) from None
-
-
-def check_state(state: LogState, jsonl: bytes, where: str) -> None:
-    """Raise LOG_STATE_MISMATCH unless the state describes exactly these JSONL bytes."""
-    problems = []
-    digest = hashlib.sha256(jsonl).hexdigest()
-    if digest != state.log_sha256:
-        problems.append(f"log_sha256 is {state.log_sha256} but the JSONL hashes to {digest}")
-    if torn_line(jsonl) is not None:
-        problems.append("the JSONL's last line has no newline")
-    lines = jsonl.count(b"\n")
-    if lines != state.records:
-        problems.append(f"records is {state.records} but the JSONL has {lines} lines")
-    if sum(entry.records for entry in state.registries.values()) != state.records:
-        problems.append("the per-registry record counts do not add up to records")
-    if problems:
-        raise delta_log_error("; ".join(problems), code=DeltaCode.LOG_STATE_MISMATCH, path=where)

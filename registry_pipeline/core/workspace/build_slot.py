@@ -1,12 +1,9 @@
 """The workspace's build slot: one build at a time, whoever starts it.
 
-One lock (`core.lock.hold`) with a medium per place machines meet, always taken in one order:
-this machine's `.codex/build.lock`, then the instance's PostgreSQL advisory lock when it has one
-(`shared`), then the bucket's build lease when the workspace has one; each waits up to the same
-deadline, then BUILD_IN_PROGRESS names the holder. Who takes it, and why nothing waits on anything
-else, is docs/OPERATIONS.md's ("Who waits for whom"). Before the file is opened, every place a
-build writes (`Workspace.write_places`) is checked to be inside the workspace (UNSAFE_PATH).
-"""
+One lock (`core.lock.hold`) with a medium per place machines meet, taken in one order: this
+machine's `.codex/build.lock`, the instance's PostgreSQL lock (`shared`), then the bucket's
+lease, all within one deadline (BUILD_IN_PROGRESS names the holder). docs/OPERATIONS.md says who
+waits for whom."""
 
 from __future__ import annotations
 
@@ -35,10 +32,8 @@ def build_slot(
     shared: Sequence[Medium] = (),
     on_lost: Callable[[str], None] | None = None,
 ) -> Iterator[None]:
-    """Hold the workspace's build slot for the block: this machine's file lock, then each
-    `shared` medium (the instance's database), then the bucket's lease, all within `wait`
-    seconds. `holder` says who holds it (waiters print it); `on_lost` is told if the bucket's
-    lease is lost while held (its term lapsed: the build must stop writing)."""
+    """Hold the build slot for the block, every medium within `wait` seconds, as `holder`;
+    `on_lost` is told if the bucket's lease lapses while held (the build must stop writing)."""
     path = require_safe(workspace)
     deadline = time.monotonic() + max(wait, 0.0)
 
@@ -71,15 +66,13 @@ def slot(
     on_wait: Waiting | None = None,
     refused: Callable[[str], BaseException] | None = None,
 ) -> AbstractContextManager[None]:
-    """`medium`'s part of the build slot, held as `holder`: once `wait` seconds have passed,
-    `refused` (BUILD_IN_PROGRESS naming who holds it and where, by default)."""
+    """`medium`'s part of the slot as `holder`; `refused` after `wait` s (BUILD_IN_PROGRESS)."""
     refused = refused or (lambda who: in_progress(who, medium.where, wait))
     return hold(medium, Owner(holder), wait=wait, refused=refused, on_wait=on_wait)
 
 
 def require_safe(workspace: Workspace) -> Path:
-    """The slot's file, once it and every place a build writes are known to be real places
-    inside the workspace (UNSAFE_PATH naming the first link on the way, nothing written)."""
+    """The slot's file, once it and every place a build writes are real places in the workspace."""
     path = workspace.root / BUILD_SLOT_RELPATH
     workspace.require_writable(path, *workspace.write_places)
     return path

@@ -1,16 +1,9 @@
 """The registry catalog: which registries a workspace has, their kinds, files and dependencies.
 
-It is data (`registries/REGISTRY_CATALOG_v0_2.json`, schema `schemas/registry_catalog.schema.json`),
-read and checked here, so that the asset graph is generated from it rather than written by hand.
-
-The write path's override log is a log registry of every workspace that has one
-(`override_log_entries`): `registry add-entry --no-check` appends the audit of each override to
-`registries/WRITE_OVERRIDES_v0_1.jsonl`, and once that file exists (or a snapshot of it does),
-the catalog has the log registry `write_overrides` (`OVERRIDE_LOG_ENTRY`): every build seals
-the file and its blocking `append_only` check refuses a rewrite, an emptied log included; a
-deleted one fails the build. One rule for every workspace: the demo, one `registry init` made,
-an adopted one. A catalog that lists the file as a source declares it itself.
-"""
+It is data (`registries/REGISTRY_CATALOG_v0_2.json`), checked here, so that the asset graph is
+generated from it. Once `registries/WRITE_OVERRIDES_v0_1.jsonl` (the audit of `registry
+add-entry --no-check`) or a snapshot of it exists, every catalog has the log registry
+`write_overrides` (`override_log_entries`): sealed by every build, append-only checked."""
 
 from __future__ import annotations
 
@@ -57,8 +50,7 @@ def catalog_error(
     code: str = CatalogCode.CATALOG_INVALID.value,
     subject: str = "the registry catalog",
 ) -> UsageError:
-    """The catalog cannot be used; `problems` lists every problem, each `details` line
-    (`/pointer: message`) one `Problem` with its field."""
+    """The catalog cannot be used; each `details` line (`/pointer: message`) one Problem."""
     capped = any(detail.startswith("(stopped after") for detail in details)
     count = f"more than {len(details) - 1}" if capped else str(len(details))
     problems = [_problem(CatalogCode(code), path, detail) for detail in details]
@@ -119,8 +111,7 @@ class RegistrySpec:
 
     @property
     def is_source(self) -> bool:
-        """Sealed from files in the workspace rather than built: a source, a collection, or a
-        log with `sources` (appended to by hand or by `registry runs append`)."""
+        """Sealed from workspace files: a source, a collection, or a log with `sources`."""
         return self.kind in ("source", "collection") or (self.kind == "log" and bool(self.sources))
 
     @property
@@ -163,8 +154,7 @@ class RegistryCatalog:
 
 
 def unknown_registry(registry_id: str, known: Iterable[str]) -> UsageError:
-    """UNKNOWN_REGISTRY (exit 2) naming the id, a "did you mean" when one is close, and the
-    known ids."""
+    """UNKNOWN_REGISTRY (exit 2) naming the id, a close match if any, and the known ids."""
     ids = sorted(set(known))
     close = difflib.get_close_matches(registry_id, ids, n=1, cutoff=0.6)
     hint = f"did you mean {close[0]!r}? " if close else ""
@@ -176,9 +166,8 @@ def unknown_registry(registry_id: str, known: Iterable[str]) -> UsageError:
 
 
 def require_known(workspace: Workspace, registry_id: str, seen: Iterable[str]) -> None:
-    """UNKNOWN_REGISTRY unless the workspace's catalog (when it has one) or `seen` (ids found in
-    its run folders, journal or pointer file) knows `registry_id`: a typo is refused, never
-    answered with an empty result."""
+    """UNKNOWN_REGISTRY unless the catalog or `seen` (ids found in run folders, journal or pointer
+    file) knows `registry_id`: a typo is refused, never answered with an empty result."""
     catalog = catalog_or_none(workspace)
     known = set(seen) | set(catalog.ids if catalog is not None else ())
     if registry_id not in known:
@@ -203,8 +192,7 @@ def load_catalog(workspace: Workspace, schemas: SchemaCatalog | None = None) -> 
 
 
 def catalog_or_none(workspace: Workspace) -> RegistryCatalog | None:
-    """The workspace's catalog; None without one (a bare workspace of `registry seal`
-    snapshots). Any other problem with it is raised."""
+    """The workspace's catalog; None without one. Any other problem with it is raised."""
     try:
         return load_catalog(workspace)
     except UsageError as exc:
@@ -216,10 +204,8 @@ def catalog_or_none(workspace: Workspace) -> RegistryCatalog | None:
 def check_catalog(
     document: Any, root: Path, path: str, schemas: SchemaCatalog | None = None
 ) -> RegistryCatalog:
-    """The catalog `document` for the workspace at `root`, validated and ordered: its schema,
-    then ids, dependencies, artifact and source paths, run roots and the pointer file. `path`
-    names it in errors (CATALOG_INVALID listing every problem; UNSAFE_RUN_ROOT for a run root that
-    leaves the workspace). `registry adopt` runs this on its plan before writing anything."""
+    """The catalog `document` of the workspace at `root`, validated (every problem: CATALOG_INVALID;
+    UNSAFE_RUN_ROOT) and in dependency order; `registry adopt` checks its plan with it."""
     catalog = schemas or SchemaCatalog.for_workspace(root)
     violations = [
         violation_text(v)
@@ -232,17 +218,25 @@ def check_catalog(
     if violations:
         raise catalog_error(path, violations)
     specs = [_spec(entry) for entry in document["registries"]]
-    problems = _semantic_problems(specs, root)
-    if problems:
-        raise catalog_error(path, problems)
     roots = tuple(document.get("run_roots", (RUNS_RELPATH,)))
-    bad_roots = [
-        f"/run_roots: {run_root!r} {relpath_problem(run_root)}"
-        for run_root in roots
-        if relpath_problem(run_root)
-    ]
-    if bad_roots:
-        raise catalog_error(path, bad_roots)
+    pointer_file = str(document.get("pointer_file", POINTER_FILE_RELPATH))
+    coordination, store = document.get("coordination"), document.get("store")
+    added, clashes = override_log_entries(document["registries"], root)
+    problems = [*_semantic_problems(specs, root), *clashes]
+    problems += [f"/run_roots: {r!r} {relpath_problem(r)}" for r in roots if relpath_problem(r)]
+    for key, relpath in (("pointer_file", pointer_file), ("coordination", coordination)):
+        escape = relpath is not None and (
+            relpath_problem(relpath) or (escape_problem(root, relpath) or (None,))[0]
+        )
+        if escape:
+            problems.append(f"/{key}: {relpath!r} {escape}")
+    try:
+        if store is not None:
+            parse_store_url(store, field="/store")
+    except UsageError as exc:
+        problems.append(f"/store: {exc.message}")
+    if problems:  # every problem in one pass
+        raise catalog_error(path, problems)
     for run_root in roots:  # a real folder inside: a link to / would index /etc and /proc
         if (problem := escape_problem(root, run_root)) is not None:
             raise UsageError(
@@ -251,24 +245,7 @@ def check_catalog(
                 code="UNSAFE_RUN_ROOT",
                 path=str(problem[1]),
             )
-    pointer_file = str(document.get("pointer_file", POINTER_FILE_RELPATH))
-    coordination = document.get("coordination")
-    for key, relpath in (("pointer_file", pointer_file), ("coordination", coordination)):
-        escape = relpath is not None and (
-            relpath_problem(relpath) or (escape_problem(root, relpath) or (None,))[0]
-        )
-        if escape:
-            raise catalog_error(path, [f"/{key}: {relpath!r} {escape}"])
     excluded = tuple((e["registry_id"], e["reason"]) for e in document.get("excluded", ()))
-    store = document.get("store")
-    if store is not None:
-        try:
-            parse_store_url(store, field="/store")
-        except UsageError as exc:
-            raise catalog_error(path, [f"/store: {exc.message}"]) from None
-    added, clashes = override_log_entries(document["registries"], root)
-    if clashes:
-        raise catalog_error(path, clashes)
     ordered = tuple(_dependency_order([*specs, *map(_spec, added)], path))
     return RegistryCatalog(ordered, Path(path), roots, pointer_file, excluded, coordination, store)
 
@@ -424,9 +401,8 @@ OVERRIDE_LOG_ENTRY: dict[str, Any] = {
 def override_log_entries(
     declared: list[dict[str, Any]], root: Path
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """The entries to add to the catalog `declared` of the workspace at `root` (the override
-    log's once the workspace has one and the catalog does not list it), and the problems (a
-    declared registry taking its id for something else)."""
+    """The entries to add to the catalog `declared` (the override log's, once there is one and the
+    catalog does not list it), and the problems (a declared registry taking its id)."""
     if any(WRITE_OVERRIDES_RELPATH in entry.get("sources", ()) for entry in declared):
         return [], []
     if not (os.path.lexists(root / WRITE_OVERRIDES_RELPATH) or _sealed(root / RUNS_RELPATH)):
@@ -441,8 +417,7 @@ def override_log_entries(
 
 
 def _sealed(runs: Path) -> bool:
-    """Whether `runs` holds a run folder of the override log, by name (cached per state of the
-    folder: adding or removing a folder changes its mtime)."""
+    """Whether `runs` holds a run folder of the override log (cached per mtime of the folder)."""
     stamp = file_stamp(runs)
     return stamp is not None and _has_folder(str(runs), stamp)
 

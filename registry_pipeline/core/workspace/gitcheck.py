@@ -1,10 +1,5 @@
 """What git will do to sealed folders: ignore them (a clone has none) or convert their line
-endings (a converted file no longer matches its seal). Git itself decides (`check-ignore`,
-`check-attr`), as it would on commit; outside a git work tree nothing is reported.
-
-`init` and `adopt` say what a user can act on once, with the consequence and the fix; the
-pointer store says it when it journals a pointer whose folder is absent.
-"""
+endings (no longer matching the seal), as git itself decides; nothing outside a work tree."""
 
 from __future__ import annotations
 
@@ -23,8 +18,8 @@ PROBE = "probe__/manifest.json"
 
 
 def _git(root: Path, args: Sequence[str], paths: Sequence[str]) -> list[str] | None:
-    """The NUL-separated fields git prints for `paths` given NUL-separated on stdin (`-z`: any
-    path, even one holding a newline, passes unquoted); None outside a work tree or without git."""
+    """The NUL-separated fields git prints for `paths` given on stdin with `-z` (any path passes
+    unquoted); None outside a work tree or without git."""
     stdin = "".join(f"{path}\0" for path in paths).encode("utf-8", "surrogateescape")
     out = git_output(root, *args, "-z", "--stdin", stdin=stdin, ok=(0, 1))
     return None if out is None else out.decode("utf-8", "surrogateescape").split("\0")[:-1]
@@ -41,8 +36,7 @@ def ignore_rules(root: Path, relpaths: Iterable[str]) -> dict[str, str]:
 
 
 def converted(root: Path, relpaths: Iterable[str]) -> list[str]:
-    """Those of `relpaths` whose line endings git may convert: `text` set or `auto`, or `eol` set
-    while `text` is not unset. (`core.autocrlf` in a user's config is not seen here.)"""
+    """Those of `relpaths` whose line endings git may convert (`core.autocrlf` is not seen here)."""
     paths = list(relpaths)
     fields = _git(root, ["check-attr", "text", "eol"], paths) or []
     values: dict[str, dict[str, str]] = {}
@@ -75,8 +69,7 @@ def some(items: Sequence[str], shown: int = 3, sep: str = "; ") -> str:
 
 
 def pointer_targets(path: Path) -> list[tuple[str, str, str]]:
-    """`(registry_id, run_root, run_id)` of each entry of a pointer file that names a snapshot,
-    read leniently (the file's own checks are the pointer store's; unreadable means none)."""
+    """`(registry_id, run_root, run_id)` of each pointer file entry naming a snapshot (lenient)."""
     try:
         data = read_regular_file(path, limit=MAX_CATALOG_FILE_BYTES, what="pointer file")
         document = json.loads(data.decode("utf-8"))
@@ -95,11 +88,9 @@ def pointer_targets(path: Path) -> list[tuple[str, str, str]]:
 def workspace_git_findings(
     root: Path, run_roots: Sequence[str], pointer_file: str
 ) -> list[Problem]:
-    """What git does to a workspace's run roots and to the folders its pointer file names: one
-    finding per thing a user can act on, with its consequence and the fix. A run root that git
-    ignores is no finding by itself (keeping sealed folders out of git is a choice, the demo's
-    and the seed's); it is one when a committed pointer file names folders in it, which a fresh
-    clone then lacks."""
+    """What git does to the run roots and the folders the pointer file names, one finding per thing
+    to act on. An ignored run root is a finding only when a committed pointer file names its
+    folders (a fresh clone then lacks them)."""
     # a path git would refuse (outside the work tree, `..`) is not asked: git stops at the
     # first one and would answer nothing for the others
     probes = {f"{r}/{PROBE}": r for r in run_roots if relpath_problem(f"{r}/{PROBE}") is None}

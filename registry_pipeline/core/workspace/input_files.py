@@ -1,13 +1,9 @@
 """Files outside our control, read safely: regular files only, never blocking, up to a limit.
 
-Both the input files named on the command line and the workspace's own files (its catalog,
-coordination rules, pointer file and journal) are read here. A FIFO blocks a plain `open` until
-some writer appears, and a device such as `/dev/zero` never ends: both are refused at once
-(`NOT_A_REGULAR_FILE`, exit 2, naming the path). The file is opened with O_NONBLOCK, so that
-opening a FIFO returns at once, and checked with `fstat` on the descriptor opened, so that what
-is checked is what is read. Reading stops at the caller's limit (`INPUT_TOO_LARGE`, exit 2).
-For an input, `-` is standard input (a pipe is what it is for), read up to the same limit.
-"""
+A FIFO would block `open` and a device such as `/dev/zero` never ends: both are refused at once
+(NOT_A_REGULAR_FILE, exit 2). The file is opened with O_NONBLOCK and checked by `fstat` on that
+descriptor, so what is checked is what is read; reading stops at the limit (INPUT_TOO_LARGE).
+For an input, `-` is standard input."""
 
 from __future__ import annotations
 
@@ -33,8 +29,7 @@ STDIN = "-"
 
 
 class InputFile:
-    """A binary input opened by `open_input_file`: `read` raises INPUT_TOO_LARGE (or the
-    caller's code) once more than `limit` bytes were read."""
+    """A binary input whose `read` raises `too_large` once more than `limit` bytes were read."""
 
     def __init__(self, raw: BinaryIO, path: str, limit: int, what: str, too_large: str) -> None:
         self._raw = raw
@@ -73,10 +68,8 @@ def open_input_file(
     unreadable: str = "UNREADABLE",
     too_large: str = "INPUT_TOO_LARGE",
 ) -> InputFile:
-    """The input `path` (`-`: standard input) for streaming; `what` names it in errors
-    ("record file"). Refused at once, exit 2: `unreadable` when it cannot be opened or is a
-    folder, NOT_A_REGULAR_FILE for a FIFO, socket or device, `too_large` when its size is over
-    `limit` (and when reading passes it)."""
+    """The input `path` (`-`: standard input) for streaming, `what` naming it in errors; exit 2 at
+    once: `unreadable` (or a folder), NOT_A_REGULAR_FILE, `too_large` (over `limit`)."""
     if path == STDIN:
         return InputFile(sys.stdin.buffer, path, limit, what, too_large)
     try:
@@ -98,10 +91,9 @@ def open_regular_file(
     unreadable: str = "UNREADABLE",
     too_large: str = "INPUT_TOO_LARGE",
 ) -> BinaryIO:
-    """`path` opened for reading once the descriptor opened (without blocking) is known to be a
-    regular file of at most `limit` bytes: NOT_A_REGULAR_FILE for a FIFO, socket or device,
-    `unreadable` for a folder, `too_large` over `limit` (exit 2, naming the path). An OSError of
-    the open itself (FileNotFoundError: no such file) is the caller's to say."""
+    """`path` opened once its descriptor (opened without blocking) is a regular file of at most
+    `limit` bytes (NOT_A_REGULAR_FILE, `unreadable` for a folder, `too_large`); an OSError of the
+    open itself is the caller's to say."""
     where = os.fspath(path)
     fd = os.open(where, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     try:
@@ -118,8 +110,7 @@ def open_regular_file(
 
 
 def read_regular_file(path: str | os.PathLike[str], *, limit: int, what: str) -> bytes:
-    """The whole of `path` as `open_regular_file` opens it, never more than `limit` bytes (a file
-    grown past it since the open is INPUT_TOO_LARGE too). An OSError is the caller's to say."""
+    """The whole of `path` as `open_regular_file` opens it, never more than `limit` bytes."""
     raw = open_regular_file(path, limit=limit, what=what)
     with InputFile(raw, os.fspath(path), limit, what, "INPUT_TOO_LARGE") as handle:
         return handle.read()

@@ -83,9 +83,8 @@ class Workspace:
 
     @property
     def staging_dir(self) -> Path:
-        """Where run folders are built before publishing, on RUNS/'s filesystem (publishing is
-        a rename): `.codex/.staging/`, or `RUNS/.staging/` when RUNS/ is a mount of its own.
-        Never mistaken for a run (run folders never start with a dot)."""
+        """Where run folders are built, on RUNS/'s filesystem (publishing is a rename):
+        `.codex/.staging/`, or `RUNS/.staging/` when RUNS/ is a mount of its own."""
         codex = self.root / ".codex"
         try:
             if os.stat(self.runs_dir).st_dev != os.stat(codex).st_dev:
@@ -96,8 +95,7 @@ class Workspace:
 
     @property
     def write_places(self) -> tuple[Path, ...]:
-        """Where a build writes besides its lock: run folders, staging, the verdict cache, the
-        Dagster home (the pointer file and logs are checked by their own writers)."""
+        """Where a build writes besides its lock (the pointer file and logs: their writers')."""
         return (
             self.runs_dir,
             self.staging_dir,
@@ -106,15 +104,12 @@ class Workspace:
         )
 
     def require_writable(self, *targets: Path) -> Workspace:
-        """This workspace, once every one of `targets` is known to be a real place inside it:
-        UNSAFE_PATH naming the symlink on the way otherwise (`core.fs`),
-        all checked before any is written."""
+        """This workspace, once all `targets` are real places inside it (UNSAFE_PATH otherwise)."""
         require_safe_all(self.root, targets)
         return self
 
     def publish_shared(self, folder: Path, run_id: str) -> bool:
-        """Publish a sealed folder to the workspace's bucket, when it has one
-        (`core.workspace.remote`); False when another machine took `run_id` first."""
+        """Publish a sealed folder to the workspace's bucket, if any; False if `run_id` is taken."""
         from registry_pipeline.core.workspace.remote import remote_for
 
         remote = remote_for(self)
@@ -146,10 +141,8 @@ WORKSPACE_ENV = "REGISTRY_WORKSPACE"
 
 
 def resolve_workspace(arg: str | None) -> Workspace:
-    """--workspace DIR, else $REGISTRY_WORKSPACE, else the nearest folder holding `.codex/RUNS/`
-    from the current directory up (as git finds its repository), else the current directory.
-    A folder named by the option or the variable must exist: NOT_A_WORKSPACE saying which named
-    it (never `registry init` of what may be a typo)."""
+    """--workspace DIR, else $REGISTRY_WORKSPACE (either must exist: NOT_A_WORKSPACE), else the
+    nearest folder up holding `.codex/RUNS/`, else the current directory."""
     if arg:
         return _named(arg, "--workspace")
     raw = os.environ.get(WORKSPACE_ENV)
@@ -209,9 +202,8 @@ def _nearest_folder(root: Path) -> str:
 
 
 def _codex_gitignore(ignore: Path) -> list[str]:
-    """Create `.codex/.gitignore`; in an older one, anchor the unanchored patterns an earlier
-    release wrote (`dagster_home/` would also ignore a sealed folder's own `dagster_home/`) and
-    append the patterns it lacks; every other line is kept as it is."""
+    """Create `.codex/.gitignore`, or anchor the patterns an older release wrote unanchored (they
+    would ignore a sealed folder's own files) and append those it lacks, keeping other lines."""
     existing = read_existing(ignore)
     if existing is None:
         ignore.write_text(CODEX_GITIGNORE, encoding="utf-8")
@@ -231,12 +223,8 @@ def _codex_gitignore(ignore: Path) -> list[str]:
 
 
 def point_dagster_here(root: Path) -> list[str]:
-    """Make `dagster dev` / `dg dev` started in the workspace open its instance: `.env` gets
-    `DAGSTER_HOME=<the workspace's home>` (created, or the line appended; a home the user chose
-    is left alone; another workspace's, or one that no longer exists, is a moved or copied
-    checkout's and replaced);
-    it is written only once the home exists (`lib.instance.dagster_home`: Dagster refuses a
-    DAGSTER_HOME that is not a folder). What it did."""
+    """Point `.env`'s DAGSTER_HOME at the workspace's instance, for `dagster dev`/`dg dev`; a
+    home the user chose is kept, another workspace's or a vanished one replaced. What it did."""
     dotenv = root / DOTENV_RELPATH
     require_safe_all(root, [dotenv])
     text = (read_existing(dotenv) or b"").decode("utf-8", errors="replace")
@@ -259,8 +247,7 @@ def point_dagster_here(root: Path) -> list[str]:
 
 
 def init_targets(root: Path) -> list[Path]:
-    """Every file `init_workspace` may write under `root` (a dg project's own files are left
-    alone, so they are not among them); each must be a real place inside the workspace."""
+    """Every file `init_workspace` may write under `root` (a dg project's own files excepted)."""
     targets = [
         root / RUNS_RELPATH / ".gitkeep",
         root / ".codex" / ".gitignore",
@@ -272,11 +259,8 @@ def init_targets(root: Path) -> list[Path]:
 
 
 def init_workspace(root: Path, run_roots: Sequence[str] = (RUNS_RELPATH,)) -> list[str]:
-    """Create the workspace skeleton; idempotent. Returns what it did, one phrase per change
-    (`created .codex/RUNS/`, `appended 3 lines to .gitattributes`); empty when nothing.
-
-    `.gitattributes` gets one `/<run root>/** -text` line per run root that lacks one. Every
-    target is checked first (`init_targets`, UNSAFE_PATH): nothing is written through a link."""
+    """Create the workspace skeleton, idempotently, every target checked first (UNSAFE_PATH);
+    what it did, one phrase per change."""
     changed: list[str] = []
     try:
         targets = init_targets(root)
@@ -328,9 +312,7 @@ def append_text(path: Path, existing: bytes | None, text: str) -> None:
 
 
 def read_existing(path: Path) -> bytes | None:
-    """The bytes of a file read before it is written or appended to (init's, adopt's ignore
-    files), None when there is none (a FIFO or a device there is NOT_A_REGULAR_FILE, never a
-    hang: `input_files.read_regular_file`)."""
+    """A file's bytes before it is written or appended to; None when absent (a FIFO refused)."""
     try:
         return read_regular_file(path, limit=MAX_CATALOG_FILE_BYTES, what=path.name)
     except FileNotFoundError:

@@ -1,10 +1,6 @@
 """A workspace whose shared state lives in a bucket: `REGISTRY_STORE=s3://BUCKET/PREFIX`, else
-the catalog's `store`; the local filesystem when neither is set.
-
-The bucket's keys (run folders, the pointer ledger, receipts, the build lease) are
-docs/DEPLOYMENT.md's. `.codex/` is this machine's copy of the bucket: a command fetches what it
-lacks, and every write goes to the bucket first, by a conditional write, then to the copy.
-"""
+the catalog's `store`; the local filesystem when neither is set. The bucket's keys are
+docs/DEPLOYMENT.md's; `.codex/` is this machine's copy, every write going to the bucket first."""
 
 from __future__ import annotations
 
@@ -60,10 +56,9 @@ class Remote:
         return self.store.url
 
     def publish_folder(self, folder: Path, run_id: str) -> bool:
-        """Publish the sealed `folder` as `run_id` (whole or not at all); False when another
-        machine published that run id first (the caller takes the next one). The first in a
-        bucket creates the pointer ledger's empty head: a bucket with folders and no head is
-        one whose pointer history vanished (POINTERS_MISSING), never a new one."""
+        """Publish the sealed `folder` as `run_id`, whole or not at all; False when another machine
+        took that run id first. The first publish creates the pointer ledger's empty head: a bucket
+        with folders and no head lost its pointer history (POINTERS_MISSING)."""
         if not self._ledger_begun:
             Ledger(self.store, POINTERS_PREFIX).begin()
             self._ledger_begun = True
@@ -76,9 +71,7 @@ class Remote:
         return True
 
     def pull_folders(self, runs_dir: Path) -> list[str]:
-        """Fetch into `runs_dir` every published folder it lacks; the run ids fetched. Nothing
-        is published here (a read-only command writes nothing to the bucket): an empty bucket
-        takes a workspace's folders with its history (`core.pointers.bucket`)."""
+        """Fetch into `runs_dir` the published folders it lacks (the run ids); publish nothing."""
         have = {entry.name for entry in os.scandir(runs_dir)} if runs_dir.is_dir() else set()
         fetched = []
         for run_id in published(self.store, RUNS_PREFIX):
@@ -97,8 +90,7 @@ class Remote:
         self.store.put(f"{RECEIPTS_PREFIX}/{root_sha256}/{stamp}_{line_digest(line)}.json", line)
 
     def receipt_lines(self, root_sha256: str, known: set[str]) -> list[bytes]:
-        """The receipt lines of `root_sha256` whose digest is not in `known` (the first 16 hex
-        digits of each local line's SHA-256), oldest first."""
+        """The receipt lines of `root_sha256` whose `line_digest` is not `known`, oldest first."""
         found = []
         for key in sorted(self.store.keys(f"{RECEIPTS_PREFIX}/{root_sha256}/")):
             if key.removesuffix(".json").rsplit("_", 1)[-1] in known:
@@ -109,9 +101,8 @@ class Remote:
         return found
 
     def lease(self, on_lost: Callable[[str], None] | None = None) -> BuildLease:
-        """The workspace's build slot: one build at a time across machines; each take fences
-        the pointer ledger against the previous holders (`on_lost` told if a lease held is
-        lost: this process's pointer writes are refused from then on, BUILD_LEASE_LOST)."""
+        """The build slot across machines; each take fences the pointer ledger against previous
+        holders (`on_lost` told if the lease is lost: pointer writes refused, BUILD_LEASE_LOST)."""
         return BuildLease(self.store, ledger=Ledger(self.store, POINTERS_PREFIX), on_lost=on_lost)
 
 
@@ -121,8 +112,7 @@ def line_digest(line: bytes) -> str:
 
 
 def store_url(workspace: Rooted) -> StoreUrl | None:
-    """`REGISTRY_STORE`, else the catalog's `store`, parsed (a newline in it refused, never
-    dropped); None: the local filesystem."""
+    """`REGISTRY_STORE`, else the catalog's `store`, parsed; None: the local filesystem."""
     raw = os.environ.get(STORE_ENV, "")
     if raw:
         return parse_store_url(raw)
@@ -132,8 +122,7 @@ def store_url(workspace: Rooted) -> StoreUrl | None:
 
 
 def remote_for(workspace: Rooted) -> Remote | None:
-    """The workspace's bucket, or None when its shared state is on the local filesystem; its
-    settings checked at every call (STORE_URL_INVALID naming a malformed one)."""
+    """The workspace's bucket, or None (the local filesystem); settings checked at every call."""
     url = store_url(workspace)
     if url is None:
         return None
@@ -142,10 +131,8 @@ def remote_for(workspace: Rooted) -> Remote | None:
 
 @functools.lru_cache(maxsize=32)
 def _catalog_store(root: str, stamp: object) -> str | None:
-    """The catalog's `store`, read once per catalog version (`stamp`) straight from its JSON:
-    the catalog's own checks (`check_catalog`, which also checks `store`) are the command's,
-    and a catalog wrong elsewhere still names its store, so a command never works on its local
-    copy alone because a registry entry is wrong."""
+    """The catalog's `store`, read leniently once per catalog version (`stamp`): a catalog wrong
+    elsewhere (the command's to report) still names its store."""
     try:
         data = read_regular_file(
             Path(root) / CATALOG_RELPATH, limit=MAX_CATALOG_FILE_BYTES, what="registry catalog"
@@ -159,6 +146,5 @@ def _catalog_store(root: str, stamp: object) -> str | None:
 
 @functools.lru_cache(maxsize=8)
 def _remote(url: str, settings: tuple[tuple[str, str], ...]) -> Remote:
-    """One client per bucket and settings in a process (`settings`, checked, keys the cache:
-    a setting changed since gets a client of its own)."""
+    """One client per bucket and settings in a process (a changed setting gets its own)."""
     return Remote(ObjectStore.open(parse_store_url(url)))

@@ -33,8 +33,7 @@ run.json `run_type: seal_promotion` and `source_registry` naming the registry.""
 
 
 def snapshot_registry(folder: Path) -> str | None:
-    """The registry the run folder `folder` is a snapshot of: the one its name says (our run
-    ids), or for a seed seal-promotion folder the `source_registry` its run.json records."""
+    """The registry `folder` is a snapshot of: its run id's, or a seal-promotion's run.json's."""
     owner = registry_of(folder.name)
     if owner is not None or not SEAL_PROMOTION.fullmatch(folder.name):
         return owner
@@ -44,8 +43,7 @@ def snapshot_registry(folder: Path) -> str | None:
 
 
 def sealed_name(folder: Path, name: str) -> str:
-    """The relpath under which `folder` holds the artifact we call `name`: `name` itself, or in
-    a seed seal-promotion folder `<stem>_snapshot<ext>` (its script renames single files)."""
+    """The relpath of artifact `name` in `folder`: `name`, or a seal-promotion's renamed one."""
     renamed = snapshot_name(name)
     seed = SEAL_PROMOTION.fullmatch(folder.name) and not (folder / name).exists()
     return renamed if seed and (folder / renamed).is_file() else name
@@ -91,8 +89,7 @@ class Snapshot:
         return {relpath: self.path / relpath for relpath in self.digests()}
 
     def digests(self) -> dict[str, str]:
-        """Sealed artifact files (relpath -> SHA-256) as manifest.json lists them, minus
-        run.json."""
+        """Sealed artifact files (relpath -> SHA-256) as manifest.json lists them, but run.json."""
         try:
             rows = loads_strict((self.path / MANIFEST_JSON).read_bytes())
         except (OSError, JSONDecodeProblem) as exc:
@@ -116,14 +113,9 @@ class Snapshot:
 def list_snapshots(
     workspace: Workspace, registry_id: str, *, not_before: str | None = None
 ) -> list[Snapshot]:
-    """Every run folder of `registry_id`, oldest first (created_utc, then run_id), except those
-    dated in the future (`future_dated`): not snapshots yet, so never the newest, a baseline,
-    an input or a reused snapshot.
-
-    `not_before` (a run id stamp, `YYYY-MM-DD__HHMMSS`) skips, by name alone, the folders whose
-    run id is older: the run store names a folder from the same moment as its created_utc, so
-    a caller that has seen everything before a moment does not read those folders again.
-    """
+    """Every run folder of `registry_id`, oldest first, except those dated in the future (never the
+    newest, a baseline, an input or a reuse). `not_before` (`YYYY-MM-DD__HHMMSS`) skips older run
+    ids by name alone."""
     return split_snapshots(workspace, registry_id, not_before=not_before)[0]
 
 
@@ -152,9 +144,8 @@ RUN_ID_STAMP = re.compile(r"(\d{4}-\d{2}-\d{2})__(\d{2})(\d{2})(\d{2})__", re.AS
 
 
 def future_dated(run_id: str, created_utc: object, now: datetime | None = None) -> str | None:
-    """Why a run folder is dated in the future, or None: its run id's stamp or its run.json
-    `created_utc` is later than `now` (default: the clock) plus CLOCK_SKEW. A wrong clock or a
-    forged folder; ordered by that date, it would pass every real snapshot sealed after it."""
+    """Why a run folder is dated past `now` plus CLOCK_SKEW (by its run id or run.json), or None:
+    ordered by that date, it would pass every real snapshot sealed after it."""
     limit = (now or now_utc()) + CLOCK_SKEW
     stamp = RUN_ID_STAMP.match(run_id)
     named = "{}T{}:{}:{}".format(*stamp.groups()) if stamp else None
@@ -175,11 +166,8 @@ FUTURE_DATED = "FUTURE_DATED"
 
 
 def folder_verdict(report: FolderReport, now: datetime | None = None) -> tuple[Verdict, str | None]:
-    """The one verdict on a run folder, from its inspection `report`: `verdict_of` (PASS, FAIL,
-    INTACT_OLDER_FORMAT, CONVERTED, UNSEALED), and FAIL whatever its seal says when the folder
-    is dated in the future (why, second: from its run id and the `created_utc` the inspection
-    read, never run.json again). `registry validate`, the run registry (and through it the
-    drift signals and the health report) all classify through it."""
+    """The one verdict on a run folder from its inspection `report` (`verdict_of`), FAIL when
+    dated in the future (why, second); `validate` and the run registry classify through it."""
     verdict = verdict_of(report)
     dated = future_dated(os.path.basename(report.run_folder), report.created_utc, now)
     return (replace(verdict, status=FAIL) if dated else verdict), dated
@@ -203,9 +191,8 @@ def newest_valid(
     *,
     before: str | None = None,
 ) -> Snapshot | None:
-    """The newest snapshot that validates (seal and schemas), or None. With `before` (a run
-    id), the newest one ordered before that snapshot: what a check of `before` compares with
-    (never `before` itself, which is the newest once it is sealed)."""
+    """The newest snapshot that validates, or None; with `before` (a run id), the newest ordered
+    before it (never `before` itself)."""
     listed = list_snapshots(workspace, registry_id)
     ids = [snapshot.run_id for snapshot in listed]
     if before is not None and before in ids:
@@ -222,13 +209,8 @@ def newest_valid(
 def unchanged_snapshot(
     newest: Path | None, files: Mapping[str, bytes | Path], schemas: SchemaCatalog
 ) -> tuple[bool, bool]:
-    """Whether the newest snapshot (a run folder) holds exactly `files` (bytes, or a file read
-    a block at a time, only when the sizes agree) with an intact seal, and whether it also
-    passes its schemas: (reusable, valid).
-
-    A snapshot with identical content is reusable even when it violates its schema (its check
-    says so again); a broken seal is never reused.
-    """
+    """(reusable, valid): whether `newest` holds exactly `files` with an intact seal, and whether it
+    also passes its schemas (a broken seal is never reused; a schema violation is said again)."""
     if newest is None:
         return False, False
     try:
@@ -292,8 +274,7 @@ def _scan(workspace: Workspace, registry_id: str, not_before: str | None) -> Ite
 
 
 def read_envelope(path: Path, *, regular_only: bool = False) -> dict[str, object] | None:
-    """The run.json of the folder at `path`, or None; `regular_only`: never follow a symlink
-    nor open a FIFO or device there (a folder being validated may hold anything)."""
+    """The run.json of the folder at `path`, or None; `regular_only`: no symlink, FIFO or device."""
     try:
         opened = open_regular(path / RUN_JSON) if regular_only else path / RUN_JSON
         with open(opened, "rb", buffering=0) as handle:  # no buffered file object

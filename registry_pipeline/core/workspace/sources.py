@@ -1,8 +1,5 @@
-"""What `registry seal SRC...` will copy: planned and checked before anything is written.
-
-The parse and schema problems of a source registry's files (`source_problems`) are found here
-too, before anything is sealed.
-"""
+"""What `registry seal SRC...` and a source registry will seal, with their parse and schema
+problems: planned and checked before anything is written."""
 
 from __future__ import annotations
 
@@ -201,15 +198,9 @@ def _pattern_regex(source: str) -> tuple[str, re.Pattern[str]]:
 
 
 def source_paths(workspace_root: Path, sources: Sequence[str], kind: str = "source") -> SourcePaths:
-    """A source registry's files, by the relpath they are sealed under, none of them read.
-
-    Each entry is a file, a folder (all of its files) or a glob relative to the workspace; one
-    folder or one glob seals its files relative to that folder, several entries keep the last
-    folder's name (as `registry seal` does). Unsafe files (symlinks, FIFOs, unsafe names) are
-    BAD_SOURCE; files a glob's folder holds but the glob does not match are returned as
-    `unexpected`, except for a registry of `kind` collection, whose members live among the
-    other files of the runs that produced them (their other outputs, LATEST.txt).
-    """
+    """A source registry's files by the relpath they are sealed under, none read (as `registry seal`
+    names them). Unsafe files are BAD_SOURCE; files in a glob's folder it does not match are
+    `unexpected`, except in a collection (its members live among the runs' other files)."""
     problems: list[Problem] = []
     for source in sources:  # the folders on the way: real, inside (the file itself: below)
         folder = pattern_base(source) if is_pattern(source) else str(Path(source).parent)
@@ -252,8 +243,7 @@ def source_paths(workspace_root: Path, sources: Sequence[str], kind: str = "sour
 
 
 def pattern_matches(workspace_root: Path, source: str) -> list[str]:
-    """Workspace-relative paths of the files a glob matches now, without reading them (what a
-    pattern would seal; unsafe entries are the build's to report, so they are left out here)."""
+    """Workspace-relative paths of the files a glob matches now, unread (unsafe ones left out)."""
     base, regex = _pattern_regex(source)
     if base != "." and escape_problem(workspace_root, base) is not None:
         return []
@@ -271,8 +261,7 @@ def workspace_relpath(workspace_root: Path, path: Path) -> str:
 
 
 def _entries(folder: Path, problems: list[Problem]) -> list[tuple[str, Path, int]]:
-    """(relpath, path, lstat mode) of every file under `folder`; symlinked folders are
-    problems, not followed."""
+    """(relpath, path, lstat mode) of every file under `folder`; a symlinked folder is a problem."""
     found: list[tuple[str, Path, int]] = []
     if not folder.is_dir() or folder.is_symlink():
         problems.append(
@@ -295,8 +284,7 @@ def _entries(folder: Path, problems: list[Problem]) -> list[tuple[str, Path, int
 
 
 def count_records(files: Mapping[str, bytes | Path]) -> int:
-    """Records in a source registry: JSON array items or object keys, JSONL lines, else files.
-    A file given by its path is read a line at a time when JSONL."""
+    """Records in a source registry: JSON array items or object keys, JSONL lines, else files."""
     total = 0
     for relpath, content in files.items():
         if relpath.endswith(".jsonl"):  # the lines `bytes.splitlines` gives, a block at a time
@@ -321,11 +309,9 @@ def count_records(files: Mapping[str, bytes | Path]) -> int:
 def source_problems(
     files: Mapping[str, bytes | Path], catalog: SchemaCatalog, *, parse_ungoverned: bool = True
 ) -> list[Problem]:
-    """Every parse and schema problem of `files` (relpath -> bytes, or the file's path), each
-    naming the file, the line and the field (JSON pointer): the one check `registry seal` and a
-    source asset make before anything is written. A JSONL file is checked a line at a time (one
-    given by its path is never held whole). With `parse_ungoverned`, .json and .jsonl files no
-    schema governs must still parse strictly."""
+    """Every parse and schema problem of `files` (bytes or paths), naming file, line and field: the
+    check made before anything is sealed (JSONL a line at a time). `parse_ungoverned`: .json and
+    .jsonl files no schema governs must still parse strictly."""
     problems: list[Problem] = []
     for relpath, content in sorted(files.items()):
         schema = catalog.for_artifact(relpath)
@@ -353,8 +339,7 @@ def source_problems(
 def _jsonl_problems(
     relpath: str, content: bytes | Path, schema: ArtifactSchema | None, catalog: SchemaCatalog
 ) -> list[Problem]:
-    """The problems of one JSONL file: an incomplete last line alone, else each line's schema
-    violations up to the first line that does not parse, then that line's."""
+    """A torn last line alone, else each line's schema violations up to the first unparsable one."""
     torn = _torn_line(content)
     if torn is not None:
         return [
@@ -382,8 +367,7 @@ def _jsonl_problems(
 
 
 def _torn_line(content: bytes | Path) -> int | None:
-    """The number of the last line when the file is not empty and does not end with a newline
-    (`core.jsonl`'s torn tail; a file's lines counted a block at a time), else None."""
+    """The number of the last line when the file does not end with a newline, else None."""
     if not isinstance(content, Path):
         return jsonl.torn_line(content)
     if jsonl.ends_cleanly(content):

@@ -7,6 +7,7 @@ sealed with bytes edited from a good one (as a buggy or malicious builder would 
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -284,3 +285,21 @@ def test_the_first_log_records_are_checked_too(
     codes = [p.code for p in inspect_chain(workspace, bad.path).problems]
     assert codes in ([DeltaCode.FROM_MISMATCH], [DeltaCode.DUPLICATE_SNAPSHOT])
     assert newest_valid_log(workspace, SchemaCatalog.for_workspace(workspace.root)) is None
+
+
+def test_one_state_rule_for_the_build_and_the_chain(
+    workspace: Workspace, store: RunStore, make_run: MakeRun, history: History
+) -> None:
+    """A state whose hash and line count hold but whose per-registry counts do not add up is
+    refused alike by the build's `load_previous_log` and by the chain's walk."""
+    jsonl = _grow(workspace, make_run, history)
+    state = json.loads(state_from_log(jsonl).render())
+    state["registries"]["alpha"]["records"] += 1
+    files = {LOG_ARTIFACT: jsonl, STATE_ARTIFACT: json.dumps(state).encode()}
+    bad = _seal(store, files, history.logs[-1])
+    (problem,) = inspect_chain(workspace, bad.path).problems
+    assert problem.code == DeltaCode.LOG_STATE_MISMATCH and "do not add up" in problem.message
+    with pytest.raises(RegistryError) as raised:
+        _load(bad)
+    assert raised.value.code == DeltaCode.LOG_STATE_MISMATCH
+    assert raised.value.message == problem.message
