@@ -102,16 +102,8 @@ class Hold:
     def reason(self) -> str:
         return self.record.reason
 
-    @property
-    def since(self) -> str:
-        return self.record.created_utc
-
-    @property
-    def by(self) -> str:
-        return self.record.by
-
     def __str__(self) -> str:
-        return f"held: {self.reason}, since {self.since}"
+        return f"held: {self.reason}, since {self.record.created_utc}"
 
 
 @dataclass(frozen=True)
@@ -427,8 +419,9 @@ class PointerStore:
             check_direction(self.workspace, action, registry_id, current, folder)
             held = self.held(registry_id) if automatic else None
             if held is not None:
+                why = held.record
                 raise PointerRefused(
-                    f"{held} (journal #{held.record.seq}, {held.record.action} by {held.by}); "
+                    f"{held} (journal #{why.seq}, {why.action} by {why.by}); "
                     f"`registry pointers release {registry_id}` resumes automatic promotion",
                     code="HELD",
                 )
