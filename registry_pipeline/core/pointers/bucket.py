@@ -137,8 +137,7 @@ class BucketJournal:
 
     @contextmanager
     def change(self, check: Check, redo: Callable[[], object], *, writes: bool) -> Iterator[None]:
-        """One change (under the pointer lock): `pull`, then `push` what it wrote (`Conflict`
-        when another machine's change came first); `writes=False` never writes to the bucket."""
+        """One change, under the pointer lock: `pull`, then `push` (`writes=False`: only a pull)."""
         base = self.pull(check, redo, writes=writes)
         try:
             yield
@@ -153,12 +152,10 @@ class BucketJournal:
         *,
         writes: bool = True,
     ) -> Base:
-        """Make the local journal and pointer file equal to the bucket's (under the local lock),
-        once every entry not mirrored yet continues the chain and `check` admits what is
-        applied (`verify_entries`); else nothing is written anywhere. `redo` completes a change
-        interrupted between its entry and the head. `writes`: a change may write to the bucket
-        (bootstrap an empty one, move the head over an entry it completed). Local records the
-        bucket does not have are kept aside byte for byte (`set_aside`)."""
+        """Make the local journal and pointer file the bucket's once the entries not mirrored
+        yet verify (`verify_entries`), else write nothing anywhere; `redo` completes a change
+        cut between entry and head; `writes`: may bootstrap an empty bucket or move its head.
+        Local records the bucket lacks are kept aside byte for byte (`set_aside`)."""
         head = self.ledger.head()
         local = _read(self.journal)
         start, size = self._mirrored(local)
@@ -244,8 +241,8 @@ class BucketJournal:
         verified prefix) by `ChainReplay`'s rules and each registry's last record among them
         is admitted by `check` (`redo` after the head, `settled`; `restore` in the first entry,
         a workspace's history moved into the bucket; `mirror` otherwise). The first entry that
-        does not verify is refused, naming it and the repair; nothing is written. With the text,
-        the replay of `mirrored` and it (None: nothing to replay)."""
+        does not verify is refused, naming it and the repair; nothing is written. Also the
+        replay of `mirrored` and the text (None: nothing to replay)."""
         text, bad, problem, replayed = self._verified(mirrored, entries, check, settled)
         if problem is not None:
             raise self._refused(problem, f"entry {bad}" if bad else "this machine's copy", bad)
@@ -462,8 +459,8 @@ class BucketJournal:
         self._write_pointers(base.head.state.encode("utf-8"))
 
     def _bootstrap(self) -> bool:
-        """A bucket with no change yet takes the workspace's journal and pointer file as its
-        first change; True when there was something to take."""
+        """Take the workspace's journal and pointer file as an empty bucket's first change; True
+        when there was something to take."""
         journal, pointers = _read(self.journal), _read(self.pointers)
         if not journal and not pointers:
             return False

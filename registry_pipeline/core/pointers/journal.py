@@ -341,8 +341,7 @@ class ChainReplay:
         self.seen_expected = expect_head is None
 
     def add(self, number: int, line: bytes) -> Problem | None:
-        """Take the next line; the problem that ends the replay there (RECORD_UNREADABLE for a
-        line that does not parse), or None."""
+        """Take the next line; the problem that ends the replay there, or None."""
         try:
             record = parse_record(line)
         except JournalFormatError as exc:
@@ -657,8 +656,7 @@ class FileJournal:
         self.path, self.root = path, root
 
     def append(self, record: JournalRecord) -> int:
-        """Append `record` (fsynced), advancing a checkpoint of the record before; the
-        journal's size before it."""
+        """Append `record` (fsynced, the checkpoint advanced); the journal's size before it."""
         kept = load(self.root, self.path)
         offset = append_record(self.path, record)
         if kept is not None and kept.head == record.prev_sha256:
