@@ -414,8 +414,9 @@ def _row(
     except PointerRefused as exc:
         journal, path = exc.code, exc.path or str(store.pointers_path)
         problems.append(problem_object(exc.code, exc.message, path=path, registry_id=registry_id))
-    held = None if hold is None else {"reason": hold.reason, "since": hold.since, "by": hold.by,
-                                      "seq": hold.record.seq}  # fmt: skip
+    record = hold.record if hold is not None else None
+    held = None if record is None else {"reason": record.reason, "since": record.created_utc,
+                                        "by": record.by, "seq": record.seq}  # fmt: skip
     return {
         "registry_id": registry_id,
         "has_pointer": spec.active_pointer if spec else True,

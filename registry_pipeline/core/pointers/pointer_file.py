@@ -11,16 +11,17 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.json_strict import JSONDecodeProblem, dumps_pretty, loads_strict
 from registry_pipeline.core.seal.envelope import SealedRef
+from registry_pipeline.core.seal.gitstate import DEFAULT_POINTER_FILE
 from registry_pipeline.core.seal.schemas import SchemaCatalog, violation_text
 from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES, read_regular_file
 
-POINTERS_NAME = "ACTIVE_REGISTRY_POINTERS_v0_1.json"
+POINTERS_NAME = PurePosixPath(DEFAULT_POINTER_FILE).name
 POINTERS_SCHEMA_ID = "urn:registry-pipeline:schema:active_registry_pointers"
 CONTRACT_VERSION = "0.1"
 UNKNOWN = "unknown"

@@ -102,16 +102,8 @@ class Hold:
     def reason(self) -> str:
         return self.record.reason
 
-    @property
-    def since(self) -> str:
-        return self.record.created_utc
-
-    @property
-    def by(self) -> str:
-        return self.record.by
-
     def __str__(self) -> str:
-        return f"held: {self.reason}, since {self.since}"
+        return f"held: {self.reason}, since {self.record.created_utc}"
 
 
 @dataclass(frozen=True)
@@ -156,8 +148,7 @@ class PointerStore:
         return read_pointer_file(self.pointers_path, self.schemas)
 
     def explained(self, registry_ids: Iterable[str] | None = None) -> PointerFile:
-        """The pointer file, once the journal explains each pointer of `registry_ids` (default:
-        all); POINTER_MISMATCH otherwise (`_mismatch`)."""
+        """The pointer file; POINTER_MISMATCH unless the journal explains `registry_ids` (all)."""
         pointers = self.read()
         for registry_id in list(pointers.pointers if registry_ids is None else registry_ids):
             mismatch = self._mismatch(pointers, registry_id)
@@ -427,8 +418,9 @@ class PointerStore:
             check_direction(self.workspace, action, registry_id, current, folder)
             held = self.held(registry_id) if automatic else None
             if held is not None:
+                why = held.record
                 raise PointerRefused(
-                    f"{held} (journal #{held.record.seq}, {held.record.action} by {held.by}); "
+                    f"{held} (journal #{why.seq}, {why.action} by {why.by}); "
                     f"`registry pointers release {registry_id}` resumes automatic promotion",
                     code="HELD",
                 )
@@ -548,8 +540,7 @@ class PointerStore:
         action: str,
         actor: dict[str, str],
     ) -> dict[str, Any]:
-        """The gate's journal entry for moving `registry_id` to `target`; PointerRefused
-        otherwise (NO_GATE without a gate)."""
+        """The gate's journal entry for moving `registry_id` to `target`, or PointerRefused."""
         if admit is None:
             raise PointerRefused(
                 "this pointer change was called without the publish gate; every move passes "
@@ -661,8 +652,7 @@ class PointerStore:
             jsonl.take_back(self.journal_path, offset)
 
     def _redo(self, admit: Admit | None) -> PointerFile:
-        """The pointer file with the last record applied if interrupted (a killed writer's temp
-        file removed)."""
+        """The pointer file, an interrupted last record applied (killed writers' temps removed)."""
         for leftover in self.pointers_path.parent.glob(f".{self.pointers_path.name}.*.tmp"):
             leftover.unlink(missing_ok=True)
         pointers, record = self.read(), self.journal.last()
