@@ -221,14 +221,9 @@ class LogIndex:
         return RegistryError(message, code=code, path=path or str(self.sidecar))
 
     def answer(self, question: Callable[[], T]) -> T:
-        """`question()` on a current sidecar; when SQLite finds the sidecar damaged midway, it
-        is rebuilt from the log and asked once more."""
-        self.sync()
-        try:
-            return question()
-        except sqlite3.DatabaseError as exc:
-            self._after_damage(exc)
-            return question()
+        """`question()` on a current sidecar (`stream` of one piece: asked again once rebuilt
+        when SQLite finds the sidecar damaged midway)."""
+        return next(self.stream(lambda: iter((question(),))))
 
     def stream(self, question: Callable[[], Iterator[T]]) -> Iterator[T]:
         """`answer` for an answer given piece by piece: rebuilt and asked again when SQLite

@@ -26,11 +26,9 @@ from registry_pipeline.core.run_index.index import (
 )
 from registry_pipeline.core.run_index.records import located, record_problem
 from registry_pipeline.core.run_index.rules import Overrides, coverage, needs_override
-from registry_pipeline.core.run_index.sidecar import list_text
+from registry_pipeline.core.run_index.sidecar import list_text, listed
 from registry_pipeline.core.run_index.spec import (
     IndexSpec,
-    is_check,
-    named_override,
     parse_time,
 )
 
@@ -165,63 +163,27 @@ class FailedRun:
     def json_line(self, spec: IndexSpec) -> bytes:
         """The object `registry runs failed --json` lists, as `json.dumps` writes it, the latest
         view as the log holds it (a long answer never encodes its records again)."""
-        problems = [problem.as_json() for problem in self.problems]
-        checks, gates, covered, listed = map(
-            list_text, (self.failed_checks, self.failed_gates, self.covered, problems)
+        named, problems = self.override_id, [problem.as_json() for problem in self.problems]
+        head = (
+            f"{{{_text(spec.key)}: {_text(self.run.key)}, "
+            f'"failed_checks": {listed(tuple(self.failed_checks))}, '
+            f'"failed_gates": {listed(tuple(self.failed_gates))}, '
+            f'"override_id": {"null" if named is None else _text(named)}, '
+            f'"covered": {list_text(self.covered)}, "problems": {list_text(problems)}, "record": '
         )
-        return _line(spec, self.run, checks, gates, self.override_id, covered, listed)
-
-
-def _line(
-    spec: IndexSpec,
-    run: Run,
-    checks: str,
-    gates: str,
-    named: str | None,
-    covered: str,
-    problems: str,
-) -> bytes:
-    """One run of `runs failed --json` (its lists and literals given as JSON text)."""
-    head = (
-        f"{{{_text(spec.key)}: {_text(run.key)}, "
-        f'"failed_checks": {checks}, "failed_gates": {gates}, '
-        f'"override_id": {"null" if named is None else _text(named)}, '
-        f'"covered": {covered}, "problems": {problems}, "record": '
-    )
-    return head.encode("utf-8") + run.raw + b"}"
+        return head.encode("utf-8") + self.run.raw + b"}"
 
 
 def failed_runs(
     index: LogIndex, where: Window, *, gates: bool = False, limit: int | None = None
 ) -> Iterator[FailedRun]:
-    """The failed runs in `where`, oldest first, marked (one at a time)."""
-    for run, found in _marked(index, where, gates, limit):
-        _checks, failed_gates, named = run.marks
-        yield found or FailedRun(run, [], list(_fields(failed_gates)), named, None, [])
-
-
-def failed_lines(
-    index: LogIndex, where: Window, *, gates: bool = False, limit: int | None = None
-) -> Iterator[bytes]:
-    """`FailedRun.json_line` of each of `failed_runs` (a run with no check FAILed is written
-    from the sidecar, its record never parsed)."""
+    """The failed runs in `where`, oldest first, marked from what the sidecar holds of them
+    (`sidecar.marks`); a run with a failed check is judged by `coverage` (overrides read BATCH
+    runs at a time)."""
     spec = index.spec
-    for run, found in _marked(index, where, gates, limit):
-        if found is not None:
-            yield found.json_line(spec)
-        else:
-            checks, failed_gates, named = run.marks
-            yield _line(spec, run, checks, failed_gates, named, "null", "[]")
-
-
-def _marked(
-    index: LogIndex, where: Window, gates: bool, limit: int | None
-) -> Iterator[tuple[Run, FailedRun | None]]:
-    """Each failed run with its `marks` (checks and gates as JSON lists, the override), and
-    `mark`ed when a check FAILed (overrides read BATCH runs at a time)."""
     sql, params = _where(index, where, "r.failure" if gates else "r.unique_fail")
     rows = select_runs(index, sql, params, OLDEST_FIRST, limit, snapshot=True, marks=True)
-    overrides = Overrides(index.root, index.catalog, index.spec)
+    overrides = Overrides(index.root, index.catalog, spec)
     try:
         while batch := list(itertools.islice(rows, BATCH)):
             named = [r.marks[2] for r in batch if r.marks[0] != "[]" and r.marks[2] is not None]
@@ -234,42 +196,27 @@ def _marked(
                     record_problem(0, "", "DEPENDENCY_UNREADABLE", exc.message, path=exc.path)
                 ]
             for run in batch:
-                checks = run.marks[0]
-                found = None
+                checks, failed_gates, override = run.marks
+                problems: list[Problem] = []
+                covered: bool | None = None
                 if checks != "[]":
-                    found = mark(index.spec, run, logged, unreadable, list(_fields(checks)))
-                yield run, found
+                    if override is not None or needs_override(spec, run.record):
+                        found = None if override is None else logged.get(override)
+                        problems = unreadable or coverage(spec, run.line, run.record, found)
+                    covered = override is not None and not problems
+                problems = [located(problem, spec.source) for problem in problems]
+                failed = list(_fields(checks)), list(_fields(failed_gates))
+                yield FailedRun(run, *failed, override, covered, problems)
     finally:
         overrides.close()
 
 
-def mark(
-    spec: IndexSpec,
-    run: Run,
-    logged: dict[str, dict[str, Any]],
-    unreadable: list[Problem],
-    checks: list[str],
-) -> FailedRun:
-    """`run` marked: `logged`: the overrides by id; `checks`: its failed uniqueness checks."""
-    record = run.record
-    gates = [] if spec.failure is None else spec.failure.judged(record)[1]
-    named = named_override(record)
-    problems: list[Problem] = []
-    covered: bool | None = None
-    if checks:
-        if named is not None or needs_override(spec, record):
-            problems = unreadable or coverage(
-                spec, run.line, record, None if named is None else logged.get(named)
-            )
-        covered = named is not None and not problems
-    return FailedRun(
-        run,
-        checks,
-        [field for field in gates if not is_check(field)],
-        named,
-        covered,
-        [located(problem, spec.source) for problem in problems],
-    )
+def failed_lines(
+    index: LogIndex, where: Window, *, gates: bool = False, limit: int | None = None
+) -> Iterator[bytes]:
+    """`FailedRun.json_line` of each of `failed_runs`."""
+    found = failed_runs(index, where, gates=gates, limit=limit)
+    return (failed.json_line(index.spec) for failed in found)
 
 
 # --- the Python API: the answers as pandas DataFrames -------------------------------------

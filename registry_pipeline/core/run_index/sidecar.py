@@ -392,8 +392,8 @@ def marks(spec: IndexSpec, record: dict[str, Any]) -> tuple[int, int, int, str, 
     checks = failed_checks(record)
     failure, holding = (False, []) if spec.failure is None else spec.failure.judged(record)
     gates = [field for field in holding if not is_check(field)]
-    listed = _listed(tuple(checks)), _listed(tuple(gates))
-    return int(success), int(failure), int(bool(checks)), *listed
+    texts = listed(tuple(checks)), listed(tuple(gates))
+    return int(success), int(failure), int(bool(checks)), *texts
 
 
 list_text = json.JSONEncoder(ensure_ascii=False).encode
@@ -401,7 +401,7 @@ list_text = json.JSONEncoder(ensure_ascii=False).encode
 
 
 @functools.lru_cache(maxsize=1024)
-def _listed(fields: tuple[str, ...]) -> str:
+def listed(fields: tuple[str, ...]) -> str:
     """`list_text` of `fields`, once per combination (a few: the checks and gates of a spec)."""
     return list_text(list(fields)) if fields else "[]"
 
