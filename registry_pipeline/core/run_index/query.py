@@ -70,7 +70,7 @@ def window(
 
 def show(index: LogIndex, key: str) -> Run | None:
     """The run `key`, or None."""
-    return _one(select_runs(index, "r.key = ?", [key], "", 1))
+    return next(select_runs(index, "r.key = ?", [key], "", 1), None)
 
 
 def history(index: LogIndex, key: str) -> list[dict[str, Any]]:
@@ -96,12 +96,9 @@ def iter_runs(index: LogIndex, where: Window, *, limit: int | None = None) -> It
 def latest_success(index: LogIndex, where: Window) -> Run | None:
     """The newest run in `where` whose latest view succeeded (ties: the later first line)."""
     sql, params = _where(index, where, "r.success")
-    return _one(select_runs(index, sql, params, "ORDER BY r.first_t DESC, r.first_seq DESC", 1))
-
-
-def _one(found: Iterator[Run]) -> Run | None:
-    rows = list(found)
-    return rows[0] if rows else None
+    return next(
+        select_runs(index, sql, params, "ORDER BY r.first_t DESC, r.first_seq DESC", 1), None
+    )
 
 
 def _where(index: LogIndex, where: Window, *more: str) -> tuple[str, list[Any]]:
