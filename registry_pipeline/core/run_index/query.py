@@ -25,7 +25,7 @@ from registry_pipeline.core.run_index.index import (
     select_runs,
 )
 from registry_pipeline.core.run_index.records import located, record_problem
-from registry_pipeline.core.run_index.rules import Overrides, coverage, needs_override
+from registry_pipeline.core.run_index.rules import coverage, needs_override, overrides
 from registry_pipeline.core.run_index.sidecar import list_text, listed
 from registry_pipeline.core.run_index.spec import (
     IndexSpec,
@@ -180,13 +180,13 @@ def failed_runs(
     spec = index.spec
     sql, params = _where(index, where, "r.failure" if gates else "r.unique_fail")
     rows = select_runs(index, sql, params, OLDEST_FIRST, limit, snapshot=True, marks=True)
-    overrides = Overrides(index.root, index.catalog, spec)
+    logs = overrides(index.root, index.catalog, spec)
     try:
         while batch := list(itertools.islice(rows, BATCH)):
             named = [r.marks[2] for r in batch if r.marks[0] != "[]" and r.marks[2] is not None]
             unreadable: list[Problem] = []
             try:
-                logged = overrides.lookup(named)
+                logged = {} if logs is None else logs.values(named)
             except RegistryError as exc:
                 logged = {}
                 unreadable = [
@@ -205,7 +205,8 @@ def failed_runs(
                 failed = list(_fields(checks)), list(_fields(failed_gates))
                 yield FailedRun(run, *failed, override, covered, problems)
     finally:
-        overrides.close()
+        if logs is not None:
+            logs.close()
 
 
 def failed_lines(

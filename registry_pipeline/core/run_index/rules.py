@@ -126,6 +126,10 @@ class OtherLog:
         found = latest_records(self.index, wanted).items()
         return {key: Entry(key, record, self.spec.source, line) for key, (record, line) in found}
 
+    def values(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The latest record of each of `keys` the log has."""
+        return {key: entry.value for key, entry in self.entries(keys).items()}
+
     def views(self, narrowed: Callable[[LogIndex], Iterable[Any]]) -> Iterable[Any]:
         """The latest views held: of `read`, those `keep` kept; of the sidecar, `narrowed`'s
         (the same views, found by the sidecar's columns)."""
@@ -139,44 +143,12 @@ class OtherLog:
         self.index.close()
 
 
-class Overrides:
-    """The overrides log of a run index, read by key (`OtherLog`)."""
-
-    def __init__(
-        self,
-        root: Path,
-        catalog: RegistryCatalog,
-        spec: IndexSpec,
-        *,
-        report_absent: bool = True,
-        read: Read | None = None,
-    ) -> None:
-        self.spec = spec
-        self.report_absent = report_absent
-        log = overrides_log(catalog, spec)
-        self.log = None if log is None else OtherLog(root, catalog, log, read)
-
-    def lookup(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """The latest record of each of `ids` the overrides log has."""
-        found = {} if self.log is None else self.log.entries(ids)
-        return {key: entry.value for key, entry in found.items()}
-
-    def problems(self, records: Iterable[tuple[int, dict[str, Any]]]) -> list[Problem]:
-        """`coverage` of each of `records` ((line, record)) that needs an override."""
-        judged = [(line, record) for line, record in records if needs_override(self.spec, record)]
-        if not judged:
-            return []
-        try:
-            found = self.lookup(r[OVERRIDE] for _l, r in judged if isinstance(r.get(OVERRIDE), str))
-        except RegistryError as exc:
-            return [_unreadable("the overrides log", exc.message, "overrides")]
-        judge = functools.partial(coverage, self.spec, report_absent=self.report_absent)
-        return [p for line, r in judged for p in judge(line, r, found.get(str(r.get(OVERRIDE))))]
-
-    def close(self) -> None:
-        """Close the overrides log's sidecar."""
-        if self.log is not None:
-            self.log.close()
+def overrides(
+    root: Path, catalog: RegistryCatalog, spec: IndexSpec, read: Read | None = None
+) -> OtherLog | None:
+    """The overrides log of the run index `spec`, read by key (None: it has none)."""
+    log = overrides_log(catalog, spec)
+    return None if log is None else OtherLog(root, catalog, log, read)
 
 
 def _entries(content: TypeContent) -> dict[str, Entry]:
@@ -331,7 +303,8 @@ class RecordRules:
             and rule.field == FIELD
             for rule in self.coordination.rules
         )
-        self.overrides = Overrides(root, catalog, spec, report_absent=not refused, read=read)
+        self.overrides = overrides(root, catalog, spec, read)
+        self.judge = functools.partial(coverage, spec, report_absent=not refused)
         self.reliance = Reliance(root, catalog, spec, read)
         self.heads = None if self.reliance.active else _heads(self.coordination, spec.type_name)
         """The fields a record must hold for `problems` to find anything (`_heads`)."""
@@ -359,15 +332,29 @@ class RecordRules:
     ) -> list[Problem]:
         """The overrides' and coordination rules' findings about `records` ((line, record));
         `relied` (each is its key's latest: an append): also the runs left uncovered."""
-        found = [*self.overrides.problems(records), *self.coordination_problems(records)]
+        found = [*self.override_problems(records), *self.coordination_problems(records)]
         return [*found, *self.reliance.problems(records)] if relied else found
+
+    def override_problems(self, records: Iterable[tuple[int, dict[str, Any]]]) -> list[Problem]:
+        """`coverage` of each of `records` ((line, record)) that needs an override."""
+        judged = [(line, record) for line, record in records if needs_override(self.spec, record)]
+        if not judged:
+            return []
+        named = (r[OVERRIDE] for _l, r in judged if isinstance(r.get(OVERRIDE), str))
+        try:
+            found = {} if self.overrides is None else self.overrides.values(named)
+        except RegistryError as exc:
+            return [_unreadable("the overrides log", exc.message, "overrides")]
+        return [
+            p for line, r in judged for p in self.judge(line, r, found.get(str(r.get(OVERRIDE))))
+        ]
 
     def close(self) -> None:
         """Close the sidecars opened to read other logs."""
-        self.overrides.close()
         self.reliance.close()
-        for log in self.looked_up.values():
-            log.close()
+        for log in (self.overrides, *self.looked_up.values()):
+            if log is not None:
+                log.close()
 
     def _only_looked_up(self, name: str) -> bool:
         """Whether every rule reading type `name` only looks up keys in it (exists, no patterns)."""
