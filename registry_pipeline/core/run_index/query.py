@@ -1,8 +1,5 @@
-"""The four questions a run index answers (seed 004, "Minimal Queries"), from the sidecar:
-show one run, list a lane's runs in a date range, the runs that failed uniqueness checks (or
-the failure predicate), each marked with whether its override covers them (`rules.coverage`),
-a lane's latest success; and `RunIndex`, the same answers as pandas DataFrames beside `append`.
-"""
+"""The four questions a run index answers (seed 004, "Minimal Queries"), from the sidecar, and
+`RunIndex`, the same answers as pandas DataFrames beside `append`."""
 
 from __future__ import annotations
 
@@ -48,8 +45,7 @@ class Window:
 def window(
     index: LogIndex, lanes: Sequence[str] = (), since: str | None = None, until: str | None = None
 ) -> Window:
-    """A Window from `FIELD=VALUE` strings and dates (YYYY-MM-DD, `until` inclusive of its
-    whole day, or ISO 8601 times)."""
+    """A Window from `FIELD=VALUE` strings and dates (`until` a date: its whole day)."""
     pairs: list[tuple[str, str]] = []
     for text in lanes:
         field, sep, value = text.partition("=")
@@ -114,8 +110,7 @@ def _where(index: LogIndex, where: Window, *more: str) -> tuple[str, list[Any]]:
 
 @functools.lru_cache(maxsize=1024)
 def _fields(text: str) -> tuple[str, ...]:
-    """A list of fields the sidecar holds as JSON (`sidecar.list_text`), parsed once per text
-    (a few combinations of checks and gates)."""
+    """A list of fields the sidecar holds as JSON, parsed once per text."""
     return tuple(json.loads(text))
 
 
@@ -159,7 +154,7 @@ class FailedRun:
 
     def json_line(self, spec: IndexSpec) -> bytes:
         """The object `registry runs failed --json` lists, as `json.dumps` writes it, the latest
-        view as the log holds it (a long answer never encodes its records again)."""
+        view as the log holds it."""
         named, problems = self.override_id, [problem.as_json() for problem in self.problems]
         head = (
             f"{{{_text(spec.key)}: {_text(self.run.key)}, "
@@ -174,9 +169,8 @@ class FailedRun:
 def failed_runs(
     index: LogIndex, where: Window, *, gates: bool = False, limit: int | None = None
 ) -> Iterator[FailedRun]:
-    """The failed runs in `where`, oldest first, marked from what the sidecar holds of them
-    (`sidecar.marks`); a run with a failed check is judged by `coverage` (overrides read BATCH
-    runs at a time)."""
+    """The failed runs in `where`, oldest first, marked from what the sidecar holds of them; a
+    run with a failed check is judged by `coverage`."""
     spec = index.spec
     sql, params = _where(index, where, "r.failure" if gates else "r.unique_fail")
     rows = select_runs(index, sql, params, OLDEST_FIRST, limit, snapshot=True, marks=True)
@@ -305,8 +299,7 @@ class RunIndex(LogIndex):
         *,
         gates: bool = False,
     ) -> pd.DataFrame:
-        """The runs whose latest view FAILed a uniqueness check (`gates`: meets the failure
-        predicate), with what FAILed and whether an override covers it."""
+        """The runs whose latest view FAILed a uniqueness check (`gates`: the failure predicate)."""
         where = select(self, lanes, since, until)
         marked = self.answer(lambda: list(failed_runs(self, where, gates=gates)))
         return failed_frame(self, marked)
