@@ -405,25 +405,18 @@ def _append_locked(index: LogIndex, intake: _Intake) -> None:
         raise _partial_retry(found, order)
     conflicts, known = against(index.db, order)
     if conflicts:
-        problems = [
-            record_problem(
-                line,
-                f"/{spec.time}",
-                "AUGMENT_NOT_LATER",
-                f"the index's latest record of {key} was written at the same time or later "
-                f"({spec.updated}, else {spec.time}; then {spec.time}): a record augmenting a "
-                "run must come after its latest",
-                key,
-            )
-            for line, key in conflicts
-        ]
-        raise RecordsError(
-            problems,
-            len(problems),
-            code="AUGMENT_NOT_LATER",
-            refused=True,
-            summary=None if found is None else _followed_by_others(found, len(problems)),
+        later = (
+            f"was written at the same time or later ({spec.updated}, else {spec.time}; then "
+            f"{spec.time}): a record augmenting a run must come after its latest"
         )
+        problems = [
+            record_problem(line, f"/{spec.time}", "AUGMENT_NOT_LATER",
+                           f"the index's latest record of {key} {later}", key)
+            for line, key in conflicts
+        ]  # fmt: skip
+        summary = None if found is None else _followed_by_others(found, len(problems))
+        raise RecordsError(problems, len(problems), code="AUGMENT_NOT_LATER", refused=True,
+                           summary=summary)  # fmt: skip
     crash_point("run_index_checked")
     result.bytes = _write(index, intake.spool, state)
     result.appended = order.count

@@ -24,6 +24,7 @@ from registry_pipeline.core.fs import require_safe, require_safe_all, write_atom
 from registry_pipeline.core.lock import DEFAULT_TIMEOUT, exclusive_lock
 from registry_pipeline.core.run_index.records import batched
 from registry_pipeline.core.run_index.sidecar import (
+    CACHE_RELPATH,
     cannot_write,
     connect,
     connect_private,
@@ -32,7 +33,6 @@ from registry_pipeline.core.run_index.sidecar import (
     is_read_only,
     meta,
     refresh,
-    sidecar_path,
     staleness,
 )
 from registry_pipeline.core.run_index.spec import (
@@ -101,7 +101,7 @@ class LogIndex:
     @property
     def sidecar(self) -> Path:
         """The workspace's sidecar file of this index."""
-        return sidecar_path(self.root, self.spec)
+        return self.root / CACHE_RELPATH / f"{self.spec.registry_id}.sqlite3"
 
     @property
     def private(self) -> bool:

@@ -85,27 +85,32 @@ DAY = 86_400_000_000
 
 def iter_runs(index: LogIndex, where: Window, *, limit: int | None = None) -> Iterator[Run]:
     """The runs in `where`, oldest first, one at a time (flat memory for a big answer)."""
-    sql, params = _where(index, where)
-    return select_runs(index, sql, params, OLDEST_FIRST, limit, snapshot=True)
+    return _runs(index, where, limit=limit, snapshot=True)
 
 
 def latest_success(index: LogIndex, where: Window) -> Run | None:
     """The newest run in `where` whose latest view succeeded (ties: the later first line)."""
-    sql, params = _where(index, where, "r.success")
-    return next(
-        select_runs(index, sql, params, "ORDER BY r.first_t DESC, r.first_seq DESC", 1), None
-    )
+    newest = "ORDER BY r.first_t DESC, r.first_seq DESC"
+    return next(_runs(index, where, "r.success", order=newest, limit=1), None)
 
 
-def _where(index: LogIndex, where: Window, *more: str) -> tuple[str, list[Any]]:
-    """The SQL condition of `where` (and `more`) on `runs AS r`, and its parameters."""
+def _runs(
+    index: LogIndex,
+    where: Window,
+    *more: str,
+    order: str = OLDEST_FIRST,
+    limit: int | None = None,
+    **options: bool,
+) -> Iterator[Run]:
+    """`select_runs` of the runs in `where` and `more` (conditions on `runs AS r`)."""
     clauses = [f"r.l{index.spec.lanes.index(field)} = ?" for field, _value in where.lanes]
     params: list[Any] = [value for _field, value in where.lanes]
     for clause, bound in (("r.first_t >= ?", where.since), ("r.first_t <= ?", where.until)):
         if bound is not None:
             clauses.append(clause)
             params.append(bound)
-    return " AND ".join([*clauses, *more]) or "1", params
+    sql = " AND ".join([*clauses, *more]) or "1"
+    return select_runs(index, sql, params, order, limit, **options)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -172,8 +177,8 @@ def failed_runs(
     """The failed runs in `where`, oldest first, marked from what the sidecar holds of them; a
     run with a failed check is judged by `coverage`."""
     spec = index.spec
-    sql, params = _where(index, where, "r.failure" if gates else "r.unique_fail")
-    rows = select_runs(index, sql, params, OLDEST_FIRST, limit, snapshot=True, marks=True)
+    which = "r.failure" if gates else "r.unique_fail"
+    rows = _runs(index, where, which, limit=limit, snapshot=True, marks=True)
     logs = overrides(index.root, index.catalog, spec)
     try:
         while batch := list(itertools.islice(rows, BATCH)):

@@ -39,7 +39,7 @@ _PLAIN_POSIX = re.compile(f"/[^{CONTROL}]*[^{CONTROL}/.]")
 """A POSIX absolute path without control characters whose last component is neither empty nor
 `.`: it names a file (`path_problem` is None), decided without building a path object."""
 NATIVE_POSIX = os.name != "nt"
-"""Whether this machine's paths are POSIX paths (`is_native`)."""
+"""Whether this machine's paths are POSIX paths (absolute: starting with `/`)."""
 MISSING_KEPT = 64
 """Missing folders a check remembers (`Warnings.exists`)."""
 
@@ -195,13 +195,6 @@ def shape_problems(spec: IndexSpec, line: int, record: Any) -> list[Problem]:
     return problems
 
 
-def is_native(path: str) -> bool:
-    """Whether `path` is absolute in this machine's form (only such a path is looked for here)."""
-    if NATIVE_POSIX:
-        return path.startswith("/")  # what PurePosixPath(path).is_absolute() says
-    return PurePath(path).is_absolute()
-
-
 def path_problem(value: str) -> tuple[str, str] | None:
     """(code, message) of a file field's value that names no file, or None."""
     if _PLAIN_POSIX.fullmatch(value):
@@ -292,7 +285,7 @@ class Warnings:
                     found.append((name, "FILE_ABSENT"))
             elif (
                 isinstance(value, str)
-                and is_native(value)
+                and (value.startswith("/") if NATIVE_POSIX else PurePath(value).is_absolute())
                 and path_problem(value) is None
                 and not self.exists(value)
             ):

@@ -57,11 +57,6 @@ class Stale:
     covered: int = 0
 
 
-def sidecar_path(root: Path, spec: IndexSpec) -> Path:
-    """Where the sidecar of `spec` lives in the workspace at `root`."""
-    return root / CACHE_RELPATH / f"{spec.registry_id}.sqlite3"
-
-
 def meta(db: sqlite3.Connection) -> dict[str, str]:
     """The sidecar's meta table ({} when it has none yet)."""
     try:
