@@ -80,6 +80,8 @@ class LogIndex:
         self.catalog = catalog
         self.spec = spec
         self.log = root / spec.source
+        self.lock_path = root / f"{LOCK_PREFIX}{spec.registry_id}.lock"
+        self.sidecar = root / CACHE_RELPATH / f"{spec.registry_id}.sqlite3"
         self.fallback: RegistryError | None = None
         """Why this index answers from a private temporary database (None: it does not)."""
         self._db: sqlite3.Connection | None = None
@@ -92,16 +94,6 @@ class LogIndex:
         workspace = Workspace(Path(root).absolute())
         catalog = load_catalog(workspace)
         return cls(workspace.root, catalog, index_spec(catalog, index_id))
-
-    @property
-    def lock_path(self) -> Path:
-        """The lock file of this index."""
-        return self.root / f"{LOCK_PREFIX}{self.spec.registry_id}.lock"
-
-    @property
-    def sidecar(self) -> Path:
-        """The workspace's sidecar file of this index."""
-        return self.root / CACHE_RELPATH / f"{self.spec.registry_id}.sqlite3"
 
     @property
     def private(self) -> bool:
@@ -175,22 +167,17 @@ class LogIndex:
                     self.close()
                     self._db = connect(self.sidecar)
                     self._mode = "rw"
-                self._catch_up(self._db)
+                refresh(self._db, self.spec, self.log)
                 return
             except sqlite3.DatabaseError as exc:
                 if attempt or not is_damaged(exc):
                     raise
                 self.discard()
 
-    def _catch_up(self, db: sqlite3.Connection) -> None:
-        stale = staleness(db, self.spec, self.log)
-        if stale is not None:
-            refresh(db, self.spec, self.log, stale)
-
     def _refresh_private(self) -> None:
         assert self._db is not None
         try:
-            self._catch_up(self._db)
+            refresh(self._db, self.spec, self.log)
         except sqlite3.Error as exc:
             unusable = f"the temporary index cannot be built ({exc})"
             raise self._failed("SIDECAR_UNUSABLE", unusable) from None

@@ -90,8 +90,12 @@ def staleness(db: sqlite3.Connection, spec: IndexSpec, log: Path) -> Stale | Non
     return Stale(rebuild=False, covered=covered)
 
 
-def refresh(db: sqlite3.Connection, spec: IndexSpec, log: Path, stale: Stale) -> None:
-    """Bring the sidecar up to the log (the caller holds the index lock)."""
+def refresh(db: sqlite3.Connection, spec: IndexSpec, log: Path, stale: Stale | None = None) -> None:
+    """Bring the sidecar up to the log (the caller holds the index lock); `stale`: as
+    `staleness` says (asked when not given)."""
+    stale = stale or staleness(db, spec, log)
+    if stale is None:
+        return
     if stale.rebuild:
         _reset(db, spec)
     _index_from(db, spec, log, 0 if stale.rebuild else stale.covered)
