@@ -229,14 +229,6 @@ def runs_frame(index: LogIndex, runs: Iterable[Run]) -> pd.DataFrame:
     return _frame(index, [_row(run) for run in runs], EXTRA)
 
 
-def failed_frame(index: LogIndex, marked: Iterable[FailedRun]) -> pd.DataFrame:
-    """`runs_frame` of failed runs, with the MARKS columns."""
-    rows = [
-        _row(f.run, (f.failed_checks, f.failed_gates, f.override_id, f.covered)) for f in marked
-    ]
-    return _frame(index, rows, (*EXTRA, *MARKS))
-
-
 def _row(run: Run, marks: tuple[Any, ...] = ()) -> dict[str, Any]:
     """A run's latest view's fields, then EXTRA (and MARKS, when given)."""
     columns = (*EXTRA, *MARKS) if marks else EXTRA
@@ -307,7 +299,10 @@ class RunIndex(LogIndex):
         """The runs whose latest view FAILed a uniqueness check (`gates`: the failure predicate)."""
         where = select(self, lanes, since, until)
         marked = self.answer(lambda: list(failed_runs(self, where, gates=gates)))
-        return failed_frame(self, marked)
+        rows = [
+            _row(f.run, (f.failed_checks, f.failed_gates, f.override_id, f.covered)) for f in marked
+        ]
+        return _frame(self, rows, (*EXTRA, *MARKS))
 
     def latest(self, lanes: Mapping[str, str]) -> pd.DataFrame:
         """The lane's newest successful run (one row; none when the lane has no success)."""
