@@ -555,26 +555,20 @@ def _already_appended(index: LogIndex, intake: _Intake, covered: int) -> Overlap
     there), found by the first one's key and times, compared byte for byte (identical bytes are
     the same key and time, which the index refuses anyway: never a coincidence)."""
     key, (created, updated) = intake.keys[0], intake.order.place(0)
-    spool = intake.spool
-    spool.seek(0)
-    head = spool.readline()
     rows = index.db.execute(
-        "SELECT off, len, line FROM records WHERE key = ? AND t = ? AND c = ? ORDER BY seq LIMIT ?",
+        "SELECT off, line FROM records WHERE key = ? AND t = ? AND c = ? ORDER BY seq LIMIT ?",
         (key, created, updated, CANDIDATES),
     ).fetchall()
     best: Overlap | None = None
     if not rows:
         return best
     with open(index.log, "rb") as log:
-        for off, length, line in rows:
-            if length + 1 != len(head) or off + len(head) > covered:
-                continue
-            if os.pread(log.fileno(), len(head), off) != head:
-                continue
-            matched, size = _matching(log.fileno(), spool, off, covered)
-            found = Overlap(matched, intake.order.count, line, off + size == covered)
-            if best is None or found.matched > best.matched:
-                best = found
+        for off, line in rows:
+            matched, size = _matching(log.fileno(), intake.spool, off, covered)
+            if not matched:
+                continue  # not even the first record given is there
+            if best is None or matched > best.matched:
+                best = Overlap(matched, intake.order.count, line, off + size == covered)
     if best is not None and best.retried:
         intake.result.already_appended, intake.result.first_line = True, best.first_line
     return best
