@@ -222,8 +222,7 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def _from_file(index: RunIndex, path: str, *, progress: bool) -> AppendResult:
-    """The records of the file at `path` (`-`: stdin) appended, through the one append path;
-    with `progress`, how many were checked is said on stderr every few seconds."""
+    """The records of the file at `path` (`-`: stdin) appended; `progress`: said on stderr."""
     from registry_pipeline.core.run_index.append import append_stream
     from registry_pipeline.core.workspace import input_files
 
@@ -376,9 +375,7 @@ def fields(record: dict[str, Any]) -> list[str]:
 
 
 def json_lines(lines: Iterator[bytes]) -> None:
-    """A JSON list of one value per line, each as given (a run's latest view as the log holds
-    it, or `FailedRun.json_line` from `failed_lines`), written as they come: a million runs never
-    sit in memory."""
+    """A JSON list of one value per line, each as given, written as they come."""
     from registry_pipeline.core.run_index.records import batched
 
     sys.stdout.flush()
@@ -396,8 +393,7 @@ def table(index: LogIndex, runs: Iterator[Run]) -> bool:
 
 
 def failed_table(index: LogIndex, marked: Iterator[FailedRun]) -> bool:
-    """`table` of failed runs, with what FAILed, the override named and whether it covers the
-    failed checks (yes, no, - when no check FAILed)."""
+    """`table` of failed runs, with what FAILed, the override and whether it covers them."""
 
     def row(failed: FailedRun) -> list[str]:
         covered = "-" if failed.covered is None else "yes" if failed.covered else "no"

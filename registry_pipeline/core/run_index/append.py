@@ -1,18 +1,8 @@
 """`registry runs append` and `registry runs import`: one path for one record or a million, all
-appended or none.
-
-1. Each record is parsed strictly and checked alone (`records.judged`), its view's warnings
-   counted; every problem is counted, the first MAX_LISTED listed.
-2. A run's records are checked against each other (`records.Order`), and the overrides' and
-   coordination rules' findings gathered (`rules.RecordRules`, CHUNK records at a time).
-3. Records that are the log's last records already, byte for byte, are "already appended" (a
-   retry); a partial overlap is one PARTIAL_RETRY problem.
-4. Under the index lock: the sidecar brought up to the log, a torn last line refuses, the retry
-   asked again, the records checked against the runs the index has.
-5. The lines are appended and fsynced; on any failure the log is cut back (nothing appended).
-6. The sidecar indexes them in one transaction from what step 1 noted. Once fsynced the append
-   stands: what fails after (the sidecar, the notes log) is in `AppendResult.unfinished`.
-"""
+appended or none: checked alone, against each other and the rules, outside the lock; then under
+it, checked against the index (and for a retry), appended, fsynced (cut back on any failure),
+and indexed from what the checks noted. Once fsynced the append stands: what fails after (the
+sidecar, the notes log) is in `AppendResult.unfinished`."""
 
 from __future__ import annotations
 
@@ -122,8 +112,7 @@ class AppendResult:
         return self.appended > 0
 
     def as_json(self) -> dict[str, object]:
-        """The object `registry runs append --json` prints (with `error`, the first unfinished
-        thing, when something failed after the commit)."""
+        """The object `registry runs append --json` prints (`error`: the first unfinished)."""
         document: dict[str, object] = {name: getattr(self, name) for name in JSON_KEYS}
         document.update(
             warnings=[w.as_json() for w in self.warnings],
@@ -168,9 +157,8 @@ def append_stream(
     progress: Progress | None = None,
     workers: int | None = None,
 ) -> AppendResult:
-    """`append_records` of the records in `stream` (one JSON object, or JSONL), `progress` told
-    how many were checked after each block; several blocks are checked in `workers` processes
-    (default: one per core), taken back in order (the same findings in the same order)."""
+    """`append_records` of the records in `stream` (one JSON object, or JSONL); several blocks
+    are checked in `workers` processes (default: one per core), taken back in order."""
     count = jobs() if workers is None else workers
     return _append(index, items(stream, origin), origin, timeout, progress, count)
 
@@ -304,8 +292,7 @@ class Check:
 
 
 class _Intake:
-    """The records given, checked and spooled a batch at a time (`take`), then refused or
-    accepted (`finish`)."""
+    """The records given, checked and spooled a batch at a time, then refused or accepted."""
 
     def __init__(self, index: LogIndex, rules: RecordRules, spool: IO[bytes]) -> None:
         self.spec = index.spec
@@ -376,8 +363,7 @@ class _Intake:
         self.chunk = []
 
     def finish(self) -> AppendResult:
-        """The result so far; RecordsError when a record is invalid, out of order or refused by
-        the rules; NO_RECORDS for none."""
+        """The result so far; RecordsError when a record is refused, NO_RECORDS for none."""
         if self.invalid:
             codes = {problem.code for problem in self.invalid}
             code = codes.pop() if len(codes) == 1 else "RECORD_INVALID"
@@ -419,25 +405,18 @@ def _append_locked(index: LogIndex, intake: _Intake) -> None:
         raise _partial_retry(found, order)
     conflicts, known = against(index.db, order)
     if conflicts:
-        problems = [
-            record_problem(
-                line,
-                f"/{spec.time}",
-                "AUGMENT_NOT_LATER",
-                f"the index's latest record of {key} was written at the same time or later "
-                f"({spec.updated}, else {spec.time}; then {spec.time}): a record augmenting a "
-                "run must come after its latest",
-                key,
-            )
-            for line, key in conflicts
-        ]
-        raise RecordsError(
-            problems,
-            len(problems),
-            code="AUGMENT_NOT_LATER",
-            refused=True,
-            summary=None if found is None else _followed_by_others(found, len(problems)),
+        later = (
+            f"was written at the same time or later ({spec.updated}, else {spec.time}; then "
+            f"{spec.time}): a record augmenting a run must come after its latest"
         )
+        problems = [
+            record_problem(line, f"/{spec.time}", "AUGMENT_NOT_LATER",
+                           f"the index's latest record of {key} {later}", key)
+            for line, key in conflicts
+        ]  # fmt: skip
+        summary = None if found is None else _followed_by_others(found, len(problems))
+        raise RecordsError(problems, len(problems), code="AUGMENT_NOT_LATER", refused=True,
+                           summary=summary)  # fmt: skip
     crash_point("run_index_checked")
     result.bytes = _write(index, intake.spool, state)
     result.appended = order.count
@@ -491,8 +470,8 @@ def against(db: sqlite3.Connection, order: Order) -> tuple[list[tuple[int, str]]
 
 
 def _write(index: LogIndex, spool: IO[bytes], state: IndexState) -> int:
-    """Append the spool at the log's end (`state.covered`; under the lock) in WRITE_BLOCK
-    writes, fsynced, and return the bytes written; on any failure the log is cut back."""
+    """Append the spool at the log's end (under the lock), fsynced: the bytes written; on any
+    failure the log is cut back."""
     start = state.covered
     fd = os.open(index.log, os.O_RDWR | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0))
     try:
@@ -567,37 +546,29 @@ class Overlap:
 
     @property
     def retried(self) -> bool:
-        """Whether the records given are the log's last records: the append happened, this is
-        a retry ("already appended")."""
+        """Whether the records given are the log's last records: a retry ("already appended")."""
         return self.complete and self.at_end
 
 
 def _already_appended(index: LogIndex, intake: _Intake, covered: int) -> Overlap | None:
     """Where the records spooled are in the log's first `covered` bytes (None: the first is not
-    there): found by the first one's key and times, then compared byte for byte. The result
-    says "already appended" when they are its last lines (identical bytes are the same key
-    and time, which the index refuses anyway: never a coincidence)."""
+    there), found by the first one's key and times, compared byte for byte (identical bytes are
+    the same key and time, which the index refuses anyway: never a coincidence)."""
     key, (created, updated) = intake.keys[0], intake.order.place(0)
-    spool = intake.spool
-    spool.seek(0)
-    head = spool.readline()
     rows = index.db.execute(
-        "SELECT off, len, line FROM records WHERE key = ? AND t = ? AND c = ? ORDER BY seq LIMIT ?",
+        "SELECT off, line FROM records WHERE key = ? AND t = ? AND c = ? ORDER BY seq LIMIT ?",
         (key, created, updated, CANDIDATES),
     ).fetchall()
     best: Overlap | None = None
     if not rows:
         return best
     with open(index.log, "rb") as log:
-        for off, length, line in rows:
-            if length + 1 != len(head) or off + len(head) > covered:
-                continue
-            if os.pread(log.fileno(), len(head), off) != head:
-                continue
-            matched, size = _matching(log.fileno(), spool, off, covered)
-            found = Overlap(matched, intake.order.count, line, off + size == covered)
-            if best is None or found.matched > best.matched:
-                best = found
+        for off, line in rows:
+            matched, size = _matching(log.fileno(), intake.spool, off, covered)
+            if not matched:
+                continue  # not even the first record given is there
+            if best is None or matched > best.matched:
+                best = Overlap(matched, intake.order.count, line, off + size == covered)
     if best is not None and best.retried:
         intake.result.already_appended, intake.result.first_line = True, best.first_line
     return best

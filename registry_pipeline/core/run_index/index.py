@@ -1,7 +1,6 @@
 """One run index of a workspace: its log, lock and sidecar, kept current on each use; its runs
 read from the log itself at the offsets the sidecar holds (what is shown is what the log says);
-`repair`, which moves a torn last line aside. A run is shown as its latest view (its latest
-record: written, then created; ties: the later line), dated by its earliest `created_utc`."""
+`repair`, which moves a torn last line aside."""
 
 from __future__ import annotations
 
@@ -25,6 +24,7 @@ from registry_pipeline.core.fs import require_safe, require_safe_all, write_atom
 from registry_pipeline.core.lock import DEFAULT_TIMEOUT, exclusive_lock
 from registry_pipeline.core.run_index.records import batched
 from registry_pipeline.core.run_index.sidecar import (
+    CACHE_RELPATH,
     cannot_write,
     connect,
     connect_private,
@@ -33,7 +33,6 @@ from registry_pipeline.core.run_index.sidecar import (
     is_read_only,
     meta,
     refresh,
-    sidecar_path,
     staleness,
 )
 from registry_pipeline.core.run_index.spec import (
@@ -72,16 +71,17 @@ class IndexState:
 
 
 class LogIndex:
-    """A workspace's run index `spec`, its log and its sidecar: `sync()` before reading,
-    `locked()` around a write. A query of a current sidecar writes nothing; one behind the log
-    is brought up to it under the lock, or, when it cannot be written (a read-only workspace, a
-    full disk, a symlink on its way), built in a private temporary database (`fallback`: why)."""
+    """A workspace's run index: `sync()` before reading, `locked()` around a write. A query of a
+    current sidecar writes nothing; a sidecar that cannot be written is built in a private
+    temporary database instead (`fallback`: why)."""
 
     def __init__(self, root: Path, catalog: RegistryCatalog, spec: IndexSpec) -> None:
         self.root = root
         self.catalog = catalog
         self.spec = spec
         self.log = root / spec.source
+        self.lock_path = root / f"{LOCK_PREFIX}{spec.registry_id}.lock"
+        self.sidecar = root / CACHE_RELPATH / f"{spec.registry_id}.sqlite3"
         self.fallback: RegistryError | None = None
         """Why this index answers from a private temporary database (None: it does not)."""
         self._db: sqlite3.Connection | None = None
@@ -94,16 +94,6 @@ class LogIndex:
         workspace = Workspace(Path(root).absolute())
         catalog = load_catalog(workspace)
         return cls(workspace.root, catalog, index_spec(catalog, index_id))
-
-    @property
-    def lock_path(self) -> Path:
-        """The lock file of this index."""
-        return self.root / f"{LOCK_PREFIX}{self.spec.registry_id}.lock"
-
-    @property
-    def sidecar(self) -> Path:
-        """The workspace's sidecar file of this index."""
-        return sidecar_path(self.root, self.spec)
 
     @property
     def private(self) -> bool:
@@ -119,16 +109,14 @@ class LogIndex:
         return self._db
 
     def locked(self, timeout: float = DEFAULT_TIMEOUT) -> AbstractContextManager[None]:
-        """The index lock, as a context manager (UNSAFE_PATH when its path is not a real place
-        inside the workspace)."""
+        """The index lock, as a context manager (UNSAFE_PATH outside the workspace)."""
         require_safe(self.root, self.lock_path)
         self.lock_path.parent.mkdir(parents=True, exist_ok=True)
         return exclusive_lock(self.lock_path, timeout=timeout)
 
     def sync(self, *, locked: bool = False) -> IndexState:
         """Bring the sidecar up to the log and say what it found; LOG_MISSING when the log is
-        gone. `locked`: the caller holds the lock, will write, and checked the places it writes
-        (`require_safe`): the sidecar is opened for writing even when current."""
+        gone. `locked`: the caller holds the lock and checked the places it writes."""
         if not self.log.is_file():
             raise RegistryError(
                 "the run index's log does not exist (create it empty to start one)",
@@ -171,30 +159,25 @@ class LogIndex:
             return False
 
     def _refresh_writable(self) -> None:
-        """Bring the workspace's sidecar up to the log (the caller holds the lock); one that
-        SQLite finds damaged is deleted and built again."""
+        """Bring the workspace's sidecar up to the log (under the lock); a damaged one is built
+        again."""
         for attempt in range(2):
             try:
                 if self._db is None or self._mode != "rw":
                     self.close()
                     self._db = connect(self.sidecar)
                     self._mode = "rw"
-                self._catch_up(self._db)
+                refresh(self._db, self.spec, self.log)
                 return
             except sqlite3.DatabaseError as exc:
                 if attempt or not is_damaged(exc):
                     raise
                 self.discard()
 
-    def _catch_up(self, db: sqlite3.Connection) -> None:
-        stale = staleness(db, self.spec, self.log)
-        if stale is not None:
-            refresh(db, self.spec, self.log, stale)
-
     def _refresh_private(self) -> None:
         assert self._db is not None
         try:
-            self._catch_up(self._db)
+            refresh(self._db, self.spec, self.log)
         except sqlite3.Error as exc:
             unusable = f"the temporary index cannot be built ({exc})"
             raise self._failed("SIDECAR_UNUSABLE", unusable) from None
@@ -221,19 +204,13 @@ class LogIndex:
         return RegistryError(message, code=code, path=path or str(self.sidecar))
 
     def answer(self, question: Callable[[], T]) -> T:
-        """`question()` on a current sidecar; when SQLite finds the sidecar damaged midway, it
-        is rebuilt from the log and asked once more."""
-        self.sync()
-        try:
-            return question()
-        except sqlite3.DatabaseError as exc:
-            self._after_damage(exc)
-            return question()
+        """`question()` on a current sidecar (`stream` of one piece: asked again once rebuilt
+        when SQLite finds the sidecar damaged midway)."""
+        return next(self.stream(lambda: iter((question(),))))
 
     def stream(self, question: Callable[[], Iterator[T]]) -> Iterator[T]:
-        """`answer` for an answer given piece by piece: rebuilt and asked again when SQLite
-        finds the sidecar damaged before the first piece; SIDECAR_DAMAGED (run it again) when
-        after, as part of the answer is out already."""
+        """`question()`'s pieces: rebuilt and asked again when SQLite finds the sidecar damaged
+        before the first piece; SIDECAR_DAMAGED after, as part of the answer is out already."""
         self.sync()
         given = False
         try:
@@ -253,8 +230,7 @@ class LogIndex:
             yield from question()
 
     def _after_damage(self, exc: sqlite3.DatabaseError) -> None:
-        """Rebuild the index after SQLite failed answering (a private one when the damaged
-        sidecar cannot be deleted); any other failure is said as it is."""
+        """Rebuild a damaged index (a private one when it cannot be deleted)."""
         if not is_damaged(exc):
             message = f"the sidecar index failed while answering ({exc}); run the command again"
             raise self._failed("SIDECAR_UNUSABLE", message) from None
@@ -265,8 +241,7 @@ class LogIndex:
         self.sync()
 
     def discard(self) -> None:
-        """Close and delete the sidecar (it is rebuilt from the log on the next `sync`); a
-        private index is only dropped."""
+        """Close and delete the sidecar (rebuilt on the next `sync`); a private one is dropped."""
         private = self.private
         self.close()
         if private:
@@ -334,9 +309,8 @@ class Repair:
 
 
 def repair(index: LogIndex) -> Repair:
-    """Under the index lock: copy an incomplete last line to `.codex/quarantine/<registry>-<utc>
-    .torn`, then cut the log back to its last complete line (both fsynced); nothing else is
-    ever changed. Every place written is checked first (UNSAFE_PATH)."""
+    """Under the index lock: copy an incomplete last line to `.codex/quarantine/`, then cut the
+    log back to its last complete line (both fsynced); nothing else is ever changed."""
     folder = index.root / QUARANTINE_RELPATH
     require_safe_all(index.root, [index.log, index.lock_path, index.sidecar, folder])
     with index.locked():
@@ -386,8 +360,7 @@ class Run:
 
     @property
     def first_time(self) -> str:
-        """The first record's time, as ISO 8601 UTC ("" when it does not parse: its schema check
-        says so)."""
+        """The first record's time, as ISO 8601 UTC ("" when it does not parse)."""
         if self.first_t == EARLIEST:
             return ""
         moment = datetime.fromtimestamp(self.first_t / 1_000_000, tz=UTC)
@@ -412,8 +385,7 @@ def latest_records(index: LogIndex, keys: Sequence[str]) -> dict[str, tuple[dict
 
 
 def passed_despite_failure(index: LogIndex) -> Iterator[dict[str, Any]]:
-    """The latest views that met the success predicate with a failed uniqueness check (the runs
-    that need an override: few), after `sync`."""
+    """The latest views that passed with a failed uniqueness check (few), after `sync`."""
     for run in select_runs(index, "r.success AND r.unique_fail", [], "", None, snapshot=True):
         yield run.record
 
@@ -428,9 +400,8 @@ def select_runs(
     snapshot: bool = False,
     marks: bool = False,
 ) -> Iterator[Run]:
-    """The runs selected, read from the log at their offsets (`marks`: with the failure's
-    columns). `snapshot`: the rows are copied into a temporary table first, so a slow reader
-    of a long answer holds no lock on the sidecar and never keeps an append waiting."""
+    """The runs selected, read from the log at their offsets. `snapshot`: the rows are copied
+    into a temporary table first, so a slow reader never keeps an append waiting."""
     extra = ", r.checks, r.gates, r.override" if marks else ""
     sql = (
         f"SELECT r.key, x.off, x.len, x.line, r.first_t, r.n, r.success, r.failure{extra} "
@@ -461,8 +432,8 @@ def select_runs(
 
 
 class LogReader:
-    """The log opened for reading at offsets (a context manager). Lines read in the log's order
-    (as a long answer's mostly are) come from one read of WINDOW bytes, not a system call each."""
+    """The log opened for reading at offsets; lines read in the log's order come from one read
+    of WINDOW bytes, not a system call each."""
 
     def __init__(self, index: LogIndex) -> None:
         self.path = index.log
@@ -489,9 +460,8 @@ class LogReader:
 
 
 def read_record(index: LogIndex, raw: bytes, key: str, line: int) -> dict[str, Any]:
-    """The record of `raw`, read at the offset the sidecar holds for `key`; INDEX_CHANGED when
-    the log no longer holds it there (rewritten while this command ran). The sidecar parsed
-    these bytes strictly when it indexed them: the plain C parser (half the cost) reads them."""
+    """The record of `raw`, read where the sidecar holds `key`; INDEX_CHANGED when the log no
+    longer holds it there. The sidecar parsed these bytes strictly: the plain parser reads them."""
     try:
         record = json.loads(raw)
     except ValueError:

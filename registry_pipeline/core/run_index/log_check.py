@@ -1,6 +1,6 @@
-"""The build's checks of a sealed run index: its blocking `rules` check, every problem of a whole
-log by the functions `registry runs append` checks records with (`records`, `rules`), and
-`log_prefix`, whether the log only grew since its previous sealed snapshot."""
+"""The build's checks of a sealed run index: every problem of a whole log, by the functions
+`registry runs append` checks records with, and whether the log only grew since its previous
+sealed snapshot."""
 
 from __future__ import annotations
 
@@ -49,10 +49,8 @@ def log_problems(
     data: bytes | Path,
     read: Read | None = None,
 ) -> list[Problem]:
-    """Every problem of a whole log, sealed bytes or the file at `data` (the build's `rules`
-    check): a torn or unparsable line, each record's own, its order and its rules' findings,
-    each run's latest view's warnings; schema violations are `schema_valid`'s. `read`: how the
-    other registries are read (the build: their sealed snapshots)."""
+    """Every problem of a whole log, sealed bytes or the file at `data`, but schema violations
+    (`schema_valid`'s). `read`: how the other registries are read (the build: sealed)."""
     problems: list[Problem] = []
     log = _Log(data)
     rules = RecordRules(root, catalog, spec, read)
@@ -85,8 +83,8 @@ def log_problems(
 
 
 def _latest_views(rules: RecordRules, latest: set[int], log: _Log) -> list[Problem]:
-    """The warnings of each run's latest view (the first MAX_WARNINGS, then MORE_WARNINGS), and
-    of an overrides log the runs its latest records leave uncovered."""
+    """The warnings of each run's latest view, and of an overrides log the runs its latest
+    records leave uncovered."""
     problems: list[Problem] = []
     warned = 0
     view = Warnings(rules.spec)
@@ -108,8 +106,7 @@ def _latest_views(rules: RecordRules, latest: set[int], log: _Log) -> list[Probl
 def _records(
     log: _Log, problems: list[Problem], spec: IndexSpec, only: set[int] | None = None
 ) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line, record) of each line (of `only`) with a usable key and time; the others are
-    problems."""
+    """(line, record) of each line (of `only`) with a usable key and time; else problems."""
     for number, raw in log.lines():
         if (only is not None and number not in only) or not raw.strip():
             continue  # blank as the bytes are: ASCII whitespace only
@@ -127,8 +124,7 @@ def _records(
 
 
 class _Log:
-    """A log's complete lines, from its bytes or a file; `torn`: its incomplete last line's
-    number, once read."""
+    """A log's complete lines; `torn`: its incomplete last line's number, once read."""
 
     def __init__(self, data: bytes | Path) -> None:
         self.data = data

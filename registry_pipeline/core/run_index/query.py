@@ -1,8 +1,5 @@
-"""The four questions a run index answers (seed 004, "Minimal Queries"), from the sidecar:
-show one run, list a lane's runs in a date range, the runs that failed uniqueness checks (or
-the failure predicate), each marked with whether its override covers them (`rules.coverage`),
-a lane's latest success; and `RunIndex`, the same answers as pandas DataFrames beside `append`.
-"""
+"""The four questions a run index answers (seed 004, "Minimal Queries"), from the sidecar, and
+`RunIndex`, the same answers as pandas DataFrames beside `append`."""
 
 from __future__ import annotations
 
@@ -25,12 +22,10 @@ from registry_pipeline.core.run_index.index import (
     select_runs,
 )
 from registry_pipeline.core.run_index.records import located, record_problem
-from registry_pipeline.core.run_index.rules import Overrides, coverage, needs_override
-from registry_pipeline.core.run_index.sidecar import list_text
+from registry_pipeline.core.run_index.rules import coverage, needs_override, overrides
+from registry_pipeline.core.run_index.sidecar import list_text, listed
 from registry_pipeline.core.run_index.spec import (
     IndexSpec,
-    is_check,
-    named_override,
     parse_time,
 )
 
@@ -50,8 +45,7 @@ class Window:
 def window(
     index: LogIndex, lanes: Sequence[str] = (), since: str | None = None, until: str | None = None
 ) -> Window:
-    """A Window from `FIELD=VALUE` strings and dates (YYYY-MM-DD, `until` inclusive of its
-    whole day, or ISO 8601 times)."""
+    """A Window from `FIELD=VALUE` strings and dates (`until` a date: its whole day)."""
     pairs: list[tuple[str, str]] = []
     for text in lanes:
         field, sep, value = text.partition("=")
@@ -72,7 +66,7 @@ def window(
 
 def show(index: LogIndex, key: str) -> Run | None:
     """The run `key`, or None."""
-    return _one(select_runs(index, "r.key = ?", [key], "", 1))
+    return next(select_runs(index, "r.key = ?", [key], "", 1), None)
 
 
 def history(index: LogIndex, key: str) -> list[dict[str, Any]]:
@@ -91,36 +85,37 @@ DAY = 86_400_000_000
 
 def iter_runs(index: LogIndex, where: Window, *, limit: int | None = None) -> Iterator[Run]:
     """The runs in `where`, oldest first, one at a time (flat memory for a big answer)."""
-    sql, params = _where(index, where)
-    return select_runs(index, sql, params, OLDEST_FIRST, limit, snapshot=True)
+    return _runs(index, where, limit=limit, snapshot=True)
 
 
 def latest_success(index: LogIndex, where: Window) -> Run | None:
     """The newest run in `where` whose latest view succeeded (ties: the later first line)."""
-    sql, params = _where(index, where, "r.success")
-    return _one(select_runs(index, sql, params, "ORDER BY r.first_t DESC, r.first_seq DESC", 1))
+    newest = "ORDER BY r.first_t DESC, r.first_seq DESC"
+    return next(_runs(index, where, "r.success", order=newest, limit=1), None)
 
 
-def _one(found: Iterator[Run]) -> Run | None:
-    rows = list(found)
-    return rows[0] if rows else None
-
-
-def _where(index: LogIndex, where: Window, *more: str) -> tuple[str, list[Any]]:
-    """The SQL condition of `where` (and `more`) on `runs AS r`, and its parameters."""
+def _runs(
+    index: LogIndex,
+    where: Window,
+    *more: str,
+    order: str = OLDEST_FIRST,
+    limit: int | None = None,
+    **options: bool,
+) -> Iterator[Run]:
+    """`select_runs` of the runs in `where` and `more` (conditions on `runs AS r`)."""
     clauses = [f"r.l{index.spec.lanes.index(field)} = ?" for field, _value in where.lanes]
     params: list[Any] = [value for _field, value in where.lanes]
     for clause, bound in (("r.first_t >= ?", where.since), ("r.first_t <= ?", where.until)):
         if bound is not None:
             clauses.append(clause)
             params.append(bound)
-    return " AND ".join([*clauses, *more]) or "1", params
+    sql = " AND ".join([*clauses, *more]) or "1"
+    return select_runs(index, sql, params, order, limit, **options)
 
 
 @functools.lru_cache(maxsize=1024)
 def _fields(text: str) -> tuple[str, ...]:
-    """A list of fields the sidecar holds as JSON (`sidecar.list_text`), parsed once per text
-    (a few combinations of checks and gates)."""
+    """A list of fields the sidecar holds as JSON, parsed once per text."""
     return tuple(json.loads(text))
 
 
@@ -164,112 +159,61 @@ class FailedRun:
 
     def json_line(self, spec: IndexSpec) -> bytes:
         """The object `registry runs failed --json` lists, as `json.dumps` writes it, the latest
-        view as the log holds it (a long answer never encodes its records again)."""
-        problems = [problem.as_json() for problem in self.problems]
-        checks, gates, covered, listed = map(
-            list_text, (self.failed_checks, self.failed_gates, self.covered, problems)
+        view as the log holds it."""
+        named, problems = self.override_id, [problem.as_json() for problem in self.problems]
+        head = (
+            f"{{{_text(spec.key)}: {_text(self.run.key)}, "
+            f'"failed_checks": {listed(tuple(self.failed_checks))}, '
+            f'"failed_gates": {listed(tuple(self.failed_gates))}, '
+            f'"override_id": {"null" if named is None else _text(named)}, '
+            f'"covered": {list_text(self.covered)}, "problems": {list_text(problems)}, "record": '
         )
-        return _line(spec, self.run, checks, gates, self.override_id, covered, listed)
-
-
-def _line(
-    spec: IndexSpec,
-    run: Run,
-    checks: str,
-    gates: str,
-    named: str | None,
-    covered: str,
-    problems: str,
-) -> bytes:
-    """One run of `runs failed --json` (its lists and literals given as JSON text)."""
-    head = (
-        f"{{{_text(spec.key)}: {_text(run.key)}, "
-        f'"failed_checks": {checks}, "failed_gates": {gates}, '
-        f'"override_id": {"null" if named is None else _text(named)}, '
-        f'"covered": {covered}, "problems": {problems}, "record": '
-    )
-    return head.encode("utf-8") + run.raw + b"}"
+        return head.encode("utf-8") + self.run.raw + b"}"
 
 
 def failed_runs(
     index: LogIndex, where: Window, *, gates: bool = False, limit: int | None = None
 ) -> Iterator[FailedRun]:
-    """The failed runs in `where`, oldest first, marked (one at a time)."""
-    for run, found in _marked(index, where, gates, limit):
-        _checks, failed_gates, named = run.marks
-        yield found or FailedRun(run, [], list(_fields(failed_gates)), named, None, [])
-
-
-def failed_lines(
-    index: LogIndex, where: Window, *, gates: bool = False, limit: int | None = None
-) -> Iterator[bytes]:
-    """`FailedRun.json_line` of each of `failed_runs` (a run with no check FAILed is written
-    from the sidecar, its record never parsed)."""
+    """The failed runs in `where`, oldest first, marked from what the sidecar holds of them; a
+    run with a failed check is judged by `coverage`."""
     spec = index.spec
-    for run, found in _marked(index, where, gates, limit):
-        if found is not None:
-            yield found.json_line(spec)
-        else:
-            checks, failed_gates, named = run.marks
-            yield _line(spec, run, checks, failed_gates, named, "null", "[]")
-
-
-def _marked(
-    index: LogIndex, where: Window, gates: bool, limit: int | None
-) -> Iterator[tuple[Run, FailedRun | None]]:
-    """Each failed run with its `marks` (checks and gates as JSON lists, the override), and
-    `mark`ed when a check FAILed (overrides read BATCH runs at a time)."""
-    sql, params = _where(index, where, "r.failure" if gates else "r.unique_fail")
-    rows = select_runs(index, sql, params, OLDEST_FIRST, limit, snapshot=True, marks=True)
-    overrides = Overrides(index.root, index.catalog, index.spec)
+    which = "r.failure" if gates else "r.unique_fail"
+    rows = _runs(index, where, which, limit=limit, snapshot=True, marks=True)
+    logs = overrides(index.root, index.catalog, spec)
     try:
         while batch := list(itertools.islice(rows, BATCH)):
             named = [r.marks[2] for r in batch if r.marks[0] != "[]" and r.marks[2] is not None]
             unreadable: list[Problem] = []
             try:
-                logged = overrides.lookup(named)
+                logged = {} if logs is None else logs.values(named)
             except RegistryError as exc:
                 logged = {}
                 unreadable = [
                     record_problem(0, "", "DEPENDENCY_UNREADABLE", exc.message, path=exc.path)
                 ]
             for run in batch:
-                checks = run.marks[0]
-                found = None
+                checks, failed_gates, override = run.marks
+                problems: list[Problem] = []
+                covered: bool | None = None
                 if checks != "[]":
-                    found = mark(index.spec, run, logged, unreadable, list(_fields(checks)))
-                yield run, found
+                    if override is not None or needs_override(spec, run.record):
+                        found = None if override is None else logged.get(override)
+                        problems = unreadable or coverage(spec, run.line, run.record, found)
+                    covered = override is not None and not problems
+                problems = [located(problem, spec.source) for problem in problems]
+                failed = list(_fields(checks)), list(_fields(failed_gates))
+                yield FailedRun(run, *failed, override, covered, problems)
     finally:
-        overrides.close()
+        if logs is not None:
+            logs.close()
 
 
-def mark(
-    spec: IndexSpec,
-    run: Run,
-    logged: dict[str, dict[str, Any]],
-    unreadable: list[Problem],
-    checks: list[str],
-) -> FailedRun:
-    """`run` marked: `logged`: the overrides by id; `checks`: its failed uniqueness checks."""
-    record = run.record
-    gates = [] if spec.failure is None else spec.failure.judged(record)[1]
-    named = named_override(record)
-    problems: list[Problem] = []
-    covered: bool | None = None
-    if checks:
-        if named is not None or needs_override(spec, record):
-            problems = unreadable or coverage(
-                spec, run.line, record, None if named is None else logged.get(named)
-            )
-        covered = named is not None and not problems
-    return FailedRun(
-        run,
-        checks,
-        [field for field in gates if not is_check(field)],
-        named,
-        covered,
-        [located(problem, spec.source) for problem in problems],
-    )
+def failed_lines(
+    index: LogIndex, where: Window, *, gates: bool = False, limit: int | None = None
+) -> Iterator[bytes]:
+    """`FailedRun.json_line` of each of `failed_runs`."""
+    found = failed_runs(index, where, gates=gates, limit=limit)
+    return (failed.json_line(index.spec) for failed in found)
 
 
 # --- the Python API: the answers as pandas DataFrames -------------------------------------
@@ -283,14 +227,6 @@ MARKS = ("_failed_checks", "_failed_gates", "_override_id", "_covered")
 def runs_frame(index: LogIndex, runs: Iterable[Run]) -> pd.DataFrame:
     """One row per run (its latest view's fields, then EXTRA), indexed by the run's key."""
     return _frame(index, [_row(run) for run in runs], EXTRA)
-
-
-def failed_frame(index: LogIndex, marked: Iterable[FailedRun]) -> pd.DataFrame:
-    """`runs_frame` of failed runs, with the MARKS columns."""
-    rows = [
-        _row(f.run, (f.failed_checks, f.failed_gates, f.override_id, f.covered)) for f in marked
-    ]
-    return _frame(index, rows, (*EXTRA, *MARKS))
 
 
 def _row(run: Run, marks: tuple[Any, ...] = ()) -> dict[str, Any]:
@@ -360,11 +296,13 @@ class RunIndex(LogIndex):
         *,
         gates: bool = False,
     ) -> pd.DataFrame:
-        """The runs whose latest view FAILed a uniqueness check (`gates`: meets the failure
-        predicate), with what FAILed and whether an override covers it."""
+        """The runs whose latest view FAILed a uniqueness check (`gates`: the failure predicate)."""
         where = select(self, lanes, since, until)
         marked = self.answer(lambda: list(failed_runs(self, where, gates=gates)))
-        return failed_frame(self, marked)
+        rows = [
+            _row(f.run, (f.failed_checks, f.failed_gates, f.override_id, f.covered)) for f in marked
+        ]
+        return _frame(self, rows, (*EXTRA, *MARKS))
 
     def latest(self, lanes: Mapping[str, str]) -> pd.DataFrame:
         """The lane's newest successful run (one row; none when the lane has no success)."""

@@ -1,16 +1,10 @@
-"""A run record judged alone, one function per rule for `registry runs append`/`import` and the
-build's `rules` check: its shape and the schema governing the log's name (`shape_problems`,
-`judged`); its own fields (`field_problems`): a file field (seed 004's `run_log_filepath_abs`)
-is an absolute POSIX or Windows path (the index serves two machines: PATH_NOT_ABSOLUTE,
-PATH_INVALID), required at Final Save (REQUIRED_AT_FINAL_SAVE), and `last_updated_utc` a time
-(TIME_INVALID) no earlier than `created_utc` (UPDATED_BEFORE_CREATED); the warnings of a run's
-latest view (`Warnings`); its place among its run's records (`times`, `Order`: by created, then
-updated; equal in both is not later, AUGMENT_NOT_LATER).
+"""A run record judged alone, for `registry runs append`/`import` and the build's `rules` check:
+its shape, schema and own fields (a file field is an absolute POSIX or Windows path: the index
+serves two machines), its latest view's warnings, its place among its run's records (`Order`).
 
-The records given are read here (`items`, `parsed`): one JSON object on any number of lines, or
-JSONL a block of whole lines at a time. A block whose every line is its value's compact encoding
-(`json_strict.compact_lines`) is appended as given, its schema checked in one call; any other
-line is parsed by `loads_strict` (RECORD_UNPARSABLE with line and column) and appended encoded.
+The records given are read here: one JSON object on any number of lines, or JSONL a block of
+whole lines at a time. A block whose every line is its value's compact encoding is appended as
+given, its schema checked in one call; any other line is parsed strictly and appended encoded.
 """
 
 from __future__ import annotations
@@ -45,7 +39,7 @@ _PLAIN_POSIX = re.compile(f"/[^{CONTROL}]*[^{CONTROL}/.]")
 """A POSIX absolute path without control characters whose last component is neither empty nor
 `.`: it names a file (`path_problem` is None), decided without building a path object."""
 NATIVE_POSIX = os.name != "nt"
-"""Whether this machine's paths are POSIX paths (`is_native`)."""
+"""Whether this machine's paths are POSIX paths (absolute: starting with `/`)."""
 MISSING_KEPT = 64
 """Missing folders a check remembers (`Warnings.exists`)."""
 
@@ -61,9 +55,8 @@ def record_problem(
     path: str | None = None,
     counts: tuple[int, int] | None = None,
 ) -> Problem:
-    """One problem of one input record (`line` 0: none; `field`: a JSON pointer; `key`: the run,
-    its subject). `severity`: error refuses, warning is printed, record goes to the write path's
-    notes log. `counts`: PARTIAL_RETRY's (matched, given). Its `--json` object ends with the
+    """One problem of one input record (`line` 0: none; `key`: the run). `severity`: error
+    refuses, warning is printed, record goes to the notes log. Its `--json` object ends with the
     severity and the key, as `registry runs` has always listed them."""
     extra: dict[str, object] = {"severity": severity, "key": key}  # --json names both
     if counts is not None:
@@ -94,8 +87,7 @@ def located(problem: Problem, path: str | None) -> Problem:
 
 class RecordsError(UsageError):
     """Records refused before anything was written; exit 2 for bad input, 1 (`refused`) when
-    the index or another registry says no. Its own class: `at` places its problems, whatever
-    their code, in the records' file."""
+    the index or another registry says no."""
 
     def __init__(
         self,
@@ -140,9 +132,8 @@ def encode(record: dict[str, Any]) -> bytes:
 def judged(
     spec: IndexSpec, schemas: SchemaCatalog, line: int, record: Any, *, schema_valid: bool = False
 ) -> tuple[list[Problem], int, int]:
-    """Every problem of one record alone (shape, schema, own fields) and its place (`times`);
-    `schema_valid`: the caller's batch call found no violation. A plain record (most of a
-    million) is decided by a few lookups, any other by the checks one at a time."""
+    """Every problem of one record alone and its place (`times`); `schema_valid`: the caller's
+    batch call found no violation. A plain record is decided by a few lookups."""
     if schema_valid and type(record) is dict:
         key = record.get(spec.key)
         created = parse_time(record.get(spec.time))
@@ -202,13 +193,6 @@ def shape_problems(spec: IndexSpec, line: int, record: Any) -> list[Problem]:
         invalid = "must be an ISO 8601 UTC time"
         problems.append(record_problem(line, f"/{spec.time}", "TIME_INVALID", invalid, shown))
     return problems
-
-
-def is_native(path: str) -> bool:
-    """Whether `path` is absolute in this machine's form (only such a path is looked for here)."""
-    if NATIVE_POSIX:
-        return path.startswith("/")  # what PurePosixPath(path).is_absolute() says
-    return PurePath(path).is_absolute()
 
 
 def path_problem(value: str) -> tuple[str, str] | None:
@@ -277,8 +261,8 @@ def field_problems(spec: IndexSpec, line: int, record: dict[str, Any]) -> list[P
 
 
 class Warnings:
-    """The warnings of a run's latest view, for one check: recommended fields absent at Final
-    Save and files named in this machine's form that do not exist here."""
+    """The warnings of a run's latest view: recommended fields absent at Final Save, files
+    named in this machine's form that do not exist here."""
 
     def __init__(self, spec: IndexSpec) -> None:
         self.spec = spec
@@ -301,7 +285,7 @@ class Warnings:
                     found.append((name, "FILE_ABSENT"))
             elif (
                 isinstance(value, str)
-                and is_native(value)
+                and (value.startswith("/") if NATIVE_POSIX else PurePath(value).is_absolute())
                 and path_problem(value) is None
                 and not self.exists(value)
             ):
@@ -317,8 +301,7 @@ class Warnings:
         return record_problem(line, f"/{name}", code, message, record.get(self.spec.key), "warning")
 
     def exists(self, path: str) -> bool:
-        """`Path(path).exists()`, not looked up under a folder found missing (a million run
-        logs under a missing `/srv/c1/...` cost a few lookups)."""
+        """`Path(path).exists()`, not looked up under a folder found missing."""
         if path.startswith(self._missing):
             return False  # nothing under a missing folder exists
         if Path(path).exists():
@@ -352,7 +335,7 @@ def times(spec: IndexSpec, record: dict[str, Any]) -> tuple[int, int]:
 
 class Order:
     """Each key's records as they are added: which are not after the key's latest (`later`),
-    each key's first and latest (about 150 bytes a record)."""
+    each key's first and latest."""
 
     def __init__(self) -> None:
         self.count = 0
@@ -455,8 +438,8 @@ def record_from_json(text: str) -> Any:
 
 
 def items(stream: Readable, origin: str) -> Iterator[Item]:
-    """The records of `stream`: one JSON object (on any number of lines) as one batch, else
-    blocks of JSONL lines not parsed yet ((first line, whole lines) each, `parsed`)."""
+    """The records of `stream`: one JSON object as one batch, else blocks of JSONL lines not
+    parsed yet."""
     head = stream.read(MAX_LINE_BYTES + 1)
     document = _one_document(head, origin)
     if document is not NOT_COMPACT:
@@ -470,8 +453,7 @@ def parsed(item: Item, origin: str) -> Batch:
 
 
 def parse_block(block: bytes, first: int, origin: str) -> Batch:
-    """The records of `block` (whole lines from input line `first`); RECORD_UNPARSABLE at the
-    first that does not parse."""
+    """The records of `block` (whole lines from input line `first`), or RECORD_UNPARSABLE."""
     try:
         text = block.decode("utf-8")
     except UnicodeDecodeError:

@@ -1,13 +1,10 @@
-"""The rules on records beyond their own fields, for `registry runs append`/`import` and the
-build's `rules` check: the override of a run that passed despite a failed uniqueness check, from
-both sides, and the workspace's coordination rules (`RecordRules`, the write path's).
+"""The rules on records beyond their own fields: the override of a run that passed despite a
+failed uniqueness check, from both sides, and the workspace's coordination rules.
 
 Seed 004: "If any uniqueness check is `FAIL`, `qa_gate2` should not be `PASS` unless an override
-was logged". Such a record must name an override (`override_id`) that is in the overrides log
-(the catalog's run index keyed by `override_id`), names this run and covers every check that
-FAILed: `coverage`, the one judge, says OVERRIDE_MISSING, OVERRIDE_NOT_LOGGED,
-OVERRIDE_OTHER_RUN, or OVERRIDE_NOT_COVERING per uncovered check. The other side (`Reliance`): a
-new record of an override is judged, by the same `coverage`, against every run relying on it."""
+was logged". Such a record must name an override that is in the overrides log, names this run
+and covers every check that FAILed (`coverage`, the one judge); a new record of an override is
+judged by the same `coverage` against every run relying on it (`Reliance`)."""
 
 from __future__ import annotations
 
@@ -42,8 +39,7 @@ from registry_pipeline.core.write_path.rules import Coordination, rules_involvin
 
 class Read(Protocol):
     """How another registry's entries are read instead of the working tree (the build: from a
-    sealed snapshot, `SnapshotReader.read`). `keep`: of a log, the latest views needed (a reader
-    may leave the others out; None: all); the problems are those of every line all the same."""
+    sealed snapshot). `keep`: of a log, the latest views needed (None: all)."""
 
     def __call__(
         self, root: Path, entry_type: EntryType, /, keep: Keep | None = None
@@ -66,9 +62,8 @@ def coverage(
     *,
     report_absent: bool = True,
 ) -> list[Problem]:
-    """Why the override `record` names does not cover its failed checks ([] when it does);
-    `found`: that override's latest record (None: not logged, said unless `report_absent` is
-    False because a coordination rule says it already)."""
+    """Why the override `record` names does not cover its failed checks; `found`: that
+    override's latest record (None: not logged, said unless `report_absent` is False)."""
     key = record.get(spec.key)
     failed = failed_checks(record)
     named = record.get(OVERRIDE)
@@ -99,7 +94,7 @@ def coverage(
 
 class OtherLog:
     """Another registry's log, read by key: through its own sidecar, or from what `read` gives
-    (the build: its sealed snapshot), read at once, `keep` saying which latest views it holds."""
+    (the build: its sealed snapshot)."""
 
     def __init__(
         self,
@@ -126,9 +121,12 @@ class OtherLog:
         found = latest_records(self.index, wanted).items()
         return {key: Entry(key, record, self.spec.source, line) for key, (record, line) in found}
 
+    def values(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The latest record of each of `keys` the log has."""
+        return {key: entry.value for key, entry in self.entries(keys).items()}
+
     def views(self, narrowed: Callable[[LogIndex], Iterable[Any]]) -> Iterable[Any]:
-        """The latest views held: of `read`, those `keep` kept; of the sidecar, `narrowed`'s
-        (the same views, found by the sidecar's columns)."""
+        """The latest views held: of `read`, those `keep` kept; of the sidecar, `narrowed`'s."""
         if self.content is not None:
             return (entry.value for entry in _entries(self.content).values())
         self.index.sync()
@@ -139,44 +137,12 @@ class OtherLog:
         self.index.close()
 
 
-class Overrides:
-    """The overrides log of a run index, read by key (`OtherLog`)."""
-
-    def __init__(
-        self,
-        root: Path,
-        catalog: RegistryCatalog,
-        spec: IndexSpec,
-        *,
-        report_absent: bool = True,
-        read: Read | None = None,
-    ) -> None:
-        self.spec = spec
-        self.report_absent = report_absent
-        log = overrides_log(catalog, spec)
-        self.log = None if log is None else OtherLog(root, catalog, log, read)
-
-    def lookup(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """The latest record of each of `ids` the overrides log has."""
-        found = {} if self.log is None else self.log.entries(ids)
-        return {key: entry.value for key, entry in found.items()}
-
-    def problems(self, records: Iterable[tuple[int, dict[str, Any]]]) -> list[Problem]:
-        """`coverage` of each of `records` ((line, record)) that needs an override."""
-        judged = [(line, record) for line, record in records if needs_override(self.spec, record)]
-        if not judged:
-            return []
-        try:
-            found = self.lookup(r[OVERRIDE] for _l, r in judged if isinstance(r.get(OVERRIDE), str))
-        except RegistryError as exc:
-            return [_unreadable("the overrides log", exc.message, "overrides")]
-        judge = functools.partial(coverage, self.spec, report_absent=self.report_absent)
-        return [p for line, r in judged for p in judge(line, r, found.get(str(r.get(OVERRIDE))))]
-
-    def close(self) -> None:
-        """Close the overrides log's sidecar."""
-        if self.log is not None:
-            self.log.close()
+def overrides(
+    root: Path, catalog: RegistryCatalog, spec: IndexSpec, read: Read | None = None
+) -> OtherLog | None:
+    """The overrides log of the run index `spec`, read by key (None: it has none)."""
+    log = overrides_log(catalog, spec)
+    return None if log is None else OtherLog(root, catalog, log, read)
 
 
 def _entries(content: TypeContent) -> dict[str, Entry]:
@@ -187,8 +153,7 @@ def _entries(content: TypeContent) -> dict[str, Entry]:
 
 
 def _unreadable(what: str, why: str, unchecked: str, code: str = "") -> Problem:
-    """DEPENDENCY_UNREADABLE (DEPENDENCY_NOT_SEALED when `code` is it): `what` cannot be read,
-    so `unchecked` is not checked."""
+    """DEPENDENCY_UNREADABLE (or DEPENDENCY_NOT_SEALED): `unchecked` is not checked."""
     kept = code if code == "DEPENDENCY_NOT_SEALED" else "DEPENDENCY_UNREADABLE"
     message = f"{what} cannot be read ({why}): {unchecked} not checked"
     return record_problem(0, "", kept, message)
@@ -212,8 +177,7 @@ def served_index(catalog: RegistryCatalog, spec: IndexSpec) -> IndexSpec | None:
 
 
 def _relies(runs: IndexSpec, view: Any) -> bool:
-    """Whether a latest view of the run index `runs` relies on an override: it passed with a
-    failed check and names one."""
+    """Whether a latest view of `runs` passed with a failed check and names an override."""
     return (
         isinstance(view, dict)
         and isinstance(view.get(OVERRIDE), str)
@@ -331,15 +295,16 @@ class RecordRules:
             and rule.field == FIELD
             for rule in self.coordination.rules
         )
-        self.overrides = Overrides(root, catalog, spec, report_absent=not refused, read=read)
+        self.overrides = overrides(root, catalog, spec, read)
+        self.judge = functools.partial(coverage, spec, report_absent=not refused)
         self.reliance = Reliance(root, catalog, spec, read)
         self.heads = None if self.reliance.active else _heads(self.coordination, spec.type_name)
         """The fields a record must hold for `problems` to find anything (`_heads`)."""
 
     def _keeps(self, catalog: RegistryCatalog, names: set[str]) -> dict[str, Keep]:
         """What of each other log in `names` must be read: all of those the rules judging this
-        type read, and of the overrides log; of the run index an overrides log serves, the runs
-        relying on an override; of the others, only their problems."""
+        type read; of the run index an overrides log serves, the runs relying on an override;
+        of the others, only their problems."""
         judged = {
             name
             for rule in self.coordination.rules
@@ -357,17 +322,31 @@ class RecordRules:
     def problems(
         self, records: list[tuple[int, dict[str, Any]]], *, relied: bool = True
     ) -> list[Problem]:
-        """The overrides' and coordination rules' findings about `records` ((line, record));
-        `relied` (each is its key's latest: an append): also the runs left uncovered."""
-        found = [*self.overrides.problems(records), *self.coordination_problems(records)]
+        """The overrides' and coordination rules' findings about `records`; `relied` (each is
+        its key's latest: an append): also the runs left uncovered."""
+        found = [*self.override_problems(records), *self.coordination_problems(records)]
         return [*found, *self.reliance.problems(records)] if relied else found
+
+    def override_problems(self, records: Iterable[tuple[int, dict[str, Any]]]) -> list[Problem]:
+        """`coverage` of each of `records` ((line, record)) that needs an override."""
+        judged = [(line, record) for line, record in records if needs_override(self.spec, record)]
+        if not judged:
+            return []
+        named = (r[OVERRIDE] for _l, r in judged if isinstance(r.get(OVERRIDE), str))
+        try:
+            found = {} if self.overrides is None else self.overrides.values(named)
+        except RegistryError as exc:
+            return [_unreadable("the overrides log", exc.message, "overrides")]
+        return [
+            p for line, r in judged for p in self.judge(line, r, found.get(str(r.get(OVERRIDE))))
+        ]
 
     def close(self) -> None:
         """Close the sidecars opened to read other logs."""
-        self.overrides.close()
         self.reliance.close()
-        for log in self.looked_up.values():
-            log.close()
+        for log in (self.overrides, *self.looked_up.values()):
+            if log is not None:
+                log.close()
 
     def _only_looked_up(self, name: str) -> bool:
         """Whether every rule reading type `name` only looks up keys in it (exists, no patterns)."""
@@ -474,8 +453,7 @@ def _working(root: Path, entry_type: EntryType, keep: Keep | None) -> TypeConten
 
 
 def relevant(heads: frozenset[str] | None, record: dict[str, Any], *, overridden: bool) -> bool:
-    """Whether `RecordRules.problems` can find anything about `record` (`overridden`: it needs
-    an override)."""
+    """Whether `RecordRules.problems` can find anything about `record`."""
     return overridden or heads is None or not heads.isdisjoint(record)
 
 

@@ -1,17 +1,11 @@
-"""The sidecar of a run index: a SQLite file beside the log (`.codex/cache/run_index/<id>.sqlite3`)
-that answers queries without reading it, derived from the log and rebuilt when missing,
-unreadable or made for other settings.
+"""The sidecar of a run index: a SQLite file that answers queries without reading the log,
+derived from it and rebuilt when missing, unreadable or made for other settings.
 
-It records the bytes of the log it covers, the log's stat stamp (device, inode, size, mtime,
-ctime) and a SHA-256 per MiB of the covered bytes. A matching stamp means current (as git's
-index trusts it); otherwise the covered blocks are hashed again: all equal, only the bytes after
-are indexed, else it is rebuilt. The stamp and hashes commit in the same transaction as the rows
-they vouch for (not `core.verified`: a separate file could outlive a lost commit).
-
-Per record: key, created and updated times, offset, line. Per run: its first and latest records,
-count, lane values and `marks` of its latest view. Opened read-only for a query, writable under
-the index lock, or private (outside the workspace) when it cannot be written; in rollback-journal
-mode, not WAL, since a read-only connection to a WAL database creates files beside it.
+A matching stat stamp of the log means current (as git's index trusts it); otherwise the covered
+bytes' SHA-256 per MiB are checked: all equal, only the bytes after are indexed, else it is
+rebuilt. Stamp and hashes commit with the rows they vouch for (not `core.verified`: a separate
+file could outlive a lost commit). Rollback-journal mode, not WAL: a read-only connection to a
+WAL database creates files beside it.
 """
 
 from __future__ import annotations
@@ -63,11 +57,6 @@ class Stale:
     covered: int = 0
 
 
-def sidecar_path(root: Path, spec: IndexSpec) -> Path:
-    """Where the sidecar of `spec` lives in the workspace at `root`."""
-    return root / CACHE_RELPATH / f"{spec.registry_id}.sqlite3"
-
-
 def meta(db: sqlite3.Connection) -> dict[str, str]:
     """The sidecar's meta table ({} when it has none yet)."""
     try:
@@ -101,8 +90,12 @@ def staleness(db: sqlite3.Connection, spec: IndexSpec, log: Path) -> Stale | Non
     return Stale(rebuild=False, covered=covered)
 
 
-def refresh(db: sqlite3.Connection, spec: IndexSpec, log: Path, stale: Stale) -> None:
-    """Bring the sidecar up to the log (the caller holds the index lock)."""
+def refresh(db: sqlite3.Connection, spec: IndexSpec, log: Path, stale: Stale | None = None) -> None:
+    """Bring the sidecar up to the log (the caller holds the index lock); `stale`: as
+    `staleness` says (asked when not given)."""
+    stale = stale or staleness(db, spec, log)
+    if stale is None:
+        return
     if stale.rebuild:
         _reset(db, spec)
     _index_from(db, spec, log, 0 if stale.rebuild else stale.covered)
@@ -190,9 +183,8 @@ _LATEST = ("last_seq", *MARKS, "last_t", "last_c")
 
 
 def fold_sql(spec: IndexSpec) -> str:
-    """The statement that adds the staged records to their runs (`runs`), one at a time in
-    record order: a run's first is its earliest (ties: the first line), its latest view the
-    latest (ties: the later line)."""
+    """The statement that adds the staged records to their runs, in record order: a run's first
+    is its earliest (ties: the first line), its latest view the latest (ties: the later line)."""
     lanes = [f"l{i}" for i in range(len(spec.lanes))]
     return _FOLD.format(
         marks=", ".join(MARKS),
@@ -274,9 +266,8 @@ def add_columns(
     seq: int,
     marked: Sequence[tuple[Any, ...]],
 ) -> int:
-    """Index the rows of `parts` (each `Columns`) in log order, numbered from `seq + 1`, inside
-    the caller's transaction: a `records` row each, its run's row upserted (`fold_sql`); the
-    last seq. `marked`: the `marks` the rows number (it may grow between parts)."""
+    """Index the rows of `parts` in log order, numbered from `seq + 1`, inside the caller's
+    transaction; the last seq. `marked`: the `marks` the rows number (it may grow)."""
     lanes = [f"l{i}" for i in range(len(spec.lanes))]
     db.execute("DROP TABLE IF EXISTS temp.staged")
     db.execute("DROP TABLE IF EXISTS temp.marks")
@@ -303,8 +294,7 @@ def add_columns(
 
 
 def _index_from(db: sqlite3.Connection, spec: IndexSpec, log: Path, start: int) -> None:
-    """Index the complete lines of the log from byte `start` on, in one transaction; the
-    stamp is recorded only when nobody wrote the log meanwhile."""
+    """Index the complete lines of the log from byte `start` on, in one transaction."""
     with log.open("rb") as handle:
         before = os.fstat(handle.fileno())
         seq, line = counters(db) if start else (0, 0)
@@ -346,8 +336,7 @@ def finish(
     before: os.stat_result,
 ) -> None:
     """Record (inside the indexing transaction) that the sidecar covers the log up to
-    `position`: its new blocks' hashes, the counters, and the stat stamp when nobody wrote the
-    log since `before`."""
+    `position`; the stat stamp only when nobody wrote the log since `before`."""
     first = (int(meta(db).get("covered", "0")) if start else 0) // BLOCK
     db.execute("DELETE FROM blocks WHERE i >= ?", (first,))
     db.executemany("INSERT INTO blocks VALUES (?, ?)", _digests(fd, first, position))
@@ -386,14 +375,13 @@ def _parsed(spec: IndexSpec, raw: bytes) -> dict[str, Any] | str:
 
 
 def marks(spec: IndexSpec, record: dict[str, Any]) -> tuple[int, int, int, str, str]:
-    """What the sidecar holds of a record as a run's latest view (`MARKS`, the override apart):
-    all `runs failed` says of a run but the override and whether it covers it."""
+    """What the sidecar holds of a record as a run's latest view (`MARKS`, the override apart)."""
     success = spec.success is not None and spec.success(record)
     checks = failed_checks(record)
     failure, holding = (False, []) if spec.failure is None else spec.failure.judged(record)
     gates = [field for field in holding if not is_check(field)]
-    listed = _listed(tuple(checks)), _listed(tuple(gates))
-    return int(success), int(failure), int(bool(checks)), *listed
+    texts = listed(tuple(checks)), listed(tuple(gates))
+    return int(success), int(failure), int(bool(checks)), *texts
 
 
 list_text = json.JSONEncoder(ensure_ascii=False).encode
@@ -401,7 +389,7 @@ list_text = json.JSONEncoder(ensure_ascii=False).encode
 
 
 @functools.lru_cache(maxsize=1024)
-def _listed(fields: tuple[str, ...]) -> str:
+def listed(fields: tuple[str, ...]) -> str:
     """`list_text` of `fields`, once per combination (a few: the checks and gates of a spec)."""
     return list_text(list(fields)) if fields else "[]"
 
@@ -418,8 +406,7 @@ def _digests(fd: int, first: int, covered: int) -> Iterator[tuple[int, bytes]]:
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    """The sidecar at `path` for writing (created empty when absent; a WAL sidecar of an older
-    version is turned into rollback mode). The caller holds the index lock."""
+    """The sidecar at `path` for writing, in rollback mode (under the index lock)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:

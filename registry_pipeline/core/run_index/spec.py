@@ -1,19 +1,14 @@
-"""Run indexes of a catalog: which logs `registry runs` appends to and queries, and how a run is
-keyed, timed, grouped into lanes and judged, as the catalog entry's `run_index` block says.
-
-A RUN record's uniqueness checks (seed 004: `uniqueness_hook`, `uniqueness_scene`,
-`uniqueness_scripture`: "PASS|FAIL|NOT_RUN") are every field named `uniqueness_*`, so a check the
-schema adds later counts too (`failed_checks`)."""
+"""Run indexes of a catalog: how a run is keyed, timed, grouped into lanes and judged, as the
+catalog entry's `run_index` block says. A uniqueness check is every field named `uniqueness_*`,
+so a check the schema adds later counts too."""
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import functools
 import hashlib
 import itertools
 import json
-import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -62,34 +57,14 @@ class Condition:
 
     field: str
     values: tuple[Any, ...]
-    _typed: frozenset[tuple[type, Any]] = dataclasses.field(init=False, repr=False, compare=False)
-    """(type, value) of each hashable value: one set lookup decides for most records."""
-    _other: tuple[Any, ...] = dataclasses.field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        typed, other = set(), []
-        for v in self.values:
-            try:
-                if isinstance(v, float) and math.isnan(v):
-                    raise TypeError  # NaN equals nothing, not even itself: never in a set
-                typed.add((type(v), v))
-            except TypeError:
-                other.append(v)
-        object.__setattr__(self, "_typed", frozenset(typed))
-        object.__setattr__(self, "_other", tuple(other))
 
     def holds(self, record: dict[str, Any]) -> bool:
-        """Whether the condition holds for `record` (an absent field never does): its value is
-        one of `values`, of the same type (`True` is not `1`)."""
+        """Whether `record`'s value is one of `values`, of the same type (`True` is not `1`)."""
         value = record.get(self.field, _ABSENT)
-        if value is _ABSENT:
-            return False
-        try:
-            if (type(value), value) in self._typed:
+        for wanted in self.values:  # noqa: SIM110 (a loop: any() costs 3x per record)
+            if type(value) is type(wanted) and value == wanted:
                 return True
-        except TypeError:
-            pass  # an unhashable value (a list) can only equal an unhashable one
-        return any(type(value) is type(v) and value == v for v in self._other)
+        return False
 
 
 @dataclass(frozen=True)
@@ -104,8 +79,7 @@ class Predicate:
         return all(held) if self.mode == "all" else any(held)
 
     def judged(self, record: dict[str, Any]) -> tuple[bool, list[str]]:
-        """(whether the predicate holds, the fields of the conditions that hold, in the
-        predicate's order) of `record`, each condition asked once."""
+        """(whether the predicate holds, the fields of the conditions that hold) of `record`."""
         held = [condition.holds(record) for condition in self.conditions]
         holds = all(held) if self.mode == "all" else any(held)
         return holds, [c.field for c, h in zip(self.conditions, held, strict=True) if h]
@@ -166,8 +140,7 @@ def index_specs(catalog: RegistryCatalog) -> dict[str, IndexSpec]:
 
 
 def index_spec(catalog: RegistryCatalog, index_id: str | None) -> IndexSpec:
-    """The run index `index_id`, or without one the catalog's first; NO_RUN_INDEX or
-    UNKNOWN_INDEX (exit 2) naming the known ones."""
+    """The run index `index_id`, or the catalog's first; NO_RUN_INDEX or UNKNOWN_INDEX."""
     specs = index_specs(catalog)
     if not specs:
         raise UsageError(
@@ -194,10 +167,8 @@ def _did_you_mean(word: str, known: Iterable[str]) -> str:
 
 
 def parse_time(value: Any) -> int | None:
-    """An ISO 8601 UTC time as microseconds since the epoch (None when it is not one): times
-    written with and without seconds order correctly. The seed's `YYYY-MM-DDTHH:MMZ` is read by
-    two lookups (its day and its minute; a million records share a few hundred days), any other
-    form by `_parsed`."""
+    """An ISO 8601 UTC time as microseconds since the epoch (None when it is not one); the
+    seed's `YYYY-MM-DDTHH:MMZ` by two lookups (its day and its minute)."""
     if type(value) is str and len(value) == 17 and value[16] == "Z" and value[10] == "T":
         day, clock = _day(value[:10]), _CLOCK.get(value[11:16])
         if day is not None and clock is not None:
@@ -217,8 +188,7 @@ _CLOCK = {
 
 @functools.lru_cache(maxsize=4096)
 def _day(text: str) -> int | None:
-    """Days since the epoch of a `YYYY-MM-DD` date (ASCII digits); None when there is no such
-    day."""
+    """Days since the epoch of a `YYYY-MM-DD` date (ASCII digits), or None."""
     if not _DAY.fullmatch(text):
         return None
     try:
