@@ -228,13 +228,14 @@ def finish(
 ) -> list[PromotionOutcome]:
     """The end of a build run, under the build slot: promote what passed, record the build
     (module doc). Nothing when the run failed or is being cancelled."""
-    why_not = why_not_promotable(instance, run.run_id)
+    events = run_events(instance, run.run_id, {*STEP_TROUBLE, CHECK_PLANNED, CHECK_EVALUATION})
+    why_not = why_not_promotable(instance, run.run_id, events)
     if why_not is not None:
         instance.report_engine_event(f"nothing promoted: {why_not}", run)
         return []
     outcomes = []
     for registry_id, (snapshot, record) in materialized(instance, run.run_id).items():
-        outcome = promote(instance, workspace, registry_id, snapshot, record)
+        outcome = promote(events, workspace, registry_id, snapshot, record)
         outcomes.append(outcome)
         instance.report_engine_event(
             f"{registry_id} {snapshot}: {outcome.reason}",
@@ -324,20 +325,24 @@ class PromotionOutcome:
         return {**asdict(self), "outcome": self.outcome.value}
 
 
-def why_not_promotable(instance: dg.DagsterInstance, dagster_run_id: str) -> str | None:
+def why_not_promotable(
+    instance: dg.DagsterInstance, dagster_run_id: str, events: Sequence[Any]
+) -> str | None:
     """Why the run, at its end, may not promote (None: it may): a step failed or was skipped,
-    it is being cancelled, or a blocking check it planned did not pass or was not evaluated."""
+    it is being cancelled, or a blocking check it planned (`events`) did not pass or was not
+    evaluated."""
     run = instance.get_run_by_id(dagster_run_id)
     if run is None:
         return f"build failed: no Dagster run {dagster_run_id}"
     if run.status != dg.DagsterRunStatus.STARTED:
         return f"build stopped (Dagster run {run.status.value})"
-    events = run_events(instance, dagster_run_id, {*STEP_TROUBLE, CHECK_PLANNED, CHECK_EVALUATION})
     troubled = sorted({str(e.step_key) for e in events if e.event_type in STEP_TROUBLE})
     if troubled:
         return f"build failed: step(s) {', '.join(troubled)} failed"
     verdicts: dict[str, bool | None] = {}  # asset.check -> passed; None: planned, not evaluated
     for event in events:
+        if event.event_type in STEP_TROUBLE:
+            continue
         data = event.event_specific_data
         name = f"{data.asset_key.to_user_string()}.{data.check_name}"
         if event.event_type == CHECK_EVALUATION:
@@ -352,14 +357,15 @@ def why_not_promotable(instance: dg.DagsterInstance, dagster_run_id: str) -> str
 
 
 def promote(
-    instance: dg.DagsterInstance,
+    events: Sequence[Any],
     workspace: Workspace,
     registry_id: str,
     run_id: str,
     record: dg.EventLogRecord,
 ) -> PromotionOutcome:
-    """Promote snapshot `run_id`, materialized (`record`) by a promotable Dagster run, through
-    the pointer store when the catalog gives it a pointer; refusals become outcomes."""
+    """Promote snapshot `run_id`, materialized (`record`) by a promotable Dagster run (its check
+    `events`), through the pointer store when the catalog gives it a pointer; refusals become
+    outcomes."""
     dagster_run_id = record.run_id
 
     def outcome(kind: Outcome, reason: str, **extra: Any) -> PromotionOutcome:
@@ -371,7 +377,7 @@ def promote(
         return outcome(Outcome.REFUSED, exc.message, code=exc.code)
     if not spec.active_pointer:
         return outcome(Outcome.NO_POINTER, Outcome.NO_POINTER.value)
-    checks = blocking_checks(instance, record, check_names(spec))
+    checks = blocking_checks(events, record, check_names(spec))
     try:
         change = PointerStore(workspace).promote(
             spec.registry_id,
@@ -398,13 +404,13 @@ def promote(
 
 
 def blocking_checks(
-    instance: dg.DagsterInstance, materialization: dg.EventLogRecord, names: Sequence[str]
+    events: Sequence[Any], materialization: dg.EventLogRecord, names: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
-    """Each blocking check's verdict on that materialization, for the journal: SUCCEEDED,
-    FAILED, or PLANNED (`passed` None) for one the run, still going on, has not evaluated."""
+    """Each blocking check's verdict on that materialization among its run's `events`, for the
+    journal: SUCCEEDED, FAILED, or PLANNED (`passed` None) for one not evaluated."""
     dagster_run_id = materialization.run_id
     passed: dict[str, bool] = {}
-    for event in run_events(instance, dagster_run_id, CHECK_EVALUATION):
+    for event in (e for e in events if e.event_type == CHECK_EVALUATION):
         data = event.event_specific_data
         target = data.target_materialization_data
         if data.asset_key == materialization.asset_key and (
