@@ -8,7 +8,6 @@ summarizes it (`entries_of`), from the run's events, the same way whichever way 
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -36,8 +35,11 @@ from registry_pipeline.lib.build_run import (
     STEP_TROUBLE,
     SUBMITTER_TAG,
     builds_in_progress,
+    process_end,
+    process_tag,
     promotions,
     resources_config,
+    tagged_pid,
 )
 from registry_pipeline.lib.failures import (
     check_verdicts,
@@ -50,6 +52,7 @@ from registry_pipeline.lib.instance import dagster_home, open_instance
 from registry_pipeline.lib.io_manager import UNEXPECTED_FILES
 from registry_pipeline.lib.launcher import (
     LOCATION,
+    WORKER_TAG,
     RegistryRunLauncher,
     cancel_run,
     code_location,
@@ -113,7 +116,7 @@ def run_build(
     if in_process is None:
         in_process = os.environ.get(IN_PROCESS_ENV, "").strip() == "1"
     os.environ["DAGSTER_HOME"] = str(dagster_home(root))
-    tags = {SUBMITTER_TAG: f"{os.getpid()}@{socket.gethostname()}"}
+    tags = {SUBMITTER_TAG: process_tag()}
     selection = [dg.AssetKey(registry_id) for registry_id in select] or None
     config = {**QUIET_LOGS, **resources_config(str(root), full_audit, wait_seconds=wait)}
 
@@ -216,8 +219,6 @@ def _launch(context: Any, run: dg.DagsterRun, wait: float, watch: _Watch) -> Non
     telling `watch` its events; cancelled on Ctrl-C, or with BUILD_IN_PROGRESS when it is still
     queued after `wait` seconds; RUN_CANCELED when it was cancelled from elsewhere (the UI)."""
     instance = context.instance
-    launcher = instance.run_launcher
-    forks = launcher if isinstance(launcher, RegistryRunLauncher) else None
     queued_since = time.monotonic()
     looks = 0
 
@@ -225,8 +226,7 @@ def _launch(context: Any, run: dg.DagsterRun, wait: float, watch: _Watch) -> Non
         nonlocal looks
         looks += 1
         watch.read()
-        if forks is not None:
-            _fail_if_worker_ended(instance, forks, current)
+        _fail_if_worker_ended(instance, current)
         if current.status != dg.DagsterRunStatus.QUEUED:
             return
         ahead = builds_in_progress(instance, run.run_id)
@@ -243,8 +243,8 @@ def _launch(context: Any, run: dg.DagsterRun, wait: float, watch: _Watch) -> Non
         cancel_run(context, run.run_id)
         raise
     finally:
-        if forks is not None:  # none of its forked run workers left a zombie
-            forks.reap()
+        if isinstance(instance.run_launcher, RegistryRunLauncher):
+            instance.run_launcher.reap()  # none of its forked run workers left a zombie
     watch.read()
     if finished.status == dg.DagsterRunStatus.CANCELED:
         raise RegistryError(
@@ -254,16 +254,18 @@ def _launch(context: Any, run: dg.DagsterRun, wait: float, watch: _Watch) -> Non
         )
 
 
-def _fail_if_worker_ended(instance: dg.DagsterInstance, launcher: Any, run: dg.DagsterRun) -> None:
-    """Mark `run` FAILED when the run worker this command forked for it ended before the run
-    did (killed): nothing else would end it (to a daemon, an unreaped worker is alive)."""
-    if run.status not in (dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED):
+def _fail_if_worker_ended(instance: dg.DagsterInstance, run: dg.DagsterRun) -> None:
+    """Mark `run` FAILED when the run worker forked for it ended before the run did (killed):
+    nothing else would end it (to a daemon, an unreaped worker is alive)."""
+    pid = tagged_pid(run.tags.get(WORKER_TAG))
+    if pid is None or run.status not in (dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED):
         return
-    ended = launcher.worker_end(run)
+    ended = process_end(pid)
     latest = instance.get_run_by_id(run.run_id) if ended else None
     if latest is not None and not latest.is_finished:  # what it wrote before it ended is in
         instance.report_run_failed(
-            latest, message=f"its run worker {ended} before the run finished; build again"
+            latest,
+            message=f"its run worker (pid {pid}) {ended} before the run finished; build again",
         )
 
 

@@ -22,6 +22,7 @@ Dagster, visibly.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
@@ -206,7 +207,8 @@ def begin(
     fails the run here, before anything is built (CHAIN_BROKEN, POINTER_MISMATCH, ...)."""
     from registry_pipeline.core.builders.registry import BUILDERS, buildable
 
-    instance.add_run_tags(run.run_id, {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()})
+    pid, _, host = process_tag().partition("@")
+    instance.add_run_tags(run.run_id, {PID_TAG: pid, HOST_TAG: host})
     sync(workspace)  # on object storage: what other machines published, before reading
     catalog = load_catalog(workspace)
     store = PointerStore(workspace)
@@ -431,14 +433,13 @@ def blocking_checks(
 def mark_dead_builds_failed(instance: dg.DagsterInstance) -> list[str]:
     """Mark failed (and return) the build runs left STARTED by a process of this host that no
     longer runs (killed): called under the build slot, so no live build is among them but the
-    caller's. The pid is the run's tag, else the pid of its first event."""
+    caller's."""
     statuses = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING]
     marked: list[str] = []
     for record in instance.get_run_records(dg.RunsFilter(job_name=BUILD_JOB, statuses=statuses)):
         run = record.dagster_run
-        host = run.tags.get(HOST_TAG)
         pid = _run_pid(instance, run)
-        if (host is not None and host != socket.gethostname()) or pid is None or alive(pid):
+        if pid is None or process_end(pid) is None:
             continue
         instance.report_run_failed(
             run,
@@ -450,22 +451,45 @@ def mark_dead_builds_failed(instance: dg.DagsterInstance) -> list[str]:
 
 
 def _run_pid(instance: dg.DagsterInstance, run: dg.DagsterRun) -> int | None:
-    text = run.tags.get(PID_TAG)
-    if text is None:  # a run that died before its build slot was taken: its worker's pid
-        started = run_events(instance, run.run_id, dg.DagsterEventType.RUN_START, limit=1)
-        return started[0].pid if started else None
-    return int(text) if text.isdigit() else None
+    """The pid of the process of this host that runs `run`: its tags', else (it died before it
+    took the build slot) the pid of its first event."""
+    if PID_TAG in run.tags:
+        return tagged_pid(f"{run.tags[PID_TAG]}@{run.tags.get(HOST_TAG, socket.gethostname())}")
+    started = run_events(instance, run.run_id, dg.DagsterEventType.RUN_START, limit=1)
+    return started[0].pid if started else None
 
 
-def alive(pid: int) -> bool:
-    """Whether process `pid` of this host still runs."""
+def process_tag(pid: int | None = None) -> str:
+    """How a run's tag names a process (this one by default): `pid@host`."""
+    return f"{os.getpid() if pid is None else pid}@{socket.gethostname()}"
+
+
+def tagged_pid(text: str | None) -> int | None:
+    """The pid of a `pid@host` tag naming this host, else None."""
+    pid, _, host = (text or "").partition("@")
+    return int(pid) if pid.isdigit() and host == socket.gethostname() else None
+
+
+def process_end(pid: int) -> str | None:
+    """How process `pid` of this host ended, None while it runs: the one test of a run's process.
+    A child of this one is reaped (a dead child answers signals until then) and says how
+    ("was killed by signal 9 (SIGKILL)", "exited with code 1"); any other just "ended"."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's: it runs
-        pass
-    return True
+        done, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:  # not a child of this process
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return "ended"
+        except PermissionError:  # another user's: it runs
+            pass
+        return None
+    if not done:
+        return None
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        return f"was killed by signal {number} ({signal.Signals(number).name})"
+    return f"exited with code {os.waitstatus_to_exitcode(status)}"
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,6 @@ import gc
 import logging
 import os
 import signal
-import socket
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -40,7 +39,13 @@ from dagster._core.launcher.base import CheckRunHealthResult, WorkerStatus
 from dagster._core.run_coordinator import QueuedRunCoordinator, SubmitRunContext
 
 from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.lib.build_run import BUILD_TAG, alive, builds_in_progress
+from registry_pipeline.lib.build_run import (
+    BUILD_TAG,
+    builds_in_progress,
+    process_end,
+    process_tag,
+    tagged_pid,
+)
 
 MODULE = "registry_pipeline.definitions"
 LOCATION = "registry_pipeline"
@@ -397,13 +402,13 @@ class RegistryRunLauncher(DefaultRunLauncher):
             return
         pid = fork_worker(self._instance.get_ref(), run.run_id)
         self._children.add(pid)
-        self._instance.add_run_tags(run.run_id, {WORKER_TAG: f"{pid}@{socket.gethostname()}"})
+        self._instance.add_run_tags(run.run_id, {WORKER_TAG: process_tag(pid)})
 
     def terminate(self, run_id: str) -> bool:
         run = self._instance.get_run_by_id(run_id)
         if run is None or run.is_finished:
             return False
-        worker = _worker(run.tags.get(WORKER_TAG))
+        worker = tagged_pid(run.tags.get(WORKER_TAG))
         if worker is None:
             return bool(super().terminate(run_id))  # type: ignore[no-untyped-call]
         self._instance.report_run_canceling(run)
@@ -422,41 +427,20 @@ class RegistryRunLauncher(DefaultRunLauncher):
         if text is None:  # launched through its code server: as Dagster's own launcher, which
             # has no health check, nothing here says its worker died (UNKNOWN would fail it)
             return CheckRunHealthResult(WorkerStatus.RUNNING, "launched by its code server")
-        worker = _worker(text)
+        worker = tagged_pid(text)
         if worker is None:
             return CheckRunHealthResult(WorkerStatus.UNKNOWN, f"run worker {text} on another host")
-        if alive(worker):
+        if process_end(worker) is None:
             return CheckRunHealthResult(WorkerStatus.RUNNING, run_worker_id=str(worker))
         return CheckRunHealthResult(WorkerStatus.FAILED, f"run worker {text} no longer runs")
-
-    def worker_end(self, run: Any) -> str | None:
-        """How the run worker this process forked for `run` ended (`was killed by signal 9
-        (SIGKILL)`), once it has (until reaped here, it still answers `alive`); None while it
-        runs, or when this process did not fork it."""
-        pid = _worker(run.tags.get(WORKER_TAG))
-        return self._reaped(pid) if pid in self._children else None
-
-    def _reaped(self, pid: int) -> str | None:
-        """How the forked worker `pid` ended, reaped; None while it runs."""
-        try:
-            done, status = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:  # reaped elsewhere: how it ended is not known
-            self._children.discard(pid)
-            return f"(pid {pid}) ended"
-        if not done:
-            return None
-        self._children.discard(pid)
-        if os.WIFSIGNALED(status):
-            number = os.WTERMSIG(status)
-            return f"(pid {pid}) was killed by signal {number} ({signal.Signals(number).name})"
-        return f"(pid {pid}) exited with code {os.waitstatus_to_exitcode(status)}"
 
     def reap(self, timeout: float = 30.0) -> None:
         """Wait (up to `timeout` s in all) for the forked run workers to exit: no zombie left."""
         deadline = time.monotonic() + timeout
         for pid in sorted(self._children):
-            while self._reaped(pid) is None and time.monotonic() <= deadline:
+            while process_end(pid) is None and time.monotonic() <= deadline:
                 time.sleep(0.01)  # a poll: waitpid has no timeout
+        self._children.clear()
 
 
 def fork_worker(instance_ref: Any, run_id: str) -> int:
@@ -516,9 +500,3 @@ def _report(instance_ref: Any, run_id: str, exc: BaseException) -> None:
     said = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
     sys.stderr.write(f"error: RUN_WORKER_FAILED run {run_id}: {said} (traceback: {where})\n")
     sys.stderr.flush()
-
-
-def _worker(text: str | None) -> int | None:
-    """The pid of a `pid@host` worker tag naming this host, else None."""
-    pid, _, host = (text or "").partition("@")
-    return int(pid) if pid.isdigit() and host == socket.gethostname() else None
