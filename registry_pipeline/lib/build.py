@@ -48,7 +48,7 @@ from registry_pipeline.lib.failures import (
     run_events,
     step_problems,
 )
-from registry_pipeline.lib.instance import dagster_home, open_instance
+from registry_pipeline.lib.instance import open_instance
 from registry_pipeline.lib.io_manager import UNEXPECTED_FILES
 from registry_pipeline.lib.launcher import (
     LOCATION,
@@ -115,7 +115,6 @@ def run_build(
     PointerStore(workspace).require_intact(admit=admission)
     if in_process is None:
         in_process = os.environ.get(IN_PROCESS_ENV, "").strip() == "1"
-    os.environ["DAGSTER_HOME"] = str(dagster_home(root))
     tags = {SUBMITTER_TAG: process_tag()}
     selection = [dg.AssetKey(registry_id) for registry_id in select] or None
     config = {**QUIET_LOGS, **resources_config(str(root), full_audit, wait_seconds=wait)}

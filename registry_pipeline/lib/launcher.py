@@ -64,7 +64,8 @@ def code_location(
     """The workspace's code location as a WorkspaceProcessContext, under one name however it is
     loaded (so its runs are the same job's runs in the UI): served by a code server Dagster
     starts and stops, or, `here`, loaded in this process. CODE_LOCATION_ERROR with the
-    exception's first line when it does not load; $REGISTRY_WORKSPACE is set for the block."""
+    exception's first line when it does not load. $REGISTRY_WORKSPACE and $DAGSTER_HOME (the
+    instance's) are set for the block, for the processes Dagster starts."""
     from dagster._core.remote_origin import InProcessCodeLocationOrigin
     from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
     from dagster._core.workspace.context import WorkspaceProcessContext
@@ -82,7 +83,8 @@ def code_location(
             InProcessCodeLocationOrigin(loadable, location_name=LOCATION)
         )
     with ExitStack() as stack:
-        stack.enter_context(_environment("REGISTRY_WORKSPACE", folder))
+        home = instance.root_directory
+        stack.enter_context(_environment(REGISTRY_WORKSPACE=folder, DAGSTER_HOME=home))
         servers = None if here else stack.enter_context(_servers(instance))
         context = stack.enter_context(
             WorkspaceProcessContext(
@@ -129,17 +131,18 @@ def _servers(instance: dg.DagsterInstance) -> Iterator[Any]:
 
 
 @contextmanager
-def _environment(name: str, value: str) -> Iterator[None]:
-    """The environment variable `name` set to `value` for the block, as it was afterwards."""
-    before = os.environ.get(name)
-    os.environ[name] = value
+def _environment(**values: str) -> Iterator[None]:
+    """The environment variables set to `values` for the block, as they were afterwards."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = before
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def create_run(
