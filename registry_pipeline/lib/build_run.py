@@ -1,22 +1,19 @@
 """A run of the build job, whoever launched it (`registry build`, the UI, a schedule, a sensor,
 a re-execution): the one place that decides what a build does around its steps, so every door
-does the same build. It is the resource `BuildRun` every registry asset asks for, set up once
-per run, holding the workspace's build slot from the run's start to its end:
+does the same build. It is the resource `BuildRun` every registry asset asks for, holding the
+workspace's build slot from the run's start to its end:
 
-- `begin`: fetch what other machines published, verify the pointer history, mark failed the
-  builds a killed process left STARTED, note what a build of the whole catalog reads and decide
-  the unchanged sources it reuses (`settled_sources`);
+- `begin`: sync, verify the pointer history, mark failed the builds a killed process left
+  STARTED, decide the unchanged sources it reuses (`settled_sources`);
 - the steps build, seal and check each registry (`defs.assets`);
-- `finish`: when no step failed or was skipped and every blocking check it planned passed
-  (`why_not_promotable`), promote each snapshot with a pointer through the one publish gate
-  (validated again under the pointer store's lock), each outcome an engine event of the run
-  (`PROMOTION_KEY`), and record a build of the whole catalog (`core.freshness`).
+- `finish`: when every step and blocking check passed (`why_not_promotable`), promote each
+  snapshot through the one publish gate, each outcome an engine event (`PROMOTION_KEY`), and
+  record a build of the whole catalog (`core.freshness`).
 
-A source is settled (reused without sealing it again) when its newest snapshot holds exactly
-its current files, the gate would admit it as it is (`gate.admissible`), the checks that read
-the working tree pass now, and every registry its coordination rules refer to is settled too.
-The shortcut is exactly as strict as the path it shortcuts: what it cannot settle goes through
-Dagster, visibly.
+A source is settled (reused without sealing it again) when its newest snapshot holds exactly its
+current files, the gate admits it (`gate.admissible`), the working-tree checks pass now, and
+every registry its coordination rules refer to is settled too: exactly as strict as the path it
+shortcuts; what it cannot settle goes through Dagster, visibly.
 """
 
 from __future__ import annotations

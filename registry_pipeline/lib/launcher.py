@@ -1,23 +1,16 @@
 """How runs are launched: by the command that waits for them, and by the workspace's instance.
 
-The command (`registry build`, `registry drift backfill`) creates runs and backfills from the
-workspace's code location as the UI does, and hands them to the instance's run coordinator and
-launcher, so each one shows in the UI (job and asset pages, Overview, Backfills) and can be
-cancelled or resumed there. Without a live `dagster-daemon`, the waiting command does the
-daemon's part itself: it dequeues queued runs within the concurrency limits and advances
-backfills, the functions the daemon calls on each tick; a daemon beside it may take a step too.
-Dagster 1.13 has no public API for these: the steps are those of `dagster job launch` and of the
-daemon's loops, read from the installed version.
+The commands create runs and backfills from the workspace's code location as the UI does and
+hand them to the instance's queue and launcher, so the UI shows them and can cancel or resume
+them. Without a live `dagster-daemon`, the waiting command does the daemon's part (dequeue,
+advance backfills) with the functions the daemon calls; Dagster 1.13 has no public API for them.
 
-The generated `dagster.yaml` names the two classes below. `RegistryRunCoordinator` is Dagster's
-queue, which admits one build at a time (tag `BUILD_TAG`, limit 1) and tags as a build every run
-that needs the `build_run` resource (the UI's Materialize of a selection too), so it waits
-queued, never in a run worker. `RegistryRunLauncher` is Dagster's launcher, except for a run of
-a code location loaded in the launching process (`registry build`): it forks that process, so
-the run worker has Dagster and the definitions imported already (docs/benchmarks.md). The fork
-runs in a session of its own: a Ctrl-C at the terminal reaches the command only, which cancels
-the run as the UI's Terminate does. Its `pid@host` is the run's tag `WORKER_TAG`, which
-`check_run_worker_health` reads for the daemon's run monitoring.
+`dagster.yaml` names the two classes below. `RegistryRunCoordinator` is Dagster's queue, which
+admits one build at a time (`BUILD_TAG`, limit 1) and tags as a build every run that needs the
+`build_run` resource (the UI's Materialize of a selection too). `RegistryRunLauncher` is
+Dagster's launcher, but forks the launching process for a code location loaded in it (`registry
+build`: Dagster and the definitions already imported), in a session of its own so a Ctrl-C
+reaches the command only, which cancels the run; the fork's `pid@host` is the tag `WORKER_TAG`.
 """
 
 from __future__ import annotations
@@ -61,11 +54,9 @@ _log = logging.getLogger("registry_pipeline.launch")
 def code_location(
     instance: dg.DagsterInstance, workspace_root: Path, *, here: bool = False
 ) -> Iterator[Any]:
-    """The workspace's code location as a WorkspaceProcessContext, under one name however it is
-    loaded (so its runs are the same job's runs in the UI): served by a code server Dagster
-    starts and stops, or, `here`, loaded in this process. CODE_LOCATION_ERROR with the
-    exception's first line when it does not load. $REGISTRY_WORKSPACE and $DAGSTER_HOME (the
-    instance's) are set for the block, for the processes Dagster starts."""
+    """The workspace's code location, under one name however it is loaded (a code server, or
+    `here`, this process), with $REGISTRY_WORKSPACE and $DAGSTER_HOME set for the processes
+    Dagster starts; CODE_LOCATION_ERROR with the exception's first line when it does not load."""
     from dagster._core.remote_origin import InProcessCodeLocationOrigin
     from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
     from dagster._core.workspace.context import WorkspaceProcessContext
@@ -220,9 +211,8 @@ def wait_for_run(
 
 
 def cancel_run(context: Any, run_id: str, grace: float = CANCEL_GRACE) -> None:
-    """Cancel a run as the UI's Terminate does (dequeued, or its run worker told to stop), then
-    wait up to `grace` seconds for it to end; one that has not ended by then (never launched,
-    or its code server gone) is marked CANCELED, as the UI's forced termination does."""
+    """Cancel a run as the UI's Terminate does, then wait up to `grace` seconds for it to end;
+    one that has not (never launched, its code server gone) is marked CANCELED, as forced."""
     instance = context.instance
     run = instance.get_run_by_id(run_id)
     if run is None or run.is_finished:
@@ -249,8 +239,7 @@ def create_job_backfill(
     tags: Mapping[str, str] | None = None,
     title: str | None = None,
 ) -> str:
-    """A backfill of `job_name` over `partitions`, REQUESTED in the instance (the Backfills tab
-    lists it from here on; each run is a run of the job itself, on the job's page); its id."""
+    """The id of a new backfill of `job_name` over `partitions`, REQUESTED in the instance."""
     from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
     from dagster._core.utils import make_new_backfill_id
     from dagster._time import get_current_timestamp
@@ -276,8 +265,8 @@ def create_job_backfill(
 def drive_backfill(
     context: Any, backfill_id: str, timeout: float, on_poll: Callable[[Any], None] | None = None
 ) -> Any:
-    """Advance backfills as the daemon's tick would until `backfill_id` ends; the
-    PartitionBackfill then. One stopped halfway stays REQUESTED: driving it again resumes it."""
+    """The PartitionBackfill once it ends, advanced as the daemon's tick would; one stopped
+    halfway stays REQUESTED: driving it again resumes it."""
     from dagster._core.execution.backfill import BULK_ACTION_TERMINAL_STATUSES
     from dagster._daemon.backfill import execute_backfill_iteration
 
@@ -461,8 +450,7 @@ def fork_worker(instance_ref: Any, run_id: str) -> int:
 
 
 def _work(instance_ref: Any, run_id: str) -> NoReturn:
-    """The run worker: what `dagster api execute_run` does, in the forked process (`_report`
-    says what ends it otherwise)."""
+    """The run worker: what `dagster api execute_run` does, in the forked process."""
     code = 1
     try:
         os.setsid()  # a session of its own: a Ctrl-C at the terminal is the command's
