@@ -103,10 +103,9 @@ def run_build(
 ) -> BuildSummary:
     """Build the selected registries (all when empty) in one run of BUILD_JOB and summarize it.
 
-    `on_entry` is told each registry's entry once its checks are in (promotion not yet known),
-    `on_wait` once why the run waits. Launched (`in_process` None: unless
-    $REGISTRY_BUILD_IN_PROCESS is 1), a run still queued after `wait` seconds is cancelled with
-    BUILD_IN_PROGRESS naming the run it waited for. Ctrl-C cancels the run and is raised again.
+    `on_entry` is told each registry's entry once its checks are in, `on_wait` once why the run
+    waits. A launched run still queued after `wait` seconds is cancelled with BUILD_IN_PROGRESS;
+    Ctrl-C cancels the run and is raised again.
     """
     workspace = Workspace(root)
     # the run's own first checks, made here too so that bad input is refused before a run
@@ -156,9 +155,8 @@ def _graph_keys(
 def execute_here(
     context: Any, run: dg.DagsterRun, by: str, look: Callable[[], None] = lambda: None
 ) -> None:
-    """Execute `run` in this process while a thread calls `look` as the instance records its
-    events, as for a launched run; Ctrl-C leaves it CANCELED (`by` the command that ran it) and
-    is raised again."""
+    """Execute `run` in this process while a thread calls `look` as its events come; Ctrl-C
+    leaves it CANCELED (`by` the command that ran it) and is raised again."""
     from dagster._core.execution.api import execute_run_iterator
     from dagster._utils.hosted_user_process import recon_job_from_origin
 
@@ -407,9 +405,8 @@ def _entry(events: Sequence[Any], key: dg.AssetKey) -> RegistryBuild:
 
 
 def run_problems(events: Sequence[Any]) -> list[dict[str, object]]:
-    """The run's own failure when it failed outside its steps (a resource that did not start,
-    its run worker gone): the innermost exception, else its message with the engine's last word
-    before it. A failed step says it itself."""
+    """The run's own failure outside its steps (a resource that did not start, its worker gone):
+    the innermost exception, else its message with the engine's last word before it."""
     from dagster._core.events import RunFailureReason
 
     problems: list[dict[str, object]] = []

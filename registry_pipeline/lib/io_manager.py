@@ -1,8 +1,5 @@
-"""The sealing IO manager: every materialization becomes a sealed run folder (or reuses one).
-
-Which sealed snapshot of each upstream registry a build reads, and by which rule, is decided here
-too (`resolve_inputs`), as is where a materialization was sealed (`materialized_path`).
-"""
+"""The sealing IO manager: every materialization becomes a sealed run folder (or reuses one);
+which snapshot of each upstream a build reads, and by which rule (`resolve_inputs`)."""
 
 from __future__ import annotations
 
