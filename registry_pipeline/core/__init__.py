@@ -3,29 +3,12 @@
 Never imports dagster (nor `registry_pipeline.lib`, `.defs`, `.cli`): a user can validate run
 folders, seal files and verify history with Dagster absent.
 
-One subpackage per concept, and dependencies run one way, down this list (a subpackage imports
-only those above it; `core_tests/test_layers.py` enforces it):
-
-1. `seal/`        one run folder: hashes, manifests, run ids, run.json, run store, validation
-2. `workspace/`   a workspace's layout, registry catalog, sources, snapshots, the build slot
-3. `pointers/`    the active pointer file, its store, the journal and its replay
-4. `append_only/` append-only catalogs: ids and published contracts only grow
-5. `write_path/`  `add-entry`: registry types, coordination rules, spliced atomic writes
-6. `run_index/`   append-only run records with rules, a SQLite sidecar, the four queries
-7. `explain/`     record-level explanations of changes
-8. `delta_log/`   the registry delta log
-9. `gate/`        the publish gate: the blocking checks, their receipts, the gated pointer store
-10. `builders/`   the pure builders and the one list of them
-11. `adopt/`      planning our catalog for a repository laid out like the seed system's
-
-At the top, the shared primitives with public names, which every subpackage may import and
-which import none of them: `errors` (one error base and the reason codes), `json_strict` and
-`yaml_io` (the strict JSON and YAML readers), `jsonl` (the one append-only log: append with
-fsync, torn tail, prefix check), `fs` (atomic file writes, fsync of a folder), `lock` (the one
-lock: an owner note, a wait callback, a backend per medium), `verified` (the one "this
-fingerprint passed these checks" cache) and `faults` (the crash-injection points tests use);
-and this package face. A module whose name
-starts with `_` is imported only inside its own folder (`.importlinter`'s private contracts).
+One subpackage per concept, dependencies one way: each imports only those before it in
+`LAYERS` (`core_tests/test_layers.py` enforces it). Above them, the shared primitives with
+public names, which every subpackage may import and which import none of them: `errors`,
+`json_strict`, `yaml_io`, `jsonl` (the one append-only log), `fs`, `lock` (the one lock),
+`verified` (the one "this fingerprint passed" cache) and `faults` (crash points for tests).
+A module whose name starts with `_` is imported only inside its own folder (`.importlinter`).
 """
 
 from registry_pipeline.core.errors import (
@@ -46,19 +29,19 @@ from registry_pipeline.core.seal.validate import (
 from registry_pipeline.core.workspace.layout import Workspace, init_workspace
 
 LAYERS = (
-    "objstore",
-    "seal",
-    "workspace",
-    "pointers",
-    "append_only",
-    "write_path",
-    "run_index",
-    "explain",
-    "delta_log",
-    "gate",
-    "builders",
-    "adopt",
-    "freshness",
+    "objstore",  # workspaces on object storage: the bucket client, conditional writes
+    "seal",  # one run folder: hashes, manifests, run ids, run.json, run store, validation
+    "workspace",  # layout, registry catalog, sources, snapshots, the build slot
+    "pointers",  # the active pointer file, its store, the journal and its replay
+    "append_only",  # append-only catalogs: ids and published contracts only grow
+    "write_path",  # `add-entry`: registry types, coordination rules, spliced atomic writes
+    "run_index",  # append-only run records with rules, a SQLite sidecar, the queries
+    "explain",  # record-level explanations of changes
+    "delta_log",  # the registry delta log
+    "gate",  # the publish gate: blocking checks, their receipts, the gated pointer store
+    "builders",  # the pure builders and the one list of them
+    "adopt",  # planning our catalog for a repository laid out like the seed system's
+    "freshness",  # whether a build has anything to do; the last successful build's record
 )
 """The subpackages in dependency order: each may import only those before it."""
 

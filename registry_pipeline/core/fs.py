@@ -92,22 +92,16 @@ if _sync_file_range is not None:
 
 
 def start_writeback(fd: int, offset: int, count: int) -> None:
-    """Ask the kernel to start writing a range to disk now, without waiting (Linux only).
-
-    The final fsync still makes the file durable; starting writeback block by block lets the disk
-    work while the next block is read and hashed, instead of all at once at the fsync.
-    """
+    """Ask the kernel to start writing a range to disk now, without waiting (Linux only): the
+    disk works while the next block is read and hashed; the final fsync still makes it durable."""
     if _sync_file_range is not None:
         _sync_file_range(fd, offset, count, _SYNC_FILE_RANGE_WRITE)
 
 
 def rename_noreplace(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
-    """Atomically rename `source` to `target`, failing with FileExistsError if `target` exists.
-
-    A plain rename replaces an existing empty directory; this never does. Linux uses
-    renameat2(RENAME_NOREPLACE) and macOS renamex_np(RENAME_EXCL); where neither exists the
-    target is created exclusively first, which fails (not replaces) when it is already there.
-    """
+    """Atomically rename `source` to `target`, FileExistsError if `target` exists (a plain rename
+    replaces an empty folder); where neither renameat2 nor renamex_np exists, the target is
+    created exclusively first."""
     src, dst = os.fsencode(source), os.fsencode(target)
     if _LIBC is not None and sys.platform.startswith("linux") and hasattr(_LIBC, "renameat2"):
         if _LIBC.renameat2(_AT_FDCWD, src, _AT_FDCWD, dst, _RENAME_NOREPLACE) == 0:
@@ -190,12 +184,8 @@ def escape_problem(root: Path, relpath: str) -> tuple[str, Path] | None:
 
 
 def require_safe(root: Path, target: Path) -> Path:
-    """`target`, after checking that writing it stays inside the workspace at `root`.
-
-    Raises UsageError(UNSAFE_PATH) naming the first symlink on the way (or the target itself
-    when it is one), or the place outside the root. Missing components are fine: we create
-    them as real folders.
-    """
+    """`target`, once writing it is known to stay inside the workspace at `root` (missing folders
+    are fine); UNSAFE_PATH naming the first symlink on the way (the target's too) or the outside."""
     root = root.absolute()
     relpath = _relpath(root, target)
     if relpath == ".":

@@ -8,7 +8,6 @@ summarizes it (`entries_of`), from the run's events, the same way whichever way 
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -36,8 +35,11 @@ from registry_pipeline.lib.build_run import (
     STEP_TROUBLE,
     SUBMITTER_TAG,
     builds_in_progress,
+    process_end,
+    process_tag,
     promotions,
     resources_config,
+    tagged_pid,
 )
 from registry_pipeline.lib.failures import (
     check_verdicts,
@@ -46,10 +48,11 @@ from registry_pipeline.lib.failures import (
     run_events,
     step_problems,
 )
-from registry_pipeline.lib.instance import dagster_home, open_instance
+from registry_pipeline.lib.instance import open_instance
 from registry_pipeline.lib.io_manager import UNEXPECTED_FILES
 from registry_pipeline.lib.launcher import (
     LOCATION,
+    WORKER_TAG,
     RegistryRunLauncher,
     cancel_run,
     code_location,
@@ -100,10 +103,9 @@ def run_build(
 ) -> BuildSummary:
     """Build the selected registries (all when empty) in one run of BUILD_JOB and summarize it.
 
-    `on_entry` is told each registry's entry once its checks are in (promotion not yet known),
-    `on_wait` once why the run waits. Launched (`in_process` None: unless
-    $REGISTRY_BUILD_IN_PROCESS is 1), a run still queued after `wait` seconds is cancelled with
-    BUILD_IN_PROGRESS naming the run it waited for. Ctrl-C cancels the run and is raised again.
+    `on_entry` is told each registry's entry once its checks are in, `on_wait` once why the run
+    waits. A launched run still queued after `wait` seconds is cancelled with BUILD_IN_PROGRESS;
+    Ctrl-C cancels the run and is raised again.
     """
     workspace = Workspace(root)
     # the run's own first checks, made here too so that bad input is refused before a run
@@ -112,8 +114,7 @@ def run_build(
     PointerStore(workspace).require_intact(admit=admission)
     if in_process is None:
         in_process = os.environ.get(IN_PROCESS_ENV, "").strip() == "1"
-    os.environ["DAGSTER_HOME"] = str(dagster_home(root))
-    tags = {SUBMITTER_TAG: f"{os.getpid()}@{socket.gethostname()}"}
+    tags = {SUBMITTER_TAG: process_tag()}
     selection = [dg.AssetKey(registry_id) for registry_id in select] or None
     config = {**QUIET_LOGS, **resources_config(str(root), full_audit, wait_seconds=wait)}
 
@@ -154,9 +155,8 @@ def _graph_keys(
 def execute_here(
     context: Any, run: dg.DagsterRun, by: str, look: Callable[[], None] = lambda: None
 ) -> None:
-    """Execute `run` in this process while a thread calls `look` as the instance records its
-    events, as for a launched run; Ctrl-C leaves it CANCELED (`by` the command that ran it) and
-    is raised again."""
+    """Execute `run` in this process while a thread calls `look` as its events come; Ctrl-C
+    leaves it CANCELED (`by` the command that ran it) and is raised again."""
     from dagster._core.execution.api import execute_run_iterator
     from dagster._utils.hosted_user_process import recon_job_from_origin
 
@@ -216,8 +216,6 @@ def _launch(context: Any, run: dg.DagsterRun, wait: float, watch: _Watch) -> Non
     telling `watch` its events; cancelled on Ctrl-C, or with BUILD_IN_PROGRESS when it is still
     queued after `wait` seconds; RUN_CANCELED when it was cancelled from elsewhere (the UI)."""
     instance = context.instance
-    launcher = instance.run_launcher
-    forks = launcher if isinstance(launcher, RegistryRunLauncher) else None
     queued_since = time.monotonic()
     looks = 0
 
@@ -225,8 +223,7 @@ def _launch(context: Any, run: dg.DagsterRun, wait: float, watch: _Watch) -> Non
         nonlocal looks
         looks += 1
         watch.read()
-        if forks is not None:
-            _fail_if_worker_ended(instance, forks, current)
+        _fail_if_worker_ended(instance, current)
         if current.status != dg.DagsterRunStatus.QUEUED:
             return
         ahead = builds_in_progress(instance, run.run_id)
@@ -243,8 +240,8 @@ def _launch(context: Any, run: dg.DagsterRun, wait: float, watch: _Watch) -> Non
         cancel_run(context, run.run_id)
         raise
     finally:
-        if forks is not None:  # none of its forked run workers left a zombie
-            forks.reap()
+        if isinstance(instance.run_launcher, RegistryRunLauncher):
+            instance.run_launcher.reap()  # none of its forked run workers left a zombie
     watch.read()
     if finished.status == dg.DagsterRunStatus.CANCELED:
         raise RegistryError(
@@ -254,16 +251,18 @@ def _launch(context: Any, run: dg.DagsterRun, wait: float, watch: _Watch) -> Non
         )
 
 
-def _fail_if_worker_ended(instance: dg.DagsterInstance, launcher: Any, run: dg.DagsterRun) -> None:
-    """Mark `run` FAILED when the run worker this command forked for it ended before the run
-    did (killed): nothing else would end it (to a daemon, an unreaped worker is alive)."""
-    if run.status not in (dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED):
+def _fail_if_worker_ended(instance: dg.DagsterInstance, run: dg.DagsterRun) -> None:
+    """Mark `run` FAILED when the run worker forked for it ended before the run did (killed):
+    nothing else would end it (to a daemon, an unreaped worker is alive)."""
+    pid = tagged_pid(run.tags.get(WORKER_TAG))
+    if pid is None or run.status not in (dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED):
         return
-    ended = launcher.worker_end(run)
+    ended = process_end(pid)
     latest = instance.get_run_by_id(run.run_id) if ended else None
     if latest is not None and not latest.is_finished:  # what it wrote before it ended is in
         instance.report_run_failed(
-            latest, message=f"its run worker {ended} before the run finished; build again"
+            latest,
+            message=f"its run worker (pid {pid}) {ended} before the run finished; build again",
         )
 
 
@@ -406,9 +405,8 @@ def _entry(events: Sequence[Any], key: dg.AssetKey) -> RegistryBuild:
 
 
 def run_problems(events: Sequence[Any]) -> list[dict[str, object]]:
-    """The run's own failure when it failed outside its steps (a resource that did not start,
-    its run worker gone): the innermost exception, else its message with the engine's last word
-    before it. A failed step says it itself."""
+    """The run's own failure outside its steps (a resource that did not start, its worker gone):
+    the innermost exception, else its message with the engine's last word before it."""
     from dagster._core.events import RunFailureReason
 
     problems: list[dict[str, object]] = []

@@ -1,27 +1,25 @@
 """A run of the build job, whoever launched it (`registry build`, the UI, a schedule, a sensor,
 a re-execution): the one place that decides what a build does around its steps, so every door
-does the same build. It is the resource `BuildRun` every registry asset asks for, set up once
-per run, holding the workspace's build slot from the run's start to its end:
+does the same build. It is the resource `BuildRun` every registry asset asks for, holding the
+workspace's build slot from the run's start to its end:
 
-- `begin`: fetch what other machines published, verify the pointer history, mark failed the
-  builds a killed process left STARTED, note what a build of the whole catalog reads and decide
-  the unchanged sources it reuses (`settled_sources`);
+- `begin`: sync, verify the pointer history, mark failed the builds a killed process left
+  STARTED, decide the unchanged sources it reuses (`settled_sources`);
 - the steps build, seal and check each registry (`defs.assets`);
-- `finish`: when no step failed or was skipped and every blocking check it planned passed
-  (`why_not_promotable`), promote each snapshot with a pointer through the one publish gate
-  (validated again under the pointer store's lock), each outcome an engine event of the run
-  (`PROMOTION_KEY`), and record a build of the whole catalog (`core.freshness`).
+- `finish`: when every step and blocking check passed (`why_not_promotable`), promote each
+  snapshot through the one publish gate, each outcome an engine event (`PROMOTION_KEY`), and
+  record a build of the whole catalog (`core.freshness`).
 
-A source is settled (reused without sealing it again) when its newest snapshot holds exactly
-its current files, the gate would admit it as it is (`gate.admissible`), the checks that read
-the working tree pass now, and every registry its coordination rules refer to is settled too.
-The shortcut is exactly as strict as the path it shortcuts: what it cannot settle goes through
-Dagster, visibly.
+A source is settled (reused without sealing it again) when its newest snapshot holds exactly its
+current files, the gate admits it (`gate.admissible`), the working-tree checks pass now, and
+every registry its coordination rules refer to is settled too: exactly as strict as the path it
+shortcuts; what it cannot settle goes through Dagster, visibly.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
@@ -206,7 +204,8 @@ def begin(
     fails the run here, before anything is built (CHAIN_BROKEN, POINTER_MISMATCH, ...)."""
     from registry_pipeline.core.builders.registry import BUILDERS, buildable
 
-    instance.add_run_tags(run.run_id, {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()})
+    pid, _, host = process_tag().partition("@")
+    instance.add_run_tags(run.run_id, {PID_TAG: pid, HOST_TAG: host})
     sync(workspace)  # on object storage: what other machines published, before reading
     catalog = load_catalog(workspace)
     store = PointerStore(workspace)
@@ -228,13 +227,14 @@ def finish(
 ) -> list[PromotionOutcome]:
     """The end of a build run, under the build slot: promote what passed, record the build
     (module doc). Nothing when the run failed or is being cancelled."""
-    why_not = why_not_promotable(instance, run.run_id)
+    events = run_events(instance, run.run_id, {*STEP_TROUBLE, CHECK_PLANNED, CHECK_EVALUATION})
+    why_not = why_not_promotable(instance, run.run_id, events)
     if why_not is not None:
         instance.report_engine_event(f"nothing promoted: {why_not}", run)
         return []
     outcomes = []
     for registry_id, (snapshot, record) in materialized(instance, run.run_id).items():
-        outcome = promote(instance, workspace, registry_id, snapshot, record)
+        outcome = promote(events, workspace, registry_id, snapshot, record)
         outcomes.append(outcome)
         instance.report_engine_event(
             f"{registry_id} {snapshot}: {outcome.reason}",
@@ -324,20 +324,24 @@ class PromotionOutcome:
         return {**asdict(self), "outcome": self.outcome.value}
 
 
-def why_not_promotable(instance: dg.DagsterInstance, dagster_run_id: str) -> str | None:
+def why_not_promotable(
+    instance: dg.DagsterInstance, dagster_run_id: str, events: Sequence[Any]
+) -> str | None:
     """Why the run, at its end, may not promote (None: it may): a step failed or was skipped,
-    it is being cancelled, or a blocking check it planned did not pass or was not evaluated."""
+    it is being cancelled, or a blocking check it planned (`events`) did not pass or was not
+    evaluated."""
     run = instance.get_run_by_id(dagster_run_id)
     if run is None:
         return f"build failed: no Dagster run {dagster_run_id}"
     if run.status != dg.DagsterRunStatus.STARTED:
         return f"build stopped (Dagster run {run.status.value})"
-    events = run_events(instance, dagster_run_id, {*STEP_TROUBLE, CHECK_PLANNED, CHECK_EVALUATION})
     troubled = sorted({str(e.step_key) for e in events if e.event_type in STEP_TROUBLE})
     if troubled:
         return f"build failed: step(s) {', '.join(troubled)} failed"
     verdicts: dict[str, bool | None] = {}  # asset.check -> passed; None: planned, not evaluated
     for event in events:
+        if event.event_type in STEP_TROUBLE:
+            continue
         data = event.event_specific_data
         name = f"{data.asset_key.to_user_string()}.{data.check_name}"
         if event.event_type == CHECK_EVALUATION:
@@ -352,14 +356,15 @@ def why_not_promotable(instance: dg.DagsterInstance, dagster_run_id: str) -> str
 
 
 def promote(
-    instance: dg.DagsterInstance,
+    events: Sequence[Any],
     workspace: Workspace,
     registry_id: str,
     run_id: str,
     record: dg.EventLogRecord,
 ) -> PromotionOutcome:
-    """Promote snapshot `run_id`, materialized (`record`) by a promotable Dagster run, through
-    the pointer store when the catalog gives it a pointer; refusals become outcomes."""
+    """Promote snapshot `run_id`, materialized (`record`) by a promotable Dagster run (its check
+    `events`), through the pointer store when the catalog gives it a pointer; refusals become
+    outcomes."""
     dagster_run_id = record.run_id
 
     def outcome(kind: Outcome, reason: str, **extra: Any) -> PromotionOutcome:
@@ -371,7 +376,7 @@ def promote(
         return outcome(Outcome.REFUSED, exc.message, code=exc.code)
     if not spec.active_pointer:
         return outcome(Outcome.NO_POINTER, Outcome.NO_POINTER.value)
-    checks = blocking_checks(instance, record, check_names(spec))
+    checks = blocking_checks(events, record, check_names(spec))
     try:
         change = PointerStore(workspace).promote(
             spec.registry_id,
@@ -398,13 +403,13 @@ def promote(
 
 
 def blocking_checks(
-    instance: dg.DagsterInstance, materialization: dg.EventLogRecord, names: Sequence[str]
+    events: Sequence[Any], materialization: dg.EventLogRecord, names: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
-    """Each blocking check's verdict on that materialization, for the journal: SUCCEEDED,
-    FAILED, or PLANNED (`passed` None) for one the run, still going on, has not evaluated."""
+    """Each blocking check's verdict on that materialization among its run's `events`, for the
+    journal: SUCCEEDED, FAILED, or PLANNED (`passed` None) for one not evaluated."""
     dagster_run_id = materialization.run_id
     passed: dict[str, bool] = {}
-    for event in run_events(instance, dagster_run_id, CHECK_EVALUATION):
+    for event in (e for e in events if e.event_type == CHECK_EVALUATION):
         data = event.event_specific_data
         target = data.target_materialization_data
         if data.asset_key == materialization.asset_key and (
@@ -425,14 +430,13 @@ def blocking_checks(
 def mark_dead_builds_failed(instance: dg.DagsterInstance) -> list[str]:
     """Mark failed (and return) the build runs left STARTED by a process of this host that no
     longer runs (killed): called under the build slot, so no live build is among them but the
-    caller's. The pid is the run's tag, else the pid of its first event."""
+    caller's."""
     statuses = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING]
     marked: list[str] = []
     for record in instance.get_run_records(dg.RunsFilter(job_name=BUILD_JOB, statuses=statuses)):
         run = record.dagster_run
-        host = run.tags.get(HOST_TAG)
         pid = _run_pid(instance, run)
-        if (host is not None and host != socket.gethostname()) or pid is None or alive(pid):
+        if pid is None or process_end(pid) is None:
             continue
         instance.report_run_failed(
             run,
@@ -444,22 +448,45 @@ def mark_dead_builds_failed(instance: dg.DagsterInstance) -> list[str]:
 
 
 def _run_pid(instance: dg.DagsterInstance, run: dg.DagsterRun) -> int | None:
-    text = run.tags.get(PID_TAG)
-    if text is None:  # a run that died before its build slot was taken: its worker's pid
-        started = run_events(instance, run.run_id, dg.DagsterEventType.RUN_START, limit=1)
-        return started[0].pid if started else None
-    return int(text) if text.isdigit() else None
+    """The pid of the process of this host that runs `run`: its tags', else (it died before it
+    took the build slot) the pid of its first event."""
+    if PID_TAG in run.tags:
+        return tagged_pid(f"{run.tags[PID_TAG]}@{run.tags.get(HOST_TAG, socket.gethostname())}")
+    started = run_events(instance, run.run_id, dg.DagsterEventType.RUN_START, limit=1)
+    return started[0].pid if started else None
 
 
-def alive(pid: int) -> bool:
-    """Whether process `pid` of this host still runs."""
+def process_tag(pid: int | None = None) -> str:
+    """How a run's tag names a process (this one by default): `pid@host`."""
+    return f"{os.getpid() if pid is None else pid}@{socket.gethostname()}"
+
+
+def tagged_pid(text: str | None) -> int | None:
+    """The pid of a `pid@host` tag naming this host, else None."""
+    pid, _, host = (text or "").partition("@")
+    return int(pid) if pid.isdigit() and host == socket.gethostname() else None
+
+
+def process_end(pid: int) -> str | None:
+    """How process `pid` of this host ended, None while it runs: the one test of a run's process.
+    A child of this one is reaped (a dead child answers signals until then) and says how
+    ("was killed by signal 9 (SIGKILL)", "exited with code 1"); any other just "ended"."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's: it runs
-        pass
-    return True
+        done, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:  # not a child of this process
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return "ended"
+        except PermissionError:  # another user's: it runs
+            pass
+        return None
+    if not done:
+        return None
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        return f"was killed by signal {number} ({signal.Signals(number).name})"
+    return f"exited with code {os.waitstatus_to_exitcode(status)}"
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ instance records that very folder as the day's materialization."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -31,7 +30,7 @@ from registry_pipeline.lib.failures import (
     materialized_metadata,
     step_problems,
 )
-from registry_pipeline.lib.instance import dagster_home, open_instance
+from registry_pipeline.lib.instance import open_instance
 from registry_pipeline.lib.launcher import (
     code_location,
     create_job_backfill,
@@ -89,7 +88,6 @@ def run_drift_backfill(
     without a run (with `shortcut`), the others as a Dagster backfill of DRIFT_DAILY_JOB (whose
     blocking checks every day must pass), or, `in_process`, one run of it per day here."""
     check_catalog(load_catalog(Workspace(root)))  # a broken catalog says its reason code first
-    os.environ["DAGSTER_HOME"] = str(dagster_home(root))
     reused = reused_days(root, days) if shortcut else {}
     for outcome in reused.values() if on_day is not None else ():
         on_day(outcome)

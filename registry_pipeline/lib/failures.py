@@ -63,10 +63,8 @@ def failure_problems(description: str, metadata: Mapping[str, Any]) -> list[dict
 def as_step_failure(
     where: Callable[[str | None], str | None] = lambda path: path,
 ) -> Iterator[None]:
-    """Turn our errors and the operating system's into a `step_failure` (exit 1 of `registry
-    build`, the step's message in the UI). `where` maps a problem path to the path shown (a
-    sealed relpath back to the workspace file it came from). Anything else is a bug and stays
-    Dagster's error, with its traceback."""
+    """Our errors and the operating system's as a `step_failure`, each path through `where` (a
+    sealed relpath back to its workspace file); anything else is a bug: Dagster's traceback."""
     try:
         yield
     except dg.Failure:
@@ -86,8 +84,7 @@ def as_step_failure(
 
 def step_problems(events: Sequence[Any]) -> list[dict[str, object]]:
     """What failed steps among `events` say: our `step_failure`'s problems, else the innermost
-    exception (a bug: INTERNAL); a step failed by a blocking check adds nothing (the check says
-    it)."""
+    exception (INTERNAL); a step failed by a blocking check adds nothing (the check says it)."""
     found: list[dict[str, object]] = []
     for event in events:
         if not event.is_step_failure:
@@ -123,7 +120,7 @@ def check_verdicts(
     events: Sequence[Any], key: dg.AssetKey
 ) -> tuple[dict[str, bool], list[dict[str, object]]]:
     """The checks a run's `events` evaluated on the asset `key`: name -> passed, and the problems
-    of those that failed. The build and the drift backfill both read a run's checks here."""
+    of those that failed."""
     evaluations = [
         e.event_specific_data
         for e in events

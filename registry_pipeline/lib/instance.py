@@ -180,9 +180,8 @@ STORAGE_KEYS = ("storage", "run_storage", "event_log_storage", "schedule_storage
 
 
 def _from_config(home: Path) -> dg.DagsterInstance:
-    """The instance of `home`; a dagster.yaml it cannot load is DAGSTER_STORAGE. One that names
-    no storage (Dagster's SQLite files in the home) is opened here through
-    `lib.storage.KeptSqliteStorage`, the same files `dagster dev` opens with Dagster's classes."""
+    """The instance of `home` (DAGSTER_STORAGE when its dagster.yaml does not load); Dagster's
+    SQLite files in the home, when it names no storage, through `lib.storage.KeptSqliteStorage`."""
     from dagster._core.errors import DagsterInvalidConfigError
     from dagster._core.instance.ref import InstanceRef
 

@@ -1,8 +1,5 @@
-"""The sealing IO manager: every materialization becomes a sealed run folder (or reuses one).
-
-Which sealed snapshot of each upstream registry a build reads, and by which rule, is decided here
-too (`resolve_inputs`), as is where a materialization was sealed (`materialized_path`).
-"""
+"""The sealing IO manager: every materialization becomes a sealed run folder (or reuses one);
+which snapshot of each upstream a build reads, and by which rule (`resolve_inputs`)."""
 
 from __future__ import annotations
 
@@ -22,12 +19,7 @@ from registry_pipeline.core.seal.run_store import RunStore, seal_files
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 from registry_pipeline.core.workspace.snapshots import Snapshot, newest_valid, read_snapshot
-from registry_pipeline.lib.failures import (
-    as_step_failure,
-    materialized_metadata,
-    run_events,
-    step_failure,
-)
+from registry_pipeline.lib.failures import as_step_failure, step_failure
 
 UNEXPECTED_FILES = "unexpected_files"
 """Output metadata: files beside a source's glob that it does not match (not sealed)."""
@@ -112,13 +104,26 @@ NEWEST_VALID = "newest_valid"
 snapshot that validates; the rule text then says why the pointer was not used."""
 
 
+_SEALED: dict[str, tuple[str | None, dict[dg.AssetKey, Path]]] = {}
+"""Dagster run id -> the cursor in its events and the run folders its materializations name so
+far: a run materializes a key once, so each look reads only the events since the last one."""
+
+
 def materialized_path(instance: dg.DagsterInstance, key: dg.AssetKey, run_id: str) -> Path | None:
     """The run folder that Dagster run `run_id` materialized for `key`, or None: from that run's
     own events, so another run materializing it meanwhile changes nothing here."""
-    events = run_events(instance, run_id, dg.DagsterEventType.ASSET_MATERIALIZATION)
-    metadata = materialized_metadata(events, key)
-    value = metadata.get("path") if metadata is not None else None
-    return Path(str(value.value)) if value is not None else None
+    cursor, paths = _SEALED.get(run_id, (None, {}))
+    if key not in paths:
+        kind = dg.DagsterEventType.ASSET_MATERIALIZATION
+        result = instance.get_records_for_run(run_id, cursor, of_type=kind)
+        for record in result.records:
+            made = record.asset_materialization
+            value = made.metadata.get("path") if made is not None else None
+            if made is not None and value is not None:
+                paths[made.asset_key] = Path(str(value.value))
+        _SEALED.clear()  # the run of this process's current step only
+        _SEALED[run_id] = (result.cursor, paths)
+    return paths.get(key)
 
 
 def resolve_inputs(

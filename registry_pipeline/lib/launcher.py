@@ -1,23 +1,16 @@
 """How runs are launched: by the command that waits for them, and by the workspace's instance.
 
-The command (`registry build`, `registry drift backfill`) creates runs and backfills from the
-workspace's code location as the UI does, and hands them to the instance's run coordinator and
-launcher, so each one shows in the UI (job and asset pages, Overview, Backfills) and can be
-cancelled or resumed there. Without a live `dagster-daemon`, the waiting command does the
-daemon's part itself: it dequeues queued runs within the concurrency limits and advances
-backfills, the functions the daemon calls on each tick; a daemon beside it may take a step too.
-Dagster 1.13 has no public API for these: the steps are those of `dagster job launch` and of the
-daemon's loops, read from the installed version.
+The commands create runs and backfills from the workspace's code location as the UI does and
+hand them to the instance's queue and launcher, so the UI shows them and can cancel or resume
+them. Without a live `dagster-daemon`, the waiting command does the daemon's part (dequeue,
+advance backfills) with the functions the daemon calls; Dagster 1.13 has no public API for them.
 
-The generated `dagster.yaml` names the two classes below. `RegistryRunCoordinator` is Dagster's
-queue, which admits one build at a time (tag `BUILD_TAG`, limit 1) and tags as a build every run
-that needs the `build_run` resource (the UI's Materialize of a selection too), so it waits
-queued, never in a run worker. `RegistryRunLauncher` is Dagster's launcher, except for a run of
-a code location loaded in the launching process (`registry build`): it forks that process, so
-the run worker has Dagster and the definitions imported already (docs/benchmarks.md). The fork
-runs in a session of its own: a Ctrl-C at the terminal reaches the command only, which cancels
-the run as the UI's Terminate does. Its `pid@host` is the run's tag `WORKER_TAG`, which
-`check_run_worker_health` reads for the daemon's run monitoring.
+`dagster.yaml` names the two classes below. `RegistryRunCoordinator` is Dagster's queue, which
+admits one build at a time (`BUILD_TAG`, limit 1) and tags as a build every run that needs the
+`build_run` resource (the UI's Materialize of a selection too). `RegistryRunLauncher` is
+Dagster's launcher, but forks the launching process for a code location loaded in it (`registry
+build`: Dagster and the definitions already imported), in a session of its own so a Ctrl-C
+reaches the command only, which cancels the run; the fork's `pid@host` is the tag `WORKER_TAG`.
 """
 
 from __future__ import annotations
@@ -26,7 +19,6 @@ import gc
 import logging
 import os
 import signal
-import socket
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -40,7 +32,13 @@ from dagster._core.launcher.base import CheckRunHealthResult, WorkerStatus
 from dagster._core.run_coordinator import QueuedRunCoordinator, SubmitRunContext
 
 from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.lib.build_run import BUILD_TAG, alive, builds_in_progress
+from registry_pipeline.lib.build_run import (
+    BUILD_TAG,
+    builds_in_progress,
+    process_end,
+    process_tag,
+    tagged_pid,
+)
 
 MODULE = "registry_pipeline.definitions"
 LOCATION = "registry_pipeline"
@@ -56,10 +54,9 @@ _log = logging.getLogger("registry_pipeline.launch")
 def code_location(
     instance: dg.DagsterInstance, workspace_root: Path, *, here: bool = False
 ) -> Iterator[Any]:
-    """The workspace's code location as a WorkspaceProcessContext, under one name however it is
-    loaded (so its runs are the same job's runs in the UI): served by a code server Dagster
-    starts and stops, or, `here`, loaded in this process. CODE_LOCATION_ERROR with the
-    exception's first line when it does not load; $REGISTRY_WORKSPACE is set for the block."""
+    """The workspace's code location, under one name however it is loaded (a code server, or
+    `here`, this process), with $REGISTRY_WORKSPACE and $DAGSTER_HOME set for the processes
+    Dagster starts; CODE_LOCATION_ERROR with the exception's first line when it does not load."""
     from dagster._core.remote_origin import InProcessCodeLocationOrigin
     from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
     from dagster._core.workspace.context import WorkspaceProcessContext
@@ -77,7 +74,8 @@ def code_location(
             InProcessCodeLocationOrigin(loadable, location_name=LOCATION)
         )
     with ExitStack() as stack:
-        stack.enter_context(_environment("REGISTRY_WORKSPACE", folder))
+        home = instance.root_directory
+        stack.enter_context(_environment(REGISTRY_WORKSPACE=folder, DAGSTER_HOME=home))
         servers = None if here else stack.enter_context(_servers(instance))
         context = stack.enter_context(
             WorkspaceProcessContext(
@@ -124,17 +122,18 @@ def _servers(instance: dg.DagsterInstance) -> Iterator[Any]:
 
 
 @contextmanager
-def _environment(name: str, value: str) -> Iterator[None]:
-    """The environment variable `name` set to `value` for the block, as it was afterwards."""
-    before = os.environ.get(name)
-    os.environ[name] = value
+def _environment(**values: str) -> Iterator[None]:
+    """The environment variables set to `values` for the block, as they were afterwards."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = before
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def create_run(
@@ -212,9 +211,8 @@ def wait_for_run(
 
 
 def cancel_run(context: Any, run_id: str, grace: float = CANCEL_GRACE) -> None:
-    """Cancel a run as the UI's Terminate does (dequeued, or its run worker told to stop), then
-    wait up to `grace` seconds for it to end; one that has not ended by then (never launched,
-    or its code server gone) is marked CANCELED, as the UI's forced termination does."""
+    """Cancel a run as the UI's Terminate does, then wait up to `grace` seconds for it to end;
+    one that has not (never launched, its code server gone) is marked CANCELED, as forced."""
     instance = context.instance
     run = instance.get_run_by_id(run_id)
     if run is None or run.is_finished:
@@ -241,8 +239,7 @@ def create_job_backfill(
     tags: Mapping[str, str] | None = None,
     title: str | None = None,
 ) -> str:
-    """A backfill of `job_name` over `partitions`, REQUESTED in the instance (the Backfills tab
-    lists it from here on; each run is a run of the job itself, on the job's page); its id."""
+    """The id of a new backfill of `job_name` over `partitions`, REQUESTED in the instance."""
     from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
     from dagster._core.utils import make_new_backfill_id
     from dagster._time import get_current_timestamp
@@ -268,8 +265,8 @@ def create_job_backfill(
 def drive_backfill(
     context: Any, backfill_id: str, timeout: float, on_poll: Callable[[Any], None] | None = None
 ) -> Any:
-    """Advance backfills as the daemon's tick would until `backfill_id` ends; the
-    PartitionBackfill then. One stopped halfway stays REQUESTED: driving it again resumes it."""
+    """The PartitionBackfill once it ends, advanced as the daemon's tick would; one stopped
+    halfway stays REQUESTED: driving it again resumes it."""
     from dagster._core.execution.backfill import BULK_ACTION_TERMINAL_STATUSES
     from dagster._daemon.backfill import execute_backfill_iteration
 
@@ -397,13 +394,13 @@ class RegistryRunLauncher(DefaultRunLauncher):
             return
         pid = fork_worker(self._instance.get_ref(), run.run_id)
         self._children.add(pid)
-        self._instance.add_run_tags(run.run_id, {WORKER_TAG: f"{pid}@{socket.gethostname()}"})
+        self._instance.add_run_tags(run.run_id, {WORKER_TAG: process_tag(pid)})
 
     def terminate(self, run_id: str) -> bool:
         run = self._instance.get_run_by_id(run_id)
         if run is None or run.is_finished:
             return False
-        worker = _worker(run.tags.get(WORKER_TAG))
+        worker = tagged_pid(run.tags.get(WORKER_TAG))
         if worker is None:
             return bool(super().terminate(run_id))  # type: ignore[no-untyped-call]
         self._instance.report_run_canceling(run)
@@ -422,41 +419,20 @@ class RegistryRunLauncher(DefaultRunLauncher):
         if text is None:  # launched through its code server: as Dagster's own launcher, which
             # has no health check, nothing here says its worker died (UNKNOWN would fail it)
             return CheckRunHealthResult(WorkerStatus.RUNNING, "launched by its code server")
-        worker = _worker(text)
+        worker = tagged_pid(text)
         if worker is None:
             return CheckRunHealthResult(WorkerStatus.UNKNOWN, f"run worker {text} on another host")
-        if alive(worker):
+        if process_end(worker) is None:
             return CheckRunHealthResult(WorkerStatus.RUNNING, run_worker_id=str(worker))
         return CheckRunHealthResult(WorkerStatus.FAILED, f"run worker {text} no longer runs")
-
-    def worker_end(self, run: Any) -> str | None:
-        """How the run worker this process forked for `run` ended (`was killed by signal 9
-        (SIGKILL)`), once it has (until reaped here, it still answers `alive`); None while it
-        runs, or when this process did not fork it."""
-        pid = _worker(run.tags.get(WORKER_TAG))
-        return self._reaped(pid) if pid in self._children else None
-
-    def _reaped(self, pid: int) -> str | None:
-        """How the forked worker `pid` ended, reaped; None while it runs."""
-        try:
-            done, status = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:  # reaped elsewhere: how it ended is not known
-            self._children.discard(pid)
-            return f"(pid {pid}) ended"
-        if not done:
-            return None
-        self._children.discard(pid)
-        if os.WIFSIGNALED(status):
-            number = os.WTERMSIG(status)
-            return f"(pid {pid}) was killed by signal {number} ({signal.Signals(number).name})"
-        return f"(pid {pid}) exited with code {os.waitstatus_to_exitcode(status)}"
 
     def reap(self, timeout: float = 30.0) -> None:
         """Wait (up to `timeout` s in all) for the forked run workers to exit: no zombie left."""
         deadline = time.monotonic() + timeout
         for pid in sorted(self._children):
-            while self._reaped(pid) is None and time.monotonic() <= deadline:
+            while process_end(pid) is None and time.monotonic() <= deadline:
                 time.sleep(0.01)  # a poll: waitpid has no timeout
+        self._children.clear()
 
 
 def fork_worker(instance_ref: Any, run_id: str) -> int:
@@ -474,8 +450,7 @@ def fork_worker(instance_ref: Any, run_id: str) -> int:
 
 
 def _work(instance_ref: Any, run_id: str) -> NoReturn:
-    """The run worker: what `dagster api execute_run` does, in the forked process (`_report`
-    says what ends it otherwise)."""
+    """The run worker: what `dagster api execute_run` does, in the forked process."""
     code = 1
     try:
         os.setsid()  # a session of its own: a Ctrl-C at the terminal is the command's
@@ -516,9 +491,3 @@ def _report(instance_ref: Any, run_id: str, exc: BaseException) -> None:
     said = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
     sys.stderr.write(f"error: RUN_WORKER_FAILED run {run_id}: {said} (traceback: {where})\n")
     sys.stderr.flush()
-
-
-def _worker(text: str | None) -> int | None:
-    """The pid of a `pid@host` worker tag naming this host, else None."""
-    pid, _, host = (text or "").partition("@")
-    return int(pid) if pid.isdigit() and host == socket.gethostname() else None

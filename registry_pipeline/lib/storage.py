@@ -87,18 +87,20 @@ class _Engines:
             self._engines.clear()
 
 
-class KeptSqliteEventLogStorage(SqliteEventLogStorage):
-    """Dagster's sharded SQLite event log with kept connections (see the module)."""
+class _Kept:
+    """A Dagster SQLite storage whose engines are this process's kept ones (see the module)."""
 
-    def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
+    def __init__(self, where: str, inst_data: ConfigurableClassData | None = None) -> None:
         self._engines = _Engines()
-        super().__init__(base_dir, inst_data)
+        super().__init__(where, inst_data)  # type: ignore[call-arg]  # the storage's own
 
-    @classmethod
-    def from_config_value(
-        cls, inst_data: ConfigurableClassData | None, config_value: Any
-    ) -> KeptSqliteEventLogStorage:
-        return cls(inst_data=inst_data, **config_value)
+    def dispose(self) -> None:
+        super().dispose()
+        self._engines.dispose()
+
+
+class KeptSqliteEventLogStorage(_Kept, SqliteEventLogStorage):
+    """Dagster's sharded SQLite event log with kept connections."""
 
     @contextmanager
     def _connect(self, shard: str) -> Iterator[Connection]:
@@ -110,27 +112,15 @@ class KeptSqliteEventLogStorage(SqliteEventLogStorage):
             with engine.connect() as connection, connection.begin():
                 yield connection
 
-    def dispose(self) -> None:
-        super().dispose()
-        self._engines.dispose()
 
-
-class KeptSqliteRunStorage(SqliteRunStorage):
-    """Dagster's SQLite run storage with its connection kept (see the module)."""
-
-    def __init__(self, conn_string: str, inst_data: ConfigurableClassData | None = None) -> None:
-        self._engines = _Engines()
-        super().__init__(conn_string, inst_data)
+class KeptSqliteRunStorage(_Kept, SqliteRunStorage):
+    """Dagster's SQLite run storage with its connection kept."""
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
         engine = self._engines.get(self._conn_string)
         with engine.connect() as connection, connection.begin():
             yield connection
-
-    def dispose(self) -> None:
-        super().dispose()
-        self._engines.dispose()
 
 
 class KeptSqliteStorage(DagsterSqliteStorage):
