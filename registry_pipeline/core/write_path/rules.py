@@ -10,6 +10,7 @@ import copy
 import dataclasses
 import difflib
 import functools
+import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -23,12 +24,8 @@ from registry_pipeline.core.json_strict import (
     pointer_tokens,
     resolve_pointer,
 )
-from registry_pipeline.core.seal.schemas import (
-    MAX_MESSAGE,
-    SchemaCatalog,
-    engine_message,
-    violation_text,
-)
+from registry_pipeline.core.seal.hashing import file_stamp
+from registry_pipeline.core.seal.schemas import ArtifactSchema, SchemaCatalog, violation_text
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, catalog_error
 from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES, read_regular_file
 from registry_pipeline.core.workspace.layout import Workspace
@@ -77,12 +74,10 @@ def has(value: Any, pointer: str) -> bool:
 
 def get(value: Any, pointer: str) -> Any:
     """The value at `pointer` in an entry (a private sentinel when absent)."""
-    current = value
-    for part in pointer_tokens(pointer):
-        if not isinstance(current, dict) or part not in current:
-            return _MISSING
-        current = current[part]
-    return current
+    try:
+        return resolve_pointer(value, pointer)
+    except KeyError:
+        return _MISSING
 
 
 def marked(value: Any, marker: Lifecycle) -> Any | None:
@@ -438,13 +433,12 @@ def entry_violations(
     if entry_type.schema is None:
         return []
     path = str(root / entry_type.schema)
-    validator = _validator(path, _stamp(root / entry_type.schema))
-    errors = sorted(validator.iter_errors(value), key=lambda e: [str(p) for p in e.instance_path])
-    file, name, found = entry_type.file_of(key) if key else None, entry_type.name, []
-    for error in errors:
-        where, why = "".join(f"/{p}" for p in error.instance_path), _short(engine_message(error))
-        found.append(finding("SCHEMA_VIOLATION", "error", name, key, where, why, file))
-    return found
+    schemas = _entry_schema(path, file_stamp(path))
+    file, name = entry_type.file_of(key) if key else None, entry_type.name
+    return [
+        finding("SCHEMA_VIOLATION", "error", name, key, v.field or "", v.message, file)
+        for v in schemas.validate(ENTRY_SCHEMA_ID, value, limit=sys.maxsize)
+    ]
 
 
 def file_violations(
@@ -471,22 +465,15 @@ def file_violations(
     ]
 
 
-def _short(message: str) -> str:
-    return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
-
-
-def _stamp(path: Path) -> tuple[int, int] | None:
-    try:
-        info = path.stat()
-    except OSError:
-        return None
-    return info.st_mtime_ns, info.st_size
+ENTRY_SCHEMA_ID = "urn:registry-pipeline:entry-schema"
+"""The id of the one schema of an entry schema's catalog (a file path is no URI)."""
 
 
 @functools.lru_cache(maxsize=64)
-def _validator(path: str, stamp: object) -> Any:
-    """A draft 2020-12 validator (jsonschema-rs) for the schema file at `path`; SCHEMA_INVALID /
-    SCHEMA_UNREADABLE naming it. Nothing is fetched: an outside `$ref` is SCHEMA_INVALID."""
+def _entry_schema(path: str, stamp: object) -> SchemaCatalog:
+    """The entry schema file at `path` as a one-schema catalog (its `validate` words, orders and
+    cuts every violation); SCHEMA_INVALID / SCHEMA_UNREADABLE naming it. Nothing is fetched: a
+    `$ref` outside the schema is SCHEMA_INVALID."""
     import jsonschema_rs
 
     def refused(message: str, code: str = "SCHEMA_INVALID") -> UsageError:
@@ -498,8 +485,8 @@ def _validator(path: str, stamp: object) -> Any:
         raise refused(f"cannot read the entry schema: {exc}", "SCHEMA_UNREADABLE") from None
     if not isinstance(document, dict):
         raise refused("an entry schema must be an object")
-    try:
-        return jsonschema_rs.Draft202012Validator(
+    try:  # compiled here first, for the entry schema's own words
+        jsonschema_rs.Draft202012Validator(
             document, validate_formats=False, registry=jsonschema_rs.Registry([])
         )
     except jsonschema_rs.ValidationError as exc:
@@ -509,6 +496,8 @@ def _validator(path: str, stamp: object) -> Any:
             f"the entry schema cannot be applied: {exc} (a $ref resolves only inside the "
             "schema; nothing is fetched)"
         ) from None
+    schema = ArtifactSchema(ENTRY_SCHEMA_ID, Path(path), document, (), "yaml")
+    return SchemaCatalog({ENTRY_SCHEMA_ID: schema})
 
 
 Reader = Callable[[Path, EntryType], TypeContent]
