@@ -88,22 +88,16 @@ def _check_tree(value: Any) -> None:
     stack = [value]
     while stack:
         item = stack.pop()
-        if isinstance(item, str):
-            _check_text(item)
-        elif isinstance(item, dict):
-            for key, child in item.items():
-                _check_text(key)
-                stack.append(child)
+        if isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
-
-
-def _check_text(text: str) -> None:
-    if _SURROGATE.search(text):
-        raise JSONDecodeProblem(
-            f"a lone surrogate in the string {text[:40]!r} (not Unicode text)",
-            "JSON_LONE_SURROGATE",
-        )
+        elif isinstance(item, str) and _SURROGATE.search(item):
+            raise JSONDecodeProblem(
+                f"a lone surrogate in the string {item[:40]!r} (not Unicode text)",
+                "JSON_LONE_SURROGATE",
+            )
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -336,10 +330,7 @@ def _fast_lines(data: bytes) -> CompactLines | None:
     lines = data.count(b"\n") + 1
     if lines < FAST_LINES or _LONG_DIGITS in data.translate(_DIGITS_AS_ZERO):
         return None
-    codec = _fast_codec()
-    if codec is None:
-        return None
-    decode, encode = codec
+    decode, encode = _fast_codec()
     try:
         values = decode(b"[" + data.replace(b"\n", b",") + b"]")
     except (_Float, ValueError, RecursionError):  # msgspec's DecodeError is a ValueError
@@ -366,12 +357,10 @@ def prepare_encoder() -> None:
 
 
 @functools.cache
-def _fast_codec() -> tuple[Callable[[bytes], Any], Callable[[Any], bytes]] | None:
-    """msgspec's JSON decode (stopping at a float) and encode (None without it)."""
-    try:
-        import msgspec
-    except ImportError:  # pragma: no cover - msgspec is a dependency
-        return None
+def _fast_codec() -> tuple[Callable[[bytes], Any], Callable[[Any], bytes]]:
+    """msgspec's JSON decode (stopping at a float) and encode."""
+    import msgspec
+
     decoder = msgspec.json.Decoder(float_hook=_no_float)
     return decoder.decode, msgspec.json.Encoder().encode
 
