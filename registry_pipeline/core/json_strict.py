@@ -1,11 +1,6 @@
-"""Strict JSON reading and the house JSON writing style.
-
-Strict: no duplicate keys, no NaN/Infinity (nor a number that overflows to infinity), no
-byte-order mark, UTF-8 only, no lone surrogate in a string, integers of at most
-`MAX_INT_DIGITS` digits and nesting at most `MAX_DEPTH` deep. Each refusal is a
-`JSONDecodeProblem` with its own `code`, raised before Python's own limits (recursion, integer
-conversion) can turn bad input into an internal error.
-"""
+"""Strict JSON reading (no duplicate keys, NaN, infinity, byte-order mark, lone surrogate; UTF-8;
+bounded integers and depth) and the house JSON writing style. Each refusal is a
+`JSONDecodeProblem` with its own `code`, raised before Python's own limits could be."""
 
 from __future__ import annotations
 
@@ -108,9 +103,8 @@ _STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
 def _check_depth(text: str) -> None:
-    """Nesting deeper than MAX_DEPTH, found before parsing (strings skipped). The depth is
-    measured in C (strings and other characters removed by two regular expressions, then a
-    running sum); only a document that is too deep is walked again to say where."""
+    """Nesting deeper than MAX_DEPTH, found before parsing: measured in C (two regular
+    expressions, a running sum); only a document too deep is walked again to say where."""
     if text.count("[") + text.count("{") <= MAX_DEPTH:
         return
     brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
@@ -208,15 +202,9 @@ def dumps_compact(value: Any) -> str:
 
 
 def loads_compact(text: str) -> Any:
-    """The value of `text` when `text` is exactly what `dumps_compact` writes of that value,
-    else NOT_COMPACT: `loads_strict` then decides (and gives the reason for a refusal).
-
-    Such a text is strict JSON, parsed by the C parser with the same number and constant rules:
-    its value's own encoding is the text, so no key of it repeats (a repeated key would be
-    dropped from the value and missing from its encoding), no escape hides a lone surrogate (it
-    would be written raw) and no space or other spelling differs. Nesting is bounded by counting
-    brackets first; a raw lone surrogate in `text` (only a `str` can hold one) is not vouched for.
-    """
+    """The value of `text` when `text` is exactly `dumps_compact` of it, else NOT_COMPACT
+    (`loads_strict` decides). Re-encoding to the same text proves it strict: no repeated key, no
+    escaped surrogate, no other spelling."""
     if text.count("[") + text.count("{") > MAX_DEPTH:
         return NOT_COMPACT
     if not text.isascii() and _SURROGATE.search(text):
@@ -244,23 +232,13 @@ class CompactLines:
     sizes: list[int]
     """Each line's length in UTF-8 bytes."""
     plain: bool
-    """Whether they hold no integer beyond +-2**53: being parsed (JSON types only, finite
-    floats): JSON values a schema check takes as they are."""
+    """Whether they hold no integer beyond +-2**53 (a schema check takes them as they are)."""
 
 
 def compact_lines(text: str) -> CompactLines | None:
-    """`[loads_compact(line) for line in text.split("\\n")]` when it vouches for every line, else
-    None (ask each line), in a few C calls: the lines are parsed as the items of one array, and
-    their encodings joined by newlines must be `text` (no encoding holds a newline, so each line
-    is its item's encoding: the whole text of one value). The same depth bound (each line's
-    brackets counted) and no raw lone surrogate, as `loads_compact` asks.
-
-    A long text holding no float and no run of LONG_INT digits is read first by msgspec, whose
-    encoder writes what `dumps_compact` writes for every such value (tested code point by code
-    point; a lone surrogate it refuses): when its encodings are `text`, the standard library
-    parses `text` to the same values and vouches for them alike. Any other text, or one msgspec
-    does not prove, is decided by the standard library's C scanner and encoder, which
-    `dumps_compact` runs."""
+    """`loads_compact` of every line of `text`, or None (ask each line), in a few C calls: the lines
+    parsed as one array whose encodings, joined by newlines, must be `text`. A long text without
+    floats or long integers is proven by msgspec first (its encoder writes as `dumps_compact`)."""
     if _ENCODE_ACYCLIC is None or not text:
         return None
     if not text.isascii() and _SURROGATE.search(text):
@@ -294,15 +272,13 @@ LONG_INT = 15
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"0" * 9)
 """Every digit written as `0`: a run of LONG_INT digits is then one substring search in C."""
 _LONG_DIGITS = b"0" * LONG_INT
-"""A run of LONG_INT digits (after `_DIGITS_AS_ZERO`): maybe a long integer, or digits of a
-string."""
+"""A run of LONG_INT digits (after `_DIGITS_AS_ZERO`): maybe a long integer."""
 
 
 def _scanner(
     floats: Callable[[str], object], long: Callable[[str], object]
 ) -> Callable[[str, int], tuple[Any, int]]:
-    """The C scanner of `loads_compact`, giving the text of each float to `floats` and of each
-    integer longer than LONG_INT characters to `long`."""
+    """The C scanner of `loads_compact`, telling each float and each integer over LONG_INT."""
 
     def noted_float(text: str) -> float:
         floats(text)
@@ -324,9 +300,8 @@ class _Float(Exception):
 
 
 def _fast_lines(data: bytes) -> CompactLines | None:
-    """`compact_lines` of a long text (`data`: its UTF-8) without floats or long integers,
-    proven by msgspec's encodings; None when msgspec is missing, the text is short, holds a
-    float or a run of LONG_INT digits, or msgspec does not prove it (the caller decides then)."""
+    """`compact_lines` of a long text (`data`: its UTF-8) proven by msgspec's encodings; None when
+    short, holding a float or a run of LONG_INT digits, or unproven (the caller decides)."""
     lines = data.count(b"\n") + 1
     if lines < FAST_LINES or _LONG_DIGITS in data.translate(_DIGITS_AS_ZERO):
         return None
@@ -351,8 +326,7 @@ def _no_float(text: str) -> float:
 
 
 def prepare_encoder() -> None:
-    """Import the parser and encoder `compact_lines` uses for long texts now (e.g. before
-    forking)."""
+    """Import what `compact_lines` uses for long texts now (e.g. before forking)."""
     _fast_codec()
 
 
@@ -386,8 +360,7 @@ def pointer_token(name: object) -> str:
 
 
 def resolve_pointer(document: Any, pointer: str) -> Any:
-    """The value at JSON pointer `pointer` in `document` (an object's member, an array's item
-    by its index); KeyError when there is none."""
+    """The value at JSON pointer `pointer` in `document`; KeyError when there is none."""
     current = document
     for token in pointer_tokens(pointer):
         if isinstance(current, dict) and token in current:

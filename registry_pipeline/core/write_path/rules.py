@@ -1,8 +1,5 @@
-"""What the write path checks: an entry against its schema, and the workspace's coordination rules
-(checked against their schema and the catalog's types before any applies) over every entry,
-every finding in one pass. The coordination file may also declare lists of values (`declared`,
-named by `values_from`) and per type the field marking an entry deprecated (`lifecycle`; else
-`lifecycle` or `status` is `deprecated`). `workspace_findings` is the build's side."""
+"""What the write path checks: an entry against its schema, and the coordination rules (checked
+themselves before any applies) over every entry, every finding in one pass."""
 
 from __future__ import annotations
 
@@ -106,9 +103,7 @@ DEFAULT_DECLARED: Mapping[str, tuple[Any, ...]] = {
     ),
     "routing_stages": ("pre_route", "post_route"),
 }
-"""The lists a `values_from` may name undeclared: the seed's five hook event types (seed 003, 3.1)
-and the two routing stages (the seed names them, not their values); a `declared` list replaces
-its default."""
+"""The lists a `values_from` may name undeclared (seed 003, 3.1); a `declared` list replaces one."""
 
 
 @dataclass(frozen=True)
@@ -292,8 +287,7 @@ def involving(findings: list[Problem], type_name: str, key: str) -> list[Problem
 
 
 def values_at(value: Any, pointer: str) -> Iterator[tuple[str, Any]]:
-    """(concrete pointer, value) at `pointer` in `value`; `*` stands for every list item (or
-    object member)."""
+    """(concrete pointer, value) at `pointer` in `value`; `*` is every list item or member."""
     items: list[tuple[str, Any]] = [("", value)]
     for part in pointer[1:].split("/") if pointer else []:
         step: list[tuple[str, Any]] = []
@@ -363,8 +357,7 @@ def _exists(
 def _not_deprecated(
     rule: Rule, resolved: list[Reference], lifecycle: Mapping[str, Lifecycle]
 ) -> Iterator[Problem]:
-    """References to a deprecated entry: one whose `rule.field` is `rule.value`, or (no field)
-    one carrying its type's lifecycle marker."""
+    """References to an entry whose `rule.field` is `rule.value` (else its lifecycle marker)."""
     own = Lifecycle(rule.field, rule.value) if rule.field is not None else None
     for exists, entry, where, found in resolved:
         to = exists.target_type or ""
@@ -444,8 +437,7 @@ def entry_violations(
 def file_violations(
     schemas: SchemaCatalog, entry_type: EntryType, key: str, document: Any
 ) -> list[Problem]:
-    """Violations of the file's own schema under the entry `key` once its file holds `document`
-    (the rest of the file is not its doing)."""
+    """Violations of the file's schema under the entry `key` (the rest is not its doing)."""
     schema = schemas.for_artifact(Path(entry_type.file_of(key)).name)
     if schema is None:
         return []
@@ -471,9 +463,7 @@ ENTRY_SCHEMA_ID = "urn:registry-pipeline:entry-schema"
 
 @functools.lru_cache(maxsize=64)
 def _entry_schema(path: str, stamp: object) -> SchemaCatalog:
-    """The entry schema file at `path` as a one-schema catalog (its `validate` words, orders and
-    cuts every violation); SCHEMA_INVALID / SCHEMA_UNREADABLE naming it. Nothing is fetched: a
-    `$ref` outside the schema is SCHEMA_INVALID."""
+    """The entry schema at `path` as a one-schema catalog; SCHEMA_INVALID / SCHEMA_UNREADABLE."""
     import jsonschema_rs
 
     def refused(message: str, code: str = "SCHEMA_INVALID") -> UsageError:
@@ -511,8 +501,7 @@ def workspace_findings(
     *,
     read: Reader = read_type,
 ) -> list[Problem]:
-    """Every finding about the entries of `registry_id` when its files are `files` (relpath ->
-    bytes) and the other registries are as `read` gives them (the build reads their snapshots)."""
+    """Every finding about `registry_id`'s entries in `files` (other types: as `read` gives)."""
     types = entry_types(catalog)
     by_registry = {t.registry_id: t for t in types.values()}
     target = by_registry.get(registry_id)

@@ -1,12 +1,8 @@
 """`registry add-entry` and `registry deprecate`: one entry inserted, updated or marked deprecated.
 
-Under the workspace's write lock the files are read again, the entry is validated, the
-coordination rules (and a governed source's append-only rules) run on the workspace as it would
-be, and only then is the one changed file replaced atomically; errors block the write unless
-`--no-check` with a reason, whose override record is appended first. `deprecate` (seed 002:
-"explicit deprecation allowed; removal forbidden") changes only the entry's lifecycle field (the
-declared one, else `lifecycle` or `status`: the first the entry has, then the first its schema
-accepts); nothing removes an entry."""
+Under the write lock the files are read again and every check runs on the workspace as it would
+be before the one file is replaced atomically; errors block unless `--no-check` with a reason,
+whose override record is appended first. Nothing removes an entry (seed 002)."""
 
 from __future__ import annotations
 
@@ -138,8 +134,7 @@ class Plan:
 
 
 def target(workspace: Workspace, type_name: str) -> Target:
-    """The type `type_name` of the workspace's catalog and the rules that read it; NO_CATALOG
-    (saying how to make one), UNKNOWN_TYPE, LOG_TYPE, COORDINATION_INVALID."""
+    """The type `type_name` and the rules that read it; NO_CATALOG, UNKNOWN_TYPE, LOG_TYPE."""
     try:
         catalog = load_catalog(workspace)
     except UsageError as exc:
@@ -163,9 +158,8 @@ def target(workspace: Workspace, type_name: str) -> Target:
 def locked(
     goal: Target, files: list[str], timeout: float
 ) -> Iterator[tuple[dict[str, TypeContent], Path | None]]:
-    """Hold the workspace's write lock, every place a write may touch checked first
-    (UNSAFE_PATH); yields the entries of the written type and of every type its rules read
-    (REGISTRY_FILE_INVALID when one cannot be read), read under the lock, and the cache."""
+    """Under the write lock (every path checked first: UNSAFE_PATH), the contents of the type and
+    of those its rules read, read again (REGISTRY_FILE_INVALID), and the parse cache."""
     root, types = goal.workspace.root, goal.types
     lock, cache = root / LOCK_RELPATH, cache_dir(root)
     logs = [root / OVERRIDES_RELPATH, root / NOTES_RELPATH]
@@ -182,8 +176,7 @@ def locked(
 
 
 def plan(goal: Target, contents: dict[str, TypeContent], key: str, value: Any) -> Plan:
-    """The entry `key` with `value` in its file, checked: field types, the file's schema, the
-    coordination rules, a governed source's promises."""
+    """The entry `key` with `value` in its file, checked (types, schema, rules, append-only)."""
     target_type = goal.entry_type
     content = contents[target_type.name]
     old = content.entries.get(key)
@@ -293,8 +286,7 @@ def finish(
 
 
 def _override(planned: Plan, result: WriteResult, reason: str | None) -> dict[str, Any]:
-    """The override record of a `--no-check` write: who, what, why, the findings it skipped and
-    the file's SHA-256 before and after."""
+    """The override record of a `--no-check` write."""
     return {
         "recorded_utc": utc_timestamp(now_utc()),
         "who": actor(),
@@ -341,8 +333,7 @@ def add_entry(
 
 
 def split_entry(entry_type: EntryType, entry: Any) -> tuple[str, Any]:
-    """(key, value) of an entry as given (`{key: value}` for a type without a key field);
-    ENTRY_INVALID naming the field when it has no usable key."""
+    """(key, value) of an entry as given (`{key: value}` without a key field); ENTRY_INVALID."""
     name, nameless = entry_type.name, "the key must be a non-empty string"
     if not isinstance(entry, dict):
         raise entry_error([bad(name, None, "", "an entry must be an object")])
@@ -474,8 +465,7 @@ HUNK = re.compile(r"^@@ -(\d+)(,\d+)? \+(\d+)")
 
 
 def unified_diff(file: str, before: bytes | None, after: bytes, context: int = 3) -> str:
-    """The change as a unified diff (`--dry-run`), of the changed region only: linear, not
-    quadratic in the file."""
+    """The change as a unified diff of the changed region only (linear, not quadratic)."""
     old = before.decode("utf-8", "replace").splitlines(keepends=True) if before else []
     new = after.decode("utf-8", "replace").splitlines(keepends=True)
     prefix = 0
