@@ -183,11 +183,7 @@ def dumps_pretty(value: Any, *, sort_keys: bool = True) -> bytes:
 
 
 _COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-_ENCODE_ACYCLIC = (
-    None
-    if c_make_encoder is None
-    else c_make_encoder(None, None, encode_basestring, None, ":", ",", False, False, True)
-)
+_ENCODE_ACYCLIC = c_make_encoder(None, None, encode_basestring, None, ":", ",", False, False, True)
 """The C encoder `_COMPACT` runs, without its check for cycles (a parsed value has none)."""
 _SCAN: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder(
     parse_constant=_no_constant, parse_int=_bounded_int, parse_float=_finite_float
@@ -215,9 +211,7 @@ def loads_compact(text: str) -> Any:
         return NOT_COMPACT
     if end != len(text):
         return NOT_COMPACT
-    if _ENCODE_ACYCLIC is None:
-        encoded = _COMPACT(value)
-    elif isinstance(value, str):
+    if isinstance(value, str):
         encoded = encode_basestring(value)
     else:
         encoded = "".join(_ENCODE_ACYCLIC(value, 0))
@@ -239,7 +233,7 @@ def compact_lines(text: str) -> CompactLines | None:
     """`loads_compact` of every line of `text`, or None (ask each line), in a few C calls: the lines
     parsed as one array whose encodings, joined by newlines, must be `text`. A long text without
     floats or long integers is proven by msgspec first (its encoder writes as `dumps_compact`)."""
-    if _ENCODE_ACYCLIC is None or not text:
+    if not text:
         return None
     if not text.isascii() and _SURROGATE.search(text):
         return None

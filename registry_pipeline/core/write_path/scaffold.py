@@ -37,13 +37,11 @@ def require_placeable(root: Path, targets: list[Path]) -> None:
     for target in targets:
         if os.path.lexists(target) and not (target.is_file() and not target.is_symlink()):
             conflicts.setdefault(target, "a file must go there, but a folder or other is")
-        folder = target.parent
-        while True:
+        for folder in (target.parent, *target.parent.parents):
             if os.path.lexists(folder) and not folder.is_dir():
                 conflicts.setdefault(folder, f"a folder must go there (for {target.name})")
-            if folder == root or folder == folder.parent or not folder.is_relative_to(root):
+            if folder == root or not folder.is_relative_to(root):
                 break
-            folder = folder.parent
     if conflicts:
         listed = "; ".join(f"{path}: {why}" for path, why in conflicts.items())
         raise UsageError(

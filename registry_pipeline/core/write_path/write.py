@@ -499,21 +499,14 @@ def type_changes(old: Any, new: Any, where: str) -> list[tuple[str, str]]:
     if old is None or new is None:
         return []
     if isinstance(old, dict) and isinstance(new, dict):
-        return [
-            change
-            for name in old.keys() & new.keys()
-            for change in type_changes(old[name], new[name], f"{where}/{name}")
-        ]
-    if isinstance(old, list) and isinstance(new, list):
-        return [
-            change
-            for index, (a, b) in enumerate(zip(old, new, strict=False))
-            for change in type_changes(a, b, f"{where}/{index}")
-        ]
-    before, after = _json_type(old), _json_type(new)
-    if before != after:
+        pairs = [(name, old[name], new[name]) for name in old.keys() & new.keys()]
+    elif isinstance(old, list) and isinstance(new, list):
+        pairs = [(str(i), a, b) for i, (a, b) in enumerate(zip(old, new, strict=False))]
+    elif (before := _json_type(old)) != (after := _json_type(new)):
         return [(where, f"was {before} ({old!r}), would become {after} ({new!r})")]
-    return []
+    else:
+        return []
+    return [change for name, a, b in pairs for change in type_changes(a, b, f"{where}/{name}")]
 
 
 _JSON_TYPES = ((bool, "a boolean"), (int | float, "a number"), (str, "a string"), (list, "a list"))
