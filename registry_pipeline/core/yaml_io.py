@@ -59,8 +59,7 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 @dataclass(frozen=True)
 class YAMLDocument:
-    """A parsed file: `value` and the root ruamel.yaml `node` (None: no document), whose marks
-    locate every item (0-based lines)."""
+    """A parsed file: `value` and the root ruamel.yaml `node` (None: no document; 0-based marks)."""
 
     value: Any
     node: Any

@@ -1,6 +1,5 @@
-"""`add-entry`'s parse cache for large YAML registry files: the newest strict parse in the verified
-cache, keyed by the bytes' SHA-256 under the parser's version (a hit is as strict as parsing).
-The build never reads it; `REGISTRY_NO_CACHE=1` turns it off."""
+"""`add-entry`'s parse cache for large YAML files, keyed by the bytes' SHA-256 under the parser's
+version (a hit is as strict as parsing); `REGISTRY_NO_CACHE=1` turns it off."""
 
 from __future__ import annotations
 

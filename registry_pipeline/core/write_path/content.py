@@ -60,8 +60,7 @@ def finding(
 
 
 def finding_json(problem: Problem) -> dict[str, object]:
-    """A finding as `--json`, the check's metadata and the logs show it: `problem_object`'s keys,
-    then `severity`, `type`, `key` and `related`."""
+    """A finding as `--json`, the check's metadata and the logs show it."""
     type_name, key = entry_of(problem)
     return problem_object(
         str(problem.code), problem.message, path=problem.path, line=problem.line,
@@ -489,8 +488,7 @@ class _LogReader:
         entries[key] = Entry(key, record, self.content.type.source, line)  # a kept key stays put
 
     def order(self) -> None:
-        """The kept entries in the order of each key's first line (only lines whose key hash
-        matches are read again)."""
+        """The kept entries in the order of each key's first line (hash-matching lines re-read)."""
         entries = self.content.entries
         if self.keep is None or len(entries) < 2:
             return

@@ -67,8 +67,7 @@ def new_text(
 def _place(
     entry_type: EntryType, parsed: ParsedFile | None, replace: bool, key: str, value: Any
 ) -> tuple[int, bool]:
-    """The entry's index (its own, else in key order, else last), set there in the old parse (the
-    new file's now); and whether the file had a list."""
+    """The entry's index, set there in the old parse (the new file's now); whether it had a list."""
     try:
         container = resolve_pointer(parsed.document if parsed else None, entry_type.container)
     except KeyError:
