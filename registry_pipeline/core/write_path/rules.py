@@ -44,22 +44,23 @@ _MISSING = object()
 
 
 @dataclass(frozen=True)
-class Lifecycle:
-    """The marker of a deprecated entry: `field` (a JSON pointer) equals `deprecated`."""
+class Condition:
+    """`field` (a JSON pointer into an entry) equals `equals`: a rule's condition, or the marker
+    of a deprecated entry."""
 
     field: str
-    deprecated: Any = DEPRECATED
+    equals: Any = DEPRECATED
 
 
-def markers(declared: Lifecycle | None) -> tuple[Lifecycle, ...]:
+def markers(declared: Condition | None) -> tuple[Condition, ...]:
     """The markers an entry of a type may carry: the declared one, else the default ones."""
-    return (declared,) if declared is not None else tuple(map(Lifecycle, CANDIDATES))
+    return (declared,) if declared is not None else tuple(map(Condition, CANDIDATES))
 
 
-def deprecated_by(value: Any, declared: Lifecycle | None) -> Lifecycle | None:
+def deprecated_by(value: Any, declared: Condition | None) -> Condition | None:
     """The marker that makes the entry `value` deprecated, or None when it is not."""
     for marker in markers(declared):
-        if get(value, marker.field) == marker.deprecated:
+        if get(value, marker.field) == marker.equals:
             return marker
     return None
 
@@ -70,14 +71,11 @@ def has(value: Any, pointer: str) -> bool:
 
 
 def get(value: Any, pointer: str) -> Any:
-    """The value at `pointer` in an entry (a private sentinel when absent)."""
-    try:
-        return resolve_pointer(value, pointer)
-    except KeyError:
-        return _MISSING
+    """The (first) value at `pointer` in an entry (a private sentinel when absent)."""
+    return next((found for _where, found in values_at(value, pointer)), _MISSING)
 
 
-def marked(value: Any, marker: Lifecycle) -> Any | None:
+def marked(value: Any, marker: Condition) -> Any | None:
     """A copy of the entry `value` with the marker set, or None when the entry cannot hold it."""
     parts = pointer_tokens(marker.field)
     if not parts or not isinstance(value, dict):
@@ -88,7 +86,7 @@ def marked(value: Any, marker: Lifecycle) -> Any | None:
         holder = holder.setdefault(part, {})
         if not isinstance(holder, dict):
             return None
-    holder[parts[-1]] = marker.deprecated
+    holder[parts[-1]] = marker.equals
     return result
 
 
@@ -104,14 +102,6 @@ DEFAULT_DECLARED: Mapping[str, tuple[Any, ...]] = {
     "routing_stages": ("pre_route", "post_route"),
 }
 """The lists a `values_from` may name undeclared (seed 003, 3.1); a `declared` list replaces one."""
-
-
-@dataclass(frozen=True)
-class Condition:
-    """`field` (a JSON pointer into an entry) equals `equals`."""
-
-    field: str
-    equals: Any
 
 
 @dataclass(frozen=True)
@@ -150,7 +140,7 @@ class Coordination:
 
     rules: tuple[Rule, ...]
     path: str | None = None
-    lifecycle: Mapping[str, Lifecycle] = dataclasses.field(default_factory=dict)
+    lifecycle: Mapping[str, Condition] = dataclasses.field(default_factory=dict)
     """Type name -> the field and value that mark its entries deprecated, where declared."""
 
 
@@ -211,7 +201,7 @@ def parse_coordination(
             )
     problems.extend(_unused(document.get("declared", {}), document["rules"]))
     lifecycle = {
-        name: Lifecycle(marker["field"], marker["deprecated"])
+        name: Condition(marker["field"], marker["deprecated"])
         for name, marker in document.get("lifecycle", {}).items()
     }
     unknown = [n for n in lifecycle if n not in known]
@@ -289,7 +279,7 @@ def involving(findings: list[Problem], type_name: str, key: str) -> list[Problem
 def values_at(value: Any, pointer: str) -> Iterator[tuple[str, Any]]:
     """(concrete pointer, value) at `pointer` in `value`; `*` is every list item or member."""
     items: list[tuple[str, Any]] = [("", value)]
-    for part in pointer[1:].split("/") if pointer else []:
+    for part in pointer_tokens(pointer):
         step: list[tuple[str, Any]] = []
         for where, current in items:
             if part == "*" and isinstance(current, list):
@@ -297,19 +287,15 @@ def values_at(value: Any, pointer: str) -> Iterator[tuple[str, Any]]:
             elif part == "*" and isinstance(current, dict):
                 step.extend((f"{where}/{k}", item) for k, item in current.items())
             elif isinstance(current, dict) and part in current:
-                step.append((f"{where}/{part}", current[part]))
+                step.append((f"{where}/{pointer_token(part)}", current[part]))
             elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
                 step.append((f"{where}/{part}", current[int(part)]))
         items = step
     yield from items
 
 
-def _first(value: Any, pointer: str) -> Any:
-    return next((found for _where, found in values_at(value, pointer)), _MISSING)
-
-
 def _holds(entry: Entry, condition: Condition | None) -> bool:
-    return condition is None or _first(entry.value, condition.field) == condition.equals
+    return condition is None or get(entry.value, condition.field) == condition.equals
 
 
 def _finding(
@@ -346,7 +332,7 @@ def _exists(
             elif not _holds(found, rule.target_where):
                 condition = rule.target_where
                 assert condition is not None
-                actual = _first(found.value, condition.field)
+                actual = get(found.value, condition.field)
                 shown = "absent" if actual is _MISSING else repr(actual)
                 why = f"{to} {value!r} has {condition.field} {shown}, not {condition.equals!r}"
                 yield _finding(rule, entry, where, why, (to, value))
@@ -355,15 +341,15 @@ def _exists(
 
 
 def _not_deprecated(
-    rule: Rule, resolved: list[Reference], lifecycle: Mapping[str, Lifecycle]
+    rule: Rule, resolved: list[Reference], lifecycle: Mapping[str, Condition]
 ) -> Iterator[Problem]:
     """References to an entry whose `rule.field` is `rule.value` (else its lifecycle marker)."""
-    own = Lifecycle(rule.field, rule.value) if rule.field is not None else None
+    own = Condition(rule.field, rule.value) if rule.field is not None else None
     for exists, entry, where, found in resolved:
         to = exists.target_type or ""
         marker = deprecated_by(found.value, own or lifecycle.get(to))
         if marker is not None:
-            why = f"refers to {to} {found.key!r}, whose {marker.field} is {marker.deprecated!r}"
+            why = f"refers to {to} {found.key!r}, whose {marker.field} is {marker.equals!r}"
             problem = _finding(rule, entry, where, why, (to, found.key))
             yield replace(problem, subject=(exists.source_type or "", *problem.subject[1:]))
 
@@ -391,7 +377,7 @@ def _shared(rule: Rule, contents: Mapping[str, TypeContent]) -> Iterator[Problem
     name = content.type.name
     users: dict[Any, list[tuple[Entry, str, Any]]] = defaultdict(list)
     for entry in content.entries.values():
-        owner = _first(entry.value, rule.owner or "")
+        owner = get(entry.value, rule.owner or "")
         for where, value in values_at(entry.value, rule.field or ""):
             if isinstance(value, str | int | float | bool):
                 users[value].append((entry, where, owner))

@@ -49,8 +49,8 @@ from registry_pipeline.core.write_path.logs import (
     write_audited,
 )
 from registry_pipeline.core.write_path.rules import (
+    Condition,
     Coordination,
-    Lifecycle,
     deprecated_by,
     entry_violations,
     evaluate,
@@ -385,7 +385,7 @@ def deprecate(
         planned = plan(goal, contents, key, value)
         result = WriteResult(goal.entry_type.name, key, old.file, "deprecated", dry_run=dry_run,
                              field=marker.field, reason=why)  # fmt: skip
-        said = f"deprecated ({marker.field} set to {marker.deprecated!r}): {why}"
+        said = f"deprecated ({marker.field} set to {marker.equals!r}): {why}"
         note = finding("DEPRECATED", "record", result.type, key, marker.field, said, old.file)
         audit = [_note(workspace.root, note, reason=why)]
         return finish(workspace.root, result, planned, cache, no_check=no_check, reason=why,
@@ -407,7 +407,7 @@ def _existing(content: TypeContent, key: str) -> Entry:
     )
 
 
-def _marker(goal: Target, content: TypeContent, old: Entry) -> Lifecycle:
+def _marker(goal: Target, content: TypeContent, old: Entry) -> Condition:
     """The lifecycle marker to set; ALREADY_DEPRECATED, NOT_DEPRECATABLE."""
     name = goal.entry_type.name
     declared = goal.coordination.lifecycle.get(name)
@@ -415,7 +415,7 @@ def _marker(goal: Target, content: TypeContent, old: Entry) -> Lifecycle:
     if already is not None:
         raise RegistryError(  # nothing to do: refused, exit 1
             f"{name} {old.key!r} is already deprecated ({already.field} is "
-            f"{already.deprecated!r}); nothing was written",
+            f"{already.equals!r}); nothing was written",
             code="ALREADY_DEPRECATED",
             path=old.file,
             field=already.field,
@@ -425,7 +425,7 @@ def _marker(goal: Target, content: TypeContent, old: Entry) -> Lifecycle:
         value = marked(old.value, candidate)
         if value is not None and (declared is not None or _accepts(goal, content, old, value)):
             return candidate
-    fields = " or ".join(f"{m.field} {m.deprecated!r}" for m in candidates)
+    fields = " or ".join(f"{m.field} {m.equals!r}" for m in candidates)
     shape = "" if isinstance(old.value, dict) else " (its entries are not objects)"
     raise UsageError(
         f"{name} has no lifecycle field{shape}: its schema allows neither {fields}; declare "
