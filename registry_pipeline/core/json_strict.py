@@ -289,10 +289,6 @@ def _scanner(
     return decoder.scan_once  # type: ignore[attr-defined,no-any-return]
 
 
-class _Float(Exception):
-    """msgspec met a float: `_fast_lines` leaves the text to the standard library."""
-
-
 def _fast_lines(data: bytes) -> CompactLines | None:
     """`compact_lines` of a long text (`data`: its UTF-8) proven by msgspec's encodings; None when
     short, holding a float or a run of LONG_INT digits, or unproven (the caller decides)."""
@@ -302,7 +298,7 @@ def _fast_lines(data: bytes) -> CompactLines | None:
     decode, encode = _fast_codec()
     try:
         values = decode(b"[" + data.replace(b"\n", b",") + b"]")
-    except (_Float, ValueError, RecursionError):  # msgspec's DecodeError is a ValueError
+    except (ValueError, RecursionError):  # msgspec's errors (a float met, too) are ValueErrors
         return None
     if type(values) is not list or len(values) != lines:
         return None
@@ -316,7 +312,7 @@ def _fast_lines(data: bytes) -> CompactLines | None:
 
 
 def _no_float(text: str) -> float:
-    raise _Float(text)
+    raise ValueError(f"a float: {text}")  # `_fast_lines` leaves the text to the standard library
 
 
 def prepare_encoder() -> None:
