@@ -17,6 +17,7 @@ from ruamel.yaml.events import MappingEndEvent, SequenceEndEvent, StreamEndEvent
 from ruamel.yaml.loader import BaseLoader
 from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
+from ruamel.yaml.tag import Tag
 
 from registry_pipeline.core.json_strict import (
     MAX_DEPTH,
@@ -41,6 +42,8 @@ _CORE = "tag:yaml.org,2002:"
 STR, INT, FLOAT, BOOL, NULL, MAP, SEQ, MERGE = (
     _CORE + n for n in ["str", "int", "float", "bool", "null", "map", "seq", "merge"]
 )
+_TAGS = {tag: Tag(suffix=tag) for tag in (STR, INT, FLOAT, BOOL, NULL, MAP, SEQ, MERGE)}
+"""One ruamel.yaml Tag per tag, shared by the nodes (a node given a string makes its own)."""
 _KINDS = {INT: "an integer", FLOAT: "a number", BOOL: "a boolean", NULL: "null"}
 _EVENTS = {"ScalarEvent": "a scalar", "SequenceStartEvent": "a sequence"}
 _EVENTS["MappingStartEvent"] = "a mapping"
@@ -163,7 +166,7 @@ class _Reader:
         self.depth -= 1
         end = self.events.get_event().end_mark
         shape, tag = (MappingNode, MAP) if kind == "a mapping" else (SequenceNode, SEQ)
-        node = shape(tag, children, event.start_mark, end, flow_style=event.flow_style)
+        node = shape(_TAGS[tag], children, event.start_mark, end, flow_style=event.flow_style)
         return node, value
 
     def scalar(self, event: Any, tag: str | None, keys: dict[str, int] | None) -> tuple[Any, Any]:
@@ -171,7 +174,7 @@ class _Reader:
         text, mark = event.value, event.start_mark
         if tag in (None, "!"):
             tag = plain_tag(text) if tag is None and event.implicit[0] else STR
-        node = ScalarNode(tag, text, mark, event.end_mark, style=event.style)
+        node = ScalarNode(_TAGS[tag], text, mark, event.end_mark, style=event.style)
         if event.style == '"' and tag in (STR, MERGE) and _SURROGATE.search(text):
             why = "an escaped surrogate (not a Unicode character)"  # the pure parser lets them by
             raise _problem("YAML_SYNTAX", mark, why)
