@@ -341,7 +341,8 @@ def pointer_tokens(pointer: str) -> list[str]:
     """The unescaped tokens of JSON pointer `pointer` (RFC 6901; "" is the document: none)."""
     if not pointer:
         return []
-    return [token.replace("~1", "/").replace("~0", "~") for token in pointer[1:].split("/")]
+    tokens = pointer[1:].split("/")
+    return [t.replace("~1", "/").replace("~0", "~") for t in tokens] if "~" in pointer else tokens
 
 
 def pointer_token(name: object) -> str:

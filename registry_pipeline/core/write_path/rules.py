@@ -71,8 +71,11 @@ def has(value: Any, pointer: str) -> bool:
 
 
 def get(value: Any, pointer: str) -> Any:
-    """The (first) value at `pointer` in an entry (a private sentinel when absent)."""
-    return next((found for _where, found in values_at(value, pointer)), _MISSING)
+    """The value at `pointer` in an entry (a private sentinel when absent)."""
+    try:
+        return resolve_pointer(value, pointer)
+    except KeyError:
+        return _MISSING
 
 
 def marked(value: Any, marker: Condition) -> Any | None:
@@ -279,7 +282,7 @@ def involving(findings: list[Problem], type_name: str, key: str) -> list[Problem
 def values_at(value: Any, pointer: str) -> Iterator[tuple[str, Any]]:
     """(concrete pointer, value) at `pointer` in `value`; `*` is every list item or member."""
     items: list[tuple[str, Any]] = [("", value)]
-    for part in pointer_tokens(pointer):
+    for part in pointer[1:].split("/") if pointer else []:
         step: list[tuple[str, Any]] = []
         for where, current in items:
             if part == "*" and isinstance(current, list):
@@ -287,15 +290,20 @@ def values_at(value: Any, pointer: str) -> Iterator[tuple[str, Any]]:
             elif part == "*" and isinstance(current, dict):
                 step.extend((f"{where}/{k}", item) for k, item in current.items())
             elif isinstance(current, dict) and part in current:
-                step.append((f"{where}/{pointer_token(part)}", current[part]))
+                step.append((f"{where}/{part}", current[part]))
             elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
                 step.append((f"{where}/{part}", current[int(part)]))
         items = step
     yield from items
 
 
+def _first(value: Any, pointer: str) -> Any:
+    """The first value at `pointer`, which may hold `*` (a private sentinel when absent)."""
+    return next((found for _where, found in values_at(value, pointer)), _MISSING)
+
+
 def _holds(entry: Entry, condition: Condition | None) -> bool:
-    return condition is None or get(entry.value, condition.field) == condition.equals
+    return condition is None or _first(entry.value, condition.field) == condition.equals
 
 
 def _finding(
@@ -332,7 +340,7 @@ def _exists(
             elif not _holds(found, rule.target_where):
                 condition = rule.target_where
                 assert condition is not None
-                actual = get(found.value, condition.field)
+                actual = _first(found.value, condition.field)
                 shown = "absent" if actual is _MISSING else repr(actual)
                 why = f"{to} {value!r} has {condition.field} {shown}, not {condition.equals!r}"
                 yield _finding(rule, entry, where, why, (to, value))
@@ -377,7 +385,7 @@ def _shared(rule: Rule, contents: Mapping[str, TypeContent]) -> Iterator[Problem
     name = content.type.name
     users: dict[Any, list[tuple[Entry, str, Any]]] = defaultdict(list)
     for entry in content.entries.values():
-        owner = get(entry.value, rule.owner or "")
+        owner = _first(entry.value, rule.owner or "")
         for where, value in values_at(entry.value, rule.field or ""):
             if isinstance(value, str | int | float | bool):
                 users[value].append((entry, where, owner))
