@@ -1,5 +1,4 @@
-"""`registry add-entry`, `registry deprecate` and `registry types`: the governed write path for
-hand-edited registries."""
+"""`registry add-entry`, `registry deprecate` and `registry types`: the governed write path."""
 
 from __future__ import annotations
 

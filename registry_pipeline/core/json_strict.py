@@ -1,11 +1,6 @@
-"""Strict JSON reading and the house JSON writing style.
-
-Strict: no duplicate keys, no NaN/Infinity (nor a number that overflows to infinity), no
-byte-order mark, UTF-8 only, no lone surrogate in a string, integers of at most
-`MAX_INT_DIGITS` digits and nesting at most `MAX_DEPTH` deep. Each refusal is a
-`JSONDecodeProblem` with its own `code`, raised before Python's own limits (recursion, integer
-conversion) can turn bad input into an internal error.
-"""
+"""Strict JSON reading (no duplicate keys, NaN, infinity, byte-order mark, lone surrogate; UTF-8;
+bounded integers and depth) and the house JSON writing style. Each refusal is a
+`JSONDecodeProblem` with its own `code`, raised before Python's own limits could be."""
 
 from __future__ import annotations
 
@@ -88,22 +83,16 @@ def _check_tree(value: Any) -> None:
     stack = [value]
     while stack:
         item = stack.pop()
-        if isinstance(item, str):
-            _check_text(item)
-        elif isinstance(item, dict):
-            for key, child in item.items():
-                _check_text(key)
-                stack.append(child)
+        if isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
-
-
-def _check_text(text: str) -> None:
-    if _SURROGATE.search(text):
-        raise JSONDecodeProblem(
-            f"a lone surrogate in the string {text[:40]!r} (not Unicode text)",
-            "JSON_LONE_SURROGATE",
-        )
+        elif isinstance(item, str) and _SURROGATE.search(item):
+            raise JSONDecodeProblem(
+                f"a lone surrogate in the string {item[:40]!r} (not Unicode text)",
+                "JSON_LONE_SURROGATE",
+            )
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -114,9 +103,8 @@ _STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
 def _check_depth(text: str) -> None:
-    """Nesting deeper than MAX_DEPTH, found before parsing (strings skipped). The depth is
-    measured in C (strings and other characters removed by two regular expressions, then a
-    running sum); only a document that is too deep is walked again to say where."""
+    """Nesting deeper than MAX_DEPTH, found before parsing: measured in C (two regular
+    expressions, a running sum); only a document too deep is walked again to say where."""
     if text.count("[") + text.count("{") <= MAX_DEPTH:
         return
     brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
@@ -195,11 +183,7 @@ def dumps_pretty(value: Any, *, sort_keys: bool = True) -> bytes:
 
 
 _COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-_ENCODE_ACYCLIC = (
-    None
-    if c_make_encoder is None
-    else c_make_encoder(None, None, encode_basestring, None, ":", ",", False, False, True)
-)
+_ENCODE_ACYCLIC = c_make_encoder(None, None, encode_basestring, None, ":", ",", False, False, True)
 """The C encoder `_COMPACT` runs, without its check for cycles (a parsed value has none)."""
 _SCAN: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder(
     parse_constant=_no_constant, parse_int=_bounded_int, parse_float=_finite_float
@@ -214,15 +198,9 @@ def dumps_compact(value: Any) -> str:
 
 
 def loads_compact(text: str) -> Any:
-    """The value of `text` when `text` is exactly what `dumps_compact` writes of that value,
-    else NOT_COMPACT: `loads_strict` then decides (and gives the reason for a refusal).
-
-    Such a text is strict JSON, parsed by the C parser with the same number and constant rules:
-    its value's own encoding is the text, so no key of it repeats (a repeated key would be
-    dropped from the value and missing from its encoding), no escape hides a lone surrogate (it
-    would be written raw) and no space or other spelling differs. Nesting is bounded by counting
-    brackets first; a raw lone surrogate in `text` (only a `str` can hold one) is not vouched for.
-    """
+    """The value of `text` when `text` is exactly `dumps_compact` of it, else NOT_COMPACT
+    (`loads_strict` decides). Re-encoding to the same text proves it strict: no repeated key, no
+    escaped surrogate, no other spelling."""
     if text.count("[") + text.count("{") > MAX_DEPTH:
         return NOT_COMPACT
     if not text.isascii() and _SURROGATE.search(text):
@@ -233,9 +211,7 @@ def loads_compact(text: str) -> Any:
         return NOT_COMPACT
     if end != len(text):
         return NOT_COMPACT
-    if _ENCODE_ACYCLIC is None:
-        encoded = _COMPACT(value)
-    elif isinstance(value, str):
+    if isinstance(value, str):
         encoded = encode_basestring(value)
     else:
         encoded = "".join(_ENCODE_ACYCLIC(value, 0))
@@ -250,24 +226,14 @@ class CompactLines:
     sizes: list[int]
     """Each line's length in UTF-8 bytes."""
     plain: bool
-    """Whether they hold no integer beyond +-2**53: being parsed (JSON types only, finite
-    floats): JSON values a schema check takes as they are."""
+    """Whether they hold no integer beyond +-2**53 (a schema check takes them as they are)."""
 
 
 def compact_lines(text: str) -> CompactLines | None:
-    """`[loads_compact(line) for line in text.split("\\n")]` when it vouches for every line, else
-    None (ask each line), in a few C calls: the lines are parsed as the items of one array, and
-    their encodings joined by newlines must be `text` (no encoding holds a newline, so each line
-    is its item's encoding: the whole text of one value). The same depth bound (each line's
-    brackets counted) and no raw lone surrogate, as `loads_compact` asks.
-
-    A long text holding no float and no run of LONG_INT digits is read first by msgspec, whose
-    encoder writes what `dumps_compact` writes for every such value (tested code point by code
-    point; a lone surrogate it refuses): when its encodings are `text`, the standard library
-    parses `text` to the same values and vouches for them alike. Any other text, or one msgspec
-    does not prove, is decided by the standard library's C scanner and encoder, which
-    `dumps_compact` runs."""
-    if _ENCODE_ACYCLIC is None or not text:
+    """`loads_compact` of every line of `text`, or None (ask each line), in a few C calls: the lines
+    parsed as one array whose encodings, joined by newlines, must be `text`. A long text without
+    floats or long integers is proven by msgspec first (its encoder writes as `dumps_compact`)."""
+    if not text:
         return None
     if not text.isascii() and _SURROGATE.search(text):
         return None
@@ -300,15 +266,13 @@ LONG_INT = 15
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"0" * 9)
 """Every digit written as `0`: a run of LONG_INT digits is then one substring search in C."""
 _LONG_DIGITS = b"0" * LONG_INT
-"""A run of LONG_INT digits (after `_DIGITS_AS_ZERO`): maybe a long integer, or digits of a
-string."""
+"""A run of LONG_INT digits (after `_DIGITS_AS_ZERO`): maybe a long integer."""
 
 
 def _scanner(
     floats: Callable[[str], object], long: Callable[[str], object]
 ) -> Callable[[str, int], tuple[Any, int]]:
-    """The C scanner of `loads_compact`, giving the text of each float to `floats` and of each
-    integer longer than LONG_INT characters to `long`."""
+    """The C scanner of `loads_compact`, telling each float and each integer over LONG_INT."""
 
     def noted_float(text: str) -> float:
         floats(text)
@@ -325,24 +289,16 @@ def _scanner(
     return decoder.scan_once  # type: ignore[attr-defined,no-any-return]
 
 
-class _Float(Exception):
-    """msgspec met a float: `_fast_lines` leaves the text to the standard library."""
-
-
 def _fast_lines(data: bytes) -> CompactLines | None:
-    """`compact_lines` of a long text (`data`: its UTF-8) without floats or long integers,
-    proven by msgspec's encodings; None when msgspec is missing, the text is short, holds a
-    float or a run of LONG_INT digits, or msgspec does not prove it (the caller decides then)."""
+    """`compact_lines` of a long text (`data`: its UTF-8) proven by msgspec's encodings; None when
+    short, holding a float or a run of LONG_INT digits, or unproven (the caller decides)."""
     lines = data.count(b"\n") + 1
     if lines < FAST_LINES or _LONG_DIGITS in data.translate(_DIGITS_AS_ZERO):
         return None
-    codec = _fast_codec()
-    if codec is None:
-        return None
-    decode, encode = codec
+    decode, encode = _fast_codec()
     try:
         values = decode(b"[" + data.replace(b"\n", b",") + b"]")
-    except (_Float, ValueError, RecursionError):  # msgspec's DecodeError is a ValueError
+    except (ValueError, RecursionError):  # msgspec's errors (a float met, too) are ValueErrors
         return None
     if type(values) is not list or len(values) != lines:
         return None
@@ -356,22 +312,19 @@ def _fast_lines(data: bytes) -> CompactLines | None:
 
 
 def _no_float(text: str) -> float:
-    raise _Float(text)
+    raise ValueError(f"a float: {text}")  # `_fast_lines` leaves the text to the standard library
 
 
 def prepare_encoder() -> None:
-    """Import the parser and encoder `compact_lines` uses for long texts now (e.g. before
-    forking)."""
+    """Import what `compact_lines` uses for long texts now (e.g. before forking)."""
     _fast_codec()
 
 
 @functools.cache
-def _fast_codec() -> tuple[Callable[[bytes], Any], Callable[[Any], bytes]] | None:
-    """msgspec's JSON decode (stopping at a float) and encode (None without it)."""
-    try:
-        import msgspec
-    except ImportError:  # pragma: no cover - msgspec is a dependency
-        return None
+def _fast_codec() -> tuple[Callable[[bytes], Any], Callable[[Any], bytes]]:
+    """msgspec's JSON decode (stopping at a float) and encode."""
+    import msgspec
+
     decoder = msgspec.json.Decoder(float_hook=_no_float)
     return decoder.decode, msgspec.json.Encoder().encode
 
@@ -388,7 +341,8 @@ def pointer_tokens(pointer: str) -> list[str]:
     """The unescaped tokens of JSON pointer `pointer` (RFC 6901; "" is the document: none)."""
     if not pointer:
         return []
-    return [token.replace("~1", "/").replace("~0", "~") for token in pointer[1:].split("/")]
+    tokens = pointer[1:].split("/")
+    return [t.replace("~1", "/").replace("~0", "~") for t in tokens] if "~" in pointer else tokens
 
 
 def pointer_token(name: object) -> str:
@@ -397,8 +351,7 @@ def pointer_token(name: object) -> str:
 
 
 def resolve_pointer(document: Any, pointer: str) -> Any:
-    """The value at JSON pointer `pointer` in `document` (an object's member, an array's item
-    by its index); KeyError when there is none."""
+    """The value at JSON pointer `pointer` in `document`; KeyError when there is none."""
     current = document
     for token in pointer_tokens(pointer):
         if isinstance(current, dict) and token in current:

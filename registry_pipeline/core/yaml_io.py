@@ -1,13 +1,9 @@
-"""Strict, safe YAML for hand-edited registry files: the events of ruamel.yaml's parser (its C
-parser when ruamel.yaml.clib is installed) read in one pass into its nodes and a plain value.
+"""Strict, safe YAML for registry files: ruamel.yaml's parser events read in one pass into its
+nodes and a plain value, scalars by the YAML 1.2 core schema (`yes`, `1_000` stay strings).
 
-Scalars resolve by the YAML 1.2 core schema (`yes`, `on`, `1_000` and dates stay strings); only
-the core tags construct anything. Aliases, merge keys, duplicate or non-string keys, other tags,
-a second document, non-finite numbers, integers longer than `MAX_INT_DIGITS`, nesting deeper than
-`MAX_DEPTH` and text that is not UTF-8 are each refused, in document order, as a
-`JSONDecodeProblem` with its own code and line. ruamel.yaml.clib's C composer is not used: it
-recurses in C until the process crashes on deep nesting.
-"""
+Each refusal (aliases, merge keys, bad keys, tags, a second document, non-finite or long
+numbers, deep nesting, not UTF-8) is a `JSONDecodeProblem` with its code and line, the first in
+the text. ruamel.yaml.clib's C composer is not used: it crashes the process on deep nesting."""
 
 from __future__ import annotations
 
@@ -47,7 +43,7 @@ STR, INT, FLOAT, BOOL, NULL, MAP, SEQ, MERGE = (
     _CORE + n for n in ["str", "int", "float", "bool", "null", "map", "seq", "merge"]
 )
 _TAGS = {tag: Tag(suffix=tag) for tag in (STR, INT, FLOAT, BOOL, NULL, MAP, SEQ, MERGE)}
-"""One ruamel.yaml tag object per tag, shared by the nodes (as ruamel's resolver shares its own)."""
+"""One ruamel.yaml Tag per tag, shared by the nodes (a node given a string makes its own)."""
 _KINDS = {INT: "an integer", FLOAT: "a number", BOOL: "a boolean", NULL: "null"}
 _EVENTS = {"ScalarEvent": "a scalar", "SequenceStartEvent": "a sequence"}
 _EVENTS["MappingStartEvent"] = "a mapping"
@@ -63,8 +59,7 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 @dataclass(frozen=True)
 class YAMLDocument:
-    """A parsed file: `value` (JSON-compatible) and `node`, the root ruamel.yaml node (None for
-    a stream with no document) whose `start_mark`/`end_mark` locate every item (0-based lines)."""
+    """A parsed file: `value` and the root ruamel.yaml `node` (None: no document; 0-based marks)."""
 
     value: Any
     node: Any
@@ -118,8 +113,7 @@ def _core(tag: str, text: str, mark: Any) -> Any:
 
 
 class _Reader:
-    """The root node and value of one document, read from a parser's events (ruamel.yaml's own
-    nodes, one pass), each refusal raised where it is met: the first problem in the text."""
+    """The root node and value of one document from a parser's events, refusing where met."""
 
     def __init__(self, events: Any, limit: int) -> None:
         self.events, self.limit, self.depth = events, limit, 0
@@ -138,8 +132,7 @@ class _Reader:
         return YAMLDocument(value, node)
 
     def read(self, keys: dict[str, int] | None) -> tuple[Any, Any]:
-        """The next node and its value; with `keys` (those of its mapping, with their lines), a
-        key: a new string."""
+        """The next node and its value; with `keys` (its mapping's), a new string key."""
         event = self.events.get_event()
         if (kind := _EVENTS.get(type(event).__name__)) is None:
             why = "anchors and aliases are not allowed in a registry file"

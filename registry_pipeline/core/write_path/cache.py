@@ -1,8 +1,5 @@
-"""A parse cache for large YAML registry files, used by `add-entry` only (a list of 10,000
-entries parses in about a second). Each file's newest strict parse (document and line spans) is
-kept in the verified cache (`core.verified`), keyed by SHA-256 of its bytes under the parser's
-version: a hit is exactly as strict as parsing. After a write the splice's own parse is stored.
-The build's check never reads it; `REGISTRY_NO_CACHE=1` turns it off."""
+"""`add-entry`'s parse cache for large YAML files, keyed by the bytes' SHA-256 under the parser's
+version (a hit is as strict as parsing); `REGISTRY_NO_CACHE=1` turns it off."""
 
 from __future__ import annotations
 
@@ -23,8 +20,7 @@ MIN_BYTES = 64 * 1024
 
 
 def cache_dir(root: Path) -> Path | None:
-    """The workspace's cache folder, or None when caching is off; UNSAFE_PATH when a symlink is
-    on the way."""
+    """The workspace's cache folder, or None when caching is off; UNSAFE_PATH."""
     if os.environ.get("REGISTRY_NO_CACHE"):
         return None
     return require_safe(root, root / CACHE_RELPATH)

@@ -1,7 +1,6 @@
-"""Registry types (the catalog entries `registry add-entry` writes; a record log is read only),
-their entries and parsed files, and the findings about them: one reader (`content_of`) for the
-write path and the build's blocking check. `log_content` with `keep` holds only the entries it
-keeps (a few runs of a million-record run index), their order recovered from 8 bytes a line."""
+"""Registry types, their entries and parsed files, and the findings about them: one reader
+(`content_of`) for the write path and the build's check. `log_content` with `keep` holds only
+the entries it keeps, their order recovered from 8 bytes a line."""
 
 from __future__ import annotations
 
@@ -52,8 +51,7 @@ def finding(
     file: str | None = None,
     related: tuple[str, str] | None = None,
 ) -> Problem:
-    """One problem of one entry (`subject`: type, key) at `where` (a JSON pointer, "" for the
-    whole entry), in `file`, about the other entry `related` (type, key)."""
+    """One problem of the entry (type, key) at `where` (a JSON pointer), about entry `related`."""
     subject = (type_name,) if key is None else (type_name, key)
     return Problem(
         code=code, severity=severity, subject=subject, field=where, message=message, path=file,
@@ -62,8 +60,7 @@ def finding(
 
 
 def finding_json(problem: Problem) -> dict[str, object]:
-    """A finding as `problem_object` shapes every problem, then `severity`, `type`, `key` and
-    `related`: what `--json`, the check's metadata and the write path's logs show."""
+    """A finding as `--json`, the check's metadata and the logs show it."""
     type_name, key = entry_of(problem)
     return problem_object(
         str(problem.code), problem.message, path=problem.path, line=problem.line,
@@ -183,8 +180,7 @@ def entry_type(types: dict[str, EntryType], name: str) -> EntryType:
 
 
 def _entry_type(spec: RegistrySpec) -> EntryType:
-    """The type of a catalog entry's `entries` block, or of its `run_index` block (a log whose
-    latest line of a key stands for it); ValueError saying why a block cannot be written."""
+    """The type of a catalog entry's `entries` (or `run_index`: a log) block; ValueError why not."""
     block, log = spec.entries or spec.run_index, spec.entries is None
     layout, sources = "log" if log else block["layout"], spec.sources
     if len(sources) != 1:
@@ -267,8 +263,7 @@ class TypeContent:
 
 
 def parse_file(relpath: str, data: bytes, container: str | None = None) -> ParsedFile:
-    """The strict parse of one registry file (JSON or YAML by its suffix; JSONDecodeProblem);
-    with `container`, a YAML list there gets its items' line spans."""
+    """The strict parse of one registry file; with `container`, its YAML list's item spans."""
     if not relpath.endswith((".yaml", ".yml")):
         return ParsedFile(data, loads_strict(data))
     parsed = parse_yaml(data)
@@ -376,9 +371,8 @@ dash, spaces (nothing else: no comment, no second dash, no tab)."""
 
 
 def _item_spans(root: Any, container: str, data: bytes) -> tuple[tuple[int, int], ...] | None:
-    """Line spans of the block list at `container`, or None when the writer must not splice it
-    (not a block list of mappings, a first key off its dash's line, dashes at different columns,
-    an item ending in a block scalar)."""
+    """Line spans of the block list at `container`; None when it is not one the writer can splice
+    (items not mappings, a first key off its dash's line, dashes unaligned, a last block scalar)."""
     node = root
     for part in pointer_tokens(container):
         if type(node).__name__ != "MappingNode":
@@ -494,8 +488,7 @@ class _LogReader:
         entries[key] = Entry(key, record, self.content.type.source, line)  # a kept key stays put
 
     def order(self) -> None:
-        """The kept entries in the order of each key's first line: only the earlier lines of the
-        same key hash as an entered key are read again and parsed."""
+        """The kept entries in the order of each key's first line (hash-matching lines re-read)."""
         entries = self.content.entries
         if self.keep is None or len(entries) < 2:
             return

@@ -1,6 +1,5 @@
-"""The write path's two append-only logs: overrides (`--no-check` writes despite errors) and
-notes (findings of `record` severity), one JSON object per line. The audit comes first:
-`write_audited` appends a write's records before it replaces the file they are about."""
+"""The write path's two JSONL logs, overrides and notes: a write's records are appended before
+the file they are about is replaced."""
 
 from __future__ import annotations
 
@@ -52,8 +51,7 @@ def _unwritable(path: Path, exc: OSError | str) -> RegistryError:
 
 
 def append_record(path: Path, record: dict[str, Any]) -> int:
-    """Append one record as a line, fsynced; returns the log's size before it. LOG_TORN,
-    LOG_UNWRITABLE (not a regular file, immutable, a full disk: no part of the line stays)."""
+    """Append one record, fsynced; the log's size before it. LOG_TORN, LOG_UNWRITABLE."""
     line = (json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n").encode()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -67,10 +65,9 @@ def append_record(path: Path, record: dict[str, Any]) -> int:
 def write_audited(
     path: Path, data: bytes, records: Sequence[tuple[Path, dict[str, Any]]], *, revocable: Path
 ) -> None:
-    """Append each (log, record) in order, fsynced, then replace `path` with `data` atomically.
-    Records of `revocable` (a log only this writer appends to, under its lock) are taken back
-    when the change is not made (LOG_TORN, LOG_UNWRITABLE, IO_ERROR); WRITE_UNCONFIRMED: written
-    but its folder not synced, the records kept."""
+    """Append each (log, record), fsynced, then replace `path` atomically. Records of `revocable`
+    (only this writer appends to it) are taken back when the change is not made;
+    WRITE_UNCONFIRMED: written, its folder not synced, the records kept."""
     for log in dict.fromkeys(log for log, _record in records):
         check_appendable(log)
     appended: list[tuple[Path, int]] = []

@@ -1,8 +1,5 @@
-"""What the write path checks: an entry against its schema, and the workspace's coordination rules
-(checked against their schema and the catalog's types before any applies) over every entry,
-every finding in one pass. The coordination file may also declare lists of values (`declared`,
-named by `values_from`) and per type the field marking an entry deprecated (`lifecycle`; else
-`lifecycle` or `status` is `deprecated`). `workspace_findings` is the build's side."""
+"""What the write path checks: an entry against its schema, and the coordination rules (checked
+themselves before any applies) over every entry, every finding in one pass."""
 
 from __future__ import annotations
 
@@ -10,6 +7,7 @@ import copy
 import dataclasses
 import difflib
 import functools
+import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -23,12 +21,8 @@ from registry_pipeline.core.json_strict import (
     pointer_tokens,
     resolve_pointer,
 )
-from registry_pipeline.core.seal.schemas import (
-    MAX_MESSAGE,
-    SchemaCatalog,
-    engine_message,
-    violation_text,
-)
+from registry_pipeline.core.seal.hashing import file_stamp
+from registry_pipeline.core.seal.schemas import ArtifactSchema, SchemaCatalog, violation_text
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, catalog_error
 from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES, read_regular_file
 from registry_pipeline.core.workspace.layout import Workspace
@@ -50,22 +44,23 @@ _MISSING = object()
 
 
 @dataclass(frozen=True)
-class Lifecycle:
-    """The marker of a deprecated entry: `field` (a JSON pointer) equals `deprecated`."""
+class Condition:
+    """`field` (a JSON pointer into an entry) equals `equals`: a rule's condition, or the marker
+    of a deprecated entry."""
 
     field: str
-    deprecated: Any = DEPRECATED
+    equals: Any = DEPRECATED
 
 
-def markers(declared: Lifecycle | None) -> tuple[Lifecycle, ...]:
+def markers(declared: Condition | None) -> tuple[Condition, ...]:
     """The markers an entry of a type may carry: the declared one, else the default ones."""
-    return (declared,) if declared is not None else tuple(map(Lifecycle, CANDIDATES))
+    return (declared,) if declared is not None else tuple(map(Condition, CANDIDATES))
 
 
-def deprecated_by(value: Any, declared: Lifecycle | None) -> Lifecycle | None:
+def deprecated_by(value: Any, declared: Condition | None) -> Condition | None:
     """The marker that makes the entry `value` deprecated, or None when it is not."""
     for marker in markers(declared):
-        if get(value, marker.field) == marker.deprecated:
+        if get(value, marker.field) == marker.equals:
             return marker
     return None
 
@@ -77,15 +72,13 @@ def has(value: Any, pointer: str) -> bool:
 
 def get(value: Any, pointer: str) -> Any:
     """The value at `pointer` in an entry (a private sentinel when absent)."""
-    current = value
-    for part in pointer_tokens(pointer):
-        if not isinstance(current, dict) or part not in current:
-            return _MISSING
-        current = current[part]
-    return current
+    try:
+        return resolve_pointer(value, pointer)
+    except KeyError:
+        return _MISSING
 
 
-def marked(value: Any, marker: Lifecycle) -> Any | None:
+def marked(value: Any, marker: Condition) -> Any | None:
     """A copy of the entry `value` with the marker set, or None when the entry cannot hold it."""
     parts = pointer_tokens(marker.field)
     if not parts or not isinstance(value, dict):
@@ -96,7 +89,7 @@ def marked(value: Any, marker: Lifecycle) -> Any | None:
         holder = holder.setdefault(part, {})
         if not isinstance(holder, dict):
             return None
-    holder[parts[-1]] = marker.deprecated
+    holder[parts[-1]] = marker.equals
     return result
 
 
@@ -111,17 +104,7 @@ DEFAULT_DECLARED: Mapping[str, tuple[Any, ...]] = {
     ),
     "routing_stages": ("pre_route", "post_route"),
 }
-"""The lists a `values_from` may name undeclared: the seed's five hook event types (seed 003, 3.1)
-and the two routing stages (the seed names them, not their values); a `declared` list replaces
-its default."""
-
-
-@dataclass(frozen=True)
-class Condition:
-    """`field` (a JSON pointer into an entry) equals `equals`."""
-
-    field: str
-    equals: Any
+"""The lists a `values_from` may name undeclared (seed 003, 3.1); a `declared` list replaces one."""
 
 
 @dataclass(frozen=True)
@@ -160,7 +143,7 @@ class Coordination:
 
     rules: tuple[Rule, ...]
     path: str | None = None
-    lifecycle: Mapping[str, Lifecycle] = dataclasses.field(default_factory=dict)
+    lifecycle: Mapping[str, Condition] = dataclasses.field(default_factory=dict)
     """Type name -> the field and value that mark its entries deprecated, where declared."""
 
 
@@ -221,7 +204,7 @@ def parse_coordination(
             )
     problems.extend(_unused(document.get("declared", {}), document["rules"]))
     lifecycle = {
-        name: Lifecycle(marker["field"], marker["deprecated"])
+        name: Condition(marker["field"], marker["deprecated"])
         for name, marker in document.get("lifecycle", {}).items()
     }
     unknown = [n for n in lifecycle if n not in known]
@@ -297,8 +280,7 @@ def involving(findings: list[Problem], type_name: str, key: str) -> list[Problem
 
 
 def values_at(value: Any, pointer: str) -> Iterator[tuple[str, Any]]:
-    """(concrete pointer, value) at `pointer` in `value`; `*` stands for every list item (or
-    object member)."""
+    """(concrete pointer, value) at `pointer` in `value`; `*` is every list item or member."""
     items: list[tuple[str, Any]] = [("", value)]
     for part in pointer[1:].split("/") if pointer else []:
         step: list[tuple[str, Any]] = []
@@ -316,6 +298,7 @@ def values_at(value: Any, pointer: str) -> Iterator[tuple[str, Any]]:
 
 
 def _first(value: Any, pointer: str) -> Any:
+    """The first value at `pointer`, which may hold `*` (a private sentinel when absent)."""
     return next((found for _where, found in values_at(value, pointer)), _MISSING)
 
 
@@ -366,16 +349,15 @@ def _exists(
 
 
 def _not_deprecated(
-    rule: Rule, resolved: list[Reference], lifecycle: Mapping[str, Lifecycle]
+    rule: Rule, resolved: list[Reference], lifecycle: Mapping[str, Condition]
 ) -> Iterator[Problem]:
-    """References to a deprecated entry: one whose `rule.field` is `rule.value`, or (no field)
-    one carrying its type's lifecycle marker."""
-    own = Lifecycle(rule.field, rule.value) if rule.field is not None else None
+    """References to an entry whose `rule.field` is `rule.value` (else its lifecycle marker)."""
+    own = Condition(rule.field, rule.value) if rule.field is not None else None
     for exists, entry, where, found in resolved:
         to = exists.target_type or ""
         marker = deprecated_by(found.value, own or lifecycle.get(to))
         if marker is not None:
-            why = f"refers to {to} {found.key!r}, whose {marker.field} is {marker.deprecated!r}"
+            why = f"refers to {to} {found.key!r}, whose {marker.field} is {marker.equals!r}"
             problem = _finding(rule, entry, where, why, (to, found.key))
             yield replace(problem, subject=(exists.source_type or "", *problem.subject[1:]))
 
@@ -438,20 +420,18 @@ def entry_violations(
     if entry_type.schema is None:
         return []
     path = str(root / entry_type.schema)
-    validator = _validator(path, _stamp(root / entry_type.schema))
-    errors = sorted(validator.iter_errors(value), key=lambda e: [str(p) for p in e.instance_path])
-    file, name, found = entry_type.file_of(key) if key else None, entry_type.name, []
-    for error in errors:
-        where, why = "".join(f"/{p}" for p in error.instance_path), _short(engine_message(error))
-        found.append(finding("SCHEMA_VIOLATION", "error", name, key, where, why, file))
-    return found
+    schemas = _entry_schema(path, file_stamp(path))
+    file, name = entry_type.file_of(key) if key else None, entry_type.name
+    return [
+        finding("SCHEMA_VIOLATION", "error", name, key, v.field or "", v.message, file)
+        for v in schemas.validate(ENTRY_SCHEMA_ID, value, limit=sys.maxsize)
+    ]
 
 
 def file_violations(
     schemas: SchemaCatalog, entry_type: EntryType, key: str, document: Any
 ) -> list[Problem]:
-    """Violations of the file's own schema under the entry `key` once its file holds `document`
-    (the rest of the file is not its doing)."""
+    """Violations of the file's schema under the entry `key` (the rest is not its doing)."""
     schema = schemas.for_artifact(Path(entry_type.file_of(key)).name)
     if schema is None:
         return []
@@ -471,22 +451,13 @@ def file_violations(
     ]
 
 
-def _short(message: str) -> str:
-    return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
-
-
-def _stamp(path: Path) -> tuple[int, int] | None:
-    try:
-        info = path.stat()
-    except OSError:
-        return None
-    return info.st_mtime_ns, info.st_size
+ENTRY_SCHEMA_ID = "urn:registry-pipeline:entry-schema"
+"""The id of the one schema of an entry schema's catalog (a file path is no URI)."""
 
 
 @functools.lru_cache(maxsize=64)
-def _validator(path: str, stamp: object) -> Any:
-    """A draft 2020-12 validator (jsonschema-rs) for the schema file at `path`; SCHEMA_INVALID /
-    SCHEMA_UNREADABLE naming it. Nothing is fetched: an outside `$ref` is SCHEMA_INVALID."""
+def _entry_schema(path: str, stamp: object) -> SchemaCatalog:
+    """The entry schema at `path` as a one-schema catalog; SCHEMA_INVALID / SCHEMA_UNREADABLE."""
     import jsonschema_rs
 
     def refused(message: str, code: str = "SCHEMA_INVALID") -> UsageError:
@@ -498,8 +469,8 @@ def _validator(path: str, stamp: object) -> Any:
         raise refused(f"cannot read the entry schema: {exc}", "SCHEMA_UNREADABLE") from None
     if not isinstance(document, dict):
         raise refused("an entry schema must be an object")
-    try:
-        return jsonschema_rs.Draft202012Validator(
+    try:  # compiled here first, for the entry schema's own words
+        jsonschema_rs.Draft202012Validator(
             document, validate_formats=False, registry=jsonschema_rs.Registry([])
         )
     except jsonschema_rs.ValidationError as exc:
@@ -509,6 +480,8 @@ def _validator(path: str, stamp: object) -> Any:
             f"the entry schema cannot be applied: {exc} (a $ref resolves only inside the "
             "schema; nothing is fetched)"
         ) from None
+    schema = ArtifactSchema(ENTRY_SCHEMA_ID, Path(path), document, (), "yaml")
+    return SchemaCatalog({ENTRY_SCHEMA_ID: schema})
 
 
 Reader = Callable[[Path, EntryType], TypeContent]
@@ -522,8 +495,7 @@ def workspace_findings(
     *,
     read: Reader = read_type,
 ) -> list[Problem]:
-    """Every finding about the entries of `registry_id` when its files are `files` (relpath ->
-    bytes) and the other registries are as `read` gives them (the build reads their snapshots)."""
+    """Every finding about `registry_id`'s entries in `files` (other types: as `read` gives)."""
     types = entry_types(catalog)
     by_registry = {t.registry_id: t for t in types.values()}
     target = by_registry.get(registry_id)

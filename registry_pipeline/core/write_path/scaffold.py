@@ -1,7 +1,5 @@
-"""`registry init --with-write-path`: the registry types of seed 003 (Block A, 3.1) in a fresh
-workspace: entry schemas, empty list registries, one folder per entry-per-file type, the
-coordination rules (Block C), the table of types (`AGENTS.md`) and, last, the catalog. A
-workspace with a catalog gets nothing; a file that exists is kept (each is created exclusively)."""
+"""`registry init --with-write-path`: seed 003's registry types in a fresh workspace, the catalog
+last. A workspace with a catalog gets nothing; a file that exists is kept (created exclusively)."""
 
 from __future__ import annotations
 
@@ -23,11 +21,9 @@ RULES_RELPATH = "registries/COORDINATION_v0_1.yaml"
 SCHEMAS_DIR = ".system/registry/schemas"
 AGENTS_RELPATH = ".system/registry/AGENTS.md"
 DATA = resources.files(__package__) / "scaffold"
-"""The package data: the rules, one entry schema per type, the types (`types.json`), the
-catalog's fixed part, an empty list registry's text and the two tables' templates."""
+"""The package data: rules, entry schemas, types, the catalog's fixed part, templates."""
 TYPES: list[dict[str, Any]] = json.loads((DATA / "types.json").read_bytes())
-"""The eight registry types of seed 003 (3.1): a YAML list at `container`, or (null) a folder's
-`*.yaml`, one entry per file."""
+"""Seed 003's eight types: a YAML list at `container`, or (null) one `*.yaml` per entry."""
 
 
 def scaffold_targets(root: Path) -> list[Path]:
@@ -36,19 +32,16 @@ def scaffold_targets(root: Path) -> list[Path]:
 
 
 def require_placeable(root: Path, targets: list[Path]) -> None:
-    """INIT_CONFLICT (exit 2) naming every path in the way (a non-folder on the way to a target,
-    a target that is no regular file), before anything is written."""
+    """INIT_CONFLICT (exit 2) naming every path in the way, before anything is written."""
     conflicts: dict[Path, str] = {}
     for target in targets:
         if os.path.lexists(target) and not (target.is_file() and not target.is_symlink()):
             conflicts.setdefault(target, "a file must go there, but a folder or other is")
-        folder = target.parent
-        while True:
+        for folder in (target.parent, *target.parent.parents):
             if os.path.lexists(folder) and not folder.is_dir():
                 conflicts.setdefault(folder, f"a folder must go there (for {target.name})")
-            if folder == root or folder == folder.parent or not folder.is_relative_to(root):
+            if folder == root or not folder.is_relative_to(root):
                 break
-            folder = folder.parent
     if conflicts:
         listed = "; ".join(f"{path}: {why}" for path, why in conflicts.items())
         raise UsageError(
@@ -60,8 +53,7 @@ def require_placeable(root: Path, targets: list[Path]) -> None:
 
 
 def scaffold(root: Path) -> tuple[list[str], list[str]]:
-    """Write the registry types into the workspace at `root`; what it created and kept, one
-    phrase each. UNSAFE_PATH before anything is written when a symlink is on the way."""
+    """Write the registry types under `root`; one phrase per file made or kept. UNSAFE_PATH."""
     catalog = root / CATALOG_RELPATH
     if catalog.exists() or catalog.is_symlink():
         return [], [f"kept {CATALOG_RELPATH} (exists): no registry types added"]

@@ -1,10 +1,8 @@
 """The new bytes of a registry file with one entry inserted or replaced, every other byte kept.
 
-JSON: the entry's text goes in at the offsets the JSON decoder reads, indented like its
-neighbours. YAML: a block-style list is spliced at its items' line spans, the entry's text written
-by ruamel.yaml's round-trip dumper (a replaced entry merged into its old text, so its comments
-stay); any other file goes round-trip whole, which keeps comments but may re-indent. Each result
-is parsed again: a file that would read back differently is never written."""
+JSON is spliced at the decoder's offsets; a YAML block list at its items' line spans (the entry
+dumped by ruamel.yaml), any other YAML goes round-trip whole. A result that would read back
+differently is never written."""
 
 from __future__ import annotations
 
@@ -25,19 +23,15 @@ from registry_pipeline.core.write_path.content import Entry, EntryType, ParsedFi
 from registry_pipeline.core.yaml_io import STR, loads_yaml_strict, plain_tag
 
 _READERS = [VersionedResolver((1, 1)), VersionedResolver((1, 2))]
-"""ruamel.yaml's YAML 1.1 and 1.2 resolvers: a string one of them or ours (`plain_tag`) would read
-as something else (`yes`, `12:30`, `2024-01-01`, `1_000`, `''`, `.5e3`, `<<`) is written quoted."""
+"""A string that these or `plain_tag` would read as another type (`yes`, `12:30`) is quoted."""
 UNSAFE_RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\n\r\t]")
-"""Characters written escaped in a double-quoted scalar (line breaks YAML 1.1 readers fold,
-controls), so the file's lines stay the parser's lines."""
+"""Characters written escaped (double-quoted), so the file's lines stay the parser's lines."""
 FULL_CHECK_BYTES = 64 * 1024
-"""Spliced files smaller than this are parsed whole again; larger ones have the entry's own text
-parsed again and rely on the spans the strict parse found (`content._item_spans`)."""
+"""Spliced files smaller than this are parsed whole again; larger ones only the entry's text."""
 _SPACE = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
 _Member = tuple[str | None, int, int, int]
-"""A member of a JSON array or object: its name (None in an array), where it starts (its key or
-value), where its value starts and where it ends (character offsets)."""
+"""A JSON member: name (None in an array), start, value start, end (character offsets)."""
 
 
 def new_text(
@@ -73,9 +67,7 @@ def new_text(
 def _place(
     entry_type: EntryType, parsed: ParsedFile | None, replace: bool, key: str, value: Any
 ) -> tuple[int, bool]:
-    """The entry's index in its list or map (its own, else before the first greater key in key
-    order, else last), put there in the old parse, which becomes the new file's; and whether the
-    file had a list."""
+    """The entry's index, set there in the old parse (the new file's now); whether it had a list."""
     try:
         container = resolve_pointer(parsed.document if parsed else None, entry_type.container)
     except KeyError:
@@ -125,8 +117,7 @@ def _dump(yaml: Any, value: Any) -> str:
 
 
 def _quoted(value: Any, double: bool = False) -> Any:
-    """`value` with the strings a YAML 1.1 or 1.2 reader or ours would misread marked to be
-    quoted (double-quoted, escaped, with a character not to be written raw)."""
+    """`value` with every string a YAML reader would misread marked to be quoted."""
     if isinstance(value, dict):
         return {_quoted(k, double): _quoted(v, double) for k, v in value.items()}
     if isinstance(value, list):
@@ -174,8 +165,7 @@ def _rewrite(data: bytes, edit: Callable[[Any, Any], Any]) -> str:
 def _splice(
     entry_type: EntryType, parsed: ParsedFile, replace: bool, index: int, value: Any, double: bool
 ) -> ParsedFile | None:
-    """The file with the entry's lines spliced in at `index`, or None where only a round-trip can
-    write it."""
+    """The file with the entry's lines spliced in at `index` (None: only a round-trip can)."""
     spans = parsed.spans or ()
     lines = parsed.data.decode("utf-8-sig").splitlines(keepends=True)
     dash = lines[spans[0][0]].index("-")
@@ -265,8 +255,7 @@ def _skip(text: str, at: int) -> int:
 
 
 def _members(text: str, start: int) -> tuple[list[_Member], int]:
-    """The members of the array or object whose bracket is at `start`, and the offset of its
-    closing bracket (read with the JSON decoder itself)."""
+    """The members of the array or object opening at `start`, and its closing bracket's offset."""
     closing = "]" if text[start] == "[" else "}"
     members: list[_Member] = []
     at = _skip(text, start + 1)

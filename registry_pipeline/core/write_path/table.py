@@ -1,5 +1,4 @@
-"""The generated table of registry types (the seed's `.system/registry/AGENTS.md`): each type
-with its schema, its content path(s) and one line of purpose, and how to change it."""
+"""The generated tables of registry types (the seed's `.system/registry/AGENTS.md`) and rules."""
 
 from __future__ import annotations
 

@@ -1,12 +1,8 @@
 """`registry add-entry` and `registry deprecate`: one entry inserted, updated or marked deprecated.
 
-Under the workspace's write lock the files are read again, the entry is validated, the
-coordination rules (and a governed source's append-only rules) run on the workspace as it would
-be, and only then is the one changed file replaced atomically; errors block the write unless
-`--no-check` with a reason, whose override record is appended first. `deprecate` (seed 002:
-"explicit deprecation allowed; removal forbidden") changes only the entry's lifecycle field (the
-declared one, else `lifecycle` or `status`: the first the entry has, then the first its schema
-accepts); nothing removes an entry."""
+Under the write lock the files are read again and every check runs on the workspace as it would
+be before the one file is replaced atomically; errors block unless `--no-check` with a reason,
+whose override record is appended first. Nothing removes an entry (seed 002)."""
 
 from __future__ import annotations
 
@@ -53,8 +49,8 @@ from registry_pipeline.core.write_path.logs import (
     write_audited,
 )
 from registry_pipeline.core.write_path.rules import (
+    Condition,
     Coordination,
-    Lifecycle,
     deprecated_by,
     entry_violations,
     evaluate,
@@ -138,8 +134,7 @@ class Plan:
 
 
 def target(workspace: Workspace, type_name: str) -> Target:
-    """The type `type_name` of the workspace's catalog and the rules that read it; NO_CATALOG
-    (saying how to make one), UNKNOWN_TYPE, LOG_TYPE, COORDINATION_INVALID."""
+    """The type `type_name` and the rules that read it; NO_CATALOG, UNKNOWN_TYPE, LOG_TYPE."""
     try:
         catalog = load_catalog(workspace)
     except UsageError as exc:
@@ -163,9 +158,8 @@ def target(workspace: Workspace, type_name: str) -> Target:
 def locked(
     goal: Target, files: list[str], timeout: float
 ) -> Iterator[tuple[dict[str, TypeContent], Path | None]]:
-    """Hold the workspace's write lock, every place a write may touch checked first
-    (UNSAFE_PATH); yields the entries of the written type and of every type its rules read
-    (REGISTRY_FILE_INVALID when one cannot be read), read under the lock, and the cache."""
+    """Under the write lock (every path checked first: UNSAFE_PATH), the contents of the type and
+    of those its rules read, read again (REGISTRY_FILE_INVALID), and the parse cache."""
     root, types = goal.workspace.root, goal.types
     lock, cache = root / LOCK_RELPATH, cache_dir(root)
     logs = [root / OVERRIDES_RELPATH, root / NOTES_RELPATH]
@@ -182,8 +176,7 @@ def locked(
 
 
 def plan(goal: Target, contents: dict[str, TypeContent], key: str, value: Any) -> Plan:
-    """The entry `key` with `value` in its file, checked: field types, the file's schema, the
-    coordination rules, a governed source's promises."""
+    """The entry `key` with `value` in its file, checked (types, schema, rules, append-only)."""
     target_type = goal.entry_type
     content = contents[target_type.name]
     old = content.entries.get(key)
@@ -293,8 +286,7 @@ def finish(
 
 
 def _override(planned: Plan, result: WriteResult, reason: str | None) -> dict[str, Any]:
-    """The override record of a `--no-check` write: who, what, why, the findings it skipped and
-    the file's SHA-256 before and after."""
+    """The override record of a `--no-check` write."""
     return {
         "recorded_utc": utc_timestamp(now_utc()),
         "who": actor(),
@@ -341,8 +333,7 @@ def add_entry(
 
 
 def split_entry(entry_type: EntryType, entry: Any) -> tuple[str, Any]:
-    """(key, value) of an entry as given (`{key: value}` for a type without a key field);
-    ENTRY_INVALID naming the field when it has no usable key."""
+    """(key, value) of an entry as given (`{key: value}` without a key field); ENTRY_INVALID."""
     name, nameless = entry_type.name, "the key must be a non-empty string"
     if not isinstance(entry, dict):
         raise entry_error([bad(name, None, "", "an entry must be an object")])
@@ -394,7 +385,7 @@ def deprecate(
         planned = plan(goal, contents, key, value)
         result = WriteResult(goal.entry_type.name, key, old.file, "deprecated", dry_run=dry_run,
                              field=marker.field, reason=why)  # fmt: skip
-        said = f"deprecated ({marker.field} set to {marker.deprecated!r}): {why}"
+        said = f"deprecated ({marker.field} set to {marker.equals!r}): {why}"
         note = finding("DEPRECATED", "record", result.type, key, marker.field, said, old.file)
         audit = [_note(workspace.root, note, reason=why)]
         return finish(workspace.root, result, planned, cache, no_check=no_check, reason=why,
@@ -416,7 +407,7 @@ def _existing(content: TypeContent, key: str) -> Entry:
     )
 
 
-def _marker(goal: Target, content: TypeContent, old: Entry) -> Lifecycle:
+def _marker(goal: Target, content: TypeContent, old: Entry) -> Condition:
     """The lifecycle marker to set; ALREADY_DEPRECATED, NOT_DEPRECATABLE."""
     name = goal.entry_type.name
     declared = goal.coordination.lifecycle.get(name)
@@ -424,7 +415,7 @@ def _marker(goal: Target, content: TypeContent, old: Entry) -> Lifecycle:
     if already is not None:
         raise RegistryError(  # nothing to do: refused, exit 1
             f"{name} {old.key!r} is already deprecated ({already.field} is "
-            f"{already.deprecated!r}); nothing was written",
+            f"{already.equals!r}); nothing was written",
             code="ALREADY_DEPRECATED",
             path=old.file,
             field=already.field,
@@ -434,7 +425,7 @@ def _marker(goal: Target, content: TypeContent, old: Entry) -> Lifecycle:
         value = marked(old.value, candidate)
         if value is not None and (declared is not None or _accepts(goal, content, old, value)):
             return candidate
-    fields = " or ".join(f"{m.field} {m.deprecated!r}" for m in candidates)
+    fields = " or ".join(f"{m.field} {m.equals!r}" for m in candidates)
     shape = "" if isinstance(old.value, dict) else " (its entries are not objects)"
     raise UsageError(
         f"{name} has no lifecycle field{shape}: its schema allows neither {fields}; declare "
@@ -474,8 +465,7 @@ HUNK = re.compile(r"^@@ -(\d+)(,\d+)? \+(\d+)")
 
 
 def unified_diff(file: str, before: bytes | None, after: bytes, context: int = 3) -> str:
-    """The change as a unified diff (`--dry-run`), of the changed region only: linear, not
-    quadratic in the file."""
+    """The change as a unified diff of the changed region only (linear, not quadratic)."""
     old = before.decode("utf-8", "replace").splitlines(keepends=True) if before else []
     new = after.decode("utf-8", "replace").splitlines(keepends=True)
     prefix = 0
@@ -509,21 +499,14 @@ def type_changes(old: Any, new: Any, where: str) -> list[tuple[str, str]]:
     if old is None or new is None:
         return []
     if isinstance(old, dict) and isinstance(new, dict):
-        return [
-            change
-            for name in old.keys() & new.keys()
-            for change in type_changes(old[name], new[name], f"{where}/{name}")
-        ]
-    if isinstance(old, list) and isinstance(new, list):
-        return [
-            change
-            for index, (a, b) in enumerate(zip(old, new, strict=False))
-            for change in type_changes(a, b, f"{where}/{index}")
-        ]
-    before, after = _json_type(old), _json_type(new)
-    if before != after:
+        pairs = [(name, old[name], new[name]) for name in old.keys() & new.keys()]
+    elif isinstance(old, list) and isinstance(new, list):
+        pairs = [(str(i), a, b) for i, (a, b) in enumerate(zip(old, new, strict=False))]
+    elif (before := _json_type(old)) != (after := _json_type(new)):
         return [(where, f"was {before} ({old!r}), would become {after} ({new!r})")]
-    return []
+    else:
+        return []
+    return [change for name, a, b in pairs for change in type_changes(a, b, f"{where}/{name}")]
 
 
 _JSON_TYPES = ((bool, "a boolean"), (int | float, "a number"), (str, "a string"), (list, "a list"))

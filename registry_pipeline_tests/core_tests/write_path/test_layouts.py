@@ -267,3 +267,14 @@ def test_a_list_file_holding_only_comments_keeps_them_above_its_first_entry(
     text = path.read_text()
     assert text.startswith(header)
     assert _keys(root) == ["first"]
+
+
+def test_entry_schema_violations_are_all_listed_in_document_order(tmp_path: Path) -> None:
+    root = copy_example(tmp_path)
+    tags: list[object] = [f"t{i}" for i in range(11)]
+    tags[2], tags[10] = 2, 10
+    with pytest.raises(UsageError) as caught:
+        add_entry(Workspace(root), "module_type", _type("q", name="", tags=tags, extra=1))
+    assert caught.value.code == "SCHEMA_VIOLATION"
+    fields = [problem.field for problem in caught.value.problems]
+    assert fields == ["", "/name", "/tags/2", "/tags/10"]  # as the seal's schema check orders
