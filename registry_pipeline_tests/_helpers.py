@@ -8,6 +8,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -435,6 +436,90 @@ def child_env(**extra: str) -> dict[str, str]:
     point it at another workspace or instance, plus `extra`."""
     env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "REGISTRY_WORKSPACE")}
     return {**env, **extra}
+
+
+class Forked:
+    """`registry ARGS...` in a process forked from this one (`fork_registry`): what the tests use
+    of a `subprocess.Popen` (pid, stderr, returncode, poll, send_signal, communicate)."""
+
+    def __init__(self, pid: int, stdout: int, stderr: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+        self.stdout = os.fdopen(stdout, encoding="utf-8")
+        self.stderr = os.fdopen(stderr, encoding="utf-8")
+
+    def poll(self) -> int | None:
+        if self.returncode is None and (ended := os.waitpid(self.pid, os.WNOHANG))[0]:
+            self.returncode = os.waitstatus_to_exitcode(ended[1])
+        return self.returncode
+
+    def send_signal(self, number: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, number)
+
+    def communicate(self, timeout: float = 600) -> tuple[str, str]:
+        """Its whole output, once it has ended (killed, and AssertionError, after `timeout` s)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(2) as pool:
+            out, err = pool.submit(self.stdout.read), pool.submit(self.stderr.read)
+            deadline = time.monotonic() + timeout
+            while self.poll() is None:
+                if time.monotonic() > deadline:
+                    os.kill(self.pid, signal.SIGKILL)
+                    raise AssertionError(f"process {self.pid} still running after {timeout} s")
+                time.sleep(0.01)  # polls its end (waitpid has no timeout)
+            found = out.result(), err.result()
+        self.stdout.close()
+        self.stderr.close()
+        return found
+
+
+def fork_registry(*args: str, env: dict[str, str] | None = None) -> Forked:
+    """`registry ARGS...` as a process of its own forked from this one (`env`, default
+    `child_env()`, its whole environment; stdout and stderr piped, text): a real process for
+    tests of waiting, Ctrl-C, SIGKILL and races, without an interpreter's start and Dagster's
+    import (seconds under load). `core.faults` reads REGISTRY_PIPELINE_CRASH_AT again. Only on
+    local files: a bucket's or PostgreSQL's clients in this process (a Rust runtime's threads,
+    open connections) do not survive a fork (tried for the door tests: a worker hung)."""
+    import gc
+    import importlib
+
+    env = env or child_env()
+    assert not {"REGISTRY_STORE", "REGISTRY_DAGSTER_POSTGRES_URL"} & set(env), "not forkable"
+    out, err = os.pipe(), os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    gc.freeze()  # as `lib.launcher.fork_worker`: the child never collects this one's objects
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child never returns into pytest
+            code = 70
+            try:
+                os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+                os.dup2(out[1], 1)
+                os.dup2(err[1], 2)
+                for fd in (*out, *err):
+                    os.close(fd)
+                sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+                sys.stderr = open(2, "w", encoding="utf-8", buffering=1, closefd=False)  # noqa: SIM115
+                signal.signal(signal.SIGINT, signal.default_int_handler)  # as a new interpreter
+                os.environ.clear()
+                os.environ.update(env)
+                from registry_pipeline.cli import main
+                from registry_pipeline.core import faults
+
+                importlib.reload(faults)  # its crash_point reads the reloaded module's target
+                code = main(list(args))
+                sys.stdout.flush()
+                sys.stderr.flush()
+            finally:
+                os._exit(code)
+    finally:
+        gc.unfreeze()
+    os.close(out[1])
+    os.close(err[1])
+    return Forked(pid, out[0], err[0])
 
 
 def registry_process(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:

@@ -80,13 +80,34 @@ def backfilled(backfilled_once: Backfilled, tmp_path: Path) -> Backfilled:
     return backfilled_once._replace(root=copy_built(backfilled_once.root, tmp_path))
 
 
-def test_days_without_history_are_all_unknown_sealed_and_checked(cli: Run, built: Path) -> None:
-    yesterday = _today() - timedelta(days=1)
-    first = yesterday - timedelta(days=1)
-    code, document = _backfill(cli, built, first, yesterday)
-    assert code == 0 and document["success"] is True
+@pytest.fixture(scope="module")
+def computed_once(
+    built_demo_once: tuple[Path, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
+) -> Backfilled:
+    """The built demo after `registry drift backfill --json` (through the code location) of the
+    three days before today, once per test process: its three days have no history (the
+    journal starts today). Tests read it, or change a copy of it."""
+    from registry_pipeline.lib.instance import POSTGRES_URL_ENV
+
+    last = _today() - timedelta(days=1)
+    root = copy_built(built_demo_once[0], tmp_path_factory.mktemp("computed"))
+    with environment_kept(*BUILD_ENV, POSTGRES_URL_ENV):
+        code, out, err = registry(
+            "drift", "backfill", "--from", str(last - timedelta(days=2)), "--to", str(last),
+            "--workspace", str(root), "--json",
+        )  # fmt: skip
+    assert code == 0, out + err
+    return Backfilled(root, last, json.loads(out))
+
+
+def test_days_without_history_are_all_unknown_sealed_and_checked(
+    computed_once: Backfilled,
+) -> None:
+    built, yesterday, document = computed_once  # read only
+    first = yesterday - timedelta(days=2)
+    assert document["success"] is True
     days = document["days"]
-    assert [day["day"] for day in days] == [str(first), str(yesterday)]
+    assert [day["day"] for day in days] == [str(first + timedelta(days=n)) for n in range(3)]
     for day in days:
         assert day["signals"] == {"true": 0, "false": 0, "unknown": len(KIND_SEVERITY)}
         assert day["missing_history"] == list(DAY_INPUTS)
@@ -101,11 +122,52 @@ def test_days_without_history_are_all_unknown_sealed_and_checked(cli: Run, built
         done = instance.get_materialized_partitions(dg.AssetKey("drift_signals_daily"))
         (backfill,) = instance.get_backfills()  # the UI's Backfills tab lists it
         runs = instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": backfill.backfill_id}))
-    assert {str(first), str(yesterday)} <= done
+    assert {day["day"] for day in days} <= done
     assert backfill.status.value == "COMPLETED_SUCCESS"
-    assert sorted(backfill.partition_names) == [str(first), str(yesterday)]
+    assert sorted(backfill.partition_names) == [day["day"] for day in days]
     assert {run.job_name for run in runs} == {"drift_signals_daily_job"}  # on the job's page
     assert sorted(run.run_id for run in runs) == sorted(d["dagster_run_id"] for d in days)
+
+
+# --- days already computed: REUSED, without a Dagster run (seconds, not a run a day) -----------
+
+
+def _dagster_work(root: Path) -> tuple[int, int]:
+    """How many runs and backfills the workspace's instance holds."""
+    with dg.DagsterInstance.from_config(str(root / ".codex" / "dagster_home")) as instance:
+        return len(instance.get_runs()), len(instance.get_backfills())
+
+
+def test_days_already_computed_are_reused_without_running_them(
+    cli: Run, computed_once: Backfilled, tmp_path: Path
+) -> None:
+    _root, last, computed = computed_once  # backfilled through the code location
+    built = copy_built(computed_once.root, tmp_path)
+    first = last - timedelta(days=2)
+    assert computed["success"] is True
+    assert [day["status"] for day in computed["days"]] == ["OK"] * 3  # sealed now
+    assert not any(day["reused"] for day in computed["days"])
+    work = _dagster_work(built)
+
+    code, again = _backfill(cli, built, first, last)
+    assert code == 0 and again["success"] is True
+    assert [day["status"] for day in again["days"]] == ["REUSED"] * 3
+    for before, now in zip(computed["days"], again["days"], strict=True):
+        assert now["reused"] is True and now["success"] is True and now["problems"] == []
+        assert now["run_id"] == before["run_id"] and now["root_sha256"] == before["root_sha256"]
+        assert now["signals"] == before["signals"]
+        assert now["missing_history"] == before["missing_history"]
+        assert now["dagster_run_id"] == before["dagster_run_id"]  # the run that recorded it
+    assert _dagster_work(built) == work  # no run launched, no backfill submitted
+
+    code, out, _ = cli("drift", "backfill", "--from", str(first), "--to", str(last),
+                       "--workspace", str(built))  # fmt: skip
+    lines = out.splitlines()
+    assert code == 0 and [line.split()[0] for line in lines[:3]] == ["REUSED"] * 3, out
+    assert [line.split()[2] for line in lines[:3]] == [d["run_id"] for d in computed["days"]]
+    assert lines[3] == "0 of 3 day(s) sealed and checked, 3 reused (sealed before, checked now)"
+    assert "sealed and checked" not in "\n".join(lines[:3])
+    assert _dagster_work(built) == work
 
 
 def test_a_day_reads_the_snapshots_active_at_its_end(cli: Run, built: Path) -> None:
@@ -227,45 +289,6 @@ def test_a_journal_line_no_release_writes_fails_the_day_with_journal_corrupt(
     (problem,) = document["days"][0]["problems"]
     assert (problem["code"], problem["path"]) == ("JOURNAL_CORRUPT", str(journal))
     assert "line 1" in problem["message"]
-
-
-# --- days already computed: REUSED, without a Dagster run (seconds, not a run a day) -----------
-
-
-def _dagster_work(root: Path) -> tuple[int, int]:
-    """How many runs and backfills the workspace's instance holds."""
-    with dg.DagsterInstance.from_config(str(root / ".codex" / "dagster_home")) as instance:
-        return len(instance.get_runs()), len(instance.get_backfills())
-
-
-def test_days_already_computed_are_reused_without_running_them(cli: Run, built: Path) -> None:
-    last = _today() - timedelta(days=1)
-    first = last - timedelta(days=2)
-    code, computed = _backfill(cli, built, first, last)
-    assert code == 0 and computed["success"] is True
-    assert [day["status"] for day in computed["days"]] == ["OK"] * 3  # sealed now
-    assert not any(day["reused"] for day in computed["days"])
-    work = _dagster_work(built)
-
-    code, again = _backfill(cli, built, first, last)
-    assert code == 0 and again["success"] is True
-    assert [day["status"] for day in again["days"]] == ["REUSED"] * 3
-    for before, now in zip(computed["days"], again["days"], strict=True):
-        assert now["reused"] is True and now["success"] is True and now["problems"] == []
-        assert now["run_id"] == before["run_id"] and now["root_sha256"] == before["root_sha256"]
-        assert now["signals"] == before["signals"]
-        assert now["missing_history"] == before["missing_history"]
-        assert now["dagster_run_id"] == before["dagster_run_id"]  # the run that recorded it
-    assert _dagster_work(built) == work  # no run launched, no backfill submitted
-
-    code, out, _ = cli("drift", "backfill", "--from", str(first), "--to", str(last),
-                       "--workspace", str(built))  # fmt: skip
-    lines = out.splitlines()
-    assert code == 0 and [line.split()[0] for line in lines[:3]] == ["REUSED"] * 3, out
-    assert [line.split()[2] for line in lines[:3]] == [d["run_id"] for d in computed["days"]]
-    assert lines[3] == "0 of 3 day(s) sealed and checked, 3 reused (sealed before, checked now)"
-    assert "sealed and checked" not in "\n".join(lines[:3])
-    assert _dagster_work(built) == work
 
 
 def test_only_the_days_not_computed_yet_are_run(cli: Run, backfilled: Backfilled) -> None:
