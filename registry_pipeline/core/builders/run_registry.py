@@ -270,7 +270,7 @@ def _reusable_root(folder: str, prior: PreviousStatus | None, schemas: SchemaCat
                 return None
         except OSError:
             return None
-    root = manifest_root(folder)
+    root = manifest_root(folder, well_formed=True)
     if root != prior.manifest_root_sha256 or not passed_unchanged(folder, schemas):
         return None
     return root
@@ -477,7 +477,7 @@ def index_folder(
     folder = root.path / name
     scan = _scan(folder)
     envelope, warnings = _envelope(folder, scan)
-    claimed = manifest_root(folder) if MANIFEST_SHA256 in scan.top_level else None
+    claimed = manifest_root(folder, well_formed=True) if MANIFEST_SHA256 in scan.top_level else None
     prior = previous.records.get(run_key) if previous is not None else None
     status = _verdict(folder, scan, claimed, prior, full_audit, schemas)
     warnings.extend(scan.warnings)
