@@ -261,7 +261,8 @@ def _verdict(
 def _reusable_root(folder: str, prior: PreviousStatus | None, schemas: SchemaCatalog) -> str | None:
     """The folder's root when its previous PASS may be kept unverified, else None: its seal
     files are still regular files, its ROOT line unchanged and the folder exactly as it last
-    passed (`passed_unchanged`). Never reads run.json."""
+    passed (`passed_unchanged`), so an edit that keeps the root line and size is still
+    re-verified. Never reads run.json."""
     if prior is None or prior.status != PASS or prior.manifest_root_sha256 is None:
         return None
     for seal_file in (RUN_JSON_NAME, MANIFEST_JSON, MANIFEST_SHA256):
