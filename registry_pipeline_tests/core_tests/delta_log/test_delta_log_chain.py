@@ -33,6 +33,7 @@ from registry_pipeline.core.delta_log import (
 )
 from registry_pipeline.core.delta_log.chain import state_problem
 from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.gate.checks import delta_append_only_check
 from registry_pipeline.core.seal.envelope import RunSpec, SealedRef
 from registry_pipeline.core.seal.run_store import RunStore, SealedRun, seal_files
 from registry_pipeline.core.seal.schemas import SchemaCatalog
@@ -355,3 +356,22 @@ def test_an_unreadable_state_says_cannot_read_in_the_chain(history: History) -> 
     with pytest.raises(RegistryError) as raised:  # the build words it with the file's name
         _load(history.sealed[-1])
     assert raised.value.message == f"cannot read {STATE_ARTIFACT}: Is a directory"
+
+
+@pytest.mark.parametrize("hostile", ["../outside", "absolute"])
+def test_the_gate_never_reads_a_previous_log_outside_runs(
+    workspace: Workspace, store: RunStore, make_run: MakeRun, history: History, hostile: str
+) -> None:
+    """A run.json link that is no folder name under RUNS/ (the chain's rule) is refused unread."""
+    outside = workspace.root / ".codex" / "outside"
+    shutil.copytree(history.sealed[-1].path, outside)  # a good log, where no link may lead
+    name = str(outside) if hostile == "absolute" else hostile
+    jsonl = _grow(workspace, make_run, history)
+    ref = SealedRef(LOG_REGISTRY_ID, name, history.logs[-1].root_sha256, ".codex/RUNS")
+    files = {LOG_ARTIFACT: jsonl, STATE_ARTIFACT: state_from_log(jsonl).render()}
+    bad = _seal(store, files, ref)
+    with pytest.raises(RegistryError) as raised:
+        delta_append_only_check(bad.path, workspace, LOG_REGISTRY_ID)
+    assert raised.value.code == DeltaCode.MISSING_SNAPSHOT
+    (problem,) = inspect_chain(workspace, bad.path).problems  # the chain says the same
+    assert problem.code == DeltaCode.MISSING_SNAPSHOT
