@@ -1,5 +1,6 @@
 """The run index (seed 004): append-only run records with rules, and the four queries
-(docs/RUN_INDEX.md)."""
+(docs/RUN_INDEX.md). Imports `seal`, `workspace`, `append_only` and `write_path`; imported by
+`builders`, later layers and the CLI."""
 
 from registry_pipeline.core.run_index.append import AppendResult, append_records, append_stream
 from registry_pipeline.core.run_index.index import IndexState, LogIndex, Run
