@@ -158,6 +158,20 @@ def test_pointers_check_json_a_failed_check_is_a_problem_object(cli: Run, ws: Pa
     assert {p["check"] for p in problems} == {"seal_valid"}
 
 
+def test_pointers_check_judges_a_malformed_root_line_instead_of_calling_it_unsealed(
+    cli: Run, ws: Path
+) -> None:
+    folder = _seal(ws)
+    unseal(folder)
+    manifest = folder / "MANIFEST.sha256"
+    head, root = manifest.read_text().rsplit("ROOT_SHA256  ", 1)
+    manifest.write_text(f"{head}ROOT_SHA256  {root.upper()}")  # has a root, in uppercase hex
+    code, out, err = cli("pointers", "check", "alpha", folder.name, "--workspace", str(ws))
+    assert code == 1 and "TARGET_UNSEALED" not in err, err
+    assert "FAIL  seal_valid  (MALFORMED_MANIFEST, ROOT_MISMATCH)" in out.splitlines()
+    assert (ws / ".codex/RECEIPTS" / f"{root.strip().upper()}.jsonl").is_file()
+
+
 # -- delta -----------------------------------------------------------------------------------
 
 

@@ -283,3 +283,22 @@ def test_a_dest_that_is_a_file_is_bad_usage(cli: Run, workspace: Workspace, tmp_
         code, _out, err = cli("restore-line-endings", str(folder), str(dest))
         assert code == 2 and "DEST_NOT_A_FOLDER" in err and str(file) in err
     assert file.read_bytes() == b"keep\n"
+
+
+def test_a_file_with_a_nul_byte_git_converted_is_diagnosed_and_restored(
+    cli: Run, workspace: Workspace, tmp_path: Path
+) -> None:
+    sealed = seal_files(
+        RunStore(workspace), RunSpec(registry_id="evidence"), {"data.txt": b"a\0b\nc\n"}
+    )
+    folder = sealed.path
+    _writable(folder)
+    (folder / "data.txt").write_bytes(b"a\0b\r\nc\r\n")  # `* text eol=crlf` converts it too
+    code, out, _ = cli("validate", str(folder))
+    assert code == 1 and "line endings were converted" in out
+    code, out, err = cli("restore-line-endings", str(folder), str(tmp_path / "fixed"), "--json")
+    assert code == 0, err
+    assert json.loads(out)["restored"] == {"data.txt": "CRLF back to LF"}
+    copy = tmp_path / "fixed" / folder.name
+    assert (copy / "data.txt").read_bytes() == b"a\0b\nc\n"
+    assert cli("validate", str(copy))[0] == 0

@@ -322,8 +322,9 @@ def build_drift_signals(
     expected_versions_source: str = DEFAULT_EXPECTED_SOURCE,
     unknown: str | None = None,
 ) -> BuildResult:
-    """Both drift documents from plain parsed inputs (the defaults: nothing known); `unknown`:
-    one null signal per kind with this reason, whatever the inputs (its evidence is missing)."""
+    """Both drift documents from plain parsed inputs (the defaults: nothing known); the same
+    inputs give the same bytes. `unknown`: one null signal per kind with this reason, whatever
+    the inputs (its evidence is missing)."""
     if not UTC_STAMP.fullmatch(as_of):
         raise UsageError(
             "as_of must be YYYY-MM-DDTHH:MM:SSZ (the newest input's created_utc)",

@@ -261,7 +261,8 @@ def _verdict(
 def _reusable_root(folder: str, prior: PreviousStatus | None, schemas: SchemaCatalog) -> str | None:
     """The folder's root when its previous PASS may be kept unverified, else None: its seal
     files are still regular files, its ROOT line unchanged and the folder exactly as it last
-    passed (`passed_unchanged`). Never reads run.json."""
+    passed (`passed_unchanged`), so an edit that keeps the root line and size is still
+    re-verified. Never reads run.json."""
     if prior is None or prior.status != PASS or prior.manifest_root_sha256 is None:
         return None
     for seal_file in (RUN_JSON_NAME, MANIFEST_JSON, MANIFEST_SHA256):
@@ -270,7 +271,7 @@ def _reusable_root(folder: str, prior: PreviousStatus | None, schemas: SchemaCat
                 return None
         except OSError:
             return None
-    root = manifest_root(folder)
+    root = manifest_root(folder, well_formed=True)
     if root != prior.manifest_root_sha256 or not passed_unchanged(folder, schemas):
         return None
     return root
@@ -477,7 +478,7 @@ def index_folder(
     folder = root.path / name
     scan = _scan(folder)
     envelope, warnings = _envelope(folder, scan)
-    claimed = manifest_root(folder) if MANIFEST_SHA256 in scan.top_level else None
+    claimed = manifest_root(folder, well_formed=True) if MANIFEST_SHA256 in scan.top_level else None
     prior = previous.records.get(run_key) if previous is not None else None
     status = _verdict(folder, scan, claimed, prior, full_audit, schemas)
     warnings.extend(scan.warnings)

@@ -109,31 +109,40 @@ def link_problem(
 def state_problem(folder: Path) -> tuple[Problem | None, LogState | None]:
     """The folder's state companion, checked against its JSONL read in chunks."""
     where = f"{folder.name}/{STATE_ARTIFACT}"
+
+    def finding(code: DeltaCode, message: str) -> tuple[Problem, None]:
+        return Problem(code=code, path=where, message=message, run_id=folder.name), None
+
     try:
         state = read_state(folder)
+    except OSError as exc:  # the companion's
+        return finding(DeltaCode.LOG_STATE_INVALID, f"cannot read: {exc.strerror or exc}")
     except RegistryError as exc:  # `delta_log_error`, its only refusal
-        at = f"{folder.name}/{LOG_ARTIFACT}" if exc.line else where  # a record's, or the state's
-        said = exc.message if exc.line or not exc.field else f"{exc.field}: {exc.message}"
-        return Problem(code=exc.code, path=at, message=said, line=exc.line,
+        if exc.code == DeltaCode.LOG_STATE_INVALID.value:  # a malformed companion
+            return finding(DeltaCode.LOG_STATE_INVALID, f"{exc.field}: {exc.message}")
+        at = f"{folder.name}/{LOG_ARTIFACT}" if exc.line else where  # an origin's records
+        return Problem(code=exc.code, path=at, message=exc.message, line=exc.line,
                        field=exc.field, run_id=folder.name), None  # fmt: skip
     try:
-        mismatch = state_mismatch(state, *_hash_and_count(folder / LOG_ARTIFACT))
+        digest, lines, torn = _hash_and_count(folder / LOG_ARTIFACT)
     except OSError as exc:
-        mismatch = f"cannot read the log: {exc}"
+        return finding(DeltaCode.LOG_STATE_MISMATCH, f"cannot read the log: {exc}")
+    mismatch = state_mismatch(state, digest, lines, torn=torn)
     if mismatch is not None:
-        code = DeltaCode.LOG_STATE_MISMATCH
-        return Problem(code=code, path=where, message=mismatch, run_id=folder.name), None
+        return finding(DeltaCode.LOG_STATE_MISMATCH, mismatch)
     return None, state
 
 
-def _hash_and_count(path: Path) -> tuple[str, int]:
+def _hash_and_count(path: Path) -> tuple[str, int, bool]:
+    """The file's SHA-256, its line count and whether its last line lacks a newline."""
     digest = hashlib.sha256()
-    lines = 0
+    lines, last = 0, b"\n"
     with path.open("rb") as stream:
         while chunk := stream.read(CHUNK):
             digest.update(chunk)
             lines += chunk.count(b"\n")
-    return digest.hexdigest(), lines
+            last = chunk[-1:]
+    return digest.hexdigest(), lines, last != b"\n"
 
 
 def check_append_only(

@@ -428,15 +428,19 @@ class PreviousLog:
 
 
 def load_previous_log(snapshot: Snapshot) -> PreviousLog:
-    """Read a log snapshot's JSONL and state and check they agree (LOG_STATE_MISMATCH if not)."""
+    """Read a log snapshot's JSONL and state and check they agree (LOG_STATE_MISMATCH listing
+    every disagreement if not)."""
     where = str(snapshot.path)
     if snapshot.root_sha256 is None:
         raise delta_log_error("has no ROOT_SHA256", code=DeltaCode.SEAL_INVALID, path=where)
     jsonl = _read_log(snapshot.path)
-    state = read_state(snapshot.path)
-    mismatch = state_mismatch(state, hashlib.sha256(jsonl).hexdigest(), jsonl.count(b"\n"))
-    if mismatch is None and torn_line(jsonl) is not None:
-        mismatch = "the JSONL's last line has no newline"
+    try:
+        state = read_state(snapshot.path)
+    except OSError as exc:
+        message = f"cannot read {STATE_ARTIFACT}: {exc.strerror or exc}"
+        raise delta_log_error(message, code=DeltaCode.LOG_STATE_INVALID, path=where) from None
+    digest, torn = hashlib.sha256(jsonl).hexdigest(), torn_line(jsonl) is not None
+    mismatch = state_mismatch(state, digest, jsonl.count(b"\n"), torn=torn)
     if mismatch is not None:
         raise delta_log_error(mismatch, code=DeltaCode.LOG_STATE_MISMATCH, path=where)
     return PreviousLog(snapshot.path, snapshot.run_id, snapshot.root_sha256, jsonl, state)
@@ -444,26 +448,29 @@ def load_previous_log(snapshot: Snapshot) -> PreviousLog:
 
 def read_state(folder: Path) -> LogState:
     """A log snapshot's state companion; a chain origin without one (the seed system's logs) gets
-    one recomputed from its records (`origin_state`): the only path that parses old records."""
+    one recomputed from its records (`origin_state`): the only path that parses old records.
+    The companion's OSError is the caller's to word."""
     try:
-        return parse_state((folder / STATE_ARTIFACT).read_bytes(), f"{folder}/{STATE_ARTIFACT}")
+        data = (folder / STATE_ARTIFACT).read_bytes()
     except FileNotFoundError:
         return origin_state(folder)
-    except OSError as exc:
-        message = f"cannot read {STATE_ARTIFACT}: {exc.strerror or exc}"
-        raise delta_log_error(message, code=DeltaCode.LOG_STATE_INVALID, path=str(folder)) from None
+    return parse_state(data, f"{folder}/{STATE_ARTIFACT}")
 
 
-def state_mismatch(state: LogState, digest: str, lines: int) -> str | None:
-    """Why `state` does not describe a JSONL of `lines` lines hashing to `digest`, or None."""
-    if (digest, lines) != (state.log_sha256, state.records):
-        return (
-            f"the state says {state.records} records, sha256 {state.log_sha256}; the log has "
-            f"{lines}, sha256 {digest}"
-        )
+def state_mismatch(state: LogState, digest: str, lines: int, *, torn: bool) -> str | None:
+    """Every way `state` fails to describe a JSONL of `lines` lines hashing to `digest` (`torn`:
+    its last line has no newline), joined; None when it does. The one rule of the build and the
+    chain."""
+    problems = []
+    if digest != state.log_sha256:
+        problems.append(f"log_sha256 is {state.log_sha256} but the JSONL hashes to {digest}")
+    if torn:
+        problems.append("the JSONL's last line has no newline")
+    if lines != state.records:
+        problems.append(f"records is {state.records} but the JSONL has {lines} lines")
     if sum(entry.records for entry in state.registries.values()) != state.records:
-        return "the per-registry record counts do not add up to records"
-    return None
+        problems.append("the per-registry record counts do not add up to records")
+    return "; ".join(problems) or None
 
 
 def previous_input(folder: Path) -> tuple[str, str] | Problem | None:

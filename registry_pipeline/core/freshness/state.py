@@ -110,7 +110,8 @@ def _active_changes(
     held: Mapping[str, bool],
 ) -> list[str]:
     """What a build would refuse, repair or promote: a problem of `registry pointers verify`, an
-    active snapshot other than the recorded one or failing inspection, a hold placed or released."""
+    active snapshot other than the recorded one or failing inspection, a pointer the record does
+    not know, a hold placed or released."""
     store = PointerStore(workspace)
     try:
         pointers = store.read()

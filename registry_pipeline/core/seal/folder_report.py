@@ -66,7 +66,7 @@ class FolderReport:
 def refuse_non_run_folder(folder: str | Path, fast: bool) -> FolderReport | None:
     """A FAIL report when `folder` has none of the seal files at its top, else None; UsageError
     when it is no readable directory. Decided by `lstat` alone: `registry validate /` must not
-    walk the filesystem."""
+    walk the filesystem; one seal file is enough to make a (damaged) run folder."""
     try:
         info = os.lstat(folder)
         if not stat.S_ISDIR(info.st_mode):

@@ -221,16 +221,40 @@ def _root_line(number: int, row: str, total: int, seen: str | None, report: Repo
     if seen is not None:
         report(ReasonCode.DUPLICATE_ENTRY, MANIFEST_SHA256, "has more than one ROOT_SHA256 line")
         return seen
-    value = row[len(ROOT_LABEL) :]
+    value, well_formed = _root_value(row)
     malformed = functools.partial(report, ReasonCode.MALFORMED_MANIFEST, MANIFEST_SHA256)
-    if not value.startswith("  ") or not HEX64.fullmatch(value[2:]):
-        upper = value.startswith("  ") and HEX64_ANY_CASE.fullmatch(value[2:])
+    if not well_formed:
+        tail = row[len(ROOT_LABEL) :]
+        upper = tail.startswith("  ") and HEX64_ANY_CASE.fullmatch(tail[2:])
         said = "uses uppercase hex" if upper else "is not 'ROOT_SHA256  <64 lowercase hex>'"
         malformed(f"ROOT_SHA256 line {said}", found=row[:120])
-        return value.strip() or None
-    if number != total:
+    elif number != total:
         malformed("ROOT_SHA256 is not the last line")
-    return value[2:]
+    return value
+
+
+def _root_value(row: str) -> tuple[str | None, bool]:
+    """A ROOT line's value (stripped when malformed, None when empty) and whether it is well
+    formed: the one reading of `parse_manifest_sha256` and `claimed_root`."""
+    value = row[len(ROOT_LABEL) :]
+    if value.startswith("  ") and HEX64.fullmatch(value[2:]):
+        return value[2:], True
+    return value.strip() or None, False
+
+
+def claimed_root(data: bytes, *, well_formed: bool = False) -> str | None:
+    """The root a MANIFEST.sha256 claims, as `parse_manifest_sha256` reads it (its first ROOT
+    line's value), without checking anything else; None when it has none or is not UTF-8, and
+    with `well_formed` also when that line is malformed."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    for row in text.replace("\r\n", "\n").split("\n"):
+        if row.startswith(ROOT_LABEL):
+            value, ok = _root_value(row)
+            return value if ok or not well_formed else None
+    return None
 
 
 def _twin(relpath: str, seen: dict[str, str], where: str, report: Report) -> bool:

@@ -46,7 +46,8 @@ class Restored:
 
 def restore_line_endings(source: Path, dest_parent: Path) -> Restored:
     """Write `dest_parent/<source name>`: `source` with converted line endings undone; nothing
-    is written on any error (`registry restore-line-endings --help` lists the codes)."""
+    is written on any error (`registry restore-line-endings --help` lists the codes) but
+    `dest_parent`, created once the manifest of `source` was read."""
     source = source.resolve()
     if not source.is_dir():
         raise UsageError("not a folder", code="NOT_A_RUN_FOLDER", path=str(source))

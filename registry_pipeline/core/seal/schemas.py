@@ -156,7 +156,8 @@ class SchemaCatalog:
     @classmethod
     def load(cls, folders: Sequence[Path]) -> SchemaCatalog:
         """Load `*.schema.json` from each folder that exists; a later folder may override a
-        schema of the same `$id` (a workspace keeps its contract across upgrades)."""
+        schema of the same `$id` (a workspace keeps its contract across upgrades), but two of one
+        `$id` in one folder are an error."""
         catalog = cls()
         seen: set[Path] = set()
         for rank, folder in enumerate(folders):
@@ -245,8 +246,9 @@ class SchemaCatalog:
         return found
 
     def validate(self, schema_id: str, instance: Any, limit: int = 20) -> list[Problem]:
-        """Every violation of `instance`, up to `limit`, in document order, worded as jsonschema
-        words it: a SCHEMA_VIOLATION whose `field` is the JSON pointer."""
+        """Every violation of `instance`, up to `limit`, in document order (/2 before /10),
+        worded as jsonschema words it: a SCHEMA_VIOLATION whose `field` is the JSON pointer
+        ("" for the whole instance)."""
         validator = self._validator(schema_id)
         try:
             if validator.is_valid(instance):

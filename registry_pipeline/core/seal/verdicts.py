@@ -154,8 +154,10 @@ def undo_conversion(
 ) -> tuple[bytes, str] | None:
     """The sealed bytes and their line ending (`CRLF` or `LF`), when converting the whole file
     back matches the seal; the one rule of `diagnose` and `restore`. Git converts every line end
-    one way: a file with some carriage returns added or taken away, the others not, was edited."""
-    if b"\0" in data or b"\n" not in data:
+    one way: a file with some carriage returns added or taken away, the others not, was edited.
+    A NUL byte is no reason to refuse: `text eol=crlf` converts such a file too, and the seal's
+    hash is the check."""
+    if b"\n" not in data:
         return None
     crlf = data.count(b"\r\n")
     as_lf = data.replace(b"\r\n", b"\n")

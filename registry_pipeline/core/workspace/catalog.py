@@ -221,9 +221,11 @@ def check_catalog(
     roots = tuple(document.get("run_roots", (RUNS_RELPATH,)))
     pointer_file = str(document.get("pointer_file", POINTER_FILE_RELPATH))
     coordination, store = document.get("coordination"), document.get("store")
-    added, clashes = override_log_entries(document["registries"], root)
-    problems = [*_semantic_problems(specs, root), *clashes]
+    problems = list(_semantic_problems(specs, root))
     problems += [f"/run_roots: {r!r} {relpath_problem(r)}" for r in roots if relpath_problem(r)]
+    unsafe = None if problems else _unsafe_run_root(root, roots)
+    if unsafe is not None:  # main's order: before the checks below, any of which may touch it
+        raise unsafe
     for key, relpath in (("pointer_file", pointer_file), ("coordination", coordination)):
         escape = relpath is not None and (
             relpath_problem(relpath) or (escape_problem(root, relpath) or (None,))[0]
@@ -235,19 +237,27 @@ def check_catalog(
             parse_store_url(store, field="/store")
     except UsageError as exc:
         problems.append(f"/store: {exc.message}")
-    if problems:  # every problem in one pass
-        raise catalog_error(path, problems)
-    for run_root in roots:  # a real folder inside: a link to / would index /etc and /proc
+    listable = escape_problem(root, RUNS_RELPATH) is None  # never list a run root that escapes
+    added, clashes = override_log_entries(document["registries"], root, list_runs=listable)
+    if problems or clashes:  # every problem in one pass
+        raise catalog_error(path, [*problems, *clashes])
+    excluded = tuple((e["registry_id"], e["reason"]) for e in document.get("excluded", ()))
+    ordered = tuple(_dependency_order([*specs, *map(_spec, added)], path))
+    return RegistryCatalog(ordered, Path(path), roots, pointer_file, excluded, coordination, store)
+
+
+def _unsafe_run_root(root: Path, run_roots: Iterable[str]) -> UsageError | None:
+    """UNSAFE_RUN_ROOT for the first run root that is not a real folder in the workspace (a link
+    to / would index /etc and /proc), else None."""
+    for run_root in run_roots:
         if (problem := escape_problem(root, run_root)) is not None:
-            raise UsageError(
+            return UsageError(
                 f"run root {run_root!r} {problem[0]}; a run root must be a real folder in the "
                 "workspace",
                 code="UNSAFE_RUN_ROOT",
                 path=str(problem[1]),
             )
-    excluded = tuple((e["registry_id"], e["reason"]) for e in document.get("excluded", ()))
-    ordered = tuple(_dependency_order([*specs, *map(_spec, added)], path))
-    return RegistryCatalog(ordered, Path(path), roots, pointer_file, excluded, coordination, store)
+    return None
 
 
 def pointer_file_path(workspace: Workspace) -> Path:
@@ -399,13 +409,15 @@ OVERRIDE_LOG_ENTRY: dict[str, Any] = {
 
 
 def override_log_entries(
-    declared: list[dict[str, Any]], root: Path
+    declared: list[dict[str, Any]], root: Path, *, list_runs: bool = True
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """The entries to add to the catalog `declared` (the override log's, once there is one and the
-    catalog does not list it), and the problems (a declared registry taking its id)."""
+    catalog does not list it), and the problems (a declared registry taking its id); without
+    `list_runs` (a run root that escapes), only the log file itself tells."""
     if any(WRITE_OVERRIDES_RELPATH in entry.get("sources", ()) for entry in declared):
         return [], []
-    if not (os.path.lexists(root / WRITE_OVERRIDES_RELPATH) or _sealed(root / RUNS_RELPATH)):
+    logged = os.path.lexists(root / WRITE_OVERRIDES_RELPATH)
+    if not (logged or (list_runs and _sealed(root / RUNS_RELPATH))):
         return [], []
     if any(entry["registry_id"] == WRITE_OVERRIDES_ID for entry in declared):
         return [], [

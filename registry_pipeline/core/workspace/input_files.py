@@ -110,7 +110,8 @@ def open_regular_file(
 
 
 def read_regular_file(path: str | os.PathLike[str], *, limit: int, what: str) -> bytes:
-    """The whole of `path` as `open_regular_file` opens it, never more than `limit` bytes."""
+    """The whole of `path` as `open_regular_file` opens it, never more than `limit` bytes (a file
+    grown past it since the open is INPUT_TOO_LARGE too). An OSError is the caller's to say."""
     raw = open_regular_file(path, limit=limit, what=what)
     with InputFile(raw, os.fspath(path), limit, what, "INPUT_TOO_LARGE") as handle:
         return handle.read()

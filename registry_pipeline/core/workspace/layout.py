@@ -104,7 +104,8 @@ class Workspace:
         )
 
     def require_writable(self, *targets: Path) -> Workspace:
-        """This workspace, once all `targets` are real places inside it (UNSAFE_PATH otherwise)."""
+        """This workspace, once all `targets` are real places inside it (UNSAFE_PATH otherwise),
+        all checked before any is written."""
         require_safe_all(self.root, targets)
         return self
 
@@ -260,7 +261,8 @@ def init_targets(root: Path) -> list[Path]:
 
 def init_workspace(root: Path, run_roots: Sequence[str] = (RUNS_RELPATH,)) -> list[str]:
     """Create the workspace skeleton, idempotently, every target checked first (UNSAFE_PATH);
-    what it did, one phrase per change."""
+    what it did, one phrase per change. `.gitattributes` gets a `/<run root>/** -text` line per
+    run root lacking one, so that git never converts a run root."""
     changed: list[str] = []
     try:
         targets = init_targets(root)

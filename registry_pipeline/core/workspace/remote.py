@@ -112,7 +112,8 @@ def line_digest(line: bytes) -> str:
 
 
 def store_url(workspace: Rooted) -> StoreUrl | None:
-    """`REGISTRY_STORE`, else the catalog's `store`, parsed; None: the local filesystem."""
+    """`REGISTRY_STORE`, else the catalog's `store`, parsed (a newline in it refused, never
+    dropped); None: the local filesystem."""
     raw = os.environ.get(STORE_ENV, "")
     if raw:
         return parse_store_url(raw)

@@ -15,11 +15,10 @@ from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.folder_report import FolderReport
 from registry_pipeline.core.seal.hashing import open_regular, sha256_bytes, sha256_file
 from registry_pipeline.core.seal.manifest import (
-    HEX64,
     MANIFEST_JSON,
     MANIFEST_SHA256,
-    ROOT_LABEL,
     RUN_JSON,
+    claimed_root,
 )
 from registry_pipeline.core.seal.run_id import now_utc, registry_of
 from registry_pipeline.core.seal.schemas import SchemaCatalog
@@ -284,16 +283,12 @@ def read_envelope(path: Path, *, regular_only: bool = False) -> dict[str, object
     return document if isinstance(document, dict) else None
 
 
-def manifest_root(folder: str | os.PathLike[str]) -> str | None:
-    """The ROOT_SHA256 of a folder's MANIFEST.sha256: its first ROOT line's, when well formed
-    (as the seal reads it), else None. Never checks the seal."""
+def manifest_root(folder: str | os.PathLike[str], *, well_formed: bool = False) -> str | None:
+    """The ROOT_SHA256 a folder's MANIFEST.sha256 claims, by the seal's own rule (`claimed_root`:
+    the `FolderReport.root_sha256` of the folder); never checks the seal."""
     try:
         with open(os.path.join(folder, MANIFEST_SHA256), "rb") as handle:
-            text = handle.read().decode("utf-8")
-    except (OSError, UnicodeDecodeError):
+            data = handle.read()
+    except OSError:
         return None
-    for row in text.split("\n"):
-        if row.startswith(ROOT_LABEL):
-            value = row.rstrip("\r")[len(ROOT_LABEL) :]
-            return value[2:] if value.startswith("  ") and HEX64.fullmatch(value[2:]) else None
-    return None
+    return claimed_root(data, well_formed=well_formed)

@@ -198,9 +198,11 @@ def _pattern_regex(source: str) -> tuple[str, re.Pattern[str]]:
 
 
 def source_paths(workspace_root: Path, sources: Sequence[str], kind: str = "source") -> SourcePaths:
-    """A source registry's files by the relpath they are sealed under, none read (as `registry seal`
-    names them). Unsafe files are BAD_SOURCE; files in a glob's folder it does not match are
-    `unexpected`, except in a collection (its members live among the runs' other files)."""
+    """A source registry's files by the relpath they are sealed under, none read. Each entry is a
+    file, a folder (all its files) or a glob; one folder or glob seals its files relative to that
+    folder, several entries keep the last folder's name (as `registry seal` does). Unsafe files
+    are BAD_SOURCE; files in a glob's folder it does not match are `unexpected`, except in a
+    collection (its members live among the runs' other files)."""
     problems: list[Problem] = []
     for source in sources:  # the folders on the way: real, inside (the file itself: below)
         folder = pattern_base(source) if is_pattern(source) else str(Path(source).parent)

@@ -31,7 +31,9 @@ from registry_pipeline.core.delta_log import (
     state_from_log,
     verify_chain,
 )
+from registry_pipeline.core.delta_log.chain import state_problem
 from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.gate.checks import delta_append_only_check
 from registry_pipeline.core.seal.envelope import RunSpec, SealedRef
 from registry_pipeline.core.seal.run_store import RunStore, SealedRun, seal_files
 from registry_pipeline.core.seal.schemas import SchemaCatalog
@@ -303,3 +305,73 @@ def test_one_state_rule_for_the_build_and_the_chain(
         _load(bad)
     assert raised.value.code == DeltaCode.LOG_STATE_MISMATCH
     assert raised.value.message == problem.message
+
+
+def test_a_state_with_two_disagreements_names_both_in_the_build_and_the_chain(
+    workspace: Workspace, store: RunStore, make_run: MakeRun, history: History
+) -> None:
+    jsonl = _grow(workspace, make_run, history)
+    lines = jsonl.count(b"\n")
+    state = json.loads(state_from_log(jsonl).render())
+    state["records"] += 1  # neither the JSONL's line count nor the registries' sum
+    files = {LOG_ARTIFACT: jsonl, STATE_ARTIFACT: json.dumps(state).encode()}
+    bad = _seal(store, files, history.logs[-1])
+    said = (
+        f"records is {lines + 1} but the JSONL has {lines} lines; "
+        "the per-registry record counts do not add up to records"
+    )
+    with pytest.raises(RegistryError) as raised:
+        _load(bad)
+    assert (raised.value.code, raised.value.message) == (DeltaCode.LOG_STATE_MISMATCH, said)
+    (problem,) = inspect_chain(workspace, bad.path).problems
+    assert (problem.code, problem.message) == (DeltaCode.LOG_STATE_MISMATCH, said)
+
+
+def test_a_malformed_state_in_the_chain_names_its_field_in_the_message_only(
+    workspace: Workspace, store: RunStore, make_run: MakeRun, history: History
+) -> None:
+    jsonl = _grow(workspace, make_run, history)
+    state = json.loads(state_from_log(jsonl).render())
+    state["records"] = "many"
+    files = {LOG_ARTIFACT: jsonl, STATE_ARTIFACT: json.dumps(state).encode()}
+    bad = _seal(store, files, history.logs[-1])
+    problems = inspect_chain(workspace, bad.path).problems
+    (problem,) = [p for p in problems if p.code == DeltaCode.LOG_STATE_INVALID]
+    assert (problem.message, problem.field) == ("/records: must be a non-negative integer", None)
+    assert problem.path == f"{bad.run_id}/{STATE_ARTIFACT}"
+
+
+def test_an_unreadable_state_says_cannot_read_in_the_chain(history: History) -> None:
+    folder = history.sealed[-1].path
+    unseal(folder)
+    (folder / STATE_ARTIFACT).unlink()
+    (folder / STATE_ARTIFACT).mkdir()
+    problem, state = state_problem(folder)
+    assert state is None and problem is not None
+    assert (problem.code, problem.message) == (
+        DeltaCode.LOG_STATE_INVALID,
+        "cannot read: Is a directory",
+    )
+    assert (problem.path, problem.field) == (f"{folder.name}/{STATE_ARTIFACT}", None)
+    with pytest.raises(RegistryError) as raised:  # the build words it with the file's name
+        _load(history.sealed[-1])
+    assert raised.value.message == f"cannot read {STATE_ARTIFACT}: Is a directory"
+
+
+@pytest.mark.parametrize("hostile", ["../outside", "absolute"])
+def test_the_gate_never_reads_a_previous_log_outside_runs(
+    workspace: Workspace, store: RunStore, make_run: MakeRun, history: History, hostile: str
+) -> None:
+    """A run.json link that is no folder name under RUNS/ (the chain's rule) is refused unread."""
+    outside = workspace.root / ".codex" / "outside"
+    shutil.copytree(history.sealed[-1].path, outside)  # a good log, where no link may lead
+    name = str(outside) if hostile == "absolute" else hostile
+    jsonl = _grow(workspace, make_run, history)
+    ref = SealedRef(LOG_REGISTRY_ID, name, history.logs[-1].root_sha256, ".codex/RUNS")
+    files = {LOG_ARTIFACT: jsonl, STATE_ARTIFACT: state_from_log(jsonl).render()}
+    bad = _seal(store, files, ref)
+    with pytest.raises(RegistryError) as raised:
+        delta_append_only_check(bad.path, workspace, LOG_REGISTRY_ID)
+    assert raised.value.code == DeltaCode.MISSING_SNAPSHOT
+    (problem,) = inspect_chain(workspace, bad.path).problems  # the chain says the same
+    assert problem.code == DeltaCode.MISSING_SNAPSHOT

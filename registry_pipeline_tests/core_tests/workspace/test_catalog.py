@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -201,3 +202,31 @@ def test_a_run_root_inside_the_workspace_is_accepted(tmp_path: Path) -> None:
     workspace = _workspace(tmp_path, document)
     (workspace.root / "evidence" / "runs").mkdir(parents=True)
     assert load_catalog(workspace).run_roots == (".codex/RUNS", "evidence/runs")
+
+
+def test_a_run_root_linked_outside_is_refused_before_it_is_listed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workspace = _workspace(tmp_path, DEMO)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (workspace.root / ".codex").mkdir()
+    (workspace.root / ".codex/RUNS").symlink_to(outside)
+    listed: list[str] = []
+    scandir = os.scandir
+
+    def spy(path: Any = ".") -> Any:
+        listed.append(os.path.realpath(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", spy)
+    with pytest.raises(UsageError) as raised:
+        load_catalog(workspace)
+    assert raised.value.code == "UNSAFE_RUN_ROOT"
+    assert str(outside.resolve()) not in listed
+    document = dict(DEMO, registries=[*DEMO["registries"], _entry("x", depends_on=["nope"])])
+    (workspace.root / CATALOG_RELPATH).write_text(json.dumps(document))
+    with pytest.raises(UsageError) as raised:  # its other problems first, still never listed
+        load_catalog(workspace)
+    assert raised.value.code == "CATALOG_INVALID"
+    assert str(outside.resolve()) not in listed
