@@ -351,11 +351,6 @@ WORKER_TAG = "registry-pipeline/worker"
 class RegistryRunCoordinator(QueuedRunCoordinator):
     """Dagster's run queue, counting every run that builds registries as a build (module doc)."""
 
-    def __init__(self, dequeue_interval_seconds: int | None = None, **config: Any) -> None:
-        """A queued run starts within a second of its slot freeing (Dagster's default: 5 s)."""
-        interval = 1 if dequeue_interval_seconds is None else dequeue_interval_seconds
-        super().__init__(dequeue_interval_seconds=interval, **config)
-
     def submit_run(self, context: SubmitRunContext) -> Any:
         run = context.dagster_run
         if BUILD_TAG not in run.tags and is_build(self._instance, run):

@@ -117,20 +117,3 @@ def test_the_generated_files_pass_dagsters_own_schema(
     assert limits == [{"key": BUILD_TAG, "limit": 1}]
     if text == POSTGRES_INSTANCE_CONFIG:
         assert config["storage"]["postgres"]["postgres_url"] == {"env": POSTGRES_URL_ENV}
-
-
-def test_a_queued_run_is_dequeued_every_second_unless_the_file_says_otherwise(
-    tmp_path: Path,
-) -> None:
-    """The daemon (`dagster dev`) polls the queue at the coordinator's interval: a UI launch
-    queued behind a build starts within a second of the build's end, not Dagster's 5 s."""
-    with open_instance(tmp_path) as instance:
-        assert instance.run_coordinator.dequeue_interval_seconds == 1
-    own = tmp_path / "own"
-    (own / DAGSTER_HOME_RELPATH).mkdir(parents=True)
-    (own / DAGSTER_HOME_RELPATH / "dagster.yaml").write_text(
-        "run_coordinator:\n  module: registry_pipeline.lib.launcher\n"
-        "  class: RegistryRunCoordinator\n  config:\n    dequeue_interval_seconds: 3\n"
-    )
-    with open_instance(own) as instance:
-        assert instance.run_coordinator.dequeue_interval_seconds == 3
