@@ -600,8 +600,8 @@ def save(
     if report is not None or key != now:
         payload = {"mirror": payload.get("mirror")}  # the replay kept is of another file
     found = [*report.problems, *report.notes] if report is not None else []
-    whole = not any(p.code in (*CHAIN_CODES, "TORN_TAIL") for p in found)  # torn: cut next
-    if report is not None and now is not None and whole:
+    whole = not any(p.code in CHAIN_CODES or p.code == "TORN_TAIL" for p in found)  # torn: the
+    if report is not None and now is not None and whole:  # next change cuts it
         key, payload = now, {**payload, "records": report.records, "head": report.head,
             "last": {registry_id: {"line": record.line().decode(), "sha256": record.sha256}
                      for registry_id, record in report.last_records.items()},
