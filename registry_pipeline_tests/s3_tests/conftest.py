@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from registry_pipeline.core.objstore import ObjectStore, parse_store_url
-from registry_pipeline.core.pointers.journal import CHECKPOINT_RELPATH
+from registry_pipeline.core.pointers.bucket import SYNC_RELPATH
 from registry_pipeline_tests._helpers import BUILD_ENV, build_demo, copy_demo, environment_kept
 from registry_pipeline_tests.s3_tests._relay import Relay
 from registry_pipeline_tests.s3_tests._server import SeaweedServer, bucket_name, find_weed
@@ -95,7 +95,7 @@ def built_bucket(
         for path in root.rglob("*")
         if path.is_file() and not path.is_symlink() and url.encode() in path.read_bytes()
     ]
-    assert naming == [CHECKPOINT_RELPATH], naming  # `built_machines` points it at the copy's
+    assert naming == [SYNC_RELPATH], naming  # what `built_machines` points at the copy's bucket
     return url, root
 
 
@@ -109,9 +109,8 @@ def built_machines(
 ) -> tuple[Path, Path]:
     """`machines` after machine a's first green build, for tests whose build is only the way to
     that state: the test's bucket holds a copy of every object of `built_bucket` (each with the
-    same ETag), a is a copy of its checkout (symlinks, modes and times kept; its journal
-    checkpoint, the one file that names a bucket, names the test's), b a fresh checkout that
-    never synced."""
+    same ETag), a is a copy of its checkout (symlinks, modes and times kept; its sync mark, the
+    one file that names a bucket, names the test's), b a fresh checkout that never synced."""
     url, root = built_bucket
     built = ObjectStore.open(parse_store_url(url), s3_server.env())
     for key in list(built.keys("")):
@@ -121,7 +120,7 @@ def built_machines(
     a, b = machines
     shutil.rmtree(a)
     shutil.copytree(root, a, symlinks=True)
-    mark = a / CHECKPOINT_RELPATH
+    mark = a / SYNC_RELPATH
     assert url in mark.read_text()
     mark.write_text(mark.read_text().replace(url, store_url))
     return a, b

@@ -16,7 +16,7 @@ import pytest
 from registry_pipeline.core.objstore import ObjectStore
 from registry_pipeline.core.objstore.folders import published
 from registry_pipeline.core.objstore.ledger import Ledger
-from registry_pipeline.core.pointers.journal import CHECKPOINT_RELPATH, JOURNAL_NAME
+from registry_pipeline.core.pointers.journal import JOURNAL_NAME
 from registry_pipeline_tests._helpers import (
     REPO,
     active_runs,
@@ -154,14 +154,10 @@ def test_changes_journaled_without_the_bucket_are_kept_aside_and_reported(
 
 
 def _as_before_the_one_cache(root: Path) -> None:
-    """The sync mark in the layout written before it moved into the one verified cache (and
-    then into the journal's checkpoint)."""
-    checkpoint = root / CHECKPOINT_RELPATH
-    [entry] = json.loads(checkpoint.read_bytes())["entries"].values()
-    checkpoint.unlink()
-    (root / ".codex" / "cache" / "remote_pointers.json").write_text(
-        json.dumps(entry["payload"]["mirror"])
-    )
+    """The sync mark in the layout written before it moved into the one verified cache."""
+    mark = root / ".codex" / "cache" / "remote_pointers.json"
+    [(url, entry)] = json.loads(mark.read_bytes())["entries"].items()
+    mark.write_text(json.dumps({"store": url, **entry["payload"]}))
 
 
 @pytest.mark.parametrize("mark", ["current", "before-the-one-cache"])

@@ -12,9 +12,8 @@ then as on one machine (CAS_CONFLICT, NOT_NEWER): no update is lost or applied t
 
 Under the bucket's build lease (`Remote.grant`), `push` is refused with BUILD_LEASE_LOST once
 the lease is lost or fenced off (`Ledger.fence`), the local copy put back as pulled.
-The journal's checkpoint (`core.pointers.journal.save`) also records how much of the local
-journal mirrors which entries: a pull fetches and verifies only the entries after it, and the
-check before the change does not replay the journal again.
+`.codex/cache/remote_pointers.json` (`core.verified`) records how much of the local journal
+mirrors which entries, so a pull fetches only the entries after it.
 """
 
 from __future__ import annotations
@@ -42,21 +41,20 @@ from registry_pipeline.core.pointers.journal import (
     FileJournal,
     JournalFormatError,
     JournalRecord,
-    VerifyReport,
     finding,
-    load,
-    mirror,
     parse_record,
     problem_text,
-    save,
 )
 from registry_pipeline.core.pointers.pointer_file import PointerRefused
 from registry_pipeline.core.seal.run_id import now_utc
+from registry_pipeline.core.verified import Verified
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 from registry_pipeline.core.workspace.remote import POINTERS_PREFIX, RUNS_PREFIX, Remote, remote_for
 
-LEGACY_SYNC_RELPATH = ".codex/cache/remote_pointers.json"
-"""Where releases before the one checkpoint kept the sync mark (still read: a vanished history)."""
+SYNC_RELPATH = ".codex/cache/remote_pointers.json"
+SYNC_VERSION = "remote-pointers-2"
+MIRRORED = "mirrored"
+"""The check a sync records: the local journal's first bytes mirror the bucket's entries."""
 PREFIX = POINTERS_PREFIX
 RETRY_FOR = 120.0
 """Seconds a change is tried again after losing the race for the next entry."""
@@ -175,8 +173,7 @@ class BucketJournal:
             head = self.ledger.head()
             entries = list(self.ledger.records(0, strict=False))
         try:
-            fresh, replayed = self.verify_entries(local[:size], entries, check, head.seq)
-            text = local[:size] + fresh
+            text = local[:size] + self.verify_entries(local[:size], entries, check, head.seq)
         except PointerRefused as refused:
             if not start:
                 raise
@@ -184,10 +181,10 @@ class BucketJournal:
             # aside since): the bucket's history verified whole is taken, the copy kept aside
             whole = list(self.ledger.records(0, strict=False))
             try:
-                text, replayed = self.verify_entries(b"", whole, check, head.seq)
+                fresh = self.verify_entries(b"", whole, check, head.seq)
             except PointerRefused:
                 raise refused from None
-            start, size, entries = 0, 0, whole
+            start, size, entries, text = 0, 0, whole, fresh
         last = entries[-1].seq if entries else start
         pending = [entry for entry in entries if entry.seq > head.seq]
         if last > head.seq and (not pending or pending[0].seq != head.seq + 1):
@@ -231,38 +228,36 @@ class BucketJournal:
                 if head.seq > last:  # a rival's change after `last` came first: this copy
                     # is at `last`, so the change's entry, as `last + 1`, loses (`Conflict`)
                     head = Head(last, _read(self.pointers).decode("utf-8"), None, head.fence)
-        self._save(last, text, replayed)
+        self._save(last, text)
         return Base(head, text)
 
     def verify_entries(
         self, mirrored: bytes, entries: list[Entry], check: Check, settled: int
-    ) -> tuple[bytes, VerifyReport | None]:
+    ) -> bytes:
         """The journal text of `entries`, once it continues `mirrored` (the local journal's
         verified prefix) by `ChainReplay`'s rules and each registry's last record among them
         is admitted by `check` (`redo` after the head, `settled`; `restore` in the first entry,
         a workspace's history moved into the bucket; `mirror` otherwise). The first entry that
-        does not verify is refused, naming it and the repair; nothing is written. Also the
-        replay of `mirrored` and the text (None: nothing to replay)."""
-        text, bad, problem, replayed = self._verified(mirrored, entries, check, settled)
+        does not verify is refused, naming it and the repair; nothing is written."""
+        text, bad, problem = self._verified(mirrored, entries, check, settled)
         if problem is not None:
             raise self._refused(problem, f"entry {bad}" if bad else "this machine's copy", bad)
-        return text, replayed
+        return text
 
     def _verified(
         self, mirrored: bytes, entries: list[Entry], check: Check, settled: int
-    ) -> tuple[bytes, int | None, Problem | None, VerifyReport | None]:
-        """(the text of the entries that verify, the first that does not, its problem, the
-        replay); the second and third None when all do (a bad `mirrored` copy: (b"", None,
-        problem)). `mirrored` is replayed again only when the checkpoint has not kept it."""
+    ) -> tuple[bytes, int | None, Problem | None]:
+        """(the text of the entries that verify, the first that does not, its problem); the
+        second and third None when all do (a bad `mirrored` copy: (b"", None, problem))."""
         if not any(entry.text or entry.invalid for entry in entries):
-            return b"", None, None, None
-        kept = load(self.root, mirrored)
-        replay, number = ChainReplay(kept=kept), kept.records if kept else 0
-        for number, line in enumerate([] if kept else mirrored.splitlines(), start=1):
+            return b"", None, None
+        replay = ChainReplay()
+        number = 0
+        for number, line in enumerate(mirrored.splitlines(), start=1):
             problem = replay.add(number, line)
             if problem is not None:  # the local copy itself: fetched again whole next time
                 self.forget()
-                return b"", None, problem, None
+                return b"", None, problem
         added: list[tuple[int, bytes]] = []
         latest: dict[str, tuple[int, JournalRecord]] = {}
         found: tuple[int, Problem] | None = None
@@ -294,10 +289,9 @@ class BucketJournal:
                 found = (seq, finding(exc.code, exc.message, record.seq))
                 break
         if found is None:
-            replay.report.head = replay.last.sha256 if replay.last else None
-            return b"".join(data for _, data in added), None, None, replay.report
+            return b"".join(data for _, data in added), None, None
         seq, problem = found
-        return b"".join(data for at, data in added if at < seq), seq, problem, None
+        return b"".join(data for at, data in added if at < seq), seq, problem
 
     def _refused(self, problem: Problem, where: str, seq: int | None) -> PointerRefused:
         key = self.ledger.entry_key(seq) if seq is not None else None
@@ -365,7 +359,7 @@ class BucketJournal:
         last that does, with the pointer file `state_at(its journal)`. None: nothing to do."""
         head = self.ledger.head()
         entries = list(self.ledger.records(0, strict=False))
-        _text, first_bad, problem, _ = self._verified(b"", entries, check, head.seq)
+        _text, first_bad, problem = self._verified(b"", entries, check, head.seq)
         good = first_bad - 1 if first_bad is not None else (entries[-1].seq if entries else 0)
         changes = [e.seq for e in entries if head.seq < e.seq <= good and not e.fence]
         if len(changes) > 1 and head.etag is not None:  # one change at most waits for a head
@@ -433,7 +427,7 @@ class BucketJournal:
             raise
         with contextlib.suppress(Conflict):  # a reader completed it for us
             self.ledger.advance(base.head, seq, _read(self.pointers).decode("utf-8"))
-        self._save(seq, journal, None)
+        self._save(seq, journal)
 
     def _verify_grant(self, base: Base) -> None:
         """BUILD_LEASE_LOST when this process's lease was lost or fenced off (copy put back)."""
@@ -493,15 +487,16 @@ class BucketJournal:
 
     def _mark(self) -> tuple[int, int, str] | None:
         """(entry, bytes, sha256) this machine last mirrored of this bucket, or None; a mark of
-        a release before the checkpoint kept it still counts (it tells a vanished history)."""
+        the release before the verified cache still counts (it tells a vanished history)."""
         try:
-            mark = mirror(self.root)
-            if mark.get("store") != self.url:
-                old = json.loads(read_small(self.root / LEGACY_SYNC_RELPATH, 1 << 20) or b"null")
-                old = old["entries"][self.url]["payload"] if "entries" in old else old
-                mark = old if old.get("store", self.url) == self.url else {}
+            entry = self._mirrors().get(self.url)
+            if entry is not None and MIRRORED in entry.checks:
+                mark = entry.payload
+            else:
+                old = json.loads(read_small(self.root / SYNC_RELPATH, 1 << 20) or b"null")
+                mark = old if isinstance(old, dict) and old.get("store") == self.url else {}
             return int(mark["seq"]), int(mark["size"]), str(mark["sha256"])
-        except (RegistryError, KeyError, TypeError, ValueError, AttributeError):
+        except (RegistryError, KeyError, TypeError, ValueError):
             return None
 
     def _mirrored(self, local: bytes) -> tuple[int, int]:
@@ -513,14 +508,17 @@ class BucketJournal:
 
     def forget(self) -> None:
         """Drop the record of what is mirrored: the next pull fetches the journal whole."""
-        save(self.root, self.journal, None, {})
-        (self.root / LEGACY_SYNC_RELPATH).unlink(missing_ok=True)
+        (self.root / SYNC_RELPATH).unlink(missing_ok=True)
 
-    def _save(self, seq: int, journal: bytes, replayed: VerifyReport | None) -> None:
-        """Checkpoint the local journal (`replayed`: its replay) as mirroring entries 1..seq."""
+    def _save(self, seq: int, journal: bytes) -> None:
+        cache = self._mirrors()
         digest = hashlib.sha256(journal).hexdigest()
-        mark = {"store": self.url, "seq": seq, "size": len(journal), "sha256": digest}
-        save(self.root, self.journal, replayed, mark)
+        cache.put(self.url, [MIRRORED], {"seq": seq, "size": len(journal), "sha256": digest})
+        cache.save()
+
+    def _mirrors(self) -> Verified:
+        """The one verified cache, keeping how much of the local journal mirrors the bucket."""
+        return Verified(self.root, SYNC_RELPATH, version=SYNC_VERSION, latest=True)
 
     def _write_pointers(self, state: bytes) -> None:
         if not state:

@@ -11,10 +11,8 @@ truncation and a rewritten, re-chained journal.
 The checkpoint makes the check before every change (`PointerStore.require_intact`) cost the same at
 10 and 100,000 records: it keeps a whole chain's replay with the journal file's identity (device,
 inode, size, mtime_ns, ctime_ns), valid while that is unchanged; the store's appends advance it,
-anything else touching the file changes its ctime. On a bucket it is also the sync mark (which
-entries the journal's first bytes mirror, by SHA-256): a pull resumes the chain there, and the
-check after it replays nothing again. It is a cache, not evidence: `registry pointers verify`
-never uses it and replays everything.
+anything else touching the file changes its ctime. It is a cache, not evidence: `registry
+pointers verify` never uses it and replays everything.
 """
 
 from __future__ import annotations
@@ -205,10 +203,12 @@ def _backwards(path: Path, needle: bytes = b"") -> Iterator[JournalRecord | None
             torn = False
 
 
-def last_record_of(path: Path, registry_id: str) -> JournalRecord | None:
-    """The newest record of one registry, read back from the end of the file (cost grows with
-    the records written since, not with the whole journal)."""
-    return next(records_of(path, registry_id), None)
+def last_record_of(
+    path: Path, registry_id: str, actions: tuple[str, ...] = ACTIONS
+) -> JournalRecord | None:
+    """The newest record of one registry (with one of `actions`), read back from the end of the
+    file (cost grows with the records written since, not with the whole journal)."""
+    return next((r for r in records_of(path, registry_id) if r.action in actions), None)
 
 
 def last_effective_record_of(path: Path, registry_id: str) -> JournalRecord | None:
@@ -332,11 +332,10 @@ class ChainReplay:
     """The journal's chain replayed line by line: one rule for `verify_journal` and a bucket's
     entries before a sync applies them."""
 
-    def __init__(self, expect_head: str | None = None, kept: VerifyReport | None = None) -> None:
-        """`kept`: resume after a replay the checkpoint kept (`load`)."""
-        self.report = kept or VerifyReport()
-        self.state = {rid: record.to_ref for rid, record in self.report.last_records.items()}
-        self.last = latest(self.report)
+    def __init__(self, expect_head: str | None = None) -> None:
+        self.report = VerifyReport()
+        self.state: dict[str, SealedRef | None] = {}
+        self.last: JournalRecord | None = None
         self.expect_head = expect_head
         self.seen_expected = expect_head is None
 
@@ -521,13 +520,13 @@ def mismatch_advice(registry_id: str) -> str:
     )
 
 
-# -- the checkpoint: the prefix of the journal already verified -------------------------------
+# -- the checkpoint of the last full replay ---------------------------------------------------
 
 
 CHECKPOINT_RELPATH = ".codex/cache/pointer_journal_checkpoint.json"
 QUARANTINE_RELPATH = ".codex/JOURNAL_QUARANTINE"
 """Where a journal set aside is kept, byte for byte."""
-CHECKPOINT_VERSION = "pointer-journal-3"
+CHECKPOINT_VERSION = "pointer-journal-2"
 CHAIN = "chain"
 """The check a checkpoint records as passed: the whole chain replayed."""
 CHAIN_CODES = frozenset({"RECORD_UNREADABLE", "CHAIN_BROKEN", "SEQ_GAP", "FROM_MISMATCH"})
@@ -550,25 +549,14 @@ def _cache(root: Path) -> Verified | None:
         return None
 
 
-def _kept(cache: Verified | None) -> tuple[str, dict[str, Any]]:
-    """The checkpoint's key (the journal's identity when kept) and payload; ("", {}) if none."""
-    last = cache.last() if cache is not None else None
-    return (last[0], dict(last[1].payload)) if last is not None else ("", {})
-
-
-def load(root: Path, journal: Path | bytes) -> VerifyReport | None:
-    """The replay kept of `journal`: the file still the one kept, or bytes the mirror vouches
-    for (verified when mirrored) whose last line hashes to the kept head (the chain fixes the
-    lines before it)."""
-    key, kept = _kept(_cache(root))
-    if isinstance(journal, bytes):
-        lines = journal.splitlines()
-        head = hashlib.sha256(lines[-1]).hexdigest() if lines else None
-        if not lines or kept.get("records") != len(lines) or kept.get("head") != head:
-            return None
-    elif not key or key != identity(journal):
+def load(root: Path, journal: Path) -> VerifyReport | None:
+    """The checkpoint's replay (no notes), if readable and the journal is still that file."""
+    key, cache = identity(journal), _cache(root)
+    entry = cache.get(key) if key is not None and cache is not None else None
+    if entry is None or CHAIN not in entry.checks:
         return None
     try:
+        kept = entry.payload
         last = {
             registry_id: replace(parse_record(item["line"].encode()), sha256=item["sha256"])
             for registry_id, item in kept["last"].items()
@@ -578,37 +566,21 @@ def load(root: Path, journal: Path | bytes) -> VerifyReport | None:
         return None
 
 
-def mirror(root: Path) -> dict[str, Any]:
-    """`{store, seq, size, sha256}`: the journal's first `size` bytes mirror the bucket's
-    entries 1..seq; {} when none is kept."""
-    kept = _kept(_cache(root))[1].get("mirror")
-    return kept if isinstance(kept, dict) else {}
-
-
-def save(
-    root: Path, journal: Path, report: VerifyReport | None, mirrors: Mapping[str, Any] | None = None
-) -> None:
-    """Keep the replay of `journal` when its chain is whole (`report` None: the one kept, if
-    of this file), and what it `mirrors` of a bucket (None: as kept). A cache: failing to
-    write it costs a full replay."""
-    cache, now = _cache(root), identity(journal)
-    key, payload = _kept(cache)
-    if cache is None:
+def save(root: Path, journal: Path, report: VerifyReport) -> None:
+    """Keep the replay of `journal` when its chain is whole (failing costs a full replay)."""
+    torn = any(note.code == "TORN_TAIL" for note in report.notes)  # the next change cuts it
+    if torn or any(p.code in CHAIN_CODES for p in report.problems):
         return
-    if report is not None or key != now:
-        payload = {"mirror": payload.get("mirror")}  # the replay kept is of another file
-    found = [*report.problems, *report.notes] if report is not None else []
-    whole = not any(p.code in CHAIN_CODES or p.code == "TORN_TAIL" for p in found)  # torn: the
-    if report is not None and now is not None and whole:  # next change cuts it
-        key, payload = now, {**payload, "records": report.records, "head": report.head,
-            "last": {registry_id: {"line": record.line().decode(), "sha256": record.sha256}
-                     for registry_id, record in report.last_records.items()},
-        }  # fmt: skip
-    if mirrors is not None:
-        payload["mirror"] = dict(mirrors)
-    if "records" not in payload and not payload["mirror"] and cache.last() is None:
-        return  # nothing verified, nothing kept: no checkpoint (it would say a journal existed)
-    cache.put(key, [CHAIN] if "records" in payload else [], payload)
+    key = identity(journal)
+    if key is None or (cache := _cache(root)) is None:
+        return
+    last = latest(report)
+    cache.put(key, [CHAIN], {
+        "records": report.records, "head": report.head,
+        "last_registry": last.registry_id if last else None,
+        "last": {registry_id: {"line": record.line().decode(), "sha256": record.sha256}
+                 for registry_id, record in report.last_records.items()},
+    })  # fmt: skip
     try:
         cache.save()
     except RegistryError:  # UNSAFE_PATH since the load: nothing written, nothing to remove
@@ -629,12 +601,14 @@ def replay(
     """`verify_journal`; with `use` (the check before a change), from the checkpoint, kept."""
     if not use or expect_head is not None:
         return verify_journal(journal, pointers, expect_head)
-    kept = load(root, journal)
-    if kept is None:
+    report = load(root, journal)
+    if report is None:
         report = verify_journal(journal, pointers)
         save(root, journal, report)
         return report
-    return ChainReplay(kept=kept).finish(pointers)
+    state = {registry_id: record.to_ref for registry_id, record in report.last_records.items()}
+    compare_with_pointers(report, state, latest(report), pointers)
+    return report
 
 
 # -- the local file backend -------------------------------------------------------------------

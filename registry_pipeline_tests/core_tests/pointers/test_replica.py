@@ -168,36 +168,3 @@ def test_a_reader_completes_a_pending_entry_locally_and_the_next_change_settles_
     _change(b, C3, b'{"p": "b3"}')  # not lost forever on entry 2: the head is settled first
     assert ledger.head().seq == 3
     assert [entry.text for entry in ledger.records(0)] == [C1.decode(), C2.decode(), C3.decode()]
-
-
-def test_a_pull_replays_only_the_entries_it_fetched_and_leaves_the_checkpoint(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """One record says which prefix of the journal is verified: the pull resumes the chain
-    from it, and the check before the change (the checkpoint) needs no replay after it."""
-    from registry_pipeline.core.pointers import journal
-
-    store = ObjectStore.in_memory()
-    a, b = _machine(tmp_path, "a", store), _machine(tmp_path, "b", store)
-    _change(a, C1, b'{"p": "a1"}')
-    _change(a, C2, b'{"p": "a2"}')
-    _pull(b)
-    kept = journal.load(b.root, b.journal)
-    assert (
-        kept is not None
-        and kept.records == 2
-        and kept.head == journal.parse_record(C2.rstrip(b"\n")).sha256
-    )
-    _change(a, C3, b'{"p": "a3"}')
-    replayed: list[bytes] = []
-    add = journal.ChainReplay.add
-
-    def counted(self: journal.ChainReplay, number: int, line: bytes) -> object:
-        replayed.append(line)
-        return add(self, number, line)
-
-    monkeypatch.setattr(journal.ChainReplay, "add", counted)
-    _pull(b)
-    assert replayed == [C3.rstrip(b"\n")]  # C1 and C2 were verified by the pull before
-    kept = journal.load(b.root, b.journal)
-    assert b.journal.read_bytes() == C1 + C2 + C3 and kept is not None and kept.records == 3
