@@ -469,24 +469,17 @@ class Forked:
                     os.kill(self.pid, signal.SIGKILL)
                     raise AssertionError(f"process {self.pid} still running after {timeout} s")
                 time.sleep(0.01)  # polls its end (waitpid has no timeout)
-            found = out.result(), err.result()
-        self.stdout.close()
-        self.stderr.close()
-        return found
+            return out.result(), err.result()
 
 
 def fork_registry(*args: str, env: dict[str, str] | None = None) -> Forked:
     """`registry ARGS...` as a process of its own forked from this one (`env`, default
     `child_env()`, its whole environment; stdout and stderr piped, text): a real process for
     tests of waiting, Ctrl-C, SIGKILL and races, without an interpreter's start and Dagster's
-    import (seconds under load). `core.faults` reads REGISTRY_PIPELINE_CRASH_AT again. Only on
-    local files: a bucket's or PostgreSQL's clients in this process (a Rust runtime's threads,
-    open connections) do not survive a fork (tried for the door tests: a worker hung)."""
+    import (seconds under load). `core.faults` reads REGISTRY_PIPELINE_CRASH_AT again."""
     import gc
     import importlib
 
-    env = env or child_env()
-    assert not {"REGISTRY_STORE", "REGISTRY_DAGSTER_POSTGRES_URL"} & set(env), "not forkable"
     out, err = os.pipe(), os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -505,7 +498,7 @@ def fork_registry(*args: str, env: dict[str, str] | None = None) -> Forked:
                 sys.stderr = open(2, "w", encoding="utf-8", buffering=1, closefd=False)  # noqa: SIM115
                 signal.signal(signal.SIGINT, signal.default_int_handler)  # as a new interpreter
                 os.environ.clear()
-                os.environ.update(env)
+                os.environ.update(env or child_env())
                 from registry_pipeline.cli import main
                 from registry_pipeline.core import faults
 
