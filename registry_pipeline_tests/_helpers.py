@@ -438,49 +438,14 @@ def child_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-class Forked:
-    """`registry ARGS...` in a process forked from this one (`fork_registry`): what the tests use
-    of a `subprocess.Popen` (pid, stderr, returncode, poll, send_signal, communicate)."""
-
-    def __init__(self, pid: int, stdout: int, stderr: int) -> None:
-        self.pid = pid
-        self.returncode: int | None = None
-        self.stdout = os.fdopen(stdout, encoding="utf-8")
-        self.stderr = os.fdopen(stderr, encoding="utf-8")
-
-    def poll(self) -> int | None:
-        if self.returncode is None and (ended := os.waitpid(self.pid, os.WNOHANG))[0]:
-            self.returncode = os.waitstatus_to_exitcode(ended[1])
-        return self.returncode
-
-    def send_signal(self, number: int) -> None:
-        if self.poll() is None:
-            os.kill(self.pid, number)
-
-    def communicate(self, timeout: float = 600) -> tuple[str, str]:
-        """Its whole output, once it has ended (killed, and AssertionError, after `timeout` s)."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(2) as pool:
-            out, err = pool.submit(self.stdout.read), pool.submit(self.stderr.read)
-            deadline = time.monotonic() + timeout
-            while self.poll() is None:
-                if time.monotonic() > deadline:
-                    os.kill(self.pid, signal.SIGKILL)
-                    raise AssertionError(f"process {self.pid} still running after {timeout} s")
-                time.sleep(0.01)  # polls its end (waitpid has no timeout)
-            return out.result(), err.result()
-
-
-def fork_registry(*args: str, env: dict[str, str] | None = None) -> Forked:
-    """`registry ARGS...` as a process of its own forked from this one (`env`, default
-    `child_env()`, its whole environment; stdout and stderr piped, text): a real process for
-    tests of waiting, Ctrl-C, SIGKILL and races, without an interpreter's start and Dagster's
-    import (seconds under load). `core.faults` reads REGISTRY_PIPELINE_CRASH_AT again."""
+def forked_registry(*args: str, env: dict[str, str]) -> int:
+    """`registry ARGS...` in a process forked from this one, with `env` as its whole environment
+    and its output discarded: its exit status (-9: killed by SIGKILL). A real process, without
+    an interpreter's start and Dagster's import (seconds under load), for a build killed at a
+    crash point (`core.faults` reads REGISTRY_PIPELINE_CRASH_AT again from `env`)."""
     import gc
     import importlib
 
-    out, err = os.pipe(), os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
     gc.freeze()  # as `lib.launcher.fork_worker`: the child never collects this one's objects
@@ -489,30 +454,28 @@ def fork_registry(*args: str, env: dict[str, str] | None = None) -> Forked:
         if pid == 0:  # the child never returns into pytest
             code = 70
             try:
-                os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
-                os.dup2(out[1], 1)
-                os.dup2(err[1], 2)
-                for fd in (*out, *err):
-                    os.close(fd)
-                sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
-                sys.stderr = open(2, "w", encoding="utf-8", buffering=1, closefd=False)  # noqa: SIM115
-                signal.signal(signal.SIGINT, signal.default_int_handler)  # as a new interpreter
+                null = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1, 2):
+                    os.dup2(null, fd)
+                sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115
                 os.environ.clear()
-                os.environ.update(env or child_env())
+                os.environ.update(env)
                 from registry_pipeline.cli import main
                 from registry_pipeline.core import faults
 
                 importlib.reload(faults)  # its crash_point reads the reloaded module's target
                 code = main(list(args))
-                sys.stdout.flush()
-                sys.stderr.flush()
             finally:
                 os._exit(code)
     finally:
         gc.unfreeze()
-    os.close(out[1])
-    os.close(err[1])
-    return Forked(pid, out[0], err[0])
+    deadline = time.monotonic() + 600
+    while (ended := os.waitpid(pid, os.WNOHANG))[0] == 0:
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            raise AssertionError(f"registry {' '.join(args)} still running after 600 s")
+        time.sleep(0.01)  # polls the child's end (waitpid has no timeout)
+    return os.waitstatus_to_exitcode(ended[1])
 
 
 def registry_process(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:

@@ -2,9 +2,8 @@
 the workspace's build slot, or fail fast with BUILD_IN_PROGRESS; nothing is bricked and nothing
 sealed twice.
 
-The builds that race, wait, hold the slot or are interrupted are processes of their own (forked
-from this one: `fork_registry`); the checks and the plain build after them run in this process
-(`cli`)."""
+The builds that race, wait, hold the slot or are interrupted are processes of their own; the
+checks and the plain build after them run in this process (`cli`)."""
 
 from __future__ import annotations
 
@@ -20,14 +19,19 @@ from registry_pipeline.core.seal.run_id import registry_of
 from registry_pipeline.core.workspace.build_slot import BUILD_SLOT_RELPATH
 from registry_pipeline.lib.build_run import BUILD_JOB
 from registry_pipeline.lib.instance import open_instance
-from registry_pipeline_tests._helpers import copy_demo, fork_registry, run_folders, slot_holder
+from registry_pipeline_tests._helpers import (
+    copy_demo,
+    registry_process,
+    run_folders,
+    slot_holder,
+)
 from registry_pipeline_tests.cli_tests.conftest import Run
 
 SOURCES = ("expected_versions", "migration_ledger", "threshold_packs_file", "allowed_operations")
 
 
 def _run(*args: str) -> tuple[int, str, str]:
-    process = fork_registry(*args)
+    process = registry_process(*args)
     out, err = process.communicate(timeout=600)
     return process.returncode, out, err
 
@@ -61,7 +65,9 @@ def test_concurrent_builds_on_a_fresh_workspace_serialize(
     cli: Run, tmp_path: Path, builds: int
 ) -> None:
     root = copy_demo(tmp_path)
-    processes = [fork_registry("build", "--workspace", str(root), "--json") for _ in range(builds)]
+    processes = [
+        registry_process("build", "--workspace", str(root), "--json") for _ in range(builds)
+    ]
     results = [(*p.communicate(timeout=600), p.returncode) for p in processes]
     for out, err, code in results:
         assert code == 0, (out, err)
@@ -76,8 +82,8 @@ def test_a_build_on_a_used_workspace_waits_for_the_running_one(cli: Run, built: 
     source = built / "registries" / "expected_versions" / "EXPECTED_VERSIONS_v0_1.json"
     text = source.read_text()
     source.write_text(text.replace('"op_status_table": "0.1.0"', '"op_status_table": "0.1.1"'))
-    first = fork_registry("build", "--workspace", str(built), "--json")
-    second = fork_registry("build", "--workspace", str(built), "--json")
+    first = registry_process("build", "--workspace", str(built), "--json")
+    second = registry_process("build", "--workspace", str(built), "--json")
     for process in (first, second):
         out, err = process.communicate(timeout=600)
         assert process.returncode == 0, (out, err)
@@ -133,7 +139,7 @@ def test_ctrl_c_waiting_for_the_build_slot_is_one_line_and_130(tmp_path: Path) -
     root = copy_demo(tmp_path)
     holder = _holder(root)
     try:
-        build = fork_registry("build", "--workspace", str(root), "--wait", "600")
+        build = registry_process("build", "--workspace", str(root), "--wait", "600")
         assert build.stderr is not None
         assert "waiting" in build.stderr.readline()  # it is waiting for the holder: interrupt it
         build.send_signal(signal.SIGINT)
@@ -149,7 +155,7 @@ def test_ctrl_c_inside_the_dagster_run_is_one_line_and_130(cli: Run, tmp_path: P
     import time
 
     root = copy_demo(tmp_path)
-    build = fork_registry("build", "--workspace", str(root))
+    build = registry_process("build", "--workspace", str(root))
     deadline = time.monotonic() + 120
     while not run_folders(root) and build.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)  # polls an observable condition: the run has sealed its first folder

@@ -21,10 +21,9 @@ import pytest
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.definitions import BUILD_JOB
-from registry_pipeline_tests._helpers import child_env, copy_built, fork_registry
+from registry_pipeline_tests._helpers import child_env, copy_built, forked_registry
 from registry_pipeline_tests.cli_tests.conftest import Run
 
-CRASH_AT = "REGISTRY_PIPELINE_CRASH_AT"
 SOURCE = Path("registries") / "expected_versions" / "EXPECTED_VERSIONS_v0_1.json"
 BUILD_POINTS = (
     "staging_created", "manifest_sha256_written", "published", "runs_synced",
@@ -35,11 +34,10 @@ staging_created and manifest_sha256_written leave the same state and are covered
 own crash tests."""
 
 
-def _killed_build(root: Path, crash_at: str) -> int | None:
+def _killed_build(root: Path, crash_at: str) -> int:
     """`registry build` in a process of its own (forked), killed (SIGKILL) at the named point."""
-    build = fork_registry("build", "--workspace", str(root), env=child_env(**{CRASH_AT: crash_at}))
-    build.communicate(timeout=600)
-    return build.returncode
+    env = child_env(REGISTRY_PIPELINE_CRASH_AT=crash_at)
+    return forked_registry("build", "--workspace", str(root), env=env)
 
 
 def _edit(root: Path, version: str) -> None:
