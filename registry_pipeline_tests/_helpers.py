@@ -8,7 +8,6 @@ import io
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -436,46 +435,6 @@ def child_env(**extra: str) -> dict[str, str]:
     point it at another workspace or instance, plus `extra`."""
     env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "REGISTRY_WORKSPACE")}
     return {**env, **extra}
-
-
-def forked_registry(*args: str, env: dict[str, str]) -> int:
-    """`registry ARGS...` in a process forked from this one, with `env` as its whole environment
-    and its output discarded: its exit status (-9: killed by SIGKILL). A real process, without
-    an interpreter's start and Dagster's import (seconds under load), for a build killed at a
-    crash point (`core.faults` reads REGISTRY_PIPELINE_CRASH_AT again from `env`)."""
-    import gc
-    import importlib
-
-    sys.stdout.flush()
-    sys.stderr.flush()
-    gc.freeze()  # as `lib.launcher.fork_worker`: the child never collects this one's objects
-    try:
-        pid = os.fork()
-        if pid == 0:  # the child never returns into pytest
-            code = 70
-            try:
-                null = os.open(os.devnull, os.O_RDWR)
-                for fd in (0, 1, 2):
-                    os.dup2(null, fd)
-                sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115
-                os.environ.clear()
-                os.environ.update(env)
-                from registry_pipeline.cli import main
-                from registry_pipeline.core import faults
-
-                importlib.reload(faults)  # its crash_point reads the reloaded module's target
-                code = main(list(args))
-            finally:
-                os._exit(code)
-    finally:
-        gc.unfreeze()
-    deadline = time.monotonic() + 600
-    while (ended := os.waitpid(pid, os.WNOHANG))[0] == 0:
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            raise AssertionError(f"registry {' '.join(args)} still running after 600 s")
-        time.sleep(0.01)  # polls the child's end (waitpid has no timeout)
-    return os.waitstatus_to_exitcode(ended[1])
 
 
 def registry_process(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:

@@ -10,7 +10,10 @@ each test gets its own copy (`killed_at`)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,7 @@ import pytest
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.definitions import BUILD_JOB
-from registry_pipeline_tests._helpers import child_env, copy_built, forked_registry
+from registry_pipeline_tests._helpers import copy_built
 from registry_pipeline_tests.cli_tests.conftest import Run
 
 SOURCE = Path("registries") / "expected_versions" / "EXPECTED_VERSIONS_v0_1.json"
@@ -35,9 +38,14 @@ own crash tests."""
 
 
 def _killed_build(root: Path, crash_at: str) -> int:
-    """`registry build` in a process of its own (forked), killed (SIGKILL) at the named point."""
-    env = child_env(REGISTRY_PIPELINE_CRASH_AT=crash_at)
-    return forked_registry("build", "--workspace", str(root), env=env)
+    """`registry build` in its own process, killed (SIGKILL) at the named crash point."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "REGISTRY_WORKSPACE")}
+    env["REGISTRY_PIPELINE_CRASH_AT"] = crash_at
+    result = subprocess.run(
+        [sys.executable, "-m", "registry_pipeline", "build", "--workspace", str(root)],
+        capture_output=True, text=True, env=env, timeout=600, check=False,
+    )  # fmt: skip
+    return result.returncode
 
 
 def _edit(root: Path, version: str) -> None:
