@@ -356,7 +356,12 @@ def resolve_pointer(document: Any, pointer: str) -> Any:
     for token in pointer_tokens(pointer):
         if isinstance(current, dict) and token in current:
             current = current[token]
-        elif isinstance(current, list) and token.isdigit() and int(token) < len(current):
+        elif (
+            isinstance(current, list)
+            and token.isascii()
+            and token.isdigit()
+            and int(token) < len(current)
+        ):
             current = current[int(token)]
         else:
             raise KeyError(token)

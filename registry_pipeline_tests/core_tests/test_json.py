@@ -75,6 +75,6 @@ def test_resolve_pointer_reads_members_and_items_and_refuses_what_is_absent() ->
     assert resolve_pointer(document, "") is document
     assert resolve_pointer(document, "/a~1b/0/~0x") == 1
     assert resolve_pointer(document, "//n") is None
-    for absent in ("/a~1b/1", "/a~1b/-", "/a~1b/0/x", "/a/b", "/a~1b/0/~0x/deeper"):
+    for absent in ("/a~1b/1", "/a~1b/-", "/a~1b/0/x", "/a/b", "/a~1b/0/~0x/deeper", "/a~1b/\u00b2"):
         with pytest.raises(KeyError):
             resolve_pointer(document, absent)

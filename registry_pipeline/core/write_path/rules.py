@@ -71,11 +71,14 @@ def has(value: Any, pointer: str) -> bool:
 
 
 def get(value: Any, pointer: str) -> Any:
-    """The value at `pointer` in an entry (a private sentinel when absent)."""
-    try:
-        return resolve_pointer(value, pointer)
-    except KeyError:
-        return _MISSING
+    """The value at `pointer` in an entry, through objects only as `marked` writes (a private
+    sentinel when absent)."""
+    current = value
+    for part in pointer_tokens(pointer):
+        if not isinstance(current, dict) or part not in current:
+            return _MISSING
+        current = current[part]
+    return current
 
 
 def marked(value: Any, marker: Condition) -> Any | None:

@@ -439,3 +439,16 @@ def test_a_registry_file_broken_by_hand_blocks_every_write_that_reads_it(tmp_pat
     assert [f.path for f in caught.value.problems] == ["modules/overview/type_registry.yaml"]
     assert caught.value.problems[0].code == "YAML_DUPLICATE_KEY"
     assert snapshot(root) == before
+
+
+def test_a_marker_through_a_list_is_never_read_as_set_since_it_cannot_be_written() -> None:
+    """`deprecated_by` reads a marker where `marked` can write one: through objects only."""
+    from registry_pipeline.core.write_path.rules import Condition, deprecated_by, marked
+
+    through_a_list = Condition("/s/0", "deprecated")
+    entry = {"s": ["deprecated"], "t": {"u": "deprecated"}}
+    assert marked(entry, through_a_list) is None
+    assert deprecated_by(entry, through_a_list) is None
+    for token in ("0", "\u00b2"):
+        assert deprecated_by({"s": {token: "deprecated"}}, Condition(f"/s/{token}", "deprecated"))
+    assert deprecated_by(entry, Condition("/t/u", "deprecated")) == Condition("/t/u", "deprecated")
