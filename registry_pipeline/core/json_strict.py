@@ -84,8 +84,8 @@ def _check_tree(value: Any) -> None:
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
-            stack.extend(item)
             stack.extend(item.values())
+            stack.extend(reversed(item))  # its keys are named first, in order
         elif isinstance(item, list):
             stack.extend(item)
         elif isinstance(item, str) and _SURROGATE.search(item):

@@ -78,3 +78,14 @@ def test_resolve_pointer_reads_members_and_items_and_refuses_what_is_absent() ->
     for absent in ("/a~1b/1", "/a~1b/-", "/a~1b/0/x", "/a/b", "/a~1b/0/~0x/deeper", "/a~1b/\u00b2"):
         with pytest.raises(KeyError):
             resolve_pointer(document, absent)
+
+
+def test_of_several_lone_surrogates_an_objects_keys_are_named_first() -> None:
+    for text, named in (
+        (b'{"\\ud800a": "\\ud800b"}', "'\\ud800a'"),
+        (b'{"k": "\\ud800v", "\\ud800k2": 1}', "'\\ud800k2'"),
+        (b'[["\\ud800x"], "\\ud800y"]', "'\\ud800y'"),
+    ):
+        with pytest.raises(JSONDecodeProblem) as raised:
+            loads_strict(text)
+        assert named in str(raised.value), (text, str(raised.value))

@@ -100,7 +100,7 @@ def test_finds_the_port_it_listens_on_and_links_there(
     other.mkdir()
     assert webserver_url(other) is None  # another instance's webserver: not this one
     assert run_url("abc", home) == f"http://127.0.0.1:{port}/runs/abc"
-    monkeypatch.setenv("DAGSTER_HOME", str(home))  # as the CLI sets it
+    monkeypatch.setenv("DAGSTER_HOME", str(home))  # as `dagster dev` and a code location set it
     assert run_url("abc") == f"http://127.0.0.1:{port}/runs/abc"
     assert run_url("abc", other) == f"{DEFAULT_WEBSERVER_URL}/runs/abc"
     monkeypatch.setenv(WEBSERVER_URL_ENV, "https://dagster.example/")
