@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import glob
 import json
-import os
-import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from registry_pipeline.core.fs import read_regular
 from registry_pipeline.core.seal.paths import relpath_problem
 
 
@@ -82,7 +81,9 @@ def not_canon(root: Path) -> tuple[str, ...]:
 def pointer_file_relpath(root: Path) -> str:
     """The catalog's `pointer_file`, read leniently (the build checks it): else the default."""
     try:
-        document = json.loads(_read_small_regular_file(root / CATALOG_RELPATH))
+        document = json.loads(
+            read_regular(root / CATALOG_RELPATH, MAX_CATALOG_BYTES, follow_symlinks=True)
+        )
     except (OSError, ValueError):
         return DEFAULT_POINTER_FILE
     relpath = document.get("pointer_file") if isinstance(document, dict) else None
@@ -96,16 +97,6 @@ def _temp_files(pointer_file: str) -> str:
     path = PurePosixPath(pointer_file)
     folder = "" if str(path.parent) == "." else f"{glob.escape(str(path.parent))}/"
     return f"{folder}.{glob.escape(path.name)}.*.tmp"  # a safe relpath holds no backslash
-
-
-def _read_small_regular_file(path: Path) -> bytes:
-    """The bytes of a regular file up to `MAX_CATALOG_BYTES`; OSError else (a FIFO: no wait)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_CATALOG_BYTES:
-            raise OSError(f"{path} is not a regular file of at most {MAX_CATALOG_BYTES} bytes")
-        return handle.read(MAX_CATALOG_BYTES + 1)
 
 
 def _porcelain_paths(listed: str) -> list[str]:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
-from registry_pipeline.core.jsonl import NotRegularFile
 
 BLOCK_SIZE = 1 << 20
 """Bytes per read: large enough that hashing dominates, small enough to keep memory flat."""
@@ -68,19 +66,6 @@ REGULAR_ONLY = (
     | getattr(os, "O_CLOEXEC", 0)
 )
 """A symlink swapped in after the scan is not followed, and a FIFO never blocks a read."""
-
-
-def open_regular(path: str | os.PathLike[str]) -> int:
-    """A non-blocking read descriptor on a regular file: a symlink is ELOOP, else NotRegularFile."""
-    fd = os.open(path, REGULAR_ONLY)
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise NotRegularFile(mode=mode)
-    except OSError:
-        os.close(fd)
-        raise
-    return fd
 
 
 _FIRST_READ = 1 << 13
