@@ -6,12 +6,13 @@ registry layer's own files (`not_canon`): what a build writes never makes the st
 from __future__ import annotations
 
 import glob
-import json
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
-from registry_pipeline.core.fs import read_regular
+from registry_pipeline.core.fs import NotRegularFile, TooLarge, read_regular
+from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.seal.paths import relpath_problem
 
 
@@ -81,15 +82,32 @@ def not_canon(root: Path) -> tuple[str, ...]:
 def pointer_file_relpath(root: Path) -> str:
     """The catalog's `pointer_file`, read leniently (the build checks it): else the default."""
     try:
-        document = json.loads(
-            read_regular(root / CATALOG_RELPATH, MAX_CATALOG_BYTES, follow_symlinks=True)
-        )
-    except (OSError, ValueError):
+        document = catalog_document(root)
+    except OSError:  # not a regular file, or too large: the build refuses it
         return DEFAULT_POINTER_FILE
-    relpath = document.get("pointer_file") if isinstance(document, dict) else None
+    relpath = document.get("pointer_file") if document is not None else None
     if not isinstance(relpath, str) or relpath_problem(relpath) is not None:
         return DEFAULT_POINTER_FILE
     return relpath
+
+
+def catalog_document(root: Path) -> dict[str, Any] | None:
+    """The workspace's catalog as a JSON object, read leniently: None when it is absent or
+    unreadable, not strict JSON or not an object (whoever needs it whole reports why:
+    `core.workspace.catalog.load_catalog`). A FIFO, device or folder there (NotRegularFile) or
+    one over `MAX_CATALOG_BYTES` (TooLarge) is raised, never waited on or read: the caller says
+    whether that is refused."""
+    try:
+        data = read_regular(root / CATALOG_RELPATH, MAX_CATALOG_BYTES, follow_symlinks=True)
+    except (NotRegularFile, TooLarge):
+        raise
+    except OSError:
+        return None
+    try:
+        document = loads_strict(data)
+    except JSONDecodeProblem:
+        return None
+    return document if isinstance(document, dict) else None
 
 
 def _temp_files(pointer_file: str) -> str:

@@ -99,7 +99,7 @@ def open_regular_file(
     try:
         fd = open_regular(where, follow_symlinks=True)
     except NotRegularFile as exc:
-        raise _not_regular(exc.mode, where, what, unreadable) from None
+        raise not_regular(exc.mode, where, what, unreadable) from None
     try:
         if os.fstat(fd).st_size > limit:
             raise input_too_large(where, what, limit, too_large)
@@ -149,7 +149,9 @@ def input_too_large(path: str, what: str, limit: int, code: str = "INPUT_TOO_LAR
     )
 
 
-def _not_regular(mode: int, path: str, what: str, unreadable: str) -> UsageError:
+def not_regular(mode: int, path: str, what: str, unreadable: str = "UNREADABLE") -> UsageError:
+    """The refusal of what stands where a regular file was expected: a folder (`unreadable`),
+    else NOT_A_REGULAR_FILE naming its kind."""
     if stat.S_ISDIR(mode):
         return UsageError(f"cannot read the {what}: it is a folder", code=unreadable, path=path)
     return UsageError(
