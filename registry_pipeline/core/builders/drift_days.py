@@ -17,12 +17,12 @@ from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.gate.checks import SCHEMA_VALID, SEAL_VALID
 from registry_pipeline.core.gate.receipts import failed_before
 from registry_pipeline.core.pointers.journal import (
-    JOURNAL_NAME,
     JournalFormatError,
     corrupt_journal,
     read_records,
     state_as_of,
 )
+from registry_pipeline.core.seal.gitstate import JOURNAL_NAME
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import is_valid_run_folder
 from registry_pipeline.core.workspace.catalog import load_catalog

@@ -31,8 +31,11 @@ CATALOG_RELPATH = "registries/REGISTRY_CATALOG_v0_2.json"
 `core.workspace` uses this one)."""
 DEFAULT_POINTER_FILE = ".codex/ACTIVE_REGISTRY_POINTERS_v0_1.json"
 """Where the pointer file is when the catalog names no other place (`core.workspace.catalog`)."""
+JOURNAL_NAME = "ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
+"""The pointer journal's file name in `.codex/` (`core.pointers` keeps it; named here, the lowest
+layer that needs it, to keep it out of the canon)."""
 NOT_CANON = (
-    ".codex/ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl",
+    f".codex/{JOURNAL_NAME}",
     ".codex/RECEIPTS",
     ".codex/RUNS",
     ".codex/JOURNAL_QUARANTINE",
