@@ -129,7 +129,7 @@ def _rename_via_exclusive_mkdir(src: bytes, dst: bytes) -> None:
 def make_writable_and_remove(path: Path) -> None:
     """Remove a tree that sealing made read-only (used only on staging leftovers)."""
 
-    def on_error(func: object, failed: str, _exc: object) -> None:
+    def on_error(_func: object, failed: str, _exc: object) -> None:
         parent = os.path.dirname(failed)
         os.chmod(parent, stat.S_IRWXU)
         if os.path.isdir(failed) and not os.path.islink(failed):
@@ -143,6 +143,11 @@ def make_writable_and_remove(path: Path) -> None:
         shutil.rmtree(path, onerror=on_error)
     elif path.exists() or path.is_symlink():
         path.unlink()
+
+
+REGULAR_ONLY = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC | _NOFOLLOW
+"""How a file that must be regular is opened: a symlink is not followed (ELOOP), a FIFO never
+blocks the open; `fstat` on the descriptor then says what it is."""
 
 
 class NotRegularFile(OSError):
@@ -162,8 +167,7 @@ def open_regular(path: str | os.PathLike[str], *, follow_symlinks: bool = False)
     """A non-blocking read descriptor on a regular file: the open never waits on a FIFO, and what
     `fstat` checked is what is read. NotRegularFile (its `mode` says what stands there) else; a
     symlink is ELOOP unless `follow_symlinks` (a file the user names may be one)."""
-    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
-    fd = os.open(path, flags if follow_symlinks else flags | _NOFOLLOW)
+    fd = os.open(path, REGULAR_ONLY & ~_NOFOLLOW if follow_symlinks else REGULAR_ONLY)
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):

@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from registry_pipeline.core.fs import REGULAR_ONLY
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 
 BLOCK_SIZE = 1 << 20
@@ -57,15 +58,6 @@ def file_stamp(path: str | os.PathLike[str]) -> tuple[int, int, int, int] | None
     except OSError:
         return None
     return (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
-
-
-REGULAR_ONLY = (
-    os.O_RDONLY
-    | getattr(os, "O_NOFOLLOW", 0)
-    | getattr(os, "O_NONBLOCK", 0)
-    | getattr(os, "O_CLOEXEC", 0)
-)
-"""A symlink swapped in after the scan is not followed, and a FIFO never blocks a read."""
 
 
 _FIRST_READ = 1 << 13
