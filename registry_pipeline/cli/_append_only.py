@@ -72,8 +72,7 @@ def add_check_append_only(commands: Any) -> None:
 
 
 def run_check_append_only(args: argparse.Namespace) -> int:
-    from registry_pipeline.core.append_only.baseline import check_file
-    from registry_pipeline.core.append_only.governed import rules_of
+    from registry_pipeline.core.append_only.baseline import check_file, rules_of
     from registry_pipeline.core.seal.schemas import SchemaCatalog
     from registry_pipeline.core.workspace.catalog import CATALOG_RELPATH
     from registry_pipeline.core.workspace.layout import resolve_workspace
@@ -187,7 +186,7 @@ def _baseline(
         return git_baseline(path, args.baseline_git)
     if workspace is None or entry is None:
         return NO_BASELINE
-    from registry_pipeline.core.append_only.governed import published_files, published_snapshot
+    from registry_pipeline.core.append_only.baseline import published_files, published_snapshot
     from registry_pipeline.core.seal.schemas import SchemaCatalog
 
     spec, relpath = entry

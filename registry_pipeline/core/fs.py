@@ -129,7 +129,7 @@ def _rename_via_exclusive_mkdir(src: bytes, dst: bytes) -> None:
 def make_writable_and_remove(path: Path) -> None:
     """Remove a tree that sealing made read-only (used only on staging leftovers)."""
 
-    def on_error(func: object, failed: str, _exc: object) -> None:
+    def on_error(_func: object, failed: str, _exc: object) -> None:
         parent = os.path.dirname(failed)
         os.chmod(parent, stat.S_IRWXU)
         if os.path.isdir(failed) and not os.path.islink(failed):
@@ -145,24 +145,60 @@ def make_writable_and_remove(path: Path) -> None:
         path.unlink()
 
 
+REGULAR_ONLY = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC | _NOFOLLOW
+"""How a file that must be regular is opened: a symlink is not followed (ELOOP), a FIFO never
+blocks the open; `fstat` on the descriptor then says what it is."""
+
+
+class NotRegularFile(OSError):
+    """Something other than a regular file (a FIFO, socket, device or folder) stands where a file
+    is read or appended (`open_regular`, a JSONL log); `mode` says which."""
+
+    def __init__(self, message: str = "not a regular file", mode: int = 0) -> None:
+        super().__init__(message)
+        self.mode = mode
+
+
+class TooLarge(OSError):
+    """A file holds more than the limit `read_regular` was given."""
+
+
+def open_regular(path: str | os.PathLike[str], *, follow_symlinks: bool = False) -> int:
+    """A non-blocking read descriptor on a regular file: the open never waits on a FIFO, and what
+    `fstat` checked is what is read. NotRegularFile (its `mode` says what stands there) else; a
+    symlink is ELOOP unless `follow_symlinks` (a file the user names may be one)."""
+    fd = os.open(path, REGULAR_ONLY & ~_NOFOLLOW if follow_symlinks else REGULAR_ONLY)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegularFile(mode=mode)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_regular(
+    path: str | os.PathLike[str], limit: int, *, follow_symlinks: bool = False
+) -> bytes:
+    """The bytes of the regular file at `path` (as `open_regular` opens it), at most `limit`:
+    TooLarge when it holds more (checked before reading, and again for a file grown since)."""
+    with open(open_regular(path, follow_symlinks=follow_symlinks), "rb") as handle:
+        if os.fstat(handle.fileno()).st_size <= limit:
+            data = handle.read(limit + 1)
+            if len(data) <= limit:
+                return data
+    raise TooLarge(errno.EFBIG, f"larger than {limit} bytes", os.fspath(path))
+
+
 def read_small(path: Path, limit: int) -> bytes | None:
     """The bytes of the regular file at `path` if it holds at most `limit` of them, else None
     (absent, unreadable, too large, or a symlink, FIFO or device there: never followed, never
     waited on). For a small file this machine keeps for itself: a lock's note, a cache."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW)
+        return read_regular(path, limit)
     except OSError:
         return None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
-            return None
-        with os.fdopen(os.dup(fd), "rb") as handle:
-            return handle.read(limit + 1)[:limit]
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
 
 
 # -- the one rule of every write: a real place inside the workspace ---------------------------

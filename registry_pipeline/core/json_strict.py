@@ -295,7 +295,7 @@ def _fast_lines(data: bytes) -> CompactLines | None:
     lines = data.count(b"\n") + 1
     if lines < FAST_LINES or _LONG_DIGITS in data.translate(_DIGITS_AS_ZERO):
         return None
-    decode, encode = _fast_codec()
+    decode, encode = fast_codec()
     try:
         values = decode(b"[" + data.replace(b"\n", b",") + b"]")
     except (ValueError, RecursionError):  # msgspec's errors (a float met, too) are ValueErrors
@@ -315,14 +315,10 @@ def _no_float(text: str) -> float:
     raise ValueError(f"a float: {text}")  # `_fast_lines` leaves the text to the standard library
 
 
-def prepare_encoder() -> None:
-    """Import what `compact_lines` uses for long texts now (e.g. before forking)."""
-    _fast_codec()
-
-
 @functools.cache
-def _fast_codec() -> tuple[Callable[[bytes], Any], Callable[[Any], bytes]]:
-    """msgspec's JSON decode (stopping at a float) and encode."""
+def fast_codec() -> tuple[Callable[[bytes], Any], Callable[[Any], bytes]]:
+    """msgspec's JSON decode (stopping at a float) and encode, what `compact_lines` uses for long
+    texts (called early to import it before forking)."""
     import msgspec
 
     decoder = msgspec.json.Decoder(float_hook=_no_float)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.fs import fsync_dir
+from registry_pipeline.core.fs import NotRegularFile, fsync_dir
 
 CHUNK = 1 << 20
 MAX_RECORD = 1 << 16
@@ -35,16 +35,6 @@ def torn(path: Path) -> RegistryError:
         code="LOG_TORN",
         path=str(path),
     )
-
-
-class NotRegularFile(OSError):
-    """Something other than a regular file (a FIFO, socket, device or folder) stands where a file
-    is read or appended: a log here, a run folder's file in `seal.hashing.open_regular`; `mode`
-    says which."""
-
-    def __init__(self, message: str = "not a regular file", mode: int = 0) -> None:
-        super().__init__(message)
-        self.mode = mode
 
 
 def append(path: Path, lines: Sequence[bytes], *, create: bool = True) -> int:

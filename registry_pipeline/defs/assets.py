@@ -15,8 +15,8 @@ from typing import Any
 import dagster as dg
 
 from registry_pipeline._version import __version__
+from registry_pipeline.core.append_only.baseline import governed_files
 from registry_pipeline.core.append_only.check import violation_text
-from registry_pipeline.core.append_only.governed import governed_files
 from registry_pipeline.core.builders.drift_signals import SCHEMA_HASH_KEY, schema_file_hash
 from registry_pipeline.core.builders.model import Builder, BuildInputs
 from registry_pipeline.core.builders.registry import buildable

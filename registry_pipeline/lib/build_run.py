@@ -32,7 +32,7 @@ import dagster as dg
 from dagster._core.events import EngineEventData
 from pydantic import PrivateAttr
 
-from registry_pipeline.core.append_only.governed import governed_files
+from registry_pipeline.core.append_only.baseline import governed_files
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.freshness import active_snapshots, build_inputs, record_build
 from registry_pipeline.core.gate.checks import check_names

@@ -103,18 +103,21 @@ def reused_days(root: Path, days: Sequence[date]) -> dict[date, DayOutcome]:
     with open_instance(root) as instance, inspection_cache(workspace.root):
         for day in days:
             reuse = reusable_day(workspace, day)
-            recorded = _recorded_by(instance, day, reuse.snapshot.run_id) if reuse else None
-            if reuse is None or recorded is None:
+            if reuse is None:
+                continue
+            drift, snapshot = reuse
+            recorded = _recorded_by(instance, day, snapshot.run_id)
+            if recorded is None:
                 continue
             found[day] = DayOutcome(
                 day,
                 True,
                 True,
                 recorded,
-                reuse.snapshot.run_id,
-                reuse.snapshot.root_sha256,
-                reuse.drift.counts(),
-                list(reuse.drift.missing),
+                snapshot.run_id,
+                snapshot.root_sha256,
+                drift.counts(),
+                list(drift.missing),
             )
     return found
 

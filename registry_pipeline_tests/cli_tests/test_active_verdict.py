@@ -14,7 +14,7 @@ from typing import Any, cast
 
 import pytest
 
-from registry_pipeline.core.append_only.governed import published_snapshot
+from registry_pipeline.core.append_only.baseline import published_snapshot
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.gate.dependencies import checked_snapshot
 from registry_pipeline.core.seal.envelope import RunSpec

@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
-from registry_pipeline.core.pointers.journal import JOURNAL_NAME
 from registry_pipeline.core.pointers.pointer_file import POINTERS_NAME
 from registry_pipeline.core.seal.envelope import RunSpec
+from registry_pipeline.core.seal.gitstate import JOURNAL_NAME
 from registry_pipeline.core.seal.manifest import (
     MANIFEST_JSON,
     MANIFEST_SHA256,

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from registry_pipeline.core.gate.receipts import RECEIPTS_RELPATH
-from registry_pipeline.core.pointers.journal import JOURNAL_NAME
+from registry_pipeline.core.seal.gitstate import JOURNAL_NAME
 from registry_pipeline_tests._helpers import Entries, Run, seed_repository
 from registry_pipeline_tests.cli_tests.test_adopt import PHASE, make_seed_repo
 

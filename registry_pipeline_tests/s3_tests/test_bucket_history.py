@@ -16,7 +16,7 @@ import pytest
 from registry_pipeline.core.objstore import ObjectStore
 from registry_pipeline.core.objstore.folders import published
 from registry_pipeline.core.objstore.ledger import Ledger
-from registry_pipeline.core.pointers.journal import JOURNAL_NAME
+from registry_pipeline.core.seal.gitstate import JOURNAL_NAME
 from registry_pipeline_tests._helpers import (
     REPO,
     active_runs,

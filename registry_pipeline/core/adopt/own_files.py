@@ -20,8 +20,7 @@ from registry_pipeline.core.adopt.plan import adopt_warning
 from registry_pipeline.core.errors import Problem
 from registry_pipeline.core.fs import require_safe_all
 from registry_pipeline.core.gate.receipts import RECEIPTS_RELPATH
-from registry_pipeline.core.pointers.journal import JOURNAL_NAME
-from registry_pipeline.core.seal.gitstate import NOT_CANON, ask_git, canon_changes
+from registry_pipeline.core.seal.gitstate import JOURNAL_NAME, NOT_CANON, ask_git, canon_changes
 from registry_pipeline.core.workspace.gitcheck import PROBE, ignore_rules, is_tracked, some
 from registry_pipeline.core.workspace.layout import (
     DOTENV_RELPATH,

@@ -290,7 +290,9 @@ def _check_plan(layout: SeedLayout, catalog: dict[str, Any], decisions: list[Dec
     except UsageError as exc:  # or a run root that leaves the repository (UNSAFE_RUN_ROOT)
         catalogs = {code.value for code in CatalogCode}
         details = [located(d) for d in exc.details] if exc.code in catalogs else [exc.message]
-        raise catalog_error(str(layout.catalog), details, code="ADOPT_UNSUPPORTED") from None
+        raise catalog_error(
+            str(layout.catalog), details, code=CatalogCode.ADOPT_UNSUPPORTED.value
+        ) from None
 
 
 def _operations_text(path: Path) -> str:

@@ -17,12 +17,12 @@ from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.gate.checks import SCHEMA_VALID, SEAL_VALID
 from registry_pipeline.core.gate.receipts import failed_before
 from registry_pipeline.core.pointers.journal import (
-    JOURNAL_NAME,
     JournalFormatError,
     corrupt_journal,
     read_records,
     state_as_of,
 )
+from registry_pipeline.core.seal.gitstate import JOURNAL_NAME
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import is_valid_run_folder
 from registry_pipeline.core.workspace.catalog import load_catalog
@@ -55,14 +55,6 @@ class DayDrift:
         """Signals by value (`true`, `false`, `unknown`), whatever else the summary says."""
         summary = self.result.summary.items()
         return {k: v for k, v in summary if isinstance(v, int) and not isinstance(v, bool)}
-
-
-@dataclass(frozen=True)
-class ReusedDay:
-    """A day whose run would reuse a sealed folder and pass its checks."""
-
-    drift: DayDrift
-    snapshot: Snapshot
 
 
 def build_drift_for_day(workspace: Workspace, day: date) -> DayDrift:
@@ -115,8 +107,9 @@ def sealed_day(workspace: Workspace, drift: DayDrift) -> Snapshot | None:
     return None
 
 
-def reusable_day(workspace: Workspace, day: date) -> ReusedDay | None:
-    """Day D if its run would reuse a sealed folder passing every DAILY_CHECKS now, else None."""
+def reusable_day(workspace: Workspace, day: date) -> tuple[DayDrift, Snapshot] | None:
+    """Day D's drift and the sealed folder its run would reuse, if that folder passes every
+    DAILY_CHECKS now; else None."""
     try:
         drift = build_drift_for_day(workspace, day)
         snapshot = sealed_day(workspace, drift)
@@ -127,7 +120,7 @@ def reusable_day(workspace: Workspace, day: date) -> ReusedDay | None:
         ]
     except (RegistryError, OSError):
         return None
-    return ReusedDay(drift, snapshot) if all(v.passed for v in verdicts) else None
+    return (drift, snapshot) if all(v.passed for v in verdicts) else None
 
 
 def _newest_valid_by(workspace: Workspace, moment: str) -> dict[str, Snapshot | None]:

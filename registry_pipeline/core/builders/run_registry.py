@@ -21,11 +21,11 @@ from typing import Any, NoReturn
 from registry_pipeline.core.builders.model import BuildInputs, BuildResult
 from registry_pipeline.core.errors import Hint, ReasonCode, RegistryError, UsageError
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
-from registry_pipeline.core.seal.hashing import file_stamp
+from registry_pipeline.core.seal.hashing import file_stamp, jsonl_records
 from registry_pipeline.core.seal.manifest import MANIFEST_JSON, MANIFEST_SHA256
 from registry_pipeline.core.seal.manifest import RUN_JSON as RUN_JSON_NAME
 from registry_pipeline.core.seal.paths import printable, relpath_problem, sort_key
-from registry_pipeline.core.seal.schemas import SchemaCatalog, iter_jsonl
+from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder, passed_unchanged
 from registry_pipeline.core.seal.verdicts import (
     CONVERTED,
@@ -94,7 +94,7 @@ def load_previous(status_jsonl: bytes, registry_jsonl: bytes | None = None) -> P
     for the cheap reuse path, the previous v0.1 file when its line count matches."""
     records: dict[str, PreviousStatus] = {}
     try:
-        for number, row in iter_jsonl(status_jsonl):
+        for number, row in jsonl_records(status_jsonl.split(b"\n")):
             run_key, entry = _previous_entry(number, row, len(records))
             if run_key in records:
                 _bad_previous(f"line {number}: run_key {run_key!r} appears twice")
@@ -585,7 +585,7 @@ def build(inputs: BuildInputs) -> BuildResult:
 def _parsed(path: Path, _stamp: tuple[int, int, int, int] | None) -> list[Any]:
     """A parsed JSONL artifact (shared: do not mutate), cached by path and `file_stamp` (any
     write changes its ctime): three builders of one build read the same run registry."""
-    return [line for _, line in iter_jsonl(path.read_bytes())]
+    return [line for _, line in jsonl_records(path.read_bytes().split(b"\n"))]
 
 
 def run_lines(snapshot: Snapshot) -> list[Any]:

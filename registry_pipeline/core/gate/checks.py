@@ -94,9 +94,12 @@ def delta_append_only_check(path: Path, _workspace: Workspace, _registry_id: str
 
 def catalog_append_only_check(path: Path, workspace: Workspace, registry_id: str) -> CheckVerdict:
     """A governed source's snapshot against its published one, from its sealed files."""
-    from registry_pipeline.core.append_only.baseline import violation_rows
+    from registry_pipeline.core.append_only.baseline import (
+        governed_files,
+        published_files,
+        violation_rows,
+    )
     from registry_pipeline.core.append_only.check import location
-    from registry_pipeline.core.append_only.governed import governed_files, published_files
     from registry_pipeline.core.workspace.catalog import load_catalog
 
     spec = load_catalog(workspace).get(registry_id)
@@ -132,7 +135,7 @@ def coordination_check(
 ) -> CheckVerdict:
     """A written source's sealed entries against their schema and the coordination rules, the
     other registries read from their sealed snapshots, never the tree."""
-    from registry_pipeline.core.append_only.governed import published_files
+    from registry_pipeline.core.append_only.baseline import published_files
     from registry_pipeline.core.gate.dependencies import SnapshotReader, coordination_reads
     from registry_pipeline.core.workspace.catalog import load_catalog
     from registry_pipeline.core.write_path import workspace_findings

@@ -8,8 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from registry_pipeline.core.append_only.baseline import DIAGNOSTICS_ARTIFACT
-from registry_pipeline.core.append_only.governed import published_files
+from registry_pipeline.core.append_only.baseline import DIAGNOSTICS_ARTIFACT, published_files
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.gate.receipts import ReceiptStore
 from registry_pipeline.core.pointers.store import PointerStore

@@ -16,10 +16,9 @@ import rfc8785
 from registry_pipeline._version import __version__
 from registry_pipeline.core import jsonl
 from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.fs import require_safe, write_atomic
+from registry_pipeline.core.fs import TooLarge, read_regular, require_safe, write_atomic
 from registry_pipeline.core.gate.verdict import CheckVerdict
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
-from registry_pipeline.core.seal.hashing import open_regular
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.seal.schemas import SchemaCatalog, violation_text
 from registry_pipeline.core.workspace.layout import Workspace
@@ -140,13 +139,14 @@ class ReceiptStore:
         require_safe(self.workspace.root, path)  # never read through a link either
         self._fetch(root_sha256, path)
         try:
-            with open(open_regular(path), "rb") as handle:  # never through a link, nor a FIFO
-                data = handle.read(MAX_RECEIPT_BYTES + 1)
+            data = read_regular(path, MAX_RECEIPT_BYTES)  # never through a link, nor a FIFO
         except FileNotFoundError:
             return Verdicts(())
+        except TooLarge:
+            raise _invalid("too large, or its last line is incomplete", path=str(path)) from None
         except OSError as exc:
             raise _invalid(f"cannot read it: {exc.strerror or exc}", path=str(path)) from None
-        if len(data) > MAX_RECEIPT_BYTES or (data and not data.endswith(b"\n")):
+        if data and not data.endswith(b"\n"):
             raise _invalid("too large, or its last line is incomplete", path=str(path))
         receipts = []
         for line in data.splitlines():

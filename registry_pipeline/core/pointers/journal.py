@@ -43,7 +43,6 @@ from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.verified import Verified
 from registry_pipeline.core.workspace.input_files import open_regular_file
 
-JOURNAL_NAME = "ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
 JOURNAL_VERSION = "0.1"
 MOVES = ("promote", "rollback")
 """Actions that move a pointer to another snapshot (the pointer file changes)."""

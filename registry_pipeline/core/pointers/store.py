@@ -32,7 +32,6 @@ from registry_pipeline.core.pointers.bucket import SetAside, journal_for, retrie
 from registry_pipeline.core.pointers.journal import (
     CHECKPOINT_RELPATH,
     HOLDING,
-    JOURNAL_NAME,
     MOVES,
     QUARANTINE_RELPATH,
     FileJournal,
@@ -68,6 +67,7 @@ from registry_pipeline.core.pointers.targets import (
 )
 from registry_pipeline.core.pointers.targets import pointer_relpath as pointer_relpath
 from registry_pipeline.core.seal.envelope import SealedRef
+from registry_pipeline.core.seal.gitstate import JOURNAL_NAME
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import pointer_file_path

@@ -23,7 +23,7 @@ from registry_pipeline.core import jsonl
 from registry_pipeline.core.errors import Problem, RegistryError, UsageError
 from registry_pipeline.core.faults import crash_point
 from registry_pipeline.core.fs import require_safe_all
-from registry_pipeline.core.json_strict import gc_paused, prepare_encoder
+from registry_pipeline.core.json_strict import fast_codec, gc_paused
 from registry_pipeline.core.lock import DEFAULT_TIMEOUT
 from registry_pipeline.core.run_index.index import IndexState, LogIndex, torn_error
 from registry_pipeline.core.run_index.records import (
@@ -288,7 +288,7 @@ class Check:
         """Compile the schema's checks and import the encoder before forking workers."""
         if self.schema is not None:
             self.schemas.is_all_valid(self.schema.schema_id, [])
-        prepare_encoder()
+        fast_codec()
 
 
 class _Intake:

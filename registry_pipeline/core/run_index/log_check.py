@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from registry_pipeline.core.append_only.governed import published_snapshot
+from registry_pipeline.core.append_only.baseline import published_snapshot
 from registry_pipeline.core.errors import Problem
 from registry_pipeline.core.json_strict import JSONDecodeProblem
 from registry_pipeline.core.jsonl import PrefixBreak, first_break

@@ -6,13 +6,13 @@ registry layer's own files (`not_canon`): what a build writes never makes the st
 from __future__ import annotations
 
 import glob
-import json
-import os
-import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
+from registry_pipeline.core.fs import NotRegularFile, TooLarge, read_regular
+from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.seal.paths import relpath_problem
 
 
@@ -31,8 +31,11 @@ CATALOG_RELPATH = "registries/REGISTRY_CATALOG_v0_2.json"
 `core.workspace` uses this one)."""
 DEFAULT_POINTER_FILE = ".codex/ACTIVE_REGISTRY_POINTERS_v0_1.json"
 """Where the pointer file is when the catalog names no other place (`core.workspace.catalog`)."""
+JOURNAL_NAME = "ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
+"""The pointer journal's file name in `.codex/` (`core.pointers` keeps it; named here, the lowest
+layer that needs it, to keep it out of the canon)."""
 NOT_CANON = (
-    ".codex/ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl",
+    f".codex/{JOURNAL_NAME}",
     ".codex/RECEIPTS",
     ".codex/RUNS",
     ".codex/JOURNAL_QUARANTINE",
@@ -82,13 +85,32 @@ def not_canon(root: Path) -> tuple[str, ...]:
 def pointer_file_relpath(root: Path) -> str:
     """The catalog's `pointer_file`, read leniently (the build checks it): else the default."""
     try:
-        document = json.loads(_read_small_regular_file(root / CATALOG_RELPATH))
-    except (OSError, ValueError):
+        document = catalog_document(root)
+    except OSError:  # not a regular file, or too large: the build refuses it
         return DEFAULT_POINTER_FILE
-    relpath = document.get("pointer_file") if isinstance(document, dict) else None
+    relpath = document.get("pointer_file") if document is not None else None
     if not isinstance(relpath, str) or relpath_problem(relpath) is not None:
         return DEFAULT_POINTER_FILE
     return relpath
+
+
+def catalog_document(root: Path) -> dict[str, Any] | None:
+    """The workspace's catalog as a JSON object, read leniently: None when it is absent or
+    unreadable, not strict JSON or not an object (whoever needs it whole reports why:
+    `core.workspace.catalog.load_catalog`). A FIFO, device or folder there (NotRegularFile) or
+    one over `MAX_CATALOG_BYTES` (TooLarge) is raised, never waited on or read: the caller says
+    whether that is refused."""
+    try:
+        data = read_regular(root / CATALOG_RELPATH, MAX_CATALOG_BYTES, follow_symlinks=True)
+    except (NotRegularFile, TooLarge):
+        raise
+    except OSError:
+        return None
+    try:
+        document = loads_strict(data)
+    except JSONDecodeProblem:
+        return None
+    return document if isinstance(document, dict) else None
 
 
 def _temp_files(pointer_file: str) -> str:
@@ -96,16 +118,6 @@ def _temp_files(pointer_file: str) -> str:
     path = PurePosixPath(pointer_file)
     folder = "" if str(path.parent) == "." else f"{glob.escape(str(path.parent))}/"
     return f"{folder}.{glob.escape(path.name)}.*.tmp"  # a safe relpath holds no backslash
-
-
-def _read_small_regular_file(path: Path) -> bytes:
-    """The bytes of a regular file up to `MAX_CATALOG_BYTES`; OSError else (a FIFO: no wait)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_CATALOG_BYTES:
-            raise OSError(f"{path} is not a regular file of at most {MAX_CATALOG_BYTES} bytes")
-        return handle.read(MAX_CATALOG_BYTES + 1)
 
 
 def _porcelain_paths(listed: str) -> list[str]:

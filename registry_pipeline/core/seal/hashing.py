@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from registry_pipeline.core.fs import REGULAR_ONLY
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
-from registry_pipeline.core.jsonl import NotRegularFile
 
 BLOCK_SIZE = 1 << 20
 """Bytes per read: large enough that hashing dominates, small enough to keep memory flat."""
@@ -59,28 +58,6 @@ def file_stamp(path: str | os.PathLike[str]) -> tuple[int, int, int, int] | None
     except OSError:
         return None
     return (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
-
-
-REGULAR_ONLY = (
-    os.O_RDONLY
-    | getattr(os, "O_NOFOLLOW", 0)
-    | getattr(os, "O_NONBLOCK", 0)
-    | getattr(os, "O_CLOEXEC", 0)
-)
-"""A symlink swapped in after the scan is not followed, and a FIFO never blocks a read."""
-
-
-def open_regular(path: str | os.PathLike[str]) -> int:
-    """A non-blocking read descriptor on a regular file: a symlink is ELOOP, else NotRegularFile."""
-    fd = os.open(path, REGULAR_ONLY)
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise NotRegularFile(mode=mode)
-    except OSError:
-        os.close(fd)
-        raise
-    return fd
 
 
 _FIRST_READ = 1 << 13

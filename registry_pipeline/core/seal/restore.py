@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from registry_pipeline.core.errors import RegistryError, UsageError
-from registry_pipeline.core.fs import fsync_dir, rename_noreplace
-from registry_pipeline.core.jsonl import NotRegularFile
-from registry_pipeline.core.seal.hashing import BLOCK_SIZE, open_regular, sha256_file
+from registry_pipeline.core.fs import NotRegularFile, fsync_dir, open_regular, rename_noreplace
+from registry_pipeline.core.seal.hashing import BLOCK_SIZE, sha256_file
 from registry_pipeline.core.seal.manifest import (
     MANIFEST_SHA256,
     NO_ROOT_LINE,

@@ -23,12 +23,13 @@ from typing import Protocol
 from registry_pipeline.core import fs
 from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.faults import crash_point
+from registry_pipeline.core.fs import NotRegularFile, open_regular
 from registry_pipeline.core.json_strict import dumps_pretty
-from registry_pipeline.core.jsonl import NotRegularFile, write_all
+from registry_pipeline.core.jsonl import write_all
 from registry_pipeline.core.lock import FileLock, lock_state
 from registry_pipeline.core.seal.envelope import RunSpec, build_envelope
 from registry_pipeline.core.seal.gitstate import GitState, read_git_state
-from registry_pipeline.core.seal.hashing import BLOCK_SIZE, open_regular
+from registry_pipeline.core.seal.hashing import BLOCK_SIZE
 from registry_pipeline.core.seal.manifest import (
     MANIFEST_JSON,
     MANIFEST_SHA256,

@@ -12,14 +12,14 @@ import hashlib
 import json
 import os
 import stat
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
 from typing import Any
 
 from registry_pipeline.core.errors import Problem, ReasonCode, UsageError
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
-from registry_pipeline.core.seal.hashing import file_stamp, jsonl_records
+from registry_pipeline.core.seal.hashing import file_stamp
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 ENVELOPE_ID = "urn:registry-pipeline:schema:run_envelope"
@@ -435,8 +435,3 @@ _SIZE_WORDS = {
 }
 """min/max Length/Items: the limit at which jsonschema says "empty", its words then, otherwise."""
 _BOUND_WORDS = {"minimum": "less than", "maximum": "greater than"}
-
-
-def iter_jsonl(data: bytes) -> Iterable[tuple[int, Any]]:
-    """`hashing.jsonl_records` over a whole file's lines: one rule for whole and streamed files."""
-    return jsonl_records(data.split(b"\n"))

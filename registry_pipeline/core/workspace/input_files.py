@@ -15,6 +15,7 @@ import sys
 from typing import BinaryIO
 
 from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.fs import NotRegularFile, open_regular
 
 MAX_RECORD_FILE_BYTES = 1 << 30
 """Largest `registry runs append --record-file` (1 GiB): the append streams its input, so this
@@ -95,11 +96,12 @@ def open_regular_file(
     `limit` bytes (NOT_A_REGULAR_FILE, `unreadable` for a folder, `too_large`); an OSError of the
     open itself is the caller's to say."""
     where = os.fspath(path)
-    fd = os.open(where, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     try:
-        info = os.fstat(fd)
-        _require_regular(info, where, what, unreadable)
-        if info.st_size > limit:
+        fd = open_regular(where, follow_symlinks=True)
+    except NotRegularFile as exc:
+        raise not_regular(exc.mode, where, what, unreadable) from None
+    try:
+        if os.fstat(fd).st_size > limit:
             raise input_too_large(where, what, limit, too_large)
         fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
         return os.fdopen(fd, "rb")
@@ -147,13 +149,13 @@ def input_too_large(path: str, what: str, limit: int, code: str = "INPUT_TOO_LAR
     )
 
 
-def _require_regular(info: os.stat_result, path: str, what: str, unreadable: str) -> None:
-    if stat.S_ISREG(info.st_mode):
-        return
-    if stat.S_ISDIR(info.st_mode):
-        raise UsageError(f"cannot read the {what}: it is a folder", code=unreadable, path=path)
-    raise UsageError(
-        f"the {what} is a {_kind(info.st_mode)}, not a regular file: it is refused rather than "
+def not_regular(mode: int, path: str, what: str, unreadable: str = "UNREADABLE") -> UsageError:
+    """The refusal of what stands where a regular file was expected: a folder (`unreadable`),
+    else NOT_A_REGULAR_FILE naming its kind."""
+    if stat.S_ISDIR(mode):
+        return UsageError(f"cannot read the {what}: it is a folder", code=unreadable, path=path)
+    return UsageError(
+        f"the {what} is a {_kind(mode)}, not a regular file: it is refused rather than "
         "read (it could block or never end)",
         code="NOT_A_REGULAR_FILE",
         path=path,

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.faults import crash_point
-from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
+from registry_pipeline.core.fs import NotRegularFile, TooLarge
 from registry_pipeline.core.objstore.folders import fetch, publish, published
 from registry_pipeline.core.objstore.lease import BuildLease, Grant
 from registry_pipeline.core.objstore.ledger import Ledger
@@ -23,9 +23,13 @@ from registry_pipeline.core.objstore.store import (
     parse_store_url,
     store_settings,
 )
-from registry_pipeline.core.seal.gitstate import CATALOG_RELPATH
+from registry_pipeline.core.seal.gitstate import CATALOG_RELPATH, catalog_document
 from registry_pipeline.core.seal.hashing import file_stamp
-from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES, read_regular_file
+from registry_pipeline.core.workspace.input_files import (
+    MAX_CATALOG_FILE_BYTES,
+    input_too_large,
+    not_regular,
+)
 
 STORE_ENV = "REGISTRY_STORE"
 RUNS_PREFIX = "RUNS"
@@ -134,14 +138,14 @@ def remote_for(workspace: Rooted) -> Remote | None:
 def _catalog_store(root: str, stamp: object) -> str | None:
     """The catalog's `store`, read leniently once per catalog version (`stamp`): a catalog wrong
     elsewhere (the command's to report) still names its store."""
+    path = Path(root) / CATALOG_RELPATH
     try:
-        data = read_regular_file(
-            Path(root) / CATALOG_RELPATH, limit=MAX_CATALOG_FILE_BYTES, what="registry catalog"
-        )  # a FIFO or /dev/zero in its place is refused, never waited on or read without end
-        document = loads_strict(data)
-    except (OSError, JSONDecodeProblem):
-        return None
-    raw = document.get("store") if isinstance(document, dict) else None
+        document = catalog_document(Path(root))
+    except NotRegularFile as exc:  # a FIFO or /dev/zero there: refused, never waited on or read
+        raise not_regular(exc.mode, str(path), "registry catalog") from None
+    except TooLarge:
+        raise input_too_large(str(path), "registry catalog", MAX_CATALOG_FILE_BYTES) from None
+    raw = document.get("store") if document is not None else None
     return raw if isinstance(raw, str) else None
 
 

@@ -10,10 +10,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from registry_pipeline.core.errors import ReasonCode, UsageError
+from registry_pipeline.core.fs import open_regular
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.folder_report import FolderReport
-from registry_pipeline.core.seal.hashing import open_regular, sha256_bytes, sha256_file
+from registry_pipeline.core.seal.hashing import sha256_bytes, sha256_file
 from registry_pipeline.core.seal.manifest import (
     MANIFEST_JSON,
     MANIFEST_SHA256,

@@ -14,7 +14,7 @@ from typing import Any
 from registry_pipeline.core import jsonl
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.faults import crash_point
-from registry_pipeline.core.fs import write_atomic
+from registry_pipeline.core.fs import NotRegularFile, write_atomic
 from registry_pipeline.core.json_strict import JSONDecodeProblem
 from registry_pipeline.core.seal.hashing import jsonl_records
 from registry_pipeline.core.workspace.catalog import WRITE_OVERRIDES_RELPATH
@@ -56,7 +56,7 @@ def append_record(path: Path, record: dict[str, Any]) -> int:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         return jsonl.append(path, [line])
-    except jsonl.NotRegularFile:
+    except NotRegularFile:
         raise _unwritable(path, "not a regular file") from None
     except OSError as exc:
         raise _unwritable(path, exc) from None

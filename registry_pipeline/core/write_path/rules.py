@@ -23,7 +23,7 @@ from registry_pipeline.core.json_strict import (
 )
 from registry_pipeline.core.seal.hashing import file_stamp
 from registry_pipeline.core.seal.schemas import ArtifactSchema, SchemaCatalog, violation_text
-from registry_pipeline.core.workspace.catalog import RegistryCatalog, catalog_error
+from registry_pipeline.core.workspace.catalog import CatalogCode, RegistryCatalog, catalog_error
 from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES, read_regular_file
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.write_path.content import (
@@ -159,7 +159,7 @@ def rules_involving(coordination: Coordination, type_name: str) -> Coordination:
 def _invalid(path: str, details: Sequence[str]) -> UsageError:
     """COORDINATION_INVALID: the coordination file cannot be used; `details` lists every problem."""
     return catalog_error(
-        path, details, code="COORDINATION_INVALID", subject="the coordination rules"
+        path, details, code=CatalogCode.COORDINATION_INVALID.value, subject="the coordination rules"
     )
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from registry_pipeline.core.append_only.governed import governed_files
+from registry_pipeline.core.append_only.baseline import governed_files
 from registry_pipeline.core.errors import Problem, RegistryError, UsageError
 from registry_pipeline.core.fs import require_safe_all
 from registry_pipeline.core.json_strict import resolve_pointer

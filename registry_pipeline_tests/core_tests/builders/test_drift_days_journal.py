@@ -10,7 +10,7 @@ import pytest
 
 from registry_pipeline.core.builders.drift_days import build_drift_for_day
 from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.pointers.journal import JOURNAL_NAME
+from registry_pipeline.core.seal.gitstate import JOURNAL_NAME
 from registry_pipeline.core.workspace.layout import Workspace
 
 

@@ -26,8 +26,9 @@ from registry_pipeline.core.builders.run_registry import (
 )
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.seal.envelope import RunSpec
+from registry_pipeline.core.seal.hashing import jsonl_records
 from registry_pipeline.core.seal.run_store import RunStore, seal_files
-from registry_pipeline.core.seal.schemas import SchemaCatalog, iter_jsonl
+from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.layout import Workspace
 
 REPO = Path(__file__).resolve().parents[3]
@@ -479,8 +480,8 @@ def test_lines_from_the_run_registry_builder_over_real_run_folders(
         schemas=SchemaCatalog.for_workspace(workspace.root),
     )
     lines = with_seal_warnings(
-        [record for _, record in iter_jsonl(index.files[REGISTRY_ARTIFACT])],
-        [record for _, record in iter_jsonl(index.files[SEAL_STATUS_ARTIFACT])],
+        [record for _, record in jsonl_records(index.files[REGISTRY_ARTIFACT].split(b"\n"))],
+        [record for _, record in jsonl_records(index.files[SEAL_STATUS_ARTIFACT].split(b"\n"))],
     )
     as_of = max(line["created_utc"] for line in lines)
     rows, details = by_op(build_op_status_table(lines, OPERATIONS, PACKS, as_of=as_of))

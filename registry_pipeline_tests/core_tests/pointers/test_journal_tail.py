@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from registry_pipeline.core import jsonl
 from registry_pipeline.core.pointers import journal
+from registry_pipeline.core.seal.gitstate import JOURNAL_NAME
 
 
 class CountingReader(io.BytesIO):
@@ -53,7 +54,7 @@ def test_a_long_last_line_is_read_once(size: int) -> None:
 
 
 def test_last_record_with_a_record_longer_than_many_blocks(tmp_path: Path) -> None:
-    path = tmp_path / journal.JOURNAL_NAME
+    path = tmp_path / JOURNAL_NAME
     from registry_pipeline.core.seal.envelope import SealedRef
 
     ref = SealedRef("alpha", "2026-01-01__000000__alpha_build", "a" * 64)

@@ -25,9 +25,9 @@ from registry_pipeline.core.json_strict import (
     NOT_COMPACT,
     CompactLines,
     JSONDecodeProblem,
-    _fast_codec,
     compact_lines,
     dumps_compact,
+    fast_codec,
     loads_compact,
     loads_strict,
 )
@@ -411,7 +411,7 @@ def test_a_block_is_vouched_for_exactly_when_each_line_is(lines: list[str]) -> N
 
 
 def _msgspec_encode() -> Any:
-    codec = _fast_codec()
+    codec = fast_codec()
     assert codec is not None
     return codec[1]
 
@@ -433,7 +433,7 @@ def test_msgspec_writes_values_without_floats_as_dumps_compact_does(value: Any) 
 @settings(max_examples=400, deadline=None)
 @given(st.recursive(SCALARS.filter(lambda v: not isinstance(v, float)), VALUES_OF, max_leaves=12))
 def test_msgspec_reads_a_compact_text_without_floats_as_loads_strict_does(value: Any) -> None:
-    codec = _fast_codec()
+    codec = fast_codec()
     assert codec is not None
     text = dumps_compact(value)
     assert codec[0](text.encode()) == loads_strict(text)

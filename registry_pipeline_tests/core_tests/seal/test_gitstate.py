@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 
 from registry_pipeline.core.gate.receipts import RECEIPTS_RELPATH
-from registry_pipeline.core.pointers.journal import JOURNAL_NAME
 from registry_pipeline.core.pointers.journal import QUARANTINE_RELPATH as JOURNAL_QUARANTINE
 from registry_pipeline.core.run_index.index import QUARANTINE_RELPATH as INDEX_QUARANTINE
 from registry_pipeline.core.seal.gitstate import (
     CATALOG_RELPATH,
     DEFAULT_POINTER_FILE,
+    JOURNAL_NAME,
     NOT_CANON,
     GitState,
     canon_changes,

@@ -16,11 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
+from registry_pipeline.core.seal.hashing import jsonl_records
 from registry_pipeline.core.seal.schemas import (
     ArtifactSchema,
     SchemaCatalog,
     builtin_schema_dir,
-    iter_jsonl,
 )
 from registry_pipeline_tests.conftest import REFERENCE
 from registry_pipeline_tests.core_tests.seal.reference_engine import comparable, reference_validator
@@ -39,7 +39,7 @@ def _documents(path: Path) -> list[Any]:
     data = path.read_bytes()
     try:
         if path.suffix == ".jsonl":
-            return [record for _line, record in iter_jsonl(data)]
+            return [record for _line, record in jsonl_records(data.split(b"\n"))]
         if path.suffix == ".json":
             return [loads_strict(data)]
         return list(yaml.load_all(data, Loader=yaml.CSafeLoader))

@@ -19,7 +19,7 @@ from registry_pipeline.core.seal import validate as inspection
 from registry_pipeline.core.seal.folder_report import FolderReport
 from registry_pipeline.core.seal.hashing import BLOCK_SIZE, jsonl_records
 from registry_pipeline.core.seal.run_store import SealedRun
-from registry_pipeline.core.seal.schemas import SchemaCatalog, iter_jsonl
+from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline_tests._helpers import reseal, unseal
 
@@ -164,14 +164,23 @@ def test_a_large_file_is_streamed_as_the_lines_split_gives(tmp_path: Path) -> No
         assert streamed == (whole[:-1] if whole[-1] == b"" else whole), data
 
 
-def test_jsonl_records_are_iter_jsonl_line_by_line() -> None:
+def test_jsonl_records_judge_a_whole_file_as_its_streamed_lines(tmp_path: Path) -> None:
+    """`jsonl_records` over a whole file's `split(b"\\n")` (the builders) and over the lines
+    `core.jsonl.lines` streams (the inspector): the same records, the same error."""
+    path = tmp_path / "records.jsonl"
+
+    def streamed(data: bytes) -> list[tuple[int, object]]:
+        path.write_bytes(data)
+        with path.open("rb") as handle:
+            return list(jsonl_records(line for _number, line in jsonl.lines(handle)))
+
     good = b'{"a": 1}\n\n  \r\n[2, 3]\r\n"s"\n'
-    assert list(jsonl_records(good.split(b"\n"))) == list(iter_jsonl(good))
+    assert list(jsonl_records(good.split(b"\n"))) == streamed(good)
     for bad in (b'{"a": 1}\n{"a": 1, "a": 2}\n', b'1\n\n{"b": NaN}', b"\xff\n", b"[1,\n"):
         with pytest.raises(JSONDecodeProblem) as whole:
-            list(iter_jsonl(bad))
-        with pytest.raises(JSONDecodeProblem) as lines:
             list(jsonl_records(bad.split(b"\n")))
+        with pytest.raises(JSONDecodeProblem) as lines:
+            streamed(bad)
         found, expected = lines.value, whole.value
         assert (found.message, found.code, found.line, found.column) == (
             expected.message,

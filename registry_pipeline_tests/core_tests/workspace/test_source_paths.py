@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from registry_pipeline.core.append_only.governed import governed_files
+from registry_pipeline.core.append_only.baseline import governed_files
 from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.hashing import BLOCK_SIZE
 from registry_pipeline.core.seal.run_store import RunStore, seal_files
