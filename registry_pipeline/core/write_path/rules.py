@@ -472,10 +472,13 @@ def _entry_schema(path: str, stamp: object) -> SchemaCatalog:
         raise refused(f"cannot read the entry schema: {exc}", "SCHEMA_UNREADABLE") from None
     if not isinstance(document, dict):
         raise refused("an entry schema must be an object")
-    try:  # compiled here first, for the entry schema's own words
-        jsonschema_rs.Draft202012Validator(
-            document, validate_formats=False, registry=jsonschema_rs.Registry([])
+    try:  # compiled here first, for the entry schema's own words; registered as the catalog
+        # registers it, so a `$ref` outside it fails the registry (which never fetches) before
+        # the validator's own retriever, which would fetch it, is asked
+        registry = jsonschema_rs.Registry(
+            [(ENTRY_SCHEMA_ID, document)], draft=jsonschema_rs.Draft202012
         )
+        jsonschema_rs.Draft202012Validator(document, validate_formats=False, registry=registry)
     except jsonschema_rs.ValidationError as exc:
         raise refused(f"not a valid draft 2020-12 schema: {exc.message}") from None
     except (ValueError, jsonschema_rs.ReferencingError) as exc:

@@ -220,6 +220,43 @@ def test_an_entry_schema_whose_ref_does_not_resolve_is_schema_invalid(tmp_path: 
     assert caught.value.code == "SCHEMA_INVALID"
 
 
+def test_an_entry_schema_that_refers_to_a_url_fetches_nothing(tmp_path: Path) -> None:
+    """A `$ref` to a server on 127.0.0.1 (a real one, counting requests): SCHEMA_INVALID, and
+    the server is never asked; an entry schema is applied as written, nothing fetched."""
+    import http.server
+    import threading
+
+    asked: list[str] = []
+
+    class Counting(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            body = b'{"type": "object"}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Counting)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        root = copy_example(tmp_path)
+        schema = root / ".system/registry/schemas/module_type.schema.yaml"
+        url = f"http://127.0.0.1:{server.server_address[1]}/elsewhere.json"
+        schema.write_text(schema.read_text() + f'$ref: "{url}"\n')
+        with pytest.raises(UsageError) as caught:
+            add_entry(Workspace(root), "module_type", _type("q"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert caught.value.code == "SCHEMA_INVALID"
+    assert "nothing is fetched" in caught.value.message
+    assert asked == []
+
+
 def test_an_entry_schema_outside_the_workspace_is_refused(tmp_path: Path) -> None:
     root = copy_example(tmp_path)
     catalog = root / "registries/REGISTRY_CATALOG_v0_2.json"
