@@ -435,7 +435,7 @@ def load_previous_log(snapshot: Snapshot) -> PreviousLog:
         raise delta_log_error("has no ROOT_SHA256", code=DeltaCode.SEAL_INVALID, path=where)
     jsonl = _read_log(snapshot.path)
     try:
-        state = read_state(snapshot.path)
+        state = read_state(snapshot.path, jsonl)
     except OSError as exc:
         message = f"cannot read {STATE_ARTIFACT}: {exc.strerror or exc}"
         raise delta_log_error(message, code=DeltaCode.LOG_STATE_INVALID, path=where) from None
@@ -446,14 +446,14 @@ def load_previous_log(snapshot: Snapshot) -> PreviousLog:
     return PreviousLog(snapshot.path, snapshot.run_id, snapshot.root_sha256, jsonl, state)
 
 
-def read_state(folder: Path) -> LogState:
+def read_state(folder: Path, jsonl: bytes | None = None) -> LogState:
     """A log snapshot's state companion; a chain origin without one (the seed system's logs) gets
-    one recomputed from its records (`origin_state`): the only path that parses old records.
-    The companion's OSError is the caller's to word."""
+    one recomputed from its records (`origin_state`; `jsonl`: its bytes when the caller has read
+    them): the only path that parses old records. The companion's OSError is the caller's."""
     try:
         data = (folder / STATE_ARTIFACT).read_bytes()
     except FileNotFoundError:
-        return origin_state(folder)
+        return origin_state(folder, jsonl)
     return parse_state(data, f"{folder}/{STATE_ARTIFACT}")
 
 
@@ -500,14 +500,15 @@ def previous_input(folder: Path) -> tuple[str, str] | Problem | None:
     return run_id, root
 
 
-def origin_state(folder: Path) -> LogState:
+def origin_state(folder: Path, jsonl: bytes | None = None) -> LogState:
     """The state of a chain origin sealed without one (the seed's logs), from its records; a log
     naming a previous log (or whose run.json cannot be read) raises LOG_STATE_MISSING."""
     where = str(folder)
     if previous_input(folder) is not None:
         message = f"no {STATE_ARTIFACT}: a log that extends another must be sealed with its state"
         raise delta_log_error(message, code=DeltaCode.LOG_STATE_MISSING, path=where)
-    return state_from_log(_read_log(folder), f"{where}/{LOG_ARTIFACT}")  # empty: EMPTY_STATE
+    data = _read_log(folder) if jsonl is None else jsonl
+    return state_from_log(data, f"{where}/{LOG_ARTIFACT}")  # empty: EMPTY_STATE
 
 
 def _read_log(folder: Path) -> bytes:

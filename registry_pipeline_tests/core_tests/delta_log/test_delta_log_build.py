@@ -358,15 +358,23 @@ def test_a_state_that_does_not_match_its_log_is_refused(
 
 
 def test_a_log_without_state_is_recovered_only_as_a_chain_origin(
-    workspace: Workspace, store: RunStore, make_run: MakeRun
+    workspace: Workspace, store: RunStore, make_run: MakeRun, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A first log without a state companion (as the seed system writes them) is read by
-    parsing its records; one that names a previous log must carry its state."""
+    parsing its records (once); one that names a previous log must carry its state."""
+    from registry_pipeline.core.delta_log import records
+
     make_run({"ALPHA.json": b"1"}, registry_id="alpha")
     result = build(workspace)
     sealed = seal_files(store, RunSpec(LOG_REGISTRY_ID), {LOG_ARTIFACT: result.files[LOG_ARTIFACT]})
+    reads: list[Path] = []
+    read_log = records._read_log
+    monkeypatch.setattr(
+        records, "_read_log", lambda folder: reads.append(folder) or read_log(folder)
+    )
     origin = load_previous_log(read_snapshot(sealed.path, LOG_REGISTRY_ID))
     assert origin.state == result.state
+    assert reads == [sealed.path]  # the JSONL read once, for the state and the log alike
     spec = RunSpec(LOG_REGISTRY_ID, inputs=[origin.ref()])
     extending = seal_files(store, spec, {LOG_ARTIFACT: result.files[LOG_ARTIFACT]})
     with pytest.raises(RegistryError) as raised:
