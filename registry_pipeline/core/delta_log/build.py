@@ -49,6 +49,13 @@ def is_folder_name(name: str) -> bool:
     return relpath_problem(name) is None and "/" not in name and name not in (".", "..")
 
 
+def previous_folder(runs_dir: Path, run_id: str) -> Path | None:
+    """The folder of the previous log snapshot `run_id` names in RUNS, None when it names none
+    there (never a path outside RUNS): the one rule of the gate and the chain."""
+    older = runs_dir / run_id if is_folder_name(run_id) else None
+    return older if older is not None and older.is_dir() else None
+
+
 def sealed_files(folder: Path | None, root_sha256: str, schemas: SchemaCatalog) -> Files | None:
     """What `folder`'s manifest.json lists; None (basis unknown) unless validly sealed there."""
     if folder is None:

@@ -18,7 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from registry_pipeline.core.delta_log.build import is_folder_name
+from registry_pipeline.core.delta_log.build import previous_folder
 from registry_pipeline.core.delta_log.records import (
     LOG_ARTIFACT,
     LOG_REGISTRY_ID,
@@ -79,8 +79,8 @@ def link_problem(
     """The first problem of the link newer -> run_id, and the older folder when it exists."""
     finding = partial(Problem, run_id=newer.name, previous_run_id=run_id)
 
-    older = workspace.runs_dir / run_id if is_folder_name(run_id) else None
-    if older is None or not older.is_dir():
+    older = previous_folder(workspace.runs_dir, run_id)
+    if older is None:
         message = "the previous log snapshot is not in RUNS"
         return finding(code=DeltaCode.MISSING_SNAPSHOT, message=message, expected=run_id), None
     found = read_snapshot(older, LOG_REGISTRY_ID).root_sha256

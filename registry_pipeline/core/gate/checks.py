@@ -54,7 +54,7 @@ def delta_append_only_check(path: Path, _workspace: Workspace, _registry_id: str
         finding_text,
         load_previous_log,
     )
-    from registry_pipeline.core.delta_log.build import is_folder_name
+    from registry_pipeline.core.delta_log.build import previous_folder
     from registry_pipeline.core.delta_log.records import previous_input
 
     link = previous_input(path)  # the one rule for run.json's link, as the chain's
@@ -63,10 +63,10 @@ def delta_append_only_check(path: Path, _workspace: Workspace, _registry_id: str
     inputs: tuple[SealedRef, ...] = ()
     previous = None
     if link is not None:
-        if not is_folder_name(link[0]):  # the chain's rule: one folder name, never read outside
+        folder = previous_folder(path.parent, link[0])  # the chain's rule: never read outside
+        if folder is None:
             message = f"the previous log snapshot {link[0]!r} is not in RUNS"
             raise delta_log_error(message, code=DeltaCode.MISSING_SNAPSHOT, path=str(path))
-        folder = path.parent / link[0]
         previous = load_previous_log(read_snapshot(folder, LOG_REGISTRY_ID))
         inputs = (SealedRef(LOG_REGISTRY_ID, folder.name, previous.root_sha256 or ""),)
         if previous.root_sha256 != link[1]:

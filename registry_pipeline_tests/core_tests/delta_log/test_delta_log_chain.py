@@ -358,14 +358,14 @@ def test_an_unreadable_state_says_cannot_read_in_the_chain(history: History) -> 
     assert raised.value.message == f"cannot read {STATE_ARTIFACT}: Is a directory"
 
 
-@pytest.mark.parametrize("hostile", ["../outside", "absolute"])
+@pytest.mark.parametrize("hostile", ["../outside", "absolute", "absent"])
 def test_the_gate_never_reads_a_previous_log_outside_runs(
     workspace: Workspace, store: RunStore, make_run: MakeRun, history: History, hostile: str
 ) -> None:
     """A run.json link that is no folder name under RUNS/ (the chain's rule) is refused unread."""
     outside = workspace.root / ".codex" / "outside"
     shutil.copytree(history.sealed[-1].path, outside)  # a good log, where no link may lead
-    name = str(outside) if hostile == "absolute" else hostile
+    name = {"absolute": str(outside), "absent": "2026-01-01__000000__gone"}.get(hostile, hostile)
     jsonl = _grow(workspace, make_run, history)
     ref = SealedRef(LOG_REGISTRY_ID, name, history.logs[-1].root_sha256, ".codex/RUNS")
     files = {LOG_ARTIFACT: jsonl, STATE_ARTIFACT: state_from_log(jsonl).render()}
