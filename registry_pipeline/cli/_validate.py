@@ -278,7 +278,7 @@ def _belongs(folder: Path, registry: str) -> bool:
     owner = registry_of(folder.name)
     if owner is not None:
         return owner == registry
-    envelope = read_envelope(folder, regular_only=True)
+    envelope = read_envelope(folder)
     if envelope is None:
         return False
     source = envelope.get("source_registry")

@@ -273,11 +273,11 @@ def _scan(workspace: Workspace, registry_id: str, not_before: str | None) -> Ite
         yield read_snapshot(Path(entry.path), registry_id)
 
 
-def read_envelope(path: Path, *, regular_only: bool = False) -> dict[str, object] | None:
-    """The run.json of the folder at `path`, or None; `regular_only`: no symlink, FIFO or device."""
+def read_envelope(path: Path) -> dict[str, object] | None:
+    """The run.json of the folder at `path`, or None, also for a symlink, FIFO or device there (a
+    sealed folder holds none: reading one could wait forever or leave the workspace)."""
     try:
-        opened = open_regular(path / RUN_JSON) if regular_only else path / RUN_JSON
-        with open(opened, "rb", buffering=0) as handle:  # no buffered file object
+        with open(open_regular(path / RUN_JSON), "rb", buffering=0) as handle:
             document = loads_strict(handle.readall())
     except (OSError, JSONDecodeProblem):
         return None
@@ -286,9 +286,10 @@ def read_envelope(path: Path, *, regular_only: bool = False) -> dict[str, object
 
 def manifest_root(folder: str | os.PathLike[str], *, well_formed: bool = False) -> str | None:
     """The ROOT_SHA256 a folder's MANIFEST.sha256 claims, by the seal's own rule (`claimed_root`:
-    the `FolderReport.root_sha256` of the folder); never checks the seal."""
+    the `FolderReport.root_sha256` of the folder); never checks the seal. None also for a
+    symlink, FIFO or device in its place (never followed, never waited on)."""
     try:
-        with open(os.path.join(folder, MANIFEST_SHA256), "rb") as handle:
+        with open(open_regular(os.path.join(folder, MANIFEST_SHA256)), "rb") as handle:
             data = handle.read()
     except OSError:
         return None

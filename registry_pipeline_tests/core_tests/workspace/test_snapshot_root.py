@@ -40,3 +40,41 @@ def test_the_snapshot_root_is_the_seals_reading(
     assert read_snapshot(folder, "alpha").root_sha256 == report.root_sha256
     assert manifest_root(folder) == report.root_sha256
     assert manifest_root(folder, well_formed=True) == (root.strip() if well_formed else None)
+
+
+@pytest.mark.parametrize("stand_in", ["fifo", "symlink"])
+@pytest.mark.parametrize("name", ["MANIFEST.sha256", "run.json"])
+def test_a_fifo_or_symlink_in_a_run_folder_is_never_waited_on_or_followed(
+    workspace: Workspace, tmp_path: Path, stand_in: str, name: str
+) -> None:
+    """A hostile run folder's seal file as a FIFO (opening it would wait for a writer forever)
+    or a symlink out of the workspace: the snapshot reads no root or envelope from it, at once."""
+    import os
+    import subprocess
+    import sys
+
+    folder = seal_files(RunStore(workspace), RunSpec("alpha"), {"ALPHA.json": b"{}"}).path
+    unseal(folder)
+    target = folder / name
+    outside = tmp_path / "outside"
+    outside.write_bytes(target.read_bytes())  # what a followed link would find: a good file
+    target.unlink()
+    if stand_in == "fifo":
+        os.mkfifo(target)
+    else:
+        target.symlink_to(outside)
+    probe = (
+        "import sys; from pathlib import Path\n"
+        "from registry_pipeline.core.workspace.snapshots import read_snapshot\n"
+        "s = read_snapshot(Path(sys.argv[1]), 'alpha')\n"
+        "print(repr(s.root_sha256)); print(repr(s.created_utc))\n"
+    )
+    done = subprocess.run(  # its own process: a blocked open cannot hang the test
+        [sys.executable, "-c", probe, str(folder)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    root, created = done.stdout.splitlines()
+    if name == "MANIFEST.sha256":
+        assert root == "None" and created.startswith("'20"), done.stdout
+    else:
+        assert created == "''" and len(root) == 66, done.stdout  # the root still read
