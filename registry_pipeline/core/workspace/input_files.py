@@ -16,13 +16,14 @@ from typing import BinaryIO
 
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.fs import NotRegularFile, open_regular
+from registry_pipeline.core.seal.gitstate import MAX_CATALOG_BYTES
 
 MAX_RECORD_FILE_BYTES = 1 << 30
 """Largest `registry runs append --record-file` (1 GiB): the append streams its input, so this
 bounds a runaway input, not memory (the benchmark's 1,000,000 records are 593 MB)."""
 MAX_ENTRY_FILE_BYTES = 16 << 20
 """Largest `registry add-entry --entry-file` (16 MiB): one entry, parsed whole."""
-MAX_CATALOG_FILE_BYTES = 64 << 20
+MAX_CATALOG_FILE_BYTES = MAX_CATALOG_BYTES
 """Largest file read whole and parsed (64 MiB): the workspace's catalog, coordination rules and
 pointer file, and what `registry check-append-only` reads (PATH, --baseline, --rules)."""
 STDIN = "-"

@@ -28,7 +28,6 @@ from registry_pipeline.core.seal.gitstate import (
     not_canon,
     read_git_state,
 )
-from registry_pipeline.core.workspace import catalog as workspace_catalog
 from registry_pipeline.core.workspace.catalog import pointer_file_path
 from registry_pipeline.core.workspace.layout import (
     DAGSTER_HOME_RELPATH,
@@ -175,18 +174,19 @@ def test_the_pointer_file_is_where_the_workspace_finds_it(tmp_path: Path) -> Non
         found = pointer_file_path(Workspace(root)).relative_to(root).as_posix()
         assert found == catalog.get("pointer_file", DEFAULT_POINTER_FILE)
         assert not_canon(root)[0] == found
-    assert CATALOG_RELPATH == workspace_catalog.CATALOG_RELPATH
-    assert DEFAULT_POINTER_FILE == workspace_catalog.POINTER_FILE_RELPATH
 
 
-def test_not_canon_names_every_place_the_layer_writes_under_codex() -> None:
-    """Each constant of the rooms above `seal/` that names the tool's own state is listed (seal
-    cannot import them: this test keeps the two spellings equal)."""
+def test_not_canon_names_every_place_the_layer_writes_under_codex(workspace: Workspace) -> None:
+    """Each place the rooms above `seal/` keep the tool's own state is listed (seal cannot import
+    their constants: this test keeps the two spellings equal); the journal as the store opens it."""
+    from registry_pipeline.core.pointers.store import PointerStore
+
     listed = set(NOT_CANON)
+    journal = PointerStore(workspace).journal_path.relative_to(workspace.root).as_posix()
     for place in (
         RUNS_RELPATH,
         RECEIPTS_RELPATH,
-        JOURNAL,
+        journal,
         JOURNAL_QUARANTINE,
         INDEX_QUARANTINE,
         DAGSTER_HOME_RELPATH,
