@@ -304,9 +304,7 @@ class SchemaCatalog:
                 [(sid, s.document) for sid, s in self.schemas.items()],
                 draft=jsonschema_rs.Draft202012,
             )
-            return jsonschema_rs.Draft202012Validator(
-                document, validate_formats=False, registry=registry
-            )
+            return _validator(jsonschema_rs, document, registry)
         except jsonschema_rs.ValidationError as exc:
             raise UsageError(
                 f"not a valid draft 2020-12 schema: {exc.message}",
@@ -323,6 +321,23 @@ class SchemaCatalog:
 
     def __hash__(self) -> int:
         return id(self)
+
+
+def _validator(jsonschema_rs: Any, document: dict[str, Any], registry: Any) -> Any:
+    """The engine's validator of `document`, its patterns matched by the `regex` engine: the
+    default (fancy-regex) matches wrongly where repeats overlap (`a+a*a+` matched "a", 0.60-0.61).
+    A pattern only fancy-regex compiles (a lookaround, a backreference) gets that engine."""
+    try:
+        return jsonschema_rs.Draft202012Validator(
+            document,
+            validate_formats=False,
+            registry=registry,
+            pattern_options=jsonschema_rs.RegexOptions(),
+        )
+    except jsonschema_rs.ValidationError as exc:
+        if not str(exc.message).endswith('is not a "regex"'):
+            raise
+    return jsonschema_rs.Draft202012Validator(document, validate_formats=False, registry=registry)
 
 
 @functools.lru_cache(maxsize=16)
