@@ -18,6 +18,7 @@ import stat
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 from registry_pipeline.core.errors import UsageError
 
@@ -150,13 +151,33 @@ REGULAR_ONLY = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC | _NOFOL
 blocks the open; `fstat` on the descriptor then says what it is."""
 
 
+_KINDS = {stat.S_IFLNK: "symlink", stat.S_IFIFO: "FIFO (named pipe)", stat.S_IFSOCK: "socket",
+          stat.S_IFCHR: "character device", stat.S_IFBLK: "block device",
+          stat.S_IFDIR: "folder"}  # fmt: skip
+
+
+def file_kind(mode: int) -> str:
+    """What stands at a path of this `st_mode`, in words ("FIFO (named pipe)", "folder"...)."""
+    return "regular file" if stat.S_ISREG(mode) else _KINDS.get(stat.S_IFMT(mode), "special file")
+
+
 class NotRegularFile(OSError):
     """Something other than a regular file (a FIFO, socket, device or folder) stands where a file
-    is read or appended (`open_regular`, a JSONL log); `mode` says which."""
+    is read or appended (`open_regular`, a JSONL log); `mode` says which, and the message names
+    it (a folder keeps the system's words, "Is a directory")."""
 
-    def __init__(self, message: str = "not a regular file", mode: int = 0) -> None:
-        super().__init__(message)
+    def __init__(self, message: str = "", mode: int = 0, path: str | None = None) -> None:
+        if stat.S_ISDIR(mode):
+            super().__init__(errno.EISDIR, os.strerror(errno.EISDIR), path)
+        else:
+            text = message or f"is a {file_kind(mode)}, not a regular file"
+            super().__init__(errno.EINVAL, text, path)
         self.mode = mode
+
+    code = "NOT_A_REGULAR_FILE"
+
+    def __str__(self) -> str:
+        return f"{self.filename}: {self.strerror}" if self.filename else str(self.strerror)
 
 
 class TooLarge(OSError):
@@ -171,24 +192,45 @@ def open_regular(path: str | os.PathLike[str], *, follow_symlinks: bool = False)
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            raise NotRegularFile(mode=mode)
+            raise NotRegularFile(mode=mode, path=os.fspath(path))
     except BaseException:
         os.close(fd)
         raise
     return fd
 
 
+def open_file(path: str | os.PathLike[str], *, follow_symlinks: bool = False) -> BinaryIO:
+    """`open(path, "rb")` for a file that must be regular (`open_regular`): what a sealed or
+    checked file is read with, so a FIFO or device swapped in is an error, never a hang."""
+    return open(open_regular(path, follow_symlinks=follow_symlinks), "rb")
+
+
 def read_regular(
     path: str | os.PathLike[str], limit: int, *, follow_symlinks: bool = False
 ) -> bytes:
     """The bytes of the regular file at `path` (as `open_regular` opens it), at most `limit`:
-    TooLarge when it holds more (checked before reading, and again for a file grown since)."""
-    with open(open_regular(path, follow_symlinks=follow_symlinks), "rb") as handle:
-        if os.fstat(handle.fileno()).st_size <= limit:
-            data = handle.read(limit + 1)
+    TooLarge when it holds more (checked before reading, and again for a file grown since).
+    The file is read by its size in one call; what it grew by since, a MiB at a time."""
+    with open_file(path, follow_symlinks=follow_symlinks) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size <= limit:
+            data = handle.read(size + 1)
+            if len(data) > size:  # grown since the fstat: the rest, never past the limit
+                grown = bytearray(data)
+                while len(grown) <= limit and (
+                    more := handle.read(min(1 << 20, limit + 1 - len(grown)))
+                ):
+                    grown += more
+                data = bytes(grown)
             if len(data) <= limit:
                 return data
     raise TooLarge(errno.EFBIG, f"larger than {limit} bytes", os.fspath(path))
+
+
+def read_file(path: str | os.PathLike[str]) -> bytes:
+    """The whole regular file at `path` (`open_regular`: no link followed, no FIFO waited on):
+    how a sealed or checked file is read in one piece."""
+    return read_regular(path, sys.maxsize)
 
 
 def read_small(path: Path, limit: int) -> bytes | None:

@@ -47,7 +47,7 @@ def append(path: Path, lines: Sequence[bytes], *, create: bool = True) -> int:
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise NotRegularFile(f"not a regular file: {path}", info.st_mode)
+            raise NotRegularFile(mode=info.st_mode, path=str(path))
         size = info.st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
             raise torn(path)

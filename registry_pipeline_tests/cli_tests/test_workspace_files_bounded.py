@@ -132,3 +132,41 @@ def test_a_catalog_linked_to_a_device_is_refused_not_read_until_memory_runs_out(
         pytest.skip("no /dev/zero here")
     device = _replace(built, CATALOG, "/dev/zero")
     _refused(_registry("pointers", "verify", "--workspace", str(built)), device)
+
+
+def _sealed_fifo(root: Path, registry_id: str, artifact: str) -> tuple[str, Path]:
+    """The newest run folder of `registry_id`, its `artifact` replaced by a FIFO (the folder
+    made writable for it: what an operator with a shell can do)."""
+    runs = root / ".codex" / "RUNS"
+    folder = sorted(runs.glob(f"*__{registry_id}_build"))[-1]
+    folder.chmod(0o755)
+    path = folder / artifact
+    path.chmod(0o644)
+    _replace(root, path.relative_to(root).as_posix(), "fifo")
+    return folder.name, path
+
+
+def test_a_fifo_in_a_sealed_delta_log_fails_verify_and_check_at_once(built: Path) -> None:
+    """`delta verify` and `pointers check` read a snapshot's log before (and beside) its seal
+    check: a FIFO there hung both."""
+    run_id, fifo = _sealed_fifo(built, "registry_delta_log", "REGISTRY_DELTA_LOG_v0_1.jsonl")
+    done = _registry("delta", "verify", "--workspace", str(built))
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    problems = json.loads(done.stdout)["problems"]
+    assert {p["code"] for p in problems} >= {"SEAL_INVALID"}, problems
+    assert any(str(fifo) in p["message"] and "FIFO" in p["message"] for p in problems), problems
+    done = _registry("pointers", "check", "registry_delta_log", run_id, "--workspace", str(built))
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    checks = {c["name"]: c for c in json.loads(done.stdout)["checks"]}
+    assert checks["seal_valid"]["reason_codes"] == ["NOT_A_REGULAR_FILE"], checks
+    assert checks["append_only"]["reason_codes"] == ["NOT_A_REGULAR_FILE"], checks
+    assert str(fifo) in checks["append_only"]["description"], checks
+
+
+def test_a_fifo_in_a_sealed_run_index_fails_its_check_at_once(built: Path) -> None:
+    run_id, fifo = _sealed_fifo(built, "run_index", "RUN_INDEX_v0_1.jsonl")
+    done = _registry("pointers", "check", "run_index", run_id, "--workspace", str(built))
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    checks = {c["name"]: c for c in json.loads(done.stdout)["checks"]}
+    assert not checks["seal_valid"]["passed"] and not checks["append_only"]["passed"], checks
+    assert f"{fifo}: is a FIFO" in checks["append_only"]["description"], checks

@@ -21,6 +21,7 @@ from registry_pipeline.core.append_only.check import (
 )
 from registry_pipeline.core.append_only.rules import Rules, parse_rules
 from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.fs import read_file
 from registry_pipeline.core.json_strict import JSONDecodeProblem, dumps_compact, loads_strict
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.pointers.targets import target_verdict
@@ -276,7 +277,7 @@ def published_files(folder: Path | None, registry_id: str) -> dict[str, bytes] |
     if folder is None:
         return None
     payload = read_snapshot(folder, registry_id).payload()
-    return {rel: path.read_bytes() for rel, path in payload.items() if rel != DIAGNOSTICS_ARTIFACT}
+    return {rel: read_file(path) for rel, path in payload.items() if rel != DIAGNOSTICS_ARTIFACT}
 
 
 def governed_files(
@@ -296,7 +297,7 @@ def governed_files(
     folder = published_snapshot(workspace, spec, schemas, checked=checked)
     run_id = folder.name if folder else None
     checked_files = {  # only the JSON files are checked (and read)
-        rel: data.read_bytes() if isinstance(data, Path) else data
+        rel: read_file(data) if isinstance(data, Path) else data
         for rel, data in own.items()
         if rel.endswith(".json")
     }

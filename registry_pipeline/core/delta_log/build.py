@@ -25,6 +25,7 @@ from registry_pipeline.core.delta_log.records import (
     normalize_created_utc,
 )
 from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.fs import read_file
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.manifest import MANIFEST_JSON, parse_manifest_json
 from registry_pipeline.core.seal.paths import relpath_problem
@@ -62,7 +63,7 @@ def sealed_files(folder: Path | None, root_sha256: str, schemas: SchemaCatalog) 
         return None
     try:
         report = inspect_run_folder(folder, schemas=schemas)
-        data = (folder / MANIFEST_JSON).read_bytes()
+        data = read_file(folder / MANIFEST_JSON)
     except (UsageError, OSError):
         return None
     if not report.ok or report.root_sha256 != root_sha256:

@@ -35,6 +35,7 @@ from registry_pipeline.core.delta_log.records import (
     state_mismatch,
 )
 from registry_pipeline.core.errors import Problem, RegistryError
+from registry_pipeline.core.fs import open_file
 from registry_pipeline.core.jsonl import CHUNK, bytes_break, first_break
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.schemas import SchemaCatalog
@@ -93,7 +94,7 @@ def link_problem(
         message = "the previous log snapshot does not validate"
         return finding(code=DeltaCode.SEAL_INVALID, message=message), older
     try:
-        with (older / LOG_ARTIFACT).open("rb") as old, (newer / LOG_ARTIFACT).open("rb") as new:
+        with open_file(older / LOG_ARTIFACT) as old, open_file(newer / LOG_ARTIFACT) as new:
             broken = first_break(old, new)
     except OSError as exc:
         return finding(code=DeltaCode.PREFIX_VIOLATION, message=f"cannot read a log: {exc}"), older
@@ -137,7 +138,7 @@ def _hash_and_count(path: Path) -> tuple[str, int, bool]:
     """The file's SHA-256, its line count and whether its last line lacks a newline."""
     digest = hashlib.sha256()
     lines, last = 0, b"\n"
-    with path.open("rb") as stream:
+    with open_file(path) as stream:
         while chunk := stream.read(CHUNK):
             digest.update(chunk)
             lines += chunk.count(b"\n")
@@ -356,7 +357,7 @@ def _tail_problem(
     strict: bool = False,
 ) -> Problem | None:
     """The first problem of the records after `offset`, which extend `state`."""
-    with (folder / LOG_ARTIFACT).open("rb") as stream:
+    with open_file(folder / LOG_ARTIFACT) as stream:
         stream.seek(offset)
         first = (state.records if state else 0) + 1
         findings = check_records(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal, NoReturn
 
 from registry_pipeline.core.errors import Problem, RegistryError
+from registry_pipeline.core.fs import read_file
 from registry_pipeline.core.json_strict import (
     JSONDecodeProblem,
     dumps_compact,
@@ -451,7 +452,7 @@ def read_state(folder: Path, jsonl: bytes | None = None) -> LogState:
     one recomputed from its records (`origin_state`; `jsonl`: its bytes when the caller has read
     them): the only path that parses old records. The companion's OSError is the caller's."""
     try:
-        data = (folder / STATE_ARTIFACT).read_bytes()
+        data = read_file(folder / STATE_ARTIFACT)
     except FileNotFoundError:
         return origin_state(folder, jsonl)
     return parse_state(data, f"{folder}/{STATE_ARTIFACT}")
@@ -483,7 +484,7 @@ def previous_input(folder: Path) -> tuple[str, str] | Problem | None:
         )
 
     try:
-        envelope = loads_strict((folder / RUN_JSON).read_bytes())
+        envelope = loads_strict(read_file(folder / RUN_JSON))
     except (OSError, JSONDecodeProblem) as exc:
         return bad(f"cannot read run.json: {exc}")
     inputs = envelope.get("inputs") if isinstance(envelope, dict) else None
@@ -514,7 +515,7 @@ def origin_state(folder: Path, jsonl: bytes | None = None) -> LogState:
 def _read_log(folder: Path) -> bytes:
     """The JSONL bytes of a log snapshot; SEAL_INVALID when they cannot be read."""
     try:
-        return (folder / LOG_ARTIFACT).read_bytes()
+        return read_file(folder / LOG_ARTIFACT)
     except OSError as exc:
         message = f"cannot read {LOG_ARTIFACT}: {exc.strerror or exc}"
         raise delta_log_error(message, code=DeltaCode.SEAL_INVALID, path=str(folder)) from None

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from registry_pipeline.core.errors import Problem, ReasonCode, RegistryError
+from registry_pipeline.core.fs import open_file, read_file
 from registry_pipeline.core.gate.verdict import CheckVerdict
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.schemas import SchemaCatalog
@@ -76,7 +77,7 @@ def delta_append_only_check(path: Path, _workspace: Workspace, _registry_id: str
                 path=str(folder),
             )
     findings = check_append_only(  # appended records must name this very folder
-        (path / LOG_ARTIFACT).read_bytes(), previous, derivation_run_id=path.name
+        read_file(path / LOG_ARTIFACT), previous, derivation_run_id=path.name
     )
     return CheckVerdict(
         "",
@@ -168,7 +169,7 @@ def log_prefix_check(path: Path, workspace: Workspace, registry_id: str) -> Chec
 
     spec = load_catalog(workspace).get(registry_id)
     schemas = SchemaCatalog.for_workspace(workspace.root)
-    with (path / spec.primary_artifact).open("rb") as current:
+    with open_file(path / spec.primary_artifact) as current:
         report = log_prefix(workspace, spec, current, schemas, checked=path.name)
     return CheckVerdict(
         "",

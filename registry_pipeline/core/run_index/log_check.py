@@ -12,6 +12,7 @@ from typing import Any, BinaryIO
 
 from registry_pipeline.core.append_only.baseline import published_snapshot
 from registry_pipeline.core.errors import Problem
+from registry_pipeline.core.fs import open_file
 from registry_pipeline.core.json_strict import JSONDecodeProblem
 from registry_pipeline.core.jsonl import PrefixBreak, first_break
 from registry_pipeline.core.run_index.records import (
@@ -131,8 +132,12 @@ class _Log:
         self.torn: int | None = None
 
     def lines(self) -> Iterator[tuple[int, bytes]]:
-        handle = io.BytesIO(self.data) if isinstance(self.data, bytes) else self.data.open("rb")
-        with handle:
+        data = self.data  # a file: a FIFO or device there is refused, never waited on
+        with (
+            io.BytesIO(data)
+            if isinstance(data, bytes)
+            else open_file(data, follow_symlinks=True) as handle
+        ):
             for number, raw in enumerate(handle, start=1):
                 if raw.endswith(b"\n"):
                     yield number, raw[:-1]
@@ -173,5 +178,5 @@ def log_prefix(
     previous = read_snapshot(folder, spec.registry_id).payload().get(spec.primary_artifact)
     if previous is None:
         return PrefixReport(folder.name)
-    with previous.open("rb") as old:
+    with open_file(previous) as old:
         return PrefixReport(folder.name, first_break(old, current))

@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from registry_pipeline.core.errors import RegistryError, UsageError
-from registry_pipeline.core.fs import NotRegularFile, fsync_dir, open_regular, rename_noreplace
+from registry_pipeline.core.fs import (
+    NotRegularFile,
+    file_kind,
+    fsync_dir,
+    open_regular,
+    rename_noreplace,
+)
 from registry_pipeline.core.seal.hashing import BLOCK_SIZE, sha256_file
 from registry_pipeline.core.seal.manifest import (
     MANIFEST_SHA256,
@@ -187,19 +193,11 @@ def _regular_files(folder: Path) -> set[str]:
                     found.add(Path(entry.path).relative_to(folder).as_posix())
                 else:
                     raise UsageError(
-                        f"is a {_kind(mode)}: restore only sealed regular files",
+                        f"is a {file_kind(mode)}: restore only sealed regular files",
                         code="NOT_A_REGULAR_FILE",
                         path=entry.path,
                     )
     return found
-
-
-def _kind(mode: int) -> str:
-    return _KINDS.get(stat.S_IFMT(mode), "special file")
-
-
-_KINDS = {stat.S_IFLNK: "symlink", stat.S_IFIFO: "FIFO", stat.S_IFSOCK: "socket",
-          stat.S_IFCHR: "character device", stat.S_IFBLK: "block device"}  # fmt: skip
 
 
 def _open_regular(path: Path) -> int:
@@ -207,7 +205,7 @@ def _open_regular(path: Path) -> int:
     try:
         return open_regular(path)
     except NotRegularFile as exc:
-        kind = _kind(exc.mode)
+        kind = file_kind(exc.mode)
     except OSError as exc:
         if exc.errno != errno.ELOOP:
             raise

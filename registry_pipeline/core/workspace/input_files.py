@@ -15,7 +15,7 @@ import sys
 from typing import BinaryIO
 
 from registry_pipeline.core.errors import UsageError
-from registry_pipeline.core.fs import NotRegularFile, open_regular
+from registry_pipeline.core.fs import NotRegularFile, file_kind, open_regular
 from registry_pipeline.core.seal.gitstate import MAX_CATALOG_BYTES
 
 MAX_RECORD_FILE_BYTES = 1 << 30
@@ -156,16 +156,11 @@ def not_regular(mode: int, path: str, what: str, unreadable: str = "UNREADABLE")
     if stat.S_ISDIR(mode):
         return UsageError(f"cannot read the {what}: it is a folder", code=unreadable, path=path)
     return UsageError(
-        f"the {what} is a {_kind(mode)}, not a regular file: it is refused rather than "
+        f"the {what} is a {file_kind(mode)}, not a regular file: it is refused rather than "
         "read (it could block or never end)",
         code="NOT_A_REGULAR_FILE",
         path=path,
     )
-
-
-def _kind(mode: int) -> str:
-    kinds = {stat.S_IFIFO: "FIFO (named pipe)", stat.S_IFCHR: "device", stat.S_IFBLK: "device"}
-    return {**kinds, stat.S_IFSOCK: "socket"}.get(stat.S_IFMT(mode), "special file")
 
 
 def human_size(limit: int) -> str:
