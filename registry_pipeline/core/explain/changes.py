@@ -13,16 +13,13 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
-
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.seal.paths import RESERVED_NAMES, printable, relpath_problem, sort_key
+from registry_pipeline.core.yaml_io import loads_yaml_strict
 
 MAX_EXPLAIN_BYTES = 64 * 1024 * 1024
 """Larger sides are not parsed: the file is reported by size only."""
@@ -301,8 +298,6 @@ ID_FIELDS = (
 CONTENT = "content"
 """The identity used when no field identifies every record uniquely: the record's canonical JSON."""
 
-_YAML_NODE_BUDGET = 2_000_000
-_YAML_MAX_DEPTH = 400
 _PLAIN_KEY = re.compile(r"[^.\[\]\"\s]+")
 
 FieldPath = tuple[str | int, ...]
@@ -329,12 +324,9 @@ def parse(fmt: str, data: bytes) -> Document:
             return Document(list(_jsonl_values(data)), lines=True)
         if fmt == "json":
             return Document(loads_strict(data), lines=False)
-        return Document(_plain(YAML(typ="safe").load(data), 0, Counter()), lines=False)
-    except (YAMLError, ValueError, TypeError) as exc:
-        # ruamel reports bad dates and odd keys as ValueError/TypeError, not YAMLError.
+        return Document(loads_yaml_strict(data), lines=False)  # as every registry's YAML is read
+    except ValueError as exc:  # JSONDecodeProblem, the strict readers' one refusal
         raise RegistryError(" ".join(str(exc).split())[:300], code="UNPARSEABLE") from None
-    except RecursionError:
-        raise RegistryError("nested too deeply", code="UNPARSEABLE") from None
 
 
 def _jsonl_values(data: bytes) -> Iterator[Any]:
@@ -344,28 +336,6 @@ def _jsonl_values(data: bytes) -> Iterator[Any]:
                 yield loads_strict(line)
             except JSONDecodeProblem as exc:
                 raise RegistryError(f"line {number}: {exc}", code="UNPARSEABLE") from None
-
-
-def _plain(value: Any, depth: int, seen: Counter[str]) -> Any:
-    """YAML value as JSON data: string keys, dates as ISO text; refuses alias bombs and cycles."""
-    seen["nodes"] += 1
-    if seen["nodes"] > _YAML_NODE_BUDGET or depth > _YAML_MAX_DEPTH:
-        raise RegistryError(
-            "too large or too deeply nested once aliases are expanded", code="UNPARSEABLE"
-        )
-    if isinstance(value, dict):
-        return {str(k): _plain(v, depth + 1, seen) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v, depth + 1, seen) for v in value]
-    if isinstance(value, set | frozenset):  # !!set: hash order is not stable across processes
-        return sorted((_plain(v, depth + 1, seen) for v in value), key=canonical)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if value is None or isinstance(value, str | bool | int):
-        return value
-    if isinstance(value, float) and value == value and abs(value) != float("inf"):
-        return value
-    return str(value)
 
 
 def canonical(value: Any) -> str:

@@ -178,7 +178,8 @@ def test_large_diff_is_summarized() -> None:
         ("a.yaml", b"a: 1\na: 2\n"),
         ("a.yaml", b"!!python/object:os.system x\n"),
         ("a.yaml", b"a: &x [*x]\n"),
-        ("a.yaml", b"d: 2026-13-45\n"),
+        ("a.yaml", b"d: [1, 2\n"),
+        ("a.yaml", b"[" * 1_000_000),  # ruamel's C composer (YAML(typ="safe")) segfaulted
     ],
 )
 def test_unparseable_side_is_reported_not_raised(relpath: str, bad: bytes) -> None:
@@ -187,6 +188,12 @@ def test_unparseable_side_is_reported_not_raised(relpath: str, bad: bytes) -> No
     assert got.reason is not None and got.reason.startswith("new side is not valid")
     assert len(got.reason) < 400
     assert got.lines()[0].startswith(f"{relpath}: not explained: new side")
+
+
+def test_yaml_is_read_as_every_registry_file_is() -> None:
+    """By `core.yaml_io`'s core schema: a date-shaped or underscored value is text."""
+    old, new = b"d: 2026-01-01\nn: 1_000\n", b"d: 2026-13-45\nn: 1_000\n"
+    assert explain_file("doc.yaml", old, new).lines() == ["doc.yaml: changed d"]
 
 
 def test_yaml_alias_bomb_is_refused() -> None:
