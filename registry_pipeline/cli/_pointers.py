@@ -490,8 +490,10 @@ registry has them append-only, coordination against the other registries' checke
 rules) exactly as a build does, and append its promotion receipt to
 .codex/RECEIPTS/<root>.jsonl (a snapshot with any failing receipt never becomes active). Moves
 no pointer; refused while `registry pointers verify` fails. A snapshot sealed by
-`registry seal` needs a receipt before it can be rolled back to. Exit 0 when every check passed,
-1 when one failed (the receipt says which) or the snapshot is not valid."""
+`registry seal` needs a receipt before it can be rolled back to. Its verdict is promote's: exit 0
+when every check passed and the gate would admit the snapshot; 1 when one failed (the receipt
+says which), the snapshot is not valid or dated in the future (FUTURE_DATED, no receipt), or an
+earlier receipt of the same root failed (CHECK_FAILED: it never becomes active)."""
 
 REPAIR = """\
 The explicit, journaled repairs of a history that `registry pointers verify` rejects; nothing
@@ -510,18 +512,20 @@ reason."""
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from registry_pipeline.core.gate.gate import admission, evaluate, record
+    from registry_pipeline.core.gate.gate import admission, evaluate, record, refused_by_gate
     from registry_pipeline.core.gate.receipts import ReceiptStore
     from registry_pipeline.core.gate.verdict import problem_objects
     from registry_pipeline.core.pointers.store import PointerRefused, target_folder
-    from registry_pipeline.core.pointers.targets import naming_candidates
+    from registry_pipeline.core.pointers.targets import naming_candidates, refuse_future
     from registry_pipeline.core.workspace.snapshots import read_snapshot
 
     workspace, store = open_store(args)
     store.require_intact(admit=admission)  # judged against the journal: it must hold
     with naming_candidates(workspace, args.registry_id, args.run_id):
         folder = target_folder(workspace, args.registry_id, args.run_id)
-    root = read_snapshot(folder, args.registry_id).root_sha256
+    snapshot = read_snapshot(folder, args.registry_id)
+    refuse_future(folder, snapshot.created_utc)  # promote's refusal: never a passing receipt
+    root = snapshot.root_sha256
     if root is None:
         raise PointerRefused(
             f"{folder.name} is not sealed (no root in MANIFEST.sha256)",
@@ -537,10 +541,11 @@ def run_check(args: argparse.Namespace) -> int:
         for v in verdicts
         for problem in problem_objects(v.name, v.passed, v.description, v.metadata)
     ]
+    refusal = refused_by_gate(workspace, args.registry_id, folder, root) if passed else None
     document = {
         "registry_id": args.registry_id, "run_id": args.run_id, "root_sha256": root,
-        "passed": passed, "checks": list(checks), "problems": problems,
-        "receipt": path, "receipt_sha256": receipt.sha256,
+        "passed": passed, "admissible": passed and refusal is None, "checks": list(checks),
+        "problems": problems, "receipt": path, "receipt_sha256": receipt.sha256,
     }  # fmt: skip
     lines = []
     for check in checks:
@@ -548,7 +553,10 @@ def run_check(args: argparse.Namespace) -> int:
         codes = ", ".join(check.get("reason_codes") or [])
         lines.append(f"{verdict}  {check.get('name')}" + (f"  ({codes})" if codes else ""))
     build = f"{receipt.build.get('kind')} {receipt.build.get('id')}, {receipt.created_utc}"
-    return answer(args.json, document, [*lines, f"receipt {path} ({build})"], 0 if passed else 1)
+    lines.append(f"receipt {path} ({build})")
+    if refusal is not None:  # the checks pass now; promote would still refuse it
+        err(refusal.diagnostics())
+    return answer(args.json, document, lines, 0 if document["admissible"] else 1)
 
 
 def run_repair(args: argparse.Namespace) -> int:

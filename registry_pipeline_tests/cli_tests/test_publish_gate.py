@@ -226,6 +226,10 @@ def test_a_folder_dated_in_the_future_is_never_promoted(cli: Run, ws: Path, tmp_
     code, _out, err = cli("pointers", "promote", "alpha", future.run_id, "--workspace", str(root))
     assert code == 1 and "FUTURE_DATED" in err and "2099" in err
     assert _active(root, "alpha") is None
+    # `pointers check` gives promote's verdict: no passing receipt for what promote refuses
+    code, out, err = cli("pointers", "check", "alpha", future.run_id, "--workspace", str(root))
+    assert code == 1 and "FUTURE_DATED" in err and "2099" in err, (out, err)
+    assert not (root / ".codex/RECEIPTS").exists() or not any((root / ".codex/RECEIPTS").iterdir())
 
 
 # -- doors a review found beside the gate ---------------------------------------------------------
@@ -340,3 +344,29 @@ def test_a_hand_written_receipt_of_the_wrong_shape_is_refused_not_internal(
     (folder / f"{snapshot.root_sha256}.jsonl").write_bytes(rfc8785.dumps(receipt) + b"\n")
     code, _out, err = _pointers(cli, root, "promote", "alpha", run_id)
     assert code == 1 and "RECEIPT_INVALID" in err
+
+
+def test_check_after_a_failed_receipt_gives_promotes_verdict(cli: Run, ws: Path) -> None:
+    """A snapshot that once failed a blocking check never becomes active; `pointers check`
+    passing now must not say otherwise (exit 0) while promote refuses it (CHECK_FAILED)."""
+    from registry_pipeline.core.gate.gate import record
+    from registry_pipeline.core.gate.verdict import CheckVerdict
+    from registry_pipeline.core.seal.envelope import RunSpec
+    from registry_pipeline.core.seal.run_store import RunStore, seal_files
+
+    store = RunStore(Workspace(ws))
+    sealed = seal_files(store, RunSpec(registry_id="alpha"), {"ALPHA.json": b'{"n": 1}\n'})
+    folder = ws / ".codex/RUNS" / sealed.run_id
+    failed = CheckVerdict("seal_valid", False, "damaged then", {"reason_codes": ["HASH_MISMATCH"]})
+    record(
+        Workspace(ws), "alpha", folder, sealed.root_sha256, [failed], {"kind": "test", "id": "t1"}
+    )
+    code, out, err = cli(
+        "pointers", "check", "alpha", sealed.run_id, "--workspace", str(ws), "--json"
+    )
+    document = json.loads(out)
+    assert code == 1 and document["passed"] is True and document["admissible"] is False, out
+    assert "CHECK_FAILED" in err and "damaged then" in err, err
+    code, _out, err = cli("pointers", "promote", "alpha", sealed.run_id, "--workspace", str(ws))
+    assert code == 1 and "CHECK_FAILED" in err
+    assert _active(ws, "alpha") is None

@@ -152,6 +152,17 @@ def admit(
     return receipt
 
 
+def refused_by_gate(
+    workspace: Workspace, registry_id: str, folder: Path, root_sha256: str
+) -> RegistryError | None:
+    """Why the gate refuses to make `folder` active although its checks pass now (an earlier
+    receipt of the same root failed: CHECK_FAILED), or None: `pointers check` says what
+    promote would."""
+    store = ReceiptStore(workspace)
+    failed = store.verdicts(root_sha256).failed
+    return None if failed is None else _failed(store, folder, failed)
+
+
 def _failed(store: ReceiptStore, folder: Path, receipt: Receipt) -> RegistryError:
     by = receipt.build.get("id", "?")
     return RegistryError(

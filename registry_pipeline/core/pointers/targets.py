@@ -113,6 +113,17 @@ def naming_candidates(workspace: Workspace, registry_id: str, run_id: str) -> It
         raise PointerRefused.of(refused, f"{refused.message}; {said}") from None
 
 
+def refuse_future(folder: Path, created_utc: object) -> None:
+    """FUTURE_DATED when the run folder is dated in the future (by its name or run.json): it
+    would make every later real snapshot NOT_NEWER. Promote and `pointers check` ask it."""
+    future = future_dated(folder.name, created_utc)
+    if future is not None:
+        raise PointerRefused(
+            f"{folder.name} is dated in the future ({future})", code="FUTURE_DATED",
+            path=str(folder),
+        )  # fmt: skip
+
+
 def validated_target(
     schemas: SchemaCatalog, registry_id: str, folder: Path, relpath: str | None
 ) -> tuple[SealedRef, dict[str, Any]]:
@@ -129,12 +140,7 @@ def validated_target(
             code="TARGET_UNSEALED" if unsealed else "TARGET_INVALID",
             path=str(folder),
         )
-    future = future_dated(folder.name, report.created_utc)
-    if future is not None:  # it would make every later real snapshot NOT_NEWER
-        raise PointerRefused(
-            f"{folder.name} is dated in the future ({future})", code="FUTURE_DATED",
-            path=str(folder),
-        )  # fmt: skip
+    refuse_future(folder, report.created_utc)
     if relpath is not None:
         relpath = sealed_name(folder, relpath)  # a seed seal-promotion folder renames it
     if relpath is not None and not (folder / relpath).is_file():
