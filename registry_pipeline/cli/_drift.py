@@ -49,8 +49,9 @@ listed in the UI's Backfills tab, each day a run of the job, and can be cancelle
 there; this command drives it to its end (no daemon needed; a running one shares the work).
 A day already computed, whose inputs and documents are unchanged, is REUSED: its sealed folder,
 checked again now, without a run (the instance already records that folder as the day's; else
-a run records it); only the other days are backfilled. --in-process runs one in-process run
-per day instead (no code server; the runs are not a backfill). Prints one line per day: OK
+a run records it); only the other days are backfilled. --in-process (or
+REGISTRY_BUILD_IN_PROCESS=1, as for `registry build`) runs one in-process run per day instead
+(no code server; the runs are not a backfill). Prints one line per day: OK
 (sealed and checked now), REUSED or FAILED, the sealed run id, the signal counts (true, false,
 unknown), the registries without history and any problem; --json prints the same as one
 object (`status`, `reused`). Exit 0 when every day was sealed or reused and passed its checks,
@@ -80,7 +81,8 @@ def add_drift(commands: Any) -> None:
     backfill.add_argument("--json", action="store_true", help="print a JSON object")
     backfill.add_argument(
         "--in-process", action="store_true",
-        help="one in-process run per day instead of a backfill through the code location",
+        help="one in-process run per day instead of a backfill through the code location "
+        "(also REGISTRY_BUILD_IN_PROCESS=1)",
     )  # fmt: skip
     common(backfill, run_backfill, None)
 
@@ -117,7 +119,10 @@ def run_backfill(args: argparse.Namespace) -> int:
         children_print_to_stderr(),
     ):
         outcomes = run_drift_backfill(
-            workspace.root, days, lambda _day: advance(), in_process=args.in_process
+            workspace.root,
+            days,
+            lambda _day: advance(),
+            in_process=True if args.in_process else None,
         )
     ok = all(outcome.success for outcome in outcomes)
     document = {"success": ok, "days": [outcome.as_json() for outcome in outcomes]}

@@ -80,6 +80,14 @@ ENTRY_EVENTS = {
 INTERRUPTS = ("DagsterExecutionInterruptedError", "KeyboardInterrupt")
 
 
+def runs_here(in_process: bool | None) -> bool:
+    """Whether a command's Dagster runs execute in this process: as asked (`--in-process`), else
+    as REGISTRY_BUILD_IN_PROCESS says; the one rule of `registry build` and `drift backfill`."""
+    if in_process is not None:
+        return in_process
+    return os.environ.get(IN_PROCESS_ENV, "").strip() == "1"
+
+
 @dataclass(frozen=True)
 class BuildSummary:
     """The Dagster run (None when there was nothing to run) and one entry per registry."""
@@ -112,8 +120,7 @@ def run_build(
     check_catalog(load_catalog(workspace))
     require_safe(workspace)
     PointerStore(workspace).require_intact(admit=admission)
-    if in_process is None:
-        in_process = os.environ.get(IN_PROCESS_ENV, "").strip() == "1"
+    in_process = runs_here(in_process)
     tags = {SUBMITTER_TAG: process_tag()}
     selection = [dg.AssetKey(registry_id) for registry_id in select] or None
     config = {**QUIET_LOGS, **resources_config(str(root), full_audit, wait_seconds=wait)}

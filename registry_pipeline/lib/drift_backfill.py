@@ -23,7 +23,7 @@ from registry_pipeline.core.errors import problem_object
 from registry_pipeline.core.seal.validate import inspection_cache
 from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.lib.build import QUIET_LOGS, execute_here
+from registry_pipeline.lib.build import QUIET_LOGS, execute_here, runs_here
 from registry_pipeline.lib.failures import (
     check_verdicts,
     listed,
@@ -81,18 +81,19 @@ def run_drift_backfill(
     days: Sequence[date],
     on_day: Callable[[DayOutcome], None] | None = None,
     *,
-    in_process: bool = False,
+    in_process: bool | None = None,
     shortcut: bool = True,
 ) -> list[DayOutcome]:
     """Materialize day partitions of drift_signals_daily: the days already computed reused
     without a run (with `shortcut`), the others as a Dagster backfill of DRIFT_DAILY_JOB (whose
-    blocking checks every day must pass), or, `in_process`, one run of it per day here."""
+    blocking checks every day must pass), or, `in_process` (default: REGISTRY_BUILD_IN_PROCESS,
+    as `registry build` decides), one run of it per day here."""
     check_catalog(load_catalog(Workspace(root)))  # a broken catalog says its reason code first
     reused = reused_days(root, days) if shortcut else {}
     for outcome in reused.values() if on_day is not None else ():
         on_day(outcome)
     rest = [day for day in days if day not in reused]
-    ran = _run_days(root, rest, on_day, in_process) if rest else []
+    ran = _run_days(root, rest, on_day, runs_here(in_process)) if rest else []
     return sorted([*reused.values(), *ran], key=lambda outcome: outcome.day)
 
 

@@ -57,6 +57,7 @@ def test_a_build_run_promotes_within_the_run_on_postgresql(
 
 # Dagster's build_schedule_from_partitioned_job calls its own deprecated run_request_for_partition
 @pytest.mark.filterwarnings("ignore:Function `JobDefinition.run_request_for_partition`")
+@pytest.mark.launched  # a Dagster backfill through the code location, on PostgreSQL
 def test_a_backfill_then_the_daily_schedule(cli: Run, demo: Path, pg_url: str, pg_env: Env) -> None:
     pg_env(pg_url)  # no build first: days without history are sealed with every signal unknown
     first, last = YESTERDAY - timedelta(days=3), YESTERDAY - timedelta(days=1)
@@ -80,7 +81,8 @@ def test_a_backfill_then_the_daily_schedule(cli: Run, demo: Path, pg_url: str, p
         done = instance.get_materialized_partitions(DAILY)
         tags = {"registry_pipeline/backfill": f"{first}..{last}"}
         backfilled = instance.get_runs(dg.RunsFilter(tags=tags))
+        backfills = instance.get_backfills()
         rebuild = defs.resolve_schedule_def(DAILY_REBUILD).evaluate_tick(context)
     assert done == {str(date.fromordinal(first.toordinal() + n)) for n in range(4)}
-    assert len(backfilled) == 3
+    assert len(backfilled) == 3 and len(backfills) == 1
     assert [r.job_name for r in rebuild.run_requests or []] in ([None], [BUILD_JOB])
