@@ -4,9 +4,11 @@ as-of, check and repair; how each opens the pointer store and names its user."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import re
 import socket
+from collections.abc import Iterator
 from typing import Any
 
 from registry_pipeline.cli._args import (
@@ -18,7 +20,7 @@ from registry_pipeline.cli._args import (
     parse_moment,
 )
 from registry_pipeline.cli._output import answer, err, failed
-from registry_pipeline.core.errors import UsageError, problem_object
+from registry_pipeline.core.errors import RegistryError, UsageError, problem_object
 from registry_pipeline.core.lock import DEFAULT_TIMEOUT
 from registry_pipeline.core.workspace.catalog import catalog_or_none
 from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
@@ -264,7 +266,10 @@ def run_change(args: argparse.Namespace) -> int:
     workspace, store = open_store(args)
     change, who = getattr(store, args.action), {"actor": cli_actor(), "admit": admission}
     if "run_id" not in args:  # hold, release, accept: the registry alone
-        done = change(args.registry_id, reason=args.reason, **who)
+        with _nothing_means_unknown(workspace, store, args.registry_id):
+            done = change(args.registry_id, reason=args.reason, **who)
+        if done.record is None:  # nothing changed: for an id nobody knows, a typo
+            _require_known(workspace, store, args.registry_id)
     else:
         expect = args.expect  # `none`: no pointer; not given: any
         expect = ANY if expect is None else None if expect.lower() == "none" else expect
@@ -284,6 +289,32 @@ def run_change(args: argparse.Namespace) -> int:
     return answer(
         args.json, document, lines + [f"{held}{registry_id}`"] * (record.action == "rollback")
     )
+
+
+NOTHING_TO_DO = ("NO_POINTER", "NOTHING_TO_ACCEPT", "NOTHING_TO_REPAIR")
+"""The answers a registry id nobody knows would get: a typo is UNKNOWN_REGISTRY instead."""
+
+
+def _require_known(workspace: Workspace, store: Any, registry_id: str) -> None:
+    from registry_pipeline.core.workspace.catalog import require_known
+
+    seen = {r.registry_id for r in records(store)} | set(store.read().pointers)
+    require_known(workspace, registry_id, seen)
+
+
+@contextlib.contextmanager
+def _nothing_means_unknown(
+    workspace: Workspace, store: Any, registry_id: str | None
+) -> Iterator[None]:
+    """A refusal that there is nothing to do with `registry_id` is UNKNOWN_REGISTRY (exit 2,
+    naming the known ids) when nothing knows that id: `hold rolepak` is a typo, not a registry
+    without a pointer."""
+    try:
+        yield
+    except RegistryError as refused:
+        if registry_id is not None and refused.code in NOTHING_TO_DO:
+            _require_known(workspace, store, registry_id)
+        raise
 
 
 # -- verify ----------------------------------------------------------------------------------
@@ -563,8 +594,11 @@ def run_repair(args: argparse.Namespace) -> int:
     from registry_pipeline.core.gate.gate import admission
     from registry_pipeline.core.pointers.repair import repair
 
-    _workspace, store = open_store(args)
-    done = repair(store, args.registry_id, reason=args.reason, actor=cli_actor(), admit=admission)
+    workspace, store = open_store(args)
+    with _nothing_means_unknown(workspace, store, args.registry_id):
+        done = repair(
+            store, args.registry_id, reason=args.reason, actor=cli_actor(), admit=admission
+        )
     document = {
         "repair": done.kind, "quarantined": done.quarantined, "problem": done.problem,
         "records": [record_json(r) for r in done.records],

@@ -345,3 +345,26 @@ def test_a_seed_pointer_naming_a_root_but_no_run_id_is_shown_as_none(cli: Run, w
     assert code == 0 and out.split()[:2] == ["gamma", "None"]
     code, out, _err = cli("pointers", "show", "--workspace", str(ws))
     assert code == 0 and out.split()[:3] == ["gamma", "None", "sha256:" + "b" * 12]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("hold", "alpah", "--reason", "x"), ("release", "alpah"), ("accept", "alpah", "--reason", "x"),
+     ("repair", "alpah", "--reason", "x"), ("history", "alpah")],
+    ids=lambda args: args[0],
+)  # fmt: skip
+def test_a_registry_nobody_knows_is_unknown_registry_not_nothing_to_do(
+    cli: Run, ws: Path, seal: Callable[..., str], args: tuple[str, ...]
+) -> None:
+    """A typo was answered NO_POINTER, "not held; nothing changed" (exit 0), NOTHING_TO_ACCEPT
+    or NOTHING_TO_REPAIR; it is UNKNOWN_REGISTRY (exit 2) naming the ids the journal knows, as
+    `history` says. A known registry keeps its answer."""
+    assert pointers(cli, ws, "promote", "alpha", seal())[0] == 0
+    code, out, err = pointers(cli, ws, *args)
+    assert code == 2 and "UNKNOWN_REGISTRY" in err and "'alpah'" in err and "alpha" in err, err
+    assert out == ""
+    known = tuple("alpha" if a == "alpah" else a for a in args)
+    code, out, err = pointers(cli, ws, *known)
+    assert "UNKNOWN_REGISTRY" not in err, err
+    if args[0] == "release":
+        assert code == 0 and "not held; nothing changed" in out
