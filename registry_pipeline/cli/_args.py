@@ -1,10 +1,10 @@
 """Argument types shared by the commands: numbers checked for range when the command line is
 parsed, so that a bad value is BAD_USAGE naming its option (exit 2), never a failure later.
 
-Days and UTC timestamps too: one strict parser for every command (`parse_day`, `parse_moment`).
-Python's `fromisoformat` also accepts week dates (`2026-W47-1`), ordinal dates and compact
-forms; the commands promise YYYY-MM-DD and YYYY-MM-DDTHH:MM[:SS[.ffffff]](Z|+HH:MM), so anything
-else is refused with exit 2 and, where a close reading exists, a "did you mean".
+Days and UTC timestamps too, by the one time grammar (`core.seal.run_id.read_moment`, which
+`registry runs --since/--until` reads too): YYYY-MM-DD and YYYY-MM-DDTHH:MM[:SS[.ffffff]] with
+its zone; anything else is refused with exit 2 and, where a close reading exists, a "did you
+mean".
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ import argparse
 import math
 import re
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.seal.run_id import did_you_mean, read_day, read_moment
 
 RAW = argparse.RawDescriptionHelpFormatter
 
@@ -125,54 +126,27 @@ def _shown(text: str) -> str:
     return repr(text if len(text) <= _SHOWN else text[:_SHOWN] + "...")
 
 
-DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})")
-
-
 def parse_day(text: str, option: str) -> date:
     """A YYYY-MM-DD day (year 1000 or later), or BAD_DAY naming the option."""
-    try:
-        if not DAY.fullmatch(text):
-            raise ValueError(text)
-        day = date.fromisoformat(text)
-        if day.year < 1000:
-            raise ValueError(text)
-        return day
-    except ValueError:
+    day = read_day(text)
+    if day is None:
         raise UsageError(
-            f"{option} {text!r} is not a day (YYYY-MM-DD){_did_you_mean(text)}",
+            f"{option} {text!r} is not a day (YYYY-MM-DD){did_you_mean(text)}",
             code="BAD_DAY",
             field=option,  # the option: the `--json` problem's field
-        ) from None
+        )
+    return day
 
 
-def parse_moment(text: str, option: str = "TIMESTAMP") -> datetime:
-    """A UTC moment: a timestamp with its zone, or a day (its end, 23:59:59.999999)."""
-    try:
-        if DAY.fullmatch(text):
-            return datetime.combine(parse_day(text, option), datetime.max.time(), tzinfo=UTC)
-        if not MOMENT.fullmatch(text):
-            raise ValueError(text)
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
-        if moment.year < 1000:
-            raise ValueError(text)
-        return moment
-    except (ValueError, OverflowError, UsageError):
+def parse_moment(text: str, option: str = "TIMESTAMP", *, end_of_day: bool = True) -> datetime:
+    """A UTC moment: a timestamp with its zone, or a day (its end, 23:59:59.999999, or with
+    `end_of_day` False its start)."""
+    moment = read_moment(text, end_of_day=end_of_day)
+    if moment is None:
         raise UsageError(
             f"{option} {text!r} is not a day (2026-11-20) or a UTC timestamp "
-            f"(2026-11-20T18:00:00Z){_did_you_mean(text)}",
+            f"(2026-11-20T18:00:00Z){did_you_mean(text)}",
             code="BAD_TIMESTAMP",
             field=option,  # the option: the `--json` problem's field
-        ) from None
-
-
-def _did_you_mean(text: str) -> str:
-    """`; did you mean 2026-11-02?` for a day written without its zeros or with / or ."""
-    match = re.fullmatch(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})", text.strip())
-    if match is None:
-        return ""
-    try:
-        day = date(*(int(part) for part in match.groups()))
-    except ValueError:
-        return ""
-    return f"; did you mean {day.isoformat()}?" if day.isoformat() != text else ""
+        )
+    return moment

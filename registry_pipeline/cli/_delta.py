@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from registry_pipeline.cli._args import DAY, command, common, examples, parse_moment
+from registry_pipeline.cli._args import command, common, examples, parse_moment
 from registry_pipeline.cli._output import answer, err, failed, json_doc, out
 from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
 
@@ -83,8 +83,7 @@ def _since(text: str | None) -> str | None:
     """`--since` as a record's created_utc stamp: a date means the start of that UTC day."""
     if text is None:
         return None
-    moment = parse_moment(text, "--since")  # a day: its end; --since wants its start
-    return f"{text}T00:00:00Z" if DAY.fullmatch(text) else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return parse_moment(text, "--since", end_of_day=False).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _records(workspace: Workspace) -> tuple[str | None, Iterator[Any]]:

@@ -130,7 +130,8 @@ def add_runs(commands: Any) -> None:
         _lane_option(listing, required=False)
         listing.add_argument(
             "--since", metavar="DATE",
-            help="first recorded on or after (YYYY-MM-DD or an ISO 8601 time)",
+            help="first recorded on or after (YYYY-MM-DD, or a time with its zone: "
+            "2026-09-01T10:00Z)",
         )  # fmt: skip
         listing.add_argument(
             "--until", metavar="DATE",

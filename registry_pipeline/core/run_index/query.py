@@ -8,7 +8,7 @@ import itertools
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, datetime
 from json.encoder import encode_basestring as _text
 from typing import TYPE_CHECKING, Any
 
@@ -24,10 +24,8 @@ from registry_pipeline.core.run_index.index import (
 from registry_pipeline.core.run_index.records import located, record_problem
 from registry_pipeline.core.run_index.rules import coverage, needs_override, overrides
 from registry_pipeline.core.run_index.sidecar import list_text, listed
-from registry_pipeline.core.run_index.spec import (
-    IndexSpec,
-    parse_time,
-)
+from registry_pipeline.core.run_index.spec import IndexSpec
+from registry_pipeline.core.seal.run_id import did_you_mean, read_moment
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -79,8 +77,6 @@ def history(index: LogIndex, key: str) -> list[dict[str, Any]]:
 
 
 OLDEST_FIRST = "ORDER BY r.first_t, r.first_seq"
-DAY = 86_400_000_000
-"""A day in microseconds (`--until` a date: up to its last)."""
 
 
 def iter_runs(index: LogIndex, where: Window, *, limit: int | None = None) -> Iterator[Run]:
@@ -120,21 +116,24 @@ def _fields(text: str) -> tuple[str, ...]:
 
 
 def _moment(text: str | None, *, end: bool) -> int | None:
+    """`--since` / `--until` in microseconds since the epoch, by the commands' one time grammar
+    (`read_moment`): a day is its first moment, or for `--until` its last."""
     if text is None:
         return None
-    try:
-        day = date.fromisoformat(text) if len(text) == 10 else None
-    except ValueError:
-        day = None
-    moment = parse_time(text if day is None else f"{day.isoformat()}T00:00Z")
+    moment = read_moment(text, end_of_day=end)
     option = "--until" if end else "--since"
     if moment is None:
         raise UsageError(
-            f"{option} {text!r} is not a date (YYYY-MM-DD) or an ISO 8601 time",
+            f"{option} {text!r} is not a date (YYYY-MM-DD) or a time with its zone "
+            f"(2026-09-01T10:00Z){did_you_mean(text)}",
             code="BAD_DATE",
             field=option,
         )
-    return moment + DAY - 1 if day is not None and end else moment
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 # --- the failed runs, marked ---------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from registry_pipeline.core.errors import UsageError
 
@@ -30,6 +30,58 @@ def check_registry_id(registry_id: str) -> str:
 def utc_timestamp(moment: datetime) -> str:
     """`created_utc` format: ISO 8601 to the second, with a Z."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+MOMENT = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2})"
+)
+"""The one time grammar of every command's options (`--since`, `--until`, `as-of`, `--from`):
+YYYY-MM-DD, or YYYY-MM-DDTHH:MM[:SS[.ffffff]] with its zone (Z or +HH:MM). Python's
+`fromisoformat` also takes week and ordinal dates, compact forms and zone-less times; these are
+refused, a zone-less time with a "did you mean ...Z"."""
+
+
+def read_day(text: str) -> date | None:
+    """The YYYY-MM-DD day `text` names (year 1000 or later), or None."""
+    if not DAY.fullmatch(text):
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        return None
+    return day if day.year >= 1000 else None
+
+
+def read_moment(text: str, *, end_of_day: bool = False) -> datetime | None:
+    """The UTC moment `text` names, or None: a time with its zone, or a day (its first moment,
+    or with `end_of_day` its last, 23:59:59.999999)."""
+    day = read_day(text)
+    if day is not None:
+        return datetime.combine(
+            day, datetime.max.time() if end_of_day else datetime.min.time(), UTC
+        )
+    if not MOMENT.fullmatch(text):
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+    return moment if moment.year >= 1000 else None
+
+
+def did_you_mean(text: str) -> str:
+    """`; did you mean 2026-11-02?` for a day written without its zeros or with / or ., and
+    `; did you mean 2026-11-02T10:00Z?` for a time without its zone; else ""."""
+    match = re.fullmatch(r"([0-9]{4})[-/.]([0-9]{1,2})[-/.]([0-9]{1,2})", text.strip())
+    if match is not None:
+        try:
+            day = date(*(int(part) for part in match.groups())).isoformat()
+        except ValueError:
+            return ""
+        return f"; did you mean {day}?" if day != text else ""
+    zoned = f"{text.strip()}Z"
+    return f"; did you mean {zoned}?" if read_moment(zoned) is not None else ""
 
 
 def base_run_id(registry_id: str, moment: datetime) -> str:
