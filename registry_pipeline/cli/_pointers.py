@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import getpass
 import re
-import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -628,8 +626,8 @@ def open_store(args: argparse.Namespace) -> tuple[Workspace, Any]:
 
 
 def cli_actor() -> dict[str, str]:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return {"kind": "cli_user", "id": f"{user}@{socket.gethostname()}"}
+    """The journal's and receipts' actor of a command: who the write path and the run index
+    name too (`REGISTRY_ACTOR`, else user@host)."""
+    from registry_pipeline.core.write_path.logs import actor
+
+    return {"kind": "cli_user", "id": actor()}

@@ -368,3 +368,31 @@ def test_a_registry_nobody_knows_is_unknown_registry_not_nothing_to_do(
     assert "UNKNOWN_REGISTRY" not in err, err
     if args[0] == "release":
         assert code == 0 and "not held; nothing changed" in out
+
+
+def test_the_journal_names_registry_actor_as_the_write_path_does(
+    cli: Run, ws: Path, seal: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One `who` for every log: the journal and the receipt took user@host whatever
+    REGISTRY_ACTOR said, where add-entry and runs append wrote REGISTRY_ACTOR."""
+    run_id = seal()
+    monkeypatch.setenv("REGISTRY_ACTOR", "ops@example")
+    code, out, err = pointers(cli, ws, "promote", "alpha", run_id, "--json")
+    assert code == 0, err
+    assert json.loads(out)["record"]["actor"] == {"kind": "cli_user", "id": "ops@example"}
+    receipts = list((ws / ".codex/RECEIPTS").glob("*.jsonl"))
+    assert [json.loads(r.read_text())["build"]["id"] for r in receipts] == ["ops@example"]
+
+
+@pytest.mark.parametrize("value", ["ops\x1b[2J@example", "ops\n@example", "x" * 201])
+def test_a_registry_actor_no_log_can_hold_is_refused_before_anything_is_written(
+    cli: Run, ws: Path, seal: Callable[..., str], monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    run_id = seal()
+    monkeypatch.setenv("REGISTRY_ACTOR", value)
+    code, out, err = pointers(cli, ws, "promote", "alpha", run_id, "--json")
+    assert code == 2, (out, err)
+    error = json.loads(out)["error"]
+    assert (error["code"], error["field"]) == ("BAD_ACTOR", "REGISTRY_ACTOR"), error
+    assert not (ws / ".codex/ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl").exists()
+    assert not (ws / ".codex/RECEIPTS").exists() or not any((ws / ".codex/RECEIPTS").iterdir())

@@ -173,6 +173,7 @@ def _append(
 ) -> AppendResult:
     notes_log = index.root / NOTES_RELPATH
     require_safe_all(index.root, [index.log, index.lock_path, index.sidecar, notes_log])
+    who = actor()  # BAD_ACTOR before anything is written, not after the commit
     index.sidecar.parent.mkdir(parents=True, exist_ok=True)
     rules = RecordRules(index.root, index.catalog, index.spec)
     folder = index.sidecar.parent
@@ -199,7 +200,7 @@ def _append(
     finally:
         rules.close()
     if result.committed:
-        _record_notes(index, intake.notes, result)
+        _record_notes(index, intake.notes, result, who)
     result.warnings = [located(warning, origin) for warning in result.warnings]
     return result
 
@@ -624,7 +625,7 @@ def _followed_by_others(found: Overlap, conflicts: int) -> str:
     )
 
 
-def _record_notes(index: LogIndex, notes: list[Problem], result: AppendResult) -> None:
+def _record_notes(index: LogIndex, notes: list[Problem], result: AppendResult, who: str) -> None:
     """Append the findings of severity record to the notes log, after the commit."""
     path = index.root / NOTES_RELPATH
     try:
@@ -633,7 +634,7 @@ def _record_notes(index: LogIndex, notes: list[Problem], result: AppendResult) -
                 path,
                 {
                     "recorded_utc": now_utc().strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    "who": actor(),
+                    "who": who,
                     "index": index.spec.registry_id,
                     **note.as_json(),
                 },

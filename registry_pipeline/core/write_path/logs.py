@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from registry_pipeline.core import jsonl
-from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.faults import crash_point
 from registry_pipeline.core.fs import NotRegularFile, write_atomic
 from registry_pipeline.core.json_strict import JSONDecodeProblem
@@ -23,10 +23,23 @@ OVERRIDES_RELPATH = WRITE_OVERRIDES_RELPATH
 NOTES_RELPATH = "registries/WRITE_NOTES_v0_1.jsonl"
 
 
+ACTOR_ENV = "REGISTRY_ACTOR"
+MAX_ACTOR = 200
+"""Characters of a `REGISTRY_ACTOR`: it is written into every log line and journal record."""
+
+
 def actor() -> str:
-    """Who writes: `REGISTRY_ACTOR` when set, else user@host."""
-    explicit = os.environ.get("REGISTRY_ACTOR", "").strip()
+    """Who writes, in every log and the pointer journal: `REGISTRY_ACTOR` when set, else
+    user@host. BAD_ACTOR (exit 2) for a value with a control character or over MAX_ACTOR."""
+    explicit = os.environ.get(ACTOR_ENV, "").strip()
     if explicit:
+        if len(explicit) > MAX_ACTOR or not explicit.isprintable():
+            raise UsageError(
+                f"{ACTOR_ENV} must be at most {MAX_ACTOR} printable characters, not "
+                f"{explicit[:40]!r}{'...' if len(explicit) > 40 else ''}",
+                code="BAD_ACTOR",
+                field=ACTOR_ENV,
+            )
         return explicit
     try:
         user = getpass.getuser()
