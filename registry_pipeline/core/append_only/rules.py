@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.seal.run_id import OPERATION_ID
 
 SAFE_ID = r"^[a-z0-9_]{1,64}$"
 """The seed's id format: lower_snake_case, 1 to 64 characters."""
@@ -93,7 +94,7 @@ PRESETS: dict[str, Rules] = {
         name="allowed_operations",
         items="/operations",
         id_key="operation_id",
-        id_pattern=r"^OP-[A-Z0-9][A-Z0-9-]*$",
+        id_pattern=f"^{OPERATION_ID.pattern}$",  # `registry seal --op-id`'s and the schemas'
         lifecycle_key="lifecycle",
     ),
 }
