@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 from registry_pipeline.cli._args import command, common, examples
 from registry_pipeline.cli._output import err, json_doc, out
-from registry_pipeline.core.errors import Problem, UsageError
+from registry_pipeline.core.errors import Problem, RegistryError, UsageError
 
 MARKER = "Adopted by `registry adopt`"
 
@@ -129,19 +128,27 @@ def run_adopt(args: argparse.Namespace) -> int:
 
 def _change(path: Path, document: dict[str, Any]) -> str:
     """`new`, `unchanged`, or `updated`; ADOPT_CONFLICT for a catalog adopt did not write."""
+    from registry_pipeline.core.json_strict import loads_strict
+    from registry_pipeline.core.workspace.input_files import (
+        MAX_CATALOG_FILE_BYTES,
+        read_regular_file,
+    )
+
     if not path.exists():
         return "new"
-    try:
-        current = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        current = None
+    why = "was not written by registry adopt"
+    try:  # read as every catalog is: a duplicate key or a FIFO is not "ours"
+        current = loads_strict(
+            read_regular_file(path, limit=MAX_CATALOG_FILE_BYTES, what="catalog")
+        )
+    except (OSError, ValueError, RegistryError) as exc:
+        current, why = None, f"cannot be read as the catalog adopt writes ({exc})"
     if current == document:
         return "unchanged"
     said = current if isinstance(current, dict) else {}
     if MARKER not in str(said.get("description", "")) and "x-schema-file" not in said:
         raise UsageError(
-            "exists and was not written by registry adopt; move it aside to adopt this "
-            "repository (nothing was written)",
+            f"exists and {why}; move it aside to adopt this repository (nothing was written)",
             code="ADOPT_CONFLICT",
             path=str(path),
         )
@@ -149,33 +156,40 @@ def _change(path: Path, document: dict[str, Any]) -> str:
 
 
 def _pointer_warnings(plan: Any) -> list[Problem]:
-    """Pointers of their file whose snapshot folder is absent here, said once with the cause."""
+    """A pointer file the builds' reader refuses (a duplicate key, an entry its schema does not
+    allow, not JSON), and its pointers whose snapshot folder is absent here, each said once."""
     from registry_pipeline.core.adopt.plan import adopt_warning
     from registry_pipeline.core.workspace.gitcheck import pointer_targets, some
 
     relpath = plan.catalog.get("pointer_file")
     if relpath is None:
         return []
+    from registry_pipeline.core.pointers.pointer_file import read_pointer_file
+    from registry_pipeline.core.seal.schemas import SchemaCatalog
+
     root = plan.layout.root
-    try:
-        json.loads((root / relpath).read_bytes())
-    except (OSError, ValueError) as exc:
+    if not (root / relpath).exists():
+        return []  # the first build writes it
+    warnings = []
+    try:  # the builds' own reader: what it refuses, adopt says now
+        read_pointer_file(root / relpath, SchemaCatalog.for_workspace(None))
+    except RegistryError as exc:
         message = (
-            f"the pointer file {relpath} cannot be read ({exc}); builds refuse it until it is "
-            "fixed or restored (from git or a backup)"
+            f"the pointer file {relpath} cannot be read ({exc.code}: {exc.message}); builds "
+            "refuse it until it is fixed or restored (from git or a backup)"
         )
-        return [adopt_warning("POINTER_FILE_UNREADABLE", message, relpath)]
+        warnings.append(adopt_warning("POINTER_FILE_UNREADABLE", message, relpath))
     absent = [
         f"{registry_id} -> {run_id}"
         for registry_id, run_root, run_id in pointer_targets(root / relpath)
         if not (root / run_root / run_id).is_dir()
     ]
     if not absent:
-        return []
+        return warnings
     message = (
         f"the pointer file names {len(absent)} snapshot(s) absent here ({some(absent)}): "
         "builds will not read them; the first build journals each entry as found, then "
         "promotes its own snapshot over it (to keep them active, bring those run folders here "
         "before the first build)"
     )
-    return [adopt_warning("SNAPSHOTS_ABSENT", message, relpath)]
+    return [*warnings, adopt_warning("SNAPSHOTS_ABSENT", message, relpath)]

@@ -340,6 +340,28 @@ def test_a_hand_written_catalog_is_never_overwritten(cli: Run, seed_repo: Path) 
     assert _tree(seed_repo) == before  # nothing was written, their catalog byte for byte
 
 
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [(b'{"description": "x", "description": "Adopted by `registry adopt`"}', "duplicate key"),
+     (b"\xff", "utf-8")],
+    ids=["duplicate-key", "not-utf8"],
+)  # fmt: skip
+def test_a_catalog_adopt_cannot_read_is_a_conflict_saying_why(
+    cli: Run, seed_repo: Path, content: bytes, said: str
+) -> None:
+    """Read as every catalog is (strict): a duplicate key was taken, its last value deciding
+    that adopt wrote it, and the catalog was overwritten; an unreadable one was called "not
+    written by registry adopt"."""
+    path = seed_repo / "registries/REGISTRY_CATALOG_v0_2.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    before = _tree(seed_repo)
+    code, _out, err = cli("adopt", str(seed_repo))
+    assert code == 2 and "ADOPT_CONFLICT" in err and "cannot be read" in err, err
+    assert said in err.lower(), err
+    assert _tree(seed_repo) == before
+
+
 def test_the_built_templates_match_the_demo_catalog() -> None:
     """What adoption declares for our builders is what the demo catalog says (one truth)."""
     from registry_pipeline.core.adopt.plan import BUILT
@@ -504,6 +526,8 @@ def test_odd_pointer_entries_are_warned_about_never_a_crash(cli: Run, seed_repo:
     assert code == 0, err
     assert any("names 1 snapshot(s) absent here (b -> gone)" in w["message"]
                for w in json.loads(out)["warnings"])  # fmt: skip
+    # entries the builds' reader refuses: adopt says so now, not the first build
+    assert "POINTER_FILE_UNREADABLE" in {w["code"] for w in json.loads(out)["warnings"]}
     path.write_bytes(b"\xff")
     code, out, err = cli("adopt", str(seed_repo), "--dry-run", "--json")
     warnings = json.loads(out)["warnings"]
@@ -513,6 +537,33 @@ def test_odd_pointer_entries_are_warned_about_never_a_crash(cli: Run, seed_repo:
         and unreadable["path"] == (PHASE / "ACTIVE_REGISTRY_POINTERS_v0_1.json").as_posix()
     )
     assert "cannot be read" in unreadable["message"] and "restored" in unreadable["message"]
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [(b'{"pointer_contract_version": "0.1", "pointers": [], "pointers": []}', "duplicate"),
+     (b'{"pointers": [{"registry_id": "x"}]}', "")],
+    ids=["duplicate-key", "schema-invalid"],
+)  # fmt: skip
+def test_a_pointer_file_the_builds_refuse_is_said_at_adoption(
+    cli: Run, seed_repo: Path, content: bytes, said: str
+) -> None:
+    """json.loads took a duplicate key and any shape; the pointer store's reader refuses both,
+    so the first build refused what adopt had let through without a word."""
+    (seed_repo / PHASE / "ACTIVE_REGISTRY_POINTERS_v0_1.json").write_bytes(content)
+    code, out, err = cli("adopt", str(seed_repo), "--dry-run", "--json")
+    assert code == 0, err
+    (unreadable,) = [
+        w for w in json.loads(out)["warnings"] if w["code"] == "POINTER_FILE_UNREADABLE"
+    ]
+    assert said in unreadable["message"].lower(), unreadable
+
+
+def test_an_absent_pointer_file_is_no_warning(cli: Run, seed_repo: Path) -> None:
+    (seed_repo / PHASE / "ACTIVE_REGISTRY_POINTERS_v0_1.json").unlink()
+    code, out, err = cli("adopt", str(seed_repo), "--dry-run", "--json")
+    assert code == 0, err
+    assert "POINTER_FILE_UNREADABLE" not in {w["code"] for w in json.loads(out)["warnings"]}
 
 
 def _edit_catalog(root: Path, index: int, **changes: Any) -> None:
