@@ -143,11 +143,14 @@ class ReceiptStore:
         except FileNotFoundError:
             return Verdicts(())
         except TooLarge:
-            raise _invalid("too large, or its last line is incomplete", path=str(path)) from None
+            raise _invalid(
+                f"larger than {MAX_RECEIPT_BYTES} bytes: no gate writes that many receipts",
+                path=str(path),
+            ) from None
         except OSError as exc:
             raise _invalid(f"cannot read it: {exc.strerror or exc}", path=str(path)) from None
         if data and not data.endswith(b"\n"):
-            raise _invalid("too large, or its last line is incomplete", path=str(path))
+            raise _invalid("its last line is incomplete (torn)", path=str(path))
         receipts = []
         for line in data.splitlines():
             receipt = _parse(line, str(path))

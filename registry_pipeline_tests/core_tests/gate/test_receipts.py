@@ -71,3 +71,27 @@ def test_passed_must_agree_with_the_checks(workspace: Workspace) -> None:
     with pytest.raises(RegistryError, match="passed does not agree with its checks") as raised:
         ReceiptStore(workspace).verdicts(ROOT)
     assert raised.value.code == "RECEIPT_INVALID"
+
+
+def test_a_torn_and_a_too_large_receipts_file_are_told_apart(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both were "too large, or its last line is incomplete": the operator could not tell a
+    crash mid-append from a file grown past any gate's writing."""
+    from registry_pipeline.core.gate import receipts
+
+    _written(workspace)
+    path = workspace.root / RECEIPTS_RELPATH / f"{ROOT}.jsonl"
+    whole = path.read_bytes()
+    path.write_bytes(whole + b'{"torn": ')
+    with pytest.raises(RegistryError) as raised:
+        ReceiptStore(workspace).verdicts(ROOT)
+    assert raised.value.code == "RECEIPT_INVALID"
+    assert "last line is incomplete (torn)" in raised.value.message
+    assert "larger" not in raised.value.message
+    path.write_bytes(whole)
+    monkeypatch.setattr(receipts, "MAX_RECEIPT_BYTES", len(whole) - 1)
+    with pytest.raises(RegistryError) as raised:
+        ReceiptStore(workspace).verdicts(ROOT)
+    assert f"larger than {len(whole) - 1} bytes" in raised.value.message
+    assert "torn" not in raised.value.message
