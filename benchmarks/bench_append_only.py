@@ -13,12 +13,16 @@ alone reading and parsing the same two files (`json.load`).
 
 from __future__ import annotations
 
+import argparse
 import copy
 import json
 import statistics
 import sys
 import tempfile
 from pathlib import Path
+
+if __name__ == "__main__" and str(Path(__file__).resolve().parent.parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a file
 
 from benchmarks._common import PYTHON, REGISTRY, BenchError, run_timed
 
@@ -50,6 +54,9 @@ def measure(argv: list[str], expect: int) -> tuple[float, int | None]:
 
 
 def main() -> int:
+    argparse.ArgumentParser(  # no options: --help says what it measures, and runs nothing
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args()
     with tempfile.TemporaryDirectory() as work:
         baseline, current = workload(Path(work))
         out = Path(work) / "out.json"

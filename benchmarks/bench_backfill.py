@@ -11,7 +11,11 @@ not the ~25 s a computed day took on the seed's repository: at most 1 s per reus
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
+
+if __name__ == "__main__" and str(Path(__file__).resolve().parent.parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a file
 
 from benchmarks._common import REGISTRY, Measurement, Report, Target, remove_tree, run_timed
 

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
+
+if __name__ == "__main__" and str(Path(__file__).resolve().parent.parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a file
 
 from benchmarks._common import (
     PYTHON,

@@ -19,6 +19,7 @@ The figures are about the code's shape, not its speed: the hook makes the comman
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
 import json
@@ -140,6 +141,11 @@ def one_record(root: Path) -> str:
 
 
 def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--json", action="store_true", help="print the walks as JSON")
+    args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-walks-") as temp:
         root = demo(Path(temp))
         ws = ("--workspace", str(root))
@@ -162,7 +168,7 @@ def main(argv: list[str]) -> int:
                 lambda: registry("pointers", "promote", "expected_versions", run_id, *ws, "--json"),
             )
         )
-    if "--json" in argv:
+    if args.json:
         print(json.dumps([asdict(each) for each in walks], indent=2))
     else:
         print(f"{'command':<36} {'files':>6} {'calls':>6} {'returns':>8}")
