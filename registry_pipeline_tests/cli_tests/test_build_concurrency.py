@@ -7,6 +7,7 @@ checks and the plain build after them run in this process (`cli`)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import subprocess
@@ -51,6 +52,29 @@ def _assert_healthy(cli: Run, root: Path) -> None:
     assert all(entry["problems"] == [] for entry in json.loads(out)["registries"])
 
 
+def _assert_one_after_the_other(root: Path, outputs: list[str]) -> None:
+    """The builds' runs wrote their snapshots one after the other, never interleaved: the slot
+    serialized them. (Their outcome alone would not say it: builds that overlapped could still
+    each end green and seal each content once.)"""
+    spans = []
+    with open_instance(root) as instance:
+        for out in outputs:
+            run_id = json.loads(out)["dagster_run_id"]
+            if run_id is None:  # nothing to run: it waited, then found the work done
+                continue
+            times = [
+                record.timestamp
+                for record in instance.all_logs(run_id)
+                if record.dagster_event is not None
+                and record.dagster_event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION
+            ]
+            if times:
+                spans.append((min(times), max(times)))
+    spans.sort()
+    for (_, end), (start, _) in itertools.pairwise(spans):
+        assert end <= start, spans
+
+
 def _source_snapshots(root: Path) -> dict[str, list[str]]:
     runs = root / ".codex" / "RUNS"
     return {
@@ -74,6 +98,7 @@ def test_concurrent_builds_on_a_fresh_workspace_serialize(
         assert "INTERNAL" not in err
     for source, folders in _source_snapshots(root).items():
         assert len(folders) == 1, (source, folders)  # identical content is sealed once
+    _assert_one_after_the_other(root, [out for out, _err, _code in results])
     _assert_healthy(cli, root)
 
 
@@ -84,10 +109,13 @@ def test_a_build_on_a_used_workspace_waits_for_the_running_one(cli: Run, built: 
     source.write_text(text.replace('"op_status_table": "0.1.0"', '"op_status_table": "0.1.1"'))
     first = registry_process("build", "--workspace", str(built), "--json")
     second = registry_process("build", "--workspace", str(built), "--json")
+    outputs = []
     for process in (first, second):
         out, err = process.communicate(timeout=600)
         assert process.returncode == 0, (out, err)
+        outputs.append(out)
     assert len(_source_snapshots(built)["expected_versions"]) == 2
+    _assert_one_after_the_other(built, outputs)
     _assert_healthy(cli, built)
 
 
