@@ -232,6 +232,41 @@ def test_a_folder_dated_in_the_future_is_never_promoted(cli: Run, ws: Path, tmp_
     assert not (root / ".codex/RECEIPTS").exists() or not any((root / ".codex/RECEIPTS").iterdir())
 
 
+@pytest.mark.parametrize("created", ["2099-02-30T00:00:00Z", "9999-99-99T99:99:99Z"])
+def test_a_folder_dated_no_real_time_is_refused_by_every_door(
+    cli: Run, built: Path, created: str
+) -> None:
+    """A planted copy of the active rolepack whose created_utc fits the envelope's pattern but
+    names no time: FUTURE_DATED could not date it, and ordered as text it passed every real
+    snapshot, so a build reused and promoted it and every later build was NOT_NEWER."""
+    import shutil
+
+    from registry_pipeline_tests._helpers import reseal
+
+    active = _active(built, "rolepack")
+    assert active is not None
+    planted = built / ".codex/RUNS" / active.replace("__rolepack_build", "__rolepack_build__001")
+    shutil.copytree(built / ".codex/RUNS" / active, planted)
+    for path in [planted, *planted.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    envelope = json.loads((planted / "run.json").read_text())
+    envelope.update(run_id=planted.name, created_utc=created)
+    (planted / "run.json").write_text(json.dumps(envelope, indent=2) + "\n")
+    reseal(planted)
+    code, out, _err = cli("validate", str(planted), "--json", "--workspace", str(built))
+    assert code == 1 and "RUN_JSON_INVALID" in out and "not a real UTC time" in out, out
+    code, out, err = _pointers(cli, built, "check", "rolepack", planted.name)
+    assert code == 1 and "RUN_JSON_INVALID" in out + err, (out, err)
+    code, _out, err = _pointers(cli, built, "promote", "rolepack", planted.name, "--reason", "x")
+    assert code == 1 and "RUN_JSON_INVALID" in err, err
+    document = json.loads((built / ROLEPACK).read_text())
+    document["roles"][0]["display_name"] = "Renamed"
+    (built / ROLEPACK).write_text(json.dumps(document, indent=2) + "\n")
+    code, entries = _build(cli, built)
+    assert code == 0 and entries["rolepack"]["promoted"] is True, entries["rolepack"]
+    assert _active(built, "rolepack") not in (active, planted.name)
+
+
 # -- doors a review found beside the gate ---------------------------------------------------------
 
 

@@ -70,6 +70,18 @@ def read_moment(text: str, *, end_of_day: bool = False) -> datetime | None:
     return moment if moment.year >= 1000 else None
 
 
+def read_timestamp(text: str) -> datetime | None:
+    """The moment a `created_utc` names (`YYYY-MM-DDTHH:MM:SS[.f]Z`, the envelope's pattern), or
+    None when it is no real time (`2099-02-30`, hour 24): ordered as text, such a date would
+    pass every real snapshot."""
+    if not text.endswith("Z"):
+        return None
+    try:
+        return datetime.fromisoformat(text[:-1] + "+00:00")
+    except ValueError:
+        return None
+
+
 def did_you_mean(text: str) -> str:
     """`; did you mean 2026-11-02?` for a day written without its zeros or with / or ., and
     `; did you mean 2026-11-02T10:00Z?` for a time without its zone; else ""."""

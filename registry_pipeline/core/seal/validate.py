@@ -54,6 +54,7 @@ from registry_pipeline.core.seal.paths import (
     safe_fold_key,
     sort_key,
 )
+from registry_pipeline.core.seal.run_id import read_timestamp
 from registry_pipeline.core.seal.schemas import ENVELOPE_ID, SchemaCatalog, violation_text
 from registry_pipeline.core.seal.verdicts import MAX_DIAGNOSE, diagnose
 from registry_pipeline.core.verified import Verified
@@ -108,9 +109,9 @@ _VERDICTS: tuple[Verified, bool] | None = None
 be trusted (False in a full audit: fresh verdicts are recorded, none is read)."""
 VERDICTS_RELPATH = ".codex/cache/verdicts.json"
 """PASS verdicts carried between builds (a cache: deleting it only costs time)."""
-VERDICT_STORE_VERSION = "seal-3"
+VERDICT_STORE_VERSION = "seal-4"
 """Bumped whenever validation gets stricter, so PASS verdicts of a laxer validator are dropped
-(2: empty folders and folders without seal files fail)."""
+(2: empty folders and folders without seal files fail; 4: a created_utc that is no real time)."""
 PASSED = "seal"
 """The check a stored verdict records: the seal contract held, schemas included."""
 
@@ -584,10 +585,18 @@ class Inspector:
         except JSONDecodeProblem as exc:
             self.report(ReasonCode.RUN_JSON_INVALID, RUN_JSON, f"not valid JSON: {exc}")
             return None
-        for violation in self.schemas.validate(ENVELOPE_ID, envelope):
+        violations = self.schemas.validate(ENVELOPE_ID, envelope)
+        for violation in violations:
             self.report(ReasonCode.RUN_JSON_INVALID, RUN_JSON, violation_text(violation))
         created = envelope.get("created_utc") if isinstance(envelope, dict) else None
         self.created_utc = created if isinstance(created, str) else None
+        said = any(v.field == "/created_utc" for v in violations)
+        if self.created_utc is not None and not said and read_timestamp(self.created_utc) is None:
+            self.report(
+                ReasonCode.RUN_JSON_INVALID,
+                RUN_JSON,
+                f"/created_utc: {self.created_utc!r} is not a real UTC time",
+            )
         run_id = envelope.get("run_id") if isinstance(envelope, dict) else None
         if isinstance(run_id, str) and run_id != self.expect_run_id:
             self.report(

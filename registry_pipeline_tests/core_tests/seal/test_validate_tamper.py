@@ -634,6 +634,17 @@ def test_empty_folder_misses_every_required_file(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+IMPOSSIBLE = {
+    "nines": "9999-99-99T99:99:99Z",
+    "february-30": "2099-02-30T00:00:00Z",
+    "hour-24": "2026-01-01T24:00:00Z",
+    "second-60": "2026-06-30T23:59:60Z",
+}
+"""created_utc values the envelope's pattern lets through that are no time: ordered as text, a
+folder dated so passed every real snapshot and froze its pointer (FUTURE_DATED could not date
+it)."""
+
+
 def _edit_run_json(text: str, case: str) -> str:
     envelope = json.loads(text)
     if case == "missing-run_id":
@@ -644,6 +655,9 @@ def _edit_run_json(text: str, case: str) -> str:
         return json.dumps(envelope, indent=2)
     if case == "created_utc-not-utc":
         envelope["created_utc"] = "2026-01-01 12:00:00+02:00"
+        return json.dumps(envelope, indent=2)
+    if case.startswith("created_utc-impossible-"):  # the pattern's shape, not a real time
+        envelope["created_utc"] = IMPOSSIBLE[case.removeprefix("created_utc-impossible-")]
         return json.dumps(envelope, indent=2)
     if case == "run_id-not-a-string":
         envelope["run_id"] = 12
@@ -667,6 +681,7 @@ def _edit_run_json(text: str, case: str) -> str:
         "missing-run_id",
         "missing-created_utc",
         "created_utc-not-utc",
+        *(f"created_utc-impossible-{name}" for name in IMPOSSIBLE),
         "run_id-not-a-string",
         "not-json",
         "duplicate-keys",
