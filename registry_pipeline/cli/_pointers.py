@@ -521,8 +521,8 @@ rules) exactly as a build does, and append its promotion receipt to
 no pointer; refused while `registry pointers verify` fails. A snapshot sealed by
 `registry seal` needs a receipt before it can be rolled back to. Its verdict is promote's: exit 0
 when every check passed and the gate would admit the snapshot; 1 when one failed (the receipt
-says which), the snapshot is not valid or dated in the future (FUTURE_DATED, no receipt), or an
-earlier receipt of the same root failed (CHECK_FAILED: it never becomes active)."""
+says which), the snapshot is not valid, dated in the future (FUTURE_DATED) or without the
+artifact its pointer names (TARGET_INVALID; neither writes a receipt), or an earlier receipt of the same root failed (CHECK_FAILED: it never becomes active)."""
 
 REPAIR = """\
 The explicit, journaled repairs of a history that `registry pointers verify` rejects; nothing
@@ -545,7 +545,7 @@ def run_check(args: argparse.Namespace) -> int:
     from registry_pipeline.core.gate.receipts import ReceiptStore
     from registry_pipeline.core.gate.verdict import problem_objects
     from registry_pipeline.core.pointers.store import PointerRefused, target_folder
-    from registry_pipeline.core.pointers.targets import naming_candidates, refuse_future
+    from registry_pipeline.core.pointers.targets import naming_candidates, refuse_unpromotable
     from registry_pipeline.core.workspace.snapshots import read_snapshot
 
     workspace, store = open_store(args)
@@ -553,7 +553,8 @@ def run_check(args: argparse.Namespace) -> int:
     with naming_candidates(workspace, args.registry_id, args.run_id):
         folder = target_folder(workspace, args.registry_id, args.run_id)
     snapshot = read_snapshot(folder, args.registry_id)
-    refuse_future(folder, snapshot.created_utc)  # promote's refusal: never a passing receipt
+    relpath = _relpath(workspace, args.registry_id, args.run_id)
+    refuse_unpromotable(folder, snapshot.created_utc, relpath)  # never a passing receipt
     root = snapshot.root_sha256
     if root is None:
         raise PointerRefused(

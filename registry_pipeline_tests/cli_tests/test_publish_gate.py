@@ -232,6 +232,24 @@ def test_a_folder_dated_in_the_future_is_never_promoted(cli: Run, ws: Path, tmp_
     assert not (root / ".codex/RECEIPTS").exists() or not any((root / ".codex/RECEIPTS").iterdir())
 
 
+def _planted(root: Path, run_id: str, **envelope: object) -> Path:
+    """A copy of the rolepack snapshot `run_id` under the next name, run.json updated with
+    `envelope`, sealed again: what anyone who can write RUNS/ can plant."""
+    import shutil
+
+    from registry_pipeline_tests._helpers import reseal
+
+    planted = root / ".codex/RUNS" / run_id.replace("__rolepack_build", "__rolepack_build__001")
+    shutil.copytree(root / ".codex/RUNS" / run_id, planted)
+    for path in [planted, *planted.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    document = json.loads((planted / "run.json").read_text())
+    document.update(run_id=planted.name, **envelope)
+    (planted / "run.json").write_text(json.dumps(document, indent=2) + "\n")
+    reseal(planted)
+    return planted
+
+
 @pytest.mark.parametrize("created", ["2099-02-30T00:00:00Z", "9999-99-99T99:99:99Z"])
 def test_a_folder_dated_no_real_time_is_refused_by_every_door(
     cli: Run, built: Path, created: str
@@ -239,20 +257,9 @@ def test_a_folder_dated_no_real_time_is_refused_by_every_door(
     """A planted copy of the active rolepack whose created_utc fits the envelope's pattern but
     names no time: FUTURE_DATED could not date it, and ordered as text it passed every real
     snapshot, so a build reused and promoted it and every later build was NOT_NEWER."""
-    import shutil
-
-    from registry_pipeline_tests._helpers import reseal
-
     active = _active(built, "rolepack")
     assert active is not None
-    planted = built / ".codex/RUNS" / active.replace("__rolepack_build", "__rolepack_build__001")
-    shutil.copytree(built / ".codex/RUNS" / active, planted)
-    for path in [planted, *planted.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
-    envelope = json.loads((planted / "run.json").read_text())
-    envelope.update(run_id=planted.name, created_utc=created)
-    (planted / "run.json").write_text(json.dumps(envelope, indent=2) + "\n")
-    reseal(planted)
+    planted = _planted(built, active, created_utc=created)
     code, out, _err = cli("validate", str(planted), "--json", "--workspace", str(built))
     assert code == 1 and "RUN_JSON_INVALID" in out and "not a real UTC time" in out, out
     code, out, err = _pointers(cli, built, "check", "rolepack", planted.name)
@@ -379,6 +386,28 @@ def test_a_hand_written_receipt_of_the_wrong_shape_is_refused_not_internal(
     (folder / f"{snapshot.root_sha256}.jsonl").write_bytes(rfc8785.dumps(receipt) + b"\n")
     code, _out, err = _pointers(cli, root, "promote", "alpha", run_id)
     assert code == 1 and "RECEIPT_INVALID" in err
+
+
+def test_check_refuses_a_snapshot_without_the_artifact_its_pointer_names(
+    cli: Run, built: Path
+) -> None:
+    """Sealed without its primary artifact: promote refuses it (TARGET_INVALID); `pointers
+    check` said PASS, admissible, and wrote a passing receipt that other registries' checks
+    then read."""
+    active = _active(built, "rolepack")
+    assert active is not None
+    planted = _planted(built, active)
+    (planted / ROLEPACK.name).unlink()
+    from registry_pipeline_tests._helpers import reseal
+
+    reseal(planted)
+    receipts = sorted((built / ".codex/RECEIPTS").iterdir())
+    code, out, err = _pointers(cli, built, "check", "rolepack", planted.name, "--json")
+    assert code == 1 and json.loads(out)["error"]["code"] == "TARGET_INVALID", (out, err)
+    assert ROLEPACK.name in json.loads(out)["error"]["message"]
+    assert sorted((built / ".codex/RECEIPTS").iterdir()) == receipts  # none written
+    code, _out, err = _pointers(cli, built, "promote", "rolepack", planted.name, "--reason", "x")
+    assert code == 1 and "TARGET_INVALID" in err and ROLEPACK.name in err, err
 
 
 def test_check_after_a_failed_receipt_gives_promotes_verdict(cli: Run, ws: Path) -> None:

@@ -113,15 +113,24 @@ def naming_candidates(workspace: Workspace, registry_id: str, run_id: str) -> It
         raise PointerRefused.of(refused, f"{refused.message}; {said}") from None
 
 
-def refuse_future(folder: Path, created_utc: object) -> None:
-    """FUTURE_DATED when the run folder is dated in the future (by its name or run.json): it
-    would make every later real snapshot NOT_NEWER. Promote and `pointers check` ask it."""
+def refuse_unpromotable(folder: Path, created_utc: object, relpath: str | None) -> str | None:
+    """Promote's refusals beside the seal and the gate, asked by promote and `pointers check`
+    alike (never a passing receipt for what promote refuses): FUTURE_DATED (by its name or
+    run.json: it would make every later real snapshot NOT_NEWER), and TARGET_INVALID without
+    the artifact the pointer names. That artifact's sealed name."""
     future = future_dated(folder.name, created_utc)
     if future is not None:
         raise PointerRefused(
             f"{folder.name} is dated in the future ({future})", code="FUTURE_DATED",
             path=str(folder),
         )  # fmt: skip
+    if relpath is not None:
+        relpath = sealed_name(folder, relpath)  # a seed seal-promotion folder renames it
+    if relpath is not None and not (folder / relpath).is_file():
+        raise PointerRefused(
+            f"{folder.name} has no {relpath}", code="TARGET_INVALID", path=str(folder)
+        )
+    return relpath
 
 
 def validated_target(
@@ -140,13 +149,7 @@ def validated_target(
             code="TARGET_UNSEALED" if unsealed else "TARGET_INVALID",
             path=str(folder),
         )
-    refuse_future(folder, report.created_utc)
-    if relpath is not None:
-        relpath = sealed_name(folder, relpath)  # a seed seal-promotion folder renames it
-    if relpath is not None and not (folder / relpath).is_file():
-        raise PointerRefused(
-            f"{folder.name} has no {relpath}", code="TARGET_INVALID", path=str(folder)
-        )
+    relpath = refuse_unpromotable(folder, report.created_utc, relpath)
     ref = SealedRef(registry_id, folder.name, report.root_sha256 or "", RUNS_RELPATH, relpath)
     passed = {"passed": True, "source": "pointer store (under the lock)"}
     return ref, {"seal_valid": passed, "schema_valid": dict(passed)}
