@@ -522,7 +522,8 @@ no pointer; refused while `registry pointers verify` fails. A snapshot sealed by
 `registry seal` needs a receipt before it can be rolled back to. Its verdict is promote's: exit 0
 when every check passed and the gate would admit the snapshot; 1 when one failed (the receipt
 says which), the snapshot is not valid, dated in the future (FUTURE_DATED) or without the
-artifact its pointer names (TARGET_INVALID; neither writes a receipt), or an earlier receipt of the same root failed (CHECK_FAILED: it never becomes active)."""
+artifact its pointer names (TARGET_INVALID; neither writes a receipt), or an earlier receipt of
+the same root failed (CHECK_FAILED: it never becomes active)."""
 
 REPAIR = """\
 The explicit, journaled repairs of a history that `registry pointers verify` rejects; nothing
