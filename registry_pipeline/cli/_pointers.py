@@ -233,9 +233,12 @@ JSON = "print JSON"
 # -- promote, rollback, hold, release, accept -------------------------------------------------
 
 
-def _relpath(workspace: Workspace, registry_id: str, run_id: str) -> str | None:
+def _relpath(
+    workspace: Workspace, registry_id: str, run_id: str, *, pointed: bool = True
+) -> str | None:
     """The artifact the pointer names: from the catalog; in a workspace without one (only
-    `registry seal`), the snapshot's single payload file, or None for several."""
+    `registry seal`), the snapshot's single payload file, or None for several. NO_POINTER for
+    a registry without an active pointer (`pointed=False`: None)."""
     from registry_pipeline.core.pointers.store import PointerRefused, pointer_relpath, target_folder
     from registry_pipeline.core.workspace.snapshots import read_snapshot
 
@@ -245,6 +248,8 @@ def _relpath(workspace: Workspace, registry_id: str, run_id: str) -> str | None:
         payload = list(read_snapshot(folder, registry_id).payload())
         return payload[0] if len(payload) == 1 else None
     spec = catalog.get(registry_id)
+    if not spec.active_pointer and not pointed:
+        return None
     if not spec.active_pointer:
         raise PointerRefused(
             f"{registry_id} is a {spec.kind} registry without an active pointer (catalog: "
@@ -554,7 +559,7 @@ def run_check(args: argparse.Namespace) -> int:
     with naming_candidates(workspace, args.registry_id, args.run_id):
         folder = target_folder(workspace, args.registry_id, args.run_id)
     snapshot = read_snapshot(folder, args.registry_id)
-    relpath = _relpath(workspace, args.registry_id, args.run_id)
+    relpath = _relpath(workspace, args.registry_id, args.run_id, pointed=False)
     refuse_unpromotable(folder, snapshot.created_utc, relpath)  # never a passing receipt
     root = snapshot.root_sha256
     if root is None:

@@ -5,6 +5,8 @@ the one verdict on an active pointer's target (`target_verdict`)."""
 from __future__ import annotations
 
 import difflib
+import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -126,9 +128,14 @@ def refuse_unpromotable(folder: Path, created_utc: object, relpath: str | None) 
         )  # fmt: skip
     if relpath is not None:
         relpath = sealed_name(folder, relpath)  # a seed seal-promotion folder renames it
-    if relpath is not None and not (folder / relpath).is_file():
+    try:
+        mode = None if relpath is None else os.lstat(folder / relpath).st_mode
+    except OSError:
+        mode = 0
+    if mode is not None and (mode == 0 or stat.S_ISDIR(mode)):  # a FIFO or link: the seal's say
+        there = " (a folder stands there)" if mode else ""
         raise PointerRefused(
-            f"{folder.name} has no {relpath}", code="TARGET_INVALID", path=str(folder)
+            f"{folder.name} has no {relpath}{there}", code="TARGET_INVALID", path=str(folder)
         )
     return relpath
 
