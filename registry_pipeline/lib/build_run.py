@@ -18,6 +18,7 @@ shortcuts; what it cannot settle goes through Dagster, visibly.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import socket
@@ -233,8 +234,10 @@ def finish(
         instance.report_engine_event(f"nothing promoted: {why_not}", run)
         return []
     outcomes = []
-    for registry_id, (snapshot, record) in materialized(instance, run.run_id).items():
-        outcome = promote(events, workspace, registry_id, snapshot, record)
+    sealed = materialized(instance, run.run_id)
+    pinned = {registry_id: workspace.runs_dir / name for registry_id, (name, _) in sealed.items()}
+    for registry_id, (snapshot, record) in sealed.items():
+        outcome = promote(events, workspace, registry_id, snapshot, record, pinned)
         outcomes.append(outcome)
         instance.report_engine_event(
             f"{registry_id} {snapshot}: {outcome.reason}",
@@ -361,10 +364,11 @@ def promote(
     registry_id: str,
     run_id: str,
     record: dg.EventLogRecord,
+    pinned: Mapping[str, Path] | None = None,
 ) -> PromotionOutcome:
     """Promote snapshot `run_id`, materialized (`record`) by a promotable Dagster run (its check
     `events`), through the pointer store when the catalog gives it a pointer; refusals become
-    outcomes."""
+    outcomes. `pinned`: every registry's folder of the run (checked against each other there)."""
     dagster_run_id = record.run_id
 
     def outcome(kind: Outcome, reason: str, **extra: Any) -> PromotionOutcome:
@@ -384,7 +388,7 @@ def promote(
             relpath=pointer_relpath(spec.kind, spec.artifacts),
             reason=f"blocking checks passed in Dagster run {dagster_run_id}",
             actor={"kind": "dagster_run", "id": dagster_run_id},
-            admit=admission,
+            admit=functools.partial(admission, pinned=pinned),
             checks=checks,
             expect=ANY,
             automatic=True,

@@ -304,6 +304,33 @@ def test_an_unchanged_rebuild_after_a_failed_coordination_fails_again(
     assert code == 1 and entries["allowed_operations"]["checks"]["coordination"] is False
 
 
+def test_a_snapshot_whose_move_breaks_an_active_referrer_is_refused(cli: Run, built: Path) -> None:
+    """A threshold pack removed that the active allowed_operations still names: the build fails
+    (allowed_operations' coordination) but the threshold snapshot passed its own checks, and a
+    person promoted it by hand, breaking the active allowed_operations (docs/
+    registry_coordination.md checks a rule in both directions); a build of the pack alone
+    promoted it too."""
+    (built / "registries/threshold_packs/freshness_default_pack_v1.json").unlink()
+    code, entries = _build(cli, built)
+    assert code == 1 and entries["allowed_operations"]["checks"]["coordination"] is False
+    before = _active(built, "threshold_packs_file")
+    newest = list_snapshots(Workspace(built), "threshold_packs_file")[-1].run_id
+    assert newest != before
+    code, out, err = _pointers(cli, built, "check", "threshold_packs_file", newest, "--json")
+    assert code == 1 and json.loads(out)["admissible"] is False, (out, err)
+    assert "REFERRER_BROKEN" in err and "allowed_operations" in err, err
+    code, _out, err = _pointers(
+        cli, built, "promote", "threshold_packs_file", newest, "--reason", "looks fine"
+    )
+    assert code == 1 and "REFERRER_BROKEN" in err and "freshness_default_pack_v1" in err, err
+    assert _active(built, "threshold_packs_file") == before
+    code, out, err = cli(
+        "build", "--select", "threshold_packs_file", "--workspace", str(built), "--json"
+    )
+    assert code == 1, (out, err)
+    assert _active(built, "threshold_packs_file") == before
+
+
 def test_a_receipt_checked_against_an_older_baseline_is_checked_again(
     cli: Run, built: Path, tmp_path: Path
 ) -> None:

@@ -21,6 +21,9 @@ from registry_pipeline.core.workspace.catalog import RegistrySpec, catalog_or_no
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.remote import remote_for
 
+DECIDED_NOW = ("promote", "rollback", "accept")
+"""Moves a person or a build decides now, so judged against the active referrers too (a redo,
+restore or mirror completes a move decided before)."""
 RECEIPT_ONLY = ("rollback", "redo", "restore", "mirror")
 """Moves decided on the receipt a snapshot already has, never on checks run again now: a rollback
 (judged in its day), a journaled change completed, the journal's value put back (`restore`), and
@@ -108,6 +111,45 @@ def admissible(workspace: Workspace, registry_id: str, root_sha256: str | None) 
     return next(current, None)
 
 
+def referrers_broken(
+    workspace: Workspace,
+    registry_id: str,
+    folder: Path,
+    pinned: Mapping[str, Path] | None = None,
+) -> RegistryError | None:
+    """REFERRER_BROKEN when `folder`, made the active snapshot of `registry_id`, breaks a rule of
+    a registry that refers to it, judged on that one's active snapshot: a rule holds in both
+    directions (docs/registry_coordination.md), and a snapshot's own checks read only what it
+    refers to. A referrer sealed in the same build (`pinned`) was checked against it there."""
+    from registry_pipeline.core.gate.dependencies import coordination_reads
+    from registry_pipeline.core.workspace.layout import RUNS_RELPATH
+
+    catalog = catalog_or_none(workspace)
+    if catalog is None:
+        return None
+    active = PointerStore(workspace).read()
+    for referrer, reads in coordination_reads(workspace.root, catalog).items():
+        ref = active.active(referrer)
+        if registry_id not in reads or referrer in (pinned or {}) or ref is None:
+            continue
+        if not ref.run_id or (ref.run_root or RUNS_RELPATH) != RUNS_RELPATH:
+            continue  # a seed pointer into another run root: not ours to judge
+        there = workspace.runs_dir / ref.run_id
+        for check in registry_checks(catalog.get(referrer)):
+            if not check.reads_others:
+                continue
+            verdict = check.run(there, workspace, referrer, {**(pinned or {}), registry_id: folder})
+            if not verdict.passed:
+                return RegistryError(
+                    f"making {folder.name} the active {registry_id} would break the active "
+                    f"{referrer} ({ref.run_id}), whose {check.name} check then fails: "
+                    f"{verdict.description}; change {referrer} too and build both",
+                    code="REFERRER_BROKEN",
+                    path=str(folder),
+                )
+    return None
+
+
 def admit(
     workspace: Workspace,
     registry_id: str,
@@ -116,9 +158,11 @@ def admit(
     *,
     action: str,
     actor: dict[str, str],
+    pinned: Mapping[str, Path] | None = None,
 ) -> Receipt | None:
     """The passing receipt allowing the move (None: a `restore` of a value adopted as found),
-    run and recorded now if none is current; CHECK_FAILED, NO_RECEIPT or RECEIPT_INVALID."""
+    run and recorded now if none is current; CHECK_FAILED, NO_RECEIPT or RECEIPT_INVALID, and
+    REFERRER_BROKEN for a move decided now (`referrers_broken`, `pinned` as there)."""
     store = ReceiptStore(workspace)
     verdicts = store.verdicts(root_sha256)
     if verdicts.failed is not None and action != "mirror":
@@ -149,6 +193,13 @@ def admit(
         )
     if not receipt.passed:
         raise _failed(store, folder, receipt)
+    broken = (
+        None
+        if action not in DECIDED_NOW
+        else referrers_broken(workspace, registry_id, folder, pinned)
+    )
+    if broken is not None:
+        raise broken
     return receipt
 
 
@@ -156,11 +207,13 @@ def refused_by_gate(
     workspace: Workspace, registry_id: str, folder: Path, root_sha256: str
 ) -> RegistryError | None:
     """Why the gate refuses to make `folder` active although its checks pass now (an earlier
-    receipt of the same root failed: CHECK_FAILED), or None: `pointers check` says what
-    promote would."""
+    receipt of the same root failed: CHECK_FAILED; an active referrer would break:
+    REFERRER_BROKEN), or None: `pointers check` says what promote would."""
     store = ReceiptStore(workspace)
     failed = store.verdicts(root_sha256).failed
-    return None if failed is None else _failed(store, folder, failed)
+    if failed is not None:
+        return _failed(store, folder, failed)
+    return referrers_broken(workspace, registry_id, folder)
 
 
 def _failed(store: ReceiptStore, folder: Path, receipt: Receipt) -> RegistryError:
@@ -181,10 +234,13 @@ def admission(
     target: SealedRef,
     action: str,
     actor: dict[str, str],
+    *,
+    pinned: Mapping[str, Path] | None = None,
 ) -> dict[str, Any]:
-    """`admit`'s decision as the journal entry naming the receipt: the pointer store's `admit`."""
+    """`admit`'s decision as the journal entry naming the receipt: the pointer store's `admit`
+    (a build's with `pinned`, what it sealed)."""
     root = target.manifest_sha256 or ""
-    receipt = admit(workspace, registry_id, folder, root, action=action, actor=actor)
+    receipt = admit(workspace, registry_id, folder, root, action=action, actor=actor, pinned=pinned)
     if receipt is None:
         return {"passed": True, "source": "adopted as found (no receipt, none failed)"}
     return {
