@@ -54,7 +54,7 @@ from registry_pipeline.core.seal.paths import (
     safe_fold_key,
     sort_key,
 )
-from registry_pipeline.core.seal.run_id import read_timestamp
+from registry_pipeline.core.seal.run_id import read_timestamp, registry_of
 from registry_pipeline.core.seal.schemas import ENVELOPE_ID, SchemaCatalog, violation_text
 from registry_pipeline.core.seal.verdicts import MAX_DIAGNOSE, diagnose
 from registry_pipeline.core.verified import Verified
@@ -111,7 +111,8 @@ VERDICTS_RELPATH = ".codex/cache/verdicts.json"
 """PASS verdicts carried between builds (a cache: deleting it only costs time)."""
 VERDICT_STORE_VERSION = "seal-4"
 """Bumped whenever validation gets stricter, so PASS verdicts of a laxer validator are dropped
-(2: empty folders and folders without seal files fail; 4: a created_utc that is no real time)."""
+(2: empty folders and folders without seal files fail; 4: a created_utc that is no real time,
+a registry_id that is not the folder name's)."""
 PASSED = "seal"
 """The check a stored verdict records: the seal contract held, schemas included."""
 
@@ -605,6 +606,16 @@ class Inspector:
                 "run_id in run.json differs from the folder name",
                 expected=self.expect_run_id,
                 found=run_id,
+            )
+        named = registry_of(self.expect_run_id or "")  # None: another naming scheme (a seed's)
+        registry_id = envelope.get("registry_id") if isinstance(envelope, dict) else None
+        if named is not None and isinstance(registry_id, str) and registry_id != named:
+            self.report(
+                ReasonCode.RUN_ID_MISMATCH,
+                RUN_JSON,
+                "registry_id in run.json differs from the registry the folder name says",
+                expected=named,
+                found=registry_id,
             )
         return run_id if isinstance(run_id, str) else None
 

@@ -711,6 +711,22 @@ def test_run_id_differing_from_folder_name(run: SealedRun) -> None:
     assert (problem.expected, problem.found) == (run.run_id, "2000-01-01__000000__demo")
 
 
+def test_registry_id_differing_from_the_folder_names_registry(run: SealedRun) -> None:
+    """The folder name says demo, run.json says another registry: promoted as demo, it was
+    another registry's content (`pointers check` and promote judged by the name alone)."""
+    path = run.path / "run.json"
+    envelope = json.loads(path.read_bytes())
+    assert envelope["registry_id"] == "demo" and run.run_id.endswith("__demo_build")
+    envelope["registry_id"] = "other"
+    path.write_text(json.dumps(envelope, indent=2) + "\n", encoding="utf-8")
+    reseal(run.path)
+    report = inspect_run_folder(run.path)
+    assert pairs(report) == {(ReasonCode.RUN_ID_MISMATCH, "run.json")}
+    problem = the(report, ReasonCode.RUN_ID_MISMATCH, "run.json")
+    assert (problem.expected, problem.found) == ("demo", "other")
+    assert "registry_id" in problem.message
+
+
 def test_renamed_run_folder_gives_run_id_mismatch(make_run: MakeRun, tmp_path: Path) -> None:
     sealed = make_run()
     moved = tmp_path / "2000-01-01__000000__demo"
