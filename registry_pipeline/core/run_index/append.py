@@ -25,7 +25,12 @@ from registry_pipeline.core.faults import crash_point
 from registry_pipeline.core.fs import require_safe_all
 from registry_pipeline.core.json_strict import fast_codec, gc_paused
 from registry_pipeline.core.lock import DEFAULT_TIMEOUT
-from registry_pipeline.core.run_index.index import IndexState, LogIndex, torn_error
+from registry_pipeline.core.run_index.index import (
+    IndexState,
+    LogIndex,
+    torn_error,
+    unreadable_error,
+)
 from registry_pipeline.core.run_index.records import (
     MAX_LISTED,
     Batch,
@@ -399,6 +404,8 @@ def _append_locked(index: LogIndex, intake: _Intake) -> None:
     state = index.sync(locked=True)
     if state.torn:
         raise torn_error(index, state)
+    if state.skipped_count:
+        raise unreadable_error(index, state)
     found = _already_appended(index, intake, state.covered)
     if found is not None and found.retried:
         return

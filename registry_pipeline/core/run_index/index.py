@@ -289,6 +289,19 @@ def torn_error(index: LogIndex, state: IndexState) -> RegistryError:
     )
 
 
+def unreadable_error(index: LogIndex, state: IndexState) -> RegistryError:
+    """LOG_UNREADABLE: complete lines the index cannot read (no JSON, no key): records checked
+    without them could conflict with them, and the build refuses the log anyway."""
+    first = "; ".join(f"line {line}: {reason}" for line, reason in state.skipped)
+    return RegistryError(
+        f"{state.skipped_count} line(s) of the log cannot be read ({first}): nothing is "
+        "appended onto them; fix those lines by hand (git shows how they changed), then append "
+        "again",
+        code="LOG_UNREADABLE",
+        path=str(index.log),
+    )
+
+
 def _remove(path: Path) -> None:
     for suffix in ("", "-journal", "-wal", "-shm"):
         with contextlib.suppress(FileNotFoundError):

@@ -139,3 +139,30 @@ def test_missing_log_is_refused_and_not_created(cli: Cli, ws: Path) -> None:
     with pytest.raises(RegistryError) as caught:
         RunIndex.open(ws)
     assert caught.value.code == "CATALOG_INVALID"
+
+
+UNREADABLE_CASES = {
+    "byte-order-mark": lambda log: b"\xef\xbb\xbf" + log,
+    "garbage-line": lambda log: log + b"not json\n",
+    "no-key": lambda log: log + b'{"record_type": "RUN"}\n',
+}
+
+
+@pytest.mark.parametrize("damage", UNREADABLE_CASES.values(), ids=list(UNREADABLE_CASES))
+def test_a_line_the_index_cannot_read_refuses_appends(
+    cli: Cli, ws: Path, complete: bytes, damage: object
+) -> None:
+    """A complete line that does not parse (a BOM an editor added, a garbage line): appends
+    checked the records against the other lines and wrote, so a record conflicting with the
+    unread one (an earlier time of its run) went in, and the build then refused the log."""
+    assert callable(damage)
+    log = ws / RUNS_LOG
+    log.write_bytes(damage(complete))
+    before = log.read_bytes()
+    earlier = record(run_id=run_id(1), created_utc=utc(1, 7))  # before line 1's record of it
+    refused = cli.append(earlier)
+    assert refused.code == 1, refused.out
+    assert refused.error["code"] == "LOG_UNREADABLE"
+    assert "line" in refused.error["message"]
+    assert log.read_bytes() == before
+    assert cli.runs("list", "--json").code == 0  # queries still answer, with their warning
