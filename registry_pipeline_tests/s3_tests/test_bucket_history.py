@@ -52,7 +52,7 @@ def _hostile_entry(root: Path, kind: str, failed: str, failed_root: str) -> str:
     lines = _journal_lines(root)
     if kind == "garbage":
         return "5"
-    if kind == "replayed":
+    if kind in ("replayed", "fenced"):
         return lines[0].decode() + "\n"
     last = json.loads(lines[-1])
     rolepack = next(json.loads(x) for x in reversed(lines) if b'"rolepack"' in x)
@@ -64,11 +64,14 @@ def _hostile_entry(root: Path, kind: str, failed: str, failed_root: str) -> str:
     return json.dumps(forged, separators=(",", ":"), sort_keys=True) + "\n"
 
 
-HOSTILE = [(kind, head_too) for kind in ("forged", "chained", "replayed", "garbage")
+HOSTILE = [(kind, head_too) for kind in ("forged", "chained", "replayed", "garbage", "fenced")
            for head_too in (False, True)]  # fmt: skip
-"""Each hostile next entry, alone or with the head moved over it to the failed snapshot."""
+"""Each hostile next entry, alone or with the head moved over it to the failed snapshot;
+`fenced`: a replayed record in an object that is also a fence entry (whose text no reader
+checked: one machine looped on CHAIN_BROKEN that repair could not fix, another committed it)."""
 CODES = {"forged": ("CHAIN_BROKEN",), "replayed": ("CHAIN_BROKEN", "SEQ_GAP"),
-         "garbage": ("RECORD_UNREADABLE",), "chained": ("CHECK_FAILED", "NO_RECEIPT")}  # fmt: skip
+         "garbage": ("RECORD_UNREADABLE",), "chained": ("CHECK_FAILED", "NO_RECEIPT"),
+         "fenced": ("RECORD_UNREADABLE",)}  # fmt: skip
 """What every reader answers: the chain's check, or the gate's for a record chained well."""
 
 
@@ -96,7 +99,12 @@ def _refused_then_repaired(
     head = ledger.head()
     seq = head.seq + 1
     text = _hostile_entry(a, kind, failed, failed_root)
-    store.create(ledger.entry_key(seq), json.dumps({"seq": seq, "entry": text}).encode())
+    body = {
+        "seq": seq,
+        "entry": text,
+        **({"fence": max(head.fence, 1)} if kind == "fenced" else {}),
+    }
+    store.create(ledger.entry_key(seq), json.dumps(body).encode())
     if head_too:  # the head moved over it too, to a state naming the failed snapshot
         state = head.state.replace(str(before["rolepack"]), failed)
         ledger.advance(head, seq, state)

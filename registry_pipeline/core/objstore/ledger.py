@@ -99,6 +99,8 @@ class Ledger:
                 if not isinstance(body, dict) or not isinstance(body["entry"], str):
                     raise TypeError("an entry is an object whose `entry` is a string")
                 entry = Entry(seq, body["entry"], _fence(body))
+                if entry.fence and entry.text:  # its text would be neither checked nor applied
+                    raise TypeError("a fence entry holds no text")
             except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
                 if strict:
                     raise self._invalid(key, exc) from None
