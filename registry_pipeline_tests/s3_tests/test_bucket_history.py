@@ -232,3 +232,31 @@ def test_a_folder_sealed_into_a_new_bucket_starts_its_history_not_a_refusal(
     for root in (a, b):
         code, out, err = registry("pointers", "show", "--workspace", str(root))
         assert code == 0, out + err
+
+
+@pytest.mark.parametrize("garbage", [b"garbage\n", b'{"root_sha256": "0"}\n'], ids=["text", "json"])
+def test_a_receipt_object_is_checked_before_it_joins_the_local_receipts(
+    built_machines: tuple[Path, Path], store: ObjectStore, garbage: bytes
+) -> None:
+    """A hostile object under the active root's receipts: it was merged into the local receipts
+    file unchecked, so that file stayed broken (RECEIPT_INVALID naming the local path) after the
+    object was deleted. Now refused naming its key, the local file as it was."""
+    a, _b = built_machines
+    pointers = json.loads((a / ".codex/ACTIVE_REGISTRY_POINTERS_v0_1.json").read_text())
+    entry = next(e for e in pointers["pointers"] if e["registry_id"] == "rolepack")
+    digest = entry["active_ref"]["manifest_sha256"]
+    local = a / ".codex/RECEIPTS" / f"{digest}.jsonl"
+    before = local.read_bytes()
+    key = f"receipts/{digest}/20990101T000000Z_{hashlib.sha256(garbage).hexdigest()[:16]}.json"
+    store.put(key, garbage)
+    previous = active_runs(a)["rolepack"]
+    code, out, err = registry("pointers", "check", "rolepack", str(previous),
+                              "--workspace", str(a), "--json")  # fmt: skip
+    assert code == 1, out + err
+    error = json.loads(out)["error"]
+    assert error["code"] == "RECEIPT_INVALID" and key in error["message"], error
+    assert local.read_bytes() == before  # nothing merged
+    store.delete(key)
+    code, out, err = registry("pointers", "check", "rolepack", str(previous),
+                              "--workspace", str(a), "--json")  # fmt: skip
+    assert code == 0, out + err

@@ -193,7 +193,16 @@ class ReceiptStore:
         fetched = remote.receipt_lines(root_sha256, {line_digest(line) for line in local})
         if not fetched:
             return
-        lines = [*local, *fetched]
+        for where, line in fetched:  # checked before the local file holds it: named by its key
+            try:
+                if line.count(b"\n") != 1 or not line.endswith(b"\n"):
+                    raise _invalid("not one receipt line", path=where)
+                receipt = _parse(line[:-1], where)
+                if receipt.root_sha256 != root_sha256 or receipt.data() != line:
+                    raise _invalid("not a receipt the gate wrote for this root", path=where)
+            except RegistryError as exc:
+                raise _invalid(f"the bucket's {where}: {exc.message}", path=where) from None
+        lines = [*local, *(line for _, line in fetched)]
         ordered = sorted(lines, key=lambda line: _created(line))  # stable: ties keep order
         self.folder.mkdir(parents=True, exist_ok=True)
         write_atomic(path, b"".join(ordered))

@@ -93,15 +93,16 @@ class Remote:
         stamp = created_utc.replace(":", "").replace("-", "")
         self.store.put(f"{RECEIPTS_PREFIX}/{root_sha256}/{stamp}_{line_digest(line)}.json", line)
 
-    def receipt_lines(self, root_sha256: str, known: set[str]) -> list[bytes]:
-        """The receipt lines of `root_sha256` whose `line_digest` is not `known`, oldest first."""
+    def receipt_lines(self, root_sha256: str, known: set[str]) -> list[tuple[str, bytes]]:
+        """(key, line) of the receipt objects of `root_sha256` whose `line_digest` is not
+        `known`, oldest first; the caller checks each before it is kept."""
         found = []
         for key in sorted(self.store.keys(f"{RECEIPTS_PREFIX}/{root_sha256}/")):
             if key.removesuffix(".json").rsplit("_", 1)[-1] in known:
                 continue
             blob = self.store.get(key)
             if blob is not None:
-                found.append(blob.data)
+                found.append((f"{self.store.url}/{key}", blob.data))
         return found
 
     def lease(self, on_lost: Callable[[str], None] | None = None) -> BuildLease:
