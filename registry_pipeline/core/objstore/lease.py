@@ -2,7 +2,8 @@
 lock (`core.lock.Medium`, taken by `core.lock.hold` as a file lock is).
 
 `locks/build.json` names its holder, epoch and term. Taking it is one conditional write (create,
-or replace If-Match the ETag read) of the previous epoch + 1: of two racing machines one wins.
+or replace If-Match the ETag read) of the previous epoch (or the ledger's fence, if higher) + 1: of
+two racing machines one wins.
 Expiry is judged on the waiter's own monotonic clock, as the DynamoDB lock client does: an
 unreleased lease is taken only once its ETag was seen unchanged for a term plus a margin (no two
 machines' clocks are compared; `until` is for people).
@@ -160,11 +161,11 @@ class BuildLease:
             keeper.close()
 
     def _epoch(self, current: Lease | None) -> int:
-        """The epoch the lease was last taken with (else the ledger's fence: a lease removed by
-        hand must not restart the epochs below it)."""
-        if current is not None:
-            return current.epoch
-        return self.ledger.fenced() if self.ledger is not None else 0
+        """The epoch the lease was last taken with, or the ledger's fence if higher: a lease
+        removed by hand must not restart the epochs below it, and a fence raised by hand must
+        not refuse every holder's writes for good."""
+        fenced = self.ledger.fenced() if self.ledger is not None else 0
+        return min(MAX_EPOCH - 1, max(current.epoch if current is not None else 0, fenced))
 
     def _expiry(self, current: Lease) -> float:
         """How long a waiter must see one ETag before taking the lease over."""

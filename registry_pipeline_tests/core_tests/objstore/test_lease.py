@@ -329,6 +329,25 @@ def test_a_takeover_fences_the_stale_holders_pointer_writes(
     assert "stale" not in reasons(ledger)
 
 
+def test_a_fence_raised_above_every_lease_does_not_block_the_next_holder(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    """head.json's fence rewritten far above the lease's epoch (a writer with rights on the
+    bucket): each take wrote the lease's epoch + 1, always below it, so every build's pointer
+    writes were BUILD_LEASE_LOST for good. A take is above the ledger's fence too."""
+    ledger = Ledger(store, "pointers")
+    add(machine(store, tmp_path / "first"), "a")
+    with BuildLease(store, ledger=ledger).hold("first build", 0) as grant:
+        assert grant.epoch == 1
+    head = ledger.head()
+    body = json.loads(store.get(ledger.head_key).data)  # type: ignore[union-attr]
+    store.replace(ledger.head_key, json.dumps({**body, "fence": 10**18}).encode(), head.etag or "")
+    with BuildLease(store, ledger=ledger).hold("next build", 0) as grant:
+        assert grant.epoch == 10**18 + 1
+        add(machine(store, tmp_path / "next", epoch=grant.epoch), "b")
+    assert reasons(ledger)[-1] == "b"
+
+
 J1, J2 = chained_journal_lines(2)
 
 
