@@ -344,12 +344,13 @@ def _jsonl_problems(
     """A torn last line alone, else each line's schema violations up to the first unparsable one."""
     torn = _torn_line(content)
     if torn is not None:
-        return [
-            schema_violation(
-                relpath,
-                f"line {torn} is incomplete (no final newline: an interrupted append?); "
+        return [  # the code `registry runs append` refuses such a log with
+            Problem(
+                code="LOG_TORN",
+                path=relpath,
+                message=f"line {torn} is incomplete (no final newline: an interrupted append?); "
                 "complete or remove it (`registry runs repair` for a run index)",
-                torn,
+                line=torn,
             )
         ]
     problems: list[Problem] = []

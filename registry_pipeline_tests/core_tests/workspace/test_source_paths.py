@@ -197,3 +197,15 @@ def test_the_source_checks_hold_a_few_blocks_of_a_large_source(tmp_path: Path) -
     assert digests == file_digests({RUNS: source.read_bytes()})
     assert source.stat().st_size > 12 * BLOCK_SIZE
     assert peak < 4 * BLOCK_SIZE, f"{peak} bytes at peak"  # a block, its lines, a record
+
+
+def test_a_torn_source_log_is_log_torn_as_runs_append_says(tmp_path: Path) -> None:
+    """One verdict for one torn log: `runs append` refused it with LOG_TORN, the build with
+    SCHEMA_VIOLATION."""
+    log = tmp_path / "RUN_INDEX_v0_1.jsonl"
+    log.write_bytes(jsonl(record(run_id=run_id(1), created_utc=utc(1, 8))) + b'{"record_type"')
+    schemas = SchemaCatalog.for_workspace(None)
+    for given in (log, log.read_bytes()):
+        (problem,) = source_problems({"registries/run_index/RUN_INDEX_v0_1.jsonl": given}, schemas)
+        assert (problem.code, problem.line) == ("LOG_TORN", log.read_bytes().count(b"\n") + 1)
+        assert "runs repair" in problem.message
