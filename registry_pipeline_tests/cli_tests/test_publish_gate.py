@@ -331,6 +331,36 @@ def test_a_snapshot_whose_move_breaks_an_active_referrer_is_refused(cli: Run, bu
     assert _active(built, "threshold_packs_file") == before
 
 
+def test_a_snapshot_checked_against_a_referred_snapshot_never_made_active_is_refused(
+    cli: Run, built: Path
+) -> None:
+    """A threshold pack added in a build that failed elsewhere (the pack's snapshot passed its
+    checks, never promoted); then allowed_operations names it and is built alone: its check
+    read the newest checked threshold snapshot, passed, and was promoted, naming a pack the
+    active threshold snapshot does not have."""
+    packs = built / "registries/threshold_packs"
+    (packs / "extra_pack_v1.json").write_bytes((packs / "drift_strict_pack_v1.json").read_bytes())
+    original = (built / ROLEPACK).read_bytes()
+    _remove_a_role(built)
+    code, entries = _build(cli, built)
+    assert code == 1 and entries["threshold_packs_file"]["promoted"] is False
+    (built / ROLEPACK).write_bytes(original)
+    operations = built / "registries/allowed_operations/ALLOWED_OPERATIONS_v0_1.json"
+    document = json.loads(operations.read_text())
+    document["operations"][0]["threshold_pack"] = "extra_pack_v1"
+    operations.write_text(json.dumps(document, indent=2) + "\n")
+    before = _active(built, "allowed_operations")
+    code, out, err = cli(
+        "build", "--select", "allowed_operations", "--workspace", str(built), "--json"
+    )
+    assert code == 1 and "REFERENCE_BROKEN" in out + err, (out, err)
+    assert _active(built, "allowed_operations") == before
+    newest = list_snapshots(Workspace(built), "allowed_operations")[-1].run_id
+    code, out, err = _pointers(cli, built, "check", "allowed_operations", newest, "--json")
+    assert code == 1 and json.loads(out)["admissible"] is False, (out, err)
+    assert "REFERENCE_BROKEN" in err and "extra_pack_v1" in err, err
+
+
 def test_a_receipt_checked_against_an_older_baseline_is_checked_again(
     cli: Run, built: Path, tmp_path: Path
 ) -> None:

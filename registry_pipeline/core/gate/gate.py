@@ -18,7 +18,7 @@ from registry_pipeline.core.pointers.bucket import SetAside
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.workspace.catalog import RegistrySpec, catalog_or_none
-from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 from registry_pipeline.core.workspace.remote import remote_for
 
 DECIDED_NOW = ("promote", "rollback", "accept")
@@ -111,42 +111,58 @@ def admissible(workspace: Workspace, registry_id: str, root_sha256: str | None) 
     return next(current, None)
 
 
-def referrers_broken(
+def breaks_active(
     workspace: Workspace,
     registry_id: str,
     folder: Path,
     pinned: Mapping[str, Path] | None = None,
 ) -> RegistryError | None:
-    """REFERRER_BROKEN when `folder`, made the active snapshot of `registry_id`, breaks a rule of
-    a registry that refers to it, judged on that one's active snapshot: a rule holds in both
-    directions (docs/registry_coordination.md), and a snapshot's own checks read only what it
-    refers to. A referrer sealed in the same build (`pinned`) was checked against it there."""
+    """Why `folder`, made the active snapshot of `registry_id`, leaves the active registries
+    disagreeing, or None: its own checks that read others fail against their active snapshots
+    (REFERENCE_BROKEN: its receipt may have read a newer checked one, never made active), or a
+    rule of a registry referring to it fails, judged on that one's active snapshot
+    (REFERRER_BROKEN): a rule holds in both directions (docs/registry_coordination.md). What a
+    build sealed together (`pinned`) is judged as it will be active: it was checked there."""
     from registry_pipeline.core.gate.dependencies import coordination_reads
-    from registry_pipeline.core.workspace.layout import RUNS_RELPATH
 
     catalog = catalog_or_none(workspace)
     if catalog is None:
         return None
+    pinned = dict(pinned or {})
     active = PointerStore(workspace).read()
-    for referrer, reads in coordination_reads(workspace.root, catalog).items():
-        ref = active.active(referrer)
-        if registry_id not in reads or referrer in (pinned or {}) or ref is None:
-            continue
-        if not ref.run_id or (ref.run_root or RUNS_RELPATH) != RUNS_RELPATH:
-            continue  # a seed pointer into another run root: not ours to judge
-        there = workspace.runs_dir / ref.run_id
-        for check in registry_checks(catalog.get(referrer)):
+
+    def as_active(other: str) -> Path | None:
+        ref = active.active(other)
+        if ref is None or not ref.run_id or (ref.run_root or RUNS_RELPATH) != RUNS_RELPATH:
+            return None  # none, or a seed pointer into another run root: not ours to judge
+        return workspace.runs_dir / ref.run_id
+
+    reads = coordination_reads(workspace.root, catalog)
+    judged = [(registry_id, folder, "REFERENCE_BROKEN")]
+    judged += [(other, there, "REFERRER_BROKEN") for other, refers in reads.items()
+               if registry_id in refers and other not in pinned
+               and (there := as_active(other)) is not None]  # fmt: skip
+    for checked, there, code in judged:
+        pins = {other: found for other in reads.get(checked, ())
+                if (found := pinned.get(other) or as_active(other)) is not None}  # fmt: skip
+        pins[registry_id] = folder
+        if code == "REFERENCE_BROKEN" and set(reads.get(checked, ())) <= set(pinned):
+            continue  # everything it reads was sealed with it: the build checked it so
+        for check in registry_checks(catalog.get(checked)):
             if not check.reads_others:
                 continue
-            verdict = check.run(there, workspace, referrer, {**(pinned or {}), registry_id: folder})
-            if not verdict.passed:
-                return RegistryError(
-                    f"making {folder.name} the active {registry_id} would break the active "
-                    f"{referrer} ({ref.run_id}), whose {check.name} check then fails: "
-                    f"{verdict.description}; change {referrer} too and build both",
-                    code="REFERRER_BROKEN",
-                    path=str(folder),
-                )
+            verdict = check.run(there, workspace, checked, pins)
+            if verdict.passed:
+                continue
+            whose = f"its {check.name} check" if code == "REFERENCE_BROKEN" else (
+                f"the active {checked} ({there.name}), whose {check.name} check then"
+            )  # fmt: skip
+            return RegistryError(
+                f"making {folder.name} the active {registry_id}: {whose} fails against the "
+                f"active snapshots: {verdict.description}; change them together and build both",
+                code=code,
+                path=str(folder),
+            )
     return None
 
 
@@ -162,7 +178,8 @@ def admit(
 ) -> Receipt | None:
     """The passing receipt allowing the move (None: a `restore` of a value adopted as found),
     run and recorded now if none is current; CHECK_FAILED, NO_RECEIPT or RECEIPT_INVALID, and
-    REFERRER_BROKEN for a move decided now (`referrers_broken`, `pinned` as there)."""
+    REFERENCE_BROKEN or REFERRER_BROKEN for a move decided now (`breaks_active`, `pinned` as
+    there)."""
     store = ReceiptStore(workspace)
     verdicts = store.verdicts(root_sha256)
     if verdicts.failed is not None and action != "mirror":
@@ -194,9 +211,7 @@ def admit(
     if not receipt.passed:
         raise _failed(store, folder, receipt)
     broken = (
-        None
-        if action not in DECIDED_NOW
-        else referrers_broken(workspace, registry_id, folder, pinned)
+        None if action not in DECIDED_NOW else breaks_active(workspace, registry_id, folder, pinned)
     )
     if broken is not None:
         raise broken
@@ -207,13 +222,13 @@ def refused_by_gate(
     workspace: Workspace, registry_id: str, folder: Path, root_sha256: str
 ) -> RegistryError | None:
     """Why the gate refuses to make `folder` active although its checks pass now (an earlier
-    receipt of the same root failed: CHECK_FAILED; an active referrer would break:
-    REFERRER_BROKEN), or None: `pointers check` says what promote would."""
+    receipt of the same root failed: CHECK_FAILED; the active registries would disagree:
+    `breaks_active`), or None: `pointers check` says what promote would."""
     store = ReceiptStore(workspace)
     failed = store.verdicts(root_sha256).failed
     if failed is not None:
         return _failed(store, folder, failed)
-    return referrers_broken(workspace, registry_id, folder)
+    return breaks_active(workspace, registry_id, folder)
 
 
 def _failed(store: ReceiptStore, folder: Path, receipt: Receipt) -> RegistryError:
